@@ -1,0 +1,127 @@
+/**
+ * The only errors an mtstore adapter throws. Each has a stable `code` so callers
+ * (and the conformance kit) can branch on it even when two copies of core are
+ * installed and `instanceof` would lie.
+ *
+ * Messages name the operation and the key (session name, ids), never auth key bytes.
+ * A driver error is kept as `cause`, after `sanitizeCause` strips anything that can
+ * carry query parameters (TypeORM's `parameters`, mysql2's `sql`, pg's `detail`).
+ */
+
+export type StorageErrorCode =
+  | 'MTSTORE_INVALID_ARGUMENT'
+  | 'MTSTORE_STORAGE_CLOSED'
+  | 'MTSTORE_CORRUPT_DATA'
+  | 'MTSTORE_NOT_FOUND'
+  | 'MTSTORE_STORAGE_UNAVAILABLE'
+  | 'MTSTORE_MIGRATION';
+
+export abstract class StorageError extends Error {
+  abstract readonly code: StorageErrorCode;
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: sanitizeCause(options.cause) });
+    this.name = new.target.name;
+  }
+}
+
+/** An argument failed validation. Thrown before any I/O. */
+export class InvalidArgumentError extends StorageError {
+  readonly code = 'MTSTORE_INVALID_ARGUMENT' as const;
+}
+
+/** The storage (or subject, or bus) was closed before this call. */
+export class StorageClosedError extends StorageError {
+  readonly code = 'MTSTORE_STORAGE_CLOSED' as const;
+}
+
+/** Stored data does not decode. The message says which session / row. */
+export class CorruptDataError extends StorageError {
+  readonly code = 'MTSTORE_CORRUPT_DATA' as const;
+}
+
+/** The operation needs a stored session that is not there. */
+export class NotFoundError extends StorageError {
+  readonly code = 'MTSTORE_NOT_FOUND' as const;
+}
+
+/** The database could not be reached or did not complete the operation (connection lost, timeout). */
+export class StorageUnavailableError extends StorageError {
+  readonly code = 'MTSTORE_STORAGE_UNAVAILABLE' as const;
+}
+
+/** The schema could not be created or migrated, or it was written by a newer version. */
+export class MigrationError extends StorageError {
+  readonly code = 'MTSTORE_MIGRATION' as const;
+}
+
+const ERROR_CODES: ReadonlySet<string> = new Set<StorageErrorCode>([
+  'MTSTORE_INVALID_ARGUMENT',
+  'MTSTORE_STORAGE_CLOSED',
+  'MTSTORE_CORRUPT_DATA',
+  'MTSTORE_NOT_FOUND',
+  'MTSTORE_STORAGE_UNAVAILABLE',
+  'MTSTORE_MIGRATION',
+]);
+
+/** True for any mtstore error, also one thrown by another copy of @mtstore/core. */
+export function isStorageError(error: unknown): error is StorageError {
+  if (error instanceof StorageError) return true;
+  const code = (error as { code?: unknown } | null)?.code;
+  return error instanceof Error && typeof code === 'string' && ERROR_CODES.has(code);
+}
+
+/**
+ * Turns whatever a driver threw into an mtstore error. mtstore errors pass through;
+ * anything else means the database did not do the work, which is what
+ * `StorageUnavailableError` reports (with the driver error as `cause`).
+ */
+export function toStorageError(error: unknown, operation: string): StorageError {
+  if (isStorageError(error)) return error;
+  const reason = error instanceof Error ? error.message : String(error);
+  return new StorageUnavailableError(`${operation} failed: ${reason}`, { cause: error });
+}
+
+/** Scalar fields of driver errors that help diagnose a failure and cannot hold query values. */
+const SAFE_CAUSE_FIELDS = [
+  'code',
+  'errno',
+  'syscall',
+  'address',
+  'port',
+  'severity',
+  'routine',
+  'sqlState',
+  'codeName',
+] as const;
+
+/**
+ * A copy of a driver error that keeps its class name, message, stack and diagnostic
+ * scalars, and drops every field that may hold bound parameters or row values.
+ * Nested causes are sanitized too.
+ */
+export function sanitizeCause(cause: unknown, depth = 0): unknown {
+  if (!(cause instanceof Error)) {
+    return typeof cause === 'string' || typeof cause === 'number' ? cause : new Error(String(cause));
+  }
+  if (isStorageError(cause)) return cause;
+  const copy = new Error(cause.message);
+  copy.name = cause.name;
+  if (cause.stack !== undefined) copy.stack = cause.stack;
+  const source = cause as unknown as Record<string, unknown>;
+  const target = copy as unknown as Record<string, unknown>;
+  for (const field of SAFE_CAUSE_FIELDS) {
+    const value = source[field];
+    if (typeof value === 'string' || typeof value === 'number') target[field] = value;
+  }
+  if (depth < 3 && cause.cause !== undefined) {
+    Object.defineProperty(copy, 'cause', { value: sanitizeCause(cause.cause, depth + 1), enumerable: false });
+  }
+  if (cause instanceof AggregateError && depth < 3) {
+    Object.defineProperty(copy, 'errors', {
+      value: cause.errors.map((e) => sanitizeCause(e, depth + 1)),
+      enumerable: false,
+    });
+  }
+  return copy;
+}

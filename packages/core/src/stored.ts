@@ -1,0 +1,107 @@
+/**
+ * Decoding what adapters read back. Adapters turn rows/documents/hashes into the
+ * model; these helpers check the result once, in one place, so a hand-edited or
+ * truncated row becomes a CorruptDataError naming the session instead of a crash or
+ * a silently wrong value.
+ */
+import { CorruptDataError, InvalidArgumentError } from './errors.js';
+import type { Peer, Session } from './model.js';
+import { AUTH_KEY_LENGTH, INT64_MAX, INT64_MIN, assertPeer, assertSession } from './validate.js';
+
+const INSPECT = Symbol.for('nodejs.util.inspect.custom');
+
+/**
+ * The bytes of an auth key read from storage. A plain Uint8Array for every purpose
+ * (compare, copy, `Buffer.from(key)`), except that `util.inspect`, `console.log` and
+ * `JSON.stringify` and string conversion print a placeholder instead of the secret.
+ * Arrays derived from it (`slice`, `subarray`) stay redacted.
+ */
+export class AuthKeyBytes extends Uint8Array {
+  [INSPECT](): string {
+    return `AuthKeyBytes(${this.length}) [redacted]`;
+  }
+
+  toJSON(): string {
+    return `[redacted auth key: ${this.length} bytes]`;
+  }
+
+  override toString(): string {
+    return `[redacted auth key: ${this.length} bytes]`;
+  }
+
+  override toLocaleString(): string {
+    return this.toString();
+  }
+}
+
+/** Copies key bytes out of a driver buffer (which may be a view on a shared pool). */
+export function authKeyBytes(bytes: Uint8Array): AuthKeyBytes {
+  const key = new AuthKeyBytes(bytes.length);
+  key.set(bytes);
+  return key;
+}
+
+/** Anything a driver may hand back for a 64-bit integer column. */
+export type StoredInt64 = bigint | number | string | { toBigInt(): bigint } | { toString(): string };
+
+/**
+ * Decodes a 64-bit id read from storage: bigint, safe-integer number, decimal
+ * string (TypeORM, Redis) or a BSON Long. Anything else is CorruptDataError.
+ */
+export function int64FromStorage(value: unknown, where: string): bigint {
+  let result: bigint | undefined;
+  if (typeof value === 'bigint') result = value;
+  else if (typeof value === 'number' && Number.isSafeInteger(value)) result = BigInt(value);
+  else if (typeof value === 'string' && /^-?\d{1,19}$/.test(value)) result = BigInt(value);
+  else if (typeof value === 'object' && value !== null && typeof (value as { toBigInt?: unknown }).toBigInt === 'function') {
+    result = (value as { toBigInt(): bigint }).toBigInt();
+  }
+  if (result === undefined || result < INT64_MIN || result > INT64_MAX) {
+    throw new CorruptDataError(`${where} is not a 64-bit integer (${describeStored(value)})`);
+  }
+  return result;
+}
+
+function describeStored(value: unknown): string {
+  if (value instanceof Uint8Array) return `${value.length} bytes`;
+  if (typeof value === 'string') return `string of ${value.length} chars`;
+  return typeof value;
+}
+
+/**
+ * Checks a session an adapter decoded and returns it with every key copied into
+ * AuthKeyBytes. Throws CorruptDataError naming the session and the bad field.
+ */
+export function checkStoredSession(session: Session, where: string): Session {
+  // Key length is the most likely corruption (a truncated blob); say so plainly.
+  for (const dc of Array.isArray(session.dcs) ? session.dcs : []) {
+    for (const key of [dc?.authKey, ...(Array.isArray(dc?.tempAuthKeys) ? dc.tempAuthKeys.map((t) => t?.key) : [])]) {
+      if (key !== undefined && (!(key instanceof Uint8Array) || key.length !== AUTH_KEY_LENGTH)) {
+        const size = key instanceof Uint8Array ? `${key.length} bytes` : typeof key;
+        throw new CorruptDataError(`${where}: stored auth key for DC ${String(dc.id)} is ${size}, expected ${AUTH_KEY_LENGTH} bytes`);
+      }
+    }
+  }
+  try {
+    assertSession(session, 'session');
+  } catch (error) {
+    if (error instanceof InvalidArgumentError) throw new CorruptDataError(`${where}: stored ${error.message}`);
+    throw error;
+  }
+  for (const dc of session.dcs) {
+    if (dc.authKey !== undefined) dc.authKey = authKeyBytes(dc.authKey);
+    if (dc.tempAuthKeys !== undefined) for (const temp of dc.tempAuthKeys) temp.key = authKeyBytes(temp.key);
+  }
+  return session;
+}
+
+/** Checks a peer an adapter decoded. Throws CorruptDataError naming the session and peer. */
+export function checkStoredPeer(peer: Peer, where: string): Peer {
+  try {
+    assertPeer(peer, 'peer');
+  } catch (error) {
+    if (error instanceof InvalidArgumentError) throw new CorruptDataError(`${where}: stored ${error.message}`);
+    throw error;
+  }
+  return peer;
+}

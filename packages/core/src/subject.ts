@@ -1,0 +1,197 @@
+/**
+ * SessionSubject: a SessionStorageProtocol that tells observers about real
+ * transitions (DESIGN §4.2). It is the one place events are made and dispatched;
+ * adapters only store sessions and, where they can, carry events between processes.
+ */
+import { InvalidArgumentError, StorageClosedError } from './errors.js';
+import type {
+  SessionEvent,
+  SessionEventBus,
+  SessionEventType,
+  SessionObserver,
+  SessionStorageProtocol,
+} from './model.js';
+
+const INSPECT = Symbol.for('nodejs.util.inspect.custom');
+
+export interface SessionSubjectOptions {
+  /** Carries events to subjects in other processes, and theirs to this one. */
+  bus?: SessionEventBus;
+  /** This node's id, the `origin` of the events it makes. Default: a random UUID. */
+  id?: string;
+  /** Told about each observer that threw or rejected. Default: console.error. */
+  onObserverError?: (error: unknown, event: SessionEvent, observer: SessionObserver) => void;
+  /** Told when publishing to or subscribing on the bus failed. Default: console.error. */
+  onBusError?: (error: unknown, event?: SessionEvent) => void;
+}
+
+function defaultObserverError(error: unknown, event: SessionEvent): void {
+  console.error(
+    `SessionSubject: an observer failed on ${event.type} (authKeyId=${event.authKeyId}, sessionId=${event.sessionId})`,
+    error,
+  );
+}
+
+function defaultBusError(error: unknown, event?: SessionEvent): void {
+  const what = event ? `publishing ${event.type} (authKeyId=${event.authKeyId}, sessionId=${event.sessionId})` : 'subscribing';
+  console.error(`SessionSubject: the event bus failed ${what}`, error);
+}
+
+export class SessionSubject implements SessionStorageProtocol {
+  /** This node's id: the `origin` of every event this subject makes. */
+  readonly id: string;
+  readonly #storage: SessionStorageProtocol;
+  readonly #bus: SessionEventBus | undefined;
+  readonly #observers = new Set<SessionObserver>();
+  readonly #onObserverError: NonNullable<SessionSubjectOptions['onObserverError']>;
+  readonly #onBusError: NonNullable<SessionSubjectOptions['onBusError']>;
+  readonly #ready: Promise<void>;
+  #unsubscribe: (() => Promise<void>) | undefined;
+  #closing: Promise<void> | undefined;
+
+  constructor(storage: SessionStorageProtocol, options: SessionSubjectOptions = {}) {
+    if (typeof storage?.createSession !== 'function' || typeof storage.destroyAllSessions !== 'function') {
+      throw new InvalidArgumentError('SessionSubject: storage must implement SessionStorageProtocol');
+    }
+    const id = options.id ?? globalThis.crypto.randomUUID();
+    if (typeof id !== 'string' || id.length === 0 || id.length > 200) {
+      throw new InvalidArgumentError('SessionSubject: id must be a non-empty string of at most 200 characters');
+    }
+    this.id = id;
+    this.#storage = storage;
+    this.#bus = options.bus;
+    this.#onObserverError = options.onObserverError ?? defaultObserverError;
+    this.#onBusError = options.onBusError ?? defaultBusError;
+    this.#ready = this.#bus ? this.#attach(this.#bus) : Promise.resolve();
+    // ready() reports a failed subscription; here it must not become an unhandled rejection.
+    this.#ready.catch((error: unknown) => this.#reportBusError(error));
+  }
+
+  async #attach(bus: SessionEventBus): Promise<void> {
+    const unsubscribe = await bus.subscribe((event) => this.#onRemote(event));
+    if (this.#closing) await unsubscribe();
+    else this.#unsubscribe = unsubscribe;
+  }
+
+  /** Resolves once the bus subscription is live (at once without a bus); rejects if it failed. */
+  ready(): Promise<void> {
+    return this.#ready;
+  }
+
+  /** Adds an observer. Subscribing the same observer twice is a no-op. */
+  subscribe(observer: SessionObserver): void {
+    if (typeof observer?.update !== 'function') {
+      throw new InvalidArgumentError('SessionSubject.subscribe: observer must have an update(event) method');
+    }
+    this.#observers.add(observer);
+  }
+
+  /** Removes an observer. Removing one that is not subscribed is a no-op. */
+  unsubscribe(observer: SessionObserver): void {
+    this.#observers.delete(observer);
+  }
+
+  async createSession(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
+    this.#assertOpen('createSession');
+    const created = await this.#storage.createSession(authKeyId, sessionId);
+    if (created) await this.#emit('created', authKeyId, sessionId);
+    return created;
+  }
+
+  hasSession(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
+    if (this.#closing) return Promise.reject(this.#closedError('hasSession'));
+    return this.#storage.hasSession(authKeyId, sessionId);
+  }
+
+  async destroySession(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
+    this.#assertOpen('destroySession');
+    const destroyed = await this.#storage.destroySession(authKeyId, sessionId);
+    if (destroyed) await this.#emit('destroyed', authKeyId, sessionId);
+    return destroyed;
+  }
+
+  async listSessions(authKeyId: bigint): Promise<bigint[]> {
+    this.#assertOpen('listSessions');
+    return this.#storage.listSessions(authKeyId);
+  }
+
+  async destroyAllSessions(authKeyId: bigint): Promise<bigint[]> {
+    this.#assertOpen('destroyAllSessions');
+    const removed = await this.#storage.destroyAllSessions(authKeyId);
+    await Promise.all(removed.map((sessionId) => this.#emit('destroyed', authKeyId, sessionId)));
+    return removed;
+  }
+
+  /**
+   * Detaches from the bus. Closes neither the storage nor the bus: whoever created
+   * them closes them. Later calls reject with StorageClosedError. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#ready.then(
+      () => this.#unsubscribe?.(),
+      () => undefined,
+    );
+    return this.#closing;
+  }
+
+  #assertOpen(operation: string): void {
+    if (this.#closing) throw this.#closedError(operation);
+  }
+
+  #closedError(operation: string): StorageClosedError {
+    return new StorageClosedError(`SessionSubject.${operation}: the subject is closed`);
+  }
+
+  /** Local observers and the bus, after the write; the caller waits for both to settle. */
+  async #emit(type: SessionEventType, authKeyId: bigint, sessionId: bigint): Promise<void> {
+    const event: SessionEvent = Object.freeze({ type, authKeyId, sessionId, origin: this.id });
+    const bus = this.#bus;
+    if (bus) {
+      await Promise.all([this.#deliver(event), bus.publish(event).catch((error: unknown) => this.#reportBusError(error, event))]);
+    } else {
+      await this.#deliver(event);
+    }
+  }
+
+  #onRemote(event: SessionEvent): void {
+    // Our own events come back over the bus: they were delivered locally already.
+    if (this.#closing || event.origin === this.id) return;
+    void this.#deliver(event);
+  }
+
+  /** Each observer isolated: a throw or rejection is reported and never reaches the caller or the others. */
+  async #deliver(event: SessionEvent): Promise<void> {
+    let pending: Promise<void>[] | undefined;
+    for (const observer of [...this.#observers]) {
+      try {
+        const result = observer.update(event);
+        if (result !== undefined && typeof (result as PromiseLike<void>).then === 'function') {
+          (pending ??= []).push(Promise.resolve(result).catch((error: unknown) => this.#reportObserverError(error, event, observer)));
+        }
+      } catch (error) {
+        this.#reportObserverError(error, event, observer);
+      }
+    }
+    if (pending) await Promise.all(pending);
+  }
+
+  #reportObserverError(error: unknown, event: SessionEvent, observer: SessionObserver): void {
+    try {
+      this.#onObserverError(error, event, observer);
+    } catch {
+      // A failing error hook must not undo the isolation it exists for.
+    }
+  }
+
+  #reportBusError(error: unknown, event?: SessionEvent): void {
+    try {
+      this.#onBusError(error, event);
+    } catch {
+      // As above.
+    }
+  }
+
+  [INSPECT](): string {
+    return `SessionSubject { id: ${JSON.stringify(this.id)}, observers: ${this.#observers.size}, bus: ${this.#bus ? this.#bus.constructor.name : 'none'}, closed: ${this.#closing !== undefined} }`;
+  }
+}

@@ -1,0 +1,305 @@
+/**
+ * The one validation module every adapter uses. Each `assert*` throws
+ * InvalidArgumentError naming the argument (a path like `session.dcs[1].port`) and
+ * describing what it got — never the contents of a byte array.
+ *
+ * Adapters call these through the base classes in `base.ts`, so every public method
+ * validates before it touches the database.
+ */
+import { InvalidArgumentError } from './errors.js';
+import type {
+  ChannelState,
+  DataCenter,
+  Peer,
+  PeerType,
+  SelfUser,
+  Session,
+  SessionEvent,
+  TempAuthKey,
+  UpdateState,
+} from './model.js';
+
+export const INT64_MIN = -(2n ** 63n);
+export const INT64_MAX = 2n ** 63n - 1n;
+export const AUTH_KEY_LENGTH = 256;
+export const MAX_DC_ID = 1000;
+const INT32_MAX = 2 ** 31 - 1;
+const UINT32_MAX = 2 ** 32 - 1;
+export const PEER_TYPES: readonly PeerType[] = ['user', 'chat', 'channel'];
+
+/** A short, secret-free description of a value for error messages. */
+export function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (value instanceof Uint8Array) return `${value.constructor.name}(${value.length} bytes)`;
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  switch (typeof value) {
+    case 'undefined':
+      return 'undefined';
+    case 'bigint':
+      return `${value}n`;
+    case 'number':
+      return `number ${value}`;
+    case 'boolean':
+      return String(value);
+    case 'string':
+      return value.length > 40 ? `string ${JSON.stringify(value.slice(0, 40))}… (${value.length} chars)` : `string ${JSON.stringify(value)}`;
+    case 'symbol':
+      return 'a symbol';
+    case 'function':
+      return 'a function';
+    default:
+      return 'an object';
+  }
+}
+
+function fail(label: string, expected: string, value: unknown): never {
+  throw new InvalidArgumentError(`${label} must be ${expected}, got ${describeValue(value)}`);
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
+}
+
+function assertRecord(value: unknown, label: string): asserts value is Record<string, unknown> {
+  if (!isRecord(value)) fail(label, 'an object', value);
+}
+
+function assertArray(value: unknown, label: string): asserts value is readonly unknown[] {
+  if (!Array.isArray(value)) fail(label, 'an array', value);
+}
+
+function assertOptionalBoolean(value: unknown, label: string): asserts value is boolean | undefined {
+  if (value !== undefined && typeof value !== 'boolean') fail(label, 'a boolean', value);
+}
+
+/** A Telegram/MTProto 64-bit id: a bigint in the signed 64-bit range. */
+export function assertInt64(value: unknown, label: string): asserts value is bigint {
+  if (typeof value !== 'bigint') fail(label, 'a bigint', value);
+  if (value < INT64_MIN || value > INT64_MAX) fail(label, 'within the signed 64-bit range', value);
+}
+
+function assertIntegerIn(value: unknown, label: string, min: number, max: number): asserts value is number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    fail(label, `an integer from ${min} to ${max}`, value);
+  }
+}
+
+/** DC ids are small integers 1..1000 (test and media DCs included). */
+export function assertDcId(value: unknown, label: string): asserts value is number {
+  assertIntegerIn(value, label, 1, MAX_DC_ID);
+}
+
+export function assertPort(value: unknown, label: string): asserts value is number {
+  assertIntegerIn(value, label, 1, 65535);
+}
+
+/** Epoch seconds as an unsigned 32-bit integer; a millisecond timestamp is rejected. */
+export function assertEpochSeconds(value: unknown, label: string): asserts value is number {
+  if (typeof value === 'number' && Number.isInteger(value) && value > UINT32_MAX) {
+    fail(label, 'epoch seconds (not milliseconds), at most 4294967295', value);
+  }
+  assertIntegerIn(value, label, 0, UINT32_MAX);
+}
+
+/** pts, qts, seq and similar counters: non-negative 32-bit integers. */
+export function assertCounter(value: unknown, label: string): asserts value is number {
+  assertIntegerIn(value, label, 0, INT32_MAX);
+}
+
+export function assertAuthKey(value: unknown, label: string): asserts value is Uint8Array {
+  if (!(value instanceof Uint8Array)) fail(label, `a Uint8Array of ${AUTH_KEY_LENGTH} bytes`, value);
+  if (value.length !== AUTH_KEY_LENGTH) fail(label, `a Uint8Array of ${AUTH_KEY_LENGTH} bytes`, value);
+}
+
+const USERNAME = /^[A-Za-z0-9_]{1,64}$/;
+
+/** Letters, digits and underscores, without the leading `@`. */
+export function assertUsername(value: unknown, label: string): asserts value is string {
+  if (typeof value !== 'string' || !USERNAME.test(value)) {
+    const hint = typeof value === 'string' && value.startsWith('@') ? ' (without the leading @)' : '';
+    fail(label, `a username of 1-64 letters, digits or underscores${hint}`, value);
+  }
+}
+
+const PHONE = /^[0-9]{1,20}$/;
+
+/** Digits only: no `+`, spaces or dashes. */
+export function assertPhone(value: unknown, label: string): asserts value is string {
+  if (typeof value !== 'string' || !PHONE.test(value)) fail(label, 'a phone number of 1-20 digits only', value);
+}
+
+export function assertPeerType(value: unknown, label: string): asserts value is PeerType {
+  if (!PEER_TYPES.includes(value as PeerType)) fail(label, `one of ${PEER_TYPES.map((t) => `'${t}'`).join(', ')}`, value);
+}
+
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+export function assertIpv4(value: unknown, label: string): asserts value is string {
+  if (typeof value !== 'string' || !IPV4.test(value)) fail(label, 'a dotted-quad IPv4 address', value);
+}
+
+export function assertIpv6(value: unknown, label: string): asserts value is string {
+  let ok = typeof value === 'string' && value.length <= 45 && /^[0-9A-Fa-f:.]+$/.test(value) && value.includes(':');
+  if (ok) {
+    try {
+      new URL(`http://[${value as string}]/`);
+    } catch {
+      ok = false;
+    }
+  }
+  if (!ok) fail(label, 'an IPv6 address without brackets', value);
+}
+
+function assertTempAuthKey(value: unknown, label: string): asserts value is TempAuthKey {
+  assertRecord(value, label);
+  assertCounter(value.index, `${label}.index`);
+  assertAuthKey(value.key, `${label}.key`);
+  assertEpochSeconds(value.expiresAt, `${label}.expiresAt`);
+}
+
+export function assertDataCenter(value: unknown, label: string): asserts value is DataCenter {
+  assertRecord(value, label);
+  assertDcId(value.id, `${label}.id`);
+  if (value.ipv4 !== undefined) assertIpv4(value.ipv4, `${label}.ipv4`);
+  if (value.ipv6 !== undefined) assertIpv6(value.ipv6, `${label}.ipv6`);
+  assertPort(value.port, `${label}.port`);
+  assertOptionalBoolean(value.testMode, `${label}.testMode`);
+  assertOptionalBoolean(value.mediaOnly, `${label}.mediaOnly`);
+  if (value.authKey !== undefined) assertAuthKey(value.authKey, `${label}.authKey`);
+  if (value.tempAuthKeys !== undefined) {
+    assertArray(value.tempAuthKeys, `${label}.tempAuthKeys`);
+    const seen = new Set<number>();
+    value.tempAuthKeys.forEach((key, i) => {
+      assertTempAuthKey(key, `${label}.tempAuthKeys[${i}]`);
+      if (seen.has(key.index)) fail(`${label}.tempAuthKeys[${i}].index`, 'unique within its DC', key.index);
+      seen.add(key.index);
+    });
+  }
+}
+
+function assertSelfUser(value: unknown, label: string): asserts value is SelfUser {
+  assertRecord(value, label);
+  assertInt64(value.id, `${label}.id`);
+  assertDcId(value.dcId, `${label}.dcId`);
+  if (typeof value.bot !== 'boolean') fail(`${label}.bot`, 'a boolean', value.bot);
+  if (value.username !== undefined) assertUsername(value.username, `${label}.username`);
+}
+
+export function assertUpdateState(value: unknown, label = 'state'): asserts value is UpdateState {
+  assertRecord(value, label);
+  assertCounter(value.pts, `${label}.pts`);
+  assertCounter(value.qts, `${label}.qts`);
+  assertEpochSeconds(value.date, `${label}.date`);
+  assertCounter(value.seq, `${label}.seq`);
+}
+
+/** A list of channel pts with no channel twice. */
+export function assertChannels(value: unknown, label = 'channels'): asserts value is readonly ChannelState[] {
+  assertArray(value, label);
+  const seen = new Set<bigint>();
+  for (let i = 0; i < value.length; i++) {
+    const channel = value[i];
+    assertRecord(channel, `${label}[${i}]`);
+    assertInt64(channel.id, `${label}[${i}].id`);
+    assertCounter(channel.pts, `${label}[${i}].pts`);
+    if (seen.has(channel.id)) fail(`${label}[${i}].id`, 'unique in the list', channel.id);
+    seen.add(channel.id);
+  }
+}
+
+/**
+ * Deep validation of a session snapshot given to `save`. DCs are unique by
+ * (id, mediaOnly): one main and one media-only entry per DC id at most. The home
+ * DC must be among them.
+ */
+export function assertSession(value: unknown, label = 'session'): asserts value is Session {
+  assertRecord(value, label);
+  if (value.version !== 1) fail(`${label}.version`, '1', value.version);
+  assertDcId(value.homeDcId, `${label}.homeDcId`);
+  assertArray(value.dcs, `${label}.dcs`);
+  const seen = new Set<string>();
+  value.dcs.forEach((dc, i) => {
+    assertDataCenter(dc, `${label}.dcs[${i}]`);
+    const key = `${dc.id}/${dc.mediaOnly === true}`;
+    if (seen.has(key)) fail(`${label}.dcs[${i}]`, `the only ${dc.mediaOnly ? 'media-only' : 'main'} entry for DC ${dc.id}`, dc.id);
+    seen.add(key);
+  });
+  if (!value.dcs.some((dc) => (dc as DataCenter).id === value.homeDcId)) {
+    fail(`${label}.homeDcId`, 'the id of one of session.dcs', value.homeDcId);
+  }
+  if (value.apiId !== undefined) assertIntegerIn(value.apiId, `${label}.apiId`, 1, INT32_MAX);
+  if (value.user !== undefined) assertSelfUser(value.user, `${label}.user`);
+  if (value.state !== undefined) assertUpdateState(value.state, `${label}.state`);
+  assertChannels(value.channels, `${label}.channels`);
+  if (value.takeoutId !== undefined) assertInt64(value.takeoutId, `${label}.takeoutId`);
+}
+
+export function assertPeer(value: unknown, label: string): asserts value is Peer {
+  assertRecord(value, label);
+  assertPeerType(value.type, `${label}.type`);
+  assertInt64(value.id, `${label}.id`);
+  assertInt64(value.accessHash, `${label}.accessHash`);
+  assertArray(value.usernames, `${label}.usernames`);
+  const seen = new Set<string>();
+  value.usernames.forEach((username, i) => {
+    assertUsername(username, `${label}.usernames[${i}]`);
+    const lower = username.toLowerCase();
+    if (seen.has(lower)) fail(`${label}.usernames[${i}]`, 'unique (case-insensitively) within the peer', username);
+    seen.add(lower);
+  });
+  if (value.phone !== undefined) assertPhone(value.phone, `${label}.phone`);
+  assertOptionalBoolean(value.min, `${label}.min`);
+  assertEpochSeconds(value.updatedAt, `${label}.updatedAt`);
+}
+
+/** A whole batch is checked before any of it is written. */
+export function assertPeers(value: unknown, label = 'peers'): asserts value is readonly Peer[] {
+  assertArray(value, label);
+  for (let i = 0; i < value.length; i++) assertPeer(value[i], `${label}[${i}]`);
+}
+
+const SESSION_NAME = /^[A-Za-z0-9_.:@+=-]{1,128}$/;
+
+/**
+ * Names of client sessions: 1-128 characters from `A-Z a-z 0-9 _ . : @ + = -`.
+ * No braces, slashes or spaces, so a name can sit in a Redis hash tag or a file
+ * name without escaping.
+ */
+export function assertSessionName(value: unknown, label = 'name'): asserts value is string {
+  if (typeof value !== 'string' || !SESSION_NAME.test(value)) {
+    fail(label, 'a session name of 1-128 characters from A-Z a-z 0-9 _ . : @ + = -', value);
+  }
+}
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,47}$/;
+
+/**
+ * SQL identifiers we interpolate (schema names, table prefixes) and Mongo collection
+ * prefixes: a letter or underscore, then letters, digits or underscores, at most 48.
+ * Values are always bound as parameters; only names pass through here.
+ */
+export function assertIdentifier(value: unknown, label: string, options: { allowEmpty?: boolean } = {}): asserts value is string {
+  if (options.allowEmpty === true && value === '') return;
+  if (typeof value !== 'string' || !IDENTIFIER.test(value)) {
+    fail(label, 'an identifier of 1-48 letters, digits or underscores, not starting with a digit', value);
+  }
+}
+
+const KEY_PREFIX = /^[A-Za-z0-9_.:-]{0,64}$/;
+
+/** Redis key prefixes: up to 64 of `A-Z a-z 0-9 _ . : -` (no braces: they would break hash tags). */
+export function assertKeyPrefix(value: unknown, label: string): asserts value is string {
+  if (typeof value !== 'string' || !KEY_PREFIX.test(value)) {
+    fail(label, 'a key prefix of up to 64 characters from A-Z a-z 0-9 _ . : -', value);
+  }
+}
+
+export function assertSessionEvent(value: unknown, label = 'event'): asserts value is SessionEvent {
+  assertRecord(value, label);
+  if (value.type !== 'created' && value.type !== 'destroyed') fail(`${label}.type`, "'created' or 'destroyed'", value.type);
+  assertInt64(value.authKeyId, `${label}.authKeyId`);
+  assertInt64(value.sessionId, `${label}.sessionId`);
+  if (typeof value.origin !== 'string' || value.origin.length === 0 || value.origin.length > 200) {
+    fail(`${label}.origin`, 'a non-empty string of at most 200 characters', value.origin);
+  }
+}

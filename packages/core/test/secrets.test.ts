@@ -1,0 +1,62 @@
+import { inspect } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { AuthKeyBytes, authKeyBytes, checkStoredSession, CorruptDataError, SessionSubject, type Session } from '../src/index.js';
+
+const key = Uint8Array.from({ length: 256 }, (_, i) => (i * 37 + 11) & 0xff);
+const hex = Buffer.from(key.subarray(0, 8)).toString('hex');
+const decimals = Array.from(key.subarray(0, 6)).join(', ');
+
+describe('auth key bytes never reach text', () => {
+  it('AuthKeyBytes prints a placeholder in inspect, console.log, JSON and string conversion', () => {
+    const secret = authKeyBytes(key);
+    for (const text of [inspect(secret), inspect({ nested: { secret } }, { depth: 5 }), JSON.stringify({ secret }), String(secret), `${secret}`]) {
+      expect(text).not.toContain(hex);
+      expect(text).not.toContain(decimals);
+      expect(text).toContain('redacted');
+    }
+    // Derived arrays stay redacted; the bytes themselves are all there.
+    expect(inspect(secret.subarray(0, 8))).toContain('redacted');
+    expect(Buffer.from(secret).equals(Buffer.from(key))).toBe(true);
+    expect(secret).toBeInstanceOf(Uint8Array);
+  });
+
+  it('authKeyBytes copies: the driver buffer can be reused without changing the key', () => {
+    const driverBuffer = Buffer.from(key);
+    const secret = authKeyBytes(driverBuffer);
+    driverBuffer.fill(0);
+    expect(secret[0]).toBe(key[0]);
+    expect(secret).toBeInstanceOf(AuthKeyBytes);
+  });
+
+  it('checkStoredSession wraps every key, and a truncated key is CorruptDataError naming the session', () => {
+    const session: Session = {
+      version: 1,
+      homeDcId: 1,
+      dcs: [{ id: 1, port: 443, authKey: Buffer.from(key), tempAuthKeys: [{ index: 0, key: Buffer.from(key), expiresAt: 1 }] }],
+      channels: [],
+    };
+    const checked = checkStoredSession(session, 'session "bot"');
+    expect(checked.dcs[0]?.authKey).toBeInstanceOf(AuthKeyBytes);
+    expect(checked.dcs[0]?.tempAuthKeys?.[0]?.key).toBeInstanceOf(AuthKeyBytes);
+    expect(inspect(checked, { depth: 10 })).not.toContain(decimals);
+
+    const truncated: Session = { ...session, dcs: [{ id: 1, port: 443, authKey: key.subarray(0, 200) }] };
+    expect(() => checkStoredSession(truncated, 'session "bot"')).toThrow(CorruptDataError);
+    expect(() => checkStoredSession(truncated, 'session "bot"')).toThrow('session "bot": stored auth key for DC 1 is 200 bytes, expected 256 bytes');
+  });
+
+  it('a SessionSubject inspects as its id and counts, nothing from the storage', () => {
+    const subject = new SessionSubject(
+      {
+        createSession: async () => true,
+        hasSession: async () => true,
+        destroySession: async () => true,
+        listSessions: async () => [],
+        destroyAllSessions: async () => [],
+        close: async () => {},
+      },
+      { id: 'node-1' },
+    );
+    expect(inspect(subject)).toBe('SessionSubject { id: "node-1", observers: 0, bus: none, closed: false }');
+  });
+});

@@ -1,0 +1,89 @@
+import { describe, expect, it } from 'vitest';
+import {
+  LocalEventChannel,
+  LocalSessionEventBus,
+  SessionSubject,
+  StorageClosedError,
+  type SessionEvent,
+  type SessionEventBus,
+  type SessionStorageProtocol,
+} from '../src/index.js';
+
+/** A tiny in-memory protocol: enough to watch the subject, without the memory adapter. */
+function storage(): SessionStorageProtocol {
+  const set = new Set<string>();
+  return {
+    createSession: async (a, s) => (set.has(`${a}/${s}`) ? false : (set.add(`${a}/${s}`), true)),
+    hasSession: async (a, s) => set.has(`${a}/${s}`),
+    destroySession: async (a, s) => set.delete(`${a}/${s}`),
+    listSessions: async () => [],
+    destroyAllSessions: async () => [],
+    close: async () => {},
+  };
+}
+
+describe('SessionSubject', () => {
+  it('reports a failing publish through onBusError and still resolves the caller', async () => {
+    const failures: unknown[] = [];
+    const bus: SessionEventBus = {
+      publish: async () => {
+        throw new Error('bus down');
+      },
+      subscribe: async () => async () => {},
+      close: async () => {},
+    };
+    const subject = new SessionSubject(storage(), { bus, onBusError: (error) => failures.push(error) });
+    await subject.ready();
+    expect(await subject.createSession(1n, 1n)).toBe(true);
+    expect(failures.map((e) => (e as Error).message)).toEqual(['bus down']);
+  });
+
+  it('ready() rejects when the bus subscription fails, without an unhandled rejection', async () => {
+    const reported: unknown[] = [];
+    const bus: SessionEventBus = {
+      publish: async () => {},
+      subscribe: async () => {
+        throw new Error('cannot subscribe');
+      },
+      close: async () => {},
+    };
+    const subject = new SessionSubject(storage(), { bus, onBusError: (error) => reported.push(error) });
+    await expect(subject.ready()).rejects.toThrow('cannot subscribe');
+    expect(reported).toHaveLength(1);
+    await subject.close();
+  });
+
+  it('a subject closed before its subscription is live unsubscribes when it goes live', async () => {
+    const channel = new LocalEventChannel();
+    const bus = new LocalSessionEventBus(channel);
+    const subject = new SessionSubject(storage(), { bus });
+    await subject.close();
+    expect(channel.listeners.size).toBe(0);
+    await expect(subject.createSession(1n, 1n)).rejects.toBeInstanceOf(StorageClosedError);
+  });
+
+  it('events handed to observers are frozen: one observer cannot change what the next sees', async () => {
+    const subject = new SessionSubject(storage(), { id: 'n1' });
+    const seen: SessionEvent[] = [];
+    let mutationFailed = false;
+    subject.subscribe({
+      update(event) {
+        try {
+          (event as { sessionId: bigint }).sessionId = 99n;
+        } catch {
+          mutationFailed = true;
+        }
+      },
+    });
+    subject.subscribe({ update: (event) => void seen.push(event) });
+    await subject.createSession(1n, 2n);
+    expect(mutationFailed).toBe(true);
+    expect(seen[0]?.sessionId).toBe(2n);
+  });
+
+  it('rejects an observer without update() and an invalid id', () => {
+    const subject = new SessionSubject(storage());
+    expect(() => subject.subscribe({} as never)).toThrow('observer must have an update(event) method');
+    expect(() => new SessionSubject(storage(), { id: '' })).toThrow('id must be a non-empty string');
+  });
+});

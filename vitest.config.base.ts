@@ -1,0 +1,16 @@
+import { defineConfig } from 'vitest/config';
+
+/**
+ * Shared test settings. The JSON report next to each package is what
+ * `scripts/test-summary.mjs` sums into the one `N passed, N failed, N skipped` line.
+ */
+export function packageTestConfig(overrides: { testTimeout?: number; hookTimeout?: number } = {}) {
+  return defineConfig({
+    test: {
+      include: ['test/**/*.test.ts'],
+      testTimeout: overrides.testTimeout ?? 30_000,
+      hookTimeout: overrides.hookTimeout ?? 60_000,
+      reporters: ['default', ['json', { outputFile: '.vitest-results.json' }]],
+    },
+  });
+}
