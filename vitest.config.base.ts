@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 /**
  * Shared test settings. The JSON report next to each package is what
- * `scripts/test-summary.mjs` sums into the one `N passed, N failed, N skipped` line.
+ * `scripts/test.mjs` sums into the one `N passed, N failed, N skipped` line.
  */
 export function packageTestConfig(overrides: { testTimeout?: number; hookTimeout?: number } = {}) {
   return defineConfig({
@@ -10,7 +10,7 @@ export function packageTestConfig(overrides: { testTimeout?: number; hookTimeout
       include: ['test/**/*.test.ts'],
       testTimeout: overrides.testTimeout ?? 30_000,
       hookTimeout: overrides.hookTimeout ?? 60_000,
-      reporters: ['default', ['json', { outputFile: '.vitest-results.json' }]],
+      reporters: ['default', ['json', { outputFile: process.env.MTSTORE_VITEST_REPORT ?? '.vitest-results.json' }]],
     },
   });
 }

@@ -1,0 +1,88 @@
+/**
+ * What the kit needs from a test runner, and what it needs from an adapter.
+ * The kit never imports a runner: `@mtstore/conformance/vitest` binds vitest, and
+ * any runner with describe/it and a jest-style expect can be bound the same way.
+ */
+import type { SessionEventBus, SessionStorageProtocol, Storage } from '@mtstore/core';
+
+/** The jest/vitest matchers the kit uses. */
+export interface Assertion {
+  toBe(expected: unknown): void;
+  toEqual(expected: unknown): void;
+  toBeNull(): void;
+  toBeUndefined(): void;
+  toHaveLength(length: number): void;
+  toContain(item: unknown): void;
+  toContainEqual(item: unknown): void;
+  toBeGreaterThan(value: number): void;
+  readonly not: Assertion;
+}
+
+export type Expect = (actual: unknown, message?: string) => Assertion;
+
+export interface TestApi {
+  describe(name: string, body: () => void): void;
+  it(name: string, body: () => Promise<void>, timeout?: number): void;
+  /** Registers a test that does not run, with the reason; called only for a declared capability. */
+  skip(name: string, reason: string): void;
+  expect: Expect;
+}
+
+type MaybePromise<T> = T | Promise<T>;
+
+/** Adapter-specific behaviour the kit must know about. A trait is skipped only by one of these. */
+export interface StorageCapabilities {
+  /** Size of the peer batch trait. Default 10,000 (the design's figure); lower only if the backend cannot. */
+  peerBatchSize?: number;
+  /**
+   * Two `open` calls on one namespace reach the same data (separate connections
+   * where the database has them). Default true. False skips the two-instance traits.
+   */
+  sharedBackend?: boolean;
+}
+
+export interface StorageSuiteOptions {
+  /** Opens session `name` in the backend `namespace`; the same namespace means the same data. */
+  open(namespace: string, name: string): MaybePromise<Storage>;
+  /** Removes what the namespace holds (tables, keys, files). Runs after each test. */
+  cleanup?(namespace: string): MaybePromise<void>;
+  capabilities?: StorageCapabilities;
+  /** Per-test timeout in ms. Default 30,000. */
+  timeout?: number;
+}
+
+export interface SessionStorageCapabilities {
+  /** As for Storage: two `open` calls on one namespace reach the same data. Default true. */
+  sharedBackend?: boolean;
+  /** Concurrent callers in the race traits. Default 50. */
+  raceCallers?: number;
+}
+
+export interface SessionStorageSuiteOptions {
+  /** Opens the server session storage of `namespace`; the same namespace means the same data. */
+  open(namespace: string): MaybePromise<SessionStorageProtocol>;
+  cleanup?(namespace: string): MaybePromise<void>;
+  capabilities?: SessionStorageCapabilities;
+  timeout?: number;
+}
+
+export interface SessionEventBusCapabilities {
+  /**
+   * Buses opened on one namespace reach each other across processes (separate
+   * connections). Default true. False declares an in-process bus: the
+   * cross-connection delivery trait is skipped and the in-process one runs instead.
+   */
+  crossProcess?: boolean;
+  /** How long the kit waits for a remote delivery, ms. Default 5,000. */
+  deliveryTimeout?: number;
+}
+
+export interface SessionEventBusSuiteOptions {
+  /** Opens a bus on `namespace`: each call is a separate instance (connection) on the same channel. */
+  open(namespace: string): MaybePromise<SessionEventBus>;
+  /** Opens a server session storage on `namespace` for the subject traits (two calls share data). */
+  openStorage(namespace: string): MaybePromise<SessionStorageProtocol>;
+  cleanup?(namespace: string): MaybePromise<void>;
+  capabilities?: SessionEventBusCapabilities;
+  timeout?: number;
+}

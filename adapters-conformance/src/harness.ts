@@ -1,0 +1,114 @@
+/**
+ * Per-test isolation and the few assertions every trait shares. Each test gets a
+ * fresh random namespace, closes what it opened and calls the adapter's cleanup,
+ * so tests never depend on order or on each other.
+ */
+import type { Expect } from './api.js';
+
+interface Closable {
+  close(): Promise<void>;
+}
+
+/** `mt_` and 10 random hex digits: valid as a schema name, table prefix, key prefix or session name. */
+export function randomNamespace(): string {
+  const bytes = new Uint8Array(5);
+  globalThis.crypto.getRandomValues(bytes);
+  return `mt_${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
+}
+
+export class Scope {
+  readonly namespace = randomNamespace();
+  readonly #opened: Closable[] = [];
+
+  /** Remembers an instance so it is closed when the test ends. */
+  track<T extends Closable>(instance: T): T {
+    this.#opened.push(instance);
+    return instance;
+  }
+
+  async dispose(): Promise<void> {
+    // Subjects before buses and storages: a subject detaches from what it was given.
+    for (const instance of this.#opened.reverse()) {
+      try {
+        await instance.close();
+      } catch {
+        // A trait may have left an instance broken on purpose; cleanup still runs.
+      }
+    }
+  }
+}
+
+/** Wraps a test body with a scope: instances closed, then `cleanup(namespace)`; the first failure wins. */
+export function scoped(
+  cleanup: ((namespace: string) => unknown) | undefined,
+  body: (scope: Scope) => Promise<void>,
+): () => Promise<void> {
+  return async () => {
+    const scope = new Scope();
+    let failure: unknown;
+    let failed = false;
+    try {
+      await body(scope);
+    } catch (error) {
+      failure = error;
+      failed = true;
+    }
+    await scope.dispose();
+    try {
+      await cleanup?.(scope.namespace);
+    } catch (error) {
+      if (!failed) {
+        failure = error;
+        failed = true;
+      }
+    }
+    if (failed) throw failure;
+  };
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Polls until `condition` holds; throws naming `what` after `timeout` ms. */
+export async function waitFor(condition: () => boolean, timeout: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeout;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+function errorCode(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : `no code (${error instanceof Error ? `${error.name}: ${error.message}` : String(error)})`;
+}
+
+/**
+ * Asserts that `call()` returns a promise that rejects with an mtstore error of
+ * `code`: a synchronous throw or a resolution fails, naming `what`. Returns the error.
+ */
+export async function expectRejects(expect: Expect, what: string, code: string, call: () => Promise<unknown>): Promise<Error> {
+  let promise: Promise<unknown>;
+  try {
+    promise = call();
+  } catch (error) {
+    expect(`threw synchronously: ${errorCode(error)}`, `${what} must return a rejected promise, not throw`).toBe(code);
+    throw error;
+  }
+  let outcome: { error: unknown } | undefined;
+  try {
+    await promise;
+  } catch (error) {
+    outcome = { error };
+  }
+  expect(outcome ? errorCode(outcome.error) : 'resolved', `${what} must reject with ${code}`).toBe(code);
+  return (outcome as { error: Error }).error;
+}
+
+export const CODES = {
+  invalid: 'MTSTORE_INVALID_ARGUMENT',
+  closed: 'MTSTORE_STORAGE_CLOSED',
+  notFound: 'MTSTORE_NOT_FOUND',
+  unavailable: 'MTSTORE_STORAGE_UNAVAILABLE',
+} as const;

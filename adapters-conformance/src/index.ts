@@ -1,0 +1,20 @@
+/**
+ * @mtstore/conformance — the runner-agnostic kit. Bind it to your runner by passing
+ * `{ describe, it, skip, expect }`, or import the ready binding from
+ * `@mtstore/conformance/vitest`.
+ */
+export type {
+  Assertion,
+  Expect,
+  SessionEventBusCapabilities,
+  SessionEventBusSuiteOptions,
+  SessionStorageCapabilities,
+  SessionStorageSuiteOptions,
+  StorageCapabilities,
+  StorageSuiteOptions,
+  TestApi,
+} from './api.js';
+export { describeSessionEventBus, describeSessionStorage, describeStorage } from './suites.js';
+export { authKey, fullSession, ID_EXTREMES, minimalSession, peer } from './fixtures.js';
+export { randomNamespace, sleep, waitFor } from './harness.js';
+export { checkServer, isCI, redactUrl, type ServerCheck } from './servers.js';

@@ -1,0 +1,53 @@
+/**
+ * The three entry points. Each registers one describe block per adapter whose
+ * inner blocks are the trait groups; the tests inside read like the spec.
+ */
+import type { SessionEventBusSuiteOptions, SessionStorageSuiteOptions, StorageSuiteOptions, TestApi } from './api.js';
+import { bus } from './traits/bus.js';
+import { BusScope, registrar, ServerScope, StorageScope } from './traits/context.js';
+import { events, observerIsolation } from './traits/events.js';
+import { invalidInput } from './traits/input.js';
+import { peers } from './traits/peers.js';
+import { secrets } from './traits/secrets.js';
+import { lifecycle, races, serverClosing, serverIds, serverInput, serverInstances } from './traits/server.js';
+import { atomicSave, closing, deletion, ids, roundTrip, twoInstances, updateState } from './traits/storage.js';
+
+/** Client `Storage` + `PeerCache` traits. */
+export function describeStorage(t: TestApi, name: string, options: StorageSuiteOptions): void {
+  const r = { ...registrar(t, options.cleanup, options.timeout, (scope) => new StorageScope(scope, options)), options };
+  t.describe(`${name} · Storage`, () => {
+    roundTrip(r);
+    ids(r);
+    invalidInput(r);
+    atomicSave(r);
+    updateState(r);
+    deletion(r);
+    twoInstances(r);
+    closing(r);
+    secrets(r);
+    peers(r);
+  });
+}
+
+/** Server `SessionStorageProtocol` traits, and SessionSubject events over it. */
+export function describeSessionStorage(t: TestApi, name: string, options: SessionStorageSuiteOptions): void {
+  const r = { ...registrar(t, options.cleanup, options.timeout, (scope) => new ServerScope(scope, options.open)), options };
+  t.describe(`${name} · SessionStorage`, () => {
+    lifecycle(r);
+    serverIds(r);
+    serverInput(r);
+    races(r);
+    serverInstances(r);
+    serverClosing(r);
+    events(r);
+    observerIsolation(r);
+  });
+}
+
+/** `SessionEventBus` traits, and two SessionSubjects talking over two buses. */
+export function describeSessionEventBus(t: TestApi, name: string, options: SessionEventBusSuiteOptions): void {
+  const r = { ...registrar(t, options.cleanup, options.timeout, (scope) => new BusScope(scope, options)), options };
+  t.describe(`${name} · SessionEventBus`, () => {
+    bus(r);
+  });
+}

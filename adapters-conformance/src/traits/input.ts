@@ -1,0 +1,269 @@
+/**
+ * Invalid input (DESIGN §2, §5): every argument of every client method, each bad
+ * value rejected with InvalidArgumentError as a rejected promise, and nothing
+ * stored: the stored session and peers are exactly as before the call.
+ */
+import type { Peer, Session, Storage } from '@mtstore/core';
+import { authKey, fullSession, peer } from '../fixtures.js';
+import { CODES, expectRejects } from '../harness.js';
+import type { StorageRegistrar } from './context.js';
+
+type Mutation = (session: Session & Record<string, unknown>) => void;
+
+/** Deep-ish clone so each case edits its own copy. */
+function sessionWith(mutate: Mutation): unknown {
+  const session = fullSession(1) as Session & Record<string, unknown>;
+  mutate(session);
+  return session;
+}
+
+function dc(session: Session, index = 0): Record<string, unknown> {
+  return session.dcs[index] as unknown as Record<string, unknown>;
+}
+
+const INT64_BAD: readonly [string, unknown][] = [
+  ['a number', 1],
+  ['a decimal string', '1'],
+  ['2^63 (above the range)', 2n ** 63n],
+  ['-2^63-1 (below the range)', -(2n ** 63n) - 1n],
+  ['undefined', undefined],
+];
+
+/** Argument → bad values of `save(session)`. */
+const SAVE_CASES: readonly [string, readonly [string, Mutation | unknown][]][] = [
+  ['session', [['null', null], ['a string', 'session'], ['an array', []], ['a number', 42]]],
+  ['session.version', [['2', (x: Record<string, unknown>) => (x.version = 2)], ['missing', (x: Record<string, unknown>) => delete x.version]]],
+  [
+    'session.homeDcId',
+    [
+      ['0', (x: Session) => (x.homeDcId = 0)],
+      ['1001', (x: Session) => (x.homeDcId = 1001)],
+      ['1.5', (x: Session) => (x.homeDcId = 1.5)],
+      ['a string', (x: Record<string, unknown>) => (x.homeDcId = '2')],
+      ['a DC that is not in dcs', (x: Session) => (x.homeDcId = 9)],
+    ],
+  ],
+  [
+    'session.dcs',
+    [
+      ['not an array', (x: Record<string, unknown>) => (x.dcs = {})],
+      ['empty', (x: Session) => (x.dcs = [])],
+      ['holding a non-object', (x: Session) => ((x.dcs as unknown[])[0] = 5)],
+      ['holding two main entries for one DC', (x: Session) => x.dcs.push({ id: 1, port: 443 })],
+    ],
+  ],
+  ['session.dcs[].id', [['0', (x: Session) => (dc(x).id = 0)], ['NaN', (x: Session) => (dc(x).id = Number.NaN)], ['1001', (x: Session) => (dc(x).id = 1001)]]],
+  [
+    'session.dcs[].port',
+    [
+      ['0', (x: Session) => (dc(x).port = 0)],
+      ['65536', (x: Session) => (dc(x).port = 65536)],
+      ['a string', (x: Session) => (dc(x).port = '443')],
+      ['missing', (x: Session) => delete dc(x).port],
+    ],
+  ],
+  [
+    'session.dcs[].ipv4 and ipv6',
+    [
+      ['ipv4 with three parts', (x: Session) => (dc(x).ipv4 = '1.2.3')],
+      ['ipv4 with a part over 255', (x: Session) => (dc(x).ipv4 = '256.1.1.1')],
+      ['ipv4 holding an IPv6 address', (x: Session) => (dc(x).ipv4 = '::1')],
+      ['ipv6 in brackets', (x: Session) => (dc(x).ipv6 = '[::1]')],
+      ['ipv6 with non-hex digits', (x: Session) => (dc(x).ipv6 = 'zz::1')],
+    ],
+  ],
+  ['session.dcs[].testMode and mediaOnly', [['testMode a string', (x: Session) => (dc(x).testMode = 'yes')], ['mediaOnly 1', (x: Session) => (dc(x).mediaOnly = 1)]]],
+  [
+    'session.dcs[].authKey',
+    [
+      ['255 bytes', (x: Session) => (dc(x).authKey = new Uint8Array(255))],
+      ['257 bytes', (x: Session) => (dc(x).authKey = new Uint8Array(257))],
+      ['empty', (x: Session) => (dc(x).authKey = new Uint8Array(0))],
+      ['an array of 256 numbers', (x: Session) => (dc(x).authKey = Array.from(authKey(1)))],
+      ['a hex string', (x: Session) => (dc(x).authKey = 'ab'.repeat(256))],
+    ],
+  ],
+  [
+    'session.dcs[].tempAuthKeys',
+    [
+      ['not an array', (x: Session) => (dc(x, 1).tempAuthKeys = {})],
+      ['a key of 128 bytes', (x: Session) => ((dc(x, 1).tempAuthKeys as { key: unknown }[])[0]!.key = new Uint8Array(128))],
+      ['expiresAt in milliseconds', (x: Session) => ((dc(x, 1).tempAuthKeys as { expiresAt: unknown }[])[0]!.expiresAt = 1_900_000_000_000)],
+      ['a negative index', (x: Session) => ((dc(x, 1).tempAuthKeys as { index: unknown }[])[0]!.index = -1)],
+      ['two keys with one index', (x: Session) => ((dc(x, 1).tempAuthKeys as { index: unknown }[])[1]!.index = 0)],
+    ],
+  ],
+  [
+    'session.user',
+    [
+      ...INT64_BAD.map(([what, value]): [string, Mutation] => [`id ${what}`, (x) => ((x.user as unknown as Record<string, unknown>).id = value)]),
+      ['dcId 0', (x: Session) => ((x.user as unknown as Record<string, unknown>).dcId = 0)],
+      ['bot a string', (x: Session) => ((x.user as unknown as Record<string, unknown>).bot = 'no')],
+      ['username with @', (x: Session) => ((x.user as unknown as Record<string, unknown>).username = '@alice')],
+      ['username with a space', (x: Session) => ((x.user as unknown as Record<string, unknown>).username = 'al ice')],
+    ],
+  ],
+  [
+    'session.state',
+    [
+      ['pts -1', (x: Session) => ((x.state as unknown as Record<string, unknown>).pts = -1)],
+      ['qts 1.5', (x: Session) => ((x.state as unknown as Record<string, unknown>).qts = 1.5)],
+      ['date in milliseconds', (x: Session) => ((x.state as unknown as Record<string, unknown>).date = Date.now())],
+      ['seq 2^31', (x: Session) => ((x.state as unknown as Record<string, unknown>).seq = 2 ** 31)],
+      ['seq missing', (x: Session) => delete (x.state as unknown as Record<string, unknown>).seq],
+    ],
+  ],
+  [
+    'session.channels',
+    [
+      ['missing', (x: Record<string, unknown>) => delete x.channels],
+      ['an id that is a number', (x: Session) => ((x.channels[0] as unknown as Record<string, unknown>).id = 5)],
+      ['the same channel twice', (x: Session) => x.channels.push({ ...(x.channels[0] as { id: bigint; pts: number }) })],
+      ['pts -1', (x: Session) => ((x.channels[0] as unknown as Record<string, unknown>).pts = -1)],
+    ],
+  ],
+  ['session.takeoutId', INT64_BAD.filter(([w]) => w !== 'undefined').map(([what, value]): [string, Mutation] => [what, (x) => ((x as Record<string, unknown>).takeoutId = value)])],
+  [
+    'session.apiId',
+    [
+      ['0', (x: Session) => (x.apiId = 0)],
+      ['1.5', (x: Session) => (x.apiId = 1.5)],
+      ['a string', (x: Record<string, unknown>) => (x.apiId = '1')],
+    ],
+  ],
+];
+
+const BAD_STATES: readonly [string, unknown][] = [
+  ['null', null],
+  ['pts -1', { pts: -1, qts: 1, date: 1, seq: 1 }],
+  ['qts a string', { pts: 1, qts: '1', date: 1, seq: 1 }],
+  ['date 1.5', { pts: 1, qts: 1, date: 1.5, seq: 1 }],
+  ['date in milliseconds', { pts: 1, qts: 1, date: 1_700_000_000_000, seq: 1 }],
+  ['seq missing', { pts: 1, qts: 1, date: 1 }],
+];
+
+const BAD_CHANNELS: readonly [string, unknown][] = [
+  ['a string', 'channels'],
+  ['an id that is a number', [{ id: 1, pts: 1 }]],
+  ['an id of 2^63', [{ id: 2n ** 63n, pts: 1 }]],
+  ['the same channel twice', [{ id: 1n, pts: 1 }, { id: 1n, pts: 2 }]],
+  ['pts -1', [{ id: 1n, pts: -1 }]],
+  ['pts missing', [{ id: 1n }]],
+];
+
+function peerWith(overrides: Record<string, unknown>): Peer {
+  return { ...peer('user', 500), ...overrides } as Peer;
+}
+
+const BAD_PEERS: readonly [string, readonly [string, unknown][]][] = [
+  ['peers', [['not an array', 'peers'], ['null', null], ['an object', {}]]],
+  ['peers[].type', [['group', [peerWith({ type: 'group' })]], ['missing', [peerWith({ type: undefined })]]]],
+  ['peers[].id', INT64_BAD.map(([what, value]): [string, unknown] => [what, [peerWith({ id: value })]])],
+  ['peers[].accessHash', INT64_BAD.map(([what, value]): [string, unknown] => [what, [peerWith({ accessHash: value })]])],
+  [
+    'peers[].usernames',
+    [
+      ['not an array', [peerWith({ usernames: 'user_500' })]],
+      ['with @', [peerWith({ usernames: ['@user_500'] })]],
+      ['with a space', [peerWith({ usernames: ['user 500'] })]],
+      ['empty string', [peerWith({ usernames: [''] })]],
+      ['the same name twice in different case', [peerWith({ usernames: ['Foo_bar', 'foo_BAR'] })]],
+    ],
+  ],
+  ['peers[].phone', [['with +', [peerWith({ phone: '+15550001' })]], ['with dashes', [peerWith({ phone: '555-0001' })]], ['empty', [peerWith({ phone: '' })]], ['a number', [peerWith({ phone: 5550001 })]]]],
+  ['peers[].min', [['a string', [peerWith({ min: 'yes' })]], ['1', [peerWith({ min: 1 })]]]],
+  ['peers[].updatedAt', [['in milliseconds', [peerWith({ updatedAt: Date.now() })]], ['negative', [peerWith({ updatedAt: -1 })]], ['missing', [peerWith({ updatedAt: undefined })]]]],
+  ['one bad peer among good ones', [['the last of six', [...[1, 2, 3, 4, 5].map((n) => peer('chat', n)), peerWith({ id: 1 })]]]],
+];
+
+/** Saves a known session and peers, runs `body`, then checks both are exactly as before. */
+async function unchangedAfter(storage: Storage, expect: StorageRegistrar['expect'], body: () => Promise<void>): Promise<void> {
+  const before = fullSession(1);
+  const peers = [peer('user', 1), peer('channel', 2)];
+  await storage.save(before);
+  await storage.peers.upsert(peers);
+  await body();
+  expect(await storage.load(), 'the stored session must be unchanged').toEqual(before);
+  for (const p of peers) expect(await storage.peers.getById(p.type, p.id), 'stored peers must be unchanged').toEqual(p);
+  expect(await storage.peers.getById('user', 500n), 'no invalid peer may be stored').toBeNull();
+  for (const n of [1, 2, 3, 4, 5]) expect(await storage.peers.getById('chat', BigInt(n)), 'a batch with an invalid peer stores none of it').toBeNull();
+}
+
+export function invalidInput({ group, test, expect }: StorageRegistrar): void {
+  group('invalid input', () => {
+    for (const [argument, cases] of SAVE_CASES) {
+      test(`save rejects a bad ${argument} with InvalidArgumentError and stores nothing`, async (s) => {
+        const storage = await s.open();
+        await unchangedAfter(storage, expect, async () => {
+          for (const [what, mutation] of cases) {
+            const bad = typeof mutation === 'function' ? sessionWith(mutation as Mutation) : mutation;
+            await expectRejects(expect, `save with ${argument} ${what}`, CODES.invalid, () => storage.save(bad as Session));
+          }
+        });
+      });
+    }
+
+    test('saveUpdateState rejects a bad state with InvalidArgumentError and stores nothing', async (s) => {
+      const storage = await s.open();
+      await unchangedAfter(storage, expect, async () => {
+        for (const [what, state] of BAD_STATES) {
+          await expectRejects(expect, `saveUpdateState with state ${what}`, CODES.invalid, () =>
+            storage.saveUpdateState(state as never, [{ id: 1_000_000_000_000n, pts: 1 }]),
+          );
+        }
+      });
+    });
+
+    test('saveUpdateState rejects bad channels with InvalidArgumentError and stores nothing', async (s) => {
+      const storage = await s.open();
+      await unchangedAfter(storage, expect, async () => {
+        for (const [what, channels] of BAD_CHANNELS) {
+          await expectRejects(expect, `saveUpdateState with channels ${what}`, CODES.invalid, () =>
+            storage.saveUpdateState({ pts: 1, qts: 1, date: 1, seq: 1 }, channels as never),
+          );
+        }
+      });
+    });
+
+    for (const [argument, cases] of BAD_PEERS) {
+      test(`peers.upsert rejects ${argument === 'one bad peer among good ones' ? argument : `a bad ${argument}`} with InvalidArgumentError and stores nothing`, async (s) => {
+        const storage = await s.open();
+        await unchangedAfter(storage, expect, async () => {
+          for (const [what, batch] of cases) {
+            await expectRejects(expect, `peers.upsert with ${argument} ${what}`, CODES.invalid, () => storage.peers.upsert(batch as Peer[]));
+          }
+        });
+      });
+    }
+
+    test('peers.getById rejects a bad type or id with InvalidArgumentError', async (s) => {
+      const storage = await s.open();
+      await unchangedAfter(storage, expect, async () => {
+        for (const type of ['bot', '', undefined]) {
+          await expectRejects(expect, `getById with type ${String(type)}`, CODES.invalid, () => storage.peers.getById(type as never, 1n));
+        }
+        for (const [what, id] of INT64_BAD) {
+          await expectRejects(expect, `getById with id ${what}`, CODES.invalid, () => storage.peers.getById('user', id as bigint));
+        }
+      });
+    });
+
+    test('peers.getByUsername rejects a bad username with InvalidArgumentError', async (s) => {
+      const storage = await s.open();
+      await unchangedAfter(storage, expect, async () => {
+        for (const username of ['', '@user_1', 'user 1', 5, undefined]) {
+          await expectRejects(expect, `getByUsername(${JSON.stringify(username)})`, CODES.invalid, () => storage.peers.getByUsername(username as string));
+        }
+      });
+    });
+
+    test('peers.getByPhone rejects a bad phone with InvalidArgumentError', async (s) => {
+      const storage = await s.open();
+      await unchangedAfter(storage, expect, async () => {
+        for (const phone of ['', '+15550001', '555-0001', 5550001, undefined]) {
+          await expectRejects(expect, `getByPhone(${JSON.stringify(phone)})`, CODES.invalid, () => storage.peers.getByPhone(phone as string));
+        }
+      });
+    });
+  });
+}

@@ -1,0 +1,175 @@
+/**
+ * PeerCache traits (DESIGN §3.3): round trip, lookups, username and phone moves,
+ * min peers, batches, isolation between named sessions.
+ */
+import type { Peer } from '@mtstore/core';
+import { minimalSession, peer } from '../fixtures.js';
+import { CODES, expectRejects } from '../harness.js';
+import type { StorageRegistrar, StorageScope } from './context.js';
+
+async function openSaved(s: StorageScope, name = 'main') {
+  const storage = await s.open(name);
+  await storage.save(minimalSession());
+  return storage;
+}
+
+export function peers({ group, test, expect, options }: StorageRegistrar): void {
+  group('peers', () => {
+    test('a peer of each type round-trips with every field', async (s) => {
+      const storage = await openSaved(s);
+      const all: Peer[] = [
+        peer('user', 1, { usernames: ['Alice', 'alice_backup'], phone: '15550001', min: false }),
+        peer('chat', 2, { usernames: [] }),
+        peer('channel', 3, { usernames: ['SomeChannel'] }),
+      ];
+      await storage.peers.upsert(all);
+      for (const p of all) expect(await storage.peers.getById(p.type, p.id)).toEqual(p);
+    });
+
+    test('getById returns null for an unknown peer, and the type is part of the key', async (s) => {
+      const storage = await openSaved(s);
+      expect(await storage.peers.getById('user', 1n)).toBeNull();
+      await storage.peers.upsert([peer('user', 1), peer('channel', 1, { usernames: ['chan'] })]);
+      expect(await storage.peers.getById('user', 1n)).toEqual(peer('user', 1));
+      expect(await storage.peers.getById('channel', 1n)).toEqual(peer('channel', 1, { usernames: ['chan'] }));
+      expect(await storage.peers.getById('chat', 1n)).toBeNull();
+    });
+
+    test('usernames match case-insensitively and come back as given', async (s) => {
+      const storage = await openSaved(s);
+      const durov = peer('user', 1, { usernames: ['DuRov', 'Second_Name'] });
+      await storage.peers.upsert([durov]);
+      for (const name of ['durov', 'DUROV', 'DuRov', 'second_name', 'SECOND_NAME']) {
+        expect(await storage.peers.getByUsername(name), name).toEqual(durov);
+      }
+      expect(await storage.peers.getByUsername('durov2')).toBeNull();
+    });
+
+    test('a username moved to another peer answers for the new owner only', async (s) => {
+      const storage = await openSaved(s);
+      await storage.peers.upsert([peer('user', 1, { usernames: ['shared', 'keep_me'] })]);
+      await storage.peers.upsert([peer('channel', 2, { usernames: ['SHARED'] })]);
+      expect((await storage.peers.getByUsername('shared'))?.id).toBe(2n);
+      // The previous owner no longer lists it; its other usernames stay.
+      expect((await storage.peers.getById('user', 1n))?.usernames).toEqual(['keep_me']);
+      expect((await storage.peers.getByUsername('keep_me'))?.id).toBe(1n);
+    });
+
+    test('a peer upserted without a username it had releases it', async (s) => {
+      const storage = await openSaved(s);
+      await storage.peers.upsert([peer('user', 1, { usernames: ['old_name', 'other'] })]);
+      await storage.peers.upsert([peer('user', 1, { usernames: ['new_name'] })]);
+      expect(await storage.peers.getByUsername('old_name')).toBeNull();
+      expect(await storage.peers.getByUsername('other')).toBeNull();
+      expect((await storage.peers.getByUsername('new_name'))?.id).toBe(1n);
+    });
+
+    test('a phone finds its owner, follows a move and is released when dropped', async (s) => {
+      const storage = await openSaved(s);
+      await storage.peers.upsert([peer('user', 1, { phone: '15550001' })]);
+      expect((await storage.peers.getByPhone('15550001'))?.id).toBe(1n);
+      await storage.peers.upsert([peer('user', 2, { phone: '15550001' })]);
+      expect((await storage.peers.getByPhone('15550001'))?.id).toBe(2n);
+      expect((await storage.peers.getById('user', 1n))?.phone).toBeUndefined();
+      const withoutPhone = peer('user', 2);
+      delete withoutPhone.phone;
+      await storage.peers.upsert([withoutPhone]);
+      expect(await storage.peers.getByPhone('15550001')).toBeNull();
+      expect(await storage.peers.getByPhone('99999')).toBeNull();
+    });
+
+    test('a min peer is never returned by username or phone, but getById returns it as min', async (s) => {
+      const storage = await openSaved(s);
+      const min = peer('user', 7, { usernames: ['min_user'], phone: '15550007', min: true });
+      await storage.peers.upsert([min]);
+      expect(await storage.peers.getByUsername('min_user')).toBeNull();
+      expect(await storage.peers.getByPhone('15550007')).toBeNull();
+      expect(await storage.peers.getById('user', 7n)).toEqual(min);
+    });
+
+    test('a min peer never overwrites the access hash of a stored non-min peer', async (s) => {
+      const storage = await openSaved(s);
+      const full = peer('user', 8, { accessHash: 111n, usernames: ['full_user'] });
+      await storage.peers.upsert([full]);
+      await storage.peers.upsert([peer('user', 8, { accessHash: 999n, usernames: ['renamed_user'], min: true, updatedAt: 1_800_000_000 })]);
+      const stored = await storage.peers.getById('user', 8n);
+      expect(stored?.accessHash).toBe(111n);
+      expect(stored?.min).toBeUndefined();
+      // The rest of the min peer is news and is kept: a usable peer answers to its new name.
+      expect(stored?.usernames).toEqual(['renamed_user']);
+      expect(stored?.updatedAt).toBe(1_800_000_000);
+      expect((await storage.peers.getByUsername('renamed_user'))?.accessHash).toBe(111n);
+      // Within one batch the same rule holds.
+      await storage.peers.upsert([peer('user', 9, { accessHash: 1n }), peer('user', 9, { accessHash: 2n, min: true })]);
+      expect((await storage.peers.getById('user', 9n))?.accessHash).toBe(1n);
+    });
+
+    test('a non-min peer replaces a min one, and a min one replaces a min one', async (s) => {
+      const storage = await openSaved(s);
+      await storage.peers.upsert([peer('channel', 3, { accessHash: 1n, min: true })]);
+      await storage.peers.upsert([peer('channel', 3, { accessHash: 2n, min: true })]);
+      expect(await storage.peers.getById('channel', 3n)).toEqual(peer('channel', 3, { accessHash: 2n, min: true }));
+      await storage.peers.upsert([peer('channel', 3, { accessHash: 3n })]);
+      expect(await storage.peers.getById('channel', 3n)).toEqual(peer('channel', 3, { accessHash: 3n }));
+      expect((await storage.peers.getByUsername('channel_3'))?.accessHash).toBe(3n);
+    });
+
+    test('within one batch the last entry for a key, a username or a phone wins', async (s) => {
+      const storage = await openSaved(s);
+      await storage.peers.upsert([
+        peer('user', 1, { accessHash: 1n, usernames: ['first'], phone: '111' }),
+        peer('user', 2, { usernames: ['FIRST', 'second'], phone: '111' }),
+        peer('user', 1, { accessHash: 5n, usernames: ['third'], phone: '333' }),
+      ]);
+      expect(await storage.peers.getById('user', 1n)).toEqual(peer('user', 1, { accessHash: 5n, usernames: ['third'], phone: '333' }));
+      expect((await storage.peers.getByUsername('first'))?.id).toBe(2n);
+      expect((await storage.peers.getByPhone('111'))?.id).toBe(2n);
+      expect((await storage.peers.getByUsername('third'))?.id).toBe(1n);
+    });
+
+    test('save keeps the peers; an empty batch is a no-op', async (s) => {
+      const storage = await openSaved(s);
+      await storage.peers.upsert([peer('user', 1)]);
+      await storage.save(minimalSession());
+      await storage.peers.upsert([]);
+      expect(await storage.peers.getById('user', 1n)).toEqual(peer('user', 1));
+    });
+
+    test('upsert on a name with no saved session rejects NotFoundError and stores nothing', async (s) => {
+      const storage = await s.open();
+      await expectRejects(expect, 'peers.upsert before save', CODES.notFound, () => storage.peers.upsert([peer('user', 1)]));
+      await storage.save(minimalSession());
+      expect(await storage.peers.getById('user', 1n)).toBeNull();
+    });
+
+    test('the peers of one named session are invisible to another', async (s) => {
+      const alice = await openSaved(s, 'alice');
+      const bob = await openSaved(s, 'bob');
+      await alice.peers.upsert([peer('user', 1, { accessHash: 10n })]);
+      expect(await bob.peers.getById('user', 1n)).toBeNull();
+      expect(await bob.peers.getByUsername('user_1')).toBeNull();
+      expect(await bob.peers.getByPhone(peer('user', 1).phone as string)).toBeNull();
+      // The same peer in both caches keeps each account's own access hash.
+      await bob.peers.upsert([peer('user', 1, { accessHash: 20n })]);
+      expect((await alice.peers.getById('user', 1n))?.accessHash).toBe(10n);
+      expect((await bob.peers.getByUsername('user_1'))?.accessHash).toBe(20n);
+    });
+
+    const size = options.capabilities?.peerBatchSize ?? 10_000;
+    test(`a batch of ${size.toLocaleString('en-US')} peers is stored whole and every lookup works`, async (s) => {
+      const storage = await openSaved(s);
+      const types = ['user', 'chat', 'channel'] as const;
+      const batch = Array.from({ length: size }, (_, i) => peer(types[i % 3] as 'user', i + 1, { usernames: [`bulk_${i}`] }));
+      await storage.peers.upsert(batch);
+      for (const i of [0, 1, 2, Math.floor(size / 2), size - 2, size - 1]) {
+        const p = batch[i] as Peer;
+        expect(await storage.peers.getById(p.type, p.id), `peer ${i}`).toEqual(p);
+        expect(await storage.peers.getByUsername(`BULK_${i}`), `username of peer ${i}`).toEqual(p);
+        if (p.phone) expect(await storage.peers.getByPhone(p.phone), `phone of peer ${i}`).toEqual(p);
+      }
+      // Upserting the same batch again replaces, it does not duplicate or fail.
+      await storage.peers.upsert(batch.map((p) => ({ ...p, accessHash: p.accessHash + 1n })));
+      expect((await storage.peers.getByUsername(`bulk_${size - 1}`))?.accessHash).toBe((batch[size - 1] as Peer).accessHash + 1n);
+    });
+  });
+}

@@ -1,0 +1,66 @@
+/**
+ * Secrets (DESIGN §5, standards): auth key bytes never appear in an error message,
+ * in `util.inspect` of the storage or of a loaded session, nor in JSON or string
+ * conversions of a loaded key.
+ */
+import { inspect } from 'node:util';
+import type { Session } from '@mtstore/core';
+import { authKey, fullSession, minimalSession } from '../fixtures.js';
+import { CODES, expectRejects } from '../harness.js';
+import type { StorageRegistrar } from './context.js';
+
+/** The ways bytes end up in text: hex, base64, and decimal lists as inspect and join print them. */
+function encodings(key: Uint8Array): string[] {
+  const head = key.subarray(0, 12);
+  const bytes = Array.from(head);
+  return [
+    Buffer.from(head).toString('hex'),
+    Buffer.from(key.subarray(0, 24)).toString('base64').slice(0, 24),
+    bytes.join(','),
+    bytes.join(', '),
+    Array.from(head, (b) => b.toString(16).padStart(2, '0')).join(' '),
+  ];
+}
+
+function leaks(text: string, key: Uint8Array): string | undefined {
+  return encodings(key).find((form) => text.includes(form));
+}
+
+export function secrets({ group, test, expect }: StorageRegistrar): void {
+  group('secrets', () => {
+    test('util.inspect of the storage and of a loaded session never shows key bytes', async (s) => {
+      const storage = await s.open();
+      const session = fullSession(6);
+      await storage.save(session);
+      const loaded = (await storage.load()) as Session;
+      const keys = session.dcs.flatMap((dc) => [dc.authKey, ...(dc.tempAuthKeys ?? []).map((t) => t.key)]).filter((k): k is Uint8Array => k !== undefined);
+      const texts = {
+        'inspect(storage)': inspect(storage, { depth: 8, showHidden: true }),
+        'inspect(loaded session)': inspect(loaded, { depth: 8 }),
+        'console.log form of a loaded key': inspect(loaded.dcs[0]?.authKey),
+        'JSON of the loaded session': JSON.stringify(loaded, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)),
+        'String(loaded key)': String(loaded.dcs[0]?.authKey),
+      };
+      for (const [where, text] of Object.entries(texts)) {
+        for (const key of keys) expect(leaks(text, key), `${where} shows key bytes`).toBe(undefined);
+      }
+      // The bytes are all there for whoever asks for them.
+      expect(Buffer.from(loaded.dcs[0]?.authKey as Uint8Array).equals(Buffer.from(session.dcs[0]?.authKey as Uint8Array))).toBe(true);
+    });
+
+    test('error messages never show key bytes', async (s) => {
+      const storage = await s.open();
+      const key = authKey(77);
+      const long = new Uint8Array(257);
+      long.set(key);
+      const bad = minimalSession();
+      bad.dcs = [{ id: 2, port: 443, authKey: long }];
+      const error = await expectRejects(expect, 'save with a 257-byte key', CODES.invalid, () => storage.save(bad));
+      const text = `${error.message}\n${inspect(error, { depth: 8 })}`;
+      expect(leaks(text, key), 'the error shows key bytes').toBe(undefined);
+      await storage.close();
+      const closed = await expectRejects(expect, 'save after close', CODES.closed, () => storage.save(fullSession(1)));
+      expect(leaks(`${closed.message}\n${inspect(closed)}`, authKey(11)), 'the error shows key bytes').toBe(undefined);
+    });
+  });
+}

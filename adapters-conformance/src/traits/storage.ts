@@ -1,0 +1,398 @@
+/**
+ * Client Storage traits (DESIGN §3.2): round trip, ids, saveUpdateState, delete,
+ * two instances, atomic save, close.
+ */
+import type { Session, Storage } from '@mtstore/core';
+import { authKey, fullSession, ID_EXTREMES, minimalSession, peer } from '../fixtures.js';
+import { CODES, expectRejects } from '../harness.js';
+import type { StorageRegistrar } from './context.js';
+
+const SHARED_BACKEND_REASON = 'declared capability sharedBackend: false (instances on one namespace do not share data)';
+
+export function roundTrip({ group, test, expect }: StorageRegistrar): void {
+  group('round trip', () => {
+    test('load returns null when nothing is stored under the name', async (s) => {
+      const storage = await s.open();
+      expect(await storage.load()).toBeNull();
+    });
+
+    test('load after save returns a deep-equal session (every DC, key and temp key)', async (s) => {
+      const storage = await s.open();
+      const session = fullSession(2);
+      await storage.save(session);
+      expect(await storage.load()).toEqual(session);
+    });
+
+    test('a minimal session round-trips without invented fields', async (s) => {
+      const storage = await s.open();
+      await storage.save(minimalSession());
+      expect(await storage.load()).toEqual(minimalSession());
+    });
+
+    test('absent, false and true booleans stay distinct', async (s) => {
+      const storage = await s.open();
+      const session = minimalSession();
+      session.dcs = [
+        { id: 2, port: 443 },
+        { id: 2, port: 443, mediaOnly: true, testMode: false },
+        { id: 3, port: 443, mediaOnly: false, testMode: true },
+      ];
+      session.user = { id: 7n, dcId: 2, bot: false };
+      await storage.save(session);
+      const loaded = await storage.load();
+      expect(loaded).toEqual(session);
+      // toEqual treats a missing key like undefined; make sure nothing turned into false.
+      expect(Object.keys(loaded?.dcs[0] ?? {}).sort()).toEqual(['id', 'port']);
+      expect(Object.keys(loaded?.user ?? {}).sort()).toEqual(['bot', 'dcId', 'id']);
+    });
+
+    test('save replaces the whole session: nothing of the previous one survives', async (s) => {
+      const storage = await s.open();
+      await storage.save(fullSession(5));
+      const next = minimalSession();
+      next.dcs = [{ id: 2, port: 80, ipv4: '10.0.0.2', authKey: authKey(99) }];
+      await storage.save(next);
+      expect(await storage.load()).toEqual(next);
+    });
+
+    test('the store keeps no reference to the caller’s objects, and load returns fresh copies', async (s) => {
+      const storage = await s.open();
+      const session = fullSession(3);
+      await storage.save(session);
+      const savedKey = session.dcs[0]?.authKey as Uint8Array;
+      savedKey[0] = (savedKey[0] as number) ^ 0xff;
+      session.channels.push({ id: 42n, pts: 1 });
+      const loaded = (await storage.load()) as Session;
+      expect(loaded).toEqual(fullSession(3));
+      loaded.dcs.pop();
+      const loadedKey = loaded.dcs[0]?.authKey as Uint8Array;
+      loadedKey[1] = (loadedKey[1] as number) ^ 0xff;
+      expect(await storage.load()).toEqual(fullSession(3));
+    });
+
+    test('named sessions in one backend are independent', async (s) => {
+      const alice = await s.open('alice');
+      const bob = await s.open('bob');
+      await alice.save(fullSession(1));
+      expect(await bob.load()).toBeNull();
+      await bob.save(fullSession(2));
+      expect(await alice.load()).toEqual(fullSession(1));
+      expect(await bob.load()).toEqual(fullSession(2));
+    });
+  });
+}
+
+export function ids({ group, test, expect }: StorageRegistrar): void {
+  group('ids', () => {
+    test('user id, channel ids and takeout id round-trip at every extreme (-2^63, -1, 0, 1, 2^53+1, 2^63-1)', async (s) => {
+      const storage = await s.open();
+      for (const id of ID_EXTREMES) {
+        const session = fullSession(1);
+        session.user = { id, dcId: 1, bot: true };
+        session.takeoutId = id;
+        session.channels = ID_EXTREMES.map((channelId, pts) => ({ id: channelId, pts }));
+        await storage.save(session);
+        expect(await storage.load(), `id ${id}`).toEqual(session);
+      }
+    });
+
+    test('saveUpdateState channel ids round-trip at every extreme', async (s) => {
+      const storage = await s.open();
+      await storage.save(minimalSession());
+      const channels = ID_EXTREMES.map((id, i) => ({ id, pts: i + 1 }));
+      await storage.saveUpdateState({ pts: 1, qts: 2, date: 3, seq: 4 }, channels);
+      expect((await storage.load())?.channels).toEqual(channels);
+    });
+
+    test('peer ids and access hashes round-trip at every extreme', async (s) => {
+      const storage = await s.open();
+      await storage.save(minimalSession());
+      const peers = ID_EXTREMES.map((id, i) => peer('channel', i, { id, accessHash: ID_EXTREMES[ID_EXTREMES.length - 1 - i] as bigint }));
+      await storage.peers.upsert(peers);
+      for (const p of peers) expect(await storage.peers.getById('channel', p.id), `peer ${p.id}`).toEqual(p);
+    });
+  });
+}
+
+export function updateState({ group, test, expect, options, skip }: StorageRegistrar): void {
+  const shared = options.capabilities?.sharedBackend !== false;
+  group('saveUpdateState', () => {
+    test('on a name with no saved session it rejects NotFoundError and stores nothing', async (s) => {
+      const storage = await s.open();
+      await expectRejects(expect, 'saveUpdateState before save', CODES.notFound, () =>
+        storage.saveUpdateState({ pts: 1, qts: 1, date: 1, seq: 1 }, [{ id: 5n, pts: 5 }]),
+      );
+      expect(await storage.load()).toBeNull();
+      // And the name is still free: a later save starts from exactly what it saves.
+      await storage.save(minimalSession());
+      expect(await storage.load()).toEqual(minimalSession());
+    });
+
+    test('sets the state and only the listed channels; other channels keep their pts', async (s) => {
+      const storage = await s.open();
+      const session = fullSession(3); // four channels
+      await storage.save(session);
+      const [first, second] = session.channels;
+      await storage.saveUpdateState({ pts: 1, qts: 2, date: 3, seq: 4 }, [{ id: (second as { id: bigint }).id, pts: 999 }]);
+      const loaded = await storage.load();
+      expect(loaded?.state).toEqual({ pts: 1, qts: 2, date: 3, seq: 4 });
+      expect(loaded?.channels).toContainEqual({ id: (first as { id: bigint }).id, pts: (first as { pts: number }).pts });
+      expect(loaded?.channels).toContainEqual({ id: (second as { id: bigint }).id, pts: 999 });
+      expect(loaded?.channels).toHaveLength(session.channels.length);
+    });
+
+    test('adds channels it has not seen and keeps the rest of the session', async (s) => {
+      const storage = await s.open();
+      const session = fullSession(1);
+      await storage.save(session);
+      await storage.saveUpdateState({ pts: 5, qts: 6, date: 7, seq: 8 }, [{ id: 77n, pts: 7 }]);
+      const loaded = await storage.load();
+      expect(loaded).toEqual({ ...session, state: { pts: 5, qts: 6, date: 7, seq: 8 }, channels: loaded?.channels });
+      expect(loaded?.channels).toContainEqual({ id: 77n, pts: 7 });
+      expect(loaded?.channels).toHaveLength(session.channels.length + 1);
+    });
+
+    test('without channels it changes only the state', async (s) => {
+      const storage = await s.open();
+      const session = fullSession(2);
+      await storage.save(session);
+      await storage.saveUpdateState({ pts: 10, qts: 20, date: 30, seq: 40 });
+      expect(await storage.load()).toEqual({ ...session, state: { pts: 10, qts: 20, date: 30, seq: 40 } });
+    });
+
+    test('needs no prior load: a fresh instance can call it first', async (s) => {
+      await (await s.open()).save(fullSession(1));
+      const fresh = await s.open();
+      await fresh.saveUpdateState({ pts: 11, qts: 12, date: 13, seq: 14 });
+      expect((await fresh.load())?.state).toEqual({ pts: 11, qts: 12, date: 13, seq: 14 });
+    });
+
+    if (shared) {
+      test('is durable when it resolves: another instance sees it at once', async (s) => {
+        const a = await s.open();
+        const b = await s.open();
+        await a.save(minimalSession());
+        for (let i = 1; i <= 20; i++) {
+          await a.saveUpdateState({ pts: i, qts: i, date: i, seq: i }, [{ id: 1n, pts: i }]);
+          const seen = await b.load();
+          expect(seen?.state?.pts, `update ${i}`).toBe(i);
+          expect(seen?.channels, `update ${i}`).toEqual([{ id: 1n, pts: i }]);
+        }
+      });
+
+      test('concurrent calls on different channels from two instances lose none of them', async (s) => {
+        const a = await s.open();
+        const b = await s.open();
+        await a.save(minimalSession());
+        await Promise.all(
+          Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).saveUpdateState({ pts: i, qts: 0, date: 0, seq: 0 }, [{ id: BigInt(1000 + i), pts: i + 1 }])),
+        );
+        const channels = (await a.load())?.channels ?? [];
+        expect(channels).toHaveLength(20);
+        for (let i = 0; i < 20; i++) expect(channels).toContainEqual({ id: BigInt(1000 + i), pts: i + 1 });
+      });
+    } else {
+      skip('is durable when it resolves: another instance sees it at once', SHARED_BACKEND_REASON);
+      skip('concurrent calls on different channels from two instances lose none of them', SHARED_BACKEND_REASON);
+    }
+
+    test('a later save replaces state and channels', async (s) => {
+      const storage = await s.open();
+      await storage.save(fullSession(1));
+      await storage.saveUpdateState({ pts: 1, qts: 1, date: 1, seq: 1 }, [{ id: 9n, pts: 9 }]);
+      await storage.save(minimalSession());
+      expect(await storage.load()).toEqual(minimalSession());
+    });
+  });
+}
+
+export function deletion({ group, test, expect }: StorageRegistrar): void {
+  group('delete', () => {
+    test('removes the session, its state, channels and peers', async (s) => {
+      const storage = await s.open();
+      await storage.save(fullSession(1));
+      await storage.peers.upsert([peer('user', 1), peer('channel', 2)]);
+      await storage.delete();
+      expect(await storage.load()).toBeNull();
+      expect(await storage.peers.getById('user', 1n)).toBeNull();
+      expect(await storage.peers.getByUsername('channel_2')).toBeNull();
+      expect(await storage.peers.getByPhone(peer('user', 1).phone as string)).toBeNull();
+    });
+
+    test('is idempotent, also on a name that was never saved', async (s) => {
+      const storage = await s.open();
+      await storage.delete();
+      await storage.save(minimalSession());
+      await storage.delete();
+      await storage.delete();
+      expect(await storage.load()).toBeNull();
+    });
+
+    test('leaves other named sessions and their peers untouched', async (s) => {
+      const alice = await s.open('alice');
+      const bob = await s.open('bob');
+      await alice.save(fullSession(1));
+      await bob.save(fullSession(2));
+      await alice.peers.upsert([peer('user', 1)]);
+      await bob.peers.upsert([peer('user', 2)]);
+      await alice.delete();
+      expect(await bob.load()).toEqual(fullSession(2));
+      expect(await bob.peers.getById('user', 2n)).toEqual(peer('user', 2));
+      expect(await bob.peers.getByUsername('user_2')).toEqual(peer('user', 2));
+    });
+
+    test('after delete, saveUpdateState and peers.upsert reject NotFoundError', async (s) => {
+      const storage = await s.open();
+      await storage.save(minimalSession());
+      await storage.delete();
+      await expectRejects(expect, 'saveUpdateState after delete', CODES.notFound, () => storage.saveUpdateState({ pts: 1, qts: 1, date: 1, seq: 1 }));
+      await expectRejects(expect, 'peers.upsert after delete', CODES.notFound, () => storage.peers.upsert([peer('user', 1)]));
+      expect(await storage.load()).toBeNull();
+    });
+
+    test('a save after delete starts from nothing: no old peers come back', async (s) => {
+      const storage = await s.open();
+      await storage.save(fullSession(1));
+      await storage.peers.upsert([peer('user', 1)]);
+      await storage.delete();
+      await storage.save(minimalSession());
+      expect(await storage.peers.getById('user', 1n)).toBeNull();
+      expect(await storage.peers.getByUsername('user_1')).toBeNull();
+    });
+  });
+}
+
+export function twoInstances({ group, test, expect, options, skip }: StorageRegistrar): void {
+  group('two instances', () => {
+    const names = [
+      'each sees the other’s committed save',
+      'each sees the other’s saveUpdateState',
+      'peers written by one are read by the other',
+      'a delete by one is seen by the other',
+    ];
+    if (options.capabilities?.sharedBackend === false) {
+      for (const name of names) skip(name, SHARED_BACKEND_REASON);
+      return;
+    }
+    test(names[0] as string, async (s) => {
+      const a = await s.open();
+      const b = await s.open();
+      expect(await b.load()).toBeNull();
+      await a.save(fullSession(1));
+      expect(await b.load()).toEqual(fullSession(1));
+      await b.save(fullSession(2));
+      expect(await a.load()).toEqual(fullSession(2));
+    });
+
+    test(names[1] as string, async (s) => {
+      const a = await s.open();
+      const b = await s.open();
+      await a.save(fullSession(1));
+      expect(await b.load()).toEqual(fullSession(1)); // b has read once: it must not serve that from a cache now
+      await a.saveUpdateState({ pts: 77, qts: 1, date: 1, seq: 1 }, [{ id: 5n, pts: 55 }]);
+      const seen = await b.load();
+      expect(seen?.state?.pts).toBe(77);
+      expect(seen?.channels).toContainEqual({ id: 5n, pts: 55 });
+    });
+
+    test(names[2] as string, async (s) => {
+      const a = await s.open();
+      const b = await s.open();
+      await a.save(minimalSession());
+      expect(await b.peers.getById('user', 1n)).toBeNull();
+      await a.peers.upsert([peer('user', 1)]);
+      expect(await b.peers.getById('user', 1n)).toEqual(peer('user', 1));
+      await b.peers.upsert([peer('user', 1, { accessHash: 5n })]);
+      expect((await a.peers.getByUsername('user_1'))?.accessHash).toBe(5n);
+    });
+
+    test(names[3] as string, async (s) => {
+      const a = await s.open();
+      const b = await s.open();
+      await a.save(fullSession(1));
+      expect(await b.load()).toEqual(fullSession(1));
+      await a.delete();
+      expect(await b.load()).toBeNull();
+    });
+  });
+}
+
+export function atomicSave({ group, test, expect, options, skip }: StorageRegistrar): void {
+  group('atomic save', () => {
+    const sessions = Array.from({ length: 12 }, (_, i) => fullSession(i + 1));
+
+    test('concurrent saves leave exactly one of the saved sessions, never a mix', async (s) => {
+      const instances: Storage[] = options.capabilities?.sharedBackend === false ? [await s.open()] : [await s.open(), await s.open()];
+      for (let round = 0; round < 3; round++) {
+        await Promise.all(sessions.map((session, i) => (instances[i % instances.length] as Storage).save(session)));
+        expect(sessions, `round ${round}`).toContainEqual(await (instances[0] as Storage).load());
+      }
+    });
+
+    const concurrentRead = 'a load during concurrent saves returns a whole session, never a torn one';
+    if (options.capabilities?.sharedBackend === false) {
+      skip(concurrentRead, SHARED_BACKEND_REASON);
+    } else {
+      test(concurrentRead, async (s) => {
+        const writer = await s.open();
+        const reader = await s.open();
+        await writer.save(sessions[0] as Session);
+        const seen: (Session | null)[] = [];
+        let writing = true;
+        const reading = (async () => {
+          while (writing) {
+            seen.push(await reader.load());
+            // Yield to I/O: an in-memory adapter would otherwise starve the writer.
+            await new Promise<void>((resolve) => setImmediate(resolve));
+          }
+        })();
+        for (let round = 0; round < 3; round++) for (const session of sessions) await writer.save(session);
+        writing = false;
+        await reading;
+        expect(seen.length).toBeGreaterThan(0);
+        for (const loaded of seen) expect(sessions).toContainEqual(loaded);
+      });
+    }
+  });
+}
+
+export function closing({ group, test, expect, options }: StorageRegistrar): void {
+  group('close', () => {
+    test('close is idempotent: a second and a concurrent close resolve', async (s) => {
+      const storage = await s.open();
+      await Promise.all([storage.close(), storage.close()]);
+      await storage.close();
+    });
+
+    test('every method after close rejects StorageClosedError', async (s) => {
+      const storage = await s.open();
+      await storage.save(minimalSession());
+      await storage.close();
+      const calls: [string, () => Promise<unknown>][] = [
+        ['load', () => storage.load()],
+        ['save', () => storage.save(minimalSession())],
+        ['saveUpdateState', () => storage.saveUpdateState({ pts: 1, qts: 1, date: 1, seq: 1 })],
+        ['delete', () => storage.delete()],
+        ['peers.upsert', () => storage.peers.upsert([peer('user', 1)])],
+        ['peers.getById', () => storage.peers.getById('user', 1n)],
+        ['peers.getByUsername', () => storage.peers.getByUsername('user_1')],
+        ['peers.getByPhone', () => storage.peers.getByPhone('123')],
+      ];
+      for (const [what, call] of calls) await expectRejects(expect, `${what} after close`, CODES.closed, call);
+    });
+
+    if (options.capabilities?.sharedBackend !== false) {
+      test('what was saved before close is there after reopening; closing one instance leaves the other working', async (s) => {
+        const a = await s.open();
+        const b = await s.open();
+        await a.save(fullSession(4));
+        await a.peers.upsert([peer('user', 4)]);
+        await a.close();
+        expect(await b.load()).toEqual(fullSession(4));
+        const reopened = await s.open();
+        expect(await reopened.load()).toEqual(fullSession(4));
+        expect(await reopened.peers.getById('user', 4n)).toEqual(peer('user', 4));
+      });
+    }
+  });
+}

@@ -1,0 +1,463 @@
+/**
+ * Deliberately broken adapters, each breaking one rule of the contract. The kit's
+ * self-test asserts that every one of them fails the trait group that rule belongs
+ * to, which is what shows the kit can fail.
+ *
+ * They are built on @mtstore/memory (imported from source, see package.json) by
+ * overriding one protected operation, or by wrapping a working instance and
+ * changing one public behaviour.
+ */
+import {
+  assertSession,
+  copySession,
+  LocalEventChannel,
+  LocalSessionEventBus,
+  StorageClosedError,
+  type ChannelState,
+  type Peer,
+  type PeerCache,
+  type PeerType,
+  type Session,
+  type SessionEvent,
+  type SessionEventBus,
+  type SessionStorageProtocol,
+  type Storage,
+  type UpdateState,
+} from '@mtstore/core';
+import { MemorySessionStorage, MemoryStorage, MemoryStore } from '../../packages/memory/src/index.js';
+
+export type Suite = 'storage' | 'server' | 'bus';
+
+export interface Broken {
+  /** The rule it breaks. */
+  rule: string;
+  suite: Suite;
+  /** The trait group that must catch it. */
+  group: string;
+  /** Opens the broken thing on a namespace's shared store / channel. */
+  open: (backend: Backend, name: string) => Storage | SessionStorageProtocol | SessionEventBus;
+}
+
+/** What one namespace shares: a memory store and a bus channel. */
+export interface Backend {
+  store: MemoryStore;
+  channel: LocalEventChannel;
+}
+
+const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
+const lossy = (id: bigint) => BigInt(Number(id));
+
+/** A Storage that forwards to `inner`, with some methods replaced. */
+function wrap(inner: Storage, changes: Partial<Omit<Storage, 'peers'>> & { peers?: Partial<PeerCache> }): Storage {
+  return {
+    load: changes.load ?? (() => inner.load()),
+    save: changes.save ?? ((s) => inner.save(s)),
+    saveUpdateState: changes.saveUpdateState ?? ((state, channels) => inner.saveUpdateState(state, channels)),
+    delete: changes.delete ?? (() => inner.delete()),
+    close: changes.close ?? (() => inner.close()),
+    peers: { ...bindPeers(inner.peers), ...changes.peers },
+  };
+}
+
+function bindPeers(peers: PeerCache): PeerCache {
+  return {
+    upsert: (batch) => peers.upsert(batch),
+    getById: (type, id) => peers.getById(type, id),
+    getByUsername: (username) => peers.getByUsername(username),
+    getByPhone: (phone) => peers.getByPhone(phone),
+  };
+}
+
+function wrapServer(inner: SessionStorageProtocol, changes: Partial<SessionStorageProtocol>): SessionStorageProtocol {
+  return {
+    createSession: (a, s) => inner.createSession(a, s),
+    hasSession: (a, s) => inner.hasSession(a, s),
+    destroySession: (a, s) => inner.destroySession(a, s),
+    listSessions: (a) => inner.listSessions(a),
+    destroyAllSessions: (a) => inner.destroyAllSessions(a),
+    close: () => inner.close(),
+    ...changes,
+  };
+}
+
+const memory = (b: Backend, name: string) => new MemoryStorage({ store: b.store, name });
+const server = (b: Backend) => new MemorySessionStorage({ store: b.store });
+
+// ---- client storage -------------------------------------------------------------
+
+class TornSave extends MemoryStorage {
+  protected override async writeSession(session: Session): Promise<void> {
+    const entry = this.store.clients.get(this.name);
+    if (entry) {
+      // Writes the DCs, yields, then the rest: a reader in between sees a mix.
+      entry.session = { ...entry.session, dcs: copySession(session).dcs };
+      await tick();
+    }
+    await super.writeSession(session);
+  }
+}
+
+class StateWithoutSession extends MemoryStorage {
+  protected override async writeUpdateState(state: UpdateState, channels: readonly ChannelState[]): Promise<boolean> {
+    if (!this.store.clients.has(this.name)) await super.writeSession({ version: 1, homeDcId: 2, dcs: [{ id: 2, port: 443 }], channels: [] });
+    return super.writeUpdateState(state, channels);
+  }
+}
+
+class StateClobbersChannels extends MemoryStorage {
+  protected override async writeUpdateState(state: UpdateState, channels: readonly ChannelState[]): Promise<boolean> {
+    const entry = this.store.clients.get(this.name);
+    if (!entry) return false;
+    entry.session = { ...entry.session, state: { ...state }, channels: channels.map((c) => ({ ...c })) };
+    return true;
+  }
+}
+
+const leftovers = new WeakMap<MemoryStore, Map<string, unknown>>();
+class DeleteKeepsPeers extends MemoryStorage {
+  protected override async deleteSession(): Promise<void> {
+    const entry = this.store.clients.get(this.name);
+    if (entry) (leftovers.get(this.store) ?? leftovers.set(this.store, new Map()).get(this.store))?.set(this.name, entry.peers);
+    await super.deleteSession();
+  }
+
+  protected override async writeSession(session: Session): Promise<void> {
+    const kept = leftovers.get(this.store)?.get(this.name);
+    if (!this.store.clients.has(this.name) && kept) {
+      this.store.clients.set(this.name, { session: copySession(session), peers: kept as never });
+      return;
+    }
+    await super.writeSession(session);
+  }
+}
+
+class OnePeerCacheForAllNames extends MemoryStorage {
+  // Every name reads and writes the peers of the first session saved in the store.
+  #shared(): string | undefined {
+    return this.store.clients.keys().next().value;
+  }
+  #delegate(): MemoryStorage {
+    return new MemoryStorage({ store: this.store, name: this.#shared() ?? this.name });
+  }
+  protected override async upsertPeers(peers: readonly Peer[]): Promise<boolean> {
+    if (!this.store.clients.has(this.name)) return false;
+    await this.#delegate().peers.upsert(peers);
+    return true;
+  }
+  protected override async findPeerById(type: PeerType, id: bigint): Promise<Peer | null> {
+    return this.#delegate().peers.getById(type, id);
+  }
+}
+
+class MinOverwritesHash extends MemoryStorage {
+  protected override async upsertPeers(peers: readonly Peer[]): Promise<boolean> {
+    const table = this.store.clients.get(this.name)?.peers;
+    for (const p of peers) table?.byKey.delete(`${p.type}:${p.id}`); // forget the stored peer: nothing to merge with
+    return super.upsertPeers(peers);
+  }
+}
+
+function leakingKeys(b: Backend, name: string): Storage {
+  const inner = memory(b, name);
+  return wrap(inner, {
+    load: async () => {
+      const session = await inner.load();
+      // Hands out plain arrays: console.log(session) prints the key.
+      session?.dcs.forEach((dc) => {
+        if (dc.authKey) dc.authKey = Uint8Array.from(dc.authKey);
+      });
+      return session;
+    },
+  });
+}
+
+function keyInErrors(b: Backend, name: string): Storage {
+  const inner = memory(b, name);
+  return wrap(inner, {
+    save: (session) =>
+      inner.save(session).catch((error: Error) => {
+        const key = session?.dcs?.find((dc) => dc.authKey)?.authKey;
+        throw Object.assign(new Error(`${error.message}: ${Buffer.from(key ?? []).toString('hex')}`), { code: (error as { code?: string }).code });
+      }),
+  });
+}
+
+function idsThroughNumber(b: Backend, name: string): Storage {
+  const inner = memory(b, name);
+  const narrow = (session: Session): Session => {
+    const copy = copySession(session);
+    if (copy.user) copy.user.id = lossy(copy.user.id);
+    if (copy.takeoutId !== undefined) copy.takeoutId = lossy(copy.takeoutId);
+    copy.channels = copy.channels.map((c) => ({ id: lossy(c.id), pts: c.pts }));
+    return copy;
+  };
+  return wrap(inner, {
+    save: (session) => {
+      try {
+        assertSession(session);
+      } catch {
+        return inner.save(session);
+      }
+      return inner.save(narrow(session));
+    },
+    peers: { upsert: (peers) => inner.peers.upsert(peers.map((p) => ({ ...p, id: lossy(p.id), accessHash: lossy(p.accessHash) }))) },
+  });
+}
+
+function swallowsInvalid(b: Backend, name: string): Storage {
+  const inner = memory(b, name);
+  const quiet = <T>(p: Promise<T>): Promise<T | undefined> => p.catch((e: { code?: string }) => (e.code === 'MTSTORE_INVALID_ARGUMENT' ? undefined : Promise.reject(e)));
+  return wrap(inner, {
+    save: (s) => quiet(inner.save(s)) as Promise<void>,
+    saveUpdateState: (state, channels) => quiet(inner.saveUpdateState(state, channels)) as Promise<void>,
+  });
+}
+
+function throwsSynchronously(b: Backend, name: string): Storage {
+  const inner = memory(b, name);
+  return wrap(inner, {
+    save: (session) => {
+      assertSession(session); // throws instead of rejecting
+      return inner.save(session);
+    },
+  });
+}
+
+function usableAfterClose(b: Backend, name: string): Storage {
+  return wrap(memory(b, name), { close: async () => {} });
+}
+
+function secondCloseRejects(b: Backend, name: string): Storage {
+  const inner = memory(b, name);
+  let closed = false;
+  return wrap(inner, {
+    close: () => {
+      if (closed) return Promise.reject(new StorageClosedError('already closed'));
+      closed = true;
+      return inner.close();
+    },
+  });
+}
+
+function staleCache(b: Backend, name: string): Storage {
+  const inner = memory(b, name);
+  let cached: Session | null | undefined;
+  return wrap(inner, {
+    load: async () => {
+      if (cached === undefined) cached = await inner.load();
+      return cached && copySession(cached);
+    },
+    save: async (session) => {
+      await inner.save(session);
+      cached = copySession(session);
+    },
+  });
+}
+
+function lateUpdateState(b: Backend, name: string): Storage {
+  const inner = memory(b, name);
+  return wrap(inner, {
+    saveUpdateState: async (state, channels) => {
+      if ((await inner.load()) === null) return inner.saveUpdateState(state, channels);
+      setTimeout(() => void inner.saveUpdateState(state, channels).catch(() => {}), 50); // resolves before it is written
+    },
+  });
+}
+
+function caseSensitiveUsernames(b: Backend, name: string): Storage {
+  const inner = memory(b, name);
+  return wrap(inner, {
+    peers: {
+      getByUsername: async (username) => {
+        const found = await inner.peers.getByUsername(username);
+        return found && found.usernames.includes(username) ? found : null;
+      },
+    },
+  });
+}
+
+function minByUsername(b: Backend, name: string): Storage {
+  const inner = memory(b, name);
+  const byUsername = new Map<string, Peer>();
+  return wrap(inner, {
+    peers: {
+      upsert: async (peers) => {
+        await inner.peers.upsert(peers);
+        for (const p of peers) for (const u of p.usernames) byUsername.set(u.toLowerCase(), p);
+      },
+      // Answers from everything it was given, min peers included.
+      getByUsername: async (username) => (await inner.peers.getByUsername(username)) ?? byUsername.get(username.toLowerCase()) ?? null,
+    },
+  });
+}
+
+function usernameNotReleased(b: Backend, name: string): Storage {
+  const inner = memory(b, name);
+  const given = new Map<string, Peer>();
+  return wrap(inner, {
+    peers: {
+      upsert: async (peers) => {
+        await inner.peers.upsert(peers);
+        for (const p of peers) given.set(`${p.type}:${p.id}`, p);
+      },
+      getById: async (type, id) => {
+        const found = await inner.peers.getById(type, id);
+        const asGiven = given.get(`${type}:${id}`);
+        // Reports the usernames as last given, even those another peer took since.
+        return found && asGiven ? { ...found, usernames: [...asGiven.usernames] } : found;
+      },
+    },
+  });
+}
+
+// ---- server storage -------------------------------------------------------------
+
+class CheckThenInsert extends MemorySessionStorage {
+  protected override async insertSession(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
+    if (await this.sessionExists(authKeyId, sessionId)) return false;
+    await tick(); // another caller checks here too
+    const set = this.store.server.get(authKeyId) ?? this.store.server.set(authKeyId, new Set()).get(authKeyId);
+    set?.add(sessionId);
+    return true;
+  }
+}
+
+class CheckThenDelete extends MemorySessionStorage {
+  protected override async removeSession(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
+    if (!(await this.sessionExists(authKeyId, sessionId))) return false;
+    await tick();
+    this.store.server.get(authKeyId)?.delete(sessionId);
+    return true;
+  }
+}
+
+class KeyedBySessionIdOnly extends MemorySessionStorage {
+  protected override insertSession(_a: bigint, s: bigint) {
+    return super.insertSession(0n, s);
+  }
+  protected override sessionExists(_a: bigint, s: bigint) {
+    return super.sessionExists(0n, s);
+  }
+  protected override removeSession(_a: bigint, s: bigint) {
+    return super.removeSession(0n, s);
+  }
+}
+
+class DestroyAllReportsNothing extends MemorySessionStorage {
+  protected override async removeAllSessions(authKeyId: bigint): Promise<bigint[]> {
+    await super.removeAllSessions(authKeyId);
+    return [];
+  }
+}
+
+class CreateAlwaysTrue extends MemorySessionStorage {
+  protected override async insertSession(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
+    await super.insertSession(authKeyId, sessionId);
+    return true;
+  }
+}
+
+class ServerIdsThroughNumber extends MemorySessionStorage {
+  protected override insertSession(a: bigint, s: bigint) {
+    return super.insertSession(lossy(a), lossy(s));
+  }
+  protected override sessionExists(a: bigint, s: bigint) {
+    return super.sessionExists(lossy(a), lossy(s));
+  }
+  protected override findSessions(a: bigint) {
+    return super.findSessions(lossy(a));
+  }
+  protected override removeAllSessions(a: bigint) {
+    return super.removeAllSessions(lossy(a));
+  }
+  protected override removeSession(a: bigint, s: bigint) {
+    return super.removeSession(lossy(a), lossy(s));
+  }
+}
+
+function serverSwallowsInvalid(b: Backend): SessionStorageProtocol {
+  const inner = server(b);
+  const quiet = <T>(p: Promise<T>, fallback: T): Promise<T> => p.catch((e: { code?: string }) => (e.code === 'MTSTORE_INVALID_ARGUMENT' ? fallback : Promise.reject(e)));
+  return wrapServer(inner, {
+    createSession: (a, s) => quiet(inner.createSession(a, s), false),
+    hasSession: (a, s) => quiet(inner.hasSession(a, s), false),
+  });
+}
+
+function serverUsableAfterClose(b: Backend): SessionStorageProtocol {
+  return wrapServer(server(b), { close: async () => {} });
+}
+
+// ---- buses ----------------------------------------------------------------------
+
+function wrapBus(inner: SessionEventBus, changes: Partial<SessionEventBus>): SessionEventBus {
+  return {
+    publish: (e) => inner.publish(e),
+    subscribe: (l) => inner.subscribe(l),
+    close: () => inner.close(),
+    ...changes,
+  };
+}
+
+const globalChannel = new LocalEventChannel();
+
+export const BROKEN: readonly Broken[] = [
+  { rule: 'save writes in two steps', suite: 'storage', group: 'atomic save', open: (b, n) => new TornSave({ store: b.store, name: n }) },
+  { rule: 'saveUpdateState creates a missing session', suite: 'storage', group: 'saveUpdateState', open: (b, n) => new StateWithoutSession({ store: b.store, name: n }) },
+  { rule: 'saveUpdateState replaces every channel', suite: 'storage', group: 'saveUpdateState', open: (b, n) => new StateClobbersChannels({ store: b.store, name: n }) },
+  { rule: 'saveUpdateState resolves before the write', suite: 'storage', group: 'saveUpdateState', open: lateUpdateState },
+  { rule: 'delete leaves the peers behind', suite: 'storage', group: 'delete', open: (b, n) => new DeleteKeepsPeers({ store: b.store, name: n }) },
+  { rule: 'one peer cache for every named session', suite: 'storage', group: 'peers', open: (b, n) => new OnePeerCacheForAllNames({ store: b.store, name: n }) },
+  { rule: 'username lookups are case-sensitive', suite: 'storage', group: 'peers', open: caseSensitiveUsernames },
+  { rule: 'min peers are returned by username', suite: 'storage', group: 'peers', open: minByUsername },
+  { rule: 'a min peer overwrites a stored access hash', suite: 'storage', group: 'peers', open: (b, n) => new MinOverwritesHash({ store: b.store, name: n }) },
+  { rule: 'a moved username stays with its previous owner', suite: 'storage', group: 'peers', open: usernameNotReleased },
+  { rule: '64-bit ids pass through Number', suite: 'storage', group: 'ids', open: idsThroughNumber },
+  { rule: 'invalid input is silently accepted', suite: 'storage', group: 'invalid input', open: swallowsInvalid },
+  { rule: 'invalid input throws synchronously', suite: 'storage', group: 'invalid input', open: throwsSynchronously },
+  { rule: 'methods keep working after close', suite: 'storage', group: 'close', open: usableAfterClose },
+  { rule: 'a second close rejects', suite: 'storage', group: 'close', open: secondCloseRejects },
+  { rule: 'each instance caches what it loaded', suite: 'storage', group: 'two instances', open: staleCache },
+  { rule: 'loaded keys print their bytes', suite: 'storage', group: 'secrets', open: leakingKeys },
+  { rule: 'errors quote key bytes', suite: 'storage', group: 'secrets', open: keyInErrors },
+
+  { rule: 'createSession checks, then inserts', suite: 'server', group: 'races', open: (b) => new CheckThenInsert({ store: b.store }) },
+  { rule: 'destroySession checks, then deletes', suite: 'server', group: 'races', open: (b) => new CheckThenDelete({ store: b.store }) },
+  { rule: 'sessions keyed by session id alone', suite: 'server', group: 'lifecycle', open: (b) => new KeyedBySessionIdOnly({ store: b.store }) },
+  { rule: 'destroyAllSessions reports nothing', suite: 'server', group: 'lifecycle', open: (b) => new DestroyAllReportsNothing({ store: b.store }) },
+  { rule: 'createSession always reports true', suite: 'server', group: 'events', open: (b) => new CreateAlwaysTrue({ store: b.store }) },
+  { rule: 'server ids pass through Number', suite: 'server', group: 'ids', open: (b) => new ServerIdsThroughNumber({ store: b.store }) },
+  { rule: 'invalid ids are silently accepted', suite: 'server', group: 'invalid input', open: serverSwallowsInvalid },
+  { rule: 'server methods keep working after close', suite: 'server', group: 'close', open: serverUsableAfterClose },
+
+  { rule: 'each bus instance has its own channel', suite: 'bus', group: 'subjects over the bus', open: () => new LocalSessionEventBus() },
+  { rule: 'every event is delivered twice', suite: 'bus', group: 'subjects over the bus', open: (b) => duplicating(new LocalSessionEventBus(b.channel)) },
+  { rule: 'bus ids pass through Number', suite: 'bus', group: 'bus', open: (b) => lossyBus(new LocalSessionEventBus(b.channel)) },
+  { rule: 'buses ignore their namespace', suite: 'bus', group: 'bus', open: () => new LocalSessionEventBus(globalChannel) },
+  { rule: 'unsubscribe does nothing', suite: 'bus', group: 'bus', open: (b) => noUnsubscribe(new LocalSessionEventBus(b.channel)) },
+  { rule: 'subscribe resolves before the subscription is live', suite: 'bus', group: 'bus', open: (b) => lateSubscribe(new LocalSessionEventBus(b.channel)) },
+];
+
+function duplicating(inner: SessionEventBus): SessionEventBus {
+  return wrapBus(inner, { publish: async (e) => (await inner.publish(e), inner.publish(e)) });
+}
+
+function lossyBus(inner: SessionEventBus): SessionEventBus {
+  return wrapBus(inner, {
+    publish: (e: SessionEvent) =>
+      typeof e?.authKeyId === 'bigint' && typeof e.sessionId === 'bigint' ? inner.publish({ ...e, authKeyId: lossy(e.authKeyId), sessionId: lossy(e.sessionId) }) : inner.publish(e),
+  });
+}
+
+function noUnsubscribe(inner: SessionEventBus): SessionEventBus {
+  return wrapBus(inner, { subscribe: async (l) => (await inner.subscribe(l), async () => {}) });
+}
+
+function lateSubscribe(inner: SessionEventBus): SessionEventBus {
+  return wrapBus(inner, {
+    subscribe: async (listener) => {
+      const live = new Promise<() => Promise<void>>((resolve) => setTimeout(() => resolve(inner.subscribe(listener)), 100));
+      return async () => (await live)();
+    },
+  });
+}

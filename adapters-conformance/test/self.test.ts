@@ -1,0 +1,115 @@
+/**
+ * The kit tests itself: every trait passes on the reference adapter (memory), and
+ * each deliberately broken adapter fails the trait group of the rule it breaks.
+ * The suites run through a small collecting runner, so one vitest test here runs a
+ * whole suite against one adapter.
+ */
+import { describe, expect, it } from 'vitest';
+import { LocalEventChannel, LocalSessionEventBus, type SessionEventBus, type SessionStorageProtocol, type Storage } from '@mtstore/core';
+import type { Expect, TestApi } from '../src/api.js';
+import { describeSessionEventBus, describeSessionStorage, describeStorage } from '../src/suites.js';
+import { MemorySessionStorage, MemoryStorage, MemoryStore } from '../../packages/memory/src/index.js';
+import { BROKEN, type Backend, type Broken, type Suite } from './broken.js';
+
+interface Collected {
+  path: string[];
+  body?: () => Promise<void>;
+  skipped?: string;
+}
+
+/** Registers a suite and returns its tests, without running anything. */
+function collect(register: (t: TestApi) => void): Collected[] {
+  const tests: Collected[] = [];
+  const stack: string[] = [];
+  register({
+    describe(name, body) {
+      stack.push(name);
+      body();
+      stack.pop();
+    },
+    it(name, body) {
+      tests.push({ path: [...stack, name], body });
+    },
+    skip(name, reason) {
+      tests.push({ path: [...stack, name], skipped: reason });
+    },
+    expect: expect as unknown as Expect,
+  });
+  return tests;
+}
+
+interface Outcome {
+  passed: string[];
+  failed: { test: string; error: string }[];
+  skipped: string[];
+}
+
+async function run(tests: Collected[]): Promise<Outcome> {
+  const outcome: Outcome = { passed: [], failed: [], skipped: [] };
+  for (const test of tests) {
+    const name = test.path.join(' › ');
+    if (!test.body) {
+      outcome.skipped.push(`${name} (${test.skipped})`);
+      continue;
+    }
+    try {
+      await test.body();
+      outcome.passed.push(name);
+    } catch (error) {
+      outcome.failed.push({ test: name, error: (error as Error).message.split('\n')[0] ?? '' });
+    }
+  }
+  return outcome;
+}
+
+/** A suite over `open`, every namespace with its own store and channel. */
+function suite(kind: Suite, open: (backend: Backend, name: string) => unknown): (t: TestApi) => void {
+  const backends = new Map<string, Backend>();
+  const backend = (ns: string) => backends.get(ns) ?? backends.set(ns, { store: new MemoryStore(), channel: new LocalEventChannel() }).get(ns)!;
+  const cleanup = (ns: string) => void backends.delete(ns);
+  const options = { peerBatchSize: 1_000 }; // the full 10,000 runs in memory's own conformance test
+  switch (kind) {
+    case 'storage':
+      return (t) => describeStorage(t, 'x', { open: (ns, name) => open(backend(ns), name) as Storage, cleanup, capabilities: options });
+    case 'server':
+      return (t) => describeSessionStorage(t, 'x', { open: (ns) => open(backend(ns), '') as SessionStorageProtocol, cleanup });
+    case 'bus':
+      return (t) =>
+        describeSessionEventBus(t, 'x', {
+          open: (ns) => open(backend(ns), '') as SessionEventBus,
+          openStorage: (ns) => new MemorySessionStorage({ store: backend(ns).store }),
+          cleanup,
+          capabilities: { deliveryTimeout: 1_000 },
+        });
+  }
+}
+
+describe('the kit on the reference adapter', () => {
+  const reference: [Suite, (b: Backend, name: string) => unknown][] = [
+    ['storage', (b, name) => new MemoryStorage({ store: b.store, name })],
+    ['server', (b) => new MemorySessionStorage({ store: b.store })],
+    ['bus', (b) => new LocalSessionEventBus(b.channel)],
+  ];
+  for (const [kind, open] of reference) {
+    it(`memory passes every ${kind} trait`, async () => {
+      const outcome = await run(collect(suite(kind, open)));
+      expect(outcome.failed).toEqual([]);
+      expect(outcome.passed.length).toBeGreaterThan(kind === 'bus' ? 10 : 30);
+    });
+  }
+});
+
+describe('the kit fails every broken adapter', () => {
+  const byRule = new Set<string>();
+  for (const broken of BROKEN as Broken[]) {
+    it(`${broken.suite}: “${broken.rule}” fails the ${broken.group} traits`, async () => {
+      expect(byRule.has(broken.rule)).toBe(false);
+      byRule.add(broken.rule);
+      const tests = collect(suite(broken.suite, broken.open)).filter((t) => t.path[1] === broken.group);
+      expect(tests.length, `trait group ${broken.group} exists`).toBeGreaterThan(0);
+      const outcome = await run(tests);
+      if (process.env.MTSTORE_KIT_VERBOSE) console.log(broken.rule, outcome.failed);
+      expect(outcome.failed.length, `passed: ${outcome.passed.join('; ')}`).toBeGreaterThan(0);
+    });
+  }
+});

@@ -1,0 +1,29 @@
+import { describeSessionEventBus, describeSessionStorage, describeStorage } from '@mtstore/conformance/vitest';
+import { MemoryEventChannel, MemorySessionEventBus, MemorySessionStorage, MemoryStorage, MemoryStore } from '../src/index.js';
+
+// One store (and one bus channel) per namespace: instances opened on a namespace share it.
+const stores = new Map<string, MemoryStore>();
+const channels = new Map<string, InstanceType<typeof MemoryEventChannel>>();
+const storeOf = (namespace: string) => stores.get(namespace) ?? stores.set(namespace, new MemoryStore()).get(namespace)!;
+const channelOf = (namespace: string) => channels.get(namespace) ?? channels.set(namespace, new MemoryEventChannel()).get(namespace)!;
+const cleanup = (namespace: string) => {
+  stores.delete(namespace);
+  channels.delete(namespace);
+};
+
+describeStorage('memory', {
+  open: (namespace, name) => new MemoryStorage({ store: storeOf(namespace), name }),
+  cleanup,
+});
+
+describeSessionStorage('memory', {
+  open: (namespace) => new MemorySessionStorage({ store: storeOf(namespace) }),
+  cleanup,
+});
+
+describeSessionEventBus('memory', {
+  open: (namespace) => new MemorySessionEventBus(channelOf(namespace)),
+  openStorage: (namespace) => new MemorySessionStorage({ store: storeOf(namespace) }),
+  cleanup,
+  capabilities: { crossProcess: false },
+});

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Starts every server the test suite uses, on loopback only, if it is not already up:
+#   PostgreSQL 127.0.0.1:5432, MariaDB 127.0.0.1:3306, Redis 127.0.0.1:6379,
+#   a 3-master Redis Cluster on 127.0.0.1:7000-7002, FerretDB (MongoDB wire protocol) on 127.0.0.1:27017.
+# Safe to run again: what is running is left alone. Used by .ci/run; run it by hand as
+#   bash scripts/servers.sh            (all)        bash scripts/servers.sh redis-cluster   (one)
+set -uo pipefail
+
+FERRETDB_VERSION="${FERRETDB_VERSION:-v1.24.0}"
+STATE="${MTSTORE_STATE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mtstore}"
+mkdir -p "$STATE"
+
+log() { printf '[servers] %s\n' "$*"; }
+
+# port_open HOST PORT: true when something accepts TCP connections there.
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+# wait_for DESCRIPTION SECONDS COMMAND...: polls COMMAND every 0.5 s.
+wait_for() {
+  local what=$1 seconds=$2; shift 2
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    if ((SECONDS >= deadline)); then log "$what did not come up within ${seconds}s"; return 1; fi
+    sleep 0.5
+  done
+}
+
+postgres() {
+  if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+    log "starting PostgreSQL"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+    wait_for PostgreSQL 60 pg_isready -q -h 127.0.0.1 -p 5432 || return 1
+  fi
+  if ! psql -h 127.0.0.1 -U postgres -tAc "select 1 from pg_database where datname = 'test'" | grep -q 1; then
+    psql -h 127.0.0.1 -U postgres -c 'create database test' >/dev/null
+  fi
+  log "PostgreSQL ready on 127.0.0.1:5432"
+}
+
+mariadb_up() { mariadb-admin -h 127.0.0.1 -P 3306 -u root ping; }
+mariadb() {
+  if ! mariadb_up >/dev/null 2>&1; then
+    log "starting MariaDB"
+    start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd || true
+    wait_for MariaDB 60 mariadb_up || return 1
+  fi
+  command mariadb -h 127.0.0.1 -P 3306 -u root -e 'create database if not exists test'
+  log "MariaDB ready on 127.0.0.1:3306"
+}
+
+redis_up() { [ "$(redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null)" = PONG ]; }
+redis() {
+  if ! redis_up 6379; then
+    log "starting Redis"
+    mkdir -p /var/lib/redis /var/log/redis
+    redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+      --dir /var/lib/redis --logfile /var/log/redis/ci.log || true
+    wait_for Redis 30 redis_up 6379 || return 1
+  fi
+  log "Redis ready on 127.0.0.1:6379"
+}
+
+cluster_ok() { redis-cli -h 127.0.0.1 -p 7000 cluster info 2>/dev/null | grep -q 'cluster_state:ok'; }
+redis_cluster() {
+  if cluster_ok; then log "Redis Cluster ready on 127.0.0.1:7000-7002"; return 0; fi
+  local dir="$STATE/redis-cluster"
+  for port in 7000 7001 7002; do
+    if ! redis_up "$port"; then
+      # A node that ran before remembers an old cluster: start from an empty node.
+      rm -rf "${dir:?}/$port"; mkdir -p "$dir/$port"
+      redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --cluster-enabled yes \
+        --cluster-config-file "$dir/$port/nodes.conf" --cluster-node-timeout 5000 \
+        --save "" --appendonly no --dir "$dir/$port" --logfile "$dir/$port/redis.log" || true
+      wait_for "Redis node $port" 30 redis_up "$port" || return 1
+    fi
+  done
+  if ! cluster_ok; then
+    # Nodes that hold no slots yet: reset them so `--cluster create` accepts them.
+    for port in 7000 7001 7002; do redis-cli -h 127.0.0.1 -p "$port" cluster reset hard >/dev/null 2>&1 || true; done
+    redis-cli --cluster create 127.0.0.1:7000 127.0.0.1:7001 127.0.0.1:7002 --cluster-replicas 0 --cluster-yes >/dev/null || return 1
+    wait_for "Redis Cluster" 30 cluster_ok || return 1
+  fi
+  log "Redis Cluster ready on 127.0.0.1:7000-7002"
+}
+
+# FerretDB v1 from the Go module proxy. `go install …@version` cannot be used as is:
+# the proxy answers 403 for the module's version list (needed for the deprecation
+# check), and the module zip ships an empty build/version/version.txt, so the binary
+# panics at start. We fetch the module into a scratch module, write version.txt and
+# build from that copy.
+ferretdb_bin="$STATE/ferretdb-$FERRETDB_VERSION/ferretdb"
+build_ferretdb() {
+  local go=/usr/local/go/bin/go
+  command -v go >/dev/null 2>&1 && go=$(command -v go)
+  [ -x "$go" ] || { log "Go is not installed (looked for /usr/local/go/bin/go)"; return 1; }
+  local work; work=$(mktemp -d)
+  log "building FerretDB $FERRETDB_VERSION with $($go version | cut -d' ' -f3) (about 2 minutes)"
+  (
+    set -e
+    cd "$work"
+    "$go" mod init ferretdb-build >/dev/null 2>&1
+    # Resolving the command package records go.sum entries for everything it imports.
+    "$go" get "github.com/FerretDB/FerretDB/cmd/ferretdb@$FERRETDB_VERSION" >/dev/null 2>&1
+    src=$("$go" list -m -f '{{.Dir}}' github.com/FerretDB/FerretDB)
+    cp -r "$src" ferretdb-src && chmod -R u+w ferretdb-src
+    echo "$FERRETDB_VERSION" > ferretdb-src/build/version/version.txt
+    "$go" mod edit -replace github.com/FerretDB/FerretDB=./ferretdb-src
+    mkdir -p "$(dirname "$ferretdb_bin")"
+    "$go" build -o "$ferretdb_bin" github.com/FerretDB/FerretDB/cmd/ferretdb
+  ) || { log "FerretDB build failed (work dir $work)"; return 1; }
+  rm -rf "$work"
+}
+
+ferretdb() {
+  if port_open 127.0.0.1 27017; then log "FerretDB (or MongoDB) already listening on 127.0.0.1:27017"; return 0; fi
+  [ -x "$ferretdb_bin" ] || build_ferretdb || return 1
+  local data="$STATE/ferretdb-data"
+  mkdir -p "$data"
+  log "starting FerretDB $FERRETDB_VERSION (SQLite backend in $data)"
+  nohup "$ferretdb_bin" --handler=sqlite --sqlite-url="file:$data/" --state-dir="$data" \
+    --listen-addr=127.0.0.1:27017 --debug-addr=127.0.0.1:8089 --telemetry=disable \
+    --log-level=warn >"$STATE/ferretdb.log" 2>&1 &
+  wait_for FerretDB 60 port_open 127.0.0.1 27017 || { tail -n 20 "$STATE/ferretdb.log"; return 1; }
+  log "FerretDB ready on 127.0.0.1:27017"
+}
+
+status=0
+targets=("$@")
+[ ${#targets[@]} -eq 0 ] && targets=(postgres mariadb redis redis-cluster ferretdb)
+for target in "${targets[@]}"; do
+  case "$target" in
+    postgres) postgres || status=1 ;;
+    mariadb) mariadb || status=1 ;;
+    redis) redis || status=1 ;;
+    redis-cluster) redis_cluster || status=1 ;;
+    ferretdb) ferretdb || status=1 ;;
+    *) log "unknown server: $target"; status=1 ;;
+  esac
+done
+exit $status

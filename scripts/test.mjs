@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+// `npm test`: runs every package's tests through turbo (all packages, even after a
+// failure), then sums the vitest JSON reports into one line:
+//   N passed, N failed, N skipped
+// A package whose tests crashed before writing a report counts as one failure, so
+// a broken package can never look green. Extra arguments go to turbo, e.g.
+//   npm test -- --filter=@mtstore/postgres...
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { root, workspaces } from './workspaces.mjs';
+
+const REPORT = '.vitest-results.json';
+const packages = workspaces().filter((w) => w.pkg.scripts?.test);
+for (const { dir } of packages) rmSync(join(dir, REPORT), { force: true });
+
+const turbo = spawnSync('npx', ['turbo', 'run', 'test', '--continue', '--concurrency=1', ...process.argv.slice(2)], {
+  cwd: root,
+  stdio: 'inherit',
+});
+
+// With --filter only some packages ran: count those that wrote a report, plus any
+// that turbo says failed without one.
+const filtered = process.argv.slice(2).some((a) => a.startsWith('--filter'));
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+const problems = [];
+for (const { name, dir } of packages) {
+  const file = join(dir, REPORT);
+  if (!existsSync(file)) {
+    if (!filtered) {
+      failed += 1;
+      problems.push(`${name}: no test report (the test run crashed or did not start)`);
+    }
+    continue;
+  }
+  const report = JSON.parse(readFileSync(file, 'utf8'));
+  passed += report.numPassedTests;
+  failed += report.numFailedTests;
+  skipped += report.numPendingTests + report.numTodoTests;
+  for (const suite of report.testResults) {
+    // A test file that failed to load has no tests: count it, or it would vanish.
+    if (suite.status === 'failed' && suite.assertionResults.length === 0) {
+      failed += 1;
+      problems.push(`${name}: ${suite.name.replace(root, '')} failed to run: ${(suite.message ?? '').split('\n')[0]}`);
+    }
+  }
+}
+if (process.env.MTSTORE_EXTRA_FAILURE) {
+  failed += 1;
+  problems.push(process.env.MTSTORE_EXTRA_FAILURE);
+}
+if (turbo.status !== 0 && failed === 0) {
+  failed += 1;
+  problems.push(`turbo exited with status ${turbo.status} without a failing test (a build or lint step failed)`);
+}
+for (const problem of problems) console.log(`! ${problem}`);
+console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
+process.exit(failed > 0 ? 1 : 0);
