@@ -1,3 +1,7 @@
+import { redactUrl } from '@mtstore/core';
+
+export { redactUrl };
+
 /**
  * Reaching test servers the way the design asks (§8): with `CI=true` an unreachable
  * server is a failure, never a skip; locally it is a skip with a one-line reason.
@@ -29,15 +33,4 @@ export async function checkServer(name: string, url: string, probe: () => Promis
 export function isCI(): boolean {
   const ci = process.env.CI;
   return ci !== undefined && ci !== '' && ci !== '0' && ci.toLowerCase() !== 'false';
-}
-
-/** The URL without its password, for messages. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '<unparsable url>';
-  }
 }

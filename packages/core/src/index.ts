@@ -64,3 +64,4 @@ export { BaseSessionStorage, BaseStorage } from './base.js';
 export { decodeSessionEvent, deliverSafely, encodeSessionEvent, LocalEventChannel, LocalSessionEventBus } from './bus.js';
 export { SessionSubject, type SessionSubjectOptions } from './subject.js';
 export { copyPeer, copySession } from './copy.js';
+export { redactUrl, type OpenedSessionStorage, type StorageAdapter } from './adapter.js';

@@ -1,0 +1,34 @@
+/**
+ * What an adapter package exports as `adapter`, so `openStorage(url)` and
+ * `openSessionStorage(url)` in core can open it from a URL after a dynamic import,
+ * and a third-party package can plug in its own scheme with `registerAdapter`.
+ */
+import type { SessionEventBus, SessionStorageProtocol, Storage } from './model.js';
+
+export interface OpenedSessionStorage {
+  storage: SessionStorageProtocol;
+  /** The adapter's cross-process bus, where its database can notify. Close it yourself. */
+  bus?: SessionEventBus;
+}
+
+export interface StorageAdapter {
+  /**
+   * Opens client Storage for `url` (the adapter owns and closes the connection).
+   * `name` is the session name, already resolved from options or `?session=`.
+   */
+  openStorage(url: URL, options: { name: string }): Storage | Promise<Storage>;
+  /** Opens server session storage for `url`, and the bus where the database has one. */
+  openSessionStorage(url: URL): OpenedSessionStorage | Promise<OpenedSessionStorage>;
+}
+
+/** A URL for messages: the password is replaced, so credentials never reach an error. */
+export function redactUrl(url: string | URL): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(String(url));
+  } catch {
+    return '<unparsable url>';
+  }
+  if (parsed.password) parsed.password = '***';
+  return parsed.toString();
+}
