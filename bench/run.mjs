@@ -1,0 +1,102 @@
+#!/usr/bin/env node
+// npm run bench [-- --adapter redis[,postgres] --quick --concurrency 1,64]
+//
+// For every adapter whose server is reachable, measures each operation through the
+// adapter and through the raw driver doing the same work (same queries / commands,
+// same concurrency), in the same process and run, and prints median ops/s, p99
+// latency and the ratio adapter/raw. Machines are noisy: compare ratios, not ops/s.
+// Results also go to bench/results.json.
+//
+// One sample is one "wave": `concurrency` calls started together and awaited, so at
+// concurrency 64 a sample's ops/s is 64 / wave time and its latency is the slowest
+// call of the wave (an upper bound of a single call's latency).
+import { writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { Bench } from 'tinybench';
+import { measureMemory } from './memory.mjs';
+
+const args = process.argv.slice(2);
+const option = (name) => {
+  const i = args.indexOf(`--${name}`);
+  return i === -1 ? undefined : args[i + 1];
+};
+const quick = args.includes('--quick');
+const only = option('adapter')?.split(',');
+const concurrencies = (option('concurrency') ?? '1,64').split(',').map(Number);
+const time = quick ? 150 : 1000;
+const warmupTime = quick ? 50 : 250;
+
+const ADAPTERS = ['memory', 'sqlite', 'postgres', 'redis', 'mongo', 'typeorm'];
+const results = [];
+const skipped = [];
+
+function stats(task, concurrency) {
+  const latency = task.result.latency; // ms per wave
+  return {
+    opsPerSecond: (concurrency * 1000) / latency.p50,
+    p99Ms: latency.p99,
+    samples: latency.samplesCount ?? task.result.samples?.length,
+  };
+}
+
+for (const name of ADAPTERS.filter((n) => !only || only.includes(n))) {
+  let module;
+  try {
+    module = (await import(`./adapters/${name}.mjs`)).default;
+  } catch (error) {
+    if (error.code === 'ERR_MODULE_NOT_FOUND' && String(error.message).includes(`adapters/${name}.mjs`)) continue;
+    throw error;
+  }
+  const reason = await module.unavailable();
+  if (reason) {
+    skipped.push({ adapter: name, reason });
+    console.log(`- ${name}: skipped (${reason})`);
+    continue;
+  }
+  const opened = await module.open();
+  try {
+    for (const operation of Object.keys(opened.targets.adapter)) {
+      for (const concurrency of concurrencies) {
+        if (opened.concurrency?.[operation] && !opened.concurrency[operation].includes(concurrency)) continue;
+        const bench = new Bench({ time, warmupTime });
+        let counter = 0;
+        for (const target of ['adapter', 'raw']) {
+          const run = opened.targets[target][operation];
+          bench.add(target, async () => {
+            const wave = [];
+            for (let i = 0; i < concurrency; i++) wave.push(run(counter++));
+            await Promise.all(wave);
+          });
+        }
+        await bench.run();
+        const [adapter, raw] = bench.tasks.map((t) => stats(t, concurrency));
+        const row = { adapter: name, operation, concurrency, adapterOps: adapter.opsPerSecond, rawOps: raw.opsPerSecond, ratio: adapter.opsPerSecond / raw.opsPerSecond, adapterP99Ms: adapter.p99Ms, rawP99Ms: raw.p99Ms };
+        results.push(row);
+        console.log(
+          `${name.padEnd(9)} ${operation.padEnd(30)} c=${String(concurrency).padEnd(3)} adapter ${fmt(row.adapterOps)} ops/s (p99 ${row.adapterP99Ms.toFixed(3)} ms)  raw ${fmt(row.rawOps)} ops/s (p99 ${row.rawP99Ms.toFixed(3)} ms)  ratio ${row.ratio.toFixed(2)}`,
+        );
+      }
+    }
+  } finally {
+    await opened.close();
+  }
+}
+
+function fmt(n) {
+  return Math.round(n).toLocaleString('en-US').padStart(11);
+}
+
+const memory = only && !only.includes('memory') && !only.includes('sqlite') ? [] : await measureMemory({ quick, only });
+for (const m of memory) console.log(`memory    ${m.what.padEnd(40)} ${(m.bytes / 2 ** 20).toFixed(1)} MiB (${Math.round(m.bytes / m.count)} bytes each)`);
+
+console.log('\n| adapter | operation | c | adapter ops/s | raw ops/s | ratio | adapter p99 ms | raw p99 ms |');
+console.log('| --- | --- | --: | --: | --: | --: | --: | --: |');
+for (const r of results) {
+  console.log(`| ${r.adapter} | ${r.operation} | ${r.concurrency} | ${Math.round(r.adapterOps).toLocaleString('en-US')} | ${Math.round(r.rawOps).toLocaleString('en-US')} | ${r.ratio.toFixed(2)} | ${r.adapterP99Ms.toFixed(3)} | ${r.rawP99Ms.toFixed(3)} |`);
+}
+const below = results.filter((r) => r.ratio < 0.9);
+if (below.length) console.log(`\n${below.length} row(s) below the 0.9× target: ${below.map((r) => `${r.adapter} ${r.operation} c=${r.concurrency} (${r.ratio.toFixed(2)})`).join('; ')}`);
+
+const machine = { cpus: `${cpus().length}× ${cpus()[0]?.model ?? 'unknown'}`, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
+writeFileSync(new URL('./results.json', import.meta.url), `${JSON.stringify({ date: new Date().toISOString(), machine, quick, results, memory, skipped }, null, 2)}\n`);
+console.log(`\nwrote bench/results.json (${results.length} rows)`);
