@@ -14,7 +14,8 @@ export type StorageErrorCode =
   | 'MTSTORE_CORRUPT_DATA'
   | 'MTSTORE_NOT_FOUND'
   | 'MTSTORE_STORAGE_UNAVAILABLE'
-  | 'MTSTORE_MIGRATION';
+  | 'MTSTORE_MIGRATION'
+  | 'MTSTORE_ADAPTER_UNAVAILABLE';
 
 export abstract class StorageError extends Error {
   abstract readonly code: StorageErrorCode;
@@ -62,6 +63,7 @@ const ERROR_CODES: ReadonlySet<string> = new Set<StorageErrorCode>([
   'MTSTORE_NOT_FOUND',
   'MTSTORE_STORAGE_UNAVAILABLE',
   'MTSTORE_MIGRATION',
+  'MTSTORE_ADAPTER_UNAVAILABLE',
 ]);
 
 /** True for any mtstore error, also one thrown by another copy of @mtstore/core. */

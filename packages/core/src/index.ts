@@ -65,3 +65,14 @@ export { decodeSessionEvent, deliverSafely, encodeSessionEvent, LocalEventChanne
 export { SessionSubject, type SessionSubjectOptions } from './subject.js';
 export { copyPeer, copySession } from './copy.js';
 export { redactUrl, type OpenedSessionStorage, type StorageAdapter } from './adapter.js';
+export {
+  AdapterUnavailableError,
+  knownSchemes,
+  openSessionStorage,
+  openStorage,
+  registerAdapter,
+  type AdapterLoader,
+  type OpenStorageOptions,
+  type SessionStorageInput,
+  type StorageInput,
+} from './open.js';

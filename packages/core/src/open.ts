@@ -1,0 +1,226 @@
+/**
+ * Open any storage from a path, a URL or an instance (Telethon's ergonomics), with
+ * adapters plugged in by URL scheme. Core depends on no adapter: the matching
+ * @mtstore package is loaded with a dynamic import() only when its scheme is used,
+ * and a third-party package adds its own scheme with `registerAdapter`.
+ *
+ *   openStorage()                                   → @mtstore/memory
+ *   openStorage('bot')                              → @mtstore/sqlite, ./bot.session, session "bot"
+ *   openStorage('postgres://u:p@db/app?schema=tg', { name: 'alice' })
+ *   openSessionStorage('redis://cache:6379')        → { storage, bus }
+ */
+import { basename, extname, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { redactUrl, type OpenedSessionStorage, type StorageAdapter } from './adapter.js';
+import { InvalidArgumentError, StorageError } from './errors.js';
+import type { SessionStorageProtocol, Storage } from './model.js';
+import { assertSessionName, describeValue } from './validate.js';
+
+/** The adapter package could not be loaded: not installed, or its driver failed to load. */
+export class AdapterUnavailableError extends StorageError {
+  readonly code = 'MTSTORE_ADAPTER_UNAVAILABLE' as const;
+}
+
+export type StorageInput = string | URL | Storage | null | undefined;
+export type SessionStorageInput = string | URL | SessionStorageProtocol | null | undefined;
+
+export interface OpenStorageOptions {
+  /** Session name. Default: `?session=` in the URL, the file name for a path, else `default`. */
+  name?: string;
+}
+
+/** Resolves to an adapter, or to a module exporting one as `adapter`. */
+export type AdapterLoader = () => Promise<StorageAdapter | { adapter: StorageAdapter }>;
+
+interface KnownAdapter {
+  readonly packageName: string;
+  /** The driver to install beside it (none for memory). */
+  readonly driver?: string;
+}
+
+const SQLITE: KnownAdapter = { packageName: '@mtstore/sqlite', driver: 'better-sqlite3' };
+const KNOWN: Readonly<Record<string, KnownAdapter>> = {
+  memory: { packageName: '@mtstore/memory' },
+  sqlite: SQLITE,
+  file: SQLITE,
+  postgres: { packageName: '@mtstore/postgres', driver: 'pg' },
+  postgresql: { packageName: '@mtstore/postgres', driver: 'pg' },
+  redis: { packageName: '@mtstore/redis', driver: 'ioredis' },
+  rediss: { packageName: '@mtstore/redis', driver: 'ioredis' },
+  mongodb: { packageName: '@mtstore/mongo', driver: 'mongodb' },
+  'mongodb+srv': { packageName: '@mtstore/mongo', driver: 'mongodb' },
+};
+
+const registered = new Map<string, AdapterLoader>();
+
+const SCHEME = /^[a-z][a-z0-9+.-]*$/;
+
+/**
+ * Plugs an adapter in under a URL scheme (`'dynamodb'` or `'dynamodb:'`), replacing
+ * a built-in one of the same name. The loader runs on first use of the scheme.
+ */
+export function registerAdapter(scheme: string, loader: AdapterLoader): void {
+  const name = typeof scheme === 'string' ? scheme.replace(/:$/, '').toLowerCase() : scheme;
+  if (typeof name !== 'string' || !SCHEME.test(name)) {
+    throw new InvalidArgumentError(`registerAdapter: scheme must be a URL scheme like 'dynamodb', got ${describeValue(scheme)}`);
+  }
+  if (typeof loader !== 'function') throw new InvalidArgumentError('registerAdapter: loader must be a function returning a promise of the adapter');
+  registered.set(name, loader);
+}
+
+/** Every scheme openStorage understands right now, built-in and registered. */
+export function knownSchemes(): string[] {
+  return [...new Set([...Object.keys(KNOWN), ...registered.keys()])].sort();
+}
+
+function isStorage(value: unknown): value is Storage {
+  const s = value as Partial<Storage> | null;
+  return typeof s === 'object' && s !== null && typeof s.load === 'function' && typeof s.save === 'function' && typeof s.saveUpdateState === 'function' && typeof s.peers === 'object';
+}
+
+function isSessionStorage(value: unknown): value is SessionStorageProtocol {
+  const s = value as Partial<SessionStorageProtocol> | null;
+  return typeof s === 'object' && s !== null && typeof s.createSession === 'function' && typeof s.hasSession === 'function';
+}
+
+interface Target {
+  url: URL;
+  /** Session name implied by a file path (its base name), if any. */
+  pathName?: string;
+}
+
+// "scheme:" of two or more characters starts a URL; one letter is a Windows drive ("C:\\…").
+const URL_SCHEME = /^([a-z][a-z0-9+.-]+):/i;
+
+/** A string or URL input → the URL to open; plain paths become sqlite `file:` URLs. */
+function toTarget(input: string | URL, where: string): Target {
+  if (input instanceof URL) return { url: input };
+  if (typeof input !== 'string' || input.length === 0) {
+    throw new InvalidArgumentError(`${where}: expected a path, a URL, a storage instance or null, got ${describeValue(input)}`);
+  }
+  const scheme = URL_SCHEME.exec(input)?.[1];
+  if (scheme !== undefined) {
+    try {
+      return { url: new URL(input) };
+    } catch {
+      // The text may hold credentials: name only its scheme.
+      throw new InvalidArgumentError(`${where}: the "${scheme.toLowerCase()}:" URL is malformed`);
+    }
+  }
+  // Telethon's convention: a path without an extension gets `.session`, relative to the working directory.
+  const path = resolve(process.cwd(), extname(input) === '' ? `${input}.session` : input);
+  return { url: pathToFileURL(path), pathName: basename(path, extname(path)) };
+}
+
+function sessionName(target: Target, options: OpenStorageOptions, where: string): string {
+  const name = options.name ?? target.url.searchParams.get('session') ?? undefined;
+  if (name !== undefined) {
+    assertSessionName(name, `${where}: name`);
+    return name;
+  }
+  const fromPath = target.pathName;
+  return fromPath !== undefined && /^[A-Za-z0-9_.:@+=-]{1,128}$/.test(fromPath) ? fromPath : 'default';
+}
+
+async function loadAdapter(url: URL, where: string): Promise<StorageAdapter> {
+  const scheme = url.protocol.replace(/:$/, '').toLowerCase();
+  const custom = registered.get(scheme);
+  const known = KNOWN[scheme];
+  if (!custom && !known) {
+    throw new InvalidArgumentError(`${where}: no adapter for "${scheme}:" URLs (${redactUrl(url)}); known schemes: ${knownSchemes().map((s) => `${s}:`).join(', ')}. A package can add one with registerAdapter().`);
+  }
+  let loaded: StorageAdapter | { adapter: StorageAdapter } | undefined;
+  try {
+    loaded = custom ? await custom() : ((await import(known!.packageName)) as { adapter: StorageAdapter });
+  } catch (error) {
+    throw explainLoadFailure(error, scheme, known, where);
+  }
+  const adapter = loaded && 'adapter' in loaded ? loaded.adapter : (loaded as StorageAdapter | undefined);
+  if (typeof adapter?.openStorage !== 'function' || typeof adapter.openSessionStorage !== 'function') {
+    throw new AdapterUnavailableError(`${where}: the adapter for "${scheme}:" does not export an mtstore StorageAdapter (openStorage, openSessionStorage)`);
+  }
+  return adapter;
+}
+
+function isNativeLoadFailure(error: unknown): boolean {
+  const e = error as { code?: unknown; message?: unknown } | null;
+  const message = typeof e?.message === 'string' ? e.message : '';
+  return e?.code === 'ERR_DLOPEN_FAILED' || /better_sqlite3\.node|Could not locate the bindings file|NODE_MODULE_VERSION|invalid ELF header/.test(message);
+}
+
+function isMissingModule(error: unknown, name: string): boolean {
+  const e = error as { code?: unknown; message?: unknown } | null;
+  const message = typeof e?.message === 'string' ? e.message : '';
+  return (e?.code === 'ERR_MODULE_NOT_FOUND' || e?.code === 'MODULE_NOT_FOUND') && message.includes(name);
+}
+
+/** Turns an import or open failure into the error a user can act on. */
+function explainLoadFailure(error: unknown, scheme: string, known: KnownAdapter | undefined, where: string): Error {
+  if (error instanceof StorageError) return error;
+  const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
+  if (known && isMissingModule(error, known.packageName)) {
+    const install = ['npm install', known.packageName, known.driver].filter(Boolean).join(' ');
+    return new AdapterUnavailableError(`${where}: "${scheme}:" needs the ${known.packageName} adapter, which is not installed. Run: ${install}`, { cause: error });
+  }
+  if (known?.driver && isMissingModule(error, known.driver)) {
+    return new AdapterUnavailableError(`${where}: ${known.packageName} needs its driver ${known.driver}, which is not installed. Run: npm install ${known.driver}`, { cause: error });
+  }
+  if (known?.driver === 'better-sqlite3' && isNativeLoadFailure(error)) {
+    return new AdapterUnavailableError(
+      `${where}: better-sqlite3 failed to load its native module (${reason}). Rebuild it for this Node.js (npm rebuild better-sqlite3), ` +
+        'or use the memory adapter (openStorage(null)) or another database (postgres://, redis://, mongodb://).',
+      { cause: error },
+    );
+  }
+  return new AdapterUnavailableError(`${where}: the adapter for "${scheme}:" failed to load: ${reason}`, { cause: error });
+}
+
+/**
+ * A driver may load lazily, when the adapter opens: a missing driver or a native
+ * module that fails then is explained like a failed import. Anything else is the
+ * adapter's own error and passes through.
+ */
+function explainOpenFailure(error: unknown, scheme: string, where: string): unknown {
+  const known = KNOWN[scheme];
+  const driverFailed = known?.driver !== undefined && (isMissingModule(error, known.driver) || (known.driver === 'better-sqlite3' && isNativeLoadFailure(error)));
+  return driverFailed ? explainLoadFailure(error, scheme, known, where) : error;
+}
+
+/**
+ * Opens a client Storage: `null`/`undefined` → memory; a path or `file:` URL →
+ * sqlite (`.session` added when the path has no extension); `sqlite:`, `memory:`,
+ * `postgres://`, `redis://`, `mongodb://` → that adapter; a Storage → itself.
+ * The storage owns its connection: close it when done.
+ */
+export async function openStorage(input?: StorageInput, options: OpenStorageOptions = {}): Promise<Storage> {
+  const where = 'openStorage';
+  if (isStorage(input)) return input;
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${where}: options must be an object, got ${describeValue(options)}`);
+  const target = input === null || input === undefined ? { url: new URL('memory:') } : toTarget(input as string | URL, where);
+  const name = sessionName(target, options, where);
+  const adapter = await loadAdapter(target.url, where);
+  const scheme = target.url.protocol.replace(/:$/, '');
+  try {
+    return await adapter.openStorage(target.url, { name });
+  } catch (error) {
+    throw explainOpenFailure(error, scheme, where);
+  }
+}
+
+/**
+ * Opens server session storage the same way, with the adapter's cross-process event
+ * bus where its database has one: `new SessionSubject(storage, { bus })` is one line.
+ * A SessionStorageProtocol instance is returned as `{ storage }`.
+ */
+export async function openSessionStorage(input?: SessionStorageInput): Promise<OpenedSessionStorage> {
+  const where = 'openSessionStorage';
+  if (isSessionStorage(input)) return { storage: input };
+  const target = input === null || input === undefined ? { url: new URL('memory:') } : toTarget(input as string | URL, where);
+  const adapter = await loadAdapter(target.url, where);
+  const scheme = target.url.protocol.replace(/:$/, '');
+  try {
+    return await adapter.openSessionStorage(target.url);
+  } catch (error) {
+    throw explainOpenFailure(error, scheme, where);
+  }
+}
