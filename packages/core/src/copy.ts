@@ -6,24 +6,47 @@
  */
 import type { DataCenter, Peer, Session } from './model.js';
 
-function copyDataCenter(dc: DataCenter): DataCenter {
+/** Copies key bytes into consecutive views of one buffer (one allocation per session, not per key). */
+class KeyCopier {
+  readonly #buffer: ArrayBuffer;
+  #offset = 0;
+
+  constructor(session: Session) {
+    let bytes = 0;
+    for (const dc of session.dcs) {
+      bytes += dc.authKey?.length ?? 0;
+      for (const temp of dc.tempAuthKeys ?? []) bytes += temp.key.length;
+    }
+    this.#buffer = new ArrayBuffer(bytes);
+  }
+
+  copy(key: Uint8Array): Uint8Array {
+    const view = new Uint8Array(this.#buffer, this.#offset, key.length);
+    view.set(key);
+    this.#offset += key.length;
+    return view;
+  }
+}
+
+function copyDataCenter(dc: DataCenter, keys: KeyCopier): DataCenter {
   const copy: DataCenter = { id: dc.id, port: dc.port };
   if (dc.ipv4 !== undefined) copy.ipv4 = dc.ipv4;
   if (dc.ipv6 !== undefined) copy.ipv6 = dc.ipv6;
   if (dc.testMode !== undefined) copy.testMode = dc.testMode;
   if (dc.mediaOnly !== undefined) copy.mediaOnly = dc.mediaOnly;
-  if (dc.authKey !== undefined) copy.authKey = new Uint8Array(dc.authKey);
+  if (dc.authKey !== undefined) copy.authKey = keys.copy(dc.authKey);
   if (dc.tempAuthKeys !== undefined) {
-    copy.tempAuthKeys = dc.tempAuthKeys.map((t) => ({ index: t.index, key: new Uint8Array(t.key), expiresAt: t.expiresAt }));
+    copy.tempAuthKeys = dc.tempAuthKeys.map((t) => ({ index: t.index, key: keys.copy(t.key), expiresAt: t.expiresAt }));
   }
   return copy;
 }
 
 export function copySession(session: Session): Session {
+  const keys = new KeyCopier(session);
   const copy: Session = {
     version: 1,
     homeDcId: session.homeDcId,
-    dcs: session.dcs.map(copyDataCenter),
+    dcs: session.dcs.map((dc) => copyDataCenter(dc, keys)),
     channels: session.channels.map((c) => ({ id: c.id, pts: c.pts })),
   };
   if (session.apiId !== undefined) copy.apiId = session.apiId;

@@ -138,16 +138,36 @@ export function assertIpv4(value: unknown, label: string): asserts value is stri
   if (typeof value !== 'string' || !IPV4.test(value)) fail(label, 'a dotted-quad IPv4 address', value);
 }
 
-export function assertIpv6(value: unknown, label: string): asserts value is string {
-  let ok = typeof value === 'string' && value.length <= 45 && /^[0-9A-Fa-f:.]+$/.test(value) && value.includes(':');
-  if (ok) {
-    try {
-      new URL(`http://[${value as string}]/`);
-    } catch {
-      ok = false;
-    }
+const HEX_GROUP = /^[0-9A-Fa-f]{1,4}$/;
+
+/** RFC 4291 text form: eight hex groups, one `::` at most, an optional dotted-quad tail. */
+function isIpv6(value: string): boolean {
+  if (value.length < 2 || value.length > 45) return false;
+  let text = value;
+  let groups = 8;
+  const lastColon = text.lastIndexOf(':');
+  if (lastColon === -1) return false;
+  const tail = text.slice(lastColon + 1);
+  if (tail.includes('.')) {
+    if (!IPV4.test(tail)) return false;
+    groups = 6; // the dotted quad fills the last two groups
+    text = text.slice(0, lastColon + 1);
+    if (!text.endsWith('::')) text = text.slice(0, -1);
   }
-  if (!ok) fail(label, 'an IPv6 address without brackets', value);
+  const halves = text.split('::');
+  if (halves.length > 2) return false;
+  const split = (part: string | undefined) => (part ? part.split(':') : []);
+  if (halves.length === 1) {
+    const all = split(halves[0]);
+    return all.length === groups && all.every((g) => HEX_GROUP.test(g));
+  }
+  const head = split(halves[0]);
+  const rest = split(halves[1]);
+  return head.length + rest.length < groups && head.every((g) => HEX_GROUP.test(g)) && rest.every((g) => HEX_GROUP.test(g));
+}
+
+export function assertIpv6(value: unknown, label: string): asserts value is string {
+  if (typeof value !== 'string' || !isIpv6(value)) fail(label, 'an IPv6 address without brackets', value);
 }
 
 function assertTempAuthKey(value: unknown, label: string): asserts value is TempAuthKey {
@@ -239,14 +259,18 @@ export function assertPeer(value: unknown, label: string): asserts value is Peer
   assertPeerType(value.type, `${label}.type`);
   assertInt64(value.id, `${label}.id`);
   assertInt64(value.accessHash, `${label}.accessHash`);
-  assertArray(value.usernames, `${label}.usernames`);
-  const seen = new Set<string>();
-  value.usernames.forEach((username, i) => {
+  const usernames = value.usernames;
+  assertArray(usernames, `${label}.usernames`);
+  for (let i = 0; i < usernames.length; i++) {
+    const username = usernames[i];
     assertUsername(username, `${label}.usernames[${i}]`);
-    const lower = username.toLowerCase();
-    if (seen.has(lower)) fail(`${label}.usernames[${i}]`, 'unique (case-insensitively) within the peer', username);
-    seen.add(lower);
-  });
+    // Quadratic, but a peer has a handful of usernames at most: cheaper than a Set.
+    for (let j = 0; j < i; j++) {
+      if ((usernames[j] as string).toLowerCase() === username.toLowerCase()) {
+        fail(`${label}.usernames[${i}]`, 'unique (case-insensitively) within the peer', username);
+      }
+    }
+  }
   if (value.phone !== undefined) assertPhone(value.phone, `${label}.phone`);
   assertOptionalBoolean(value.min, `${label}.min`);
   assertEpochSeconds(value.updatedAt, `${label}.updatedAt`);

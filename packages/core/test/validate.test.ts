@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   assertIdentifier,
   assertInt64,
+  assertIpv6,
   assertKeyPrefix,
   assertSession,
   assertSessionName,
@@ -38,6 +39,15 @@ describe('validation', () => {
     }
     expect(message).toBe('session.dcs[0].authKey must be a Uint8Array of 256 bytes, got Uint8Array(255 bytes)');
     expect(message).not.toMatch(/ab|171/);
+  });
+
+  it('IPv6 addresses in every RFC 4291 text form, and nothing else', () => {
+    for (const ok of ['::', '::1', '1::', '2001:67c:4e8:f002::a', '2001:db8:0:0:0:0:2:1', 'fe80::1:2:3:4:5:6', '::ffff:192.0.2.1', '64:ff9b::192.0.2.33', '1:2:3:4:5:6:1.2.3.4', 'ABCD:ef01::9']) {
+      expect(() => assertIpv6(ok, 'ipv6'), ok).not.toThrow();
+    }
+    for (const bad of ['', ':', '1', ':1', '1:', '1:::2', '1::2::3', '[::1]', '1:2:3:4:5:6:7:8:9', '1:2:3:4:5:6:7', '12345::', 'g::1', '::1.2.3', '1:2:3:4:5:6:7:1.2.3.4', '1.2.3.4', '::1%eth0']) {
+      expect(() => assertIpv6(bad, 'ipv6'), bad).toThrow(InvalidArgumentError);
+    }
   });
 
   it('session names, SQL identifiers and key prefixes refuse anything that could escape their namespace', () => {
