@@ -86,8 +86,10 @@ function fmt(n) {
   return Math.round(n).toLocaleString('en-US').padStart(11);
 }
 
-const memory = only && !only.includes('memory') && !only.includes('sqlite') ? [] : await measureMemory({ quick, only });
-for (const m of memory) console.log(`memory    ${m.what.padEnd(40)} ${(m.bytes / 2 ** 20).toFixed(1)} MiB (${Math.round(m.bytes / m.count)} bytes each)`);
+const memory = only && !only.includes('memory') && !only.includes('sqlite') ? [] : await measureMemory({ only });
+for (const m of memory) {
+  console.log(`memory    ${m.what.padEnd(34)} RSS ${(m.bytes / 2 ** 20).toFixed(1)} MiB (${Math.round(m.bytes / m.count)} B each), JS heap ${(m.heapBytes / 2 ** 20).toFixed(1)} MiB (${Math.round(m.heapBytes / m.count)} B each)`);
+}
 
 console.log('\n| adapter | operation | c | adapter ops/s | raw ops/s | ratio | adapter p99 ms | raw p99 ms |');
 console.log('| --- | --- | --: | --: | --: | --: | --: | --: |');
