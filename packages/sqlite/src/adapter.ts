@@ -1,0 +1,58 @@
+import { fileURLToPath } from 'node:url';
+import { InvalidArgumentError, redactUrl, type StorageAdapter } from '@mtstore/core';
+import { SqliteStorage } from './client.js';
+import type { SqliteConnectionOptions } from './connection.js';
+import { SqliteSessionStorage } from './server.js';
+
+/** Query parameters a URL may carry besides core's `session`. */
+const PARAMETERS = new Set(['session', 'tablePrefix', 'synchronous', 'busyTimeout']);
+
+/**
+ * URL → connection options. Forms (README "URLs"):
+ *
+ *   bot, ./data/bot.session, /srv/bot   plain paths: core makes them `file:` URLs
+ *   file:///srv/bot.session              an absolute file URL
+ *   sqlite::memory:                      a private in-memory database
+ *   sqlite:data/bot.session              relative to process.cwd()
+ *   sqlite:///srv/bot.session            absolute (also sqlite:/srv/bot.session)
+ *
+ * Every form follows Telethon's naming (no extension → `.session`) and accepts
+ * `?tablePrefix=…&synchronous=FULL&busyTimeout=10000`; `?session=` names the session.
+ */
+function optionsFromUrl(url: URL, where: string): SqliteConnectionOptions {
+  let path: string;
+  if (url.protocol === 'file:') {
+    try {
+      path = fileURLToPath(url);
+    } catch (error) {
+      throw new InvalidArgumentError(`${where}: ${redactUrl(url)} is not a local file URL (${(error as Error).message})`);
+    }
+  } else {
+    if (url.host !== '') {
+      throw new InvalidArgumentError(`${where}: ${redactUrl(url)} names a host; use sqlite:relative/path, sqlite:///absolute/path or sqlite::memory:`);
+    }
+    path = decodeURIComponent(url.pathname);
+  }
+  if (path === '') throw new InvalidArgumentError(`${where}: ${redactUrl(url)} has no path`);
+
+  const options: SqliteConnectionOptions = { path };
+  for (const [key, value] of url.searchParams) {
+    if (!PARAMETERS.has(key)) {
+      throw new InvalidArgumentError(`${where}: unknown URL parameter "${key}" (known: ${[...PARAMETERS].join(', ')})`);
+    }
+    if (key === 'tablePrefix') options.tablePrefix = value;
+    else if (key === 'synchronous') options.synchronous = value.toUpperCase() as 'NORMAL' | 'FULL';
+    else if (key === 'busyTimeout') options.busyTimeout = /^\d+$/.test(value) ? Number(value) : Number.NaN;
+  }
+  return options;
+}
+
+/**
+ * `openStorage('bot')`, `openStorage('sqlite::memory:')`, `openSessionStorage('file:///srv/server.db')`.
+ * The storages own their connection. SQLite cannot notify other processes, so
+ * `openSessionStorage` returns no bus.
+ */
+export const adapter: StorageAdapter = {
+  openStorage: (url, { name }) => new SqliteStorage({ ...optionsFromUrl(url, 'openStorage'), name }),
+  openSessionStorage: (url) => ({ storage: new SqliteSessionStorage(optionsFromUrl(url, 'openSessionStorage')) }),
+};

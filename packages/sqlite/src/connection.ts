@@ -1,0 +1,171 @@
+/**
+ * Connection options shared by the client and server storages: where the file is
+ * (Telethon naming), the pragmas, and opening + migrating lazily on first use.
+ */
+import Database from 'better-sqlite3';
+import { closeSync, openSync } from 'node:fs';
+import { extname, resolve } from 'node:path';
+import { assertIdentifier, CorruptDataError, describeValue, InvalidArgumentError } from '@mtstore/core';
+import { migrate, tableNames, type Tables } from './schema.js';
+
+export interface SqliteConnectionOptions {
+  /**
+   * The database file. A path without an extension gets `.session` (Telethon's
+   * convention); a relative path is relative to `process.cwd()` at construction.
+   * `':memory:'` is a private in-memory database. A new file is created with mode 0600.
+   */
+  path?: string;
+  /**
+   * An open better-sqlite3 Database the application owns instead of `path`: used as
+   * it is (no pragma is changed) and never closed by mtstore.
+   */
+  database?: Database.Database;
+  /** Prefix of every mtstore table and index. Default `mtstore_`; `''` is allowed. */
+  tablePrefix?: string;
+  /**
+   * `NORMAL` (default): a resolved write survives a crash of the process, in WAL mode.
+   * `FULL`: it also survives a power loss, at the cost of an fsync per transaction.
+   */
+  synchronous?: 'NORMAL' | 'FULL';
+  /** How long a write waits for another connection's lock, in ms. Default 5,000. */
+  busyTimeout?: number;
+}
+
+export const DEFAULT_TABLE_PREFIX = 'mtstore_';
+export const DEFAULT_BUSY_TIMEOUT = 5_000;
+const MEMORY = ':memory:';
+
+/** Telethon's naming: `bot` → `<cwd>/bot.session`; a path with an extension is kept; `:memory:` as is. */
+export function sessionFilePath(path: string): string {
+  if (path === MEMORY) return path;
+  return resolve(process.cwd(), extname(path) === '' ? `${path}.session` : path);
+}
+
+function isDatabase(value: unknown): value is Database.Database {
+  const db = value as Partial<Database.Database> | null;
+  return typeof db === 'object' && db !== null && typeof db.prepare === 'function' && typeof db.transaction === 'function' && typeof db.pragma === 'function';
+}
+
+/** A path or options → validated options. Throws InvalidArgumentError naming `where`. */
+export function connectionOptions<T extends SqliteConnectionOptions>(input: string | T, where: string): T {
+  if (typeof input === 'string') return { path: input } as T;
+  if (typeof input !== 'object' || input === null) {
+    throw new InvalidArgumentError(`${where}: expected a file path or an options object, got ${describeValue(input)}`);
+  }
+  return input;
+}
+
+/**
+ * One connection's settings, validated in the constructor (synchronous, no I/O);
+ * `open()` connects, sets the pragmas and migrates on first use and then returns the
+ * same Database. A failed open is not memoized: the next call tries again.
+ */
+export class Connection {
+  /** Absolute file path or `:memory:`; undefined for a borrowed database. */
+  readonly path: string | undefined;
+  readonly tablePrefix: string;
+  readonly tables: Tables;
+  readonly #borrowed: Database.Database | undefined;
+  readonly #synchronous: 'NORMAL' | 'FULL';
+  readonly #busyTimeout: number;
+  readonly #where: string;
+  #db: Database.Database | undefined;
+
+  constructor(options: SqliteConnectionOptions, where: string) {
+    this.#where = where;
+    const { path, database, tablePrefix = DEFAULT_TABLE_PREFIX, synchronous = 'NORMAL', busyTimeout = DEFAULT_BUSY_TIMEOUT } = options;
+    if ((path === undefined) === (database === undefined)) {
+      throw new InvalidArgumentError(`${where}: give exactly one of path (a file, or ':memory:') and database (a better-sqlite3 Database)`);
+    }
+    if (database !== undefined) {
+      if (!isDatabase(database)) throw new InvalidArgumentError(`${where}: database must be a better-sqlite3 Database, got ${describeValue(database)}`);
+      // A borrowed connection is the application's: its pragmas are its business.
+      if (options.synchronous !== undefined || options.busyTimeout !== undefined) {
+        throw new InvalidArgumentError(`${where}: synchronous and busyTimeout apply only with path; set the pragmas on your own database`);
+      }
+    } else if (typeof path !== 'string' || path.length === 0 || path.includes('\0')) {
+      throw new InvalidArgumentError(`${where}: path must be a non-empty file path or ':memory:', got ${describeValue(path)}`);
+    }
+    assertIdentifier(tablePrefix, `${where}: tablePrefix`, { allowEmpty: true });
+    if (synchronous !== 'NORMAL' && synchronous !== 'FULL') {
+      throw new InvalidArgumentError(`${where}: synchronous must be 'NORMAL' or 'FULL', got ${describeValue(synchronous)}`);
+    }
+    if (!Number.isSafeInteger(busyTimeout) || busyTimeout < 0 || busyTimeout > 2 ** 31 - 1) {
+      throw new InvalidArgumentError(`${where}: busyTimeout must be a whole number of milliseconds, got ${describeValue(busyTimeout)}`);
+    }
+    this.path = path === undefined ? undefined : sessionFilePath(path);
+    this.#borrowed = database;
+    this.tablePrefix = tablePrefix;
+    this.tables = tableNames(tablePrefix);
+    this.#synchronous = synchronous;
+    this.#busyTimeout = busyTimeout;
+  }
+
+  /** True when the application gave the Database (it is never closed here). */
+  get borrowed(): boolean {
+    return this.#borrowed !== undefined;
+  }
+
+  /** The open, migrated database. */
+  open(): Database.Database {
+    return (this.#db ??= this.#connect());
+  }
+
+  /** Closes the database if this connection opened it. */
+  close(): void {
+    const db = this.#db;
+    this.#db = undefined;
+    if (db !== undefined && this.#borrowed === undefined) db.close();
+  }
+
+  #connect(): Database.Database {
+    const location = this.path ?? 'the given database';
+    if (this.#borrowed !== undefined) {
+      try {
+        migrate(this.#borrowed, this.tables, { where: this.#where, location, refuseTelethon: false });
+      } catch (error) {
+        throw this.#explain(error, location);
+      }
+      return this.#borrowed;
+    }
+    const path = this.path as string;
+    if (path !== MEMORY) createPrivateFile(path);
+    const db = new Database(path, { timeout: this.#busyTimeout });
+    try {
+      // WAL: readers never block the writer and a commit is one append to the log.
+      if (path !== MEMORY) db.pragma('journal_mode = WAL');
+      db.pragma(`synchronous = ${this.#synchronous}`);
+      db.pragma('foreign_keys = ON');
+      migrate(db, this.tables, { where: this.#where, location, refuseTelethon: true });
+    } catch (error) {
+      db.close();
+      throw this.#explain(error, location);
+    }
+    return db;
+  }
+
+  /** A file that is not (or no longer) an SQLite database is bad stored data, said plainly. */
+  #explain(error: unknown, location: string): unknown {
+    const code = (error as { code?: unknown } | null)?.code;
+    if (code === 'SQLITE_NOTADB') {
+      return new CorruptDataError(`${this.#where}: ${location} is not an SQLite database (SQLITE_NOTADB)`, { cause: error });
+    }
+    if (code === 'SQLITE_CORRUPT') {
+      return new CorruptDataError(`${this.#where}: ${location} is a damaged SQLite database (SQLITE_CORRUPT)`, { cause: error });
+    }
+    return error;
+  }
+}
+
+/**
+ * Auth keys are credentials: create the file owner-only before SQLite does (SQLite
+ * gives its -wal and -shm files the database file's mode). An existing file keeps
+ * whatever mode its owner chose.
+ */
+function createPrivateFile(path: string): void {
+  try {
+    closeSync(openSync(path, 'wx', 0o600));
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== 'EEXIST') throw error;
+  }
+}

@@ -1,0 +1,34 @@
+import { afterAll } from 'vitest';
+import { describeSessionEventBus, describeSessionStorage, describeStorage } from '@mtstore/conformance/vitest';
+import { SqliteEventChannel, SqliteSessionEventBus, SqliteSessionStorage, SqliteStorage } from '../src/index.js';
+import { removeDatabase, tempDir } from './helpers.js';
+
+// Each kit namespace is its own file; every `open` is a separate connection to it.
+const temp = tempDir('conformance');
+afterAll(temp.remove);
+const fileOf = (namespace: string) => temp.file(`${namespace}.sqlite`);
+const cleanup = (namespace: string) => removeDatabase(fileOf(namespace));
+
+describeStorage('sqlite', {
+  open: (namespace, name) => new SqliteStorage({ path: fileOf(namespace), name }),
+  cleanup,
+});
+
+describeSessionStorage('sqlite', {
+  open: (namespace) => new SqliteSessionStorage(fileOf(namespace)),
+  cleanup,
+});
+
+// SQLite cannot notify other connections: the bus is core's in-process one.
+const channels = new Map<string, InstanceType<typeof SqliteEventChannel>>();
+const channelOf = (namespace: string) => channels.get(namespace) ?? channels.set(namespace, new SqliteEventChannel()).get(namespace)!;
+
+describeSessionEventBus('sqlite', {
+  open: (namespace) => new SqliteSessionEventBus(channelOf(namespace)),
+  openStorage: (namespace) => new SqliteSessionStorage(fileOf(namespace)),
+  cleanup: (namespace) => {
+    channels.delete(namespace);
+    cleanup(namespace);
+  },
+  capabilities: { crossProcess: false },
+});
