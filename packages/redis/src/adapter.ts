@@ -1,0 +1,51 @@
+import { InvalidArgumentError, redactUrl, type StorageAdapter } from '@mtstore/core';
+import { RedisSessionEventBus } from './bus.js';
+import { RedisStorage } from './client.js';
+import { redisOptionsFromUrl, type RedisConnectionOptions } from './connection.js';
+import { RedisSessionStorage } from './server.js';
+
+const PARAMETERS = new Set(['prefix', 'cluster', 'session']);
+
+/**
+ * Connection options from an adapter URL:
+ *
+ *   redis://[user:password@]host[:port][/db][?prefix=mtstore:][&cluster=true][&session=name]
+ *   rediss://…  (TLS)
+ *
+ * `prefix` is the key prefix (default `mtstore:`); `cluster=true` opens a Cluster
+ * client with host:port as its seed node (no `/db` then); `session` (client storage
+ * only) is read by core's openStorage. The adapter owns what it opens.
+ */
+export function connectionFromUrl(url: URL): RedisConnectionOptions {
+  const where = `@mtstore/redis: ${redactUrl(url)}`;
+  for (const key of url.searchParams.keys()) {
+    if (!PARAMETERS.has(key)) throw new InvalidArgumentError(`${where}: unknown parameter "${key}" (known: prefix, cluster, session)`);
+  }
+  const options: RedisConnectionOptions = {};
+  const prefix = url.searchParams.get('prefix');
+  if (prefix !== null) options.prefix = prefix;
+  const cluster = url.searchParams.get('cluster') ?? 'false';
+  if (!['true', '1', 'false', '0'].includes(cluster)) throw new InvalidArgumentError(`${where}: cluster must be true or false`);
+  const redisOptions = redisOptionsFromUrl(url);
+  if (cluster === 'true' || cluster === '1') {
+    if (redisOptions.db !== undefined) throw new InvalidArgumentError(`${where}: a Redis Cluster has no database number`);
+    const { host, port, ...nodeOptions } = redisOptions;
+    options.cluster = { nodes: [{ host: host as string, port: port as number }], options: { redisOptions: nodeOptions } };
+  } else {
+    options.options = redisOptions;
+  }
+  return options;
+}
+
+/**
+ * `openStorage('redis://host:6379?prefix=app:&session=bot')` and
+ * `openSessionStorage('redis://host:6379')` → `{ storage, bus }`; each opens and
+ * owns its connection (the bus one more, for its subscription).
+ */
+export const adapter: StorageAdapter = {
+  openStorage: (url, { name }) => new RedisStorage({ ...connectionFromUrl(url), name }),
+  openSessionStorage: (url) => {
+    const options = connectionFromUrl(url);
+    return { storage: new RedisSessionStorage(options), bus: new RedisSessionEventBus(options) };
+  },
+};

@@ -1,0 +1,129 @@
+import {
+  decodeSessionEvent,
+  deliverSafely,
+  encodeSessionEvent,
+  InvalidArgumentError,
+  StorageClosedError,
+  toStorageError,
+  type SessionEvent,
+  type SessionEventBus,
+} from '@mtstore/core';
+import { Cluster } from 'ioredis';
+import { RedisConnection, type RedisClient, type RedisConnectionOptions } from './connection.js';
+import { eventChannel } from './schema.js';
+
+export type RedisSessionEventBusOptions = RedisConnectionOptions;
+
+type Listener = (event: SessionEvent) => void;
+
+/**
+ * Session events over Redis pub/sub, on the channel `<prefix>events` (buses with
+ * different prefixes do not hear each other). Events are published on the main
+ * connection and received on a duplicate of it: a subscribed connection can run no
+ * other command. That subscriber is always ours (also when the main client is the
+ * application's) and is closed with the bus. When it drops, ioredis reconnects and
+ * subscribes again by itself; events published meanwhile are lost (pub/sub does not
+ * replay — remote delivery is at-most-once). On a Cluster client PUBLISH reaches
+ * every node, so a subscriber on any node hears it.
+ */
+export class RedisSessionEventBus implements SessionEventBus {
+  readonly channel: string;
+  readonly #connection: RedisConnection;
+  readonly #listeners = new Set<Listener>();
+  #subscriber: RedisClient | undefined;
+  #subscribed: Promise<void> | undefined;
+  #closing: Promise<void> | undefined;
+
+  constructor(options: RedisSessionEventBusOptions = {}) {
+    this.#connection = new RedisConnection(options, 'RedisSessionEventBus');
+    this.channel = eventChannel(this.#connection.prefix);
+  }
+
+  async publish(event: SessionEvent): Promise<void> {
+    if (this.#closing) throw new StorageClosedError('RedisSessionEventBus.publish: the bus is closed');
+    let message: string;
+    try {
+      message = encodeSessionEvent(event);
+    } catch (error) {
+      throw new InvalidArgumentError(`RedisSessionEventBus.publish: ${(error as Error).message}`);
+    }
+    try {
+      await this.#connection.client.publish(this.channel, message);
+    } catch (error) {
+      throw toStorageError(error, 'RedisSessionEventBus.publish');
+    }
+  }
+
+  /** Resolves once Redis acknowledged the SUBSCRIBE: an event published after that is delivered. */
+  async subscribe(listener: (event: SessionEvent) => void): Promise<() => Promise<void>> {
+    if (this.#closing) throw new StorageClosedError('RedisSessionEventBus.subscribe: the bus is closed');
+    if (typeof listener !== 'function') throw new InvalidArgumentError('RedisSessionEventBus.subscribe: listener must be a function');
+    try {
+      await this.#subscribe();
+    } catch (error) {
+      if (this.#closing) throw new StorageClosedError('RedisSessionEventBus.subscribe: the bus was closed while subscribing');
+      throw toStorageError(error, 'RedisSessionEventBus.subscribe');
+    }
+    if (this.#closing) throw new StorageClosedError('RedisSessionEventBus.subscribe: the bus was closed while subscribing');
+    // A wrapper per subscription: subscribing one function twice gives two subscriptions.
+    const wrapper: Listener = (event) => deliverSafely(listener, event, 'RedisSessionEventBus');
+    this.#listeners.add(wrapper);
+    return async () => {
+      this.#listeners.delete(wrapper);
+    };
+  }
+
+  /** One SUBSCRIBE per bus, on its own connection, kept until close; a failed attempt is retried next time. */
+  #subscribe(): Promise<void> {
+    this.#subscribed ??= (async () => {
+      const subscriber = this.#openSubscriber();
+      subscriber.on('message', (channel: string, message: string) => this.#deliver(channel, message));
+      await subscriber.subscribe(this.channel);
+    })().catch((error: unknown) => {
+      this.#subscribed = undefined;
+      throw error;
+    });
+    return this.#subscribed;
+  }
+
+  #openSubscriber(): RedisClient {
+    const client = this.#connection.client;
+    let subscriber: RedisClient;
+    if (client instanceof Cluster) {
+      // A Cluster client subscribes through a node connection of its own and moves it
+      // to another node when that one drops.
+      subscriber = client.duplicate();
+    } else {
+      // autoResubscribe is what brings the subscription back after a reconnect.
+      const name = client.options.connectionName;
+      subscriber = client.duplicate({ autoResubscribe: true, connectionName: `${name || 'mtstore'}:events` });
+    }
+    subscriber.on('error', () => {});
+    this.#subscriber = subscriber;
+    return subscriber;
+  }
+
+  #deliver(channel: string, message: string): void {
+    if (channel !== this.channel) return;
+    let event: SessionEvent;
+    try {
+      event = decodeSessionEvent(message);
+    } catch (error) {
+      console.error(`RedisSessionEventBus: ignored a message on ${this.channel} that is not a session event`, error);
+      return;
+    }
+    // Each listener is a deliverSafely wrapper: one that throws does not stop the others.
+    for (const listener of [...this.#listeners]) listener(event);
+  }
+
+  async close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#listeners.clear();
+      const subscriber = this.#subscriber;
+      this.#subscriber = undefined;
+      if (subscriber) subscriber.disconnect();
+      await this.#connection.close();
+    })();
+    return this.#closing;
+  }
+}

@@ -1,0 +1,185 @@
+/**
+ * Connections: either one the adapter opens and owns (from a URL, ioredis options or
+ * cluster seed nodes, closed by `close()`), or a Redis / Cluster client the
+ * application owns (used as is, never closed by mtstore).
+ */
+import { assertKeyPrefix, InvalidArgumentError, MigrationError, redactUrl } from '@mtstore/core';
+import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { ensureSchema } from './schema.js';
+
+/** A single-server client or a Cluster client: every command mtstore sends works on both. */
+export type RedisClient = Redis | Cluster;
+
+export interface RedisConnectionOptions {
+  /**
+   * `redis://[user:password@]host[:port][/db]` or `rediss://…` (TLS). The adapter opens
+   * the connection and quits it on close. Default: `redis://127.0.0.1:6379`.
+   */
+  url?: string;
+  /** ioredis options for the connection the adapter opens, over the defaults (`REDIS_DEFAULTS`) and the URL. */
+  options?: RedisOptions;
+  /** Open (and own) a Redis Cluster client from these seed nodes instead of a single-server one. */
+  cluster?: { nodes: ClusterNode[]; options?: ClusterOptions };
+  /**
+   * A client the application owns, single-server or Cluster: used as is and never
+   * closed by mtstore. Configure its timeouts yourself (see `REDIS_DEFAULTS`).
+   */
+  client?: RedisClient;
+  /** Key prefix, up to 64 of `A-Z a-z 0-9 _ . : -`. Default `mtstore:`. */
+  prefix?: string;
+}
+
+/**
+ * What the adapter sets on connections it opens, so that no operation waits forever
+ * while Redis is down: a command is rejected after `commandTimeout` ms at most,
+ * queued commands are dropped after `maxRetriesPerRequest` failed reconnects, and the
+ * connection keeps reconnecting in the background so operations succeed again
+ * once Redis is back. A command that was in flight when the connection dropped is
+ * not resent (`autoResendUnfulfilledCommands: false`): resending SADD/SREM could turn
+ * a real transition into `false`; such a call rejects with StorageUnavailableError
+ * instead. Anything here can be overridden through `options`.
+ */
+export const REDIS_DEFAULTS = {
+  /** Connect on first use: constructors stay synchronous. */
+  lazyConnect: true,
+  /** Concurrent calls share round trips. */
+  enableAutoPipelining: true,
+  connectTimeout: 5_000,
+  commandTimeout: 5_000,
+  maxRetriesPerRequest: 3,
+  autoResendUnfulfilledCommands: false,
+  /** Reconnect forever, backing off to one attempt every 2 s. */
+  retryStrategy: (attempt: number): number => Math.min(attempt * 100, 2_000),
+  connectionName: 'mtstore',
+} satisfies RedisOptions;
+
+export const DEFAULT_PREFIX = 'mtstore:';
+
+/** Parses a redis:// URL without ever echoing it unredacted. */
+function parseRedisUrl(url: unknown, where: string): URL {
+  if (typeof url !== 'string') throw new InvalidArgumentError(`${where}: url must be a string`);
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new InvalidArgumentError(`${where}: url is not a valid redis:// or rediss:// URL`);
+  }
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
+    throw new InvalidArgumentError(`${where}: url must start with redis:// or rediss://, got ${redactUrl(parsed)}`);
+  }
+  return parsed;
+}
+
+/** Connection settings in a URL, as ioredis options (mtstore's own query parameters are not ioredis options). */
+export function redisOptionsFromUrl(url: URL): RedisOptions {
+  const db = url.pathname.replace(/^\//, '');
+  const options: RedisOptions = {
+    host: url.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1',
+    port: url.port === '' ? 6379 : Number(url.port),
+  };
+  if (url.username) options.username = decodeURIComponent(url.username);
+  if (url.password) options.password = decodeURIComponent(url.password);
+  if (db !== '') {
+    if (!/^\d+$/.test(db)) throw new InvalidArgumentError(`redis URL ${redactUrl(url)}: the path must be a database number`);
+    options.db = Number(db);
+  }
+  if (url.protocol === 'rediss:') options.tls = {};
+  return options;
+}
+
+function openOwned(options: RedisConnectionOptions, where: string): RedisClient {
+  if (options.cluster !== undefined) {
+    const { nodes, options: clusterOptions = {} } = options.cluster;
+    if (!Array.isArray(nodes) || nodes.length === 0) throw new InvalidArgumentError(`${where}: cluster.nodes must be a non-empty array`);
+    return new Cluster(nodes, {
+      lazyConnect: true,
+      enableAutoPipelining: true,
+      clusterRetryStrategy: (attempt) => Math.min(attempt * 100, 2_000),
+      ...clusterOptions,
+      redisOptions: { ...REDIS_DEFAULTS, ...clusterOptions.redisOptions },
+    });
+  }
+  const fromUrl = options.url === undefined ? {} : redisOptionsFromUrl(parseRedisUrl(options.url, where));
+  return new Redis({ ...REDIS_DEFAULTS, ...fromUrl, ...options.options });
+}
+
+/**
+ * One instance's connection: the client, whether we own it, the key prefix, and the
+ * memoized "ready" step (schema check) every operation awaits once.
+ */
+export class RedisConnection {
+  readonly client: RedisClient;
+  readonly owned: boolean;
+  readonly prefix: string;
+  /** True once the schema check passed: the hot path then skips awaiting `ready()`. */
+  isReady = false;
+  #ready: Promise<void> | undefined;
+
+  constructor(options: RedisConnectionOptions, where: string) {
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${where}: options must be an object`);
+    const prefix = options.prefix ?? DEFAULT_PREFIX;
+    assertKeyPrefix(prefix, `${where}: prefix`);
+    this.prefix = prefix;
+    const given = options.client;
+    if (given !== undefined) {
+      if (!(given instanceof Redis) && !(given instanceof Cluster)) {
+        throw new InvalidArgumentError(`${where}: client must be an ioredis Redis or Cluster instance`);
+      }
+      if (options.url !== undefined || options.options !== undefined || options.cluster !== undefined) {
+        throw new InvalidArgumentError(`${where}: pass either client or url/options/cluster, not both`);
+      }
+      this.client = given;
+      this.owned = false;
+    } else {
+      if (options.cluster !== undefined && (options.url !== undefined || options.options !== undefined)) {
+        throw new InvalidArgumentError(`${where}: pass either cluster or url/options, not both`);
+      }
+      this.client = openOwned(options, where);
+      // Failures reach callers as rejected operations; an unhandled 'error' event would only print noise.
+      this.client.on('error', () => {});
+      this.owned = true;
+    }
+  }
+
+  get isCluster(): boolean {
+    return this.client instanceof Cluster;
+  }
+
+  /** Checks the layout version once; a failed attempt (Redis down) is retried by the next call. */
+  ready(): Promise<void> {
+    this.#ready ??= ensureSchema(this.client, this.prefix).then(
+      () => {
+        this.isReady = true;
+      },
+      (error: unknown) => {
+        if (!(error instanceof MigrationError)) this.#ready = undefined;
+        throw error;
+      },
+    );
+    return this.#ready;
+  }
+
+  /** Quits a connection we own (gracefully when it is up); leaves the application's client alone. */
+  async close(): Promise<void> {
+    if (!this.owned) return;
+    const client = this.client;
+    if (client.status === 'ready') {
+      try {
+        await client.quit();
+        return;
+      } catch {
+        // Fall through: drop the socket.
+      }
+    }
+    client.disconnect();
+  }
+}
+
+/** EXEC answers [error, result] per command: the results, or the first error. */
+export function execResults(results: [Error | null, unknown][] | null): unknown[] {
+  if (results === null) throw new Error('the transaction was aborted');
+  return results.map(([error, result]) => {
+    if (error) throw error;
+    return result;
+  });
+}

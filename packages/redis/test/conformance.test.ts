@@ -1,0 +1,29 @@
+import { checkServer, describeSessionEventBus, describeSessionStorage, describeStorage } from '@mtstore/conformance/vitest';
+import { afterAll } from 'vitest';
+import { RedisSessionEventBus, RedisSessionStorage, RedisStorage } from '../src/index.js';
+import { admin, dropPrefix, prefixOf, probe, REDIS_URL } from './helpers.js';
+
+// Every `open` is a new connection the instance owns; a namespace is a key prefix.
+const server = await checkServer('redis', REDIS_URL, () => probe(REDIS_URL));
+
+if (server.available) {
+  const cleaner = admin();
+  afterAll(() => cleaner.quit());
+  const cleanup = (namespace: string) => dropPrefix(cleaner, prefixOf(namespace));
+
+  describeStorage('redis', {
+    open: (namespace, name) => new RedisStorage({ url: REDIS_URL, prefix: prefixOf(namespace), name }),
+    cleanup,
+  });
+
+  describeSessionStorage('redis', {
+    open: (namespace) => new RedisSessionStorage({ url: REDIS_URL, prefix: prefixOf(namespace) }),
+    cleanup,
+  });
+
+  describeSessionEventBus('redis', {
+    open: (namespace) => new RedisSessionEventBus({ url: REDIS_URL, prefix: prefixOf(namespace) }),
+    openStorage: (namespace) => new RedisSessionStorage({ url: REDIS_URL, prefix: prefixOf(namespace) }),
+    cleanup,
+  });
+}
