@@ -1,0 +1,258 @@
+/**
+ * One DataSource as the adapter uses it: borrowed (the application's, never
+ * destroyed here) or owned (created from options, initialized on first use and
+ * destroyed by `close`), made ready once (schema created or checked), and the two
+ * ways statements run: alone, or together in a transaction.
+ */
+import { resolve } from 'node:path';
+import { InvalidArgumentError, isStorageError, MigrationError, StorageUnavailableError } from '@mtstore/core';
+import { DataSource, type DataSourceOptions, type QueryRunner } from 'typeorm';
+import { dialectOf } from './dialect.js';
+import { checkSchema, DEFAULT_TABLE_PREFIX, migrateUp, assertTablePrefix, schemaContext, type SchemaContext } from './schema.js';
+
+/** Where the tables live and who owns the DataSource. Give exactly one of `dataSource` and `options`. */
+export interface TypeormConnectionOptions {
+  /**
+   * The application's DataSource, initialized by the application before first use.
+   * It is shared, never destroyed by the adapter.
+   */
+  dataSource?: DataSource;
+  /** Options of a DataSource the adapter creates, initializes on first use and destroys on `close()`. */
+  options?: DataSourceOptions;
+  /** Prefix of every table name: letters, digits, underscores, at most 48. Default `mtstore_`. */
+  tablePrefix?: string;
+  /**
+   * Create or migrate the tables on first use (default true). With false the adapter
+   * only checks the schema version and fails with MigrationError until the
+   * application has run `mtstoreMigrations()`.
+   */
+  migrate?: boolean;
+}
+
+export type Row = Record<string, unknown>;
+
+/** Statements on one connection. */
+export interface Sql {
+  rows(sql: string, params?: readonly unknown[]): Promise<Row[]>;
+  /** Rows inserted, updated or deleted, as each driver reports them. */
+  affected(sql: string, params?: readonly unknown[]): Promise<number>;
+}
+
+interface QueryResultLike {
+  records?: unknown[];
+  affected?: number;
+}
+
+function sqlOn(runner: QueryRunner): Sql {
+  return {
+    async rows(sql, params = []) {
+      const result = (await runner.query(sql, params as unknown[], true)) as QueryResultLike;
+      return (result.records ?? []) as Row[];
+    },
+    async affected(sql, params = []) {
+      const result = (await runner.query(sql, params as unknown[], true)) as QueryResultLike;
+      return result.affected ?? 0;
+    },
+  };
+}
+
+/** Errors after which running the whole transaction again is the right answer. */
+function retryable(error: unknown): boolean {
+  const own = (error as { code?: unknown } | null)?.code;
+  const driver = (error as { driverError?: { code?: unknown } } | null)?.driverError?.code;
+  const code = typeof own === 'string' ? own : typeof driver === 'string' ? driver : '';
+  return (
+    code === '40P01' || // postgres deadlock_detected
+    code === '40001' || // postgres serialization_failure
+    code === 'ER_LOCK_DEADLOCK' ||
+    code.startsWith('SQLITE_BUSY') // another process holds the write lock past busy_timeout, or our snapshot is stale
+  );
+}
+
+const ATTEMPTS = 8;
+
+async function withRetry<T>(work: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work();
+    } catch (error) {
+      if (attempt >= ATTEMPTS || !retryable(error)) throw error;
+      // The other transaction holds what we need; give it a moment, more each time.
+      await new Promise((done) => setTimeout(done, Math.random() * 5 * attempt));
+    }
+  }
+}
+
+/**
+ * better-sqlite3 gives a DataSource a single connection that every query runner
+ * shares, so transactions on it must not overlap; and a second connection to the same
+ * file that hits a lock waits *synchronously* (busy_timeout), blocking the event loop
+ * and with it the transaction it waits for. So on sqlite every operation of every
+ * adapter instance on one database file in this process runs in turn.
+ */
+const sqliteQueues = new Map<unknown, Promise<void>>();
+
+async function inTurn<T>(key: unknown, work: () => Promise<T>): Promise<T> {
+  const previous = sqliteQueues.get(key) ?? Promise.resolve();
+  let done!: () => void;
+  const mine = new Promise<void>((resolve) => (done = resolve));
+  const tail = previous.then(() => mine);
+  sqliteQueues.set(key, tail);
+  await previous;
+  try {
+    return await work();
+  } finally {
+    done();
+    if (sqliteQueues.get(key) === tail) sqliteQueues.delete(key);
+  }
+}
+
+function isDataSource(value: unknown): value is DataSource {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as DataSource).createQueryRunner === 'function' &&
+    typeof (value as DataSource).options === 'object'
+  );
+}
+
+export class Connection {
+  readonly context: SchemaContext;
+  readonly owned: boolean;
+  readonly #dataSource: DataSource;
+  readonly #where: string;
+  readonly #migrate: boolean;
+  /** sqlite: the key operations queue on (the database file); undefined elsewhere. */
+  readonly #queue: unknown;
+  #ready: Promise<void> | undefined;
+
+  constructor(options: TypeormConnectionOptions, where: string) {
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${where}: options must be an object`);
+    const { dataSource, options: dataSourceOptions } = options;
+    if ((dataSource === undefined) === (dataSourceOptions === undefined)) {
+      throw new InvalidArgumentError(`${where}: give exactly one of dataSource (yours) and options (a DataSource the adapter owns)`);
+    }
+    if (dataSource !== undefined && !isDataSource(dataSource)) throw new InvalidArgumentError(`${where}: dataSource must be a TypeORM DataSource`);
+    if (dataSourceOptions !== undefined && (typeof dataSourceOptions !== 'object' || dataSourceOptions === null)) {
+      throw new InvalidArgumentError(`${where}: options must be TypeORM DataSourceOptions`);
+    }
+    if (options.migrate !== undefined && typeof options.migrate !== 'boolean') throw new InvalidArgumentError(`${where}: migrate must be a boolean`);
+    const prefix = options.tablePrefix ?? DEFAULT_TABLE_PREFIX;
+    assertTablePrefix(prefix, where);
+    this.#where = where;
+    this.#migrate = options.migrate ?? true;
+    this.owned = dataSource === undefined;
+    // The type is checked before a DataSource is made, so an unsupported driver is never loaded.
+    if (dataSourceOptions !== undefined) dialectOf(dataSourceOptions.type, where);
+    this.#dataSource = dataSource ?? new DataSource(dataSourceOptions as DataSourceOptions);
+    this.context = schemaContext(this.#dataSource, prefix, where);
+    this.#queue = this.context.dialect.name === 'sqlite' ? sqliteKey(this.#dataSource) : undefined;
+  }
+
+  get driver(): string {
+    return String(this.#dataSource.options.type);
+  }
+
+  /** Connects (owned DataSource) and creates, migrates or checks the schema, once. A failure is retried by the next call. */
+  ready(): Promise<void> {
+    this.#ready ??= this.#start().catch((error: unknown) => {
+      this.#ready = undefined;
+      throw error;
+    });
+    return this.#ready;
+  }
+
+  async #start(): Promise<void> {
+    const dataSource = this.#dataSource;
+    if (this.owned) {
+      if (!dataSource.isInitialized) await dataSource.initialize();
+    } else if (!dataSource.isInitialized) {
+      throw new StorageUnavailableError(`${this.#where}: the DataSource is not initialized (call dataSource.initialize() first)`);
+    }
+    await this.#exclusive(async () => {
+      if (this.context.dialect.name === 'sqlite') this.context.dialect.maxParams = await sqliteMaxParams(dataSource);
+      try {
+        if (this.#migrate) await withRetry(() => this.#inTransaction((runner) => migrateUp(runner, this.context)));
+        else await this.#withRunner((runner) => checkSchema(runner, this.context));
+      } catch (error) {
+        if (isStorageError(error)) throw error;
+        throw new MigrationError(`${this.#where}: the schema could not be ${this.#migrate ? 'created or migrated' : 'checked'}`, { cause: error });
+      }
+    });
+  }
+
+  /** Runs `work` with statements that each commit on their own. */
+  async run<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
+    await this.ready();
+    return this.#exclusive(() => withRetry(() => this.#withRunner((runner) => work(sqlOn(runner)))));
+  }
+
+  /** One statement on its own: its rows. */
+  query(sql: string, params: readonly unknown[]): Promise<Row[]> {
+    return this.run((s) => s.rows(sql, params));
+  }
+
+  /** One statement on its own: the rows it changed. */
+  execute(sql: string, params: readonly unknown[]): Promise<number> {
+    return this.run((s) => s.affected(sql, params));
+  }
+
+  /** Runs `work` in one transaction, again from the start after a deadlock. */
+  async transaction<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
+    await this.ready();
+    return this.#exclusive(() => withRetry(() => this.#inTransaction((runner) => work(sqlOn(runner)))));
+  }
+
+  async close(): Promise<void> {
+    if (!this.owned) return;
+    await this.#ready?.catch(() => {});
+    if (this.#dataSource.isInitialized) await this.#dataSource.destroy();
+  }
+
+  #exclusive<T>(work: () => Promise<T>): Promise<T> {
+    return this.#queue === undefined ? work() : inTurn(this.#queue, work);
+  }
+
+  async #withRunner<T>(work: (runner: QueryRunner) => Promise<T>): Promise<T> {
+    const runner = this.#dataSource.createQueryRunner();
+    try {
+      return await work(runner);
+    } finally {
+      await runner.release();
+    }
+  }
+
+  #inTransaction<T>(work: (runner: QueryRunner) => Promise<T>): Promise<T> {
+    return this.#withRunner(async (runner) => {
+      await runner.startTransaction();
+      let result: T;
+      try {
+        result = await work(runner);
+      } catch (error) {
+        if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => {});
+        throw error;
+      }
+      await runner.commitTransaction();
+      return result;
+    });
+  }
+}
+
+function sqliteKey(dataSource: DataSource): unknown {
+  const database = (dataSource.options as { database?: unknown }).database;
+  // An in-memory database is private to its connection: queue per DataSource.
+  if (typeof database !== 'string' || database === '' || database === ':memory:') return dataSource;
+  return `sqlite:${resolve(database)}`;
+}
+
+/** SQLITE_MAX_VARIABLE_NUMBER of the linked library: 32,766 since 3.32, 999 before, or as compiled. */
+async function sqliteMaxParams(dataSource: DataSource): Promise<number> {
+  const options = (await dataSource.query('PRAGMA compile_options')) as Row[];
+  for (const row of options) {
+    const match = /^MAX_VARIABLE_NUMBER=(\d+)$/.exec(String(Object.values(row)[0]));
+    if (match) return Number(match[1]);
+  }
+  const rows = (await dataSource.query('SELECT sqlite_version() AS version')) as Row[];
+  const [major = 0, minor = 0] = String(rows[0]?.version).split('.').map(Number);
+  return major > 3 || (major === 3 && minor >= 32) ? 32_766 : 999;
+}

@@ -1,0 +1,119 @@
+/**
+ * The few places where the SQL of the three supported databases differs. Every
+ * statement the adapter runs is written once with `?` placeholders and turned into
+ * the database's form here; identifiers are quoted with the TypeORM driver's own
+ * `escape`, values are always bound parameters.
+ */
+import { InvalidArgumentError } from '@mtstore/core';
+
+export type DialectName = 'postgres' | 'mysql' | 'sqlite';
+
+/** TypeORM `type` values the adapter is tested on, by dialect. */
+const DRIVERS: Readonly<Record<string, DialectName>> = {
+  postgres: 'postgres',
+  mysql: 'mysql',
+  mariadb: 'mysql',
+  'better-sqlite3': 'sqlite',
+};
+
+export const SUPPORTED_DRIVERS = Object.keys(DRIVERS);
+
+export function dialectOf(type: unknown, where: string): DialectName {
+  const name = typeof type === 'string' ? DRIVERS[type] : undefined;
+  if (name === undefined) {
+    throw new InvalidArgumentError(`${where}: the DataSource type ${JSON.stringify(type)} is not supported (supported: ${SUPPORTED_DRIVERS.join(', ')})`);
+  }
+  return name;
+}
+
+/** Bound parameters per statement: postgres and mysql cap a statement at 65,535. */
+const MAX_PARAMS: Readonly<Record<DialectName, number>> = { postgres: 65_535, mysql: 65_535, sqlite: 32_766 };
+
+export class Dialect {
+  /** Bound parameters one statement may carry; sqlite's is read from the library at startup. */
+  maxParams: number;
+
+  constructor(
+    readonly name: DialectName,
+    private readonly quote: (identifier: string) => string,
+  ) {
+    this.maxParams = MAX_PARAMS[name];
+  }
+
+  /** A table name, qualified by schema (postgres) or database (mysql) when the DataSource names one. */
+  table(qualifier: string | undefined, name: string): string {
+    return qualifier ? `${this.quote(qualifier)}.${this.quote(name)}` : this.quote(name);
+  }
+
+  /** Turns `?` placeholders into `$1, $2, …` on postgres. Our SQL has no `?` anywhere else. */
+  sql(text: string): string {
+    if (this.name !== 'postgres') return text;
+    let n = 0;
+    return text.replace(/\?/g, () => `$${++n}`);
+  }
+
+  /** `(?, ?), (?, ?)`: `rows` rows of `width` placeholders, for multi-row VALUES. */
+  rows(rows: number, width: number): string {
+    const row = `(${Array(width).fill('?').join(', ')})`;
+    return Array(rows).fill(row).join(', ');
+  }
+
+  /** `?, ?, ?` for IN lists. */
+  list(count: number): string {
+    return Array(count).fill('?').join(', ');
+  }
+
+  /** A 64-bit column read as its decimal text: exact whatever the driver does with bigints. */
+  text(expression: string): string {
+    return `CAST(${expression} AS ${this.name === 'mysql' ? 'CHAR' : 'TEXT'})`;
+  }
+
+  /** A boolean column read as 0/1/NULL on every database. */
+  flag(expression: string): string {
+    return this.name === 'postgres' ? `CAST(${expression} AS INTEGER)` : expression;
+  }
+
+  /** A typed NULL for the first branch of a UNION (postgres types its columns from it). */
+  nullOf(type: 'text' | 'binary'): string {
+    if (this.name === 'sqlite') return 'NULL';
+    if (this.name === 'postgres') return type === 'text' ? 'CAST(NULL AS TEXT)' : 'CAST(NULL AS BYTEA)';
+    return type === 'text' ? 'CAST(NULL AS CHAR)' : 'CAST(NULL AS BINARY)';
+  }
+
+  /** A boolean parameter: better-sqlite3 binds no booleans, mysql stores TINYINT. */
+  bool(value: boolean | undefined): boolean | number | null {
+    if (value === undefined) return null;
+    if (this.name === 'postgres') return value;
+    return value ? 1 : 0;
+  }
+
+  /** `INSERT … VALUES …` followed by the clause that makes it an upsert on `conflict`. */
+  upsert(head: string, values: string, conflict: readonly string[], update: readonly string[]): string {
+    if (this.name === 'mysql') {
+      return `${head} VALUES ${values} ON DUPLICATE KEY UPDATE ${update.map((c) => `${c} = VALUES(${c})`).join(', ')}`;
+    }
+    return `${head} VALUES ${values} ON CONFLICT (${conflict.join(', ')}) DO UPDATE SET ${update.map((c) => `${c} = excluded.${c}`).join(', ')}`;
+  }
+
+  /** `INSERT` that does nothing (and reports 0 rows) when the key exists. */
+  insertIgnore(into: string, values: string): string {
+    switch (this.name) {
+      case 'mysql':
+        return `INSERT IGNORE INTO ${into} VALUES ${values}`;
+      case 'sqlite':
+        return `INSERT OR IGNORE INTO ${into} VALUES ${values}`;
+      default:
+        return `INSERT INTO ${into} VALUES ${values} ON CONFLICT DO NOTHING`;
+    }
+  }
+
+  /** Row lock on a read; sqlite has one writer at a time and no such clause. */
+  get forUpdate(): string {
+    return this.name === 'sqlite' ? '' : ' FOR UPDATE';
+  }
+
+  /** `DELETE … RETURNING` exists on postgres and sqlite (3.35+), not on MySQL. */
+  get deleteReturning(): boolean {
+    return this.name !== 'mysql';
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * The tables as `EntitySchema`s, for applications that register them in their own
+ * DataSource (to query them with repositories, or so schema tools know them). The
+ * adapter itself does not need them registered: it runs its own SQL.
+ */
+import { EntitySchema, type EntitySchemaColumnOptions, type EntitySchemaIndexOptions } from 'typeorm';
+import { dialectOf } from './dialect.js';
+import { assertTablePrefix, columnLength, columnType, DEFAULT_TABLE_PREFIX, tableSpecs } from './schema.js';
+
+export interface MtstoreEntitiesOptions {
+  /**
+   * The DataSource `type` ('postgres', 'mysql', 'mariadb', 'better-sqlite3'): binary
+   * columns have a different TypeORM type on each.
+   */
+  type: string;
+  /** Must match the storages' `tablePrefix`. Default `mtstore_`. */
+  tablePrefix?: string;
+}
+
+const cache = new Map<string, EntitySchema[]>();
+
+/**
+ * The entities of every mtstore table for `type` and `tablePrefix`. Entity names are
+ * the table names, so two prefixes can live in one DataSource. Calls with the same
+ * options return the same objects (TypeORM compares entity targets by identity).
+ */
+export function mtstoreEntities(options: MtstoreEntitiesOptions): EntitySchema[] {
+  const prefix = options.tablePrefix ?? DEFAULT_TABLE_PREFIX;
+  assertTablePrefix(prefix, 'mtstoreEntities');
+  const dialect = dialectOf(options.type, 'mtstoreEntities');
+  const key = `${dialect}/${prefix}`;
+  const cached = cache.get(key);
+  if (cached) return cached;
+  const entities = tableSpecs(prefix).map((spec) => {
+    const columns: Record<string, EntitySchemaColumnOptions> = {};
+    for (const c of spec.columns) {
+      const column: EntitySchemaColumnOptions = {
+        name: c.name,
+        type: columnType(c.kind, dialect) as EntitySchemaColumnOptions['type'],
+        nullable: c.nullable === true,
+        primary: c.primary === true,
+      };
+      const length = columnLength(c, dialect);
+      if (length !== undefined) column.length = length;
+      if (c.kind === 'seq') column.generated = 'increment';
+      columns[c.property] = column;
+    }
+    const byName = new Map(spec.columns.map((c) => [c.name, c.property]));
+    const indices: EntitySchemaIndexOptions[] = (spec.indices ?? []).map((i) => ({
+      name: i.name,
+      columns: i.columns.map((c) => byName.get(c) as string),
+      unique: i.unique === true,
+    }));
+    return new EntitySchema({ name: `${prefix}${spec.base}`, tableName: `${prefix}${spec.base}`, columns, indices });
+  });
+  cache.set(key, entities);
+  return entities;
+}

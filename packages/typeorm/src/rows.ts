@@ -1,0 +1,46 @@
+/**
+ * Small helpers shared by the statement modules: batching under the parameter limit
+ * and reading driver values back. Decoding is lenient on purpose: a wrong value
+ * becomes NaN or undefined and core's `checkStoredSession`/`checkStoredPeer` turns
+ * it into a CorruptDataError naming the session.
+ */
+import type { Sql } from './connection.js';
+
+/** Splits `items` so that no statement binds more than `maxParams` (`fixed` once, `perItem` per item). */
+export function chunks<T>(items: readonly T[], perItem: number, maxParams: number, fixed = 0): T[][] {
+  const size = Math.max(1, Math.floor((maxParams - fixed) / perItem));
+  const result: T[][] = [];
+  for (let i = 0; i < items.length; i += size) result.push(items.slice(i, i + size));
+  return result;
+}
+
+/** A nullable boolean column read through `Dialect.flag`: NULL is absent. */
+export function flag(value: unknown): boolean | undefined {
+  if (value === null || value === undefined) return undefined;
+  if (typeof value === 'boolean') return value;
+  return Number(value) !== 0;
+}
+
+/** A 32-bit or epoch column; postgres hands BIGINT and UNION results back as strings. */
+export function num(value: unknown): number {
+  return value === null || value === undefined ? Number.NaN : Number(value);
+}
+
+/** Memoizes statement text by row count: batches repeat the same few sizes. */
+export function bySize(build: (rows: number) => string, limit = 64): (rows: number) => string {
+  const cache = new Map<number, string>();
+  return (rows) => {
+    let text = cache.get(rows);
+    if (text === undefined) {
+      text = build(rows);
+      if (rows <= limit) cache.set(rows, text);
+    }
+    return text;
+  };
+}
+
+/** Multi-row INSERTs of `rows`, as few as the parameter limit allows. */
+export async function insertRows(sql: Sql, statement: (rows: number) => string, rows: readonly unknown[][], maxParams: number): Promise<void> {
+  if (rows.length === 0) return;
+  for (const chunk of chunks(rows, (rows[0] as unknown[]).length, maxParams)) await sql.affected(statement(chunk.length), chunk.flat());
+}

@@ -1,0 +1,23 @@
+import { checkServer, describeSessionStorage, describeStorage } from '@mtstore/conformance/vitest';
+import { afterAll } from 'vitest';
+import { TypeormSessionStorage, TypeormStorage } from '../src/index.js';
+import { mysql } from './drivers.js';
+
+// Each open is a new DataSource (its own connection) on the namespace's tables.
+const db = mysql();
+const server = await checkServer(db.name, db.url, () => db.probe());
+
+if (server.available) {
+  afterAll(() => db.dispose());
+  const cleanup = (namespace: string) => db.cleanup(namespace);
+
+  describeStorage('typeorm/mysql', {
+    open: (namespace, name) => new TypeormStorage({ options: db.options(namespace), tablePrefix: db.prefix(namespace), name }),
+    cleanup,
+  });
+
+  describeSessionStorage('typeorm/mysql', {
+    open: (namespace) => new TypeormSessionStorage({ options: db.options(namespace), tablePrefix: db.prefix(namespace) }),
+    cleanup,
+  });
+}

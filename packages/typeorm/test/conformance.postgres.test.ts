@@ -1,0 +1,23 @@
+import { checkServer, describeSessionStorage, describeStorage } from '@mtstore/conformance/vitest';
+import { afterAll } from 'vitest';
+import { TypeormSessionStorage, TypeormStorage } from '../src/index.js';
+import { postgres } from './drivers.js';
+
+// Each open is a new DataSource (its own connection) on the namespace's tables.
+const db = postgres();
+const server = await checkServer(db.name, db.url, () => db.probe());
+
+if (server.available) {
+  afterAll(() => db.dispose());
+  const cleanup = (namespace: string) => db.cleanup(namespace);
+
+  describeStorage('typeorm/postgres', {
+    open: (namespace, name) => new TypeormStorage({ options: db.options(namespace), tablePrefix: db.prefix(namespace), name }),
+    cleanup,
+  });
+
+  describeSessionStorage('typeorm/postgres', {
+    open: (namespace) => new TypeormSessionStorage({ options: db.options(namespace), tablePrefix: db.prefix(namespace) }),
+    cleanup,
+  });
+}

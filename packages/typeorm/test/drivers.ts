@@ -1,0 +1,101 @@
+/**
+ * The three databases the adapter is tested on, as the tests need them: DataSource
+ * options for a fresh connection on a namespace's tables, a probe for checkServer,
+ * and cleanup. Namespaces are table prefixes in the shared `test` databases
+ * (postgres, MariaDB) and one file each for sqlite.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DataSource, type DataSourceOptions } from 'typeorm';
+
+export const POSTGRES_URL = process.env.POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+export const MYSQL_URL = process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
+
+/** Every table of a prefix, for cleanup. */
+export const TABLES = ['schema_version', 'sessions', 'datacenters', 'temp_auth_keys', 'channels', 'peers', 'peer_usernames', 'server_sessions'];
+
+export interface TestDriver {
+  readonly name: 'postgres' | 'mysql' | 'sqlite';
+  /** For checkServer messages. */
+  readonly url: string;
+  /** Options of a new DataSource (its own connection) on `namespace`'s data. */
+  options(namespace: string): DataSourceOptions;
+  /** The table prefix of `namespace`. */
+  prefix(namespace: string): string | undefined;
+  probe(): Promise<void>;
+  /** Drops what `namespace` created. */
+  cleanup(namespace: string): Promise<void>;
+  /** A DataSource the test owns (closed by `dispose`), for direct inspection. */
+  admin(): Promise<DataSource>;
+  dispose(): Promise<void>;
+}
+
+async function ping(options: DataSourceOptions): Promise<void> {
+  const dataSource = new DataSource(options);
+  await dataSource.initialize();
+  try {
+    await dataSource.query('SELECT 1');
+  } finally {
+    await dataSource.destroy();
+  }
+}
+
+function server(name: 'postgres' | 'mysql', url: string): TestDriver {
+  // Connections from these tests are recognizable on the shared server (postgres).
+  const base: DataSourceOptions =
+    name === 'postgres'
+      ? { type: 'postgres', url, applicationName: 'mtstore-typeorm-test', poolSize: 4, connectTimeoutMS: 3000 }
+      : { type: 'mariadb', url, poolSize: 4, connectTimeout: 3000 };
+  let admin: Promise<DataSource> | undefined;
+  const driver: TestDriver = {
+    name,
+    url,
+    options: () => ({ ...base }),
+    prefix: (namespace) => `${namespace}_`,
+    probe: () => ping(base),
+    admin: () => (admin ??= new DataSource(base).initialize()),
+    async cleanup(namespace) {
+      const dataSource = await driver.admin();
+      const q = (s: string) => dataSource.driver.escape(s);
+      await dataSource.query(`DROP TABLE IF EXISTS ${TABLES.map((t) => q(`${namespace}_${t}`)).join(', ')}`);
+    },
+    async dispose() {
+      const dataSource = await admin;
+      admin = undefined;
+      await dataSource?.destroy();
+    },
+  };
+  return driver;
+}
+
+export const postgres = (): TestDriver => server('postgres', POSTGRES_URL);
+export const mysql = (): TestDriver => server('mysql', MYSQL_URL);
+
+/** One database file per namespace in a directory of this test run. */
+export function sqlite(): TestDriver {
+  let dir: string | undefined;
+  const directory = () => (dir ??= mkdtempSync(join(tmpdir(), 'mtstore-typeorm-')));
+  const file = (namespace: string) => join(directory(), `${namespace}.db`);
+  const admins: DataSource[] = [];
+  return {
+    name: 'sqlite',
+    url: 'better-sqlite3',
+    options: (namespace) => ({ type: 'better-sqlite3', database: file(namespace), enableWAL: true }),
+    prefix: () => undefined,
+    probe: () => ping({ type: 'better-sqlite3', database: ':memory:' }),
+    async admin() {
+      const dataSource = await new DataSource({ type: 'better-sqlite3', database: ':memory:' }).initialize();
+      admins.push(dataSource);
+      return dataSource;
+    },
+    async cleanup(namespace) {
+      for (const suffix of ['', '-wal', '-shm']) rmSync(`${file(namespace)}${suffix}`, { force: true });
+    },
+    async dispose() {
+      for (const dataSource of admins.splice(0)) await dataSource.destroy();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+      dir = undefined;
+    },
+  };
+}
