@@ -1,0 +1,198 @@
+/**
+ * The schema and its versioned, forward-only migrations.
+ *
+ * Everything lives in one PostgreSQL schema (default `mtstore`), created if missing.
+ * `migrations` records which versions are applied. Migrating runs in one transaction
+ * under a transaction-level advisory lock keyed by the schema name, so processes that
+ * start together migrate once: the others wait, then find the work done. A schema
+ * written by a newer mtstore (a version this code does not know) is a MigrationError:
+ * older code must not write into tables it does not understand.
+ */
+import { MigrationError } from '@mtstore/core';
+import type { Pool, PoolClient } from 'pg';
+import { TYPES } from './types.js';
+
+interface Migration {
+  version: number;
+  /** DDL for schema `s` (already quoted). Runs inside the migration transaction. */
+  sql(s: string): string;
+}
+
+const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    sql: (s) => `
+      -- Client sessions: one row per named session (one account).
+      CREATE TABLE ${s}.sessions (
+        id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        name          text NOT NULL UNIQUE,
+        home_dc_id    integer NOT NULL,
+        api_id        integer,
+        user_id       bigint,
+        user_dc_id    integer,
+        user_bot      boolean,
+        user_username text,
+        pts           integer,
+        qts           integer,
+        state_date    bigint,
+        seq           integer,
+        takeout_id    bigint,
+        updated_at    timestamptz NOT NULL DEFAULT now()
+      );
+
+      -- Datacenters of a session, in the order saved. Nullable booleans keep absent/false/true apart.
+      CREATE TABLE ${s}.dcs (
+        session_id    bigint NOT NULL REFERENCES ${s}.sessions (id) ON DELETE CASCADE,
+        position      integer NOT NULL,
+        dc_id         integer NOT NULL,
+        ipv4          text,
+        ipv6          text,
+        port          integer NOT NULL,
+        test_mode     boolean,
+        media_only    boolean,
+        auth_key      bytea,
+        has_temp_keys boolean NOT NULL, -- tempAuthKeys present (possibly empty) vs absent
+        PRIMARY KEY (session_id, position)
+      );
+
+      CREATE TABLE ${s}.temp_auth_keys (
+        session_id  bigint NOT NULL,
+        dc_position integer NOT NULL,
+        position    integer NOT NULL,
+        key_index   integer NOT NULL,
+        key         bytea NOT NULL,
+        expires_at  bigint NOT NULL,
+        PRIMARY KEY (session_id, dc_position, position),
+        FOREIGN KEY (session_id, dc_position) REFERENCES ${s}.dcs (session_id, position) ON DELETE CASCADE
+      );
+
+      -- Channel pts. position orders channels as they were first stored (save order, then additions).
+      CREATE SEQUENCE ${s}.channel_position;
+      CREATE TABLE ${s}.channels (
+        session_id bigint NOT NULL REFERENCES ${s}.sessions (id) ON DELETE CASCADE,
+        channel_id bigint NOT NULL,
+        pts        integer NOT NULL,
+        position   bigint NOT NULL,
+        PRIMARY KEY (session_id, channel_id)
+      );
+
+      -- The peer cache of each session. The phone constraint is DEFERRABLE so that it is
+      -- checked at the end of the statement: one batch may move or swap phones.
+      CREATE TABLE ${s}.peers (
+        session_id  bigint NOT NULL REFERENCES ${s}.sessions (id) ON DELETE CASCADE,
+        type        text NOT NULL CHECK (type IN ('user', 'chat', 'channel')),
+        id          bigint NOT NULL,
+        access_hash bigint NOT NULL,
+        phone       text,
+        min         boolean,
+        updated_at  bigint NOT NULL,
+        PRIMARY KEY (session_id, type, id),
+        CONSTRAINT peers_phone_key UNIQUE (session_id, phone) DEFERRABLE
+      );
+
+      -- Usernames as given (ordered by position) with their lower-cased lookup key, one owner each.
+      CREATE TABLE ${s}.peer_usernames (
+        session_id   bigint NOT NULL,
+        username_key text NOT NULL,
+        username     text NOT NULL,
+        type         text NOT NULL,
+        peer_id      bigint NOT NULL,
+        position     integer NOT NULL,
+        CONSTRAINT peer_usernames_pkey PRIMARY KEY (session_id, username_key) DEFERRABLE,
+        FOREIGN KEY (session_id, type, peer_id) REFERENCES ${s}.peers (session_id, type, id) ON DELETE CASCADE
+      );
+      CREATE INDEX peer_usernames_owner ON ${s}.peer_usernames (session_id, type, peer_id);
+
+      -- Server side: live MTProto sessions, keyed by (auth key, session id).
+      CREATE TABLE ${s}.server_sessions (
+        auth_key_id bigint NOT NULL,
+        session_id  bigint NOT NULL,
+        created_at  timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (auth_key_id, session_id)
+      );
+    `,
+  },
+];
+
+/** The schema version this code writes. */
+export const SCHEMA_VERSION = (MIGRATIONS[MIGRATIONS.length - 1] as Migration).version;
+
+/** `"name"`: safe because the name passed `assertIdentifier` (letters, digits, underscores). */
+export function quoteIdentifier(name: string): string {
+  return `"${name}"`;
+}
+
+/** SQLSTATE classes that mean "the server or connection failed", not "the schema is wrong". */
+function isConnectionFailure(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code) || /^(08|53|57)/.test(code);
+}
+
+function tooNew(schema: string, version: number): MigrationError {
+  return new MigrationError(
+    `schema "${schema}" is at version ${version}, written by a newer @mtstore/postgres; this version knows up to ${SCHEMA_VERSION}. Upgrade @mtstore/postgres.`,
+  );
+}
+
+async function appliedVersion(client: Pool | PoolClient, schema: string): Promise<number | undefined> {
+  const { rows } = await client.query<{ version: number | null }>({
+    text: `SELECT max(version) AS version FROM ${quoteIdentifier(schema)}.migrations`,
+    types: TYPES,
+  });
+  return rows[0]?.version ?? undefined;
+}
+
+/**
+ * Brings `schema` to SCHEMA_VERSION. The common case (already current) is one query
+ * without locks; otherwise one transaction under the advisory lock.
+ */
+export async function migrate(pool: Pool, schema: string): Promise<void> {
+  try {
+    const version = await appliedVersion(pool, schema);
+    if (version === SCHEMA_VERSION) return;
+    if (version !== undefined && version > SCHEMA_VERSION) throw tooNew(schema, version);
+  } catch (error) {
+    // 3F000 no such schema, 42P01 no such table: a fresh database, migrate below.
+    const code = (error as { code?: unknown }).code;
+    if (code !== '3F000' && code !== '42P01') throw error;
+  }
+  const client = await pool.connect();
+  let broken = false;
+  const onError = (): void => {
+    broken = true;
+  };
+  client.on('error', onError);
+  try {
+    await client.query('BEGIN');
+    await client.query({ text: 'SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', values: [`mtstore:migrate:${schema}`] });
+    await migrateLocked(client, schema);
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {
+      broken = true;
+    });
+    if (error instanceof MigrationError || isConnectionFailure(error)) throw error;
+    throw new MigrationError(`could not create or migrate schema "${schema}": ${(error as Error).message}`, { cause: error });
+  } finally {
+    client.off('error', onError);
+    client.release(broken);
+  }
+}
+
+async function migrateLocked(client: PoolClient, schema: string): Promise<void> {
+  const s = quoteIdentifier(schema);
+  // CREATE SCHEMA IF NOT EXISTS needs the CREATE privilege even when the schema exists: look first.
+  const exists = await client.query({ text: 'SELECT 1 FROM pg_namespace WHERE nspname = $1', values: [schema] });
+  if (exists.rowCount === 0) await client.query(`CREATE SCHEMA ${s}`);
+  await client.query(`CREATE TABLE IF NOT EXISTS ${s}.migrations (
+    version    integer PRIMARY KEY,
+    applied_at timestamptz NOT NULL DEFAULT now()
+  )`);
+  const current = (await appliedVersion(client, schema)) ?? 0;
+  if (current > SCHEMA_VERSION) throw tooNew(schema, current);
+  for (const migration of MIGRATIONS) {
+    if (migration.version <= current) continue;
+    await client.query(migration.sql(s));
+    await client.query({ text: `INSERT INTO ${s}.migrations (version) VALUES ($1)`, values: [migration.version] });
+  }
+}
