@@ -1,3 +1,5 @@
+import { mergeConfig } from 'vitest/config';
 import { packageTestConfig } from '../../vitest.config.base.js';
 
-export default packageTestConfig();
+// test/build-dist.ts rebuilds dist when src is newer: child processes import the built package.
+export default mergeConfig(packageTestConfig(), { test: { globalSetup: ['test/build-dist.ts'] } });

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { BaseStorage, usernameKey, type ChannelState, type Peer, type PeerType, type Session, type UpdateState } from '@mtstore/core';
+import { BaseStorage, toStorageError, usernameKey, type ChannelState, type Peer, type PeerType, type Session, type UpdateState } from '@mtstore/core';
 import { Connection, connectionOptions, type SqliteConnectionOptions } from './connection.js';
 import { bit, peerFromRow, sessionFromRows, type ChannelRow, type DcRow, type PeerRow, type SessionRow, type SessionRows, type TempKeyRow } from './rows.js';
 import type { Tables } from './schema.js';
@@ -46,6 +46,20 @@ export class SqliteStorage extends BaseStorage {
   /** The database file (absolute, Telethon naming applied), `:memory:`, or undefined for a borrowed database. */
   get path(): string | undefined {
     return this.#connection.path;
+  }
+
+  /**
+   * The better-sqlite3 Database, opened and migrated on first access: for backups
+   * (`database.backup(file)`), checkpoints or read queries of your own. It is closed
+   * by `close()` unless it was borrowed.
+   */
+  get database(): Database.Database {
+    if (this.closed) throw this.closedError('database');
+    try {
+      return this.#connection.open();
+    } catch (error) {
+      throw toStorageError(error, this.where('database'));
+    }
   }
 
   protected override describe(): Record<string, unknown> {

@@ -1,4 +1,5 @@
-import { BaseSessionStorage, int64FromStorage } from '@mtstore/core';
+import type Database from 'better-sqlite3';
+import { BaseSessionStorage, int64FromStorage, toStorageError } from '@mtstore/core';
 import { Connection, connectionOptions, type SqliteConnectionOptions } from './connection.js';
 import { prepareServer, type ServerStatements } from './statements.js';
 
@@ -22,6 +23,16 @@ export class SqliteSessionStorage extends BaseSessionStorage {
   /** The database file (absolute), `:memory:`, or undefined for a borrowed database. */
   get path(): string | undefined {
     return this.#connection.path;
+  }
+
+  /** The better-sqlite3 Database, opened and migrated on first access (see SqliteStorage.database). */
+  get database(): Database.Database {
+    if (this.closed) throw this.closedError('database');
+    try {
+      return this.#connection.open();
+    } catch (error) {
+      throw toStorageError(error, 'SqliteSessionStorage.database');
+    }
   }
 
   protected override describe(): Record<string, unknown> {

@@ -1,0 +1,88 @@
+/**
+ * URLs through core's openStorage / openSessionStorage, which import the built
+ * @mtstore/sqlite by scheme (test/build-dist.ts keeps dist current).
+ */
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { fullSession } from '@mtstore/conformance';
+import { openSessionStorage, openStorage, type Storage } from '@mtstore/core';
+import { adapter } from '../src/index.js';
+import { plain, tempDir } from './helpers.js';
+
+const temp = tempDir('adapter');
+afterAll(temp.remove);
+
+interface Opened {
+  path?: string;
+  name: string;
+  database: { pragma(source: string, options: { simple: true }): unknown };
+}
+const details = (storage: Storage) => storage as unknown as Opened;
+
+describe('openStorage', () => {
+  it('a plain path: Telethon naming, and the session named after the file', async () => {
+    const storage = await openStorage(temp.file('bot'));
+    expect(details(storage).path).toBe(temp.file('bot.session'));
+    expect(details(storage).name).toBe('bot');
+    await storage.save(fullSession(1));
+    await storage.close();
+    const again = await openStorage(pathToFileURL(temp.file('bot.session')), { name: 'bot' });
+    expect(plain(await again.load())).toEqual(fullSession(1));
+    await again.close();
+  });
+
+  it('sqlite::memory:', async () => {
+    const storage = await openStorage('sqlite::memory:', { name: 'alice' });
+    expect(details(storage).path).toBe(':memory:');
+    await storage.save(fullSession(2));
+    expect(plain(await storage.load())).toEqual(fullSession(2));
+    await storage.close();
+  });
+
+  it('sqlite:relative/path is relative to the working directory, with Telethon naming', async () => {
+    const storage = await openStorage('sqlite:data/bot');
+    expect(details(storage).path).toBe(resolve(process.cwd(), 'data/bot.session'));
+    await storage.close(); // never opened: nothing was created
+  });
+
+  it('sqlite:///absolute/path with tablePrefix, synchronous, busyTimeout and session', async () => {
+    const path = temp.file('tuned.db');
+    const storage = await openStorage(`sqlite://${path}?tablePrefix=tg_&synchronous=full&busyTimeout=250&session=alice`);
+    expect(details(storage).path).toBe(path);
+    expect(details(storage).name).toBe('alice');
+    await storage.save(fullSession(3));
+    const db = details(storage).database;
+    expect(db.pragma('synchronous', { simple: true })).toBe(2);
+    expect(db.pragma('busy_timeout', { simple: true })).toBe(250);
+    expect((db as unknown as { prepare(s: string): { pluck(): { get(): unknown } } }).prepare("SELECT count(*) FROM tg_sessions WHERE name = 'alice'").pluck().get()).toBe(1);
+    await storage.close();
+  });
+
+  const bad: Array<[string, string]> = [
+    ['a host', 'sqlite://host/bot.session'],
+    ['no path', 'sqlite:'],
+    ['an unknown parameter', 'sqlite::memory:?synchronus=FULL'],
+    ['an invalid busyTimeout', 'sqlite::memory:?busyTimeout=soon'],
+    ['an invalid synchronous', 'sqlite::memory:?synchronous=OFF'],
+    ['an invalid tablePrefix', 'sqlite::memory:?tablePrefix=a-b'],
+    ['a remote file URL', 'file://server/share/bot.session'],
+  ];
+  for (const [what, url] of bad) {
+    it(`rejects ${what} with InvalidArgumentError`, async () => {
+      await expect(openStorage(url)).rejects.toMatchObject({ code: 'MTSTORE_INVALID_ARGUMENT' });
+    });
+  }
+});
+
+describe('openSessionStorage', () => {
+  it('returns the storage and no bus (SQLite cannot notify other processes)', async () => {
+    const opened = await openSessionStorage(temp.file('server'));
+    expect(opened.bus).toBeUndefined();
+    expect(await opened.storage.createSession(1n, 2n)).toBe(true);
+    await opened.storage.close();
+    const again = await adapter.openSessionStorage(pathToFileURL(temp.file('server.session')));
+    expect(await again.storage.hasSession(1n, 2n)).toBe(true);
+    await again.storage.close();
+  });
+});

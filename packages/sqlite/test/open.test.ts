@@ -1,0 +1,218 @@
+/**
+ * Opening: Telethon naming, `:memory:`, file modes, options, pragmas, a borrowed
+ * Database, table prefixes.
+ */
+import Database from 'better-sqlite3';
+import { chmodSync, existsSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { fullSession, minimalSession, peer } from '@mtstore/conformance';
+import { sessionFilePath, SqliteSessionStorage, SqliteStorage, type SqliteStorageOptions } from '../src/index.js';
+import { Child } from './child.js';
+import { plain, tempDir } from './helpers.js';
+
+const temp = tempDir('open');
+afterAll(temp.remove);
+
+describe('Telethon naming', () => {
+  it('adds .session to a path without an extension and resolves it against the working directory', () => {
+    expect(sessionFilePath('bot')).toBe(resolve(process.cwd(), 'bot.session'));
+    expect(sessionFilePath('data/bot')).toBe(resolve(process.cwd(), 'data/bot.session'));
+    expect(sessionFilePath('bot.session')).toBe(resolve(process.cwd(), 'bot.session'));
+    expect(sessionFilePath('accounts.db')).toBe(resolve(process.cwd(), 'accounts.db'));
+    expect(sessionFilePath('/srv/tg/bot')).toBe('/srv/tg/bot.session');
+    expect(sessionFilePath('/srv/tg/bot.sqlite')).toBe('/srv/tg/bot.sqlite');
+    expect(sessionFilePath(':memory:')).toBe(':memory:');
+    // The path is fixed at construction; opening is lazy and creates nothing yet.
+    const storage = new SqliteStorage('not-created-by-this-test');
+    expect(storage.path).toBe(resolve(process.cwd(), 'not-created-by-this-test.session'));
+    expect(existsSync(storage.path as string)).toBe(false);
+  });
+
+  it('new SqliteStorage("bot") in another process writes <its cwd>/bot.session', async () => {
+    const dir = realpathSync(temp.dir);
+    const child = new Child('open-path.mjs', ['bot'], { cwd: dir });
+    const { path } = JSON.parse(await child.next()) as { path: string };
+    expect((await child.exited).code).toBe(0);
+    expect(realpathSync(path)).toBe(join(dir, 'bot.session'));
+    const storage = new SqliteStorage(join(dir, 'bot'));
+    expect(await storage.load()).toEqual(minimalSession());
+    await storage.close();
+  });
+
+  it('an absolute path with an extension is used as given', async () => {
+    const path = temp.file('explicit.sqlite3');
+    const storage = new SqliteStorage({ path, name: 'alice' });
+    await storage.save(minimalSession());
+    await storage.close();
+    expect(existsSync(path)).toBe(true);
+    expect(existsSync(`${path}.session`)).toBe(false);
+  });
+
+  it(':memory: works, and is private to its instance', async () => {
+    const a = new SqliteStorage(':memory:');
+    const b = new SqliteStorage(':memory:');
+    await a.save(fullSession(2));
+    expect(plain(await a.load())).toEqual(fullSession(2));
+    expect(await b.load()).toBeNull();
+    expect(a.database.pragma('journal_mode', { simple: true })).toBe('memory');
+    await Promise.all([a.close(), b.close()]);
+  });
+});
+
+describe('file mode', () => {
+  it('creates a new file owner-only (0600), and SQLite gives -wal and -shm the same mode, whatever the umask', async () => {
+    const path = temp.file('private.session');
+    const previous = process.umask(0);
+    try {
+      const storage = new SqliteStorage(path);
+      await storage.save(fullSession(1));
+      for (const suffix of ['', '-wal', '-shm']) {
+        expect(existsSync(`${path}${suffix}`), suffix).toBe(true);
+        expect(statSync(`${path}${suffix}`).mode & 0o777, `mode of ${suffix || 'the database'}`).toBe(0o600);
+      }
+      await storage.close();
+      const server = new SqliteSessionStorage(temp.file('private-server.db'));
+      await server.createSession(1n, 1n);
+      expect(statSync(temp.file('private-server.db')).mode & 0o777).toBe(0o600);
+      await server.close();
+    } finally {
+      process.umask(previous);
+    }
+  });
+
+  it('leaves the mode of an existing file alone', async () => {
+    const path = temp.file('shared.session');
+    writeFileSync(path, '');
+    chmodSync(path, 0o640);
+    const storage = new SqliteStorage(path);
+    await storage.save(minimalSession());
+    await storage.close();
+    expect(statSync(path).mode & 0o777).toBe(0o640);
+  });
+});
+
+describe('options', () => {
+  const bad: Array<[string, object | null]> = [
+    ['no path and no database', {}],
+    ['both path and database', { path: temp.file('x.db'), database: new Database(':memory:') }],
+    ['an empty path', { path: '' }],
+    ['a path that is not a string', { path: 42 }],
+    ['a database that is not one', { database: {} }],
+    ['a table prefix that could inject SQL', { path: ':memory:', tablePrefix: 'x; DROP TABLE y; --' }],
+    ['a table prefix starting with a digit', { path: ':memory:', tablePrefix: '1x' }],
+    ['synchronous OFF (not durable)', { path: ':memory:', synchronous: 'OFF' }],
+    ['a negative busyTimeout', { path: ':memory:', busyTimeout: -1 }],
+    ['a fractional busyTimeout', { path: ':memory:', busyTimeout: 1.5 }],
+    ['pragmas with a borrowed database', { database: new Database(':memory:'), synchronous: 'FULL' }],
+    ['an invalid session name', { path: ':memory:', name: 'no spaces' }],
+    ['null', null],
+  ];
+  for (const [what, options] of bad) {
+    it(`rejects ${what} with InvalidArgumentError in the constructor`, () => {
+      expect(() => new SqliteStorage(options as SqliteStorageOptions)).toThrow(expect.objectContaining({ code: 'MTSTORE_INVALID_ARGUMENT' }));
+      // The server has no session name; every other bad option applies to it too.
+      if (options === null || !('name' in options)) {
+        expect(() => new SqliteSessionStorage(options as SqliteStorageOptions)).toThrow(expect.objectContaining({ code: 'MTSTORE_INVALID_ARGUMENT' }));
+      }
+    });
+  }
+});
+
+describe('pragmas', () => {
+  it('owned files: WAL, synchronous NORMAL, foreign keys on, busy_timeout 5000 by default', async () => {
+    const storage = new SqliteStorage(temp.file('pragmas-default'));
+    const db = storage.database;
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(db.pragma('synchronous', { simple: true })).toBe(1);
+    expect(db.pragma('foreign_keys', { simple: true })).toBe(1);
+    expect(db.pragma('busy_timeout', { simple: true })).toBe(5000);
+    await storage.close();
+    expect(db.open).toBe(false);
+    expect(() => storage.database).toThrow(expect.objectContaining({ code: 'MTSTORE_STORAGE_CLOSED' }));
+  });
+
+  it('synchronous FULL and busyTimeout are configurable, on the client and on the server', async () => {
+    const options = { path: temp.file('pragmas-custom'), synchronous: 'FULL', busyTimeout: 12_345 } as const;
+    for (const storage of [new SqliteStorage(options), new SqliteSessionStorage(options)]) {
+      expect(storage.database.pragma('synchronous', { simple: true })).toBe(2);
+      expect(storage.database.pragma('busy_timeout', { simple: true })).toBe(12_345);
+      expect(storage.database.pragma('journal_mode', { simple: true })).toBe('wal');
+      await storage.close();
+    }
+  });
+});
+
+describe('a borrowed Database', () => {
+  it('is used as it is: no pragma changed, not closed by close()', async () => {
+    const db = new Database(temp.file('borrowed.db'));
+    db.exec('CREATE TABLE app_users (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO app_users (name) VALUES (\'ann\')');
+    const before = ['journal_mode', 'synchronous', 'foreign_keys', 'busy_timeout'].map((p) => db.pragma(p, { simple: true }));
+    const client = new SqliteStorage({ database: db, name: 'alice' });
+    const server = new SqliteSessionStorage({ database: db });
+    await client.save(fullSession(3));
+    await client.peers.upsert([peer('user', 1), peer('channel', 2)]);
+    await server.createSession(-1n, 2n ** 63n - 1n);
+    expect(plain(await client.load())).toEqual(fullSession(3));
+    expect(await server.listSessions(-1n)).toEqual([2n ** 63n - 1n]);
+    await client.close();
+    await server.close();
+
+    expect(db.open).toBe(true);
+    expect(['journal_mode', 'synchronous', 'foreign_keys', 'busy_timeout'].map((p) => db.pragma(p, { simple: true }))).toEqual(before);
+    // The connection's own default (numbers, not bigints) is untouched too.
+    expect(db.prepare('SELECT 2').pluck().get()).toBe(2);
+    expect(db.prepare('SELECT name FROM app_users').pluck().all()).toEqual(['ann']);
+    db.close();
+  });
+
+  it('delete removes every row of the session even with foreign_keys off', async () => {
+    const db = new Database(':memory:');
+    // better-sqlite3 turns foreign keys on by default; an application may turn them off.
+    db.pragma('foreign_keys = OFF');
+    const alice = new SqliteStorage({ database: db, name: 'alice' });
+    const bob = new SqliteStorage({ database: db, name: 'bob' });
+    for (const storage of [alice, bob]) {
+      await storage.save(fullSession(2));
+      await storage.peers.upsert([peer('user', 1, { usernames: ['a', 'b'] }), peer('chat', 2)]);
+    }
+    const count = () =>
+      Object.fromEntries(
+        ['sessions', 'dcs', 'temp_auth_keys', 'channels', 'peers', 'peer_usernames'].map((t) => [t, db.prepare(`SELECT count(*) FROM mtstore_${t}`).pluck().get()]),
+      );
+    const both = count();
+    await alice.delete();
+    const left = count();
+    for (const [table, n] of Object.entries(both)) expect(left[table], table).toBe((n as number) / 2);
+    expect(plain(await bob.load())).toEqual(fullSession(2));
+    db.close();
+  });
+
+  it('works on a connection that reads integers as bigints by default', async () => {
+    const db = new Database(':memory:').defaultSafeIntegers(true);
+    const client = new SqliteStorage({ database: db, name: 'alice' });
+    const server = new SqliteSessionStorage({ database: db });
+    await client.save(fullSession(4));
+    await client.peers.upsert([peer('user', 5, { min: true, phone: '123' })]);
+    expect(plain(await client.load())).toEqual(fullSession(4));
+    expect(await client.peers.getById('user', 5n)).toEqual(peer('user', 5, { min: true, phone: '123' }));
+    expect(await server.createSession(1n, 2n)).toBe(true);
+    expect(await server.hasSession(1n, 2n)).toBe(true);
+    db.close();
+  });
+});
+
+describe('table prefixes', () => {
+  it('two prefixes in one file are independent stores with their own tables', async () => {
+    const path = temp.file('prefixes.db');
+    const a = new SqliteStorage({ path, tablePrefix: 'a_' });
+    const b = new SqliteStorage({ path, tablePrefix: '' });
+    await a.save(fullSession(1));
+    expect(await b.load()).toBeNull();
+    await b.save(minimalSession());
+    expect(plain(await a.load())).toEqual(fullSession(1));
+    const tables = a.database.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '%sessions' ORDER BY name").pluck().all();
+    expect(tables).toEqual(['a_server_sessions', 'a_sessions', 'server_sessions', 'sessions']);
+    await Promise.all([a.close(), b.close()]);
+  });
+});

@@ -1,0 +1,119 @@
+/**
+ * Two real processes on one file: committed writes are visible to the other
+ * process at once, and a writer that meets another's lock waits (busy_timeout)
+ * instead of failing with "database is locked".
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { fullSession, minimalSession } from '@mtstore/conformance';
+import { SqliteSessionStorage, SqliteStorage } from '../src/index.js';
+import { Agent } from './child.js';
+import { tempDir } from './helpers.js';
+
+const temp = tempDir('processes');
+afterAll(temp.remove);
+
+/** Prepares a file with a saved session "shared" and closes it again. */
+async function preparedFile(name: string): Promise<string> {
+  const path = temp.file(name);
+  const storage = new SqliteStorage({ path, name: 'shared' });
+  await storage.save(minimalSession());
+  await storage.close();
+  return path;
+}
+
+describe('two processes on one file', () => {
+  it('a second process sees the first one’s committed writes, while both stay open', async () => {
+    const path = temp.file('visible.session');
+    const writer = new Agent(path);
+    const reader = new Agent(path);
+    try {
+      expect(await reader.run('load')).toEqual({ ok: 'load', value: null });
+      expect((await writer.run('save 5')).ok).toBe('save');
+      const session = fullSession(5);
+      expect((await reader.run('load')).value).toEqual({
+        apiId: session.apiId,
+        pts: session.state?.pts,
+        channels: session.channels.map((c) => ({ id: String(c.id), pts: c.pts })),
+      });
+
+      // No per-process cache goes stale: later writes show up in the reader too.
+      expect((await writer.run('state 4242')).ok).toBe('state');
+      expect(((await reader.run('load')).value as { pts: number }).pts).toBe(4242);
+      expect((await writer.run('upsert 1 50')).ok).toBe('upsert');
+      expect((await reader.run('peer 50')).value).toBe(String(50n * 7919n + 13n));
+      expect((await writer.run('create 9 1')).value).toBe(true);
+      expect((await reader.run('has 9 1')).value).toBe(true);
+      expect((await reader.run('create 9 1')).value).toBe(false);
+    } finally {
+      await Promise.all([writer.stop(), reader.stop()]);
+    }
+  });
+
+  it('a writer blocked by another process’s write lock waits for it instead of failing', async () => {
+    const path = await preparedFile('locked.session');
+    const holder = new Agent(path);
+    const writer = new Agent(path);
+    const observer = new SqliteStorage({ path, name: 'shared' });
+    try {
+      expect((await holder.run('hold')).ok).toBe('hold');
+      writer.send('state 77');
+      await writer.started('state');
+      // The holder still has the lock, so the write cannot have happened yet.
+      expect((await observer.load())?.state).toBeUndefined();
+      expect((await holder.run('release')).ok).toBe('release');
+      expect(await writer.reply()).toEqual({ ok: 'state', value: null });
+      expect((await observer.load())?.state?.pts).toBe(77);
+    } finally {
+      await observer.close();
+      await Promise.all([holder.stop(), writer.stop()]);
+    }
+  });
+
+  it('with busyTimeout 0 the same writer fails at once: the wait above is busy_timeout’s doing', async () => {
+    const path = await preparedFile('impatient.session');
+    const holder = new Agent(path);
+    const writer = new Agent(path, 0);
+    try {
+      expect((await holder.run('hold')).ok).toBe('hold');
+      const reply = await writer.run('state 78');
+      expect(reply.code).toBe('MTSTORE_STORAGE_UNAVAILABLE');
+      expect(reply.message).toMatch(/database is locked/);
+      expect((await holder.run('release')).ok).toBe('release');
+      expect((await writer.run('state 79')).ok).toBe('state');
+    } finally {
+      await Promise.all([holder.stop(), writer.stop()]);
+    }
+  });
+
+  it('two processes writing at full speed both finish, with no lost write', async () => {
+    const path = await preparedFile('stress.session');
+    const agents = [new Agent(path), new Agent(path)];
+    const count = 300;
+    try {
+      agents.forEach((agent, i) => agent.send(`stress ${i + 1} ${count}`));
+      const replies = await Promise.all(agents.map((agent) => agent.reply()));
+      expect(replies).toEqual([
+        { ok: 'stress', value: null },
+        { ok: 'stress', value: null },
+      ]);
+    } finally {
+      await Promise.all(agents.map((agent) => agent.stop()));
+    }
+    const client = new SqliteStorage({ path, name: 'shared' });
+    const server = new SqliteSessionStorage(path);
+    try {
+      const channels = (await client.load())?.channels;
+      expect(channels).toContainEqual({ id: 1n, pts: count - 1 });
+      expect(channels).toContainEqual({ id: 2n, pts: count - 1 });
+      for (const tag of [1n, 2n]) {
+        expect(await server.listSessions(tag)).toHaveLength(count);
+        for (const i of [0, count - 1]) expect(await client.peers.getById('user', tag * 100_000n + BigInt(i))).not.toBeNull();
+      }
+      const peers = client.database.prepare('SELECT count(*) FROM mtstore_peers').pluck().get();
+      expect(peers).toBe(2 * count);
+    } finally {
+      await client.close();
+      await server.close();
+    }
+  });
+});
