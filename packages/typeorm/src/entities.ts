@@ -43,6 +43,8 @@ export function mtstoreEntities(options: MtstoreEntitiesOptions): EntitySchema[]
       const length = columnLength(c, dialect);
       if (length !== undefined) column.length = length;
       if (c.kind === 'seq') column.generated = 'increment';
+      // MySQL's BOOLEAN is TINYINT(1); without the width TypeORM would see a difference to alter.
+      if (c.kind === 'bool' && dialect === 'mysql') column.width = 1;
       columns[c.property] = column;
     }
     const byName = new Map(spec.columns.map((c) => [c.name, c.property]));

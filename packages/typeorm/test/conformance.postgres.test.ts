@@ -1,4 +1,5 @@
-import { checkServer, describeSessionStorage, describeStorage } from '@mtstore/conformance/vitest';
+import { LocalEventChannel, LocalSessionEventBus } from '@mtstore/core';
+import { checkServer, describeSessionEventBus, describeSessionStorage, describeStorage } from '@mtstore/conformance/vitest';
 import { afterAll } from 'vitest';
 import { TypeormSessionStorage, TypeormStorage } from '../src/index.js';
 import { postgres } from './drivers.js';
@@ -19,5 +20,17 @@ if (server.available) {
   describeSessionStorage('typeorm/postgres', {
     open: (namespace) => new TypeormSessionStorage({ options: db.options(namespace), tablePrefix: db.prefix(namespace) }),
     cleanup,
+  });
+
+  // No bus of its own: SessionSubjects over this storage use core's in-process bus (or another adapter's).
+  const channels = new Map<string, LocalEventChannel>();
+  describeSessionEventBus('typeorm/postgres + core in-process bus', {
+    open: (namespace) => new LocalSessionEventBus(channels.get(namespace) ?? channels.set(namespace, new LocalEventChannel()).get(namespace)),
+    openStorage: (namespace) => new TypeormSessionStorage({ options: db.options(namespace), tablePrefix: db.prefix(namespace) }),
+    cleanup: async (namespace) => {
+      channels.delete(namespace);
+      await db.cleanup(namespace);
+    },
+    capabilities: { crossProcess: false },
   });
 }

@@ -99,3 +99,33 @@ export function sqlite(): TestDriver {
     },
   };
 }
+
+/** The drivers whose server answers (with CI=true a missing server fails the file instead). */
+export async function availableDrivers(): Promise<TestDriver[]> {
+  const { checkServer } = await import('@mtstore/conformance/vitest');
+  const available: TestDriver[] = [];
+  for (const driver of [sqlite(), postgres(), mysql()]) {
+    if ((await checkServer(driver.name, driver.url, () => driver.probe())).available) available.push(driver);
+  }
+  return available;
+}
+
+/** The ways key bytes show up in text: hex, base64, decimal lists. */
+export function keyForms(key: Uint8Array): string[] {
+  const head = Array.from(key.subarray(0, 12));
+  return [
+    Buffer.from(key.subarray(0, 12)).toString('hex'),
+    Buffer.from(key.subarray(0, 24)).toString('base64').slice(0, 24),
+    head.join(','),
+    head.join(', '),
+    Buffer.from(key.subarray(0, 12)).toString('utf8'),
+  ];
+}
+
+/** Keys come back as AuthKeyBytes; compare bytes, as the kit does. */
+export function plain<T>(value: T): T {
+  if (value instanceof Uint8Array) return Uint8Array.from(value) as T;
+  if (Array.isArray(value)) return value.map(plain) as T;
+  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)])) as T;
+  return value;
+}

@@ -1,0 +1,206 @@
+/**
+ * The two ways an application gives the adapter its database — its own DataSource or
+ * options for one the adapter owns — and the two ways the schema gets there: the
+ * adapter's own migration on first use, or the migration classes in the
+ * application's `migrations` list. On every driver.
+ */
+import { fullSession, minimalSession, peer, randomNamespace } from '@mtstore/conformance/vitest';
+import { describe, expect, it } from 'vitest';
+import { DataSource, type DataSourceOptions } from 'typeorm';
+import { mtstoreEntities, mtstoreMigrations, SCHEMA_VERSION, TypeormSessionStorage, TypeormStorage } from '../src/index.js';
+import { availableDrivers, plain, type TestDriver } from './drivers.js';
+
+async function rejection(promise: Promise<unknown>): Promise<{ code?: string; message: string }> {
+  try {
+    await promise;
+  } catch (error) {
+    return { code: (error as { code?: string }).code, message: (error as Error).message };
+  }
+  throw new Error('expected a rejection');
+}
+
+/** The application's DataSource with mtstore's entities and migrations registered, no synchronize. */
+function appOptions(db: TestDriver, namespace: string, prefix: string): DataSourceOptions {
+  const options = db.options(namespace);
+  return {
+    ...options,
+    entities: mtstoreEntities({ type: options.type, tablePrefix: prefix }),
+    migrations: mtstoreMigrations({ tablePrefix: prefix }),
+    migrationsRun: true,
+    migrationsTableName: `${prefix}typeorm_migrations`,
+    synchronize: false,
+  } as DataSourceOptions;
+}
+
+/** Runs `body` on a fresh namespace and drops everything it made afterwards. */
+async function withNamespace(db: TestDriver, body: (namespace: string, prefix: string) => Promise<void>): Promise<void> {
+  const namespace = randomNamespace();
+  try {
+    await body(namespace, `${namespace}_`);
+  } finally {
+    await db.cleanup(namespace);
+    if (db.name !== 'sqlite') {
+      const admin = await db.admin();
+      await admin.query(`DROP TABLE IF EXISTS ${admin.driver.escape(`${namespace}_typeorm_migrations`)}`);
+    }
+  }
+}
+
+for (const db of await availableDrivers()) {
+  describe(`${db.name}: DataSource`, () => {
+    it('a borrowed DataSource is used as it is and never destroyed', () =>
+      withNamespace(db, async (namespace, prefix) => {
+        const app = await new DataSource(db.options(namespace)).initialize();
+        try {
+          const storage = new TypeormStorage({ dataSource: app, tablePrefix: prefix });
+          const server = new TypeormSessionStorage({ dataSource: app, tablePrefix: prefix });
+          await storage.save(fullSession(1));
+          expect(await server.createSession(1n, 2n)).toBe(true);
+          await storage.close();
+          await server.close();
+          expect(app.isInitialized).toBe(true);
+          // The application keeps using it, and new instances on it see the data.
+          expect(await app.query('SELECT 1 AS one')).toHaveLength(1);
+          const again = new TypeormStorage({ dataSource: app, tablePrefix: prefix });
+          expect(plain(await again.load())).toEqual(fullSession(1));
+          await again.close();
+        } finally {
+          await app.destroy();
+        }
+      }));
+
+    it('an uninitialized borrowed DataSource fails with StorageUnavailableError until the application initializes it', () =>
+      withNamespace(db, async (namespace, prefix) => {
+        const app = new DataSource(db.options(namespace));
+        const storage = new TypeormStorage({ dataSource: app, tablePrefix: prefix });
+        const failure = await rejection(storage.load());
+        expect(failure.code).toBe('MTSTORE_STORAGE_UNAVAILABLE');
+        expect(failure.message).toContain('call dataSource.initialize() first');
+        await app.initialize();
+        try {
+          expect(await storage.load()).toBeNull();
+          await storage.close();
+          expect(app.isInitialized).toBe(true);
+        } finally {
+          await app.destroy();
+        }
+      }));
+
+    it('entities and migrations registered in the application’s DataSource: migrationsRun creates the tables, no synchronize', () =>
+      withNamespace(db, async (namespace, prefix) => {
+        const app = await new DataSource(appOptions(db, namespace, prefix)).initialize();
+        try {
+          expect(await app.showMigrations()).toBe(false); // nothing pending: ours ran
+          // migrate: false — the adapter only checks the version the migration wrote.
+          const storage = new TypeormStorage({ dataSource: app, tablePrefix: prefix, migrate: false });
+          const server = new TypeormSessionStorage({ dataSource: app, tablePrefix: prefix, migrate: false });
+          await storage.save(fullSession(2));
+          await storage.peers.upsert([peer('user', 5, { usernames: ['Five', 'cinq'] })]);
+          await server.createSession(-1n, 42n);
+          expect(plain(await storage.load())).toEqual(fullSession(2));
+
+          // The application can read the same rows through the entities.
+          const sessions = await app.getRepository(`${prefix}sessions`).find();
+          expect(sessions).toEqual([expect.objectContaining({ sessionName: 'default', homeDcId: 2, userUsername: 'user_2' })]);
+          const usernames = await app.getRepository(`${prefix}peer_usernames`).find({ order: { ord: 'ASC' } });
+          expect(usernames.map((u) => [u.usernameKey, u.username])).toEqual([
+            ['five', 'Five'],
+            ['cinq', 'cinq'],
+          ]);
+          // (TypeORM hands BIGINT columns to the application as strings, or as numbers on better-sqlite3.)
+          const serverRow = await app.getRepository(`${prefix}server_sessions`).findOneBy({ authKeyId: '-1' });
+          expect([String(serverRow?.authKeyId), String(serverRow?.sessionId)]).toEqual(['-1', '42']);
+
+          // Entities and migrations describe the same schema: TypeORM has nothing to change.
+          const pending = await app.driver.createSchemaBuilder().log();
+          expect(pending.upQueries.map((q) => q.query)).toEqual([]);
+
+          await storage.close();
+          await server.close();
+          // Reverting the migration drops every table.
+          await app.undoLastMigration();
+          const runner = app.createQueryRunner();
+          try {
+            for (const table of ['schema_version', 'sessions', 'peers', 'server_sessions']) expect(await runner.hasTable(`${prefix}${table}`), table).toBe(false);
+          } finally {
+            await runner.release();
+          }
+        } finally {
+          await app.destroy();
+        }
+      }));
+
+    it('migrate: false before the migrations ran fails with MigrationError and creates nothing', () =>
+      withNamespace(db, async (namespace, prefix) => {
+        const checkOnly = new TypeormStorage({ options: db.options(namespace), tablePrefix: prefix, migrate: false });
+        const failure = await rejection(checkOnly.save(minimalSession()));
+        expect(failure.code).toBe('MTSTORE_MIGRATION');
+        expect(failure.message).toContain(`schema version 0, this @mtstore/typeorm needs ${SCHEMA_VERSION}`);
+        await checkOnly.close();
+        const app = await new DataSource(db.options(namespace)).initialize();
+        try {
+          const runner = app.createQueryRunner();
+          expect(await runner.hasTable(`${prefix}sessions`)).toBe(false);
+          await runner.release();
+        } finally {
+          await app.destroy();
+        }
+      }));
+
+    it('the adapter’s own migration and the migration classes mix: whichever runs second does nothing', () =>
+      withNamespace(db, async (namespace, prefix) => {
+        const first = new TypeormStorage({ options: db.options(namespace), tablePrefix: prefix });
+        await first.save(fullSession(3));
+        await first.close();
+        const app = await new DataSource(appOptions(db, namespace, prefix)).initialize(); // runs migration 1 over existing tables
+        try {
+          expect(await app.showMigrations()).toBe(false);
+          const storage = new TypeormStorage({ dataSource: app, tablePrefix: prefix, migrate: false });
+          expect(plain(await storage.load())).toEqual(fullSession(3));
+          await storage.close();
+        } finally {
+          await app.destroy();
+        }
+      }));
+
+    it('tables at a newer schema version fail with MigrationError and are left alone', () =>
+      withNamespace(db, async (namespace, prefix) => {
+        const storage = new TypeormStorage({ options: db.options(namespace), tablePrefix: prefix });
+        await storage.save(fullSession(1));
+        await storage.close();
+        const app = await new DataSource(db.options(namespace)).initialize();
+        try {
+          await app.query(`UPDATE ${app.driver.escape(`${prefix}schema_version`)} SET version = 99`);
+          for (const migrate of [true, false]) {
+            const newer = new TypeormStorage({ options: db.options(namespace), tablePrefix: prefix, migrate });
+            const failure = await rejection(newer.load());
+            expect(failure.code).toBe('MTSTORE_MIGRATION');
+            expect(failure.message).toContain('schema version 99, newer than this @mtstore/typeorm knows (1)');
+            await newer.close();
+          }
+          const server = new TypeormSessionStorage({ dataSource: app, tablePrefix: prefix });
+          expect((await rejection(server.hasSession(1n, 1n))).code).toBe('MTSTORE_MIGRATION');
+          expect(await app.query(`SELECT version FROM ${app.driver.escape(`${prefix}schema_version`)}`)).toEqual([{ version: 99 }]);
+        } finally {
+          await app.destroy();
+        }
+      }));
+
+    it('instances racing to create the tables of a fresh prefix all succeed, once', () =>
+      withNamespace(db, async (namespace, prefix) => {
+        const instances = Array.from({ length: 6 }, (_, i) => new TypeormStorage({ options: db.options(namespace), tablePrefix: prefix, name: `n${i}` }));
+        try {
+          await Promise.all(instances.map((storage, i) => storage.save(fullSession(i + 1))));
+          for (const [i, storage] of instances.entries()) expect(plain(await storage.load())).toEqual(fullSession(i + 1));
+        } finally {
+          await Promise.all(instances.map((storage) => storage.close()));
+        }
+        const app = await new DataSource(db.options(namespace)).initialize();
+        try {
+          expect(await app.query(`SELECT id, version FROM ${app.driver.escape(`${prefix}schema_version`)}`)).toEqual([{ id: 1, version: 1 }]);
+        } finally {
+          await app.destroy();
+        }
+      }));
+  });
+}

@@ -1,0 +1,52 @@
+/** MySQL/MariaDB specifics: affected-row counting and collation. */
+import { checkServer, fullSession, minimalSession, randomNamespace } from '@mtstore/conformance/vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { TypeormStorage } from '../src/index.js';
+import { mysql, plain } from './drivers.js';
+
+const db = mysql();
+const server = await checkServer(db.name, db.url, () => db.probe());
+
+if (server.available) {
+  afterAll(() => db.dispose());
+
+  describe('mysql', () => {
+    it('without the FOUND_ROWS flag an UPDATE that changes nothing reports 0 rows: saveUpdateState still finds the session', async () => {
+      const namespace = randomNamespace();
+      const options = { ...db.options(namespace), flags: ['-FOUND_ROWS'] } as ReturnType<typeof db.options>;
+      const storage = new TypeormStorage({ options, tablePrefix: db.prefix(namespace) });
+      try {
+        await storage.save(minimalSession());
+        const state = { pts: 5, qts: 5, date: 5, seq: 5 };
+        for (let i = 0; i < 2; i++) {
+          await storage.saveUpdateState(state); // the second call writes the same values
+          await storage.saveUpdateState(state, [{ id: 1n, pts: 1 }]);
+        }
+        expect((await storage.load())?.state).toEqual(state);
+        await storage.delete();
+        let code: string | undefined;
+        await storage.saveUpdateState(state).catch((error: { code?: string }) => (code = error.code));
+        expect(code).toBe('MTSTORE_NOT_FOUND');
+      } finally {
+        await storage.close();
+        await db.cleanup(namespace);
+      }
+    });
+
+    it('session names differ by case (the default collation would not tell them apart)', async () => {
+      const namespace = randomNamespace();
+      const open = (name: string) => new TypeormStorage({ options: db.options(namespace), tablePrefix: db.prefix(namespace), name });
+      const [upper, lower] = [open('Alice'), open('alice')];
+      try {
+        await upper.save(fullSession(1));
+        expect(await lower.load()).toBeNull();
+        await lower.save(fullSession(2));
+        expect(plain(await upper.load())).toEqual(fullSession(1));
+      } finally {
+        await upper.close();
+        await lower.close();
+        await db.cleanup(namespace);
+      }
+    });
+  });
+}

@@ -1,0 +1,117 @@
+/** Constructor options, entities and migration classes: everything checked before any connection. */
+import { inspect } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { DataSource } from 'typeorm';
+import {
+  mtstoreEntities,
+  MtstoreMigration1795305600000,
+  mtstoreMigrations,
+  TypeormSessionStorage,
+  TypeormStorage,
+} from '../src/index.js';
+
+const pg = { type: 'postgres', url: 'postgres://user:s3cret-pw@127.0.0.1:1/none' } as const;
+
+function code(make: () => unknown): string | undefined {
+  try {
+    make();
+  } catch (error) {
+    return (error as { code?: string }).code;
+  }
+  return undefined;
+}
+
+describe('options', () => {
+  it('need exactly one of dataSource and options', () => {
+    const dataSource = new DataSource(pg);
+    expect(code(() => new TypeormStorage({}))).toBe('MTSTORE_INVALID_ARGUMENT');
+    expect(code(() => new TypeormSessionStorage({}))).toBe('MTSTORE_INVALID_ARGUMENT');
+    expect(code(() => new TypeormStorage({ dataSource, options: pg }))).toBe('MTSTORE_INVALID_ARGUMENT');
+    expect(code(() => new TypeormStorage({ dataSource: {} as DataSource }))).toBe('MTSTORE_INVALID_ARGUMENT');
+    expect(code(() => new TypeormStorage({ dataSource }))).toBeUndefined();
+    expect(code(() => new TypeormStorage(undefined as never))).toBe('MTSTORE_INVALID_ARGUMENT');
+  });
+
+  it('reject a driver the adapter does not support, naming the supported ones', () => {
+    let message = '';
+    try {
+      new TypeormStorage({ options: { type: 'sqljs' } });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toContain('"sqljs" is not supported');
+    expect(message).toContain('postgres, mysql, mariadb, better-sqlite3');
+  });
+
+  it('reject a table prefix that is not a plain identifier', () => {
+    for (const prefix of ['a; DROP TABLE x; --', 'a"b', 'a.b', '1abc', 'x'.repeat(49), 42]) {
+      expect(code(() => new TypeormStorage({ options: pg, tablePrefix: prefix as string })), String(prefix)).toBe('MTSTORE_INVALID_ARGUMENT');
+      expect(code(() => mtstoreEntities({ type: 'postgres', tablePrefix: prefix as string })), String(prefix)).toBe('MTSTORE_INVALID_ARGUMENT');
+      expect(code(() => mtstoreMigrations({ tablePrefix: prefix as string })), String(prefix)).toBe('MTSTORE_INVALID_ARGUMENT');
+    }
+    expect(code(() => new TypeormStorage({ options: pg, tablePrefix: '' }))).toBeUndefined();
+    expect(code(() => new TypeormStorage({ options: pg, migrate: 'yes' as unknown as boolean }))).toBe('MTSTORE_INVALID_ARGUMENT');
+  });
+
+  it('reject an invalid session name', () => {
+    expect(code(() => new TypeormStorage({ options: pg, name: 'has space' }))).toBe('MTSTORE_INVALID_ARGUMENT');
+  });
+
+  it('util.inspect shows the driver and prefix, never the connection options', () => {
+    const text = inspect(new TypeormStorage({ options: pg, name: 'alice', tablePrefix: 'app_' }), { depth: 8, showHidden: true });
+    expect(text).toBe('TypeormStorage { name: "alice", driver: "postgres", tablePrefix: "app_", dataSource: "owned", closed: false }');
+    expect(inspect(new TypeormSessionStorage({ dataSource: new DataSource(pg) }))).not.toContain('s3cret');
+  });
+});
+
+describe('an unreachable database', () => {
+  it('every call rejects StorageUnavailableError, without the password; close still resolves', async () => {
+    for (const options of [pg, { type: 'mariadb', url: 'mysql://root:s3cret-pw@127.0.0.1:1/none', connectTimeout: 1000 } as const]) {
+      const storage = new TypeormStorage({ options });
+      const server = new TypeormSessionStorage({ options });
+      for (const call of [() => storage.load(), () => server.hasSession(1n, 1n)]) {
+        let error: Error | undefined;
+        await call().catch((caught: Error) => (error = caught));
+        expect((error as { code?: string } | undefined)?.code, options.type).toBe('MTSTORE_STORAGE_UNAVAILABLE');
+        expect(`${error?.message} ${inspect(error, { depth: 8 })}`).not.toContain('s3cret');
+      }
+      await storage.close();
+      await server.close();
+    }
+  });
+});
+
+describe('entities and migration classes', () => {
+  it('entities are named after their tables and the same objects for the same options', () => {
+    const entities = mtstoreEntities({ type: 'postgres' });
+    expect(entities.map((e) => e.options.name)).toEqual([
+      'mtstore_schema_version',
+      'mtstore_sessions',
+      'mtstore_datacenters',
+      'mtstore_temp_auth_keys',
+      'mtstore_channels',
+      'mtstore_peers',
+      'mtstore_peer_usernames',
+      'mtstore_server_sessions',
+    ]);
+    expect(mtstoreEntities({ type: 'postgres' })).toBe(entities);
+    expect(mtstoreEntities({ type: 'mariadb', tablePrefix: 'x_' })[1]?.options.tableName).toBe('x_sessions');
+    expect(mtstoreEntities({ type: 'mariadb' })).not.toBe(entities);
+  });
+
+  it('binary columns get each driver’s type', () => {
+    const authKey = (type: string) => mtstoreEntities({ type })[2]?.options.columns.authKey;
+    expect(authKey('postgres')?.type).toBe('bytea');
+    expect(authKey('mysql')).toMatchObject({ type: 'varbinary', length: 256 });
+    expect(authKey('better-sqlite3')?.type).toBe('blob');
+    expect(code(() => mtstoreEntities({ type: 'oracle' }))).toBe('MTSTORE_INVALID_ARGUMENT');
+  });
+
+  it('migration names end with the timestamp TypeORM orders by and carry the prefix', () => {
+    expect(mtstoreMigrations()).toEqual([MtstoreMigration1795305600000]);
+    expect(new MtstoreMigration1795305600000().name).toBe('MtstoreMigration1795305600000');
+    const [prefixed] = mtstoreMigrations({ tablePrefix: 'tenant_a_' });
+    expect(prefixed && new prefixed().name).toBe('MtstoreMigration_tenant_a_1795305600000');
+    expect(mtstoreMigrations({ tablePrefix: 'tenant_a_' })[0]).toBe(prefixed);
+  });
+});

@@ -1,0 +1,180 @@
+/**
+ * What the conformance kit cannot see from outside, on every driver: how values sit
+ * in the tables, corrupt rows, what TypeORM's query log prints, and many
+ * DataSources writing one session at once.
+ */
+import { authKey, fullSession, ID_EXTREMES, minimalSession, peer, randomNamespace } from '@mtstore/conformance/vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { DataSource } from 'typeorm';
+import { TypeormSessionStorage, TypeormStorage } from '../src/index.js';
+import { availableDrivers, keyForms, plain, type TestDriver } from './drivers.js';
+
+const INT64_MAX = 2n ** 63n - 1n;
+const INT64_MIN = -(2n ** 63n);
+
+/** A fresh namespace, a DataSource on it for direct queries, and cleanup. */
+async function withTables(db: TestDriver, body: (ctx: { namespace: string; prefix: string; app: DataSource; table: (name: string) => string }) => Promise<void>) {
+  const namespace = randomNamespace();
+  const prefix = `${namespace}_`;
+  const app = await new DataSource(db.options(namespace)).initialize();
+  try {
+    await body({ namespace, prefix, app, table: (name) => app.driver.escape(`${prefix}${name}`) });
+  } finally {
+    await app.destroy();
+    await db.cleanup(namespace);
+  }
+}
+
+const text = (db: TestDriver, column: string) => `CAST(${column} AS ${db.name === 'mysql' ? 'CHAR' : 'TEXT'})`;
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+for (const db of await availableDrivers()) {
+  describe(`${db.name}: storage`, () => {
+    it('64-bit ids are stored as native BIGINTs, exact at both ends and above 2^53', () =>
+      withTables(db, async ({ prefix, app, table }) => {
+        const storage = new TypeormStorage({ dataSource: app, tablePrefix: prefix });
+        const server = new TypeormSessionStorage({ dataSource: app, tablePrefix: prefix });
+        const session = fullSession(1);
+        session.user = { id: INT64_MAX, dcId: 2, bot: false };
+        session.takeoutId = INT64_MIN;
+        await storage.save(session);
+        await storage.peers.upsert([peer('channel', 1, { id: 2n ** 53n + 1n, accessHash: INT64_MIN })]);
+        await server.createSession(INT64_MIN, INT64_MAX);
+
+        // Compared with integer literals: numeric columns, not text, and exact.
+        const found = await app.query(
+          `SELECT ${text(db, 'user_id')} AS u, ${text(db, 'takeout_id')} AS t FROM ${table('sessions')} WHERE user_id = 9223372036854775807 AND takeout_id = -9223372036854775808`,
+        );
+        expect(found).toEqual([{ u: '9223372036854775807', t: '-9223372036854775808' }]);
+        const peers = await app.query(`SELECT ${text(db, 'access_hash')} AS h FROM ${table('peers')} WHERE peer_id = 9007199254740993`);
+        expect(peers).toEqual([{ h: '-9223372036854775808' }]);
+        expect(await app.query(`SELECT 1 AS one FROM ${table('server_sessions')} WHERE auth_key_id = -9223372036854775808 AND session_id = 9223372036854775807`)).toHaveLength(1);
+        // 2^53 and 2^53+1 are the same double: the lookup must not be.
+        expect(await storage.peers.getById('channel', 2n ** 53n)).toBeNull();
+        expect((await storage.peers.getById('channel', 2n ** 53n + 1n))?.accessHash).toBe(INT64_MIN);
+        await storage.close();
+        await server.close();
+      }));
+
+    it('auth keys are stored as 256 binary bytes; absent booleans as NULL', () =>
+      withTables(db, async ({ prefix, app, table }) => {
+        const storage = new TypeormStorage({ dataSource: app, tablePrefix: prefix });
+        const session = minimalSession();
+        session.dcs = [{ id: 2, port: 443, authKey: authKey(5), testMode: false }];
+        await storage.save(session);
+        const [row] = (await app.query(`SELECT auth_key AS k, test_mode AS t, media_only AS m FROM ${table('datacenters')}`)) as { k: Uint8Array; t: unknown; m: unknown }[];
+        expect(Buffer.from(row?.k as Uint8Array).equals(Buffer.from(authKey(5)))).toBe(true);
+        expect(Number(row?.t)).toBe(0);
+        expect(row?.m).toBeNull();
+        await storage.close();
+      }));
+
+    it('a truncated key in the table is CorruptDataError naming the session, without the bytes', () =>
+      withTables(db, async ({ prefix, app, table }) => {
+        const storage = new TypeormStorage({ dataSource: app, tablePrefix: prefix, name: 'victim' });
+        await storage.save(fullSession(1));
+        const key = fullSession(1).dcs[0]?.authKey as Uint8Array;
+        await app.query(`UPDATE ${table('datacenters')} SET auth_key = ${db.name === 'postgres' ? '$1' : '?'} WHERE ord = 0`, [Buffer.from(key.subarray(0, 10))]);
+        let error: Error | undefined;
+        try {
+          await storage.load();
+        } catch (caught) {
+          error = caught as Error;
+        }
+        expect((error as { code?: string } | undefined)?.code).toBe('MTSTORE_CORRUPT_DATA');
+        expect(error?.message).toContain('session "victim"');
+        expect(error?.message).toContain('10 bytes, expected 256');
+        for (const form of keyForms(key)) expect(error?.message).not.toContain(form);
+        await storage.close();
+      }));
+
+    it('with TypeORM query logging on, the log shows no key bytes', () =>
+      withTables(db, async ({ namespace, prefix }) => {
+        const printed: string[] = [];
+        for (const method of ['log', 'info', 'error', 'warn'] as const) {
+          vi.spyOn(console, method).mockImplementation((...args: unknown[]) => void printed.push(args.map(String).join(' ')));
+        }
+        const storage = new TypeormStorage({ options: { ...db.options(namespace), logging: true }, tablePrefix: prefix });
+        const session = fullSession(4);
+        await storage.save(session);
+        await storage.load();
+        await storage.close();
+        vi.restoreAllMocks();
+        const log = printed.join('\n');
+        expect(log).toContain('[redacted auth key]'); // the parameters were printed, keys as the placeholder
+        const keys = session.dcs.flatMap((dc) => [dc.authKey, ...(dc.tempAuthKeys ?? []).map((t) => t.key)]).filter((k) => k !== undefined);
+        for (const key of keys) for (const form of keyForms(key)) expect(log.includes(form), `log shows ${form}`).toBe(false);
+      }));
+
+    it('many DataSources writing one session at once: every call succeeds and the result is one of the writes', () =>
+      withTables(db, async ({ namespace, prefix }) => {
+        const instances = Array.from({ length: 4 }, () => new TypeormStorage({ options: db.options(namespace), tablePrefix: prefix }));
+        try {
+          await (instances[0] as TypeormStorage).save(fullSession(1));
+          const calls = instances.flatMap((storage, i) =>
+            Array.from({ length: 6 }, (_, round) => {
+              const n = i * 10 + round;
+              switch (round % 3) {
+                case 0:
+                  return storage.save(fullSession(n + 1));
+                case 1:
+                  return storage.saveUpdateState({ pts: n, qts: n, date: n, seq: n }, [{ id: BigInt(n), pts: n }]);
+                default:
+                  return storage.peers.upsert([peer('user', n, { usernames: ['contested', `own_${n}`], phone: '15550000' }), peer('chat', n)]);
+              }
+            }),
+          );
+          const outcomes = await Promise.allSettled(calls);
+          expect(outcomes.filter((o) => o.status === 'rejected').map((o) => String((o as PromiseRejectedResult).reason))).toEqual([]);
+          const loaded = await (instances[1] as TypeormStorage).load();
+          expect(loaded).not.toBeNull();
+          // Exactly one peer answers to the contested username and phone, and lists it.
+          const owner = await (instances[2] as TypeormStorage).peers.getByUsername('contested');
+          expect(owner?.usernames).toContain('contested');
+          expect((await (instances[3] as TypeormStorage).peers.getByPhone('15550000'))?.id).toBe(owner?.id);
+        } finally {
+          await Promise.all(instances.map((storage) => storage.close()));
+        }
+      }));
+
+    it('50 callers on 5 DataSources racing to create, then to destroy, one session: one true each time', () =>
+      withTables(db, async ({ namespace, prefix }) => {
+        const servers = Array.from({ length: 5 }, () => new TypeormSessionStorage({ options: db.options(namespace), tablePrefix: prefix }));
+        try {
+          for (const [authKeyId, sessionId] of [[1n, 1n], [INT64_MIN, INT64_MAX]] as const) {
+            const created = await Promise.all(Array.from({ length: 50 }, (_, i) => (servers[i % 5] as TypeormSessionStorage).createSession(authKeyId, sessionId)));
+            expect(created.filter(Boolean)).toHaveLength(1);
+            const destroyed = await Promise.all(Array.from({ length: 50 }, (_, i) => (servers[i % 5] as TypeormSessionStorage).destroySession(authKeyId, sessionId)));
+            expect(destroyed.filter(Boolean)).toHaveLength(1);
+          }
+          // destroyAllSessions racing with itself and with creates of other keys.
+          for (const id of ID_EXTREMES) await (servers[0] as TypeormSessionStorage).createSession(7n, id);
+          const [removed] = await Promise.all([
+            Promise.all(servers.map((s) => s.destroyAllSessions(7n))),
+            Promise.all(servers.map((s, i) => s.createSession(8n, BigInt(i)))),
+          ]);
+          expect(removed.flat().sort((a, b) => (a < b ? -1 : 1))).toEqual([...ID_EXTREMES]);
+          expect(await (servers[1] as TypeormSessionStorage).listSessions(8n)).toHaveLength(5);
+        } finally {
+          await Promise.all(servers.map((s) => s.close()));
+        }
+      }));
+
+    it('a large update: 5,000 channels in one saveUpdateState and 3,000 in a save round-trip', () =>
+      withTables(db, async ({ prefix, app }) => {
+        const storage = new TypeormStorage({ dataSource: app, tablePrefix: prefix });
+        const session = minimalSession();
+        session.channels = Array.from({ length: 3000 }, (_, i) => ({ id: BigInt(3000 - i), pts: i }));
+        await storage.save(session);
+        const added = Array.from({ length: 5000 }, (_, i) => ({ id: BigInt(10_000 + i), pts: i }));
+        await storage.saveUpdateState({ pts: 1, qts: 2, date: 3, seq: 4 }, added);
+        const loaded = await storage.load();
+        // Saved order first, then new channels in the order they were added.
+        expect(plain(loaded?.channels)).toEqual([...session.channels, ...added]);
+        await storage.close();
+      }));
+  });
+}
