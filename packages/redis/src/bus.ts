@@ -11,6 +11,7 @@ import {
 import { Cluster } from 'ioredis';
 import { RedisConnection, type RedisClient, type RedisConnectionOptions } from './connection.js';
 import { eventChannel } from './schema.js';
+import { CLUSTER_PUBLISH } from './scripts.js';
 
 export type RedisSessionEventBusOptions = RedisConnectionOptions;
 
@@ -24,7 +25,8 @@ type Listener = (event: SessionEvent) => void;
  * application's) and is closed with the bus. When it drops, ioredis reconnects and
  * subscribes again by itself; events published meanwhile are lost (pub/sub does not
  * replay — remote delivery is at-most-once). On a Cluster client PUBLISH reaches
- * every node, so a subscriber on any node hears it.
+ * every node, so a subscriber on any node hears it; publishing always through the
+ * node that owns the channel name's slot keeps events in order.
  */
 export class RedisSessionEventBus implements SessionEventBus {
   readonly channel: string;
@@ -48,7 +50,9 @@ export class RedisSessionEventBus implements SessionEventBus {
       throw new InvalidArgumentError(`RedisSessionEventBus.publish: ${(error as Error).message}`);
     }
     try {
-      await this.#connection.client.publish(this.channel, message);
+      const client = this.#connection.client;
+      if (client instanceof Cluster) await CLUSTER_PUBLISH.run(client, [this.channel], [this.channel, message]);
+      else await client.publish(this.channel, message);
     } catch (error) {
       throw toStorageError(error, 'RedisSessionEventBus.publish');
     }

@@ -29,7 +29,8 @@ export class RedisStorage extends BaseStorage {
   readonly #where: string;
 
   constructor(options: RedisStorageOptions = {}) {
-    super(options.name ?? 'default');
+    // A null options object is reported by RedisConnection, after the base class took the name.
+    super(options?.name ?? 'default');
     this.#connection = new RedisConnection(options, 'RedisStorage');
     this.prefix = this.#connection.prefix;
     this.#keys = clientKeys(this.prefix, this.name);

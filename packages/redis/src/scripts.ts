@@ -128,3 +128,12 @@ local record = redis.call('HGET', KEYS[1], key)
 if not record then return nil end
 return {key, record}
 `);
+
+/**
+ * PUBLISH through a Cluster client. A command without keys goes to a random node,
+ * and two messages that entered the cluster on different nodes can reach a
+ * subscriber in either order. Declaring the channel name as the script's key makes
+ * every publish on that channel enter at the node owning its slot: one order for all.
+ * KEYS: the channel (never read as a key). ARGV: the channel, the message.
+ */
+export const CLUSTER_PUBLISH = new LuaScript(`return redis.call('PUBLISH', ARGV[1], ARGV[2])`);

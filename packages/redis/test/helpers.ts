@@ -68,15 +68,22 @@ async function scanKeys(node: Redis, prefix: string): Promise<string[]> {
   return keys;
 }
 
+/** The single server, or every master of the cluster (connecting first: a lazy Cluster knows no nodes yet). */
+async function nodesOf(client: Redis | Cluster): Promise<Redis[]> {
+  if (!(client instanceof Cluster)) return [client];
+  if (client.status === 'wait') await client.connect();
+  return client.nodes('master');
+}
+
 /** Keys under `prefix` on the single server, or on every master of the cluster. */
 export async function keysUnder(client: Redis | Cluster, prefix: string): Promise<string[]> {
-  const nodes = client instanceof Cluster ? client.nodes('master') : [client];
+  const nodes = await nodesOf(client);
   return (await Promise.all(nodes.map((node) => scanKeys(node, prefix)))).flat();
 }
 
 /** Deletes the keys under `prefix`, one UNLINK per key so no command spans two slots. */
 export async function dropPrefix(client: Redis | Cluster, prefix: string): Promise<void> {
-  const nodes = client instanceof Cluster ? client.nodes('master') : [client];
+  const nodes = await nodesOf(client);
   await Promise.all(
     nodes.map(async (node) => {
       const keys = await scanKeys(node, prefix);
@@ -121,4 +128,14 @@ export async function eventually(check: () => Promise<boolean> | boolean, what: 
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+}
+
+/** Loaded keys are AuthKeyBytes; compare them as plain bytes (as the kit does). */
+export function plain<T>(value: T): T {
+  if (value instanceof Uint8Array) return Uint8Array.from(value) as T;
+  if (Array.isArray(value)) return value.map(plain) as T;
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)])) as T;
+  }
+  return value;
 }

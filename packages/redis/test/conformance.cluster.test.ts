@@ -1,0 +1,50 @@
+import { checkServer, describeSessionEventBus, describeSessionStorage, describeStorage } from '@mtstore/conformance/vitest';
+import { Cluster } from 'ioredis';
+import { afterAll } from 'vitest';
+import { RedisSessionEventBus, RedisSessionStorage, RedisStorage } from '../src/index.js';
+import { adminCluster, clusterSeed, dropPrefix, prefixOf, probeCluster, REDIS_CLUSTER_URL } from './helpers.js';
+
+// The whole kit again through ioredis Cluster clients the application owns: every
+// `open` gets a new Cluster client (its own connections), quit when the test's
+// namespace is cleaned up. Nothing in the adapter may send a CROSSSLOT command.
+const server = await checkServer('redis-cluster', REDIS_CLUSTER_URL, probeCluster);
+
+if (server.available) {
+  const clients = new Map<string, Cluster[]>();
+  const clusterFor = (namespace: string): Cluster => {
+    const client = new Cluster([clusterSeed()], { lazyConnect: true, enableAutoPipelining: true, redisOptions: { connectionName: 'mtstore-test-cluster' } });
+    clients.set(namespace, [...(clients.get(namespace) ?? []), client]);
+    return client;
+  };
+  const quitClients = async (namespace: string) => {
+    const opened = clients.get(namespace) ?? [];
+    clients.delete(namespace);
+    await Promise.all(opened.map((client) => client.quit().catch(() => client.disconnect())));
+  };
+  const cleaner = adminCluster();
+  const cleanup = async (namespace: string) => {
+    await quitClients(namespace);
+    await dropPrefix(cleaner, prefixOf(namespace));
+  };
+  afterAll(async () => {
+    // Buses the kit opened on other namespaces (the isolation trait) are quit here.
+    await Promise.all([...clients.keys()].map(quitClients));
+    await cleaner.quit();
+  });
+
+  describeStorage('redis cluster', {
+    open: (namespace, name) => new RedisStorage({ client: clusterFor(namespace), prefix: prefixOf(namespace), name }),
+    cleanup,
+  });
+
+  describeSessionStorage('redis cluster', {
+    open: (namespace) => new RedisSessionStorage({ client: clusterFor(namespace), prefix: prefixOf(namespace) }),
+    cleanup,
+  });
+
+  describeSessionEventBus('redis cluster', {
+    open: (namespace) => new RedisSessionEventBus({ client: clusterFor(namespace), prefix: prefixOf(namespace) }),
+    openStorage: (namespace) => new RedisSessionStorage({ client: clusterFor(namespace), prefix: prefixOf(namespace) }),
+    cleanup,
+  });
+}

@@ -1,0 +1,146 @@
+/**
+ * Who owns the connection, option checking, the adapter URL, and secrets in messages.
+ */
+import { inspect } from 'node:util';
+import { checkServer, fullSession, minimalSession } from '@mtstore/conformance/vitest';
+import { SessionSubject } from '@mtstore/core';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { adapter, REDIS_DEFAULTS, RedisSessionEventBus, RedisSessionStorage, RedisStorage } from '../src/index.js';
+import { admin, clientList, dropPrefix, eventually, plain, probe, randomName, REDIS_URL } from './helpers.js';
+
+const server = await checkServer('redis', REDIS_URL, () => probe(REDIS_URL));
+
+const INVALID = expect.objectContaining({ code: 'MTSTORE_INVALID_ARGUMENT' });
+
+describe('options', () => {
+  it('rejects a client together with url, options or cluster, and a client that is not ioredis', () => {
+    const client = new Redis({ lazyConnect: true });
+    try {
+      expect(() => new RedisStorage({ client, url: REDIS_URL })).toThrow(INVALID);
+      expect(() => new RedisSessionStorage({ client, options: {} })).toThrow(INVALID);
+      expect(() => new RedisSessionEventBus({ client, cluster: { nodes: [{ port: 7000 }] } })).toThrow(INVALID);
+      expect(() => new RedisStorage({ client: { sadd() {} } as never })).toThrow(INVALID);
+      expect(() => new RedisStorage({ cluster: { nodes: [] } })).toThrow(INVALID);
+      expect(() => new RedisStorage({ cluster: { nodes: [{ port: 7000 }] }, url: REDIS_URL })).toThrow(INVALID);
+      expect(() => new RedisStorage({ name: 'has space' })).toThrow(INVALID);
+      expect(() => new RedisStorage(null as never)).toThrow(INVALID);
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it('rejects a URL that is not redis:// or rediss://, without echoing a password', () => {
+    for (const url of ['http://user:hunter2@host', 'redis://user:hunter2@[::1', 'not a url hunter2', 'redis://user:hunter2@host/db0']) {
+      let error: unknown;
+      try {
+        new RedisStorage({ url });
+      } catch (e) {
+        error = e;
+      }
+      expect(error, url).toMatchObject({ code: 'MTSTORE_INVALID_ARGUMENT' });
+      expect((error as Error).message).not.toContain('hunter2');
+    }
+  });
+
+  it('the defaults bound every operation: timeouts, retries, no resend of interrupted commands', () => {
+    expect(REDIS_DEFAULTS).toMatchObject({ lazyConnect: true, commandTimeout: 5_000, maxRetriesPerRequest: 3, autoResendUnfulfilledCommands: false });
+    expect(REDIS_DEFAULTS.retryStrategy(1)).toBe(100);
+    expect(REDIS_DEFAULTS.retryStrategy(1_000)).toBe(2_000);
+  });
+});
+
+describe('adapter URL', () => {
+  it('reads prefix and cluster, rejects unknown parameters, never echoes the password', async () => {
+    const bad = [
+      'redis://user:hunter2@127.0.0.1:6379?prefx=a',
+      'redis://user:hunter2@127.0.0.1:6379?prefix={a}',
+      'redis://user:hunter2@127.0.0.1:6379?cluster=maybe',
+      'redis://user:hunter2@127.0.0.1:7000/2?cluster=true',
+      'redis://user:hunter2@127.0.0.1:6379/x',
+    ];
+    for (const url of bad) {
+      const error = await Promise.resolve()
+        .then(() => adapter.openStorage(new URL(url), { name: 'default' }))
+        .catch((e: Error) => e);
+      expect(error, url).toMatchObject({ code: 'MTSTORE_INVALID_ARGUMENT' });
+      expect((error as Error).message).not.toContain('hunter2');
+    }
+  });
+});
+
+describe.runIf(server.available)('connections', () => {
+  const redis = admin();
+  const prefixes: string[] = [];
+  const newPrefix = () => {
+    const prefix = `${randomName('conn')}:`;
+    prefixes.push(prefix);
+    return prefix;
+  };
+  afterEach(async () => {
+    await Promise.all(prefixes.splice(0).map((p) => dropPrefix(redis, p)));
+  });
+  afterAll(() => redis.quit());
+
+  const named = async (name: string) => (await clientList(redis)).filter((c) => c.name === name);
+
+  it('connects lazily and quits the connection it owns on close', async () => {
+    const connectionName = randomName('owned');
+    const storage = new RedisStorage({ url: REDIS_URL, options: { connectionName }, prefix: newPrefix() });
+    const sessions = new RedisSessionStorage({ url: REDIS_URL, options: { connectionName }, prefix: newPrefix() });
+    expect(await named(connectionName)).toHaveLength(0);
+    await storage.save(minimalSession());
+    await sessions.createSession(1n, 1n);
+    expect(await named(connectionName)).toHaveLength(2);
+    await Promise.all([storage.close(), sessions.close()]);
+    await eventually(async () => (await named(connectionName)).length === 0, 'the owned connections to close');
+  });
+
+  it('never closes a client the application owns; the bus closes only its own subscriber', async () => {
+    const connectionName = randomName('app');
+    const client = new Redis(REDIS_URL, { connectionName });
+    try {
+      const prefix = newPrefix();
+      const storage = new RedisStorage({ client, prefix });
+      const sessions = new RedisSessionStorage({ client, prefix });
+      const bus = new RedisSessionEventBus({ client, prefix });
+      const subject = new SessionSubject(sessions, { bus });
+      await subject.ready();
+      await storage.save(fullSession(1));
+      expect(await subject.createSession(1n, 1n)).toBe(true);
+      expect(await named(`${connectionName}:events`)).toHaveLength(1);
+      await subject.close();
+      await Promise.all([storage.close(), sessions.close(), bus.close()]);
+      await eventually(async () => (await named(`${connectionName}:events`)).length === 0, 'the bus subscriber to close');
+      expect(client.status).toBe('ready');
+      expect(await named(connectionName)).toHaveLength(1);
+      expect(plain(await new RedisStorage({ client, prefix }).load())).toEqual(fullSession(1));
+    } finally {
+      await client.quit();
+    }
+  });
+
+  it('opens storage and { storage, bus } from a redis:// URL with ?prefix=', async () => {
+    const prefix = newPrefix();
+    const url = new URL(`${REDIS_URL}/0?prefix=${encodeURIComponent(prefix)}`);
+    const storage = await adapter.openStorage(url, { name: 'bob' });
+    const { storage: sessions, bus } = await adapter.openSessionStorage(url);
+    try {
+      await storage.save(fullSession(1));
+      expect(plain(await new RedisStorage({ client: redis, prefix, name: 'bob' }).load())).toEqual(fullSession(1));
+      expect(bus).toBeInstanceOf(RedisSessionEventBus);
+      expect((bus as RedisSessionEventBus).channel).toBe(`${prefix}events`);
+      expect(await sessions.createSession(1n, 2n)).toBe(true);
+      expect(await redis.smembers(`${prefix}auth:{1}:sessions`)).toEqual(['2']);
+    } finally {
+      await Promise.all([storage.close(), sessions.close(), bus?.close()]);
+    }
+  });
+
+  it('util.inspect shows name and prefix, never the client or a password', async () => {
+    const storage = new RedisStorage({ url: 'redis://user:hunter2@127.0.0.1:1', prefix: 'app:', name: 'bot' });
+    const text = inspect(storage, { depth: 8, showHidden: true });
+    expect(text).toBe('RedisStorage { name: "bot", prefix: "app:", ownsConnection: true, closed: false }');
+    await storage.close();
+  });
+});

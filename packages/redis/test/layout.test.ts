@@ -1,0 +1,237 @@
+/**
+ * The documented key layout, read back with plain commands the way redis-cli would;
+ * the layout version; what hand-edited data turns into.
+ */
+import { checkServer, fullSession, minimalSession, peer } from '@mtstore/conformance/vitest';
+import { fromMarkedId, type Session } from '@mtstore/core';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { RedisSessionEventBus, RedisSessionStorage, RedisStorage } from '../src/index.js';
+import { admin, dropPrefix, keysUnder, probe, randomName, REDIS_URL } from './helpers.js';
+
+const server = await checkServer('redis', REDIS_URL, () => probe(REDIS_URL));
+
+describe.runIf(server.available)('key layout', () => {
+  const redis = admin();
+  const prefixes: string[] = [];
+  const opened: { close(): Promise<void> }[] = [];
+  const newPrefix = () => {
+    const prefix = `${randomName('layout')}:`;
+    prefixes.push(prefix);
+    return prefix;
+  };
+  const storage = (prefix: string, name = 'main') => {
+    const s = new RedisStorage({ url: REDIS_URL, prefix, name });
+    opened.push(s);
+    return s;
+  };
+  const sessions = (prefix: string) => {
+    const s = new RedisSessionStorage({ url: REDIS_URL, prefix });
+    opened.push(s);
+    return s;
+  };
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((s) => s.close()));
+    await Promise.all(prefixes.splice(0).map((p) => dropPrefix(redis, p)));
+  });
+  afterAll(() => redis.quit());
+
+  it('holds exactly the documented keys', async () => {
+    const prefix = newPrefix();
+    const client = storage(prefix, 'bot');
+    await client.save(fullSession(1));
+    await client.peers.upsert([peer('user', 1)]);
+    await sessions(prefix).createSession(-5n, 7n);
+    expect((await keysUnder(redis, prefix)).sort()).toEqual(
+      [
+        'schema',
+        'client:{bot}',
+        'client:{bot}:peers',
+        'client:{bot}:usernames',
+        'client:{bot}:phones',
+        'auth:{-5}:sessions',
+      ]
+        .map((key) => prefix + key)
+        .sort(),
+    );
+    expect(await redis.get(`${prefix}schema`)).toBe('1');
+    expect(await redis.type(`${prefix}client:{bot}`)).toBe('hash');
+    expect(await redis.smembers(`${prefix}auth:{-5}:sessions`)).toEqual(['7']);
+  });
+
+  it('stores the session as a readable hash: decimal ids, JSON DCs, raw key bytes, ordered channels', async () => {
+    const prefix = newPrefix();
+    const session: Session = {
+      version: 1,
+      homeDcId: 2,
+      dcs: [
+        { id: 2, ipv4: '149.154.167.51', port: 443, testMode: false, authKey: fullSession(1).dcs[0]?.authKey as Uint8Array },
+        { id: 2, port: 443, mediaOnly: true, tempAuthKeys: [{ index: 3, key: fullSession(2).dcs[0]?.authKey as Uint8Array, expiresAt: 1_900_000_000 }] },
+      ],
+      apiId: 12345,
+      user: { id: -(2n ** 63n), dcId: 2, bot: false },
+      state: { pts: 1, qts: 2, date: 3, seq: 4 },
+      channels: [
+        { id: 2n ** 63n - 1n, pts: 10 },
+        { id: 5n, pts: 11 },
+      ],
+      takeoutId: 2n ** 53n + 1n,
+    };
+    await storage(prefix).save(session);
+    const key = `${prefix}client:{main}`;
+    const text = await redis.hgetall(key);
+    expect(text).toMatchObject({
+      version: '1',
+      homeDcId: '2',
+      apiId: '12345',
+      takeoutId: '9007199254740993',
+      'user.id': '-9223372036854775808',
+      'user.dcId': '2',
+      'user.bot': '0',
+      'state.pts': '1',
+      'state.qts': '2',
+      'state.date': '3',
+      'state.seq': '4',
+      channels: '9223372036854775807,5',
+      'channel.9223372036854775807': '10',
+      'channel.5': '11',
+    });
+    expect(text['user.username']).toBeUndefined();
+    expect(JSON.parse(text.dcs as string)).toEqual([
+      { id: 2, ipv4: '149.154.167.51', port: 443, testMode: false },
+      { id: 2, port: 443, mediaOnly: true, temp: [{ index: 3, expiresAt: 1_900_000_000 }] },
+    ]);
+    const bytes = await redis.hgetBuffer(key, 'dc.0.authKey');
+    expect(bytes?.equals(Buffer.from(session.dcs[0]?.authKey as Uint8Array))).toBe(true);
+    const temp = await redis.hgetBuffer(key, 'dc.1.temp.3');
+    expect(temp?.equals(Buffer.from(session.dcs[1]?.tempAuthKeys?.[0]?.key as Uint8Array))).toBe(true);
+  });
+
+  it('saveUpdateState changes the state and listed channel fields only, appending new channels to the order', async () => {
+    const prefix = newPrefix();
+    const client = storage(prefix);
+    await client.save(fullSession(3));
+    const key = `${prefix}client:{main}`;
+    const before = await redis.hgetallBuffer(key);
+    await client.saveUpdateState({ pts: 9, qts: 8, date: 7, seq: 6 }, [
+      { id: 1_000_000_000_001n, pts: 99 },
+      { id: -3n, pts: 5 },
+    ]);
+    const after = await redis.hgetallBuffer(key);
+    const changed = Object.keys(after).filter((field) => !before[field]?.equals(after[field] as Buffer));
+    expect(changed.sort()).toEqual(['channel.-3', 'channel.1000000000001', 'channels', 'state.date', 'state.pts', 'state.qts', 'state.seq']);
+    expect(after.channels?.toString()).toBe(`${before.channels?.toString()},-3`);
+  });
+
+  it('stores peers as one record each, with lower-cased username and phone indexes', async () => {
+    const prefix = newPrefix();
+    const client = storage(prefix);
+    await client.save(minimalSession());
+    const channel = fromMarkedId(-1001234567890n);
+    await client.peers.upsert([
+      peer('user', 7, { accessHash: -(2n ** 63n), usernames: ['Durov', 'second_Name'], phone: '15550007', min: false }),
+      { ...peer(channel.type, 0), id: channel.id, usernames: [], min: true },
+    ]);
+    const base = `${prefix}client:{main}`;
+    expect(await redis.hgetall(`${base}:peers`)).toEqual({
+      'user:7': `-9223372036854775808|${peer('user', 7).updatedAt}|0|15550007|Durov,second_Name`,
+      'channel:1234567890': `${peer('channel', 0).accessHash}|${peer('channel', 0).updatedAt}|1||`,
+    });
+    expect(await redis.hgetall(`${base}:usernames`)).toEqual({ durov: 'user:7', second_name: 'user:7' });
+    expect(await redis.hgetall(`${base}:phones`)).toEqual({ '15550007': 'user:7' });
+  });
+
+  it('delete removes every key of the session and nothing else', async () => {
+    const prefix = newPrefix();
+    const alice = storage(prefix, 'alice');
+    const bob = storage(prefix, 'bob');
+    for (const s of [alice, bob]) {
+      await s.save(fullSession(1));
+      await s.peers.upsert([peer('user', 1)]);
+    }
+    await alice.delete();
+    expect((await keysUnder(redis, prefix)).filter((k) => k.includes('{alice}'))).toEqual([]);
+    expect((await keysUnder(redis, prefix)).filter((k) => k.includes('{bob}'))).toHaveLength(4);
+  });
+
+  it('two prefixes on one server are two separate stores', async () => {
+    const [a, b] = [newPrefix(), newPrefix()];
+    await storage(a).save(fullSession(1));
+    await sessions(a).createSession(1n, 1n);
+    expect(await storage(b).load()).toBeNull();
+    expect(await sessions(b).hasSession(1n, 1n)).toBe(false);
+  });
+
+  it('rejects prefixes that could escape their namespace or break hash tags', () => {
+    for (const prefix of ['{tag}', 'a}b', 'has space', 'a*', 'x'.repeat(65), 42]) {
+      expect(() => new RedisStorage({ url: REDIS_URL, prefix: prefix as string }), String(prefix)).toThrow(expect.objectContaining({ code: 'MTSTORE_INVALID_ARGUMENT' }));
+      expect(() => new RedisSessionStorage({ url: REDIS_URL, prefix: prefix as string })).toThrow(expect.objectContaining({ code: 'MTSTORE_INVALID_ARGUMENT' }));
+      expect(() => new RedisSessionEventBus({ url: REDIS_URL, prefix: prefix as string })).toThrow(expect.objectContaining({ code: 'MTSTORE_INVALID_ARGUMENT' }));
+    }
+    expect(new RedisStorage({ url: REDIS_URL, prefix: '' }).prefix).toBe('');
+    expect(new RedisStorage({ url: REDIS_URL }).prefix).toBe('mtstore:');
+  });
+
+  describe('layout version', () => {
+    it('a prefix written by a newer layout rejects every operation with MigrationError and writes nothing', async () => {
+      const prefix = newPrefix();
+      await redis.set(`${prefix}schema`, '2');
+      const client = storage(prefix);
+      const server = sessions(prefix);
+      for (const call of [() => client.load(), () => client.save(minimalSession()), () => client.peers.getById('user', 1n), () => server.createSession(1n, 1n), () => server.hasSession(1n, 1n)]) {
+        await expect(call()).rejects.toMatchObject({ code: 'MTSTORE_MIGRATION', message: expect.stringContaining('newer') });
+      }
+      expect((await keysUnder(redis, prefix)).sort()).toEqual([`${prefix}schema`]);
+    });
+
+    it('a version key holding something else is MigrationError', async () => {
+      const prefix = newPrefix();
+      await redis.set(`${prefix}schema`, 'banana');
+      await expect(storage(prefix).load()).rejects.toMatchObject({ code: 'MTSTORE_MIGRATION' });
+    });
+  });
+
+  describe('hand-edited data is CorruptDataError naming the session', () => {
+    async function saved(): Promise<{ client: RedisStorage; key: string; prefix: string }> {
+      const prefix = newPrefix();
+      const client = storage(prefix, 'edited');
+      await client.save(fullSession(1));
+      await client.peers.upsert([peer('user', 1)]);
+      return { client, key: `${prefix}client:{edited}`, prefix };
+    }
+
+    it.each([
+      ['a truncated auth key', (r: Redis, key: string) => r.hset(key, 'dc.0.authKey', Buffer.alloc(100)), /DC 1 is 100 bytes/],
+      ['DCs that are not JSON', (r: Redis, key: string) => r.hset(key, 'dcs', '[{'), /dcs is not JSON/],
+      ['a missing temp key', (r: Redis, key: string) => r.hdel(key, 'dc.1.temp.0'), /dc\.1\.temp\.0 is missing/],
+      ['a channel id that is not a number', (r: Redis, key: string) => r.hset(key, 'channels', 'x', 'channel.x', '1'), /channel id/],
+      ['a user id above 2^63', (r: Redis, key: string) => r.hset(key, 'user.id', '9223372036854775808'), /user\.id/],
+      ['a bot flag that is not 0 or 1', (r: Redis, key: string) => r.hset(key, 'user.bot', 'yes'), /user\.bot/],
+      ['a home DC that is not a number', (r: Redis, key: string) => r.hset(key, 'homeDcId', 'two'), /homeDcId/],
+    ])('load with %s', async (_what, edit, message) => {
+      const { client, key } = await saved();
+      await edit(redis, key);
+      const error = await client.load().catch((e: Error) => e);
+      expect(error).toMatchObject({ code: 'MTSTORE_CORRUPT_DATA', message: expect.stringMatching(message) });
+      expect((error as Error).message).toContain('"edited"');
+    });
+
+    it('a peer record that does not parse', async () => {
+      const { client, key } = await saved();
+      await redis.hset(`${key}:peers`, 'user:1', 'garbage');
+      await expect(client.peers.getById('user', 1n)).rejects.toMatchObject({ code: 'MTSTORE_CORRUPT_DATA', message: expect.stringContaining('"user:1"') });
+      await expect(client.peers.getByUsername('user_1')).rejects.toMatchObject({ code: 'MTSTORE_CORRUPT_DATA' });
+      // An upsert replaces the unreadable record instead of failing halfway.
+      await client.peers.upsert([peer('user', 1)]);
+      expect(await client.peers.getById('user', 1n)).toEqual(peer('user', 1));
+    });
+
+    it('a server session id that is not a number', async () => {
+      const prefix = newPrefix();
+      const server = sessions(prefix);
+      await server.createSession(3n, 1n);
+      await redis.sadd(`${prefix}auth:{3}:sessions`, 'abc');
+      await expect(server.listSessions(3n)).rejects.toMatchObject({ code: 'MTSTORE_CORRUPT_DATA', message: expect.stringContaining('authKeyId=3') });
+    });
+  });
+});

@@ -1,0 +1,68 @@
+/**
+ * Transitions under contention from many processes' worth of connections: 50
+ * callers, each on its own connection, race on one session — exactly one wins —
+ * on a single server and on the cluster.
+ */
+import { checkServer } from '@mtstore/conformance/vitest';
+import { Cluster } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { RedisSessionStorage, type RedisSessionStorageOptions } from '../src/index.js';
+import { admin, adminCluster, clusterSeed, dropPrefix, probe, probeCluster, randomName, REDIS_CLUSTER_URL, REDIS_URL } from './helpers.js';
+
+const single = await checkServer('redis', REDIS_URL, () => probe(REDIS_URL));
+const cluster = await checkServer('redis-cluster', REDIS_CLUSTER_URL, probeCluster);
+
+const CALLERS = 50;
+
+async function race(open: () => RedisSessionStorageOptions): Promise<void> {
+  const storages = Array.from({ length: CALLERS }, () => new RedisSessionStorage(open()));
+  try {
+    // Connect every caller first, so the race is between 50 live connections.
+    await Promise.all(storages.map((s) => s.hasSession(0n, 0n)));
+    for (let round = 0n; round < 3n; round++) {
+      const created = await Promise.all(storages.map((s) => s.createSession(-(2n ** 63n), round)));
+      expect(created.filter(Boolean), `create round ${round}`).toHaveLength(1);
+      const destroyed = await Promise.all(storages.map((s) => s.destroySession(-(2n ** 63n), round)));
+      expect(destroyed.filter(Boolean), `destroy round ${round}`).toHaveLength(1);
+    }
+    for (let id = 0n; id < 10n; id++) await storages[0]?.createSession(9n, id);
+    const removed = await Promise.all(storages.map((s) => s.destroyAllSessions(9n)));
+    expect(removed.flat().sort((a, b) => (a < b ? -1 : 1))).toEqual(Array.from({ length: 10 }, (_, i) => BigInt(i)));
+  } finally {
+    await Promise.all(storages.map((s) => s.close()));
+  }
+}
+
+describe.runIf(single.available)('50 connections racing on a single server', () => {
+  const redis = admin();
+  afterAll(() => redis.quit());
+
+  it('create, destroy and destroyAllSessions each have exactly one winner per transition', async () => {
+    const prefix = `${randomName('race')}:`;
+    try {
+      await race(() => ({ url: REDIS_URL, prefix }));
+    } finally {
+      await dropPrefix(redis, prefix);
+    }
+  });
+});
+
+describe.runIf(cluster.available)('50 connections racing on Redis Cluster', () => {
+  const redis = adminCluster();
+  afterAll(() => redis.quit());
+
+  it('create, destroy and destroyAllSessions each have exactly one winner per transition', async () => {
+    const prefix = `${randomName('race')}:`;
+    const clients: Cluster[] = [];
+    try {
+      await race(() => {
+        const client = new Cluster([clusterSeed()], { lazyConnect: true });
+        clients.push(client);
+        return { client, prefix };
+      });
+    } finally {
+      await Promise.all(clients.map((c) => c.quit()));
+      await dropPrefix(redis, prefix);
+    }
+  });
+});
