@@ -9,16 +9,13 @@ import {
   type Session,
   type UpdateState,
 } from '@mtstore/core';
-import { Database, isRetryable, type PostgresConnectionOptions } from './connection.js';
+import { Database, type PostgresConnectionOptions } from './connection.js';
 import { clientStatements, type ClientStatements } from './statements.js';
 
 export interface PostgresStorageOptions extends PostgresConnectionOptions {
   /** Session name: one named session (one account) per instance. Default `default`. */
   name?: string;
 }
-
-/** Concurrent batches on one session can trip a deferred unique check or a deadlock: retry the statement. */
-const PEER_BATCH_ATTEMPTS = 3;
 
 /**
  * Client Storage in PostgreSQL: one row per named session in `<schema>.sessions`,
@@ -100,17 +97,20 @@ export class PostgresStorage extends BaseStorage {
     await this.#db.query(this.#sql.deleteSession, [this.name]);
   }
 
+  /**
+   * One transaction: a per-session advisory lock, then the whole batch in one
+   * statement. The lock makes concurrent batches of one session take turns (they
+   * would otherwise deadlock on each other's rows), and the batch statement starts
+   * after it, so it sees every batch committed before. Nothing else waits on it:
+   * saveUpdateState and the lookups never take this lock.
+   */
   protected async upsertPeers(peers: readonly Peer[]): Promise<boolean> {
     const values = encodePeers(this.name, peers);
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const { rows } = await this.#db.query<{ found: number }>(this.#sql.upsertPeers, values);
-        return rows[0]?.found === 1;
-      } catch (error) {
-        // The statement rolled back whole; a fresh snapshot sees the concurrent batch.
-        if (attempt >= PEER_BATCH_ATTEMPTS || !isRetryable(error)) throw error;
-      }
-    }
+    return this.#db.transaction(async (query) => {
+      await query(this.#sql.lockPeers, [`mtstore:peers:${this.schema}:${this.name}`]);
+      const { rows } = await query<{ found: number }>(this.#sql.upsertPeers, values);
+      return rows[0]?.found === 1;
+    });
   }
 
   protected async findPeerById(type: PeerType, id: bigint): Promise<Peer | null> {

@@ -52,12 +52,6 @@ export function statement(label: string, text: string): Statement {
   return { name: `mtstore_${label}_${hash}`, text };
 }
 
-/** Postgres errors worth one more try: a deadlock, or a deferred unique check lost to a concurrent batch. */
-export function isRetryable(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return code === '40P01' || code === '40001' || code === '23505';
-}
-
 function isPool(value: unknown): value is Pool {
   const p = value as Partial<Pool> | null;
   return typeof p === 'object' && p !== null && typeof p.query === 'function' && typeof p.connect === 'function';

@@ -18,6 +18,7 @@ export interface ClientStatements {
   insertSnapshot: Statement;
   saveUpdateState: Statement;
   deleteSession: Statement;
+  lockPeers: Statement;
   upsertPeers: Statement;
   peerById: Statement;
   peerByUsername: Statement;
@@ -111,6 +112,9 @@ export function clientStatements(s: string): ClientStatements {
 
     // Cascades to DCs, temp keys, channels, peers and usernames.
     deleteSession: statement('delete_session', `DELETE FROM ${s}.sessions WHERE name = $1`),
+
+    // Taken before upsertPeers, in its transaction: batches of one session take turns.
+    lockPeers: statement('lock_peers', 'SELECT pg_advisory_xact_lock(hashtextextended($1, 0))'),
 
     // A whole normalized batch in one statement (see upsertPeers in client.ts for the parameters):
     // - peers are upserted; a min peer keeps a stored non-min access hash (and its min flag);

@@ -4,7 +4,8 @@
  * test opened, by their application_name. Nothing here touches anything else.
  */
 import pg from 'pg';
-import { afterAll } from 'vitest';
+import { randomNamespace } from '@mtstore/conformance';
+import { afterAll, afterEach } from 'vitest';
 
 export const url = process.env.POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -54,11 +55,25 @@ export async function backends(application: string, state?: string): Promise<num
   return rows.map((r) => r.pid);
 }
 
-/** Terminates the connections with this application_name; returns how many. */
-export async function terminate(application: string, state?: string): Promise<number> {
+/** Terminates the connections with this application_name; returns their pids. */
+export async function terminate(application: string, state?: string): Promise<number[]> {
   const pids = await backends(application, state);
   for (const pid of pids) await admin().query('SELECT pg_terminate_backend($1)', [pid]);
-  return pids.length;
+  return pids;
+}
+
+/**
+ * Waits until none of these server processes is left, then lets pending socket
+ * events run: a killed backend's farewell (FATAL 57P01) reached our socket before
+ * the process left pg_stat_activity, but the pool only hears of it when node reads
+ * that socket, which may come after the admin query's reply in the same I/O turn.
+ */
+export async function gone(pids: readonly number[]): Promise<void> {
+  await until(async () => {
+    const { rows } = await admin().query('SELECT 1 FROM pg_stat_activity WHERE pid = ANY($1)', [pids]);
+    return rows.length === 0;
+  }, `connections ${pids.join(', ')} to end`);
+  await new Promise((resolve) => setImmediate(resolve));
 }
 
 /** Polls until `condition` resolves true (no fixed sleeps); throws naming `what` after `timeout` ms. */
@@ -68,4 +83,38 @@ export async function until(condition: () => Promise<boolean> | boolean, what: s
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+}
+
+const schemas: string[] = [];
+type Closable = { close(): Promise<void> } | { end(): Promise<void> };
+const opened: Closable[] = [];
+
+/** A fresh schema name for this test, dropped after it. */
+export function freshSchema(): string {
+  const schema = randomNamespace();
+  schemas.push(schema);
+  return schema;
+}
+
+/** Closed (or, for a pg pool or client, ended) after the test, before its schemas are dropped. */
+export function track<T extends Closable>(instance: T): T {
+  opened.push(instance);
+  return instance;
+}
+
+afterEach(async () => {
+  for (const instance of opened.splice(0).reverse()) {
+    await ('close' in instance ? instance.close() : instance.end()).catch(() => {});
+  }
+  for (const schema of schemas.splice(0)) await dropSchema(schema);
+});
+
+/** Loaded keys are AuthKeyBytes (redacted when printed); compare them as plain bytes. */
+export function plain<T>(value: T): T {
+  if (value instanceof Uint8Array) return Uint8Array.from(value) as T;
+  if (Array.isArray(value)) return value.map(plain) as T;
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)])) as T;
+  }
+  return value;
 }

@@ -1,0 +1,134 @@
+/**
+ * The schema: what it looks like in psql, migrations that run once under concurrent
+ * starts, refusing a newer schema, and stored rows that do not decode.
+ */
+import { inspect } from 'node:util';
+import { checkServer } from '@mtstore/conformance/vitest';
+import { fullSession, minimalSession, peer } from '@mtstore/conformance';
+import { describe, expect, it } from 'vitest';
+import { PostgresSessionStorage, PostgresStorage, SCHEMA_VERSION } from '../src/index.js';
+import { admin, freshSchema, probe, track, url } from './helpers.js';
+
+const server = await checkServer('postgres', url, probe);
+
+async function rejection(promise: Promise<unknown>): Promise<Error & { code?: string }> {
+  return promise.then(
+    () => {
+      throw new Error('expected a rejection');
+    },
+    (error: Error & { code?: string }) => error,
+  );
+}
+
+describe.runIf(server.available)('schema', () => {
+  it('creates the documented tables with native types in the configured schema', async () => {
+    const schema = freshSchema();
+    const storage = track(new PostgresStorage({ connectionString: url, schema }));
+    await storage.save(minimalSession());
+    const { rows } = await admin().query<{ table_name: string; column_name: string; data_type: string }>(
+      `SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema = $1`,
+      [schema],
+    );
+    const type = (table: string, column: string) => rows.find((r) => r.table_name === table && r.column_name === column)?.data_type;
+    expect(new Set(rows.map((r) => r.table_name))).toEqual(
+      new Set(['migrations', 'sessions', 'dcs', 'temp_auth_keys', 'channels', 'peers', 'peer_usernames', 'server_sessions']),
+    );
+    for (const [table, column] of [
+      ['sessions', 'user_id'],
+      ['sessions', 'takeout_id'],
+      ['channels', 'channel_id'],
+      ['peers', 'id'],
+      ['peers', 'access_hash'],
+      ['server_sessions', 'auth_key_id'],
+      ['server_sessions', 'session_id'],
+    ]) {
+      expect(type(table as string, column as string), `${table}.${column}`).toBe('bigint');
+    }
+    expect(type('dcs', 'auth_key')).toBe('bytea');
+    expect(type('temp_auth_keys', 'key')).toBe('bytea');
+    expect(type('dcs', 'test_mode')).toBe('boolean');
+    const pk = await admin().query<{ columns: string }>(
+      `SELECT pg_get_indexdef(i.indexrelid) AS columns FROM pg_index i
+        WHERE i.indrelid = ($1 || '.server_sessions')::regclass AND i.indisprimary`,
+      [schema],
+    );
+    expect(pk.rows[0]?.columns).toMatch(/\(auth_key_id, session_id\)/);
+    const versions = await admin().query(`SELECT version FROM "${schema}".migrations`);
+    expect(versions.rows).toEqual([{ version: SCHEMA_VERSION }]);
+  });
+
+  it('works in a schema the application created beforehand', async () => {
+    const schema = freshSchema();
+    await admin().query(`CREATE SCHEMA "${schema}"`);
+    const storage = track(new PostgresStorage({ connectionString: url, schema }));
+    await storage.save(fullSession(1));
+    expect(await storage.load()).not.toBeNull();
+  });
+
+  it('processes starting together migrate once: the advisory lock makes the others wait', async () => {
+    const schema = freshSchema();
+    // Eight pools (eight "processes") race on an empty schema, client and server side.
+    const instances = Array.from({ length: 8 }, (_, i) =>
+      track(i % 2 ? new PostgresSessionStorage({ config: { connectionString: url, max: 1 }, schema }) : new PostgresStorage({ config: { connectionString: url, max: 1 }, schema, name: `n${i}` })),
+    );
+    await Promise.all(
+      instances.map((instance, i) => (instance instanceof PostgresStorage ? instance.save(fullSession(i + 1)) : instance.createSession(1n, BigInt(i)))),
+    );
+    const versions = await admin().query(`SELECT version FROM "${schema}".migrations`);
+    expect(versions.rows).toEqual([{ version: SCHEMA_VERSION }]);
+    const sessions = await admin().query(`SELECT count(*)::int AS n FROM "${schema}".sessions`);
+    expect(sessions.rows[0].n).toBe(4);
+  });
+
+  it('refuses a schema written by a newer version with MigrationError, and writes nothing', async () => {
+    const schema = freshSchema();
+    const first = track(new PostgresStorage({ connectionString: url, schema }));
+    await first.save(minimalSession());
+    await admin().query(`INSERT INTO "${schema}".migrations (version) VALUES ($1)`, [SCHEMA_VERSION + 1]);
+    const client = track(new PostgresStorage({ connectionString: url, schema, name: 'other' }));
+    const error = await rejection(client.save(fullSession(2)));
+    expect(error.code).toBe('MTSTORE_MIGRATION');
+    expect(error.message).toContain(schema);
+    expect(error.message).toContain(`version ${SCHEMA_VERSION + 1}`);
+    const server = track(new PostgresSessionStorage({ connectionString: url, schema }));
+    expect((await rejection(server.createSession(1n, 1n))).code).toBe('MTSTORE_MIGRATION');
+    const rows = await admin().query(`SELECT name FROM "${schema}".sessions`);
+    expect(rows.rows).toEqual([{ name: 'default' }]);
+    // A failed migration check is not remembered: once the schema is readable again, the same instance works.
+    await admin().query(`DELETE FROM "${schema}".migrations WHERE version > $1`, [SCHEMA_VERSION]);
+    await client.save(fullSession(2));
+    expect(await server.createSession(1n, 1n)).toBe(true);
+  });
+
+  it('an unreachable server while migrating is StorageUnavailableError, not MigrationError', async () => {
+    const storage = track(new PostgresStorage({ connectionString: 'postgres://postgres@127.0.0.1:1/test', schema: freshSchema() }));
+    expect((await rejection(storage.load())).code).toBe('MTSTORE_STORAGE_UNAVAILABLE');
+  });
+
+  it('a stored row that does not decode is CorruptDataError naming the session, without key bytes', async () => {
+    const schema = freshSchema();
+    const storage = track(new PostgresStorage({ connectionString: url, schema, name: 'broken' }));
+    await storage.save(fullSession(1));
+    await storage.peers.upsert([peer('user', 1)]);
+
+    // A truncated key.
+    await admin().query(`UPDATE "${schema}".dcs SET auth_key = substring(auth_key FROM 1 FOR 100) WHERE position = 0`);
+    let error = await rejection(storage.load());
+    expect(error.code).toBe('MTSTORE_CORRUPT_DATA');
+    expect(error.message).toContain('"broken"');
+    expect(error.message).toContain('100 bytes');
+    expect(inspect(error)).not.toMatch(/[0-9a-f]{64}/);
+
+    // A user without a DC.
+    await storage.save(fullSession(1));
+    await admin().query(`UPDATE "${schema}".sessions SET user_dc_id = NULL`);
+    error = await rejection(storage.load());
+    expect(error.code).toBe('MTSTORE_CORRUPT_DATA');
+
+    // A peer username no client could have stored.
+    await admin().query(`UPDATE "${schema}".peer_usernames SET username = 'not a username'`);
+    error = await rejection(storage.peers.getById('user', 1n));
+    expect(error.code).toBe('MTSTORE_CORRUPT_DATA');
+    expect(error.message).toContain('"broken"');
+  });
+});

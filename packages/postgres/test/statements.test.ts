@@ -1,0 +1,123 @@
+/**
+ * What reaches the server: named (prepared) statements on the hot paths, one
+ * statement per peer batch and per update state, one transaction per save, and
+ * create/destroy races decided by the database across separate connections.
+ */
+import { checkServer } from '@mtstore/conformance/vitest';
+import { fullSession, minimalSession, peer } from '@mtstore/conformance';
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { PostgresSessionStorage, PostgresStorage } from '../src/index.js';
+import { freshSchema, probe, track, url } from './helpers.js';
+
+const server = await checkServer('postgres', url, probe);
+
+/** A pool the test owns that counts the statements its connections run, and the checkouts. */
+function countingPool(max: number) {
+  const pool = track(new pg.Pool({ connectionString: url, max }));
+  const sent: string[] = [];
+  let checkouts = 0;
+  pool.on('acquire', (client) => {
+    checkouts++;
+    const marked = client as pg.PoolClient & { counted?: boolean };
+    if (marked.counted) return;
+    marked.counted = true;
+    const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+    (client as unknown as { query: unknown }).query = (...args: unknown[]) => {
+      sent.push(typeof args[0] === 'string' ? args[0] : (args[0] as { text: string }).text);
+      return query(...args);
+    };
+  });
+  return {
+    pool,
+    /** Statements sent and connections checked out (pool.query checks one out too) while `work` ran. */
+    async during(work: () => Promise<unknown>): Promise<{ statements: string[]; checkouts: number }> {
+      sent.length = 0;
+      checkouts = 0;
+      await work();
+      return { statements: [...sent], checkouts };
+    },
+  };
+}
+
+describe.runIf(server.available)('statements', () => {
+  it('hasSession, saveUpdateState and load are named statements, prepared once per connection', async () => {
+    const { pool } = countingPool(1); // one connection: pg_prepared_statements shows its statements
+    const storage = track(new PostgresStorage({ pool, schema: freshSchema() }));
+    const sessions = track(new PostgresSessionStorage({ pool, schema: storage.schema }));
+    await storage.save(fullSession(1));
+    for (let i = 0; i < 20; i++) {
+      await sessions.hasSession(1n, BigInt(i));
+      await storage.saveUpdateState({ pts: i, qts: 0, date: 0, seq: 0 }, [{ id: 5n, pts: i }]);
+      await storage.load();
+    }
+    const { rows } = await pool.query<{ name: string; statement: string }>('SELECT name, statement FROM pg_prepared_statements');
+    for (const label of ['has_session', 'save_update_state', 'load']) {
+      const prepared = rows.filter((r) => r.name.startsWith(`mtstore_${label}_`));
+      expect(prepared, label).toHaveLength(1);
+      expect(prepared[0]?.statement).toContain(`"${storage.schema}".`);
+    }
+  });
+
+  it("a batch of 10,000 peers is one statement (in a transaction with the session's peer lock), not one per peer", async () => {
+    const counting = countingPool(2);
+    const storage = track(new PostgresStorage({ pool: counting.pool, schema: freshSchema() }));
+    await storage.save(minimalSession());
+    const batch = Array.from({ length: 10_000 }, (_, i) => peer((['user', 'chat', 'channel'] as const)[i % 3] as 'user', i + 1, { usernames: [`bulk_${i}`, `alt_${i}`] }));
+    for (const round of [batch, batch.map((p) => ({ ...p, accessHash: p.accessHash + 1n, usernames: [...p.usernames].reverse() }))]) {
+      const { statements, checkouts } = await counting.during(() => storage.peers.upsert(round));
+      expect(checkouts).toBe(1);
+      expect(statements).toHaveLength(4);
+      expect(statements[0]).toBe('BEGIN');
+      expect(statements[1]).toContain('pg_advisory_xact_lock');
+      expect(statements[2]).toContain('unnest(');
+      expect(statements[3]).toBe('COMMIT');
+    }
+    expect((await storage.peers.getByUsername('ALT_9999'))?.usernames).toEqual(['alt_9999', 'bulk_9999']);
+  });
+
+  it('saveUpdateState is one statement; save is one transaction of three statements', async () => {
+    const counting = countingPool(2);
+    const storage = track(new PostgresStorage({ pool: counting.pool, schema: freshSchema() }));
+    await storage.save(minimalSession());
+    const update = await counting.during(() =>
+      storage.saveUpdateState({ pts: 1, qts: 2, date: 3, seq: 4 }, Array.from({ length: 100 }, (_, i) => ({ id: BigInt(i), pts: i }))),
+    );
+    expect(update.statements).toHaveLength(1);
+    expect(update.checkouts).toBe(1);
+    const save = await counting.during(() => storage.save(fullSession(3)));
+    expect(save.checkouts).toBe(1);
+    expect(save.statements[0]).toBe('BEGIN');
+    expect(save.statements.at(-1)).toBe('COMMIT');
+    expect(save.statements).toHaveLength(5);
+  });
+
+  it('50 concurrent creates (then destroys) of one session over 20 connections: exactly one winner each', async () => {
+    const pool = track(new pg.Pool({ connectionString: url, max: 20 }));
+    const sessions = track(new PostgresSessionStorage({ pool, schema: freshSchema() }));
+    await sessions.hasSession(0n, 0n); // migrate first, so the race is about the row
+    for (let round = 0; round < 3; round++) {
+      const id = BigInt(round);
+      const created = await Promise.all(Array.from({ length: 50 }, () => sessions.createSession(7n, id)));
+      expect(created.filter(Boolean)).toHaveLength(1);
+      const destroyed = await Promise.all(Array.from({ length: 50 }, () => sessions.destroySession(7n, id)));
+      expect(destroyed.filter(Boolean)).toHaveLength(1);
+    }
+    expect(pool.totalCount).toBeGreaterThan(1);
+  });
+
+  it('concurrent peer batches on one session that move the same usernames and phones all succeed, leaving one owner each', async () => {
+    const schema = freshSchema();
+    const a = track(new PostgresStorage({ config: { connectionString: url, max: 4 }, schema }));
+    const b = track(new PostgresStorage({ config: { connectionString: url, max: 4 }, schema }));
+    await a.save(minimalSession());
+    // Every batch claims the same 200 usernames and phones for a different set of peers.
+    const batch = (k: number) => Array.from({ length: 200 }, (_, i) => peer('user', k * 1000 + i, { usernames: [`shared_${i}`], phone: `555${i}` }));
+    await Promise.all(Array.from({ length: 8 }, (_, k) => (k % 2 ? a : b).peers.upsert(batch(k))));
+    for (const i of [0, 99, 199]) {
+      const owner = await a.peers.getByUsername(`shared_${i}`);
+      expect(owner).not.toBeNull();
+      expect((await a.peers.getByPhone(`555${i}`))?.id).toBe(owner?.id);
+    }
+  });
+});
