@@ -8,7 +8,7 @@
  */
 import { int64FromStorage, mergePeer, usernameKey, type Peer, type PeerType } from '@mtstore/core';
 import type { Row, Sql } from './connection.js';
-import { bySize, chunks, flag, insertRows, num } from './rows.js';
+import { bySize, chunks, chunksBy, flag, insertRows, num } from './rows.js';
 import type { SchemaContext } from './schema.js';
 
 interface PeerKey {
@@ -21,7 +21,8 @@ interface PeerKey {
  * group is a range on the primary key (session_name, peer_type, peer_id). Plain
  * IN lists work the same on every database, unlike row-value IN.
  */
-function keyFilter(keys: readonly PeerKey[], column = 'peer'): { clause: string; params: unknown[] } {
+function keyFilter(keys: readonly PeerKey[]): { clause: string; params: unknown[] } | undefined {
+  if (keys.length === 0) return undefined;
   const byType = new Map<PeerType, bigint[]>();
   for (const key of keys) {
     const ids = byType.get(key.type);
@@ -31,10 +32,34 @@ function keyFilter(keys: readonly PeerKey[], column = 'peer'): { clause: string;
   const parts: string[] = [];
   const params: unknown[] = [];
   for (const [type, ids] of byType) {
-    parts.push(`(${column}_type = ? AND ${column}_id IN (${Array(ids.length).fill('?').join(', ')}))`);
+    parts.push(`(peer_type = ? AND peer_id IN (${Array(ids.length).fill('?').join(', ')}))`);
     params.push(type, ...ids);
   }
   return { clause: `(${parts.join(' OR ')})`, params };
+}
+
+/** `column IN (?, …)`, or nothing for an empty list. */
+function inList(column: string, values: readonly unknown[]): { clause: string; params: unknown[] } | undefined {
+  return values.length === 0 ? undefined : { clause: `${column} IN (${Array(values.length).fill('?').join(', ')})`, params: [...values] };
+}
+
+/** The given conditions joined with OR (at least one is present). */
+function anyOf(parts: readonly ({ clause: string; params: unknown[] } | undefined)[]): { clause: string; params: unknown[] } {
+  const present = parts.filter((p): p is { clause: string; params: unknown[] } => p !== undefined);
+  return { clause: `(${present.map((p) => p.clause).join(' OR ')})`, params: present.flatMap((p) => p.params) };
+}
+
+function keyOf(peer: PeerKey): string {
+  return `${peer.type}:${peer.id}`;
+}
+
+/** The incoming peer as stored: a min peer keeps a stored non-min access hash (core's rule). */
+function mergeStored(peer: Peer, stored: { accessHash: bigint; min: boolean | undefined } | undefined): Peer {
+  if (stored === undefined) return peer;
+  const asStored: Peer = { ...peer, accessHash: stored.accessHash };
+  if (stored.min === undefined) delete asStored.min;
+  else asStored.min = stored.min;
+  return mergePeer(asStored, peer);
 }
 
 export class PeerStatements {
@@ -44,8 +69,7 @@ export class PeerStatements {
   readonly #lockSession: string;
   readonly #upsert: (rows: number) => string;
   readonly #insertUsernames: (rows: number) => string;
-  readonly #releasePhones: (count: number) => string;
-  readonly #releaseUsernames: (count: number) => string;
+  readonly #dropUsernames: (count: number) => string;
   readonly #context: SchemaContext;
 
   constructor(context: SchemaContext) {
@@ -81,68 +105,83 @@ export class PeerStatements {
     this.#insertUsernames = bySize((n) =>
       d.sql(`INSERT INTO ${t.peerUsernames} (session_name, username_key, username, peer_type, peer_id, ord) VALUES ${d.rows(n, 6)}`),
     );
-    this.#releasePhones = bySize((n) => d.sql(`UPDATE ${t.peers} SET phone = NULL WHERE session_name = ? AND phone IN (${d.list(n)})`));
-    this.#releaseUsernames = bySize((n) => d.sql(`DELETE FROM ${t.peerUsernames} WHERE session_name = ? AND username_key IN (${d.list(n)})`));
+    this.#dropUsernames = bySize((n) => d.sql(`DELETE FROM ${t.peerUsernames} WHERE session_name = ? AND username_key IN (${d.list(n)})`));
   }
 
   /**
    * Stores a normalized batch inside the caller's transaction. The session row is
    * locked first (the order every writer of a session follows), which also tells
    * whether the session exists: false, with nothing written, when it does not.
+   *
+   * Then it reads what the batch touches — holders of its phones, stored rows of its
+   * min peers, usernames owned by its peers or claimed by it — and writes only the
+   * differences: usernames and phones rarely change, so re-upserting known peers
+   * rewrites their rows and nothing else.
    */
   async upsert(sql: Sql, name: string, batch: readonly Peer[]): Promise<boolean> {
     const { dialect: d, tables: t } = this.#context;
     const max = d.maxParams;
     if ((await sql.rows(this.#lockSession, [name])).length === 0) return false;
 
-    const peers = await this.#mergeMin(sql, name, batch);
+    const inBatch = new Set(batch.map(keyOf));
+    const phoneOwner = new Map<string, string>();
+    for (const p of batch) if (p.phone !== undefined) phoneOwner.set(p.phone, keyOf(p));
+    const storedMin = new Map<string, { accessHash: bigint; min: boolean | undefined }>();
+    const foreignPhones: PeerKey[] = [];
+    const stored = new Map<string, { owner: string; username: string; ord: number }>();
+    const where = `session ${JSON.stringify(name)}, peer`;
 
-    // Phones and usernames the batch claims leave whoever holds them now; the batch's
-    // peers drop their old usernames (their lists are replaced whole).
-    const phones = peers.flatMap((p) => (p.phone === undefined ? [] : [p.phone]));
-    for (const chunk of chunks(phones, 1, max, 1)) await sql.affected(this.#releasePhones(chunk.length), [name, ...chunk]);
-    for (const chunk of chunks(peers, 1, max, 4)) {
-      const filter = keyFilter(chunk);
-      await sql.affected(d.sql(`DELETE FROM ${t.peerUsernames} WHERE session_name = ? AND ${filter.clause}`), [name, ...filter.params]);
-    }
-    const usernameRows = peers.flatMap((p) => p.usernames.map((u, ord) => [name, usernameKey(u), u, p.type, p.id, ord]));
-    const keys = usernameRows.map((row) => row[1]);
-    for (const chunk of chunks(keys, 1, max, 1)) await sql.affected(this.#releaseUsernames(chunk.length), [name, ...chunk]);
-
-    const peerRows = peers.map((p) => [name, p.type, p.id, p.accessHash, d.bool(p.min), p.phone ?? null, p.updatedAt]);
-    await insertRows(sql, this.#upsert, peerRows, max);
-    await insertRows(sql, this.#insertUsernames, usernameRows, max);
-    return true;
-  }
-
-  /** A min peer never replaces the access hash of a stored non-min one: read the stored hashes it could touch. */
-  async #mergeMin(sql: Sql, name: string, batch: readonly Peer[]): Promise<readonly Peer[]> {
-    const min = batch.filter((p) => p.min === true);
-    if (min.length === 0) return batch;
-    const { dialect: d, tables: t } = this.#context;
-    const stored = new Map<string, { accessHash: bigint; min: boolean | undefined }>();
-    for (const chunk of chunks(min, 1, d.maxParams, 4)) {
-      const filter = keyFilter(chunk);
+    // Each chunk of peers costs a key and a phone in the first read, a key and its usernames in the second.
+    for (const chunk of chunksBy(batch, (p) => 2 + p.usernames.length, max - 8)) {
+      const minPeers = chunk.filter((p) => p.min === true);
+      const phones = chunk.flatMap((p) => (p.phone === undefined ? [] : [p.phone]));
+      if (minPeers.length > 0 || phones.length > 0) {
+        const filter = anyOf([keyFilter(minPeers), inList('phone', phones)]);
+        const rows = await sql.rows(
+          d.sql(`SELECT peer_type, ${d.text('peer_id')} AS id, ${d.text('access_hash')} AS hash, ${d.flag('is_min')} AS is_min, phone FROM ${t.peers} WHERE session_name = ? AND ${filter.clause}`),
+          [name, ...filter.params],
+        );
+        for (const row of rows) {
+          const key = `${String(row.peer_type)}:${String(row.id)}`;
+          if (inBatch.has(key)) {
+            storedMin.set(key, { accessHash: int64FromStorage(row.hash, `${where} access_hash`), min: flag(row.is_min) });
+          } else if (row.phone !== null && phoneOwner.has(String(row.phone))) {
+            // A peer outside the batch holds a phone the batch gives to another: it loses it.
+            foreignPhones.push({ type: row.peer_type as PeerType, id: int64FromStorage(row.id, `${where} id`) });
+          }
+        }
+      }
+      const names = chunk.flatMap((p) => p.usernames.map(usernameKey));
+      const filter = anyOf([keyFilter(chunk), inList('username_key', names)]);
       const rows = await sql.rows(
-        d.sql(`SELECT peer_type, ${d.text('peer_id')} AS id, ${d.text('access_hash')} AS hash, ${d.flag('is_min')} AS is_min FROM ${t.peers} WHERE session_name = ? AND ${filter.clause}`),
+        d.sql(`SELECT username_key, username, peer_type, ${d.text('peer_id')} AS id, ord FROM ${t.peerUsernames} WHERE session_name = ? AND ${filter.clause}`),
         [name, ...filter.params],
       );
-      for (const row of rows) {
-        const where = `session ${JSON.stringify(name)}, peer`;
-        stored.set(`${String(row.peer_type)}:${int64FromStorage(row.id, `${where} id`)}`, {
-          accessHash: int64FromStorage(row.hash, `${where} access_hash`),
-          min: flag(row.is_min),
-        });
-      }
+      for (const row of rows) stored.set(String(row.username_key), { owner: `${String(row.peer_type)}:${String(row.id)}`, username: String(row.username), ord: num(row.ord) });
     }
-    return batch.map((peer) => {
-      const previous = peer.min === true ? stored.get(`${peer.type}:${peer.id}`) : undefined;
-      if (previous === undefined) return peer;
-      const asStored: Peer = { ...peer, accessHash: previous.accessHash };
-      if (previous.min === undefined) delete asStored.min;
-      else asStored.min = previous.min;
-      return mergePeer(asStored, peer);
-    });
+
+    const peers = storedMin.size === 0 ? batch : batch.map((p) => mergeStored(p, storedMin.get(keyOf(p))));
+
+    // Usernames: keep a stored row that is exactly what the batch wants; delete every
+    // other row the read found (dropped by a batch peer, or claimed from another peer).
+    const wanted = new Map<string, unknown[]>();
+    for (const p of peers) p.usernames.forEach((u, ord) => wanted.set(usernameKey(u), [name, usernameKey(u), u, p.type, p.id, ord]));
+    const drop: string[] = [];
+    for (const [key, row] of stored) {
+      const want = wanted.get(key);
+      if (want !== undefined && row.owner === `${String(want[3])}:${String(want[4])}` && row.username === want[2] && row.ord === want[5]) wanted.delete(key);
+      else drop.push(key);
+    }
+
+    for (const chunk of chunks(foreignPhones, 1, max, 4)) {
+      const filter = keyFilter(chunk) as { clause: string; params: unknown[] };
+      await sql.affected(d.sql(`UPDATE ${t.peers} SET phone = NULL WHERE session_name = ? AND ${filter.clause}`), [name, ...filter.params]);
+    }
+    for (const chunk of chunks(drop, 1, max, 1)) await sql.affected(this.#dropUsernames(chunk.length), [name, ...chunk]);
+    const peerRows = peers.map((p) => [name, p.type, p.id, p.accessHash, d.bool(p.min), p.phone ?? null, p.updatedAt]);
+    await insertRows(sql, this.#upsert, peerRows, max);
+    await insertRows(sql, this.#insertUsernames, [...wanted.values()], max);
+    return true;
   }
 
   /** Rows of a lookup (one per username of the peer) back to a peer; checked afterwards by core. */

@@ -14,6 +14,25 @@ export function chunks<T>(items: readonly T[], perItem: number, maxParams: numbe
   return result;
 }
 
+/** Splits `items` so that the weights of each part add up to at most `max` (an item heavier than `max` goes alone). */
+export function chunksBy<T>(items: readonly T[], weight: (item: T) => number, max: number): T[][] {
+  const result: T[][] = [];
+  let current: T[] = [];
+  let total = 0;
+  for (const item of items) {
+    const w = weight(item);
+    if (current.length > 0 && total + w > max) {
+      result.push(current);
+      current = [];
+      total = 0;
+    }
+    current.push(item);
+    total += w;
+  }
+  if (current.length > 0) result.push(current);
+  return result;
+}
+
 /** A nullable boolean column read through `Dialect.flag`: NULL is absent. */
 export function flag(value: unknown): boolean | undefined {
   if (value === null || value === undefined) return undefined;
@@ -26,14 +45,18 @@ export function num(value: unknown): number {
   return value === null || value === undefined ? Number.NaN : Number(value);
 }
 
-/** Memoizes statement text by row count: batches repeat the same few sizes. */
-export function bySize(build: (rows: number) => string, limit = 64): (rows: number) => string {
+/**
+ * Memoizes statement text by row count: batches come in a few sizes again and again,
+ * and a 1,000-row VALUES list is worth building once. Keeps the last `capacity` sizes.
+ */
+export function bySize(build: (rows: number) => string, capacity = 16): (rows: number) => string {
   const cache = new Map<number, string>();
   return (rows) => {
     let text = cache.get(rows);
     if (text === undefined) {
       text = build(rows);
-      if (rows <= limit) cache.set(rows, text);
+      cache.set(rows, text);
+      if (cache.size > capacity) cache.delete(cache.keys().next().value as number);
     }
     return text;
   };

@@ -163,6 +163,30 @@ for (const db of await availableDrivers()) {
         }
       }));
 
+    it('usernames re-ordered, re-cased, swapped between peers, and phones swapped, in place', () =>
+      withTables(db, async ({ prefix, app }) => {
+        const storage = new TypeormStorage({ dataSource: app, tablePrefix: prefix });
+        await storage.save(minimalSession());
+        const usernamesOf = async (id: bigint) => (await storage.peers.getById('user', id))?.usernames;
+        await storage.peers.upsert([peer('user', 1, { usernames: ['Alpha', 'beta'], phone: '111' }), peer('user', 2, { usernames: [], phone: '222' })]);
+        await storage.peers.upsert([peer('user', 1, { usernames: ['beta', 'ALPHA'], phone: '111' })]);
+        expect(await usernamesOf(1n)).toEqual(['beta', 'ALPHA']);
+        await storage.peers.upsert([peer('user', 1, { usernames: ['beta', 'ALPHA'], phone: '111' })]); // unchanged
+        expect(await usernamesOf(1n)).toEqual(['beta', 'ALPHA']);
+        // One batch: user 1 gives both names to user 2 and takes a new one; the two swap phones.
+        await storage.peers.upsert([peer('user', 1, { usernames: ['gamma'], phone: '222' }), peer('user', 2, { usernames: ['Beta', 'alpha'], phone: '111' })]);
+        expect(await usernamesOf(1n)).toEqual(['gamma']);
+        expect(await usernamesOf(2n)).toEqual(['Beta', 'alpha']);
+        expect((await storage.peers.getByUsername('ALPHA'))?.id).toBe(2n);
+        expect((await storage.peers.getByPhone('111'))?.id).toBe(2n);
+        expect((await storage.peers.getByPhone('222'))?.id).toBe(1n);
+        // A peer outside the batch loses a phone the batch hands to someone else.
+        await storage.peers.upsert([peer('user', 3, { usernames: [], phone: '111' })]);
+        expect((await storage.peers.getById('user', 2n))?.phone).toBeUndefined();
+        expect((await storage.peers.getByPhone('111'))?.id).toBe(3n);
+        await storage.close();
+      }));
+
     it('a large update: 5,000 channels in one saveUpdateState and 3,000 in a save round-trip', () =>
       withTables(db, async ({ prefix, app }) => {
         const storage = new TypeormStorage({ dataSource: app, tablePrefix: prefix });
