@@ -125,6 +125,8 @@ export class Connection {
   /** sqlite: the key operations queue on (the database file); undefined elsewhere. */
   readonly #queue: unknown;
   #ready: Promise<void> | undefined;
+  /** Set once ready resolved: the hot path then skips even the await. */
+  #isReady = false;
 
   constructor(options: TypeormConnectionOptions, where: string) {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${where}: options must be an object`);
@@ -155,10 +157,15 @@ export class Connection {
 
   /** Connects (owned DataSource) and creates, migrates or checks the schema, once. A failure is retried by the next call. */
   ready(): Promise<void> {
-    this.#ready ??= this.#start().catch((error: unknown) => {
-      this.#ready = undefined;
-      throw error;
-    });
+    this.#ready ??= this.#start().then(
+      () => {
+        this.#isReady = true;
+      },
+      (error: unknown) => {
+        this.#ready = undefined;
+        throw error;
+      },
+    );
     return this.#ready;
   }
 
@@ -181,25 +188,33 @@ export class Connection {
     });
   }
 
-  /** Runs `work` with statements that each commit on their own. */
-  async run<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
-    await this.ready();
-    return this.#exclusive(() => withRetry(() => this.#withRunner((runner) => work(sqlOn(runner)))));
-  }
-
   /** One statement on its own: its rows. */
-  query(sql: string, params: readonly unknown[]): Promise<Row[]> {
-    return this.run((s) => s.rows(sql, params));
+  async query(sql: string, params: readonly unknown[]): Promise<Row[]> {
+    return ((await this.#single(sql, params)).records ?? []) as Row[];
   }
 
   /** One statement on its own: the rows it changed. */
-  execute(sql: string, params: readonly unknown[]): Promise<number> {
-    return this.run((s) => s.affected(sql, params));
+  async execute(sql: string, params: readonly unknown[]): Promise<number> {
+    return (await this.#single(sql, params)).affected ?? 0;
+  }
+
+  /** The per-message path (hasSession, createSession…): as little around TypeORM's query runner as it can be. */
+  async #single(sql: string, params: readonly unknown[]): Promise<QueryResultLike> {
+    if (!this.#isReady) await this.ready();
+    const once = async (): Promise<QueryResultLike> => {
+      const runner = this.#dataSource.createQueryRunner();
+      try {
+        return (await runner.query(sql, params as unknown[], true)) as QueryResultLike;
+      } finally {
+        await runner.release();
+      }
+    };
+    return this.#exclusive(() => withRetry(once));
   }
 
   /** Runs `work` in one transaction, again from the start after a deadlock. */
   async transaction<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
-    await this.ready();
+    if (!this.#isReady) await this.ready();
     return this.#exclusive(() => withRetry(() => this.#inTransaction((runner) => work(sqlOn(runner)))));
   }
 
