@@ -182,7 +182,8 @@ function readVersion(db: Database.Database, tables: Tables, options: MigrateOpti
     const ours = Object.values(tables).filter((name) => existing.has(name));
     if (ours.length > 0) {
       throw new MigrationError(
-        `${where}: ${location} has table ${ours[0]} but no ${tables.meta} table: it is not an mtstore database (or a damaged one). Use another file or tablePrefix.`,
+        `${where}: ${location} has table ${ours[0]} but no ${tables.meta} table: it is not an @mtstore/sqlite database ` +
+          '(another program’s tables, another mtstore adapter’s such as @mtstore/typeorm, or a damaged file). Use another file or tablePrefix.',
       );
     }
     return 0;

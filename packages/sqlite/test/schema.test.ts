@@ -92,7 +92,7 @@ describe('versions', () => {
     edit(path, 'CREATE TABLE mtstore_sessions (whatever TEXT)');
     const error = await rejection(new SqliteStorage(path).load());
     expect(error.code).toBe('MTSTORE_MIGRATION');
-    expect(error.message).toMatch(/not an mtstore database/);
+    expect(error.message).toMatch(/not an @mtstore\/sqlite database/);
   });
 
   it('a missing or unreadable schema_version row is refused', async () => {

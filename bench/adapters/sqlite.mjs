@@ -1,0 +1,220 @@
+// sqlite adapter vs. raw better-sqlite3: the same SQL, prepared once, with the same
+// transactions and pragmas (WAL, synchronous NORMAL, foreign keys on), each side on
+// its own file in a temporary directory. What the raw side leaves out is mtstore's
+// validation, peer-batch normalization, decoding checks and error wrapping.
+import Database from 'better-sqlite3';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fullSession, peer } from '@mtstore/conformance';
+import { SqliteSessionStorage, SqliteStorage } from '@mtstore/sqlite';
+
+const T = {
+  sessions: 'mtstore_sessions',
+  dcs: 'mtstore_dcs',
+  tempKeys: 'mtstore_temp_auth_keys',
+  channels: 'mtstore_channels',
+  peers: 'mtstore_peers',
+  usernames: 'mtstore_peer_usernames',
+  server: 'mtstore_server_sessions',
+};
+
+const bit = (value) => (value === undefined ? null : value ? 1 : 0);
+
+/** Raw better-sqlite3: the statements and transactions the adapter runs, and plain row → object mapping. */
+function rawTargets(db) {
+  const read = (sql) => db.prepare(sql).safeIntegers(true);
+  const s = {
+    exists: read(`SELECT 1 FROM ${T.server} WHERE auth_key_id = ? AND session_id = ?`).pluck(),
+    insert: db.prepare(`INSERT INTO ${T.server} (auth_key_id, session_id, created_at) VALUES (?, ?, unixepoch()) ON CONFLICT (auth_key_id, session_id) DO NOTHING`),
+    remove: db.prepare(`DELETE FROM ${T.server} WHERE auth_key_id = ? AND session_id = ?`),
+    sessionId: read(`SELECT id FROM ${T.sessions} WHERE name = ?`).pluck(),
+    session: read(`SELECT id, version, home_dc_id, api_id, user_id, user_dc_id, user_bot, user_username, state_pts, state_qts, state_date, state_seq, takeout_id FROM ${T.sessions} WHERE name = ?`),
+    dcs: read(`SELECT position, dc_id, ipv4, ipv6, port, test_mode, media_only, auth_key, temp_key_count FROM ${T.dcs} WHERE session_id = ? ORDER BY position`),
+    tempKeys: read(`SELECT dc_position, key_index, auth_key, expires_at FROM ${T.tempKeys} WHERE session_id = ? ORDER BY dc_position, position`),
+    channels: read(`SELECT channel_id, pts FROM ${T.channels} WHERE session_id = ? ORDER BY rowid`),
+    upsertSession: read(`INSERT INTO ${T.sessions} (name, version, home_dc_id, api_id, user_id, user_dc_id, user_bot, user_username, state_pts, state_qts, state_date, state_seq, takeout_id)
+      VALUES (@name, @version, @homeDcId, @apiId, @userId, @userDcId, @userBot, @userUsername, @pts, @qts, @date, @seq, @takeoutId)
+      ON CONFLICT (name) DO UPDATE SET version = excluded.version, home_dc_id = excluded.home_dc_id, api_id = excluded.api_id, user_id = excluded.user_id,
+        user_dc_id = excluded.user_dc_id, user_bot = excluded.user_bot, user_username = excluded.user_username, state_pts = excluded.state_pts,
+        state_qts = excluded.state_qts, state_date = excluded.state_date, state_seq = excluded.state_seq, takeout_id = excluded.takeout_id
+      RETURNING id`).pluck(),
+    insertDc: db.prepare(`INSERT INTO ${T.dcs} (session_id, position, dc_id, ipv4, ipv6, port, test_mode, media_only, auth_key, temp_key_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+    insertTempKey: db.prepare(`INSERT INTO ${T.tempKeys} (session_id, dc_position, position, key_index, auth_key, expires_at) VALUES (?, ?, ?, ?, ?, ?)`),
+    insertChannel: db.prepare(`INSERT INTO ${T.channels} (session_id, channel_id, pts) VALUES (?, ?, ?)`),
+    deleteTempKeys: db.prepare(`DELETE FROM ${T.tempKeys} WHERE session_id = ?`),
+    deleteDcs: db.prepare(`DELETE FROM ${T.dcs} WHERE session_id = ?`),
+    deleteChannels: db.prepare(`DELETE FROM ${T.channels} WHERE session_id = ?`),
+    updateState: read(`UPDATE ${T.sessions} SET state_pts = ?, state_qts = ?, state_date = ?, state_seq = ? WHERE name = ? RETURNING id`).pluck(),
+    upsertChannel: db.prepare(`INSERT INTO ${T.channels} (session_id, channel_id, pts) VALUES (?, ?, ?) ON CONFLICT (session_id, channel_id) DO UPDATE SET pts = excluded.pts`),
+    releasePhone: db.prepare(`UPDATE ${T.peers} SET phone = NULL WHERE session_id = ? AND phone = ? AND NOT (type = ? AND id = ?)`),
+    upsertPeer: db.prepare(`INSERT INTO ${T.peers} (session_id, type, id, access_hash, phone, min, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (session_id, type, id) DO UPDATE SET
+        access_hash = CASE WHEN excluded.min = 1 AND coalesce(${T.peers}.min, 0) = 0 THEN ${T.peers}.access_hash ELSE excluded.access_hash END,
+        min = CASE WHEN excluded.min = 1 AND coalesce(${T.peers}.min, 0) = 0 THEN ${T.peers}.min ELSE excluded.min END,
+        phone = excluded.phone, updated_at = excluded.updated_at`),
+    dropUsernames: db.prepare(`DELETE FROM ${T.usernames} WHERE session_id = ? AND type = ? AND id = ?`),
+    claimUsername: db.prepare(`INSERT INTO ${T.usernames} (session_id, type, id, position, username, username_key) VALUES (?, ?, ?, ?, ?, ?)
+      ON CONFLICT (session_id, username_key) DO UPDATE SET type = excluded.type, id = excluded.id, position = excluded.position, username = excluded.username`),
+    peerByUsername: read(`SELECT p.type, p.id, p.access_hash, p.phone, p.min, p.updated_at,
+        (SELECT group_concat(u.username, ' ' ORDER BY u.position) FROM ${T.usernames} u WHERE u.session_id = p.session_id AND u.type = p.type AND u.id = p.id) AS usernames
+      FROM ${T.usernames} k JOIN ${T.peers} p ON p.session_id = k.session_id AND p.type = k.type AND p.id = k.id
+      WHERE k.session_id = (SELECT id FROM ${T.sessions} WHERE name = ?) AND k.username_key = ?`),
+  };
+
+  const load = db.transaction((name) => {
+    const row = s.session.get(name);
+    if (row === undefined) return null;
+    const dcRows = s.dcs.all(row.id);
+    const temps = dcRows.some((d) => d.temp_key_count !== null && d.temp_key_count !== 0n) ? s.tempKeys.all(row.id) : [];
+    const dcs = dcRows.map((d) => {
+      const dc = { id: Number(d.dc_id), port: Number(d.port) };
+      if (d.ipv4 !== null) dc.ipv4 = d.ipv4;
+      if (d.ipv6 !== null) dc.ipv6 = d.ipv6;
+      if (d.test_mode !== null) dc.testMode = d.test_mode === 1n;
+      if (d.media_only !== null) dc.mediaOnly = d.media_only === 1n;
+      if (d.auth_key !== null) dc.authKey = d.auth_key;
+      if (d.temp_key_count !== null) dc.tempAuthKeys = temps.filter((t) => t.dc_position === d.position).map((t) => ({ index: Number(t.key_index), key: t.auth_key, expiresAt: Number(t.expires_at) }));
+      return dc;
+    });
+    const session = { version: 1, homeDcId: Number(row.home_dc_id), dcs, channels: s.channels.all(row.id).map((c) => ({ id: c.channel_id, pts: Number(c.pts) })) };
+    if (row.api_id !== null) session.apiId = Number(row.api_id);
+    if (row.user_id !== null) session.user = { id: row.user_id, dcId: Number(row.user_dc_id), bot: row.user_bot === 1n, username: row.user_username ?? undefined };
+    if (row.state_pts !== null) session.state = { pts: Number(row.state_pts), qts: Number(row.state_qts), date: Number(row.state_date), seq: Number(row.state_seq) };
+    if (row.takeout_id !== null) session.takeoutId = row.takeout_id;
+    return session;
+  });
+  const save = db.transaction((name, session) => {
+    const { user, state } = session;
+    const id = s.upsertSession.get({
+      name, version: 1, homeDcId: session.homeDcId, apiId: session.apiId ?? null, userId: user?.id ?? null, userDcId: user?.dcId ?? null,
+      userBot: bit(user?.bot), userUsername: user?.username ?? null, pts: state?.pts ?? null, qts: state?.qts ?? null, date: state?.date ?? null,
+      seq: state?.seq ?? null, takeoutId: session.takeoutId ?? null,
+    });
+    s.deleteTempKeys.run(id);
+    s.deleteDcs.run(id);
+    s.deleteChannels.run(id);
+    session.dcs.forEach((dc, position) => {
+      s.insertDc.run(id, position, dc.id, dc.ipv4 ?? null, dc.ipv6 ?? null, dc.port, bit(dc.testMode), bit(dc.mediaOnly), dc.authKey ?? null, dc.tempAuthKeys?.length ?? null);
+      dc.tempAuthKeys?.forEach((t, i) => s.insertTempKey.run(id, position, i, t.index, t.key, t.expiresAt));
+    });
+    for (const c of session.channels) s.insertChannel.run(id, c.id, c.pts);
+  });
+  const saveState = db.transaction((name, state, channels) => {
+    const id = s.updateState.get(state.pts, state.qts, state.date, state.seq, name);
+    if (id === undefined) return false;
+    for (const c of channels) s.upsertChannel.run(id, c.id, c.pts);
+    return true;
+  });
+  const upsert = db.transaction((name, peers) => {
+    const id = s.sessionId.get(name);
+    if (id === undefined) return false;
+    for (const p of peers) {
+      if (p.phone !== undefined) s.releasePhone.run(id, p.phone, p.type, p.id);
+      s.upsertPeer.run(id, p.type, p.id, p.accessHash, p.phone ?? null, bit(p.min), p.updatedAt);
+      s.dropUsernames.run(id, p.type, p.id);
+      for (let i = 0; i < p.usernames.length; i++) s.claimUsername.run(id, p.type, p.id, i, p.usernames[i], p.usernames[i].toLowerCase());
+    }
+    return true;
+  });
+  const peerFromRow = (row) => {
+    const p = { type: row.type, id: row.id, accessHash: row.access_hash, usernames: row.usernames === null ? [] : row.usernames.split(' '), updatedAt: Number(row.updated_at) };
+    if (row.phone !== null) p.phone = row.phone;
+    if (row.min !== null) p.min = row.min === 1n;
+    return p;
+  };
+  return { s, load, save, saveState, upsert, peerFromRow };
+}
+
+export default {
+  name: 'sqlite',
+  async unavailable() {
+    try {
+      new Database(':memory:').close();
+      return null;
+    } catch (error) {
+      return `better-sqlite3 does not load: ${error.message.split('\n')[0]}`;
+    }
+  },
+  async open() {
+    const dir = mkdtempSync(join(tmpdir(), 'mtstore-bench-sqlite-'));
+    const session = fullSession(1);
+    const batch = (i) => Array.from({ length: 1000 }, (_, k) => peer('user', (i % 50) * 1000 + k + 1));
+
+    const client = new SqliteStorage({ path: join(dir, 'adapter.session'), name: 'bench' });
+    const server = new SqliteSessionStorage(join(dir, 'adapter.session'));
+    await client.save(session);
+    await client.peers.upsert(batch(0));
+    await server.createSession(1n, 1n);
+
+    // The raw side's file gets the same schema (made by the adapter, then closed) and the same pragmas.
+    const rawPath = join(dir, 'raw.session');
+    const setup = new SqliteStorage({ path: rawPath, name: 'bench' });
+    await setup.save(session);
+    await setup.close();
+    const db = new Database(rawPath, { timeout: 5000 });
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('foreign_keys = ON');
+    const raw = rawTargets(db);
+    raw.upsert('bench', batch(0));
+    raw.s.insert.run(1n, 1n);
+
+    return {
+      targets: {
+        adapter: {
+          'hasSession hit': () => server.hasSession(1n, 1n),
+          'hasSession miss': () => server.hasSession(1n, 2n),
+          'createSession+destroySession': async (i) => {
+            await server.createSession(2n, BigInt(i));
+            await server.destroySession(2n, BigInt(i));
+          },
+          load: () => client.load(),
+          save: () => client.save(session),
+          saveUpdateState: (i) => client.saveUpdateState({ pts: i, qts: 1, date: 1, seq: 1 }, [{ id: 1n, pts: i }]),
+          'peers.upsert ×1000': (i) => client.peers.upsert(batch(i)),
+          'peers.getByUsername': (i) => client.peers.getByUsername(`user_${(i % 1000) + 1}`),
+        },
+        raw: {
+          'hasSession hit': async () => raw.s.exists.get(1n, 1n) !== undefined,
+          'hasSession miss': async () => raw.s.exists.get(1n, 2n) !== undefined,
+          'createSession+destroySession': async (i) => {
+            raw.s.insert.run(2n, BigInt(i));
+            raw.s.remove.run(2n, BigInt(i));
+          },
+          load: async () => raw.load('bench'),
+          save: async () => raw.save.immediate('bench', session),
+          saveUpdateState: async (i) => raw.saveState.immediate('bench', { pts: i, qts: 1, date: 1, seq: 1 }, [{ id: 1n, pts: i }]),
+          'peers.upsert ×1000': async (i) => raw.upsert.immediate('bench', batch(i)),
+          'peers.getByUsername': async (i) => {
+            const row = raw.s.peerByUsername.get('bench', `user_${(i % 1000) + 1}`);
+            return row === undefined ? null : raw.peerFromRow(row);
+          },
+        },
+      },
+      close: async () => {
+        await client.close();
+        await server.close();
+        db.close();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  },
+  memoryCases: {
+    // RSS of a client with 100,000 cached peers: the peers live in the file, so this is
+    // SQLite's page cache and the connection, not a JS copy of the cache.
+    peers: async (count) => {
+      const dir = mkdtempSync(join(tmpdir(), 'mtstore-bench-sqlite-memory-'));
+      const client = new SqliteStorage({ path: join(dir, 'peers.session'), name: 'memory' });
+      await client.save(fullSession(1));
+      for (let i = 0; i < count; i += 1000) {
+        await client.peers.upsert(Array.from({ length: 1000 }, (_, k) => peer('user', i + k + 1)));
+      }
+      return { client, dir };
+    },
+  },
+  async memoryCleanup(kept) {
+    await kept.client.close();
+    rmSync(kept.dir, { recursive: true, force: true });
+  },
+};
