@@ -201,14 +201,7 @@ export class Connection {
   /** The per-message path (hasSession, createSession…): as little around TypeORM's query runner as it can be. */
   async #single(sql: string, params: readonly unknown[]): Promise<QueryResultLike> {
     if (!this.#isReady) await this.ready();
-    const once = async (): Promise<QueryResultLike> => {
-      const runner = this.#dataSource.createQueryRunner();
-      try {
-        return (await runner.query(sql, params as unknown[], true)) as QueryResultLike;
-      } finally {
-        await runner.release();
-      }
-    };
+    const once = () => this.#withRunner(async (runner) => (await runner.query(sql, params as unknown[], true)) as QueryResultLike);
     return this.#exclusive(() => withRetry(once));
   }
 
@@ -240,15 +233,15 @@ export class Connection {
   #inTransaction<T>(work: (runner: QueryRunner) => Promise<T>): Promise<T> {
     return this.#withRunner(async (runner) => {
       await runner.startTransaction();
-      let result: T;
       try {
-        result = await work(runner);
+        const result = await work(runner);
+        await runner.commitTransaction();
+        return result;
       } catch (error) {
+        // Also after a failed COMMIT: the connection must go back to the pool outside a transaction.
         if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => {});
         throw error;
       }
-      await runner.commitTransaction();
-      return result;
     });
   }
 }

@@ -126,9 +126,9 @@ export class PeerStatements {
     const inBatch = new Set(batch.map(keyOf));
     const phoneOwner = new Map<string, string>();
     for (const p of batch) if (p.phone !== undefined) phoneOwner.set(p.phone, keyOf(p));
-    const storedMin = new Map<string, { accessHash: bigint; min: boolean | undefined }>();
+    const storedPeers = new Map<string, { accessHash: bigint; min: boolean | undefined }>();
     const foreignPhones: PeerKey[] = [];
-    const stored = new Map<string, { owner: string; username: string; ord: number }>();
+    const storedUsernames = new Map<string, { owner: string; username: string; ord: number }>();
     const where = `session ${JSON.stringify(name)}, peer`;
 
     // Each chunk of peers costs a key and a phone in the first read, a key and its usernames in the second.
@@ -144,7 +144,8 @@ export class PeerStatements {
         for (const row of rows) {
           const key = `${String(row.peer_type)}:${String(row.id)}`;
           if (inBatch.has(key)) {
-            storedMin.set(key, { accessHash: int64FromStorage(row.hash, `${where} access_hash`), min: flag(row.is_min) });
+            // Needed for min peers: a min peer keeps a stored non-min access hash.
+            storedPeers.set(key, { accessHash: int64FromStorage(row.hash, `${where} access_hash`), min: flag(row.is_min) });
           } else if (row.phone !== null && phoneOwner.has(String(row.phone))) {
             // A peer outside the batch holds a phone the batch gives to another: it loses it.
             foreignPhones.push({ type: row.peer_type as PeerType, id: int64FromStorage(row.id, `${where} id`) });
@@ -157,17 +158,17 @@ export class PeerStatements {
         d.sql(`SELECT username_key, username, peer_type, ${d.text('peer_id')} AS id, ord FROM ${t.peerUsernames} WHERE session_name = ? AND ${filter.clause}`),
         [name, ...filter.params],
       );
-      for (const row of rows) stored.set(String(row.username_key), { owner: `${String(row.peer_type)}:${String(row.id)}`, username: String(row.username), ord: num(row.ord) });
+      for (const row of rows) storedUsernames.set(String(row.username_key), { owner: `${String(row.peer_type)}:${String(row.id)}`, username: String(row.username), ord: num(row.ord) });
     }
 
-    const peers = storedMin.size === 0 ? batch : batch.map((p) => mergeStored(p, storedMin.get(keyOf(p))));
+    const peers = storedPeers.size === 0 ? batch : batch.map((p) => mergeStored(p, storedPeers.get(keyOf(p))));
 
     // Usernames: keep a stored row that is exactly what the batch wants; delete every
     // other row the read found (dropped by a batch peer, or claimed from another peer).
     const wanted = new Map<string, unknown[]>();
     for (const p of peers) p.usernames.forEach((u, ord) => wanted.set(usernameKey(u), [name, usernameKey(u), u, p.type, p.id, ord]));
     const drop: string[] = [];
-    for (const [key, row] of stored) {
+    for (const [key, row] of storedUsernames) {
       const want = wanted.get(key);
       if (want !== undefined && row.owner === `${String(want[3])}:${String(want[4])}` && row.username === want[2] && row.ord === want[5]) wanted.delete(key);
       else drop.push(key);

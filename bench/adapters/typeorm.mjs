@@ -1,0 +1,163 @@
+// typeorm adapter (postgres driver) vs. raw pg running the same SQL. The statements
+// are not copied here: at open, one instance with a recording TypeORM logger runs each
+// operation once, and the raw side replays exactly those statements (transaction
+// control included) on a pg.Pool of the same size, with parameters it builds itself.
+// So the ratio is what TypeORM (query runners, pool wrapper, logging and subscriber
+// hooks) plus mtstore (validation, normalization, decoding checks) add to the SQL.
+// Raw reads return the rows; they do not decode them.
+import pg from 'pg';
+import { fullSession, peer } from '@mtstore/conformance';
+import { redactUrl } from '@mtstore/core';
+import { TypeormSessionStorage, TypeormStorage } from '@mtstore/typeorm';
+
+const URL_ = process.env.POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const PREFIX = 'mtstore_bench_typeorm_';
+const NAME = 'bench';
+const POOL_SIZE = 10; // TypeORM's default pool size for postgres
+const TABLES = ['schema_version', 'sessions', 'datacenters', 'temp_auth_keys', 'channels', 'peers', 'peer_usernames', 'server_sessions'];
+
+const batch = (i) => Array.from({ length: 1000 }, (_, k) => peer('user', (i % 50) * 1000 + k + 1));
+
+/** Parameters of each statement of each operation, in the order the adapter binds them. */
+function rawParams() {
+  const session = fullSession(1);
+  const bool = (value) => (value === undefined ? null : value);
+  const head = [NAME, session.homeDcId, session.apiId ?? null, session.user?.id ?? null, session.user?.dcId ?? null, bool(session.user?.bot), session.user?.username ?? null,
+    session.state?.pts ?? null, session.state?.qts ?? null, session.state?.date ?? null, session.state?.seq ?? null, session.takeoutId ?? null];
+  const dcs = [];
+  const temps = [];
+  session.dcs.forEach((dc, ord) => {
+    dcs.push(NAME, ord, dc.id, dc.ipv4 ?? null, dc.ipv6 ?? null, dc.port, bool(dc.testMode), bool(dc.mediaOnly), dc.authKey ? Buffer.from(dc.authKey) : null);
+    dc.tempAuthKeys?.forEach((t, i) => temps.push(NAME, ord, i, t.index, Buffer.from(t.key), t.expiresAt));
+  });
+  const channels = session.channels.flatMap((c) => [NAME, c.id, c.pts]);
+  const save = [head, [NAME], [NAME], [NAME], dcs, temps, channels];
+  return {
+    'hasSession hit': () => [[1n, 1n]],
+    'hasSession miss': () => [[1n, 2n]],
+    'createSession+destroySession': (i) => [[2n, BigInt(i)], [2n, BigInt(i)]],
+    load: () => [[NAME, NAME, NAME, NAME]],
+    save: () => save,
+    saveUpdateState: (i) => [[i, 1, 1, 1, NAME], [NAME, 1n, i]],
+    // Known peers again (every batch was stored at open), as a client sees them all day:
+    // lock, read phone holders, read usernames, upsert the rows; usernames unchanged.
+    'peers.upsert ×1000': (i) => {
+      const peers = batch(i);
+      return [
+        [NAME],
+        [NAME, ...peers.map((p) => p.phone)],
+        [NAME, 'user', ...peers.map((p) => p.id), ...peers.map((p) => p.usernames[0].toLowerCase())],
+        peers.flatMap((p) => [NAME, p.type, p.id, p.accessHash, bool(p.min), p.phone ?? null, p.updatedAt]),
+      ];
+    },
+    'peers.getByUsername': (i) => [[NAME, `user_${(i % 1000) + 1}`]],
+  };
+}
+
+function adapterTargets(client, server) {
+  return {
+    'hasSession hit': () => server.hasSession(1n, 1n),
+    'hasSession miss': () => server.hasSession(1n, 2n),
+    'createSession+destroySession': async (i) => {
+      await server.createSession(2n, BigInt(i));
+      await server.destroySession(2n, BigInt(i));
+    },
+    load: () => client.load(),
+    save: () => client.save(fullSession(1)),
+    saveUpdateState: (i) => client.saveUpdateState({ pts: i, qts: 1, date: 1, seq: 1 }, [{ id: 1n, pts: i }]),
+    'peers.upsert ×1000': (i) => client.peers.upsert(batch(i)),
+    'peers.getByUsername': (i) => client.peers.getByUsername(`user_${(i % 1000) + 1}`),
+  };
+}
+
+/** The SQL each operation runs, as TypeORM sent it to pg. */
+async function recordStatements(options) {
+  let current = [];
+  const logger = { logQuery: (query) => current.push(query), logQueryError() {}, logQuerySlow() {}, logSchemaBuild() {}, logMigration() {}, log() {} };
+  const client = new TypeormStorage({ options: { ...options, logger }, tablePrefix: PREFIX, name: NAME });
+  const server = new TypeormSessionStorage({ options: { ...options, logger }, tablePrefix: PREFIX });
+  try {
+    await client.load(); // connect and check the schema before recording
+    await server.hasSession(1n, 1n);
+    const statements = {};
+    for (const [operation, run] of Object.entries(adapterTargets(client, server))) {
+      current = [];
+      await run(0);
+      statements[operation] = current;
+    }
+    return statements;
+  } finally {
+    await client.close();
+    await server.close();
+  }
+}
+
+const CONTROL = new Set(['START TRANSACTION', 'COMMIT']);
+
+/** Raw pg: the recorded statements with the raw side's parameters; a transaction on one pooled client. */
+function rawTargets(pool, statements) {
+  const params = rawParams();
+  const targets = {};
+  for (const [operation, sqls] of Object.entries(statements)) {
+    const work = sqls.filter((sql) => !CONTROL.has(sql));
+    const transactional = sqls[0] === 'START TRANSACTION';
+    const sample = params[operation](0);
+    if (sample.length !== work.length) throw new Error(`typeorm bench: ${operation} runs ${work.length} statements, the raw side has parameters for ${sample.length}`);
+    work.forEach((sql, k) => {
+      const count = new Set(sql.match(/\$\d+/g) ?? []).size;
+      if (count !== sample[k].length) throw new Error(`typeorm bench: ${operation} statement ${k} binds ${count} parameters, the raw side ${sample[k].length}`);
+    });
+    targets[operation] = transactional
+      ? async (i) => {
+          const values = params[operation](i);
+          const client = await pool.connect();
+          try {
+            await client.query('START TRANSACTION');
+            for (let k = 0; k < work.length; k++) await client.query(work[k], values[k]);
+            await client.query('COMMIT');
+          } finally {
+            client.release();
+          }
+        }
+      : async (i) => {
+          const values = params[operation](i);
+          for (let k = 0; k < work.length; k++) await pool.query(work[k], values[k]);
+        };
+  }
+  return targets;
+}
+
+export default {
+  name: 'typeorm',
+  async unavailable() {
+    const client = new pg.Client({ connectionString: URL_, connectionTimeoutMillis: 3000 });
+    try {
+      await client.connect();
+      await client.end();
+      return null;
+    } catch (error) {
+      return `postgres is not reachable at ${redactUrl(URL_)}: ${error.message}`;
+    }
+  },
+  async open() {
+    const options = { type: 'postgres', url: URL_, poolSize: POOL_SIZE, applicationName: 'mtstore-bench-typeorm' };
+    const pool = new pg.Pool({ connectionString: URL_, max: POOL_SIZE, application_name: 'mtstore-bench-pg' });
+    const client = new TypeormStorage({ options, tablePrefix: PREFIX, name: NAME });
+    const server = new TypeormSessionStorage({ options, tablePrefix: PREFIX });
+    await client.save(fullSession(1));
+    for (let i = 0; i < 50; i++) await client.peers.upsert(batch(i));
+    await server.createSession(1n, 1n);
+    const statements = await recordStatements(options);
+    return {
+      targets: { adapter: adapterTargets(client, server), raw: rawTargets(pool, statements) },
+      // 64 concurrent 1,000-peer batches on one session queue on its row lock: that measures the queue.
+      concurrency: { 'peers.upsert ×1000': [1] },
+      close: async () => {
+        await client.close();
+        await server.close();
+        await pool.query(`DROP TABLE IF EXISTS ${TABLES.map((t) => `"${PREFIX}${t}"`).join(', ')}`);
+        await pool.end();
+      },
+    };
+  },
+};
