@@ -16,7 +16,7 @@ const DRIVERS: Readonly<Record<string, DialectName>> = {
   'better-sqlite3': 'sqlite',
 };
 
-export const SUPPORTED_DRIVERS = Object.keys(DRIVERS);
+export const SUPPORTED_DRIVERS: readonly string[] = Object.keys(DRIVERS);
 
 export function dialectOf(type: unknown, where: string): DialectName {
   const name = typeof type === 'string' ? DRIVERS[type] : undefined;
