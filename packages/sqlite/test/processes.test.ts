@@ -85,6 +85,21 @@ describe('two processes on one file', () => {
     }
   });
 
+  it('processes opening a new file at the same moment create the schema once and all get going', async () => {
+    const path = temp.file('first-open.session');
+    const agents = Array.from({ length: 4 }, () => new Agent(path));
+    try {
+      agents.forEach((agent, i) => agent.send(`create ${i + 1} 1`));
+      const replies = await Promise.all(agents.map((agent) => agent.reply()));
+      expect(replies).toEqual(agents.map(() => ({ ok: 'create', value: true })));
+    } finally {
+      await Promise.all(agents.map((agent) => agent.stop()));
+    }
+    const server = new SqliteSessionStorage(path);
+    for (const authKeyId of [1n, 2n, 3n, 4n]) expect(await server.listSessions(authKeyId)).toEqual([1n]);
+    await server.close();
+  });
+
   it('two processes writing at full speed both finish, with no lost write', async () => {
     const path = await preparedFile('stress.session');
     const agents = [new Agent(path), new Agent(path)];
