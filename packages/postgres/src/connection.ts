@@ -110,10 +110,11 @@ export class Database {
   }
 
   /** One statement on any pooled connection, with mtstore's type parsers. */
-  async query<R extends QueryResultRow>(sql: Statement, values: unknown[]): Promise<QueryResult<R>> {
-    if (!this.#migrated) await this.ready();
+  query<R extends QueryResultRow>(sql: Statement, values: unknown[]): Promise<QueryResult<R>> {
     const config: QueryConfig = { name: sql.name, text: sql.text, values, types: TYPES };
-    return this.pool.query<R>(config);
+    // Not async: once migrated, the hot paths go straight to pg without an extra promise.
+    if (this.#migrated) return this.pool.query<R>(config);
+    return this.ready().then(() => this.pool.query<R>(config));
   }
 
   /**

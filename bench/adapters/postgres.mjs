@@ -1,0 +1,162 @@
+// postgres adapter vs. raw pg: the raw side runs the very statements the adapter
+// prepares (same SQL text and statement names, read back from pg_prepared_statements),
+// with the same parameters, on its own pool with the same settings, returning pg's
+// rows as they come (no model objects, no validation, no key copies).
+import { fullSession, peer } from '@mtstore/conformance';
+import { POOL_DEFAULTS, PostgresSessionStorage, PostgresStorage } from '@mtstore/postgres';
+import { redactUrl } from '@mtstore/core';
+import pg from 'pg';
+
+const url = process.env.POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const schema = `mt_bench_${process.pid}`;
+const POOL_SIZE = 10;
+
+/** Runs every operation once on a one-connection pool and returns the statements it prepared, by label. */
+async function adapterStatements(session, batch) {
+  const pool = new pg.Pool({ connectionString: url, max: 1 });
+  const client = new PostgresStorage({ pool, schema, name: 'bench' });
+  const server = new PostgresSessionStorage({ pool, schema });
+  await client.save(session);
+  await client.load();
+  await client.saveUpdateState({ pts: 1, qts: 1, date: 1, seq: 1 }, [{ id: 1n, pts: 1 }]);
+  await client.peers.upsert(batch);
+  await client.peers.getByUsername('user_1');
+  await server.hasSession(1n, 1n);
+  await server.createSession(1n, 1n);
+  await server.destroySession(2n, 1n);
+  const { rows } = await pool.query('SELECT name, statement FROM pg_prepared_statements');
+  await Promise.all([client.close(), server.close()]);
+  await pool.end();
+  const byLabel = {};
+  for (const { name, statement } of rows) {
+    const label = /^mtstore_(.+)_[0-9a-f]{16}$/.exec(name)?.[1];
+    if (label) byLabel[label] = { name, text: statement };
+  }
+  return byLabel;
+}
+
+/** insertSnapshot's parameters after the session id, as the adapter builds them. */
+function snapshotValues(session) {
+  const columns = Array.from({ length: 16 }, () => []);
+  session.dcs.forEach((dc, position) => {
+    const row = [position, dc.id, dc.ipv4 ?? null, dc.ipv6 ?? null, dc.port, dc.testMode ?? null, dc.mediaOnly ?? null, dc.authKey ?? null, dc.tempAuthKeys !== undefined];
+    row.forEach((value, i) => columns[i].push(value));
+    dc.tempAuthKeys?.forEach((t, i) => [position, i, t.index, t.key, t.expiresAt].forEach((value, j) => columns[9 + j].push(value)));
+  });
+  columns[14] = session.channels.map((c) => c.id);
+  columns[15] = session.channels.map((c) => c.pts);
+  return columns;
+}
+
+function peerValues(name, peers) {
+  return [
+    name,
+    peers.map((p) => p.type),
+    peers.map((p) => p.id),
+    peers.map((p) => p.accessHash),
+    peers.map((p) => p.phone ?? null),
+    peers.map((p) => p.min ?? null),
+    peers.map((p) => p.updatedAt),
+    peers.map((p) => p.usernames.join(' ')),
+  ];
+}
+
+export default {
+  name: 'postgres',
+  async unavailable() {
+    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3_000 });
+    try {
+      await client.connect();
+      await client.query('SELECT 1');
+      return null;
+    } catch (error) {
+      return `PostgreSQL is not reachable at ${redactUrl(url)}: ${error.message}`;
+    } finally {
+      await client.end().catch(() => {});
+    }
+  },
+  async open() {
+    const session = fullSession(1);
+    const batch = (i) => Array.from({ length: 1000 }, (_, k) => peer('user', (i % 50) * 1000 + k + 1));
+    const sql = await adapterStatements(session, batch(0));
+
+    // Both pools alike: the adapter's defaults (timeouts), except that a caller may wait
+    // long for a connection (64 concurrent peer batches of one session take turns).
+    const config = { connectionString: url, max: POOL_SIZE, connectionTimeoutMillis: 120_000 };
+    const client = new PostgresStorage({ config, schema, name: 'bench' });
+    const server = new PostgresSessionStorage({ config, schema });
+    await server.createSession(1n, 1n);
+    // Every batch the bench upserts is stored once beforehand, so both sides update the same rows.
+    await client.peers.upsert(Array.from({ length: 50 }, (_, i) => batch(i)).flat());
+
+    const pool = new pg.Pool({ ...POOL_DEFAULTS, ...config });
+    pool.on('error', () => {});
+    const raw = (statement, values) => pool.query({ name: statement.name, text: statement.text, values });
+    const transaction = async (work) => {
+      const connection = await pool.connect();
+      try {
+        await connection.query('BEGIN');
+        await work((statement, values) => connection.query({ name: statement.name, text: statement.text, values }));
+        await connection.query('COMMIT');
+      } catch (error) {
+        await connection.query('ROLLBACK').catch(() => {});
+        throw error;
+      } finally {
+        connection.release();
+      }
+    };
+    const session$ = [
+      'bench', session.homeDcId, session.apiId ?? null, session.user?.id ?? null, session.user?.dcId ?? null, session.user?.bot ?? null,
+      session.user?.username ?? null, session.state?.pts ?? null, session.state?.qts ?? null, session.state?.date ?? null,
+      session.state?.seq ?? null, session.takeoutId ?? null,
+    ];
+    const snapshot = snapshotValues(session);
+
+    return {
+      targets: {
+        adapter: {
+          'hasSession hit': () => server.hasSession(1n, 1n),
+          'hasSession miss': () => server.hasSession(1n, 2n),
+          'createSession+destroySession': async (i) => {
+            await server.createSession(2n, BigInt(i));
+            await server.destroySession(2n, BigInt(i));
+          },
+          load: () => client.load(),
+          save: () => client.save(session),
+          saveUpdateState: (i) => client.saveUpdateState({ pts: i, qts: 1, date: 1, seq: 1 }, [{ id: 1n, pts: i }]),
+          'peers.upsert ×1000': (i) => client.peers.upsert(batch(i)),
+          'peers.getByUsername': (i) => client.peers.getByUsername(`user_${(i % 1000) + 1}`),
+        },
+        raw: {
+          'hasSession hit': async () => (await raw(sql.has_session, [1n, 1n])).rowCount === 1,
+          'hasSession miss': async () => (await raw(sql.has_session, [1n, 2n])).rowCount === 1,
+          'createSession+destroySession': async (i) => {
+            await raw(sql.create_session, [2n, BigInt(i)]);
+            await raw(sql.destroy_session, [2n, BigInt(i)]);
+          },
+          load: async () => (await raw(sql.load, ['bench'])).rows[0] ?? null,
+          save: () =>
+            transaction(async (query) => {
+              const { rows } = await query(sql.save_session, session$);
+              await query(sql.clear_snapshot, [rows[0].id]);
+              await query(sql.insert_snapshot, [rows[0].id, ...snapshot]);
+            }),
+          saveUpdateState: async (i) => (await raw(sql.save_update_state, ['bench', i, 1, 1, 1, [1n], [i]])).rows[0].found === 1,
+          'peers.upsert ×1000': (i) =>
+            transaction(async (query) => {
+              await query(sql.lock_peers, [`mtstore:peers:${schema}:bench`]);
+              await query(sql.upsert_peers, peerValues('bench', batch(i)));
+            }),
+          'peers.getByUsername': async (i) => (await raw(sql.peer_by_username, ['bench', `user_${(i % 1000) + 1}`])).rows[0] ?? null,
+        },
+      },
+      close: async () => {
+        await Promise.all([client.close(), server.close(), pool.end()]);
+        const admin = new pg.Client({ connectionString: url });
+        await admin.connect();
+        await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+        await admin.end();
+      },
+    };
+  },
+};
