@@ -51,7 +51,7 @@ export class RedisSessionEventBus implements SessionEventBus {
     }
     try {
       const client = this.#connection.client;
-      if (client instanceof Cluster) await CLUSTER_PUBLISH.run(client, [this.channel], [this.channel, message]);
+      if (client instanceof Cluster) await CLUSTER_PUBLISH.run(client, 1, [this.channel, this.channel, message]);
       else await client.publish(this.channel, message);
     } catch (error) {
       throw toStorageError(error, 'RedisSessionEventBus.publish');
@@ -82,11 +82,16 @@ export class RedisSessionEventBus implements SessionEventBus {
     this.#subscribed ??= (async () => {
       const subscriber = this.#openSubscriber();
       subscriber.on('message', (channel: string, message: string) => this.#deliver(channel, message));
-      await subscriber.subscribe(this.channel);
-    })().catch((error: unknown) => {
-      this.#subscribed = undefined;
-      throw error;
-    });
+      try {
+        await subscriber.subscribe(this.channel);
+      } catch (error) {
+        // Drop this connection (it would keep reconnecting); the next subscribe opens a new one.
+        subscriber.disconnect();
+        if (this.#subscriber === subscriber) this.#subscriber = undefined;
+        this.#subscribed = undefined;
+        throw error;
+      }
+    })();
     return this.#subscribed;
   }
 

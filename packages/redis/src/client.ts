@@ -8,7 +8,7 @@ import {
   type UpdateState,
 } from '@mtstore/core';
 import { decodePeer, decodeSession, encodePeer, encodeSession, encodeUpdateState } from './codec.js';
-import { execResults, RedisConnection, type RedisClient, type RedisConnectionOptions } from './connection.js';
+import { execResults, RedisConnection, type RedisConnectionOptions } from './connection.js';
 import { clientKeys, type ClientKeys } from './schema.js';
 import { FIND_PEER, UPDATE_STATE, UPSERT_PEERS } from './scripts.js';
 
@@ -37,41 +37,44 @@ export class RedisStorage extends BaseStorage {
     this.#where = `session ${JSON.stringify(this.name)}`;
   }
 
-  /** The connection, once the layout version is checked. */
-  async #client(): Promise<RedisClient> {
-    if (!this.#connection.isReady) await this.#connection.ready();
-    return this.#connection.client;
+  protected readSession(): Promise<Session | null> {
+    return this.#connection.run(async (client) => {
+      const hash = await client.hgetallBuffer(this.#keys.session);
+      // HGETALL of a missing key is {}; `version` is the first field of every saved hash.
+      return hash.version === undefined && isEmpty(hash) ? null : decodeSession(hash, this.#where);
+    });
   }
 
-  protected async readSession(): Promise<Session | null> {
-    const hash = await (await this.#client()).hgetallBuffer(this.#keys.session);
-    return isEmpty(hash) ? null : decodeSession(hash, this.#where);
+  protected writeSession(session: Session): Promise<void> {
+    const fields = encodeSession(session);
+    return this.#connection.run(async (client) => {
+      execResults(await client.multi().del(this.#keys.session).hset(this.#keys.session, fields).exec());
+    });
   }
 
-  protected async writeSession(session: Session): Promise<void> {
-    const client = await this.#client();
-    execResults(await client.multi().del(this.#keys.session).hset(this.#keys.session, encodeSession(session)).exec());
+  protected writeUpdateState(state: UpdateState, channels: readonly ChannelState[]): Promise<boolean> {
+    const argv = encodeUpdateState(this.#keys.session, state, channels);
+    return this.#connection.run((client) => UPDATE_STATE.run(client, 1, argv)).then(isOne);
   }
 
-  protected async writeUpdateState(state: UpdateState, channels: readonly ChannelState[]): Promise<boolean> {
-    const client = await this.#client();
-    return (await UPDATE_STATE.run(client, [this.#keys.session], encodeUpdateState(state, channels))) === 1;
+  protected deleteSession(): Promise<void> {
+    return this.#connection.run(async (client) => {
+      await client.del(...this.#keys.all);
+    });
   }
 
-  protected async deleteSession(): Promise<void> {
-    await (await this.#client()).del(...this.#keys.all);
+  protected upsertPeers(peers: readonly Peer[]): Promise<boolean> {
+    const argv: string[] = [...this.#keys.all];
+    for (const peer of peers) argv.push(peerKey(peer.type, peer.id), encodePeer(peer));
+    return this.#connection.run((client) => UPSERT_PEERS.run(client, 4, argv)).then(isOne);
   }
 
-  protected async upsertPeers(peers: readonly Peer[]): Promise<boolean> {
-    const args: string[] = [];
-    for (const peer of peers) args.push(peerKey(peer.type, peer.id), encodePeer(peer));
-    return (await UPSERT_PEERS.run(await this.#client(), this.#keys.all, args)) === 1;
-  }
-
-  protected async findPeerById(type: PeerType, id: bigint): Promise<Peer | null> {
+  protected findPeerById(type: PeerType, id: bigint): Promise<Peer | null> {
     const key = peerKey(type, id);
-    const record = await (await this.#client()).hget(this.#keys.peers, key);
-    return record === null ? null : decodePeer(key, record, this.#where);
+    return this.#connection.run(async (client) => {
+      const record = await client.hget(this.#keys.peers, key);
+      return record === null ? null : decodePeer(key, record, this.#where);
+    });
   }
 
   protected findPeerByUsername(username: string): Promise<Peer | null> {
@@ -82,9 +85,11 @@ export class RedisStorage extends BaseStorage {
     return this.#findPeer(this.#keys.phones, phone);
   }
 
-  async #findPeer(index: string, value: string): Promise<Peer | null> {
-    const found = (await FIND_PEER.run(await this.#client(), [this.#keys.peers, index], [value])) as [string, string] | null;
-    return found === null ? null : decodePeer(found[0], found[1], this.#where);
+  #findPeer(index: string, value: string): Promise<Peer | null> {
+    return this.#connection.run(async (client) => {
+      const found = (await FIND_PEER.run(client, 2, [this.#keys.peers, index, value])) as [string, string] | null;
+      return found === null ? null : decodePeer(found[0], found[1], this.#where);
+    });
   }
 
   protected override describe(): Record<string, unknown> {
@@ -94,6 +99,11 @@ export class RedisStorage extends BaseStorage {
   protected closeConnection(): Promise<void> {
     return this.#connection.close();
   }
+}
+
+/** Script replies: 1 done, 0 no session. */
+function isOne(reply: unknown): boolean {
+  return reply === 1;
 }
 
 function isEmpty(hash: Record<string, Buffer>): boolean {

@@ -13,7 +13,7 @@
  *   channels             channel ids in order, comma-separated
  *   channel.<id>         pts of that channel
  */
-import { CorruptDataError, int64FromStorage, type ChannelState, type DataCenter, type Peer, type PeerType, type Session } from '@mtstore/core';
+import { CorruptDataError, int64FromStorage, type ChannelState, type DataCenter, type Peer, type PeerType, type Session, type UpdateState } from '@mtstore/core';
 
 type Field = string | Buffer;
 
@@ -65,9 +65,9 @@ export function encodeSession(session: Session): Field[] {
   return fields;
 }
 
-/** ARGV of the update-state script: the four counters, then channel id / pts pairs. */
-export function encodeUpdateState(state: Session['state'] & object, channels: readonly ChannelState[]): string[] {
-  const args = [String(state.pts), String(state.qts), String(state.date), String(state.seq)];
+/** KEYS and ARGV of the update-state script: the session key, the four counters, then channel id / pts pairs. */
+export function encodeUpdateState(key: string, state: UpdateState, channels: readonly ChannelState[]): string[] {
+  const args = [key, String(state.pts), String(state.qts), String(state.date), String(state.seq)];
   for (const channel of channels) args.push(channel.id.toString(), String(channel.pts));
   return args;
 }

@@ -159,6 +159,14 @@ export class RedisConnection {
     return this.#ready;
   }
 
+  /**
+   * Runs `op` on the client once the layout version is checked. Not async: once
+   * ready it returns `op`'s own promise, adding nothing to the hot path.
+   */
+  run<T>(op: (client: RedisClient) => Promise<T>): Promise<T> {
+    return this.isReady ? op(this.client) : this.ready().then(() => op(this.client));
+  }
+
   /** Quits a connection we own (gracefully when it is up); leaves the application's client alone. */
   async close(): Promise<void> {
     if (!this.owned) return;

@@ -13,15 +13,15 @@ export class LuaScript {
     this.sha = createHash('sha1').update(source).digest('hex');
   }
 
-  /** Runs the script; one round trip, two the first time a server sees it. */
-  async run(client: RedisClient, keys: readonly string[], args: readonly (string | Buffer)[]): Promise<unknown> {
-    const argv = [...keys, ...args];
-    try {
-      return await client.evalsha(this.sha, keys.length, argv);
-    } catch (error) {
+  /**
+   * Runs the script: one round trip, two the first time a server sees it. `argv` is
+   * the `keyCount` keys, then the arguments.
+   */
+  run(client: RedisClient, keyCount: number, argv: (string | Buffer)[]): Promise<unknown> {
+    return client.evalsha(this.sha, keyCount, argv).catch((error: unknown) => {
       if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-      return client.eval(this.source, keys.length, argv);
-    }
+      return client.eval(this.source, keyCount, argv);
+    });
   }
 }
 

@@ -1,6 +1,11 @@
 import { BaseSessionStorage, int64FromStorage } from '@mtstore/core';
-import { execResults, RedisConnection, type RedisClient, type RedisConnectionOptions } from './connection.js';
+import { execResults, RedisConnection, type RedisConnectionOptions } from './connection.js';
 import { sessionsKey } from './schema.js';
+
+/** SADD / SREM / SISMEMBER answer 1 for "added", "removed", "is a member". */
+function isOne(reply: number): boolean {
+  return reply === 1;
+}
 
 export type RedisSessionStorageOptions = RedisConnectionOptions;
 
@@ -20,35 +25,30 @@ export class RedisSessionStorage extends BaseSessionStorage {
     this.prefix = this.#connection.prefix;
   }
 
-  async #client(): Promise<RedisClient> {
-    if (!this.#connection.isReady) await this.#connection.ready();
-    return this.#connection.client;
+  protected insertSession(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
+    return this.#connection.run((client) => client.sadd(sessionsKey(this.prefix, authKeyId), sessionId.toString())).then(isOne);
   }
 
-  protected async insertSession(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
-    return (await (await this.#client()).sadd(sessionsKey(this.prefix, authKeyId), sessionId.toString())) === 1;
+  /** The per-message hot path: one SISMEMBER, and no await of our own once ready. */
+  protected sessionExists(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
+    return this.#connection.run((client) => client.sismember(sessionsKey(this.prefix, authKeyId), sessionId.toString())).then(isOne);
   }
 
-  protected async sessionExists(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
-    // Once ready, no await beyond the command itself: this is the per-message hot path.
-    const client = this.#connection.isReady ? this.#connection.client : await this.#client();
-    return (await client.sismember(sessionsKey(this.prefix, authKeyId), sessionId.toString())) === 1;
+  protected removeSession(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
+    return this.#connection.run((client) => client.srem(sessionsKey(this.prefix, authKeyId), sessionId.toString())).then(isOne);
   }
 
-  protected async removeSession(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
-    return (await (await this.#client()).srem(sessionsKey(this.prefix, authKeyId), sessionId.toString())) === 1;
-  }
-
-  protected async findSessions(authKeyId: bigint): Promise<bigint[]> {
-    const ids = await (await this.#client()).smembers(sessionsKey(this.prefix, authKeyId));
-    return this.#decode(ids, authKeyId);
+  protected findSessions(authKeyId: bigint): Promise<bigint[]> {
+    return this.#connection.run(async (client) => this.#decode(await client.smembers(sessionsKey(this.prefix, authKeyId)), authKeyId));
   }
 
   /** SMEMBERS and DEL in one MULTI: concurrent callers each get exactly what they removed. */
-  protected async removeAllSessions(authKeyId: bigint): Promise<bigint[]> {
+  protected removeAllSessions(authKeyId: bigint): Promise<bigint[]> {
     const key = sessionsKey(this.prefix, authKeyId);
-    const [ids] = execResults(await (await this.#client()).multi().smembers(key).del(key).exec());
-    return this.#decode(ids as string[], authKeyId);
+    return this.#connection.run(async (client) => {
+      const [ids] = execResults(await client.multi().smembers(key).del(key).exec());
+      return this.#decode(ids as string[], authKeyId);
+    });
   }
 
   #decode(ids: string[], authKeyId: bigint): bigint[] {

@@ -1,0 +1,242 @@
+// redis adapter vs. raw ioredis sending the same commands and the same Lua scripts
+// (copied from packages/redis/src/scripts.ts), both with auto-pipelining on, against
+// REDIS_URL. Raw encodes and decodes the same hash / record layout by hand, without
+// mtstore's validation, so both sides return the same objects. Keys live under a
+// random prefix, removed (SCAN + UNLINK) on close.
+import { randomBytes } from 'node:crypto';
+import { fullSession, peer } from '@mtstore/conformance';
+import { RedisSessionStorage, RedisStorage } from '@mtstore/redis';
+import { Redis } from 'ioredis';
+
+const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+const UPDATE_STATE = `
+local key = KEYS[1]
+if redis.call('EXISTS', key) == 0 then return 0 end
+redis.call('HSET', key, 'state.pts', ARGV[1], 'state.qts', ARGV[2], 'state.date', ARGV[3], 'state.seq', ARGV[4])
+local added = {}
+for i = 5, #ARGV, 2 do
+  if redis.call('HSET', key, 'channel.' .. ARGV[i], ARGV[i + 1]) == 1 then added[#added + 1] = ARGV[i] end
+end
+if #added > 0 then
+  local order = redis.call('HGET', key, 'channels')
+  if order and order ~= '' then table.insert(added, 1, order) end
+  redis.call('HSET', key, 'channels', table.concat(added, ','))
+end
+return 1
+`;
+
+const UPSERT_PEERS = `
+local session, peers, usernames, phones = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+if redis.call('EXISTS', session) == 0 then return 0 end
+local function parse(record)
+  return string.match(record, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|(.*)$')
+end
+local function join(h, t, m, p, u)
+  return h .. '|' .. t .. '|' .. m .. '|' .. p .. '|' .. u
+end
+local function take_username(owner, lower)
+  local record = redis.call('HGET', peers, owner)
+  if not record then return end
+  local h, t, m, p, u = parse(record)
+  if not h then return end
+  local kept = {}
+  for name in string.gmatch(u, '[^,]+') do
+    if string.lower(name) ~= lower then kept[#kept + 1] = name end
+  end
+  redis.call('HSET', peers, owner, join(h, t, m, p, table.concat(kept, ',')))
+end
+local function take_phone(owner)
+  local record = redis.call('HGET', peers, owner)
+  if not record then return end
+  local h, t, m, p, u = parse(record)
+  if not h then return end
+  redis.call('HSET', peers, owner, join(h, t, m, '', u))
+end
+for i = 1, #ARGV, 2 do
+  local key = ARGV[i]
+  local h, t, m, p, u = parse(ARGV[i + 1])
+  local old = redis.call('HGET', peers, key)
+  local oh, ot, om, op, ou
+  if old then oh, ot, om, op, ou = parse(old) end
+  if oh then
+    if om ~= '1' and m == '1' then
+      h = oh
+      m = om
+    end
+    for name in string.gmatch(ou, '[^,]+') do
+      local lower = string.lower(name)
+      if redis.call('HGET', usernames, lower) == key then redis.call('HDEL', usernames, lower) end
+    end
+    if op ~= '' and redis.call('HGET', phones, op) == key then redis.call('HDEL', phones, op) end
+  end
+  for name in string.gmatch(u, '[^,]+') do
+    local lower = string.lower(name)
+    local owner = redis.call('HGET', usernames, lower)
+    if owner and owner ~= key then take_username(owner, lower) end
+    redis.call('HSET', usernames, lower, key)
+  end
+  if p ~= '' then
+    local owner = redis.call('HGET', phones, p)
+    if owner and owner ~= key then take_phone(owner) end
+    redis.call('HSET', phones, p, key)
+  end
+  redis.call('HSET', peers, key, join(h, t, m, p, u))
+end
+return 1
+`;
+
+const FIND_PEER = `
+local key = redis.call('HGET', KEYS[2], ARGV[1])
+if not key then return nil end
+local record = redis.call('HGET', KEYS[1], key)
+if not record then return nil end
+return {key, record}
+`;
+
+/** The session hash fields, as a hand-written ioredis program would build them. */
+function sessionFields(session) {
+  const f = ['version', '1', 'homeDcId', String(session.homeDcId)];
+  if (session.apiId !== undefined) f.push('apiId', String(session.apiId));
+  if (session.takeoutId !== undefined) f.push('takeoutId', session.takeoutId.toString());
+  if (session.user) {
+    f.push('user.id', session.user.id.toString(), 'user.dcId', String(session.user.dcId), 'user.bot', session.user.bot ? '1' : '0');
+    if (session.user.username !== undefined) f.push('user.username', session.user.username);
+  }
+  if (session.state) {
+    const s = session.state;
+    f.push('state.pts', String(s.pts), 'state.qts', String(s.qts), 'state.date', String(s.date), 'state.seq', String(s.seq));
+  }
+  const dcs = session.dcs.map((dc, n) => {
+    const { authKey, tempAuthKeys, ...rest } = dc;
+    if (authKey) f.push(`dc.${n}.authKey`, Buffer.from(authKey));
+    if (tempAuthKeys) {
+      rest.temp = tempAuthKeys.map((t) => ({ index: t.index, expiresAt: t.expiresAt }));
+      for (const t of tempAuthKeys) f.push(`dc.${n}.temp.${t.index}`, Buffer.from(t.key));
+    }
+    return rest;
+  });
+  f.push('dcs', JSON.stringify(dcs), 'channels', session.channels.map((c) => c.id.toString()).join(','));
+  for (const c of session.channels) f.push(`channel.${c.id}`, String(c.pts));
+  return f;
+}
+
+/** The session back from its hash, as a hand-written ioredis program would read it (no validation). */
+function sessionFrom(h) {
+  const text = (f) => h[f]?.toString();
+  const dcs = JSON.parse(text('dcs')).map(({ temp, ...dc }, n) => {
+    const key = h[`dc.${n}.authKey`];
+    if (key) dc.authKey = key;
+    if (temp) dc.tempAuthKeys = temp.map((t) => ({ index: t.index, key: h[`dc.${n}.temp.${t.index}`], expiresAt: t.expiresAt }));
+    return dc;
+  });
+  const order = text('channels');
+  const s = { version: 1, homeDcId: Number(text('homeDcId')), dcs, channels: order ? order.split(',').map((id) => ({ id: BigInt(id), pts: Number(text(`channel.${id}`)) })) : [] };
+  if (h.apiId) s.apiId = Number(text('apiId'));
+  if (h['user.id']) {
+    s.user = { id: BigInt(text('user.id')), dcId: Number(text('user.dcId')), bot: text('user.bot') === '1' };
+    if (h['user.username']) s.user.username = text('user.username');
+  }
+  if (h['state.pts']) s.state = { pts: Number(text('state.pts')), qts: Number(text('state.qts')), date: Number(text('state.date')), seq: Number(text('state.seq')) };
+  if (h.takeoutId) s.takeoutId = BigInt(text('takeoutId'));
+  return s;
+}
+
+/** A peer back from its record (no validation). */
+function peerFrom([key, record]) {
+  const [h, t, m, phone, u] = record.split('|');
+  const colon = key.indexOf(':');
+  const p = { type: key.slice(0, colon), id: BigInt(key.slice(colon + 1)), accessHash: BigInt(h), usernames: u ? u.split(',') : [], updatedAt: Number(t) };
+  if (phone) p.phone = phone;
+  if (m) p.min = m === '1';
+  return p;
+}
+
+const peerRecord = (p) => `${p.accessHash}|${p.updatedAt}|${p.min === undefined ? '' : p.min ? '1' : '0'}|${p.phone ?? ''}|${p.usernames.join(',')}`;
+
+export default {
+  name: 'redis',
+  async unavailable() {
+    const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 2_000, retryStrategy: () => null });
+    probe.on('error', () => {});
+    try {
+      await probe.connect();
+      await probe.ping();
+      return null;
+    } catch (error) {
+      return `Redis is not reachable at ${url.replace(/\/\/[^@/]*@/, '//***@')}: ${error.message}`;
+    } finally {
+      probe.disconnect();
+    }
+  },
+  async open() {
+    const prefix = `mtstore-bench:${randomBytes(4).toString('hex')}:`;
+    const server = new RedisSessionStorage({ url, prefix });
+    const client = new RedisStorage({ url, prefix, name: 'bench' });
+    const session = fullSession(1);
+    await client.save(session);
+    const batch = (i) => Array.from({ length: 1000 }, (_, k) => peer('user', (i % 50) * 1000 + k + 1));
+    await client.peers.upsert(batch(0));
+    await server.createSession(1n, 1n);
+
+    const raw = new Redis(url, { enableAutoPipelining: true });
+    const scripts = {};
+    for (const [name, source] of Object.entries({ UPDATE_STATE, UPSERT_PEERS, FIND_PEER })) scripts[name] = await raw.script('LOAD', source);
+    const session0 = `${prefix}client:{bench}`;
+    const keys = [session0, `${session0}:peers`, `${session0}:usernames`, `${session0}:phones`];
+    const fields = () => sessionFields(session);
+
+    return {
+      // Redis runs one script at a time: 64 concurrent 1,000-peer upserts only queue
+      // inside Redis (64,000 peers per wave, minutes per run) and measure its Lua
+      // engine, not the adapter. The batch is measured at concurrency 1.
+      concurrency: { 'peers.upsert ×1000': [1] },
+      targets: {
+        adapter: {
+          'hasSession hit': () => server.hasSession(1n, 1n),
+          'hasSession miss': () => server.hasSession(1n, 2n),
+          'createSession+destroySession': async (i) => {
+            await server.createSession(2n, BigInt(i));
+            await server.destroySession(2n, BigInt(i));
+          },
+          load: () => client.load(),
+          save: () => client.save(session),
+          saveUpdateState: (i) => client.saveUpdateState({ pts: i, qts: 1, date: 1, seq: 1 }, [{ id: 1n, pts: i }]),
+          'peers.upsert ×1000': (i) => client.peers.upsert(batch(i)),
+          'peers.getByUsername': (i) => client.peers.getByUsername(`user_${(i % 1000) + 1}`),
+        },
+        raw: {
+          'hasSession hit': async () => (await raw.sismember(`${prefix}auth:{${1n}}:sessions`, (1n).toString())) === 1,
+          'hasSession miss': async () => (await raw.sismember(`${prefix}auth:{${1n}}:sessions`, (2n).toString())) === 1,
+          'createSession+destroySession': async (i) => {
+            await raw.sadd(`${prefix}auth:{${2n}}:sessions`, BigInt(i).toString());
+            await raw.srem(`${prefix}auth:{${2n}}:sessions`, BigInt(i).toString());
+          },
+          load: async () => sessionFrom(await raw.hgetallBuffer(session0)),
+          save: () => raw.multi().del(session0).hset(session0, fields()).exec(),
+          saveUpdateState: (i) => raw.evalsha(scripts.UPDATE_STATE, 1, session0, String(i), '1', '1', '1', '1', String(i)),
+          'peers.upsert ×1000': (i) => {
+            const args = [];
+            for (const p of batch(i)) args.push(`${p.type}:${p.id}`, peerRecord(p));
+            return raw.evalsha(scripts.UPSERT_PEERS, 4, [...keys, ...args]);
+          },
+          'peers.getByUsername': async (i) => {
+            const found = await raw.evalsha(scripts.FIND_PEER, 2, keys[1], keys[2], `user_${(i % 1000) + 1}`);
+            return found && peerFrom(found);
+          },
+        },
+      },
+      close: async () => {
+        await client.close();
+        await server.close();
+        let cursor = '0';
+        do {
+          const [next, found] = await raw.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+          if (found.length) await raw.unlink(...found);
+          cursor = next;
+        } while (cursor !== '0');
+        await raw.quit();
+      },
+    };
+  },
+};
