@@ -1,0 +1,343 @@
+/**
+ * Session events between processes through `<prefix>events`: one document per event,
+ * `{ _id: <sequence number>, event: <core's wire JSON>, at: <Date> }`.
+ *
+ * Publishing reads the highest sequence number and inserts the next one; a duplicate
+ * `_id` means another publisher took it, so it tries the next. An insert is atomic on
+ * every MongoDB-wire server (FerretDB 1.x, whose `$inc` is not, included), so the
+ * numbers are unique and gap-free, and a number is only taken once every lower one is
+ * stored.
+ *
+ * Subscribers follow the log in one of two ways:
+ * - a change stream on the collection where the server has them (replica sets,
+ *   sharded clusters): pushed, no polling;
+ * - otherwise (standalone MongoDB, FerretDB 1.x) a poller per bus instance reading
+ *   the events after the last one it delivered every `pollInterval` ms: latency is
+ *   one poll interval plus one query.
+ * `mode: 'auto'` (the default) tries a change stream and falls back to polling when
+ * the server refuses it. The log is pruned by publishers to the newest `maxEvents`
+ * events no older than `maxAge` seconds (the newest event is always kept: it carries
+ * the sequence). Delivery to other processes is at-most-once, as the contract says:
+ * a subscriber that falls behind by more than the retention misses events.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ChangeStream, ChangeStreamInsertDocument, Collection } from 'mongodb';
+import {
+  assertSessionEvent,
+  decodeSessionEvent,
+  deliverSafely,
+  encodeSessionEvent,
+  int64FromStorage,
+  InvalidArgumentError,
+  StorageClosedError,
+  StorageUnavailableError,
+  toStorageError,
+  type SessionEvent,
+  type SessionEventBus,
+} from '@mtstore/core';
+import { openConnection, type Connection, type MongoConnectionOptions } from './connection.js';
+import { isDuplicateKey } from './lock.js';
+import { collectionNames, prepare } from './schema.js';
+
+export interface MongoSessionEventBusOptions extends MongoConnectionOptions {
+  /** `auto` (default): a change stream where the server supports one, else polling. */
+  mode?: 'auto' | 'changeStream' | 'poll';
+  /** Polling: ms between reads of the events collection. Default 100. */
+  pollInterval?: number;
+  /** Retention: keep at most this many events. Default 1,000. */
+  maxEvents?: number;
+  /** Retention: drop events older than this many seconds. Default 60. */
+  maxAge?: number;
+  /** Told when polling or the change stream fails; it keeps retrying. Default: console.error. */
+  onError?: (error: unknown) => void;
+}
+
+interface EventDocument {
+  _id: bigint;
+  event: string;
+  at: Date;
+}
+
+interface Subscriber {
+  listener: (event: SessionEvent) => void;
+  /** Events up to this sequence number happened before it subscribed. */
+  after: bigint;
+}
+
+/** Prune on every this-many-th sequence number. */
+const PRUNE_EVERY = 64n;
+/** Events per poll query; a full batch is followed by another query at once. */
+const POLL_BATCH = 500;
+/** How long a hole in the sequence is waited for before it is skipped (pruned, or not yet visible). */
+const GAP_GRACE_MS = 1_000;
+/** Error codes of servers without change streams: standalone, FerretDB (NotImplemented), unknown stage, unsupported. */
+const NO_CHANGE_STREAMS = new Set([40573, 238, 40324, 115, 303]);
+
+function positiveInteger(value: unknown, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw new InvalidArgumentError(`MongoSessionEventBus: ${name} must be a positive integer, got ${String(value)}`);
+  }
+  return value;
+}
+
+/** A running reader of the log: stopped by `stop()`, delivers through `deliver`. */
+interface Feed {
+  stop(): Promise<void>;
+}
+
+export class MongoSessionEventBus implements SessionEventBus {
+  readonly database: string;
+  readonly collectionPrefix: string;
+  readonly #connection: Connection;
+  readonly #mode: 'auto' | 'changeStream' | 'poll';
+  readonly #pollInterval: number;
+  readonly #maxEvents: number;
+  readonly #maxAgeMs: number;
+  readonly #onError: (error: unknown) => void;
+  readonly #subscribers = new Set<Subscriber>();
+  #events: Promise<Collection<EventDocument>> | undefined;
+  #feed: Promise<Feed> | undefined;
+  /** Set once `auto` learned the server has no change streams. */
+  #polling = false;
+  #closing: Promise<void> | undefined;
+
+  constructor(options: MongoSessionEventBusOptions) {
+    const mode = options?.mode ?? 'auto';
+    if (!['auto', 'changeStream', 'poll'].includes(mode)) {
+      throw new InvalidArgumentError(`MongoSessionEventBus: mode must be 'auto', 'changeStream' or 'poll', got ${JSON.stringify(mode)}`);
+    }
+    this.#mode = mode;
+    this.#pollInterval = positiveInteger(options?.pollInterval, 'pollInterval', 100);
+    this.#maxEvents = positiveInteger(options?.maxEvents, 'maxEvents', 1_000);
+    this.#maxAgeMs = positiveInteger(options?.maxAge, 'maxAge', 60) * 1000;
+    if (options?.onError !== undefined && typeof options.onError !== 'function') throw new InvalidArgumentError('MongoSessionEventBus: onError must be a function');
+    this.#onError = options?.onError ?? ((error) => console.error('MongoSessionEventBus: reading session events failed; retrying', error));
+    this.#connection = openConnection(options, 'MongoSessionEventBus');
+    this.database = this.#connection.db.databaseName;
+    this.collectionPrefix = this.#connection.prefix;
+  }
+
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return `MongoSessionEventBus { database: ${JSON.stringify(this.database)}, collectionPrefix: ${JSON.stringify(this.collectionPrefix)}, closed: ${this.#closing !== undefined} }`;
+  }
+
+  #collection(): Promise<Collection<EventDocument>> {
+    if (this.#events === undefined) {
+      const events = prepare(this.#connection, 'MongoSessionEventBus.connect').then(() =>
+        this.#connection.db.collection<EventDocument>(collectionNames(this.#connection.prefix).events),
+      );
+      events.catch(() => {
+        if (this.#events === events) this.#events = undefined;
+      });
+      this.#events = events;
+    }
+    return this.#events;
+  }
+
+  async publish(event: SessionEvent): Promise<void> {
+    if (this.#closing) throw new StorageClosedError('MongoSessionEventBus.publish: the bus is closed');
+    try {
+      assertSessionEvent(event);
+    } catch (error) {
+      throw new InvalidArgumentError(`MongoSessionEventBus.publish: ${(error as Error).message}`);
+    }
+    const text = encodeSessionEvent(event);
+    try {
+      const events = await this.#collection();
+      const seq = await append(events, text);
+      if (seq % PRUNE_EVERY === 0n) {
+        // Retention is housekeeping: it never delays nor fails a publish.
+        this.#prune(events, seq).catch((error: unknown) => {
+          if (!this.#closing) this.#onError(error);
+        });
+      }
+    } catch (error) {
+      throw toStorageError(error, 'MongoSessionEventBus.publish');
+    }
+  }
+
+  /** Drops events beyond the retention, never `seq` itself (the newest carries the sequence on). */
+  async #prune(events: Collection<EventDocument>, seq: bigint): Promise<void> {
+    const floor = seq - BigInt(this.#maxEvents);
+    await events.deleteMany({ _id: { $lt: seq }, $or: [{ _id: { $lte: floor } }, { at: { $lt: new Date(Date.now() - this.#maxAgeMs) } }] });
+  }
+
+  async subscribe(listener: (event: SessionEvent) => void): Promise<() => Promise<void>> {
+    if (this.#closing) throw new StorageClosedError('MongoSessionEventBus.subscribe: the bus is closed');
+    if (typeof listener !== 'function') throw new InvalidArgumentError('MongoSessionEventBus.subscribe: listener must be a function');
+    const subscriber: Subscriber = { listener, after: 0n };
+    try {
+      const events = await this.#collection();
+      subscriber.after = await head(events);
+      this.#subscribers.add(subscriber);
+      await this.#start(events, subscriber.after);
+    } catch (error) {
+      this.#subscribers.delete(subscriber);
+      throw toStorageError(error, 'MongoSessionEventBus.subscribe');
+    }
+    if (this.#closing) this.#subscribers.delete(subscriber);
+    return async () => {
+      if (!this.#subscribers.delete(subscriber)) return;
+      if (this.#subscribers.size === 0) await this.#stop();
+    };
+  }
+
+  /** Starts the feed (if not running) and resolves once it is live. */
+  async #start(events: Collection<EventDocument>, from: bigint): Promise<void> {
+    if (this.#feed === undefined) {
+      const feed = this.#openFeed(events, from);
+      feed.catch(() => {
+        if (this.#feed === feed) this.#feed = undefined;
+      });
+      this.#feed = feed;
+    }
+    await this.#feed;
+  }
+
+  async #openFeed(events: Collection<EventDocument>, from: bigint): Promise<Feed> {
+    if (this.#mode === 'poll' || this.#polling) return this.#poll(events, from);
+    try {
+      return await this.#watch(events);
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      if (typeof code !== 'number' || !NO_CHANGE_STREAMS.has(code)) throw error;
+      if (this.#mode === 'changeStream') {
+        throw new StorageUnavailableError(`MongoSessionEventBus: the server does not support change streams (mode 'changeStream'); use mode 'auto' or 'poll'`, { cause: error });
+      }
+      this.#polling = true;
+      return this.#poll(events, from);
+    }
+  }
+
+  async #stop(): Promise<void> {
+    const feed = this.#feed;
+    this.#feed = undefined;
+    if (feed) await (await feed.catch(() => undefined))?.stop();
+  }
+
+  /** Hands one stored event to every subscriber that was there before it happened. */
+  #deliver(seq: bigint, text: unknown): void {
+    let event: SessionEvent;
+    try {
+      event = decodeSessionEvent(String(text));
+    } catch (error) {
+      this.#onError(error);
+      return;
+    }
+    for (const subscriber of [...this.#subscribers]) {
+      if (seq > subscriber.after && this.#subscribers.has(subscriber)) deliverSafely(subscriber.listener, event, 'MongoSessionEventBus');
+    }
+  }
+
+  /** Polls the log after `cursor`: in order, each event once, holes waited for GAP_GRACE_MS. */
+  #poll(events: Collection<EventDocument>, from: bigint): Feed {
+    let cursor = from;
+    let running = true;
+    let gapSince: number | undefined;
+    const wake = new AbortController();
+    const loop = (async () => {
+      while (running) {
+        let full = false;
+        try {
+          const docs = await events.find({ _id: { $gt: cursor } }, { sort: { _id: 1 }, limit: POLL_BATCH, useBigInt64: true }).toArray();
+          full = docs.length === POLL_BATCH;
+          for (const doc of docs) {
+            if (!running) break;
+            const seq = int64FromStorage(doc._id, 'session event _id');
+            if (seq !== cursor + 1n) {
+              gapSince ??= Date.now();
+              if (Date.now() - gapSince < GAP_GRACE_MS) {
+                full = false;
+                break;
+              }
+            }
+            gapSince = undefined;
+            cursor = seq;
+            this.#deliver(seq, doc.event);
+          }
+        } catch (error) {
+          if (running) this.#onError(error);
+        }
+        if (running && !full) await sleep(this.#pollInterval, undefined, { signal: wake.signal }).catch(() => undefined);
+      }
+    })();
+    return {
+      stop: async () => {
+        running = false;
+        wake.abort();
+        await loop;
+      },
+    };
+  }
+
+  /** Opens a change stream on inserts and resolves once the server has accepted it. */
+  async #watch(events: Collection<EventDocument>): Promise<Feed> {
+    let running = true;
+    let stream: ChangeStream<EventDocument, ChangeStreamInsertDocument<EventDocument>> = events.watch([{ $match: { operationType: 'insert' } }]);
+    const next = async () => {
+      const change = await stream.tryNext();
+      if (change) this.#deliver(int64FromStorage(change.fullDocument._id, 'session event _id'), change.fullDocument.event);
+    };
+    try {
+      await next(); // the first call opens the cursor: live from here on
+    } catch (error) {
+      await stream.close().catch(() => undefined);
+      throw error;
+    }
+    const loop = (async () => {
+      while (running) {
+        try {
+          await next();
+        } catch (error) {
+          if (!running) break;
+          this.#onError(error);
+          // The driver already resumed what was resumable; reopen after the last event seen.
+          const token = stream.resumeToken;
+          await stream.close().catch(() => undefined);
+          await sleep(1_000);
+          stream = events.watch([{ $match: { operationType: 'insert' } }], token ? { startAfter: token } : {});
+        }
+      }
+    })();
+    return {
+      stop: async () => {
+        running = false;
+        await stream.close().catch(() => undefined);
+        await loop;
+      },
+    };
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#subscribers.clear();
+      await this.#stop();
+      if (this.#connection.owned) await this.#connection.client?.close();
+    })().catch((error: unknown) => {
+      throw toStorageError(error, 'MongoSessionEventBus.close');
+    });
+    return this.#closing;
+  }
+}
+
+/** The highest sequence number in the log, 0 when empty. */
+async function head(events: Collection<EventDocument>): Promise<bigint> {
+  const [last] = await events.find({}, { sort: { _id: -1 }, limit: 1, projection: { _id: 1 }, useBigInt64: true }).toArray();
+  return last === undefined ? 0n : int64FromStorage(last._id, 'session event _id');
+}
+
+/** Stores `text` under the next free sequence number and returns it. */
+async function append(events: Collection<EventDocument>, text: string): Promise<bigint> {
+  let seq = (await head(events)) + 1n;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await events.insertOne({ _id: seq, event: text, at: new Date() });
+      return seq;
+    } catch (error) {
+      if (!isDuplicateKey(error)) throw error;
+      // Another publisher took it: the next one, or (after a few misses) the current head.
+      seq = attempt % 4 === 0 ? (await head(events)) + 1n : seq + 1n;
+    }
+  }
+}

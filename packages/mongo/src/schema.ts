@@ -1,0 +1,153 @@
+/**
+ * The collections, their indexes and their version. Everything is created on first
+ * use and recorded in `<prefix>meta` as `{ _id: 'schema', version }`; a store written
+ * by a newer version is refused with MigrationError. MongoDB has no DDL transactions
+ * (and FerretDB 1.x no transactions at all), so each migration step is idempotent and
+ * the version is raised only after its step succeeded: two processes migrating at
+ * once both finish with the same result.
+ */
+import { MongoServerError, type Db } from 'mongodb';
+import { MigrationError } from '@mtstore/core';
+import type { Connection } from './connection.js';
+
+export const SCHEMA_VERSION = 1;
+
+export interface CollectionNames {
+  /** One document per client session: `_id` = session name. */
+  sessions: string;
+  /** One document per cached peer: `_id` = `<session>/<type>/<id>`. */
+  peers: string;
+  /** Username and phone lookups: `_id` = `<session>/u/<lower-cased username>` or `<session>/p/<phone>`. */
+  peerIndex: string;
+  /** One document per server session: `_id` = `<authKeyId>:<sessionId>`. */
+  serverSessions: string;
+  /** The event bus log: `_id` = sequence number. */
+  events: string;
+  /** Write leases of client sessions: `_id` = session name. */
+  locks: string;
+  /** `{ _id: 'schema', version }`. */
+  meta: string;
+}
+
+export function collectionNames(prefix: string): CollectionNames {
+  return {
+    sessions: `${prefix}sessions`,
+    peers: `${prefix}peers`,
+    peerIndex: `${prefix}peer_index`,
+    serverSessions: `${prefix}server_sessions`,
+    events: `${prefix}events`,
+    locks: `${prefix}locks`,
+    meta: `${prefix}meta`,
+  };
+}
+
+interface MetaDocument {
+  _id: string;
+  version: number;
+}
+
+interface Migration {
+  version: number;
+  description: string;
+  /** Idempotent: it may run twice, or concurrently in two processes. */
+  up(db: Db, names: CollectionNames): Promise<void>;
+}
+
+const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'secondary indexes (unique keys are the documents’ _id)',
+    up: async (db, names) => {
+      // Deleting a session's peers and listing an auth key's sessions; everything else is an _id lookup.
+      await db.collection(names.peers).createIndex({ session: 1 }, { name: 'session' });
+      await db.collection(names.peerIndex).createIndex({ session: 1 }, { name: 'session' });
+      await db.collection(names.serverSessions).createIndex({ authKeyId: 1, sessionId: 1 }, { name: 'authKeyId_sessionId', unique: true });
+    },
+  },
+];
+
+/** What the server is, as far as the adapter's strategies care. */
+export interface ServerProfile {
+  /**
+   * FerretDB 1.x: update operators are applied as a non-atomic read-modify-write,
+   * only a lone `_id` equality reaches its index, and a multi-statement `update`
+   * command can exhaust its SQLite connection pool. See the README.
+   */
+  ferretdb1: boolean;
+  /** `buildInfo.version` (FerretDB reports the MongoDB version it emulates). */
+  version: string;
+}
+
+interface Prepared {
+  profile: ServerProfile;
+}
+
+// One preparation per client (or Db) and database/prefix: many instances on one client share it.
+const prepared = new WeakMap<object, Map<string, Promise<Prepared>>>();
+
+function isServerError(error: unknown): error is MongoServerError {
+  return error instanceof MongoServerError || (error instanceof Error && error.name === 'MongoServerError');
+}
+
+async function detect(db: Db): Promise<ServerProfile> {
+  const info = await db.admin().command({ buildInfo: 1 });
+  const ferret = typeof info.ferretdbVersion === 'string' ? info.ferretdbVersion : undefined;
+  return { ferretdb1: ferret !== undefined && /^v?1\./.test(ferret), version: String(info.version ?? 'unknown') };
+}
+
+/** Brings the collections up to SCHEMA_VERSION, or refuses a newer store. */
+async function migrate(db: Db, names: CollectionNames, where: string): Promise<void> {
+  const meta = db.collection<MetaDocument>(names.meta);
+  const found = await meta.findOne({ _id: 'schema' });
+  const stored: unknown = found === null ? 0 : found.version;
+  if (typeof stored !== 'number' || !Number.isInteger(stored) || stored < 0) {
+    throw new MigrationError(`${where}: ${db.databaseName}.${names.meta} holds an unreadable schema version (${typeof stored})`);
+  }
+  if (stored > SCHEMA_VERSION) {
+    throw new MigrationError(
+      `${where}: the collections ${db.databaseName}.${names.sessions} and siblings were written by schema version ${stored}; ` +
+        `this @mtstore/mongo knows versions up to ${SCHEMA_VERSION}. Upgrade @mtstore/mongo.`,
+    );
+  }
+  for (const migration of MIGRATIONS) {
+    if (migration.version <= stored) continue;
+    try {
+      await migration.up(db, names);
+      if (found === null && migration.version === 1) {
+        await meta.insertOne({ _id: 'schema', version: 1 }).catch((error: unknown) => {
+          if (!(isServerError(error) && error.code === 11000)) throw error; // another process recorded it first
+        });
+      } else {
+        await meta.updateOne({ _id: 'schema' }, { $max: { version: migration.version } });
+      }
+    } catch (error) {
+      // A refused command (conflicting index, permissions) is a schema problem; a lost connection is not.
+      if (!isServerError(error)) throw error;
+      throw new MigrationError(`${where}: migration ${migration.version} (${migration.description}) failed: ${error.message}`, { cause: error });
+    }
+  }
+}
+
+/**
+ * Connects (owned clients), detects the server and migrates, once per client,
+ * database and prefix. A failure is not remembered: the next call tries again.
+ */
+export function prepare(connection: Connection, where: string): Promise<Prepared> {
+  let byPrefix = prepared.get(connection.cacheKey);
+  if (!byPrefix) prepared.set(connection.cacheKey, (byPrefix = new Map()));
+  const key = `${connection.db.databaseName}\u0000${connection.prefix}`;
+  let promise = byPrefix.get(key);
+  if (!promise) {
+    const db = connection.db;
+    promise = (async () => {
+      if (connection.owned) await connection.client?.connect();
+      const profile = await detect(db);
+      await migrate(db, collectionNames(connection.prefix), where);
+      return { profile };
+    })();
+    const entries = byPrefix;
+    promise.catch(() => entries.delete(key));
+    byPrefix.set(key, promise);
+  }
+  return promise;
+}
