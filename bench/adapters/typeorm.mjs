@@ -47,7 +47,7 @@ function rawParams() {
         [NAME],
         [NAME, ...peers.map((p) => p.phone)],
         [NAME, 'user', ...peers.map((p) => p.id), ...peers.map((p) => p.usernames[0].toLowerCase())],
-        peers.flatMap((p) => [NAME, p.type, p.id, p.accessHash, bool(p.min), p.phone ?? null, p.updatedAt]),
+        peers.flatMap((p) => [NAME, p.type, p.id, p.accessHash, bool(p.min), p.phone ?? null, p.updatedAt, p.usernames.join(' ')]),
       ];
     },
     'peers.getByUsername': (i) => [[NAME, `user_${(i % 1000) + 1}`]],

@@ -11,8 +11,8 @@
  *   datacenters      (session_name, ord): one row per DC of the session, permanent key as binary
  *   temp_auth_keys   (session_name, dc_ord, ord): PFS keys of a DC
  *   channels         (session_name, channel_id) unique: pts per channel; `seq` keeps insertion order
- *   peers            (session_name, peer_type, peer_id): access hash, min, phone, updated_at
- *   peer_usernames   (session_name, username_key): lower-cased username → owner, with the name as given
+ *   peers            (session_name, peer_type, peer_id): access hash, min, phone, updated_at, usernames
+ *   peer_usernames   (session_name, username_key): lower-cased username → its owner (the lookup index)
  *   server_sessions  (auth_key_id, session_id): live MTProto sessions of a server
  *
  * 64-bit ids are BIGINT; times are BIGINT epoch seconds (they exceed INT32); booleans
@@ -28,7 +28,7 @@ export const DEFAULT_TABLE_PREFIX = 'mtstore_';
 /** The schema version this code writes and reads. */
 export const SCHEMA_VERSION = 1;
 
-export type ColumnKind = 'int' | 'int64' | 'seq' | 'bool' | 'key' | 'text';
+export type ColumnKind = 'int' | 'int64' | 'seq' | 'bool' | 'key' | 'varchar' | 'text';
 
 export interface ColumnSpec {
   /** Column name in the database. */
@@ -36,7 +36,7 @@ export interface ColumnSpec {
   /** Property name on the entity. */
   property: string;
   kind: ColumnKind;
-  /** For text columns. */
+  /** For varchar columns. */
   length?: number;
   nullable?: boolean;
   primary?: boolean;
@@ -57,9 +57,9 @@ export interface TableSpec {
   indices?: readonly IndexSpec[];
 }
 
-const NAME: Omit<ColumnSpec, 'primary'> = { name: 'session_name', property: 'sessionName', kind: 'text', length: 128 };
-const PEER_TYPE = { kind: 'text', length: 7 } as const;
-const USERNAME = { kind: 'text', length: 64 } as const;
+const NAME: Omit<ColumnSpec, 'primary'> = { name: 'session_name', property: 'sessionName', kind: 'varchar', length: 128 };
+const PEER_TYPE = { kind: 'varchar', length: 7 } as const;
+const USERNAME = { kind: 'varchar', length: 64 } as const;
 
 /** Version 1 of the schema, as it is created by migration 1. */
 function specsV1(prefix: string): TableSpec[] {
@@ -97,8 +97,8 @@ function specsV1(prefix: string): TableSpec[] {
         { ...NAME, primary: true },
         { name: 'ord', property: 'ord', kind: 'int', primary: true },
         { name: 'dc_id', property: 'dcId', kind: 'int' },
-        { name: 'ipv4', property: 'ipv4', kind: 'text', length: 15, nullable: true },
-        { name: 'ipv6', property: 'ipv6', kind: 'text', length: 45, nullable: true },
+        { name: 'ipv4', property: 'ipv4', kind: 'varchar', length: 15, nullable: true },
+        { name: 'ipv6', property: 'ipv6', kind: 'varchar', length: 45, nullable: true },
         { name: 'port', property: 'port', kind: 'int' },
         { name: 'test_mode', property: 'testMode', kind: 'bool', nullable: true },
         { name: 'media_only', property: 'mediaOnly', kind: 'bool', nullable: true },
@@ -138,8 +138,10 @@ function specsV1(prefix: string): TableSpec[] {
         { name: 'peer_id', property: 'peerId', kind: 'int64', primary: true },
         { name: 'access_hash', property: 'accessHash', kind: 'int64' },
         { name: 'is_min', property: 'isMin', kind: 'bool', nullable: true },
-        { name: 'phone', property: 'phone', kind: 'text', length: 20, nullable: true },
+        { name: 'phone', property: 'phone', kind: 'varchar', length: 20, nullable: true },
         { name: 'updated_at', property: 'updatedAt', kind: 'int64' },
+        // The usernames as given, in order, separated by spaces ('' for none): a lookup reads one row.
+        { name: 'usernames', property: 'usernames', kind: 'text' },
       ],
       indices: [{ name: `${prefix}peer_phone`, columns: ['session_name', 'phone'] }],
     },
@@ -149,10 +151,8 @@ function specsV1(prefix: string): TableSpec[] {
       columns: [
         { ...NAME, primary: true },
         { name: 'username_key', property: 'usernameKey', ...USERNAME, primary: true },
-        { name: 'username', property: 'username', ...USERNAME },
         { name: 'peer_type', property: 'peerType', ...PEER_TYPE },
         { name: 'peer_id', property: 'peerId', kind: 'int64' },
-        { name: 'ord', property: 'ord', kind: 'int' },
       ],
       indices: [{ name: `${prefix}username_peer`, columns: ['session_name', 'peer_type', 'peer_id'] }],
     },
@@ -186,14 +186,16 @@ export function columnType(kind: ColumnKind, dialect: Dialect['name']): string {
       return 'boolean';
     case 'key':
       return dialect === 'postgres' ? 'bytea' : dialect === 'mysql' ? 'varbinary' : 'blob';
-    case 'text':
+    case 'varchar':
       return 'varchar';
+    case 'text':
+      return 'text';
   }
 }
 
 /** Length of a column, where its type takes one. */
 export function columnLength(spec: ColumnSpec, dialect: Dialect['name']): number | undefined {
-  if (spec.kind === 'text') return spec.length;
+  if (spec.kind === 'varchar') return spec.length;
   if (spec.kind === 'key' && dialect === 'mysql') return 256;
   return undefined;
 }
@@ -213,7 +215,7 @@ function toTable(spec: TableSpec, prefix: string, dialect: Dialect['name']): Tab
       column.generationStrategy = 'increment';
     }
     // Every string we store is ASCII; a binary collation keeps names case-sensitive on MySQL.
-    if (c.kind === 'text' && dialect === 'mysql') {
+    if ((c.kind === 'varchar' || c.kind === 'text') && dialect === 'mysql') {
       column.charset = 'ascii';
       column.collation = 'ascii_bin';
     }

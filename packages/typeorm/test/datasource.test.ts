@@ -102,10 +102,12 @@ for (const db of await availableDrivers()) {
           // The application can read the same rows through the entities.
           const sessions = await app.getRepository(`${prefix}sessions`).find();
           expect(sessions).toEqual([expect.objectContaining({ sessionName: 'default', homeDcId: 2, userUsername: 'user_2' })]);
-          const usernames = await app.getRepository(`${prefix}peer_usernames`).find({ order: { ord: 'ASC' } });
-          expect(usernames.map((u) => [u.usernameKey, u.username])).toEqual([
-            ['five', 'Five'],
-            ['cinq', 'cinq'],
+          const peerRow = await app.getRepository(`${prefix}peers`).findOneBy({ peerType: 'user' });
+          expect(peerRow?.usernames).toBe('Five cinq');
+          const index = await app.getRepository(`${prefix}peer_usernames`).find({ order: { usernameKey: 'ASC' } });
+          expect(index.map((u) => [u.usernameKey, String(u.peerId)])).toEqual([
+            ['cinq', '5'],
+            ['five', '5'],
           ]);
           // (TypeORM hands BIGINT columns to the application as strings, or as numbers on better-sqlite3.)
           const serverRow = await app.getRepository(`${prefix}server_sessions`).findOneBy({ authKeyId: '-1' });

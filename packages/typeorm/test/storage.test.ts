@@ -184,6 +184,14 @@ for (const db of await availableDrivers()) {
         await storage.peers.upsert([peer('user', 3, { usernames: [], phone: '111' })]);
         expect((await storage.peers.getById('user', 2n))?.phone).toBeUndefined();
         expect((await storage.peers.getByPhone('111'))?.id).toBe(3n);
+        // And one that loses a username and its phone in the same batch keeps the rest of its row.
+        const four = peer('user', 4, { usernames: ['delta', 'Epsilon'], phone: '444', accessHash: 44n });
+        await storage.peers.upsert([four]);
+        await storage.peers.upsert([peer('user', 5, { usernames: ['DELTA'], phone: '444' })]);
+        expect(await storage.peers.getById('user', 4n)).toEqual({ ...four, usernames: ['Epsilon'], phone: undefined });
+        expect((await storage.peers.getByUsername('epsilon'))?.id).toBe(4n);
+        expect((await storage.peers.getByUsername('delta'))?.id).toBe(5n);
+        expect((await storage.peers.getByPhone('444'))?.id).toBe(5n);
         await storage.close();
       }));
 
