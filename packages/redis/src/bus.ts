@@ -50,6 +50,7 @@ export class RedisSessionEventBus implements SessionEventBus {
       throw new InvalidArgumentError(`RedisSessionEventBus.publish: ${(error as Error).message}`);
     }
     try {
+      await this.#connection.connect();
       const client = this.#connection.client;
       if (client instanceof Cluster) await CLUSTER_PUBLISH.run(client, 1, [this.channel, this.channel, message]);
       else await client.publish(this.channel, message);
@@ -83,6 +84,7 @@ export class RedisSessionEventBus implements SessionEventBus {
       const subscriber = this.#openSubscriber();
       subscriber.on('message', (channel: string, message: string) => this.#deliver(channel, message));
       try {
+        if (subscriber.status === 'wait') await subscriber.connect();
         await subscriber.subscribe(this.channel);
       } catch (error) {
         // Drop this connection (it would keep reconnecting); the next subscribe opens a new one.

@@ -39,7 +39,7 @@ export interface RedisConnectionOptions {
  * a real transition into `false`; such a call rejects with StorageUnavailableError
  * instead. Anything here can be overridden through `options`.
  */
-export const REDIS_DEFAULTS = {
+export const REDIS_DEFAULTS = Object.freeze({
   /** Connect on first use: constructors stay synchronous. */
   lazyConnect: true,
   /** Concurrent calls share round trips. */
@@ -51,7 +51,27 @@ export const REDIS_DEFAULTS = {
   /** Reconnect forever, backing off to one attempt every 2 s. */
   retryStrategy: (attempt: number): number => Math.min(attempt * 100, 2_000),
   connectionName: 'mtstore',
-} satisfies RedisOptions;
+} satisfies RedisOptions);
+
+/**
+ * The same bounds for a Cluster mtstore opens. Node connections take the per-command
+ * limits (reconnecting is the Cluster's job). The Cluster's own offline queue has no
+ * limit while no node answers, so it is off: while the cluster is unreachable calls
+ * fail at once instead of queueing; the Cluster keeps reconnecting in the background.
+ */
+export const CLUSTER_DEFAULTS = Object.freeze({
+  lazyConnect: true,
+  enableAutoPipelining: true,
+  enableOfflineQueue: false,
+  clusterRetryStrategy: (attempt: number): number => Math.min(attempt * 100, 2_000),
+  redisOptions: Object.freeze({
+    connectTimeout: REDIS_DEFAULTS.connectTimeout,
+    commandTimeout: REDIS_DEFAULTS.commandTimeout,
+    maxRetriesPerRequest: REDIS_DEFAULTS.maxRetriesPerRequest,
+    autoResendUnfulfilledCommands: REDIS_DEFAULTS.autoResendUnfulfilledCommands,
+    connectionName: REDIS_DEFAULTS.connectionName,
+  }),
+} satisfies ClusterOptions);
 
 export const DEFAULT_PREFIX = 'mtstore:';
 
@@ -92,11 +112,9 @@ function openOwned(options: RedisConnectionOptions, where: string): RedisClient 
     const { nodes, options: clusterOptions = {} } = options.cluster;
     if (!Array.isArray(nodes) || nodes.length === 0) throw new InvalidArgumentError(`${where}: cluster.nodes must be a non-empty array`);
     return new Cluster(nodes, {
-      lazyConnect: true,
-      enableAutoPipelining: true,
-      clusterRetryStrategy: (attempt) => Math.min(attempt * 100, 2_000),
+      ...CLUSTER_DEFAULTS,
       ...clusterOptions,
-      redisOptions: { ...REDIS_DEFAULTS, ...clusterOptions.redisOptions },
+      redisOptions: { ...CLUSTER_DEFAULTS.redisOptions, ...clusterOptions.redisOptions },
     });
   }
   const fromUrl = options.url === undefined ? {} : redisOptionsFromUrl(parseRedisUrl(options.url, where));
@@ -114,6 +132,7 @@ export class RedisConnection {
   /** True once the schema check passed: the hot path then skips awaiting `ready()`. */
   isReady = false;
   #ready: Promise<void> | undefined;
+  #connecting: Promise<void> | undefined;
 
   constructor(options: RedisConnectionOptions, where: string) {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${where}: options must be an object`);
@@ -145,17 +164,33 @@ export class RedisConnection {
     return this.client instanceof Cluster;
   }
 
+  /**
+   * Connects a client that waits for its first command (lazyConnect). ioredis would
+   * do it on that command, but a client without an offline queue would refuse the
+   * command meanwhile.
+   */
+  connect(): Promise<void> {
+    if (this.#connecting) return this.#connecting;
+    if (this.client.status !== 'wait') return Promise.resolve();
+    this.#connecting = this.client.connect().finally(() => {
+      this.#connecting = undefined;
+    });
+    return this.#connecting;
+  }
+
   /** Checks the layout version once; a failed attempt (Redis down) is retried by the next call. */
   ready(): Promise<void> {
-    this.#ready ??= ensureSchema(this.client, this.prefix).then(
-      () => {
-        this.isReady = true;
-      },
-      (error: unknown) => {
-        if (!(error instanceof MigrationError)) this.#ready = undefined;
-        throw error;
-      },
-    );
+    this.#ready ??= this.connect()
+      .then(() => ensureSchema(this.client, this.prefix))
+      .then(
+        () => {
+          this.isReady = true;
+        },
+        (error: unknown) => {
+          if (!(error instanceof MigrationError)) this.#ready = undefined;
+          throw error;
+        },
+      );
     return this.#ready;
   }
 

@@ -3,10 +3,11 @@
  * over slots and nodes, an owned Cluster connection from options or a URL.
  */
 import { checkServer, fullSession, peer } from '@mtstore/conformance/vitest';
+import type { SessionEvent } from '@mtstore/core';
 import { Cluster } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { adapter, clientKeys, RedisSessionStorage, RedisStorage, sessionsKey } from '../src/index.js';
-import { adminCluster, clusterSeed, dropPrefix, keysUnder, plain, probeCluster, randomName, REDIS_CLUSTER_URL } from './helpers.js';
+import { adminCluster, clusterSeed, dropPrefix, eventually, keysUnder, plain, probeCluster, randomName, REDIS_CLUSTER_URL } from './helpers.js';
 
 const server = await checkServer('redis-cluster', REDIS_CLUSTER_URL, probeCluster);
 
@@ -79,6 +80,10 @@ describe.runIf(server.available)('Redis Cluster', () => {
     track(bus as NonNullable<typeof bus>);
     expect(await storage.createSession(1n, 2n)).toBe(true);
     expect(await new RedisSessionStorage({ client: cluster, prefix }).hasSession(1n, 2n)).toBe(true);
+    const heard: SessionEvent[] = [];
+    await bus?.subscribe((e) => heard.push(e));
+    await bus?.publish({ type: 'created', authKeyId: 1n, sessionId: 2n, origin: 'owned' });
+    await eventually(() => heard.length === 1, 'the event on the owned Cluster bus');
   });
 
   it('an application Cluster client is left open by close()', async () => {

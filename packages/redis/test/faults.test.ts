@@ -126,6 +126,22 @@ describe('Redis down', () => {
   }, 60_000);
 });
 
+describe('Redis Cluster down', () => {
+  it('a Cluster mtstore opens rejects StorageUnavailableError instead of queueing while no node answers', async () => {
+    const port = await freePort();
+    const storage = new RedisStorage({ cluster: { nodes: [{ host: '127.0.0.1', port }] } });
+    const sessions = new RedisSessionStorage({ cluster: { nodes: [{ host: '127.0.0.1', port }] } });
+    const bus = new RedisSessionEventBus({ cluster: { nodes: [{ host: '127.0.0.1', port }] } });
+    try {
+      for (const call of [() => storage.load(), () => storage.load(), () => sessions.hasSession(1n, 1n), () => bus.publish({ type: 'created', authKeyId: 1n, sessionId: 1n, origin: 'x' }), () => bus.subscribe(() => {})]) {
+        expect(await rejection(call)).toMatchObject({ code: UNAVAILABLE });
+      }
+    } finally {
+      await Promise.all([storage.close(), sessions.close(), bus.close()]);
+    }
+  });
+});
+
 describe.runIf(server.available)('our connection killed (CLIENT KILL)', () => {
   const redis = admin();
   const prefixes: string[] = [];
