@@ -25,7 +25,7 @@ const bit = (value) => (value === undefined ? null : value ? 1 : 0);
 function rawTargets(db) {
   const read = (sql) => db.prepare(sql).safeIntegers(true);
   const s = {
-    exists: read(`SELECT 1 FROM ${T.server} WHERE auth_key_id = ? AND session_id = ?`).pluck(),
+    exists: db.prepare(`SELECT 1 FROM ${T.server} WHERE auth_key_id = ? AND session_id = ?`).pluck(),
     insert: db.prepare(`INSERT INTO ${T.server} (auth_key_id, session_id, created_at) VALUES (?, ?, unixepoch()) ON CONFLICT (auth_key_id, session_id) DO NOTHING`),
     remove: db.prepare(`DELETE FROM ${T.server} WHERE auth_key_id = ? AND session_id = ?`),
     sessionId: read(`SELECT id FROM ${T.sessions} WHERE name = ?`).pluck(),

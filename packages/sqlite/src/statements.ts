@@ -113,8 +113,9 @@ export function prepareServer(db: Database.Database, t: Tables) {
   return {
     insert: write(`INSERT INTO ${table} (auth_key_id, session_id, created_at) VALUES (?, ?, unixepoch())
       ON CONFLICT (auth_key_id, session_id) DO NOTHING`),
-    // The per-message hot path: a primary-key point lookup, no row materialized.
-    exists: value(`SELECT 1 FROM ${table} WHERE auth_key_id = ? AND session_id = ?`),
+    // The per-message hot path: a primary-key point lookup returning the number 1
+    // (safe integers off: no BigInt to allocate), or undefined.
+    exists: db.prepare(`SELECT 1 FROM ${table} WHERE auth_key_id = ? AND session_id = ?`).pluck().safeIntegers(false) as Statement,
     remove: write(`DELETE FROM ${table} WHERE auth_key_id = ? AND session_id = ?`),
     list: value(`SELECT session_id FROM ${table} WHERE auth_key_id = ? ORDER BY session_id`),
     // RETURNING: exactly the rows this statement deleted, even with other processes racing.
