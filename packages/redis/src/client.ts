@@ -42,31 +42,31 @@ export class RedisStorage extends BaseStorage {
       const hash = await client.hgetallBuffer(this.#keys.session);
       // HGETALL of a missing key is {}; `version` is the first field of every saved hash.
       return hash.version === undefined && isEmpty(hash) ? null : decodeSession(hash, this.#where);
-    });
+    }, this.#where);
   }
 
   protected writeSession(session: Session): Promise<void> {
     const fields = encodeSession(session);
     return this.#connection.run(async (client) => {
       execResults(await client.multi().del(this.#keys.session).hset(this.#keys.session, fields).exec());
-    });
+    }, this.#where);
   }
 
   protected writeUpdateState(state: UpdateState, channels: readonly ChannelState[]): Promise<boolean> {
     const argv = encodeUpdateState(this.#keys.session, state, channels);
-    return this.#connection.run((client) => UPDATE_STATE.run(client, 1, argv)).then(isOne);
+    return this.#connection.run((client) => UPDATE_STATE.run(client, 1, argv), this.#where).then(isOne);
   }
 
   protected deleteSession(): Promise<void> {
     return this.#connection.run(async (client) => {
       await client.del(...this.#keys.all);
-    });
+    }, this.#where);
   }
 
   protected upsertPeers(peers: readonly Peer[]): Promise<boolean> {
     const argv: string[] = [...this.#keys.all];
     for (const peer of peers) argv.push(peerKey(peer.type, peer.id), encodePeer(peer));
-    return this.#connection.run((client) => UPSERT_PEERS.run(client, 4, argv)).then(isOne);
+    return this.#connection.run((client) => UPSERT_PEERS.run(client, 4, argv), this.#where).then(isOne);
   }
 
   protected findPeerById(type: PeerType, id: bigint): Promise<Peer | null> {
@@ -74,7 +74,7 @@ export class RedisStorage extends BaseStorage {
     return this.#connection.run(async (client) => {
       const record = await client.hget(this.#keys.peers, key);
       return record === null ? null : decodePeer(key, record, this.#where);
-    });
+    }, this.#where);
   }
 
   protected findPeerByUsername(username: string): Promise<Peer | null> {
@@ -89,7 +89,7 @@ export class RedisStorage extends BaseStorage {
     return this.#connection.run(async (client) => {
       const found = (await FIND_PEER.run(client, 2, [this.#keys.peers, index, value])) as [string, string] | null;
       return found === null ? null : decodePeer(found[0], found[1], this.#where);
-    });
+    }, this.#where);
   }
 
   protected override describe(): Record<string, unknown> {

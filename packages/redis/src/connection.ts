@@ -3,7 +3,7 @@
  * cluster seed nodes, closed by `close()`), or a Redis / Cluster client the
  * application owns (used as is, never closed by mtstore).
  */
-import { assertKeyPrefix, InvalidArgumentError, MigrationError, redactUrl } from '@mtstore/core';
+import { assertKeyPrefix, CorruptDataError, InvalidArgumentError, MigrationError, redactUrl } from '@mtstore/core';
 import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { ensureSchema } from './schema.js';
 
@@ -160,10 +160,6 @@ export class RedisConnection {
     }
   }
 
-  get isCluster(): boolean {
-    return this.client instanceof Cluster;
-  }
-
   /**
    * Connects a client that waits for its first command (lazyConnect). ioredis would
    * do it on that command, but a client without an offline queue would refuse the
@@ -195,11 +191,18 @@ export class RedisConnection {
   }
 
   /**
-   * Runs `op` on the client once the layout version is checked. Not async: once
-   * ready it returns `op`'s own promise, adding nothing to the hot path.
+   * Runs `op` on the client once the layout version is checked (not async: once
+   * ready, no extra await). A key of the wrong type (WRONGTYPE: written by hand or by
+   * something else under our prefix) is CorruptDataError naming `where`.
    */
-  run<T>(op: (client: RedisClient) => Promise<T>): Promise<T> {
-    return this.isReady ? op(this.client) : this.ready().then(() => op(this.client));
+  run<T>(op: (client: RedisClient) => Promise<T>, where: string): Promise<T> {
+    const result = this.isReady ? op(this.client) : this.ready().then(() => op(this.client));
+    return result.catch((error: unknown) => {
+      if (error instanceof Error && error.message.startsWith('WRONGTYPE')) {
+        throw new CorruptDataError(`${where}: a Redis key holds another type than the mtstore layout says (${error.message.split('\n')[0]})`);
+      }
+      throw error;
+    });
   }
 
   /** Quits a connection we own (gracefully when it is up); leaves the application's client alone. */

@@ -26,20 +26,24 @@ export class RedisSessionStorage extends BaseSessionStorage {
   }
 
   protected insertSession(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
-    return this.#connection.run((client) => client.sadd(sessionsKey(this.prefix, authKeyId), sessionId.toString())).then(isOne);
+    const key = sessionsKey(this.prefix, authKeyId);
+    return this.#connection.run((client) => client.sadd(key, sessionId.toString()), key).then(isOne);
   }
 
   /** The per-message hot path: one SISMEMBER, and no await of our own once ready. */
   protected sessionExists(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
-    return this.#connection.run((client) => client.sismember(sessionsKey(this.prefix, authKeyId), sessionId.toString())).then(isOne);
+    const key = sessionsKey(this.prefix, authKeyId);
+    return this.#connection.run((client) => client.sismember(key, sessionId.toString()), key).then(isOne);
   }
 
   protected removeSession(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
-    return this.#connection.run((client) => client.srem(sessionsKey(this.prefix, authKeyId), sessionId.toString())).then(isOne);
+    const key = sessionsKey(this.prefix, authKeyId);
+    return this.#connection.run((client) => client.srem(key, sessionId.toString()), key).then(isOne);
   }
 
   protected findSessions(authKeyId: bigint): Promise<bigint[]> {
-    return this.#connection.run(async (client) => this.#decode(await client.smembers(sessionsKey(this.prefix, authKeyId)), authKeyId));
+    const key = sessionsKey(this.prefix, authKeyId);
+    return this.#connection.run(async (client) => this.#decode(await client.smembers(key), authKeyId), key);
   }
 
   /** SMEMBERS and DEL in one MULTI: concurrent callers each get exactly what they removed. */
@@ -48,7 +52,7 @@ export class RedisSessionStorage extends BaseSessionStorage {
     return this.#connection.run(async (client) => {
       const [ids] = execResults(await client.multi().smembers(key).del(key).exec());
       return this.#decode(ids as string[], authKeyId);
-    });
+    }, key);
   }
 
   #decode(ids: string[], authKeyId: bigint): bigint[] {

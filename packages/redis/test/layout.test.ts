@@ -226,6 +226,24 @@ describe.runIf(server.available)('key layout', () => {
       expect(await client.peers.getById('user', 1n)).toEqual(peer('user', 1));
     });
 
+    it('a key of another type under the prefix', async () => {
+      const prefix = newPrefix();
+      const client = storage(prefix, 'typed');
+      await redis.set(`${prefix}client:{typed}`, 'not a hash');
+      for (const call of [() => client.load(), () => client.saveUpdateState({ pts: 1, qts: 1, date: 1, seq: 1 })]) {
+        await expect(call()).rejects.toMatchObject({ code: 'MTSTORE_CORRUPT_DATA', message: expect.stringMatching(/^session "typed": .*WRONGTYPE/) });
+      }
+      // save replaces whatever the key held.
+      await client.save(fullSession(1));
+      await redis.set(`${prefix}client:{typed}:usernames`, 'not a hash');
+      await expect(client.peers.upsert([peer('user', 1)])).rejects.toMatchObject({ code: 'MTSTORE_CORRUPT_DATA' });
+      await expect(client.peers.getByUsername('user_1')).rejects.toMatchObject({ code: 'MTSTORE_CORRUPT_DATA' });
+      const server = sessions(prefix);
+      await redis.set(`${prefix}auth:{4}:sessions`, '1');
+      await expect(server.hasSession(4n, 1n)).rejects.toMatchObject({ code: 'MTSTORE_CORRUPT_DATA', message: expect.stringContaining('auth:{4}') });
+      await expect(server.destroyAllSessions(4n)).rejects.toMatchObject({ code: 'MTSTORE_CORRUPT_DATA' });
+    });
+
     it('a server session id that is not a number', async () => {
       const prefix = newPrefix();
       const server = sessions(prefix);
