@@ -54,7 +54,7 @@ export class RedisStorage extends BaseStorage {
 
   protected writeUpdateState(state: UpdateState, channels: readonly ChannelState[]): Promise<boolean> {
     const argv = encodeUpdateState(this.#keys.session, state, channels);
-    return this.#connection.run((client) => UPDATE_STATE.run(client, 1, argv), this.#where).then(isOne);
+    return this.#connection.run((client) => UPDATE_STATE.run(client, 1, argv), this.#where, isOne);
   }
 
   protected deleteSession(): Promise<void> {
@@ -66,7 +66,7 @@ export class RedisStorage extends BaseStorage {
   protected upsertPeers(peers: readonly Peer[]): Promise<boolean> {
     const argv: string[] = [...this.#keys.all];
     for (const peer of peers) argv.push(peerKey(peer.type, peer.id), encodePeer(peer));
-    return this.#connection.run((client) => UPSERT_PEERS.run(client, 4, argv), this.#where).then(isOne);
+    return this.#connection.run((client) => UPSERT_PEERS.run(client, 4, argv), this.#where, isOne);
   }
 
   protected findPeerById(type: PeerType, id: bigint): Promise<Peer | null> {

@@ -191,18 +191,19 @@ export class RedisConnection {
   }
 
   /**
-   * Runs `op` on the client once the layout version is checked (not async: once
-   * ready, no extra await). A key of the wrong type (WRONGTYPE: written by hand or by
-   * something else under our prefix) is CorruptDataError naming `where`.
+   * Runs `op` on the client once the layout version is checked, and maps its result
+   * (not async, and one `then` for both: the hot path gets no extra promise). A key
+   * of the wrong type (WRONGTYPE: written by hand or by something else under our
+   * prefix) is CorruptDataError naming `where`.
    */
-  run<T>(op: (client: RedisClient) => Promise<T>, where: string): Promise<T> {
+  run<T, R = T>(op: (client: RedisClient) => Promise<T>, where: string, map?: (value: T) => R): Promise<R> {
     const result = this.isReady ? op(this.client) : this.ready().then(() => op(this.client));
-    return result.catch((error: unknown) => {
+    return result.then(map, (error: unknown) => {
       if (error instanceof Error && error.message.startsWith('WRONGTYPE')) {
         throw new CorruptDataError(`${where}: a Redis key holds another type than the mtstore layout says (${error.message.split('\n')[0]})`);
       }
       throw error;
-    });
+    }) as Promise<R>;
   }
 
   /** Quits a connection we own (gracefully when it is up); leaves the application's client alone. */

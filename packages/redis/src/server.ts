@@ -27,18 +27,18 @@ export class RedisSessionStorage extends BaseSessionStorage {
 
   protected insertSession(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
     const key = sessionsKey(this.prefix, authKeyId);
-    return this.#connection.run((client) => client.sadd(key, sessionId.toString()), key).then(isOne);
+    return this.#connection.run((client) => client.sadd(key, sessionId.toString()), key, isOne);
   }
 
   /** The per-message hot path: one SISMEMBER, and no await of our own once ready. */
   protected sessionExists(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
     const key = sessionsKey(this.prefix, authKeyId);
-    return this.#connection.run((client) => client.sismember(key, sessionId.toString()), key).then(isOne);
+    return this.#connection.run((client) => client.sismember(key, sessionId.toString()), key, isOne);
   }
 
   protected removeSession(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
     const key = sessionsKey(this.prefix, authKeyId);
-    return this.#connection.run((client) => client.srem(key, sessionId.toString()), key).then(isOne);
+    return this.#connection.run((client) => client.srem(key, sessionId.toString()), key, isOne);
   }
 
   protected findSessions(authKeyId: bigint): Promise<bigint[]> {
