@@ -100,6 +100,7 @@ export class MongoSessionEventBus implements SessionEventBus {
   #feed: Promise<Feed> | undefined;
   /** Set once `auto` learned the server has no change streams. */
   #polling = false;
+  #transport: 'changeStream' | 'poll' | undefined;
   #closing: Promise<void> | undefined;
 
   constructor(options: MongoSessionEventBusOptions) {
@@ -116,6 +117,11 @@ export class MongoSessionEventBus implements SessionEventBus {
     this.#connection = openConnection(options, 'MongoSessionEventBus');
     this.database = this.#connection.db.databaseName;
     this.collectionPrefix = this.#connection.prefix;
+  }
+
+  /** How subscribers are fed: known once the first subscription is live. */
+  get transport(): 'changeStream' | 'poll' | undefined {
+    return this.#transport;
   }
 
   [Symbol.for('nodejs.util.inspect.custom')](): string {
@@ -198,7 +204,9 @@ export class MongoSessionEventBus implements SessionEventBus {
   async #openFeed(events: Collection<EventDocument>, from: bigint): Promise<Feed> {
     if (this.#mode === 'poll' || this.#polling) return this.#poll(events, from);
     try {
-      return await this.#watch(events);
+      const feed = await this.#watch(events);
+      this.#transport = 'changeStream';
+      return feed;
     } catch (error) {
       const code = (error as { code?: unknown }).code;
       if (typeof code !== 'number' || !NO_CHANGE_STREAMS.has(code)) throw error;
@@ -232,6 +240,7 @@ export class MongoSessionEventBus implements SessionEventBus {
 
   /** Polls the log after `cursor`: in order, each event once, holes waited for GAP_GRACE_MS. */
   #poll(events: Collection<EventDocument>, from: bigint): Feed {
+    this.#transport = 'poll';
     let cursor = from;
     let running = true;
     let gapSince: number | undefined;

@@ -1,0 +1,121 @@
+/**
+ * The events collection behind MongoSessionEventBus on the test server (FerretDB
+ * 1.x: no change streams, so the polling transport): transport choice, unique
+ * sequence numbers under racing publishers, retention, holes in the sequence.
+ */
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import type { SessionEvent } from '@mtstore/core';
+import { randomNamespace, waitFor } from '@mtstore/conformance/vitest';
+import { MongoSessionEventBus, type MongoSessionEventBusOptions } from '../src/index.js';
+import { adminClient, dropDatabase, server, urlFor } from './server.js';
+
+const event = (n: number, origin = 'test'): SessionEvent => ({ type: 'created', authKeyId: BigInt(n), sessionId: BigInt(n), origin });
+const wire = (n: number) => JSON.stringify({ t: 'c', a: String(n), s: String(n), o: 'direct' });
+
+if (server.available) {
+  let database = '';
+  const buses: MongoSessionEventBus[] = [];
+  const open = (options: Partial<MongoSessionEventBusOptions> = {}) => {
+    const bus = new MongoSessionEventBus({ url: urlFor(database), ...options });
+    buses.push(bus);
+    return bus;
+  };
+  const events = () => adminClient().db(database).collection<{ _id: bigint; event: string; at: Date }>('mtstore_events');
+  const sequence = async () => (await events().find({}, { sort: { _id: 1 }, useBigInt64: true }).toArray()).map((d) => d._id);
+  /** The sequence once it has `length` entries (pruning runs beside publish), or as it is after 5 s. */
+  const sequenceOf = async (length: number) => {
+    const deadline = Date.now() + 5_000;
+    let seen = await sequence();
+    while (seen.length !== length && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      seen = await sequence();
+    }
+    return seen;
+  };
+
+  afterEach(async () => {
+    for (const bus of buses.splice(0)) await bus.close();
+    await dropDatabase(database);
+  });
+  afterAll(() => adminClient().close());
+
+  describe('transport', () => {
+    it('auto falls back to polling where the server has no change streams; changeStream then refuses', async () => {
+      database = randomNamespace();
+      const auto = open();
+      expect(auto.transport).toBeUndefined();
+      const heard: SessionEvent[] = [];
+      await auto.subscribe((e) => heard.push(e));
+      expect(auto.transport).toBe('poll');
+      await auto.publish(event(1));
+      await waitFor(() => heard.length === 1, 5_000, 'the event over polling');
+
+      const forced = open({ mode: 'changeStream' });
+      const error = (await forced.subscribe(() => {}).catch((e: unknown) => e)) as Error & { code?: string };
+      expect(error.code).toBe('MTSTORE_STORAGE_UNAVAILABLE');
+      expect(error.message).toMatch(/does not support change streams/);
+    });
+  });
+
+  describe('sequence', () => {
+    it('racing publishers on two connections get unique, gap-free numbers; a subscriber hears each event once', async () => {
+      database = randomNamespace();
+      const [a, b, listener] = [open({ mode: 'poll' }), open({ mode: 'poll' }), open({ mode: 'poll' })];
+      const heard: SessionEvent[] = [];
+      await listener.subscribe((e) => heard.push(e));
+      await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).publish(event(i))));
+      expect(await sequence()).toEqual(Array.from({ length: 40 }, (_, i) => BigInt(i + 1)));
+      await waitFor(() => heard.length >= 40, 5_000, '40 events');
+      expect(heard.map((e) => Number(e.authKeyId)).sort((x, y) => x - y)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+    });
+
+    it('a hole in the sequence (events pruned before a slow poller read them) is skipped, not waited for forever', async () => {
+      database = randomNamespace();
+      const bus = open({ mode: 'poll' });
+      const heard: SessionEvent[] = [];
+      await bus.subscribe((e) => heard.push(e));
+      // Sequence 1 never appears (as if pruned): 2 and 3 arrive after the grace period, in order.
+      await events().insertMany([
+        { _id: 2n, event: wire(2), at: new Date() },
+        { _id: 3n, event: wire(3), at: new Date() },
+      ]);
+      await waitFor(() => heard.length >= 2, 5_000, 'the events after the hole');
+      expect(heard.map((e) => e.authKeyId)).toEqual([2n, 3n]);
+      await bus.publish(event(4));
+      await waitFor(() => heard.length >= 3, 5_000, 'the next published event');
+      expect((await sequence()).at(-1)).toBe(4n);
+    });
+
+    it('an undecodable event is reported and skipped; the ones after it arrive', async () => {
+      database = randomNamespace();
+      const errors: unknown[] = [];
+      const bus = open({ mode: 'poll', onError: (e) => errors.push(e) });
+      const heard: SessionEvent[] = [];
+      await bus.subscribe((e) => heard.push(e));
+      await events().insertOne({ _id: 1n, event: '{"t":"x"}', at: new Date() });
+      await bus.publish(event(2));
+      await waitFor(() => heard.length >= 1, 5_000, 'the event after the bad one');
+      expect(heard).toEqual([event(2)]);
+      expect((errors[0] as { code?: string }).code).toBe('MTSTORE_CORRUPT_DATA');
+    });
+  });
+
+  describe('retention', () => {
+    it('keeps the newest maxEvents events; the newest always survives and numbering continues', async () => {
+      database = randomNamespace();
+      const bus = open({ mode: 'poll', maxEvents: 10 });
+      for (let i = 1; i <= 66; i++) await bus.publish(event(i)); // the 64th publish prunes
+      // Kept: above 64 - 10, that is 55..64, and 65, 66 published after the pruning.
+      expect(await sequenceOf(12)).toEqual(Array.from({ length: 12 }, (_, i) => BigInt(55 + i)));
+    });
+
+    it('drops events older than maxAge seconds', async () => {
+      database = randomNamespace();
+      const old = new Date(Date.now() - 3_600_000);
+      await events().insertMany(Array.from({ length: 63 }, (_, i) => ({ _id: BigInt(i + 1), event: wire(i + 1), at: old })));
+      const bus = open({ mode: 'poll', maxAge: 60 });
+      await bus.publish(event(64)); // sequence 64 prunes
+      expect(await sequenceOf(1)).toEqual([64n]);
+    });
+  });
+}

@@ -1,0 +1,277 @@
+/**
+ * What is specific to MongoDB: connection ownership, options, the documented
+ * document layout (int64 ids, binary keys, string `_id` keys), schema versions,
+ * in-place update state, corrupt documents.
+ */
+import { inspect } from 'node:util';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { Binary, Long, MongoClient, type Document } from 'mongodb';
+import { fullSession, minimalSession, peer, randomNamespace } from '@mtstore/conformance/vitest';
+import { collectionNames, MongoSessionEventBus, MongoSessionStorage, MongoStorage, SCHEMA_VERSION } from '../src/index.js';
+import { adminClient, dropDatabase, MONGODB_URL, plain, server, urlFor } from './server.js';
+
+const codeOf = async (promise: Promise<unknown>): Promise<string> =>
+  promise.then(
+    () => 'resolved',
+    (error: { code?: string }) => error.code ?? String(error),
+  );
+
+if (server.available) {
+  const databases: string[] = [];
+  const opened: { close(): Promise<void> }[] = [];
+  /** A fresh database, dropped after the test. */
+  const fresh = () => {
+    const name = randomNamespace();
+    databases.push(name);
+    return name;
+  };
+  const track = <T extends { close(): Promise<void> }>(x: T): T => {
+    opened.push(x);
+    return x;
+  };
+  const raw = (database: string) => adminClient().db(database);
+
+  afterEach(async () => {
+    for (const x of opened.splice(0)) await x.close().catch(() => undefined);
+    for (const name of databases.splice(0)) await dropDatabase(name);
+  });
+  afterAll(() => adminClient().close());
+
+  describe('options', () => {
+    it('needs exactly one of url, client and db, and validates names before any I/O', () => {
+      const client = new MongoClient(MONGODB_URL);
+      expect(() => new MongoStorage({})).toThrow(/exactly one of url, client or db/);
+      expect(() => new MongoStorage({ url: MONGODB_URL, client })).toThrow(/exactly one/);
+      expect(() => new MongoSessionStorage({ client, collectionPrefix: 'bad-prefix' })).toThrow(/collectionPrefix/);
+      expect(() => new MongoSessionStorage({ client, database: 'no/slash' })).toThrow(/database/);
+      expect(() => new MongoStorage({ client, name: 'has space' })).toThrow(/name/);
+      expect(() => new MongoStorage({ client, clientOptions: {} })).toThrow(/clientOptions apply only with url/);
+      expect(() => new MongoStorage({ db: client.db('x'), database: 'y' })).toThrow(/database or db/);
+      expect(() => new MongoSessionEventBus({ client, pollInterval: 0 })).toThrow(/pollInterval/);
+      expect(() => new MongoStorage({ client, writeMode: 'fast' as never })).toThrow(/writeMode/);
+      expect(() => new MongoStorage(undefined as never)).toThrow(/options must be an object/);
+      for (const make of [() => new MongoStorage({}), () => new MongoStorage({ client, collectionPrefix: '1x' })]) {
+        try {
+          make();
+        } catch (error) {
+          expect((error as { code?: string }).code).toBe('MTSTORE_INVALID_ARGUMENT');
+        }
+      }
+    });
+
+    it('never puts a URL password into an error or into util.inspect', async () => {
+      const secret = 'hunter2-very-secret';
+      const bad = () => new MongoStorage({ url: `mongodb://alice:${secret}@127.0.0.1:1/db?notAnOption=1&serverSelectionTimeoutMS=300` });
+      let message = '';
+      try {
+        bad();
+      } catch (error) {
+        message = String((error as Error).message);
+      }
+      expect(message).not.toContain(secret);
+      expect(() => new MongoStorage({ url: `postgres://alice:${secret}@host/db` })).toThrow(/must start with mongodb/);
+      try {
+        new MongoStorage({ url: `postgres://alice:${secret}@host/db` });
+      } catch (error) {
+        expect(String(error)).not.toContain(secret);
+      }
+      // Unreachable server: the operation fails with StorageUnavailableError, still without the password.
+      const storage = track(new MongoStorage({ url: `mongodb://alice:${secret}@127.0.0.1:1/db?serverSelectionTimeoutMS=300` }));
+      expect(inspect(storage)).not.toContain(secret);
+      const error = (await storage.load().catch((e: unknown) => e)) as Error & { code: string; cause?: unknown };
+      expect(error.code).toBe('MTSTORE_STORAGE_UNAVAILABLE');
+      expect(`${error.message} ${inspect(error.cause)}`).not.toContain(secret);
+    });
+
+    it('takes the database from the URL path, else mtstore; the prefix defaults to mtstore_', () => {
+      const a = track(new MongoStorage({ url: urlFor('from_path') }));
+      expect([a.database, a.collectionPrefix]).toEqual(['from_path', 'mtstore_']);
+      const b = track(new MongoStorage({ url: MONGODB_URL.replace(/\/?$/, '/') }));
+      expect(b.database).toBe('mtstore');
+      const c = track(new MongoStorage({ url: urlFor('from_path'), database: 'explicit', collectionPrefix: '' }));
+      expect([c.database, c.collectionPrefix]).toEqual(['explicit', '']);
+      expect(inspect(c)).toBe('MongoStorage { name: "default", database: "explicit", collectionPrefix: "", closed: false }');
+    });
+  });
+
+  describe('connections the application owns', () => {
+    it('a client passed in is used and never closed; each storage sees the others’ data', async () => {
+      const database = fresh();
+      const client = new MongoClient(MONGODB_URL);
+      try {
+        const storage = new MongoStorage({ client, database, name: 'alice' });
+        const server = new MongoSessionStorage({ client, database });
+        await storage.save(fullSession(1));
+        expect(await server.createSession(1n, 2n)).toBe(true);
+        await storage.close();
+        await server.close();
+        // Still open: the application's client keeps working after the storages closed.
+        expect(await client.db(database).collection('mtstore_sessions').countDocuments()).toBe(1);
+        const again = track(new MongoStorage({ db: client.db(database), name: 'alice' }));
+        expect(plain(await again.load())).toEqual(fullSession(1));
+        await again.close();
+        expect(await client.db(database).collection('mtstore_server_sessions').countDocuments()).toBe(1);
+      } finally {
+        await client.close();
+      }
+    });
+
+    it('a url makes a client of its own, closed with the storage', async () => {
+      const database = fresh();
+      const storage = new MongoStorage({ url: urlFor(database) });
+      await storage.save(minimalSession());
+      await storage.close();
+      expect(await codeOf(storage.load())).toBe('MTSTORE_STORAGE_CLOSED');
+      const other = track(new MongoStorage({ url: urlFor(database) }));
+      expect(await other.load()).toEqual(minimalSession());
+    });
+  });
+
+  describe('layout', () => {
+    it('collections carry the prefix; two prefixes in one database are separate stores', async () => {
+      const database = fresh();
+      const a = track(new MongoStorage({ url: urlFor(database), collectionPrefix: 'app_a_' }));
+      const b = track(new MongoStorage({ url: urlFor(database), collectionPrefix: 'app_b_' }));
+      await a.save(fullSession(1));
+      expect(await b.load()).toBeNull();
+      await b.save(fullSession(2));
+      expect(plain(await a.load())).toEqual(fullSession(1));
+      const names = (await raw(database).listCollections().toArray()).map((c) => c.name).sort();
+      expect(names).toEqual(expect.arrayContaining(['app_a_sessions', 'app_a_meta', 'app_b_sessions', 'app_b_meta']));
+      expect(names.every((n) => n.startsWith('app_a_') || n.startsWith('app_b_'))).toBe(true);
+    });
+
+    it('a session is one document: int64 ids, binary keys, channels keyed by id', async () => {
+      const database = fresh();
+      const storage = track(new MongoStorage({ url: urlFor(database), name: 'alice' }));
+      const session = fullSession(2);
+      session.user = { id: -(2n ** 63n), dcId: 2, bot: false };
+      session.channels = [{ id: 2n ** 63n - 1n, pts: 5 }, { id: -5n, pts: 6 }];
+      await storage.save(session);
+      const doc = (await raw(database).collection('mtstore_sessions').findOne({ _id: 'alice' as never }, { promoteLongs: false, promoteBuffers: false })) as Document;
+      expect(doc.version).toBe(1);
+      expect(doc.user.id).toBeInstanceOf(Long);
+      expect(doc.user.id.toBigInt()).toBe(-(2n ** 63n));
+      expect(doc.takeoutId).toBeInstanceOf(Long);
+      expect(doc.dcs[0].authKey).toBeInstanceOf(Binary);
+      expect(doc.dcs[0].authKey.length()).toBe(256);
+      expect(Object.keys(doc.channels)).toEqual(['c9223372036854775807', 'c-5']);
+      expect(doc.channels['c-5'].id.toBigInt()).toBe(-5n);
+      expect(doc.dcs[0]).not.toHaveProperty('testMode'); // absent stays absent
+    });
+
+    it('peers, lookups and server sessions are keyed by string _ids with int64 fields', async () => {
+      const database = fresh();
+      const storage = track(new MongoStorage({ url: urlFor(database), name: 'alice' }));
+      const sessions = track(new MongoSessionStorage({ url: urlFor(database) }));
+      await storage.save(minimalSession());
+      await storage.peers.upsert([peer('user', 7, { usernames: ['Durov'], phone: '15550007', accessHash: 2n ** 63n - 1n })]);
+      await sessions.createSession(-1n, 2n ** 63n - 1n);
+      const db = raw(database);
+      const p = (await db.collection('mtstore_peers').findOne({ _id: 'alice/user/7' as never }, { promoteLongs: false })) as Document;
+      expect(p).toMatchObject({ session: 'alice', type: 'user', usernames: ['Durov'], phone: '15550007' });
+      expect(p.accessHash).toBeInstanceOf(Long);
+      const handles = await db.collection('mtstore_peer_index').find({}).sort({ _id: 1 }).toArray();
+      expect(handles).toEqual([
+        { _id: 'alice/p/15550007', session: 'alice', peer: 'alice/user/7' },
+        { _id: 'alice/u/durov', session: 'alice', peer: 'alice/user/7', username: 'Durov' },
+      ]);
+      const s = (await db.collection('mtstore_server_sessions').findOne({}, { promoteLongs: false })) as Document;
+      expect(s._id).toBe('-1:9223372036854775807');
+      expect(s.authKeyId).toBeInstanceOf(Long);
+      expect(s.sessionId.toBigInt()).toBe(2n ** 63n - 1n);
+    });
+
+    it('saveUpdateState changes the state and channels in place and leaves the rest of the document alone', async () => {
+      const database = fresh();
+      const storage = track(new MongoStorage({ url: urlFor(database), name: 'alice' }));
+      await storage.save(fullSession(1));
+      const sessions = raw(database).collection('mtstore_sessions');
+      // A field mtstore never writes: a rewrite of the document would drop it.
+      await sessions.updateOne({ _id: 'alice' as never }, { $set: { marker: 'kept' } });
+      await storage.saveUpdateState({ pts: 9, qts: 9, date: 9, seq: 9 }, [{ id: 77n, pts: 7 }]);
+      const doc = (await sessions.findOne({ _id: 'alice' as never })) as Document;
+      expect(doc.marker).toBe('kept');
+      expect(doc.state).toEqual({ pts: 9, qts: 9, date: 9, seq: 9 });
+      // Saved channels keep their order; a new one comes after them.
+      expect((await storage.load())?.channels.map((c) => c.id)).toEqual([...fullSession(1).channels.map((c) => c.id), 77n]);
+    });
+
+    it('creates its indexes and records the schema version on first use', async () => {
+      const database = fresh();
+      await track(new MongoSessionStorage({ url: urlFor(database) })).hasSession(1n, 1n);
+      const db = raw(database);
+      const names = collectionNames('mtstore_');
+      expect(await db.collection(names.meta).findOne({ _id: 'schema' as never })).toEqual({ _id: 'schema', version: SCHEMA_VERSION });
+      const indexes = async (c: string) => (await db.collection(c).listIndexes().toArray()).map((i) => i.name).sort();
+      expect(await indexes(names.peers)).toEqual(['_id_', 'session']);
+      expect(await indexes(names.peerIndex)).toEqual(['_id_', 'session']);
+      expect(await indexes(names.serverSessions)).toEqual(['_id_', 'authKeyId_sessionId']);
+    });
+  });
+
+  describe('schema versions', () => {
+    it('refuses a store written by a newer schema with MigrationError, everywhere', async () => {
+      const database = fresh();
+      await raw(database).collection('mtstore_meta').insertOne({ _id: 'schema' as never, version: SCHEMA_VERSION + 1 });
+      const storage = track(new MongoStorage({ url: urlFor(database) }));
+      const sessions = track(new MongoSessionStorage({ url: urlFor(database) }));
+      const bus = track(new MongoSessionEventBus({ url: urlFor(database) }));
+      expect(await codeOf(storage.load())).toBe('MTSTORE_MIGRATION');
+      expect(await codeOf(storage.save(minimalSession()))).toBe('MTSTORE_MIGRATION');
+      expect(await codeOf(sessions.createSession(1n, 1n))).toBe('MTSTORE_MIGRATION');
+      expect(await codeOf(bus.subscribe(() => {}))).toBe('MTSTORE_MIGRATION');
+      const error = await storage.load().catch((e: Error) => e);
+      expect((error as Error).message).toMatch(/schema version 2; this @mtstore\/mongo knows versions up to 1/);
+      expect(await raw(database).collection('mtstore_sessions').countDocuments()).toBe(0);
+    });
+
+    it('refuses an unreadable version and migrates an older one forward', async () => {
+      const bad = fresh();
+      await raw(bad).collection('mtstore_meta').insertOne({ _id: 'schema' as never, version: 'one' });
+      expect(await codeOf(track(new MongoStorage({ url: urlFor(bad) })).load())).toBe('MTSTORE_MIGRATION');
+      const old = fresh();
+      await raw(old).collection('mtstore_meta').insertOne({ _id: 'schema' as never, version: 0 });
+      await track(new MongoStorage({ url: urlFor(old) })).load();
+      expect(await raw(old).collection('mtstore_meta').findOne({})).toEqual({ _id: 'schema', version: SCHEMA_VERSION });
+      expect((await raw(old).collection('mtstore_peers').listIndexes().toArray()).map((i) => i.name)).toContain('session');
+    });
+  });
+
+  describe('corrupt documents', () => {
+    it('load rejects CorruptDataError naming the session for each kind of damage', async () => {
+      const database = fresh();
+      const storage = track(new MongoStorage({ url: urlFor(database), name: 'alice' }));
+      const sessions = raw(database).collection('mtstore_sessions');
+      const damages: [string, Document][] = [
+        ['user.id a fraction', { $set: { 'user.id': 1.5 } }],
+        ['dcs not an array', { $set: { dcs: 5 } }],
+        ['a 10-byte key', { $set: { 'dcs.0.authKey': new Binary(new Uint8Array(10)) } }],
+        ['a channel without an id', { $set: { 'channels.c1': { pts: 1, order: 0 } } }],
+        ['pts a string', { $set: { 'state.pts': 'x' } }],
+        ['channels not a document', { $set: { channels: [] } }],
+      ];
+      for (const [what, damage] of damages) {
+        await storage.save(fullSession(1));
+        await sessions.updateOne({ _id: 'alice' as never }, damage);
+        const error = (await storage.load().catch((e: unknown) => e)) as Error & { code?: string };
+        expect(error.code, what).toBe('MTSTORE_CORRUPT_DATA');
+        expect(error.message, what).toContain('"alice"');
+      }
+    });
+
+    it('a damaged peer is CorruptDataError on read, and a non-min upsert over it repairs it', async () => {
+      const database = fresh();
+      const storage = track(new MongoStorage({ url: urlFor(database), name: 'alice' }));
+      await storage.save(minimalSession());
+      await storage.peers.upsert([peer('user', 1)]);
+      await raw(database).collection('mtstore_peers').updateOne({ _id: 'alice/user/1' as never }, { $set: { accessHash: 'nope' } });
+      expect(await codeOf(storage.peers.getById('user', 1n))).toBe('MTSTORE_CORRUPT_DATA');
+      expect(await codeOf(storage.peers.getByUsername('user_1'))).toBe('MTSTORE_CORRUPT_DATA');
+      // A min peer would have to keep the stored hash, which is unreadable.
+      expect(await codeOf(storage.peers.upsert([peer('user', 1, { min: true })]))).toBe('MTSTORE_CORRUPT_DATA');
+      await storage.peers.upsert([peer('user', 1, { accessHash: 5n })]);
+      expect((await storage.peers.getById('user', 1n))?.accessHash).toBe(5n);
+    });
+  });
+}
