@@ -4,6 +4,8 @@ import { serverStatements, type ServerStatements } from './statements.js';
 
 export type PostgresSessionStorageOptions = PostgresConnectionOptions;
 
+const exists = (result: { rowCount: number | null }): boolean => result.rowCount === 1;
+
 /**
  * Server sessions in `<schema>.server_sessions`, primary key (auth_key_id, session_id).
  * Create and destroy are single statements whose RETURNING says whether this call
@@ -31,9 +33,9 @@ export class PostgresSessionStorage extends BaseSessionStorage {
     return rowCount === 1;
   }
 
-  protected async sessionExists(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
-    const { rowCount } = await this.#db.query(this.#sql.has, [authKeyId, sessionId]);
-    return rowCount === 1;
+  // Not async: once per incoming message, so no promise more than pg's own.
+  protected sessionExists(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
+    return this.#db.query(this.#sql.has, [authKeyId, sessionId]).then(exists);
   }
 
   protected async removeSession(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
