@@ -33,18 +33,34 @@ export class SessionLocks {
   readonly #locks: Collection<LockDocument>;
   /** Leases this instance took but failed to give back (connection lost): safe for it to clear. */
   readonly #orphans = new Set<string>();
+  /**
+   * Writers of one session in this instance queue here first, so only one of them at
+   * a time asks the server for the lease: concurrent callers cost no failed inserts.
+   */
+  readonly #queues = new Map<string, Promise<void>>();
 
   constructor(locks: Collection<LockDocument>) {
     this.#locks = locks;
   }
 
-  /** Runs `work` holding the lease of `session`. */
+  /** Runs `work` holding the lease of `session`, after this instance's earlier writers of it. */
   async run<T>(session: string, where: string, work: () => Promise<T>): Promise<T> {
-    const token = await this.#acquire(session, where);
+    const previous = this.#queues.get(session);
+    let done!: () => void;
+    const turn = new Promise<void>((resolve) => (done = resolve));
+    const tail = previous ? previous.then(() => turn) : turn;
+    this.#queues.set(session, tail);
     try {
-      return await work();
+      await previous;
+      const token = await this.#acquire(session, where);
+      try {
+        return await work();
+      } finally {
+        await this.#locks.deleteOne({ _id: session, token }).catch(() => this.#orphans.add(token));
+      }
     } finally {
-      await this.#locks.deleteOne({ _id: session, token }).catch(() => this.#orphans.add(token));
+      done();
+      if (this.#queues.get(session) === tail) this.#queues.delete(session);
     }
   }
 

@@ -4,22 +4,38 @@ import { MongoSessionEventBus, MongoSessionStorage, MongoStorage } from '../src/
 import { adminClient, dropDatabase, server, urlFor } from './server.js';
 
 // Each kit namespace is its own database (`mt_…`); every open is a new MongoClient on it.
+// Some traits open a second namespace the kit never cleans up (the bus isolation
+// trait), so cleanup drops every database opened since the last cleanup: tests in a
+// file run one after another.
+const opened = new Set<string>();
+const url = (namespace: string) => {
+  opened.add(namespace);
+  return urlFor(namespace);
+};
+const cleanup = async (namespace: string) => {
+  opened.add(namespace);
+  for (const name of [...opened]) {
+    opened.delete(name);
+    await dropDatabase(name);
+  }
+};
+
 if (server.available) {
   afterAll(() => adminClient().close());
 
   describeStorage('mongo', {
-    open: (namespace, name) => new MongoStorage({ url: urlFor(namespace), name }),
-    cleanup: dropDatabase,
+    open: (namespace, name) => new MongoStorage({ url: url(namespace), name }),
+    cleanup,
   });
 
   describeSessionStorage('mongo', {
-    open: (namespace) => new MongoSessionStorage({ url: urlFor(namespace) }),
-    cleanup: dropDatabase,
+    open: (namespace) => new MongoSessionStorage({ url: url(namespace) }),
+    cleanup,
   });
 
   describeSessionEventBus('mongo', {
-    open: (namespace) => new MongoSessionEventBus({ url: urlFor(namespace) }),
-    openStorage: (namespace) => new MongoSessionStorage({ url: urlFor(namespace) }),
-    cleanup: dropDatabase,
+    open: (namespace) => new MongoSessionEventBus({ url: url(namespace) }),
+    openStorage: (namespace) => new MongoSessionStorage({ url: url(namespace) }),
+    cleanup,
   });
 }

@@ -1,0 +1,189 @@
+// mongo adapter vs. the raw mongodb driver: the raw side sends the commands the
+// adapter sends for the same server (same filters, documents and read options, its
+// own client with the adapter's client settings, its own collections) and returns
+// what the driver returns (no model objects, no validation, no key copies).
+//
+// What the adapter sends depends on the server (see packages/mongo/README.md):
+// - MongoDB: save = 1 replaceOne, saveUpdateState = 1 updateOne ($set/$min);
+// - FerretDB 1.x: both wrapped in the session's write lease (insertOne + … +
+//   deleteOne), because FerretDB applies update operators non-atomically.
+// Peer batches take the lease everywhere: lease, 3 parallel reads, replace, release.
+import { Binary, MongoClient } from 'mongodb';
+import { fullSession, peer } from '@mtstore/conformance';
+import { redactUrl } from '@mtstore/core';
+import { MongoSessionStorage, MongoStorage } from '@mtstore/mongo';
+
+const url = process.env.MONGODB_URL ?? 'mongodb://127.0.0.1:27017';
+const database = `mt_bench_${process.pid}`;
+// The adapter's own client defaults, on both sides.
+const CLIENT = { serverSelectionTimeoutMS: 5_000, connectTimeoutMS: 5_000, socketTimeoutMS: 60_000, waitQueueTimeoutMS: 60_000, maxPoolSize: 20 };
+const READ = { useBigInt64: true, promoteBuffers: true };
+const LEASE_MS = 30_000;
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The session document the adapter stores for `session` (codec.ts, by hand). */
+function sessionDocument(session) {
+  const channels = {};
+  session.channels.forEach((c, order) => (channels[`c${c.id}`] = { id: c.id, pts: c.pts, order }));
+  const dcs = session.dcs.map((dc) => {
+    const doc = { id: dc.id, port: dc.port };
+    for (const key of ['ipv4', 'ipv6', 'testMode', 'mediaOnly']) if (dc[key] !== undefined) doc[key] = dc[key];
+    if (dc.authKey) doc.authKey = new Binary(Uint8Array.from(dc.authKey));
+    if (dc.tempAuthKeys) doc.tempAuthKeys = dc.tempAuthKeys.map((t) => ({ index: t.index, key: new Binary(Uint8Array.from(t.key)), expiresAt: t.expiresAt }));
+    return doc;
+  });
+  return { version: 1, homeDcId: session.homeDcId, dcs, apiId: session.apiId, user: session.user, state: session.state, channels, takeoutId: session.takeoutId };
+}
+
+const peerDocument = (p) => ({ _id: `bench/${p.type}/${p.id}`, session: 'bench', type: p.type, id: p.id, accessHash: p.accessHash, usernames: p.usernames, phone: p.phone, updatedAt: p.updatedAt });
+
+export default {
+  name: 'mongo',
+  async unavailable() {
+    const client = new MongoClient(url, { serverSelectionTimeoutMS: 3_000 });
+    try {
+      await client.db('admin').command({ ping: 1 });
+      return null;
+    } catch (error) {
+      return `MongoDB is not reachable at ${redactUrl(url)}: ${error.message}`;
+    } finally {
+      await client.close();
+    }
+  },
+  async open() {
+    const session = fullSession(1);
+    // One set of 1,000 peers, rewritten each time (updatedAt changes): on FerretDB every
+    // filter but a lone _id scans the collection, so a growing cache would measure only that.
+    const batch = (i) => Array.from({ length: 1000 }, (_, k) => peer('user', k + 1, { updatedAt: 1_700_000_000 + i }));
+
+    const options = { url, database, clientOptions: { waitQueueTimeoutMS: 60_000 } };
+    const client = new MongoStorage({ ...options, name: 'bench' });
+    const server = new MongoSessionStorage(options);
+    await client.save(session);
+    await client.peers.upsert(batch(0));
+    await server.createSession(1n, 1n);
+
+    const mongo = new MongoClient(url, { ...CLIENT, appName: 'mtstore-bench-raw' });
+    const db = mongo.db(database);
+    const info = await db.admin().command({ buildInfo: 1 });
+    const ferretdb1 = /^v?1\./.test(info.ferretdbVersion ?? '');
+    const sessions = db.collection('raw_sessions');
+    const peers = db.collection('raw_peers');
+    const index = db.collection('raw_peer_index');
+    const serverSessions = db.collection('raw_server_sessions');
+    const locks = db.collection('raw_locks');
+    await serverSessions.createIndex({ authKeyId: 1, sessionId: 1 }, { unique: true });
+    await Promise.all([peers.createIndex({ session: 1 }), index.createIndex({ session: 1 })]);
+    const doc = sessionDocument(session);
+    await sessions.replaceOne({ _id: 'bench' }, doc, { upsert: true });
+    await serverSessions.insertOne({ _id: '1:1', authKeyId: 1n, sessionId: 1n });
+
+    /** The adapter's write lease (lock.ts): queue locally, insert, back off while held, delete our token. */
+    let queue = Promise.resolve();
+    const leased = (work) => {
+      const run = queue.then(() => lease(work));
+      queue = run.catch(() => {});
+      return run;
+    };
+    const lease = async (work) => {
+      const token = crypto.randomUUID();
+      for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
+        try {
+          await locks.insertOne({ _id: 'bench', token, expiresAt: new Date(Date.now() + LEASE_MS) });
+          break;
+        } catch (error) {
+          if (error.code !== 11000) throw error;
+        }
+        await locks.findOne({ _id: 'bench' });
+        await sleep(delay / 2 + Math.random() * delay);
+      }
+      try {
+        return await work();
+      } finally {
+        await locks.deleteOne({ _id: 'bench', token });
+      }
+    };
+    const maybeLeased = (work) => (ferretdb1 ? leased(work) : work());
+
+    const rawUpsert = (list) =>
+      leased(async () => {
+        const ids = list.map((p) => `bench/${p.type}/${p.id}`);
+        const handleIds = list.flatMap((p) => [`bench/u/${p.usernames[0].toLowerCase()}`, `bench/p/${p.phone}`]);
+        const find = (collection, wanted) =>
+          ferretdb1 ? collection.find({ session: 'bench' }, READ).toArray() : collection.find({ _id: { $in: wanted } }, READ).toArray();
+        const [, stored, handles] = await Promise.all([sessions.findOne({ _id: 'bench' }, { projection: { _id: 1 } }), find(peers, ids), find(index, handleIds)]);
+        const existing = new Set(stored.map((d) => d._id));
+        const docs = list.map(peerDocument);
+        const known = new Map(handles.map((h) => [h._id, h.peer]));
+        const newHandles = list.flatMap((p) => {
+          const owner = `bench/${p.type}/${p.id}`;
+          const u = { _id: `bench/u/${p.usernames[0].toLowerCase()}`, session: 'bench', peer: owner, username: p.usernames[0] };
+          const ph = { _id: `bench/p/${p.phone}`, session: 'bench', peer: owner };
+          return [u, ph].filter((h) => known.get(h._id) !== owner);
+        });
+        for (const [collection, written, replaced] of [
+          [peers, docs, docs.filter((d) => existing.has(d._id)).map((d) => d._id)],
+          [index, newHandles, newHandles.filter((h) => known.has(h._id)).map((h) => h._id)],
+        ]) {
+          if (written.length === 0) continue;
+          if (!ferretdb1) {
+            await collection.bulkWrite(written.map((d) => ({ replaceOne: { filter: { _id: d._id }, replacement: d, upsert: true } })), { ordered: false });
+          } else {
+            if (replaced.length > 64) await collection.deleteMany({ _id: { $in: replaced } });
+            else await Promise.all(replaced.map((_id) => collection.deleteOne({ _id })));
+            await collection.insertMany(written, { ordered: false });
+          }
+        }
+      });
+    await rawUpsert(batch(0));
+
+    return {
+      // 64 concurrent 1,000-peer batches of one session only queue on its lease.
+      concurrency: { 'peers.upsert ×1000': [1] },
+      targets: {
+        adapter: {
+          'hasSession hit': () => server.hasSession(1n, 1n),
+          'hasSession miss': () => server.hasSession(1n, 2n),
+          'createSession+destroySession': async (i) => {
+            await server.createSession(2n, BigInt(i));
+            await server.destroySession(2n, BigInt(i));
+          },
+          load: () => client.load(),
+          save: () => client.save(session),
+          saveUpdateState: (i) => client.saveUpdateState({ pts: i, qts: 1, date: 1, seq: 1 }, [{ id: 1n, pts: i }]),
+          'peers.upsert ×1000': (i) => client.peers.upsert(batch(i)),
+          'peers.getByUsername': (i) => client.peers.getByUsername(`user_${(i % 1000) + 1}`),
+        },
+        raw: {
+          'hasSession hit': async () => (await serverSessions.findOne({ _id: '1:1' }, { projection: { _id: 1 } })) !== null,
+          'hasSession miss': async () => (await serverSessions.findOne({ _id: '1:2' }, { projection: { _id: 1 } })) !== null,
+          'createSession+destroySession': async (i) => {
+            await serverSessions.insertOne({ _id: `2:${i}`, authKeyId: 2n, sessionId: BigInt(i) });
+            await serverSessions.deleteOne({ _id: `2:${i}` });
+          },
+          load: () => sessions.findOne({ _id: 'bench' }, READ),
+          save: () => maybeLeased(() => sessions.replaceOne({ _id: 'bench' }, doc, { upsert: true })),
+          saveUpdateState: (i) =>
+            maybeLeased(async () => {
+              const update = {
+                $set: { state: { pts: i, qts: 1, date: 1, seq: 1 }, 'channels.c1.id': 1n, 'channels.c1.pts': i },
+                $min: { 'channels.c1.order': Date.now() * 1000 },
+              };
+              return (await sessions.updateOne({ _id: 'bench' }, update)).matchedCount === 1;
+            }),
+          'peers.upsert ×1000': (i) => rawUpsert(batch(i)),
+          'peers.getByUsername': async (i) => {
+            const handle = await index.findOne({ _id: `bench/u/user_${(i % 1000) + 1}` });
+            return handle && peers.findOne({ _id: handle.peer }, READ);
+          },
+        },
+      },
+      close: async () => {
+        await Promise.all([client.close(), server.close()]);
+        await db.dropDatabase();
+        await mongo.close();
+      },
+    };
+  },
+};
