@@ -182,7 +182,12 @@ export class MongoSessionEventBus implements SessionEventBus {
       this.#subscribers.delete(subscriber);
       throw toStorageError(error, 'MongoSessionEventBus.subscribe');
     }
-    if (this.#closing) this.#subscribers.delete(subscriber);
+    if (this.#closing) {
+      // Closed while subscribing: leave no feed running behind the closed bus.
+      this.#subscribers.delete(subscriber);
+      await this.#stop();
+      throw new StorageClosedError('MongoSessionEventBus.subscribe: the bus was closed while subscribing');
+    }
     return async () => {
       if (!this.#subscribers.delete(subscriber)) return;
       if (this.#subscribers.size === 0) await this.#stop();
@@ -191,6 +196,7 @@ export class MongoSessionEventBus implements SessionEventBus {
 
   /** Starts the feed (if not running) and resolves once it is live. */
   async #start(events: Collection<EventDocument>, from: bigint): Promise<void> {
+    if (this.#closing) throw new StorageClosedError('MongoSessionEventBus.subscribe: the bus was closed while subscribing');
     if (this.#feed === undefined) {
       const feed = this.#openFeed(events, from);
       feed.catch(() => {
@@ -246,7 +252,8 @@ export class MongoSessionEventBus implements SessionEventBus {
     let gapSince: number | undefined;
     const wake = new AbortController();
     const loop = (async () => {
-      while (running) {
+      // A closed bus never polls, whatever raced its close.
+      while (running && !this.#closing) {
         let full = false;
         try {
           const docs = await events.find({ _id: { $gt: cursor } }, { sort: { _id: 1 }, limit: POLL_BATCH, useBigInt64: true }).toArray();
@@ -295,7 +302,7 @@ export class MongoSessionEventBus implements SessionEventBus {
       throw error;
     }
     const loop = (async () => {
-      while (running) {
+      while (running && !this.#closing) {
         try {
           await next();
         } catch (error) {

@@ -29,6 +29,9 @@ export function isDuplicateKey(error: unknown): boolean {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** When a lease ends, by this machine's clock; a damaged lease document counts as expired. */
+const expiry = (lock: LockDocument): number => (lock.expiresAt instanceof Date ? lock.expiresAt.getTime() : 0);
+
 export class SessionLocks {
   readonly #locks: Collection<LockDocument>;
   /** Leases this instance took but failed to give back (connection lost): safe for it to clear. */
@@ -67,7 +70,7 @@ export class SessionLocks {
   /** True while some writer holds an unexpired lease of `session`. */
   async held(session: string): Promise<boolean> {
     const lock = await this.#locks.findOne({ _id: session });
-    return lock !== null && lock.expiresAt.getTime() > Date.now();
+    return lock !== null && expiry(lock) > Date.now();
   }
 
   /** Waits (up to WAIT_MS) until no writer holds the lease of `session`. */
@@ -87,7 +90,7 @@ export class SessionLocks {
         if (!isDuplicateKey(error)) throw error;
       }
       const holder = await this.#locks.findOne({ _id: session });
-      if (holder !== null && (this.#orphans.has(holder.token) || holder.expiresAt.getTime() <= Date.now())) {
+      if (holder !== null && (this.#orphans.has(holder.token) || expiry(holder) <= Date.now())) {
         // Ours from a lost connection, or its holder died: take it over (the token guards against a new holder).
         await this.#locks.deleteOne({ _id: session, token: holder.token });
         this.#orphans.delete(holder.token);

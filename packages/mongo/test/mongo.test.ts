@@ -210,6 +210,70 @@ if (server.available) {
     });
   });
 
+  describe('write lease', () => {
+    /** Whether `promise` is still pending after a short while (it cannot settle while the lease is held). */
+    const pending = async (promise: Promise<unknown>) => {
+      let settled = false;
+      promise.then(
+        () => (settled = true),
+        () => (settled = true),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      return !settled;
+    };
+    const holdLease = (database: string, expiresAt: unknown) =>
+      raw(database).collection('mtstore_locks').insertOne({ _id: 'alice' as never, token: 'someone-else', expiresAt });
+    const dropLease = (database: string) => raw(database).collection('mtstore_locks').deleteOne({ _id: 'alice' as never });
+
+    it('writers wait for a live lease; an expired or damaged one is taken over', async () => {
+      const database = fresh();
+      const storage = track(new MongoStorage({ url: urlFor(database), name: 'alice', writeMode: 'locked' }));
+      await storage.save(minimalSession());
+      await holdLease(database, new Date(Date.now() + 60_000));
+      const save = storage.save(fullSession(1));
+      const upsert = storage.peers.upsert([peer('user', 1)]);
+      expect(await pending(save)).toBe(true);
+      expect(await pending(upsert)).toBe(true);
+      await dropLease(database);
+      await Promise.all([save, upsert]);
+      expect(plain(await storage.load())).toEqual(fullSession(1));
+      // A holder that died long ago, and a lease document nobody can read: both taken over.
+      for (const expiresAt of [new Date(Date.now() - 1_000), 'garbage']) {
+        await holdLease(database, expiresAt);
+        await storage.saveUpdateState({ pts: 1, qts: 1, date: 1, seq: 1 });
+        expect(await raw(database).collection('mtstore_locks').countDocuments()).toBe(0);
+      }
+    });
+
+    it('writeMode atomic: save and saveUpdateState do not take the lease, peer batches and delete still do', async () => {
+      const database = fresh();
+      const storage = track(new MongoStorage({ url: urlFor(database), name: 'alice', writeMode: 'atomic' }));
+      await storage.save(minimalSession());
+      await holdLease(database, new Date(Date.now() + 60_000));
+      await storage.save(fullSession(2));
+      await storage.saveUpdateState({ pts: 3, qts: 3, date: 3, seq: 3 }, [{ id: 9n, pts: 9 }]);
+      expect((await storage.load())?.state?.pts).toBe(3);
+      const upsert = storage.peers.upsert([peer('user', 1)]);
+      expect(await pending(upsert)).toBe(true);
+      await dropLease(database);
+      await upsert;
+      expect(await storage.peers.getById('user', 1n)).toEqual(peer('user', 1));
+    });
+
+    it('a lookup that misses while a batch holds the lease waits for it and looks again', async () => {
+      const database = fresh();
+      const storage = track(new MongoStorage({ url: urlFor(database), name: 'alice' }));
+      await storage.save(minimalSession());
+      await holdLease(database, new Date(Date.now() + 60_000));
+      const lookup = storage.peers.getById('user', 1n);
+      expect(await pending(lookup)).toBe(true);
+      // What the holder writes before it lets go is what the lookup finds.
+      await raw(database).collection('mtstore_peers').insertOne({ _id: 'alice/user/1' as never, session: 'alice', type: 'user', id: 1n, accessHash: 5n, usernames: [], updatedAt: 1 });
+      await dropLease(database);
+      expect(await lookup).toEqual({ type: 'user', id: 1n, accessHash: 5n, usernames: [], updatedAt: 1 });
+    });
+  });
+
   describe('schema versions', () => {
     it('refuses a store written by a newer schema with MigrationError, everywhere', async () => {
       const database = fresh();
