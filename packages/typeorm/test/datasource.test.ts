@@ -5,7 +5,7 @@
  * application's `migrations` list. On every driver.
  */
 import { fullSession, minimalSession, peer, randomNamespace } from '@mtstore/conformance/vitest';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { mtstoreEntities, mtstoreMigrations, SCHEMA_VERSION, TypeormSessionStorage, TypeormStorage } from '../src/index.js';
 import { availableDrivers, plain, type TestDriver } from './drivers.js';
@@ -46,7 +46,10 @@ async function withNamespace(db: TestDriver, body: (namespace: string, prefix: s
   }
 }
 
-for (const db of await availableDrivers()) {
+const drivers = await availableDrivers();
+afterAll(() => Promise.all(drivers.map((db) => db.dispose())));
+
+for (const db of drivers) {
   describe(`${db.name}: DataSource`, () => {
     it('a borrowed DataSource is used as it is and never destroyed', () =>
       withNamespace(db, async (namespace, prefix) => {

@@ -4,7 +4,7 @@
  * DataSources writing one session at once.
  */
 import { authKey, fullSession, ID_EXTREMES, minimalSession, peer, randomNamespace } from '@mtstore/conformance/vitest';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { DataSource } from 'typeorm';
 import { TypeormSessionStorage, TypeormStorage } from '../src/index.js';
 import { availableDrivers, keyForms, plain, type TestDriver } from './drivers.js';
@@ -31,7 +31,10 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
-for (const db of await availableDrivers()) {
+const drivers = await availableDrivers();
+afterAll(() => Promise.all(drivers.map((db) => db.dispose())));
+
+for (const db of drivers) {
   describe(`${db.name}: storage`, () => {
     it('64-bit ids are stored as native BIGINTs, exact at both ends and above 2^53', () =>
       withTables(db, async ({ prefix, app, table }) => {
