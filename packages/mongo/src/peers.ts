@@ -9,7 +9,7 @@
  *      which lookups move, which previous owners lose a username or phone;
  *   4. write the peers, then the lookups.
  *
- * So a batch of any size is 3-4 round trips. MongoDB writes each collection with one
+ * So a batch of any size is 3-4 round trips inside the lease (plus 2 for the lease). MongoDB writes each collection with one
  * `bulkWrite` (ordered: false) of replacements. FerretDB 1.x gets a delete of the
  * changed documents and one `insertMany`, because its `update` command keeps one
  * SQLite connection per statement until the command ends and hangs the database
