@@ -138,32 +138,52 @@ export function assertIpv4(value: unknown, label: string): asserts value is stri
   if (typeof value !== 'string' || !IPV4.test(value)) fail(label, 'a dotted-quad IPv4 address', value);
 }
 
-const HEX_GROUP = /^[0-9A-Fa-f]{1,4}$/;
+function isHexDigit(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102);
+}
 
-/** RFC 4291 text form: eight hex groups, one `::` at most, an optional dotted-quad tail. */
+/**
+ * RFC 4291 text form: eight hex groups of 1-4 digits, one `::` at most standing for
+ * one or more zero groups, an optional dotted-quad tail worth two groups. A single
+ * scan: this runs for every DC on every save and load.
+ */
 function isIpv6(value: string): boolean {
-  if (value.length < 2 || value.length > 45) return false;
-  let text = value;
-  let groups = 8;
-  const lastColon = text.lastIndexOf(':');
-  if (lastColon === -1) return false;
-  const tail = text.slice(lastColon + 1);
-  if (tail.includes('.')) {
-    if (!IPV4.test(tail)) return false;
-    groups = 6; // the dotted quad fills the last two groups
-    text = text.slice(0, lastColon + 1);
-    if (!text.endsWith('::')) text = text.slice(0, -1);
+  const n = value.length;
+  if (n < 2 || n > 45) return false;
+  let groups = 0;
+  let digits = 0;
+  let compressed = false;
+  let i = 0;
+  if (value.charCodeAt(0) === 58) {
+    if (value.charCodeAt(1) !== 58) return false;
+    compressed = true;
+    i = 2;
   }
-  const halves = text.split('::');
-  if (halves.length > 2) return false;
-  const split = (part: string | undefined) => (part ? part.split(':') : []);
-  if (halves.length === 1) {
-    const all = split(halves[0]);
-    return all.length === groups && all.every((g) => HEX_GROUP.test(g));
+  let groupStart = i;
+  for (; i < n; i++) {
+    const c = value.charCodeAt(i);
+    if (c === 58) {
+      if (digits === 0) return false;
+      groups++;
+      digits = 0;
+      if (value.charCodeAt(i + 1) === 58) {
+        if (compressed) return false;
+        compressed = true;
+        i++;
+      } else if (i + 1 === n) {
+        return false;
+      }
+      groupStart = i + 1;
+    } else if (c === 46) {
+      if (!IPV4.test(value.slice(groupStart))) return false;
+      groups += 2;
+      return compressed ? groups <= 7 : groups === 8;
+    } else if (!isHexDigit(c) || ++digits > 4) {
+      return false;
+    }
   }
-  const head = split(halves[0]);
-  const rest = split(halves[1]);
-  return head.length + rest.length < groups && head.every((g) => HEX_GROUP.test(g)) && rest.every((g) => HEX_GROUP.test(g));
+  if (digits > 0) groups++;
+  return compressed ? groups <= 7 : groups === 8;
 }
 
 export function assertIpv6(value: unknown, label: string): asserts value is string {
@@ -186,14 +206,16 @@ export function assertDataCenter(value: unknown, label: string): asserts value i
   assertOptionalBoolean(value.testMode, `${label}.testMode`);
   assertOptionalBoolean(value.mediaOnly, `${label}.mediaOnly`);
   if (value.authKey !== undefined) assertAuthKey(value.authKey, `${label}.authKey`);
-  if (value.tempAuthKeys !== undefined) {
-    assertArray(value.tempAuthKeys, `${label}.tempAuthKeys`);
-    const seen = new Set<number>();
-    value.tempAuthKeys.forEach((key, i) => {
-      assertTempAuthKey(key, `${label}.tempAuthKeys[${i}]`);
-      if (seen.has(key.index)) fail(`${label}.tempAuthKeys[${i}].index`, 'unique within its DC', key.index);
-      seen.add(key.index);
-    });
+  const temps = value.tempAuthKeys;
+  if (temps !== undefined) {
+    assertArray(temps, `${label}.tempAuthKeys`);
+    for (let i = 0; i < temps.length; i++) {
+      const temp = temps[i];
+      assertTempAuthKey(temp, `${label}.tempAuthKeys[${i}]`);
+      for (let j = 0; j < i; j++) {
+        if ((temps[j] as TempAuthKey).index === temp.index) fail(`${label}.tempAuthKeys[${i}].index`, 'unique within its DC', temp.index);
+      }
+    }
   }
 }
 
@@ -236,17 +258,22 @@ export function assertSession(value: unknown, label = 'session'): asserts value 
   assertRecord(value, label);
   if (value.version !== 1) fail(`${label}.version`, '1', value.version);
   assertDcId(value.homeDcId, `${label}.homeDcId`);
-  assertArray(value.dcs, `${label}.dcs`);
-  const seen = new Set<string>();
-  value.dcs.forEach((dc, i) => {
+  const dcs = value.dcs;
+  assertArray(dcs, `${label}.dcs`);
+  let hasHome = false;
+  for (let i = 0; i < dcs.length; i++) {
+    const dc = dcs[i];
     assertDataCenter(dc, `${label}.dcs[${i}]`);
-    const key = `${dc.id}/${dc.mediaOnly === true}`;
-    if (seen.has(key)) fail(`${label}.dcs[${i}]`, `the only ${dc.mediaOnly ? 'media-only' : 'main'} entry for DC ${dc.id}`, dc.id);
-    seen.add(key);
-  });
-  if (!value.dcs.some((dc) => (dc as DataCenter).id === value.homeDcId)) {
-    fail(`${label}.homeDcId`, 'the id of one of session.dcs', value.homeDcId);
+    if (dc.id === value.homeDcId) hasHome = true;
+    // A handful of DCs: pairwise beats building string keys for a Set.
+    for (let j = 0; j < i; j++) {
+      const other = dcs[j] as DataCenter;
+      if (other.id === dc.id && (other.mediaOnly === true) === (dc.mediaOnly === true)) {
+        fail(`${label}.dcs[${i}]`, `the only ${dc.mediaOnly ? 'media-only' : 'main'} entry for DC ${dc.id}`, dc.id);
+      }
+    }
   }
+  if (!hasHome) fail(`${label}.homeDcId`, 'the id of one of session.dcs', value.homeDcId);
   if (value.apiId !== undefined) assertIntegerIn(value.apiId, `${label}.apiId`, 1, INT32_MAX);
   if (value.user !== undefined) assertSelfUser(value.user, `${label}.user`);
   if (value.state !== undefined) assertUpdateState(value.state, `${label}.state`);
