@@ -5,11 +5,11 @@
  * and a third-party package adds its own scheme with `registerAdapter`.
  *
  *   openStorage()                                   → @mtstore/memory
- *   openStorage('bot')                              → @mtstore/sqlite, ./bot.session, session "bot"
+ *   openStorage('bot')                              → @mtstore/sqlite, ./bot.session
  *   openStorage('postgres://u:p@db/app?schema=tg', { name: 'alice' })
  *   openSessionStorage('redis://cache:6379')        → { storage, bus }
  */
-import { basename, extname, resolve } from 'node:path';
+import { extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { redactUrl, type OpenedSessionStorage, type StorageAdapter } from './adapter.js';
 import { InvalidArgumentError, StorageError } from './errors.js';
@@ -25,7 +25,7 @@ export type StorageInput = string | URL | Storage | null | undefined;
 export type SessionStorageInput = string | URL | SessionStorageProtocol | null | undefined;
 
 export interface OpenStorageOptions {
-  /** Session name. Default: `?session=` in the URL, the file name for a path, else `default`. */
+  /** Session name. Default: `?session=` in the URL, else `default` (as `new SqliteStorage(path)`). */
   name?: string;
 }
 
@@ -85,8 +85,6 @@ function isSessionStorage(value: unknown): value is SessionStorageProtocol {
 
 interface Target {
   url: URL;
-  /** Session name implied by a file path (its base name), if any. */
-  pathName?: string;
 }
 
 // "scheme:" of two or more characters starts a URL; one letter is a Windows drive ("C:\\…").
@@ -108,18 +106,15 @@ function toTarget(input: string | URL, where: string): Target {
     }
   }
   // Telethon's convention: a path without an extension gets `.session`, relative to the working directory.
-  const path = resolve(process.cwd(), extname(input) === '' ? `${input}.session` : input);
-  return { url: pathToFileURL(path), pathName: basename(path, extname(path)) };
+  return { url: pathToFileURL(resolve(process.cwd(), extname(input) === '' ? `${input}.session` : input)) };
 }
 
 function sessionName(target: Target, options: OpenStorageOptions, where: string): string {
-  const name = options.name ?? target.url.searchParams.get('session') ?? undefined;
-  if (name !== undefined) {
-    assertSessionName(name, `${where}: name`);
-    return name;
-  }
-  const fromPath = target.pathName;
-  return fromPath !== undefined && /^[A-Za-z0-9_.:@+=-]{1,128}$/.test(fromPath) ? fromPath : 'default';
+  // The path (or URL) picks the file or database; the name picks the session in it.
+  // Like Telethon, one file is one session unless a name says otherwise.
+  const name = options.name ?? target.url.searchParams.get('session') ?? 'default';
+  assertSessionName(name, `${where}: name`);
+  return name;
 }
 
 async function loadAdapter(url: URL, where: string): Promise<StorageAdapter> {
@@ -148,15 +143,15 @@ function isNativeLoadFailure(error: unknown): boolean {
   return e?.code === 'ERR_DLOPEN_FAILED' || /better_sqlite3\.node|Could not locate the bindings file|NODE_MODULE_VERSION|invalid ELF header/.test(message);
 }
 
+/** "Cannot find package 'pg' imported from …" names the missing one; the path after it may name others. */
 function isMissingModule(error: unknown, name: string): boolean {
   const e = error as { code?: unknown; message?: unknown } | null;
   const message = typeof e?.message === 'string' ? e.message : '';
-  return (e?.code === 'ERR_MODULE_NOT_FOUND' || e?.code === 'MODULE_NOT_FOUND') && message.includes(name);
+  return (e?.code === 'ERR_MODULE_NOT_FOUND' || e?.code === 'MODULE_NOT_FOUND') && (message.includes(`'${name}'`) || message.includes(`'${name}/`));
 }
 
 /** Turns an import or open failure into the error a user can act on. */
 function explainLoadFailure(error: unknown, scheme: string, known: KnownAdapter | undefined, where: string): Error {
-  if (error instanceof StorageError) return error;
   const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
   if (known && isMissingModule(error, known.packageName)) {
     const install = ['npm install', known.packageName, known.driver].filter(Boolean).join(' ');
@@ -172,6 +167,7 @@ function explainLoadFailure(error: unknown, scheme: string, known: KnownAdapter 
       { cause: error },
     );
   }
+  if (error instanceof StorageError) return error;
   return new AdapterUnavailableError(`${where}: the adapter for "${scheme}:" failed to load: ${reason}`, { cause: error });
 }
 
@@ -182,8 +178,14 @@ function explainLoadFailure(error: unknown, scheme: string, known: KnownAdapter 
  */
 function explainOpenFailure(error: unknown, scheme: string, where: string): unknown {
   const known = KNOWN[scheme];
-  const driverFailed = known?.driver !== undefined && (isMissingModule(error, known.driver) || (known.driver === 'better-sqlite3' && isNativeLoadFailure(error)));
-  return driverFailed ? explainLoadFailure(error, scheme, known, where) : error;
+  // The adapter may have wrapped the driver's error: look at its cause too.
+  for (const candidate of [error, (error as { cause?: unknown } | null)?.cause]) {
+    if (known?.driver === undefined || candidate === undefined) continue;
+    if (isMissingModule(candidate, known.driver) || (known.driver === 'better-sqlite3' && isNativeLoadFailure(candidate))) {
+      return explainLoadFailure(candidate, scheme, known, where);
+    }
+  }
+  return error;
 }
 
 /**

@@ -48,11 +48,25 @@ function optionsFromUrl(url: URL, where: string): SqliteConnectionOptions {
 }
 
 /**
+ * Opens the file now rather than on first use, so that openStorage() itself reports
+ * a file it cannot open or a better-sqlite3 whose native module does not load.
+ */
+function opened<T extends SqliteStorage | SqliteSessionStorage>(storage: T): T {
+  try {
+    void storage.database;
+  } catch (error) {
+    void storage.close();
+    throw error;
+  }
+  return storage;
+}
+
+/**
  * `openStorage('bot')`, `openStorage('sqlite::memory:')`, `openSessionStorage('file:///srv/server.db')`.
  * The storages own their connection. SQLite cannot notify other processes, so
  * `openSessionStorage` returns no bus.
  */
 export const adapter: StorageAdapter = {
-  openStorage: (url, { name }) => new SqliteStorage({ ...optionsFromUrl(url, 'openStorage'), name }),
-  openSessionStorage: (url) => ({ storage: new SqliteSessionStorage(optionsFromUrl(url, 'openSessionStorage')) }),
+  openStorage: (url, { name }) => opened(new SqliteStorage({ ...optionsFromUrl(url, 'openStorage'), name })),
+  openSessionStorage: (url) => ({ storage: opened(new SqliteSessionStorage(optionsFromUrl(url, 'openSessionStorage'))) }),
 };

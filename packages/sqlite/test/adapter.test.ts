@@ -2,6 +2,7 @@
  * URLs through core's openStorage / openSessionStorage, which import the built
  * @mtstore/sqlite by scheme (test/build-dist.ts keeps dist current).
  */
+import { existsSync, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -21,13 +22,14 @@ interface Opened {
 const details = (storage: Storage) => storage as unknown as Opened;
 
 describe('openStorage', () => {
-  it('a plain path: Telethon naming, and the session named after the file', async () => {
+  it('a plain path: Telethon naming, session "default" unless named, the file opened at once', async () => {
     const storage = await openStorage(temp.file('bot'));
     expect(details(storage).path).toBe(temp.file('bot.session'));
-    expect(details(storage).name).toBe('bot');
+    expect(details(storage).name).toBe('default');
+    expect(existsSync(temp.file('bot.session'))).toBe(true);
     await storage.save(fullSession(1));
     await storage.close();
-    const again = await openStorage(pathToFileURL(temp.file('bot.session')), { name: 'bot' });
+    const again = await openStorage(pathToFileURL(temp.file('bot.session')));
     expect(plain(await again.load())).toEqual(fullSession(1));
     await again.close();
   });
@@ -41,9 +43,17 @@ describe('openStorage', () => {
   });
 
   it('sqlite:relative/path is relative to the working directory, with Telethon naming', async () => {
-    const storage = await openStorage('sqlite:data/bot');
-    expect(details(storage).path).toBe(resolve(process.cwd(), 'data/bot.session'));
-    await storage.close(); // never opened: nothing was created
+    const previous = process.cwd();
+    process.chdir(temp.file(''));
+    try {
+      mkdirSync('data', { recursive: true });
+      const storage = await openStorage('sqlite:data/bot');
+      expect(details(storage).path).toBe(resolve(process.cwd(), 'data/bot.session'));
+      expect(existsSync(temp.file('data/bot.session'))).toBe(true);
+      await storage.close();
+    } finally {
+      process.chdir(previous);
+    }
   });
 
   it('sqlite:///absolute/path with tablePrefix, synchronous, busyTimeout and session', async () => {
