@@ -18,7 +18,16 @@ export function randomNamespace(): string {
 
 export class Scope {
   readonly namespace = randomNamespace();
+  /** Every namespace this test used: its own, and any `another()` gave out. */
+  readonly namespaces: string[] = [this.namespace];
   readonly #opened: Closable[] = [];
+
+  /** One more fresh namespace, cleaned up with the test's own. */
+  another(): string {
+    const namespace = randomNamespace();
+    this.namespaces.push(namespace);
+    return namespace;
+  }
 
   /** Remembers an instance so it is closed when the test ends. */
   track<T extends Closable>(instance: T): T {
@@ -54,16 +63,32 @@ export function scoped(
       failed = true;
     }
     await scope.dispose();
-    try {
-      await cleanup?.(scope.namespace);
-    } catch (error) {
-      if (!failed) {
-        failure = error;
-        failed = true;
+    for (const namespace of scope.namespaces) {
+      try {
+        await cleanup?.(namespace);
+      } catch (error) {
+        if (!failed) {
+          failure = error;
+          failed = true;
+        }
       }
     }
     if (failed) throw failure;
   };
+}
+
+/**
+ * A deep copy in which every Uint8Array (Buffer, AuthKeyBytes…) is a plain
+ * Uint8Array, so jest/vitest `toEqual` compares bytes, not classes. The kit applies
+ * it to both sides of every matcher; adapter tests can use it the same way.
+ */
+export function plainBytes<T>(value: T): T {
+  if (value instanceof Uint8Array) return Uint8Array.from(value) as T;
+  if (Array.isArray(value)) return value.map(plainBytes) as T;
+  if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plainBytes(v)])) as T;
+  }
+  return value;
 }
 
 export function sleep(ms: number): Promise<void> {

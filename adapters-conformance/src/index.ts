@@ -16,5 +16,5 @@ export type {
 } from './api.js';
 export { describeSessionEventBus, describeSessionStorage, describeStorage } from './suites.js';
 export { authKey, fullSession, ID_EXTREMES, minimalSession, peer } from './fixtures.js';
-export { randomNamespace, sleep, waitFor } from './harness.js';
+export { plainBytes, randomNamespace, sleep, waitFor } from './harness.js';
 export { checkServer, isCI, redactUrl, type ServerCheck } from './servers.js';

@@ -37,4 +37,4 @@ export type {
 } from './api.js';
 export { checkServer, isCI, redactUrl, type ServerCheck } from './servers.js';
 export { authKey, fullSession, ID_EXTREMES, minimalSession, peer } from './fixtures.js';
-export { randomNamespace, sleep, waitFor } from './harness.js';
+export { plainBytes, randomNamespace, sleep, waitFor } from './harness.js';

@@ -5,7 +5,7 @@
  */
 import { SessionSubject, type SessionEvent, type SessionEventBus } from '@mtstore/core';
 import { ID_EXTREMES } from '../fixtures.js';
-import { CODES, expectRejects, randomNamespace, sleep, waitFor } from '../harness.js';
+import { CODES, expectRejects, sleep, waitFor } from '../harness.js';
 import type { BusRegistrar, BusScope } from './context.js';
 import { recorder } from './events.js';
 
@@ -110,7 +110,7 @@ export function bus({ group, test, expect, options, skip }: BusRegistrar): void 
 
     test('buses on different namespaces do not hear each other', async (s) => {
       const a = await s.openBus();
-      const other = await s.openBus(randomNamespace());
+      const other = await s.openBus(s.scope.another());
       const mine = await listen(a);
       const theirs = await listen(other);
       await a.publish(event(8));

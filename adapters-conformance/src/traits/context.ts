@@ -11,7 +11,7 @@ import type {
   StorageSuiteOptions,
   TestApi,
 } from '../api.js';
-import { Scope, scoped } from '../harness.js';
+import { plainBytes, Scope, scoped } from '../harness.js';
 
 const DEFAULT_TIMEOUT = 30_000;
 
@@ -76,21 +76,12 @@ export interface Registrar<S> {
  * AuthKeyBytes); the contract is about bytes. Matchers see every Uint8Array as a
  * plain one, on both sides.
  */
-function plain(value: unknown): unknown {
-  if (value instanceof Uint8Array) return Uint8Array.from(value);
-  if (Array.isArray(value)) return value.map(plain);
-  if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
-  }
-  return value;
-}
-
 function comparingBytes(assertion: Assertion): Assertion {
   return new Proxy(assertion, {
     get(target, property) {
       const value: unknown = Reflect.get(target, property);
       if (property === 'not') return comparingBytes(value as Assertion);
-      if (typeof value === 'function') return (...args: unknown[]) => (value as (...a: unknown[]) => unknown).apply(target, args.map(plain));
+      if (typeof value === 'function') return (...args: unknown[]) => (value as (...a: unknown[]) => unknown).apply(target, args.map(plainBytes));
       return value;
     },
   });
@@ -103,7 +94,7 @@ export function registrar<S>(
   makeScope: (scope: Scope) => S,
 ): Registrar<S> {
   return {
-    expect: (actual, message) => comparingBytes(t.expect(plain(actual), message)),
+    expect: (actual, message) => comparingBytes(t.expect(plainBytes(actual), message)),
     test: (name, body) => t.it(name, scoped(cleanup, (scope) => body(makeScope(scope))), timeout ?? DEFAULT_TIMEOUT),
     skip: (name, reason) => t.skip(name, reason),
     group: (name, body) => t.describe(name, body),

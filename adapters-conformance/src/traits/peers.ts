@@ -155,6 +155,37 @@ export function peers({ group, test, expect, options }: StorageRegistrar): void 
       expect((await bob.peers.getByUsername('user_1'))?.accessHash).toBe(20n);
     });
 
+    test('concurrent batches moving the same usernames and phones leave each with exactly one owner', async (s) => {
+      const a = await openSaved(s);
+      const b = options.capabilities?.sharedBackend === false ? a : await s.open();
+      const names = ['alpha', 'beta', 'gamma', 'delta'];
+      // 12 batches race; in each, the four names and phones go to four of six peers.
+      await Promise.all(
+        Array.from({ length: 12 }, (_, round) =>
+          (round % 2 ? a : b).peers.upsert(names.map((name, k) => peer('user', ((k + round) % 6) + 1, { usernames: [name], phone: String(5_550_000 + k) }))),
+        ),
+      );
+      const usernameOwners = new Map<string, bigint>();
+      const phoneOwners = new Map<string, bigint>();
+      for (let id = 1n; id <= 6n; id++) {
+        const stored = await a.peers.getById('user', id);
+        for (const username of stored?.usernames ?? []) {
+          expect(usernameOwners.has(username), `${username} listed by two peers`).toBe(false);
+          usernameOwners.set(username, id);
+        }
+        if (stored?.phone !== undefined) {
+          expect(phoneOwners.has(stored.phone), `${stored.phone} held by two peers`).toBe(false);
+          phoneOwners.set(stored.phone, id);
+        }
+      }
+      for (const [k, name] of names.entries()) {
+        const byName = await a.peers.getByUsername(name);
+        expect(byName?.id, `owner of ${name}`).toBe(usernameOwners.get(name));
+        const byPhone = await a.peers.getByPhone(String(5_550_000 + k));
+        expect(byPhone?.id, `owner of phone ${k}`).toBe(phoneOwners.get(String(5_550_000 + k)));
+      }
+    });
+
     const size = options.capabilities?.peerBatchSize ?? 10_000;
     test(`a batch of ${size.toLocaleString('en-US')} peers is stored whole and every lookup works`, async (s) => {
       const storage = await openSaved(s);

@@ -70,6 +70,15 @@ export function roundTrip({ group, test, expect }: StorageRegistrar): void {
       expect(await storage.load()).toEqual(fullSession(3));
     });
 
+    test('DCs and channels come back in the order they were saved', async (s) => {
+      const storage = await s.open();
+      const session = fullSession(5);
+      session.dcs.reverse();
+      session.channels = [{ id: 900n, pts: 1 }, { id: -5n, pts: 2 }, { id: 2n ** 40n, pts: 3 }, { id: 7n, pts: 4 }];
+      await storage.save(session);
+      expect(await storage.load()).toEqual(session);
+    });
+
     test('named sessions in one backend are independent', async (s) => {
       const alice = await s.open('alice');
       const bob = await s.open('bob');

@@ -2,6 +2,7 @@ import {
   BaseStorage,
   copyPeer,
   copySession,
+  describeValue,
   InvalidArgumentError,
   mergePeer,
   peerKey,
@@ -29,6 +30,9 @@ export class MemoryStorage extends BaseStorage {
   readonly store: MemoryStore;
 
   constructor(options: MemoryStorageOptions = {}) {
+    if (typeof options !== 'object' || options === null) {
+      throw new InvalidArgumentError(`MemoryStorage: options must be an object, got ${describeValue(options)}`);
+    }
     super(options.name ?? 'default');
     if (options.store !== undefined && !(options.store instanceof MemoryStore)) {
       throw new InvalidArgumentError('MemoryStorage: store must be a MemoryStore');

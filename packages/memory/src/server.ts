@@ -1,4 +1,4 @@
-import { BaseSessionStorage, InvalidArgumentError } from '@mtstore/core';
+import { BaseSessionStorage, describeValue, InvalidArgumentError } from '@mtstore/core';
 import { MemoryStore } from './store.js';
 
 export interface MemorySessionStorageOptions {
@@ -15,6 +15,9 @@ export class MemorySessionStorage extends BaseSessionStorage {
 
   constructor(options: MemorySessionStorageOptions = {}) {
     super();
+    if (typeof options !== 'object' || options === null) {
+      throw new InvalidArgumentError(`MemorySessionStorage: options must be an object, got ${describeValue(options)}`);
+    }
     if (options.store !== undefined && !(options.store instanceof MemoryStore)) {
       throw new InvalidArgumentError('MemorySessionStorage: store must be a MemoryStore');
     }

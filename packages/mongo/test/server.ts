@@ -35,12 +35,5 @@ export const server = await checkServer('mongodb', MONGODB_URL, async () => {
   }
 });
 
-/** Loaded keys are AuthKeyBytes (redacted when printed): compare plain bytes, as the kit does. */
-export function plain(value: unknown): unknown {
-  if (value instanceof Uint8Array) return Uint8Array.from(value);
-  if (Array.isArray(value)) return value.map(plain);
-  if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
-  }
-  return value;
-}
+/** Loaded keys are AuthKeyBytes: compare plain bytes, as the kit does. */
+export { plainBytes as plain } from '@mtstore/conformance';

@@ -130,12 +130,5 @@ export async function eventually(check: () => Promise<boolean> | boolean, what: 
   }
 }
 
-/** Loaded keys are AuthKeyBytes; compare them as plain bytes (as the kit does). */
-export function plain<T>(value: T): T {
-  if (value instanceof Uint8Array) return Uint8Array.from(value) as T;
-  if (Array.isArray(value)) return value.map(plain) as T;
-  if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)])) as T;
-  }
-  return value;
-}
+/** Loaded keys are AuthKeyBytes: compare plain bytes, as the kit does. */
+export { plainBytes as plain } from '@mtstore/conformance';
