@@ -9,7 +9,9 @@
 //
 // One sample is one "wave": `concurrency` calls started together and awaited, so at
 // concurrency 64 a sample's ops/s is 64 / wave time and its latency is the slowest
-// call of the wave (an upper bound of a single call's latency).
+// call of the wave (an upper bound of a single call's latency). Each row runs in
+// several rounds (3 with --quick, else 5) that alternate which side goes first; the
+// row shows the median of the rounds, and the ratio is the median per-round ratio.
 import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { Bench } from 'tinybench';
@@ -23,8 +25,11 @@ const option = (name) => {
 const quick = args.includes('--quick');
 const only = option('adapter')?.split(',');
 const concurrencies = (option('concurrency') ?? '1,64').split(',').map(Number);
-const time = quick ? 150 : 1000;
-const warmupTime = quick ? 50 : 250;
+const time = quick ? 100 : 400;
+const warmupTime = quick ? 30 : 100;
+const roundCount = quick ? 3 : 5;
+// tinybench runs at least this many samples even past `time`: keep slow waves (64 × 1,000 peers) bounded.
+const minIterations = quick ? 4 : 8;
 
 const ADAPTERS = ['memory', 'sqlite', 'postgres', 'redis', 'mongo', 'typeorm'];
 const results = [];
@@ -58,19 +63,30 @@ for (const name of ADAPTERS.filter((n) => !only || only.includes(n))) {
     for (const operation of Object.keys(opened.targets.adapter)) {
       for (const concurrency of concurrencies) {
         if (opened.concurrency?.[operation] && !opened.concurrency[operation].includes(concurrency)) continue;
-        const bench = new Bench({ time, warmupTime });
-        let counter = 0;
-        for (const target of ['adapter', 'raw']) {
-          const run = opened.targets[target][operation];
-          bench.add(target, async () => {
-            const wave = [];
-            for (let i = 0; i < concurrency; i++) wave.push(run(counter++));
-            await Promise.all(wave);
-          });
+        // Rounds alternate which side runs first, so drift in machine load lands on
+        // both sides; the row reports medians over rounds.
+        const rounds = { adapter: [], raw: [], ratio: [] };
+        for (let round = 0; round < roundCount; round++) {
+          const bench = new Bench({ time, warmupTime, iterations: minIterations, warmupIterations: minIterations });
+          let counter = 0;
+          const order = round % 2 === 0 ? ['adapter', 'raw'] : ['raw', 'adapter'];
+          for (const target of order) {
+            const run = opened.targets[target][operation];
+            bench.add(target, async () => {
+              const wave = [];
+              for (let i = 0; i < concurrency; i++) wave.push(run(counter++));
+              await Promise.all(wave);
+            });
+          }
+          await bench.run();
+          const byName = Object.fromEntries(bench.tasks.map((t) => [t.name, stats(t, concurrency)]));
+          rounds.adapter.push(byName.adapter);
+          rounds.raw.push(byName.raw);
+          rounds.ratio.push(byName.adapter.opsPerSecond / byName.raw.opsPerSecond);
         }
-        await bench.run();
-        const [adapter, raw] = bench.tasks.map((t) => stats(t, concurrency));
-        const row = { adapter: name, operation, concurrency, adapterOps: adapter.opsPerSecond, rawOps: raw.opsPerSecond, ratio: adapter.opsPerSecond / raw.opsPerSecond, adapterP99Ms: adapter.p99Ms, rawP99Ms: raw.p99Ms };
+        const adapter = { opsPerSecond: median(rounds.adapter.map((r) => r.opsPerSecond)), p99Ms: median(rounds.adapter.map((r) => r.p99Ms)) };
+        const raw = { opsPerSecond: median(rounds.raw.map((r) => r.opsPerSecond)), p99Ms: median(rounds.raw.map((r) => r.p99Ms)) };
+        const row = { adapter: name, operation, concurrency, adapterOps: adapter.opsPerSecond, rawOps: raw.opsPerSecond, ratio: median(rounds.ratio), adapterP99Ms: adapter.p99Ms, rawP99Ms: raw.p99Ms, rounds: roundCount };
         results.push(row);
         console.log(
           `${name.padEnd(9)} ${operation.padEnd(30)} c=${String(concurrency).padEnd(3)} adapter ${fmt(row.adapterOps)} ops/s (p99 ${row.adapterP99Ms.toFixed(3)} ms)  raw ${fmt(row.rawOps)} ops/s (p99 ${row.rawP99Ms.toFixed(3)} ms)  ratio ${row.ratio.toFixed(2)}`,
@@ -80,6 +96,12 @@ for (const name of ADAPTERS.filter((n) => !only || only.includes(n))) {
   } finally {
     await opened.close();
   }
+}
+
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
 function fmt(n) {

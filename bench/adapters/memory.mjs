@@ -1,6 +1,7 @@
 // memory adapter vs. "raw": the same Map/Set operations the adapter performs, without
 // mtstore's validation, copying and error handling around them.
 import { fullSession, peer } from '@mtstore/conformance';
+import { adapterTargets } from '../common.mjs';
 import { MemorySessionStorage, MemoryStorage, MemoryStore } from '@mtstore/memory';
 
 export default {
@@ -34,19 +35,7 @@ export default {
 
     return {
       targets: {
-        adapter: {
-          'hasSession hit': () => server.hasSession(1n, 1n),
-          'hasSession miss': () => server.hasSession(1n, 2n),
-          'createSession+destroySession': async (i) => {
-            await server.createSession(2n, BigInt(i));
-            await server.destroySession(2n, BigInt(i));
-          },
-          load: () => client.load(),
-          save: () => client.save(session),
-          saveUpdateState: (i) => client.saveUpdateState({ pts: i, qts: 1, date: 1, seq: 1 }, [{ id: 1n, pts: i }]),
-          'peers.upsert ×1000': (i) => client.peers.upsert(batch(i)),
-          'peers.getByUsername': (i) => client.peers.getByUsername(`user_${(i % 1000) + 1}`),
-        },
+        adapter: adapterTargets(client, server),
         raw: {
           'hasSession hit': async () => sessions.get(1n)?.has(1n) ?? false,
           'hasSession miss': async () => sessions.get(1n)?.has(2n) ?? false,

@@ -10,6 +10,7 @@
 // Peer batches take the lease everywhere: lease, 3 parallel reads, replace, release.
 import { Binary, MongoClient } from 'mongodb';
 import { fullSession, peer } from '@mtstore/conformance';
+import { adapterTargets } from '../common.mjs';
 import { redactUrl } from '@mtstore/core';
 import { MongoSessionStorage, MongoStorage } from '@mtstore/mongo';
 
@@ -142,19 +143,7 @@ export default {
       // 64 concurrent 1,000-peer batches of one session only queue on its lease.
       concurrency: { 'peers.upsert ×1000': [1] },
       targets: {
-        adapter: {
-          'hasSession hit': () => server.hasSession(1n, 1n),
-          'hasSession miss': () => server.hasSession(1n, 2n),
-          'createSession+destroySession': async (i) => {
-            await server.createSession(2n, BigInt(i));
-            await server.destroySession(2n, BigInt(i));
-          },
-          load: () => client.load(),
-          save: () => client.save(session),
-          saveUpdateState: (i) => client.saveUpdateState({ pts: i, qts: 1, date: 1, seq: 1 }, [{ id: 1n, pts: i }]),
-          'peers.upsert ×1000': (i) => client.peers.upsert(batch(i)),
-          'peers.getByUsername': (i) => client.peers.getByUsername(`user_${(i % 1000) + 1}`),
-        },
+        adapter: adapterTargets(client, server, { batch }),
         raw: {
           'hasSession hit': async () => (await serverSessions.findOne({ _id: '1:1' }, { projection: { _id: 1 } })) !== null,
           'hasSession miss': async () => (await serverSessions.findOne({ _id: '1:2' }, { projection: { _id: 1 } })) !== null,

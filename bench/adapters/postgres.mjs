@@ -3,6 +3,7 @@
 // with the same parameters, on its own pool with the same settings, returning pg's
 // rows as they come (no model objects, no validation, no key copies).
 import { fullSession, peer } from '@mtstore/conformance';
+import { adapterTargets } from '../common.mjs';
 import { POOL_DEFAULTS, PostgresSessionStorage, PostgresStorage } from '@mtstore/postgres';
 import { redactUrl } from '@mtstore/core';
 import pg from 'pg';
@@ -114,19 +115,7 @@ export default {
 
     return {
       targets: {
-        adapter: {
-          'hasSession hit': () => server.hasSession(1n, 1n),
-          'hasSession miss': () => server.hasSession(1n, 2n),
-          'createSession+destroySession': async (i) => {
-            await server.createSession(2n, BigInt(i));
-            await server.destroySession(2n, BigInt(i));
-          },
-          load: () => client.load(),
-          save: () => client.save(session),
-          saveUpdateState: (i) => client.saveUpdateState({ pts: i, qts: 1, date: 1, seq: 1 }, [{ id: 1n, pts: i }]),
-          'peers.upsert ×1000': (i) => client.peers.upsert(batch(i)),
-          'peers.getByUsername': (i) => client.peers.getByUsername(`user_${(i % 1000) + 1}`),
-        },
+        adapter: adapterTargets(client, server),
         raw: {
           'hasSession hit': async () => (await raw(sql.has_session, [1n, 1n])).rowCount === 1,
           'hasSession miss': async () => (await raw(sql.has_session, [1n, 2n])).rowCount === 1,

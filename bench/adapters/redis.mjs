@@ -5,6 +5,7 @@
 // random prefix, removed (SCAN + UNLINK) on close.
 import { randomBytes } from 'node:crypto';
 import { fullSession, peer } from '@mtstore/conformance';
+import { adapterTargets } from '../common.mjs';
 import { REDIS_DEFAULTS, RedisSessionStorage, RedisStorage } from '@mtstore/redis';
 import { Redis } from 'ioredis';
 
@@ -189,19 +190,7 @@ export default {
     const fields = () => sessionFields(session);
 
     const targets = {
-        adapter: {
-          'hasSession hit': () => server.hasSession(1n, 1n),
-          'hasSession miss': () => server.hasSession(1n, 2n),
-          'createSession+destroySession': async (i) => {
-            await server.createSession(2n, BigInt(i));
-            await server.destroySession(2n, BigInt(i));
-          },
-          load: () => client.load(),
-          save: () => client.save(session),
-          saveUpdateState: (i) => client.saveUpdateState({ pts: i, qts: 1, date: 1, seq: 1 }, [{ id: 1n, pts: i }]),
-          'peers.upsert ×1000': (i) => client.peers.upsert(batch(i)),
-          'peers.getByUsername': (i) => client.peers.getByUsername(`user_${(i % 1000) + 1}`),
-        },
+        adapter: adapterTargets(client, server),
         raw: {
           'hasSession hit': async () => (await raw.sismember(`${prefix}auth:{${1n}}:sessions`, (1n).toString())) === 1,
           'hasSession miss': async () => (await raw.sismember(`${prefix}auth:{${1n}}:sessions`, (2n).toString())) === 1,

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fullSession, peer } from '@mtstore/conformance';
+import { adapterTargets } from '../common.mjs';
 import { SqliteSessionStorage, SqliteStorage } from '@mtstore/sqlite';
 
 const T = {
@@ -162,19 +163,7 @@ export default {
 
     return {
       targets: {
-        adapter: {
-          'hasSession hit': () => server.hasSession(1n, 1n),
-          'hasSession miss': () => server.hasSession(1n, 2n),
-          'createSession+destroySession': async (i) => {
-            await server.createSession(2n, BigInt(i));
-            await server.destroySession(2n, BigInt(i));
-          },
-          load: () => client.load(),
-          save: () => client.save(session),
-          saveUpdateState: (i) => client.saveUpdateState({ pts: i, qts: 1, date: 1, seq: 1 }, [{ id: 1n, pts: i }]),
-          'peers.upsert ×1000': (i) => client.peers.upsert(batch(i)),
-          'peers.getByUsername': (i) => client.peers.getByUsername(`user_${(i % 1000) + 1}`),
-        },
+        adapter: adapterTargets(client, server),
         raw: {
           'hasSession hit': async () => raw.s.exists.get(1n, 1n) !== undefined,
           'hasSession miss': async () => raw.s.exists.get(1n, 2n) !== undefined,

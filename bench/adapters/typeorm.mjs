@@ -1,3 +1,4 @@
+import { adapterTargets } from '../common.mjs';
 // typeorm adapter (postgres driver) vs. raw pg running the same SQL. The statements
 // are not copied here: at open, one instance with a recording TypeORM logger runs each
 // operation once, and the raw side replays exactly those statements (transaction
@@ -51,22 +52,6 @@ function rawParams() {
       ];
     },
     'peers.getByUsername': (i) => [[NAME, `user_${(i % 1000) + 1}`]],
-  };
-}
-
-function adapterTargets(client, server) {
-  return {
-    'hasSession hit': () => server.hasSession(1n, 1n),
-    'hasSession miss': () => server.hasSession(1n, 2n),
-    'createSession+destroySession': async (i) => {
-      await server.createSession(2n, BigInt(i));
-      await server.destroySession(2n, BigInt(i));
-    },
-    load: () => client.load(),
-    save: () => client.save(fullSession(1)),
-    saveUpdateState: (i) => client.saveUpdateState({ pts: i, qts: 1, date: 1, seq: 1 }, [{ id: 1n, pts: i }]),
-    'peers.upsert ×1000': (i) => client.peers.upsert(batch(i)),
-    'peers.getByUsername': (i) => client.peers.getByUsername(`user_${(i % 1000) + 1}`),
   };
 }
 

@@ -1,0 +1,33 @@
+// What every bench module shares: the workload (which session, which peer batch)
+// and the adapter side of each operation, which is the same public API call for
+// every adapter. Only the raw side is database-specific.
+import { fullSession, peer } from '@mtstore/conformance';
+
+/** The session every module saves and loads. */
+export const benchSession = () => fullSession(1);
+
+/** Peer batch `i`: 1,000 users, cycling through 50 distinct batches. */
+export const peerBatch = (i) => Array.from({ length: 1000 }, (_, k) => peer('user', (i % 50) * 1000 + k + 1));
+
+/** The username getByUsername looks up on call `i` (all in batch 0). */
+export const lookupUsername = (i) => `user_${(i % 1000) + 1}`;
+
+/**
+ * The adapter side of every operation. `server` must hold session (1, 1) and
+ * `client` a saved session with peer batch 0, before measuring.
+ */
+export function adapterTargets(client, server, { session = benchSession(), batch = peerBatch } = {}) {
+  return {
+    'hasSession hit': () => server.hasSession(1n, 1n),
+    'hasSession miss': () => server.hasSession(1n, 2n),
+    'createSession+destroySession': async (i) => {
+      await server.createSession(2n, BigInt(i));
+      await server.destroySession(2n, BigInt(i));
+    },
+    load: () => client.load(),
+    save: () => client.save(session),
+    saveUpdateState: (i) => client.saveUpdateState({ pts: i, qts: 1, date: 1, seq: 1 }, [{ id: 1n, pts: i }]),
+    'peers.upsert ×1000': (i) => client.peers.upsert(batch(i)),
+    'peers.getByUsername': (i) => client.peers.getByUsername(lookupUsername(i)),
+  };
+}
