@@ -76,3 +76,4 @@ export {
   type SessionStorageInput,
   type StorageInput,
 } from './open.js';
+export { Once } from './once.js';

@@ -29,6 +29,7 @@ import {
   encodeSessionEvent,
   int64FromStorage,
   InvalidArgumentError,
+  Once,
   StorageClosedError,
   StorageUnavailableError,
   toStorageError,
@@ -96,7 +97,12 @@ export class MongoSessionEventBus implements SessionEventBus {
   readonly #maxAgeMs: number;
   readonly #onError: (error: unknown) => void;
   readonly #subscribers = new Set<Subscriber>();
-  #events: Promise<Collection<EventDocument>> | undefined;
+  /** The events collection once prepared; a failed attempt is retried by the next call. */
+  readonly #events = new Once(() =>
+    prepare(this.#connection, 'MongoSessionEventBus.connect').then(() =>
+      this.#connection.db.collection<EventDocument>(collectionNames(this.#connection.prefix).events),
+    ),
+  );
   #feed: Promise<Feed> | undefined;
   /** Set once `auto` learned the server has no change streams. */
   #polling = false;
@@ -129,16 +135,7 @@ export class MongoSessionEventBus implements SessionEventBus {
   }
 
   #collection(): Promise<Collection<EventDocument>> {
-    if (this.#events === undefined) {
-      const events = prepare(this.#connection, 'MongoSessionEventBus.connect').then(() =>
-        this.#connection.db.collection<EventDocument>(collectionNames(this.#connection.prefix).events),
-      );
-      events.catch(() => {
-        if (this.#events === events) this.#events = undefined;
-      });
-      this.#events = events;
-    }
-    return this.#events;
+    return this.#events.run();
   }
 
   async publish(event: SessionEvent): Promise<void> {

@@ -2,6 +2,7 @@ import type { Collection } from 'mongodb';
 import {
   BaseStorage,
   InvalidArgumentError,
+  Once,
   usernameKey,
   type ChannelState,
   type Peer,
@@ -58,7 +59,8 @@ export class MongoStorage extends BaseStorage {
   readonly collectionPrefix: string;
   readonly #connection: Connection;
   readonly #writeMode: MongoWriteMode;
-  #context: Promise<Context> | undefined;
+  /** Collections and server facts, once; a failed attempt (server down) is retried by the next call. */
+  readonly #context = new Once(() => this.#prepare());
 
   constructor(options: MongoStorageOptions) {
     super(options?.name ?? 'default');
@@ -76,26 +78,22 @@ export class MongoStorage extends BaseStorage {
     return { ...super.describe(), ...this.#connection.describe };
   }
 
-  /** Collections and server facts, once; a failed attempt (server down) is retried by the next call. */
   #ready(): Promise<Context> {
-    if (this.#context !== undefined) return this.#context;
-    const context = prepare(this.#connection, this.where('connect')).then(({ profile }): Context => {
-      const db = this.#connection.db;
-      const names = collectionNames(this.#connection.prefix);
-      return {
-        sessions: db.collection(names.sessions),
-        peers: db.collection(names.peers),
-        index: db.collection(names.peerIndex),
-        locks: new SessionLocks(db.collection<LockDocument>(names.locks)),
-        profile,
-        locked: this.#writeMode === 'locked' || (this.#writeMode === 'auto' && profile.ferretdb1),
-      };
-    });
-    context.catch(() => {
-      if (this.#context === context) this.#context = undefined;
-    });
-    this.#context = context;
-    return context;
+    return this.#context.run();
+  }
+
+  async #prepare(): Promise<Context> {
+    const { profile } = await prepare(this.#connection, this.where('connect'));
+    const db = this.#connection.db;
+    const names = collectionNames(this.#connection.prefix);
+    return {
+      sessions: db.collection(names.sessions),
+      peers: db.collection(names.peers),
+      index: db.collection(names.peerIndex),
+      locks: new SessionLocks(db.collection<LockDocument>(names.locks)),
+      profile,
+      locked: this.#writeMode === 'locked' || (this.#writeMode === 'auto' && profile.ferretdb1),
+    };
   }
 
   protected async readSession(): Promise<Session | null> {

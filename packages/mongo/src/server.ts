@@ -1,5 +1,5 @@
 import type { Collection } from 'mongodb';
-import { BaseSessionStorage, int64FromStorage } from '@mtstore/core';
+import { BaseSessionStorage, int64FromStorage, Once } from '@mtstore/core';
 import { openConnection, type Connection, type MongoConnectionOptions } from './connection.js';
 import { isDuplicateKey } from './lock.js';
 import { collectionNames, prepare } from './schema.js';
@@ -26,8 +26,12 @@ export class MongoSessionStorage extends BaseSessionStorage {
   readonly database: string;
   readonly collectionPrefix: string;
   readonly #connection: Connection;
-  #sessions: Collection<ServerSessionDocument> | undefined;
-  #ready: Promise<Collection<ServerSessionDocument>> | undefined;
+  /** The collection once prepared; a failed attempt (server down) is retried by the next call. */
+  readonly #sessions = new Once(() =>
+    prepare(this.#connection, `${this.constructor.name}.connect`).then(() =>
+      this.#connection.db.collection<ServerSessionDocument>(collectionNames(this.#connection.prefix).serverSessions),
+    ),
+  );
 
   constructor(options: MongoSessionStorageOptions) {
     super();
@@ -40,20 +44,8 @@ export class MongoSessionStorage extends BaseSessionStorage {
     return this.#connection.describe;
   }
 
-  /** The collection once prepared; hasSession skips the await when it is. */
   #collection(): Promise<Collection<ServerSessionDocument>> {
-    if (this.#ready === undefined) {
-      const ready = prepare(this.#connection, `${this.constructor.name}.connect`).then(() => {
-        this.#sessions = this.#connection.db.collection<ServerSessionDocument>(collectionNames(this.#connection.prefix).serverSessions);
-        return this.#sessions;
-      });
-      // A failed attempt (server down) is not kept: the next call tries again.
-      ready.catch(() => {
-        if (this.#ready === ready) this.#ready = undefined;
-      });
-      this.#ready = ready;
-    }
-    return this.#ready;
+    return this.#sessions.run();
   }
 
   protected async insertSession(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
@@ -68,7 +60,8 @@ export class MongoSessionStorage extends BaseSessionStorage {
   }
 
   protected async sessionExists(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
-    const sessions = this.#sessions ?? (await this.#collection());
+    // Once prepared, hasSession skips the await.
+    const sessions = this.#sessions.value ?? (await this.#collection());
     return (await sessions.findOne({ _id: key(authKeyId, sessionId) }, { projection: { _id: 1 } })) !== null;
   }
 

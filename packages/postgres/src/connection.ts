@@ -4,7 +4,7 @@
  * never ended), with the schema migrated lazily, once, before the first query.
  */
 import { createHash } from 'node:crypto';
-import { assertIdentifier, InvalidArgumentError } from '@mtstore/core';
+import { assertIdentifier, InvalidArgumentError, Once } from '@mtstore/core';
 import pg from 'pg';
 import type { Pool, PoolClient, PoolConfig, QueryConfig, QueryResult, QueryResultRow } from 'pg';
 import { migrate, quoteIdentifier } from './schema.js';
@@ -64,8 +64,8 @@ export class Database {
   readonly schema: string;
   /** The quoted schema, for SQL text. */
   readonly s: string;
-  #ready: Promise<void> | undefined;
-  #migrated = false;
+  /** Migrates once; a failure is not remembered, the next call tries again. */
+  readonly #migration = new Once(() => migrate(this.pool, this.schema));
 
   constructor(options: PostgresConnectionOptions, where: string) {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${where}: options must be an object`);
@@ -95,25 +95,15 @@ export class Database {
     }
   }
 
-  /** Migrates once. A failure is not remembered: the next call tries again. */
   ready(): Promise<void> {
-    this.#ready ??= migrate(this.pool, this.schema).then(
-      () => {
-        this.#migrated = true;
-      },
-      (error: unknown) => {
-        this.#ready = undefined;
-        throw error;
-      },
-    );
-    return this.#ready;
+    return this.#migration.run();
   }
 
   /** One statement on any pooled connection, with mtstore's type parsers. */
   query<R extends QueryResultRow>(sql: Statement, values: unknown[]): Promise<QueryResult<R>> {
     const config: QueryConfig = { name: sql.name, text: sql.text, values, types: TYPES };
     // Not async: once migrated, the hot paths go straight to pg without an extra promise.
-    if (this.#migrated) return this.pool.query<R>(config);
+    if (this.#migration.done) return this.pool.query<R>(config);
     return this.ready().then(() => this.pool.query<R>(config));
   }
 
@@ -122,7 +112,7 @@ export class Database {
    * ROLLBACK failed) is discarded rather than returned to the pool.
    */
   async transaction<T>(work: (query: <R extends QueryResultRow>(sql: Statement, values: unknown[]) => Promise<QueryResult<R>>) => Promise<T>): Promise<T> {
-    if (!this.#migrated) await this.ready();
+    if (!this.#migration.done) await this.ready();
     const client: PoolClient = await this.pool.connect();
     let broken = false;
     // A checked-out client has no pool listener: its 'error' must not go unhandled.

@@ -3,7 +3,7 @@
  * cluster seed nodes, closed by `close()`), or a Redis / Cluster client the
  * application owns (used as is, never closed by mtstore).
  */
-import { assertKeyPrefix, CorruptDataError, InvalidArgumentError, MigrationError, redactUrl } from '@mtstore/core';
+import { assertKeyPrefix, CorruptDataError, InvalidArgumentError, MigrationError, Once, redactUrl } from '@mtstore/core';
 import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { ensureSchema } from './schema.js';
 
@@ -129,9 +129,14 @@ export class RedisConnection {
   readonly client: RedisClient;
   readonly owned: boolean;
   readonly prefix: string;
-  /** True once the schema check passed: the hot path then skips awaiting `ready()`. */
-  isReady = false;
-  #ready: Promise<void> | undefined;
+  /**
+   * Checks the layout version once; a failed attempt (Redis down) is retried by the
+   * next call, a MigrationError (newer layout) is kept.
+   */
+  readonly #layout = new Once(
+    () => this.connect().then(() => ensureSchema(this.client, this.prefix)),
+    (error) => !(error instanceof MigrationError),
+  );
   #connecting: Promise<void> | undefined;
 
   constructor(options: RedisConnectionOptions, where: string) {
@@ -174,20 +179,13 @@ export class RedisConnection {
     return this.#connecting;
   }
 
-  /** Checks the layout version once; a failed attempt (Redis down) is retried by the next call. */
+  /** True once the layout check passed: the hot path then skips awaiting `ready()`. */
+  get isReady(): boolean {
+    return this.#layout.done;
+  }
+
   ready(): Promise<void> {
-    this.#ready ??= this.connect()
-      .then(() => ensureSchema(this.client, this.prefix))
-      .then(
-        () => {
-          this.isReady = true;
-        },
-        (error: unknown) => {
-          if (!(error instanceof MigrationError)) this.#ready = undefined;
-          throw error;
-        },
-      );
-    return this.#ready;
+    return this.#layout.run();
   }
 
   /**

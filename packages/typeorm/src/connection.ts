@@ -5,7 +5,7 @@
  * ways statements run: alone, or together in a transaction.
  */
 import { resolve } from 'node:path';
-import { InvalidArgumentError, isStorageError, MigrationError, StorageUnavailableError } from '@mtstore/core';
+import { InvalidArgumentError, isStorageError, MigrationError, Once, StorageUnavailableError } from '@mtstore/core';
 import { DataSource, type DataSourceOptions, type QueryRunner } from 'typeorm';
 import { dialectOf } from './dialect.js';
 import { checkSchema, DEFAULT_TABLE_PREFIX, migrateUp, assertTablePrefix, schemaContext, type SchemaContext } from './schema.js';
@@ -124,9 +124,8 @@ export class Connection {
   readonly #migrate: boolean;
   /** sqlite: the key operations queue on (the database file); undefined elsewhere. */
   readonly #queue: unknown;
-  #ready: Promise<void> | undefined;
-  /** Set once ready resolved: the hot path then skips even the await. */
-  #isReady = false;
+  /** Connects (owned DataSource) and creates, migrates or checks the schema, once; a failure is retried by the next call. */
+  readonly #start = new Once(() => this.#prepare());
 
   constructor(options: TypeormConnectionOptions, where: string) {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${where}: options must be an object`);
@@ -155,21 +154,11 @@ export class Connection {
     return String(this.#dataSource.options.type);
   }
 
-  /** Connects (owned DataSource) and creates, migrates or checks the schema, once. A failure is retried by the next call. */
   ready(): Promise<void> {
-    this.#ready ??= this.#start().then(
-      () => {
-        this.#isReady = true;
-      },
-      (error: unknown) => {
-        this.#ready = undefined;
-        throw error;
-      },
-    );
-    return this.#ready;
+    return this.#start.run();
   }
 
-  async #start(): Promise<void> {
+  async #prepare(): Promise<void> {
     const dataSource = this.#dataSource;
     if (this.owned) {
       if (!dataSource.isInitialized) await dataSource.initialize();
@@ -200,20 +189,20 @@ export class Connection {
 
   /** The per-message path (hasSession, createSession…): as little around TypeORM's query runner as it can be. */
   async #single(sql: string, params: readonly unknown[]): Promise<QueryResultLike> {
-    if (!this.#isReady) await this.ready();
+    if (!this.#start.done) await this.ready();
     const once = () => this.#withRunner(async (runner) => (await runner.query(sql, params as unknown[], true)) as QueryResultLike);
     return this.#exclusive(() => withRetry(once));
   }
 
   /** Runs `work` in one transaction, again from the start after a deadlock. */
   async transaction<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
-    if (!this.#isReady) await this.ready();
+    if (!this.#start.done) await this.ready();
     return this.#exclusive(() => withRetry(() => this.#inTransaction((runner) => work(sqlOn(runner)))));
   }
 
   async close(): Promise<void> {
     if (!this.owned) return;
-    await this.#ready?.catch(() => {});
+    await this.#start.settled();
     if (this.#dataSource.isInitialized) await this.#dataSource.destroy();
   }
 
