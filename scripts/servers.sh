@@ -88,6 +88,9 @@ redis_cluster() {
 # check), and the module zip ships an empty build/version/version.txt, so the binary
 # panics at start. We fetch the module into a scratch module, write version.txt and
 # build from that copy.
+# Known limit of FerretDB 1.x (SQLite backend): one `update` command of ~100+
+# statements holds a connection per statement and can hang its database; the mongo
+# adapter never sends one (see packages/mongo/README.md).
 ferretdb_bin="$STATE/ferretdb-$FERRETDB_VERSION/ferretdb"
 build_ferretdb() {
   local go=/usr/local/go/bin/go
