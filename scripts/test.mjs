@@ -5,19 +5,16 @@
 // A package whose tests crashed before writing a report counts as one failure, so
 // a broken package can never look green. Extra arguments go to turbo, e.g.
 //   npm test -- --filter=@mtstore/postgres...
-import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { turbo } from './turbo.mjs';
 import { root, workspaces } from './workspaces.mjs';
 
 const REPORT = '.vitest-results.json';
 const packages = workspaces().filter((w) => w.pkg.scripts?.test);
 for (const { dir } of packages) rmSync(join(dir, REPORT), { force: true });
 
-const turbo = spawnSync('npx', ['turbo', 'run', 'test', '--continue', '--concurrency=1', ...process.argv.slice(2)], {
-  cwd: root,
-  stdio: 'inherit',
-});
+const turboStatus = turbo(['run', 'test', '--continue', '--concurrency=1', ...process.argv.slice(2)]);
 
 // With --filter only some packages ran: count those that wrote a report, plus any
 // that turbo says failed without one.
@@ -51,9 +48,9 @@ if (process.env.MTSTORE_EXTRA_FAILURE) {
   failed += 1;
   problems.push(process.env.MTSTORE_EXTRA_FAILURE);
 }
-if (turbo.status !== 0 && failed === 0) {
+if (turboStatus !== 0 && failed === 0) {
   failed += 1;
-  problems.push(`turbo exited with status ${turbo.status} without a failing test (a build or lint step failed)`);
+  problems.push(`turbo exited with status ${turboStatus} without a failing test (a build or lint step failed)`);
 }
 for (const problem of problems) console.log(`! ${problem}`);
 console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
