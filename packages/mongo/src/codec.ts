@@ -17,13 +17,8 @@ export interface StringIdDocument {
 /** Read options for every document holding ids or keys. */
 export const READ: FindOptions = { useBigInt64: true, promoteBuffers: true };
 
-export interface DataCenterDocument {
-  id: number;
-  ipv4?: string;
-  ipv6?: string;
-  port: number;
-  testMode?: boolean;
-  mediaOnly?: boolean;
+/** A DataCenter whose keys are BSON binary. */
+export interface DataCenterDocument extends Omit<DataCenter, 'authKey' | 'tempAuthKeys'> {
   authKey?: Binary;
   tempAuthKeys?: { index: number; key: Binary; expiresAt: number }[];
 }
@@ -47,17 +42,10 @@ export interface SessionDocument {
   takeoutId?: bigint;
 }
 
-export interface PeerDocument {
+/** A Peer of one session; the lower-cased usernames are the `_id`s of its handle documents. */
+export interface PeerDocument extends Peer {
   _id: string;
   session: string;
-  type: PeerType;
-  id: bigint;
-  accessHash: bigint;
-  /** As given; the lower-cased forms are the `_id`s of its peer_index documents. */
-  usernames: string[];
-  phone?: string;
-  min?: boolean;
-  updatedAt: number;
 }
 
 /** A username or phone → its owner. Verified against the owner on every read. */

@@ -6,8 +6,9 @@
 import { createHash } from 'node:crypto';
 import { assertIdentifier, InvalidArgumentError, Once } from '@mtstore/core';
 import pg from 'pg';
-import type { Pool, PoolClient, PoolConfig, QueryConfig, QueryResult, QueryResultRow } from 'pg';
+import type { Pool, PoolConfig, QueryConfig, QueryResult, QueryResultRow } from 'pg';
 import { migrate, quoteIdentifier } from './schema.js';
+import { withTransaction } from './transaction.js';
 import { TYPES } from './types.js';
 
 /** How to reach PostgreSQL. Give at most one of `connectionString`, `config` and `pool`. */
@@ -107,35 +108,10 @@ export class Database {
     return this.ready().then(() => this.pool.query<R>(config));
   }
 
-  /**
-   * Runs `work` in a transaction on one connection. A connection that failed (or whose
-   * ROLLBACK failed) is discarded rather than returned to the pool.
-   */
+  /** Runs `work` in a transaction on one connection (see withTransaction). */
   async transaction<T>(work: (query: <R extends QueryResultRow>(sql: Statement, values: unknown[]) => Promise<QueryResult<R>>) => Promise<T>): Promise<T> {
     if (!this.#migration.done) await this.ready();
-    const client: PoolClient = await this.pool.connect();
-    let broken = false;
-    // A checked-out client has no pool listener: its 'error' must not go unhandled.
-    const onError = (): void => {
-      broken = true;
-    };
-    client.on('error', onError);
-    try {
-      await client.query('BEGIN');
-      const result = await work((sql, values) => client.query({ name: sql.name, text: sql.text, values, types: TYPES }));
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      if (!broken) {
-        await client.query('ROLLBACK').catch(() => {
-          broken = true;
-        });
-      }
-      throw error;
-    } finally {
-      client.off('error', onError);
-      client.release(broken);
-    }
+    return withTransaction(this.pool, (client) => work((sql, values) => client.query({ name: sql.name, text: sql.text, values, types: TYPES })));
   }
 
   async close(): Promise<void> {

@@ -10,6 +10,7 @@
  */
 import { MigrationError } from '@mtstore/core';
 import type { Pool, PoolClient } from 'pg';
+import { withTransaction } from './transaction.js';
 import { TYPES } from './types.js';
 
 interface Migration {
@@ -156,26 +157,14 @@ export async function migrate(pool: Pool, schema: string): Promise<void> {
     const code = (error as { code?: unknown }).code;
     if (code !== '3F000' && code !== '42P01') throw error;
   }
-  const client = await pool.connect();
-  let broken = false;
-  const onError = (): void => {
-    broken = true;
-  };
-  client.on('error', onError);
   try {
-    await client.query('BEGIN');
-    await client.query({ text: 'SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', values: [`mtstore:migrate:${schema}`] });
-    await migrateLocked(client, schema);
-    await client.query('COMMIT');
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => {
-      broken = true;
+    await withTransaction(pool, async (client) => {
+      await client.query({ text: 'SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', values: [`mtstore:migrate:${schema}`] });
+      await migrateLocked(client, schema);
     });
+  } catch (error) {
     if (error instanceof MigrationError || isConnectionFailure(error)) throw error;
     throw new MigrationError(`could not create or migrate schema "${schema}": ${(error as Error).message}`, { cause: error });
-  } finally {
-    client.off('error', onError);
-    client.release(broken);
   }
 }
 

@@ -17,13 +17,8 @@ import { CorruptDataError, int64FromStorage, type ChannelState, type DataCenter,
 
 type Field = string | Buffer;
 
-interface StoredDataCenter {
-  id: number;
-  ipv4?: string;
-  ipv6?: string;
-  port: number;
-  testMode?: boolean;
-  mediaOnly?: boolean;
+/** A DataCenter without key bytes (they live in their own hash fields). */
+interface StoredDataCenter extends Omit<DataCenter, 'authKey' | 'tempAuthKeys'> {
   temp?: { index: number; expiresAt: number }[];
 }
 

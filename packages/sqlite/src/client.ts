@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { BaseStorage, toStorageError, usernameKey, type ChannelState, type Peer, type PeerType, type Session, type UpdateState } from '@mtstore/core';
+import { BaseStorage, usernameKey, type ChannelState, type Peer, type PeerType, type Session, type UpdateState } from '@mtstore/core';
 import { Connection, connectionOptions, type SqliteConnectionOptions } from './connection.js';
 import { bit, peerFromRow, sessionFromRows, type ChannelRow, type DcRow, type PeerRow, type SessionRow, type SessionRows, type TempKeyRow } from './rows.js';
 import type { Tables } from './schema.js';
@@ -55,11 +55,7 @@ export class SqliteStorage extends BaseStorage {
    */
   get database(): Database.Database {
     if (this.closed) throw this.closedError('database');
-    try {
-      return this.#connection.open();
-    } catch (error) {
-      throw toStorageError(error, this.where('database'));
-    }
+    return this.#connection.openFor(this.where('database'));
   }
 
   protected override describe(): Record<string, unknown> {

@@ -5,7 +5,7 @@
 import Database from 'better-sqlite3';
 import { closeSync, openSync } from 'node:fs';
 import { extname, resolve } from 'node:path';
-import { assertIdentifier, CorruptDataError, describeValue, InvalidArgumentError } from '@mtstore/core';
+import { assertIdentifier, CorruptDataError, describeValue, InvalidArgumentError, toStorageError } from '@mtstore/core';
 import { migrate, tableNames, type Tables } from './schema.js';
 
 export interface SqliteConnectionOptions {
@@ -109,6 +109,15 @@ export class Connection {
   /** The open, migrated database. */
   open(): Database.Database {
     return (this.#db ??= this.#connect());
+  }
+
+  /** `open()` for the public `database` getters: a failure comes back as a storage error naming `where`. */
+  openFor(where: string): Database.Database {
+    try {
+      return this.open();
+    } catch (error) {
+      throw toStorageError(error, where);
+    }
   }
 
   /** Closes the database if this connection opened it. */

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { BaseSessionStorage, int64FromStorage, toStorageError } from '@mtstore/core';
+import { BaseSessionStorage, int64FromStorage } from '@mtstore/core';
 import { Connection, connectionOptions, type SqliteConnectionOptions } from './connection.js';
 import { prepareServer, type ServerStatements } from './statements.js';
 
@@ -28,11 +28,7 @@ export class SqliteSessionStorage extends BaseSessionStorage {
   /** The better-sqlite3 Database, opened and migrated on first access (see SqliteStorage.database). */
   get database(): Database.Database {
     if (this.closed) throw this.closedError('database');
-    try {
-      return this.#connection.open();
-    } catch (error) {
-      throw toStorageError(error, 'SqliteSessionStorage.database');
-    }
+    return this.#connection.openFor('SqliteSessionStorage.database');
   }
 
   protected override describe(): Record<string, unknown> {
