@@ -1,11 +1,12 @@
 #!/usr/bin/env node
-// npm run bench [-- --adapter redis[,postgres] --quick --concurrency 1,64]
+// npm run bench [-- --adapter redis[,postgres] --quick --concurrency 1,64 --out file.json]
 //
 // For every adapter whose server is reachable, measures each operation through the
 // adapter and through the raw driver doing the same work (same queries / commands,
 // same concurrency), in the same process and run, and prints median ops/s, p99
 // latency and the ratio adapter/raw. Machines are noisy: compare ratios, not ops/s.
-// Results also go to bench/results.json.
+// Results also go to bench/results.json (or --out); `node bench/report.mjs` turns
+// them into the README's markdown.
 //
 // One sample is one "wave": `concurrency` calls started together and awaited, so at
 // concurrency 64 a sample's ops/s is 64 / wave time and its latency is the slowest
@@ -14,8 +15,10 @@
 // row shows the median of the rounds, and the ratio is the median per-round ratio.
 import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { Bench } from 'tinybench';
 import { measureMemory } from './memory.mjs';
+import { below, fullTable } from './report.mjs';
 
 const args = process.argv.slice(2);
 const option = (name) => {
@@ -113,14 +116,11 @@ for (const m of memory) {
   console.log(`memory    ${m.what.padEnd(34)} RSS ${(m.bytes / 2 ** 20).toFixed(1)} MiB (${Math.round(m.bytes / m.count)} B each), JS heap ${(m.heapBytes / 2 ** 20).toFixed(1)} MiB (${Math.round(m.heapBytes / m.count)} B each)`);
 }
 
-console.log('\n| adapter | operation | c | adapter ops/s | raw ops/s | ratio | adapter p99 ms | raw p99 ms |');
-console.log('| --- | --- | --: | --: | --: | --: | --: | --: |');
-for (const r of results) {
-  console.log(`| ${r.adapter} | ${r.operation} | ${r.concurrency} | ${Math.round(r.adapterOps).toLocaleString('en-US')} | ${Math.round(r.rawOps).toLocaleString('en-US')} | ${r.ratio.toFixed(2)} | ${r.adapterP99Ms.toFixed(3)} | ${r.rawP99Ms.toFixed(3)} |`);
-}
-const below = results.filter((r) => r.ratio < 0.9);
-if (below.length) console.log(`\n${below.length} row(s) below the 0.9× target: ${below.map((r) => `${r.adapter} ${r.operation} c=${r.concurrency} (${r.ratio.toFixed(2)})`).join('; ')}`);
+console.log(`\n${fullTable(results)}`);
+const short = below(results);
+if (short.length) console.log(`\n${short.length} row(s) below the 0.9× target: ${short.map((r) => `${r.adapter} ${r.operation} c=${r.concurrency} (${r.ratio.toFixed(2)})`).join('; ')}`);
 
 const machine = { cpus: `${cpus().length}× ${cpus()[0]?.model ?? 'unknown'}`, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
-writeFileSync(new URL('./results.json', import.meta.url), `${JSON.stringify({ date: new Date().toISOString(), machine, quick, results, memory, skipped }, null, 2)}\n`);
-console.log(`\nwrote bench/results.json (${results.length} rows)`);
+const out = option('out') ?? fileURLToPath(new URL('./results.json', import.meta.url));
+writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), machine, quick, results, memory, skipped }, null, 2)}\n`);
+console.log(`\nwrote ${out} (${results.length} rows)`);

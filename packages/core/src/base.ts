@@ -92,11 +92,14 @@ export abstract class BaseStorage extends Closable implements Storage {
   /** The session name: one named session (one account) per instance. */
   readonly name: string;
   readonly peers: PeerCache;
+  /** `session "name"`, the prefix of CorruptDataError messages: built once, not per read. */
+  readonly #storedLabel: string;
 
   constructor(name: string) {
     super();
     assertSessionName(name, `${new.target.name}: name`);
     this.name = name;
+    this.#storedLabel = `session ${JSON.stringify(name)}`;
     this.peers = this.#peerCache();
   }
 
@@ -141,7 +144,7 @@ export abstract class BaseStorage extends Closable implements Storage {
     } catch (error) {
       throw toStorageError(error, this.where('load'));
     }
-    return session === null ? null : checkStoredSession(session, `session ${JSON.stringify(this.name)}`);
+    return session === null ? null : checkStoredSession(session, this.#storedLabel);
   }
 
   async save(session: Session): Promise<void> {
@@ -185,6 +188,7 @@ export abstract class BaseStorage extends Closable implements Storage {
   }
 
   #peerCache(): PeerCache {
+    const peerLabel = `${this.#storedLabel}, peer`;
     const findPeer = async (operation: string, find: () => Promise<Peer | null>, usable: boolean): Promise<Peer | null> => {
       let peer: Peer | null;
       try {
@@ -193,7 +197,7 @@ export abstract class BaseStorage extends Closable implements Storage {
         throw toStorageError(error, this.where(operation));
       }
       if (peer === null) return null;
-      checkStoredPeer(peer, `session ${JSON.stringify(this.name)}, peer`);
+      checkStoredPeer(peer, peerLabel);
       // Lookups by username or phone serve to obtain a usable access hash: a min one is not.
       return usable && peer.min === true ? null : peer;
     };

@@ -108,25 +108,34 @@ export class MemoryStorage extends BaseStorage {
 function putPeer(table: PeerTable, incoming: Peer): void {
   const key = peerKey(incoming.type, incoming.id);
   const previous = table.byKey.get(key);
-  const peer = copyPeer(mergePeer(previous, incoming));
+  // `incoming` is a fresh object from normalizePeerBatch and mergePeer returns it or a
+  // new one, so it can be stored as is: nobody else holds a reference to it.
+  const peer = mergePeer(previous, incoming);
 
-  // Drop this peer's old index entries, then claim the new ones from whoever holds them.
+  // Drop the index entries this peer no longer has (a re-upsert usually keeps them all,
+  // so they are left in place), then claim the new ones from whoever holds them.
   if (previous) {
-    for (const username of previous.usernames) table.byUsername.delete(usernameKey(username));
-    if (previous.phone !== undefined) table.byPhone.delete(previous.phone);
+    for (const username of previous.usernames) {
+      const lower = usernameKey(username);
+      if (!peer.usernames.some((u) => usernameKey(u) === lower)) table.byUsername.delete(lower);
+    }
+    if (previous.phone !== undefined && previous.phone !== peer.phone) table.byPhone.delete(previous.phone);
   }
   for (const username of peer.usernames) {
     const lower = usernameKey(username);
     const owner = table.byUsername.get(lower);
+    if (owner === key) continue;
     const ownerPeer = owner === undefined ? undefined : table.byKey.get(owner);
     if (ownerPeer) ownerPeer.usernames = ownerPeer.usernames.filter((u) => usernameKey(u) !== lower);
     table.byUsername.set(lower, key);
   }
   if (peer.phone !== undefined) {
     const owner = table.byPhone.get(peer.phone);
-    const ownerPeer = owner === undefined ? undefined : table.byKey.get(owner);
-    if (ownerPeer) delete ownerPeer.phone;
-    table.byPhone.set(peer.phone, key);
+    if (owner !== key) {
+      const ownerPeer = owner === undefined ? undefined : table.byKey.get(owner);
+      if (ownerPeer) delete ownerPeer.phone;
+      table.byPhone.set(peer.phone, key);
+    }
   }
   table.byKey.set(key, peer);
 }
