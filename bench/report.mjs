@@ -55,8 +55,10 @@ export function memoryTable(memory) {
   ].join('\n');
 }
 
-export function below(results, target = 0.9) {
-  return results.filter((r) => r.ratio < target);
+/** The rows under the 0.9× target, as one line ('' when there are none). */
+export function belowTarget(results) {
+  const short = results.filter((r) => r.ratio < 0.9);
+  return short.length ? `${short.length} row(s) below 0.9×: ${short.map((r) => `${r.adapter} ${r.operation} c=${r.concurrency} (${r.ratio.toFixed(2)})`).join('; ')}.` : '';
 }
 
 export function report(run) {
@@ -67,8 +69,8 @@ export function report(run) {
   ];
   if (run.memory?.length) parts.push('Memory (resident set and JS heap growth per 100,000 items, each in a fresh process):', memoryTable(run.memory));
   if (run.skipped?.length) parts.push(`Skipped: ${run.skipped.map((s) => `${s.adapter} (${s.reason})`).join('; ')}.`);
-  const short = below(run.results);
-  if (short.length) parts.push(`Below 0.9×: ${short.map((r) => `${r.adapter} ${r.operation} c=${r.concurrency} (${r.ratio.toFixed(2)})`).join('; ')}.`);
+  const short = belowTarget(run.results);
+  if (short) parts.push(short);
   return parts.join('\n\n');
 }
 

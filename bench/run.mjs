@@ -18,7 +18,7 @@ import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Bench } from 'tinybench';
 import { measureMemory } from './memory.mjs';
-import { below, fullTable } from './report.mjs';
+import { belowTarget, fullTable } from './report.mjs';
 
 const args = process.argv.slice(2);
 const option = (name) => {
@@ -117,8 +117,8 @@ for (const m of memory) {
 }
 
 console.log(`\n${fullTable(results)}`);
-const short = below(results);
-if (short.length) console.log(`\n${short.length} row(s) below the 0.9× target: ${short.map((r) => `${r.adapter} ${r.operation} c=${r.concurrency} (${r.ratio.toFixed(2)})`).join('; ')}`);
+const short = belowTarget(results);
+if (short) console.log(`\n${short}`);
 
 const machine = { cpus: `${cpus().length}× ${cpus()[0]?.model ?? 'unknown'}`, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
 const out = option('out') ?? fileURLToPath(new URL('./results.json', import.meta.url));

@@ -92,14 +92,17 @@ export abstract class BaseStorage extends Closable implements Storage {
   /** The session name: one named session (one account) per instance. */
   readonly name: string;
   readonly peers: PeerCache;
-  /** `session "name"`, the prefix of CorruptDataError messages: built once, not per read. */
-  readonly #storedLabel: string;
+  /**
+   * `session "name"`: the prefix of CorruptDataError messages for this session's stored
+   * data, built once so adapters' decoders need not build it on every read.
+   */
+  protected readonly storedLabel: string;
 
   constructor(name: string) {
     super();
     assertSessionName(name, `${new.target.name}: name`);
     this.name = name;
-    this.#storedLabel = `session ${JSON.stringify(name)}`;
+    this.storedLabel = `session ${JSON.stringify(name)}`;
     this.peers = this.#peerCache();
   }
 
@@ -144,7 +147,7 @@ export abstract class BaseStorage extends Closable implements Storage {
     } catch (error) {
       throw toStorageError(error, this.where('load'));
     }
-    return session === null ? null : checkStoredSession(session, this.#storedLabel);
+    return session === null ? null : checkStoredSession(session, this.storedLabel);
   }
 
   async save(session: Session): Promise<void> {
@@ -188,7 +191,7 @@ export abstract class BaseStorage extends Closable implements Storage {
   }
 
   #peerCache(): PeerCache {
-    const peerLabel = `${this.#storedLabel}, peer`;
+    const peerLabel = `${this.storedLabel}, peer`;
     const findPeer = async (operation: string, find: () => Promise<Peer | null>, usable: boolean): Promise<Peer | null> => {
       let peer: Peer | null;
       try {

@@ -99,7 +99,7 @@ export class MongoStorage extends BaseStorage {
   protected async readSession(): Promise<Session | null> {
     const c = await this.#ready();
     const doc = await c.sessions.findOne({ _id: this.name }, READ);
-    return doc === null ? null : decodeSession(doc, `session ${JSON.stringify(this.name)}`);
+    return doc === null ? null : decodeSession(doc, this.storedLabel);
   }
 
   protected async writeSession(session: Session): Promise<void> {
@@ -130,7 +130,7 @@ export class MongoStorage extends BaseStorage {
 
   protected async upsertPeers(peers: readonly Peer[]): Promise<boolean> {
     const c = await this.#ready();
-    return c.locks.run(this.name, this.where('peers.upsert'), () => writePeers(c, this.name, peers, `session ${JSON.stringify(this.name)}, peer`));
+    return c.locks.run(this.name, this.where('peers.upsert'), () => writePeers(c, this.name, peers, `${this.storedLabel}, peer`));
   }
 
   /**
@@ -146,7 +146,7 @@ export class MongoStorage extends BaseStorage {
 
   async #peerAt(c: Context, id: string): Promise<Peer | null> {
     const doc = await c.peers.findOne({ _id: id }, READ);
-    return doc === null ? null : decodePeer(doc, `session ${JSON.stringify(this.name)}, peer`);
+    return doc === null ? null : decodePeer(doc, `${this.storedLabel}, peer`);
   }
 
   /** The owner a lookup points to, if it still lists what was looked up (lookups of released names linger). */

@@ -41,7 +41,7 @@ export class PostgresStorage extends BaseStorage {
   protected async readSession(): Promise<Session | null> {
     const { rows } = await this.#db.query<SessionRow>(this.#sql.load, [this.name]);
     const row = rows[0];
-    return row === undefined ? null : decodeSession(row, `session ${JSON.stringify(this.name)}`);
+    return row === undefined ? null : decodeSession(row, this.storedLabel);
   }
 
   protected async writeSession(session: Session): Promise<void> {
@@ -127,7 +127,7 @@ export class PostgresStorage extends BaseStorage {
 
   #peer({ rows }: { rows: PeerRow[] }): Peer | null {
     const row = rows[0];
-    return row === undefined ? null : decodePeer(row, `session ${JSON.stringify(this.name)}`);
+    return row === undefined ? null : decodePeer(row, this.storedLabel);
   }
 
   protected async closeConnection(): Promise<void> {

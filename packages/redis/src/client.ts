@@ -26,7 +26,6 @@ export class RedisStorage extends BaseStorage {
   readonly prefix: string;
   readonly #connection: RedisConnection;
   readonly #keys: ClientKeys;
-  readonly #where: string;
 
   constructor(options: RedisStorageOptions = {}) {
     // A null options object is reported by RedisConnection, after the base class took the name.
@@ -34,47 +33,46 @@ export class RedisStorage extends BaseStorage {
     this.#connection = new RedisConnection(options, 'RedisStorage');
     this.prefix = this.#connection.prefix;
     this.#keys = clientKeys(this.prefix, this.name);
-    this.#where = `session ${JSON.stringify(this.name)}`;
   }
 
   protected readSession(): Promise<Session | null> {
     return this.#connection.run(async (client) => {
       const hash = await client.hgetallBuffer(this.#keys.session);
       // HGETALL of a missing key is {}; `version` is the first field of every saved hash.
-      return hash.version === undefined && isEmpty(hash) ? null : decodeSession(hash, this.#where);
-    }, this.#where);
+      return hash.version === undefined && isEmpty(hash) ? null : decodeSession(hash, this.storedLabel);
+    }, this.storedLabel);
   }
 
   protected writeSession(session: Session): Promise<void> {
     const fields = encodeSession(session);
     return this.#connection.run(async (client) => {
       execResults(await client.multi().del(this.#keys.session).hset(this.#keys.session, fields).exec());
-    }, this.#where);
+    }, this.storedLabel);
   }
 
   protected writeUpdateState(state: UpdateState, channels: readonly ChannelState[]): Promise<boolean> {
     const argv = encodeUpdateState(this.#keys.session, state, channels);
-    return this.#connection.run((client) => UPDATE_STATE.run(client, 1, argv), this.#where, isOne);
+    return this.#connection.run((client) => UPDATE_STATE.run(client, 1, argv), this.storedLabel, isOne);
   }
 
   protected deleteSession(): Promise<void> {
     return this.#connection.run(async (client) => {
       await client.del(...this.#keys.all);
-    }, this.#where);
+    }, this.storedLabel);
   }
 
   protected upsertPeers(peers: readonly Peer[]): Promise<boolean> {
     const argv: string[] = [...this.#keys.all];
     for (const peer of peers) argv.push(peerKey(peer.type, peer.id), encodePeer(peer));
-    return this.#connection.run((client) => UPSERT_PEERS.run(client, 4, argv), this.#where, isOne);
+    return this.#connection.run((client) => UPSERT_PEERS.run(client, 4, argv), this.storedLabel, isOne);
   }
 
   protected findPeerById(type: PeerType, id: bigint): Promise<Peer | null> {
     const key = peerKey(type, id);
     return this.#connection.run(async (client) => {
       const record = await client.hget(this.#keys.peers, key);
-      return record === null ? null : decodePeer(key, record, this.#where);
-    }, this.#where);
+      return record === null ? null : decodePeer(key, record, this.storedLabel);
+    }, this.storedLabel);
   }
 
   protected findPeerByUsername(username: string): Promise<Peer | null> {
@@ -88,8 +86,8 @@ export class RedisStorage extends BaseStorage {
   #findPeer(index: string, value: string): Promise<Peer | null> {
     return this.#connection.run(async (client) => {
       const found = (await FIND_PEER.run(client, 2, [this.#keys.peers, index, value])) as [string, string] | null;
-      return found === null ? null : decodePeer(found[0], found[1], this.#where);
-    }, this.#where);
+      return found === null ? null : decodePeer(found[0], found[1], this.storedLabel);
+    }, this.storedLabel);
   }
 
   protected override describe(): Record<string, unknown> {

@@ -33,14 +33,12 @@ interface Prepared {
 export class SqliteStorage extends BaseStorage {
   readonly #connection: Connection;
   /** `session "name"`, the prefix of decoding errors (as in core's checks). */
-  readonly #label: string;
   #prepared: Prepared | undefined;
 
   constructor(pathOrOptions: string | SqliteStorageOptions) {
     const options = connectionOptions(pathOrOptions, 'SqliteStorage');
     super(options.name ?? 'default');
     this.#connection = new Connection(options, `SqliteStorage(${JSON.stringify(this.name)})`);
-    this.#label = `session ${JSON.stringify(this.name)}`;
   }
 
   /** The database file (absolute, Telethon naming applied), `:memory:`, or undefined for a borrowed database. */
@@ -68,7 +66,7 @@ export class SqliteStorage extends BaseStorage {
 
   protected async readSession(): Promise<Session | null> {
     const rows = this.#db().load(this.name);
-    return rows === null ? null : sessionFromRows(rows, this.#label);
+    return rows === null ? null : sessionFromRows(rows, this.storedLabel);
   }
 
   protected async writeSession(session: Session): Promise<void> {
@@ -108,7 +106,7 @@ export class SqliteStorage extends BaseStorage {
   }
 
   #peer(row: unknown): Peer | null {
-    return row === undefined ? null : peerFromRow(row as PeerRow, this.#label);
+    return row === undefined ? null : peerFromRow(row as PeerRow, this.storedLabel);
   }
 }
 

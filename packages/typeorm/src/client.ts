@@ -112,7 +112,7 @@ export class TypeormStorage extends BaseStorage {
 
   protected async readSession(): Promise<Session | null> {
     const rows = await this.#db.query(this.#sql.load, [this.name, this.name, this.name, this.name]);
-    return decodeSession(rows, `session ${JSON.stringify(this.name)}`);
+    return decodeSession(rows, this.storedLabel);
   }
 
   protected async writeSession(session: Session): Promise<void> {
