@@ -4,36 +4,55 @@
  * `util.inspect`. An adapter extends `BaseStorage` / `BaseSessionStorage` and
  * implements only the protected database operations, which receive valid input.
  */
+import { copySession, copySessionUpdate } from './copy.js';
 import {
+  CorruptDataError,
   InvalidArgumentError,
   NotFoundError,
   StorageClosedError,
   toStorageError,
 } from './errors.js';
 import type {
+  AuthKeyStore,
   ChannelState,
+  KeyValueStore,
   Peer,
   PeerCache,
-  PeerType,
+  RefMessageStore,
   Session,
   SessionStorageProtocol,
+  SessionUpdate,
   Storage,
+  TempAuthKey,
   UpdateState,
 } from './model.js';
 import { normalizePeerBatch, usernameKey } from './peers.js';
-import { checkStoredPeer, checkStoredSession } from './stored.js';
+import type { AuthKeyRepository, KeyValueRepository, PeerRepository, RefMessageRepository } from './repositories.js';
+import { authKeyBytes, checkStoredPeer, checkStoredSession, type AuthKeyBytes } from './stored.js';
 import {
+  assertAuthKey,
   assertChannels,
+  assertDcId,
+  assertEpochSeconds,
   assertInt64,
+  assertKvKey,
+  assertKvValue,
+  assertMessageId,
+  assertMessageIds,
   assertPeerType,
   assertPeers,
   assertPhone,
   assertSession,
   assertSessionName,
+  assertSessionUpdate,
+  assertTempKeyIndex,
   assertUpdateState,
   assertUsername,
+  AUTH_KEY_LENGTH,
+  describeValue,
   INT64_MAX,
   INT64_MIN,
+  MAX_PEER_PAGE,
 } from './validate.js';
 
 const INSPECT = Symbol.for('nodejs.util.inspect.custom');
@@ -85,18 +104,31 @@ abstract class Closable {
 
 /**
  * Base class of every client `Storage`. The public methods validate, check
- * `closed`, call the protected operation and turn driver failures into
- * StorageUnavailableError; loaded data passes `checkStoredSession`/`checkStoredPeer`.
+ * `closed`, copy what the caller passed (so changing it after the call changes
+ * nothing stored), call the protected operation or repository and turn driver
+ * failures into StorageUnavailableError; loaded data passes the stored-data checks.
+ *
+ * An adapter implements the snapshot operations below and one repository per
+ * concern (see repositories.ts), each in its own file.
  */
 export abstract class BaseStorage extends Closable implements Storage {
   /** The session name: one named session (one account) per instance. */
   readonly name: string;
   readonly peers: PeerCache;
+  readonly authKeys: AuthKeyStore;
+  readonly kv: KeyValueStore;
+  readonly refMessages: RefMessageStore;
   /**
    * `session "name"`: the prefix of CorruptDataError messages for this session's stored
    * data, built once so adapters' decoders need not build it on every read.
    */
   protected readonly storedLabel: string;
+
+  /** Set by the adapter's constructor; called only with valid input, after the closed check. */
+  protected abstract readonly authKeyRepository: AuthKeyRepository;
+  protected abstract readonly kvRepository: KeyValueRepository;
+  protected abstract readonly peerRepository: PeerRepository;
+  protected abstract readonly refMessageRepository: RefMessageRepository;
 
   constructor(name: string) {
     super();
@@ -104,31 +136,35 @@ export abstract class BaseStorage extends Closable implements Storage {
     this.name = name;
     this.storedLabel = `session ${JSON.stringify(name)}`;
     this.peers = this.#peerCache();
+    this.authKeys = this.#authKeys();
+    this.kv = this.#kv();
+    this.refMessages = this.#refMessages();
   }
 
-  /** The stored session as decoded rows, or null. Keys may be any Uint8Array. */
+  /**
+   * The stored snapshot, or null when none is saved (keys or peers alone are not a
+   * snapshot). Keys may be any Uint8Array; keys stored for a DC id without an entry
+   * are returned as address-less entries after the stored ones.
+   */
   protected abstract readSession(): Promise<Session | null>;
-  /** Atomically replace the snapshot (not the peers). */
+  /** Atomically replace the snapshot and every auth key (not peers, kv or reference messages). */
   protected abstract writeSession(session: Session): Promise<void>;
   /**
+   * Apply a valid, copied patch in one atomic step, keeping stored keys. Without a
+   * stored snapshot: create it from the patch when it has `homeDcId` (and so `dcs`),
+   * with no state and no channels, and return true; otherwise write nothing and
+   * return false.
+   */
+  protected abstract writeSessionUpdate(patch: SessionUpdate): Promise<boolean>;
+  /**
    * Set the update state and the listed channels in one atomic step. Return false
-   * (having written nothing) when no session is stored under this name.
+   * (having written nothing) when no snapshot is stored under this name.
    */
   protected abstract writeUpdateState(state: UpdateState, channels: readonly ChannelState[]): Promise<boolean>;
-  /** Remove the session, its state, channels and peers. No error when absent. */
+  /** Remove everything stored under this name. No error when absent. */
   protected abstract deleteSession(): Promise<void>;
-  /**
-   * Store a normalized batch (each key, username and phone at most once; see
-   * `normalizePeerBatch`) in one atomic step, applying `mergePeer` against stored
-   * peers and taking usernames/phones away from their previous owners. Return false
-   * (having written nothing) when no session is stored under this name.
-   */
-  protected abstract upsertPeers(peers: readonly Peer[]): Promise<boolean>;
-  protected abstract findPeerById(type: PeerType, id: bigint): Promise<Peer | null>;
-  /** `username` is already lower-cased. Return the owner, min or not. */
-  protected abstract findPeerByUsername(username: string): Promise<Peer | null>;
-  /** Return the owner of the phone, min or not. */
-  protected abstract findPeerByPhone(phone: string): Promise<Peer | null>;
+  /** Names of every session with anything stored in this backend/namespace, sorted. */
+  protected abstract listSessionNames(): Promise<string[]>;
 
   protected override describe(): Record<string, unknown> {
     return { name: this.name };
@@ -137,6 +173,30 @@ export abstract class BaseStorage extends Closable implements Storage {
   /** `Class.operation("name")`, the prefix of every message. */
   protected where(operation: string): string {
     return `${this.constructor.name}.${operation}(${JSON.stringify(this.name)})`;
+  }
+
+  /**
+   * The shape of every public method but the hot paths: closed check, validation
+   * (errors prefixed with the operation), then the work with driver errors wrapped.
+   */
+  async #run<T>(operation: string, validate: (() => void) | undefined, work: () => Promise<T>): Promise<T> {
+    if (this.closed) throw this.closedError(operation);
+    if (validate !== undefined) {
+      try {
+        validate();
+      } catch (error) {
+        throw invalid(error, this.where(operation));
+      }
+    }
+    try {
+      return await work();
+    } catch (error) {
+      throw toStorageError(error, this.where(operation));
+    }
+  }
+
+  #notFound(operation: string): NotFoundError {
+    return new NotFoundError(`${this.where(operation)}: no session is saved under this name`);
   }
 
   async load(): Promise<Session | null> {
@@ -152,46 +212,205 @@ export abstract class BaseStorage extends Closable implements Storage {
 
   async save(session: Session): Promise<void> {
     if (this.closed) throw this.closedError('save');
+    let copy: Session;
     try {
       assertSession(session, 'session');
+      copy = copySession(session);
     } catch (error) {
       throw invalid(error, this.where('save'));
     }
     try {
-      await this.writeSession(session);
+      await this.writeSession(copy);
     } catch (error) {
       throw toStorageError(error, this.where('save'));
     }
   }
 
+  async update(patch: SessionUpdate): Promise<void> {
+    let copy: SessionUpdate | undefined;
+    const stored = await this.#run(
+      'update',
+      () => {
+        assertSessionUpdate(patch, 'patch');
+        copy = copySessionUpdate(patch);
+      },
+      () => this.writeSessionUpdate(copy as SessionUpdate),
+    );
+    if (!stored) throw this.#notFound('update');
+  }
+
   async saveUpdateState(state: UpdateState, channels: readonly ChannelState[] = []): Promise<void> {
     if (this.closed) throw this.closedError('saveUpdateState');
+    let channelsCopy: ChannelState[];
     try {
       assertUpdateState(state, 'state');
       assertChannels(channels, 'channels');
+      channelsCopy = channels.length === 0 ? [] : channels.map((c) => ({ id: c.id, pts: c.pts }));
     } catch (error) {
       throw invalid(error, this.where('saveUpdateState'));
     }
     let stored: boolean;
     try {
-      stored = await this.writeUpdateState(state, channels);
+      stored = await this.writeUpdateState({ pts: state.pts, qts: state.qts, date: state.date, seq: state.seq }, channelsCopy);
     } catch (error) {
       throw toStorageError(error, this.where('saveUpdateState'));
     }
-    if (!stored) throw new NotFoundError(`${this.where('saveUpdateState')}: no session is saved under this name`);
+    if (!stored) throw this.#notFound('saveUpdateState');
   }
 
   async delete(): Promise<void> {
-    if (this.closed) throw this.closedError('delete');
-    try {
-      await this.deleteSession();
-    } catch (error) {
-      throw toStorageError(error, this.where('delete'));
-    }
+    return this.#run('delete', undefined, () => this.deleteSession());
+  }
+
+  async listNames(): Promise<string[]> {
+    return this.#run('listNames', undefined, () => this.listSessionNames());
+  }
+
+  #authKeys(): AuthKeyStore {
+    const repo = (): AuthKeyRepository => this.authKeyRepository;
+    const checkKey = (key: Uint8Array | null, dcId: number, what: string): AuthKeyBytes | null => {
+      if (key === null) return null;
+      if (!(key instanceof Uint8Array) || key.length !== AUTH_KEY_LENGTH) {
+        throw new CorruptDataError(`${this.storedLabel}: stored ${what} for DC ${dcId} is ${key instanceof Uint8Array ? `${key.length} bytes` : typeof key}, expected ${AUTH_KEY_LENGTH} bytes`);
+      }
+      return authKeyBytes(key);
+    };
+    return {
+      get: (dcId) =>
+        this.#run('authKeys.get', () => assertDcId(dcId, 'dcId'), async () => checkKey(await repo().get(dcId), dcId, 'auth key')),
+      set: (dcId, key) => {
+        let copy: Uint8Array | undefined;
+        return this.#run(
+          'authKeys.set',
+          () => {
+            assertDcId(dcId, 'dcId');
+            assertAuthKey(key, 'key');
+            copy = Uint8Array.from(key);
+          },
+          () => repo().set(dcId, copy as Uint8Array),
+        );
+      },
+      delete: (dcId) => this.#run('authKeys.delete', () => assertDcId(dcId, 'dcId'), () => repo().set(dcId, null)),
+      getTemp: (dcId, index) =>
+        this.#run(
+          'authKeys.getTemp',
+          () => {
+            assertDcId(dcId, 'dcId');
+            assertTempKeyIndex(index, 'index');
+          },
+          async () => {
+            const temp = await repo().getTemp(dcId, index);
+            if (temp === null) return null;
+            const key = checkKey(temp.key, dcId, `temp auth key ${index}`) as AuthKeyBytes;
+            try {
+              assertEpochSeconds(temp.expiresAt, 'expiresAt');
+            } catch {
+              throw new CorruptDataError(`${this.storedLabel}: stored temp auth key ${index} for DC ${dcId} has no valid expiresAt`);
+            }
+            return { index, key, expiresAt: temp.expiresAt };
+          },
+        ),
+      setTemp: (dcId, temp) => {
+        let copy: TempAuthKey | undefined;
+        return this.#run(
+          'authKeys.setTemp',
+          () => {
+            assertDcId(dcId, 'dcId');
+            assertTempAuthKey(temp, 'temp');
+            copy = { index: temp.index, key: Uint8Array.from(temp.key), expiresAt: temp.expiresAt };
+          },
+          () => repo().setTemp(dcId, (copy as TempAuthKey).index, copy as TempAuthKey),
+        );
+      },
+      deleteTemp: (dcId, index) =>
+        this.#run(
+          'authKeys.deleteTemp',
+          () => {
+            assertDcId(dcId, 'dcId');
+            assertTempKeyIndex(index, 'index');
+          },
+          () => repo().setTemp(dcId, index, null),
+        ),
+      deleteByDc: (dcId) => this.#run('authKeys.deleteByDc', () => assertDcId(dcId, 'dcId'), () => repo().deleteByDc(dcId)),
+    };
+  }
+
+  #kv(): KeyValueStore {
+    const repo = (): KeyValueRepository => this.kvRepository;
+    const checkValue = (value: Uint8Array | null, key: string): Uint8Array | null => {
+      if (value !== null && !(value instanceof Uint8Array)) {
+        throw new CorruptDataError(`${this.storedLabel}: stored kv entry ${JSON.stringify(key)} is ${typeof value}, expected bytes`);
+      }
+      return value;
+    };
+    return {
+      get: (key) => this.#run('kv.get', () => assertKvKey(key, 'key'), async () => checkValue(await repo().get(key), key)),
+      set: (key, value) => {
+        let copy: Uint8Array | undefined;
+        return this.#run(
+          'kv.set',
+          () => {
+            assertKvKey(key, 'key');
+            assertKvValue(value, 'value');
+            copy = Uint8Array.from(value);
+          },
+          () => repo().set(key, copy as Uint8Array),
+        );
+      },
+      delete: (key) => this.#run('kv.delete', () => assertKvKey(key, 'key'), () => repo().set(key, null)),
+      entries: () =>
+        this.#run('kv.entries', undefined, async () => {
+          const entries = await repo().entries();
+          for (const entry of entries) checkValue(entry.value, entry.key);
+          return entries;
+        }),
+      clear: () => this.#run('kv.clear', undefined, () => repo().clear()),
+    };
+  }
+
+  #refMessages(): RefMessageStore {
+    const repo = (): RefMessageRepository => this.refMessageRepository;
+    return {
+      store: (peerId, chatId, messageId) =>
+        this.#run(
+          'refMessages.store',
+          () => {
+            assertInt64(peerId, 'peerId');
+            assertInt64(chatId, 'chatId');
+            assertMessageId(messageId, 'messageId');
+          },
+          () => repo().store(peerId, chatId, messageId),
+        ),
+      getByPeer: (peerId) =>
+        this.#run('refMessages.getByPeer', () => assertInt64(peerId, 'peerId'), async () => {
+          const ref = await repo().getByPeer(peerId);
+          if (ref !== null && (typeof ref.chatId !== 'bigint' || !Number.isInteger(ref.messageId) || ref.messageId < 1)) {
+            throw new CorruptDataError(`${this.storedLabel}: stored reference message of peer ${peerId} does not decode`);
+          }
+          return ref;
+        }),
+      delete: (chatId, messageIds) => {
+        let copy: number[] = [];
+        return this.#run(
+          'refMessages.delete',
+          () => {
+            assertInt64(chatId, 'chatId');
+            assertMessageIds(messageIds, 'messageIds');
+            copy = [...new Set(messageIds)];
+          },
+          async () => {
+            if (copy.length > 0) await repo().delete(chatId, copy);
+          },
+        );
+      },
+      deleteByPeer: (peerId) => this.#run('refMessages.deleteByPeer', () => assertInt64(peerId, 'peerId'), () => repo().deleteByPeer(peerId)),
+      clear: () => this.#run('refMessages.clear', undefined, () => repo().clear()),
+    };
   }
 
   #peerCache(): PeerCache {
     const peerLabel = `${this.storedLabel}, peer`;
+    const repo = (): PeerRepository => this.peerRepository;
     const findPeer = async (operation: string, find: () => Promise<Peer | null>, usable: boolean): Promise<Peer | null> => {
       let peer: Peer | null;
       try {
@@ -207,19 +426,20 @@ export abstract class BaseStorage extends Closable implements Storage {
     return {
       upsert: async (peers) => {
         if (this.closed) throw this.closedError('peers.upsert');
+        let batch: Peer[];
         try {
           assertPeers(peers, 'peers');
+          // Fresh objects (bytes included): the caller's array is not kept.
+          batch = normalizePeerBatch(peers);
         } catch (error) {
           throw invalid(error, this.where('peers.upsert'));
         }
-        if (peers.length === 0) return;
-        let stored: boolean;
+        if (batch.length === 0) return;
         try {
-          stored = await this.upsertPeers(normalizePeerBatch(peers));
+          await repo().upsert(batch);
         } catch (error) {
           throw toStorageError(error, this.where('peers.upsert'));
         }
-        if (!stored) throw new NotFoundError(`${this.where('peers.upsert')}: no session is saved under this name`);
       },
       getById: async (type, id) => {
         if (this.closed) throw this.closedError('peers.getById');
@@ -229,7 +449,7 @@ export abstract class BaseStorage extends Closable implements Storage {
         } catch (error) {
           throw invalid(error, this.where('peers.getById'));
         }
-        return findPeer('peers.getById', () => this.findPeerById(type, id), false);
+        return findPeer('peers.getById', () => repo().getById(type, id), false);
       },
       getByUsername: async (username) => {
         if (this.closed) throw this.closedError('peers.getByUsername');
@@ -238,7 +458,7 @@ export abstract class BaseStorage extends Closable implements Storage {
         } catch (error) {
           throw invalid(error, this.where('peers.getByUsername'));
         }
-        return findPeer('peers.getByUsername', () => this.findPeerByUsername(usernameKey(username)), true);
+        return findPeer('peers.getByUsername', () => repo().getByUsername(usernameKey(username)), true);
       },
       getByPhone: async (phone) => {
         if (this.closed) throw this.closedError('peers.getByPhone');
@@ -247,10 +467,52 @@ export abstract class BaseStorage extends Closable implements Storage {
         } catch (error) {
           throw invalid(error, this.where('peers.getByPhone'));
         }
-        return findPeer('peers.getByPhone', () => this.findPeerByPhone(phone), true);
+        return findPeer('peers.getByPhone', () => repo().getByPhone(phone), true);
       },
+      list: (options = {}) => {
+        let cursor: string | null = null;
+        let limit = DEFAULT_PEER_PAGE;
+        return this.#run(
+          'peers.list',
+          () => {
+            if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`options must be an object, got ${describeValue(options)}`);
+            if (options.cursor !== undefined && options.cursor !== null) {
+              if (typeof options.cursor !== 'string' || options.cursor.length === 0 || options.cursor.length > 1024) {
+                throw new InvalidArgumentError(`options.cursor must be a cursor from a previous page, got ${describeValue(options.cursor)}`);
+              }
+              cursor = options.cursor;
+            }
+            if (options.limit !== undefined) {
+              assertPageLimit(options.limit, 'options.limit');
+              limit = options.limit;
+            }
+          },
+          async () => {
+            const page = await repo().list(cursor, limit);
+            for (const peer of page.peers) checkStoredPeer(peer, peerLabel);
+            return page;
+          },
+        );
+      },
+      clear: () => this.#run('peers.clear', undefined, () => repo().clear()),
     };
   }
+}
+
+const DEFAULT_PEER_PAGE = 1000;
+
+function assertPageLimit(value: unknown, label: string): asserts value is number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_PEER_PAGE) {
+    throw new InvalidArgumentError(`${label} must be an integer from 1 to ${MAX_PEER_PAGE}, got ${describeValue(value)}`);
+  }
+}
+
+function assertTempAuthKey(value: unknown, label: string): asserts value is TempAuthKey {
+  if (typeof value !== 'object' || value === null) throw new InvalidArgumentError(`${label} must be an object, got ${describeValue(value)}`);
+  const temp = value as Record<string, unknown>;
+  assertTempKeyIndex(temp.index, `${label}.index`);
+  assertAuthKey(temp.key, `${label}.key`);
+  assertEpochSeconds(temp.expiresAt, `${label}.expiresAt`);
 }
 
 function isInt64(value: unknown): value is bigint {

@@ -4,7 +4,7 @@
  * Optional fields that are undefined are left out; `false` stays `false` (the round
  * trip is exact: absent, false and true are three different stored values).
  */
-import type { DataCenter, Peer, Session } from './model.js';
+import type { DataCenter, Peer, SelfUser, Session, SessionUpdate } from './model.js';
 
 /** Copies key bytes into consecutive views of one buffer (one allocation per session, not per key). */
 class KeyCopier {
@@ -28,12 +28,15 @@ class KeyCopier {
   }
 }
 
-function copyDataCenter(dc: DataCenter, keys: KeyCopier): DataCenter {
-  const copy: DataCenter = { id: dc.id, port: dc.port };
+function copyDataCenter(dc: DataCenter, keys: KeyCopier | undefined): DataCenter {
+  const copy: DataCenter = { id: dc.id };
   if (dc.ipv4 !== undefined) copy.ipv4 = dc.ipv4;
   if (dc.ipv6 !== undefined) copy.ipv6 = dc.ipv6;
+  if (dc.host !== undefined) copy.host = dc.host;
+  if (dc.port !== undefined) copy.port = dc.port;
   if (dc.testMode !== undefined) copy.testMode = dc.testMode;
   if (dc.mediaOnly !== undefined) copy.mediaOnly = dc.mediaOnly;
+  if (keys === undefined) return copy;
   if (dc.authKey !== undefined) copy.authKey = keys.copy(dc.authKey);
   if (dc.tempAuthKeys !== undefined) {
     copy.tempAuthKeys = dc.tempAuthKeys.map((t) => ({ index: t.index, key: keys.copy(t.key), expiresAt: t.expiresAt }));
@@ -50,15 +53,30 @@ export function copySession(session: Session): Session {
     channels: session.channels.map((c) => ({ id: c.id, pts: c.pts })),
   };
   if (session.apiId !== undefined) copy.apiId = session.apiId;
-  if (session.user !== undefined) {
-    const { id, dcId, bot, username } = session.user;
-    copy.user = username === undefined ? { id, dcId, bot } : { id, dcId, bot, username };
-  }
+  if (session.user !== undefined) copy.user = copySelfUser(session.user);
   if (session.state !== undefined) {
     const { pts, qts, date, seq } = session.state;
     copy.state = { pts, qts, date, seq };
   }
   if (session.takeoutId !== undefined) copy.takeoutId = session.takeoutId;
+  return copy;
+}
+
+export function copySelfUser(user: SelfUser): SelfUser {
+  const copy: SelfUser = { id: user.id, dcId: user.dcId, bot: user.bot };
+  if (user.usernames !== undefined) copy.usernames = [...user.usernames];
+  if (user.premium !== undefined) copy.premium = user.premium;
+  return copy;
+}
+
+/** A `Storage.update` patch as given at call time (its DCs carry no keys). */
+export function copySessionUpdate(patch: SessionUpdate): SessionUpdate {
+  const copy: SessionUpdate = {};
+  if (patch.homeDcId !== undefined) copy.homeDcId = patch.homeDcId;
+  if (patch.dcs !== undefined) copy.dcs = patch.dcs.map((dc) => copyDataCenter(dc, undefined));
+  if (patch.apiId !== undefined) copy.apiId = patch.apiId;
+  if (patch.user !== undefined) copy.user = patch.user === null ? null : copySelfUser(patch.user);
+  if (patch.takeoutId !== undefined) copy.takeoutId = patch.takeoutId;
   return copy;
 }
 
@@ -72,5 +90,7 @@ export function copyPeer(peer: Peer): Peer {
   };
   if (peer.phone !== undefined) copy.phone = peer.phone;
   if (peer.min !== undefined) copy.min = peer.min;
+  if (peer.displayName !== undefined) copy.displayName = peer.displayName;
+  if (peer.complete !== undefined) copy.complete = Uint8Array.from(peer.complete);
   return copy;
 }

@@ -1,11 +1,19 @@
 export type {
+  AuthKeyStore,
   ChannelState,
   DataCenter,
+  KeyValueEntry,
+  KeyValueStore,
   Peer,
   PeerCache,
+  PeerListOptions,
+  PeerPage,
   PeerType,
+  RefMessage,
+  RefMessageStore,
   SelfUser,
   Session,
+  SessionUpdate,
   SessionEvent,
   SessionEventBus,
   SessionEventType,
@@ -50,20 +58,33 @@ export {
   assertSessionName,
   assertUpdateState,
   assertUsername,
+  assertHost,
+  assertKvKey,
+  assertKvValue,
+  assertMessageId,
+  assertMessageIds,
+  assertSessionUpdate,
+  assertTempKeyIndex,
   AUTH_KEY_LENGTH,
+  describeSecret,
   describeValue,
   INT64_MAX,
   INT64_MIN,
+  MAX_COMPLETE_BYTES,
   MAX_DC_ID,
+  MAX_DISPLAY_NAME,
+  MAX_KV_VALUE_BYTES,
+  MAX_PEER_PAGE,
   PEER_TYPES,
 } from './validate.js';
+export type { AuthKeyRepository, KeyValueRepository, PeerRepository, RefMessageRepository } from './repositories.js';
 export { AuthKeyBytes, authKeyBytes, checkStoredPeer, checkStoredSession, int64FromStorage } from './stored.js';
 export { mergePeer, normalizePeerBatch, peerKey, usernameKey } from './peers.js';
 export { fromMarkedId, MAX_CHANNEL_ID, MAX_CHAT_ID, MAX_USER_ID, toMarkedId, type UnmarkedPeerId } from './marked.js';
 export { BaseSessionStorage, BaseStorage } from './base.js';
 export { decodeSessionEvent, deliverSafely, encodeSessionEvent, LocalEventChannel, LocalSessionEventBus } from './bus.js';
 export { SessionSubject, type SessionSubjectOptions } from './subject.js';
-export { copyPeer, copySession } from './copy.js';
+export { copyPeer, copySelfUser, copySession, copySessionUpdate } from './copy.js';
 export { redactUrl, type OpenedSessionStorage, type StorageAdapter } from './adapter.js';
 export {
   AdapterUnavailableError,

@@ -1,6 +1,7 @@
 /**
- * The client-side session model (DESIGN §3.1) and the contracts every adapter
- * implements (§3.2, §3.3, §4). 64-bit ids are `bigint`, times are epoch seconds.
+ * The client-side session model and the contracts every adapter implements.
+ * docs/contract.md is the spec these types follow (contract v2); keep the two in
+ * step. 64-bit ids are `bigint`, times are epoch seconds.
  */
 
 /** A datacenter the client knows, with the keys it holds for it. */
@@ -10,7 +11,10 @@ export interface DataCenter {
   ipv4?: string;
   /** Without brackets. */
   ipv6?: string;
-  port: number;
+  /** A DNS name (GramJS in browsers / over WSS: `vesta.web.telegram.org`). */
+  host?: string;
+  /** Absent for an entry that only holds keys (a DC whose address was never saved). */
+  port?: number;
   testMode?: boolean;
   mediaOnly?: boolean;
   /** Permanent auth key for this DC, exactly 256 bytes. */
@@ -32,7 +36,9 @@ export interface SelfUser {
   id: bigint;
   dcId: number;
   bot: boolean;
-  username?: string;
+  /** Every username of the account, the main one first. Absent: none known. */
+  usernames?: string[];
+  premium?: boolean;
 }
 
 export interface UpdateState {
@@ -76,33 +82,152 @@ export interface Peer {
   min?: boolean;
   /** Epoch seconds. */
   updatedAt: number;
+  /** Display name as clients keep it (Telethon's and GramJS's `name`), at most 1024 characters. */
+  displayName?: string;
+  /** The full TL object the peer came from (mtcute's `complete`), at most 65536 bytes. */
+  complete?: Uint8Array;
+}
+
+/** One page of `PeerCache.list`: pass `cursor` back for the next page; null means done. */
+export interface PeerPage {
+  peers: Peer[];
+  cursor: string | null;
+}
+
+export interface PeerListOptions {
+  /** From the previous page; absent for the first. */
+  cursor?: string | null;
+  /** Peers per page, 1-10000. Default 1000. */
+  limit?: number;
 }
 
 /** The peer cache of one named session. Access hashes only mean something to the account that got them. */
 export interface PeerCache {
-  /** One atomic batch; for a repeated (type, id) or username the last entry wins. */
+  /**
+   * One atomic batch; for a repeated (type, id) or username the last entry wins. Works
+   * whether or not a snapshot is saved: the cache belongs to the session name.
+   */
   upsert(peers: readonly Peer[]): Promise<void>;
   getById(type: PeerType, id: bigint): Promise<Peer | null>;
   /** Case-insensitive; never returns a min peer. */
   getByUsername(username: string): Promise<Peer | null>;
   /** Never returns a min peer. */
   getByPhone(phone: string): Promise<Peer | null>;
+  /**
+   * Every peer of the session, a page at a time, in an order the adapter chooses.
+   * Without concurrent writes each peer is returned exactly once; a peer written
+   * during the iteration may be missed or returned twice.
+   */
+  list(options?: PeerListOptions): Promise<PeerPage>;
+  /** Removes every peer of the session (and nothing else). */
+  clear(): Promise<void>;
+}
+
+/**
+ * Auth keys of one session, written one at a time and durable on resolve, without
+ * rewriting the session. They address the main (not media-only) entry of a DC id;
+ * no saved address or snapshot is needed. `load()` shows them on the DC entries.
+ */
+export interface AuthKeyStore {
+  /** The permanent key of DC `dcId`, or null. */
+  get(dcId: number): Promise<Uint8Array | null>;
+  set(dcId: number, key: Uint8Array): Promise<void>;
+  /** Removes the permanent key of DC `dcId`; no error when absent. */
+  delete(dcId: number): Promise<void>;
+  /** The temporary (PFS) key of connection slot `index` of DC `dcId`, expired or not. */
+  getTemp(dcId: number, index: number): Promise<TempAuthKey | null>;
+  setTemp(dcId: number, temp: TempAuthKey): Promise<void>;
+  deleteTemp(dcId: number, index: number): Promise<void>;
+  /** Removes every key (permanent and temporary, main and media-only entries) of DC `dcId`. */
+  deleteByDc(dcId: number): Promise<void>;
+}
+
+export interface KeyValueEntry {
+  key: string;
+  value: Uint8Array;
+}
+
+/**
+ * Bytes a client keeps beside the typed session (mtcute's future salts, anything a
+ * bridge cannot map to a typed field). Per session, durable on resolve, kept across
+ * `save()`, removed by `delete()`. Keys: 1-255 printable ASCII characters without
+ * spaces; values: at most 65536 bytes.
+ */
+export interface KeyValueStore {
+  get(key: string): Promise<Uint8Array | null>;
+  set(key: string, value: Uint8Array): Promise<void>;
+  delete(key: string): Promise<void>;
+  /** Every entry, sorted by key. */
+  entries(): Promise<KeyValueEntry[]>;
+  clear(): Promise<void>;
+}
+
+/** Where a min peer was seen: message `messageId` in chat `chatId` (marked ids). */
+export interface RefMessage {
+  chatId: bigint;
+  messageId: number;
+}
+
+/**
+ * Reference messages (mtcute's `refMessages`): for a min peer, a message where it was
+ * seen, so the client can reach it through `inputPeerUserFromMessage`. Peer and chat
+ * ids are Bot-API marked ids (`toMarkedId`).
+ */
+export interface RefMessageStore {
+  /** Records that `peerId` was seen in message `messageId` of chat `chatId`. */
+  store(peerId: bigint, chatId: bigint, messageId: number): Promise<void>;
+  /** The reference stored most recently for the peer, or null. */
+  getByPeer(peerId: bigint): Promise<RefMessage | null>;
+  /** Removes the references to these messages of the chat (deleted messages), for every peer. */
+  delete(chatId: bigint, messageIds: readonly number[]): Promise<void>;
+  deleteByPeer(peerId: bigint): Promise<void>;
+  clear(): Promise<void>;
+}
+
+/**
+ * A partial update of the snapshot: only the given fields change; keys, state,
+ * channels, peers, kv and reference messages are kept. `null` removes a field.
+ * `homeDcId` and `dcs` go together.
+ */
+export interface SessionUpdate {
+  homeDcId?: number;
+  /** Replaces every DC address entry; entries may not carry keys (use `authKeys`), stored keys stay. */
+  dcs?: DataCenter[];
+  apiId?: number | null;
+  user?: SelfUser | null;
+  takeoutId?: bigint | null;
 }
 
 /** One named client session (one account) in one backend. */
 export interface Storage {
   /** The stored session, or null when nothing is stored under this name. */
   load(): Promise<Session | null>;
-  /** Atomic full replace. Peers are a separate cache and are kept. */
+  /**
+   * Atomic full replace of the snapshot, auth keys included (keys of DCs not in it are
+   * removed). Peers, kv entries and reference messages are kept.
+   */
   save(session: Session): Promise<void>;
+  /**
+   * Changes only the fields given (see SessionUpdate). Creates the snapshot when none
+   * is stored and `homeDcId` + `dcs` are given; otherwise rejects with NotFoundError.
+   */
+  update(patch: SessionUpdate): Promise<void>;
   /**
    * The hot path: durable when it resolves, changes only the state and the listed
    * channels. Rejects with NotFoundError (storing nothing) when no session is saved.
    */
   saveUpdateState(state: UpdateState, channels?: readonly ChannelState[]): Promise<void>;
-  /** Logout: removes the session, its state, channels and peers. Idempotent. */
+  /**
+   * Logout: removes everything stored under this name (snapshot, keys, state,
+   * channels, peers, kv entries, reference messages). Idempotent.
+   */
   delete(): Promise<void>;
+  /** The names of every session stored in this backend (under this namespace), sorted. */
+  listNames(): Promise<string[]>;
+  readonly authKeys: AuthKeyStore;
+  readonly kv: KeyValueStore;
   readonly peers: PeerCache;
+  readonly refMessages: RefMessageStore;
   /** Idempotent; every later call rejects with StorageClosedError. */
   close(): Promise<void>;
 }

@@ -11,14 +11,17 @@ export function usernameKey(username: string): string {
 
 /**
  * The record to store when `incoming` is upserted over `stored`: a min peer never
- * replaces the access hash of a non-min one (the result keeps that hash and the
- * stored `min` value, absent or false); every other field comes from `incoming`.
+ * replaces the access hash of a non-min one (the result keeps that hash, the stored
+ * `min` value, absent or false, and the stored `complete` object, since a min
+ * constructor lacks fields the full one has); every other field comes from `incoming`.
  */
 export function mergePeer(stored: Peer | null | undefined, incoming: Peer): Peer {
   if (stored && stored.min !== true && incoming.min === true) {
     const merged: Peer = { ...incoming, accessHash: stored.accessHash };
     if (stored.min === undefined) delete merged.min;
     else merged.min = stored.min;
+    if (stored.complete === undefined) delete merged.complete;
+    else merged.complete = stored.complete;
     return merged;
   }
   return incoming;
@@ -36,7 +39,11 @@ export function normalizePeerBatch(peers: readonly Peer[]): Peer[] {
   const byKey = new Map<string, Peer>();
   for (const peer of peers) {
     const key = `${peer.type}:${peer.id}`;
-    const next = mergePeer(byKey.get(key), { ...peer, usernames: [...peer.usernames] });
+    // Copied at call time, bytes included: a caller changing its objects after the
+    // call must not change what is stored.
+    const copy: Peer = { ...peer, usernames: [...peer.usernames] };
+    if (peer.complete !== undefined) copy.complete = Uint8Array.from(peer.complete);
+    const next = mergePeer(byKey.get(key), copy);
     byKey.delete(key); // re-insert so the later claim wins below
     byKey.set(key, next);
   }

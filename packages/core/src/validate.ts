@@ -15,6 +15,7 @@ import type {
   SelfUser,
   Session,
   SessionEvent,
+  SessionUpdate,
   TempAuthKey,
   UpdateState,
 } from './model.js';
@@ -106,10 +107,75 @@ export function assertCounter(value: unknown, label: string): asserts value is n
   assertIntegerIn(value, label, 0, INT32_MAX);
 }
 
-export function assertAuthKey(value: unknown, label: string): asserts value is Uint8Array {
-  if (!(value instanceof Uint8Array)) fail(label, `a Uint8Array of ${AUTH_KEY_LENGTH} bytes`, value);
-  if (value.length !== AUTH_KEY_LENGTH) fail(label, `a Uint8Array of ${AUTH_KEY_LENGTH} bytes`, value);
+/**
+ * What an error may say about a value in a secret field (an auth key, a kv value):
+ * its type and size, never its contents, whatever the caller passed (a hex string
+ * holding a key is as secret as the bytes).
+ */
+export function describeSecret(value: unknown): string {
+  if (value instanceof Uint8Array) return `${value.constructor.name}(${value.length} bytes)`;
+  if (typeof value === 'string') return `a string of ${value.length} chars (not shown)`;
+  if (Array.isArray(value)) return `an array of ${value.length} (not shown)`;
+  if (value === null || value === undefined || typeof value === 'boolean') return String(value);
+  return `a ${typeof value} (not shown)`;
 }
+
+function failSecret(label: string, expected: string, value: unknown): never {
+  throw new InvalidArgumentError(`${label} must be ${expected}, got ${describeSecret(value)}`);
+}
+
+export function assertAuthKey(value: unknown, label: string): asserts value is Uint8Array {
+  if (!(value instanceof Uint8Array) || value.length !== AUTH_KEY_LENGTH) failSecret(label, `a Uint8Array of ${AUTH_KEY_LENGTH} bytes`, value);
+}
+
+/** Longest kv value, in bytes: comfortably above what clients keep there (mtcute's salts: ~1 KiB). */
+export const MAX_KV_VALUE_BYTES = 65_536;
+const KV_KEY = /^[\x21-\x7e]{1,255}$/;
+
+/** kv keys: 1-255 printable ASCII characters, no spaces. */
+export function assertKvKey(value: unknown, label: string): asserts value is string {
+  if (typeof value !== 'string' || !KV_KEY.test(value)) fail(label, 'a key of 1-255 printable ASCII characters without spaces', value);
+}
+
+/** kv values are treated as secret: a bridge may keep key material there. */
+export function assertKvValue(value: unknown, label: string): asserts value is Uint8Array {
+  if (!(value instanceof Uint8Array) || value.length > MAX_KV_VALUE_BYTES) failSecret(label, `a Uint8Array of at most ${MAX_KV_VALUE_BYTES} bytes`, value);
+}
+
+/** Message ids: positive 32-bit integers. */
+export function assertMessageId(value: unknown, label: string): asserts value is number {
+  assertIntegerIn(value, label, 1, INT32_MAX);
+}
+
+/** A non-empty list of message ids, at most 10000 per call. */
+export function assertMessageIds(value: unknown, label: string): asserts value is readonly number[] {
+  assertArray(value, label);
+  if (value.length > 10_000) fail(label, 'at most 10000 message ids', value);
+  for (let i = 0; i < value.length; i++) assertMessageId(value[i], `${label}[${i}]`);
+}
+
+/** Temp key slots: 0..2^31-1. */
+export function assertTempKeyIndex(value: unknown, label: string): asserts value is number {
+  assertCounter(value, label);
+}
+
+/** `PeerCache.list` page size. */
+export const MAX_PEER_PAGE = 10_000;
+
+const HOST_LABEL = /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/;
+
+/** A DNS name: dot-separated labels of letters, digits and inner hyphens, at most 253 characters, not all-numeric. */
+export function assertHost(value: unknown, label: string): asserts value is string {
+  const ok =
+    typeof value === 'string' &&
+    value.length <= 253 &&
+    value.split('.').every((part) => HOST_LABEL.test(part)) &&
+    !/^[0-9.]+$/.test(value);
+  if (!ok) fail(label, 'a host name (letters, digits, hyphens and dots)', value);
+}
+
+export const MAX_DISPLAY_NAME = 1024;
+export const MAX_COMPLETE_BYTES = 65_536;
 
 const USERNAME = /^[A-Za-z0-9_]{1,64}$/;
 
@@ -202,7 +268,10 @@ export function assertDataCenter(value: unknown, label: string): asserts value i
   assertDcId(value.id, `${label}.id`);
   if (value.ipv4 !== undefined) assertIpv4(value.ipv4, `${label}.ipv4`);
   if (value.ipv6 !== undefined) assertIpv6(value.ipv6, `${label}.ipv6`);
-  assertPort(value.port, `${label}.port`);
+  if (value.host !== undefined) assertHost(value.host, `${label}.host`);
+  // An entry may hold only keys (a DC whose address was never saved); an address needs its port.
+  if (value.port !== undefined) assertPort(value.port, `${label}.port`);
+  else if (value.ipv4 !== undefined || value.ipv6 !== undefined || value.host !== undefined) fail(`${label}.port`, 'a port when an address is given', value.port);
   assertOptionalBoolean(value.testMode, `${label}.testMode`);
   assertOptionalBoolean(value.mediaOnly, `${label}.mediaOnly`);
   if (value.authKey !== undefined) assertAuthKey(value.authKey, `${label}.authKey`);
@@ -224,7 +293,22 @@ function assertSelfUser(value: unknown, label: string): asserts value is SelfUse
   assertInt64(value.id, `${label}.id`);
   assertDcId(value.dcId, `${label}.dcId`);
   if (typeof value.bot !== 'boolean') fail(`${label}.bot`, 'a boolean', value.bot);
-  if (value.username !== undefined) assertUsername(value.username, `${label}.username`);
+  if (value.usernames !== undefined) assertUsernames(value.usernames, `${label}.usernames`);
+  assertOptionalBoolean(value.premium, `${label}.premium`);
+}
+
+function assertUsernames(usernames: unknown, label: string): asserts usernames is string[] {
+  assertArray(usernames, label);
+  for (let i = 0; i < usernames.length; i++) {
+    const username = usernames[i];
+    assertUsername(username, `${label}[${i}]`);
+    // Quadratic, but an account has a handful of usernames at most: cheaper than a Set.
+    for (let j = 0; j < i; j++) {
+      if ((usernames[j] as string).toLowerCase() === username.toLowerCase()) {
+        fail(`${label}[${i}]`, 'unique (case-insensitively) in the list', username);
+      }
+    }
+  }
 }
 
 export function assertUpdateState(value: unknown, label = 'state'): asserts value is UpdateState {
@@ -257,14 +341,23 @@ export function assertChannels(value: unknown, label = 'channels'): asserts valu
 export function assertSession(value: unknown, label = 'session'): asserts value is Session {
   assertRecord(value, label);
   if (value.version !== 1) fail(`${label}.version`, '1', value.version);
-  assertDcId(value.homeDcId, `${label}.homeDcId`);
-  const dcs = value.dcs;
+  assertDcs(value.dcs, value.homeDcId, label);
+  if (value.apiId !== undefined) assertIntegerIn(value.apiId, `${label}.apiId`, 1, INT32_MAX);
+  if (value.user !== undefined) assertSelfUser(value.user, `${label}.user`);
+  if (value.state !== undefined) assertUpdateState(value.state, `${label}.state`);
+  assertChannels(value.channels, `${label}.channels`);
+  if (value.takeoutId !== undefined) assertInt64(value.takeoutId, `${label}.takeoutId`);
+}
+
+/** `homeDcId` and `dcs` of a session or patch: unique (id, mediaOnly) entries, the home DC among them. */
+function assertDcs(dcs: unknown, homeDcId: unknown, label: string): asserts dcs is DataCenter[] {
+  assertDcId(homeDcId, `${label}.homeDcId`);
   assertArray(dcs, `${label}.dcs`);
   let hasHome = false;
   for (let i = 0; i < dcs.length; i++) {
     const dc = dcs[i];
     assertDataCenter(dc, `${label}.dcs[${i}]`);
-    if (dc.id === value.homeDcId) hasHome = true;
+    if (dc.id === homeDcId) hasHome = true;
     // A handful of DCs: pairwise beats building string keys for a Set.
     for (let j = 0; j < i; j++) {
       const other = dcs[j] as DataCenter;
@@ -273,12 +366,34 @@ export function assertSession(value: unknown, label = 'session'): asserts value 
       }
     }
   }
-  if (!hasHome) fail(`${label}.homeDcId`, 'the id of one of session.dcs', value.homeDcId);
-  if (value.apiId !== undefined) assertIntegerIn(value.apiId, `${label}.apiId`, 1, INT32_MAX);
-  if (value.user !== undefined) assertSelfUser(value.user, `${label}.user`);
-  if (value.state !== undefined) assertUpdateState(value.state, `${label}.state`);
-  assertChannels(value.channels, `${label}.channels`);
-  if (value.takeoutId !== undefined) assertInt64(value.takeoutId, `${label}.takeoutId`);
+  if (!hasHome) fail(`${label}.homeDcId`, `the id of one of ${label}.dcs`, homeDcId);
+}
+
+const UPDATE_FIELDS: ReadonlySet<string> = new Set(['homeDcId', 'dcs', 'apiId', 'user', 'takeoutId']);
+
+/**
+ * A `Storage.update` patch: at least one known field; `homeDcId` and `dcs` together,
+ * the home DC among the entries, entries unique by (id, mediaOnly) and without keys.
+ */
+export function assertSessionUpdate(value: unknown, label = 'patch'): asserts value is SessionUpdate {
+  assertRecord(value, label);
+  const fields = Object.keys(value).filter((k) => value[k] !== undefined);
+  if (fields.length === 0) fail(label, 'a patch with at least one field', value);
+  for (const field of fields) if (!UPDATE_FIELDS.has(field)) fail(`${label}.${field}`, 'absent (not a field update() can change)', value[field]);
+  if ((value.homeDcId === undefined) !== (value.dcs === undefined)) {
+    fail(`${label}.${value.dcs === undefined ? 'dcs' : 'homeDcId'}`, 'given together with homeDcId and dcs', undefined);
+  }
+  if (value.dcs !== undefined) {
+    assertDcs(value.dcs, value.homeDcId, label);
+    (value.dcs as DataCenter[]).forEach((dc, i) => {
+      if (dc.authKey !== undefined || dc.tempAuthKeys !== undefined) {
+        fail(`${label}.dcs[${i}]`, 'an address without keys (write keys through authKeys)', 'keys');
+      }
+    });
+  }
+  if (value.apiId !== undefined && value.apiId !== null) assertIntegerIn(value.apiId, `${label}.apiId`, 1, INT32_MAX);
+  if (value.user !== undefined && value.user !== null) assertSelfUser(value.user, `${label}.user`);
+  if (value.takeoutId !== undefined && value.takeoutId !== null) assertInt64(value.takeoutId, `${label}.takeoutId`);
 }
 
 export function assertPeer(value: unknown, label: string): asserts value is Peer {
@@ -286,21 +401,18 @@ export function assertPeer(value: unknown, label: string): asserts value is Peer
   assertPeerType(value.type, `${label}.type`);
   assertInt64(value.id, `${label}.id`);
   assertInt64(value.accessHash, `${label}.accessHash`);
-  const usernames = value.usernames;
-  assertArray(usernames, `${label}.usernames`);
-  for (let i = 0; i < usernames.length; i++) {
-    const username = usernames[i];
-    assertUsername(username, `${label}.usernames[${i}]`);
-    // Quadratic, but a peer has a handful of usernames at most: cheaper than a Set.
-    for (let j = 0; j < i; j++) {
-      if ((usernames[j] as string).toLowerCase() === username.toLowerCase()) {
-        fail(`${label}.usernames[${i}]`, 'unique (case-insensitively) within the peer', username);
-      }
-    }
-  }
+  assertUsernames(value.usernames, `${label}.usernames`);
   if (value.phone !== undefined) assertPhone(value.phone, `${label}.phone`);
   assertOptionalBoolean(value.min, `${label}.min`);
   assertEpochSeconds(value.updatedAt, `${label}.updatedAt`);
+  const name = value.displayName;
+  if (name !== undefined && (typeof name !== 'string' || name.length > MAX_DISPLAY_NAME)) {
+    fail(`${label}.displayName`, `a string of at most ${MAX_DISPLAY_NAME} characters`, name);
+  }
+  const complete = value.complete;
+  if (complete !== undefined && (!(complete instanceof Uint8Array) || complete.length > MAX_COMPLETE_BYTES)) {
+    fail(`${label}.complete`, `a Uint8Array of at most ${MAX_COMPLETE_BYTES} bytes`, complete);
+  }
 }
 
 /** A whole batch is checked before any of it is written. */

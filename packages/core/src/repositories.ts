@@ -1,0 +1,60 @@
+/**
+ * What an adapter implements per concern, one small CRUD surface each (like
+ * mtcute's storage repositories). The base class validates every argument, checks
+ * `closed`, copies caller data at call time and wraps driver errors before calling
+ * these, so a repository only holds database code and receives valid input.
+ *
+ * Each repository is bound to one session name and needs no saved snapshot: keys,
+ * kv entries, peers and reference messages belong to the name (mtcute writes keys
+ * before it first saves anything). `Storage.delete()` removes all of them.
+ */
+import type { KeyValueEntry, Peer, PeerPage, PeerType, RefMessage, TempAuthKey } from './model.js';
+
+/** Keys address the main (not media-only) entry of a DC id. Every write is durable on resolve. */
+export interface AuthKeyRepository {
+  get(dcId: number): Promise<Uint8Array | null>;
+  /** `null` removes the permanent key. */
+  set(dcId: number, key: Uint8Array | null): Promise<void>;
+  getTemp(dcId: number, index: number): Promise<TempAuthKey | null>;
+  /** `null` removes the temporary key of that slot. */
+  setTemp(dcId: number, index: number, temp: TempAuthKey | null): Promise<void>;
+  /** Every key of the DC id: permanent and temporary, main and media-only entries. */
+  deleteByDc(dcId: number): Promise<void>;
+}
+
+export interface KeyValueRepository {
+  get(key: string): Promise<Uint8Array | null>;
+  /** `null` removes the entry. */
+  set(key: string, value: Uint8Array | null): Promise<void>;
+  /** Sorted by key. */
+  entries(): Promise<KeyValueEntry[]>;
+  clear(): Promise<void>;
+}
+
+export interface PeerRepository {
+  /**
+   * Store a normalized batch (each key, username and phone at most once; see
+   * `normalizePeerBatch`) in one atomic step, applying `mergePeer` against stored
+   * peers and taking usernames/phones away from their previous owners.
+   */
+  upsert(peers: readonly Peer[]): Promise<void>;
+  getById(type: PeerType, id: bigint): Promise<Peer | null>;
+  /** `username` is already lower-cased. Return the owner, min or not. */
+  getByUsername(username: string): Promise<Peer | null>;
+  /** Return the owner of the phone, min or not. */
+  getByPhone(phone: string): Promise<Peer | null>;
+  /** `cursor` is null for the first page or one this repository returned; `limit` is 1..10000. */
+  list(cursor: string | null, limit: number): Promise<PeerPage>;
+  clear(): Promise<void>;
+}
+
+export interface RefMessageRepository {
+  /** Storing a reference again makes it the most recent one for the peer. */
+  store(peerId: bigint, chatId: bigint, messageId: number): Promise<void>;
+  /** The most recently stored reference of the peer. */
+  getByPeer(peerId: bigint): Promise<RefMessage | null>;
+  /** `messageIds` is non-empty. */
+  delete(chatId: bigint, messageIds: readonly number[]): Promise<void>;
+  deleteByPeer(peerId: bigint): Promise<void>;
+  clear(): Promise<void>;
+}
