@@ -108,7 +108,7 @@ export function prepareSnapshotStatements(db: Database.Database, t: Tables) {
   const { read, write, value } = statements(db);
   return {
     sessionId: value(`SELECT id FROM ${t.sessions} WHERE name = ?`),
-    names: value(`SELECT name FROM ${t.sessions}`),
+    names: value(`SELECT name FROM ${t.sessions} ORDER BY name`),
 
     // load
     session: read(`SELECT id, has_snapshot, version, home_dc_id, api_id, user_id, user_dc_id, user_bot, user_usernames, user_premium,

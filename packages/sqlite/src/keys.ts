@@ -5,8 +5,10 @@
  * keys of a session never touch each other's rows; a write reaches the session by
  * name inside the statement and creates the name's row only the first time.
  */
+import type Database from 'better-sqlite3';
 import type { AuthKeyRepository, TempAuthKey } from '@mtstore/core';
 import { bytes, num } from './rows.js';
+import type { Tables } from './schema.js';
 import type { SessionScope } from './scope.js';
 import { sessionOf, statements, type Statement } from './statements.js';
 
@@ -20,25 +22,27 @@ interface KeyStatements {
   removeByDc: Statement;
 }
 
+export function prepareKeys(db: Database.Database, t: Tables): KeyStatements {
+  const { read, write } = statements(db);
+  return {
+    get: read(`SELECT auth_key, expires_at FROM ${t.authKeys}
+      WHERE session_id = ${sessionOf(t)} AND dc_id = ? AND media_only = 0 AND slot = ?`),
+    // INSERT … SELECT: no row is inserted when the name has no row yet (see SessionScope).
+    set: write(`INSERT INTO ${t.authKeys} (session_id, dc_id, media_only, slot, auth_key, expires_at)
+      SELECT id, ?, 0, ?, ?, ? FROM ${t.sessions} WHERE name = ?
+      ON CONFLICT (session_id, dc_id, media_only, slot) DO UPDATE SET auth_key = excluded.auth_key, expires_at = excluded.expires_at`),
+    remove: write(`DELETE FROM ${t.authKeys} WHERE session_id = ${sessionOf(t)} AND dc_id = ? AND media_only = 0 AND slot = ?`),
+    removeByDc: write(`DELETE FROM ${t.authKeys} WHERE session_id = ${sessionOf(t)} AND dc_id = ?`),
+  };
+}
+
 export class SqliteAuthKeys implements AuthKeyRepository {
   #sql: KeyStatements | undefined;
 
   constructor(private readonly scope: SessionScope) {}
 
   #statements(): KeyStatements {
-    if (this.#sql !== undefined) return this.#sql;
-    const { read, write } = statements(this.scope.db());
-    const t = this.scope.tables;
-    return (this.#sql = {
-      get: read(`SELECT auth_key, expires_at FROM ${t.authKeys}
-        WHERE session_id = ${sessionOf(t)} AND dc_id = ? AND media_only = 0 AND slot = ?`),
-      // INSERT … SELECT: no row is inserted when the name has no row yet (see SessionScope).
-      set: write(`INSERT INTO ${t.authKeys} (session_id, dc_id, media_only, slot, auth_key, expires_at)
-        SELECT id, ?, 0, ?, ?, ? FROM ${t.sessions} WHERE name = ?
-        ON CONFLICT (session_id, dc_id, media_only, slot) DO UPDATE SET auth_key = excluded.auth_key, expires_at = excluded.expires_at`),
-      remove: write(`DELETE FROM ${t.authKeys} WHERE session_id = ${sessionOf(t)} AND dc_id = ? AND media_only = 0 AND slot = ?`),
-      removeByDc: write(`DELETE FROM ${t.authKeys} WHERE session_id = ${sessionOf(t)} AND dc_id = ?`),
-    });
+    return (this.#sql ??= prepareKeys(this.scope.db(), this.scope.tables));
   }
 
   async get(dcId: number): Promise<Uint8Array | null> {

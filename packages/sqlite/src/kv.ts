@@ -2,8 +2,10 @@
  * kv entries of one session in `<prefix>kv`, one row per key. Keys are printable
  * ASCII, so SQLite's BINARY order is JavaScript's default sort order.
  */
+import type Database from 'better-sqlite3';
 import type { KeyValueEntry, KeyValueRepository } from '@mtstore/core';
 import { bytes } from './rows.js';
+import type { Tables } from './schema.js';
 import type { SessionScope } from './scope.js';
 import { sessionOf, statements, type Statement } from './statements.js';
 
@@ -15,23 +17,25 @@ interface KvStatements {
   clear: Statement;
 }
 
+export function prepareKv(db: Database.Database, t: Tables): KvStatements {
+  const { read, write, value } = statements(db);
+  return {
+    get: value(`SELECT value FROM ${t.kv} WHERE session_id = ${sessionOf(t)} AND key = ?`),
+    set: write(`INSERT INTO ${t.kv} (session_id, key, value) SELECT id, ?, ? FROM ${t.sessions} WHERE name = ?
+      ON CONFLICT (session_id, key) DO UPDATE SET value = excluded.value`),
+    remove: write(`DELETE FROM ${t.kv} WHERE session_id = ${sessionOf(t)} AND key = ?`),
+    entries: read(`SELECT key, value FROM ${t.kv} WHERE session_id = ${sessionOf(t)} ORDER BY key`),
+    clear: write(`DELETE FROM ${t.kv} WHERE session_id = ${sessionOf(t)}`),
+  };
+}
+
 export class SqliteKeyValues implements KeyValueRepository {
   #sql: KvStatements | undefined;
 
   constructor(private readonly scope: SessionScope) {}
 
   #statements(): KvStatements {
-    if (this.#sql !== undefined) return this.#sql;
-    const { read, write, value } = statements(this.scope.db());
-    const t = this.scope.tables;
-    return (this.#sql = {
-      get: value(`SELECT value FROM ${t.kv} WHERE session_id = ${sessionOf(t)} AND key = ?`),
-      set: write(`INSERT INTO ${t.kv} (session_id, key, value) SELECT id, ?, ? FROM ${t.sessions} WHERE name = ?
-        ON CONFLICT (session_id, key) DO UPDATE SET value = excluded.value`),
-      remove: write(`DELETE FROM ${t.kv} WHERE session_id = ${sessionOf(t)} AND key = ?`),
-      entries: read(`SELECT key, value FROM ${t.kv} WHERE session_id = ${sessionOf(t)} ORDER BY key`),
-      clear: write(`DELETE FROM ${t.kv} WHERE session_id = ${sessionOf(t)}`),
-    });
+    return (this.#sql ??= prepareKv(this.scope.db(), this.scope.tables));
   }
 
   async get(key: string): Promise<Uint8Array | null> {

@@ -3,9 +3,11 @@
  * orders them: storing a reference again replaces its row with a new one, which
  * gets max(seq) + 1, so it becomes the peer's most recent.
  */
+import type Database from 'better-sqlite3';
 import type { RefMessage, RefMessageRepository } from '@mtstore/core';
 import { int64FromStorage } from '@mtstore/core';
 import { num } from './rows.js';
+import type { Tables } from './schema.js';
 import type { SessionScope } from './scope.js';
 import { sessionOf, statements, type Statement } from './statements.js';
 
@@ -17,6 +19,22 @@ interface RefStatements {
   clear: Statement;
 }
 
+export function prepareRefs(db: Database.Database, t: Tables): RefStatements {
+  const { read, write } = statements(db);
+  return {
+    store: write(`INSERT OR REPLACE INTO ${t.refMessages} (session_id, peer_id, chat_id, message_id)
+      SELECT id, ?, ?, ? FROM ${t.sessions} WHERE name = ?`),
+    // The peer index ends with the rowid: the newest reference is its last entry.
+    latest: read(`SELECT chat_id, message_id FROM ${t.refMessages}
+      WHERE session_id = ${sessionOf(t)} AND peer_id = ? ORDER BY seq DESC LIMIT 1`),
+    // The message ids as one JSON array parameter: one statement for any number of them.
+    remove: write(`DELETE FROM ${t.refMessages} WHERE session_id = ${sessionOf(t)} AND chat_id = ?
+      AND message_id IN (SELECT value FROM json_each(?))`),
+    removeByPeer: write(`DELETE FROM ${t.refMessages} WHERE session_id = ${sessionOf(t)} AND peer_id = ?`),
+    clear: write(`DELETE FROM ${t.refMessages} WHERE session_id = ${sessionOf(t)}`),
+  };
+}
+
 export class SqliteRefMessages implements RefMessageRepository {
   #sql: RefStatements | undefined;
 
@@ -26,21 +44,7 @@ export class SqliteRefMessages implements RefMessageRepository {
   ) {}
 
   #statements(): RefStatements {
-    if (this.#sql !== undefined) return this.#sql;
-    const { read, write } = statements(this.scope.db());
-    const t = this.scope.tables;
-    return (this.#sql = {
-      store: write(`INSERT OR REPLACE INTO ${t.refMessages} (session_id, peer_id, chat_id, message_id)
-        SELECT id, ?, ?, ? FROM ${t.sessions} WHERE name = ?`),
-      // The peer index ends with the rowid: the newest reference is its last entry.
-      latest: read(`SELECT chat_id, message_id FROM ${t.refMessages}
-        WHERE session_id = ${sessionOf(t)} AND peer_id = ? ORDER BY seq DESC LIMIT 1`),
-      // The message ids as one JSON array parameter: one statement for any number of them.
-      remove: write(`DELETE FROM ${t.refMessages} WHERE session_id = ${sessionOf(t)} AND chat_id = ?
-        AND message_id IN (SELECT value FROM json_each(?))`),
-      removeByPeer: write(`DELETE FROM ${t.refMessages} WHERE session_id = ${sessionOf(t)} AND peer_id = ?`),
-      clear: write(`DELETE FROM ${t.refMessages} WHERE session_id = ${sessionOf(t)}`),
-    });
+    return (this.#sql ??= prepareRefs(this.scope.db(), this.scope.tables));
   }
 
   async store(peerId: bigint, chatId: bigint, messageId: number): Promise<void> {

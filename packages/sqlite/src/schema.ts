@@ -48,7 +48,7 @@ export function tableNames(prefix: string): Tables {
  * entry: add the next one. Booleans are INTEGER 0/1 with NULL for "absent"; 64-bit
  * ids are INTEGER (read back with safe integers).
  */
-const MIGRATIONS: ReadonlyArray<(t: Tables) => string> = [
+export const MIGRATIONS: ReadonlyArray<(t: Tables) => string> = [
   (t) => `
     CREATE TABLE ${t.meta} (
       key TEXT PRIMARY KEY,

@@ -175,10 +175,12 @@ describe('a borrowed Database', () => {
     for (const storage of [alice, bob]) {
       await storage.save(fullSession(2));
       await storage.peers.upsert([peer('user', 1, { usernames: ['a', 'b'] }), peer('chat', 2)]);
+      await storage.kv.set('salts', new Uint8Array([1, 2]));
+      await storage.refMessages.store(1n, -1002n, 7);
     }
     const count = () =>
       Object.fromEntries(
-        ['sessions', 'dcs', 'temp_auth_keys', 'channels', 'peers', 'peer_usernames'].map((t) => [t, db.prepare(`SELECT count(*) FROM mtstore_${t}`).pluck().get()]),
+        ['sessions', 'dcs', 'auth_keys', 'channels', 'peers', 'peer_usernames', 'kv', 'ref_messages'].map((t) => [t, db.prepare(`SELECT count(*) FROM mtstore_${t}`).pluck().get()]),
       );
     const both = count();
     await alice.delete();
