@@ -57,6 +57,8 @@ export interface StorageSuiteOptions {
   open(namespace: string, name: string): MaybePromise<Storage>;
   /** For the crash traits: a writer process SIGKILLed mid-write. */
   processes?: ProcessesOption;
+  /** Runs of the model-based trait (random operation sequences). Default 30; `MTSTORE_KIT_RUNS` overrides. */
+  modelRuns?: number;
   /** Removes what the namespace holds (tables, keys, files). Runs after each test. */
   cleanup?(namespace: string): MaybePromise<void>;
   capabilities?: StorageCapabilities;
@@ -76,6 +78,8 @@ export interface SessionStorageSuiteOptions {
   open(namespace: string): MaybePromise<SessionStorageProtocol>;
   /** For the race traits across processes. */
   processes?: ProcessesOption;
+  /** Runs of the model-based trait. Default 30; `MTSTORE_KIT_RUNS` overrides. */
+  modelRuns?: number;
   cleanup?(namespace: string): MaybePromise<void>;
   capabilities?: SessionStorageCapabilities;
   timeout?: number;

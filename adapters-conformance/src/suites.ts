@@ -14,6 +14,7 @@ import { refMessages } from './traits/refs.js';
 import { modelV2, names, partialUpdate } from './traits/snapshot.js';
 import { secrets } from './traits/secrets.js';
 import { crashes, processRaces } from './traits/processes.js';
+import { clientModel, serverModel } from './traits/model.js';
 import { serverSettling, settling } from './traits/settle.js';
 import { lifecycle, races, serverClosing, serverIds, serverInput, serverInstances } from './traits/server.js';
 import { atomicSave, closing, deletion, ids, roundTrip, twoInstances, updateState } from './traits/storage.js';
@@ -41,6 +42,7 @@ export function describeStorage(t: TestApi, name: string, options: StorageSuiteO
     refMessages(r);
     settling(r);
     crashes(r);
+    clientModel(r);
   });
 }
 
@@ -56,6 +58,7 @@ export function describeSessionStorage(t: TestApi, name: string, options: Sessio
     serverClosing(r);
     serverSettling(r);
     processRaces(r);
+    serverModel(r);
     events(r);
     observerIsolation(r);
   });
