@@ -522,6 +522,10 @@ export const BROKEN: readonly Broken[] = [
   { rule: 'loaded keys print their bytes', suite: 'storage', group: 'secrets', open: leakingKeys },
   { rule: 'errors quote key bytes', suite: 'storage', group: 'secrets', open: keyInErrors },
 
+  { rule: 'a moved username stays with its previous owner (random sequences)', suite: 'storage', group: 'model-based', open: usernameNotReleased },
+  { rule: 'save keeps keys of DCs it does not list (random sequences)', suite: 'storage', group: 'model-based', open: (b, n) => new SaveKeepsOldKeys({ store: b.store, name: n }) },
+  { rule: 'getByPeer returns the oldest reference (random sequences)', suite: 'storage', group: 'model-based', open: (b, n) => new OldestReference({ store: b.store, name: n }) },
+  { rule: 'sessions keyed by session id alone (random sequences)', suite: 'server', group: 'model-based', open: (b) => new KeyedBySessionIdOnly({ store: b.store }) },
   { rule: 'createSession checks, then inserts', suite: 'server', group: 'races', open: (b) => new CheckThenInsert({ store: b.store }) },
   { rule: 'destroySession checks, then deletes', suite: 'server', group: 'races', open: (b) => new CheckThenDelete({ store: b.store }) },
   { rule: 'sessions keyed by session id alone', suite: 'server', group: 'lifecycle', open: (b) => new KeyedBySessionIdOnly({ store: b.store }) },
