@@ -164,8 +164,19 @@ export function clientStatements(s: string): ClientStatements {
     // Cascades to DCs, keys, channels, peers and usernames, kv entries and reference messages.
     deleteSession: statement('delete_session', `DELETE FROM ${s}.sessions WHERE name = $1`),
 
-    // Names are ASCII (core checks them): byte order is JavaScript's default sort.
-    listNames: statement('list_names', `SELECT name FROM ${s}.sessions ORDER BY name COLLATE "C"`),
+    // Names with anything stored: a row left empty (its last key, entry, peer or reference
+    // removed) is not listed. Each EXISTS is a primary key prefix lookup. Names are ASCII
+    // (core checks them): byte order is JavaScript's default sort.
+    listNames: statement(
+      'list_names',
+      `SELECT s.name FROM ${s}.sessions s
+        WHERE s.home_dc_id IS NOT NULL
+           OR EXISTS (SELECT 1 FROM ${s}.auth_keys k WHERE k.session_id = s.id)
+           OR EXISTS (SELECT 1 FROM ${s}.kv v WHERE v.session_id = s.id)
+           OR EXISTS (SELECT 1 FROM ${s}.peers p WHERE p.session_id = s.id)
+           OR EXISTS (SELECT 1 FROM ${s}.ref_messages r WHERE r.session_id = s.id)
+        ORDER BY s.name COLLATE "C"`,
+    ),
   };
 }
 

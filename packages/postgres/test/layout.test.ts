@@ -38,6 +38,28 @@ describe.runIf(server.available)('layout', () => {
     expect((await admin().query(`SELECT pts FROM "${schema}".sessions`)).rows).toEqual([{ pts: null }]);
   });
 
+  it('listNames lists a name while anything is stored under it: not a row emptied of its last key, entry, peer or reference', async () => {
+    const schema = freshSchema();
+    const storage = track(new PostgresStorage({ connectionString: url, schema, name: 'emptied' }));
+    const other = track(new PostgresStorage({ connectionString: url, schema, name: 'kept' }));
+    await other.save(fullSession(1));
+    const steps: [() => Promise<unknown>, () => Promise<unknown>][] = [
+      [() => storage.authKeys.setTemp(3, { index: 1, key: authKey(1), expiresAt: 1 }), () => storage.authKeys.deleteTemp(3, 1)],
+      [() => storage.kv.set('k', Uint8Array.of(1)), () => storage.kv.delete('k')],
+      [() => storage.peers.upsert([{ type: 'chat', id: 5n, accessHash: 0n, usernames: [], updatedAt: 1 }]), () => storage.peers.clear()],
+      [() => storage.refMessages.store(1n, 2n, 3), () => storage.refMessages.deleteByPeer(1n)],
+    ];
+    for (const [write, remove] of steps) {
+      await write();
+      expect(await storage.listNames()).toEqual(['emptied', 'kept']);
+      await remove();
+      expect(await storage.listNames()).toEqual(['kept']);
+    }
+    // The empty row stays (the next write reuses it); it holds nothing and is not a snapshot.
+    expect((await admin().query(`SELECT count(*)::int AS n FROM "${schema}".sessions WHERE name = 'emptied'`)).rows).toEqual([{ n: 1 }]);
+    expect(await storage.load()).toBeNull();
+  });
+
   it('save writes every key of every entry to auth_keys (media-only ones apart) and none to dcs; update keeps them', async () => {
     const schema = freshSchema();
     const storage = track(new PostgresStorage({ connectionString: url, schema }));
