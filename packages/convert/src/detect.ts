@@ -6,6 +6,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { extname } from 'node:path';
+import { parseIpv6 } from './bytes.js';
 import { attempt, type Attempt } from './common.js';
 import { ConvertError } from './errors.js';
 import { parseGramjsString } from './gramjs.js';
@@ -50,7 +51,14 @@ export function parseSessionString(text: string, options: ParseOptions = {}): Co
     return result.value;
   }
   const results = STRING_FORMATS.map((format) => [format, attempt(() => STRING_READERS[format](trimmed))] as const);
-  const ok = results.filter((r): r is readonly [StringSessionFormat, Extract<Attempt<ConvertedSession>, { ok: true }>] => r[1].ok);
+  let ok = results.filter((r): r is readonly [StringSessionFormat, Extract<Attempt<ConvertedSession>, { ok: true }>] => r[1].ok);
+  if (ok.length > 1) {
+    // Several layouts accept the bytes: keep the readings whose addresses a server can
+    // have. A GramJS string for a 14-character IPv4 is also a Telethon IPv6 string, but
+    // that IPv6 falls in ::/8, which no server has.
+    const plausible = ok.filter(([, r]) => isPlausible(r.value));
+    if (plausible.length >= 1) ok = plausible;
+  }
   if (ok.length === 1) return ok[0]![1].value;
   if (ok.length > 1) {
     const names = ok.map(([f]) => f);
@@ -67,6 +75,19 @@ export function parseSessionString(text: string, options: ParseOptions = {}): Co
     'MTSTORE_CONVERT_UNKNOWN_FORMAT',
     `The input (${trimmed.length} characters) is not a Telethon, GramJS, Pyrogram or mtcute session string, nor an existing file or folder.`,
   );
+}
+
+/**
+ * False when a decoded DC address is one no server has: IPv4 in 0.0.0.0/8, IPv6 in
+ * ::/8, or a host name without a dot. Used only to choose between readings.
+ */
+function isPlausible(result: ConvertedSession): boolean {
+  return result.session.dcs.every((dc) => {
+    if (dc.ipv4 !== undefined && dc.ipv4.startsWith('0.')) return false;
+    if (dc.ipv6 !== undefined && (parseIpv6(dc.ipv6)?.[0] ?? 0) === 0) return false;
+    if (dc.host !== undefined && !dc.host.includes('.')) return false;
+    return true;
+  });
 }
 
 function stripPrefix(reason: string): string {
