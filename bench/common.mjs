@@ -1,7 +1,7 @@
 // What every bench module shares: the workload (which session, which peer batch)
 // and the adapter side of each operation, which is the same public API call for
 // every adapter. Only the raw side is database-specific.
-import { fullSession, peer } from '@mtstore/conformance';
+import { authKey, fullSession, peer } from '@mtstore/conformance';
 
 /** The session every module saves and loads. */
 export const benchSession = () => fullSession(1);
@@ -12,9 +12,17 @@ export const peerBatch = (i) => Array.from({ length: 1000 }, (_, k) => peer('use
 /** The username getByUsername looks up on call `i` (all in batch 0). */
 export const lookupUsername = (i) => `user_${(i % 1000) + 1}`;
 
+/** The auth key `authKeys.set` writes on call `i` (16 distinct keys, DC 1..5). */
+export const benchKey = (i) => authKey(i % 16);
+export const benchKeyDc = (i) => (i % 5) + 1;
+
+/** kv: `kv.get` reads `kvKey(i)` (set up before measuring); `kv.set` writes 64-byte values. */
+export const kvKey = (i) => `salts:${i % 8}`;
+export const kvValue = (i) => new Uint8Array(64).fill(i & 0xff);
+
 /**
  * The adapter side of every operation. `server` must hold session (1, 1) and
- * `client` a saved session with peer batch 0, before measuring.
+ * `client` a saved session with peer batch 0 and kv entries kvKey(0..7), before measuring.
  */
 export function adapterTargets(client, server, { session = benchSession(), batch = peerBatch } = {}) {
   return {
@@ -29,5 +37,8 @@ export function adapterTargets(client, server, { session = benchSession(), batch
     saveUpdateState: (i) => client.saveUpdateState({ pts: i, qts: 1, date: 1, seq: 1 }, [{ id: 1n, pts: i }]),
     'peers.upsert ×1000': (i) => client.peers.upsert(batch(i)),
     'peers.getByUsername': (i) => client.peers.getByUsername(lookupUsername(i)),
+    'authKeys.set': (i) => client.authKeys.set(benchKeyDc(i), benchKey(i)),
+    'kv.get': (i) => client.kv.get(kvKey(i)),
+    'kv.set': (i) => client.kv.set(kvKey(i), kvValue(i)),
   };
 }

@@ -49,7 +49,7 @@ export function fullSession(seed = 1): Session {
     homeDcId: 2,
     dcs,
     apiId: 10_000 + seed,
-    user: { id: 1_000_000_000n + BigInt(seed), dcId: 2, bot: seed % 2 === 0, username: `user_${seed}` },
+    user: { id: 1_000_000_000n + BigInt(seed), dcId: 2, bot: seed % 2 === 0, usernames: [`user_${seed}`, `User${seed}_alt`], premium: seed % 3 === 0 },
     state: { pts: 100 + seed, qts: 200 + seed, date: 1_700_000_000 + seed, seq: 300 + seed },
     channels: Array.from({ length: 1 + (seed % 4) }, (_, i) => ({ id: 1_000_000_000_000n + BigInt(i), pts: seed * 10 + i })),
     takeoutId: 5_000_000_000n + BigInt(seed),

@@ -1,7 +1,7 @@
 // memory adapter vs. "raw": the same Map/Set operations the adapter performs, without
 // mtstore's validation, copying and error handling around them.
 import { fullSession, peer } from '@mtstore/conformance';
-import { adapterTargets } from '../common.mjs';
+import { adapterTargets, benchKey, benchKeyDc, kvKey, kvValue } from '../common.mjs';
 import { MemorySessionStorage, MemoryStorage, MemoryStore } from '@mtstore/memory';
 
 export default {
@@ -18,6 +18,7 @@ export default {
     const batch = (i) => Array.from({ length: 1000 }, (_, k) => peer('user', (i % 50) * 1000 + k + 1));
     await client.peers.upsert(batch(0));
     await server.createSession(1n, 1n);
+    for (let i = 0; i < 8; i++) await client.kv.set(kvKey(i), kvValue(i));
 
     // Raw: the data structures alone.
     const sessions = new Map([[1n, new Set([1n])]]);
@@ -32,6 +33,8 @@ export default {
       }
     };
     rawUpsert(batch(0));
+    const rawKeys = new Map();
+    const rawKv = new Map(Array.from({ length: 8 }, (_, i) => [kvKey(i), kvValue(i)]));
 
     return {
       targets: {
@@ -58,6 +61,13 @@ export default {
             const key = rawUsernames.get(`user_${(i % 1000) + 1}`);
             return key === undefined ? null : { ...rawPeers.get(key) };
           },
+          // The adapter copies key and value bytes in and out; so does the raw side.
+          'authKeys.set': async (i) => void rawKeys.set(`${benchKeyDc(i)}:0`, Uint8Array.from(benchKey(i))),
+          'kv.get': async (i) => {
+            const value = rawKv.get(kvKey(i));
+            return value === undefined ? null : Uint8Array.from(value);
+          },
+          'kv.set': async (i) => void rawKv.set(kvKey(i), Uint8Array.from(kvValue(i))),
         },
       },
       close: async () => {

@@ -1,19 +1,19 @@
 import {
   BaseStorage,
-  copyPeer,
-  copySession,
+  copySelfUser,
   describeValue,
   InvalidArgumentError,
-  mergePeer,
-  peerKey,
-  usernameKey,
   type ChannelState,
-  type Peer,
-  type PeerType,
+  type DataCenter,
   type Session,
+  type SessionUpdate,
   type UpdateState,
 } from '@mtstore/core';
-import { MemoryStore, type PeerTable } from './store.js';
+import { MemoryAuthKeys } from './keys.js';
+import { MemoryKeyValues } from './kv.js';
+import { MemoryPeers } from './peers.js';
+import { MemoryRefMessages } from './refs.js';
+import { entryKeyId, MemoryStore, type EntryKeys, type Snapshot } from './store.js';
 
 export interface MemoryStorageOptions {
   /** Shared backend; instances on one store see each other's writes. Default: a new store. */
@@ -24,10 +24,16 @@ export interface MemoryStorageOptions {
 
 /**
  * Client Storage kept in process memory: the reference implementation. Everything
- * is copied in and out, so callers never share objects with the store.
+ * is copied in (by the base class, at call time) and out, so callers never share
+ * objects with the store. Keys, kv entries, peers and reference messages each live
+ * in their own table (keys.ts, kv.ts, peers.ts, refs.ts); this file holds the snapshot.
  */
 export class MemoryStorage extends BaseStorage {
   readonly store: MemoryStore;
+  protected readonly authKeyRepository: MemoryAuthKeys;
+  protected readonly kvRepository: MemoryKeyValues;
+  protected readonly peerRepository: MemoryPeers;
+  protected readonly refMessageRepository: MemoryRefMessages;
 
   constructor(options: MemoryStorageOptions = {}) {
     if (typeof options !== 'object' || options === null) {
@@ -38,33 +44,84 @@ export class MemoryStorage extends BaseStorage {
       throw new InvalidArgumentError('MemoryStorage: store must be a MemoryStore');
     }
     this.store = options.store ?? new MemoryStore();
+    this.authKeyRepository = new MemoryAuthKeys(this.store, this.name);
+    this.kvRepository = new MemoryKeyValues(this.store, this.name);
+    this.peerRepository = new MemoryPeers(this.store, this.name);
+    this.refMessageRepository = new MemoryRefMessages(this.store, this.name);
   }
 
   protected async readSession(): Promise<Session | null> {
     const entry = this.store.clients.get(this.name);
-    return entry ? copySession(entry.session) : null;
+    const snapshot = entry?.snapshot;
+    if (entry === undefined || snapshot === null || snapshot === undefined) return null;
+    const used = new Set<string>();
+    const dcs = snapshot.dcs.map((dc) => {
+      const id = entryKeyId(dc.id, dc.mediaOnly);
+      used.add(id);
+      return withKeys({ ...dc }, entry.keys.get(id));
+    });
+    // Keys of DC ids without an entry (written through authKeys): address-less entries, by DC id.
+    const orphans = [...entry.keys.entries()].filter(([id, keys]) => !used.has(id) && hasKeys(keys));
+    orphans.sort(([a], [b]) => compareEntryIds(a, b));
+    for (const [id, keys] of orphans) {
+      const [dcId, media] = id.split(':');
+      const dc: DataCenter = { id: Number(dcId) };
+      if (media === '1') dc.mediaOnly = true;
+      dcs.push(withKeys(dc, keys));
+    }
+    const session: Session = { version: 1, homeDcId: snapshot.homeDcId, dcs, channels: snapshot.channels.map((c) => ({ ...c })) };
+    if (snapshot.apiId !== undefined) session.apiId = snapshot.apiId;
+    if (snapshot.user !== undefined) session.user = copySelfUser(snapshot.user);
+    if (snapshot.state !== undefined) session.state = { ...snapshot.state };
+    if (snapshot.takeoutId !== undefined) session.takeoutId = snapshot.takeoutId;
+    return session;
   }
 
+  /** `session` is the base class's call-time copy: its objects can be kept. */
   protected async writeSession(session: Session): Promise<void> {
-    const entry = this.store.clients.get(this.name);
-    if (entry) entry.session = copySession(session);
-    else {
-      this.store.clients.set(this.name, {
-        session: copySession(session),
-        peers: { byKey: new Map(), byUsername: new Map(), byPhone: new Map() },
-      });
+    const entry = this.store.entry(this.name);
+    entry.keys.clear();
+    const dcs = session.dcs.map(({ authKey, tempAuthKeys, ...address }) => {
+      if (authKey !== undefined || (tempAuthKeys !== undefined && tempAuthKeys.length > 0)) {
+        const keys: EntryKeys = { temps: new Map((tempAuthKeys ?? []).map((t) => [t.index, t])) };
+        if (authKey !== undefined) keys.key = authKey;
+        entry.keys.set(entryKeyId(address.id, address.mediaOnly), keys);
+      }
+      return address;
+    });
+    const snapshot: Snapshot = { homeDcId: session.homeDcId, dcs, channels: session.channels };
+    if (session.apiId !== undefined) snapshot.apiId = session.apiId;
+    if (session.user !== undefined) snapshot.user = session.user;
+    if (session.state !== undefined) snapshot.state = session.state;
+    if (session.takeoutId !== undefined) snapshot.takeoutId = session.takeoutId;
+    entry.snapshot = snapshot;
+  }
+
+  protected async writeSessionUpdate(patch: SessionUpdate): Promise<boolean> {
+    let snapshot = this.store.clients.get(this.name)?.snapshot ?? null;
+    if (snapshot === null) {
+      if (patch.homeDcId === undefined || patch.dcs === undefined) return false;
+      snapshot = this.store.entry(this.name).snapshot = { homeDcId: patch.homeDcId, dcs: patch.dcs, channels: [] };
     }
+    if (patch.homeDcId !== undefined) snapshot.homeDcId = patch.homeDcId;
+    if (patch.dcs !== undefined) snapshot.dcs = patch.dcs;
+    if (patch.apiId === null) delete snapshot.apiId;
+    else if (patch.apiId !== undefined) snapshot.apiId = patch.apiId;
+    if (patch.user === null) delete snapshot.user;
+    else if (patch.user !== undefined) snapshot.user = patch.user;
+    if (patch.takeoutId === null) delete snapshot.takeoutId;
+    else if (patch.takeoutId !== undefined) snapshot.takeoutId = patch.takeoutId;
+    return true;
   }
 
   protected async writeUpdateState(state: UpdateState, channels: readonly ChannelState[]): Promise<boolean> {
-    const entry = this.store.clients.get(this.name);
-    if (!entry) return false;
-    const session = entry.session;
-    session.state = { pts: state.pts, qts: state.qts, date: state.date, seq: state.seq };
+    const snapshot = this.store.clients.get(this.name)?.snapshot;
+    if (snapshot === null || snapshot === undefined) return false;
+    snapshot.state = state;
     for (const channel of channels) {
-      const stored = session.channels.find((c) => c.id === channel.id);
+      const stored = snapshot.channels.find((c) => c.id === channel.id);
       if (stored) stored.pts = channel.pts;
-      else session.channels.push({ id: channel.id, pts: channel.pts });
+      else snapshot.channels.push(channel);
     }
     return true;
   }
@@ -73,30 +130,8 @@ export class MemoryStorage extends BaseStorage {
     this.store.clients.delete(this.name);
   }
 
-  protected async upsertPeers(peers: readonly Peer[]): Promise<boolean> {
-    const entry = this.store.clients.get(this.name);
-    if (!entry) return false;
-    for (const peer of peers) putPeer(entry.peers, peer);
-    return true;
-  }
-
-  protected async findPeerById(type: PeerType, id: bigint): Promise<Peer | null> {
-    const peer = this.store.clients.get(this.name)?.peers.byKey.get(peerKey(type, id));
-    return peer ? copyPeer(peer) : null;
-  }
-
-  protected async findPeerByUsername(username: string): Promise<Peer | null> {
-    const table = this.store.clients.get(this.name)?.peers;
-    const key = table?.byUsername.get(username);
-    const peer = key === undefined ? undefined : table?.byKey.get(key);
-    return peer ? copyPeer(peer) : null;
-  }
-
-  protected async findPeerByPhone(phone: string): Promise<Peer | null> {
-    const table = this.store.clients.get(this.name)?.peers;
-    const key = table?.byPhone.get(phone);
-    const peer = key === undefined ? undefined : table?.byKey.get(key);
-    return peer ? copyPeer(peer) : null;
+  protected async listSessionNames(): Promise<string[]> {
+    return [...this.store.clients.keys()].sort();
   }
 
   protected async closeConnection(): Promise<void> {
@@ -104,38 +139,24 @@ export class MemoryStorage extends BaseStorage {
   }
 }
 
-/** Stores one peer of a normalized batch: merge, then move its usernames and phone to it. */
-function putPeer(table: PeerTable, incoming: Peer): void {
-  const key = peerKey(incoming.type, incoming.id);
-  const previous = table.byKey.get(key);
-  // `incoming` is a fresh object from normalizePeerBatch and mergePeer returns it or a
-  // new one, so it can be stored as is: nobody else holds a reference to it.
-  const peer = mergePeer(previous, incoming);
+function hasKeys(keys: EntryKeys): boolean {
+  return keys.key !== undefined || keys.temps.size > 0;
+}
 
-  // Drop the index entries this peer no longer has (a re-upsert usually keeps them all,
-  // so they are left in place), then claim the new ones from whoever holds them.
-  if (previous) {
-    for (const username of previous.usernames) {
-      const lower = usernameKey(username);
-      if (!peer.usernames.some((u) => usernameKey(u) === lower)) table.byUsername.delete(lower);
-    }
-    if (previous.phone !== undefined && previous.phone !== peer.phone) table.byPhone.delete(previous.phone);
+/** Copies the entry's keys onto `dc`: temp keys ordered by slot index. */
+function withKeys(dc: DataCenter, keys: EntryKeys | undefined): DataCenter {
+  if (keys === undefined) return dc;
+  if (keys.key !== undefined) dc.authKey = Uint8Array.from(keys.key);
+  if (keys.temps.size > 0) {
+    dc.tempAuthKeys = [...keys.temps.values()]
+      .sort((a, b) => a.index - b.index)
+      .map((t) => ({ index: t.index, key: Uint8Array.from(t.key), expiresAt: t.expiresAt }));
   }
-  for (const username of peer.usernames) {
-    const lower = usernameKey(username);
-    const owner = table.byUsername.get(lower);
-    if (owner === key) continue;
-    const ownerPeer = owner === undefined ? undefined : table.byKey.get(owner);
-    if (ownerPeer) ownerPeer.usernames = ownerPeer.usernames.filter((u) => usernameKey(u) !== lower);
-    table.byUsername.set(lower, key);
-  }
-  if (peer.phone !== undefined) {
-    const owner = table.byPhone.get(peer.phone);
-    if (owner !== key) {
-      const ownerPeer = owner === undefined ? undefined : table.byKey.get(owner);
-      if (ownerPeer) delete ownerPeer.phone;
-      table.byPhone.set(peer.phone, key);
-    }
-  }
-  table.byKey.set(key, peer);
+  return dc;
+}
+
+function compareEntryIds(a: string, b: string): number {
+  const [dcA, mA] = a.split(':').map(Number) as [number, number];
+  const [dcB, mB] = b.split(':').map(Number) as [number, number];
+  return dcA - dcB || mA - mB;
 }

@@ -1,0 +1,52 @@
+import type { AuthKeyRepository, TempAuthKey } from '@mtstore/core';
+import { entryKeyId, type MemoryStore } from './store.js';
+
+/** Auth keys of one session: a map per DC entry, so a key write touches nothing else. */
+export class MemoryAuthKeys implements AuthKeyRepository {
+  constructor(
+    private readonly store: MemoryStore,
+    private readonly name: string,
+  ) {}
+
+  async get(dcId: number): Promise<Uint8Array | null> {
+    const key = this.store.clients.get(this.name)?.keys.get(entryKeyId(dcId, false))?.key;
+    return key === undefined ? null : Uint8Array.from(key);
+  }
+
+  async set(dcId: number, key: Uint8Array | null): Promise<void> {
+    const id = entryKeyId(dcId, false);
+    if (key === null) {
+      const keys = this.store.clients.get(this.name)?.keys.get(id);
+      if (keys !== undefined) delete keys.key;
+      return;
+    }
+    const keys = this.store.entry(this.name).keys;
+    const entry = keys.get(id);
+    // `key` is the base class's call-time copy: nobody else holds it.
+    if (entry === undefined) keys.set(id, { key, temps: new Map() });
+    else entry.key = key;
+  }
+
+  async getTemp(dcId: number, index: number): Promise<TempAuthKey | null> {
+    const temp = this.store.clients.get(this.name)?.keys.get(entryKeyId(dcId, false))?.temps.get(index);
+    return temp === undefined ? null : { index: temp.index, key: Uint8Array.from(temp.key), expiresAt: temp.expiresAt };
+  }
+
+  async setTemp(dcId: number, index: number, temp: TempAuthKey | null): Promise<void> {
+    const id = entryKeyId(dcId, false);
+    if (temp === null) {
+      this.store.clients.get(this.name)?.keys.get(id)?.temps.delete(index);
+      return;
+    }
+    const keys = this.store.entry(this.name).keys;
+    let entry = keys.get(id);
+    if (entry === undefined) keys.set(id, (entry = { temps: new Map() }));
+    entry.temps.set(index, temp);
+  }
+
+  async deleteByDc(dcId: number): Promise<void> {
+    const keys = this.store.clients.get(this.name)?.keys;
+    keys?.delete(entryKeyId(dcId, false));
+    keys?.delete(entryKeyId(dcId, true));
+  }
+}

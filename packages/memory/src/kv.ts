@@ -1,0 +1,30 @@
+import type { KeyValueEntry, KeyValueRepository } from '@mtstore/core';
+import type { MemoryStore } from './store.js';
+
+/** kv entries of one session; values are copied in (by the base class) and out. */
+export class MemoryKeyValues implements KeyValueRepository {
+  constructor(
+    private readonly store: MemoryStore,
+    private readonly name: string,
+  ) {}
+
+  async get(key: string): Promise<Uint8Array | null> {
+    const value = this.store.clients.get(this.name)?.kv.get(key);
+    return value === undefined ? null : Uint8Array.from(value);
+  }
+
+  async set(key: string, value: Uint8Array | null): Promise<void> {
+    if (value === null) this.store.clients.get(this.name)?.kv.delete(key);
+    else this.store.entry(this.name).kv.set(key, value);
+  }
+
+  async entries(): Promise<KeyValueEntry[]> {
+    const kv = this.store.clients.get(this.name)?.kv;
+    if (kv === undefined) return [];
+    return [...kv.keys()].sort().map((key) => ({ key, value: Uint8Array.from(kv.get(key) as Uint8Array) }));
+  }
+
+  async clear(): Promise<void> {
+    this.store.clients.get(this.name)?.kv.clear();
+  }
+}

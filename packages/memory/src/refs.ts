@@ -1,0 +1,71 @@
+import type { RefMessage, RefMessageRepository } from '@mtstore/core';
+import type { MemoryStore, RefTable } from './store.js';
+
+function messageKey(chatId: bigint, messageId: number): string {
+  return `${chatId}:${messageId}`;
+}
+
+/** Reference messages of one session, indexed by peer and by message. */
+export class MemoryRefMessages implements RefMessageRepository {
+  constructor(
+    private readonly backend: MemoryStore,
+    private readonly name: string,
+  ) {}
+
+  #table(): RefTable | undefined {
+    return this.backend.clients.get(this.name)?.refs;
+  }
+
+  async store(peerId: bigint, chatId: bigint, messageId: number): Promise<void> {
+    const table = this.backend.entry(this.name).refs;
+    const key = messageKey(chatId, messageId);
+    let refs = table.byPeer.get(peerId);
+    if (refs === undefined) table.byPeer.set(peerId, (refs = new Map()));
+    // Delete first so the reference moves to the end: Map order is recency.
+    refs.delete(key);
+    refs.set(key, { chatId, messageId });
+    let peers = table.byMessage.get(key);
+    if (peers === undefined) table.byMessage.set(key, (peers = new Set()));
+    peers.add(peerId);
+  }
+
+  async getByPeer(peerId: bigint): Promise<RefMessage | null> {
+    const refs = this.#table()?.byPeer.get(peerId);
+    if (refs === undefined) return null;
+    let last: RefMessage | undefined;
+    for (const ref of refs.values()) last = ref;
+    return last === undefined ? null : { chatId: last.chatId, messageId: last.messageId };
+  }
+
+  async delete(chatId: bigint, messageIds: readonly number[]): Promise<void> {
+    const table = this.#table();
+    if (table === undefined) return;
+    for (const messageId of messageIds) {
+      const key = messageKey(chatId, messageId);
+      for (const peerId of table.byMessage.get(key) ?? []) {
+        const refs = table.byPeer.get(peerId);
+        refs?.delete(key);
+        if (refs?.size === 0) table.byPeer.delete(peerId);
+      }
+      table.byMessage.delete(key);
+    }
+  }
+
+  async deleteByPeer(peerId: bigint): Promise<void> {
+    const table = this.#table();
+    const refs = table?.byPeer.get(peerId);
+    if (table === undefined || refs === undefined) return;
+    for (const key of refs.keys()) {
+      const peers = table.byMessage.get(key);
+      peers?.delete(peerId);
+      if (peers?.size === 0) table.byMessage.delete(key);
+    }
+    table.byPeer.delete(peerId);
+  }
+
+  async clear(): Promise<void> {
+    const table = this.#table();
+    table?.byPeer.clear();
+    table?.byMessage.clear();
+  }
+}
