@@ -2,20 +2,12 @@
  * The built binary (dist/bin.js), spawned as a user runs it: conversions between
  * foreign formats need no backend; exit codes and one-line errors.
  */
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { parseSession, parseSessionString } from '@mtstore/convert';
 import { describe, expect, it } from 'vitest';
 import { EXIT } from '../src/index.js';
-import { convertFixtures } from './helpers.js';
+import { convertFixtures, mtstore } from './helpers.js';
 
-const bin = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
-
-export function mtstore(args: string[], env: Record<string, string> = {}): { code: number; stdout: string; stderr: string } {
-  const result = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000 });
-  return { code: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
-}
 
 const pyrogramTruth = JSON.parse(readFileSync(`${convertFixtures}pyrogram/pyrogram.json`, 'utf8')) as { export_session_string: string };
 

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { registerAdapter, type Peer } from '@mtstore/core';
@@ -39,4 +40,12 @@ export function makePeers(count: number, start = 1): Peer[] {
     const id = BigInt(start + i);
     return { type: 'user' as const, id, accessHash: id * 7919n, usernames: [`user_${start + i}`], updatedAt: 1_700_000_000, ...(i % 10 === 0 ? { min: true } : {}) };
   });
+}
+
+const bin = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
+
+/** Runs the built binary as a user would: `node dist/bin.js …`. */
+export function mtstore(args: string[], env: Record<string, string> = {}): { code: number; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000 });
+  return { code: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
 }
