@@ -143,4 +143,18 @@ describe('migrate', () => {
     expect((await partial.peers.list({ limit: 10_000 })).peers).toHaveLength(9_000);
     await partial.close();
   });
+
+  it('shows a progress bar with counts and rate on a TTY, plain lines otherwise', async () => {
+    const a = await openStorage('shared://p1', { name: 'a' });
+    await a.peers.upsert(makePeers(3000));
+    await a.close();
+    const tty = captureIo();
+    Object.assign(tty.stderr, { isTTY: true, columns: 120, cursorTo: () => true, clearLine: () => true, moveCursor: () => true });
+    await migrate('shared://p1', 'shared://p2', { batch: 1000 }, tty);
+    expect(tty.err()).toMatch(/a \[[\u2588\u2591]+\] 3000\/3000 peers \| [\d,]+\/s/);
+    const plain = captureIo();
+    await migrate('shared://p1', 'shared://p3', { batch: 1000 }, plain);
+    expect(plain.err()).toMatch(/^a: 3000\/3000 peers \([\d,]+\/s\)$/m);
+    expect(plain.err()).not.toContain('\u2588');
+  });
 });
