@@ -13,6 +13,9 @@ import { peers, peersV2 } from './traits/peers.js';
 import { refMessages } from './traits/refs.js';
 import { modelV2, names, partialUpdate } from './traits/snapshot.js';
 import { secrets } from './traits/secrets.js';
+import { crashes, processRaces } from './traits/processes.js';
+import { clientModel, serverModel } from './traits/model.js';
+import { serverSettling, settling } from './traits/settle.js';
 import { lifecycle, races, serverClosing, serverIds, serverInput, serverInstances } from './traits/server.js';
 import { atomicSave, closing, deletion, ids, roundTrip, twoInstances, updateState } from './traits/storage.js';
 
@@ -37,6 +40,9 @@ export function describeStorage(t: TestApi, name: string, options: StorageSuiteO
     keyValue(r);
     peersV2(r);
     refMessages(r);
+    settling(r);
+    crashes(r);
+    clientModel(r);
   });
 }
 
@@ -50,6 +56,9 @@ export function describeSessionStorage(t: TestApi, name: string, options: Sessio
     races(r);
     serverInstances(r);
     serverClosing(r);
+    serverSettling(r);
+    processRaces(r);
+    serverModel(r);
     events(r);
     observerIsolation(r);
   });

@@ -290,6 +290,33 @@ function throwsSynchronously(b: Backend, name: string): Storage {
   });
 }
 
+/** Reads the caller's session one tick after the call: a change made meanwhile is stored. */
+function readsInputLate(b: Backend, name: string): Storage {
+  const inner = memory(b, name);
+  return wrap(inner, { save: async (session) => (await tick(), inner.save(session)) });
+}
+
+/** close() resolves while a write issued before it never settles. */
+function closeAbandonsCalls(b: Backend, name: string): Storage {
+  const inner = memory(b, name);
+  let closed = false;
+  return wrap(inner, {
+    authKeys: {
+      ...inner.authKeys,
+      get: (dc) => inner.authKeys.get(dc),
+      set: async (dc, key) => {
+        await tick();
+        if (closed) return new Promise<void>(() => {});
+        return inner.authKeys.set(dc, key);
+      },
+    },
+    close: () => {
+      closed = true;
+      return inner.close();
+    },
+  });
+}
+
 function usableAfterClose(b: Backend, name: string): Storage {
   return wrap(memory(b, name), { close: async () => {} });
 }
@@ -488,11 +515,17 @@ export const BROKEN: readonly Broken[] = [
   { rule: 'invalid input is silently accepted', suite: 'storage', group: 'invalid input', open: swallowsInvalid },
   { rule: 'invalid input throws synchronously', suite: 'storage', group: 'invalid input', open: throwsSynchronously },
   { rule: 'methods keep working after close', suite: 'storage', group: 'close', open: usableAfterClose },
+  { rule: 'save reads its argument after the call', suite: 'storage', group: 'calls in flight', open: readsInputLate },
+  { rule: 'close() abandons a call in flight', suite: 'storage', group: 'calls in flight', open: closeAbandonsCalls },
   { rule: 'a second close rejects', suite: 'storage', group: 'close', open: secondCloseRejects },
   { rule: 'each instance caches what it loaded', suite: 'storage', group: 'two instances', open: staleCache },
   { rule: 'loaded keys print their bytes', suite: 'storage', group: 'secrets', open: leakingKeys },
   { rule: 'errors quote key bytes', suite: 'storage', group: 'secrets', open: keyInErrors },
 
+  { rule: 'a moved username stays with its previous owner (random sequences)', suite: 'storage', group: 'model-based', open: usernameNotReleased },
+  { rule: 'save keeps keys of DCs it does not list (random sequences)', suite: 'storage', group: 'model-based', open: (b, n) => new SaveKeepsOldKeys({ store: b.store, name: n }) },
+  { rule: 'getByPeer returns the oldest reference (random sequences)', suite: 'storage', group: 'model-based', open: (b, n) => new OldestReference({ store: b.store, name: n }) },
+  { rule: 'sessions keyed by session id alone (random sequences)', suite: 'server', group: 'model-based', open: (b) => new KeyedBySessionIdOnly({ store: b.store }) },
   { rule: 'createSession checks, then inserts', suite: 'server', group: 'races', open: (b) => new CheckThenInsert({ store: b.store }) },
   { rule: 'destroySession checks, then deletes', suite: 'server', group: 'races', open: (b) => new CheckThenDelete({ store: b.store }) },
   { rule: 'sessions keyed by session id alone', suite: 'server', group: 'lifecycle', open: (b) => new KeyedBySessionIdOnly({ store: b.store }) },

@@ -103,6 +103,31 @@ export function modelV2({ group, test, expect }: StorageRegistrar): void {
       expect(Object.keys((await storage.load())?.dcs[3] ?? {})).toEqual(['id']);
     });
 
+    test('an empty tempAuthKeys list is the same as none: it loads absent', async (s) => {
+      const storage = await s.open();
+      const session: Session = { ...minimalSession(), dcs: [{ id: 2, port: 443, authKey: authKey(1), tempAuthKeys: [] }, { id: 3, tempAuthKeys: [{ index: 0, key: authKey(2), expiresAt: 1 }] }] };
+      await storage.save(session);
+      expect(await storage.load()).toEqual({ ...session, dcs: [{ id: 2, port: 443, authKey: authKey(1) }, session.dcs[1]] });
+      expect(Object.keys((await storage.load())?.dcs[0] ?? {}).sort()).toEqual(['authKey', 'id', 'port']);
+    });
+
+    test('temp keys on several DCs and on a media-only entry round-trip, ordered by index', async (s) => {
+      const storage = await s.open();
+      const temp = (index: number, seed: number) => ({ index, key: authKey(seed), expiresAt: 1_800_000_000 + index });
+      const session: Session = {
+        ...minimalSession(),
+        dcs: [
+          { id: 2, port: 443, tempAuthKeys: [temp(0, 1), temp(3, 2)] },
+          { id: 2, port: 443, mediaOnly: true, authKey: authKey(9), tempAuthKeys: [temp(1, 3)] },
+          { id: 4, ipv4: '149.154.167.91', port: 443, authKey: authKey(4), tempAuthKeys: [temp(0, 4), temp(1, 5), temp(2, 6)] },
+        ],
+      };
+      await storage.save(session);
+      expect(await storage.load()).toEqual(session);
+      expect(await storage.authKeys.getTemp(2, 1)).toBeNull(); // slot 1 of DC 2 is the media entry's: authKeys address the main one
+      expect(await storage.authKeys.getTemp(4, 2)).toEqual(temp(2, 6));
+    });
+
     test('every self username in order, premium absent / false / true, an empty username list', async (s) => {
       const storage = await s.open();
       for (const user of [
