@@ -133,7 +133,25 @@ const postgres = await checkServer('PostgreSQL', POSTGRES_URL, async () => {
   await client.end();
 });
 
-describe.skipIf(!postgres.available || !sqlite.available)(`PostgreSQL${postgres.reason ? ` [skipped: ${postgres.reason}]` : ''}`, () => {
+// The server is up; the adapter must also be installed and on contract v2.
+const postgresAdapter = postgres.available
+  ? await checkServer('@mtstore/postgres (contract v2)', POSTGRES_URL, async () => {
+      const schema = randomNamespace();
+      const probe = await openStorage(`${POSTGRES_URL}?schema=${schema}`);
+      try {
+        await probe.kv.entries();
+        await probe.listNames();
+      } finally {
+        await probe.close();
+        const client = new pg.Client({ connectionString: POSTGRES_URL });
+        await client.connect();
+        await client.query(`drop schema if exists "${schema}" cascade`);
+        await client.end();
+      }
+    })
+  : postgres;
+
+describe.skipIf(!postgresAdapter.available || !sqlite.available)(`PostgreSQL${postgresAdapter.reason ? ` [skipped: ${postgresAdapter.reason}]` : ''}`, () => {
   const schema = randomNamespace();
   const url = `${POSTGRES_URL}?schema=${schema}`;
   afterAll(async () => {
