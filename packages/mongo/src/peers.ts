@@ -1,26 +1,29 @@
 /**
  * One peer batch, under the session's write lease:
  *
- *   1. read (in parallel): does the session exist, the batch's stored peers, the
- *      stored owners of the batch's usernames and phones;
+ *   1. read (in parallel): the batch's stored peers, the stored owners of the
+ *      batch's usernames and phones;
  *   2. read the previous owners that are not in the batch (only when a username or
  *      phone moves away from them, which is rare);
  *   3. decide in memory: `mergePeer` against the stored peer, which documents change,
  *      which lookups move, which previous owners lose a username or phone;
  *   4. write the peers, then the lookups.
  *
- * So a batch of any size is 3-4 round trips inside the lease (plus 2 for the lease). MongoDB writes each collection with one
- * `bulkWrite` (ordered: false) of replacements. FerretDB 1.x gets a delete of the
- * changed documents and one `insertMany`, because its `update` command keeps one
- * SQLite connection per statement until the command ends and hangs the database
- * beyond ~100 statements (see the README); readers that miss a peer while the lease
- * is held wait for it and look again (client.ts), so they never see the gap.
+ * So a batch of any size is 1-2 round trips of reads inside the lease (plus 2 for
+ * the lease), then the writes.
+ * MongoDB writes each collection with one `bulkWrite` (ordered: false) of
+ * replacements. FerretDB 1.x gets one `insertMany` of the new documents and the
+ * replacements in `bulkWrite`s of FERRET_REPLACE_CHUNK statements, because its
+ * `update` command keeps one SQLite connection per statement until the command ends
+ * and hangs the database beyond ~100 statements (see the README). A stored document
+ * is never deleted to be rewritten: a crash mid-batch loses nothing acknowledged.
  */
 import type { Collection } from 'mongodb';
-import { mergePeer, usernameKey, type Peer } from '@mtstore/core';
+import { mergePeer, usernameKey, type Peer, type PeerPage, type PeerRepository, type PeerType } from '@mtstore/core';
 import {
   decodePeer,
   encodePeer,
+  peerDocumentId,
   phoneHandleId,
   READ,
   samePeerDocument,
@@ -29,14 +32,11 @@ import {
   type PeerDocument,
   type StringIdDocument,
 } from './codec.js';
+import type { Context, Scope } from './context.js';
+import type { Lease } from './lock.js';
 import type { ServerProfile } from './schema.js';
 
-export interface PeerCollections {
-  sessions: Collection<StringIdDocument>;
-  peers: Collection<StringIdDocument>;
-  index: Collection<StringIdDocument>;
-  profile: ServerProfile;
-}
+export type PeerCollections = Pick<Context, 'peers' | 'index' | 'profile'>;
 
 /** Up to this many ids, FerretDB is asked one `_id` at a time (the only lookup it can index). */
 const FERRET_ID_LOOKUPS = 64;
@@ -127,37 +127,55 @@ function strip(owners: Map<string, PeerDocument>, losers: Plan['losers']): PeerD
   return changed;
 }
 
-/** Replaces or inserts `docs` (`replacing`: the ones already stored), by the strategy the server needs. */
-async function put(collection: Collection<StringIdDocument>, docs: readonly (PeerDocument | HandleDocument)[], replacing: ReadonlySet<string>, profile: ServerProfile): Promise<void> {
+/**
+ * FerretDB 1.x: replacements per `update` command. Each statement holds one of the
+ * database's SQLite connections (100) until the command ends, so a command stays far
+ * below that whatever the batch size.
+ */
+const FERRET_REPLACE_CHUNK = 25;
+
+/**
+ * Replaces or inserts `docs` (`replacing`: the ones already stored). A stored document
+ * is only ever replaced in place, never deleted first: a crash (or a fenced writer)
+ * leaves each peer at its old or its new version, never missing.
+ */
+async function put(collection: Collection<StringIdDocument>, docs: readonly (PeerDocument | HandleDocument)[], replacing: ReadonlySet<string>, profile: ServerProfile, lease: Lease): Promise<void> {
   if (docs.length === 0) return;
-  if (!profile.ferretdb1) {
-    await collection.bulkWrite(
-      docs.map((doc) => ({ replaceOne: { filter: { _id: doc._id }, replacement: doc as unknown as StringIdDocument, upsert: true } })),
+  const replace = (list: readonly (PeerDocument | HandleDocument)[]) =>
+    collection.bulkWrite(
+      list.map((doc) => ({ replaceOne: { filter: { _id: doc._id }, replacement: doc as unknown as StringIdDocument, upsert: true } })),
       { ordered: false },
     );
+  if (!profile.ferretdb1) {
+    lease.check();
+    await replace(docs);
     return;
   }
-  const ids = [...replacing];
-  if (ids.length > FERRET_ID_LOOKUPS) await collection.deleteMany({ _id: { $in: ids } });
-  else await Promise.all(ids.map((_id) => collection.deleteOne({ _id })));
-  await collection.insertMany(docs as unknown as StringIdDocument[], { ordered: false });
+  const fresh = docs.filter((doc) => !replacing.has(doc._id));
+  const changed = docs.filter((doc) => replacing.has(doc._id));
+  if (fresh.length > 0) {
+    lease.check();
+    await collection.insertMany(fresh as unknown as StringIdDocument[], { ordered: false });
+  }
+  for (let i = 0; i < changed.length; i += FERRET_REPLACE_CHUNK) {
+    lease.check();
+    await replace(changed.slice(i, i + FERRET_REPLACE_CHUNK));
+  }
 }
 
-/** Stores a normalized batch; false (nothing written) when the session is not saved. Call under the lease. */
-export async function writePeers(c: PeerCollections, session: string, batch: readonly Peer[], where: string): Promise<boolean> {
+/** Stores a normalized batch. Call under the session's lease. */
+export async function writePeers(c: PeerCollections, session: string, batch: readonly Peer[], where: string, lease: Lease): Promise<void> {
   const keys = batch.map((p) => encodePeer(session, p)._id);
   const handleIds: string[] = [];
   for (const p of batch) {
     for (const u of p.usernames) handleIds.push(usernameHandleId(session, usernameKey(u)));
     if (p.phone !== undefined) handleIds.push(phoneHandleId(session, p.phone));
   }
-  const [exists, stored, handles] = await Promise.all([
-    c.sessions.findOne({ _id: session }, { projection: { _id: 1 } }),
+  const [stored, handles] = await Promise.all([
     findByIds<PeerDocument>(c.peers, session, keys, c.profile),
     findByIds<HandleDocument>(c.index, session, handleIds, c.profile),
   ]);
-  if (exists === null) return false;
-  const decided = plan(session, batch, stored, handles, `session ${JSON.stringify(session)}, peer`);
+  const decided = plan(session, batch, stored, handles, where);
   if (decided.losers.size > 0) {
     const owners = await findByIds<PeerDocument>(c.peers, session, [...decided.losers.keys()], c.profile);
     for (const doc of strip(owners, decided.losers)) {
@@ -165,7 +183,81 @@ export async function writePeers(c: PeerCollections, session: string, batch: rea
       decided.replacing.add(doc._id);
     }
   }
-  await put(c.peers, decided.peers, decided.replacing, c.profile);
-  await put(c.index, decided.handles, decided.replacingHandles, c.profile);
-  return true;
+  await put(c.peers, decided.peers, decided.replacing, c.profile, lease);
+  await put(c.index, decided.handles, decided.replacingHandles, c.profile, lease);
+}
+
+/**
+ * The peer cache of one session. Batches and `clear` run under the session's lease;
+ * lookups never wait, except that a miss while a batch holds the lease waits for it
+ * and looks again: a username moving between peers is first taken from its old owner,
+ * then its lookup moves, so a reader in between would see nobody own it.
+ */
+export class MongoPeers implements PeerRepository {
+  constructor(private readonly scope: Scope) {}
+
+  async upsert(peers: readonly Peer[]): Promise<void> {
+    const c = await this.scope.ready();
+    await c.locks.run(this.scope.name, this.scope.where('peers.upsert'), (lease) => writePeers(c, this.scope.name, peers, `${this.scope.label}, peer`, lease));
+  }
+
+  async #lookup(c: Context, find: () => Promise<Peer | null>): Promise<Peer | null> {
+    const found = await find();
+    if (found !== null || !(await c.locks.held(this.scope.name))) return found;
+    await c.locks.settled(this.scope.name);
+    return find();
+  }
+
+  async #peerAt(c: Context, id: string): Promise<Peer | null> {
+    const doc = await c.peers.findOne({ _id: id }, READ);
+    return doc === null ? null : decodePeer(doc, `${this.scope.label}, peer`);
+  }
+
+  /** The owner a lookup points to, if it still lists what was looked up (lookups of released names linger). */
+  async #owner(c: Context, handleId: string, owns: (peer: Peer) => boolean): Promise<Peer | null> {
+    const handle = await c.index.findOne({ _id: handleId });
+    if (handle === null || typeof handle.peer !== 'string') return null;
+    const peer = await this.#peerAt(c, handle.peer);
+    return peer !== null && owns(peer) ? peer : null;
+  }
+
+  async getById(type: PeerType, id: bigint): Promise<Peer | null> {
+    const c = await this.scope.ready();
+    // A batch never removes a stored peer, so a miss here is a miss: no waiting.
+    return this.#peerAt(c, peerDocumentId(this.scope.name, type, id));
+  }
+
+  async getByUsername(username: string): Promise<Peer | null> {
+    const c = await this.scope.ready();
+    const owns = (peer: Peer) => Array.isArray(peer.usernames) && peer.usernames.some((u) => typeof u === 'string' && usernameKey(u) === username);
+    return this.#lookup(c, () => this.#owner(c, usernameHandleId(this.scope.name, username), owns));
+  }
+
+  async getByPhone(phone: string): Promise<Peer | null> {
+    const c = await this.scope.ready();
+    return this.#lookup(c, () => this.#owner(c, phoneHandleId(this.scope.name, phone), (peer) => peer.phone === phone));
+  }
+
+  /**
+   * Pages in `_id` order (`<session>/<type>/<id>`, unique and never reused); the
+   * cursor is the last `_id` returned without the session prefix.
+   */
+  async list(cursor: string | null, limit: number): Promise<PeerPage> {
+    const c = await this.scope.ready();
+    const filter: Record<string, unknown> = { session: this.scope.name };
+    if (cursor !== null) filter._id = { $gt: `${this.scope.name}/${cursor}` };
+    const docs = await c.peers.find(filter, { ...READ, sort: { _id: 1 }, limit: limit + 1 }).toArray();
+    const page = docs.slice(0, limit);
+    const peers = page.map((doc) => decodePeer(doc, `${this.scope.label}, peer`));
+    const last = page[page.length - 1];
+    return { peers, cursor: docs.length > limit && last !== undefined ? last._id.slice(this.scope.name.length + 1) : null };
+  }
+
+  async clear(): Promise<void> {
+    const c = await this.scope.ready();
+    await c.locks.run(this.scope.name, this.scope.where('peers.clear'), async (lease) => {
+      lease.check();
+      await Promise.all([c.peers.deleteMany({ session: this.scope.name }), c.index.deleteMany({ session: this.scope.name })]);
+    });
+  }
 }
