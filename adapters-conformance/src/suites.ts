@@ -7,7 +7,11 @@ import { bus } from './traits/bus.js';
 import { BusScope, registrar, ServerScope, StorageScope } from './traits/context.js';
 import { events, observerIsolation } from './traits/events.js';
 import { invalidInput } from './traits/input.js';
-import { peers } from './traits/peers.js';
+import { keyValue } from './traits/kv.js';
+import { authKeys } from './traits/keys.js';
+import { peers, peersV2 } from './traits/peers.js';
+import { refMessages } from './traits/refs.js';
+import { modelV2, names, partialUpdate } from './traits/snapshot.js';
 import { secrets } from './traits/secrets.js';
 import { lifecycle, races, serverClosing, serverIds, serverInput, serverInstances } from './traits/server.js';
 import { atomicSave, closing, deletion, ids, roundTrip, twoInstances, updateState } from './traits/storage.js';
@@ -26,6 +30,13 @@ export function describeStorage(t: TestApi, name: string, options: StorageSuiteO
     closing(r);
     secrets(r);
     peers(r);
+    modelV2(r);
+    partialUpdate(r);
+    names(r);
+    authKeys(r);
+    keyValue(r);
+    peersV2(r);
+    refMessages(r);
   });
 }
 
