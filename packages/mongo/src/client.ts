@@ -90,6 +90,7 @@ export class MongoStorage extends BaseStorage {
       sessions: db.collection(names.sessions),
       peers: db.collection(names.peers),
       index: db.collection(names.peerIndex),
+      journal: db.collection(names.peerJournal),
       kv: db.collection(names.kv),
       refs: db.collection(names.refs),
       locks: new SessionLocks(db.collection<LockDocument>(names.locks)),
@@ -156,6 +157,7 @@ export class MongoStorage extends BaseStorage {
       lease.check();
       // The snapshot and keys first: a concurrent saveUpdateState then finds nothing to add to.
       await c.sessions.deleteOne({ _id: name });
+      await c.journal.deleteMany({ session: name }); // before the peers: readers fall back to it
       await Promise.all([
         c.peers.deleteMany({ session: name }),
         c.index.deleteMany({ session: name }),

@@ -8,6 +8,8 @@ export interface Context {
   sessions: Collection<StringIdDocument>;
   peers: Collection<StringIdDocument>;
   index: Collection<StringIdDocument>;
+  /** FerretDB peer batches' redo journal (peers.ts). */
+  journal: Collection<StringIdDocument>;
   kv: Collection<StringIdDocument>;
   refs: Collection<StringIdDocument>;
   locks: SessionLocks;

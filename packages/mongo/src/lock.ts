@@ -29,11 +29,11 @@ export interface LockDocument {
 }
 
 /** How long a lease lasts without renewal: what a dead holder costs the next writer. */
-export const LEASE_MS = 6_000;
+export const LEASE_MS = 10_000;
 /** How often a live holder renews its lease. */
-export const RENEW_MS = 1_500;
+export const RENEW_MS = 2_000;
 /** A holder stops writing (and renewing) when less than this remains of its lease by its own clock. */
-export const FENCE_MARGIN_MS = 2_000;
+export const FENCE_MARGIN_MS = 3_000;
 /** Longest a writer waits for a lease held by live writers before giving up with StorageUnavailableError. */
 export const WAIT_MS = 35_000;
 

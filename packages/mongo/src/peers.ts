@@ -12,11 +12,12 @@
  * So a batch of any size is 1-2 round trips of reads inside the lease (plus 2 for
  * the lease), then the writes.
  * MongoDB writes each collection with one `bulkWrite` (ordered: false) of
- * replacements. FerretDB 1.x gets one `insertMany` of the new documents and the
- * replacements in `bulkWrite`s of FERRET_REPLACE_CHUNK statements, because its
- * `update` command keeps one SQLite connection per statement until the command ends
- * and hangs the database beyond ~100 statements (see the README). A stored document
- * is never deleted to be rewritten: a crash mid-batch loses nothing acknowledged.
+ * replacements, in place. FerretDB 1.x cannot: its `update` command keeps one SQLite
+ * connection per statement until the command ends and hangs the database beyond ~100
+ * statements, and a replace costs ≈ 10 ms per document (see the README). There the
+ * new versions of the documents to replace are first journaled (one insert), then the
+ * stored ones deleted and everything inserted, then the journal entries removed: a
+ * crash at any point loses no acknowledged peer (see `put`).
  */
 import type { Collection } from 'mongodb';
 import { mergePeer, usernameKey, type Peer, type PeerPage, type PeerRepository, type PeerType } from '@mtstore/core';
@@ -36,7 +37,7 @@ import type { Context, Scope } from './context.js';
 import type { Lease } from './lock.js';
 import type { ServerProfile } from './schema.js';
 
-export type PeerCollections = Pick<Context, 'peers' | 'index' | 'profile'>;
+export type PeerCollections = Pick<Context, 'peers' | 'index' | 'journal' | 'profile'>;
 
 /** Up to this many ids, FerretDB is asked one `_id` at a time (the only lookup it can index). */
 const FERRET_ID_LOOKUPS = 64;
@@ -128,43 +129,88 @@ function strip(owners: Map<string, PeerDocument>, losers: Plan['losers']): PeerD
 }
 
 /**
- * FerretDB 1.x: replacements per `update` command. Each statement holds one of the
- * database's SQLite connections (100) until the command ends, so a command stays far
- * below that whatever the batch size.
+ * FerretDB 1.x: documents per `insertMany` / ids per `$in` delete. Each command holds
+ * the database's single SQLite writer while it runs; short commands let the lease's
+ * renewal (and other sessions' writes) in between. (A replace costs ≈ 10 ms per
+ * document there, a 500-document insert ≈ 50 ms: hence delete + insert, not replace.)
  */
-const FERRET_REPLACE_CHUNK = 25;
+const FERRET_CHUNK = 500;
+
+type Written = PeerDocument | HandleDocument;
+
+/** A journal entry: the new version of a document a FerretDB batch deletes to rewrite. */
+export interface JournalDocument {
+  /** `p|<peer _id>` or `h|<lookup _id>`. */
+  _id: string;
+  session: string;
+  doc: Written;
+}
+
+export const journalId = (target: 'p' | 'h', id: string): string => `${target}|${id}`;
+
+async function inChunks<T>(items: readonly T[], lease: Lease, write: (chunk: T[]) => Promise<unknown>): Promise<void> {
+  for (let i = 0; i < items.length; i += FERRET_CHUNK) {
+    lease.check();
+    await write(items.slice(i, i + FERRET_CHUNK));
+  }
+}
+
+/** FerretDB: delete the stored versions of `replacing`, insert every document of `docs`. */
+async function swap(collection: Collection<StringIdDocument>, docs: readonly Written[], replacing: ReadonlySet<string>, lease: Lease): Promise<void> {
+  await inChunks([...replacing], lease, (ids) => (ids.length > FERRET_ID_LOOKUPS ? collection.deleteMany({ _id: { $in: ids } }) : Promise.all(ids.map((_id) => collection.deleteOne({ _id })))));
+  await inChunks(docs, lease, (chunk) => collection.insertMany(chunk as unknown as StringIdDocument[], { ordered: false }));
+}
 
 /**
- * Replaces or inserts `docs` (`replacing`: the ones already stored). A stored document
- * is only ever replaced in place, never deleted first: a crash (or a fenced writer)
- * leaves each peer at its old or its new version, never missing.
+ * Finishes a FerretDB batch that died between deleting stored documents and
+ * inserting their new versions: the journal holds those versions, so the batch is
+ * rolled forward (deleted again where present, inserted), then the journal cleared.
+ * Idempotent: a crash here leaves the journal for the next writer.
  */
-async function put(collection: Collection<StringIdDocument>, docs: readonly (PeerDocument | HandleDocument)[], replacing: ReadonlySet<string>, profile: ServerProfile, lease: Lease): Promise<void> {
-  if (docs.length === 0) return;
-  const replace = (list: readonly (PeerDocument | HandleDocument)[]) =>
-    collection.bulkWrite(
-      list.map((doc) => ({ replaceOne: { filter: { _id: doc._id }, replacement: doc as unknown as StringIdDocument, upsert: true } })),
-      { ordered: false },
-    );
-  if (!profile.ferretdb1) {
-    lease.check();
-    await replace(docs);
+export async function recoverJournal(c: PeerCollections, session: string, lease: Lease): Promise<boolean> {
+  const pending = (await c.journal.find({ session }, READ).toArray()) as unknown as JournalDocument[];
+  if (pending.length === 0) return false;
+  for (const [target, collection] of [['p', c.peers], ['h', c.index]] as const) {
+    const docs = pending.filter((e) => e._id.startsWith(`${target}|`)).map((e) => e.doc);
+    await swap(collection, docs, new Set(docs.map((d) => d._id)), lease);
+  }
+  lease.check();
+  await c.journal.deleteMany({ session });
+  return true;
+}
+
+/**
+ * Writes what was decided. MongoDB: one replacing `bulkWrite` per collection, in
+ * place. FerretDB 1.x: the new versions of the documents to be replaced go to the
+ * journal first (one durable insert), then stored versions are deleted and every
+ * document inserted, then the journal entries are removed: a crash anywhere loses no
+ * acknowledged peer (readers fall back to the journal, the next writer rolls forward).
+ */
+async function put(c: PeerCollections, session: string, decided: Plan, lease: Lease): Promise<void> {
+  if (!c.profile.ferretdb1) {
+    for (const [collection, docs] of [[c.peers, decided.peers], [c.index, decided.handles]] as const) {
+      if (docs.length === 0) continue;
+      lease.check();
+      await collection.bulkWrite(
+        docs.map((doc: Written) => ({ replaceOne: { filter: { _id: doc._id }, replacement: doc as unknown as StringIdDocument, upsert: true } })),
+        { ordered: false },
+      );
+    }
     return;
   }
-  const fresh = docs.filter((doc) => !replacing.has(doc._id));
-  const changed = docs.filter((doc) => replacing.has(doc._id));
-  if (fresh.length > 0) {
-    lease.check();
-    await collection.insertMany(fresh as unknown as StringIdDocument[], { ordered: false });
-  }
-  for (let i = 0; i < changed.length; i += FERRET_REPLACE_CHUNK) {
-    lease.check();
-    await replace(changed.slice(i, i + FERRET_REPLACE_CHUNK));
-  }
+  const journal: JournalDocument[] = [
+    ...decided.peers.filter((d) => decided.replacing.has(d._id)).map((doc) => ({ _id: journalId('p', doc._id), session, doc })),
+    ...decided.handles.filter((d) => decided.replacingHandles.has(d._id)).map((doc) => ({ _id: journalId('h', doc._id), session, doc })),
+  ];
+  await inChunks(journal, lease, (chunk) => c.journal.insertMany(chunk as unknown as StringIdDocument[], { ordered: false }));
+  await swap(c.peers, decided.peers, decided.replacing, lease);
+  await swap(c.index, decided.handles, decided.replacingHandles, lease);
+  if (journal.length > 0) await c.journal.deleteMany({ session });
 }
 
 /** Stores a normalized batch. Call under the session's lease. */
 export async function writePeers(c: PeerCollections, session: string, batch: readonly Peer[], where: string, lease: Lease): Promise<void> {
+  if (c.profile.ferretdb1) await recoverJournal(c, session, lease);
   const keys = batch.map((p) => encodePeer(session, p)._id);
   const handleIds: string[] = [];
   for (const p of batch) {
@@ -183,8 +229,20 @@ export async function writePeers(c: PeerCollections, session: string, batch: rea
       decided.replacing.add(doc._id);
     }
   }
-  await put(c.peers, decided.peers, decided.replacing, c.profile, lease);
-  await put(c.index, decided.handles, decided.replacingHandles, c.profile, lease);
+  await put(c, session, decided, lease);
+}
+
+/**
+ * One document by `_id`. On FerretDB a miss looks in the journal (a batch between its
+ * delete and its insert, or one that died there), then once more in the collection
+ * (a batch that finished in between: it inserts before it clears the journal).
+ */
+async function find(c: Context, collection: Collection<StringIdDocument>, target: 'p' | 'h', _id: string): Promise<StringIdDocument | null> {
+  const doc = await collection.findOne({ _id }, READ);
+  if (doc !== null || !c.profile.ferretdb1) return doc;
+  const entry = await c.journal.findOne({ _id: journalId(target, _id) }, READ);
+  if (entry !== null && typeof entry.doc === 'object' && entry.doc !== null) return entry.doc as StringIdDocument;
+  return collection.findOne({ _id }, READ);
 }
 
 /**
@@ -209,13 +267,13 @@ export class MongoPeers implements PeerRepository {
   }
 
   async #peerAt(c: Context, id: string): Promise<Peer | null> {
-    const doc = await c.peers.findOne({ _id: id }, READ);
+    const doc = await find(c, c.peers, 'p', id);
     return doc === null ? null : decodePeer(doc, `${this.scope.label}, peer`);
   }
 
   /** The owner a lookup points to, if it still lists what was looked up (lookups of released names linger). */
   async #owner(c: Context, handleId: string, owns: (peer: Peer) => boolean): Promise<Peer | null> {
-    const handle = await c.index.findOne({ _id: handleId });
+    const handle = await find(c, c.index, 'h', handleId);
     if (handle === null || typeof handle.peer !== 'string') return null;
     const peer = await this.#peerAt(c, handle.peer);
     return peer !== null && owns(peer) ? peer : null;
@@ -257,6 +315,8 @@ export class MongoPeers implements PeerRepository {
     const c = await this.scope.ready();
     await c.locks.run(this.scope.name, this.scope.where('peers.clear'), async (lease) => {
       lease.check();
+      // The journal first: what it holds must not reappear through readers' fallback.
+      await c.journal.deleteMany({ session: this.scope.name });
       await Promise.all([c.peers.deleteMany({ session: this.scope.name }), c.index.deleteMany({ session: this.scope.name })]);
     });
   }

@@ -26,6 +26,8 @@ export interface CollectionNames {
   events: string;
   /** Write leases of client sessions: `_id` = session name. */
   locks: string;
+  /** New versions of the documents a FerretDB peer batch is rewriting: `_id` = `p|<peer _id>` / `h|<lookup _id>`. */
+  peerJournal: string;
   /** kv entries: `_id` = `<session>/<key>`. */
   kv: string;
   /** Reference messages: `_id` = `<session>/<peerId>/<chatId>/<messageId>`; each session's sequence counter: `_id` = `<session>`. */
@@ -42,6 +44,7 @@ export function collectionNames(prefix: string): CollectionNames {
     serverSessions: `${prefix}server_sessions`,
     events: `${prefix}events`,
     locks: `${prefix}locks`,
+    peerJournal: `${prefix}peer_journal`,
     kv: `${prefix}kv`,
     refs: `${prefix}ref_messages`,
     meta: `${prefix}meta`,
@@ -76,6 +79,7 @@ const MIGRATIONS: readonly Migration[] = [
     description: 'contract v2: auth keys out of the DC entries into `keys`, user.usernames, kv and reference-message collections',
     up: async (db, names) => {
       await db.collection(names.kv).createIndex({ session: 1 }, { name: 'session' });
+      await db.collection(names.peerJournal).createIndex({ session: 1 }, { name: 'session' });
       await db.collection(names.refs).createIndex({ session: 1, peer: 1 }, { name: 'session_peer' });
       // v1 documents are the ones with a `version` field (v2 stores none). Each is replaced
       // only if still in the v1 layout, so a second migrating process changes nothing.
