@@ -167,16 +167,13 @@ async function swap(collection: Collection<StringIdDocument>, docs: readonly Wri
  * rolled forward (deleted again where present, inserted), then the journal cleared.
  * Idempotent: a crash here leaves the journal for the next writer.
  */
-export async function recoverJournal(c: PeerCollections, session: string, lease: Lease): Promise<boolean> {
-  const pending = (await c.journal.find({ session }, READ).toArray()) as unknown as JournalDocument[];
-  if (pending.length === 0) return false;
+export async function recoverJournal(c: PeerCollections, session: string, pending: readonly JournalDocument[], lease: Lease): Promise<void> {
   for (const [target, collection] of [['p', c.peers], ['h', c.index]] as const) {
     const docs = pending.filter((e) => e._id.startsWith(`${target}|`)).map((e) => e.doc);
     await swap(collection, docs, new Set(docs.map((d) => d._id)), lease);
   }
   lease.check();
   await c.journal.deleteMany({ session });
-  return true;
 }
 
 /**
@@ -210,17 +207,24 @@ async function put(c: PeerCollections, session: string, decided: Plan, lease: Le
 
 /** Stores a normalized batch. Call under the session's lease. */
 export async function writePeers(c: PeerCollections, session: string, batch: readonly Peer[], where: string, lease: Lease): Promise<void> {
-  if (c.profile.ferretdb1) await recoverJournal(c, session, lease);
   const keys = batch.map((p) => encodePeer(session, p)._id);
   const handleIds: string[] = [];
   for (const p of batch) {
     for (const u of p.usernames) handleIds.push(usernameHandleId(session, usernameKey(u)));
     if (p.phone !== undefined) handleIds.push(phoneHandleId(session, p.phone));
   }
-  const [stored, handles] = await Promise.all([
-    findByIds<PeerDocument>(c.peers, session, keys, c.profile),
-    findByIds<HandleDocument>(c.index, session, handleIds, c.profile),
+  const read = () =>
+    Promise.all([findByIds<PeerDocument>(c.peers, session, keys, c.profile), findByIds<HandleDocument>(c.index, session, handleIds, c.profile)]);
+  // FerretDB: whether a batch died mid-way, read alongside (the journal is almost always empty).
+  const [pending, found] = await Promise.all([
+    c.profile.ferretdb1 ? (c.journal.find({ session }, READ).toArray() as unknown as Promise<JournalDocument[]>) : [],
+    read(),
   ]);
+  let [stored, handles] = found;
+  if (pending.length > 0) {
+    await recoverJournal(c, session, pending, lease);
+    [stored, handles] = await read();
+  }
   const decided = plan(session, batch, stored, handles, where);
   if (decided.losers.size > 0) {
     const owners = await findByIds<PeerDocument>(c.peers, session, [...decided.losers.keys()], c.profile);
