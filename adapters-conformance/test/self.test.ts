@@ -70,9 +70,11 @@ function suite(kind: Suite, open: (backend: Backend, name: string) => unknown): 
   const options = { peerBatchSize: 1_000 }; // the full 10,000 runs in memory's own conformance test
   switch (kind) {
     case 'storage':
-      return (t) => describeStorage(t, 'x', { open: (ns, name) => open(backend(ns), name) as Storage, cleanup, capabilities: options });
+      // Memory is fast: many more random sequences than an adapter's default 30, so a rule
+      // the model-based trait checks is caught on every run, not by luck.
+      return (t) => describeStorage(t, 'x', { open: (ns, name) => open(backend(ns), name) as Storage, cleanup, capabilities: options, modelRuns: 400 });
     case 'server':
-      return (t) => describeSessionStorage(t, 'x', { open: (ns) => open(backend(ns), '') as SessionStorageProtocol, cleanup });
+      return (t) => describeSessionStorage(t, 'x', { open: (ns) => open(backend(ns), '') as SessionStorageProtocol, cleanup, modelRuns: 400 });
     case 'bus':
       return (t) =>
         describeSessionEventBus(t, 'x', {

@@ -1,23 +1,18 @@
 import type Database from 'better-sqlite3';
-import { BaseStorage, usernameKey, type ChannelState, type Peer, type PeerType, type Session, type UpdateState } from '@mtstore/core';
+import { BaseStorage, type ChannelState, type Session, type SessionUpdate, type UpdateState } from '@mtstore/core';
 import { Connection, connectionOptions, type SqliteConnectionOptions } from './connection.js';
-import { bit, peerFromRow, sessionFromRows, type ChannelRow, type DcRow, type PeerRow, type SessionRow, type SessionRows, type TempKeyRow } from './rows.js';
+import { SqliteAuthKeys } from './keys.js';
+import { SqliteKeyValues } from './kv.js';
+import { SqlitePeers } from './peers.js';
+import { SqliteRefMessages } from './refs.js';
+import { bit, sessionFromRows, type ChannelRow, type DcRow, type KeyRow, type SessionRow, type SessionRows } from './rows.js';
 import type { Tables } from './schema.js';
-import { prepareClient, type ClientStatements } from './statements.js';
+import { SessionScope } from './scope.js';
+import { statements } from './statements.js';
 
 export interface SqliteStorageOptions extends SqliteConnectionOptions {
   /** Session name: one file holds any number of named sessions (accounts). Default `default`. */
   name?: string;
-}
-
-/** The prepared statements and the transactions built on them, per instance. */
-interface Prepared {
-  readonly sql: ClientStatements;
-  readonly load: Database.Transaction<(name: string) => SessionRows | null>;
-  readonly save: Database.Transaction<(name: string, session: Session) => void>;
-  readonly saveState: Database.Transaction<(name: string, state: UpdateState, channels: readonly ChannelState[]) => boolean>;
-  readonly remove: Database.Transaction<(name: string) => void>;
-  readonly upsert: Database.Transaction<(name: string, peers: readonly Peer[]) => boolean>;
 }
 
 /**
@@ -27,18 +22,29 @@ interface Prepared {
  *   new SqliteStorage({ path: 'accounts.db', name: 'alice' })
  *   new SqliteStorage({ database: db, name: 'alice' })         // your better-sqlite3 Database
  *
- * Every write is one transaction; better-sqlite3 is synchronous, so a promise
- * resolves only after its transaction committed.
+ * This file holds the snapshot (session row, DC addresses, channels); keys.ts, kv.ts,
+ * peers.ts and refs.ts hold the other concerns, each preparing its statements on its
+ * first use. Every write is one statement or one transaction; better-sqlite3 is
+ * synchronous, so a promise resolves only after its transaction committed.
  */
 export class SqliteStorage extends BaseStorage {
   readonly #connection: Connection;
-  /** `session "name"`, the prefix of decoding errors (as in core's checks). */
-  #prepared: Prepared | undefined;
+  readonly #scope: SessionScope;
+  #snapshot: SnapshotStatements | undefined;
+  protected readonly authKeyRepository: SqliteAuthKeys;
+  protected readonly kvRepository: SqliteKeyValues;
+  protected readonly peerRepository: SqlitePeers;
+  protected readonly refMessageRepository: SqliteRefMessages;
 
   constructor(pathOrOptions: string | SqliteStorageOptions) {
     const options = connectionOptions(pathOrOptions, 'SqliteStorage');
     super(options.name ?? 'default');
     this.#connection = new Connection(options, `SqliteStorage(${JSON.stringify(this.name)})`);
+    this.#scope = new SessionScope(this.#connection, this.name);
+    this.authKeyRepository = new SqliteAuthKeys(this.#scope);
+    this.kvRepository = new SqliteKeyValues(this.#scope);
+    this.peerRepository = new SqlitePeers(this.#scope, this.storedLabel);
+    this.refMessageRepository = new SqliteRefMessages(this.#scope, this.storedLabel);
   }
 
   /** The database file (absolute, Telethon naming applied), `:memory:`, or undefined for a borrowed database. */
@@ -60,8 +66,8 @@ export class SqliteStorage extends BaseStorage {
     return { name: this.name, path: this.#connection.path ?? '(borrowed database)', tablePrefix: this.#connection.tablePrefix };
   }
 
-  #db(): Prepared {
-    return (this.#prepared ??= prepare(this.#connection.open(), this.#connection.tables));
+  #db(): SnapshotStatements {
+    return (this.#snapshot ??= prepareSnapshot(this.#scope));
   }
 
   protected async readSession(): Promise<Session | null> {
@@ -71,6 +77,10 @@ export class SqliteStorage extends BaseStorage {
 
   protected async writeSession(session: Session): Promise<void> {
     this.#db().save.immediate(this.name, session);
+  }
+
+  protected async writeSessionUpdate(patch: SessionUpdate): Promise<boolean> {
+    return this.#db().update.immediate(this.name, patch);
   }
 
   protected async writeUpdateState(state: UpdateState, channels: readonly ChannelState[]): Promise<boolean> {
@@ -84,30 +94,96 @@ export class SqliteStorage extends BaseStorage {
     this.#db().remove.immediate(this.name);
   }
 
-  protected async upsertPeers(peers: readonly Peer[]): Promise<boolean> {
-    return this.#db().upsert.immediate(this.name, peers);
-  }
-
-  protected async findPeerById(type: PeerType, id: bigint): Promise<Peer | null> {
-    return this.#peer(this.#db().sql.peerById.get(this.name, type, id));
-  }
-
-  protected async findPeerByUsername(username: string): Promise<Peer | null> {
-    return this.#peer(this.#db().sql.peerByUsername.get(this.name, username));
-  }
-
-  protected async findPeerByPhone(phone: string): Promise<Peer | null> {
-    return this.#peer(this.#db().sql.peerByPhone.get(this.name, phone));
+  protected async listSessionNames(): Promise<string[]> {
+    // Sorted here: the contract's order is JavaScript's, whatever SQLite's collation.
+    return (this.#db().sql.names.all() as string[]).sort();
   }
 
   protected async closeConnection(): Promise<void> {
-    this.#prepared = undefined;
     this.#connection.close();
   }
+}
 
-  #peer(row: unknown): Peer | null {
-    return row === undefined ? null : peerFromRow(row as PeerRow, this.storedLabel);
-  }
+export function prepareSnapshotStatements(db: Database.Database, t: Tables) {
+  const { read, write, value } = statements(db);
+  return {
+    sessionId: value(`SELECT id FROM ${t.sessions} WHERE name = ?`),
+    names: value(`SELECT name FROM ${t.sessions} ORDER BY name`),
+
+    // load
+    session: read(`SELECT id, has_snapshot, version, home_dc_id, api_id, user_id, user_dc_id, user_bot, user_usernames, user_premium,
+      state_pts, state_qts, state_date, state_seq, takeout_id FROM ${t.sessions} WHERE name = ?`),
+    dcs: read(`SELECT dc_id, ipv4, ipv6, host, port, test_mode, media_only FROM ${t.dcs} WHERE session_id = ? ORDER BY position`),
+    keys: read(`SELECT dc_id, media_only, slot, auth_key, expires_at FROM ${t.authKeys}
+      WHERE session_id = ? ORDER BY dc_id, media_only, slot`),
+    channels: read(`SELECT channel_id, pts FROM ${t.channels} WHERE session_id = ? ORDER BY rowid`),
+
+    // save, and update() creating the snapshot: the row is updated in place (never
+    // deleted) so what belongs to the name (keys, peers, kv, references) stays.
+    upsertSession: value(`INSERT INTO ${t.sessions} (name, has_snapshot, version, home_dc_id, api_id, user_id, user_dc_id, user_bot,
+        user_usernames, user_premium, state_pts, state_qts, state_date, state_seq, takeout_id)
+      VALUES (@name, 1, @version, @homeDcId, @apiId, @userId, @userDcId, @userBot,
+        @userUsernames, @userPremium, @pts, @qts, @date, @seq, @takeoutId)
+      ON CONFLICT (name) DO UPDATE SET has_snapshot = 1, version = excluded.version, home_dc_id = excluded.home_dc_id,
+        api_id = excluded.api_id, user_id = excluded.user_id, user_dc_id = excluded.user_dc_id,
+        user_bot = excluded.user_bot, user_usernames = excluded.user_usernames, user_premium = excluded.user_premium,
+        state_pts = excluded.state_pts, state_qts = excluded.state_qts, state_date = excluded.state_date,
+        state_seq = excluded.state_seq, takeout_id = excluded.takeout_id
+      RETURNING id`),
+    // update(): each field changes only when its flag is set, in one statement.
+    patchSession: value(`UPDATE ${t.sessions} SET
+        home_dc_id = CASE WHEN @setHome THEN @homeDcId ELSE home_dc_id END,
+        api_id = CASE WHEN @setApiId THEN @apiId ELSE api_id END,
+        user_id = CASE WHEN @setUser THEN @userId ELSE user_id END,
+        user_dc_id = CASE WHEN @setUser THEN @userDcId ELSE user_dc_id END,
+        user_bot = CASE WHEN @setUser THEN @userBot ELSE user_bot END,
+        user_usernames = CASE WHEN @setUser THEN @userUsernames ELSE user_usernames END,
+        user_premium = CASE WHEN @setUser THEN @userPremium ELSE user_premium END,
+        takeout_id = CASE WHEN @setTakeout THEN @takeoutId ELSE takeout_id END
+      WHERE name = @name AND has_snapshot = 1 RETURNING id`),
+    insertDc: write(`INSERT INTO ${t.dcs} (session_id, position, dc_id, ipv4, ipv6, host, port, test_mode, media_only)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+    insertKey: write(`INSERT INTO ${t.authKeys} (session_id, dc_id, media_only, slot, auth_key, expires_at) VALUES (?, ?, ?, ?, ?, ?)`),
+    insertChannel: write(`INSERT INTO ${t.channels} (session_id, channel_id, pts) VALUES (?, ?, ?)`),
+    deleteDcs: write(`DELETE FROM ${t.dcs} WHERE session_id = ?`),
+    deleteKeys: write(`DELETE FROM ${t.authKeys} WHERE session_id = ?`),
+    deleteChannels: write(`DELETE FROM ${t.channels} WHERE session_id = ?`),
+
+    // saveUpdateState: RETURNING tells whether a snapshot exists, in the same statement.
+    updateState: value(`UPDATE ${t.sessions} SET state_pts = ?, state_qts = ?, state_date = ?, state_seq = ?
+      WHERE name = ? AND has_snapshot = 1 RETURNING id`),
+    upsertChannel: write(`INSERT INTO ${t.channels} (session_id, channel_id, pts) VALUES (?, ?, ?)
+      ON CONFLICT (session_id, channel_id) DO UPDATE SET pts = excluded.pts`),
+
+    // delete: children first, explicitly, so it is complete even where foreign_keys is off (a borrowed database).
+    deleteChildren: [t.usernames, t.peers, t.authKeys, t.kv, t.refMessages, t.dcs, t.channels].map((table) =>
+      write(`DELETE FROM ${table} WHERE session_id = ?`),
+    ),
+    deleteSession: write(`DELETE FROM ${t.sessions} WHERE id = ?`),
+  };
+}
+
+type SnapshotSql = ReturnType<typeof prepareSnapshotStatements>;
+
+/** The snapshot's statements and the transactions built on them, per instance. */
+interface SnapshotStatements {
+  readonly sql: SnapshotSql;
+  readonly load: Database.Transaction<(name: string) => SessionRows | null>;
+  readonly save: Database.Transaction<(name: string, session: Session) => void>;
+  readonly update: Database.Transaction<(name: string, patch: SessionUpdate) => boolean>;
+  readonly saveState: Database.Transaction<(name: string, state: UpdateState, channels: readonly ChannelState[]) => boolean>;
+  readonly remove: Database.Transaction<(name: string) => void>;
+}
+
+/** The user columns of a SelfUser (null: no user). */
+function userColumns(user: Session['user'] | null | undefined) {
+  return {
+    userId: user?.id ?? null,
+    userDcId: user?.dcId ?? null,
+    userBot: bit(user?.bot),
+    userUsernames: user?.usernames === undefined ? null : JSON.stringify(user.usernames),
+    userPremium: bit(user?.premium),
+  };
 }
 
 /**
@@ -115,48 +191,90 @@ export class SqliteStorage extends BaseStorage {
  * so a writer that has to wait for another process waits (busy_timeout) instead of
  * failing with SQLITE_BUSY when it would upgrade a read lock.
  */
-function prepare(db: Database.Database, tables: Tables): Prepared {
-  const sql = prepareClient(db, tables);
+function prepareSnapshot(scope: SessionScope): SnapshotStatements {
+  const db = scope.db();
+  const sql = prepareSnapshotStatements(db, scope.tables);
+
+  /** Replaces the address rows of session `id` (keys are in their own table). */
+  const writeDcs = (id: bigint, dcs: Session['dcs']): void => {
+    sql.deleteDcs.run(id);
+    dcs.forEach((dc, position) => {
+      sql.insertDc.run(id, position, dc.id, dc.ipv4 ?? null, dc.ipv6 ?? null, dc.host ?? null, dc.port ?? null, bit(dc.testMode), bit(dc.mediaOnly));
+    });
+  };
+
+  /** The whole snapshot row from a session (state and channels as given). */
+  const upsertRow = (name: string, session: Omit<Session, 'dcs' | 'channels'>): bigint => {
+    const { state } = session;
+    return sql.upsertSession.get({
+      name,
+      version: session.version,
+      homeDcId: session.homeDcId,
+      apiId: session.apiId ?? null,
+      ...userColumns(session.user),
+      pts: state?.pts ?? null,
+      qts: state?.qts ?? null,
+      date: state?.date ?? null,
+      seq: state?.seq ?? null,
+      takeoutId: session.takeoutId ?? null,
+    }) as bigint;
+  };
+
   return {
     sql,
 
     // A read transaction: the rows of one session come from one snapshot even while another process saves.
     load: db.transaction((name: string): SessionRows | null => {
       const session = sql.session.get(name) as SessionRow | undefined;
-      if (session === undefined) return null;
-      const dcs = sql.dcs.all(session.id) as DcRow[];
-      // Most sessions hold no temp keys: skip that query then.
-      const withTemps = dcs.some((dc) => dc.temp_key_count !== null && dc.temp_key_count !== 0n);
-      const tempKeys = withTemps ? (sql.tempKeys.all(session.id) as TempKeyRow[]) : [];
-      return { session, dcs, tempKeys, channels: sql.channels.all(session.id) as ChannelRow[] };
+      // A name-only row (keys, peers, kv without a snapshot) is no session yet.
+      if (session === undefined || session.has_snapshot === 0n) return null;
+      return {
+        session,
+        dcs: sql.dcs.all(session.id) as DcRow[],
+        keys: sql.keys.all(session.id) as KeyRow[],
+        channels: sql.channels.all(session.id) as ChannelRow[],
+      };
     }),
 
+    // The snapshot and every key of the session: keys of DCs not in it are removed.
     save: db.transaction((name: string, session: Session): void => {
-      const { user, state } = session;
-      const id = sql.upsertSession.get({
-        name,
-        version: session.version,
-        homeDcId: session.homeDcId,
-        apiId: session.apiId ?? null,
-        userId: user?.id ?? null,
-        userDcId: user?.dcId ?? null,
-        userBot: bit(user?.bot),
-        userUsername: user?.username ?? null,
-        pts: state?.pts ?? null,
-        qts: state?.qts ?? null,
-        date: state?.date ?? null,
-        seq: state?.seq ?? null,
-        takeoutId: session.takeoutId ?? null,
-      });
-      sql.deleteTempKeys.run(id);
-      sql.deleteDcs.run(id);
+      const id = upsertRow(name, session);
+      writeDcs(id, session.dcs);
+      sql.deleteKeys.run(id);
+      for (const dc of session.dcs) {
+        const media = dc.mediaOnly === true ? 1 : 0;
+        if (dc.authKey !== undefined) sql.insertKey.run(id, dc.id, media, -1, dc.authKey, null);
+        for (const temp of dc.tempAuthKeys ?? []) sql.insertKey.run(id, dc.id, media, temp.index, temp.key, temp.expiresAt);
+      }
       sql.deleteChannels.run(id);
-      session.dcs.forEach((dc, position) => {
-        const temps = dc.tempAuthKeys;
-        sql.insertDc.run(id, position, dc.id, dc.ipv4 ?? null, dc.ipv6 ?? null, dc.port, bit(dc.testMode), bit(dc.mediaOnly), dc.authKey ?? null, temps?.length ?? null);
-        temps?.forEach((temp, i) => sql.insertTempKey.run(id, position, i, temp.index, temp.key, temp.expiresAt));
-      });
       for (const channel of session.channels) sql.insertChannel.run(id, channel.id, channel.pts);
+    }),
+
+    // Keys, state and channels are kept; without a snapshot, homeDcId + dcs create one.
+    update: db.transaction((name: string, patch: SessionUpdate): boolean => {
+      const user = patch.user;
+      let id = sql.patchSession.get({
+        name,
+        setHome: patch.homeDcId !== undefined ? 1 : 0,
+        homeDcId: patch.homeDcId ?? null,
+        setApiId: patch.apiId !== undefined ? 1 : 0,
+        apiId: patch.apiId ?? null,
+        setUser: user !== undefined ? 1 : 0,
+        ...userColumns(user),
+        setTakeout: patch.takeoutId !== undefined ? 1 : 0,
+        takeoutId: patch.takeoutId ?? null,
+      }) as bigint | undefined;
+      if (id === undefined) {
+        if (patch.homeDcId === undefined) return false;
+        const created: Omit<Session, 'dcs' | 'channels'> = { version: 1, homeDcId: patch.homeDcId };
+        if (patch.apiId !== undefined && patch.apiId !== null) created.apiId = patch.apiId;
+        if (patch.user !== undefined && patch.user !== null) created.user = patch.user;
+        if (patch.takeoutId !== undefined && patch.takeoutId !== null) created.takeoutId = patch.takeoutId;
+        id = upsertRow(name, created);
+        sql.deleteChannels.run(id);
+      }
+      if (patch.dcs !== undefined) writeDcs(id, patch.dcs);
+      return true;
     }),
 
     saveState: db.transaction((name: string, state: UpdateState, channels: readonly ChannelState[]): boolean => {
@@ -169,26 +287,8 @@ function prepare(db: Database.Database, tables: Tables): Prepared {
     remove: db.transaction((name: string): void => {
       const id = sql.sessionId.get(name);
       if (id === undefined) return;
-      for (const statement of [sql.deleteUsernames, sql.deletePeers, sql.deleteTempKeys, sql.deleteDcs, sql.deleteChannels, sql.deleteSession]) {
-        statement.run(id);
-      }
-    }),
-
-    // `peers` is normalized by core: each key, username and phone at most once.
-    upsert: db.transaction((name: string, peers: readonly Peer[]): boolean => {
-      const id = sql.sessionId.get(name);
-      if (id === undefined) return false;
-      for (const peer of peers) {
-        const { type, id: peerId, usernames } = peer;
-        if (peer.phone !== undefined) sql.releasePhone.run(id, peer.phone, type, peerId);
-        sql.upsertPeer.run(id, type, peerId, peer.accessHash, peer.phone ?? null, bit(peer.min), peer.updatedAt);
-        sql.dropUsernames.run(id, type, peerId);
-        for (let i = 0; i < usernames.length; i++) {
-          const username = usernames[i] as string;
-          sql.claimUsername.run(id, type, peerId, i, username, usernameKey(username));
-        }
-      }
-      return true;
+      for (const statement of sql.deleteChildren) statement.run(id);
+      sql.deleteSession.run(id);
     }),
   };
 }

@@ -3,10 +3,10 @@
  * (Telethon naming), the pragmas, and opening + migrating lazily on first use.
  */
 import Database from 'better-sqlite3';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, lstatSync, openSync, readlinkSync, statSync } from 'node:fs';
 import { extname, resolve } from 'node:path';
-import { assertIdentifier, CorruptDataError, describeValue, InvalidArgumentError, toStorageError } from '@mtstore/core';
-import { migrate, tableNames, type Tables } from './schema.js';
+import { assertIdentifier, CorruptDataError, describeValue, InvalidArgumentError, isStorageError, StorageUnavailableError, toStorageError } from '@mtstore/core';
+import { migrate, readVersion, tableNames, type Tables } from './schema.js';
 
 export interface SqliteConnectionOptions {
   /**
@@ -131,21 +131,30 @@ export class Connection {
     const location = this.path ?? 'the given database';
     if (this.#borrowed !== undefined) {
       try {
-        migrate(this.#borrowed, this.tables, { where: this.#where, location, refuseTelethon: false });
+        migrate(this.#borrowed, this.tables, { where: this.#where, location, refuseForeign: false });
       } catch (error) {
         throw this.#explain(error, location);
       }
       return this.#borrowed;
     }
     const path = this.path as string;
-    if (path !== MEMORY) createPrivateFile(path);
-    const db = new Database(path, { timeout: this.#busyTimeout });
+    if (path !== MEMORY) createPrivateFile(path, this.#where);
+    let db: Database.Database;
     try {
+      db = new Database(path, { timeout: this.#busyTimeout });
+    } catch (error) {
+      // SQLite's own message ("unable to open database file") names no file.
+      throw new StorageUnavailableError(`${this.#where}: cannot open ${path}: ${(error as Error).message}`, { cause: error });
+    }
+    const options = { where: this.#where, location, refuseForeign: true };
+    try {
+      // Before any pragma that writes: another library's session file is refused untouched.
+      if (path !== MEMORY) readVersion(db, this.tables, options);
       // WAL: readers never block the writer and a commit is one append to the log.
       if (path !== MEMORY) db.pragma('journal_mode = WAL');
       db.pragma(`synchronous = ${this.#synchronous}`);
       db.pragma('foreign_keys = ON');
-      migrate(db, this.tables, { where: this.#where, location, refuseTelethon: true });
+      migrate(db, this.tables, options);
     } catch (error) {
       db.close();
       throw this.#explain(error, location);
@@ -162,19 +171,44 @@ export class Connection {
     if (code === 'SQLITE_CORRUPT') {
       return new CorruptDataError(`${this.#where}: ${location} is a damaged SQLite database (SQLITE_CORRUPT)`, { cause: error });
     }
-    return error;
+    // SQLite's messages ("attempt to write a readonly database") name no file: add it.
+    if (isStorageError(error)) return error;
+    return new StorageUnavailableError(`${this.#where}: ${location}: ${(error as Error).message}`, { cause: error });
   }
 }
 
 /**
  * Auth keys are credentials: create the file owner-only before SQLite does (SQLite
  * gives its -wal and -shm files the database file's mode). An existing file keeps
- * whatever mode its owner chose.
+ * whatever mode its owner chose. Every failure names the path.
+ *
+ * A symbolic link whose target does not exist is refused: `open(O_CREAT | O_EXCL)`
+ * does not follow it, and SQLite would then create the target with the umask's mode
+ * (0644), a world-readable key file somewhere the link chose. Creating the target
+ * ourselves would mean creating a file wherever a planted link points; the owner
+ * can create it (or fix the link) knowingly.
  */
-function createPrivateFile(path: string): void {
+function createPrivateFile(path: string, where: string): void {
   try {
     closeSync(openSync(path, 'wx', 0o600));
+    return;
   } catch (error) {
-    if ((error as { code?: unknown }).code !== 'EEXIST') throw error;
+    if ((error as { code?: unknown }).code !== 'EEXIST') {
+      throw new StorageUnavailableError(`${where}: cannot create ${path}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+  let stats;
+  try {
+    stats = statSync(path);
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 'ENOENT' && lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink()) {
+      throw new InvalidArgumentError(
+        `${where}: ${path} is a symbolic link to ${readlinkSync(path)}, which does not exist; create the target (mode 0600) or give its path`,
+      );
+    }
+    throw new StorageUnavailableError(`${where}: cannot read ${path}: ${(error as Error).message}`, { cause: error });
+  }
+  if (stats.isDirectory()) {
+    throw new InvalidArgumentError(`${where}: ${path} is a directory; give the path of a session file (e.g. ${path}/bot.session)`);
   }
 }

@@ -9,13 +9,15 @@ import { CorruptDataError, int64FromStorage, type DataCenter, type Peer, type Pe
 
 export interface SessionRow {
   id: bigint;
+  has_snapshot: unknown;
   version: unknown;
   home_dc_id: unknown;
   api_id: unknown;
   user_id: unknown;
   user_dc_id: unknown;
   user_bot: unknown;
-  user_username: unknown;
+  user_usernames: unknown;
+  user_premium: unknown;
   state_pts: unknown;
   state_qts: unknown;
   state_date: unknown;
@@ -24,20 +26,20 @@ export interface SessionRow {
 }
 
 export interface DcRow {
-  position: unknown;
   dc_id: unknown;
   ipv4: unknown;
   ipv6: unknown;
+  host: unknown;
   port: unknown;
   test_mode: unknown;
   media_only: unknown;
-  auth_key: unknown;
-  temp_key_count: unknown;
 }
 
-export interface TempKeyRow {
-  dc_position: unknown;
-  key_index: unknown;
+/** A row of `<prefix>auth_keys`: slot -1 is the permanent key, n >= 0 a temp key. */
+export interface KeyRow {
+  dc_id: unknown;
+  media_only: unknown;
+  slot: unknown;
   auth_key: unknown;
   expires_at: unknown;
 }
@@ -54,6 +56,8 @@ export interface PeerRow {
   phone: unknown;
   min: unknown;
   updated_at: unknown;
+  display_name: unknown;
+  complete: unknown;
   /** The usernames in order, joined by spaces (usernames cannot contain one); NULL for none. */
   usernames: unknown;
 }
@@ -61,12 +65,12 @@ export interface PeerRow {
 export interface SessionRows {
   session: SessionRow;
   dcs: DcRow[];
-  tempKeys: TempKeyRow[];
+  keys: KeyRow[];
   channels: ChannelRow[];
 }
 
 /** A small integer column. Anything that is not an integer is passed on for the checker to reject. */
-function num(value: unknown): number {
+export function num(value: unknown): number {
   return (typeof value === 'bigint' ? Number(value) : value) as number;
 }
 
@@ -83,40 +87,76 @@ export function bit(value: boolean | undefined): 0 | 1 | null {
   return value === undefined ? null : value ? 1 : 0;
 }
 
+/**
+ * A BLOB as a plain Uint8Array over the same memory (better-sqlite3 returns a fresh
+ * Buffer per read): callers compare values with Uint8Array, not Buffer, semantics.
+ */
+export function bytes(value: unknown): Uint8Array {
+  if (!(value instanceof Uint8Array)) return value as Uint8Array;
+  return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+}
+
 function dcFromRow(row: DcRow): DataCenter {
-  const dc: DataCenter = { id: num(row.dc_id), port: num(row.port) };
+  const dc: DataCenter = { id: num(row.dc_id) };
   if (row.ipv4 !== null) dc.ipv4 = row.ipv4 as string;
   if (row.ipv6 !== null) dc.ipv6 = row.ipv6 as string;
+  if (row.host !== null) dc.host = row.host as string;
+  if (row.port !== null) dc.port = num(row.port);
   const testMode = flag(row.test_mode);
   if (testMode !== undefined) dc.testMode = testMode;
   const mediaOnly = flag(row.media_only);
   if (mediaOnly !== undefined) dc.mediaOnly = mediaOnly;
-  if (row.auth_key !== null) dc.authKey = row.auth_key as Uint8Array;
-  if (row.temp_key_count !== null) dc.tempAuthKeys = [];
   return dc;
 }
 
-/** The rows of one session → a Session for `checkStoredSession`. `where` names the session. */
+/** `dc_id:media_only` of an address row or key row: which entry a key belongs to. */
+function entryOf(dcId: unknown, mediaOnly: boolean): string {
+  return `${String(dcId)}:${mediaOnly ? 1 : 0}`;
+}
+
+function usernamesFromColumn(value: unknown, where: string): string[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(String(value));
+  } catch {
+    throw new CorruptDataError(`${where}: stored user usernames are not a JSON array`);
+  }
+  // The array's elements are checked by checkStoredSession.
+  if (!Array.isArray(parsed)) throw new CorruptDataError(`${where}: stored user usernames are not a JSON array`);
+  return parsed as string[];
+}
+
+/**
+ * The rows of one session → a Session for `checkStoredSession`. `where` names the
+ * session. Keys come ordered by (dc_id, media_only, slot): each goes onto its entry;
+ * keys of an entry that has no address row become an address-less entry, appended
+ * in that order (DC id, main before media-only).
+ */
 export function sessionFromRows(rows: SessionRows, where: string): Session {
   const { session: row } = rows;
-  const byPosition = new Map<unknown, DataCenter>();
+  const entries = new Map<string, DataCenter>();
   const dcs = rows.dcs.map((dcRow) => {
     const dc = dcFromRow(dcRow);
-    byPosition.set(dcRow.position, dc);
+    entries.set(entryOf(dcRow.dc_id, dc.mediaOnly === true), dc);
     return dc;
   });
-  for (const key of rows.tempKeys) {
-    const temps = byPosition.get(key.dc_position)?.tempAuthKeys;
-    if (temps === undefined) throw new CorruptDataError(`${where}: a temp auth key belongs to DC position ${String(key.dc_position)}, which lists no temp keys`);
-    const temp: TempAuthKey = { index: num(key.key_index), key: key.auth_key as Uint8Array, expiresAt: num(key.expires_at) };
-    temps.push(temp);
-  }
-  rows.dcs.forEach((dcRow, i) => {
-    const found = dcs[i]?.tempAuthKeys?.length;
-    if (found !== undefined && found !== num(dcRow.temp_key_count)) {
-      throw new CorruptDataError(`${where}: DC ${String(dcs[i]?.id)} lists ${String(dcRow.temp_key_count)} temp auth keys, ${found} are stored`);
+  for (const key of rows.keys) {
+    const mediaOnly = key.media_only === 1n;
+    const id = entryOf(key.dc_id, mediaOnly);
+    let dc = entries.get(id);
+    if (dc === undefined) {
+      dc = { id: num(key.dc_id) };
+      if (mediaOnly) dc.mediaOnly = true;
+      entries.set(id, dc);
+      dcs.push(dc);
     }
-  });
+    if (key.slot === -1n) {
+      dc.authKey = bytes(key.auth_key);
+    } else {
+      const temp: TempAuthKey = { index: num(key.slot), key: bytes(key.auth_key), expiresAt: num(key.expires_at) };
+      (dc.tempAuthKeys ??= []).push(temp);
+    }
+  }
 
   const session: Session = {
     version: num(row.version) as 1,
@@ -125,9 +165,11 @@ export function sessionFromRows(rows: SessionRows, where: string): Session {
     channels: rows.channels.map((c) => ({ id: int64FromStorage(c.channel_id, `${where}: channel id`), pts: num(c.pts) })),
   };
   if (row.api_id !== null) session.apiId = num(row.api_id);
-  if (row.user_id !== null || row.user_dc_id !== null || row.user_bot !== null || row.user_username !== null) {
+  if (row.user_id !== null || row.user_dc_id !== null || row.user_bot !== null || row.user_usernames !== null || row.user_premium !== null) {
     session.user = { id: int64FromStorage(row.user_id, `${where}: user id`), dcId: num(row.user_dc_id), bot: flag(row.user_bot) as boolean };
-    if (row.user_username !== null) session.user.username = row.user_username as string;
+    if (row.user_usernames !== null) session.user.usernames = usernamesFromColumn(row.user_usernames, where);
+    const premium = flag(row.user_premium);
+    if (premium !== undefined) session.user.premium = premium;
   }
   if (row.state_pts !== null || row.state_qts !== null || row.state_date !== null || row.state_seq !== null) {
     session.state = { pts: num(row.state_pts), qts: num(row.state_qts), date: num(row.state_date), seq: num(row.state_seq) };
@@ -149,5 +191,7 @@ export function peerFromRow(row: PeerRow, where: string): Peer {
   if (row.phone !== null) peer.phone = row.phone as string;
   const min = flag(row.min);
   if (min !== undefined) peer.min = min;
+  if (row.display_name !== null) peer.displayName = row.display_name as string;
+  if (row.complete !== null) peer.complete = bytes(row.complete);
   return peer;
 }

@@ -8,17 +8,21 @@ import type Database from 'better-sqlite3';
 import { MigrationError } from '@mtstore/core';
 
 /** The schema version this code writes. A file at a higher version is refused. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /** Table and index names under one (validated) prefix. */
 export interface Tables {
   readonly meta: string;
   readonly sessions: string;
   readonly dcs: string;
+  /** Version 1 only: migration 2 moves its rows to `authKeys` and drops it. */
   readonly tempKeys: string;
+  readonly authKeys: string;
   readonly channels: string;
   readonly peers: string;
   readonly usernames: string;
+  readonly kv: string;
+  readonly refMessages: string;
   readonly serverSessions: string;
 }
 
@@ -29,9 +33,12 @@ export function tableNames(prefix: string): Tables {
     sessions: `${prefix}sessions`,
     dcs: `${prefix}dcs`,
     tempKeys: `${prefix}temp_auth_keys`,
+    authKeys: `${prefix}auth_keys`,
     channels: `${prefix}channels`,
     peers: `${prefix}peers`,
     usernames: `${prefix}peer_usernames`,
+    kv: `${prefix}kv`,
+    refMessages: `${prefix}ref_messages`,
     serverSessions: `${prefix}server_sessions`,
   };
 }
@@ -41,7 +48,7 @@ export function tableNames(prefix: string): Tables {
  * entry: add the next one. Booleans are INTEGER 0/1 with NULL for "absent"; 64-bit
  * ids are INTEGER (read back with safe integers).
  */
-const MIGRATIONS: ReadonlyArray<(t: Tables) => string> = [
+export const MIGRATIONS: ReadonlyArray<(t: Tables) => string> = [
   (t) => `
     CREATE TABLE ${t.meta} (
       key TEXT PRIMARY KEY,
@@ -135,18 +142,115 @@ const MIGRATIONS: ReadonlyArray<(t: Tables) => string> = [
       PRIMARY KEY (auth_key_id, session_id)
     ) WITHOUT ROWID;
   `,
+  /*
+   * Version 2 (contract v2). Runs inside the IMMEDIATE migration transaction with
+   * foreign_keys ON, so no parent table is dropped (that would cascade): `sessions`
+   * gains columns; only the child tables `dcs` and `temp_auth_keys` are replaced.
+   */
+  (t) => `
+    -- Keys, peers, kv and reference messages belong to the session name and need no
+    -- snapshot: a name-only row has has_snapshot = 0 (its home_dc_id, NOT NULL since
+    -- version 1, is 0 then and means nothing). Every version 1 row is a snapshot.
+    ALTER TABLE ${t.sessions} ADD COLUMN has_snapshot INTEGER NOT NULL DEFAULT 1;
+    -- SelfUser.usernames as a JSON array (NULL: absent, '[]': none); premium 0/1/NULL.
+    ALTER TABLE ${t.sessions} ADD COLUMN user_usernames TEXT;
+    ALTER TABLE ${t.sessions} ADD COLUMN user_premium INTEGER;
+    UPDATE ${t.sessions} SET user_usernames = json_array(user_username) WHERE user_username IS NOT NULL;
+    ALTER TABLE ${t.sessions} DROP COLUMN user_username;
+
+    -- Keys apart from the address rows, one row per key: slot -1 is the permanent key,
+    -- slot n >= 0 the temp key of connection slot n. media_only (0/1) tells the main
+    -- entry of a DC id from its media-only one.
+    CREATE TABLE ${t.authKeys} (
+      session_id INTEGER NOT NULL REFERENCES ${t.sessions} (id) ON DELETE CASCADE,
+      dc_id INTEGER NOT NULL,
+      media_only INTEGER NOT NULL,
+      slot INTEGER NOT NULL,
+      auth_key BLOB NOT NULL,
+      expires_at INTEGER,
+      PRIMARY KEY (session_id, dc_id, media_only, slot)
+    ) WITHOUT ROWID;
+    INSERT INTO ${t.authKeys} (session_id, dc_id, media_only, slot, auth_key, expires_at)
+      SELECT session_id, dc_id, coalesce(media_only, 0), -1, auth_key, NULL FROM ${t.dcs} WHERE auth_key IS NOT NULL;
+    INSERT INTO ${t.authKeys} (session_id, dc_id, media_only, slot, auth_key, expires_at)
+      SELECT k.session_id, d.dc_id, coalesce(d.media_only, 0), k.key_index, k.auth_key, k.expires_at
+      FROM ${t.tempKeys} k JOIN ${t.dcs} d ON d.session_id = k.session_id AND d.position = k.dc_position;
+    DROP TABLE ${t.tempKeys};
+
+    -- Address rows without keys; port becomes nullable (an entry may hold only keys)
+    -- and host is new. SQLite cannot drop NOT NULL in place, so the table is rebuilt:
+    -- nothing references it any more, so dropping it cascades nowhere.
+    CREATE TABLE ${t.dcs}_v2 (
+      session_id INTEGER NOT NULL REFERENCES ${t.sessions} (id) ON DELETE CASCADE,
+      position INTEGER NOT NULL,
+      dc_id INTEGER NOT NULL,
+      ipv4 TEXT,
+      ipv6 TEXT,
+      host TEXT,
+      port INTEGER,
+      test_mode INTEGER,
+      media_only INTEGER,
+      PRIMARY KEY (session_id, position)
+    ) WITHOUT ROWID;
+    INSERT INTO ${t.dcs}_v2 (session_id, position, dc_id, ipv4, ipv6, host, port, test_mode, media_only)
+      SELECT session_id, position, dc_id, ipv4, ipv6, NULL, port, test_mode, media_only FROM ${t.dcs};
+    DROP TABLE ${t.dcs};
+    ALTER TABLE ${t.dcs}_v2 RENAME TO ${t.dcs};
+
+    ALTER TABLE ${t.peers} ADD COLUMN display_name TEXT;
+    -- The TL object the peer came from (mtcute's "complete"), as given.
+    ALTER TABLE ${t.peers} ADD COLUMN complete BLOB;
+
+    CREATE TABLE ${t.kv} (
+      session_id INTEGER NOT NULL REFERENCES ${t.sessions} (id) ON DELETE CASCADE,
+      key TEXT NOT NULL,
+      value BLOB NOT NULL,
+      PRIMARY KEY (session_id, key)
+    ) WITHOUT ROWID;
+
+    -- seq is the rowid: a new row gets max(seq) + 1, so storing a reference again
+    -- (INSERT OR REPLACE: a new row) makes it the peer's most recent. The peer index
+    -- ends with the rowid, so "most recent of a peer" is one index step.
+    CREATE TABLE ${t.refMessages} (
+      seq INTEGER PRIMARY KEY,
+      session_id INTEGER NOT NULL REFERENCES ${t.sessions} (id) ON DELETE CASCADE,
+      peer_id INTEGER NOT NULL,
+      chat_id INTEGER NOT NULL,
+      message_id INTEGER NOT NULL,
+      UNIQUE (session_id, chat_id, message_id, peer_id)
+    );
+    CREATE INDEX ${t.refMessages}_peer ON ${t.refMessages} (session_id, peer_id);
+  `,
 ];
 
-/** Tables Telethon creates in its `.session` files. */
-const TELETHON_TABLES = ['version', 'sessions', 'entities'];
+/**
+ * Session files of other libraries, recognised by the tables (and for Pyrogram, whose
+ * table names are common words, the columns) their own code creates. Telethon 1.x:
+ * `version`, `sessions`, `entities`. Pyrogram 2.x: `version`, `sessions`, `peers`.
+ * mtcute 0.2x (@mtcute/node, @mtcute/bun, @mtcute/deno): `mtcute_migrations` beside
+ * its repositories' `auth_keys`, `temp_auth_keys`, `key_value`, `peers`, `message_refs`.
+ */
+const FOREIGN_FILES: ReadonlyArray<{ library: string; recognise: (tables: ReadonlySet<string>, columns: (table: string) => string[]) => boolean }> = [
+  { library: 'Telethon', recognise: (tables) => ['version', 'sessions', 'entities'].every((name) => tables.has(name)) },
+  {
+    library: 'Pyrogram',
+    recognise: (tables, columns) =>
+      ['version', 'sessions', 'peers'].every((name) => tables.has(name)) &&
+      ['dc_id', 'api_id', 'test_mode', 'auth_key', 'date', 'user_id', 'is_bot'].every((c) => columns('sessions').includes(c)),
+  },
+  {
+    library: 'mtcute',
+    recognise: (tables) => tables.has('mtcute_migrations') || ['auth_keys', 'temp_auth_keys', 'key_value', 'message_refs'].every((name) => tables.has(name)),
+  },
+];
 
 export interface MigrateOptions {
   /** Prefix of every message, e.g. `SqliteStorage("bot")`. */
   where: string;
   /** Where the database is, for messages: a file path or `a borrowed database`. */
   location: string;
-  /** Refuse a Telethon session file (only for files the adapter opened itself). */
-  refuseTelethon: boolean;
+  /** Refuse another library's session file (only for files the adapter opened itself). */
+  refuseForeign: boolean;
 }
 
 /**
@@ -167,17 +271,26 @@ export function migrate(db: Database.Database, tables: Tables, options: MigrateO
   }).immediate();
 }
 
-/** The stored version, 0 for a database without mtstore tables; MigrationError for anything unusable. */
-function readVersion(db: Database.Database, tables: Tables, options: MigrateOptions): number {
+/**
+ * The stored version, 0 for a database without mtstore tables; MigrationError for
+ * anything unusable. Only reads: the connection calls it before its first pragma
+ * that writes (journal_mode), so a refused file is left byte for byte as it was.
+ */
+export function readVersion(db: Database.Database, tables: Tables, options: MigrateOptions): number {
   const { where, location } = options;
   const existing = new Set(
     db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).pluck().all() as string[],
   );
   if (!existing.has(tables.meta)) {
-    if (options.refuseTelethon && TELETHON_TABLES.every((name) => existing.has(name))) {
-      throw new MigrationError(
-        `${where}: ${location} is a Telethon session file; mtstore keeps its own schema and does not convert it. Use another file name.`,
-      );
+    if (options.refuseForeign) {
+      const columns = (table: string): string[] => db.prepare('SELECT name FROM pragma_table_info(?)').pluck().all(table) as string[];
+      const foreign = FOREIGN_FILES.find((file) => file.recognise(existing, columns));
+      if (foreign !== undefined) {
+        throw new MigrationError(
+          `${where}: ${location} is a ${foreign.library} session file; @mtstore/sqlite keeps its own schema and does not write into it. ` +
+            `Convert it with \`mtstore import ${location} <target>\`, or use another file name.`,
+        );
+      }
     }
     const ours = Object.values(tables).filter((name) => existing.has(name));
     if (ours.length > 0) {

@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { afterAll } from 'vitest';
 import { describeSessionEventBus, describeSessionStorage, describeStorage } from '@mtstore/conformance/vitest';
 import { SqliteEventChannel, SqliteSessionEventBus, SqliteSessionStorage, SqliteStorage } from '../src/index.js';
@@ -8,15 +9,20 @@ const temp = tempDir('conformance');
 afterAll(temp.remove);
 const fileOf = (namespace: string) => temp.file(`${namespace}.sqlite`);
 const cleanup = (namespace: string) => removeDatabase(fileOf(namespace));
+// The kit's worker processes (crash and race traits) open the same files through this module.
+process.env.MTSTORE_SQLITE_KIT_DIR = temp.dir;
+const processes = { module: fileURLToPath(new URL('./children/kit-worker.mjs', import.meta.url)) };
 
 describeStorage('sqlite', {
   open: (namespace, name) => new SqliteStorage({ path: fileOf(namespace), name }),
   cleanup,
+  processes,
 });
 
 describeSessionStorage('sqlite', {
   open: (namespace) => new SqliteSessionStorage(fileOf(namespace)),
   cleanup,
+  processes,
 });
 
 // SQLite cannot notify other connections: the bus is core's in-process one.

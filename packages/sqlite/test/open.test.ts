@@ -3,7 +3,7 @@
  * Database, table prefixes.
  */
 import Database from 'better-sqlite3';
-import { chmodSync, existsSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fullSession, minimalSession, peer } from '@mtstore/conformance';
@@ -90,6 +90,55 @@ describe('file mode', () => {
     await storage.close();
     expect(statSync(path).mode & 0o777).toBe(0o640);
   });
+
+  it('a directory as the path fails naming the path and what is wrong, and creates nothing', async () => {
+    const dir = temp.file('a-directory.session');
+    mkdirSync(dir);
+    const storage = new SqliteStorage(dir);
+    const error = (await storage.load().catch((e: unknown) => e)) as { code: string; message: string };
+    expect(error.code).toBe('MTSTORE_INVALID_ARGUMENT');
+    expect(error.message).toContain(`${dir} is a directory`);
+    expect(readdirSync(dir)).toEqual([]);
+    await storage.close();
+  });
+
+  it('a symbolic link to a file that does not exist is refused naming both, and the target is not created', async () => {
+    const target = temp.file('elsewhere.session');
+    const link = temp.file('dangling.session');
+    symlinkSync(target, link);
+    const previous = process.umask(0o022);
+    try {
+      const storage = new SqliteStorage(link);
+      const error = (await storage.save(minimalSession()).catch((e: unknown) => e)) as { code: string; message: string };
+      expect(error.code).toBe('MTSTORE_INVALID_ARGUMENT');
+      expect(error.message).toContain(`${link} is a symbolic link to ${target}, which does not exist`);
+      expect(existsSync(target)).toBe(false);
+      await storage.close();
+    } finally {
+      process.umask(previous);
+    }
+    // A link to an existing file is followed as before.
+    writeFileSync(target, '');
+    chmodSync(target, 0o600);
+    const storage = new SqliteStorage(link);
+    await storage.save(minimalSession());
+    expect(await storage.load()).toEqual(minimalSession());
+    await storage.close();
+  });
+
+  it('a file that cannot be created or opened fails naming its path', async () => {
+    const missing = temp.file('no-such-dir/bot.session');
+    const error = (await new SqliteStorage(missing).load().catch((e: unknown) => e)) as { code: string; message: string };
+    expect(error.code).toBe('MTSTORE_STORAGE_UNAVAILABLE');
+    expect(error.message).toContain(`cannot create ${missing}`);
+    if (process.getuid?.() !== 0) {
+      const locked = temp.file('read-only.session');
+      writeFileSync(locked, '');
+      chmodSync(locked, 0o000);
+      const denied = (await new SqliteStorage(locked).load().catch((e: unknown) => e)) as { message: string };
+      expect(denied.message).toContain(locked);
+    }
+  });
 });
 
 describe('options', () => {
@@ -175,10 +224,12 @@ describe('a borrowed Database', () => {
     for (const storage of [alice, bob]) {
       await storage.save(fullSession(2));
       await storage.peers.upsert([peer('user', 1, { usernames: ['a', 'b'] }), peer('chat', 2)]);
+      await storage.kv.set('salts', new Uint8Array([1, 2]));
+      await storage.refMessages.store(1n, -1002n, 7);
     }
     const count = () =>
       Object.fromEntries(
-        ['sessions', 'dcs', 'temp_auth_keys', 'channels', 'peers', 'peer_usernames'].map((t) => [t, db.prepare(`SELECT count(*) FROM mtstore_${t}`).pluck().get()]),
+        ['sessions', 'dcs', 'auth_keys', 'channels', 'peers', 'peer_usernames', 'kv', 'ref_messages'].map((t) => [t, db.prepare(`SELECT count(*) FROM mtstore_${t}`).pluck().get()]),
       );
     const both = count();
     await alice.delete();

@@ -22,6 +22,33 @@ async function preparedFile(name: string): Promise<string> {
 }
 
 describe('two processes on one file', () => {
+  it('key and kv writes of one session from two processes, before any snapshot, lose none of each other’s', async () => {
+    const path = temp.file('keys.session');
+    const agents = [new Agent(path), new Agent(path)];
+    const count = 150;
+    try {
+      // Both start on a file where the name has no row yet: each may be the one creating it.
+      const results = await Promise.all(agents.map((agent, i) => agent.run(`keys ${i + 1} ${count}`)));
+      for (const result of results) expect(result).toEqual({ ok: 'keys', value: null });
+    } finally {
+      await Promise.all(agents.map((agent) => agent.stop()));
+    }
+    const storage = new SqliteStorage({ path, name: 'shared' });
+    for (const tag of [1, 2]) {
+      for (let i = 0; i < count; i++) {
+        const temp = await storage.authKeys.getTemp(tag, i);
+        expect(temp?.expiresAt, `DC ${tag} slot ${i}`).toBe(1_900_000_000 + i);
+        expect(temp?.key[0]).toBe((tag * 31 + i) % 256);
+      }
+    }
+    const entries = await storage.kv.entries();
+    expect(entries).toHaveLength(2 * count);
+    expect(entries.map((e) => e.key)).toEqual(entries.map((e) => e.key).sort());
+    expect(await storage.load()).toBeNull();
+    expect(storage.database.prepare("SELECT count(*) FROM mtstore_sessions WHERE name = 'shared'").pluck().get()).toBe(1);
+    await storage.close();
+  });
+
   it('a second process sees the first one’s committed writes, while both stay open', async () => {
     const path = temp.file('visible.session');
     const writer = new Agent(path);

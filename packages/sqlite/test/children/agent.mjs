@@ -46,6 +46,14 @@ const commands = {
       await client.peers.upsert([peer('user', Number(tag) * 100_000 + i)]);
     }
   },
+  // Key and kv writes of one session, one at a time, to race another agent writing other keys.
+  keys: async (tag, count) => {
+    for (let i = 0; i < Number(count); i++) {
+      const key = new Uint8Array(256).fill((Number(tag) * 31 + i) % 256);
+      await client.authKeys.setTemp(Number(tag), { index: i, key, expiresAt: 1_900_000_000 + i });
+      await client.kv.set(`k${tag}.${i}`, Uint8Array.of(Number(tag), i % 256));
+    }
+  },
   exit: async () => {
     await client.close();
     await server.close();

@@ -1,0 +1,78 @@
+/**
+ * Auth keys of one session: one row per key in `<prefix>auth_keys` (slot -1 the
+ * permanent key, n >= 0 the temp key of connection slot n), apart from the address
+ * rows. Each operation is one statement on one row, so two writers of different
+ * keys of a session never touch each other's rows; a write reaches the session by
+ * name inside the statement and creates the name's row only the first time.
+ */
+import type Database from 'better-sqlite3';
+import type { AuthKeyRepository, TempAuthKey } from '@mtstore/core';
+import { bytes, num } from './rows.js';
+import type { Tables } from './schema.js';
+import type { SessionScope } from './scope.js';
+import { sessionOf, statements, type Statement } from './statements.js';
+
+/** `authKeys.*` addresses the main entry of a DC id (media_only = 0). */
+const PERMANENT = -1;
+
+interface KeyStatements {
+  get: Statement;
+  set: Statement;
+  remove: Statement;
+  removeByDc: Statement;
+}
+
+export function prepareKeys(db: Database.Database, t: Tables): KeyStatements {
+  const { read, write } = statements(db);
+  return {
+    get: read(`SELECT auth_key, expires_at FROM ${t.authKeys}
+      WHERE session_id = ${sessionOf(t)} AND dc_id = ? AND media_only = 0 AND slot = ?`),
+    // INSERT … SELECT: no row is inserted when the name has no row yet (see SessionScope).
+    set: write(`INSERT INTO ${t.authKeys} (session_id, dc_id, media_only, slot, auth_key, expires_at)
+      SELECT id, ?, 0, ?, ?, ? FROM ${t.sessions} WHERE name = ?
+      ON CONFLICT (session_id, dc_id, media_only, slot) DO UPDATE SET auth_key = excluded.auth_key, expires_at = excluded.expires_at`),
+    remove: write(`DELETE FROM ${t.authKeys} WHERE session_id = ${sessionOf(t)} AND dc_id = ? AND media_only = 0 AND slot = ?`),
+    removeByDc: write(`DELETE FROM ${t.authKeys} WHERE session_id = ${sessionOf(t)} AND dc_id = ?`),
+  };
+}
+
+export class SqliteAuthKeys implements AuthKeyRepository {
+  #sql: KeyStatements | undefined;
+
+  constructor(private readonly scope: SessionScope) {}
+
+  #statements(): KeyStatements {
+    return (this.#sql ??= prepareKeys(this.scope.db(), this.scope.tables));
+  }
+
+  async get(dcId: number): Promise<Uint8Array | null> {
+    const row = this.#statements().get.get(this.scope.name, dcId, PERMANENT) as { auth_key: unknown } | undefined;
+    return row === undefined ? null : bytes(row.auth_key);
+  }
+
+  async set(dcId: number, key: Uint8Array | null): Promise<void> {
+    this.#write(dcId, PERMANENT, key, null);
+  }
+
+  async getTemp(dcId: number, index: number): Promise<TempAuthKey | null> {
+    const row = this.#statements().get.get(this.scope.name, dcId, index) as { auth_key: unknown; expires_at: unknown } | undefined;
+    return row === undefined ? null : { index, key: bytes(row.auth_key), expiresAt: num(row.expires_at) };
+  }
+
+  async setTemp(dcId: number, index: number, temp: TempAuthKey | null): Promise<void> {
+    this.#write(dcId, index, temp?.key ?? null, temp?.expiresAt ?? null);
+  }
+
+  async deleteByDc(dcId: number): Promise<void> {
+    this.#statements().removeByDc.run(this.scope.name, dcId);
+  }
+
+  #write(dcId: number, slot: number, key: Uint8Array | null, expiresAt: number | null): void {
+    const sql = this.#statements();
+    if (key === null) {
+      sql.remove.run(this.scope.name, dcId, slot);
+      return;
+    }
+    this.scope.writeCreating(() => sql.set.run(dcId, slot, key, expiresAt, this.scope.name).changes);
+  }
+}

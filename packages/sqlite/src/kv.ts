@@ -1,0 +1,60 @@
+/**
+ * kv entries of one session in `<prefix>kv`, one row per key. Keys are printable
+ * ASCII, so SQLite's BINARY order is JavaScript's default sort order.
+ */
+import type Database from 'better-sqlite3';
+import type { KeyValueEntry, KeyValueRepository } from '@mtstore/core';
+import { bytes } from './rows.js';
+import type { Tables } from './schema.js';
+import type { SessionScope } from './scope.js';
+import { sessionOf, statements, type Statement } from './statements.js';
+
+interface KvStatements {
+  get: Statement;
+  set: Statement;
+  remove: Statement;
+  entries: Statement;
+  clear: Statement;
+}
+
+export function prepareKv(db: Database.Database, t: Tables): KvStatements {
+  const { read, write, value } = statements(db);
+  return {
+    get: value(`SELECT value FROM ${t.kv} WHERE session_id = ${sessionOf(t)} AND key = ?`),
+    set: write(`INSERT INTO ${t.kv} (session_id, key, value) SELECT id, ?, ? FROM ${t.sessions} WHERE name = ?
+      ON CONFLICT (session_id, key) DO UPDATE SET value = excluded.value`),
+    remove: write(`DELETE FROM ${t.kv} WHERE session_id = ${sessionOf(t)} AND key = ?`),
+    entries: read(`SELECT key, value FROM ${t.kv} WHERE session_id = ${sessionOf(t)} ORDER BY key`),
+    clear: write(`DELETE FROM ${t.kv} WHERE session_id = ${sessionOf(t)}`),
+  };
+}
+
+export class SqliteKeyValues implements KeyValueRepository {
+  #sql: KvStatements | undefined;
+
+  constructor(private readonly scope: SessionScope) {}
+
+  #statements(): KvStatements {
+    return (this.#sql ??= prepareKv(this.scope.db(), this.scope.tables));
+  }
+
+  async get(key: string): Promise<Uint8Array | null> {
+    const stored: unknown = this.#statements().get.get(this.scope.name, key);
+    return stored === undefined ? null : bytes(stored);
+  }
+
+  async set(key: string, value: Uint8Array | null): Promise<void> {
+    const sql = this.#statements();
+    if (value === null) sql.remove.run(this.scope.name, key);
+    else this.scope.writeCreating(() => sql.set.run(key, value, this.scope.name).changes);
+  }
+
+  async entries(): Promise<KeyValueEntry[]> {
+    const rows = this.#statements().entries.all(this.scope.name) as Array<{ key: string; value: unknown }>;
+    return rows.map((row) => ({ key: row.key, value: bytes(row.value) }));
+  }
+
+  async clear(): Promise<void> {
+    this.#statements().clear.run(this.scope.name);
+  }
+}

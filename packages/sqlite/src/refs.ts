@@ -1,0 +1,72 @@
+/**
+ * Reference messages of one session in `<prefix>ref_messages`. `seq` (the rowid)
+ * orders them: storing a reference again replaces its row with a new one, which
+ * gets max(seq) + 1, so it becomes the peer's most recent.
+ */
+import type Database from 'better-sqlite3';
+import type { RefMessage, RefMessageRepository } from '@mtstore/core';
+import { int64FromStorage } from '@mtstore/core';
+import { num } from './rows.js';
+import type { Tables } from './schema.js';
+import type { SessionScope } from './scope.js';
+import { sessionOf, statements, type Statement } from './statements.js';
+
+interface RefStatements {
+  store: Statement;
+  latest: Statement;
+  remove: Statement;
+  removeByPeer: Statement;
+  clear: Statement;
+}
+
+export function prepareRefs(db: Database.Database, t: Tables): RefStatements {
+  const { read, write } = statements(db);
+  return {
+    store: write(`INSERT OR REPLACE INTO ${t.refMessages} (session_id, peer_id, chat_id, message_id)
+      SELECT id, ?, ?, ? FROM ${t.sessions} WHERE name = ?`),
+    // The peer index ends with the rowid: the newest reference is its last entry.
+    latest: read(`SELECT chat_id, message_id FROM ${t.refMessages}
+      WHERE session_id = ${sessionOf(t)} AND peer_id = ? ORDER BY seq DESC LIMIT 1`),
+    // The message ids as one JSON array parameter: one statement for any number of them.
+    remove: write(`DELETE FROM ${t.refMessages} WHERE session_id = ${sessionOf(t)} AND chat_id = ?
+      AND message_id IN (SELECT value FROM json_each(?))`),
+    removeByPeer: write(`DELETE FROM ${t.refMessages} WHERE session_id = ${sessionOf(t)} AND peer_id = ?`),
+    clear: write(`DELETE FROM ${t.refMessages} WHERE session_id = ${sessionOf(t)}`),
+  };
+}
+
+export class SqliteRefMessages implements RefMessageRepository {
+  #sql: RefStatements | undefined;
+
+  constructor(
+    private readonly scope: SessionScope,
+    private readonly label: string,
+  ) {}
+
+  #statements(): RefStatements {
+    return (this.#sql ??= prepareRefs(this.scope.db(), this.scope.tables));
+  }
+
+  async store(peerId: bigint, chatId: bigint, messageId: number): Promise<void> {
+    const sql = this.#statements();
+    this.scope.writeCreating(() => sql.store.run(peerId, chatId, messageId, this.scope.name).changes);
+  }
+
+  async getByPeer(peerId: bigint): Promise<RefMessage | null> {
+    const row = this.#statements().latest.get(this.scope.name, peerId) as { chat_id: unknown; message_id: unknown } | undefined;
+    if (row === undefined) return null;
+    return { chatId: int64FromStorage(row.chat_id, `${this.label}: reference message chat id`), messageId: num(row.message_id) };
+  }
+
+  async delete(chatId: bigint, messageIds: readonly number[]): Promise<void> {
+    this.#statements().remove.run(this.scope.name, chatId, JSON.stringify(messageIds));
+  }
+
+  async deleteByPeer(peerId: bigint): Promise<void> {
+    this.#statements().removeByPeer.run(this.scope.name, peerId);
+  }
+
+  async clear(): Promise<void> {
+    this.#statements().clear.run(this.scope.name);
+  }
+}
