@@ -20,6 +20,7 @@
  *   <prefix>client:{<name>}:refs:index      zset    "<chatId>:<messageId>:<peerId>", score 0 (by message, lexicographic)
  *   <prefix>client:{<name>}:refs:<peerId>   zset    "<chatId>:<messageId>" scored by the sequence (most recent last)
  *   <prefix>auth:{<authKeyId>}:sessions     set     session ids (decimal) of that auth key
+ *   <prefix>auth:{<authKeyId>}:call:<token> string/set  receipt of one server transition, expires after 60 s
  *   <prefix>events                          pub/sub channel of the event bus
  *
  * A name has "anything stored" exactly when one of its keys exists: Redis drops a hash,
@@ -93,6 +94,11 @@ export function nameOfKey(prefix: string, key: string): string | null {
 
 export function sessionsKey(prefix: string, authKeyId: bigint): string {
   return `${prefix}auth:{${authKeyId}}:sessions`;
+}
+
+/** The receipt of one create / destroy / destroyAll call (server.ts), beside the auth key's set. */
+export function callKey(prefix: string, authKeyId: bigint, token: string): string {
+  return `${prefix}auth:{${authKeyId}}:call:${token}`;
 }
 
 export function schemaKey(prefix: string): string {

@@ -49,7 +49,8 @@ describe.runIf(server.available)('key layout', () => {
     const prefix = newPrefix();
     await everything(storage(prefix, 'bot'));
     await sessions(prefix).createSession(-5n, 7n);
-    expect((await keysUnder(redis, prefix)).sort()).toEqual(
+    // Receipts of server calls come and go (see the test below).
+    expect((await keysUnder(redis, prefix)).filter((key) => !key.includes(':call:')).sort()).toEqual(
       [
         'schema',
         'client:{bot}',
@@ -247,6 +248,29 @@ describe.runIf(server.available)('key layout', () => {
     await alice.delete();
     expect((await keysUnder(redis, prefix)).filter((k) => k.includes('{alice}'))).toEqual([]);
     expect((await keysUnder(redis, prefix)).filter((k) => k.includes('{bob}'))).toHaveLength(12);
+  });
+
+  it('each server transition leaves a receipt beside the set, expiring within a minute; destroyAll moves the set there', async () => {
+    const prefix = newPrefix();
+    const server = sessions(prefix);
+    expect(await server.createSession(3n, 1n)).toBe(true);
+    expect(await server.createSession(3n, 1n)).toBe(false);
+    expect(await server.createSession(3n, 2n)).toBe(true);
+    const receipts = async () => (await keysUnder(redis, `${prefix}auth:{3}:call:`)).sort();
+    // Only calls that made a transition leave one.
+    const created = await receipts();
+    expect(created).toHaveLength(2);
+    for (const key of created) {
+      expect(await redis.get(key)).toBe('1');
+      expect(await redis.pttl(key)).toBeGreaterThan(50_000);
+      expect(await redis.pttl(key)).toBeLessThanOrEqual(60_000);
+    }
+    expect(await server.destroyAllSessions(3n)).toEqual(expect.arrayContaining([1n, 2n]));
+    const moved = (await receipts()).filter((key) => !created.includes(key));
+    expect(moved).toHaveLength(1);
+    expect((await redis.smembers(moved[0] as string)).sort()).toEqual(['1', '2']);
+    expect(await redis.exists(`${prefix}auth:{3}:sessions`)).toBe(0);
+    expect(await server.destroyAllSessions(3n)).toEqual([]);
   });
 
   it('two prefixes on one server are two separate stores', async () => {
