@@ -27,6 +27,13 @@ end
 return 1
 `;
 
+const TRANSITION = `
+if redis.call('EXISTS', KEYS[2]) == 1 then return 1 end
+local changed = redis.call(ARGV[1], KEYS[1], ARGV[2])
+if changed == 1 then redis.call('SET', KEYS[2], '1', 'PX', ARGV[3]) end
+return changed
+`;
+
 const UPSERT_PEERS = `
 local peers, complete, order, usernames, phones = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local function parse(record)
@@ -218,7 +225,9 @@ export default {
     // whose per-command timer costs about 0.5 µs): the rows compare the mtstore layer.
     const raw = new Redis(url, { ...REDIS_DEFAULTS, lazyConnect: false, connectionName: 'mtstore-bench-raw' });
     const scripts = {};
-    for (const [name, source] of Object.entries({ UPDATE_STATE, UPSERT_PEERS, GET_PEER })) scripts[name] = await raw.script('LOAD', source);
+    const token = randomBytes(8).toString('hex');
+    let calls = 0;
+    for (const [name, source] of Object.entries({ UPDATE_STATE, UPSERT_PEERS, GET_PEER, TRANSITION })) scripts[name] = await raw.script('LOAD', source);
     const session0 = `${prefix}client:{bench}`;
     const keyHash = `${session0}:keys`;
     const kvHash = `${session0}:kv`;
@@ -229,9 +238,11 @@ export default {
         raw: {
           'hasSession hit': async () => (await raw.sismember(`${prefix}auth:{${1n}}:sessions`, (1n).toString())) === 1,
           'hasSession miss': async () => (await raw.sismember(`${prefix}auth:{${1n}}:sessions`, (2n).toString())) === 1,
+          // The adapter's transition script with a per-call receipt key (server.ts).
           'createSession+destroySession': async (i) => {
-            await raw.sadd(`${prefix}auth:{${2n}}:sessions`, BigInt(i).toString());
-            await raw.srem(`${prefix}auth:{${2n}}:sessions`, BigInt(i).toString());
+            const key = `${prefix}auth:{${2n}}:sessions`;
+            await raw.evalsha(scripts.TRANSITION, 2, key, `${prefix}auth:{${2n}}:call:${token}.${(calls++).toString(36)}`, 'SADD', BigInt(i).toString(), '60000');
+            await raw.evalsha(scripts.TRANSITION, 2, key, `${prefix}auth:{${2n}}:call:${token}.${(calls++).toString(36)}`, 'SREM', BigInt(i).toString(), '60000');
           },
           load: async () => {
             const [[, h], [, k]] = await raw.multi().hgetallBuffer(session0).hgetallBuffer(keyHash).exec();
