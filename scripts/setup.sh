@@ -3,7 +3,9 @@
 #   1. start the local test servers that are down (scripts/servers.sh; FerretDB is
 #      built with Go the first time, ~2 minutes),
 #   2. npm ci (better-sqlite3 compiles from source where no prebuilt binary is reachable, ~3 minutes),
-#   3. build every package.
+#   3. build every package,
+#   4. show mtstore at work: import a Telethon session file (a test fixture written by
+#      Telethon itself, synthetic key) into an SQLite file and inspect it.
 # A server that cannot start is reported; its tests skip locally and fail under CI=true.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -20,3 +22,8 @@ npm ci --no-audit --no-fund || exit 1
 
 echo "== build"
 npm run build || exit 1
+
+echo "== mtstore: import a Telethon session file into an SQLite file, then inspect it"
+mkdir -p .demo && rm -f .demo/demo.session*
+node packages/cli/dist/bin.js import packages/convert/test/fixtures/telethon/telethon.session .demo/demo.session --name demo || exit 1
+node packages/cli/dist/bin.js inspect .demo/demo.session || exit 1

@@ -4,13 +4,16 @@
 // what the driver returns (no model objects, no validation, no key copies).
 //
 // What the adapter sends depends on the server (see packages/mongo/README.md):
-// - MongoDB: save = 1 replaceOne, saveUpdateState = 1 updateOne ($set/$min);
-// - FerretDB 1.x: both wrapped in the session's write lease (insertOne + … +
+// - MongoDB: save = 1 replaceOne, saveUpdateState = 1 updateOne ($set/$min),
+//   authKeys.set = 1 updateOne ($set of one dotted path, upsert);
+// - FerretDB 1.x: those wrapped in the session's write lease (insertOne + … +
 //   deleteOne), because FerretDB applies update operators non-atomically.
-// Peer batches take the lease everywhere: lease, 3 parallel reads, replace, release.
+// kv.get = 1 findOne, kv.set = 1 replaceOne (upsert) everywhere: one document per entry.
+// Peer batches take the lease everywhere: lease, parallel reads (+ the journal on
+// FerretDB), writes, release.
 import { Binary, MongoClient } from 'mongodb';
 import { fullSession, peer } from '@mtstore/conformance';
-import { adapterTargets } from '../common.mjs';
+import { adapterTargets, benchKey, benchKeyDc, kvKey, kvValue } from '../common.mjs';
 import { redactUrl } from '@mtstore/core';
 import { MongoSessionStorage, MongoStorage } from '@mtstore/mongo';
 
@@ -19,22 +22,28 @@ const database = `mt_bench_${process.pid}`;
 // The adapter's own client defaults, on both sides.
 const CLIENT = { serverSelectionTimeoutMS: 5_000, connectTimeoutMS: 5_000, socketTimeoutMS: 60_000, waitQueueTimeoutMS: 60_000, maxPoolSize: 20 };
 const READ = { useBigInt64: true, promoteBuffers: true };
-const LEASE_MS = 30_000;
+const LEASE_MS = 10_000;
+const FERRET_CHUNK = 500;
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** The session document the adapter stores for `session` (codec.ts, by hand). */
+/** The session document the adapter stores for `session` (codec.ts, by hand): address-only DC entries, keys by DC / entry / slot. */
 function sessionDocument(session) {
   const channels = {};
   session.channels.forEach((c, order) => (channels[`c${c.id}`] = { id: c.id, pts: c.pts, order }));
+  const keys = {};
   const dcs = session.dcs.map((dc) => {
-    const doc = { id: dc.id, port: dc.port };
-    for (const key of ['ipv4', 'ipv6', 'testMode', 'mediaOnly']) if (dc[key] !== undefined) doc[key] = dc[key];
-    if (dc.authKey) doc.authKey = new Binary(Uint8Array.from(dc.authKey));
-    if (dc.tempAuthKeys) doc.tempAuthKeys = dc.tempAuthKeys.map((t) => ({ index: t.index, key: new Binary(Uint8Array.from(t.key)), expiresAt: t.expiresAt }));
+    const doc = { id: dc.id };
+    for (const key of ['ipv4', 'ipv6', 'host', 'port', 'testMode', 'mediaOnly']) if (dc[key] !== undefined) doc[key] = dc[key];
+    const entry = {};
+    if (dc.authKey) entry.authKey = new Binary(dc.authKey);
+    if (dc.tempAuthKeys?.length) entry.temp = Object.fromEntries(dc.tempAuthKeys.map((t) => [`s${t.index}`, { key: new Binary(t.key), expiresAt: t.expiresAt }]));
+    if (Object.keys(entry).length > 0) (keys[`dc${dc.id}`] ??= {})[dc.mediaOnly ? 'media' : 'main'] = entry;
     return doc;
   });
-  return { version: 1, homeDcId: session.homeDcId, dcs, apiId: session.apiId, user: session.user, state: session.state, channels, takeoutId: session.takeoutId };
+  const { id, dcId, bot, usernames, premium } = session.user;
+  const user = { id, dcId, bot, ...(usernames && { usernames }), ...(premium !== undefined && { premium }) };
+  return { homeDcId: session.homeDcId, dcs, apiId: session.apiId, user, state: session.state, channels, takeoutId: session.takeoutId, keys };
 }
 
 const peerDocument = (p) => ({ _id: `bench/${p.type}/${p.id}`, session: 'bench', type: p.type, id: p.id, accessHash: p.accessHash, usernames: p.usernames, phone: p.phone, updatedAt: p.updatedAt });
@@ -64,6 +73,7 @@ export default {
     await client.save(session);
     await client.peers.upsert(batch(0));
     await server.createSession(1n, 1n);
+    for (let i = 0; i < 8; i++) await client.kv.set(kvKey(i), kvValue(i));
 
     const mongo = new MongoClient(url, { ...CLIENT, appName: 'mtstore-bench-raw' });
     const db = mongo.db(database);
@@ -74,6 +84,10 @@ export default {
     const index = db.collection('raw_peer_index');
     const serverSessions = db.collection('raw_server_sessions');
     const locks = db.collection('raw_locks');
+    const journal = db.collection('raw_peer_journal');
+    const kv = db.collection('raw_kv');
+    await kv.createIndex({ session: 1 });
+    for (let i = 0; i < 8; i++) await kv.replaceOne({ _id: `bench/${kvKey(i)}` }, { session: 'bench', key: kvKey(i), value: new Binary(kvValue(i)) }, { upsert: true });
     await serverSessions.createIndex({ authKeyId: 1, sessionId: 1 }, { unique: true });
     await Promise.all([peers.createIndex({ session: 1 }), index.createIndex({ session: 1 })]);
     const doc = sessionDocument(session);
@@ -107,13 +121,20 @@ export default {
     };
     const maybeLeased = (work) => (ferretdb1 ? leased(work) : work());
 
+    const chunks = async (items, write) => {
+      for (let i = 0; i < items.length; i += FERRET_CHUNK) await write(items.slice(i, i + FERRET_CHUNK));
+    };
     const rawUpsert = (list) =>
       leased(async () => {
         const ids = list.map((p) => `bench/${p.type}/${p.id}`);
         const handleIds = list.flatMap((p) => [`bench/u/${p.usernames[0].toLowerCase()}`, `bench/p/${p.phone}`]);
         const find = (collection, wanted) =>
           ferretdb1 ? collection.find({ session: 'bench' }, READ).toArray() : collection.find({ _id: { $in: wanted } }, READ).toArray();
-        const [, stored, handles] = await Promise.all([sessions.findOne({ _id: 'bench' }, { projection: { _id: 1 } }), find(peers, ids), find(index, handleIds)]);
+        const [, stored, handles] = await Promise.all([
+          ferretdb1 ? journal.find({ session: 'bench' }, READ).toArray() : [],
+          find(peers, ids),
+          find(index, handleIds),
+        ]);
         const existing = new Set(stored.map((d) => d._id));
         const docs = list.map(peerDocument);
         const known = new Map(handles.map((h) => [h._id, h.peer]));
@@ -123,19 +144,27 @@ export default {
           const ph = { _id: `bench/p/${p.phone}`, session: 'bench', peer: owner };
           return [u, ph].filter((h) => known.get(h._id) !== owner);
         });
-        for (const [collection, written, replaced] of [
-          [peers, docs, docs.filter((d) => existing.has(d._id)).map((d) => d._id)],
-          [index, newHandles, newHandles.filter((h) => known.has(h._id)).map((h) => h._id)],
-        ]) {
-          if (written.length === 0) continue;
-          if (!ferretdb1) {
+        const writes = [
+          [peers, 'p', docs, docs.filter((d) => existing.has(d._id))],
+          [index, 'h', newHandles, newHandles.filter((h) => known.has(h._id))],
+        ];
+        if (!ferretdb1) {
+          for (const [collection, , written] of writes) {
+            if (written.length === 0) continue;
             await collection.bulkWrite(written.map((d) => ({ replaceOne: { filter: { _id: d._id }, replacement: d, upsert: true } })), { ordered: false });
-          } else {
-            if (replaced.length > 64) await collection.deleteMany({ _id: { $in: replaced } });
-            else await Promise.all(replaced.map((_id) => collection.deleteOne({ _id })));
-            await collection.insertMany(written, { ordered: false });
           }
+          return;
         }
+        const entries = writes.flatMap(([, target, , replaced]) => replaced.map((doc) => ({ _id: `${target}|${doc._id}`, session: 'bench', doc })));
+        await chunks(entries, (chunk) => journal.insertMany(chunk, { ordered: false }));
+        for (const [collection, , written, replaced] of writes) {
+          await chunks(
+            replaced.map((d) => d._id),
+            (chunk) => (chunk.length > 64 ? collection.deleteMany({ _id: { $in: chunk } }) : Promise.all(chunk.map((_id) => collection.deleteOne({ _id })))),
+          );
+          await chunks(written, (chunk) => collection.insertMany(chunk, { ordered: false }));
+        }
+        if (entries.length > 0) await journal.deleteMany({ session: 'bench' });
       });
     await rawUpsert(batch(0));
 
@@ -166,6 +195,13 @@ export default {
             const handle = await index.findOne({ _id: `bench/u/user_${(i % 1000) + 1}` });
             return handle && peers.findOne({ _id: handle.peer }, READ);
           },
+          'authKeys.set': (i) =>
+            maybeLeased(() => sessions.updateOne({ _id: 'bench' }, { $set: { [`keys.dc${benchKeyDc(i)}.main.authKey`]: new Binary(Uint8Array.from(benchKey(i))) } }, { upsert: true })),
+          'kv.get': async (i) => {
+            const doc = await kv.findOne({ _id: `bench/${kvKey(i)}` }, READ);
+            return doc === null ? null : doc.value;
+          },
+          'kv.set': (i) => kv.replaceOne({ _id: `bench/${kvKey(i)}` }, { session: 'bench', key: kvKey(i), value: new Binary(Uint8Array.from(kvValue(i))) }, { upsert: true }),
         },
       },
       close: async () => {

@@ -52,6 +52,7 @@ import {
   describeValue,
   INT64_MAX,
   INT64_MIN,
+  MAX_DC_ID,
   MAX_PEER_PAGE,
 } from './validate.js';
 
@@ -195,6 +196,21 @@ export abstract class BaseStorage extends Closable implements Storage {
     }
   }
 
+  /** Runs a validation, prefixing its error with the operation. */
+  #check(operation: string, validate: () => void): void {
+    try {
+      validate();
+    } catch (error) {
+      throw invalid(error, this.where(operation));
+    }
+  }
+
+  /** The slow path of an inline check that failed: throws the validation's error. */
+  #invalid(operation: string, validate: () => void): never {
+    this.#check(operation, validate);
+    throw new InvalidArgumentError(`${this.where(operation)}: invalid arguments`);
+  }
+
   #notFound(operation: string): NotFoundError {
     return new NotFoundError(`${this.where(operation)}: no session is saved under this name`);
   }
@@ -276,19 +292,32 @@ export abstract class BaseStorage extends Closable implements Storage {
       return authKeyBytes(key);
     };
     return {
-      get: (dcId) =>
-        this.#run('authKeys.get', () => assertDcId(dcId, 'dcId'), async () => checkKey(await repo().get(dcId), dcId, 'auth key')),
-      set: (dcId, key) => {
-        let copy: Uint8Array | undefined;
-        return this.#run(
-          'authKeys.set',
-          () => {
+      // get and set are written out (no #run closures): a client reads and writes keys on every connect.
+      get: async (dcId) => {
+        if (this.closed) throw this.closedError('authKeys.get');
+        if (!isDcId(dcId)) this.#invalid('authKeys.get', () => assertDcId(dcId, 'dcId'));
+        let key: Uint8Array | null;
+        try {
+          key = await this.authKeyRepository.get(dcId);
+        } catch (error) {
+          throw toStorageError(error, this.where('authKeys.get'));
+        }
+        return checkKey(key, dcId, 'auth key');
+      },
+      set: async (dcId, key) => {
+        if (this.closed) throw this.closedError('authKeys.set');
+        if (!isDcId(dcId) || !(key instanceof Uint8Array) || key.length !== AUTH_KEY_LENGTH) {
+          this.#invalid('authKeys.set', () => {
             assertDcId(dcId, 'dcId');
             assertAuthKey(key, 'key');
-            copy = Uint8Array.from(key);
-          },
-          () => repo().set(dcId, copy as Uint8Array),
-        );
+          });
+        }
+        const copy = Uint8Array.from(key);
+        try {
+          await this.authKeyRepository.set(dcId, copy);
+        } catch (error) {
+          throw toStorageError(error, this.where('authKeys.set'));
+        }
       },
       delete: (dcId) => this.#run('authKeys.delete', () => assertDcId(dcId, 'dcId'), () => repo().set(dcId, null)),
       getTemp: (dcId, index) =>
@@ -344,18 +373,30 @@ export abstract class BaseStorage extends Closable implements Storage {
       return value;
     };
     return {
-      get: (key) => this.#run('kv.get', () => assertKvKey(key, 'key'), async () => checkValue(await repo().get(key), key)),
-      set: (key, value) => {
-        let copy: Uint8Array | undefined;
-        return this.#run(
-          'kv.set',
-          () => {
-            assertKvKey(key, 'key');
-            assertKvValue(value, 'value');
-            copy = Uint8Array.from(value);
-          },
-          () => repo().set(key, copy as Uint8Array),
-        );
+      // get and set are written out (no #run closures): bridges read and write kv entries often.
+      get: async (key) => {
+        if (this.closed) throw this.closedError('kv.get');
+        this.#check('kv.get', () => assertKvKey(key, 'key'));
+        let value: Uint8Array | null;
+        try {
+          value = await this.kvRepository.get(key);
+        } catch (error) {
+          throw toStorageError(error, this.where('kv.get'));
+        }
+        return checkValue(value, key);
+      },
+      set: async (key, value) => {
+        if (this.closed) throw this.closedError('kv.set');
+        this.#check('kv.set', () => {
+          assertKvKey(key, 'key');
+          assertKvValue(value, 'value');
+        });
+        const copy = Uint8Array.from(value);
+        try {
+          await this.kvRepository.set(key, copy);
+        } catch (error) {
+          throw toStorageError(error, this.where('kv.set'));
+        }
       },
       delete: (key) => this.#run('kv.delete', () => assertKvKey(key, 'key'), () => repo().set(key, null)),
       entries: () =>
@@ -500,6 +541,10 @@ export abstract class BaseStorage extends Closable implements Storage {
 }
 
 const DEFAULT_PEER_PAGE = 1000;
+
+function isDcId(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= MAX_DC_ID;
+}
 
 function assertPageLimit(value: unknown, label: string): asserts value is number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_PEER_PAGE) {

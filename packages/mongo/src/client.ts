@@ -1,39 +1,30 @@
-import type { Collection } from 'mongodb';
 import {
   BaseStorage,
   InvalidArgumentError,
   Once,
-  usernameKey,
   type ChannelState,
-  type Peer,
-  type PeerType,
   type Session,
+  type SessionUpdate,
   type UpdateState,
 } from '@mtstore/core';
-import {
-  decodePeer,
-  decodeSession,
-  encodeSession,
-  peerDocumentId,
-  phoneHandleId,
-  READ,
-  updateStateOperators,
-  usernameHandleId,
-  type StringIdDocument,
-} from './codec.js';
+import { decodeSession, encodeDataCenter, encodeSession, encodeUser, READ, updateStateOperators } from './codec.js';
 import { openConnection, type Connection, type MongoConnectionOptions } from './connection.js';
+import { guarded, upsertRetry, type Context, type Scope } from './context.js';
+import { MongoAuthKeys } from './keys.js';
+import { MongoKeyValues } from './kv.js';
 import { isDuplicateKey, SessionLocks, type LockDocument } from './lock.js';
-import { writePeers, type PeerCollections } from './peers.js';
+import { MongoPeers } from './peers.js';
+import { MongoRefMessages } from './refs.js';
 import { collectionNames, prepare } from './schema.js';
 
 /**
  * How concurrent writes to one session stay correct.
- * - `atomic`: `save` is one replace and `saveUpdateState` one `$set`, each atomic on
- *   the server (MongoDB);
+ * - `atomic`: single-document writes (`save`, `update`, `saveUpdateState`, auth keys,
+ *   the reference-message counter) are one command each, atomic on the server (MongoDB);
  * - `locked`: they also take the session's write lease, for servers that apply update
  *   operators as a non-atomic read-modify-write (FerretDB 1.x loses concurrent `$set`s).
  * - `auto` (default): `locked` on FerretDB 1.x, detected on first use; else `atomic`.
- * Peer batches and `delete()` take the lease in every mode.
+ * Peer batches, `peers.clear()` and `delete()` take the lease in every mode.
  */
 export type MongoWriteMode = 'auto' | 'atomic' | 'locked';
 
@@ -43,24 +34,26 @@ export interface MongoStorageOptions extends MongoConnectionOptions {
   writeMode?: MongoWriteMode;
 }
 
-interface Context extends PeerCollections {
-  sessions: Collection<StringIdDocument>;
-  locks: SessionLocks;
-  locked: boolean;
-}
-
 /**
- * Client Storage on MongoDB (or a MongoDB-wire server such as FerretDB): one document
- * per session in `<prefix>sessions`, one per peer in `<prefix>peers`, username and
- * phone lookups in `<prefix>peer_index`. Connects and migrates on first use.
+ * Client Storage on MongoDB (or a MongoDB-wire server such as FerretDB): per session
+ * name one document in `<prefix>sessions` holding the snapshot and the auth keys, one
+ * per peer in `<prefix>peers` (username and phone lookups in `<prefix>peer_index`),
+ * per kv entry in `<prefix>kv` and per reference message in `<prefix>ref_messages`.
+ * Keys, kv, peers and references each have their own file; this one holds the
+ * snapshot. Connects and migrates on first use.
  */
 export class MongoStorage extends BaseStorage {
   readonly database: string;
   readonly collectionPrefix: string;
+  protected readonly authKeyRepository: MongoAuthKeys;
+  protected readonly kvRepository: MongoKeyValues;
+  protected readonly peerRepository: MongoPeers;
+  protected readonly refMessageRepository: MongoRefMessages;
   readonly #connection: Connection;
   readonly #writeMode: MongoWriteMode;
   /** Collections and server facts, once; a failed attempt (server down) is retried by the next call. */
   readonly #context = new Once(() => this.#prepare());
+  readonly #scope: Scope;
 
   constructor(options: MongoStorageOptions) {
     super(options?.name ?? 'default');
@@ -72,14 +65,21 @@ export class MongoStorage extends BaseStorage {
     this.#connection = openConnection(options, 'MongoStorage');
     this.database = this.#connection.db.databaseName;
     this.collectionPrefix = this.#connection.prefix;
+    this.#scope = {
+      name: this.name,
+      label: this.storedLabel,
+      // Once prepared, the hot paths skip an await.
+      ready: () => (this.#context.value !== undefined ? Promise.resolve(this.#context.value) : this.#context.run()),
+      where: (operation) => this.where(operation),
+    };
+    this.authKeyRepository = new MongoAuthKeys(this.#scope);
+    this.kvRepository = new MongoKeyValues(this.#scope);
+    this.peerRepository = new MongoPeers(this.#scope);
+    this.refMessageRepository = new MongoRefMessages(this.#scope);
   }
 
   protected override describe(): Record<string, unknown> {
     return { ...super.describe(), ...this.#connection.describe };
-  }
-
-  #ready(): Promise<Context> {
-    return this.#context.run();
   }
 
   async #prepare(): Promise<Context> {
@@ -90,6 +90,9 @@ export class MongoStorage extends BaseStorage {
       sessions: db.collection(names.sessions),
       peers: db.collection(names.peers),
       index: db.collection(names.peerIndex),
+      journal: db.collection(names.peerJournal),
+      kv: db.collection(names.kv),
+      refs: db.collection(names.refs),
       locks: new SessionLocks(db.collection<LockDocument>(names.locks)),
       profile,
       locked: this.#writeMode === 'locked' || (this.#writeMode === 'auto' && profile.ferretdb1),
@@ -97,83 +100,91 @@ export class MongoStorage extends BaseStorage {
   }
 
   protected async readSession(): Promise<Session | null> {
-    const c = await this.#ready();
+    const c = await this.#scope.ready();
     const doc = await c.sessions.findOne({ _id: this.name }, READ);
     return doc === null ? null : decodeSession(doc, this.storedLabel);
   }
 
+  /** One replace of the whole per-name document: snapshot and keys change together. */
   protected async writeSession(session: Session): Promise<void> {
-    const c = await this.#ready();
+    const c = await this.#scope.ready();
     const { _id, ...doc } = encodeSession(this.name, session);
-    const replace = () => c.sessions.replaceOne({ _id }, doc, { upsert: true });
-    const write = async () => {
-      // Two first saves racing: the loser's upsert meets the winner's insert; replace it then.
-      await replace().catch((error: unknown) => (isDuplicateKey(error) ? replace() : Promise.reject(error)));
-    };
-    await (c.locked ? c.locks.run(this.name, this.where('save'), write) : write());
-  }
-
-  protected async writeUpdateState(state: UpdateState, channels: readonly ChannelState[]): Promise<boolean> {
-    const c = await this.#ready();
-    const write = async () => (await c.sessions.updateOne({ _id: this.name }, updateStateOperators(state, channels))).matchedCount === 1;
-    return c.locked ? c.locks.run(this.name, this.where('saveUpdateState'), write) : write();
-  }
-
-  protected async deleteSession(): Promise<void> {
-    const c = await this.#ready();
-    // The session first: a concurrent saveUpdateState or upsert then finds nothing to add to.
-    await c.locks.run(this.name, this.where('delete'), async () => {
-      await c.sessions.deleteOne({ _id: this.name });
-      await Promise.all([c.peers.deleteMany({ session: this.name }), c.index.deleteMany({ session: this.name })]);
-    });
-  }
-
-  protected async upsertPeers(peers: readonly Peer[]): Promise<boolean> {
-    const c = await this.#ready();
-    return c.locks.run(this.name, this.where('peers.upsert'), () => writePeers(c, this.name, peers, `${this.storedLabel}, peer`));
+    await guarded(c, this.#scope, 'save', () => upsertRetry(() => c.sessions.replaceOne({ _id }, doc, { upsert: true }), isDuplicateKey));
   }
 
   /**
-   * A miss while a peer batch holds the lease may be the batch's own gap (FerretDB
-   * replaces by delete + insert; lookups move after peers): wait for it, look again.
+   * One `updateOne` of the given fields. Without `homeDcId` it matches only a stored
+   * snapshot (a document holding only keys has none) and never upserts; with it, it
+   * upserts, and a document without a snapshot gets one (channels start empty).
    */
-  async #lookup(c: Context, find: () => Promise<Peer | null>): Promise<Peer | null> {
-    const found = await find();
-    if (found !== null || !(await c.locks.held(this.name))) return found;
-    await c.locks.settled(this.name);
-    return find();
+  protected async writeSessionUpdate(patch: SessionUpdate): Promise<boolean> {
+    const c = await this.#scope.ready();
+    const $set: Record<string, unknown> = {};
+    const $unset: Record<string, ''> = {};
+    if (patch.homeDcId !== undefined) $set.homeDcId = patch.homeDcId;
+    if (patch.dcs !== undefined) $set.dcs = patch.dcs.map(encodeDataCenter);
+    if (patch.apiId === null) $unset.apiId = '';
+    else if (patch.apiId !== undefined) $set.apiId = patch.apiId;
+    if (patch.user === null) $unset.user = '';
+    else if (patch.user !== undefined) $set.user = encodeUser(patch.user);
+    if (patch.takeoutId === null) $unset.takeoutId = '';
+    else if (patch.takeoutId !== undefined) $set.takeoutId = patch.takeoutId;
+    const update: Record<string, Record<string, unknown>> = {};
+    if (Object.keys($set).length > 0) update.$set = $set;
+    if (Object.keys($unset).length > 0) update.$unset = $unset;
+    const creates = patch.homeDcId !== undefined;
+    const filter = creates ? { _id: this.name } : { _id: this.name, homeDcId: { $exists: true } };
+    if (Object.keys(update).length === 0) {
+      // An empty patch changes nothing: it succeeds exactly when a snapshot is stored.
+      return (await c.sessions.findOne(filter, { projection: { _id: 1 } })) !== null;
+    }
+    return guarded(c, this.#scope, 'update', async () => {
+      const result = await upsertRetry(() => c.sessions.updateOne(filter, update, { upsert: creates }), isDuplicateKey);
+      return result.matchedCount === 1 || result.upsertedCount === 1;
+    });
   }
 
-  async #peerAt(c: Context, id: string): Promise<Peer | null> {
-    const doc = await c.peers.findOne({ _id: id }, READ);
-    return doc === null ? null : decodePeer(doc, `${this.storedLabel}, peer`);
+  protected async writeUpdateState(state: UpdateState, channels: readonly ChannelState[]): Promise<boolean> {
+    const c = await this.#scope.ready();
+    const write = async () => (await c.sessions.updateOne({ _id: this.name, homeDcId: { $exists: true } }, updateStateOperators(state, channels))).matchedCount === 1;
+    return guarded(c, this.#scope, 'saveUpdateState', write);
   }
 
-  /** The owner a lookup points to, if it still lists what was looked up (lookups of released names linger). */
-  async #owner(c: Context, handleId: string, owns: (peer: Peer) => boolean): Promise<Peer | null> {
-    const handle = await c.index.findOne({ _id: handleId });
-    if (handle === null || typeof handle.peer !== 'string') return null;
-    const peer = await this.#peerAt(c, handle.peer);
-    return peer !== null && owns(peer) ? peer : null;
+  protected async deleteSession(): Promise<void> {
+    const c = await this.#scope.ready();
+    const name = this.name;
+    await c.locks.run(name, this.where('delete'), async (lease) => {
+      lease.check();
+      // The snapshot and keys first: a concurrent saveUpdateState then finds nothing to add to.
+      await c.sessions.deleteOne({ _id: name });
+      await c.journal.deleteMany({ session: name }); // before the peers: readers fall back to it
+      await Promise.all([
+        c.peers.deleteMany({ session: name }),
+        c.index.deleteMany({ session: name }),
+        c.kv.deleteMany({ session: name }),
+        c.refs.deleteMany({ session: name }),
+        c.refs.deleteOne({ _id: name }),
+      ]);
+    });
   }
 
-  protected async findPeerById(type: PeerType, id: bigint): Promise<Peer | null> {
-    const c = await this.#ready();
-    return this.#lookup(c, () => this.#peerAt(c, peerDocumentId(this.name, type, id)));
-  }
-
-  protected async findPeerByUsername(username: string): Promise<Peer | null> {
-    const c = await this.#ready();
-    const owns = (peer: Peer) => Array.isArray(peer.usernames) && peer.usernames.some((u) => typeof u === 'string' && usernameKey(u) === username);
-    return this.#lookup(c, () => this.#owner(c, usernameHandleId(this.name, username), owns));
-  }
-
-  protected async findPeerByPhone(phone: string): Promise<Peer | null> {
-    const c = await this.#ready();
-    return this.#lookup(c, () => this.#owner(c, phoneHandleId(this.name, phone), (peer) => peer.phone === phone));
+  /** Every name with a per-name document, a peer, a kv entry or a reference message. */
+  protected async listSessionNames(): Promise<string[]> {
+    const c = await this.#scope.ready();
+    const [sessions, ...others] = await Promise.all([
+      c.sessions.find({}, { projection: { _id: 1 } }).toArray(),
+      c.peers.distinct('session'),
+      c.kv.distinct('session'),
+      c.refs.distinct('session'),
+    ]);
+    const names = new Set<string>(sessions.map((doc) => doc._id));
+    for (const list of others) for (const name of list) if (typeof name === 'string') names.add(name);
+    return [...names].sort();
   }
 
   protected async closeConnection(): Promise<void> {
+    // Leased work in flight finishes and gives its lease back before the client goes.
+    await this.#context.value?.locks.close();
     if (this.#connection.owned) await this.#connection.client?.close();
   }
 }

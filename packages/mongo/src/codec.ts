@@ -1,12 +1,23 @@
 /**
  * Documents ⇄ model. 64-bit ids are written as BSON int64 (the driver writes a
- * bigint as a Long) and read back with `useBigInt64`; keys are BSON binary, read
- * back as Buffers. Optional fields are left out when absent, so absent, false and
- * true stay three different stored values. Decoding only checks the structure it
- * walks; the base class validates every value (`checkStoredSession`/`checkStoredPeer`).
+ * bigint as a Long) and read back with `useBigInt64`; keys and other bytes are BSON
+ * binary, read back as Buffers. Optional fields are left out when absent, so absent,
+ * false and true stay three different stored values. Decoding only checks the
+ * structure it walks; the base class validates every value.
  */
 import { Binary, type FindOptions } from 'mongodb';
-import { CorruptDataError, int64FromStorage, type ChannelState, type DataCenter, type Peer, type PeerType, type Session, type UpdateState } from '@mtstore/core';
+import {
+  CorruptDataError,
+  int64FromStorage,
+  type ChannelState,
+  type DataCenter,
+  type Peer,
+  type PeerType,
+  type SelfUser,
+  type Session,
+  type TempAuthKey,
+  type UpdateState,
+} from '@mtstore/core';
 
 /** Any stored document of ours: every collection is keyed by a string `_id`. */
 export interface StringIdDocument {
@@ -14,14 +25,11 @@ export interface StringIdDocument {
   [field: string]: unknown;
 }
 
-/** Read options for every document holding ids or keys. */
+/** Read options for every document holding ids or bytes. */
 export const READ: FindOptions = { useBigInt64: true, promoteBuffers: true };
 
-/** A DataCenter whose keys are BSON binary. */
-export interface DataCenterDocument extends Omit<DataCenter, 'authKey' | 'tempAuthKeys'> {
-  authKey?: Binary;
-  tempAuthKeys?: { index: number; key: Binary; expiresAt: number }[];
-}
+/** A DC address entry of the snapshot: no keys (they live in `keys`). */
+export type DataCenterDocument = Omit<DataCenter, 'authKey' | 'tempAuthKeys'>;
 
 /** A channel's pts, keyed `c<id>` in `channels`; `order` keeps the session's channel order. */
 export interface ChannelDocument {
@@ -30,22 +38,36 @@ export interface ChannelDocument {
   order: number;
 }
 
+/** The keys of one DC entry: `keys.dc<id>.main` or `keys.dc<id>.media`. */
+export interface EntryKeysDocument {
+  authKey?: Binary;
+  /** `s<slot index>` → temp key. */
+  temp?: Record<string, { key: Binary; expiresAt: number }>;
+}
+
+/**
+ * The per-name document (schema v2). It exists as soon as anything of the name is
+ * written to it (a key, a snapshot); `homeDcId` is present exactly when a snapshot
+ * is saved. Keys live in `keys`, one dotted path per DC / entry / slot, so a key
+ * write is one `$set` that touches nothing else.
+ */
 export interface SessionDocument {
   _id: string;
-  version: 1;
-  homeDcId: number;
-  dcs: DataCenterDocument[];
+  homeDcId?: number;
+  dcs?: DataCenterDocument[];
   apiId?: number;
-  user?: { id: bigint; dcId: number; bot: boolean; username?: string };
+  user?: { id: bigint; dcId: number; bot: boolean; usernames?: string[]; premium?: boolean };
   state?: UpdateState;
-  channels: Record<string, ChannelDocument>;
+  channels?: Record<string, ChannelDocument>;
   takeoutId?: bigint;
+  keys?: Record<string, { main?: EntryKeysDocument; media?: EntryKeysDocument }>;
 }
 
 /** A Peer of one session; the lower-cased usernames are the `_id`s of its handle documents. */
-export interface PeerDocument extends Peer {
+export interface PeerDocument extends Omit<Peer, 'complete'> {
   _id: string;
   session: string;
+  complete?: Binary;
 }
 
 /** A username or phone → its owner. Verified against the owner on every read. */
@@ -63,34 +85,76 @@ export const usernameHandleId = (session: string, lowerCased: string): string =>
 export const phoneHandleId = (session: string, phone: string): string => `${session}/p/${phone}`;
 export const channelKey = (id: bigint): string => `c${id}`;
 
-/** Keys are copied: the caller may reuse its arrays as soon as the promise resolves, or before. */
-const binary = (key: Uint8Array): Binary => new Binary(Uint8Array.from(key));
+/** `keys.dc<id>`: every key of a DC id, main and media-only entries. */
+export const dcKeysPath = (dcId: number): string => `keys.dc${dcId}`;
+/** `keys.dc<id>.main` / `keys.dc<id>.media`. */
+export const entryKeysPath = (dcId: number, mediaOnly: boolean | undefined): string => `${dcKeysPath(dcId)}.${mediaOnly === true ? 'media' : 'main'}`;
+export const tempSlot = (index: number): string => `s${index}`;
 
-function encodeDataCenter(dc: DataCenter): DataCenterDocument {
-  const doc: DataCenterDocument = { id: dc.id, port: dc.port };
+/** Bytes the base class already copied at call time: wrapped, not copied again. */
+export const binary = (bytes: Uint8Array): Binary => new Binary(bytes);
+
+/** Binary read back as a Buffer (promoteBuffers); anything else is left for the validator to reject. */
+export function bytes(value: unknown): Uint8Array | undefined {
+  if (value instanceof Binary) return value.buffer.subarray(0, value.length());
+  return value as Uint8Array | undefined;
+}
+
+type Loose = Record<string, unknown>;
+
+export function isRecord(value: unknown): value is Loose {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array) && !(value instanceof Binary);
+}
+
+function encodeEntryKeys(dc: DataCenter): EntryKeysDocument | undefined {
+  const entry: EntryKeysDocument = {};
+  if (dc.authKey !== undefined) entry.authKey = binary(dc.authKey);
+  if (dc.tempAuthKeys !== undefined && dc.tempAuthKeys.length > 0) {
+    entry.temp = {};
+    for (const t of dc.tempAuthKeys) entry.temp[tempSlot(t.index)] = { key: binary(t.key), expiresAt: t.expiresAt };
+  }
+  return entry.authKey === undefined && entry.temp === undefined ? undefined : entry;
+}
+
+export function encodeDataCenter(dc: DataCenter): DataCenterDocument {
+  const doc: DataCenterDocument = { id: dc.id };
   if (dc.ipv4 !== undefined) doc.ipv4 = dc.ipv4;
   if (dc.ipv6 !== undefined) doc.ipv6 = dc.ipv6;
+  if (dc.host !== undefined) doc.host = dc.host;
+  if (dc.port !== undefined) doc.port = dc.port;
   if (dc.testMode !== undefined) doc.testMode = dc.testMode;
   if (dc.mediaOnly !== undefined) doc.mediaOnly = dc.mediaOnly;
-  if (dc.authKey !== undefined) doc.authKey = binary(dc.authKey);
-  if (dc.tempAuthKeys !== undefined) doc.tempAuthKeys = dc.tempAuthKeys.map((t) => ({ index: t.index, key: binary(t.key), expiresAt: t.expiresAt }));
   return doc;
 }
 
+export function encodeUser(user: SelfUser): NonNullable<SessionDocument['user']> {
+  const doc: NonNullable<SessionDocument['user']> = { id: user.id, dcId: user.dcId, bot: user.bot };
+  if (user.usernames !== undefined) doc.usernames = [...user.usernames];
+  if (user.premium !== undefined) doc.premium = user.premium;
+  return doc;
+}
+
+/** The whole per-name document `save` replaces: the snapshot and every key of it. */
 export function encodeSession(name: string, session: Session): SessionDocument {
   const channels: Record<string, ChannelDocument> = {};
   session.channels.forEach((c, order) => (channels[channelKey(c.id)] = { id: c.id, pts: c.pts, order }));
-  const doc: SessionDocument = { _id: name, version: 1, homeDcId: session.homeDcId, dcs: session.dcs.map(encodeDataCenter), channels };
+  const doc: SessionDocument = { _id: name, homeDcId: session.homeDcId, dcs: session.dcs.map(encodeDataCenter), channels };
   if (session.apiId !== undefined) doc.apiId = session.apiId;
-  if (session.user !== undefined) {
-    const { id, dcId, bot, username } = session.user;
-    doc.user = username === undefined ? { id, dcId, bot } : { id, dcId, bot, username };
-  }
+  if (session.user !== undefined) doc.user = encodeUser(session.user);
   if (session.state !== undefined) {
     const { pts, qts, date, seq } = session.state;
     doc.state = { pts, qts, date, seq };
   }
   if (session.takeoutId !== undefined) doc.takeoutId = session.takeoutId;
+  const keys: NonNullable<SessionDocument['keys']> = {};
+  for (const dc of session.dcs) {
+    const entry = encodeEntryKeys(dc);
+    if (entry === undefined) continue;
+    const field = `dc${dc.id}`;
+    keys[field] ??= {};
+    (keys[field] as Loose)[dc.mediaOnly === true ? 'media' : 'main'] = entry;
+  }
+  if (Object.keys(keys).length > 0) doc.keys = keys;
   return doc;
 }
 
@@ -113,34 +177,46 @@ export function updateStateOperators(state: UpdateState, channels: readonly Chan
   return { $set, $min };
 }
 
-type Loose = Record<string, unknown>;
-
-function isRecord(value: unknown): value is Loose {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
-}
-
-/** Binary read back as a Buffer (promoteBuffers); anything else is left for the validator to reject. */
-function key(value: unknown): Uint8Array | undefined {
-  if (value instanceof Binary) return value.buffer.subarray(0, value.length());
-  return value as Uint8Array | undefined;
-}
-
 function decodeDataCenter(value: unknown, where: string): DataCenter {
   if (!isRecord(value)) throw new CorruptDataError(`${where} is not a document`);
-  const dc = { id: value.id, port: value.port } as DataCenter;
+  const dc = { id: value.id } as DataCenter;
   if (value.ipv4 !== undefined) dc.ipv4 = value.ipv4 as string;
   if (value.ipv6 !== undefined) dc.ipv6 = value.ipv6 as string;
+  if (value.host !== undefined) dc.host = value.host as string;
+  if (value.port !== undefined) dc.port = value.port as number;
   if (value.testMode !== undefined) dc.testMode = value.testMode as boolean;
   if (value.mediaOnly !== undefined) dc.mediaOnly = value.mediaOnly as boolean;
-  if (value.authKey !== undefined) dc.authKey = key(value.authKey);
-  if (value.tempAuthKeys !== undefined) {
-    if (!Array.isArray(value.tempAuthKeys)) throw new CorruptDataError(`${where}.tempAuthKeys is not an array`);
-    dc.tempAuthKeys = value.tempAuthKeys.map((t: unknown, i) => {
-      if (!isRecord(t)) throw new CorruptDataError(`${where}.tempAuthKeys[${i}] is not a document`);
-      return { index: t.index as number, key: key(t.key) as Uint8Array, expiresAt: t.expiresAt as number };
-    });
-  }
   return dc;
+}
+
+/** One stored temp key (validated by the caller). */
+export function decodeTemp(value: unknown, index: number, where: string): TempAuthKey {
+  if (!isRecord(value)) throw new CorruptDataError(`${where} is not a document`);
+  return { index, key: bytes(value.key) as Uint8Array, expiresAt: value.expiresAt as number };
+}
+
+/** Copies the stored keys of one entry onto `dc`: temp keys ordered by slot index. */
+function attachKeys(dc: DataCenter, entry: unknown, where: string): boolean {
+  if (entry === undefined) return false;
+  if (!isRecord(entry)) throw new CorruptDataError(`${where} is not a document`);
+  let found = false;
+  if (entry.authKey !== undefined) {
+    dc.authKey = bytes(entry.authKey);
+    found = true;
+  }
+  if (entry.temp !== undefined) {
+    if (!isRecord(entry.temp)) throw new CorruptDataError(`${where}.temp is not a document`);
+    const temps = Object.entries(entry.temp).map(([slot, t]) => {
+      const index = Number(slot.slice(1));
+      if (!/^s\d+$/.test(slot) || !Number.isSafeInteger(index)) throw new CorruptDataError(`${where}.temp has a field ${JSON.stringify(slot)}, expected s<index>`);
+      return decodeTemp(t, index, `${where}.temp.${slot}`);
+    });
+    if (temps.length > 0) {
+      dc.tempAuthKeys = temps.sort((a, b) => a.index - b.index);
+      found = true;
+    }
+  }
+  return found;
 }
 
 function decodeChannels(value: unknown, where: string): ChannelState[] {
@@ -154,23 +230,49 @@ function decodeChannels(value: unknown, where: string): ChannelState[] {
   return entries.sort((a, b) => a.order - b.order).map((e) => e.channel);
 }
 
-/** A stored session document → Session (values are validated by the caller). */
-export function decodeSession(stored: object, where: string): Session {
+export function decodeUser(value: unknown, where: string): SelfUser {
+  if (!isRecord(value)) throw new CorruptDataError(`${where}: user is not a document`);
+  const user: SelfUser = { id: int64FromStorage(value.id, `${where}: user.id`), dcId: value.dcId as number, bot: value.bot as boolean };
+  if (value.usernames !== undefined) user.usernames = Array.isArray(value.usernames) ? [...(value.usernames as string[])] : (value.usernames as string[]);
+  if (value.premium !== undefined) user.premium = value.premium as boolean;
+  return user;
+}
+
+/**
+ * A stored per-name document → Session, or null when it holds no snapshot (only
+ * keys). Keys of entries the snapshot lacks come back as address-less entries after
+ * the stored ones, by DC id, main before media. Values are validated by the caller.
+ */
+export function decodeSession(stored: object, where: string): Session | null {
   const doc = stored as Loose;
+  if (doc.homeDcId === undefined) return null;
   if (!Array.isArray(doc.dcs)) throw new CorruptDataError(`${where}: dcs is not an array`);
-  const session = {
-    version: doc.version,
-    homeDcId: doc.homeDcId,
-    dcs: doc.dcs.map((dc: unknown, i) => decodeDataCenter(dc, `${where}: dcs[${i}]`)),
-    channels: decodeChannels(doc.channels ?? {}, where),
-  } as Session;
-  if (doc.apiId !== undefined) session.apiId = doc.apiId as number;
-  if (doc.user !== undefined) {
-    if (!isRecord(doc.user)) throw new CorruptDataError(`${where}: user is not a document`);
-    const u = doc.user;
-    session.user = { id: int64FromStorage(u.id, `${where}: user.id`), dcId: u.dcId as number, bot: u.bot as boolean };
-    if (u.username !== undefined) session.user.username = u.username as string;
+  const keys = doc.keys ?? {};
+  if (!isRecord(keys)) throw new CorruptDataError(`${where}: keys is not a document`);
+  const used = new Set<string>();
+  const dcs = doc.dcs.map((value: unknown, i) => {
+    const dc = decodeDataCenter(value, `${where}: dcs[${i}]`);
+    const part = dc.mediaOnly === true ? 'media' : 'main';
+    const byDc = keys[`dc${String(dc.id)}`];
+    used.add(`dc${String(dc.id)}.${part}`);
+    if (isRecord(byDc)) attachKeys(dc, byDc[part], `${where}: keys.dc${String(dc.id)}.${part}`);
+    return dc;
+  });
+  const orphans: DataCenter[] = [];
+  for (const [field, byDc] of Object.entries(keys)) {
+    const id = Number(field.slice(2));
+    if (!/^dc\d+$/.test(field) || !Number.isSafeInteger(id)) throw new CorruptDataError(`${where}: keys has a field ${JSON.stringify(field)}, expected dc<id>`);
+    if (!isRecord(byDc)) throw new CorruptDataError(`${where}: keys.${field} is not a document`);
+    for (const part of ['main', 'media'] as const) {
+      if (used.has(`${field}.${part}`)) continue;
+      const dc: DataCenter = part === 'media' ? { id, mediaOnly: true } : { id };
+      if (attachKeys(dc, byDc[part], `${where}: keys.${field}.${part}`)) orphans.push(dc);
+    }
   }
+  orphans.sort((a, b) => a.id - b.id || Number(a.mediaOnly === true) - Number(b.mediaOnly === true));
+  const session = { version: 1, homeDcId: doc.homeDcId, dcs: [...dcs, ...orphans], channels: decodeChannels(doc.channels ?? {}, where) } as Session;
+  if (doc.apiId !== undefined) session.apiId = doc.apiId as number;
+  if (doc.user !== undefined) session.user = decodeUser(doc.user, where);
   if (doc.state !== undefined) {
     if (!isRecord(doc.state)) throw new CorruptDataError(`${where}: state is not a document`);
     const s = doc.state;
@@ -192,6 +294,8 @@ export function encodePeer(session: string, peer: Peer): PeerDocument {
   };
   if (peer.phone !== undefined) doc.phone = peer.phone;
   if (peer.min !== undefined) doc.min = peer.min;
+  if (peer.displayName !== undefined) doc.displayName = peer.displayName;
+  if (peer.complete !== undefined) doc.complete = binary(peer.complete);
   return doc;
 }
 
@@ -208,7 +312,18 @@ export function decodePeer(stored: object, where: string): Peer {
   } as Peer;
   if (doc.phone !== undefined) peer.phone = doc.phone as string;
   if (doc.min !== undefined) peer.min = doc.min as boolean;
+  if (doc.displayName !== undefined) peer.displayName = doc.displayName as string;
+  if (doc.complete !== undefined) peer.complete = bytes(doc.complete);
   return peer;
+}
+
+function sameBytes(a: Binary | undefined, b: unknown): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  const stored = bytes(b);
+  if (!(stored instanceof Uint8Array) || stored.length !== a.length()) return false;
+  const mine = a.buffer;
+  for (let i = 0; i < stored.length; i++) if (stored[i] !== mine[i]) return false;
+  return true;
 }
 
 /** Same stored content (the `_id`s already match). */
@@ -222,6 +337,8 @@ export function samePeerDocument(a: PeerDocument, stored: object): boolean {
     a.updatedAt === b.updatedAt &&
     a.phone === b.phone &&
     a.min === b.min &&
+    a.displayName === b.displayName &&
+    sameBytes(a.complete, b.complete) &&
     Array.isArray(names) &&
     names.length === a.usernames.length &&
     a.usernames.every((u, i) => names[i] === u)

@@ -1,26 +1,30 @@
 /**
  * One peer batch, under the session's write lease:
  *
- *   1. read (in parallel): does the session exist, the batch's stored peers, the
- *      stored owners of the batch's usernames and phones;
+ *   1. read (in parallel): the batch's stored peers, the stored owners of the
+ *      batch's usernames and phones;
  *   2. read the previous owners that are not in the batch (only when a username or
  *      phone moves away from them, which is rare);
  *   3. decide in memory: `mergePeer` against the stored peer, which documents change,
  *      which lookups move, which previous owners lose a username or phone;
  *   4. write the peers, then the lookups.
  *
- * So a batch of any size is 3-4 round trips inside the lease (plus 2 for the lease). MongoDB writes each collection with one
- * `bulkWrite` (ordered: false) of replacements. FerretDB 1.x gets a delete of the
- * changed documents and one `insertMany`, because its `update` command keeps one
- * SQLite connection per statement until the command ends and hangs the database
- * beyond ~100 statements (see the README); readers that miss a peer while the lease
- * is held wait for it and look again (client.ts), so they never see the gap.
+ * So a batch of any size is 1-2 round trips of reads inside the lease (plus 2 for
+ * the lease), then the writes.
+ * MongoDB writes each collection with one `bulkWrite` (ordered: false) of
+ * replacements, in place. FerretDB 1.x cannot: its `update` command keeps one SQLite
+ * connection per statement until the command ends and hangs the database beyond ~100
+ * statements, and a replace costs ≈ 10 ms per document (see the README). There the
+ * new versions of the documents to replace are first journaled (one insert), then the
+ * stored ones deleted and everything inserted, then the journal entries removed: a
+ * crash at any point loses no acknowledged peer (see `put`).
  */
 import type { Collection } from 'mongodb';
-import { mergePeer, usernameKey, type Peer } from '@mtstore/core';
+import { mergePeer, usernameKey, type Peer, type PeerPage, type PeerRepository, type PeerType } from '@mtstore/core';
 import {
   decodePeer,
   encodePeer,
+  peerDocumentId,
   phoneHandleId,
   READ,
   samePeerDocument,
@@ -29,14 +33,11 @@ import {
   type PeerDocument,
   type StringIdDocument,
 } from './codec.js';
+import type { Context, Scope } from './context.js';
+import type { Lease } from './lock.js';
 import type { ServerProfile } from './schema.js';
 
-export interface PeerCollections {
-  sessions: Collection<StringIdDocument>;
-  peers: Collection<StringIdDocument>;
-  index: Collection<StringIdDocument>;
-  profile: ServerProfile;
-}
+export type PeerCollections = Pick<Context, 'peers' | 'index' | 'journal' | 'profile'>;
 
 /** Up to this many ids, FerretDB is asked one `_id` at a time (the only lookup it can index). */
 const FERRET_ID_LOOKUPS = 64;
@@ -127,37 +128,104 @@ function strip(owners: Map<string, PeerDocument>, losers: Plan['losers']): PeerD
   return changed;
 }
 
-/** Replaces or inserts `docs` (`replacing`: the ones already stored), by the strategy the server needs. */
-async function put(collection: Collection<StringIdDocument>, docs: readonly (PeerDocument | HandleDocument)[], replacing: ReadonlySet<string>, profile: ServerProfile): Promise<void> {
-  if (docs.length === 0) return;
-  if (!profile.ferretdb1) {
-    await collection.bulkWrite(
-      docs.map((doc) => ({ replaceOne: { filter: { _id: doc._id }, replacement: doc as unknown as StringIdDocument, upsert: true } })),
-      { ordered: false },
-    );
-    return;
-  }
-  const ids = [...replacing];
-  if (ids.length > FERRET_ID_LOOKUPS) await collection.deleteMany({ _id: { $in: ids } });
-  else await Promise.all(ids.map((_id) => collection.deleteOne({ _id })));
-  await collection.insertMany(docs as unknown as StringIdDocument[], { ordered: false });
+/**
+ * FerretDB 1.x: documents per `insertMany` / ids per `$in` delete. Each command holds
+ * the database's single SQLite writer while it runs; short commands let the lease's
+ * renewal (and other sessions' writes) in between. (A replace costs ≈ 10 ms per
+ * document there, a 500-document insert ≈ 50 ms: hence delete + insert, not replace.)
+ */
+const FERRET_CHUNK = 500;
+
+type Written = PeerDocument | HandleDocument;
+
+/** A journal entry: the new version of a document a FerretDB batch deletes to rewrite. */
+export interface JournalDocument {
+  /** `p|<peer _id>` or `h|<lookup _id>`. */
+  _id: string;
+  session: string;
+  doc: Written;
 }
 
-/** Stores a normalized batch; false (nothing written) when the session is not saved. Call under the lease. */
-export async function writePeers(c: PeerCollections, session: string, batch: readonly Peer[], where: string): Promise<boolean> {
+export const journalId = (target: 'p' | 'h', id: string): string => `${target}|${id}`;
+
+async function inChunks<T>(items: readonly T[], lease: Lease, write: (chunk: T[]) => Promise<unknown>): Promise<void> {
+  for (let i = 0; i < items.length; i += FERRET_CHUNK) {
+    lease.check();
+    await write(items.slice(i, i + FERRET_CHUNK));
+  }
+}
+
+/** FerretDB: delete the stored versions of `replacing`, insert every document of `docs`. */
+async function swap(collection: Collection<StringIdDocument>, docs: readonly Written[], replacing: ReadonlySet<string>, lease: Lease): Promise<void> {
+  await inChunks([...replacing], lease, (ids) => (ids.length > FERRET_ID_LOOKUPS ? collection.deleteMany({ _id: { $in: ids } }) : Promise.all(ids.map((_id) => collection.deleteOne({ _id })))));
+  await inChunks(docs, lease, (chunk) => collection.insertMany(chunk as unknown as StringIdDocument[], { ordered: false }));
+}
+
+/**
+ * Finishes a FerretDB batch that died between deleting stored documents and
+ * inserting their new versions: the journal holds those versions, so the batch is
+ * rolled forward (deleted again where present, inserted), then the journal cleared.
+ * Idempotent: a crash here leaves the journal for the next writer.
+ */
+export async function recoverJournal(c: PeerCollections, session: string, pending: readonly JournalDocument[], lease: Lease): Promise<void> {
+  for (const [target, collection] of [['p', c.peers], ['h', c.index]] as const) {
+    const docs = pending.filter((e) => e._id.startsWith(`${target}|`)).map((e) => e.doc);
+    await swap(collection, docs, new Set(docs.map((d) => d._id)), lease);
+  }
+  lease.check();
+  await c.journal.deleteMany({ session });
+}
+
+/**
+ * Writes what was decided. MongoDB: one replacing `bulkWrite` per collection, in
+ * place. FerretDB 1.x: the new versions of the documents to be replaced go to the
+ * journal first (one durable insert), then stored versions are deleted and every
+ * document inserted, then the journal entries are removed: a crash anywhere loses no
+ * acknowledged peer (readers fall back to the journal, the next writer rolls forward).
+ */
+async function put(c: PeerCollections, session: string, decided: Plan, lease: Lease): Promise<void> {
+  if (!c.profile.ferretdb1) {
+    for (const [collection, docs] of [[c.peers, decided.peers], [c.index, decided.handles]] as const) {
+      if (docs.length === 0) continue;
+      lease.check();
+      await collection.bulkWrite(
+        docs.map((doc: Written) => ({ replaceOne: { filter: { _id: doc._id }, replacement: doc as unknown as StringIdDocument, upsert: true } })),
+        { ordered: false },
+      );
+    }
+    return;
+  }
+  const journal: JournalDocument[] = [
+    ...decided.peers.filter((d) => decided.replacing.has(d._id)).map((doc) => ({ _id: journalId('p', doc._id), session, doc })),
+    ...decided.handles.filter((d) => decided.replacingHandles.has(d._id)).map((doc) => ({ _id: journalId('h', doc._id), session, doc })),
+  ];
+  await inChunks(journal, lease, (chunk) => c.journal.insertMany(chunk as unknown as StringIdDocument[], { ordered: false }));
+  await swap(c.peers, decided.peers, decided.replacing, lease);
+  await swap(c.index, decided.handles, decided.replacingHandles, lease);
+  if (journal.length > 0) await c.journal.deleteMany({ session });
+}
+
+/** Stores a normalized batch. Call under the session's lease. */
+export async function writePeers(c: PeerCollections, session: string, batch: readonly Peer[], where: string, lease: Lease): Promise<void> {
   const keys = batch.map((p) => encodePeer(session, p)._id);
   const handleIds: string[] = [];
   for (const p of batch) {
     for (const u of p.usernames) handleIds.push(usernameHandleId(session, usernameKey(u)));
     if (p.phone !== undefined) handleIds.push(phoneHandleId(session, p.phone));
   }
-  const [exists, stored, handles] = await Promise.all([
-    c.sessions.findOne({ _id: session }, { projection: { _id: 1 } }),
-    findByIds<PeerDocument>(c.peers, session, keys, c.profile),
-    findByIds<HandleDocument>(c.index, session, handleIds, c.profile),
+  const read = () =>
+    Promise.all([findByIds<PeerDocument>(c.peers, session, keys, c.profile), findByIds<HandleDocument>(c.index, session, handleIds, c.profile)]);
+  // FerretDB: whether a batch died mid-way, read alongside (the journal is almost always empty).
+  const [pending, found] = await Promise.all([
+    c.profile.ferretdb1 ? (c.journal.find({ session }, READ).toArray() as unknown as Promise<JournalDocument[]>) : [],
+    read(),
   ]);
-  if (exists === null) return false;
-  const decided = plan(session, batch, stored, handles, `session ${JSON.stringify(session)}, peer`);
+  let [stored, handles] = found;
+  if (pending.length > 0) {
+    await recoverJournal(c, session, pending, lease);
+    [stored, handles] = await read();
+  }
+  const decided = plan(session, batch, stored, handles, where);
   if (decided.losers.size > 0) {
     const owners = await findByIds<PeerDocument>(c.peers, session, [...decided.losers.keys()], c.profile);
     for (const doc of strip(owners, decided.losers)) {
@@ -165,7 +233,95 @@ export async function writePeers(c: PeerCollections, session: string, batch: rea
       decided.replacing.add(doc._id);
     }
   }
-  await put(c.peers, decided.peers, decided.replacing, c.profile);
-  await put(c.index, decided.handles, decided.replacingHandles, c.profile);
-  return true;
+  await put(c, session, decided, lease);
+}
+
+/**
+ * One document by `_id`. On FerretDB a miss looks in the journal (a batch between its
+ * delete and its insert, or one that died there), then once more in the collection
+ * (a batch that finished in between: it inserts before it clears the journal).
+ */
+async function find(c: Context, collection: Collection<StringIdDocument>, target: 'p' | 'h', _id: string): Promise<StringIdDocument | null> {
+  const doc = await collection.findOne({ _id }, READ);
+  if (doc !== null || !c.profile.ferretdb1) return doc;
+  const entry = await c.journal.findOne({ _id: journalId(target, _id) }, READ);
+  if (entry !== null && typeof entry.doc === 'object' && entry.doc !== null) return entry.doc as StringIdDocument;
+  return collection.findOne({ _id }, READ);
+}
+
+/**
+ * The peer cache of one session. Batches and `clear` run under the session's lease;
+ * lookups never wait, except that a miss while a batch holds the lease waits for it
+ * and looks again: a username moving between peers is first taken from its old owner,
+ * then its lookup moves, so a reader in between would see nobody own it.
+ */
+export class MongoPeers implements PeerRepository {
+  constructor(private readonly scope: Scope) {}
+
+  async upsert(peers: readonly Peer[]): Promise<void> {
+    const c = await this.scope.ready();
+    await c.locks.run(this.scope.name, this.scope.where('peers.upsert'), (lease) => writePeers(c, this.scope.name, peers, `${this.scope.label}, peer`, lease));
+  }
+
+  async #lookup(c: Context, find: () => Promise<Peer | null>): Promise<Peer | null> {
+    const found = await find();
+    if (found !== null || !(await c.locks.held(this.scope.name))) return found;
+    await c.locks.settled(this.scope.name);
+    return find();
+  }
+
+  async #peerAt(c: Context, id: string): Promise<Peer | null> {
+    const doc = await find(c, c.peers, 'p', id);
+    return doc === null ? null : decodePeer(doc, `${this.scope.label}, peer`);
+  }
+
+  /** The owner a lookup points to, if it still lists what was looked up (lookups of released names linger). */
+  async #owner(c: Context, handleId: string, owns: (peer: Peer) => boolean): Promise<Peer | null> {
+    const handle = await find(c, c.index, 'h', handleId);
+    if (handle === null || typeof handle.peer !== 'string') return null;
+    const peer = await this.#peerAt(c, handle.peer);
+    return peer !== null && owns(peer) ? peer : null;
+  }
+
+  async getById(type: PeerType, id: bigint): Promise<Peer | null> {
+    const c = await this.scope.ready();
+    // A batch never removes a stored peer, so a miss here is a miss: no waiting.
+    return this.#peerAt(c, peerDocumentId(this.scope.name, type, id));
+  }
+
+  async getByUsername(username: string): Promise<Peer | null> {
+    const c = await this.scope.ready();
+    const owns = (peer: Peer) => Array.isArray(peer.usernames) && peer.usernames.some((u) => typeof u === 'string' && usernameKey(u) === username);
+    return this.#lookup(c, () => this.#owner(c, usernameHandleId(this.scope.name, username), owns));
+  }
+
+  async getByPhone(phone: string): Promise<Peer | null> {
+    const c = await this.scope.ready();
+    return this.#lookup(c, () => this.#owner(c, phoneHandleId(this.scope.name, phone), (peer) => peer.phone === phone));
+  }
+
+  /**
+   * Pages in `_id` order (`<session>/<type>/<id>`, unique and never reused); the
+   * cursor is the last `_id` returned without the session prefix.
+   */
+  async list(cursor: string | null, limit: number): Promise<PeerPage> {
+    const c = await this.scope.ready();
+    const filter: Record<string, unknown> = { session: this.scope.name };
+    if (cursor !== null) filter._id = { $gt: `${this.scope.name}/${cursor}` };
+    const docs = await c.peers.find(filter, { ...READ, sort: { _id: 1 }, limit: limit + 1 }).toArray();
+    const page = docs.slice(0, limit);
+    const peers = page.map((doc) => decodePeer(doc, `${this.scope.label}, peer`));
+    const last = page[page.length - 1];
+    return { peers, cursor: docs.length > limit && last !== undefined ? last._id.slice(this.scope.name.length + 1) : null };
+  }
+
+  async clear(): Promise<void> {
+    const c = await this.scope.ready();
+    await c.locks.run(this.scope.name, this.scope.where('peers.clear'), async (lease) => {
+      lease.check();
+      // The journal first: what it holds must not reappear through readers' fallback.
+      await c.journal.deleteMany({ session: this.scope.name });
+      await Promise.all([c.peers.deleteMany({ session: this.scope.name }), c.index.deleteMany({ session: this.scope.name })]);
+    });
+  }
 }

@@ -9,11 +9,12 @@
 import { MongoServerError, type Db } from 'mongodb';
 import { MigrationError } from '@mtstore/core';
 import type { Connection } from './connection.js';
+import { upgradeV1SessionDocument } from './upgrade.js';
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 export interface CollectionNames {
-  /** One document per client session: `_id` = session name. */
+  /** One document per client session name (snapshot and auth keys): `_id` = session name. */
   sessions: string;
   /** One document per cached peer: `_id` = `<session>/<type>/<id>`. */
   peers: string;
@@ -25,6 +26,12 @@ export interface CollectionNames {
   events: string;
   /** Write leases of client sessions: `_id` = session name. */
   locks: string;
+  /** New versions of the documents a FerretDB peer batch is rewriting: `_id` = `p|<peer _id>` / `h|<lookup _id>`. */
+  peerJournal: string;
+  /** kv entries: `_id` = `<session>/<key>`. */
+  kv: string;
+  /** Reference messages: `_id` = `<session>/<peerId>/<chatId>/<messageId>`; each session's sequence counter: `_id` = `<session>`. */
+  refs: string;
   /** `{ _id: 'schema', version }`. */
   meta: string;
 }
@@ -37,6 +44,9 @@ export function collectionNames(prefix: string): CollectionNames {
     serverSessions: `${prefix}server_sessions`,
     events: `${prefix}events`,
     locks: `${prefix}locks`,
+    peerJournal: `${prefix}peer_journal`,
+    kv: `${prefix}kv`,
+    refs: `${prefix}ref_messages`,
     meta: `${prefix}meta`,
   };
 }
@@ -62,6 +72,21 @@ const MIGRATIONS: readonly Migration[] = [
       await db.collection(names.peers).createIndex({ session: 1 }, { name: 'session' });
       await db.collection(names.peerIndex).createIndex({ session: 1 }, { name: 'session' });
       await db.collection(names.serverSessions).createIndex({ authKeyId: 1, sessionId: 1 }, { name: 'authKeyId_sessionId', unique: true });
+    },
+  },
+  {
+    version: 2,
+    description: 'contract v2: auth keys out of the DC entries into `keys`, user.usernames, kv and reference-message collections',
+    up: async (db, names) => {
+      await db.collection(names.kv).createIndex({ session: 1 }, { name: 'session' });
+      await db.collection(names.peerJournal).createIndex({ session: 1 }, { name: 'session' });
+      await db.collection(names.refs).createIndex({ session: 1, peer: 1 }, { name: 'session_peer' });
+      // v1 documents are the ones with a `version` field (v2 stores none). Each is replaced
+      // only if still in the v1 layout, so a second migrating process changes nothing.
+      const sessions = db.collection<{ _id: string }>(names.sessions);
+      for await (const doc of sessions.find({ version: { $exists: true } }, { useBigInt64: true, promoteBuffers: false })) {
+        await sessions.replaceOne({ _id: doc._id, version: { $exists: true } }, upgradeV1SessionDocument(doc));
+      }
     },
   },
 ];

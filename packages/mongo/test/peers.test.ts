@@ -1,7 +1,7 @@
 /**
  * The two peer-batch write strategies (MongoDB: `$in` reads and one replacing
- * bulkWrite per collection; FerretDB 1.x: `_id` reads or a session scan, delete +
- * insertMany) must store exactly the same documents. The test server is FerretDB,
+ * bulkWrite per collection; FerretDB 1.x: `_id` reads or a session scan, journal,
+ * delete + insertMany) must store exactly the same documents. The test server is FerretDB,
  * so the conformance kit exercises its strategy; here both run on the same batches
  * (small enough for FerretDB's multi-statement update command) and the stored
  * collections are compared document by document.
@@ -11,11 +11,16 @@ import type { Collection, Document } from 'mongodb';
 import { normalizePeerBatch, type Peer } from '@mtstore/core';
 import { peer, randomNamespace } from '@mtstore/conformance/vitest';
 import type { StringIdDocument } from '../src/codec.js';
+import { Lease } from '../src/lock.js';
 import { writePeers } from '../src/peers.js';
 import { adminClient, dropDatabase, server } from './server.js';
 
 const batches: Peer[][] = [
-  [peer('user', 1, { usernames: ['Shared', 'keep'], phone: '100' }), peer('user', 2, { usernames: ['other'] })],
+  [
+    peer('user', 1, { usernames: ['Shared', 'keep'], phone: '100' }),
+    peer('user', 2, { usernames: ['other'] }),
+    peer('user', 8, { usernames: [], displayName: 'Eight', complete: Uint8Array.of(8, 8) }),
+  ],
   // 'Shared' and phone 100 move to peers outside user 1's batch: user 1 loses both, keeps 'keep'.
   [peer('channel', 3, { usernames: ['SHARED'] }), peer('user', 2, { usernames: [], phone: '100' })],
   // A min peer over a non-min one: the stored access hash stays, everything else is news.
@@ -26,6 +31,8 @@ const batches: Peer[][] = [
   [peer('user', 1, { usernames: ['new'] })],
   // An unchanged peer is not rewritten; the lingering lookup of 'other' (user 2 dropped it) moves to user 6.
   [peer('user', 2, { usernames: [], phone: '100' }), peer('user', 6, { usernames: ['other'] })],
+  // A min peer over a non-min one keeps the stored complete object and access hash, takes the new display name.
+  [peer('user', 8, { usernames: [], displayName: 'Eight again', complete: Uint8Array.of(1), min: true, accessHash: 3n })],
 ];
 
 async function dump(collection: Collection<StringIdDocument>): Promise<Document[]> {
@@ -43,15 +50,16 @@ if (server.available) {
         try {
           const db = adminClient().db(database);
           const c = {
-            sessions: db.collection<StringIdDocument>('s_sessions'),
             peers: db.collection<StringIdDocument>('s_peers'),
             index: db.collection<StringIdDocument>('s_index'),
+            journal: db.collection<StringIdDocument>('s_journal'),
             profile: { ferretdb1, version: 'test' },
           };
-          expect(await writePeers(c, 'acct', batches[0] as Peer[], 'test')).toBe(false); // no session yet
-          expect(await c.peers.countDocuments()).toBe(0);
-          await c.sessions.insertOne({ _id: 'acct' });
-          for (const batch of batches) expect(await writePeers(c, 'acct', normalizePeerBatch(batch), 'test')).toBe(true);
+          // No session document at all: the cache belongs to the name.
+          for (const batch of batches) {
+            await writePeers(c, 'acct', normalizePeerBatch(batch), 'test', new Lease(Date.now(), 'test'));
+            expect(await c.journal.countDocuments()).toBe(0); // cleared once the batch is in place
+          }
           results.push([await dump(c.peers), await dump(c.index)]);
         } finally {
           await dropDatabase(database);
@@ -67,6 +75,10 @@ if (server.available) {
       expect(byId.get('acct/user/2')).toMatchObject({ usernames: [], phone: '100' });
       expect(byId.get('acct/user/4')).toMatchObject({ accessHash: 2n, min: true });
       expect(byId.get('acct/user/6')).toMatchObject({ usernames: ['other'] });
+      const eight = byId.get('acct/user/8');
+      expect(eight).toMatchObject({ displayName: 'Eight again', accessHash: 8n * 7919n + 13n });
+      expect(eight).not.toHaveProperty('min');
+      expect([...(eight?.complete.buffer as Uint8Array)]).toEqual([8, 8]);
       expect(index).toEqual([
         { _id: 'acct/p/100', session: 'acct', peer: 'acct/user/2' },
         { _id: 'acct/p/10000000001', session: 'acct', peer: 'acct/user/1' },
@@ -74,6 +86,7 @@ if (server.available) {
         { _id: 'acct/p/10000000002', session: 'acct', peer: 'acct/user/2' },
         { _id: 'acct/p/10000000004', session: 'acct', peer: 'acct/user/4' },
         { _id: 'acct/p/10000000006', session: 'acct', peer: 'acct/user/6' },
+        { _id: 'acct/p/10000000008', session: 'acct', peer: 'acct/user/8' },
         { _id: 'acct/u/keep', session: 'acct', peer: 'acct/user/1', username: 'keep' },
         { _id: 'acct/u/m', session: 'acct', peer: 'acct/user/4', username: 'm' },
         { _id: 'acct/u/new', session: 'acct', peer: 'acct/user/1', username: 'new' },

@@ -1,0 +1,213 @@
+/**
+ * `mtstore check <url>`: the conformance kit against a live backend, in a fresh scratch
+ * namespace (a random schema, key prefix or collection prefix; a temporary SQLite
+ * file for paths), removed afterwards. It never opens the data the URL points at.
+ */
+import { rmSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openSessionStorage, openStorage } from '@mtstore/core';
+import { describeSessionStorage, describeStorage, type TestApi } from '@mtstore/conformance';
+import { CliError, EXIT } from './exit.js';
+import { expectImpl } from './expect.js';
+import type { Io } from './io.js';
+import { isUrl, shown } from './source.js';
+
+interface Registered {
+  path: string[];
+  name: string;
+  body?: () => Promise<void>;
+  timeout: number;
+  skipReason?: string;
+}
+
+export interface CheckReport {
+  passed: number;
+  failed: number;
+  skipped: number;
+  failures: string[];
+}
+
+interface Scratch {
+  url(namespace: string): string;
+  cleanup(namespace: string): Promise<void>;
+}
+
+function withParam(base: string, key: string, value: string): string {
+  const url = new URL(base);
+  url.searchParams.set(key, value);
+  return url.href;
+}
+
+type Loose = Record<string, (...args: unknown[]) => Promise<unknown>>;
+
+async function importDriver(name: string): Promise<Record<string, unknown> | null> {
+  try {
+    return (await import(name)) as Record<string, unknown>;
+  } catch {
+    return null;
+  }
+}
+
+/** Where the kit's namespaces live for this URL, and how to remove one. */
+function scratchFor(input: string): Scratch {
+  const scheme = isUrl(input) ? new URL(input).protocol.replace(/:$/, '').toLowerCase() : 'file';
+  switch (scheme) {
+    case 'postgres':
+    case 'postgresql':
+      return {
+        url: (ns) => withParam(input, 'schema', ns),
+        cleanup: async (ns) => {
+          const pg = await importDriver('pg');
+          const Client = ((pg?.default as Record<string, unknown> | undefined)?.Client ?? pg?.Client) as (new (o: object) => Loose) | undefined;
+          if (!Client) return;
+          const client = new Client({ connectionString: input, connectionTimeoutMillis: 3000 });
+          await client.connect!();
+          try {
+            await client.query!(`drop schema if exists "${ns}" cascade`);
+          } finally {
+            await client.end!();
+          }
+        },
+      };
+    case 'redis':
+    case 'rediss':
+      return {
+        url: (ns) => withParam(input, 'prefix', `${ns}:`),
+        cleanup: async (ns) => {
+          const mod = await importDriver('ioredis');
+          const Redis = (mod?.Redis ?? mod?.default) as (new (url: string, o: object) => Loose) | undefined;
+          if (!Redis) return;
+          const client = new Redis(new URL(input).origin + new URL(input).pathname, { lazyConnect: false, maxRetriesPerRequest: 1 });
+          try {
+            let cursor = '0';
+            do {
+              const [next, keys] = (await client.scan!(cursor, 'MATCH', `${ns}:*`, 'COUNT', 1000)) as [string, string[]];
+              cursor = next;
+              if (keys.length > 0) await client.del!(...keys);
+            } while (cursor !== '0');
+          } finally {
+            await client.quit!();
+          }
+        },
+      };
+    case 'mongodb':
+    case 'mongodb+srv':
+      return {
+        url: (ns) => withParam(input, 'collectionPrefix', `${ns}_`),
+        cleanup: async (ns) => {
+          const mod = await importDriver('mongodb');
+          const MongoClient = mod?.MongoClient as (new (url: string, o: object) => Loose) | undefined;
+          if (!MongoClient) return;
+          const client = new MongoClient(input, { serverSelectionTimeoutMS: 3000 });
+          try {
+            const db = (client as unknown as { db(): { collections(): Promise<{ collectionName: string; drop(): Promise<unknown> }[]> } }).db();
+            for (const c of await db.collections()) if (c.collectionName.startsWith(`${ns}_`)) await c.drop();
+          } finally {
+            await client.close!();
+          }
+        },
+      };
+    case 'memory':
+      throw new CliError(EXIT.USAGE, 'check needs a backend that keeps data between opens: memory: starts empty on every open. Give a postgres://, redis://, mongodb:// URL or a path.');
+    case 'file':
+    case 'sqlite': {
+      // Never the given file: a scratch file per namespace in a temporary folder.
+      const dir = mkdtempSync(join(tmpdir(), 'mtstore-check-'));
+      return {
+        url: (ns) => join(dir, `${ns}.session`),
+        cleanup: async (ns) => {
+          for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(join(dir, `${ns}.session${suffix}`), { force: true });
+        },
+      };
+    }
+    default:
+      throw new CliError(EXIT.USAGE, `check does not know how to make a scratch namespace for "${scheme}:" URLs; it supports postgres, redis, mongodb, memory and SQLite paths.`);
+  }
+}
+
+function withTimeout(promise: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+export async function check(input: string, io: Io): Promise<CheckReport> {
+  const scratch = scratchFor(input);
+  const label = isUrl(input) ? new URL(input).protocol.replace(/:$/, '') : 'sqlite';
+  // Fail fast, with the usual one-line reason, when the backend is unreachable.
+  const probeNs = `mt_check_probe`;
+  const probe = await openStorage(scratch.url(probeNs), { name: 'probe' });
+  try {
+    await probe.load();
+  } finally {
+    await probe.close();
+    await scratch.cleanup(probeNs).catch(() => {});
+  }
+
+  const tests: Registered[] = [];
+  const path: string[] = [];
+  const api: TestApi = {
+    describe(name, body) {
+      path.push(name);
+      try {
+        body();
+      } finally {
+        path.pop();
+      }
+    },
+    it(name, body, timeout) {
+      tests.push({ path: [...path], name, body, timeout: timeout ?? 30_000 });
+    },
+    skip(name, reason) {
+      tests.push({ path: [...path], name, timeout: 0, skipReason: reason });
+    },
+    expect: expectImpl,
+  };
+  describeStorage(api, label, {
+    open: (ns, name) => openStorage(scratch.url(ns), { name }),
+    cleanup: (ns) => scratch.cleanup(ns),
+  });
+  describeSessionStorage(api, label, {
+    open: async (ns) => (await openSessionStorage(scratch.url(ns))).storage,
+    cleanup: (ns) => scratch.cleanup(ns),
+  });
+
+  io.stderr.write(`Running ${tests.length} conformance tests against ${shown(input)} in scratch namespaces…\n`);
+  const rows = new Map<string, Map<string, { passed: number; failed: number; skipped: number }>>();
+  const report: CheckReport = { passed: 0, failed: 0, skipped: 0, failures: [] };
+  for (const test of tests) {
+    const [suite = label, group = '(top level)'] = test.path;
+    const cells = rows.get(suite) ?? rows.set(suite, new Map()).get(suite)!;
+    const cell = cells.get(group) ?? cells.set(group, { passed: 0, failed: 0, skipped: 0 }).get(group)!;
+    if (test.skipReason !== undefined || test.body === undefined) {
+      cell.skipped += 1;
+      report.skipped += 1;
+      continue;
+    }
+    try {
+      await withTimeout(test.body(), test.timeout);
+      cell.passed += 1;
+      report.passed += 1;
+    } catch (error) {
+      cell.failed += 1;
+      report.failed += 1;
+      report.failures.push(`${suite} › ${group} › ${test.name}: ${(error instanceof Error ? error.message : String(error)).split('\n')[0]}`);
+    }
+  }
+
+  const out = (line: string) => io.stdout.write(`${line}\n`);
+  for (const [suite, cells] of rows) {
+    const header = ['trait group', 'result'];
+    const body = [...cells].map(([group, c]) => [group, c.failed ? `FAIL ${c.passed}/${c.passed + c.failed}` : `ok ${c.passed}${c.skipped ? ` +${c.skipped} skipped` : ''}`]);
+    const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => r[i]!.length)));
+    const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+    out(`\n${suite}\n${line(header)}\n| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |\n${body.map(line).join('\n')}`);
+  }
+  for (const failure of report.failures) out(`FAIL ${failure}`);
+  out(`\n${report.passed} passed, ${report.failed} failed, ${report.skipped} skipped`);
+  if (report.failed > 0) throw new CliError(EXIT.VERIFY, `${report.failed} conformance tests failed against ${shown(input)} (listed above).`);
+  return report;
+}

@@ -1,0 +1,70 @@
+/**
+ * Exit codes (documented in the README) and the one line every failure prints: what
+ * went wrong and how to fix it. Never a stack trace, never a key or a password.
+ */
+import { isConvertError } from '@mtstore/convert';
+import { isStorageError } from '@mtstore/core';
+
+export const EXIT = {
+  OK: 0,
+  /** A bug or an error nobody anticipated. */
+  INTERNAL: 1,
+  /** Wrong command line: unknown option, missing argument, bad --format or URL. */
+  USAGE: 2,
+  /** The input is not a session this tool can read (wrong format, ambiguous, corrupt). */
+  INPUT: 3,
+  /** A backend is unreachable or failed (server down, timeout, corrupt or newer schema). */
+  BACKEND: 4,
+  /** An adapter or driver package is not installed. */
+  MISSING_PACKAGE: 5,
+  /** Nothing stored under the session name, or the source does not exist. */
+  NOT_FOUND: 6,
+  /** migrate's verification or check's conformance run found a difference. */
+  VERIFY: 7,
+  /** import refused to replace an existing session (pass --force). */
+  EXISTS: 8,
+} as const;
+
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
+/** An expected failure of a command, with its exit code and the fix. */
+export class CliError extends Error {
+  constructor(
+    readonly exitCode: ExitCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'CliError';
+  }
+}
+
+function firstLine(message: string): string {
+  return message.split('\n')[0]!.trim();
+}
+
+/** The exit code and the line to print for any error. */
+export function explain(error: unknown): { code: ExitCode; line: string } {
+  if (error instanceof CliError) return { code: error.exitCode, line: error.message };
+  if (isConvertError(error)) {
+    if (error.code === 'MTSTORE_CONVERT_SQLITE_UNAVAILABLE') return { code: EXIT.MISSING_PACKAGE, line: firstLine(error.message) };
+    const fix = error.code === 'MTSTORE_CONVERT_UNKNOWN_FORMAT' ? ' Pass --format to name it, or check that the whole string was copied.' : '';
+    return { code: EXIT.INPUT, line: firstLine(error.message) + fix };
+  }
+  if (isStorageError(error)) {
+    const message = firstLine(error.message);
+    switch (error.code) {
+      case 'MTSTORE_ADAPTER_UNAVAILABLE':
+        return { code: EXIT.MISSING_PACKAGE, line: message };
+      case 'MTSTORE_STORAGE_UNAVAILABLE':
+        return { code: EXIT.BACKEND, line: `${message} — check that the server is running and the URL (host, port, credentials) is right.` };
+      case 'MTSTORE_INVALID_ARGUMENT':
+        return { code: EXIT.USAGE, line: message };
+      case 'MTSTORE_NOT_FOUND':
+        return { code: EXIT.NOT_FOUND, line: message };
+      default:
+        return { code: EXIT.BACKEND, line: message };
+    }
+  }
+  const message = error instanceof Error ? firstLine(error.message) : String(error);
+  return { code: EXIT.INTERNAL, line: `unexpected error: ${message}` };
+}

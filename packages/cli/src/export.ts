@@ -1,0 +1,47 @@
+/** `mtstore export <source> --format …`: a stored (or foreign) session as a string on stdout. */
+import { STRING_FORMATS, toSessionString, type StringSessionFormat } from '@mtstore/convert';
+import type { Session } from '@mtstore/core';
+import { CliError, EXIT } from './exit.js';
+import { say, type Io } from './io.js';
+import { openExisting, readForeign, shown } from './source.js';
+
+export interface ExportOptions {
+  format: string;
+  name?: string;
+  /** Pyrogram's current layout needs an api_id when the session has none. */
+  apiId?: number;
+}
+
+export function checkStringFormat(format: string): StringSessionFormat {
+  if (!(STRING_FORMATS as readonly string[]).includes(format)) {
+    throw new CliError(EXIT.USAGE, `--format must be one of ${STRING_FORMATS.join(', ')}, got "${format}".`);
+  }
+  return format as StringSessionFormat;
+}
+
+/** The session stored under `name` in `source` (a storage), or the foreign session `source` is. */
+export async function loadSession(source: string, name: string | undefined): Promise<Session> {
+  const foreign = await readForeign(source);
+  if (foreign !== null) return foreign.session;
+  const storage = await openExisting(source, name);
+  try {
+    const session = await storage.load();
+    if (session === null) {
+      const names = await storage.listNames();
+      const hint = names.length === 0 ? 'it holds no sessions' : `it holds: ${names.join(', ')} (pick one with --name)`;
+      throw new CliError(EXIT.NOT_FOUND, `No session named "${name ?? 'default'}" in ${shown(source)}: ${hint}.`);
+    }
+    return session;
+  } finally {
+    await storage.close();
+  }
+}
+
+export async function exportSession(source: string, options: ExportOptions, io: Io): Promise<string> {
+  const format = checkStringFormat(options.format);
+  const session = await loadSession(source, options.name);
+  const text = toSessionString(session, format, options.apiId === undefined ? {} : { apiId: options.apiId });
+  io.stdout.write(`${text}\n`);
+  say(io, `warning: this ${format} string is a login: anyone holding it can use the account. Keep it secret.`);
+  return text;
+}

@@ -1,0 +1,11 @@
+/** Where a command writes: data on stdout, everything for the human on stderr. */
+export interface Io {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+}
+
+export const processIo: Io = { stdout: process.stdout, stderr: process.stderr };
+
+export function say(io: Io, line: string): void {
+  io.stderr.write(`${line}\n`);
+}

@@ -1,0 +1,100 @@
+/** The `mtstore` command line (commander): commands, options, and one line per failure. */
+import { Command, CommanderError, InvalidArgumentError as CommanderInvalidArgument, Option } from 'commander';
+import { FILE_FORMATS, STRING_FORMATS, type SessionFormat } from '@mtstore/convert';
+import { check } from './check.js';
+import { EXIT, explain } from './exit.js';
+import { exportSession } from './export.js';
+import { importSession } from './import.js';
+import { inspect } from './inspect.js';
+import { processIo, say, type Io } from './io.js';
+import { migrate, type RefMode } from './migrate.js';
+
+function integer(value: string): number {
+  if (!/^\d+$/.test(value)) throw new CommanderInvalidArgument('expected a positive integer');
+  return Number(value);
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+export function buildProgram(io: Io): Command {
+  const program = new Command('mtstore')
+    .description('Move MTProto (Telegram) sessions between Telethon, GramJS, Pyrogram, mtcute and any mtstore backend.')
+    .version('0.1.0')
+    .showHelpAfterError('(run mtstore --help for usage)')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
+
+  program
+    .command('import')
+    .description('Import a session (string, .session file or GramJS folder) into a storage path or URL, peers included.')
+    .argument('<file-or-string>', 'a Telethon/GramJS/Pyrogram/mtcute session string, a .session file or a GramJS session folder')
+    .argument('<target>', 'a path (SQLite) or a URL: postgres://, redis://, mongodb://, memory:')
+    .option('-n, --name <session>', 'session name in the target (default: ?session= in the URL, else "default")')
+    .addOption(new Option('-f, --format <format>', 'read the input as this format (needed only when it is ambiguous)').choices([...STRING_FORMATS, ...FILE_FORMATS]))
+    .option('--bot', 'the account is a bot (Telethon files do not record it)')
+    .option('--force', 'replace a session already stored under the name')
+    .action(async (input: string, target: string, opts: { name?: string; format?: SessionFormat; bot?: boolean; force?: boolean }) => {
+      await importSession(input, target, opts, io);
+    });
+
+  program
+    .command('export')
+    .description('Print a stored session as a session string (stdout); a warning goes to stderr.')
+    .argument('<source>', 'a storage path or URL (or a foreign session file to convert)')
+    .addOption(new Option('-f, --format <format>', 'the string format to write').choices([...STRING_FORMATS]).makeOptionMandatory())
+    .option('-n, --name <session>', 'session name in the source (default: ?session= in the URL, else "default")')
+    .option('--api-id <id>', 'api_id for a Pyrogram string when the session has none', integer)
+    .action(async (source: string, opts: { format: string; name?: string; apiId?: number }) => {
+      await exportSession(source, opts, io);
+    });
+
+  program
+    .command('migrate')
+    .description('Copy every named session (snapshot, keys, peers, kv, reference messages) from one backend to another; idempotent, verified.')
+    .argument('<from>', 'source storage path or URL')
+    .argument('<to>', 'target storage path or URL')
+    .option('-n, --name <session>', 'only this session (repeatable)', collect)
+    .option('--batch <n>', 'peers per page and per write (1-10000, default 10000)', integer)
+    .addOption(new Option('--refs <which>', 'peers whose reference message is looked up').choices(['all', 'min', 'none']).default('all'))
+    .action(async (from: string, to: string, opts: { name?: string[]; batch?: number; refs: RefMode }) => {
+      await migrate(from, to, { ...(opts.name ? { names: opts.name } : {}), ...(opts.batch ? { batch: opts.batch } : {}), refs: opts.refs }, io);
+    });
+
+  program
+    .command('inspect')
+    .description('A redacted summary: sessions, DCs, user, update state, peer counts. Keys never print.')
+    .argument('<source>', 'a storage path or URL, a session file or folder, or a session string')
+    .option('-n, --name <session>', 'only this session')
+    .action(async (source: string, opts: { name?: string }) => {
+      await inspect(source, opts, io);
+    });
+
+  program
+    .command('check')
+    .description('Run the conformance kit against a live backend in a fresh scratch namespace and print the matrix.')
+    .argument('<url>', 'postgres://, redis://, mongodb:// or a path (a scratch SQLite file is used, never this one)')
+    .action(async (url: string) => {
+      await check(url, io);
+    });
+
+  return program;
+}
+
+/** Runs the CLI; resolves to the exit code (the bin sets process.exitCode). */
+export async function run(argv: readonly string[], io: Io = processIo): Promise<number> {
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return EXIT.OK;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version print and exit 0; every other commander error is a usage error it already printed.
+      return error.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+    }
+    const { code, line } = explain(error);
+    say(io, `mtstore: ${line}`);
+    return code;
+  }
+}

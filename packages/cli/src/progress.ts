@@ -1,0 +1,58 @@
+/**
+ * Progress for long copies: a cli-progress bar with counts, rate and ETA on a TTY;
+ * plain lines (at most one every 2 seconds, plus the last) when stderr is a pipe or a file.
+ */
+import cliProgress from 'cli-progress';
+import type { Io } from './io.js';
+
+export interface Progress {
+  advance(by: number): void;
+  finish(): void;
+}
+
+export function progress(io: Io, label: string, total: number, unit: string): Progress {
+  const started = Date.now();
+  if (io.stderr.isTTY) {
+    const bar = new cliProgress.SingleBar(
+      {
+        format: `${label} [{bar}] {value}/{total} ${unit} | {rate}/s | ETA {eta_formatted}`,
+        stream: io.stderr as NodeJS.WriteStream,
+        hideCursor: true,
+        clearOnComplete: false,
+      },
+      cliProgress.Presets.shades_classic,
+    );
+    bar.start(total, 0, { rate: '0' });
+    let done = 0;
+    return {
+      advance(by) {
+        done += by;
+        bar.update(done, { rate: rate(done, started) });
+      },
+      finish() {
+        bar.update(done, { rate: rate(done, started) });
+        bar.stop();
+      },
+    };
+  }
+  let done = 0;
+  let lastPrint = 0;
+  const line = () => io.stderr.write(`${label}: ${done}/${total} ${unit} (${rate(done, started)}/s)\n`);
+  return {
+    advance(by) {
+      done += by;
+      if (Date.now() - lastPrint >= 2000) {
+        lastPrint = Date.now();
+        line();
+      }
+    },
+    finish() {
+      line();
+    },
+  };
+}
+
+function rate(done: number, started: number): string {
+  const seconds = Math.max((Date.now() - started) / 1000, 0.001);
+  return Math.round(done / seconds).toLocaleString('en-US');
+}

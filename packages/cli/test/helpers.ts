@@ -1,0 +1,51 @@
+import { spawnSync } from 'node:child_process';
+import { PassThrough } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { registerAdapter, type Peer } from '@mtstore/core';
+import { MemorySessionStorage, MemoryStorage, MemoryStore } from '@mtstore/memory';
+import type { Io } from '../src/index.js';
+
+export const convertFixtures = fileURLToPath(new URL('../../convert/test/fixtures/', import.meta.url));
+
+/** Captured stdout / stderr of an in-process run. */
+export function captureIo(): Io & { out(): string; err(): string } {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (c: Buffer) => (out += c.toString()));
+  stderr.on('data', (c: Buffer) => (err += c.toString()));
+  return { stdout, stderr, out: () => out, err: () => err };
+}
+
+/**
+ * `shared://<store>` opens the memory adapter on a named MemoryStore kept for the whole
+ * test file, so commands run in-process see each other's writes (plain `memory:` is a
+ * fresh store per open). Registered through core's public registerAdapter.
+ */
+export const stores = new Map<string, MemoryStore>();
+registerAdapter('shared', async () => ({
+  openStorage: (url: URL, { name }: { name: string }) => {
+    const store = stores.get(url.host) ?? stores.set(url.host, new MemoryStore()).get(url.host)!;
+    return new MemoryStorage({ store, name });
+  },
+  openSessionStorage: (url: URL) => {
+    const store = stores.get(url.host) ?? stores.set(url.host, new MemoryStore()).get(url.host)!;
+    return { storage: new MemorySessionStorage({ store }) };
+  },
+}));
+
+export function makePeers(count: number, start = 1): Peer[] {
+  return Array.from({ length: count }, (_, i) => {
+    const id = BigInt(start + i);
+    return { type: 'user' as const, id, accessHash: id * 7919n, usernames: [`user_${start + i}`], updatedAt: 1_700_000_000, ...(i % 10 === 0 ? { min: true } : {}) };
+  });
+}
+
+const bin = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
+
+/** Runs the built binary as a user would: `node dist/bin.js …`. */
+export function mtstore(args: string[], env: Record<string, string> = {}): { code: number; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000 });
+  return { code: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+}

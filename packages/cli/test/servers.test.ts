@@ -1,0 +1,202 @@
+/**
+ * The built binary against real backends: SQLite files in a temporary folder,
+ * PostgreSQL on loopback. An unreachable server skips its tests locally
+ * with a one-line reason and fails them with CI=true (the kit's checkServer).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { openStorage, type Peer } from '@mtstore/core';
+import { checkServer, randomNamespace } from '@mtstore/conformance';
+import { parseSession } from '@mtstore/convert';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { EXIT } from '../src/index.js';
+import { convertFixtures, mtstore } from './helpers.js';
+
+const POSTGRES_URL = process.env.POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const telethonFile = `${convertFixtures}telethon/telethon.session`;
+const PEERS = 100_000;
+
+const dir = mkdtempSync(join(tmpdir(), 'mtstore-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function bigPeers(count: number): Peer[] {
+  return Array.from({ length: count }, (_, i) => ({
+    type: i % 3 === 0 ? 'channel' : 'user',
+    id: BigInt(1000 + i),
+    accessHash: BigInt(i) * 1_000_003n - 5n,
+    usernames: i % 4 === 0 ? [`peer_${i}`] : [],
+    updatedAt: 1_700_000_000 + (i % 1000),
+    ...(i % 50 === 0 ? { min: true } : {}),
+    ...(i % 7 === 0 ? { displayName: `Peer ${i}` } : {}),
+  }));
+}
+
+/** A source SQLite file with two sessions: one with 100,000 peers, kv and a reference message. */
+async function seedSource(path: string): Promise<void> {
+  const telethon = await parseSession(telethonFile);
+  const big = await openStorage(path, { name: 'big' });
+  await big.save(telethon.session);
+  const peers = bigPeers(PEERS);
+  for (let i = 0; i < peers.length; i += 10_000) await big.peers.upsert(peers.slice(i, i + 10_000));
+  await big.kv.set('salts:2', new Uint8Array([9, 9, 9]));
+  await big.refMessages.store(1000n + 50n, -1001183945448n, 4242);
+  await big.close();
+  const small = await openStorage(path, { name: 'small' });
+  await small.save({ ...telethon.session, homeDcId: 4, dcs: [{ ...telethon.session.dcs[0]!, id: 4 }] });
+  await small.peers.upsert(telethon.peers);
+  await small.close();
+}
+
+async function expectSameSessions(from: string, to: string): Promise<void> {
+  for (const name of ['big', 'small']) {
+    const a = await openStorage(from, { name });
+    const b = await openStorage(to, { name });
+    try {
+      expect(await b.load()).toEqual(await a.load());
+      expect(await b.kv.entries()).toEqual(await a.kv.entries());
+      const first = (await a.peers.list({ limit: 500 })).peers;
+      for (const peer of first) expect(await b.peers.getById(peer.type, peer.id)).toEqual(peer);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  }
+}
+
+// The SQLite adapter must be installed and on contract v2 (kv, listNames): checked like a
+// server, so a missing adapter skips locally with the reason and fails with CI=true.
+const sqlite = await checkServer('@mtstore/sqlite (contract v2)', pathToFileURL(join(dir, 'probe.session')).href, async () => {
+  const probe = await openStorage(join(dir, 'probe.session'));
+  try {
+    await probe.kv.entries();
+    await probe.listNames();
+  } finally {
+    await probe.close();
+  }
+});
+
+describe.skipIf(!sqlite.available)(`SQLite files${sqlite.reason ? ` [skipped: ${sqlite.reason}]` : ''}`, () => {
+  it('import → inspect → export round trip of a Telethon file', async () => {
+    const target = join(dir, 'imported.session');
+    const imported = mtstore(['import', telethonFile, target, '--name', 'alice']);
+    expect(imported.code, imported.stderr).toBe(EXIT.OK);
+    const inspected = mtstore(['inspect', target]);
+    expect(inspected.stdout).toContain('session "alice":');
+    expect(inspected.stdout).toContain('peers: 6 (3 users, 1 chats, 2 channels)');
+    const exported = mtstore(['export', target, '--name', 'alice', '--format', 'telethon']);
+    expect(exported.code).toBe(EXIT.OK);
+    const original = await parseSession(telethonFile);
+    const back = await parseSession(exported.stdout.trim());
+    expect(back.session.dcs[0]).toEqual(original.session.dcs[0]);
+    const again = mtstore(['import', telethonFile, target, '--name', 'alice']);
+    expect(again.code).toBe(EXIT.EXISTS);
+  });
+
+  it(`migrates ${PEERS.toLocaleString('en-US')} peers sqlite → sqlite in well under a minute, verified, and re-runs idempotently`, async () => {
+    const from = join(dir, 'source.session');
+    const to = join(dir, 'target.session');
+    await seedSource(from);
+    const started = Date.now();
+    const run = mtstore(['migrate', from, to]);
+    const seconds = (Date.now() - started) / 1000;
+    expect(run.code, run.stderr).toBe(EXIT.OK);
+    expect(run.stderr).toContain(`big: snapshot, ${PEERS} peers, 1 kv entries, 1 reference messages — verified.`);
+    expect(run.stderr).toContain('counts verified');
+    console.log(`migrate sqlite → sqlite, ${PEERS} peers: ${seconds.toFixed(1)} s wall (process start included)`);
+    expect(seconds).toBeLessThan(45);
+    await expectSameSessions(from, to);
+    const target = await openStorage(to, { name: 'big' });
+    expect(await target.refMessages.getByPeer(1050n)).toEqual({ chatId: -1001183945448n, messageId: 4242 });
+    await target.close();
+    const rerun = mtstore(['migrate', from, to, '--name', 'small']);
+    expect(rerun.code, rerun.stderr).toBe(EXIT.OK);
+    expect(rerun.stderr).toContain('small: snapshot, 6 peers');
+  });
+
+  it('check runs the kit on a scratch file and leaves the given file alone', () => {
+    const given = join(dir, 'untouched.session');
+    const r = mtstore(['check', given]);
+    expect(r.code, r.stdout.slice(-2000)).toBe(EXIT.OK);
+    expect(r.stdout).toMatch(/\d+ passed, 0 failed, \d+ skipped/);
+    expect(r.stdout).toContain('· Storage');
+    const inspected = mtstore(['inspect', given]);
+    expect(inspected.code).toBe(EXIT.NOT_FOUND);
+  });
+});
+
+const postgres = await checkServer('PostgreSQL', POSTGRES_URL, async () => {
+  const client = new pg.Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 3_000 });
+  await client.connect();
+  await client.end();
+});
+
+// The server is up; the adapter must also be installed and on contract v2.
+const postgresAdapter = postgres.available
+  ? await checkServer('@mtstore/postgres (contract v2)', POSTGRES_URL, async () => {
+      const schema = randomNamespace();
+      const probe = await openStorage(`${POSTGRES_URL}?schema=${schema}`);
+      try {
+        await probe.kv.entries();
+        await probe.listNames();
+      } finally {
+        await probe.close();
+        const client = new pg.Client({ connectionString: POSTGRES_URL });
+        await client.connect();
+        await client.query(`drop schema if exists "${schema}" cascade`);
+        await client.end();
+      }
+    })
+  : postgres;
+
+describe.skipIf(!postgresAdapter.available || !sqlite.available)(`PostgreSQL${postgresAdapter.reason ? ` [skipped: ${postgresAdapter.reason}]` : ''}`, () => {
+  const schema = randomNamespace();
+  const url = `${POSTGRES_URL}?schema=${schema}`;
+  afterAll(async () => {
+    const client = new pg.Client({ connectionString: POSTGRES_URL });
+    await client.connect();
+    await client.query(`drop schema if exists "${schema}" cascade`);
+    await client.end();
+  });
+
+  it(`migrates ${PEERS.toLocaleString('en-US')} peers sqlite → postgres, verified`, async () => {
+    const from = join(dir, 'pg-source.session');
+    await seedSource(from);
+    const started = Date.now();
+    const run = mtstore(['migrate', from, url]);
+    const seconds = (Date.now() - started) / 1000;
+    expect(run.code, run.stderr).toBe(EXIT.OK);
+    expect(run.stderr).toContain(`big: snapshot, ${PEERS} peers`);
+    console.log(`migrate sqlite → postgres, ${PEERS} peers: ${seconds.toFixed(1)} s wall (process start included)`);
+    expect(seconds).toBeLessThan(60);
+    await expectSameSessions(from, url);
+  });
+
+  it('check runs the kit in scratch schemas and never creates or touches the schema in the URL', async () => {
+    const untouched = randomNamespace();
+    const r = mtstore(['check', `${POSTGRES_URL}?schema=${untouched}`]);
+    // Whether every trait passes is the adapter's business; check must run them all and report.
+    expect([EXIT.OK, EXIT.VERIFY], r.stderr).toContain(r.code);
+    expect(r.stdout).toContain('postgres · Storage');
+    expect(r.stdout).toContain('postgres · SessionStorage');
+    expect(r.stdout).toMatch(/\n\d+ passed, \d+ failed, \d+ skipped\n/);
+    const client = new pg.Client({ connectionString: POSTGRES_URL });
+    await client.connect();
+    try {
+      const schemas = await client.query('select schema_name from information_schema.schemata where schema_name = $1', [untouched]);
+      expect(schemas.rowCount).toBe(0);
+    } finally {
+      await client.end();
+    }
+  }, 300_000);
+
+  it('an unreachable server is one line with the fix, exit 4', () => {
+    const r = mtstore(['inspect', 'postgres://postgres:secret@127.0.0.1:1/test']);
+    expect(r.code).toBe(EXIT.BACKEND);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain('check that the server is running');
+    expect(r.stderr).not.toContain('secret');
+  });
+});

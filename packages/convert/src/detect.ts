@@ -1,0 +1,180 @@
+/**
+ * One entry point for any input: a session string, a path to a session file or
+ * GramJS folder, or a file's bytes. Strings are recognised by content — each format's
+ * decoder must accept the whole input — never by length alone; when more than one
+ * accepts it, the caller must choose with `format`.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { extname } from 'node:path';
+import { parseIpv6 } from './bytes.js';
+import { attempt, type Attempt } from './common.js';
+import { ConvertError } from './errors.js';
+import { parseGramjsString } from './gramjs.js';
+import { gramjsStoreNames, readGramjsStore } from './gramjs-store.js';
+import { parseMtcuteString } from './mtcute.js';
+import { readMtcuteDatabase } from './mtcute-sqlite.js';
+import { parsePyrogramString } from './pyrogram.js';
+import { readPyrogramDatabase } from './pyrogram-sqlite.js';
+import { isSqliteBytes, matchSqliteSignature, openSqlite, readSchema } from './sqlite.js';
+import { parseTelethonString } from './telethon.js';
+import { readTelethonDatabase } from './telethon-sqlite.js';
+import { FILE_FORMATS, STRING_FORMATS, type ConvertedSession, type FileSessionFormat, type ParseOptions, type SessionFormat, type StringSessionFormat } from './types.js';
+
+const STRING_READERS: Record<StringSessionFormat, (text: string) => ConvertedSession> = {
+  telethon: parseTelethonString,
+  gramjs: parseGramjsString,
+  pyrogram: parsePyrogramString,
+  mtcute: parseMtcuteString,
+};
+
+function checkFormat(format: unknown): asserts format is SessionFormat | undefined {
+  if (format !== undefined && !(STRING_FORMATS as readonly unknown[]).includes(format) && !(FILE_FORMATS as readonly unknown[]).includes(format)) {
+    throw new ConvertError('MTSTORE_CONVERT_UNKNOWN_FORMAT', `Unknown format option: use one of ${[...STRING_FORMATS, ...FILE_FORMATS].join(', ')}.`);
+  }
+}
+
+/** Every string format the text decodes as (none, one, or several when ambiguous). */
+export function detectStringFormats(text: string): StringSessionFormat[] {
+  const trimmed = text.trim();
+  return STRING_FORMATS.filter((format) => attempt(() => STRING_READERS[format](trimmed)).ok);
+}
+
+/** Parses a session string of any supported format. */
+export function parseSessionString(text: string, options: ParseOptions = {}): ConvertedSession {
+  checkFormat(options.format);
+  const trimmed = text.trim();
+  if (options.format !== undefined) {
+    const reader = STRING_READERS[options.format as StringSessionFormat];
+    if (reader === undefined) throw new ConvertError('MTSTORE_CONVERT_UNKNOWN_FORMAT', `The format "${options.format}" is a file format, but a string was given.`);
+    const result = attempt(() => reader(trimmed));
+    if (!result.ok) throw new ConvertError('MTSTORE_CONVERT_UNKNOWN_FORMAT', `The string is not a ${options.format} session: ${stripPrefix(result.reason)}`);
+    return result.value;
+  }
+  const results = STRING_FORMATS.map((format) => [format, attempt(() => STRING_READERS[format](trimmed))] as const);
+  let ok = results.filter((r): r is readonly [StringSessionFormat, Extract<Attempt<ConvertedSession>, { ok: true }>] => r[1].ok);
+  if (ok.length > 1) {
+    // Several layouts accept the bytes: keep the readings whose addresses a server can
+    // have. A GramJS string for a 14-character IPv4 is also a Telethon IPv6 string, but
+    // that IPv6 falls in ::/8, which no server has.
+    const plausible = ok.filter(([, r]) => isPlausible(r.value));
+    if (plausible.length >= 1) ok = plausible;
+  }
+  if (ok.length === 1) return ok[0]![1].value;
+  if (ok.length > 1) {
+    const names = ok.map(([f]) => f);
+    throw new ConvertError(
+      'MTSTORE_CONVERT_AMBIGUOUS',
+      `The string is a valid ${names.join(' and a valid ')} session with different contents: pass format: '${names[0]}' (or ${names
+        .slice(1)
+        .map((n) => `'${n}'`)
+        .join(', ')}) to choose.`,
+      { candidates: names },
+    );
+  }
+  throw new ConvertError(
+    'MTSTORE_CONVERT_UNKNOWN_FORMAT',
+    `The input (${trimmed.length} characters) is not a Telethon, GramJS, Pyrogram or mtcute session string, nor an existing file or folder.`,
+  );
+}
+
+/**
+ * False when a decoded DC address is one no server has: IPv4 in 0.0.0.0/8, IPv6 in
+ * ::/8, or a host name without a dot. Used only to choose between readings.
+ */
+function isPlausible(result: ConvertedSession): boolean {
+  return result.session.dcs.every((dc) => {
+    if (dc.ipv4 !== undefined && dc.ipv4.startsWith('0.')) return false;
+    if (dc.ipv6 !== undefined && (parseIpv6(dc.ipv6)?.[0] ?? 0) === 0) return false;
+    if (dc.host !== undefined && !dc.host.includes('.')) return false;
+    return true;
+  });
+}
+
+function stripPrefix(reason: string): string {
+  return reason.replace(/^Not a valid [^:]+: /, '');
+}
+
+/** Which library wrote a session file or folder, or null when it is none of them. */
+export async function detectSessionFile(path: string): Promise<FileSessionFormat | null> {
+  let stat;
+  try {
+    stat = statSync(path);
+  } catch {
+    return null;
+  }
+  if (stat.isDirectory()) {
+    return (await gramjsStoreNames(path)).length > 0 ? 'gramjs-store' : null;
+  }
+  const db = await openSqlite(path).catch(() => null);
+  if (db === null) return null;
+  try {
+    return matchSqliteSignature(readSchema(db))?.format ?? null;
+  } finally {
+    db.close();
+  }
+}
+
+/** Parses a session file (path or bytes) or a GramJS StoreSession folder. */
+export async function parseSessionFile(source: string | Uint8Array, options: ParseOptions = {}): Promise<ConvertedSession> {
+  checkFormat(options.format);
+  if (typeof source === 'string' && statSync(source, { throwIfNoEntry: false })?.isDirectory()) {
+    if (options.format !== undefined && options.format !== 'gramjs-store') {
+      throw new ConvertError('MTSTORE_CONVERT_UNKNOWN_FORMAT', `"${source}" is a folder, which only the gramjs-store format is.`);
+    }
+    return readGramjsStore(source, options.name);
+  }
+  if (typeof source !== 'string' && !isSqliteBytes(source)) {
+    throw new ConvertError('MTSTORE_CONVERT_UNKNOWN_FORMAT', 'The bytes are not an SQLite session file.');
+  }
+  const db = await openSqlite(source);
+  try {
+    const schema = readSchema(db);
+    const signature = matchSqliteSignature(schema);
+    const where = typeof source === 'string' ? `"${source}"` : 'The bytes';
+    if (signature === null) {
+      const tables = Object.keys(schema).sort().join(', ') || 'none';
+      throw new ConvertError('MTSTORE_CONVERT_UNKNOWN_FORMAT', `${where} is an SQLite file but not a Telethon, Pyrogram or mtcute session (tables: ${tables}).`);
+    }
+    if (options.format !== undefined && options.format !== signature.format) {
+      throw new ConvertError('MTSTORE_CONVERT_UNKNOWN_FORMAT', `${where} is a ${signature.format} file, not ${options.format}.`);
+    }
+    switch (signature.format) {
+      case 'telethon-sqlite':
+        return readTelethonDatabase(db, schema, options);
+      case 'pyrogram-sqlite':
+        return readPyrogramDatabase(db, schema);
+      case 'mtcute-sqlite':
+        return readMtcuteDatabase(db, schema);
+    }
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * Any input: a Buffer / Uint8Array (an SQLite file's bytes, or a string's UTF-8), a
+ * path to an existing file or folder (Telethon's convention: `name` also finds
+ * `name.session`), or a session string.
+ */
+export async function parseSession(input: string | Uint8Array, options: ParseOptions = {}): Promise<ConvertedSession> {
+  checkFormat(options.format);
+  if (input instanceof Uint8Array) {
+    if (isSqliteBytes(input)) return parseSessionFile(input, options);
+    return parseSessionString(Buffer.from(input).toString('utf8'), options);
+  }
+  if (typeof input !== 'string' || input.trim() === '') {
+    throw new ConvertError('MTSTORE_CONVERT_UNKNOWN_FORMAT', 'Expected a session string, a path or the bytes of a session file.');
+  }
+  const fileFormat = options.format !== undefined && (FILE_FORMATS as readonly string[]).includes(options.format);
+  const stringFormat = options.format !== undefined && !fileFormat;
+  // A string session can never be a path of an existing file, but GramJS's alphabet has "/".
+  if (!stringFormat) {
+    if (existsSync(input)) return parseSessionFile(input, options);
+    if (extname(input) === '' && existsSync(`${input}.session`)) return parseSessionFile(`${input}.session`, options);
+  }
+  if (fileFormat) throw new ConvertError('MTSTORE_CONVERT_IO', `No such file or folder: "${input}".`);
+  if (/\.session$/.test(input) || (input.length < 200 && /[\\/]/.test(input))) {
+    throw new ConvertError('MTSTORE_CONVERT_IO', `No such file or folder: "${input}" (and it is not a session string).`);
+  }
+  return parseSessionString(input, options);
+}

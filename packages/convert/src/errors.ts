@@ -1,0 +1,46 @@
+/**
+ * Every failure of @mtstore/convert is a ConvertError with a stable `code`. Messages
+ * are one sentence naming the format and the field; they never contain key bytes or
+ * the session string itself (a session string *is* a login).
+ */
+
+export type ConvertErrorCode =
+  /** The input matches no known format (or not the one asked for). */
+  | 'MTSTORE_CONVERT_UNKNOWN_FORMAT'
+  /** The input decodes as more than one format: pass `format` to pick one. */
+  | 'MTSTORE_CONVERT_AMBIGUOUS'
+  /** The input is of a known format but its contents are invalid. */
+  | 'MTSTORE_CONVERT_INVALID'
+  /** The session cannot be written in the requested format (a field it must hold is missing). */
+  | 'MTSTORE_CONVERT_UNSUPPORTED'
+  /** A file or folder could not be read. */
+  | 'MTSTORE_CONVERT_IO'
+  /** Reading SQLite files needs better-sqlite3, which is not installed or failed to load. */
+  | 'MTSTORE_CONVERT_SQLITE_UNAVAILABLE';
+
+export class ConvertError extends Error {
+  readonly code: ConvertErrorCode;
+  /** For MTSTORE_CONVERT_AMBIGUOUS: the formats the input decodes as. */
+  readonly candidates: readonly string[];
+
+  constructor(code: ConvertErrorCode, message: string, options?: { cause?: unknown; candidates?: readonly string[] }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'ConvertError';
+    this.code = code;
+    this.candidates = options?.candidates ?? [];
+  }
+}
+
+/** True for a ConvertError, also one from another copy of this package. */
+export function isConvertError(error: unknown): error is ConvertError {
+  const code = (error as { code?: unknown } | null)?.code;
+  return error instanceof Error && typeof code === 'string' && code.startsWith('MTSTORE_CONVERT_');
+}
+
+export function invalid(format: string, what: string, cause?: unknown): ConvertError {
+  return new ConvertError('MTSTORE_CONVERT_INVALID', `Not a valid ${format} session: ${what}.`, cause === undefined ? undefined : { cause });
+}
+
+export function unsupported(format: string, what: string): ConvertError {
+  return new ConvertError('MTSTORE_CONVERT_UNSUPPORTED', `Cannot write a ${format} session: ${what}.`);
+}

@@ -1,0 +1,108 @@
+/**
+ * GramJS's StoreSession on Node: a folder (node-localstorage) with one file per key,
+ * the file name being the URI-encoded key `<name>:<field>` and the content JSON
+ * (store2). Fields: dcId, port, serverAddress, authKey (a JSON Buffer
+ * `{"type":"Buffer","data":[...]}`), and one entity per marked id:
+ * `[id, hash, username, phone, name, dateMs]` with ids and hashes as decimal strings.
+ */
+import { readdir, readFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { fromMarkedId, type Peer, type Session } from '@mtstore/core';
+import { keyFrom } from './bytes.js';
+import { finish } from './common.js';
+import { ConvertError, invalid } from './errors.js';
+import { addressFields } from './gramjs.js';
+import type { ConvertedSession } from './types.js';
+
+const FORMAT = 'GramJS StoreSession';
+
+/** The session names a folder holds (prefixes of `<name>:authKey` files). */
+export async function gramjsStoreNames(folder: string): Promise<string[]> {
+  const files = await readdir(folder);
+  return files
+    .map((f) => safeDecode(f))
+    .filter((k): k is string => k !== null && k.endsWith(':authKey'))
+    .map((k) => k.slice(0, -':authKey'.length))
+    .sort();
+}
+
+function safeDecode(name: string): string | null {
+  try {
+    return decodeURIComponent(name);
+  } catch {
+    return null;
+  }
+}
+
+function parseJson(text: string, field: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw invalid(FORMAT, `${field} is not JSON`, error);
+  }
+}
+
+function bigintOf(value: unknown): bigint | null {
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return BigInt(value);
+  if (typeof value === 'string' && /^-?\d+$/.test(value)) return BigInt(value);
+  return null;
+}
+
+export async function readGramjsStore(folder: string, name?: string): Promise<ConvertedSession> {
+  let files: string[];
+  try {
+    files = await readdir(folder);
+  } catch (error) {
+    throw new ConvertError('MTSTORE_CONVERT_IO', `Cannot read the folder "${folder}": ${(error as Error).message}.`, { cause: error });
+  }
+  let session = name;
+  if (session === undefined) {
+    const names = await gramjsStoreNames(folder);
+    if (names.length === 1) session = names[0]!;
+    else if (names.includes(basename(folder))) session = basename(folder);
+    else if (names.length === 0) throw invalid(FORMAT, `the folder has no <name>:authKey file`);
+    else throw new ConvertError('MTSTORE_CONVERT_AMBIGUOUS', `The folder holds ${names.length} GramJS sessions: pass name (one of ${names.join(', ')}).`, { candidates: names });
+  }
+  const prefix = `${session}:`;
+  const values = new Map<string, unknown>();
+  for (const file of files) {
+    const key = safeDecode(file);
+    if (key === null || !key.startsWith(prefix)) continue;
+    values.set(key.slice(prefix.length), parseJson(await readFile(join(folder, file), 'utf8'), key.slice(prefix.length)));
+  }
+  const rawKey = values.get('authKey') as { type?: unknown; data?: unknown } | undefined;
+  if (rawKey === undefined) throw invalid(FORMAT, `there is no authKey for the name "${session}"`);
+  if (rawKey.type !== 'Buffer' || !Array.isArray(rawKey.data) || !rawKey.data.every((b) => Number.isInteger(b) && b >= 0 && b < 256)) {
+    throw invalid(FORMAT, 'authKey is not a serialized Buffer');
+  }
+  const authKey = keyFrom(Uint8Array.from(rawKey.data as number[]), FORMAT, 'authKey');
+  const dcId = values.get('dcId');
+  if (typeof dcId !== 'number' || !Number.isInteger(dcId)) throw invalid(FORMAT, 'dcId is missing');
+  const dc: Session['dcs'][number] = { id: dcId, authKey };
+  const address = values.get('serverAddress');
+  const port = values.get('port');
+  if (typeof address === 'string' && typeof port === 'number') Object.assign(dc, addressFields(address, FORMAT), { port });
+  const result: Session = { version: 1, homeDcId: dcId, dcs: [dc], channels: [] };
+
+  const peers: Peer[] = [];
+  for (const [field, value] of values) {
+    if (!/^-?\d+$/.test(field)) continue;
+    if (!Array.isArray(value)) throw invalid(FORMAT, `entity ${field} is not an array`);
+    const [id, hash, username, phone, display, date] = value as unknown[];
+    const marked = bigintOf(id);
+    const accessHash = bigintOf(hash);
+    if (marked === null || accessHash === null) throw invalid(FORMAT, `entity ${field} has no id or hash`);
+    let unmarked;
+    try {
+      unmarked = fromMarkedId(marked);
+    } catch (error) {
+      throw invalid(FORMAT, `entity ${field} is not a marked id`, error);
+    }
+    const ms = bigintOf(date);
+    const peer: Peer = { type: unmarked.type, id: unmarked.id, accessHash, usernames: typeof username === 'string' && username !== '' ? [username] : [], updatedAt: ms === null ? 0 : Number(ms / 1000n) };
+    if (typeof phone === 'string' && /^\d{1,20}$/.test(phone)) peer.phone = phone;
+    if (typeof display === 'string' && display !== '') peer.displayName = display.slice(0, 1024);
+    peers.push(peer);
+  }
+  return finish('gramjs-store', `folder, name "${session}"`, result, peers);
+}

@@ -1,0 +1,19 @@
+export { ConvertError, isConvertError, type ConvertErrorCode } from './errors.js';
+export {
+  FILE_FORMATS,
+  STRING_FORMATS,
+  type ConvertedRefMessage,
+  type ConvertedSession,
+  type FileSessionFormat,
+  type ParseOptions,
+  type SessionFormat,
+  type StringSessionFormat,
+} from './types.js';
+export { detectSessionFile, detectStringFormats, parseSession, parseSessionFile, parseSessionString } from './detect.js';
+export { parseTelethonString, toTelethonString } from './telethon.js';
+export { parseGramjsString, toGramjsString } from './gramjs.js';
+export { parsePyrogramString, toPyrogramString, type PyrogramLayout, type PyrogramWriteOptions } from './pyrogram.js';
+export { parseMtcuteString, toMtcuteString } from './mtcute.js';
+export { readGramjsStore, gramjsStoreNames } from './gramjs-store.js';
+export { FOREIGN_SQLITE_SIGNATURES, matchSqliteSignature, type SqliteSchema, type SqliteSignature } from './sqlite.js';
+export { toSessionString, type ToStringOptions } from './write.js';

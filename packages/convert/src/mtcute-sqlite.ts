@@ -1,0 +1,160 @@
+/**
+ * mtcute's SQLite storage (@mtcute/node SqliteStorage, @mtcute/bun, ...). Tables:
+ *   auth_keys(dc, key), temp_auth_keys(dc, idx, key, expires ms)
+ *   key_value(key, value): dc_main / dc_media (basic DC options), current_user,
+ *     updates_pts / _qts / _date / _seq (int32 LE), updates_channel:<id> (uint32 LE),
+ *     and entries without a typed field (salts:<dc>, ...) which go to `kv`
+ *   peers(id marked, hash "low|high", usernames json, updated ms, phone, complete TL, isMin)
+ *   message_refs(peer_id, chat_id, msg_id)
+ */
+import { fromMarkedId, type ChannelState, type DataCenter, type KeyValueEntry, type Peer, type SelfUser, type Session, MAX_COMPLETE_BYTES } from '@mtstore/core';
+import { copyBytes, int64Column, keyFrom } from './bytes.js';
+import { finish } from './common.js';
+import { invalid } from './errors.js';
+import { dcFromOption, parseBasicDcOption } from './mtcute.js';
+import type { SqliteDatabase, SqliteSchema } from './sqlite.js';
+import { TlReader } from './tl.js';
+import type { ConvertedRefMessage, ConvertedSession } from './types.js';
+
+const FORMAT = 'mtcute session file';
+
+type Row = Record<string, unknown>;
+
+/** mtcute's "fast string" of a Long: `${low}|${high}` (both signed 32-bit). */
+export function longFromFastString(text: string): bigint | null {
+  const match = /^(-?\d+)\|(-?\d+)$/.exec(text);
+  if (match === null) return null;
+  const low = BigInt.asUintN(32, BigInt(match[1]!));
+  const high = BigInt(match[2]!);
+  return BigInt.asIntN(64, (high << 32n) | low);
+}
+
+export function longToFastString(value: bigint): string {
+  const low = Number(BigInt.asIntN(32, value));
+  const high = Number(BigInt.asIntN(32, value >> 32n));
+  return `${low}|${high}`;
+}
+
+function parseCurrentUser(data: Uint8Array, dcId: number): SelfUser | null {
+  if (data.length === 0) return null;
+  const reader = new TlReader(data);
+  if (reader.int32() !== 1) throw invalid(FORMAT, 'current_user has an unknown version');
+  const flags = reader.int32();
+  const id = reader.int53();
+  const user: SelfUser = { id, dcId, bot: (flags & 1) !== 0 };
+  if (flags & 4) user.premium = true;
+  if (flags & 2) {
+    const count = reader.int32();
+    user.usernames = Array.from({ length: count }, () => reader.string());
+  }
+  return user;
+}
+
+function int32le(data: Uint8Array, signed: boolean): number {
+  if (data.length < 4) throw invalid(FORMAT, 'an update state entry is shorter than 4 bytes');
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  return signed ? view.getInt32(0, true) : view.getUint32(0, true);
+}
+
+export function readMtcuteDatabase(db: SqliteDatabase, schema: SqliteSchema): ConvertedSession {
+  const kvRows = db.prepare('select key, value from key_value order by key').all() as Row[];
+  const kvMap = new Map<string, Uint8Array>();
+  for (const row of kvRows) {
+    const value = copyBytes(row.value);
+    if (typeof row.key === 'string' && value !== null) kvMap.set(row.key, value);
+  }
+  const mainData = kvMap.get('dc_main');
+  if (mainData === undefined) throw invalid(FORMAT, 'it has no dc_main entry (the client never started)');
+  const main = parseBasicDcOption(mainData, FORMAT);
+  const mediaData = kvMap.get('dc_media');
+  const homeDcId = main.id;
+  const dcs: DataCenter[] = [dcFromOption(main, false, FORMAT)];
+  if (mediaData !== undefined) dcs.push(dcFromOption(parseBasicDcOption(mediaData, FORMAT), true, FORMAT));
+
+  const entryFor = (dcId: number): DataCenter => {
+    let dc = dcs.find((d) => d.id === dcId && !d.mediaOnly);
+    if (dc === undefined) {
+      dc = { id: dcId, ...(main.testMode ? { testMode: true } : {}) };
+      dcs.push(dc);
+    }
+    return dc;
+  };
+  for (const row of db.prepare('select dc, key from auth_keys order by dc').all() as Row[]) {
+    const key = copyBytes(row.key);
+    if (key === null) continue;
+    entryFor(Number(int64Column(row.dc))).authKey = keyFrom(key, FORMAT, `auth_keys row of DC ${String(row.dc)}`);
+  }
+  if (schema.temp_auth_keys !== undefined) {
+    for (const row of db.prepare('select dc, idx, key, expires from temp_auth_keys order by dc, idx').all() as Row[]) {
+      const key = copyBytes(row.key);
+      if (key === null) continue;
+      const dc = entryFor(Number(int64Column(row.dc)));
+      (dc.tempAuthKeys ??= []).push({
+        index: Number(int64Column(row.idx)),
+        key: keyFrom(key, FORMAT, `temp_auth_keys row of DC ${String(row.dc)}`),
+        expiresAt: Math.floor(Number(int64Column(row.expires) ?? 0n) / 1000),
+      });
+    }
+  }
+
+  const session: Session = { version: 1, homeDcId, dcs, channels: [] };
+  const kv: KeyValueEntry[] = [];
+  const state: Partial<Record<'pts' | 'qts' | 'date' | 'seq', number>> = {};
+  const channels: ChannelState[] = [];
+  for (const [key, value] of kvMap) {
+    if (key === 'dc_main' || key === 'dc_media') continue;
+    if (key === 'current_user') {
+      const user = parseCurrentUser(value, homeDcId);
+      if (user) session.user = user;
+    } else if (key === 'updates_pts' || key === 'updates_qts' || key === 'updates_date' || key === 'updates_seq') {
+      state[key.slice(8) as 'pts'] = int32le(value, true);
+    } else if (key.startsWith('updates_channel:')) {
+      const id = key.slice('updates_channel:'.length);
+      if (!/^\d+$/.test(id)) throw invalid(FORMAT, `key_value has a bad channel key`);
+      channels.push({ id: BigInt(id), pts: int32le(value, false) });
+    } else kv.push({ key, value });
+  }
+  if (state.pts !== undefined) session.state = { pts: state.pts, qts: state.qts ?? 0, date: state.date ?? 0, seq: state.seq ?? 0 };
+  session.channels = channels.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+
+  const peers: Peer[] = [];
+  if (schema.peers !== undefined) {
+    const hasMin = schema.peers.includes('isMin');
+    for (const row of db.prepare(`select id, hash, usernames, updated, phone, complete${hasMin ? ', isMin' : ''} from peers`).all() as Row[]) {
+      const marked = int64Column(row.id);
+      if (marked === null) throw invalid(FORMAT, 'a peers row has no id');
+      let unmarked;
+      try {
+        unmarked = fromMarkedId(marked);
+      } catch (error) {
+        throw invalid(FORMAT, `peers id ${marked} is not a marked id`, error);
+      }
+      const hash = typeof row.hash === 'string' && row.hash !== '' ? longFromFastString(row.hash) : 0n;
+      if (hash === null) throw invalid(FORMAT, `peer ${marked} has an unreadable access hash`);
+      let usernames: string[] = [];
+      try {
+        const parsed: unknown = JSON.parse(String(row.usernames ?? '[]'));
+        if (Array.isArray(parsed)) usernames = parsed.filter((u): u is string => typeof u === 'string');
+      } catch (error) {
+        throw invalid(FORMAT, `peer ${marked} has unreadable usernames`, error);
+      }
+      const peer: Peer = { type: unmarked.type, id: unmarked.id, accessHash: hash, usernames, updatedAt: Math.floor(Number(int64Column(row.updated) ?? 0n) / 1000) };
+      if (typeof row.phone === 'string' && /^\d{1,20}$/.test(row.phone)) peer.phone = row.phone;
+      if (hasMin && int64Column(row.isMin) === 1n) peer.min = true;
+      const complete = copyBytes(row.complete);
+      if (complete !== null && complete.length > 0 && complete.length <= MAX_COMPLETE_BYTES) peer.complete = complete;
+      peers.push(peer);
+    }
+  }
+
+  const refMessages: ConvertedRefMessage[] = [];
+  if (schema.message_refs !== undefined) {
+    for (const row of db.prepare('select peer_id, chat_id, msg_id from message_refs').all() as Row[]) {
+      const peerId = int64Column(row.peer_id);
+      const chatId = int64Column(row.chat_id);
+      const messageId = int64Column(row.msg_id);
+      if (peerId !== null && chatId !== null && messageId !== null) refMessages.push({ peerId, chatId, messageId: Number(messageId) });
+    }
+  }
+  return finish('mtcute-sqlite', 'sqlite', session, peers, kv, refMessages);
+}

@@ -1,0 +1,120 @@
+/**
+ * Opening other libraries' SQLite session files (read-only, through better-sqlite3,
+ * an optional peer dependency) and recognising them by their tables. The signatures
+ * are exported so an adapter (e.g. @mtstore/sqlite) can refuse to open another
+ * library's file with a precise message instead of creating its own tables in it.
+ */
+import type BetterSqlite3 from 'better-sqlite3';
+import { ConvertError } from './errors.js';
+import type { FileSessionFormat } from './types.js';
+
+export type SqliteDatabase = BetterSqlite3.Database;
+
+/** Tables (with the columns that identify them) a library's session file always has. */
+export interface SqliteSignature {
+  format: Exclude<FileSessionFormat, 'gramjs-store'>;
+  library: string;
+  tables: Readonly<Record<string, readonly string[]>>;
+}
+
+export const FOREIGN_SQLITE_SIGNATURES: readonly SqliteSignature[] = [
+  {
+    format: 'telethon-sqlite',
+    library: 'Telethon',
+    tables: {
+      version: ['version'],
+      sessions: ['dc_id', 'server_address', 'port', 'auth_key'],
+      entities: ['id', 'hash', 'username', 'phone', 'name'],
+    },
+  },
+  {
+    format: 'pyrogram-sqlite',
+    library: 'Pyrogram',
+    tables: {
+      version: ['number'],
+      sessions: ['dc_id', 'test_mode', 'auth_key', 'user_id', 'is_bot'],
+      peers: ['id', 'access_hash', 'type', 'username', 'phone_number'],
+    },
+  },
+  {
+    format: 'mtcute-sqlite',
+    library: 'mtcute',
+    tables: {
+      mtcute_migrations: ['repo', 'version'],
+      auth_keys: ['dc', 'key'],
+      key_value: ['key', 'value'],
+    },
+  },
+];
+
+/** Table name → column names of an open database. */
+export type SqliteSchema = Readonly<Record<string, readonly string[]>>;
+
+/**
+ * The foreign library whose tables a schema has, or null. Pure, so an adapter can pass
+ * the schema of a connection it already holds.
+ */
+export function matchSqliteSignature(schema: SqliteSchema): SqliteSignature | null {
+  for (const signature of FOREIGN_SQLITE_SIGNATURES) {
+    const matches = Object.entries(signature.tables).every(([table, columns]) => {
+      const have = schema[table];
+      return have !== undefined && columns.every((c) => have.includes(c));
+    });
+    if (matches) return signature;
+  }
+  return null;
+}
+
+export function readSchema(db: SqliteDatabase): Record<string, string[]> {
+  const schema: Record<string, string[]> = {};
+  const tables = db.prepare("select name from sqlite_master where type = 'table'").pluck().all() as string[];
+  for (const table of tables) {
+    const columns = db.prepare(`select name from pragma_table_info(?)`).pluck().all(table) as string[];
+    schema[table] = columns;
+  }
+  return schema;
+}
+
+type DatabaseConstructor = typeof BetterSqlite3;
+let driver: Promise<DatabaseConstructor> | undefined;
+
+async function loadDriver(): Promise<DatabaseConstructor> {
+  driver ??= import('better-sqlite3').then(
+    (mod) => ((mod as { default?: DatabaseConstructor }).default ?? (mod as unknown as DatabaseConstructor)),
+    (error: unknown) => {
+      driver = undefined;
+      const missing = (error as { code?: unknown }).code === 'ERR_MODULE_NOT_FOUND' || (error as { code?: unknown }).code === 'MODULE_NOT_FOUND';
+      throw new ConvertError(
+        'MTSTORE_CONVERT_SQLITE_UNAVAILABLE',
+        missing
+          ? 'Reading SQLite session files needs better-sqlite3, which is not installed. Run: npm install better-sqlite3'
+          : `better-sqlite3 failed to load (${error instanceof Error ? error.message.split('\n')[0] : String(error)}). Run: npm rebuild better-sqlite3`,
+        { cause: error },
+      );
+    },
+  );
+  return driver;
+}
+
+/** Opens a file (read-only, never created) or serialized bytes (in memory) with 64-bit integers as bigint. */
+export async function openSqlite(source: string | Uint8Array): Promise<SqliteDatabase> {
+  const Database = await loadDriver();
+  let db: SqliteDatabase;
+  try {
+    db = typeof source === 'string' ? new Database(source, { readonly: true, fileMustExist: true }) : new Database(Buffer.from(source));
+    db.defaultSafeIntegers(true);
+    // A file that is not a database fails only on the first read.
+    db.prepare('select count(*) from sqlite_master').get();
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new ConvertError('MTSTORE_CONVERT_IO', `Cannot open ${typeof source === 'string' ? `"${source}"` : 'the bytes'} as SQLite: ${reason}.`, { cause: error });
+  }
+  return db;
+}
+
+const SQLITE_MAGIC = 'SQLite format 3\0';
+
+/** True when the bytes start like an SQLite database file. */
+export function isSqliteBytes(bytes: Uint8Array): boolean {
+  return bytes.length >= 100 && Buffer.from(bytes.subarray(0, 16)).toString('latin1') === SQLITE_MAGIC;
+}

@@ -1,0 +1,99 @@
+/**
+ * Telethon's SQLiteSession file (schema version 7; older ones lack takeout_id, which
+ * is then absent). Tables:
+ *   sessions(dc_id, server_address, port, auth_key, takeout_id)  — one row
+ *   entities(id, hash, username, phone, name, date)              — id is a marked id
+ *   update_state(id, pts, qts, date, seq)                         — id 0: the account, else channel ids
+ * The entities row with id 0 is Telethon's "self" hack: its hash column is the id of
+ * the logged-in user. Telethon does not record whether that user is a bot.
+ */
+import { fromMarkedId, type ChannelState, type Peer, type Session, type UpdateState } from '@mtstore/core';
+import { copyBytes, int64Column, keyFrom, normalizeIpv6, isIpv4 } from './bytes.js';
+import { finish } from './common.js';
+import { invalid } from './errors.js';
+import type { SqliteDatabase, SqliteSchema } from './sqlite.js';
+import type { ConvertedSession, ParseOptions } from './types.js';
+
+const FORMAT = 'Telethon session file';
+
+type Row = Record<string, unknown>;
+
+function num(value: unknown, field: string): number {
+  const v = int64Column(value);
+  if (v === null) throw invalid(FORMAT, `${field} is not an integer`);
+  return Number(v);
+}
+
+/** Telethon writes update_state.date as an integer, or (through sqlite3's adapter) as text. */
+function epoch(value: unknown): number {
+  const v = int64Column(value);
+  if (v !== null) return Number(v);
+  if (typeof value === 'string') {
+    const ms = Date.parse(value.includes('T') || value.endsWith('Z') ? value : `${value.replace(' ', 'T')}Z`);
+    if (Number.isFinite(ms)) return Math.floor(ms / 1000);
+  }
+  if (typeof value === 'number' && Number.isFinite(value)) return Math.floor(value);
+  return 0;
+}
+
+export function readTelethonDatabase(db: SqliteDatabase, schema: SqliteSchema, options: ParseOptions = {}): ConvertedSession {
+  const version = int64Column(db.prepare('select version from version').pluck().get());
+  const rows = db.prepare('select * from sessions').all() as Row[];
+  if (rows.length === 0) throw invalid(FORMAT, 'the sessions table is empty (never connected)');
+  if (rows.length > 1) throw invalid(FORMAT, `the sessions table has ${rows.length} rows, Telethon keeps one`);
+  const row = rows[0]!;
+  const dcId = num(row.dc_id, 'sessions.dc_id');
+  const dc: Session['dcs'][number] = { id: dcId };
+  const address = typeof row.server_address === 'string' ? row.server_address : null;
+  if (address !== null) {
+    if (isIpv4(address)) dc.ipv4 = address;
+    else {
+      const v6 = normalizeIpv6(address);
+      if (v6 === null) throw invalid(FORMAT, 'sessions.server_address is not an IP address');
+      dc.ipv6 = v6;
+    }
+    dc.port = num(row.port, 'sessions.port');
+  }
+  const key = copyBytes(row.auth_key);
+  if (key !== null && key.length > 0) dc.authKey = keyFrom(key, FORMAT, 'sessions.auth_key');
+  const session: Session = { version: 1, homeDcId: dcId, dcs: [dc], channels: [] };
+  const takeout = int64Column(row.takeout_id);
+  if (takeout !== null) session.takeoutId = takeout;
+
+  const peers: Peer[] = [];
+  for (const entity of db.prepare('select id, hash, username, phone, name, date from entities').all() as Row[]) {
+    const marked = int64Column(entity.id);
+    const hash = int64Column(entity.hash);
+    if (marked === null || hash === null) throw invalid(FORMAT, 'an entities row has no id or hash');
+    if (marked === 0n) {
+      // The self-user hack: hash holds the logged-in user's id.
+      session.user = { id: hash, dcId, bot: options.bot ?? false };
+      continue;
+    }
+    let unmarked;
+    try {
+      unmarked = fromMarkedId(marked);
+    } catch (error) {
+      throw invalid(FORMAT, `entities id ${marked} is not a marked user, chat or channel id`, error);
+    }
+    const peer: Peer = { type: unmarked.type, id: unmarked.id, accessHash: hash, usernames: [], updatedAt: Math.max(0, epoch(entity.date)) };
+    if (typeof entity.username === 'string' && entity.username !== '') peer.usernames = [entity.username];
+    const phone = entity.phone === null || entity.phone === undefined ? null : String(entity.phone);
+    if (phone !== null && /^\d{1,20}$/.test(phone)) peer.phone = phone;
+    if (typeof entity.name === 'string' && entity.name !== '') peer.displayName = entity.name.slice(0, 1024);
+    peers.push(peer);
+  }
+
+  if (schema.update_state !== undefined) {
+    const channels: ChannelState[] = [];
+    for (const state of db.prepare('select id, pts, qts, date, seq from update_state').all() as Row[]) {
+      const id = int64Column(state.id);
+      if (id === 0n) {
+        const value: UpdateState = { pts: num(state.pts, 'update_state.pts'), qts: num(state.qts, 'update_state.qts'), date: epoch(state.date), seq: num(state.seq, 'update_state.seq') };
+        session.state = value;
+      } else if (id !== null) channels.push({ id, pts: num(state.pts, 'update_state.pts') });
+    }
+    session.channels = channels;
+  }
+  return finish('telethon-sqlite', `schema ${version ?? 'unknown'}`, session, peers);
+}

@@ -1,0 +1,41 @@
+import type { KeyValueEntry, Peer, Session } from '@mtstore/core';
+
+/** String session formats. */
+export type StringSessionFormat = 'telethon' | 'gramjs' | 'pyrogram' | 'mtcute';
+/** Session files and folders. */
+export type FileSessionFormat = 'telethon-sqlite' | 'pyrogram-sqlite' | 'mtcute-sqlite' | 'gramjs-store';
+export type SessionFormat = StringSessionFormat | FileSessionFormat;
+
+export const STRING_FORMATS: readonly StringSessionFormat[] = ['telethon', 'gramjs', 'pyrogram', 'mtcute'];
+export const FILE_FORMATS: readonly FileSessionFormat[] = ['telethon-sqlite', 'pyrogram-sqlite', 'mtcute-sqlite', 'gramjs-store'];
+
+/** A reference message (mtcute's message_refs): peer and chat are Bot API marked ids. */
+export interface ConvertedRefMessage {
+  peerId: bigint;
+  chatId: bigint;
+  messageId: number;
+}
+
+/** Everything read from a foreign session, in mtstore's model. */
+export interface ConvertedSession {
+  format: SessionFormat;
+  /** Which layout of the format (e.g. `mtcute v2`, `pyrogram 351`), for messages and inspect. */
+  layout: string;
+  session: Session;
+  peers: Peer[];
+  /** Entries with no typed field in mtstore (mtcute's future salts, ...), for `Storage.kv`. */
+  kv: KeyValueEntry[];
+  refMessages: ConvertedRefMessage[];
+}
+
+export interface ParseOptions {
+  /** Read the input as this format only; required when a string is ambiguous. */
+  format?: SessionFormat;
+  /**
+   * Telethon does not record whether the logged-in account is a bot: its files give the
+   * self user's id only. Default false.
+   */
+  bot?: boolean;
+  /** GramJS StoreSession: the session name (the folder's name when absent). */
+  name?: string;
+}

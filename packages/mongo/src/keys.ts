@@ -1,0 +1,61 @@
+/**
+ * Auth keys of one session, as fields of its per-name document:
+ * `keys.dc<id>.main.authKey`, `keys.dc<id>.main.temp.s<index>: { key, expiresAt }`
+ * (`media` for the media-only entry, written only by `save`). Each write is one
+ * `updateOne` with a `$set` or `$unset` of one dotted path, upserting the document so
+ * keys need no snapshot; it touches no other key, so writers of different keys never
+ * lose each other's writes (on FerretDB 1.x, whose update operators are a
+ * read-modify-write, under the session's lease).
+ */
+import type { AuthKeyRepository, TempAuthKey } from '@mtstore/core';
+import { binary, bytes, dcKeysPath, decodeTemp, entryKeysPath, isRecord, READ, tempSlot } from './codec.js';
+import { guarded, upsertRetry, type Scope } from './context.js';
+import { isDuplicateKey } from './lock.js';
+
+/** The value at a dotted path of a document read with that path projected. */
+function at(doc: unknown, path: string): unknown {
+  let value = doc;
+  for (const part of path.split('.')) value = isRecord(value) ? value[part] : undefined;
+  return value;
+}
+
+export class MongoAuthKeys implements AuthKeyRepository {
+  constructor(private readonly scope: Scope) {}
+
+  async #read(path: string): Promise<unknown> {
+    const c = await this.scope.ready();
+    const doc = await c.sessions.findOne({ _id: this.scope.name }, { ...READ, projection: { [path]: 1 } });
+    return at(doc, path);
+  }
+
+  async #write(operation: string, update: Record<string, Record<string, unknown>>, upsert: boolean): Promise<void> {
+    const c = await this.scope.ready();
+    await guarded(c, this.scope, operation, () => upsertRetry(() => c.sessions.updateOne({ _id: this.scope.name }, update, { upsert }), isDuplicateKey));
+  }
+
+  async get(dcId: number): Promise<Uint8Array | null> {
+    return bytes(await this.#read(`${entryKeysPath(dcId, false)}.authKey`)) ?? null;
+  }
+
+  async set(dcId: number, key: Uint8Array | null): Promise<void> {
+    const path = `${entryKeysPath(dcId, false)}.authKey`;
+    if (key === null) await this.#write('authKeys.delete', { $unset: { [path]: '' } }, false);
+    else await this.#write('authKeys.set', { $set: { [path]: binary(key) } }, true);
+  }
+
+  async getTemp(dcId: number, index: number): Promise<TempAuthKey | null> {
+    const path = `${entryKeysPath(dcId, false)}.temp.${tempSlot(index)}`;
+    const value = await this.#read(path);
+    return value === undefined ? null : decodeTemp(value, index, `${this.scope.label}: ${path}`);
+  }
+
+  async setTemp(dcId: number, index: number, temp: TempAuthKey | null): Promise<void> {
+    const path = `${entryKeysPath(dcId, false)}.temp.${tempSlot(index)}`;
+    if (temp === null) await this.#write('authKeys.deleteTemp', { $unset: { [path]: '' } }, false);
+    else await this.#write('authKeys.setTemp', { $set: { [path]: { key: binary(temp.key), expiresAt: temp.expiresAt } } }, true);
+  }
+
+  async deleteByDc(dcId: number): Promise<void> {
+    await this.#write('authKeys.deleteByDc', { $unset: { [dcKeysPath(dcId)]: '' } }, false);
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * Reference messages of one session: one document per (peer, chat, message) in
+ * `<prefix>ref_messages`, `{ _id: '<session>/<peer>/<chat>/<message>', session, peer:
+ * Long, chat: Long, message, seq: Long }`, and per session a counter document
+ * `{ _id: '<session>', seq: Long }` (no `session` field, so the filters below never
+ * touch it) that hands out `seq`.
+ *
+ * Why a counter and not ObjectId order: ObjectIds are ordered by their creating
+ * process only within a second (their time is in seconds, then a per-process
+ * counter), so two processes storing within one second could order references
+ * wrongly. The counter is one `findOneAndUpdate({ $inc })`, atomic on MongoDB; on
+ * FerretDB 1.x (whose `$inc` is a non-atomic read-modify-write) `store` runs under
+ * the session's lease. The reference is then written only if the stored copy (if
+ * any) has a lower `seq`, so a slower concurrent store of the same reference never
+ * makes it look older than it is. `getByPeer` is the highest `seq` of the peer.
+ */
+import type { RefMessage, RefMessageRepository } from '@mtstore/core';
+import { int64FromStorage } from '@mtstore/core';
+import { Long, type UpdateFilter } from 'mongodb';
+import { READ, type StringIdDocument } from './codec.js';
+import { guarded, type Scope } from './context.js';
+import { isDuplicateKey } from './lock.js';
+
+export const refDocumentId = (session: string, peerId: bigint, chatId: bigint, messageId: number): string => `${session}/${peerId}/${chatId}/${messageId}`;
+
+export class MongoRefMessages implements RefMessageRepository {
+  constructor(private readonly scope: Scope) {}
+
+  async store(peerId: bigint, chatId: bigint, messageId: number): Promise<void> {
+    const c = await this.scope.ready();
+    const name = this.scope.name;
+    await guarded(c, this.scope, 'refMessages.store', async () => {
+      const counter = await c.refs.findOneAndUpdate({ _id: name }, { $inc: { seq: Long.ONE } } as unknown as UpdateFilter<StringIdDocument>, { upsert: true, returnDocument: 'after', useBigInt64: true });
+      const seq = int64FromStorage(counter?.seq, `${this.scope.label}: reference message counter`);
+      try {
+        await c.refs.updateOne(
+          { _id: refDocumentId(name, peerId, chatId, messageId), seq: { $lt: seq } },
+          { $set: { session: name, peer: peerId, chat: chatId, message: messageId, seq } },
+          { upsert: true },
+        );
+      } catch (error) {
+        // The filter missed an existing document: a later store of this reference got there first.
+        if (!isDuplicateKey(error)) throw error;
+      }
+    });
+  }
+
+  async getByPeer(peerId: bigint): Promise<RefMessage | null> {
+    const c = await this.scope.ready();
+    const doc = await c.refs.findOne({ session: this.scope.name, peer: peerId }, { ...READ, sort: { seq: -1 } });
+    if (doc === null) return null;
+    return { chatId: int64FromStorage(doc.chat, `${this.scope.label}: reference message ${doc._id} chat`), messageId: doc.message as number };
+  }
+
+  async delete(chatId: bigint, messageIds: readonly number[]): Promise<void> {
+    const c = await this.scope.ready();
+    await c.refs.deleteMany({ session: this.scope.name, chat: chatId, message: { $in: [...messageIds] } });
+  }
+
+  async deleteByPeer(peerId: bigint): Promise<void> {
+    const c = await this.scope.ready();
+    await c.refs.deleteMany({ session: this.scope.name, peer: peerId });
+  }
+
+  /** The references only: the counter stays, so later references still sort after earlier ones. */
+  async clear(): Promise<void> {
+    const c = await this.scope.ready();
+    await c.refs.deleteMany({ session: this.scope.name });
+  }
+}
