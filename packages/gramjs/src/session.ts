@@ -298,6 +298,12 @@ export class StorageSession extends sessions.Session {
   }
 
   // endregion
+
+  /** What util.inspect shows: where the session stands, never key bytes (GramJS's AuthKey objects hold them). */
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    const keys = [...this.keys.keys()].sort((a, b) => a - b);
+    return `StorageSession { dcId: ${this.homeDcId}, serverAddress: ${JSON.stringify(this.address)}, port: ${this.portNumber}, authKeys: [DC ${keys.join(', ') || 'none'}], peers: ${this.peers.size} }`;
+  }
 }
 
 function sameSelf(a: SelfUser, b: SelfUser): boolean {
