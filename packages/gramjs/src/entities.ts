@@ -40,30 +40,9 @@ interface EntityFields {
  */
 export function entityToPeer(entity: unknown, now: number, withComplete: boolean): Peer | null {
   if (typeof entity !== 'object' || entity === null || (entity as { classType?: unknown }).classType !== 'constructor') return null;
-  let input: Api.TypeInputPeer;
-  try {
-    input = utils.getInputPeer(entity as Api.TypeUser, false);
-  } catch {
-    return null; // min entities, or objects that are no peer at all
-  }
-  let type: PeerType;
-  let id: bigint;
-  let accessHash: bigint;
-  if (input instanceof Api.InputPeerUser) {
-    type = 'user';
-    id = toBigint(input.userId);
-    accessHash = toBigint(input.accessHash);
-  } else if (input instanceof Api.InputPeerChannel) {
-    type = 'channel';
-    id = toBigint(input.channelId);
-    accessHash = toBigint(input.accessHash);
-  } else if (input instanceof Api.InputPeerChat) {
-    type = 'chat';
-    id = toBigint(input.chatId);
-    accessHash = 0n;
-  } else {
-    return null; // InputPeerEmpty (UserEmpty) and the like
-  }
+  const key = peerKeyOf(entity);
+  if (key === null) return null;
+  const { type, id, accessHash } = key;
   const fields = entity as EntityFields;
   const peer: Peer = { type, id, accessHash, usernames: usernamesOf(fields), updatedAt: now };
   if (typeof fields.phone === 'string' && PHONE.test(fields.phone)) peer.phone = fields.phone;
@@ -75,6 +54,42 @@ export function entityToPeer(entity: unknown, now: number, withComplete: boolean
     if (bytes.length <= MAX_COMPLETE_BYTES) peer.complete = bytes;
   }
   return peer;
+}
+
+interface PeerKey {
+  type: PeerType;
+  id: bigint;
+  accessHash: bigint;
+}
+
+/**
+ * What `utils.getInputPeer(entity, false)` gives, without building the InputPeer:
+ * the same rules for the six classes processEntities sees, GramJS's own function
+ * for anything else. (Building the TL object costs more than the rest of caching.)
+ */
+function peerKeyOf(entity: object): PeerKey | null {
+  if (entity instanceof Api.User) {
+    if (entity.accessHash === undefined || entity.min === true) return null;
+    return { type: 'user', id: toBigint(entity.id), accessHash: toBigint(entity.accessHash) };
+  }
+  if (entity instanceof Api.Chat || entity instanceof Api.ChatEmpty || entity instanceof Api.ChatForbidden) {
+    return { type: 'chat', id: toBigint(entity.id), accessHash: 0n };
+  }
+  if (entity instanceof Api.Channel) {
+    if (entity.accessHash === undefined || entity.min === true) return null;
+    return { type: 'channel', id: toBigint(entity.id), accessHash: toBigint(entity.accessHash) };
+  }
+  if (entity instanceof Api.ChannelForbidden) return { type: 'channel', id: toBigint(entity.id), accessHash: toBigint(entity.accessHash) };
+  let input: Api.TypeInputPeer;
+  try {
+    input = utils.getInputPeer(entity as Api.TypeUser, false);
+  } catch {
+    return null; // objects that are no peer at all
+  }
+  if (input instanceof Api.InputPeerUser) return { type: 'user', id: toBigint(input.userId), accessHash: toBigint(input.accessHash) };
+  if (input instanceof Api.InputPeerChannel) return { type: 'channel', id: toBigint(input.channelId), accessHash: toBigint(input.accessHash) };
+  if (input instanceof Api.InputPeerChat) return { type: 'chat', id: toBigint(input.chatId), accessHash: 0n };
+  return null; // InputPeerEmpty (UserEmpty) and the like
 }
 
 /** The main username first, then the other active ones (collectible usernames), each once. */
@@ -121,7 +136,13 @@ export function inputPeerOf(peer: Peer): Api.TypeInputPeer {
   }
 }
 
-/** GramJS's big-integer (or a number) to a native bigint. */
+/**
+ * GramJS's big-integer (or a number) to a native bigint. Where the runtime has
+ * BigInt, big-integer wraps one in `.value`: taken as is, without a string round trip.
+ */
 export function toBigint(value: Api.long | number | bigint): bigint {
-  return typeof value === 'bigint' ? value : BigInt(value.toString());
+  if (typeof value === 'bigint') return value;
+  if (typeof value === 'number') return BigInt(value);
+  const inner = (value as unknown as { value?: unknown }).value;
+  return typeof inner === 'bigint' ? inner : BigInt(value.toString());
 }

@@ -14,8 +14,10 @@ export interface StorageSessionOptions {
    */
   onError?: WriteErrorHandler;
   /**
-   * Keep each entity's TL bytes (`getBytes()`, GramJS's layer) as the peer's
-   * `complete` object, for clients that read the full object back. Default: true.
+   * Also keep each entity's TL bytes (`getBytes()`, at GramJS's layer) as the peer's
+   * `complete` object, for clients that read the full object back. Default: false:
+   * GramJS serializes a user in about 60 µs, ten times the cost of caching it
+   * without, and GramJS itself never reads the object back.
    */
   completeObjects?: boolean;
 }
@@ -58,7 +60,7 @@ export class StorageSession extends sessions.Session {
     this.storage = storage;
     const onError = options.onError ?? ((error: unknown, operation: string) => console.error(`@mtstore/gramjs: ${operation} failed:`, error));
     this.writes = new WriteQueue(onError);
-    this.completeObjects = options.completeObjects ?? true;
+    this.completeObjects = options.completeObjects ?? false;
   }
 
   // region DC and keys

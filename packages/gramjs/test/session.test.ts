@@ -26,9 +26,9 @@ for (const factory of backends) {
     const errors: [unknown, string][] = [];
 
     /** A session as a process opening `name` would have it: a new Storage instance, load() done. */
-    async function restart(options: { name?: string } = {}): Promise<{ session: StorageSession; storage: Storage }> {
+    async function restart(options: { name?: string; completeObjects?: boolean } = {}): Promise<{ session: StorageSession; storage: Storage }> {
       const storage = await live.open(options.name ?? name);
-      const session = new StorageSession(storage, { onError: (error, operation) => errors.push([error, operation]) });
+      const session = new StorageSession(storage, { onError: (error, operation) => errors.push([error, operation]), completeObjects: options.completeObjects });
       await session.load();
       return { session, storage };
     }
@@ -97,8 +97,8 @@ for (const factory of backends) {
         expect(client.connected).toBeFalsy();
       });
 
-      it('writes the peer the way other clients read it: display name, usernames, phone, TL bytes', async () => {
-        const first = await restart();
+      it('writes the peer the way other clients read it: display name, usernames, phone, TL bytes on request', async () => {
+        const first = await restart({ completeObjects: true });
         first.session.processEntities([user({ id: 77, username: 'main_name', extraUsernames: ['Collectible', 'main_name'], phone: '4470000', firstName: 'Zoë' })]);
         await first.session.save();
         const { storage } = await restart();
@@ -108,6 +108,13 @@ for (const factory of backends) {
         expect(decoded).toBeInstanceOf(Api.User);
         expect((decoded as Api.User).firstName).toBe('Zoë');
         expect(await storage.peers.getByPhone('4470000')).toMatchObject({ id: 77n });
+
+        const plain = await restart({ name: `${name}-plain` });
+        plain.session.processEntities([user({ id: 78, firstName: 'Without' })]);
+        await plain.session.save();
+        const stored = await plain.storage.peers.getById('user', 78n);
+        expect(stored?.displayName).toBe('Without');
+        expect(stored?.complete).toBeUndefined();
       });
 
       it('keeps the latest access hash, moves a username to its new owner and skips min entities', async () => {
