@@ -11,7 +11,7 @@ import { Api, extensions, sessions } from 'telegram';
 import { authKey, plainBytes } from '@mtstore/conformance/vitest';
 import type { EntityLike } from 'telegram/define.js';
 import type { Storage } from '@mtstore/core';
-import { StorageSession } from '@mtstore/gramjs';
+import { StorageSession } from '../src/index.js';
 import { backends, type Backend } from './backends.js';
 import { channel, chat, gramKey, offlineClient, user } from './client.js';
 

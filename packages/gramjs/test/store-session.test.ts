@@ -11,7 +11,7 @@ import { join, relative } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Api, sessions } from 'telegram';
 import { MemoryStorage, MemoryStore } from '@mtstore/memory';
-import { StorageSession } from '@mtstore/gramjs';
+import { StorageSession } from '../src/index.js';
 import { offlineClient, user } from './client.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mtstore-gramjs-'));
