@@ -246,6 +246,21 @@ for (const factory of backends) {
         expect(String((still.session.getInputEntity('kept_user') as Api.InputPeerUser).userId)).toBe('9');
       });
 
+      it('load() again (a reconnect) reads its own pending writes and what other processes wrote', async () => {
+        const a = await restart();
+        const b = await restart();
+        a.session.setDC(2, '149.154.167.51', 443);
+        a.session.processEntities([user({ id: 601, username: 'from_process_a' })]);
+        await a.session.save();
+        b.session.processEntities([user({ id: 602, username: 'from_process_b' })]);
+        b.session.setAuthKey(await gramKey(authKey(9)), 9);
+        await b.session.load(); // not awaited writes of b land before it reads
+        expect(String((b.session.getInputEntity('from_process_a') as Api.InputPeerUser).userId)).toBe('601');
+        expect(String((b.session.getInputEntity('from_process_b') as Api.InputPeerUser).userId)).toBe('602');
+        expect(b.session.getAuthKey(9)?.getKey()).toEqual(Buffer.from(authKey(9)));
+        expect([b.session.dcId, b.session.serverAddress]).toEqual([2, '149.154.167.51']);
+      });
+
       it('loads a peer cache larger than one page', async () => {
         const first = await restart();
         const users = Array.from({ length: 2_345 }, (_, i) => user({ id: 10_000 + i, username: `bulk_${i}` }));
