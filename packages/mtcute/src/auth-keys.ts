@@ -19,6 +19,15 @@ export function toEpochSeconds(value: number): number {
   return Math.min(UINT32_MAX, Math.max(0, seconds));
 }
 
+/**
+ * mtstore hands keys out as a Uint8Array subclass that hides its bytes from
+ * util.inspect; mtcute expects (and compares against) a plain Uint8Array, so it gets
+ * a plain view of the same bytes.
+ */
+function plain(key: Uint8Array | null): Uint8Array | null {
+  return key === null ? null : new Uint8Array(key.buffer, key.byteOffset, key.byteLength);
+}
+
 export class MtstoreAuthKeys implements IAuthKeysRepository {
   readonly #storage: Storage;
   /** DC ids this provider has seen keys for: `deleteAll` has no way to list them. */
@@ -35,7 +44,7 @@ export class MtstoreAuthKeys implements IAuthKeysRepository {
   }
 
   async get(dc: number): Promise<Uint8Array | null> {
-    return this.#storage.authKeys.get(dc);
+    return plain(await this.#storage.authKeys.get(dc));
   }
 
   async setTemp(dc: number, idx: number, key: Uint8Array | null, expires: number): Promise<void> {
@@ -46,7 +55,7 @@ export class MtstoreAuthKeys implements IAuthKeysRepository {
 
   async getTemp(dc: number, idx: number, now: number): Promise<Uint8Array | null> {
     const temp = await this.#storage.authKeys.getTemp(dc, idx);
-    return temp !== null && temp.expiresAt > toEpochSeconds(now) ? temp.key : null;
+    return temp !== null && temp.expiresAt > toEpochSeconds(now) ? plain(temp.key) : null;
   }
 
   async deleteByDc(dc: number): Promise<void> {

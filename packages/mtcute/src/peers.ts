@@ -7,6 +7,9 @@ import { fromMarkedId, type Peer, type Storage } from '@mtstore/core';
 import type { IPeersRepository } from '@mtcute/core';
 import { infoFromPeer, peerFromInfo, type PeerInfo, type ToPeerOptions } from './peer-info.js';
 
+const USERNAME = /^[A-Za-z0-9_]{1,64}$/;
+const PHONE = /^[0-9]{1,20}$/;
+
 export class MtstorePeers implements IPeersRepository {
   readonly #storage: Storage;
   readonly #options: ToPeerOptions;
@@ -36,12 +39,15 @@ export class MtstorePeers implements IPeersRepository {
   }
 
   async getByUsername(username: string): Promise<PeerInfo | null> {
+    // mtstore rejects what cannot be a username; no peer is stored under one.
+    if (!USERNAME.test(username)) return null;
     const lower = username.toLowerCase();
     const has = (info: PeerInfo): boolean => info.usernames.some((u) => u.toLowerCase() === lower);
     return this.#find(has, () => this.#storage.peers.getByUsername(username));
   }
 
   async getByPhone(phone: string): Promise<PeerInfo | null> {
+    if (!PHONE.test(phone)) return null;
     return this.#find((info) => info.phone === phone, () => this.#storage.peers.getByPhone(phone));
   }
 
