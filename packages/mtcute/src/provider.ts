@@ -34,7 +34,7 @@ class MtstoreDriver implements IStorageDriver {
   readonly #provider: MtcuteStorage;
   readonly #closeOnDestroy: boolean;
   #log: Logger | undefined;
-  #loaded = false;
+  #destroyed = false;
   #saving: Promise<void> = Promise.resolve();
 
   constructor(storage: Storage, provider: MtcuteStorage, closeOnDestroy: boolean) {
@@ -48,9 +48,8 @@ class MtstoreDriver implements IStorageDriver {
   }
 
   async load(): Promise<void> {
-    if (this.#loaded) return;
+    this.#destroyed = false;
     await this.#provider.sessionKv.load();
-    this.#loaded = true;
   }
 
   /** Saves run one after another; each writes what was pending when it started. */
@@ -68,13 +67,14 @@ class MtstoreDriver implements IStorageDriver {
   }
 
   async destroy(): Promise<void> {
-    if (!this.#loaded) return;
-    this.#loaded = false;
+    if (this.#destroyed) return;
+    this.#destroyed = true;
     try {
-      await this.save();
+      if (this.#provider.pending) await this.save();
     } catch (error) {
       this.#log?.warn('could not save pending changes before closing: %e', error);
     }
+    this.#provider.sessionKv.unload();
     if (this.#closeOnDestroy) await this.#storage.close();
   }
 }
@@ -87,6 +87,11 @@ export class MtcuteStorage implements ITelegramStorageProvider {
   readonly kv: MtstoreKeyValue;
   readonly peers: MtstorePeers;
   readonly refMessages: MtstoreRefMessages;
+  /** Whether anything waits for the driver's `save()`. */
+  get pending(): boolean {
+    return this.peers.pending || this.kv.pending || this.refMessages.pending;
+  }
+
   /** @internal The typed-session part of `kv`. */
   readonly sessionKv: SessionKv;
 

@@ -61,13 +61,31 @@ export class SessionKv {
     this.#storage = storage;
   }
 
-  /** Fills the values from the stored session and any typed entries left in the kv store. */
-  async load(): Promise<void> {
+  #loading: Promise<void> | undefined;
+
+  /**
+   * Fills the values from the stored session and any typed entries left in the kv
+   * store, once (mtcute may call `driver.load()` again; a read before it loads too).
+   * Values mtcute set before the load finished are kept: they are newer.
+   */
+  load(): Promise<void> {
+    this.#loading ??= this.#load().catch((error: unknown) => {
+      this.#loading = undefined;
+      throw error;
+    });
+    return this.#loading;
+  }
+
+  /** After `deleteAll()` or destroy: the next read loads again. */
+  unload(): void {
+    this.#loading = undefined;
+  }
+
+  async #load(): Promise<void> {
     const [session, entries] = await Promise.all([this.#storage.load(), this.#storage.kv.entries()]);
+    const newer = new Map([...this.#dirty].map((key) => [key, this.#values.get(key)] as const));
     this.#values.clear();
-    this.#dirty.clear();
     this.#raw.clear();
-    this.#cleared = false;
     this.#session = session;
     for (const { key, value } of entries) {
       if (!isTypedKey(key)) continue;
@@ -75,6 +93,10 @@ export class SessionKv {
       this.#values.set(key, value);
     }
     if (session !== null) this.#fillFrom(session);
+    for (const [key, value] of newer) {
+      if (value === undefined) this.#values.delete(key);
+      else this.#values.set(key, value);
+    }
   }
 
   /** The typed session wins over a leftover kv entry. */
@@ -97,7 +119,8 @@ export class SessionKv {
     for (const channel of session.channels) this.#values.set(KV_CHANNEL_PREFIX + channel.id, writeUint32(channel.pts));
   }
 
-  get(key: string): Uint8Array | null {
+  async get(key: string): Promise<Uint8Array | null> {
+    await this.load();
     return this.#values.get(key) ?? null;
   }
 
@@ -125,6 +148,8 @@ export class SessionKv {
   /** Writes what changed since the last save. On failure the changes stay pending. */
   async save(): Promise<void> {
     if (!this.pending) return;
+    // Writing needs the stored session (DC entries to merge into, the snapshot's existence).
+    await this.load();
     const dirty = [...this.#dirty];
     const cleared = this.#cleared;
     this.#dirty.clear();

@@ -33,6 +33,8 @@ export function late<T extends object>(get: () => T): T {
   });
 }
 
+type Tester = Parameters<typeof expect.addEqualityTesters>[0][number];
+
 interface PeerInfoLike {
   id: number;
   accessHash: string;
@@ -53,12 +55,11 @@ function isPeerInfo(value: unknown): value is PeerInfoLike {
  * mtstore keeps (whole seconds) and every other field exactly.
  */
 export function compareUpdatedInSeconds(): void {
-  expect.addEqualityTesters([
-    function peerInfoEquals(this: { equals: (a: unknown, b: unknown, testers?: unknown[]) => boolean }, a: unknown, b: unknown, testers: unknown[]) {
-      if (!isPeerInfo(a) || !isPeerInfo(b)) return undefined;
-      const { updated: ua, ...ra } = a;
-      const { updated: ub, ...rb } = b;
-      return Math.floor(ua / 1000) === Math.floor(ub / 1000) && this.equals(ra, rb, testers);
-    },
-  ]);
+  const peerInfoEquals: Tester = function (a, b, testers) {
+    if (!isPeerInfo(a) || !isPeerInfo(b)) return undefined;
+    const { updated: ua, ...ra } = a;
+    const { updated: ub, ...rb } = b;
+    return Math.floor(ua / 1000) === Math.floor(ub / 1000) && this.equals(ra, rb, testers);
+  };
+  expect.addEqualityTesters([peerInfoEquals]);
 }
