@@ -150,7 +150,8 @@ export class SessionKv {
     if (!this.pending) return;
     // Writing needs the stored session (DC entries to merge into, the snapshot's existence).
     await this.load();
-    const dirty = [...this.#dirty];
+    // Typed keys still held in kv are retried with every save, to move them into the session.
+    const dirty = [...new Set([...this.#dirty, ...this.#raw])];
     const cleared = this.#cleared;
     this.#dirty.clear();
     this.#cleared = false;
