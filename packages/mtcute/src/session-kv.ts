@@ -113,7 +113,8 @@ export class SessionKv {
     if (session.state !== undefined) {
       this.#values.set(KV_PTS, writeInt32(session.state.pts));
       this.#values.set(KV_QTS, writeInt32(session.state.qts));
-      this.#values.set(KV_DATE, writeInt32(session.state.date | 0));
+      // mtcute reads the date as int32; its bits are the uint32 mtstore allows (dates past 2038 included).
+      this.#values.set(KV_DATE, writeUint32(session.state.date));
       this.#values.set(KV_SEQ, writeInt32(session.state.seq));
     }
     for (const channel of session.channels) this.#values.set(KV_CHANNEL_PREFIX + channel.id, writeUint32(channel.pts));
@@ -286,14 +287,14 @@ export class SessionKv {
 
   /** The update state when all four values are known and fit mtstore's ranges, else null. */
   #state(): UpdateState | null {
-    const read = (key: string): number | null => {
+    const read = (key: string, unsigned = false): number | null => {
       const bytes = this.#values.get(key);
-      const value = bytes === undefined ? null : readInt32(bytes);
+      const value = bytes === undefined ? null : unsigned ? readUint32(bytes) : readInt32(bytes);
       return value === null || value < 0 ? null : value;
     };
     const pts = read(KV_PTS);
     const qts = read(KV_QTS);
-    const date = read(KV_DATE);
+    const date = read(KV_DATE, true);
     const seq = read(KV_SEQ);
     if (pts === null || qts === null || date === null || seq === null) return null;
     return { pts, qts, date, seq };
