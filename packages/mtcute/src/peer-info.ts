@@ -5,7 +5,7 @@
  * against); mtstore keeps (type, id), a bigint hash and epoch seconds, so `updated`
  * comes back rounded down to the second.
  */
-import { fromMarkedId, toMarkedId, type Peer } from '@mtstore/core';
+import { fromMarkedId, MAX_COMPLETE_BYTES, toMarkedId, type Peer } from '@mtstore/core';
 import { Long, type IPeersRepository } from '@mtcute/core';
 import { __tlReaderMap, longFromFastString, longToFastString, TlBinaryReader } from '@mtcute/core/utils.js';
 
@@ -43,7 +43,8 @@ export function peerFromInfo(info: PeerInfo, options: ToPeerOptions): Peer {
   };
   if (info.isMin) peer.min = true;
   if (info.phone !== undefined && PHONE.test(info.phone)) peer.phone = info.phone;
-  if (info.complete.length > 0) {
+  // Larger TL objects than mtstore keeps would fail the whole batch: the peer is stored without it.
+  if (info.complete.length > 0 && info.complete.length <= MAX_COMPLETE_BYTES) {
     peer.complete = info.complete;
     if (options.displayName) {
       const name = displayNameOf(info.complete);

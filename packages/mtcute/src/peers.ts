@@ -10,6 +10,15 @@ import { infoFromPeer, peerFromInfo, type PeerInfo, type ToPeerOptions } from '.
 const USERNAME = /^[A-Za-z0-9_]{1,64}$/;
 const PHONE = /^[0-9]{1,20}$/;
 
+function isMarkedId(id: number): boolean {
+  try {
+    fromMarkedId(id);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export class MtstorePeers implements IPeersRepository {
   readonly #storage: Storage;
   readonly #options: ToPeerOptions;
@@ -24,8 +33,10 @@ export class MtstorePeers implements IPeersRepository {
   }
 
   store(peer: IPeersRepository.PeerInfo): void {
-    // Checked now so a bad id fails the caller, not a later save.
-    fromMarkedId(peer.id);
+    // An id outside the Bot API marked ranges has no (type, id) in mtstore: such a peer
+    // is not cached (as with any cache miss, mtcute asks the API), instead of failing
+    // the API call that brought it or every later save.
+    if (!isMarkedId(peer.id)) return;
     this.#pending.delete(peer.id);
     this.#pending.set(peer.id, peer);
   }
@@ -33,6 +44,7 @@ export class MtstorePeers implements IPeersRepository {
   async getById(id: number): Promise<PeerInfo | null> {
     const pending = this.#pending.get(id) ?? this.#inFlight.get(id);
     if (pending !== undefined) return pending;
+    if (!isMarkedId(id)) return null;
     const { type, id: bare } = fromMarkedId(id);
     const peer = await this.#storage.peers.getById(type, bare);
     return peer === null ? null : infoFromPeer(peer);

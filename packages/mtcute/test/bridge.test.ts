@@ -192,3 +192,20 @@ for (const adapter of adapters) {
     });
   });
 }
+
+describe('peers mtstore cannot hold', () => {
+  it('are not cached, and never fail a save', async () => {
+    const backend = await adapters[0]!.backend();
+    const storage = backend.open('limits');
+    const p = mtcuteStorage(storage);
+    await loadProvider(p);
+    p.peers.store(peerInfo(2 ** 41)); // above the marked user range
+    p.peers.store(peerInfo(12, { complete: new Uint8Array(70_000) }));
+    await p.driver.save?.();
+    expect(await p.peers.getById(2 ** 41)).toBeNull();
+    expect(await storage.peers.getById('user', 12n)).toMatchObject({ id: 12n });
+    expect((await storage.peers.getById('user', 12n))?.complete).toBeUndefined();
+    await p.driver.destroy?.();
+    await backend.dispose();
+  });
+});
