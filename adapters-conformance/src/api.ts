@@ -41,9 +41,22 @@ export interface StorageCapabilities {
   sharedBackend?: boolean;
 }
 
+/**
+ * The module worker processes import to open instances of your adapter in other
+ * processes: an ES module (absolute path or file URL, plain JavaScript that Node runs
+ * as is) exporting `openStorage(namespace, name)` and/or `openSessionStorage(namespace)`,
+ * doing what your `open` does. Without it the cross-process traits are skipped, listed
+ * with that reason.
+ */
+export interface ProcessesOption {
+  module: string;
+}
+
 export interface StorageSuiteOptions {
   /** Opens session `name` in the backend `namespace`; the same namespace means the same data. */
   open(namespace: string, name: string): MaybePromise<Storage>;
+  /** For the crash traits: a writer process SIGKILLed mid-write. */
+  processes?: ProcessesOption;
   /** Removes what the namespace holds (tables, keys, files). Runs after each test. */
   cleanup?(namespace: string): MaybePromise<void>;
   capabilities?: StorageCapabilities;
@@ -61,6 +74,8 @@ export interface SessionStorageCapabilities {
 export interface SessionStorageSuiteOptions {
   /** Opens the server session storage of `namespace`; the same namespace means the same data. */
   open(namespace: string): MaybePromise<SessionStorageProtocol>;
+  /** For the race traits across processes. */
+  processes?: ProcessesOption;
   cleanup?(namespace: string): MaybePromise<void>;
   capabilities?: SessionStorageCapabilities;
   timeout?: number;

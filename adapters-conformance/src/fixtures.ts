@@ -78,3 +78,8 @@ export function peer(type: PeerType, n: number, overrides: Partial<Peer> = {}): 
 export function show(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v instanceof Uint8Array ? `<${v.length} bytes>` : v));
 }
+
+/** Peer k of round `round` (the crash traits): every peer of one batch carries its round in the access hash. */
+export function roundPeer(round: number, k: number): Peer {
+  return { type: 'user', id: BigInt(k + 1), accessHash: BigInt(round) * 1000n + BigInt(k), usernames: [`crash_${k}`], phone: String(7_000_000 + k), updatedAt: 1_700_000_000 + round };
+}

@@ -3,6 +3,7 @@
  * fresh random namespace, closes what it opened and calls the adapter's cleanup,
  * so tests never depend on order or on each other.
  */
+import { CorruptDataError, InvalidArgumentError, NotFoundError, StorageClosedError, StorageError, StorageUnavailableError } from '@mtstore/core';
 import type { Expect } from './api.js';
 
 interface Closable {
@@ -128,8 +129,23 @@ export async function expectRejects(expect: Expect, what: string, code: string, 
     outcome = { error };
   }
   expect(outcome ? errorCode(outcome.error) : 'resolved', `${what} must reject with ${code}`).toBe(code);
-  return (outcome as { error: Error }).error;
+  // The code alone is not enough: callers branch with instanceof, so the error must be
+  // an instance of core's class (the adapter and the kit share one @mtstore/core).
+  const expected = CLASSES[code];
+  const error = (outcome as { error: Error }).error;
+  if (expected !== undefined) {
+    expect(error instanceof expected, `${what} must reject with an instance of @mtstore/core's ${expected.name}, got ${error?.constructor?.name}`).toBe(true);
+  }
+  return error;
 }
+
+const CLASSES: Record<string, abstract new (...args: never[]) => StorageError> = {
+  MTSTORE_INVALID_ARGUMENT: InvalidArgumentError,
+  MTSTORE_STORAGE_CLOSED: StorageClosedError,
+  MTSTORE_NOT_FOUND: NotFoundError,
+  MTSTORE_STORAGE_UNAVAILABLE: StorageUnavailableError,
+  MTSTORE_CORRUPT_DATA: CorruptDataError,
+};
 
 export const CODES = {
   invalid: 'MTSTORE_INVALID_ARGUMENT',

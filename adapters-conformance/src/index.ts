@@ -11,10 +11,11 @@ export type {
   SessionStorageCapabilities,
   SessionStorageSuiteOptions,
   StorageCapabilities,
+  ProcessesOption,
   StorageSuiteOptions,
   TestApi,
 } from './api.js';
 export { describeSessionEventBus, describeSessionStorage, describeStorage } from './suites.js';
-export { authKey, fullSession, ID_EXTREMES, minimalSession, peer } from './fixtures.js';
+export { authKey, fullSession, ID_EXTREMES, minimalSession, peer, roundPeer } from './fixtures.js';
 export { plainBytes, randomNamespace, sleep, waitFor } from './harness.js';
 export { checkServer, isCI, redactUrl, type ServerCheck } from './servers.js';

@@ -7,8 +7,14 @@ import { bus } from './traits/bus.js';
 import { BusScope, registrar, ServerScope, StorageScope } from './traits/context.js';
 import { events, observerIsolation } from './traits/events.js';
 import { invalidInput } from './traits/input.js';
-import { peers } from './traits/peers.js';
+import { keyValue } from './traits/kv.js';
+import { authKeys } from './traits/keys.js';
+import { peers, peersV2 } from './traits/peers.js';
+import { refMessages } from './traits/refs.js';
+import { modelV2, names, partialUpdate } from './traits/snapshot.js';
 import { secrets } from './traits/secrets.js';
+import { crashes, processRaces } from './traits/processes.js';
+import { serverSettling, settling } from './traits/settle.js';
 import { lifecycle, races, serverClosing, serverIds, serverInput, serverInstances } from './traits/server.js';
 import { atomicSave, closing, deletion, ids, roundTrip, twoInstances, updateState } from './traits/storage.js';
 
@@ -26,6 +32,15 @@ export function describeStorage(t: TestApi, name: string, options: StorageSuiteO
     closing(r);
     secrets(r);
     peers(r);
+    modelV2(r);
+    partialUpdate(r);
+    names(r);
+    authKeys(r);
+    keyValue(r);
+    peersV2(r);
+    refMessages(r);
+    settling(r);
+    crashes(r);
   });
 }
 
@@ -39,6 +54,8 @@ export function describeSessionStorage(t: TestApi, name: string, options: Sessio
     races(r);
     serverInstances(r);
     serverClosing(r);
+    serverSettling(r);
+    processRaces(r);
     events(r);
     observerIsolation(r);
   });

@@ -10,6 +10,9 @@
 import {
   assertSession,
   copySession,
+  type PeerPage,
+  type PeerRepository,
+  type RefMessage,
   LocalEventChannel,
   LocalSessionEventBus,
   StorageClosedError,
@@ -25,6 +28,9 @@ import {
   type UpdateState,
 } from '@mtstore/core';
 import { MemorySessionStorage, MemoryStorage, MemoryStore } from '../../packages/memory/src/index.js';
+import { MemoryPeers } from '../../packages/memory/src/peers.js';
+import { MemoryRefMessages } from '../../packages/memory/src/refs.js';
+import { newClientEntry } from '../../packages/memory/src/store.js';
 
 export type Suite = 'storage' | 'server' | 'bus';
 
@@ -52,9 +58,14 @@ function wrap(inner: Storage, changes: Partial<Omit<Storage, 'peers'>> & { peers
   return {
     load: changes.load ?? (() => inner.load()),
     save: changes.save ?? ((s) => inner.save(s)),
+    update: changes.update ?? ((patch) => inner.update(patch)),
     saveUpdateState: changes.saveUpdateState ?? ((state, channels) => inner.saveUpdateState(state, channels)),
     delete: changes.delete ?? (() => inner.delete()),
+    listNames: changes.listNames ?? (() => inner.listNames()),
     close: changes.close ?? (() => inner.close()),
+    authKeys: changes.authKeys ?? inner.authKeys,
+    kv: changes.kv ?? inner.kv,
+    refMessages: changes.refMessages ?? inner.refMessages,
     peers: { ...bindPeers(inner.peers), ...changes.peers },
   };
 }
@@ -65,6 +76,8 @@ function bindPeers(peers: PeerCache): PeerCache {
     getById: (type, id) => peers.getById(type, id),
     getByUsername: (username) => peers.getByUsername(username),
     getByPhone: (phone) => peers.getByPhone(phone),
+    list: (options) => peers.list(options),
+    clear: () => peers.clear(),
   };
 }
 
@@ -88,9 +101,9 @@ const server = (b: Backend) => new MemorySessionStorage({ store: b.store });
 class TornSave extends MemoryStorage {
   protected override async writeSession(session: Session): Promise<void> {
     const entry = this.store.clients.get(this.name);
-    if (entry) {
-      // Writes the DCs, yields, then the rest: a reader in between sees a mix.
-      entry.session = { ...entry.session, dcs: copySession(session).dcs };
+    if (entry?.snapshot) {
+      // Writes the DC addresses, yields, then the rest: a reader in between sees a mix.
+      entry.snapshot = { ...entry.snapshot, dcs: copySession(session).dcs.map(({ authKey: _k, tempAuthKeys: _t, ...address }) => address) };
       await tick();
     }
     await super.writeSession(session);
@@ -99,7 +112,7 @@ class TornSave extends MemoryStorage {
 
 class StateWithoutSession extends MemoryStorage {
   protected override async writeUpdateState(state: UpdateState, channels: readonly ChannelState[]): Promise<boolean> {
-    if (!this.store.clients.has(this.name)) await super.writeSession({ version: 1, homeDcId: 2, dcs: [{ id: 2, port: 443 }], channels: [] });
+    if (!this.store.clients.get(this.name)?.snapshot) await super.writeSession({ version: 1, homeDcId: 2, dcs: [{ id: 2, port: 443 }], channels: [] });
     return super.writeUpdateState(state, channels);
   }
 }
@@ -107,53 +120,107 @@ class StateWithoutSession extends MemoryStorage {
 class StateClobbersChannels extends MemoryStorage {
   protected override async writeUpdateState(state: UpdateState, channels: readonly ChannelState[]): Promise<boolean> {
     const entry = this.store.clients.get(this.name);
-    if (!entry) return false;
-    entry.session = { ...entry.session, state: { ...state }, channels: channels.map((c) => ({ ...c })) };
+    if (!entry?.snapshot) return false;
+    entry.snapshot = { ...entry.snapshot, state: { ...state }, channels: channels.map((c) => ({ ...c })) };
     return true;
   }
 }
 
-const leftovers = new WeakMap<MemoryStore, Map<string, unknown>>();
 class DeleteKeepsPeers extends MemoryStorage {
   protected override async deleteSession(): Promise<void> {
-    const entry = this.store.clients.get(this.name);
-    if (entry) (leftovers.get(this.store) ?? leftovers.set(this.store, new Map()).get(this.store))?.set(this.name, entry.peers);
+    const peers = this.store.clients.get(this.name)?.peers;
     await super.deleteSession();
+    if (peers) this.store.clients.set(this.name, { ...newClientEntry(), peers });
   }
+}
 
-  protected override async writeSession(session: Session): Promise<void> {
-    const kept = leftovers.get(this.store)?.get(this.name);
-    if (!this.store.clients.has(this.name) && kept) {
-      this.store.clients.set(this.name, { session: copySession(session), peers: kept as never });
-      return;
-    }
-    await super.writeSession(session);
+class DeleteKeepsKv extends MemoryStorage {
+  protected override async deleteSession(): Promise<void> {
+    const kv = this.store.clients.get(this.name)?.kv;
+    await super.deleteSession();
+    if (kv) this.store.clients.set(this.name, { ...newClientEntry(), kv });
   }
 }
 
 class OnePeerCacheForAllNames extends MemoryStorage {
-  // Every name reads and writes the peers of the first session saved in the store.
-  #shared(): string | undefined {
-    return this.store.clients.keys().next().value;
+  // Every name reads and writes the peers of one name.
+  protected override readonly peerRepository = new MemoryPeers(this.store, 'shared');
+}
+
+/** Forgets a stored peer before storing it again: nothing to merge with. */
+class ForgetfulPeers implements PeerRepository {
+  readonly #inner: MemoryPeers;
+  constructor(
+    private readonly backend: MemoryStore,
+    private readonly name: string,
+  ) {
+    this.#inner = new MemoryPeers(backend, name);
   }
-  #delegate(): MemoryStorage {
-    return new MemoryStorage({ store: this.store, name: this.#shared() ?? this.name });
+  async upsert(peers: readonly Peer[]): Promise<void> {
+    const table = this.backend.clients.get(this.name)?.peers;
+    for (const p of peers) table?.byKey.delete(`${p.type}:${p.id}`);
+    return this.#inner.upsert(peers);
   }
-  protected override async upsertPeers(peers: readonly Peer[]): Promise<boolean> {
-    if (!this.store.clients.has(this.name)) return false;
-    await this.#delegate().peers.upsert(peers);
-    return true;
+  getById(type: PeerType, id: bigint) {
+    return this.#inner.getById(type, id);
   }
-  protected override async findPeerById(type: PeerType, id: bigint): Promise<Peer | null> {
-    return this.#delegate().peers.getById(type, id);
+  getByUsername(username: string) {
+    return this.#inner.getByUsername(username);
+  }
+  getByPhone(phone: string) {
+    return this.#inner.getByPhone(phone);
+  }
+  list(cursor: string | null, limit: number) {
+    return this.#inner.list(cursor, limit);
+  }
+  clear() {
+    return this.#inner.clear();
   }
 }
 
 class MinOverwritesHash extends MemoryStorage {
-  protected override async upsertPeers(peers: readonly Peer[]): Promise<boolean> {
-    const table = this.store.clients.get(this.name)?.peers;
-    for (const p of peers) table?.byKey.delete(`${p.type}:${p.id}`); // forget the stored peer: nothing to merge with
-    return super.upsertPeers(peers);
+  protected override readonly peerRepository = new ForgetfulPeers(this.store, this.name) as unknown as MemoryPeers;
+}
+
+/** Pages that stop one page early: the last page's peers are never listed. */
+class ListStopsEarly extends MemoryStorage {
+  protected override readonly peerRepository = Object.assign(new MemoryPeers(this.store, this.name), {
+    async list(this: MemoryPeers, cursor: string | null, limit: number): Promise<PeerPage> {
+      const page = await MemoryPeers.prototype.list.call(this, cursor, limit);
+      const next = page.cursor === null ? null : await MemoryPeers.prototype.list.call(this, page.cursor, limit);
+      return next !== null && next.cursor === null ? { peers: page.peers, cursor: null } : page;
+    },
+  });
+}
+
+/** getByPeer answers with the oldest reference instead of the most recent. */
+class OldestReference extends MemoryStorage {
+  protected override readonly refMessageRepository = Object.assign(new MemoryRefMessages(this.store, this.name), {
+    async getByPeer(peerId: bigint): Promise<RefMessage | null> {
+      const refs = this.backendRefs()?.byPeer.get(peerId);
+      const first = refs?.values().next().value;
+      return first === undefined ? null : { ...first };
+    },
+    backendRefs: () => this.store.clients.get(this.name)?.refs,
+  });
+}
+
+/** save() keeps every stored key instead of replacing them with the snapshot's. */
+class SaveKeepsOldKeys extends MemoryStorage {
+  protected override async writeSession(session: Session): Promise<void> {
+    const keys = new Map(this.store.clients.get(this.name)?.keys);
+    await super.writeSession(session);
+    const entry = this.store.entry(this.name);
+    for (const [id, stored] of keys) if (!entry.keys.has(id)) entry.keys.set(id, stored);
+  }
+}
+
+/** update() rewrites the snapshot from the patch, dropping the keys the session held. */
+class UpdateDropsKeys extends MemoryStorage {
+  protected override async writeSessionUpdate(patch: Parameters<MemoryStorage['update']>[0]): Promise<boolean> {
+    const done = await super.writeSessionUpdate(patch);
+    if (patch.dcs !== undefined) this.store.clients.get(this.name)?.keys.clear();
+    return done;
   }
 }
 
@@ -219,6 +286,33 @@ function throwsSynchronously(b: Backend, name: string): Storage {
     save: (session) => {
       assertSession(session); // throws instead of rejecting
       return inner.save(session);
+    },
+  });
+}
+
+/** Reads the caller's session one tick after the call: a change made meanwhile is stored. */
+function readsInputLate(b: Backend, name: string): Storage {
+  const inner = memory(b, name);
+  return wrap(inner, { save: async (session) => (await tick(), inner.save(session)) });
+}
+
+/** close() resolves while a write issued before it never settles. */
+function closeAbandonsCalls(b: Backend, name: string): Storage {
+  const inner = memory(b, name);
+  let closed = false;
+  return wrap(inner, {
+    authKeys: {
+      ...inner.authKeys,
+      get: (dc) => inner.authKeys.get(dc),
+      set: async (dc, key) => {
+        await tick();
+        if (closed) return new Promise<void>(() => {});
+        return inner.authKeys.set(dc, key);
+      },
+    },
+    close: () => {
+      closed = true;
+      return inner.close();
     },
   });
 }
@@ -407,6 +501,11 @@ export const BROKEN: readonly Broken[] = [
   { rule: 'saveUpdateState replaces every channel', suite: 'storage', group: 'saveUpdateState', open: (b, n) => new StateClobbersChannels({ store: b.store, name: n }) },
   { rule: 'saveUpdateState resolves before the write', suite: 'storage', group: 'saveUpdateState', open: lateUpdateState },
   { rule: 'delete leaves the peers behind', suite: 'storage', group: 'delete', open: (b, n) => new DeleteKeepsPeers({ store: b.store, name: n }) },
+  { rule: 'delete leaves the kv entries behind', suite: 'storage', group: 'delete', open: (b, n) => new DeleteKeepsKv({ store: b.store, name: n }) },
+  { rule: 'peers.list drops the last page', suite: 'storage', group: 'peers: v2 fields, list and clear', open: (b, n) => new ListStopsEarly({ store: b.store, name: n }) },
+  { rule: 'refMessages.getByPeer returns the oldest reference', suite: 'storage', group: 'reference messages', open: (b, n) => new OldestReference({ store: b.store, name: n }) },
+  { rule: 'save keeps keys of DCs it does not list', suite: 'storage', group: 'auth keys', open: (b, n) => new SaveKeepsOldKeys({ store: b.store, name: n }) },
+  { rule: 'update drops the stored keys', suite: 'storage', group: 'auth keys', open: (b, n) => new UpdateDropsKeys({ store: b.store, name: n }) },
   { rule: 'one peer cache for every named session', suite: 'storage', group: 'peers', open: (b, n) => new OnePeerCacheForAllNames({ store: b.store, name: n }) },
   { rule: 'username lookups are case-sensitive', suite: 'storage', group: 'peers', open: caseSensitiveUsernames },
   { rule: 'min peers are returned by username', suite: 'storage', group: 'peers', open: minByUsername },
@@ -416,6 +515,8 @@ export const BROKEN: readonly Broken[] = [
   { rule: 'invalid input is silently accepted', suite: 'storage', group: 'invalid input', open: swallowsInvalid },
   { rule: 'invalid input throws synchronously', suite: 'storage', group: 'invalid input', open: throwsSynchronously },
   { rule: 'methods keep working after close', suite: 'storage', group: 'close', open: usableAfterClose },
+  { rule: 'save reads its argument after the call', suite: 'storage', group: 'calls in flight', open: readsInputLate },
+  { rule: 'close() abandons a call in flight', suite: 'storage', group: 'calls in flight', open: closeAbandonsCalls },
   { rule: 'a second close rejects', suite: 'storage', group: 'close', open: secondCloseRejects },
   { rule: 'each instance caches what it loaded', suite: 'storage', group: 'two instances', open: staleCache },
   { rule: 'loaded keys print their bytes', suite: 'storage', group: 'secrets', open: leakingKeys },

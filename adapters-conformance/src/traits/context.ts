@@ -37,6 +37,10 @@ export class ServerScope {
     private readonly open_: (namespace: string) => SessionStorageProtocol | Promise<SessionStorageProtocol>,
   ) {}
 
+  get namespace(): string {
+    return this.scope.namespace;
+  }
+
   /** A new instance (connection) on this test's backend. */
   async open(): Promise<SessionStorageProtocol> {
     return this.scope.track(await this.open_(this.scope.namespace));

@@ -99,8 +99,11 @@ const SAVE_CASES: readonly [string, readonly [string, Mutation | unknown][]][] =
       ...INT64_BAD.map(([what, value]): [string, Mutation] => [`id ${what}`, (x) => ((x.user as unknown as Record<string, unknown>).id = value)]),
       ['dcId 0', (x: Session) => ((x.user as unknown as Record<string, unknown>).dcId = 0)],
       ['bot a string', (x: Session) => ((x.user as unknown as Record<string, unknown>).bot = 'no')],
-      ['username with @', (x: Session) => ((x.user as unknown as Record<string, unknown>).username = '@alice')],
-      ['username with a space', (x: Session) => ((x.user as unknown as Record<string, unknown>).username = 'al ice')],
+      ['a username with @', (x: Session) => ((x.user as unknown as Record<string, unknown>).usernames = ['@alice'])],
+      ['a username with a space', (x: Session) => ((x.user as unknown as Record<string, unknown>).usernames = ['al ice'])],
+      ['usernames not an array', (x: Session) => ((x.user as unknown as Record<string, unknown>).usernames = 'alice')],
+      ['the same username twice in different case', (x: Session) => ((x.user as unknown as Record<string, unknown>).usernames = ['Alice', 'aLICE'])],
+      ['premium a number', (x: Session) => ((x.user as unknown as Record<string, unknown>).premium = 1)],
     ],
   ],
   [
@@ -255,6 +258,69 @@ export function invalidInput({ group, test, expect }: StorageRegistrar): void {
           await expectRejects(expect, `getByUsername(${JSON.stringify(username)})`, CODES.invalid, () => storage.peers.getByUsername(username as string));
         }
       });
+    });
+
+    test('contract v2 operations reject every bad argument with InvalidArgumentError and store nothing', async (s) => {
+      const storage = await s.open();
+      const key = authKey(1);
+      const temp = { index: 0, key, expiresAt: 1 };
+      const badDcs: unknown[] = [0, 1001, 1.5, '2', undefined, null];
+      const calls: [string, () => Promise<unknown>][] = [
+        ...badDcs.map((dc): [string, () => Promise<unknown>] => [`authKeys.set(${String(dc)})`, () => storage.authKeys.set(dc as number, key)]),
+        ...badDcs.map((dc): [string, () => Promise<unknown>] => [`authKeys.get(${String(dc)})`, () => storage.authKeys.get(dc as number)]),
+        ['authKeys.set with 255 bytes', () => storage.authKeys.set(2, new Uint8Array(255))],
+        ['authKeys.set with a hex string', () => storage.authKeys.set(2, Buffer.from(key).toString('hex') as never)],
+        ['authKeys.set with an array of numbers', () => storage.authKeys.set(2, Array.from(key) as never)],
+        ['authKeys.setTemp with index -1', () => storage.authKeys.setTemp(2, { ...temp, index: -1 })],
+        ['authKeys.setTemp with expiry in ms', () => storage.authKeys.setTemp(2, { ...temp, expiresAt: Date.now() })],
+        ['authKeys.setTemp with a 257-byte key', () => storage.authKeys.setTemp(2, { ...temp, key: new Uint8Array(257) })],
+        ['authKeys.setTemp with no temp', () => storage.authKeys.setTemp(2, undefined as never)],
+        ['authKeys.getTemp with index 1.5', () => storage.authKeys.getTemp(2, 1.5)],
+        ['authKeys.deleteTemp with index "0"', () => storage.authKeys.deleteTemp(2, '0' as never)],
+        ['authKeys.deleteByDc(0)', () => storage.authKeys.deleteByDc(0)],
+        ['kv.set with an empty key', () => storage.kv.set('', new Uint8Array(1))],
+        ['kv.set with a key holding a space', () => storage.kv.set('a b', new Uint8Array(1))],
+        ['kv.set with a 256-char key', () => storage.kv.set('x'.repeat(256), new Uint8Array(1))],
+        ['kv.set with a non-ASCII key', () => storage.kv.set('ключ', new Uint8Array(1))],
+        ['kv.set with a string value', () => storage.kv.set('k', 'value' as never)],
+        ['kv.set with 65537 bytes', () => storage.kv.set('k', new Uint8Array(65_537))],
+        ['kv.get with a number', () => storage.kv.get(5 as never)],
+        ['kv.delete with a newline', () => storage.kv.delete('a\nb')],
+        ['refMessages.store with a number peer id', () => storage.refMessages.store(1 as never, 1n, 1)],
+        ['refMessages.store with message id 0', () => storage.refMessages.store(1n, 1n, 0)],
+        ['refMessages.store with message id 2^31', () => storage.refMessages.store(1n, 1n, 2 ** 31)],
+        ['refMessages.store with chat id 2^63', () => storage.refMessages.store(1n, 2n ** 63n, 1)],
+        ['refMessages.delete with a non-array', () => storage.refMessages.delete(1n, 5 as never)],
+        ['refMessages.delete with message id -1', () => storage.refMessages.delete(1n, [1, -1])],
+        ['refMessages.getByPeer with a string', () => storage.refMessages.getByPeer('1' as never)],
+        ['refMessages.deleteByPeer with undefined', () => storage.refMessages.deleteByPeer(undefined as never)],
+        ['peers.list with limit 0', () => storage.peers.list({ limit: 0 })],
+        ['peers.list with limit 10001', () => storage.peers.list({ limit: 10_001 })],
+        ['peers.list with an empty cursor', () => storage.peers.list({ cursor: '' })],
+        ['peers.upsert with a 1025-char displayName', () => storage.peers.upsert([peer('user', 500, { displayName: 'x'.repeat(1025) })])],
+        ['peers.upsert with complete as an array', () => storage.peers.upsert([peerWith({ complete: [1, 2] })])],
+        ['peers.upsert with 65537 complete bytes', () => storage.peers.upsert([peer('user', 500, { complete: new Uint8Array(65_537) })])],
+        ['update({})', () => storage.update({})],
+        ['update with an unknown field', () => storage.update({ state: { pts: 1, qts: 1, date: 1, seq: 1 } } as never)],
+        ['update with homeDcId and no dcs', () => storage.update({ homeDcId: 2 })],
+        ['update with dcs and no homeDcId', () => storage.update({ dcs: [{ id: 2, port: 443 }] })],
+        ['update with a home DC not in dcs', () => storage.update({ homeDcId: 3, dcs: [{ id: 2, port: 443 }] })],
+        ['update with a DC carrying a key', () => storage.update({ homeDcId: 2, dcs: [{ id: 2, port: 443, authKey: key }] })],
+        ['update with a bad host', () => storage.update({ homeDcId: 2, dcs: [{ id: 2, host: 'bad host', port: 443 }] })],
+        ['update with a numeric host', () => storage.update({ homeDcId: 2, dcs: [{ id: 2, host: '1.2.3.4', port: 443 }] })],
+        ['update with a host and no port', () => storage.update({ homeDcId: 2, dcs: [{ id: 2, host: 'a.example' }] })],
+        ['update with a user lacking bot', () => storage.update({ user: { id: 1n, dcId: 2 } as never })],
+        ['update with a user username list holding @', () => storage.update({ user: { id: 1n, dcId: 2, bot: false, usernames: ['@me'] } })],
+        ['update with premium "yes"', () => storage.update({ user: { id: 1n, dcId: 2, bot: false, premium: 'yes' as never } })],
+        ['update with apiId 0', () => storage.update({ apiId: 0 })],
+        ['update with takeoutId 1', () => storage.update({ takeoutId: 1 as never })],
+      ];
+      await unchangedAfter(storage, expect, async () => {
+        for (const [what, call] of calls) await expectRejects(expect, what, CODES.invalid, call);
+      });
+      expect(await storage.authKeys.get(2)).toEqual(fullSession(1).dcs[1]?.authKey);
+      expect(await storage.kv.entries()).toEqual([]);
+      expect(await storage.refMessages.getByPeer(1n)).toBeNull();
     });
 
     test('peers.getByPhone rejects a bad phone with InvalidArgumentError', async (s) => {

@@ -135,11 +135,13 @@ export function peers({ group, test, expect, options }: StorageRegistrar): void 
       expect(await storage.peers.getById('user', 1n)).toEqual(peer('user', 1));
     });
 
-    test('upsert on a name with no saved session rejects NotFoundError and stores nothing', async (s) => {
+    test('upsert needs no saved snapshot (the cache belongs to the name), and load stays null', async (s) => {
       const storage = await s.open();
-      await expectRejects(expect, 'peers.upsert before save', CODES.notFound, () => storage.peers.upsert([peer('user', 1)]));
+      await storage.peers.upsert([peer('user', 1)]);
+      expect(await storage.peers.getById('user', 1n)).toEqual(peer('user', 1));
+      expect(await storage.load()).toBeNull();
       await storage.save(minimalSession());
-      expect(await storage.peers.getById('user', 1n)).toBeNull();
+      expect(await storage.peers.getByUsername('user_1')).toEqual(peer('user', 1));
     });
 
     test('the peers of one named session are invisible to another', async (s) => {
@@ -201,6 +203,90 @@ export function peers({ group, test, expect, options }: StorageRegistrar): void 
       // Upserting the same batch again replaces, it does not duplicate or fail.
       await storage.peers.upsert(batch.map((p) => ({ ...p, accessHash: p.accessHash + 1n })));
       expect((await storage.peers.getByUsername(`bulk_${size - 1}`))?.accessHash).toBe((batch[size - 1] as Peer).accessHash + 1n);
+    });
+  });
+}
+
+/** Contract v2 peer fields and operations: display name, TL bytes, paging, clear. */
+export function peersV2({ group, test, expect }: StorageRegistrar): void {
+  group('peers: v2 fields, list and clear', () => {
+    test('displayName and complete round-trip; absent stays absent; updates replace them', async (s) => {
+      const storage = await s.open();
+      const complete = Uint8Array.from({ length: 300 }, (_, i) => (i * 7) & 0xff);
+      const withAll = peer('user', 1, { displayName: 'Павел Дуров 🚀', complete, min: false });
+      const bare = peer('channel', 2);
+      const longName = peer('chat', 3, { displayName: 'x'.repeat(1024), complete: new Uint8Array(65_536).fill(1) });
+      await storage.peers.upsert([withAll, bare, longName]);
+      expect(await storage.peers.getById('user', 1n)).toEqual(withAll);
+      expect(await storage.peers.getById('chat', 3n)).toEqual(longName);
+      const stored = await storage.peers.getById('channel', 2n);
+      expect(stored).toEqual(bare);
+      expect(Object.keys(stored ?? {}).sort()).toEqual(Object.keys(bare).sort());
+      const renamed = peer('user', 1, { displayName: 'Pavel', complete: Uint8Array.from([1, 2]) });
+      await storage.peers.upsert([renamed]);
+      expect(await storage.peers.getByUsername('USER_1')).toEqual(renamed);
+    });
+
+    test('a min peer over a stored non-min one keeps its access hash and complete object', async (s) => {
+      const storage = await s.open();
+      const full = peer('user', 1, { accessHash: 111n, complete: Uint8Array.from([1, 1, 1]), displayName: 'Full' });
+      await storage.peers.upsert([full]);
+      await storage.peers.upsert([peer('user', 1, { accessHash: 222n, min: true, complete: Uint8Array.from([2]), displayName: 'Min' })]);
+      expect(await storage.peers.getById('user', 1n)).toEqual({ ...full, displayName: 'Min' });
+    });
+
+    test('list pages through every peer exactly once, with any page size', async (s) => {
+      const storage = await s.open();
+      const types = ['user', 'chat', 'channel'] as const;
+      const all = Array.from({ length: 257 }, (_, i) => peer(types[i % 3] as 'user', i % 7 === 0 ? -(i + 1) : i + 1, { usernames: [] }));
+      all.push(peer('user', 0, { id: 2n ** 62n, accessHash: -1n, usernames: [] }), peer('channel', 0, { id: -(2n ** 62n), accessHash: 2n ** 63n - 1n, usernames: [] }));
+      await storage.peers.upsert(all);
+      for (const limit of [1, 10, 100, 1000]) {
+        const seen: string[] = [];
+        let cursor: string | null = null;
+        let pages = 0;
+        do {
+          const page = await storage.peers.list({ cursor, limit });
+          expect(page.peers.length > limit, `page ${pages} of size ${limit} holds ${page.peers.length}`).toBe(false);
+          for (const p of page.peers) {
+            seen.push(`${p.type}:${p.id}`);
+            expect(p, `${p.type}:${p.id}`).toEqual(all.find((x) => x.type === p.type && x.id === p.id));
+          }
+          cursor = page.cursor;
+          pages++;
+          expect(pages > all.length + 1, `more pages than peers (${pages})`).toBe(false);
+        } while (cursor !== null);
+        expect(seen.length, `peers listed with limit ${limit}`).toBe(all.length);
+        expect(new Set(seen).size, `distinct peers listed with limit ${limit}`).toBe(all.length);
+      }
+      expect((await storage.peers.list()).cursor, 'one default page (1000) holds all 259').toBeNull();
+    });
+
+    test('list of a session without peers is one empty page; other names’ peers never show', async (s) => {
+      const alice = await s.open('alice');
+      const bob = await s.open('bob');
+      await bob.peers.upsert([peer('user', 1)]);
+      expect(await alice.peers.list()).toEqual({ peers: [], cursor: null });
+      expect((await bob.peers.list()).peers).toEqual([peer('user', 1)]);
+    });
+
+    test('clear removes every peer and its usernames and phones, and nothing else', async (s) => {
+      const storage = await openSaved(s);
+      const other = await s.open('other');
+      await storage.peers.upsert([peer('user', 1), peer('channel', 2)]);
+      await other.peers.upsert([peer('user', 1)]);
+      await storage.kv.set('k', Uint8Array.from([1]));
+      await storage.peers.clear();
+      expect(await storage.peers.getById('user', 1n)).toBeNull();
+      expect(await storage.peers.getByUsername('channel_2')).toBeNull();
+      expect(await storage.peers.getByPhone(peer('user', 1).phone as string)).toBeNull();
+      expect(await storage.peers.list()).toEqual({ peers: [], cursor: null });
+      expect(await storage.load()).toEqual(minimalSession());
+      expect(await storage.kv.get('k')).toEqual(Uint8Array.from([1]));
+      expect(await other.peers.getById('user', 1n)).toEqual(peer('user', 1));
+      // The names are free again.
+      await storage.peers.upsert([peer('chat', 9, { usernames: ['user_1'] })]);
+      expect((await storage.peers.getByUsername('user_1'))?.id).toBe(9n);
     });
   });
 }

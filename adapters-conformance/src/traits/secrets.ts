@@ -48,6 +48,32 @@ export function secrets({ group, test, expect }: StorageRegistrar): void {
       expect(Buffer.from(loaded.dcs[0]?.authKey as Uint8Array).equals(Buffer.from(session.dcs[0]?.authKey as Uint8Array))).toBe(true);
     });
 
+    test('a key passed as a string, an array or a Buffer of the wrong size is never echoed', async (s) => {
+      const storage = await s.open();
+      const key = authKey(78);
+      const hex = Buffer.from(key).toString('hex');
+      const forms: [string, unknown][] = [
+        ['a hex string', hex],
+        ['a base64 string', Buffer.from(key).toString('base64')],
+        ['an array of numbers', Array.from(key)],
+        ['a 255-byte Buffer', Buffer.from(key.subarray(0, 255))],
+      ];
+      for (const [what, value] of forms) {
+        const session = minimalSession();
+        (session.dcs[0] as unknown as Record<string, unknown>).authKey = value;
+        const errors = [
+          await expectRejects(expect, `save with the key as ${what}`, CODES.invalid, () => storage.save(session)),
+          await expectRejects(expect, `authKeys.set with the key as ${what}`, CODES.invalid, () => storage.authKeys.set(2, value as Uint8Array)),
+          await expectRejects(expect, `authKeys.setTemp with the key as ${what}`, CODES.invalid, () => storage.authKeys.setTemp(2, { index: 0, key: value as Uint8Array, expiresAt: 1 })),
+        ];
+        for (const error of errors) {
+          const text = `${error.message}\n${inspect(error, { depth: 8 })}\n${JSON.stringify(error)}`;
+          expect(leaks(text, key), `an error for a key given as ${what} shows key bytes`).toBe(undefined);
+          expect(text.includes(hex.slice(0, 16)) || text.includes(hex.slice(100, 116)), `an error for a key given as ${what} shows part of the hex`).toBe(false);
+        }
+      }
+    });
+
     test('error messages never show key bytes', async (s) => {
       const storage = await s.open();
       const key = authKey(77);

@@ -250,13 +250,23 @@ export function deletion({ group, test, expect }: StorageRegistrar): void {
       expect(await bob.peers.getByUsername('user_2')).toEqual(peer('user', 2));
     });
 
-    test('after delete, saveUpdateState and peers.upsert reject NotFoundError', async (s) => {
+    test('after delete, saveUpdateState rejects NotFoundError; nothing of the session is left, keys, kv and references included', async (s) => {
       const storage = await s.open();
-      await storage.save(minimalSession());
+      await storage.save(fullSession(2));
+      await storage.authKeys.set(9, authKey(9));
+      await storage.kv.set('k', Uint8Array.from([1]));
+      await storage.refMessages.store(1n, -100n, 1);
+      await storage.peers.upsert([peer('user', 1)]);
       await storage.delete();
       await expectRejects(expect, 'saveUpdateState after delete', CODES.notFound, () => storage.saveUpdateState({ pts: 1, qts: 1, date: 1, seq: 1 }));
-      await expectRejects(expect, 'peers.upsert after delete', CODES.notFound, () => storage.peers.upsert([peer('user', 1)]));
       expect(await storage.load()).toBeNull();
+      expect(await storage.authKeys.get(9)).toBeNull();
+      expect(await storage.authKeys.get(1)).toBeNull();
+      expect(await storage.authKeys.getTemp(2, 0)).toBeNull();
+      expect(await storage.kv.entries()).toEqual([]);
+      expect(await storage.refMessages.getByPeer(1n)).toBeNull();
+      expect(await storage.peers.list()).toEqual({ peers: [], cursor: null });
+      expect(await storage.listNames()).toEqual([]);
     });
 
     test('a save after delete starts from nothing: no old peers come back', async (s) => {
@@ -386,6 +396,27 @@ export function closing({ group, test, expect, options }: StorageRegistrar): voi
         ['peers.getById', () => storage.peers.getById('user', 1n)],
         ['peers.getByUsername', () => storage.peers.getByUsername('user_1')],
         ['peers.getByPhone', () => storage.peers.getByPhone('123')],
+        ['peers.list', () => storage.peers.list()],
+        ['peers.clear', () => storage.peers.clear()],
+        ['update', () => storage.update({ apiId: 1 })],
+        ['listNames', () => storage.listNames()],
+        ['authKeys.get', () => storage.authKeys.get(2)],
+        ['authKeys.set', () => storage.authKeys.set(2, authKey(1))],
+        ['authKeys.delete', () => storage.authKeys.delete(2)],
+        ['authKeys.getTemp', () => storage.authKeys.getTemp(2, 0)],
+        ['authKeys.setTemp', () => storage.authKeys.setTemp(2, { index: 0, key: authKey(1), expiresAt: 1 })],
+        ['authKeys.deleteTemp', () => storage.authKeys.deleteTemp(2, 0)],
+        ['authKeys.deleteByDc', () => storage.authKeys.deleteByDc(2)],
+        ['kv.get', () => storage.kv.get('k')],
+        ['kv.set', () => storage.kv.set('k', new Uint8Array(1))],
+        ['kv.delete', () => storage.kv.delete('k')],
+        ['kv.entries', () => storage.kv.entries()],
+        ['kv.clear', () => storage.kv.clear()],
+        ['refMessages.store', () => storage.refMessages.store(1n, 1n, 1)],
+        ['refMessages.getByPeer', () => storage.refMessages.getByPeer(1n)],
+        ['refMessages.delete', () => storage.refMessages.delete(1n, [1])],
+        ['refMessages.deleteByPeer', () => storage.refMessages.deleteByPeer(1n)],
+        ['refMessages.clear', () => storage.refMessages.clear()],
       ];
       for (const [what, call] of calls) await expectRejects(expect, `${what} after close`, CODES.closed, call);
     });

@@ -117,7 +117,7 @@ export function describeSecret(value: unknown): string {
   if (typeof value === 'string') return `a string of ${value.length} chars (not shown)`;
   if (Array.isArray(value)) return `an array of ${value.length} (not shown)`;
   if (value === null || value === undefined || typeof value === 'boolean') return String(value);
-  return `a ${typeof value} (not shown)`;
+  return `${typeof value === "object" ? "an object" : `a ${typeof value}`} (not shown)`;
 }
 
 function failSecret(label: string, expected: string, value: unknown): never {

@@ -1,0 +1,179 @@
+/**
+ * Auth keys written one at a time (contract v2, docs/contract.md "Auth keys"): durable
+ * on resolve, no snapshot needed, main entry of a DC id, shown by load(), replaced
+ * by save(), kept by update(), removed by delete().
+ */
+import { authKey, fullSession, minimalSession } from '../fixtures.js';
+import type { StorageRegistrar } from './context.js';
+
+export function authKeys({ group, test, expect, options, skip }: StorageRegistrar): void {
+  const shared = options.capabilities?.sharedBackend !== false;
+  group('auth keys', () => {
+    test('set / get / delete the permanent key of a DC, with no snapshot saved', async (s) => {
+      const storage = await s.open();
+      expect(await storage.authKeys.get(2)).toBeNull();
+      await storage.authKeys.set(2, authKey(1));
+      expect(await storage.authKeys.get(2)).toEqual(authKey(1));
+      expect(await storage.load()).toBeNull();
+      await storage.authKeys.set(2, authKey(2));
+      expect(await storage.authKeys.get(2)).toEqual(authKey(2));
+      await storage.authKeys.delete(2);
+      expect(await storage.authKeys.get(2)).toBeNull();
+      await storage.authKeys.delete(2);
+    });
+
+    test('temp keys per (DC, slot) with their expiry, independent of the permanent key', async (s) => {
+      const storage = await s.open();
+      const t0 = { index: 0, key: authKey(10), expiresAt: 2 ** 31 + 5 };
+      const t1 = { index: 1, key: authKey(11), expiresAt: 1_700_000_000 };
+      await storage.authKeys.setTemp(4, t0);
+      await storage.authKeys.setTemp(4, t1);
+      await storage.authKeys.setTemp(203, { ...t0, key: authKey(12) });
+      expect(await storage.authKeys.getTemp(4, 0)).toEqual(t0);
+      expect(await storage.authKeys.getTemp(4, 1)).toEqual(t1);
+      expect(await storage.authKeys.getTemp(4, 2)).toBeNull();
+      expect(await storage.authKeys.getTemp(203, 0)).toEqual({ ...t0, key: authKey(12) });
+      expect(await storage.authKeys.get(4)).toBeNull();
+      await storage.authKeys.deleteTemp(4, 0);
+      expect(await storage.authKeys.getTemp(4, 0)).toBeNull();
+      expect(await storage.authKeys.getTemp(4, 1)).toEqual(t1);
+      await storage.authKeys.setTemp(4, { index: 1, key: authKey(13), expiresAt: 0 });
+      expect(await storage.authKeys.getTemp(4, 1)).toEqual({ index: 1, key: authKey(13), expiresAt: 0 });
+    });
+
+    test('deleteByDc removes every key of that DC id (main and media entries) and no other', async (s) => {
+      const storage = await s.open();
+      const session = fullSession(1);
+      session.dcs.push({ id: 2, ipv4: '149.154.167.152', port: 443, mediaOnly: true, authKey: authKey(77) });
+      session.dcs.splice(2, 1); // drop fullSession's key-less media entry for DC 2
+      await storage.save(session);
+      await storage.authKeys.deleteByDc(2);
+      expect(await storage.authKeys.get(2)).toBeNull();
+      expect(await storage.authKeys.getTemp(2, 0)).toBeNull();
+      expect(await storage.authKeys.getTemp(2, 1)).toBeNull();
+      expect(await storage.authKeys.get(1)).toEqual(session.dcs[0]?.authKey);
+      const loaded = await storage.load();
+      for (const dc of loaded?.dcs ?? []) {
+        if (dc.id === 2) expect(dc.authKey === undefined && dc.tempAuthKeys === undefined, `DC 2 entry ${JSON.stringify({ media: dc.mediaOnly })}`).toBe(true);
+      }
+      // Addresses stay: only keys went.
+      expect(loaded?.dcs.map((dc) => [dc.id, dc.ipv4])).toEqual(session.dcs.map((dc) => [dc.id, dc.ipv4]));
+    });
+
+    test('load shows keys set one at a time on the matching entries, and keys of unknown DCs as address-less entries', async (s) => {
+      const storage = await s.open();
+      await storage.save(minimalSession()); // DC 2, port 443, no key
+      await storage.authKeys.set(2, authKey(2));
+      await storage.authKeys.setTemp(2, { index: 1, key: authKey(21), expiresAt: 5 });
+      await storage.authKeys.setTemp(2, { index: 0, key: authKey(20), expiresAt: 6 });
+      await storage.authKeys.set(5, authKey(5));
+      await storage.authKeys.set(4, authKey(4));
+      expect(await storage.load()).toEqual({
+        ...minimalSession(),
+        dcs: [
+          {
+            id: 2,
+            port: 443,
+            authKey: authKey(2),
+            tempAuthKeys: [
+              { index: 0, key: authKey(20), expiresAt: 6 },
+              { index: 1, key: authKey(21), expiresAt: 5 },
+            ],
+          },
+          { id: 4, authKey: authKey(4) },
+          { id: 5, authKey: authKey(5) },
+        ],
+      });
+    });
+
+    test('get reads keys that save wrote, and save replaces every key (a DC left out loses its keys)', async (s) => {
+      const storage = await s.open();
+      const session = fullSession(2); // keys on DC 1, 2 (+ temps), 4
+      await storage.save(session);
+      expect(await storage.authKeys.get(1)).toEqual(session.dcs[0]?.authKey);
+      expect(await storage.authKeys.getTemp(2, 1)).toEqual(session.dcs[1]?.tempAuthKeys?.[1]);
+      await storage.authKeys.set(9, authKey(9));
+      await storage.save(minimalSession());
+      expect(await storage.authKeys.get(1)).toBeNull();
+      expect(await storage.authKeys.get(9)).toBeNull();
+      expect(await storage.authKeys.getTemp(2, 0)).toBeNull();
+      expect(await storage.load()).toEqual(minimalSession());
+    });
+
+    test('update keeps every key, also of a DC whose address entry it drops', async (s) => {
+      const storage = await s.open();
+      await storage.save(fullSession(1));
+      await storage.authKeys.set(3, authKey(3));
+      await storage.update({ homeDcId: 4, dcs: [{ id: 4, host: 'vesta.web.telegram.org', port: 443 }] });
+      const loaded = await storage.load();
+      expect(loaded?.homeDcId).toBe(4);
+      // DC 4 had a key in the snapshot: the new address entry shows it.
+      expect(loaded?.dcs[0]).toEqual({ id: 4, host: 'vesta.web.telegram.org', port: 443, authKey: fullSession(1).dcs[3]?.authKey });
+      expect(await storage.authKeys.get(1)).toEqual(fullSession(1).dcs[0]?.authKey);
+      expect(await storage.authKeys.get(2)).toEqual(fullSession(1).dcs[1]?.authKey);
+      expect(await storage.authKeys.get(3)).toEqual(authKey(3));
+      expect(loaded?.dcs.map((dc) => dc.id)).toEqual([4, 1, 2, 3]);
+    });
+
+    test('delete removes the keys; other named sessions keep theirs', async (s) => {
+      const alice = await s.open('alice');
+      const bob = await s.open('bob');
+      await alice.authKeys.set(2, authKey(1));
+      await bob.authKeys.set(2, authKey(2));
+      await alice.delete();
+      expect(await alice.authKeys.get(2)).toBeNull();
+      expect(await bob.authKeys.get(2)).toEqual(authKey(2));
+    });
+
+    test('every DC id and slot extreme round-trips (DC 1 and 1000, slot 0 and 2^31-1, expiry 0 and 2^32-1)', async (s) => {
+      const storage = await s.open();
+      for (const dcId of [1, 1000]) {
+        await storage.authKeys.set(dcId, authKey(dcId));
+        for (const [index, expiresAt] of [[0, 0], [2 ** 31 - 1, 2 ** 32 - 1]] as const) {
+          await storage.authKeys.setTemp(dcId, { index, key: authKey(dcId + index), expiresAt });
+        }
+      }
+      for (const dcId of [1, 1000]) {
+        expect(await storage.authKeys.get(dcId)).toEqual(authKey(dcId));
+        expect(await storage.authKeys.getTemp(dcId, 2 ** 31 - 1)).toEqual({ index: 2 ** 31 - 1, key: authKey(dcId + 2 ** 31 - 1), expiresAt: 2 ** 32 - 1 });
+      }
+    });
+
+    if (shared) {
+      test('durable on resolve and visible to another instance; concurrent writers of different keys lose none', async (s) => {
+        const a = await s.open();
+        const b = await s.open();
+        await a.save(minimalSession());
+        await a.authKeys.set(2, authKey(1));
+        expect(await b.authKeys.get(2)).toEqual(authKey(1));
+        await Promise.all(
+          Array.from({ length: 20 }, (_, i) =>
+            i % 2 ? (i % 4 === 1 ? a : b).authKeys.set(i + 10, authKey(i)) : (i % 4 === 0 ? a : b).authKeys.setTemp(2, { index: i, key: authKey(100 + i), expiresAt: i }),
+          ),
+        );
+        for (let i = 0; i < 20; i++) {
+          if (i % 2) expect(await b.authKeys.get(i + 10), `key of DC ${i + 10}`).toEqual(authKey(i));
+          else expect(await a.authKeys.getTemp(2, i), `temp key ${i}`).toEqual({ index: i, key: authKey(100 + i), expiresAt: i });
+        }
+        // And a concurrent saveUpdateState of the same session did not undo any of it.
+        await Promise.all([a.saveUpdateState({ pts: 1, qts: 1, date: 1, seq: 1 }), b.authKeys.set(2, authKey(3))]);
+        expect(await a.authKeys.get(2)).toEqual(authKey(3));
+        expect((await b.load())?.state?.pts).toBe(1);
+      });
+    } else {
+      skip('durable on resolve and visible to another instance; concurrent writers of different keys lose none', 'declared capability sharedBackend: false');
+    }
+
+    test('the store keeps no reference to the caller’s key bytes, and get returns fresh copies', async (s) => {
+      const storage = await s.open();
+      const key = authKey(5);
+      const pending = storage.authKeys.set(3, key);
+      key[0] = (key[0] as number) ^ 0xff;
+      await pending;
+      const read = (await storage.authKeys.get(3)) as Uint8Array;
+      expect(read).toEqual(authKey(5));
+      read[1] = (read[1] as number) ^ 0xff;
+      expect(await storage.authKeys.get(3)).toEqual(authKey(5));
+    });
+  });
+}

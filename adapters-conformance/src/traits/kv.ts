@@ -1,0 +1,93 @@
+/**
+ * The per-session key-value store (contract v2, docs/contract.md "Key-value entries"):
+ * bytes, durable on resolve, kept across save(), removed by delete(), per name.
+ */
+import { fullSession, minimalSession } from '../fixtures.js';
+import type { StorageRegistrar } from './context.js';
+
+const bytes = (...values: number[]): Uint8Array => Uint8Array.from(values);
+
+export function keyValue({ group, test, expect, options, skip }: StorageRegistrar): void {
+  group('kv', () => {
+    test('set / get / delete, with no snapshot saved; empty and 64 KiB values round-trip', async (s) => {
+      const storage = await s.open();
+      expect(await storage.kv.get('salts:2')).toBeNull();
+      await storage.kv.set('salts:2', bytes(1, 2, 3));
+      expect(await storage.kv.get('salts:2')).toEqual(bytes(1, 2, 3));
+      await storage.kv.set('salts:2', bytes(4));
+      expect(await storage.kv.get('salts:2')).toEqual(bytes(4));
+      await storage.kv.set('empty', new Uint8Array(0));
+      expect(await storage.kv.get('empty')).toEqual(new Uint8Array(0));
+      const big = Uint8Array.from({ length: 65_536 }, (_, i) => (i * 31) & 0xff);
+      await storage.kv.set('big', big);
+      expect(await storage.kv.get('big')).toEqual(big);
+      await storage.kv.delete('salts:2');
+      await storage.kv.delete('never-set');
+      expect(await storage.kv.get('salts:2')).toBeNull();
+      expect(await storage.load()).toBeNull();
+    });
+
+    test('keys are exact: case, punctuation and the longest key are distinct entries', async (s) => {
+      const storage = await s.open();
+      const keys = ['a', 'A', 'pts:-1001234567890', 'x'.repeat(255), '!#$%&()*+,./;<=>?@[]^`{|}~', 'a.b', 'a:b'];
+      for (const [i, key] of keys.entries()) await storage.kv.set(key, bytes(i));
+      for (const [i, key] of keys.entries()) expect(await storage.kv.get(key), key).toEqual(bytes(i));
+      expect((await storage.kv.entries()).map((e) => e.key)).toEqual([...keys].sort());
+    });
+
+    test('entries lists every entry sorted by key; clear removes them and nothing else', async (s) => {
+      const storage = await s.open();
+      await storage.save(fullSession(1));
+      await storage.kv.set('b', bytes(2));
+      await storage.kv.set('a', bytes(1));
+      await storage.kv.set('c', bytes(3));
+      expect(await storage.kv.entries()).toEqual([
+        { key: 'a', value: bytes(1) },
+        { key: 'b', value: bytes(2) },
+        { key: 'c', value: bytes(3) },
+      ]);
+      await storage.kv.clear();
+      expect(await storage.kv.entries()).toEqual([]);
+      expect(await storage.load()).toEqual(fullSession(1));
+    });
+
+    test('save() keeps the entries; delete() removes them; other names keep theirs', async (s) => {
+      const alice = await s.open('alice');
+      const bob = await s.open('bob');
+      await alice.kv.set('k', bytes(1));
+      await bob.kv.set('k', bytes(2));
+      await alice.save(minimalSession());
+      await alice.save(fullSession(2));
+      expect(await alice.kv.get('k')).toEqual(bytes(1));
+      await alice.delete();
+      expect(await alice.kv.get('k')).toBeNull();
+      expect(await alice.kv.entries()).toEqual([]);
+      expect(await bob.kv.get('k')).toEqual(bytes(2));
+    });
+
+    test('values are copied in and out', async (s) => {
+      const storage = await s.open();
+      const value = bytes(1, 2, 3);
+      const pending = storage.kv.set('k', value);
+      value[0] = 9;
+      await pending;
+      const read = (await storage.kv.get('k')) as Uint8Array;
+      read[1] = 9;
+      expect(await storage.kv.get('k')).toEqual(bytes(1, 2, 3));
+    });
+
+    if (options.capabilities?.sharedBackend !== false) {
+      test('durable on resolve: another instance reads it; concurrent writers of different keys lose none', async (s) => {
+        const a = await s.open();
+        const b = await s.open();
+        await a.kv.set('first', bytes(1));
+        expect(await b.kv.get('first')).toEqual(bytes(1));
+        await Promise.all(Array.from({ length: 30 }, (_, i) => (i % 2 ? a : b).kv.set(`key${i}`, bytes(i))));
+        const entries = await a.kv.entries();
+        for (let i = 0; i < 30; i++) expect(entries, `key${i}`).toContainEqual({ key: `key${i}`, value: bytes(i) });
+      });
+    } else {
+      skip('durable on resolve: another instance reads it; concurrent writers of different keys lose none', 'declared capability sharedBackend: false');
+    }
+  });
+}

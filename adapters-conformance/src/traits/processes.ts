@@ -1,0 +1,101 @@
+/**
+ * Across processes (docs/contract.md §2, §5, §7): races between worker processes —
+ * not only between promises of one process, so synchronous drivers and per-process
+ * locks really interleave — and writers SIGKILLed mid-write, after which every
+ * acknowledged write is there and no batch is half-applied.
+ */
+import { minimalSession, roundPeer } from '../fixtures.js';
+import { sleep } from '../harness.js';
+import { Worker } from '../processes.js';
+import type { ServerRegistrar, StorageRegistrar } from './context.js';
+
+const NO_MODULE = 'no processes.module given (the adapter cannot be opened in another process)';
+const CRASH_ROUNDS = 3;
+
+function lastAck(worker: Worker): number {
+  return Math.max(0, ...worker.messages.map((m) => (typeof m.ack === 'number' ? m.ack : 0)));
+}
+
+/** Starts a looping writer, lets it acknowledge a few writes, then SIGKILLs it at a random moment. */
+async function killMidWrite(worker: Worker): Promise<number> {
+  try {
+    await worker.message((m) => m.ready === true, 20_000, 'opening the storage');
+    const acks = 1 + Math.floor(Math.random() * 4);
+    await worker.message((m) => typeof m.ack === 'number' && m.ack >= acks, 20_000, `acknowledging ${acks} writes`);
+    await sleep(Math.random() * 25);
+  } finally {
+    await worker.kill();
+  }
+  return lastAck(worker);
+}
+
+export function crashes({ group, test, skip, expect, options }: StorageRegistrar): void {
+  group('across processes', () => {
+    const names = [
+      'a writer SIGKILLed mid-batch loses no acknowledged peer, and no batch is half-applied',
+      'a writer SIGKILLed mid-saveUpdateState loses no acknowledged state',
+    ];
+    const module = options.processes?.module;
+    if (module === undefined) {
+      for (const name of names) skip(name, NO_MODULE);
+      return;
+    }
+    test(names[0] as string, async (s) => {
+      const reader = await s.open();
+      for (let round = 0; round < CRASH_ROUNDS; round++) {
+        const acked = await killMidWrite(new Worker({ module, namespace: s.namespace, name: 'main', kind: 'upsert-loop' }));
+        const rounds = new Set<bigint>();
+        for (let k = 0; k < 50; k++) {
+          const stored = await reader.peers.getById('user', BigInt(k + 1));
+          expect(stored !== null, `round ${round}: peer ${k + 1} acknowledged in write ${acked} is gone`).toBe(true);
+          const written = (stored?.accessHash ?? 0n) / 1000n;
+          rounds.add(written);
+          expect(written >= BigInt(acked), `round ${round}: peer ${k + 1} holds write ${written}, older than the acknowledged ${acked}`).toBe(true);
+          expect((await reader.peers.getByUsername(`crash_${k}`))?.id, `round ${round}: username of peer ${k + 1}`).toBe(BigInt(k + 1));
+        }
+        expect([...rounds].map(String), `round ${round}: the 50 peers come from one batch`).toHaveLength(1);
+        expect((await reader.peers.getById('user', 1n))?.accessHash, 'peer 1 is the batch’s own').toEqual(roundPeer(Number([...rounds][0]), 0).accessHash);
+      }
+    });
+
+    test(names[1] as string, async (s) => {
+      const reader = await s.open();
+      await reader.save(minimalSession());
+      for (let round = 0; round < CRASH_ROUNDS; round++) {
+        const acked = await killMidWrite(new Worker({ module, namespace: s.namespace, name: 'main', kind: 'state-loop' }));
+        const loaded = await reader.load();
+        const pts = loaded?.state?.pts ?? 0;
+        expect(pts >= acked, `round ${round}: state pts ${pts}, but ${acked} was acknowledged`).toBe(true);
+        expect(loaded?.channels, `round ${round}: the channel pts comes from the same write as the state`).toEqual([{ id: 1n, pts }]);
+      }
+    });
+  });
+}
+
+export function processRaces({ group, test, skip, expect, options }: ServerRegistrar): void {
+  group('races across processes', () => {
+    const callers = options.capabilities?.raceCallers ?? 50;
+    const name = `${callers} callers in 5 processes racing to create, then to destroy, one session: exactly one winner each`;
+    const module = options.processes?.module;
+    if (module === undefined) {
+      skip(name, NO_MODULE);
+      return;
+    }
+    test(name, async (s) => {
+      const verify = await s.open();
+      for (const kind of ['create', 'destroy'] as const) {
+        const workers = Array.from({ length: 5 }, () => new Worker({ module, namespace: s.namespace, kind, callers: Math.ceil(callers / 5) }));
+        try {
+          await Promise.all(workers.map((w) => w.message((m) => m.ready === true, 20_000, 'connecting')));
+          for (const worker of workers) worker.go();
+          const results = await Promise.all(workers.map(async (w) => (await w.message((m) => Array.isArray(m.results), 20_000, `racing to ${kind}`)).results as boolean[]));
+          const winners = results.flat().filter((won) => won === true).length;
+          expect(winners, `${kind}: callers told they made the transition`).toBe(1);
+        } finally {
+          await Promise.all(workers.map((w) => w.kill()));
+        }
+        expect(await verify.hasSession(42n, 7n), `after the ${kind} race`).toBe(kind === 'create');
+      }
+    });
+  });
+}

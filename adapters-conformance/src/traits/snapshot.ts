@@ -1,0 +1,156 @@
+/**
+ * Contract v2 snapshot traits (docs/contract.md "Session snapshot"): partial updates,
+ * listing named sessions, and the fields v2 added (DC hosts, address-less entries,
+ * every self username, premium).
+ */
+import type { Session } from '@mtstore/core';
+import { authKey, fullSession, minimalSession } from '../fixtures.js';
+import { CODES, expectRejects } from '../harness.js';
+import type { StorageRegistrar } from './context.js';
+
+export function partialUpdate({ group, test, expect }: StorageRegistrar): void {
+  group('update', () => {
+    test('changes only the fields given; state, channels, keys and the rest stay', async (s) => {
+      const storage = await s.open();
+      const session = fullSession(3);
+      await storage.save(session);
+      await storage.update({ user: { id: 42n, dcId: 4, bot: true, usernames: ['Bot_A', 'bot_b'], premium: false } });
+      expect(await storage.load()).toEqual({ ...session, user: { id: 42n, dcId: 4, bot: true, usernames: ['Bot_A', 'bot_b'], premium: false } });
+      await storage.update({ apiId: 7, takeoutId: -5n });
+      expect(await storage.load()).toEqual({ ...session, apiId: 7, takeoutId: -5n, user: { id: 42n, dcId: 4, bot: true, usernames: ['Bot_A', 'bot_b'], premium: false } });
+    });
+
+    test('null removes user, apiId and takeoutId', async (s) => {
+      const storage = await s.open();
+      const session = fullSession(1);
+      await storage.save(session);
+      await storage.update({ user: null, apiId: null, takeoutId: null });
+      const { user: _u, apiId: _a, takeoutId: _t, ...rest } = session;
+      expect(await storage.load()).toEqual(rest);
+      expect(Object.keys((await storage.load()) ?? {}).sort()).toEqual(Object.keys(rest).sort());
+    });
+
+    test('homeDcId + dcs create the snapshot when none is stored (no state, no channels), keeping keys set before', async (s) => {
+      const storage = await s.open();
+      await storage.authKeys.set(2, authKey(2));
+      await storage.update({ homeDcId: 2, dcs: [{ id: 2, ipv6: '2001:67c:4e8:f002::a', port: 443, testMode: true }, { id: 2, host: 'media.example.org', port: 80, mediaOnly: true }] });
+      const expected: Session = {
+        version: 1,
+        homeDcId: 2,
+        dcs: [
+          { id: 2, ipv6: '2001:67c:4e8:f002::a', port: 443, testMode: true, authKey: authKey(2) },
+          { id: 2, host: 'media.example.org', port: 80, mediaOnly: true },
+        ],
+        channels: [],
+      };
+      expect(await storage.load()).toEqual(expected);
+      await storage.saveUpdateState({ pts: 1, qts: 2, date: 3, seq: 4 });
+      expect((await storage.load())?.state).toEqual({ pts: 1, qts: 2, date: 3, seq: 4 });
+    });
+
+    test('without a stored snapshot, a patch without homeDcId rejects NotFoundError and stores nothing', async (s) => {
+      const storage = await s.open();
+      await expectRejects(expect, 'update({ apiId }) before save', CODES.notFound, () => storage.update({ apiId: 5 }));
+      expect(await storage.load()).toBeNull();
+      expect(await storage.listNames()).toEqual([]);
+    });
+
+    test('dcs replace every address entry; homeDcId moves with them', async (s) => {
+      const storage = await s.open();
+      await storage.save(minimalSession());
+      await storage.update({ homeDcId: 5, dcs: [{ id: 5, ipv4: '91.108.56.1', port: 443 }, { id: 1, port: 80 }] });
+      expect(await storage.load()).toEqual({ ...minimalSession(), homeDcId: 5, dcs: [{ id: 5, ipv4: '91.108.56.1', port: 443 }, { id: 1, port: 80 }] });
+    });
+  });
+}
+
+export function names({ group, test, expect }: StorageRegistrar): void {
+  group('listNames', () => {
+    test('lists every name with anything stored, sorted; a deleted name disappears', async (s) => {
+      const a = await s.open('Zed');
+      const b = await s.open('alpha');
+      const c = await s.open('mid.dle:1');
+      const d = await s.open('keys-only');
+      expect(await a.listNames()).toEqual([]);
+      await a.save(minimalSession());
+      await b.save(fullSession(1));
+      await c.peers.upsert([{ type: 'user', id: 1n, accessHash: 1n, usernames: [], updatedAt: 1 }]);
+      await d.authKeys.set(2, authKey(1));
+      expect(await b.listNames()).toEqual(['Zed', 'alpha', 'keys-only', 'mid.dle:1']);
+      await b.delete();
+      expect(await a.listNames()).toEqual(['Zed', 'keys-only', 'mid.dle:1']);
+    });
+  });
+}
+
+export function modelV2({ group, test, expect }: StorageRegistrar): void {
+  group('contract v2 fields', () => {
+    test('a DC host, address-less entries and CDN DC ids (200+) round-trip through save', async (s) => {
+      const storage = await s.open();
+      const session: Session = {
+        version: 1,
+        homeDcId: 203,
+        dcs: [
+          { id: 4, authKey: authKey(4) },
+          { id: 203, host: 'zws2.web.telegram.org', port: 443, tempAuthKeys: [{ index: 3, key: authKey(3), expiresAt: 2 ** 32 - 1 }] },
+          { id: 1000, host: 'a-b.c', port: 65535, mediaOnly: true, testMode: false },
+          { id: 7 },
+        ],
+        channels: [],
+      };
+      await storage.save(session);
+      expect(await storage.load()).toEqual(session);
+      expect(Object.keys((await storage.load())?.dcs[3] ?? {})).toEqual(['id']);
+    });
+
+    test('an empty tempAuthKeys list is the same as none: it loads absent', async (s) => {
+      const storage = await s.open();
+      const session: Session = { ...minimalSession(), dcs: [{ id: 2, port: 443, authKey: authKey(1), tempAuthKeys: [] }, { id: 3, tempAuthKeys: [{ index: 0, key: authKey(2), expiresAt: 1 }] }] };
+      await storage.save(session);
+      expect(await storage.load()).toEqual({ ...session, dcs: [{ id: 2, port: 443, authKey: authKey(1) }, session.dcs[1]] });
+      expect(Object.keys((await storage.load())?.dcs[0] ?? {}).sort()).toEqual(['authKey', 'id', 'port']);
+    });
+
+    test('temp keys on several DCs and on a media-only entry round-trip, ordered by index', async (s) => {
+      const storage = await s.open();
+      const temp = (index: number, seed: number) => ({ index, key: authKey(seed), expiresAt: 1_800_000_000 + index });
+      const session: Session = {
+        ...minimalSession(),
+        dcs: [
+          { id: 2, port: 443, tempAuthKeys: [temp(0, 1), temp(3, 2)] },
+          { id: 2, port: 443, mediaOnly: true, authKey: authKey(9), tempAuthKeys: [temp(1, 3)] },
+          { id: 4, ipv4: '149.154.167.91', port: 443, authKey: authKey(4), tempAuthKeys: [temp(0, 4), temp(1, 5), temp(2, 6)] },
+        ],
+      };
+      await storage.save(session);
+      expect(await storage.load()).toEqual(session);
+      expect(await storage.authKeys.getTemp(2, 1)).toBeNull(); // slot 1 of DC 2 is the media entry's: authKeys address the main one
+      expect(await storage.authKeys.getTemp(4, 2)).toEqual(temp(2, 6));
+    });
+
+    test('every self username in order, premium absent / false / true, an empty username list', async (s) => {
+      const storage = await s.open();
+      for (const user of [
+        { id: 1n, dcId: 2, bot: false },
+        { id: 1n, dcId: 2, bot: false, usernames: [], premium: false },
+        { id: -1n, dcId: 2, bot: false, usernames: ['Main', 'second_one', 'THIRD'], premium: true },
+      ]) {
+        const session = { ...minimalSession(), user };
+        await storage.save(session);
+        const loaded = await storage.load();
+        expect(loaded, JSON.stringify(Object.keys(user))).toEqual(session);
+        expect(Object.keys(loaded?.user ?? {}).sort()).toEqual(Object.keys(user).sort());
+      }
+    });
+
+    test('zero pts / qts / seq / date and dates past 2^31 round-trip through save', async (s) => {
+      const storage = await s.open();
+      const session = { ...fullSession(2), state: { pts: 0, qts: 0, date: 2 ** 31 + 1, seq: 0 } };
+      await storage.save(session);
+      expect(await storage.load()).toEqual(session);
+      const zero = { ...fullSession(2), state: { pts: 0, qts: 0, date: 0, seq: 0 } };
+      await storage.save(zero);
+      expect(await storage.load()).toEqual(zero);
+    });
+  });
+}

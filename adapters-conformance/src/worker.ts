@@ -1,0 +1,66 @@
+/**
+ * The kit's worker process: `node worker.js '<json job>'`. It imports the adapter
+ * author's module (`processes.module`), opens an instance there — a real second
+ * process, so synchronous drivers and per-process locks really interleave — and runs
+ * one job, reporting on stdout one JSON line per step. The parent (processes.ts)
+ * starts jobs together with a `go` line on stdin, and may SIGKILL a worker mid-job.
+ */
+import { createInterface } from 'node:readline';
+import { pathToFileURL } from 'node:url';
+import type { SessionStorageProtocol, Storage } from '@mtstore/core';
+import { roundPeer } from './fixtures.js';
+
+export interface WorkerJob {
+  module: string;
+  namespace: string;
+  name?: string;
+  kind: 'create' | 'destroy' | 'upsert-loop' | 'state-loop';
+  /** create / destroy: concurrent calls in this process. */
+  callers?: number;
+}
+
+interface WorkerModule {
+  openStorage?(namespace: string, name: string): Storage | Promise<Storage>;
+  openSessionStorage?(namespace: string): SessionStorageProtocol | Promise<SessionStorageProtocol>;
+}
+
+const send = (message: Record<string, unknown>): void => {
+  process.stdout.write(`${JSON.stringify(message)}\n`);
+};
+
+
+async function waitForGo(): Promise<void> {
+  const lines = createInterface({ input: process.stdin });
+  for await (const line of lines) if (line.trim() === 'go') return;
+}
+
+async function main(): Promise<void> {
+  const job = JSON.parse(process.argv[2] ?? '{}') as WorkerJob;
+  const module = (await import(job.module.startsWith('file:') ? job.module : pathToFileURL(job.module).href)) as WorkerModule;
+  if (job.kind === 'create' || job.kind === 'destroy') {
+    if (module.openSessionStorage === undefined) throw new Error(`${job.module} exports no openSessionStorage(namespace)`);
+    const storage = await module.openSessionStorage(job.namespace);
+    await storage.hasSession(0n, 0n); // connected before the start line
+    send({ ready: true });
+    await waitForGo();
+    const calls = Array.from({ length: job.callers ?? 10 }, () => (job.kind === 'create' ? storage.createSession(42n, 7n) : storage.destroySession(42n, 7n)));
+    const results = await Promise.all(calls);
+    send({ results });
+    await storage.close();
+    return;
+  }
+  if (module.openStorage === undefined) throw new Error(`${job.module} exports no openStorage(namespace, name)`);
+  const storage = await module.openStorage(job.namespace, job.name ?? 'main');
+  send({ ready: true });
+  // Loops until killed; every ack is sent only after the write's promise resolved.
+  for (let round = 1; ; round++) {
+    if (job.kind === 'upsert-loop') await storage.peers.upsert(Array.from({ length: 50 }, (_, k) => roundPeer(round, k)));
+    else await storage.saveUpdateState({ pts: round, qts: round, date: round, seq: round }, [{ id: 1n, pts: round }]);
+    send({ ack: round });
+  }
+}
+
+main().catch((error: unknown) => {
+  send({ error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
+  process.exit(1);
+});

@@ -1,0 +1,97 @@
+import { describe, expect, it } from 'vitest';
+import {
+  assertAuthKey,
+  assertHost,
+  assertKvKey,
+  assertKvValue,
+  assertPeer,
+  assertSession,
+  assertSessionUpdate,
+  describeSecret,
+  InvalidArgumentError,
+  mergePeer,
+  normalizePeerBatch,
+  type Peer,
+  type Session,
+} from '../src/index.js';
+
+const base = (): Session => ({ version: 1, homeDcId: 2, dcs: [{ id: 2, port: 443 }], channels: [] });
+const message = (call: () => void): string => {
+  try {
+    call();
+  } catch (error) {
+    expect(error).toBeInstanceOf(InvalidArgumentError);
+    return (error as Error).message;
+  }
+  throw new Error('did not throw');
+};
+
+describe('contract v2 validation', () => {
+  it('hosts: DNS names only, not addresses or labels with bad hyphens', () => {
+    for (const ok of ['vesta.web.telegram.org', 'a', 'a-b.c', 'x'.repeat(63), 'zws2-1.web.telegram.org']) expect(() => assertHost(ok, 'host'), ok).not.toThrow();
+    for (const bad of ['', 'a..b', '-a.b', 'a-.b', 'a b', '1.2.3.4', '149.154.167.51', 'x'.repeat(64), `${'a.'.repeat(127)}a`, 'a_b.c', 5]) {
+      expect(() => assertHost(bad, 'host'), String(bad)).toThrow(InvalidArgumentError);
+    }
+  });
+
+  it('a DC entry may hold only keys, but an address needs its port', () => {
+    expect(() => assertSession({ ...base(), dcs: [{ id: 2, port: 443 }, { id: 4 }] })).not.toThrow();
+    expect(() => assertSession({ ...base(), dcs: [{ id: 2, host: 'a.b' }] as never })).toThrow('session.dcs[0].port must be a port when an address is given');
+    expect(() => assertSession({ ...base(), dcs: [{ id: 2, ipv4: '1.2.3.4' }] as never })).toThrow(InvalidArgumentError);
+  });
+
+  it('self usernames are a list of unique (case-insensitive) usernames; premium a boolean', () => {
+    const user = { id: 1n, dcId: 2, bot: false };
+    expect(() => assertSession({ ...base(), user: { ...user, usernames: ['A', 'b'], premium: true } })).not.toThrow();
+    expect(message(() => assertSession({ ...base(), user: { ...user, usernames: ['Ab', 'aB'] } }))).toBe(
+      'session.user.usernames[1] must be unique (case-insensitively) in the list, got string "aB"',
+    );
+    expect(() => assertSession({ ...base(), user: { ...user, premium: 'no' } as never })).toThrow(InvalidArgumentError);
+  });
+
+  it('update patches: known fields only, homeDcId with dcs, no keys in dcs', () => {
+    expect(() => assertSessionUpdate({ user: null })).not.toThrow();
+    expect(() => assertSessionUpdate({ homeDcId: 2, dcs: [{ id: 2, port: 443 }] })).not.toThrow();
+    expect(message(() => assertSessionUpdate({}))).toBe('patch must be a patch with at least one field, got an object');
+    expect(message(() => assertSessionUpdate({ homeDcId: 2 }))).toBe('patch.dcs must be given together with homeDcId and dcs, got undefined');
+    expect(message(() => assertSessionUpdate({ channels: [] } as never))).toBe("patch.channels must be absent (not a field update() can change), got an array of 0");
+    expect(message(() => assertSessionUpdate({ homeDcId: 2, dcs: [{ id: 2, port: 443, authKey: new Uint8Array(256) }] }))).toBe(
+      'patch.dcs[0] must be an address without keys (write keys through authKeys), got string "keys"',
+    );
+    expect(() => assertSessionUpdate({ homeDcId: 3, dcs: [{ id: 2, port: 443 }] })).toThrow('patch.homeDcId must be the id of one of patch.dcs');
+  });
+
+  it('kv keys and values', () => {
+    for (const ok of ['a', 'pts:-100123', 'x'.repeat(255), '~!']) expect(() => assertKvKey(ok, 'key')).not.toThrow();
+    for (const bad of ['', ' ', 'a b', 'x'.repeat(256), 'é', 'a\nb', 1]) expect(() => assertKvKey(bad, 'key'), JSON.stringify(bad)).toThrow(InvalidArgumentError);
+    expect(() => assertKvValue(new Uint8Array(65_536), 'value')).not.toThrow();
+    expect(message(() => assertKvValue(new Uint8Array(65_537), 'value'))).toBe('value must be a Uint8Array of at most 65536 bytes, got Uint8Array(65537 bytes)');
+  });
+
+  it('secret fields describe a wrong value by type and size only, whatever it is', () => {
+    const hex = 'ab'.repeat(256);
+    expect(message(() => assertAuthKey(hex, 'key'))).toBe('key must be a Uint8Array of 256 bytes, got a string of 512 chars (not shown)');
+    expect(message(() => assertAuthKey(Array(256).fill(7), 'key'))).toBe('key must be a Uint8Array of 256 bytes, got an array of 256 (not shown)');
+    expect(message(() => assertKvValue('secret-value', 'value'))).not.toContain('secret');
+    expect(describeSecret({ toString: () => 'secret' })).toBe('an object (not shown)');
+  });
+
+  it('peer displayName and complete limits', () => {
+    const peer: Peer = { type: 'user', id: 1n, accessHash: 1n, usernames: [], updatedAt: 1 };
+    expect(() => assertPeer({ ...peer, displayName: 'x'.repeat(1024), complete: new Uint8Array(65_536) }, 'peer')).not.toThrow();
+    expect(() => assertPeer({ ...peer, displayName: 'x'.repeat(1025) }, 'peer')).toThrow(InvalidArgumentError);
+    expect(() => assertPeer({ ...peer, displayName: 5 } as never, 'peer')).toThrow(InvalidArgumentError);
+    expect(() => assertPeer({ ...peer, complete: [1] } as never, 'peer')).toThrow(InvalidArgumentError);
+  });
+
+  it('a min peer over a non-min one keeps the stored complete object; batches copy complete bytes', () => {
+    const full: Peer = { type: 'user', id: 1n, accessHash: 5n, usernames: [], updatedAt: 1, complete: Uint8Array.from([1]) };
+    const min: Peer = { ...full, accessHash: 9n, min: true, complete: Uint8Array.from([2]), displayName: 'x' };
+    expect(mergePeer(full, min)).toEqual({ ...full, displayName: 'x' });
+    expect(mergePeer(min, full)).toEqual(full);
+    const bytes = Uint8Array.from([3]);
+    const [normalized] = normalizePeerBatch([{ ...full, complete: bytes }]);
+    bytes[0] = 4;
+    expect(normalized?.complete).toEqual(Uint8Array.from([3]));
+  });
+});
