@@ -62,16 +62,25 @@ for (const db of drivers) {
         await server.close();
       }));
 
-    it('auth keys are stored as 256 binary bytes; absent booleans as NULL', () =>
+    it('auth keys are stored as 256 binary bytes in auth_keys, one row per key; absent booleans as NULL', () =>
       withTables(db, async ({ prefix, app, table }) => {
         const storage = new TypeormStorage({ dataSource: app, tablePrefix: prefix });
         const session = minimalSession();
-        session.dcs = [{ id: 2, port: 443, authKey: authKey(5), testMode: false }];
+        session.dcs = [{ id: 2, port: 443, authKey: authKey(5), testMode: false, tempAuthKeys: [{ index: 3, key: authKey(6), expiresAt: 2 ** 32 - 1 }] }];
         await storage.save(session);
-        const [row] = (await app.query(`SELECT auth_key AS k, test_mode AS t, media_only AS m FROM ${table('datacenters')}`)) as { k: Uint8Array; t: unknown; m: unknown }[];
-        expect(Buffer.from(row?.k as Uint8Array).equals(Buffer.from(authKey(5)))).toBe(true);
-        expect(Number(row?.t)).toBe(0);
-        expect(row?.m).toBeNull();
+        const [dc] = (await app.query(`SELECT test_mode AS t, media_only AS m, host AS h FROM ${table('datacenters')}`)) as { t: unknown; m: unknown; h: unknown }[];
+        expect(Number(dc?.t)).toBe(0);
+        expect(dc?.m).toBeNull();
+        expect(dc?.h).toBeNull();
+        const keys = (await app.query(
+          `SELECT dc_id AS d, media_only AS m, slot AS s, auth_key AS k, ${text(db, 'expires_at')} AS e FROM ${table('auth_keys')} ORDER BY slot`,
+        )) as { d: unknown; m: unknown; s: unknown; k: Uint8Array; e: unknown }[];
+        expect(keys.map((k) => [Number(k.d), Number(k.m), Number(k.s), k.e])).toEqual([
+          [2, 0, -1, null],
+          [2, 0, 3, String(2 ** 32 - 1)],
+        ]);
+        expect(Buffer.from(keys[0]?.k as Uint8Array).equals(Buffer.from(authKey(5)))).toBe(true);
+        expect(Buffer.from(keys[1]?.k as Uint8Array).equals(Buffer.from(authKey(6)))).toBe(true);
         await storage.close();
       }));
 
@@ -80,7 +89,7 @@ for (const db of drivers) {
         const storage = new TypeormStorage({ dataSource: app, tablePrefix: prefix, name: 'victim' });
         await storage.save(fullSession(1));
         const key = fullSession(1).dcs[0]?.authKey as Uint8Array;
-        await app.query(`UPDATE ${table('datacenters')} SET auth_key = ${db.name === 'postgres' ? '$1' : '?'} WHERE ord = 0`, [Buffer.from(key.subarray(0, 10))]);
+        await app.query(`UPDATE ${table('auth_keys')} SET auth_key = ${db.name === 'postgres' ? '$1' : '?'} WHERE dc_id = 1 AND slot = -1`, [Buffer.from(key.subarray(0, 10))]);
         let error: Error | undefined;
         try {
           await storage.load();
