@@ -207,6 +207,52 @@ for (const db of drivers) {
         await storage.close();
       }));
 
+    it('a key, kv or reference write is one statement with no transaction around it; writers of different keys on two DataSources lose none', () =>
+      withTables(db, async ({ namespace, prefix }) => {
+        const statements: string[] = [];
+        const logger = { logQuery: (query: string) => void statements.push(query), logQueryError() {}, logQuerySlow() {}, logSchemaBuild() {}, logMigration() {}, log() {} };
+        const a = new TypeormStorage({ options: { ...db.options(namespace), logger }, tablePrefix: prefix });
+        const b = new TypeormStorage({ options: db.options(namespace), tablePrefix: prefix });
+        try {
+          await a.load(); // connected, schema ready
+          for (const write of [
+            () => a.authKeys.set(2, authKey(1)),
+            () => a.authKeys.setTemp(2, { index: 0, key: authKey(2), expiresAt: 1 }),
+            () => a.authKeys.delete(2),
+            () => a.kv.set('x', Uint8Array.of(1)),
+            () => a.kv.delete('x'),
+            () => a.refMessages.store(1n, 2n, 3),
+          ]) {
+            statements.length = 0;
+            await write();
+            expect(statements, statements.join('\n')).toHaveLength(1);
+            expect(statements[0]).not.toMatch(/^(START|BEGIN|COMMIT)/i);
+          }
+          // No snapshot anywhere: two instances write 40 keys and 40 kv entries at once, with peers in between.
+          await Promise.all(
+            Array.from({ length: 40 }, (_, i) => {
+              const storage = i % 2 === 0 ? a : b;
+              return Promise.all([
+                storage.authKeys.set(i + 1, authKey(i)),
+                storage.authKeys.setTemp(1, { index: i, key: authKey(100 + i), expiresAt: 1_900_000_000 + i }),
+                storage.kv.set(`key${i}`, Uint8Array.of(i)),
+                storage.peers.upsert([peer('user', i)]),
+              ]);
+            }),
+          );
+          for (let i = 0; i < 40; i++) {
+            expect(plain(await b.authKeys.get(i + 1))).toEqual(plain(authKey(i)));
+            expect((await a.authKeys.getTemp(1, i))?.expiresAt).toBe(1_900_000_000 + i);
+          }
+          expect((await a.kv.entries()).map((e) => e.key)).toEqual(Array.from({ length: 40 }, (_, i) => `key${i}`).sort());
+          expect(await b.load()).toBeNull(); // keys alone are no snapshot
+          expect(await b.listNames()).toEqual(['default']);
+        } finally {
+          await a.close();
+          await b.close();
+        }
+      }));
+
     it('a large update: 5,000 channels in one saveUpdateState and 3,000 in a save round-trip', () =>
       withTables(db, async ({ prefix, app }) => {
         const storage = new TypeormStorage({ dataSource: app, tablePrefix: prefix });
