@@ -146,7 +146,7 @@ for (const adapter of adapters) {
 
       const { tg, calls } = mtcuteClient(backend);
       expect(await resolvePeer(tg, 'alice')).toEqual(inputUser(ALICE_ID, ALICE_HASH));
-      // GramJS 2.26 writes layer 198 (user#4b46c37e); mtcute 0.29 reads a later layer whose user
+      // GramJS 2.26 writes layer 198 (user#4b46c37e); mtcute 0.29 reads layer 225, whose user
       // constructor differs, so it gets no object out of them: storing them buys mtcute nothing.
       const constructorId = new DataView(stored!.complete!.buffer, stored!.complete!.byteOffset).getUint32(0, true);
       expect(constructorId.toString(16)).toBe('4b46c37e');
