@@ -57,7 +57,7 @@ function client(backend: Backend) {
 }
 
 for (const adapter of adapters) {
-  describe(`StubTelegramClient on the bridge over ${adapter.name}`, () => {
+  describe.skipIf(!(await adapter.available()))(`StubTelegramClient on the bridge over ${adapter.name}`, () => {
     let backend: Backend;
     beforeEach(async () => {
       backend = await adapter.backend();
