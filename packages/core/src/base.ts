@@ -126,13 +126,15 @@ export interface ResealReport {
   current: number;
   /**
    * False when no snapshot is stored under the name: its keys cannot be listed, so
-   * they were left alone (they are sealed again on their next write, and stay
-   * readable while the key that sealed them is configured).
+   * only the permanent keys of DCs 1-5 were looked at; any other key is sealed again
+   * on its next write and stays readable while the key that sealed it is configured.
    */
   snapshot: boolean;
 }
 
 const PERMANENT_SLOT = -1;
+/** DCs whose permanent keys `reseal` looks at when no snapshot lists the session's keys. */
+const PROBED_DCS = [1, 2, 3, 4, 5];
 
 /** A key opened for re-sealing must be a key: anything else is reported, never re-sealed. */
 function checkedKey(key: Uint8Array, label: string, what: string): Uint8Array {
@@ -431,6 +433,21 @@ export abstract class BaseStorage extends Closable implements Storage {
           const fresh = await this.load();
           if (fresh !== null) await this.save(fresh);
           report.keys += mediaStale;
+        }
+      }
+      if (session === null) {
+        // Without a snapshot the keys cannot be listed: look at the permanent keys of the
+        // production DCs, where clients write keys before they save anything.
+        for (const dcId of PROBED_DCS) {
+          const stored = await this.authKeyRepository.get(dcId);
+          if (stored === null) continue;
+          if (!stale(stored)) {
+            report.current++;
+            continue;
+          }
+          const plain = checkedKey(this.#openKey(stored, dcId, false, PERMANENT_SLOT), this.storedLabel, BaseStorage.#keyWhat(dcId, false, PERMANENT_SLOT));
+          await this.authKeyRepository.set(dcId, sealer.seal(plain, BaseStorage.#keyContext(dcId, false, PERMANENT_SLOT)));
+          report.keys++;
         }
       }
       for (const entry of await this.kvRepository.entries()) {

@@ -14,7 +14,7 @@
  * another session, DC, entry, slot or kv key does not open there. A plaintext auth key
  * is exactly 256 bytes and a sealed one at least 293, so the two never mix up.
  */
-import { createCipheriv, createDecipheriv, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createSecretKey, randomBytes, randomFillSync, type KeyObject } from 'node:crypto';
 import { CorruptDataError, EncryptionError, InvalidArgumentError } from './errors.js';
 import { describeSecret, describeValue } from './validate.js';
 
@@ -61,6 +61,25 @@ const KEY_ID = /^[A-Za-z0-9._-]{1,32}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 /** Magic, version and id length: the fixed part before the key id. */
 const FIXED_HEADER = MAGIC.length + 2;
+/** Values remembered per storage instance (see Sealer.#known): a session holds a handful of keys. */
+const KNOWN_LIMIT = 256;
+
+/**
+ * Nonces come from a pool filled by one randomFillSync call: drawing 12 random bytes
+ * through randomBytes() costs about as much as the encryption itself. Every nonce is
+ * still fresh random bytes, handed out once.
+ */
+const noncePool = Buffer.alloc(NONCE_LENGTH * 256);
+let nonceOffset = noncePool.length;
+function freshNonce(target: Buffer, offset: number): void {
+  if (nonceOffset + NONCE_LENGTH > noncePool.length) {
+    randomFillSync(noncePool);
+    nonceOffset = 0;
+  }
+  noncePool.copy(target, offset, nonceOffset, nonceOffset + NONCE_LENGTH);
+  noncePool.fill(0, nonceOffset, nonceOffset + NONCE_LENGTH);
+  nonceOffset += NONCE_LENGTH;
+}
 
 /** True when `bytes` starts like a sealed value (the magic and a known version). */
 export function isSealed(bytes: Uint8Array): boolean {
@@ -138,6 +157,12 @@ export class Sealer {
   readonly #writer: ResolvedKey;
   readonly #secretPrefixes: readonly string[];
   readonly #name: Buffer;
+  /**
+   * The last sealed value seen at each place (context) with its plaintext: reading
+   * back exactly those bytes needs no decryption (GCM authenticated them when they
+   * were opened or made). Holds only what this instance already handed out or was given.
+   */
+  readonly #known = new Map<string, { sealed: Buffer; plain: Buffer }>();
 
   constructor(options: EncryptionOptions, sessionName: string, where: string) {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${where}: encryption must be an object, got ${describeValue(options)}`);
@@ -190,12 +215,13 @@ export class Sealer {
     return false;
   }
 
-  #context(header: Uint8Array, context: SealContext): Buffer {
-    // Length-prefixed fields: no two different contexts encode to the same bytes.
-    const place =
-      context.kind === 'kv'
-        ? `kv\0${context.key}`
-        : `${context.kind}\0${context.dcId}\0${context.mediaOnly ? 'media' : 'main'}\0${context.slot}`;
+  #remember(place: string, sealed: Uint8Array, plain: Uint8Array): void {
+    if (this.#known.size >= KNOWN_LIMIT && !this.#known.has(place)) this.#known.clear();
+    this.#known.set(place, { sealed: Buffer.from(sealed), plain: Buffer.from(plain) });
+  }
+
+  #context(header: Uint8Array, place: string): Buffer {
+    // The name is length-prefixed, and a place holds no NUL inside its fields: no two contexts encode alike.
     const placeBytes = Buffer.from(place, 'utf8');
     const aad = Buffer.allocUnsafe(header.length + 4 + this.#name.length + placeBytes.length);
     aad.set(header, 0);
@@ -208,21 +234,23 @@ export class Sealer {
   /** Seals `plain` with the first key for `context`: a fresh random nonce every call. */
   seal(plain: Uint8Array, context: SealContext): Uint8Array {
     const writer = this.#writer;
+    const place = placeOf(context);
     const body = FIXED_HEADER + writer.idBytes.length + NONCE_LENGTH;
     const out = Buffer.allocUnsafe(body + plain.length + TAG_LENGTH);
     out.set(MAGIC, 0);
     out[MAGIC.length] = VERSION;
     out[MAGIC.length + 1] = writer.idBytes.length;
     writer.idBytes.copy(out, FIXED_HEADER);
-    const nonce = randomBytes(NONCE_LENGTH);
-    nonce.copy(out, body - NONCE_LENGTH);
+    freshNonce(out, body - NONCE_LENGTH);
     const header = out.subarray(0, body);
-    const cipher = createCipheriv('aes-256-gcm', writer.key, nonce, { authTagLength: TAG_LENGTH });
-    cipher.setAAD(this.#context(header, context));
+    const cipher = createCipheriv('aes-256-gcm', writer.key, out.subarray(body - NONCE_LENGTH, body), { authTagLength: TAG_LENGTH });
+    cipher.setAAD(this.#context(header, place));
     let offset = body + cipher.update(plain).copy(out, body);
     offset += cipher.final().copy(out, offset);
     cipher.getAuthTag().copy(out, offset);
-    return new Uint8Array(out.buffer, out.byteOffset, out.length);
+    const sealed = new Uint8Array(out.buffer, out.byteOffset, out.length);
+    this.#remember(place, sealed, plain);
+    return sealed;
   }
 
   /**
@@ -231,6 +259,9 @@ export class Sealer {
    * when the header is malformed. `what` names the value in messages.
    */
   open(sealed: Uint8Array, context: SealContext, what: string): Uint8Array {
+    const place = placeOf(context);
+    const known = this.#known.get(place);
+    if (known !== undefined && known.sealed.equals(sealed)) return Uint8Array.from(known.plain);
     const { keyId, body } = parseHeader(sealed, what);
     const key = this.#keys.get(keyId);
     if (key === undefined) {
@@ -242,7 +273,7 @@ export class Sealer {
     }
     const header = sealed.subarray(0, body);
     const decipher = createDecipheriv('aes-256-gcm', key.key, sealed.subarray(body - NONCE_LENGTH, body), { authTagLength: TAG_LENGTH });
-    decipher.setAAD(this.#context(header, context));
+    decipher.setAAD(this.#context(header, place));
     decipher.setAuthTag(sealed.subarray(sealed.length - TAG_LENGTH));
     const plain = Buffer.allocUnsafe(sealed.length - body - TAG_LENGTH);
     try {
@@ -256,6 +287,7 @@ export class Sealer {
         'does-not-open',
       );
     }
+    this.#remember(place, sealed, plain);
     return new Uint8Array(plain.buffer, plain.byteOffset, plain.length);
   }
 
@@ -272,6 +304,13 @@ export class Sealer {
   toJSON(): string {
     return `[Sealer: keys ${this.keyIds.join(', ')}]`;
   }
+}
+
+/** Where a value belongs, as bound into its associated data. */
+function placeOf(context: SealContext): string {
+  return context.kind === 'kv'
+    ? `kv\0${context.key}`
+    : `${context.kind}\0${context.dcId}\0${context.mediaOnly ? 'media' : 'main'}\0${context.slot}`;
 }
 
 /** 32 fresh random bytes as base64, for `encryption.keys[].key` or an environment variable. */

@@ -1,14 +1,14 @@
 import { createDecipheriv } from 'node:crypto';
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { EncryptionError, generateEncryptionKey, isSealed, openStorage, sealedKeyId, type Storage } from '../src/index.js';
+import { EncryptionError, generateEncryptionKey, type EncryptionKey, isSealed, openStorage, sealedKeyId, type Storage } from '../src/index.js';
 import { noEncryptionError, Sealer } from '../src/seal.js';
 
 const material = Uint8Array.from({ length: 32 }, (_, i) => i * 7 + 1);
 const key = Uint8Array.from({ length: 256 }, (_, i) => (i * 37 + 11) & 0xff);
 const perm = { kind: 'authKey', dcId: 2, mediaOnly: false, slot: -1 } as const;
 
-function sealer(keys = [{ id: 'k1', key: material }], name = 'alice', secretKvPrefixes?: string[]): Sealer {
+function sealer(keys: EncryptionKey[] = [{ id: 'k1', key: material }], name = 'alice', secretKvPrefixes?: string[]): Sealer {
   return new Sealer({ keys, secretKvPrefixes }, name, 'Test');
 }
 
