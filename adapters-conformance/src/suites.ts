@@ -7,6 +7,7 @@ import { bus } from './traits/bus.js';
 import { BusScope, registrar, ServerScope, StorageScope } from './traits/context.js';
 import { events, observerIsolation } from './traits/events.js';
 import { invalidInput } from './traits/input.js';
+import { encryption } from './traits/encryption.js';
 import { keyValue } from './traits/kv.js';
 import { authKeys } from './traits/keys.js';
 import { peers, peersV2 } from './traits/peers.js';
@@ -43,6 +44,7 @@ export function describeStorage(t: TestApi, name: string, options: StorageSuiteO
     settling(r);
     crashes(r);
     clientModel(r);
+    encryption(r);
   });
 }
 

@@ -17,6 +17,7 @@ import {
   LocalSessionEventBus,
   StorageClosedError,
   type ChannelState,
+  type EncryptionOptions,
   type Peer,
   type PeerCache,
   type PeerType,
@@ -41,7 +42,7 @@ export interface Broken {
   /** The trait group that must catch it. */
   group: string;
   /** Opens the broken thing on a namespace's shared store / channel. */
-  open: (backend: Backend, name: string) => Storage | SessionStorageProtocol | SessionEventBus;
+  open: (backend: Backend, name: string, encryption?: EncryptionOptions) => Storage | SessionStorageProtocol | SessionEventBus;
 }
 
 /** What one namespace shares: a memory store and a bus channel. */
@@ -94,6 +95,20 @@ function wrapServer(inner: SessionStorageProtocol, changes: Partial<SessionStora
 }
 
 const memory = (b: Backend, name: string) => new MemoryStorage({ store: b.store, name });
+
+/** Reads that hit a key they cannot open answer "nothing stored" instead of failing. */
+function swallowingSealErrors(inner: Storage): Storage {
+  const orNull = <T>(promise: Promise<T>): Promise<T | null> =>
+    promise.catch((error: unknown) => {
+      if ((error as { code?: unknown } | null)?.code === 'MTSTORE_ENCRYPTION') return null;
+      throw error;
+    });
+  const keys = inner.authKeys;
+  return wrap(inner, {
+    load: () => orNull(inner.load()),
+    authKeys: { ...keys, get: (dc) => orNull(keys.get(dc)), getTemp: (dc, i) => orNull(keys.getTemp(dc, i)), set: (dc, k) => keys.set(dc, k) },
+  });
+}
 const server = (b: Backend) => new MemorySessionStorage({ store: b.store });
 
 // ---- client storage -------------------------------------------------------------
@@ -520,6 +535,13 @@ export const BROKEN: readonly Broken[] = [
   { rule: 'a second close rejects', suite: 'storage', group: 'close', open: secondCloseRejects },
   { rule: 'each instance caches what it loaded', suite: 'storage', group: 'two instances', open: staleCache },
   { rule: 'loaded keys print their bytes', suite: 'storage', group: 'secrets', open: leakingKeys },
+  { rule: 'the encryption option is ignored: keys stored in plaintext', suite: 'storage', group: 'encryption at rest', open: (b, n) => memory(b, n) },
+  {
+    rule: 'a sealed key that does not open reads as no key',
+    suite: 'storage',
+    group: 'encryption at rest',
+    open: (b, n, encryption) => swallowingSealErrors(new MemoryStorage({ store: b.store, name: n, encryption })),
+  },
   { rule: 'errors quote key bytes', suite: 'storage', group: 'secrets', open: keyInErrors },
 
   { rule: 'a moved username stays with its previous owner (random sequences)', suite: 'storage', group: 'model-based', open: usernameNotReleased },

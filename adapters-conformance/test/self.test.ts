@@ -5,10 +5,11 @@
  * whole suite against one adapter.
  */
 import { describe, expect, it } from 'vitest';
-import { LocalEventChannel, LocalSessionEventBus, type SessionEventBus, type SessionStorageProtocol, type Storage } from '@mtstore/core';
+import { LocalEventChannel, LocalSessionEventBus, type EncryptionOptions, type SessionEventBus, type SessionStorageProtocol, type Storage } from '@mtstore/core';
 import type { Expect, TestApi } from '../src/api.js';
 import { describeSessionEventBus, describeSessionStorage, describeStorage } from '../src/suites.js';
 import { MemorySessionStorage, MemoryStorage, MemoryStore } from '../../packages/memory/src/index.js';
+import { dumpStore } from '../../packages/memory/test/dump.js';
 import { BROKEN, type Backend, type Broken, type Suite } from './broken.js';
 
 interface Collected {
@@ -63,7 +64,7 @@ async function run(tests: Collected[]): Promise<Outcome> {
 }
 
 /** A suite over `open`, every namespace with its own store and channel. */
-function suite(kind: Suite, open: (backend: Backend, name: string) => unknown): (t: TestApi) => void {
+function suite(kind: Suite, open: (backend: Backend, name: string, encryption?: EncryptionOptions) => unknown): (t: TestApi) => void {
   const backends = new Map<string, Backend>();
   const backend = (ns: string) => backends.get(ns) ?? backends.set(ns, { store: new MemoryStore(), channel: new LocalEventChannel() }).get(ns)!;
   const cleanup = (ns: string) => void backends.delete(ns);
@@ -72,7 +73,14 @@ function suite(kind: Suite, open: (backend: Backend, name: string) => unknown): 
     case 'storage':
       // Memory is fast: many more random sequences than an adapter's default 30, so a rule
       // the model-based trait checks is caught on every run, not by luck.
-      return (t) => describeStorage(t, 'x', { open: (ns, name) => open(backend(ns), name) as Storage, cleanup, capabilities: options, modelRuns: 400 });
+      return (t) =>
+        describeStorage(t, 'x', {
+          open: (ns, name) => open(backend(ns), name) as Storage,
+          cleanup,
+          capabilities: options,
+          modelRuns: 400,
+          encryption: { open: (ns, name, encryption) => open(backend(ns), name, encryption) as Storage, dump: (ns) => dumpStore(backend(ns).store) },
+        });
     case 'server':
       return (t) => describeSessionStorage(t, 'x', { open: (ns) => open(backend(ns), '') as SessionStorageProtocol, cleanup, modelRuns: 400 });
     case 'bus':
@@ -87,8 +95,8 @@ function suite(kind: Suite, open: (backend: Backend, name: string) => unknown): 
 }
 
 describe('the kit on the reference adapter', () => {
-  const reference: [Suite, (b: Backend, name: string) => unknown][] = [
-    ['storage', (b, name) => new MemoryStorage({ store: b.store, name })],
+  const reference: [Suite, (b: Backend, name: string, encryption?: EncryptionOptions) => unknown][] = [
+    ['storage', (b, name, encryption) => new MemoryStorage({ store: b.store, name, encryption })],
     ['server', (b) => new MemorySessionStorage({ store: b.store })],
     ['bus', (b) => new LocalSessionEventBus(b.channel)],
   ];

@@ -15,7 +15,8 @@ export type StorageErrorCode =
   | 'MTSTORE_NOT_FOUND'
   | 'MTSTORE_STORAGE_UNAVAILABLE'
   | 'MTSTORE_MIGRATION'
-  | 'MTSTORE_ADAPTER_UNAVAILABLE';
+  | 'MTSTORE_ADAPTER_UNAVAILABLE'
+  | 'MTSTORE_ENCRYPTION';
 
 export abstract class StorageError extends Error {
   abstract readonly code: StorageErrorCode;
@@ -56,6 +57,28 @@ export class MigrationError extends StorageError {
   readonly code = 'MTSTORE_MIGRATION' as const;
 }
 
+/** Why a sealed value could not be opened. */
+export type EncryptionFailure = 'missing-key' | 'does-not-open';
+
+/**
+ * A sealed value (see `encryption` in the storage options) could not be opened:
+ * `missing-key` — the key it names (`keyId`) is not configured, or no encryption is;
+ * `does-not-open` — the key under that id is the wrong one, or the value was moved
+ * from another session / DC / slot, or altered. Never carries key or value bytes.
+ */
+export class EncryptionError extends StorageError {
+  readonly code = 'MTSTORE_ENCRYPTION' as const;
+
+  constructor(
+    message: string,
+    /** The id of the key the sealed value needs. */
+    readonly keyId: string,
+    readonly reason: EncryptionFailure,
+  ) {
+    super(message);
+  }
+}
+
 const ERROR_CODES: ReadonlySet<string> = new Set<StorageErrorCode>([
   'MTSTORE_INVALID_ARGUMENT',
   'MTSTORE_STORAGE_CLOSED',
@@ -64,6 +87,7 @@ const ERROR_CODES: ReadonlySet<string> = new Set<StorageErrorCode>([
   'MTSTORE_STORAGE_UNAVAILABLE',
   'MTSTORE_MIGRATION',
   'MTSTORE_ADAPTER_UNAVAILABLE',
+  'MTSTORE_ENCRYPTION',
 ]);
 
 /** True for any mtstore error, also one thrown by another copy of @mtstore/core. */

@@ -3,6 +3,7 @@ export type {
   ChannelState,
   DataCenter,
   KeyValueEntry,
+  KeyValueSetOptions,
   KeyValueStore,
   Peer,
   PeerCache,
@@ -25,6 +26,8 @@ export type {
 } from './model.js';
 export {
   CorruptDataError,
+  EncryptionError,
+  type EncryptionFailure,
   InvalidArgumentError,
   isStorageError,
   MigrationError,
@@ -61,6 +64,7 @@ export {
   assertHost,
   assertKvKey,
   assertKvValue,
+  assertKvSetOptions,
   assertMessageId,
   assertMessageIds,
   assertSessionUpdate,
@@ -81,7 +85,9 @@ export type { AuthKeyRepository, KeyValueRepository, PeerRepository, RefMessageR
 export { AuthKeyBytes, authKeyBytes, checkStoredPeer, checkStoredSession, int64FromStorage } from './stored.js';
 export { mergePeer, normalizePeerBatch, peerKey, usernameKey } from './peers.js';
 export { fromMarkedId, MAX_CHANNEL_ID, MAX_CHAT_ID, MAX_USER_ID, toMarkedId, type UnmarkedPeerId } from './marked.js';
-export { BaseSessionStorage, BaseStorage } from './base.js';
+export { BaseSessionStorage, BaseStorage, type BaseStorageOptions, type ResealReport } from './base.js';
+export { generateEncryptionKey, isSealed, sealedKeyId, type EncryptionKey, type EncryptionOptions } from './seal.js';
+export { rotateEncryption, type RotateEncryptionOptions, type RotateProgress, type RotateReport } from './rotate.js';
 export { decodeSessionEvent, deliverSafely, encodeSessionEvent, LocalEventChannel, LocalSessionEventBus } from './bus.js';
 export { SessionSubject, type SessionSubjectOptions } from './subject.js';
 export { copyPeer, copySelfUser, copySession, copySessionUpdate } from './copy.js';

@@ -153,9 +153,18 @@ export interface KeyValueEntry {
  * `save()`, removed by `delete()`. Keys: 1-255 printable ASCII characters without
  * spaces; values: at most 65536 bytes.
  */
+/** Options of `kv.set`. */
+export interface KeyValueSetOptions {
+  /**
+   * The value is a secret: with `encryption` configured on the storage it is stored
+   * sealed, like auth keys (without encryption it is stored as is).
+   */
+  secret?: boolean;
+}
+
 export interface KeyValueStore {
   get(key: string): Promise<Uint8Array | null>;
-  set(key: string, value: Uint8Array): Promise<void>;
+  set(key: string, value: Uint8Array, options?: KeyValueSetOptions): Promise<void>;
   delete(key: string): Promise<void>;
   /** Every entry, sorted by key. */
   entries(): Promise<KeyValueEntry[]>;

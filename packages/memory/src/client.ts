@@ -4,6 +4,7 @@ import {
   describeValue,
   InvalidArgumentError,
   type ChannelState,
+  type BaseStorageOptions,
   type DataCenter,
   type Session,
   type SessionUpdate,
@@ -15,7 +16,7 @@ import { MemoryPeers } from './peers.js';
 import { MemoryRefMessages } from './refs.js';
 import { entryKeyId, MemoryStore, type EntryKeys, type Snapshot } from './store.js';
 
-export interface MemoryStorageOptions {
+export interface MemoryStorageOptions extends BaseStorageOptions {
   /** Shared backend; instances on one store see each other's writes. Default: a new store. */
   store?: MemoryStore;
   /** Session name. Default: `default`. */
@@ -39,7 +40,7 @@ export class MemoryStorage extends BaseStorage {
     if (typeof options !== 'object' || options === null) {
       throw new InvalidArgumentError(`MemoryStorage: options must be an object, got ${describeValue(options)}`);
     }
-    super(options.name ?? 'default');
+    super(options.name ?? 'default', { encryption: options.encryption });
     if (options.store !== undefined && !(options.store instanceof MemoryStore)) {
       throw new InvalidArgumentError('MemoryStorage: store must be a MemoryStore');
     }

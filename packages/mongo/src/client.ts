@@ -2,6 +2,7 @@ import {
   BaseStorage,
   InvalidArgumentError,
   Once,
+  type BaseStorageOptions,
   type ChannelState,
   type Session,
   type SessionUpdate,
@@ -28,7 +29,7 @@ import { collectionNames, prepare } from './schema.js';
  */
 export type MongoWriteMode = 'auto' | 'atomic' | 'locked';
 
-export interface MongoStorageOptions extends MongoConnectionOptions {
+export interface MongoStorageOptions extends MongoConnectionOptions, BaseStorageOptions {
   /** Session name: one named session (one account) per instance. Default `default`. */
   name?: string;
   writeMode?: MongoWriteMode;
@@ -56,7 +57,7 @@ export class MongoStorage extends BaseStorage {
   readonly #scope: Scope;
 
   constructor(options: MongoStorageOptions) {
-    super(options?.name ?? 'default');
+    super(options?.name ?? 'default', { encryption: options?.encryption });
     const writeMode = options?.writeMode ?? 'auto';
     if (!['auto', 'atomic', 'locked'].includes(writeMode)) {
       throw new InvalidArgumentError(`MongoStorage: writeMode must be 'auto', 'atomic' or 'locked', got ${JSON.stringify(writeMode)}`);

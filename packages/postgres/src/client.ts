@@ -1,6 +1,7 @@
 import {
   BaseStorage,
   CorruptDataError,
+  type BaseStorageOptions,
   int64FromStorage,
   type ChannelState,
   type DataCenter,
@@ -16,7 +17,7 @@ import { PostgresRefMessages } from './refs.js';
 import { clientStatements, type ClientStatements } from './statements.js';
 import { bytesFromHex } from './types.js';
 
-export interface PostgresStorageOptions extends PostgresConnectionOptions {
+export interface PostgresStorageOptions extends PostgresConnectionOptions, BaseStorageOptions {
   /** Session name: one named session (one account) per instance. Default `default`. */
   name?: string;
 }
@@ -38,7 +39,7 @@ export class PostgresStorage extends BaseStorage {
   readonly #sql: ClientStatements;
 
   constructor(options: PostgresStorageOptions = {}) {
-    super(options?.name ?? 'default');
+    super(options?.name ?? 'default', { encryption: options?.encryption });
     this.#db = new Database(options, 'PostgresStorage');
     this.schema = this.#db.schema;
     this.#sql = clientStatements(this.#db.s);

@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { checkServer, describeSessionEventBus, describeSessionStorage, describeStorage } from '@mtstore/conformance/vitest';
 import { PostgresSessionEventBus, PostgresSessionStorage, PostgresStorage } from '../src/index.js';
-import { dropSchema, probe, url } from './helpers.js';
+import { dropSchema, dumpSchema, probe, url } from './helpers.js';
 
 const server = await checkServer('postgres', url, probe);
 
@@ -15,6 +15,10 @@ if (server.available) {
     open: (namespace, name) => new PostgresStorage({ config, schema: namespace, name }),
     cleanup: dropSchema,
     processes,
+    encryption: {
+      open: (namespace, name, encryption) => new PostgresStorage({ config, schema: namespace, name, encryption }),
+      dump: (namespace) => dumpSchema(namespace),
+    },
   });
 
   describeSessionStorage('postgres', {

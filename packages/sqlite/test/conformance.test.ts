@@ -1,3 +1,4 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll } from 'vitest';
 import { describeSessionEventBus, describeSessionStorage, describeStorage } from '@mtstore/conformance/vitest';
@@ -13,10 +14,18 @@ const cleanup = (namespace: string) => removeDatabase(fileOf(namespace));
 process.env.MTSTORE_SQLITE_KIT_DIR = temp.dir;
 const processes = { module: fileURLToPath(new URL('./children/kit-worker.mjs', import.meta.url)) };
 
+// What the disk holds: the database file and its write-ahead log, byte for byte.
+const dumpFiles = (namespace: string) =>
+  Buffer.concat([fileOf(namespace), `${fileOf(namespace)}-wal`].filter((file) => existsSync(file)).map((file) => readFileSync(file)));
+
 describeStorage('sqlite', {
   open: (namespace, name) => new SqliteStorage({ path: fileOf(namespace), name }),
   cleanup,
   processes,
+  encryption: {
+    open: (namespace, name, encryption) => new SqliteStorage({ path: fileOf(namespace), name, encryption }),
+    dump: dumpFiles,
+  },
 });
 
 describeSessionStorage('sqlite', {

@@ -1,5 +1,6 @@
 import {
   BaseStorage,
+  type BaseStorageOptions,
   int64FromStorage,
   type ChannelState,
   type DataCenter,
@@ -19,7 +20,7 @@ import { bySize, flag, insertRows, num } from './rows.js';
 import type { SchemaContext } from './schema.js';
 import { PERMANENT_SLOT } from './tables.js';
 
-export interface TypeormStorageOptions extends TypeormConnectionOptions {
+export interface TypeormStorageOptions extends TypeormConnectionOptions, BaseStorageOptions {
   /** Session name. Default: `default`. */
   name?: string;
 }
@@ -115,7 +116,7 @@ export class TypeormStorage extends BaseStorage {
   readonly #sql: SessionStatements;
 
   constructor(options: TypeormStorageOptions) {
-    super(options?.name ?? 'default');
+    super(options?.name ?? 'default', { encryption: options?.encryption });
     this.#db = new Connection(options, 'TypeormStorage');
     this.#sql = new SessionStatements(this.#db.context);
     this.authKeyRepository = new TypeormAuthKeys(this.#db, this.name);
