@@ -8,6 +8,7 @@ import { BusScope, registrar, ServerScope, StorageScope } from './traits/context
 import { events, observerIsolation } from './traits/events.js';
 import { invalidInput } from './traits/input.js';
 import { keyValue } from './traits/kv.js';
+import { lease } from './traits/lease.js';
 import { authKeys } from './traits/keys.js';
 import { peers, peersV2 } from './traits/peers.js';
 import { refMessages } from './traits/refs.js';
@@ -43,6 +44,7 @@ export function describeStorage(t: TestApi, name: string, options: StorageSuiteO
     settling(r);
     crashes(r);
     clientModel(r);
+    lease(r);
   });
 }
 
