@@ -8,6 +8,7 @@ import {
   type UpdateState,
 } from '@mtstore/core';
 import { decodePeer, decodeSession, encodePeer, encodeSession, encodeUpdateState } from './codec.js';
+import { RedisLeases } from './lease.js';
 import { execResults, RedisConnection, type RedisConnectionOptions } from './connection.js';
 import { clientKeys, type ClientKeys } from './schema.js';
 import { FIND_PEER, UPDATE_STATE, UPSERT_PEERS } from './scripts.js';
@@ -33,6 +34,10 @@ export class RedisStorage extends BaseStorage {
     this.#connection = new RedisConnection(options, 'RedisStorage');
     this.prefix = this.#connection.prefix;
     this.#keys = clientKeys(this.prefix, this.name);
+  }
+
+  protected override createLeaseRepository(): RedisLeases {
+    return new RedisLeases(this.#connection, this.prefix, this.name, this.storedLabel);
   }
 
   protected readSession(): Promise<Session | null> {
