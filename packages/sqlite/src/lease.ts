@@ -80,6 +80,12 @@ export class SqliteLeases implements LeaseRepository {
   }
 
   async holder(): Promise<StoredLease | null> {
+    // Asking creates nothing: `mtstore inspect` and other readers leave the file as it is.
+    if (this.#sql === undefined) {
+      const db = this.scope.db();
+      const exists = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).pluck().get(`${this.scope.connection.tablePrefix}leases`);
+      if (exists === undefined) return null;
+    }
     const row = this.#statements().holder.get(this.scope.name, Date.now()) as LeaseRow | undefined;
     return row === undefined ? null : toLease(row);
   }
