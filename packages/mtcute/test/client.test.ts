@@ -74,7 +74,7 @@ for (const adapter of adapters) {
       // Straight to the driver: mtcute's own load wrapper (asyncResettable) leaves a
       // failed driver.load() as an unhandled rejection besides rejecting start().
       const second = mtcuteStorage(backend.open('e2e'));
-      const error = await second.driver.load!().then(
+      const error = await Promise.resolve(second.driver.load!()).then(
         () => null,
         (e: unknown) => e as Error & { code?: string },
       );
@@ -90,7 +90,7 @@ for (const adapter of adapters) {
       await third.tg.mt.storage.load();
       expect((await held.lease.holder())?.owner.label).toBe('mtcute');
       await third.tg.destroy();
-      await second.driver.destroy!();
+      await Promise.resolve(second.driver.destroy!());
       await held.close();
     });
 
