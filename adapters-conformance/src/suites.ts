@@ -9,6 +9,7 @@ import { events, observerIsolation } from './traits/events.js';
 import { invalidInput } from './traits/input.js';
 import { encryption } from './traits/encryption.js';
 import { keyValue } from './traits/kv.js';
+import { lease } from './traits/lease.js';
 import { authKeys } from './traits/keys.js';
 import { peers, peersV2 } from './traits/peers.js';
 import { refMessages } from './traits/refs.js';
@@ -45,6 +46,7 @@ export function describeStorage(t: TestApi, name: string, options: StorageSuiteO
     crashes(r);
     clientModel(r);
     encryption(r);
+    lease(r);
   });
 }
 

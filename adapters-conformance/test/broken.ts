@@ -67,6 +67,7 @@ function wrap(inner: Storage, changes: Partial<Omit<Storage, 'peers'>> & { peers
     authKeys: changes.authKeys ?? inner.authKeys,
     kv: changes.kv ?? inner.kv,
     refMessages: changes.refMessages ?? inner.refMessages,
+    lease: changes.lease ?? inner.lease,
     peers: { ...bindPeers(inner.peers), ...changes.peers },
   };
 }
@@ -511,6 +512,26 @@ function wrapBus(inner: SessionEventBus, changes: Partial<SessionEventBus>): Ses
 const globalChannel = new LocalEventChannel();
 
 export const BROKEN: readonly Broken[] = [
+  {
+    rule: 'the lease is taken whoever holds it',
+    suite: 'storage',
+    group: 'session lease',
+    open: (b, n) => {
+      const inner = new MemoryStorage({ store: b.store, name: n });
+      const lease = inner.lease;
+      return wrap(inner, {
+        lease: {
+          acquire: (options) => lease.acquire({ ...options, force: true }),
+          renew: () => lease.renew(),
+          release: () => lease.release(),
+          holder: () => lease.holder(),
+          get held() {
+            return lease.held;
+          },
+        },
+      });
+    },
+  },
   { rule: 'save writes in two steps', suite: 'storage', group: 'atomic save', open: (b, n) => new TornSave({ store: b.store, name: n }) },
   { rule: 'saveUpdateState creates a missing session', suite: 'storage', group: 'saveUpdateState', open: (b, n) => new StateWithoutSession({ store: b.store, name: n }) },
   { rule: 'saveUpdateState replaces every channel', suite: 'storage', group: 'saveUpdateState', open: (b, n) => new StateClobbersChannels({ store: b.store, name: n }) },

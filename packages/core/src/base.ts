@@ -21,6 +21,7 @@ import type {
   RefMessageStore,
   Session,
   DataCenter,
+  SessionLease,
   SessionStorageProtocol,
   SessionUpdate,
   Storage,
@@ -28,8 +29,9 @@ import type {
   UpdateState,
 } from './model.js';
 import { normalizePeerBatch, usernameKey } from './peers.js';
-import type { AuthKeyRepository, KeyValueRepository, PeerRepository, RefMessageRepository } from './repositories.js';
+import type { AuthKeyRepository, KeyValueRepository, LeaseRepository, PeerRepository, RefMessageRepository } from './repositories.js';
 import { isSealed, noEncryptionError, Sealer, type EncryptionOptions, type SealContext } from './seal.js';
+import { StorageLease } from './lease.js';
 import { authKeyBytes, checkStoredPeer, checkStoredSession, type AuthKeyBytes } from './stored.js';
 import {
   assertAuthKey,
@@ -86,8 +88,13 @@ abstract class Closable {
     return {};
   }
 
+  /** Work before the connection closes (BaseStorage gives its lease back). Must not reject. */
+  protected beforeClose(): Promise<void> {
+    return Promise.resolve();
+  }
+
   close(): Promise<void> {
-    this.#closing ??= this.closeConnection().catch((error: unknown) => {
+    this.#closing ??= this.beforeClose().then(() => this.closeConnection()).catch((error: unknown) => {
       throw toStorageError(error, `${this.constructor.name}.close`);
     });
     return this.#closing;
@@ -160,6 +167,9 @@ export abstract class BaseStorage extends Closable implements Storage {
   readonly authKeys: AuthKeyStore;
   readonly kv: KeyValueStore;
   readonly refMessages: RefMessageStore;
+  readonly lease: SessionLease;
+  /** The same object as `lease`: the write fence and close() reach it without a cast. */
+  readonly #lease: StorageLease;
   /**
    * `session "name"`: the prefix of CorruptDataError messages for this session's stored
    * data, built once so adapters' decoders need not build it on every read.
@@ -184,6 +194,28 @@ export abstract class BaseStorage extends Closable implements Storage {
     this.authKeys = this.#authKeys();
     this.kv = this.#kv();
     this.refMessages = this.#refMessages();
+    let leases: LeaseRepository | undefined;
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the getter below reads the live flag
+    const storage = this;
+    this.lease = this.#lease = new StorageLease({
+      name,
+      get closed() {
+        return storage.closed;
+      },
+      // Created on first use: the adapter's constructor has run by then.
+      repository: () => (leases ??= this.createLeaseRepository()),
+      where: (operation) => this.where(operation),
+      closedError: (operation) => this.closedError(operation),
+    });
+  }
+
+  /** The adapter's lease operations (its lease.ts); undefined: `storage.lease` rejects. */
+  protected createLeaseRepository(): LeaseRepository | undefined {
+    return undefined;
+  }
+
+  protected override beforeClose(): Promise<void> {
+    return this.#lease.end();
   }
 
   /**
@@ -233,6 +265,7 @@ export abstract class BaseStorage extends Closable implements Storage {
         throw invalid(error, this.where(operation));
       }
     }
+    if (WRITES.has(operation)) this.#lease.fence(operation);
     try {
       return await work();
     } catch (error) {
@@ -282,6 +315,7 @@ export abstract class BaseStorage extends Closable implements Storage {
       throw invalid(error, this.where('save'));
     }
     if (this.#sealer !== undefined) this.#sealSessionKeys(copy, this.#sealer);
+    this.#lease.fence('save');
     try {
       await this.writeSession(copy);
     } catch (error) {
@@ -312,6 +346,7 @@ export abstract class BaseStorage extends Closable implements Storage {
     } catch (error) {
       throw invalid(error, this.where('saveUpdateState'));
     }
+    this.#lease.fence('saveUpdateState');
     let stored: boolean;
     try {
       stored = await this.writeUpdateState({ pts: state.pts, qts: state.qts, date: state.date, seq: state.seq }, channelsCopy);
@@ -506,6 +541,7 @@ export abstract class BaseStorage extends Closable implements Storage {
           });
         }
         const copy = this.#sealer === undefined ? Uint8Array.from(key) : this.#sealer.seal(key, BaseStorage.#keyContext(dcId, false, PERMANENT_SLOT));
+        this.#lease.fence('authKeys.set');
         try {
           await this.authKeyRepository.set(dcId, copy);
         } catch (error) {
@@ -590,6 +626,7 @@ export abstract class BaseStorage extends Closable implements Storage {
         // A value that merely looks sealed is sealed too, so it reads back as written.
         const seal = sealer !== undefined && (options?.secret === true || sealer.isSecretKv(key) || isSealed(value));
         const copy = seal ? sealer.seal(value, { kind: 'kv', key }) : Uint8Array.from(value);
+        this.#lease.fence('kv.set');
         try {
           await this.kvRepository.set(key, copy);
         } catch (error) {
@@ -674,6 +711,7 @@ export abstract class BaseStorage extends Closable implements Storage {
           throw invalid(error, this.where('peers.upsert'));
         }
         if (batch.length === 0) return;
+        this.#lease.fence('peers.upsert');
         try {
           await repo().upsert(batch);
         } catch (error) {
@@ -739,6 +777,23 @@ export abstract class BaseStorage extends Closable implements Storage {
 }
 
 const DEFAULT_PEER_PAGE = 1000;
+
+/** Operations run through #run that write: fenced by the lease (the hand-written hot paths call the fence themselves). */
+const WRITES: ReadonlySet<string> = new Set([
+  'update',
+  'delete',
+  'authKeys.delete',
+  'authKeys.setTemp',
+  'authKeys.deleteTemp',
+  'authKeys.deleteByDc',
+  'kv.delete',
+  'kv.clear',
+  'refMessages.store',
+  'refMessages.delete',
+  'refMessages.deleteByPeer',
+  'refMessages.clear',
+  'peers.clear',
+]);
 
 function isDcId(value: unknown): value is number {
   return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= MAX_DC_ID;

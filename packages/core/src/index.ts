@@ -4,6 +4,10 @@ export type {
   DataCenter,
   KeyValueEntry,
   KeyValueSetOptions,
+  LeaseAcquireOptions,
+  LeaseHolder,
+  LeaseOwner,
+  SessionLease,
   KeyValueStore,
   Peer,
   PeerCache,
@@ -30,6 +34,8 @@ export {
   type EncryptionFailure,
   InvalidArgumentError,
   isStorageError,
+  LeaseHeldError,
+  LeaseLostError,
   MigrationError,
   NotFoundError,
   sanitizeCause,
@@ -82,6 +88,8 @@ export {
   PEER_TYPES,
 } from './validate.js';
 export type { AuthKeyRepository, KeyValueRepository, PeerRepository, RefMessageRepository } from './repositories.js';
+export type { LeaseRepository, StoredLease } from './repositories.js';
+export { DEFAULT_LEASE_TTL_SECONDS, describeHolder } from './lease.js';
 export { AuthKeyBytes, authKeyBytes, checkStoredPeer, checkStoredSession, int64FromStorage } from './stored.js';
 export { mergePeer, normalizePeerBatch, peerKey, usernameKey } from './peers.js';
 export { fromMarkedId, MAX_CHANNEL_ID, MAX_CHAT_ID, MAX_USER_ID, toMarkedId, type UnmarkedPeerId } from './marked.js';

@@ -12,6 +12,7 @@ import {
 } from '@mtstore/core';
 import { MemoryAuthKeys } from './keys.js';
 import { MemoryKeyValues } from './kv.js';
+import { MemoryLeases } from './lease.js';
 import { MemoryPeers } from './peers.js';
 import { MemoryRefMessages } from './refs.js';
 import { entryKeyId, MemoryStore, type EntryKeys, type Snapshot } from './store.js';
@@ -49,6 +50,10 @@ export class MemoryStorage extends BaseStorage {
     this.kvRepository = new MemoryKeyValues(this.store, this.name);
     this.peerRepository = new MemoryPeers(this.store, this.name);
     this.refMessageRepository = new MemoryRefMessages(this.store, this.name);
+  }
+
+  protected override createLeaseRepository(): MemoryLeases {
+    return new MemoryLeases(this.store, this.name);
   }
 
   protected async readSession(): Promise<Session | null> {

@@ -13,6 +13,7 @@ import { openConnection, type Connection, type MongoConnectionOptions } from './
 import { guarded, upsertRetry, type Context, type Scope } from './context.js';
 import { MongoAuthKeys } from './keys.js';
 import { MongoKeyValues } from './kv.js';
+import { MongoLeases, type LeaseDocument } from './lease.js';
 import { isDuplicateKey, SessionLocks, type LockDocument } from './lock.js';
 import { MongoPeers } from './peers.js';
 import { MongoRefMessages } from './refs.js';
@@ -77,6 +78,12 @@ export class MongoStorage extends BaseStorage {
     this.kvRepository = new MongoKeyValues(this.#scope);
     this.peerRepository = new MongoPeers(this.#scope);
     this.refMessageRepository = new MongoRefMessages(this.#scope);
+  }
+
+  protected override createLeaseRepository(): MongoLeases {
+    // Connected and migrated first, like every other operation.
+    const collection = async () => (await this.#scope.ready(), this.#connection.db.collection<LeaseDocument>(`${this.#connection.prefix}leases`));
+    return new MongoLeases(collection, this.name);
   }
 
   protected override describe(): Record<string, unknown> {

@@ -1,4 +1,5 @@
 import { BSON } from 'mongodb';
+import { fileURLToPath } from 'node:url';
 import { afterAll } from 'vitest';
 import { describeSessionEventBus, describeSessionStorage, describeStorage } from '@mtstore/conformance/vitest';
 import { MongoSessionEventBus, MongoSessionStorage, MongoStorage } from '../src/index.js';
@@ -37,6 +38,8 @@ if (server.available) {
   describeStorage('mongo', {
     open: (namespace, name) => new MongoStorage({ url: url(namespace), name }),
     cleanup,
+    // The kit's worker processes (lease, crash and race traits) open the same databases through this module.
+    processes: { module: fileURLToPath(new URL('./children/kit-worker.mjs', import.meta.url)) },
     // FerretDB 1.x scans whole collections for anything but an _id lookup: the batch of
     // 10,000 peers, upserted twice, takes 10-20 s there on a loaded 2-core machine.
     timeout: 90_000,

@@ -45,7 +45,8 @@ for (const adapter of adapters) {
       return storage;
     };
     const provider = async (name = 'bridge'): Promise<MtcuteStorage> => {
-      const p = mtcuteStorage(open(name), { closeOnDestroy: false });
+      // These tests open several providers on one session at once on purpose: no lease.
+      const p = mtcuteStorage(open(name), { closeOnDestroy: false, lease: false });
       await loadProvider(p);
       return p;
     };

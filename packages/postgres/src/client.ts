@@ -12,6 +12,7 @@ import {
 import { Database, type PostgresConnectionOptions } from './connection.js';
 import { PERMANENT_SLOT, PostgresAuthKeys } from './keys.js';
 import { PostgresKeyValues } from './kv.js';
+import { PostgresLeases } from './lease.js';
 import { PostgresPeers } from './peers.js';
 import { PostgresRefMessages } from './refs.js';
 import { clientStatements, type ClientStatements } from './statements.js';
@@ -47,6 +48,10 @@ export class PostgresStorage extends BaseStorage {
     this.kvRepository = new PostgresKeyValues(this.#db, this.name);
     this.peerRepository = new PostgresPeers(this.#db, this.name, this.storedLabel);
     this.refMessageRepository = new PostgresRefMessages(this.#db, this.name);
+  }
+
+  protected override createLeaseRepository(): PostgresLeases {
+    return new PostgresLeases(this.#db, this.name);
   }
 
   protected override describe(): Record<string, unknown> {

@@ -1,5 +1,6 @@
 import { BaseStorage, type BaseStorageOptions, type ChannelState, type Session, type SessionUpdate, type UpdateState } from '@mtstore/core';
 import { decodeSession, encodeDcs, encodeKeys, encodeSession, encodeUpdateState, encodeUser, USER_FIELDS, type Field } from './codec.js';
+import { RedisLeases } from './lease.js';
 import { execResults, RedisConnection, type RedisConnectionOptions } from './connection.js';
 import { RedisAuthKeys } from './keys.js';
 import { RedisKeyValues } from './kv.js';
@@ -40,6 +41,10 @@ export class RedisStorage extends BaseStorage {
     this.kvRepository = new RedisKeyValues(this.#connection, this.#keys, this.storedLabel);
     this.peerRepository = new RedisPeers(this.#connection, this.#keys, this.storedLabel);
     this.refMessageRepository = new RedisRefMessages(this.#connection, this.#keys, this.storedLabel);
+  }
+
+  protected override createLeaseRepository(): RedisLeases {
+    return new RedisLeases(this.#connection, this.prefix, this.name, this.storedLabel);
   }
 
   /** One MULTI of two HGETALLs: the snapshot and its keys, never torn by a concurrent save. */

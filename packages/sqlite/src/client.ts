@@ -3,6 +3,7 @@ import { BaseStorage, type BaseStorageOptions, type ChannelState, type Session, 
 import { Connection, connectionOptions, type SqliteConnectionOptions } from './connection.js';
 import { SqliteAuthKeys } from './keys.js';
 import { SqliteKeyValues } from './kv.js';
+import { SqliteLeases } from './lease.js';
 import { SqlitePeers } from './peers.js';
 import { SqliteRefMessages } from './refs.js';
 import { bit, sessionFromRows, type ChannelRow, type DcRow, type KeyRow, type SessionRow, type SessionRows } from './rows.js';
@@ -45,6 +46,10 @@ export class SqliteStorage extends BaseStorage {
     this.kvRepository = new SqliteKeyValues(this.#scope);
     this.peerRepository = new SqlitePeers(this.#scope, this.storedLabel);
     this.refMessageRepository = new SqliteRefMessages(this.#scope, this.storedLabel);
+  }
+
+  protected override createLeaseRepository(): SqliteLeases {
+    return new SqliteLeases(this.#scope);
   }
 
   /** The database file (absolute, Telethon naming applied), `:memory:`, or undefined for a borrowed database. */

@@ -14,6 +14,7 @@ import { Connection, type Row, type Sql, type TypeormConnectionOptions } from '.
 import type { Dialect } from './dialect.js';
 import { keyParam, TypeormAuthKeys } from './keys.js';
 import { TypeormKeyValues } from './kv.js';
+import { TypeormLeases } from './lease.js';
 import { TypeormPeers } from './peers.js';
 import { TypeormRefMessages } from './refs.js';
 import { bySize, flag, insertRows, num } from './rows.js';
@@ -114,6 +115,10 @@ export class TypeormStorage extends BaseStorage {
   protected readonly refMessageRepository: TypeormRefMessages;
   readonly #db: Connection;
   readonly #sql: SessionStatements;
+
+  protected override createLeaseRepository(): TypeormLeases {
+    return new TypeormLeases(this.#db, this.name);
+  }
 
   constructor(options: TypeormStorageOptions) {
     super(options?.name ?? 'default', { encryption: options?.encryption });

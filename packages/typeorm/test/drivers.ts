@@ -14,7 +14,7 @@ export const POSTGRES_URL = process.env.POSTGRES_URL ?? 'postgres://postgres@127
 export const MYSQL_URL = process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
 
 /** Every table of a prefix, for cleanup. */
-export const TABLES = ['schema_version', 'sessions', 'datacenters', 'auth_keys', 'temp_auth_keys', 'channels', 'peers', 'peer_usernames', 'kv', 'ref_messages', 'server_sessions'];
+export const TABLES = ['schema_version', 'sessions', 'datacenters', 'auth_keys', 'temp_auth_keys', 'channels', 'peers', 'peer_usernames', 'kv', 'ref_messages', 'server_sessions', 'leases'];
 
 export interface TestDriver {
   readonly name: 'postgres' | 'mysql' | 'sqlite';
