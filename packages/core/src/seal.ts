@@ -231,10 +231,22 @@ export class Sealer {
     return aad;
   }
 
-  /** Seals `plain` with the first key for `context`: a fresh random nonce every call. */
+  /**
+   * Seals `plain` with the first key for `context`: a fresh random nonce for every new
+   * value. The one exception: writing back, to the same place, exactly the value this
+   * instance last sealed or opened there under the current write key returns those
+   * sealed bytes again. Same key, nonce, associated data and plaintext give the same
+   * ciphertext, so GCM's nonce rule holds; a database reader learns only that the value
+   * did not change. That keeps `save()` of a session whose keys did not change (most
+   * saves) from paying AES-GCM setup per key.
+   */
   seal(plain: Uint8Array, context: SealContext): Uint8Array {
     const writer = this.#writer;
     const place = placeOf(context);
+    const known = this.#known.get(place);
+    if (known !== undefined && known.plain.equals(plain) && this.keyIdOf(known.sealed) === writer.id) {
+      return Uint8Array.from(known.sealed);
+    }
     const body = FIXED_HEADER + writer.idBytes.length + NONCE_LENGTH;
     const out = Buffer.allocUnsafe(body + plain.length + TAG_LENGTH);
     out.set(MAGIC, 0);

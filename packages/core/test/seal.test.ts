@@ -67,12 +67,21 @@ describe('sealed values', () => {
     rejectsCode(() => sealer(undefined, 'carol').open(sealed, perm, 'x'), 'MTSTORE_ENCRYPTION');
   });
 
-  it('a fresh nonce per seal', () => {
+  it('a fresh nonce for every new value; an unchanged value written back keeps its sealed bytes', () => {
     const s = sealer();
     const a = s.seal(key, perm);
-    const b = s.seal(key, perm);
+    // Another instance (no memory of what it sealed) sealing the same value: a fresh nonce.
+    const b = sealer().seal(key, perm);
     expect(Buffer.from(a).equals(Buffer.from(b))).toBe(false);
     expect(Buffer.from(a.subarray(10, 22)).equals(Buffer.from(b.subarray(10, 22)))).toBe(false);
+    // The same instance writing the same value back to the same place: the same bytes (same nonce AND plaintext).
+    expect(Buffer.from(s.seal(key, perm)).equals(Buffer.from(a))).toBe(true);
+    // A different value there, then the first again: each gets a fresh nonce.
+    const other = Uint8Array.from(key, (x) => x ^ 1);
+    const c = s.seal(other, perm);
+    const d = s.seal(key, perm);
+    expect(Buffer.from(c.subarray(10, 22)).equals(Buffer.from(a.subarray(10, 22)))).toBe(false);
+    expect(Buffer.from(d.subarray(10, 22)).equals(Buffer.from(a.subarray(10, 22)))).toBe(false);
   });
 
   it('reads accept any configured key, writes use the first', () => {
