@@ -7,7 +7,7 @@
  * one-line reason) and fails under CI.
  */
 import type { Storage } from '@mtstore/core';
-import { adapters } from './adapters.js';
+import { adapters } from '@mtstore/test-adapters';
 
 export interface Backend {
   /** A new Storage instance for session `name` (default `default`). */

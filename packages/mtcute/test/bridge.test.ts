@@ -12,7 +12,7 @@ import { __tlWriterMap, serializeBasicDcOption, TlBinaryWriter } from '@mtcute/c
 import { createStub } from '@mtcute/test/stub.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mtcuteStorage, type MtcuteStorage, type PeerInfo } from '../src/index.js';
-import { adapters, type Backend } from './adapters.js';
+import { adapters, type Backend } from '@mtstore/test-adapters';
 import { loadProvider } from './helpers.js';
 
 const int32 = (value: number): Uint8Array => {

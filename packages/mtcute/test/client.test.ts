@@ -12,7 +12,7 @@ import { StubTelegramClient } from '@mtcute/test/client.js';
 import { createStub } from '@mtcute/test/stub.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mtcuteStorage } from '../src/index.js';
-import { adapters, type Backend } from './adapters.js';
+import { adapters, type Backend } from '@mtstore/test-adapters';
 import { platform } from './helpers.js';
 
 const SELF_ID = 7_001_234_567;

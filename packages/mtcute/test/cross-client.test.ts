@@ -27,7 +27,7 @@ import { LogLevel } from 'telegram/extensions/Logger.js';
 import type { Session } from 'telegram/sessions/index.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mtcuteStorage } from '../src/index.js';
-import { adapters, type Backend } from './adapters.js';
+import { adapters, type Backend } from '@mtstore/test-adapters';
 import { platform } from './helpers.js';
 
 const SELF_ID = 7_001_234_567;
@@ -110,6 +110,8 @@ for (const adapter of adapters) {
       );
       await gram.save();
       expect(client.connected).toBeFalsy();
+      // The GramJS process stops (close() gives back the session's lease) before mtcute starts.
+      await gram.close();
 
       const { tg, calls } = mtcuteClient(backend);
       const exported = readStringSession(await tg.exportSession());
@@ -141,6 +143,7 @@ for (const adapter of adapters) {
         new Api.User({ id: helpers.returnBigInt(ALICE_ID), accessHash: helpers.returnBigInt(ALICE_HASH), firstName: 'Alice', lastName: 'Liddell', username: 'alice' }),
       ]);
       await gram.save();
+      await gram.close();
       const stored = await backend.open('shared').peers.getById('user', BigInt(ALICE_ID));
       expect(stored?.complete?.length).toBeGreaterThan(0);
 

@@ -7,8 +7,8 @@
  * processes sharing a session. A server that is unreachable skips its adapter with
  * a one-line reason, and fails the run under CI=true (checkServer).
  *
- * packages/mtcute/test/adapters.ts and packages/gramjs/test/adapters.ts are one file
- * in two copies (each package tests on its own dependencies): keep them identical.
+ * One copy for every package whose tests run over all adapters (the mtcute and GramJS
+ * bridges): a private workspace package, never published.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
