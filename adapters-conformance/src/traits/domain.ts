@@ -229,7 +229,11 @@ export function serverDomain({ group, test, expect }: ServerRegistrar): void {
     test('more than 100 sessions per auth key: 250 are listed and destroyed exactly', async (s) => {
       const storage = await s.open();
       const ids = Array.from({ length: 250 }, (_, i) => (i % 2 ? BigInt(i) : INT64_MAX - BigInt(i)));
-      for (const id of ids) expect(await storage.createSession(INT64_MIN, id)).toBe(true);
+      // 50 at a time: the point is the count, not 250 sequential round trips.
+      for (let i = 0; i < ids.length; i += 50) {
+        const created = await Promise.all(ids.slice(i, i + 50).map((id) => storage.createSession(INT64_MIN, id)));
+        expect(created.every(Boolean), `sessions ${i}-${i + 49} created`).toBe(true);
+      }
       await storage.createSession(INT64_MAX, 1n);
       const sorted = (xs: readonly bigint[]) => [...xs].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
       expect(sorted(await storage.listSessions(INT64_MIN))).toEqual(sorted(ids));
