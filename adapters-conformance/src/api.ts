@@ -3,7 +3,7 @@
  * The kit never imports a runner: `@mtstore/conformance/vitest` binds vitest, and
  * any runner with describe/it and a jest-style expect can be bound the same way.
  */
-import type { SessionEventBus, SessionStorageProtocol, Storage } from '@mtstore/core';
+import type { EncryptionOptions, SessionEventBus, SessionStorageProtocol, Storage } from '@mtstore/core';
 
 /** The jest/vitest matchers the kit uses. */
 export interface Assertion {
@@ -54,6 +54,22 @@ export interface ProcessesOption {
   module: string;
 }
 
+/**
+ * What the encryption-at-rest traits need: an instance with `encryption` in its
+ * options, and the bytes the database really holds, to search them for plaintext keys.
+ */
+export interface EncryptionSuiteOption {
+  /** Opens like `open`, passing `encryption` (undefined: none) in the adapter's options. */
+  open(namespace: string, name: string, encryption: EncryptionOptions | undefined): MaybePromise<Storage>;
+  /**
+   * Every byte the backend stores for `namespace` — the database file, every row's
+   * columns, every key's value, every document — as raw bytes (decode hex, base64 or
+   * BSON wrappers the database hands back). The kit checks that a plaintext key shows
+   * up in it and a sealed one never does.
+   */
+  dump(namespace: string): MaybePromise<Uint8Array>;
+}
+
 export interface StorageSuiteOptions {
   /** Opens session `name` in the backend `namespace`; the same namespace means the same data. */
   open(namespace: string, name: string): MaybePromise<Storage>;
@@ -78,6 +94,8 @@ export interface StorageSuiteOptions {
    */
   interrupt?(namespace: string): MaybePromise<void>;
   capabilities?: StorageCapabilities;
+  /** For the encryption-at-rest traits (skipped, with that reason, without it). */
+  encryption?: EncryptionSuiteOption;
   /** Per-test timeout in ms. Default 30,000. */
   timeout?: number;
 }

@@ -7,7 +7,9 @@ import { bus } from './traits/bus.js';
 import { BusScope, registrar, ServerScope, StorageScope } from './traits/context.js';
 import { events, observerIsolation } from './traits/events.js';
 import { invalidInput } from './traits/input.js';
+import { encryption } from './traits/encryption.js';
 import { keyValue } from './traits/kv.js';
+import { lease } from './traits/lease.js';
 import { authKeys } from './traits/keys.js';
 import { peers, peersV2 } from './traits/peers.js';
 import { refMessages } from './traits/refs.js';
@@ -51,6 +53,8 @@ export function describeStorage(t: TestApi, name: string, options: StorageSuiteO
     clientStaleness(r);
     tornReads(r);
     clientFaults(r);
+    encryption(r);
+    lease(r);
   });
 }
 

@@ -18,6 +18,7 @@ import {
   StorageClosedError,
   StorageUnavailableError,
   type ChannelState,
+  type EncryptionOptions,
   type Peer,
   type PeerCache,
   type PeerType,
@@ -42,7 +43,7 @@ export interface Broken {
   /** The trait group that must catch it. */
   group: string;
   /** Opens the broken thing on a namespace's shared store / channel. */
-  open: (backend: Backend, name: string) => Storage | SessionStorageProtocol | SessionEventBus;
+  open: (backend: Backend, name: string, encryption?: EncryptionOptions) => Storage | SessionStorageProtocol | SessionEventBus;
   /** What the broken adapter declares about itself, and the fault hooks it gives. */
   capabilities?: { sharedBackend?: boolean };
   corrupt?: (backend: Backend, name: string) => void;
@@ -87,6 +88,7 @@ function wrap(inner: Storage, changes: Partial<Omit<Storage, 'peers'>> & { peers
     authKeys: changes.authKeys ?? inner.authKeys,
     kv: changes.kv ?? inner.kv,
     refMessages: changes.refMessages ?? inner.refMessages,
+    lease: changes.lease ?? inner.lease,
     peers: { ...bindPeers(inner.peers), ...changes.peers },
   };
 }
@@ -115,6 +117,20 @@ function wrapServer(inner: SessionStorageProtocol, changes: Partial<SessionStora
 }
 
 const memory = (b: Backend, name: string) => new MemoryStorage({ store: b.store, name });
+
+/** Reads that hit a key they cannot open answer "nothing stored" instead of failing. */
+function swallowingSealErrors(inner: Storage): Storage {
+  const orNull = <T>(promise: Promise<T>): Promise<T | null> =>
+    promise.catch((error: unknown) => {
+      if ((error as { code?: unknown } | null)?.code === 'MTSTORE_ENCRYPTION') return null;
+      throw error;
+    });
+  const keys = inner.authKeys;
+  return wrap(inner, {
+    load: () => orNull(inner.load()),
+    authKeys: { ...keys, get: (dc) => orNull(keys.get(dc)), getTemp: (dc, i) => orNull(keys.getTemp(dc, i)), set: (dc, k) => keys.set(dc, k) },
+  });
+}
 const server = (b: Backend) => new MemorySessionStorage({ store: b.store });
 
 // ---- client storage -------------------------------------------------------------
@@ -517,6 +533,26 @@ function wrapBus(inner: SessionEventBus, changes: Partial<SessionEventBus>): Ses
 const globalChannel = new LocalEventChannel();
 
 export const BROKEN: readonly Broken[] = [
+  {
+    rule: 'the lease is taken whoever holds it',
+    suite: 'storage',
+    group: 'session lease',
+    open: (b, n) => {
+      const inner = new MemoryStorage({ store: b.store, name: n });
+      const lease = inner.lease;
+      return wrap(inner, {
+        lease: {
+          acquire: (options) => lease.acquire({ ...options, force: true }),
+          renew: () => lease.renew(),
+          release: () => lease.release(),
+          holder: () => lease.holder(),
+          get held() {
+            return lease.held;
+          },
+        },
+      });
+    },
+  },
   { rule: 'save writes in two steps', suite: 'storage', group: 'atomic save', open: (b, n) => new TornSave({ store: b.store, name: n }) },
   { rule: 'saveUpdateState creates a missing session', suite: 'storage', group: 'saveUpdateState', open: (b, n) => new StateWithoutSession({ store: b.store, name: n }) },
   { rule: 'saveUpdateState replaces every channel', suite: 'storage', group: 'saveUpdateState', open: (b, n) => new StateClobbersChannels({ store: b.store, name: n }) },
@@ -541,6 +577,13 @@ export const BROKEN: readonly Broken[] = [
   { rule: 'a second close rejects', suite: 'storage', group: 'close', open: secondCloseRejects },
   { rule: 'each instance caches what it loaded', suite: 'storage', group: 'two instances', open: staleCache },
   { rule: 'loaded keys print their bytes', suite: 'storage', group: 'secrets', open: leakingKeys },
+  { rule: 'the encryption option is ignored: keys stored in plaintext', suite: 'storage', group: 'encryption at rest', open: (b, n) => memory(b, n) },
+  {
+    rule: 'a sealed key that does not open reads as no key',
+    suite: 'storage',
+    group: 'encryption at rest',
+    open: (b, n, encryption) => swallowingSealErrors(new MemoryStorage({ store: b.store, name: n, encryption })),
+  },
   { rule: 'errors quote key bytes', suite: 'storage', group: 'secrets', open: keyInErrors },
 
   { rule: 'a moved username stays with its previous owner (random sequences)', suite: 'storage', group: 'model-based', open: usernameNotReleased },
@@ -847,13 +890,23 @@ function drop(b: Backend): void {
  * contract asks (one StorageUnavailableError, then it reconnects); the broken modes
  * reject with the driver's own error, or never reconnect.
  */
+/** A repository-like object (peers, authKeys, lease…), not a value (a date, an array, a record of data). */
+function hasMethods(value: unknown): value is object {
+  if (value === null || typeof value !== 'object' || Object.prototype.toString.call(value) !== '[object Object]') return false;
+  const proto = Object.getPrototypeOf(value) as object | null;
+  const own = Object.values(value).some((v) => typeof v === 'function');
+  const inherited = proto !== null && proto !== Object.prototype && Object.getOwnPropertyNames(proto).some((k) => k !== 'constructor' && typeof Object.getOwnPropertyDescriptor(proto, k)?.value === 'function');
+  return own || inherited;
+}
+
 export function behindConnection<T extends object>(inner: T, b: Backend, mode: 'reconnects' | 'raw error' | 'never recovers'): T {
   let seen = b.drops;
-  const gate = (): void => {
-    if (b.drops === seen) return;
+  /** The error a call meets on a dropped connection, or undefined when connected. */
+  const gate = (): Error | undefined => {
+    if (b.drops === seen) return undefined;
     if (mode !== 'never recovers') seen = b.drops;
-    if (mode === 'raw error') throw Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
-    throw new StorageUnavailableError('the connection was lost');
+    if (mode === 'raw error') return Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+    return new StorageUnavailableError('the connection was lost');
   };
   const proxy = (target: object): object =>
     new Proxy(target, {
@@ -861,12 +914,14 @@ export function behindConnection<T extends object>(inner: T, b: Backend, mode: '
         const value: unknown = Reflect.get(t, property, t);
         if (typeof value === 'function') {
           if (property === 'close') return (value as () => unknown).bind(t);
-          return async (...args: unknown[]) => {
-            gate();
-            return (value as (...a: unknown[]) => unknown).apply(t, args);
+          // Not async: synchronous methods stay synchronous while connected.
+          return (...args: unknown[]) => {
+            const error = gate();
+            return error === undefined ? (value as (...a: unknown[]) => unknown).apply(t, args) : Promise.reject(error);
           };
         }
-        return value !== null && typeof value === 'object' && !(value instanceof Uint8Array) ? proxy(value) : value;
+        // Repositories (peers, authKeys, lease…) are wrapped too; values (dates, arrays, bytes) are not.
+        return hasMethods(value) ? proxy(value) : value;
       },
     });
   return proxy(inner) as T;

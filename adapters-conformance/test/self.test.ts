@@ -5,10 +5,11 @@
  * whole suite against one adapter.
  */
 import { describe, expect, it } from 'vitest';
-import { LocalEventChannel, LocalSessionEventBus, type SessionEventBus, type SessionStorageProtocol, type Storage } from '@mtstore/core';
+import { LocalEventChannel, LocalSessionEventBus, type EncryptionOptions, type SessionEventBus, type SessionStorageProtocol, type Storage } from '@mtstore/core';
 import type { Expect, TestApi } from '../src/api.js';
 import { describeSessionEventBus, describeSessionStorage, describeStorage } from '../src/suites.js';
 import { MemorySessionStorage, MemoryStorage, MemoryStore } from '../../packages/memory/src/index.js';
+import { dumpStore } from '../../packages/memory/test/dump.js';
 import { BROKEN, behindConnection, corruptMemory, type Backend, type Broken, type Suite } from './broken.js';
 
 interface Collected {
@@ -65,7 +66,7 @@ async function run(tests: Collected[]): Promise<Outcome> {
 type Hooks = Pick<Broken, 'capabilities' | 'corrupt' | 'interrupt'>;
 
 /** A suite over `open`, every namespace with its own store and channel. */
-function suite(kind: Suite, open: (backend: Backend, name: string) => unknown, hooks: Hooks = {}): (t: TestApi) => void {
+function suite(kind: Suite, open: (backend: Backend, name: string, encryption?: EncryptionOptions) => unknown, hooks: Hooks = {}): (t: TestApi) => void {
   const backends = new Map<string, Backend>();
   const backend = (ns: string) => backends.get(ns) ?? backends.set(ns, { store: new MemoryStore(), channel: new LocalEventChannel(), drops: 0 }).get(ns)!;
   const cleanup = (ns: string) => void backends.delete(ns);
@@ -79,7 +80,15 @@ function suite(kind: Suite, open: (backend: Backend, name: string) => unknown, h
     case 'storage':
       // Memory is fast: many more random sequences than an adapter's default 30, so a rule
       // the model-based trait checks is caught on every run, not by luck.
-      return (t) => describeStorage(t, 'x', { open: (ns, name) => open(backend(ns), name) as Storage, cleanup, capabilities, modelRuns: 400, ...faults });
+      return (t) =>
+        describeStorage(t, 'x', {
+          open: (ns, name) => open(backend(ns), name) as Storage,
+          cleanup,
+          capabilities,
+          modelRuns: 400,
+          ...faults,
+          encryption: { open: (ns, name, encryption) => open(backend(ns), name, encryption) as Storage, dump: (ns) => dumpStore(backend(ns).store) },
+        });
     case 'server':
       return (t) => describeSessionStorage(t, 'x', { open: (ns) => open(backend(ns), '') as SessionStorageProtocol, cleanup, modelRuns: 400, capabilities: hooks.capabilities, ...faults });
     case 'bus':
@@ -96,8 +105,8 @@ function suite(kind: Suite, open: (backend: Backend, name: string) => unknown, h
 describe('the kit on the reference adapter', () => {
   const drop = (b: Backend) => void b.drops++;
   // Memory behind a simulated connection that reconnects after a drop, as the contract asks.
-  const reference: [Suite, (b: Backend, name: string) => unknown, Hooks][] = [
-    ['storage', (b, name) => behindConnection(new MemoryStorage({ store: b.store, name }), b, 'reconnects'), { corrupt: corruptMemory, interrupt: drop }],
+  const reference: [Suite, (b: Backend, name: string, encryption?: EncryptionOptions) => unknown, Hooks][] = [
+    ['storage', (b, name, encryption) => behindConnection(new MemoryStorage({ store: b.store, name, encryption }), b, 'reconnects'), { corrupt: corruptMemory, interrupt: drop }],
     ['server', (b) => behindConnection(new MemorySessionStorage({ store: b.store }), b, 'reconnects'), { interrupt: drop }],
     ['bus', (b) => new LocalSessionEventBus(b.channel), {}],
   ];

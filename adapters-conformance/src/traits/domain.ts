@@ -103,6 +103,23 @@ export const anySession: fc.Arbitrary<Session> = fc
   .map(({ home, ...s }) => ({ version: 1 as const, homeDcId: (s.dcs[home % s.dcs.length] as DataCenter).id, ...s }))
   .filter(valid((s) => assertSession(s, 'session')));
 
+/** Every corner at once: DC 1000 and CDN 203, temp keys on several DCs and top slots, `[]`, zero counters, the largest time. */
+const CORNER_SESSION: Session = {
+  version: 1,
+  homeDcId: 1000,
+  dcs: [
+    { id: 1000, host: 'cdn-1000.example', port: 65535, authKey: new Uint8Array(256).fill(1), tempAuthKeys: [{ index: INT32_MAX, key: new Uint8Array(256).fill(2), expiresAt: UINT32_MAX }, { index: 0, key: new Uint8Array(256).fill(3), expiresAt: 0 }] },
+    { id: 203, ipv4: '91.108.56.1', port: 1, tempAuthKeys: [{ index: 1, key: new Uint8Array(256).fill(4), expiresAt: 2 ** 31 }] },
+    { id: 203, port: 443, mediaOnly: true, tempAuthKeys: [] },
+    { id: 1, authKey: new Uint8Array(256).fill(5), tempAuthKeys: [] },
+  ],
+  apiId: INT32_MAX,
+  user: { id: INT64_MIN, dcId: 1000, bot: false, usernames: ['MixedCase', 'UPPER'], premium: false },
+  state: { pts: 0, qts: 0, date: UINT32_MAX, seq: 0 },
+  channels: [{ id: INT64_MAX, pts: 0 }, { id: INT64_MIN, pts: INT32_MAX }],
+  takeoutId: INT64_MAX,
+};
+
 /** What `load` returns for `session`: temp keys by slot, an empty list absent. */
 export function expectedLoad(session: Session): Session {
   return {
@@ -145,7 +162,8 @@ export function clientDomain({ group, test, expect }: StorageRegistrar): void {
           await storage.save(session);
           expect(await storage.load(), `saved ${show(session)}`).toEqual(expectedLoad(session));
         }),
-        runs(40),
+        // The corners first, every run: then random values across the ranges.
+        { ...runs(40), examples: [[CORNER_SESSION]] },
       );
     });
 

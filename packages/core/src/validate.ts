@@ -142,6 +142,12 @@ export function assertKvValue(value: unknown, label: string): asserts value is U
   if (!(value instanceof Uint8Array) || value.length > MAX_KV_VALUE_BYTES) failSecret(label, `a Uint8Array of at most ${MAX_KV_VALUE_BYTES} bytes`, value);
 }
 
+/** `kv.set` options: `{ secret?: boolean }`. */
+export function assertKvSetOptions(value: unknown, label: string): asserts value is { secret?: boolean } {
+  if (!isRecord(value)) fail(label, 'an object like { secret: true }', value);
+  if (value.secret !== undefined && typeof value.secret !== 'boolean') fail(`${label}.secret`, 'a boolean', value.secret);
+}
+
 /** Message ids: positive 32-bit integers. */
 export function assertMessageId(value: unknown, label: string): asserts value is number {
   assertIntegerIn(value, label, 1, INT32_MAX);

@@ -1,4 +1,5 @@
 import { describeSessionEventBus, describeSessionStorage, describeStorage } from '@mtstore/conformance/vitest';
+import { dumpStore } from './dump.js';
 import { MemoryEventChannel, MemorySessionEventBus, MemorySessionStorage, MemoryStorage, MemoryStore } from '../src/index.js';
 
 // One store (and one bus channel) per namespace: instances opened on a namespace share it.
@@ -27,6 +28,10 @@ describeStorage('memory', {
   open: (namespace, name) => new MemoryStorage({ store: storeOf(namespace), name }),
   cleanup,
   corrupt,
+  encryption: {
+    open: (namespace, name, encryption) => new MemoryStorage({ store: storeOf(namespace), name, encryption }),
+    dump: (namespace) => dumpStore(storeOf(namespace)),
+  },
 });
 
 describeSessionStorage('memory', {

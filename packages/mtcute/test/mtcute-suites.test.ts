@@ -15,7 +15,7 @@ import { compareUpdatedInSeconds, late, loadProvider } from './helpers.js';
 compareUpdatedInSeconds();
 
 for (const adapter of adapters) {
-  describe(`mtcute storage suites on ${adapter.name}`, () => {
+  describe.skipIf(!(await adapter.available()))(`mtcute storage suites on ${adapter.name}`, () => {
     let backend: Backend;
     let provider: MtcuteStorage;
 

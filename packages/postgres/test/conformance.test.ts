@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { checkServer, describeSessionEventBus, describeSessionStorage, describeStorage } from '@mtstore/conformance/vitest';
 import { PostgresSessionEventBus, PostgresSessionStorage, PostgresStorage } from '../src/index.js';
-import { admin, dropSchema, gone, probe, terminate, url } from './helpers.js';
+import { admin, dropSchema, dumpSchema, gone, probe, terminate, url } from './helpers.js';
 
 const server = await checkServer('postgres', url, probe);
 
@@ -32,6 +32,10 @@ if (server.available) {
     processes,
     corrupt,
     interrupt,
+    encryption: {
+      open: (namespace, name, encryption) => new PostgresStorage({ config: config(namespace), schema: namespace, name, encryption }),
+      dump: (namespace) => dumpSchema(namespace),
+    },
   });
 
   describeSessionStorage('postgres', {

@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll } from 'vitest';
 import { describeSessionEventBus, describeSessionStorage, describeStorage } from '@mtstore/conformance/vitest';
@@ -41,6 +42,9 @@ function interrupt(namespace: string): void {
     db.close();
   }, 300);
 }
+// What the disk holds: the database file and its write-ahead log, byte for byte.
+const dumpFiles = (namespace: string) =>
+  Buffer.concat([fileOf(namespace), `${fileOf(namespace)}-wal`].filter((file) => existsSync(file)).map((file) => readFileSync(file)));
 
 describeStorage('sqlite', {
   open: (namespace, name) => new SqliteStorage({ path: fileOf(namespace), name }),
@@ -48,6 +52,10 @@ describeStorage('sqlite', {
   processes,
   corrupt,
   interrupt,
+  encryption: {
+    open: (namespace, name, encryption) => new SqliteStorage({ path: fileOf(namespace), name, encryption }),
+    dump: dumpFiles,
+  },
 });
 
 describeSessionStorage('sqlite', {
