@@ -36,7 +36,9 @@ export interface StorageCapabilities {
   peerBatchSize?: number;
   /**
    * Two `open` calls on one namespace reach the same data (separate connections
-   * where the database has them). Default true. False skips the two-instance traits.
+   * where the database has them). Default true. False skips the traits that need two
+   * instances on one data set; the durability, concurrency and torn-read traits then
+   * run on one instance instead.
    */
   sharedBackend?: boolean;
 }
@@ -77,6 +79,20 @@ export interface StorageSuiteOptions {
   modelRuns?: number;
   /** Removes what the namespace holds (tables, keys, files). Runs after each test. */
   cleanup?(namespace: string): MaybePromise<void>;
+  /**
+   * Optional: damages the stored snapshot of session `name` in `namespace` the
+   * adapter's own way (a key column cut to 3 bytes, a garbage hash field, a field of
+   * the wrong type), so that reading it cannot decode. The kit then expects
+   * CorruptDataError. Without it the trait is skipped, listed with that reason.
+   */
+  corrupt?(namespace: string, name: string): MaybePromise<void>;
+  /**
+   * Optional: drops every connection that instances on `namespace` hold, the way a
+   * server restart or a network cut would (pg_terminate_backend, CLIENT KILL, closing
+   * the file handle). The kit then expects calls to resolve or reject with
+   * StorageUnavailableError, and the instance to recover by itself.
+   */
+  interrupt?(namespace: string): MaybePromise<void>;
   capabilities?: StorageCapabilities;
   /** For the encryption-at-rest traits (skipped, with that reason, without it). */
   encryption?: EncryptionSuiteOption;
@@ -99,6 +115,8 @@ export interface SessionStorageSuiteOptions {
   /** Runs of the model-based trait. Default 30; `MTSTORE_KIT_RUNS` overrides. */
   modelRuns?: number;
   cleanup?(namespace: string): MaybePromise<void>;
+  /** Optional: as for Storage, drops every connection of the namespace's instances. */
+  interrupt?(namespace: string): MaybePromise<void>;
   capabilities?: SessionStorageCapabilities;
   timeout?: number;
 }

@@ -412,8 +412,9 @@ export function assertPeer(value: unknown, label: string): asserts value is Peer
   assertOptionalBoolean(value.min, `${label}.min`);
   assertEpochSeconds(value.updatedAt, `${label}.updatedAt`);
   const name = value.displayName;
-  if (name !== undefined && (typeof name !== 'string' || name.length > MAX_DISPLAY_NAME)) {
-    fail(`${label}.displayName`, `a string of at most ${MAX_DISPLAY_NAME} characters`, name);
+  // U+0000 is excluded: PostgreSQL text (and C-string drivers) cannot hold it, and Telegram never sends it.
+  if (name !== undefined && (typeof name !== 'string' || name.length > MAX_DISPLAY_NAME || name.includes('\u0000'))) {
+    fail(`${label}.displayName`, `a string of at most ${MAX_DISPLAY_NAME} characters, without U+0000`, name);
   }
   const complete = value.complete;
   if (complete !== undefined && (!(complete instanceof Uint8Array) || complete.length > MAX_COMPLETE_BYTES)) {

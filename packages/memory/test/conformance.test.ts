@@ -12,9 +12,22 @@ const cleanup = (namespace: string) => {
   channels.delete(namespace);
 };
 
+/** The kit's corrupt hook: a stored permanent key cut to 3 bytes, as a truncated blob would be. */
+function corrupt(namespace: string, name: string): void {
+  for (const keys of storeOf(namespace).clients.get(name)?.keys.values() ?? []) {
+    if (keys.key !== undefined) {
+      keys.key = Uint8Array.from([1, 2, 3]);
+      return;
+    }
+  }
+  throw new Error(`corrupt: session ${name} has no stored key`);
+}
+
+// No interrupt hook: a memory store has no connection to drop.
 describeStorage('memory', {
   open: (namespace, name) => new MemoryStorage({ store: storeOf(namespace), name }),
   cleanup,
+  corrupt,
   encryption: {
     open: (namespace, name, encryption) => new MemoryStorage({ store: storeOf(namespace), name, encryption }),
     dump: (namespace) => dumpStore(storeOf(namespace)),
