@@ -17,6 +17,11 @@ export type {
   SessionEvent,
   SessionEventBus,
   SessionEventType,
+  SessionEventBusState,
+  SessionEventSubscribeOptions,
+  SessionDestroyReason,
+  SessionInfo,
+  ExpiredSession,
   SessionObserver,
   SessionStorageProtocol,
   Storage,
@@ -82,7 +87,10 @@ export { AuthKeyBytes, authKeyBytes, checkStoredPeer, checkStoredSession, int64F
 export { mergePeer, normalizePeerBatch, peerKey, usernameKey } from './peers.js';
 export { fromMarkedId, MAX_CHANNEL_ID, MAX_CHAT_ID, MAX_USER_ID, toMarkedId, type UnmarkedPeerId } from './marked.js';
 export { BaseSessionStorage, BaseStorage } from './base.js';
+export { DEFAULT_EXPIRE_BATCH, MAX_EXPIRE_BATCH, type SessionLifetimeOptions } from './base.js';
 export { decodeSessionEvent, deliverSafely, encodeSessionEvent, LocalEventChannel, LocalSessionEventBus } from './bus.js';
+export { assertSubscribeOptions, reportStateSafely } from './bus.js';
+export { CachedSessionStorage, type CachedSessionStorageOptions, type CachedSessionStorageStats } from './cache.js';
 export { SessionSubject, type SessionSubjectOptions } from './subject.js';
 export { copyPeer, copySelfUser, copySession, copySessionUpdate } from './copy.js';
 export { redactUrl, type OpenedSessionStorage, type StorageAdapter } from './adapter.js';
