@@ -4,6 +4,8 @@
  */
 import type { SessionEventBusSuiteOptions, SessionStorageSuiteOptions, StorageSuiteOptions, TestApi } from './api.js';
 import { bus } from './traits/bus.js';
+import { sessionCache } from './traits/cache.js';
+import { lifetime } from './traits/lifetime.js';
 import { BusScope, registrar, ServerScope, StorageScope } from './traits/context.js';
 import { events, observerIsolation } from './traits/events.js';
 import { invalidInput } from './traits/input.js';
@@ -61,6 +63,7 @@ export function describeSessionStorage(t: TestApi, name: string, options: Sessio
     serverModel(r);
     events(r);
     observerIsolation(r);
+    lifetime(r);
   });
 }
 
@@ -69,5 +72,6 @@ export function describeSessionEventBus(t: TestApi, name: string, options: Sessi
   const r = { ...registrar(t, options.cleanup, options.timeout, (scope) => new BusScope(scope, options)), options };
   t.describe(`${name} · SessionEventBus`, () => {
     bus(r);
+    sessionCache(r);
   });
 }

@@ -69,7 +69,8 @@ export class MemoryStore {
    * Server sessions: authKeyId → sessionIds. bigint keys hash by value, so a lookup
    * allocates nothing (no string key is built per hasSession).
    */
-  readonly server = new Map<bigint, Set<bigint>>();
+  /** Server sessions: auth key id → session id → [last used, expires at (null: never)], epoch ms. */
+  readonly server = new Map<bigint, Map<bigint, ServerSessionTimes>>();
 
   /** The entry of a session name, created on first write. */
   entry(name: string): ClientEntry {
@@ -86,3 +87,6 @@ export class MemoryStore {
 export function entryKeyId(dcId: number, mediaOnly: boolean | undefined): string {
   return `${dcId}:${mediaOnly === true ? 1 : 0}`;
 }
+
+/** `[lastUsedAt, expiresAt]` of a server session, epoch ms; expiresAt null = never. */
+export type ServerSessionTimes = [lastUsedAt: number, expiresAt: number | null];
