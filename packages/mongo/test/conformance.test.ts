@@ -1,6 +1,7 @@
 import { afterAll } from 'vitest';
 import { describeSessionEventBus, describeSessionStorage, describeStorage } from '@mtstore/conformance/vitest';
 import { MongoSessionEventBus, MongoSessionStorage, MongoStorage } from '../src/index.js';
+import { openProxy, type Proxy } from './proxy.js';
 import { adminClient, dropDatabase, server, urlFor } from './server.js';
 
 // Each kit namespace is its own database (`mt_…`); every open is a new MongoClient on it.
@@ -36,9 +37,22 @@ if (server.available) {
     cleanup,
   });
 
+  // Each bus connects through a proxy of its own, so interrupt() resets that bus's connections only.
+  const proxies = new WeakMap<object, Proxy>();
+  const allProxies: Proxy[] = [];
+  afterAll(() => Promise.all(allProxies.map((p) => p.close())));
   describeSessionEventBus('mongo', {
-    open: (namespace) => new MongoSessionEventBus({ url: url(namespace) }),
+    open: async (namespace) => {
+      const proxy = await openProxy();
+      allProxies.push(proxy);
+      opened.add(namespace);
+      const bus = new MongoSessionEventBus({ url: proxy.url(namespace), onError: () => {} });
+      proxies.set(bus, proxy);
+      return bus;
+    },
     openStorage: (namespace) => new MongoSessionStorage({ url: url(namespace) }),
     cleanup,
+    // Down for 500 ms: longer than the driver's one immediate retry of a read.
+    interrupt: (bus) => (proxies.get(bus) as Proxy).cut(500),
   });
 }
