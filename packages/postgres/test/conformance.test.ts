@@ -19,6 +19,7 @@ if (server.available) {
 
   describeSessionStorage('postgres', {
     open: (namespace) => new PostgresSessionStorage({ config, schema: namespace }),
+    openWithLifetime: (namespace, lifetime) => new PostgresSessionStorage({ config, schema: namespace, ...lifetime }),
     cleanup: dropSchema,
     processes,
   });
