@@ -34,6 +34,7 @@ if (server.available) {
 
   describeSessionStorage('mongo', {
     open: (namespace) => new MongoSessionStorage({ url: url(namespace) }),
+    openWithLifetime: (namespace, lifetime) => new MongoSessionStorage({ url: url(namespace), ...lifetime }),
     cleanup,
   });
 

@@ -35,6 +35,10 @@ export async function openProxy(): Promise<Proxy> {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as { port: number }).port;
+  const cut = (ms = 0): void => {
+    refuseUntil = Date.now() + ms;
+    for (const socket of sockets) socket.resetAndDestroy();
+  };
   return {
     url(database) {
       const url = new URL(MONGODB_URL);
@@ -43,12 +47,9 @@ export async function openProxy(): Promise<Proxy> {
       url.searchParams.set('directConnection', 'true');
       return url.href;
     },
-    cut(ms = 0) {
-      refuseUntil = Date.now() + ms;
-      for (const socket of sockets) socket.resetAndDestroy();
-    },
+    cut,
     async close() {
-      this.cut();
+      cut();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
