@@ -260,22 +260,39 @@ export class CachedSessionStorage implements SessionStorageProtocol {
     return true;
   }
 
-  async #miss(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
-    if (this.#closing) throw this.#closedError('hasSession');
+  /**
+   * A miss asks storage's `hasSession` — the same single lookup an uncached server makes,
+   * so a "no" costs what it costs without the cache. Only a "yes" reads the session's
+   * expiry (`sessionInfo`) to cache it with: once per session per cache lifetime.
+   */
+  #miss(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
+    if (this.#closing) return Promise.reject(this.#closedError('hasSession'));
     this.#misses++;
     // Invalid ids go straight to storage, which rejects them naming hasSession.
     if (!this.#live || !isInt64(authKeyId) || !isInt64(sessionId)) return this.#storage.hasSession(authKeyId, sessionId);
     const generation = this.#generation;
-    let info: SessionInfo | null;
+    return this.#storage.hasSession(authKeyId, sessionId).then((has) => (has ? this.#fill(authKeyId, sessionId, generation) : false));
+  }
+
+  /**
+   * Caches a session storage said exists, unless an eviction happened since the read
+   * began, and answers true. Done before answering, so the next call is a hit.
+   */
+  async #fill(authKeyId: bigint, sessionId: bigint, generation: number): Promise<true> {
+    let deadline = Infinity;
     if (typeof this.#storage.sessionInfo === 'function') {
-      info = await this.#storage.sessionInfo(authKeyId, sessionId);
-    } else {
-      info = (await this.#storage.hasSession(authKeyId, sessionId)) ? NO_INFO : null;
+      let info: SessionInfo | null;
+      try {
+        info = await this.#storage.sessionInfo(authKeyId, sessionId);
+      } catch {
+        return true; // hasSession answered; the expiry read is only for caching
+      }
+      // Gone between the two reads (destroyed or expired): hasSession's answer stands, uncached.
+      if (info === null) return true;
+      deadline = info.expiresAt ?? Infinity;
     }
-    if (info !== null && this.#live && generation === this.#generation && !this.#closing) {
-      this.#insert(authKeyId, sessionId, info.expiresAt ?? Infinity);
-    }
-    return info !== null;
+    if (this.#live && generation === this.#generation && !this.#closing) this.#insert(authKeyId, sessionId, deadline);
+    return true;
   }
 
   /** Not cached on the way in: the next `hasSession` reads the session's expiry with it. */
