@@ -188,7 +188,9 @@ const MIGRATIONS: readonly Migration[] = [
     sql: (s) => `
       ALTER TABLE ${s}.server_sessions ADD COLUMN last_used_at bigint, ADD COLUMN expires_at bigint;
       UPDATE ${s}.server_sessions SET last_used_at = (extract(epoch FROM created_at) * 1000)::bigint;
-      ALTER TABLE ${s}.server_sessions ALTER COLUMN last_used_at SET NOT NULL;
+      -- A row written by hand (or by an older mtstore on the same schema) is last used now.
+      ALTER TABLE ${s}.server_sessions ALTER COLUMN last_used_at SET NOT NULL,
+        ALTER COLUMN last_used_at SET DEFAULT (extract(epoch FROM now()) * 1000)::bigint;
       CREATE INDEX server_sessions_expiry ON ${s}.server_sessions (expires_at) WHERE expires_at IS NOT NULL;
     `,
   },
