@@ -124,14 +124,18 @@ export function sessionCache({ group, test, skip, expect, options }: BusRegistra
         return calls;
       })();
       const destroyed: bigint[] = [];
-      for (const [i, id] of ids.entries()) {
-        if (i === 10) await interrupt(busB);
-        await a.destroySession(2n, id);
-        destroyed.push(id);
-        if (i % 4 === 0) await sleep(5);
+      try {
+        for (const [i, id] of ids.entries()) {
+          if (i === 10) await interrupt(busB);
+          await a.destroySession(2n, id);
+          destroyed.push(id);
+          if (i % 4 === 0) await sleep(5);
+        }
+        await waitFor(() => states.includes('lost'), timeout, "node B's bus to say lost");
+        await waitFor(() => states.at(-1) === 'live', timeout * 4, "node B's bus to say live again");
+      } finally {
+        running = false;
       }
-      await waitFor(() => states.at(-1) === 'live', timeout * 4, "node B's bus to say live again");
-      running = false;
       expect(await reader).toBeGreaterThan(0);
       for (const id of destroyed) expect(await b.hasSession(2n, id), `session ${id} after the reconnect`).toBe(false);
     });

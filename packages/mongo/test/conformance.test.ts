@@ -47,13 +47,15 @@ if (server.available) {
       const proxy = await openProxy();
       allProxies.push(proxy);
       opened.add(namespace);
-      const bus = new MongoSessionEventBus({ url: proxy.url(namespace), onError: () => {} });
+      // A short server selection timeout: with the proxy refusing, a poll fails (and the bus
+      // says lost) instead of waiting up to 30 s for the server to come back.
+      const bus = new MongoSessionEventBus({ url: proxy.url(namespace), onError: () => {}, clientOptions: { serverSelectionTimeoutMS: 300 } });
       proxies.set(bus, proxy);
       return bus;
     },
     openStorage: (namespace) => new MongoSessionStorage({ url: url(namespace) }),
     cleanup,
-    // Down for 500 ms: longer than the driver's one immediate retry of a read.
-    interrupt: (bus) => (proxies.get(bus) as Proxy).cut(500),
+    // Down for 1 s: longer than the driver's one immediate retry and its server selection timeout.
+    interrupt: (bus) => (proxies.get(bus) as Proxy).cut(1_000),
   });
 }
