@@ -63,6 +63,11 @@ for (const name of ADAPTERS.filter((n) => !only || only.includes(n))) {
     continue;
   }
   const opened = await module.open();
+  // Encryption-at-rest rows: the module's sealed storage beside its plain one (bench/common.mjs sealedRows).
+  if (opened.sealed) {
+    Object.assign(opened.targets.adapter, opened.sealed.adapter);
+    Object.assign(opened.targets.raw, opened.sealed.raw);
+  }
   // CachedSessionStorage rows on this backend's storage and bus (bench/cache.mjs).
   const cache = await cacheTargets(name);
   if (cache) {
@@ -109,6 +114,7 @@ for (const name of ADAPTERS.filter((n) => !only || only.includes(n))) {
       }
     }
   } finally {
+    await opened.sealed?.close();
     await opened.close();
     await cache?.close();
   }

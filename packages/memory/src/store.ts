@@ -66,11 +66,15 @@ export class MemoryStore {
   /** Client sessions by name. */
   readonly clients = new Map<string, ClientEntry>();
   /**
-   * Server sessions: authKeyId → sessionIds. bigint keys hash by value, so a lookup
-   * allocates nothing (no string key is built per hasSession).
+   * Server sessions: auth key id → session id → [last used, expires at (null: never)],
+   * epoch ms. bigint keys hash by value, so a lookup allocates nothing.
    */
-  /** Server sessions: auth key id → session id → [last used, expires at (null: never)], epoch ms. */
   readonly server = new Map<bigint, Map<bigint, ServerSessionTimes>>();
+  /**
+   * Leases by session name (lease.ts), apart from `clients`: a lease outlives
+   * `delete()`, and its token keeps growing after a release.
+   */
+  readonly leases = new Map<string, { token: bigint; owner: string; expiresAt: number; released: boolean }>();
 
   /** The entry of a session name, created on first write. */
   entry(name: string): ClientEntry {
