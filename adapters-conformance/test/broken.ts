@@ -749,12 +749,12 @@ function userHashThroughNumber(b: Backend, name: string): Storage {
 }
 
 class ListsAHundred extends MemorySessionStorage {
-  protected override async findSessions(authKeyId: bigint): Promise<bigint[]> {
-    return (await super.findSessions(authKeyId)).slice(0, 100);
+  protected override async findSessions(authKeyId: bigint, now: number): Promise<bigint[]> {
+    return (await super.findSessions(authKeyId, now)).slice(0, 100);
   }
-  protected override async removeAllSessions(authKeyId: bigint): Promise<bigint[]> {
-    const ids = (await super.findSessions(authKeyId)).slice(0, 100);
-    for (const id of ids) await super.removeSession(authKeyId, id);
+  protected override async removeAllSessions(authKeyId: bigint, now: number): Promise<bigint[]> {
+    const ids = (await super.findSessions(authKeyId, now)).slice(0, 100);
+    for (const id of ids) await super.removeSession(authKeyId, id, now);
     return ids;
   }
 }
@@ -807,9 +807,9 @@ function sharedConnection<T extends object>(inner: T, backend: object): T {
 
 class CachedSessions extends MemorySessionStorage {
   readonly #seen = new Set<string>();
-  protected override async sessionExists(a: bigint, s: bigint): Promise<boolean> {
+  protected override async sessionExists(a: bigint, s: bigint, now: number): Promise<boolean> {
     if (this.#seen.has(`${a}/${s}`)) return true;
-    const found = await super.sessionExists(a, s);
+    const found = await super.sessionExists(a, s, now);
     if (found) this.#seen.add(`${a}/${s}`);
     return found;
   }
