@@ -8,7 +8,7 @@ import type Database from 'better-sqlite3';
 import { MigrationError } from '@mtstore/core';
 
 /** The schema version this code writes. A file at a higher version is refused. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** Table and index names under one (validated) prefix. */
 export interface Tables {
@@ -220,6 +220,17 @@ export const MIGRATIONS: ReadonlyArray<(t: Tables) => string> = [
       UNIQUE (session_id, chat_id, message_id, peer_id)
     );
     CREATE INDEX ${t.refMessages}_peer ON ${t.refMessages} (session_id, peer_id);
+  `,
+  /*
+   * Version 3: server session lifetime. Epoch ms of the mtstore process's clock.
+   * Existing sessions live on (expires_at NULL), last used when created; the partial
+   * index serves only the bounded sweep.
+   */
+  (t) => `
+    ALTER TABLE ${t.serverSessions} ADD COLUMN last_used_at INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE ${t.serverSessions} ADD COLUMN expires_at INTEGER;
+    UPDATE ${t.serverSessions} SET last_used_at = created_at * 1000;
+    CREATE INDEX ${t.serverSessions}_expiry ON ${t.serverSessions} (expires_at) WHERE expires_at IS NOT NULL;
   `,
 ];
 
