@@ -2,15 +2,14 @@
  * The peer cache of one session: `<prefix>peers` (one row per (type, id), its
  * usernames in order as a JSON array) and `<prefix>peer_usernames` (the lookup index:
  * lower-cased username → owner, which gives each username one owner). Lookups are one
- * statement each. An upsert batch is one IMMEDIATE transaction of a few set-based
- * statements over the whole batch, bound once as JSON (see batchJson): SQLite's
- * json_each turns it into rows, so the cost per peer is SQLite's, not a statement
- * call per peer per table.
+ * statement each. An upsert batch is one IMMEDIATE transaction: the batch goes into a
+ * TEMP staging table (one plain insert per peer, no index), then a few set-based
+ * statements over the whole batch move names and phones, write the rows and claim
+ * the names — instead of four statements per peer with a foreign-key check each.
  */
-import { Buffer } from 'node:buffer';
 import type Database from 'better-sqlite3';
 import { InvalidArgumentError, INT64_MAX, INT64_MIN, type Peer, type PeerPage, type PeerRepository, type PeerType } from '@mtstore/core';
-import { peerFromRow, type PeerRow } from './rows.js';
+import { bit, peerFromRow, type PeerRow } from './rows.js';
 import type { Tables } from './schema.js';
 import type { SessionScope } from './scope.js';
 import { sessionOf, statements } from './statements.js';
@@ -19,40 +18,49 @@ import { sessionOf, statements } from './statements.js';
 const PEER_COLUMNS = 'p.type, p.id, p.access_hash, p.phone, p.min, p.updated_at, p.display_name, p.complete, p.usernames';
 
 /**
- * The fields of one batch entry, by position: [type, id, accessHash, phone, min,
- * updatedAt, displayName, complete (hex), usernames]. @session is the session row id,
- * @batch the batch.
+ * The staging table of a connection (per table prefix): TEMP, so it lives in this
+ * connection only, is never in the file and needs no migration. Every batch empties
+ * and fills it inside its own transaction; better-sqlite3 is synchronous, so two
+ * storages sharing a connection never interleave in it.
  */
-const B = { type: 0, id: 1, hash: 2, phone: 3, min: 4, updated: 5, name: 6, complete: 7, usernames: 8 } as const;
+function stagingTable(t: Tables): string {
+  return `temp.${t.peers}_batch`;
+}
 
 export function preparePeers(db: Database.Database, t: Tables) {
   const { read, write } = statements(db);
+  const b = stagingTable(t);
+  db.exec(`CREATE TEMP TABLE IF NOT EXISTS ${b.slice('temp.'.length)} (
+    type TEXT NOT NULL, id INTEGER NOT NULL, access_hash INTEGER NOT NULL, phone TEXT, min INTEGER,
+    updated_at INTEGER NOT NULL, display_name TEXT, complete BLOB, usernames TEXT NOT NULL)`);
   return {
+    clearBatch: write(`DELETE FROM ${b}`),
+    stage: write(`INSERT INTO ${b} (type, id, access_hash, phone, min, updated_at, display_name, complete, usernames)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
     // Names of the batch held by a peer outside it (or by another peer of it): their
-    // holders lose them. Usually no row; driven by the batch, one index probe per name.
-    // CROSS JOIN fixes the loop order (SQLite keeps it): the batch drives, each name one probe.
-    movedUsernames: read(`SELECT o.type, o.id, o.username_key FROM json_each(@batch) j CROSS JOIN json_each(j.value->${B.usernames}) u
+    // holders lose them. Usually no row; the batch drives (CROSS JOIN keeps that loop
+    // order), one index probe per name.
+    movedUsernames: read(`SELECT o.type, o.id, o.username_key FROM ${b} b CROSS JOIN json_each(b.usernames) u
       CROSS JOIN ${t.usernames} o ON o.session_id = @session AND o.username_key = lower(u.value)
-      WHERE NOT (o.type = j.value->>${B.type} AND o.id = j.value->>${B.id})`),
+      WHERE NOT (o.type = b.type AND o.id = b.id)`),
     dropUsername: write(`UPDATE ${t.peers} SET usernames = (SELECT json_group_array(n.value) FROM json_each(${t.peers}.usernames) n WHERE lower(n.value) <> @key)
       WHERE session_id = @session AND type = @type AND id = @id`),
     // Phones of the batch held by another peer: likewise, usually no row.
-    movedPhones: read(`SELECT p.type, p.id FROM json_each(@batch) j
-      CROSS JOIN ${t.peers} p ON p.session_id = @session AND p.phone = j.value->>${B.phone}
-      WHERE j.value->>${B.phone} IS NOT NULL AND NOT (p.type = j.value->>${B.type} AND p.id = j.value->>${B.id})`),
+    movedPhones: read(`SELECT p.type, p.id FROM ${b} b
+      CROSS JOIN ${t.peers} p ON p.session_id = @session AND p.phone = b.phone
+      WHERE b.phone IS NOT NULL AND NOT (p.type = b.type AND p.id = b.id)`),
     releasePhone: write(`UPDATE ${t.peers} SET phone = NULL WHERE session_id = @session AND type = @type AND id = @id`),
-    // Index rows of the batch's stored peers for names they no longer have.
+    // Index rows of the batch's stored peers for names they no longer have (nothing
+    // to look at when a peer's list is unchanged, the usual re-upsert).
     dropStaleKeys: write(`DELETE FROM ${t.usernames} WHERE session_id = @session AND username_key IN (
-      SELECT lower(o.value) FROM json_each(@batch) j
-        CROSS JOIN ${t.peers} p ON p.session_id = @session AND p.type = j.value->>${B.type} AND p.id = j.value->>${B.id}
+      SELECT lower(o.value) FROM ${b} b
+        CROSS JOIN ${t.peers} p ON p.session_id = @session AND p.type = b.type AND p.id = b.id
         CROSS JOIN json_each(p.usernames) o
-        WHERE lower(o.value) NOT IN (SELECT lower(u.value) FROM json_each(j.value->${B.usernames}) u))`),
+        WHERE p.usernames <> b.usernames AND lower(o.value) NOT IN (SELECT lower(u.value) FROM json_each(b.usernames) u))`),
     // core's mergePeer, done by the database against the stored row: a min peer never
     // replaces the access hash, the absent/false min flag or the TL bytes of a non-min one.
     upsertPeers: write(`INSERT INTO ${t.peers} (session_id, type, id, access_hash, phone, min, updated_at, display_name, complete, usernames)
-      SELECT @session, value->>${B.type}, value->>${B.id}, value->>${B.hash}, value->>${B.phone}, value->>${B.min}, value->>${B.updated},
-        value->>${B.name}, unhex(value->>${B.complete}), value->${B.usernames}
-      FROM json_each(@batch) WHERE true
+      SELECT @session, type, id, access_hash, phone, min, updated_at, display_name, complete, usernames FROM ${b} WHERE true
       ON CONFLICT (session_id, type, id) DO UPDATE SET
         access_hash = CASE WHEN excluded.min = 1 AND coalesce(${t.peers}.min, 0) = 0
           THEN ${t.peers}.access_hash ELSE excluded.access_hash END,
@@ -63,11 +71,16 @@ export function preparePeers(db: Database.Database, t: Tables) {
         phone = excluded.phone,
         updated_at = excluded.updated_at,
         display_name = excluded.display_name,
-        usernames = excluded.usernames`),
+        usernames = excluded.usernames
+      -- A row that would not change is not written (no page or index write for it).
+      WHERE ${t.peers}.access_hash IS NOT excluded.access_hash OR ${t.peers}.phone IS NOT excluded.phone
+        OR ${t.peers}.min IS NOT excluded.min OR ${t.peers}.updated_at IS NOT excluded.updated_at
+        OR ${t.peers}.display_name IS NOT excluded.display_name OR ${t.peers}.complete IS NOT excluded.complete
+        OR ${t.peers}.usernames IS NOT excluded.usernames`),
     // Claiming a username takes it from whichever peer held it; a row already pointing
     // at its owner (a re-upsert) is left unwritten.
     claimUsernames: write(`INSERT INTO ${t.usernames} (session_id, username_key, type, id)
-      SELECT @session, lower(u.value), j.value->>${B.type}, j.value->>${B.id} FROM json_each(@batch) j, json_each(j.value->${B.usernames}) u WHERE true
+      SELECT @session, lower(u.value), b.type, b.id FROM ${b} b CROSS JOIN json_each(b.usernames) u WHERE true
       ON CONFLICT (session_id, username_key) DO UPDATE SET type = excluded.type, id = excluded.id
         WHERE type IS NOT excluded.type OR id IS NOT excluded.id`),
 
@@ -85,25 +98,6 @@ export function preparePeers(db: Database.Database, t: Tables) {
     clearUsernames: write(`DELETE FROM ${t.usernames} WHERE session_id = ${sessionOf(t)}`),
     clearPeers: write(`DELETE FROM ${t.peers} WHERE session_id = ${sessionOf(t)}`),
   };
-}
-
-/**
- * A normalized batch as the one JSON text the batch statements read. Built by hand:
- * JSON.stringify knows no bigint. Types, usernames and phones are validated plain ASCII
- * (letters, digits, underscores); the display name is escaped by JSON.stringify;
- * TL bytes travel as hex (SQLite's unhex turns them back into a BLOB).
- */
-function batchJson(peers: readonly Peer[]): string {
-  let json = '[';
-  for (let i = 0; i < peers.length; i++) {
-    const p = peers[i] as Peer;
-    if (i > 0) json += ',';
-    json += `["${p.type}",${p.id},${p.accessHash},${p.phone === undefined ? 'null' : `"${p.phone}"`},${p.min === undefined ? 'null' : p.min ? 1 : 0},${p.updatedAt},`;
-    json += p.displayName === undefined ? 'null,' : `${JSON.stringify(p.displayName)},`;
-    json += p.complete === undefined ? 'null,' : `"${Buffer.from(p.complete.buffer, p.complete.byteOffset, p.complete.byteLength).toString('hex')}",`;
-    json += p.usernames.length === 0 ? '[]]' : `["${p.usernames.join('","')}"]]`;
-  }
-  return `${json}]`;
 }
 
 type PeerStatements = ReturnType<typeof preparePeers>;
@@ -141,12 +135,19 @@ export class SqlitePeers implements PeerRepository {
       // batch's stale index rows go, then the rows are written and the names claimed.
       upsert: db.transaction((peers: readonly Peer[]): void => {
         const session = this.scope.id();
-        const params = { session, batch: batchJson(peers) };
+        sql.clearBatch.run();
+        for (const p of peers) {
+          // Usernames are letters, digits and underscores (validated): the JSON is built by hand.
+          const usernames = p.usernames.length === 0 ? '[]' : `["${p.usernames.join('","')}"]`;
+          sql.stage.run(p.type, p.id, p.accessHash, p.phone ?? null, bit(p.min), p.updatedAt, p.displayName ?? null, p.complete ?? null, usernames);
+        }
+        const params = { session };
         for (const row of sql.movedUsernames.all(params) as MovedRow[]) sql.dropUsername.run({ session, type: row.type, id: row.id, key: row.username_key });
         for (const row of sql.movedPhones.all(params) as MovedRow[]) sql.releasePhone.run({ session, type: row.type, id: row.id });
         sql.dropStaleKeys.run(params);
         sql.upsertPeers.run(params);
         sql.claimUsernames.run(params);
+        sql.clearBatch.run();
       }),
       // Usernames first, explicitly: complete even where foreign_keys is off (a borrowed database).
       clear: db.transaction((): void => {
