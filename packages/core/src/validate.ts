@@ -420,7 +420,7 @@ export function assertPeer(value: unknown, label: string): asserts value is Peer
  * 1,000 peers would otherwise build ~10,000 labels nobody reads. Keep the two in step;
  * a peer this rejects is passed to assertPeer for the message.
  */
-function isPeer(value: unknown): boolean {
+export function isPeer(value: unknown): boolean {
   if (!isRecord(value)) return false;
   const { type, id, accessHash, usernames, phone, min, updatedAt, displayName, complete } = value;
   if (type !== 'user' && type !== 'chat' && type !== 'channel') return false;
