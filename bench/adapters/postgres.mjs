@@ -3,7 +3,7 @@
 // with the same parameters, on its own pool with the same settings, returning pg's
 // rows as they come (no model objects, no validation, no key copies).
 import { fullSession, peer } from '@mtstore/conformance';
-import { adapterTargets } from '../common.mjs';
+import { adapterTargets, benchKey, benchKeyDc, kvKey, kvValue } from '../common.mjs';
 import { POOL_DEFAULTS, PostgresSessionStorage, PostgresStorage } from '@mtstore/postgres';
 import { redactUrl } from '@mtstore/core';
 import pg from 'pg';
@@ -22,6 +22,9 @@ async function adapterStatements(session, batch) {
   await client.saveUpdateState({ pts: 1, qts: 1, date: 1, seq: 1 }, [{ id: 1n, pts: 1 }]);
   await client.peers.upsert(batch);
   await client.peers.getByUsername('user_1');
+  await client.authKeys.set(1, session.dcs[0].authKey);
+  await client.kv.set('k', new Uint8Array(1));
+  await client.kv.get('k');
   await server.hasSession(1n, 1n);
   await server.createSession(1n, 1n);
   await server.destroySession(2n, 1n);
@@ -36,16 +39,18 @@ async function adapterStatements(session, batch) {
   return byLabel;
 }
 
-/** insertSnapshot's parameters after the session id, as the adapter builds them. */
+/** insertSnapshot's parameters after the session id, as the adapter builds them: addresses, keys, channels. */
 function snapshotValues(session) {
-  const columns = Array.from({ length: 16 }, () => []);
-  session.dcs.forEach((dc, position) => {
-    const row = [position, dc.id, dc.ipv4 ?? null, dc.ipv6 ?? null, dc.port, dc.testMode ?? null, dc.mediaOnly ?? null, dc.authKey ?? null, dc.tempAuthKeys !== undefined];
-    row.forEach((value, i) => columns[i].push(value));
-    dc.tempAuthKeys?.forEach((t, i) => [position, i, t.index, t.key, t.expiresAt].forEach((value, j) => columns[9 + j].push(value)));
-  });
-  columns[14] = session.channels.map((c) => c.id);
-  columns[15] = session.channels.map((c) => c.pts);
+  const columns = Array.from({ length: 14 }, () => []);
+  const push = (offset, row) => row.forEach((value, i) => columns[offset + i].push(value));
+  for (const dc of session.dcs) {
+    push(0, [dc.id, dc.ipv4 ?? null, dc.ipv6 ?? null, dc.host ?? null, dc.port ?? null, dc.testMode ?? null, dc.mediaOnly ?? null]);
+    const media = dc.mediaOnly === true;
+    if (dc.authKey !== undefined) push(7, [dc.id, media, -1, dc.authKey, null]);
+    for (const t of dc.tempAuthKeys ?? []) push(7, [dc.id, media, t.index, t.key, t.expiresAt]);
+  }
+  columns[12] = session.channels.map((c) => c.id);
+  columns[13] = session.channels.map((c) => c.pts);
   return columns;
 }
 
@@ -59,6 +64,8 @@ function peerValues(name, peers) {
     peers.map((p) => p.min ?? null),
     peers.map((p) => p.updatedAt),
     peers.map((p) => p.usernames.join(' ')),
+    peers.map((p) => p.displayName ?? null),
+    peers.map((p) => p.complete ?? null),
   ];
 }
 
@@ -89,6 +96,7 @@ export default {
     await server.createSession(1n, 1n);
     // Every batch the bench upserts is stored once beforehand, so both sides update the same rows.
     await client.peers.upsert(Array.from({ length: 50 }, (_, i) => batch(i)).flat());
+    for (let i = 0; i < 8; i++) await client.kv.set(kvKey(i), kvValue(i));
 
     const pool = new pg.Pool({ ...POOL_DEFAULTS, ...config });
     pool.on('error', () => {});
@@ -108,7 +116,7 @@ export default {
     };
     const session$ = [
       'bench', session.homeDcId, session.apiId ?? null, session.user?.id ?? null, session.user?.dcId ?? null, session.user?.bot ?? null,
-      session.user?.username ?? null, session.state?.pts ?? null, session.state?.qts ?? null, session.state?.date ?? null,
+      session.user?.usernames ?? null, session.user?.premium ?? null, session.state?.pts ?? null, session.state?.qts ?? null, session.state?.date ?? null,
       session.state?.seq ?? null, session.takeoutId ?? null,
     ];
     const snapshot = snapshotValues(session);
@@ -137,6 +145,10 @@ export default {
               await query(sql.upsert_peers, peerValues('bench', batch(i)));
             }),
           'peers.getByUsername': async (i) => (await raw(sql.peer_by_username, ['bench', `user_${(i % 1000) + 1}`])).rows[0] ?? null,
+          // The single-key writes: one statement each, creating the session row if absent (slot -1: the permanent key).
+          'authKeys.set': async (i) => void (await raw(sql.key_set, ['bench', benchKeyDc(i), -1, benchKey(i), null])),
+          'kv.get': async (i) => (await raw(sql.kv_get, ['bench', kvKey(i)])).rows[0]?.value ?? null,
+          'kv.set': async (i) => void (await raw(sql.kv_set, ['bench', kvKey(i), kvValue(i)])),
         },
       },
       close: async () => {

@@ -1,11 +1,11 @@
 // redis adapter vs. raw ioredis sending the same commands and the same Lua scripts
-// (copied from packages/redis/src/scripts.ts), both with auto-pipelining on and the
+// (copied from packages/redis/src/scripts.ts and peers.ts), both with auto-pipelining on and the
 // same connection options, against REDIS_URL. Raw encodes and decodes the same hash / record layout by hand, without
 // mtstore's validation, so both sides return the same objects. Keys live under a
 // random prefix, removed (SCAN + UNLINK) on close.
 import { randomBytes } from 'node:crypto';
 import { fullSession, peer } from '@mtstore/conformance';
-import { adapterTargets } from '../common.mjs';
+import { adapterTargets, benchKey, benchKeyDc, kvKey, kvValue } from '../common.mjs';
 import { REDIS_DEFAULTS, RedisSessionStorage, RedisStorage } from '@mtstore/redis';
 import { Redis } from 'ioredis';
 
@@ -27,36 +27,44 @@ end
 return 1
 `;
 
+const TRANSITION = `
+if redis.call('EXISTS', KEYS[2]) == 1 then return 1 end
+local changed = redis.call(ARGV[1], KEYS[1], ARGV[2])
+if changed == 1 then redis.call('SET', KEYS[2], '1', 'PX', ARGV[3]) end
+return changed
+`;
+
 const UPSERT_PEERS = `
-local session, peers, usernames, phones = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-if redis.call('EXISTS', session) == 0 then return 0 end
+local peers, complete, order, usernames, phones = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local function parse(record)
-  return string.match(record, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|(.*)$')
+  return string.match(record, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)(.*)$')
 end
-local function join(h, t, m, p, u)
-  return h .. '|' .. t .. '|' .. m .. '|' .. p .. '|' .. u
+local function join(h, t, m, p, u, rest)
+  return h .. '|' .. t .. '|' .. m .. '|' .. p .. '|' .. u .. rest
 end
 local function take_username(owner, lower)
   local record = redis.call('HGET', peers, owner)
   if not record then return end
-  local h, t, m, p, u = parse(record)
+  local h, t, m, p, u, rest = parse(record)
   if not h then return end
   local kept = {}
   for name in string.gmatch(u, '[^,]+') do
     if string.lower(name) ~= lower then kept[#kept + 1] = name end
   end
-  redis.call('HSET', peers, owner, join(h, t, m, p, table.concat(kept, ',')))
+  redis.call('HSET', peers, owner, join(h, t, m, p, table.concat(kept, ','), rest))
 end
 local function take_phone(owner)
   local record = redis.call('HGET', peers, owner)
   if not record then return end
-  local h, t, m, p, u = parse(record)
+  local h, t, m, p, u, rest = parse(record)
   if not h then return end
-  redis.call('HSET', peers, owner, join(h, t, m, '', u))
+  redis.call('HSET', peers, owner, join(h, t, m, '', u, rest))
 end
-for i = 1, #ARGV, 2 do
+local ranked, uncomplete = {}, {}
+for i = 1, #ARGV, 3 do
   local key = ARGV[i]
-  local h, t, m, p, u = parse(ARGV[i + 1])
+  local h, t, m, p, u, rest = parse(ARGV[i + 1])
+  local keep_complete = false
   local old = redis.call('HGET', peers, key)
   local oh, ot, om, op, ou
   if old then oh, ot, om, op, ou = parse(old) end
@@ -64,6 +72,7 @@ for i = 1, #ARGV, 2 do
     if om ~= '1' and m == '1' then
       h = oh
       m = om
+      keep_complete = true
     end
     for name in string.gmatch(ou, '[^,]+') do
       local lower = string.lower(name)
@@ -82,53 +91,75 @@ for i = 1, #ARGV, 2 do
     if owner and owner ~= key then take_phone(owner) end
     redis.call('HSET', phones, p, key)
   end
-  redis.call('HSET', peers, key, join(h, t, m, p, u))
+  redis.call('HSET', peers, key, join(h, t, m, p, u, rest))
+  if not keep_complete then
+    local c = ARGV[i + 2]
+    if c == '' then uncomplete[#uncomplete + 1] = key
+    else redis.call('HSET', complete, key, string.sub(c, 2)) end
+  end
+  ranked[#ranked + 1] = 0
+  ranked[#ranked + 1] = key
 end
+if #uncomplete > 0 and redis.call('EXISTS', complete) == 1 then
+  for i = 1, #uncomplete, 1000 do redis.call('HDEL', complete, unpack(uncomplete, i, math.min(i + 999, #uncomplete))) end
+end
+for i = 1, #ranked, 2000 do redis.call('ZADD', order, unpack(ranked, i, math.min(i + 1999, #ranked))) end
 return 1
 `;
 
-const FIND_PEER = `
-local key = redis.call('HGET', KEYS[2], ARGV[1])
-if not key then return nil end
+const GET_PEER = `
+local key = ARGV[1]
+if KEYS[3] then
+  key = redis.call('HGET', KEYS[3], ARGV[1])
+  if not key then return nil end
+end
 local record = redis.call('HGET', KEYS[1], key)
 if not record then return nil end
+local complete = redis.call('HGET', KEYS[2], key)
+if complete then return {key, record, complete} end
 return {key, record}
 `;
 
-/** The session hash fields, as a hand-written ioredis program would build them. */
+/** The snapshot hash fields and the keys hash fields, as a hand-written ioredis program would build them. */
 function sessionFields(session) {
   const f = ['version', '1', 'homeDcId', String(session.homeDcId)];
   if (session.apiId !== undefined) f.push('apiId', String(session.apiId));
   if (session.takeoutId !== undefined) f.push('takeoutId', session.takeoutId.toString());
   if (session.user) {
-    f.push('user.id', session.user.id.toString(), 'user.dcId', String(session.user.dcId), 'user.bot', session.user.bot ? '1' : '0');
-    if (session.user.username !== undefined) f.push('user.username', session.user.username);
+    const u = session.user;
+    f.push('user.id', u.id.toString(), 'user.dcId', String(u.dcId), 'user.bot', u.bot ? '1' : '0');
+    if (u.usernames !== undefined) f.push('user.usernames', u.usernames.join(','));
+    if (u.premium !== undefined) f.push('user.premium', u.premium ? '1' : '0');
   }
   if (session.state) {
     const s = session.state;
     f.push('state.pts', String(s.pts), 'state.qts', String(s.qts), 'state.date', String(s.date), 'state.seq', String(s.seq));
   }
-  const dcs = session.dcs.map((dc, n) => {
-    const { authKey, tempAuthKeys, ...rest } = dc;
-    if (authKey) f.push(`dc.${n}.authKey`, Buffer.from(authKey));
-    if (tempAuthKeys) {
-      rest.temp = tempAuthKeys.map((t) => ({ index: t.index, expiresAt: t.expiresAt }));
-      for (const t of tempAuthKeys) f.push(`dc.${n}.temp.${t.index}`, Buffer.from(t.key));
-    }
-    return rest;
+  const keys = [];
+  const dcs = session.dcs.map(({ authKey, tempAuthKeys, ...address }) => {
+    const entry = address.mediaOnly === true ? `dc${address.id}.media.` : `dc${address.id}.`;
+    if (authKey) keys.push(`${entry}key`, Buffer.from(authKey));
+    for (const t of tempAuthKeys ?? []) keys.push(`${entry}temp.${t.index}`, Buffer.from(t.key), `${entry}temp.${t.index}.expiresAt`, String(t.expiresAt));
+    return address;
   });
   f.push('dcs', JSON.stringify(dcs), 'channels', session.channels.map((c) => c.id.toString()).join(','));
   for (const c of session.channels) f.push(`channel.${c.id}`, String(c.pts));
-  return f;
+  return { fields: f, keys };
 }
 
-/** The session back from its hash, as a hand-written ioredis program would read it (no validation). */
-function sessionFrom(h) {
+/** The session back from its two hashes, as a hand-written ioredis program would read it (no validation). */
+function sessionFrom(h, k) {
   const text = (f) => h[f]?.toString();
-  const dcs = JSON.parse(text('dcs')).map(({ temp, ...dc }, n) => {
-    const key = h[`dc.${n}.authKey`];
+  const dcs = JSON.parse(text('dcs')).map((dc) => {
+    const entry = dc.mediaOnly === true ? `dc${dc.id}.media.` : `dc${dc.id}.`;
+    const key = k[`${entry}key`];
     if (key) dc.authKey = key;
-    if (temp) dc.tempAuthKeys = temp.map((t) => ({ index: t.index, key: h[`dc.${n}.temp.${t.index}`], expiresAt: t.expiresAt }));
+    const temps = [];
+    for (const field in k) {
+      if (!field.startsWith(`${entry}temp.`) || field.endsWith('.expiresAt')) continue;
+      temps.push({ index: Number(field.slice(entry.length + 5)), key: k[field], expiresAt: Number(k[`${field}.expiresAt`].toString()) });
+    }
+    if (temps.length) dc.tempAuthKeys = temps.sort((a, b) => a.index - b.index);
     return dc;
   });
   const order = text('channels');
@@ -136,24 +167,33 @@ function sessionFrom(h) {
   if (h.apiId) s.apiId = Number(text('apiId'));
   if (h['user.id']) {
     s.user = { id: BigInt(text('user.id')), dcId: Number(text('user.dcId')), bot: text('user.bot') === '1' };
-    if (h['user.username']) s.user.username = text('user.username');
+    if (h['user.usernames'] !== undefined) s.user.usernames = text('user.usernames') === '' ? [] : text('user.usernames').split(',');
+    if (h['user.premium'] !== undefined) s.user.premium = text('user.premium') === '1';
   }
   if (h['state.pts']) s.state = { pts: Number(text('state.pts')), qts: Number(text('state.qts')), date: Number(text('state.date')), seq: Number(text('state.seq')) };
   if (h.takeoutId) s.takeoutId = BigInt(text('takeoutId'));
   return s;
 }
 
-/** A peer back from its record (no validation). */
-function peerFrom([key, record]) {
-  const [h, t, m, phone, u] = record.split('|');
-  const colon = key.indexOf(':');
-  const p = { type: key.slice(0, colon), id: BigInt(key.slice(colon + 1)), accessHash: BigInt(h), usernames: u ? u.split(',') : [], updatedAt: Number(t) };
+/** A peer back from its record (and TL bytes), no validation. */
+function peerFrom([key, record, complete]) {
+  const text = record.toString();
+  const parts = text.split('|');
+  const [h, t, m, phone, u] = parts;
+  const k = key.toString();
+  const colon = k.indexOf(':');
+  const p = { type: k.slice(0, colon), id: BigInt(k.slice(colon + 1)), accessHash: BigInt(h), usernames: u ? u.split(',') : [], updatedAt: Number(t) };
   if (phone) p.phone = phone;
   if (m) p.min = m === '1';
+  if (parts.length > 5) p.displayName = parts.slice(5).join('|');
+  if (complete) p.complete = new Uint8Array(complete);
   return p;
 }
 
-const peerRecord = (p) => `${p.accessHash}|${p.updatedAt}|${p.min === undefined ? '' : p.min ? '1' : '0'}|${p.phone ?? ''}|${p.usernames.join(',')}`;
+const peerRecord = (p) => {
+  const record = `${p.accessHash}|${p.updatedAt}|${p.min === undefined ? '' : p.min ? '1' : '0'}|${p.phone ?? ''}|${p.usernames.join(',')}`;
+  return p.displayName === undefined ? record : `${record}|${p.displayName}`;
+};
 
 export default {
   name: 'redis',
@@ -179,37 +219,57 @@ export default {
     const batch = (i) => Array.from({ length: 1000 }, (_, k) => peer('user', (i % 50) * 1000 + k + 1));
     await client.peers.upsert(batch(0));
     await server.createSession(1n, 1n);
+    for (let i = 0; i < 8; i++) await client.kv.set(kvKey(i), kvValue(i));
 
     // The connection settings the adapter uses (auto-pipelining, and the commandTimeout
     // whose per-command timer costs about 0.5 µs): the rows compare the mtstore layer.
     const raw = new Redis(url, { ...REDIS_DEFAULTS, lazyConnect: false, connectionName: 'mtstore-bench-raw' });
     const scripts = {};
-    for (const [name, source] of Object.entries({ UPDATE_STATE, UPSERT_PEERS, FIND_PEER })) scripts[name] = await raw.script('LOAD', source);
+    const token = randomBytes(8).toString('hex');
+    let calls = 0;
+    for (const [name, source] of Object.entries({ UPDATE_STATE, UPSERT_PEERS, GET_PEER, TRANSITION })) scripts[name] = await raw.script('LOAD', source);
     const session0 = `${prefix}client:{bench}`;
-    const keys = [session0, `${session0}:peers`, `${session0}:usernames`, `${session0}:phones`];
-    const fields = () => sessionFields(session);
+    const keyHash = `${session0}:keys`;
+    const kvHash = `${session0}:kv`;
+    const peerKeys = [`${session0}:peers`, `${session0}:peers:complete`, `${session0}:peers:order`, `${session0}:usernames`, `${session0}:phones`];
 
     const targets = {
         adapter: adapterTargets(client, server),
         raw: {
           'hasSession hit': async () => (await raw.sismember(`${prefix}auth:{${1n}}:sessions`, (1n).toString())) === 1,
           'hasSession miss': async () => (await raw.sismember(`${prefix}auth:{${1n}}:sessions`, (2n).toString())) === 1,
+          // The adapter's transition script with a per-call receipt key (server.ts).
           'createSession+destroySession': async (i) => {
-            await raw.sadd(`${prefix}auth:{${2n}}:sessions`, BigInt(i).toString());
-            await raw.srem(`${prefix}auth:{${2n}}:sessions`, BigInt(i).toString());
+            const key = `${prefix}auth:{${2n}}:sessions`;
+            await raw.evalsha(scripts.TRANSITION, 2, key, `${prefix}auth:{${2n}}:call:${token}.${(calls++).toString(36)}`, 'SADD', BigInt(i).toString(), '60000');
+            await raw.evalsha(scripts.TRANSITION, 2, key, `${prefix}auth:{${2n}}:call:${token}.${(calls++).toString(36)}`, 'SREM', BigInt(i).toString(), '60000');
           },
-          load: async () => sessionFrom(await raw.hgetallBuffer(session0)),
-          save: () => raw.multi().del(session0).hset(session0, fields()).exec(),
+          load: async () => {
+            const [[, h], [, k]] = await raw.multi().hgetallBuffer(session0).hgetallBuffer(keyHash).exec();
+            return Object.keys(h).length === 0 ? null : sessionFrom(h, k);
+          },
+          save: () => {
+            const { fields, keys } = sessionFields(session);
+            const multi = raw.multi().del(session0, keyHash).hset(session0, fields);
+            if (keys.length) multi.hset(keyHash, keys);
+            return multi.exec();
+          },
           saveUpdateState: (i) => raw.evalsha(scripts.UPDATE_STATE, 1, session0, String(i), '1', '1', '1', '1', String(i)),
           'peers.upsert ×1000': (i) => {
             const args = [];
-            for (const p of batch(i)) args.push(`${p.type}:${p.id}`, peerRecord(p));
-            return raw.evalsha(scripts.UPSERT_PEERS, 4, [...keys, ...args]);
+            for (const p of batch(i)) args.push(`${p.type}:${p.id}`, peerRecord(p), p.complete === undefined ? '' : Buffer.concat([Buffer.from('='), Buffer.from(p.complete)]));
+            return raw.evalsha(scripts.UPSERT_PEERS, 5, [...peerKeys, ...args]);
           },
           'peers.getByUsername': async (i) => {
-            const found = await raw.evalsha(scripts.FIND_PEER, 2, keys[1], keys[2], `user_${(i % 1000) + 1}`);
+            const found = await raw.evalshaBuffer(scripts.GET_PEER, 3, peerKeys[0], peerKeys[1], peerKeys[3], `user_${(i % 1000) + 1}`);
             return found && peerFrom(found);
           },
+          'authKeys.set': (i) => raw.hset(keyHash, `dc${benchKeyDc(i)}.key`, Buffer.from(benchKey(i))),
+          'kv.get': async (i) => {
+            const value = await raw.hgetBuffer(kvHash, kvKey(i));
+            return value === null ? null : new Uint8Array(value);
+          },
+          'kv.set': (i) => raw.hset(kvHash, kvKey(i), Buffer.from(kvValue(i))),
         },
     };
 

@@ -1,4 +1,4 @@
-import { adapterTargets } from '../common.mjs';
+import { adapterTargets, benchKey, benchKeyDc, kvKey, kvValue } from '../common.mjs';
 // typeorm adapter (postgres driver) vs. raw pg running the same SQL. The statements
 // are not copied here: at open, one instance with a recording TypeORM logger runs each
 // operation once, and the raw side replays exactly those statements (transaction
@@ -15,7 +15,7 @@ const URL_ = process.env.POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/tes
 const PREFIX = 'mtstore_bench_typeorm_';
 const NAME = 'bench';
 const POOL_SIZE = 10; // TypeORM's default pool size for postgres
-const TABLES = ['schema_version', 'sessions', 'datacenters', 'temp_auth_keys', 'channels', 'peers', 'peer_usernames', 'server_sessions'];
+const TABLES = ['schema_version', 'sessions', 'datacenters', 'auth_keys', 'channels', 'peers', 'peer_usernames', 'kv', 'ref_messages', 'server_sessions'];
 
 const batch = (i) => Array.from({ length: 1000 }, (_, k) => peer('user', (i % 50) * 1000 + k + 1));
 
@@ -23,16 +23,19 @@ const batch = (i) => Array.from({ length: 1000 }, (_, k) => peer('user', (i % 50
 function rawParams() {
   const session = fullSession(1);
   const bool = (value) => (value === undefined ? null : value);
-  const head = [NAME, session.homeDcId, session.apiId ?? null, session.user?.id ?? null, session.user?.dcId ?? null, bool(session.user?.bot), session.user?.username ?? null,
+  const user = session.user;
+  const head = [NAME, session.homeDcId, session.apiId ?? null, user?.id ?? null, user?.dcId ?? null, bool(user?.bot), user?.usernames?.join(' ') ?? null, bool(user?.premium),
     session.state?.pts ?? null, session.state?.qts ?? null, session.state?.date ?? null, session.state?.seq ?? null, session.takeoutId ?? null];
   const dcs = [];
-  const temps = [];
+  const keys = [];
   session.dcs.forEach((dc, ord) => {
-    dcs.push(NAME, ord, dc.id, dc.ipv4 ?? null, dc.ipv6 ?? null, dc.port, bool(dc.testMode), bool(dc.mediaOnly), dc.authKey ? Buffer.from(dc.authKey) : null);
-    dc.tempAuthKeys?.forEach((t, i) => temps.push(NAME, ord, i, t.index, Buffer.from(t.key), t.expiresAt));
+    dcs.push(NAME, ord, dc.id, dc.ipv4 ?? null, dc.ipv6 ?? null, dc.host ?? null, dc.port ?? null, bool(dc.testMode), bool(dc.mediaOnly));
+    const media = dc.mediaOnly ? 1 : 0;
+    if (dc.authKey) keys.push(NAME, dc.id, media, -1, Buffer.from(dc.authKey), null);
+    dc.tempAuthKeys?.forEach((t) => keys.push(NAME, dc.id, media, t.index, Buffer.from(t.key), t.expiresAt));
   });
   const channels = session.channels.flatMap((c) => [NAME, c.id, c.pts]);
-  const save = [head, [NAME], [NAME], [NAME], dcs, temps, channels];
+  const save = [head, [NAME], [NAME], [NAME], dcs, keys, channels];
   return {
     'hasSession hit': () => [[1n, 1n]],
     'hasSession miss': () => [[1n, 2n]],
@@ -48,10 +51,14 @@ function rawParams() {
         [NAME],
         [NAME, ...peers.map((p) => p.phone)],
         [NAME, 'user', ...peers.map((p) => p.id), ...peers.map((p) => p.usernames[0].toLowerCase())],
-        peers.flatMap((p) => [NAME, p.type, p.id, p.accessHash, bool(p.min), p.phone ?? null, p.updatedAt, p.usernames.join(' ')]),
+        peers.flatMap((p) => [NAME, p.type, p.id, p.accessHash, bool(p.min), p.phone ?? null, p.updatedAt, p.usernames.join(' '), p.displayName ?? null, p.complete ?? null]),
       ];
     },
     'peers.getByUsername': (i) => [[NAME, `user_${(i % 1000) + 1}`]],
+    // One upsert each; reads one row.
+    'authKeys.set': (i) => [[NAME, benchKeyDc(i), -1, Buffer.from(benchKey(i)), null]],
+    'kv.get': (i) => [[NAME, kvKey(i)]],
+    'kv.set': (i) => [[NAME, kvKey(i), Buffer.from(kvValue(i))]],
   };
 }
 
@@ -131,6 +138,7 @@ export default {
     const server = new TypeormSessionStorage({ options, tablePrefix: PREFIX });
     await client.save(fullSession(1));
     for (let i = 0; i < 50; i++) await client.peers.upsert(batch(i));
+    for (let i = 0; i < 8; i++) await client.kv.set(kvKey(i), kvValue(i));
     await server.createSession(1n, 1n);
     const statements = await recordStatements(options);
     return {

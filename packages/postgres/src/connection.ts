@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { assertIdentifier, InvalidArgumentError, Once } from '@mtstore/core';
 import pg from 'pg';
-import type { Pool, PoolConfig, QueryConfig, QueryResult, QueryResultRow } from 'pg';
+import type { Pool, PoolClient, PoolConfig, QueryConfig, QueryResult, QueryResultRow } from 'pg';
 import { migrate, quoteIdentifier } from './schema.js';
 import { withTransaction } from './transaction.js';
 import { TYPES } from './types.js';
@@ -21,6 +21,12 @@ export interface PostgresConnectionOptions {
   pool?: Pool;
   /** Schema holding mtstore's tables; created if missing. Default `mtstore`. */
   schema?: string;
+  /**
+   * How long `close()` lets calls already in flight finish, in ms (default 5000). Calls
+   * still running then reject with StorageUnavailableError (their outcome unknown) and,
+   * on a pool mtstore owns, their connections are closed.
+   */
+  closeTimeoutMillis?: number;
 }
 
 /**
@@ -37,6 +43,25 @@ export const POOL_DEFAULTS: Readonly<PoolConfig> = {
 };
 
 export const DEFAULT_SCHEMA = 'mtstore';
+
+const DEFAULT_CLOSE_TIMEOUT = 5_000;
+/** After the calls in flight are settled, how long close() waits for an owned pool to end. */
+const POOL_END_TIMEOUT = 1_000;
+
+/** The rejection of a call still running when close() gave up waiting (core wraps it as StorageUnavailableError). */
+function closedInFlight(): Error {
+  return new Error('the storage was closed before this call completed; it may or may not have been applied');
+}
+
+/** Waits for `promise`, at most `ms` (its rejection still propagates); the timer never outlives it. */
+async function atMost(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await Promise.race([promise, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** A named statement: prepared once per connection, then only bound and executed. */
 export interface Statement {
@@ -67,6 +92,14 @@ export class Database {
   readonly s: string;
   /** Migrates once; a failure is not remembered, the next call tries again. */
   readonly #migration = new Once(() => migrate(this.pool, this.schema));
+  readonly #closeTimeout: number;
+  /** The reject function of every call in flight (see #track). */
+  readonly #inflight = new Set<(error: Error) => void>();
+  /** Called when the last call in flight settles while close() waits. */
+  #drained: (() => void) | undefined;
+  /** Connections of an owned pool checked out right now, to close those close() gave up on. */
+  readonly #busy = new Set<PoolClient>();
+  #abandoned = false;
 
   constructor(options: PostgresConnectionOptions, where: string) {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${where}: options must be an object`);
@@ -74,6 +107,11 @@ export class Database {
     if (given.length > 1) throw new InvalidArgumentError(`${where}: give one of connectionString, config or pool, not ${given.join(' and ')}`);
     this.schema = options.schema ?? DEFAULT_SCHEMA;
     assertIdentifier(this.schema, `${where}: schema`);
+    const closeTimeout = options.closeTimeoutMillis ?? DEFAULT_CLOSE_TIMEOUT;
+    if (typeof closeTimeout !== 'number' || !Number.isFinite(closeTimeout) || closeTimeout < 0) {
+      throw new InvalidArgumentError(`${where}: closeTimeoutMillis must be a non-negative number of milliseconds`);
+    }
+    this.#closeTimeout = closeTimeout;
     this.s = quoteIdentifier(this.schema);
     if (options.pool !== undefined) {
       if (!isPool(options.pool)) throw new InvalidArgumentError(`${where}: pool must be a pg Pool`);
@@ -93,6 +131,12 @@ export class Database {
       // next query opens a fresh one, so there is nothing else to do.
       this.pool.on('error', () => {});
       this.ownsPool = true;
+      this.pool.on('acquire', (client) => {
+        // A connection handed out after close() gave up would run a call nobody waits for.
+        if (this.#abandoned) void client.end().catch(() => {});
+        else this.#busy.add(client);
+      });
+      this.pool.on('release', (_error: Error | undefined, client: PoolClient) => this.#busy.delete(client));
     }
   }
 
@@ -103,18 +147,68 @@ export class Database {
   /** One statement on any pooled connection, with mtstore's type parsers. */
   query<R extends QueryResultRow>(sql: Statement, values: unknown[]): Promise<QueryResult<R>> {
     const config: QueryConfig = { name: sql.name, text: sql.text, values, types: TYPES };
-    // Not async: once migrated, the hot paths go straight to pg without an extra promise.
-    if (this.#migration.done) return this.pool.query<R>(config);
-    return this.ready().then(() => this.pool.query<R>(config));
+    // Once migrated, the hot paths go straight to pg: no async frame, only the tracking promise.
+    if (this.#migration.done) return this.#track(this.pool.query<R>(config));
+    return this.#track(this.ready().then(() => this.pool.query<R>(config)));
   }
 
   /** Runs `work` in a transaction on one connection (see withTransaction). */
-  async transaction<T>(work: (query: <R extends QueryResultRow>(sql: Statement, values: unknown[]) => Promise<QueryResult<R>>) => Promise<T>): Promise<T> {
-    if (!this.#migration.done) await this.ready();
-    return withTransaction(this.pool, (client) => work((sql, values) => client.query({ name: sql.name, text: sql.text, values, types: TYPES })));
+  transaction<T>(work: (query: <R extends QueryResultRow>(sql: Statement, values: unknown[]) => Promise<QueryResult<R>>) => Promise<T>): Promise<T> {
+    return this.#track(
+      (async () => {
+        if (!this.#migration.done) await this.ready();
+        return withTransaction(this.pool, (client) => work((sql, values) => client.query({ name: sql.name, text: sql.text, values, types: TYPES })));
+      })(),
+    );
   }
 
+  /**
+   * The caller's promise for `work`: settles with it, or is rejected by close() when
+   * close() stops waiting. Every query and transaction goes through here, so close()
+   * knows exactly which calls are in flight.
+   */
+  #track<T>(work: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#inflight.add(reject);
+      const done = (): void => {
+        this.#inflight.delete(reject);
+        if (this.#inflight.size === 0) this.#drained?.();
+      };
+      work.then(
+        (value) => {
+          done();
+          resolve(value);
+        },
+        (error: unknown) => {
+          done();
+          reject(error);
+        },
+      );
+    });
+  }
+
+  /**
+   * Settles every call already in flight before it resolves, within closeTimeoutMillis
+   * (+ up to 1 s to end an owned pool): calls finish on the still-open pool (pg's pool
+   * would otherwise leave queued calls waiting for a connection it never gives out);
+   * those still running at the deadline reject, and an owned pool's busy connections
+   * are closed so pool.end() does not wait for them. The base class already rejects
+   * calls made after close(), so no new call joins while this waits.
+   */
   async close(): Promise<void> {
-    if (this.ownsPool) await this.pool.end();
+    if (this.#inflight.size > 0) {
+      await atMost(new Promise<void>((resolve) => (this.#drained = resolve)), this.#closeTimeout);
+      this.#drained = undefined;
+    }
+    if (this.#inflight.size > 0) {
+      this.#abandoned = true;
+      for (const reject of this.#inflight) reject(closedInFlight());
+      this.#inflight.clear();
+      for (const client of this.#busy) void client.end().catch(() => {});
+    }
+    if (!this.ownsPool) return;
+    // pool.end() waits for every connection, including one still connecting to a
+    // server that does not answer: bounded, the socket then closes on its own timeout.
+    await atMost(this.pool.end(), POOL_END_TIMEOUT);
   }
 }

@@ -113,6 +113,72 @@ const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    // Contract v2. Keys move out of the DC rows into auth_keys, keyed by (DC id, main or
+    // media-only entry, slot), so a key is written on its own and outlives address changes;
+    // the session row may exist without a snapshot (home_dc_id NULL) so that keys, kv
+    // entries, peers and reference messages can belong to a name before anything is saved.
+    version: 2,
+    sql: (s) => `
+      ALTER TABLE ${s}.sessions ALTER COLUMN home_dc_id DROP NOT NULL;
+      ALTER TABLE ${s}.sessions ADD COLUMN user_usernames text[], ADD COLUMN user_premium boolean;
+      UPDATE ${s}.sessions SET user_usernames = ARRAY[user_username] WHERE user_username IS NOT NULL;
+      ALTER TABLE ${s}.sessions DROP COLUMN user_username;
+
+      -- slot -1 is the permanent key; 0 and up are temp key slots (with expires_at).
+      CREATE TABLE ${s}.auth_keys (
+        session_id bigint NOT NULL REFERENCES ${s}.sessions (id) ON DELETE CASCADE,
+        dc_id      integer NOT NULL,
+        media_only boolean NOT NULL,
+        slot       integer NOT NULL CHECK (slot >= -1),
+        key        bytea NOT NULL,
+        expires_at bigint,
+        PRIMARY KEY (session_id, dc_id, media_only, slot),
+        CHECK ((slot = -1) = (expires_at IS NULL))
+      );
+      -- v1 kept keys on the DC rows: move them, first entry (by position) winning if v1
+      -- held the same (DC id, media-only) twice.
+      INSERT INTO ${s}.auth_keys (session_id, dc_id, media_only, slot, key)
+      SELECT session_id, dc_id, coalesce(media_only, false), -1, auth_key
+        FROM ${s}.dcs WHERE auth_key IS NOT NULL
+       ORDER BY session_id, position
+      ON CONFLICT DO NOTHING;
+      INSERT INTO ${s}.auth_keys (session_id, dc_id, media_only, slot, key, expires_at)
+      SELECT t.session_id, d.dc_id, coalesce(d.media_only, false), t.key_index, t.key, t.expires_at
+        FROM ${s}.temp_auth_keys t
+        JOIN ${s}.dcs d ON d.session_id = t.session_id AND d.position = t.dc_position
+       ORDER BY t.session_id, d.position, t.position
+      ON CONFLICT DO NOTHING;
+      DROP TABLE ${s}.temp_auth_keys;
+      ALTER TABLE ${s}.dcs
+        DROP COLUMN auth_key,
+        DROP COLUMN has_temp_keys,
+        ADD COLUMN host text,
+        ALTER COLUMN port DROP NOT NULL;
+
+      ALTER TABLE ${s}.peers ADD COLUMN display_name text, ADD COLUMN complete bytea;
+
+      -- COLLATE "C": entries() sorts by byte, as JavaScript sorts ASCII keys, whatever the database locale.
+      CREATE TABLE ${s}.kv (
+        session_id bigint NOT NULL REFERENCES ${s}.sessions (id) ON DELETE CASCADE,
+        key        text COLLATE "C" NOT NULL,
+        value      bytea NOT NULL,
+        PRIMARY KEY (session_id, key)
+      );
+
+      -- stored: drawn from a sequence on every store, so the largest is the most recent.
+      CREATE TABLE ${s}.ref_messages (
+        session_id bigint NOT NULL REFERENCES ${s}.sessions (id) ON DELETE CASCADE,
+        peer_id    bigint NOT NULL,
+        chat_id    bigint NOT NULL,
+        message_id integer NOT NULL,
+        stored     bigserial NOT NULL,
+        PRIMARY KEY (session_id, peer_id, chat_id, message_id)
+      );
+      CREATE INDEX ref_messages_recent ON ${s}.ref_messages (session_id, peer_id, stored);
+      CREATE INDEX ref_messages_message ON ${s}.ref_messages (session_id, chat_id, message_id);
+    `,
+  },
 ];
 
 /** The schema version this code writes. */
@@ -144,13 +210,14 @@ async function appliedVersion(client: Pool | PoolClient, schema: string): Promis
 }
 
 /**
- * Brings `schema` to SCHEMA_VERSION. The common case (already current) is one query
- * without locks; otherwise one transaction under the advisory lock.
+ * Brings `schema` to SCHEMA_VERSION (or to `target`: the migration tests build a v1
+ * schema with v1's own DDL). The common case (already current) is one query without
+ * locks; otherwise one transaction under the advisory lock.
  */
-export async function migrate(pool: Pool, schema: string): Promise<void> {
+export async function migrate(pool: Pool, schema: string, target = SCHEMA_VERSION): Promise<void> {
   try {
     const version = await appliedVersion(pool, schema);
-    if (version === SCHEMA_VERSION) return;
+    if (version === target) return;
     if (version !== undefined && version > SCHEMA_VERSION) throw tooNew(schema, version);
   } catch (error) {
     // 3F000 no such schema, 42P01 no such table: a fresh database, migrate below.
@@ -160,7 +227,7 @@ export async function migrate(pool: Pool, schema: string): Promise<void> {
   try {
     await withTransaction(pool, async (client) => {
       await client.query({ text: 'SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', values: [`mtstore:migrate:${schema}`] });
-      await migrateLocked(client, schema);
+      await migrateLocked(client, schema, target);
     });
   } catch (error) {
     if (error instanceof MigrationError || isConnectionFailure(error)) throw error;
@@ -168,7 +235,7 @@ export async function migrate(pool: Pool, schema: string): Promise<void> {
   }
 }
 
-async function migrateLocked(client: PoolClient, schema: string): Promise<void> {
+async function migrateLocked(client: PoolClient, schema: string, target: number): Promise<void> {
   const s = quoteIdentifier(schema);
   // CREATE SCHEMA IF NOT EXISTS needs the CREATE privilege even when the schema exists: look first.
   const exists = await client.query({ text: 'SELECT 1 FROM pg_namespace WHERE nspname = $1', values: [schema] });
@@ -180,7 +247,7 @@ async function migrateLocked(client: PoolClient, schema: string): Promise<void> 
   const current = (await appliedVersion(client, schema)) ?? 0;
   if (current > SCHEMA_VERSION) throw tooNew(schema, current);
   for (const migration of MIGRATIONS) {
-    if (migration.version <= current) continue;
+    if (migration.version <= current || migration.version > target) continue;
     await client.query(migration.sql(s));
     await client.query({ text: `INSERT INTO ${s}.migrations (version) VALUES ($1)`, values: [migration.version] });
   }

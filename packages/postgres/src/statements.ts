@@ -5,101 +5,152 @@
  */
 import { statement, type Statement } from './connection.js';
 
-/** Columns of a peer row, with its usernames (as given, in order) as a JSON array. */
-const PEER_COLUMNS = (s: string): string => `
-  p.type, p.id, p.access_hash, p.phone, p.min, p.updated_at,
-  (SELECT json_agg(u.username ORDER BY u.position) FROM ${s}.peer_usernames u
-    WHERE u.session_id = p.session_id AND u.type = p.type AND u.peer_id = p.id) AS usernames`;
+/**
+ * CTE `named`: the id of session row `$1`, created (without a snapshot) when absent, for
+ * the writes of keys, kv entries, peers and reference messages, which belong to the
+ * name and need no snapshot. The usual case only takes a KEY SHARE lock on the existing
+ * row, which neither waits for nor blocks saveUpdateState or save (they update non-key
+ * columns) and writes no new row version. Only when the row is missing from this
+ * statement's snapshot does `created` insert it; its DO UPDATE returns the row even when
+ * another transaction created it meanwhile (DO NOTHING would return nothing and the
+ * write would be lost). A row deleted meanwhile drops out of `found` and is created anew.
+ */
+export function namedSession(s: string): string {
+  return `found AS (
+         SELECT id FROM ${s}.sessions WHERE name = $1 FOR KEY SHARE
+       ), created AS (
+         INSERT INTO ${s}.sessions (name) SELECT $1 WHERE NOT EXISTS (SELECT 1 FROM found)
+         ON CONFLICT (name) DO UPDATE SET name = excluded.name
+         RETURNING id
+       ), named AS (
+         SELECT id FROM found UNION ALL SELECT id FROM created
+       )`;
+}
+
+/** Parameters $3..$12 of both update statements: a "given" flag, then the value, per field. */
+const PATCHED = (s: string): string => `
+         api_id = CASE WHEN $3 THEN $4 ELSE ${s}.api_id END,
+         user_id = CASE WHEN $5 THEN $6 ELSE ${s}.user_id END,
+         user_dc_id = CASE WHEN $5 THEN $7 ELSE ${s}.user_dc_id END,
+         user_bot = CASE WHEN $5 THEN $8 ELSE ${s}.user_bot END,
+         user_usernames = CASE WHEN $5 THEN $9 ELSE ${s}.user_usernames END,
+         user_premium = CASE WHEN $5 THEN $10 ELSE ${s}.user_premium END,
+         takeout_id = CASE WHEN $11 THEN $12 ELSE ${s}.takeout_id END,
+         updated_at = now()`;
 
 export interface ClientStatements {
   load: Statement;
   saveSession: Statement;
   clearSnapshot: Statement;
   insertSnapshot: Statement;
+  updateSession: Statement;
+  createOrUpdateSession: Statement;
+  clearDcs: Statement;
   saveUpdateState: Statement;
   deleteSession: Statement;
-  lockPeers: Statement;
-  upsertPeers: Statement;
-  peerById: Statement;
-  peerByUsername: Statement;
-  peerByPhone: Statement;
+  listNames: Statement;
 }
 
+/**
+ * The snapshot's statements. A session row with `home_dc_id` NULL holds no snapshot
+ * (only keys, kv entries, peers or reference messages): load and saveUpdateState skip it.
+ */
 export function clientStatements(s: string): ClientStatements {
   return {
     // One statement, so one snapshot: a load racing with a save sees all of one or the other.
-    // DCs and temp keys come as JSON arrays, keys as hex, 64-bit ids as text (JSON numbers lose them).
+    // DC addresses, keys and channels come as JSON arrays, keys as hex, 64-bit ids as text
+    // (JSON numbers lose them). Keys are matched to DC entries in client.ts.
     load: statement(
       'load',
-      `SELECT s.home_dc_id, s.api_id, s.user_id, s.user_dc_id, s.user_bot, s.user_username,
-              s.pts, s.qts, s.state_date, s.seq, s.takeout_id,
-              (SELECT json_agg(json_build_array(d.dc_id, d.ipv4, d.ipv6, d.port, d.test_mode, d.media_only,
-                        encode(d.auth_key, 'hex'),
-                        CASE WHEN d.has_temp_keys THEN
-                          (SELECT coalesce(json_agg(json_build_array(t.key_index, encode(t.key, 'hex'), t.expires_at) ORDER BY t.position), '[]')
-                             FROM ${s}.temp_auth_keys t WHERE t.session_id = d.session_id AND t.dc_position = d.position)
-                        END) ORDER BY d.position)
+      `SELECT s.home_dc_id, s.api_id, s.user_id, s.user_dc_id, s.user_bot, to_json(s.user_usernames) AS user_usernames,
+              s.user_premium, s.pts, s.qts, s.state_date, s.seq, s.takeout_id,
+              (SELECT json_agg(json_build_array(d.dc_id, d.ipv4, d.ipv6, d.host, d.port, d.test_mode, d.media_only)
+                               ORDER BY d.position)
                  FROM ${s}.dcs d WHERE d.session_id = s.id) AS dcs,
+              (SELECT json_agg(json_build_array(k.dc_id, k.media_only, k.slot, encode(k.key, 'hex'), k.expires_at)
+                               ORDER BY k.dc_id, k.media_only, k.slot)
+                 FROM ${s}.auth_keys k WHERE k.session_id = s.id) AS keys,
               (SELECT json_agg(json_build_array(c.channel_id::text, c.pts) ORDER BY c.position, c.channel_id)
                  FROM ${s}.channels c WHERE c.session_id = s.id) AS channels
-         FROM ${s}.sessions s WHERE s.name = $1`,
+         FROM ${s}.sessions s WHERE s.name = $1 AND s.home_dc_id IS NOT NULL`,
     ),
 
     // save, step 1 of 3 (one transaction): the session row, created or updated, and locked.
     // Steps 2 and 3 run after the lock, so they see every save committed before this one.
     saveSession: statement(
       'save_session',
-      `INSERT INTO ${s}.sessions (name, home_dc_id, api_id, user_id, user_dc_id, user_bot, user_username,
+      `INSERT INTO ${s}.sessions (name, home_dc_id, api_id, user_id, user_dc_id, user_bot, user_usernames, user_premium,
                                   pts, qts, state_date, seq, takeout_id)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
        ON CONFLICT (name) DO UPDATE SET
          home_dc_id = excluded.home_dc_id, api_id = excluded.api_id,
          user_id = excluded.user_id, user_dc_id = excluded.user_dc_id, user_bot = excluded.user_bot,
-         user_username = excluded.user_username,
+         user_usernames = excluded.user_usernames, user_premium = excluded.user_premium,
          pts = excluded.pts, qts = excluded.qts, state_date = excluded.state_date, seq = excluded.seq,
          takeout_id = excluded.takeout_id, updated_at = now()
        RETURNING id`,
     ),
 
-    // save, step 2: drop the previous snapshot (peers are a separate cache and stay).
+    // save, step 2: drop the previous snapshot and every key (peers, kv and references stay).
     clearSnapshot: statement(
       'clear_snapshot',
-      `WITH temp AS (DELETE FROM ${s}.temp_auth_keys WHERE session_id = $1),
+      `WITH keys AS (DELETE FROM ${s}.auth_keys WHERE session_id = $1),
             dcs AS (DELETE FROM ${s}.dcs WHERE session_id = $1),
             channels AS (DELETE FROM ${s}.channels WHERE session_id = $1)
        SELECT 1`,
     ),
 
-    // save, step 3: the new snapshot, every table from arrays in one statement.
+    // save, step 3: the new snapshot, every table from arrays in one statement. update()
+    // reuses it for the DC addresses alone, with empty key and channel arrays.
     insertSnapshot: statement(
       'insert_snapshot',
       `WITH dcs AS (
-         INSERT INTO ${s}.dcs (session_id, position, dc_id, ipv4, ipv6, port, test_mode, media_only, auth_key, has_temp_keys)
-         SELECT $1, d.position, d.dc_id, d.ipv4, d.ipv6, d.port, d.test_mode, d.media_only, d.auth_key, d.has_temp_keys
-           FROM unnest($2::integer[], $3::integer[], $4::text[], $5::text[], $6::integer[], $7::boolean[], $8::boolean[],
-                       $9::bytea[], $10::boolean[])
-                AS d(position, dc_id, ipv4, ipv6, port, test_mode, media_only, auth_key, has_temp_keys)
-       ), temp AS (
-         INSERT INTO ${s}.temp_auth_keys (session_id, dc_position, position, key_index, key, expires_at)
-         SELECT $1, t.dc_position, t.position, t.key_index, t.key, t.expires_at
-           FROM unnest($11::integer[], $12::integer[], $13::integer[], $14::bytea[], $15::bigint[])
-                AS t(dc_position, position, key_index, key, expires_at)
+         INSERT INTO ${s}.dcs (session_id, position, dc_id, ipv4, ipv6, host, port, test_mode, media_only)
+         SELECT $1, d.n - 1, d.dc_id, d.ipv4, d.ipv6, d.host, d.port, d.test_mode, d.media_only
+           FROM unnest($2::integer[], $3::text[], $4::text[], $5::text[], $6::integer[], $7::boolean[], $8::boolean[])
+                WITH ORDINALITY AS d(dc_id, ipv4, ipv6, host, port, test_mode, media_only, n)
+       ), keys AS (
+         INSERT INTO ${s}.auth_keys (session_id, dc_id, media_only, slot, key, expires_at)
+         SELECT $1, k.dc_id, k.media_only, k.slot, k.key, k.expires_at
+           FROM unnest($9::integer[], $10::boolean[], $11::integer[], $12::bytea[], $13::bigint[])
+                AS k(dc_id, media_only, slot, key, expires_at)
        ), channels AS (
          INSERT INTO ${s}.channels (session_id, channel_id, pts, position)
          SELECT $1, c.id, c.pts, nextval('${s}.channel_position')
-           FROM unnest($16::bigint[], $17::integer[]) WITH ORDINALITY AS c(id, pts, n)
+           FROM unnest($14::bigint[], $15::integer[]) WITH ORDINALITY AS c(id, pts, n)
           ORDER BY c.n
        )
        SELECT 1`,
     ),
 
-    // The hot path, one round trip: the state and the listed channels, only if the
-    // session exists (found = 0 otherwise, and nothing is written). New channels go last.
+    // update() without homeDcId: only a stored snapshot changes (no row: NotFoundError).
+    updateSession: statement(
+      'update_session',
+      `UPDATE ${s}.sessions s SET home_dc_id = coalesce($2, s.home_dc_id), ${PATCHED('s')}
+        WHERE s.name = $1 AND s.home_dc_id IS NOT NULL
+       RETURNING id`,
+    ),
+
+    // update() with homeDcId (and dcs): creates the snapshot when none is stored. A row
+    // without a snapshot has NULL in every snapshot column, so fields not given stay absent.
+    createOrUpdateSession: statement(
+      'create_or_update_session',
+      `INSERT INTO ${s}.sessions AS s (name, home_dc_id, api_id, user_id, user_dc_id, user_bot, user_usernames, user_premium, takeout_id)
+       VALUES ($1, $2, $4, $6, $7, $8, $9, $10, $12)
+       ON CONFLICT (name) DO UPDATE SET home_dc_id = excluded.home_dc_id, ${PATCHED('s')}
+       RETURNING id`,
+    ),
+
+    // update() with dcs: the address rows go, keys stay (they live in auth_keys).
+    clearDcs: statement('clear_dcs', `DELETE FROM ${s}.dcs WHERE session_id = $1`),
+
+    // The hot path, one round trip: the state and the listed channels, only if a snapshot
+    // exists (found = 0 otherwise, and nothing is written). New channels go last.
     saveUpdateState: statement(
       'save_update_state',
       `WITH s AS (
          UPDATE ${s}.sessions SET pts = $2, qts = $3, state_date = $4, seq = $5, updated_at = now()
-          WHERE name = $1
+          WHERE name = $1 AND home_dc_id IS NOT NULL
          RETURNING id
        ), channels AS (
          INSERT INTO ${s}.channels (session_id, channel_id, pts, position)
@@ -110,79 +161,21 @@ export function clientStatements(s: string): ClientStatements {
        SELECT count(*)::integer AS found FROM s`,
     ),
 
-    // Cascades to DCs, temp keys, channels, peers and usernames.
+    // Cascades to DCs, keys, channels, peers and usernames, kv entries and reference messages.
     deleteSession: statement('delete_session', `DELETE FROM ${s}.sessions WHERE name = $1`),
 
-    // Taken before upsertPeers, in its transaction: batches of one session take turns.
-    lockPeers: statement('lock_peers', 'SELECT pg_advisory_xact_lock(hashtextextended($1, 0))'),
-
-    // A whole normalized batch in one statement (see upsertPeers in client.ts for the parameters):
-    // - peers are upserted; a min peer keeps a stored non-min access hash (and its min flag);
-    // - peers outside the batch lose the phones the batch claims;
-    // - username rows of batch peers and of claimed names are replaced, leaving rows that
-    //   do not change untouched (re-seeing a peer writes no username rows).
-    // The phone and username constraints are deferrable, checked when the statement ends.
-    upsertPeers: statement(
-      'upsert_peers',
-      `WITH s AS (
-         SELECT id FROM ${s}.sessions WHERE name = $1 FOR KEY SHARE
-       ), batch AS (
-         SELECT s.id AS session_id, b.type, b.id, b.access_hash, b.phone, b.min, b.updated_at, b.usernames
-           FROM s, unnest($2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::boolean[], $7::bigint[], $8::text[])
-                   AS b(type, id, access_hash, phone, min, updated_at, usernames)
-       ), names AS (
-         SELECT b.session_id, b.type, b.id, u.username, lower(u.username) AS username_key, u.position::integer AS position
-           FROM batch b, unnest(string_to_array(b.usernames, ' ')) WITH ORDINALITY AS u(username, position)
-       ), upserted AS (
-         INSERT INTO ${s}.peers AS p (session_id, type, id, access_hash, phone, min, updated_at)
-         SELECT session_id, type, id, access_hash, phone, min, updated_at FROM batch
-         ON CONFLICT (session_id, type, id) DO UPDATE SET
-           access_hash = CASE WHEN excluded.min AND p.min IS NOT TRUE THEN p.access_hash ELSE excluded.access_hash END,
-           min = CASE WHEN excluded.min AND p.min IS NOT TRUE THEN p.min ELSE excluded.min END,
-           phone = excluded.phone,
-           updated_at = excluded.updated_at
-       ), phones_released AS (
-         UPDATE ${s}.peers p SET phone = NULL
-           FROM batch b
-          WHERE p.session_id = b.session_id AND p.phone = b.phone
-            AND NOT EXISTS (SELECT 1 FROM batch o WHERE o.type = p.type AND o.id = p.id)
-       ), names_released AS (
-         DELETE FROM ${s}.peer_usernames u USING s
-          WHERE u.session_id = s.id
-            AND ((u.type, u.peer_id) IN (SELECT type, id FROM batch) OR u.username_key IN (SELECT username_key FROM names))
-            AND NOT EXISTS (SELECT 1 FROM names n
-                             WHERE (n.username_key, n.username, n.type, n.id, n.position)
-                                 = (u.username_key, u.username, u.type, u.peer_id, u.position))
-       ), names_claimed AS (
-         INSERT INTO ${s}.peer_usernames (session_id, username_key, username, type, peer_id, position)
-         SELECT n.session_id, n.username_key, n.username, n.type, n.id, n.position FROM names n
-          WHERE NOT EXISTS (SELECT 1 FROM ${s}.peer_usernames u
-                             WHERE u.session_id = n.session_id
-                               AND (u.username_key, u.username, u.type, u.peer_id, u.position)
-                                 = (n.username_key, n.username, n.type, n.id, n.position))
-       )
-       SELECT count(*)::integer AS found FROM s`,
-    ),
-
-    peerById: statement(
-      'peer_by_id',
-      `SELECT ${PEER_COLUMNS(s)}
-         FROM ${s}.sessions s JOIN ${s}.peers p ON p.session_id = s.id
-        WHERE s.name = $1 AND p.type = $2 AND p.id = $3`,
-    ),
-    peerByUsername: statement(
-      'peer_by_username',
-      `SELECT ${PEER_COLUMNS(s)}
-         FROM ${s}.sessions s
-         JOIN ${s}.peer_usernames k ON k.session_id = s.id
-         JOIN ${s}.peers p ON p.session_id = k.session_id AND p.type = k.type AND p.id = k.peer_id
-        WHERE s.name = $1 AND k.username_key = $2`,
-    ),
-    peerByPhone: statement(
-      'peer_by_phone',
-      `SELECT ${PEER_COLUMNS(s)}
-         FROM ${s}.sessions s JOIN ${s}.peers p ON p.session_id = s.id
-        WHERE s.name = $1 AND p.phone = $2`,
+    // Names with anything stored: a row left empty (its last key, entry, peer or reference
+    // removed) is not listed. Each EXISTS is a primary key prefix lookup. Names are ASCII
+    // (core checks them): byte order is JavaScript's default sort.
+    listNames: statement(
+      'list_names',
+      `SELECT s.name FROM ${s}.sessions s
+        WHERE s.home_dc_id IS NOT NULL
+           OR EXISTS (SELECT 1 FROM ${s}.auth_keys k WHERE k.session_id = s.id)
+           OR EXISTS (SELECT 1 FROM ${s}.kv v WHERE v.session_id = s.id)
+           OR EXISTS (SELECT 1 FROM ${s}.peers p WHERE p.session_id = s.id)
+           OR EXISTS (SELECT 1 FROM ${s}.ref_messages r WHERE r.session_id = s.id)
+        ORDER BY s.name COLLATE "C"`,
     ),
   };
 }

@@ -22,3 +22,15 @@ const PARSERS: Readonly<Record<number, (value: string) => unknown>> = {
 export const TYPES: CustomTypesConfig = {
   getTypeParser: ((oid: number) => PARSERS[oid] ?? identity) as CustomTypesConfig['getTypeParser'],
 };
+
+/**
+ * Bytes that a query returned as `encode(column, 'hex')` (text, so the result does not
+ * depend on the server's bytea_output setting). The array is the caller's own, not a
+ * view on Node's shared Buffer pool. Anything malformed decodes short, which the
+ * length checks downstream report as corrupt data.
+ */
+export function bytesFromHex(hex: string): Uint8Array {
+  const bytes = new Uint8Array(hex.length >>> 1);
+  const written = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).write(hex, 'hex');
+  return written === bytes.length ? bytes : bytes.subarray(0, written);
+}

@@ -4,7 +4,7 @@
  * create/destroy races decided by the database across separate connections.
  */
 import { checkServer } from '@mtstore/conformance/vitest';
-import { fullSession, minimalSession, peer } from '@mtstore/conformance';
+import { authKey, fullSession, minimalSession, peer } from '@mtstore/conformance';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { PostgresSessionStorage, PostgresStorage } from '../src/index.js';
@@ -90,6 +90,30 @@ describe.runIf(server.available)('statements', () => {
     expect(save.statements[0]).toBe('BEGIN');
     expect(save.statements.at(-1)).toBe('COMMIT');
     expect(save.statements).toHaveLength(5);
+  });
+
+  it('authKeys.set, setTemp, kv.set and refMessages.store are one statement each, also on a name without a row yet', async () => {
+    const counting = countingPool(1); // one connection: pg_prepared_statements shows its statements
+    const schema = freshSchema();
+    const storage = track(new PostgresStorage({ pool: counting.pool, schema, name: 'fresh' }));
+    await storage.listNames(); // migrate outside the count
+    const writes: [string, () => Promise<unknown>][] = [
+      ['authKeys.set', () => storage.authKeys.set(2, authKey(1))],
+      ['authKeys.set again', () => storage.authKeys.set(2, authKey(2))],
+      ['authKeys.setTemp', () => storage.authKeys.setTemp(2, { index: 0, key: authKey(3), expiresAt: 1 })],
+      ['kv.set', () => storage.kv.set('k', Uint8Array.of(1))],
+      ['refMessages.store', () => storage.refMessages.store(1n, 2n, 3)],
+      ['kv.get', () => storage.kv.get('k')],
+    ];
+    for (const [label, write] of writes) {
+      const { statements, checkouts } = await counting.during(write);
+      expect(statements, label).toHaveLength(1);
+      expect(checkouts, label).toBe(1);
+    }
+    const prepared = await counting.pool.query<{ name: string }>('SELECT name FROM pg_prepared_statements');
+    for (const label of ['key_set', 'kv_set', 'ref_store', 'kv_get']) {
+      expect(prepared.rows.filter((r) => r.name.startsWith(`mtstore_${label}_`)), label).toHaveLength(1);
+    }
   });
 
   it('50 concurrent creates (then destroys) of one session over 20 connections: exactly one winner each', async () => {

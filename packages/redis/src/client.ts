@@ -1,16 +1,13 @@
-import {
-  BaseStorage,
-  peerKey,
-  type ChannelState,
-  type Peer,
-  type PeerType,
-  type Session,
-  type UpdateState,
-} from '@mtstore/core';
-import { decodePeer, decodeSession, encodePeer, encodeSession, encodeUpdateState } from './codec.js';
+import { BaseStorage, type ChannelState, type Session, type SessionUpdate, type UpdateState } from '@mtstore/core';
+import { decodeSession, encodeDcs, encodeKeys, encodeSession, encodeUpdateState, encodeUser, USER_FIELDS, type Field } from './codec.js';
 import { execResults, RedisConnection, type RedisConnectionOptions } from './connection.js';
+import { RedisAuthKeys } from './keys.js';
+import { RedisKeyValues } from './kv.js';
+import { scanNames } from './migrate.js';
+import { RedisPeers } from './peers.js';
+import { RedisRefMessages } from './refs.js';
 import { clientKeys, type ClientKeys } from './schema.js';
-import { FIND_PEER, UPDATE_STATE, UPSERT_PEERS } from './scripts.js';
+import { DELETE_SESSION, UPDATE_SESSION, UPDATE_STATE } from './scripts.js';
 
 export interface RedisStorageOptions extends RedisConnectionOptions {
   /** Session name. Default: `default`. */
@@ -19,11 +16,17 @@ export interface RedisStorageOptions extends RedisConnectionOptions {
 
 /**
  * Client Storage in Redis: one named session per instance. Everything of the session
- * lives in four keys sharing the hash tag `{<name>}` (see schema.ts), so every
- * operation is one command, one MULTI or one Lua script — also on Redis Cluster.
+ * lives in keys sharing the hash tag `{<name>}` (see schema.ts), so every operation
+ * is one command, one MULTI or one Lua script — also on Redis Cluster. This file
+ * holds the snapshot; keys, kv entries, peers and reference messages each have
+ * their own file.
  */
 export class RedisStorage extends BaseStorage {
   readonly prefix: string;
+  protected readonly authKeyRepository: RedisAuthKeys;
+  protected readonly kvRepository: RedisKeyValues;
+  protected readonly peerRepository: RedisPeers;
+  protected readonly refMessageRepository: RedisRefMessages;
   readonly #connection: RedisConnection;
   readonly #keys: ClientKeys;
 
@@ -33,21 +36,49 @@ export class RedisStorage extends BaseStorage {
     this.#connection = new RedisConnection(options, 'RedisStorage');
     this.prefix = this.#connection.prefix;
     this.#keys = clientKeys(this.prefix, this.name);
+    this.authKeyRepository = new RedisAuthKeys(this.#connection, this.#keys, this.storedLabel);
+    this.kvRepository = new RedisKeyValues(this.#connection, this.#keys, this.storedLabel);
+    this.peerRepository = new RedisPeers(this.#connection, this.#keys, this.storedLabel);
+    this.refMessageRepository = new RedisRefMessages(this.#connection, this.#keys, this.storedLabel);
   }
 
+  /** One MULTI of two HGETALLs: the snapshot and its keys, never torn by a concurrent save. */
   protected readSession(): Promise<Session | null> {
     return this.#connection.run(async (client) => {
-      const hash = await client.hgetallBuffer(this.#keys.session);
-      // HGETALL of a missing key is {}; `version` is the first field of every saved hash.
-      return hash.version === undefined && isEmpty(hash) ? null : decodeSession(hash, this.storedLabel);
+      const [hash, keys] = execResults(await client.multi().hgetallBuffer(this.#keys.session).hgetallBuffer(this.#keys.keys).exec()) as Record<string, Buffer>[];
+      // HGETALL of a missing key is {}: keys alone are not a snapshot.
+      return hash === undefined || isEmpty(hash) ? null : decodeSession(hash, keys ?? {}, this.storedLabel);
     }, this.storedLabel);
   }
 
+  /** Full replace of the snapshot and of every key, in one MULTI. */
   protected writeSession(session: Session): Promise<void> {
     const fields = encodeSession(session);
+    const keyFields = encodeKeys(session.dcs);
     return this.#connection.run(async (client) => {
-      execResults(await client.multi().del(this.#keys.session).hset(this.#keys.session, fields).exec());
+      const multi = client.multi().del(this.#keys.session, this.#keys.keys).hset(this.#keys.session, fields);
+      if (keyFields.length > 0) multi.hset(this.#keys.keys, keyFields);
+      execResults(await multi.exec());
     }, this.storedLabel);
+  }
+
+  /** One script: removes the fields set to null, sets the given ones (creating the snapshot when allowed). */
+  protected writeSessionUpdate(patch: SessionUpdate): Promise<boolean> {
+    const remove: string[] = [];
+    const set: Field[] = [];
+    if (patch.homeDcId !== undefined) set.push('homeDcId', String(patch.homeDcId));
+    if (patch.dcs !== undefined) set.push('dcs', encodeDcs(patch.dcs));
+    if (patch.apiId === null) remove.push('apiId');
+    else if (patch.apiId !== undefined) set.push('apiId', String(patch.apiId));
+    if (patch.takeoutId === null) remove.push('takeoutId');
+    else if (patch.takeoutId !== undefined) set.push('takeoutId', patch.takeoutId.toString());
+    if (patch.user !== undefined) {
+      // A new user replaces every user field: optional ones it lacks must not survive.
+      remove.push(...USER_FIELDS);
+      if (patch.user !== null) encodeUser(patch.user, set);
+    }
+    const argv: Field[] = [this.#keys.session, patch.homeDcId !== undefined ? '1' : '0', String(remove.length), ...remove, ...set];
+    return this.#connection.run((client) => UPDATE_SESSION.run(client, 1, argv), this.storedLabel, isOne);
   }
 
   protected writeUpdateState(state: UpdateState, channels: readonly ChannelState[]): Promise<boolean> {
@@ -56,38 +87,16 @@ export class RedisStorage extends BaseStorage {
   }
 
   protected deleteSession(): Promise<void> {
+    const all = this.#keys.all;
+    const argv = [...all, this.#keys.refPeer, String(all.indexOf(this.#keys.refIndex) + 1)];
     return this.#connection.run(async (client) => {
-      await client.del(...this.#keys.all);
+      await DELETE_SESSION.run(client, all.length, argv);
     }, this.storedLabel);
   }
 
-  protected upsertPeers(peers: readonly Peer[]): Promise<boolean> {
-    const argv: string[] = [...this.#keys.all];
-    for (const peer of peers) argv.push(peerKey(peer.type, peer.id), encodePeer(peer));
-    return this.#connection.run((client) => UPSERT_PEERS.run(client, 4, argv), this.storedLabel, isOne);
-  }
-
-  protected findPeerById(type: PeerType, id: bigint): Promise<Peer | null> {
-    const key = peerKey(type, id);
-    return this.#connection.run(async (client) => {
-      const record = await client.hget(this.#keys.peers, key);
-      return record === null ? null : decodePeer(key, record, this.storedLabel);
-    }, this.storedLabel);
-  }
-
-  protected findPeerByUsername(username: string): Promise<Peer | null> {
-    return this.#findPeer(this.#keys.usernames, username);
-  }
-
-  protected findPeerByPhone(phone: string): Promise<Peer | null> {
-    return this.#findPeer(this.#keys.phones, phone);
-  }
-
-  #findPeer(index: string, value: string): Promise<Peer | null> {
-    return this.#connection.run(async (client) => {
-      const found = (await FIND_PEER.run(client, 2, [this.#keys.peers, index, value])) as [string, string] | null;
-      return found === null ? null : decodePeer(found[0], found[1], this.storedLabel);
-    }, this.storedLabel);
+  /** SCAN for `<prefix>client:{*` on every master: a name is listed while any of its keys exists. */
+  protected listSessionNames(): Promise<string[]> {
+    return this.#connection.run(async (client) => [...(await scanNames(client, this.prefix))].sort(), this.storedLabel);
   }
 
   protected override describe(): Record<string, unknown> {

@@ -35,9 +35,9 @@ export interface RedisConnectionOptions {
  * queued commands are dropped after `maxRetriesPerRequest` failed reconnects, and the
  * connection keeps reconnecting in the background so operations succeed again
  * once Redis is back. A command that was in flight when the connection dropped is
- * not resent (`autoResendUnfulfilledCommands: false`): resending SADD/SREM could turn
- * a real transition into `false`; such a call rejects with StorageUnavailableError
- * instead. Anything here can be overridden through `options`.
+ * not resent (`autoResendUnfulfilledCommands: false`): such a call rejects with
+ * StorageUnavailableError as soon as the loss is known (failInFlightOnLoss). Anything
+ * here can be overridden through `options`.
  */
 export const REDIS_DEFAULTS = Object.freeze({
   /** Connect on first use: constructors stay synchronous. */
@@ -161,6 +161,7 @@ export class RedisConnection {
       this.client = openOwned(options, where);
       // Failures reach callers as rejected operations; an unhandled 'error' event would only print noise.
       this.client.on('error', () => {});
+      if (this.client instanceof Redis) failInFlightOnLoss(this.client);
       this.owned = true;
     }
   }
@@ -219,6 +220,34 @@ export class RedisConnection {
     client.disconnect();
   }
 }
+
+/** ioredis 5 internals: the commands that were in flight when the connection closed, kept for a resend. */
+interface InFlightQueue {
+  prevCommandQueue?: { shift(): { command?: { reject?(error: Error): void } } | undefined } | null;
+}
+
+/**
+ * With `autoResendUnfulfilledCommands: false`, ioredis keeps the commands that were in
+ * flight when the connection dropped and silently forgets them on reconnect, so each
+ * would wait for `commandTimeout` (5 s) before failing. They cannot be answered any
+ * more: reject them as soon as the loss is known (ioredis emits 'reconnecting' right
+ * after setting them aside). Only on connections mtstore opens, and only when resending
+ * is off; anything this does not find (another ioredis version) leaves the timeout to act.
+ */
+function failInFlightOnLoss(client: Redis): void {
+  if (client.options.autoResendUnfulfilledCommands !== false) return;
+  client.on('reconnecting', () => {
+    const internals = client as unknown as InFlightQueue;
+    const queue = internals.prevCommandQueue;
+    if (queue === null || queue === undefined || typeof queue.shift !== 'function') return;
+    internals.prevCommandQueue = null;
+    for (let item = queue.shift(); item !== undefined; item = queue.shift()) {
+      item.command?.reject?.(new Error(CONNECTION_LOST));
+    }
+  });
+}
+
+const CONNECTION_LOST = 'the connection was lost with the command in flight: it may or may not have been applied';
 
 /** EXEC answers [error, result] per command: the results, or the first error. */
 export function execResults(results: [Error | null, unknown][] | null): unknown[] {

@@ -7,44 +7,98 @@
  * spread over the cluster. Neither a prefix nor a session name can contain braces
  * (core validates both), so nothing can move a key into another tag.
  *
- *   <prefix>schema                       string  layout version ("1")
- *   <prefix>client:{<name>}              hash    session snapshot, update state and channel pts
- *   <prefix>client:{<name>}:peers        hash    "<type>:<id>" → peer record
- *   <prefix>client:{<name>}:usernames    hash    lower-cased username → "<type>:<id>"
- *   <prefix>client:{<name>}:phones       hash    phone → "<type>:<id>"
- *   <prefix>auth:{<authKeyId>}:sessions  set     session ids (decimal) of that auth key
- *   <prefix>events                       pub/sub channel of the event bus
+ *   <prefix>schema                          string  layout version ("2")
+ *   <prefix>client:{<name>}                 hash    session snapshot (no key bytes), update state, channel pts
+ *   <prefix>client:{<name>}:keys            hash    auth keys: dc<id>[.media].key, …temp.<index>[.expiresAt]
+ *   <prefix>client:{<name>}:kv              hash    kv key → bytes
+ *   <prefix>client:{<name>}:peers           hash    "<type>:<id>" → peer record
+ *   <prefix>client:{<name>}:peers:complete  hash    "<type>:<id>" → the peer's TL bytes
+ *   <prefix>client:{<name>}:peers:order     zset    every "<type>:<id>", score 0: the listing order (lexicographic)
+ *   <prefix>client:{<name>}:usernames       hash    lower-cased username → "<type>:<id>"
+ *   <prefix>client:{<name>}:phones          hash    phone → "<type>:<id>"
+ *   <prefix>client:{<name>}:refs:seq        string  INCR sequence of reference messages
+ *   <prefix>client:{<name>}:refs:index      zset    "<chatId>:<messageId>:<peerId>", score 0 (by message, lexicographic)
+ *   <prefix>client:{<name>}:refs:<peerId>   zset    "<chatId>:<messageId>" scored by the sequence (most recent last)
+ *   <prefix>auth:{<authKeyId>}:sessions     set     session ids (decimal) of that auth key
+ *   <prefix>auth:{<authKeyId>}:call:<token> string/set  receipt of one server transition, expires after 60 s
+ *   <prefix>events                          pub/sub channel of the event bus
+ *
+ * A name has "anything stored" exactly when one of its keys exists: Redis drops a hash,
+ * set or sorted set with its last field, so listNames is a SCAN for `client:{*`.
  */
 import { MigrationError } from '@mtstore/core';
 import type { RedisClient } from './connection.js';
+import { migrateToLayout2 } from './migrate.js';
 
 /** The layout this code reads and writes. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /**
- * Forward migrations: `MIGRATIONS[v]` turns layout v into v + 1. Layout 1 is the
- * first, so there is nothing to migrate yet; a future migration goes here and runs
- * from `ensureSchema` under the version key.
+ * Forward migrations: `MIGRATIONS[v]` turns layout v into v + 1, run by
+ * `ensureSchema` before the version key is raised. Each step must be idempotent:
+ * two processes opening the same old prefix at once both run it.
  */
-const MIGRATIONS: Readonly<Record<number, (client: RedisClient, prefix: string) => Promise<void>>> = {};
+const MIGRATIONS: Readonly<Record<number, (client: RedisClient, prefix: string) => Promise<void>>> = {
+  1: migrateToLayout2,
+};
 
 export interface ClientKeys {
   readonly session: string;
+  readonly keys: string;
+  readonly kv: string;
   readonly peers: string;
+  readonly complete: string;
+  readonly order: string;
   readonly usernames: string;
   readonly phones: string;
-  /** All of them, for DEL and for the scripts' KEYS. */
-  readonly all: readonly [string, string, string, string];
+  readonly refSeq: string;
+  readonly refIndex: string;
+  /** `<refPeer><peerId>` is the peer's reference zset. */
+  readonly refPeer: string;
+  /** Every fixed key (not the per-peer reference sets), for DEL and the scripts' KEYS. */
+  readonly all: readonly string[];
 }
 
 export function clientKeys(prefix: string, name: string): ClientKeys {
   const base = `${prefix}client:{${name}}`;
-  const keys = { session: base, peers: `${base}:peers`, usernames: `${base}:usernames`, phones: `${base}:phones` };
-  return { ...keys, all: [keys.session, keys.peers, keys.usernames, keys.phones] };
+  const keys = {
+    session: base,
+    keys: `${base}:keys`,
+    kv: `${base}:kv`,
+    peers: `${base}:peers`,
+    complete: `${base}:peers:complete`,
+    order: `${base}:peers:order`,
+    usernames: `${base}:usernames`,
+    phones: `${base}:phones`,
+    refSeq: `${base}:refs:seq`,
+    refIndex: `${base}:refs:index`,
+    refPeer: `${base}:refs:`,
+  };
+  return {
+    ...keys,
+    all: [keys.session, keys.keys, keys.kv, keys.peers, keys.complete, keys.order, keys.usernames, keys.phones, keys.refSeq, keys.refIndex],
+  };
+}
+
+/** SCAN pattern matching every key of every client session under the prefix. */
+export function clientPattern(prefix: string): string {
+  return `${prefix}client:{*`;
+}
+
+/** The session name inside a key matched by `clientPattern`, or null. */
+export function nameOfKey(prefix: string, key: string): string | null {
+  const start = prefix.length + 'client:{'.length;
+  const end = key.indexOf('}', start);
+  return key.startsWith(`${prefix}client:{`) && end > start ? key.slice(start, end) : null;
 }
 
 export function sessionsKey(prefix: string, authKeyId: bigint): string {
   return `${prefix}auth:{${authKeyId}}:sessions`;
+}
+
+/** The receipt of one create / destroy / destroyAll call (server.ts), beside the auth key's set. */
+export function callKey(prefix: string, authKeyId: bigint, token: string): string {
+  return `${prefix}auth:{${authKeyId}}:call:${token}`;
 }
 
 export function schemaKey(prefix: string): string {

@@ -1,10 +1,21 @@
 /**
- * The Lua scripts: what must read and write in one atomic step. Each is sent with
+ * Lua scripts: what must read and write in one atomic step. Each is sent with
  * EVALSHA (falling back to EVAL once per server when it is not cached), and every
- * key it touches is passed in KEYS with one hash tag, so it runs on Redis Cluster.
+ * key it touches shares one hash tag (the fixed ones passed in KEYS), so it runs on
+ * Redis Cluster. The snapshot's scripts are here; keys.ts, peers.ts and refs.ts hold
+ * their own next to the code that sends them.
  */
 import { createHash } from 'node:crypto';
 import type { RedisClient } from './connection.js';
+
+interface BufferScripting {
+  evalshaBuffer(sha: string, keyCount: number, ...argv: (string | Buffer)[]): Promise<unknown>;
+  evalBuffer(source: string, keyCount: number, ...argv: (string | Buffer)[]): Promise<unknown>;
+}
+
+function isNoScript(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith('NOSCRIPT');
+}
 
 export class LuaScript {
   readonly sha: string;
@@ -19,15 +30,26 @@ export class LuaScript {
    */
   run(client: RedisClient, keyCount: number, argv: (string | Buffer)[]): Promise<unknown> {
     return client.evalsha(this.sha, keyCount, argv).catch((error: unknown) => {
-      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+      if (!isNoScript(error)) throw error;
       return client.eval(this.source, keyCount, argv);
+    });
+  }
+
+  /** The same with bulk replies as Buffers (for replies carrying bytes). */
+  runBuffer(client: RedisClient, keyCount: number, argv: (string | Buffer)[]): Promise<unknown> {
+    // ioredis defines evalshaBuffer / evalBuffer for every client, but its types omit
+    // them; callBuffer would lose its command name under auto-pipelining.
+    const buffered = client as unknown as BufferScripting;
+    return buffered.evalshaBuffer(this.sha, keyCount, ...argv).catch((error: unknown) => {
+      if (!isNoScript(error)) throw error;
+      return buffered.evalBuffer(this.source, keyCount, ...argv);
     });
   }
 }
 
 /**
  * saveUpdateState. KEYS: session hash. ARGV: pts, qts, date, seq, then channel id /
- * pts pairs. Returns 0 and writes nothing when the session does not exist. A channel
+ * pts pairs. Returns 0 and writes nothing when no snapshot is saved. A channel
  * not seen before (HSET created its field) is appended to the `channels` order list.
  */
 export const UPDATE_STATE = new LuaScript(`
@@ -47,86 +69,40 @@ return 1
 `);
 
 /**
- * peers.upsert of a normalized batch (each key, username and phone at most once).
- * KEYS: session hash, peers, usernames, phones. ARGV: "<type>:<id>" / record pairs
- * (record format in codec.ts). Returns 0 and writes nothing when the session does
- * not exist. Per peer, in batch order:
- *   - a min peer over a stored non-min one keeps the stored access hash and min flag;
- *   - usernames and phone the stored record had are released;
- *   - usernames and phone it claims are taken from their previous owners' records.
- * A stored record that does not parse (hand-edited) is treated as absent and
- * replaced rather than failing halfway: Redis does not roll a script back.
+ * update(patch). KEYS: session hash. ARGV: "1" when the patch may create the snapshot
+ * (it has homeDcId and dcs), the number n of fields to remove, those n fields, then
+ * field / value pairs to set. Without a snapshot: creates one (version, no state, no
+ * channels) when allowed, else returns 0 having written nothing.
  */
-export const UPSERT_PEERS = new LuaScript(`
-local session, peers, usernames, phones = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-if redis.call('EXISTS', session) == 0 then return 0 end
-local function parse(record)
-  return string.match(record, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|(.*)$')
+export const UPDATE_SESSION = new LuaScript(`
+local key = KEYS[1]
+if redis.call('EXISTS', key) == 0 then
+  if ARGV[1] ~= '1' then return 0 end
+  redis.call('HSET', key, 'version', '1', 'channels', '')
 end
-local function join(h, t, m, p, u)
-  return h .. '|' .. t .. '|' .. m .. '|' .. p .. '|' .. u
-end
-local function take_username(owner, lower)
-  local record = redis.call('HGET', peers, owner)
-  if not record then return end
-  local h, t, m, p, u = parse(record)
-  if not h then return end
-  local kept = {}
-  for name in string.gmatch(u, '[^,]+') do
-    if string.lower(name) ~= lower then kept[#kept + 1] = name end
-  end
-  redis.call('HSET', peers, owner, join(h, t, m, p, table.concat(kept, ',')))
-end
-local function take_phone(owner)
-  local record = redis.call('HGET', peers, owner)
-  if not record then return end
-  local h, t, m, p, u = parse(record)
-  if not h then return end
-  redis.call('HSET', peers, owner, join(h, t, m, '', u))
-end
-for i = 1, #ARGV, 2 do
-  local key = ARGV[i]
-  local h, t, m, p, u = parse(ARGV[i + 1])
-  local old = redis.call('HGET', peers, key)
-  local oh, ot, om, op, ou
-  if old then oh, ot, om, op, ou = parse(old) end
-  if oh then
-    if om ~= '1' and m == '1' then
-      h = oh
-      m = om
-    end
-    for name in string.gmatch(ou, '[^,]+') do
-      local lower = string.lower(name)
-      if redis.call('HGET', usernames, lower) == key then redis.call('HDEL', usernames, lower) end
-    end
-    if op ~= '' and redis.call('HGET', phones, op) == key then redis.call('HDEL', phones, op) end
-  end
-  for name in string.gmatch(u, '[^,]+') do
-    local lower = string.lower(name)
-    local owner = redis.call('HGET', usernames, lower)
-    if owner and owner ~= key then take_username(owner, lower) end
-    redis.call('HSET', usernames, lower, key)
-  end
-  if p ~= '' then
-    local owner = redis.call('HGET', phones, p)
-    if owner and owner ~= key then take_phone(owner) end
-    redis.call('HSET', phones, p, key)
-  end
-  redis.call('HSET', peers, key, join(h, t, m, p, u))
-end
+local n = tonumber(ARGV[2])
+if n > 0 then redis.call('HDEL', key, unpack(ARGV, 3, 2 + n)) end
+if #ARGV > 2 + n then redis.call('HSET', key, unpack(ARGV, 3 + n, #ARGV)) end
 return 1
 `);
 
 /**
- * Peer by username or phone in one round trip. KEYS: peers, index (usernames or
- * phones). ARGV: the lower-cased username or the phone. Returns nil or {key, record}.
+ * delete(). KEYS: every fixed key of the session (reference index among them, at
+ * `ARGV[2]`). ARGV: the per-peer reference key prefix, the position of the index in
+ * KEYS. The per-peer reference sets are found through the index (member
+ * "<chatId>:<messageId>:<peerId>"), then everything goes in one step.
  */
-export const FIND_PEER = new LuaScript(`
-local key = redis.call('HGET', KEYS[2], ARGV[1])
-if not key then return nil end
-local record = redis.call('HGET', KEYS[1], key)
-if not record then return nil end
-return {key, record}
+export const DELETE_SESSION = new LuaScript(`
+local index = KEYS[tonumber(ARGV[2])]
+local seen = {}
+for _, member in ipairs(redis.call('ZRANGE', index, 0, -1)) do
+  local peer = string.match(member, ':([^:]+)$')
+  if peer and not seen[peer] then
+    seen[peer] = true
+    redis.call('DEL', ARGV[1] .. peer)
+  end
+end
+return redis.call('DEL', unpack(KEYS))
 `);
 
 /**

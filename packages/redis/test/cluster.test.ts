@@ -49,10 +49,13 @@ describe.runIf(server.available)('Redis Cluster', () => {
     const prefix = newPrefix();
     const storage = track(new RedisStorage({ client: cluster, prefix, name: 'bot' }));
     await storage.save(fullSession(1));
-    await storage.peers.upsert([peer('user', 1), peer('channel', 2)]);
+    await storage.peers.upsert([peer('user', 1, { complete: new Uint8Array(3) }), peer('channel', 2)]);
     await storage.saveUpdateState({ pts: 1, qts: 1, date: 1, seq: 1 }, [{ id: 3n, pts: 3 }]);
+    await storage.kv.set('k', new Uint8Array(1));
+    await storage.refMessages.store(1n, 2n, 3);
+    await storage.refMessages.store(4n, 2n, 3);
     const keys = (await keysUnder(cluster, prefix)).filter((key) => key !== `${prefix}schema`);
-    expect(keys).toHaveLength(4);
+    expect(keys).toHaveLength(12);
     expect(new Set(await Promise.all(keys.map(slotOf))).size).toBe(1);
   });
 
@@ -63,7 +66,7 @@ describe.runIf(server.available)('Redis Cluster', () => {
     await Promise.all(authKeys.map((authKeyId) => storage.createSession(authKeyId, 1n)));
     const slots = new Set(await Promise.all(authKeys.map((id) => slotOf(sessionsKey(prefix, id)))));
     expect(slots.size).toBeGreaterThan(30);
-    const perNode = await Promise.all(cluster.nodes('master').map(async (node) => (await keysUnder(node, `${prefix}auth:`)).length));
+    const perNode = await Promise.all(cluster.nodes('master').map(async (node) => (await keysUnder(node, `${prefix}auth:`)).filter((key) => key.endsWith(":sessions")).length));
     expect(perNode.every((count) => count > 0)).toBe(true);
     expect(perNode.reduce((a, b) => a + b, 0)).toBe(authKeys.length);
   });

@@ -1,5 +1,6 @@
 import { checkServer, describeSessionEventBus, describeSessionStorage, describeStorage } from '@mtstore/conformance/vitest';
 import { Cluster } from 'ioredis';
+import { fileURLToPath } from 'node:url';
 import { afterAll } from 'vitest';
 import { RedisSessionEventBus, RedisSessionStorage, RedisStorage } from '../src/index.js';
 import { adminCluster, clusterSeed, dropPrefix, prefixOf, probeCluster, REDIS_CLUSTER_URL } from './helpers.js';
@@ -32,14 +33,20 @@ if (server.available) {
     await cleaner.quit();
   });
 
+  // The kit's worker processes (crash and race traits) open the same prefixes through this module.
+  process.env.MTSTORE_REDIS_KIT_CLUSTER = '1';
+  const processes = { module: fileURLToPath(new URL('./children/kit-worker.mjs', import.meta.url)) };
+
   describeStorage('redis cluster', {
     open: (namespace, name) => new RedisStorage({ client: clusterFor(namespace), prefix: prefixOf(namespace), name }),
     cleanup,
+    processes,
   });
 
   describeSessionStorage('redis cluster', {
     open: (namespace) => new RedisSessionStorage({ client: clusterFor(namespace), prefix: prefixOf(namespace) }),
     cleanup,
+    processes,
   });
 
   describeSessionEventBus('redis cluster', {

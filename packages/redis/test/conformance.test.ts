@@ -1,4 +1,5 @@
 import { checkServer, describeSessionEventBus, describeSessionStorage, describeStorage } from '@mtstore/conformance/vitest';
+import { fileURLToPath } from 'node:url';
 import { afterAll } from 'vitest';
 import { RedisSessionEventBus, RedisSessionStorage, RedisStorage } from '../src/index.js';
 import { admin, dropPrefix, prefixOf, probe, REDIS_URL } from './helpers.js';
@@ -11,14 +12,19 @@ if (server.available) {
   afterAll(() => cleaner.quit());
   const cleanup = (namespace: string) => dropPrefix(cleaner, prefixOf(namespace));
 
+  // The kit's worker processes (crash and race traits) open the same prefixes through this module.
+  const processes = { module: fileURLToPath(new URL('./children/kit-worker.mjs', import.meta.url)) };
+
   describeStorage('redis', {
     open: (namespace, name) => new RedisStorage({ url: REDIS_URL, prefix: prefixOf(namespace), name }),
     cleanup,
+    processes,
   });
 
   describeSessionStorage('redis', {
     open: (namespace) => new RedisSessionStorage({ url: REDIS_URL, prefix: prefixOf(namespace) }),
     cleanup,
+    processes,
   });
 
   describeSessionEventBus('redis', {

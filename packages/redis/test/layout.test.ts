@@ -2,7 +2,7 @@
  * The documented key layout, read back with plain commands the way redis-cli would;
  * the layout version; what hand-edited data turns into.
  */
-import { checkServer, fullSession, minimalSession, peer } from '@mtstore/conformance/vitest';
+import { authKey, checkServer, fullSession, minimalSession, peer } from '@mtstore/conformance/vitest';
 import { fromMarkedId, type Session } from '@mtstore/core';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -36,40 +36,68 @@ describe.runIf(server.available)('key layout', () => {
   });
   afterAll(() => redis.quit());
 
+  /** Everything a session can hold: snapshot, keys (one address-less), kv, peers with TL bytes, references. */
+  async function everything(client: RedisStorage): Promise<void> {
+    await client.save(fullSession(1));
+    await client.authKeys.set(9, authKey(90));
+    await client.kv.set('salts', new Uint8Array([1, 2, 3]));
+    await client.peers.upsert([peer('user', 1, { displayName: 'One | "x"', complete: new Uint8Array([0, 255, 124]) })]);
+    await client.refMessages.store(1n, -1001n, 5);
+  }
+
   it('holds exactly the documented keys', async () => {
     const prefix = newPrefix();
-    const client = storage(prefix, 'bot');
-    await client.save(fullSession(1));
-    await client.peers.upsert([peer('user', 1)]);
+    await everything(storage(prefix, 'bot'));
     await sessions(prefix).createSession(-5n, 7n);
-    expect((await keysUnder(redis, prefix)).sort()).toEqual(
+    // Receipts of server calls come and go (see the test below).
+    expect((await keysUnder(redis, prefix)).filter((key) => !key.includes(':call:')).sort()).toEqual(
       [
         'schema',
         'client:{bot}',
+        'client:{bot}:keys',
+        'client:{bot}:kv',
         'client:{bot}:peers',
+        'client:{bot}:peers:complete',
+        'client:{bot}:peers:order',
         'client:{bot}:usernames',
         'client:{bot}:phones',
+        'client:{bot}:refs:seq',
+        'client:{bot}:refs:index',
+        'client:{bot}:refs:1',
         'auth:{-5}:sessions',
       ]
         .map((key) => prefix + key)
         .sort(),
     );
-    expect(await redis.get(`${prefix}schema`)).toBe('1');
-    expect(await redis.type(`${prefix}client:{bot}`)).toBe('hash');
+    expect(await redis.get(`${prefix}schema`)).toBe('2');
+    for (const [key, type] of [
+      ['', 'hash'],
+      [':keys', 'hash'],
+      [':kv', 'hash'],
+      [':peers:complete', 'hash'],
+      [':peers:order', 'zset'],
+      [':refs:seq', 'string'],
+      [':refs:index', 'zset'],
+      [':refs:1', 'zset'],
+    ]) {
+      expect(await redis.type(`${prefix}client:{bot}${key}`), key).toBe(type);
+    }
     expect(await redis.smembers(`${prefix}auth:{-5}:sessions`)).toEqual(['7']);
   });
 
-  it('stores the session as a readable hash: decimal ids, JSON DCs, raw key bytes, ordered channels', async () => {
+  it('stores the snapshot as a readable hash without key bytes: decimal ids, JSON DC addresses, ordered channels', async () => {
     const prefix = newPrefix();
     const session: Session = {
       version: 1,
       homeDcId: 2,
       dcs: [
-        { id: 2, ipv4: '149.154.167.51', port: 443, testMode: false, authKey: fullSession(1).dcs[0]?.authKey as Uint8Array },
-        { id: 2, port: 443, mediaOnly: true, tempAuthKeys: [{ index: 3, key: fullSession(2).dcs[0]?.authKey as Uint8Array, expiresAt: 1_900_000_000 }] },
+        { id: 2, ipv4: '149.154.167.51', port: 443, testMode: false, authKey: authKey(1) },
+        { id: 2, port: 443, mediaOnly: true, tempAuthKeys: [{ index: 3, key: authKey(2), expiresAt: 1_900_000_000 }] },
+        { id: 4, host: 'vesta.web.telegram.org', port: 443 },
+        { id: 5 },
       ],
       apiId: 12345,
-      user: { id: -(2n ** 63n), dcId: 2, bot: false },
+      user: { id: -(2n ** 63n), dcId: 2, bot: false, usernames: ['Alice', 'alice_2'], premium: false },
       state: { pts: 1, qts: 2, date: 3, seq: 4 },
       channels: [
         { id: 2n ** 63n - 1n, pts: 10 },
@@ -80,7 +108,7 @@ describe.runIf(server.available)('key layout', () => {
     await storage(prefix).save(session);
     const key = `${prefix}client:{main}`;
     const text = await redis.hgetall(key);
-    expect(text).toMatchObject({
+    expect(text).toEqual({
       version: '1',
       homeDcId: '2',
       apiId: '12345',
@@ -88,23 +116,91 @@ describe.runIf(server.available)('key layout', () => {
       'user.id': '-9223372036854775808',
       'user.dcId': '2',
       'user.bot': '0',
+      'user.usernames': 'Alice,alice_2',
+      'user.premium': '0',
       'state.pts': '1',
       'state.qts': '2',
       'state.date': '3',
       'state.seq': '4',
+      dcs: expect.any(String),
       channels: '9223372036854775807,5',
       'channel.9223372036854775807': '10',
       'channel.5': '11',
     });
-    expect(text['user.username']).toBeUndefined();
     expect(JSON.parse(text.dcs as string)).toEqual([
       { id: 2, ipv4: '149.154.167.51', port: 443, testMode: false },
-      { id: 2, port: 443, mediaOnly: true, temp: [{ index: 3, expiresAt: 1_900_000_000 }] },
+      { id: 2, port: 443, mediaOnly: true },
+      { id: 4, host: 'vesta.web.telegram.org', port: 443 },
+      { id: 5 },
     ]);
-    const bytes = await redis.hgetBuffer(key, 'dc.0.authKey');
-    expect(bytes?.equals(Buffer.from(session.dcs[0]?.authKey as Uint8Array))).toBe(true);
-    const temp = await redis.hgetBuffer(key, 'dc.1.temp.3');
-    expect(temp?.equals(Buffer.from(session.dcs[1]?.tempAuthKeys?.[0]?.key as Uint8Array))).toBe(true);
+    // The keys, by DC id and entry, in their own hash.
+    const keys = await redis.hgetallBuffer(`${key}:keys`);
+    expect(Object.keys(keys).sort()).toEqual(['dc2.key', 'dc2.media.temp.3', 'dc2.media.temp.3.expiresAt']);
+    expect(keys['dc2.key']?.equals(Buffer.from(authKey(1)))).toBe(true);
+    expect(keys['dc2.media.temp.3']?.equals(Buffer.from(authKey(2)))).toBe(true);
+    expect(keys['dc2.media.temp.3.expiresAt']?.toString()).toBe('1900000000');
+  });
+
+  it('an empty username list, absent usernames and absent premium are three different hashes', async () => {
+    const prefix = newPrefix();
+    const client = storage(prefix);
+    const key = `${prefix}client:{main}`;
+    await client.save({ ...minimalSession(), user: { id: 1n, dcId: 2, bot: true, usernames: [], premium: true } });
+    expect(await redis.hmget(key, 'user.usernames', 'user.premium', 'user.bot')).toEqual(['', '1', '1']);
+    await client.update({ user: { id: 1n, dcId: 2, bot: true } });
+    expect(await redis.hmget(key, 'user.usernames', 'user.premium')).toEqual([null, null]);
+    expect((await client.load())?.user).toEqual({ id: 1n, dcId: 2, bot: true });
+  });
+
+  it('authKeys and kv writes are one HSET / HDEL of one field; deleteByDc removes both entries of that DC only', async () => {
+    const prefix = newPrefix();
+    const client = storage(prefix);
+    const key = `${prefix}client:{main}:keys`;
+    await client.authKeys.set(12, authKey(3));
+    await client.authKeys.setTemp(12, { index: 0, key: authKey(4), expiresAt: 1_900_000_001 });
+    await client.authKeys.set(1, authKey(5));
+    await redis.hset(key, 'dc12.media.key', Buffer.from(authKey(6)));
+    expect((await redis.hkeys(key)).sort()).toEqual(['dc1.key', 'dc12.key', 'dc12.media.key', 'dc12.temp.0', 'dc12.temp.0.expiresAt']);
+    // A keys-only name has no snapshot.
+    expect(await client.load()).toBeNull();
+    await client.authKeys.deleteByDc(12);
+    expect(await redis.hkeys(key)).toEqual(['dc1.key']);
+    await client.kv.set('a:b', new Uint8Array([9]));
+    expect(await redis.hgetallBuffer(`${prefix}client:{main}:kv`)).toEqual({ 'a:b': Buffer.from([9]) });
+    await client.kv.delete('a:b');
+    expect(await redis.exists(`${prefix}client:{main}:kv`)).toBe(0);
+  });
+
+  it('peers: TL bytes in their own hash, every key in the order set; references by peer and by message', async () => {
+    const prefix = newPrefix();
+    const client = storage(prefix);
+    await everything(client);
+    const base = `${prefix}client:{main}`;
+    expect(await redis.hget(`${base}:peers`, 'user:1')).toBe(`${peer('user', 1).accessHash}|${peer('user', 1).updatedAt}||10000000001|user_1|One | "x"`);
+    expect(await redis.hgetBuffer(`${base}:peers:complete`, 'user:1')).toEqual(Buffer.from([0, 255, 124]));
+    expect(await redis.zrange(`${base}:peers:order`, 0, -1, 'WITHSCORES')).toEqual(['user:1', '0']);
+    await client.refMessages.store(1n, -1001n, 6);
+    await client.refMessages.store(2n, -1001n, 6);
+    expect(await redis.zrange(`${base}:refs:1`, 0, -1, 'WITHSCORES')).toEqual(['-1001:5', '1', '-1001:6', '2']);
+    expect(await redis.zrange(`${base}:refs:index`, 0, -1)).toEqual(['-1001:5:1', '-1001:6:1', '-1001:6:2']);
+    await client.refMessages.delete(-1001n, [6]);
+    expect(await redis.zrange(`${base}:refs:index`, 0, -1)).toEqual(['-1001:5:1']);
+    expect(await redis.exists(`${base}:refs:2`)).toBe(0);
+    await client.refMessages.deleteByPeer(1n);
+    // The sequence goes with the last reference: nothing is left to keep the name listed.
+    expect((await keysUnder(redis, `${base}:refs`)).sort()).toEqual([]);
+  });
+
+  it('listNames finds every name with any key, on the single server, and not those of another prefix', async () => {
+    const prefix = newPrefix();
+    await storage(prefix, 'b.snapshot').save(minimalSession());
+    await storage(prefix, 'a:keys').authKeys.set(2, authKey(1));
+    await storage(prefix, 'c@kv').kv.set('k', new Uint8Array(1));
+    await storage(prefix, 'd=refs').refMessages.store(1n, 2n, 3);
+    await storage(newPrefix(), 'other').kv.set('k', new Uint8Array(1));
+    expect(await storage(prefix).listNames()).toEqual(['a:keys', 'b.snapshot', 'c@kv', 'd=refs']);
+    await storage(prefix, 'c@kv').kv.clear();
+    expect(await storage(prefix).listNames()).toEqual(['a:keys', 'b.snapshot', 'd=refs']);
   });
 
   it('saveUpdateState changes the state and listed channel fields only, appending new channels to the order', async () => {
@@ -146,12 +242,35 @@ describe.runIf(server.available)('key layout', () => {
     const alice = storage(prefix, 'alice');
     const bob = storage(prefix, 'bob');
     for (const s of [alice, bob]) {
-      await s.save(fullSession(1));
-      await s.peers.upsert([peer('user', 1)]);
+      await everything(s);
+      await s.refMessages.store(2n, 3n, 4);
     }
     await alice.delete();
     expect((await keysUnder(redis, prefix)).filter((k) => k.includes('{alice}'))).toEqual([]);
-    expect((await keysUnder(redis, prefix)).filter((k) => k.includes('{bob}'))).toHaveLength(4);
+    expect((await keysUnder(redis, prefix)).filter((k) => k.includes('{bob}'))).toHaveLength(12);
+  });
+
+  it('each server transition leaves a receipt beside the set, expiring within a minute; destroyAll moves the set there', async () => {
+    const prefix = newPrefix();
+    const server = sessions(prefix);
+    expect(await server.createSession(3n, 1n)).toBe(true);
+    expect(await server.createSession(3n, 1n)).toBe(false);
+    expect(await server.createSession(3n, 2n)).toBe(true);
+    const receipts = async () => (await keysUnder(redis, `${prefix}auth:{3}:call:`)).sort();
+    // Only calls that made a transition leave one.
+    const created = await receipts();
+    expect(created).toHaveLength(2);
+    for (const key of created) {
+      expect(await redis.get(key)).toBe('1');
+      expect(await redis.pttl(key)).toBeGreaterThan(50_000);
+      expect(await redis.pttl(key)).toBeLessThanOrEqual(60_000);
+    }
+    expect(await server.destroyAllSessions(3n)).toEqual(expect.arrayContaining([1n, 2n]));
+    const moved = (await receipts()).filter((key) => !created.includes(key));
+    expect(moved).toHaveLength(1);
+    expect((await redis.smembers(moved[0] as string)).sort()).toEqual(['1', '2']);
+    expect(await redis.exists(`${prefix}auth:{3}:sessions`)).toBe(0);
+    expect(await server.destroyAllSessions(3n)).toEqual([]);
   });
 
   it('two prefixes on one server are two separate stores', async () => {
@@ -175,7 +294,7 @@ describe.runIf(server.available)('key layout', () => {
   describe('layout version', () => {
     it('a prefix written by a newer layout rejects every operation with MigrationError and writes nothing', async () => {
       const prefix = newPrefix();
-      await redis.set(`${prefix}schema`, '2');
+      await redis.set(`${prefix}schema`, '3');
       const client = storage(prefix);
       const server = sessions(prefix);
       for (const call of [() => client.load(), () => client.save(minimalSession()), () => client.peers.getById('user', 1n), () => server.createSession(1n, 1n), () => server.hasSession(1n, 1n)]) {
@@ -201,9 +320,12 @@ describe.runIf(server.available)('key layout', () => {
     }
 
     it.each([
-      ['a truncated auth key', (r: Redis, key: string) => r.hset(key, 'dc.0.authKey', Buffer.alloc(100)), /DC 1 is 100 bytes/],
+      ['a truncated auth key', (r: Redis, key: string) => r.hset(`${key}:keys`, 'dc1.key', Buffer.alloc(100)), /DC 1 is 100 bytes/],
       ['DCs that are not JSON', (r: Redis, key: string) => r.hset(key, 'dcs', '[{'), /dcs is not JSON/],
-      ['a missing temp key', (r: Redis, key: string) => r.hdel(key, 'dc.1.temp.0'), /dc\.1\.temp\.0 is missing/],
+      ['a missing temp key', (r: Redis, key: string) => r.hdel(`${key}:keys`, 'dc2.temp.0'), /dc2\.temp\.0 is missing/],
+      ['a temp key without its expiry', (r: Redis, key: string) => r.hdel(`${key}:keys`, 'dc2.temp.1.expiresAt'), /dc2\.temp\.1\.expiresAt is missing/],
+      ['a field in the keys hash that is no key field', (r: Redis, key: string) => r.hset(`${key}:keys`, 'dc2.other', 'x'), /"dc2\.other"/],
+      ['a premium flag that is not 0 or 1', (r: Redis, key: string) => r.hset(key, 'user.premium', 'yes'), /user\.premium/],
       ['a channel id that is not a number', (r: Redis, key: string) => r.hset(key, 'channels', 'x', 'channel.x', '1'), /channel id/],
       ['a user id above 2^63', (r: Redis, key: string) => r.hset(key, 'user.id', '9223372036854775808'), /user\.id/],
       ['a bot flag that is not 0 or 1', (r: Redis, key: string) => r.hset(key, 'user.bot', 'yes'), /user\.bot/],

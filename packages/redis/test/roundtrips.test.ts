@@ -1,9 +1,9 @@
 /**
  * No N+1: what each operation sends, watched with MONITOR on the storage's own
- * connection. A batch of 10,000 peers is one EVALSHA; save is one MULTI; delete is
- * one DEL of the session's four keys.
+ * connection. A batch of 10,000 peers is one EVALSHA; save and load are one MULTI;
+ * a key or kv write is one HSET; delete is one script over every key of the session.
  */
-import { checkServer, fullSession, peer } from '@mtstore/conformance/vitest';
+import { authKey, checkServer, fullSession, peer } from '@mtstore/conformance/vitest';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisSessionStorage, RedisStorage } from '../src/index.js';
@@ -26,7 +26,15 @@ describe.runIf(server.available)('commands per operation', () => {
     await storage.saveUpdateState({ pts: 1, qts: 1, date: 1, seq: 1 });
     await storage.peers.upsert([peer('user', 1)]);
     await storage.peers.getByUsername('user_1');
+    await storage.peers.list({ limit: 1 });
+    await storage.update({ apiId: 1 });
+    await storage.refMessages.store(1n, 1n, 1);
+    await storage.refMessages.delete(1n, [1]);
+    await storage.authKeys.deleteByDc(1);
+    await storage.delete();
     await sessions.createSession(1n, 1n);
+    await sessions.destroySession(1n, 3n);
+    await sessions.destroyAllSessions(3n);
     monitor = await redis.duplicate({ connectionName: 'mtstore-test-monitor' }).monitor();
     monitor.on('monitor', (_time: string, args: string[], source: string) => seen.push({ source, command: `${args[0]?.toLowerCase()}` }));
   });
@@ -57,18 +65,35 @@ describe.runIf(server.available)('commands per operation', () => {
 
   it.each([
     ['hasSession', () => sessions.hasSession(1n, 1n), ['sismember']],
-    ['createSession', () => sessions.createSession(1n, 2n), ['sadd']],
-    ['destroySession', () => sessions.destroySession(1n, 2n), ['srem']],
+    ['createSession', () => sessions.createSession(1n, 2n), ['evalsha']],
+    ['destroySession', () => sessions.destroySession(1n, 2n), ['evalsha']],
     ['listSessions', () => sessions.listSessions(1n), ['smembers']],
-    ['destroyAllSessions', () => sessions.destroyAllSessions(1n), ['multi', 'smembers', 'del', 'exec']],
-    ['load', () => storage.load(), ['hgetall']],
-    ['save', () => storage.save(fullSession(2)), ['multi', 'del', 'hset', 'exec']],
+    ['destroyAllSessions', () => sessions.destroyAllSessions(1n), ['evalsha']],
+    ['save', () => storage.save(fullSession(2)), ['multi', 'del', 'hset', 'hset', 'exec']],
+    ['load', () => storage.load(), ['multi', 'hgetall', 'hgetall', 'exec']],
+    ['update', () => storage.update({ apiId: null, user: { id: 1n, dcId: 2, bot: false, usernames: ['a'] } }), ['evalsha']],
+    ['authKeys.set', () => storage.authKeys.set(3, authKey(3)), ['hset']],
+    ['authKeys.get', () => storage.authKeys.get(3), ['hget']],
+    ['authKeys.delete', () => storage.authKeys.delete(3), ['hdel']],
+    ['authKeys.setTemp', () => storage.authKeys.setTemp(3, { index: 1, key: authKey(4), expiresAt: 2_000_000_000 }), ['hset']],
+    ['authKeys.getTemp', () => storage.authKeys.getTemp(3, 1), ['hmget']],
+    ['authKeys.deleteTemp', () => storage.authKeys.deleteTemp(3, 1), ['hdel']],
+    ['authKeys.deleteByDc', () => storage.authKeys.deleteByDc(2), ['evalsha']],
+    ['kv.set', () => storage.kv.set('k', new Uint8Array(64)), ['hset']],
+    ['kv.get', () => storage.kv.get('k'), ['hget']],
+    ['kv.entries', () => storage.kv.entries(), ['hgetall']],
+    ['kv.delete', () => storage.kv.delete('k'), ['hdel']],
+    ['refMessages.store', () => storage.refMessages.store(5n, -100n, 7), ['evalsha']],
+    ['refMessages.getByPeer', () => storage.refMessages.getByPeer(5n), ['zrevrange']],
+    ['refMessages.delete', () => storage.refMessages.delete(-100n, [7, 8, 9]), ['evalsha']],
     ['saveUpdateState with 100 channels', () => storage.saveUpdateState({ pts: 2, qts: 2, date: 2, seq: 2 }, Array.from({ length: 100 }, (_, i) => ({ id: BigInt(i), pts: i }))), ['evalsha']],
     ['peers.upsert of 10,000', () => storage.peers.upsert(Array.from({ length: 10_000 }, (_, i) => peer('user', i))), ['evalsha']],
-    ['peers.getById', () => storage.peers.getById('user', 5n), ['hget']],
+    ['peers.getById', () => storage.peers.getById('user', 5n), ['evalsha']],
+    ['peers.list of 1,000', () => storage.peers.list({ limit: 1000 }), ['evalsha']],
     ['peers.getByUsername', () => storage.peers.getByUsername('USER_5'), ['evalsha']],
     ['peers.getByPhone', () => storage.peers.getByPhone('10000000005'), ['evalsha']],
-    ['delete', () => storage.delete(), ['del']],
+    ['peers.clear', () => storage.peers.clear(), ['del']],
+    ['delete', () => storage.delete(), ['evalsha']],
   ] as const)('%s', async (_name, operation, expected) => {
     expect(await commandsOf(operation)).toEqual(expected);
   });

@@ -4,8 +4,9 @@
  * destroyed by `close`), made ready once (schema created or checked), and the two
  * ways statements run: alone, or together in a transaction.
  */
-import { resolve } from 'node:path';
-import { InvalidArgumentError, isStorageError, MigrationError, Once, StorageUnavailableError } from '@mtstore/core';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { InvalidArgumentError, isStorageError, MigrationError, Once, StorageClosedError, StorageUnavailableError } from '@mtstore/core';
 import { DataSource, type DataSourceOptions, type QueryRunner } from 'typeorm';
 import { dialectOf } from './dialect.js';
 import { checkSchema, DEFAULT_TABLE_PREFIX, migrateUp, assertTablePrefix, schemaContext, type SchemaContext } from './schema.js';
@@ -71,6 +72,9 @@ function retryable(error: unknown): boolean {
 
 const ATTEMPTS = 8;
 
+/** How long close() lets calls already in flight finish before it rejects the rest. */
+export const CLOSE_GRACE_MS = 5000;
+
 async function withRetry<T>(work: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
@@ -107,6 +111,11 @@ async function inTurn<T>(key: unknown, work: () => Promise<T>): Promise<T> {
   }
 }
 
+interface InFlight {
+  call: Promise<unknown>;
+  reject(error: unknown): void;
+}
+
 function isDataSource(value: unknown): value is DataSource {
   return (
     typeof value === 'object' &&
@@ -126,6 +135,8 @@ export class Connection {
   readonly #queue: unknown;
   /** Connects (owned DataSource) and creates, migrates or checks the schema, once; a failure is retried by the next call. */
   readonly #start = new Once(() => this.#prepare());
+  /** Calls made and not yet settled, with the way to reject one: close() waits for them. */
+  readonly #inFlight = new Set<InFlight>();
 
   constructor(options: TypeormConnectionOptions, where: string) {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${where}: options must be an object`);
@@ -161,7 +172,10 @@ export class Connection {
   async #prepare(): Promise<void> {
     const dataSource = this.#dataSource;
     if (this.owned) {
-      if (!dataSource.isInitialized) await dataSource.initialize();
+      if (!dataSource.isInitialized) {
+        if (this.#queue !== undefined) createPrivateFile(dataSource);
+        await dataSource.initialize();
+      }
     } else if (!dataSource.isInitialized) {
       throw new StorageUnavailableError(`${this.#where}: the DataSource is not initialized (call dataSource.initialize() first)`);
     }
@@ -179,12 +193,34 @@ export class Connection {
 
   /** One statement on its own: its rows. */
   async query(sql: string, params: readonly unknown[]): Promise<Row[]> {
-    return ((await this.#single(sql, params)).records ?? []) as Row[];
+    return ((await this.#tracked(() => this.#single(sql, params))).records ?? []) as Row[];
   }
 
   /** One statement on its own: the rows it changed. */
   async execute(sql: string, params: readonly unknown[]): Promise<number> {
-    return (await this.#single(sql, params)).affected ?? 0;
+    return (await this.#tracked(() => this.#single(sql, params))).affected ?? 0;
+  }
+
+  /**
+   * Runs a call so that close() can wait for it: it settles on its own, or with
+   * StorageClosedError once close() has waited CLOSE_GRACE_MS for it.
+   */
+  #tracked<T>(work: () => Promise<T>): Promise<T> {
+    const call = work();
+    return new Promise<T>((resolve, reject) => {
+      const entry: InFlight = { call, reject };
+      this.#inFlight.add(entry);
+      call.then(
+        (value) => {
+          this.#inFlight.delete(entry);
+          resolve(value);
+        },
+        (error: unknown) => {
+          this.#inFlight.delete(entry);
+          reject(error);
+        },
+      );
+    });
   }
 
   /** The per-message path (hasSession, createSession…): as little around TypeORM's query runner as it can be. */
@@ -196,11 +232,29 @@ export class Connection {
 
   /** Runs `work` in one transaction, again from the start after a deadlock. */
   async transaction<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
-    if (!this.#start.done) await this.ready();
-    return this.#exclusive(() => withRetry(() => this.#inTransaction((runner) => work(sqlOn(runner)))));
+    return this.#tracked(async () => {
+      if (!this.#start.done) await this.ready();
+      return this.#exclusive(() => withRetry(() => this.#inTransaction((runner) => work(sqlOn(runner)))));
+    });
   }
 
+  /**
+   * Settles every call already made, then (owned DataSource) destroys it. Calls get
+   * CLOSE_GRACE_MS to finish; those still running then reject with StorageClosedError.
+   * Destroying first would strand them: pg's pool never answers a connection request
+   * queued before `end()`, so a call waiting for a connection would stay pending.
+   */
   async close(): Promise<void> {
+    if (this.#inFlight.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      const grace = new Promise<void>((done) => (timer = setTimeout(done, CLOSE_GRACE_MS)));
+      await Promise.race([Promise.allSettled([...this.#inFlight].map((entry) => entry.call)), grace]);
+      clearTimeout(timer);
+      for (const entry of this.#inFlight) {
+        entry.reject(new StorageClosedError(`${this.#where}: closed while this call was still running (${CLOSE_GRACE_MS} ms after close())`));
+      }
+      this.#inFlight.clear();
+    }
     if (!this.owned) return;
     await this.#start.settled();
     if (this.#dataSource.isInitialized) await this.#dataSource.destroy();
@@ -232,6 +286,22 @@ export class Connection {
         throw error;
       }
     });
+  }
+}
+
+/**
+ * Creates the database file of a sqlite DataSource the adapter owns, readable by its
+ * owner only: it holds auth keys. sqlite gives the -wal and -shm files the mode of the
+ * database file. An existing file is left as it is (its mode is the application's).
+ */
+function createPrivateFile(dataSource: DataSource): void {
+  const database = (dataSource.options as { database?: unknown }).database;
+  if (typeof database !== 'string' || database === '' || database === ':memory:' || database.startsWith('file:')) return;
+  mkdirSync(dirname(resolve(database)), { recursive: true });
+  try {
+    closeSync(openSync(database, 'wx', 0o600));
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== 'EEXIST') throw error;
   }
 }
 

@@ -107,6 +107,41 @@ export class Dialect {
     }
   }
 
+  /** `INSERT … SELECT …` that skips rows whose key exists. */
+  insertSelectIgnore(into: string, select: string): string {
+    switch (this.name) {
+      case 'mysql':
+        return `INSERT IGNORE INTO ${into} ${select}`;
+      case 'sqlite':
+        return `INSERT OR IGNORE INTO ${into} ${select}`;
+      default:
+        return `INSERT INTO ${into} ${select} ON CONFLICT DO NOTHING`;
+    }
+  }
+
+  /**
+   * One-row insert that, when the row's unique key exists, replaces the row with a new
+   * one: its auto-increment column gets a new, higher value. MySQL's REPLACE and
+   * sqlite's INSERT OR REPLACE delete and insert; postgres updates `seq` to the default
+   * the proposed row drew from its sequence.
+   */
+  insertRenewing(into: string, columns: readonly string[], conflict: readonly string[], seq: string): string {
+    const values = `VALUES (${this.list(columns.length)})`;
+    switch (this.name) {
+      case 'mysql':
+        return `REPLACE INTO ${into} (${columns.join(', ')}) ${values}`;
+      case 'sqlite':
+        return `INSERT OR REPLACE INTO ${into} (${columns.join(', ')}) ${values}`;
+      default:
+        return `INSERT INTO ${into} (${columns.join(', ')}) ${values} ON CONFLICT (${conflict.join(', ')}) DO UPDATE SET ${seq} = excluded.${seq}`;
+    }
+  }
+
+  /** 1 for true, 0 for false or NULL, from a nullable boolean column. */
+  bit(expression: string): string {
+    return `CASE WHEN ${expression} THEN 1 ELSE 0 END`;
+  }
+
   /** Row lock on a read; sqlite has one writer at a time and no such clause. */
   get forUpdate(): string {
     return this.name === 'sqlite' ? '' : ' FOR UPDATE';

@@ -5,7 +5,8 @@
  */
 import { EntitySchema, type EntitySchemaColumnOptions, type EntitySchemaIndexOptions } from 'typeorm';
 import { dialectOf } from './dialect.js';
-import { assertTablePrefix, columnLength, columnType, DEFAULT_TABLE_PREFIX, tableSpecs } from './schema.js';
+import { assertTablePrefix, DEFAULT_TABLE_PREFIX } from './schema.js';
+import { columnLength, columnType, tableSpecs } from './tables.js';
 
 export interface MtstoreEntitiesOptions {
   /**

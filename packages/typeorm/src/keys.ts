@@ -9,6 +9,10 @@
  * take any Buffer/Uint8Array as binary, mysql2 calls `toString('hex')`, which is kept.
  */
 import { inspect } from 'node:util';
+import type { AuthKeyRepository, TempAuthKey } from '@mtstore/core';
+import type { Connection } from './connection.js';
+import { num } from './rows.js';
+import { PERMANENT_SLOT } from './tables.js';
 
 const REDACTED = '[redacted auth key]';
 
@@ -29,3 +33,58 @@ export function keyParam(key: Uint8Array): Buffer {
   Object.setPrototypeOf(buffer, redactedBuffer);
   return buffer;
 }
+
+/**
+ * Auth keys of one session in `auth_keys`, one row per key: (dc id, media-only 0/1,
+ * slot) where slot -1 is the permanent key and a temp key's slot is its index. Each
+ * write is one statement (an upsert or a delete) committed on its own: writers of
+ * different keys never touch each other's rows, and no snapshot row is needed.
+ */
+export class TypeormAuthKeys implements AuthKeyRepository {
+  readonly #db: Connection;
+  readonly #name: string;
+  readonly #get: string;
+  readonly #upsert: string;
+  readonly #delete: string;
+  readonly #deleteByDc: string;
+
+  constructor(db: Connection, name: string) {
+    const { dialect: d, tables: t } = db.context;
+    this.#db = db;
+    this.#name = name;
+    // The repository addresses the main entry (media_only = 0).
+    const key = 'session_name = ? AND dc_id = ? AND media_only = 0 AND slot = ?';
+    this.#get = d.sql(`SELECT auth_key, ${d.text('expires_at')} AS expires_at FROM ${t.authKeys} WHERE ${key}`);
+    this.#upsert = d.sql(
+      d.upsert(`INSERT INTO ${t.authKeys} (session_name, dc_id, media_only, slot, auth_key, expires_at)`, '(?, ?, 0, ?, ?, ?)', KEY_COLUMNS, ['auth_key', 'expires_at']),
+    );
+    this.#delete = d.sql(`DELETE FROM ${t.authKeys} WHERE ${key}`);
+    this.#deleteByDc = d.sql(`DELETE FROM ${t.authKeys} WHERE session_name = ? AND dc_id = ?`);
+  }
+
+  async get(dcId: number): Promise<Uint8Array | null> {
+    const row = (await this.#db.query(this.#get, [this.#name, dcId, PERMANENT_SLOT]))[0];
+    return row === undefined ? null : (row.auth_key as Uint8Array);
+  }
+
+  async set(dcId: number, key: Uint8Array | null): Promise<void> {
+    if (key === null) await this.#db.execute(this.#delete, [this.#name, dcId, PERMANENT_SLOT]);
+    else await this.#db.execute(this.#upsert, [this.#name, dcId, PERMANENT_SLOT, keyParam(key), null]);
+  }
+
+  async getTemp(dcId: number, index: number): Promise<TempAuthKey | null> {
+    const row = (await this.#db.query(this.#get, [this.#name, dcId, index]))[0];
+    return row === undefined ? null : { index, key: row.auth_key as Uint8Array, expiresAt: num(row.expires_at) };
+  }
+
+  async setTemp(dcId: number, index: number, temp: TempAuthKey | null): Promise<void> {
+    if (temp === null) await this.#db.execute(this.#delete, [this.#name, dcId, index]);
+    else await this.#db.execute(this.#upsert, [this.#name, dcId, index, keyParam(temp.key), temp.expiresAt]);
+  }
+
+  async deleteByDc(dcId: number): Promise<void> {
+    await this.#db.execute(this.#deleteByDc, [this.#name, dcId]);
+  }
+}
+
+const KEY_COLUMNS = ['session_name', 'dc_id', 'media_only', 'slot'];

@@ -10,27 +10,31 @@ import { assertTablePrefix, DEFAULT_TABLE_PREFIX, migrateDown, migrateUp, schema
 
 /** TypeORM reads a migration's timestamp from the last 13 digits of its name. */
 const V1 = 1795305600000;
+const V2 = 1796515200000;
 
 export type MtstoreMigrationClass = new () => MigrationInterface;
 
-function migrationV1(prefix: string, name: string): MtstoreMigrationClass {
+/** The class that brings the tables from `version - 1` to `version` (and back). */
+function migration(version: number, prefix: string, name: string): MtstoreMigrationClass {
   return class implements MigrationInterface {
     readonly name = name;
 
     async up(queryRunner: QueryRunner): Promise<void> {
-      await migrateUp(queryRunner, schemaContext(queryRunner.connection, prefix, name), 1);
+      await migrateUp(queryRunner, schemaContext(queryRunner.connection, prefix, name), version);
     }
 
     async down(queryRunner: QueryRunner): Promise<void> {
-      await migrateDown(queryRunner, schemaContext(queryRunner.connection, prefix, name), 0);
+      await migrateDown(queryRunner, schemaContext(queryRunner.connection, prefix, name), version - 1);
     }
   };
 }
 
 /** Migration 1 (all tables) for the default prefix `mtstore_`. */
-export const MtstoreMigration1795305600000: MtstoreMigrationClass = migrationV1(DEFAULT_TABLE_PREFIX, `MtstoreMigration${V1}`);
+export const MtstoreMigration1795305600000: MtstoreMigrationClass = migration(1, DEFAULT_TABLE_PREFIX, `MtstoreMigration${V1}`);
+/** Migration 2 (contract v2: keys apart from DC addresses, kv, reference messages) for the default prefix. */
+export const MtstoreMigration1796515200000: MtstoreMigrationClass = migration(2, DEFAULT_TABLE_PREFIX, `MtstoreMigration${V2}`);
 
-const cache = new Map<string, MtstoreMigrationClass[]>([[DEFAULT_TABLE_PREFIX, [MtstoreMigration1795305600000]]]);
+const cache = new Map<string, MtstoreMigrationClass[]>([[DEFAULT_TABLE_PREFIX, [MtstoreMigration1795305600000, MtstoreMigration1796515200000]]]);
 
 /**
  * The migration classes for `tablePrefix`, oldest first, to append to a DataSource's
@@ -42,7 +46,7 @@ export function mtstoreMigrations(options: { tablePrefix?: string } = {}): Mtsto
   assertTablePrefix(prefix, 'mtstoreMigrations');
   let classes = cache.get(prefix);
   if (classes === undefined) {
-    classes = [migrationV1(prefix, `MtstoreMigration_${prefix}${V1}`)];
+    classes = [migration(1, prefix, `MtstoreMigration_${prefix}${V1}`), migration(2, prefix, `MtstoreMigration_${prefix}${V2}`)];
     cache.set(prefix, classes);
   }
   return classes;

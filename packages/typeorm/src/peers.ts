@@ -5,8 +5,18 @@
  * its owner. Its primary key gives each username exactly one owner; moving one to
  * another peer re-points that row and rewrites the previous owner's list.
  */
-import { int64FromStorage, mergePeer, usernameKey, type Peer, type PeerType } from '@mtstore/core';
-import type { Row, Sql } from './connection.js';
+import {
+  int64FromStorage,
+  InvalidArgumentError,
+  mergePeer,
+  usernameKey,
+  type Peer,
+  type PeerPage,
+  type PeerRepository,
+  type PeerType,
+} from '@mtstore/core';
+import type { Connection, Row, Sql } from './connection.js';
+import { bytes } from './kv.js';
 import { bySize, chunks, chunksBy, flag, insertRows, num } from './rows.js';
 import type { SchemaContext } from './schema.js';
 
@@ -69,15 +79,26 @@ function decodeRow(row: Row, where: string): Peer {
   if (row.phone !== null) peer.phone = String(row.phone);
   const min = flag(row.is_min);
   if (min !== undefined) peer.min = min;
+  if (row.display_name !== null && row.display_name !== undefined) peer.displayName = String(row.display_name);
+  if (row.complete !== null && row.complete !== undefined) peer.complete = row.complete as Uint8Array;
   return peer;
 }
+
+/** Bytes of peer rows per upsert statement, well under MySQL's default max_allowed_packet. */
+const STATEMENT_BYTES = 4 * 1024 * 1024;
+
+/** `list` cursors: the (type, id) of the last peer of the previous page. */
+const CURSOR = /^(user|chat|channel):(-?\d{1,19})$/;
 
 export class PeerStatements {
   readonly byId: string;
   readonly byUsername: string;
   readonly byPhone: string;
   readonly #columns: string;
-  readonly #lockSession: string;
+  readonly lockSession: string;
+  readonly page: string;
+  readonly firstPage: string;
+  readonly clear: readonly string[];
   readonly #upsert: (rows: number) => string;
   readonly #insertUsernames: (rows: number) => string;
   readonly #dropUsernames: (count: number) => string;
@@ -95,6 +116,8 @@ export class PeerStatements {
         `${p}phone AS phone`,
         `${p}updated_at AS updated_at`,
         `${p}usernames AS usernames`,
+        `${p}display_name AS display_name`,
+        `${p}complete AS complete`,
       ].join(', ');
     this.#columns = columns('');
     // Each lookup is one statement on one peer row (and the index row that finds it).
@@ -104,14 +127,21 @@ export class PeerStatements {
     );
     // The phone index is not unique (upserts would trip over it mid-batch); upsert keeps one holder.
     this.byPhone = d.sql(`SELECT ${this.#columns} FROM ${t.peers} WHERE session_name = ? AND phone = ? ORDER BY peer_type, peer_id`);
-    this.#lockSession = d.sql(`SELECT 1 AS found FROM ${t.sessions} WHERE session_name = ?${d.forUpdate}`);
+    // Creates the name's row when there is none (peers need no snapshot) and locks it either way.
+    this.lockSession = d.sql(d.upsert(`INSERT INTO ${t.sessions} (session_name)`, '(?)', ['session_name'], ['session_name']));
+    // Keyset paging on the primary key: each page is a range scan, and a cursor stays valid whatever is written meanwhile.
+    this.page = d.sql(
+      `SELECT ${this.#columns} FROM ${t.peers} WHERE session_name = ? AND (peer_type > ? OR (peer_type = ? AND peer_id > ?)) ORDER BY peer_type, peer_id LIMIT ?`,
+    );
+    this.firstPage = d.sql(`SELECT ${this.#columns} FROM ${t.peers} WHERE session_name = ? ORDER BY peer_type, peer_id LIMIT ?`);
+    this.clear = [t.peerUsernames, t.peers].map((table) => d.sql(`DELETE FROM ${table} WHERE session_name = ?`));
     this.#upsert = bySize((n) =>
       d.sql(
         d.upsert(
-          `INSERT INTO ${t.peers} (session_name, peer_type, peer_id, access_hash, is_min, phone, updated_at, usernames)`,
-          d.rows(n, 8),
+          `INSERT INTO ${t.peers} (session_name, peer_type, peer_id, access_hash, is_min, phone, updated_at, usernames, display_name, complete)`,
+          d.rows(n, 10),
           ['session_name', 'peer_type', 'peer_id'],
-          ['access_hash', 'is_min', 'phone', 'updated_at', 'usernames'],
+          ['access_hash', 'is_min', 'phone', 'updated_at', 'usernames', 'display_name', 'complete'],
         ),
       ),
     );
@@ -121,24 +151,24 @@ export class PeerStatements {
 
   /**
    * Stores a normalized batch inside the caller's transaction. The session row is
-   * locked first (the order every writer of a session follows), which also tells
-   * whether the session exists: false, with nothing written, when it does not.
+   * locked first (the order every writer of a session follows), created without a
+   * snapshot when the name has none.
    *
    * Then it reads what the batch touches — holders of its phones, stored rows of its
    * min peers, index rows of its usernames and of its peers — and writes the batch's
    * rows plus only what changes around them: usernames and phones rarely move, so
    * re-upserting known peers writes their rows and nothing else.
    */
-  async upsert(sql: Sql, name: string, batch: readonly Peer[]): Promise<boolean> {
+  async upsert(sql: Sql, name: string, batch: readonly Peer[]): Promise<void> {
     const { dialect: d, tables: t } = this.#context;
     const max = d.maxParams;
     const where = `session ${JSON.stringify(name)}, peer`;
-    if ((await sql.rows(this.#lockSession, [name])).length === 0) return false;
+    await sql.affected(this.lockSession, [name]);
 
     const inBatch = new Set(batch.map(keyOf));
     const phoneOwner = new Map<string, string>();
     for (const p of batch) if (p.phone !== undefined) phoneOwner.set(p.phone, keyOf(p));
-    const storedHashes = new Map<string, { accessHash: bigint; min: boolean | undefined }>();
+    const storedHashes = new Map<string, { accessHash: bigint; min: boolean | undefined; complete: Uint8Array | undefined }>();
     /** Peers outside the batch holding a phone the batch gives to one of its peers. */
     const losePhone = new Map<string, PeerKey>();
     /** username key → its owner now, for every index row owned by a batch peer or naming a batch username. */
@@ -151,13 +181,18 @@ export class PeerStatements {
       if (min.length > 0 || phones.length > 0) {
         const filter = anyOf([keyFilter(min), inList('phone', phones)]);
         const rows = await sql.rows(
-          d.sql(`SELECT peer_type, ${d.text('peer_id')} AS id, ${d.text('access_hash')} AS hash, ${d.flag('is_min')} AS is_min, phone FROM ${t.peers} WHERE session_name = ? AND ${filter.clause}`),
+          d.sql(
+            `SELECT peer_type, ${d.text('peer_id')} AS id, ${d.text('access_hash')} AS hash, ${d.flag('is_min')} AS is_min, phone, complete FROM ${t.peers} WHERE session_name = ? AND ${filter.clause}`,
+          ),
           [name, ...filter.params],
         );
         for (const row of rows) {
           const key = `${String(row.peer_type)}:${String(row.id)}`;
           // A batch peer's stored hash matters to a min peer; a phone held outside the batch is taken away.
-          if (inBatch.has(key)) storedHashes.set(key, { accessHash: int64FromStorage(row.hash, `${where} access_hash`), min: flag(row.is_min) });
+          if (inBatch.has(key)) {
+            const complete = row.complete === null || row.complete === undefined ? undefined : (row.complete as Uint8Array);
+            storedHashes.set(key, { accessHash: int64FromStorage(row.hash, `${where} access_hash`), min: flag(row.is_min), complete });
+          }
           else losePhone.set(key, { type: row.peer_type as PeerType, id: int64FromStorage(row.id, `${where} id`) });
         }
       }
@@ -181,6 +216,8 @@ export class PeerStatements {
       const asStored: Peer = { ...p, accessHash: stored.accessHash };
       if (stored.min === undefined) delete asStored.min;
       else asStored.min = stored.min;
+      if (stored.complete === undefined) delete asStored.complete;
+      else asStored.complete = stored.complete;
       return mergePeer(asStored, p);
     });
 
@@ -223,15 +260,85 @@ export class PeerStatements {
       await sql.affected(d.sql(`UPDATE ${t.peers} SET phone = NULL WHERE session_name = ? AND ${filter.clause}`), [name, ...filter.params]);
     }
     for (const chunk of chunks(drop, 1, max, 1)) await sql.affected(this.#dropUsernames(chunk.length), [name, ...chunk]);
-    const row = (p: Peer) => [name, p.type, p.id, p.accessHash, d.bool(p.min), p.phone ?? null, p.updatedAt, p.usernames.join(' ')];
-    await insertRows(sql, this.#upsert, [...rewritten, ...peers].map(row), max);
+    const row = (p: Peer) => [
+      name,
+      p.type,
+      p.id,
+      p.accessHash,
+      d.bool(p.min),
+      p.phone ?? null,
+      p.updatedAt,
+      p.usernames.join(' '),
+      p.displayName ?? null,
+      p.complete === undefined ? null : bytes(p.complete),
+    ];
+    // Split by the TL bytes too: MySQL refuses a statement over max_allowed_packet (16 MiB by default).
+    for (const part of chunksBy([...rewritten, ...peers], (p) => 256 + (p.complete?.length ?? 0), STATEMENT_BYTES)) {
+      await insertRows(sql, this.#upsert, part.map(row), max);
+    }
     await insertRows(sql, this.#insertUsernames, [...wanted].map(([username, p]) => [name, username, p.type, p.id]), max);
-    return true;
   }
 
   /** The rows of a lookup back to a peer (checked afterwards by core). A phone lookup keeps the first match. */
   decode(rows: readonly Row[], name: string): Peer | null {
     const first = rows[0];
     return first === undefined ? null : decodeRow(first, `session ${JSON.stringify(name)}, peer`);
+  }
+}
+
+/**
+ * The peer cache of one session. Upserts and clear run in a transaction that first
+ * locks the name's row in `sessions` (creating it without a snapshot if need be), so
+ * they serialize per session; lookups and pages are single statements.
+ */
+export class TypeormPeers implements PeerRepository {
+  readonly #db: Connection;
+  readonly #name: string;
+  readonly #sql: PeerStatements;
+
+  constructor(db: Connection, name: string) {
+    this.#db = db;
+    this.#name = name;
+    this.#sql = new PeerStatements(db.context);
+  }
+
+  async upsert(peers: readonly Peer[]): Promise<void> {
+    await this.#db.transaction((sql) => this.#sql.upsert(sql, this.#name, peers));
+  }
+
+  async getById(type: PeerType, id: bigint): Promise<Peer | null> {
+    return this.#sql.decode(await this.#db.query(this.#sql.byId, [this.#name, type, id]), this.#name);
+  }
+
+  async getByUsername(username: string): Promise<Peer | null> {
+    return this.#sql.decode(await this.#db.query(this.#sql.byUsername, [this.#name, username]), this.#name);
+  }
+
+  async getByPhone(phone: string): Promise<Peer | null> {
+    return this.#sql.decode(await this.#db.query(this.#sql.byPhone, [this.#name, phone]), this.#name);
+  }
+
+  async list(cursor: string | null, limit: number): Promise<PeerPage> {
+    let rows: Row[];
+    // One row more than the page: whether it exists says if there is a next page.
+    if (cursor === null) {
+      rows = await this.#db.query(this.#sql.firstPage, [this.#name, limit + 1]);
+    } else {
+      const match = CURSOR.exec(cursor);
+      if (match === null) throw new InvalidArgumentError(`peers.list: ${JSON.stringify(cursor.slice(0, 64))} is not a cursor of this storage`);
+      const [, type, id] = match as unknown as [string, string, string];
+      rows = await this.#db.query(this.#sql.page, [this.#name, type, type, BigInt(id), limit + 1]);
+    }
+    const where = `session ${JSON.stringify(this.#name)}, peer`;
+    const peers = rows.slice(0, limit).map((row) => decodeRow(row, where));
+    const last = peers[peers.length - 1];
+    return { peers, cursor: rows.length > limit && last !== undefined ? keyOf(last) : null };
+  }
+
+  async clear(): Promise<void> {
+    await this.#db.transaction(async (sql) => {
+      await sql.affected(this.#sql.lockSession, [this.#name]);
+      for (const statement of this.#sql.clear) await sql.affected(statement, [this.#name]);
+    });
   }
 }

@@ -1,7 +1,7 @@
 import { checkServer, describeSessionStorage, describeStorage } from '@mtstore/conformance/vitest';
 import { afterAll } from 'vitest';
 import { TypeormSessionStorage, TypeormStorage } from '../src/index.js';
-import { mysql } from './drivers.js';
+import { processesFor, mysql } from './drivers.js';
 
 // Each open is a new DataSource (its own connection) on the namespace's tables.
 const db = mysql();
@@ -10,14 +10,17 @@ const server = await checkServer(db.name, db.url, () => db.probe());
 if (server.available) {
   afterAll(() => db.dispose());
   const cleanup = (namespace: string) => db.cleanup(namespace);
+  const processes = processesFor(db);
 
   describeStorage('typeorm/mysql', {
     open: (namespace, name) => new TypeormStorage({ options: db.options(namespace), tablePrefix: db.prefix(namespace), name }),
+    processes,
     cleanup,
   });
 
   describeSessionStorage('typeorm/mysql', {
     open: (namespace) => new TypeormSessionStorage({ options: db.options(namespace), tablePrefix: db.prefix(namespace) }),
+    processes,
     cleanup,
   });
 }

@@ -2,7 +2,7 @@ import { LocalEventChannel, LocalSessionEventBus } from '@mtstore/core';
 import { checkServer, describeSessionEventBus, describeSessionStorage, describeStorage } from '@mtstore/conformance/vitest';
 import { afterAll } from 'vitest';
 import { TypeormSessionStorage, TypeormStorage } from '../src/index.js';
-import { postgres } from './drivers.js';
+import { processesFor, postgres } from './drivers.js';
 
 // Each open is a new DataSource (its own connection) on the namespace's tables.
 const db = postgres();
@@ -11,14 +11,17 @@ const server = await checkServer(db.name, db.url, () => db.probe());
 if (server.available) {
   afterAll(() => db.dispose());
   const cleanup = (namespace: string) => db.cleanup(namespace);
+  const processes = processesFor(db);
 
   describeStorage('typeorm/postgres', {
     open: (namespace, name) => new TypeormStorage({ options: db.options(namespace), tablePrefix: db.prefix(namespace), name }),
+    processes,
     cleanup,
   });
 
   describeSessionStorage('typeorm/postgres', {
     open: (namespace) => new TypeormSessionStorage({ options: db.options(namespace), tablePrefix: db.prefix(namespace) }),
+    processes,
     cleanup,
   });
 

@@ -104,7 +104,20 @@ for (const db of drivers) {
 
           // The application can read the same rows through the entities.
           const sessions = await app.getRepository(`${prefix}sessions`).find();
-          expect(sessions).toEqual([expect.objectContaining({ sessionName: 'default', homeDcId: 2, userUsername: 'user_2' })]);
+          expect(sessions).toEqual([expect.objectContaining({ sessionName: 'default', homeDcId: 2, userUsernames: 'user_2 User2_alt' })]);
+          await storage.kv.set('salts', Uint8Array.of(1, 2, 3));
+          const kv = await app.getRepository(`${prefix}kv`).find();
+          expect(kv.map((e) => [e.key, Buffer.from(e.value as Uint8Array).toString('hex')])).toEqual([['salts', '010203']]);
+          const keys = await app.getRepository(`${prefix}auth_keys`).find({ order: { dcId: 'ASC', mediaOnly: 'ASC', slot: 'ASC' } });
+          // One row per key: the permanent key in slot -1, temp keys in their index's slot.
+          expect(keys.map((k) => [k.dcId, k.mediaOnly, k.slot])).toEqual([
+            [1, 0, -1],
+            [2, 0, -1],
+            [2, 0, 0],
+            [2, 0, 1],
+            [4, 0, -1],
+            [5, 0, -1],
+          ]);
           const peerRow = await app.getRepository(`${prefix}peers`).findOneBy({ peerType: 'user' });
           expect(peerRow?.usernames).toBe('Five cinq');
           const index = await app.getRepository(`${prefix}peer_usernames`).find({ order: { usernameKey: 'ASC' } });
@@ -122,7 +135,8 @@ for (const db of drivers) {
 
           await storage.close();
           await server.close();
-          // Reverting the migration drops every table.
+          // Reverting both migrations drops every table.
+          await app.undoLastMigration();
           await app.undoLastMigration();
           const runner = app.createQueryRunner();
           try {
@@ -180,7 +194,7 @@ for (const db of drivers) {
             const newer = new TypeormStorage({ options: db.options(namespace), tablePrefix: prefix, migrate });
             const failure = await rejection(newer.load());
             expect(failure.code).toBe('MTSTORE_MIGRATION');
-            expect(failure.message).toContain('schema version 99, newer than this @mtstore/typeorm knows (1)');
+            expect(failure.message).toContain(`schema version 99, newer than this @mtstore/typeorm knows (${SCHEMA_VERSION})`);
             await newer.close();
           }
           const server = new TypeormSessionStorage({ dataSource: app, tablePrefix: prefix });
@@ -202,7 +216,7 @@ for (const db of drivers) {
         }
         const app = await new DataSource(db.options(namespace)).initialize();
         try {
-          expect(await app.query(`SELECT id, version FROM ${app.driver.escape(`${prefix}schema_version`)}`)).toEqual([{ id: 1, version: 1 }]);
+          expect(await app.query(`SELECT id, version FROM ${app.driver.escape(`${prefix}schema_version`)}`)).toEqual([{ id: 1, version: SCHEMA_VERSION }]);
         } finally {
           await app.destroy();
         }

@@ -7,13 +7,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 
 export const POSTGRES_URL = process.env.POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 export const MYSQL_URL = process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
 
 /** Every table of a prefix, for cleanup. */
-export const TABLES = ['schema_version', 'sessions', 'datacenters', 'temp_auth_keys', 'channels', 'peers', 'peer_usernames', 'server_sessions'];
+export const TABLES = ['schema_version', 'sessions', 'datacenters', 'auth_keys', 'temp_auth_keys', 'channels', 'peers', 'peer_usernames', 'kv', 'ref_messages', 'server_sessions'];
 
 export interface TestDriver {
   readonly name: 'postgres' | 'mysql' | 'sqlite';
@@ -29,6 +30,8 @@ export interface TestDriver {
   /** A DataSource the test owns (closed by `dispose`), for direct inspection. */
   admin(): Promise<DataSource>;
   dispose(): Promise<void>;
+  /** sqlite: the directory of the database files. */
+  directory?(): string;
 }
 
 async function ping(options: DataSourceOptions): Promise<void> {
@@ -72,6 +75,16 @@ function server(name: 'postgres' | 'mysql', url: string): TestDriver {
 export const postgres = (): TestDriver => server('postgres', POSTGRES_URL);
 export const mysql = (): TestDriver => server('mysql', MYSQL_URL);
 
+/**
+ * The kit's `processes` option for `driver`: worker processes open the adapter through
+ * test/processes/open.mjs, told the driver (and sqlite's directory) by the environment.
+ */
+export function processesFor(driver: TestDriver): { module: string } {
+  process.env.MTSTORE_TYPEORM_DRIVER = driver.name;
+  if (driver.name === 'sqlite') process.env.MTSTORE_TYPEORM_SQLITE_DIR = driver.directory?.();
+  return { module: fileURLToPath(new URL('./processes/open.mjs', import.meta.url)) };
+}
+
 /** One database file per namespace in a directory of this test run. */
 export function sqlite(): TestDriver {
   let dir: string | undefined;
@@ -81,6 +94,7 @@ export function sqlite(): TestDriver {
   return {
     name: 'sqlite',
     url: 'better-sqlite3',
+    directory,
     options: (namespace) => ({ type: 'better-sqlite3', database: file(namespace), enableWAL: true }),
     prefix: () => undefined,
     probe: () => ping({ type: 'better-sqlite3', database: ':memory:' }),

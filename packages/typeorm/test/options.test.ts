@@ -5,6 +5,7 @@ import { DataSource } from 'typeorm';
 import {
   mtstoreEntities,
   MtstoreMigration1795305600000,
+  MtstoreMigration1796515200000,
   mtstoreMigrations,
   TypeormSessionStorage,
   TypeormStorage,
@@ -88,10 +89,12 @@ describe('entities and migration classes', () => {
       'mtstore_schema_version',
       'mtstore_sessions',
       'mtstore_datacenters',
-      'mtstore_temp_auth_keys',
+      'mtstore_auth_keys',
       'mtstore_channels',
       'mtstore_peers',
       'mtstore_peer_usernames',
+      'mtstore_kv',
+      'mtstore_ref_messages',
       'mtstore_server_sessions',
     ]);
     expect(mtstoreEntities({ type: 'postgres' })).toBe(entities);
@@ -99,19 +102,26 @@ describe('entities and migration classes', () => {
     expect(mtstoreEntities({ type: 'mariadb' })).not.toBe(entities);
   });
 
-  it('binary columns get each driver’s type', () => {
-    const authKey = (type: string) => mtstoreEntities({ type })[2]?.options.columns.authKey;
-    expect(authKey('postgres')?.type).toBe('bytea');
-    expect(authKey('mysql')).toMatchObject({ type: 'varbinary', length: 256 });
-    expect(authKey('better-sqlite3')?.type).toBe('blob');
+  it('binary columns get each driver’s type; 64 KiB values fit (MySQL’s BLOB holds one byte less)', () => {
+    const column = (type: string, table: string, property: string) =>
+      mtstoreEntities({ type }).find((e) => e.options.name === `mtstore_${table}`)?.options.columns[property];
+    expect(column('postgres', 'auth_keys', 'authKey')?.type).toBe('bytea');
+    expect(column('mysql', 'auth_keys', 'authKey')).toMatchObject({ type: 'varbinary', length: 256 });
+    expect(column('better-sqlite3', 'auth_keys', 'authKey')?.type).toBe('blob');
+    for (const [table, property] of [['kv', 'value'], ['peers', 'complete']] as const) {
+      expect(column('postgres', table, property)?.type).toBe('bytea');
+      expect(column('mariadb', table, property)?.type).toBe('mediumblob');
+      expect(column('better-sqlite3', table, property)?.type).toBe('blob');
+    }
     expect(code(() => mtstoreEntities({ type: 'oracle' }))).toBe('MTSTORE_INVALID_ARGUMENT');
   });
 
   it('migration names end with the timestamp TypeORM orders by and carry the prefix', () => {
-    expect(mtstoreMigrations()).toEqual([MtstoreMigration1795305600000]);
+    expect(mtstoreMigrations()).toEqual([MtstoreMigration1795305600000, MtstoreMigration1796515200000]);
     expect(new MtstoreMigration1795305600000().name).toBe('MtstoreMigration1795305600000');
-    const [prefixed] = mtstoreMigrations({ tablePrefix: 'tenant_a_' });
-    expect(prefixed && new prefixed().name).toBe('MtstoreMigration_tenant_a_1795305600000');
-    expect(mtstoreMigrations({ tablePrefix: 'tenant_a_' })[0]).toBe(prefixed);
+    expect(new MtstoreMigration1796515200000().name).toBe('MtstoreMigration1796515200000');
+    const prefixed = mtstoreMigrations({ tablePrefix: 'tenant_a_' });
+    expect(prefixed.map((m) => new m().name)).toEqual(['MtstoreMigration_tenant_a_1795305600000', 'MtstoreMigration_tenant_a_1796515200000']);
+    expect(mtstoreMigrations({ tablePrefix: 'tenant_a_' })[0]).toBe(prefixed[0]);
   });
 });

@@ -26,14 +26,16 @@ if (server.available) {
           table_name: string;
         }[];
         expect(tables.map((t) => t.table_name)).toEqual([
+          'mtstore_auth_keys',
           'mtstore_channels',
           'mtstore_datacenters',
+          'mtstore_kv',
           'mtstore_peer_usernames',
           'mtstore_peers',
+          'mtstore_ref_messages',
           'mtstore_schema_version',
           'mtstore_server_sessions',
           'mtstore_sessions',
-          'mtstore_temp_auth_keys',
         ]);
         expect(await admin.query(`SELECT session_name FROM ${schema}.mtstore_sessions`)).toEqual([{ session_name: 'default' }]);
         expect(plain(await storage.load())).toEqual(fullSession(1));

@@ -62,16 +62,25 @@ for (const db of drivers) {
         await server.close();
       }));
 
-    it('auth keys are stored as 256 binary bytes; absent booleans as NULL', () =>
+    it('auth keys are stored as 256 binary bytes in auth_keys, one row per key; absent booleans as NULL', () =>
       withTables(db, async ({ prefix, app, table }) => {
         const storage = new TypeormStorage({ dataSource: app, tablePrefix: prefix });
         const session = minimalSession();
-        session.dcs = [{ id: 2, port: 443, authKey: authKey(5), testMode: false }];
+        session.dcs = [{ id: 2, port: 443, authKey: authKey(5), testMode: false, tempAuthKeys: [{ index: 3, key: authKey(6), expiresAt: 2 ** 32 - 1 }] }];
         await storage.save(session);
-        const [row] = (await app.query(`SELECT auth_key AS k, test_mode AS t, media_only AS m FROM ${table('datacenters')}`)) as { k: Uint8Array; t: unknown; m: unknown }[];
-        expect(Buffer.from(row?.k as Uint8Array).equals(Buffer.from(authKey(5)))).toBe(true);
-        expect(Number(row?.t)).toBe(0);
-        expect(row?.m).toBeNull();
+        const [dc] = (await app.query(`SELECT test_mode AS t, media_only AS m, host AS h FROM ${table('datacenters')}`)) as { t: unknown; m: unknown; h: unknown }[];
+        expect(Number(dc?.t)).toBe(0);
+        expect(dc?.m).toBeNull();
+        expect(dc?.h).toBeNull();
+        const keys = (await app.query(
+          `SELECT dc_id AS d, media_only AS m, slot AS s, auth_key AS k, ${text(db, 'expires_at')} AS e FROM ${table('auth_keys')} ORDER BY slot`,
+        )) as { d: unknown; m: unknown; s: unknown; k: Uint8Array; e: unknown }[];
+        expect(keys.map((k) => [Number(k.d), Number(k.m), Number(k.s), k.e])).toEqual([
+          [2, 0, -1, null],
+          [2, 0, 3, String(2 ** 32 - 1)],
+        ]);
+        expect(Buffer.from(keys[0]?.k as Uint8Array).equals(Buffer.from(authKey(5)))).toBe(true);
+        expect(Buffer.from(keys[1]?.k as Uint8Array).equals(Buffer.from(authKey(6)))).toBe(true);
         await storage.close();
       }));
 
@@ -80,7 +89,7 @@ for (const db of drivers) {
         const storage = new TypeormStorage({ dataSource: app, tablePrefix: prefix, name: 'victim' });
         await storage.save(fullSession(1));
         const key = fullSession(1).dcs[0]?.authKey as Uint8Array;
-        await app.query(`UPDATE ${table('datacenters')} SET auth_key = ${db.name === 'postgres' ? '$1' : '?'} WHERE ord = 0`, [Buffer.from(key.subarray(0, 10))]);
+        await app.query(`UPDATE ${table('auth_keys')} SET auth_key = ${db.name === 'postgres' ? '$1' : '?'} WHERE dc_id = 1 AND slot = -1`, [Buffer.from(key.subarray(0, 10))]);
         let error: Error | undefined;
         try {
           await storage.load();
@@ -196,6 +205,52 @@ for (const db of drivers) {
         expect((await storage.peers.getByUsername('delta'))?.id).toBe(5n);
         expect((await storage.peers.getByPhone('444'))?.id).toBe(5n);
         await storage.close();
+      }));
+
+    it('a key, kv or reference write is one statement with no transaction around it; writers of different keys on two DataSources lose none', () =>
+      withTables(db, async ({ namespace, prefix }) => {
+        const statements: string[] = [];
+        const logger = { logQuery: (query: string) => void statements.push(query), logQueryError() {}, logQuerySlow() {}, logSchemaBuild() {}, logMigration() {}, log() {} };
+        const a = new TypeormStorage({ options: { ...db.options(namespace), logger }, tablePrefix: prefix });
+        const b = new TypeormStorage({ options: db.options(namespace), tablePrefix: prefix });
+        try {
+          await a.load(); // connected, schema ready
+          for (const write of [
+            () => a.authKeys.set(2, authKey(1)),
+            () => a.authKeys.setTemp(2, { index: 0, key: authKey(2), expiresAt: 1 }),
+            () => a.authKeys.delete(2),
+            () => a.kv.set('x', Uint8Array.of(1)),
+            () => a.kv.delete('x'),
+            () => a.refMessages.store(1n, 2n, 3),
+          ]) {
+            statements.length = 0;
+            await write();
+            expect(statements, statements.join('\n')).toHaveLength(1);
+            expect(statements[0]).not.toMatch(/^(START|BEGIN|COMMIT)/i);
+          }
+          // No snapshot anywhere: two instances write 40 keys and 40 kv entries at once, with peers in between.
+          await Promise.all(
+            Array.from({ length: 40 }, (_, i) => {
+              const storage = i % 2 === 0 ? a : b;
+              return Promise.all([
+                storage.authKeys.set(i + 1, authKey(i)),
+                storage.authKeys.setTemp(1, { index: i, key: authKey(100 + i), expiresAt: 1_900_000_000 + i }),
+                storage.kv.set(`key${i}`, Uint8Array.of(i)),
+                storage.peers.upsert([peer('user', i)]),
+              ]);
+            }),
+          );
+          for (let i = 0; i < 40; i++) {
+            expect(plain(await b.authKeys.get(i + 1))).toEqual(plain(authKey(i)));
+            expect((await a.authKeys.getTemp(1, i))?.expiresAt).toBe(1_900_000_000 + i);
+          }
+          expect((await a.kv.entries()).map((e) => e.key)).toEqual(Array.from({ length: 40 }, (_, i) => `key${i}`).sort());
+          expect(await b.load()).toBeNull(); // keys alone are no snapshot
+          expect(await b.listNames()).toEqual(['default']);
+        } finally {
+          await a.close();
+          await b.close();
+        }
       }));
 
     it('a large update: 5,000 channels in one saveUpdateState and 3,000 in a save round-trip', () =>

@@ -1,0 +1,148 @@
+/**
+ * GramJS entities to mtstore peers and back. The rules are MemorySession's
+ * (`_entityToRow`): an entity is cached when `utils.getInputPeer(entity, false)` turns
+ * it into an InputPeerUser / InputPeerChat / InputPeerChannel — so min users and
+ * channels (no usable access hash) and empty users are skipped, and basic chats get
+ * access hash 0.
+ */
+import { Api, helpers, utils } from 'telegram';
+import { MAX_COMPLETE_BYTES, MAX_DISPLAY_NAME, type Peer, type PeerType } from '@mtstore/core';
+
+/**
+ * GramJS's marked id of a peer (`utils.getPeerId`): users as themselves, chats
+ * negated, channels as the string "-100" followed by the id. Computed here without
+ * building a Peer TL object per cached peer (load() runs this for every one).
+ */
+export function gramMarkedId(type: PeerType, id: bigint): string {
+  switch (type) {
+    case 'user':
+      return id.toString();
+    case 'chat':
+      return (-id).toString();
+    case 'channel':
+      return `-100${id}`;
+  }
+}
+
+const USERNAME = /^[A-Za-z0-9_]{1,64}$/;
+const PHONE = /^[0-9]{1,20}$/;
+
+/** Fields of Api.User / Api.Chat / Api.Channel this module reads (the union has them on some members only). */
+interface EntityFields {
+  username?: string;
+  usernames?: Api.Username[];
+  phone?: string;
+}
+
+/**
+ * The peer to cache for one GramJS entity, or null when MemorySession would not
+ * cache it. `withComplete` adds the entity's TL bytes (`getBytes()`), when they fit.
+ */
+export function entityToPeer(entity: unknown, now: number, withComplete: boolean): Peer | null {
+  if (typeof entity !== 'object' || entity === null || (entity as { classType?: unknown }).classType !== 'constructor') return null;
+  const key = peerKeyOf(entity);
+  if (key === null) return null;
+  const { type, id, accessHash } = key;
+  const fields = entity as EntityFields;
+  const peer: Peer = { type, id, accessHash, usernames: usernamesOf(fields), updatedAt: now };
+  if (typeof fields.phone === 'string' && PHONE.test(fields.phone)) peer.phone = fields.phone;
+  const name = utils.getDisplayName(entity as Api.TypeUser);
+  if (name !== '') peer.displayName = name.length > MAX_DISPLAY_NAME ? name.slice(0, MAX_DISPLAY_NAME) : name;
+  if (withComplete) {
+    const bytes = (entity as Api.VirtualClass<undefined>).getBytes();
+    // An object too big for the contract is cached without it: its typed fields are what lookups need.
+    if (bytes.length <= MAX_COMPLETE_BYTES) peer.complete = bytes;
+  }
+  return peer;
+}
+
+interface PeerKey {
+  type: PeerType;
+  id: bigint;
+  accessHash: bigint;
+}
+
+/**
+ * What `utils.getInputPeer(entity, false)` gives, without building the InputPeer:
+ * the same rules for the six classes processEntities sees, GramJS's own function
+ * for anything else. (Building the TL object costs more than the rest of caching.)
+ */
+function peerKeyOf(entity: object): PeerKey | null {
+  if (entity instanceof Api.User) {
+    if (entity.accessHash === undefined || entity.min === true) return null;
+    return { type: 'user', id: toBigint(entity.id), accessHash: toBigint(entity.accessHash) };
+  }
+  if (entity instanceof Api.Chat || entity instanceof Api.ChatEmpty || entity instanceof Api.ChatForbidden) {
+    return { type: 'chat', id: toBigint(entity.id), accessHash: 0n };
+  }
+  if (entity instanceof Api.Channel) {
+    if (entity.accessHash === undefined || entity.min === true) return null;
+    return { type: 'channel', id: toBigint(entity.id), accessHash: toBigint(entity.accessHash) };
+  }
+  if (entity instanceof Api.ChannelForbidden) return { type: 'channel', id: toBigint(entity.id), accessHash: toBigint(entity.accessHash) };
+  let input: Api.TypeInputPeer;
+  try {
+    input = utils.getInputPeer(entity as Api.TypeUser, false);
+  } catch {
+    return null; // objects that are no peer at all
+  }
+  if (input instanceof Api.InputPeerUser) return { type: 'user', id: toBigint(input.userId), accessHash: toBigint(input.accessHash) };
+  if (input instanceof Api.InputPeerChannel) return { type: 'channel', id: toBigint(input.channelId), accessHash: toBigint(input.accessHash) };
+  if (input instanceof Api.InputPeerChat) return { type: 'chat', id: toBigint(input.chatId), accessHash: 0n };
+  return null; // InputPeerEmpty (UserEmpty) and the like
+}
+
+/** The main username first, then the other active ones (collectible usernames), each once. */
+function usernamesOf(entity: EntityFields): string[] {
+  const result: string[] = [];
+  const seen = new Set<string>();
+  const add = (username: unknown): void => {
+    if (typeof username !== 'string' || !USERNAME.test(username)) return;
+    const lower = username.toLowerCase();
+    if (seen.has(lower)) return;
+    seen.add(lower);
+    result.push(username);
+  };
+  add(entity.username);
+  if (Array.isArray(entity.usernames)) {
+    for (const u of entity.usernames) if (u instanceof Api.Username && u.active === true) add(u.username);
+  }
+  return result;
+}
+
+/** The entities MemorySession's `_entitiesToRows` takes from a TL object or a list. */
+export function entitiesOf(tlo: unknown): unknown[] {
+  if (typeof tlo !== 'object' || tlo === null) return [];
+  const object = tlo as Record<string, unknown>;
+  if (object.classType !== 'constructor' && helpers.isArrayLike(tlo)) return Array.from(tlo as ArrayLike<unknown>);
+  const entities: unknown[] = [];
+  if ('user' in object) entities.push(object.user);
+  if ('chat' in object) entities.push(object.chat);
+  if ('channel' in object) entities.push(object.channel);
+  if ('chats' in object && helpers.isArrayLike(object.chats)) entities.push(...Array.from(object.chats as ArrayLike<unknown>));
+  if ('users' in object && helpers.isArrayLike(object.users)) entities.push(...Array.from(object.users as ArrayLike<unknown>));
+  return entities;
+}
+
+/** The InputPeer GramJS builds for a cached peer (MemorySession.getInputEntity). */
+export function inputPeerOf(peer: Peer): Api.TypeInputPeer {
+  switch (peer.type) {
+    case 'user':
+      return new Api.InputPeerUser({ userId: helpers.returnBigInt(peer.id), accessHash: helpers.returnBigInt(peer.accessHash) });
+    case 'chat':
+      return new Api.InputPeerChat({ chatId: helpers.returnBigInt(peer.id) });
+    case 'channel':
+      return new Api.InputPeerChannel({ channelId: helpers.returnBigInt(peer.id), accessHash: helpers.returnBigInt(peer.accessHash) });
+  }
+}
+
+/**
+ * GramJS's big-integer (or a number) to a native bigint. Where the runtime has
+ * BigInt, big-integer wraps one in `.value`: taken as is, without a string round trip.
+ */
+export function toBigint(value: Api.long | number | bigint): bigint {
+  if (typeof value === 'bigint') return value;
+  if (typeof value === 'number') return BigInt(value);
+  const inner = (value as unknown as { value?: unknown }).value;
+  return typeof inner === 'bigint' ? inner : BigInt(value.toString());
+}

@@ -1,0 +1,2 @@
+export { StorageSession, type StorageSessionOptions } from './session.js';
+export type { WriteErrorHandler } from './writes.js';

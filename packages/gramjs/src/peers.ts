@@ -1,0 +1,112 @@
+/**
+ * The peer cache GramJS reads synchronously: every peer of the session, loaded by
+ * load() and kept current by processEntities, indexed the way getInputEntity looks
+ * peers up (GramJS marked id, lowercase username, phone). Entries are never changed
+ * in place: the same objects may sit in a write batch that has not started yet.
+ */
+import { usernameKey, type Peer } from '@mtstore/core';
+import { gramMarkedId } from './entities.js';
+
+export class PeerIndex {
+  private readonly byMarkedId = new Map<string, Peer>();
+  private readonly byUsername = new Map<string, Peer>();
+  private readonly byPhone = new Map<string, Peer>();
+
+  get size(): number {
+    return this.byMarkedId.size;
+  }
+
+  /** True when caching `peer` would change what is stored (its time aside). */
+  differs(peer: Peer): boolean {
+    const stored = this.byMarkedId.get(gramMarkedId(peer.type, peer.id));
+    return stored === undefined || !samePeer(stored, peer);
+  }
+
+  /**
+   * Caches `peer`, replacing the entry of the same (type, id). A username or phone
+   * another peer held moves to this one, as in a storage upsert.
+   */
+  put(peer: Peer): void {
+    const marked = gramMarkedId(peer.type, peer.id);
+    const previous = this.byMarkedId.get(marked);
+    if (previous !== undefined) this.unindex(previous);
+    for (const username of peer.usernames) {
+      const owner = this.byUsername.get(usernameKey(username));
+      if (owner !== undefined && owner !== previous) {
+        this.replace(owner, { ...owner, usernames: owner.usernames.filter((u) => usernameKey(u) !== usernameKey(username)) });
+      }
+    }
+    if (peer.phone !== undefined) {
+      const owner = this.byPhone.get(peer.phone);
+      if (owner !== undefined && owner !== previous) {
+        const { phone: _moved, ...rest } = owner;
+        this.replace(owner, rest);
+      }
+    }
+    this.byMarkedId.set(marked, peer);
+    this.index(peer);
+  }
+
+  getByMarkedId(marked: string): Peer | undefined {
+    return this.byMarkedId.get(marked);
+  }
+
+  /** `username` already lowercase (GramJS's parseUsername lowercases). */
+  getByUsername(username: string): Peer | undefined {
+    return this.byUsername.get(username);
+  }
+
+  getByPhone(phone: string): Peer | undefined {
+    return this.byPhone.get(phone);
+  }
+
+  /** The first cached peer with this display name: MemorySession's last resort, a scan as there. */
+  getByName(name: string): Peer | undefined {
+    for (const peer of this.byMarkedId.values()) if (peer.displayName === name) return peer;
+    return undefined;
+  }
+
+  clear(): void {
+    this.byMarkedId.clear();
+    this.byUsername.clear();
+    this.byPhone.clear();
+  }
+
+  private replace(old: Peer, next: Peer): void {
+    this.unindex(old);
+    this.byMarkedId.set(gramMarkedId(next.type, next.id), next);
+    this.index(next);
+  }
+
+  private index(peer: Peer): void {
+    for (const username of peer.usernames) this.byUsername.set(usernameKey(username), peer);
+    if (peer.phone !== undefined) this.byPhone.set(peer.phone, peer);
+  }
+
+  private unindex(peer: Peer): void {
+    for (const username of peer.usernames) {
+      const key = usernameKey(username);
+      if (this.byUsername.get(key) === peer) this.byUsername.delete(key);
+    }
+    if (peer.phone !== undefined && this.byPhone.get(peer.phone) === peer) this.byPhone.delete(peer.phone);
+  }
+}
+
+function samePeer(a: Peer, b: Peer): boolean {
+  return (
+    a.accessHash === b.accessHash &&
+    a.phone === b.phone &&
+    a.displayName === b.displayName &&
+    a.min === b.min &&
+    a.usernames.length === b.usernames.length &&
+    a.usernames.every((u, i) => u === b.usernames[i]) &&
+    sameBytes(a.complete, b.complete)
+  );
+}
+
+function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

@@ -1,0 +1,315 @@
+import { Api, helpers, sessions, utils } from 'telegram';
+import { AuthKey } from 'telegram/crypto/AuthKey.js';
+import type { EntityLike } from 'telegram/define.js';
+import type { DataCenter, Peer, SelfUser, Storage } from '@mtstore/core';
+import { addressEntry, serverAddressOf, withoutKeys } from './address.js';
+import { entitiesOf, entityToPeer, gramMarkedId, inputPeerOf, toBigint } from './entities.js';
+import { PeerIndex } from './peers.js';
+import { WriteQueue, type WriteErrorHandler } from './writes.js';
+
+export interface StorageSessionOptions {
+  /**
+   * Called for every write that failed (the session keeps working from memory).
+   * Default: `console.error`. Errors from mtstore never contain key bytes.
+   */
+  onError?: WriteErrorHandler;
+  /**
+   * Also keep each entity's TL bytes (`getBytes()`, at GramJS's layer) as the peer's
+   * `complete` object, for clients that read the full object back. Default: false:
+   * GramJS serializes a user in about 60 µs, ten times the cost of caching it
+   * without, and GramJS itself never reads the object back.
+   */
+  completeObjects?: boolean;
+}
+
+/** Peers per `peers.list` page in load(). */
+const LOAD_PAGE = 1000;
+const PEER_SUBCLASS = 0x2d45687; // crc32('Peer'): PeerUser / PeerChat / PeerChannel
+const INPUT_SUBCLASSES: readonly number[] = [0xc91c90b6, 0xe669bf46, 0x40f202fd]; // InputPeer, InputUser, InputChannel
+
+/**
+ * A GramJS session over any mtstore Storage. GramJS reads its session synchronously,
+ * so `load()` reads everything (the snapshot, the auth key of every DC, the whole
+ * peer cache) and the rest works from memory; every change is written through in
+ * call order (see WriteQueue). `save()` and `close()` wait for those writes.
+ */
+export class StorageSession extends sessions.Session {
+  readonly storage: Storage;
+  private readonly writes: WriteQueue;
+  private readonly completeObjects: boolean;
+  private readonly peers = new PeerIndex();
+  /** AuthKey objects by DC id, handed to GramJS's senders (which change them in place). */
+  private readonly keys = new Map<number, AuthKey>();
+  /** The bytes stored (or queued) per DC, so an unchanged key is not written again. */
+  private readonly storedKeys = new Map<number, Uint8Array>();
+  /** Address entries of the snapshot, rewritten by setDC. */
+  private dcs: DataCenter[] = [];
+  private homeDcId = 0;
+  private address: string | undefined;
+  private portNumber: number | undefined;
+  private takeout: bigint | undefined;
+  private self: SelfUser | undefined;
+  /** A snapshot is stored (or queued): the fields update() cannot create can be written. */
+  private hasSnapshot = false;
+
+  constructor(storage: Storage, options: StorageSessionOptions = {}) {
+    super();
+    if (typeof storage !== 'object' || storage === null || typeof storage.load !== 'function' || typeof storage.peers !== 'object') {
+      throw new TypeError('StorageSession: storage must be an mtstore Storage');
+    }
+    this.storage = storage;
+    const onError = options.onError ?? ((error: unknown, operation: string) => console.error(`@mtstore/gramjs: ${operation} failed:`, error));
+    this.writes = new WriteQueue(onError);
+    this.completeObjects = options.completeObjects ?? false;
+  }
+
+  // region DC and keys
+
+  get dcId(): number {
+    return this.homeDcId;
+  }
+
+  /** Undefined until known, as in GramJS's MemorySession (the client then picks its default DC). */
+  get serverAddress(): string {
+    return this.address as string;
+  }
+
+  get port(): number {
+    return this.portNumber as number;
+  }
+
+  setDC(dcId: number, serverAddress: string, port: number): void {
+    const id = dcId | 0;
+    const unchanged = id === this.homeDcId && serverAddress === this.address && port === this.portNumber;
+    this.homeDcId = id;
+    this.address = serverAddress;
+    this.portNumber = port;
+    if (unchanged && this.hasSnapshot) return;
+    const previous = this.dcs.find((dc) => dc.id === id && dc.mediaOnly !== true);
+    this.dcs = [...this.dcs.filter((dc) => dc !== previous), addressEntry(id, serverAddress, port, previous)];
+    const dcs = this.dcs.map((dc) => ({ ...dc }));
+    this.writes.write(`setDC(${id})`, () => this.storage.update({ homeDcId: id, dcs }));
+    this.hasSnapshot = true;
+  }
+
+  get authKey(): AuthKey | undefined {
+    return this.keys.get(this.homeDcId);
+  }
+
+  set authKey(value: AuthKey | undefined) {
+    this.setAuthKey(value);
+  }
+
+  /** The key of DC `dcId` (default: the home DC), for any DC whose key is stored. */
+  getAuthKey(dcId?: number): AuthKey | undefined {
+    return this.keys.get(dcId || this.homeDcId);
+  }
+
+  /** Stores (or, with no key, removes) the key of DC `dcId`, default the home DC. */
+  setAuthKey(authKey?: AuthKey, dcId?: number): void {
+    const dc = dcId || this.homeDcId;
+    const bytes = authKey?.getKey();
+    if (authKey === undefined) this.keys.delete(dc);
+    else this.keys.set(dc, authKey);
+    if (dc === 0) {
+      // GramJS sets the home DC before any key; a key without one has nowhere to go.
+      this.writes.write('setAuthKey', () => Promise.reject(new Error('setAuthKey: no DC id given and no home DC set (call setDC first); the key is kept in memory only')));
+      return;
+    }
+    const stored = this.storedKeys.get(dc);
+    if (bytes === undefined) {
+      if (stored === undefined) return;
+      this.storedKeys.delete(dc);
+      this.writes.write(`authKeys.delete(${dc})`, () => this.storage.authKeys.delete(dc));
+      return;
+    }
+    if (stored !== undefined && Buffer.compare(stored, bytes) === 0) return; // GramJS re-sets the key on every connect
+    const copy = Uint8Array.from(bytes);
+    this.storedKeys.set(dc, copy);
+    this.writes.write(`authKeys.set(${dc})`, () => this.storage.authKeys.set(dc, copy));
+  }
+
+  /** The takeout session id (`account.initTakeoutSession`), kept in the snapshot. */
+  get takeoutId(): Api.long | undefined {
+    return this.takeout === undefined ? undefined : helpers.returnBigInt(this.takeout);
+  }
+
+  set takeoutId(value: Api.long | bigint | undefined) {
+    const next = value === undefined ? undefined : toBigint(value);
+    if (next === this.takeout) return;
+    this.takeout = next;
+    this.writes.write('takeoutId', () => this.storage.update({ takeoutId: next ?? null }));
+  }
+
+  // endregion
+  // region Lifecycle
+
+  /**
+   * Reads everything GramJS will ask for synchronously: the snapshot (home DC and its
+   * address, keys of every DC, takeout id) and the whole peer cache, page by page.
+   * Waits for this session's pending writes first, so it reads them back.
+   */
+  async load(): Promise<void> {
+    await this.writes.run(async () => {
+      const session = await this.storage.load();
+      const keys = new Map<number, AuthKey>();
+      const storedKeys = new Map<number, Uint8Array>();
+      for (const dc of session?.dcs ?? []) {
+        // authKeys address the main entry of a DC id; media-only keys are not GramJS's.
+        if (dc.authKey === undefined || dc.mediaOnly === true) continue;
+        const key = new AuthKey();
+        await key.setKey(Buffer.from(dc.authKey));
+        keys.set(dc.id, key);
+        storedKeys.set(dc.id, dc.authKey);
+      }
+      const peers: Peer[] = [];
+      let cursor: string | null | undefined;
+      do {
+        const page = await this.storage.peers.list({ cursor, limit: LOAD_PAGE });
+        peers.push(...page.peers);
+        cursor = page.cursor;
+      } while (cursor !== null);
+
+      // Everything read: replace the state in one synchronous step.
+      this.keys.clear();
+      for (const [dc, key] of keys) this.keys.set(dc, key);
+      this.storedKeys.clear();
+      for (const [dc, key] of storedKeys) this.storedKeys.set(dc, key);
+      this.peers.clear();
+      // GramJS never caches min peers (their access hash cannot be used): neither do we.
+      for (const peer of peers) if (peer.min !== true) this.peers.put(peer);
+      this.hasSnapshot = session !== null;
+      this.dcs = (session?.dcs ?? []).filter((dc) => dc.port !== undefined).map(withoutKeys);
+      this.homeDcId = session?.homeDcId ?? 0;
+      const home = this.dcs.find((dc) => dc.id === this.homeDcId && dc.mediaOnly !== true);
+      this.address = home === undefined ? undefined : serverAddressOf(home);
+      this.portNumber = home?.port;
+      this.takeout = session?.takeoutId;
+      this.self = session?.user;
+    });
+  }
+
+  /** Resolves once every write made so far is stored (failures went to `onError`). */
+  async save(): Promise<void> {
+    await this.writes.settled();
+  }
+
+  /** Waits for pending writes. The Storage stays open: it belongs to the caller. */
+  async close(): Promise<void> {
+    await this.writes.settled();
+  }
+
+  /**
+   * Logout: after pending writes, removes everything stored under the session's name
+   * (snapshot, keys, peers…) and forgets it in memory. Rejects when the storage fails.
+   */
+  async delete(): Promise<void> {
+    await this.writes.run(() => this.storage.delete());
+    this.keys.clear();
+    this.storedKeys.clear();
+    this.peers.clear();
+    this.dcs = [];
+    this.homeDcId = 0;
+    this.address = undefined;
+    this.portNumber = undefined;
+    this.takeout = undefined;
+    this.self = undefined;
+    this.hasSnapshot = false;
+  }
+
+  // endregion
+  // region Entities
+
+  /**
+   * Caches the users, chats and channels of a TL object or list, as MemorySession
+   * does, and writes those that changed. The logged-in user (`self`) also goes to
+   * the snapshot's `user`, so other clients opening the session know who it is.
+   */
+  processEntities(tlo: unknown): void {
+    const now = Math.floor(Date.now() / 1000);
+    const changed: Peer[] = [];
+    for (const entity of entitiesOf(tlo)) {
+      const peer = entityToPeer(entity, now, this.completeObjects);
+      if (peer === null) continue;
+      if (entity instanceof Api.User && entity.self === true) this.rememberSelf(entity, peer);
+      if (!this.peers.differs(peer)) continue;
+      this.peers.put(peer);
+      changed.push(peer);
+    }
+    if (changed.length > 0) this.writes.upsertPeers(changed, (batch) => this.storage.peers.upsert(batch));
+  }
+
+  /**
+   * The InputPeer for a cached peer: by marked or bare id (number, bigint, string,
+   * big-integer), `+phone`, username or t.me link, Peer object, or display name —
+   * MemorySession.getInputEntity's rules. Throws when nothing matches (GramJS then
+   * asks Telegram).
+   */
+  getInputEntity(key: EntityLike): Api.TypeInputPeer {
+    let lookup: unknown = key;
+    let exact: boolean;
+    if (typeof key === 'object' && key !== null && 'SUBCLASS_OF_ID' in key && key.SUBCLASS_OF_ID) {
+      if (INPUT_SUBCLASSES.includes(key.SUBCLASS_OF_ID)) return key as Api.TypeInputPeer;
+      // MemorySession stops at getInputPeer, which throws for a Peer (PeerUser…): look
+      // those up by id instead, as Telethon does.
+      if (key.SUBCLASS_OF_ID !== PEER_SUBCLASS) return utils.getInputPeer(key);
+      lookup = utils.getPeerId(key);
+      exact = true;
+    } else if (typeof key === 'object' && key !== null) {
+      lookup = utils.getPeerId(key); // a big-integer: an exact (marked) id
+      exact = true;
+    } else {
+      exact = false;
+    }
+    const text = String(lookup);
+    const peer = this.lookup(text, exact);
+    if (peer === undefined) throw new Error(`Could not find input entity with key ${text}`);
+    return inputPeerOf(peer);
+  }
+
+  private lookup(key: string, exact: boolean): Peer | undefined {
+    let peer: Peer | undefined;
+    const phone = utils.parsePhone(key);
+    if (phone !== undefined) {
+      peer = this.peers.getByPhone(phone);
+    } else {
+      const { username, isInvite } = utils.parseUsername(key);
+      if (username !== undefined && !isInvite) peer = this.peers.getByUsername(username);
+    }
+    if (peer === undefined) {
+      const id = utils.parseID(key);
+      if (id !== undefined) peer = this.getById(toBigint(id), exact);
+    }
+    return peer ?? this.peers.getByName(key);
+  }
+
+  /** An exact id is marked; a bare one may be a user's, a chat's or a channel's (in that order). */
+  private getById(id: bigint, exact: boolean): Peer | undefined {
+    const exactMatch = this.peers.getByMarkedId(id.toString());
+    if (exact || exactMatch !== undefined || id <= 0n) return exactMatch;
+    return this.peers.getByMarkedId(gramMarkedId('chat', id)) ?? this.peers.getByMarkedId(gramMarkedId('channel', id));
+  }
+
+  private rememberSelf(user: Api.User, peer: Peer): void {
+    if (this.homeDcId === 0 || !this.hasSnapshot) return;
+    const self: SelfUser = { id: peer.id, dcId: this.homeDcId, bot: user.bot === true, usernames: peer.usernames };
+    if (user.premium !== undefined) self.premium = user.premium === true;
+    if (this.self !== undefined && sameSelf(this.self, self)) return;
+    this.self = self;
+    this.writes.write('update(user)', () => this.storage.update({ user: self }));
+  }
+
+  // endregion
+
+  /** What util.inspect shows: where the session stands, never key bytes (GramJS's AuthKey objects hold them). */
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    const keys = [...this.keys.keys()].sort((a, b) => a - b);
+    return `StorageSession { dcId: ${this.homeDcId}, serverAddress: ${JSON.stringify(this.address)}, port: ${this.portNumber}, authKeys: [DC ${keys.join(', ') || 'none'}], peers: ${this.peers.size} }`;
+  }
+}
+
+function sameSelf(a: SelfUser, b: SelfUser): boolean {
+  const au = a.usernames ?? [];
+  const bu = b.usernames ?? [];
+  return a.id === b.id && a.dcId === b.dcId && a.bot === b.bot && a.premium === b.premium && au.length === bu.length && au.every((u, i) => u === bu[i]);
+}

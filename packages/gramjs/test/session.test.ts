@@ -1,0 +1,338 @@
+/**
+ * The bridge with the real `telegram` package on every backend: entities cached
+ * through processEntities come back after a restart (a new StorageSession on the
+ * same backend, load()) and TelegramClient.getInputEntity resolves them from there;
+ * keys of several DCs, the home DC address, takeout id and self user persist;
+ * delete() logs out. The client never connects.
+ */
+import { inspect } from 'node:util';
+import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { Api, extensions, sessions } from 'telegram';
+import { authKey, plainBytes } from '@mtstore/conformance/vitest';
+import type { EntityLike } from 'telegram/define.js';
+import type { Storage } from '@mtstore/core';
+import { StorageSession } from '../src/index.js';
+import { backends, type Backend } from './backends.js';
+import { channel, chat, gramKey, offlineClient, user } from './client.js';
+
+const CHANNEL_ID = 1_234_567_890n;
+
+for (const factory of backends) {
+  const backend = await factory.create();
+  describe.skipIf(backend === null)(`StorageSession on ${factory.name}`, () => {
+    const live = backend as Backend;
+    let names = 0;
+    let name: string;
+    const errors: [unknown, string][] = [];
+
+    /** A session as a process opening `name` would have it: a new Storage instance, load() done. */
+    async function restart(options: { name?: string; completeObjects?: boolean } = {}): Promise<{ session: StorageSession; storage: Storage }> {
+      const storage = await live.open(options.name ?? name);
+      const session = new StorageSession(storage, { onError: (error, operation) => errors.push([error, operation]), completeObjects: options.completeObjects });
+      await session.load();
+      return { session, storage };
+    }
+
+    beforeEach(() => {
+      name = `gramjs-${process.pid}-${++names}`;
+      errors.length = 0;
+    });
+    afterEach(() => {
+      expect(errors.map(([error, operation]) => `${operation}: ${String(error)}`)).toEqual([]);
+    });
+    afterAll(() => live.dispose());
+
+      it('is a GramJS Session the TelegramClient accepts', async () => {
+        const { session } = await restart();
+        expect(session).toBeInstanceOf(sessions.Session);
+        const client = offlineClient(session);
+        expect(client.session).toBe(session);
+        expect(client.connected).toBeFalsy();
+      });
+
+      it('resolves users, chats and channels by id, marked id, username and phone after a restart', async () => {
+        const first = await restart();
+        await first.session.load();
+        first.session.setDC(2, '149.154.167.51', 443);
+        first.session.processEntities(
+          new Api.contacts.ResolvedPeer({
+            peer: new Api.PeerUser({ userId: user({ id: 1 }).id }),
+            users: [
+              user({ id: 1001, username: 'Alice_Bot', phone: '15550001', firstName: 'Alice', lastName: 'Liddell' }),
+              user({ id: 1002, phone: '15550002', firstName: 'Bob' }),
+            ],
+            chats: [chat(4242, 'Book club'), channel(CHANNEL_ID, 'newsroom')],
+          }),
+        );
+        await first.session.save();
+
+        const { session } = await restart();
+        const client = offlineClient(session);
+        const alice = new Api.InputPeerUser({ userId: user({ id: 1001 }).id, accessHash: user({ id: 1001 }).accessHash! });
+        // GramJS's types leave out native bigints; its code (and this bridge) takes them.
+        for (const key of [1001, '1001', 1001n as unknown as EntityLike, 'Alice_Bot', '@alice_bot', 'https://t.me/alice_bot', '+15550001', '+1 555-0001', new Api.PeerUser({ userId: alice.userId }), 'Alice Liddell']) {
+          const input = await client.getInputEntity(key);
+          expect(input, `key ${String(key)}`).toBeInstanceOf(Api.InputPeerUser);
+          expect(String((input as Api.InputPeerUser).userId)).toBe('1001');
+          expect(String((input as Api.InputPeerUser).accessHash)).toBe(String(alice.accessHash));
+        }
+        const bob = await client.getInputEntity('+15550002');
+        expect(String((bob as Api.InputPeerUser).userId)).toBe('1002');
+
+        for (const key of [-4242, '-4242', 4242, new Api.PeerChat({ chatId: chat(4242).id })]) {
+          const input = await client.getInputEntity(key);
+          expect(input, `key ${String(key)}`).toBeInstanceOf(Api.InputPeerChat);
+          expect(String((input as Api.InputPeerChat).chatId)).toBe('4242');
+        }
+        const channelHash = String(channel(CHANNEL_ID).accessHash);
+        for (const key of [`-100${CHANNEL_ID}`, Number(`-100${CHANNEL_ID}`), Number(CHANNEL_ID), 'newsroom', 't.me/NewsRoom', new Api.PeerChannel({ channelId: channel(CHANNEL_ID).id })]) {
+          const input = await client.getInputEntity(key);
+          expect(input, `key ${String(key)}`).toBeInstanceOf(Api.InputPeerChannel);
+          expect(String((input as Api.InputPeerChannel).channelId)).toBe(String(CHANNEL_ID));
+          expect(String((input as Api.InputPeerChannel).accessHash)).toBe(channelHash);
+        }
+        // A miss goes to GramJS's network fallback, which refuses without a connection.
+        await expect(client.getInputEntity('nobody_here')).rejects.toThrow(/disconnected/);
+        expect(() => session.getInputEntity('nobody_here')).toThrow('Could not find input entity with key nobody_here');
+        expect(client.connected).toBeFalsy();
+      });
+
+      it('writes the peer the way other clients read it: display name, usernames, phone, TL bytes on request', async () => {
+        const first = await restart({ completeObjects: true });
+        first.session.processEntities([user({ id: 77, username: 'main_name', extraUsernames: ['Collectible', 'main_name'], phone: '4470000', firstName: 'Zoë' })]);
+        await first.session.save();
+        const { storage } = await restart();
+        const peer = await storage.peers.getByUsername('collectible');
+        expect(peer).toMatchObject({ type: 'user', id: 77n, accessHash: 77n * 7n + 3n, usernames: ['main_name', 'Collectible'], phone: '4470000', displayName: 'Zoë' });
+        const decoded = new extensions.BinaryReader(Buffer.from(peer!.complete!)).tgReadObject();
+        expect(decoded).toBeInstanceOf(Api.User);
+        expect((decoded as Api.User).firstName).toBe('Zoë');
+        expect(await storage.peers.getByPhone('4470000')).toMatchObject({ id: 77n });
+
+        const plain = await restart({ name: `${name}-plain` });
+        plain.session.processEntities([user({ id: 78, firstName: 'Without' })]);
+        await plain.session.save();
+        const stored = await plain.storage.peers.getById('user', 78n);
+        expect(stored?.displayName).toBe('Without');
+        expect(stored?.complete).toBeUndefined();
+      });
+
+      it('keeps the latest access hash, moves a username to its new owner and skips min entities', async () => {
+        const first = await restart();
+        first.session.processEntities([user({ id: 1, username: 'handle', accessHash: 10n }), user({ id: 2, accessHash: 20n })]);
+        first.session.processEntities([user({ id: 1, accessHash: 11n }), user({ id: 2, username: 'HANDLE', accessHash: 20n })]);
+        first.session.processEntities([user({ id: 2, accessHash: 99n, min: true, username: 'handle' }), user({ id: 3, min: true })]);
+        expect(String((first.session.getInputEntity(1) as Api.InputPeerUser).accessHash)).toBe('11');
+        expect(String((first.session.getInputEntity('handle') as Api.InputPeerUser).userId)).toBe('2');
+        await first.session.save();
+
+        const { session, storage } = await restart();
+        expect(String((session.getInputEntity(1) as Api.InputPeerUser).accessHash)).toBe('11');
+        expect(String((session.getInputEntity('@handle') as Api.InputPeerUser).userId)).toBe('2');
+        expect(String((session.getInputEntity(2) as Api.InputPeerUser).accessHash)).toBe('20');
+        expect(() => session.getInputEntity(3)).toThrow(/Could not find/);
+        expect((await storage.peers.getById('user', 1n))?.usernames).toEqual([]);
+      });
+
+      it('stores the key of every DC from GramJS AuthKey objects, and removes one on setAuthKey(undefined)', async () => {
+        const first = await restart();
+        first.session.setDC(2, '149.154.167.51', 443);
+        first.session.setAuthKey(await gramKey(authKey(2)));
+        first.session.setAuthKey(await gramKey(authKey(4)), 4);
+        first.session.setAuthKey(await gramKey(authKey(5)), 5);
+        first.session.setAuthKey(await gramKey(authKey(50)), 5); // replaced
+        first.session.setAuthKey(await gramKey(authKey(1)), 1);
+        first.session.setAuthKey(undefined, 1); // GramJS drops an exported sender's key
+        await first.session.save();
+
+        const { session, storage } = await restart();
+        expect(session.dcId).toBe(2);
+        expect(session.authKey?.getKey()).toEqual(Buffer.from(authKey(2)));
+        expect(session.getAuthKey()?.getKey()).toEqual(Buffer.from(authKey(2)));
+        expect(session.getAuthKey(4)?.getKey()).toEqual(Buffer.from(authKey(4)));
+        expect(session.getAuthKey(5)?.getKey()).toEqual(Buffer.from(authKey(50)));
+        expect(session.getAuthKey(1)).toBeUndefined();
+        expect(await storage.authKeys.get(1)).toBeNull();
+        // The key id GramJS derives (sha1) is the one of the stored bytes.
+        const keyId = (await gramKey(authKey(4))).keyId;
+        expect(session.getAuthKey(4)?.keyId?.equals(keyId!)).toBe(true);
+        // The client hands the loaded key to its sender for the home DC.
+        expect(offlineClient(session).session.getAuthKey(2)).toBe(session.authKey);
+      });
+
+      it('persists the home DC whatever form its address takes (IPv4, IPv6, host name)', async () => {
+        for (const [address, field] of [
+          ['149.154.167.51', 'ipv4'],
+          ['2001:67c:4e8:f002::a', 'ipv6'],
+          ['venus.web.telegram.org', 'host'],
+        ] as const) {
+          const first = await restart();
+          first.session.setDC(4, address, 443);
+          await first.session.save();
+          const { session, storage } = await restart();
+          expect([session.dcId, session.serverAddress, session.port]).toEqual([4, address, 443]);
+          const stored = await storage.load();
+          expect(stored?.homeDcId).toBe(4);
+          expect(stored?.dcs.find((dc) => dc.id === 4)).toMatchObject({ [field]: address, port: 443 });
+        }
+      });
+
+      it('switching DC keeps the other DC entries and their keys', async () => {
+        const first = await restart();
+        first.session.setDC(2, '149.154.167.51', 443);
+        first.session.setAuthKey(await gramKey(authKey(2)));
+        // What TelegramClient._switchDC does: new home DC, its key unset, save().
+        first.session.setDC(4, '149.154.167.91', 443);
+        first.session.setAuthKey(undefined);
+        first.session.setAuthKey(await gramKey(authKey(4)));
+        await first.session.save();
+        const { session, storage } = await restart();
+        expect(session.dcId).toBe(4);
+        expect(session.getAuthKey(2)?.getKey()).toEqual(Buffer.from(authKey(2)));
+        expect((await storage.load())?.dcs.map((dc) => [dc.id, dc.ipv4])).toEqual(
+          expect.arrayContaining([
+            [2, '149.154.167.51'],
+            [4, '149.154.167.91'],
+          ]),
+        );
+      });
+
+      it('runs the client’s own session start-up: a fresh session gets the default DC, stored', async () => {
+        const first = await restart();
+        const client = offlineClient(first.session);
+        // The first step of connect(): load() then setDC(default) — no network involved.
+        await (client as unknown as { _initSession(): Promise<void> })._initSession();
+        expect(first.session.dcId).toBeGreaterThan(0);
+        await first.session.save();
+        const { session } = await restart();
+        expect([session.dcId, session.serverAddress, session.port]).toEqual([first.session.dcId, first.session.serverAddress, first.session.port]);
+      });
+
+      it('keeps the logged-in user and the takeout id in the snapshot', async () => {
+        const first = await restart();
+        first.session.setDC(2, '149.154.167.51', 443);
+        first.session.processEntities([user({ id: 555, username: 'me_myself', self: true, bot: false })]);
+        first.session.takeoutId = 987654321n;
+        await first.session.save();
+        const { session, storage } = await restart();
+        expect((await storage.load())?.user).toEqual({ id: 555n, dcId: 2, bot: false, usernames: ['me_myself'] });
+        expect(String(session.takeoutId)).toBe('987654321');
+        session.takeoutId = undefined;
+        await session.save();
+        expect((await storage.load())?.takeoutId).toBeUndefined();
+      });
+
+      it('delete() logs out: nothing of the session is left, in memory or in storage', async () => {
+        const first = await restart();
+        first.session.setDC(2, '149.154.167.51', 443);
+        first.session.setAuthKey(await gramKey(authKey(2)));
+        first.session.setAuthKey(await gramKey(authKey(3)), 3);
+        first.session.processEntities([user({ id: 9, username: 'gone_user' })]);
+        const other = await restart({ name: `${name}-other` });
+        other.session.processEntities([user({ id: 9, username: 'kept_user' })]);
+        await other.session.save();
+
+        await first.session.delete(); // pending writes land first, then everything goes
+        expect([first.session.dcId, first.session.authKey, first.session.getAuthKey(3)]).toEqual([0, undefined, undefined]);
+        expect(() => first.session.getInputEntity('gone_user')).toThrow(/Could not find/);
+
+        const { session, storage } = await restart();
+        expect(await storage.load()).toBeNull();
+        expect(await storage.authKeys.get(3)).toBeNull();
+        expect((await storage.peers.list()).peers).toEqual([]);
+        expect([session.dcId, session.serverAddress, session.getAuthKey(3)]).toEqual([0, undefined, undefined]);
+        // Another session of the same backend is untouched.
+        const still = await restart({ name: `${name}-other` });
+        expect(String((still.session.getInputEntity('kept_user') as Api.InputPeerUser).userId)).toBe('9');
+      });
+
+      it('load() again (a reconnect) reads its own pending writes and what other processes wrote', async () => {
+        const a = await restart();
+        const b = await restart();
+        a.session.setDC(2, '149.154.167.51', 443);
+        a.session.processEntities([user({ id: 601, username: 'from_process_a' })]);
+        await a.session.save();
+        b.session.processEntities([user({ id: 602, username: 'from_process_b' })]);
+        b.session.setAuthKey(await gramKey(authKey(9)), 9);
+        await b.session.load(); // not awaited writes of b land before it reads
+        expect(String((b.session.getInputEntity('from_process_a') as Api.InputPeerUser).userId)).toBe('601');
+        expect(String((b.session.getInputEntity('from_process_b') as Api.InputPeerUser).userId)).toBe('602');
+        expect(b.session.getAuthKey(9)?.getKey()).toEqual(Buffer.from(authKey(9)));
+        expect([b.session.dcId, b.session.serverAddress]).toEqual([2, '149.154.167.51']);
+      });
+
+      it('loads a peer cache larger than one page', async () => {
+        const first = await restart();
+        const users = Array.from({ length: 2_345 }, (_, i) => user({ id: 10_000 + i, username: `bulk_${i}` }));
+        first.session.processEntities(users);
+        await first.session.save();
+        const { session } = await restart();
+        expect(String((session.getInputEntity('bulk_2344') as Api.InputPeerUser).userId)).toBe('12344');
+        expect(String((session.getInputEntity(10_000) as Api.InputPeerUser).userId)).toBe('10000');
+      });
+
+      it('writes changes in call order and does not rewrite unchanged peers', async () => {
+        const { session, storage } = await restart();
+        const upserts: number[] = [];
+        const upsert = storage.peers.upsert.bind(storage.peers);
+        vi.spyOn(storage.peers, 'upsert').mockImplementation((peers) => {
+          upserts.push(peers.length);
+          return upsert(peers);
+        });
+        session.setDC(2, '149.154.167.51', 443);
+        session.setAuthKey(await gramKey(authKey(7)), 7);
+        session.setAuthKey(undefined, 7);
+        session.setAuthKey(await gramKey(authKey(8)), 7);
+        session.setAuthKey(session.getAuthKey(7), 7); // GramJS sets the same key again on every connect
+        session.processEntities([user({ id: 1 }), user({ id: 2 })]);
+        session.processEntities([user({ id: 1 }), user({ id: 2 })]);
+        session.processEntities([user({ id: 3 })]);
+        await session.save();
+        expect(plainBytes(await storage.authKeys.get(7))).toEqual(authKey(8));
+        // The second batch changed nothing; the third joined the first while it waited.
+        expect(upserts).toEqual([3]);
+      });
+
+      it('reports a failed write to onError (and by default to console.error), and keeps working from memory', async () => {
+        const storage = await live.open(name);
+        const seen: [unknown, string][] = [];
+        const session = new StorageSession(storage, { onError: (error, operation) => seen.push([error, operation]) });
+        await session.load();
+        await storage.close();
+        session.processEntities([user({ id: 5, username: 'offline' })]);
+        session.setAuthKey(await gramKey(authKey(2)), 2);
+        await session.save(); // resolves: GramJS calls save() without awaiting it
+        expect(seen.map(([error, operation]) => [(error as Error).name, operation])).toEqual([
+          ['StorageClosedError', 'peers.upsert'],
+          ['StorageClosedError', 'authKeys.set(2)'],
+        ]);
+        expect(String((session.getInputEntity('offline') as Api.InputPeerUser).userId)).toBe('5');
+
+        const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
+        try {
+          const quiet = new StorageSession(storage);
+          quiet.setDC(2, '149.154.167.51', 443);
+          await quiet.close();
+          expect(logged).toHaveBeenCalledTimes(1);
+          expect(logged.mock.calls[0]?.[0]).toBe('@mtstore/gramjs: setDC(2) failed:');
+        } finally {
+          logged.mockRestore();
+        }
+        await expect(session.load()).rejects.toThrow(/closed/);
+        await expect(session.delete()).rejects.toThrow(/closed/);
+      });
+
+      it('never shows key bytes in util.inspect or errors', async () => {
+        const { session } = await restart();
+        session.setDC(2, '149.154.167.51', 443);
+        const bytes = authKey(2);
+        session.setAuthKey(await gramKey(bytes));
+        await session.save();
+        const shown = inspect(session, { depth: 10 });
+        const hex = Buffer.from(bytes).toString('hex');
+        for (const form of [hex.slice(0, 16), hex.slice(0, 16).replace(/(..)/g, '$1 ').trim(), String(bytes.slice(0, 8))]) expect(shown).not.toContain(form);
+        expect(shown).toContain('StorageSession');
+        expect(shown).toContain('dcId: 2');
+      });
+  });
+}

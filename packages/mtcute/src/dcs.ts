@@ -1,0 +1,49 @@
+/**
+ * mtcute's `dc_main` / `dc_media` kv entries (its own `serializeBasicDcOption` bytes)
+ * and mtstore's typed DC entries. mtcute knows one address per option; mtstore keeps
+ * one entry per (DC id, media-only) with an IPv4 and/or IPv6 address.
+ */
+import type { DataCenter } from '@mtstore/core';
+import { parseBasicDcOption, serializeBasicDcOption, type BasicDcOption } from '@mtcute/core/utils.js';
+
+export { parseBasicDcOption, serializeBasicDcOption, type BasicDcOption };
+
+/** The option mtcute would use for this entry, or null when it has no IP address (a host-only or key-only entry). */
+export function dcOptionFromEntry(dc: DataCenter): BasicDcOption | null {
+  if (dc.port === undefined) return null;
+  const ipv6 = dc.ipv4 === undefined;
+  const ipAddress = dc.ipv4 ?? dc.ipv6;
+  if (ipAddress === undefined) return null;
+  const option: BasicDcOption = { id: dc.id, ipAddress, port: dc.port };
+  if (ipv6) option.ipv6 = true;
+  if (dc.mediaOnly === true) option.mediaOnly = true;
+  if (dc.testMode === true) option.testMode = true;
+  return option;
+}
+
+/**
+ * The entry to store for an option mtcute wrote, over the entry stored for the same
+ * (id, media-only) if any: the other address family and the host name written by
+ * another client are kept while they share the port, since mtcute only knows one.
+ */
+export function entryFromDcOption(option: BasicDcOption, mediaOnly: boolean, previous: DataCenter | undefined): DataCenter {
+  const dc: DataCenter = { id: option.id, port: option.port };
+  const samePort = previous !== undefined && previous.port === option.port;
+  if (option.ipv6 === true) {
+    dc.ipv6 = option.ipAddress;
+    if (samePort && previous.ipv4 !== undefined) dc.ipv4 = previous.ipv4;
+  } else {
+    dc.ipv4 = option.ipAddress;
+    if (samePort && previous.ipv6 !== undefined) dc.ipv6 = previous.ipv6;
+  }
+  if (samePort && previous.host !== undefined) dc.host = previous.host;
+  if (option.testMode === true) dc.testMode = true;
+  if (mediaOnly) dc.mediaOnly = true;
+  return dc;
+}
+
+/** A DC entry without keys (what `Storage.update` takes). */
+export function addressOnly(dc: DataCenter): DataCenter {
+  const { authKey: _key, tempAuthKeys: _temps, ...address } = dc;
+  return address;
+}

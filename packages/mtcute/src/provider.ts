@@ -1,0 +1,120 @@
+/**
+ * The mtcute storage provider over one mtstore `Storage` (one named session):
+ * `new TelegramClient({ storage: mtcuteStorage(storage) })`.
+ *
+ * Write policy, as mtcute's own storages: auth keys are written at once; peers,
+ * kv entries (typed session fields included) and reference messages are written by
+ * the driver's `save()`, which mtcute calls after caching peers, on its save
+ * interval, on disconnect and before exit.
+ */
+import { InvalidArgumentError, type Storage } from '@mtstore/core';
+import type { ICorePlatform, IStorageDriver, ITelegramStorageProvider } from '@mtcute/core';
+import type { Logger } from '@mtcute/core/utils.js';
+import { MtstoreAuthKeys } from './auth-keys.js';
+import { MtstoreKeyValue } from './kv.js';
+import { MtstorePeers } from './peers.js';
+import { MtstoreRefMessages } from './ref-messages.js';
+import { SessionKv } from './session-kv.js';
+
+export interface MtcuteStorageOptions {
+  /**
+   * Close the mtstore storage when mtcute destroys the client (as mtcute's own
+   * storages close their database). Default true; false when the storage is shared.
+   */
+  closeOnDestroy?: boolean;
+  /**
+   * Store each peer's display name (read out of the TL object mtcute stores), so
+   * other mtstore clients (GramJS, Telethon) see it. Default true.
+   */
+  displayNames?: boolean;
+}
+
+class MtstoreDriver implements IStorageDriver {
+  readonly #storage: Storage;
+  readonly #provider: MtcuteStorage;
+  readonly #closeOnDestroy: boolean;
+  #log: Logger | undefined;
+  #destroyed = false;
+  #saving: Promise<void> = Promise.resolve();
+
+  constructor(storage: Storage, provider: MtcuteStorage, closeOnDestroy: boolean) {
+    this.#storage = storage;
+    this.#provider = provider;
+    this.#closeOnDestroy = closeOnDestroy;
+  }
+
+  setup(log: Logger, _platform: ICorePlatform): void {
+    this.#log = log.create('mtstore');
+  }
+
+  async load(): Promise<void> {
+    this.#destroyed = false;
+    await this.#provider.sessionKv.load();
+  }
+
+  /** Saves run one after another; each writes what was pending when it started. */
+  save(): Promise<void> {
+    const run = this.#saving.catch(() => undefined).then(() => this.#save());
+    this.#saving = run;
+    return run;
+  }
+
+  async #save(): Promise<void> {
+    const { peers, kv, refMessages } = this.#provider;
+    const results = await Promise.allSettled([peers.save(), kv.save(), refMessages.save()]);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
+  }
+
+  async destroy(): Promise<void> {
+    if (this.#destroyed) return;
+    this.#destroyed = true;
+    try {
+      if (this.#provider.pending) await this.save();
+    } catch (error) {
+      this.#log?.warn('could not save pending changes before closing: %e', error);
+    }
+    this.#provider.sessionKv.unload();
+    if (this.#closeOnDestroy) await this.#storage.close();
+  }
+}
+
+export class MtcuteStorage implements ITelegramStorageProvider {
+  /** The mtstore session this provider reads and writes. */
+  readonly storage: Storage;
+  readonly driver: IStorageDriver;
+  readonly authKeys: MtstoreAuthKeys;
+  readonly kv: MtstoreKeyValue;
+  readonly peers: MtstorePeers;
+  readonly refMessages: MtstoreRefMessages;
+  /** Whether anything waits for the driver's `save()`. */
+  get pending(): boolean {
+    return this.peers.pending || this.kv.pending || this.refMessages.pending;
+  }
+
+  /** @internal The typed-session part of `kv`. */
+  readonly sessionKv: SessionKv;
+
+  constructor(storage: Storage, options: MtcuteStorageOptions = {}) {
+    if (typeof storage !== 'object' || storage === null || typeof storage.load !== 'function' || typeof storage.authKeys !== 'object') {
+      throw new InvalidArgumentError('mtcuteStorage: storage must be an mtstore Storage');
+    }
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('mtcuteStorage: options must be an object');
+    this.storage = storage;
+    this.sessionKv = new SessionKv(storage);
+    this.authKeys = new MtstoreAuthKeys(storage);
+    this.kv = new MtstoreKeyValue(storage, this.sessionKv);
+    this.peers = new MtstorePeers(storage, { displayName: options.displayNames ?? true });
+    this.refMessages = new MtstoreRefMessages(storage);
+    this.driver = new MtstoreDriver(storage, this, options.closeOnDestroy ?? true);
+  }
+
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return `MtcuteStorage { storage: ${String((this.storage as { constructor?: { name?: string } }).constructor?.name ?? 'Storage')} }`;
+  }
+}
+
+/** An mtcute storage provider over `storage`: `new TelegramClient({ storage: mtcuteStorage(storage) })`. */
+export function mtcuteStorage(storage: Storage, options?: MtcuteStorageOptions): MtcuteStorage {
+  return new MtcuteStorage(storage, options);
+}

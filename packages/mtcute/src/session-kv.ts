@@ -1,0 +1,326 @@
+/**
+ * The kv entries mtcute keeps in binary for what mtstore has typed fields for: the
+ * main/media DC options, the current user, the update state and the channel pts.
+ * They live here as the bytes mtcute wrote (so mtcute reads back exactly what it
+ * stored), loaded from the typed session, and at `save()` they are written to the
+ * typed session (`Storage.update`, `Storage.saveUpdateState`): the stored session is
+ * the one every other mtstore client sees.
+ *
+ * A value with no typed place at save time (an update state or user before any DC
+ * is known, a partial update state) is written to the kv store under mtcute's key
+ * instead, and moved to the typed session by a later save.
+ */
+import { NotFoundError, type ChannelState, type DataCenter, type Session, type SessionUpdate, type Storage, type UpdateState } from '@mtstore/core';
+import { addressOnly, dcOptionFromEntry, entryFromDcOption, parseBasicDcOption, serializeBasicDcOption } from './dcs.js';
+import { infoFromSelfUser, parseCurrentUser, selfUserFromInfo, serializeCurrentUser } from './self.js';
+import {
+  channelIdOfKey,
+  KV_CHANNEL_PREFIX,
+  KV_DATE,
+  KV_PTS,
+  KV_QTS,
+  KV_SEQ,
+  readInt32,
+  readUint32,
+  STATE_KEYS,
+  writeInt32,
+  writeUint32,
+} from './state.js';
+
+export const KV_DC_MAIN = 'dc_main';
+export const KV_DC_MEDIA = 'dc_media';
+export const KV_CURRENT_USER = 'current_user';
+
+const TYPED_KEYS: ReadonlySet<string> = new Set([KV_DC_MAIN, KV_DC_MEDIA, KV_CURRENT_USER, ...STATE_KEYS]);
+const SNAPSHOT_KEYS: ReadonlySet<string> = new Set([KV_DC_MAIN, KV_DC_MEDIA, KV_CURRENT_USER]);
+const INT32_MAX = 2 ** 31 - 1;
+
+/** Whether mtcute's kv key `key` maps to a typed session field. */
+export function isTypedKey(key: string): boolean {
+  return TYPED_KEYS.has(key) || channelIdOfKey(key) !== null;
+}
+
+function isStateKey(key: string): boolean {
+  return key.startsWith('updates_');
+}
+
+export class SessionKv {
+  readonly #storage: Storage;
+  /** Current values, as mtcute bytes. */
+  readonly #values = new Map<string, Uint8Array>();
+  /** Keys set or deleted since the last save. */
+  readonly #dirty = new Set<string>();
+  /** Typed keys currently held in the kv store (see the file comment). */
+  readonly #raw = new Set<string>();
+  /** Addresses, home DC, user and update state as last read or written; null: no snapshot. */
+  #session: Session | null = null;
+  /** `deleteAll()` since the last save: the user, update state and channels go. */
+  #cleared = false;
+
+  constructor(storage: Storage) {
+    this.#storage = storage;
+  }
+
+  #loading: Promise<void> | undefined;
+
+  /**
+   * Fills the values from the stored session and any typed entries left in the kv
+   * store, once (mtcute may call `driver.load()` again; a read before it loads too).
+   * Values mtcute set before the load finished are kept: they are newer.
+   */
+  load(): Promise<void> {
+    this.#loading ??= this.#load().catch((error: unknown) => {
+      this.#loading = undefined;
+      throw error;
+    });
+    return this.#loading;
+  }
+
+  /** After `deleteAll()` or destroy: the next read loads again. */
+  unload(): void {
+    this.#loading = undefined;
+  }
+
+  async #load(): Promise<void> {
+    const [session, entries] = await Promise.all([this.#storage.load(), this.#storage.kv.entries()]);
+    const newer = new Map([...this.#dirty].map((key) => [key, this.#values.get(key)] as const));
+    this.#values.clear();
+    this.#raw.clear();
+    this.#session = session;
+    for (const { key, value } of entries) {
+      if (!isTypedKey(key)) continue;
+      this.#raw.add(key);
+      this.#values.set(key, value);
+    }
+    if (session !== null) this.#fillFrom(session);
+    for (const [key, value] of newer) {
+      if (value === undefined) this.#values.delete(key);
+      else this.#values.set(key, value);
+    }
+  }
+
+  /** The typed session wins over a leftover kv entry. */
+  #fillFrom(session: Session): void {
+    const main = session.dcs.find((dc) => dc.id === session.homeDcId && dc.mediaOnly !== true);
+    const mainOption = main === undefined ? null : dcOptionFromEntry(main);
+    if (mainOption !== null) {
+      this.#values.set(KV_DC_MAIN, serializeBasicDcOption(mainOption));
+      const media = session.dcs.find((dc) => dc.id === session.homeDcId && dc.mediaOnly === true);
+      const mediaOption = media === undefined ? null : dcOptionFromEntry(media);
+      if (mediaOption !== null) this.#values.set(KV_DC_MEDIA, serializeBasicDcOption(mediaOption));
+    }
+    if (session.user !== undefined) this.#values.set(KV_CURRENT_USER, serializeCurrentUser(infoFromSelfUser(session.user)));
+    if (session.state !== undefined) {
+      this.#values.set(KV_PTS, writeInt32(session.state.pts));
+      this.#values.set(KV_QTS, writeInt32(session.state.qts));
+      // mtcute reads the date as int32; its bits are the uint32 mtstore allows (dates past 2038 included).
+      this.#values.set(KV_DATE, writeUint32(session.state.date));
+      this.#values.set(KV_SEQ, writeInt32(session.state.seq));
+    }
+    for (const channel of session.channels) this.#values.set(KV_CHANNEL_PREFIX + channel.id, writeUint32(channel.pts));
+  }
+
+  async get(key: string): Promise<Uint8Array | null> {
+    await this.load();
+    return this.#values.get(key) ?? null;
+  }
+
+  set(key: string, value: Uint8Array): void {
+    this.#values.set(key, value);
+    this.#dirty.add(key);
+  }
+
+  delete(key: string): void {
+    if (this.#values.delete(key)) this.#dirty.add(key);
+  }
+
+  /** mtcute's `kv.deleteAll()`: the kv store itself is cleared by the caller. */
+  clear(): void {
+    this.#values.clear();
+    this.#dirty.clear();
+    this.#raw.clear();
+    this.#cleared = true;
+  }
+
+  get pending(): boolean {
+    return this.#cleared || this.#dirty.size > 0;
+  }
+
+  /** Writes what changed since the last save. On failure the changes stay pending. */
+  async save(): Promise<void> {
+    if (!this.pending) return;
+    // Writing needs the stored session (DC entries to merge into, the snapshot's existence).
+    await this.load();
+    // Typed keys still held in kv are retried with every save, to move them into the session.
+    const dirty = [...new Set([...this.#dirty, ...this.#raw])];
+    const cleared = this.#cleared;
+    this.#dirty.clear();
+    this.#cleared = false;
+    try {
+      await this.#write(dirty, cleared);
+    } catch (error) {
+      for (const key of dirty) this.#dirty.add(key);
+      if (cleared) this.#cleared = true;
+      throw error;
+    }
+  }
+
+  async #write(dirty: readonly string[], cleared: boolean): Promise<void> {
+    const removedState = dirty.filter((key) => isStateKey(key) && !this.#values.has(key));
+    if (cleared || removedState.length > 0) await this.#rewrite(cleared, removedState);
+
+    const fallback: string[] = [];
+    const typed: string[] = [];
+    const snapshotKeys = dirty.filter((key) => SNAPSHOT_KEYS.has(key));
+    if (snapshotKeys.length > 0) {
+      if (await this.#writeSnapshot(snapshotKeys)) typed.push(...snapshotKeys);
+      else fallback.push(...snapshotKeys);
+    }
+    const stateKeys = dirty.filter((key) => isStateKey(key) && this.#values.has(key));
+    if (stateKeys.length > 0) {
+      if (await this.#writeState(stateKeys)) typed.push(...stateKeys);
+      else fallback.push(...stateKeys);
+    }
+    await this.#syncRaw(typed, fallback);
+  }
+
+  /** Typed keys now in the session lose their kv copy; the others are kept in kv. */
+  async #syncRaw(typed: readonly string[], fallback: readonly string[]): Promise<void> {
+    const writes: Promise<void>[] = [];
+    for (const key of typed) {
+      if (this.#raw.delete(key)) writes.push(this.#storage.kv.delete(key));
+    }
+    for (const key of fallback) {
+      const value = this.#values.get(key);
+      if (value === undefined) {
+        if (this.#raw.delete(key)) writes.push(this.#storage.kv.delete(key));
+      } else {
+        this.#raw.add(key);
+        writes.push(this.#storage.kv.set(key, value));
+      }
+    }
+    await Promise.all(writes);
+  }
+
+  /** DC options and current user through `Storage.update`. False: no snapshot and no DC to create one. */
+  async #writeSnapshot(keys: readonly string[]): Promise<boolean> {
+    const mainBytes = this.#values.get(KV_DC_MAIN);
+    const main = mainBytes === undefined ? null : parseBasicDcOption(mainBytes);
+    const patch: SessionUpdate = {};
+    let homeDcId = this.#session?.homeDcId;
+    let dcs = this.#session?.dcs.map(addressOnly);
+    const dcsChanged = keys.includes(KV_DC_MAIN) || keys.includes(KV_DC_MEDIA);
+    if (main !== null && dcsChanged) {
+      homeDcId = main.id;
+      dcs = this.#mergeDcs(dcs ?? [], main.id);
+      patch.homeDcId = homeDcId;
+      patch.dcs = dcs;
+    }
+    if (homeDcId === undefined) return false;
+    // The user's DC follows the home DC, so a migration rewrites it too.
+    if (keys.includes(KV_CURRENT_USER) || (patch.dcs !== undefined && this.#values.has(KV_CURRENT_USER))) {
+      const bytes = this.#values.get(KV_CURRENT_USER);
+      const info = bytes === undefined ? null : parseCurrentUser(bytes);
+      patch.user = info === null ? null : selfUserFromInfo(info, homeDcId);
+    }
+    if (Object.keys(patch).length === 0) return true;
+    try {
+      await this.#storage.update(patch);
+    } catch (error) {
+      if (error instanceof NotFoundError) return false;
+      throw error;
+    }
+    const session = this.#session ?? { version: 1, homeDcId, dcs: dcs ?? [], channels: [] };
+    session.homeDcId = homeDcId;
+    if (dcs !== undefined) session.dcs = dcs;
+    if (patch.user === null) delete session.user;
+    else if (patch.user !== undefined) session.user = patch.user;
+    this.#session = session;
+    return true;
+  }
+
+  /** The stored entries with the home DC's main and media-only entries replaced by mtcute's options. */
+  #mergeDcs(stored: DataCenter[], homeDcId: number): DataCenter[] {
+    const mainOption = parseBasicDcOption(this.#values.get(KV_DC_MAIN) as Uint8Array);
+    const mediaBytes = this.#values.get(KV_DC_MEDIA);
+    const mediaOption = mediaBytes === undefined ? null : parseBasicDcOption(mediaBytes);
+    const find = (id: number, media: boolean) => stored.find((dc) => dc.id === id && (dc.mediaOnly === true) === media);
+    const result = stored.filter(
+      (dc) =>
+        !(dc.id === homeDcId && dc.mediaOnly !== true) &&
+        // No media option (mtcute deleted it: media = main): the home DC's media entry goes.
+        !(dc.id === homeDcId && dc.mediaOnly === true && mediaOption === null) &&
+        !(mediaOption !== null && dc.id === mediaOption.id && dc.mediaOnly === true),
+    );
+    if (mainOption !== null) result.push(entryFromDcOption(mainOption, false, find(mainOption.id, false)));
+    if (mediaOption !== null) result.push(entryFromDcOption(mediaOption, true, find(mediaOption.id, true)));
+    return result;
+  }
+
+  /** Update state and changed channel pts through `saveUpdateState`. False: no complete state or no snapshot. */
+  async #writeState(keys: readonly string[]): Promise<boolean> {
+    const state = this.#state();
+    if (state === null) return false;
+    const channels: ChannelState[] = [];
+    for (const key of keys) {
+      const id = channelIdOfKey(key);
+      const bytes = this.#values.get(key);
+      const pts = bytes === undefined ? null : readUint32(bytes);
+      if (id !== null && pts !== null && pts <= INT32_MAX) channels.push({ id, pts });
+    }
+    try {
+      await this.#storage.saveUpdateState(state, channels);
+    } catch (error) {
+      if (error instanceof NotFoundError) return false;
+      throw error;
+    }
+    if (this.#session !== null) {
+      this.#session.state = state;
+      for (const channel of channels) {
+        const stored = this.#session.channels.find((c) => c.id === channel.id);
+        if (stored) stored.pts = channel.pts;
+        else this.#session.channels.push(channel);
+      }
+    }
+    return true;
+  }
+
+  /** The update state when all four values are known and fit mtstore's ranges, else null. */
+  #state(): UpdateState | null {
+    const read = (key: string, unsigned = false): number | null => {
+      const bytes = this.#values.get(key);
+      const value = bytes === undefined ? null : unsigned ? readUint32(bytes) : readInt32(bytes);
+      return value === null || value < 0 ? null : value;
+    };
+    const pts = read(KV_PTS);
+    const qts = read(KV_QTS);
+    const date = read(KV_DATE, true);
+    const seq = read(KV_SEQ);
+    if (pts === null || qts === null || date === null || seq === null) return null;
+    return { pts, qts, date, seq };
+  }
+
+  /**
+   * What `update()` and `saveUpdateState()` cannot express, removing the user, the
+   * update state or a channel, is a full `save()` of the freshly loaded snapshot
+   * (which carries the stored keys). Only logout and `deleteAll()` get here.
+   */
+  async #rewrite(cleared: boolean, removedState: readonly string[]): Promise<void> {
+    const session = await this.#storage.load();
+    if (session === null) {
+      this.#session = null;
+      return;
+    }
+    if (cleared) {
+      delete session.user;
+      delete session.state;
+      session.channels = [];
+    } else {
+      if (removedState.some((key) => STATE_KEYS.includes(key as (typeof STATE_KEYS)[number]))) delete session.state;
+      const removed = new Set(removedState.map(channelIdOfKey).filter((id): id is bigint => id !== null));
+      session.channels = session.channels.filter((c) => !removed.has(c.id));
+    }
+    await this.#storage.save(session);
+    this.#session = { ...session, dcs: session.dcs.map(addressOnly) };
+  }
+}

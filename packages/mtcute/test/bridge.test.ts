@@ -1,0 +1,211 @@
+/**
+ * The bridge's own behaviour on every adapter: write policy, the typed-session
+ * mapping other mtstore clients read, logout paths and persistence across
+ * providers. mtcute's data is made with mtcute's own writers.
+ */
+import { inspect } from 'node:util';
+import type { Storage } from '@mtstore/core';
+import { Long } from '@mtcute/core';
+import { __tlWriterMap, serializeBasicDcOption, TlBinaryWriter } from '@mtcute/core/utils.js';
+import { createStub } from '@mtcute/test/stub.js';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { mtcuteStorage, type MtcuteStorage, type PeerInfo } from '../src/index.js';
+import { adapters, type Backend } from './adapters.js';
+import { loadProvider } from './helpers.js';
+
+const int32 = (value: number): Uint8Array => {
+  const bytes = new Uint8Array(4);
+  new DataView(bytes.buffer).setInt32(0, value, true);
+  return bytes;
+};
+const KEY = Uint8Array.from({ length: 256 }, (_, i) => (255 - i) & 0xff);
+
+function peerInfo(id: number, overrides: Partial<PeerInfo> = {}): PeerInfo {
+  const user = createStub('user', { id, accessHash: Long.fromInt(id * 3), firstName: `User ${id}` });
+  return {
+    id,
+    accessHash: `${id * 3}|0`,
+    isMin: false,
+    usernames: [`user_${id}`],
+    updated: 1_760_000_000_123,
+    complete: TlBinaryWriter.serializeObject(__tlWriterMap, user),
+    ...overrides,
+  };
+}
+
+for (const adapter of adapters) {
+  describe(`bridge on ${adapter.name}`, () => {
+    let backend: Backend;
+    const opened: Storage[] = [];
+    const open = (name = 'bridge'): Storage => {
+      const storage = backend.open(name);
+      opened.push(storage);
+      return storage;
+    };
+    const provider = async (name = 'bridge'): Promise<MtcuteStorage> => {
+      const p = mtcuteStorage(open(name), { closeOnDestroy: false });
+      await loadProvider(p);
+      return p;
+    };
+
+    beforeEach(async () => {
+      backend = await adapter.backend();
+    });
+    afterEach(async () => {
+      await Promise.all(opened.splice(0).map((s) => s.close()));
+      await backend.dispose();
+    });
+
+    it('writes auth keys at once and everything else at save()', async () => {
+      const p = await provider();
+      const raw = open();
+      await p.authKeys.set(2, KEY);
+      expect(Array.from((await raw.authKeys.get(2)) ?? [])).toEqual(Array.from(KEY));
+
+      p.peers.store(peerInfo(101));
+      p.kv.set('salts:2', Uint8Array.of(1, 2, 3));
+      p.refMessages.store(-1001183945448, -1001183945448, 5);
+      // Visible through the provider, not yet stored.
+      expect((await p.peers.getById(101))?.id).toBe(101);
+      expect(await p.kv.get('salts:2')).toEqual(Uint8Array.of(1, 2, 3));
+      expect(await raw.peers.getById('user', 101n)).toBeNull();
+      expect(await raw.kv.get('salts:2')).toBeNull();
+
+      await p.driver.save?.();
+      expect(await raw.peers.getById('user', 101n)).toMatchObject({ accessHash: 303n, usernames: ['user_101'], displayName: 'User 101', updatedAt: 1_760_000_000 });
+      expect(await raw.kv.get('salts:2')).toEqual(Uint8Array.of(1, 2, 3));
+      expect(await raw.refMessages.getByPeer(-1001183945448n)).toEqual({ chatId: -1001183945448n, messageId: 5 });
+    });
+
+    it('maps access hashes, min peers, phones and times both ways', async () => {
+      const p = await provider();
+      const negative = peerInfo(7, { accessHash: `${Long.fromString('-2').low}|${Long.fromString('-2').high}`, phone: '4915123', isMin: true });
+      p.peers.store(negative);
+      p.peers.store(peerInfo(-55, { accessHash: '', usernames: [], complete: TlBinaryWriter.serializeObject(__tlWriterMap, createStub('chat', { id: 55, title: 'Group' })) }));
+      await p.driver.save?.();
+      const raw = open();
+      expect(await raw.peers.getById('user', 7n)).toMatchObject({ accessHash: -2n, min: true, phone: '4915123' });
+      expect(await raw.peers.getById('chat', 55n)).toMatchObject({ accessHash: 0n, displayName: 'Group' });
+
+      const again = await provider();
+      expect(await again.peers.getById(7)).toEqual({ ...negative, updated: 1_760_000_000_000 });
+      expect(await again.peers.getById(-55)).toMatchObject({ id: -55, accessHash: '', isMin: false });
+      // A min peer is found by id only.
+      expect(await again.peers.getByPhone('4915123')).toBeNull();
+      expect(await again.peers.getByUsername('user_7')).toBeNull();
+    });
+
+    it('stores the home DC, media DC and user in the typed session, merging into entries other clients wrote', async () => {
+      const raw = open();
+      await raw.save({
+        version: 1,
+        homeDcId: 2,
+        dcs: [
+          { id: 2, ipv4: '149.154.167.50', ipv6: '2001:67c:4e8:f002::a', port: 443 },
+          { id: 1, ipv4: '149.154.175.53', port: 443 },
+        ],
+        channels: [],
+      });
+      const p = await provider();
+      const main = await p.kv.get('dc_main');
+      expect(main).not.toBeNull();
+      // mtcute moves to DC 4 and writes its options and the logged-in user with its own writers.
+      p.kv.set('dc_main', serializeBasicDcOption({ id: 4, ipAddress: '149.154.167.91', port: 443 }));
+      p.kv.set('dc_media', serializeBasicDcOption({ id: 4, ipAddress: '149.154.165.120', port: 443, mediaOnly: true }));
+      await p.driver.save?.();
+      const session = await raw.load();
+      expect(session?.homeDcId).toBe(4);
+      expect(session?.dcs).toEqual(
+        expect.arrayContaining([
+          { id: 2, ipv4: '149.154.167.50', ipv6: '2001:67c:4e8:f002::a', port: 443 },
+          { id: 1, ipv4: '149.154.175.53', port: 443 },
+          { id: 4, ipv4: '149.154.167.91', port: 443 },
+          { id: 4, ipv4: '149.154.165.120', port: 443, mediaOnly: true },
+        ]),
+      );
+      // mtcute deletes dc_media when media = main: the media-only entry goes.
+      p.kv.delete('dc_media');
+      await p.driver.save?.();
+      expect((await raw.load())?.dcs.some((dc) => dc.id === 4 && dc.mediaOnly === true)).toBe(false);
+      expect(await (await provider()).kv.get('dc_media')).toBeNull();
+    });
+
+    it('keeps an update state that has no typed place yet in kv, and moves it once the session exists', async () => {
+      const p = await provider();
+      for (const [key, value] of [['updates_pts', 10], ['updates_qts', 2], ['updates_date', 1_700_000_000], ['updates_seq', 3]] as const) p.kv.set(key, int32(value));
+      await p.driver.save?.();
+      const raw = open();
+      expect(await raw.load()).toBeNull();
+      expect(await raw.kv.get('updates_pts')).toEqual(int32(10));
+      expect(await (await provider()).kv.get('updates_pts')).toEqual(int32(10));
+
+      p.kv.set('dc_main', serializeBasicDcOption({ id: 2, ipAddress: '149.154.167.50', port: 443 }));
+      p.kv.set('updates_pts', int32(11));
+      await p.driver.save?.();
+      expect((await raw.load())?.state).toEqual({ pts: 11, qts: 2, date: 1_700_000_000, seq: 3 });
+      expect(await raw.kv.get('updates_pts')).toBeNull();
+      expect(await raw.kv.get('updates_qts')).toBeNull();
+    });
+
+    it('kv.deleteAll (logout) removes user, state, channels and kv entries but keeps keys and DCs', async () => {
+      const p = await provider();
+      await p.authKeys.set(2, KEY);
+      p.kv.set('dc_main', serializeBasicDcOption({ id: 2, ipAddress: '149.154.167.50', port: 443 }));
+      p.kv.set('current_user', Uint8Array.of(1, 0, 0, 0, 0, 0, 0, 0, 0x39, 0x30, 0, 0, 0, 0, 0, 0));
+      for (const key of ['updates_pts', 'updates_qts', 'updates_date', 'updates_seq']) p.kv.set(key, int32(5));
+      p.kv.set('updates_channel:123', int32(9));
+      p.kv.set('salts:2', Uint8Array.of(9));
+      await p.driver.save?.();
+      const raw = open();
+      expect(await raw.load()).toMatchObject({ user: { id: 12345n }, state: { pts: 5 }, channels: [{ id: 123n, pts: 9 }] });
+
+      await p.kv.deleteAll();
+      await p.driver.save?.();
+      const session = await raw.load();
+      expect(session?.user).toBeUndefined();
+      expect(session?.state).toBeUndefined();
+      expect(session?.channels).toEqual([]);
+      expect(session?.homeDcId).toBe(2);
+      expect(await raw.kv.entries()).toEqual([]);
+      expect(Array.from((await raw.authKeys.get(2)) ?? [])).toEqual(Array.from(KEY));
+
+      await p.authKeys.set(9, KEY);
+      await p.authKeys.deleteAll();
+      expect(await raw.authKeys.get(2)).toBeNull();
+      expect(await raw.authKeys.get(9)).toBeNull();
+    });
+
+    it('temp keys: mtcute network layer times in milliseconds, documented times in seconds', async () => {
+      const p = await provider();
+      const expiresMs = 1_900_000_000_000;
+      await p.authKeys.setTemp(2, 0, KEY, expiresMs);
+      expect((await open().authKeys.getTemp(2, 0))?.expiresAt).toBe(1_900_000_000);
+      expect(await p.authKeys.getTemp(2, 0, 1_899_999_999_000)).not.toBeNull();
+      expect(await p.authKeys.getTemp(2, 0, 1_900_000_000_000)).toBeNull();
+      expect(await p.authKeys.getTemp(2, 0, 1_899_999_999)).not.toBeNull();
+    });
+
+    it('never shows key bytes in util.inspect', async () => {
+      const p = await provider();
+      await p.authKeys.set(2, KEY);
+      expect(inspect(p, { depth: 5 })).not.toContain('255, 254, 253');
+    });
+  });
+}
+
+describe('peers mtstore cannot hold', () => {
+  it('are not cached, and never fail a save', async () => {
+    const backend = await adapters[0]!.backend();
+    const storage = backend.open('limits');
+    const p = mtcuteStorage(storage);
+    await loadProvider(p);
+    p.peers.store(peerInfo(2 ** 41)); // above the marked user range
+    p.peers.store(peerInfo(12, { complete: new Uint8Array(70_000) }));
+    await p.driver.save?.();
+    expect(await p.peers.getById(2 ** 41)).toBeNull();
+    expect(await storage.peers.getById('user', 12n)).toMatchObject({ id: 12n });
+    expect((await storage.peers.getById('user', 12n))?.complete).toBeUndefined();
+    await p.driver.destroy?.();
+    await backend.dispose();
+  });
+});

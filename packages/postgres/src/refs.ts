@@ -1,0 +1,81 @@
+/**
+ * Reference messages in `<schema>.ref_messages`, primary key (session, peer, chat,
+ * message). `stored` is drawn from a sequence on every store (a store again draws a new
+ * one), so the row with the largest `stored` is the peer's most recent reference.
+ */
+import type { RefMessage, RefMessageRepository } from '@mtstore/core';
+import { statement, type Database, type Statement } from './connection.js';
+import { namedSession } from './statements.js';
+
+interface RefStatements {
+  store: Statement;
+  getByPeer: Statement;
+  delete: Statement;
+  deleteByPeer: Statement;
+  clear: Statement;
+}
+
+function refStatements(s: string): RefStatements {
+  return {
+    // excluded.stored is the column default, a fresh nextval: storing again makes it the most recent.
+    store: statement(
+      'ref_store',
+      `WITH ${namedSession(s)}
+       INSERT INTO ${s}.ref_messages (session_id, peer_id, chat_id, message_id) SELECT named.id, $2, $3, $4 FROM named
+       ON CONFLICT (session_id, peer_id, chat_id, message_id) DO UPDATE SET stored = excluded.stored`,
+    ),
+    // Index ref_messages_recent (session_id, peer_id, stored), read backwards: one row.
+    getByPeer: statement(
+      'ref_get_by_peer',
+      `SELECT r.chat_id, r.message_id
+         FROM ${s}.sessions s JOIN ${s}.ref_messages r ON r.session_id = s.id
+        WHERE s.name = $1 AND r.peer_id = $2
+        ORDER BY r.stored DESC LIMIT 1`,
+    ),
+    // Index ref_messages_message (session_id, chat_id, message_id): every peer's reference to those messages.
+    delete: statement(
+      'ref_delete',
+      `DELETE FROM ${s}.ref_messages r USING ${s}.sessions s
+        WHERE s.name = $1 AND r.session_id = s.id AND r.chat_id = $2 AND r.message_id = ANY($3::integer[])`,
+    ),
+    deleteByPeer: statement(
+      'ref_delete_by_peer',
+      `DELETE FROM ${s}.ref_messages r USING ${s}.sessions s WHERE s.name = $1 AND r.session_id = s.id AND r.peer_id = $2`,
+    ),
+    clear: statement('ref_clear', `DELETE FROM ${s}.ref_messages r USING ${s}.sessions s WHERE s.name = $1 AND r.session_id = s.id`),
+  };
+}
+
+export class PostgresRefMessages implements RefMessageRepository {
+  readonly #db: Database;
+  readonly #name: string;
+  readonly #sql: RefStatements;
+
+  constructor(db: Database, name: string) {
+    this.#db = db;
+    this.#name = name;
+    this.#sql = refStatements(db.s);
+  }
+
+  async store(peerId: bigint, chatId: bigint, messageId: number): Promise<void> {
+    await this.#db.query(this.#sql.store, [this.#name, peerId, chatId, messageId]);
+  }
+
+  async getByPeer(peerId: bigint): Promise<RefMessage | null> {
+    const { rows } = await this.#db.query<{ chat_id: bigint; message_id: number }>(this.#sql.getByPeer, [this.#name, peerId]);
+    const row = rows[0];
+    return row === undefined ? null : { chatId: row.chat_id, messageId: row.message_id };
+  }
+
+  async delete(chatId: bigint, messageIds: readonly number[]): Promise<void> {
+    await this.#db.query(this.#sql.delete, [this.#name, chatId, messageIds]);
+  }
+
+  async deleteByPeer(peerId: bigint): Promise<void> {
+    await this.#db.query(this.#sql.deleteByPeer, [this.#name, peerId]);
+  }
+
+  async clear(): Promise<void> {
+    await this.#db.query(this.#sql.clear, [this.#name]);
+  }
+}

@@ -1,0 +1,80 @@
+import type { AuthKeyRepository, TempAuthKey } from '@mtstore/core';
+import { bytes, decimal, entryField, tempFields } from './codec.js';
+import type { RedisConnection } from './connection.js';
+import type { ClientKeys } from './schema.js';
+import { LuaScript } from './scripts.js';
+
+/**
+ * deleteByDc. KEYS: the keys hash. ARGV: the field prefixes of the DC's two entries
+ * (`dc<id>.` covers the media entry `dc<id>.media.` too). Returns the fields removed.
+ */
+const DELETE_DC = new LuaScript(`
+local prefix = ARGV[1]
+local doomed = {}
+for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if string.sub(field, 1, #prefix) == prefix then doomed[#doomed + 1] = field end
+end
+if #doomed == 0 then return 0 end
+return redis.call('HDEL', KEYS[1], unpack(doomed))
+`);
+
+/**
+ * Auth keys of one session, fields of the session's keys hash (codec.ts names them).
+ * Every write is one command on one key — HSET or HDEL, a temp key and its expiry
+ * together — so writers of different keys never lose each other's writes and no
+ * snapshot is needed.
+ */
+export class RedisAuthKeys implements AuthKeyRepository {
+  readonly #main = new Map<number, string>();
+
+  constructor(
+    private readonly connection: RedisConnection,
+    private readonly keys: ClientKeys,
+    private readonly where: string,
+  ) {}
+
+  /** `dc<id>.`, cached: the field names of the main entry are built on every call. */
+  #entry(dcId: number): string {
+    let entry = this.#main.get(dcId);
+    if (entry === undefined) this.#main.set(dcId, (entry = entryField(dcId, false)));
+    return entry;
+  }
+
+  get(dcId: number): Promise<Uint8Array | null> {
+    return this.connection.run((client) => client.hgetBuffer(this.keys.keys, `${this.#entry(dcId)}key`), this.where);
+  }
+
+  set(dcId: number, key: Uint8Array | null): Promise<void> {
+    const field = `${this.#entry(dcId)}key`;
+    return this.connection.run(
+      (client) => (key === null ? client.hdel(this.keys.keys, field) : client.hset(this.keys.keys, field, bytes(key))),
+      this.where,
+      nothing,
+    );
+  }
+
+  getTemp(dcId: number, index: number): Promise<TempAuthKey | null> {
+    const field = `${this.#entry(dcId)}temp.${index}`;
+    return this.connection.run(
+      (client) => client.hmgetBuffer(this.keys.keys, field, `${field}.expiresAt`),
+      this.where,
+      ([key, expiresAt]) => (key === null || key === undefined ? null : { index, key, expiresAt: decimal(expiresAt?.toString('latin1')) }),
+    );
+  }
+
+  setTemp(dcId: number, index: number, temp: TempAuthKey | null): Promise<void> {
+    const entry = this.#entry(dcId);
+    return this.connection.run(
+      (client) =>
+        temp === null ? client.hdel(this.keys.keys, `${entry}temp.${index}`, `${entry}temp.${index}.expiresAt`) : client.hset(this.keys.keys, tempFields(entry, temp)),
+      this.where,
+      nothing,
+    );
+  }
+
+  deleteByDc(dcId: number): Promise<void> {
+    return this.connection.run((client) => DELETE_DC.run(client, 1, [this.keys.keys, this.#entry(dcId)]), this.where, nothing);
+  }
+}
+
+function nothing(): void {}

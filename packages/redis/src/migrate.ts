@@ -1,0 +1,101 @@
+/**
+ * Layout 1 → 2. Layout 1 kept a session's auth keys inside the snapshot hash, by the
+ * DC's position (`dc.<n>.authKey`, `dc.<n>.temp.<index>`, expiries in the `dcs` JSON),
+ * a single `user.username`, and no listing order for peers. Layout 2 moves the keys to
+ * the session's keys hash (by DC id), stores `user.usernames`, and fills the peers'
+ * order set. Peer records need nothing: a layout-1 record reads as a layout-2 record
+ * without a display name.
+ *
+ * Each session is converted by one script (atomic, and a no-op on a session already
+ * converted, so two processes upgrading one prefix at once do no harm). Sessions are
+ * found with SCAN — on every master of a cluster — never KEYS.
+ */
+import { Cluster } from 'ioredis';
+import type { RedisClient } from './connection.js';
+import { clientKeys, clientPattern, nameOfKey } from './schema.js';
+import { LuaScript } from './scripts.js';
+
+/** KEYS: session hash, keys hash, peers hash, peers order set. */
+const MIGRATE_SESSION = new LuaScript(`
+local session, keys, peers, order = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+if redis.call('TYPE', session).ok == 'hash' then
+  local text = redis.call('HGET', session, 'dcs')
+  local ok, dcs = pcall(cjson.decode, text or 'null')
+  if ok and type(dcs) == 'table' then
+    local changed = false
+    for n, dc in ipairs(dcs) do
+      local old = 'dc.' .. (n - 1) .. '.'
+      local entry = 'dc' .. string.format('%d', dc.id) .. ((dc.mediaOnly == true) and '.media.' or '.')
+      local key = redis.call('HGET', session, old .. 'authKey')
+      if key then
+        redis.call('HSET', keys, entry .. 'key', key)
+        redis.call('HDEL', session, old .. 'authKey')
+      end
+      if type(dc.temp) == 'table' then
+        for _, t in ipairs(dc.temp) do
+          local index = string.format('%d', t.index)
+          local temp = redis.call('HGET', session, old .. 'temp.' .. index)
+          if temp then
+            redis.call('HSET', keys, entry .. 'temp.' .. index, temp, entry .. 'temp.' .. index .. '.expiresAt', string.format('%d', t.expiresAt))
+            redis.call('HDEL', session, old .. 'temp.' .. index)
+          end
+        end
+      end
+      if dc.temp ~= nil then
+        dc.temp = nil
+        changed = true
+      end
+    end
+    if changed then
+      redis.call('HSET', session, 'dcs', (#dcs == 0) and '[]' or cjson.encode(dcs))
+    end
+  end
+  local username = redis.call('HGET', session, 'user.username')
+  if username then
+    redis.call('HSET', session, 'user.usernames', username)
+    redis.call('HDEL', session, 'user.username')
+  end
+end
+if redis.call('TYPE', peers).ok == 'hash' then
+  local all = redis.call('HKEYS', peers)
+  for i = 1, #all, 1000 do
+    local args = {}
+    for j = i, math.min(i + 999, #all) do
+      args[#args + 1] = 0
+      args[#args + 1] = all[j]
+    end
+    redis.call('ZADD', order, unpack(args))
+  end
+end
+return 1
+`);
+
+/** The single server, or every master of the cluster. */
+export function mastersOf(client: RedisClient): Promise<RedisClient[]> | RedisClient[] {
+  return client instanceof Cluster ? client.nodes('master') : [client];
+}
+
+/** Names of every client session under the prefix that has any key, by SCAN on every master. */
+export async function scanNames(client: RedisClient, prefix: string): Promise<Set<string>> {
+  const names = new Set<string>();
+  const pattern = clientPattern(prefix);
+  for (const node of await mastersOf(client)) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      for (const key of keys) {
+        const name = nameOfKey(prefix, key);
+        if (name !== null) names.add(name);
+      }
+      cursor = next;
+    } while (cursor !== '0');
+  }
+  return names;
+}
+
+export async function migrateToLayout2(client: RedisClient, prefix: string): Promise<void> {
+  for (const name of await scanNames(client, prefix)) {
+    const keys = clientKeys(prefix, name);
+    await MIGRATE_SESSION.run(client, 4, [keys.session, keys.keys, keys.peers, keys.order]);
+  }
+}

@@ -1,0 +1,94 @@
+import { int64FromStorage, type RefMessage, type RefMessageRepository } from '@mtstore/core';
+import type { RedisConnection } from './connection.js';
+import type { ClientKeys } from './schema.js';
+import { DELETE_SESSION, LuaScript } from './scripts.js';
+
+/**
+ * store. KEYS: sequence, the peer's set, index. ARGV: "<chatId>:<messageId>", peer id.
+ * The sequence makes a reference stored again the most recent one of its peer.
+ */
+const STORE_REF = new LuaScript(`
+local seq = redis.call('INCR', KEYS[1])
+redis.call('ZADD', KEYS[2], seq, ARGV[1])
+redis.call('ZADD', KEYS[3], 0, ARGV[1] .. ':' .. ARGV[2])
+return seq
+`);
+
+/**
+ * delete(chatId, messageIds). KEYS: index, sequence. ARGV: the per-peer key prefix,
+ * chat id, message ids. The index finds every peer a message references (members
+ * "<chatId>:<messageId>:<peerId>" form one lexicographic range per message). The
+ * sequence goes with the last reference, so nothing is left behind.
+ */
+const DELETE_REFS = new LuaScript(`
+local index = KEYS[1]
+for i = 3, #ARGV do
+  local message = ARGV[2] .. ':' .. ARGV[i]
+  for _, member in ipairs(redis.call('ZRANGEBYLEX', index, '[' .. message .. ':', '(' .. message .. ';')) do
+    redis.call('ZREM', ARGV[1] .. string.sub(member, #message + 2), message)
+    redis.call('ZREM', index, member)
+  end
+end
+if redis.call('EXISTS', index) == 0 then redis.call('DEL', KEYS[2]) end
+return 1
+`);
+
+/** deleteByPeer. KEYS: the peer's set, index, sequence. ARGV: peer id. */
+const DELETE_PEER_REFS = new LuaScript(`
+for _, message in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  redis.call('ZREM', KEYS[2], message .. ':' .. ARGV[1])
+end
+redis.call('DEL', KEYS[1])
+if redis.call('EXISTS', KEYS[2]) == 0 then redis.call('DEL', KEYS[3]) end
+return 1
+`);
+
+/**
+ * Reference messages of one session: per peer a sorted set of "<chatId>:<messageId>"
+ * scored by an INCR sequence (the highest is the most recent: getByPeer is one
+ * ZREVRANGE), and one index by message for delete(chatId, messageIds).
+ */
+export class RedisRefMessages implements RefMessageRepository {
+  constructor(
+    private readonly connection: RedisConnection,
+    private readonly keys: ClientKeys,
+    private readonly where: string,
+  ) {}
+
+  store(peerId: bigint, chatId: bigint, messageId: number): Promise<void> {
+    const argv = [this.keys.refSeq, this.keys.refPeer + peerId, this.keys.refIndex, `${chatId}:${messageId}`, peerId.toString()];
+    return this.connection.run((client) => STORE_REF.run(client, 3, argv), this.where, nothing);
+  }
+
+  getByPeer(peerId: bigint): Promise<RefMessage | null> {
+    return this.connection.run(
+      (client) => client.zrevrange(this.keys.refPeer + peerId, 0, 0),
+      this.where,
+      ([member]) => (member === undefined ? null : this.#decode(member, peerId)),
+    );
+  }
+
+  delete(chatId: bigint, messageIds: readonly number[]): Promise<void> {
+    const argv = [this.keys.refIndex, this.keys.refSeq, this.keys.refPeer, chatId.toString(), ...messageIds.map(String)];
+    return this.connection.run((client) => DELETE_REFS.run(client, 2, argv), this.where, nothing);
+  }
+
+  deleteByPeer(peerId: bigint): Promise<void> {
+    const argv = [this.keys.refPeer + peerId, this.keys.refIndex, this.keys.refSeq, peerId.toString()];
+    return this.connection.run((client) => DELETE_PEER_REFS.run(client, 3, argv), this.where, nothing);
+  }
+
+  /** The session-delete script on the reference keys alone: the index names every per-peer set. */
+  clear(): Promise<void> {
+    const argv = [this.keys.refIndex, this.keys.refSeq, this.keys.refPeer, '1'];
+    return this.connection.run((client) => DELETE_SESSION.run(client, 2, argv), this.where, nothing);
+  }
+
+  #decode(member: string, peerId: bigint): RefMessage {
+    const colon = member.lastIndexOf(':');
+    const messageId = Number(member.slice(colon + 1));
+    return { chatId: int64FromStorage(member.slice(0, colon), `${this.where}: reference message of peer ${peerId}: chat id`), messageId };
+  }
+}
+
+function nothing(): void {}

@@ -1,0 +1,168 @@
+/**
+ * Layout 1 → 2: keys written the way @mtstore/redis 0.1 (layout 1) wrote them — auth
+ * keys inside the snapshot hash by DC position, `user.username`, peer records without
+ * a display name, no peer order set — then opened with this code, which upgrades the
+ * prefix on first use and reads everything back, keys included. On the single server
+ * and on the cluster (where sessions sit on different masters).
+ */
+import { authKey, checkServer, peer } from '@mtstore/conformance/vitest';
+import type { Peer, Session } from '@mtstore/core';
+import type { Cluster, Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { RedisStorage } from '../src/index.js';
+import { admin, adminCluster, dropPrefix, plain, probe, probeCluster, randomName, REDIS_CLUSTER_URL, REDIS_URL } from './helpers.js';
+
+const single = await checkServer('redis', REDIS_URL, () => probe(REDIS_URL));
+const cluster = await checkServer('redis-cluster', REDIS_CLUSTER_URL, probeCluster);
+
+const key = (n: number) => Buffer.from(authKey(n));
+
+/** A v1 peer record: `<accessHash>|<updatedAt>|<min>|<phone>|<usernames>`. */
+const v1Record = (p: Peer) => `${p.accessHash}|${p.updatedAt}|${p.min === undefined ? '' : p.min ? '1' : '0'}|${p.phone ?? ''}|${p.usernames.join(',')}`;
+
+/** Writes two sessions in layout 1 with plain commands, as 0.1's codec.ts laid them out. */
+async function writeLayout1(redis: Redis | Cluster, prefix: string): Promise<void> {
+  await redis.set(`${prefix}schema`, '1');
+  const alice = `${prefix}client:{alice}`;
+  await redis.hset(alice, {
+    version: '1',
+    homeDcId: '2',
+    apiId: '10001',
+    takeoutId: '5000000001',
+    'user.id': '1000000001',
+    'user.dcId': '2',
+    'user.bot': '0',
+    'user.username': 'Alice_1',
+    'state.pts': '101',
+    'state.qts': '201',
+    'state.date': '1700000001',
+    'state.seq': '301',
+    dcs: JSON.stringify([
+      { id: 1, port: 443, ipv4: '149.154.175.53' },
+      { id: 2, port: 443, ipv4: '149.154.167.51', ipv6: '2001:67c:4e8:f002::a', testMode: false, mediaOnly: false, temp: [{ index: 0, expiresAt: 1_900_000_001 }, { index: 5, expiresAt: 1_900_000_101 }] },
+      { id: 2, port: 443, ipv4: '149.154.167.151', mediaOnly: true, temp: [{ index: 0, expiresAt: 1_900_000_201 }] },
+      { id: 4, port: 80, ipv6: '2001:67c:4e8:f004::a', testMode: true, temp: [] },
+    ]),
+    'dc.0.authKey': key(11),
+    'dc.1.authKey': key(12),
+    'dc.1.temp.0': key(13),
+    'dc.1.temp.5': key(14),
+    'dc.2.temp.0': key(15),
+    'dc.3.authKey': key(16),
+    channels: '1000000000000,-5',
+    'channel.1000000000000': '10',
+    'channel.-5': '11',
+  });
+  const peers = [peer('user', 1, { usernames: ['Durov', 'durov_2'] }), peer('channel', 2, { min: true }), peer('user', 3, { min: false })];
+  await redis.hset(`${alice}:peers`, Object.fromEntries(peers.map((p) => [`${p.type}:${p.id}`, v1Record(p)])));
+  await redis.hset(`${alice}:usernames`, { durov: 'user:1', durov_2: 'user:1', channel_2: 'channel:2', user_3: 'user:3' });
+  await redis.hset(`${alice}:phones`, { '10000000001': 'user:1', '10000000003': 'user:3' });
+  // A logged-out session without keys.
+  await redis.hset(`${prefix}client:{bob}`, { version: '1', homeDcId: '4', dcs: JSON.stringify([{ id: 4, port: 443, ipv4: '1.2.3.4' }]), channels: '' });
+}
+
+const aliceV2: Session = {
+  version: 1,
+  homeDcId: 2,
+  dcs: [
+    { id: 1, ipv4: '149.154.175.53', port: 443, authKey: authKey(11) },
+    {
+      id: 2,
+      ipv4: '149.154.167.51',
+      ipv6: '2001:67c:4e8:f002::a',
+      port: 443,
+      testMode: false,
+      mediaOnly: false,
+      authKey: authKey(12),
+      tempAuthKeys: [
+        { index: 0, key: authKey(13), expiresAt: 1_900_000_001 },
+        { index: 5, key: authKey(14), expiresAt: 1_900_000_101 },
+      ],
+    },
+    { id: 2, ipv4: '149.154.167.151', port: 443, mediaOnly: true, tempAuthKeys: [{ index: 0, key: authKey(15), expiresAt: 1_900_000_201 }] },
+    { id: 4, ipv6: '2001:67c:4e8:f004::a', port: 80, testMode: true, authKey: authKey(16) },
+  ],
+  apiId: 10001,
+  user: { id: 1_000_000_001n, dcId: 2, bot: false, usernames: ['Alice_1'] },
+  state: { pts: 101, qts: 201, date: 1_700_000_001, seq: 301 },
+  channels: [
+    { id: 1_000_000_000_000n, pts: 10 },
+    { id: -5n, pts: 11 },
+  ],
+  takeoutId: 5_000_000_001n,
+};
+
+function suite(open: () => Redis | Cluster, storageOptions: (redis: Redis | Cluster) => { url?: string; client?: Cluster }) {
+  const redis = open();
+  const prefixes: string[] = [];
+  afterAll(async () => {
+    await Promise.all(prefixes.map((p) => dropPrefix(redis, p)));
+    await redis.quit();
+  });
+
+  it('reads everything written in layout 1, keys included, and leaves the prefix in layout 2', async () => {
+    const prefix = `${randomName('v1')}:`;
+    prefixes.push(prefix);
+    await writeLayout1(redis, prefix);
+    // Two instances open the old prefix at once: both run the (idempotent) upgrade.
+    const [alice, alsoAlice] = [0, 1].map(() => new RedisStorage({ ...storageOptions(redis), prefix, name: 'alice' })) as [RedisStorage, RedisStorage];
+    const bob = new RedisStorage({ ...storageOptions(redis), prefix, name: 'bob' });
+    try {
+      const [loaded, again] = await Promise.all([alice.load(), alsoAlice.load()]);
+      expect(plain(loaded)).toEqual(aliceV2);
+      expect(plain(again)).toEqual(aliceV2);
+      expect(plain(await bob.load())).toEqual({ version: 1, homeDcId: 4, dcs: [{ id: 4, ipv4: '1.2.3.4', port: 443 }], channels: [] });
+      expect(await redis.get(`${prefix}schema`)).toBe('2');
+
+      // Keys through the v2 API.
+      expect(plain(await alice.authKeys.get(2))).toEqual(authKey(12));
+      expect(plain(await alice.authKeys.getTemp(2, 5))).toEqual({ index: 5, key: authKey(14), expiresAt: 1_900_000_101 });
+      expect(await alice.authKeys.get(3)).toBeNull();
+      // Peers: records read as they were, now listed and looked up.
+      expect(await alice.peers.getByUsername('DUROV')).toEqual(peer('user', 1, { usernames: ['Durov', 'durov_2'] }));
+      expect(await alice.peers.getById('channel', 2n)).toEqual(peer('channel', 2, { min: true }));
+      const page = await alice.peers.list({ limit: 10 });
+      expect(page.cursor).toBeNull();
+      expect(page.peers.map((p) => `${p.type}:${p.id}`).sort()).toEqual(['channel:2', 'user:1', 'user:3']);
+      expect(await alice.listNames()).toEqual(['alice', 'bob']);
+
+      // The hash itself is in layout 2: no key bytes, no user.username, no temp lists.
+      const hash = await redis.hgetall(`${prefix}client:{alice}`);
+      expect(Object.keys(hash).filter((f) => f.startsWith('dc.') || f === 'user.username')).toEqual([]);
+      expect(hash['user.usernames']).toBe('Alice_1');
+      expect(hash.dcs).not.toContain('temp');
+      expect((await redis.hkeys(`${prefix}client:{alice}:keys`)).sort()).toEqual([
+        'dc1.key',
+        'dc2.key',
+        'dc2.media.temp.0',
+        'dc2.media.temp.0.expiresAt',
+        'dc2.temp.0',
+        'dc2.temp.0.expiresAt',
+        'dc2.temp.5',
+        'dc2.temp.5.expiresAt',
+        'dc4.key',
+      ]);
+
+      // And it works on: an update keeps the migrated keys, a peer gets a display name.
+      await alice.update({ dcs: [{ id: 2, ipv4: '149.154.167.50', port: 443 }], homeDcId: 2 });
+      expect(plain((await alice.load())?.dcs)).toEqual([
+        { id: 2, ipv4: '149.154.167.50', port: 443, authKey: authKey(12), tempAuthKeys: aliceV2.dcs[1]?.tempAuthKeys },
+        { id: 1, authKey: authKey(11) },
+        { id: 2, mediaOnly: true, tempAuthKeys: aliceV2.dcs[2]?.tempAuthKeys },
+        { id: 4, authKey: authKey(16) },
+      ]);
+      await alice.peers.upsert([peer('user', 3, { displayName: 'Three' })]);
+      expect(await alice.peers.getByPhone('10000000003')).toEqual(peer('user', 3, { displayName: 'Three' }));
+    } finally {
+      await Promise.all([alice.close(), alsoAlice.close(), bob.close()]);
+    }
+  });
+}
+
+describe.runIf(single.available)('layout 1 → 2 on a single server', () => {
+  suite(admin, () => ({ url: REDIS_URL }));
+});
+
+describe.runIf(cluster.available)('layout 1 → 2 on Redis Cluster', () => {
+  suite(adminCluster, (redis) => ({ client: redis as Cluster }));
+});

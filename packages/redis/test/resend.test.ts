@@ -1,0 +1,215 @@
+/**
+ * Connections killed (CLIENT KILL) under a stream of server transitions, where the
+ * client library resends what was in flight: a Cluster client (it retries a command
+ * that failed with "Connection is closed." after retryDelayOnFailover) and a
+ * single-server client with ioredis' default autoResendUnfulfilledCommands. A resent
+ * SADD / SREM would answer 0 for the transition its first run made; the per-call
+ * receipts keep the answer exact: a brand-new session is never reported as existing,
+ * an existing one never as already gone. Also: a command in flight on a connection
+ * mtstore owns fails as soon as the connection is lost, not after commandTimeout.
+ */
+import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
+import { checkServer } from '@mtstore/conformance/vitest';
+import { Cluster, Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { RedisSessionStorage, RedisStorage } from '../src/index.js';
+import { admin, adminCluster, clusterSeed, dropPrefix, eventually, killConnections, probe, probeCluster, randomName, REDIS_CLUSTER_URL, REDIS_URL } from './helpers.js';
+
+const single = await checkServer('redis', REDIS_URL, () => probe(REDIS_URL));
+const cluster = await checkServer('redis-cluster', REDIS_CLUSTER_URL, probeCluster);
+
+const UNAVAILABLE = 'MTSTORE_STORAGE_UNAVAILABLE';
+const WORKERS = 20;
+const KILLS = 6;
+
+/**
+ * 20 workers create fresh sessions (then destroy them) while `kill` cuts the
+ * connections KILLS times. Every answer must be true or StorageUnavailableError.
+ */
+async function underKills(sessions: RedisSessionStorage, authKeyId: bigint, kill: () => Promise<number>): Promise<{ resolved: number; failed: number }> {
+  let resolved = 0;
+  let failed = 0;
+  const check = (id: bigint, outcome: boolean | Error, what: string) => {
+    if (outcome instanceof Error) {
+      expect(outcome, `${what} ${id}`).toMatchObject({ code: UNAVAILABLE });
+      failed++;
+    } else {
+      expect(outcome, `${what} ${id}: a transition this call made`).toBe(true);
+      resolved++;
+    }
+  };
+  /** Calls `call` on ids from `ids` (until it runs out, or `stop`), killing every `step` calls KILLS times. */
+  const run = async (what: string, call: (id: bigint) => Promise<boolean>, ids: () => bigint | undefined, step: number, until: () => boolean) => {
+    let stop = false;
+    let done = 0;
+    let succeeded = 0;
+    const worker = async () => {
+      for (let id = ids(); id !== undefined && !stop; id = ids()) {
+        const outcome = await call(id).catch((e: Error) => e);
+        check(id, outcome, what);
+        done++;
+        // While the connections are down, do not burn through the ids.
+        if (outcome instanceof Error) await new Promise((resolve) => setTimeout(resolve, 50));
+        else succeeded++;
+      }
+    };
+    const workers = Array.from({ length: WORKERS }, worker);
+    for (let k = 1; k <= KILLS; k++) {
+      await eventually(() => succeeded >= (k * step) / 2, `${(k * step) / 2} answered ${what} calls before kill ${k}`, 20_000);
+      // Once the connections are back from the previous kill.
+      await eventually(async () => (await kill()) > 0, `connections to kill at kill ${k}`, 20_000);
+    }
+    await eventually(until, `${what} calls after the last kill`, 20_000);
+    stop = true;
+    await Promise.all(workers);
+    return done;
+  };
+
+  let next = 0n;
+  const created = await run('createSession', (id) => sessions.createSession(authKeyId, id), () => next++, 50, () => next > BigInt((KILLS + 2) * 50));
+  const stored = await sessions.listSessions(authKeyId);
+  expect(stored.length).toBeGreaterThan(created / 2);
+  const step = Math.floor(stored.length / (KILLS + 2));
+  await run('destroySession', (id) => sessions.destroySession(authKeyId, id), () => stored.pop(), step, () => stored.length === 0);
+  return { resolved, failed };
+}
+
+describe.runIf(cluster.available)('Redis Cluster resends what was in flight', () => {
+  const redis = adminCluster();
+  const prefix = `${randomName('resend')}:`;
+  afterAll(async () => {
+    await dropPrefix(redis, prefix);
+    await redis.quit();
+  });
+
+  it('createSession / destroySession answer true for every transition they made while connections are killed', async () => {
+    const connectionName = randomName('resend-cluster');
+    // The Cluster's defaults: retryDelayOnFailover 100 ms, so "Connection is closed." is retried.
+    const sessions = new RedisSessionStorage({ cluster: { nodes: [clusterSeed()], options: { redisOptions: { connectionName } } }, prefix });
+    await redis.connect().catch(() => {});
+    const masters = redis.nodes('master');
+    const kill = async () => (await Promise.all(masters.map((node) => killConnections(node, connectionName)))).flat().length;
+    try {
+      const { resolved } = await underKills(sessions, 77n, kill);
+      expect(resolved).toBeGreaterThan(KILLS * 50);
+    } finally {
+      await sessions.close();
+    }
+  }, 120_000);
+});
+
+describe.runIf(single.available)('a single-server client that resends unfulfilled commands', () => {
+  const redis = admin();
+  const prefix = `${randomName('resend')}:`;
+  afterAll(async () => {
+    await dropPrefix(redis, prefix);
+    await redis.quit();
+  });
+
+  it('createSession / destroySession answer true for every transition they made while the connection is killed', async () => {
+    const connectionName = randomName('resend-app');
+    // ioredis' defaults, autoResendUnfulfilledCommands: true among them: the application's client.
+    const client = new Redis(REDIS_URL, { connectionName });
+    client.on('error', () => {});
+    const sessions = new RedisSessionStorage({ client, prefix });
+    try {
+      const { resolved } = await underKills(sessions, 78n, async () => (await killConnections(redis, connectionName)).length);
+      expect(resolved).toBeGreaterThan(KILLS * 50);
+    } finally {
+      await sessions.close();
+      client.disconnect();
+    }
+  }, 120_000);
+});
+
+/**
+ * A TCP proxy in front of Redis that can hold what clients send (their commands are
+ * then in flight: written, unanswered) and cut every connection: a lost connection
+ * with commands in flight, on demand.
+ */
+class CuttingProxy {
+  readonly #server = createServer((socket) => this.#accept(socket));
+  readonly #pairs = new Set<[Socket, Socket]>();
+  hold = false;
+
+  async listen(): Promise<number> {
+    await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve));
+    return (this.#server.address() as AddressInfo).port;
+  }
+
+  #accept(socket: Socket): void {
+    const target = new URL(REDIS_URL);
+    const upstream = connect(Number(target.port || 6379), target.hostname);
+    const pair: [Socket, Socket] = [socket, upstream];
+    this.#pairs.add(pair);
+    socket.on('data', (chunk) => {
+      if (!this.hold) upstream.write(chunk);
+    });
+    upstream.on('data', (chunk) => socket.write(chunk));
+    const end = () => {
+      this.#pairs.delete(pair);
+      socket.destroy();
+      upstream.destroy();
+    };
+    socket.on('close', end).on('error', end);
+    upstream.on('close', end).on('error', end);
+  }
+
+  /** Drops every connection; returns how many. */
+  cut(): number {
+    const count = this.#pairs.size;
+    for (const [socket, upstream] of this.#pairs) {
+      socket.destroy();
+      upstream.destroy();
+    }
+    return count;
+  }
+
+  close(): Promise<void> {
+    this.cut();
+    return new Promise((resolve) => this.#server.close(() => resolve()));
+  }
+}
+
+describe.runIf(single.available)('a command in flight when the connection is lost', () => {
+  const redis = admin();
+  const prefix = `${randomName('inflight')}:`;
+  afterAll(async () => {
+    await dropPrefix(redis, prefix);
+    await redis.quit();
+  });
+
+  it('fails at once with StorageUnavailableError instead of waiting for commandTimeout, and the instance works on', async () => {
+    const proxy = new CuttingProxy();
+    const url = `redis://127.0.0.1:${await proxy.listen()}`;
+    const storage = new RedisStorage({ url, prefix });
+    const sessions = new RedisSessionStorage({ url, prefix });
+    try {
+      await Promise.all([storage.kv.set('k', new Uint8Array([1])), sessions.createSession(1n, 1n)]);
+      proxy.hold = true;
+      const started = Date.now();
+      const calls = [storage.kv.get('k'), storage.load(), sessions.hasSession(1n, 1n), sessions.createSession(1n, 2n)].map((call) =>
+        call.then(
+          () => 'resolved',
+          (error: Error) => error,
+        ),
+      );
+      // Written to the socket, unanswered: in flight.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      proxy.hold = false;
+      expect(proxy.cut()).toBe(2);
+      const outcomes = await Promise.all(calls);
+      const elapsed = Date.now() - started;
+      for (const outcome of outcomes) expect(outcome).toMatchObject({ code: UNAVAILABLE, message: expect.stringContaining('connection was lost') });
+      // REDIS_DEFAULTS.commandTimeout (5 s) would show here; the loss is noticed at once.
+      expect(elapsed).toBeLessThan(1_000);
+      expect(await storage.kv.get('k')).toEqual(new Uint8Array([1]));
+      expect(await sessions.hasSession(1n, 1n)).toBe(true);
+      // Held commands never reached Redis.
+      expect(await sessions.hasSession(1n, 2n)).toBe(false);
+    } finally {
+      await Promise.all([storage.close(), sessions.close()]);
+      await proxy.close();
+    }
+  }, 30_000);
+});

@@ -1,0 +1,53 @@
+/**
+ * kv entries of one session in `kv` (session_name, kv_key) → value bytes. Each write
+ * is one statement: an upsert, or a delete for `null`.
+ */
+import type { KeyValueEntry, KeyValueRepository } from '@mtstore/core';
+import type { Connection } from './connection.js';
+
+export class TypeormKeyValues implements KeyValueRepository {
+  readonly #db: Connection;
+  readonly #name: string;
+  readonly #get: string;
+  readonly #upsert: string;
+  readonly #delete: string;
+  readonly #entries: string;
+  readonly #clear: string;
+
+  constructor(db: Connection, name: string) {
+    const { dialect: d, tables: t } = db.context;
+    this.#db = db;
+    this.#name = name;
+    this.#get = d.sql(`SELECT value FROM ${t.kv} WHERE session_name = ? AND kv_key = ?`);
+    this.#upsert = d.sql(d.upsert(`INSERT INTO ${t.kv} (session_name, kv_key, value)`, '(?, ?, ?)', ['session_name', 'kv_key'], ['value']));
+    this.#delete = d.sql(`DELETE FROM ${t.kv} WHERE session_name = ? AND kv_key = ?`);
+    this.#entries = d.sql(`SELECT kv_key, value FROM ${t.kv} WHERE session_name = ?`);
+    this.#clear = d.sql(`DELETE FROM ${t.kv} WHERE session_name = ?`);
+  }
+
+  async get(key: string): Promise<Uint8Array | null> {
+    const row = (await this.#db.query(this.#get, [this.#name, key]))[0];
+    return row === undefined ? null : (row.value as Uint8Array);
+  }
+
+  async set(key: string, value: Uint8Array | null): Promise<void> {
+    if (value === null) await this.#db.execute(this.#delete, [this.#name, key]);
+    else await this.#db.execute(this.#upsert, [this.#name, key, bytes(value)]);
+  }
+
+  async entries(): Promise<KeyValueEntry[]> {
+    const rows = await this.#db.query(this.#entries, [this.#name]);
+    // Sorted here, not by ORDER BY: the collation of a postgres text column need not be
+    // byte order; keys are ASCII, so JavaScript's order is byte order.
+    return rows.map((row) => ({ key: String(row.kv_key), value: row.value as Uint8Array })).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  async clear(): Promise<void> {
+    await this.#db.execute(this.#clear, [this.#name]);
+  }
+}
+
+/** A Buffer view of the bytes (no copy): every driver binds a Buffer as binary. */
+export function bytes(value: Uint8Array): Buffer {
+  return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+}

@@ -1,0 +1,115 @@
+/**
+ * Issue 17: close() with calls in flight, and the mode of the sqlite files the adapter
+ * creates. A call made before close() must settle — complete, or reject with a typed
+ * error — before close() resolves, also when more calls are queued than the pool has
+ * connections (pg's pool never answers a queued request once it is ending).
+ */
+import { statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fullSession, peer, randomNamespace } from '@mtstore/conformance/vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { TypeormSessionStorage, TypeormStorage } from '../src/index.js';
+import { CLOSE_GRACE_MS } from '../src/connection.js';
+import { availableDrivers, sqlite } from './drivers.js';
+
+const drivers = await availableDrivers();
+afterAll(() => Promise.all(drivers.map((db) => db.dispose())));
+
+for (const db of drivers) {
+  describe(`${db.name}: close() with calls in flight`, () => {
+    it(`settles every call made before it, more calls than connections, within ${CLOSE_GRACE_MS} ms`, async () => {
+      const namespace = randomNamespace();
+      const options = { ...db.options(namespace), poolSize: 2 } as ReturnType<typeof db.options>;
+      const storage = new TypeormStorage({ options, tablePrefix: db.prefix(namespace) });
+      const server = new TypeormSessionStorage({ options, tablePrefix: db.prefix(namespace) });
+      try {
+        await storage.save(fullSession(1));
+        await server.createSession(1n, 1n);
+        const calls = [
+          ...Array.from({ length: 40 }, (_, i) => storage.peers.upsert([peer('user', i + 1)])),
+          ...Array.from({ length: 40 }, (_, i) => storage.authKeys.set(1 + (i % 5), fullSession(1).dcs[0]?.authKey as Uint8Array)),
+          ...Array.from({ length: 40 }, () => storage.load()),
+          ...Array.from({ length: 40 }, (_, i) => server.createSession(2n, BigInt(i))),
+        ];
+        const outcomes = Promise.allSettled(calls);
+        const started = Date.now();
+        await Promise.all([storage.close(), server.close()]);
+        const closedAfter = Date.now() - started;
+        // Every call settled before close() resolved: nothing is pending any more.
+        const settled = await Promise.race([outcomes, new Promise<'pending'>((resolve) => setTimeout(() => resolve('pending'), 0))]);
+        expect(settled).not.toBe('pending');
+        for (const outcome of settled as PromiseSettledResult<unknown>[]) {
+          if (outcome.status === 'rejected') expect((outcome.reason as { code?: string }).code).toMatch(/^MTSTORE_(STORAGE_CLOSED|STORAGE_UNAVAILABLE)$/);
+        }
+        expect(closedAfter).toBeLessThan(CLOSE_GRACE_MS + 5000);
+      } finally {
+        await storage.close();
+        await server.close();
+        await db.cleanup(namespace);
+      }
+    }, 30_000);
+
+    if (db.name !== 'sqlite') {
+      it(`a call still blocked ${CLOSE_GRACE_MS} ms after close() rejects StorageClosedError, and close() resolves`, async () => {
+        const namespace = randomNamespace();
+        const storage = new TypeormStorage({ options: db.options(namespace), tablePrefix: db.prefix(namespace) });
+        const admin = await db.admin();
+        const locker = admin.createQueryRunner();
+        try {
+          await storage.save(fullSession(1));
+          // Another connection holds the session row: save() waits on the lock.
+          await locker.startTransaction();
+          const table = admin.driver.escape(`${db.prefix(namespace)}sessions`);
+          await locker.query(`SELECT * FROM ${table} FOR UPDATE`);
+          const blocked = storage.save(fullSession(2)).then(
+            () => 'resolved',
+            (error: { code?: string }) => error.code,
+          );
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          const started = Date.now();
+          const closing = storage.close();
+          expect(await blocked).toBe('MTSTORE_STORAGE_CLOSED');
+          expect(Date.now() - started).toBeGreaterThanOrEqual(CLOSE_GRACE_MS - 50);
+          await locker.rollbackTransaction();
+          await closing;
+        } finally {
+          if (locker.isTransactionActive) await locker.rollbackTransaction();
+          await locker.release();
+          await storage.close();
+          await db.cleanup(namespace);
+        }
+      }, 30_000);
+    }
+  });
+}
+
+describe('sqlite files', () => {
+  const db = sqlite();
+  afterAll(() => db.dispose());
+
+  it('a database file the adapter creates is 0600, its WAL too; an existing file keeps its mode', async () => {
+    const namespace = randomNamespace();
+    const options = db.options(namespace) as { database: string };
+    const storage = new TypeormStorage({ options: db.options(namespace) });
+    try {
+      await storage.save(fullSession(1));
+      await storage.authKeys.set(9, fullSession(1).dcs[0]?.authKey as Uint8Array);
+      expect(statSync(options.database).mode & 0o777).toBe(0o600);
+      expect(statSync(`${options.database}-wal`).mode & 0o777).toBe(0o600);
+    } finally {
+      await storage.close();
+    }
+    const nested = join(db.directory?.() as string, 'sub', 'dir', 'keys.db');
+    const again = new TypeormStorage({ options: { type: 'better-sqlite3', database: nested } });
+    await again.save(fullSession(2));
+    await again.close();
+    expect(statSync(nested).mode & 0o777).toBe(0o600);
+    // The application's own file: the adapter does not change its mode.
+    const own = join(db.directory?.() as string, 'own.db');
+    writeFileSync(own, '', { mode: 0o640 });
+    const borrowedFile = new TypeormStorage({ options: { type: 'better-sqlite3', database: own } });
+    await borrowedFile.save(fullSession(3));
+    await borrowedFile.close();
+    expect(statSync(own).mode & 0o777).toBe(0o640);
+  });
+});

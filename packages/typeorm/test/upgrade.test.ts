@@ -1,0 +1,210 @@
+/**
+ * Schema v1 → v2 on every driver: tables made by migration 1 exactly as the previous
+ * release made them, filled with v1-layout rows (keys inside the DC rows), then opened
+ * by the current code. Nothing may be lost, the keys least of all.
+ */
+import { authKey, peer, randomNamespace } from '@mtstore/conformance/vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { DataSource, type QueryRunner } from 'typeorm';
+import { SCHEMA_VERSION, TypeormSessionStorage, TypeormStorage } from '../src/index.js';
+import { migrateDown, migrateUp, schemaContext } from '../src/schema.js';
+import { upV2 } from '../src/upgrade-v2.js';
+import { availableDrivers, plain, type TestDriver } from './drivers.js';
+
+const drivers = await availableDrivers();
+afterAll(() => Promise.all(drivers.map((db) => db.dispose())));
+
+async function withRunner<T>(app: DataSource, work: (runner: QueryRunner) => Promise<T>): Promise<T> {
+  const runner = app.createQueryRunner();
+  try {
+    return await work(runner);
+  } finally {
+    await runner.release();
+  }
+}
+
+/** Runs `sql` with `?` placeholders (numbered on postgres). */
+function run(db: TestDriver, app: DataSource, sql: string, params: unknown[] = []): Promise<unknown> {
+  let n = 0;
+  return app.query(db.name === 'postgres' ? sql.replace(/\?/g, () => `$${++n}`) : sql, params);
+}
+
+/** What the previous release wrote for one logged-in session, in its layout. */
+async function writeV1(db: TestDriver, app: DataSource, prefix: string): Promise<void> {
+  const q = (name: string) => app.driver.escape(`${prefix}${name}`);
+  const bool = (value: boolean | null) => (value === null ? null : db.name === 'postgres' ? value : value ? 1 : 0);
+  const key = (seed: number) => Buffer.from(authKey(seed));
+  await run(
+    db,
+    app,
+    `INSERT INTO ${q('sessions')} (session_name, home_dc_id, api_id, user_id, user_dc_id, user_bot, user_username, state_pts, state_qts, state_date, state_seq, takeout_id)` +
+      ' VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    ['alice', 2, 12345, '9223372036854775807', 2, bool(false), 'Alice_Old', 10, 20, 1_700_000_000, 30, null,
+      'bob', 4, null, null, null, null, null, null, null, null, null, '-5'],
+  );
+  const dcs = [
+    ['alice', 0, 2, '149.154.167.51', null, 443, bool(false), bool(false), key(1)],
+    ['alice', 1, 2, '149.154.167.151', null, 443, null, bool(true), key(2)],
+    ['alice', 2, 4, null, '2001:67c:4e8:f004::a', 80, bool(true), null, null],
+    ['alice', 3, 5, '91.108.56.100', null, 443, null, null, key(3)],
+    ['bob', 0, 4, '149.154.167.91', null, 443, null, null, key(9)],
+  ];
+  await run(db, app, `INSERT INTO ${q('datacenters')} (session_name, ord, dc_id, ipv4, ipv6, port, test_mode, media_only, auth_key) VALUES ${dcs.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`, dcs.flat());
+  // Temp keys point at their DC row by position; ord kept the list order, not the index order.
+  const temps = [
+    ['alice', 0, 0, 7, key(4), 1_900_000_000],
+    ['alice', 0, 1, 2, key(5), 4_000_000_000],
+    ['alice', 1, 0, 0, key(6), 1_900_000_100],
+  ];
+  await run(db, app, `INSERT INTO ${q('temp_auth_keys')} (session_name, dc_ord, ord, key_index, auth_key, expires_at) VALUES ${temps.map(() => '(?, ?, ?, ?, ?, ?)').join(', ')}`, temps.flat());
+  await run(db, app, `INSERT INTO ${q('channels')} (session_name, channel_id, pts) VALUES (?, ?, ?), (?, ?, ?)`, ['alice', '1000000000001', 5, 'alice', '-1000000000002', 6]);
+  await run(
+    db,
+    app,
+    `INSERT INTO ${q('peers')} (session_name, peer_type, peer_id, access_hash, is_min, phone, updated_at, usernames) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    ['alice', 'user', 77, '-9223372036854775808', null, '15550001', 1_700_000_077, 'Seven sieben'],
+  );
+  await run(db, app, `INSERT INTO ${q('peer_usernames')} (session_name, username_key, peer_type, peer_id) VALUES (?, ?, ?, ?), (?, ?, ?, ?)`, [
+    'alice', 'seven', 'user', 77, 'alice', 'sieben', 'user', 77,
+  ]);
+  await run(db, app, `INSERT INTO ${q('server_sessions')} (auth_key_id, session_id) VALUES (?, ?)`, ['-1', '42']);
+}
+
+/** alice as the current code must read her after the upgrade. */
+const ALICE = {
+  version: 1,
+  homeDcId: 2,
+  dcs: [
+    {
+      id: 2,
+      ipv4: '149.154.167.51',
+      port: 443,
+      testMode: false,
+      mediaOnly: false,
+      authKey: authKey(1),
+      tempAuthKeys: [
+        { index: 2, key: authKey(5), expiresAt: 4_000_000_000 },
+        { index: 7, key: authKey(4), expiresAt: 1_900_000_000 },
+      ],
+    },
+    { id: 2, ipv4: '149.154.167.151', port: 443, mediaOnly: true, authKey: authKey(2), tempAuthKeys: [{ index: 0, key: authKey(6), expiresAt: 1_900_000_100 }] },
+    { id: 4, ipv6: '2001:67c:4e8:f004::a', port: 80, testMode: true },
+    { id: 5, ipv4: '91.108.56.100', port: 443, authKey: authKey(3) },
+  ],
+  apiId: 12345,
+  user: { id: 2n ** 63n - 1n, dcId: 2, bot: false, usernames: ['Alice_Old'] },
+  state: { pts: 10, qts: 20, date: 1_700_000_000, seq: 30 },
+  channels: [
+    { id: 1_000_000_000_001n, pts: 5 },
+    { id: -1_000_000_000_002n, pts: 6 },
+  ],
+};
+
+const BOB = {
+  version: 1,
+  homeDcId: 4,
+  dcs: [{ id: 4, ipv4: '149.154.167.91', port: 443, authKey: authKey(9) }],
+  channels: [],
+  takeoutId: -5n,
+};
+
+async function expectUpgraded(storageOf: (name: string) => TypeormStorage, server: TypeormSessionStorage): Promise<void> {
+  const alice = storageOf('alice');
+  const bob = storageOf('bob');
+  expect(plain(await alice.load())).toEqual(plain(ALICE));
+  expect(plain(await bob.load())).toEqual(plain(BOB));
+  expect(plain(await alice.authKeys.get(2))).toEqual(plain(authKey(1)));
+  expect(plain(await alice.authKeys.getTemp(2, 7))).toEqual(plain({ index: 7, key: authKey(4), expiresAt: 1_900_000_000 }));
+  expect(await alice.listNames()).toEqual(['alice', 'bob']);
+  expect(plain(await alice.peers.getByUsername('SIEBEN'))).toEqual(
+    plain(peer('user', 77, { accessHash: -(2n ** 63n), usernames: ['Seven', 'sieben'], phone: '15550001', updatedAt: 1_700_000_077 })),
+  );
+  expect(await server.hasSession(-1n, 42n)).toBe(true);
+  // And v2 works on the upgraded tables.
+  await alice.authKeys.set(9, authKey(99));
+  await alice.kv.set('k', Uint8Array.of(1));
+  await alice.refMessages.store(77n, -100n, 5);
+  expect(await alice.refMessages.getByPeer(77n)).toEqual({ chatId: -100n, messageId: 5 });
+  expect((await alice.load())?.dcs.at(-1)).toEqual({ id: 9, authKey: expect.anything() });
+}
+
+for (const db of drivers) {
+  describe(`${db.name}: schema v1 → v2`, () => {
+    const withV1 = async (body: (ctx: { namespace: string; prefix: string; app: DataSource }) => Promise<void>) => {
+      const namespace = randomNamespace();
+      const prefix = `${namespace}_`;
+      const app = await new DataSource(db.options(namespace)).initialize();
+      try {
+        // Migration 1 as the previous release ran it, then its rows.
+        await withRunner(app, (runner) => migrateUp(runner, schemaContext(app, prefix, 'test'), 1));
+        await writeV1(db, app, prefix);
+        await body({ namespace, prefix, app });
+      } finally {
+        await app.destroy();
+        await db.cleanup(namespace);
+      }
+    };
+
+    it('the adapter upgrades a v1 store on first use: snapshots, keys (temp keys by index), usernames, peers and server sessions all read back', () =>
+      withV1(async ({ namespace, prefix, app }) => {
+        const opened: TypeormStorage[] = [];
+        const storageOf = (name: string) => {
+          const storage = new TypeormStorage({ options: db.options(namespace), tablePrefix: prefix, name });
+          opened.push(storage);
+          return storage;
+        };
+        const server = new TypeormSessionStorage({ options: db.options(namespace), tablePrefix: prefix });
+        try {
+          await expectUpgraded(storageOf, server);
+        } finally {
+          await Promise.all([...opened, server].map((s) => s.close()));
+        }
+        const version = (await app.query(`SELECT version FROM ${app.driver.escape(`${prefix}schema_version`)}`)) as { version: number }[];
+        expect(version).toEqual([{ version: SCHEMA_VERSION }]);
+        await withRunner(app, async (runner) => {
+          expect(await runner.hasTable(`${prefix}temp_auth_keys`)).toBe(false);
+          expect(await runner.hasColumn(`${prefix}datacenters`, 'auth_key')).toBe(false);
+          expect(await runner.hasColumn(`${prefix}sessions`, 'user_username')).toBe(false);
+        });
+      }));
+
+    it('a step 2 that already ran (MySQL: DDL commits as it goes, a crash can stop before the version is written) runs again cleanly', () =>
+      withV1(async ({ namespace, prefix, app }) => {
+        // Everything of step 2 done, the version still 1: the next start redoes the step.
+        await withRunner(app, (runner) => upV2(runner, schemaContext(app, prefix, 'test')));
+        const opened: TypeormStorage[] = [];
+        const storageOf = (name: string) => {
+          const storage = new TypeormStorage({ options: db.options(namespace), tablePrefix: prefix, name });
+          opened.push(storage);
+          return storage;
+        };
+        const server = new TypeormSessionStorage({ options: db.options(namespace), tablePrefix: prefix });
+        try {
+          await expectUpgraded(storageOf, server);
+        } finally {
+          await Promise.all([...opened, server].map((s) => s.close()));
+        }
+      }));
+
+    it('down to v1 puts keys back into the DC rows and the main username into user_username; up again loses nothing', () =>
+      withV1(async ({ prefix, app }) => {
+        const context = schemaContext(app, prefix, 'test');
+        await withRunner(app, (runner) => migrateUp(runner, context));
+        await withRunner(app, (runner) => migrateDown(runner, context, 1));
+        const q = (name: string) => app.driver.escape(`${prefix}${name}`);
+        const rows = (await app.query(`SELECT ord, auth_key FROM ${q('datacenters')} WHERE session_name = 'alice' ORDER BY ord`)) as { ord: number; auth_key: Uint8Array | null }[];
+        expect(rows.map((r) => (r.auth_key === null ? null : plain(Uint8Array.from(r.auth_key))))).toEqual([plain(authKey(1)), plain(authKey(2)), null, plain(authKey(3))]);
+        const temps = (await app.query(`SELECT dc_ord, key_index FROM ${q('temp_auth_keys')} ORDER BY dc_ord, ord`)) as { dc_ord: number; key_index: number }[];
+        expect(temps.map((t) => [Number(t.dc_ord), Number(t.key_index)])).toEqual([
+          [0, 2],
+          [0, 7],
+          [1, 0],
+        ]);
+        expect(await app.query(`SELECT user_username FROM ${q('sessions')} WHERE session_name = 'alice'`)).toEqual([{ user_username: 'Alice_Old' }]);
+        await withRunner(app, (runner) => migrateUp(runner, context));
+        const alice = new TypeormStorage({ dataSource: app, tablePrefix: prefix, name: 'alice' });
+        expect(plain(await alice.load())).toEqual(plain(ALICE));
+        await alice.close();
+      }));
+  });
+}
