@@ -513,8 +513,56 @@ export async function benchClients({ quick = false, log = console.log, filter } 
       rows.push(row);
       log(`clients   ${row.workload.padEnd(52)} ${Object.entries(row.bytes).map(([s, v]) => `${s} ${v} B/peer`).join('  ')}`);
     }
+    if (filter === undefined || filter === 'bridges') rows.push(...(await bridgeRows({ quick, rounds, time, log })));
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+  return rows;
+}
+
+/**
+ * The bridges beside the clients' own storage, as the bridge engineers set them up:
+ * bench/clients.mjs (@mtstore/mtcute over @mtstore/sqlite vs mtcute's SqliteStorage,
+ * through mtcute's storage interface) and bench/gramjs.mjs (@mtstore/gramjs over
+ * @mtstore/memory vs GramJS's MemorySession). Rows: ratio bridge/client.
+ */
+async function bridgeRows({ quick, rounds, time, log }) {
+  const rows = [];
+  const mtcute = (await import('./clients.mjs')).default;
+  const reason = await mtcute.unavailable();
+  if (reason) log(`clients   mtcute bridge: skipped (${reason})`);
+  else {
+    const opened = await mtcute.open();
+    try {
+      for (const operation of Object.keys(opened.targets.adapter)) {
+        const sides = { bridge: opened.targets.adapter[operation], mtcute: opened.targets.raw[operation] };
+        const per = { bridge: [], mtcute: [], ratio: [] };
+        const counters = { bridge: { i: 0 }, mtcute: { i: 0 } };
+        for (let round = 0; round < rounds; round++) {
+          const order = round % 2 === 0 ? ['bridge', 'mtcute'] : ['mtcute', 'bridge'];
+          const ops = {};
+          for (const side of order) ops[side] = await measure(async (i) => sides[side](i), time, 4, counters[side]);
+          per.bridge.push(ops.bridge);
+          per.mtcute.push(ops.mtcute);
+          per.ratio.push(ops.bridge / ops.mtcute);
+        }
+        const row = { workload: `mtcute bridge (sqlite): ${operation}`, unit: 'ops/s', ops: { bridge: median(per.bridge), mtcute: median(per.mtcute) }, ratios: { mtcute: median(per.ratio) } };
+        rows.push(row);
+        log(`clients   ${row.workload.padEnd(52)} bridge ${fmt(row.ops.bridge)}  mtcute ${fmt(row.ops.mtcute)}  |  bridge/mtcute ${row.ratios.mtcute.toFixed(2)}×`);
+      }
+    } finally {
+      await opened.close();
+    }
+  }
+  let benchGramjs;
+  try {
+    ({ benchGramjs } = await import('./gramjs.mjs'));
+  } catch (error) {
+    log(`clients   gramjs bridge: skipped (${error instanceof Error ? error.message.split('\n')[0] : String(error)})`);
+    return rows;
+  }
+  for (const row of await benchGramjs({ quick, log: (line) => log(`clients   ${line}`) })) {
+    rows.push({ workload: `gramjs bridge (memory): ${row.operation}`, unit: 'ops/s', ops: { bridge: row.adapterOps, gramjs: row.rawOps }, ratios: { gramjs: row.ratio } });
   }
   return rows;
 }
