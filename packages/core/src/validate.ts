@@ -442,7 +442,7 @@ export function isPeer(value: unknown): boolean {
   if (phone !== undefined && (typeof phone !== 'string' || !PHONE.test(phone))) return false;
   if (min !== undefined && typeof min !== 'boolean') return false;
   if (typeof updatedAt !== 'number' || !Number.isInteger(updatedAt) || updatedAt < 0 || updatedAt > UINT32_MAX) return false;
-  if (displayName !== undefined && (typeof displayName !== 'string' || displayName.length > MAX_DISPLAY_NAME)) return false;
+  if (displayName !== undefined && (typeof displayName !== 'string' || displayName.length > MAX_DISPLAY_NAME || displayName.includes('\u0000'))) return false;
   if (complete !== undefined && (!(complete instanceof Uint8Array) || complete.length > MAX_COMPLETE_BYTES)) return false;
   return true;
 }
