@@ -19,6 +19,7 @@ import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Bench } from 'tinybench';
 import { measureMemory } from './memory.mjs';
+import { cacheTargets } from './cache.mjs';
 import { belowTarget, fullTable } from './report.mjs';
 
 const args = process.argv.slice(2);
@@ -68,6 +69,12 @@ for (const name of ADAPTERS.filter((n) => !only || only.includes(n))) {
     Object.assign(opened.targets.adapter, opened.sealed.adapter);
     Object.assign(opened.targets.raw, opened.sealed.raw);
   }
+  // CachedSessionStorage rows on this backend's storage and bus (bench/cache.mjs).
+  const cache = await cacheTargets(name);
+  if (cache) {
+    Object.assign(opened.targets.adapter, cache.adapter);
+    Object.assign(opened.targets.raw, cache.raw);
+  }
   try {
     for (const operation of Object.keys(opened.targets.adapter)) {
       // A row needs both sides: an operation whose raw side a module does not define yet is listed, not measured.
@@ -110,6 +117,7 @@ for (const name of ADAPTERS.filter((n) => !only || only.includes(n))) {
   } finally {
     await opened.sealed?.close();
     await opened.close();
+    await cache?.close();
   }
 }
 

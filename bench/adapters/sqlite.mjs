@@ -216,7 +216,7 @@ export default {
     const raw = rawTargets(db);
     raw.upsert.immediate('bench', batch(0));
     for (let i = 0; i < 8; i++) raw.s.setKv.run(kvKey(i), kvValue(i), 'bench');
-    raw.s.insert.run(1n, 1n);
+    raw.s.insert.run(1n, 1n, Date.now(), null);
 
     const sealed = await sealedRows(client, new SqliteStorage({ path: join(dir, 'adapter.session'), name: 'sealed', encryption: benchEncryption }));
     return {
@@ -224,11 +224,12 @@ export default {
       targets: {
         adapter: adapterTargets(client, server),
         raw: {
-          'hasSession hit': async () => raw.s.exists.get(1n, 1n) !== undefined,
-          'hasSession miss': async () => raw.s.exists.get(1n, 2n) !== undefined,
+          // Schema 3: the statements take the clock (epoch ms) and the expiry, as the adapter passes them.
+          'hasSession hit': async () => raw.s.exists.get(1n, 1n, Date.now()) !== undefined,
+          'hasSession miss': async () => raw.s.exists.get(1n, 2n, Date.now()) !== undefined,
           'createSession+destroySession': async (i) => {
-            raw.s.insert.run(2n, BigInt(i));
-            raw.s.remove.run(2n, BigInt(i));
+            raw.s.insert.run(2n, BigInt(i), Date.now(), null);
+            raw.s.remove.run(2n, BigInt(i), Date.now());
           },
           load: async () => raw.load('bench'),
           save: async () => raw.save.immediate('bench', session),

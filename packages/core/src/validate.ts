@@ -497,4 +497,7 @@ export function assertSessionEvent(value: unknown, label = 'event'): asserts val
   if (typeof value.origin !== 'string' || value.origin.length === 0 || value.origin.length > 200) {
     fail(`${label}.origin`, 'a non-empty string of at most 200 characters', value.origin);
   }
+  if (value.reason !== undefined && (value.type !== 'destroyed' || (value.reason !== 'explicit' && value.reason !== 'expired'))) {
+    fail(`${label}.reason`, "absent, or 'explicit' or 'expired' on a destroyed event", value.reason);
+  }
 }

@@ -90,10 +90,10 @@ export class MemoryStore {
   /** Client sessions by name. */
   readonly clients = new Map<string, ClientEntry>();
   /**
-   * Server sessions: authKeyId → sessionIds. bigint keys hash by value, so a lookup
-   * allocates nothing (no string key is built per hasSession).
+   * Server sessions: auth key id → session id → [last used, expires at (null: never)],
+   * epoch ms. bigint keys hash by value, so a lookup allocates nothing.
    */
-  readonly server = new Map<bigint, Set<bigint>>();
+  readonly server = new Map<bigint, Map<bigint, ServerSessionTimes>>();
   /**
    * Leases by session name (lease.ts), apart from `clients`: a lease outlives
    * `delete()`, and its token keeps growing after a release.
@@ -115,3 +115,6 @@ export class MemoryStore {
 export function entryKeyId(dcId: number, mediaOnly: boolean | undefined): string {
   return `${dcId}:${mediaOnly === true ? 1 : 0}`;
 }
+
+/** `[lastUsedAt, expiresAt]` of a server session, epoch ms; expiresAt null = never. */
+export type ServerSessionTimes = [lastUsedAt: number, expiresAt: number | null];

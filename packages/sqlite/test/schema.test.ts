@@ -338,13 +338,42 @@ describe('migration from version 2 (usernames in the peer row)', () => {
       await storage.close();
     }
     const db = new Database(path, { readonly: true });
-    expect(db.prepare("SELECT value FROM mtstore_meta WHERE key = 'schema_version'").pluck().get()).toBe(3);
+    expect(db.prepare("SELECT value FROM mtstore_meta WHERE key = 'schema_version'").pluck().get()).toBe(SCHEMA_VERSION);
     expect(db.prepare('SELECT name FROM pragma_table_info(?)').pluck().all('mtstore_peer_usernames')).toEqual(['session_id', 'username_key', 'type', 'id']);
-    expect(db.prepare("SELECT name FROM sqlite_master WHERE name LIKE '%_v3'").all()).toEqual([]);
+    expect(db.prepare("SELECT name FROM sqlite_master WHERE name LIKE '%_v4'").all()).toEqual([]);
     expect(db.prepare("SELECT usernames FROM mtstore_peers WHERE type = 'user' AND id = 1 AND session_id = 1").pluck().get()).toBe('["First","THIRD"]');
     expect(db.pragma('foreign_key_check')).toEqual([]);
     expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
     db.close();
+  });
+});
+
+describe('migration from version 2 (server session lifetime)', () => {
+  it('server sessions live on with no expiry, last used when created; the sweep index exists', async () => {
+    const path = temp.file('v2-server.session');
+    const t = tableNames('mtstore_');
+    const db = new Database(path);
+    db.exec((MIGRATIONS[0] as (tables: typeof t) => string)(t));
+    db.exec((MIGRATIONS[1] as (tables: typeof t) => string)(t));
+    db.prepare(`INSERT INTO ${t.meta} (key, value) VALUES ('schema_version', 2)`).run();
+    db.prepare(`INSERT INTO ${t.serverSessions} (auth_key_id, session_id, created_at) VALUES (?, ?, ?)`).run(-9223372036854775808n, 1n, 1_700_000_000);
+    db.close();
+    let now = Date.now();
+    const storage = new SqliteSessionStorage({ path, ttlSeconds: 5, clock: () => now });
+    expect(await storage.sessionInfo(-9223372036854775808n, 1n)).toEqual({ lastUsedAt: 1_700_000_000_000, expiresAt: null });
+    expect(await storage.createSession(2n, 2n)).toBe(true);
+    now += 5_000;
+    expect(await storage.hasSession(2n, 2n)).toBe(false);
+    expect(await storage.expireSessions()).toEqual([{ authKeyId: 2n, sessionId: 2n }]);
+    expect(await storage.listSessions(-9223372036854775808n)).toEqual([1n]);
+    await storage.close();
+    const check = new Database(path, { readonly: true });
+    expect(check.prepare("SELECT value FROM mtstore_meta WHERE key = 'schema_version'").pluck().get()).toBe(SCHEMA_VERSION);
+    expect(check.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'mtstore_server_sessions'").pluck().all()).toContain('mtstore_server_sessions_expiry');
+    // The sweep's query goes through that index, not a scan of the table.
+    const plan = check.prepare('EXPLAIN QUERY PLAN SELECT auth_key_id, session_id FROM mtstore_server_sessions WHERE expires_at <= ? ORDER BY expires_at LIMIT ?').all(1, 10) as { detail: string }[];
+    expect(plan.map((row) => row.detail).join(' ')).toContain('mtstore_server_sessions_expiry');
+    check.close();
   });
 });
 
