@@ -20,6 +20,8 @@ const T = {
   kv: 'mtstore_kv',
   server: 'mtstore_server_sessions',
 };
+// A server row is live until its expiry (the adapter's own condition).
+const LIVE = '(expires_at IS NULL OR expires_at > ?)';
 const SESSION_OF = `(SELECT id FROM ${T.sessions} WHERE name = ?)`;
 
 const bit = (value) => (value === undefined ? null : value ? 1 : 0);
@@ -28,9 +30,12 @@ const bit = (value) => (value === undefined ? null : value ? 1 : 0);
 function rawTargets(db) {
   const read = (sql) => db.prepare(sql).safeIntegers(true);
   const s = {
-    exists: db.prepare(`SELECT 1 FROM ${T.server} WHERE auth_key_id = ? AND session_id = ?`).pluck(),
-    insert: db.prepare(`INSERT INTO ${T.server} (auth_key_id, session_id, created_at) VALUES (?, ?, unixepoch()) ON CONFLICT (auth_key_id, session_id) DO NOTHING`),
-    remove: db.prepare(`DELETE FROM ${T.server} WHERE auth_key_id = ? AND session_id = ?`),
+    // Schema 3 (server session lifetime): the adapter's statements, with the clock (epoch ms) and expiry.
+    exists: db.prepare(`SELECT 1 FROM ${T.server} WHERE auth_key_id = ? AND session_id = ? AND ${LIVE}`).pluck(),
+    insert: db.prepare(`INSERT INTO ${T.server} (auth_key_id, session_id, created_at, last_used_at, expires_at) VALUES (?, ?, unixepoch(), ?, ?)
+      ON CONFLICT (auth_key_id, session_id) DO UPDATE SET created_at = excluded.created_at, last_used_at = excluded.last_used_at, expires_at = excluded.expires_at
+      WHERE expires_at <= excluded.last_used_at`),
+    remove: db.prepare(`DELETE FROM ${T.server} WHERE auth_key_id = ? AND session_id = ? AND ${LIVE}`),
     sessionId: read(`SELECT id FROM ${T.sessions} WHERE name = ?`).pluck(),
     session: read(`SELECT id, has_snapshot, version, home_dc_id, api_id, user_id, user_dc_id, user_bot, user_usernames, user_premium,
       state_pts, state_qts, state_date, state_seq, takeout_id FROM ${T.sessions} WHERE name = ?`),
