@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // npm run bench [-- --adapter redis[,postgres] --quick --concurrency 1,64 --out file.json]
+// (with memory or sqlite, or --adapter clients alone: also the "vs clients" section, bench/vs-clients.mjs)
 //
 // For every adapter whose server is reachable, measures each operation through the
 // adapter and through the raw driver doing the same work (same queries / commands,
@@ -135,11 +136,14 @@ for (const m of memory) {
   console.log(`memory    ${m.what.padEnd(34)} RSS ${(m.bytes / 2 ** 20).toFixed(1)} MiB (${Math.round(m.bytes / m.count)} B each), JS heap ${(m.heapBytes / 2 ** 20).toFixed(1)} MiB (${Math.round(m.heapBytes / m.count)} B each)`);
 }
 
+// mtstore against the clients' own storage (bench/vs-clients.mjs), with the memory and sqlite adapters.
+const clients = only && !only.includes('memory') && !only.includes('sqlite') && !only.includes('clients') ? [] : await (await import('./vs-clients.mjs')).benchClients({ quick });
+
 console.log(`\n${fullTable(results)}`);
 const short = belowTarget(results);
 if (short) console.log(`\n${short}`);
 
 const machine = { cpus: `${cpus().length}× ${cpus()[0]?.model ?? 'unknown'}`, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
 const out = option('out') ?? fileURLToPath(new URL('./results.json', import.meta.url));
-writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), machine, quick, results, memory, skipped }, null, 2)}\n`);
+writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), machine, quick, results, memory, clients, skipped }, null, 2)}\n`);
 console.log(`\nwrote ${out} (${results.length} rows)`);

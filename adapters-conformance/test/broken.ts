@@ -195,7 +195,8 @@ class ForgetfulPeers implements PeerRepository {
   }
   async upsert(peers: readonly Peer[]): Promise<void> {
     const table = this.backend.clients.get(this.name)?.peers;
-    for (const p of peers) table?.byKey.delete(`${p.type}:${p.id}`);
+    // The memory store keys a safe id by its number, any other id by the bigint.
+    for (const p of peers) table?.byId[p.type].delete(Number.isSafeInteger(Number(p.id)) ? Number(p.id) : p.id);
     return this.#inner.upsert(peers);
   }
   getById(type: PeerType, id: bigint) {

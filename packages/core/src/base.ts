@@ -542,7 +542,7 @@ export abstract class BaseStorage extends Closable implements Storage {
             assertAuthKey(key, 'key');
           });
         }
-        const copy = this.#sealer === undefined ? Uint8Array.from(key) : this.#sealer.seal(key, BaseStorage.#keyContext(dcId, false, PERMANENT_SLOT));
+        const copy = this.#sealer === undefined ? new Uint8Array(key) : this.#sealer.seal(key, BaseStorage.#keyContext(dcId, false, PERMANENT_SLOT));
         this.#lease.fence('authKeys.set');
         try {
           await this.authKeyRepository.set(dcId, copy);
@@ -577,7 +577,7 @@ export abstract class BaseStorage extends Closable implements Storage {
           () => {
             assertDcId(dcId, 'dcId');
             assertTempAuthKey(temp, 'temp');
-            const key = this.#sealer === undefined ? Uint8Array.from(temp.key) : this.#sealer.seal(temp.key, BaseStorage.#keyContext(dcId, false, temp.index));
+            const key = this.#sealer === undefined ? new Uint8Array(temp.key) : this.#sealer.seal(temp.key, BaseStorage.#keyContext(dcId, false, temp.index));
             copy = { index: temp.index, key, expiresAt: temp.expiresAt };
           },
           () => repo().setTemp(dcId, (copy as TempAuthKey).index, copy as TempAuthKey),
@@ -627,7 +627,7 @@ export abstract class BaseStorage extends Closable implements Storage {
         const sealer = this.#sealer;
         // A value that merely looks sealed is sealed too, so it reads back as written.
         const seal = sealer !== undefined && (options?.secret === true || sealer.isSecretKv(key) || isSealed(value));
-        const copy = seal ? sealer.seal(value, { kind: 'kv', key }) : Uint8Array.from(value);
+        const copy = seal ? sealer.seal(value, { kind: 'kv', key }) : new Uint8Array(value);
         this.#lease.fence('kv.set');
         try {
           await this.kvRepository.set(key, copy);
@@ -686,21 +686,28 @@ export abstract class BaseStorage extends Closable implements Storage {
     };
   }
 
+  /**
+   * True when the peer repository's data never crossed a process or disk boundary
+   * (memory: it holds the objects core validated on upsert), so a lookup need not
+   * re-check what it returns with checkStoredPeer. Every other adapter decodes rows or
+   * documents someone else could have written, and keeps the check.
+   */
+  protected get peersNeedNoStoredCheck(): boolean {
+    return false;
+  }
+
   #peerCache(): PeerCache {
     const peerLabel = `${this.storedLabel}, peer`;
     const repo = (): PeerRepository => this.peerRepository;
-    const findPeer = async (operation: string, find: () => Promise<Peer | null>, usable: boolean): Promise<Peer | null> => {
-      let peer: Peer | null;
-      try {
-        peer = await find();
-      } catch (error) {
-        throw toStorageError(error, this.where(operation));
-      }
+    /** What a lookup returns, checked unless the repository's data never left this process. */
+    const found = (peer: Peer | null, usable: boolean): Peer | null => {
       if (peer === null) return null;
-      checkStoredPeer(peer, peerLabel);
+      if (!this.peersNeedNoStoredCheck) checkStoredPeer(peer, peerLabel);
       // Lookups by username or phone serve to obtain a usable access hash: a min one is not.
       return usable && peer.min === true ? null : peer;
     };
+    // Lookups are written out (no closures per call): they are a client's hottest path.
+    // A repository may answer without a promise (see MaybePromise): then nothing is awaited.
     return {
       upsert: async (peers) => {
         if (this.closed) throw this.closedError('peers.upsert');
@@ -715,38 +722,52 @@ export abstract class BaseStorage extends Closable implements Storage {
         if (batch.length === 0) return;
         this.#lease.fence('peers.upsert');
         try {
-          await repo().upsert(batch);
+          const done = this.peerRepository.upsert(batch);
+          if (done instanceof Promise) await done;
         } catch (error) {
           throw toStorageError(error, this.where('peers.upsert'));
         }
       },
       getById: async (type, id) => {
         if (this.closed) throw this.closedError('peers.getById');
-        try {
-          assertPeerType(type, 'type');
-          assertInt64(id, 'id');
-        } catch (error) {
-          throw invalid(error, this.where('peers.getById'));
+        if ((type !== 'user' && type !== 'chat' && type !== 'channel') || typeof id !== 'bigint' || id < INT64_MIN || id > INT64_MAX) {
+          this.#invalid('peers.getById', () => {
+            assertPeerType(type, 'type');
+            assertInt64(id, 'id');
+          });
         }
-        return findPeer('peers.getById', () => repo().getById(type, id), false);
+        let peer: Peer | null;
+        try {
+          const result = this.peerRepository.getById(type, id);
+          peer = result instanceof Promise ? await result : result;
+        } catch (error) {
+          throw toStorageError(error, this.where('peers.getById'));
+        }
+        return found(peer, false);
       },
       getByUsername: async (username) => {
         if (this.closed) throw this.closedError('peers.getByUsername');
+        if (typeof username !== 'string' || !USERNAME_PATTERN.test(username)) this.#invalid('peers.getByUsername', () => assertUsername(username, 'username'));
+        let peer: Peer | null;
         try {
-          assertUsername(username, 'username');
+          const result = this.peerRepository.getByUsername(usernameKey(username));
+          peer = result instanceof Promise ? await result : result;
         } catch (error) {
-          throw invalid(error, this.where('peers.getByUsername'));
+          throw toStorageError(error, this.where('peers.getByUsername'));
         }
-        return findPeer('peers.getByUsername', () => repo().getByUsername(usernameKey(username)), true);
+        return found(peer, true);
       },
       getByPhone: async (phone) => {
         if (this.closed) throw this.closedError('peers.getByPhone');
+        if (typeof phone !== 'string' || !PHONE_PATTERN.test(phone)) this.#invalid('peers.getByPhone', () => assertPhone(phone, 'phone'));
+        let peer: Peer | null;
         try {
-          assertPhone(phone, 'phone');
+          const result = this.peerRepository.getByPhone(phone);
+          peer = result instanceof Promise ? await result : result;
         } catch (error) {
-          throw invalid(error, this.where('peers.getByPhone'));
+          throw toStorageError(error, this.where('peers.getByPhone'));
         }
-        return findPeer('peers.getByPhone', () => repo().getByPhone(phone), true);
+        return found(peer, true);
       },
       list: (options = {}) => {
         let cursor: string | null = null;
@@ -779,6 +800,9 @@ export abstract class BaseStorage extends Closable implements Storage {
 }
 
 const DEFAULT_PEER_PAGE = 1000;
+/** The patterns of assertUsername / assertPhone, for the inline checks of the lookups. */
+const USERNAME_PATTERN = /^[A-Za-z0-9_]{1,64}$/;
+const PHONE_PATTERN = /^[0-9]{1,20}$/;
 
 /** Operations run through #run that write: fenced by the lease (the hand-written hot paths call the fence themselves). */
 const WRITES: ReadonlySet<string> = new Set([
