@@ -24,6 +24,10 @@ const OPERATIONS = [
   'authKeys.set',
   'kv.get',
   'kv.set',
+  'save (encryption on ÷ off)',
+  'load (encryption on ÷ off)',
+  'cached hasSession hit',
+  'cached hasSession miss',
 ];
 
 interface Row {
