@@ -13,11 +13,13 @@ import {
   toStorageError,
 } from './errors.js';
 import type {
+  AuthKeyEntry,
   AuthKeyStore,
   ChannelState,
   KeyValueStore,
   Peer,
   PeerCache,
+  RefMessageEntry,
   RefMessageStore,
   Session,
   SessionStorageProtocol,
@@ -291,6 +293,16 @@ export abstract class BaseStorage extends Closable implements Storage {
       }
       return authKeyBytes(key);
     };
+    const checkTemp = (temp: TempAuthKey, dcId: number, what: string): TempAuthKey => {
+      const key = checkKey(temp.key, dcId, `temp auth key ${temp.index}${what}`) as AuthKeyBytes;
+      try {
+        assertTempKeyIndex(temp.index, 'index');
+        assertEpochSeconds(temp.expiresAt, 'expiresAt');
+      } catch {
+        throw new CorruptDataError(`${this.storedLabel}: stored temp auth key ${String(temp.index)}${what} for DC ${dcId} has no valid index or expiresAt`);
+      }
+      return { index: temp.index, key, expiresAt: temp.expiresAt };
+    };
     return {
       // get and set are written out (no #run closures): a client reads and writes keys on every connect.
       get: async (dcId) => {
@@ -329,14 +341,7 @@ export abstract class BaseStorage extends Closable implements Storage {
           },
           async () => {
             const temp = await repo().getTemp(dcId, index);
-            if (temp === null) return null;
-            const key = checkKey(temp.key, dcId, `temp auth key ${index}`) as AuthKeyBytes;
-            try {
-              assertEpochSeconds(temp.expiresAt, 'expiresAt');
-            } catch {
-              throw new CorruptDataError(`${this.storedLabel}: stored temp auth key ${index} for DC ${dcId} has no valid expiresAt`);
-            }
-            return { index, key, expiresAt: temp.expiresAt };
+            return temp === null ? null : checkTemp({ ...temp, index }, dcId, '');
           },
         ),
       setTemp: (dcId, temp) => {
@@ -361,6 +366,20 @@ export abstract class BaseStorage extends Closable implements Storage {
           () => repo().setTemp(dcId, index, null),
         ),
       deleteByDc: (dcId) => this.#run('authKeys.deleteByDc', () => assertDcId(dcId, 'dcId'), () => repo().deleteByDc(dcId)),
+      entries: () =>
+        this.#run('authKeys.entries', undefined, async () =>
+          (await repo().entries()).map((stored): AuthKeyEntry => {
+            const { dcId, mediaOnly } = stored;
+            if (!isDcId(dcId) || typeof mediaOnly !== 'boolean' || !Array.isArray(stored.tempAuthKeys)) {
+              throw new CorruptDataError(`${this.storedLabel}: a stored auth key entry does not decode (DC ${describeValue(dcId)})`);
+            }
+            const media = mediaOnly ? ' (media-only entry)' : '';
+            const entry: AuthKeyEntry = { dcId, mediaOnly, tempAuthKeys: stored.tempAuthKeys.map((temp) => checkTemp(temp, dcId, media)) };
+            if (stored.authKey !== undefined) entry.authKey = checkKey(stored.authKey, dcId, `auth key${media}`) as AuthKeyBytes;
+            return entry;
+          }),
+        ),
+      clear: () => this.#run('authKeys.clear', undefined, () => repo().clear()),
     };
   }
 
@@ -446,6 +465,19 @@ export abstract class BaseStorage extends Closable implements Storage {
       },
       deleteByPeer: (peerId) => this.#run('refMessages.deleteByPeer', () => assertInt64(peerId, 'peerId'), () => repo().deleteByPeer(peerId)),
       clear: () => this.#run('refMessages.clear', undefined, () => repo().clear()),
+      list: (options = {}) => {
+        let page: PageOptions | undefined;
+        return this.#run(
+          'refMessages.list',
+          () => (page = pageOptions(options)),
+          async () => {
+            const { cursor, limit } = page as PageOptions;
+            const result = await repo().list(cursor, limit);
+            for (const ref of result.refs) checkStoredRef(ref, this.storedLabel);
+            return result;
+          },
+        );
+      },
     };
   }
 
@@ -511,27 +543,15 @@ export abstract class BaseStorage extends Closable implements Storage {
         return findPeer('peers.getByPhone', () => repo().getByPhone(phone), true);
       },
       list: (options = {}) => {
-        let cursor: string | null = null;
-        let limit = DEFAULT_PEER_PAGE;
+        let page: PageOptions | undefined;
         return this.#run(
           'peers.list',
-          () => {
-            if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`options must be an object, got ${describeValue(options)}`);
-            if (options.cursor !== undefined && options.cursor !== null) {
-              if (typeof options.cursor !== 'string' || options.cursor.length === 0 || options.cursor.length > 1024) {
-                throw new InvalidArgumentError(`options.cursor must be a cursor from a previous page, got ${describeValue(options.cursor)}`);
-              }
-              cursor = options.cursor;
-            }
-            if (options.limit !== undefined) {
-              assertPageLimit(options.limit, 'options.limit');
-              limit = options.limit;
-            }
-          },
+          () => (page = pageOptions(options)),
           async () => {
-            const page = await repo().list(cursor, limit);
-            for (const peer of page.peers) checkStoredPeer(peer, peerLabel);
-            return page;
+            const { cursor, limit } = page as PageOptions;
+            const result = await repo().list(cursor, limit);
+            for (const peer of result.peers) checkStoredPeer(peer, peerLabel);
+            return result;
           },
         );
       },
@@ -540,7 +560,36 @@ export abstract class BaseStorage extends Closable implements Storage {
   }
 }
 
-const DEFAULT_PEER_PAGE = 1000;
+const DEFAULT_PAGE = 1000;
+
+interface PageOptions {
+  cursor: string | null;
+  limit: number;
+}
+
+/** The options of `peers.list` and `refMessages.list`: an opaque cursor and a page size. */
+function pageOptions(options: unknown): PageOptions {
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`options must be an object, got ${describeValue(options)}`);
+  const { cursor, limit } = options as { cursor?: unknown; limit?: unknown };
+  const page: PageOptions = { cursor: null, limit: DEFAULT_PAGE };
+  if (cursor !== undefined && cursor !== null) {
+    if (typeof cursor !== 'string' || cursor.length === 0 || cursor.length > 1024) {
+      throw new InvalidArgumentError(`options.cursor must be a cursor from a previous page, got ${describeValue(cursor)}`);
+    }
+    page.cursor = cursor;
+  }
+  if (limit !== undefined) {
+    assertPageLimit(limit, 'options.limit');
+    page.limit = limit;
+  }
+  return page;
+}
+
+function checkStoredRef(ref: RefMessageEntry, label: string): void {
+  if (!isInt64(ref.peerId) || !isInt64(ref.chatId) || !Number.isInteger(ref.messageId) || ref.messageId < 1 || ref.messageId > 2 ** 31 - 1) {
+    throw new CorruptDataError(`${label}: a stored reference message does not decode (peer ${describeValue(ref.peerId)})`);
+  }
+}
 
 function isDcId(value: unknown): value is number {
   return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= MAX_DC_ID;

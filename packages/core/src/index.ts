@@ -1,4 +1,5 @@
 export type {
+  AuthKeyEntry,
   AuthKeyStore,
   ChannelState,
   DataCenter,
@@ -10,6 +11,9 @@ export type {
   PeerPage,
   PeerType,
   RefMessage,
+  RefMessageEntry,
+  RefMessageListOptions,
+  RefMessagePage,
   RefMessageStore,
   SelfUser,
   Session,
