@@ -121,6 +121,11 @@ export function refMessages({ group, test, expect }: StorageRegistrar): void {
       await source.refMessages.delete(-1001n, [2, 5]);
       const { refs } = await listAll(source, 7);
       expect(new Set(refs.map((r) => `${r.peerId}/${r.chatId}/${r.messageId}`)).size, 'no reference twice').toBe(refs.length);
+      // The last listed reference of each peer is its most recent one.
+      for (const peer of peers) {
+        const last = refs.filter((r) => r.peerId === peer).at(-1);
+        expect(last === undefined ? null : { chatId: last.chatId, messageId: last.messageId }, `last listed of peer ${peer}`).toEqual(await source.refMessages.getByPeer(peer));
+      }
       for (const r of refs) await copy.refMessages.store(r.peerId, r.chatId, r.messageId);
       expect((await listAll(copy, 10_000)).refs).toEqual(refs);
       for (const peer of peers) expect(await copy.refMessages.getByPeer(peer), `peer ${peer}`).toEqual(await source.refMessages.getByPeer(peer));
