@@ -42,3 +42,20 @@ export function adapterTargets(client, server, { session = benchSession(), batch
     'kv.set': (i) => client.kv.set(kvKey(i), kvValue(i)),
   };
 }
+
+/** The encryption the sealed rows use: one 32-byte key. */
+export const benchEncryption = { keys: [{ id: 'bench', key: new Uint8Array(32).fill(7) }] };
+
+/**
+ * Rows for encryption at rest: `save` / `load` through `sealed` (a storage of the same
+ * adapter and backend opened with `benchEncryption`) beside the same calls through
+ * `plain` (the module's client, no encryption), so the printed ratio is on ÷ off.
+ */
+export async function sealedRows(plain, sealed, session = benchSession()) {
+  await sealed.save(session);
+  return {
+    adapter: { 'save (encryption on ÷ off)': () => sealed.save(session), 'load (encryption on ÷ off)': () => sealed.load() },
+    raw: { 'save (encryption on ÷ off)': () => plain.save(session), 'load (encryption on ÷ off)': () => plain.load() },
+    close: () => sealed.close(),
+  };
+}

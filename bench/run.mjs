@@ -62,6 +62,11 @@ for (const name of ADAPTERS.filter((n) => !only || only.includes(n))) {
     continue;
   }
   const opened = await module.open();
+  // Encryption-at-rest rows: the module's sealed storage beside its plain one (bench/common.mjs sealedRows).
+  if (opened.sealed) {
+    Object.assign(opened.targets.adapter, opened.sealed.adapter);
+    Object.assign(opened.targets.raw, opened.sealed.raw);
+  }
   try {
     for (const operation of Object.keys(opened.targets.adapter)) {
       // A row needs both sides: an operation whose raw side a module does not define yet is listed, not measured.
@@ -102,6 +107,7 @@ for (const name of ADAPTERS.filter((n) => !only || only.includes(n))) {
       }
     }
   } finally {
+    await opened.sealed?.close();
     await opened.close();
   }
 }

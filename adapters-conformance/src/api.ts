@@ -3,7 +3,7 @@
  * The kit never imports a runner: `@mtstore/conformance/vitest` binds vitest, and
  * any runner with describe/it and a jest-style expect can be bound the same way.
  */
-import type { SessionEventBus, SessionStorageProtocol, Storage } from '@mtstore/core';
+import type { EncryptionOptions, SessionEventBus, SessionStorageProtocol, Storage } from '@mtstore/core';
 
 /** The jest/vitest matchers the kit uses. */
 export interface Assertion {
@@ -36,7 +36,9 @@ export interface StorageCapabilities {
   peerBatchSize?: number;
   /**
    * Two `open` calls on one namespace reach the same data (separate connections
-   * where the database has them). Default true. False skips the two-instance traits.
+   * where the database has them). Default true. False skips the traits that need two
+   * instances on one data set; the durability, concurrency and torn-read traits then
+   * run on one instance instead.
    */
   sharedBackend?: boolean;
 }
@@ -52,6 +54,22 @@ export interface ProcessesOption {
   module: string;
 }
 
+/**
+ * What the encryption-at-rest traits need: an instance with `encryption` in its
+ * options, and the bytes the database really holds, to search them for plaintext keys.
+ */
+export interface EncryptionSuiteOption {
+  /** Opens like `open`, passing `encryption` (undefined: none) in the adapter's options. */
+  open(namespace: string, name: string, encryption: EncryptionOptions | undefined): MaybePromise<Storage>;
+  /**
+   * Every byte the backend stores for `namespace` — the database file, every row's
+   * columns, every key's value, every document — as raw bytes (decode hex, base64 or
+   * BSON wrappers the database hands back). The kit checks that a plaintext key shows
+   * up in it and a sealed one never does.
+   */
+  dump(namespace: string): MaybePromise<Uint8Array>;
+}
+
 export interface StorageSuiteOptions {
   /** Opens session `name` in the backend `namespace`; the same namespace means the same data. */
   open(namespace: string, name: string): MaybePromise<Storage>;
@@ -61,7 +79,23 @@ export interface StorageSuiteOptions {
   modelRuns?: number;
   /** Removes what the namespace holds (tables, keys, files). Runs after each test. */
   cleanup?(namespace: string): MaybePromise<void>;
+  /**
+   * Optional: damages the stored snapshot of session `name` in `namespace` the
+   * adapter's own way (a key column cut to 3 bytes, a garbage hash field, a field of
+   * the wrong type), so that reading it cannot decode. The kit then expects
+   * CorruptDataError. Without it the trait is skipped, listed with that reason.
+   */
+  corrupt?(namespace: string, name: string): MaybePromise<void>;
+  /**
+   * Optional: drops every connection that instances on `namespace` hold, the way a
+   * server restart or a network cut would (pg_terminate_backend, CLIENT KILL, closing
+   * the file handle). The kit then expects calls to resolve or reject with
+   * StorageUnavailableError, and the instance to recover by itself.
+   */
+  interrupt?(namespace: string): MaybePromise<void>;
   capabilities?: StorageCapabilities;
+  /** For the encryption-at-rest traits (skipped, with that reason, without it). */
+  encryption?: EncryptionSuiteOption;
   /** Per-test timeout in ms. Default 30,000. */
   timeout?: number;
 }
@@ -81,6 +115,8 @@ export interface SessionStorageSuiteOptions {
   /** Runs of the model-based trait. Default 30; `MTSTORE_KIT_RUNS` overrides. */
   modelRuns?: number;
   cleanup?(namespace: string): MaybePromise<void>;
+  /** Optional: as for Storage, drops every connection of the namespace's instances. */
+  interrupt?(namespace: string): MaybePromise<void>;
   capabilities?: SessionStorageCapabilities;
   timeout?: number;
 }

@@ -3,7 +3,7 @@
  * fresh random namespace, closes what it opened and calls the adapter's cleanup,
  * so tests never depend on order or on each other.
  */
-import { CorruptDataError, InvalidArgumentError, NotFoundError, StorageClosedError, StorageError, StorageUnavailableError } from '@mtstore/core';
+import { CorruptDataError, EncryptionError, InvalidArgumentError, NotFoundError, StorageClosedError, StorageError, StorageUnavailableError } from '@mtstore/core';
 import type { Expect } from './api.js';
 
 interface Closable {
@@ -145,6 +145,7 @@ const CLASSES: Record<string, abstract new (...args: never[]) => StorageError> =
   MTSTORE_NOT_FOUND: NotFoundError,
   MTSTORE_STORAGE_UNAVAILABLE: StorageUnavailableError,
   MTSTORE_CORRUPT_DATA: CorruptDataError,
+  MTSTORE_ENCRYPTION: EncryptionError,
 };
 
 export const CODES = {
@@ -152,4 +153,5 @@ export const CODES = {
   closed: 'MTSTORE_STORAGE_CLOSED',
   notFound: 'MTSTORE_NOT_FOUND',
   unavailable: 'MTSTORE_STORAGE_UNAVAILABLE',
+  encryption: 'MTSTORE_ENCRYPTION',
 } as const;

@@ -9,6 +9,7 @@ export type {
   SessionEventBusCapabilities,
   SessionEventBusSuiteOptions,
   SessionStorageCapabilities,
+  EncryptionSuiteOption,
   SessionStorageSuiteOptions,
   StorageCapabilities,
   ProcessesOption,

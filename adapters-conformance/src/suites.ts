@@ -7,7 +7,9 @@ import { bus } from './traits/bus.js';
 import { BusScope, registrar, ServerScope, StorageScope } from './traits/context.js';
 import { events, observerIsolation } from './traits/events.js';
 import { invalidInput } from './traits/input.js';
+import { encryption } from './traits/encryption.js';
 import { keyValue } from './traits/kv.js';
+import { lease } from './traits/lease.js';
 import { authKeys } from './traits/keys.js';
 import { peers, peersV2 } from './traits/peers.js';
 import { refMessages } from './traits/refs.js';
@@ -17,6 +19,10 @@ import { crashes, processRaces } from './traits/processes.js';
 import { clientModel, serverModel } from './traits/model.js';
 import { serverSettling, settling } from './traits/settle.js';
 import { lifecycle, races, serverClosing, serverIds, serverInput, serverInstances } from './traits/server.js';
+import { busDomain, clientDomain, serverDomain } from './traits/domain.js';
+import { clientFaults, serverFaults } from './traits/faults.js';
+import { busIsolation, clientStaleness, serverStaleness } from './traits/isolation.js';
+import { tornReads } from './traits/torn.js';
 import { atomicSave, closing, deletion, ids, roundTrip, twoInstances, updateState } from './traits/storage.js';
 
 /** Client `Storage` + `PeerCache` traits. */
@@ -43,6 +49,12 @@ export function describeStorage(t: TestApi, name: string, options: StorageSuiteO
     settling(r);
     crashes(r);
     clientModel(r);
+    clientDomain(r);
+    clientStaleness(r);
+    tornReads(r);
+    clientFaults(r);
+    encryption(r);
+    lease(r);
   });
 }
 
@@ -59,6 +71,9 @@ export function describeSessionStorage(t: TestApi, name: string, options: Sessio
     serverSettling(r);
     processRaces(r);
     serverModel(r);
+    serverDomain(r);
+    serverStaleness(r);
+    serverFaults(r);
     events(r);
     observerIsolation(r);
   });
@@ -69,5 +84,7 @@ export function describeSessionEventBus(t: TestApi, name: string, options: Sessi
   const r = { ...registrar(t, options.cleanup, options.timeout, (scope) => new BusScope(scope, options)), options };
   t.describe(`${name} · SessionEventBus`, () => {
     bus(r);
+    busDomain(r);
+    busIsolation(r);
   });
 }

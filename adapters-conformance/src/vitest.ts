@@ -31,6 +31,7 @@ export type {
   SessionEventBusCapabilities,
   SessionEventBusSuiteOptions,
   SessionStorageCapabilities,
+  EncryptionSuiteOption,
   SessionStorageSuiteOptions,
   StorageCapabilities,
   StorageSuiteOptions,

@@ -14,9 +14,11 @@ export interface WorkerJob {
   module: string;
   namespace: string;
   name?: string;
-  kind: 'create' | 'destroy' | 'upsert-loop' | 'state-loop';
+  kind: 'create' | 'destroy' | 'upsert-loop' | 'state-loop' | 'lease-race' | 'lease-hold';
   /** create / destroy: concurrent calls in this process. */
   callers?: number;
+  /** lease-race / lease-hold: the lease's TTL. */
+  ttlSeconds?: number;
 }
 
 interface WorkerModule {
@@ -51,6 +53,22 @@ async function main(): Promise<void> {
   }
   if (module.openStorage === undefined) throw new Error(`${job.module} exports no openStorage(namespace, name)`);
   const storage = await module.openStorage(job.namespace, job.name ?? 'main');
+  if (job.kind === 'lease-race' || job.kind === 'lease-hold') {
+    await storage.lease.holder(); // connected before the start line
+    send({ ready: true });
+    await waitForGo();
+    // Takes the lease (heartbeat on) and holds it until killed.
+    try {
+      await storage.lease.acquire({ ttlSeconds: job.ttlSeconds ?? 20, owner: { label: `worker ${process.pid}` } });
+      send({ won: true, pid: process.pid });
+    } catch (error) {
+      const holder = (error as { holder?: { owner: { pid: number } } }).holder;
+      if (holder === undefined) throw error;
+      send({ won: false, pid: process.pid, holderPid: holder.owner.pid });
+    }
+    await new Promise(() => setInterval(() => undefined, 60_000));
+    return;
+  }
   send({ ready: true });
   // Loops until killed; every ack is sent only after the write's promise resolved.
   for (let round = 1; ; round++) {

@@ -18,7 +18,9 @@ import {
   LocalEventChannel,
   LocalSessionEventBus,
   StorageClosedError,
+  StorageUnavailableError,
   type ChannelState,
+  type EncryptionOptions,
   type Peer,
   type PeerCache,
   type PeerType,
@@ -44,13 +46,33 @@ export interface Broken {
   /** The trait group that must catch it. */
   group: string;
   /** Opens the broken thing on a namespace's shared store / channel. */
-  open: (backend: Backend, name: string) => Storage | SessionStorageProtocol | SessionEventBus;
+  open: (backend: Backend, name: string, encryption?: EncryptionOptions) => Storage | SessionStorageProtocol | SessionEventBus;
+  /** What the broken adapter declares about itself, and the fault hooks it gives. */
+  capabilities?: { sharedBackend?: boolean };
+  corrupt?: (backend: Backend, name: string) => void;
+  interrupt?: (backend: Backend) => void;
 }
 
 /** What one namespace shares: a memory store and a bus channel. */
 export interface Backend {
   store: MemoryStore;
   channel: LocalEventChannel;
+  /** Bumped by the interrupt hook: a simulated connection drop (see `connected`). */
+  drops: number;
+}
+
+/**
+ * The reference adapter's corrupt hook: cuts the first stored permanent key of
+ * `name` to 3 bytes, the way a truncated blob would look (memory's own test does the same).
+ */
+export function corruptMemory(b: Backend, name: string): void {
+  for (const keys of b.store.clients.get(name)?.keys.values() ?? []) {
+    if (keys.key !== undefined) {
+      keys.key = Uint8Array.from([1, 2, 3]);
+      return;
+    }
+  }
+  throw new Error(`corruptMemory: session ${name} has no stored key to damage`);
 }
 
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -69,6 +91,7 @@ function wrap(inner: Storage, changes: Partial<Omit<Storage, 'peers'>> & { peers
     authKeys: changes.authKeys ?? inner.authKeys,
     kv: changes.kv ?? inner.kv,
     refMessages: changes.refMessages ?? inner.refMessages,
+    lease: changes.lease ?? inner.lease,
     peers: { ...bindPeers(inner.peers), ...changes.peers },
   };
 }
@@ -97,6 +120,20 @@ function wrapServer(inner: SessionStorageProtocol, changes: Partial<SessionStora
 }
 
 const memory = (b: Backend, name: string) => new MemoryStorage({ store: b.store, name });
+
+/** Reads that hit a key they cannot open answer "nothing stored" instead of failing. */
+function swallowingSealErrors(inner: Storage): Storage {
+  const orNull = <T>(promise: Promise<T>): Promise<T | null> =>
+    promise.catch((error: unknown) => {
+      if ((error as { code?: unknown } | null)?.code === 'MTSTORE_ENCRYPTION') return null;
+      throw error;
+    });
+  const keys = inner.authKeys;
+  return wrap(inner, {
+    load: () => orNull(inner.load()),
+    authKeys: { ...keys, get: (dc) => orNull(keys.get(dc)), getTemp: (dc, i) => orNull(keys.getTemp(dc, i)), set: (dc, k) => keys.set(dc, k) },
+  });
+}
 const server = (b: Backend) => new MemorySessionStorage({ store: b.store });
 
 // ---- client storage -------------------------------------------------------------
@@ -531,6 +568,26 @@ function wrapBus(inner: SessionEventBus, changes: Partial<SessionEventBus>): Ses
 const globalChannel = new LocalEventChannel();
 
 export const BROKEN: readonly Broken[] = [
+  {
+    rule: 'the lease is taken whoever holds it',
+    suite: 'storage',
+    group: 'session lease',
+    open: (b, n) => {
+      const inner = new MemoryStorage({ store: b.store, name: n });
+      const lease = inner.lease;
+      return wrap(inner, {
+        lease: {
+          acquire: (options) => lease.acquire({ ...options, force: true }),
+          renew: () => lease.renew(),
+          release: () => lease.release(),
+          holder: () => lease.holder(),
+          get held() {
+            return lease.held;
+          },
+        },
+      });
+    },
+  },
   { rule: 'save writes in two steps', suite: 'storage', group: 'atomic save', open: (b, n) => new TornSave({ store: b.store, name: n }) },
   { rule: 'saveUpdateState creates a missing session', suite: 'storage', group: 'saveUpdateState', open: (b, n) => new StateWithoutSession({ store: b.store, name: n }) },
   { rule: 'saveUpdateState replaces every channel', suite: 'storage', group: 'saveUpdateState', open: (b, n) => new StateClobbersChannels({ store: b.store, name: n }) },
@@ -559,6 +616,13 @@ export const BROKEN: readonly Broken[] = [
   { rule: 'a second close rejects', suite: 'storage', group: 'close', open: secondCloseRejects },
   { rule: 'each instance caches what it loaded', suite: 'storage', group: 'two instances', open: staleCache },
   { rule: 'loaded keys print their bytes', suite: 'storage', group: 'secrets', open: leakingKeys },
+  { rule: 'the encryption option is ignored: keys stored in plaintext', suite: 'storage', group: 'encryption at rest', open: (b, n) => memory(b, n) },
+  {
+    rule: 'a sealed key that does not open reads as no key',
+    suite: 'storage',
+    group: 'encryption at rest',
+    open: (b, n, encryption) => swallowingSealErrors(new MemoryStorage({ store: b.store, name: n, encryption })),
+  },
   { rule: 'errors quote key bytes', suite: 'storage', group: 'secrets', open: keyInErrors },
 
   { rule: 'a moved username stays with its previous owner (random sequences)', suite: 'storage', group: 'model-based', open: usernameNotReleased },
@@ -580,6 +644,40 @@ export const BROKEN: readonly Broken[] = [
   { rule: 'buses ignore their namespace', suite: 'bus', group: 'bus', open: () => new LocalSessionEventBus(globalChannel) },
   { rule: 'unsubscribe does nothing', suite: 'bus', group: 'bus', open: (b) => noUnsubscribe(new LocalSessionEventBus(b.channel)) },
   { rule: 'subscribe resolves before the subscription is live', suite: 'bus', group: 'bus', open: (b) => lateSubscribe(new LocalSessionEventBus(b.channel)) },
+
+  // ---- issue 16: one class of realistic bug per line; each must fail its trait ----
+  // 1. values the old fixtures never used
+  { rule: 'DC ids kept in one byte (CDN DCs above 255 wrap)', suite: 'storage', group: 'value domain', open: (b, n) => new DcIdInAByte({ store: b.store, name: n }) },
+  { rule: 'temp keys kept for one DC only', suite: 'storage', group: 'value domain', open: (b, n) => new TempKeysOfOneDc({ store: b.store, name: n }) },
+  { rule: 'dates kept as signed 32-bit', suite: 'storage', group: 'value domain', open: (b, n) => new DatesInInt32({ store: b.store, name: n }) },
+  { rule: 'a state with pts 0 is not saved', suite: 'storage', group: 'value domain', open: (b, n) => new ZeroPtsDropped({ store: b.store, name: n }) },
+  { rule: 'an empty tempAuthKeys list loads as []', suite: 'storage', group: 'value domain', open: (b, n) => new EmptyTempKeysKept({ store: b.store, name: n }) },
+  { rule: 'session names fold case', suite: 'storage', group: 'value domain', open: (b, n) => new MemoryStorage({ store: b.store, name: n.toLowerCase() }) },
+  { rule: 'self usernames stored lower-case', suite: 'storage', group: 'value domain', open: (b, n) => new SelfUsernamesLowered({ store: b.store, name: n }) },
+  { rule: 'min: false given explicitly is taken as min', suite: 'storage', group: 'value domain', open: minFlagPresentMeansMin },
+  { rule: 'user access hashes pass through Number', suite: 'storage', group: 'value domain', open: userHashThroughNumber },
+  { rule: 'listSessions returns at most 100', suite: 'server', group: 'value domain', open: (b) => new ListsAHundred({ store: b.store }) },
+  { rule: 'event origins are cut at the first colon', suite: 'bus', group: 'value domain', open: (b) => originCutAtColon(new LocalSessionEventBus(b.channel)) },
+  // 3. staleness and isolation
+  { rule: 'each instance caches the auth keys and kv values it read', suite: 'storage', group: 'staleness and isolation', open: cachedKeysAndKv },
+  { rule: 'closing one storage closes the backend for every instance', suite: 'storage', group: 'staleness and isolation', open: (b, n) => sharedConnection(memory(b, n), b.store) },
+  { rule: 'closing one session storage closes the backend for every instance', suite: 'server', group: 'staleness and isolation', open: (b) => sharedConnection(server(b), b.store) },
+  { rule: 'each server instance caches the sessions it saw', suite: 'server', group: 'staleness and isolation', open: (b) => new CachedSessions({ store: b.store }) },
+  { rule: 'closing one bus closes the channel for every bus', suite: 'bus', group: 'staleness and isolation', open: (b) => closesTheChannel(new LocalSessionEventBus(b.channel), b.channel) },
+  { rule: 'a closed bus keeps delivering to its listeners', suite: 'bus', group: 'staleness and isolation', open: (b) => closeKeepsListening(b.channel) },
+  { rule: 'the publisher’s own subscribers hear a late echo', suite: 'bus', group: 'staleness and isolation', open: (b) => lateEcho(new LocalSessionEventBus(b.channel)) },
+  // 4. atomicity under concurrent readers
+  { rule: 'saveUpdateState writes the state, then the channels', suite: 'storage', group: 'atomicity under concurrent readers', open: (b, n) => new TornUpdateState({ store: b.store, name: n }) },
+  { rule: 'a peer batch is applied in chunks of 100', suite: 'storage', group: 'atomicity under concurrent readers', open: (b, n) => new ChunkedPeerBatch({ store: b.store, name: n }) },
+  // 6. damaged data and lost connections
+  { rule: 'a damaged snapshot loads as null', suite: 'storage', group: 'faults', open: corruptLoadsNull, corrupt: corruptMemory },
+  { rule: 'a dropped connection surfaces as the driver’s error', suite: 'storage', group: 'faults', open: (b, n) => behindConnection(memory(b, n), b, 'raw error'), interrupt: drop },
+  { rule: 'a dropped connection is never re-established', suite: 'storage', group: 'faults', open: (b, n) => behindConnection(memory(b, n), b, 'never recovers'), interrupt: drop },
+  { rule: 'a dropped server connection surfaces as the driver’s error', suite: 'server', group: 'faults', open: (b) => behindConnection(server(b), b, 'raw error'), interrupt: drop },
+  // 7. a capability must not remove coverage
+  { rule: 'save writes in two steps (declares sharedBackend: false)', suite: 'storage', group: 'atomic save', open: (b, n) => new TornSave({ store: b.store, name: n }), capabilities: { sharedBackend: false } },
+  { rule: 'saveUpdateState resolves before the write (declares sharedBackend: false)', suite: 'storage', group: 'saveUpdateState', open: lateUpdateState, capabilities: { sharedBackend: false } },
+  { rule: 'kv.set resolves before the write (declares sharedBackend: false)', suite: 'storage', group: 'kv', open: lateKvSet, capabilities: { sharedBackend: false } },
 ];
 
 function duplicating(inner: SessionEventBus): SessionEventBus {
@@ -600,8 +698,277 @@ function noUnsubscribe(inner: SessionEventBus): SessionEventBus {
 function lateSubscribe(inner: SessionEventBus): SessionEventBus {
   return wrapBus(inner, {
     subscribe: async (listener) => {
-      const live = new Promise<() => Promise<void>>((resolve) => setTimeout(() => resolve(inner.subscribe(listener)), 100));
+      const live = new Promise<() => Promise<void>>((resolve) => setTimeout(() => resolve(inner.subscribe(listener).catch(() => async () => {})), 100));
       return async () => (await live)();
     },
+  });
+}
+
+// ---- issue 16 adapters ------------------------------------------------------------
+
+class DcIdInAByte extends MemoryStorage {
+  protected override writeSession(session: Session): Promise<void> {
+    return super.writeSession({ ...session, homeDcId: session.homeDcId & 0xff || 1, dcs: session.dcs.map((dc) => ({ ...dc, id: dc.id & 0xff || 1 })) });
+  }
+}
+
+class TempKeysOfOneDc extends MemoryStorage {
+  protected override writeSession(session: Session): Promise<void> {
+    let kept = false;
+    const dcs = session.dcs.map((dc) => {
+      if (dc.tempAuthKeys === undefined || dc.tempAuthKeys.length === 0) return dc;
+      if (kept) return { ...dc, tempAuthKeys: undefined };
+      kept = true;
+      return dc;
+    });
+    return super.writeSession({ ...session, dcs: dcs.map((dc) => Object.fromEntries(Object.entries(dc).filter(([, v]) => v !== undefined)) as typeof dc) });
+  }
+}
+
+class DatesInInt32 extends MemoryStorage {
+  protected override writeSession(session: Session): Promise<void> {
+    return super.writeSession(session.state ? { ...session, state: { ...session.state, date: session.state.date | 0 } } : session);
+  }
+  protected override async readSession(): Promise<Session | null> {
+    const session = await super.readSession();
+    // A negative int32 read back is clamped, so validation does not flag it.
+    if (session?.state && session.state.date < 0) session.state.date = 0;
+    return session;
+  }
+}
+
+class ZeroPtsDropped extends MemoryStorage {
+  protected override writeSession(session: Session): Promise<void> {
+    if (session.state && !session.state.pts) {
+      const { state: _s, ...rest } = session;
+      return super.writeSession(rest);
+    }
+    return super.writeSession(session);
+  }
+}
+
+class EmptyTempKeysKept extends MemoryStorage {
+  #empty = new Set<number>();
+  protected override writeSession(session: Session): Promise<void> {
+    this.#empty = new Set(session.dcs.filter((dc) => dc.tempAuthKeys?.length === 0).map((dc) => dc.id));
+    return super.writeSession(session);
+  }
+  protected override async readSession(): Promise<Session | null> {
+    const session = await super.readSession();
+    for (const dc of session?.dcs ?? []) if (this.#empty.has(dc.id) && dc.tempAuthKeys === undefined) dc.tempAuthKeys = [];
+    return session;
+  }
+}
+
+class SelfUsernamesLowered extends MemoryStorage {
+  protected override writeSession(session: Session): Promise<void> {
+    return super.writeSession(session.user?.usernames ? { ...session, user: { ...session.user, usernames: session.user.usernames.map((u) => u.toLowerCase()) } } : session);
+  }
+}
+
+function minFlagPresentMeansMin(b: Backend, name: string): Storage {
+  const inner = memory(b, name);
+  const asMin = (p: Peer): Peer => ('min' in p ? { ...p, min: true } : p);
+  return wrap(inner, {
+    peers: {
+      upsert: (peers) => inner.peers.upsert(peers.map(asMin)),
+      getById: async (type, id) => {
+        const found = await inner.peers.getById(type, id);
+        return found && found.min === true ? { ...found, min: false } : found;
+      },
+    },
+  });
+}
+
+function userHashThroughNumber(b: Backend, name: string): Storage {
+  const inner = memory(b, name);
+  return wrap(inner, {
+    peers: { upsert: (peers) => inner.peers.upsert(peers.map((p) => (p.type === 'user' ? { ...p, accessHash: lossy(p.accessHash) } : p))) },
+  });
+}
+
+class ListsAHundred extends MemorySessionStorage {
+  protected override async findSessions(authKeyId: bigint): Promise<bigint[]> {
+    return (await super.findSessions(authKeyId)).slice(0, 100);
+  }
+  protected override async removeAllSessions(authKeyId: bigint): Promise<bigint[]> {
+    const ids = (await super.findSessions(authKeyId)).slice(0, 100);
+    for (const id of ids) await super.removeSession(authKeyId, id);
+    return ids;
+  }
+}
+
+function originCutAtColon(inner: SessionEventBus): SessionEventBus {
+  return wrapBus(inner, { publish: (e) => inner.publish(typeof e?.origin === 'string' && e.origin.includes(':') ? { ...e, origin: e.origin.split(':')[0] || '?' } : e) });
+}
+
+function cachedKeysAndKv(b: Backend, name: string): Storage {
+  const inner = memory(b, name);
+  const keys = new Map<number, Uint8Array | null>();
+  const values = new Map<string, Uint8Array | null>();
+  return wrap(inner, {
+    authKeys: {
+      ...inner.authKeys,
+      get: async (dc) => (keys.has(dc) ? (keys.get(dc) ?? null) : (keys.set(dc, await inner.authKeys.get(dc)), keys.get(dc) ?? null)),
+      set: (dc, key) => (keys.delete(dc), inner.authKeys.set(dc, key)),
+      delete: (dc) => (keys.delete(dc), inner.authKeys.delete(dc)),
+      getTemp: (dc, i) => inner.authKeys.getTemp(dc, i),
+      setTemp: (dc, t) => inner.authKeys.setTemp(dc, t),
+      deleteTemp: (dc, i) => inner.authKeys.deleteTemp(dc, i),
+      deleteByDc: (dc) => (keys.delete(dc), inner.authKeys.deleteByDc(dc)),
+    },
+    kv: {
+      ...inner.kv,
+      get: async (k) => (values.has(k) ? (values.get(k) ?? null) : (values.set(k, await inner.kv.get(k)), values.get(k) ?? null)),
+      set: (k, v) => (values.delete(k), inner.kv.set(k, v)),
+      delete: (k) => (values.delete(k), inner.kv.delete(k)),
+      entries: () => inner.kv.entries(),
+      clear: () => (values.clear(), inner.kv.clear()),
+    },
+  });
+}
+
+/** Instances of one backend share one "connection"; the first close ends it for all. */
+const endedConnections = new WeakSet<object>();
+function sharedConnection<T extends object>(inner: T, backend: object): T {
+  return new Proxy(inner, {
+    get(target, property) {
+      const value: unknown = Reflect.get(target, property, target);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        if (property === 'close') endedConnections.add(backend);
+        else if (endedConnections.has(backend)) return Promise.reject(new StorageClosedError('the shared connection was closed'));
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+}
+
+class CachedSessions extends MemorySessionStorage {
+  readonly #seen = new Set<string>();
+  protected override async sessionExists(a: bigint, s: bigint): Promise<boolean> {
+    if (this.#seen.has(`${a}/${s}`)) return true;
+    const found = await super.sessionExists(a, s);
+    if (found) this.#seen.add(`${a}/${s}`);
+    return found;
+  }
+}
+
+function closesTheChannel(inner: SessionEventBus, channel: LocalEventChannel): SessionEventBus {
+  return wrapBus(inner, {
+    publish: (e) => (endedConnections.has(channel) ? Promise.resolve() : inner.publish(e)),
+    close: () => (endedConnections.add(channel), inner.close()),
+  });
+}
+
+/** close() marks the bus closed for callers but leaves its subscriptions on the channel. */
+function closeKeepsListening(channel: LocalEventChannel): SessionEventBus {
+  const inner = new LocalSessionEventBus(channel);
+  const listening = new LocalSessionEventBus(channel);
+  let closed = false;
+  return {
+    publish: (e) => (closed ? Promise.reject(new StorageClosedError('closed')) : inner.publish(e)),
+    subscribe: (l) => (closed ? Promise.reject(new StorageClosedError('closed')) : listening.subscribe(l)),
+    close: async () => {
+      closed = true;
+      await inner.close();
+    },
+  };
+}
+
+/** The publisher's own listeners hear an event at once, then again when the "server" echoes it. */
+function lateEcho(inner: SessionEventBus): SessionEventBus {
+  const own = new Set<(e: SessionEvent) => void>();
+  return wrapBus(inner, {
+    subscribe: async (listener) => {
+      own.add(listener);
+      const stop = await inner.subscribe(listener);
+      return async () => (own.delete(listener), stop());
+    },
+    publish: async (e) => {
+      await inner.publish(e);
+      setTimeout(() => {
+        for (const l of own) l(e);
+      }, 100);
+    },
+  });
+}
+
+class TornUpdateState extends MemoryStorage {
+  protected override async writeUpdateState(state: UpdateState, channels: readonly ChannelState[]): Promise<boolean> {
+    const snapshot = this.store.clients.get(this.name)?.snapshot;
+    if (!snapshot) return false;
+    snapshot.state = { ...state };
+    await tick(); // a reader here sees the new state with the old channels
+    return super.writeUpdateState(state, channels);
+  }
+}
+
+class ChunkedPeerBatch extends MemoryStorage {
+  protected override readonly peerRepository = Object.assign(new MemoryPeers(this.store, this.name), {
+    async upsert(this: MemoryPeers, peers: readonly Peer[]): Promise<void> {
+      for (let i = 0; i < peers.length; i += 100) {
+        await MemoryPeers.prototype.upsert.call(this, peers.slice(i, i + 100));
+        await tick();
+      }
+    },
+  });
+}
+
+function corruptLoadsNull(b: Backend, name: string): Storage {
+  const inner = memory(b, name);
+  return wrap(inner, { load: () => inner.load().catch((e: { code?: string }) => (e.code === 'MTSTORE_CORRUPT_DATA' ? null : Promise.reject(e))) });
+}
+
+function drop(b: Backend): void {
+  b.drops++;
+}
+
+/**
+ * An instance behind a simulated connection: `drop` cuts it. 'reconnects' is what the
+ * contract asks (one StorageUnavailableError, then it reconnects); the broken modes
+ * reject with the driver's own error, or never reconnect.
+ */
+/** A repository-like object (peers, authKeys, lease…), not a value (a date, an array, a record of data). */
+function hasMethods(value: unknown): value is object {
+  if (value === null || typeof value !== 'object' || Object.prototype.toString.call(value) !== '[object Object]') return false;
+  const proto = Object.getPrototypeOf(value) as object | null;
+  const own = Object.values(value).some((v) => typeof v === 'function');
+  const inherited = proto !== null && proto !== Object.prototype && Object.getOwnPropertyNames(proto).some((k) => k !== 'constructor' && typeof Object.getOwnPropertyDescriptor(proto, k)?.value === 'function');
+  return own || inherited;
+}
+
+export function behindConnection<T extends object>(inner: T, b: Backend, mode: 'reconnects' | 'raw error' | 'never recovers'): T {
+  let seen = b.drops;
+  /** The error a call meets on a dropped connection, or undefined when connected. */
+  const gate = (): Error | undefined => {
+    if (b.drops === seen) return undefined;
+    if (mode !== 'never recovers') seen = b.drops;
+    if (mode === 'raw error') return Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+    return new StorageUnavailableError('the connection was lost');
+  };
+  const proxy = (target: object): object =>
+    new Proxy(target, {
+      get(t, property) {
+        const value: unknown = Reflect.get(t, property, t);
+        if (typeof value === 'function') {
+          if (property === 'close') return (value as () => unknown).bind(t);
+          // Not async: synchronous methods stay synchronous while connected.
+          return (...args: unknown[]) => {
+            const error = gate();
+            return error === undefined ? (value as (...a: unknown[]) => unknown).apply(t, args) : Promise.reject(error);
+          };
+        }
+        // Repositories (peers, authKeys, lease…) are wrapped too; values (dates, arrays, bytes) are not.
+        return hasMethods(value) ? proxy(value) : value;
+      },
+    });
+  return proxy(inner) as T;
+}
+
+function lateKvSet(b: Backend, name: string): Storage {
+  const inner = memory(b, name);
+  return wrap(inner, {
+    kv: { ...inner.kv, get: (k) => inner.kv.get(k), delete: (k) => inner.kv.delete(k), entries: () => inner.kv.entries(), clear: () => inner.kv.clear(), set: async (k, v) => void setTimeout(() => void inner.kv.set(k, v).catch(() => {}), 30) },
   });
 }

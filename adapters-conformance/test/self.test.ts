@@ -5,11 +5,12 @@
  * whole suite against one adapter.
  */
 import { describe, expect, it } from 'vitest';
-import { LocalEventChannel, LocalSessionEventBus, type SessionEventBus, type SessionStorageProtocol, type Storage } from '@mtstore/core';
+import { LocalEventChannel, LocalSessionEventBus, type EncryptionOptions, type SessionEventBus, type SessionStorageProtocol, type Storage } from '@mtstore/core';
 import type { Expect, TestApi } from '../src/api.js';
 import { describeSessionEventBus, describeSessionStorage, describeStorage } from '../src/suites.js';
 import { MemorySessionStorage, MemoryStorage, MemoryStore } from '../../packages/memory/src/index.js';
-import { BROKEN, type Backend, type Broken, type Suite } from './broken.js';
+import { dumpStore } from '../../packages/memory/test/dump.js';
+import { BROKEN, behindConnection, corruptMemory, type Backend, type Broken, type Suite } from './broken.js';
 
 interface Collected {
   path: string[];
@@ -62,19 +63,34 @@ async function run(tests: Collected[]): Promise<Outcome> {
   return outcome;
 }
 
+type Hooks = Pick<Broken, 'capabilities' | 'corrupt' | 'interrupt'>;
+
 /** A suite over `open`, every namespace with its own store and channel. */
-function suite(kind: Suite, open: (backend: Backend, name: string) => unknown): (t: TestApi) => void {
+function suite(kind: Suite, open: (backend: Backend, name: string, encryption?: EncryptionOptions) => unknown, hooks: Hooks = {}): (t: TestApi) => void {
   const backends = new Map<string, Backend>();
-  const backend = (ns: string) => backends.get(ns) ?? backends.set(ns, { store: new MemoryStore(), channel: new LocalEventChannel() }).get(ns)!;
+  const backend = (ns: string) => backends.get(ns) ?? backends.set(ns, { store: new MemoryStore(), channel: new LocalEventChannel(), drops: 0 }).get(ns)!;
   const cleanup = (ns: string) => void backends.delete(ns);
-  const options = { peerBatchSize: 1_000 }; // the full 10,000 runs in memory's own conformance test
+  const faults = {
+    ...(hooks.corrupt ? { corrupt: (ns: string, name: string) => hooks.corrupt?.(backend(ns), name) } : {}),
+    ...(hooks.interrupt ? { interrupt: (ns: string) => hooks.interrupt?.(backend(ns)) } : {}),
+  };
+  // The full 10,000-peer batch runs in memory's own conformance test.
+  const capabilities = { peerBatchSize: 1_000, ...hooks.capabilities };
   switch (kind) {
     case 'storage':
       // Memory is fast: many more random sequences than an adapter's default 30, so a rule
       // the model-based trait checks is caught on every run, not by luck.
-      return (t) => describeStorage(t, 'x', { open: (ns, name) => open(backend(ns), name) as Storage, cleanup, capabilities: options, modelRuns: 400 });
+      return (t) =>
+        describeStorage(t, 'x', {
+          open: (ns, name) => open(backend(ns), name) as Storage,
+          cleanup,
+          capabilities,
+          modelRuns: 400,
+          ...faults,
+          encryption: { open: (ns, name, encryption) => open(backend(ns), name, encryption) as Storage, dump: (ns) => dumpStore(backend(ns).store) },
+        });
     case 'server':
-      return (t) => describeSessionStorage(t, 'x', { open: (ns) => open(backend(ns), '') as SessionStorageProtocol, cleanup, modelRuns: 400 });
+      return (t) => describeSessionStorage(t, 'x', { open: (ns) => open(backend(ns), '') as SessionStorageProtocol, cleanup, modelRuns: 400, capabilities: hooks.capabilities, ...faults });
     case 'bus':
       return (t) =>
         describeSessionEventBus(t, 'x', {
@@ -87,16 +103,20 @@ function suite(kind: Suite, open: (backend: Backend, name: string) => unknown): 
 }
 
 describe('the kit on the reference adapter', () => {
-  const reference: [Suite, (b: Backend, name: string) => unknown][] = [
-    ['storage', (b, name) => new MemoryStorage({ store: b.store, name })],
-    ['server', (b) => new MemorySessionStorage({ store: b.store })],
-    ['bus', (b) => new LocalSessionEventBus(b.channel)],
+  const drop = (b: Backend) => void b.drops++;
+  // Memory behind a simulated connection that reconnects after a drop, as the contract asks.
+  const reference: [Suite, (b: Backend, name: string, encryption?: EncryptionOptions) => unknown, Hooks][] = [
+    ['storage', (b, name, encryption) => behindConnection(new MemoryStorage({ store: b.store, name, encryption }), b, 'reconnects'), { corrupt: corruptMemory, interrupt: drop }],
+    ['server', (b) => behindConnection(new MemorySessionStorage({ store: b.store }), b, 'reconnects'), { interrupt: drop }],
+    ['bus', (b) => new LocalSessionEventBus(b.channel), {}],
   ];
-  for (const [kind, open] of reference) {
-    it(`memory passes every ${kind} trait`, async () => {
-      const outcome = await run(collect(suite(kind, open)));
+  for (const [kind, open, hooks] of reference) {
+    it(`memory passes every ${kind} trait, skipping none`, async () => {
+      const outcome = await run(collect(suite(kind, open, hooks)));
       expect(outcome.failed).toEqual([]);
       expect(outcome.passed.length).toBeGreaterThan(kind === 'bus' ? 10 : 30);
+      // Only the cross-process traits (no worker module in the self-test) may be skipped.
+      expect(outcome.skipped.filter((s) => !s.includes('processes.module'))).toEqual([]);
     });
   }
 });
@@ -107,7 +127,7 @@ describe('the kit fails every broken adapter', () => {
     it(`${broken.suite}: “${broken.rule}” fails the ${broken.group} traits`, async () => {
       expect(byRule.has(broken.rule)).toBe(false);
       byRule.add(broken.rule);
-      const tests = collect(suite(broken.suite, broken.open)).filter((t) => t.path[1] === broken.group);
+      const tests = collect(suite(broken.suite, broken.open, broken)).filter((t) => t.path[1] === broken.group);
       expect(tests.length, `trait group ${broken.group} exists`).toBeGreaterThan(0);
       const outcome = await run(tests);
       if (process.env.MTSTORE_KIT_VERBOSE) console.log(broken.rule, outcome.failed);

@@ -13,7 +13,7 @@
 // FerretDB), writes, release.
 import { Binary, MongoClient } from 'mongodb';
 import { fullSession, peer } from '@mtstore/conformance';
-import { adapterTargets, benchKey, benchKeyDc, kvKey, kvValue } from '../common.mjs';
+import { adapterTargets, benchEncryption, benchKey, benchKeyDc, kvKey, kvValue, sealedRows } from '../common.mjs';
 import { redactUrl } from '@mtstore/core';
 import { MongoSessionStorage, MongoStorage } from '@mtstore/mongo';
 
@@ -168,7 +168,9 @@ export default {
       });
     await rawUpsert(batch(0));
 
+    const sealed = await sealedRows(client, new MongoStorage({ ...options, name: 'sealed', encryption: benchEncryption }));
     return {
+      sealed,
       // 64 concurrent 1,000-peer batches of one session only queue on its lease.
       concurrency: { 'peers.upsert ×1000': [1] },
       targets: {

@@ -3,7 +3,7 @@
 // with the same parameters, on its own pool with the same settings, returning pg's
 // rows as they come (no model objects, no validation, no key copies).
 import { fullSession, peer } from '@mtstore/conformance';
-import { adapterTargets, benchKey, benchKeyDc, kvKey, kvValue } from '../common.mjs';
+import { adapterTargets, benchEncryption, benchKey, benchKeyDc, kvKey, kvValue, sealedRows } from '../common.mjs';
 import { POOL_DEFAULTS, PostgresSessionStorage, PostgresStorage } from '@mtstore/postgres';
 import { redactUrl } from '@mtstore/core';
 import pg from 'pg';
@@ -121,7 +121,9 @@ export default {
     ];
     const snapshot = snapshotValues(session);
 
+    const sealed = await sealedRows(client, new PostgresStorage({ config, schema, name: 'sealed', encryption: benchEncryption }));
     return {
+      sealed,
       targets: {
         adapter: adapterTargets(client, server),
         raw: {

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fullSession, peer } from '@mtstore/conformance';
-import { adapterTargets, benchKey, benchKeyDc, kvKey, kvValue } from '../common.mjs';
+import { adapterTargets, benchEncryption, benchKey, benchKeyDc, kvKey, kvValue, sealedRows } from '../common.mjs';
 import { SqliteSessionStorage, SqliteStorage } from '@mtstore/sqlite';
 
 const T = {
@@ -198,7 +198,9 @@ export default {
     for (let i = 0; i < 8; i++) raw.s.setKv.run(kvKey(i), kvValue(i), 'bench');
     raw.s.insert.run(1n, 1n);
 
+    const sealed = await sealedRows(client, new SqliteStorage({ path: join(dir, 'adapter.session'), name: 'sealed', encryption: benchEncryption }));
     return {
+      sealed,
       targets: {
         adapter: adapterTargets(client, server),
         raw: {

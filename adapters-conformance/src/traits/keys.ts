@@ -7,7 +7,7 @@
 import { authKey, fullSession, minimalSession } from '../fixtures.js';
 import type { StorageRegistrar } from './context.js';
 
-export function authKeys({ group, test, expect, options, skip }: StorageRegistrar): void {
+export function authKeys({ group, test, expect, options }: StorageRegistrar): void {
   const shared = options.capabilities?.sharedBackend !== false;
   group('auth keys', () => {
     test('set / get / delete the permanent key of a DC, with no snapshot saved', async (s) => {
@@ -116,6 +116,21 @@ export function authKeys({ group, test, expect, options, skip }: StorageRegistra
       expect(loaded?.dcs.map((dc) => dc.id)).toEqual([4, 1, 2, 3]);
     });
 
+    test('a media-only entry dropped by update keeps its keys as an address-less media-only entry; a DC whose last key is deleted disappears', async (s) => {
+      const storage = await s.open();
+      const media = { id: 5, ipv4: '149.154.171.5', port: 443, mediaOnly: true, authKey: authKey(50), tempAuthKeys: [{ index: 0, key: authKey(51), expiresAt: 7 }] };
+      await storage.save({ ...minimalSession(), dcs: [{ id: 2, port: 443 }, media] });
+      await storage.update({ homeDcId: 2, dcs: [{ id: 2, port: 443 }] });
+      expect((await storage.load())?.dcs).toEqual([{ id: 2, port: 443 }, { id: 5, mediaOnly: true, authKey: authKey(50), tempAuthKeys: media.tempAuthKeys }]);
+      // A key-only DC: listed while it holds a key, gone once its last key is deleted.
+      await storage.authKeys.set(9, authKey(9));
+      await storage.authKeys.setTemp(9, { index: 1, key: authKey(10), expiresAt: 1 });
+      await storage.authKeys.delete(9);
+      expect((await storage.load())?.dcs.at(-1), 'DC 9 with its temp key left').toEqual({ id: 9, tempAuthKeys: [{ index: 1, key: authKey(10), expiresAt: 1 }] });
+      await storage.authKeys.deleteTemp(9, 1);
+      expect((await storage.load())?.dcs.map((dc) => dc.id), 'DC 9 without keys').toEqual([2, 5]);
+    });
+
     test('delete removes the keys; other named sessions keep theirs', async (s) => {
       const alice = await s.open('alice');
       const bob = await s.open('bob');
@@ -210,10 +225,11 @@ export function authKeys({ group, test, expect, options, skip }: StorageRegistra
       }
     });
 
-    if (shared) {
-      test('durable on resolve and visible to another instance; concurrent writers of different keys lose none', async (s) => {
+    // With sharedBackend: false this runs on one instance.
+    {
+      test(`durable on resolve and visible to ${shared ? 'another' : 'the same'} instance; concurrent writers of different keys lose none`, async (s) => {
         const a = await s.open();
-        const b = await s.open();
+        const b = shared ? await s.open() : a;
         await a.save(minimalSession());
         await a.authKeys.set(2, authKey(1));
         expect(await b.authKeys.get(2)).toEqual(authKey(1));
@@ -231,8 +247,6 @@ export function authKeys({ group, test, expect, options, skip }: StorageRegistra
         expect(await a.authKeys.get(2)).toEqual(authKey(3));
         expect((await b.load())?.state?.pts).toBe(1);
       });
-    } else {
-      skip('durable on resolve and visible to another instance; concurrent writers of different keys lose none', 'declared capability sharedBackend: false');
     }
 
     test('the store keeps no reference to the caller’s key bytes, and get returns fresh copies', async (s) => {

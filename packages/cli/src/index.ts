@@ -6,3 +6,4 @@ export { migrate, type MigrateOptions, type MigrateReport, type MigratedSession,
 export { inspect, describeSession, type InspectOptions } from './inspect.js';
 export { check, type CheckReport } from './check.js';
 export type { Io } from './io.js';
+export { rotateKeys, encryptionFromFlags, type RotateKeysOptions } from './rotate.js';

@@ -1,6 +1,6 @@
 /** `mtstore inspect <source>`: a redacted summary. Keys are reported as present or absent, never printed. */
 import { existsSync } from 'node:fs';
-import type { DataCenter, Peer, PeerCache, PeerType, Session } from '@mtstore/core';
+import { describeHolder, type DataCenter, type LeaseHolder, type Peer, type PeerCache, type PeerType, type Session, type Storage } from '@mtstore/core';
 import type { Io } from './io.js';
 import { openExisting, readForeign, shown } from './source.js';
 
@@ -58,6 +58,20 @@ async function countAll(cache: PeerCache): Promise<string> {
   return peerLine(counts, min);
 }
 
+/** Who holds the session's lease (issue: one owner per session), or that it is free. */
+async function leaseLine(storage: Storage): Promise<string> {
+  let holder: LeaseHolder | null;
+  try {
+    holder = await storage.lease.holder();
+  } catch (error) {
+    // An adapter without leases, or a read-only file: inspect still shows the rest.
+    return `  lease: unknown (${error instanceof Error ? error.message.split('\n')[0] : String(error)})`;
+  }
+  if (holder === null) return '  lease: free';
+  const seconds = Math.max(0, Math.ceil((holder.expiresAt.getTime() - Date.now()) / 1000));
+  return `  lease: held by ${describeHolder(holder)}, token ${holder.token}, runs out at ${holder.expiresAt.toISOString()} (in ${seconds} s) unless renewed`;
+}
+
 export async function inspect(source: string, options: InspectOptions, io: Io): Promise<void> {
   const out = (line: string) => io.stdout.write(`${line}\n`);
   const foreign = await readForeign(source);
@@ -88,6 +102,7 @@ export async function inspect(source: string, options: InspectOptions, io: Io): 
       out(await countAll(storage.peers));
       const entries = await storage.kv.entries();
       if (entries.length) out(`  kv entries: ${entries.length} (${entries.map((e) => e.key).join(', ')})`);
+      out(await leaseLine(storage));
     } finally {
       await storage.close();
     }

@@ -8,6 +8,7 @@ import { importSession } from './import.js';
 import { inspect } from './inspect.js';
 import { processIo, say, type Io } from './io.js';
 import { migrate, type RefMode } from './migrate.js';
+import { rotateKeys } from './rotate.js';
 
 function integer(value: string): number {
   if (!/^\d+$/.test(value)) throw new CommanderInvalidArgument('expected a positive integer');
@@ -60,6 +61,19 @@ export function buildProgram(io: Io): Command {
     .addOption(new Option('--refs <which>', 'peers whose reference message is looked up').choices(['all', 'min', 'none']).default('all'))
     .action(async (from: string, to: string, opts: { name?: string[]; batch?: number; refs: RefMode }) => {
       await migrate(from, to, { ...(opts.name ? { names: opts.name } : {}), ...(opts.batch ? { batch: opts.batch } : {}), refs: opts.refs }, io);
+    });
+
+  program
+    .command('rotate-keys')
+    .description('Re-seal every session\'s auth keys (and secret kv values) with the first --key: key rotation, or sealing a plaintext store at once.')
+    .argument('<target>', 'a storage path or URL')
+    .requiredOption('-k, --key <id=ENV_VAR>', 'an encryption key id and the environment variable holding it (base64 or hex of 32 bytes); the first seals, list old keys after it (repeatable)', collect)
+    .option('--secret-kv <prefix>', 'also seal plaintext kv values under this key prefix (repeatable)', collect)
+    .option('-n, --name <session>', 'only this session (repeatable)', collect)
+    .option('--after <session>', 'resume: skip every session name up to and including this one')
+    .option('--batch <n>', 'sessions re-sealed concurrently (1-256, default 8)', integer)
+    .action(async (target: string, opts: { key: string[]; secretKv?: string[]; name?: string[]; after?: string; batch?: number }) => {
+      await rotateKeys(target, { keys: opts.key, secretKv: opts.secretKv, names: opts.name, after: opts.after, batch: opts.batch }, io);
     });
 
   program

@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { extname } from 'node:path';
 import { detectSessionFile, detectStringFormats, parseSession, type ConvertedSession, type SessionFormat } from '@mtstore/convert';
-import { openStorage, redactUrl, type Storage } from '@mtstore/core';
+import { openStorage, redactUrl, type EncryptionOptions, type Storage } from '@mtstore/core';
 import { CliError, EXIT } from './exit.js';
 
 const URL_SCHEME = /^([a-z][a-z0-9+.-]+):/i;
@@ -51,8 +51,8 @@ export async function openExisting(input: string, name: string | undefined): Pro
   return openStorage(input, name === undefined ? {} : { name });
 }
 
-export async function openTarget(input: string, name: string | undefined): Promise<Storage> {
-  return openStorage(input, name === undefined ? {} : { name });
+export async function openTarget(input: string, name: string | undefined, encryption?: EncryptionOptions): Promise<Storage> {
+  return openStorage(input, { ...(name === undefined ? {} : { name }), ...(encryption === undefined ? {} : { encryption }) });
 }
 
 /** A foreign session when the input is one (file written by another library, folder, string), else null. */

@@ -54,6 +54,14 @@ describe('import / export / inspect', () => {
     const key = (await parseSession(telethonFile)).session.dcs[0]!.authKey!;
     expect(out.out()).not.toContain(Buffer.from(key).toString('hex').slice(0, 12));
 
+    expect(out.out()).toContain('  lease: free');
+    const holder = await openStorage('shared://c', { name: 'x' });
+    await holder.lease.acquire({ owner: { host: 'bot-host', pid: 4242, label: 'bot@1' }, ttlSeconds: 60 });
+    const held = captureIo();
+    expect(await run(['inspect', 'shared://c'], held)).toBe(EXIT.OK);
+    expect(held.out()).toMatch(/ {2}lease: held by pid 4242 on host "bot-host" \("bot@1"\), token \d+, runs out at \S+Z \(in (59|60) s\) unless renewed/);
+    await holder.close();
+
     const text = readFileSync(`${convertFixtures}pyrogram/user.string`, 'utf8').trim();
     const str = captureIo();
     expect(await run(['inspect', text], str)).toBe(EXIT.OK);

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { registerAdapter, type Peer } from '@mtstore/core';
+import { registerAdapter, type EncryptionOptions, type Peer } from '@mtstore/core';
 import { MemorySessionStorage, MemoryStorage, MemoryStore } from '@mtstore/memory';
 import type { Io } from '../src/index.js';
 
@@ -25,9 +25,9 @@ export function captureIo(): Io & { out(): string; err(): string } {
  */
 export const stores = new Map<string, MemoryStore>();
 registerAdapter('shared', async () => ({
-  openStorage: (url: URL, { name }: { name: string }) => {
+  openStorage: (url: URL, { name, encryption }: { name: string; encryption?: EncryptionOptions }) => {
     const store = stores.get(url.host) ?? stores.set(url.host, new MemoryStore()).get(url.host)!;
-    return new MemoryStorage({ store, name });
+    return new MemoryStorage({ store, name, encryption });
   },
   openSessionStorage: (url: URL) => {
     const store = stores.get(url.host) ?? stores.set(url.host, new MemoryStore()).get(url.host)!;

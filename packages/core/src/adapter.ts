@@ -4,6 +4,7 @@
  * and a third-party package can plug in its own scheme with `registerAdapter`.
  */
 import type { SessionEventBus, SessionStorageProtocol, Storage } from './model.js';
+import type { EncryptionOptions } from './seal.js';
 
 export interface OpenedSessionStorage {
   storage: SessionStorageProtocol;
@@ -14,9 +15,10 @@ export interface OpenedSessionStorage {
 export interface StorageAdapter {
   /**
    * Opens client Storage for `url` (the adapter owns and closes the connection).
-   * `name` is the session name, already resolved from options or `?session=`.
+   * `name` is the session name, already resolved from options or `?session=`;
+   * `encryption`, when given, goes to the storage's options unchanged.
    */
-  openStorage(url: URL, options: { name: string }): Storage | Promise<Storage>;
+  openStorage(url: URL, options: { name: string; encryption?: EncryptionOptions }): Storage | Promise<Storage>;
   /** Opens server session storage for `url`, and the bus where the database has one. */
   openSessionStorage(url: URL): OpenedSessionStorage | Promise<OpenedSessionStorage>;
 }

@@ -22,6 +22,8 @@ import type {
   RefMessageEntry,
   RefMessageStore,
   Session,
+  DataCenter,
+  SessionLease,
   SessionStorageProtocol,
   SessionUpdate,
   Storage,
@@ -29,7 +31,9 @@ import type {
   UpdateState,
 } from './model.js';
 import { normalizePeerBatch, usernameKey } from './peers.js';
-import type { AuthKeyRepository, KeyValueRepository, PeerRepository, RefMessageRepository } from './repositories.js';
+import type { AuthKeyRepository, KeyValueRepository, LeaseRepository, PeerRepository, RefMessageRepository } from './repositories.js';
+import { isSealed, noEncryptionError, Sealer, type EncryptionOptions, type SealContext } from './seal.js';
+import { StorageLease } from './lease.js';
 import { authKeyBytes, checkStoredPeer, checkStoredSession, type AuthKeyBytes } from './stored.js';
 import {
   assertAuthKey,
@@ -39,6 +43,7 @@ import {
   assertInt64,
   assertKvKey,
   assertKvValue,
+  assertKvSetOptions,
   assertMessageId,
   assertMessageIds,
   assertPeerType,
@@ -85,8 +90,13 @@ abstract class Closable {
     return {};
   }
 
+  /** Work before the connection closes (BaseStorage gives its lease back). Must not reject. */
+  protected beforeClose(): Promise<void> {
+    return Promise.resolve();
+  }
+
   close(): Promise<void> {
-    this.#closing ??= this.closeConnection().catch((error: unknown) => {
+    this.#closing ??= this.beforeClose().then(() => this.closeConnection()).catch((error: unknown) => {
       throw toStorageError(error, `${this.constructor.name}.close`);
     });
     return this.#closing;
@@ -105,6 +115,44 @@ abstract class Closable {
   }
 }
 
+/** What every client storage's options may carry, whatever its database. */
+export interface BaseStorageOptions {
+  /**
+   * Seal auth keys (and secret kv values) at rest with AES-256-GCM. Absent: keys are
+   * stored as plain bytes, as before. See docs/contract.md "Encryption at rest".
+   */
+  encryption?: EncryptionOptions;
+}
+
+/** What `reseal()` did to one session. */
+export interface ResealReport {
+  name: string;
+  /** Keys (permanent and temporary) re-sealed with the write key, plaintext ones included. */
+  keys: number;
+  /** kv values re-sealed (sealed ones, and plaintext ones under a secret prefix). */
+  kvEntries: number;
+  /** Keys and kv values already sealed with the write key: left as they are. */
+  current: number;
+  /**
+   * False when no snapshot is stored under the name: its keys cannot be listed, so
+   * only the permanent keys of DCs 1-5 were looked at; any other key is sealed again
+   * on its next write and stays readable while the key that sealed it is configured.
+   */
+  snapshot: boolean;
+}
+
+const PERMANENT_SLOT = -1;
+/** DCs whose permanent keys `reseal` looks at when no snapshot lists the session's keys. */
+const PROBED_DCS = [1, 2, 3, 4, 5];
+
+/** A key opened for re-sealing must be a key: anything else is reported, never re-sealed. */
+function checkedKey(key: Uint8Array, label: string, what: string): Uint8Array {
+  if (!(key instanceof Uint8Array) || key.length !== AUTH_KEY_LENGTH) {
+    throw new CorruptDataError(`${label}: stored ${what} is ${key instanceof Uint8Array ? `${key.length} bytes` : typeof key}, expected ${AUTH_KEY_LENGTH} bytes`);
+  }
+  return key;
+}
+
 /**
  * Base class of every client `Storage`. The public methods validate, check
  * `closed`, copy what the caller passed (so changing it after the call changes
@@ -121,11 +169,16 @@ export abstract class BaseStorage extends Closable implements Storage {
   readonly authKeys: AuthKeyStore;
   readonly kv: KeyValueStore;
   readonly refMessages: RefMessageStore;
+  readonly lease: SessionLease;
+  /** The same object as `lease`: the write fence and close() reach it without a cast. */
+  readonly #lease: StorageLease;
   /**
    * `session "name"`: the prefix of CorruptDataError messages for this session's stored
    * data, built once so adapters' decoders need not build it on every read.
    */
   protected readonly storedLabel: string;
+  /** Seals and opens keys; undefined without `encryption` (the hot paths then do nothing extra). */
+  readonly #sealer: Sealer | undefined;
 
   /** Set by the adapter's constructor; called only with valid input, after the closed check. */
   protected abstract readonly authKeyRepository: AuthKeyRepository;
@@ -133,15 +186,38 @@ export abstract class BaseStorage extends Closable implements Storage {
   protected abstract readonly peerRepository: PeerRepository;
   protected abstract readonly refMessageRepository: RefMessageRepository;
 
-  constructor(name: string) {
+  constructor(name: string, options: BaseStorageOptions = {}) {
     super();
     assertSessionName(name, `${new.target.name}: name`);
     this.name = name;
     this.storedLabel = `session ${JSON.stringify(name)}`;
+    this.#sealer = options.encryption === undefined ? undefined : new Sealer(options.encryption, name, new.target.name);
     this.peers = this.#peerCache();
     this.authKeys = this.#authKeys();
     this.kv = this.#kv();
     this.refMessages = this.#refMessages();
+    let leases: LeaseRepository | undefined;
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the getter below reads the live flag
+    const storage = this;
+    this.lease = this.#lease = new StorageLease({
+      name,
+      get closed() {
+        return storage.closed;
+      },
+      // Created on first use: the adapter's constructor has run by then.
+      repository: () => (leases ??= this.createLeaseRepository()),
+      where: (operation) => this.where(operation),
+      closedError: (operation) => this.closedError(operation),
+    });
+  }
+
+  /** The adapter's lease operations (its lease.ts); undefined: `storage.lease` rejects. */
+  protected createLeaseRepository(): LeaseRepository | undefined {
+    return undefined;
+  }
+
+  protected override beforeClose(): Promise<void> {
+    return this.#lease.end();
   }
 
   /**
@@ -191,6 +267,7 @@ export abstract class BaseStorage extends Closable implements Storage {
         throw invalid(error, this.where(operation));
       }
     }
+    if (WRITES.has(operation)) this.#lease.fence(operation);
     try {
       return await work();
     } catch (error) {
@@ -225,7 +302,9 @@ export abstract class BaseStorage extends Closable implements Storage {
     } catch (error) {
       throw toStorageError(error, this.where('load'));
     }
-    return session === null ? null : checkStoredSession(session, this.storedLabel);
+    if (session === null) return null;
+    this.#openSessionKeys(session);
+    return checkStoredSession(session, this.storedLabel);
   }
 
   async save(session: Session): Promise<void> {
@@ -237,6 +316,8 @@ export abstract class BaseStorage extends Closable implements Storage {
     } catch (error) {
       throw invalid(error, this.where('save'));
     }
+    if (this.#sealer !== undefined) this.#sealSessionKeys(copy, this.#sealer);
+    this.#lease.fence('save');
     try {
       await this.writeSession(copy);
     } catch (error) {
@@ -267,6 +348,7 @@ export abstract class BaseStorage extends Closable implements Storage {
     } catch (error) {
       throw invalid(error, this.where('saveUpdateState'));
     }
+    this.#lease.fence('saveUpdateState');
     let stored: boolean;
     try {
       stored = await this.writeUpdateState({ pts: state.pts, qts: state.qts, date: state.date, seq: state.seq }, channelsCopy);
@@ -284,23 +366,171 @@ export abstract class BaseStorage extends Closable implements Storage {
     return this.#run('listNames', undefined, () => this.listSessionNames());
   }
 
+  /** Where a key belongs: bound into its sealed form's associated data. */
+  static #keyContext(dcId: number, mediaOnly: boolean, slot: number): SealContext {
+    return { kind: slot === PERMANENT_SLOT ? 'authKey' : 'tempAuthKey', dcId, mediaOnly, slot };
+  }
+
+  static #keyWhat(dcId: number, mediaOnly: boolean, slot: number): string {
+    return `${slot === PERMANENT_SLOT ? 'auth key' : `temp auth key ${slot}`} for DC ${dcId}${mediaOnly ? ' (media-only entry)' : ''}`;
+  }
+
+  /**
+   * A stored key as plaintext: a 256-byte value is plaintext (also with encryption
+   * configured: a store written before it is read as is and sealed on the next write),
+   * a sealed one is opened. Anything else is returned for the length check to report.
+   */
+  #openKey(stored: Uint8Array, dcId: number, mediaOnly: boolean, slot: number): Uint8Array {
+    if (stored.length === AUTH_KEY_LENGTH || !isSealed(stored)) return stored;
+    const what = `${this.storedLabel}: stored ${BaseStorage.#keyWhat(dcId, mediaOnly, slot)}`;
+    if (this.#sealer === undefined) throw noEncryptionError(stored, what);
+    return this.#sealer.open(stored, BaseStorage.#keyContext(dcId, mediaOnly, slot), what);
+  }
+
+  /** Opens every sealed key of a session an adapter read, in place. */
+  #openSessionKeys(session: Session): void {
+    if (!Array.isArray(session.dcs)) return;
+    for (const dc of session.dcs as (DataCenter | undefined)[]) {
+      if (dc === undefined || dc === null) continue;
+      const media = dc.mediaOnly === true;
+      if (dc.authKey instanceof Uint8Array && dc.authKey.length !== AUTH_KEY_LENGTH) dc.authKey = this.#openKey(dc.authKey, dc.id, media, PERMANENT_SLOT);
+      if (!Array.isArray(dc.tempAuthKeys)) continue;
+      for (const temp of dc.tempAuthKeys) {
+        if (temp?.key instanceof Uint8Array && temp.key.length !== AUTH_KEY_LENGTH && Number.isInteger(temp.index)) temp.key = this.#openKey(temp.key, dc.id, media, temp.index);
+      }
+    }
+  }
+
+  /** Replaces every key of the call-time copy with its sealed form. */
+  #sealSessionKeys(session: Session, sealer: Sealer): void {
+    for (const dc of session.dcs) {
+      const media = dc.mediaOnly === true;
+      if (dc.authKey !== undefined) dc.authKey = sealer.seal(dc.authKey, BaseStorage.#keyContext(dc.id, media, PERMANENT_SLOT));
+      for (const temp of dc.tempAuthKeys ?? []) temp.key = sealer.seal(temp.key, BaseStorage.#keyContext(dc.id, media, temp.index));
+    }
+  }
+
+  /** A stored kv value as plaintext: sealed values are opened, whatever the secret prefixes say. */
+  #openKv(stored: Uint8Array, key: string): Uint8Array {
+    if (!isSealed(stored)) return stored;
+    const what = `${this.storedLabel}: stored kv entry ${JSON.stringify(key)}`;
+    if (this.#sealer === undefined) throw noEncryptionError(stored, what);
+    return this.#sealer.open(stored, { kind: 'kv', key }, what);
+  }
+
+  /**
+   * Re-seals every key and kv value of this session that is not sealed with the
+   * write key (the first of `encryption.keys`): plaintext ones, and ones sealed with
+   * an older key. Values already current are left alone, so running it again is
+   * cheap and an interrupted run can simply be repeated. Keys of the main entry are
+   * rewritten one at a time (as `authKeys.set` does); keys of a media-only entry can
+   * only be written by `save`, so a session holding such a key that needs re-sealing
+   * is re-saved whole. A key a client rewrites between this read and write is set
+   * back to the value read: run it while no client writes this session's keys, or
+   * accept that a client may have to create a key again. `rotateEncryption` runs this
+   * over a whole backend.
+   */
+  async reseal(): Promise<ResealReport> {
+    return this.#run('reseal', () => {
+      if (this.#sealer === undefined) throw new InvalidArgumentError('no encryption is configured: pass encryption: { keys: [...] } to re-seal with its first key');
+    }, async () => {
+      const sealer = this.#sealer as Sealer;
+      const report: ResealReport = { name: this.name, keys: 0, kvEntries: 0, current: 0, snapshot: false };
+      const stale = (stored: Uint8Array): boolean => stored.length === AUTH_KEY_LENGTH || sealer.keyIdOf(stored) !== sealer.writeKeyId;
+      const session = await this.readSession();
+      if (session !== null) {
+        report.snapshot = true;
+        let mediaStale = 0;
+        for (const dc of session.dcs) {
+          const media = dc.mediaOnly === true;
+          const keys: [number, Uint8Array][] = [];
+          if (dc.authKey !== undefined) keys.push([PERMANENT_SLOT, dc.authKey]);
+          for (const temp of dc.tempAuthKeys ?? []) keys.push([temp.index, temp.key]);
+          for (const [slot, stored] of keys) {
+            if (!stale(stored)) {
+              report.current++;
+              continue;
+            }
+            if (media) {
+              mediaStale++;
+              continue;
+            }
+            const plain = checkedKey(this.#openKey(stored, dc.id, false, slot), this.storedLabel, BaseStorage.#keyWhat(dc.id, false, slot));
+            const sealed = sealer.seal(plain, BaseStorage.#keyContext(dc.id, false, slot));
+            if (slot === PERMANENT_SLOT) await this.authKeyRepository.set(dc.id, sealed);
+            else {
+              const expiresAt = dc.tempAuthKeys?.find((t) => t.index === slot)?.expiresAt as number;
+              await this.authKeyRepository.setTemp(dc.id, slot, { index: slot, key: sealed, expiresAt });
+            }
+            report.keys++;
+          }
+        }
+        if (mediaStale > 0) {
+          // Re-read (the main-entry keys were just rewritten) and save whole: load() opens and checks every key, save() seals each again.
+          const fresh = await this.load();
+          if (fresh !== null) await this.save(fresh);
+          report.keys += mediaStale;
+        }
+      }
+      if (session === null) {
+        // Without a snapshot the keys cannot be listed: look at the permanent keys of the
+        // production DCs, where clients write keys before they save anything.
+        for (const dcId of PROBED_DCS) {
+          const stored = await this.authKeyRepository.get(dcId);
+          if (stored === null) continue;
+          if (!stale(stored)) {
+            report.current++;
+            continue;
+          }
+          const plain = checkedKey(this.#openKey(stored, dcId, false, PERMANENT_SLOT), this.storedLabel, BaseStorage.#keyWhat(dcId, false, PERMANENT_SLOT));
+          await this.authKeyRepository.set(dcId, sealer.seal(plain, BaseStorage.#keyContext(dcId, false, PERMANENT_SLOT)));
+          report.keys++;
+        }
+      }
+      for (const entry of await this.kvRepository.entries()) {
+        if (!(entry.value instanceof Uint8Array)) continue;
+        if (isSealed(entry.value) ? sealer.keyIdOf(entry.value) === sealer.writeKeyId : !sealer.isSecretKv(entry.key)) {
+          if (isSealed(entry.value)) report.current++;
+          continue;
+        }
+        await this.kvRepository.set(entry.key, sealer.seal(this.#openKv(entry.value, entry.key), { kind: 'kv', key: entry.key }));
+        report.kvEntries++;
+      }
+      return report;
+    });
+  }
+
+  /**
+   * The adapter's key and kv repositories as they are, below sealing and the stored-
+   * data checks: what they return is what the database holds. For tools and tests
+   * (the conformance kit moves sealed values between sessions with it); an
+   * application has no use for it.
+   */
+  static storedRepositories(storage: BaseStorage): { readonly authKeys: AuthKeyRepository; readonly kv: KeyValueRepository } {
+    if (!(storage instanceof BaseStorage)) throw new InvalidArgumentError('BaseStorage.storedRepositories: expected a storage built on BaseStorage');
+    return { authKeys: storage.authKeyRepository, kv: storage.kvRepository };
+  }
+
   #authKeys(): AuthKeyStore {
     const repo = (): AuthKeyRepository => this.authKeyRepository;
-    const checkKey = (key: Uint8Array | null, dcId: number, what: string): AuthKeyBytes | null => {
-      if (key === null) return null;
+    const checkKey = (stored: Uint8Array | null, dcId: number, what: string, slot: number, mediaOnly = false): AuthKeyBytes | null => {
+      if (stored === null) return null;
+      const key = stored instanceof Uint8Array && stored.length !== AUTH_KEY_LENGTH ? this.#openKey(stored, dcId, mediaOnly, slot) : stored;
       if (!(key instanceof Uint8Array) || key.length !== AUTH_KEY_LENGTH) {
         throw new CorruptDataError(`${this.storedLabel}: stored ${what} for DC ${dcId} is ${key instanceof Uint8Array ? `${key.length} bytes` : typeof key}, expected ${AUTH_KEY_LENGTH} bytes`);
       }
       return authKeyBytes(key);
     };
-    const checkTemp = (temp: TempAuthKey, dcId: number, what: string): TempAuthKey => {
-      const key = checkKey(temp.key, dcId, `temp auth key ${temp.index}${what}`) as AuthKeyBytes;
+    /** A temp key of `entries()`: index and expiry checked, the key opened and checked like getTemp's. */
+    const checkTemp = (temp: TempAuthKey, dcId: number, mediaOnly: boolean): TempAuthKey => {
+      const what = mediaOnly ? ' (media-only entry)' : '';
       try {
         assertTempKeyIndex(temp.index, 'index');
         assertEpochSeconds(temp.expiresAt, 'expiresAt');
       } catch {
-        throw new CorruptDataError(`${this.storedLabel}: stored temp auth key ${String(temp.index)}${what} for DC ${dcId} has no valid index or expiresAt`);
+        throw new CorruptDataError(`${this.storedLabel}: stored temp auth key ${describeValue(temp.index)}${what} for DC ${dcId} has no valid index or expiresAt`);
       }
+      const key = checkKey(temp.key, dcId, `temp auth key ${temp.index}${what}`, temp.index, mediaOnly) as AuthKeyBytes;
       return { index: temp.index, key, expiresAt: temp.expiresAt };
     };
     return {
@@ -314,7 +544,7 @@ export abstract class BaseStorage extends Closable implements Storage {
         } catch (error) {
           throw toStorageError(error, this.where('authKeys.get'));
         }
-        return checkKey(key, dcId, 'auth key');
+        return checkKey(key, dcId, 'auth key', PERMANENT_SLOT);
       },
       set: async (dcId, key) => {
         if (this.closed) throw this.closedError('authKeys.set');
@@ -324,7 +554,8 @@ export abstract class BaseStorage extends Closable implements Storage {
             assertAuthKey(key, 'key');
           });
         }
-        const copy = Uint8Array.from(key);
+        const copy = this.#sealer === undefined ? Uint8Array.from(key) : this.#sealer.seal(key, BaseStorage.#keyContext(dcId, false, PERMANENT_SLOT));
+        this.#lease.fence('authKeys.set');
         try {
           await this.authKeyRepository.set(dcId, copy);
         } catch (error) {
@@ -341,7 +572,14 @@ export abstract class BaseStorage extends Closable implements Storage {
           },
           async () => {
             const temp = await repo().getTemp(dcId, index);
-            return temp === null ? null : checkTemp({ ...temp, index }, dcId, '');
+            if (temp === null) return null;
+            const key = checkKey(temp.key, dcId, `temp auth key ${index}`, index) as AuthKeyBytes;
+            try {
+              assertEpochSeconds(temp.expiresAt, 'expiresAt');
+            } catch {
+              throw new CorruptDataError(`${this.storedLabel}: stored temp auth key ${index} for DC ${dcId} has no valid expiresAt`);
+            }
+            return { index, key, expiresAt: temp.expiresAt };
           },
         ),
       setTemp: (dcId, temp) => {
@@ -351,7 +589,8 @@ export abstract class BaseStorage extends Closable implements Storage {
           () => {
             assertDcId(dcId, 'dcId');
             assertTempAuthKey(temp, 'temp');
-            copy = { index: temp.index, key: Uint8Array.from(temp.key), expiresAt: temp.expiresAt };
+            const key = this.#sealer === undefined ? Uint8Array.from(temp.key) : this.#sealer.seal(temp.key, BaseStorage.#keyContext(dcId, false, temp.index));
+            copy = { index: temp.index, key, expiresAt: temp.expiresAt };
           },
           () => repo().setTemp(dcId, (copy as TempAuthKey).index, copy as TempAuthKey),
         );
@@ -373,9 +612,10 @@ export abstract class BaseStorage extends Closable implements Storage {
             if (!isDcId(dcId) || typeof mediaOnly !== 'boolean' || !Array.isArray(stored.tempAuthKeys)) {
               throw new CorruptDataError(`${this.storedLabel}: a stored auth key entry does not decode (DC ${describeValue(dcId)})`);
             }
-            const media = mediaOnly ? ' (media-only entry)' : '';
-            const entry: AuthKeyEntry = { dcId, mediaOnly, tempAuthKeys: stored.tempAuthKeys.map((temp) => checkTemp(temp, dcId, media)) };
-            if (stored.authKey !== undefined) entry.authKey = checkKey(stored.authKey, dcId, `auth key${media}`) as AuthKeyBytes;
+            const entry: AuthKeyEntry = { dcId, mediaOnly, tempAuthKeys: stored.tempAuthKeys.map((temp) => checkTemp(temp, dcId, mediaOnly)) };
+            if (stored.authKey !== undefined) {
+              entry.authKey = checkKey(stored.authKey, dcId, `auth key${mediaOnly ? ' (media-only entry)' : ''}`, PERMANENT_SLOT, mediaOnly) as AuthKeyBytes;
+            }
             return entry;
           }),
         ),
@@ -389,7 +629,7 @@ export abstract class BaseStorage extends Closable implements Storage {
       if (value !== null && !(value instanceof Uint8Array)) {
         throw new CorruptDataError(`${this.storedLabel}: stored kv entry ${JSON.stringify(key)} is ${typeof value}, expected bytes`);
       }
-      return value;
+      return value === null ? null : this.#openKv(value, key);
     };
     return {
       // get and set are written out (no #run closures): bridges read and write kv entries often.
@@ -404,13 +644,18 @@ export abstract class BaseStorage extends Closable implements Storage {
         }
         return checkValue(value, key);
       },
-      set: async (key, value) => {
+      set: async (key, value, options) => {
         if (this.closed) throw this.closedError('kv.set');
         this.#check('kv.set', () => {
           assertKvKey(key, 'key');
           assertKvValue(value, 'value');
+          if (options !== undefined) assertKvSetOptions(options, 'options');
         });
-        const copy = Uint8Array.from(value);
+        const sealer = this.#sealer;
+        // A value that merely looks sealed is sealed too, so it reads back as written.
+        const seal = sealer !== undefined && (options?.secret === true || sealer.isSecretKv(key) || isSealed(value));
+        const copy = seal ? sealer.seal(value, { kind: 'kv', key }) : Uint8Array.from(value);
+        this.#lease.fence('kv.set');
         try {
           await this.kvRepository.set(key, copy);
         } catch (error) {
@@ -421,7 +666,7 @@ export abstract class BaseStorage extends Closable implements Storage {
       entries: () =>
         this.#run('kv.entries', undefined, async () => {
           const entries = await repo().entries();
-          for (const entry of entries) checkValue(entry.value, entry.key);
+          for (const entry of entries) entry.value = checkValue(entry.value, entry.key) as Uint8Array;
           return entries;
         }),
       clear: () => this.#run('kv.clear', undefined, () => repo().clear()),
@@ -508,6 +753,7 @@ export abstract class BaseStorage extends Closable implements Storage {
           throw invalid(error, this.where('peers.upsert'));
         }
         if (batch.length === 0) return;
+        this.#lease.fence('peers.upsert');
         try {
           await repo().upsert(batch);
         } catch (error) {
@@ -590,6 +836,24 @@ function checkStoredRef(ref: RefMessageEntry, label: string): void {
     throw new CorruptDataError(`${label}: a stored reference message does not decode (peer ${describeValue(ref.peerId)})`);
   }
 }
+
+/** Operations run through #run that write: fenced by the lease (the hand-written hot paths call the fence themselves). */
+const WRITES: ReadonlySet<string> = new Set([
+  'update',
+  'delete',
+  'authKeys.delete',
+  'authKeys.setTemp',
+  'authKeys.deleteTemp',
+  'authKeys.deleteByDc',
+  'authKeys.clear',
+  'kv.delete',
+  'kv.clear',
+  'refMessages.store',
+  'refMessages.delete',
+  'refMessages.deleteByPeer',
+  'refMessages.clear',
+  'peers.clear',
+]);
 
 function isDcId(value: unknown): value is number {
   return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= MAX_DC_ID;

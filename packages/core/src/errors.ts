@@ -7,6 +7,7 @@
  * A driver error is kept as `cause`, after `sanitizeCause` strips anything that can
  * carry query parameters (TypeORM's `parameters`, mysql2's `sql`, pg's `detail`).
  */
+import type { LeaseHolder } from './model.js';
 
 export type StorageErrorCode =
   | 'MTSTORE_INVALID_ARGUMENT'
@@ -15,7 +16,10 @@ export type StorageErrorCode =
   | 'MTSTORE_NOT_FOUND'
   | 'MTSTORE_STORAGE_UNAVAILABLE'
   | 'MTSTORE_MIGRATION'
-  | 'MTSTORE_ADAPTER_UNAVAILABLE';
+  | 'MTSTORE_ADAPTER_UNAVAILABLE'
+  | 'MTSTORE_ENCRYPTION'
+  | 'MTSTORE_LEASE_HELD'
+  | 'MTSTORE_LEASE_LOST';
 
 export abstract class StorageError extends Error {
   abstract readonly code: StorageErrorCode;
@@ -56,6 +60,51 @@ export class MigrationError extends StorageError {
   readonly code = 'MTSTORE_MIGRATION' as const;
 }
 
+/** Why a sealed value could not be opened. */
+export type EncryptionFailure = 'missing-key' | 'does-not-open';
+
+/**
+ * A sealed value (see `encryption` in the storage options) could not be opened:
+ * `missing-key` — the key it names (`keyId`) is not configured, or no encryption is;
+ * `does-not-open` — the key under that id is the wrong one, or the value was moved
+ * from another session / DC / slot, or altered. Never carries key or value bytes.
+ */
+export class EncryptionError extends StorageError {
+  readonly code = 'MTSTORE_ENCRYPTION' as const;
+
+  constructor(
+    message: string,
+    /** The id of the key the sealed value needs. */
+    readonly keyId: string,
+    readonly reason: EncryptionFailure,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Another process holds the session's lease: using the session now would make two
+ * clients share one auth key, which Telegram answers with AUTH_KEY_DUPLICATED and a
+ * revoked key. `holder` says who and until when.
+ */
+export class LeaseHeldError extends StorageError {
+  readonly code = 'MTSTORE_LEASE_HELD' as const;
+  readonly holder: LeaseHolder;
+
+  constructor(message: string, holder: LeaseHolder, options?: { cause?: unknown }) {
+    super(message, options);
+    this.holder = holder;
+  }
+}
+
+/**
+ * This instance's lease was taken over or ran out (the process stalled, or lost the
+ * database for longer than the lease lasts): the write was not applied.
+ */
+export class LeaseLostError extends StorageError {
+  readonly code = 'MTSTORE_LEASE_LOST' as const;
+}
+
 const ERROR_CODES: ReadonlySet<string> = new Set<StorageErrorCode>([
   'MTSTORE_INVALID_ARGUMENT',
   'MTSTORE_STORAGE_CLOSED',
@@ -64,6 +113,9 @@ const ERROR_CODES: ReadonlySet<string> = new Set<StorageErrorCode>([
   'MTSTORE_STORAGE_UNAVAILABLE',
   'MTSTORE_MIGRATION',
   'MTSTORE_ADAPTER_UNAVAILABLE',
+  'MTSTORE_ENCRYPTION',
+  'MTSTORE_LEASE_HELD',
+  'MTSTORE_LEASE_LOST',
 ]);
 
 /** True for any mtstore error, also one thrown by another copy of @mtstore/core. */

@@ -4,6 +4,11 @@ export type {
   ChannelState,
   DataCenter,
   KeyValueEntry,
+  KeyValueSetOptions,
+  LeaseAcquireOptions,
+  LeaseHolder,
+  LeaseOwner,
+  SessionLease,
   KeyValueStore,
   Peer,
   PeerCache,
@@ -29,8 +34,12 @@ export type {
 } from './model.js';
 export {
   CorruptDataError,
+  EncryptionError,
+  type EncryptionFailure,
   InvalidArgumentError,
   isStorageError,
+  LeaseHeldError,
+  LeaseLostError,
   MigrationError,
   NotFoundError,
   sanitizeCause,
@@ -65,6 +74,7 @@ export {
   assertHost,
   assertKvKey,
   assertKvValue,
+  assertKvSetOptions,
   assertMessageId,
   assertMessageIds,
   assertSessionUpdate,
@@ -82,10 +92,14 @@ export {
   PEER_TYPES,
 } from './validate.js';
 export type { AuthKeyRepository, KeyValueRepository, PeerRepository, RefMessageRepository } from './repositories.js';
+export type { LeaseRepository, StoredLease } from './repositories.js';
+export { DEFAULT_LEASE_TTL_SECONDS, describeHolder } from './lease.js';
 export { AuthKeyBytes, authKeyBytes, checkStoredPeer, checkStoredSession, int64FromStorage } from './stored.js';
 export { mergePeer, normalizePeerBatch, peerKey, usernameKey } from './peers.js';
 export { fromMarkedId, MAX_CHANNEL_ID, MAX_CHAT_ID, MAX_USER_ID, toMarkedId, type UnmarkedPeerId } from './marked.js';
-export { BaseSessionStorage, BaseStorage } from './base.js';
+export { BaseSessionStorage, BaseStorage, type BaseStorageOptions, type ResealReport } from './base.js';
+export { generateEncryptionKey, isSealed, sealedKeyId, type EncryptionKey, type EncryptionOptions } from './seal.js';
+export { rotateEncryption, type RotateEncryptionOptions, type RotateProgress, type RotateReport } from './rotate.js';
 export { decodeSessionEvent, deliverSafely, encodeSessionEvent, LocalEventChannel, LocalSessionEventBus } from './bus.js';
 export { SessionSubject, type SessionSubjectOptions } from './subject.js';
 export { copyPeer, copySelfUser, copySession, copySessionUpdate } from './copy.js';

@@ -171,9 +171,18 @@ export interface KeyValueEntry {
  * `save()`, removed by `delete()`. Keys: 1-255 printable ASCII characters without
  * spaces; values: at most 65536 bytes.
  */
+/** Options of `kv.set`. */
+export interface KeyValueSetOptions {
+  /**
+   * The value is a secret: with `encryption` configured on the storage it is stored
+   * sealed, like auth keys (without encryption it is stored as is).
+   */
+  secret?: boolean;
+}
+
 export interface KeyValueStore {
   get(key: string): Promise<Uint8Array | null>;
-  set(key: string, value: Uint8Array): Promise<void>;
+  set(key: string, value: Uint8Array, options?: KeyValueSetOptions): Promise<void>;
   delete(key: string): Promise<void>;
   /** Every entry, sorted by key. */
   entries(): Promise<KeyValueEntry[]>;
@@ -247,6 +256,64 @@ export interface SessionUpdate {
   channels?: ChannelState[];
 }
 
+/** Who holds a lease: shown to the next process that wants the session. */
+export interface LeaseOwner {
+  /** Default: the machine's host name. */
+  host: string;
+  /** Default: this process's id. */
+  pid: number;
+  /** Free text that tells a person which program this is: `bot@v1.4`, `worker-2`. */
+  label?: string;
+}
+
+/** A lease as the database holds it. */
+export interface LeaseHolder {
+  owner: LeaseOwner;
+  /** Grows with every acquisition of the session's lease (fencing token). */
+  token: bigint;
+  /** When the lease runs out unless renewed, by the database's clock where it has one. */
+  expiresAt: Date;
+}
+
+export interface LeaseAcquireOptions {
+  /** Partly or wholly replaces the default owner (host name, pid). */
+  owner?: Partial<LeaseOwner>;
+  /** How long the lease lasts without renewal: what a dead holder costs the next one. 1 … 86400, default 30. */
+  ttlSeconds?: number;
+  /**
+   * When another holder has it: `false` (default) rejects at once with LeaseHeldError,
+   * `true` waits until it is released or runs out, a number waits at most that many
+   * milliseconds and then rejects with LeaseHeldError.
+   */
+  wait?: boolean | number;
+  /** Take the lease even from a live holder (an operator's override); its writes are then rejected. */
+  force?: boolean;
+  /** Renew every ttlSeconds/4 while held (default true). `false`: call `renew()` yourself. */
+  heartbeat?: boolean;
+  /** Called once when a renewal finds the lease taken over (the bridges stop their client). */
+  onLost?: (error: Error & { code: 'MTSTORE_LEASE_LOST' }) => void;
+}
+
+/**
+ * One owner per session. Two processes using one auth key at once make Telegram
+ * answer AUTH_KEY_DUPLICATED and revoke the key; the lease turns that into an early
+ * LeaseHeldError naming the holder. While held, every write of this instance is
+ * fenced: once the lease was taken over or ran out, writes reject with
+ * LeaseLostError instead of being applied. Reads are never fenced.
+ */
+export interface SessionLease {
+  /** Takes the lease (again: renews it, when this instance holds it). */
+  acquire(options?: LeaseAcquireOptions): Promise<LeaseHolder>;
+  /** Extends this instance's lease by its TTL; LeaseLostError when another holder took it. */
+  renew(): Promise<LeaseHolder>;
+  /** Gives the lease back. Idempotent; also done by `close()`. */
+  release(): Promise<void>;
+  /** The live holder, whoever it is, or null. */
+  holder(): Promise<LeaseHolder | null>;
+  /** This instance's lease as last confirmed, or null when it holds none. */
+  readonly held: LeaseHolder | null;
+}
+
 /** One named client session (one account) in one backend. */
 export interface Storage {
   /** The stored session, or null when nothing is stored under this name. */
@@ -277,6 +344,8 @@ export interface Storage {
   readonly kv: KeyValueStore;
   readonly peers: PeerCache;
   readonly refMessages: RefMessageStore;
+  /** One owner per session: see SessionLease. */
+  readonly lease: SessionLease;
   /** Idempotent; every later call rejects with StorageClosedError. */
   close(): Promise<void>;
 }

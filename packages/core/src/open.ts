@@ -14,6 +14,7 @@ import { pathToFileURL } from 'node:url';
 import { redactUrl, type OpenedSessionStorage, type StorageAdapter } from './adapter.js';
 import { InvalidArgumentError, StorageError } from './errors.js';
 import type { SessionStorageProtocol, Storage } from './model.js';
+import type { EncryptionOptions } from './seal.js';
 import { assertSessionName, describeValue } from './validate.js';
 
 /** The adapter package could not be loaded: not installed, or its driver failed to load. */
@@ -27,6 +28,11 @@ export type SessionStorageInput = string | URL | SessionStorageProtocol | null |
 export interface OpenStorageOptions {
   /** Session name. Default: `?session=` in the URL, else `default` (as `new SqliteStorage(path)`). */
   name?: string;
+  /**
+   * Seal auth keys at rest (see `EncryptionOptions`). Keys go here — given as bytes
+   * or named by environment variable (`{ id, env: 'MTSTORE_KEY' }`) — never in the URL.
+   */
+  encryption?: EncryptionOptions;
 }
 
 /** Resolves to an adapter, or to a module exporting one as `adapter`. */
@@ -196,14 +202,21 @@ function explainOpenFailure(error: unknown, scheme: string, where: string): unkn
  */
 export async function openStorage(input?: StorageInput, options: OpenStorageOptions = {}): Promise<Storage> {
   const where = 'openStorage';
-  if (isStorage(input)) return input;
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${where}: options must be an object, got ${describeValue(options)}`);
+  if (isStorage(input)) {
+    if (options.encryption !== undefined) throw new InvalidArgumentError(`${where}: encryption cannot be added to an open storage instance; pass it to the instance's own options`);
+    return input;
+  }
   const target = input === null || input === undefined ? { url: new URL('memory:') } : toTarget(input as string | URL, where);
   const name = sessionName(target, options, where);
+  // A URL ends up in logs, shell history and error messages: a key there would leak (so it is not echoed here either).
+  if ([...target.url.searchParams.keys()].some((key) => /encrypt|secret|^key$/i.test(key))) {
+    throw new InvalidArgumentError(`${where}: encryption keys never go in the URL: pass options.encryption, e.g. { keys: [{ id: 'k1', env: 'MTSTORE_KEY' }] }`);
+  }
   const adapter = await loadAdapter(target.url, where);
   const scheme = target.url.protocol.replace(/:$/, '');
   try {
-    return await adapter.openStorage(target.url, { name });
+    return await adapter.openStorage(target.url, options.encryption === undefined ? { name } : { name, encryption: options.encryption });
   } catch (error) {
     throw explainOpenFailure(error, scheme, where);
   }

@@ -70,3 +70,32 @@ export interface RefMessageRepository {
    */
   list(cursor: string | null, limit: number): Promise<RefMessagePage>;
 }
+
+/** A lease as an adapter stores it; `owner` is the JSON text core gives it. */
+export interface StoredLease {
+  token: bigint;
+  owner: string;
+  /** Epoch milliseconds, by the database's clock where it has one. */
+  expiresAt: number;
+}
+
+/**
+ * The database side of `storage.lease`: the base class validates, keeps the
+ * heartbeat and fences writes; an adapter only takes, extends and gives back one
+ * record per session name, atomically across processes. The lease lives beside the
+ * session's data and survives `Storage.delete()`.
+ */
+export interface LeaseRepository {
+  /**
+   * Atomically: when no live lease exists (none, released or expired) or `force`, store
+   * one with a token greater than any before it for this name and return it as
+   * `{ acquired: true }`; otherwise change nothing and return the live one.
+   */
+  acquire(owner: string, ttlMs: number, force: boolean): Promise<{ acquired: boolean; lease: StoredLease }>;
+  /** When `token` is still the name's lease (expired or not), extend it to now + ttlMs and return the new expiry; otherwise null. */
+  renew(token: bigint, ttlMs: number): Promise<number | null>;
+  /** Remove or expire the lease when `token` is still it; otherwise nothing. */
+  release(token: bigint): Promise<void>;
+  /** The live lease of the name, or null. */
+  holder(): Promise<StoredLease | null>;
+}

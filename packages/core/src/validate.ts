@@ -142,6 +142,12 @@ export function assertKvValue(value: unknown, label: string): asserts value is U
   if (!(value instanceof Uint8Array) || value.length > MAX_KV_VALUE_BYTES) failSecret(label, `a Uint8Array of at most ${MAX_KV_VALUE_BYTES} bytes`, value);
 }
 
+/** `kv.set` options: `{ secret?: boolean }`. */
+export function assertKvSetOptions(value: unknown, label: string): asserts value is { secret?: boolean } {
+  if (!isRecord(value)) fail(label, 'an object like { secret: true }', value);
+  if (value.secret !== undefined && typeof value.secret !== 'boolean') fail(`${label}.secret`, 'a boolean', value.secret);
+}
+
 /** Message ids: positive 32-bit integers. */
 export function assertMessageId(value: unknown, label: string): asserts value is number {
   assertIntegerIn(value, label, 1, INT32_MAX);
@@ -408,8 +414,9 @@ export function assertPeer(value: unknown, label: string): asserts value is Peer
   assertOptionalBoolean(value.min, `${label}.min`);
   assertEpochSeconds(value.updatedAt, `${label}.updatedAt`);
   const name = value.displayName;
-  if (name !== undefined && (typeof name !== 'string' || name.length > MAX_DISPLAY_NAME)) {
-    fail(`${label}.displayName`, `a string of at most ${MAX_DISPLAY_NAME} characters`, name);
+  // U+0000 is excluded: PostgreSQL text (and C-string drivers) cannot hold it, and Telegram never sends it.
+  if (name !== undefined && (typeof name !== 'string' || name.length > MAX_DISPLAY_NAME || name.includes('\u0000'))) {
+    fail(`${label}.displayName`, `a string of at most ${MAX_DISPLAY_NAME} characters, without U+0000`, name);
   }
   const complete = value.complete;
   if (complete !== undefined && (!(complete instanceof Uint8Array) || complete.length > MAX_COMPLETE_BYTES)) {

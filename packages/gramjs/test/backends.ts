@@ -1,11 +1,13 @@
 /**
- * The backends every bridge suite runs on. Each factory opens one namespace (a
- * store, schema, prefix…) and hands out Storage instances by session name: two
- * instances with the same name are two processes sharing one session. A backend
- * whose server is unreachable is skipped with a one-line reason, and fails under CI.
+ * The backends every bridge suite runs on: the first-party adapters of
+ * ./adapters.ts, each against its real server. Each `create()` opens one namespace
+ * (a store, file, schema, prefix, database) and hands out Storage instances by
+ * session name: two instances with the same name are two processes sharing one
+ * session. An adapter whose server is unreachable gives null (skipped, with a
+ * one-line reason) and fails under CI.
  */
 import type { Storage } from '@mtstore/core';
-import { MemoryStorage, MemoryStore } from '@mtstore/memory';
+import { adapters } from '@mtstore/test-adapters';
 
 export interface Backend {
   /** A new Storage instance for session `name` (default `default`). */
@@ -20,28 +22,11 @@ export interface BackendFactory {
   create(): Promise<Backend | null>;
 }
 
-/** Closes every Storage the backend handed out, then runs `drop`. */
-function tracking(openStorage: (name: string) => Promise<Storage>, drop: () => Promise<void> = async () => {}): Backend {
-  const opened: Storage[] = [];
-  return {
-    async open(name = 'default') {
-      const storage = await openStorage(name);
-      opened.push(storage);
-      return storage;
-    },
-    async dispose() {
-      for (const storage of opened) await storage.close();
-      await drop();
-    },
-  };
-}
-
-export const memory: BackendFactory = {
-  name: 'memory',
+export const backends: BackendFactory[] = adapters.map((adapter) => ({
+  name: adapter.name,
   async create() {
-    const store = new MemoryStore();
-    return tracking(async (name) => new MemoryStorage({ store, name }));
+    if (!(await adapter.available())) return null;
+    const backend = await adapter.backend();
+    return { open: async (name = 'default') => backend.open(name), dispose: () => backend.dispose() };
   },
-};
-
-export const backends: BackendFactory[] = [memory];
+}));

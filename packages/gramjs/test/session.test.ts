@@ -28,7 +28,8 @@ for (const factory of backends) {
     /** A session as a process opening `name` would have it: a new Storage instance, load() done. */
     async function restart(options: { name?: string; completeObjects?: boolean } = {}): Promise<{ session: StorageSession; storage: Storage }> {
       const storage = await live.open(options.name ?? name);
-      const session = new StorageSession(storage, { onError: (error, operation) => errors.push([error, operation]), completeObjects: options.completeObjects });
+      // A "restart" here leaves the previous session open on purpose: no lease (see the lease test).
+      const session = new StorageSession(storage, { onError: (error, operation) => errors.push([error, operation]), completeObjects: options.completeObjects, lease: false });
       await session.load();
       return { session, storage };
     }
@@ -41,6 +42,25 @@ for (const factory of backends) {
       expect(errors.map(([error, operation]) => `${operation}: ${String(error)}`)).toEqual([]);
     });
     afterAll(() => live.dispose());
+
+      it('takes the lease at load() and gives it back at close(): a second session on the name fails with LeaseHeldError naming the first', async () => {
+        const first = new StorageSession(await live.open(name));
+        await first.load();
+        const probe = await live.open(name);
+        expect((await probe.lease.holder())?.owner).toMatchObject({ pid: process.pid, label: 'gramjs' });
+        const second = new StorageSession(await live.open(name));
+        const error = await second.load().then(
+          () => null,
+          (e: unknown) => e as Error & { code?: string },
+        );
+        expect(error?.code).toBe('MTSTORE_LEASE_HELD');
+        expect(error?.message).toMatch(/is in use by pid \d+ on host .* \("gramjs"\).*AUTH_KEY_DUPLICATED/s);
+        await first.close();
+        expect(await probe.lease.holder(), 'close() gave the lease back').toBeNull();
+        await second.load();
+        expect((await probe.lease.holder())?.owner.label).toBe('gramjs');
+        await second.close();
+      });
 
       it('is a GramJS Session the TelegramClient accepts', async () => {
         const { session } = await restart();

@@ -41,7 +41,8 @@ describe('after a restart, next to GramJS StoreSession', () => {
     expect(() => gramStore.getInputEntity('carol_gramjs')).toThrow(/Could not find/);
     for (const key of [31337, 'carol_gramjs', '+15557777']) expect(String((ours.getInputEntity(key) as Api.InputPeerUser).userId)).toBe('31337');
 
-    // Each process starts again on what it stored.
+    // Each process starts again on what it stored (ours gives its session lease back first).
+    await ours.close();
     const gramAgain = new sessions.StoreSession(name);
     const oursAgain = new StorageSession(new MemoryStorage({ store: backend, name: 'carol' }));
     const gramClient = offlineClient(gramAgain);

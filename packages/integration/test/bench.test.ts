@@ -21,6 +21,9 @@ const OPERATIONS = [
   'saveUpdateState',
   'peers.upsert ×1000',
   'peers.getByUsername',
+  'authKeys.set',
+  'kv.get',
+  'kv.set',
 ];
 
 interface Row {

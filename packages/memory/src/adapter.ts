@@ -8,6 +8,6 @@ import { MemoryStorage } from './client.js';
  * in-process, for SessionSubjects of this process.
  */
 export const adapter: StorageAdapter = {
-  openStorage: (_url, { name }) => new MemoryStorage({ name }),
+  openStorage: (_url, { name, encryption }) => new MemoryStorage({ name, encryption }),
   openSessionStorage: () => ({ storage: new MemorySessionStorage(), bus: new LocalSessionEventBus() }),
 };

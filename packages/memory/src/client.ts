@@ -4,6 +4,7 @@ import {
   describeValue,
   InvalidArgumentError,
   type ChannelState,
+  type BaseStorageOptions,
   type DataCenter,
   type Session,
   type SessionUpdate,
@@ -11,11 +12,12 @@ import {
 } from '@mtstore/core';
 import { MemoryAuthKeys } from './keys.js';
 import { MemoryKeyValues } from './kv.js';
+import { MemoryLeases } from './lease.js';
 import { MemoryPeers } from './peers.js';
 import { MemoryRefMessages } from './refs.js';
 import { entryKeyId, MemoryStore, type EntryKeys, type Snapshot } from './store.js';
 
-export interface MemoryStorageOptions {
+export interface MemoryStorageOptions extends BaseStorageOptions {
   /** Shared backend; instances on one store see each other's writes. Default: a new store. */
   store?: MemoryStore;
   /** Session name. Default: `default`. */
@@ -39,7 +41,7 @@ export class MemoryStorage extends BaseStorage {
     if (typeof options !== 'object' || options === null) {
       throw new InvalidArgumentError(`MemoryStorage: options must be an object, got ${describeValue(options)}`);
     }
-    super(options.name ?? 'default');
+    super(options.name ?? 'default', { encryption: options.encryption });
     if (options.store !== undefined && !(options.store instanceof MemoryStore)) {
       throw new InvalidArgumentError('MemoryStorage: store must be a MemoryStore');
     }
@@ -48,6 +50,10 @@ export class MemoryStorage extends BaseStorage {
     this.kvRepository = new MemoryKeyValues(this.store, this.name);
     this.peerRepository = new MemoryPeers(this.store, this.name);
     this.refMessageRepository = new MemoryRefMessages(this.store, this.name);
+  }
+
+  protected override createLeaseRepository(): MemoryLeases {
+    return new MemoryLeases(this.store, this.name);
   }
 
   protected async readSession(): Promise<Session | null> {

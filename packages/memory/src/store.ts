@@ -79,6 +79,11 @@ export class MemoryStore {
    * allocates nothing (no string key is built per hasSession).
    */
   readonly server = new Map<bigint, Set<bigint>>();
+  /**
+   * Leases by session name (lease.ts), apart from `clients`: a lease outlives
+   * `delete()`, and its token keeps growing after a release.
+   */
+  readonly leases = new Map<string, { token: bigint; owner: string; expiresAt: number; released: boolean }>();
 
   /** The entry of a session name, created on first write. */
   entry(name: string): ClientEntry {

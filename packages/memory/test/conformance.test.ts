@@ -1,4 +1,5 @@
 import { describeSessionEventBus, describeSessionStorage, describeStorage } from '@mtstore/conformance/vitest';
+import { dumpStore } from './dump.js';
 import { MemoryEventChannel, MemorySessionEventBus, MemorySessionStorage, MemoryStorage, MemoryStore } from '../src/index.js';
 
 // One store (and one bus channel) per namespace: instances opened on a namespace share it.
@@ -11,9 +12,26 @@ const cleanup = (namespace: string) => {
   channels.delete(namespace);
 };
 
+/** The kit's corrupt hook: a stored permanent key cut to 3 bytes, as a truncated blob would be. */
+function corrupt(namespace: string, name: string): void {
+  for (const keys of storeOf(namespace).clients.get(name)?.keys.values() ?? []) {
+    if (keys.key !== undefined) {
+      keys.key = Uint8Array.from([1, 2, 3]);
+      return;
+    }
+  }
+  throw new Error(`corrupt: session ${name} has no stored key`);
+}
+
+// No interrupt hook: a memory store has no connection to drop.
 describeStorage('memory', {
   open: (namespace, name) => new MemoryStorage({ store: storeOf(namespace), name }),
   cleanup,
+  corrupt,
+  encryption: {
+    open: (namespace, name, encryption) => new MemoryStorage({ store: storeOf(namespace), name, encryption }),
+    dump: (namespace) => dumpStore(storeOf(namespace)),
+  },
 });
 
 describeSessionStorage('memory', {

@@ -24,7 +24,7 @@ function connectionOptions(url: URL): MongoConnectionOptions {
 }
 
 export const adapter: StorageAdapter = {
-  openStorage: (url, { name }) => new MongoStorage({ ...connectionOptions(url), name }),
+  openStorage: (url, { name, encryption }) => new MongoStorage({ ...connectionOptions(url), name, encryption }),
   openSessionStorage: (url) => {
     const options = connectionOptions(url);
     return { storage: new MongoSessionStorage(options), bus: new MongoSessionEventBus(options) };

@@ -2,6 +2,7 @@ import {
   BaseStorage,
   InvalidArgumentError,
   Once,
+  type BaseStorageOptions,
   type ChannelState,
   type Session,
   type SessionUpdate,
@@ -12,6 +13,7 @@ import { openConnection, type Connection, type MongoConnectionOptions } from './
 import { guarded, upsertRetry, type Context, type Scope } from './context.js';
 import { MongoAuthKeys } from './keys.js';
 import { MongoKeyValues } from './kv.js';
+import { MongoLeases, type LeaseDocument } from './lease.js';
 import { isDuplicateKey, SessionLocks, type LockDocument } from './lock.js';
 import { MongoPeers } from './peers.js';
 import { MongoRefMessages } from './refs.js';
@@ -28,7 +30,7 @@ import { collectionNames, prepare } from './schema.js';
  */
 export type MongoWriteMode = 'auto' | 'atomic' | 'locked';
 
-export interface MongoStorageOptions extends MongoConnectionOptions {
+export interface MongoStorageOptions extends MongoConnectionOptions, BaseStorageOptions {
   /** Session name: one named session (one account) per instance. Default `default`. */
   name?: string;
   writeMode?: MongoWriteMode;
@@ -56,7 +58,7 @@ export class MongoStorage extends BaseStorage {
   readonly #scope: Scope;
 
   constructor(options: MongoStorageOptions) {
-    super(options?.name ?? 'default');
+    super(options?.name ?? 'default', { encryption: options?.encryption });
     const writeMode = options?.writeMode ?? 'auto';
     if (!['auto', 'atomic', 'locked'].includes(writeMode)) {
       throw new InvalidArgumentError(`MongoStorage: writeMode must be 'auto', 'atomic' or 'locked', got ${JSON.stringify(writeMode)}`);
@@ -76,6 +78,12 @@ export class MongoStorage extends BaseStorage {
     this.kvRepository = new MongoKeyValues(this.#scope);
     this.peerRepository = new MongoPeers(this.#scope);
     this.refMessageRepository = new MongoRefMessages(this.#scope);
+  }
+
+  protected override createLeaseRepository(): MongoLeases {
+    // Connected and migrated first, like every other operation.
+    const collection = async () => (await this.#scope.ready(), this.#connection.db.collection<LeaseDocument>(`${this.#connection.prefix}leases`));
+    return new MongoLeases(collection, this.name);
   }
 
   protected override describe(): Record<string, unknown> {

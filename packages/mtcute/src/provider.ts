@@ -7,7 +7,7 @@
  * the driver's `save()`, which mtcute calls after caching peers, on its save
  * interval, on disconnect and before exit.
  */
-import { InvalidArgumentError, type Storage } from '@mtstore/core';
+import { InvalidArgumentError, type LeaseAcquireOptions, type Storage } from '@mtstore/core';
 import type { ICorePlatform, IStorageDriver, ITelegramStorageProvider } from '@mtcute/core';
 import type { Logger } from '@mtcute/core/utils.js';
 import { MtstoreAuthKeys } from './auth-keys.js';
@@ -27,18 +27,28 @@ export interface MtcuteStorageOptions {
    * other mtstore clients (GramJS, Telethon) see it. Default true.
    */
   displayNames?: boolean;
+  /**
+   * Take the session's lease when mtcute loads the storage (client start) and give it
+   * back on destroy, so a second client on the same session fails at start with
+   * LeaseHeldError naming the first — not with a revoked key (AUTH_KEY_DUPLICATED).
+   * Default true; an object is passed to `storage.lease.acquire` (owner label, TTL,
+   * wait); false turns it off.
+   */
+  lease?: boolean | LeaseAcquireOptions;
 }
 
 class MtstoreDriver implements IStorageDriver {
   readonly #storage: Storage;
   readonly #provider: MtcuteStorage;
   readonly #closeOnDestroy: boolean;
+  readonly #lease: LeaseAcquireOptions | undefined;
   #log: Logger | undefined;
   #destroyed = false;
   #saving: Promise<void> = Promise.resolve();
 
-  constructor(storage: Storage, provider: MtcuteStorage, closeOnDestroy: boolean) {
+  constructor(storage: Storage, provider: MtcuteStorage, closeOnDestroy: boolean, lease: LeaseAcquireOptions | undefined) {
     this.#storage = storage;
+    this.#lease = lease;
     this.#provider = provider;
     this.#closeOnDestroy = closeOnDestroy;
   }
@@ -49,6 +59,16 @@ class MtstoreDriver implements IStorageDriver {
 
   async load(): Promise<void> {
     this.#destroyed = false;
+    if (this.#lease !== undefined && this.#storage.lease.held === null) {
+      await this.#storage.lease.acquire({
+        ...this.#lease,
+        owner: { label: 'mtcute', ...this.#lease.owner },
+        onLost: (error) => {
+          this.#log?.error('%s', error.message);
+          this.#lease?.onLost?.(error);
+        },
+      });
+    }
     await this.#provider.sessionKv.load();
   }
 
@@ -75,7 +95,8 @@ class MtstoreDriver implements IStorageDriver {
       this.#log?.warn('could not save pending changes before closing: %e', error);
     }
     this.#provider.sessionKv.unload();
-    if (this.#closeOnDestroy) await this.#storage.close();
+    if (this.#closeOnDestroy) await this.#storage.close(); // gives the lease back too
+    else if (this.#lease !== undefined) await this.#storage.lease.release();
   }
 }
 
@@ -106,7 +127,11 @@ export class MtcuteStorage implements ITelegramStorageProvider {
     this.kv = new MtstoreKeyValue(storage, this.sessionKv);
     this.peers = new MtstorePeers(storage, { displayName: options.displayNames ?? true });
     this.refMessages = new MtstoreRefMessages(storage);
-    this.driver = new MtstoreDriver(storage, this, options.closeOnDestroy ?? true);
+    const lease = options.lease ?? true;
+    if (typeof lease !== 'boolean' && (typeof lease !== 'object' || lease === null)) {
+      throw new InvalidArgumentError('mtcuteStorage: options.lease must be a boolean or lease options');
+    }
+    this.driver = new MtstoreDriver(storage, this, options.closeOnDestroy ?? true, lease === false ? undefined : lease === true ? {} : { ...lease });
   }
 
   [Symbol.for('nodejs.util.inspect.custom')](): string {

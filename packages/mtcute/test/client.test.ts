@@ -12,7 +12,7 @@ import { StubTelegramClient } from '@mtcute/test/client.js';
 import { createStub } from '@mtcute/test/stub.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mtcuteStorage } from '../src/index.js';
-import { adapters, type Backend } from './adapters.js';
+import { adapters, type Backend } from '@mtstore/test-adapters';
 import { platform } from './helpers.js';
 
 const SELF_ID = 7_001_234_567;
@@ -57,13 +57,41 @@ function client(backend: Backend) {
 }
 
 for (const adapter of adapters) {
-  describe(`StubTelegramClient on the bridge over ${adapter.name}`, () => {
+  describe.skipIf(!(await adapter.available()))(`StubTelegramClient on the bridge over ${adapter.name}`, () => {
     let backend: Backend;
     beforeEach(async () => {
       backend = await adapter.backend();
     });
     afterEach(async () => {
       await backend.dispose();
+    });
+
+    it('a second client on the same session fails at start with LeaseHeldError naming the first, until the first is destroyed', async () => {
+      const first = client(backend);
+      await first.tg.mt.storage.load();
+      const held = backend.open('e2e');
+      expect((await held.lease.holder())?.owner).toMatchObject({ pid: process.pid, label: 'mtcute' });
+      // Straight to the driver: mtcute's own load wrapper (asyncResettable) leaves a
+      // failed driver.load() as an unhandled rejection besides rejecting start().
+      const second = mtcuteStorage(backend.open('e2e'));
+      const error = await Promise.resolve(second.driver.load!()).then(
+        () => null,
+        (e: unknown) => e as Error & { code?: string },
+      );
+      expect(error?.code).toBe('MTSTORE_LEASE_HELD');
+      expect(error?.message).toMatch(/session "e2e" is in use by pid \d+ on host .* \("mtcute"\).*AUTH_KEY_DUPLICATED/s);
+      // Opted out: no lease is taken or checked.
+      const unleased = new StubTelegramClient({ storage: mtcuteStorage(backend.open('e2e'), { lease: false }), logLevel: 0, platform });
+      await unleased.mt.storage.load();
+      await unleased.destroy();
+      await first.tg.destroy();
+      expect(await held.lease.holder(), 'destroy gave the lease back').toBeNull();
+      const third = client(backend);
+      await third.tg.mt.storage.load();
+      expect((await held.lease.holder())?.owner.label).toBe('mtcute');
+      await third.tg.destroy();
+      await Promise.resolve(second.driver.destroy!());
+      await held.close();
     });
 
     it('keeps auth key, home DC, current user, update state and peers across a restart', async () => {

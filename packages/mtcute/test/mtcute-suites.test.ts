@@ -9,13 +9,13 @@ import { testPeersRepository } from '@mtcute/test/storage/peers.js';
 import { testRefMessagesRepository } from '@mtcute/test/storage/ref-messages.js';
 import { afterAll, beforeAll, describe } from 'vitest';
 import { mtcuteStorage, type MtcuteStorage } from '../src/index.js';
-import { adapters, type Backend } from './adapters.js';
+import { adapters, type Backend } from '@mtstore/test-adapters';
 import { compareUpdatedInSeconds, late, loadProvider } from './helpers.js';
 
 compareUpdatedInSeconds();
 
 for (const adapter of adapters) {
-  describe(`mtcute storage suites on ${adapter.name}`, () => {
+  describe.skipIf(!(await adapter.available()))(`mtcute storage suites on ${adapter.name}`, () => {
     let backend: Backend;
     let provider: MtcuteStorage;
 

@@ -25,7 +25,7 @@ function fromUrl(url: URL): { connectionString: string; schema?: string } {
  * connects before the first operation.
  */
 export const adapter: StorageAdapter = {
-  openStorage: (url, { name }) => new PostgresStorage({ ...fromUrl(url), name }),
+  openStorage: (url, { name, encryption }) => new PostgresStorage({ ...fromUrl(url), name, encryption }),
   openSessionStorage: (url) => {
     const options = fromUrl(url);
     return { storage: new PostgresSessionStorage(options), bus: new PostgresSessionEventBus(options) };

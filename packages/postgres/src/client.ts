@@ -1,6 +1,7 @@
 import {
   BaseStorage,
   CorruptDataError,
+  type BaseStorageOptions,
   int64FromStorage,
   type ChannelState,
   type DataCenter,
@@ -11,12 +12,13 @@ import {
 import { Database, type PostgresConnectionOptions } from './connection.js';
 import { PERMANENT_SLOT, PostgresAuthKeys } from './keys.js';
 import { PostgresKeyValues } from './kv.js';
+import { PostgresLeases } from './lease.js';
 import { PostgresPeers } from './peers.js';
 import { PostgresRefMessages } from './refs.js';
 import { clientStatements, type ClientStatements } from './statements.js';
 import { bytesFromHex } from './types.js';
 
-export interface PostgresStorageOptions extends PostgresConnectionOptions {
+export interface PostgresStorageOptions extends PostgresConnectionOptions, BaseStorageOptions {
   /** Session name: one named session (one account) per instance. Default `default`. */
   name?: string;
 }
@@ -38,7 +40,7 @@ export class PostgresStorage extends BaseStorage {
   readonly #sql: ClientStatements;
 
   constructor(options: PostgresStorageOptions = {}) {
-    super(options?.name ?? 'default');
+    super(options?.name ?? 'default', { encryption: options?.encryption });
     this.#db = new Database(options, 'PostgresStorage');
     this.schema = this.#db.schema;
     this.#sql = clientStatements(this.#db.s);
@@ -46,6 +48,10 @@ export class PostgresStorage extends BaseStorage {
     this.kvRepository = new PostgresKeyValues(this.#db, this.name);
     this.peerRepository = new PostgresPeers(this.#db, this.name, this.storedLabel);
     this.refMessageRepository = new PostgresRefMessages(this.#db, this.name);
+  }
+
+  protected override createLeaseRepository(): PostgresLeases {
+    return new PostgresLeases(this.#db, this.name);
   }
 
   protected override describe(): Record<string, unknown> {

@@ -1,31 +1,53 @@
 import { fileURLToPath } from 'node:url';
 import { checkServer, describeSessionEventBus, describeSessionStorage, describeStorage } from '@mtstore/conformance/vitest';
 import { PostgresSessionEventBus, PostgresSessionStorage, PostgresStorage } from '../src/index.js';
-import { dropSchema, probe, url } from './helpers.js';
+import { admin, dropSchema, dumpSchema, gone, probe, terminate, url } from './helpers.js';
 
 const server = await checkServer('postgres', url, probe);
 
-// Each kit namespace is its own schema; each open is a new pool on it.
-const config = { connectionString: url, max: 5 };
+// Each kit namespace is its own schema; each open is a new pool on it, named after the
+// namespace so the interrupt hook finds its connections.
+const config = (namespace: string) => ({ connectionString: url, max: 5, application_name: `kit-${namespace}` });
+
+/** The kit's corrupt hook: the session's permanent keys cut to 3 bytes. */
+async function corrupt(namespace: string, name: string): Promise<void> {
+  const { rowCount } = await admin().query(
+    `UPDATE "${namespace}".auth_keys SET key = '\\x010203'::bytea WHERE slot = -1 AND session_id = (SELECT id FROM "${namespace}".sessions WHERE name = $1)`,
+    [name],
+  );
+  if (!rowCount) throw new Error(`corrupt: session ${name} has no stored key`);
+}
+
+/** The kit's interrupt hook: pg_terminate_backend on every connection of the namespace. */
+async function interrupt(namespace: string): Promise<void> {
+  await gone(await terminate(`kit-${namespace}`));
+}
 // The kit's worker processes (crash and race traits) open the same schemas through this module.
 const processes = { module: fileURLToPath(new URL('./children/kit-worker.mjs', import.meta.url)) };
 
 if (server.available) {
   describeStorage('postgres', {
-    open: (namespace, name) => new PostgresStorage({ config, schema: namespace, name }),
+    open: (namespace, name) => new PostgresStorage({ config: config(namespace), schema: namespace, name }),
     cleanup: dropSchema,
     processes,
+    corrupt,
+    interrupt,
+    encryption: {
+      open: (namespace, name, encryption) => new PostgresStorage({ config: config(namespace), schema: namespace, name, encryption }),
+      dump: (namespace) => dumpSchema(namespace),
+    },
   });
 
   describeSessionStorage('postgres', {
-    open: (namespace) => new PostgresSessionStorage({ config, schema: namespace }),
+    open: (namespace) => new PostgresSessionStorage({ config: config(namespace), schema: namespace }),
     cleanup: dropSchema,
     processes,
+    interrupt,
   });
 
   describeSessionEventBus('postgres', {
     open: (namespace) => new PostgresSessionEventBus({ connectionString: url, schema: namespace }),
-    openStorage: (namespace) => new PostgresSessionStorage({ config, schema: namespace }),
+    openStorage: (namespace) => new PostgresSessionStorage({ config: config(namespace), schema: namespace }),
     cleanup: dropSchema,
     capabilities: { crossProcess: true },
   });

@@ -41,6 +41,21 @@ export async function dropSchema(schema: string): Promise<void> {
   await admin().query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
 }
 
+/**
+ * Every row of every table in a test schema as text (bytea columns as `\\x` hex), for
+ * the kit's encryption traits: what a reader of the database or a dump of it sees.
+ */
+export async function dumpSchema(schema: string): Promise<Uint8Array> {
+  if (!/^mt_[0-9a-z_]+$/.test(schema)) throw new Error(`refusing to dump schema ${schema}`);
+  const { rows: tables } = await admin().query<{ table_name: string }>('SELECT table_name FROM information_schema.tables WHERE table_schema = $1', [schema]);
+  const parts: string[] = [];
+  for (const { table_name } of tables) {
+    const { rows } = await admin().query<{ row: string }>(`SELECT row_to_json(t)::text AS row FROM "${schema}"."${table_name.replace(/"/g, '""')}" t`);
+    for (const { row } of rows) parts.push(row);
+  }
+  return Buffer.from(parts.join('\n'));
+}
+
 /** A fresh application_name, so a test finds and kills only its own connections. */
 export function applicationName(label: string): string {
   return `mtstore-test-${label}-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;

@@ -43,7 +43,7 @@ export function connectionFromUrl(url: URL): RedisConnectionOptions {
  * owns its connection (the bus one more, for its subscription).
  */
 export const adapter: StorageAdapter = {
-  openStorage: (url, { name }) => new RedisStorage({ ...connectionFromUrl(url), name }),
+  openStorage: (url, { name, encryption }) => new RedisStorage({ ...connectionFromUrl(url), name, encryption }),
   openSessionStorage: (url) => {
     const options = connectionFromUrl(url);
     return { storage: new RedisSessionStorage(options), bus: new RedisSessionEventBus(options) };

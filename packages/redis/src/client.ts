@@ -1,5 +1,6 @@
-import { BaseStorage, type ChannelState, type Session, type SessionUpdate, type UpdateState } from '@mtstore/core';
+import { BaseStorage, type BaseStorageOptions, type ChannelState, type Session, type SessionUpdate, type UpdateState } from '@mtstore/core';
 import { decodeSession, encodeChannels, encodeDcs, encodeKeys, encodeSession, encodeState, encodeUpdateState, encodeUser, STATE_FIELDS, USER_FIELDS, type Field } from './codec.js';
+import { RedisLeases } from './lease.js';
 import { execResults, RedisConnection, type RedisConnectionOptions } from './connection.js';
 import { RedisAuthKeys } from './keys.js';
 import { RedisKeyValues } from './kv.js';
@@ -9,7 +10,7 @@ import { RedisRefMessages } from './refs.js';
 import { clientKeys, type ClientKeys } from './schema.js';
 import { DELETE_SESSION, UPDATE_SESSION, UPDATE_STATE } from './scripts.js';
 
-export interface RedisStorageOptions extends RedisConnectionOptions {
+export interface RedisStorageOptions extends RedisConnectionOptions, BaseStorageOptions {
   /** Session name. Default: `default`. */
   name?: string;
 }
@@ -32,7 +33,7 @@ export class RedisStorage extends BaseStorage {
 
   constructor(options: RedisStorageOptions = {}) {
     // A null options object is reported by RedisConnection, after the base class took the name.
-    super(options?.name ?? 'default');
+    super(options?.name ?? 'default', { encryption: options?.encryption });
     this.#connection = new RedisConnection(options, 'RedisStorage');
     this.prefix = this.#connection.prefix;
     this.#keys = clientKeys(this.prefix, this.name);
@@ -40,6 +41,10 @@ export class RedisStorage extends BaseStorage {
     this.kvRepository = new RedisKeyValues(this.#connection, this.#keys, this.storedLabel);
     this.peerRepository = new RedisPeers(this.#connection, this.#keys, this.storedLabel);
     this.refMessageRepository = new RedisRefMessages(this.#connection, this.#keys, this.storedLabel);
+  }
+
+  protected override createLeaseRepository(): RedisLeases {
+    return new RedisLeases(this.#connection, this.prefix, this.name, this.storedLabel);
   }
 
   /** One MULTI of two HGETALLs: the snapshot and its keys, never torn by a concurrent save. */

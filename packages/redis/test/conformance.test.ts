@@ -2,7 +2,7 @@ import { checkServer, describeSessionEventBus, describeSessionStorage, describeS
 import { fileURLToPath } from 'node:url';
 import { afterAll } from 'vitest';
 import { RedisSessionEventBus, RedisSessionStorage, RedisStorage } from '../src/index.js';
-import { admin, dropPrefix, prefixOf, probe, REDIS_URL } from './helpers.js';
+import { admin, dropPrefix, dumpPrefix, prefixOf, probe, REDIS_URL } from './helpers.js';
 
 // Every `open` is a new connection the instance owns; a namespace is a key prefix.
 const server = await checkServer('redis', REDIS_URL, () => probe(REDIS_URL));
@@ -19,6 +19,10 @@ if (server.available) {
     open: (namespace, name) => new RedisStorage({ url: REDIS_URL, prefix: prefixOf(namespace), name }),
     cleanup,
     processes,
+    encryption: {
+      open: (namespace, name, encryption) => new RedisStorage({ url: REDIS_URL, prefix: prefixOf(namespace), name, encryption }),
+      dump: (namespace) => dumpPrefix(cleaner, prefixOf(namespace)),
+    },
   });
 
   describeSessionStorage('redis', {

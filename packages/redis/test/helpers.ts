@@ -132,3 +132,22 @@ export async function eventually(check: () => Promise<boolean> | boolean, what: 
 
 /** Loaded keys are AuthKeyBytes: compare plain bytes, as the kit does. */
 export { plainBytes as plain } from '@mtstore/conformance';
+
+/**
+ * Every value stored under `prefix` as raw bytes (strings, hash fields and values,
+ * set / sorted-set / list members), for the kit's encryption traits.
+ */
+export async function dumpPrefix(client: Redis | Cluster, prefix: string): Promise<Uint8Array> {
+  const parts: Buffer[] = [];
+  for (const node of await nodesOf(client)) {
+    for (const key of await scanKeys(node, prefix)) {
+      const type = await node.type(key);
+      if (type === 'string') parts.push((await node.getBuffer(key)) ?? Buffer.alloc(0));
+      else if (type === 'hash') for (const [field, value] of Object.entries(await node.hgetallBuffer(key))) parts.push(Buffer.from(field), value);
+      else if (type === 'set') parts.push(...(await node.smembersBuffer(key)));
+      else if (type === 'zset') parts.push(...(await node.zrangeBuffer(key, 0, -1)));
+      else if (type === 'list') parts.push(...(await node.lrangeBuffer(key, 0, -1)));
+    }
+  }
+  return Buffer.concat(parts);
+}

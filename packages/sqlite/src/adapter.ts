@@ -67,6 +67,6 @@ function opened<T extends SqliteStorage | SqliteSessionStorage>(storage: T): T {
  * `openSessionStorage` returns no bus.
  */
 export const adapter: StorageAdapter = {
-  openStorage: (url, { name }) => opened(new SqliteStorage({ ...optionsFromUrl(url, 'openStorage'), name })),
+  openStorage: (url, { name, encryption }) => opened(new SqliteStorage({ ...optionsFromUrl(url, 'openStorage'), name, encryption })),
   openSessionStorage: (url) => ({ storage: opened(new SqliteSessionStorage(optionsFromUrl(url, 'openSessionStorage'))) }),
 };

@@ -1,8 +1,9 @@
 import type Database from 'better-sqlite3';
-import { BaseStorage, type ChannelState, type Session, type SessionUpdate, type UpdateState } from '@mtstore/core';
+import { BaseStorage, type BaseStorageOptions, type ChannelState, type Session, type SessionUpdate, type UpdateState } from '@mtstore/core';
 import { Connection, connectionOptions, type SqliteConnectionOptions } from './connection.js';
 import { SqliteAuthKeys } from './keys.js';
 import { SqliteKeyValues } from './kv.js';
+import { SqliteLeases } from './lease.js';
 import { SqlitePeers } from './peers.js';
 import { SqliteRefMessages } from './refs.js';
 import { bit, sessionFromRows, type ChannelRow, type DcRow, type KeyRow, type SessionRow, type SessionRows } from './rows.js';
@@ -10,7 +11,7 @@ import type { Tables } from './schema.js';
 import { SessionScope } from './scope.js';
 import { statements } from './statements.js';
 
-export interface SqliteStorageOptions extends SqliteConnectionOptions {
+export interface SqliteStorageOptions extends SqliteConnectionOptions, BaseStorageOptions {
   /** Session name: one file holds any number of named sessions (accounts). Default `default`. */
   name?: string;
 }
@@ -38,13 +39,17 @@ export class SqliteStorage extends BaseStorage {
 
   constructor(pathOrOptions: string | SqliteStorageOptions) {
     const options = connectionOptions(pathOrOptions, 'SqliteStorage');
-    super(options.name ?? 'default');
+    super(options.name ?? 'default', { encryption: options.encryption });
     this.#connection = new Connection(options, `SqliteStorage(${JSON.stringify(this.name)})`);
     this.#scope = new SessionScope(this.#connection, this.name);
     this.authKeyRepository = new SqliteAuthKeys(this.#scope);
     this.kvRepository = new SqliteKeyValues(this.#scope);
     this.peerRepository = new SqlitePeers(this.#scope, this.storedLabel);
     this.refMessageRepository = new SqliteRefMessages(this.#scope, this.storedLabel);
+  }
+
+  protected override createLeaseRepository(): SqliteLeases {
+    return new SqliteLeases(this.#scope);
   }
 
   /** The database file (absolute, Telethon naming applied), `:memory:`, or undefined for a borrowed database. */

@@ -1,3 +1,5 @@
+import Database from 'better-sqlite3';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll } from 'vitest';
 import { describeSessionEventBus, describeSessionStorage, describeStorage } from '@mtstore/conformance/vitest';
@@ -13,16 +15,54 @@ const cleanup = (namespace: string) => removeDatabase(fileOf(namespace));
 process.env.MTSTORE_SQLITE_KIT_DIR = temp.dir;
 const processes = { module: fileURLToPath(new URL('./children/kit-worker.mjs', import.meta.url)) };
 
+/** The kit's corrupt hook: a side connection cuts the session's permanent keys to 3 bytes. */
+function corrupt(namespace: string, name: string): void {
+  const db = new Database(fileOf(namespace));
+  try {
+    const { changes } = db
+      .prepare("UPDATE mtstore_auth_keys SET auth_key = x'010203' WHERE slot = -1 AND session_id = (SELECT id FROM mtstore_sessions WHERE name = ?)")
+      .run(name);
+    if (changes === 0) throw new Error(`corrupt: session ${name} has no stored key`);
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * The kit's interrupt hook. SQLite has no server connection to drop: it becomes
+ * unavailable when another process holds the file's write lock. A side connection
+ * takes an exclusive lock and lets go 300 ms later; writes in between fail after the
+ * busy timeout (SQLITE_BUSY → StorageUnavailableError), and the next ones succeed.
+ */
+function interrupt(namespace: string): void {
+  const db = new Database(fileOf(namespace));
+  db.exec('BEGIN EXCLUSIVE');
+  setTimeout(() => {
+    db.exec('COMMIT');
+    db.close();
+  }, 300);
+}
+// What the disk holds: the database file and its write-ahead log, byte for byte.
+const dumpFiles = (namespace: string) =>
+  Buffer.concat([fileOf(namespace), `${fileOf(namespace)}-wal`].filter((file) => existsSync(file)).map((file) => readFileSync(file)));
+
 describeStorage('sqlite', {
   open: (namespace, name) => new SqliteStorage({ path: fileOf(namespace), name }),
   cleanup,
   processes,
+  corrupt,
+  interrupt,
+  encryption: {
+    open: (namespace, name, encryption) => new SqliteStorage({ path: fileOf(namespace), name, encryption }),
+    dump: dumpFiles,
+  },
 });
 
 describeSessionStorage('sqlite', {
   open: (namespace) => new SqliteSessionStorage(fileOf(namespace)),
   cleanup,
   processes,
+  interrupt,
 });
 
 // SQLite cannot notify other connections: the bus is core's in-process one.

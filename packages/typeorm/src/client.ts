@@ -1,5 +1,6 @@
 import {
   BaseStorage,
+  type BaseStorageOptions,
   int64FromStorage,
   type ChannelState,
   type DataCenter,
@@ -13,13 +14,14 @@ import { Connection, type Row, type Sql, type TypeormConnectionOptions } from '.
 import type { Dialect } from './dialect.js';
 import { keyParam, TypeormAuthKeys } from './keys.js';
 import { TypeormKeyValues } from './kv.js';
+import { TypeormLeases } from './lease.js';
 import { TypeormPeers } from './peers.js';
 import { TypeormRefMessages } from './refs.js';
 import { bySize, flag, insertRows, num } from './rows.js';
 import type { SchemaContext } from './schema.js';
 import { PERMANENT_SLOT } from './tables.js';
 
-export interface TypeormStorageOptions extends TypeormConnectionOptions {
+export interface TypeormStorageOptions extends TypeormConnectionOptions, BaseStorageOptions {
   /** Session name. Default: `default`. */
   name?: string;
 }
@@ -123,8 +125,12 @@ export class TypeormStorage extends BaseStorage {
   readonly #db: Connection;
   readonly #sql: SessionStatements;
 
+  protected override createLeaseRepository(): TypeormLeases {
+    return new TypeormLeases(this.#db, this.name);
+  }
+
   constructor(options: TypeormStorageOptions) {
-    super(options?.name ?? 'default');
+    super(options?.name ?? 'default', { encryption: options?.encryption });
     this.#db = new Connection(options, 'TypeormStorage');
     this.#sql = new SessionStatements(this.#db.context);
     this.authKeyRepository = new TypeormAuthKeys(this.#db, this.name);

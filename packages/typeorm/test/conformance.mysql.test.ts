@@ -16,6 +16,8 @@ if (server.available) {
     open: (namespace, name) => new TypeormStorage({ options: db.options(namespace), tablePrefix: db.prefix(namespace), name }),
     processes,
     cleanup,
+    // No `encryption`: on MySQL / MariaDB the key columns are VARBINARY(256) and a sealed
+    // key (293+ bytes) does not fit (ER_DATA_TOO_LONG) until a schema version widens them.
   });
 
   describeSessionStorage('typeorm/mysql', {

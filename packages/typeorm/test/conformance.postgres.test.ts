@@ -2,7 +2,7 @@ import { LocalEventChannel, LocalSessionEventBus } from '@mtstore/core';
 import { checkServer, describeSessionEventBus, describeSessionStorage, describeStorage } from '@mtstore/conformance/vitest';
 import { afterAll } from 'vitest';
 import { TypeormSessionStorage, TypeormStorage } from '../src/index.js';
-import { processesFor, postgres } from './drivers.js';
+import { dumpNamespace, processesFor, postgres } from './drivers.js';
 
 // Each open is a new DataSource (its own connection) on the namespace's tables.
 const db = postgres();
@@ -17,6 +17,10 @@ if (server.available) {
     open: (namespace, name) => new TypeormStorage({ options: db.options(namespace), tablePrefix: db.prefix(namespace), name }),
     processes,
     cleanup,
+    encryption: {
+      open: (namespace, name, encryption) => new TypeormStorage({ options: db.options(namespace), tablePrefix: db.prefix(namespace), name, encryption }),
+      dump: (namespace) => dumpNamespace(db, namespace),
+    },
   });
 
   describeSessionStorage('typeorm/postgres', {

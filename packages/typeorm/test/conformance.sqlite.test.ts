@@ -1,7 +1,7 @@
 import { checkServer, describeSessionStorage, describeStorage } from '@mtstore/conformance/vitest';
 import { afterAll } from 'vitest';
 import { TypeormSessionStorage, TypeormStorage } from '../src/index.js';
-import { processesFor, sqlite } from './drivers.js';
+import { dumpNamespace, processesFor, sqlite } from './drivers.js';
 
 // Each open is a new DataSource (its own connection) on the namespace's tables.
 const db = sqlite();
@@ -16,6 +16,10 @@ if (server.available) {
     open: (namespace, name) => new TypeormStorage({ options: db.options(namespace), tablePrefix: db.prefix(namespace), name }),
     processes,
     cleanup,
+    encryption: {
+      open: (namespace, name, encryption) => new TypeormStorage({ options: db.options(namespace), tablePrefix: db.prefix(namespace), name, encryption }),
+      dump: (namespace) => dumpNamespace(db, namespace),
+    },
   });
 
   describeSessionStorage('typeorm/sqlite', {

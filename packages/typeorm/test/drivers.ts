@@ -4,7 +4,7 @@
  * and cleanup. Namespaces are table prefixes in the shared `test` databases
  * (postgres, MariaDB) and one file each for sqlite.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,7 +14,7 @@ export const POSTGRES_URL = process.env.POSTGRES_URL ?? 'postgres://postgres@127
 export const MYSQL_URL = process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
 
 /** Every table of a prefix, for cleanup. */
-export const TABLES = ['schema_version', 'sessions', 'datacenters', 'auth_keys', 'temp_auth_keys', 'channels', 'peers', 'peer_usernames', 'kv', 'ref_messages', 'server_sessions'];
+export const TABLES = ['schema_version', 'sessions', 'datacenters', 'auth_keys', 'temp_auth_keys', 'channels', 'peers', 'peer_usernames', 'kv', 'ref_messages', 'server_sessions', 'leases'];
 
 export interface TestDriver {
   readonly name: 'postgres' | 'mysql' | 'sqlite';
@@ -138,3 +138,27 @@ export function keyForms(key: Uint8Array): string[] {
 
 /** Loaded keys are AuthKeyBytes: compare plain bytes, as the kit does. */
 export { plainBytes as plain } from '@mtstore/conformance';
+
+/**
+ * Every byte stored for `namespace`, for the kit's encryption traits: sqlite's database
+ * file and WAL; on a server, every row of every table of the prefix, binary columns as
+ * the bytes the driver returns and everything else as text.
+ */
+export async function dumpNamespace(driver: TestDriver, namespace: string): Promise<Uint8Array> {
+  if (driver.name === 'sqlite') {
+    const file = join(driver.directory?.() ?? '', `${namespace}.db`);
+    return Buffer.concat([file, `${file}-wal`].filter((f) => existsSync(f)).map((f) => readFileSync(f)));
+  }
+  const dataSource = await driver.admin();
+  const parts: Buffer[] = [];
+  for (const table of TABLES) {
+    let rows: Record<string, unknown>[];
+    try {
+      rows = await dataSource.query(`SELECT * FROM ${dataSource.driver.escape(`${namespace}_${table}`)}`);
+    } catch {
+      continue; // a table this namespace never created
+    }
+    for (const row of rows) for (const value of Object.values(row)) parts.push(value instanceof Uint8Array ? Buffer.from(value) : Buffer.from(String(value)));
+  }
+  return Buffer.concat(parts);
+}

@@ -1,0 +1,260 @@
+/**
+ * Session leases (docs/contract.md §12): one owner per session name, so two clients
+ * never share an auth key (Telegram's AUTH_KEY_DUPLICATED). Exactly one holder across
+ * instances and processes, expiry hands the lease over (not before), tokens grow,
+ * writes under a lost lease are rejected and not applied, release is idempotent and
+ * close() releases.
+ *
+ * Timing: leases here last 1-2 s (the shortest allowed TTL is 1 s), so the group
+ * takes about 15 s per adapter.
+ */
+import type { LeaseHolder, Storage } from '@mtstore/core';
+import { authKey, minimalSession, peer } from '../fixtures.js';
+import { CODES, expectRejects, sleep } from '../harness.js';
+import { Worker } from '../processes.js';
+import type { StorageRegistrar } from './context.js';
+
+const HELD = 'MTSTORE_LEASE_HELD';
+const LOST = 'MTSTORE_LEASE_LOST';
+const NO_MODULE = 'no processes.module given (the adapter cannot be opened in another process)';
+/** Clock tolerance between this process and the database when comparing expiry times. */
+const SKEW_MS = 250;
+
+const owner = (label: string) => ({ label });
+
+export function lease({ group, test, skip, expect, options }: StorageRegistrar): void {
+  group('session lease', () => {
+    test('a second acquirer gets LeaseHeldError naming the holder and when its lease runs out', async (s) => {
+      const a = await s.open();
+      const b = await s.open();
+      const held = await a.lease.acquire({ owner: { host: 'host-a', pid: 4242, label: 'bot@1' }, ttlSeconds: 20 });
+      expect(typeof held.token, 'the token is a bigint').toBe('bigint');
+      expect(held.owner).toEqual({ host: 'host-a', pid: 4242, label: 'bot@1' });
+      const error = (await expectRejects(expect, 'acquire by a second instance', HELD, () => b.lease.acquire({ owner: owner('second') }))) as Error & { holder: LeaseHolder };
+      expect(error.holder.owner).toEqual({ host: 'host-a', pid: 4242, label: 'bot@1' });
+      expect(error.holder.token).toBe(held.token);
+      const left = error.holder.expiresAt.getTime() - Date.now();
+      expect(left > 10_000 && left <= 20_000 + SKEW_MS, `lease runs out in ${left} ms, expected about 20 s`).toBe(true);
+      for (const part of ['host-a', '4242', 'bot@1', 'AUTH_KEY_DUPLICATED', error.holder.expiresAt.toISOString()]) {
+        expect(error.message.includes(part), `the message names ${part}: ${error.message}`).toBe(true);
+      }
+      expect(await b.lease.holder()).toEqual(held);
+      expect(b.lease.held).toBeNull();
+      expect(a.lease.held).toEqual(held);
+    });
+
+    test('concurrent acquirers on eight instances: exactly one holder', async (s) => {
+      const instances = await Promise.all(Array.from({ length: 8 }, () => s.open()));
+      const results = await Promise.allSettled(instances.map((storage, k) => storage.lease.acquire({ owner: owner(`racer-${k}`), ttlSeconds: 20 })));
+      const winners = results.filter((r) => r.status === 'fulfilled');
+      expect(winners, 'acquirers told they hold the lease').toHaveLength(1);
+      for (const r of results) if (r.status === 'rejected') expect((r.reason as { code?: unknown }).code).toBe(HELD);
+      const winner = (winners[0] as PromiseFulfilledResult<LeaseHolder>).value;
+      expect((await instances[0]?.lease.holder())?.owner.label).toBe(winner.owner.label);
+    });
+
+    test('the lease belongs to the name: other names are free, and delete() keeps it', async (s) => {
+      const a = await s.open('main');
+      const other = await s.open('other');
+      await a.lease.acquire({ ttlSeconds: 20 });
+      await other.lease.acquire({ ttlSeconds: 20 });
+      await a.save(minimalSession());
+      await a.delete();
+      const b = await s.open('main');
+      await expectRejects(expect, 'acquire after the holder deleted the session', HELD, () => b.lease.acquire());
+      expect((await b.lease.holder())?.token).toBe(a.lease.held?.token);
+    });
+
+    test('tokens grow with every acquisition, also after a release', async (s) => {
+      const a = await s.open();
+      const b = await s.open();
+      const tokens: bigint[] = [];
+      for (let round = 0; round < 3; round++) {
+        tokens.push((await a.lease.acquire({ ttlSeconds: 20 })).token);
+        await a.lease.release();
+        tokens.push((await b.lease.acquire({ ttlSeconds: 20 })).token);
+        await b.lease.release();
+      }
+      for (let k = 1; k < tokens.length; k++) {
+        expect((tokens[k] as bigint) > (tokens[k - 1] as bigint), `token ${k} (${tokens[k]}) is greater than token ${k - 1} (${tokens[k - 1]})`).toBe(true);
+      }
+      expect(await a.lease.holder()).toBeNull();
+    });
+
+    test('release is idempotent and lets the next acquirer in at once; close() releases', async (s) => {
+      const a = await s.open();
+      const b = await s.open();
+      await a.lease.release(); // nothing held: a no-op
+      await a.lease.acquire({ ttlSeconds: 20 });
+      await a.lease.release();
+      await a.lease.release();
+      expect(await a.lease.holder()).toBeNull();
+      await b.lease.acquire({ ttlSeconds: 20 });
+      await b.close();
+      await b.close();
+      const c = await s.open();
+      expect(await c.lease.holder(), 'close() gave the lease back').toBeNull();
+      await c.lease.acquire({ ttlSeconds: 20 });
+      await expectRejects(expect, 'lease.acquire after close', CODES.closed, () => b.lease.acquire());
+    });
+
+    test('acquire with wait takes the lease when the holder releases it', async (s) => {
+      const a = await s.open();
+      const b = await s.open();
+      await a.lease.acquire({ ttlSeconds: 20 });
+      const waiting = b.lease.acquire({ wait: true, owner: owner('waiter') });
+      await sleep(300);
+      const started = Date.now();
+      await a.lease.release();
+      const held = await waiting;
+      expect(held.owner.label).toBe('waiter');
+      expect(Date.now() - started < 5_000, 'the waiter noticed the release within seconds').toBe(true);
+      await expectRejects(expect, 'a bounded wait that runs out', HELD, () => a.lease.acquire({ wait: 300 }));
+    });
+
+    test('a lease that is not renewed runs out after its TTL and not before; the heartbeat keeps one alive', async (s) => {
+      const a = await s.open();
+      const b = await s.open();
+      const c = await s.open();
+      const held = await a.lease.acquire({ ttlSeconds: 1, heartbeat: false });
+      await expectRejects(expect, 'acquire before the TTL ran out', HELD, () => b.lease.acquire());
+      const taken = await b.lease.acquire({ wait: 10_000, ttlSeconds: 2 });
+      expect(Date.now() >= held.expiresAt.getTime() - SKEW_MS, `taken at ${new Date().toISOString()}, before the old lease ran out at ${held.expiresAt.toISOString()}`).toBe(true);
+      expect(taken.token > held.token, 'the new holder has a greater token').toBe(true);
+      // b keeps its 2 s lease alive with its heartbeat for longer than its TTL.
+      await sleep(3_000);
+      await expectRejects(expect, 'acquire while the heartbeat renews', HELD, () => c.lease.acquire());
+      await b.authKeys.set(2, authKey(2));
+    });
+
+    test('writes under a lease that ran out are rejected with LeaseLostError and not applied', async (s) => {
+      const a = await s.open();
+      const b = await s.open();
+      await a.save(minimalSession());
+      await a.lease.acquire({ ttlSeconds: 1, heartbeat: false });
+      await a.authKeys.set(2, authKey(1));
+      await a.kv.set('k', new Uint8Array([1]));
+      // a stalls past its TTL; b takes over and writes.
+      await b.lease.acquire({ wait: 10_000, ttlSeconds: 20 });
+      await b.authKeys.set(2, authKey(2));
+      await b.kv.set('k', new Uint8Array([2]));
+      const writes: [string, (storage: Storage) => Promise<unknown>][] = [
+        ['authKeys.set', (x) => x.authKeys.set(2, authKey(3))],
+        ['authKeys.delete', (x) => x.authKeys.delete(2)],
+        ['authKeys.deleteByDc', (x) => x.authKeys.deleteByDc(2)],
+        ['kv.set', (x) => x.kv.set('k', new Uint8Array([3]))],
+        ['kv.clear', (x) => x.kv.clear()],
+        ['save', (x) => x.save({ ...minimalSession(), homeDcId: 2, dcs: [{ id: 2, port: 443, authKey: authKey(3) }] })],
+        ['update', (x) => x.update({ apiId: 99 })],
+        ['saveUpdateState', (x) => x.saveUpdateState({ pts: 9, qts: 9, date: 9, seq: 9 })],
+        ['peers.upsert', (x) => x.peers.upsert([peer('user', 1)])],
+        ['refMessages.store', (x) => x.refMessages.store(1n, -100n, 5)],
+        ['delete', (x) => x.delete()],
+      ];
+      for (const [what, write] of writes) await expectRejects(expect, `${what} by the old holder`, LOST, () => write(a));
+      expect(await a.authKeys.get(2), 'reads are not fenced; b’s key is stored').toEqual(authKey(2));
+      expect(await b.kv.get('k')).toEqual(new Uint8Array([2]));
+      const loaded = await b.load();
+      expect(loaded?.apiId, 'the old holder’s update was not applied').toBeUndefined();
+      expect(loaded?.state, 'the old holder’s state was not applied').toBeUndefined();
+      expect(await b.peers.getById('user', 1n)).toBeNull();
+      await expectRejects(expect, 'renew by the old holder', LOST, () => a.lease.renew());
+      // Released, a is an unleased instance again (its writes are not fenced).
+      await a.lease.release();
+      expect(await b.lease.holder()).toEqual(b.lease.held);
+    });
+
+    test('force takes the lease from a live holder; its next renewal reports LeaseLostError and its writes are rejected', async (s) => {
+      const a = await s.open();
+      const b = await s.open();
+      const lost: Error[] = [];
+      const first = await a.lease.acquire({ ttlSeconds: 20, onLost: (error) => lost.push(error) });
+      const forced = await b.lease.acquire({ force: true, owner: owner('operator') });
+      expect(forced.token > first.token, 'the forced lease has a greater token').toBe(true);
+      await expectRejects(expect, 'renew after the takeover', LOST, () => a.lease.renew());
+      expect(lost.map((e) => (e as { code?: unknown }).code), 'onLost was called once').toEqual([LOST]);
+      const error = await expectRejects(expect, 'a write after the takeover', LOST, () => a.kv.set('k', new Uint8Array([1])));
+      expect(error.message.includes('operator'), `the message names the new holder: ${error.message}`).toBe(true);
+      expect(await b.kv.get('k')).toBeNull();
+      expect(a.lease.held).toBeNull();
+    });
+
+    test('lease options are validated before any I/O', async (s) => {
+      const a = await s.open();
+      const bad: unknown[] = [
+        'x',
+        { ttlSeconds: 0 },
+        { ttlSeconds: 0.5 },
+        { ttlSeconds: 86_401 },
+        { ttlSeconds: '30' },
+        { wait: -1 },
+        { wait: 'yes' },
+        { force: 1 },
+        { heartbeat: 'no' },
+        { owner: 'me' },
+        { owner: { pid: 1.5 } },
+        { owner: { host: '' } },
+        { owner: { label: 'a\nb' } },
+        { owner: { label: 'x'.repeat(129) } },
+        { onLost: true },
+      ];
+      for (const options of bad) {
+        await expectRejects(expect, `acquire(${JSON.stringify(options)})`, CODES.invalid, () => a.lease.acquire(options as never));
+      }
+      expect(await a.lease.holder()).toBeNull();
+      await expectRejects(expect, 'renew without a lease', LOST, () => a.lease.renew());
+    });
+
+    const names = [
+      'worker processes racing for one lease: exactly one holder, named to the others',
+      'a SIGKILLed holder’s lease is taken after its TTL and not before',
+    ];
+    const module = options.processes?.module;
+    if (module === undefined) {
+      for (const name of names) skip(name, NO_MODULE);
+      return;
+    }
+
+    test(names[0] as string, async (s) => {
+      const workers = Array.from({ length: 4 }, () => new Worker({ module, namespace: s.namespace, name: 'main', kind: 'lease-race', ttlSeconds: 20 }));
+      try {
+        await Promise.all(workers.map((w) => w.message((m) => m.ready === true, 20_000, 'opening the storage')));
+        for (const worker of workers) worker.go();
+        const outcomes = await Promise.all(workers.map((w) => w.message((m) => 'won' in m, 20_000, 'racing for the lease')));
+        const winners = outcomes.filter((m) => m.won === true);
+        expect(winners, 'processes told they hold the lease').toHaveLength(1);
+        const pid = (winners[0] as { pid: number }).pid;
+        for (const loser of outcomes.filter((m) => m.won !== true)) expect(loser.holderPid, 'LeaseHeldError names the winner’s pid').toBe(pid);
+        const reader = await s.open();
+        expect((await reader.lease.holder())?.owner.pid).toBe(pid);
+      } finally {
+        await Promise.all(workers.map((w) => w.kill()));
+      }
+    });
+
+    test(names[1] as string, async (s) => {
+      const ttlSeconds = 2;
+      const worker = new Worker({ module, namespace: s.namespace, name: 'main', kind: 'lease-hold', ttlSeconds });
+      let killedAt: number;
+      try {
+        await worker.message((m) => m.ready === true, 20_000, 'opening the storage');
+        worker.go();
+        await worker.message((m) => m.won === true, 20_000, 'taking the lease');
+        // Alive past its TTL: its heartbeat renews it.
+        await sleep(ttlSeconds * 1000 + 500);
+        const probe = await s.open();
+        await expectRejects(expect, 'acquire while the worker lives', HELD, () => probe.lease.acquire());
+      } finally {
+        await worker.kill();
+        killedAt = Date.now();
+      }
+      const next = await s.open();
+      const error = (await expectRejects(expect, 'acquire right after the SIGKILL', HELD, () => next.lease.acquire({ owner: owner('successor') }))) as Error & { holder: LeaseHolder };
+      const expiresAt = error.holder.expiresAt.getTime();
+      expect(expiresAt - killedAt <= ttlSeconds * 1000 + SKEW_MS, 'the dead holder’s lease runs out within one TTL').toBe(true);
+      const held = await next.lease.acquire({ wait: 20_000, owner: owner('successor') });
+      expect(Date.now() >= expiresAt - SKEW_MS, `taken at ${new Date().toISOString()}, before the dead holder’s lease ran out at ${new Date(expiresAt).toISOString()}`).toBe(true);
+      expect(held.token > error.holder.token, 'the successor’s token is greater').toBe(true);
+    });
+  });
+}

@@ -1,0 +1,72 @@
+/**
+ * `mtstore rotate-keys <url> --key new=ENV --key old=ENV`: re-seals every session of a
+ * backend with the first key (core's rotateEncryption). Keys come from environment
+ * variables only — never from the command line, which ends up in shell history and
+ * process listings. Batched, with progress; an interrupted run says how to resume
+ * (running it again from the start is safe too: values already current are skipped).
+ */
+import { rotateEncryption, type EncryptionOptions, type RotateReport } from '@mtstore/core';
+import { CliError, EXIT, explain } from './exit.js';
+import { say, type Io } from './io.js';
+import { progress } from './progress.js';
+import { openExisting, openTarget, shown } from './source.js';
+
+export interface RotateKeysOptions {
+  /** `id=ENV_NAME`, newest first: the first seals, every one opens. */
+  keys: string[];
+  /** kv key prefixes whose plaintext values get sealed too. */
+  secretKv?: string[];
+  /** Only these sessions. */
+  names?: string[];
+  /** Resume after this session name. */
+  after?: string;
+  /** Sessions re-sealed concurrently. Default 8. */
+  batch?: number;
+}
+
+/** `id=ENV` → an encryption key read from that environment variable. */
+export function encryptionFromFlags(keys: readonly string[], secretKv: readonly string[] = []): EncryptionOptions {
+  if (keys.length === 0) throw new CliError(EXIT.USAGE, 'Give at least one --key <id>=<ENV_VAR> (the first one seals; list old keys after it).');
+  return {
+    keys: keys.map((flag) => {
+      const match = /^([^=]+)=([A-Za-z_][A-Za-z0-9_]*)$/.exec(flag);
+      if (match === null) throw new CliError(EXIT.USAGE, `--key must be <id>=<ENV_VAR> (the key itself goes in the environment variable, never on the command line), got ${JSON.stringify(flag.replace(/=.*/, '=…'))}`);
+      return { id: match[1] as string, env: match[2] as string };
+    }),
+    secretKvPrefixes: [...secretKv],
+  };
+}
+
+export async function rotateKeys(target: string, options: RotateKeysOptions, io: Io): Promise<RotateReport> {
+  const encryption = encryptionFromFlags(options.keys, options.secretKv);
+  // A path that does not exist is refused (opening it would create an empty database); bad keys fail on the first open.
+  await (await openExisting(target, 'default')).close();
+  let bar: ReturnType<typeof progress> | undefined;
+  let resumeAfter = options.after;
+  let done = 0;
+  try {
+    const report = await rotateEncryption({
+      open: (name) => openTarget(target, name, encryption),
+      ...(options.names ? { names: options.names } : {}),
+      ...(options.after !== undefined ? { after: options.after } : {}),
+      ...(options.batch !== undefined ? { batchSize: options.batch } : {}),
+      onProgress: (p) => {
+        bar ??= progress(io, 'rotate-keys', p.total, 'sessions');
+        bar.advance(p.done - done);
+        done = p.done;
+        resumeAfter = p.resumeAfter;
+      },
+    });
+    bar?.finish();
+    say(io, `Re-sealed ${report.keys} auth keys and ${report.kvEntries} kv values of ${report.done} sessions in ${shown(target)} with key "${encryption.keys[0]?.id}" (${report.current} already current).`);
+    if (report.withoutSnapshot.length > 0) {
+      say(io, `${report.withoutSnapshot.length} sessions have no snapshot, so only their permanent keys of DCs 1-5 were looked at: ${report.withoutSnapshot.slice(0, 10).join(', ')}${report.withoutSnapshot.length > 10 ? ', …' : ''}. Keep the old key configured until they are written again.`);
+    }
+    return report;
+  } catch (error) {
+    bar?.finish();
+    const { code, line } = explain(error);
+    const resume = resumeAfter ? ` Resume with --after ${JSON.stringify(resumeAfter)} (or run it again: finished sessions are skipped quickly).` : '';
+    throw new CliError(code, `${line}${resume}`);
+  }
+}

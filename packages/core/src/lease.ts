@@ -1,0 +1,367 @@
+/**
+ * `storage.lease`, written once for every adapter: validation, the owner record,
+ * waiting, the heartbeat and the write fence. An adapter supplies only the database
+ * operations (LeaseRepository in repositories.ts).
+ *
+ * The fence is local and costs no round trip: a holder stops writing once its lease
+ * may have run out by its own monotonic clock — the send time of its last confirmed
+ * acquire/renew plus three quarters of the TTL — or once a renewal found another
+ * holder. The database decides expiry by its own clock (PostgreSQL `now()`, Redis
+ * `PX`, ...) from the moment it receives the request, which is after the send time,
+ * so the holder always stops at least TTL/4 before anyone may take over: that
+ * quarter absorbs the write's transit and clock-rate differences. Clocks of
+ * different hosts need not agree where the database keeps the time; where it cannot
+ * (MongoDB documents, SQLite files) they must agree to well within TTL/4.
+ *
+ * What the local fence does not cover: a write that passed the check and then sat
+ * unsent for longer than TTL/4 (the process was stopped between the check and the
+ * socket write), and writes sent by a holder after a `force` takeover until its next
+ * heartbeat (at most TTL/4) tells it. Both need the database to compare the token on
+ * every write; see docs/contract.md §12.
+ */
+import { hostname } from 'node:os';
+import { CorruptDataError, InvalidArgumentError, LeaseHeldError, LeaseLostError, StorageClosedError, StorageUnavailableError, toStorageError } from './errors.js';
+import type { LeaseAcquireOptions, LeaseHolder, LeaseOwner, SessionLease } from './model.js';
+import type { LeaseRepository, StoredLease } from './repositories.js';
+import { describeValue } from './validate.js';
+
+export const DEFAULT_LEASE_TTL_SECONDS = 30;
+const MAX_TTL_SECONDS = 86_400;
+/** Polling while waiting for another holder: often enough to notice a release soon. */
+const WAIT_POLL_MS = 250;
+
+/** What the lease needs from the storage that owns it. */
+export interface LeaseHost {
+  readonly name: string;
+  readonly closed: boolean;
+  repository(): LeaseRepository | undefined;
+  where(operation: string): string;
+  closedError(operation: string): StorageClosedError;
+}
+
+/** Options after validation. */
+interface Acquire {
+  owner: LeaseOwner;
+  ttlMs: number;
+  waitMs: number;
+  force: boolean;
+  heartbeat: boolean;
+  onLost: ((error: LeaseLostError) => void) | undefined;
+}
+
+interface Held {
+  holder: LeaseHolder;
+  ttlMs: number;
+  /** performance.now() after which this holder writes no more. */
+  safeUntil: number;
+  /** Set when a renewal found another holder: permanent until released or acquired again. */
+  lost: LeaseHolder | 'gone' | undefined;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  heartbeat: boolean;
+  onLost: ((error: LeaseLostError) => void) | undefined;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+function defaultOwner(): LeaseOwner {
+  let host = 'unknown';
+  try {
+    host = hostname() || host;
+  } catch {
+    // Some sandboxes forbid it; the pid still tells processes apart on one machine.
+  }
+  return { host, pid: process.pid };
+}
+
+function printable(value: unknown, max: number): value is string {
+  // eslint-disable-next-line no-control-regex -- control characters are what is refused
+  return typeof value === 'string' && value.length >= 1 && value.length <= max && !/[\u0000-\u001f\u007f]/.test(value);
+}
+
+function parseOptions(options: unknown): Acquire {
+  if (options === undefined) options = {};
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`options must be an object, got ${describeValue(options)}`);
+  const o = options as Record<string, unknown> & LeaseAcquireOptions;
+  const owner = defaultOwner();
+  if (o.owner !== undefined) {
+    if (typeof o.owner !== 'object' || o.owner === null) throw new InvalidArgumentError(`options.owner must be an object, got ${describeValue(o.owner)}`);
+    const given = o.owner as Record<string, unknown>;
+    if (given.host !== undefined) {
+      if (!printable(given.host, 253)) throw new InvalidArgumentError(`options.owner.host must be 1-253 printable characters, got ${describeValue(given.host)}`);
+      owner.host = given.host;
+    }
+    if (given.pid !== undefined) {
+      if (typeof given.pid !== 'number' || !Number.isInteger(given.pid) || given.pid < 0 || given.pid > 2 ** 31 - 1) {
+        throw new InvalidArgumentError(`options.owner.pid must be an integer from 0 to 2^31-1, got ${describeValue(given.pid)}`);
+      }
+      owner.pid = given.pid;
+    }
+    if (given.label !== undefined) {
+      if (!printable(given.label, 128)) throw new InvalidArgumentError(`options.owner.label must be 1-128 printable characters, got ${describeValue(given.label)}`);
+      owner.label = given.label;
+    }
+  }
+  const ttl = o.ttlSeconds ?? DEFAULT_LEASE_TTL_SECONDS;
+  if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl < 1 || ttl > MAX_TTL_SECONDS) {
+    throw new InvalidArgumentError(`options.ttlSeconds must be a number from 1 to ${MAX_TTL_SECONDS}, got ${describeValue(ttl)}`);
+  }
+  let waitMs = 0;
+  if (o.wait === true) waitMs = Infinity;
+  else if (typeof o.wait === 'number' && Number.isFinite(o.wait) && o.wait >= 0) waitMs = o.wait;
+  else if (o.wait !== undefined && o.wait !== false) {
+    throw new InvalidArgumentError(`options.wait must be a boolean or a number of milliseconds ≥ 0, got ${describeValue(o.wait)}`);
+  }
+  for (const flag of ['force', 'heartbeat'] as const) {
+    if (o[flag] !== undefined && typeof o[flag] !== 'boolean') throw new InvalidArgumentError(`options.${flag} must be a boolean, got ${describeValue(o[flag])}`);
+  }
+  const onLost = (o as { onLost?: unknown }).onLost;
+  if (onLost !== undefined && typeof onLost !== 'function') throw new InvalidArgumentError(`options.onLost must be a function, got ${describeValue(onLost)}`);
+  return {
+    owner,
+    ttlMs: Math.round(ttl * 1000),
+    waitMs,
+    force: o.force === true,
+    heartbeat: o.heartbeat !== false,
+    onLost: onLost as ((error: LeaseLostError) => void) | undefined,
+  };
+}
+
+/** `pid 123 on host "box" (label "bot")`: who holds it, for a person. */
+export function describeHolder(holder: LeaseHolder): string {
+  const label = holder.owner.label === undefined ? '' : ` (${JSON.stringify(holder.owner.label)})`;
+  return `pid ${holder.owner.pid} on host ${JSON.stringify(holder.owner.host)}${label}`;
+}
+
+export class StorageLease implements SessionLease {
+  readonly #host: LeaseHost;
+  #held: Held | null = null;
+
+  constructor(host: LeaseHost) {
+    this.#host = host;
+  }
+
+  get held(): LeaseHolder | null {
+    const held = this.#held;
+    return held === null || held.lost !== undefined ? null : { ...held.holder, owner: { ...held.holder.owner } };
+  }
+
+  #repository(operation: string): LeaseRepository {
+    if (this.#host.closed) throw this.#host.closedError(operation);
+    const repository = this.#host.repository();
+    if (repository === undefined) throw new StorageUnavailableError(`${this.#host.where(operation)}: this adapter has no session lease`);
+    return repository;
+  }
+
+  #decode(stored: StoredLease): LeaseHolder {
+    let owner: LeaseOwner | undefined;
+    try {
+      const parsed = JSON.parse(stored.owner) as Partial<LeaseOwner>;
+      if (typeof parsed.host === 'string' && typeof parsed.pid === 'number') {
+        owner = { host: parsed.host, pid: parsed.pid };
+        if (typeof parsed.label === 'string') owner.label = parsed.label;
+      }
+    } catch {
+      // reported below
+    }
+    if (owner === undefined || typeof stored.token !== 'bigint' || !Number.isFinite(stored.expiresAt)) {
+      throw new CorruptDataError(`session ${JSON.stringify(this.#host.name)}: the stored lease does not decode`);
+    }
+    return { owner, token: stored.token, expiresAt: new Date(stored.expiresAt) };
+  }
+
+  #heldError(operation: string, holder: LeaseHolder): LeaseHeldError {
+    const seconds = Math.max(0, Math.ceil((holder.expiresAt.getTime() - Date.now()) / 1000));
+    return new LeaseHeldError(
+      `${this.#host.where(operation)}: session ${JSON.stringify(this.#host.name)} is in use by ${describeHolder(holder)}; ` +
+        `its lease runs out at ${holder.expiresAt.toISOString()} (in ${seconds} s) unless renewed. ` +
+        'Two clients on one session make Telegram revoke its auth key (AUTH_KEY_DUPLICATED): stop the other process, ' +
+        'or acquire with { wait: true } to wait for it, or { force: true } if you know it is gone.',
+      holder,
+    );
+  }
+
+  #lostError(operation: string, held: Held): LeaseLostError {
+    const why =
+      held.lost === undefined
+        ? `ran out (no renewal confirmed since before ${new Date(held.holder.expiresAt.getTime() - held.ttlMs / 4).toISOString()}: the process stalled or lost the database)`
+        : held.lost === 'gone'
+          ? 'was given up or taken over'
+          : `was taken over by ${describeHolder(held.lost)}`;
+    return new LeaseLostError(`${this.#host.where(operation)}: this instance's lease on session ${JSON.stringify(this.#host.name)} ${why}; nothing was written. Acquire it again to write.`);
+  }
+
+  /**
+   * Called by every write of the storage before it touches the database: throws
+   * LeaseLostError when this instance held a lease and may no longer write. No I/O.
+   */
+  fence(operation: string): void {
+    const held = this.#held;
+    if (held === null) return;
+    if (held.lost !== undefined || performance.now() >= held.safeUntil) throw this.#lostError(operation, held);
+  }
+
+  #confirm(held: Held, sentAt: number, expiresAt: number): void {
+    held.safeUntil = sentAt + held.ttlMs - held.ttlMs / 4;
+    held.holder = { ...held.holder, expiresAt: new Date(expiresAt) };
+  }
+
+  #schedule(held: Held): void {
+    if (!held.heartbeat || held.lost !== undefined || this.#held !== held) return;
+    held.timer = setTimeout(() => {
+      held.timer = undefined;
+      this.#renew(held, 'lease.heartbeat').then(
+        () => this.#schedule(held),
+        (error: unknown) => {
+          // Lost: reported through onLost, no more beats. Anything else (database
+          // unreachable): try again next beat; the fence stops writes meanwhile if it lasts.
+          if (!(error instanceof LeaseLostError)) this.#schedule(held);
+        },
+      );
+    }, held.ttlMs / 4);
+    held.timer.unref?.();
+  }
+
+  #stop(held: Held): void {
+    if (held.timer !== undefined) clearTimeout(held.timer);
+    held.timer = undefined;
+  }
+
+  async #renew(held: Held, operation: string): Promise<LeaseHolder> {
+    if (held.lost !== undefined) throw this.#lostError(operation, held);
+    const repository = this.#repository(operation);
+    const sentAt = performance.now();
+    let expiresAt: number | null;
+    try {
+      expiresAt = await repository.renew(held.holder.token, held.ttlMs);
+    } catch (error) {
+      throw toStorageError(error, this.#host.where(operation));
+    }
+    if (expiresAt !== null) {
+      this.#confirm(held, sentAt, expiresAt);
+      return { ...held.holder, owner: { ...held.holder.owner } };
+    }
+    let current: LeaseHolder | null = null;
+    try {
+      const stored = await repository.holder();
+      current = stored === null ? null : this.#decode(stored);
+    } catch {
+      // Who took it is only for the message.
+    }
+    held.lost = current ?? 'gone';
+    this.#stop(held);
+    const error = this.#lostError(operation, held);
+    if (held.onLost !== undefined && this.#held === held) {
+      try {
+        held.onLost(error);
+      } catch {
+        // An observer's failure is not the lease's.
+      }
+    }
+    throw error;
+  }
+
+  async acquire(options?: LeaseAcquireOptions): Promise<LeaseHolder> {
+    const operation = 'lease.acquire';
+    let parsed: Acquire;
+    try {
+      parsed = parseOptions(options);
+    } catch (error) {
+      throw error instanceof InvalidArgumentError ? new InvalidArgumentError(`${this.#host.where(operation)}: ${error.message}`) : error;
+    }
+    let repository = this.#repository(operation);
+    const previous = this.#held;
+    if (previous !== null && previous.lost === undefined && !parsed.force) {
+      // Held already: take the new settings and renew.
+      previous.ttlMs = parsed.ttlMs;
+      previous.onLost = parsed.onLost;
+      if (previous.heartbeat !== parsed.heartbeat) {
+        previous.heartbeat = parsed.heartbeat;
+        this.#stop(previous);
+      }
+      const holder = await this.#renew(previous, operation);
+      if (previous.timer === undefined) this.#schedule(previous);
+      return holder;
+    }
+    const owner = JSON.stringify(parsed.owner);
+    const deadline = performance.now() + parsed.waitMs;
+    for (;;) {
+      const sentAt = performance.now();
+      let result: { acquired: boolean; lease: StoredLease };
+      try {
+        result = await repository.acquire(owner, parsed.ttlMs, parsed.force);
+      } catch (error) {
+        throw toStorageError(error, this.#host.where(operation));
+      }
+      const holder = this.#decode(result.lease);
+      if (result.acquired) {
+        if (previous !== null) this.#stop(previous);
+        const held: Held = {
+          holder,
+          ttlMs: parsed.ttlMs,
+          safeUntil: 0,
+          lost: undefined,
+          timer: undefined,
+          heartbeat: parsed.heartbeat,
+          onLost: parsed.onLost,
+        };
+        this.#confirm(held, sentAt, holder.expiresAt.getTime());
+        this.#held = held;
+        this.#schedule(held);
+        return { ...holder, owner: { ...holder.owner } };
+      }
+      const now = performance.now();
+      if (now >= deadline) throw this.#heldError(operation, holder);
+      const untilExpiry = holder.expiresAt.getTime() - Date.now() + 20;
+      await sleep(Math.max(10, Math.min(WAIT_POLL_MS, untilExpiry, deadline - now)));
+      repository = this.#repository(operation);
+    }
+  }
+
+  async renew(): Promise<LeaseHolder> {
+    const held = this.#held;
+    if (held === null) {
+      this.#repository('lease.renew');
+      throw new LeaseLostError(`${this.#host.where('lease.renew')}: this instance holds no lease on session ${JSON.stringify(this.#host.name)}; acquire it first`);
+    }
+    return this.#renew(held, 'lease.renew');
+  }
+
+  async release(): Promise<void> {
+    const repository = this.#repository('lease.release');
+    const held = this.#held;
+    if (held === null) return;
+    this.#held = null;
+    this.#stop(held);
+    if (held.lost !== undefined) return;
+    try {
+      await repository.release(held.holder.token);
+    } catch (error) {
+      throw toStorageError(error, this.#host.where('lease.release'));
+    }
+  }
+
+  async holder(): Promise<LeaseHolder | null> {
+    const repository = this.#repository('lease.holder');
+    let stored: StoredLease | null;
+    try {
+      stored = await repository.holder();
+    } catch (error) {
+      throw toStorageError(error, this.#host.where('lease.holder'));
+    }
+    return stored === null ? null : this.#decode(stored);
+  }
+
+  /** For close(): stop the heartbeat and give the lease back; a failure only means it runs out by itself. */
+  async end(): Promise<void> {
+    const held = this.#held;
+    if (held === null) return;
+    this.#held = null;
+    this.#stop(held);
+    if (held.lost !== undefined) return;
+    try {
+      await this.#host.repository()?.release(held.holder.token);
+    } catch {
+      // The lease runs out after its TTL.
+    }
+  }
+}

@@ -1,0 +1,331 @@
+/**
+ * Auth keys (and secret kv values) sealed at rest with AES-256-GCM from Node's own
+ * crypto. The base class seals every key on write and opens it on read, so an
+ * adapter only ever stores opaque bytes; see docs/contract.md "Encryption at rest".
+ *
+ * A sealed value is
+ *
+ *   "mtseal" (6 bytes) · version 0x01 · key id length n (1 byte) · key id (n ASCII bytes)
+ *   · nonce (12 random bytes) · ciphertext (as long as the plaintext) · GCM tag (16 bytes)
+ *
+ * and the associated data is that header (everything before the ciphertext) followed
+ * by where the value belongs — session name, DC id, main/media entry, slot and kind
+ * for a key; session name and kv key for a kv value — so a sealed value copied to
+ * another session, DC, entry, slot or kv key does not open there. A plaintext auth key
+ * is exactly 256 bytes and a sealed one at least 293, so the two never mix up.
+ */
+import { createCipheriv, createDecipheriv, createSecretKey, randomBytes, randomFillSync, type KeyObject } from 'node:crypto';
+import { CorruptDataError, EncryptionError, InvalidArgumentError } from './errors.js';
+import { describeSecret, describeValue } from './validate.js';
+
+/** One configured encryption key: 32 bytes given directly, or read from an environment variable. */
+export type EncryptionKey =
+  | {
+      /** Stored beside every value it seals: 1-32 of `A-Z a-z 0-9 . _ -`. */
+      id: string;
+      /** 32 bytes, or a string of 64 hex digits or of base64 / base64url text for 32 bytes. */
+      key: Uint8Array | string;
+    }
+  | {
+      id: string;
+      /** Name of an environment variable holding the key as 64 hex digits or base64 / base64url text. */
+      env: string;
+    };
+
+export interface EncryptionOptions {
+  /**
+   * The keys, newest first: writes seal with the first one, reads open with whichever
+   * one the stored value names. Keep a retired key here until `rotateEncryption` (or
+   * `mtstore rotate-keys`) has re-sealed everything it sealed.
+   */
+  keys: readonly EncryptionKey[];
+  /**
+   * kv keys whose values are sealed too, by prefix (`''` seals every kv value). A
+   * bridge marks single entries with `kv.set(key, value, { secret: true })`. Values
+   * written sealed are opened on read whatever this list says.
+   */
+  secretKvPrefixes?: readonly string[];
+}
+
+/** Where a sealed value belongs: bound into its associated data. */
+export type SealContext =
+  | { readonly kind: 'authKey' | 'tempAuthKey'; readonly dcId: number; readonly mediaOnly: boolean; readonly slot: number }
+  | { readonly kind: 'kv'; readonly key: string };
+
+const MAGIC = Uint8Array.from([0x6d, 0x74, 0x73, 0x65, 0x61, 0x6c]); // "mtseal"
+const VERSION = 1;
+const NONCE_LENGTH = 12;
+const TAG_LENGTH = 16;
+const KEY_LENGTH = 32;
+const KEY_ID = /^[A-Za-z0-9._-]{1,32}$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+/** Magic, version and id length: the fixed part before the key id. */
+const FIXED_HEADER = MAGIC.length + 2;
+/** Values remembered per storage instance (see Sealer.#known): a session holds a handful of keys. */
+const KNOWN_LIMIT = 256;
+
+/**
+ * Nonces come from a pool filled by one randomFillSync call: drawing 12 random bytes
+ * through randomBytes() costs about as much as the encryption itself. Every nonce is
+ * still fresh random bytes, handed out once.
+ */
+const noncePool = Buffer.alloc(NONCE_LENGTH * 256);
+let nonceOffset = noncePool.length;
+function freshNonce(target: Buffer, offset: number): void {
+  if (nonceOffset + NONCE_LENGTH > noncePool.length) {
+    randomFillSync(noncePool);
+    nonceOffset = 0;
+  }
+  noncePool.copy(target, offset, nonceOffset, nonceOffset + NONCE_LENGTH);
+  noncePool.fill(0, nonceOffset, nonceOffset + NONCE_LENGTH);
+  nonceOffset += NONCE_LENGTH;
+}
+
+/** True when `bytes` starts like a sealed value (the magic and a known version). */
+export function isSealed(bytes: Uint8Array): boolean {
+  if (bytes.length < FIXED_HEADER + 1 + NONCE_LENGTH + TAG_LENGTH) return false;
+  for (let i = 0; i < MAGIC.length; i++) if (bytes[i] !== MAGIC[i]) return false;
+  return bytes[MAGIC.length] === VERSION;
+}
+
+interface Header {
+  keyId: string;
+  /** Where the ciphertext starts: the header is bytes[0, body). */
+  body: number;
+}
+
+function parseHeader(bytes: Uint8Array, where: string): Header {
+  const idLength = bytes[MAGIC.length + 1] as number;
+  const body = FIXED_HEADER + idLength + NONCE_LENGTH;
+  const keyId = Buffer.from(bytes.buffer, bytes.byteOffset + FIXED_HEADER, Math.min(idLength, Math.max(0, bytes.length - FIXED_HEADER))).toString('latin1');
+  if (idLength === 0 || bytes.length < body + TAG_LENGTH || !KEY_ID.test(keyId)) {
+    throw new CorruptDataError(`${where} starts like a sealed value but its header is malformed (${bytes.length} bytes)`);
+  }
+  return { keyId, body };
+}
+
+/** The id of the key a sealed value needs, or undefined when `bytes` is not sealed. Never throws. */
+export function sealedKeyId(bytes: Uint8Array): string | undefined {
+  if (!isSealed(bytes)) return undefined;
+  try {
+    return parseHeader(bytes, 'value').keyId;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The error for a sealed value read by a storage configured without encryption. */
+export function noEncryptionError(bytes: Uint8Array, what: string): Error {
+  const keyId = sealedKeyId(bytes);
+  if (keyId === undefined) return new CorruptDataError(`${what} starts like a sealed value but its header is malformed (${bytes.length} bytes)`);
+  return new EncryptionError(
+    `${what} is sealed with encryption key ${JSON.stringify(keyId)}, but this storage has no encryption configured: pass encryption: { keys: [{ id: ${JSON.stringify(keyId)}, ... }] }`,
+    keyId,
+    'missing-key',
+  );
+}
+
+function decodeKeyMaterial(value: unknown, label: string): Uint8Array {
+  if (value instanceof Uint8Array) {
+    if (value.length !== KEY_LENGTH) throw new InvalidArgumentError(`${label} must be ${KEY_LENGTH} bytes, got ${describeSecret(value)}`);
+    return Uint8Array.from(value);
+  }
+  if (typeof value === 'string') {
+    const text = value.trim();
+    let bytes: Buffer | undefined;
+    if (/^[0-9a-fA-F]{64}$/.test(text)) bytes = Buffer.from(text, 'hex');
+    else if (/^[A-Za-z0-9+/_-]{43}={0,1}$/.test(text)) bytes = Buffer.from(text.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+    if (bytes?.length === KEY_LENGTH) return bytes;
+    throw new InvalidArgumentError(`${label} must be ${KEY_LENGTH} bytes as 64 hex digits or base64 text, got ${describeSecret(value)}`);
+  }
+  throw new InvalidArgumentError(`${label} must be ${KEY_LENGTH} bytes (a Uint8Array, hex or base64 text), got ${describeSecret(value)}`);
+}
+
+interface ResolvedKey {
+  readonly id: string;
+  readonly idBytes: Buffer;
+  readonly key: KeyObject;
+}
+
+/**
+ * Seals and opens values with the configured keys. Built once per storage from its
+ * options (environment variables are read then); holds the key material only as
+ * KeyObjects, which `util.inspect` does not print.
+ */
+export class Sealer {
+  readonly #keys: ReadonlyMap<string, ResolvedKey>;
+  readonly #writer: ResolvedKey;
+  readonly #secretPrefixes: readonly string[];
+  readonly #name: Buffer;
+  /**
+   * The last sealed value seen at each place (context) with its plaintext: reading
+   * back exactly those bytes needs no decryption (GCM authenticated them when they
+   * were opened or made). Holds only what this instance already handed out or was given.
+   */
+  readonly #known = new Map<string, { sealed: Buffer; plain: Buffer }>();
+
+  constructor(options: EncryptionOptions, sessionName: string, where: string) {
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${where}: encryption must be an object, got ${describeValue(options)}`);
+    if (!Array.isArray(options.keys) || options.keys.length === 0) {
+      throw new InvalidArgumentError(`${where}: encryption.keys must be a non-empty array (the first key seals, every key opens)`);
+    }
+    const keys = new Map<string, ResolvedKey>();
+    options.keys.forEach((entry: unknown, i) => {
+      const label = `${where}: encryption.keys[${i}]`;
+      if (typeof entry !== 'object' || entry === null) throw new InvalidArgumentError(`${label} must be { id, key } or { id, env }, got ${describeValue(entry)}`);
+      const { id, key, env } = entry as { id?: unknown; key?: unknown; env?: unknown };
+      if (typeof id !== 'string' || !KEY_ID.test(id)) throw new InvalidArgumentError(`${label}.id must be 1-32 of A-Z a-z 0-9 . _ -, got ${describeValue(id)}`);
+      if (keys.has(id)) throw new InvalidArgumentError(`${label}.id ${JSON.stringify(id)} is configured twice`);
+      let material: Uint8Array;
+      if (env !== undefined) {
+        if (key !== undefined) throw new InvalidArgumentError(`${label} must have key or env, not both`);
+        if (typeof env !== 'string' || !ENV_NAME.test(env)) throw new InvalidArgumentError(`${label}.env must be an environment variable name, got ${describeValue(env)}`);
+        const text = process.env[env];
+        if (text === undefined || text === '') throw new InvalidArgumentError(`${label}: environment variable ${env} (key ${JSON.stringify(id)}) is not set`);
+        material = decodeKeyMaterial(text, `${label}: environment variable ${env}`);
+      } else {
+        material = decodeKeyMaterial(key, `${label}.key`);
+      }
+      keys.set(id, { id, idBytes: Buffer.from(id, 'latin1'), key: createSecretKey(material) });
+      material.fill(0);
+    });
+    const prefixes = options.secretKvPrefixes ?? [];
+    if (!Array.isArray(prefixes) || prefixes.some((p: unknown) => typeof p !== 'string' || p.length > 255)) {
+      throw new InvalidArgumentError(`${where}: encryption.secretKvPrefixes must be an array of kv key prefixes`);
+    }
+    this.#keys = keys;
+    this.#writer = keys.get((options.keys[0] as { id: string }).id) as ResolvedKey;
+    this.#secretPrefixes = [...prefixes];
+    this.#name = Buffer.from(sessionName, 'utf8');
+  }
+
+  /** The id of the key writes use. */
+  get writeKeyId(): string {
+    return this.#writer.id;
+  }
+
+  /** Every configured key id, the write key first. */
+  get keyIds(): string[] {
+    return [...this.#keys.keys()];
+  }
+
+  /** True when kv values under `key` are sealed by configuration. */
+  isSecretKv(key: string): boolean {
+    for (const prefix of this.#secretPrefixes) if (key.startsWith(prefix)) return true;
+    return false;
+  }
+
+  #remember(place: string, sealed: Uint8Array, plain: Uint8Array): void {
+    if (this.#known.size >= KNOWN_LIMIT && !this.#known.has(place)) this.#known.clear();
+    this.#known.set(place, { sealed: Buffer.from(sealed), plain: Buffer.from(plain) });
+  }
+
+  #context(header: Uint8Array, place: string): Buffer {
+    // The name is length-prefixed, and a place holds no NUL inside its fields: no two contexts encode alike.
+    const placeBytes = Buffer.from(place, 'utf8');
+    const aad = Buffer.allocUnsafe(header.length + 4 + this.#name.length + placeBytes.length);
+    aad.set(header, 0);
+    aad.writeUInt32BE(this.#name.length, header.length);
+    this.#name.copy(aad, header.length + 4);
+    placeBytes.copy(aad, header.length + 4 + this.#name.length);
+    return aad;
+  }
+
+  /**
+   * Seals `plain` with the first key for `context`: a fresh random nonce for every new
+   * value. The one exception: writing back, to the same place, exactly the value this
+   * instance last sealed or opened there under the current write key returns those
+   * sealed bytes again. Same key, nonce, associated data and plaintext give the same
+   * ciphertext, so GCM's nonce rule holds; a database reader learns only that the value
+   * did not change. That keeps `save()` of a session whose keys did not change (most
+   * saves) from paying AES-GCM setup per key.
+   */
+  seal(plain: Uint8Array, context: SealContext): Uint8Array {
+    const writer = this.#writer;
+    const place = placeOf(context);
+    const known = this.#known.get(place);
+    if (known !== undefined && known.plain.equals(plain) && this.keyIdOf(known.sealed) === writer.id) {
+      return Uint8Array.from(known.sealed);
+    }
+    const body = FIXED_HEADER + writer.idBytes.length + NONCE_LENGTH;
+    const out = Buffer.allocUnsafe(body + plain.length + TAG_LENGTH);
+    out.set(MAGIC, 0);
+    out[MAGIC.length] = VERSION;
+    out[MAGIC.length + 1] = writer.idBytes.length;
+    writer.idBytes.copy(out, FIXED_HEADER);
+    freshNonce(out, body - NONCE_LENGTH);
+    const header = out.subarray(0, body);
+    const cipher = createCipheriv('aes-256-gcm', writer.key, out.subarray(body - NONCE_LENGTH, body), { authTagLength: TAG_LENGTH });
+    cipher.setAAD(this.#context(header, place));
+    let offset = body + cipher.update(plain).copy(out, body);
+    offset += cipher.final().copy(out, offset);
+    cipher.getAuthTag().copy(out, offset);
+    const sealed = new Uint8Array(out.buffer, out.byteOffset, out.length);
+    this.#remember(place, sealed, plain);
+    return sealed;
+  }
+
+  /**
+   * Opens a sealed value for `context`. EncryptionError when its key is not
+   * configured or it does not open (wrong key, moved, tampered); CorruptDataError
+   * when the header is malformed. `what` names the value in messages.
+   */
+  open(sealed: Uint8Array, context: SealContext, what: string): Uint8Array {
+    const place = placeOf(context);
+    const known = this.#known.get(place);
+    if (known !== undefined && known.sealed.equals(sealed)) return Uint8Array.from(known.plain);
+    const { keyId, body } = parseHeader(sealed, what);
+    const key = this.#keys.get(keyId);
+    if (key === undefined) {
+      throw new EncryptionError(
+        `${what} is sealed with encryption key ${JSON.stringify(keyId)}, which is not configured (configured: ${this.keyIds.map((id) => JSON.stringify(id)).join(', ')})`,
+        keyId,
+        'missing-key',
+      );
+    }
+    const header = sealed.subarray(0, body);
+    const decipher = createDecipheriv('aes-256-gcm', key.key, sealed.subarray(body - NONCE_LENGTH, body), { authTagLength: TAG_LENGTH });
+    decipher.setAAD(this.#context(header, place));
+    decipher.setAuthTag(sealed.subarray(sealed.length - TAG_LENGTH));
+    const plain = Buffer.allocUnsafe(sealed.length - body - TAG_LENGTH);
+    try {
+      let offset = decipher.update(sealed.subarray(body, sealed.length - TAG_LENGTH)).copy(plain, 0);
+      offset += decipher.final().copy(plain, offset);
+    } catch {
+      plain.fill(0);
+      throw new EncryptionError(
+        `${what} does not open with encryption key ${JSON.stringify(keyId)}: the key material configured under that id is wrong, or the value was copied from another session, DC, entry or slot, or altered`,
+        keyId,
+        'does-not-open',
+      );
+    }
+    this.#remember(place, sealed, plain);
+    return new Uint8Array(plain.buffer, plain.byteOffset, plain.length);
+  }
+
+  /** The id a sealed value names, for rotation: undefined for plaintext. */
+  keyIdOf(bytes: Uint8Array): string | undefined {
+    return isSealed(bytes) ? parseHeader(bytes, 'value').keyId : undefined;
+  }
+
+  /** No key material, ever. */
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return `Sealer { keys: ${this.keyIds.map((id) => JSON.stringify(id)).join(', ')} }`;
+  }
+
+  toJSON(): string {
+    return `[Sealer: keys ${this.keyIds.join(', ')}]`;
+  }
+}
+
+/** Where a value belongs, as bound into its associated data. */
+function placeOf(context: SealContext): string {
+  return context.kind === 'kv'
+    ? `kv\0${context.key}`
+    : `${context.kind}\0${context.dcId}\0${context.mediaOnly ? 'media' : 'main'}\0${context.slot}`;
+}
+
+/** 32 fresh random bytes as base64, for `encryption.keys[].key` or an environment variable. */
+export function generateEncryptionKey(): string {
+  return randomBytes(KEY_LENGTH).toString('base64');
+}

@@ -1,0 +1,92 @@
+/**
+ * Session leases in `<prefix>leases`: one row per session name
+ * `(name, token, owner, expires_at)`, created on first use (the table is additive:
+ * older versions of this adapter ignore it). `expires_at` is epoch milliseconds by
+ * this machine's clock — every process sharing the file runs on one machine, so
+ * they share that clock. A release sets `expires_at` to 0 and keeps the row, so the
+ * token keeps growing across acquisitions.
+ *
+ * Acquire reads and writes the row in one IMMEDIATE transaction (SQLite's database
+ * write lock), so across instances and processes exactly one acquirer wins; renew
+ * and release are single statements that match the token.
+ */
+import type Database from 'better-sqlite3';
+import type { LeaseRepository, StoredLease } from '@mtstore/core';
+import type { SessionScope } from './scope.js';
+import { statements, type Statement } from './statements.js';
+
+interface LeaseRow {
+  token: bigint;
+  owner: string;
+  expires_at: bigint;
+}
+
+interface LeaseStatements {
+  acquire: Database.Transaction<(owner: string, ttlMs: number, force: boolean) => { acquired: boolean; lease: StoredLease }>;
+  renew: Statement;
+  release: Statement;
+  holder: Statement;
+}
+
+const toLease = (row: LeaseRow): StoredLease => ({ token: row.token, owner: row.owner, expiresAt: Number(row.expires_at) });
+
+export class SqliteLeases implements LeaseRepository {
+  #sql: LeaseStatements | undefined;
+
+  constructor(private readonly scope: SessionScope) {}
+
+  #statements(): LeaseStatements {
+    if (this.#sql !== undefined) return this.#sql;
+    const db = this.scope.db();
+    const table = `${this.scope.connection.tablePrefix}leases`;
+    db.exec(`CREATE TABLE IF NOT EXISTS ${table} (
+      name TEXT PRIMARY KEY NOT NULL,
+      token INTEGER NOT NULL,
+      owner TEXT NOT NULL,
+      expires_at INTEGER NOT NULL
+    ) WITHOUT ROWID`);
+    const { read, write } = statements(db);
+    const select = read(`SELECT token, owner, expires_at FROM ${table} WHERE name = ?`);
+    const upsert = read(`INSERT INTO ${table} (name, token, owner, expires_at) VALUES (?, ?, ?, ?)
+      ON CONFLICT (name) DO UPDATE SET token = excluded.token, owner = excluded.owner, expires_at = excluded.expires_at
+      RETURNING token, owner, expires_at`);
+    const name = this.scope.name;
+    const sql: LeaseStatements = {
+      acquire: db.transaction((owner: string, ttlMs: number, force: boolean) => {
+        const now = Date.now();
+        const row = select.get(name) as LeaseRow | undefined;
+        if (row !== undefined && Number(row.expires_at) > now && !force) return { acquired: false, lease: toLease(row) };
+        const taken = upsert.get(name, (row?.token ?? 0n) + 1n, owner, now + ttlMs) as LeaseRow;
+        return { acquired: true, lease: toLease(taken) };
+      }),
+      renew: read(`UPDATE ${table} SET expires_at = ? WHERE name = ? AND token = ? AND expires_at > 0 RETURNING expires_at`).pluck(),
+      release: write(`UPDATE ${table} SET expires_at = 0 WHERE name = ? AND token = ?`),
+      holder: read(`SELECT token, owner, expires_at FROM ${table} WHERE name = ? AND expires_at > ?`),
+    };
+    return (this.#sql = sql);
+  }
+
+  async acquire(owner: string, ttlMs: number, force: boolean): Promise<{ acquired: boolean; lease: StoredLease }> {
+    return this.#statements().acquire.immediate(owner, ttlMs, force);
+  }
+
+  async renew(token: bigint, ttlMs: number): Promise<number | null> {
+    const expiresAt = this.#statements().renew.get(Date.now() + ttlMs, this.scope.name, token) as bigint | undefined;
+    return expiresAt === undefined ? null : Number(expiresAt);
+  }
+
+  async release(token: bigint): Promise<void> {
+    this.#statements().release.run(this.scope.name, token);
+  }
+
+  async holder(): Promise<StoredLease | null> {
+    // Asking creates nothing: `mtstore inspect` and other readers leave the file as it is.
+    if (this.#sql === undefined) {
+      const db = this.scope.db();
+      const exists = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).pluck().get(`${this.scope.connection.tablePrefix}leases`);
+      if (exists === undefined) return null;
+    }
+    const row = this.#statements().holder.get(this.scope.name, Date.now()) as LeaseRow | undefined;
+    return row === undefined ? null : toLease(row);
+  }
+}
