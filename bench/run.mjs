@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // npm run bench [-- --adapter redis[,postgres] --quick --concurrency 1,64 --out file.json]
+// (with memory or sqlite, or --adapter clients alone: also the "vs clients" section, bench/vs-clients.mjs)
 //
 // For every adapter whose server is reachable, measures each operation through the
 // adapter and through the raw driver doing the same work (same queries / commands,
@@ -18,6 +19,7 @@ import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Bench } from 'tinybench';
 import { measureMemory } from './memory.mjs';
+import { cacheTargets } from './cache.mjs';
 import { belowTarget, fullTable } from './report.mjs';
 
 const args = process.argv.slice(2);
@@ -67,6 +69,12 @@ for (const name of ADAPTERS.filter((n) => !only || only.includes(n))) {
     Object.assign(opened.targets.adapter, opened.sealed.adapter);
     Object.assign(opened.targets.raw, opened.sealed.raw);
   }
+  // CachedSessionStorage rows on this backend's storage and bus (bench/cache.mjs).
+  const cache = await cacheTargets(name);
+  if (cache) {
+    Object.assign(opened.targets.adapter, cache.adapter);
+    Object.assign(opened.targets.raw, cache.raw);
+  }
   try {
     for (const operation of Object.keys(opened.targets.adapter)) {
       // A row needs both sides: an operation whose raw side a module does not define yet is listed, not measured.
@@ -109,6 +117,7 @@ for (const name of ADAPTERS.filter((n) => !only || only.includes(n))) {
   } finally {
     await opened.sealed?.close();
     await opened.close();
+    await cache?.close();
   }
 }
 
@@ -127,11 +136,14 @@ for (const m of memory) {
   console.log(`memory    ${m.what.padEnd(34)} RSS ${(m.bytes / 2 ** 20).toFixed(1)} MiB (${Math.round(m.bytes / m.count)} B each), JS heap ${(m.heapBytes / 2 ** 20).toFixed(1)} MiB (${Math.round(m.heapBytes / m.count)} B each)`);
 }
 
+// mtstore against the clients' own storage (bench/vs-clients.mjs), with the memory and sqlite adapters.
+const clients = only && !only.includes('memory') && !only.includes('sqlite') && !only.includes('clients') ? [] : await (await import('./vs-clients.mjs')).benchClients({ quick });
+
 console.log(`\n${fullTable(results)}`);
 const short = belowTarget(results);
 if (short) console.log(`\n${short}`);
 
 const machine = { cpus: `${cpus().length}× ${cpus()[0]?.model ?? 'unknown'}`, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
 const out = option('out') ?? fileURLToPath(new URL('./results.json', import.meta.url));
-writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), machine, quick, results, memory, skipped }, null, 2)}\n`);
+writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), machine, quick, results, memory, clients, skipped }, null, 2)}\n`);
 console.log(`\nwrote ${out} (${results.length} rows)`);

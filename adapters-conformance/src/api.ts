@@ -119,6 +119,12 @@ export interface SessionStorageSuiteOptions {
   interrupt?(namespace: string): MaybePromise<void>;
   capabilities?: SessionStorageCapabilities;
   timeout?: number;
+  /**
+   * Opens the namespace's storage with session lifetime (`ttlSeconds`, and `clock`, a
+   * clock the kit moves). Without it the lifetime traits are listed as skipped with
+   * that reason.
+   */
+  openWithLifetime?(namespace: string, lifetime: { ttlSeconds?: number; clock: () => number }): MaybePromise<SessionStorageProtocol>;
 }
 
 export interface SessionEventBusCapabilities {
@@ -140,4 +146,11 @@ export interface SessionEventBusSuiteOptions {
   cleanup?(namespace: string): MaybePromise<void>;
   capabilities?: SessionEventBusCapabilities;
   timeout?: number;
+  /**
+   * Cuts this bus's connection(s) as a failure would (terminate the backend, kill the
+   * client, close the socket) and resolves once it is cut; the bus must notice, tell
+   * its subscribers `lost`, reconnect by itself and tell them `live`. Without it the
+   * reconnect traits of the session cache are listed as skipped with that reason.
+   */
+  interrupt?(bus: SessionEventBus): MaybePromise<void>;
 }

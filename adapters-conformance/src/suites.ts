@@ -4,6 +4,8 @@
  */
 import type { SessionEventBusSuiteOptions, SessionStorageSuiteOptions, StorageSuiteOptions, TestApi } from './api.js';
 import { bus } from './traits/bus.js';
+import { sessionCache } from './traits/cache.js';
+import { lifetime } from './traits/lifetime.js';
 import { BusScope, registrar, ServerScope, StorageScope } from './traits/context.js';
 import { events, observerIsolation } from './traits/events.js';
 import { invalidInput } from './traits/input.js';
@@ -76,6 +78,7 @@ export function describeSessionStorage(t: TestApi, name: string, options: Sessio
     serverFaults(r);
     events(r);
     observerIsolation(r);
+    lifetime(r);
   });
 }
 
@@ -86,5 +89,6 @@ export function describeSessionEventBus(t: TestApi, name: string, options: Sessi
     bus(r);
     busDomain(r);
     busIsolation(r);
+    sessionCache(r);
   });
 }

@@ -198,7 +198,8 @@ class ForgetfulPeers implements PeerRepository {
   }
   async upsert(peers: readonly Peer[]): Promise<void> {
     const table = this.backend.clients.get(this.name)?.peers;
-    for (const p of peers) table?.byKey.delete(`${p.type}:${p.id}`);
+    // The memory store keys a safe id by its number, any other id by the bigint.
+    for (const p of peers) table?.byId[p.type].delete(Number.isSafeInteger(Number(p.id)) ? Number(p.id) : p.id);
     return this.#inner.upsert(peers);
   }
   getById(type: PeerType, id: bigint) {
@@ -479,18 +480,18 @@ function usernameNotReleased(b: Backend, name: string): Storage {
 // ---- server storage -------------------------------------------------------------
 
 class CheckThenInsert extends MemorySessionStorage {
-  protected override async insertSession(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
-    if (await this.sessionExists(authKeyId, sessionId)) return false;
+  protected override async insertSession(authKeyId: bigint, sessionId: bigint, now: number, expiresAt: number | null): Promise<boolean> {
+    if (await this.sessionExists(authKeyId, sessionId, now)) return false;
     await tick(); // another caller checks here too
-    const set = this.store.server.get(authKeyId) ?? this.store.server.set(authKeyId, new Set()).get(authKeyId);
-    set?.add(sessionId);
+    const sessions = this.store.server.get(authKeyId) ?? this.store.server.set(authKeyId, new Map()).get(authKeyId);
+    sessions?.set(sessionId, [now, expiresAt]);
     return true;
   }
 }
 
 class CheckThenDelete extends MemorySessionStorage {
-  protected override async removeSession(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
-    if (!(await this.sessionExists(authKeyId, sessionId))) return false;
+  protected override async removeSession(authKeyId: bigint, sessionId: bigint, now: number): Promise<boolean> {
+    if (!(await this.sessionExists(authKeyId, sessionId, now))) return false;
     await tick();
     this.store.server.get(authKeyId)?.delete(sessionId);
     return true;
@@ -498,46 +499,46 @@ class CheckThenDelete extends MemorySessionStorage {
 }
 
 class KeyedBySessionIdOnly extends MemorySessionStorage {
-  protected override insertSession(_a: bigint, s: bigint) {
-    return super.insertSession(0n, s);
+  protected override insertSession(_a: bigint, s: bigint, now: number, expiresAt: number | null) {
+    return super.insertSession(0n, s, now, expiresAt);
   }
-  protected override sessionExists(_a: bigint, s: bigint) {
-    return super.sessionExists(0n, s);
+  protected override sessionExists(_a: bigint, s: bigint, now: number) {
+    return super.sessionExists(0n, s, now);
   }
-  protected override removeSession(_a: bigint, s: bigint) {
-    return super.removeSession(0n, s);
+  protected override removeSession(_a: bigint, s: bigint, now: number) {
+    return super.removeSession(0n, s, now);
   }
 }
 
 class DestroyAllReportsNothing extends MemorySessionStorage {
-  protected override async removeAllSessions(authKeyId: bigint): Promise<bigint[]> {
-    await super.removeAllSessions(authKeyId);
+  protected override async removeAllSessions(authKeyId: bigint, now: number): Promise<bigint[]> {
+    await super.removeAllSessions(authKeyId, now);
     return [];
   }
 }
 
 class CreateAlwaysTrue extends MemorySessionStorage {
-  protected override async insertSession(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
-    await super.insertSession(authKeyId, sessionId);
+  protected override async insertSession(authKeyId: bigint, sessionId: bigint, now: number, expiresAt: number | null): Promise<boolean> {
+    await super.insertSession(authKeyId, sessionId, now, expiresAt);
     return true;
   }
 }
 
 class ServerIdsThroughNumber extends MemorySessionStorage {
-  protected override insertSession(a: bigint, s: bigint) {
-    return super.insertSession(lossy(a), lossy(s));
+  protected override insertSession(a: bigint, s: bigint, now: number, expiresAt: number | null) {
+    return super.insertSession(lossy(a), lossy(s), now, expiresAt);
   }
-  protected override sessionExists(a: bigint, s: bigint) {
-    return super.sessionExists(lossy(a), lossy(s));
+  protected override sessionExists(a: bigint, s: bigint, now: number) {
+    return super.sessionExists(lossy(a), lossy(s), now);
   }
-  protected override findSessions(a: bigint) {
-    return super.findSessions(lossy(a));
+  protected override findSessions(a: bigint, now: number) {
+    return super.findSessions(lossy(a), now);
   }
-  protected override removeAllSessions(a: bigint) {
-    return super.removeAllSessions(lossy(a));
+  protected override removeAllSessions(a: bigint, now: number) {
+    return super.removeAllSessions(lossy(a), now);
   }
-  protected override removeSession(a: bigint, s: bigint) {
-    return super.removeSession(lossy(a), lossy(s));
+  protected override removeSession(a: bigint, s: bigint, now: number) {
+    return super.removeSession(lossy(a), lossy(s), now);
   }
 }
 
@@ -788,12 +789,12 @@ function userHashThroughNumber(b: Backend, name: string): Storage {
 }
 
 class ListsAHundred extends MemorySessionStorage {
-  protected override async findSessions(authKeyId: bigint): Promise<bigint[]> {
-    return (await super.findSessions(authKeyId)).slice(0, 100);
+  protected override async findSessions(authKeyId: bigint, now: number): Promise<bigint[]> {
+    return (await super.findSessions(authKeyId, now)).slice(0, 100);
   }
-  protected override async removeAllSessions(authKeyId: bigint): Promise<bigint[]> {
-    const ids = (await super.findSessions(authKeyId)).slice(0, 100);
-    for (const id of ids) await super.removeSession(authKeyId, id);
+  protected override async removeAllSessions(authKeyId: bigint, now: number): Promise<bigint[]> {
+    const ids = (await super.findSessions(authKeyId, now)).slice(0, 100);
+    for (const id of ids) await super.removeSession(authKeyId, id, now);
     return ids;
   }
 }
@@ -846,9 +847,9 @@ function sharedConnection<T extends object>(inner: T, backend: object): T {
 
 class CachedSessions extends MemorySessionStorage {
   readonly #seen = new Set<string>();
-  protected override async sessionExists(a: bigint, s: bigint): Promise<boolean> {
+  protected override async sessionExists(a: bigint, s: bigint, now: number): Promise<boolean> {
     if (this.#seen.has(`${a}/${s}`)) return true;
-    const found = await super.sessionExists(a, s);
+    const found = await super.sessionExists(a, s, now);
     if (found) this.#seen.add(`${a}/${s}`);
     return found;
   }

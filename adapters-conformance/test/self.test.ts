@@ -90,7 +90,16 @@ function suite(kind: Suite, open: (backend: Backend, name: string, encryption?: 
           encryption: { open: (ns, name, encryption) => open(backend(ns), name, encryption) as Storage, dump: (ns) => dumpStore(backend(ns).store) },
         });
     case 'server':
-      return (t) => describeSessionStorage(t, 'x', { open: (ns) => open(backend(ns), '') as SessionStorageProtocol, cleanup, modelRuns: 400, capabilities: hooks.capabilities, ...faults });
+      return (t) =>
+        describeSessionStorage(t, 'x', {
+          open: (ns) => open(backend(ns), '') as SessionStorageProtocol,
+          // The lifetime traits on memory itself (their clock is the kit's).
+          openWithLifetime: (ns, lifetime) => new MemorySessionStorage({ store: backend(ns).store, ...lifetime }),
+          cleanup,
+          modelRuns: 400,
+          capabilities: hooks.capabilities,
+          ...faults,
+        });
     case 'bus':
       return (t) =>
         describeSessionEventBus(t, 'x', {
@@ -98,6 +107,8 @@ function suite(kind: Suite, open: (backend: Backend, name: string, encryption?: 
           openStorage: (ns) => new MemorySessionStorage({ store: backend(ns).store }),
           cleanup,
           capabilities: { deliveryTimeout: 1_000 },
+          // The in-process channel held down for 100 ms, for the session cache's reconnect traits.
+          interrupt: (bus) => void (bus as LocalSessionEventBus).channel.interrupt(100),
         });
   }
 }

@@ -44,10 +44,11 @@ export default {
         raw: {
           'hasSession hit': async () => sessions.get(1n)?.has(1n) ?? false,
           'hasSession miss': async () => sessions.get(1n)?.has(2n) ?? false,
+          // The store keeps [lastUsedAt, expiresAt] per session (lifetime).
           'createSession+destroySession': async (i) => {
-            const set = sessions.get(2n) ?? sessions.set(2n, new Set()).get(2n);
-            set.add(BigInt(i));
-            set.delete(BigInt(i));
+            const map = sessions.get(2n) ?? sessions.set(2n, new Map()).get(2n);
+            map.set(BigInt(i), [Date.now(), null]);
+            map.delete(BigInt(i));
           },
           load: async () => structuredClone(rawClients.get('bench')),
           save: async () => void rawClients.set('bench', structuredClone(session)),

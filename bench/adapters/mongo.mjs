@@ -48,6 +48,8 @@ function sessionDocument(session) {
 
 const peerDocument = (p) => ({ _id: `bench/${p.type}/${p.id}`, session: 'bench', type: p.type, id: p.id, accessHash: p.accessHash, usernames: p.usernames, phone: p.phone, updatedAt: p.updatedAt });
 
+const live = (doc) => doc !== null && (doc.expiresAt == null || doc.expiresAt.getTime() > Date.now());
+
 export default {
   name: 'mongo',
   async unavailable() {
@@ -176,11 +178,12 @@ export default {
       targets: {
         adapter: adapterTargets(client, server, { batch }),
         raw: {
-          'hasSession hit': async () => (await serverSessions.findOne({ _id: '1:1' }, { projection: { _id: 1 } })) !== null,
-          'hasSession miss': async () => (await serverSessions.findOne({ _id: '1:2' }, { projection: { _id: 1 } })) !== null,
+          // Schema 3: the adapter reads the expiry with the _id lookup and writes the times.
+          'hasSession hit': async () => live(await serverSessions.findOne({ _id: '1:1' }, { projection: { _id: 0, expiresAt: 1 } })),
+          'hasSession miss': async () => live(await serverSessions.findOne({ _id: '1:2' }, { projection: { _id: 0, expiresAt: 1 } })),
           'createSession+destroySession': async (i) => {
-            await serverSessions.insertOne({ _id: `2:${i}`, authKeyId: 2n, sessionId: BigInt(i) });
-            await serverSessions.deleteOne({ _id: `2:${i}` });
+            await serverSessions.insertOne({ _id: `2:${i}`, authKeyId: 2n, sessionId: BigInt(i), lastUsedAt: Date.now() });
+            await serverSessions.deleteOne({ _id: `2:${i}`, $or: [{ expiresAt: null }, { expiresAt: { $gt: new Date() } }] });
           },
           load: () => sessions.findOne({ _id: 'bench' }, READ),
           save: () => maybeLeased(() => sessions.replaceOne({ _id: 'bench' }, doc, { upsert: true })),

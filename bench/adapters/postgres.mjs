@@ -127,11 +127,12 @@ export default {
       targets: {
         adapter: adapterTargets(client, server),
         raw: {
-          'hasSession hit': async () => (await raw(sql.has_session, [1n, 1n])).rowCount === 1,
-          'hasSession miss': async () => (await raw(sql.has_session, [1n, 2n])).rowCount === 1,
+          // Schema 3: the statements take the clock (epoch ms) and the expiry, as the adapter passes them.
+          'hasSession hit': async () => (await raw(sql.has_session, [1n, 1n, Date.now()])).rowCount === 1,
+          'hasSession miss': async () => (await raw(sql.has_session, [1n, 2n, Date.now()])).rowCount === 1,
           'createSession+destroySession': async (i) => {
-            await raw(sql.create_session, [2n, BigInt(i)]);
-            await raw(sql.destroy_session, [2n, BigInt(i)]);
+            await raw(sql.create_session, [2n, BigInt(i), Date.now(), null]);
+            await raw(sql.destroy_session, [2n, BigInt(i), Date.now()]);
           },
           load: async () => (await raw(sql.load, ['bench'])).rows[0] ?? null,
           save: () =>

@@ -161,7 +161,7 @@ export function bus({ group, test, expect, options, skip }: BusRegistrar): void 
       await sleep(QUIET_PERIOD);
       const expected = [
         { type: 'created', authKeyId: 1n, sessionId: 1n, origin: 'node-a' },
-        { type: 'destroyed', authKeyId: 1n, sessionId: 1n, origin: 'node-b' },
+        { type: 'destroyed', authKeyId: 1n, sessionId: 1n, origin: 'node-b', reason: 'explicit' },
         { type: 'created', authKeyId: 2n, sessionId: 2n, origin: 'node-b' },
       ];
       for (const observer of [atA, atB]) {

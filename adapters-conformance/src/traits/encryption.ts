@@ -139,12 +139,19 @@ export function encryption({ group, test, expect, options, skip }: StorageRegist
       for (const [what, secret] of secrets) {
         expect(findIn(dump, secret) ?? 'not found', `${what} in the stored bytes`).toBe('not found');
       }
-      // Each write draws a fresh nonce: the same key written twice is stored differently.
+      // A fresh nonce for every new value (docs/contract.md §10a): the same key sealed again
+      // after another value, or by another instance, is stored differently. (Writing back
+      // an unchanged value may keep its sealed bytes: that says only "unchanged".)
       const first = await stored(sealed).authKeys.get(9);
-      await sealed.authKeys.set(9, authKey(902));
-      const second = await stored(sealed).authKeys.get(9);
       expect(sealedKeyId(first as Uint8Array)).toBe('k1');
-      expect(Buffer.from(first as Uint8Array).equals(Buffer.from(second as Uint8Array)), 'two seals of one key are equal bytes').toBe(false);
+      await sealed.authKeys.set(9, authKey(906));
+      await sealed.authKeys.set(9, authKey(902));
+      const again = await stored(sealed).authKeys.get(9);
+      expect(Buffer.from(first as Uint8Array).equals(Buffer.from(again as Uint8Array)), 'a key sealed again after another value reuses its bytes').toBe(false);
+      const other = await open(s, 'sealed', only(K1));
+      await other.authKeys.set(9, authKey(902));
+      const fromOther = await stored(other).authKeys.get(9);
+      expect(Buffer.from(again as Uint8Array).equals(Buffer.from(fromOther as Uint8Array)), 'another instance sealing the same key reuses its bytes').toBe(false);
     });
 
     test(names[2] as string, async (s) => {

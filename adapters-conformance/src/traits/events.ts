@@ -46,7 +46,7 @@ export function events({ group, test, expect, options }: ServerRegistrar): void 
       expect(await subject.destroySession(1n, 2n)).toBe(true);
       expect(await subject.destroySession(1n, 2n)).toBe(false);
       expect(await subject.destroySession(1n, 3n)).toBe(false);
-      expect(observer.events).toEqual([{ type: 'destroyed', authKeyId: 1n, sessionId: 2n, origin: 'node-a' }]);
+      expect(observer.events).toEqual([{ type: 'destroyed', authKeyId: 1n, sessionId: 2n, origin: 'node-a', reason: 'explicit' }]);
       expect(observer.seen).toEqual([false]);
     });
 

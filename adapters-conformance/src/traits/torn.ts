@@ -51,13 +51,11 @@ export function tornReads({ group, test, expect, options }: StorageRegistrar): v
       let probe = 0;
       const seen = await whileWriting(
         async () => {
-          // One whole page (every peer in one call), then single lookups by a moving name and phone.
+          // One whole page, then single lookups by a moving name and phone. A listing is not
+          // a snapshot (docs/contract.md §5: a page read while a batch runs may miss peers
+          // the batch rewrites, or hold some from before it and some from after), so the
+          // page is checked peer by peer: each listed peer is whole, from one batch.
           const page = await reader.peers.list({ limit: size });
-          const rounds = new Set(page.peers.map((p) => p.accessHash / ROUND));
-          if (page.peers.length !== size) problems.push(`a page of ${size} held ${page.peers.length} peers`);
-          if (rounds.size !== 1) problems.push(`one page mixed batches ${[...rounds].join(', ')}`);
-          const names = page.peers.flatMap((p) => p.usernames.map((u) => u.toLowerCase()));
-          if (new Set(names).size !== names.length) problems.push('one page listed a username under two peers');
           for (const p of page.peers) {
             const expected = movingPeer(Number(p.accessHash / ROUND), Number(p.id) - 1, size);
             if (p.usernames[0] !== expected.usernames[0] || p.phone !== expected.phone) problems.push(`peer ${p.id} of batch ${p.accessHash / ROUND} holds ${p.usernames[0]} / ${p.phone}`);

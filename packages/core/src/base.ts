@@ -16,6 +16,8 @@ import type {
   AuthKeyEntry,
   AuthKeyStore,
   ChannelState,
+  ExpiredSession,
+  SessionInfo,
   KeyValueStore,
   Peer,
   PeerCache,
@@ -554,7 +556,7 @@ export abstract class BaseStorage extends Closable implements Storage {
             assertAuthKey(key, 'key');
           });
         }
-        const copy = this.#sealer === undefined ? Uint8Array.from(key) : this.#sealer.seal(key, BaseStorage.#keyContext(dcId, false, PERMANENT_SLOT));
+        const copy = this.#sealer === undefined ? new Uint8Array(key) : this.#sealer.seal(key, BaseStorage.#keyContext(dcId, false, PERMANENT_SLOT));
         this.#lease.fence('authKeys.set');
         try {
           await this.authKeyRepository.set(dcId, copy);
@@ -589,7 +591,7 @@ export abstract class BaseStorage extends Closable implements Storage {
           () => {
             assertDcId(dcId, 'dcId');
             assertTempAuthKey(temp, 'temp');
-            const key = this.#sealer === undefined ? Uint8Array.from(temp.key) : this.#sealer.seal(temp.key, BaseStorage.#keyContext(dcId, false, temp.index));
+            const key = this.#sealer === undefined ? new Uint8Array(temp.key) : this.#sealer.seal(temp.key, BaseStorage.#keyContext(dcId, false, temp.index));
             copy = { index: temp.index, key, expiresAt: temp.expiresAt };
           },
           () => repo().setTemp(dcId, (copy as TempAuthKey).index, copy as TempAuthKey),
@@ -654,7 +656,7 @@ export abstract class BaseStorage extends Closable implements Storage {
         const sealer = this.#sealer;
         // A value that merely looks sealed is sealed too, so it reads back as written.
         const seal = sealer !== undefined && (options?.secret === true || sealer.isSecretKv(key) || isSealed(value));
-        const copy = seal ? sealer.seal(value, { kind: 'kv', key }) : Uint8Array.from(value);
+        const copy = seal ? sealer.seal(value, { kind: 'kv', key }) : new Uint8Array(value);
         this.#lease.fence('kv.set');
         try {
           await this.kvRepository.set(key, copy);
@@ -726,21 +728,28 @@ export abstract class BaseStorage extends Closable implements Storage {
     };
   }
 
+  /**
+   * True when the peer repository's data never crossed a process or disk boundary
+   * (memory: it holds the objects core validated on upsert), so a lookup need not
+   * re-check what it returns with checkStoredPeer. Every other adapter decodes rows or
+   * documents someone else could have written, and keeps the check.
+   */
+  protected get peersNeedNoStoredCheck(): boolean {
+    return false;
+  }
+
   #peerCache(): PeerCache {
     const peerLabel = `${this.storedLabel}, peer`;
     const repo = (): PeerRepository => this.peerRepository;
-    const findPeer = async (operation: string, find: () => Promise<Peer | null>, usable: boolean): Promise<Peer | null> => {
-      let peer: Peer | null;
-      try {
-        peer = await find();
-      } catch (error) {
-        throw toStorageError(error, this.where(operation));
-      }
+    /** What a lookup returns, checked unless the repository's data never left this process. */
+    const found = (peer: Peer | null, usable: boolean): Peer | null => {
       if (peer === null) return null;
-      checkStoredPeer(peer, peerLabel);
+      if (!this.peersNeedNoStoredCheck) checkStoredPeer(peer, peerLabel);
       // Lookups by username or phone serve to obtain a usable access hash: a min one is not.
       return usable && peer.min === true ? null : peer;
     };
+    // Lookups are written out (no closures per call): they are a client's hottest path.
+    // A repository may answer without a promise (see MaybePromise): then nothing is awaited.
     return {
       upsert: async (peers) => {
         if (this.closed) throw this.closedError('peers.upsert');
@@ -755,38 +764,52 @@ export abstract class BaseStorage extends Closable implements Storage {
         if (batch.length === 0) return;
         this.#lease.fence('peers.upsert');
         try {
-          await repo().upsert(batch);
+          const done = this.peerRepository.upsert(batch);
+          if (done instanceof Promise) await done;
         } catch (error) {
           throw toStorageError(error, this.where('peers.upsert'));
         }
       },
       getById: async (type, id) => {
         if (this.closed) throw this.closedError('peers.getById');
-        try {
-          assertPeerType(type, 'type');
-          assertInt64(id, 'id');
-        } catch (error) {
-          throw invalid(error, this.where('peers.getById'));
+        if ((type !== 'user' && type !== 'chat' && type !== 'channel') || typeof id !== 'bigint' || id < INT64_MIN || id > INT64_MAX) {
+          this.#invalid('peers.getById', () => {
+            assertPeerType(type, 'type');
+            assertInt64(id, 'id');
+          });
         }
-        return findPeer('peers.getById', () => repo().getById(type, id), false);
+        let peer: Peer | null;
+        try {
+          const result = this.peerRepository.getById(type, id);
+          peer = result instanceof Promise ? await result : result;
+        } catch (error) {
+          throw toStorageError(error, this.where('peers.getById'));
+        }
+        return found(peer, false);
       },
       getByUsername: async (username) => {
         if (this.closed) throw this.closedError('peers.getByUsername');
+        if (typeof username !== 'string' || !USERNAME_PATTERN.test(username)) this.#invalid('peers.getByUsername', () => assertUsername(username, 'username'));
+        let peer: Peer | null;
         try {
-          assertUsername(username, 'username');
+          const result = this.peerRepository.getByUsername(usernameKey(username));
+          peer = result instanceof Promise ? await result : result;
         } catch (error) {
-          throw invalid(error, this.where('peers.getByUsername'));
+          throw toStorageError(error, this.where('peers.getByUsername'));
         }
-        return findPeer('peers.getByUsername', () => repo().getByUsername(usernameKey(username)), true);
+        return found(peer, true);
       },
       getByPhone: async (phone) => {
         if (this.closed) throw this.closedError('peers.getByPhone');
+        if (typeof phone !== 'string' || !PHONE_PATTERN.test(phone)) this.#invalid('peers.getByPhone', () => assertPhone(phone, 'phone'));
+        let peer: Peer | null;
         try {
-          assertPhone(phone, 'phone');
+          const result = this.peerRepository.getByPhone(phone);
+          peer = result instanceof Promise ? await result : result;
         } catch (error) {
-          throw invalid(error, this.where('peers.getByPhone'));
+          throw toStorageError(error, this.where('peers.getByPhone'));
         }
-        return findPeer('peers.getByPhone', () => repo().getByPhone(phone), true);
+        return found(peer, true);
       },
       list: (options = {}) => {
         let page: PageOptions | undefined;
@@ -836,6 +859,9 @@ function checkStoredRef(ref: RefMessageEntry, label: string): void {
     throw new CorruptDataError(`${label}: a stored reference message does not decode (peer ${describeValue(ref.peerId)})`);
   }
 }
+/** The patterns of assertUsername / assertPhone, for the inline checks of the lookups. */
+const USERNAME_PATTERN = /^[A-Za-z0-9_]{1,64}$/;
+const PHONE_PATTERN = /^[0-9]{1,20}$/;
 
 /** Operations run through #run that write: fenced by the lease (the hand-written hot paths call the fence themselves). */
 const WRITES: ReadonlySet<string> = new Set([
@@ -877,21 +903,102 @@ function isInt64(value: unknown): value is bigint {
   return typeof value === 'bigint' && value >= INT64_MIN && value <= INT64_MAX;
 }
 
+/** Session lifetime options every server storage takes (docs/contract.md §7.1). */
+export interface SessionLifetimeOptions {
+  /**
+   * A session not used (created or touched) for this many seconds expires: it stops
+   * existing for every call at once and is removed by `expireSessions` (or the
+   * database's own expiry). Integer 1 … 2^31-1. Default: sessions never expire.
+   */
+  ttlSeconds?: number;
+  /** The wall clock, epoch ms. Default `Date.now`. Tests pass a controllable one. */
+  clock?: () => number;
+}
+
+/** Most sessions `expireSessions` removes in one step, and its default. */
+export const MAX_EXPIRE_BATCH = 10_000;
+export const DEFAULT_EXPIRE_BATCH = 1_000;
+const MAX_TTL_SECONDS = 2 ** 31 - 1;
+
 /**
  * Base class of every server `SessionStorageProtocol`. Same split as BaseStorage:
  * validation, close semantics and error wrapping here; the database work in the
  * adapter. `hasSession` is kept lean: it is called once per incoming message.
+ *
+ * Lifetime: the base reads the clock once per call and hands the adapter `now` (and
+ * the new expiry, `now + ttl` or null) so every adapter decides "expired" the same
+ * way — `expiresAt <= now` — with the same clock, whatever the database's own clock says.
  */
 export abstract class BaseSessionStorage extends Closable implements SessionStorageProtocol {
-  /** Insert if absent; true when this call inserted it. Must be atomic across processes. */
-  protected abstract insertSession(authKeyId: bigint, sessionId: bigint): Promise<boolean>;
-  /** One indexed lookup, no write. */
-  protected abstract sessionExists(authKeyId: bigint, sessionId: bigint): Promise<boolean>;
-  /** Delete if present; true when this call deleted it. Must be atomic across processes. */
-  protected abstract removeSession(authKeyId: bigint, sessionId: bigint): Promise<boolean>;
-  protected abstract findSessions(authKeyId: bigint): Promise<bigint[]>;
-  /** Delete all sessions of the key; return exactly the ids this call deleted. */
-  protected abstract removeAllSessions(authKeyId: bigint): Promise<bigint[]>;
+  /** Milliseconds a session lives after its last use; null = for ever. */
+  protected readonly ttlMs: number | null;
+  readonly #clock: () => number;
+
+  constructor(lifetime: SessionLifetimeOptions = {}) {
+    super();
+    const where = new.target.name;
+    if (typeof lifetime !== 'object' || lifetime === null) throw new InvalidArgumentError(`${where}: options must be an object, got ${describeValue(lifetime)}`);
+    const { ttlSeconds, clock } = lifetime;
+    if (ttlSeconds !== undefined) {
+      if (typeof ttlSeconds !== 'number' || !Number.isInteger(ttlSeconds) || ttlSeconds < 1 || ttlSeconds > MAX_TTL_SECONDS) {
+        throw new InvalidArgumentError(`${where}: ttlSeconds must be an integer from 1 to ${MAX_TTL_SECONDS}, got ${describeValue(ttlSeconds)}`);
+      }
+      if (!this.supportsLifetime) throw new InvalidArgumentError(`${where}: this adapter does not support ttlSeconds yet`);
+    }
+    if (clock !== undefined && typeof clock !== 'function') throw new InvalidArgumentError(`${where}: clock must be a function returning epoch ms, got ${describeValue(clock)}`);
+    this.ttlMs = ttlSeconds === undefined ? null : ttlSeconds * 1000;
+    this.#clock = clock ?? Date.now;
+  }
+
+  /** True when the adapter stores last-used and expiry times (and so takes `ttlSeconds`). */
+  protected get supportsLifetime(): boolean {
+    return false;
+  }
+
+  /** The storage's clock, epoch ms. */
+  protected now(): number {
+    return this.#clock();
+  }
+
+  /**
+   * Insert if absent; true when this call inserted it. Must be atomic across processes.
+   * `now` is the last-used time, `expiresAt` null or `now + ttl`. A row that is there
+   * but expired (`expiresAt <= now`, not yet removed) is replaced: it no longer exists.
+   */
+  protected abstract insertSession(authKeyId: bigint, sessionId: bigint, now: number, expiresAt: number | null): Promise<boolean>;
+  /** One indexed lookup, no write: a row with `expiresAt <= now` does not exist. */
+  protected abstract sessionExists(authKeyId: bigint, sessionId: bigint, now: number): Promise<boolean>;
+  /** Delete if present and not expired; true when this call deleted it. Atomic across processes. Expired rows are left to `removeExpired`. */
+  protected abstract removeSession(authKeyId: bigint, sessionId: bigint, now: number): Promise<boolean>;
+  /** The unexpired sessions of the key. */
+  protected abstract findSessions(authKeyId: bigint, now: number): Promise<bigint[]>;
+  /** Delete the unexpired sessions of the key; return exactly the ids this call deleted. */
+  protected abstract removeAllSessions(authKeyId: bigint, now: number): Promise<bigint[]>;
+
+  /**
+   * Set last-used to `now` and the expiry to `expiresAt` of an unexpired session; true
+   * when it exists. Default (an adapter without lifetime support): an existence check.
+   */
+  protected touch(authKeyId: bigint, sessionId: bigint, now: number, _expiresAt: number | null): Promise<boolean> {
+    return this.sessionExists(authKeyId, sessionId, now);
+  }
+
+  /** Last-used and expiry of an unexpired session, or null. Adapters with lifetime support override it. */
+  protected async readSessionInfo(authKeyId: bigint, sessionId: bigint, now: number): Promise<SessionInfo | null> {
+    return (await this.sessionExists(authKeyId, sessionId, now)) ? { lastUsedAt: null, expiresAt: null } : null;
+  }
+
+  /**
+   * Delete up to `limit` sessions with `expiresAt <= now` in one bounded statement /
+   * script / batch, returning exactly the ones this call deleted. Default: none.
+   */
+  protected async removeExpired(_now: number, _limit: number): Promise<ExpiredSession[]> {
+    return [];
+  }
+
+  #expiry(now: number): number | null {
+    return this.ttlMs === null ? null : now + this.ttlMs;
+  }
 
   #check(operation: string, authKeyId: unknown, sessionId: unknown, pair: boolean): void {
     if (this.closed) throw this.closedError(operation);
@@ -904,15 +1011,16 @@ export abstract class BaseSessionStorage extends Closable implements SessionStor
   }
 
   /** Names the operation and the key; ids are not secret, key bytes never reach here. */
-  #fail(error: unknown, operation: string, authKeyId: bigint, sessionId?: bigint): never {
-    const key = sessionId === undefined ? `authKeyId=${authKeyId}` : `authKeyId=${authKeyId}, sessionId=${sessionId}`;
+  #fail(error: unknown, operation: string, authKeyId?: bigint, sessionId?: bigint): never {
+    const key = authKeyId === undefined ? '' : sessionId === undefined ? `authKeyId=${authKeyId}` : `authKeyId=${authKeyId}, sessionId=${sessionId}`;
     throw toStorageError(error, `${this.constructor.name}.${operation}(${key})`);
   }
 
   async createSession(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
     this.#check('createSession', authKeyId, sessionId, true);
     try {
-      return await this.insertSession(authKeyId, sessionId);
+      const now = this.#clock();
+      return await this.insertSession(authKeyId, sessionId, now, this.#expiry(now));
     } catch (error) {
       this.#fail(error, 'createSession', authKeyId, sessionId);
     }
@@ -922,16 +1030,35 @@ export abstract class BaseSessionStorage extends Closable implements SessionStor
     // Inline fast path of #check: this runs once per incoming MTProto message.
     if (this.closed || !isInt64(authKeyId) || !isInt64(sessionId)) this.#check('hasSession', authKeyId, sessionId, true);
     try {
-      return await this.sessionExists(authKeyId, sessionId);
+      return await this.sessionExists(authKeyId, sessionId, this.#clock());
     } catch (error) {
       this.#fail(error, 'hasSession', authKeyId, sessionId);
+    }
+  }
+
+  async touchSession(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
+    this.#check('touchSession', authKeyId, sessionId, true);
+    try {
+      const now = this.#clock();
+      return await this.touch(authKeyId, sessionId, now, this.#expiry(now));
+    } catch (error) {
+      this.#fail(error, 'touchSession', authKeyId, sessionId);
+    }
+  }
+
+  async sessionInfo(authKeyId: bigint, sessionId: bigint): Promise<SessionInfo | null> {
+    this.#check('sessionInfo', authKeyId, sessionId, true);
+    try {
+      return await this.readSessionInfo(authKeyId, sessionId, this.#clock());
+    } catch (error) {
+      this.#fail(error, 'sessionInfo', authKeyId, sessionId);
     }
   }
 
   async destroySession(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
     this.#check('destroySession', authKeyId, sessionId, true);
     try {
-      return await this.removeSession(authKeyId, sessionId);
+      return await this.removeSession(authKeyId, sessionId, this.#clock());
     } catch (error) {
       this.#fail(error, 'destroySession', authKeyId, sessionId);
     }
@@ -940,7 +1067,7 @@ export abstract class BaseSessionStorage extends Closable implements SessionStor
   async listSessions(authKeyId: bigint): Promise<bigint[]> {
     this.#check('listSessions', authKeyId, undefined, false);
     try {
-      return await this.findSessions(authKeyId);
+      return await this.findSessions(authKeyId, this.#clock());
     } catch (error) {
       this.#fail(error, 'listSessions', authKeyId);
     }
@@ -949,9 +1076,22 @@ export abstract class BaseSessionStorage extends Closable implements SessionStor
   async destroyAllSessions(authKeyId: bigint): Promise<bigint[]> {
     this.#check('destroyAllSessions', authKeyId, undefined, false);
     try {
-      return await this.removeAllSessions(authKeyId);
+      return await this.removeAllSessions(authKeyId, this.#clock());
     } catch (error) {
       this.#fail(error, 'destroyAllSessions', authKeyId);
+    }
+  }
+
+  async expireSessions(limit: number = DEFAULT_EXPIRE_BATCH): Promise<ExpiredSession[]> {
+    if (this.closed) throw this.closedError('expireSessions');
+    if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > MAX_EXPIRE_BATCH) {
+      throw new InvalidArgumentError(`${this.constructor.name}.expireSessions: limit must be an integer from 1 to ${MAX_EXPIRE_BATCH}, got ${describeValue(limit)}`);
+    }
+    if (this.ttlMs === null && !this.supportsLifetime) return [];
+    try {
+      return await this.removeExpired(this.#clock(), limit);
+    } catch (error) {
+      this.#fail(error, 'expireSessions');
     }
   }
 }

@@ -6,7 +6,7 @@
  * adapters agree and no adapter writes its own (de)serializer.
  */
 import { CorruptDataError, InvalidArgumentError, StorageClosedError } from './errors.js';
-import type { SessionEvent, SessionEventBus } from './model.js';
+import type { SessionEvent, SessionEventBus, SessionEventBusState, SessionEventSubscribeOptions } from './model.js';
 import { assertSessionEvent } from './validate.js';
 
 interface WireEvent {
@@ -14,6 +14,8 @@ interface WireEvent {
   a: string;
   s: string;
   o: string;
+  /** Destroy reason: `x` expired, `e` explicit; absent on created events (and from older writers). */
+  r?: 'e' | 'x';
 }
 
 /** `{"t":"c","a":"<authKeyId>","s":"<sessionId>","o":"<origin>"}`: ids only, as decimal strings. */
@@ -25,6 +27,7 @@ export function encodeSessionEvent(event: SessionEvent): string {
     s: event.sessionId.toString(),
     o: event.origin,
   };
+  if (event.reason !== undefined) wire.r = event.reason === 'expired' ? 'x' : 'e';
   return JSON.stringify(wire);
 }
 
@@ -42,6 +45,10 @@ export function decodeSessionEvent(text: string): SessionEvent {
       sessionId: BigInt(wire.s),
       origin: wire.o as string,
     };
+    if (wire.r !== undefined) {
+      if (wire.r !== 'e' && wire.r !== 'x') throw new Error('bad reason');
+      event.reason = wire.r === 'x' ? 'expired' : 'explicit';
+    }
     assertSessionEvent(event);
   } catch (error) {
     throw new CorruptDataError(`not an mtstore session event (${text.length} chars): ${(error as Error).message}`);
@@ -64,11 +71,58 @@ export function deliverSafely(listener: Listener, event: SessionEvent, bus: stri
 }
 
 /**
+ * Tells a subscriber its subscription was lost or is live again, isolated like
+ * `deliverSafely`. Every bus reports states through this.
+ */
+export function reportStateSafely(options: SessionEventSubscribeOptions | undefined, state: SessionEventBusState, bus: string): void {
+  const onState = options?.onState;
+  if (onState === undefined) return;
+  try {
+    onState(state);
+  } catch (error) {
+    console.error(`${bus}: a subscriber's onState threw on "${state}"`, error);
+  }
+}
+
+/** Checks `subscribe`'s options before any I/O. */
+export function assertSubscribeOptions(options: unknown, bus: string): asserts options is SessionEventSubscribeOptions | undefined {
+  if (options === undefined) return;
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${bus}.subscribe: options must be an object`);
+  const onState = (options as SessionEventSubscribeOptions).onState;
+  if (onState !== undefined && typeof onState !== 'function') throw new InvalidArgumentError(`${bus}.subscribe: options.onState must be a function`);
+}
+
+/**
  * The shared medium of in-process buses: every LocalSessionEventBus on one channel
  * hears every other one.
  */
 export class LocalEventChannel {
   readonly listeners = new Set<Listener>();
+  /** State hooks of the subscriptions on this channel (see `interrupt`). */
+  readonly states = new Map<Listener, SessionEventSubscribeOptions>();
+  #interrupted = 0;
+
+  /** True while `interrupt` holds the channel down: events are dropped. */
+  get interrupted(): boolean {
+    return this.#interrupted > 0;
+  }
+
+  /**
+   * Takes the channel down for `ms` as a lost connection would: every subscription
+   * hears `lost`, events published meanwhile are dropped (at-most-once), then every
+   * subscription hears `live`. An in-process channel never fails by itself; this is
+   * how tests (and the kit) exercise what a subscriber does on a reconnect.
+   */
+  async interrupt(ms = 0): Promise<void> {
+    this.#interrupted++;
+    for (const [, options] of [...this.states]) reportStateSafely(options, 'lost', 'LocalSessionEventBus');
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    this.#interrupted--;
+    if (this.#interrupted > 0) return;
+    for (const [listener, options] of [...this.states]) {
+      if (this.listeners.has(listener)) reportStateSafely(options, 'live', 'LocalSessionEventBus');
+    }
+  }
 }
 
 /**
@@ -95,7 +149,13 @@ export class LocalSessionEventBus implements SessionEventBus {
     } catch (error) {
       throw new InvalidArgumentError(`LocalSessionEventBus.publish: ${(error as Error).message}`);
     }
-    const copy = Object.freeze({ type: event.type, authKeyId: event.authKeyId, sessionId: event.sessionId, origin: event.origin });
+    const copy: SessionEvent = Object.freeze(
+      event.reason === undefined
+        ? { type: event.type, authKeyId: event.authKeyId, sessionId: event.sessionId, origin: event.origin }
+        : { type: event.type, authKeyId: event.authKeyId, sessionId: event.sessionId, origin: event.origin, reason: event.reason },
+    );
+    // A channel held down by interrupt() drops events, as a lost connection would.
+    if (this.channel.interrupted) return;
     for (const listener of [...this.channel.listeners]) {
       queueMicrotask(() => {
         if (this.channel.listeners.has(listener)) listener(copy);
@@ -103,15 +163,18 @@ export class LocalSessionEventBus implements SessionEventBus {
     }
   }
 
-  async subscribe(listener: (event: SessionEvent) => void): Promise<() => Promise<void>> {
+  async subscribe(listener: (event: SessionEvent) => void, options?: SessionEventSubscribeOptions): Promise<() => Promise<void>> {
     if (this.#closed) throw new StorageClosedError('LocalSessionEventBus.subscribe: the bus is closed');
     if (typeof listener !== 'function') throw new InvalidArgumentError('LocalSessionEventBus.subscribe: listener must be a function');
+    assertSubscribeOptions(options, 'LocalSessionEventBus');
     // Each subscription gets its own wrapper so subscribing one function twice gives two subscriptions.
     const wrapper: Listener = (event) => deliverSafely(listener, event, 'LocalSessionEventBus');
     this.channel.listeners.add(wrapper);
+    if (options?.onState) this.channel.states.set(wrapper, { onState: options.onState });
     this.#own.add(wrapper);
     return async () => {
       this.channel.listeners.delete(wrapper);
+      this.channel.states.delete(wrapper);
       this.#own.delete(wrapper);
     };
   }
@@ -119,7 +182,10 @@ export class LocalSessionEventBus implements SessionEventBus {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (const listener of this.#own) this.channel.listeners.delete(listener);
+    for (const listener of this.#own) {
+      this.channel.listeners.delete(listener);
+      this.channel.states.delete(listener);
+    }
     this.#own.clear();
   }
 }

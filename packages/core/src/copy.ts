@@ -89,12 +89,14 @@ export function copyPeer(peer: Peer): Peer {
     type: peer.type,
     id: peer.id,
     accessHash: peer.accessHash,
-    usernames: [...peer.usernames],
+    usernames: peer.usernames.slice(),
     updatedAt: peer.updatedAt,
   };
   if (peer.phone !== undefined) copy.phone = peer.phone;
   if (peer.min !== undefined) copy.min = peer.min;
   if (peer.displayName !== undefined) copy.displayName = peer.displayName;
-  if (peer.complete !== undefined) copy.complete = Uint8Array.from(peer.complete);
+  // The typed-array constructor copies with memcpy (Uint8Array.from iterates), and
+  // gives a plain Uint8Array for a Buffer too (Buffer#slice would share memory).
+  if (peer.complete !== undefined) copy.complete = new Uint8Array(peer.complete);
   return copy;
 }

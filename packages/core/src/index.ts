@@ -26,6 +26,11 @@ export type {
   SessionEvent,
   SessionEventBus,
   SessionEventType,
+  SessionEventBusState,
+  SessionEventSubscribeOptions,
+  SessionDestroyReason,
+  SessionInfo,
+  ExpiredSession,
   SessionObserver,
   SessionStorageProtocol,
   Storage,
@@ -100,7 +105,10 @@ export { fromMarkedId, MAX_CHANNEL_ID, MAX_CHAT_ID, MAX_USER_ID, toMarkedId, typ
 export { BaseSessionStorage, BaseStorage, type BaseStorageOptions, type ResealReport } from './base.js';
 export { generateEncryptionKey, isSealed, sealedKeyId, type EncryptionKey, type EncryptionOptions } from './seal.js';
 export { rotateEncryption, type RotateEncryptionOptions, type RotateProgress, type RotateReport } from './rotate.js';
+export { DEFAULT_EXPIRE_BATCH, MAX_EXPIRE_BATCH, type SessionLifetimeOptions } from './base.js';
 export { decodeSessionEvent, deliverSafely, encodeSessionEvent, LocalEventChannel, LocalSessionEventBus } from './bus.js';
+export { assertSubscribeOptions, reportStateSafely } from './bus.js';
+export { CachedSessionStorage, type CachedSessionStorageOptions, type CachedSessionStorageStats } from './cache.js';
 export { SessionSubject, type SessionSubjectOptions } from './subject.js';
 export { copyPeer, copySelfUser, copySession, copySessionUpdate } from './copy.js';
 export { redactUrl, type OpenedSessionStorage, type StorageAdapter } from './adapter.js';

@@ -360,10 +360,40 @@ export interface SessionStorageProtocol {
   listSessions(authKeyId: bigint): Promise<bigint[]>;
   /** The ids this call removed (destroy_auth_key). */
   destroyAllSessions(authKeyId: bigint): Promise<bigint[]>;
+  /**
+   * Marks the session used now, pushing its expiry `ttlSeconds` ahead (session
+   * lifetime, docs/contract.md §7.1). True when it exists (and was refreshed).
+   * Optional for third-party implementations; every mtstore adapter has it.
+   */
+  touchSession?(authKeyId: bigint, sessionId: bigint): Promise<boolean>;
+  /** When the session was last used and when it expires; null when it does not exist (or has expired). */
+  sessionInfo?(authKeyId: bigint, sessionId: bigint): Promise<SessionInfo | null>;
+  /**
+   * Removes up to `limit` expired sessions in one bounded step and returns exactly
+   * the ones this call removed (of racing callers on any node, each is returned once).
+   */
+  expireSessions?(limit?: number): Promise<ExpiredSession[]>;
   close(): Promise<void>;
 }
 
+/** What `sessionInfo` returns. Times are epoch **milliseconds** of the storage's clock. */
+export interface SessionInfo {
+  /** Creation or the last `touchSession`; null when the storage keeps no such time (no lifetime support). */
+  lastUsedAt: number | null;
+  /** When it stops existing; null = never (the storage has no `ttlSeconds`). */
+  expiresAt: number | null;
+}
+
+/** A session `expireSessions` removed. */
+export interface ExpiredSession {
+  authKeyId: bigint;
+  sessionId: bigint;
+}
+
 export type SessionEventType = 'created' | 'destroyed';
+
+/** Why a session was destroyed: a call (`destroySession`, `destroyAllSessions`) or its time-to-live. */
+export type SessionDestroyReason = 'explicit' | 'expired';
 
 export interface SessionEvent {
   type: SessionEventType;
@@ -371,6 +401,11 @@ export interface SessionEvent {
   sessionId: bigint;
   /** Id of the SessionSubject that made the change. */
   origin: string;
+  /**
+   * On `destroyed` events: why. SessionSubject always sets it; an event without one
+   * (from an older mtstore on another node) means `explicit`.
+   */
+  reason?: SessionDestroyReason;
 }
 
 export interface SessionObserver {
@@ -384,7 +419,24 @@ export interface SessionObserver {
  */
 export interface SessionEventBus {
   publish(event: SessionEvent): Promise<void>;
-  /** Resolves once the subscription is live; resolves to an idempotent unsubscribe. */
-  subscribe(listener: (event: SessionEvent) => void): Promise<() => Promise<void>>;
+  /**
+   * Resolves once the subscription is live; resolves to an idempotent unsubscribe.
+   * `options.onState` hears when the subscription is lost and live again (see
+   * SessionEventSubscribeOptions): a bus that can lose its connection must call it.
+   */
+  subscribe(listener: (event: SessionEvent) => void, options?: SessionEventSubscribeOptions): Promise<() => Promise<void>>;
   close(): Promise<void>;
+}
+
+/**
+ * `lost`: the subscription stopped hearing events (connection dropped, a poll or
+ * stream failed, events were skipped): from now on events may be missed.
+ * `live`: it hears events again; events published while it was lost were missed.
+ * Each `live` follows a `lost`; nothing is called for the first subscription.
+ */
+export type SessionEventBusState = 'lost' | 'live';
+
+export interface SessionEventSubscribeOptions {
+  /** Called synchronously by the bus on each change of state; a throw is reported and ignored. */
+  onState?: (state: SessionEventBusState) => void;
 }

@@ -2,6 +2,7 @@
  * Peer-cache semantics shared by every adapter (DESIGN §3.3), so an adapter only has
  * to write what these functions decide.
  */
+import { copyPeer } from './copy.js';
 import type { Peer, PeerType } from './model.js';
 
 /** Lookup form of a username: lookups are case-insensitive. */
@@ -36,18 +37,30 @@ export function mergePeer(stored: Peer | null | undefined, incoming: Peer): Peer
  * Entries are fresh objects; the caller's array is not touched.
  */
 export function normalizePeerBatch(peers: readonly Peer[]): Peer[] {
-  const byKey = new Map<string, Peer>();
+  // Keyed by bigint per type: no string is built from an id (bigint → string is slow).
+  const byId: Record<PeerType, Map<bigint, Peer>> = { user: new Map(), chat: new Map(), channel: new Map() };
+  let result: Peer[] = [];
+  let repeated = false;
   for (const peer of peers) {
-    const key = `${peer.type}:${peer.id}`;
-    // Copied at call time, bytes included: a caller changing its objects after the
-    // call must not change what is stored.
-    const copy: Peer = { ...peer, usernames: [...peer.usernames] };
-    if (peer.complete !== undefined) copy.complete = Uint8Array.from(peer.complete);
-    const next = mergePeer(byKey.get(key), copy);
-    byKey.delete(key); // re-insert so the later claim wins below
-    byKey.set(key, next);
+    const copy = copyPeer(peer);
+    const map = byId[peer.type];
+    const stored = map.get(peer.id);
+    if (stored !== undefined) repeated = true;
+    map.set(peer.id, stored === undefined ? copy : mergePeer(stored, copy));
+    result.push(copy);
   }
-  const result = [...byKey.values()];
+  if (repeated) {
+    // A peer given twice sits where its last occurrence is (so its claims win), merged.
+    const last = new Map<Peer, Peer>();
+    for (const peer of result) last.set(byId[peer.type].get(peer.id) as Peer, peer);
+    const keep = new Set(last.values());
+    const merged: Peer[] = [];
+    for (const peer of result) {
+      if (!keep.has(peer)) continue;
+      merged.push(byId[peer.type].get(peer.id) as Peer);
+    }
+    result = merged;
+  }
   const usernameOwner = new Map<string, Peer>();
   const phoneOwner = new Map<string, Peer>();
   for (const peer of result) {

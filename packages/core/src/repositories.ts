@@ -38,18 +38,24 @@ export interface KeyValueRepository {
   clear(): Promise<void>;
 }
 
+/**
+ * A peer repository whose store answers without I/O (memory) may return its results
+ * directly instead of a promise: core then spends no extra microtask on the lookup.
+ */
+export type MaybePromise<T> = T | Promise<T>;
+
 export interface PeerRepository {
   /**
    * Store a normalized batch (each key, username and phone at most once; see
    * `normalizePeerBatch`) in one atomic step, applying `mergePeer` against stored
    * peers and taking usernames/phones away from their previous owners.
    */
-  upsert(peers: readonly Peer[]): Promise<void>;
-  getById(type: PeerType, id: bigint): Promise<Peer | null>;
+  upsert(peers: readonly Peer[]): MaybePromise<void>;
+  getById(type: PeerType, id: bigint): MaybePromise<Peer | null>;
   /** `username` is already lower-cased. Return the owner, min or not. */
-  getByUsername(username: string): Promise<Peer | null>;
+  getByUsername(username: string): MaybePromise<Peer | null>;
   /** Return the owner of the phone, min or not. */
-  getByPhone(phone: string): Promise<Peer | null>;
+  getByPhone(phone: string): MaybePromise<Peer | null>;
   /** `cursor` is null for the first page or one this repository returned; `limit` is 1..10000. */
   list(cursor: string | null, limit: number): Promise<PeerPage>;
   clear(): Promise<void>;

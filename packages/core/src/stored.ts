@@ -6,7 +6,7 @@
  */
 import { CorruptDataError, InvalidArgumentError } from './errors.js';
 import type { Peer, Session } from './model.js';
-import { AUTH_KEY_LENGTH, INT64_MAX, INT64_MIN, assertPeer, assertSession } from './validate.js';
+import { AUTH_KEY_LENGTH, INT64_MAX, INT64_MIN, assertPeer, assertSession, isPeer } from './validate.js';
 
 const INSPECT = Symbol.for('nodejs.util.inspect.custom');
 
@@ -116,6 +116,8 @@ export function checkStoredSession(session: Session, where: string): Session {
 
 /** Checks a peer an adapter decoded. Throws CorruptDataError naming the session and peer. */
 export function checkStoredPeer(peer: Peer, where: string): Peer {
+  // The common case, a good row, builds no label strings.
+  if (isPeer(peer)) return peer;
   try {
     assertPeer(peer, 'peer');
   } catch (error) {

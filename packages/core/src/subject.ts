@@ -5,7 +5,10 @@
  */
 import { InvalidArgumentError, StorageClosedError } from './errors.js';
 import type {
+  ExpiredSession,
+  SessionDestroyReason,
   SessionEvent,
+  SessionInfo,
   SessionEventBus,
   SessionEventType,
   SessionObserver,
@@ -23,6 +26,17 @@ export interface SessionSubjectOptions {
   onObserverError?: (error: unknown, event: SessionEvent, observer: SessionObserver) => void;
   /** Told when publishing to or subscribing on the bus failed. Default: console.error. */
   onBusError?: (error: unknown, event?: SessionEvent) => void;
+  /**
+   * Runs `expireSessions` every this many ms in the background (a timer that keeps no
+   * process alive; one sweep at a time; batches of `sweepBatch`, the event loop free
+   * between them), so expired sessions are removed and announced as `destroyed` with
+   * reason `expired`. Default: no sweep. Needs a storage with `expireSessions`.
+   */
+  sweepInterval?: number;
+  /** Sessions per sweep step (one bounded statement each). Default 1,000, at most 10,000. */
+  sweepBatch?: number;
+  /** Told when a background sweep failed (it runs again next interval). Default: console.error. */
+  onSweepError?: (error: unknown) => void;
 }
 
 function defaultObserverError(error: unknown, event: SessionEvent): void {
@@ -48,6 +62,10 @@ export class SessionSubject implements SessionStorageProtocol {
   readonly #ready: Promise<void>;
   #unsubscribe: (() => Promise<void>) | undefined;
   #closing: Promise<void> | undefined;
+  #sweepTimer: NodeJS.Timeout | undefined;
+  #sweeping: Promise<void> | undefined;
+  readonly #sweepBatch: number;
+  readonly #onSweepError: (error: unknown) => void;
 
   constructor(storage: SessionStorageProtocol, options: SessionSubjectOptions = {}) {
     if (typeof storage?.createSession !== 'function' || typeof storage.destroyAllSessions !== 'function') {
@@ -62,6 +80,20 @@ export class SessionSubject implements SessionStorageProtocol {
     this.#bus = options.bus;
     this.#onObserverError = options.onObserverError ?? defaultObserverError;
     this.#onBusError = options.onBusError ?? defaultBusError;
+    const { sweepInterval, sweepBatch = 1_000, onSweepError } = options;
+    if (sweepBatch !== undefined && (!Number.isInteger(sweepBatch) || sweepBatch < 1 || sweepBatch > 10_000)) {
+      throw new InvalidArgumentError('SessionSubject: sweepBatch must be an integer from 1 to 10000');
+    }
+    this.#sweepBatch = sweepBatch;
+    this.#onSweepError = onSweepError ?? ((error) => console.error('SessionSubject: sweeping expired sessions failed; retrying next interval', error));
+    if (sweepInterval !== undefined) {
+      if (typeof sweepInterval !== 'number' || !Number.isInteger(sweepInterval) || sweepInterval < 10 || sweepInterval > 2 ** 31 - 1) {
+        throw new InvalidArgumentError('SessionSubject: sweepInterval must be an integer number of ms, at least 10');
+      }
+      if (typeof storage.expireSessions !== 'function') throw new InvalidArgumentError('SessionSubject: sweepInterval needs a storage with expireSessions');
+      this.#sweepTimer = setInterval(() => this.#sweep(), sweepInterval);
+      this.#sweepTimer.unref();
+    }
     this.#ready = this.#bus ? this.#attach(this.#bus) : Promise.resolve();
     // ready() reports a failed subscription; here it must not become an unhandled rejection.
     this.#ready.catch((error: unknown) => this.#reportBusError(error));
@@ -122,15 +154,71 @@ export class SessionSubject implements SessionStorageProtocol {
     return removed;
   }
 
+  /** The storage's `touchSession`: no event (a touch is not a transition). */
+  async touchSession(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
+    this.#assertOpen('touchSession');
+    if (typeof this.#storage.touchSession !== 'function') return this.#storage.hasSession(authKeyId, sessionId);
+    return this.#storage.touchSession(authKeyId, sessionId);
+  }
+
+  async sessionInfo(authKeyId: bigint, sessionId: bigint): Promise<SessionInfo | null> {
+    this.#assertOpen('sessionInfo');
+    if (typeof this.#storage.sessionInfo !== 'function') {
+      return (await this.#storage.hasSession(authKeyId, sessionId)) ? { lastUsedAt: null, expiresAt: null } : null;
+    }
+    return this.#storage.sessionInfo(authKeyId, sessionId);
+  }
+
+  /**
+   * One bounded step of the storage's `expireSessions`, each removed session announced
+   * as `destroyed` with reason `expired` (once: of racing nodes, the one whose call
+   * removed it announces it). The background sweep (`sweepInterval`) calls this.
+   */
+  async expireSessions(limit?: number): Promise<ExpiredSession[]> {
+    this.#assertOpen('expireSessions');
+    if (typeof this.#storage.expireSessions !== 'function') return [];
+    const removed = await this.#storage.expireSessions(limit);
+    await Promise.all(removed.map((s) => this.#emit('destroyed', s.authKeyId, s.sessionId, 'expired')));
+    return removed;
+  }
+
+  /** A background sweep: batches until one comes back short; never two at once. */
+  #sweep(): void {
+    if (this.#sweeping || this.#closing) return;
+    this.#sweeping = (async () => {
+      try {
+        while (!this.#closing) {
+          const removed = await this.expireSessions(this.#sweepBatch);
+          if (removed.length < this.#sweepBatch) break;
+          // Let the hot path in between batches.
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      } catch (error) {
+        if (!this.#closing) {
+          try {
+            this.#onSweepError(error);
+          } catch {
+            // A failing hook must not stop the sweeps.
+          }
+        }
+      } finally {
+        this.#sweeping = undefined;
+      }
+    })();
+  }
+
   /**
    * Detaches from the bus. Closes neither the storage nor the bus: whoever created
    * them closes them. Later calls reject with StorageClosedError. Idempotent.
    */
   close(): Promise<void> {
-    this.#closing ??= this.#ready.then(
+    if (this.#closing) return this.#closing;
+    clearInterval(this.#sweepTimer);
+    const sweeping = this.#sweeping;
+    this.#closing = this.#ready.then(
       () => this.#unsubscribe?.(),
       () => undefined,
-    );
+    ).then(() => sweeping?.catch(() => undefined));
     return this.#closing;
   }
 
@@ -143,8 +231,8 @@ export class SessionSubject implements SessionStorageProtocol {
   }
 
   /** Local observers and the bus, after the write; the caller waits for both to settle. */
-  async #emit(type: SessionEventType, authKeyId: bigint, sessionId: bigint): Promise<void> {
-    const event: SessionEvent = Object.freeze({ type, authKeyId, sessionId, origin: this.id });
+  async #emit(type: SessionEventType, authKeyId: bigint, sessionId: bigint, reason: SessionDestroyReason = 'explicit'): Promise<void> {
+    const event: SessionEvent = Object.freeze(type === 'destroyed' ? { type, authKeyId, sessionId, origin: this.id, reason } : { type, authKeyId, sessionId, origin: this.id });
     const bus = this.#bus;
     if (bus) {
       await Promise.all([this.#deliver(event), bus.publish(event).catch((error: unknown) => this.#reportBusError(error, event))]);

@@ -143,6 +143,11 @@ export class MemoryStorage extends BaseStorage {
     return [...this.store.clients.keys()].sort();
   }
 
+  /** Peers never leave this process: each record was built from a batch core validated. */
+  protected override get peersNeedNoStoredCheck(): boolean {
+    return true;
+  }
+
   protected async closeConnection(): Promise<void> {
     // Nothing to release: the store belongs to whoever holds it.
   }

@@ -1,7 +1,16 @@
-import { copyPeer, mergePeer, peerKey, usernameKey, type Peer, type PeerPage, type PeerRepository, type PeerType } from '@mtstore/core';
-import type { MemoryStore, PeerTable } from './store.js';
+import { Buffer } from 'node:buffer';
+import { InvalidArgumentError, usernameKey, type Peer, type PeerPage, type PeerRepository, type PeerType } from '@mtstore/core';
+import type { MemoryStore, PeerTable, StoredPeer } from './store.js';
 
-/** The peer cache of one session: a map by key and two lookup indexes. */
+const TYPES: readonly PeerType[] = ['user', 'chat', 'channel'];
+const CURSOR = /^([0-2]):(\d{1,16})$/;
+
+/**
+ * The peer cache of one session: a map per type by id and two lookup indexes that
+ * point at the records. Lookups answer without a promise (core awaits nothing for
+ * them) and core skips its stored-data check for this adapter (`peersNeedNoStoredCheck`):
+ * every record was built here from a batch core validated, and never left the process.
+ */
 export class MemoryPeers implements PeerRepository {
   constructor(
     private readonly store: MemoryStore,
@@ -12,85 +21,162 @@ export class MemoryPeers implements PeerRepository {
     return this.store.clients.get(this.name)?.peers;
   }
 
-  async upsert(peers: readonly Peer[]): Promise<void> {
+  upsert(peers: readonly Peer[]): void {
     const table = this.store.entry(this.name).peers;
     for (const peer of peers) putPeer(table, peer);
   }
 
-  async getById(type: PeerType, id: bigint): Promise<Peer | null> {
-    const peer = this.#table()?.byKey.get(peerKey(type, id));
-    return peer ? copyPeer(peer) : null;
+  getById(type: PeerType, id: bigint): Peer | null {
+    const peer = this.#table()?.byId[type].get(idKey(id));
+    return peer === undefined ? null : toPeer(peer);
   }
 
-  async getByUsername(username: string): Promise<Peer | null> {
-    return this.#byIndexKey(this.#table()?.byUsername.get(username));
+  getByUsername(username: string): Peer | null {
+    const peer = this.#table()?.byUsername.get(username);
+    return peer === undefined ? null : toPeer(peer);
   }
 
-  async getByPhone(phone: string): Promise<Peer | null> {
-    return this.#byIndexKey(this.#table()?.byPhone.get(phone));
+  getByPhone(phone: string): Peer | null {
+    const peer = this.#table()?.byPhone.get(phone);
+    return peer === undefined ? null : toPeer(peer);
   }
 
-  /** The cursor is an offset into the key map's insertion order, which never reorders. */
+  /** The cursor is `typeIndex:offset` into that type's map, whose insertion order never changes. */
   async list(cursor: string | null, limit: number): Promise<PeerPage> {
-    const offset = cursor === null ? 0 : Number(cursor);
-    const byKey = this.#table()?.byKey;
-    if (!Number.isSafeInteger(offset) || offset < 0 || byKey === undefined) return { peers: [], cursor: null };
-    const peers: Peer[] = [];
-    let i = 0;
-    for (const peer of byKey.values()) {
-      if (i++ < offset) continue;
-      peers.push(copyPeer(peer));
-      if (peers.length === limit) break;
+    let typeIndex = 0;
+    let offset = 0;
+    if (cursor !== null) {
+      const match = CURSOR.exec(cursor);
+      if (match === null) throw new InvalidArgumentError(`cursor ${JSON.stringify(cursor)} is not one peers.list returned`);
+      typeIndex = Number(match[1]);
+      offset = Number(match[2]);
     }
-    const next = offset + peers.length;
-    return { peers, cursor: next < byKey.size ? String(next) : null };
+    const table = this.#table();
+    const peers: Peer[] = [];
+    if (table === undefined) return { peers, cursor: null };
+    for (; typeIndex < TYPES.length; typeIndex++, offset = 0) {
+      const map = table.byId[TYPES[typeIndex] as PeerType];
+      let i = 0;
+      for (const peer of map.values()) {
+        if (i++ < offset) continue;
+        if (peers.length === limit) return { peers, cursor: `${typeIndex}:${i - 1}` };
+        peers.push(toPeer(peer));
+      }
+    }
+    return { peers, cursor: null };
   }
 
   async clear(): Promise<void> {
     const table = this.#table();
-    table?.byKey.clear();
-    table?.byUsername.clear();
-    table?.byPhone.clear();
-  }
-
-  #byIndexKey(key: string | undefined): Peer | null {
-    const peer = key === undefined ? undefined : this.#table()?.byKey.get(key);
-    return peer ? copyPeer(peer) : null;
+    if (table === undefined) return;
+    for (const type of TYPES) table.byId[type].clear();
+    table.byUsername.clear();
+    table.byPhone.clear();
   }
 }
 
-/** Stores one peer of a normalized batch: merge, then move its usernames and phone to it. */
-function putPeer(table: PeerTable, incoming: Peer): void {
-  const key = peerKey(incoming.type, incoming.id);
-  const previous = table.byKey.get(key);
-  // `incoming` is a fresh object from normalizePeerBatch and mergePeer returns it or a
-  // new one, so it can be stored as is: nobody else holds a reference to it.
-  const peer = mergePeer(previous, incoming);
+/**
+ * The map key of an id: a number when it is one exactly (V8 hashes a number far faster
+ * than a bigint), else the bigint. The two never collide: a Map tells 1 from 1n.
+ */
+function idKey(id: bigint): number | bigint {
+  return id >= -MAX_SAFE && id <= MAX_SAFE ? Number(id) : id;
+}
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
-  // Drop the index entries this peer no longer has (a re-upsert usually keeps them all,
-  // so they are left in place), then claim the new ones from whoever holds them.
-  if (previous) {
-    for (const username of previous.usernames) {
-      const lower = usernameKey(username);
-      if (!peer.usernames.some((u) => usernameKey(u) === lower)) table.byUsername.delete(lower);
+/** A fresh Peer (the caller's to change) from a record: only the fields it has. */
+function toPeer(stored: StoredPeer): Peer {
+  const peer: Peer = { type: stored.type, id: stored.id, accessHash: stored.accessHash, usernames: stored.usernames.slice(), updatedAt: stored.updatedAt };
+  if (stored.phone !== undefined) peer.phone = stored.phone;
+  if (stored.min !== undefined) peer.min = stored.min;
+  if (stored.displayName !== undefined) peer.displayName = stored.displayName;
+  if (stored.complete !== undefined) peer.complete = bytesOf(stored.complete);
+  return peer;
+}
+
+function bytesOf(latin1: string): Uint8Array {
+  const bytes = new Uint8Array(latin1.length);
+  if (latin1.length > 64) {
+    Buffer.from(bytes.buffer, 0, bytes.length).write(latin1, 'latin1');
+  } else {
+    for (let i = 0; i < latin1.length; i++) bytes[i] = latin1.charCodeAt(i);
+  }
+  return bytes;
+}
+
+function latin1Of(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1');
+}
+
+/**
+ * Stores one peer of a normalized batch (a fresh copy from core, whose usernames array
+ * can be kept): core's mergePeer rule against the stored record (a min peer keeps the
+ * stored non-min access hash, min flag and TL bytes), then its usernames and phone
+ * move to it from whoever held them.
+ */
+function putPeer(table: PeerTable, incoming: Peer): void {
+  const map = table.byId[incoming.type];
+  const key = idKey(incoming.id);
+  const previous = map.get(key);
+  const keepHash = previous !== undefined && previous.min !== true && incoming.min === true;
+  const complete = keepHash ? previous.complete : incoming.complete === undefined ? undefined : latin1Of(incoming.complete);
+  let peer: StoredPeer;
+  if (previous === undefined) {
+    peer = {
+      type: incoming.type,
+      id: incoming.id,
+      accessHash: incoming.accessHash,
+      usernames: incoming.usernames,
+      updatedAt: incoming.updatedAt,
+      phone: incoming.phone,
+      min: incoming.min,
+      displayName: incoming.displayName,
+      complete,
+    };
+    map.set(key, peer);
+  } else {
+    // A stored record owns every index entry of its usernames and phone (a claim by
+    // another peer removes them from it), so a re-upsert with the same ones — the
+    // usual case — has nothing to re-index.
+    const sameUsernames = sameList(previous.usernames, incoming.usernames);
+    const samePhone = previous.phone === incoming.phone;
+    if (!sameUsernames) {
+      for (const username of previous.usernames) {
+        const lower = usernameKey(username);
+        if (!incoming.usernames.some((u) => u === username || usernameKey(u) === lower)) table.byUsername.delete(lower);
+      }
     }
-    if (previous.phone !== undefined && previous.phone !== peer.phone) table.byPhone.delete(previous.phone);
+    if (!samePhone && previous.phone !== undefined) table.byPhone.delete(previous.phone);
+    peer = previous;
+    if (!keepHash) {
+      peer.accessHash = incoming.accessHash;
+      peer.min = incoming.min;
+    }
+    peer.usernames = incoming.usernames;
+    peer.updatedAt = incoming.updatedAt;
+    peer.phone = incoming.phone;
+    peer.displayName = incoming.displayName;
+    peer.complete = complete;
+    if (sameUsernames && samePhone) return;
   }
   for (const username of peer.usernames) {
     const lower = usernameKey(username);
     const owner = table.byUsername.get(lower);
-    if (owner === key) continue;
-    const ownerPeer = owner === undefined ? undefined : table.byKey.get(owner);
-    if (ownerPeer) ownerPeer.usernames = ownerPeer.usernames.filter((u) => usernameKey(u) !== lower);
-    table.byUsername.set(lower, key);
+    if (owner === peer) continue;
+    if (owner !== undefined) owner.usernames = owner.usernames.filter((u) => usernameKey(u) !== lower);
+    table.byUsername.set(lower, peer);
   }
   if (peer.phone !== undefined) {
     const owner = table.byPhone.get(peer.phone);
-    if (owner !== key) {
-      const ownerPeer = owner === undefined ? undefined : table.byKey.get(owner);
-      if (ownerPeer) delete ownerPeer.phone;
-      table.byPhone.set(peer.phone, key);
+    if (owner !== peer) {
+      if (owner !== undefined) owner.phone = undefined;
+      table.byPhone.set(peer.phone, peer);
     }
   }
-  table.byKey.set(key, peer);
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

@@ -1,13 +1,37 @@
-import type { DataCenter, Peer, RefMessage, SelfUser, TempAuthKey, UpdateState, ChannelState } from '@mtstore/core';
+import type { DataCenter, PeerType, RefMessage, SelfUser, TempAuthKey, UpdateState, ChannelState } from '@mtstore/core';
+
+/**
+ * A peer as the memory store keeps it: one fixed shape (every field present, absent
+ * ones undefined, so every record shares one hidden class and copying out is
+ * monomorphic), TL bytes as a latin1 string (a string costs its bytes plus 16; a
+ * Uint8Array costs its bytes plus ~200 of object, buffer and backing store).
+ */
+export interface StoredPeer {
+  readonly type: PeerType;
+  readonly id: bigint;
+  accessHash: bigint;
+  /** Owned by the store; copied out. */
+  usernames: string[];
+  updatedAt: number;
+  phone: string | undefined;
+  min: boolean | undefined;
+  displayName: string | undefined;
+  /** `Peer.complete`, one char per byte. */
+  complete: string | undefined;
+}
 
 /** The peers of one named session, with the two lookup indexes. */
 export interface PeerTable {
-  /** `type:id` → peer. Insertion order is stable (peers are never removed one by one), so list() pages by offset. */
-  readonly byKey: Map<string, Peer>;
-  /** lower-cased username → `type:id` */
-  readonly byUsername: Map<string, string>;
-  /** phone → `type:id` */
-  readonly byPhone: Map<string, string>;
+  /**
+   * Per type, id → peer. The key is the id as a number when it is one exactly, else the
+   * bigint (V8 hashes numbers fast; no string is built per lookup).
+   * Insertion order is stable (peers are never removed one by one), so list() pages by offset.
+   */
+  readonly byId: Record<PeerType, Map<number | bigint, StoredPeer>>;
+  /** lower-cased username → its owner */
+  readonly byUsername: Map<string, StoredPeer>;
+  /** phone → its owner */
+  readonly byPhone: Map<string, StoredPeer>;
 }
 
 /** The snapshot without its keys: keys live in `keys`, written one at a time. */
@@ -61,7 +85,7 @@ export function newClientEntry(): ClientEntry {
     snapshot: null,
     keys: new Map(),
     kv: new Map(),
-    peers: { byKey: new Map(), byUsername: new Map(), byPhone: new Map() },
+    peers: { byId: { user: new Map(), chat: new Map(), channel: new Map() }, byUsername: new Map(), byPhone: new Map() },
     refs: { byPeer: new Map(), byMessage: new Map(), bySeq: new Map(), seq: 0 },
   };
 }
@@ -75,10 +99,10 @@ export class MemoryStore {
   /** Client sessions by name. */
   readonly clients = new Map<string, ClientEntry>();
   /**
-   * Server sessions: authKeyId → sessionIds. bigint keys hash by value, so a lookup
-   * allocates nothing (no string key is built per hasSession).
+   * Server sessions: auth key id → session id → [last used, expires at (null: never)],
+   * epoch ms. bigint keys hash by value, so a lookup allocates nothing.
    */
-  readonly server = new Map<bigint, Set<bigint>>();
+  readonly server = new Map<bigint, Map<bigint, ServerSessionTimes>>();
   /**
    * Leases by session name (lease.ts), apart from `clients`: a lease outlives
    * `delete()`, and its token keeps growing after a release.
@@ -100,3 +124,6 @@ export class MemoryStore {
 export function entryKeyId(dcId: number, mediaOnly: boolean | undefined): string {
   return `${dcId}:${mediaOnly === true ? 1 : 0}`;
 }
+
+/** `[lastUsedAt, expiresAt]` of a server session, epoch ms; expiresAt null = never. */
+export type ServerSessionTimes = [lastUsedAt: number, expiresAt: number | null];

@@ -36,6 +36,7 @@ describeStorage('memory', {
 
 describeSessionStorage('memory', {
   open: (namespace) => new MemorySessionStorage({ store: storeOf(namespace) }),
+  openWithLifetime: (namespace, lifetime) => new MemorySessionStorage({ store: storeOf(namespace), ...lifetime }),
   cleanup,
 });
 
@@ -44,4 +45,8 @@ describeSessionEventBus('memory', {
   openStorage: (namespace) => new MemorySessionStorage({ store: storeOf(namespace) }),
   cleanup,
   capabilities: { crossProcess: false },
+  // An in-process channel cannot fail by itself: interrupt() holds it down for 100 ms.
+  interrupt: (bus) => {
+    void (bus as InstanceType<typeof MemorySessionEventBus>).channel.interrupt(100);
+  },
 });

@@ -19,6 +19,10 @@
  * events no older than `maxAge` seconds (the newest event is always kept: it carries
  * the sequence). Delivery to other processes is at-most-once, as the contract says:
  * a subscriber that falls behind by more than the retention misses events.
+ *
+ * Subscribers hear `lost` when a poll or the change stream fails (or when the poller
+ * skips a hole in the sequence: those events are missed) and `live` after the next
+ * poll or stream read that succeeds.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ChangeStream, ChangeStreamInsertDocument, Collection } from 'mongodb';
@@ -35,6 +39,10 @@ import {
   toStorageError,
   type SessionEvent,
   type SessionEventBus,
+  type SessionEventBusState,
+  type SessionEventSubscribeOptions,
+  assertSubscribeOptions,
+  reportStateSafely,
 } from '@mtstore/core';
 import { openConnection, type Connection, type MongoConnectionOptions } from './connection.js';
 import { isDuplicateKey } from './lock.js';
@@ -61,6 +69,7 @@ interface EventDocument {
 
 interface Subscriber {
   listener: (event: SessionEvent) => void;
+  options: SessionEventSubscribeOptions | undefined;
   /** Events up to this sequence number happened before it subscribed. */
   after: bigint;
 }
@@ -108,6 +117,8 @@ export class MongoSessionEventBus implements SessionEventBus {
   #polling = false;
   #transport: 'changeStream' | 'poll' | undefined;
   #closing: Promise<void> | undefined;
+  /** A read of the log failed and none has succeeded since. */
+  #deaf = false;
 
   constructor(options: MongoSessionEventBusOptions) {
     const mode = options?.mode ?? 'auto';
@@ -166,10 +177,11 @@ export class MongoSessionEventBus implements SessionEventBus {
     await events.deleteMany({ _id: { $lt: seq }, $or: [{ _id: { $lte: floor } }, { at: { $lt: new Date(Date.now() - this.#maxAgeMs) } }] });
   }
 
-  async subscribe(listener: (event: SessionEvent) => void): Promise<() => Promise<void>> {
+  async subscribe(listener: (event: SessionEvent) => void, options?: SessionEventSubscribeOptions): Promise<() => Promise<void>> {
     if (this.#closing) throw new StorageClosedError('MongoSessionEventBus.subscribe: the bus is closed');
     if (typeof listener !== 'function') throw new InvalidArgumentError('MongoSessionEventBus.subscribe: listener must be a function');
-    const subscriber: Subscriber = { listener, after: 0n };
+    assertSubscribeOptions(options, 'MongoSessionEventBus');
+    const subscriber: Subscriber = { listener, options: options?.onState ? { onState: options.onState } : undefined, after: 0n };
     try {
       const events = await this.#collection();
       subscriber.after = await head(events);
@@ -241,6 +253,33 @@ export class MongoSessionEventBus implements SessionEventBus {
     }
   }
 
+  #tell(state: SessionEventBusState): void {
+    for (const subscriber of [...this.#subscribers]) {
+      if (subscriber.options && this.#subscribers.has(subscriber)) reportStateSafely(subscriber.options, state, 'MongoSessionEventBus');
+    }
+  }
+
+  /** A read of the log failed: from now on events may be missed. */
+  #deafen(): void {
+    if (this.#deaf || this.#closing) return;
+    this.#deaf = true;
+    this.#tell('lost');
+  }
+
+  /** A read of the log succeeded: live again if it was lost. */
+  #heard(): void {
+    if (!this.#deaf || this.#closing) return;
+    this.#deaf = false;
+    this.#tell('live');
+  }
+
+  /** Events were skipped: subscribers hear lost and live at once. */
+  #missed(): void {
+    if (this.#closing) return;
+    this.#deafen();
+    this.#heard();
+  }
+
   /** Polls the log after `cursor`: in order, each event once, holes waited for GAP_GRACE_MS. */
   #poll(events: Collection<EventDocument>, from: bigint): Feed {
     this.#transport = 'poll';
@@ -254,6 +293,7 @@ export class MongoSessionEventBus implements SessionEventBus {
         let full = false;
         try {
           const docs = await events.find({ _id: { $gt: cursor } }, { sort: { _id: 1 }, limit: POLL_BATCH, useBigInt64: true }).toArray();
+          if (running) this.#heard();
           full = docs.length === POLL_BATCH;
           for (const doc of docs) {
             if (!running) break;
@@ -264,13 +304,18 @@ export class MongoSessionEventBus implements SessionEventBus {
                 full = false;
                 break;
               }
+              // Skipping the hole: whatever it held is missed.
+              if (running) this.#missed();
             }
             gapSince = undefined;
             cursor = seq;
             this.#deliver(seq, doc.event);
           }
         } catch (error) {
-          if (running) this.#onError(error);
+          if (running) {
+            this.#deafen();
+            this.#onError(error);
+          }
         }
         if (running && !full) await sleep(this.#pollInterval, undefined, { signal: wake.signal }).catch(() => undefined);
       }
@@ -290,6 +335,7 @@ export class MongoSessionEventBus implements SessionEventBus {
     let stream: ChangeStream<EventDocument, ChangeStreamInsertDocument<EventDocument>> = events.watch([{ $match: { operationType: 'insert' } }]);
     const next = async () => {
       const change = await stream.tryNext();
+      if (running) this.#heard();
       if (change) this.#deliver(int64FromStorage(change.fullDocument._id, 'session event _id'), change.fullDocument.event);
     };
     try {
@@ -304,6 +350,7 @@ export class MongoSessionEventBus implements SessionEventBus {
           await next();
         } catch (error) {
           if (!running) break;
+          this.#deafen();
           this.#onError(error);
           // The driver already resumed what was resumable; reopen after the last event seen.
           const token = stream.resumeToken;

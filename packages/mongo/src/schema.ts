@@ -11,7 +11,7 @@ import { MigrationError } from '@mtstore/core';
 import type { Connection } from './connection.js';
 import { upgradeV1SessionDocument } from './upgrade.js';
 
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 export interface CollectionNames {
   /** One document per client session name (snapshot and auth keys): `_id` = session name. */
@@ -89,7 +89,28 @@ const MIGRATIONS: readonly Migration[] = [
       }
     },
   },
+  {
+    version: 3,
+    description: 'server session lifetime: lastUsedAt (epoch ms) and expiresAt (a Date) with a TTL index',
+    up: async (db, names) => {
+      const serverSessions = db.collection(names.serverSessions);
+      // A TTL index removes a session EXPIRY_GRACE_SECONDS after it expired if no sweep
+      // (SessionSubject sweepInterval) did first — the sweep is what announces it. Servers
+      // without TTL indexes (FerretDB 1.x: NotImplemented) get a plain index for the sweep.
+      try {
+        await serverSessions.createIndex({ expiresAt: 1 }, { name: 'expiresAt', expireAfterSeconds: EXPIRY_GRACE_SECONDS });
+      } catch (error) {
+        if (!(error instanceof MongoServerError) || error.code !== 238) throw error;
+        await serverSessions.createIndex({ expiresAt: 1 }, { name: 'expiresAt' });
+      }
+      // v2 documents carry no times: last used now, never expiring (no expiresAt field).
+      await serverSessions.updateMany({ lastUsedAt: { $exists: false } }, { $set: { lastUsedAt: Date.now() } });
+    },
+  },
 ];
+
+/** How long after its expiry MongoDB's TTL monitor removes a session no sweep removed. */
+export const EXPIRY_GRACE_SECONDS = 3600;
 
 /** What the server is, as far as the adapter's strategies care. */
 export interface ServerProfile {

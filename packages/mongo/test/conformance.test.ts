@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll } from 'vitest';
 import { describeSessionEventBus, describeSessionStorage, describeStorage } from '@mtstore/conformance/vitest';
 import { MongoSessionEventBus, MongoSessionStorage, MongoStorage } from '../src/index.js';
+import { openProxy, type Proxy } from './proxy.js';
 import { adminClient, dropDatabase, server, urlFor } from './server.js';
 
 // Each kit namespace is its own database (`mt_…`); every open is a new MongoClient on it.
@@ -51,12 +52,28 @@ if (server.available) {
 
   describeSessionStorage('mongo', {
     open: (namespace) => new MongoSessionStorage({ url: url(namespace) }),
+    openWithLifetime: (namespace, lifetime) => new MongoSessionStorage({ url: url(namespace), ...lifetime }),
     cleanup,
   });
 
+  // Each bus connects through a proxy of its own, so interrupt() resets that bus's connections only.
+  const proxies = new WeakMap<object, Proxy>();
+  const allProxies: Proxy[] = [];
+  afterAll(() => Promise.all(allProxies.map((p) => p.close())));
   describeSessionEventBus('mongo', {
-    open: (namespace) => new MongoSessionEventBus({ url: url(namespace) }),
+    open: async (namespace) => {
+      const proxy = await openProxy();
+      allProxies.push(proxy);
+      opened.add(namespace);
+      // A short server selection timeout: with the proxy refusing, a poll fails (and the bus
+      // says lost) instead of waiting up to 30 s for the server to come back.
+      const bus = new MongoSessionEventBus({ url: proxy.url(namespace), onError: () => {}, clientOptions: { serverSelectionTimeoutMS: 300 } });
+      proxies.set(bus, proxy);
+      return bus;
+    },
     openStorage: (namespace) => new MongoSessionStorage({ url: url(namespace) }),
     cleanup,
+    // Down for 1 s: longer than the driver's one immediate retry and its server selection timeout.
+    interrupt: (bus) => (proxies.get(bus) as Proxy).cut(1_000),
   });
 }

@@ -211,7 +211,7 @@ if (server.available) {
       const indexes = async (c: string) => (await db.collection(c).listIndexes().toArray()).map((i) => i.name).sort();
       expect(await indexes(names.peers)).toEqual(['_id_', 'session']);
       expect(await indexes(names.peerIndex)).toEqual(['_id_', 'session']);
-      expect(await indexes(names.serverSessions)).toEqual(['_id_', 'authKeyId_sessionId']);
+      expect(await indexes(names.serverSessions)).toEqual(['_id_', 'authKeyId_sessionId', 'expiresAt']);
       expect(await indexes(names.kv)).toEqual(['_id_', 'session']);
       expect(await indexes(names.peerJournal)).toEqual(['_id_', 'session']);
       expect(await indexes(names.refs)).toEqual(['_id_', 'session_peer']);

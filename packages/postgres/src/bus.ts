@@ -7,9 +7,14 @@
  * JSON (ids and origin only). When the connection drops, the bus reconnects by itself
  * with exponential backoff and LISTENs again; events sent while it was away are lost
  * (NOTIFY does not replay: remote delivery is at-most-once, as the contract says).
+ * Subscribers hear `lost` when the listening connection drops (its socket closes or
+ * errors; a silently dead link is noticed by TCP keep-alive) and `live` once LISTEN
+ * runs again on a new one.
  */
 import {
   assertIdentifier,
+  assertSubscribeOptions,
+  reportStateSafely,
   decodeSessionEvent,
   deliverSafely,
   encodeSessionEvent,
@@ -18,6 +23,7 @@ import {
   toStorageError,
   type SessionEvent,
   type SessionEventBus,
+  type SessionEventSubscribeOptions,
 } from '@mtstore/core';
 import pg from 'pg';
 import type { Client, ClientConfig, Notification } from 'pg';
@@ -45,6 +51,10 @@ export class PostgresSessionEventBus implements SessionEventBus {
   readonly channel: string;
   readonly #config: ClientConfig;
   readonly #listeners = new Set<Listener>();
+  /** onState hooks by subscription. */
+  readonly #states = new Map<Listener, SessionEventSubscribeOptions>();
+  /** The listening connection was lost and LISTEN has not run again since. */
+  #deaf = false;
   readonly #delay: { initial: number; max: number };
   readonly #onError: (error: unknown) => void;
   /** The live, listening connection. */
@@ -87,9 +97,10 @@ export class PostgresSessionEventBus implements SessionEventBus {
   }
 
   /** Resolves once the connection is LISTENing, so an event published after it is heard. */
-  async subscribe(listener: (event: SessionEvent) => void): Promise<() => Promise<void>> {
+  async subscribe(listener: (event: SessionEvent) => void, options?: SessionEventSubscribeOptions): Promise<() => Promise<void>> {
     if (this.#closing) throw new StorageClosedError(`${NAME}.subscribe: the bus is closed`);
     if (typeof listener !== 'function') throw new InvalidArgumentError(`${NAME}.subscribe: listener must be a function`);
+    assertSubscribeOptions(options, NAME);
     try {
       await this.#connection();
     } catch (error) {
@@ -99,8 +110,10 @@ export class PostgresSessionEventBus implements SessionEventBus {
     // One wrapper per subscription: the same function subscribed twice is two subscriptions.
     const wrapper: Listener = (event) => deliverSafely(listener, event, NAME);
     this.#listeners.add(wrapper);
+    if (options?.onState) this.#states.set(wrapper, { onState: options.onState });
     return async () => {
       this.#listeners.delete(wrapper);
+      this.#states.delete(wrapper);
     };
   }
 
@@ -108,6 +121,7 @@ export class PostgresSessionEventBus implements SessionEventBus {
     this.#closing ??= (async () => {
       clearTimeout(this.#retry);
       this.#listeners.clear();
+      this.#states.clear();
       const client = this.#client ?? (await this.#connecting?.catch(() => undefined));
       this.#client = undefined;
       await client?.end().catch(() => {});
@@ -142,6 +156,10 @@ export class PostgresSessionEventBus implements SessionEventBus {
     }
     this.#client = client;
     this.#failures = 0;
+    if (this.#deaf) {
+      this.#deaf = false;
+      this.#tell('live');
+    }
     return client;
   }
 
@@ -163,8 +181,18 @@ export class PostgresSessionEventBus implements SessionEventBus {
     this.#client = undefined;
     client.end().catch(() => {});
     if (this.#closing) return;
+    if (!this.#deaf) {
+      this.#deaf = true;
+      this.#tell('lost');
+    }
     this.#report(error);
     this.#reconnect();
+  }
+
+  #tell(state: 'lost' | 'live'): void {
+    for (const [listener, options] of [...this.#states]) {
+      if (this.#states.has(listener)) reportStateSafely(options, state, NAME);
+    }
   }
 
   #reconnect(): void {

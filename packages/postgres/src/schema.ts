@@ -179,6 +179,21 @@ const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX ref_messages_message ON ${s}.ref_messages (session_id, chat_id, message_id);
     `,
   },
+  {
+    // Version 3: server session lifetime. Times are epoch ms of the mtstore process's
+    // clock (never the server's now()), so every adapter and the kit's controllable
+    // clock agree. Existing sessions keep living for ever (expires_at NULL), last used
+    // when created. The partial index serves the bounded sweep only.
+    version: 3,
+    sql: (s) => `
+      ALTER TABLE ${s}.server_sessions ADD COLUMN last_used_at bigint, ADD COLUMN expires_at bigint;
+      UPDATE ${s}.server_sessions SET last_used_at = (extract(epoch FROM created_at) * 1000)::bigint;
+      -- A row written by hand (or by an older mtstore on the same schema) is last used now.
+      ALTER TABLE ${s}.server_sessions ALTER COLUMN last_used_at SET NOT NULL,
+        ALTER COLUMN last_used_at SET DEFAULT (extract(epoch FROM now()) * 1000)::bigint;
+      CREATE INDEX server_sessions_expiry ON ${s}.server_sessions (expires_at) WHERE expires_at IS NOT NULL;
+    `,
+  },
 ];
 
 /** The schema version this code writes. */

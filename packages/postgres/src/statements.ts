@@ -191,21 +191,42 @@ export function clientStatements(s: string): ClientStatements {
 export interface ServerStatements {
   create: Statement;
   has: Statement;
+  info: Statement;
+  touch: Statement;
   destroy: Statement;
   list: Statement;
   destroyAll: Statement;
+  expire: Statement;
 }
 
+/** A row is live at `$now` when it has no expiry or its expiry is later. */
+const live = (now: string) => `(expires_at IS NULL OR expires_at > ${now})`;
+
 export function serverStatements(s: string): ServerStatements {
+  const t = `${s}.server_sessions`;
   return {
-    // Atomic across processes: the primary key decides the one caller that inserts.
+    // Atomic across processes: the primary key decides the one caller that inserts; an
+    // expired row not yet swept is taken over (the row lock makes that one caller too).
     create: statement(
       'create_session',
-      `INSERT INTO ${s}.server_sessions (auth_key_id, session_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1`,
+      `INSERT INTO ${t} AS t (auth_key_id, session_id, last_used_at, expires_at) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (auth_key_id, session_id) DO UPDATE SET last_used_at = EXCLUDED.last_used_at, expires_at = EXCLUDED.expires_at, created_at = now()
+       WHERE t.expires_at <= $3 RETURNING 1`,
     ),
-    has: statement('has_session', `SELECT 1 FROM ${s}.server_sessions WHERE auth_key_id = $1 AND session_id = $2`),
-    destroy: statement('destroy_session', `DELETE FROM ${s}.server_sessions WHERE auth_key_id = $1 AND session_id = $2 RETURNING 1`),
-    list: statement('list_sessions', `SELECT session_id FROM ${s}.server_sessions WHERE auth_key_id = $1 ORDER BY session_id`),
-    destroyAll: statement('destroy_all_sessions', `DELETE FROM ${s}.server_sessions WHERE auth_key_id = $1 RETURNING session_id`),
+    has: statement('has_session', `SELECT 1 FROM ${t} WHERE auth_key_id = $1 AND session_id = $2 AND ${live('$3')}`),
+    info: statement('session_info', `SELECT last_used_at, expires_at FROM ${t} WHERE auth_key_id = $1 AND session_id = $2 AND ${live('$3')}`),
+    touch: statement('touch_session', `UPDATE ${t} SET last_used_at = $3, expires_at = $4 WHERE auth_key_id = $1 AND session_id = $2 AND ${live('$3')}`),
+    destroy: statement('destroy_session', `DELETE FROM ${t} WHERE auth_key_id = $1 AND session_id = $2 AND ${live('$3')} RETURNING 1`),
+    list: statement('list_sessions', `SELECT session_id FROM ${t} WHERE auth_key_id = $1 AND ${live('$2')} ORDER BY session_id`),
+    destroyAll: statement('destroy_all_sessions', `DELETE FROM ${t} WHERE auth_key_id = $1 AND ${live('$2')} RETURNING session_id`),
+    // The bounded sweep: at most $2 rows through the partial index; SKIP LOCKED lets
+    // sweepers on other nodes take other rows instead of waiting, and each row is
+    // returned by the one DELETE that removed it.
+    expire: statement(
+      'expire_sessions',
+      `DELETE FROM ${t} WHERE (auth_key_id, session_id) IN (
+         SELECT auth_key_id, session_id FROM ${t} WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED
+       ) AND expires_at <= $1 RETURNING auth_key_id, session_id`,
+    ),
   };
 }

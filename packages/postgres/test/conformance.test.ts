@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { checkServer, describeSessionEventBus, describeSessionStorage, describeStorage } from '@mtstore/conformance/vitest';
 import { PostgresSessionEventBus, PostgresSessionStorage, PostgresStorage } from '../src/index.js';
-import { admin, dropSchema, dumpSchema, gone, probe, terminate, url } from './helpers.js';
+import { admin, applicationName, dropSchema, dumpSchema, gone, probe, terminate, url } from './helpers.js';
 
 const server = await checkServer('postgres', url, probe);
 
@@ -40,15 +40,28 @@ if (server.available) {
 
   describeSessionStorage('postgres', {
     open: (namespace) => new PostgresSessionStorage({ config: config(namespace), schema: namespace }),
+    openWithLifetime: (namespace, lifetime) => new PostgresSessionStorage({ config: config(namespace), schema: namespace, ...lifetime }),
     cleanup: dropSchema,
     processes,
     interrupt,
   });
 
+  // Each bus has its own application_name, so interrupt() terminates that bus's backend only.
+  const busNames = new WeakMap<object, string>();
   describeSessionEventBus('postgres', {
-    open: (namespace) => new PostgresSessionEventBus({ connectionString: url, schema: namespace }),
+    open: (namespace) => {
+      const name = applicationName('bus');
+      const bus = new PostgresSessionEventBus({ config: { connectionString: url, application_name: name }, schema: namespace, onError: () => {} });
+      busNames.set(bus, name);
+      return bus;
+    },
     openStorage: (namespace) => new PostgresSessionStorage({ config: config(namespace), schema: namespace }),
     cleanup: dropSchema,
     capabilities: { crossProcess: true },
+    interrupt: async (bus) => {
+      const pids = await terminate(busNames.get(bus) as string);
+      if (pids.length === 0) throw new Error('the bus has no connection to terminate');
+      await gone(pids);
+    },
   });
 }

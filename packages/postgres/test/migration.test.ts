@@ -132,8 +132,8 @@ describe.runIf(server.available)('migration v1 → v2', () => {
     expect(await alice.listNames()).toEqual(['alice', 'bob']);
 
     const versions = await admin().query(`SELECT version FROM "${schema}".migrations ORDER BY version`);
-    expect(versions.rows).toEqual([{ version: 1 }, { version: 2 }]);
-    expect(SCHEMA_VERSION).toBe(2);
+    expect(versions.rows).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }]);
+    expect(SCHEMA_VERSION).toBe(3);
     // v1's key columns and table are gone: no key is left behind in the old layout.
     const old = await admin().query(
       `SELECT table_name, column_name FROM information_schema.columns
@@ -151,6 +151,6 @@ describe.runIf(server.available)('migration v1 → v2', () => {
     expect(await storage.load()).toBeNull();
     await migrate(pool, schema);
     const versions = await pool.query(`SELECT version FROM "${schema}".migrations ORDER BY version`);
-    expect(versions.rows).toEqual([{ version: 1 }, { version: 2 }]);
+    expect(versions.rows).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }]);
   });
 });

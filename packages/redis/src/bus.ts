@@ -7,6 +7,9 @@ import {
   toStorageError,
   type SessionEvent,
   type SessionEventBus,
+  type SessionEventSubscribeOptions,
+  assertSubscribeOptions,
+  reportStateSafely,
 } from '@mtstore/core';
 import { Cluster } from 'ioredis';
 import { RedisConnection, type RedisClient, type RedisConnectionOptions } from './connection.js';
@@ -23,7 +26,8 @@ type Listener = (event: SessionEvent) => void;
  * connection and received on a duplicate of it: a subscribed connection can run no
  * other command. That subscriber is always ours (also when the main client is the
  * application's) and is closed with the bus. When it drops, ioredis reconnects and
- * subscribes again by itself; events published meanwhile are lost (pub/sub does not
+ * subscribes again by itself (subscribers hear `lost` on the close and `live` once
+ * SUBSCRIBE is confirmed again); events published meanwhile are lost (pub/sub does not
  * replay — remote delivery is at-most-once). On a Cluster client PUBLISH reaches
  * every node, so a subscriber on any node hears it; publishing always through the
  * node that owns the channel name's slot keeps events in order.
@@ -32,6 +36,10 @@ export class RedisSessionEventBus implements SessionEventBus {
   readonly channel: string;
   readonly #connection: RedisConnection;
   readonly #listeners = new Set<Listener>();
+  /** onState hooks by subscription. */
+  readonly #states = new Map<Listener, SessionEventSubscribeOptions>();
+  /** The subscribed connection closed and SUBSCRIBE has not been confirmed again since. */
+  #deaf = false;
   #subscriber: RedisClient | undefined;
   #subscribed: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
@@ -60,9 +68,10 @@ export class RedisSessionEventBus implements SessionEventBus {
   }
 
   /** Resolves once Redis acknowledged the SUBSCRIBE: an event published after that is delivered. */
-  async subscribe(listener: (event: SessionEvent) => void): Promise<() => Promise<void>> {
+  async subscribe(listener: (event: SessionEvent) => void, options?: SessionEventSubscribeOptions): Promise<() => Promise<void>> {
     if (this.#closing) throw new StorageClosedError('RedisSessionEventBus.subscribe: the bus is closed');
     if (typeof listener !== 'function') throw new InvalidArgumentError('RedisSessionEventBus.subscribe: listener must be a function');
+    assertSubscribeOptions(options, 'RedisSessionEventBus');
     try {
       await this.#subscribe();
     } catch (error) {
@@ -73,8 +82,10 @@ export class RedisSessionEventBus implements SessionEventBus {
     // A wrapper per subscription: subscribing one function twice gives two subscriptions.
     const wrapper: Listener = (event) => deliverSafely(listener, event, 'RedisSessionEventBus');
     this.#listeners.add(wrapper);
+    if (options?.onState) this.#states.set(wrapper, { onState: options.onState });
     return async () => {
       this.#listeners.delete(wrapper);
+      this.#states.delete(wrapper);
     };
   }
 
@@ -110,8 +121,38 @@ export class RedisSessionEventBus implements SessionEventBus {
       subscriber = client.duplicate({ autoResubscribe: true, connectionName: `${name || 'mtstore'}:events` });
     }
     subscriber.on('error', () => {});
+    // Lost when the subscribed connection closes; live again once SUBSCRIBE is
+    // confirmed on the new one (ioredis resubscribes by itself; we wait for the reply).
+    subscriber.on('close', () => this.#markDeaf(subscriber));
+    subscriber.on('ready', () => this.#markLive(subscriber));
+    this.#deaf = false;
     this.#subscriber = subscriber;
     return subscriber;
+  }
+
+  #markDeaf(subscriber: RedisClient): void {
+    if (this.#closing || subscriber !== this.#subscriber || this.#deaf) return;
+    this.#deaf = true;
+    this.#tell('lost');
+  }
+
+  #markLive(subscriber: RedisClient): void {
+    if (this.#closing || subscriber !== this.#subscriber || !this.#deaf) return;
+    subscriber.subscribe(this.channel).then(
+      () => {
+        if (this.#closing || subscriber !== this.#subscriber || !this.#deaf) return;
+        this.#deaf = false;
+        this.#tell('live');
+      },
+      // Failed: the connection is going again; its next 'ready' tries again.
+      () => undefined,
+    );
+  }
+
+  #tell(state: 'lost' | 'live'): void {
+    for (const [listener, options] of [...this.#states]) {
+      if (this.#states.has(listener)) reportStateSafely(options, state, 'RedisSessionEventBus');
+    }
   }
 
   #deliver(channel: string, message: string): void {
@@ -130,6 +171,7 @@ export class RedisSessionEventBus implements SessionEventBus {
   async close(): Promise<void> {
     this.#closing ??= (async () => {
       this.#listeners.clear();
+      this.#states.clear();
       const subscriber = this.#subscriber;
       this.#subscriber = undefined;
       if (subscriber) subscriber.disconnect();

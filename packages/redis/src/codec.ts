@@ -154,8 +154,8 @@ interface EntryKeys {
   temps: Map<number, { key?: Buffer; expiresAt?: number }>;
 }
 
-/** A temp key's slot goes up to 2^31 - 1: ten digits. */
-const KEY_FIELD = /^dc(\d{1,9})(\.media)?\.(?:key|temp\.(\d{1,10})(\.expiresAt)?)$/;
+// DC ids go to 1000, temp slots to 2^31-1 (ten digits).
+const KEY_FIELD = /^dc(\d{1,4})(\.media)?\.(?:key|temp\.(\d{1,10})(\.expiresAt)?)$/;
 
 /** Groups the keys hash by DC entry (`<id>` or `<id>.media`), in no particular order. */
 export function decodeKeys(hash: Record<string, Buffer>, where: string): Map<string, EntryKeys> {

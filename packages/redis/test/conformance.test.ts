@@ -2,7 +2,7 @@ import { checkServer, describeSessionEventBus, describeSessionStorage, describeS
 import { fileURLToPath } from 'node:url';
 import { afterAll } from 'vitest';
 import { RedisSessionEventBus, RedisSessionStorage, RedisStorage } from '../src/index.js';
-import { admin, dropPrefix, dumpPrefix, prefixOf, probe, REDIS_URL } from './helpers.js';
+import { admin, dropPrefix, dumpPrefix, prefixOf, probe, randomName, REDIS_URL } from './helpers.js';
 
 // Every `open` is a new connection the instance owns; a namespace is a key prefix.
 const server = await checkServer('redis', REDIS_URL, () => probe(REDIS_URL));
@@ -31,9 +31,24 @@ if (server.available) {
     processes,
   });
 
+  // Each bus has its own connection name (its subscriber is `<name>:events`), so
+  // interrupt() kills that bus's subscribed connection only, with CLIENT KILL.
+  const busNames = new WeakMap<object, string>();
   describeSessionEventBus('redis', {
-    open: (namespace) => new RedisSessionEventBus({ url: REDIS_URL, prefix: prefixOf(namespace) }),
+    open: (namespace) => {
+      const name = randomName('bus');
+      const bus = new RedisSessionEventBus({ url: REDIS_URL, prefix: prefixOf(namespace), options: { connectionName: name } });
+      busNames.set(bus, name);
+      return bus;
+    },
     openStorage: (namespace) => new RedisSessionStorage({ url: REDIS_URL, prefix: prefixOf(namespace) }),
     cleanup,
+    interrupt: async (bus) => {
+      const name = `${busNames.get(bus)}:events`;
+      const list = String(await cleaner.client('LIST'));
+      const ids = [...list.matchAll(/^id=(\d+) .*\bname=(\S*)/gm)].filter((m) => m[2] === name).map((m) => m[1] as string);
+      if (ids.length === 0) throw new Error(`no connection named ${name}`);
+      for (const id of ids) await cleaner.client('KILL', 'ID', id);
+    },
   });
 }

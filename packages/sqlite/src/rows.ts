@@ -58,7 +58,7 @@ export interface PeerRow {
   updated_at: unknown;
   display_name: unknown;
   complete: unknown;
-  /** The usernames in order, joined by spaces (usernames cannot contain one); NULL for none. */
+  /** The usernames in order, a JSON array. */
   usernames: unknown;
 }
 
@@ -178,6 +178,19 @@ export function sessionFromRows(rows: SessionRows, where: string): Session {
   return session;
 }
 
+/** The peer row's usernames column; its elements are checked by checkStoredPeer. */
+function usernamesOf(value: unknown, at: string): string[] {
+  if (value === '[]') return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value as string);
+  } catch {
+    parsed = undefined;
+  }
+  if (!Array.isArray(parsed)) throw new CorruptDataError(`${at} usernames are not a JSON array`);
+  return parsed as string[];
+}
+
 /** A peer row → a Peer for `checkStoredPeer`. `where` names the session. */
 export function peerFromRow(row: PeerRow, where: string): Peer {
   const at = `${where}: peer ${String(row.type)}`;
@@ -185,7 +198,7 @@ export function peerFromRow(row: PeerRow, where: string): Peer {
     type: row.type as PeerType,
     id: int64FromStorage(row.id, `${at} id`),
     accessHash: int64FromStorage(row.access_hash, `${at} access hash`),
-    usernames: row.usernames === null ? [] : String(row.usernames).split(' '),
+    usernames: usernamesOf(row.usernames, at),
     updatedAt: num(row.updated_at),
   };
   if (row.phone !== null) peer.phone = row.phone as string;

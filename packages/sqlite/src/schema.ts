@@ -8,7 +8,7 @@ import type Database from 'better-sqlite3';
 import { MigrationError } from '@mtstore/core';
 
 /** The schema version this code writes. A file at a higher version is refused. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 4;
 
 /** Table and index names under one (validated) prefix. */
 export interface Tables {
@@ -220,6 +220,44 @@ export const MIGRATIONS: ReadonlyArray<(t: Tables) => string> = [
       UNIQUE (session_id, chat_id, message_id, peer_id)
     );
     CREATE INDEX ${t.refMessages}_peer ON ${t.refMessages} (session_id, peer_id);
+  `,
+  /*
+   * Version 3: server session lifetime. Epoch ms of the mtstore process's clock.
+   * Existing sessions live on (expires_at NULL), last used when created; the partial
+   * index serves only the bounded sweep.
+   */
+  (t) => `
+    ALTER TABLE ${t.serverSessions} ADD COLUMN last_used_at INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE ${t.serverSessions} ADD COLUMN expires_at INTEGER;
+    UPDATE ${t.serverSessions} SET last_used_at = created_at * 1000;
+    CREATE INDEX ${t.serverSessions}_expiry ON ${t.serverSessions} (expires_at) WHERE expires_at IS NOT NULL;
+  `,
+  /*
+   * Version 4: a peer's usernames live in its row (a JSON array, in order), so reading
+   * a peer is one row and a batch writes each peer once; `peer_usernames` keeps only
+   * the lookup index, lower-cased name → owner, without a foreign key (a batch claims
+   * names in one set-based statement; every delete path removes index rows itself).
+   */
+  (t) => `
+    ALTER TABLE ${t.peers} ADD COLUMN usernames TEXT NOT NULL DEFAULT '[]';
+    UPDATE ${t.peers} SET usernames = (
+        SELECT json_group_array(u.username ORDER BY u.position) FROM ${t.usernames} u
+        WHERE u.session_id = ${t.peers}.session_id AND u.type = ${t.peers}.type AND u.id = ${t.peers}.id)
+      WHERE EXISTS (SELECT 1 FROM ${t.usernames} u
+        WHERE u.session_id = ${t.peers}.session_id AND u.type = ${t.peers}.type AND u.id = ${t.peers}.id);
+
+    CREATE TABLE ${t.usernames}_v4 (
+      session_id INTEGER NOT NULL,
+      username_key TEXT NOT NULL,
+      type TEXT NOT NULL,
+      id INTEGER NOT NULL,
+      PRIMARY KEY (session_id, username_key)
+    ) WITHOUT ROWID;
+    INSERT INTO ${t.usernames}_v4 (session_id, username_key, type, id)
+      SELECT session_id, username_key, type, id FROM ${t.usernames};
+    -- A child table (it referenced peers): dropping it cascades nowhere.
+    DROP TABLE ${t.usernames};
+    ALTER TABLE ${t.usernames}_v4 RENAME TO ${t.usernames};
   `,
 ];
 

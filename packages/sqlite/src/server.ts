@@ -1,22 +1,26 @@
 import type Database from 'better-sqlite3';
-import { BaseSessionStorage, int64FromStorage } from '@mtstore/core';
+import { BaseSessionStorage, int64FromStorage, type ExpiredSession, type SessionInfo, type SessionLifetimeOptions } from '@mtstore/core';
 import { Connection, connectionOptions, type SqliteConnectionOptions } from './connection.js';
 import { prepareServer, type ServerStatements } from './statements.js';
 
 /** Where the server sessions are: the same connection options as the client side. */
-export type SqliteSessionStorageOptions = SqliteConnectionOptions;
+export type SqliteSessionStorageOptions = SqliteConnectionOptions & SessionLifetimeOptions;
 
 /**
  * Server sessions in an SQLite file, keyed by (authKeyId, sessionId). Each operation
  * is one statement, so create and destroy are atomic across every process on the
  * file: the primary key decides who created, `changes` / `RETURNING` who removed.
+ *
+ * Lifetime: `last_used_at` / `expires_at` in epoch ms; a row with `expires_at <= now`
+ * is absent for every statement, and `expireSessions` deletes such rows in bounded
+ * batches (SQLite has no native expiry), run by a SessionSubject's sweep.
  */
 export class SqliteSessionStorage extends BaseSessionStorage {
   readonly #connection: Connection;
   #statements: ServerStatements | undefined;
 
   constructor(pathOrOptions: string | SqliteSessionStorageOptions) {
-    super();
+    super(typeof pathOrOptions === 'object' && pathOrOptions !== null ? { ttlSeconds: pathOrOptions.ttlSeconds, clock: pathOrOptions.clock } : {});
     this.#connection = new Connection(connectionOptions(pathOrOptions, 'SqliteSessionStorage'), 'SqliteSessionStorage');
   }
 
@@ -39,26 +43,47 @@ export class SqliteSessionStorage extends BaseSessionStorage {
     return (this.#statements ??= prepareServer(this.#connection.open(), this.#connection.tables));
   }
 
-  protected async insertSession(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
-    return this.#sql().insert.run(authKeyId, sessionId).changes === 1;
+  protected override get supportsLifetime(): boolean {
+    return true;
+  }
+
+  protected async insertSession(authKeyId: bigint, sessionId: bigint, now: number, expiresAt: number | null): Promise<boolean> {
+    return this.#sql().insert.run(authKeyId, sessionId, now, expiresAt).changes === 1;
   }
 
   // Not `async`: one promise less per incoming message. A throw here is synchronous
   // and lands in the base class's try/await all the same.
-  protected sessionExists(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
-    return Promise.resolve(this.#sql().exists.get(authKeyId, sessionId) !== undefined);
+  protected sessionExists(authKeyId: bigint, sessionId: bigint, now: number): Promise<boolean> {
+    return Promise.resolve(this.#sql().exists.get(authKeyId, sessionId, now) !== undefined);
   }
 
-  protected async removeSession(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
-    return this.#sql().remove.run(authKeyId, sessionId).changes === 1;
+  protected override async readSessionInfo(authKeyId: bigint, sessionId: bigint, now: number): Promise<SessionInfo | null> {
+    const row = this.#sql().info.get(authKeyId, sessionId, now) as { last_used_at: number; expires_at: number | null } | undefined;
+    return row === undefined ? null : { lastUsedAt: row.last_used_at, expiresAt: row.expires_at };
   }
 
-  protected async findSessions(authKeyId: bigint): Promise<bigint[]> {
-    return this.#ids(this.#sql().list.all(authKeyId), authKeyId);
+  protected override async touch(authKeyId: bigint, sessionId: bigint, now: number, expiresAt: number | null): Promise<boolean> {
+    return this.#sql().touch.run(now, expiresAt, authKeyId, sessionId, now).changes === 1;
   }
 
-  protected async removeAllSessions(authKeyId: bigint): Promise<bigint[]> {
-    return this.#ids(this.#sql().removeAll.all(authKeyId), authKeyId);
+  protected async removeSession(authKeyId: bigint, sessionId: bigint, now: number): Promise<boolean> {
+    return this.#sql().remove.run(authKeyId, sessionId, now).changes === 1;
+  }
+
+  protected async findSessions(authKeyId: bigint, now: number): Promise<bigint[]> {
+    return this.#ids(this.#sql().list.all(authKeyId, now), authKeyId);
+  }
+
+  protected async removeAllSessions(authKeyId: bigint, now: number): Promise<bigint[]> {
+    return this.#ids(this.#sql().removeAll.all(authKeyId, now), authKeyId);
+  }
+
+  protected override async removeExpired(now: number, limit: number): Promise<ExpiredSession[]> {
+    const rows = this.#sql().expire.all(now, limit, now) as { auth_key_id: unknown; session_id: unknown }[];
+    return rows.map((row) => ({
+      authKeyId: int64FromStorage(row.auth_key_id, 'expired server session: auth key id'),
+      sessionId: int64FromStorage(row.session_id, 'expired server session: session id'),
+    }));
   }
 
   protected async closeConnection(): Promise<void> {

@@ -34,16 +34,28 @@ export function sessionOf(t: Tables): string {
 export function prepareServer(db: Database.Database, t: Tables) {
   const { read, write, value } = statements(db);
   const table = t.serverSessions;
+  /** Live at the `?` given: no expiry, or a later one. */
+  const live = '(expires_at IS NULL OR expires_at > ?)';
   return {
-    insert: write(`INSERT INTO ${table} (auth_key_id, session_id, created_at) VALUES (?, ?, unixepoch())
-      ON CONFLICT (auth_key_id, session_id) DO NOTHING`),
+    // (authKeyId, sessionId, now, expiresAt). An expired row not yet swept is taken over.
+    insert: write(`INSERT INTO ${table} (auth_key_id, session_id, created_at, last_used_at, expires_at) VALUES (?, ?, unixepoch(), ?, ?)
+      ON CONFLICT (auth_key_id, session_id) DO UPDATE SET created_at = excluded.created_at, last_used_at = excluded.last_used_at, expires_at = excluded.expires_at
+      WHERE expires_at <= excluded.last_used_at`),
     // The per-message hot path: a primary-key point lookup returning the number 1
-    // (safe integers off: no BigInt to allocate), or undefined.
-    exists: db.prepare(`SELECT 1 FROM ${table} WHERE auth_key_id = ? AND session_id = ?`).pluck().safeIntegers(false) as Statement,
-    remove: write(`DELETE FROM ${table} WHERE auth_key_id = ? AND session_id = ?`),
-    list: value(`SELECT session_id FROM ${table} WHERE auth_key_id = ? ORDER BY session_id`),
+    // (safe integers off: no BigInt to allocate), or undefined. (authKeyId, sessionId, now)
+    exists: db.prepare(`SELECT 1 FROM ${table} WHERE auth_key_id = ? AND session_id = ? AND ${live}`).pluck().safeIntegers(false) as Statement,
+    // (authKeyId, sessionId, now): epoch ms fit a double exactly, so no BigInts here either.
+    info: db.prepare(`SELECT last_used_at, expires_at FROM ${table} WHERE auth_key_id = ? AND session_id = ? AND ${live}`).safeIntegers(false) as Statement,
+    // (now, expiresAt, authKeyId, sessionId, now)
+    touch: write(`UPDATE ${table} SET last_used_at = ?, expires_at = ? WHERE auth_key_id = ? AND session_id = ? AND ${live}`),
+    remove: write(`DELETE FROM ${table} WHERE auth_key_id = ? AND session_id = ? AND ${live}`),
+    list: value(`SELECT session_id FROM ${table} WHERE auth_key_id = ? AND ${live} ORDER BY session_id`),
     // RETURNING: exactly the rows this statement deleted, even with other processes racing.
-    removeAll: value(`DELETE FROM ${table} WHERE auth_key_id = ? RETURNING session_id`),
+    removeAll: value(`DELETE FROM ${table} WHERE auth_key_id = ? AND ${live} RETURNING session_id`),
+    // The bounded sweep (now, limit, now): one statement, so one write lock, through the expiry index.
+    expire: read(`DELETE FROM ${table} WHERE (auth_key_id, session_id) IN (
+        SELECT auth_key_id, session_id FROM ${table} WHERE expires_at <= ? ORDER BY expires_at LIMIT ?
+      ) AND expires_at <= ? RETURNING auth_key_id, session_id`),
   };
 }
 

@@ -60,6 +60,7 @@ describeStorage('sqlite', {
 
 describeSessionStorage('sqlite', {
   open: (namespace) => new SqliteSessionStorage(fileOf(namespace)),
+  openWithLifetime: (namespace, lifetime) => new SqliteSessionStorage({ path: fileOf(namespace), ...lifetime }),
   cleanup,
   processes,
   interrupt,
@@ -77,4 +78,8 @@ describeSessionEventBus('sqlite', {
     cleanup(namespace);
   },
   capabilities: { crossProcess: false },
+  // An in-process channel cannot fail by itself: interrupt() holds it down for 100 ms.
+  interrupt: (bus) => {
+    void (bus as InstanceType<typeof SqliteSessionEventBus>).channel.interrupt(100);
+  },
 });

@@ -39,5 +39,9 @@ if (server.available) {
       await db.cleanup(namespace);
     },
     capabilities: { crossProcess: false },
+    // The in-process channel cannot fail by itself: interrupt() holds it down for 100 ms.
+    interrupt: (bus) => {
+      void (bus as LocalSessionEventBus).channel.interrupt(100);
+    },
   });
 }

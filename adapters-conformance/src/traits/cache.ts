@@ -1,0 +1,143 @@
+/**
+ * CachedSessionStorage over the adapter's real storage and bus (docs/contract.md §7.2):
+ * two nodes, node A destroys, node B's cached `hasSession` turns false within the bus
+ * latency (measured and printed); with B's bus connection cut and restored, no stale
+ * "yes" is served once it is back; the bus tells subscribers `lost` and `live`.
+ */
+import { CachedSessionStorage, SessionSubject, type SessionEventBus, type SessionEventBusState } from '@mtstore/core';
+import { sleep, waitFor } from '../harness.js';
+import type { BusRegistrar, BusScope } from './context.js';
+
+const ROUNDS = 20;
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] as number;
+}
+
+/** Node A: a subject publishing on its bus. Node B: a cache on its own bus connection. */
+async function twoNodes(s: BusScope) {
+  const a = s.track(new SessionSubject(await s.open(), { id: 'node-a', bus: await s.openBus() }));
+  const busB = await s.openBus();
+  const b = s.track(new CachedSessionStorage(await s.open(), { bus: busB }));
+  await Promise.all([a.ready(), b.ready()]);
+  return { a, b, busB };
+}
+
+/** Records a bus's state changes through a subscription of its own. */
+async function watchStates(bus: SessionEventBus): Promise<SessionEventBusState[]> {
+  const states: SessionEventBusState[] = [];
+  await bus.subscribe(() => {}, { onState: (state) => states.push(state) });
+  return states;
+}
+
+export function sessionCache({ group, test, skip, expect, options }: BusRegistrar): void {
+  const timeout = options.capabilities?.deliveryTimeout ?? 5_000;
+  const interrupt = options.interrupt;
+
+  group('session cache', () => {
+    test(`node A destroys, node B's cached hasSession turns false within the bus latency (${ROUNDS} rounds, latency printed)`, async (s) => {
+      const { a, b } = await twoNodes(s);
+      const latencies: number[] = [];
+      for (let i = 1n; i <= BigInt(ROUNDS); i++) {
+        await a.createSession(7n, i);
+        expect(await b.hasSession(7n, i)).toBe(true);
+        const misses = b.stats().misses;
+        expect(await b.hasSession(7n, i)).toBe(true);
+        expect(b.stats().misses, 'a second hasSession is answered from memory').toBe(misses);
+        const started = performance.now();
+        expect(await a.destroySession(7n, i)).toBe(true);
+        const committed = performance.now();
+        while (await b.hasSession(7n, i)) {
+          if (performance.now() - committed > timeout) throw new Error(`node B still answered yes ${timeout} ms after node A's destroy`);
+          await sleep(0.5);
+        }
+        latencies.push(performance.now() - started);
+      }
+      latencies.sort((x, y) => x - y);
+      console.info(
+        `[kit] session cache eviction latency (destroy on node A → hasSession false on node B), ${ROUNDS} rounds: ` +
+          `median ${percentile(latencies, 0.5).toFixed(1)} ms, p90 ${percentile(latencies, 0.9).toFixed(1)} ms, max ${(latencies.at(-1) as number).toFixed(1)} ms`,
+      );
+      expect(b.stats().evictions).toBeGreaterThan(0);
+    });
+
+    test('destroyAllSessions on node A evicts every session of the key on node B; other keys stay cached', async (s) => {
+      const { a, b } = await twoNodes(s);
+      for (const id of [1n, 2n, 3n]) await a.createSession(4n, id);
+      await a.createSession(5n, 1n);
+      for (const id of [1n, 2n, 3n]) expect(await b.hasSession(4n, id)).toBe(true);
+      expect(await b.hasSession(5n, 1n)).toBe(true);
+      await a.destroyAllSessions(4n);
+      await waitFor(() => b.stats().evictions >= 3, timeout, 'three evictions on node B');
+      for (const id of [1n, 2n, 3n]) expect(await b.hasSession(4n, id)).toBe(false);
+      const misses = b.stats().misses;
+      expect(await b.hasSession(5n, 1n)).toBe(true);
+      expect(b.stats().misses).toBe(misses);
+    });
+
+    const reconnect = "node B's bus connection is cut: B's bus says lost then live, the cache is dropped, and no stale yes is served after it is back";
+    const churn = 'sessions destroyed on node A while node B answers hasSession in a loop and its bus is cut: once live again, B never says yes for a destroyed session';
+    if (interrupt === undefined) {
+      skip(reconnect, 'the adapter gives no interrupt option (cannot cut a bus connection)');
+      skip(churn, 'the adapter gives no interrupt option (cannot cut a bus connection)');
+      return;
+    }
+
+    test(reconnect, async (s) => {
+      const { a, b, busB } = await twoNodes(s);
+      const states = await watchStates(busB);
+      await a.createSession(1n, 1n);
+      await a.createSession(1n, 2n);
+      expect(await b.hasSession(1n, 1n)).toBe(true);
+      expect(await b.hasSession(1n, 2n)).toBe(true);
+      const resets = b.stats().resets;
+      await interrupt(busB);
+      await waitFor(() => states.includes('lost'), timeout, "node B's bus to say lost");
+      // Destroyed while B's bus is down: the event may never reach B.
+      expect(await a.destroySession(1n, 1n)).toBe(true);
+      expect(await b.hasSession(1n, 1n)).toBe(false);
+      await waitFor(() => states.at(-1) === 'live', timeout * 4, "node B's bus to say live again");
+      expect(states).toEqual(['lost', 'live']);
+      expect(b.stats().resets).toBe(resets + 2);
+      expect(b.stats().live).toBe(true);
+      expect(await b.hasSession(1n, 1n)).toBe(false);
+      expect(await b.hasSession(1n, 2n)).toBe(true);
+      // Live again: events flow and evict as before.
+      await a.destroySession(1n, 2n);
+      await waitFor(() => b.stats().evictions >= 1, timeout, 'an eviction after the reconnect');
+      expect(await b.hasSession(1n, 2n)).toBe(false);
+    });
+
+    test(churn, async (s) => {
+      const { a, b, busB } = await twoNodes(s);
+      const states = await watchStates(busB);
+      const ids = Array.from({ length: 40 }, (_, i) => BigInt(i + 1));
+      for (const id of ids) await a.createSession(2n, id);
+      for (const id of ids) expect(await b.hasSession(2n, id)).toBe(true);
+      let running = true;
+      const reader = (async () => {
+        let calls = 0;
+        while (running) {
+          await b.hasSession(2n, ids[calls++ % ids.length] as bigint);
+          if (calls % 50 === 0) await sleep(0);
+        }
+        return calls;
+      })();
+      const destroyed: bigint[] = [];
+      try {
+        for (const [i, id] of ids.entries()) {
+          if (i === 10) await interrupt(busB);
+          await a.destroySession(2n, id);
+          destroyed.push(id);
+          if (i % 4 === 0) await sleep(5);
+        }
+        await waitFor(() => states.includes('lost'), timeout, "node B's bus to say lost");
+        await waitFor(() => states.at(-1) === 'live', timeout * 4, "node B's bus to say live again");
+      } finally {
+        running = false;
+      }
+      expect(await reader).toBeGreaterThan(0);
+      for (const id of destroyed) expect(await b.hasSession(2n, id), `session ${id} after the reconnect`).toBe(false);
+    });
+  });
+}

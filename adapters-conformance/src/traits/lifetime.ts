@@ -1,0 +1,178 @@
+/**
+ * Session lifetime (docs/contract.md §7.1): last-used and expiry times, `touchSession`,
+ * expiry at once for every read, `expireSessions` removing each expired session once
+ * across instances, `destroyed` events with reason `expired`, and what a clock jump does.
+ * The kit moves the clock; the database's own clock plays no part in the answers.
+ */
+import { SessionSubject, type SessionStorageProtocol } from '@mtstore/core';
+import { CODES, expectRejects } from '../harness.js';
+import type { ServerRegistrar, ServerScope } from './context.js';
+import { recorder } from './events.js';
+
+const TTL = 60;
+const TTL_MS = TTL * 1000;
+
+/** A clock the test moves by hand, starting near real time (native expiry keeps its grace). */
+function manualClock() {
+  let now = Math.floor(Date.now() / 1000) * 1000;
+  return {
+    clock: () => now,
+    get now() {
+      return now;
+    },
+    advance(ms: number) {
+      now += ms;
+    },
+  };
+}
+
+type Lifetime = NonNullable<ServerRegistrar['options']['openWithLifetime']>;
+
+const TRAITS = [
+  'a session expires ttlSeconds after its last use: gone for hasSession, listSessions, destroySession and sessionInfo at once, and can be created again',
+  'touchSession refreshes last-used and expiry; sessionInfo reports both in epoch ms; an expired or unknown session is not touched',
+  'without ttlSeconds sessions never expire; sessionInfo has expiresAt null',
+  'expireSessions removes only expired sessions, at most limit per call, each once across two racing instances',
+  'a SessionSubject announces each expired session once, as destroyed with reason expired',
+  'a clock jump: forward expires what the new time has passed; backward revives what was expired but not yet removed',
+  'expireSessions validates its limit and rejects after close',
+];
+
+export function lifetime({ group, test, skip, expect, options }: ServerRegistrar): void {
+  group('session lifetime', () => {
+    const open = options.openWithLifetime;
+    if (open === undefined) {
+      for (const name of TRAITS) skip(name, 'the adapter gives no openWithLifetime option (no session lifetime support)');
+      return;
+    }
+    const openWith = async (s: ServerScope, lifetime: Parameters<Lifetime>[1]): Promise<SessionStorageProtocol & Required<Pick<SessionStorageProtocol, 'touchSession' | 'sessionInfo' | 'expireSessions'>>> => {
+      const storage = s.track(await open(s.namespace, lifetime));
+      for (const method of ['touchSession', 'sessionInfo', 'expireSessions'] as const) {
+        expect(typeof storage[method], `storage.${method}`).toBe('function');
+      }
+      return storage as never;
+    };
+
+    test(TRAITS[0] as string, async (s) => {
+      const t = manualClock();
+      const storage = await openWith(s, { ttlSeconds: TTL, clock: t.clock });
+      expect(await storage.createSession(1n, 1n)).toBe(true);
+      expect(await storage.createSession(1n, 2n)).toBe(true);
+      t.advance(TTL_MS - 1);
+      expect(await storage.hasSession(1n, 1n)).toBe(true);
+      expect(await storage.createSession(1n, 1n)).toBe(false);
+      expect(await storage.touchSession(1n, 2n)).toBe(true);
+      t.advance(1);
+      expect(await storage.hasSession(1n, 1n)).toBe(false);
+      expect(await storage.sessionInfo(1n, 1n)).toBeNull();
+      expect(await storage.listSessions(1n)).toEqual([2n]);
+      expect(await storage.destroySession(1n, 1n)).toBe(false);
+      expect(await storage.destroyAllSessions(1n)).toEqual([2n]);
+      expect(await storage.createSession(1n, 1n)).toBe(true);
+      expect(await storage.hasSession(1n, 1n)).toBe(true);
+      expect(await storage.listSessions(1n)).toEqual([1n]);
+    });
+
+    test(TRAITS[1] as string, async (s) => {
+      const t = manualClock();
+      const storage = await openWith(s, { ttlSeconds: TTL, clock: t.clock });
+      const created = t.now;
+      await storage.createSession(-5n, 7n);
+      expect(await storage.sessionInfo(-5n, 7n)).toEqual({ lastUsedAt: created, expiresAt: created + TTL_MS });
+      t.advance(1_234);
+      expect(await storage.touchSession(-5n, 7n)).toBe(true);
+      expect(await storage.sessionInfo(-5n, 7n)).toEqual({ lastUsedAt: created + 1_234, expiresAt: created + 1_234 + TTL_MS });
+      t.advance(TTL_MS - 1);
+      expect(await storage.hasSession(-5n, 7n)).toBe(true);
+      t.advance(1);
+      expect(await storage.touchSession(-5n, 7n)).toBe(false);
+      expect(await storage.hasSession(-5n, 7n)).toBe(false);
+      expect(await storage.touchSession(-5n, 8n)).toBe(false);
+      expect(await storage.hasSession(-5n, 8n)).toBe(false);
+      await expectRejects(expect, 'touchSession with a number id', CODES.invalid, () => storage.touchSession(1 as unknown as bigint, 1n));
+      await expectRejects(expect, 'sessionInfo with sessionId 2^63', CODES.invalid, () => storage.sessionInfo(1n, 2n ** 63n));
+    });
+
+    test(TRAITS[2] as string, async (s) => {
+      const t = manualClock();
+      const storage = await openWith(s, { clock: t.clock });
+      await storage.createSession(1n, 1n);
+      expect(await storage.sessionInfo(1n, 1n)).toEqual({ lastUsedAt: t.now, expiresAt: null });
+      t.advance(10 * 365 * 86_400_000);
+      expect(await storage.hasSession(1n, 1n)).toBe(true);
+      expect(await storage.touchSession(1n, 1n)).toBe(true);
+      expect(await storage.sessionInfo(1n, 1n)).toEqual({ lastUsedAt: t.now, expiresAt: null });
+      expect(await storage.expireSessions()).toEqual([]);
+      expect(await storage.listSessions(1n)).toEqual([1n]);
+    });
+
+    test(TRAITS[3] as string, async (s) => {
+      const t = manualClock();
+      const a = await openWith(s, { ttlSeconds: TTL, clock: t.clock });
+      // A second instance without ttlSeconds still removes what expired under another's.
+      const b = await openWith(s, { clock: t.clock });
+      const expiring: string[] = [];
+      for (let i = 0n; i < 30n; i++) {
+        await a.createSession(i % 3n, i);
+        expiring.push(`${i % 3n}/${i}`);
+      }
+      await b.createSession(9n, 9n); // never expires
+      t.advance(TTL_MS / 2);
+      await a.createSession(8n, 8n); // expires later
+      expect(await a.expireSessions()).toEqual([]);
+      t.advance(TTL_MS / 2);
+      const first = await a.expireSessions(4);
+      expect(first).toHaveLength(4);
+      const [x, y] = await Promise.all([a.expireSessions(10_000), b.expireSessions(10_000)]);
+      const all = [...first, ...(x ?? []), ...(y ?? [])].map((e) => `${e.authKeyId}/${e.sessionId}`).sort();
+      expect(all).toEqual([...expiring].sort());
+      expect(await a.expireSessions()).toEqual([]);
+      expect(await a.hasSession(9n, 9n)).toBe(true);
+      expect(await a.hasSession(8n, 8n)).toBe(true);
+      t.advance(TTL_MS / 2);
+      expect(await b.expireSessions()).toEqual([{ authKeyId: 8n, sessionId: 8n }]);
+    });
+
+    test(TRAITS[4] as string, async (s) => {
+      const t = manualClock();
+      const storage = await openWith(s, { ttlSeconds: TTL, clock: t.clock });
+      const subject = s.track(new SessionSubject(storage, { id: 'node-a' }));
+      const observer = recorder();
+      await subject.createSession(3n, 1n);
+      await subject.createSession(3n, 2n);
+      subject.subscribe(observer);
+      t.advance(TTL_MS);
+      expect(await subject.expireSessions()).toHaveLength(2);
+      expect(await subject.expireSessions()).toEqual([]);
+      const sorted = [...observer.events].sort((p, q) => Number(p.sessionId - q.sessionId));
+      expect(sorted).toEqual([
+        { type: 'destroyed', authKeyId: 3n, sessionId: 1n, origin: 'node-a', reason: 'expired' },
+        { type: 'destroyed', authKeyId: 3n, sessionId: 2n, origin: 'node-a', reason: 'expired' },
+      ]);
+    });
+
+    test(TRAITS[5] as string, async (s) => {
+      const t = manualClock();
+      const storage = await openWith(s, { ttlSeconds: TTL, clock: t.clock });
+      await storage.createSession(1n, 1n);
+      t.advance(3_600_000); // an NTP step forward of an hour
+      expect(await storage.hasSession(1n, 1n)).toBe(false);
+      t.advance(-3_600_000); // and back: expiry is a comparison with the clock, nothing was removed yet
+      expect(await storage.hasSession(1n, 1n)).toBe(true);
+      t.advance(3_600_000);
+      expect(await storage.expireSessions()).toEqual([{ authKeyId: 1n, sessionId: 1n }]);
+      t.advance(-3_600_000); // removed is removed
+      expect(await storage.hasSession(1n, 1n)).toBe(false);
+    });
+
+    test(TRAITS[6] as string, async (s) => {
+      const storage = await openWith(s, { ttlSeconds: TTL, clock: manualClock().clock });
+      for (const bad of [0, -1, 1.5, 10_001, '10']) {
+        await expectRejects(expect, `expireSessions(${JSON.stringify(bad)})`, CODES.invalid, () => storage.expireSessions(bad as number));
+      }
+      await storage.close();
+      await expectRejects(expect, 'expireSessions after close', CODES.closed, () => storage.expireSessions());
+      await expectRejects(expect, 'touchSession after close', CODES.closed, () => storage.touchSession(1n, 1n));
+    });
+  });
+}

@@ -1,0 +1,387 @@
+/**
+ * CachedSessionStorage: `hasSession` answered from process memory, kept correct
+ * across nodes by the event bus (docs/contract.md §7.2).
+ *
+ * What it caches: only "yes" answers, each with the session's expiry when it has one.
+ * A "no" is never cached: no bus promises to deliver `created` events (delivery is
+ * at-most-once), so a cached "no" could outlive the session's creation on another node
+ * for ever; a "yes" is safe because every way a session stops existing reaches the
+ * cache — a `destroyed` event (from any node, expired or explicit) evicts it, its
+ * expiry time passes, or the bus says its subscription was lost or is live again, which
+ * drops everything.
+ *
+ * Why a dropped subscription drops the whole cache: while the bus was away, a
+ * `destroyed` event may have been missed, and nothing says which. On `lost` the cache
+ * empties and stops caching (every call reaches storage); on `live` it empties again
+ * (a read that was in flight across the gap must not land) and resumes. The cache can
+ * be no faster than the bus at noticing a dead connection: a silently dead TCP link is
+ * noticed by the bus's keep-alive, and until then the bus — and so the cache — does not
+ * know it is deaf (each adapter's README says how fast its bus notices).
+ *
+ * Races: a storage read that started before an eviction must not put back what the
+ * eviction removed. Every eviction bumps a generation number; a read inserts its answer
+ * only if the generation is unchanged since it started.
+ *
+ * Memory: bounded by `maxEntries`, approximately LRU with two generations of maps — a
+ * hit in the young map costs two Map lookups and no reordering; a hit in the old map
+ * moves the entry to the young one; when the young map is full the old one is dropped.
+ */
+import { InvalidArgumentError, StorageClosedError } from './errors.js';
+import type {
+  ExpiredSession,
+  SessionEvent,
+  SessionEventBus,
+  SessionEventBusState,
+  SessionInfo,
+  SessionStorageProtocol,
+} from './model.js';
+import { describeValue, INT64_MAX, INT64_MIN } from './validate.js';
+
+const INSPECT = Symbol.for('nodejs.util.inspect.custom');
+
+export interface CachedSessionStorageOptions {
+  /**
+   * The bus every node's SessionSubject publishes on: its `destroyed` events evict, its
+   * state changes drop the cache. Required — without one this node cannot hear other
+   * nodes' destroys. The cache subscribes; it never closes the bus.
+   */
+  bus: SessionEventBus;
+  /** Most sessions kept. Default 100,000 (about 15 MB). */
+  maxEntries?: number;
+  /** The wall clock, epoch ms, to compare cached expiries with: give the storage's. Default `Date.now`. */
+  clock?: () => number;
+  /** Told when subscribing failed (it retries every `resubscribeDelay` ms). Default: console.error. */
+  onBusError?: (error: unknown) => void;
+  /** Wait before trying to subscribe again after a failure, ms. Default 1,000. */
+  resubscribeDelay?: number;
+}
+
+/** Counters since the cache was made (cheap increments; read them for metrics). */
+export interface CachedSessionStorageStats {
+  /** `hasSession` answered from memory. */
+  hits: number;
+  /** `hasSession` that went to storage. */
+  misses: number;
+  /** Sessions in memory now. */
+  entries: number;
+  /** Entries evicted by `destroyed` events and local destroys. */
+  evictions: number;
+  /** Whole-cache drops: the bus said `lost` or `live`. */
+  resets: number;
+  /** True while the bus subscription is live (only then does the cache fill). */
+  live: boolean;
+}
+
+type Generation = Map<bigint, Map<bigint, number>>;
+
+/** One resolved promise for every hit: no allocation on the hot path. */
+const YES: Promise<boolean> = Promise.resolve(true);
+const DEFAULT_MAX_ENTRIES = 100_000;
+const NO_INFO: SessionInfo = Object.freeze({ lastUsedAt: null, expiresAt: null });
+
+function isInt64(value: unknown): value is bigint {
+  return typeof value === 'bigint' && value >= INT64_MIN && value <= INT64_MAX;
+}
+
+export class CachedSessionStorage implements SessionStorageProtocol {
+  readonly #storage: SessionStorageProtocol;
+  readonly #bus: SessionEventBus;
+  readonly #clock: () => number;
+  readonly #half: number;
+  readonly #onBusError: (error: unknown) => void;
+  readonly #resubscribeDelay: number;
+  #young: Generation = new Map();
+  #old: Generation = new Map();
+  #youngSize = 0;
+  #oldSize = 0;
+  /** Bumped by every eviction: a read that started before it does not insert. */
+  #generation = 0;
+  #live = false;
+  #ready: Promise<void>;
+  #unsubscribe: (() => Promise<void>) | undefined;
+  #retry: NodeJS.Timeout | undefined;
+  #closing: Promise<void> | undefined;
+  #hits = 0;
+  #misses = 0;
+  #evictions = 0;
+  #resets = 0;
+
+  constructor(storage: SessionStorageProtocol, options: CachedSessionStorageOptions) {
+    if (typeof storage?.hasSession !== 'function' || typeof storage.destroyAllSessions !== 'function') {
+      throw new InvalidArgumentError('CachedSessionStorage: storage must implement SessionStorageProtocol');
+    }
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`CachedSessionStorage: options must be an object, got ${describeValue(options)}`);
+    const { bus, maxEntries = DEFAULT_MAX_ENTRIES, clock = Date.now, onBusError, resubscribeDelay = 1_000 } = options;
+    if (typeof bus?.subscribe !== 'function') throw new InvalidArgumentError('CachedSessionStorage: options.bus must be a SessionEventBus');
+    if (typeof maxEntries !== 'number' || !Number.isInteger(maxEntries) || maxEntries < 2 || maxEntries > 100_000_000) {
+      throw new InvalidArgumentError(`CachedSessionStorage: maxEntries must be an integer from 2 to 100000000, got ${describeValue(maxEntries)}`);
+    }
+    if (typeof clock !== 'function') throw new InvalidArgumentError('CachedSessionStorage: clock must be a function returning epoch ms');
+    if (onBusError !== undefined && typeof onBusError !== 'function') throw new InvalidArgumentError('CachedSessionStorage: onBusError must be a function');
+    if (!Number.isInteger(resubscribeDelay) || resubscribeDelay < 1) throw new InvalidArgumentError('CachedSessionStorage: resubscribeDelay must be a positive integer');
+    this.#storage = storage;
+    this.#bus = bus;
+    this.#clock = clock;
+    this.#half = Math.ceil(maxEntries / 2);
+    this.#resubscribeDelay = resubscribeDelay;
+    this.#onBusError = onBusError ?? ((error) => console.error('CachedSessionStorage: subscribing to the event bus failed; serving from storage and retrying', error));
+    this.#ready = this.#subscribe();
+    this.#ready.catch(() => undefined);
+  }
+
+  /** Resolves once the bus subscription is live (the cache fills from then on); rejects if the first attempt failed (it keeps retrying). */
+  ready(): Promise<void> {
+    return this.#ready;
+  }
+
+  stats(): CachedSessionStorageStats {
+    return { hits: this.#hits, misses: this.#misses, entries: this.#youngSize + this.#oldSize, evictions: this.#evictions, resets: this.#resets, live: this.#live };
+  }
+
+  async #subscribe(): Promise<void> {
+    try {
+      const unsubscribe = await this.#bus.subscribe((event) => this.#onEvent(event), { onState: (state) => this.#onState(state) });
+      if (this.#closing) {
+        await unsubscribe();
+        return;
+      }
+      this.#unsubscribe = unsubscribe;
+      this.#drop();
+      this.#live = true;
+    } catch (error) {
+      if (this.#closing) return;
+      try {
+        this.#onBusError(error);
+      } catch {
+        // A failing hook must not stop the retries.
+      }
+      this.#retry = setTimeout(() => {
+        this.#retry = undefined;
+        if (!this.#closing) this.#ready = this.#subscribe();
+      }, this.#resubscribeDelay);
+      this.#retry.unref();
+      throw error;
+    }
+  }
+
+  #onState(state: SessionEventBusState): void {
+    // Both ways the whole cache goes: on `lost` because destroys may be missed from now
+    // on, on `live` because some were (and a read in flight across the gap must not land).
+    this.#drop();
+    this.#resets++;
+    this.#live = state === 'live' && !this.#closing;
+  }
+
+  #onEvent(event: SessionEvent): void {
+    if (event.type === 'destroyed') this.#evict(event.authKeyId, event.sessionId);
+  }
+
+  #drop(): void {
+    this.#generation++;
+    this.#young = new Map();
+    this.#old = new Map();
+    this.#youngSize = 0;
+    this.#oldSize = 0;
+  }
+
+  #evict(authKeyId: bigint, sessionId: bigint): void {
+    this.#generation++;
+    const young = this.#young.get(authKeyId);
+    if (young?.delete(sessionId)) {
+      this.#youngSize--;
+      this.#evictions++;
+      if (young.size === 0) this.#young.delete(authKeyId);
+    }
+    const old = this.#old.get(authKeyId);
+    if (old?.delete(sessionId)) {
+      this.#oldSize--;
+      this.#evictions++;
+      if (old.size === 0) this.#old.delete(authKeyId);
+    }
+  }
+
+  #evictKey(authKeyId: bigint): void {
+    this.#generation++;
+    const young = this.#young.get(authKeyId);
+    if (young) {
+      this.#youngSize -= young.size;
+      this.#evictions += young.size;
+      this.#young.delete(authKeyId);
+    }
+    const old = this.#old.get(authKeyId);
+    if (old) {
+      this.#oldSize -= old.size;
+      this.#evictions += old.size;
+      this.#old.delete(authKeyId);
+    }
+  }
+
+  #insert(authKeyId: bigint, sessionId: bigint, deadline: number): void {
+    if (this.#youngSize >= this.#half) {
+      // The young generation is full: it becomes the old one; the old one is forgotten.
+      this.#old = this.#young;
+      this.#oldSize = this.#youngSize;
+      this.#young = new Map();
+      this.#youngSize = 0;
+    }
+    let sessions = this.#young.get(authKeyId);
+    if (sessions === undefined) this.#young.set(authKeyId, (sessions = new Map()));
+    const size = sessions.size;
+    sessions.set(sessionId, deadline);
+    if (sessions.size !== size) this.#youngSize++;
+  }
+
+  /** The per-message hot path: a hit is two Map lookups and a shared resolved promise. */
+  hasSession(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
+    if (this.#closing === undefined) {
+      const deadline = this.#young.get(authKeyId)?.get(sessionId);
+      if (deadline !== undefined) {
+        if (deadline === Infinity || deadline > this.#clock()) {
+          this.#hits++;
+          return YES;
+        }
+      } else {
+        const promoted = this.#promote(authKeyId, sessionId);
+        if (promoted) return YES;
+      }
+    }
+    return this.#miss(authKeyId, sessionId);
+  }
+
+  /** A hit in the old generation moves to the young one. */
+  #promote(authKeyId: bigint, sessionId: bigint): boolean {
+    const old = this.#old.get(authKeyId);
+    const deadline = old?.get(sessionId);
+    if (deadline === undefined || !(deadline === Infinity || deadline > this.#clock())) return false;
+    (old as Map<bigint, number>).delete(sessionId);
+    this.#oldSize--;
+    this.#insert(authKeyId, sessionId, deadline);
+    this.#hits++;
+    return true;
+  }
+
+  /**
+   * A miss asks storage's `hasSession` — the same single lookup an uncached server makes,
+   * so a "no" costs what it costs without the cache. Only a "yes" reads the session's
+   * expiry (`sessionInfo`) to cache it with: once per session per cache lifetime.
+   */
+  #miss(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
+    if (this.#closing) return Promise.reject(this.#closedError('hasSession'));
+    this.#misses++;
+    // Invalid ids go straight to storage, which rejects them naming hasSession.
+    if (!this.#live || !isInt64(authKeyId) || !isInt64(sessionId)) return this.#storage.hasSession(authKeyId, sessionId);
+    const generation = this.#generation;
+    return this.#storage.hasSession(authKeyId, sessionId).then((has) => (has ? this.#fill(authKeyId, sessionId, generation) : false));
+  }
+
+  /**
+   * Caches a session storage said exists, unless an eviction happened since the read
+   * began, and answers true. Done before answering, so the next call is a hit.
+   */
+  async #fill(authKeyId: bigint, sessionId: bigint, generation: number): Promise<true> {
+    let deadline = Infinity;
+    if (typeof this.#storage.sessionInfo === 'function') {
+      let info: SessionInfo | null;
+      try {
+        info = await this.#storage.sessionInfo(authKeyId, sessionId);
+      } catch {
+        return true; // hasSession answered; the expiry read is only for caching
+      }
+      // Gone between the two reads (destroyed or expired): hasSession's answer stands, uncached.
+      if (info === null) return true;
+      deadline = info.expiresAt ?? Infinity;
+    }
+    if (this.#live && generation === this.#generation && !this.#closing) this.#insert(authKeyId, sessionId, deadline);
+    return true;
+  }
+
+  /** Not cached on the way in: the next `hasSession` reads the session's expiry with it. */
+  createSession(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
+    if (this.#closing) return Promise.reject(this.#closedError('createSession'));
+    return this.#storage.createSession(authKeyId, sessionId);
+  }
+
+  async destroySession(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
+    if (this.#closing) throw this.#closedError('destroySession');
+    // Evicted before (no hit while the delete runs) and after (no read in flight lands).
+    this.#evict(authKeyId, sessionId);
+    try {
+      return await this.#storage.destroySession(authKeyId, sessionId);
+    } finally {
+      this.#evict(authKeyId, sessionId);
+    }
+  }
+
+  listSessions(authKeyId: bigint): Promise<bigint[]> {
+    if (this.#closing) return Promise.reject(this.#closedError('listSessions'));
+    return this.#storage.listSessions(authKeyId);
+  }
+
+  async destroyAllSessions(authKeyId: bigint): Promise<bigint[]> {
+    if (this.#closing) throw this.#closedError('destroyAllSessions');
+    if (isInt64(authKeyId)) this.#evictKey(authKeyId);
+    try {
+      return await this.#storage.destroyAllSessions(authKeyId);
+    } finally {
+      if (isInt64(authKeyId)) this.#evictKey(authKeyId);
+    }
+  }
+
+  /**
+   * The storage's `touchSession`. The cached entry is evicted (the next `hasSession`
+   * reads the new expiry): a touch is rare next to `hasSession` — once per connection
+   * per interval, not per message.
+   */
+  async touchSession(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
+    if (this.#closing) throw this.#closedError('touchSession');
+    if (typeof this.#storage.touchSession !== 'function') return this.#storage.hasSession(authKeyId, sessionId);
+    try {
+      return await this.#storage.touchSession(authKeyId, sessionId);
+    } finally {
+      if (isInt64(authKeyId) && isInt64(sessionId)) this.#evict(authKeyId, sessionId);
+    }
+  }
+
+  sessionInfo(authKeyId: bigint, sessionId: bigint): Promise<SessionInfo | null> {
+    if (this.#closing) return Promise.reject(this.#closedError('sessionInfo'));
+    if (typeof this.#storage.sessionInfo !== 'function') {
+      return this.#storage.hasSession(authKeyId, sessionId).then((has) => (has ? { ...NO_INFO } : null));
+    }
+    return this.#storage.sessionInfo(authKeyId, sessionId);
+  }
+
+  /** The storage's `expireSessions`; what it removed is evicted here at once. */
+  async expireSessions(limit?: number): Promise<ExpiredSession[]> {
+    if (this.#closing) throw this.#closedError('expireSessions');
+    if (typeof this.#storage.expireSessions !== 'function') return [];
+    const removed = await this.#storage.expireSessions(limit);
+    for (const s of removed) this.#evict(s.authKeyId, s.sessionId);
+    return removed;
+  }
+
+  /**
+   * Unsubscribes and forgets every entry. Closes neither the storage nor the bus:
+   * whoever created them closes them. Later calls reject with StorageClosedError.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      clearTimeout(this.#retry);
+      this.#live = false;
+      this.#drop();
+      await this.#ready.catch(() => undefined);
+      const unsubscribe = this.#unsubscribe;
+      this.#unsubscribe = undefined;
+      await unsubscribe?.();
+    })();
+    return this.#closing;
+  }
+
+  #closedError(operation: string): StorageClosedError {
+    return new StorageClosedError(`CachedSessionStorage.${operation}: the cache is closed`);
+  }
+
+  [INSPECT](): string {
+    const s = this.stats();
+    return `CachedSessionStorage { entries: ${s.entries}, live: ${s.live}, hits: ${s.hits}, misses: ${s.misses}, closed: ${this.#closing !== undefined} }`;
+  }
+}

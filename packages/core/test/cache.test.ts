@@ -1,0 +1,276 @@
+import { describe, expect, it } from 'vitest';
+import {
+  BaseSessionStorage,
+  CachedSessionStorage,
+  decodeSessionEvent,
+  encodeSessionEvent,
+  InvalidArgumentError,
+  LocalEventChannel,
+  LocalSessionEventBus,
+  SessionSubject,
+  StorageClosedError,
+  type ExpiredSession,
+  type SessionEvent,
+  type SessionInfo,
+  type SessionLifetimeOptions,
+} from '../src/index.js';
+
+/** A small BaseSessionStorage with lifetime support that counts the reads reaching it. */
+class Counting extends BaseSessionStorage {
+  readonly rows = new Map<string, { a: bigint; s: bigint; lastUsedAt: number; expiresAt: number | null }>();
+  reads = 0;
+  /** When set, reads wait for it: lets a test hold a read in flight. */
+  gate: Promise<void> | undefined;
+
+  constructor(options?: SessionLifetimeOptions) {
+    super(options);
+  }
+  protected override get supportsLifetime(): boolean {
+    return true;
+  }
+  #live(a: bigint, s: bigint, now: number) {
+    const row = this.rows.get(`${a}/${s}`);
+    return row !== undefined && (row.expiresAt === null || row.expiresAt > now) ? row : undefined;
+  }
+  protected async insertSession(a: bigint, s: bigint, now: number, expiresAt: number | null): Promise<boolean> {
+    if (this.#live(a, s, now)) return false;
+    this.rows.set(`${a}/${s}`, { a, s, lastUsedAt: now, expiresAt });
+    return true;
+  }
+  protected async sessionExists(a: bigint, s: bigint, now: number): Promise<boolean> {
+    this.reads++;
+    const found = this.#live(a, s, now) !== undefined;
+    if (this.gate) await this.gate;
+    return found;
+  }
+  protected override async readSessionInfo(a: bigint, s: bigint, now: number): Promise<SessionInfo | null> {
+    this.reads++;
+    // Read first, answer after the gate: the answer is as of the start of the read.
+    const row = this.#live(a, s, now);
+    const info = row ? { lastUsedAt: row.lastUsedAt, expiresAt: row.expiresAt } : null;
+    if (this.gate) await this.gate;
+    return info;
+  }
+  protected override async touch(a: bigint, s: bigint, now: number, expiresAt: number | null): Promise<boolean> {
+    const row = this.#live(a, s, now);
+    if (row) Object.assign(row, { lastUsedAt: now, expiresAt });
+    return row !== undefined;
+  }
+  protected async removeSession(a: bigint, s: bigint, now: number): Promise<boolean> {
+    return this.#live(a, s, now) !== undefined && this.rows.delete(`${a}/${s}`);
+  }
+  protected async findSessions(a: bigint, now: number): Promise<bigint[]> {
+    return [...this.rows.values()].filter((r) => r.a === a && this.#live(r.a, r.s, now)).map((r) => r.s);
+  }
+  protected async removeAllSessions(a: bigint, now: number): Promise<bigint[]> {
+    const ids = await this.findSessions(a, now);
+    for (const s of ids) this.rows.delete(`${a}/${s}`);
+    return ids;
+  }
+  protected override async removeExpired(now: number, limit: number): Promise<ExpiredSession[]> {
+    const out: ExpiredSession[] = [];
+    for (const [key, row] of this.rows) {
+      if (out.length === limit) break;
+      if (row.expiresAt !== null && row.expiresAt <= now) {
+        this.rows.delete(key);
+        out.push({ authKeyId: row.a, sessionId: row.s });
+      }
+    }
+    return out;
+  }
+  protected async closeConnection(): Promise<void> {}
+}
+
+async function setup(options: { maxEntries?: number; ttlSeconds?: number } = {}) {
+  let now = 1_700_000_000_000;
+  const clock = () => now;
+  const channel = new LocalEventChannel();
+  const storage = new Counting({ clock, ttlSeconds: options.ttlSeconds });
+  const cache = new CachedSessionStorage(storage, { bus: new LocalSessionEventBus(channel), clock, maxEntries: options.maxEntries });
+  await cache.ready();
+  return { storage, cache, channel, other: new LocalSessionEventBus(channel), advance: (ms: number) => (now += ms) };
+}
+
+const destroyed = (a: bigint, s: bigint): SessionEvent => ({ type: 'destroyed', authKeyId: a, sessionId: s, origin: 'node-a', reason: 'explicit' });
+const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+describe('CachedSessionStorage', () => {
+  it('answers a known session from memory and never caches a no', async () => {
+    const { storage, cache } = await setup();
+    await storage.createSession(1n, 1n);
+    expect(await cache.hasSession(1n, 1n)).toBe(true);
+    const reads = storage.reads;
+    for (let i = 0; i < 100; i++) expect(await cache.hasSession(1n, 1n)).toBe(true);
+    expect(storage.reads).toBe(reads);
+    expect(await cache.hasSession(1n, 2n)).toBe(false);
+    expect(await cache.hasSession(1n, 2n)).toBe(false);
+    expect(storage.reads).toBe(reads + 2);
+    await storage.createSession(1n, 2n); // created elsewhere, no event needed
+    expect(await cache.hasSession(1n, 2n)).toBe(true);
+    expect(cache.stats()).toMatchObject({ entries: 2, live: true });
+  });
+
+  it('a destroyed event from another node evicts at once', async () => {
+    const { storage, cache, other } = await setup();
+    await storage.createSession(1n, 1n);
+    expect(await cache.hasSession(1n, 1n)).toBe(true);
+    await storage.destroySession(1n, 1n);
+    expect(await cache.hasSession(1n, 1n)).toBe(true); // nobody told it yet
+    await other.publish(destroyed(1n, 1n));
+    await tick();
+    expect(await cache.hasSession(1n, 1n)).toBe(false);
+  });
+
+  it('a read in flight when the destroy event arrives does not put the session back', async () => {
+    const { storage, cache, other } = await setup();
+    await storage.createSession(1n, 1n);
+    let open!: () => void;
+    storage.gate = new Promise((resolve) => (open = resolve));
+    const reading = cache.hasSession(1n, 1n); // reads "yes" before the destroy commits
+    await tick();
+    await storage.destroySession(1n, 1n);
+    await other.publish(destroyed(1n, 1n));
+    await tick();
+    storage.gate = undefined;
+    open();
+    expect(await reading).toBe(true);
+    expect(await cache.hasSession(1n, 1n)).toBe(false);
+  });
+
+  it('a lost subscription empties the cache and stops it filling until live again', async () => {
+    const { storage, cache, channel, other } = await setup();
+    await storage.createSession(1n, 1n);
+    await cache.hasSession(1n, 1n);
+    const down = channel.interrupt(30);
+    expect(cache.stats()).toMatchObject({ entries: 0, live: false });
+    // Destroyed while the bus is down: the event is lost, yet no stale yes is served.
+    await storage.destroySession(1n, 1n);
+    await other.publish(destroyed(1n, 1n));
+    expect(await cache.hasSession(1n, 1n)).toBe(false);
+    await storage.createSession(1n, 2n);
+    expect(await cache.hasSession(1n, 2n)).toBe(true);
+    expect(cache.stats().entries).toBe(0);
+    await down;
+    expect(cache.stats()).toMatchObject({ live: true, resets: 2 });
+    expect(await cache.hasSession(1n, 2n)).toBe(true);
+    expect(cache.stats().entries).toBe(1);
+  });
+
+  it('a read in flight across a reconnect does not land', async () => {
+    const { storage, cache, channel } = await setup();
+    await storage.createSession(1n, 1n);
+    let open!: () => void;
+    storage.gate = new Promise((resolve) => (open = resolve));
+    const reading = cache.hasSession(1n, 1n);
+    await channel.interrupt(1);
+    storage.gate = undefined;
+    open();
+    expect(await reading).toBe(true);
+    expect(cache.stats().entries).toBe(0);
+  });
+
+  it('a cached session stops answering yes when its expiry passes; a touch re-reads it', async () => {
+    const { storage, cache, advance } = await setup({ ttlSeconds: 60 });
+    await cache.createSession(1n, 1n);
+    expect(await cache.hasSession(1n, 1n)).toBe(true);
+    advance(59_999);
+    expect(await cache.hasSession(1n, 1n)).toBe(true);
+    expect(await cache.touchSession(1n, 1n)).toBe(true);
+    advance(1);
+    expect(await cache.hasSession(1n, 1n)).toBe(true); // touched: lives until +119,999
+    advance(60_000);
+    expect(await cache.hasSession(1n, 1n)).toBe(false);
+    expect(storage.rows.size).toBe(1); // expired, not yet removed
+  });
+
+  it('stays within maxEntries and keeps the sessions in use', async () => {
+    const { storage, cache } = await setup({ maxEntries: 100 });
+    for (let i = 0n; i < 1000n; i++) {
+      await storage.createSession(1n, i);
+      await cache.hasSession(1n, i);
+      await cache.hasSession(1n, 0n); // the hot one
+    }
+    expect(cache.stats().entries).toBeLessThanOrEqual(100);
+    const reads = storage.reads;
+    expect(await cache.hasSession(1n, 0n)).toBe(true);
+    expect(storage.reads).toBe(reads);
+  });
+
+  it('local destroys evict; invalid ids and closed reject like the storage', async () => {
+    const { storage, cache } = await setup();
+    await storage.createSession(1n, 1n);
+    await storage.createSession(1n, 2n);
+    await cache.hasSession(1n, 1n);
+    await cache.hasSession(1n, 2n);
+    expect(await cache.destroySession(1n, 1n)).toBe(true);
+    expect(await cache.hasSession(1n, 1n)).toBe(false);
+    expect(await cache.destroyAllSessions(1n)).toEqual([2n]);
+    expect(await cache.hasSession(1n, 2n)).toBe(false);
+    await expect(cache.hasSession(1 as unknown as bigint, 1n)).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(cache.hasSession(2n ** 63n, 1n)).rejects.toThrow(/hasSession/);
+    await cache.close();
+    await expect(cache.hasSession(1n, 1n)).rejects.toBeInstanceOf(StorageClosedError);
+    expect(() => new CachedSessionStorage(storage, { bus: undefined as never })).toThrow(InvalidArgumentError);
+  });
+});
+
+describe('session lifetime in BaseSessionStorage and SessionSubject', () => {
+  it('expired sessions stop existing at once and expireSessions removes each once, announced as expired', async () => {
+    let now = 1_000_000;
+    const storage = new Counting({ ttlSeconds: 10, clock: () => now });
+    const channel = new LocalEventChannel();
+    const a = new SessionSubject(storage, { id: 'a', bus: new LocalSessionEventBus(channel) });
+    const heard: SessionEvent[] = [];
+    await new LocalSessionEventBus(channel).subscribe((e) => heard.push(e));
+    await a.ready();
+    await a.createSession(1n, 1n);
+    await a.createSession(1n, 2n);
+    now += 5_000;
+    expect(await a.touchSession(1n, 2n)).toBe(true);
+    expect(await a.sessionInfo(1n, 2n)).toEqual({ lastUsedAt: 1_005_000, expiresAt: 1_015_000 });
+    now += 5_000;
+    expect(await a.hasSession(1n, 1n)).toBe(false);
+    expect(await a.listSessions(1n)).toEqual([2n]);
+    expect(await a.destroySession(1n, 1n)).toBe(false);
+    expect(await a.expireSessions()).toEqual([{ authKeyId: 1n, sessionId: 1n }]);
+    expect(await a.expireSessions()).toEqual([]);
+    await tick();
+    expect(heard.map((e) => `${e.type} ${e.sessionId} ${e.reason}`)).toEqual(['created 1 undefined', 'created 2 undefined', 'destroyed 1 expired']);
+    expect(await a.destroySession(1n, 2n)).toBe(true);
+    await tick();
+    expect(heard.at(-1)?.reason).toBe('explicit');
+    await a.close();
+  });
+
+  it('the background sweep removes in bounded batches and stops with close', async () => {
+    let now = 0;
+    const storage = new Counting({ ttlSeconds: 1, clock: () => now });
+    for (let i = 0n; i < 25n; i++) await storage.createSession(1n, i);
+    now = 1_000;
+    const subject = new SessionSubject(storage, { sweepInterval: 10, sweepBatch: 10 });
+    const removed: bigint[] = [];
+    subject.subscribe({ update: (e) => void removed.push(e.sessionId) });
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(removed).toHaveLength(25);
+    await subject.close();
+    expect(() => new SessionSubject(storage, { sweepInterval: 1 })).toThrow(InvalidArgumentError);
+  });
+
+  it('ttlSeconds is validated; an adapter without lifetime support refuses it', () => {
+    expect(() => new Counting({ ttlSeconds: 0 })).toThrow(InvalidArgumentError);
+    expect(() => new Counting({ ttlSeconds: 1.5 })).toThrow(InvalidArgumentError);
+    class Plain extends Counting {
+      protected override get supportsLifetime(): boolean {
+        return false;
+      }
+    }
+    expect(() => new Plain({ ttlSeconds: 10 })).toThrow(/does not support ttlSeconds/);
+  });
+
+  it('the destroy reason crosses the wire; an event without one still decodes', () => {
+    const e: SessionEvent = { type: 'destroyed', authKeyId: -1n, sessionId: 2n, origin: 'x', reason: 'expired' };
+    expect(decodeSessionEvent(encodeSessionEvent(e))).toEqual(e);
+    expect(decodeSessionEvent('{"t":"d","a":"1","s":"2","o":"x"}')).toEqual({ type: 'destroyed', authKeyId: 1n, sessionId: 2n, origin: 'x' });
+    expect(() => encodeSessionEvent({ type: 'created', authKeyId: 1n, sessionId: 1n, origin: 'x', reason: 'expired' })).toThrow(InvalidArgumentError);
+  });
+});

@@ -1,0 +1,46 @@
+/**
+ * The label-free peer check used on batches and stored rows must accept and reject
+ * exactly what assertPeer does: each bad field, alone, is rejected by both.
+ */
+import { describe, expect, it } from 'vitest';
+import { assertPeer, isPeer } from '../src/validate.js';
+
+const good = { type: 'user', id: 5n, accessHash: -(2n ** 63n), usernames: ['Ab_1', 'cd'], phone: '123', min: false, updatedAt: 1_700_000_000, displayName: 'Name', complete: new Uint8Array(3) };
+
+const bad: Array<[string, Record<string, unknown>]> = [
+  ['type', { type: 'bot' }],
+  ['id as number', { id: 5 }],
+  ['id past int64', { id: 2n ** 63n }],
+  ['accessHash below int64', { accessHash: -(2n ** 63n) - 1n }],
+  ['usernames not an array', { usernames: 'ab' }],
+  ['username with @', { usernames: ['@ab'] }],
+  ['username too long', { usernames: ['a'.repeat(65)] }],
+  ['usernames repeated case-insensitively', { usernames: ['ab', 'AB'] }],
+  ['phone with +', { phone: '+123' }],
+  ['phone too long', { phone: '1'.repeat(21) }],
+  ['min not boolean', { min: 1 }],
+  ['updatedAt in milliseconds', { updatedAt: 1_700_000_000_000 }],
+  ['updatedAt negative', { updatedAt: -1 }],
+  ['updatedAt fractional', { updatedAt: 1.5 }],
+  ['displayName too long', { displayName: 'x'.repeat(1025) }],
+  ['displayName with U+0000', { displayName: 'a\u0000b' }],
+  ['complete as array', { complete: [1, 2] }],
+  ['complete too large', { complete: new Uint8Array(65_537) }],
+];
+
+describe('isPeer agrees with assertPeer', () => {
+  it('accepts a valid peer and one with only the required fields', () => {
+    expect(isPeer(good)).toBe(true);
+    expect(isPeer({ type: 'channel', id: 1n, accessHash: 0n, usernames: [], updatedAt: 0 })).toBe(true);
+  });
+  for (const [what, change] of bad) {
+    it(`rejects ${what}, as assertPeer does`, () => {
+      const peer = { ...good, ...change };
+      expect(isPeer(peer)).toBe(false);
+      expect(() => assertPeer(peer, 'peer')).toThrow();
+    });
+  }
+  it('rejects non-objects', () => {
+    for (const value of [null, undefined, 1, 'peer', [good], new Uint8Array(1)]) expect(isPeer(value)).toBe(false);
+  });
+});
