@@ -13,6 +13,8 @@ import {
   type PeerPage,
   type PeerRepository,
   type RefMessage,
+  type RefMessagePage,
+  type SessionUpdate,
   LocalEventChannel,
   LocalSessionEventBus,
   StorageClosedError,
@@ -30,6 +32,7 @@ import {
   type UpdateState,
 } from '@mtstore/core';
 import { MemorySessionStorage, MemoryStorage, MemoryStore } from '../../packages/memory/src/index.js';
+import { MemoryAuthKeys } from '../../packages/memory/src/keys.js';
 import { MemoryPeers } from '../../packages/memory/src/peers.js';
 import { MemoryRefMessages } from '../../packages/memory/src/refs.js';
 import { newClientEntry } from '../../packages/memory/src/store.js';
@@ -240,6 +243,38 @@ class OldestReference extends MemoryStorage {
       return first === undefined ? null : { ...first };
     },
     backendRefs: () => this.store.clients.get(this.name)?.refs,
+  });
+}
+
+/** refMessages.list pages by peer (every reference of one peer, then the next peer's), not in store order. */
+class RefsListedByPeer extends MemoryStorage {
+  protected override readonly refMessageRepository = Object.assign(new MemoryRefMessages(this.store, this.name), {
+    list: async (cursor: string | null, limit: number): Promise<RefMessagePage> => {
+      const byPeer = this.store.clients.get(this.name)?.refs.byPeer ?? new Map();
+      const all = [...byPeer].flatMap(([peerId, refs]) => [...refs.values()].map((r) => ({ peerId, chatId: r.chatId, messageId: r.messageId })));
+      const offset = cursor === null ? 0 : Number(cursor);
+      const refs = all.slice(offset, offset + limit);
+      return { refs, cursor: offset + limit < all.length ? String(offset + limit) : null };
+    },
+  });
+}
+
+/** update({ channels }) adds to the stored channels instead of replacing them. */
+class UpdateMergesChannels extends MemoryStorage {
+  protected override async writeSessionUpdate(patch: SessionUpdate): Promise<boolean> {
+    const { channels, ...rest } = patch;
+    const done = Object.keys(rest).length === 0 ? this.store.clients.get(this.name)?.snapshot != null : await super.writeSessionUpdate(rest);
+    if (done && channels !== undefined) await super.writeUpdateState(this.store.clients.get(this.name)?.snapshot?.state ?? { pts: 0, qts: 0, date: 0, seq: 0 }, channels);
+    return done;
+  }
+}
+
+/** authKeys.clear() removes the permanent keys and leaves the temp keys behind. */
+class ClearKeepsTempKeys extends MemoryStorage {
+  protected override readonly authKeyRepository = Object.assign(new MemoryAuthKeys(this.store, this.name), {
+    clear: async (): Promise<void> => {
+      for (const keys of this.store.clients.get(this.name)?.keys.values() ?? []) delete keys.key;
+    },
   });
 }
 
@@ -562,6 +597,10 @@ export const BROKEN: readonly Broken[] = [
   { rule: 'delete leaves the kv entries behind', suite: 'storage', group: 'delete', open: (b, n) => new DeleteKeepsKv({ store: b.store, name: n }) },
   { rule: 'peers.list drops the last page', suite: 'storage', group: 'peers: v2 fields, list and clear', open: (b, n) => new ListStopsEarly({ store: b.store, name: n }) },
   { rule: 'refMessages.getByPeer returns the oldest reference', suite: 'storage', group: 'reference messages', open: (b, n) => new OldestReference({ store: b.store, name: n }) },
+  { rule: 'refMessages.list groups references by peer', suite: 'storage', group: 'reference messages', open: (b, n) => new RefsListedByPeer({ store: b.store, name: n }) },
+  { rule: 'update merges channels instead of replacing them', suite: 'storage', group: 'update', open: (b, n) => new UpdateMergesChannels({ store: b.store, name: n }) },
+  { rule: 'authKeys.clear leaves the temp keys', suite: 'storage', group: 'auth keys', open: (b, n) => new ClearKeepsTempKeys({ store: b.store, name: n }) },
+  { rule: 'refMessages.list groups references by peer (random sequences)', suite: 'storage', group: 'model-based', open: (b, n) => new RefsListedByPeer({ store: b.store, name: n }) },
   { rule: 'save keeps keys of DCs it does not list', suite: 'storage', group: 'auth keys', open: (b, n) => new SaveKeepsOldKeys({ store: b.store, name: n }) },
   { rule: 'update drops the stored keys', suite: 'storage', group: 'auth keys', open: (b, n) => new UpdateDropsKeys({ store: b.store, name: n }) },
   { rule: 'one peer cache for every named session', suite: 'storage', group: 'peers', open: (b, n) => new OnePeerCacheForAllNames({ store: b.store, name: n }) },

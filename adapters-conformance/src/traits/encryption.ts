@@ -103,6 +103,11 @@ export function encryption({ group, test, expect, options, skip }: StorageRegist
       const other = await open(s, 'main', only(K2, K1));
       const loaded = (await other.load()) as Session;
       expect(loaded.dcs.find((dc) => dc.id === 7)).toEqual({ id: 7, authKey: authKey(70), tempAuthKeys: [temp] });
+      // authKeys.entries() opens every key, those of the media-only entry (sealed for that entry) included.
+      const listed = await other.authKeys.entries();
+      const media = session.dcs.find((dc) => dc.id === 2 && dc.mediaOnly === true);
+      expect(listed.find((e) => e.dcId === 2 && e.mediaOnly)).toEqual({ dcId: 2, mediaOnly: true, authKey: media?.authKey, tempAuthKeys: media?.tempAuthKeys });
+      expect(listed.find((e) => e.dcId === 7)).toEqual({ dcId: 7, mediaOnly: false, authKey: authKey(70), tempAuthKeys: [temp] });
       expect(await other.kv.entries()).toEqual(entries);
       // The storage shows the key ids, never key material.
       const shown = inspect(storage, { depth: 8, showHidden: true });

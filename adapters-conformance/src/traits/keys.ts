@@ -1,7 +1,8 @@
 /**
  * Auth keys written one at a time (contract v2, docs/contract.md "Auth keys"): durable
  * on resolve, no snapshot needed, main entry of a DC id, shown by load(), replaced
- * by save(), kept by update(), removed by delete().
+ * by save(), kept by update(), removed by delete(); listed by entries(), removed
+ * together by clear().
  */
 import { authKey, fullSession, minimalSession } from '../fixtures.js';
 import type { StorageRegistrar } from './context.js';
@@ -138,6 +139,76 @@ export function authKeys({ group, test, expect, options }: StorageRegistrar): vo
       await alice.delete();
       expect(await alice.authKeys.get(2)).toBeNull();
       expect(await bob.authKeys.get(2)).toEqual(authKey(2));
+    });
+
+    test('entries lists every key without a snapshot: by DC id, temp keys by index, entries without keys left out', async (s) => {
+      const storage = await s.open();
+      expect(await storage.authKeys.entries()).toEqual([]);
+      await storage.authKeys.set(1000, authKey(1));
+      await storage.authKeys.setTemp(2, { index: 7, key: authKey(27), expiresAt: 9 });
+      await storage.authKeys.setTemp(2, { index: 0, key: authKey(20), expiresAt: 2 ** 32 - 1 });
+      await storage.authKeys.set(4, authKey(4));
+      await storage.authKeys.set(3, authKey(3));
+      await storage.authKeys.delete(3); // DC 3 holds no key any more: not listed
+      expect(await storage.authKeys.entries()).toEqual([
+        { dcId: 2, mediaOnly: false, tempAuthKeys: [{ index: 0, key: authKey(20), expiresAt: 2 ** 32 - 1 }, { index: 7, key: authKey(27), expiresAt: 9 }] },
+        { dcId: 4, mediaOnly: false, authKey: authKey(4), tempAuthKeys: [] },
+        { dcId: 1000, mediaOnly: false, authKey: authKey(1), tempAuthKeys: [] },
+      ]);
+      expect(await storage.load()).toBeNull();
+      const [entry] = await storage.authKeys.entries();
+      expect(Object.keys(entry ?? {}).sort(), 'no authKey field on an entry with temp keys only').toEqual(['dcId', 'mediaOnly', 'tempAuthKeys']);
+      // Keys come back like get's: redacted from JSON and string conversion.
+      const listed = await storage.authKeys.entries();
+      expect(JSON.stringify(listed[1]?.authKey)).toContain('redacted');
+      expect(String(listed[0]?.tempAuthKeys[0]?.key)).toContain('redacted');
+    });
+
+    test('entries lists the keys save wrote, media-only entries after the main one of their DC, and keys of DCs the snapshot does not list', async (s) => {
+      const storage = await s.open();
+      const session = fullSession(2); // keys on DC 1, 2 (+ temps), 4, 5; a key-less media entry of DC 2
+      session.dcs.push({ id: 1, ipv4: '149.154.175.54', port: 443, mediaOnly: true, tempAuthKeys: [{ index: 3, key: authKey(13), expiresAt: 3 }] });
+      session.dcs.unshift({ id: 9, mediaOnly: true, authKey: authKey(99) });
+      await storage.save(session);
+      await storage.authKeys.set(7, authKey(7));
+      const dc = (id: number, media = false) => session.dcs.find((d) => d.id === id && (d.mediaOnly === true) === media);
+      expect(await storage.authKeys.entries()).toEqual([
+        { dcId: 1, mediaOnly: false, authKey: dc(1)?.authKey, tempAuthKeys: [] },
+        { dcId: 1, mediaOnly: true, tempAuthKeys: [{ index: 3, key: authKey(13), expiresAt: 3 }] },
+        { dcId: 2, mediaOnly: false, authKey: dc(2)?.authKey, tempAuthKeys: dc(2)?.tempAuthKeys },
+        { dcId: 4, mediaOnly: false, authKey: dc(4)?.authKey, tempAuthKeys: [] },
+        { dcId: 5, mediaOnly: false, authKey: dc(5)?.authKey, tempAuthKeys: [] },
+        { dcId: 7, mediaOnly: false, authKey: authKey(7), tempAuthKeys: [] },
+        { dcId: 9, mediaOnly: true, authKey: authKey(99), tempAuthKeys: [] },
+      ]);
+      await storage.authKeys.deleteByDc(2);
+      expect((await storage.authKeys.entries()).map((e) => [e.dcId, e.mediaOnly])).toEqual([[1, false], [1, true], [4, false], [5, false], [7, false], [9, true]]);
+    });
+
+    test('clear removes every key of the session and nothing else: snapshot, kv, peers, references and other names stay', async (s) => {
+      const storage = await s.open('alice');
+      const other = await s.open('bob');
+      const session = fullSession(1);
+      await storage.save(session);
+      await storage.authKeys.set(9, authKey(9));
+      await storage.kv.set('k', Uint8Array.of(1));
+      await storage.peers.upsert([{ type: 'user', id: 5n, accessHash: 6n, usernames: [], updatedAt: 1 }]);
+      await storage.refMessages.store(5n, -100n, 1);
+      await other.authKeys.set(2, authKey(2));
+      await storage.authKeys.clear();
+      expect(await storage.authKeys.entries()).toEqual([]);
+      expect(await storage.authKeys.get(1)).toBeNull();
+      expect(await storage.authKeys.getTemp(2, 0)).toBeNull();
+      const addresses = session.dcs.map(({ authKey: _k, tempAuthKeys: _t, ...address }) => address);
+      expect(await storage.load()).toEqual({ ...session, dcs: addresses });
+      expect(await storage.kv.get('k')).toEqual(Uint8Array.of(1));
+      expect((await storage.peers.getById('user', 5n))?.accessHash).toBe(6n);
+      expect(await storage.refMessages.getByPeer(5n)).toEqual({ chatId: -100n, messageId: 1 });
+      expect(await other.authKeys.get(2)).toEqual(authKey(2));
+      await storage.authKeys.clear(); // idempotent
+      await other.authKeys.clear(); // a session with keys and nothing else
+      expect(await other.authKeys.entries()).toEqual([]);
+      expect(await other.load()).toBeNull();
     });
 
     test('every DC id and slot extreme round-trips (DC 1 and 1000, slot 0 and 2^31-1, expiry 0 and 2^32-1)', async (s) => {

@@ -17,12 +17,14 @@ import {
   type DataCenter,
   type Peer,
   type PeerType,
+  type RefMessageEntry,
   type SelfUser,
   type Session,
   type SessionStorageProtocol,
   type Storage,
   type TempAuthKey,
   type UpdateState,
+  type AuthKeyEntry,
 } from '@mtstore/core';
 import { authKey } from '../fixtures.js';
 import type { Expect } from '../api.js';
@@ -40,10 +42,10 @@ interface ClientModel {
   keys: Map<string, EntryKeys>; // `dcId:0|1`
   kv: Map<string, Uint8Array>;
   peers: Map<string, Peer>;
-  refs: Map<bigint, { chatId: bigint; messageId: number }[]>; // oldest first
+  refs: RefMessageEntry[]; // every reference of the session, oldest first (store order)
 }
 
-const emptyModel = (): ClientModel => ({ snapshot: null, keys: new Map(), kv: new Map(), peers: new Map(), refs: new Map() });
+const emptyModel = (): ClientModel => ({ snapshot: null, keys: new Map(), kv: new Map(), peers: new Map(), refs: [] });
 const entryId = (dcId: number, media: boolean | undefined): string => `${dcId}:${media === true ? 1 : 0}`;
 
 function entryKeys(model: ClientModel, id: string): EntryKeys {
@@ -73,6 +75,19 @@ function expectedSession(model: ClientModel): Session | null {
     .sort(([[a, ma]], [[b, mb]]) => a - b || ma - mb);
   for (const [[dcId, media], keys] of orphans) dcs.push(withKeys(media === 1 ? { id: dcId, mediaOnly: true } : { id: dcId }, keys));
   return { ...model.snapshot, dcs };
+}
+
+/** What authKeys.entries() must return for the model (docs/contract.md §3). */
+function expectedEntries(model: ClientModel): AuthKeyEntry[] {
+  return [...model.keys.entries()]
+    .filter(([, keys]) => keys.key !== undefined || keys.temps.size > 0)
+    .map(([id, keys]) => {
+      const [dcId, media] = id.split(':').map(Number) as [number, number];
+      const entry: AuthKeyEntry = { dcId, mediaOnly: media === 1, tempAuthKeys: [...keys.temps.values()].sort((x, y) => x.index - y.index) };
+      if (keys.key !== undefined) entry.authKey = keys.key;
+      return entry;
+    })
+    .sort((x, y) => x.dcId - y.dcId || Number(x.mediaOnly) - Number(y.mediaOnly));
 }
 
 function putPeers(model: ClientModel, batch: readonly Peer[]): void {
@@ -232,7 +247,7 @@ function clientCommands(instances: number): fc.Arbitrary<ClientCommand>[] {
     cmd(fc.constant(null), () => 'load()', () => async (storage, model, expect, label) => {
       expect(await storage.load(), label).toEqual(expectedSession(model));
     }),
-    cmd(fc.record({ dcs: uniqueDcs(false), user: fc.option(selfUser), apiId: fc.option(fc.integer({ min: 1, max: 9 })) }, { requiredKeys: [] }), (p) => `update(${show(p)})`, (p) => async (storage, model, expect, label) => {
+    cmd(fc.record({ dcs: uniqueDcs(false), user: fc.option(selfUser), apiId: fc.option(fc.integer({ min: 1, max: 9 })), state: fc.option(state), channels }, { requiredKeys: [] }), (p) => `update(${show(p)})`, (p) => async (storage, model, expect, label) => {
       const patch = { ...p, ...(p.dcs ? { homeDcId: (p.dcs[0] as DataCenter).id } : {}) };
       if (Object.keys(patch).length === 0) return;
       const result = await settle(() => storage.update(patch));
@@ -246,10 +261,11 @@ function clientCommands(instances: number): fc.Arbitrary<ClientCommand>[] {
         snapshot.dcs = patch.dcs;
         snapshot.homeDcId = patch.homeDcId as number;
       }
-      for (const field of ['user', 'apiId'] as const) {
+      for (const field of ['user', 'apiId', 'state'] as const) {
         if (patch[field] === null) delete snapshot[field];
         else if (patch[field] !== undefined) (snapshot as unknown as Record<string, unknown>)[field] = patch[field];
       }
+      if (patch.channels !== undefined) snapshot.channels = patch.channels.map((c) => ({ ...c }));
       model.snapshot = snapshot;
     }),
     cmd(fc.tuple(state, channels), ([st, ch]) => `saveUpdateState(${show(st)}, ${show(ch)})`, ([st, ch]) => async (storage, model, expect, label) => {
@@ -337,23 +353,51 @@ function clientCommands(instances: number): fc.Arbitrary<ClientCommand>[] {
       await storage.peers.clear();
       model.peers.clear();
     }),
-    cmd(fc.tuple(peerIds, fc.constantFrom(-100n, -200n), fc.integer({ min: 1, max: 3 })), ([p, c, m]) => `refMessages.store(${p}, ${c}, ${m})`, ([p, c, m]) => async (storage, model, expect, label) => {
-      await storage.refMessages.store(p, c, m);
-      const refs = (model.refs.get(p) ?? []).filter((r) => !(r.chatId === c && r.messageId === m));
-      refs.push({ chatId: c, messageId: m });
-      model.refs.set(p, refs);
-      expect(await storage.refMessages.getByPeer(p), label).toEqual({ chatId: c, messageId: m });
+    // A few stores in a row: sequences are short, and the store order across peers needs several.
+    cmd(fc.array(fc.tuple(peerIds, fc.constantFrom(-100n, -200n), fc.integer({ min: 1, max: 3 })), { minLength: 1, maxLength: 3 }), (refs) => refs.map(([p, c, m]) => `refMessages.store(${p}, ${c}, ${m})`).join('; '), (refs) => async (storage, model, expect, label) => {
+      for (const [p, c, m] of refs) {
+        await storage.refMessages.store(p, c, m);
+        model.refs = model.refs.filter((r) => !(r.peerId === p && r.chatId === c && r.messageId === m));
+        model.refs.push({ peerId: p, chatId: c, messageId: m });
+        expect(await storage.refMessages.getByPeer(p), label).toEqual({ chatId: c, messageId: m });
+      }
+      // The model never holds more than one page: the whole store order, checked after the stores.
+      expect((await storage.refMessages.list({ limit: 10_000 })).refs, `${label}: refMessages.list()`).toEqual(model.refs);
     }),
     cmd(fc.tuple(fc.constantFrom(-100n, -200n), fc.uniqueArray(fc.integer({ min: 1, max: 3 }), { minLength: 1, maxLength: 2 })), ([c, ms]) => `refMessages.delete(${c}, ${show(ms)})`, ([c, ms]) => async (storage, model) => {
       await storage.refMessages.delete(c, ms);
-      for (const [p, refs] of model.refs) model.refs.set(p, refs.filter((r) => !(r.chatId === c && ms.includes(r.messageId))));
+      model.refs = model.refs.filter((r) => !(r.chatId === c && ms.includes(r.messageId)));
     }),
     cmd(peerIds, (p) => `refMessages.getByPeer(${p})`, (p) => async (storage, model, expect, label) => {
-      expect(await storage.refMessages.getByPeer(p), label).toEqual(model.refs.get(p)?.at(-1) ?? null);
+      const latest = model.refs.filter((r) => r.peerId === p).at(-1);
+      expect(await storage.refMessages.getByPeer(p), label).toEqual(latest === undefined ? null : { chatId: latest.chatId, messageId: latest.messageId });
+    }),
+    // Contract v2.1 (appended, so the weights above keep their indexes).
+    cmd(fc.constant(null), () => 'authKeys.entries()', () => async (storage, model, expect, label) => {
+      expect(await storage.authKeys.entries(), label).toEqual(expectedEntries(model));
+    }),
+    cmd(fc.constant(null), () => 'authKeys.clear()', () => async (storage, model, expect, label) => {
+      await storage.authKeys.clear();
+      model.keys.clear();
+      expect(await storage.authKeys.entries(), label).toEqual([]);
+    }),
+    cmd(fc.integer({ min: 1, max: 3 }), (limit) => `refMessages.list(limit ${limit}) to the end`, (limit) => async (storage, model, expect, label) => {
+      const seen: RefMessageEntry[] = [];
+      let cursor: string | null = null;
+      do {
+        const page = await storage.refMessages.list({ cursor, limit });
+        seen.push(...page.refs);
+        cursor = page.cursor;
+      } while (cursor !== null && seen.length <= model.refs.length);
+      expect(seen, label).toEqual(model.refs);
+    }),
+    cmd(peerIds, (p) => `refMessages.deleteByPeer(${p})`, (p) => async (storage, model) => {
+      await storage.refMessages.deleteByPeer(p);
+      model.refs = model.refs.filter((r) => r.peerId !== p);
     }),
   ];
-  // upsert, getById, getByUsername, refMessages.store, refMessages.getByPeer
-  return weighted(commands, [9, 10, 11, 15, 17]);
+  // upsert, getById, getByUsername, refMessages.store, refMessages.getByPeer, refMessages.list
+  return weighted(commands, [9, 10, 11, 15, 17, 20]);
 }
 
 // ---- server -----------------------------------------------------------------------

@@ -1,9 +1,27 @@
 /**
  * Reference messages (contract v2, docs/contract.md "Reference messages"): the most
- * recent reference per peer, deletes by message and by peer, per name.
+ * recent reference per peer, deletes by message and by peer, per name, and the
+ * listing in store order that copying a session relies on.
  */
+import type { RefMessageEntry, Storage } from '@mtstore/core';
 import { ID_EXTREMES } from '../fixtures.js';
 import type { StorageRegistrar } from './context.js';
+
+/** Every page of `refMessages.list` with `limit`, concatenated (stops after `max` pages). */
+async function listAll(storage: Storage, limit?: number, max = 1000): Promise<{ refs: RefMessageEntry[]; pages: number }> {
+  const refs: RefMessageEntry[] = [];
+  let cursor: string | null = null;
+  let pages = 0;
+  do {
+    const page = await storage.refMessages.list(limit === undefined ? { cursor } : { cursor, limit });
+    refs.push(...page.refs);
+    cursor = page.cursor;
+    pages += 1;
+  } while (cursor !== null && pages < max);
+  return { refs, pages };
+}
+
+const ref = (peerId: bigint, chatId: bigint, messageId: number): RefMessageEntry => ({ peerId, chatId, messageId });
 
 export function refMessages({ group, test, expect }: StorageRegistrar): void {
   group('reference messages', () => {
@@ -67,6 +85,75 @@ export function refMessages({ group, test, expect }: StorageRegistrar): void {
       for (const [i, id] of ID_EXTREMES.entries()) {
         expect(await storage.refMessages.getByPeer(id), `peer ${id}`).toEqual({ chatId: ID_EXTREMES[ID_EXTREMES.length - 1 - i], messageId: i % 2 ? 2 ** 31 - 1 : 1 });
       }
+    });
+
+    test('list returns every reference oldest first, a page at a time; storing one again moves it last', async (s) => {
+      const storage = await s.open();
+      expect(await storage.refMessages.list()).toEqual({ refs: [], cursor: null });
+      await storage.refMessages.store(1n, -100n, 1);
+      await storage.refMessages.store(2n, -100n, 1);
+      await storage.refMessages.store(1n, -200n, 5);
+      await storage.refMessages.store(3n, 7n, 2);
+      await storage.refMessages.store(1n, -100n, 1); // again: now the newest
+      await storage.refMessages.store(2n, -300n, 9);
+      await storage.refMessages.delete(7n, [2]);
+      const expected = [ref(2n, -100n, 1), ref(1n, -200n, 5), ref(1n, -100n, 1), ref(2n, -300n, 9)];
+      expect(await storage.refMessages.list()).toEqual({ refs: expected, cursor: null });
+      for (const limit of [1, 2, 3, 4, 10_000]) {
+        const { refs, pages } = await listAll(storage, limit, 10);
+        expect(refs, `limit ${limit}`).toEqual(expected);
+        expect(pages, `pages of ${limit}`).toBe(Math.max(1, Math.ceil(expected.length / limit)));
+      }
+      const first = await storage.refMessages.list({ limit: 3 });
+      expect(first.refs).toEqual(expected.slice(0, 3));
+      expect(typeof first.cursor).toBe('string');
+      // A cursor can be used again: it names a place, not a consumed stream.
+      expect(await storage.refMessages.list({ cursor: first.cursor, limit: 3 })).toEqual({ refs: expected.slice(3), cursor: null });
+      expect(await storage.refMessages.list({ cursor: first.cursor })).toEqual({ refs: expected.slice(3), cursor: null });
+    });
+
+    test('storing the listed references in order elsewhere reproduces the most recent one of every peer, also after deletes', async (s) => {
+      const source = await s.open('source');
+      const copy = await s.open('copy');
+      const peers = [1n, 2n, 3n, -(2n ** 63n)];
+      for (let i = 0; i < 40; i++) await source.refMessages.store(peers[(i * 7) % 4] as bigint, -1000n - BigInt(i % 3), 1 + (i % 11));
+      await source.refMessages.deleteByPeer(3n);
+      await source.refMessages.delete(-1001n, [2, 5]);
+      const { refs } = await listAll(source, 7);
+      expect(new Set(refs.map((r) => `${r.peerId}/${r.chatId}/${r.messageId}`)).size, 'no reference twice').toBe(refs.length);
+      // The last listed reference of each peer is its most recent one.
+      for (const peer of peers) {
+        const last = refs.filter((r) => r.peerId === peer).at(-1);
+        expect(last === undefined ? null : { chatId: last.chatId, messageId: last.messageId }, `last listed of peer ${peer}`).toEqual(await source.refMessages.getByPeer(peer));
+      }
+      for (const r of refs) await copy.refMessages.store(r.peerId, r.chatId, r.messageId);
+      expect((await listAll(copy, 10_000)).refs).toEqual(refs);
+      for (const peer of peers) expect(await copy.refMessages.getByPeer(peer), `peer ${peer}`).toEqual(await source.refMessages.getByPeer(peer));
+      // Delete the newest reference of each peer on both sides: the previous ones answer the same.
+      for (const peer of peers) {
+        const latest = await source.refMessages.getByPeer(peer);
+        if (latest === null) continue;
+        await source.refMessages.delete(latest.chatId, [latest.messageId]);
+        await copy.refMessages.delete(latest.chatId, [latest.messageId]);
+      }
+      for (const peer of peers) expect(await copy.refMessages.getByPeer(peer), `peer ${peer} after deletes`).toEqual(await source.refMessages.getByPeer(peer));
+    });
+
+    test('list is per name: clear, deleteByPeer and delete() empty it; other names keep theirs; 64-bit extremes come back exact', async (s) => {
+      const alice = await s.open('alice');
+      const bob = await s.open('bob');
+      for (const [i, id] of ID_EXTREMES.entries()) await alice.refMessages.store(id, ID_EXTREMES[ID_EXTREMES.length - 1 - i] as bigint, i % 2 ? 2 ** 31 - 1 : 1);
+      await bob.refMessages.store(1n, -1n, 1);
+      expect((await listAll(alice, 4)).refs).toEqual(ID_EXTREMES.map((id, i) => ref(id, ID_EXTREMES[ID_EXTREMES.length - 1 - i] as bigint, i % 2 ? 2 ** 31 - 1 : 1)));
+      await alice.refMessages.deleteByPeer(ID_EXTREMES[0] as bigint);
+      expect((await alice.refMessages.list()).refs.length).toBe(ID_EXTREMES.length - 1);
+      await alice.refMessages.clear();
+      expect(await alice.refMessages.list()).toEqual({ refs: [], cursor: null });
+      await alice.refMessages.store(5n, 6n, 7);
+      expect((await alice.refMessages.list()).refs).toEqual([ref(5n, 6n, 7)]);
+      await alice.delete();
+      expect(await alice.refMessages.list()).toEqual({ refs: [], cursor: null });
+      expect((await bob.refMessages.list()).refs).toEqual([ref(1n, -1n, 1)]);
     });
   });
 }

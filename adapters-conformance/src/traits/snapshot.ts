@@ -55,6 +55,42 @@ export function partialUpdate({ group, test, expect }: StorageRegistrar): void {
       expect(await storage.listNames()).toEqual([]);
     });
 
+    test('state sets or (null) removes the update state; channels replace every channel pts, in order; keys and the rest stay', async (s) => {
+      const storage = await s.open();
+      const session = fullSession(3); // four channels
+      await storage.save(session);
+      await storage.authKeys.set(9, authKey(9));
+      const withKey9 = (loaded: Session): Session => ({ ...loaded, dcs: [...loaded.dcs, { id: 9, authKey: authKey(9) }] });
+      await storage.update({ state: { pts: 0, qts: 1, date: 2 ** 32 - 1, seq: 3 } });
+      expect(await storage.load()).toEqual(withKey9({ ...session, state: { pts: 0, qts: 1, date: 2 ** 32 - 1, seq: 3 } }));
+      const channels = [{ id: -5n, pts: 1 }, { id: 2n ** 63n - 1n, pts: 2 ** 31 - 1 }, { id: 1_000_000_000_001n, pts: 0 }];
+      await storage.update({ channels });
+      expect(await storage.load()).toEqual(withKey9({ ...session, state: { pts: 0, qts: 1, date: 2 ** 32 - 1, seq: 3 }, channels }));
+      // A channel added later goes after the replaced ones.
+      await storage.saveUpdateState({ pts: 1, qts: 1, date: 1, seq: 1 }, [{ id: 77n, pts: 7 }, { id: -5n, pts: 9 }]);
+      expect((await storage.load())?.channels).toEqual([{ id: -5n, pts: 9 }, channels[1], channels[2], { id: 77n, pts: 7 }]);
+      // Logout of a client: user, state and every channel in one call; DCs and keys stay.
+      await storage.update({ user: null, state: null, channels: [] });
+      const { user: _u, state: _s, ...rest } = session;
+      const loaded = await storage.load();
+      expect(loaded).toEqual(withKey9({ ...rest, channels: [] }));
+      expect(Object.keys(loaded ?? {}).sort()).toEqual(Object.keys({ ...rest, channels: [] }).sort());
+      await storage.saveUpdateState({ pts: 4, qts: 4, date: 4, seq: 4 });
+      expect((await storage.load())?.state).toEqual({ pts: 4, qts: 4, date: 4, seq: 4 });
+    });
+
+    test('state and channels need a stored snapshot: NotFoundError, nothing stored; with homeDcId + dcs they are part of the snapshot created', async (s) => {
+      const storage = await s.open();
+      await storage.authKeys.set(2, authKey(2));
+      await expectRejects(expect, 'update({ state }) before save', CODES.notFound, () => storage.update({ state: { pts: 1, qts: 1, date: 1, seq: 1 } }));
+      await expectRejects(expect, 'update({ channels: [] }) before save', CODES.notFound, () => storage.update({ channels: [] }));
+      await expectRejects(expect, 'update({ state: null, channels }) before save', CODES.notFound, () => storage.update({ state: null, channels: [{ id: 1n, pts: 1 }] }));
+      expect(await storage.load()).toBeNull();
+      const created = { homeDcId: 2, dcs: [{ id: 2, port: 443 }], state: { pts: 5, qts: 6, date: 7, seq: 8 }, channels: [{ id: 3n, pts: 4 }, { id: 1n, pts: 2 }] };
+      await storage.update(created);
+      expect(await storage.load()).toEqual({ version: 1, homeDcId: 2, dcs: [{ id: 2, port: 443, authKey: authKey(2) }], state: created.state, channels: created.channels });
+    });
+
     test('dcs replace every address entry; homeDcId moves with them', async (s) => {
       const storage = await s.open();
       await storage.save(minimalSession());

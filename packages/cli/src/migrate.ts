@@ -3,11 +3,11 @@
  * included), peers, kv entries and reference messages, from one backend to another.
  *
  * Idempotent: every write is a replace or an upsert keyed like the source, so a run
- * that was interrupted is finished by running it again. Reference messages have no
- * list operation in the contract; what is reachable is the latest reference of each
- * peer (`getByPeer`), which is what a client reads, so that is what is copied.
+ * that was interrupted is finished by running it again. Reference messages are copied
+ * in the order `refMessages.list` returns them (the order they were stored), one at a
+ * time, so the target's most recent reference of every peer is the source's.
  */
-import { MAX_PEER_PAGE, toMarkedId, type AuthKeyStore, type Peer, type PeerCache, type Storage } from '@mtstore/core';
+import { MAX_PEER_PAGE, toMarkedId, type AuthKeyStore, type Peer, type PeerCache, type RefMessageStore, type Storage } from '@mtstore/core';
 import { inParallel } from './batch.js';
 import { CliError, EXIT } from './exit.js';
 import { say, type Io } from './io.js';
@@ -19,9 +19,9 @@ export type RefMode = 'all' | 'min' | 'none';
 export interface MigrateOptions {
   /** Only these sessions (default: every name in the source). */
   names?: string[];
-  /** Peers per page and per upsert, 1-10000. Default 10000. */
+  /** Peers and references per page, peers per upsert, 1-10000. Default 10000. */
   batch?: number;
-  /** Whose reference messages to look up: every peer (default), min peers only, or none. */
+  /** Which reference messages to copy: every one (default), those of min peers only, or none. */
   refs?: RefMode;
 }
 
@@ -38,9 +38,6 @@ export interface MigrateReport {
   seconds: number;
 }
 
-/** DC ids probed for keys stored without a snapshot (the contract has no key listing). */
-const PROBED_DCS = [1, 2, 3, 4, 5];
-
 async function countPeers(peers: PeerCache, limit: number): Promise<number> {
   let count = 0;
   let cursor: string | null = null;
@@ -52,11 +49,56 @@ async function countPeers(peers: PeerCache, limit: number): Promise<number> {
   return count;
 }
 
-async function copyKeysWithoutSnapshot(from: AuthKeyStore, to: AuthKeyStore): Promise<void> {
-  for (const dc of PROBED_DCS) {
-    const key = await from.get(dc);
-    if (key !== null) await to.set(dc, key);
+/**
+ * The keys of a session without a snapshot, exactly: the target's keys are cleared,
+ * then every listed key is written. `authKeys` writes address main entries only; keys
+ * of a media-only entry exist only with a snapshot (`save` writes them), so one listed
+ * here is reported and left out.
+ */
+async function copyKeysWithoutSnapshot(from: AuthKeyStore, to: AuthKeyStore): Promise<{ keys: number; skipped: number }> {
+  const entries = await from.entries();
+  await to.clear();
+  let keys = 0;
+  let skipped = 0;
+  for (const entry of entries) {
+    const count = (entry.authKey === undefined ? 0 : 1) + entry.tempAuthKeys.length;
+    if (entry.mediaOnly) {
+      skipped += count;
+      continue;
+    }
+    if (entry.authKey !== undefined) await to.set(entry.dcId, entry.authKey);
+    for (const temp of entry.tempAuthKeys) await to.setTemp(entry.dcId, temp);
+    keys += count;
   }
+  return { keys, skipped };
+}
+
+/** Every reference in store order, stored into the target in that order (the next page read meanwhile). */
+async function copyRefs(from: RefMessageStore, to: RefMessageStore, limit: number, wanted: (peerId: bigint) => boolean): Promise<number> {
+  let copied = 0;
+  let pending = from.list({ limit });
+  for (;;) {
+    const page = await pending;
+    if (page.cursor !== null) pending = from.list({ cursor: page.cursor, limit });
+    // One at a time: the order of the stores is what makes each peer's most recent reference.
+    for (const ref of page.refs) {
+      if (!wanted(ref.peerId)) continue;
+      await to.store(ref.peerId, ref.chatId, ref.messageId);
+      copied += 1;
+    }
+    if (page.cursor === null) return copied;
+  }
+}
+
+async function countRefs(refs: RefMessageStore, limit: number): Promise<number> {
+  let count = 0;
+  let cursor: string | null = null;
+  do {
+    const page = await refs.list({ cursor, limit });
+    count += page.refs.length;
+    cursor = page.cursor;
+  } while (cursor !== null);
+  return count;
 }
 
 function markedIdOf(peer: Peer): bigint | null {
@@ -76,29 +118,26 @@ async function migrateOne(from: string, to: string, name: string, options: Requi
     const total = await countPeers(source.peers, options.batch);
 
     const session = await source.load();
+    let keysOnly: { keys: number; skipped: number } | undefined;
     if (session !== null) await dst.save(session);
-    else await copyKeysWithoutSnapshot(source.authKeys, dst.authKeys);
+    else keysOnly = await copyKeysWithoutSnapshot(source.authKeys, dst.authKeys);
 
     const bar = progress(io, name, total, 'peers');
     let copied = 0;
-    let refs = 0;
     let cursor: string | null = null;
+    // Marked ids of the source's min peers, for --refs min.
+    const minPeers = new Set<bigint>();
     // Read the next page while the current one is written.
     let pending = source.peers.list({ limit: options.batch });
     for (;;) {
       const page = await pending;
       if (page.cursor !== null) pending = source.peers.list({ cursor: page.cursor, limit: options.batch });
       if (page.peers.length > 0) await dst.peers.upsert(page.peers);
-      if (options.refs !== 'none') {
-        const wanted = options.refs === 'all' ? page.peers : page.peers.filter((p) => p.min === true);
-        await inParallel(wanted, 32, async (peer) => {
-          const marked = markedIdOf(peer);
-          if (marked === null) return;
-          const ref = await source.refMessages.getByPeer(marked);
-          if (ref === null) return;
-          await dst.refMessages.store(marked, ref.chatId, ref.messageId);
-          refs += 1;
-        });
+      if (options.refs === 'min') {
+        for (const peer of page.peers) {
+          const marked = peer.min === true ? markedIdOf(peer) : null;
+          if (marked !== null) minPeers.add(marked);
+        }
       }
       copied += page.peers.length;
       bar.advance(page.peers.length);
@@ -106,6 +145,8 @@ async function migrateOne(from: string, to: string, name: string, options: Requi
       if (cursor === null) break;
     }
     bar.finish();
+
+    const refs = options.refs === 'none' ? 0 : await copyRefs(source.refMessages, dst.refMessages, options.batch, (peerId) => options.refs === 'all' || minPeers.has(peerId));
 
     const entries = await source.kv.entries();
     await inParallel(entries, 16, (entry) => dst.kv.set(entry.key, entry.value));
@@ -121,9 +162,21 @@ async function migrateOne(from: string, to: string, name: string, options: Requi
     const targetKeys = new Set((await dst.kv.entries()).map((e) => e.key));
     const missing = entries.filter((e) => !targetKeys.has(e.key)).length;
     if (missing > 0) problems.push(`${missing} kv entries missing`);
+    if (refs > 0) {
+      const landedRefs = await countRefs(dst.refMessages, options.batch);
+      if (landedRefs < refs) problems.push(`${landedRefs} reference messages in the target, ${refs} copied`);
+    }
+    if (keysOnly !== undefined) {
+      const landedKeys = (await dst.authKeys.entries()).reduce((n, e) => n + (e.authKey === undefined ? 0 : 1) + e.tempAuthKeys.length, 0);
+      if (landedKeys !== keysOnly.keys) problems.push(`${landedKeys} auth keys in the target, ${keysOnly.keys} in the source`);
+    }
     if (problems.length > 0) throw new CliError(EXIT.VERIFY, `Verification of "${name}" failed: ${problems.join('; ')}. Run the same migrate again to finish it.`);
     const extra = landed > copied ? ` (the target has ${landed - copied} more peers it already held)` : '';
-    say(io, `${name}: ${session !== null ? 'snapshot, ' : ''}${copied} peers, ${entries.length} kv entries, ${refs} reference messages — verified${extra}.`);
+    const keys = keysOnly === undefined ? '' : `${keysOnly.keys} auth keys (no snapshot), `;
+    say(io, `${name}: ${session !== null ? 'snapshot, ' : ''}${keys}${copied} peers, ${entries.length} kv entries, ${refs} reference messages — verified${extra}.`);
+    if (keysOnly !== undefined && keysOnly.skipped > 0) {
+      say(io, `${name}: ${keysOnly.skipped} keys of media-only DC entries were not copied: without a snapshot they cannot be written (authKeys writes main entries; save() writes media-only ones).`);
+    }
     return { name, snapshot: session !== null, peers: copied, kv: entries.length, refMessages: refs };
   } finally {
     await source.close();

@@ -118,6 +118,81 @@ describe('migrate', () => {
     await copy.close();
   });
 
+  it('copies every reference message in store order, several per peer, so each peer keeps its most recent one; --refs min only min peers’', async () => {
+    const src = 'shared://r1';
+    const a = await openStorage(src, { name: 'a' });
+    const peers = makePeers(30); // every tenth is min: ids 1, 11, 21
+    await a.peers.upsert(peers);
+    const peerIds = [1n, 2n, 11n, 12n, toMarkedId('channel', 5n), 999_999n]; // the last two are not in the peer cache
+    for (let i = 0; i < 300; i++) await a.refMessages.store(peerIds[(i * 7) % peerIds.length]!, -1000n - BigInt(i % 4), 1 + (i % 37));
+    await a.refMessages.delete(-1001n, [2, 3, 5]);
+    await a.refMessages.store(1n, -1000n, 1); // stored again: now the most recent of peer 1
+    const all = async (storage: typeof a) => {
+      const refs = [];
+      let cursor: string | null = null;
+      do {
+        const page = await storage.refMessages.list({ cursor, limit: 10_000 });
+        refs.push(...page.refs);
+        cursor = page.cursor;
+      } while (cursor !== null);
+      return refs;
+    };
+    const source = await all(a);
+    expect(source.length).toBeGreaterThan(100);
+    expect(new Set(source.map((r) => r.peerId)).size).toBe(peerIds.length);
+
+    const report = await migrate(src, 'shared://r2', { batch: 7 }, captureIo());
+    expect(report.sessions[0]!.refMessages).toBe(source.length);
+    const copy = await openStorage('shared://r2', { name: 'a' });
+    expect(await all(copy)).toEqual(source);
+    // Exactly, also below the most recent: delete each peer's newest on both sides, twice.
+    for (let round = 0; round < 2; round++) {
+      for (const peer of peerIds) {
+        const latest = await a.refMessages.getByPeer(peer);
+        expect(await copy.refMessages.getByPeer(peer), `peer ${peer}, round ${round}`).toEqual(latest);
+        if (latest === null) continue;
+        await a.refMessages.delete(latest.chatId, [latest.messageId]);
+        await copy.refMessages.delete(latest.chatId, [latest.messageId]);
+      }
+    }
+    await copy.close();
+
+    const onlyMin = await migrate(src, 'shared://r3', { refs: 'min' }, captureIo());
+    const minCopy = await openStorage('shared://r3', { name: 'a' });
+    const minRefs = await all(minCopy);
+    const expected = (await all(a)).filter((r) => r.peerId === 1n || r.peerId === 11n);
+    expect(minRefs).toEqual(expected);
+    expect(onlyMin.sessions[0]!.refMessages).toBe(expected.length);
+    const none = await migrate(src, 'shared://r4', { refs: 'none' }, captureIo());
+    expect(none.sessions[0]!.refMessages).toBe(0);
+    await minCopy.close();
+    await a.close();
+  });
+
+  it('copies the keys of a session without a snapshot, whatever their DCs, and only them', async () => {
+    const src = 'shared://k1';
+    const key = (seed: number) => Uint8Array.from({ length: 256 }, (_, i) => (i * seed + 7) & 0xff);
+    const a = await openStorage(src, { name: 'keys-only' });
+    await a.authKeys.set(2, key(1));
+    await a.authKeys.setTemp(2, { index: 3, key: key(2), expiresAt: 1_900_000_000 });
+    await a.authKeys.set(203, key(3)); // a CDN DC: probing DCs 1-5 missed it
+    await a.authKeys.setTemp(1000, { index: 0, key: key(4), expiresAt: 0 });
+    const target = await openStorage('shared://k2', { name: 'keys-only' });
+    await target.authKeys.set(9, key(9)); // not in the source: gone after the migration
+    const io = captureIo();
+    const report = await migrate(src, 'shared://k2', {}, io);
+    expect(report.sessions).toEqual([{ name: 'keys-only', snapshot: false, peers: 0, kv: 0, refMessages: 0 }]);
+    expect(io.err()).toContain('keys-only: 4 auth keys (no snapshot), 0 peers');
+    expect(await target.load()).toBeNull();
+    expect(await target.authKeys.entries()).toEqual(await a.authKeys.entries());
+    expect(Uint8Array.from((await target.authKeys.get(203))!)).toEqual(key(3));
+    const temp = await target.authKeys.getTemp(1000, 0);
+    expect({ ...temp, key: Uint8Array.from(temp!.key) }).toEqual({ index: 0, key: key(4), expiresAt: 0 });
+    expect(await target.authKeys.get(9)).toBeNull();
+    await a.close();
+    await target.close();
+  });
+
   it('finishes an interrupted run when run again', async () => {
     const src = 'shared://i1';
     const a = await openStorage(src, { name: 'a' });

@@ -13,6 +13,7 @@ import {
   toStorageError,
 } from './errors.js';
 import type {
+  AuthKeyEntry,
   AuthKeyStore,
   ChannelState,
   ExpiredSession,
@@ -20,6 +21,7 @@ import type {
   KeyValueStore,
   Peer,
   PeerCache,
+  RefMessageEntry,
   RefMessageStore,
   Session,
   DataCenter,
@@ -513,13 +515,25 @@ export abstract class BaseStorage extends Closable implements Storage {
 
   #authKeys(): AuthKeyStore {
     const repo = (): AuthKeyRepository => this.authKeyRepository;
-    const checkKey = (stored: Uint8Array | null, dcId: number, what: string, slot: number): AuthKeyBytes | null => {
+    const checkKey = (stored: Uint8Array | null, dcId: number, what: string, slot: number, mediaOnly = false): AuthKeyBytes | null => {
       if (stored === null) return null;
-      const key = stored instanceof Uint8Array && stored.length !== AUTH_KEY_LENGTH ? this.#openKey(stored, dcId, false, slot) : stored;
+      const key = stored instanceof Uint8Array && stored.length !== AUTH_KEY_LENGTH ? this.#openKey(stored, dcId, mediaOnly, slot) : stored;
       if (!(key instanceof Uint8Array) || key.length !== AUTH_KEY_LENGTH) {
         throw new CorruptDataError(`${this.storedLabel}: stored ${what} for DC ${dcId} is ${key instanceof Uint8Array ? `${key.length} bytes` : typeof key}, expected ${AUTH_KEY_LENGTH} bytes`);
       }
       return authKeyBytes(key);
+    };
+    /** A temp key of `entries()`: index and expiry checked, the key opened and checked like getTemp's. */
+    const checkTemp = (temp: TempAuthKey, dcId: number, mediaOnly: boolean): TempAuthKey => {
+      const what = mediaOnly ? ' (media-only entry)' : '';
+      try {
+        assertTempKeyIndex(temp.index, 'index');
+        assertEpochSeconds(temp.expiresAt, 'expiresAt');
+      } catch {
+        throw new CorruptDataError(`${this.storedLabel}: stored temp auth key ${describeValue(temp.index)}${what} for DC ${dcId} has no valid index or expiresAt`);
+      }
+      const key = checkKey(temp.key, dcId, `temp auth key ${temp.index}${what}`, temp.index, mediaOnly) as AuthKeyBytes;
+      return { index: temp.index, key, expiresAt: temp.expiresAt };
     };
     return {
       // get and set are written out (no #run closures): a client reads and writes keys on every connect.
@@ -593,6 +607,21 @@ export abstract class BaseStorage extends Closable implements Storage {
           () => repo().setTemp(dcId, index, null),
         ),
       deleteByDc: (dcId) => this.#run('authKeys.deleteByDc', () => assertDcId(dcId, 'dcId'), () => repo().deleteByDc(dcId)),
+      entries: () =>
+        this.#run('authKeys.entries', undefined, async () =>
+          (await repo().entries()).map((stored): AuthKeyEntry => {
+            const { dcId, mediaOnly } = stored;
+            if (!isDcId(dcId) || typeof mediaOnly !== 'boolean' || !Array.isArray(stored.tempAuthKeys)) {
+              throw new CorruptDataError(`${this.storedLabel}: a stored auth key entry does not decode (DC ${describeValue(dcId)})`);
+            }
+            const entry: AuthKeyEntry = { dcId, mediaOnly, tempAuthKeys: stored.tempAuthKeys.map((temp) => checkTemp(temp, dcId, mediaOnly)) };
+            if (stored.authKey !== undefined) {
+              entry.authKey = checkKey(stored.authKey, dcId, `auth key${mediaOnly ? ' (media-only entry)' : ''}`, PERMANENT_SLOT, mediaOnly) as AuthKeyBytes;
+            }
+            return entry;
+          }),
+        ),
+      clear: () => this.#run('authKeys.clear', undefined, () => repo().clear()),
     };
   }
 
@@ -683,6 +712,19 @@ export abstract class BaseStorage extends Closable implements Storage {
       },
       deleteByPeer: (peerId) => this.#run('refMessages.deleteByPeer', () => assertInt64(peerId, 'peerId'), () => repo().deleteByPeer(peerId)),
       clear: () => this.#run('refMessages.clear', undefined, () => repo().clear()),
+      list: (options = {}) => {
+        let page: PageOptions | undefined;
+        return this.#run(
+          'refMessages.list',
+          () => (page = pageOptions(options)),
+          async () => {
+            const { cursor, limit } = page as PageOptions;
+            const result = await repo().list(cursor, limit);
+            for (const ref of result.refs) checkStoredRef(ref, this.storedLabel);
+            return result;
+          },
+        );
+      },
     };
   }
 
@@ -770,27 +812,15 @@ export abstract class BaseStorage extends Closable implements Storage {
         return found(peer, true);
       },
       list: (options = {}) => {
-        let cursor: string | null = null;
-        let limit = DEFAULT_PEER_PAGE;
+        let page: PageOptions | undefined;
         return this.#run(
           'peers.list',
-          () => {
-            if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`options must be an object, got ${describeValue(options)}`);
-            if (options.cursor !== undefined && options.cursor !== null) {
-              if (typeof options.cursor !== 'string' || options.cursor.length === 0 || options.cursor.length > 1024) {
-                throw new InvalidArgumentError(`options.cursor must be a cursor from a previous page, got ${describeValue(options.cursor)}`);
-              }
-              cursor = options.cursor;
-            }
-            if (options.limit !== undefined) {
-              assertPageLimit(options.limit, 'options.limit');
-              limit = options.limit;
-            }
-          },
+          () => (page = pageOptions(options)),
           async () => {
-            const page = await repo().list(cursor, limit);
-            for (const peer of page.peers) checkStoredPeer(peer, peerLabel);
-            return page;
+            const { cursor, limit } = page as PageOptions;
+            const result = await repo().list(cursor, limit);
+            for (const peer of result.peers) checkStoredPeer(peer, peerLabel);
+            return result;
           },
         );
       },
@@ -799,7 +829,36 @@ export abstract class BaseStorage extends Closable implements Storage {
   }
 }
 
-const DEFAULT_PEER_PAGE = 1000;
+const DEFAULT_PAGE = 1000;
+
+interface PageOptions {
+  cursor: string | null;
+  limit: number;
+}
+
+/** The options of `peers.list` and `refMessages.list`: an opaque cursor and a page size. */
+function pageOptions(options: unknown): PageOptions {
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`options must be an object, got ${describeValue(options)}`);
+  const { cursor, limit } = options as { cursor?: unknown; limit?: unknown };
+  const page: PageOptions = { cursor: null, limit: DEFAULT_PAGE };
+  if (cursor !== undefined && cursor !== null) {
+    if (typeof cursor !== 'string' || cursor.length === 0 || cursor.length > 1024) {
+      throw new InvalidArgumentError(`options.cursor must be a cursor from a previous page, got ${describeValue(cursor)}`);
+    }
+    page.cursor = cursor;
+  }
+  if (limit !== undefined) {
+    assertPageLimit(limit, 'options.limit');
+    page.limit = limit;
+  }
+  return page;
+}
+
+function checkStoredRef(ref: RefMessageEntry, label: string): void {
+  if (!isInt64(ref.peerId) || !isInt64(ref.chatId) || !Number.isInteger(ref.messageId) || ref.messageId < 1 || ref.messageId > 2 ** 31 - 1) {
+    throw new CorruptDataError(`${label}: a stored reference message does not decode (peer ${describeValue(ref.peerId)})`);
+  }
+}
 /** The patterns of assertUsername / assertPhone, for the inline checks of the lookups. */
 const USERNAME_PATTERN = /^[A-Za-z0-9_]{1,64}$/;
 const PHONE_PATTERN = /^[0-9]{1,20}$/;
@@ -812,6 +871,7 @@ const WRITES: ReadonlySet<string> = new Set([
   'authKeys.setTemp',
   'authKeys.deleteTemp',
   'authKeys.deleteByDc',
+  'authKeys.clear',
   'kv.delete',
   'kv.clear',
   'refMessages.store',

@@ -77,6 +77,10 @@ export function copySessionUpdate(patch: SessionUpdate): SessionUpdate {
   if (patch.apiId !== undefined) copy.apiId = patch.apiId;
   if (patch.user !== undefined) copy.user = patch.user === null ? null : copySelfUser(patch.user);
   if (patch.takeoutId !== undefined) copy.takeoutId = patch.takeoutId;
+  if (patch.state !== undefined) {
+    copy.state = patch.state === null ? null : { pts: patch.state.pts, qts: patch.state.qts, date: patch.state.date, seq: patch.state.seq };
+  }
+  if (patch.channels !== undefined) copy.channels = patch.channels.map((c) => ({ id: c.id, pts: c.pts }));
   return copy;
 }
 

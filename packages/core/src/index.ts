@@ -1,4 +1,5 @@
 export type {
+  AuthKeyEntry,
   AuthKeyStore,
   ChannelState,
   DataCenter,
@@ -15,6 +16,9 @@ export type {
   PeerPage,
   PeerType,
   RefMessage,
+  RefMessageEntry,
+  RefMessageListOptions,
+  RefMessagePage,
   RefMessageStore,
   SelfUser,
   Session,

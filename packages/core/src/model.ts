@@ -140,6 +140,24 @@ export interface AuthKeyStore {
   deleteTemp(dcId: number, index: number): Promise<void>;
   /** Removes every key (permanent and temporary, main and media-only entries) of DC `dcId`. */
   deleteByDc(dcId: number): Promise<void>;
+  /**
+   * Every key of the session, with or without a snapshot: one entry per DC entry that
+   * holds a key, ordered by DC id, the main entry before the media-only one.
+   */
+  entries(): Promise<AuthKeyEntry[]>;
+  /** Removes every key of the session (mtcute's `authKeys.deleteAll()`), and nothing else. */
+  clear(): Promise<void>;
+}
+
+/** The keys of one DC entry, as `AuthKeyStore.entries` lists them. */
+export interface AuthKeyEntry {
+  dcId: number;
+  /** The media-only entry of the DC id (its keys are written by `save`). */
+  mediaOnly: boolean;
+  /** The permanent key, 256 bytes. */
+  authKey?: Uint8Array;
+  /** Temporary keys, ordered by index; [] when none. */
+  tempAuthKeys: TempAuthKey[];
 }
 
 export interface KeyValueEntry {
@@ -177,6 +195,26 @@ export interface RefMessage {
   messageId: number;
 }
 
+/** One reference of `RefMessageStore.list`: `peerId` was seen in message `messageId` of chat `chatId`. */
+export interface RefMessageEntry {
+  peerId: bigint;
+  chatId: bigint;
+  messageId: number;
+}
+
+/** One page of `RefMessageStore.list`: pass `cursor` back for the next page; null means done. */
+export interface RefMessagePage {
+  refs: RefMessageEntry[];
+  cursor: string | null;
+}
+
+export interface RefMessageListOptions {
+  /** From the previous page; absent for the first. */
+  cursor?: string | null;
+  /** References per page, 1-10000. Default 1000. */
+  limit?: number;
+}
+
 /**
  * Reference messages (mtcute's `refMessages`): for a min peer, a message where it was
  * seen, so the client can reach it through `inputPeerUserFromMessage`. Peer and chat
@@ -191,6 +229,13 @@ export interface RefMessageStore {
   delete(chatId: bigint, messageIds: readonly number[]): Promise<void>;
   deleteByPeer(peerId: bigint): Promise<void>;
   clear(): Promise<void>;
+  /**
+   * Every reference of the session, a page at a time, oldest first (in the order they
+   * were stored; storing one again moves it last), so storing them again in this order
+   * reproduces which one is the most recent of each peer. Without concurrent writes
+   * each is returned exactly once.
+   */
+  list(options?: RefMessageListOptions): Promise<RefMessagePage>;
 }
 
 /**
@@ -205,6 +250,10 @@ export interface SessionUpdate {
   apiId?: number | null;
   user?: SelfUser | null;
   takeoutId?: bigint | null;
+  /** The update state; null removes it. Needs a stored snapshot, like every field but homeDcId + dcs. */
+  state?: UpdateState | null;
+  /** Replaces every channel's pts (in this order); [] removes them all. */
+  channels?: ChannelState[];
 }
 
 /** Who holds a lease: shown to the next process that wants the session. */

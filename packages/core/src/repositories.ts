@@ -8,7 +8,7 @@
  * kv entries, peers and reference messages belong to the name (mtcute writes keys
  * before it first saves anything). `Storage.delete()` removes all of them.
  */
-import type { KeyValueEntry, Peer, PeerPage, PeerType, RefMessage, TempAuthKey } from './model.js';
+import type { AuthKeyEntry, KeyValueEntry, Peer, PeerPage, PeerType, RefMessage, RefMessagePage, TempAuthKey } from './model.js';
 
 /** Keys address the main (not media-only) entry of a DC id. Every write is durable on resolve. */
 export interface AuthKeyRepository {
@@ -20,6 +20,13 @@ export interface AuthKeyRepository {
   setTemp(dcId: number, index: number, temp: TempAuthKey | null): Promise<void>;
   /** Every key of the DC id: permanent and temporary, main and media-only entries. */
   deleteByDc(dcId: number): Promise<void>;
+  /**
+   * Every entry holding a key (main or media-only, with or without a snapshot), by DC
+   * id, main before media-only; temp keys by index. Entries without keys are left out.
+   */
+  entries(): Promise<AuthKeyEntry[]>;
+  /** Every key of the session, and nothing else. */
+  clear(): Promise<void>;
 }
 
 export interface KeyValueRepository {
@@ -63,6 +70,11 @@ export interface RefMessageRepository {
   delete(chatId: bigint, messageIds: readonly number[]): Promise<void>;
   deleteByPeer(peerId: bigint): Promise<void>;
   clear(): Promise<void>;
+  /**
+   * Oldest first, in store order (a reference stored again counts as stored then).
+   * `cursor` is null for the first page or one this repository returned; `limit` is 1..10000.
+   */
+  list(cursor: string | null, limit: number): Promise<RefMessagePage>;
 }
 
 /** A lease as an adapter stores it; `owner` is the JSON text core gives it. */

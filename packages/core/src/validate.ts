@@ -375,7 +375,7 @@ function assertDcs(dcs: unknown, homeDcId: unknown, label: string): asserts dcs 
   if (!hasHome) fail(`${label}.homeDcId`, `the id of one of ${label}.dcs`, homeDcId);
 }
 
-const UPDATE_FIELDS: ReadonlySet<string> = new Set(['homeDcId', 'dcs', 'apiId', 'user', 'takeoutId']);
+const UPDATE_FIELDS: ReadonlySet<string> = new Set(['homeDcId', 'dcs', 'apiId', 'user', 'takeoutId', 'state', 'channels']);
 
 /**
  * A `Storage.update` patch: at least one known field; `homeDcId` and `dcs` together,
@@ -400,6 +400,8 @@ export function assertSessionUpdate(value: unknown, label = 'patch'): asserts va
   if (value.apiId !== undefined && value.apiId !== null) assertIntegerIn(value.apiId, `${label}.apiId`, 1, INT32_MAX);
   if (value.user !== undefined && value.user !== null) assertSelfUser(value.user, `${label}.user`);
   if (value.takeoutId !== undefined && value.takeoutId !== null) assertInt64(value.takeoutId, `${label}.takeoutId`);
+  if (value.state !== undefined && value.state !== null) assertUpdateState(value.state, `${label}.state`);
+  if (value.channels !== undefined) assertChannels(value.channels, `${label}.channels`);
 }
 
 export function assertPeer(value: unknown, label: string): asserts value is Peer {

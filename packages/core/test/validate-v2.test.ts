@@ -49,12 +49,17 @@ describe('contract v2 validation', () => {
     expect(() => assertSession({ ...base(), user: { ...user, premium: 'no' } as never })).toThrow(InvalidArgumentError);
   });
 
-  it('update patches: known fields only, homeDcId with dcs, no keys in dcs', () => {
+  it('update patches: known fields only, homeDcId with dcs, no keys in dcs, state and channels checked', () => {
     expect(() => assertSessionUpdate({ user: null })).not.toThrow();
     expect(() => assertSessionUpdate({ homeDcId: 2, dcs: [{ id: 2, port: 443 }] })).not.toThrow();
     expect(message(() => assertSessionUpdate({}))).toBe('patch must be a patch with at least one field, got an object');
     expect(message(() => assertSessionUpdate({ homeDcId: 2 }))).toBe('patch.dcs must be given together with homeDcId and dcs, got undefined');
-    expect(message(() => assertSessionUpdate({ channels: [] } as never))).toBe("patch.channels must be absent (not a field update() can change), got an array of 0");
+    expect(message(() => assertSessionUpdate({ peers: [] } as never))).toBe('patch.peers must be absent (not a field update() can change), got an array of 0');
+    expect(() => assertSessionUpdate({ state: null, channels: [] })).not.toThrow();
+    expect(() => assertSessionUpdate({ state: { pts: 1, qts: 2, date: 3, seq: 4 }, channels: [{ id: -1n, pts: 5 }] })).not.toThrow();
+    expect(message(() => assertSessionUpdate({ state: { pts: 1, qts: 2, date: Date.now(), seq: 4 } }))).toMatch(/^patch\.state\.date must be/);
+    expect(message(() => assertSessionUpdate({ channels: null as never }))).toBe('patch.channels must be an array, got null');
+    expect(message(() => assertSessionUpdate({ channels: [{ id: 1n, pts: 1 }, { id: 1n, pts: 2 }] }))).toBe('patch.channels[1].id must be unique in the list, got 1n');
     expect(message(() => assertSessionUpdate({ homeDcId: 2, dcs: [{ id: 2, port: 443, authKey: new Uint8Array(256) }] }))).toBe(
       'patch.dcs[0] must be an address without keys (write keys through authKeys), got string "keys"',
     );

@@ -117,6 +117,9 @@ export class MemoryStorage extends BaseStorage {
     else if (patch.user !== undefined) snapshot.user = patch.user;
     if (patch.takeoutId === null) delete snapshot.takeoutId;
     else if (patch.takeoutId !== undefined) snapshot.takeoutId = patch.takeoutId;
+    if (patch.state === null) delete snapshot.state;
+    else if (patch.state !== undefined) snapshot.state = patch.state;
+    if (patch.channels !== undefined) snapshot.channels = patch.channels;
     return true;
   }
 

@@ -1,4 +1,4 @@
-import type { AuthKeyRepository, TempAuthKey } from '@mtstore/core';
+import type { AuthKeyEntry, AuthKeyRepository, TempAuthKey } from '@mtstore/core';
 import { entryKeyId, type MemoryStore } from './store.js';
 
 /** Auth keys of one session: a map per DC entry, so a key write touches nothing else. */
@@ -48,5 +48,26 @@ export class MemoryAuthKeys implements AuthKeyRepository {
     const keys = this.store.clients.get(this.name)?.keys;
     keys?.delete(entryKeyId(dcId, false));
     keys?.delete(entryKeyId(dcId, true));
+  }
+
+  async entries(): Promise<AuthKeyEntry[]> {
+    const keys = this.store.clients.get(this.name)?.keys;
+    const entries: AuthKeyEntry[] = [];
+    for (const [id, stored] of keys ?? []) {
+      if (stored.key === undefined && stored.temps.size === 0) continue;
+      const [dcId, media] = id.split(':');
+      const entry: AuthKeyEntry = {
+        dcId: Number(dcId),
+        mediaOnly: media === '1',
+        tempAuthKeys: [...stored.temps.values()].sort((a, b) => a.index - b.index).map((t) => ({ index: t.index, key: Uint8Array.from(t.key), expiresAt: t.expiresAt })),
+      };
+      if (stored.key !== undefined) entry.authKey = Uint8Array.from(stored.key);
+      entries.push(entry);
+    }
+    return entries.sort((a, b) => a.dcId - b.dcId || Number(a.mediaOnly) - Number(b.mediaOnly));
+  }
+
+  async clear(): Promise<void> {
+    this.store.clients.get(this.name)?.keys.clear();
   }
 }

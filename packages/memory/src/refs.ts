@@ -1,11 +1,15 @@
-import type { RefMessage, RefMessageRepository } from '@mtstore/core';
+import type { RefMessage, RefMessagePage, RefMessageRepository } from '@mtstore/core';
 import type { MemoryStore, RefTable } from './store.js';
 
 function messageKey(chatId: bigint, messageId: number): string {
   return `${chatId}:${messageId}`;
 }
 
-/** Reference messages of one session, indexed by peer and by message. */
+/**
+ * Reference messages of one session, indexed by peer and by message, and in store
+ * order by a per-session sequence (`list`): storing a reference again gives it the
+ * next number, so it moves last both for its peer and in the listing.
+ */
 export class MemoryRefMessages implements RefMessageRepository {
   constructor(
     private readonly backend: MemoryStore,
@@ -22,8 +26,12 @@ export class MemoryRefMessages implements RefMessageRepository {
     let refs = table.byPeer.get(peerId);
     if (refs === undefined) table.byPeer.set(peerId, (refs = new Map()));
     // Delete first so the reference moves to the end: Map order is recency.
+    const previous = refs.get(key);
+    if (previous !== undefined) table.bySeq.delete(previous.seq);
     refs.delete(key);
-    refs.set(key, { chatId, messageId });
+    const ref = { chatId, messageId, seq: ++table.seq };
+    refs.set(key, ref);
+    table.bySeq.set(ref.seq, { peerId, ref });
     let peers = table.byMessage.get(key);
     if (peers === undefined) table.byMessage.set(key, (peers = new Set()));
     peers.add(peerId);
@@ -44,6 +52,8 @@ export class MemoryRefMessages implements RefMessageRepository {
       const key = messageKey(chatId, messageId);
       for (const peerId of table.byMessage.get(key) ?? []) {
         const refs = table.byPeer.get(peerId);
+        const ref = refs?.get(key);
+        if (ref !== undefined) table.bySeq.delete(ref.seq);
         refs?.delete(key);
         if (refs?.size === 0) table.byPeer.delete(peerId);
       }
@@ -55,7 +65,8 @@ export class MemoryRefMessages implements RefMessageRepository {
     const table = this.#table();
     const refs = table?.byPeer.get(peerId);
     if (table === undefined || refs === undefined) return;
-    for (const key of refs.keys()) {
+    for (const [key, ref] of refs) {
+      table.bySeq.delete(ref.seq);
       const peers = table.byMessage.get(key);
       peers?.delete(peerId);
       if (peers?.size === 0) table.byMessage.delete(key);
@@ -67,5 +78,23 @@ export class MemoryRefMessages implements RefMessageRepository {
     const table = this.#table();
     table?.byPeer.clear();
     table?.byMessage.clear();
+    table?.bySeq.clear();
+  }
+
+  /** The cursor is the seq of the last reference of the previous page. */
+  async list(cursor: string | null, limit: number): Promise<RefMessagePage> {
+    const after = cursor === null ? 0 : Number(cursor);
+    const bySeq = this.#table()?.bySeq;
+    if (!Number.isSafeInteger(after) || after < 0 || bySeq === undefined) return { refs: [], cursor: null };
+    const refs: RefMessagePage['refs'] = [];
+    let last = after;
+    for (const [seq, { peerId, ref }] of bySeq) {
+      if (seq <= after) continue;
+      // One more than the page: a next page exists.
+      if (refs.length === limit) return { refs, cursor: String(last) };
+      refs.push({ peerId, chatId: ref.chatId, messageId: ref.messageId });
+      last = seq;
+    }
+    return { refs, cursor: null };
   }
 }

@@ -53,12 +53,21 @@ export interface EntryKeys {
   temps: Map<number, TempAuthKey>;
 }
 
+/** A stored reference with its place in the session's store order. */
+export interface StoredRef extends RefMessage {
+  readonly seq: number;
+}
+
 /** Reference messages of one session. */
 export interface RefTable {
   /** peerId → `chatId:messageId` → reference; Map order is recency (re-stored moves last). */
-  readonly byPeer: Map<bigint, Map<string, RefMessage>>;
+  readonly byPeer: Map<bigint, Map<string, StoredRef>>;
   /** `chatId:messageId` → peers referenced by that message. */
   readonly byMessage: Map<string, Set<bigint>>;
+  /** seq → `peerId` of every reference, in store order (Map order; seq only grows). */
+  readonly bySeq: Map<number, { peerId: bigint; ref: StoredRef }>;
+  /** The last seq handed out: the per-session store sequence. */
+  seq: number;
 }
 
 export interface ClientEntry {
@@ -77,7 +86,7 @@ export function newClientEntry(): ClientEntry {
     keys: new Map(),
     kv: new Map(),
     peers: { byId: { user: new Map(), chat: new Map(), channel: new Map() }, byUsername: new Map(), byPhone: new Map() },
-    refs: { byPeer: new Map(), byMessage: new Map() },
+    refs: { byPeer: new Map(), byMessage: new Map(), bySeq: new Map(), seq: 0 },
   };
 }
 

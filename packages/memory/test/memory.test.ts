@@ -1,6 +1,6 @@
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { InvalidArgumentError } from '@mtstore/core';
+import { AuthKeyBytes, CorruptDataError, InvalidArgumentError } from '@mtstore/core';
 import { fullSession } from '@mtstore/conformance';
 import { MemorySessionStorage, MemoryStorage, MemoryStore } from '../src/index.js';
 
@@ -26,5 +26,27 @@ describe('memory adapter', () => {
     const storage = new MemoryStorage({ name: 'bot' });
     await storage.save(fullSession(1));
     expect(inspect(storage)).toBe('MemoryStorage { name: "bot", closed: false }');
+  });
+
+  it('authKeys.entries: a truncated stored key is CorruptDataError naming the session and entry, never the bytes; good keys come back as AuthKeyBytes', async () => {
+    const store = new MemoryStore();
+    const storage = new MemoryStorage({ store, name: 'bot' });
+    const key = Uint8Array.from({ length: 256 }, (_, i) => (i * 37 + 11) & 0xff);
+    await storage.authKeys.set(2, key);
+    const [entry] = await storage.authKeys.entries();
+    expect(entry?.authKey).toBeInstanceOf(AuthKeyBytes);
+    store.clients.get('bot')?.keys.set('4:1', { key: key.subarray(0, 200), temps: new Map() });
+    const error = await storage.authKeys.entries().catch((e: unknown) => e as Error);
+    expect(error).toBeInstanceOf(CorruptDataError);
+    expect((error as Error).message).toBe('session "bot": stored auth key (media-only entry) for DC 4 is 200 bytes, expected 256 bytes');
+  });
+
+  it('refMessages.list: the cursor is the store sequence, so a page survives deletes before it', async () => {
+    const storage = new MemoryStorage();
+    for (let m = 1; m <= 5; m++) await storage.refMessages.store(1n, -100n, m);
+    const first = await storage.refMessages.list({ limit: 2 });
+    await storage.refMessages.delete(-100n, [1, 2, 3]);
+    expect(await storage.refMessages.list({ cursor: first.cursor })).toEqual({ refs: [{ peerId: 1n, chatId: -100n, messageId: 4 }, { peerId: 1n, chatId: -100n, messageId: 5 }], cursor: null });
+    await expect(storage.refMessages.list({ cursor: 'x' })).resolves.toEqual({ refs: [], cursor: null });
   });
 });

@@ -8,7 +8,7 @@ import {
   type SessionUpdate,
   type UpdateState,
 } from '@mtstore/core';
-import { decodeSession, encodeDataCenter, encodeSession, encodeUser, READ, updateStateOperators } from './codec.js';
+import { decodeSession, encodeChannels, encodeDataCenter, encodeSession, encodeUser, READ, updateStateOperators } from './codec.js';
 import { openConnection, type Connection, type MongoConnectionOptions } from './connection.js';
 import { guarded, upsertRetry, type Context, type Scope } from './context.js';
 import { MongoAuthKeys } from './keys.js';
@@ -137,6 +137,10 @@ export class MongoStorage extends BaseStorage {
     else if (patch.user !== undefined) $set.user = encodeUser(patch.user);
     if (patch.takeoutId === null) $unset.takeoutId = '';
     else if (patch.takeoutId !== undefined) $set.takeoutId = patch.takeoutId;
+    if (patch.state === null) $unset.state = '';
+    else if (patch.state !== undefined) $set.state = { pts: patch.state.pts, qts: patch.state.qts, date: patch.state.date, seq: patch.state.seq };
+    // The whole sub-document: channels not in the patch go.
+    if (patch.channels !== undefined) $set.channels = encodeChannels(patch.channels);
     const update: Record<string, Record<string, unknown>> = {};
     if (Object.keys($set).length > 0) update.$set = $set;
     if (Object.keys($unset).length > 0) update.$unset = $unset;

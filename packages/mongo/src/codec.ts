@@ -9,6 +9,7 @@ import { Binary, type FindOptions } from 'mongodb';
 import {
   CorruptDataError,
   int64FromStorage,
+  type AuthKeyEntry,
   type ChannelState,
   type DataCenter,
   type Peer,
@@ -135,9 +136,15 @@ export function encodeUser(user: SelfUser): NonNullable<SessionDocument['user']>
 }
 
 /** The whole per-name document `save` replaces: the snapshot and every key of it. */
-export function encodeSession(name: string, session: Session): SessionDocument {
+/** The `channels` sub-document: one field per channel, `order` keeping the list order. */
+export function encodeChannels(list: readonly ChannelState[]): Record<string, ChannelDocument> {
   const channels: Record<string, ChannelDocument> = {};
-  session.channels.forEach((c, order) => (channels[channelKey(c.id)] = { id: c.id, pts: c.pts, order }));
+  list.forEach((c, order) => (channels[channelKey(c.id)] = { id: c.id, pts: c.pts, order }));
+  return channels;
+}
+
+export function encodeSession(name: string, session: Session): SessionDocument {
+  const channels = encodeChannels(session.channels);
   const doc: SessionDocument = { _id: name, homeDcId: session.homeDcId, dcs: session.dcs.map(encodeDataCenter), channels };
   if (session.apiId !== undefined) doc.apiId = session.apiId;
   if (session.user !== undefined) doc.user = encodeUser(session.user);
@@ -236,6 +243,29 @@ export function decodeUser(value: unknown, where: string): SelfUser {
   if (value.usernames !== undefined) user.usernames = Array.isArray(value.usernames) ? [...(value.usernames as string[])] : (value.usernames as string[]);
   if (value.premium !== undefined) user.premium = value.premium as boolean;
   return user;
+}
+
+/**
+ * The `keys` field of a per-name document → every entry holding a key, by DC id, main
+ * before media-only, temp keys by index. Values are validated by the caller.
+ */
+export function decodeKeyEntries(keys: unknown, where: string): AuthKeyEntry[] {
+  if (keys === undefined) return [];
+  if (!isRecord(keys)) throw new CorruptDataError(`${where}: keys is not a document`);
+  const entries: AuthKeyEntry[] = [];
+  for (const [field, byDc] of Object.entries(keys)) {
+    const id = Number(field.slice(2));
+    if (!/^dc\d+$/.test(field) || !Number.isSafeInteger(id)) throw new CorruptDataError(`${where}: keys has a field ${JSON.stringify(field)}, expected dc<id>`);
+    if (!isRecord(byDc)) throw new CorruptDataError(`${where}: keys.${field} is not a document`);
+    for (const part of ['main', 'media'] as const) {
+      const dc: DataCenter = { id };
+      if (!attachKeys(dc, byDc[part], `${where}: keys.${field}.${part}`)) continue;
+      const entry: AuthKeyEntry = { dcId: id, mediaOnly: part === 'media', tempAuthKeys: dc.tempAuthKeys ?? [] };
+      if (dc.authKey !== undefined) entry.authKey = dc.authKey;
+      entries.push(entry);
+    }
+  }
+  return entries.sort((a, b) => a.dcId - b.dcId || Number(a.mediaOnly) - Number(b.mediaOnly));
 }
 
 /**

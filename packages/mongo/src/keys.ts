@@ -7,8 +7,8 @@
  * lose each other's writes (on FerretDB 1.x, whose update operators are a
  * read-modify-write, under the session's lease).
  */
-import type { AuthKeyRepository, TempAuthKey } from '@mtstore/core';
-import { binary, bytes, dcKeysPath, decodeTemp, entryKeysPath, isRecord, READ, tempSlot } from './codec.js';
+import type { AuthKeyEntry, AuthKeyRepository, TempAuthKey } from '@mtstore/core';
+import { binary, bytes, dcKeysPath, decodeKeyEntries, decodeTemp, entryKeysPath, isRecord, READ, tempSlot } from './codec.js';
 import { guarded, upsertRetry, type Scope } from './context.js';
 import { isDuplicateKey } from './lock.js';
 
@@ -57,5 +57,15 @@ export class MongoAuthKeys implements AuthKeyRepository {
 
   async deleteByDc(dcId: number): Promise<void> {
     await this.#write('authKeys.deleteByDc', { $unset: { [dcKeysPath(dcId)]: '' } }, false);
+  }
+
+  /** One `findOne` of the `keys` field. */
+  async entries(): Promise<AuthKeyEntry[]> {
+    return decodeKeyEntries(await this.#read('keys'), this.scope.label);
+  }
+
+  /** One `updateOne` that `$unset`s `keys`: the snapshot, if any, stays. */
+  async clear(): Promise<void> {
+    await this.#write('authKeys.clear', { $unset: { keys: '' } }, false);
   }
 }

@@ -5,8 +5,6 @@
 import type { Storage } from '@mtstore/core';
 import type { IAuthKeysRepository } from '@mtcute/core';
 
-/** Telegram's production and test DC ids: mtcute's own logout also walks these. */
-const KNOWN_DC_IDS = [1, 2, 3, 4, 5];
 const UINT32_MAX = 0xffff_ffff;
 
 /**
@@ -30,15 +28,12 @@ function plain(key: Uint8Array | null): Uint8Array | null {
 
 export class MtstoreAuthKeys implements IAuthKeysRepository {
   readonly #storage: Storage;
-  /** DC ids this provider has seen keys for: `deleteAll` has no way to list them. */
-  readonly #dcIds = new Set<number>(KNOWN_DC_IDS);
 
   constructor(storage: Storage) {
     this.#storage = storage;
   }
 
   async set(dc: number, key: Uint8Array | null): Promise<void> {
-    this.#dcIds.add(dc);
     if (key === null) await this.#storage.authKeys.delete(dc);
     else await this.#storage.authKeys.set(dc, key);
   }
@@ -48,7 +43,6 @@ export class MtstoreAuthKeys implements IAuthKeysRepository {
   }
 
   async setTemp(dc: number, idx: number, key: Uint8Array | null, expires: number): Promise<void> {
-    this.#dcIds.add(dc);
     if (key === null) await this.#storage.authKeys.deleteTemp(dc, idx);
     else await this.#storage.authKeys.setTemp(dc, { index: idx, key, expiresAt: toEpochSeconds(expires) });
   }
@@ -62,20 +56,8 @@ export class MtstoreAuthKeys implements IAuthKeysRepository {
     await this.#storage.authKeys.deleteByDc(dc);
   }
 
-  /**
-   * mtstore has no "every key" call and lists DC ids only through a saved snapshot,
-   * so this removes the keys of every DC the snapshot lists, every DC this provider
-   * wrote keys for, and Telegram's DCs 1-5.
-   */
+  /** Every key of the session, whatever its DC (`storage.authKeys.clear()`, one call). */
   async deleteAll(): Promise<void> {
-    const session = await this.#storage.load();
-    const ids = new Set(this.#dcIds);
-    for (const dc of session?.dcs ?? []) ids.add(dc.id);
-    await Promise.all([...ids].map((dc) => this.#storage.authKeys.deleteByDc(dc)));
-  }
-
-  /** Notes a DC id the snapshot lists. */
-  noteDc(dc: number): void {
-    this.#dcIds.add(dc);
+    await this.#storage.authKeys.clear();
   }
 }

@@ -301,26 +301,38 @@ export class SessionKv {
   }
 
   /**
-   * What `update()` and `saveUpdateState()` cannot express, removing the user, the
-   * update state or a channel, is a full `save()` of the freshly loaded snapshot
-   * (which carries the stored keys). Only logout and `deleteAll()` get here.
+   * What `saveUpdateState()` cannot express: removing the user, the update state or
+   * channels. One `update()` of those fields only — never a load-modify-save of the
+   * snapshot, which could undo a key another connection wrote meanwhile. Logout and
+   * `deleteAll()` (`cleared`) remove user, state and every channel; a removed state
+   * key removes the state, removed channel keys those channels.
    */
   async #rewrite(cleared: boolean, removedState: readonly string[]): Promise<void> {
-    const session = await this.#storage.load();
-    if (session === null) {
+    const removed = new Set(removedState.map(channelIdOfKey).filter((id): id is bigint => id !== null));
+    const patch: SessionUpdate = {};
+    if (cleared) {
+      patch.user = null;
+      patch.state = null;
+      patch.channels = [];
+    } else {
+      if (removedState.some((key) => STATE_KEYS.includes(key as (typeof STATE_KEYS)[number]))) patch.state = null;
+      // The channel list to keep comes from the store (another client may have added
+      // channels), read just before; the write itself touches nothing but the channels.
+      if (removed.size > 0) patch.channels = ((await this.#storage.load())?.channels ?? []).filter((c) => !removed.has(c.id));
+    }
+    if (Object.keys(patch).length === 0) return;
+    try {
+      await this.#storage.update(patch);
+    } catch (error) {
+      if (!(error instanceof NotFoundError)) throw error;
+      // No snapshot: nothing typed to remove.
       this.#session = null;
       return;
     }
-    if (cleared) {
-      delete session.user;
-      delete session.state;
-      session.channels = [];
-    } else {
-      if (removedState.some((key) => STATE_KEYS.includes(key as (typeof STATE_KEYS)[number]))) delete session.state;
-      const removed = new Set(removedState.map(channelIdOfKey).filter((id): id is bigint => id !== null));
-      session.channels = session.channels.filter((c) => !removed.has(c.id));
-    }
-    await this.#storage.save(session);
-    this.#session = { ...session, dcs: session.dcs.map(addressOnly) };
+    const session = this.#session;
+    if (session === null) return;
+    if (patch.user === null) delete session.user;
+    if (patch.state === null) delete session.state;
+    if (patch.channels !== undefined) session.channels = patch.channels;
   }
 }

@@ -94,9 +94,12 @@ export class PostgresStorage extends BaseStorage {
     });
   }
 
-  /** One statement; with `dcs`, one transaction that also replaces the address rows (keys stay). */
+  /**
+   * One statement; with `dcs` or `channels`, one transaction that also replaces the
+   * address rows or the channel rows (keys stay).
+   */
   protected async writeSessionUpdate(patch: SessionUpdate): Promise<boolean> {
-    const { user } = patch;
+    const { user, state } = patch;
     const values = [
       this.name,
       patch.homeDcId ?? null,
@@ -110,16 +113,28 @@ export class PostgresStorage extends BaseStorage {
       user?.premium ?? null,
       patch.takeoutId !== undefined,
       patch.takeoutId ?? null,
+      state !== undefined,
+      state?.pts ?? null,
+      state?.qts ?? null,
+      state?.date ?? null,
+      state?.seq ?? null,
     ];
     const sql = patch.homeDcId === undefined ? this.#sql.updateSession : this.#sql.createOrUpdateSession;
-    const { dcs } = patch;
-    if (dcs === undefined) return (await this.#db.query(sql, values)).rowCount === 1;
+    const { dcs, channels } = patch;
+    if (dcs === undefined && channels === undefined) return (await this.#db.query(sql, values)).rowCount === 1;
     return this.#db.transaction(async (query) => {
       const { rows } = await query<{ id: bigint }>(sql, values);
       const id = rows[0]?.id;
       if (id === undefined) return false;
-      await query(this.#sql.clearDcs, [id]);
-      await query(this.#sql.insertSnapshot, [id, ...encodeAddresses(dcs), [], [], [], [], [], [], []]);
+      if (dcs !== undefined) await query(this.#sql.clearDcs, [id]);
+      if (channels !== undefined) await query(this.#sql.clearChannels, [id]);
+      await query(this.#sql.insertSnapshot, [
+        id,
+        ...encodeAddresses(dcs ?? []),
+        [], [], [], [], [],
+        (channels ?? []).map((c) => c.id),
+        (channels ?? []).map((c) => c.pts),
+      ]);
       return true;
     });
   }

@@ -4,7 +4,7 @@
  * slots. Each operation is one statement, so concurrent writers of different keys of
  * one session never touch each other's rows, and a write never rewrites the session.
  */
-import type { AuthKeyRepository, TempAuthKey } from '@mtstore/core';
+import type { AuthKeyEntry, AuthKeyRepository, TempAuthKey } from '@mtstore/core';
 import { statement, type Database, type Statement } from './connection.js';
 import { namedSession } from './statements.js';
 import { bytesFromHex } from './types.js';
@@ -17,6 +17,8 @@ interface KeyStatements {
   set: Statement;
   delete: Statement;
   deleteByDc: Statement;
+  entries: Statement;
+  clear: Statement;
 }
 
 function keyStatements(s: string): KeyStatements {
@@ -45,6 +47,15 @@ function keyStatements(s: string): KeyStatements {
       'key_delete_by_dc',
       `DELETE FROM ${s}.auth_keys k USING ${s}.sessions s WHERE s.name = $1 AND k.session_id = s.id AND k.dc_id = $2`,
     ),
+    // Primary-key order: by DC id, main before media-only, the permanent key (slot -1) first.
+    entries: statement(
+      'key_entries',
+      `SELECT k.dc_id, k.media_only, k.slot, encode(k.key, 'hex') AS key, k.expires_at
+         FROM ${s}.sessions s JOIN ${s}.auth_keys k ON k.session_id = s.id
+        WHERE s.name = $1
+        ORDER BY k.dc_id, k.media_only, k.slot`,
+    ),
+    clear: statement('key_clear', `DELETE FROM ${s}.auth_keys k USING ${s}.sessions s WHERE s.name = $1 AND k.session_id = s.id`),
   };
 }
 
@@ -92,5 +103,22 @@ export class PostgresAuthKeys implements AuthKeyRepository {
 
   async deleteByDc(dcId: number): Promise<void> {
     await this.#db.query(this.#sql.deleteByDc, [this.#name, dcId]);
+  }
+
+  /** One statement: rows come in entry order, so grouping them is one pass. */
+  async entries(): Promise<AuthKeyEntry[]> {
+    const { rows } = await this.#db.query<KeyRow & { dc_id: number; media_only: boolean; slot: number }>(this.#sql.entries, [this.#name]);
+    const entries: AuthKeyEntry[] = [];
+    let entry: AuthKeyEntry | undefined;
+    for (const row of rows) {
+      if (entry === undefined || entry.dcId !== row.dc_id || entry.mediaOnly !== row.media_only) entries.push((entry = { dcId: row.dc_id, mediaOnly: row.media_only, tempAuthKeys: [] }));
+      if (row.slot === PERMANENT_SLOT) entry.authKey = bytesFromHex(row.key);
+      else entry.tempAuthKeys.push({ index: row.slot, key: bytesFromHex(row.key), expiresAt: Number(row.expires_at) });
+    }
+    return entries;
+  }
+
+  async clear(): Promise<void> {
+    await this.#db.query(this.#sql.clear, [this.#name]);
   }
 }

@@ -1,9 +1,10 @@
 /**
  * Reference messages in `<schema>.ref_messages`, primary key (session, peer, chat,
  * message). `stored` is drawn from a sequence on every store (a store again draws a new
- * one), so the row with the largest `stored` is the peer's most recent reference.
+ * one), so the row with the largest `stored` is the peer's most recent reference, and
+ * `list` returns them by `stored`: store order.
  */
-import type { RefMessage, RefMessageRepository } from '@mtstore/core';
+import { INT64_MAX, InvalidArgumentError, type RefMessage, type RefMessagePage, type RefMessageRepository } from '@mtstore/core';
 import { statement, type Database, type Statement } from './connection.js';
 import { namedSession } from './statements.js';
 
@@ -13,6 +14,7 @@ interface RefStatements {
   delete: Statement;
   deleteByPeer: Statement;
   clear: Statement;
+  list: Statement;
 }
 
 function refStatements(s: string): RefStatements {
@@ -43,6 +45,15 @@ function refStatements(s: string): RefStatements {
       `DELETE FROM ${s}.ref_messages r USING ${s}.sessions s WHERE s.name = $1 AND r.session_id = s.id AND r.peer_id = $2`,
     ),
     clear: statement('ref_clear', `DELETE FROM ${s}.ref_messages r USING ${s}.sessions s WHERE s.name = $1 AND r.session_id = s.id`),
+    // Keyset paging in store order: the cursor is the last `stored` returned. Without an
+    // index on (session_id, stored) this reads the session's rows (index ref_messages_recent) and sorts them.
+    list: statement(
+      'ref_list',
+      `SELECT r.stored, r.peer_id, r.chat_id, r.message_id
+         FROM ${s}.sessions s JOIN ${s}.ref_messages r ON r.session_id = s.id
+        WHERE s.name = $1 AND r.stored > $2
+        ORDER BY r.stored LIMIT $3`,
+    ),
   };
 }
 
@@ -77,5 +88,15 @@ export class PostgresRefMessages implements RefMessageRepository {
 
   async clear(): Promise<void> {
     await this.#db.query(this.#sql.clear, [this.#name]);
+  }
+
+  /** The cursor is the `stored` sequence value of the last reference of the previous page. */
+  async list(cursor: string | null, limit: number): Promise<RefMessagePage> {
+    const after = cursor === null ? 0n : /^\d{1,19}$/.test(cursor) ? BigInt(cursor) : -1n;
+    if (after < 0n || after > INT64_MAX) throw new InvalidArgumentError(`cursor ${JSON.stringify(cursor?.slice(0, 64))} is not one refMessages.list returned`);
+    // One row more than the page tells whether another page follows.
+    const { rows } = await this.#db.query<{ stored: bigint; peer_id: bigint; chat_id: bigint; message_id: number }>(this.#sql.list, [this.#name, after, limit + 1]);
+    const refs = rows.slice(0, limit).map((row) => ({ peerId: row.peer_id, chatId: row.chat_id, messageId: row.message_id }));
+    return { refs, cursor: rows.length > limit ? String((rows[limit - 1] as { stored: bigint }).stored) : null };
   }
 }

@@ -27,7 +27,7 @@ export function namedSession(s: string): string {
        )`;
 }
 
-/** Parameters $3..$12 of both update statements: a "given" flag, then the value, per field. */
+/** Parameters $3..$17 of both update statements: a "given" flag, then the value(s), per field. */
 const PATCHED = (s: string): string => `
          api_id = CASE WHEN $3 THEN $4 ELSE ${s}.api_id END,
          user_id = CASE WHEN $5 THEN $6 ELSE ${s}.user_id END,
@@ -36,6 +36,10 @@ const PATCHED = (s: string): string => `
          user_usernames = CASE WHEN $5 THEN $9 ELSE ${s}.user_usernames END,
          user_premium = CASE WHEN $5 THEN $10 ELSE ${s}.user_premium END,
          takeout_id = CASE WHEN $11 THEN $12 ELSE ${s}.takeout_id END,
+         pts = CASE WHEN $13 THEN $14 ELSE ${s}.pts END,
+         qts = CASE WHEN $13 THEN $15 ELSE ${s}.qts END,
+         state_date = CASE WHEN $13 THEN $16 ELSE ${s}.state_date END,
+         seq = CASE WHEN $13 THEN $17 ELSE ${s}.seq END,
          updated_at = now()`;
 
 export interface ClientStatements {
@@ -46,6 +50,7 @@ export interface ClientStatements {
   updateSession: Statement;
   createOrUpdateSession: Statement;
   clearDcs: Statement;
+  clearChannels: Statement;
   saveUpdateState: Statement;
   deleteSession: Statement;
   listNames: Statement;
@@ -135,14 +140,17 @@ export function clientStatements(s: string): ClientStatements {
     // without a snapshot has NULL in every snapshot column, so fields not given stay absent.
     createOrUpdateSession: statement(
       'create_or_update_session',
-      `INSERT INTO ${s}.sessions AS s (name, home_dc_id, api_id, user_id, user_dc_id, user_bot, user_usernames, user_premium, takeout_id)
-       VALUES ($1, $2, $4, $6, $7, $8, $9, $10, $12)
+      `INSERT INTO ${s}.sessions AS s (name, home_dc_id, api_id, user_id, user_dc_id, user_bot, user_usernames, user_premium, takeout_id,
+                                       pts, qts, state_date, seq)
+       VALUES ($1, $2, $4, $6, $7, $8, $9, $10, $12, $14, $15, $16, $17)
        ON CONFLICT (name) DO UPDATE SET home_dc_id = excluded.home_dc_id, ${PATCHED('s')}
        RETURNING id`,
     ),
 
     // update() with dcs: the address rows go, keys stay (they live in auth_keys).
     clearDcs: statement('clear_dcs', `DELETE FROM ${s}.dcs WHERE session_id = $1`),
+    // update() with channels: every channel row goes, the patch's are inserted (insertSnapshot).
+    clearChannels: statement('clear_channels', `DELETE FROM ${s}.channels WHERE session_id = $1`),
 
     // The hot path, one round trip: the state and the listed channels, only if a snapshot
     // exists (found = 0 otherwise, and nothing is written). New channels go last.

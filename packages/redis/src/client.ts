@@ -1,5 +1,5 @@
 import { BaseStorage, type BaseStorageOptions, type ChannelState, type Session, type SessionUpdate, type UpdateState } from '@mtstore/core';
-import { decodeSession, encodeDcs, encodeKeys, encodeSession, encodeUpdateState, encodeUser, USER_FIELDS, type Field } from './codec.js';
+import { decodeSession, encodeChannels, encodeDcs, encodeKeys, encodeSession, encodeState, encodeUpdateState, encodeUser, STATE_FIELDS, USER_FIELDS, type Field } from './codec.js';
 import { RedisLeases } from './lease.js';
 import { execResults, RedisConnection, type RedisConnectionOptions } from './connection.js';
 import { RedisAuthKeys } from './keys.js';
@@ -82,7 +82,11 @@ export class RedisStorage extends BaseStorage {
       remove.push(...USER_FIELDS);
       if (patch.user !== null) encodeUser(patch.user, set);
     }
-    const argv: Field[] = [this.#keys.session, patch.homeDcId !== undefined ? '1' : '0', String(remove.length), ...remove, ...set];
+    if (patch.state === null) remove.push(...STATE_FIELDS);
+    else if (patch.state !== undefined) encodeState(patch.state, set);
+    // The script removes the stored channels first; these are the new ones, in order.
+    if (patch.channels !== undefined) encodeChannels(patch.channels, set);
+    const argv: Field[] = [this.#keys.session, patch.homeDcId !== undefined ? '1' : '0', patch.channels !== undefined ? '1' : '0', String(remove.length), ...remove, ...set];
     return this.#connection.run((client) => UPDATE_SESSION.run(client, 1, argv), this.storedLabel, isOne);
   }
 

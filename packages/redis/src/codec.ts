@@ -18,6 +18,7 @@
  */
 import {
   CorruptDataError,
+  type AuthKeyEntry,
   int64FromStorage,
   type ChannelState,
   type DataCenter,
@@ -62,19 +63,28 @@ export function encodeUser(user: SelfUser, fields: Field[]): void {
 /** Every `user.*` field any layout wrote: a new user replaces all of them. */
 export const USER_FIELDS = ['user.id', 'user.dcId', 'user.bot', 'user.usernames', 'user.premium', 'user.username'] as const;
 
+export const STATE_FIELDS = ['state.pts', 'state.qts', 'state.date', 'state.seq'] as const;
+
+/** Field/value pairs of the update state. */
+export function encodeState(state: UpdateState, fields: Field[]): void {
+  fields.push('state.pts', String(state.pts), 'state.qts', String(state.qts), 'state.date', String(state.date), 'state.seq', String(state.seq));
+}
+
+/** Field/value pairs of the channels: the `channels` order and each `channel.<id>`. */
+export function encodeChannels(channels: readonly ChannelState[], fields: Field[]): void {
+  fields.push('channels', channels.map((c) => c.id.toString()).join(','));
+  for (const channel of channels) fields.push(`channel.${channel.id}`, String(channel.pts));
+}
+
 /** HSET arguments for a whole snapshot, key bytes excluded (the hash is deleted first: save is a full replace). */
 export function encodeSession(session: Session): Field[] {
   const fields: Field[] = ['version', String(session.version), 'homeDcId', String(session.homeDcId)];
   if (session.apiId !== undefined) fields.push('apiId', String(session.apiId));
   if (session.takeoutId !== undefined) fields.push('takeoutId', session.takeoutId.toString());
   if (session.user !== undefined) encodeUser(session.user, fields);
-  const state = session.state;
-  if (state !== undefined) {
-    fields.push('state.pts', String(state.pts), 'state.qts', String(state.qts), 'state.date', String(state.date), 'state.seq', String(state.seq));
-  }
+  if (session.state !== undefined) encodeState(session.state, fields);
   fields.push('dcs', encodeDcs(session.dcs));
-  fields.push('channels', session.channels.map((c) => c.id.toString()).join(','));
-  for (const channel of session.channels) fields.push(`channel.${channel.id}`, String(channel.pts));
+  encodeChannels(session.channels, fields);
   return fields;
 }
 
@@ -184,6 +194,18 @@ function attachKeys(dc: DataCenter, keys: EntryKeys, where: string): DataCenter 
     dc.tempAuthKeys = temps;
   }
   return dc;
+}
+
+/** Every entry of the keys hash that holds a key: by DC id, main before media-only, temp keys by index. */
+export function decodeKeyEntries(hash: Record<string, Buffer>, where: string): AuthKeyEntry[] {
+  return [...decodeKeys(hash, where).values()]
+    .sort((a, b) => a.dcId - b.dcId || Number(a.mediaOnly) - Number(b.mediaOnly))
+    .map((keys) => {
+      const dc = attachKeys(keys.mediaOnly ? { id: keys.dcId, mediaOnly: true } : { id: keys.dcId }, keys, where);
+      const entry: AuthKeyEntry = { dcId: keys.dcId, mediaOnly: keys.mediaOnly, tempAuthKeys: dc.tempAuthKeys ?? [] };
+      if (dc.authKey !== undefined) entry.authKey = dc.authKey;
+      return entry;
+    });
 }
 
 /**

@@ -1,5 +1,5 @@
-import type { AuthKeyRepository, TempAuthKey } from '@mtstore/core';
-import { bytes, decimal, entryField, tempFields } from './codec.js';
+import type { AuthKeyEntry, AuthKeyRepository, TempAuthKey } from '@mtstore/core';
+import { bytes, decimal, decodeKeyEntries, entryField, tempFields } from './codec.js';
 import type { RedisConnection } from './connection.js';
 import type { ClientKeys } from './schema.js';
 import { LuaScript } from './scripts.js';
@@ -74,6 +74,20 @@ export class RedisAuthKeys implements AuthKeyRepository {
 
   deleteByDc(dcId: number): Promise<void> {
     return this.connection.run((client) => DELETE_DC.run(client, 1, [this.keys.keys, this.#entry(dcId)]), this.where, nothing);
+  }
+
+  /** One HGETALL of the keys hash. */
+  entries(): Promise<AuthKeyEntry[]> {
+    return this.connection.run(
+      (client) => client.hgetallBuffer(this.keys.keys),
+      this.where,
+      (hash) => decodeKeyEntries(hash, this.where),
+    );
+  }
+
+  /** One DEL of the keys hash: the snapshot hash holds no key bytes. */
+  clear(): Promise<void> {
+    return this.connection.run((client) => client.del(this.keys.keys), this.where, nothing);
   }
 }
 

@@ -1,4 +1,4 @@
-import { int64FromStorage, type RefMessage, type RefMessageRepository } from '@mtstore/core';
+import { CorruptDataError, int64FromStorage, InvalidArgumentError, type RefMessage, type RefMessageEntry, type RefMessagePage, type RefMessageRepository } from '@mtstore/core';
 import type { RedisConnection } from './connection.js';
 import type { ClientKeys } from './schema.js';
 import { DELETE_SESSION, LuaScript } from './scripts.js';
@@ -44,6 +44,34 @@ return 1
 `);
 
 /**
+ * list. KEYS: index. ARGV: the per-peer key prefix, the seq after which to start, how
+ * many to return. Every reference is in the index exactly once, and its score in its
+ * peer's set is the sequence number of its last store: so the references of the
+ * session, sorted by that score, are exactly the store order. Returns seq / member
+ * pairs of the first ARGV[3] references with a seq above ARGV[2]. One atomic step, but
+ * it reads the whole index (a ZSCORE per reference) for every page: O(n log n) per page.
+ */
+const LIST_REFS = new LuaScript(`
+local after = tonumber(ARGV[2])
+local found = {}
+for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local message, peer = string.match(member, '^(.+):([^:]+)$')
+  local score = message and redis.call('ZSCORE', ARGV[1] .. peer, message)
+  if score then
+    local seq = tonumber(score)
+    if seq > after then found[#found + 1] = { seq, member } end
+  end
+end
+table.sort(found, function(a, b) return a[1] < b[1] end)
+local out = {}
+for i = 1, math.min(#found, tonumber(ARGV[3])) do
+  out[#out + 1] = string.format('%d', found[i][1])
+  out[#out + 1] = found[i][2]
+end
+return out
+`);
+
+/**
  * Reference messages of one session: per peer a sorted set of "<chatId>:<messageId>"
  * scored by an INCR sequence (the highest is the most recent: getByPeer is one
  * ZREVRANGE), and one index by message for delete(chatId, messageIds).
@@ -82,6 +110,34 @@ export class RedisRefMessages implements RefMessageRepository {
   clear(): Promise<void> {
     const argv = [this.keys.refIndex, this.keys.refSeq, this.keys.refPeer, '1'];
     return this.connection.run((client) => DELETE_SESSION.run(client, 2, argv), this.where, nothing);
+  }
+
+  /** The cursor is the sequence number of the last reference of the previous page. */
+  list(cursor: string | null, limit: number): Promise<RefMessagePage> {
+    const after = cursor === null ? 0 : /^\d{1,15}$/.test(cursor) ? Number(cursor) : -1;
+    if (after < 0) return Promise.reject(new InvalidArgumentError(`cursor ${JSON.stringify(cursor?.slice(0, 64))} is not one refMessages.list returned`));
+    // One more than the page tells whether another page follows.
+    const argv = [this.keys.refIndex, this.keys.refPeer, String(after), String(limit + 1)];
+    return this.connection.run(
+      (client) => LIST_REFS.run(client, 1, argv) as Promise<string[]>,
+      this.where,
+      (reply) => {
+        const refs: RefMessageEntry[] = [];
+        for (let i = 0; i < reply.length && refs.length < limit; i += 2) refs.push(this.#decodeIndexed(reply[i + 1] as string));
+        return { refs, cursor: reply.length > 2 * limit ? (reply[2 * limit - 2] as string) : null };
+      },
+    );
+  }
+
+  /** An index member `<chatId>:<messageId>:<peerId>`. */
+  #decodeIndexed(member: string): RefMessageEntry {
+    const colon = member.lastIndexOf(':');
+    const peer = member.slice(colon + 1);
+    const where = `${this.where}: reference message ${JSON.stringify(member)}`;
+    if (colon < 0) throw new CorruptDataError(`${where} is not <chatId>:<messageId>:<peerId>`);
+    const peerId = int64FromStorage(peer, `${where}: peer id`);
+    const { chatId, messageId } = this.#decode(member.slice(0, colon), peerId);
+    return { peerId, chatId, messageId };
   }
 
   #decode(member: string, peerId: bigint): RefMessage {

@@ -70,19 +70,32 @@ return 1
 
 /**
  * update(patch). KEYS: session hash. ARGV: "1" when the patch may create the snapshot
- * (it has homeDcId and dcs), the number n of fields to remove, those n fields, then
- * field / value pairs to set. Without a snapshot: creates one (version, no state, no
- * channels) when allowed, else returns 0 having written nothing.
+ * (it has homeDcId and dcs), "1" when it replaces the channels (every `channel.<id>`
+ * field the `channels` order lists goes first), the number n of fields to remove, those
+ * n fields, then field / value pairs to set. Without a snapshot: creates one (version,
+ * no state, no channels) when allowed, else returns 0 having written nothing. Long
+ * argument lists go in chunks: Lua's unpack stops at a few thousand values.
  */
 export const UPDATE_SESSION = new LuaScript(`
 local key = KEYS[1]
+local function chunked(command, list, first, last)
+  for i = first, last, 1000 do
+    redis.call(command, key, unpack(list, i, math.min(i + 999, last)))
+  end
+end
 if redis.call('EXISTS', key) == 0 then
   if ARGV[1] ~= '1' then return 0 end
   redis.call('HSET', key, 'version', '1', 'channels', '')
 end
-local n = tonumber(ARGV[2])
-if n > 0 then redis.call('HDEL', key, unpack(ARGV, 3, 2 + n)) end
-if #ARGV > 2 + n then redis.call('HSET', key, unpack(ARGV, 3 + n, #ARGV)) end
+if ARGV[2] == '1' then
+  local old = {}
+  for id in string.gmatch(redis.call('HGET', key, 'channels') or '', '[^,]+') do old[#old + 1] = 'channel.' .. id end
+  if #old > 0 then chunked('HDEL', old, 1, #old) end
+  redis.call('HSET', key, 'channels', '')
+end
+local n = tonumber(ARGV[3])
+if n > 0 then chunked('HDEL', ARGV, 4, 3 + n) end
+if #ARGV > 3 + n then chunked('HSET', ARGV, 4 + n, #ARGV) end
 return 1
 `);
 

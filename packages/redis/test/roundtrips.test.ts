@@ -72,6 +72,8 @@ describe.runIf(server.available)('commands per operation', () => {
     ['save', () => storage.save(fullSession(2)), ['multi', 'del', 'hset', 'hset', 'exec']],
     ['load', () => storage.load(), ['multi', 'hgetall', 'hgetall', 'exec']],
     ['update', () => storage.update({ apiId: null, user: { id: 1n, dcId: 2, bot: false, usernames: ['a'] } }), ['evalsha']],
+    ['update of state and 5,000 channels', () => storage.update({ state: null, channels: Array.from({ length: 5000 }, (_, i) => ({ id: BigInt(i), pts: i })) }), ['evalsha']],
+    ['update that logs out', () => storage.update({ user: null, state: null, channels: [] }), ['evalsha']],
     ['authKeys.set', () => storage.authKeys.set(3, authKey(3)), ['hset']],
     ['authKeys.get', () => storage.authKeys.get(3), ['hget']],
     ['authKeys.delete', () => storage.authKeys.delete(3), ['hdel']],
@@ -79,6 +81,7 @@ describe.runIf(server.available)('commands per operation', () => {
     ['authKeys.getTemp', () => storage.authKeys.getTemp(3, 1), ['hmget']],
     ['authKeys.deleteTemp', () => storage.authKeys.deleteTemp(3, 1), ['hdel']],
     ['authKeys.deleteByDc', () => storage.authKeys.deleteByDc(2), ['evalsha']],
+    ['authKeys.entries', () => storage.authKeys.entries(), ['hgetall']],
     ['kv.set', () => storage.kv.set('k', new Uint8Array(64)), ['hset']],
     ['kv.get', () => storage.kv.get('k'), ['hget']],
     ['kv.entries', () => storage.kv.entries(), ['hgetall']],
@@ -86,6 +89,7 @@ describe.runIf(server.available)('commands per operation', () => {
     ['refMessages.store', () => storage.refMessages.store(5n, -100n, 7), ['evalsha']],
     ['refMessages.getByPeer', () => storage.refMessages.getByPeer(5n), ['zrevrange']],
     ['refMessages.delete', () => storage.refMessages.delete(-100n, [7, 8, 9]), ['evalsha']],
+    ['refMessages.list', () => storage.refMessages.list({ limit: 10_000 }), ['evalsha']],
     ['saveUpdateState with 100 channels', () => storage.saveUpdateState({ pts: 2, qts: 2, date: 2, seq: 2 }, Array.from({ length: 100 }, (_, i) => ({ id: BigInt(i), pts: i }))), ['evalsha']],
     ['peers.upsert of 10,000', () => storage.peers.upsert(Array.from({ length: 10_000 }, (_, i) => peer('user', i))), ['evalsha']],
     ['peers.getById', () => storage.peers.getById('user', 5n), ['evalsha']],
@@ -93,6 +97,7 @@ describe.runIf(server.available)('commands per operation', () => {
     ['peers.getByUsername', () => storage.peers.getByUsername('USER_5'), ['evalsha']],
     ['peers.getByPhone', () => storage.peers.getByPhone('10000000005'), ['evalsha']],
     ['peers.clear', () => storage.peers.clear(), ['del']],
+    ['authKeys.clear', () => storage.authKeys.clear(), ['del']],
     ['delete', () => storage.delete(), ['evalsha']],
   ] as const)('%s', async (_name, operation, expected) => {
     expect(await commandsOf(operation)).toEqual(expected);

@@ -144,7 +144,11 @@ export function prepareSnapshotStatements(db: Database.Database, t: Tables) {
         user_bot = CASE WHEN @setUser THEN @userBot ELSE user_bot END,
         user_usernames = CASE WHEN @setUser THEN @userUsernames ELSE user_usernames END,
         user_premium = CASE WHEN @setUser THEN @userPremium ELSE user_premium END,
-        takeout_id = CASE WHEN @setTakeout THEN @takeoutId ELSE takeout_id END
+        takeout_id = CASE WHEN @setTakeout THEN @takeoutId ELSE takeout_id END,
+        state_pts = CASE WHEN @setState THEN @pts ELSE state_pts END,
+        state_qts = CASE WHEN @setState THEN @qts ELSE state_qts END,
+        state_date = CASE WHEN @setState THEN @date ELSE state_date END,
+        state_seq = CASE WHEN @setState THEN @seq ELSE state_seq END
       WHERE name = @name AND has_snapshot = 1 RETURNING id`),
     insertDc: write(`INSERT INTO ${t.dcs} (session_id, position, dc_id, ipv4, ipv6, host, port, test_mode, media_only)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
@@ -255,9 +259,9 @@ function prepareSnapshot(scope: SessionScope): SnapshotStatements {
       for (const channel of session.channels) sql.insertChannel.run(id, channel.id, channel.pts);
     }),
 
-    // Keys, state and channels are kept; without a snapshot, homeDcId + dcs create one.
+    // Keys (and state and channels unless given) are kept; without a snapshot, homeDcId + dcs create one.
     update: db.transaction((name: string, patch: SessionUpdate): boolean => {
-      const user = patch.user;
+      const { user, state } = patch;
       let id = sql.patchSession.get({
         name,
         setHome: patch.homeDcId !== undefined ? 1 : 0,
@@ -268,6 +272,11 @@ function prepareSnapshot(scope: SessionScope): SnapshotStatements {
         ...userColumns(user),
         setTakeout: patch.takeoutId !== undefined ? 1 : 0,
         takeoutId: patch.takeoutId ?? null,
+        setState: state !== undefined ? 1 : 0,
+        pts: state?.pts ?? null,
+        qts: state?.qts ?? null,
+        date: state?.date ?? null,
+        seq: state?.seq ?? null,
       }) as bigint | undefined;
       if (id === undefined) {
         if (patch.homeDcId === undefined) return false;
@@ -275,10 +284,15 @@ function prepareSnapshot(scope: SessionScope): SnapshotStatements {
         if (patch.apiId !== undefined && patch.apiId !== null) created.apiId = patch.apiId;
         if (patch.user !== undefined && patch.user !== null) created.user = patch.user;
         if (patch.takeoutId !== undefined && patch.takeoutId !== null) created.takeoutId = patch.takeoutId;
+        if (state !== undefined && state !== null) created.state = state;
         id = upsertRow(name, created);
         sql.deleteChannels.run(id);
       }
       if (patch.dcs !== undefined) writeDcs(id, patch.dcs);
+      if (patch.channels !== undefined) {
+        sql.deleteChannels.run(id);
+        for (const channel of patch.channels) sql.insertChannel.run(id, channel.id, channel.pts);
+      }
       return true;
     }),
 

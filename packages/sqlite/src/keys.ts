@@ -6,8 +6,8 @@
  * name inside the statement and creates the name's row only the first time.
  */
 import type Database from 'better-sqlite3';
-import type { AuthKeyRepository, TempAuthKey } from '@mtstore/core';
-import { bytes, num } from './rows.js';
+import type { AuthKeyEntry, AuthKeyRepository, TempAuthKey } from '@mtstore/core';
+import { bytes, num, type KeyRow } from './rows.js';
 import type { Tables } from './schema.js';
 import type { SessionScope } from './scope.js';
 import { sessionOf, statements, type Statement } from './statements.js';
@@ -20,6 +20,8 @@ interface KeyStatements {
   set: Statement;
   remove: Statement;
   removeByDc: Statement;
+  entries: Statement;
+  clear: Statement;
 }
 
 export function prepareKeys(db: Database.Database, t: Tables): KeyStatements {
@@ -33,6 +35,10 @@ export function prepareKeys(db: Database.Database, t: Tables): KeyStatements {
       ON CONFLICT (session_id, dc_id, media_only, slot) DO UPDATE SET auth_key = excluded.auth_key, expires_at = excluded.expires_at`),
     remove: write(`DELETE FROM ${t.authKeys} WHERE session_id = ${sessionOf(t)} AND dc_id = ? AND media_only = 0 AND slot = ?`),
     removeByDc: write(`DELETE FROM ${t.authKeys} WHERE session_id = ${sessionOf(t)} AND dc_id = ?`),
+    // The primary key's order: by DC id, main before media-only, the permanent key (slot -1) first.
+    entries: read(`SELECT dc_id, media_only, slot, auth_key, expires_at FROM ${t.authKeys}
+      WHERE session_id = ${sessionOf(t)} ORDER BY dc_id, media_only, slot`),
+    clear: write(`DELETE FROM ${t.authKeys} WHERE session_id = ${sessionOf(t)}`),
   };
 }
 
@@ -65,6 +71,24 @@ export class SqliteAuthKeys implements AuthKeyRepository {
 
   async deleteByDc(dcId: number): Promise<void> {
     this.#statements().removeByDc.run(this.scope.name, dcId);
+  }
+
+  /** One statement: rows come in entry order, so grouping them is one pass. */
+  async entries(): Promise<AuthKeyEntry[]> {
+    const entries: AuthKeyEntry[] = [];
+    let entry: AuthKeyEntry | undefined;
+    for (const row of this.#statements().entries.all(this.scope.name) as KeyRow[]) {
+      const dcId = num(row.dc_id);
+      const mediaOnly = row.media_only === 1n;
+      if (entry === undefined || entry.dcId !== dcId || entry.mediaOnly !== mediaOnly) entries.push((entry = { dcId, mediaOnly, tempAuthKeys: [] }));
+      if (row.slot === -1n) entry.authKey = bytes(row.auth_key);
+      else entry.tempAuthKeys.push({ index: num(row.slot), key: bytes(row.auth_key), expiresAt: num(row.expires_at) });
+    }
+    return entries;
+  }
+
+  async clear(): Promise<void> {
+    this.#statements().clear.run(this.scope.name);
   }
 
   #write(dcId: number, slot: number, key: Uint8Array | null, expiresAt: number | null): void {

@@ -1,11 +1,11 @@
 /**
  * Reference messages of one session in `<prefix>ref_messages`. `seq` (the rowid)
  * orders them: storing a reference again replaces its row with a new one, which
- * gets max(seq) + 1, so it becomes the peer's most recent.
+ * gets max(seq) + 1, so it becomes the peer's most recent, and `list` pages by it.
  */
 import type Database from 'better-sqlite3';
-import type { RefMessage, RefMessageRepository } from '@mtstore/core';
-import { int64FromStorage } from '@mtstore/core';
+import type { RefMessage, RefMessagePage, RefMessageRepository } from '@mtstore/core';
+import { INT64_MAX, int64FromStorage, InvalidArgumentError } from '@mtstore/core';
 import { num } from './rows.js';
 import type { Tables } from './schema.js';
 import type { SessionScope } from './scope.js';
@@ -17,6 +17,7 @@ interface RefStatements {
   remove: Statement;
   removeByPeer: Statement;
   clear: Statement;
+  page: Statement;
 }
 
 export function prepareRefs(db: Database.Database, t: Tables): RefStatements {
@@ -32,6 +33,9 @@ export function prepareRefs(db: Database.Database, t: Tables): RefStatements {
       AND message_id IN (SELECT value FROM json_each(?))`),
     removeByPeer: write(`DELETE FROM ${t.refMessages} WHERE session_id = ${sessionOf(t)} AND peer_id = ?`),
     clear: write(`DELETE FROM ${t.refMessages} WHERE session_id = ${sessionOf(t)}`),
+    // Keyset paging in seq (store) order: the cursor is the last seq returned. A rowid range scan.
+    page: read(`SELECT seq, peer_id, chat_id, message_id FROM ${t.refMessages}
+      WHERE session_id = ${sessionOf(t)} AND seq > ? ORDER BY seq LIMIT ?`),
   };
 }
 
@@ -68,5 +72,20 @@ export class SqliteRefMessages implements RefMessageRepository {
 
   async clear(): Promise<void> {
     this.#statements().clear.run(this.scope.name);
+  }
+
+  /** The cursor is the `seq` of the last reference of the previous page. */
+  async list(cursor: string | null, limit: number): Promise<RefMessagePage> {
+    const after = cursor === null ? 0n : /^\d{1,19}$/.test(cursor) ? BigInt(cursor) : -1n;
+    if (after < 0n || after > INT64_MAX) throw new InvalidArgumentError(`cursor ${JSON.stringify(cursor?.slice(0, 64))} is not one refMessages.list returned`);
+    // One row more than the page tells whether another page follows.
+    const rows = this.#statements().page.all(this.scope.name, after, limit + 1) as { seq: bigint; peer_id: unknown; chat_id: unknown; message_id: unknown }[];
+    const where = `${this.label}: reference message`;
+    const refs = rows.slice(0, limit).map((row) => ({
+      peerId: int64FromStorage(row.peer_id, `${where} peer id`),
+      chatId: int64FromStorage(row.chat_id, `${where} chat id`),
+      messageId: num(row.message_id),
+    }));
+    return { refs, cursor: rows.length > limit ? String((rows[limit - 1] as { seq: bigint }).seq) : null };
   }
 }

@@ -40,6 +40,8 @@ class SessionStatements {
   readonly exists: string;
   readonly clear: readonly string[];
   readonly clearDcs: string;
+  readonly clearChannels: string;
+  readonly lockSnapshot: string;
   readonly remove: readonly string[];
   readonly names: string;
   readonly insertDatacenters: (rows: number) => string;
@@ -76,6 +78,8 @@ class SessionStatements {
     this.exists = d.sql(`SELECT 1 AS found FROM ${t.sessions} WHERE ${snapshot}`);
     this.clear = [t.datacenters, t.authKeys, t.channels].map((table) => d.sql(`DELETE FROM ${table} WHERE session_name = ?`));
     this.clearDcs = d.sql(`DELETE FROM ${t.datacenters} WHERE session_name = ?`);
+    this.clearChannels = d.sql(`DELETE FROM ${t.channels} WHERE session_name = ?`);
+    this.lockSnapshot = d.sql(`SELECT 1 AS found FROM ${t.sessions} WHERE ${snapshot}${d.forUpdate}`);
     // The session row first: deleting it locks it, as every writer of the session does first.
     this.remove = [t.sessions, t.datacenters, t.authKeys, t.channels, t.peerUsernames, t.peers, t.kv, t.refMessages].map((table) =>
       d.sql(`DELETE FROM ${table} WHERE session_name = ?`),
@@ -92,6 +96,11 @@ class SessionStatements {
       d.sql(d.upsert(`INSERT INTO ${t.channels} (session_name, channel_id, pts)`, d.rows(n, 3), ['session_name', 'channel_id'], ['pts'])),
     );
   }
+}
+
+/** The state columns (STATE_COLUMNS order) of an update state, or NULLs. */
+function stateValues(state: UpdateState | null): unknown[] {
+  return state === null ? [null, null, null, null] : [state.pts, state.qts, state.date, state.seq];
 }
 
 /** The user columns (USER_COLUMNS order) of a self user, or NULLs. */
@@ -181,7 +190,8 @@ export class TypeormStorage extends BaseStorage {
    * With `homeDcId` (and so `dcs`): one transaction that upserts the session row —
    * creating the snapshot when there is none — and replaces the DC address rows; keys
    * are in their own table and stay. Without: one UPDATE of the fields given, which
-   * finds no row when no snapshot is saved.
+   * finds no row when no snapshot is saved. `channels` replaces the channel rows in the
+   * same transaction (one is opened for it).
    */
   protected async writeSessionUpdate(patch: SessionUpdate): Promise<boolean> {
     const d = this.#db.context.dialect;
@@ -191,6 +201,12 @@ export class TypeormStorage extends BaseStorage {
     if (patch.apiId !== undefined) columns.push('api_id'), values.push(patch.apiId);
     if (patch.user !== undefined) columns.push(...USER_COLUMNS), values.push(...userValues(d, patch.user));
     if (patch.takeoutId !== undefined) columns.push('takeout_id'), values.push(patch.takeoutId);
+    if (patch.state !== undefined) columns.push(...STATE_COLUMNS), values.push(...stateValues(patch.state));
+    const channels = patch.channels?.map((c) => [this.name, c.id, c.pts]);
+    const replaceChannels = async (sql: Sql, rows: unknown[][]): Promise<void> => {
+      await sql.affected(this.#sql.clearChannels, [this.name]);
+      await insertRows(sql, this.#sql.insertChannels, rows, d.maxParams);
+    };
     if (patch.homeDcId !== undefined && patch.dcs !== undefined) {
       const all = ['session_name', 'home_dc_id', ...columns];
       const upsert = d.sql(d.upsert(`INSERT INTO ${t.sessions} (${all.join(', ')})`, d.rows(1, all.length), ['session_name'], all.slice(1)));
@@ -199,11 +215,24 @@ export class TypeormStorage extends BaseStorage {
         await sql.affected(upsert, [this.name, patch.homeDcId, ...values]);
         await sql.affected(this.#sql.clearDcs, [this.name]);
         await insertRows(sql, this.#sql.insertDatacenters, dcs, d.maxParams);
+        if (channels !== undefined) await replaceChannels(sql, channels);
       });
       return true;
     }
+    const update = columns.length === 0 ? '' : d.sql(`UPDATE ${t.sessions} SET ${columns.map((c) => `${c} = ?`).join(', ')} WHERE session_name = ? AND home_dc_id IS NOT NULL`);
+    if (channels !== undefined) {
+      return this.#db.transaction(async (sql) => {
+        // The UPDATE (or, with nothing else to change, a locking read) finds the snapshot and locks its row first.
+        const found =
+          columns.length > 0
+            ? (await sql.affected(update, [...values, this.name])) > 0 || (await this.#confirmExists(sql))
+            : (await sql.rows(this.#sql.lockSnapshot, [this.name])).length > 0;
+        if (!found) return false;
+        await replaceChannels(sql, channels);
+        return true;
+      });
+    }
     if (columns.length === 0) return (await this.#db.query(this.#sql.exists, [this.name])).length > 0;
-    const update = d.sql(`UPDATE ${t.sessions} SET ${columns.map((c) => `${c} = ?`).join(', ')} WHERE session_name = ? AND home_dc_id IS NOT NULL`);
     return (await this.#db.execute(update, [...values, this.name])) > 0 || (await this.#confirmExists(null));
   }
 

@@ -9,7 +9,7 @@
  * take any Buffer/Uint8Array as binary, mysql2 calls `toString('hex')`, which is kept.
  */
 import { inspect } from 'node:util';
-import type { AuthKeyRepository, TempAuthKey } from '@mtstore/core';
+import type { AuthKeyEntry, AuthKeyRepository, TempAuthKey } from '@mtstore/core';
 import type { Connection } from './connection.js';
 import { num } from './rows.js';
 import { PERMANENT_SLOT } from './tables.js';
@@ -47,6 +47,8 @@ export class TypeormAuthKeys implements AuthKeyRepository {
   readonly #upsert: string;
   readonly #delete: string;
   readonly #deleteByDc: string;
+  readonly #entries: string;
+  readonly #clear: string;
 
   constructor(db: Connection, name: string) {
     const { dialect: d, tables: t } = db.context;
@@ -60,6 +62,11 @@ export class TypeormAuthKeys implements AuthKeyRepository {
     );
     this.#delete = d.sql(`DELETE FROM ${t.authKeys} WHERE ${key}`);
     this.#deleteByDc = d.sql(`DELETE FROM ${t.authKeys} WHERE session_name = ? AND dc_id = ?`);
+    // Primary-key order: by DC id, main before media-only, the permanent key (slot -1) first.
+    this.#entries = d.sql(
+      `SELECT dc_id, media_only, slot, auth_key, ${d.text('expires_at')} AS expires_at FROM ${t.authKeys} WHERE session_name = ? ORDER BY dc_id, media_only, slot`,
+    );
+    this.#clear = d.sql(`DELETE FROM ${t.authKeys} WHERE session_name = ?`);
   }
 
   async get(dcId: number): Promise<Uint8Array | null> {
@@ -84,6 +91,25 @@ export class TypeormAuthKeys implements AuthKeyRepository {
 
   async deleteByDc(dcId: number): Promise<void> {
     await this.#db.execute(this.#deleteByDc, [this.#name, dcId]);
+  }
+
+  /** One statement: rows come in entry order, so grouping them is one pass. */
+  async entries(): Promise<AuthKeyEntry[]> {
+    const entries: AuthKeyEntry[] = [];
+    let entry: AuthKeyEntry | undefined;
+    for (const row of await this.#db.query(this.#entries, [this.#name])) {
+      const dcId = num(row.dc_id);
+      const mediaOnly = num(row.media_only) === 1;
+      if (entry === undefined || entry.dcId !== dcId || entry.mediaOnly !== mediaOnly) entries.push((entry = { dcId, mediaOnly, tempAuthKeys: [] }));
+      const slot = num(row.slot);
+      if (slot === PERMANENT_SLOT) entry.authKey = row.auth_key as Uint8Array;
+      else entry.tempAuthKeys.push({ index: slot, key: row.auth_key as Uint8Array, expiresAt: num(row.expires_at) });
+    }
+    return entries;
+  }
+
+  async clear(): Promise<void> {
+    await this.#db.execute(this.#clear, [this.#name]);
   }
 }
 

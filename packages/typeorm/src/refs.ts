@@ -2,9 +2,10 @@
  * Reference messages of one session in `ref_messages`: one row per (peer, chat,
  * message) with an auto-increment `seq`. Storing a reference again gives its row a
  * new, higher seq in the same statement (see `Dialect.insertRenewing`), so the most
- * recent reference of a peer is the row with its highest seq.
+ * recent reference of a peer is the row with its highest seq, and `list` pages by seq:
+ * store order.
  */
-import { int64FromStorage, type RefMessage, type RefMessageRepository } from '@mtstore/core';
+import { INT64_MAX, int64FromStorage, InvalidArgumentError, type RefMessage, type RefMessagePage, type RefMessageRepository } from '@mtstore/core';
 import type { Connection } from './connection.js';
 import { bySize, chunks, num } from './rows.js';
 
@@ -16,6 +17,7 @@ export class TypeormRefMessages implements RefMessageRepository {
   readonly #delete: (count: number) => string;
   readonly #deleteByPeer: string;
   readonly #clear: string;
+  readonly #page: string;
 
   constructor(db: Connection, name: string) {
     const { dialect: d, tables: t } = db.context;
@@ -29,6 +31,11 @@ export class TypeormRefMessages implements RefMessageRepository {
     this.#delete = bySize((n) => d.sql(`DELETE FROM ${t.refMessages} WHERE session_name = ? AND chat_id = ? AND message_id IN (${d.list(n)})`));
     this.#deleteByPeer = d.sql(`DELETE FROM ${t.refMessages} WHERE session_name = ? AND peer_id = ?`);
     this.#clear = d.sql(`DELETE FROM ${t.refMessages} WHERE session_name = ?`);
+    // Keyset paging in seq order: the cursor is the last seq returned. (The text alias must
+    // not be `seq`: ORDER BY would sort by the alias, as text.)
+    this.#page = d.sql(
+      `SELECT ${d.text('seq')} AS seq_text, ${d.text('peer_id')} AS peer_id, ${d.text('chat_id')} AS chat_id, message_id FROM ${t.refMessages} WHERE session_name = ? AND seq > ? ORDER BY seq LIMIT ?`,
+    );
   }
 
   async store(peerId: bigint, chatId: bigint, messageId: number): Promise<void> {
@@ -53,5 +60,20 @@ export class TypeormRefMessages implements RefMessageRepository {
 
   async clear(): Promise<void> {
     await this.#db.execute(this.#clear, [this.#name]);
+  }
+
+  /** The cursor is the seq of the last reference of the previous page. */
+  async list(cursor: string | null, limit: number): Promise<RefMessagePage> {
+    const after = cursor === null ? 0n : /^\d{1,19}$/.test(cursor) ? BigInt(cursor) : -1n;
+    if (after < 0n || after > INT64_MAX) throw new InvalidArgumentError(`refMessages.list: ${JSON.stringify(cursor?.slice(0, 64))} is not a cursor of this storage`);
+    // One row more than the page tells whether another page follows.
+    const rows = await this.#db.query(this.#page, [this.#name, after, limit + 1]);
+    const where = `session ${JSON.stringify(this.#name)}, reference message`;
+    const refs = rows.slice(0, limit).map((row) => ({
+      peerId: int64FromStorage(row.peer_id, `${where} peer_id`),
+      chatId: int64FromStorage(row.chat_id, `${where} chat_id`),
+      messageId: num(row.message_id),
+    }));
+    return { refs, cursor: rows.length > limit ? String((rows[limit - 1] as { seq_text: unknown }).seq_text) : null };
   }
 }
