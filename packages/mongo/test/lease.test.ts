@@ -9,35 +9,19 @@ import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { minimalSession, peer, randomNamespace } from '@mtstore/conformance/vitest';
+import { describe, expect, it } from 'vitest';
+import { minimalSession, peer } from '@mtstore/conformance/vitest';
 import { MongoStorage } from '../src/index.js';
 import { Lease, LEASE_MS, RENEW_MS, SessionLocks, type LockDocument } from '../src/lock.js';
-import { adminClient, dropDatabase, server, urlFor } from './server.js';
+import { adminClient, scratch, server, urlFor } from './server.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
 if (server.available) {
-  const databases: string[] = [];
-  const opened: { close(): Promise<void> }[] = [];
-  const fresh = () => {
-    const name = randomNamespace();
-    databases.push(name);
-    return name;
-  };
-  const open = (database: string, name = 'alice') => {
-    const storage = new MongoStorage({ url: urlFor(database), name });
-    opened.push(storage);
-    return storage;
-  };
+  const { fresh, open } = scratch();
   const raw = (database: string) => adminClient().db(database);
   const leases = (database: string) => raw(database).collection<LockDocument>('mtstore_locks');
 
-  afterEach(async () => {
-    for (const x of opened.splice(0)) await x.close().catch(() => undefined);
-    for (const name of databases.splice(0)) await dropDatabase(name);
-  });
-  afterAll(() => adminClient().close());
 
   describe('lease lifecycle', () => {
     it('close() lets leased work in flight finish and gives its lease back', async () => {

@@ -4,11 +4,11 @@
  * in-place update state, corrupt documents.
  */
 import { inspect } from 'node:util';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Binary, Long, MongoClient, type Document } from 'mongodb';
-import { fullSession, minimalSession, peer, randomNamespace } from '@mtstore/conformance/vitest';
+import { fullSession, minimalSession, peer } from '@mtstore/conformance/vitest';
 import { collectionNames, MongoSessionEventBus, MongoSessionStorage, MongoStorage, SCHEMA_VERSION } from '../src/index.js';
-import { adminClient, dropDatabase, MONGODB_URL, plain, server, urlFor } from './server.js';
+import { adminClient, MONGODB_URL, plain, scratch, server, urlFor } from './server.js';
 
 const codeOf = async (promise: Promise<unknown>): Promise<string> =>
   promise.then(
@@ -17,25 +17,9 @@ const codeOf = async (promise: Promise<unknown>): Promise<string> =>
   );
 
 if (server.available) {
-  const databases: string[] = [];
-  const opened: { close(): Promise<void> }[] = [];
-  /** A fresh database, dropped after the test. */
-  const fresh = () => {
-    const name = randomNamespace();
-    databases.push(name);
-    return name;
-  };
-  const track = <T extends { close(): Promise<void> }>(x: T): T => {
-    opened.push(x);
-    return x;
-  };
+  const { fresh, track } = scratch();
   const raw = (database: string) => adminClient().db(database);
 
-  afterEach(async () => {
-    for (const x of opened.splice(0)) await x.close().catch(() => undefined);
-    for (const name of databases.splice(0)) await dropDatabase(name);
-  });
-  afterAll(() => adminClient().close());
 
   describe('options', () => {
     it('needs exactly one of url, client and db, and validates names before any I/O', () => {

@@ -3,7 +3,9 @@
  * works in databases it creates (kit namespaces are `mt_…`) and drops only those.
  */
 import { MongoClient } from 'mongodb';
-import { checkServer } from '@mtstore/conformance/vitest';
+import { afterAll, afterEach } from 'vitest';
+import { checkServer, randomNamespace } from '@mtstore/conformance/vitest';
+import { MongoStorage } from '../src/index.js';
 
 export const MONGODB_URL = process.env.MONGODB_URL ?? 'mongodb://127.0.0.1:27017';
 
@@ -37,3 +39,36 @@ export const server = await checkServer('mongodb', MONGODB_URL, async () => {
 
 /** Loaded keys are AuthKeyBytes: compare plain bytes, as the kit does. */
 export { plainBytes as plain } from '@mtstore/conformance';
+
+/**
+ * Per-test scratch space for a test file: `fresh()` names a new database, `open()`
+ * opens a MongoStorage on one, `track()` remembers anything else to close. After each
+ * test everything opened is closed and every database dropped; after the file, the
+ * admin client is closed. Registers its own afterEach / afterAll hooks.
+ */
+export function scratch(): {
+  fresh(): string;
+  open(database: string, name?: string): MongoStorage;
+  track<T extends { close(): Promise<void> }>(instance: T): T;
+} {
+  const databases: string[] = [];
+  const opened: { close(): Promise<void> }[] = [];
+  const track = <T extends { close(): Promise<void> }>(instance: T): T => {
+    opened.push(instance);
+    return instance;
+  };
+  afterEach(async () => {
+    for (const x of opened.splice(0)) await x.close().catch(() => undefined);
+    for (const name of databases.splice(0)) await dropDatabase(name);
+  });
+  afterAll(() => adminClient().close());
+  return {
+    fresh: () => {
+      const name = randomNamespace();
+      databases.push(name);
+      return name;
+    },
+    open: (database, name = 'alice') => track(new MongoStorage({ url: urlFor(database), name })),
+    track,
+  };
+}

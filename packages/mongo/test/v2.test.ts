@@ -3,34 +3,18 @@
  * reference messages, the v1 → v2 migration on documents written in the v1 layout,
  * and key writes of one session from two instances at once.
  */
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Binary, Long, type Document } from 'mongodb';
-import { authKey, fullSession, minimalSession, peer, randomNamespace } from '@mtstore/conformance/vitest';
-import { MongoStorage, SCHEMA_VERSION } from '../src/index.js';
-import { adminClient, dropDatabase, plain, server, urlFor } from './server.js';
+import { authKey, fullSession, minimalSession, peer } from '@mtstore/conformance/vitest';
+import { SCHEMA_VERSION } from '../src/index.js';
+import { adminClient, plain, scratch, server } from './server.js';
 
 if (server.available) {
-  const databases: string[] = [];
-  const opened: { close(): Promise<void> }[] = [];
-  const fresh = () => {
-    const name = randomNamespace();
-    databases.push(name);
-    return name;
-  };
-  const open = (database: string, name = 'alice') => {
-    const storage = new MongoStorage({ url: urlFor(database), name });
-    opened.push(storage);
-    return storage;
-  };
+  const { fresh, open } = scratch();
   const raw = (database: string) => adminClient().db(database);
   const rawDoc = async (database: string, collection: string, _id: string) =>
     (await raw(database).collection(collection).findOne({ _id: _id as never }, { promoteLongs: false, promoteBuffers: false })) as Document;
 
-  afterEach(async () => {
-    for (const x of opened.splice(0)) await x.close().catch(() => undefined);
-    for (const name of databases.splice(0)) await dropDatabase(name);
-  });
-  afterAll(() => adminClient().close());
 
   describe('layout', () => {
     it('auth keys are dotted fields of the per-name document, which needs no snapshot', async () => {
