@@ -61,7 +61,9 @@ import {
   describeValue,
   INT64_MAX,
   INT64_MIN,
+  isKvKey,
   MAX_DC_ID,
+  MAX_KV_VALUE_BYTES,
   MAX_PEER_PAGE,
 } from './validate.js';
 
@@ -637,7 +639,7 @@ export abstract class BaseStorage extends Closable implements Storage {
       // get and set are written out (no #run closures): bridges read and write kv entries often.
       get: async (key) => {
         if (this.closed) throw this.closedError('kv.get');
-        this.#check('kv.get', () => assertKvKey(key, 'key'));
+        if (!isKvKey(key)) this.#invalid('kv.get', () => assertKvKey(key, 'key'));
         let value: Uint8Array | null;
         try {
           value = await this.kvRepository.get(key);
@@ -648,11 +650,13 @@ export abstract class BaseStorage extends Closable implements Storage {
       },
       set: async (key, value, options) => {
         if (this.closed) throw this.closedError('kv.set');
-        this.#check('kv.set', () => {
-          assertKvKey(key, 'key');
-          assertKvValue(value, 'value');
-          if (options !== undefined) assertKvSetOptions(options, 'options');
-        });
+        if (!isKvKey(key) || !(value instanceof Uint8Array) || value.length > MAX_KV_VALUE_BYTES || options !== undefined) {
+          this.#check('kv.set', () => {
+            assertKvKey(key, 'key');
+            assertKvValue(value, 'value');
+            if (options !== undefined) assertKvSetOptions(options, 'options');
+          });
+        }
         const sealer = this.#sealer;
         // A value that merely looks sealed is sealed too, so it reads back as written.
         const seal = sealer !== undefined && (options?.secret === true || sealer.isSecretKv(key) || isSealed(value));

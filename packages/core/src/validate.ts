@@ -132,6 +132,11 @@ export function assertAuthKey(value: unknown, label: string): asserts value is U
 export const MAX_KV_VALUE_BYTES = 65_536;
 const KV_KEY = /^[\x21-\x7e]{1,255}$/;
 
+/** True for a valid kv key (the test behind assertKvKey, for fast paths that validate inline). */
+export function isKvKey(value: unknown): value is string {
+  return typeof value === 'string' && KV_KEY.test(value);
+}
+
 /** kv keys: 1-255 printable ASCII characters, no spaces. */
 export function assertKvKey(value: unknown, label: string): asserts value is string {
   if (typeof value !== 'string' || !KV_KEY.test(value)) fail(label, 'a key of 1-255 printable ASCII characters without spaces', value);
