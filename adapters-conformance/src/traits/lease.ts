@@ -179,6 +179,64 @@ export function lease({ group, test, skip, expect, options }: StorageRegistrar):
       expect(a.lease.held).toBeNull();
     });
 
+    test('after a force takeover the old holder’s next write is refused by the database, before any renewal tells it', async (s) => {
+      // The local fence cannot see a takeover until the next heartbeat (TTL/4), so each
+      // write below passes it: only a token check inside the write itself refuses it.
+      const a = await s.open();
+      const b = await s.open();
+      await b.save(minimalSession());
+      await b.authKeys.set(2, authKey(2));
+      await b.kv.set('k', new Uint8Array([2]));
+      await b.peers.upsert([peer('user', 7)]);
+      await b.refMessages.store(7n, -100n, 5);
+      const writes: [string, (storage: Storage) => Promise<unknown>][] = [
+        ['save', (x) => x.save({ ...minimalSession(), homeDcId: 4, dcs: [{ id: 4, port: 443, authKey: authKey(3) }] })],
+        ['update', (x) => x.update({ apiId: 99 })],
+        ['saveUpdateState', (x) => x.saveUpdateState({ pts: 9, qts: 9, date: 9, seq: 9 })],
+        ['authKeys.set', (x) => x.authKeys.set(2, authKey(3))],
+        ['authKeys.delete', (x) => x.authKeys.delete(2)],
+        ['authKeys.setTemp', (x) => x.authKeys.setTemp(2, { index: 0, key: authKey(4), expiresAt: 2_000_000_000 })],
+        ['authKeys.deleteByDc', (x) => x.authKeys.deleteByDc(2)],
+        ['authKeys.clear', (x) => x.authKeys.clear()],
+        ['kv.set', (x) => x.kv.set('k', new Uint8Array([3]))],
+        ['kv.delete', (x) => x.kv.delete('k')],
+        ['kv.clear', (x) => x.kv.clear()],
+        ['peers.upsert', (x) => x.peers.upsert([peer('user', 1), peer('user', 7, { usernames: ['moved'] })])],
+        ['peers.clear', (x) => x.peers.clear()],
+        ['refMessages.store', (x) => x.refMessages.store(1n, -100n, 6)],
+        ['refMessages.deleteByPeer', (x) => x.refMessages.deleteByPeer(7n)],
+        ['refMessages.clear', (x) => x.refMessages.clear()],
+        ['delete', (x) => x.delete()],
+      ];
+      for (const [what, write] of writes) {
+        const lost: Error[] = [];
+        const first = await a.lease.acquire({ force: true, ttlSeconds: 60, heartbeat: false, onLost: (error) => lost.push(error) });
+        const taken = await b.lease.acquire({ force: true, ttlSeconds: 60, heartbeat: false, owner: owner('operator') });
+        expect(taken.token > first.token, 'the forced lease has a greater token').toBe(true);
+        await expectRejects(expect, `${what} by the old holder right after the takeover`, LOST, () => write(a));
+        expect(a.lease.held, `after the refused ${what} the old holder knows it lost the lease`).toBeNull();
+        expect(lost.map((e) => (e as { code?: unknown }).code), `onLost was called once for ${what}`).toEqual([LOST]);
+        await expectRejects(expect, `a second write after the refused ${what} (local fence)`, LOST, () => a.kv.set('k', new Uint8Array([4])));
+        expect(b.lease.held?.token, `${what}: the new holder keeps its lease`).toBe(taken.token);
+      }
+      const loaded = await b.load();
+      expect(loaded, 'the old holder’s delete was not applied').not.toBeNull();
+      expect(loaded?.apiId, 'the old holder’s save / update was not applied').toBe(minimalSession().apiId);
+      expect(loaded?.homeDcId, 'the old holder’s save was not applied').toBe(minimalSession().homeDcId);
+      expect(loaded?.state, 'the old holder’s state was not applied').toBeUndefined();
+      expect(await b.authKeys.get(2), 'the old holder’s key writes were not applied').toEqual(authKey(2));
+      expect(await b.authKeys.getTemp(2, 0)).toBeNull();
+      expect(await b.kv.get('k')).toEqual(new Uint8Array([2]));
+      expect(await b.peers.getById('user', 1n)).toBeNull();
+      expect((await b.peers.getById('user', 7n))?.usernames, 'the old holder’s username move was not applied').toEqual(peer('user', 7).usernames);
+      expect(await b.refMessages.getByPeer(7n)).toEqual({ chatId: -100n, messageId: 5 });
+      expect(await b.refMessages.getByPeer(1n)).toBeNull();
+      // An instance that never held a lease is not fenced (the lease is cooperative).
+      const c = await s.open();
+      await c.kv.set('free', new Uint8Array([1]));
+      expect(await b.kv.get('free')).toEqual(new Uint8Array([1]));
+    });
+
     test('lease options are validated before any I/O', async (s) => {
       const a = await s.open();
       const bad: unknown[] = [

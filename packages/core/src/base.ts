@@ -8,6 +8,7 @@ import { copySession, copySessionUpdate } from './copy.js';
 import {
   CorruptDataError,
   InvalidArgumentError,
+  LeaseLostError,
   NotFoundError,
   StorageClosedError,
   toStorageError,
@@ -271,12 +272,36 @@ export abstract class BaseStorage extends Closable implements Storage {
         throw invalid(error, this.where(operation));
       }
     }
-    if (WRITES.has(operation)) this.#lease.fence(operation);
+    if (!WRITES.has(operation)) {
+      try {
+        return await work();
+      } catch (error) {
+        throw toStorageError(error, this.where(operation));
+      }
+    }
+    this.#lease.fence(operation);
     try {
       return await work();
     } catch (error) {
-      throw toStorageError(error, this.where(operation));
+      throw this.#writeFailed(operation, error);
     }
+  }
+
+  /**
+   * The token of the lease this instance holds, or undefined when it holds none (or lost
+   * it: the local fence rejects before any write then). An adapter that fences in the
+   * database reads it once per write, right before the write's statements, and makes the
+   * write apply only while the stored lease still has this token; when it does not, the
+   * adapter throws any LeaseLostError and writes nothing (docs/contract.md §12).
+   */
+  protected get fenceToken(): bigint | undefined {
+    return this.#lease.token();
+  }
+
+  /** A write's failure: a token the database refused marks the lease lost (once, with onLost); anything else is wrapped. */
+  #writeFailed(operation: string, error: unknown): Error {
+    if (error instanceof LeaseLostError) return this.#lease.refused(operation);
+    return toStorageError(error, this.where(operation));
   }
 
   /** Runs a validation, prefixing its error with the operation. */
@@ -325,7 +350,7 @@ export abstract class BaseStorage extends Closable implements Storage {
     try {
       await this.writeSession(copy);
     } catch (error) {
-      throw toStorageError(error, this.where('save'));
+      throw this.#writeFailed('save', error);
     }
   }
 
@@ -357,7 +382,7 @@ export abstract class BaseStorage extends Closable implements Storage {
     try {
       stored = await this.writeUpdateState({ pts: state.pts, qts: state.qts, date: state.date, seq: state.seq }, channelsCopy);
     } catch (error) {
-      throw toStorageError(error, this.where('saveUpdateState'));
+      throw this.#writeFailed('saveUpdateState', error);
     }
     if (!stored) throw this.#notFound('saveUpdateState');
   }
@@ -563,7 +588,7 @@ export abstract class BaseStorage extends Closable implements Storage {
         try {
           await this.authKeyRepository.set(dcId, copy);
         } catch (error) {
-          throw toStorageError(error, this.where('authKeys.set'));
+          throw this.#writeFailed('authKeys.set', error);
         }
       },
       delete: (dcId) => this.#run('authKeys.delete', () => assertDcId(dcId, 'dcId'), () => repo().set(dcId, null)),
@@ -665,7 +690,7 @@ export abstract class BaseStorage extends Closable implements Storage {
         try {
           await this.kvRepository.set(key, copy);
         } catch (error) {
-          throw toStorageError(error, this.where('kv.set'));
+          throw this.#writeFailed('kv.set', error);
         }
       },
       delete: (key) => this.#run('kv.delete', () => assertKvKey(key, 'key'), () => repo().set(key, null)),
@@ -771,7 +796,7 @@ export abstract class BaseStorage extends Closable implements Storage {
           const done = this.peerRepository.upsert(batch);
           if (done instanceof Promise) await done;
         } catch (error) {
-          throw toStorageError(error, this.where('peers.upsert'));
+          throw this.#writeFailed('peers.upsert', error);
         }
       },
       getById: async (type, id) => {

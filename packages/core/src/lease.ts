@@ -200,6 +200,43 @@ export class StorageLease implements SessionLease {
     if (held.lost !== undefined || performance.now() >= held.safeUntil) throw this.#lostError(operation, held);
   }
 
+  /** The token of the lease this instance holds and has not lost; undefined otherwise. */
+  token(): bigint | undefined {
+    const held = this.#held;
+    return held === null || held.lost !== undefined ? undefined : held.holder.token;
+  }
+
+  /**
+   * The database refused a write because the stored lease has another token (taken over
+   * with `force`, or run out and taken): this instance has lost it. Marks it lost (no
+   * more heartbeats, every later write rejects locally), calls `onLost` once and returns
+   * the error for the write.
+   */
+  refused(operation: string): LeaseLostError {
+    const held = this.#held;
+    if (held === null) {
+      // Released while the write was in flight: the write was still refused.
+      return new LeaseLostError(`${this.#host.where(operation)}: the lease on session ${JSON.stringify(this.#host.name)} belongs to another holder; nothing was written.`);
+    }
+    const first = held.lost === undefined;
+    if (first) {
+      held.lost = 'gone';
+      this.#stop(held);
+    }
+    const error = this.#lostError(operation, held);
+    if (first) this.#notifyLost(held, error);
+    return error;
+  }
+
+  #notifyLost(held: Held, error: LeaseLostError): void {
+    if (held.onLost === undefined || this.#held !== held) return;
+    try {
+      held.onLost(error);
+    } catch {
+      // An observer's failure is not the lease's.
+    }
+  }
+
   #confirm(held: Held, sentAt: number, expiresAt: number): void {
     held.safeUntil = sentAt + held.ttlMs - held.ttlMs / 4;
     held.holder = { ...held.holder, expiresAt: new Date(expiresAt) };
@@ -250,13 +287,7 @@ export class StorageLease implements SessionLease {
     held.lost = current ?? 'gone';
     this.#stop(held);
     const error = this.#lostError(operation, held);
-    if (held.onLost !== undefined && this.#held === held) {
-      try {
-        held.onLost(error);
-      } catch {
-        // An observer's failure is not the lease's.
-      }
-    }
+    this.#notifyLost(held, error);
     throw error;
   }
 

@@ -3,6 +3,7 @@ import {
   copySelfUser,
   describeValue,
   InvalidArgumentError,
+  LeaseLostError,
   type ChannelState,
   type BaseStorageOptions,
   type DataCenter,
@@ -46,10 +47,21 @@ export class MemoryStorage extends BaseStorage {
       throw new InvalidArgumentError('MemoryStorage: store must be a MemoryStore');
     }
     this.store = options.store ?? new MemoryStore();
-    this.authKeyRepository = new MemoryAuthKeys(this.store, this.name);
-    this.kvRepository = new MemoryKeyValues(this.store, this.name);
-    this.peerRepository = new MemoryPeers(this.store, this.name);
-    this.refMessageRepository = new MemoryRefMessages(this.store, this.name);
+    const fence = (): void => this.#fence();
+    this.authKeyRepository = new MemoryAuthKeys(this.store, this.name, fence);
+    this.kvRepository = new MemoryKeyValues(this.store, this.name, fence);
+    this.peerRepository = new MemoryPeers(this.store, this.name, fence);
+    this.refMessageRepository = new MemoryRefMessages(this.store, this.name, fence);
+  }
+
+  /**
+   * The database side of the lease fence: a write under a lease another instance of
+   * this store has since taken (force, or after it ran out) is refused. Synchronous,
+   * in the same step as the write, so nothing can come between check and write.
+   */
+  #fence(): void {
+    const token = this.fenceToken;
+    if (token !== undefined && this.store.leases.get(this.name)?.token !== token) throw new LeaseLostError('fence');
   }
 
   protected override createLeaseRepository(): MemoryLeases {
@@ -85,6 +97,7 @@ export class MemoryStorage extends BaseStorage {
 
   /** `session` is the base class's call-time copy: its objects can be kept. */
   protected async writeSession(session: Session): Promise<void> {
+    this.#fence();
     const entry = this.store.entry(this.name);
     entry.keys.clear();
     const dcs = session.dcs.map(({ authKey, tempAuthKeys, ...address }) => {
@@ -104,6 +117,7 @@ export class MemoryStorage extends BaseStorage {
   }
 
   protected async writeSessionUpdate(patch: SessionUpdate): Promise<boolean> {
+    this.#fence();
     let snapshot = this.store.clients.get(this.name)?.snapshot ?? null;
     if (snapshot === null) {
       if (patch.homeDcId === undefined || patch.dcs === undefined) return false;
@@ -124,6 +138,7 @@ export class MemoryStorage extends BaseStorage {
   }
 
   protected async writeUpdateState(state: UpdateState, channels: readonly ChannelState[]): Promise<boolean> {
+    this.#fence();
     const snapshot = this.store.clients.get(this.name)?.snapshot;
     if (snapshot === null || snapshot === undefined) return false;
     snapshot.state = state;
@@ -136,6 +151,7 @@ export class MemoryStorage extends BaseStorage {
   }
 
   protected async deleteSession(): Promise<void> {
+    this.#fence();
     this.store.clients.delete(this.name);
   }
 

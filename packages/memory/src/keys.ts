@@ -6,6 +6,8 @@ export class MemoryAuthKeys implements AuthKeyRepository {
   constructor(
     private readonly store: MemoryStore,
     private readonly name: string,
+    /** Throws LeaseLostError when another instance took this session's lease (store.ts). */
+    private readonly fence: () => void,
   ) {}
 
   async get(dcId: number): Promise<Uint8Array | null> {
@@ -14,6 +16,7 @@ export class MemoryAuthKeys implements AuthKeyRepository {
   }
 
   async set(dcId: number, key: Uint8Array | null): Promise<void> {
+    this.fence();
     const id = entryKeyId(dcId, false);
     if (key === null) {
       const keys = this.store.clients.get(this.name)?.keys.get(id);
@@ -33,6 +36,7 @@ export class MemoryAuthKeys implements AuthKeyRepository {
   }
 
   async setTemp(dcId: number, index: number, temp: TempAuthKey | null): Promise<void> {
+    this.fence();
     const id = entryKeyId(dcId, false);
     if (temp === null) {
       this.store.clients.get(this.name)?.keys.get(id)?.temps.delete(index);
@@ -45,6 +49,7 @@ export class MemoryAuthKeys implements AuthKeyRepository {
   }
 
   async deleteByDc(dcId: number): Promise<void> {
+    this.fence();
     const keys = this.store.clients.get(this.name)?.keys;
     keys?.delete(entryKeyId(dcId, false));
     keys?.delete(entryKeyId(dcId, true));
@@ -68,6 +73,7 @@ export class MemoryAuthKeys implements AuthKeyRepository {
   }
 
   async clear(): Promise<void> {
+    this.fence();
     this.store.clients.get(this.name)?.keys.clear();
   }
 }

@@ -6,6 +6,8 @@ export class MemoryKeyValues implements KeyValueRepository {
   constructor(
     private readonly store: MemoryStore,
     private readonly name: string,
+    /** Throws LeaseLostError when another instance took this session's lease (store.ts). */
+    private readonly fence: () => void,
   ) {}
 
   async get(key: string): Promise<Uint8Array | null> {
@@ -14,6 +16,7 @@ export class MemoryKeyValues implements KeyValueRepository {
   }
 
   async set(key: string, value: Uint8Array | null): Promise<void> {
+    this.fence();
     if (value === null) this.store.clients.get(this.name)?.kv.delete(key);
     else this.store.entry(this.name).kv.set(key, value);
   }
@@ -25,6 +28,7 @@ export class MemoryKeyValues implements KeyValueRepository {
   }
 
   async clear(): Promise<void> {
+    this.fence();
     this.store.clients.get(this.name)?.kv.clear();
   }
 }

@@ -15,6 +15,8 @@ export class MemoryPeers implements PeerRepository {
   constructor(
     private readonly store: MemoryStore,
     private readonly name: string,
+    /** Throws LeaseLostError when another instance took this session's lease (store.ts). */
+    private readonly fence: () => void,
   ) {}
 
   #table(): PeerTable | undefined {
@@ -22,6 +24,7 @@ export class MemoryPeers implements PeerRepository {
   }
 
   upsert(peers: readonly Peer[]): void {
+    this.fence();
     const table = this.store.entry(this.name).peers;
     for (const peer of peers) putPeer(table, peer);
   }
@@ -67,6 +70,7 @@ export class MemoryPeers implements PeerRepository {
   }
 
   async clear(): Promise<void> {
+    this.fence();
     const table = this.#table();
     if (table === undefined) return;
     for (const type of TYPES) table.byId[type].clear();

@@ -14,6 +14,8 @@ export class MemoryRefMessages implements RefMessageRepository {
   constructor(
     private readonly backend: MemoryStore,
     private readonly name: string,
+    /** Throws LeaseLostError when another instance took this session's lease (store.ts). */
+    private readonly fence: () => void,
   ) {}
 
   #table(): RefTable | undefined {
@@ -21,6 +23,7 @@ export class MemoryRefMessages implements RefMessageRepository {
   }
 
   async store(peerId: bigint, chatId: bigint, messageId: number): Promise<void> {
+    this.fence();
     const table = this.backend.entry(this.name).refs;
     const key = messageKey(chatId, messageId);
     let refs = table.byPeer.get(peerId);
@@ -46,6 +49,7 @@ export class MemoryRefMessages implements RefMessageRepository {
   }
 
   async delete(chatId: bigint, messageIds: readonly number[]): Promise<void> {
+    this.fence();
     const table = this.#table();
     if (table === undefined) return;
     for (const messageId of messageIds) {
@@ -62,6 +66,7 @@ export class MemoryRefMessages implements RefMessageRepository {
   }
 
   async deleteByPeer(peerId: bigint): Promise<void> {
+    this.fence();
     const table = this.#table();
     const refs = table?.byPeer.get(peerId);
     if (table === undefined || refs === undefined) return;
@@ -75,6 +80,7 @@ export class MemoryRefMessages implements RefMessageRepository {
   }
 
   async clear(): Promise<void> {
+    this.fence();
     const table = this.#table();
     table?.byPeer.clear();
     table?.byMessage.clear();
