@@ -37,6 +37,12 @@ for (const { name, dir } of packages) {
   failed += report.numFailedTests;
   skipped += report.numPendingTests + report.numTodoTests;
   for (const suite of report.testResults) {
+    // Named at the end, beside the summary: CI keeps only the tail of a long log.
+    for (const test of suite.assertionResults) {
+      if (test.status !== 'failed') continue;
+      const why = (test.failureMessages?.[0] ?? '').split('\n')[0].slice(0, 300);
+      problems.push(`${name}: ${suite.name.replace(root, '')} > ${test.fullName}: ${why}`);
+    }
     // A test file that failed to load has no tests: count it, or it would vanish.
     if (suite.status === 'failed' && suite.assertionResults.length === 0) {
       failed += 1;
