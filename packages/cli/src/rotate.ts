@@ -60,7 +60,7 @@ export async function rotateKeys(target: string, options: RotateKeysOptions, io:
     bar?.finish();
     say(io, `Re-sealed ${report.keys} auth keys and ${report.kvEntries} kv values of ${report.done} sessions in ${shown(target)} with key "${encryption.keys[0]?.id}" (${report.current} already current).`);
     if (report.withoutSnapshot.length > 0) {
-      say(io, `${report.withoutSnapshot.length} sessions have no snapshot, so only their permanent keys of DCs 1-5 were looked at: ${report.withoutSnapshot.slice(0, 10).join(', ')}${report.withoutSnapshot.length > 10 ? ', …' : ''}. Keep the old key configured until they are written again.`);
+      say(io, `${report.withoutSnapshot.length} sessions have no snapshot (their keys were listed one by one): ${report.withoutSnapshot.slice(0, 10).join(', ')}${report.withoutSnapshot.length > 10 ? ', …' : ''}.`);
     }
     return report;
   } catch (error) {

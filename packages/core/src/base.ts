@@ -139,16 +139,13 @@ export interface ResealReport {
   /** Keys and kv values already sealed with the write key: left as they are. */
   current: number;
   /**
-   * False when no snapshot is stored under the name: its keys cannot be listed, so
-   * only the permanent keys of DCs 1-5 were looked at; any other key is sealed again
-   * on its next write and stays readable while the key that sealed it is configured.
+   * False when no snapshot is stored under the name: its keys (a client writes keys
+   * before it saves anything) were listed with `authKeys.entries()` instead.
    */
   snapshot: boolean;
 }
 
 const PERMANENT_SLOT = -1;
-/** DCs whose permanent keys `reseal` looks at when no snapshot lists the session's keys. */
-const PROBED_DCS = [1, 2, 3, 4, 5];
 
 /** A key opened for re-sealing must be a key: anything else is reported, never re-sealed. */
 function checkedKey(key: Uint8Array, label: string, what: string): Uint8Array {
@@ -467,54 +464,40 @@ export abstract class BaseStorage extends Closable implements Storage {
       const report: ResealReport = { name: this.name, keys: 0, kvEntries: 0, current: 0, snapshot: false };
       const stale = (stored: Uint8Array): boolean => stored.length === AUTH_KEY_LENGTH || sealer.keyIdOf(stored) !== sealer.writeKeyId;
       const session = await this.readSession();
-      if (session !== null) {
-        report.snapshot = true;
-        let mediaStale = 0;
-        for (const dc of session.dcs) {
-          const media = dc.mediaOnly === true;
-          const keys: [number, Uint8Array][] = [];
-          if (dc.authKey !== undefined) keys.push([PERMANENT_SLOT, dc.authKey]);
-          for (const temp of dc.tempAuthKeys ?? []) keys.push([temp.index, temp.key]);
-          for (const [slot, stored] of keys) {
-            if (!stale(stored)) {
-              report.current++;
-              continue;
-            }
-            if (media) {
-              mediaStale++;
-              continue;
-            }
-            const plain = checkedKey(this.#openKey(stored, dc.id, false, slot), this.storedLabel, BaseStorage.#keyWhat(dc.id, false, slot));
-            const sealed = sealer.seal(plain, BaseStorage.#keyContext(dc.id, false, slot));
-            if (slot === PERMANENT_SLOT) await this.authKeyRepository.set(dc.id, sealed);
-            else {
-              const expiresAt = dc.tempAuthKeys?.find((t) => t.index === slot)?.expiresAt as number;
-              await this.authKeyRepository.setTemp(dc.id, slot, { index: slot, key: sealed, expiresAt });
-            }
-            report.keys++;
-          }
-        }
-        if (mediaStale > 0) {
-          // Re-read (the main-entry keys were just rewritten) and save whole: load() opens and checks every key, save() seals each again.
-          const fresh = await this.load();
-          if (fresh !== null) await this.save(fresh);
-          report.keys += mediaStale;
-        }
-      }
-      if (session === null) {
-        // Without a snapshot the keys cannot be listed: look at the permanent keys of the
-        // production DCs, where clients write keys before they save anything.
-        for (const dcId of PROBED_DCS) {
-          const stored = await this.authKeyRepository.get(dcId);
-          if (stored === null) continue;
+      report.snapshot = session !== null;
+      // Without a snapshot, the keys a client wrote one at a time: every DC, temp keys too.
+      const dcs = session !== null ? session.dcs : (await this.authKeyRepository.entries()).map((e) => ({ id: e.dcId, mediaOnly: e.mediaOnly, authKey: e.authKey, tempAuthKeys: e.tempAuthKeys }));
+      let mediaStale = 0;
+      for (const dc of dcs) {
+        const media = dc.mediaOnly === true;
+        const keys: [number, Uint8Array][] = [];
+        if (dc.authKey !== undefined) keys.push([PERMANENT_SLOT, dc.authKey]);
+        for (const temp of dc.tempAuthKeys ?? []) keys.push([temp.index, temp.key]);
+        for (const [slot, stored] of keys) {
           if (!stale(stored)) {
             report.current++;
             continue;
           }
-          const plain = checkedKey(this.#openKey(stored, dcId, false, PERMANENT_SLOT), this.storedLabel, BaseStorage.#keyWhat(dcId, false, PERMANENT_SLOT));
-          await this.authKeyRepository.set(dcId, sealer.seal(plain, BaseStorage.#keyContext(dcId, false, PERMANENT_SLOT)));
+          if (media) {
+            mediaStale++;
+            continue;
+          }
+          const plain = checkedKey(this.#openKey(stored, dc.id, false, slot), this.storedLabel, BaseStorage.#keyWhat(dc.id, false, slot));
+          const sealed = sealer.seal(plain, BaseStorage.#keyContext(dc.id, false, slot));
+          if (slot === PERMANENT_SLOT) await this.authKeyRepository.set(dc.id, sealed);
+          else {
+            const expiresAt = dc.tempAuthKeys?.find((t) => t.index === slot)?.expiresAt as number;
+            await this.authKeyRepository.setTemp(dc.id, slot, { index: slot, key: sealed, expiresAt });
+          }
           report.keys++;
         }
+      }
+      if (mediaStale > 0) {
+        // Re-read (the main-entry keys were just rewritten) and save whole: load() opens and checks every key, save() seals each again.
+        // Media-only entries exist only through save, so there is a snapshot to re-save.
+        const fresh = await this.load();
+        if (fresh !== null) await this.save(fresh);
+        report.keys += mediaStale;
       }
       for (const entry of await this.kvRepository.entries()) {
         if (!(entry.value instanceof Uint8Array)) continue;

@@ -38,7 +38,7 @@ export interface RotateProgress {
   keys: number;
   kvEntries: number;
   current: number;
-  /** Sessions without a snapshot so far: their keys could not be listed (see ResealReport.snapshot). */
+  /** Sessions without a snapshot so far (their keys were listed with authKeys.entries(); see ResealReport.snapshot). */
   withoutSnapshot: string[];
 }
 

@@ -47,7 +47,7 @@ export class MemoryStorage extends BaseStorage {
       throw new InvalidArgumentError('MemoryStorage: store must be a MemoryStore');
     }
     this.store = options.store ?? new MemoryStore();
-    const fence = (): void => this.#fence();
+    const fence = (): void => this.checkFence();
     this.authKeyRepository = new MemoryAuthKeys(this.store, this.name, fence);
     this.kvRepository = new MemoryKeyValues(this.store, this.name, fence);
     this.peerRepository = new MemoryPeers(this.store, this.name, fence);
@@ -59,7 +59,7 @@ export class MemoryStorage extends BaseStorage {
    * this store has since taken (force, or after it ran out) is refused. Synchronous,
    * in the same step as the write, so nothing can come between check and write.
    */
-  #fence(): void {
+  protected checkFence(): void {
     const token = this.fenceToken;
     if (token !== undefined && this.store.leases.get(this.name)?.token !== token) throw new LeaseLostError('fence');
   }
@@ -97,7 +97,7 @@ export class MemoryStorage extends BaseStorage {
 
   /** `session` is the base class's call-time copy: its objects can be kept. */
   protected async writeSession(session: Session): Promise<void> {
-    this.#fence();
+    this.checkFence();
     const entry = this.store.entry(this.name);
     entry.keys.clear();
     const dcs = session.dcs.map(({ authKey, tempAuthKeys, ...address }) => {
@@ -117,7 +117,7 @@ export class MemoryStorage extends BaseStorage {
   }
 
   protected async writeSessionUpdate(patch: SessionUpdate): Promise<boolean> {
-    this.#fence();
+    this.checkFence();
     let snapshot = this.store.clients.get(this.name)?.snapshot ?? null;
     if (snapshot === null) {
       if (patch.homeDcId === undefined || patch.dcs === undefined) return false;
@@ -138,7 +138,7 @@ export class MemoryStorage extends BaseStorage {
   }
 
   protected async writeUpdateState(state: UpdateState, channels: readonly ChannelState[]): Promise<boolean> {
-    this.#fence();
+    this.checkFence();
     const snapshot = this.store.clients.get(this.name)?.snapshot;
     if (snapshot === null || snapshot === undefined) return false;
     snapshot.state = state;
@@ -151,7 +151,7 @@ export class MemoryStorage extends BaseStorage {
   }
 
   protected async deleteSession(): Promise<void> {
-    this.#fence();
+    this.checkFence();
     this.store.clients.delete(this.name);
   }
 
