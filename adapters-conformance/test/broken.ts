@@ -51,6 +51,8 @@ export interface Broken {
   capabilities?: { sharedBackend?: boolean };
   corrupt?: (backend: Backend, name: string) => void;
   interrupt?: (backend: Backend) => void;
+  /** A server storage with session lifetime (the lifetime traits open it instead of memory's). */
+  openWithLifetime?: (backend: Backend, lifetime: { ttlSeconds?: number; clock: () => number }) => SessionStorageProtocol;
 }
 
 /** What one namespace shares: a memory store and a bus channel. */
@@ -485,6 +487,41 @@ function usernameNotReleased(b: Backend, name: string): Storage {
 
 // ---- server storage -------------------------------------------------------------
 
+/** Expiry checked only by the sweep: an expired session still answers hasSession until removed. */
+class ExpiredUntilSwept extends MemorySessionStorage {
+  protected override sessionExists(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
+    return Promise.resolve(this.store.server.get(authKeyId)?.has(sessionId) === true);
+  }
+}
+
+/** touchSession answers true but moves neither last-used nor expiry. */
+class TouchForgets extends MemorySessionStorage {
+  protected override async touch(authKeyId: bigint, sessionId: bigint, now: number): Promise<boolean> {
+    return this.sessionExists(authKeyId, sessionId, now);
+  }
+}
+
+/** The sweep reports expired sessions but leaves them stored: every sweep reports them again. */
+class SweepKeepsExpired extends MemorySessionStorage {
+  protected override async removeExpired(now: number, limit: number): Promise<{ authKeyId: bigint; sessionId: bigint }[]> {
+    const found: { authKeyId: bigint; sessionId: bigint }[] = [];
+    for (const [authKeyId, sessions] of this.store.server) {
+      for (const [sessionId, times] of sessions) {
+        if (found.length < limit && times[1] !== null && times[1] <= now) found.push({ authKeyId, sessionId });
+      }
+    }
+    return found;
+  }
+}
+
+/** A bus that never tells subscribers their subscription was lost or is live again. */
+function busWithoutStates(b: Backend): SessionEventBus {
+  const bus = new LocalSessionEventBus(b.channel);
+  const subscribe = bus.subscribe.bind(bus);
+  bus.subscribe = (listener, options) => subscribe(listener, { ...options, onState: undefined });
+  return bus;
+}
+
 class CheckThenInsert extends MemorySessionStorage {
   protected override async insertSession(authKeyId: bigint, sessionId: bigint, now: number, expiresAt: number | null): Promise<boolean> {
     if (await this.sessionExists(authKeyId, sessionId, now)) return false;
@@ -646,6 +683,28 @@ export const BROKEN: readonly Broken[] = [
   { rule: 'invalid ids are silently accepted', suite: 'server', group: 'invalid input', open: serverSwallowsInvalid },
   { rule: 'server methods keep working after close', suite: 'server', group: 'close', open: serverUsableAfterClose },
 
+  {
+    rule: 'an expired session answers hasSession until the sweep removes it',
+    suite: 'server',
+    group: 'session lifetime',
+    open: (b) => new MemorySessionStorage({ store: b.store }),
+    openWithLifetime: (b, lifetime) => new ExpiredUntilSwept({ store: b.store, ...lifetime }),
+  },
+  {
+    rule: 'touchSession refreshes nothing',
+    suite: 'server',
+    group: 'session lifetime',
+    open: (b) => new MemorySessionStorage({ store: b.store }),
+    openWithLifetime: (b, lifetime) => new TouchForgets({ store: b.store, ...lifetime }),
+  },
+  {
+    rule: 'the expiry sweep reports sessions it does not remove',
+    suite: 'server',
+    group: 'session lifetime',
+    open: (b) => new MemorySessionStorage({ store: b.store }),
+    openWithLifetime: (b, lifetime) => new SweepKeepsExpired({ store: b.store, ...lifetime }),
+  },
+  { rule: 'the bus never reports a lost or restored subscription', suite: 'bus', group: 'session cache', open: busWithoutStates },
   { rule: 'each bus instance has its own channel', suite: 'bus', group: 'subjects over the bus', open: () => new LocalSessionEventBus() },
   { rule: 'every event is delivered twice', suite: 'bus', group: 'subjects over the bus', open: (b) => duplicating(new LocalSessionEventBus(b.channel)) },
   { rule: 'bus ids pass through Number', suite: 'bus', group: 'bus', open: (b) => lossyBus(new LocalSessionEventBus(b.channel)) },

@@ -63,7 +63,7 @@ async function run(tests: Collected[]): Promise<Outcome> {
   return outcome;
 }
 
-type Hooks = Pick<Broken, 'capabilities' | 'corrupt' | 'interrupt'>;
+type Hooks = Pick<Broken, 'capabilities' | 'corrupt' | 'interrupt' | 'openWithLifetime'>;
 
 /** A suite over `open`, every namespace with its own store and channel. */
 function suite(kind: Suite, open: (backend: Backend, name: string, encryption?: EncryptionOptions) => unknown, hooks: Hooks = {}): (t: TestApi) => void {
@@ -94,7 +94,7 @@ function suite(kind: Suite, open: (backend: Backend, name: string, encryption?: 
         describeSessionStorage(t, 'x', {
           open: (ns) => open(backend(ns), '') as SessionStorageProtocol,
           // The lifetime traits on memory itself (their clock is the kit's).
-          openWithLifetime: (ns, lifetime) => new MemorySessionStorage({ store: backend(ns).store, ...lifetime }),
+          openWithLifetime: (ns, lifetime) => hooks.openWithLifetime?.(backend(ns), lifetime) ?? new MemorySessionStorage({ store: backend(ns).store, ...lifetime }),
           cleanup,
           modelRuns: 400,
           capabilities: hooks.capabilities,
