@@ -150,6 +150,35 @@ for (const adapter of adapters) {
       expect(await raw.kv.get('updates_qts')).toBeNull();
     });
 
+    it('an update state set again unchanged is not written again at save', async () => {
+      const storage = open();
+      const p = mtcuteStorage(storage, { closeOnDestroy: false, lease: false });
+      await loadProvider(p);
+      p.kv.set('dc_main', serializeBasicDcOption({ id: 2, ipAddress: '149.154.167.50', port: 443 }));
+      const state = (pts: number): void => {
+        for (const [key, value] of [['updates_pts', pts], ['updates_qts', 2], ['updates_date', 1_700_000_000], ['updates_seq', 3]] as const) p.kv.set(key, int32(value));
+        p.kv.set('updates_channel:123', int32(9));
+      };
+      state(10);
+      await p.driver.save?.();
+      const writes: string[] = [];
+      for (const method of ['saveUpdateState', 'update'] as const) {
+        const original = storage[method].bind(storage) as (...args: unknown[]) => Promise<void>;
+        (storage as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => {
+          writes.push(method);
+          return original(...args);
+        };
+      }
+      state(10);
+      expect(p.pending).toBe(false);
+      await p.driver.save?.();
+      expect(writes).toEqual([]);
+      state(11);
+      await p.driver.save?.();
+      expect(writes).toEqual(['saveUpdateState']);
+      expect((await open().load())?.state).toEqual({ pts: 11, qts: 2, date: 1_700_000_000, seq: 3 });
+    });
+
     it('kv.deleteAll (logout) removes user, state, channels and kv entries but keeps keys and DCs', async () => {
       const p = await provider();
       await p.authKeys.set(2, KEY);
