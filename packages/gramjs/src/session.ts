@@ -222,10 +222,14 @@ export class StorageSession extends sessions.Session {
     await this.writes.settled();
   }
 
-  /** Waits for pending writes and gives the lease back. The Storage stays open: it belongs to the caller. */
+  /**
+   * Waits for pending writes and gives the lease back. Never rejects, like save(): a
+   * failed release goes to `onError` (the lease then runs out after its TTL). The
+   * Storage stays open: it belongs to the caller.
+   */
   async close(): Promise<void> {
+    if (this.lease !== undefined && this.storage.lease.held !== null) this.writes.write('lease.release', () => this.storage.lease.release());
     await this.writes.settled();
-    if (this.lease !== undefined && this.storage.lease.held !== null) await this.storage.lease.release();
   }
 
   /**
