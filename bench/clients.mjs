@@ -73,7 +73,10 @@ async function open() {
   log.level = 0;
 
   const mtcute = new node.SqliteStorage(join(dir, 'mtcute.session'));
-  const mtstore = bridge.mtcuteStorage(new sqlite.SqliteStorage(join(dir, 'mtstore.db')));
+  // The bridge holds the session's lease as in a client (its writes are fenced). A long
+  // TTL: the measuring loops never yield to timers (better-sqlite3 is synchronous, so
+  // every await here settles in microtasks) and the heartbeat could not renew it.
+  const mtstore = bridge.mtcuteStorage(new sqlite.SqliteStorage(join(dir, 'mtstore.db')), { lease: { ttlSeconds: 86_400 } });
   for (const provider of [mtcute, mtstore]) {
     provider.driver.setup(log, platform);
     await provider.driver.load();
