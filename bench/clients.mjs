@@ -73,7 +73,10 @@ async function open() {
   log.level = 0;
 
   const mtcute = new node.SqliteStorage(join(dir, 'mtcute.session'));
-  const mtstore = bridge.mtcuteStorage(new sqlite.SqliteStorage(join(dir, 'mtstore.db')));
+  // The bridge holds the session's lease as in a client (its writes are fenced). A long
+  // TTL: the measuring loops never yield to timers (better-sqlite3 is synchronous, so
+  // every await here settles in microtasks) and the heartbeat could not renew it.
+  const mtstore = bridge.mtcuteStorage(new sqlite.SqliteStorage(join(dir, 'mtstore.db')), { lease: { ttlSeconds: 86_400 } });
   for (const provider of [mtcute, mtstore]) {
     provider.driver.setup(log, platform);
     await provider.driver.load();
@@ -93,6 +96,15 @@ async function open() {
       for (const info of batches[i % BATCHES]) provider.peers.store(info);
       await provider.driver.save();
     },
+    // What mtcute's PeersService does for each peer it caches: store it, then drop its
+    // reference messages (a full peer needs none); the batch is then saved.
+    'peers.store + refMessages.deleteByPeer ×1000 + save()': async (i) => {
+      for (const info of batches[i % BATCHES]) {
+        provider.peers.store(info);
+        await provider.refMessages.deleteByPeer(info.id);
+      }
+      await provider.driver.save();
+    },
     'peers.getById': (i) => provider.peers.getById((i % PEERS_PER_BATCH) + 1),
     'peers.getByUsername': (i) => provider.peers.getByUsername(`user_${(i % PEERS_PER_BATCH) + 1}`),
     'authKeys.set': (i) => provider.authKeys.set((i % 5) + 1, keys[i % 16]),
@@ -101,7 +113,7 @@ async function open() {
   return {
     targets: { adapter: targets(mtstore), raw: targets(mtcute) },
     // mtcute's client calls its storage one call at a time per client.
-    concurrency: { 'peers.store ×1000 + save()': [1], 'peers.getById': [1], 'peers.getByUsername': [1], 'authKeys.set': [1] },
+    concurrency: { 'peers.store ×1000 + save()': [1], 'peers.store + refMessages.deleteByPeer ×1000 + save()': [1], 'peers.getById': [1], 'peers.getByUsername': [1], 'authKeys.set': [1] },
     async close() {
       await mtcute.driver.destroy();
       await mtstore.driver.destroy();

@@ -2,7 +2,9 @@
 // node bench/gramjs.mjs [--quick]   (after `npm run build`)
 //
 // GramJS's own MemorySession against the GramJS bridge (@mtstore/gramjs
-// StorageSession) over @mtstore/memory, in the same process and run: rounds
+// StorageSession) over @mtstore/memory, in the same process and run (and, for auth
+// keys, GramJS's StoreSession — which writes a file per change — against the bridge
+// over @mtstore/sqlite: durable against durable): rounds
 // alternate which side goes first; each row shows the median ops/s of the rounds
 // and the median per-round ratio bridge/MemorySession. One op is one call as
 // GramJS makes it; the bridge's write-through is included where there is one (the
@@ -14,12 +16,16 @@
 //
 // `benchGramjs()` returns the rows in bench/run.mjs's shape (adapter 'gramjs',
 // adapterOps = bridge, rawOps = MemorySession) for whoever wires it in.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Bench } from 'tinybench';
 import { Api, helpers, sessions } from 'telegram';
 import { AuthKey } from 'telegram/crypto/AuthKey.js';
 import { authKey } from '@mtstore/conformance';
 import { MemoryStorage, MemoryStore } from '@mtstore/memory';
+import { SqliteStorage } from '@mtstore/sqlite';
 import { StorageSession } from '@mtstore/gramjs';
 
 const BATCHES = 50;
@@ -50,8 +56,15 @@ function median(values) {
   return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
+/**
+ * Leases here last a day: the measuring loops await nothing but microtasks (memory and
+ * better-sqlite3 never do I/O), so the lease heartbeat's timer cannot run, and with the
+ * default 30 s TTL every write would be refused after ~22 s (LeaseLostError).
+ */
+const LEASE = { ttlSeconds: 86_400 };
+
 async function bridgeSession(options) {
-  const session = new StorageSession(new MemoryStorage({ store: new MemoryStore() }), options);
+  const session = new StorageSession(new MemoryStorage({ store: new MemoryStore() }), { lease: LEASE, ...options });
   await session.load();
   session.setDC(2, '149.154.167.51', 443);
   return session;
@@ -87,6 +100,17 @@ async function targets() {
 
   const keyBridge = await bridgeSession();
   const keyGram = gramSession();
+
+  // Durable against durable: the bridge on a SQLite file, StoreSession on its node-localstorage files.
+  const dir = mkdtempSync(join(tmpdir(), 'mtstore-gramjs-bench-'));
+  const sqlite = new SqliteStorage({ path: join(dir, 'bridge.db'), name: 'bench' });
+  const durableBridge = new StorageSession(sqlite, { lease: LEASE });
+  await durableBridge.load();
+  durableBridge.setDC(2, '149.154.167.51', 443);
+  // StoreSession keeps its files under ./<name>, relative to the working directory.
+  const store = new sessions.StoreSession(relative(process.cwd(), join(dir, 'store')));
+  await store.load();
+  store.setDC(2, '149.154.167.51', 443);
 
   return {
     // A session's first sight of 1,000 users: a fresh session (and backend) per op.
@@ -126,6 +150,21 @@ async function targets() {
         keyGram.setAuthKey(keys[i % 16]);
       },
     },
+    'setAuthKey (home DC), durable: sqlite vs StoreSession': {
+      client: 'StoreSession',
+      bridge: async (i) => {
+        durableBridge.setAuthKey(keys[i % 16]);
+        await durableBridge.save();
+      },
+      memorySession: async (i) => {
+        store.setAuthKey(keys[i % 16]);
+      },
+    },
+    close: async () => {
+      await durableBridge.close();
+      await sqlite.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 }
 
@@ -134,7 +173,17 @@ export async function benchGramjs({ quick = false, log = console.log } = {}) {
   const warmupTime = quick ? 30 : 100;
   const roundCount = quick ? 3 : 5;
   const rows = [];
-  for (const [operation, sides] of Object.entries(await targets())) {
+  const { close, ...all } = await targets();
+  try {
+    await runRows(all, { time, warmupTime, roundCount, rows, log });
+  } finally {
+    await close();
+  }
+  return rows;
+}
+
+async function runRows(all, { time, warmupTime, roundCount, rows, log }) {
+  for (const [operation, sides] of Object.entries(all)) {
     const rounds = { bridge: [], memorySession: [], ratio: [] };
     for (let round = 0; round < roundCount; round++) {
       const bench = new Bench({ time, warmupTime, iterations: 8, warmupIterations: 8 });
@@ -150,11 +199,11 @@ export async function benchGramjs({ quick = false, log = console.log } = {}) {
       rounds.memorySession.push(ops.memorySession);
       rounds.ratio.push(ops.bridge / ops.memorySession);
     }
-    const row = { adapter: 'gramjs', operation, concurrency: 1, adapterOps: median(rounds.bridge), rawOps: median(rounds.memorySession), ratio: median(rounds.ratio), rounds: roundCount };
+    const client = sides.client ?? 'MemorySession';
+    const row = { adapter: 'gramjs', operation, client, concurrency: 1, adapterOps: median(rounds.bridge), rawOps: median(rounds.memorySession), ratio: median(rounds.ratio), rounds: roundCount };
     rows.push(row);
-    log(`gramjs    ${operation.padEnd(36)} bridge ${fmt(row.adapterOps)} ops/s   MemorySession ${fmt(row.rawOps)} ops/s   ratio ${row.ratio.toFixed(2)}`);
+    log(`gramjs    ${operation.padEnd(36)} bridge ${fmt(row.adapterOps)} ops/s   ${client} ${fmt(row.rawOps)} ops/s   ratio ${row.ratio.toFixed(2)}`);
   }
-  return rows;
 }
 
 function fmt(n) {

@@ -1,2 +1,2 @@
-export { StorageSession, type StorageSessionOptions } from './session.js';
+export { StorageSession, type DestroyableClient, type StorageSessionOptions } from './session.js';
 export type { WriteErrorHandler } from './writes.js';

@@ -31,6 +31,15 @@ export interface StorageSessionOptions {
   lease?: boolean | LeaseAcquireOptions;
 }
 
+/** What `attach` needs of a GramJS TelegramClient. */
+export interface DestroyableClient {
+  session: unknown;
+  destroy(): Promise<void>;
+}
+
+/** Marks a destroy() attach already wrapped for this session (attach twice is one wrap). */
+const ATTACHED = Symbol('mtstore.gramjs.attached');
+
 /** Peers per `peers.list` page in load(). */
 const LOAD_PAGE = 1000;
 const PEER_SUBCLASS = 0x2d45687; // crc32('Peer'): PeerUser / PeerChat / PeerChannel
@@ -213,10 +222,43 @@ export class StorageSession extends sessions.Session {
     await this.writes.settled();
   }
 
-  /** Waits for pending writes and gives the lease back. The Storage stays open: it belongs to the caller. */
+  /**
+   * Waits for pending writes and gives the lease back. Never rejects, like save(): a
+   * failed release goes to `onError` (the lease then runs out after its TTL). The
+   * Storage stays open: it belongs to the caller.
+   */
   async close(): Promise<void> {
+    if (this.lease !== undefined && this.storage.lease.held !== null) this.writes.write('lease.release', () => this.storage.lease.release());
     await this.writes.settled();
-    if (this.lease !== undefined && this.storage.lease.held !== null) await this.storage.lease.release();
+  }
+
+  /**
+   * Makes `client.destroy()` also close this session (pending writes, then the lease
+   * given back), so a client that stops frees its session for the next process at
+   * once instead of after the lease TTL. GramJS 2.26 calls nothing on its session when
+   * a client is destroyed (or disconnected), so the session cannot see it by itself;
+   * `disconnect()` is left alone, since GramJS also disconnects internally to
+   * reconnect (and `connect()` takes the lease again through `load()`). Returns the
+   * client: `const client = session.attach(new TelegramClient(session, apiId, apiHash, {}))`.
+   */
+  attach<C extends DestroyableClient>(client: C): C {
+    if (typeof client !== 'object' || client === null || typeof client.destroy !== 'function') {
+      throw new TypeError('StorageSession.attach: expected a GramJS TelegramClient');
+    }
+    if (client.session !== this) throw new TypeError('StorageSession.attach: the client was created with another session');
+    const destroy = client.destroy;
+    if ((destroy as { [ATTACHED]?: StorageSession })[ATTACHED] === this) return client;
+    const session = this;
+    const wrapped = async function (this: C): Promise<void> {
+      try {
+        await destroy.call(this);
+      } finally {
+        await session.close();
+      }
+    };
+    Object.defineProperty(wrapped, ATTACHED, { value: this });
+    client.destroy = wrapped;
+    return client;
   }
 
   /**

@@ -62,6 +62,31 @@ for (const factory of backends) {
         await second.close();
       });
 
+      it('attach(client): client.destroy() gives the lease back, so a second client starts right after the first is destroyed', async () => {
+        const probe = await live.open(name);
+        const first = new StorageSession(await live.open(name), { onError: (error, operation) => errors.push([error, operation]) });
+        const firstClient = first.attach(offlineClient(first));
+        expect(first.attach(firstClient), 'attach twice is one wrap').toBe(firstClient);
+        // connect() runs the session start-up (load(): the lease), then gives up at the offline socket.
+        expect(await firstClient.connect()).toBe(false);
+        expect((await probe.lease.holder())?.owner.label).toBe('gramjs');
+        firstClient.session.setAuthKey(await gramKey(authKey(31)), 2);
+
+        const second = new StorageSession(await live.open(name));
+        const secondClient = second.attach(offlineClient(second));
+        await expect(secondClient.connect()).rejects.toMatchObject({ code: 'MTSTORE_LEASE_HELD' });
+
+        await firstClient.destroy();
+        expect(await probe.lease.holder(), 'destroy() gave the lease back').toBeNull();
+        expect(plainBytes(await probe.authKeys.get(2)), 'and waited for the pending write').toEqual(authKey(31));
+        expect(await secondClient.connect()).toBe(false);
+        expect((await probe.lease.holder())?.owner.label).toBe('gramjs');
+        expect(secondClient.session.getAuthKey(2)?.getKey()).toEqual(Buffer.from(authKey(31)));
+        await secondClient.destroy();
+        expect(await probe.lease.holder()).toBeNull();
+        expect(() => second.attach(offlineClient(first))).toThrow(TypeError);
+      });
+
       it('is a GramJS Session the TelegramClient accepts', async () => {
         const { session } = await restart();
         expect(session).toBeInstanceOf(sessions.Session);

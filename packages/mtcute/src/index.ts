@@ -1,6 +1,6 @@
 export { MtcuteStorage, mtcuteStorage, type MtcuteStorageOptions } from './provider.js';
 export { MtstoreAuthKeys, toEpochSeconds } from './auth-keys.js';
-export { MtstoreKeyValue } from './kv.js';
+export { isSecretKey, MtstoreKeyValue } from './kv.js';
 export { MtstorePeers } from './peers.js';
 export { MtstoreRefMessages } from './ref-messages.js';
 export { accessHashFromString, accessHashToString, displayNameOf, infoFromPeer, peerFromInfo, type PeerInfo } from './peer-info.js';

@@ -2,11 +2,27 @@
  * mtcute's `IKeyValueRepository`. Keys that map to a typed session field go to
  * SessionKv; the rest (future salts and whatever else mtcute keeps) to
  * `Storage.kv`, written at the driver's `save()` like mtcute's own storages do,
- * with reads seeing the pending writes.
+ * with reads seeing the pending writes. Those entries are marked secret: sealed at
+ * rest when the storage has `encryption` (see isSecretKey).
  */
 import type { Storage } from '@mtstore/core';
 import type { IKeyValueRepository } from '@mtcute/core';
 import { isTypedKey, type SessionKv } from './session-kv.js';
+
+/**
+ * With `encryption` configured on the storage, these entries are sealed at rest
+ * (`kv.set(…, { secret: true })`, docs/contract.md §10a): mtcute's future server
+ * salts (`salts:<dc>`, which with the auth key make a message valid to the server)
+ * and every key this bridge does not know — whatever else mtcute or a plugin keeps
+ * may be a secret too. Only the typed entries kept in kv until a session exists
+ * (DC options, user, update state: plaintext fields of the snapshot once moved
+ * there) are not.
+ */
+export function isSecretKey(key: string): boolean {
+  return !isTypedKey(key);
+}
+
+const SECRET = { secret: true } as const;
 
 /** A pending value, or null for a pending delete. */
 type Pending = Uint8Array | null;
@@ -58,7 +74,8 @@ export class MtstoreKeyValue implements IKeyValueRepository {
     this.#pending = new Map();
     this.#inFlight = batch;
     try {
-      await Promise.all([...batch].map(([key, value]) => (value === null ? this.#storage.kv.delete(key) : this.#storage.kv.set(key, value))));
+      // Every key here is an untyped one: secret (see isSecretKey).
+      await Promise.all([...batch].map(([key, value]) => (value === null ? this.#storage.kv.delete(key) : this.#storage.kv.set(key, value, SECRET))));
     } catch (error) {
       for (const [key, value] of batch) if (!this.#pending.has(key)) this.#pending.set(key, value);
       throw error;

@@ -6,8 +6,8 @@
  * comes back rounded down to the second.
  */
 import { fromMarkedId, MAX_COMPLETE_BYTES, toMarkedId, type Peer } from '@mtstore/core';
-import { Long, type IPeersRepository } from '@mtcute/core';
-import { __tlReaderMap, longFromFastString, longToFastString, TlBinaryReader } from '@mtcute/core/utils.js';
+import type { IPeersRepository } from '@mtcute/core';
+import { __tlReaderMap, TlBinaryReader } from '@mtcute/core/utils.js';
 
 export type PeerInfo = IPeersRepository.PeerInfo;
 
@@ -15,15 +15,24 @@ const UINT32_MAX = 0xffff_ffff;
 const PHONE = /^[0-9]{1,20}$/;
 const USERNAME = /^[A-Za-z0-9_]{1,64}$/;
 
-/** `low|high` (two signed int32) to the int64 they make. */
+/**
+ * `low|high` (two signed int32) to the int64 they make. The same parse as mtcute's
+ * `longFromFastString` (parseInt, then int32 as Long keeps it) without building a Long.
+ */
 export function accessHashFromString(value: string): bigint {
   if (value === '') return 0n; // mtcute's hash of a basic chat, which has none
-  const long = longFromFastString(value);
-  return (BigInt(long.high) << 32n) | BigInt(long.low >>> 0);
+  const bar = value.indexOf('|');
+  const low = Number.parseInt(value.slice(0, bar));
+  const high = Number.parseInt(value.slice(bar + 1));
+  if (bar === -1 || value.indexOf('|', bar + 1) !== -1 || Number.isNaN(low) || Number.isNaN(high)) {
+    throw new TypeError(`Invalid long fast string: ${value}`);
+  }
+  return (BigInt(high | 0) << 32n) | BigInt(low >>> 0);
 }
 
+/** mtcute's `longToFastString` of the int64. */
 export function accessHashToString(value: bigint): string {
-  return longToFastString(Long.fromBits(Number(BigInt.asIntN(32, value)), Number(BigInt.asIntN(32, value >> 32n))));
+  return `${Number(BigInt.asIntN(32, value))}|${Number(BigInt.asIntN(32, value >> 32n))}`;
 }
 
 export interface ToPeerOptions {
@@ -69,8 +78,29 @@ export function infoFromPeer(peer: Peer): PeerInfo {
 
 const MAX_DISPLAY_NAME = 1024;
 
-/** The name mtcute would show, from the serialized user/chat/channel; undefined when it has none. */
+// Constructor ids of mtcute 0.29's layer (225) for what PeersService stores.
+const USER = 829_899_656;
+const CHAT = 1_103_884_886;
+const CHAT_FORBIDDEN = 1_704_108_455;
+const CHANNEL = 473_084_188;
+const CHANNEL_FORBIDDEN = 399_807_445;
+const utf8 = new TextDecoder();
+
+/**
+ * The name mtcute would show, from the serialized user/chat/channel; undefined when it has none.
+ * The five constructors mtcute stores are read up to their name fields only (the
+ * leading fields of layer 225, as mtcute's own reader reads them) instead of
+ * deserializing the whole object, which was most of the bridge's own cost of a save;
+ * anything else goes through mtcute's reader.
+ */
 export function displayNameOf(complete: Uint8Array): string | undefined {
+  const fast = leadingName(complete);
+  const name = fast === null ? fullName(complete) : fast;
+  if (name === undefined || name === '') return undefined;
+  return name.length > MAX_DISPLAY_NAME ? name.slice(0, MAX_DISPLAY_NAME) : name;
+}
+
+function fullName(complete: Uint8Array): string | undefined {
   let object: unknown;
   try {
     object = TlBinaryReader.deserializeObject(__tlReaderMap, complete);
@@ -78,9 +108,76 @@ export function displayNameOf(complete: Uint8Array): string | undefined {
     return undefined;
   }
   const tl = object as { _?: string; firstName?: string; lastName?: string; title?: string };
-  let name: string | undefined;
-  if (tl._ === 'user') name = [tl.firstName, tl.lastName].filter((part) => part !== undefined && part !== '').join(' ');
-  else name = tl.title;
-  if (name === undefined || name === '') return undefined;
-  return name.length > MAX_DISPLAY_NAME ? name.slice(0, MAX_DISPLAY_NAME) : name;
+  if (tl._ === 'user') return [tl.firstName, tl.lastName].filter((part) => part !== undefined && part !== '').join(' ');
+  return tl.title;
+}
+
+/** UTF-8 as mtcute's reader decodes it; short ASCII (most names) without a call into TextDecoder. */
+function decodeUtf8(bytes: Uint8Array, start: number, end: number): string {
+  if (end - start <= 64) {
+    let ascii = '';
+    let i = start;
+    for (; i < end && (bytes[i] as number) < 0x80; i++) ascii += String.fromCharCode(bytes[i] as number);
+    if (i === end) return ascii;
+  }
+  return utf8.decode(bytes.subarray(start, end));
+}
+
+/** The name fields of a user, chat or channel; null when the bytes are none of those (or cut short). */
+function leadingName(bytes: Uint8Array): string | undefined | null {
+  if (bytes.length < 12) return null;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let at = 4;
+  const uint = (): number => {
+    const value = view.getUint32(at, true);
+    at += 4;
+    return value;
+  };
+  /** A TL string (length byte, or 254 and three length bytes; padded to 4), or null past the end. */
+  const string = (): string | null => {
+    if (at >= bytes.length) return null;
+    let length = bytes[at] as number;
+    let start = at + 1;
+    if (length === 254) {
+      if (at + 4 > bytes.length) return null;
+      length = (bytes[at + 1] as number) | ((bytes[at + 2] as number) << 8) | ((bytes[at + 3] as number) << 16);
+      start = at + 4;
+    }
+    const end = start + length;
+    if (end > bytes.length) return null;
+    at = end + ((4 - ((end - at) % 4)) % 4);
+    return decodeUtf8(bytes, start, end);
+  };
+  // Fixed-size fields are skipped unchecked: string() returns null once past the end.
+  switch (view.getUint32(0, true)) {
+    case USER: {
+      if (bytes.length < 16) return null;
+      const flags = uint();
+      at += 4 + 8; // flags2, id
+      if (flags & 1) at += 8; // access_hash
+      let first: string | null | undefined;
+      let last: string | null | undefined;
+      if (flags & 2 && (first = string()) === null) return null;
+      if (flags & 4 && (last = string()) === null) return null;
+      return [first, last].filter((part) => part !== undefined && part !== '').join(' ');
+    }
+    case CHAT:
+      at += 4 + 8; // flags, id
+      return string();
+    case CHANNEL_FORBIDDEN:
+      at += 4 + 8 + 8; // flags, id, access_hash
+      return string();
+    case CHAT_FORBIDDEN:
+      at += 8; // id
+      return string();
+    case CHANNEL: {
+      if (bytes.length < 16) return null;
+      const flags = uint();
+      at += 4 + 8; // flags2, id
+      if (flags & 8192) at += 8; // access_hash
+      return string();
+    }
+    default:
+      return null;
+  }
 }

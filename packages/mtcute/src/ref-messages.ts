@@ -3,6 +3,12 @@
  * `deleteByPeer` for every peer it stores, so writes are queued until the driver's
  * `save()` (in call order) instead of costing a round trip each; a lookup first
  * writes what is queued. Marked ids are numbers in mtcute, bigints in mtstore.
+ *
+ * While this storage instance holds the session's lease (the only writer, §12), the
+ * peers that have references are read once (`refMessages.list`) and kept up to date,
+ * so a `deleteByPeer` of a peer without any — nearly every one of them: references
+ * exist only for min peers — is no write at all. Without the lease every one is
+ * written.
  */
 import type { Storage } from '@mtstore/core';
 import type { IReferenceMessagesRepository } from '@mtcute/core';
@@ -12,11 +18,20 @@ type RefOp =
   | { kind: 'delete'; chatId: bigint; messageIds: number[] }
   | { kind: 'deleteByPeer'; peerId: bigint };
 
+/** References per `list` page when reading which peers have any. */
+const LIST_PAGE = 10_000;
+
 export class MtstoreRefMessages implements IReferenceMessagesRepository {
   readonly #storage: Storage;
   #queue: RefOp[] = [];
   /** The running write, so lookups and saves wait for it. */
   #writing: Promise<void> = Promise.resolve();
+  /**
+   * Every peer that may have a reference (a superset: `delete` by message keeps its
+   * peers here), read under the lease acquisition `#token`; null when not known.
+   */
+  #withRefs: Set<bigint> | null = null;
+  #token: bigint | undefined;
 
   constructor(storage: Storage) {
     this.#storage = storage;
@@ -43,7 +58,30 @@ export class MtstoreRefMessages implements IReferenceMessagesRepository {
   async deleteAll(): Promise<void> {
     this.#queue = [];
     await this.#writing.catch(() => undefined);
+    this.#withRefs = null;
     await this.#storage.refMessages.clear();
+  }
+
+  /** The peers that may have references, when this instance holds the lease (read once per acquisition); else null. */
+  async #peersWithRefs(): Promise<Set<bigint> | null> {
+    const token = this.#storage.lease.held?.token;
+    if (token === undefined) {
+      this.#withRefs = null;
+      return null;
+    }
+    if (this.#withRefs !== null && this.#token === token) return this.#withRefs;
+    const peers = new Set<bigint>();
+    let cursor: string | null | undefined;
+    do {
+      const page = await this.#storage.refMessages.list({ cursor, limit: LIST_PAGE });
+      for (const ref of page.refs) peers.add(ref.peerId);
+      cursor = page.cursor;
+    } while (cursor !== null);
+    // Still the same acquisition: nobody else wrote meanwhile.
+    if (this.#storage.lease.held?.token !== token) return null;
+    this.#withRefs = peers;
+    this.#token = token;
+    return peers;
   }
 
   get pending(): boolean {
@@ -69,12 +107,18 @@ export class MtstoreRefMessages implements IReferenceMessagesRepository {
           let end = done;
           while (end < ops.length && (ops[end] as RefOp).kind === 'deleteByPeer') end++;
           const peers = new Set(ops.slice(done, end).map((o) => (o as { peerId: bigint }).peerId));
-          await Promise.all([...peers].map((peerId) => this.#storage.refMessages.deleteByPeer(peerId)));
+          const known = await this.#peersWithRefs();
+          const targets = known === null ? [...peers] : [...peers].filter((peerId) => known.has(peerId));
+          await Promise.all(targets.map((peerId) => this.#storage.refMessages.deleteByPeer(peerId)));
+          if (known !== null) for (const peerId of targets) known.delete(peerId);
           done = end;
           continue;
         }
-        if (op.kind === 'store') await this.#storage.refMessages.store(op.peerId, op.chatId, op.messageId);
-        else await this.#storage.refMessages.delete(op.chatId, op.messageIds);
+        if (op.kind === 'store') {
+          // Known before it is written: the set never misses a peer that has a reference.
+          this.#withRefs?.add(op.peerId);
+          await this.#storage.refMessages.store(op.peerId, op.chatId, op.messageId);
+        } else await this.#storage.refMessages.delete(op.chatId, op.messageIds);
         done++;
       }
     } catch (error) {

@@ -40,6 +40,12 @@ export function isTypedKey(key: string): boolean {
   return TYPED_KEYS.has(key) || channelIdOfKey(key) !== null;
 }
 
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 function isStateKey(key: string): boolean {
   return key.startsWith('updates_');
 }
@@ -126,6 +132,10 @@ export class SessionKv {
   }
 
   set(key: string, value: Uint8Array): void {
+    // mtcute writes the whole update state after every update batch, most of it
+    // unchanged: a value equal to the current one is no write at the next save.
+    const current = this.#values.get(key);
+    if (current !== undefined && sameBytes(current, value)) return;
     this.#values.set(key, value);
     this.#dirty.add(key);
   }

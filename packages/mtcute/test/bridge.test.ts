@@ -150,6 +150,70 @@ for (const adapter of adapters) {
       expect(await raw.kv.get('updates_qts')).toBeNull();
     });
 
+    it('an update state set again unchanged is not written again at save', async () => {
+      const storage = open();
+      const p = mtcuteStorage(storage, { closeOnDestroy: false, lease: false });
+      await loadProvider(p);
+      p.kv.set('dc_main', serializeBasicDcOption({ id: 2, ipAddress: '149.154.167.50', port: 443 }));
+      const state = (pts: number): void => {
+        for (const [key, value] of [['updates_pts', pts], ['updates_qts', 2], ['updates_date', 1_700_000_000], ['updates_seq', 3]] as const) p.kv.set(key, int32(value));
+        p.kv.set('updates_channel:123', int32(9));
+      };
+      state(10);
+      await p.driver.save?.();
+      const writes: string[] = [];
+      for (const method of ['saveUpdateState', 'update'] as const) {
+        const original = storage[method].bind(storage) as (...args: unknown[]) => Promise<void>;
+        (storage as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => {
+          writes.push(method);
+          return original(...args);
+        };
+      }
+      state(10);
+      expect(p.pending).toBe(false);
+      await p.driver.save?.();
+      expect(writes).toEqual([]);
+      state(11);
+      await p.driver.save?.();
+      expect(writes).toEqual(['saveUpdateState']);
+      expect((await open().load())?.state).toEqual({ pts: 11, qts: 2, date: 1_700_000_000, seq: 3 });
+    });
+
+    it('under the lease, deleteByPeer of a peer without references is no write; references of earlier processes are found', async () => {
+      // A reference an earlier process stored (peer -42 seen in chat -100 message 7).
+      const earlier = open();
+      await earlier.refMessages.store(-42n, -100n, 7);
+      const run = async (lease: boolean): Promise<bigint[]> => {
+        const storage = open();
+        const p = mtcuteStorage(storage, { closeOnDestroy: false, lease });
+        await loadProvider(p);
+        const deleted: bigint[] = [];
+        const repo = storage.refMessages;
+        const original = repo.deleteByPeer.bind(repo);
+        repo.deleteByPeer = (peerId: bigint) => {
+          deleted.push(peerId);
+          return original(peerId);
+        };
+        p.refMessages.store(77, -100, 8);
+        await p.driver.save?.();
+        // What PeersService does for each peer it caches.
+        for (const id of [-42, 77, 101, 102, 103]) p.refMessages.deleteByPeer(id);
+        await p.driver.save?.();
+        expect(await p.refMessages.getByPeer(-42)).toBeNull();
+        expect(await p.refMessages.getByPeer(77)).toBeNull();
+        p.refMessages.store(101, -100, 9);
+        p.refMessages.deleteByPeer(101);
+        p.refMessages.deleteByPeer(102);
+        await p.driver.save?.();
+        expect(await p.refMessages.getByPeer(101)).toBeNull();
+        await p.driver.destroy?.();
+        return deleted.sort((a, b) => (a < b ? -1 : 1));
+      };
+      expect(await run(true)).toEqual([-42n, 77n, 101n]);
+      await earlier.refMessages.store(-42n, -100n, 7);
+      expect(await run(false), 'without the lease every deleteByPeer is written').toEqual([-42n, 77n, 101n, 101n, 102n, 102n, 103n]);
+    });
+
     it('kv.deleteAll (logout) removes user, state, channels and kv entries but keeps keys and DCs', async () => {
       const p = await provider();
       await p.authKeys.set(2, KEY);
