@@ -1,5 +1,6 @@
 import { CorruptDataError, int64FromStorage, InvalidArgumentError, type RefMessage, type RefMessageEntry, type RefMessagePage, type RefMessageRepository } from '@mtstore/core';
 import type { RedisConnection } from './connection.js';
+import type { Fence } from './fence.js';
 import type { ClientKeys } from './schema.js';
 import { DELETE_SESSION, LuaScript } from './scripts.js';
 
@@ -81,11 +82,13 @@ export class RedisRefMessages implements RefMessageRepository {
     private readonly connection: RedisConnection,
     private readonly keys: ClientKeys,
     private readonly where: string,
+    private readonly fence: Fence,
   ) {}
 
   store(peerId: bigint, chatId: bigint, messageId: number): Promise<void> {
     const argv = [this.keys.refSeq, this.keys.refPeer + peerId, this.keys.refIndex, `${chatId}:${messageId}`, peerId.toString()];
-    return this.connection.run((client) => STORE_REF.run(client, 3, argv), this.where, nothing);
+    const token = this.fence.token();
+    return this.connection.run((client) => this.fence.script(client, token, STORE_REF, 3, argv), this.where, nothing);
   }
 
   getByPeer(peerId: bigint): Promise<RefMessage | null> {
@@ -98,18 +101,21 @@ export class RedisRefMessages implements RefMessageRepository {
 
   delete(chatId: bigint, messageIds: readonly number[]): Promise<void> {
     const argv = [this.keys.refIndex, this.keys.refSeq, this.keys.refPeer, chatId.toString(), ...messageIds.map(String)];
-    return this.connection.run((client) => DELETE_REFS.run(client, 2, argv), this.where, nothing);
+    const token = this.fence.token();
+    return this.connection.run((client) => this.fence.script(client, token, DELETE_REFS, 2, argv), this.where, nothing);
   }
 
   deleteByPeer(peerId: bigint): Promise<void> {
     const argv = [this.keys.refPeer + peerId, this.keys.refIndex, this.keys.refSeq, peerId.toString()];
-    return this.connection.run((client) => DELETE_PEER_REFS.run(client, 3, argv), this.where, nothing);
+    const token = this.fence.token();
+    return this.connection.run((client) => this.fence.script(client, token, DELETE_PEER_REFS, 3, argv), this.where, nothing);
   }
 
   /** The session-delete script on the reference keys alone: the index names every per-peer set. */
   clear(): Promise<void> {
     const argv = [this.keys.refIndex, this.keys.refSeq, this.keys.refPeer, '1'];
-    return this.connection.run((client) => DELETE_SESSION.run(client, 2, argv), this.where, nothing);
+    const token = this.fence.token();
+    return this.connection.run((client) => this.fence.script(client, token, DELETE_SESSION, 2, argv), this.where, nothing);
   }
 
   /** The cursor is the sequence number of the last reference of the previous page. */

@@ -19,6 +19,8 @@
  *   <prefix>client:{<name>}:refs:seq        string  INCR sequence of reference messages
  *   <prefix>client:{<name>}:refs:index      zset    "<chatId>:<messageId>:<peerId>", score 0 (by message, lexicographic)
  *   <prefix>client:{<name>}:refs:<peerId>   zset    "<chatId>:<messageId>" scored by the sequence (most recent last)
+ *   <prefix>lease:{<name>}                  string  the session lease "<token>|<expiresAtMs>|<owner>" (lease.ts)
+ *   <prefix>lease:{<name>}:token            string  INCR counter of lease tokens
  *   <prefix>auth:{<authKeyId>}:sessions     set     session ids (decimal) of that auth key
  *   <prefix>auth:{<authKeyId>}:call:<token> string/set  receipt of one server transition, expires after 60 s
  *   <prefix>events                          pub/sub channel of the event bus
@@ -55,6 +57,8 @@ export interface ClientKeys {
   readonly refIndex: string;
   /** `<refPeer><peerId>` is the peer's reference zset. */
   readonly refPeer: string;
+  /** The session's lease (lease.ts): not a session key, in the same slot (fence.ts reads it in every fenced write). */
+  readonly lease: string;
   /** Every fixed key (not the per-peer reference sets), for DEL and the scripts' KEYS. */
   readonly all: readonly string[];
 }
@@ -73,11 +77,17 @@ export function clientKeys(prefix: string, name: string): ClientKeys {
     refSeq: `${base}:refs:seq`,
     refIndex: `${base}:refs:index`,
     refPeer: `${base}:refs:`,
+    lease: leaseKey(prefix, name),
   };
   return {
     ...keys,
     all: [keys.session, keys.keys, keys.kv, keys.peers, keys.complete, keys.order, keys.usernames, keys.phones, keys.refSeq, keys.refIndex],
   };
+}
+
+/** `<prefix>lease:{<name>}`: the session's hash tag, so its slot is the session's. */
+export function leaseKey(prefix: string, name: string): string {
+  return `${prefix}lease:{${name}}`;
 }
 
 /** SCAN pattern matching every key of every client session under the prefix. */
