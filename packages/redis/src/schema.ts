@@ -7,7 +7,7 @@
  * spread over the cluster. Neither a prefix nor a session name can contain braces
  * (core validates both), so nothing can move a key into another tag.
  *
- *   <prefix>schema                          string  layout version ("2")
+ *   <prefix>schema                          string  layout version ("3")
  *   <prefix>client:{<name>}                 hash    session snapshot (no key bytes), update state, channel pts
  *   <prefix>client:{<name>}:keys            hash    auth keys: dc<id>[.media].key, …temp.<index>[.expiresAt]
  *   <prefix>client:{<name>}:kv              hash    kv key → bytes
@@ -21,7 +21,9 @@
  *   <prefix>client:{<name>}:refs:<peerId>   zset    "<chatId>:<messageId>" scored by the sequence (most recent last)
  *   <prefix>lease:{<name>}                  string  the session lease "<token>|<expiresAtMs>|<owner>" (lease.ts)
  *   <prefix>lease:{<name>}:token            string  INCR counter of lease tokens
- *   <prefix>auth:{<authKeyId>}:sessions     set     session ids (decimal) of that auth key
+ *   <prefix>auth:{<authKeyId>}:sessions     set     session ids (decimal) of that auth key: the listing index
+ *   <prefix>auth:{<authKeyId>}:session:<id> string  "<lastUsedAt>|<expiresAt>" (ms; empty: never), PXAT expiresAt + 1 h
+ *   <prefix>expiries                        zset    "<authKeyId>:<sessionId>" scored by expiresAt: what expireSessions sweeps
  *   <prefix>auth:{<authKeyId>}:call:<token> string/set  receipt of one server transition, expires after 60 s
  *   <prefix>events                          pub/sub channel of the event bus
  *
@@ -30,10 +32,10 @@
  */
 import { MigrationError } from '@mtstore/core';
 import type { RedisClient } from './connection.js';
-import { migrateToLayout2 } from './migrate.js';
+import { migrateToLayout2, migrateToLayout3 } from './migrate.js';
 
 /** The layout this code reads and writes. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /**
  * Forward migrations: `MIGRATIONS[v]` turns layout v into v + 1, run by
@@ -42,6 +44,7 @@ export const SCHEMA_VERSION = 2;
  */
 const MIGRATIONS: Readonly<Record<number, (client: RedisClient, prefix: string) => Promise<void>>> = {
   1: migrateToLayout2,
+  2: migrateToLayout3,
 };
 
 export interface ClientKeys {
@@ -104,6 +107,20 @@ export function nameOfKey(prefix: string, key: string): string | null {
 
 export function sessionsKey(prefix: string, authKeyId: bigint): string {
   return `${prefix}auth:{${authKeyId}}:sessions`;
+}
+
+/** `<prefix>auth:{<authKeyId>}:session:` — a server session's key is this and its id. */
+export function sessionKeyPrefix(prefix: string, authKeyId: bigint): string {
+  return `${prefix}auth:{${authKeyId}}:session:`;
+}
+
+export function sessionKey(prefix: string, authKeyId: bigint, sessionId: bigint): string {
+  return `${sessionKeyPrefix(prefix, authKeyId)}${sessionId}`;
+}
+
+/** Every server session with an expiry, `<authKeyId>:<sessionId>` scored by it: what expireSessions sweeps. */
+export function expiryIndexKey(prefix: string): string {
+  return `${prefix}expiries`;
 }
 
 /** The receipt of one create / destroy / destroyAll call (server.ts), beside the auth key's set. */

@@ -52,6 +52,7 @@ if (server.available) {
 
   describeSessionStorage('redis cluster', {
     open: (namespace) => new RedisSessionStorage({ client: clusterFor(namespace), prefix: prefixOf(namespace) }),
+    openWithLifetime: (namespace, lifetime) => new RedisSessionStorage({ client: clusterFor(namespace), prefix: prefixOf(namespace), ...lifetime }),
     cleanup,
     processes,
     interrupt,

@@ -35,6 +35,7 @@ if (server.available) {
 
   describeSessionStorage('redis', {
     open: (namespace) => new RedisSessionStorage(options(namespace)),
+    openWithLifetime: (namespace, lifetime) => new RedisSessionStorage({ ...options(namespace), ...lifetime }),
     cleanup,
     processes,
     interrupt,

@@ -17,6 +17,7 @@ describe.runIf(server.available)('commands per operation', () => {
   const connectionName = randomName('trips');
   const storage = new RedisStorage({ url: REDIS_URL, prefix, options: { connectionName } });
   const sessions = new RedisSessionStorage({ url: REDIS_URL, prefix, options: { connectionName } });
+  const lived = new RedisSessionStorage({ url: REDIS_URL, prefix, ttlSeconds: 60, options: { connectionName } });
   // Holds its session's lease: every write is one fenced script.
   const leased = new RedisStorage({ url: REDIS_URL, prefix, name: 'leased', options: { connectionName } });
   const seen: { source: string; command: string }[] = [];
@@ -38,13 +39,17 @@ describe.runIf(server.available)('commands per operation', () => {
     await sessions.createSession(1n, 1n);
     await sessions.destroySession(1n, 3n);
     await sessions.destroyAllSessions(3n);
+    await sessions.listSessions(3n);
+    await sessions.touchSession(3n, 3n);
+    await lived.createSession(4n, 4n);
+    await lived.expireSessions();
     await leased.lease.acquire({ ttlSeconds: 3600, heartbeat: false });
     monitor = await redis.duplicate({ connectionName: 'mtstore-test-monitor' }).monitor();
     monitor.on('monitor', (_time: string, args: string[], source: string) => seen.push({ source, command: `${args[0]?.toLowerCase()}` }));
   });
   afterAll(async () => {
     monitor.disconnect();
-    await Promise.all([storage.close(), sessions.close(), leased.close()]);
+    await Promise.all([storage.close(), sessions.close(), leased.close(), lived.close()]);
     await dropPrefix(redis, prefix);
     await redis.quit();
   });
@@ -68,10 +73,15 @@ describe.runIf(server.available)('commands per operation', () => {
   }
 
   it.each([
-    ['hasSession', () => sessions.hasSession(1n, 1n), ['sismember']],
+    ['hasSession', () => sessions.hasSession(1n, 1n), ['get']],
+    ['sessionInfo', () => sessions.sessionInfo(1n, 1n), ['get']],
+    ['touchSession', () => sessions.touchSession(1n, 1n), ['evalsha']],
     ['createSession', () => sessions.createSession(1n, 2n), ['evalsha']],
     ['destroySession', () => sessions.destroySession(1n, 2n), ['evalsha']],
-    ['listSessions', () => sessions.listSessions(1n), ['smembers']],
+    ['listSessions', () => sessions.listSessions(1n), ['evalsha']],
+    ['createSession with ttlSeconds (the expiry index entry first)', () => lived.createSession(1n, 5n), ['zadd', 'evalsha']],
+    ['touchSession with ttlSeconds', () => lived.touchSession(1n, 5n), ['evalsha']],
+    ['expireSessions with nothing due', () => lived.expireSessions(), ['zrangebyscore']],
     ['destroyAllSessions', () => sessions.destroyAllSessions(1n), ['evalsha']],
     ['save', () => storage.save(fullSession(2)), ['multi', 'del', 'hset', 'hset', 'exec']],
     ['load', () => storage.load(), ['multi', 'hgetall', 'hgetall', 'exec']],
