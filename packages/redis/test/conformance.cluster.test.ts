@@ -3,7 +3,7 @@ import { Cluster } from 'ioredis';
 import { fileURLToPath } from 'node:url';
 import { afterAll } from 'vitest';
 import { RedisSessionEventBus, RedisSessionStorage, RedisStorage } from '../src/index.js';
-import { adminCluster, clusterSeed, corruptKeys, dropPrefix, killNamed, prefixOf, probeCluster, REDIS_CLUSTER_URL } from './helpers.js';
+import { adminCluster, clusterSeed, corruptKeys, dropPrefix, dumpPrefix, killNamed, prefixOf, randomName, probeCluster, REDIS_CLUSTER_URL } from './helpers.js';
 
 // The whole kit again through ioredis Cluster clients the application owns: every
 // `open` gets a new Cluster client (its own connections), quit when the test's
@@ -14,8 +14,8 @@ if (server.available) {
   const clients = new Map<string, Cluster[]>();
   // Node connections carry the namespace, so interrupt() kills that namespace's only.
   const connectionName = (namespace: string) => `mtstore-kit-cluster-${namespace}`;
-  const clusterFor = (namespace: string): Cluster => {
-    const client = new Cluster([clusterSeed()], { lazyConnect: true, enableAutoPipelining: true, redisOptions: { connectionName: connectionName(namespace) } });
+  const clusterFor = (namespace: string, name = connectionName(namespace)): Cluster => {
+    const client = new Cluster([clusterSeed()], { lazyConnect: true, enableAutoPipelining: true, redisOptions: { connectionName: name } });
     clients.set(namespace, [...(clients.get(namespace) ?? []), client]);
     return client;
   };
@@ -29,6 +29,8 @@ if (server.available) {
     await quitClients(namespace);
     await dropPrefix(cleaner, prefixOf(namespace));
   };
+  // Each bus has its own connection name (its subscriber is `<name>:events`).
+  const busNames = new WeakMap<object, string>();
   const interrupt = async (namespace: string) => {
     if ((await killNamed(cleaner, connectionName(namespace))) === 0) throw new Error(`interrupt: no connection named ${connectionName(namespace)}`);
   };
@@ -48,6 +50,10 @@ if (server.available) {
     processes,
     corrupt: (namespace, name) => corruptKeys(cleaner, prefixOf(namespace), name),
     interrupt,
+    encryption: {
+      open: (namespace, name, encryption) => new RedisStorage({ client: clusterFor(namespace), prefix: prefixOf(namespace), name, encryption }),
+      dump: (namespace) => dumpPrefix(cleaner, prefixOf(namespace)),
+    },
   });
 
   describeSessionStorage('redis cluster', {
@@ -59,8 +65,18 @@ if (server.available) {
   });
 
   describeSessionEventBus('redis cluster', {
-    open: (namespace) => new RedisSessionEventBus({ client: clusterFor(namespace), prefix: prefixOf(namespace) }),
+    open: (namespace) => {
+      const name = randomName('bus');
+      const bus = new RedisSessionEventBus({ client: clusterFor(namespace, name), prefix: prefixOf(namespace) });
+      busNames.set(bus, name);
+      return bus;
+    },
     openStorage: (namespace) => new RedisSessionStorage({ client: clusterFor(namespace), prefix: prefixOf(namespace) }),
     cleanup,
+    // The bus subscribes on one master with a connection `<name>:events`: kill it wherever it is.
+    interrupt: async (bus) => {
+      const name = `${busNames.get(bus)}:events`;
+      if ((await killNamed(cleaner, name)) === 0) throw new Error(`interrupt: no connection named ${name}`);
+    },
   });
 }
