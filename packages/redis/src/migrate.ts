@@ -101,7 +101,7 @@ export async function migrateToLayout2(client: RedisClient, prefix: string): Pro
 }
 
 /**
- * Layout 2 → 3. Layout 2 kept a server session as a member of its auth key's set and
+ * Layout 2 → 3, server sessions. Layout 2 kept a server session as a member of its auth key's set and
  * nothing else; layout 3 gives each session its own key holding `<lastUsedAt>|<expiresAt>`
  * (existence is that key), the set staying as the listing index. KEYS: the set.
  * ARGV: the session key prefix, the last-used time to record (the migrating process's
@@ -127,7 +127,36 @@ function authKeyOfSet(prefix: string, key: string): bigint | null {
   }
 }
 
+/**
+ * Layout 2 → 3, client sessions: the reference order set (every index member scored
+ * by its sequence number in its peer's set, what refMessages.list pages through).
+ * KEYS: index, order. ARGV: the per-peer key prefix. ZADD of the same scores:
+ * idempotent, and a reference stored meanwhile by a layout-3 process keeps its own.
+ */
+const MIGRATE_REF_ORDER = new LuaScript(`
+if redis.call('TYPE', KEYS[1]).ok ~= 'zset' then return 0 end
+local batch = {}
+for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local message, peer = string.match(member, '^(.+):([^:]+)$')
+  local score = message and redis.call('ZSCORE', ARGV[1] .. peer, message)
+  if score then
+    batch[#batch + 1] = score
+    batch[#batch + 1] = member
+  end
+  if #batch >= 2000 then
+    redis.call('ZADD', KEYS[2], 'NX', unpack(batch))
+    batch = {}
+  end
+end
+if #batch > 0 then redis.call('ZADD', KEYS[2], 'NX', unpack(batch)) end
+return 1
+`);
+
 export async function migrateToLayout3(client: RedisClient, prefix: string): Promise<void> {
+  for (const name of await scanNames(client, prefix)) {
+    const keys = clientKeys(prefix, name);
+    await MIGRATE_REF_ORDER.run(client, 2, [keys.refIndex, keys.refOrder, keys.refPeer]);
+  }
   const now = String(Date.now());
   for (const node of await mastersOf(client)) {
     let cursor = '0';

@@ -19,6 +19,7 @@
  *   <prefix>client:{<name>}:refs:seq        string  INCR sequence of reference messages
  *   <prefix>client:{<name>}:refs:index      zset    "<chatId>:<messageId>:<peerId>", score 0 (by message, lexicographic)
  *   <prefix>client:{<name>}:refs:<peerId>   zset    "<chatId>:<messageId>" scored by the sequence (most recent last)
+ *   <prefix>client:{<name>}:refs:order      zset    "<chatId>:<messageId>:<peerId>" scored by the sequence: refMessages.list
  *   <prefix>lease:{<name>}                  string  the session lease "<token>|<expiresAtMs>|<owner>" (lease.ts)
  *   <prefix>lease:{<name>}:token            string  INCR counter of lease tokens
  *   <prefix>auth:{<authKeyId>}:sessions     set     session ids (decimal) of that auth key: the listing index
@@ -58,6 +59,7 @@ export interface ClientKeys {
   readonly phones: string;
   readonly refSeq: string;
   readonly refIndex: string;
+  readonly refOrder: string;
   /** `<refPeer><peerId>` is the peer's reference zset. */
   readonly refPeer: string;
   /** The session's lease (lease.ts): not a session key, in the same slot (fence.ts reads it in every fenced write). */
@@ -79,12 +81,13 @@ export function clientKeys(prefix: string, name: string): ClientKeys {
     phones: `${base}:phones`,
     refSeq: `${base}:refs:seq`,
     refIndex: `${base}:refs:index`,
+    refOrder: `${base}:refs:order`,
     refPeer: `${base}:refs:`,
     lease: leaseKey(prefix, name),
   };
   return {
     ...keys,
-    all: [keys.session, keys.keys, keys.kv, keys.peers, keys.complete, keys.order, keys.usernames, keys.phones, keys.refSeq, keys.refIndex],
+    all: [keys.session, keys.keys, keys.kv, keys.peers, keys.complete, keys.order, keys.usernames, keys.phones, keys.refSeq, keys.refIndex, keys.refOrder],
   };
 }
 

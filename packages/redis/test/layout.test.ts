@@ -63,6 +63,7 @@ describe.runIf(server.available)('key layout', () => {
         'client:{bot}:phones',
         'client:{bot}:refs:seq',
         'client:{bot}:refs:index',
+        'client:{bot}:refs:order',
         'client:{bot}:refs:1',
         'auth:{-5}:sessions',
         'auth:{-5}:session:7',
@@ -79,6 +80,7 @@ describe.runIf(server.available)('key layout', () => {
       [':peers:order', 'zset'],
       [':refs:seq', 'string'],
       [':refs:index', 'zset'],
+      [':refs:order', 'zset'],
       [':refs:1', 'zset'],
     ]) {
       expect(await redis.type(`${prefix}client:{bot}${key}`), key).toBe(type);
@@ -285,7 +287,7 @@ describe.runIf(server.available)('key layout', () => {
     }
     await alice.delete();
     expect((await keysUnder(redis, prefix)).filter((k) => k.includes('{alice}'))).toEqual([]);
-    expect((await keysUnder(redis, prefix)).filter((k) => k.includes('{bob}'))).toHaveLength(12);
+    expect((await keysUnder(redis, prefix)).filter((k) => k.includes('{bob}'))).toHaveLength(13);
   });
 
   it('each server transition leaves a receipt beside the set, expiring within a minute; destroyAll keeps the ids it removed there', async () => {

@@ -159,6 +159,38 @@ function suite(open: () => Redis | Cluster, storageOptions: (redis: Redis | Clus
     }
   });
 
+  it('layout 2 reference messages get their order set: list pages them in store order', async () => {
+    const prefix = `${randomName('v2r')}:`;
+    prefixes.push(prefix);
+    await redis.set(`${prefix}schema`, '2');
+    const base = `${prefix}client:{carol}`;
+    // Stored in this order: (peer 7, -100:1), (peer 8, -100:1), (peer 7, -100:2), then (peer 7, -100:1) again.
+    await redis.set(`${base}:refs:seq`, '4');
+    await redis.zadd(`${base}:refs:7`, 4, '-100:1', 3, '-100:2');
+    await redis.zadd(`${base}:refs:8`, 2, '-100:1');
+    await redis.zadd(`${base}:refs:index`, 0, '-100:1:7', 0, '-100:1:8', 0, '-100:2:7');
+    const carol = new RedisStorage({ ...storageOptions(redis), prefix, name: 'carol' });
+    try {
+      const first = await carol.refMessages.list({ limit: 2 });
+      expect(first.refs).toEqual([
+        { peerId: 8n, chatId: -100n, messageId: 1 },
+        { peerId: 7n, chatId: -100n, messageId: 2 },
+      ]);
+      const second = await carol.refMessages.list({ limit: 2, cursor: first.cursor as string });
+      expect(second).toEqual({ refs: [{ peerId: 7n, chatId: -100n, messageId: 1 }], cursor: null });
+      expect(await redis.get(`${prefix}schema`)).toBe('3');
+      // And it works on: a new store is the last, a delete leaves the order.
+      await carol.refMessages.store(8n, -100n, 3);
+      await carol.refMessages.delete(-100n, [1]);
+      expect((await carol.refMessages.list({ limit: 10 })).refs).toEqual([
+        { peerId: 7n, chatId: -100n, messageId: 2 },
+        { peerId: 8n, chatId: -100n, messageId: 3 },
+      ]);
+    } finally {
+      await carol.close();
+    }
+  });
+
   it('layout 2 server sessions (members of their auth key’s set) become session keys without expiry, and layout 1 goes through 2', async () => {
     for (const from of ['1', '2']) {
       const prefix = `${randomName(`v${from}s`)}:`;

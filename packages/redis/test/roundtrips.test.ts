@@ -103,7 +103,7 @@ describe.runIf(server.available)('commands per operation', () => {
     ['refMessages.store', () => storage.refMessages.store(5n, -100n, 7), ['evalsha']],
     ['refMessages.getByPeer', () => storage.refMessages.getByPeer(5n), ['zrevrange']],
     ['refMessages.delete', () => storage.refMessages.delete(-100n, [7, 8, 9]), ['evalsha']],
-    ['refMessages.list', () => storage.refMessages.list({ limit: 10_000 }), ['evalsha']],
+    ['refMessages.list', () => storage.refMessages.list({ limit: 10_000 }), ['zrangebyscore']],
     ['saveUpdateState with 100 channels', () => storage.saveUpdateState({ pts: 2, qts: 2, date: 2, seq: 2 }, Array.from({ length: 100 }, (_, i) => ({ id: BigInt(i), pts: i }))), ['evalsha']],
     ['peers.upsert of 10,000', () => storage.peers.upsert(Array.from({ length: 10_000 }, (_, i) => peer('user', i))), ['evalsha']],
     ['peers.getById', () => storage.peers.getById('user', 5n), ['evalsha']],
