@@ -27,12 +27,54 @@ end
 return 1
 `;
 
-const TRANSITION = `
-if redis.call('EXISTS', KEYS[2]) == 1 then return 1 end
-local changed = redis.call(ARGV[1], KEYS[1], ARGV[2])
-if changed == 1 then redis.call('SET', KEYS[2], '1', 'PX', ARGV[3]) end
-return changed
+// server.ts's create / destroy scripts (layout 3: a key per session, the set lists them).
+const LIVE = `
+local function live(value, now)
+  if not value then return false end
+  local expires = string.match(value, '|(.*)$')
+  return expires == '' or tonumber(expires) > now
+end
 `;
+
+const CREATE = `${LIVE}
+local function follow(set, at)
+  if not at then redis.call('PERSIST', set) return end
+  if redis.call('PTTL', set) >= 0 then redis.call('PEXPIREAT', set, at, 'GT')
+  elseif redis.call('SCARD', set) == 1 then redis.call('PEXPIREAT', set, at) end
+end
+local function store(key, value, at)
+  if at then redis.call('SET', key, value, 'PXAT', at) else redis.call('SET', key, value) end
+end
+if redis.call('EXISTS', KEYS[3]) == 1 then return 1 end
+if live(redis.call('GET', KEYS[2]), tonumber(ARGV[1])) then return 0 end
+local at = (ARGV[5] ~= '') and ARGV[5] or nil
+store(KEYS[2], ARGV[1] .. '|' .. ARGV[2], at)
+redis.call('SADD', KEYS[1], ARGV[3])
+follow(KEYS[1], at)
+redis.call('SET', KEYS[3], '1', 'PX', ARGV[4])
+return 1
+`;
+
+const DESTROY = `${LIVE}
+if redis.call('EXISTS', KEYS[3]) == 1 then return 1 end
+local value = redis.call('GET', KEYS[2])
+if not value then
+  redis.call('SREM', KEYS[1], ARGV[2])
+  return 0
+end
+if not live(value, tonumber(ARGV[1])) then return 0 end
+redis.call('DEL', KEYS[2])
+redis.call('SREM', KEYS[1], ARGV[2])
+redis.call('SET', KEYS[3], '1', 'PX', ARGV[3])
+return 1
+`;
+
+/** A stored `<lastUsed>|<expiresAt>` live at `now` (server.ts's isLive). */
+const isLive = (value, now) => {
+  if (value === null) return false;
+  const expires = value.slice(value.indexOf('|') + 1);
+  return expires === '' || Number(expires) > now;
+};
 
 const UPSERT_PEERS = `
 local peers, complete, order, usernames, phones = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
@@ -227,7 +269,7 @@ export default {
     const scripts = {};
     const token = randomBytes(8).toString('hex');
     let calls = 0;
-    for (const [name, source] of Object.entries({ UPDATE_STATE, UPSERT_PEERS, GET_PEER, TRANSITION })) scripts[name] = await raw.script('LOAD', source);
+    for (const [name, source] of Object.entries({ UPDATE_STATE, UPSERT_PEERS, GET_PEER, CREATE, DESTROY })) scripts[name] = await raw.script('LOAD', source);
     const session0 = `${prefix}client:{bench}`;
     const keyHash = `${session0}:keys`;
     const kvHash = `${session0}:kv`;
@@ -236,13 +278,15 @@ export default {
     const targets = {
         adapter: adapterTargets(client, server),
         raw: {
-          'hasSession hit': async () => (await raw.sismember(`${prefix}auth:{${1n}}:sessions`, (1n).toString())) === 1,
-          'hasSession miss': async () => (await raw.sismember(`${prefix}auth:{${1n}}:sessions`, (2n).toString())) === 1,
-          // The adapter's transition script with a per-call receipt key (server.ts).
+          'hasSession hit': async () => isLive(await raw.get(`${prefix}auth:{${1n}}:session:${1n}`), Date.now()),
+          'hasSession miss': async () => isLive(await raw.get(`${prefix}auth:{${1n}}:session:${2n}`), Date.now()),
+          // The adapter's create / destroy scripts with a per-call receipt key (server.ts).
           'createSession+destroySession': async (i) => {
-            const key = `${prefix}auth:{${2n}}:sessions`;
-            await raw.evalsha(scripts.TRANSITION, 2, key, `${prefix}auth:{${2n}}:call:${token}.${(calls++).toString(36)}`, 'SADD', BigInt(i).toString(), '60000');
-            await raw.evalsha(scripts.TRANSITION, 2, key, `${prefix}auth:{${2n}}:call:${token}.${(calls++).toString(36)}`, 'SREM', BigInt(i).toString(), '60000');
+            const set = `${prefix}auth:{${2n}}:sessions`;
+            const key = `${prefix}auth:{${2n}}:session:${BigInt(i)}`;
+            const now = String(Date.now());
+            await raw.evalsha(scripts.CREATE, 3, set, key, `${prefix}auth:{${2n}}:call:${token}.${(calls++).toString(36)}`, now, '', BigInt(i).toString(), '60000', '');
+            await raw.evalsha(scripts.DESTROY, 3, set, key, `${prefix}auth:{${2n}}:call:${token}.${(calls++).toString(36)}`, now, BigInt(i).toString(), '60000');
           },
           load: async () => {
             const [[, h], [, k]] = await raw.multi().hgetallBuffer(session0).hgetallBuffer(keyHash).exec();

@@ -11,12 +11,15 @@ import {
   assertSubscribeOptions,
   reportStateSafely,
 } from '@mtstore/core';
-import { Cluster } from 'ioredis';
-import { RedisConnection, type RedisClient, type RedisConnectionOptions } from './connection.js';
+import { Cluster, type Redis } from 'ioredis';
+import { RedisConnection, type RedisConnectionOptions } from './connection.js';
 import { eventChannel } from './schema.js';
 import { CLUSTER_PUBLISH } from './scripts.js';
 
 export type RedisSessionEventBusOptions = RedisConnectionOptions;
+
+/** Reconnect attempts to a Cluster subscriber's node before the bus moves to another master (about 2 s). */
+const NODE_RETRIES = 5;
 
 type Listener = (event: SessionEvent) => void;
 
@@ -29,8 +32,9 @@ type Listener = (event: SessionEvent) => void;
  * subscribes again by itself (subscribers hear `lost` on the close and `live` once
  * SUBSCRIBE is confirmed again); events published meanwhile are lost (pub/sub does not
  * replay — remote delivery is at-most-once). On a Cluster client PUBLISH reaches
- * every node, so a subscriber on any node hears it; publishing always through the
- * node that owns the channel name's slot keeps events in order.
+ * every node, so the subscriber is a plain connection to one master (it hears
+ * everything), moved to another master when its node stays away; publishing always
+ * through the node that owns the channel name's slot keeps events in order.
  */
 export class RedisSessionEventBus implements SessionEventBus {
   readonly channel: string;
@@ -40,7 +44,7 @@ export class RedisSessionEventBus implements SessionEventBus {
   readonly #states = new Map<Listener, SessionEventSubscribeOptions>();
   /** The subscribed connection closed and SUBSCRIBE has not been confirmed again since. */
   #deaf = false;
-  #subscriber: RedisClient | undefined;
+  #subscriber: Redis | undefined;
   #subscribed: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
 
@@ -92,15 +96,15 @@ export class RedisSessionEventBus implements SessionEventBus {
   /** One SUBSCRIBE per bus, on its own connection, kept until close; a failed attempt is retried next time. */
   #subscribe(): Promise<void> {
     this.#subscribed ??= (async () => {
-      const subscriber = this.#openSubscriber();
+      const subscriber = await this.#openSubscriber();
       subscriber.on('message', (channel: string, message: string) => this.#deliver(channel, message));
       try {
         if (subscriber.status === 'wait') await subscriber.connect();
         await subscriber.subscribe(this.channel);
       } catch (error) {
         // Drop this connection (it would keep reconnecting); the next subscribe opens a new one.
-        subscriber.disconnect();
         if (this.#subscriber === subscriber) this.#subscriber = undefined;
+        subscriber.disconnect();
         this.#subscribed = undefined;
         throw error;
       }
@@ -108,13 +112,29 @@ export class RedisSessionEventBus implements SessionEventBus {
     return this.#subscribed;
   }
 
-  #openSubscriber(): RedisClient {
+  /**
+   * The subscriber: a duplicate of the single-server connection, or on a Cluster a
+   * plain connection to one of its masters (PUBLISH reaches every node). Not ioredis'
+   * own Cluster subscriber: that one moves to another node by itself when its
+   * connection drops and tells nobody, so the bus could not say `lost` and `live`.
+   */
+  async #openSubscriber(): Promise<Redis> {
     const client = this.#connection.client;
-    let subscriber: RedisClient;
+    let subscriber: Redis;
     if (client instanceof Cluster) {
-      // A Cluster client subscribes through a node connection of its own and moves it
-      // to another node when that one drops.
-      subscriber = client.duplicate();
+      await this.#connection.connect();
+      const masters = client.nodes('master');
+      const node = masters[Math.floor(Math.random() * masters.length)];
+      if (node === undefined) throw new Error('the cluster has no master node to subscribe on');
+      subscriber = node.duplicate({
+        autoResubscribe: true,
+        lazyConnect: true,
+        connectionName: `${node.options.connectionName || 'mtstore'}:events`,
+        // A node that stays away (failed over, removed) ends the connection: the bus
+        // then subscribes on another master (see 'end' below).
+        retryStrategy: (times: number) => (times > NODE_RETRIES ? null : Math.min(times * 100, 2_000)),
+      });
+      subscriber.on('end', () => this.#moveSubscriber(subscriber));
     } else {
       // autoResubscribe is what brings the subscription back after a reconnect.
       const name = client.options.connectionName;
@@ -125,18 +145,32 @@ export class RedisSessionEventBus implements SessionEventBus {
     // confirmed on the new one (ioredis resubscribes by itself; we wait for the reply).
     subscriber.on('close', () => this.#markDeaf(subscriber));
     subscriber.on('ready', () => this.#markLive(subscriber));
-    this.#deaf = false;
     this.#subscriber = subscriber;
     return subscriber;
   }
 
-  #markDeaf(subscriber: RedisClient): void {
+  /** A Cluster subscriber whose node stayed away: subscribe on another master (its 'ready' tells `live`), retrying until closed. */
+  #moveSubscriber(subscriber: Redis): void {
+    if (this.#closing || subscriber !== this.#subscriber) return;
+    this.#markDeaf(subscriber);
+    this.#subscriber = undefined;
+    this.#subscribed = undefined;
+    this.#resubscribe(0);
+  }
+
+  #resubscribe(delay: number): void {
+    setTimeout(() => {
+      if (!this.#closing) this.#subscribe().catch(() => this.#resubscribe(1_000));
+    }, delay).unref();
+  }
+
+  #markDeaf(subscriber: Redis): void {
     if (this.#closing || subscriber !== this.#subscriber || this.#deaf) return;
     this.#deaf = true;
     this.#tell('lost');
   }
 
-  #markLive(subscriber: RedisClient): void {
+  #markLive(subscriber: Redis): void {
     if (this.#closing || subscriber !== this.#subscriber || !this.#deaf) return;
     subscriber.subscribe(this.channel).then(
       () => {

@@ -1,5 +1,6 @@
 import { BaseStorage, type BaseStorageOptions, type ChannelState, type Session, type SessionUpdate, type UpdateState } from '@mtstore/core';
 import { decodeSession, encodeChannels, encodeDcs, encodeKeys, encodeSession, encodeState, encodeUpdateState, encodeUser, STATE_FIELDS, USER_FIELDS, type Field } from './codec.js';
+import { Fence, type Command } from './fence.js';
 import { RedisLeases } from './lease.js';
 import { execResults, RedisConnection, type RedisConnectionOptions } from './connection.js';
 import { RedisAuthKeys } from './keys.js';
@@ -30,6 +31,7 @@ export class RedisStorage extends BaseStorage {
   protected readonly refMessageRepository: RedisRefMessages;
   readonly #connection: RedisConnection;
   readonly #keys: ClientKeys;
+  readonly #fence: Fence;
 
   constructor(options: RedisStorageOptions = {}) {
     // A null options object is reported by RedisConnection, after the base class took the name.
@@ -37,10 +39,12 @@ export class RedisStorage extends BaseStorage {
     this.#connection = new RedisConnection(options, 'RedisStorage');
     this.prefix = this.#connection.prefix;
     this.#keys = clientKeys(this.prefix, this.name);
-    this.authKeyRepository = new RedisAuthKeys(this.#connection, this.#keys, this.storedLabel);
-    this.kvRepository = new RedisKeyValues(this.#connection, this.#keys, this.storedLabel);
-    this.peerRepository = new RedisPeers(this.#connection, this.#keys, this.storedLabel);
-    this.refMessageRepository = new RedisRefMessages(this.#connection, this.#keys, this.storedLabel);
+    // Every write reads the held lease token once and, when there is one, runs fenced (fence.ts).
+    const fence = (this.#fence = new Fence(this.#keys.lease, () => this.fenceToken));
+    this.authKeyRepository = new RedisAuthKeys(this.#connection, this.#keys, this.storedLabel, fence);
+    this.kvRepository = new RedisKeyValues(this.#connection, this.#keys, this.storedLabel, fence);
+    this.peerRepository = new RedisPeers(this.#connection, this.#keys, this.storedLabel, fence);
+    this.refMessageRepository = new RedisRefMessages(this.#connection, this.#keys, this.storedLabel, fence);
   }
 
   protected override createLeaseRepository(): RedisLeases {
@@ -56,11 +60,17 @@ export class RedisStorage extends BaseStorage {
     }, this.storedLabel);
   }
 
-  /** Full replace of the snapshot and of every key, in one MULTI. */
+  /** Full replace of the snapshot and of every key, in one MULTI (under a lease: one fenced script of the same commands). */
   protected writeSession(session: Session): Promise<void> {
     const fields = encodeSession(session);
     const keyFields = encodeKeys(session.dcs);
+    const token = this.#fence.token();
     return this.#connection.run(async (client) => {
+      if (token !== undefined) {
+        const commands: Command[] = [['DEL', this.#keys.session, this.#keys.keys], ...hsetChunks(this.#keys.session, fields), ...hsetChunks(this.#keys.keys, keyFields)];
+        await this.#fence.commands(client, token, commands);
+        return;
+      }
       const multi = client.multi().del(this.#keys.session, this.#keys.keys).hset(this.#keys.session, fields);
       if (keyFields.length > 0) multi.hset(this.#keys.keys, keyFields);
       execResults(await multi.exec());
@@ -87,19 +97,22 @@ export class RedisStorage extends BaseStorage {
     // The script removes the stored channels first; these are the new ones, in order.
     if (patch.channels !== undefined) encodeChannels(patch.channels, set);
     const argv: Field[] = [this.#keys.session, patch.homeDcId !== undefined ? '1' : '0', patch.channels !== undefined ? '1' : '0', String(remove.length), ...remove, ...set];
-    return this.#connection.run((client) => UPDATE_SESSION.run(client, 1, argv), this.storedLabel, isOne);
+    const token = this.#fence.token();
+    return this.#connection.run((client) => this.#fence.script(client, token, UPDATE_SESSION, 1, argv), this.storedLabel, isOne);
   }
 
   protected writeUpdateState(state: UpdateState, channels: readonly ChannelState[]): Promise<boolean> {
     const argv = encodeUpdateState(this.#keys.session, state, channels);
-    return this.#connection.run((client) => UPDATE_STATE.run(client, 1, argv), this.storedLabel, isOne);
+    const token = this.#fence.token();
+    return this.#connection.run((client) => this.#fence.script(client, token, UPDATE_STATE, 1, argv), this.storedLabel, isOne);
   }
 
   protected deleteSession(): Promise<void> {
     const all = this.#keys.all;
     const argv = [...all, this.#keys.refPeer, String(all.indexOf(this.#keys.refIndex) + 1)];
+    const token = this.#fence.token();
     return this.#connection.run(async (client) => {
-      await DELETE_SESSION.run(client, all.length, argv);
+      await this.#fence.script(client, token, DELETE_SESSION, all.length, argv);
     }, this.storedLabel);
   }
 
@@ -120,6 +133,13 @@ export class RedisStorage extends BaseStorage {
 /** Script replies: 1 done, 0 no session. */
 function isOne(reply: unknown): boolean {
   return reply === 1;
+}
+
+/** HSET commands of at most 1,000 field / value pairs each (a script's unpack has a limit). */
+function hsetChunks(key: string, fields: readonly Field[]): Command[] {
+  const commands: Command[] = [];
+  for (let i = 0; i < fields.length; i += 2000) commands.push(['HSET', key, ...fields.slice(i, i + 2000)]);
+  return commands;
 }
 
 function isEmpty(hash: Record<string, Buffer>): boolean {

@@ -3,9 +3,10 @@
  * cluster seed nodes, closed by `close()`), or a Redis / Cluster client the
  * application owns (used as is, never closed by mtstore).
  */
-import { assertKeyPrefix, CorruptDataError, InvalidArgumentError, MigrationError, Once, redactUrl } from '@mtstore/core';
+import { assertKeyPrefix, CorruptDataError, InvalidArgumentError, LeaseLostError, MigrationError, Once, redactUrl } from '@mtstore/core';
 import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { ensureSchema } from './schema.js';
+import { isFenceRefusal } from './fence.js';
 
 /** A single-server client or a Cluster client: every command mtstore sends works on both. */
 export type RedisClient = Redis | Cluster;
@@ -198,6 +199,8 @@ export class RedisConnection {
   run<T, R = T>(op: (client: RedisClient) => Promise<T>, where: string, map?: (value: T) => R): Promise<R> {
     const result = this.isReady ? op(this.client) : this.ready().then(() => op(this.client));
     return result.then(map, (error: unknown) => {
+      // A fenced write found another token on the session's lease: it wrote nothing.
+      if (isFenceRefusal(error)) throw new LeaseLostError('fence');
       if (error instanceof Error && error.message.startsWith('WRONGTYPE')) {
         throw new CorruptDataError(`${where}: a Redis key holds another type than the mtstore layout says (${error.message.split('\n')[0]})`);
       }

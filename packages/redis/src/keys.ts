@@ -1,6 +1,7 @@
 import type { AuthKeyEntry, AuthKeyRepository, TempAuthKey } from '@mtstore/core';
 import { bytes, decimal, decodeKeyEntries, entryField, tempFields } from './codec.js';
 import type { RedisConnection } from './connection.js';
+import type { Command, Fence } from './fence.js';
 import type { ClientKeys } from './schema.js';
 import { LuaScript } from './scripts.js';
 
@@ -22,7 +23,8 @@ return redis.call('HDEL', KEYS[1], unpack(doomed))
  * Auth keys of one session, fields of the session's keys hash (codec.ts names them).
  * Every write is one command on one key — HSET or HDEL, a temp key and its expiry
  * together — so writers of different keys never lose each other's writes and no
- * snapshot is needed.
+ * snapshot is needed. Under a lease each write is that command inside the fence's
+ * script instead (fence.ts).
  */
 export class RedisAuthKeys implements AuthKeyRepository {
   readonly #main = new Map<number, string>();
@@ -31,6 +33,7 @@ export class RedisAuthKeys implements AuthKeyRepository {
     private readonly connection: RedisConnection,
     private readonly keys: ClientKeys,
     private readonly where: string,
+    private readonly fence: Fence,
   ) {}
 
   /** `dc<id>.`, cached: the field names of the main entry are built on every call. */
@@ -46,11 +49,20 @@ export class RedisAuthKeys implements AuthKeyRepository {
 
   set(dcId: number, key: Uint8Array | null): Promise<void> {
     const field = `${this.#entry(dcId)}key`;
+    const token = this.fence.token();
+    if (token !== undefined) {
+      return this.#fenced(token, key === null ? ['HDEL', this.keys.keys, field] : ['HSET', this.keys.keys, field, bytes(key)]);
+    }
     return this.connection.run(
       (client) => (key === null ? client.hdel(this.keys.keys, field) : client.hset(this.keys.keys, field, bytes(key))),
       this.where,
       nothing,
     );
+  }
+
+  /** One command under the lease fence (fence.ts). */
+  #fenced(token: bigint, command: Command): Promise<void> {
+    return this.connection.run((client) => this.fence.commands(client, token, [command]), this.where, nothing);
   }
 
   getTemp(dcId: number, index: number): Promise<TempAuthKey | null> {
@@ -64,6 +76,13 @@ export class RedisAuthKeys implements AuthKeyRepository {
 
   setTemp(dcId: number, index: number, temp: TempAuthKey | null): Promise<void> {
     const entry = this.#entry(dcId);
+    const token = this.fence.token();
+    if (token !== undefined) {
+      return this.#fenced(
+        token,
+        temp === null ? ['HDEL', this.keys.keys, `${entry}temp.${index}`, `${entry}temp.${index}.expiresAt`] : ['HSET', this.keys.keys, ...tempFields(entry, temp)],
+      );
+    }
     return this.connection.run(
       (client) =>
         temp === null ? client.hdel(this.keys.keys, `${entry}temp.${index}`, `${entry}temp.${index}.expiresAt`) : client.hset(this.keys.keys, tempFields(entry, temp)),
@@ -73,7 +92,8 @@ export class RedisAuthKeys implements AuthKeyRepository {
   }
 
   deleteByDc(dcId: number): Promise<void> {
-    return this.connection.run((client) => DELETE_DC.run(client, 1, [this.keys.keys, this.#entry(dcId)]), this.where, nothing);
+    const token = this.fence.token();
+    return this.connection.run((client) => this.fence.script(client, token, DELETE_DC, 1, [this.keys.keys, this.#entry(dcId)]), this.where, nothing);
   }
 
   /** One HGETALL of the keys hash. */
@@ -87,6 +107,8 @@ export class RedisAuthKeys implements AuthKeyRepository {
 
   /** One DEL of the keys hash: the snapshot hash holds no key bytes. */
   clear(): Promise<void> {
+    const token = this.fence.token();
+    if (token !== undefined) return this.#fenced(token, ['DEL', this.keys.keys]);
     return this.connection.run((client) => client.del(this.keys.keys), this.where, nothing);
   }
 }

@@ -1,17 +1,20 @@
 import type { KeyValueEntry, KeyValueRepository } from '@mtstore/core';
 import { bytes } from './codec.js';
 import type { RedisConnection } from './connection.js';
+import type { Command, Fence } from './fence.js';
 import type { ClientKeys } from './schema.js';
 
 /**
  * kv entries of one session: the fields of one hash, `<prefix>client:{<name>}:kv`,
- * values raw bytes. get / set / delete are one HGET / HSET / HDEL each.
+ * values raw bytes. get / set / delete are one HGET / HSET / HDEL each (under a lease,
+ * writes are that command inside the fence's script: fence.ts).
  */
 export class RedisKeyValues implements KeyValueRepository {
   constructor(
     private readonly connection: RedisConnection,
     private readonly keys: ClientKeys,
     private readonly where: string,
+    private readonly fence: Fence,
   ) {}
 
   get(key: string): Promise<Uint8Array | null> {
@@ -19,6 +22,8 @@ export class RedisKeyValues implements KeyValueRepository {
   }
 
   set(key: string, value: Uint8Array | null): Promise<void> {
+    const token = this.fence.token();
+    if (token !== undefined) return this.#fenced(token, value === null ? ['HDEL', this.keys.kv, key] : ['HSET', this.keys.kv, key, bytes(value)]);
     return this.connection.run(
       (client) => (value === null ? client.hdel(this.keys.kv, key) : client.hset(this.keys.kv, key, bytes(value))),
       this.where,
@@ -39,7 +44,14 @@ export class RedisKeyValues implements KeyValueRepository {
   }
 
   clear(): Promise<void> {
+    const token = this.fence.token();
+    if (token !== undefined) return this.#fenced(token, ['DEL', this.keys.kv]);
     return this.connection.run((client) => client.del(this.keys.kv), this.where, nothing);
+  }
+
+  /** One command under the lease fence (fence.ts). */
+  #fenced(token: bigint, command: Command): Promise<void> {
+    return this.connection.run((client) => this.fence.commands(client, token, [command]), this.where, nothing);
   }
 }
 

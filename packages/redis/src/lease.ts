@@ -1,8 +1,10 @@
 /**
  * Session leases in Redis: `<prefix>lease:{<name>}` holds `token|expiresAtMs|owner`
  * with a native expiry (`PX`), `<prefix>lease:{<name>}:token` the counter its tokens
- * come from. Both carry the session name as their hash tag, so on a Cluster they sit
- * in one slot and each script below is one atomic step on one node: acquire is
+ * come from, `<prefix>lease:{<name>}:call:<id>` an acquire's receipt (60 s). All carry
+ * the session name as their hash tag (the session's own keys do too: fence.ts), so on
+ * a Cluster they sit in one slot and each script below is one atomic step on one
+ * node: acquire is
  * `SET … PX` of a fresh `INCR`ed token when the key is absent (or `force`), renew and
  * release compare the stored token first. The lease keys are not session keys:
  * `delete()` and `listNames()` leave them alone.
@@ -11,22 +13,39 @@
  * need not agree. A Redis without persistence (or a failover to a replica that had
  * not received the write) can forget a lease, like any other write.
  */
+import { randomBytes } from 'node:crypto';
 import type { LeaseRepository, StoredLease } from '@mtstore/core';
 import type { RedisConnection } from './connection.js';
+import { leaseKey } from './schema.js';
 import { LuaScript } from './scripts.js';
 
 const NOW = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
-/** KEYS: lease, counter. ARGV: owner, ttlMs, force ('1'). Returns {1, value} when taken, {0, value} when held. */
+/**
+ * KEYS: lease, counter, this call's receipt. ARGV: owner, ttlMs, force ('1'), receipt
+ * TTL. Returns {1, value} when taken, {0, value} when held. A client library may send
+ * the script twice (ioredis resends what was in flight when a connection dropped): the
+ * run that takes the lease leaves a receipt holding the token, so a resend that finds
+ * the lease still on that token answers "taken" again instead of "held by someone"
+ * (and a forced resend does not take it back from whoever took it since).
+ */
 const ACQUIRE = new LuaScript(`
 local current = redis.call('GET', KEYS[1])
+local mine = redis.call('GET', KEYS[3])
+if mine and current then
+  return {(string.sub(current, 1, #mine + 1) == mine .. '|') and 1 or 0, current}
+end
 if current and ARGV[3] ~= '1' then return {0, current} end
 ${NOW}
 local token = redis.call('INCR', KEYS[2])
 local value = token .. '|' .. (now + tonumber(ARGV[2])) .. '|' .. ARGV[1]
 redis.call('SET', KEYS[1], value, 'PX', ARGV[2])
+redis.call('SET', KEYS[3], token, 'PX', ARGV[4])
 return {1, value}
 `);
+
+/** How long an acquire's receipt outlives it: resends come within moments (as server.ts's receipts). */
+const RECEIPT_MS = '60000';
 
 /** KEYS: lease. ARGV: token, ttlMs. Returns the new expiry (ms) or false when the token is not the lease's. */
 const RENEW = new LuaScript(`
@@ -64,6 +83,9 @@ function decode(value: string): StoredLease {
 export class RedisLeases implements LeaseRepository {
   readonly #lease: string;
   readonly #counter: string;
+  /** Receipt names are this instance's random id and a counter. */
+  readonly #instance = randomBytes(8).toString('hex');
+  #calls = 0;
 
   constructor(
     private readonly connection: RedisConnection,
@@ -71,13 +93,15 @@ export class RedisLeases implements LeaseRepository {
     name: string,
     private readonly label: string,
   ) {
-    this.#lease = `${prefix}lease:{${name}}`;
+    this.#lease = leaseKey(prefix, name);
     this.#counter = `${this.#lease}:token`;
   }
 
   acquire(owner: string, ttlMs: number, force: boolean): Promise<{ acquired: boolean; lease: StoredLease }> {
     return this.connection.run(async (client) => {
-      const [taken, value] = (await ACQUIRE.run(client, 2, [this.#lease, this.#counter, owner, String(ttlMs), force ? '1' : '0'])) as [number, string];
+      const receipt = `${this.#lease}:call:${this.#instance}.${(this.#calls++).toString(36)}`;
+      const argv = [this.#lease, this.#counter, receipt, owner, String(ttlMs), force ? '1' : '0', RECEIPT_MS];
+      const [taken, value] = (await ACQUIRE.run(client, 3, argv)) as [number, string];
       return { acquired: taken === 1, lease: decode(value) };
     }, this.label);
   }

@@ -12,7 +12,7 @@
  */
 import { Cluster } from 'ioredis';
 import type { RedisClient } from './connection.js';
-import { clientKeys, clientPattern, nameOfKey } from './schema.js';
+import { clientKeys, clientPattern, nameOfKey, sessionKeyPrefix } from './schema.js';
 import { LuaScript } from './scripts.js';
 
 /** KEYS: session hash, keys hash, peers hash, peers order set. */
@@ -97,5 +97,76 @@ export async function migrateToLayout2(client: RedisClient, prefix: string): Pro
   for (const name of await scanNames(client, prefix)) {
     const keys = clientKeys(prefix, name);
     await MIGRATE_SESSION.run(client, 4, [keys.session, keys.keys, keys.peers, keys.order]);
+  }
+}
+
+/**
+ * Layout 2 → 3, server sessions. Layout 2 kept a server session as a member of its auth key's set and
+ * nothing else; layout 3 gives each session its own key holding `<lastUsedAt>|<expiresAt>`
+ * (existence is that key), the set staying as the listing index. KEYS: the set.
+ * ARGV: the session key prefix, the last-used time to record (the migrating process's
+ * clock). `SET … NX`: idempotent, and a session a layout-3 process already wrote keeps
+ * its times. Sessions get no expiry: they had none.
+ */
+const MIGRATE_SERVER_SESSIONS = new LuaScript(`
+if redis.call('TYPE', KEYS[1]).ok ~= 'set' then return 0 end
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  redis.call('SET', ARGV[1] .. id, ARGV[2] .. '|', 'NX')
+end
+return 1
+`);
+
+/** `<prefix>auth:{<authKeyId>}:sessions` → the auth key id, or null. */
+function authKeyOfSet(prefix: string, key: string): bigint | null {
+  const match = /^auth:\{(-?\d{1,19})\}:sessions$/.exec(key.slice(prefix.length));
+  if (!key.startsWith(prefix) || match === null) return null;
+  try {
+    return BigInt(match[1] as string);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Layout 2 → 3, client sessions: the reference order set (every index member scored
+ * by its sequence number in its peer's set, what refMessages.list pages through).
+ * KEYS: index, order. ARGV: the per-peer key prefix. ZADD of the same scores:
+ * idempotent, and a reference stored meanwhile by a layout-3 process keeps its own.
+ */
+const MIGRATE_REF_ORDER = new LuaScript(`
+if redis.call('TYPE', KEYS[1]).ok ~= 'zset' then return 0 end
+local batch = {}
+for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local message, peer = string.match(member, '^(.+):([^:]+)$')
+  local score = message and redis.call('ZSCORE', ARGV[1] .. peer, message)
+  if score then
+    batch[#batch + 1] = score
+    batch[#batch + 1] = member
+  end
+  if #batch >= 2000 then
+    redis.call('ZADD', KEYS[2], 'NX', unpack(batch))
+    batch = {}
+  end
+end
+if #batch > 0 then redis.call('ZADD', KEYS[2], 'NX', unpack(batch)) end
+return 1
+`);
+
+export async function migrateToLayout3(client: RedisClient, prefix: string): Promise<void> {
+  for (const name of await scanNames(client, prefix)) {
+    const keys = clientKeys(prefix, name);
+    await MIGRATE_REF_ORDER.run(client, 2, [keys.refIndex, keys.refOrder, keys.refPeer]);
+  }
+  const now = String(Date.now());
+  for (const node of await mastersOf(client)) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', `${prefix}auth:{*}:sessions`, 'COUNT', 1000);
+      for (const key of keys) {
+        const authKeyId = authKeyOfSet(prefix, key);
+        if (authKeyId !== null) await MIGRATE_SERVER_SESSIONS.run(client, 1, [key, sessionKeyPrefix(prefix, authKeyId), now]);
+      }
+      cursor = next;
+    } while (cursor !== '0');
   }
 }

@@ -1,6 +1,7 @@
 import { peerKey, type Peer, type PeerPage, type PeerRepository, type PeerType } from '@mtstore/core';
 import { bytes, decodePeer, encodePeer } from './codec.js';
 import type { RedisConnection } from './connection.js';
+import type { Fence } from './fence.js';
 import type { ClientKeys } from './schema.js';
 import { LuaScript } from './scripts.js';
 
@@ -148,6 +149,7 @@ export class RedisPeers implements PeerRepository {
     private readonly connection: RedisConnection,
     private readonly keys: ClientKeys,
     private readonly where: string,
+    private readonly fence: Fence,
   ) {
     this.#peerKeys = [keys.peers, keys.complete, keys.order, keys.usernames, keys.phones];
   }
@@ -157,7 +159,8 @@ export class RedisPeers implements PeerRepository {
     for (const peer of peers) {
       argv.push(peerKey(peer.type, peer.id), encodePeer(peer), peer.complete === undefined ? NO_COMPLETE : Buffer.concat([HAS_COMPLETE, bytes(peer.complete)]));
     }
-    return this.connection.run((client) => UPSERT_PEERS.run(client, 5, argv), this.where, nothing);
+    const token = this.fence.token();
+    return this.connection.run((client) => this.fence.script(client, token, UPSERT_PEERS, 5, argv), this.where, nothing);
   }
 
   getById(type: PeerType, id: bigint): Promise<Peer | null> {
@@ -196,7 +199,12 @@ export class RedisPeers implements PeerRepository {
 
   /** One DEL of the five peer keys. */
   clear(): Promise<void> {
-    return this.connection.run((client) => client.del(...this.#peerKeys), this.where, nothing);
+    const token = this.fence.token();
+    return this.connection.run(
+      (client) => (token === undefined ? client.del(...this.#peerKeys) : this.fence.commands(client, token, [['DEL', ...this.#peerKeys]])),
+      this.where,
+      nothing,
+    );
   }
 
   #decode(key: Buffer, record: Buffer, complete: Buffer | null | undefined): Peer {

@@ -1,21 +1,25 @@
 import { CorruptDataError, int64FromStorage, InvalidArgumentError, type RefMessage, type RefMessageEntry, type RefMessagePage, type RefMessageRepository } from '@mtstore/core';
 import type { RedisConnection } from './connection.js';
+import type { Fence } from './fence.js';
 import type { ClientKeys } from './schema.js';
 import { DELETE_SESSION, LuaScript } from './scripts.js';
 
 /**
- * store. KEYS: sequence, the peer's set, index. ARGV: "<chatId>:<messageId>", peer id.
- * The sequence makes a reference stored again the most recent one of its peer.
+ * store. KEYS: sequence, the peer's set, index, order. ARGV: "<chatId>:<messageId>",
+ * peer id. The sequence makes a reference stored again the most recent one of its
+ * peer, and the last one in the session's order.
  */
 const STORE_REF = new LuaScript(`
 local seq = redis.call('INCR', KEYS[1])
+local member = ARGV[1] .. ':' .. ARGV[2]
 redis.call('ZADD', KEYS[2], seq, ARGV[1])
-redis.call('ZADD', KEYS[3], 0, ARGV[1] .. ':' .. ARGV[2])
+redis.call('ZADD', KEYS[3], 0, member)
+redis.call('ZADD', KEYS[4], seq, member)
 return seq
 `);
 
 /**
- * delete(chatId, messageIds). KEYS: index, sequence. ARGV: the per-peer key prefix,
+ * delete(chatId, messageIds). KEYS: index, sequence, order. ARGV: the per-peer key prefix,
  * chat id, message ids. The index finds every peer a message references (members
  * "<chatId>:<messageId>:<peerId>" form one lexicographic range per message). The
  * sequence goes with the last reference, so nothing is left behind.
@@ -27,16 +31,18 @@ for i = 3, #ARGV do
   for _, member in ipairs(redis.call('ZRANGEBYLEX', index, '[' .. message .. ':', '(' .. message .. ';')) do
     redis.call('ZREM', ARGV[1] .. string.sub(member, #message + 2), message)
     redis.call('ZREM', index, member)
+    redis.call('ZREM', KEYS[3], member)
   end
 end
 if redis.call('EXISTS', index) == 0 then redis.call('DEL', KEYS[2]) end
 return 1
 `);
 
-/** deleteByPeer. KEYS: the peer's set, index, sequence. ARGV: peer id. */
+/** deleteByPeer. KEYS: the peer's set, index, sequence, order. ARGV: peer id. */
 const DELETE_PEER_REFS = new LuaScript(`
 for _, message in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   redis.call('ZREM', KEYS[2], message .. ':' .. ARGV[1])
+  redis.call('ZREM', KEYS[4], message .. ':' .. ARGV[1])
 end
 redis.call('DEL', KEYS[1])
 if redis.call('EXISTS', KEYS[2]) == 0 then redis.call('DEL', KEYS[3]) end
@@ -44,48 +50,24 @@ return 1
 `);
 
 /**
- * list. KEYS: index. ARGV: the per-peer key prefix, the seq after which to start, how
- * many to return. Every reference is in the index exactly once, and its score in its
- * peer's set is the sequence number of its last store: so the references of the
- * session, sorted by that score, are exactly the store order. Returns seq / member
- * pairs of the first ARGV[3] references with a seq above ARGV[2]. One atomic step, but
- * it reads the whole index (a ZSCORE per reference) for every page: O(n log n) per page.
- */
-const LIST_REFS = new LuaScript(`
-local after = tonumber(ARGV[2])
-local found = {}
-for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  local message, peer = string.match(member, '^(.+):([^:]+)$')
-  local score = message and redis.call('ZSCORE', ARGV[1] .. peer, message)
-  if score then
-    local seq = tonumber(score)
-    if seq > after then found[#found + 1] = { seq, member } end
-  end
-end
-table.sort(found, function(a, b) return a[1] < b[1] end)
-local out = {}
-for i = 1, math.min(#found, tonumber(ARGV[3])) do
-  out[#out + 1] = string.format('%d', found[i][1])
-  out[#out + 1] = found[i][2]
-end
-return out
-`);
-
-/**
  * Reference messages of one session: per peer a sorted set of "<chatId>:<messageId>"
  * scored by an INCR sequence (the highest is the most recent: getByPeer is one
- * ZREVRANGE), and one index by message for delete(chatId, messageIds).
+ * ZREVRANGE), one index by message for delete(chatId, messageIds), and the session's
+ * order: every "<chatId>:<messageId>:<peerId>" scored by the same sequence, which
+ * list pages through.
  */
 export class RedisRefMessages implements RefMessageRepository {
   constructor(
     private readonly connection: RedisConnection,
     private readonly keys: ClientKeys,
     private readonly where: string,
+    private readonly fence: Fence,
   ) {}
 
   store(peerId: bigint, chatId: bigint, messageId: number): Promise<void> {
-    const argv = [this.keys.refSeq, this.keys.refPeer + peerId, this.keys.refIndex, `${chatId}:${messageId}`, peerId.toString()];
-    return this.connection.run((client) => STORE_REF.run(client, 3, argv), this.where, nothing);
+    const argv = [this.keys.refSeq, this.keys.refPeer + peerId, this.keys.refIndex, this.keys.refOrder, `${chatId}:${messageId}`, peerId.toString()];
+    const token = this.fence.token();
+    return this.connection.run((client) => this.fence.script(client, token, STORE_REF, 4, argv), this.where, nothing);
   }
 
   getByPeer(peerId: bigint): Promise<RefMessage | null> {
@@ -97,34 +79,39 @@ export class RedisRefMessages implements RefMessageRepository {
   }
 
   delete(chatId: bigint, messageIds: readonly number[]): Promise<void> {
-    const argv = [this.keys.refIndex, this.keys.refSeq, this.keys.refPeer, chatId.toString(), ...messageIds.map(String)];
-    return this.connection.run((client) => DELETE_REFS.run(client, 2, argv), this.where, nothing);
+    const argv = [this.keys.refIndex, this.keys.refSeq, this.keys.refOrder, this.keys.refPeer, chatId.toString(), ...messageIds.map(String)];
+    const token = this.fence.token();
+    return this.connection.run((client) => this.fence.script(client, token, DELETE_REFS, 3, argv), this.where, nothing);
   }
 
   deleteByPeer(peerId: bigint): Promise<void> {
-    const argv = [this.keys.refPeer + peerId, this.keys.refIndex, this.keys.refSeq, peerId.toString()];
-    return this.connection.run((client) => DELETE_PEER_REFS.run(client, 3, argv), this.where, nothing);
+    const argv = [this.keys.refPeer + peerId, this.keys.refIndex, this.keys.refSeq, this.keys.refOrder, peerId.toString()];
+    const token = this.fence.token();
+    return this.connection.run((client) => this.fence.script(client, token, DELETE_PEER_REFS, 4, argv), this.where, nothing);
   }
 
   /** The session-delete script on the reference keys alone: the index names every per-peer set. */
   clear(): Promise<void> {
-    const argv = [this.keys.refIndex, this.keys.refSeq, this.keys.refPeer, '1'];
-    return this.connection.run((client) => DELETE_SESSION.run(client, 2, argv), this.where, nothing);
+    const argv = [this.keys.refIndex, this.keys.refSeq, this.keys.refOrder, this.keys.refPeer, '1'];
+    const token = this.fence.token();
+    return this.connection.run((client) => this.fence.script(client, token, DELETE_SESSION, 3, argv), this.where, nothing);
   }
 
-  /** The cursor is the sequence number of the last reference of the previous page. */
+  /**
+   * One ZRANGEBYSCORE of the order set after the cursor (the sequence number of the
+   * last reference of the previous page): O(log n + page).
+   */
   list(cursor: string | null, limit: number): Promise<RefMessagePage> {
     const after = cursor === null ? 0 : /^\d{1,15}$/.test(cursor) ? Number(cursor) : -1;
     if (after < 0) return Promise.reject(new InvalidArgumentError(`cursor ${JSON.stringify(cursor?.slice(0, 64))} is not one refMessages.list returned`));
     // One more than the page tells whether another page follows.
-    const argv = [this.keys.refIndex, this.keys.refPeer, String(after), String(limit + 1)];
     return this.connection.run(
-      (client) => LIST_REFS.run(client, 1, argv) as Promise<string[]>,
+      (client) => client.zrangebyscore(this.keys.refOrder, `(${after}`, '+inf', 'WITHSCORES', 'LIMIT', 0, limit + 1),
       this.where,
       (reply) => {
         const refs: RefMessageEntry[] = [];
-        for (let i = 0; i < reply.length && refs.length < limit; i += 2) refs.push(this.#decodeIndexed(reply[i + 1] as string));
-        return { refs, cursor: reply.length > 2 * limit ? (reply[2 * limit - 2] as string) : null };
+        for (let i = 0; i < reply.length && refs.length < limit; i += 2) refs.push(this.#decodeIndexed(reply[i] as string));
+        return { refs, cursor: reply.length > 2 * limit ? (reply[2 * limit - 1] as string) : null };
       },
     );
   }

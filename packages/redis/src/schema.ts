@@ -7,7 +7,7 @@
  * spread over the cluster. Neither a prefix nor a session name can contain braces
  * (core validates both), so nothing can move a key into another tag.
  *
- *   <prefix>schema                          string  layout version ("2")
+ *   <prefix>schema                          string  layout version ("3")
  *   <prefix>client:{<name>}                 hash    session snapshot (no key bytes), update state, channel pts
  *   <prefix>client:{<name>}:keys            hash    auth keys: dc<id>[.media].key, …temp.<index>[.expiresAt]
  *   <prefix>client:{<name>}:kv              hash    kv key → bytes
@@ -19,7 +19,12 @@
  *   <prefix>client:{<name>}:refs:seq        string  INCR sequence of reference messages
  *   <prefix>client:{<name>}:refs:index      zset    "<chatId>:<messageId>:<peerId>", score 0 (by message, lexicographic)
  *   <prefix>client:{<name>}:refs:<peerId>   zset    "<chatId>:<messageId>" scored by the sequence (most recent last)
- *   <prefix>auth:{<authKeyId>}:sessions     set     session ids (decimal) of that auth key
+ *   <prefix>client:{<name>}:refs:order      zset    "<chatId>:<messageId>:<peerId>" scored by the sequence: refMessages.list
+ *   <prefix>lease:{<name>}                  string  the session lease "<token>|<expiresAtMs>|<owner>" (lease.ts)
+ *   <prefix>lease:{<name>}:token            string  INCR counter of lease tokens
+ *   <prefix>auth:{<authKeyId>}:sessions     set     session ids (decimal) of that auth key: the listing index
+ *   <prefix>auth:{<authKeyId>}:session:<id> string  "<lastUsedAt>|<expiresAt>" (ms; empty: never), PXAT expiresAt + 1 h
+ *   <prefix>expiries                        zset    "<authKeyId>:<sessionId>" scored by expiresAt: what expireSessions sweeps
  *   <prefix>auth:{<authKeyId>}:call:<token> string/set  receipt of one server transition, expires after 60 s
  *   <prefix>events                          pub/sub channel of the event bus
  *
@@ -28,10 +33,10 @@
  */
 import { MigrationError } from '@mtstore/core';
 import type { RedisClient } from './connection.js';
-import { migrateToLayout2 } from './migrate.js';
+import { migrateToLayout2, migrateToLayout3 } from './migrate.js';
 
 /** The layout this code reads and writes. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /**
  * Forward migrations: `MIGRATIONS[v]` turns layout v into v + 1, run by
@@ -40,6 +45,7 @@ export const SCHEMA_VERSION = 2;
  */
 const MIGRATIONS: Readonly<Record<number, (client: RedisClient, prefix: string) => Promise<void>>> = {
   1: migrateToLayout2,
+  2: migrateToLayout3,
 };
 
 export interface ClientKeys {
@@ -53,8 +59,11 @@ export interface ClientKeys {
   readonly phones: string;
   readonly refSeq: string;
   readonly refIndex: string;
+  readonly refOrder: string;
   /** `<refPeer><peerId>` is the peer's reference zset. */
   readonly refPeer: string;
+  /** The session's lease (lease.ts): not a session key, in the same slot (fence.ts reads it in every fenced write). */
+  readonly lease: string;
   /** Every fixed key (not the per-peer reference sets), for DEL and the scripts' KEYS. */
   readonly all: readonly string[];
 }
@@ -72,12 +81,19 @@ export function clientKeys(prefix: string, name: string): ClientKeys {
     phones: `${base}:phones`,
     refSeq: `${base}:refs:seq`,
     refIndex: `${base}:refs:index`,
+    refOrder: `${base}:refs:order`,
     refPeer: `${base}:refs:`,
+    lease: leaseKey(prefix, name),
   };
   return {
     ...keys,
-    all: [keys.session, keys.keys, keys.kv, keys.peers, keys.complete, keys.order, keys.usernames, keys.phones, keys.refSeq, keys.refIndex],
+    all: [keys.session, keys.keys, keys.kv, keys.peers, keys.complete, keys.order, keys.usernames, keys.phones, keys.refSeq, keys.refIndex, keys.refOrder],
   };
+}
+
+/** `<prefix>lease:{<name>}`: the session's hash tag, so its slot is the session's. */
+export function leaseKey(prefix: string, name: string): string {
+  return `${prefix}lease:{${name}}`;
 }
 
 /** SCAN pattern matching every key of every client session under the prefix. */
@@ -94,6 +110,20 @@ export function nameOfKey(prefix: string, key: string): string | null {
 
 export function sessionsKey(prefix: string, authKeyId: bigint): string {
   return `${prefix}auth:{${authKeyId}}:sessions`;
+}
+
+/** `<prefix>auth:{<authKeyId>}:session:` — a server session's key is this and its id. */
+export function sessionKeyPrefix(prefix: string, authKeyId: bigint): string {
+  return `${prefix}auth:{${authKeyId}}:session:`;
+}
+
+export function sessionKey(prefix: string, authKeyId: bigint, sessionId: bigint): string {
+  return `${sessionKeyPrefix(prefix, authKeyId)}${sessionId}`;
+}
+
+/** Every server session with an expiry, `<authKeyId>:<sessionId>` scored by it: what expireSessions sweeps. */
+export function expiryIndexKey(prefix: string): string {
+  return `${prefix}expiries`;
 }
 
 /** The receipt of one create / destroy / destroyAll call (server.ts), beside the auth key's set. */

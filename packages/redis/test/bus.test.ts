@@ -97,7 +97,7 @@ describe.runIf(single.available)('bus on a single server', () => {
 });
 
 describe.runIf(cluster.available)('bus on Redis Cluster', () => {
-  it('delivers through Cluster clients and resubscribes after its subscriber connection is killed', async () => {
+  it('delivers through Cluster clients and resubscribes after its subscriber connection is killed, telling lost and live', async () => {
     const prefix = `${randomName('bus')}:`;
     const connectionName = randomName('csub');
     const clients = [
@@ -109,14 +109,18 @@ describe.runIf(cluster.available)('bus on Redis Cluster', () => {
     const listener = new RedisSessionEventBus({ client: clients[1], prefix });
     try {
       const heard: SessionEvent[] = [];
-      await listener.subscribe((e) => heard.push(e));
+      const states: string[] = [];
+      await listener.subscribe((e) => heard.push(e), { onState: (state) => states.push(state) });
       await publisher.publish(event(1));
       await eventually(() => heard.length === 1, 'the first event');
 
-      // The Cluster client subscribes through one node; kill that connection wherever it is.
-      const subscriberName = `ioredis-cluster(subscriber):${connectionName}`;
+      // The bus subscribes on one master with a connection of its own; kill it wherever it is.
+      const subscriberName = `${connectionName}:events`;
       const killed = (await Promise.all(nodes.map((node) => killConnections(node, subscriberName, (c) => c.sub > 0)))).flat();
       expect(killed).toHaveLength(1);
+      // Its subscribers hear that events may have been missed, then that it is live again.
+      await eventually(() => states.length === 2, 'lost, then live');
+      expect(states).toEqual(['lost', 'live']);
       await deliveredAgain(publisher, heard);
     } finally {
       await Promise.all([publisher.close(), listener.close()]);

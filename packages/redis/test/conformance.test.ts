@@ -2,7 +2,7 @@ import { checkServer, describeSessionEventBus, describeSessionStorage, describeS
 import { fileURLToPath } from 'node:url';
 import { afterAll } from 'vitest';
 import { RedisSessionEventBus, RedisSessionStorage, RedisStorage } from '../src/index.js';
-import { admin, dropPrefix, dumpPrefix, prefixOf, probe, randomName, REDIS_URL } from './helpers.js';
+import { admin, corruptKeys, dropPrefix, dumpPrefix, killNamed, prefixOf, probe, randomName, REDIS_URL } from './helpers.js';
 
 // Every `open` is a new connection the instance owns; a namespace is a key prefix.
 const server = await checkServer('redis', REDIS_URL, () => probe(REDIS_URL));
@@ -11,14 +11,22 @@ if (server.available) {
   const cleaner = admin();
   afterAll(() => cleaner.quit());
   const cleanup = (namespace: string) => dropPrefix(cleaner, prefixOf(namespace));
+  // Every connection opened on a namespace carries its name, so interrupt() kills those only.
+  const connectionName = (namespace: string) => `mtstore-kit-${namespace}`;
+  const options = (namespace: string) => ({ url: REDIS_URL, prefix: prefixOf(namespace), options: { connectionName: connectionName(namespace) } });
+  const interrupt = async (namespace: string) => {
+    if ((await killNamed(cleaner, connectionName(namespace))) === 0) throw new Error(`interrupt: no connection named ${connectionName(namespace)}`);
+  };
 
   // The kit's worker processes (crash and race traits) open the same prefixes through this module.
   const processes = { module: fileURLToPath(new URL('./children/kit-worker.mjs', import.meta.url)) };
 
   describeStorage('redis', {
-    open: (namespace, name) => new RedisStorage({ url: REDIS_URL, prefix: prefixOf(namespace), name }),
+    open: (namespace, name) => new RedisStorage({ ...options(namespace), name }),
     cleanup,
     processes,
+    corrupt: (namespace, name) => corruptKeys(cleaner, prefixOf(namespace), name),
+    interrupt,
     encryption: {
       open: (namespace, name, encryption) => new RedisStorage({ url: REDIS_URL, prefix: prefixOf(namespace), name, encryption }),
       dump: (namespace) => dumpPrefix(cleaner, prefixOf(namespace)),
@@ -26,9 +34,11 @@ if (server.available) {
   });
 
   describeSessionStorage('redis', {
-    open: (namespace) => new RedisSessionStorage({ url: REDIS_URL, prefix: prefixOf(namespace) }),
+    open: (namespace) => new RedisSessionStorage(options(namespace)),
+    openWithLifetime: (namespace, lifetime) => new RedisSessionStorage({ ...options(namespace), ...lifetime }),
     cleanup,
     processes,
+    interrupt,
   });
 
   // Each bus has its own connection name (its subscriber is `<name>:events`), so

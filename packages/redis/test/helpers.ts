@@ -121,6 +121,12 @@ export async function killConnections(node: Redis, name: string, filter: (client
   return victims.map((v) => v.id);
 }
 
+/** Kills the connections named `name` on the single server or on every master of the cluster; how many. */
+export async function killNamed(client: Redis | Cluster, name: string): Promise<number> {
+  const nodes = await nodesOf(client);
+  return (await Promise.all(nodes.map((node) => killConnections(node, name)))).flat().length;
+}
+
 /** Polls `check` every 20 ms until it holds, failing after `timeout` ms with `what`. */
 export async function eventually(check: () => Promise<boolean> | boolean, what: string, timeout = 10_000): Promise<void> {
   const deadline = Date.now() + timeout;
@@ -150,4 +156,19 @@ export async function dumpPrefix(client: Redis | Cluster, prefix: string): Promi
     }
   }
   return Buffer.concat(parts);
+}
+
+/**
+ * The kit's corrupt hook: every permanent auth key of session `name` (`dc<id>.key`,
+ * `dc<id>.media.key` in its keys hash) cut to its first 3 bytes, as a hand edit or a
+ * torn restore would leave it. Fails when the session has no stored key.
+ */
+export async function corruptKeys(client: Redis | Cluster, prefix: string, name: string): Promise<void> {
+  const key = `${prefix}client:{${name}}:keys`;
+  const fields = (await client.hkeys(key)).filter((field) => /^dc\d+(\.media)?\.key$/.test(field));
+  if (fields.length === 0) throw new Error(`corrupt: session ${name} has no stored key`);
+  for (const field of fields) {
+    const value = (await client.hgetBuffer(key, field)) as Buffer;
+    await client.hset(key, field, value.subarray(0, 3));
+  }
 }

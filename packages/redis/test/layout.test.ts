@@ -63,13 +63,15 @@ describe.runIf(server.available)('key layout', () => {
         'client:{bot}:phones',
         'client:{bot}:refs:seq',
         'client:{bot}:refs:index',
+        'client:{bot}:refs:order',
         'client:{bot}:refs:1',
         'auth:{-5}:sessions',
+        'auth:{-5}:session:7',
       ]
         .map((key) => prefix + key)
         .sort(),
     );
-    expect(await redis.get(`${prefix}schema`)).toBe('2');
+    expect(await redis.get(`${prefix}schema`)).toBe('3');
     for (const [key, type] of [
       ['', 'hash'],
       [':keys', 'hash'],
@@ -78,11 +80,49 @@ describe.runIf(server.available)('key layout', () => {
       [':peers:order', 'zset'],
       [':refs:seq', 'string'],
       [':refs:index', 'zset'],
+      [':refs:order', 'zset'],
       [':refs:1', 'zset'],
     ]) {
       expect(await redis.type(`${prefix}client:{bot}${key}`), key).toBe(type);
     }
     expect(await redis.smembers(`${prefix}auth:{-5}:sessions`)).toEqual(['7']);
+    // No ttlSeconds: last used now, no expiry, no native expiry, not in the expiry index.
+    expect(await redis.get(`${prefix}auth:{-5}:session:7`)).toMatch(/^\d{13}\|$/);
+    expect(await redis.pttl(`${prefix}auth:{-5}:session:7`)).toBe(-1);
+  });
+
+  it('a server session with a lifetime: its times, a native expiry an hour after its own, an entry in the expiry index', async () => {
+    const prefix = newPrefix();
+    let now = 1_900_000_000_000; // the mtstore clock, not the server's
+    const server = new RedisSessionStorage({ url: REDIS_URL, prefix, ttlSeconds: 60, clock: () => now });
+    opened.push(server);
+    await server.createSession(-5n, 7n);
+    const key = `${prefix}auth:{-5}:session:7`;
+    expect(await redis.get(key)).toBe(`${now}|${now + 60_000}`);
+    expect(await redis.pexpiretime(key)).toBe(now + 60_000 + 3_600_000);
+    expect(await redis.pexpiretime(`${prefix}auth:{-5}:sessions`)).toBe(now + 60_000 + 3_600_000);
+    expect(await redis.zrange(`${prefix}expiries`, 0, -1, 'WITHSCORES')).toEqual(['-5:7', String(now + 60_000)]);
+    // A touch moves the session and its native expiry, and the set's; the index entry waits for the sweep.
+    now += 10_000;
+    expect(await server.touchSession(-5n, 7n)).toBe(true);
+    expect(await redis.get(key)).toBe(`${now}|${now + 60_000}`);
+    expect(await redis.pexpiretime(key)).toBe(now + 60_000 + 3_600_000);
+    expect(await redis.pexpiretime(`${prefix}auth:{-5}:sessions`)).toBe(now + 60_000 + 3_600_000);
+    expect(await redis.zscore(`${prefix}expiries`, '-5:7')).toBe(String(now - 10_000 + 60_000));
+    // A sweep after the first expiry finds it live and moves its entry; after the second it removes it.
+    now += 50_000;
+    expect(await server.expireSessions()).toEqual([]);
+    expect(await redis.zscore(`${prefix}expiries`, '-5:7')).toBe(String(now + 10_000));
+    now += 10_000;
+    expect(await server.expireSessions()).toEqual([{ authKeyId: -5n, sessionId: 7n }]);
+    expect(await redis.exists(key, `${prefix}auth:{-5}:sessions`, `${prefix}expiries`)).toBe(0);
+    // Without ttlSeconds a session makes its auth key's set persistent.
+    await server.createSession(-5n, 1n);
+    const forever = new RedisSessionStorage({ url: REDIS_URL, prefix });
+    opened.push(forever);
+    await forever.createSession(-5n, 2n);
+    expect(await redis.pttl(`${prefix}auth:{-5}:sessions`)).toBe(-1);
+    expect(await redis.pttl(`${prefix}auth:{-5}:session:2`)).toBe(-1);
   });
 
   it('stores the snapshot as a readable hash without key bytes: decimal ids, JSON DC addresses, ordered channels', async () => {
@@ -247,10 +287,10 @@ describe.runIf(server.available)('key layout', () => {
     }
     await alice.delete();
     expect((await keysUnder(redis, prefix)).filter((k) => k.includes('{alice}'))).toEqual([]);
-    expect((await keysUnder(redis, prefix)).filter((k) => k.includes('{bob}'))).toHaveLength(12);
+    expect((await keysUnder(redis, prefix)).filter((k) => k.includes('{bob}'))).toHaveLength(13);
   });
 
-  it('each server transition leaves a receipt beside the set, expiring within a minute; destroyAll moves the set there', async () => {
+  it('each server transition leaves a receipt beside the set, expiring within a minute; destroyAll keeps the ids it removed there', async () => {
     const prefix = newPrefix();
     const server = sessions(prefix);
     expect(await server.createSession(3n, 1n)).toBe(true);
@@ -294,7 +334,7 @@ describe.runIf(server.available)('key layout', () => {
   describe('layout version', () => {
     it('a prefix written by a newer layout rejects every operation with MigrationError and writes nothing', async () => {
       const prefix = newPrefix();
-      await redis.set(`${prefix}schema`, '3');
+      await redis.set(`${prefix}schema`, '4');
       const client = storage(prefix);
       const server = sessions(prefix);
       for (const call of [() => client.load(), () => client.save(minimalSession()), () => client.peers.getById('user', 1n), () => server.createSession(1n, 1n), () => server.hasSession(1n, 1n)]) {
@@ -362,8 +402,12 @@ describe.runIf(server.available)('key layout', () => {
       await expect(client.peers.getByUsername('user_1')).rejects.toMatchObject({ code: 'MTSTORE_CORRUPT_DATA' });
       const server = sessions(prefix);
       await redis.set(`${prefix}auth:{4}:sessions`, '1');
+      await redis.sadd(`${prefix}auth:{4}:session:1`, '1');
       await expect(server.hasSession(4n, 1n)).rejects.toMatchObject({ code: 'MTSTORE_CORRUPT_DATA', message: expect.stringContaining('auth:{4}') });
       await expect(server.destroyAllSessions(4n)).rejects.toMatchObject({ code: 'MTSTORE_CORRUPT_DATA' });
+      await redis.set(`${prefix}auth:{4}:session:2`, 'garbage');
+      await expect(server.hasSession(4n, 2n)).rejects.toMatchObject({ code: 'MTSTORE_CORRUPT_DATA', message: expect.stringContaining('auth:{4}') });
+      await expect(server.sessionInfo(4n, 2n)).rejects.toMatchObject({ code: 'MTSTORE_CORRUPT_DATA', message: expect.stringContaining('authKeyId=4') });
     });
 
     it('a server session id that is not a number', async () => {
@@ -371,6 +415,7 @@ describe.runIf(server.available)('key layout', () => {
       const server = sessions(prefix);
       await server.createSession(3n, 1n);
       await redis.sadd(`${prefix}auth:{3}:sessions`, 'abc');
+      await redis.set(`${prefix}auth:{3}:session:abc`, '1|');
       await expect(server.listSessions(3n)).rejects.toMatchObject({ code: 'MTSTORE_CORRUPT_DATA', message: expect.stringContaining('authKeyId=3') });
     });
   });

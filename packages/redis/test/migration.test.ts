@@ -1,15 +1,16 @@
 /**
- * Layout 1 → 2: keys written the way @mtstore/redis 0.1 (layout 1) wrote them — auth
+ * Layout 1 → 2 → 3: keys written the way @mtstore/redis 0.1 (layout 1) wrote them — auth
  * keys inside the snapshot hash by DC position, `user.username`, peer records without
  * a display name, no peer order set — then opened with this code, which upgrades the
  * prefix on first use and reads everything back, keys included. On the single server
- * and on the cluster (where sessions sit on different masters).
+ * and on the cluster (where sessions sit on different masters). Layout 2 → 3: server
+ * sessions written as members of their auth key's set get their own keys.
  */
 import { authKey, checkServer, peer } from '@mtstore/conformance/vitest';
 import type { Peer, Session } from '@mtstore/core';
 import type { Cluster, Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { RedisStorage } from '../src/index.js';
+import { RedisSessionStorage, RedisStorage } from '../src/index.js';
 import { admin, adminCluster, dropPrefix, plain, probe, probeCluster, randomName, REDIS_CLUSTER_URL, REDIS_URL } from './helpers.js';
 
 const single = await checkServer('redis', REDIS_URL, () => probe(REDIS_URL));
@@ -100,7 +101,7 @@ function suite(open: () => Redis | Cluster, storageOptions: (redis: Redis | Clus
     await redis.quit();
   });
 
-  it('reads everything written in layout 1, keys included, and leaves the prefix in layout 2', async () => {
+  it('reads everything written in layout 1, keys included, and leaves the prefix in layout 3', async () => {
     const prefix = `${randomName('v1')}:`;
     prefixes.push(prefix);
     await writeLayout1(redis, prefix);
@@ -112,7 +113,7 @@ function suite(open: () => Redis | Cluster, storageOptions: (redis: Redis | Clus
       expect(plain(loaded)).toEqual(aliceV2);
       expect(plain(again)).toEqual(aliceV2);
       expect(plain(await bob.load())).toEqual({ version: 1, homeDcId: 4, dcs: [{ id: 4, ipv4: '1.2.3.4', port: 443 }], channels: [] });
-      expect(await redis.get(`${prefix}schema`)).toBe('2');
+      expect(await redis.get(`${prefix}schema`)).toBe('3');
 
       // Keys through the v2 API.
       expect(plain(await alice.authKeys.get(2))).toEqual(authKey(12));
@@ -157,12 +158,80 @@ function suite(open: () => Redis | Cluster, storageOptions: (redis: Redis | Clus
       await Promise.all([alice.close(), alsoAlice.close(), bob.close()]);
     }
   });
+
+  it('layout 2 reference messages get their order set: list pages them in store order', async () => {
+    const prefix = `${randomName('v2r')}:`;
+    prefixes.push(prefix);
+    await redis.set(`${prefix}schema`, '2');
+    const base = `${prefix}client:{carol}`;
+    // Stored in this order: (peer 7, -100:1), (peer 8, -100:1), (peer 7, -100:2), then (peer 7, -100:1) again.
+    await redis.set(`${base}:refs:seq`, '4');
+    await redis.zadd(`${base}:refs:7`, 4, '-100:1', 3, '-100:2');
+    await redis.zadd(`${base}:refs:8`, 2, '-100:1');
+    await redis.zadd(`${base}:refs:index`, 0, '-100:1:7', 0, '-100:1:8', 0, '-100:2:7');
+    const carol = new RedisStorage({ ...storageOptions(redis), prefix, name: 'carol' });
+    try {
+      const first = await carol.refMessages.list({ limit: 2 });
+      expect(first.refs).toEqual([
+        { peerId: 8n, chatId: -100n, messageId: 1 },
+        { peerId: 7n, chatId: -100n, messageId: 2 },
+      ]);
+      const second = await carol.refMessages.list({ limit: 2, cursor: first.cursor as string });
+      expect(second).toEqual({ refs: [{ peerId: 7n, chatId: -100n, messageId: 1 }], cursor: null });
+      expect(await redis.get(`${prefix}schema`)).toBe('3');
+      // And it works on: a new store is the last, a delete leaves the order.
+      await carol.refMessages.store(8n, -100n, 3);
+      await carol.refMessages.delete(-100n, [1]);
+      expect((await carol.refMessages.list({ limit: 10 })).refs).toEqual([
+        { peerId: 7n, chatId: -100n, messageId: 2 },
+        { peerId: 8n, chatId: -100n, messageId: 3 },
+      ]);
+    } finally {
+      await carol.close();
+    }
+  });
+
+  it('layout 2 server sessions (members of their auth key’s set) become session keys without expiry, and layout 1 goes through 2', async () => {
+    for (const from of ['1', '2']) {
+      const prefix = `${randomName(`v${from}s`)}:`;
+      prefixes.push(prefix);
+      await redis.set(`${prefix}schema`, from);
+      await redis.sadd(`${prefix}auth:{-5}:sessions`, '7', '-12');
+      await redis.sadd(`${prefix}auth:{9223372036854775807}:sessions`, '1');
+      // A receipt set of a destroyAll (layout 2) is no session set.
+      await redis.sadd(`${prefix}auth:{-5}:call:abc.1`, '3');
+      await redis.pexpire(`${prefix}auth:{-5}:call:abc.1`, 60_000);
+      const before = Date.now();
+      // Two instances open the old prefix at once: both run the (idempotent) upgrade.
+      const [a, b] = [0, 1].map(() => new RedisSessionStorage({ ...storageOptions(redis), prefix, ttlSeconds: 60 })) as [RedisSessionStorage, RedisSessionStorage];
+      try {
+        const [listed, also] = await Promise.all([a.listSessions(-5n), b.listSessions(-5n)]);
+        expect([...listed].sort()).toEqual([-12n, 7n]);
+        expect([...also].sort()).toEqual([-12n, 7n]);
+        expect(await redis.get(`${prefix}schema`)).toBe('3');
+        expect(await a.hasSession(2n ** 63n - 1n, 1n)).toBe(true);
+        expect(await a.hasSession(-5n, 3n)).toBe(false);
+        const info = await a.sessionInfo(-5n, 7n);
+        expect(info?.expiresAt, `from layout ${from}: no expiry`).toBeNull();
+        expect(info?.lastUsedAt).toBeGreaterThanOrEqual(before);
+        expect(info?.lastUsedAt).toBeLessThanOrEqual(Date.now());
+        expect(await redis.pttl(`${prefix}auth:{-5}:session:7`)).toBe(-1);
+        // And it works on: a touch gives it this instance's expiry, a destroy removes it.
+        expect(await a.touchSession(-5n, 7n)).toBe(true);
+        expect((await a.sessionInfo(-5n, 7n))?.expiresAt).toBeGreaterThan(Date.now());
+        expect(await b.destroySession(-5n, -12n)).toBe(true);
+        expect(await a.listSessions(-5n)).toEqual([7n]);
+      } finally {
+        await Promise.all([a.close(), b.close()]);
+      }
+    }
+  });
 }
 
-describe.runIf(single.available)('layout 1 → 2 on a single server', () => {
+describe.runIf(single.available)('older layouts on a single server', () => {
   suite(admin, () => ({ url: REDIS_URL }));
 });
 
-describe.runIf(cluster.available)('layout 1 → 2 on Redis Cluster', () => {
+describe.runIf(cluster.available)('older layouts on Redis Cluster', () => {
   suite(adminCluster, (redis) => ({ client: redis as Cluster }));
 });

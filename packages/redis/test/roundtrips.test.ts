@@ -17,6 +17,9 @@ describe.runIf(server.available)('commands per operation', () => {
   const connectionName = randomName('trips');
   const storage = new RedisStorage({ url: REDIS_URL, prefix, options: { connectionName } });
   const sessions = new RedisSessionStorage({ url: REDIS_URL, prefix, options: { connectionName } });
+  const lived = new RedisSessionStorage({ url: REDIS_URL, prefix, ttlSeconds: 60, options: { connectionName } });
+  // Holds its session's lease: every write is one fenced script.
+  const leased = new RedisStorage({ url: REDIS_URL, prefix, name: 'leased', options: { connectionName } });
   const seen: { source: string; command: string }[] = [];
   let monitor: Redis;
 
@@ -27,6 +30,7 @@ describe.runIf(server.available)('commands per operation', () => {
     await storage.peers.upsert([peer('user', 1)]);
     await storage.peers.getByUsername('user_1');
     await storage.peers.list({ limit: 1 });
+    await storage.refMessages.list({ limit: 1 });
     await storage.update({ apiId: 1 });
     await storage.refMessages.store(1n, 1n, 1);
     await storage.refMessages.delete(1n, [1]);
@@ -35,12 +39,17 @@ describe.runIf(server.available)('commands per operation', () => {
     await sessions.createSession(1n, 1n);
     await sessions.destroySession(1n, 3n);
     await sessions.destroyAllSessions(3n);
+    await sessions.listSessions(3n);
+    await sessions.touchSession(3n, 3n);
+    await lived.createSession(4n, 4n);
+    await lived.expireSessions();
+    await leased.lease.acquire({ ttlSeconds: 3600, heartbeat: false });
     monitor = await redis.duplicate({ connectionName: 'mtstore-test-monitor' }).monitor();
     monitor.on('monitor', (_time: string, args: string[], source: string) => seen.push({ source, command: `${args[0]?.toLowerCase()}` }));
   });
   afterAll(async () => {
     monitor.disconnect();
-    await Promise.all([storage.close(), sessions.close()]);
+    await Promise.all([storage.close(), sessions.close(), leased.close(), lived.close()]);
     await dropPrefix(redis, prefix);
     await redis.quit();
   });
@@ -64,10 +73,15 @@ describe.runIf(server.available)('commands per operation', () => {
   }
 
   it.each([
-    ['hasSession', () => sessions.hasSession(1n, 1n), ['sismember']],
+    ['hasSession', () => sessions.hasSession(1n, 1n), ['get']],
+    ['sessionInfo', () => sessions.sessionInfo(1n, 1n), ['get']],
+    ['touchSession', () => sessions.touchSession(1n, 1n), ['evalsha']],
     ['createSession', () => sessions.createSession(1n, 2n), ['evalsha']],
     ['destroySession', () => sessions.destroySession(1n, 2n), ['evalsha']],
-    ['listSessions', () => sessions.listSessions(1n), ['smembers']],
+    ['listSessions', () => sessions.listSessions(1n), ['evalsha']],
+    ['createSession with ttlSeconds (the expiry index entry first)', () => lived.createSession(1n, 5n), ['zadd', 'evalsha']],
+    ['touchSession with ttlSeconds', () => lived.touchSession(1n, 5n), ['evalsha']],
+    ['expireSessions with nothing due', () => lived.expireSessions(), ['zrangebyscore']],
     ['destroyAllSessions', () => sessions.destroyAllSessions(1n), ['evalsha']],
     ['save', () => storage.save(fullSession(2)), ['multi', 'del', 'hset', 'hset', 'exec']],
     ['load', () => storage.load(), ['multi', 'hgetall', 'hgetall', 'exec']],
@@ -89,7 +103,7 @@ describe.runIf(server.available)('commands per operation', () => {
     ['refMessages.store', () => storage.refMessages.store(5n, -100n, 7), ['evalsha']],
     ['refMessages.getByPeer', () => storage.refMessages.getByPeer(5n), ['zrevrange']],
     ['refMessages.delete', () => storage.refMessages.delete(-100n, [7, 8, 9]), ['evalsha']],
-    ['refMessages.list', () => storage.refMessages.list({ limit: 10_000 }), ['evalsha']],
+    ['refMessages.list', () => storage.refMessages.list({ limit: 10_000 }), ['zrangebyscore']],
     ['saveUpdateState with 100 channels', () => storage.saveUpdateState({ pts: 2, qts: 2, date: 2, seq: 2 }, Array.from({ length: 100 }, (_, i) => ({ id: BigInt(i), pts: i }))), ['evalsha']],
     ['peers.upsert of 10,000', () => storage.peers.upsert(Array.from({ length: 10_000 }, (_, i) => peer('user', i))), ['evalsha']],
     ['peers.getById', () => storage.peers.getById('user', 5n), ['evalsha']],
@@ -101,5 +115,34 @@ describe.runIf(server.available)('commands per operation', () => {
     ['delete', () => storage.delete(), ['evalsha']],
   ] as const)('%s', async (_name, operation, expected) => {
     expect(await commandsOf(operation)).toEqual(expected);
+  });
+
+  // Under a lease: each write is one EVALSHA (the write and its token check in one
+  // script), reads are unchanged. Each runs once first so its fenced script is cached.
+  it.each([
+    ['save', () => leased.save(fullSession(2)), 'evalsha'],
+    ['update', () => leased.update({ apiId: 5 }), 'evalsha'],
+    ['saveUpdateState', () => leased.saveUpdateState({ pts: 2, qts: 2, date: 2, seq: 2 }, [{ id: 1n, pts: 1 }]), 'evalsha'],
+    ['authKeys.set', () => leased.authKeys.set(3, authKey(3)), 'evalsha'],
+    ['authKeys.delete', () => leased.authKeys.delete(3), 'evalsha'],
+    ['authKeys.setTemp', () => leased.authKeys.setTemp(3, { index: 1, key: authKey(4), expiresAt: 2_000_000_000 }), 'evalsha'],
+    ['authKeys.deleteTemp', () => leased.authKeys.deleteTemp(3, 1), 'evalsha'],
+    ['authKeys.deleteByDc', () => leased.authKeys.deleteByDc(2), 'evalsha'],
+    ['authKeys.clear', () => leased.authKeys.clear(), 'evalsha'],
+    ['kv.set', () => leased.kv.set('k', new Uint8Array(64)), 'evalsha'],
+    ['kv.delete', () => leased.kv.delete('k'), 'evalsha'],
+    ['kv.clear', () => leased.kv.clear(), 'evalsha'],
+    ['peers.upsert of 10,000', () => leased.peers.upsert(Array.from({ length: 10_000 }, (_, i) => peer('user', i))), 'evalsha'],
+    ['peers.clear', () => leased.peers.clear(), 'evalsha'],
+    ['refMessages.store', () => leased.refMessages.store(5n, -100n, 7), 'evalsha'],
+    ['refMessages.delete', () => leased.refMessages.delete(-100n, [7]), 'evalsha'],
+    ['refMessages.deleteByPeer', () => leased.refMessages.deleteByPeer(5n), 'evalsha'],
+    ['refMessages.clear', () => leased.refMessages.clear(), 'evalsha'],
+    ['delete', () => leased.delete(), 'evalsha'],
+    ['kv.get (a read)', () => leased.kv.get('k'), 'hget'],
+    ['load (a read)', () => leased.load(), 'multi hgetall hgetall exec'],
+  ] as const)('under a lease: %s', async (_name, operation, expected) => {
+    await operation();
+    expect((await commandsOf(operation)).join(' ')).toBe(expected);
   });
 });
