@@ -34,6 +34,8 @@ export interface CollectionNames {
   refs: string;
   /** `{ _id: 'schema', version }`. */
   meta: string;
+  /** The session lease's write permits and seals (fence.ts): `_id` = `<session>#<token, 20 digits>`. Created by its first insert. */
+  fences: string;
 }
 
 export function collectionNames(prefix: string): CollectionNames {
@@ -48,6 +50,7 @@ export function collectionNames(prefix: string): CollectionNames {
     kv: `${prefix}kv`,
     refs: `${prefix}ref_messages`,
     meta: `${prefix}meta`,
+    fences: `${prefix}fences`,
   };
 }
 
