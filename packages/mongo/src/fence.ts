@@ -11,12 +11,14 @@
  *
  * - **Writer** (an instance holding lease token T): before its write it inserts the
  *   *write permit* `{ _id: '<session>#<T, 20 digits>', token: <uuid>, expiresAt }`,
- *   writes, and deletes the permit. Concurrent writes of the instance share one permit
- *   (counted here), renewed every RENEW_MS while any of them runs.
+ *   writes, and deletes the permit LINGER_MS after the instance's last write (writes in
+ *   a row reuse it). Concurrent writes of the instance share one permit (counted here),
+ *   renewed every RENEW_MS while it is held.
  * - **Taker** (`lease.acquire` about to store token T+1, forced or after T ran out):
  *   first inserts the *seal* `{ _id: '<session>#<T>', sealed: true }` — the same `_id`.
  *   While a permit is there the seal's insert fails: the taker waits for the permit to
- *   go (or to run out: a writer that died), then seals, then stores T+1.
+ *   go (writes finished, plus LINGER_MS) or to run out (a writer that died), then
+ *   seals, then stores T+1.
  *
  * The `_id` is the meeting point: a writer's insert after the seal fails (duplicate
  * key, the stored document says sealed) and the write is refused with
@@ -49,6 +51,12 @@ export interface FenceDocument {
   expiresAt: Date;
 }
 
+/**
+ * A permit outlives its last write by this much, so writes in a row (an update burst)
+ * pay its insert and delete once; a takeover waits at most this long for an idle holder.
+ */
+export const LINGER_MS = 200;
+
 /** How long a seal is kept: longer than any lease's TTL (at most one day). */
 export const SEAL_KEEP_MS = 2 * 86_400_000;
 
@@ -69,6 +77,8 @@ interface Permit {
   lease?: Lease;
   timer?: NodeJS.Timeout;
   renewing?: Promise<void>;
+  /** Set while no write uses the permit: gives it back after LINGER_MS. */
+  idle?: NodeJS.Timeout;
   ready: Promise<void>;
 }
 
@@ -104,13 +114,14 @@ export class WriteFence {
     try {
       return await work(new PermitCheck(permit));
     } finally {
-      await this.#leave(permit);
+      this.#leave(permit);
     }
   }
 
-  /** Waits for writes in flight, then removes the permits whose removal failed earlier. */
+  /** Gives back every permit (core settled the writes in flight first) and removes those whose removal failed earlier. */
   async close(): Promise<void> {
     await Promise.all([...this.#permits.values()].map((p) => p.ready.catch(() => undefined)));
+    await Promise.all([...this.#permits.values()].map((p) => this.#release(p)));
     for (const token of [...this.#mine]) {
       await this.fences
         .deleteOne({ token })
@@ -122,6 +133,15 @@ export class WriteFence {
   async #enter(token: bigint, where: string): Promise<Permit> {
     const id = fenceId(this.session, token);
     let permit = this.#permits.get(id);
+    if (permit?.idle !== undefined) {
+      if (permit.lease?.valid === true) {
+        clearTimeout(permit.idle); // still good: reused without a round trip
+        permit.idle = undefined;
+      } else {
+        await this.#release(permit);
+        permit = this.#permits.get(id);
+      }
+    }
     if (permit === undefined) {
       const created: Permit = { id, token: randomUUID(), users: 0, ready: Promise.resolve() };
       created.ready = this.#take(created, where).catch((error: unknown) => {
@@ -141,9 +161,16 @@ export class WriteFence {
     return permit;
   }
 
-  async #leave(permit: Permit): Promise<void> {
+  #leave(permit: Permit): void {
     if (--permit.users > 0) return;
+    permit.idle = setTimeout(() => void this.#release(permit), LINGER_MS);
+    permit.idle.unref();
+  }
+
+  /** Stops renewing and removes the permit from the server (the last writer left it, or close). */
+  async #release(permit: Permit): Promise<void> {
     if (this.#permits.get(permit.id) === permit) this.#permits.delete(permit.id);
+    clearTimeout(permit.idle);
     clearInterval(permit.timer);
     // A renewal in flight must not land after the removal.
     await permit.renewing;

@@ -3,16 +3,18 @@
  * and seals in `mtstore_fences`. The kit checks that the old holder's next write after a
  * force takeover is refused; these check the interleavings around it.
  */
+import { MongoClient } from 'mongodb';
 import { describe, expect, it } from 'vitest';
 import { minimalSession, peer } from '@mtstore/conformance/vitest';
-import { fenceId, type FenceDocument } from '../src/fence.js';
+import { fenceId, LINGER_MS, type FenceDocument } from '../src/fence.js';
 import { LEASE_MS } from '../src/lock.js';
-import { adminClient, scratch, server } from './server.js';
+import { MongoStorage } from '../src/index.js';
+import { adminClient, MONGODB_URL, scratch, server } from './server.js';
 
 const LOST = { code: 'MTSTORE_LEASE_LOST' };
 
 if (server.available) {
-  const { fresh, open } = scratch();
+  const { fresh, open, track } = scratch();
   const fences = (database: string) => adminClient().db(database).collection<FenceDocument>('mtstore_fences');
 
   describe('lease fence in the database', () => {
@@ -76,7 +78,44 @@ if (server.available) {
       ]);
       expect([...((await a.kv.get('k19')) ?? [])]).toEqual([19, 19]);
       expect((await a.load())?.state?.pts).toBe(1);
+      // The permit lingers LINGER_MS after the last write, then goes.
+      await new Promise((resolve) => setTimeout(resolve, LINGER_MS + 300));
       expect(await fences(database).countDocuments(), 'every permit was removed').toBe(0);
+    }, 30_000);
+
+    it('writes in a row reuse one permit; an idle holder delays a takeover by at most LINGER_MS', async () => {
+      const database = fresh();
+      // The commands a's client sends to the fences collection.
+      const sent: string[] = [];
+      const client = track(new MongoClient(MONGODB_URL, { monitorCommands: true }));
+      client.on('commandStarted', (event) => {
+        if (event.command[event.commandName] === 'mtstore_fences') sent.push(event.commandName);
+      });
+      const a = track(new MongoStorage({ client, database, name: 'alice' }));
+      const b = open(database);
+      const held = await a.lease.acquire({ heartbeat: false, ttlSeconds: 60 });
+      const permit = () => fences(database).findOne({ _id: fenceId('alice', held.token) });
+      await a.kv.set('k', new Uint8Array([1]));
+      await a.kv.set('k', new Uint8Array([2]));
+      await a.kv.delete('k');
+      expect((await permit())?.token, 'the permit lingers after the writes').toBeTypeOf('string');
+      expect(sent.filter((c) => c === 'insert'), 'one permit insert for three writes in a row').toHaveLength(1);
+      const started = Date.now();
+      await b.lease.acquire({ force: true, heartbeat: false, ttlSeconds: 60 });
+      expect(Date.now() - started).toBeLessThan(LINGER_MS + 1_500);
+      expect((await permit())?.sealed).toBe(true);
+      await expect(a.kv.set('k', new Uint8Array([3]))).rejects.toMatchObject(LOST);
+      expect(await b.kv.get('k')).toBeNull();
+    }, 30_000);
+
+    it('close() gives back a lingering permit at once', async () => {
+      const database = fresh();
+      const a = open(database);
+      await a.lease.acquire({ heartbeat: false, ttlSeconds: 60 });
+      await a.kv.set('k', new Uint8Array([1]));
+      expect(await fences(database).countDocuments({ sealed: { $exists: false } })).toBe(1);
+      await a.close();
+      expect(await fences(database).countDocuments({ sealed: { $exists: false } })).toBe(0);
     }, 30_000);
 
     it('a seal is kept until its keep time, then removed by a later acquisition', async () => {
