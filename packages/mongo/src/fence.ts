@@ -66,7 +66,7 @@ export const fenceId = (session: string, token: bigint | number): string => `${s
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const expiry = (doc: FenceDocument): number => (doc.expiresAt instanceof Date ? doc.expiresAt.getTime() : 0);
 
-/** The `where` of errors below; core rewrites LeaseLostError's message. */
+/** The database's refusal: core turns it into the lease's LeaseLostError (its message, onLost once). */
 const refused = () => new LeaseLostError('fence: the session lease was taken over; nothing was written');
 
 /** One instance's permit for one token, shared by its concurrent writes. */
@@ -121,7 +121,8 @@ export class WriteFence {
   /** Gives back every permit (core settled the writes in flight first) and removes those whose removal failed earlier. */
   async close(): Promise<void> {
     await Promise.all([...this.#permits.values()].map((p) => p.ready.catch(() => undefined)));
-    await Promise.all([...this.#permits.values()].map((p) => this.#release(p)));
+    // A permit still in use (a write core did not wait for) is left to that write.
+    await Promise.all([...this.#permits.values()].filter((p) => p.users === 0).map((p) => this.#release(p)));
     for (const token of [...this.#mine]) {
       await this.fences
         .deleteOne({ token })
