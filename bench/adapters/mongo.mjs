@@ -11,6 +11,9 @@
 // kv.get = 1 findOne, kv.set = 1 replaceOne (upsert) everywhere: one document per entry.
 // Peer batches take the lease everywhere: lease, parallel reads (+ the journal on
 // FerretDB), writes, release.
+// The module's client holds no session lease, so its writes carry no fence; the rows
+// "(lease held ÷ none)" run the same write through an instance holding the lease
+// (write permit, fence.ts) beside the module's client: their ratio is the fence's cost.
 import { Binary, MongoClient } from 'mongodb';
 import { fullSession, peer } from '@mtstore/conformance';
 import { adapterTargets, benchEncryption, benchKey, benchKeyDc, kvKey, kvValue, sealedRows } from '../common.mjs';
@@ -171,12 +174,25 @@ export default {
     await rawUpsert(batch(0));
 
     const sealed = await sealedRows(client, new MongoStorage({ ...options, name: 'sealed', encryption: benchEncryption }));
+    const holder = new MongoStorage({ ...options, name: 'leased' });
+    await holder.save(session);
+    await holder.lease.acquire({ ttlSeconds: 60 });
+    const fenceRows = {
+      adapter: {
+        'kv.set (lease held ÷ none)': (i) => holder.kv.set(kvKey(i), kvValue(i)),
+        'saveUpdateState (lease held ÷ none)': (i) => holder.saveUpdateState({ pts: i, qts: 1, date: 1, seq: 1 }, [{ id: 1n, pts: i }]),
+      },
+      raw: {
+        'kv.set (lease held ÷ none)': (i) => client.kv.set(kvKey(i), kvValue(i)),
+        'saveUpdateState (lease held ÷ none)': (i) => client.saveUpdateState({ pts: i, qts: 1, date: 1, seq: 1 }, [{ id: 1n, pts: i }]),
+      },
+    };
     return {
       sealed,
       // 64 concurrent 1,000-peer batches of one session only queue on its lease.
       concurrency: { 'peers.upsert ×1000': [1] },
       targets: {
-        adapter: adapterTargets(client, server, { batch }),
+        adapter: { ...adapterTargets(client, server, { batch }), ...fenceRows.adapter },
         raw: {
           // Schema 3: the adapter reads the expiry with the _id lookup and writes the times.
           'hasSession hit': async () => live(await serverSessions.findOne({ _id: '1:1' }, { projection: { _id: 0, expiresAt: 1 } })),
@@ -207,10 +223,11 @@ export default {
             return doc === null ? null : doc.value;
           },
           'kv.set': (i) => kv.replaceOne({ _id: `bench/${kvKey(i)}` }, { session: 'bench', key: kvKey(i), value: new Binary(Uint8Array.from(kvValue(i))) }, { upsert: true }),
+          ...fenceRows.raw,
         },
       },
       close: async () => {
-        await Promise.all([client.close(), server.close()]);
+        await Promise.all([client.close(), server.close(), holder.close()]);
         await db.dropDatabase();
         await mongo.close();
       },

@@ -10,7 +10,8 @@ import {
 } from '@mtstore/core';
 import { decodeSession, encodeChannels, encodeDataCenter, encodeSession, encodeUser, READ, updateStateOperators } from './codec.js';
 import { openConnection, type Connection, type MongoConnectionOptions } from './connection.js';
-import { guarded, upsertRetry, type Context, type Scope } from './context.js';
+import { guarded, leased, upsertRetry, type Context, type Scope } from './context.js';
+import { WriteFence, type FenceDocument } from './fence.js';
 import { MongoAuthKeys } from './keys.js';
 import { MongoKeyValues } from './kv.js';
 import { MongoLeases, type LeaseDocument } from './lease.js';
@@ -73,6 +74,7 @@ export class MongoStorage extends BaseStorage {
       // Once prepared, the hot paths skip an await.
       ready: () => (this.#context.value !== undefined ? Promise.resolve(this.#context.value) : this.#context.run()),
       where: (operation) => this.where(operation),
+      fenceToken: () => this.fenceToken,
     };
     this.authKeyRepository = new MongoAuthKeys(this.#scope);
     this.kvRepository = new MongoKeyValues(this.#scope);
@@ -83,7 +85,8 @@ export class MongoStorage extends BaseStorage {
   protected override createLeaseRepository(): MongoLeases {
     // Connected and migrated first, like every other operation.
     const collection = async () => (await this.#scope.ready(), this.#connection.db.collection<LeaseDocument>(`${this.#connection.prefix}leases`));
-    return new MongoLeases(collection, this.name);
+    const fences = async () => (await this.#scope.ready(), this.#connection.db.collection<FenceDocument>(collectionNames(this.#connection.prefix).fences));
+    return new MongoLeases(collection, fences, this.name, this.where('lease.acquire'));
   }
 
   protected override describe(): Record<string, unknown> {
@@ -102,6 +105,7 @@ export class MongoStorage extends BaseStorage {
       kv: db.collection(names.kv),
       refs: db.collection(names.refs),
       locks: new SessionLocks(db.collection<LockDocument>(names.locks)),
+      fence: new WriteFence(db.collection<FenceDocument>(names.fences), this.name),
       profile,
       locked: this.#writeMode === 'locked' || (this.#writeMode === 'auto' && profile.ferretdb1),
     };
@@ -165,8 +169,8 @@ export class MongoStorage extends BaseStorage {
   protected async deleteSession(): Promise<void> {
     const c = await this.#scope.ready();
     const name = this.name;
-    await c.locks.run(name, this.where('delete'), async (lease) => {
-      lease.check();
+    await leased(c, this.#scope, 'delete', async (check) => {
+      check.check();
       // The snapshot and keys first: a concurrent saveUpdateState then finds nothing to add to.
       await c.sessions.deleteOne({ _id: name });
       await c.journal.deleteMany({ session: name }); // before the peers: readers fall back to it
@@ -197,6 +201,7 @@ export class MongoStorage extends BaseStorage {
   protected async closeConnection(): Promise<void> {
     // Leased work in flight finishes and gives its lease back before the client goes.
     await this.#context.value?.locks.close();
+    await this.#context.value?.fence.close();
     if (this.#connection.owned) await this.#connection.client?.close();
   }
 }

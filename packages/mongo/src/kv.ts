@@ -10,7 +10,7 @@
  */
 import type { KeyValueEntry, KeyValueRepository } from '@mtstore/core';
 import { binary, bytes, READ } from './codec.js';
-import { upsertRetry, type Scope } from './context.js';
+import { fenced, upsertRetry, type Scope } from './context.js';
 import { isDuplicateKey } from './lock.js';
 
 export const kvDocumentId = (session: string, key: string): string => `${session}/${key}`;
@@ -27,12 +27,11 @@ export class MongoKeyValues implements KeyValueRepository {
   async set(key: string, value: Uint8Array | null): Promise<void> {
     const c = await this.scope.ready();
     const _id = kvDocumentId(this.scope.name, key);
-    if (value === null) {
-      await c.kv.deleteOne({ _id });
-      return;
-    }
-    const doc = { session: this.scope.name, key, value: binary(value) };
-    await upsertRetry(() => c.kv.replaceOne({ _id }, doc, { upsert: true }), isDuplicateKey);
+    const write: () => Promise<unknown> =
+      value === null
+        ? () => c.kv.deleteOne({ _id })
+        : () => upsertRetry(() => c.kv.replaceOne({ _id }, { session: this.scope.name, key, value: binary(value) }, { upsert: true }), isDuplicateKey);
+    await fenced(c, this.scope, value === null ? 'kv.delete' : 'kv.set', write);
   }
 
   async entries(): Promise<KeyValueEntry[]> {
@@ -46,6 +45,6 @@ export class MongoKeyValues implements KeyValueRepository {
 
   async clear(): Promise<void> {
     const c = await this.scope.ready();
-    await c.kv.deleteMany({ session: this.scope.name });
+    await fenced(c, this.scope, 'kv.clear', () => c.kv.deleteMany({ session: this.scope.name }));
   }
 }

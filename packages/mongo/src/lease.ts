@@ -19,6 +19,7 @@
  */
 import type { Collection } from 'mongodb';
 import type { LeaseRepository, StoredLease } from '@mtstore/core';
+import { sealToken, tidySeals, type FenceDocument } from './fence.js';
 import { isDuplicateKey } from './lock.js';
 
 export interface LeaseDocument {
@@ -42,7 +43,9 @@ export class MongoLeases implements LeaseRepository {
 
   constructor(
     private readonly collection: () => Promise<Collection<LeaseDocument>>,
+    private readonly fences: () => Promise<Collection<FenceDocument>>,
     private readonly name: string,
+    private readonly where: string,
   ) {
     this.#first = `${name}#`;
     this.#end = `${name}$`;
@@ -61,6 +64,8 @@ export class MongoLeases implements LeaseRepository {
     for (;;) {
       const latest = await this.#latest(leases);
       if (latest !== null && toLease(latest).expiresAt > Date.now() && !force) return { acquired: false, lease: toLease(latest) };
+      // The token taken over is sealed first: its holder's writes in flight finish, later ones are refused (fence.ts).
+      if (latest !== null) await sealToken(await this.fences(), this.name, latest.token, this.where);
       const token = (latest?.token ?? 0) + 1;
       const doc: LeaseDocument = { _id: this.#id(token), session: this.name, token, owner, expiresAt: new Date(Date.now() + ttlMs) };
       try {
@@ -71,6 +76,7 @@ export class MongoLeases implements LeaseRepository {
       }
       // Earlier acquisitions are history now; removing them is tidying, not correctness.
       await leases.deleteMany({ _id: { $gt: this.#first, $lt: doc._id } }).catch(() => undefined);
+      await tidySeals(await this.fences(), this.name);
       return { acquired: true, lease: toLease(doc) };
     }
   }

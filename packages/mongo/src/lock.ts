@@ -46,8 +46,13 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 /** When a lease ends, by this machine's clock; a damaged lease document counts as expired. */
 const expiry = (lock: LockDocument): number => (lock.expiresAt instanceof Date ? lock.expiresAt.getTime() : 0);
 
+/** What leased work calls before each command it sends: throws once it may no longer write. */
+export interface WriteCheck {
+  check(): void;
+}
+
 /** A held lease, as its work sees it. */
-export class Lease {
+export class Lease implements WriteCheck {
   /** Local time until which writing is safe: the lease's end by our clock, minus the margin. */
   #safeUntil: number;
   #lost = false;
@@ -69,6 +74,11 @@ export class Lease {
 
   get valid(): boolean {
     return !this.#lost && Date.now() < this.#safeUntil;
+  }
+
+  /** A renewal found the lease gone: another writer took it. */
+  get lost(): boolean {
+    return this.#lost;
   }
 
   renewed(sentAt: number): void {

@@ -33,8 +33,8 @@ import {
   type PeerDocument,
   type StringIdDocument,
 } from './codec.js';
-import type { Context, Scope } from './context.js';
-import type { Lease } from './lock.js';
+import { leased, type Context, type Scope } from './context.js';
+import type { WriteCheck } from './lock.js';
 import type { ServerProfile } from './schema.js';
 
 export type PeerCollections = Pick<Context, 'peers' | 'index' | 'journal' | 'profile'>;
@@ -148,7 +148,7 @@ export interface JournalDocument {
 
 export const journalId = (target: 'p' | 'h', id: string): string => `${target}|${id}`;
 
-async function inChunks<T>(items: readonly T[], lease: Lease, write: (chunk: T[]) => Promise<unknown>): Promise<void> {
+async function inChunks<T>(items: readonly T[], lease: WriteCheck, write: (chunk: T[]) => Promise<unknown>): Promise<void> {
   for (let i = 0; i < items.length; i += FERRET_CHUNK) {
     lease.check();
     await write(items.slice(i, i + FERRET_CHUNK));
@@ -156,7 +156,7 @@ async function inChunks<T>(items: readonly T[], lease: Lease, write: (chunk: T[]
 }
 
 /** FerretDB: delete the stored versions of `replacing`, insert every document of `docs`. */
-async function swap(collection: Collection<StringIdDocument>, docs: readonly Written[], replacing: ReadonlySet<string>, lease: Lease): Promise<void> {
+async function swap(collection: Collection<StringIdDocument>, docs: readonly Written[], replacing: ReadonlySet<string>, lease: WriteCheck): Promise<void> {
   await inChunks([...replacing], lease, (ids) => (ids.length > FERRET_ID_LOOKUPS ? collection.deleteMany({ _id: { $in: ids } }) : Promise.all(ids.map((_id) => collection.deleteOne({ _id })))));
   await inChunks(docs, lease, (chunk) => collection.insertMany(chunk as unknown as StringIdDocument[], { ordered: false }));
 }
@@ -167,7 +167,7 @@ async function swap(collection: Collection<StringIdDocument>, docs: readonly Wri
  * rolled forward (deleted again where present, inserted), then the journal cleared.
  * Idempotent: a crash here leaves the journal for the next writer.
  */
-export async function recoverJournal(c: PeerCollections, session: string, pending: readonly JournalDocument[], lease: Lease): Promise<void> {
+export async function recoverJournal(c: PeerCollections, session: string, pending: readonly JournalDocument[], lease: WriteCheck): Promise<void> {
   for (const [target, collection] of [['p', c.peers], ['h', c.index]] as const) {
     const docs = pending.filter((e) => e._id.startsWith(`${target}|`)).map((e) => e.doc);
     await swap(collection, docs, new Set(docs.map((d) => d._id)), lease);
@@ -183,7 +183,7 @@ export async function recoverJournal(c: PeerCollections, session: string, pendin
  * document inserted, then the journal entries are removed: a crash anywhere loses no
  * acknowledged peer (readers fall back to the journal, the next writer rolls forward).
  */
-async function put(c: PeerCollections, session: string, decided: Plan, lease: Lease): Promise<void> {
+async function put(c: PeerCollections, session: string, decided: Plan, lease: WriteCheck): Promise<void> {
   if (!c.profile.ferretdb1) {
     for (const [collection, docs] of [[c.peers, decided.peers], [c.index, decided.handles]] as const) {
       if (docs.length === 0) continue;
@@ -202,11 +202,14 @@ async function put(c: PeerCollections, session: string, decided: Plan, lease: Le
   await inChunks(journal, lease, (chunk) => c.journal.insertMany(chunk as unknown as StringIdDocument[], { ordered: false }));
   await swap(c.peers, decided.peers, decided.replacing, lease);
   await swap(c.index, decided.handles, decided.replacingHandles, lease);
-  if (journal.length > 0) await c.journal.deleteMany({ session });
+  if (journal.length > 0) {
+    lease.check();
+    await c.journal.deleteMany({ session });
+  }
 }
 
 /** Stores a normalized batch. Call under the session's lease. */
-export async function writePeers(c: PeerCollections, session: string, batch: readonly Peer[], where: string, lease: Lease): Promise<void> {
+export async function writePeers(c: PeerCollections, session: string, batch: readonly Peer[], where: string, lease: WriteCheck): Promise<void> {
   const keys = batch.map((p) => encodePeer(session, p)._id);
   const handleIds: string[] = [];
   for (const p of batch) {
@@ -260,7 +263,7 @@ export class MongoPeers implements PeerRepository {
 
   async upsert(peers: readonly Peer[]): Promise<void> {
     const c = await this.scope.ready();
-    await c.locks.run(this.scope.name, this.scope.where('peers.upsert'), (lease) => writePeers(c, this.scope.name, peers, `${this.scope.label}, peer`, lease));
+    await leased(c, this.scope, 'peers.upsert', (check) => writePeers(c, this.scope.name, peers, `${this.scope.label}, peer`, check));
   }
 
   async #lookup(c: Context, find: () => Promise<Peer | null>): Promise<Peer | null> {
@@ -317,8 +320,8 @@ export class MongoPeers implements PeerRepository {
 
   async clear(): Promise<void> {
     const c = await this.scope.ready();
-    await c.locks.run(this.scope.name, this.scope.where('peers.clear'), async (lease) => {
-      lease.check();
+    await leased(c, this.scope, 'peers.clear', async (check) => {
+      check.check();
       // The journal first: what it holds must not reappear through readers' fallback.
       await c.journal.deleteMany({ session: this.scope.name });
       await Promise.all([c.peers.deleteMany({ session: this.scope.name }), c.index.deleteMany({ session: this.scope.name })]);

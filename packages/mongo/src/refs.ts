@@ -19,7 +19,7 @@ import type { RefMessage, RefMessagePage, RefMessageRepository } from '@mtstore/
 import { INT64_MAX, int64FromStorage, InvalidArgumentError } from '@mtstore/core';
 import { Long, type UpdateFilter } from 'mongodb';
 import { READ, type StringIdDocument } from './codec.js';
-import { guarded, type Scope } from './context.js';
+import { fenced, guarded, type Scope } from './context.js';
 import { isDuplicateKey } from './lock.js';
 
 export const refDocumentId = (session: string, peerId: bigint, chatId: bigint, messageId: number): string => `${session}/${peerId}/${chatId}/${messageId}`;
@@ -55,12 +55,12 @@ export class MongoRefMessages implements RefMessageRepository {
 
   async delete(chatId: bigint, messageIds: readonly number[]): Promise<void> {
     const c = await this.scope.ready();
-    await c.refs.deleteMany({ session: this.scope.name, chat: chatId, message: { $in: [...messageIds] } });
+    await fenced(c, this.scope, 'refMessages.delete', () => c.refs.deleteMany({ session: this.scope.name, chat: chatId, message: { $in: [...messageIds] } }));
   }
 
   async deleteByPeer(peerId: bigint): Promise<void> {
     const c = await this.scope.ready();
-    await c.refs.deleteMany({ session: this.scope.name, peer: peerId });
+    await fenced(c, this.scope, 'refMessages.deleteByPeer', () => c.refs.deleteMany({ session: this.scope.name, peer: peerId }));
   }
 
   /**
@@ -89,6 +89,6 @@ export class MongoRefMessages implements RefMessageRepository {
   /** The references only: the counter stays, so later references still sort after earlier ones. */
   async clear(): Promise<void> {
     const c = await this.scope.ready();
-    await c.refs.deleteMany({ session: this.scope.name });
+    await fenced(c, this.scope, 'refMessages.clear', () => c.refs.deleteMany({ session: this.scope.name }));
   }
 }

@@ -11,7 +11,7 @@ import { MigrationError } from '@mtstore/core';
 import type { Connection } from './connection.js';
 import { upgradeV1SessionDocument } from './upgrade.js';
 
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 export interface CollectionNames {
   /** One document per client session name (snapshot and auth keys): `_id` = session name. */
@@ -34,6 +34,8 @@ export interface CollectionNames {
   refs: string;
   /** `{ _id: 'schema', version }`. */
   meta: string;
+  /** The session lease's write permits and seals (fence.ts): `_id` = `<session>#<token, 20 digits>`. Created by its first insert. */
+  fences: string;
 }
 
 export function collectionNames(prefix: string): CollectionNames {
@@ -48,6 +50,7 @@ export function collectionNames(prefix: string): CollectionNames {
     kv: `${prefix}kv`,
     refs: `${prefix}ref_messages`,
     meta: `${prefix}meta`,
+    fences: `${prefix}fences`,
   };
 }
 
@@ -105,6 +108,22 @@ const MIGRATIONS: readonly Migration[] = [
       }
       // v2 documents carry no times: last used now, never expiring (no expiresAt field).
       await serverSessions.updateMany({ lastUsedAt: { $exists: false } }, { $set: { lastUsedAt: Date.now() } });
+    },
+  },
+  {
+    version: 4,
+    description: 'reference messages: indexes (session, seq) for list and (session, peer, seq) for getByPeer',
+    up: async (db, names) => {
+      const refs = db.collection(names.refs);
+      // list() pages by seq within a session, getByPeer takes a peer's highest seq: with
+      // these both read one index range instead of sorting all of the session's (or
+      // peer's) references per call. FerretDB 1.x keeps them but serves neither.
+      await refs.createIndex({ session: 1, seq: 1 }, { name: 'session_seq' });
+      await refs.createIndex({ session: 1, peer: 1, seq: 1 }, { name: 'session_peer_seq' });
+      // Its prefix: redundant now. Already gone (a second migrating process): fine.
+      await refs.dropIndex('session_peer').catch((error: unknown) => {
+        if (!(isServerError(error) && (error.code === 27 || /index not found/i.test(error.message)))) throw error;
+      });
     },
   },
 ];

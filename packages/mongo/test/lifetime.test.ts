@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { randomNamespace } from '@mtstore/conformance/vitest';
-import { MongoSessionStorage } from '../src/index.js';
+import { MongoSessionStorage, SCHEMA_VERSION } from '../src/index.js';
 import { adminClient, dropDatabase, server, urlFor } from './server.js';
 
 describe.runIf(server.available)('server session lifetime', () => {
@@ -34,7 +34,7 @@ describe.runIf(server.available)('server session lifetime', () => {
     const info = await storage.sessionInfo(5n, 6n);
     expect(info?.expiresAt).toBeNull();
     expect(info?.lastUsedAt).toBeGreaterThanOrEqual(before);
-    expect(await db.collection('mtstore_meta').findOne({ _id: 'schema' as never })).toEqual({ _id: 'schema', version: 3 });
+    expect(await db.collection('mtstore_meta').findOne({ _id: 'schema' as never })).toEqual({ _id: 'schema', version: SCHEMA_VERSION });
     const index = (await db.collection('mtstore_server_sessions').listIndexes().toArray()).find((i) => i.name === 'expiresAt');
     expect(index?.key).toEqual({ expiresAt: 1 });
     const ferret = typeof (await db.command({ buildInfo: 1 })).ferretdbVersion === 'string';

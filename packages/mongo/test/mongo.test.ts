@@ -198,7 +198,7 @@ if (server.available) {
       expect(await indexes(names.serverSessions)).toEqual(['_id_', 'authKeyId_sessionId', 'expiresAt']);
       expect(await indexes(names.kv)).toEqual(['_id_', 'session']);
       expect(await indexes(names.peerJournal)).toEqual(['_id_', 'session']);
-      expect(await indexes(names.refs)).toEqual(['_id_', 'session_peer']);
+      expect(await indexes(names.refs)).toEqual(['_id_', 'session_peer_seq', 'session_seq']);
     });
   });
 
@@ -296,6 +296,28 @@ if (server.available) {
       await track(new MongoStorage({ url: urlFor(old) })).load();
       expect(await raw(old).collection('mtstore_meta').findOne({})).toEqual({ _id: 'schema', version: SCHEMA_VERSION });
       expect((await raw(old).collection('mtstore_peers').listIndexes().toArray()).map((i) => i.name)).toContain('session');
+    });
+
+    it('migration v3 → v4: (session, seq) and (session, peer, seq) replace the (session, peer) index of references; two processes migrating agree', async () => {
+      const database = fresh();
+      const db = raw(database);
+      await db.collection('mtstore_meta').insertOne({ _id: 'schema' as never, version: 3 });
+      await db.collection('mtstore_ref_messages').createIndex({ session: 1, peer: 1 }, { name: 'session_peer' });
+      await db.collection('mtstore_ref_messages').insertMany([
+        { _id: 'alice' as never, seq: 2n },
+        { _id: 'alice/7/-100/5' as never, session: 'alice', peer: 7n, chat: -100n, message: 5, seq: 1n },
+        { _id: 'alice/7/-100/6' as never, session: 'alice', peer: 7n, chat: -100n, message: 6, seq: 2n },
+      ]);
+      // Two clients: two preparations racing on one database.
+      const [a, b] = [track(new MongoStorage({ url: urlFor(database), name: 'alice' })), track(new MongoStorage({ url: urlFor(database), name: 'alice' }))];
+      const [fromA, fromB] = await Promise.all([a.refMessages.getByPeer(7n), b.refMessages.getByPeer(7n)]);
+      expect(fromA).toEqual({ chatId: -100n, messageId: 6 });
+      expect(fromB).toEqual(fromA);
+      expect((await a.refMessages.list()).refs.map((r) => r.messageId)).toEqual([5, 6]);
+      expect(await db.collection('mtstore_meta').findOne({})).toEqual({ _id: 'schema', version: SCHEMA_VERSION });
+      const indexes = await db.collection('mtstore_ref_messages').listIndexes().toArray();
+      expect(indexes.map((i) => i.name).sort()).toEqual(['_id_', 'session_peer_seq', 'session_seq']);
+      expect(indexes.find((i) => i.name === 'session_seq')?.key).toEqual({ session: 1, seq: 1 });
     });
   });
 
