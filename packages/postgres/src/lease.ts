@@ -9,10 +9,13 @@
  *
  * Time is the server's (`clock_timestamp()`): the clocks of the hosts running
  * clients need not agree.
+ *
+ * `LeaseFence` runs the writes of an instance holding a lease: each in a transaction
+ * whose first statement share-locks the lease row while it still has the held token.
  */
-import type { LeaseRepository, StoredLease } from '@mtstore/core';
-import { Once } from '@mtstore/core';
-import { statement, type Database, type Statement } from './connection.js';
+import type { QueryResult, QueryResultRow } from 'pg';
+import { LeaseLostError, Once, type LeaseRepository, type StoredLease } from '@mtstore/core';
+import { statement, type Database, type Statement, type TransactionQuery } from './connection.js';
 
 interface LeaseRow {
   token: bigint;
@@ -97,5 +100,59 @@ export class PostgresLeases implements LeaseRepository {
   async holder(): Promise<StoredLease | null> {
     const [row] = await this.#query(this.#sql.holder, [this.#name]);
     return row === undefined ? null : toLease(row);
+  }
+}
+
+/**
+ * The database side of the lease fence (docs/contract.md §12) for one session name.
+ * Without a lease (`token()` undefined) writes run exactly as before: the same one
+ * statement or transaction, nothing added. Under a lease each write is one transaction
+ * that starts with `SELECT … FOR SHARE` on the lease row, matching the held token:
+ * - no row: the lease was taken over (force, or run out and taken), so nothing is
+ *   written, the transaction rolls back and LeaseLostError tells core;
+ * - a row: it stays share-locked until the write commits, so an acquire (an UPDATE of
+ *   that row) waits for the write, and a write that starts after an acquire committed
+ *   no longer finds the token. An acquire in progress makes the SELECT wait for it,
+ *   then re-read the updated row (READ COMMITTED), which no longer matches.
+ * An expired lease nobody took still matches: the local fence covers expiry.
+ */
+export class LeaseFence {
+  readonly #db: Database;
+  readonly #name: string;
+  readonly #token: () => bigint | undefined;
+  readonly #check: Statement;
+
+  /** `token`: the token of the lease this instance holds (BaseStorage.fenceToken). */
+  constructor(db: Database, name: string, token: () => bigint | undefined) {
+    this.#db = db;
+    this.#name = name;
+    this.#token = token;
+    // Only run while this instance holds a lease, so the table exists (created by acquire).
+    this.#check = statement('lease_fence', `SELECT 1 FROM ${db.s}.leases WHERE name = $1 AND token = $2 FOR SHARE`);
+  }
+
+  /** One write statement: as it is without a lease, fenced in a transaction under one. */
+  query<R extends QueryResultRow>(sql: Statement, values: unknown[]): Promise<QueryResult<R>> {
+    const token = this.#token();
+    if (token === undefined) return this.#db.query<R>(sql, values);
+    return this.#db.transaction(async (query) => {
+      await this.#hold(query, token);
+      return query<R>(sql, values);
+    });
+  }
+
+  /** A write transaction, fenced first under a lease. */
+  transaction<T>(work: (query: TransactionQuery) => Promise<T>): Promise<T> {
+    const token = this.#token();
+    if (token === undefined) return this.#db.transaction(work);
+    return this.#db.transaction(async (query) => {
+      await this.#hold(query, token);
+      return work(query);
+    });
+  }
+
+  async #hold(query: TransactionQuery, token: bigint): Promise<void> {
+    const { rowCount } = await query(this.#check, [this.#name, token]);
+    if (rowCount !== 1) throw new LeaseLostError('fence');
   }
 }

@@ -6,6 +6,7 @@
  */
 import { INT64_MAX, InvalidArgumentError, type RefMessage, type RefMessagePage, type RefMessageRepository } from '@mtstore/core';
 import { statement, type Database, type Statement } from './connection.js';
+import type { LeaseFence } from './lease.js';
 import { namedSession } from './statements.js';
 
 interface RefStatements {
@@ -59,17 +60,20 @@ function refStatements(s: string): RefStatements {
 
 export class PostgresRefMessages implements RefMessageRepository {
   readonly #db: Database;
+  /** Runs the writes: fenced by the lease token while one is held (lease.ts). */
+  readonly #fence: LeaseFence;
   readonly #name: string;
   readonly #sql: RefStatements;
 
-  constructor(db: Database, name: string) {
+  constructor(db: Database, fence: LeaseFence, name: string) {
     this.#db = db;
+    this.#fence = fence;
     this.#name = name;
     this.#sql = refStatements(db.s);
   }
 
   async store(peerId: bigint, chatId: bigint, messageId: number): Promise<void> {
-    await this.#db.query(this.#sql.store, [this.#name, peerId, chatId, messageId]);
+    await this.#fence.query(this.#sql.store, [this.#name, peerId, chatId, messageId]);
   }
 
   async getByPeer(peerId: bigint): Promise<RefMessage | null> {
@@ -79,15 +83,15 @@ export class PostgresRefMessages implements RefMessageRepository {
   }
 
   async delete(chatId: bigint, messageIds: readonly number[]): Promise<void> {
-    await this.#db.query(this.#sql.delete, [this.#name, chatId, messageIds]);
+    await this.#fence.query(this.#sql.delete, [this.#name, chatId, messageIds]);
   }
 
   async deleteByPeer(peerId: bigint): Promise<void> {
-    await this.#db.query(this.#sql.deleteByPeer, [this.#name, peerId]);
+    await this.#fence.query(this.#sql.deleteByPeer, [this.#name, peerId]);
   }
 
   async clear(): Promise<void> {
-    await this.#db.query(this.#sql.clear, [this.#name]);
+    await this.#fence.query(this.#sql.clear, [this.#name]);
   }
 
   /** The cursor is the `stored` sequence value of the last reference of the previous page. */
