@@ -18,7 +18,7 @@ interface RefStatements {
   list: Statement;
 }
 
-function refStatements(s: string): RefStatements {
+export function refStatements(s: string): RefStatements {
   return {
     // excluded.stored is the column default, a fresh nextval: storing again makes it the most recent.
     store: statement(
@@ -46,13 +46,16 @@ function refStatements(s: string): RefStatements {
       `DELETE FROM ${s}.ref_messages r USING ${s}.sessions s WHERE s.name = $1 AND r.session_id = s.id AND r.peer_id = $2`,
     ),
     clear: statement('ref_clear', `DELETE FROM ${s}.ref_messages r USING ${s}.sessions s WHERE s.name = $1 AND r.session_id = s.id`),
-    // Keyset paging in store order: the cursor is the last `stored` returned. Without an
-    // index on (session_id, stored) this reads the session's rows (index ref_messages_recent) and sorts them.
+    // Keyset paging in store order: the cursor is the last `stored` returned. Index
+    // ref_messages_stored (session_id, stored) gives the page as one range scan of
+    // n + 1 entries, no sort. The session id is a scalar subquery, not a join: with a
+    // join the planner cannot tell that the index returns rows in `stored` order, and
+    // reads and sorts all of the session's references.
     list: statement(
       'ref_list',
       `SELECT r.stored, r.peer_id, r.chat_id, r.message_id
-         FROM ${s}.sessions s JOIN ${s}.ref_messages r ON r.session_id = s.id
-        WHERE s.name = $1 AND r.stored > $2
+         FROM ${s}.ref_messages r
+        WHERE r.session_id = (SELECT id FROM ${s}.sessions WHERE name = $1) AND r.stored > $2
         ORDER BY r.stored LIMIT $3`,
     ),
   };
