@@ -11,7 +11,7 @@
  * clients need not agree.
  *
  * `LeaseFence` runs the writes of an instance holding a lease: each in a transaction
- * whose first statement share-locks the lease row while it still has the held token.
+ * whose first statement key-share-locks the lease row while it still has the held token.
  */
 import type { QueryResult, QueryResultRow } from 'pg';
 import { LeaseLostError, Once, type LeaseRepository, type StoredLease } from '@mtstore/core';
@@ -39,17 +39,23 @@ export class PostgresLeases implements LeaseRepository {
     const t = `${db.s}.leases`;
     this.#table = new Once(async () => {
       await db.ready();
-      const create = `CREATE TABLE IF NOT EXISTS ${t} (
-        name       text PRIMARY KEY COLLATE "C",
-        token      int8 NOT NULL,
-        owner      text NOT NULL,
-        expires_at timestamptz NOT NULL
-      )`;
-      try {
-        await db.pool.query(create);
-      } catch {
-        // Two processes creating it at once: one fails on the catalog's unique index; the table is there.
-        await db.pool.query(create);
+      // leases_token makes `token` a key column (see LeaseFence); a table created before it gets it here.
+      const create = [
+        `CREATE TABLE IF NOT EXISTS ${t} (
+          name       text PRIMARY KEY COLLATE "C",
+          token      int8 NOT NULL,
+          owner      text NOT NULL,
+          expires_at timestamptz NOT NULL
+        )`,
+        `CREATE UNIQUE INDEX IF NOT EXISTS leases_token ON ${t} (name, token)`,
+      ];
+      for (const ddl of create) {
+        try {
+          await db.pool.query(ddl);
+        } catch {
+          // Two processes creating it at once: one fails on the catalog's unique index; it is there.
+          await db.pool.query(ddl);
+        }
       }
     });
     this.#sql = {
@@ -107,14 +113,20 @@ export class PostgresLeases implements LeaseRepository {
  * The database side of the lease fence (docs/contract.md §12) for one session name.
  * Without a lease (`token()` undefined) writes run exactly as before: the same one
  * statement or transaction, nothing added. Under a lease each write is one transaction
- * that starts with `SELECT … FOR SHARE` on the lease row, matching the held token:
+ * that starts with `SELECT … FOR KEY SHARE` on the lease row, matching the held token:
  * - no row: the lease was taken over (force, or run out and taken), so nothing is
  *   written, the transaction rolls back and LeaseLostError tells core;
- * - a row: it stays share-locked until the write commits, so an acquire (an UPDATE of
- *   that row) waits for the write, and a write that starts after an acquire committed
- *   no longer finds the token. An acquire in progress makes the SELECT wait for it,
- *   then re-read the updated row (READ COMMITTED), which no longer matches.
- * An expired lease nobody took still matches: the local fence covers expiry.
+ * - a row: it stays locked until the write commits. `token` is in a unique index
+ *   (leases_token), so PostgreSQL treats it as a key column, as it must for foreign
+ *   keys: an acquire, which changes the token, takes the row's FOR UPDATE lock and waits
+ *   for the write; a write that starts after an acquire committed no longer finds the
+ *   token; one meeting an acquire in progress waits for it, then re-reads the updated
+ *   row (READ COMMITTED), which no longer matches.
+ * Renew and release change only `expires_at` (FOR NO KEY UPDATE), which a key-share
+ * lock does not block: the holder's heartbeat never waits for its own writes. (FOR
+ * SHARE would also fence, but delayed renewals by seconds under many concurrent writes:
+ * share lockers do not queue behind a waiting updater.) An expired lease nobody took
+ * still matches: the local fence covers expiry.
  */
 export class LeaseFence {
   readonly #db: Database;
@@ -128,7 +140,7 @@ export class LeaseFence {
     this.#name = name;
     this.#token = token;
     // Only run while this instance holds a lease, so the table exists (created by acquire).
-    this.#check = statement('lease_fence', `SELECT 1 FROM ${db.s}.leases WHERE name = $1 AND token = $2 FOR SHARE`);
+    this.#check = statement('lease_fence', `SELECT 1 FROM ${db.s}.leases WHERE name = $1 AND token = $2 FOR KEY SHARE`);
   }
 
   /** One write statement: as it is without a lease, fenced in a transaction under one. */

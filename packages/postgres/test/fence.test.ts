@@ -90,7 +90,7 @@ describe.runIf(server.available)('lease fence across connections', () => {
     }
   });
 
-  it('a write that passed the check and then stalls lands before a force takeover that comes meanwhile: the takeover waits for it', async () => {
+  it('a write that passed the check and then stalls lands before a force takeover that comes meanwhile: the takeover waits for it, a renewal does not', async () => {
     const schema = freshSchema();
     const oldApp = applicationName('fence-stalled');
     const operatorApp = applicationName('fence-forcer');
@@ -103,6 +103,9 @@ describe.runIf(server.available)('lease fence across connections', () => {
     await raw.query(`SELECT 1 FROM "${schema}".sessions WHERE name = 'victim' FOR UPDATE`);
     const write = codeOf(old.kv.set('k', new Uint8Array([7])));
     await blocked(oldApp);
+    // The heartbeat's renewal does not wait for the stalled write (it changes no key column).
+    const renewed = await old.lease.renew();
+    expect(renewed.token).toBe(old.lease.held?.token);
     const takeover = operator.lease.acquire({ force: true, ttlSeconds: 60, heartbeat: false });
     await blocked(operatorApp);
     await raw.query('ROLLBACK');

@@ -116,7 +116,7 @@ describe.runIf(server.available)('statements', () => {
     }
   });
 
-  it('under a lease a write is one transaction that starts with the fence (FOR SHARE on the lease row); without one, nothing is added', async () => {
+  it('under a lease a write is one transaction that starts with the fence (FOR KEY SHARE on the lease row); without one, nothing is added', async () => {
     const counting = countingPool(1);
     const storage = track(new PostgresStorage({ pool: counting.pool, schema: freshSchema() }));
     await storage.save(minimalSession());
@@ -133,7 +133,7 @@ describe.runIf(server.available)('statements', () => {
       const { statements, checkouts } = await counting.during(write);
       expect(checkouts, label).toBe(1);
       expect(statements[0], label).toBe('BEGIN');
-      expect(statements[1], label).toMatch(/^SELECT 1 FROM .*\.leases WHERE name = \$1 AND token = \$2 FOR SHARE$/);
+      expect(statements[1], label).toMatch(/^SELECT 1 FROM .*\.leases WHERE name = \$1 AND token = \$2 FOR KEY SHARE$/);
       expect(statements.at(-1), label).toBe('COMMIT');
       const before = unleased.get(label) as string[];
       // The write's own statements follow unchanged (inside its transaction, if it had one).
