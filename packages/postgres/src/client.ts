@@ -12,7 +12,7 @@ import {
 import { Database, type PostgresConnectionOptions } from './connection.js';
 import { PERMANENT_SLOT, PostgresAuthKeys } from './keys.js';
 import { PostgresKeyValues } from './kv.js';
-import { PostgresLeases } from './lease.js';
+import { LeaseFence, PostgresLeases } from './lease.js';
 import { PostgresPeers } from './peers.js';
 import { PostgresRefMessages } from './refs.js';
 import { clientStatements, type ClientStatements } from './statements.js';
@@ -37,6 +37,8 @@ export class PostgresStorage extends BaseStorage {
   protected readonly peerRepository: PostgresPeers;
   protected readonly refMessageRepository: PostgresRefMessages;
   readonly #db: Database;
+  /** Every write goes through it: fenced by the lease token while one is held (lease.ts). */
+  readonly #fence: LeaseFence;
   readonly #sql: ClientStatements;
 
   constructor(options: PostgresStorageOptions = {}) {
@@ -44,10 +46,11 @@ export class PostgresStorage extends BaseStorage {
     this.#db = new Database(options, 'PostgresStorage');
     this.schema = this.#db.schema;
     this.#sql = clientStatements(this.#db.s);
-    this.authKeyRepository = new PostgresAuthKeys(this.#db, this.name);
-    this.kvRepository = new PostgresKeyValues(this.#db, this.name);
-    this.peerRepository = new PostgresPeers(this.#db, this.name, this.storedLabel);
-    this.refMessageRepository = new PostgresRefMessages(this.#db, this.name);
+    this.#fence = new LeaseFence(this.#db, this.name, () => this.fenceToken);
+    this.authKeyRepository = new PostgresAuthKeys(this.#db, this.#fence, this.name);
+    this.kvRepository = new PostgresKeyValues(this.#db, this.#fence, this.name);
+    this.peerRepository = new PostgresPeers(this.#db, this.#fence, this.name, this.storedLabel);
+    this.refMessageRepository = new PostgresRefMessages(this.#db, this.#fence, this.name);
   }
 
   protected override createLeaseRepository(): PostgresLeases {
@@ -66,7 +69,7 @@ export class PostgresStorage extends BaseStorage {
 
   protected async writeSession(session: Session): Promise<void> {
     const { user, state } = session;
-    await this.#db.transaction(async (query) => {
+    await this.#fence.transaction(async (query) => {
       const { rows } = await query<{ id: bigint }>(this.#sql.saveSession, [
         this.name,
         session.homeDcId,
@@ -121,8 +124,8 @@ export class PostgresStorage extends BaseStorage {
     ];
     const sql = patch.homeDcId === undefined ? this.#sql.updateSession : this.#sql.createOrUpdateSession;
     const { dcs, channels } = patch;
-    if (dcs === undefined && channels === undefined) return (await this.#db.query(sql, values)).rowCount === 1;
-    return this.#db.transaction(async (query) => {
+    if (dcs === undefined && channels === undefined) return (await this.#fence.query(sql, values)).rowCount === 1;
+    return this.#fence.transaction(async (query) => {
       const { rows } = await query<{ id: bigint }>(sql, values);
       const id = rows[0]?.id;
       if (id === undefined) return false;
@@ -147,7 +150,7 @@ export class PostgresStorage extends BaseStorage {
       ids[i] = channel.id;
       pts[i] = channel.pts;
     }
-    const { rows } = await this.#db.query<{ found: number }>(this.#sql.saveUpdateState, [
+    const { rows } = await this.#fence.query<{ found: number }>(this.#sql.saveUpdateState, [
       this.name,
       state.pts,
       state.qts,
@@ -160,7 +163,7 @@ export class PostgresStorage extends BaseStorage {
   }
 
   protected async deleteSession(): Promise<void> {
-    await this.#db.query(this.#sql.deleteSession, [this.name]);
+    await this.#fence.query(this.#sql.deleteSession, [this.name]);
   }
 
   protected async listSessionNames(): Promise<string[]> {

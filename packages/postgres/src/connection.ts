@@ -69,6 +69,9 @@ export interface Statement {
   readonly text: string;
 }
 
+/** A query on a transaction's connection (see Database.transaction). */
+export type TransactionQuery = <R extends QueryResultRow>(sql: Statement, values: unknown[]) => Promise<QueryResult<R>>;
+
 /**
  * Names come from the SQL text, so two storages on different schemas sharing one
  * pool never collide, and a name always means the same text on every connection.
@@ -153,7 +156,7 @@ export class Database {
   }
 
   /** Runs `work` in a transaction on one connection (see withTransaction). */
-  transaction<T>(work: (query: <R extends QueryResultRow>(sql: Statement, values: unknown[]) => Promise<QueryResult<R>>) => Promise<T>): Promise<T> {
+  transaction<T>(work: (query: TransactionQuery) => Promise<T>): Promise<T> {
     return this.#track(
       (async () => {
         if (!this.#migration.done) await this.ready();

@@ -6,6 +6,7 @@
  */
 import type { AuthKeyEntry, AuthKeyRepository, TempAuthKey } from '@mtstore/core';
 import { statement, type Database, type Statement } from './connection.js';
+import type { LeaseFence } from './lease.js';
 import { namedSession } from './statements.js';
 import { bytesFromHex } from './types.js';
 
@@ -66,11 +67,14 @@ interface KeyRow {
 
 export class PostgresAuthKeys implements AuthKeyRepository {
   readonly #db: Database;
+  /** Runs the writes: fenced by the lease token while one is held (lease.ts). */
+  readonly #fence: LeaseFence;
   readonly #name: string;
   readonly #sql: KeyStatements;
 
-  constructor(db: Database, name: string) {
+  constructor(db: Database, fence: LeaseFence, name: string) {
     this.#db = db;
+    this.#fence = fence;
     this.#name = name;
     this.#sql = keyStatements(db.s);
   }
@@ -86,8 +90,8 @@ export class PostgresAuthKeys implements AuthKeyRepository {
   }
 
   async set(dcId: number, key: Uint8Array | null): Promise<void> {
-    if (key === null) await this.#db.query(this.#sql.delete, [this.#name, dcId, PERMANENT_SLOT]);
-    else await this.#db.query(this.#sql.set, [this.#name, dcId, PERMANENT_SLOT, key, null]);
+    if (key === null) await this.#fence.query(this.#sql.delete, [this.#name, dcId, PERMANENT_SLOT]);
+    else await this.#fence.query(this.#sql.set, [this.#name, dcId, PERMANENT_SLOT, key, null]);
   }
 
   async getTemp(dcId: number, index: number): Promise<TempAuthKey | null> {
@@ -97,12 +101,12 @@ export class PostgresAuthKeys implements AuthKeyRepository {
   }
 
   async setTemp(dcId: number, index: number, temp: TempAuthKey | null): Promise<void> {
-    if (temp === null) await this.#db.query(this.#sql.delete, [this.#name, dcId, index]);
-    else await this.#db.query(this.#sql.set, [this.#name, dcId, index, temp.key, temp.expiresAt]);
+    if (temp === null) await this.#fence.query(this.#sql.delete, [this.#name, dcId, index]);
+    else await this.#fence.query(this.#sql.set, [this.#name, dcId, index, temp.key, temp.expiresAt]);
   }
 
   async deleteByDc(dcId: number): Promise<void> {
-    await this.#db.query(this.#sql.deleteByDc, [this.#name, dcId]);
+    await this.#fence.query(this.#sql.deleteByDc, [this.#name, dcId]);
   }
 
   /** One statement: rows come in entry order, so grouping them is one pass. */
@@ -119,6 +123,6 @@ export class PostgresAuthKeys implements AuthKeyRepository {
   }
 
   async clear(): Promise<void> {
-    await this.#db.query(this.#sql.clear, [this.#name]);
+    await this.#fence.query(this.#sql.clear, [this.#name]);
   }
 }

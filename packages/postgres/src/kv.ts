@@ -4,6 +4,7 @@
  */
 import type { KeyValueEntry, KeyValueRepository } from '@mtstore/core';
 import { statement, type Database, type Statement } from './connection.js';
+import type { LeaseFence } from './lease.js';
 import { namedSession } from './statements.js';
 import { bytesFromHex } from './types.js';
 
@@ -43,11 +44,14 @@ function kvStatements(s: string): KvStatements {
 
 export class PostgresKeyValues implements KeyValueRepository {
   readonly #db: Database;
+  /** Runs the writes: fenced by the lease token while one is held (lease.ts). */
+  readonly #fence: LeaseFence;
   readonly #name: string;
   readonly #sql: KvStatements;
 
-  constructor(db: Database, name: string) {
+  constructor(db: Database, fence: LeaseFence, name: string) {
     this.#db = db;
+    this.#fence = fence;
     this.#name = name;
     this.#sql = kvStatements(db.s);
   }
@@ -59,8 +63,8 @@ export class PostgresKeyValues implements KeyValueRepository {
   }
 
   async set(key: string, value: Uint8Array | null): Promise<void> {
-    if (value === null) await this.#db.query(this.#sql.delete, [this.#name, key]);
-    else await this.#db.query(this.#sql.set, [this.#name, key, value]);
+    if (value === null) await this.#fence.query(this.#sql.delete, [this.#name, key]);
+    else await this.#fence.query(this.#sql.set, [this.#name, key, value]);
   }
 
   async entries(): Promise<KeyValueEntry[]> {
@@ -69,6 +73,6 @@ export class PostgresKeyValues implements KeyValueRepository {
   }
 
   async clear(): Promise<void> {
-    await this.#db.query(this.#sql.clear, [this.#name]);
+    await this.#fence.query(this.#sql.clear, [this.#name]);
   }
 }

@@ -9,10 +9,13 @@
  *
  * Time is the server's (`clock_timestamp()`): the clocks of the hosts running
  * clients need not agree.
+ *
+ * `LeaseFence` runs the writes of an instance holding a lease: each in a transaction
+ * whose first statement key-share-locks the lease row while it still has the held token.
  */
-import type { LeaseRepository, StoredLease } from '@mtstore/core';
-import { Once } from '@mtstore/core';
-import { statement, type Database, type Statement } from './connection.js';
+import type { QueryResult, QueryResultRow } from 'pg';
+import { LeaseLostError, Once, type LeaseRepository, type StoredLease } from '@mtstore/core';
+import { statement, type Database, type Statement, type TransactionQuery } from './connection.js';
 
 interface LeaseRow {
   token: bigint;
@@ -36,17 +39,23 @@ export class PostgresLeases implements LeaseRepository {
     const t = `${db.s}.leases`;
     this.#table = new Once(async () => {
       await db.ready();
-      const create = `CREATE TABLE IF NOT EXISTS ${t} (
-        name       text PRIMARY KEY COLLATE "C",
-        token      int8 NOT NULL,
-        owner      text NOT NULL,
-        expires_at timestamptz NOT NULL
-      )`;
-      try {
-        await db.pool.query(create);
-      } catch {
-        // Two processes creating it at once: one fails on the catalog's unique index; the table is there.
-        await db.pool.query(create);
+      // leases_token makes `token` a key column (see LeaseFence); a table created before it gets it here.
+      const create = [
+        `CREATE TABLE IF NOT EXISTS ${t} (
+          name       text PRIMARY KEY COLLATE "C",
+          token      int8 NOT NULL,
+          owner      text NOT NULL,
+          expires_at timestamptz NOT NULL
+        )`,
+        `CREATE UNIQUE INDEX IF NOT EXISTS leases_token ON ${t} (name, token)`,
+      ];
+      for (const ddl of create) {
+        try {
+          await db.pool.query(ddl);
+        } catch {
+          // Two processes creating it at once: one fails on the catalog's unique index; it is there.
+          await db.pool.query(ddl);
+        }
       }
     });
     this.#sql = {
@@ -97,5 +106,65 @@ export class PostgresLeases implements LeaseRepository {
   async holder(): Promise<StoredLease | null> {
     const [row] = await this.#query(this.#sql.holder, [this.#name]);
     return row === undefined ? null : toLease(row);
+  }
+}
+
+/**
+ * The database side of the lease fence (docs/contract.md §12) for one session name.
+ * Without a lease (`token()` undefined) writes run exactly as before: the same one
+ * statement or transaction, nothing added. Under a lease each write is one transaction
+ * that starts with `SELECT … FOR KEY SHARE` on the lease row, matching the held token:
+ * - no row: the lease was taken over (force, or run out and taken), so nothing is
+ *   written, the transaction rolls back and LeaseLostError tells core;
+ * - a row: it stays locked until the write commits. `token` is in a unique index
+ *   (leases_token), so PostgreSQL treats it as a key column, as it must for foreign
+ *   keys: an acquire, which changes the token, takes the row's FOR UPDATE lock and waits
+ *   for the write; a write that starts after an acquire committed no longer finds the
+ *   token; one meeting an acquire in progress waits for it, then re-reads the updated
+ *   row (READ COMMITTED), which no longer matches.
+ * Renew and release change only `expires_at` (FOR NO KEY UPDATE), which a key-share
+ * lock does not block: the holder's heartbeat never waits for its own writes. (FOR
+ * SHARE would also fence, but delayed renewals by seconds under many concurrent writes:
+ * share lockers do not queue behind a waiting updater.) An expired lease nobody took
+ * still matches: the local fence covers expiry.
+ */
+export class LeaseFence {
+  readonly #db: Database;
+  readonly #name: string;
+  readonly #token: () => bigint | undefined;
+  readonly #check: Statement;
+
+  /** `token`: the token of the lease this instance holds (BaseStorage.fenceToken). */
+  constructor(db: Database, name: string, token: () => bigint | undefined) {
+    this.#db = db;
+    this.#name = name;
+    this.#token = token;
+    // Only run while this instance holds a lease, so the table exists (created by acquire).
+    this.#check = statement('lease_fence', `SELECT 1 FROM ${db.s}.leases WHERE name = $1 AND token = $2 FOR KEY SHARE`);
+  }
+
+  /** One write statement: as it is without a lease, fenced in a transaction under one. */
+  query<R extends QueryResultRow>(sql: Statement, values: unknown[]): Promise<QueryResult<R>> {
+    const token = this.#token();
+    if (token === undefined) return this.#db.query<R>(sql, values);
+    return this.#db.transaction(async (query) => {
+      await this.#hold(query, token);
+      return query<R>(sql, values);
+    });
+  }
+
+  /** A write transaction, fenced first under a lease. */
+  transaction<T>(work: (query: TransactionQuery) => Promise<T>): Promise<T> {
+    const token = this.#token();
+    if (token === undefined) return this.#db.transaction(work);
+    return this.#db.transaction(async (query) => {
+      await this.#hold(query, token);
+      return work(query);
+    });
+  }
+
+  async #hold(query: TransactionQuery, token: bigint): Promise<void> {
+    const { rowCount } = await query(this.#check, [this.#name, token]);
+    if (rowCount !== 1) throw new LeaseLostError('fence');
   }
 }

@@ -5,6 +5,7 @@
  */
 import { CorruptDataError, InvalidArgumentError, type Peer, type PeerPage, type PeerRepository, type PeerType } from '@mtstore/core';
 import { statement, type Database, type Statement } from './connection.js';
+import type { LeaseFence } from './lease.js';
 import { namedSession } from './statements.js';
 import { bytesFromHex } from './types.js';
 
@@ -131,14 +132,17 @@ const CURSOR = /^(user|chat|channel):(-?[0-9]{1,19})$/;
 
 export class PostgresPeers implements PeerRepository {
   readonly #db: Database;
+  /** Runs the writes: fenced by the lease token while one is held (lease.ts). */
+  readonly #fence: LeaseFence;
   readonly #name: string;
   readonly #label: string;
   readonly #lockKey: string;
   readonly #sql: PeerStatements;
 
   /** `label`: the session's corrupt-data prefix (BaseStorage.storedLabel). */
-  constructor(db: Database, name: string, label: string) {
+  constructor(db: Database, fence: LeaseFence, name: string, label: string) {
     this.#db = db;
+    this.#fence = fence;
     this.#name = name;
     this.#label = label;
     this.#lockKey = `mtstore:peers:${db.schema}:${name}`;
@@ -154,7 +158,7 @@ export class PostgresPeers implements PeerRepository {
    */
   async upsert(peers: readonly Peer[]): Promise<void> {
     const values = encodePeers(this.#name, peers);
-    await this.#db.transaction(async (query) => {
+    await this.#fence.transaction(async (query) => {
       await query(this.#sql.lock, [this.#lockKey]);
       await query(this.#sql.upsert, values);
     });
@@ -189,7 +193,7 @@ export class PostgresPeers implements PeerRepository {
   }
 
   async clear(): Promise<void> {
-    await this.#db.query(this.#sql.clear, [this.#name]);
+    await this.#fence.query(this.#sql.clear, [this.#name]);
   }
 
   #first({ rows }: { rows: PeerRow[] }): Peer | null {

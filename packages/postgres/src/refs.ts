@@ -6,6 +6,7 @@
  */
 import { INT64_MAX, InvalidArgumentError, type RefMessage, type RefMessagePage, type RefMessageRepository } from '@mtstore/core';
 import { statement, type Database, type Statement } from './connection.js';
+import type { LeaseFence } from './lease.js';
 import { namedSession } from './statements.js';
 
 interface RefStatements {
@@ -17,7 +18,7 @@ interface RefStatements {
   list: Statement;
 }
 
-function refStatements(s: string): RefStatements {
+export function refStatements(s: string): RefStatements {
   return {
     // excluded.stored is the column default, a fresh nextval: storing again makes it the most recent.
     store: statement(
@@ -45,13 +46,16 @@ function refStatements(s: string): RefStatements {
       `DELETE FROM ${s}.ref_messages r USING ${s}.sessions s WHERE s.name = $1 AND r.session_id = s.id AND r.peer_id = $2`,
     ),
     clear: statement('ref_clear', `DELETE FROM ${s}.ref_messages r USING ${s}.sessions s WHERE s.name = $1 AND r.session_id = s.id`),
-    // Keyset paging in store order: the cursor is the last `stored` returned. Without an
-    // index on (session_id, stored) this reads the session's rows (index ref_messages_recent) and sorts them.
+    // Keyset paging in store order: the cursor is the last `stored` returned. Index
+    // ref_messages_stored (session_id, stored) gives the page as one range scan of
+    // n + 1 entries, no sort. The session id is a scalar subquery, not a join: with a
+    // join the planner cannot tell that the index returns rows in `stored` order, and
+    // reads and sorts all of the session's references.
     list: statement(
       'ref_list',
       `SELECT r.stored, r.peer_id, r.chat_id, r.message_id
-         FROM ${s}.sessions s JOIN ${s}.ref_messages r ON r.session_id = s.id
-        WHERE s.name = $1 AND r.stored > $2
+         FROM ${s}.ref_messages r
+        WHERE r.session_id = (SELECT id FROM ${s}.sessions WHERE name = $1) AND r.stored > $2
         ORDER BY r.stored LIMIT $3`,
     ),
   };
@@ -59,17 +63,20 @@ function refStatements(s: string): RefStatements {
 
 export class PostgresRefMessages implements RefMessageRepository {
   readonly #db: Database;
+  /** Runs the writes: fenced by the lease token while one is held (lease.ts). */
+  readonly #fence: LeaseFence;
   readonly #name: string;
   readonly #sql: RefStatements;
 
-  constructor(db: Database, name: string) {
+  constructor(db: Database, fence: LeaseFence, name: string) {
     this.#db = db;
+    this.#fence = fence;
     this.#name = name;
     this.#sql = refStatements(db.s);
   }
 
   async store(peerId: bigint, chatId: bigint, messageId: number): Promise<void> {
-    await this.#db.query(this.#sql.store, [this.#name, peerId, chatId, messageId]);
+    await this.#fence.query(this.#sql.store, [this.#name, peerId, chatId, messageId]);
   }
 
   async getByPeer(peerId: bigint): Promise<RefMessage | null> {
@@ -79,15 +86,15 @@ export class PostgresRefMessages implements RefMessageRepository {
   }
 
   async delete(chatId: bigint, messageIds: readonly number[]): Promise<void> {
-    await this.#db.query(this.#sql.delete, [this.#name, chatId, messageIds]);
+    await this.#fence.query(this.#sql.delete, [this.#name, chatId, messageIds]);
   }
 
   async deleteByPeer(peerId: bigint): Promise<void> {
-    await this.#db.query(this.#sql.deleteByPeer, [this.#name, peerId]);
+    await this.#fence.query(this.#sql.deleteByPeer, [this.#name, peerId]);
   }
 
   async clear(): Promise<void> {
-    await this.#db.query(this.#sql.clear, [this.#name]);
+    await this.#fence.query(this.#sql.clear, [this.#name]);
   }
 
   /** The cursor is the `stored` sequence value of the last reference of the previous page. */

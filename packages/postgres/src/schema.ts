@@ -194,6 +194,15 @@ const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX server_sessions_expiry ON ${s}.server_sessions (expires_at) WHERE expires_at IS NOT NULL;
     `,
   },
+  {
+    // Version 4: refMessages.list pages in store order (`stored`) per session. Without
+    // this index each page read all of the session's references and sorted them; with
+    // it a page is one index range scan of n + 1 entries, as in the other adapters.
+    version: 4,
+    sql: (s) => `
+      CREATE INDEX ref_messages_stored ON ${s}.ref_messages (session_id, stored);
+    `,
+  },
 ];
 
 /** The schema version this code writes. */

@@ -8,6 +8,7 @@ import { authKey } from '@mtstore/conformance';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { PostgresSessionStorage, PostgresStorage, SCHEMA_VERSION } from '../src/index.js';
+import { refStatements } from '../src/refs.js';
 import { migrate } from '../src/schema.js';
 import { admin, freshSchema, plain, probe, track, url } from './helpers.js';
 
@@ -132,8 +133,8 @@ describe.runIf(server.available)('migration v1 → v2', () => {
     expect(await alice.listNames()).toEqual(['alice', 'bob']);
 
     const versions = await admin().query(`SELECT version FROM "${schema}".migrations ORDER BY version`);
-    expect(versions.rows).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }]);
-    expect(SCHEMA_VERSION).toBe(3);
+    expect(versions.rows).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }]);
+    expect(SCHEMA_VERSION).toBe(4);
     // v1's key columns and table are gone: no key is left behind in the old layout.
     const old = await admin().query(
       `SELECT table_name, column_name FROM information_schema.columns
@@ -151,6 +152,38 @@ describe.runIf(server.available)('migration v1 → v2', () => {
     expect(await storage.load()).toBeNull();
     await migrate(pool, schema);
     const versions = await pool.query(`SELECT version FROM "${schema}".migrations ORDER BY version`);
-    expect(versions.rows).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }]);
+    expect(versions.rows).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }]);
+  });
+
+  it('v3 → v4 adds ref_messages_stored: a refMessages.list page is one range scan of that index, with no sort', async () => {
+    const schema = freshSchema();
+    const s = `"${schema}"`;
+    const pool = track(new pg.Pool({ connectionString: url, max: 1 }));
+    await migrate(pool, schema, 3);
+    // 50,000 references over five sessions: sorting a session's 10,000 would be the alternative.
+    await pool.query(`INSERT INTO ${s}.sessions (name) SELECT 'n' || g FROM generate_series(1, 5) g`);
+    await pool.query(`INSERT INTO ${s}.ref_messages (session_id, peer_id, chat_id, message_id)
+      SELECT (SELECT id FROM ${s}.sessions WHERE name = 'n' || (1 + g % 5)), g % 997, -100, g FROM generate_series(1, 50000) g`);
+    const index = `SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND indexname = 'ref_messages_stored'`;
+    expect((await pool.query(index, [schema])).rows).toEqual([]);
+
+    const storage = track(new PostgresStorage({ pool, schema, name: 'n3' }));
+    const first = await storage.refMessages.list({ limit: 100 });
+    expect(first.refs).toHaveLength(100);
+    expect((await pool.query(index, [schema])).rows[0]?.indexdef).toMatch(/\(session_id, stored\)/);
+    await pool.query(`ANALYZE ${s}.ref_messages`);
+
+    // The named statement's own text, as a custom and as a generic (cached) plan.
+    await pool.query(`PREPARE ref_list_plan (text, int8, int8) AS ${refStatements(s).list.text}`);
+    for (const mode of ['force_custom_plan', 'force_generic_plan']) {
+      await pool.query(`SET plan_cache_mode = ${mode}`);
+      const { rows } = await pool.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) EXECUTE ref_list_plan ('n3', 1000, 101)`);
+      const plan = rows.map((r) => r['QUERY PLAN']).join('\n');
+      expect(plan, mode).toContain('Index Scan using ref_messages_stored');
+      expect(plan, mode).not.toMatch(/Sort/);
+      expect(plan, mode).toMatch(/Index Scan using ref_messages_stored[^\n]*\(actual rows=101 /);
+    }
+    await pool.query('RESET plan_cache_mode');
+    await pool.query('DEALLOCATE ref_list_plan');
   });
 });

@@ -116,6 +116,34 @@ describe.runIf(server.available)('statements', () => {
     }
   });
 
+  it('under a lease a write is one transaction that starts with the fence (FOR KEY SHARE on the lease row); without one, nothing is added', async () => {
+    const counting = countingPool(1);
+    const storage = track(new PostgresStorage({ pool: counting.pool, schema: freshSchema() }));
+    await storage.save(minimalSession());
+    const writes: [string, () => Promise<unknown>, string[]][] = [
+      ['kv.set', () => storage.kv.set('k', Uint8Array.of(1)), ['kv']],
+      ['saveUpdateState', () => storage.saveUpdateState({ pts: 1, qts: 2, date: 3, seq: 4 }, [{ id: 5n, pts: 5 }]), ['UPDATE']],
+      ['peers.upsert', () => storage.peers.upsert([peer('user', 1)]), ['pg_advisory_xact_lock', 'unnest(']],
+      ['save', () => storage.save(minimalSession()), ['INSERT INTO', 'DELETE FROM', 'unnest(']],
+    ];
+    const unleased = new Map<string, string[]>();
+    for (const [label, write] of writes) unleased.set(label, (await counting.during(write)).statements);
+    await storage.lease.acquire({ ttlSeconds: 60, heartbeat: false });
+    for (const [label, write, parts] of writes) {
+      const { statements, checkouts } = await counting.during(write);
+      expect(checkouts, label).toBe(1);
+      expect(statements[0], label).toBe('BEGIN');
+      expect(statements[1], label).toMatch(/^SELECT 1 FROM .*\.leases WHERE name = \$1 AND token = \$2 FOR KEY SHARE$/);
+      expect(statements.at(-1), label).toBe('COMMIT');
+      const before = unleased.get(label) as string[];
+      // The write's own statements follow unchanged (inside its transaction, if it had one).
+      const body = before[0] === 'BEGIN' ? before.slice(1, -1) : before;
+      expect(statements.slice(2, -1), label).toEqual(body);
+      for (const [k, part] of parts.entries()) expect(body[k], `${label} without a lease`).toContain(part);
+      expect(before.some((sql) => sql.includes('leases')), `${label} without a lease`).toBe(false);
+    }
+  });
+
   it('50 concurrent creates (then destroys) of one session over 20 connections: exactly one winner each', async () => {
     const pool = track(new pg.Pool({ connectionString: url, max: 20 }));
     const sessions = track(new PostgresSessionStorage({ pool, schema: freshSchema() }));

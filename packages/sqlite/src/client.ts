@@ -41,7 +41,7 @@ export class SqliteStorage extends BaseStorage {
     const options = connectionOptions(pathOrOptions, 'SqliteStorage');
     super(options.name ?? 'default', { encryption: options.encryption });
     this.#connection = new Connection(options, `SqliteStorage(${JSON.stringify(this.name)})`);
-    this.#scope = new SessionScope(this.#connection, this.name);
+    this.#scope = new SessionScope(this.#connection, this.name, () => this.fenceToken);
     this.authKeyRepository = new SqliteAuthKeys(this.#scope);
     this.kvRepository = new SqliteKeyValues(this.#scope);
     this.peerRepository = new SqlitePeers(this.#scope, this.storedLabel);
@@ -80,23 +80,27 @@ export class SqliteStorage extends BaseStorage {
     return rows === null ? null : sessionFromRows(rows, this.storedLabel);
   }
 
+  // Every write goes through the scope's fence (scope.ts): a plain call without a lease.
   protected async writeSession(session: Session): Promise<void> {
-    this.#db().save.immediate(this.name, session);
+    const db = this.#db();
+    this.#scope.write(() => db.save.immediate(this.name, session));
   }
 
   protected async writeSessionUpdate(patch: SessionUpdate): Promise<boolean> {
-    return this.#db().update.immediate(this.name, patch);
+    const db = this.#db();
+    return this.#scope.write(() => db.update.immediate(this.name, patch));
   }
 
   protected async writeUpdateState(state: UpdateState, channels: readonly ChannelState[]): Promise<boolean> {
     const db = this.#db();
     // Without channels the one UPDATE is already atomic: no BEGIN/COMMIT on the hot path.
-    if (channels.length === 0) return db.sql.updateState.get(state.pts, state.qts, state.date, state.seq, this.name) !== undefined;
-    return db.saveState.immediate(this.name, state, channels);
+    if (channels.length === 0) return this.#scope.write(() => db.sql.updateState.get(state.pts, state.qts, state.date, state.seq, this.name) !== undefined);
+    return this.#scope.write(() => db.saveState.immediate(this.name, state, channels));
   }
 
   protected async deleteSession(): Promise<void> {
-    this.#db().remove.immediate(this.name);
+    const db = this.#db();
+    this.#scope.write(() => db.remove.immediate(this.name));
   }
 
   protected async listSessionNames(): Promise<string[]> {

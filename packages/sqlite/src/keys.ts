@@ -70,7 +70,8 @@ export class SqliteAuthKeys implements AuthKeyRepository {
   }
 
   async deleteByDc(dcId: number): Promise<void> {
-    this.#statements().removeByDc.run(this.scope.name, dcId);
+    const sql = this.#statements();
+    this.scope.write(() => sql.removeByDc.run(this.scope.name, dcId));
   }
 
   /** One statement: rows come in entry order, so grouping them is one pass. */
@@ -88,13 +89,14 @@ export class SqliteAuthKeys implements AuthKeyRepository {
   }
 
   async clear(): Promise<void> {
-    this.#statements().clear.run(this.scope.name);
+    const sql = this.#statements();
+    this.scope.write(() => sql.clear.run(this.scope.name));
   }
 
   #write(dcId: number, slot: number, key: Uint8Array | null, expiresAt: number | null): void {
     const sql = this.#statements();
     if (key === null) {
-      sql.remove.run(this.scope.name, dcId, slot);
+      this.scope.write(() => sql.remove.run(this.scope.name, dcId, slot));
       return;
     }
     this.scope.writeCreating(() => sql.set.run(dcId, slot, key, expiresAt, this.scope.name).changes);

@@ -45,7 +45,7 @@ export class SqliteKeyValues implements KeyValueRepository {
 
   async set(key: string, value: Uint8Array | null): Promise<void> {
     const sql = this.#statements();
-    if (value === null) sql.remove.run(this.scope.name, key);
+    if (value === null) this.scope.write(() => sql.remove.run(this.scope.name, key));
     else this.scope.writeCreating(() => sql.set.run(key, value, this.scope.name).changes);
   }
 
@@ -55,6 +55,7 @@ export class SqliteKeyValues implements KeyValueRepository {
   }
 
   async clear(): Promise<void> {
-    this.#statements().clear.run(this.scope.name);
+    const sql = this.#statements();
+    this.scope.write(() => sql.clear.run(this.scope.name));
   }
 }

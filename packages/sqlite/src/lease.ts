@@ -9,9 +9,14 @@
  * Acquire reads and writes the row in one IMMEDIATE transaction (SQLite's database
  * write lock), so across instances and processes exactly one acquirer wins; renew
  * and release are single statements that match the token.
+ *
+ * The fence (`prepareFence`): a write of an instance holding a lease runs in an
+ * IMMEDIATE transaction that first reads the row's token. The write lock is held from
+ * that read to the commit, so no acquire (by any connection) can change the token in
+ * between: the write lands only under the lease it was made for.
  */
 import type Database from 'better-sqlite3';
-import type { LeaseRepository, StoredLease } from '@mtstore/core';
+import { LeaseLostError, type LeaseRepository, type StoredLease } from '@mtstore/core';
 import type { SessionScope } from './scope.js';
 import { statements, type Statement } from './statements.js';
 
@@ -30,6 +35,30 @@ interface LeaseStatements {
 
 const toLease = (row: LeaseRow): StoredLease => ({ token: row.token, owner: row.owner, expiresAt: Number(row.expires_at) });
 
+/** The lease table of a table prefix. */
+export const leaseTable = (tablePrefix: string): string => `${tablePrefix}leases`;
+
+/** Runs a write under a lease token (see `prepareFence`). */
+export type Fence = <T>(token: bigint, write: () => T) => T;
+
+/**
+ * The fence of session `name`: runs `write` in an IMMEDIATE transaction (statements
+ * and transactions inside it become part of it; nested transactions are savepoints)
+ * after checking that the stored lease still has `token`. When it has another (taken
+ * over with `force`, or run out and taken) nothing is written and LeaseLostError is
+ * thrown; core turns it into the write's error and marks the lease lost. An expired
+ * lease nobody took still matches: the local fence covers expiry. Only called while
+ * this instance holds a lease, so the table exists.
+ */
+export function prepareFence(db: Database.Database, tablePrefix: string, name: string): Fence {
+  const check = db.prepare(`SELECT 1 FROM ${leaseTable(tablePrefix)} WHERE name = ? AND token = ?`).pluck();
+  const fenced = db.transaction((token: bigint, write: () => unknown): unknown => {
+    if (check.get(name, token) === undefined) throw new LeaseLostError('fence');
+    return write();
+  });
+  return <T>(token: bigint, write: () => T): T => fenced.immediate(token, write) as T;
+}
+
 export class SqliteLeases implements LeaseRepository {
   #sql: LeaseStatements | undefined;
 
@@ -38,7 +67,7 @@ export class SqliteLeases implements LeaseRepository {
   #statements(): LeaseStatements {
     if (this.#sql !== undefined) return this.#sql;
     const db = this.scope.db();
-    const table = `${this.scope.connection.tablePrefix}leases`;
+    const table = leaseTable(this.scope.connection.tablePrefix);
     db.exec(`CREATE TABLE IF NOT EXISTS ${table} (
       name TEXT PRIMARY KEY NOT NULL,
       token INTEGER NOT NULL,
@@ -83,7 +112,7 @@ export class SqliteLeases implements LeaseRepository {
     // Asking creates nothing: `mtstore inspect` and other readers leave the file as it is.
     if (this.#sql === undefined) {
       const db = this.scope.db();
-      const exists = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).pluck().get(`${this.scope.connection.tablePrefix}leases`);
+      const exists = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).pluck().get(leaseTable(this.scope.connection.tablePrefix));
       if (exists === undefined) return null;
     }
     const row = this.#statements().holder.get(this.scope.name, Date.now()) as LeaseRow | undefined;

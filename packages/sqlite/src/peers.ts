@@ -158,7 +158,8 @@ export class SqlitePeers implements PeerRepository {
   }
 
   async upsert(peers: readonly Peer[]): Promise<void> {
-    this.#db().upsert.immediate(peers);
+    const { upsert } = this.#db();
+    this.scope.write(() => upsert.immediate(peers));
   }
 
   async getById(type: PeerType, id: bigint): Promise<Peer | null> {
@@ -192,7 +193,8 @@ export class SqlitePeers implements PeerRepository {
   }
 
   async clear(): Promise<void> {
-    this.#db().clear.immediate();
+    const { clear } = this.#db();
+    this.scope.write(() => clear.immediate());
   }
 
   #peer(row: unknown): Peer | null {

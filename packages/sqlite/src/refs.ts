@@ -63,15 +63,18 @@ export class SqliteRefMessages implements RefMessageRepository {
   }
 
   async delete(chatId: bigint, messageIds: readonly number[]): Promise<void> {
-    this.#statements().remove.run(this.scope.name, chatId, JSON.stringify(messageIds));
+    const sql = this.#statements();
+    this.scope.write(() => sql.remove.run(this.scope.name, chatId, JSON.stringify(messageIds)));
   }
 
   async deleteByPeer(peerId: bigint): Promise<void> {
-    this.#statements().removeByPeer.run(this.scope.name, peerId);
+    const sql = this.#statements();
+    this.scope.write(() => sql.removeByPeer.run(this.scope.name, peerId));
   }
 
   async clear(): Promise<void> {
-    this.#statements().clear.run(this.scope.name);
+    const sql = this.#statements();
+    this.scope.write(() => sql.clear.run(this.scope.name));
   }
 
   /** The cursor is the `seq` of the last reference of the previous page. */

@@ -3,9 +3,13 @@
  * The name's row in `<prefix>sessions` is created on the first write of anything
  * (without a snapshot, `has_snapshot = 0`), because keys, kv, peers and reference
  * messages belong to the name, not to a saved snapshot.
+ *
+ * Every write of the name goes through `write` or `writeCreating`, which apply the
+ * lease fence (lease.ts) when this instance holds a lease, and add nothing when not.
  */
 import type Database from 'better-sqlite3';
 import type { Connection } from './connection.js';
+import { prepareFence, type Fence } from './lease.js';
 import type { Tables } from './schema.js';
 import { statements, type Statement } from './statements.js';
 
@@ -18,10 +22,13 @@ interface NameStatements {
 
 export class SessionScope {
   #sql: NameStatements | undefined;
+  #fence: Fence | undefined;
 
   constructor(
     readonly connection: Connection,
     readonly name: string,
+    /** The token of the lease this instance holds (BaseStorage.fenceToken), undefined without one. */
+    private readonly token: () => bigint | undefined,
   ) {}
 
   get tables(): Tables {
@@ -65,7 +72,27 @@ export class SessionScope {
    * (so a concurrent `delete()` cannot slip in between).
    */
   writeCreating(write: () => number): void {
+    const token = this.token();
+    if (token !== undefined) {
+      this.#fenced(token, () => this.#statements().retry(write));
+      return;
+    }
     if (write() > 0) return;
     this.#statements().retry.immediate(write);
+  }
+
+  /**
+   * Runs `write` (statements or transactions, synchronous): as it is without a lease;
+   * under a lease, inside the fence's IMMEDIATE transaction, so it applies only while
+   * the stored lease still has this instance's token (else LeaseLostError, nothing written).
+   */
+  write<T>(write: () => T): T {
+    const token = this.token();
+    return token === undefined ? write() : this.#fenced(token, write);
+  }
+
+  #fenced<T>(token: bigint, write: () => T): T {
+    this.#fence ??= prepareFence(this.db(), this.connection.tablePrefix, this.name);
+    return this.#fence(token, write);
   }
 }
