@@ -38,6 +38,16 @@ async function untilRecovered<T>(expect: Expect, what: string, call: () => Promi
 }
 
 /** Settles calls already in flight when the connection dropped: resolved, or StorageUnavailableError. */
+/**
+ * Calls started before interrupt(): each gets a handler at once, so one that rejects
+ * while the kit still awaits interrupt() is not an unhandled rejection (which fails the
+ * whole test run); inFlight() checks each outcome afterwards.
+ */
+function started(calls: [string, Promise<unknown>][]): [string, Promise<unknown>][] {
+  for (const [, call] of calls) call.catch(() => {});
+  return calls;
+}
+
 async function inFlight(expect: Expect, calls: [string, Promise<unknown>][]): Promise<void> {
   for (const [what, call] of calls) {
     try {
@@ -84,11 +94,11 @@ export function clientFaults({ group, test, skip, expect, options }: StorageRegi
         await storage.save(fullSession(1));
         await storage.peers.upsert([peer('user', 1)]);
         for (let round = 1; round <= 2; round++) {
-          const calls: [string, Promise<unknown>][] = [
+          const calls = started([
             ['load', storage.load()],
             ['peers.getById', storage.peers.getById('user', 1n)],
             ['kv.entries', storage.kv.entries()],
-          ];
+          ]);
           await interrupt(s.namespace);
           await inFlight(expect, calls);
           const { value } = await untilRecovered(expect, `round ${round}: load`, () => storage.load());
@@ -115,10 +125,10 @@ export function serverFaults({ group, test, skip, expect, options }: ServerRegis
       const storage = await s.open();
       await storage.createSession(1n, 1n);
       for (let round = 2n; round <= 3n; round++) {
-        const calls: [string, Promise<unknown>][] = [
+        const calls = started([
           ['hasSession', storage.hasSession(1n, 1n)],
           ['listSessions', storage.listSessions(1n)],
-        ];
+        ]);
         await interrupt(s.namespace);
         await inFlight(expect, calls);
         expect((await untilRecovered(expect, 'hasSession', () => storage.hasSession(1n, 1n))).value).toBe(true);
