@@ -6,7 +6,7 @@
  */
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { InvalidArgumentError, isStorageError, MigrationError, Once, StorageClosedError, StorageUnavailableError } from '@mtstore/core';
+import { InvalidArgumentError, isStorageError, LeaseLostError, MigrationError, Once, StorageClosedError, StorageUnavailableError } from '@mtstore/core';
 import { DataSource, type DataSourceOptions, type QueryRunner } from 'typeorm';
 import { dialectOf } from './dialect.js';
 import { checkSchema, DEFAULT_TABLE_PREFIX, migrateUp, assertTablePrefix, schemaContext, type SchemaContext } from './schema.js';
@@ -31,6 +31,12 @@ export interface TypeormConnectionOptions {
 }
 
 export type Row = Record<string, unknown>;
+
+/**
+ * The token of the lease the storage instance holds (`BaseStorage.fenceToken`), or
+ * undefined. Repositories read it once per write and pass it to `write` / `transaction`.
+ */
+export type FenceToken = () => bigint | undefined;
 
 /** Statements on one connection. */
 export interface Sql {
@@ -137,6 +143,8 @@ export class Connection {
   readonly #start = new Once(() => this.#prepare());
   /** Calls made and not yet settled, with the way to reject one: close() waits for them. */
   readonly #inFlight = new Set<InFlight>();
+  /** The lease fence: the lease row of a name with the held token, share-locked until commit. */
+  readonly #fence: string;
 
   constructor(options: TypeormConnectionOptions, where: string) {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${where}: options must be an object`);
@@ -159,6 +167,8 @@ export class Connection {
     this.#dataSource = dataSource ?? new DataSource(dataSourceOptions as DataSourceOptions);
     this.context = schemaContext(this.#dataSource, prefix, where);
     this.#queue = this.context.dialect.name === 'sqlite' ? sqliteKey(this.#dataSource) : undefined;
+    const { dialect: d, tables } = this.context;
+    this.#fence = d.sql(`SELECT 1 AS found FROM ${tables.leases} WHERE name = ? AND token = ?${d.forShare}`);
   }
 
   get driver(): string {
@@ -230,11 +240,39 @@ export class Connection {
     return this.#exclusive(() => withRetry(once));
   }
 
-  /** Runs `work` in one transaction, again from the start after a deadlock. */
-  async transaction<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
+  /**
+   * One write statement: the rows it changed. Under a lease (`token` defined) it runs in
+   * a transaction that first checks the token (see `transaction`); without one it is
+   * the plain statement, nothing added.
+   */
+  write(sql: string, params: readonly unknown[], token: bigint | undefined, name: string): Promise<number> {
+    if (token === undefined) return this.execute(sql, params);
+    return this.transaction((s) => s.affected(sql, params), { name, token });
+  }
+
+  /**
+   * Runs `work` in one transaction, again from the start after a deadlock. With `fence`
+   * (a held lease: session name and token) the transaction first reads the lease row
+   * of the name with that token, share-locked (postgres `FOR SHARE`, MySQL `LOCK IN SHARE
+   * MODE`) so no acquire can change it before commit; on sqlite the transaction's
+   * snapshot does the same (a write after a concurrent commit fails with SQLITE_BUSY_SNAPSHOT
+   * and runs again). No such row: the lease was taken, LeaseLostError, nothing written.
+   */
+  async transaction<T>(work: (sql: Sql) => Promise<T>, fence?: { name: string; token: bigint | undefined }): Promise<T> {
+    const token = fence?.token;
     return this.#tracked(async () => {
       if (!this.#start.done) await this.ready();
-      return this.#exclusive(() => withRetry(() => this.#inTransaction((runner) => work(sqlOn(runner)))));
+      return this.#exclusive(() =>
+        withRetry(() =>
+          this.#inTransaction(async (runner) => {
+            const sql = sqlOn(runner);
+            if (token !== undefined && (await sql.rows(this.#fence, [fence?.name, String(token)])).length === 0) {
+              throw new LeaseLostError('fence: the lease has another token');
+            }
+            return work(sql);
+          }),
+        ),
+      );
     });
   }
 

@@ -35,7 +35,8 @@ export type TableKey =
   | 'peerUsernames'
   | 'kv'
   | 'refMessages'
-  | 'serverSessions';
+  | 'serverSessions'
+  | 'leases';
 
 const BASES: Readonly<Record<TableKey, string>> = {
   schemaVersion: 'schema_version',
@@ -50,6 +51,8 @@ const BASES: Readonly<Record<TableKey, string>> = {
   kv: 'kv',
   refMessages: 'ref_messages',
   serverSessions: 'server_sessions',
+  /** Session leases: created on first use by lease.ts, outside the versioned schema. */
+  leases: 'leases',
 };
 
 export function assertTablePrefix(prefix: unknown, where: string): asserts prefix is string {
