@@ -192,7 +192,7 @@ export class Connection {
     await this.#exclusive(async () => {
       if (this.context.dialect.name === 'sqlite') this.context.dialect.maxParams = await sqliteMaxParams(dataSource);
       try {
-        if (this.#migrate) await withRetry(() => this.#inTransaction((runner) => migrateUp(runner, this.context)));
+        if (this.#migrate) await withRetry(() => (this.context.dialect.name === 'sqlite' ? this.#immediate((runner) => migrateUp(runner, this.context)) : this.#inTransaction((runner) => migrateUp(runner, this.context))));
         else await this.#withRunner((runner) => checkSchema(runner, this.context));
       } catch (error) {
         if (isStorageError(error)) throw error;
@@ -309,6 +309,26 @@ export class Connection {
     } finally {
       await runner.release();
     }
+  }
+
+  /**
+   * sqlite: `work` in a transaction that takes the write lock first (BEGIN IMMEDIATE),
+   * waiting busy_timeout for it. TypeORM's deferred BEGIN reads first and then fails at
+   * once with SQLITE_BUSY when another process migrates the same file: a migration is
+   * long enough that several processes starting together would run out of retries.
+   */
+  #immediate<T>(work: (runner: QueryRunner) => Promise<T>): Promise<T> {
+    return this.#withRunner(async (runner) => {
+      await runner.query('BEGIN IMMEDIATE');
+      try {
+        const result = await work(runner);
+        await runner.query('COMMIT');
+        return result;
+      } catch (error) {
+        await runner.query('ROLLBACK').catch(() => {});
+        throw error;
+      }
+    });
   }
 
   #inTransaction<T>(work: (runner: QueryRunner) => Promise<T>): Promise<T> {
