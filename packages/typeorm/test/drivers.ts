@@ -198,7 +198,9 @@ export const kitApplicationName = (namespace: string): string => `mtstore-typeor
 export async function interruptPostgres(driver: TestDriver, namespace: string): Promise<void> {
   const dataSource = await driver.admin();
   const name = kitApplicationName(namespace);
-  await dataSource.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()', [name]);
+  const killed = (await dataSource.query('SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()', [name])) as unknown[];
+  // The kit opens an instance and calls it before interrupting: a namespace without connections is a broken hook.
+  if (killed.length === 0) throw new Error(`interrupt: no connection of ${namespace} to terminate`);
   for (let i = 0; i < 100; i++) {
     const rows = (await dataSource.query('SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1', [name])) as { n: string }[];
     if (Number(rows[0]?.n) === 0) return;
