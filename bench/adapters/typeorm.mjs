@@ -37,9 +37,10 @@ function rawParams() {
   const channels = session.channels.flatMap((c) => [NAME, c.id, c.pts]);
   const save = [head, [NAME], [NAME], [NAME], dcs, keys, channels];
   return {
-    'hasSession hit': () => [[1n, 1n]],
-    'hasSession miss': () => [[1n, 2n]],
-    'createSession+destroySession': (i) => [[2n, BigInt(i)], [2n, BigInt(i)]],
+    // Server statements take the caller's clock (epoch ms): expired rows are gone at once.
+    'hasSession hit': () => [[1n, 1n, Date.now()]],
+    'hasSession miss': () => [[1n, 2n, Date.now()]],
+    'createSession+destroySession': (i) => [[2n, BigInt(i), Date.now(), null], [2n, BigInt(i), Date.now()]],
     load: () => [[NAME, NAME, NAME, NAME]],
     save: () => save,
     saveUpdateState: (i) => [[i, 1, 1, 1, NAME], [NAME, 1n, i]],

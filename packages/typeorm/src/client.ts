@@ -10,7 +10,7 @@ import {
   type TempAuthKey,
   type UpdateState,
 } from '@mtstore/core';
-import { Connection, type Row, type Sql, type TypeormConnectionOptions } from './connection.js';
+import { Connection, type FenceToken, type Row, type Sql, type TypeormConnectionOptions } from './connection.js';
 import type { Dialect } from './dialect.js';
 import { keyParam, TypeormAuthKeys } from './keys.js';
 import { TypeormKeyValues } from './kv.js';
@@ -133,10 +133,17 @@ export class TypeormStorage extends BaseStorage {
     super(options?.name ?? 'default', { encryption: options?.encryption });
     this.#db = new Connection(options, 'TypeormStorage');
     this.#sql = new SessionStatements(this.#db.context);
-    this.authKeyRepository = new TypeormAuthKeys(this.#db, this.name);
-    this.kvRepository = new TypeormKeyValues(this.#db, this.name);
-    this.peerRepository = new TypeormPeers(this.#db, this.name);
-    this.refMessageRepository = new TypeormRefMessages(this.#db, this.name);
+    // Every write reads the held lease token once and has the database check it (connection.ts).
+    const fence: FenceToken = () => this.fenceToken;
+    this.authKeyRepository = new TypeormAuthKeys(this.#db, this.name, fence);
+    this.kvRepository = new TypeormKeyValues(this.#db, this.name, fence);
+    this.peerRepository = new TypeormPeers(this.#db, this.name, fence);
+    this.refMessageRepository = new TypeormRefMessages(this.#db, this.name, fence);
+  }
+
+  /** The lease fence of one write: this name and the token held now (undefined: none, no check). */
+  #fence(): { name: string; token: bigint | undefined } {
+    return { name: this.name, token: this.fenceToken };
   }
 
   protected override describe(): Record<string, unknown> {
@@ -178,7 +185,7 @@ export class TypeormStorage extends BaseStorage {
       await insertRows(sql, this.#sql.insertDatacenters, dcs, d.maxParams);
       await insertRows(sql, this.#sql.insertKeys, keys, d.maxParams);
       await insertRows(sql, this.#sql.insertChannels, channels, d.maxParams);
-    });
+    }, this.#fence());
   }
 
   #dcRows(dcs: readonly DataCenter[]): unknown[][] {
@@ -207,6 +214,7 @@ export class TypeormStorage extends BaseStorage {
       await sql.affected(this.#sql.clearChannels, [this.name]);
       await insertRows(sql, this.#sql.insertChannels, rows, d.maxParams);
     };
+    const fence = this.#fence();
     if (patch.homeDcId !== undefined && patch.dcs !== undefined) {
       const all = ['session_name', 'home_dc_id', ...columns];
       const upsert = d.sql(d.upsert(`INSERT INTO ${t.sessions} (${all.join(', ')})`, d.rows(1, all.length), ['session_name'], all.slice(1)));
@@ -216,7 +224,7 @@ export class TypeormStorage extends BaseStorage {
         await sql.affected(this.#sql.clearDcs, [this.name]);
         await insertRows(sql, this.#sql.insertDatacenters, dcs, d.maxParams);
         if (channels !== undefined) await replaceChannels(sql, channels);
-      });
+      }, fence);
       return true;
     }
     const update = columns.length === 0 ? '' : d.sql(`UPDATE ${t.sessions} SET ${columns.map((c) => `${c} = ?`).join(', ')} WHERE session_name = ? AND home_dc_id IS NOT NULL`);
@@ -230,22 +238,29 @@ export class TypeormStorage extends BaseStorage {
         if (!found) return false;
         await replaceChannels(sql, channels);
         return true;
-      });
+      }, fence);
     }
+    // Nothing to write: only whether the snapshot exists (not a write, so not fenced).
     if (columns.length === 0) return (await this.#db.query(this.#sql.exists, [this.name])).length > 0;
+    if (fence.token !== undefined) {
+      return this.#db.transaction(async (sql) => (await sql.affected(update, [...values, this.name])) > 0 || (await this.#confirmExists(sql)), fence);
+    }
     return (await this.#db.execute(update, [...values, this.name])) > 0 || (await this.#confirmExists(null));
   }
 
   protected async writeUpdateState(state: UpdateState, channels: readonly ChannelState[]): Promise<boolean> {
     const params = [state.pts, state.qts, state.date, state.seq, this.name];
-    // Without channels it is one statement, committed on its own.
-    if (channels.length === 0) return (await this.#db.execute(this.#sql.updateState, params)) > 0 || (await this.#confirmExists(null));
+    const fence = this.#fence();
+    // Without channels (and without a lease) it is one statement, committed on its own.
+    if (channels.length === 0 && fence.token === undefined) {
+      return (await this.#db.execute(this.#sql.updateState, params)) > 0 || (await this.#confirmExists(null));
+    }
     const rows = channels.map((c) => [this.name, c.id, c.pts]);
     return this.#db.transaction(async (sql) => {
       if ((await sql.affected(this.#sql.updateState, params)) === 0 && !(await this.#confirmExists(sql))) return false;
-      await insertRows(sql, this.#sql.upsertChannels, rows, this.#db.context.dialect.maxParams);
+      if (rows.length > 0) await insertRows(sql, this.#sql.upsertChannels, rows, this.#db.context.dialect.maxParams);
       return true;
-    });
+    }, fence);
   }
 
   /**
@@ -263,7 +278,7 @@ export class TypeormStorage extends BaseStorage {
   protected async deleteSession(): Promise<void> {
     await this.#db.transaction(async (sql) => {
       for (const remove of this.#sql.remove) await sql.affected(remove, [this.name]);
-    });
+    }, this.#fence());
   }
 
   protected async listSessionNames(): Promise<string[]> {

@@ -147,6 +147,15 @@ export class Dialect {
     return this.name === 'sqlite' ? '' : ' FOR UPDATE';
   }
 
+  /**
+   * Shared row lock on a read: holders keep writers of the row (a lease acquire) waiting
+   * until they commit, and do not block each other. MariaDB has no `FOR SHARE`; MySQL 8
+   * still takes `LOCK IN SHARE MODE`. sqlite: see forUpdate.
+   */
+  get forShare(): string {
+    return this.name === 'sqlite' ? '' : this.name === 'mysql' ? ' LOCK IN SHARE MODE' : ' FOR SHARE';
+  }
+
   /** `DELETE … RETURNING` exists on postgres and sqlite (3.35+), not on MySQL. */
   get deleteReturning(): boolean {
     return this.name !== 'mysql';

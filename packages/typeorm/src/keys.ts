@@ -10,7 +10,7 @@
  */
 import { inspect } from 'node:util';
 import type { AuthKeyEntry, AuthKeyRepository, TempAuthKey } from '@mtstore/core';
-import type { Connection } from './connection.js';
+import type { Connection, FenceToken } from './connection.js';
 import { num } from './rows.js';
 import { PERMANENT_SLOT } from './tables.js';
 
@@ -43,6 +43,7 @@ export function keyParam(key: Uint8Array): Buffer {
 export class TypeormAuthKeys implements AuthKeyRepository {
   readonly #db: Connection;
   readonly #name: string;
+  readonly #fence: FenceToken;
   readonly #get: string;
   readonly #upsert: string;
   readonly #delete: string;
@@ -50,10 +51,11 @@ export class TypeormAuthKeys implements AuthKeyRepository {
   readonly #entries: string;
   readonly #clear: string;
 
-  constructor(db: Connection, name: string) {
+  constructor(db: Connection, name: string, fence: FenceToken) {
     const { dialect: d, tables: t } = db.context;
     this.#db = db;
     this.#name = name;
+    this.#fence = fence;
     // The repository addresses the main entry (media_only = 0).
     const key = 'session_name = ? AND dc_id = ? AND media_only = 0 AND slot = ?';
     this.#get = d.sql(`SELECT auth_key, ${d.text('expires_at')} AS expires_at FROM ${t.authKeys} WHERE ${key}`);
@@ -69,14 +71,19 @@ export class TypeormAuthKeys implements AuthKeyRepository {
     this.#clear = d.sql(`DELETE FROM ${t.authKeys} WHERE session_name = ?`);
   }
 
+  /** One write statement, checked against the held lease token if any (connection.ts). */
+  #write(sql: string, params: readonly unknown[]): Promise<number> {
+    return this.#db.write(sql, params, this.#fence(), this.#name);
+  }
+
   async get(dcId: number): Promise<Uint8Array | null> {
     const row = (await this.#db.query(this.#get, [this.#name, dcId, PERMANENT_SLOT]))[0];
     return row === undefined ? null : (row.auth_key as Uint8Array);
   }
 
   async set(dcId: number, key: Uint8Array | null): Promise<void> {
-    if (key === null) await this.#db.execute(this.#delete, [this.#name, dcId, PERMANENT_SLOT]);
-    else await this.#db.execute(this.#upsert, [this.#name, dcId, PERMANENT_SLOT, keyParam(key), null]);
+    if (key === null) await this.#write(this.#delete, [this.#name, dcId, PERMANENT_SLOT]);
+    else await this.#write(this.#upsert, [this.#name, dcId, PERMANENT_SLOT, keyParam(key), null]);
   }
 
   async getTemp(dcId: number, index: number): Promise<TempAuthKey | null> {
@@ -85,12 +92,12 @@ export class TypeormAuthKeys implements AuthKeyRepository {
   }
 
   async setTemp(dcId: number, index: number, temp: TempAuthKey | null): Promise<void> {
-    if (temp === null) await this.#db.execute(this.#delete, [this.#name, dcId, index]);
-    else await this.#db.execute(this.#upsert, [this.#name, dcId, index, keyParam(temp.key), temp.expiresAt]);
+    if (temp === null) await this.#write(this.#delete, [this.#name, dcId, index]);
+    else await this.#write(this.#upsert, [this.#name, dcId, index, keyParam(temp.key), temp.expiresAt]);
   }
 
   async deleteByDc(dcId: number): Promise<void> {
-    await this.#db.execute(this.#deleteByDc, [this.#name, dcId]);
+    await this.#write(this.#deleteByDc, [this.#name, dcId]);
   }
 
   /** One statement: rows come in entry order, so grouping them is one pass. */
@@ -109,7 +116,7 @@ export class TypeormAuthKeys implements AuthKeyRepository {
   }
 
   async clear(): Promise<void> {
-    await this.#db.execute(this.#clear, [this.#name]);
+    await this.#write(this.#clear, [this.#name]);
   }
 }
 

@@ -3,26 +3,33 @@
  * is one statement: an upsert, or a delete for `null`.
  */
 import type { KeyValueEntry, KeyValueRepository } from '@mtstore/core';
-import type { Connection } from './connection.js';
+import type { Connection, FenceToken } from './connection.js';
 
 export class TypeormKeyValues implements KeyValueRepository {
   readonly #db: Connection;
   readonly #name: string;
+  readonly #fence: FenceToken;
   readonly #get: string;
   readonly #upsert: string;
   readonly #delete: string;
   readonly #entries: string;
   readonly #clear: string;
 
-  constructor(db: Connection, name: string) {
+  constructor(db: Connection, name: string, fence: FenceToken) {
     const { dialect: d, tables: t } = db.context;
     this.#db = db;
     this.#name = name;
+    this.#fence = fence;
     this.#get = d.sql(`SELECT value FROM ${t.kv} WHERE session_name = ? AND kv_key = ?`);
     this.#upsert = d.sql(d.upsert(`INSERT INTO ${t.kv} (session_name, kv_key, value)`, '(?, ?, ?)', ['session_name', 'kv_key'], ['value']));
     this.#delete = d.sql(`DELETE FROM ${t.kv} WHERE session_name = ? AND kv_key = ?`);
     this.#entries = d.sql(`SELECT kv_key, value FROM ${t.kv} WHERE session_name = ?`);
     this.#clear = d.sql(`DELETE FROM ${t.kv} WHERE session_name = ?`);
+  }
+
+  /** One write statement, checked against the held lease token if any (connection.ts). */
+  #write(sql: string, params: readonly unknown[]): Promise<number> {
+    return this.#db.write(sql, params, this.#fence(), this.#name);
   }
 
   async get(key: string): Promise<Uint8Array | null> {
@@ -31,8 +38,8 @@ export class TypeormKeyValues implements KeyValueRepository {
   }
 
   async set(key: string, value: Uint8Array | null): Promise<void> {
-    if (value === null) await this.#db.execute(this.#delete, [this.#name, key]);
-    else await this.#db.execute(this.#upsert, [this.#name, key, bytes(value)]);
+    if (value === null) await this.#write(this.#delete, [this.#name, key]);
+    else await this.#write(this.#upsert, [this.#name, key, bytes(value)]);
   }
 
   async entries(): Promise<KeyValueEntry[]> {
@@ -43,7 +50,7 @@ export class TypeormKeyValues implements KeyValueRepository {
   }
 
   async clear(): Promise<void> {
-    await this.#db.execute(this.#clear, [this.#name]);
+    await this.#write(this.#clear, [this.#name]);
   }
 }
 

@@ -30,11 +30,10 @@ export class TypeormLeases implements LeaseRepository {
   readonly #sql: { select: string; lock: string; update: string; insert: string; renew: string; renewed: string; release: string; holder: string };
 
   constructor(db: Connection, name: string) {
-    const { dialect: d, tables, names, prefix } = db.context;
+    const { dialect: d, tables } = db.context;
     this.#db = db;
     this.#name = name;
-    const at = tables.kv.lastIndexOf(names.kv);
-    const t = `${tables.kv.slice(0, at)}${prefix}leases${tables.kv.slice(at + names.kv.length)}`;
+    const t = tables.leases;
     const forUpdate = d.name === 'sqlite' ? '' : ' FOR UPDATE';
     const columns = `${d.text('token')} AS token, owner, ${d.text('expires_at')} AS expires_at`;
     this.#sql = {

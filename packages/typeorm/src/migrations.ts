@@ -11,6 +11,7 @@ import { assertTablePrefix, DEFAULT_TABLE_PREFIX, migrateDown, migrateUp, schema
 /** TypeORM reads a migration's timestamp from the last 13 digits of its name. */
 const V1 = 1795305600000;
 const V2 = 1796515200000;
+const V3 = 1796860800000;
 
 export type MtstoreMigrationClass = new () => MigrationInterface;
 
@@ -34,7 +35,12 @@ export const MtstoreMigration1795305600000: MtstoreMigrationClass = migration(1,
 /** Migration 2 (contract v2: keys apart from DC addresses, kv, reference messages) for the default prefix. */
 export const MtstoreMigration1796515200000: MtstoreMigrationClass = migration(2, DEFAULT_TABLE_PREFIX, `MtstoreMigration${V2}`);
 
-const cache = new Map<string, MtstoreMigrationClass[]>([[DEFAULT_TABLE_PREFIX, [MtstoreMigration1795305600000, MtstoreMigration1796515200000]]]);
+/** Migration 3 (server session lifetime; MySQL key columns wide enough for sealed keys) for the default prefix. */
+export const MtstoreMigration1796860800000: MtstoreMigrationClass = migration(3, DEFAULT_TABLE_PREFIX, `MtstoreMigration${V3}`);
+
+const cache = new Map<string, MtstoreMigrationClass[]>([
+  [DEFAULT_TABLE_PREFIX, [MtstoreMigration1795305600000, MtstoreMigration1796515200000, MtstoreMigration1796860800000]],
+]);
 
 /**
  * The migration classes for `tablePrefix`, oldest first, to append to a DataSource's
@@ -46,7 +52,7 @@ export function mtstoreMigrations(options: { tablePrefix?: string } = {}): Mtsto
   assertTablePrefix(prefix, 'mtstoreMigrations');
   let classes = cache.get(prefix);
   if (classes === undefined) {
-    classes = [migration(1, prefix, `MtstoreMigration_${prefix}${V1}`), migration(2, prefix, `MtstoreMigration_${prefix}${V2}`)];
+    classes = [1, 2, 3].map((version) => migration(version, prefix, `MtstoreMigration_${prefix}${[V1, V2, V3][version - 1]}`));
     cache.set(prefix, classes);
   }
   return classes;

@@ -15,7 +15,7 @@ import {
   type PeerRepository,
   type PeerType,
 } from '@mtstore/core';
-import type { Connection, Row, Sql } from './connection.js';
+import type { Connection, FenceToken, Row, Sql } from './connection.js';
 import { bytes } from './kv.js';
 import { bySize, chunks, chunksBy, flag, insertRows, num } from './rows.js';
 import type { SchemaContext } from './schema.js';
@@ -294,16 +294,18 @@ export class PeerStatements {
 export class TypeormPeers implements PeerRepository {
   readonly #db: Connection;
   readonly #name: string;
+  readonly #fence: FenceToken;
   readonly #sql: PeerStatements;
 
-  constructor(db: Connection, name: string) {
+  constructor(db: Connection, name: string, fence: FenceToken) {
     this.#db = db;
     this.#name = name;
+    this.#fence = fence;
     this.#sql = new PeerStatements(db.context);
   }
 
   async upsert(peers: readonly Peer[]): Promise<void> {
-    await this.#db.transaction((sql) => this.#sql.upsert(sql, this.#name, peers));
+    await this.#db.transaction((sql) => this.#sql.upsert(sql, this.#name, peers), { name: this.#name, token: this.#fence() });
   }
 
   async getById(type: PeerType, id: bigint): Promise<Peer | null> {
@@ -339,6 +341,6 @@ export class TypeormPeers implements PeerRepository {
     await this.#db.transaction(async (sql) => {
       await sql.affected(this.#sql.lockSession, [this.#name]);
       for (const statement of this.#sql.clear) await sql.affected(statement, [this.#name]);
-    });
+    }, { name: this.#name, token: this.#fence() });
   }
 }

@@ -6,12 +6,13 @@
  * store order.
  */
 import { INT64_MAX, int64FromStorage, InvalidArgumentError, type RefMessage, type RefMessagePage, type RefMessageRepository } from '@mtstore/core';
-import type { Connection } from './connection.js';
+import type { Connection, FenceToken } from './connection.js';
 import { bySize, chunks, num } from './rows.js';
 
 export class TypeormRefMessages implements RefMessageRepository {
   readonly #db: Connection;
   readonly #name: string;
+  readonly #fence: FenceToken;
   readonly #store: string;
   readonly #byPeer: string;
   readonly #delete: (count: number) => string;
@@ -19,10 +20,11 @@ export class TypeormRefMessages implements RefMessageRepository {
   readonly #clear: string;
   readonly #page: string;
 
-  constructor(db: Connection, name: string) {
+  constructor(db: Connection, name: string, fence: FenceToken) {
     const { dialect: d, tables: t } = db.context;
     this.#db = db;
     this.#name = name;
+    this.#fence = fence;
     const key = ['session_name', 'peer_id', 'chat_id', 'message_id'];
     this.#store = d.sql(d.insertRenewing(t.refMessages, key, key, 'seq'));
     this.#byPeer = d.sql(
@@ -38,8 +40,13 @@ export class TypeormRefMessages implements RefMessageRepository {
     );
   }
 
+  /** One write statement, checked against the held lease token if any (connection.ts). */
+  #write(sql: string, params: readonly unknown[]): Promise<number> {
+    return this.#db.write(sql, params, this.#fence(), this.#name);
+  }
+
   async store(peerId: bigint, chatId: bigint, messageId: number): Promise<void> {
-    await this.#db.execute(this.#store, [this.#name, peerId, chatId, messageId]);
+    await this.#write(this.#store, [this.#name, peerId, chatId, messageId]);
   }
 
   async getByPeer(peerId: bigint): Promise<RefMessage | null> {
@@ -50,16 +57,24 @@ export class TypeormRefMessages implements RefMessageRepository {
 
   async delete(chatId: bigint, messageIds: readonly number[]): Promise<void> {
     const batches = chunks(messageIds, 1, this.#db.context.dialect.maxParams, 2);
+    const token = this.#fence();
+    if (token !== undefined && batches.length > 1) {
+      // Under a lease: every batch in the one transaction whose token check fences them.
+      await this.#db.transaction(async (sql) => {
+        for (const batch of batches) await sql.affected(this.#delete(batch.length), [this.#name, chatId, ...batch]);
+      }, { name: this.#name, token });
+      return;
+    }
     // Deleting references is idempotent: several statements need no transaction.
-    for (const batch of batches) await this.#db.execute(this.#delete(batch.length), [this.#name, chatId, ...batch]);
+    for (const batch of batches) await this.#db.write(this.#delete(batch.length), [this.#name, chatId, ...batch], token, this.#name);
   }
 
   async deleteByPeer(peerId: bigint): Promise<void> {
-    await this.#db.execute(this.#deleteByPeer, [this.#name, peerId]);
+    await this.#write(this.#deleteByPeer, [this.#name, peerId]);
   }
 
   async clear(): Promise<void> {
-    await this.#db.execute(this.#clear, [this.#name]);
+    await this.#write(this.#clear, [this.#name]);
   }
 
   /** The cursor is the seq of the last reference of the previous page. */

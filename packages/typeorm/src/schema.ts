@@ -1,7 +1,7 @@
 /**
  * Schema versions and the steps between them, shared by the adapter's own migration
  * on first use and the TypeORM migration classes (migrations.ts). The tables are
- * described in tables.ts; the v1 → v2 step is in upgrade-v2.ts.
+ * described in tables.ts; the v1 → v2 step is in upgrade-v2.ts, v2 → v3 in upgrade-v3.ts.
  */
 import { createHash } from 'node:crypto';
 import { assertIdentifier, MigrationError } from '@mtstore/core';
@@ -9,11 +9,12 @@ import type { DataSource, QueryRunner } from 'typeorm';
 import { Dialect, dialectOf } from './dialect.js';
 import { specsV1, toTable } from './tables.js';
 import { downV2, upV2 } from './upgrade-v2.js';
+import { downV3, upV3 } from './upgrade-v3.js';
 
 export const DEFAULT_TABLE_PREFIX = 'mtstore_';
 
 /** The schema version this code writes and reads. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 /** Table names of one prefix, as TypeORM names them (unquoted) and as our SQL uses them (quoted, qualified). */
 export interface SchemaContext {
   readonly dialect: Dialect;
@@ -35,7 +36,8 @@ export type TableKey =
   | 'peerUsernames'
   | 'kv'
   | 'refMessages'
-  | 'serverSessions';
+  | 'serverSessions'
+  | 'leases';
 
 const BASES: Readonly<Record<TableKey, string>> = {
   schemaVersion: 'schema_version',
@@ -50,6 +52,8 @@ const BASES: Readonly<Record<TableKey, string>> = {
   kv: 'kv',
   refMessages: 'ref_messages',
   serverSessions: 'server_sessions',
+  /** Session leases: created on first use by lease.ts, outside the versioned schema. */
+  leases: 'leases',
 };
 
 export function assertTablePrefix(prefix: unknown, where: string): asserts prefix is string {
@@ -129,6 +133,7 @@ const STEPS: readonly Step[] = [
     },
   },
   { version: 2, up: upV2, down: downV2 },
+  { version: 3, up: upV3, down: downV3 },
 ];
 
 function tooNew(context: SchemaContext, version: number): MigrationError {

@@ -40,7 +40,7 @@ export interface ColumnSpec {
   /** Property name on the entity. */
   property: string;
   kind: ColumnKind;
-  /** For varchar columns. */
+  /** For varchar columns; for key columns their MySQL VARBINARY length (default 256). */
   length?: number;
   nullable?: boolean;
   primary?: boolean;
@@ -261,9 +261,39 @@ const DC_HOST: ColumnSpec = { name: 'host', property: 'host', kind: 'varchar', l
 const PEER_DISPLAY_NAME: ColumnSpec = { name: 'display_name', property: 'displayName', kind: 'utext', nullable: true };
 const PEER_COMPLETE: ColumnSpec = { name: 'complete', property: 'complete', kind: 'blob', nullable: true };
 
+/** Bytes of a key column on MySQL from version 3: a sealed key is at most 324 (docs/contract.md §10a), the rest is headroom. */
+export const SEALED_KEY_LENGTH = 1024;
+
+/**
+ * Version 3: server sessions get their lifetime (`last_used_at`, `expires_at`: epoch ms
+ * of the mtstore process's clock, NULL expiry = for ever, with an index for the sweep),
+ * and on MySQL the key column takes sealed keys (VARBINARY(256) → VARBINARY(1024)).
+ */
+export function specsV3(prefix: string): TableSpec[] {
+  return specsV2(prefix).map((spec) => {
+    if (spec.base === 'auth_keys') {
+      return { ...spec, columns: spec.columns.map((c) => (c.kind === 'key' ? { ...c, length: SEALED_KEY_LENGTH } : c)) };
+    }
+    if (spec.base === 'server_sessions') {
+      return {
+        ...spec,
+        columns: [
+          ...spec.columns,
+          // NULL only for sessions created before version 3 and not touched since.
+          { name: 'last_used_at', property: 'lastUsedAt', kind: 'int64', nullable: true },
+          // NULL: never expires (created or last touched by an instance without ttlSeconds).
+          { name: 'expires_at', property: 'expiresAt', kind: 'int64', nullable: true },
+        ],
+        indices: [{ name: `${prefix}server_session_expiry`, columns: ['expires_at'] }],
+      };
+    }
+    return spec;
+  });
+}
+
 /** The tables of the current schema version. */
 export function tableSpecs(prefix: string): TableSpec[] {
-  return specsV2(prefix);
+  return specsV3(prefix);
 }
 
 /** The TypeORM column type of a kind on a dialect. */
@@ -293,7 +323,8 @@ export function columnType(kind: ColumnKind, dialect: DialectName): string {
 /** Length of a column, where its type takes one. */
 export function columnLength(spec: ColumnSpec, dialect: DialectName): number | undefined {
   if (spec.kind === 'varchar') return spec.length;
-  if (spec.kind === 'key' && dialect === 'mysql') return 256;
+  // VARBINARY(256) up to version 2 (plaintext keys only), wider from version 3.
+  if (spec.kind === 'key' && dialect === 'mysql') return spec.length ?? 256;
   return undefined;
 }
 

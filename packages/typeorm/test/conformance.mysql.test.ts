@@ -1,7 +1,7 @@
 import { checkServer, describeSessionStorage, describeStorage } from '@mtstore/conformance/vitest';
 import { afterAll } from 'vitest';
 import { TypeormSessionStorage, TypeormStorage } from '../src/index.js';
-import { processesFor, mysql } from './drivers.js';
+import { corruptKeys, dumpNamespace, processesFor, mysql } from './drivers.js';
 
 // Each open is a new DataSource (its own connection) on the namespace's tables.
 const db = mysql();
@@ -16,12 +16,19 @@ if (server.available) {
     open: (namespace, name) => new TypeormStorage({ options: db.options(namespace), tablePrefix: db.prefix(namespace), name }),
     processes,
     cleanup,
-    // No `encryption`: on MySQL / MariaDB the key columns are VARBINARY(256) and a sealed
-    // key (293+ bytes) does not fit (ER_DATA_TOO_LONG) until a schema version widens them.
+    corrupt: (namespace, name) => corruptKeys(db, namespace, name),
+    // No interrupt hook: every test connection is root on the shared `test` database, so
+    // KILL CONNECTION cannot pick out one namespace's connections without hitting others.
+    // Schema v3 widened the key column to VARBINARY(1024): sealed keys fit.
+    encryption: {
+      open: (namespace, name, encryption) => new TypeormStorage({ options: db.options(namespace), tablePrefix: db.prefix(namespace), name, encryption }),
+      dump: (namespace) => dumpNamespace(db, namespace),
+    },
   });
 
   describeSessionStorage('typeorm/mysql', {
     open: (namespace) => new TypeormSessionStorage({ options: db.options(namespace), tablePrefix: db.prefix(namespace) }),
+    openWithLifetime: (namespace, lifetime) => new TypeormSessionStorage({ options: db.options(namespace), tablePrefix: db.prefix(namespace), ...lifetime }),
     processes,
     cleanup,
   });

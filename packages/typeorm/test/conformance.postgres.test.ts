@@ -2,7 +2,7 @@ import { LocalEventChannel, LocalSessionEventBus } from '@mtstore/core';
 import { checkServer, describeSessionEventBus, describeSessionStorage, describeStorage } from '@mtstore/conformance/vitest';
 import { afterAll } from 'vitest';
 import { TypeormSessionStorage, TypeormStorage } from '../src/index.js';
-import { dumpNamespace, processesFor, postgres } from './drivers.js';
+import { corruptKeys, dumpNamespace, interruptPostgres, kitApplicationName, processesFor, postgres } from './drivers.js';
 
 // Each open is a new DataSource (its own connection) on the namespace's tables.
 const db = postgres();
@@ -12,28 +12,36 @@ if (server.available) {
   afterAll(() => db.dispose());
   const cleanup = (namespace: string) => db.cleanup(namespace);
   const processes = processesFor(db);
+  // Connections of a namespace carry its name, so the interrupt hook finds them.
+  const options = (namespace: string) => ({ ...db.options(namespace), applicationName: kitApplicationName(namespace) });
+  const corrupt = (namespace: string, name: string) => corruptKeys(db, namespace, name);
+  const interrupt = (namespace: string) => interruptPostgres(db, namespace);
 
   describeStorage('typeorm/postgres', {
-    open: (namespace, name) => new TypeormStorage({ options: db.options(namespace), tablePrefix: db.prefix(namespace), name }),
+    open: (namespace, name) => new TypeormStorage({ options: options(namespace), tablePrefix: db.prefix(namespace), name }),
     processes,
     cleanup,
+    corrupt,
+    interrupt,
     encryption: {
-      open: (namespace, name, encryption) => new TypeormStorage({ options: db.options(namespace), tablePrefix: db.prefix(namespace), name, encryption }),
+      open: (namespace, name, encryption) => new TypeormStorage({ options: options(namespace), tablePrefix: db.prefix(namespace), name, encryption }),
       dump: (namespace) => dumpNamespace(db, namespace),
     },
   });
 
   describeSessionStorage('typeorm/postgres', {
-    open: (namespace) => new TypeormSessionStorage({ options: db.options(namespace), tablePrefix: db.prefix(namespace) }),
+    open: (namespace) => new TypeormSessionStorage({ options: options(namespace), tablePrefix: db.prefix(namespace) }),
+    openWithLifetime: (namespace, lifetime) => new TypeormSessionStorage({ options: options(namespace), tablePrefix: db.prefix(namespace), ...lifetime }),
     processes,
     cleanup,
+    interrupt,
   });
 
   // No bus of its own: SessionSubjects over this storage use core's in-process bus (or another adapter's).
   const channels = new Map<string, LocalEventChannel>();
   describeSessionEventBus('typeorm/postgres + core in-process bus', {
     open: (namespace) => new LocalSessionEventBus(channels.get(namespace) ?? channels.set(namespace, new LocalEventChannel()).get(namespace)),
-    openStorage: (namespace) => new TypeormSessionStorage({ options: db.options(namespace), tablePrefix: db.prefix(namespace) }),
+    openStorage: (namespace) => new TypeormSessionStorage({ options: options(namespace), tablePrefix: db.prefix(namespace) }),
     cleanup: async (namespace) => {
       channels.delete(namespace);
       await db.cleanup(namespace);

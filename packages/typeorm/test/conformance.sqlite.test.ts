@@ -1,7 +1,7 @@
 import { checkServer, describeSessionStorage, describeStorage } from '@mtstore/conformance/vitest';
 import { afterAll } from 'vitest';
 import { TypeormSessionStorage, TypeormStorage } from '../src/index.js';
-import { dumpNamespace, processesFor, sqlite } from './drivers.js';
+import { corruptKeys, dumpNamespace, interruptSqlite, processesFor, sqlite } from './drivers.js';
 
 // Each open is a new DataSource (its own connection) on the namespace's tables.
 const db = sqlite();
@@ -11,11 +11,15 @@ if (server.available) {
   afterAll(() => db.dispose());
   const cleanup = (namespace: string) => db.cleanup(namespace);
   const processes = processesFor(db);
+  const corrupt = (namespace: string, name: string) => corruptKeys(db, namespace, name);
+  const interrupt = (namespace: string) => interruptSqlite(db, namespace);
 
   describeStorage('typeorm/sqlite', {
     open: (namespace, name) => new TypeormStorage({ options: db.options(namespace), tablePrefix: db.prefix(namespace), name }),
     processes,
     cleanup,
+    corrupt,
+    interrupt,
     encryption: {
       open: (namespace, name, encryption) => new TypeormStorage({ options: db.options(namespace), tablePrefix: db.prefix(namespace), name, encryption }),
       dump: (namespace) => dumpNamespace(db, namespace),
@@ -24,7 +28,9 @@ if (server.available) {
 
   describeSessionStorage('typeorm/sqlite', {
     open: (namespace) => new TypeormSessionStorage({ options: db.options(namespace), tablePrefix: db.prefix(namespace) }),
+    openWithLifetime: (namespace, lifetime) => new TypeormSessionStorage({ options: db.options(namespace), tablePrefix: db.prefix(namespace), ...lifetime }),
     processes,
     cleanup,
+    interrupt,
   });
 }

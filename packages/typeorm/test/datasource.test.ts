@@ -135,7 +135,8 @@ for (const db of drivers) {
 
           await storage.close();
           await server.close();
-          // Reverting both migrations drops every table.
+          // Reverting the three migrations drops every table.
+          await app.undoLastMigration();
           await app.undoLastMigration();
           await app.undoLastMigration();
           const runner = app.createQueryRunner();

@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 
 export const POSTGRES_URL = process.env.POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -161,4 +162,63 @@ export async function dumpNamespace(driver: TestDriver, namespace: string): Prom
     for (const row of rows) for (const value of Object.values(row)) parts.push(value instanceof Uint8Array ? Buffer.from(value) : Buffer.from(String(value)));
   }
   return Buffer.concat(parts);
+}
+
+/**
+ * The kit's corrupt hook: the session's permanent keys cut to 3 bytes by a side
+ * connection (sqlite: the namespace's file), so that `load` cannot decode them.
+ */
+export async function corruptKeys(driver: TestDriver, namespace: string, name: string): Promise<void> {
+  const sql = (table: string) => `UPDATE ${table} SET auth_key = ${driver.name === 'postgres' ? "'\\x010203'::bytea" : "X'010203'"} WHERE session_name = ${driver.name === 'postgres' ? '$1' : '?'} AND slot = -1`;
+  let changed: number;
+  if (driver.name === 'sqlite') {
+    const db = new Database(join(driver.directory?.() ?? '', `${namespace}.db`));
+    try {
+      changed = db.prepare(sql('mtstore_auth_keys')).run(name).changes;
+    } finally {
+      db.close();
+    }
+  } else {
+    const dataSource = await driver.admin();
+    const runner = dataSource.createQueryRunner();
+    try {
+      const result = (await runner.query(sql(dataSource.driver.escape(`${namespace}_auth_keys`)), [name], true)) as { affected?: number };
+      changed = result.affected ?? 0;
+    } finally {
+      await runner.release();
+    }
+  }
+  if (changed === 0) throw new Error(`corrupt: session ${name} has no stored key`);
+}
+
+/** The application_name of a postgres kit namespace's connections, for interruptPostgres. */
+export const kitApplicationName = (namespace: string): string => `mtstore-typeorm-kit-${namespace}`.slice(0, 63);
+
+/** The kit's interrupt hook on postgres: pg_terminate_backend on every connection of the namespace, then waits until they are gone. */
+export async function interruptPostgres(driver: TestDriver, namespace: string): Promise<void> {
+  const dataSource = await driver.admin();
+  const name = kitApplicationName(namespace);
+  const killed = (await dataSource.query('SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()', [name])) as unknown[];
+  // The kit opens an instance and calls it before interrupting: a namespace without connections is a broken hook.
+  if (killed.length === 0) throw new Error(`interrupt: no connection of ${namespace} to terminate`);
+  for (let i = 0; i < 100; i++) {
+    const rows = (await dataSource.query('SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1', [name])) as { n: string }[];
+    if (Number(rows[0]?.n) === 0) return;
+    await new Promise((done) => setTimeout(done, 20));
+  }
+}
+
+/**
+ * The kit's interrupt hook on sqlite. There is no server connection to drop: the file
+ * becomes unavailable while another process holds its lock. A side connection takes an
+ * exclusive lock and lets go 300 ms later; statements meanwhile wait (busy timeout) or
+ * fail with SQLITE_BUSY (StorageUnavailableError), and the next ones succeed.
+ */
+export function interruptSqlite(driver: TestDriver, namespace: string): void {
+  const db = new Database(join(driver.directory?.() ?? '', `${namespace}.db`));
+  db.exec('BEGIN EXCLUSIVE');
+  setTimeout(() => {
+    db.exec('COMMIT');
+    db.close();
+  }, 300);
 }

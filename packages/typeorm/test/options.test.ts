@@ -6,6 +6,7 @@ import {
   mtstoreEntities,
   MtstoreMigration1795305600000,
   MtstoreMigration1796515200000,
+  MtstoreMigration1796860800000,
   mtstoreMigrations,
   TypeormSessionStorage,
   TypeormStorage,
@@ -106,7 +107,7 @@ describe('entities and migration classes', () => {
     const column = (type: string, table: string, property: string) =>
       mtstoreEntities({ type }).find((e) => e.options.name === `mtstore_${table}`)?.options.columns[property];
     expect(column('postgres', 'auth_keys', 'authKey')?.type).toBe('bytea');
-    expect(column('mysql', 'auth_keys', 'authKey')).toMatchObject({ type: 'varbinary', length: 256 });
+    expect(column('mysql', 'auth_keys', 'authKey')).toMatchObject({ type: 'varbinary', length: 1024 });
     expect(column('better-sqlite3', 'auth_keys', 'authKey')?.type).toBe('blob');
     for (const [table, property] of [['kv', 'value'], ['peers', 'complete']] as const) {
       expect(column('postgres', table, property)?.type).toBe('bytea');
@@ -117,11 +118,16 @@ describe('entities and migration classes', () => {
   });
 
   it('migration names end with the timestamp TypeORM orders by and carry the prefix', () => {
-    expect(mtstoreMigrations()).toEqual([MtstoreMigration1795305600000, MtstoreMigration1796515200000]);
+    expect(mtstoreMigrations()).toEqual([MtstoreMigration1795305600000, MtstoreMigration1796515200000, MtstoreMigration1796860800000]);
     expect(new MtstoreMigration1795305600000().name).toBe('MtstoreMigration1795305600000');
     expect(new MtstoreMigration1796515200000().name).toBe('MtstoreMigration1796515200000');
+    expect(new MtstoreMigration1796860800000().name).toBe('MtstoreMigration1796860800000');
     const prefixed = mtstoreMigrations({ tablePrefix: 'tenant_a_' });
-    expect(prefixed.map((m) => new m().name)).toEqual(['MtstoreMigration_tenant_a_1795305600000', 'MtstoreMigration_tenant_a_1796515200000']);
+    expect(prefixed.map((m) => new m().name)).toEqual([
+      'MtstoreMigration_tenant_a_1795305600000',
+      'MtstoreMigration_tenant_a_1796515200000',
+      'MtstoreMigration_tenant_a_1796860800000',
+    ]);
     expect(mtstoreMigrations({ tablePrefix: 'tenant_a_' })[0]).toBe(prefixed[0]);
   });
 });

@@ -5,7 +5,7 @@
  */
 import { authKey, fullSession, ID_EXTREMES, minimalSession, peer, randomNamespace } from '@mtstore/conformance/vitest';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
-import { DataSource } from 'typeorm';
+import { DataSource, EventSubscriber, type AfterQueryEvent, type BeforeQueryEvent, type EntitySubscriberInterface } from 'typeorm';
 import { TypeormSessionStorage, TypeormStorage } from '../src/index.js';
 import { availableDrivers, keyForms, plain, type TestDriver } from './drivers.js';
 
@@ -205,6 +205,62 @@ for (const db of drivers) {
         expect((await storage.peers.getByUsername('delta'))?.id).toBe(5n);
         expect((await storage.peers.getByPhone('444'))?.id).toBe(5n);
         await storage.close();
+      }));
+
+    it('subscribers of the DataSource see every statement (beforeQuery / afterQuery), single statements included', () =>
+      withTables(db, async ({ namespace, prefix }) => {
+        const seen: string[] = [];
+        class Watcher implements EntitySubscriberInterface {
+          beforeQuery(event: BeforeQueryEvent<unknown>): void {
+            seen.push(`before ${event.query}`);
+          }
+          afterQuery(event: AfterQueryEvent<unknown>): void {
+            seen.push(`after ${event.query}`);
+          }
+        }
+        EventSubscriber()(Watcher); // what the decorator does
+        const storage = new TypeormStorage({ options: { ...db.options(namespace), subscribers: [Watcher] }, tablePrefix: prefix });
+        const server = new TypeormSessionStorage({ options: { ...db.options(namespace), subscribers: [Watcher] }, tablePrefix: prefix });
+        try {
+          await storage.load();
+          await server.hasSession(1n, 1n);
+          seen.length = 0;
+          await storage.kv.set('k', Uint8Array.of(1));
+          expect([...((await storage.kv.get('k')) ?? [])]).toEqual([1]);
+          expect(await server.createSession(1n, 2n)).toBe(true);
+          expect(seen.filter((q) => q.startsWith('before ')).map((q) => q.replace(/ .*/s, ''))).toHaveLength(3);
+          expect(seen.filter((q) => q.startsWith('after '))).toHaveLength(3);
+          expect(seen.some((q) => q.includes(`${prefix ?? ''}kv`) && /INSERT/i.test(q))).toBe(true);
+        } finally {
+          await storage.close();
+          await server.close();
+        }
+      }));
+
+    it('under a held lease a key or kv write is a transaction that reads the lease token first; without one, a single statement', () =>
+      withTables(db, async ({ namespace, prefix }) => {
+        const statements: string[] = [];
+        const logger = { logQuery: (query: string) => void statements.push(query), logQueryError() {}, logQuerySlow() {}, logSchemaBuild() {}, logMigration() {}, log() {} };
+        const storage = new TypeormStorage({ options: { ...db.options(namespace), logger }, tablePrefix: prefix });
+        try {
+          await storage.load();
+          statements.length = 0;
+          await storage.kv.set('k', Uint8Array.of(1));
+          expect(statements).toHaveLength(1);
+          await storage.lease.acquire({ heartbeat: false });
+          statements.length = 0;
+          await storage.kv.set('k', Uint8Array.of(2));
+          await storage.authKeys.set(2, authKey(1));
+          const work = statements.filter((q) => !/^(START|BEGIN|COMMIT)/i.test(q));
+          expect(work).toHaveLength(4);
+          expect(work[0]).toMatch(/leases.* WHERE name = .* AND token = /);
+          expect(work[0]).toMatch(db.name === 'postgres' ? /FOR SHARE$/ : db.name === 'mysql' ? /LOCK IN SHARE MODE$/ : /token = \?$/);
+          expect(work[2]).toMatch(/leases/);
+          if (db.name !== 'sqlite') expect(statements.filter((q) => /^(START TRANSACTION|BEGIN)/i.test(q))).toHaveLength(2);
+          expect([...((await storage.kv.get('k')) ?? [])]).toEqual([2]);
+        } finally {
+          await storage.close();
+        }
       }));
 
     it('a key, kv or reference write is one statement with no transaction around it; writers of different keys on two DataSources lose none', () =>

@@ -1,5 +1,5 @@
 /**
- * Schema v1 → v2 on every driver: tables made by migration 1 exactly as the previous
+ * Schema v1 → v2 → v3 on every driver: tables made by migration 1 exactly as the previous
  * release made them, filled with v1-layout rows (keys inside the DC rows), then opened
  * by the current code. Nothing may be lost, the keys least of all.
  */
@@ -9,6 +9,7 @@ import { DataSource, type QueryRunner } from 'typeorm';
 import { SCHEMA_VERSION, TypeormSessionStorage, TypeormStorage } from '../src/index.js';
 import { migrateDown, migrateUp, schemaContext } from '../src/schema.js';
 import { upV2 } from '../src/upgrade-v2.js';
+import { upV3 } from '../src/upgrade-v3.js';
 import { availableDrivers, plain, type TestDriver } from './drivers.js';
 
 const drivers = await availableDrivers();
@@ -205,6 +206,107 @@ for (const db of drivers) {
         const alice = new TypeormStorage({ dataSource: app, tablePrefix: prefix, name: 'alice' });
         expect(plain(await alice.load())).toEqual(plain(ALICE));
         await alice.close();
+      }));
+  });
+}
+
+for (const db of drivers) {
+  describe(`${db.name}: schema v2 → v3`, () => {
+    /** A v2 store (v1 rows brought to v2 by migration 2, as the previous release did) with server sessions. */
+    const withV2 = async (body: (ctx: { namespace: string; prefix: string; app: DataSource }) => Promise<void>) => {
+      const namespace = randomNamespace();
+      const prefix = `${namespace}_`;
+      const app = await new DataSource(db.options(namespace)).initialize();
+      try {
+        const context = schemaContext(app, prefix, 'test');
+        await withRunner(app, (runner) => migrateUp(runner, context, 1));
+        await writeV1(db, app, prefix);
+        await withRunner(app, (runner) => migrateUp(runner, context, 2));
+        await run(db, app, `INSERT INTO ${app.driver.escape(`${prefix}server_sessions`)} (auth_key_id, session_id) VALUES (?, ?), (?, ?)`, ['-1', '43', '7', '1']);
+        await body({ namespace, prefix, app });
+      } finally {
+        await app.destroy();
+        await db.cleanup(namespace);
+      }
+    };
+
+    const expectV3 = async (namespace: string, prefix: string, before: number) => {
+      const opened: TypeormStorage[] = [];
+      const storageOf = (name: string) => {
+        const storage = new TypeormStorage({ options: db.options(namespace), tablePrefix: prefix, name });
+        opened.push(storage);
+        return storage;
+      };
+      let now = Date.now() + 1_000_000;
+      const server = new TypeormSessionStorage({ options: db.options(namespace), tablePrefix: prefix, ttlSeconds: 60, clock: () => now });
+      try {
+        await expectUpgraded(storageOf, server);
+        // Sessions from v2 never expire and count as last used at the upgrade.
+        const info = await server.sessionInfo(-1n, 43n);
+        expect(info?.expiresAt).toBeNull();
+        expect(info?.lastUsedAt).toBeGreaterThanOrEqual(before);
+        expect(info?.lastUsedAt).toBeLessThanOrEqual(Date.now());
+        expect((await server.listSessions(-1n)).sort()).toEqual([42n, 43n]);
+        expect(await server.expireSessions()).toEqual([]);
+        // New sessions get the lifetime of the instance that creates or touches them.
+        expect(await server.touchSession(7n, 1n)).toBe(true);
+        expect(await server.sessionInfo(7n, 1n)).toEqual({ lastUsedAt: now, expiresAt: now + 60_000 });
+        now += 60_000;
+        expect(await server.hasSession(7n, 1n)).toBe(false);
+        expect(await server.expireSessions()).toEqual([{ authKeyId: 7n, sessionId: 1n }]);
+        expect(await server.hasSession(-1n, 43n)).toBe(true);
+        // The key column takes sealed keys (MySQL: VARBINARY(256) before v3).
+        const sealed = new TypeormStorage({
+          options: db.options(namespace),
+          tablePrefix: prefix,
+          name: 'carol',
+          encryption: { keys: [{ id: 'k1', key: new Uint8Array(32).fill(7) }] },
+        });
+        opened.push(sealed);
+        await sealed.authKeys.set(2, authKey(50));
+        expect(plain(await sealed.authKeys.get(2))).toEqual(plain(authKey(50)));
+      } finally {
+        await Promise.all([...opened, server].map((x) => x.close()));
+      }
+    };
+
+    it('the adapter migrates a v2 store on first use: snapshots, keys and server sessions intact, old sessions live for ever, sealed keys fit', () =>
+      withV2(async ({ namespace, prefix, app }) => {
+        const before = Date.now();
+        await expectV3(namespace, prefix, before);
+        const version = (await app.query(`SELECT version FROM ${app.driver.escape(`${prefix}schema_version`)}`)) as { version: number }[];
+        expect(version).toEqual([{ version: 3 }]);
+        await withRunner(app, async (runner) => {
+          expect(await runner.hasColumn(`${prefix}server_sessions`, 'expires_at')).toBe(true);
+          expect(await runner.hasColumn(`${prefix}server_sessions`, 'last_used_at')).toBe(true);
+        });
+      }));
+
+    it('a step 3 that already ran (MySQL: DDL commits as it goes) runs again cleanly', () =>
+      withV2(async ({ namespace, prefix, app }) => {
+        const before = Date.now();
+        await withRunner(app, (runner) => upV3(runner, schemaContext(app, prefix, 'test')));
+        await expectV3(namespace, prefix, before);
+      }));
+
+    it('down to v2 drops the lifetime and keeps every row; up again loses nothing', () =>
+      withV2(async ({ prefix, app }) => {
+        const context = schemaContext(app, prefix, 'test');
+        await withRunner(app, (runner) => migrateUp(runner, context));
+        await withRunner(app, (runner) => migrateDown(runner, context, 2));
+        await withRunner(app, async (runner) => {
+          expect(await runner.hasColumn(`${prefix}server_sessions`, 'expires_at')).toBe(false);
+        });
+        const q = (name: string) => app.driver.escape(`${prefix}${name}`);
+        const count = (await app.query(`SELECT COUNT(*) AS n FROM ${q('server_sessions')}`)) as { n: unknown }[];
+        expect(Number(count[0]?.n), 'every server session row is kept').toBe(3);
+        await withRunner(app, (runner) => migrateUp(runner, context));
+        const alice = new TypeormStorage({ dataSource: app, tablePrefix: prefix, name: 'alice' });
+        const server = new TypeormSessionStorage({ dataSource: app, tablePrefix: prefix });
+        expect(plain(await alice.load())).toEqual(plain(ALICE));
+        expect((await server.listSessions(-1n)).sort()).toEqual([42n, 43n]);
+        await alice.close();
+        await server.close();
       }));
   });
 }
