@@ -363,28 +363,10 @@ function copiesOf(buffers: readonly Buffer[]): Uint8Array[] {
 
 /** Where a value belongs, as bound into its associated data. */
 function placeOf(context: SealContext): string {
-  if (context.kind === 'kv') return `kv\0${context.key}`;
-  // A key's place is looked up, not built: a session has a handful, and building the
-  // string (then flattening it to hash it) costs more per save than the rest of a seal.
-  const byDc = keyPlaces[context.kind];
-  let bySlot = byDc.get(context.dcId);
-  if (bySlot === undefined) {
-    if (byDc.size >= PLACES_LIMIT) byDc.clear();
-    byDc.set(context.dcId, (bySlot = new Map()));
-  }
-  const at = context.slot * 2 + (context.mediaOnly ? 1 : 0);
-  let place = bySlot.get(at);
-  if (place === undefined) {
-    if (bySlot.size >= PLACES_LIMIT) bySlot.clear();
-    place = `${context.kind}\0${context.dcId}\0${context.mediaOnly ? 'media' : 'main'}\0${context.slot}`;
-    bySlot.set(at, place);
-  }
-  return place;
+  return context.kind === 'kv'
+    ? `kv\0${context.key}`
+    : `${context.kind}\0${context.dcId}\0${context.mediaOnly ? 'media' : 'main'}\0${context.slot}`;
 }
-
-/** The place strings of keys by kind, DC id, then slot·2 + media-only; each map bounded. */
-const keyPlaces = { authKey: new Map<number, Map<number, string>>(), tempAuthKey: new Map<number, Map<number, string>>() };
-const PLACES_LIMIT = 1024;
 
 /** 32 fresh random bytes as base64, for `encryption.keys[].key` or an environment variable. */
 export function generateEncryptionKey(): string {
