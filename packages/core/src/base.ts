@@ -338,11 +338,10 @@ export abstract class BaseStorage extends Closable implements Storage {
     let copy: Session;
     try {
       assertSession(session, 'session');
-      copy = copySession(session);
+      copy = this.#sealer === undefined ? copySession(session) : this.#sealedCopy(session, this.#sealer);
     } catch (error) {
       throw invalid(error, this.where('save'));
     }
-    if (this.#sealer !== undefined) this.#sealSessionKeys(copy, this.#sealer);
     this.#lease.fence('save');
     try {
       await this.writeSession(copy);
@@ -413,27 +412,65 @@ export abstract class BaseStorage extends Closable implements Storage {
     return this.#sealer.open(stored, BaseStorage.#keyContext(dcId, mediaOnly, slot), what);
   }
 
-  /** Opens every sealed key of a session an adapter read, in place. */
+  /**
+   * Opens every sealed key of a session an adapter read, in place: all at once, so the
+   * plaintexts share one fresh buffer (Sealer.openEach). Plaintext keys stay as read.
+   */
   #openSessionKeys(session: Session): void {
     if (!Array.isArray(session.dcs)) return;
+    let sealed: { sealed: Uint8Array; context: SealContext; dc: DataCenter; temp: TempAuthKey | undefined }[] | undefined;
     for (const dc of session.dcs as (DataCenter | undefined)[]) {
       if (dc === undefined || dc === null) continue;
       const media = dc.mediaOnly === true;
-      if (dc.authKey instanceof Uint8Array && dc.authKey.length !== AUTH_KEY_LENGTH) dc.authKey = this.#openKey(dc.authKey, dc.id, media, PERMANENT_SLOT);
+      if (dc.authKey instanceof Uint8Array && this.#isSealedKey(dc.authKey)) {
+        (sealed ??= []).push({ sealed: dc.authKey, context: BaseStorage.#keyContext(dc.id, media, PERMANENT_SLOT), dc, temp: undefined });
+      }
       if (!Array.isArray(dc.tempAuthKeys)) continue;
       for (const temp of dc.tempAuthKeys) {
-        if (temp?.key instanceof Uint8Array && temp.key.length !== AUTH_KEY_LENGTH && Number.isInteger(temp.index)) temp.key = this.#openKey(temp.key, dc.id, media, temp.index);
+        if (temp?.key instanceof Uint8Array && Number.isInteger(temp.index) && this.#isSealedKey(temp.key)) {
+          (sealed ??= []).push({ sealed: temp.key, context: BaseStorage.#keyContext(dc.id, media, temp.index), dc, temp });
+        }
       }
     }
+    if (sealed === undefined) return;
+    const what = (i: number): string => {
+      const { dc, temp } = sealed[i] as { dc: DataCenter; temp: TempAuthKey | undefined };
+      return `${this.storedLabel}: stored ${BaseStorage.#keyWhat(dc.id, dc.mediaOnly === true, temp === undefined ? PERMANENT_SLOT : temp.index)}`;
+    };
+    if (this.#sealer === undefined) throw noEncryptionError((sealed[0] as { sealed: Uint8Array }).sealed, what(0));
+    const plain = this.#sealer.openEach(sealed, what);
+    sealed.forEach(({ dc, temp }, i) => {
+      if (temp === undefined) dc.authKey = plain[i] as Uint8Array;
+      else temp.key = plain[i] as Uint8Array;
+    });
   }
 
-  /** Replaces every key of the call-time copy with its sealed form. */
-  #sealSessionKeys(session: Session, sealer: Sealer): void {
-    for (const dc of session.dcs) {
+  /** True for a stored key in sealed form (a 256-byte value is plaintext, see #openKey). */
+  #isSealedKey(stored: Uint8Array): boolean {
+    return stored.length !== AUTH_KEY_LENGTH && isSealed(stored);
+  }
+
+  /**
+   * A copy of `session` whose keys are sealed: the keys are read from the caller's
+   * session (already validated, synchronously) and sealed into one fresh buffer, so no
+   * plaintext copy is made and thrown away.
+   */
+  #sealedCopy(session: Session, sealer: Sealer): Session {
+    const copy = copySession(session, false);
+    const values: { plain: Uint8Array; context: SealContext }[] = [];
+    for (const dc of copy.dcs) {
       const media = dc.mediaOnly === true;
-      if (dc.authKey !== undefined) dc.authKey = sealer.seal(dc.authKey, BaseStorage.#keyContext(dc.id, media, PERMANENT_SLOT));
-      for (const temp of dc.tempAuthKeys ?? []) temp.key = sealer.seal(temp.key, BaseStorage.#keyContext(dc.id, media, temp.index));
+      if (dc.authKey !== undefined) values.push({ plain: dc.authKey, context: BaseStorage.#keyContext(dc.id, media, PERMANENT_SLOT) });
+      for (const temp of dc.tempAuthKeys ?? []) values.push({ plain: temp.key, context: BaseStorage.#keyContext(dc.id, media, temp.index) });
     }
+    if (values.length === 0) return copy;
+    const sealed = sealer.sealEach(values);
+    let i = 0;
+    for (const dc of copy.dcs) {
+      if (dc.authKey !== undefined) dc.authKey = sealed[i++] as Uint8Array;
+      for (const temp of dc.tempAuthKeys ?? []) temp.key = sealed[i++] as Uint8Array;
+    }
+    return copy;
   }
 
   /** A stored kv value as plaintext: sealed values are opened, whatever the secret prefixes say. */

@@ -28,7 +28,8 @@ class KeyCopier {
   }
 }
 
-function copyDataCenter(dc: DataCenter, keys: KeyCopier | undefined): DataCenter {
+/** `keys`: where key bytes are copied to; undefined keeps the caller's arrays, null leaves keys out. */
+function copyDataCenter(dc: DataCenter, keys: KeyCopier | undefined | null): DataCenter {
   const copy: DataCenter = { id: dc.id };
   if (dc.ipv4 !== undefined) copy.ipv4 = dc.ipv4;
   if (dc.ipv6 !== undefined) copy.ipv6 = dc.ipv6;
@@ -36,16 +37,20 @@ function copyDataCenter(dc: DataCenter, keys: KeyCopier | undefined): DataCenter
   if (dc.port !== undefined) copy.port = dc.port;
   if (dc.testMode !== undefined) copy.testMode = dc.testMode;
   if (dc.mediaOnly !== undefined) copy.mediaOnly = dc.mediaOnly;
-  if (keys === undefined) return copy;
-  if (dc.authKey !== undefined) copy.authKey = keys.copy(dc.authKey);
+  if (keys === null) return copy;
+  if (dc.authKey !== undefined) copy.authKey = keys === undefined ? dc.authKey : keys.copy(dc.authKey);
   if (dc.tempAuthKeys !== undefined) {
-    copy.tempAuthKeys = dc.tempAuthKeys.map((t) => ({ index: t.index, key: keys.copy(t.key), expiresAt: t.expiresAt }));
+    copy.tempAuthKeys = dc.tempAuthKeys.map((t) => ({ index: t.index, key: keys === undefined ? t.key : keys.copy(t.key), expiresAt: t.expiresAt }));
   }
   return copy;
 }
 
-export function copySession(session: Session): Session {
-  const keys = new KeyCopier(session);
+/**
+ * A deep copy of `session`. With `copyKeys` false its key fields are the caller's own
+ * arrays, for a caller that replaces them at once (the base class seals them).
+ */
+export function copySession(session: Session, copyKeys = true): Session {
+  const keys = copyKeys ? new KeyCopier(session) : undefined;
   const copy: Session = {
     version: 1,
     homeDcId: session.homeDcId,
@@ -73,7 +78,7 @@ export function copySelfUser(user: SelfUser): SelfUser {
 export function copySessionUpdate(patch: SessionUpdate): SessionUpdate {
   const copy: SessionUpdate = {};
   if (patch.homeDcId !== undefined) copy.homeDcId = patch.homeDcId;
-  if (patch.dcs !== undefined) copy.dcs = patch.dcs.map((dc) => copyDataCenter(dc, undefined));
+  if (patch.dcs !== undefined) copy.dcs = patch.dcs.map((dc) => copyDataCenter(dc, null));
   if (patch.apiId !== undefined) copy.apiId = patch.apiId;
   if (patch.user !== undefined) copy.user = patch.user === null ? null : copySelfUser(patch.user);
   if (patch.takeoutId !== undefined) copy.takeoutId = patch.takeoutId;

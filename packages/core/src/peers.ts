@@ -37,27 +37,30 @@ export function mergePeer(stored: Peer | null | undefined, incoming: Peer): Peer
  * Entries are fresh objects; the caller's array is not touched.
  */
 export function normalizePeerBatch(peers: readonly Peer[]): Peer[] {
-  // Keyed by bigint per type: no string is built from an id (bigint → string is slow).
-  const byId: Record<PeerType, Map<bigint, Peer>> = { user: new Map(), chat: new Map(), channel: new Map() };
+  // Keyed per type by the id as a number when it is one exactly, else the bigint (no
+  // string is built from an id; V8 hashes a number far faster than a bigint; the two
+  // never collide, a Map tells 1 from 1n).
+  const byId: Record<PeerType, Map<number | bigint, Peer>> = { user: new Map(), chat: new Map(), channel: new Map() };
   let result: Peer[] = [];
   let repeated = false;
   for (const peer of peers) {
     const copy = copyPeer(peer);
     const map = byId[peer.type];
-    const stored = map.get(peer.id);
+    const key = idKey(peer.id);
+    const stored = map.get(key);
     if (stored !== undefined) repeated = true;
-    map.set(peer.id, stored === undefined ? copy : mergePeer(stored, copy));
+    map.set(key, stored === undefined ? copy : mergePeer(stored, copy));
     result.push(copy);
   }
   if (repeated) {
     // A peer given twice sits where its last occurrence is (so its claims win), merged.
     const last = new Map<Peer, Peer>();
-    for (const peer of result) last.set(byId[peer.type].get(peer.id) as Peer, peer);
+    for (const peer of result) last.set(byId[peer.type].get(idKey(peer.id)) as Peer, peer);
     const keep = new Set(last.values());
     const merged: Peer[] = [];
     for (const peer of result) {
       if (!keep.has(peer)) continue;
-      merged.push(byId[peer.type].get(peer.id) as Peer);
+      merged.push(byId[peer.type].get(idKey(peer.id)) as Peer);
     }
     result = merged;
   }
@@ -77,6 +80,12 @@ export function normalizePeerBatch(peers: readonly Peer[]): Peer[] {
     }
   }
   return result;
+}
+
+/** An id as a Map key: a number when it is one exactly (Number() of a larger id is no safe integer), else the bigint. */
+function idKey(id: bigint): number | bigint {
+  const n = Number(id);
+  return Number.isSafeInteger(n) ? n : id;
 }
 
 /** A compact string key for (type, id), for maps and Redis/Mongo keys. */

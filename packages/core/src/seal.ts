@@ -162,7 +162,7 @@ export class Sealer {
    * back exactly those bytes needs no decryption (GCM authenticated them when they
    * were opened or made). Holds only what this instance already handed out or was given.
    */
-  readonly #known = new Map<string, { sealed: Buffer; plain: Buffer }>();
+  readonly #known = new Map<string, { keyId: string; sealed: Buffer; plain: Buffer }>();
 
   constructor(options: EncryptionOptions, sessionName: string, where: string) {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${where}: encryption must be an object, got ${describeValue(options)}`);
@@ -215,9 +215,9 @@ export class Sealer {
     return false;
   }
 
-  #remember(place: string, sealed: Uint8Array, plain: Uint8Array): void {
+  #remember(place: string, keyId: string, sealed: Buffer, plain: Buffer): void {
     if (this.#known.size >= KNOWN_LIMIT && !this.#known.has(place)) this.#known.clear();
-    this.#known.set(place, { sealed: Buffer.from(sealed), plain: Buffer.from(plain) });
+    this.#known.set(place, { keyId, sealed, plain });
   }
 
   #context(header: Uint8Array, place: string): Buffer {
@@ -241,14 +241,26 @@ export class Sealer {
    * saves) from paying AES-GCM setup per key.
    */
   seal(plain: Uint8Array, context: SealContext): Uint8Array {
+    return copiesOf([this.#seal(plain, placeOf(context))])[0] as Uint8Array;
+  }
+
+  /**
+   * `seal` for several values at once (a session's keys): the results are views of one
+   * fresh buffer, one allocation instead of one per value (a buffer over 64 bytes
+   * costs V8 an off-heap allocation, more than comparing or copying it).
+   */
+  sealEach(values: readonly { plain: Uint8Array; context: SealContext }[]): Uint8Array[] {
+    return copiesOf(values.map((v) => this.#seal(v.plain, placeOf(v.context))));
+  }
+
+  /** The sealed bytes for `place`, this instance's own (remembered): callers copy them out. */
+  #seal(plain: Uint8Array, place: string): Buffer {
     const writer = this.#writer;
-    const place = placeOf(context);
     const known = this.#known.get(place);
-    if (known !== undefined && known.plain.equals(plain) && this.keyIdOf(known.sealed) === writer.id) {
-      return Uint8Array.from(known.sealed);
-    }
+    if (known !== undefined && known.keyId === writer.id && known.plain.equals(plain)) return known.sealed;
     const body = FIXED_HEADER + writer.idBytes.length + NONCE_LENGTH;
-    const out = Buffer.allocUnsafe(body + plain.length + TAG_LENGTH);
+    // Not from Node's shared pool: this buffer is remembered, so it must be its own memory.
+    const out = Buffer.from(new ArrayBuffer(body + plain.length + TAG_LENGTH));
     out.set(MAGIC, 0);
     out[MAGIC.length] = VERSION;
     out[MAGIC.length + 1] = writer.idBytes.length;
@@ -260,9 +272,8 @@ export class Sealer {
     let offset = body + cipher.update(plain).copy(out, body);
     offset += cipher.final().copy(out, offset);
     cipher.getAuthTag().copy(out, offset);
-    const sealed = new Uint8Array(out.buffer, out.byteOffset, out.length);
-    this.#remember(place, sealed, plain);
-    return sealed;
+    this.#remember(place, writer.id, out, ownCopy(plain));
+    return out;
   }
 
   /**
@@ -271,9 +282,19 @@ export class Sealer {
    * when the header is malformed. `what` names the value in messages.
    */
   open(sealed: Uint8Array, context: SealContext, what: string): Uint8Array {
-    const place = placeOf(context);
+    return copiesOf([this.#open(sealed, placeOf(context), () => what)])[0] as Uint8Array;
+  }
+
+  /** `open` for several values at once: the plaintexts are views of one fresh buffer (see sealEach). */
+  openEach(values: readonly { sealed: Uint8Array; context: SealContext }[], what: (index: number) => string): Uint8Array[] {
+    return copiesOf(values.map((v, i) => this.#open(v.sealed, placeOf(v.context), () => what(i))));
+  }
+
+  /** The plaintext of `sealed`, this instance's own (remembered): callers copy it out. */
+  #open(sealed: Uint8Array, place: string, describe: () => string): Buffer {
     const known = this.#known.get(place);
-    if (known !== undefined && known.sealed.equals(sealed)) return Uint8Array.from(known.plain);
+    if (known !== undefined && known.sealed.equals(sealed)) return known.plain;
+    const what = describe();
     const { keyId, body } = parseHeader(sealed, what);
     const key = this.#keys.get(keyId);
     if (key === undefined) {
@@ -287,7 +308,8 @@ export class Sealer {
     const decipher = createDecipheriv('aes-256-gcm', key.key, sealed.subarray(body - NONCE_LENGTH, body), { authTagLength: TAG_LENGTH });
     decipher.setAAD(this.#context(header, place));
     decipher.setAuthTag(sealed.subarray(sealed.length - TAG_LENGTH));
-    const plain = Buffer.allocUnsafe(sealed.length - body - TAG_LENGTH);
+    // Its own memory, not a slice of Node's shared pool: it is remembered and its bytes are a key.
+    const plain = Buffer.from(new ArrayBuffer(sealed.length - body - TAG_LENGTH));
     try {
       let offset = decipher.update(sealed.subarray(body, sealed.length - TAG_LENGTH)).copy(plain, 0);
       offset += decipher.final().copy(plain, offset);
@@ -299,8 +321,8 @@ export class Sealer {
         'does-not-open',
       );
     }
-    this.#remember(place, sealed, plain);
-    return new Uint8Array(plain.buffer, plain.byteOffset, plain.length);
+    this.#remember(place, keyId, ownCopy(sealed), plain);
+    return plain;
   }
 
   /** The id a sealed value names, for rotation: undefined for plaintext. */
@@ -316,6 +338,27 @@ export class Sealer {
   toJSON(): string {
     return `[Sealer: keys ${this.keyIds.join(', ')}]`;
   }
+}
+
+/** A Buffer over its own copy of `bytes` (Buffer.from would take a slice of Node's shared pool). */
+function ownCopy(bytes: Uint8Array): Buffer {
+  const copy = Buffer.from(new ArrayBuffer(bytes.length));
+  copy.set(bytes);
+  return copy;
+}
+
+/** Fresh copies of `buffers` as plain Uint8Arrays, views of one new ArrayBuffer. */
+function copiesOf(buffers: readonly Buffer[]): Uint8Array[] {
+  let total = 0;
+  for (const b of buffers) total += b.length;
+  const memory = new ArrayBuffer(total);
+  let offset = 0;
+  return buffers.map((b) => {
+    const view = new Uint8Array(memory, offset, b.length);
+    view.set(b);
+    offset += b.length;
+    return view;
+  });
 }
 
 /** Where a value belongs, as bound into its associated data. */

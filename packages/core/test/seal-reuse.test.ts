@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryStorage } from '../../memory/src/index.js';
+import { isSealed } from '../src/index.js';
 
 const key = (seed: number) => Uint8Array.from({ length: 256 }, (_, i) => (i * 7 + seed) & 0xff);
 const encryption = { keys: [{ id: 'k2', key: Buffer.alloc(32, 2) }, { id: 'k1', key: Buffer.alloc(32, 1) }] };
@@ -31,5 +32,41 @@ describe('sealing an unchanged value again', () => {
     await rotated.authKeys.set(2, key(3));
     const sealed = Buffer.from(await (rotated as unknown as { authKeyRepository: { get(dc: number): Promise<Uint8Array> } }).authKeyRepository.get(2));
     expect(sealed.subarray(8, 10).toString('latin1')).toBe('k2');
+  });
+
+  it('the keys of a session are sealed and opened together: each in its place, in memory no other value shares', async () => {
+    const storage = new MemoryStorage({ name: 's', encryption } as never);
+    const dcs = [
+      { id: 1, port: 443, authKey: key(1) },
+      { id: 2, port: 443, authKey: key(2), tempAuthKeys: [{ index: 0, key: key(3), expiresAt: 10 }, { index: 5, key: key(4), expiresAt: 20 }] },
+      { id: 2, port: 443, mediaOnly: true, authKey: key(5) },
+    ];
+    const session = { version: 1 as const, homeDcId: 2, dcs, channels: [] };
+    await storage.save(session);
+    // The caller's keys are read, never written: sealing builds its own copies.
+    expect(Buffer.from(dcs[0]!.authKey).equals(Buffer.from(key(1)))).toBe(true);
+    for (const fresh of [storage, new MemoryStorage({ name: 's', store: (storage as unknown as { store: unknown }).store, encryption } as never)]) {
+      // A second instance opens with nothing remembered (decrypts); the first answers from what it sealed.
+      const loaded = await fresh.load();
+      const keys = [loaded!.dcs[0]!.authKey!, loaded!.dcs[1]!.authKey!, loaded!.dcs[1]!.tempAuthKeys![0]!.key, loaded!.dcs[1]!.tempAuthKeys![1]!.key, loaded!.dcs[2]!.authKey!];
+      keys.forEach((k, i) => expect(Buffer.from(k).equals(Buffer.from(key(i + 1))), `key ${i + 1}`).toBe(true));
+      // One buffer holding this session's five keys and nothing else (not a slice of Node's shared pool).
+      for (const k of keys) expect(k.buffer.byteLength).toBe(5 * 256);
+    }
+    const single = await storage.authKeys.get(2);
+    expect(single!.buffer.byteLength).toBe(256);
+  });
+
+  it('sealed bytes handed to the adapter are copies: changing them does not change what the instance remembers', async () => {
+    const storage = new MemoryStorage({ name: 's', encryption } as never);
+    const session = { version: 1 as const, homeDcId: 2, dcs: [{ id: 2, port: 443, authKey: key(1) }], channels: [] };
+    await storage.save(session);
+    const repo = (storage as unknown as { authKeyRepository: { get(dc: number): Promise<Uint8Array> } }).authKeyRepository;
+    const stored = await repo.get(2);
+    stored.fill(0);
+    await storage.save(session);
+    const again = await repo.get(2);
+    expect(isSealed(again)).toBe(true);
+    expect(Buffer.from((await storage.authKeys.get(2)) as Uint8Array).equals(Buffer.from(key(1)))).toBe(true);
   });
 });

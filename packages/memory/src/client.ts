@@ -73,10 +73,11 @@ export class MemoryStorage extends BaseStorage {
     const snapshot = entry?.snapshot;
     if (entry === undefined || snapshot === null || snapshot === undefined) return null;
     const used = new Set<string>();
+    const copier = new KeyCopier(entry.keys);
     const dcs = snapshot.dcs.map((dc) => {
       const id = entryKeyId(dc.id, dc.mediaOnly);
       used.add(id);
-      return withKeys({ ...dc }, entry.keys.get(id));
+      return withKeys({ ...dc }, entry.keys.get(id), copier);
     });
     // Keys of DC ids without an entry (written through authKeys): address-less entries, by DC id.
     const orphans = [...entry.keys.entries()].filter(([id, keys]) => !used.has(id) && hasKeys(keys));
@@ -85,7 +86,7 @@ export class MemoryStorage extends BaseStorage {
       const [dcId, media] = id.split(':');
       const dc: DataCenter = { id: Number(dcId) };
       if (media === '1') dc.mediaOnly = true;
-      dcs.push(withKeys(dc, keys));
+      dcs.push(withKeys(dc, keys, copier));
     }
     const session: Session = { version: 1, homeDcId: snapshot.homeDcId, dcs, channels: snapshot.channels.map((c) => ({ ...c })) };
     if (snapshot.apiId !== undefined) session.apiId = snapshot.apiId;
@@ -173,14 +174,40 @@ function hasKeys(keys: EntryKeys): boolean {
   return keys.key !== undefined || keys.temps.size > 0;
 }
 
+/**
+ * Copies a session's key bytes out into consecutive views of one fresh buffer: one
+ * allocation per read instead of one per key (V8 allocates a typed array over 64
+ * bytes off the heap, which costs more than the copy).
+ */
+class KeyCopier {
+  readonly #memory: ArrayBuffer;
+  #offset = 0;
+
+  constructor(entries: ReadonlyMap<string, EntryKeys>) {
+    let total = 0;
+    for (const keys of entries.values()) {
+      total += keys.key?.length ?? 0;
+      for (const temp of keys.temps.values()) total += temp.key.length;
+    }
+    this.#memory = new ArrayBuffer(total);
+  }
+
+  copy(key: Uint8Array): Uint8Array {
+    const view = new Uint8Array(this.#memory, this.#offset, key.length);
+    view.set(key);
+    this.#offset += key.length;
+    return view;
+  }
+}
+
 /** Copies the entry's keys onto `dc`: temp keys ordered by slot index. */
-function withKeys(dc: DataCenter, keys: EntryKeys | undefined): DataCenter {
+function withKeys(dc: DataCenter, keys: EntryKeys | undefined, copier: KeyCopier): DataCenter {
   if (keys === undefined) return dc;
-  if (keys.key !== undefined) dc.authKey = Uint8Array.from(keys.key);
+  if (keys.key !== undefined) dc.authKey = copier.copy(keys.key);
   if (keys.temps.size > 0) {
     dc.tempAuthKeys = [...keys.temps.values()]
       .sort((a, b) => a.index - b.index)
-      .map((t) => ({ index: t.index, key: Uint8Array.from(t.key), expiresAt: t.expiresAt }));
+      .map((t) => ({ index: t.index, key: copier.copy(t.key), expiresAt: t.expiresAt }));
   }
   return dc;
 }

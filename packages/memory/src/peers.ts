@@ -84,9 +84,11 @@ export class MemoryPeers implements PeerRepository {
  * than a bigint), else the bigint. The two never collide: a Map tells 1 from 1n.
  */
 function idKey(id: bigint): number | bigint {
-  return id >= -MAX_SAFE && id <= MAX_SAFE ? Number(id) : id;
+  // Number() rounds an id beyond 2^53 to a double that is no longer a safe integer,
+  // so this tells exact ids apart without a bigint comparison.
+  const n = Number(id);
+  return Number.isSafeInteger(n) ? n : id;
 }
-const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** A fresh Peer (the caller's to change) from a record: only the fields it has. */
 function toPeer(stored: StoredPeer): Peer {
@@ -109,7 +111,16 @@ function bytesOf(latin1: string): Uint8Array {
 }
 
 function latin1Of(bytes: Uint8Array): string {
+  // Small values (most TL bytes of a peer) without a Buffer object per call.
+  if (bytes.length <= 64) return String.fromCharCode.apply(null, bytes as unknown as number[]);
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1');
+}
+
+/** True when the stored latin1 string holds exactly `bytes`. */
+function sameBytes(latin1: string, bytes: Uint8Array): boolean {
+  if (latin1.length !== bytes.length) return false;
+  for (let i = 0; i < bytes.length; i++) if (latin1.charCodeAt(i) !== bytes[i]) return false;
+  return true;
 }
 
 /**
@@ -123,7 +134,12 @@ function putPeer(table: PeerTable, incoming: Peer): void {
   const key = idKey(incoming.id);
   const previous = map.get(key);
   const keepHash = previous !== undefined && previous.min !== true && incoming.min === true;
-  const complete = keepHash ? previous.complete : incoming.complete === undefined ? undefined : latin1Of(incoming.complete);
+  let complete: string | undefined;
+  if (keepHash) complete = previous.complete;
+  else if (incoming.complete !== undefined) {
+    // A re-upsert usually brings the same TL bytes: keep the stored string then (no new one to build).
+    complete = previous?.complete !== undefined && sameBytes(previous.complete, incoming.complete) ? previous.complete : latin1Of(incoming.complete);
+  }
   let peer: StoredPeer;
   if (previous === undefined) {
     peer = {

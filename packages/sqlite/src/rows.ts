@@ -179,7 +179,7 @@ export function sessionFromRows(rows: SessionRows, where: string): Session {
 }
 
 /** The peer row's usernames column; its elements are checked by checkStoredPeer. */
-function usernamesOf(value: unknown, at: string): string[] {
+function usernamesOf(value: unknown, where: string, type: unknown): string[] {
   if (value === '[]') return [];
   let parsed: unknown;
   try {
@@ -187,18 +187,31 @@ function usernamesOf(value: unknown, at: string): string[] {
   } catch {
     parsed = undefined;
   }
-  if (!Array.isArray(parsed)) throw new CorruptDataError(`${at} usernames are not a JSON array`);
+  if (!Array.isArray(parsed)) throw new CorruptDataError(`${peerAt(where, type)} usernames are not a JSON array`);
   return parsed as string[];
+}
+
+/** How messages name a stored peer: built only when one is needed, not per row. */
+function peerAt(where: string, type: unknown): string {
+  return `${where}: peer ${String(type)}`;
+}
+
+/**
+ * A 64-bit column: read with safe integers, an INTEGER arrives as a bigint, always in
+ * range (SQLite integers are 64-bit). Anything else goes through core's decoder, which
+ * names the column in its CorruptDataError.
+ */
+function int64(value: unknown, where: string, type: unknown, column: string): bigint {
+  return typeof value === 'bigint' ? value : int64FromStorage(value, `${peerAt(where, type)} ${column}`);
 }
 
 /** A peer row → a Peer for `checkStoredPeer`. `where` names the session. */
 export function peerFromRow(row: PeerRow, where: string): Peer {
-  const at = `${where}: peer ${String(row.type)}`;
   const peer: Peer = {
     type: row.type as PeerType,
-    id: int64FromStorage(row.id, `${at} id`),
-    accessHash: int64FromStorage(row.access_hash, `${at} access hash`),
-    usernames: usernamesOf(row.usernames, at),
+    id: int64(row.id, where, row.type, 'id'),
+    accessHash: int64(row.access_hash, where, row.type, 'access hash'),
+    usernames: usernamesOf(row.usernames, where, row.type),
     updatedAt: num(row.updated_at),
   };
   if (row.phone !== null) peer.phone = row.phone as string;
