@@ -179,6 +179,19 @@ export function lease({ group, test, skip, expect, options }: StorageRegistrar):
       expect(a.lease.held).toBeNull();
     });
 
+    test('a release by the old holder after a force takeover leaves the new holder its lease', async (s) => {
+      const a = await s.open();
+      const b = await s.open();
+      const c = await s.open();
+      await a.lease.acquire({ ttlSeconds: 60, heartbeat: false });
+      const taken = await b.lease.acquire({ force: true, ttlSeconds: 60, heartbeat: false, owner: owner('operator') });
+      // a has not renewed since the takeover, so it does not know: it gives back the token it held.
+      await a.lease.release();
+      expect(await c.lease.holder(), 'the new holder keeps the lease').toEqual(taken);
+      await expectRejects(expect, 'acquire by a third instance after the old holder’s release', HELD, () => c.lease.acquire({ ttlSeconds: 20 }));
+      expect((await b.lease.renew()).token, 'the new holder renews its own token').toBe(taken.token);
+    });
+
     test('after a force takeover the old holder’s next write is refused by the database, before any renewal tells it', async (s) => {
       // The local fence cannot see a takeover until the next heartbeat (TTL/4), so each
       // write below passes it: only a token check inside the write itself refuses it.
