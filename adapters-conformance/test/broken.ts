@@ -76,6 +76,8 @@ export function corruptMemory(b: Backend, name: string): void {
   throw new Error(`corruptMemory: session ${name} has no stored key to damage`);
 }
 
+/** The lease fence of the repositories a broken adapter builds itself: each breaks another rule, none is fenced. */
+const unfenced = (): void => {};
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 const lossy = (id: bigint) => BigInt(Number(id));
 
@@ -197,7 +199,7 @@ class DeleteKeepsKv extends MemoryStorage {
 
 class OnePeerCacheForAllNames extends MemoryStorage {
   // Every name reads and writes the peers of one name.
-  protected override readonly peerRepository = new MemoryPeers(this.store, 'shared');
+  protected override readonly peerRepository = new MemoryPeers(this.store, 'shared', unfenced);
 }
 
 /** Forgets a stored peer before storing it again: nothing to merge with. */
@@ -207,7 +209,7 @@ class ForgetfulPeers implements PeerRepository {
     private readonly backend: MemoryStore,
     private readonly name: string,
   ) {
-    this.#inner = new MemoryPeers(backend, name);
+    this.#inner = new MemoryPeers(backend, name, unfenced);
   }
   async upsert(peers: readonly Peer[]): Promise<void> {
     const table = this.backend.clients.get(this.name)?.peers;
@@ -238,7 +240,7 @@ class MinOverwritesHash extends MemoryStorage {
 
 /** Pages that stop one page early: the last page's peers are never listed. */
 class ListStopsEarly extends MemoryStorage {
-  protected override readonly peerRepository = Object.assign(new MemoryPeers(this.store, this.name), {
+  protected override readonly peerRepository = Object.assign(new MemoryPeers(this.store, this.name, unfenced), {
     async list(this: MemoryPeers, cursor: string | null, limit: number): Promise<PeerPage> {
       const page = await MemoryPeers.prototype.list.call(this, cursor, limit);
       const next = page.cursor === null ? null : await MemoryPeers.prototype.list.call(this, page.cursor, limit);
@@ -249,7 +251,7 @@ class ListStopsEarly extends MemoryStorage {
 
 /** getByPeer answers with the oldest reference instead of the most recent. */
 class OldestReference extends MemoryStorage {
-  protected override readonly refMessageRepository = Object.assign(new MemoryRefMessages(this.store, this.name), {
+  protected override readonly refMessageRepository = Object.assign(new MemoryRefMessages(this.store, this.name, unfenced), {
     async getByPeer(peerId: bigint): Promise<RefMessage | null> {
       const refs = this.backendRefs()?.byPeer.get(peerId);
       const first = refs?.values().next().value;
@@ -261,7 +263,7 @@ class OldestReference extends MemoryStorage {
 
 /** refMessages.list pages by peer (every reference of one peer, then the next peer's), not in store order. */
 class RefsListedByPeer extends MemoryStorage {
-  protected override readonly refMessageRepository = Object.assign(new MemoryRefMessages(this.store, this.name), {
+  protected override readonly refMessageRepository = Object.assign(new MemoryRefMessages(this.store, this.name, unfenced), {
     list: async (cursor: string | null, limit: number): Promise<RefMessagePage> => {
       const byPeer = this.store.clients.get(this.name)?.refs.byPeer ?? new Map();
       const all = [...byPeer].flatMap(([peerId, refs]) => [...refs.values()].map((r) => ({ peerId, chatId: r.chatId, messageId: r.messageId })));
@@ -284,7 +286,7 @@ class UpdateMergesChannels extends MemoryStorage {
 
 /** authKeys.clear() removes the permanent keys and leaves the temp keys behind. */
 class ClearKeepsTempKeys extends MemoryStorage {
-  protected override readonly authKeyRepository = Object.assign(new MemoryAuthKeys(this.store, this.name), {
+  protected override readonly authKeyRepository = Object.assign(new MemoryAuthKeys(this.store, this.name, unfenced), {
     clear: async (): Promise<void> => {
       for (const keys of this.store.clients.get(this.name)?.keys.values() ?? []) delete keys.key;
     },
@@ -920,7 +922,7 @@ class TornUpdateState extends MemoryStorage {
 }
 
 class ChunkedPeerBatch extends MemoryStorage {
-  protected override readonly peerRepository = Object.assign(new MemoryPeers(this.store, this.name), {
+  protected override readonly peerRepository = Object.assign(new MemoryPeers(this.store, this.name, unfenced), {
     async upsert(this: MemoryPeers, peers: readonly Peer[]): Promise<void> {
       for (let i = 0; i < peers.length; i += 100) {
         await MemoryPeers.prototype.upsert.call(this, peers.slice(i, i + 100));
