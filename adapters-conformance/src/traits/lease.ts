@@ -127,6 +127,15 @@ export function lease({ group, test, skip, expect, options }: StorageRegistrar):
       await b.authKeys.set(2, authKey(2));
     });
 
+    test('holder() answers null once the lease ran out', async (s) => {
+      const a = await s.open();
+      const b = await s.open();
+      const held = await a.lease.acquire({ ttlSeconds: 1, heartbeat: false });
+      expect(await b.lease.holder()).toEqual(held);
+      await sleep(held.expiresAt.getTime() - Date.now() + SKEW_MS);
+      expect(await b.lease.holder(), 'a lease past its expiry has no holder').toBeNull();
+    });
+
     test('writes under a lease that ran out are rejected with LeaseLostError and not applied', async (s) => {
       const a = await s.open();
       const b = await s.open();

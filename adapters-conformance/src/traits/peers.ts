@@ -26,6 +26,10 @@ export function peers({ group, test, expect, options }: StorageRegistrar): void 
       expect((await storage.peers.getByUsername('gamma'))?.id, 'an added username').toBe(1n);
       expect((await storage.peers.getByUsername('beta'))?.id, 'a kept username').toBe(1n);
       expect((await storage.peers.getById('user', 1n))?.usernames).toEqual(['beta', 'gamma']);
+      // The same record again (the usual re-upsert): its username and phone keep finding it.
+      await storage.peers.upsert([peer('user', 1, { usernames: ['beta', 'gamma'], phone: '15550000002' })]);
+      expect((await storage.peers.getByPhone('15550000002'))?.id, 'the phone after an identical upsert').toBe(1n);
+      expect((await storage.peers.getByUsername('gamma'))?.id, 'a username after an identical upsert').toBe(1n);
       const read = (await storage.peers.getById('user', 1n)) as Peer;
       read.usernames.push('changed');
       expect((await storage.peers.getById('user', 1n))?.usernames, 'a peer read back is the caller’s copy').toEqual(['beta', 'gamma']);
