@@ -130,7 +130,7 @@ export class MemoryStorage extends BaseStorage {
     this.#fence();
     let snapshot = this.store.clients.get(this.name)?.snapshot ?? null;
     if (snapshot === null) {
-      // Stryker disable next-line ConditionalExpression,LogicalOperator: unreachable: core rejects a patch with only one of homeDcId / dcs before the adapter
+      // Stryker disable next-line ConditionalExpression,LogicalOperator: equivalent: the surviving variants differ only for a patch with one of homeDcId / dcs, which core rejects before the adapter
       if (patch.homeDcId === undefined || patch.dcs === undefined) return false;
       snapshot = this.store.entry(this.name).snapshot = { homeDcId: patch.homeDcId, dcs: patch.dcs, channels: [] };
     }
