@@ -33,6 +33,7 @@ import {
 } from '@mtstore/core';
 import { MemorySessionStorage, MemoryStorage, MemoryStore } from '../../packages/memory/src/index.js';
 import { MemoryAuthKeys } from '../../packages/memory/src/keys.js';
+import { MemoryLeases } from '../../packages/memory/src/lease.js';
 import { MemoryPeers } from '../../packages/memory/src/peers.js';
 import { MemoryRefMessages } from '../../packages/memory/src/refs.js';
 import { newClientEntry } from '../../packages/memory/src/store.js';
@@ -139,6 +140,30 @@ function swallowingSealErrors(inner: Storage): Storage {
 const server = (b: Backend) => new MemorySessionStorage({ store: b.store });
 
 // ---- client storage -------------------------------------------------------------
+
+/** `lease.holder` without the expiry check: a lease that ran out is still reported. */
+class HolderIgnoresExpiry extends MemoryStorage {
+  protected override createLeaseRepository(): MemoryLeases {
+    const leases = super.createLeaseRepository();
+    leases.holder = async () => {
+      const current = this.store.leases.get(this.name);
+      return current === undefined || current.released ? null : { token: current.token, owner: current.owner, expiresAt: current.expiresAt };
+    };
+    return leases;
+  }
+}
+
+/** `lease.release` without the token check: an old holder's release frees a lease taken from it. */
+class ReleaseIgnoresToken extends MemoryStorage {
+  protected override createLeaseRepository(): MemoryLeases {
+    const leases = super.createLeaseRepository();
+    leases.release = async () => {
+      const current = this.store.leases.get(this.name);
+      if (current !== undefined) current.released = true;
+    };
+    return leases;
+  }
+}
 
 class TornSave extends MemoryStorage {
   protected override async writeSession(session: Session): Promise<void> {
@@ -282,6 +307,81 @@ class ClearKeepsTempKeys extends MemoryStorage {
   protected override readonly authKeyRepository = Object.assign(new MemoryAuthKeys(this.store, this.name, () => this.checkFence()), {
     clear: async (): Promise<void> => {
       for (const keys of this.store.clients.get(this.name)?.keys.values() ?? []) delete keys.key;
+    },
+  });
+}
+
+/** authKeys.set writes a fresh entry for the DC: the temp keys set before are gone. */
+class PermanentKeyDropsTemps extends MemoryStorage {
+  protected override readonly authKeyRepository = Object.assign(new MemoryAuthKeys(this.store, this.name, () => this.checkFence()), {
+    set: async (dcId: number, key: Uint8Array | null): Promise<void> => {
+      const stored = this.store.clients.get(this.name)?.keys.get(`${dcId}:0`);
+      if (key === null) delete stored?.key;
+      else this.store.entry(this.name).keys.set(`${dcId}:0`, { key, temps: new Map() });
+    },
+  });
+}
+
+/** Every username a peer ever had keeps finding it. */
+function droppedUsernamesStay(b: Backend, name: string): Storage {
+  const inner = memory(b, name);
+  const ever = new Map<string, Peer>();
+  return wrap(inner, {
+    peers: {
+      upsert: async (batch) => {
+        await inner.peers.upsert(batch);
+        for (const p of batch) for (const u of p.usernames) ever.set(u.toLowerCase(), p);
+      },
+      getByUsername: async (username) => {
+        const was = ever.get(username.toLowerCase());
+        return (await inner.peers.getByUsername(username)) ?? (was === undefined ? null : inner.peers.getById(was.type, was.id));
+      },
+    },
+  });
+}
+
+/** Peers keyed by their id as a double: ids one apart beyond 2^53 overwrite each other. */
+function peersKeyedByDouble(b: Backend, name: string): Storage {
+  const inner = memory(b, name);
+  const byDouble = new Map<string, Peer>();
+  const key = (type: PeerType, id: bigint) => `${type}:${Number(id)}`;
+  return wrap(inner, {
+    peers: {
+      upsert: async (batch) => {
+        await inner.peers.upsert(batch);
+        for (const p of batch) byDouble.set(key(p.type, p.id), structuredClone(p));
+      },
+      getById: async (type, id) => structuredClone(byDouble.get(key(type, id)) ?? null),
+    },
+  });
+}
+
+/** kv.delete and kv.clear reach for the name's entry without checking it exists. */
+function kvDeleteNeedsAnEntry(b: Backend, name: string): Storage {
+  const inner = memory(b, name);
+  const entry = () => {
+    const found = b.store.clients.get(name);
+    if (found === undefined) throw new TypeError("Cannot read properties of undefined (reading 'kv')");
+    return found;
+  };
+  return wrap(inner, { kv: { ...inner.kv, get: (k) => inner.kv.get(k), set: (k, v) => inner.kv.set(k, v), entries: () => inner.kv.entries(), delete: async (k) => (entry(), inner.kv.delete(k)), clear: async () => (entry(), inner.kv.clear()) } });
+}
+
+/** deleteByPeer walks the peer's references without checking it has any. */
+function deleteByPeerNeedsReferences(b: Backend, name: string): Storage {
+  const inner = memory(b, name);
+  const refs = inner.refMessages;
+  return wrap(inner, {
+    refMessages: {
+      store: (p, c, m) => refs.store(p, c, m),
+      getByPeer: (p) => refs.getByPeer(p),
+      delete: (c, m) => refs.delete(c, m),
+      clear: () => refs.clear(),
+      list: (o) => refs.list(o),
+      deleteByPeer: async (peerId) => {
+        if ((await refs.getByPeer(peerId)) === null) throw new TypeError('refs is not iterable');
+        return refs.deleteByPeer(peerId);
+      },
     },
   });
 }
@@ -633,6 +733,13 @@ export const BROKEN: readonly Broken[] = [
     },
   },
   { rule: 'the lease token is checked only locally, not in the write', suite: 'storage', group: 'session lease', open: (b, n) => new LocalFenceOnly({ store: b.store, name: n }) },
+  { rule: 'holder() reports a lease that ran out', suite: 'storage', group: 'session lease', open: (b, n) => new HolderIgnoresExpiry({ store: b.store, name: n }) },
+  { rule: 'release gives the lease back whoever holds it now', suite: 'storage', group: 'session lease', open: (b, n) => new ReleaseIgnoresToken({ store: b.store, name: n }) },
+  { rule: 'setting the permanent key drops the DC’s temp keys', suite: 'storage', group: 'auth keys', open: (b, n) => new PermanentKeyDropsTemps({ store: b.store, name: n }) },
+  { rule: 'a username its peer dropped still finds it', suite: 'storage', group: 'peers', open: droppedUsernamesStay },
+  { rule: 'peers keyed by their id as a double', suite: 'storage', group: 'peers', open: peersKeyedByDouble },
+  { rule: 'kv.delete on a name with nothing stored throws', suite: 'storage', group: 'kv', open: kvDeleteNeedsAnEntry },
+  { rule: 'deleteByPeer of a peer without references throws', suite: 'storage', group: 'reference messages', open: deleteByPeerNeedsReferences },
   { rule: 'save writes in two steps', suite: 'storage', group: 'atomic save', open: (b, n) => new TornSave({ store: b.store, name: n }) },
   { rule: 'saveUpdateState creates a missing session', suite: 'storage', group: 'saveUpdateState', open: (b, n) => new StateWithoutSession({ store: b.store, name: n }) },
   { rule: 'saveUpdateState replaces every channel', suite: 'storage', group: 'saveUpdateState', open: (b, n) => new StateClobbersChannels({ store: b.store, name: n }) },

@@ -23,6 +23,22 @@ export function authKeys({ group, test, expect, options }: StorageRegistrar): vo
       await storage.authKeys.delete(2);
     });
 
+    test('deleting keys never stored is a no-op, also on a name with nothing stored; setting the permanent key keeps the temp keys', async (s) => {
+      const fresh = await s.open('fresh');
+      await fresh.authKeys.delete(2);
+      await fresh.authKeys.deleteTemp(2, 0);
+      await fresh.authKeys.deleteByDc(2);
+      await fresh.authKeys.clear();
+      expect(await fresh.authKeys.entries()).toEqual([]);
+      const storage = await s.open();
+      const temp = { index: 0, key: authKey(30), expiresAt: 1_700_000_000 };
+      await storage.authKeys.setTemp(4, temp);
+      await storage.authKeys.delete(5); // a DC with no entry, on a name that has keys
+      await storage.authKeys.set(4, authKey(4));
+      expect(await storage.authKeys.getTemp(4, 0), 'the temp key set before the permanent one').toEqual(temp);
+      expect(await storage.authKeys.get(4)).toEqual(authKey(4));
+    });
+
     test('temp keys per (DC, slot) with their expiry, independent of the permanent key', async (s) => {
       const storage = await s.open();
       const t0 = { index: 0, key: authKey(10), expiresAt: 2 ** 31 + 5 };

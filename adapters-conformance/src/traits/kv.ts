@@ -27,6 +27,14 @@ export function keyValue({ group, test, expect, options }: StorageRegistrar): vo
       expect(await storage.load()).toBeNull();
     });
 
+    test('delete and clear on a name with nothing stored resolve and store nothing', async (s) => {
+      const storage = await s.open();
+      await storage.kv.delete('never-set');
+      await storage.kv.clear();
+      expect(await storage.kv.entries()).toEqual([]);
+      expect(await storage.load()).toBeNull();
+    });
+
     test('keys are exact: case, punctuation and the longest key are distinct entries', async (s) => {
       const storage = await s.open();
       const keys = ['a', 'A', 'pts:-1001234567890', 'x'.repeat(255), '!#$%&()*+,./;<=>?@[]^`{|}~', 'a.b', 'a:b'];

