@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // npm run bench [-- --adapter redis[,postgres] --quick --concurrency 1,64 --out file.json]
-// (with memory or sqlite, or --adapter clients alone: also the "vs clients" section, bench/vs-clients.mjs)
+// (with memory or sqlite, or --adapter clients alone: also the "vs clients" section, bench/vs-clients.mjs;
+// --no-clients leaves it out)
 //
 // For every adapter whose server is reachable, measures each operation through the
 // adapter and through the raw driver doing the same work (same queries / commands,
@@ -137,7 +138,8 @@ for (const m of memory) {
 }
 
 // mtstore against the clients' own storage (bench/vs-clients.mjs), with the memory and sqlite adapters.
-const clients = only && !only.includes('memory') && !only.includes('sqlite') && !only.includes('clients') ? [] : await (await import('./vs-clients.mjs')).benchClients({ quick });
+const withClients = !args.includes('--no-clients') && (!only || only.includes('memory') || only.includes('sqlite') || only.includes('clients'));
+const clients = withClients ? await (await import('./vs-clients.mjs')).benchClients({ quick }) : [];
 
 console.log(`\n${fullTable(results)}`);
 const short = belowTarget(results);
