@@ -269,18 +269,12 @@ export abstract class BaseStorage extends Closable implements Storage {
         throw invalid(error, this.where(operation));
       }
     }
-    if (!WRITES.has(operation)) {
-      try {
-        return await work();
-      } catch (error) {
-        throw toStorageError(error, this.where(operation));
-      }
-    }
-    this.#lease.fence(operation);
+    const writes = WRITES.has(operation);
+    if (writes) this.#lease.fence(operation);
     try {
       return await work();
     } catch (error) {
-      throw this.#writeFailed(operation, error);
+      throw writes ? this.#writeFailed(operation, error) : toStorageError(error, this.where(operation));
     }
   }
 
