@@ -9,13 +9,10 @@
  */
 import type Database from 'better-sqlite3';
 import { InvalidArgumentError, INT64_MAX, INT64_MIN, type Peer, type PeerPage, type PeerRepository, type PeerType } from '@mtstore/core';
-import { bit, peerFromRow, type PeerRow } from './rows.js';
+import { bit, PEER_COLUMNS, PEER_DATA, peerFromData, peerFromRow, type PeerRow } from './rows.js';
 import type { Tables } from './schema.js';
 import type { SessionScope } from './scope.js';
-import { sessionOf, statements } from './statements.js';
-
-/** Columns of a peer row (see PeerRow). */
-const PEER_COLUMNS = 'p.type, p.id, p.access_hash, p.phone, p.min, p.updated_at, p.display_name, p.complete, p.usernames';
+import { sessionOf, statements, type Statement } from './statements.js';
 
 /**
  * The staging table of a connection (per table prefix): TEMP, so it lives in this
@@ -29,6 +26,8 @@ function stagingTable(t: Tables): string {
 
 export function preparePeers(db: Database.Database, t: Tables) {
   const { read, write } = statements(db);
+  // Peer rows are read as arrays (raw): no object with nine named keys per row.
+  const rows = (sql: string): Statement => read(sql).raw(true);
   const b = stagingTable(t);
   db.exec(`CREATE TEMP TABLE IF NOT EXISTS ${b.slice('temp.'.length)} (
     type TEXT NOT NULL, id INTEGER NOT NULL, access_hash INTEGER NOT NULL, phone TEXT, min INTEGER,
@@ -84,16 +83,17 @@ export function preparePeers(db: Database.Database, t: Tables) {
       ON CONFLICT (session_id, username_key) DO UPDATE SET type = excluded.type, id = excluded.id
         WHERE type IS NOT excluded.type OR id IS NOT excluded.id`),
 
-    // lookups: one statement each, the session resolved by name inside it
-    peerById: read(`SELECT ${PEER_COLUMNS} FROM ${t.peers} p
+    // lookups: one statement each, the session resolved by name inside it; by key
+    // without the key columns (the caller has them)
+    peerById: rows(`SELECT ${PEER_DATA} FROM ${t.peers} p
       WHERE p.session_id = ${sessionOf(t)} AND p.type = ? AND p.id = ?`),
-    peerByUsername: read(`SELECT ${PEER_COLUMNS} FROM ${t.usernames} k
+    peerByUsername: rows(`SELECT ${PEER_COLUMNS} FROM ${t.usernames} k
       JOIN ${t.peers} p ON p.session_id = k.session_id AND p.type = k.type AND p.id = k.id
       WHERE k.session_id = ${sessionOf(t)} AND k.username_key = ?`),
-    peerByPhone: read(`SELECT ${PEER_COLUMNS} FROM ${t.peers} p
+    peerByPhone: rows(`SELECT ${PEER_COLUMNS} FROM ${t.peers} p
       WHERE p.session_id = ${sessionOf(t)} AND p.phone = ?`),
     // Keyset paging in primary-key order: the cursor is the last (type, id) returned.
-    page: read(`SELECT ${PEER_COLUMNS} FROM ${t.peers} p
+    page: rows(`SELECT ${PEER_COLUMNS} FROM ${t.peers} p
       WHERE p.session_id = ${sessionOf(t)} AND (p.type, p.id) > (?, ?) ORDER BY p.type, p.id LIMIT ?`),
     clearUsernames: write(`DELETE FROM ${t.usernames} WHERE session_id = ${sessionOf(t)}`),
     clearPeers: write(`DELETE FROM ${t.peers} WHERE session_id = ${sessionOf(t)}`),
@@ -157,20 +157,22 @@ export class SqlitePeers implements PeerRepository {
     });
   }
 
-  async upsert(peers: readonly Peer[]): Promise<void> {
+  // Synchronous (better-sqlite3 is): core awaits nothing when no promise comes back.
+  upsert(peers: readonly Peer[]): void {
     const { upsert } = this.#db();
     this.scope.write(() => upsert.immediate(peers));
   }
 
-  async getById(type: PeerType, id: bigint): Promise<Peer | null> {
-    return this.#peer(this.#db().sql.peerById.get(this.scope.name, type, id));
+  getById(type: PeerType, id: bigint): Peer | null {
+    const row = this.#db().sql.peerById.get(this.scope.name, type, id) as PeerRow | undefined;
+    return row === undefined ? null : peerFromData(row, type, id, this.label);
   }
 
-  async getByUsername(username: string): Promise<Peer | null> {
+  getByUsername(username: string): Peer | null {
     return this.#peer(this.#db().sql.peerByUsername.get(this.scope.name, username));
   }
 
-  async getByPhone(phone: string): Promise<Peer | null> {
+  getByPhone(phone: string): Peer | null {
     return this.#peer(this.#db().sql.peerByPhone.get(this.scope.name, phone));
   }
 

@@ -49,18 +49,27 @@ export interface ChannelRow {
   pts: unknown;
 }
 
-export interface PeerRow {
-  type: unknown;
-  id: unknown;
-  access_hash: unknown;
-  phone: unknown;
-  min: unknown;
-  updated_at: unknown;
-  display_name: unknown;
-  complete: unknown;
-  /** The usernames in order, a JSON array. */
-  usernames: unknown;
-}
+/**
+ * A peer row as read in raw mode (an array: no object with named keys per row).
+ * The key columns come last so a lookup by key can leave them out (see PEER_DATA).
+ */
+export type PeerRow = readonly unknown[];
+
+/** Positions in a PeerRow. */
+const ACCESS_HASH = 0;
+const PHONE = 1;
+const MIN = 2;
+const UPDATED_AT = 3;
+const DISPLAY_NAME = 4;
+const COMPLETE = 5;
+const USERNAMES = 6;
+const TYPE = 7;
+const ID = 8;
+
+/** The columns of a PeerRow without its key, in PeerRow order (alias `p`). */
+export const PEER_DATA = 'p.access_hash, p.phone, p.min, p.updated_at, p.display_name, p.complete, p.usernames';
+/** All columns of a PeerRow (alias `p`). */
+export const PEER_COLUMNS = `${PEER_DATA}, p.type, p.id`;
 
 export interface SessionRows {
   session: SessionRow;
@@ -178,9 +187,21 @@ export function sessionFromRows(rows: SessionRows, where: string): Session {
   return session;
 }
 
-/** The peer row's usernames column; its elements are checked by checkStoredPeer. */
+/**
+ * The peer row's usernames column; its elements are checked by checkStoredPeer.
+ * What upsert writes (a JSON array of names without quotes or backslashes, no
+ * spaces) is split by hand; anything else goes through JSON.parse.
+ */
 function usernamesOf(value: unknown, where: string, type: unknown): string[] {
   if (value === '[]') return [];
+  if (typeof value === 'string' && value.startsWith('["') && value.endsWith('"]')) {
+    const inner = value.slice(2, -2);
+    if (!inner.includes('\\')) {
+      const names = inner.split('","');
+      // A quote left in a name means the text is not that simple shape (e.g. `["a", "b"]`).
+      if (names.every((name) => !name.includes('"'))) return names;
+    }
+  }
   let parsed: unknown;
   try {
     parsed = JSON.parse(value as string);
@@ -205,19 +226,31 @@ function int64(value: unknown, where: string, type: unknown, column: string): bi
   return typeof value === 'bigint' ? value : int64FromStorage(value, `${peerAt(where, type)} ${column}`);
 }
 
-/** A peer row → a Peer for `checkStoredPeer`. `where` names the session. */
+/** A row of PEER_COLUMNS → a Peer for `checkStoredPeer`. `where` names the session. */
 export function peerFromRow(row: PeerRow, where: string): Peer {
+  const type = row[TYPE];
+  return peerFromData(row, type as PeerType, int64(row[ID], where, type, 'id'), where);
+}
+
+/**
+ * A row of PEER_DATA read by its key → a Peer with that key: the statement matched
+ * the stored type and id to these (a TEXT and an INTEGER column compare exactly).
+ */
+export function peerFromData(row: PeerRow, type: PeerType, id: bigint, where: string): Peer {
   const peer: Peer = {
-    type: row.type as PeerType,
-    id: int64(row.id, where, row.type, 'id'),
-    accessHash: int64(row.access_hash, where, row.type, 'access hash'),
-    usernames: usernamesOf(row.usernames, where, row.type),
-    updatedAt: num(row.updated_at),
+    type,
+    id,
+    accessHash: int64(row[ACCESS_HASH], where, type, 'access hash'),
+    usernames: usernamesOf(row[USERNAMES], where, type),
+    updatedAt: num(row[UPDATED_AT]),
   };
-  if (row.phone !== null) peer.phone = row.phone as string;
-  const min = flag(row.min);
+  const phone = row[PHONE];
+  if (phone !== null) peer.phone = phone as string;
+  const min = flag(row[MIN]);
   if (min !== undefined) peer.min = min;
-  if (row.display_name !== null) peer.displayName = row.display_name as string;
-  if (row.complete !== null) peer.complete = bytes(row.complete);
+  const displayName = row[DISPLAY_NAME];
+  if (displayName !== null) peer.displayName = displayName as string;
+  const complete = row[COMPLETE];
+  if (complete !== null) peer.complete = bytes(complete);
   return peer;
 }

@@ -523,6 +523,43 @@ describe('rows damaged by hand', () => {
       await storage.close();
     });
   }
+
+  // Reads split what upsert writes by hand; any other JSON array text is parsed as JSON.
+  const usernameColumns: Array<[string, (names: string[]) => string]> = [
+    ['pretty-printed JSON', (names) => JSON.stringify(names, null, 2)],
+    ['escaped characters', (names) => `[${names.map((n) => `"\\u${n.charCodeAt(0).toString(16).padStart(4, '0')}${n.slice(1)}"`).join(' , ')}]`],
+  ];
+  for (const [what, column] of usernameColumns) {
+    it(`a usernames column written as ${what} reads back as the same names`, async () => {
+      const path = await saved(`usernames-${what.replace(/\W+/g, '-')}.db`);
+      const storage = new SqliteStorage({ path, name: 'alice' });
+      const stored = await storage.peers.getById('user', 1n);
+      const names = stored?.usernames ?? [];
+      expect(names.length).toBeGreaterThan(0);
+      edit(path, `UPDATE mtstore_peers SET usernames = '${column(names).replace(/'/g, "''")}' WHERE session_id = ${alice} AND type = 'user' AND id = 1`);
+      expect(plain(await storage.peers.getById('user', 1n))).toEqual(plain(stored));
+      await storage.close();
+    });
+  }
+
+  const usernameCases: Array<[string, string, RegExp]> = [
+    ['a usernames column that is not JSON', `["user_1"`, /usernames are not a JSON array/],
+    ['a usernames column that is a JSON object', `{"a":1}`, /usernames are not a JSON array/],
+    ['a username holding a quote', `["user_1","a\\"b"]`, /usernames\[1\]/],
+    ['a username holding a quote without escape', `["user_1","a"b"]`, /usernames are not a JSON array/],
+  ];
+  for (const [what, column, message] of usernameCases) {
+    it(`${what}: the lookup by id rejects CorruptDataError naming the session`, async () => {
+      const path = await saved(`peer-${what.replace(/\W+/g, '-')}.db`);
+      edit(path, `UPDATE mtstore_peers SET usernames = '${column}' WHERE session_id = ${alice} AND type = 'user' AND id = 1`);
+      const storage = new SqliteStorage({ path, name: 'alice' });
+      const error = await rejection(storage.peers.getById('user', 1n));
+      expect(error.code).toBe('MTSTORE_CORRUPT_DATA');
+      expect(error.message).toContain('session "alice"');
+      expect(error.message).toMatch(message);
+      await storage.close();
+    });
+  }
 });
 
 describe('query plans', () => {
