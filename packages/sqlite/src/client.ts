@@ -292,10 +292,12 @@ function prepareSnapshot(scope: SessionScope): SnapshotStatements {
       if (id === undefined) {
         if (patch.homeDcId === undefined) return false;
         const created: Omit<Session, 'dcs' | 'channels'> = { version: 1, homeDcId: patch.homeDcId };
+        // Stryker disable ConditionalExpression,LogicalOperator: equivalent where a guard lets more through: upsertRow stores an absent and a null field alike (NULL); the `false` halves (the field dropped) are killed by the update traits
         if (patch.apiId !== undefined && patch.apiId !== null) created.apiId = patch.apiId;
         if (patch.user !== undefined && patch.user !== null) created.user = patch.user;
         if (patch.takeoutId !== undefined && patch.takeoutId !== null) created.takeoutId = patch.takeoutId;
         if (state !== undefined && state !== null) created.state = state;
+        // Stryker restore ConditionalExpression,LogicalOperator
         id = upsertRow(name, created);
         sql.deleteChannels.run(id);
       }
