@@ -48,6 +48,18 @@ export function partialUpdate({ group, test, expect }: StorageRegistrar): void {
       expect((await storage.load())?.state).toEqual({ pts: 1, qts: 2, date: 3, seq: 4 });
     });
 
+    test('homeDcId + dcs create the snapshot with the apiId, user and takeoutId the patch gives; null ones are left out', async (s) => {
+      const storage = await s.open();
+      const user = { id: 42n, dcId: 2, bot: false, usernames: ['First_Owner'], premium: true };
+      await storage.update({ homeDcId: 2, dcs: [{ id: 2, port: 443 }], apiId: 7, user, takeoutId: -5n });
+      expect(await storage.load()).toEqual({ version: 1, homeDcId: 2, dcs: [{ id: 2, port: 443 }], apiId: 7, user, takeoutId: -5n, channels: [] });
+      const other = await s.open('other');
+      await other.update({ homeDcId: 4, dcs: [{ id: 4, port: 80 }], apiId: null, user: null, takeoutId: null, state: null });
+      const created = await other.load();
+      expect(created).toEqual({ version: 1, homeDcId: 4, dcs: [{ id: 4, port: 80 }], channels: [] });
+      expect(Object.keys(created ?? {}).sort()).toEqual(['channels', 'dcs', 'homeDcId', 'version']);
+    });
+
     test('without a stored snapshot, a patch without homeDcId rejects NotFoundError and stores nothing', async (s) => {
       const storage = await s.open();
       await expectRejects(expect, 'update({ apiId }) before save', CODES.notFound, () => storage.update({ apiId: 5 }));

