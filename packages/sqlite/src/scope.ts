@@ -89,7 +89,9 @@ export class SessionScope {
    * Runs `statement`, an update or delete that reaches the session by name, with
    * `params`: one statement, under a lease too. When a fenced one changed nothing,
    * the lease row tells whether the fence refused it (LeaseLostError) or there was
-   * nothing to change.
+   * nothing to change (lease.ts `prepareTokenCheck`). A takeover between the two
+   * reports the loss for a write that found nothing to change: nothing was written
+   * either way, and the lease is lost.
    */
   change(statement: FencedStatement, ...params: unknown[]): void {
     const token = this.token();
