@@ -33,9 +33,9 @@ export class MtstoreAuthKeys implements IAuthKeysRepository {
     this.#storage = storage;
   }
 
-  async set(dc: number, key: Uint8Array | null): Promise<void> {
-    if (key === null) await this.#storage.authKeys.delete(dc);
-    else await this.#storage.authKeys.set(dc, key);
+  /** Not `async`: core's promise is handed back as it is (mtcute writes a key on every connect). */
+  set(dc: number, key: Uint8Array | null): Promise<void> {
+    return key === null ? this.#storage.authKeys.delete(dc) : this.#storage.authKeys.set(dc, key);
   }
 
   async get(dc: number): Promise<Uint8Array | null> {

@@ -35,6 +35,8 @@ export function accessHashToString(value: bigint): string {
   return `${Number(BigInt.asIntN(32, value))}|${Number(BigInt.asIntN(32, value >> 32n))}`;
 }
 
+const isUsername = (username: string): boolean => USERNAME.test(username);
+
 export interface ToPeerOptions {
   /** Read the display name out of `complete` (first + last name, or title). */
   displayName: boolean;
@@ -46,8 +48,9 @@ export function peerFromInfo(info: PeerInfo, options: ToPeerOptions): Peer {
     type,
     id,
     accessHash: accessHashFromString(info.accessHash),
-    // mtcute lower-cases usernames; a malformed one would fail the whole batch.
-    usernames: info.usernames.filter((u) => USERNAME.test(u)),
+    // mtcute lower-cases usernames; a malformed one would fail the whole batch. Core
+    // copies the batch, so the usual list (all valid) is passed as it is.
+    usernames: info.usernames.every(isUsername) ? info.usernames : info.usernames.filter(isUsername),
     updatedAt: Math.min(UINT32_MAX, Math.max(0, Math.floor(info.updated / 1000))),
   };
   if (info.isMin) peer.min = true;
@@ -63,9 +66,10 @@ export function peerFromInfo(info: PeerInfo, options: ToPeerOptions): Peer {
   return peer;
 }
 
-export function infoFromPeer(peer: Peer): PeerInfo {
+/** `markedId`: the peer's marked id when the caller has it (a lookup by id), else computed. */
+export function infoFromPeer(peer: Peer, markedId = Number(toMarkedId(peer.type, peer.id))): PeerInfo {
   const info: PeerInfo = {
-    id: Number(toMarkedId(peer.type, peer.id)),
+    id: markedId,
     accessHash: peer.type === 'chat' ? '' : accessHashToString(peer.accessHash),
     isMin: peer.min === true,
     usernames: peer.usernames,

@@ -3,19 +3,19 @@
  * driver's `save()` and then written as one `upsert` batch (mtcute's own SQLite
  * storage batches them the same way); lookups see the pending ones first.
  */
-import { fromMarkedId, type Peer, type Storage } from '@mtstore/core';
+import { fromMarkedId, type Peer, type Storage, type UnmarkedPeerId } from '@mtstore/core';
 import type { IPeersRepository } from '@mtcute/core';
 import { infoFromPeer, peerFromInfo, type PeerInfo, type ToPeerOptions } from './peer-info.js';
 
 const USERNAME = /^[A-Za-z0-9_]{1,64}$/;
 const PHONE = /^[0-9]{1,20}$/;
 
-function isMarkedId(id: number): boolean {
+/** (type, id) of a marked id; undefined for an id outside the Bot API marked ranges. */
+function unmark(id: number): UnmarkedPeerId | undefined {
   try {
-    fromMarkedId(id);
-    return true;
+    return fromMarkedId(id);
   } catch {
-    return false;
+    return undefined;
   }
 }
 
@@ -36,7 +36,7 @@ export class MtstorePeers implements IPeersRepository {
     // An id outside the Bot API marked ranges has no (type, id) in mtstore: such a peer
     // is not cached (as with any cache miss, mtcute asks the API), instead of failing
     // the API call that brought it or every later save.
-    if (!isMarkedId(peer.id)) return;
+    if (unmark(peer.id) === undefined) return;
     this.#pending.delete(peer.id);
     this.#pending.set(peer.id, peer);
   }
@@ -44,10 +44,10 @@ export class MtstorePeers implements IPeersRepository {
   async getById(id: number): Promise<PeerInfo | null> {
     const pending = this.#pending.get(id) ?? this.#inFlight.get(id);
     if (pending !== undefined) return pending;
-    if (!isMarkedId(id)) return null;
-    const { type, id: bare } = fromMarkedId(id);
-    const peer = await this.#storage.peers.getById(type, bare);
-    return peer === null ? null : infoFromPeer(peer);
+    const key = unmark(id);
+    if (key === undefined) return null;
+    const peer = await this.#storage.peers.getById(key.type, key.id);
+    return peer === null ? null : infoFromPeer(peer, id);
   }
 
   async getByUsername(username: string): Promise<PeerInfo | null> {
@@ -92,7 +92,9 @@ export class MtstorePeers implements IPeersRepository {
     this.#pending = new Map();
     this.#inFlight = batch;
     try {
-      await this.#storage.peers.upsert([...batch.values()].map((info) => peerFromInfo(info, this.#options)));
+      const peers: Peer[] = [];
+      for (const info of batch.values()) peers.push(peerFromInfo(info, this.#options));
+      await this.#storage.peers.upsert(peers);
     } catch (error) {
       // Stores made while the batch was in flight are newer: they win.
       const retry = new Map(batch);

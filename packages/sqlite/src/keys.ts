@@ -3,12 +3,14 @@
  * permanent key, n >= 0 the temp key of connection slot n), apart from the address
  * rows. Each operation is one statement on one row, so two writers of different
  * keys of a session never touch each other's rows; a write reaches the session by
- * name inside the statement and creates the name's row only the first time.
+ * name inside the statement (under a lease, checks the lease there too: lease.ts) and
+ * creates the name's row only the first time.
  */
 import type Database from 'better-sqlite3';
 import type { AuthKeyEntry, AuthKeyRepository, TempAuthKey } from '@mtstore/core';
 import { bytes, num, type KeyRow } from './rows.js';
 import type { Tables } from './schema.js';
+import { FencedStatement } from './lease.js';
 import type { SessionScope } from './scope.js';
 import { sessionOf, statements, type Statement } from './statements.js';
 
@@ -17,28 +19,29 @@ const PERMANENT = -1;
 
 interface KeyStatements {
   get: Statement;
-  set: Statement;
-  remove: Statement;
-  removeByDc: Statement;
+  set: FencedStatement;
+  remove: FencedStatement;
+  removeByDc: FencedStatement;
   entries: Statement;
-  clear: Statement;
+  clear: FencedStatement;
 }
 
-export function prepareKeys(db: Database.Database, t: Tables): KeyStatements {
-  const { read, write } = statements(db);
+export function prepareKeys(db: Database.Database, t: Tables, tablePrefix: string): KeyStatements {
+  const { read } = statements(db);
+  const write = (sql: (fence: string) => string): FencedStatement => new FencedStatement(db, tablePrefix, sql);
   return {
     get: read(`SELECT auth_key, expires_at FROM ${t.authKeys}
       WHERE session_id = ${sessionOf(t)} AND dc_id = ? AND media_only = 0 AND slot = ?`),
     // INSERT … SELECT: no row is inserted when the name has no row yet (see SessionScope).
-    set: write(`INSERT INTO ${t.authKeys} (session_id, dc_id, media_only, slot, auth_key, expires_at)
-      SELECT id, ?, 0, ?, ?, ? FROM ${t.sessions} WHERE name = ?
+    set: write((fence) => `INSERT INTO ${t.authKeys} (session_id, dc_id, media_only, slot, auth_key, expires_at)
+      SELECT id, ?, 0, ?, ?, ? FROM ${t.sessions} WHERE name = ?${fence}
       ON CONFLICT (session_id, dc_id, media_only, slot) DO UPDATE SET auth_key = excluded.auth_key, expires_at = excluded.expires_at`),
-    remove: write(`DELETE FROM ${t.authKeys} WHERE session_id = ${sessionOf(t)} AND dc_id = ? AND media_only = 0 AND slot = ?`),
-    removeByDc: write(`DELETE FROM ${t.authKeys} WHERE session_id = ${sessionOf(t)} AND dc_id = ?`),
+    remove: write((fence) => `DELETE FROM ${t.authKeys} WHERE session_id = ${sessionOf(t)} AND dc_id = ? AND media_only = 0 AND slot = ?${fence}`),
+    removeByDc: write((fence) => `DELETE FROM ${t.authKeys} WHERE session_id = ${sessionOf(t)} AND dc_id = ?${fence}`),
     // The primary key's order: by DC id, main before media-only, the permanent key (slot -1) first.
     entries: read(`SELECT dc_id, media_only, slot, auth_key, expires_at FROM ${t.authKeys}
       WHERE session_id = ${sessionOf(t)} ORDER BY dc_id, media_only, slot`),
-    clear: write(`DELETE FROM ${t.authKeys} WHERE session_id = ${sessionOf(t)}`),
+    clear: write((fence) => `DELETE FROM ${t.authKeys} WHERE session_id = ${sessionOf(t)}${fence}`),
   };
 }
 
@@ -48,7 +51,7 @@ export class SqliteAuthKeys implements AuthKeyRepository {
   constructor(private readonly scope: SessionScope) {}
 
   #statements(): KeyStatements {
-    return (this.#sql ??= prepareKeys(this.scope.db(), this.scope.tables));
+    return (this.#sql ??= prepareKeys(this.scope.db(), this.scope.tables, this.scope.connection.tablePrefix));
   }
 
   async get(dcId: number): Promise<Uint8Array | null> {
@@ -70,8 +73,7 @@ export class SqliteAuthKeys implements AuthKeyRepository {
   }
 
   async deleteByDc(dcId: number): Promise<void> {
-    const sql = this.#statements();
-    this.scope.write(() => sql.removeByDc.run(this.scope.name, dcId));
+    this.scope.change(this.#statements().removeByDc, this.scope.name, dcId);
   }
 
   /** One statement: rows come in entry order, so grouping them is one pass. */
@@ -89,16 +91,12 @@ export class SqliteAuthKeys implements AuthKeyRepository {
   }
 
   async clear(): Promise<void> {
-    const sql = this.#statements();
-    this.scope.write(() => sql.clear.run(this.scope.name));
+    this.scope.change(this.#statements().clear, this.scope.name);
   }
 
   #write(dcId: number, slot: number, key: Uint8Array | null, expiresAt: number | null): void {
     const sql = this.#statements();
-    if (key === null) {
-      this.scope.write(() => sql.remove.run(this.scope.name, dcId, slot));
-      return;
-    }
-    this.scope.writeCreating(() => sql.set.run(dcId, slot, key, expiresAt, this.scope.name).changes);
+    if (key === null) this.scope.change(sql.remove, this.scope.name, dcId, slot);
+    else this.scope.create(sql.set, dcId, slot, key, expiresAt, this.scope.name);
   }
 }

@@ -6,26 +6,28 @@ import type Database from 'better-sqlite3';
 import type { KeyValueEntry, KeyValueRepository } from '@mtstore/core';
 import { bytes } from './rows.js';
 import type { Tables } from './schema.js';
+import { FencedStatement } from './lease.js';
 import type { SessionScope } from './scope.js';
 import { sessionOf, statements, type Statement } from './statements.js';
 
 interface KvStatements {
   get: Statement;
-  set: Statement;
-  remove: Statement;
+  set: FencedStatement;
+  remove: FencedStatement;
   entries: Statement;
-  clear: Statement;
+  clear: FencedStatement;
 }
 
-export function prepareKv(db: Database.Database, t: Tables): KvStatements {
-  const { read, write, value } = statements(db);
+export function prepareKv(db: Database.Database, t: Tables, tablePrefix: string): KvStatements {
+  const { read, value } = statements(db);
+  const write = (sql: (fence: string) => string): FencedStatement => new FencedStatement(db, tablePrefix, sql);
   return {
     get: value(`SELECT value FROM ${t.kv} WHERE session_id = ${sessionOf(t)} AND key = ?`),
-    set: write(`INSERT INTO ${t.kv} (session_id, key, value) SELECT id, ?, ? FROM ${t.sessions} WHERE name = ?
+    set: write((fence) => `INSERT INTO ${t.kv} (session_id, key, value) SELECT id, ?, ? FROM ${t.sessions} WHERE name = ?${fence}
       ON CONFLICT (session_id, key) DO UPDATE SET value = excluded.value`),
-    remove: write(`DELETE FROM ${t.kv} WHERE session_id = ${sessionOf(t)} AND key = ?`),
+    remove: write((fence) => `DELETE FROM ${t.kv} WHERE session_id = ${sessionOf(t)} AND key = ?${fence}`),
     entries: read(`SELECT key, value FROM ${t.kv} WHERE session_id = ${sessionOf(t)} ORDER BY key`),
-    clear: write(`DELETE FROM ${t.kv} WHERE session_id = ${sessionOf(t)}`),
+    clear: write((fence) => `DELETE FROM ${t.kv} WHERE session_id = ${sessionOf(t)}${fence}`),
   };
 }
 
@@ -35,7 +37,7 @@ export class SqliteKeyValues implements KeyValueRepository {
   constructor(private readonly scope: SessionScope) {}
 
   #statements(): KvStatements {
-    return (this.#sql ??= prepareKv(this.scope.db(), this.scope.tables));
+    return (this.#sql ??= prepareKv(this.scope.db(), this.scope.tables, this.scope.connection.tablePrefix));
   }
 
   async get(key: string): Promise<Uint8Array | null> {
@@ -45,8 +47,8 @@ export class SqliteKeyValues implements KeyValueRepository {
 
   async set(key: string, value: Uint8Array | null): Promise<void> {
     const sql = this.#statements();
-    if (value === null) this.scope.write(() => sql.remove.run(this.scope.name, key));
-    else this.scope.writeCreating(() => sql.set.run(key, value, this.scope.name).changes);
+    if (value === null) this.scope.change(sql.remove, this.scope.name, key);
+    else this.scope.create(sql.set, key, value, this.scope.name);
   }
 
   async entries(): Promise<KeyValueEntry[]> {
@@ -55,7 +57,6 @@ export class SqliteKeyValues implements KeyValueRepository {
   }
 
   async clear(): Promise<void> {
-    const sql = this.#statements();
-    this.scope.write(() => sql.clear.run(this.scope.name));
+    this.scope.change(this.#statements().clear, this.scope.name);
   }
 }

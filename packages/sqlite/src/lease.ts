@@ -10,10 +10,15 @@
  * write lock), so across instances and processes exactly one acquirer wins; renew
  * and release are single statements that match the token.
  *
- * The fence (`prepareFence`): a write of an instance holding a lease runs in an
- * IMMEDIATE transaction that first reads the row's token. The write lock is held from
- * that read to the commit, so no acquire (by any connection) can change the token in
- * between: the write lands only under the lease it was made for.
+ * The fence, in two forms. A write of one statement (`FencedStatement`) carries it in
+ * itself: `… AND EXISTS (the lease row with this token)`, so the statement changes
+ * nothing unless the stored lease has the instance's token. An autocommit statement
+ * takes the write lock before it reads (on the newest snapshot), so the check and the
+ * write are one step no acquire can come between — and it costs one statement, as
+ * the write alone does. Other writes (`prepareFence`) run in an IMMEDIATE transaction
+ * that first reads the row's token; the write lock is held from that read to the
+ * commit, so again no acquire (by any connection) can change the token in between:
+ * a write lands only under the lease it was made for.
  */
 import type Database from 'better-sqlite3';
 import { LeaseLostError, type LeaseRepository, type StoredLease } from '@mtstore/core';
@@ -51,12 +56,67 @@ export type Fence = <T>(token: bigint, write: () => T) => T;
  * this instance holds a lease, so the table exists.
  */
 export function prepareFence(db: Database.Database, tablePrefix: string, name: string): Fence {
-  const check = db.prepare(`SELECT 1 FROM ${leaseTable(tablePrefix)} WHERE name = ? AND token = ?`).pluck();
+  const holds = prepareTokenCheck(db, tablePrefix);
   const fenced = db.transaction((token: bigint, write: () => unknown): unknown => {
-    if (check.get(name, token) === undefined) throw new LeaseLostError('fence');
+    if (!holds(name, token)) throw new LeaseLostError('fence');
     return write();
   });
   return <T>(token: bigint, write: () => T): T => fenced.immediate(token, write) as T;
+}
+
+/**
+ * A write of one statement with its fence inside it. `sql(fence)` builds the statement;
+ * `fence` is '' for the plain one and `AND EXISTS (…)` for the fenced one, placed where
+ * its two parameters (name, token) come after all others. The fenced statement is
+ * prepared on the first write under a lease: the lease table exists only then.
+ */
+export class FencedStatement {
+  readonly plain: Statement;
+  #fenced: Statement | undefined;
+
+  constructor(
+    private readonly db: Database.Database,
+    private readonly tablePrefix: string,
+    private readonly sql: (fence: string) => string,
+  ) {
+    this.plain = db.prepare(sql(''));
+  }
+
+  /** The plain statement's SQL (query plans are checked on it). */
+  get source(): string {
+    return this.plain.source;
+  }
+
+  /** The fenced statement's SQL; prepares nothing. */
+  fencedSource(): string {
+    return this.sql(fenceCondition(this.tablePrefix));
+  }
+
+  /**
+   * Runs it with `params` and returns how many rows it changed: the plain statement
+   * without a token, the fenced one (the lease row of `name` must have `token`) with one.
+   */
+  run(token: bigint | undefined, name: string, params: readonly unknown[]): number {
+    if (token === undefined) return this.plain.run(...params).changes;
+    this.#fenced ??= this.db.prepare(this.fencedSource());
+    return this.#fenced.run(...params, name, token).changes;
+  }
+}
+
+/** The condition a fenced statement adds; its parameters are the session name and the token. */
+export function fenceCondition(tablePrefix: string): string {
+  return ` AND EXISTS (SELECT 1 FROM ${leaseTable(tablePrefix)} WHERE name = ? AND token = ?)`;
+}
+
+/**
+ * Whether the lease row of `name` has `token` now. Tokens of a name only grow (a release
+ * keeps the row, nothing deletes it), so a token found now was the stored one at any
+ * earlier moment it was held: a fenced statement that changed nothing before this read
+ * was not refused by the fence.
+ */
+export function prepareTokenCheck(db: Database.Database, tablePrefix: string): (name: string, token: bigint) => boolean {
+  const check = db.prepare(`SELECT 1 FROM ${leaseTable(tablePrefix)} WHERE name = ? AND token = ?`).pluck();
+  return (name, token) => check.get(name, token) !== undefined;
 }
 
 export class SqliteLeases implements LeaseRepository {

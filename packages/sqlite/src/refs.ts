@@ -8,31 +8,33 @@ import type { RefMessage, RefMessagePage, RefMessageRepository } from '@mtstore/
 import { INT64_MAX, int64FromStorage, InvalidArgumentError } from '@mtstore/core';
 import { num } from './rows.js';
 import type { Tables } from './schema.js';
+import { FencedStatement } from './lease.js';
 import type { SessionScope } from './scope.js';
 import { sessionOf, statements, type Statement } from './statements.js';
 
 interface RefStatements {
-  store: Statement;
+  store: FencedStatement;
   latest: Statement;
-  remove: Statement;
-  removeByPeer: Statement;
-  clear: Statement;
+  remove: FencedStatement;
+  removeByPeer: FencedStatement;
+  clear: FencedStatement;
   page: Statement;
 }
 
-export function prepareRefs(db: Database.Database, t: Tables): RefStatements {
-  const { read, write } = statements(db);
+export function prepareRefs(db: Database.Database, t: Tables, tablePrefix: string): RefStatements {
+  const { read } = statements(db);
+  const write = (sql: (fence: string) => string): FencedStatement => new FencedStatement(db, tablePrefix, sql);
   return {
-    store: write(`INSERT OR REPLACE INTO ${t.refMessages} (session_id, peer_id, chat_id, message_id)
-      SELECT id, ?, ?, ? FROM ${t.sessions} WHERE name = ?`),
+    store: write((fence) => `INSERT OR REPLACE INTO ${t.refMessages} (session_id, peer_id, chat_id, message_id)
+      SELECT id, ?, ?, ? FROM ${t.sessions} WHERE name = ?${fence}`),
     // The peer index ends with the rowid: the newest reference is its last entry.
     latest: read(`SELECT chat_id, message_id FROM ${t.refMessages}
       WHERE session_id = ${sessionOf(t)} AND peer_id = ? ORDER BY seq DESC LIMIT 1`),
     // The message ids as one JSON array parameter: one statement for any number of them.
-    remove: write(`DELETE FROM ${t.refMessages} WHERE session_id = ${sessionOf(t)} AND chat_id = ?
-      AND message_id IN (SELECT value FROM json_each(?))`),
-    removeByPeer: write(`DELETE FROM ${t.refMessages} WHERE session_id = ${sessionOf(t)} AND peer_id = ?`),
-    clear: write(`DELETE FROM ${t.refMessages} WHERE session_id = ${sessionOf(t)}`),
+    remove: write((fence) => `DELETE FROM ${t.refMessages} WHERE session_id = ${sessionOf(t)} AND chat_id = ?
+      AND message_id IN (SELECT value FROM json_each(?))${fence}`),
+    removeByPeer: write((fence) => `DELETE FROM ${t.refMessages} WHERE session_id = ${sessionOf(t)} AND peer_id = ?${fence}`),
+    clear: write((fence) => `DELETE FROM ${t.refMessages} WHERE session_id = ${sessionOf(t)}${fence}`),
     // Keyset paging in seq (store) order: the cursor is the last seq returned. A rowid range scan.
     page: read(`SELECT seq, peer_id, chat_id, message_id FROM ${t.refMessages}
       WHERE session_id = ${sessionOf(t)} AND seq > ? ORDER BY seq LIMIT ?`),
@@ -48,12 +50,11 @@ export class SqliteRefMessages implements RefMessageRepository {
   ) {}
 
   #statements(): RefStatements {
-    return (this.#sql ??= prepareRefs(this.scope.db(), this.scope.tables));
+    return (this.#sql ??= prepareRefs(this.scope.db(), this.scope.tables, this.scope.connection.tablePrefix));
   }
 
   async store(peerId: bigint, chatId: bigint, messageId: number): Promise<void> {
-    const sql = this.#statements();
-    this.scope.writeCreating(() => sql.store.run(peerId, chatId, messageId, this.scope.name).changes);
+    this.scope.create(this.#statements().store, peerId, chatId, messageId, this.scope.name);
   }
 
   async getByPeer(peerId: bigint): Promise<RefMessage | null> {
@@ -63,18 +64,15 @@ export class SqliteRefMessages implements RefMessageRepository {
   }
 
   async delete(chatId: bigint, messageIds: readonly number[]): Promise<void> {
-    const sql = this.#statements();
-    this.scope.write(() => sql.remove.run(this.scope.name, chatId, JSON.stringify(messageIds)));
+    this.scope.change(this.#statements().remove, this.scope.name, chatId, JSON.stringify(messageIds));
   }
 
   async deleteByPeer(peerId: bigint): Promise<void> {
-    const sql = this.#statements();
-    this.scope.write(() => sql.removeByPeer.run(this.scope.name, peerId));
+    this.scope.change(this.#statements().removeByPeer, this.scope.name, peerId);
   }
 
   async clear(): Promise<void> {
-    const sql = this.#statements();
-    this.scope.write(() => sql.clear.run(this.scope.name));
+    this.scope.change(this.#statements().clear, this.scope.name);
   }
 
   /** The cursor is the `seq` of the last reference of the previous page. */

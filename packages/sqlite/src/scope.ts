@@ -4,12 +4,14 @@
  * (without a snapshot, `has_snapshot = 0`), because keys, kv, peers and reference
  * messages belong to the name, not to a saved snapshot.
  *
- * Every write of the name goes through `write` or `writeCreating`, which apply the
- * lease fence (lease.ts) when this instance holds a lease, and add nothing when not.
+ * Every write of the name goes through `change`, `create` (one statement each) or
+ * `write` (anything else), which apply the lease fence (lease.ts) when this instance
+ * holds a lease, and add nothing when not.
  */
 import type Database from 'better-sqlite3';
+import { LeaseLostError } from '@mtstore/core';
 import type { Connection } from './connection.js';
-import { prepareFence, type Fence } from './lease.js';
+import { prepareFence, prepareTokenCheck, type Fence, type FencedStatement } from './lease.js';
 import type { Tables } from './schema.js';
 import { statements, type Statement } from './statements.js';
 
@@ -23,6 +25,7 @@ interface NameStatements {
 export class SessionScope {
   #sql: NameStatements | undefined;
   #fence: Fence | undefined;
+  #holds: ((name: string, token: bigint) => boolean) | undefined;
 
   constructor(
     readonly connection: Connection,
@@ -65,24 +68,40 @@ export class SessionScope {
   }
 
   /**
-   * Runs `write`, a statement that reaches the session by name (`sessionOf`) and
-   * returns how many rows it changed. The common case is that one statement, with
-   * no transaction around it. When it changed nothing because the name has no row
-   * yet, the row is created and the write run again in one IMMEDIATE transaction
-   * (so a concurrent `delete()` cannot slip in between).
+   * Runs `statement`, an insert or upsert that reaches the session by name
+   * (`sessionOf`), with `params`. The common case is that one statement, with no
+   * transaction around it, under a lease too (the fence is in the statement). When
+   * it changed nothing — the name has no row yet, or under a lease the stored token
+   * is another — the IMMEDIATE transaction decides: the fence's check (LeaseLostError
+   * when refused), then the name's row is created and the statement run again (so a
+   * concurrent `delete()` cannot slip in between).
    */
-  writeCreating(write: () => number): void {
+  create(statement: FencedStatement, ...params: unknown[]): void {
     const token = this.token();
-    if (token !== undefined) {
-      this.#fenced(token, () => this.#statements().retry(write));
-      return;
-    }
-    if (write() > 0) return;
-    this.#statements().retry.immediate(write);
+    if (statement.run(token, this.name, params) > 0) return;
+    const { retry } = this.#statements();
+    const again = (): number => statement.run(token, this.name, params);
+    if (token === undefined) retry.immediate(again);
+    else this.#fenced(token, () => retry(again));
   }
 
   /**
-   * Runs `write` (statements or transactions, synchronous): as it is without a lease;
+   * Runs `statement`, an update or delete that reaches the session by name, with
+   * `params`: one statement, under a lease too. When a fenced one changed nothing,
+   * the lease row tells whether the fence refused it (LeaseLostError) or there was
+   * nothing to change (lease.ts `prepareTokenCheck`). A takeover between the two
+   * reports the loss for a write that found nothing to change: nothing was written
+   * either way, and the lease is lost.
+   */
+  change(statement: FencedStatement, ...params: unknown[]): void {
+    const token = this.token();
+    if (statement.run(token, this.name, params) > 0 || token === undefined) return;
+    this.#holds ??= prepareTokenCheck(this.db(), this.connection.tablePrefix);
+    if (!this.#holds(this.name, token)) throw new LeaseLostError('fence');
+  }
+
+  /**
+   * Runs `write` (several statements or transactions, synchronous): as it is without a lease;
    * under a lease, inside the fence's IMMEDIATE transaction, so it applies only while
    * the stored lease still has this instance's token (else LeaseLostError, nothing written).
    */

@@ -6,8 +6,14 @@
  */
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { authKey, minimalSession } from '@mtstore/conformance';
+import { authKey, minimalSession, peer } from '@mtstore/conformance';
 import { SqliteStorage } from '../src/index.js';
+import { prepareKeys } from '../src/keys.js';
+import { prepareKv } from '../src/kv.js';
+import { FencedStatement } from '../src/lease.js';
+import { prepareRefs } from '../src/refs.js';
+import { tableNames } from '../src/schema.js';
+import { Child } from './child.js';
 import { plain, tempDir } from './helpers.js';
 
 const temp = tempDir('fence');
@@ -59,6 +65,9 @@ describe('lease fence across connections to one file', () => {
   it('a token changed by hand in another connection fences the holder: every kind of write is checked by the database', async () => {
     const path = temp.file('by-hand.session');
     const other = new Database(path);
+    // What every holder's keys are after its setup (compared as entries: a refused write adds no key either).
+    const expected = new SqliteStorage({ path, name: 'expected' });
+    await expected.authKeys.set(2, authKey(2));
     try {
       // One holder per write kind, each fenced off by a raw UPDATE of its name's row.
       const writes: [string, (s: SqliteStorage) => Promise<unknown>][] = [
@@ -68,9 +77,21 @@ describe('lease fence across connections to one file', () => {
         ['saveUpdateState with channels', (s) => s.saveUpdateState({ pts: 1, qts: 1, date: 1, seq: 1 }, [{ id: 5n, pts: 5 }])],
         ['authKeys.set', (s) => s.authKeys.set(2, authKey(9))],
         ['authKeys.delete', (s) => s.authKeys.delete(2)],
+        ['authKeys.setTemp', (s) => s.authKeys.setTemp(2, { index: 0, key: authKey(9), expiresAt: 2_000_000_000 })],
+        // Deletes of nothing stored are refused too: the lease is gone either way.
+        ['authKeys.deleteTemp', (s) => s.authKeys.deleteTemp(2, 0)],
+        ['authKeys.deleteByDc', (s) => s.authKeys.deleteByDc(2)],
+        ['authKeys.clear', (s) => s.authKeys.clear()],
         ['kv.set', (s) => s.kv.set('k', new Uint8Array([9]))],
+        ['kv.set of a new key', (s) => s.kv.set('new', new Uint8Array([9]))],
         ['kv.delete', (s) => s.kv.delete('k')],
+        ['kv.delete of an absent key', (s) => s.kv.delete('absent')],
+        ['kv.clear', (s) => s.kv.clear()],
+        ['refMessages.store', (s) => s.refMessages.store(8n, -100n, 6)],
         ['refMessages.delete', (s) => s.refMessages.delete(-100n, [5])],
+        ['refMessages.deleteByPeer', (s) => s.refMessages.deleteByPeer(7n)],
+        ['refMessages.clear', (s) => s.refMessages.clear()],
+        ['peers.clear', (s) => s.peers.clear()],
         ['delete', (s) => s.delete()],
       ];
       for (const [what, write] of writes) {
@@ -81,6 +102,7 @@ describe('lease fence across connections to one file', () => {
           await storage.authKeys.set(2, authKey(2));
           await storage.kv.set('k', new Uint8Array([2]));
           await storage.refMessages.store(7n, -100n, 5);
+          await storage.peers.upsert([peer('user', 1)]);
           await storage.lease.acquire({ ttlSeconds: 60, heartbeat: false });
           other.prepare('UPDATE mtstore_leases SET token = token + 1 WHERE name = ?').run(name);
 
@@ -91,15 +113,107 @@ describe('lease fence across connections to one file', () => {
           expect(loaded?.homeDcId, `${what} changed nothing`).toBe(minimalSession().homeDcId);
           expect(loaded?.state, `${what} changed nothing`).toBeUndefined();
           expect(loaded?.channels, `${what} changed nothing`).toEqual([]);
-          expect(plain(await storage.authKeys.get(2)), `${what} changed nothing`).toEqual(authKey(2));
-          expect(await storage.kv.get('k'), `${what} changed nothing`).toEqual(new Uint8Array([2]));
-          expect(await storage.refMessages.getByPeer(7n), `${what} changed nothing`).toEqual({ chatId: -100n, messageId: 5 });
+          expect(plain(await storage.authKeys.entries()), `${what} changed nothing`).toEqual(plain(await expected.authKeys.entries()));
+          expect(await storage.kv.entries(), `${what} changed nothing`).toEqual([{ key: 'k', value: new Uint8Array([2]) }]);
+          expect(await storage.refMessages.list(), `${what} changed nothing`).toEqual({ refs: [{ peerId: 7n, chatId: -100n, messageId: 5 }], cursor: null });
+          expect((await storage.peers.list()).peers, `${what} changed nothing`).toHaveLength(1);
+        } finally {
+          await storage.close();
+        }
+      }
+    } finally {
+      await expected.close();
+      other.close();
+    }
+  });
+
+  it('a refused first write of a name creates nothing: no session row, no lease change', async () => {
+    const path = temp.file('first-write.session');
+    const other = new Database(path);
+    const writes: [string, (s: SqliteStorage) => Promise<unknown>][] = [
+      ['authKeys.set', (s) => s.authKeys.set(2, authKey(9))],
+      ['authKeys.setTemp', (s) => s.authKeys.setTemp(2, { index: 0, key: authKey(9), expiresAt: 2_000_000_000 })],
+      ['kv.set', (s) => s.kv.set('k', new Uint8Array([9]))],
+      ['refMessages.store', (s) => s.refMessages.store(8n, -100n, 6)],
+      ['authKeys.delete', (s) => s.authKeys.delete(2)],
+      ['kv.delete', (s) => s.kv.delete('k')],
+    ];
+    try {
+      for (const [what, write] of writes) {
+        const name = `first_${what.replace(/[^a-z]/gi, '_')}`;
+        const storage = new SqliteStorage({ path, name });
+        try {
+          await storage.lease.acquire({ ttlSeconds: 60, heartbeat: false });
+          other.prepare('UPDATE mtstore_leases SET token = token + 1 WHERE name = ?').run(name);
+          expect(await codeOf(write(storage)), what).toBe(LOST);
+          expect(other.prepare('SELECT count(*) FROM mtstore_sessions WHERE name = ?').pluck().get(name), `${what}: no session row`).toBe(0);
+          expect(other.prepare('SELECT token FROM mtstore_leases WHERE name = ?').pluck().get(name), `${what}: the lease row as the takeover left it`).toBe(2);
         } finally {
           await storage.close();
         }
       }
     } finally {
       other.close();
+    }
+  });
+
+  it('a holder writing as fast as it can while another connection takes over: every write before the takeover lands, none after', async () => {
+    const path = temp.file('raced.session');
+    const child = new Child('fenced-writer.mjs', [path]);
+    const other = new Database(path);
+    other.pragma('busy_timeout = 10000');
+    try {
+      await child.next((line) => line.startsWith('held '), 'the lease');
+      // Let the writer get going, so the takeover lands among its writes.
+      const acked = (line: string): boolean => line.startsWith('ack ');
+      for (let n = 0; n < 50; n++) await child.next(acked, 'an ack');
+      // The takeover and a read of the entry in one transaction: the entry as the takeover found it.
+      const takeover = other.transaction((): number => {
+        other.prepare(`UPDATE mtstore_leases SET token = token + 1, owner = 'operator' WHERE name = 'raced'`).run();
+        const value = other.prepare(`SELECT value FROM mtstore_kv WHERE key = 'k' AND session_id = (SELECT id FROM mtstore_sessions WHERE name = 'raced')`).pluck().get() as Buffer;
+        return value.readUInt32BE(0);
+      });
+      const atTakeover = takeover.immediate();
+
+      const refused = (await child.next((line) => line.startsWith('refused '), 'the refusal')).split(' ');
+      expect(refused[1]).toBe(LOST);
+      // Writes are sequential: the first one the takeover did not let through is refused, and it is the one after the last that landed.
+      expect(Number(refused[2])).toBe(atTakeover + 1);
+      const lastAck = Math.max(...child.received.filter(acked).map((line) => Number(line.slice(4))));
+      expect(lastAck).toBe(atTakeover);
+      const { code } = await child.exited;
+      expect(code, child.stderr).toBe(0);
+      const after = other.prepare(`SELECT value FROM mtstore_kv WHERE key = 'k'`).pluck().get() as Buffer;
+      expect(after.readUInt32BE(0), 'nothing landed after the takeover').toBe(atTakeover);
+    } finally {
+      child.kill();
+      other.close();
+    }
+  });
+
+  it('a fenced one-statement write reaches the lease row by its primary key and scans nothing', async () => {
+    const storage = new SqliteStorage({ path: temp.file('plans.session'), name: 'plans' });
+    try {
+      await storage.lease.acquire({ ttlSeconds: 60, heartbeat: false });
+      const db = storage.database;
+      const tables = tableNames('mtstore_');
+      const concerns = { authKeys: prepareKeys(db, tables, 'mtstore_'), kv: prepareKv(db, tables, 'mtstore_'), refs: prepareRefs(db, tables, 'mtstore_') };
+      const writes = Object.entries(concerns).flatMap(([concern, statements]) =>
+        Object.entries(statements).flatMap(([name, statement]): [string, FencedStatement][] => (statement instanceof FencedStatement ? [[`${concern}.${name}`, statement]] : [])),
+      );
+      expect(writes.map(([name]) => name).sort()).toEqual(
+        ['authKeys.clear', 'authKeys.remove', 'authKeys.removeByDc', 'authKeys.set', 'kv.clear', 'kv.remove', 'kv.set', 'refs.clear', 'refs.remove', 'refs.removeByPeer', 'refs.store'].sort(),
+      );
+      for (const [name, statement] of writes) {
+        const source = statement.fencedSource();
+        const params = Array.from(source.matchAll(/\?/g), () => null);
+        const steps = (db.prepare(`EXPLAIN QUERY PLAN ${source}`).all(...params) as { detail: string }[]).map((r) => r.detail);
+        // An uncorrelated subquery: evaluated once, as a join step or a scalar subquery.
+        expect(steps.filter((step) => /^SEARCH mtstore_leases (EXISTS )?USING PRIMARY KEY \(name=\?\)$/.test(step)), name).toHaveLength(1);
+        expect(steps.filter((step) => /^SCAN /.test(step) && !/json_each/.test(step)), name).toEqual([]);
+      }
+    } finally {
+      await storage.close();
     }
   });
 

@@ -568,10 +568,10 @@ describe('query plans', () => {
   migrate(db, tables, { where: 'test', location: ':memory:', refuseForeign: true });
   const statements = {
     ...prepareSnapshotStatements(db, tables),
-    ...prepareKeys(db, tables),
-    ...Object.fromEntries(Object.entries(prepareKv(db, tables)).map(([name, statement]) => [`kv.${name}`, statement])),
+    ...prepareKeys(db, tables, 'mtstore_'),
+    ...Object.fromEntries(Object.entries(prepareKv(db, tables, 'mtstore_')).map(([name, statement]) => [`kv.${name}`, statement])),
     ...preparePeers(db, tables),
-    ...Object.fromEntries(Object.entries(prepareRefs(db, tables)).map(([name, statement]) => [`refs.${name}`, statement])),
+    ...Object.fromEntries(Object.entries(prepareRefs(db, tables, 'mtstore_')).map(([name, statement]) => [`refs.${name}`, statement])),
     ...prepareServer(db, tables),
   };
   const { deleteChildren, ...single } = statements;
@@ -618,7 +618,7 @@ describe('query plans', () => {
   });
 
   it('the most recent reference of a peer is one step down the peer index', () => {
-    const steps = plan(prepareRefs(db, tables).latest.source);
+    const steps = plan(prepareRefs(db, tables, 'mtstore_').latest.source);
     expect(steps[0]).toBe('SEARCH mtstore_ref_messages USING INDEX mtstore_ref_messages_peer (session_id=? AND peer_id=?)');
     expect(steps).not.toContain('USE TEMP B-TREE FOR ORDER BY');
   });
