@@ -1,6 +1,6 @@
 import { Buffer } from 'node:buffer';
 import { InvalidArgumentError, usernameKey, type Peer, type PeerPage, type PeerRepository, type PeerType } from '@mtstore/core';
-import type { MemoryStore, PeerTable, StoredPeer } from './store.js';
+import { StoredPeer, type MemoryStore, type PeerTable } from './store.js';
 
 const TYPES: readonly PeerType[] = ['user', 'chat', 'channel'];
 const CURSOR = /^([0-2]):(\d{1,16})$/;
@@ -31,17 +31,18 @@ export class MemoryPeers implements PeerRepository {
 
   getById(type: PeerType, id: bigint): Peer | null {
     const peer = this.#table()?.byId[type].get(idKey(id));
-    return peer === undefined ? null : toPeer(peer);
+    // The caller's id is the stored one (a bigint is immutable): no bigint to build.
+    return peer === undefined ? null : toPeer(peer, id);
   }
 
   getByUsername(username: string): Peer | null {
     const peer = this.#table()?.byUsername.get(username);
-    return peer === undefined ? null : toPeer(peer);
+    return peer === undefined ? null : toPeer(peer, idOf(peer.key));
   }
 
   getByPhone(phone: string): Peer | null {
     const peer = this.#table()?.byPhone.get(phone);
-    return peer === undefined ? null : toPeer(peer);
+    return peer === undefined ? null : toPeer(peer, idOf(peer.key));
   }
 
   /** The cursor is `typeIndex:offset` into that type's map, whose insertion order never changes. */
@@ -63,7 +64,7 @@ export class MemoryPeers implements PeerRepository {
       for (const peer of map.values()) {
         if (i++ < offset) continue;
         if (peers.length === limit) return { peers, cursor: `${typeIndex}:${i - 1}` };
-        peers.push(toPeer(peer));
+        peers.push(toPeer(peer, idOf(peer.key)));
       }
     }
     return { peers, cursor: null };
@@ -90,14 +91,32 @@ function idKey(id: bigint): number | bigint {
   return Number.isSafeInteger(n) ? n : id;
 }
 
+/** The id of a `byId` key (idKey's inverse). */
+function idOf(key: number | bigint): bigint {
+  return typeof key === 'number' ? BigInt(key) : key;
+}
+
 /** A fresh Peer (the caller's to change) from a record: only the fields it has. */
-function toPeer(stored: StoredPeer): Peer {
-  const peer: Peer = { type: stored.type, id: stored.id, accessHash: stored.accessHash, usernames: stored.usernames.slice(), updatedAt: stored.updatedAt };
+function toPeer(stored: StoredPeer, id: bigint): Peer {
+  const u = stored.usernames;
+  const usernames = u === undefined ? [] : typeof u === 'string' ? [u] : u.slice();
+  const peer: Peer = { type: stored.type, id, accessHash: stored.accessHash, usernames, updatedAt: stored.updatedAt };
   if (stored.phone !== undefined) peer.phone = stored.phone;
   if (stored.min !== undefined) peer.min = stored.min;
   if (stored.displayName !== undefined) peer.displayName = stored.displayName;
   if (stored.complete !== undefined) peer.complete = bytesOf(stored.complete);
   return peer;
+}
+
+/** A record's form of a usernames list (see StoredPeer.usernames); an array is kept, not copied. */
+function storedUsernames(usernames: readonly string[]): StoredPeer['usernames'] {
+  if (usernames.length > 1) return usernames;
+  return usernames[0];
+}
+
+/** A record's usernames as a list (read only). */
+function usernameList(usernames: StoredPeer['usernames']): readonly string[] {
+  return usernames === undefined ? [] : typeof usernames === 'string' ? [usernames] : usernames;
 }
 
 function bytesOf(latin1: string): Uint8Array {
@@ -144,17 +163,17 @@ function putPeer(table: PeerTable, incoming: Peer): void {
   }
   let peer: StoredPeer;
   if (previous === undefined) {
-    peer = {
-      type: incoming.type,
-      id: incoming.id,
-      accessHash: incoming.accessHash,
-      usernames: incoming.usernames,
-      updatedAt: incoming.updatedAt,
-      phone: incoming.phone,
-      min: incoming.min,
-      displayName: incoming.displayName,
+    peer = new StoredPeer(
+      incoming.type,
+      key,
+      incoming.accessHash,
+      storedUsernames(incoming.usernames),
+      incoming.updatedAt,
+      incoming.phone,
+      incoming.min,
+      incoming.displayName,
       complete,
-    };
+    );
     map.set(key, peer);
   } else {
     // A stored record owns every index entry of its usernames and phone (a claim by
@@ -165,11 +184,12 @@ function putPeer(table: PeerTable, incoming: Peer): void {
     const samePhone = previous.phone === incoming.phone;
     // Stryker disable next-line ConditionalExpression: equivalent: the clean-up loop finds nothing to drop when the usernames are the same
     if (!sameUsernames) {
-      for (const username of previous.usernames) {
+      for (const username of usernameList(previous.usernames)) {
         const lower = usernameKey(username);
         // Stryker disable next-line ConditionalExpression,MethodExpression,ArrowFunction,LogicalOperator: equivalent: these only drop more index entries, and every username the peer keeps is indexed again below (the early return needs sameUsernames)
         if (!incoming.usernames.some((u) => u === username || usernameKey(u) === lower)) table.byUsername.delete(lower);
       }
+      previous.usernames = storedUsernames(incoming.usernames);
     }
     if (!samePhone && previous.phone !== undefined) table.byPhone.delete(previous.phone);
     peer = previous;
@@ -177,7 +197,6 @@ function putPeer(table: PeerTable, incoming: Peer): void {
       peer.accessHash = incoming.accessHash;
       peer.min = incoming.min;
     }
-    peer.usernames = incoming.usernames;
     peer.updatedAt = incoming.updatedAt;
     peer.phone = incoming.phone;
     peer.displayName = incoming.displayName;
@@ -185,11 +204,11 @@ function putPeer(table: PeerTable, incoming: Peer): void {
     // Stryker disable next-line ConditionalExpression: equivalent: indexing the same usernames and phone again changes nothing
     if (sameUsernames && samePhone) return;
   }
-  for (const username of peer.usernames) {
+  for (const username of incoming.usernames) {
     const lower = usernameKey(username);
     const owner = table.byUsername.get(lower);
     if (owner === peer) continue;
-    if (owner !== undefined) owner.usernames = owner.usernames.filter((u) => usernameKey(u) !== lower);
+    if (owner !== undefined) owner.usernames = storedUsernames(usernameList(owner.usernames).filter((u) => usernameKey(u) !== lower));
     table.byUsername.set(lower, peer);
   }
   // Stryker disable next-line ConditionalExpression: equivalent: an `undefined` phone key is never looked up (core rejects getByPhone(undefined))
@@ -202,11 +221,14 @@ function putPeer(table: PeerTable, incoming: Peer): void {
   }
 }
 
+/** True when a record's usernames are `list`, in order. */
 // Stryker disable next-line BlockStatement: equivalent: `undefined` (not the same) only re-indexes
-function sameList(a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== b.length) return false;
+function sameList(stored: StoredPeer['usernames'], list: readonly string[]): boolean {
+  if (typeof stored === 'string') return list.length === 1 && list[0] === stored;
+  if (stored === undefined) return list.length === 0;
+  if (stored.length !== list.length) return false;
   // Stryker disable next-line EqualityOperator,ConditionalExpression: equivalent: a[length] and b[length] are both undefined; `false` only re-indexes
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  for (let i = 0; i < stored.length; i++) if (stored[i] !== list[i]) return false;
   // Stryker disable next-line BooleanLiteral: equivalent: "not the same" only re-indexes
   return true;
 }
