@@ -23,6 +23,7 @@ export class MemoryPeers implements PeerRepository {
     return this.store.clients.get(this.name)?.peers;
   }
 
+  /** Applies the batch in order before returning (client.ts: `peersUpsertInOrder`). */
   upsert(peers: readonly Peer[]): void {
     this.fence();
     const table = this.store.entry(this.name).peers;
@@ -108,9 +109,9 @@ function toPeer(stored: StoredPeer, id: bigint): Peer {
   return peer;
 }
 
-/** A record's form of a usernames list (see StoredPeer.usernames); an array is kept, not copied. */
+/** A record's form of a usernames list (see StoredPeer.usernames): the caller's array is not kept. */
 function storedUsernames(usernames: readonly string[]): StoredPeer['usernames'] {
-  if (usernames.length > 1) return usernames;
+  if (usernames.length > 1) return usernames.slice();
   return usernames[0];
 }
 
@@ -131,9 +132,16 @@ function bytesOf(latin1: string): Uint8Array {
   return bytes;
 }
 
+/**
+ * Buffer#latin1Slice (what `buf.toString('latin1')` calls; Node has it on Buffer.prototype
+ * but does not document it) works on any Uint8Array without a Buffer object per call, ~3×
+ * faster than String.fromCharCode.apply on a peer's ~50 TL bytes.
+ */
+const latin1Slice = (Buffer.prototype as unknown as { latin1Slice?: (this: Uint8Array, start: number, end: number) => string }).latin1Slice;
+
 function latin1Of(bytes: Uint8Array): string {
-  // Small values (most TL bytes of a peer) without a Buffer object per call.
-  if (bytes.length <= 64) return String.fromCharCode.apply(null, bytes as unknown as number[]);
+  // Stryker disable next-line ConditionalExpression: equivalent: both branches build the same string, the split is speed only
+  if (latin1Slice !== undefined) return latin1Slice.call(bytes, 0, bytes.length);
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1');
 }
 
@@ -145,10 +153,13 @@ function sameBytes(latin1: string, bytes: Uint8Array): boolean {
 }
 
 /**
- * Stores one peer of a normalized batch (a fresh copy from core, whose usernames array
- * can be kept): core's mergePeer rule against the stored record (a min peer keeps the
- * stored non-min access hash, min flag and TL bytes), then its usernames and phone
- * move to it from whoever held them.
+ * Stores one peer of a batch, which is the caller's own validated array
+ * (`peersUpsertInOrder`: nothing of it is kept, its fields are copied out before the
+ * upsert returns): core's mergePeer rule against the stored record (a min peer keeps
+ * the stored non-min access hash, min flag and TL bytes), then its usernames and phone
+ * move to it from whoever held them. Applied in order, a batch's peers resolve as
+ * `normalizePeerBatch` says: a peer given twice merges as if upserted twice, and a
+ * later claim of a username or phone takes it from an earlier peer.
  */
 function putPeer(table: PeerTable, incoming: Peer): void {
   const map = table.byId[incoming.type];
