@@ -111,6 +111,7 @@ function toPeer(stored: StoredPeer, id: bigint): Peer {
 
 /** A record's form of a usernames list (see StoredPeer.usernames): the caller's array is not kept. */
 function storedUsernames(usernames: readonly string[]): StoredPeer['usernames'] {
+  // Stryker disable next-line EqualityOperator: equivalent: a one-username array reads back as the same list (toPeer copies it)
   if (usernames.length > 1) return usernames.slice();
   return usernames[0];
 }
@@ -200,7 +201,6 @@ function putPeer(table: PeerTable, incoming: Peer): void {
         // Stryker disable next-line ConditionalExpression,MethodExpression,ArrowFunction,LogicalOperator: equivalent: these only drop more index entries, and every username the peer keeps is indexed again below (the early return needs sameUsernames)
         if (!incoming.usernames.some((u) => u === username || usernameKey(u) === lower)) table.byUsername.delete(lower);
       }
-      previous.usernames = storedUsernames(incoming.usernames);
     }
     if (!samePhone && previous.phone !== undefined) table.byPhone.delete(previous.phone);
     peer = previous;
@@ -208,6 +208,7 @@ function putPeer(table: PeerTable, incoming: Peer): void {
       peer.accessHash = incoming.accessHash;
       peer.min = incoming.min;
     }
+    peer.usernames = storedUsernames(incoming.usernames);
     peer.updatedAt = incoming.updatedAt;
     peer.phone = incoming.phone;
     peer.displayName = incoming.displayName;
