@@ -781,6 +781,16 @@ export abstract class BaseStorage extends Closable implements Storage {
     return false;
   }
 
+  /**
+   * True when the peer repository applies an upsert batch peer by peer, in order and
+   * synchronously, copying what it keeps (memory): then it gets the caller's validated
+   * array as is, and applying it in order means what `normalizePeerBatch` resolves.
+   * Every other adapter gets the normalized batch of fresh copies.
+   */
+  protected get peersUpsertInOrder(): boolean {
+    return false;
+  }
+
   #peerCache(): PeerCache {
     const peerLabel = `${this.storedLabel}, peer`;
     const repo = (): PeerRepository => this.peerRepository;
@@ -796,11 +806,11 @@ export abstract class BaseStorage extends Closable implements Storage {
     return {
       upsert: async (peers) => {
         if (this.closed) throw this.closedError('peers.upsert');
-        let batch: Peer[];
+        let batch: readonly Peer[];
         try {
           assertPeers(peers, 'peers');
           // Fresh objects (bytes included): the caller's array is not kept.
-          batch = normalizePeerBatch(peers);
+          batch = this.peersUpsertInOrder ? peers : normalizePeerBatch(peers);
         } catch (error) {
           throw invalid(error, this.where('peers.upsert'));
         }

@@ -48,7 +48,9 @@ export interface PeerRepository {
   /**
    * Store a normalized batch (each key, username and phone at most once; see
    * `normalizePeerBatch`) in one atomic step, applying `mergePeer` against stored
-   * peers and taking usernames/phones away from their previous owners.
+   * peers and taking usernames/phones away from their previous owners. A repository
+   * of a storage whose `peersUpsertInOrder` is true gets the caller's validated batch
+   * instead, and must apply it in order before returning, keeping no caller object.
    */
   upsert(peers: readonly Peer[]): MaybePromise<void>;
   getById(type: PeerType, id: bigint): MaybePromise<Peer | null>;

@@ -177,6 +177,11 @@ export class MemoryStorage extends BaseStorage {
     return true;
   }
 
+  /** The peer repository copies a batch into its records peer by peer, before upsert returns (peers.ts). */
+  protected override get peersUpsertInOrder(): boolean {
+    return true;
+  }
+
   protected async closeConnection(): Promise<void> {
     // Nothing to release: the store belongs to whoever holds it.
   }

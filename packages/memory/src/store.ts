@@ -1,23 +1,28 @@
 import type { DataCenter, PeerType, RefMessage, SelfUser, TempAuthKey, UpdateState, ChannelState } from '@mtstore/core';
 
 /**
- * A peer as the memory store keeps it: one fixed shape (every field present, absent
- * ones undefined, so every record shares one hidden class and copying out is
- * monomorphic), TL bytes as a latin1 string (a string costs its bytes plus 16; a
- * Uint8Array costs its bytes plus ~200 of object, buffer and backing store).
+ * A peer as the memory store keeps it, in fewer heap objects than a Peer (RSS per
+ * cached peer): one class, so every record shares one hidden class and copying out is
+ * monomorphic; the id as its map key (a number when it is one exactly: no bigint
+ * object); one username as the string itself (no array: most peers have none or one);
+ * TL bytes as a latin1 string (a string costs its bytes plus 16; a Uint8Array costs its
+ * bytes plus ~200 of object, buffer and backing store). Absent fields are undefined.
  */
-export interface StoredPeer {
-  readonly type: PeerType;
-  readonly id: bigint;
-  accessHash: bigint;
-  /** Owned by the store; copied out. */
-  usernames: string[];
-  updatedAt: number;
-  phone: string | undefined;
-  min: boolean | undefined;
-  displayName: string | undefined;
-  /** `Peer.complete`, one char per byte. */
-  complete: string | undefined;
+export class StoredPeer {
+  constructor(
+    readonly type: PeerType,
+    /** The id as its `byId` map key (see PeerTable.byId). */
+    readonly key: number | bigint,
+    public accessHash: bigint,
+    /** None: undefined; one: that string; more: an array owned by the store (copied out). */
+    public usernames: string | readonly string[] | undefined,
+    public updatedAt: number,
+    public phone: string | undefined,
+    public min: boolean | undefined,
+    public displayName: string | undefined,
+    /** `Peer.complete`, one char per byte. */
+    public complete: string | undefined,
+  ) {}
 }
 
 /** The peers of one named session, with the two lookup indexes. */

@@ -1,6 +1,6 @@
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { AuthKeyBytes, CorruptDataError, InvalidArgumentError } from '@mtstore/core';
+import { AuthKeyBytes, CorruptDataError, InvalidArgumentError, normalizePeerBatch, type Peer, type PeerType } from '@mtstore/core';
 import { fullSession } from '@mtstore/conformance';
 import { MemorySessionStorage, MemoryStorage, MemoryStore } from '../src/index.js';
 
@@ -48,5 +48,47 @@ describe('memory adapter', () => {
     await storage.refMessages.delete(-100n, [1, 2, 3]);
     expect(await storage.refMessages.list({ cursor: first.cursor })).toEqual({ refs: [{ peerId: 1n, chatId: -100n, messageId: 4 }, { peerId: 1n, chatId: -100n, messageId: 5 }], cursor: null });
     await expect(storage.refMessages.list({ cursor: 'x' })).resolves.toEqual({ refs: [], cursor: null });
+  });
+  it('peers.upsert applies the caller’s batch in order with the same outcome as its normalized batch, and keeps none of it', async () => {
+    // Memory skips core's normalizePeerBatch (peersUpsertInOrder): batches with repeated
+    // ids, min entries and usernames / phones claimed twice must still end as normalized.
+    let seed = 7;
+    const next = (n: number): number => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return seed % n;
+    };
+    const types: PeerType[] = ['user', 'channel'];
+    const names = ['a', 'B', 'c', 'D', 'e'];
+    const randomPeer = (): Peer => {
+      const usernames: string[] = [];
+      for (const name of names) if (next(4) === 0) usernames.push(next(2) === 0 ? name : name.toUpperCase());
+      const peer: Peer = { type: types[next(2)] as PeerType, id: BigInt(next(4) + 1), accessHash: BigInt(next(1000)), usernames, updatedAt: 1_700_000_000 + next(100) };
+      if (next(2) === 0) peer.phone = String(100 + next(4));
+      if (next(3) === 0) peer.min = next(2) === 0;
+      if (next(2) === 0) peer.complete = Uint8Array.from({ length: next(3) * 40 }, () => next(256));
+      return peer;
+    };
+    const dump = async (s: MemoryStorage) => {
+      const { peers } = await s.peers.list();
+      const byKey = peers.map((p) => [`${p.type}:${p.id}`, p] as const).sort(([a], [b]) => (a < b ? -1 : 1));
+      const lookups: unknown[] = [];
+      for (const name of names) lookups.push((await s.peers.getByUsername(name))?.id);
+      for (let phone = 100; phone < 104; phone++) lookups.push((await s.peers.getByPhone(String(phone)))?.id);
+      return { byKey, lookups };
+    };
+    const inOrder = new MemoryStorage({ name: 'a' });
+    const normalized = new MemoryStorage({ name: 'b' });
+    for (let round = 0; round < 200; round++) {
+      const batch = Array.from({ length: 1 + next(6) }, randomPeer);
+      await inOrder.peers.upsert(batch);
+      await normalized.peers.upsert(normalizePeerBatch(batch));
+      const expected = await dump(normalized);
+      // Nothing of the caller's batch is kept: changing it changes no stored peer.
+      for (const peer of batch) {
+        peer.usernames.reverse().push('zz');
+        peer.complete?.fill(0);
+      }
+      expect(await dump(inOrder), `round ${round}`).toEqual(expected);
+    }
   });
 });
