@@ -250,6 +250,9 @@ export class CachedSessionStorage implements SessionStorageProtocol {
 
   /** A hit in the old generation moves to the young one. */
   #promote(authKeyId: bigint, sessionId: bigint): boolean {
+    // Until the cache first fills half of maxEntries there is no old generation: a miss
+    // then skips its lookup (bigint keys are hashed anew by every Map lookup).
+    if (this.#oldSize === 0) return false;
     const old = this.#old.get(authKeyId);
     const deadline = old?.get(sessionId);
     if (deadline === undefined || !(deadline === Infinity || deadline > this.#clock())) return false;
@@ -268,17 +271,21 @@ export class CachedSessionStorage implements SessionStorageProtocol {
   #miss(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
     if (this.#closing) return Promise.reject(this.#closedError('hasSession'));
     this.#misses++;
-    // Invalid ids go straight to storage, which rejects them naming hasSession.
-    if (!this.#live || !isInt64(authKeyId) || !isInt64(sessionId)) return this.#storage.hasSession(authKeyId, sessionId);
+    if (!this.#live) return this.#storage.hasSession(authKeyId, sessionId);
     const generation = this.#generation;
+    // Invalid ids are not checked here: storage rejects them (naming hasSession) and the
+    // rejection passes through; #fill checks them again before caching anything.
     return this.#storage.hasSession(authKeyId, sessionId).then((has) => (has ? this.#fill(authKeyId, sessionId, generation) : false));
   }
 
   /**
    * Caches a session storage said exists, unless an eviction happened since the read
-   * began, and answers true. Done before answering, so the next call is a hit.
+   * began or the ids are not valid ones, and answers true. Done before answering, so
+   * the next call is a hit.
    */
   async #fill(authKeyId: bigint, sessionId: bigint, generation: number): Promise<true> {
+    // A storage outside the contract might say yes to invalid ids: such an answer is passed on, never cached.
+    if (!isInt64(authKeyId) || !isInt64(sessionId)) return true;
     let deadline = Infinity;
     if (typeof this.#storage.sessionInfo === 'function') {
       let info: SessionInfo | null;
