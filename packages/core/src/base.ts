@@ -1053,6 +1053,25 @@ export abstract class BaseSessionStorage extends Closable implements SessionStor
     return this.sessionExists(authKeyId, sessionId, now);
   }
 
+  /**
+   * Whether an unexpired session exists, answered without I/O, or undefined when the
+   * adapter cannot answer so (the default; only memory can). A number: it exists until
+   * then (epoch ms, Infinity: no expiry); false: it does not. Must not throw.
+   * CachedSessionStorage answers its misses with it, without a promise hop of its own.
+   */
+  protected sessionExistsNow(_authKeyId: bigint, _sessionId: bigint, _now: number): number | false | undefined {
+    return undefined;
+  }
+
+  /**
+   * `sessionExistsNow` for core (CachedSessionStorage), after the closed check and the
+   * id validation; undefined when either fails (hasSession then rejects as it should).
+   */
+  static sessionExistsNow(storage: BaseSessionStorage, authKeyId: unknown, sessionId: unknown): number | false | undefined {
+    if (storage.closed || !isInt64(authKeyId) || !isInt64(sessionId)) return undefined;
+    return storage.sessionExistsNow(authKeyId, sessionId, storage.#clock());
+  }
+
   /** Last-used and expiry of an unexpired session, or null. Adapters with lifetime support override it. */
   protected async readSessionInfo(authKeyId: bigint, sessionId: bigint, now: number): Promise<SessionInfo | null> {
     return (await this.sessionExists(authKeyId, sessionId, now)) ? { lastUsedAt: null, expiresAt: null } : null;

@@ -26,6 +26,7 @@
  * hit in the young map costs two Map lookups and no reordering; a hit in the old map
  * moves the entry to the young one; when the young map is full the old one is dropped.
  */
+import { BaseSessionStorage } from './base.js';
 import { InvalidArgumentError, StorageClosedError } from './errors.js';
 import type {
   ExpiredSession,
@@ -74,8 +75,9 @@ export interface CachedSessionStorageStats {
 
 type Generation = Map<bigint, Map<bigint, number>>;
 
-/** One resolved promise for every hit: no allocation on the hot path. */
+/** One resolved promise for every hit (and every synchronous no): no allocation on the hot path. */
 const YES: Promise<boolean> = Promise.resolve(true);
+const NO: Promise<boolean> = Promise.resolve(false);
 const DEFAULT_MAX_ENTRIES = 100_000;
 const NO_INFO: SessionInfo = Object.freeze({ lastUsedAt: null, expiresAt: null });
 
@@ -85,6 +87,8 @@ function isInt64(value: unknown): value is bigint {
 
 export class CachedSessionStorage implements SessionStorageProtocol {
   readonly #storage: SessionStorageProtocol;
+  /** The storage answers without I/O (memory; BaseSessionStorage.sessionExistsNow): misses need no promise hop. */
+  readonly #answersNow: boolean;
   readonly #bus: SessionEventBus;
   readonly #clock: () => number;
   readonly #half: number;
@@ -120,6 +124,7 @@ export class CachedSessionStorage implements SessionStorageProtocol {
     if (onBusError !== undefined && typeof onBusError !== 'function') throw new InvalidArgumentError('CachedSessionStorage: onBusError must be a function');
     if (!Number.isInteger(resubscribeDelay) || resubscribeDelay < 1) throw new InvalidArgumentError('CachedSessionStorage: resubscribeDelay must be a positive integer');
     this.#storage = storage;
+    this.#answersNow = storage instanceof BaseSessionStorage;
     this.#bus = bus;
     this.#clock = clock;
     this.#half = Math.ceil(maxEntries / 2);
@@ -266,11 +271,22 @@ export class CachedSessionStorage implements SessionStorageProtocol {
   /**
    * A miss asks storage's `hasSession` — the same single lookup an uncached server makes,
    * so a "no" costs what it costs without the cache. Only a "yes" reads the session's
-   * expiry (`sessionInfo`) to cache it with: once per session per cache lifetime.
+   * expiry (`sessionInfo`) to cache it with: once per session per cache lifetime. A
+   * storage that answers without I/O (memory) is asked synchronously for both at once.
    */
   #miss(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
     if (this.#closing) return Promise.reject(this.#closedError('hasSession'));
     this.#misses++;
+    if (this.#answersNow) {
+      // Read and cached in one synchronous step: no eviction can come in between.
+      const until = BaseSessionStorage.sessionExistsNow(this.#storage as BaseSessionStorage, authKeyId, sessionId);
+      if (until === false) return NO;
+      if (until !== undefined) {
+        if (this.#live) this.#insert(authKeyId, sessionId, until);
+        return YES;
+      }
+      // Closed or invalid ids: hasSession rejects them.
+    }
     if (!this.#live) return this.#storage.hasSession(authKeyId, sessionId);
     const generation = this.#generation;
     // Invalid ids are not checked here: storage rejects them (naming hasSession) and the

@@ -220,8 +220,9 @@ describe('CachedSessionStorage', () => {
       hasSession: async () => (asked++, true),
       createSession: async () => true,
       destroySession: async () => true,
-      listSessions: async () => [],
-      destroyAllSessions: async () => [],
+      listSessions: async (): Promise<bigint[]> => [],
+      destroyAllSessions: async (): Promise<bigint[]> => [],
+      close: async () => {},
     };
     const cache = new CachedSessionStorage(lax, { bus: new LocalSessionEventBus() });
     await cache.ready();
