@@ -64,13 +64,15 @@ export default {
             const key = rawUsernames.get(`user_${(i % 1000) + 1}`);
             return key === undefined ? null : { ...rawPeers.get(key) };
           },
-          // The adapter copies key and value bytes in and out; so does the raw side.
-          'authKeys.set': async (i) => void rawKeys.set(`${benchKeyDc(i)}:0`, Uint8Array.from(benchKey(i))),
+          // The adapter copies key and value bytes in and out (a caller must not be able to
+          // change stored bytes); so does the raw side, with the same copy the adapter uses
+          // (new Uint8Array(bytes): one memcpy; Uint8Array.from iterates and costs ~2.5x).
+          'authKeys.set': async (i) => void rawKeys.set(`${benchKeyDc(i)}:0`, new Uint8Array(benchKey(i))),
           'kv.get': async (i) => {
             const value = rawKv.get(kvKey(i));
-            return value === undefined ? null : Uint8Array.from(value);
+            return value === undefined ? null : new Uint8Array(value);
           },
-          'kv.set': async (i) => void rawKv.set(kvKey(i), Uint8Array.from(kvValue(i))),
+          'kv.set': async (i) => void rawKv.set(kvKey(i), new Uint8Array(kvValue(i))),
         },
       },
       close: async () => {

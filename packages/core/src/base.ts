@@ -260,7 +260,7 @@ export abstract class BaseStorage extends Closable implements Storage {
    * The shape of every public method but the hot paths: closed check, validation
    * (errors prefixed with the operation), then the work with driver errors wrapped.
    */
-  async #run<T>(operation: string, validate: (() => void) | undefined, work: () => Promise<T>): Promise<T> {
+  async #run<T>(operation: string, validate: (() => void) | undefined, work: () => T | Promise<T>): Promise<T> {
     if (this.closed) throw this.closedError(operation);
     if (validate !== undefined) {
       try {
@@ -578,12 +578,14 @@ export abstract class BaseStorage extends Closable implements Storage {
     };
     return {
       // get and set are written out (no #run closures): a client reads and writes keys on every connect.
+      // A repository may answer without a promise (MaybePromise): then nothing is awaited.
       get: async (dcId) => {
         if (this.closed) throw this.closedError('authKeys.get');
-        if (!isDcId(dcId)) this.#invalid('authKeys.get', () => assertDcId(dcId, 'dcId'));
+        if (!isDcId(dcId)) this.#invalid('authKeys.get', dcIdCheck(dcId));
         let key: Uint8Array | null;
         try {
-          key = await this.authKeyRepository.get(dcId);
+          const result = this.authKeyRepository.get(dcId);
+          key = result instanceof Promise ? await result : result;
         } catch (error) {
           throw toStorageError(error, this.where('authKeys.get'));
         }
@@ -592,15 +594,13 @@ export abstract class BaseStorage extends Closable implements Storage {
       set: async (dcId, key) => {
         if (this.closed) throw this.closedError('authKeys.set');
         if (!isDcId(dcId) || !(key instanceof Uint8Array) || key.length !== AUTH_KEY_LENGTH) {
-          this.#invalid('authKeys.set', () => {
-            assertDcId(dcId, 'dcId');
-            assertAuthKey(key, 'key');
-          });
+          this.#invalid('authKeys.set', authKeySetCheck(dcId, key));
         }
         const copy = this.#sealer === undefined ? new Uint8Array(key) : this.#sealer.seal(key, BaseStorage.#keyContext(dcId, false, PERMANENT_SLOT));
         this.#lease.fence('authKeys.set');
         try {
-          await this.authKeyRepository.set(dcId, copy);
+          const done = this.authKeyRepository.set(dcId, copy);
+          if (done instanceof Promise) await done;
         } catch (error) {
           throw this.#writeFailed('authKeys.set', error);
         }
@@ -676,12 +676,14 @@ export abstract class BaseStorage extends Closable implements Storage {
     };
     return {
       // get and set are written out (no #run closures): bridges read and write kv entries often.
+      // A repository may answer without a promise (MaybePromise): then nothing is awaited.
       get: async (key) => {
         if (this.closed) throw this.closedError('kv.get');
-        if (!isKvKey(key)) this.#invalid('kv.get', () => assertKvKey(key, 'key'));
+        if (!isKvKey(key)) this.#invalid('kv.get', kvKeyCheck(key));
         let value: Uint8Array | null;
         try {
-          value = await this.kvRepository.get(key);
+          const result = this.kvRepository.get(key);
+          value = result instanceof Promise ? await result : result;
         } catch (error) {
           throw toStorageError(error, this.where('kv.get'));
         }
@@ -690,11 +692,7 @@ export abstract class BaseStorage extends Closable implements Storage {
       set: async (key, value, options) => {
         if (this.closed) throw this.closedError('kv.set');
         if (!isKvKey(key) || !(value instanceof Uint8Array) || value.length > MAX_KV_VALUE_BYTES || options !== undefined) {
-          this.#check('kv.set', () => {
-            assertKvKey(key, 'key');
-            assertKvValue(value, 'value');
-            if (options !== undefined) assertKvSetOptions(options, 'options');
-          });
+          this.#check('kv.set', kvSetCheck(key, value, options));
         }
         const sealer = this.#sealer;
         // A value that merely looks sealed is sealed too, so it reads back as written.
@@ -702,7 +700,8 @@ export abstract class BaseStorage extends Closable implements Storage {
         const copy = seal ? sealer.seal(value, { kind: 'kv', key }) : new Uint8Array(value);
         this.#lease.fence('kv.set');
         try {
-          await this.kvRepository.set(key, copy);
+          const done = this.kvRepository.set(key, copy);
+          if (done instanceof Promise) await done;
         } catch (error) {
           throw this.#writeFailed('kv.set', error);
         }
@@ -934,6 +933,34 @@ const WRITES: ReadonlySet<string> = new Set([
   'peers.clear',
 ]);
 
+/*
+ * The validations of the written-out authKeys / kv get and set, built outside them: a
+ * closure written inside would capture the call's arguments, and V8 would then allocate
+ * a context for them on every call, the valid ones too.
+ */
+function dcIdCheck(dcId: unknown): () => void {
+  return () => assertDcId(dcId, 'dcId');
+}
+
+function authKeySetCheck(dcId: unknown, key: unknown): () => void {
+  return () => {
+    assertDcId(dcId, 'dcId');
+    assertAuthKey(key, 'key');
+  };
+}
+
+function kvKeyCheck(key: unknown): () => void {
+  return () => assertKvKey(key, 'key');
+}
+
+function kvSetCheck(key: unknown, value: unknown, options: unknown): () => void {
+  return () => {
+    assertKvKey(key, 'key');
+    assertKvValue(value, 'value');
+    if (options !== undefined) assertKvSetOptions(options, 'options');
+  };
+}
+
 function isDcId(value: unknown): value is number {
   return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= MAX_DC_ID;
 }
@@ -1034,6 +1061,25 @@ export abstract class BaseSessionStorage extends Closable implements SessionStor
    */
   protected touch(authKeyId: bigint, sessionId: bigint, now: number, _expiresAt: number | null): Promise<boolean> {
     return this.sessionExists(authKeyId, sessionId, now);
+  }
+
+  /**
+   * Whether an unexpired session exists, answered without I/O, or undefined when the
+   * adapter cannot answer so (the default; only memory can). A number: it exists until
+   * then (epoch ms, Infinity: no expiry); false: it does not. Must not throw.
+   * CachedSessionStorage answers its misses with it, without a promise hop of its own.
+   */
+  protected sessionExistsNow(_authKeyId: bigint, _sessionId: bigint, _now: number): number | false | undefined {
+    return undefined;
+  }
+
+  /**
+   * `sessionExistsNow` for core (CachedSessionStorage), after the closed check and the
+   * id validation; undefined when either fails (hasSession then rejects as it should).
+   */
+  static sessionExistsNow(storage: BaseSessionStorage, authKeyId: unknown, sessionId: unknown): number | false | undefined {
+    if (storage.closed || !isInt64(authKeyId) || !isInt64(sessionId)) return undefined;
+    return storage.sessionExistsNow(authKeyId, sessionId, storage.#clock());
   }
 
   /** Last-used and expiry of an unexpired session, or null. Adapters with lifetime support override it. */

@@ -26,6 +26,7 @@
  * hit in the young map costs two Map lookups and no reordering; a hit in the old map
  * moves the entry to the young one; when the young map is full the old one is dropped.
  */
+import { BaseSessionStorage } from './base.js';
 import { InvalidArgumentError, StorageClosedError } from './errors.js';
 import type {
   ExpiredSession,
@@ -74,8 +75,9 @@ export interface CachedSessionStorageStats {
 
 type Generation = Map<bigint, Map<bigint, number>>;
 
-/** One resolved promise for every hit: no allocation on the hot path. */
+/** One resolved promise for every hit (and every synchronous no): no allocation on the hot path. */
 const YES: Promise<boolean> = Promise.resolve(true);
+const NO: Promise<boolean> = Promise.resolve(false);
 const DEFAULT_MAX_ENTRIES = 100_000;
 const NO_INFO: SessionInfo = Object.freeze({ lastUsedAt: null, expiresAt: null });
 
@@ -85,6 +87,8 @@ function isInt64(value: unknown): value is bigint {
 
 export class CachedSessionStorage implements SessionStorageProtocol {
   readonly #storage: SessionStorageProtocol;
+  /** The storage answers without I/O (memory; BaseSessionStorage.sessionExistsNow): misses need no promise hop. */
+  readonly #answersNow: boolean;
   readonly #bus: SessionEventBus;
   readonly #clock: () => number;
   readonly #half: number;
@@ -120,6 +124,7 @@ export class CachedSessionStorage implements SessionStorageProtocol {
     if (onBusError !== undefined && typeof onBusError !== 'function') throw new InvalidArgumentError('CachedSessionStorage: onBusError must be a function');
     if (!Number.isInteger(resubscribeDelay) || resubscribeDelay < 1) throw new InvalidArgumentError('CachedSessionStorage: resubscribeDelay must be a positive integer');
     this.#storage = storage;
+    this.#answersNow = storage instanceof BaseSessionStorage;
     this.#bus = bus;
     this.#clock = clock;
     this.#half = Math.ceil(maxEntries / 2);
@@ -250,6 +255,9 @@ export class CachedSessionStorage implements SessionStorageProtocol {
 
   /** A hit in the old generation moves to the young one. */
   #promote(authKeyId: bigint, sessionId: bigint): boolean {
+    // Until the cache first fills half of maxEntries there is no old generation: a miss
+    // then skips its lookup (bigint keys are hashed anew by every Map lookup).
+    if (this.#oldSize === 0) return false;
     const old = this.#old.get(authKeyId);
     const deadline = old?.get(sessionId);
     if (deadline === undefined || !(deadline === Infinity || deadline > this.#clock())) return false;
@@ -263,22 +271,37 @@ export class CachedSessionStorage implements SessionStorageProtocol {
   /**
    * A miss asks storage's `hasSession` — the same single lookup an uncached server makes,
    * so a "no" costs what it costs without the cache. Only a "yes" reads the session's
-   * expiry (`sessionInfo`) to cache it with: once per session per cache lifetime.
+   * expiry (`sessionInfo`) to cache it with: once per session per cache lifetime. A
+   * storage that answers without I/O (memory) is asked synchronously for both at once.
    */
   #miss(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
     if (this.#closing) return Promise.reject(this.#closedError('hasSession'));
     this.#misses++;
-    // Invalid ids go straight to storage, which rejects them naming hasSession.
-    if (!this.#live || !isInt64(authKeyId) || !isInt64(sessionId)) return this.#storage.hasSession(authKeyId, sessionId);
+    if (this.#answersNow) {
+      // Read and cached in one synchronous step: no eviction can come in between.
+      const until = BaseSessionStorage.sessionExistsNow(this.#storage as BaseSessionStorage, authKeyId, sessionId);
+      if (until === false) return NO;
+      if (until !== undefined) {
+        if (this.#live) this.#insert(authKeyId, sessionId, until);
+        return YES;
+      }
+      // Closed or invalid ids: hasSession rejects them.
+    }
+    if (!this.#live) return this.#storage.hasSession(authKeyId, sessionId);
     const generation = this.#generation;
+    // Invalid ids are not checked here: storage rejects them (naming hasSession) and the
+    // rejection passes through; #fill checks them again before caching anything.
     return this.#storage.hasSession(authKeyId, sessionId).then((has) => (has ? this.#fill(authKeyId, sessionId, generation) : false));
   }
 
   /**
    * Caches a session storage said exists, unless an eviction happened since the read
-   * began, and answers true. Done before answering, so the next call is a hit.
+   * began or the ids are not valid ones, and answers true. Done before answering, so
+   * the next call is a hit.
    */
   async #fill(authKeyId: bigint, sessionId: bigint, generation: number): Promise<true> {
+    // A storage outside the contract might say yes to invalid ids: such an answer is passed on, never cached.
+    if (!isInt64(authKeyId) || !isInt64(sessionId)) return true;
     let deadline = Infinity;
     if (typeof this.#storage.sessionInfo === 'function') {
       let info: SessionInfo | null;

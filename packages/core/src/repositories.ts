@@ -10,11 +10,22 @@
  */
 import type { AuthKeyEntry, KeyValueEntry, Peer, PeerPage, PeerType, RefMessage, RefMessagePage, TempAuthKey } from './model.js';
 
-/** Keys address the main (not media-only) entry of a DC id. Every write is durable on resolve. */
+/**
+ * A repository whose store answers without I/O (memory) may return its results
+ * directly instead of a promise where the type says MaybePromise: core then spends no
+ * extra microtask (and no promise resolution) on the call. A synchronous throw is
+ * handled like a rejection.
+ */
+export type MaybePromise<T> = T | Promise<T>;
+
+/**
+ * Keys address the main (not media-only) entry of a DC id. Every write is durable on
+ * resolve. `get` and `set` may answer synchronously (see MaybePromise).
+ */
 export interface AuthKeyRepository {
-  get(dcId: number): Promise<Uint8Array | null>;
+  get(dcId: number): MaybePromise<Uint8Array | null>;
   /** `null` removes the permanent key. */
-  set(dcId: number, key: Uint8Array | null): Promise<void>;
+  set(dcId: number, key: Uint8Array | null): MaybePromise<void>;
   getTemp(dcId: number, index: number): Promise<TempAuthKey | null>;
   /** `null` removes the temporary key of that slot. */
   setTemp(dcId: number, index: number, temp: TempAuthKey | null): Promise<void>;
@@ -29,20 +40,15 @@ export interface AuthKeyRepository {
   clear(): Promise<void>;
 }
 
+/** `get` and `set` may answer synchronously (see MaybePromise). */
 export interface KeyValueRepository {
-  get(key: string): Promise<Uint8Array | null>;
+  get(key: string): MaybePromise<Uint8Array | null>;
   /** `null` removes the entry. */
-  set(key: string, value: Uint8Array | null): Promise<void>;
+  set(key: string, value: Uint8Array | null): MaybePromise<void>;
   /** Sorted by key. */
   entries(): Promise<KeyValueEntry[]>;
   clear(): Promise<void>;
 }
-
-/**
- * A peer repository whose store answers without I/O (memory) may return its results
- * directly instead of a promise: core then spends no extra microtask on the lookup.
- */
-export type MaybePromise<T> = T | Promise<T>;
 
 export interface PeerRepository {
   /**

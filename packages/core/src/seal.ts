@@ -16,7 +16,7 @@
  */
 import { createCipheriv, createDecipheriv, createSecretKey, randomBytes, randomFillSync, type KeyObject } from 'node:crypto';
 import { CorruptDataError, EncryptionError, InvalidArgumentError } from './errors.js';
-import { describeSecret, describeValue } from './validate.js';
+import { describeSecret, describeValue, MAX_DC_ID } from './validate.js';
 
 /** One configured encryption key: 32 bytes given directly, or read from an environment variable. */
 export type EncryptionKey =
@@ -141,6 +141,13 @@ function decodeKeyMaterial(value: unknown, label: string): Uint8Array {
   throw new InvalidArgumentError(`${label} must be ${KEY_LENGTH} bytes (a Uint8Array, hex or base64 text), got ${describeSecret(value)}`);
 }
 
+/** A value this instance sealed or opened, with its plaintext (see Sealer.#known). */
+interface Known {
+  readonly keyId: string;
+  readonly sealed: Buffer;
+  readonly plain: Buffer;
+}
+
 interface ResolvedKey {
   readonly id: string;
   readonly idBytes: Buffer;
@@ -162,7 +169,14 @@ export class Sealer {
    * back exactly those bytes needs no decryption (GCM authenticated them when they
    * were opened or made). Holds only what this instance already handed out or was given.
    */
-  readonly #known = new Map<string, { keyId: string; sealed: Buffer; plain: Buffer }>();
+  readonly #known = new Map<string, Known>();
+  /**
+   * The same for auth keys at a valid DC id, found without building the place string
+   * (a save or load looks up every key of the session): entry number (see entryNumber)
+   * → slot → value. A key at any other DC id goes to #known, by place string.
+   */
+  readonly #knownKeys = new Map<number, Map<number, Known>>();
+  #knownCount = 0;
 
   constructor(options: EncryptionOptions, sessionName: string, where: string) {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${where}: encryption must be an object, got ${describeValue(options)}`);
@@ -215,9 +229,32 @@ export class Sealer {
     return false;
   }
 
-  #remember(place: string, keyId: string, sealed: Buffer, plain: Buffer): void {
-    if (this.#known.size >= KNOWN_LIMIT && !this.#known.has(place)) this.#known.clear();
-    this.#known.set(place, { keyId, sealed, plain });
+  /** What this instance last sealed or opened at `context`. */
+  #recall(context: SealContext): Known | undefined {
+    if (context.kind === 'kv') return this.#known.get(placeOf(context));
+    const entry = entryNumber(context);
+    return entry === undefined ? this.#known.get(placeOf(context)) : this.#knownKeys.get(entry)?.get(context.slot);
+  }
+
+  #remember(context: SealContext, place: string, known: Known): void {
+    const entry = context.kind === 'kv' ? undefined : entryNumber(context);
+    if (this.#knownCount >= KNOWN_LIMIT && this.#recall(context) === undefined) {
+      this.#known.clear();
+      this.#knownKeys.clear();
+      this.#knownCount = 0;
+    }
+    let size: number;
+    if (entry === undefined) {
+      size = this.#known.size;
+      this.#known.set(place, known);
+      this.#knownCount += this.#known.size - size;
+      return;
+    }
+    let slots = this.#knownKeys.get(entry);
+    if (slots === undefined) this.#knownKeys.set(entry, (slots = new Map()));
+    size = slots.size;
+    slots.set((context as { slot: number }).slot, known);
+    this.#knownCount += slots.size - size;
   }
 
   #context(header: Uint8Array, place: string): Buffer {
@@ -241,7 +278,7 @@ export class Sealer {
    * saves) from paying AES-GCM setup per key.
    */
   seal(plain: Uint8Array, context: SealContext): Uint8Array {
-    return copiesOf([this.#seal(plain, placeOf(context))])[0] as Uint8Array;
+    return copiesOf([this.#seal(plain, context)])[0] as Uint8Array;
   }
 
   /**
@@ -250,14 +287,15 @@ export class Sealer {
    * costs V8 an off-heap allocation, more than comparing or copying it).
    */
   sealEach(values: readonly { plain: Uint8Array; context: SealContext }[]): Uint8Array[] {
-    return copiesOf(values.map((v) => this.#seal(v.plain, placeOf(v.context))));
+    return copiesOf(values.map((v) => this.#seal(v.plain, v.context)));
   }
 
-  /** The sealed bytes for `place`, this instance's own (remembered): callers copy them out. */
-  #seal(plain: Uint8Array, place: string): Buffer {
+  /** The sealed bytes for `context`, this instance's own (remembered): callers copy them out. */
+  #seal(plain: Uint8Array, context: SealContext): Buffer {
     const writer = this.#writer;
-    const known = this.#known.get(place);
+    const known = this.#recall(context);
     if (known !== undefined && known.keyId === writer.id && known.plain.equals(plain)) return known.sealed;
+    const place = placeOf(context);
     const body = FIXED_HEADER + writer.idBytes.length + NONCE_LENGTH;
     // Not from Node's shared pool: this buffer is remembered, so it must be its own memory.
     const out = Buffer.from(new ArrayBuffer(body + plain.length + TAG_LENGTH));
@@ -272,7 +310,7 @@ export class Sealer {
     let offset = body + cipher.update(plain).copy(out, body);
     offset += cipher.final().copy(out, offset);
     cipher.getAuthTag().copy(out, offset);
-    this.#remember(place, writer.id, out, ownCopy(plain));
+    this.#remember(context, place, { keyId: writer.id, sealed: out, plain: ownCopy(plain) });
     return out;
   }
 
@@ -282,18 +320,19 @@ export class Sealer {
    * when the header is malformed. `what` names the value in messages.
    */
   open(sealed: Uint8Array, context: SealContext, what: string): Uint8Array {
-    return copiesOf([this.#open(sealed, placeOf(context), () => what)])[0] as Uint8Array;
+    return copiesOf([this.#open(sealed, context, () => what)])[0] as Uint8Array;
   }
 
   /** `open` for several values at once: the plaintexts are views of one fresh buffer (see sealEach). */
   openEach(values: readonly { sealed: Uint8Array; context: SealContext }[], what: (index: number) => string): Uint8Array[] {
-    return copiesOf(values.map((v, i) => this.#open(v.sealed, placeOf(v.context), () => what(i))));
+    return copiesOf(values.map((v, i) => this.#open(v.sealed, v.context, () => what(i))));
   }
 
   /** The plaintext of `sealed`, this instance's own (remembered): callers copy it out. */
-  #open(sealed: Uint8Array, place: string, describe: () => string): Buffer {
-    const known = this.#known.get(place);
+  #open(sealed: Uint8Array, context: SealContext, describe: () => string): Buffer {
+    const known = this.#recall(context);
     if (known !== undefined && known.sealed.equals(sealed)) return known.plain;
+    const place = placeOf(context);
     const what = describe();
     const { keyId, body } = parseHeader(sealed, what);
     const key = this.#keys.get(keyId);
@@ -321,7 +360,7 @@ export class Sealer {
         'does-not-open',
       );
     }
-    this.#remember(place, keyId, ownCopy(sealed), plain);
+    this.#remember(context, place, { keyId, sealed: ownCopy(sealed), plain });
     return plain;
   }
 
@@ -359,6 +398,18 @@ function copiesOf(buffers: readonly Buffer[]): Uint8Array[] {
     offset += b.length;
     return view;
   });
+}
+
+/**
+ * A key's DC entry and kind as one small integer — DC id × 4 + media-only × 2 + temp × 1 —
+ * or undefined for a DC id that is not an integer of 0 … MAX_DC_ID (a corrupt stored one):
+ * only there is the number unique to the place, and a remembered value must never be
+ * found for another place (it would open there without its associated data checked).
+ */
+function entryNumber(context: Exclude<SealContext, { kind: 'kv' }>): number | undefined {
+  const { dcId } = context;
+  if (!Number.isInteger(dcId) || dcId < 0 || dcId > MAX_DC_ID) return undefined;
+  return dcId * 4 + (context.mediaOnly ? 2 : 0) + (context.kind === 'tempAuthKey' ? 1 : 0);
 }
 
 /** Where a value belongs, as bound into its associated data. */

@@ -132,14 +132,26 @@ export function assertAuthKey(value: unknown, label: string): asserts value is U
 export const MAX_KV_VALUE_BYTES = 65_536;
 const KV_KEY = /^[\x21-\x7e]{1,255}$/;
 
-/** True for a valid kv key (the test behind assertKvKey, for fast paths that validate inline). */
+/**
+ * True for a valid kv key (the test behind assertKvKey, for fast paths that validate
+ * inline). Keys as short as clients use (`salts:2`, `updates_pts`) are checked by a
+ * char loop, about half the cost of a regex call; longer ones by the regex, which is faster there.
+ */
 export function isKvKey(value: unknown): value is string {
-  return typeof value === 'string' && KV_KEY.test(value);
+  if (typeof value !== 'string') return false;
+  const length = value.length;
+  if (length > 32) return KV_KEY.test(value);
+  if (length === 0) return false;
+  for (let i = 0; i < length; i++) {
+    const code = value.charCodeAt(i);
+    if (code < 0x21 || code > 0x7e) return false;
+  }
+  return true;
 }
 
 /** kv keys: 1-255 printable ASCII characters, no spaces. */
 export function assertKvKey(value: unknown, label: string): asserts value is string {
-  if (typeof value !== 'string' || !KV_KEY.test(value)) fail(label, 'a key of 1-255 printable ASCII characters without spaces', value);
+  if (!isKvKey(value)) fail(label, 'a key of 1-255 printable ASCII characters without spaces', value);
 }
 
 /** kv values are treated as secret: a bridge may keep key material there. */

@@ -212,6 +212,32 @@ describe('CachedSessionStorage', () => {
     await expect(cache.hasSession(1n, 1n)).rejects.toBeInstanceOf(StorageClosedError);
     expect(() => new CachedSessionStorage(storage, { bus: undefined as never })).toThrow(InvalidArgumentError);
   });
+
+  it('a yes for ids outside the int64 range (a storage outside the contract) is passed on, never cached', async () => {
+    let asked = 0;
+    // Says yes to everything, like a storage that skips validation.
+    const lax = {
+      hasSession: async () => (asked++, true),
+      createSession: async () => true,
+      destroySession: async () => true,
+      listSessions: async (): Promise<bigint[]> => [],
+      destroyAllSessions: async (): Promise<bigint[]> => [],
+      close: async () => {},
+    };
+    const cache = new CachedSessionStorage(lax, { bus: new LocalSessionEventBus() });
+    await cache.ready();
+    for (const [a, s] of [[1 as unknown as bigint, 1n], [1n, '1' as unknown as bigint], [2n ** 63n, 1n], [1n, -(2n ** 63n) - 1n]] as const) {
+      expect(await cache.hasSession(a, s)).toBe(true);
+      expect(await cache.hasSession(a, s)).toBe(true);
+    }
+    expect(asked).toBe(8);
+    expect(cache.stats().entries).toBe(0);
+    // A valid pair is cached as before.
+    expect(await cache.hasSession(2n ** 63n - 1n, -(2n ** 63n))).toBe(true);
+    expect(await cache.hasSession(2n ** 63n - 1n, -(2n ** 63n))).toBe(true);
+    expect(asked).toBe(9);
+    await cache.close();
+  });
 });
 
 describe('session lifetime in BaseSessionStorage and SessionSubject', () => {

@@ -1,11 +1,36 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryStorage } from '../../memory/src/index.js';
-import { isSealed } from '../src/index.js';
+import { EncryptionError, isSealed } from '../src/index.js';
+import { Sealer, type SealContext } from '../src/seal.js';
 
 const key = (seed: number) => Uint8Array.from({ length: 256 }, (_, i) => (i * 7 + seed) & 0xff);
 const encryption = { keys: [{ id: 'k2', key: Buffer.alloc(32, 2) }, { id: 'k1', key: Buffer.alloc(32, 1) }] };
 
 describe('sealing an unchanged value again', () => {
+  it('a remembered value is found only at its own place: anywhere else it must open with its associated data', () => {
+    const sealer = new Sealer(encryption, 's', 'test');
+    const home: SealContext = { kind: 'authKey', dcId: 1, mediaOnly: true, slot: -1 };
+    const sealed = sealer.seal(key(1), home);
+    expect(Buffer.from(sealer.open(sealed, home, 'home')).equals(Buffer.from(key(1)))).toBe(true);
+    // Places that differ in one field each; dcId 1.5 (a corrupt stored id) and the temp kind land
+    // next to the home entry in any arithmetic numbering, so none may find the remembered value.
+    const elsewhere: SealContext[] = [
+      { kind: 'authKey', dcId: 1.5, mediaOnly: false, slot: -1 },
+      { kind: 'authKey', dcId: 1, mediaOnly: false, slot: -1 },
+      { kind: 'tempAuthKey', dcId: 1, mediaOnly: true, slot: -1 },
+      { kind: 'authKey', dcId: 2, mediaOnly: true, slot: -1 },
+      { kind: 'authKey', dcId: 1, mediaOnly: true, slot: 0 },
+      { kind: 'authKey', dcId: -1, mediaOnly: true, slot: -1 },
+      { kind: 'kv', key: 'authKey\u00001\u0000media\u0000-1' },
+    ];
+    for (const place of elsewhere) expect(() => sealer.open(sealed, place, 'moved'), JSON.stringify(place)).toThrow(EncryptionError);
+    // A value sealed at a corrupt DC id is remembered there, by its place string.
+    const odd: SealContext = { kind: 'authKey', dcId: 1.5, mediaOnly: false, slot: -1 };
+    const oddSealed = sealer.seal(key(2), odd);
+    expect(Buffer.from(sealer.seal(key(2), odd)).equals(Buffer.from(oddSealed)), 'unchanged, same place: same bytes').toBe(true);
+    expect(() => sealer.open(oddSealed, { kind: 'authKey', dcId: 1, mediaOnly: true, slot: -1 }, 'moved')).toThrow(EncryptionError);
+  });
+
   it('an unchanged key written back by the same instance keeps its sealed bytes; a changed one gets a fresh nonce', async () => {
     const storage = new MemoryStorage({ name: 's', encryption } as never);
     const session = { version: 1 as const, homeDcId: 2, dcs: [{ id: 2, port: 443, authKey: key(1) }], channels: [] };

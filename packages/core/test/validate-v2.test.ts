@@ -69,6 +69,23 @@ describe('contract v2 validation', () => {
   it('kv keys and values', () => {
     for (const ok of ['a', 'pts:-100123', 'x'.repeat(255), '~!']) expect(() => assertKvKey(ok, 'key')).not.toThrow();
     for (const bad of ['', ' ', 'a b', 'x'.repeat(256), 'é', 'a\nb', 1]) expect(() => assertKvKey(bad, 'key'), JSON.stringify(bad)).toThrow(InvalidArgumentError);
+    // Short keys are checked by a char loop, long ones (over 32 chars) by a regex: both must agree with the rule at every edge.
+    const rule = (key: string): boolean => /^[\x21-\x7e]{1,255}$/.test(key);
+    const keys: string[] = [];
+    for (const length of [1, 2, 31, 32, 33, 34, 254, 255, 256]) {
+      for (const code of [0x20, 0x21, 0x7e, 0x7f, 0xe9, 0x2028]) {
+        for (const at of [0, length >> 1, length - 1]) keys.push('k'.repeat(at) + String.fromCharCode(code) + 'k'.repeat(length - at - 1));
+      }
+    }
+    let valid = 0;
+    for (const key of keys) {
+      const what = `${key.length} chars, ${JSON.stringify(key.replace(/k/g, ''))} at ${key.search(/[^k]/)}`;
+      if (rule(key)) {
+        valid++;
+        expect(() => assertKvKey(key, 'key'), what).not.toThrow();
+      } else expect(() => assertKvKey(key, 'key'), what).toThrow(InvalidArgumentError);
+    }
+    expect(valid).toBe(8 * 2 * 3);
     expect(() => assertKvValue(new Uint8Array(65_536), 'value')).not.toThrow();
     expect(message(() => assertKvValue(new Uint8Array(65_537), 'value'))).toBe('value must be a Uint8Array of at most 65536 bytes, got Uint8Array(65537 bytes)');
   });

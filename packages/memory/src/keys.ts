@@ -1,7 +1,10 @@
 import type { AuthKeyEntry, AuthKeyRepository, TempAuthKey } from '@mtstore/core';
 import { entryKeyId, type MemoryStore } from './store.js';
 
-/** Auth keys of one session: a map per DC entry, so a key write touches nothing else. */
+/**
+ * Auth keys of one session: a map per DC entry, so a key write touches nothing else.
+ * get and set answer synchronously (core's MaybePromise): no I/O, so no promise of their own.
+ */
 export class MemoryAuthKeys implements AuthKeyRepository {
   constructor(
     private readonly store: MemoryStore,
@@ -10,12 +13,13 @@ export class MemoryAuthKeys implements AuthKeyRepository {
     private readonly fence: () => void,
   ) {}
 
-  async get(dcId: number): Promise<Uint8Array | null> {
+  get(dcId: number): Uint8Array | null {
     const key = this.store.clients.get(this.name)?.keys.get(entryKeyId(dcId, false))?.key;
-    return key === undefined ? null : Uint8Array.from(key);
+    // new Uint8Array(typed array) copies with one memcpy; Uint8Array.from iterates.
+    return key === undefined ? null : new Uint8Array(key);
   }
 
-  async set(dcId: number, key: Uint8Array | null): Promise<void> {
+  set(dcId: number, key: Uint8Array | null): void {
     this.fence();
     const id = entryKeyId(dcId, false);
     if (key === null) {

@@ -1,7 +1,10 @@
 import type { KeyValueEntry, KeyValueRepository } from '@mtstore/core';
 import type { MemoryStore } from './store.js';
 
-/** kv entries of one session; values are copied in (by the base class) and out. */
+/**
+ * kv entries of one session; values are copied in (by the base class) and out.
+ * get and set answer synchronously (core's MaybePromise): no I/O, so no promise of their own.
+ */
 export class MemoryKeyValues implements KeyValueRepository {
   constructor(
     private readonly store: MemoryStore,
@@ -10,12 +13,13 @@ export class MemoryKeyValues implements KeyValueRepository {
     private readonly fence: () => void,
   ) {}
 
-  async get(key: string): Promise<Uint8Array | null> {
+  get(key: string): Uint8Array | null {
     const value = this.store.clients.get(this.name)?.kv.get(key);
-    return value === undefined ? null : Uint8Array.from(value);
+    // new Uint8Array(typed array) copies with one memcpy; Uint8Array.from iterates.
+    return value === undefined ? null : new Uint8Array(value);
   }
 
-  async set(key: string, value: Uint8Array | null): Promise<void> {
+  set(key: string, value: Uint8Array | null): void {
     this.fence();
     if (value === null) this.store.clients.get(this.name)?.kv.delete(key);
     else this.store.entry(this.name).kv.set(key, value);
@@ -24,7 +28,7 @@ export class MemoryKeyValues implements KeyValueRepository {
   async entries(): Promise<KeyValueEntry[]> {
     const kv = this.store.clients.get(this.name)?.kv;
     if (kv === undefined) return [];
-    return [...kv.keys()].sort().map((key) => ({ key, value: Uint8Array.from(kv.get(key) as Uint8Array) }));
+    return [...kv.keys()].sort().map((key) => ({ key, value: new Uint8Array(kv.get(key) as Uint8Array) }));
   }
 
   async clear(): Promise<void> {

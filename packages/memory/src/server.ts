@@ -54,6 +54,12 @@ export class MemorySessionStorage extends BaseSessionStorage {
     return Promise.resolve(live(this.store.server.get(authKeyId)?.get(sessionId), now));
   }
 
+  /** The same lookup, without a promise: CachedSessionStorage answers its misses with it. */
+  protected override sessionExistsNow(authKeyId: bigint, sessionId: bigint, now: number): number | false {
+    const times = this.store.server.get(authKeyId)?.get(sessionId);
+    return live(times, now) ? (times[1] ?? Infinity) : false;
+  }
+
   protected override async readSessionInfo(authKeyId: bigint, sessionId: bigint, now: number): Promise<SessionInfo | null> {
     const times = this.store.server.get(authKeyId)?.get(sessionId);
     return live(times, now) ? { lastUsedAt: times[0], expiresAt: times[1] } : null;

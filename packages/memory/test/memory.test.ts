@@ -1,6 +1,17 @@
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { AuthKeyBytes, CorruptDataError, InvalidArgumentError, normalizePeerBatch, type Peer, type PeerType } from '@mtstore/core';
+import {
+  AuthKeyBytes,
+  CachedSessionStorage,
+  CorruptDataError,
+  InvalidArgumentError,
+  LocalEventChannel,
+  LocalSessionEventBus,
+  normalizePeerBatch,
+  StorageClosedError,
+  type Peer,
+  type PeerType,
+} from '@mtstore/core';
 import { fullSession } from '@mtstore/conformance';
 import { MemorySessionStorage, MemoryStorage, MemoryStore } from '../src/index.js';
 
@@ -90,5 +101,46 @@ describe('memory adapter', () => {
       }
       expect(await dump(inOrder), `round ${round}`).toEqual(expected);
     }
+  });
+
+  it('CachedSessionStorage over memory: misses answered at once (sessionExistsNow), the cache rules kept', async () => {
+    let now = 1_700_000_000_000;
+    const clock = () => now;
+    const store = new MemoryStore();
+    const storage = new MemorySessionStorage({ store, clock, ttlSeconds: 60 });
+    const elsewhere = new MemorySessionStorage({ store, clock, ttlSeconds: 60 });
+    const channel = new LocalEventChannel();
+    const cache = new CachedSessionStorage(storage, { bus: new LocalSessionEventBus(channel), clock });
+    await cache.ready();
+    expect(await cache.hasSession(1n, 1n)).toBe(false);
+    expect(cache.stats().entries).toBe(0);
+    await elsewhere.createSession(1n, 1n);
+    expect(await cache.hasSession(1n, 1n), 'a no is never cached').toBe(true);
+    expect(cache.stats()).toMatchObject({ entries: 1, hits: 0, misses: 2 });
+    expect(await cache.hasSession(1n, 1n)).toBe(true);
+    expect(cache.stats().hits).toBe(1);
+    // Cached with the session's expiry: once it passes, the entry answers no more.
+    now += 60_000;
+    expect(await cache.hasSession(1n, 1n)).toBe(false);
+    await elsewhere.createSession(1n, 2n);
+    const answer = cache.hasSession(1n, 2n);
+    expect(cache.stats().entries, 'read and cached in one synchronous step').toBe(2);
+    expect(await answer).toBe(true);
+    // Destroyed on another node: its event evicts at once.
+    await elsewhere.destroySession(1n, 2n);
+    await new LocalSessionEventBus(channel).publish({ type: 'destroyed', authKeyId: 1n, sessionId: 2n, origin: 'node-b', reason: 'explicit' });
+    expect(await cache.hasSession(1n, 2n)).toBe(false);
+    // A lost subscription: nothing is cached until live again; answers still come from storage.
+    await elsewhere.createSession(1n, 3n);
+    const down = channel.interrupt(30);
+    expect(await cache.hasSession(1n, 3n)).toBe(true);
+    expect(cache.stats()).toMatchObject({ entries: 0, live: false });
+    await down;
+    expect(await cache.hasSession(1n, 3n)).toBe(true);
+    expect(cache.stats().entries).toBe(1);
+    await expect(cache.hasSession(1 as unknown as bigint, 1n)).rejects.toBeInstanceOf(InvalidArgumentError);
+    await storage.close();
+    await expect(cache.hasSession(1n, 4n)).rejects.toBeInstanceOf(StorageClosedError);
+    await cache.close();
   });
 });
