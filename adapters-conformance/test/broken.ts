@@ -598,8 +598,8 @@ function usernameNotReleased(b: Backend, name: string): Storage {
 
 /** Expiry checked only by the sweep: an expired session still answers hasSession until removed. */
 class ExpiredUntilSwept extends MemorySessionStorage {
-  protected override sessionExists(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
-    return Promise.resolve(this.store.server.get(authKeyId)?.has(sessionId) === true);
+  protected override sessionExists(authKeyId: bigint, sessionId: bigint): boolean {
+    return this.store.server.get(authKeyId)?.has(sessionId) === true;
   }
 }
 
@@ -1030,9 +1030,9 @@ function sharedConnection<T extends object>(inner: T, backend: object): T {
 
 class CachedSessions extends MemorySessionStorage {
   readonly #seen = new Set<string>();
-  protected override async sessionExists(a: bigint, s: bigint, now: number): Promise<boolean> {
+  protected override sessionExists(a: bigint, s: bigint, now: number): boolean {
     if (this.#seen.has(`${a}/${s}`)) return true;
-    const found = await super.sessionExists(a, s, now);
+    const found = super.sessionExists(a, s, now);
     if (found) this.#seen.add(`${a}/${s}`);
     return found;
   }

@@ -1046,8 +1046,12 @@ export abstract class BaseSessionStorage extends Closable implements SessionStor
    * but expired (`expiresAt <= now`, not yet removed) is replaced: it no longer exists.
    */
   protected abstract insertSession(authKeyId: bigint, sessionId: bigint, now: number, expiresAt: number | null): Promise<boolean>;
-  /** One indexed lookup, no write: a row with `expiresAt <= now` does not exist. */
-  protected abstract sessionExists(authKeyId: bigint, sessionId: bigint, now: number): Promise<boolean>;
+  /**
+   * One indexed lookup, no write: a row with `expiresAt <= now` does not exist. An
+   * adapter that answers without I/O (memory, SQLite) may return the boolean itself:
+   * hasSession then awaits nothing (one promise per incoming message instead of two).
+   */
+  protected abstract sessionExists(authKeyId: bigint, sessionId: bigint, now: number): boolean | Promise<boolean>;
   /** Delete if present and not expired; true when this call deleted it. Atomic across processes. Expired rows are left to `removeExpired`. */
   protected abstract removeSession(authKeyId: bigint, sessionId: bigint, now: number): Promise<boolean>;
   /** The unexpired sessions of the key. */
@@ -1059,7 +1063,7 @@ export abstract class BaseSessionStorage extends Closable implements SessionStor
    * Set last-used to `now` and the expiry to `expiresAt` of an unexpired session; true
    * when it exists. Default (an adapter without lifetime support): an existence check.
    */
-  protected touch(authKeyId: bigint, sessionId: bigint, now: number, _expiresAt: number | null): Promise<boolean> {
+  protected async touch(authKeyId: bigint, sessionId: bigint, now: number, _expiresAt: number | null): Promise<boolean> {
     return this.sessionExists(authKeyId, sessionId, now);
   }
 
@@ -1129,7 +1133,8 @@ export abstract class BaseSessionStorage extends Closable implements SessionStor
     // Inline fast path of #check: this runs once per incoming MTProto message.
     if (this.closed || !isInt64(authKeyId) || !isInt64(sessionId)) this.#check('hasSession', authKeyId, sessionId, true);
     try {
-      return await this.sessionExists(authKeyId, sessionId, this.#clock());
+      const exists = this.sessionExists(authKeyId, sessionId, this.#clock());
+      return typeof exists === 'boolean' ? exists : await exists;
     } catch (error) {
       this.#fail(error, 'hasSession', authKeyId, sessionId);
     }

@@ -50,8 +50,8 @@ export class MemorySessionStorage extends BaseSessionStorage {
     return true;
   }
 
-  protected sessionExists(authKeyId: bigint, sessionId: bigint, now: number): Promise<boolean> {
-    return Promise.resolve(live(this.store.server.get(authKeyId)?.get(sessionId), now));
+  protected sessionExists(authKeyId: bigint, sessionId: bigint, now: number): boolean {
+    return live(this.store.server.get(authKeyId)?.get(sessionId), now);
   }
 
   /** The same lookup, without a promise: CachedSessionStorage answers its misses with it. */
