@@ -12,7 +12,8 @@ import { redactUrl } from '@mtstore/core';
 import { TypeormSessionStorage, TypeormStorage } from '@mtstore/typeorm';
 
 const URL_ = process.env.POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const PREFIX = 'mtstore_bench_typeorm_';
+// Per process, so two benches (or a test run) on one server never share tables.
+const PREFIX = `mtstore_bench_typeorm_${process.pid}_`;
 const NAME = 'bench';
 const POOL_SIZE = 10; // TypeORM's default pool size for postgres
 const TABLES = ['schema_version', 'sessions', 'datacenters', 'auth_keys', 'channels', 'peers', 'peer_usernames', 'kv', 'ref_messages', 'server_sessions'];

@@ -16,7 +16,7 @@ import { LeaseFence, PostgresLeases } from './lease.js';
 import { PostgresPeers } from './peers.js';
 import { PostgresRefMessages } from './refs.js';
 import { clientStatements, type ClientStatements } from './statements.js';
-import { bytesFromHex } from './types.js';
+import { bytesFromBase64 } from './types.js';
 
 export interface PostgresStorageOptions extends PostgresConnectionOptions, BaseStorageOptions {
   /** Session name: one named session (one account) per instance. Default `default`. */
@@ -216,15 +216,11 @@ interface SessionRow {
   channels: unknown;
 }
 
-function list(value: unknown, where: string): unknown[] {
+/** A JSON list column or item; `what` names it in the error (called only then, so a good row builds no label strings). */
+function list(value: unknown, where: string, what: () => string): unknown[] {
   if (value === null) return [];
-  if (!Array.isArray(value)) throw new CorruptDataError(`${where} is not a list`);
+  if (!Array.isArray(value)) throw new CorruptDataError(`${where}: ${what()} is not a list`);
   return value;
-}
-
-function hex(value: unknown, where: string): Uint8Array {
-  if (typeof value !== 'string') throw new CorruptDataError(`${where} is not a byte string`);
-  return bytesFromHex(value);
 }
 
 /**
@@ -233,14 +229,15 @@ function hex(value: unknown, where: string): Uint8Array {
  * entries after the stored ones (the query orders keys by DC id, main before media,
  * then slot, so temp keys come by index). Shapes are checked here only as far as needed
  * to build the object; `checkStoredSession` (in the base class) then validates every
- * field and reports bad data as CorruptDataError.
+ * field and reports bad data as CorruptDataError. Runs on every load: plain loops, and
+ * error labels are built only for an error.
  */
 export function decodeSession(row: SessionRow, where: string): Session {
   const session: Session = { version: 1, homeDcId: row.home_dc_id, dcs: [], channels: [] };
   if (row.api_id !== null) session.apiId = row.api_id;
   if (row.user_id !== null || row.user_dc_id !== null || row.user_bot !== null) {
     session.user = { id: row.user_id as bigint, dcId: row.user_dc_id as number, bot: row.user_bot as boolean };
-    if (row.user_usernames !== null) session.user.usernames = list(row.user_usernames, `${where}: user.usernames`) as string[];
+    if (row.user_usernames !== null) session.user.usernames = list(row.user_usernames, where, () => 'user.usernames') as string[];
     if (row.user_premium !== null) session.user.premium = row.user_premium;
   }
   if (row.pts !== null || row.qts !== null || row.state_date !== null || row.seq !== null) {
@@ -248,9 +245,9 @@ export function decodeSession(row: SessionRow, where: string): Session {
     session.state = { pts: row.pts as number, qts: row.qts as number, date: date as number, seq: row.seq as number };
   }
   if (row.takeout_id !== null) session.takeoutId = row.takeout_id;
-  const entries = new Map<string, DataCenter>();
-  for (const [i, item] of list(row.dcs, `${where}: dcs`).entries()) {
-    const [id, ipv4, ipv6, host, port, testMode, mediaOnly] = list(item, `${where}: dcs[${i}]`);
+  const dcs = list(row.dcs, where, () => 'dcs');
+  for (let i = 0; i < dcs.length; i++) {
+    const [id, ipv4, ipv6, host, port, testMode, mediaOnly] = list(dcs[i], where, () => `dcs[${i}]`);
     const dc = { id } as DataCenter;
     if (ipv4 !== null) dc.ipv4 = ipv4 as string;
     if (ipv6 !== null) dc.ipv6 = ipv6 as string;
@@ -258,25 +255,26 @@ export function decodeSession(row: SessionRow, where: string): Session {
     if (port !== null) dc.port = port as number;
     if (testMode !== null) dc.testMode = testMode as boolean;
     if (mediaOnly !== null) dc.mediaOnly = mediaOnly as boolean;
-    entries.set(`${String(id)}:${mediaOnly === true}`, dc);
     session.dcs.push(dc);
   }
-  for (const [i, item] of list(row.keys, `${where}: keys`).entries()) {
-    const [dcId, media, slot, key, expiresAt] = list(item, `${where}: keys[${i}]`);
-    const entryId = `${String(dcId)}:${media === true}`;
-    let dc = entries.get(entryId);
+  const keys = list(row.keys, where, () => 'keys');
+  for (let i = 0; i < keys.length; i++) {
+    const [dcId, media, slot, key, expiresAt] = list(keys[i], where, () => `keys[${i}]`);
+    // A handful of entries: a scan beats building string keys for a Map.
+    let dc = session.dcs.find((d) => d.id === dcId && (d.mediaOnly === true) === (media === true));
     if (dc === undefined) {
       dc = { id: dcId as number };
       if (media === true) dc.mediaOnly = true;
-      entries.set(entryId, dc);
       session.dcs.push(dc);
     }
-    const bytes = hex(key, `${where}: DC ${String(dcId)} key ${String(slot)}`);
+    if (typeof key !== 'string') throw new CorruptDataError(`${where}: DC ${String(dcId)} key ${String(slot)} is not a byte string`);
+    const bytes = bytesFromBase64(key);
     if (slot === PERMANENT_SLOT) dc.authKey = bytes;
     else (dc.tempAuthKeys ??= []).push({ index: slot as number, key: bytes, expiresAt: expiresAt as number });
   }
-  for (const [i, item] of list(row.channels, `${where}: channels`).entries()) {
-    const [id, pts] = list(item, `${where}: channels[${i}]`);
+  const channels = list(row.channels, where, () => 'channels');
+  for (let i = 0; i < channels.length; i++) {
+    const [id, pts] = list(channels[i], where, () => `channels[${i}]`);
     session.channels.push({ id: int64FromStorage(id, `${where}: channels[${i}].id`), pts: pts as number });
   }
   return session;

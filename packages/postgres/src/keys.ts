@@ -8,7 +8,7 @@ import type { AuthKeyEntry, AuthKeyRepository, TempAuthKey } from '@mtstore/core
 import { statement, type Database, type Statement } from './connection.js';
 import type { LeaseFence } from './lease.js';
 import { namedSession } from './statements.js';
-import { bytesFromHex } from './types.js';
+import { bytesFromBase64 } from './types.js';
 
 /** The slot of the permanent key: temp key slots are non-negative. */
 export const PERMANENT_SLOT = -1;
@@ -27,7 +27,7 @@ function keyStatements(s: string): KeyStatements {
   return {
     get: statement(
       'key_get',
-      `SELECT encode(k.key, 'hex') AS key, k.expires_at
+      `SELECT encode(k.key, 'base64') AS key, k.expires_at
          FROM ${s}.sessions s JOIN ${s}.auth_keys k ON k.session_id = s.id
         WHERE s.name = $1 AND k.dc_id = $2 AND NOT k.media_only AND k.slot = $3`,
     ),
@@ -51,7 +51,7 @@ function keyStatements(s: string): KeyStatements {
     // Primary-key order: by DC id, main before media-only, the permanent key (slot -1) first.
     entries: statement(
       'key_entries',
-      `SELECT k.dc_id, k.media_only, k.slot, encode(k.key, 'hex') AS key, k.expires_at
+      `SELECT k.dc_id, k.media_only, k.slot, encode(k.key, 'base64') AS key, k.expires_at
          FROM ${s}.sessions s JOIN ${s}.auth_keys k ON k.session_id = s.id
         WHERE s.name = $1
         ORDER BY k.dc_id, k.media_only, k.slot`,
@@ -86,7 +86,7 @@ export class PostgresAuthKeys implements AuthKeyRepository {
 
   async get(dcId: number): Promise<Uint8Array | null> {
     const row = await this.#row(dcId, PERMANENT_SLOT);
-    return row === undefined ? null : bytesFromHex(row.key);
+    return row === undefined ? null : bytesFromBase64(row.key);
   }
 
   async set(dcId: number, key: Uint8Array | null): Promise<void> {
@@ -97,7 +97,7 @@ export class PostgresAuthKeys implements AuthKeyRepository {
   async getTemp(dcId: number, index: number): Promise<TempAuthKey | null> {
     const row = await this.#row(dcId, index);
     // expires_at is at most 2^32 - 1 when written; core checks what comes back.
-    return row === undefined ? null : { index, key: bytesFromHex(row.key), expiresAt: Number(row.expires_at) };
+    return row === undefined ? null : { index, key: bytesFromBase64(row.key), expiresAt: Number(row.expires_at) };
   }
 
   async setTemp(dcId: number, index: number, temp: TempAuthKey | null): Promise<void> {
@@ -116,8 +116,8 @@ export class PostgresAuthKeys implements AuthKeyRepository {
     let entry: AuthKeyEntry | undefined;
     for (const row of rows) {
       if (entry === undefined || entry.dcId !== row.dc_id || entry.mediaOnly !== row.media_only) entries.push((entry = { dcId: row.dc_id, mediaOnly: row.media_only, tempAuthKeys: [] }));
-      if (row.slot === PERMANENT_SLOT) entry.authKey = bytesFromHex(row.key);
-      else entry.tempAuthKeys.push({ index: row.slot, key: bytesFromHex(row.key), expiresAt: Number(row.expires_at) });
+      if (row.slot === PERMANENT_SLOT) entry.authKey = bytesFromBase64(row.key);
+      else entry.tempAuthKeys.push({ index: row.slot, key: bytesFromBase64(row.key), expiresAt: Number(row.expires_at) });
     }
     return entries;
   }

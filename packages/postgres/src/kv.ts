@@ -6,7 +6,7 @@ import type { KeyValueEntry, KeyValueRepository } from '@mtstore/core';
 import { statement, type Database, type Statement } from './connection.js';
 import type { LeaseFence } from './lease.js';
 import { namedSession } from './statements.js';
-import { bytesFromHex } from './types.js';
+import { bytesFromBase64 } from './types.js';
 
 interface KvStatements {
   get: Statement;
@@ -20,7 +20,7 @@ function kvStatements(s: string): KvStatements {
   return {
     get: statement(
       'kv_get',
-      `SELECT encode(v.value, 'hex') AS value
+      `SELECT encode(v.value, 'base64') AS value
          FROM ${s}.sessions s JOIN ${s}.kv v ON v.session_id = s.id
         WHERE s.name = $1 AND v.key = $2`,
     ),
@@ -34,7 +34,7 @@ function kvStatements(s: string): KvStatements {
     delete: statement('kv_delete', `DELETE FROM ${s}.kv v USING ${s}.sessions s WHERE s.name = $1 AND v.session_id = s.id AND v.key = $2`),
     entries: statement(
       'kv_entries',
-      `SELECT v.key, encode(v.value, 'hex') AS value
+      `SELECT v.key, encode(v.value, 'base64') AS value
          FROM ${s}.sessions s JOIN ${s}.kv v ON v.session_id = s.id
         WHERE s.name = $1 ORDER BY v.key`,
     ),
@@ -59,7 +59,7 @@ export class PostgresKeyValues implements KeyValueRepository {
   async get(key: string): Promise<Uint8Array | null> {
     const { rows } = await this.#db.query<{ value: string }>(this.#sql.get, [this.#name, key]);
     const row = rows[0];
-    return row === undefined ? null : bytesFromHex(row.value);
+    return row === undefined ? null : bytesFromBase64(row.value);
   }
 
   async set(key: string, value: Uint8Array | null): Promise<void> {
@@ -69,7 +69,7 @@ export class PostgresKeyValues implements KeyValueRepository {
 
   async entries(): Promise<KeyValueEntry[]> {
     const { rows } = await this.#db.query<{ key: string; value: string }>(this.#sql.entries, [this.#name]);
-    return rows.map((row) => ({ key: row.key, value: bytesFromHex(row.value) }));
+    return rows.map((row) => ({ key: row.key, value: bytesFromBase64(row.value) }));
   }
 
   async clear(): Promise<void> {

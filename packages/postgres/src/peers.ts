@@ -7,11 +7,11 @@ import { CorruptDataError, InvalidArgumentError, type Peer, type PeerPage, type 
 import { statement, type Database, type Statement } from './connection.js';
 import type { LeaseFence } from './lease.js';
 import { namedSession } from './statements.js';
-import { bytesFromHex } from './types.js';
+import { bytesFromBase64 } from './types.js';
 
 /** Columns of a peer row, with its usernames (as given, in order) as a JSON array. */
 const PEER_COLUMNS = (s: string): string => `
-  p.type, p.id, p.access_hash, p.phone, p.min, p.updated_at, p.display_name, encode(p.complete, 'hex') AS complete,
+  p.type, p.id, p.access_hash, p.phone, p.min, p.updated_at, p.display_name, encode(p.complete, 'base64') AS complete,
   (SELECT json_agg(u.username ORDER BY u.position) FROM ${s}.peer_usernames u
     WHERE u.session_id = p.session_id AND u.type = p.type AND u.peer_id = p.id) AS usernames`;
 
@@ -259,6 +259,6 @@ export function decodePeer(row: PeerRow, label: string): Peer {
   if (row.phone !== null) peer.phone = row.phone;
   if (row.min !== null) peer.min = row.min;
   if (row.display_name !== null) peer.displayName = row.display_name;
-  if (row.complete !== null) peer.complete = bytesFromHex(row.complete);
+  if (row.complete !== null) peer.complete = bytesFromBase64(row.complete);
   return peer;
 }

@@ -4,6 +4,7 @@
  * and cleanup. Namespaces are table prefixes in the shared `test` databases
  * (postgres, MariaDB) and one file each for sqlite.
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -221,4 +222,85 @@ export function interruptSqlite(driver: TestDriver, namespace: string): void {
     db.exec('COMMIT');
     db.close();
   }, 300);
+}
+
+/**
+ * MariaDB / MySQL: the login a kit namespace's connections use, so interruptMysql can
+ * pick them out. Every other test connection is root on the shared `test` database,
+ * and MariaDB's process list shows no application name (connection attributes need
+ * performance_schema, off by default), so each namespace gets a user of its own,
+ * created on first use with the privileges of the URL's database and dropped by
+ * `dropKitUser`. Worker processes (test/processes/open.mjs) still log in as root: no
+ * trait interrupts them.
+ */
+export function kitUser(namespace: string): string {
+  return `kit_${namespace}`;
+}
+
+const kitUsers = new Map<string, Promise<DataSourceOptions>>();
+
+/** `driver.options(namespace)` logged in as the namespace's own user, created on first call. */
+export function kitUserOptions(driver: TestDriver, namespace: string): Promise<DataSourceOptions> {
+  let options = kitUsers.get(namespace);
+  if (options === undefined) {
+    options = createKitUser(driver, namespace);
+    kitUsers.set(namespace, options);
+    options.catch(() => kitUsers.delete(namespace));
+  }
+  return options;
+}
+
+async function createKitUser(driver: TestDriver, namespace: string): Promise<DataSourceOptions> {
+  const url = new URL(driver.url);
+  const database = decodeURIComponent(url.pathname.slice(1));
+  const user = kitUser(namespace);
+  const password = randomBytes(12).toString('hex');
+  const admin = await driver.admin();
+  await admin.query(`CREATE USER ${quoteAccount(user)}@'%' IDENTIFIED BY '${password}'`);
+  await admin.query(`GRANT ALL PRIVILEGES ON ${admin.driver.escape(database)}.* TO ${quoteAccount(user)}@'%'`);
+  url.username = user;
+  url.password = password;
+  return { ...driver.options(namespace), url: url.href } as DataSourceOptions;
+}
+
+/** Namespaces are `mt_` and hex (the kit's randomNamespace): safe inside quotes. */
+function quoteAccount(user: string): string {
+  if (!/^\w+$/.test(user)) throw new Error(`unexpected kit user name ${user}`);
+  return `'${user}'`;
+}
+
+/** Drops the namespace's user, if kitUserOptions created one. */
+export async function dropKitUser(driver: TestDriver, namespace: string): Promise<void> {
+  const created = kitUsers.get(namespace);
+  if (created === undefined) return;
+  kitUsers.delete(namespace);
+  await created.catch(() => {});
+  await (await driver.admin()).query(`DROP USER IF EXISTS ${quoteAccount(kitUser(namespace))}@'%'`);
+}
+
+/**
+ * The kit's interrupt hook on MariaDB: `KILL CONNECTION` on every connection of the
+ * namespace's user (in flight or idle in a pool), then waits until they are gone.
+ */
+export async function interruptMysql(driver: TestDriver, namespace: string): Promise<void> {
+  const admin = await driver.admin();
+  const user = kitUser(namespace);
+  const ids = (await admin.query('SELECT ID AS id FROM information_schema.PROCESSLIST WHERE USER = ?', [user])) as { id: number | string }[];
+  // The kit opens an instance and calls it before interrupting: a namespace without connections is a broken hook.
+  if (ids.length === 0) throw new Error(`interrupt: no connection of ${namespace} to kill`);
+  for (const { id } of ids) {
+    try {
+      await admin.query(`KILL CONNECTION ${Number(id)}`);
+    } catch (error) {
+      // ER_NO_SUCH_THREAD: it closed between the list and the kill.
+      if ((error as { driverError?: { code?: string } }).driverError?.code !== 'ER_NO_SUCH_THREAD') throw error;
+    }
+  }
+  // Until the server has closed them (new connections the pool opens meanwhile stay).
+  const killed = ids.map(({ id }) => Number(id));
+  for (let i = 0; i < 100; i++) {
+    const rows = (await admin.query(`SELECT count(*) AS n FROM information_schema.PROCESSLIST WHERE ID IN (${killed.join(', ')})`)) as { n: number | string }[];
+    if (Number(rows[0]?.n) === 0) return;
+    await new Promise((done) => setTimeout(done, 20));
+  }
 }
