@@ -783,8 +783,12 @@ export abstract class BaseStorage extends Closable implements Storage {
   /**
    * True when the peer repository applies an upsert batch peer by peer, in order and
    * synchronously, copying what it keeps (memory): then it gets the caller's validated
-   * array as is, and applying it in order means what `normalizePeerBatch` resolves.
-   * Every other adapter gets the normalized batch of fresh copies.
+   * array as is when no peer appears twice in it, and applying it in order means what
+   * `normalizePeerBatch` resolves. A batch that repeats a peer is normalized first:
+   * in order, a later entry of a peer that drops a username would leave that name with
+   * nobody after its earlier entry took it from another peer, where the normalized
+   * batch (one merged entry per peer) leaves it with that other peer (found by the
+   * kit's model-based trait). Every other adapter gets the normalized batch of fresh copies.
    */
   protected get peersUpsertInOrder(): boolean {
     return false;
@@ -809,7 +813,7 @@ export abstract class BaseStorage extends Closable implements Storage {
         try {
           assertPeers(peers, 'peers');
           // Fresh objects (bytes included): the caller's array is not kept.
-          batch = this.peersUpsertInOrder ? peers : normalizePeerBatch(peers);
+          batch = this.peersUpsertInOrder && !repeatsPeer(peers) ? peers : normalizePeerBatch(peers);
         } catch (error) {
           throw invalid(error, this.where('peers.upsert'));
         }
@@ -959,6 +963,17 @@ function kvSetCheck(key: unknown, value: unknown, options: unknown): () => void 
     assertKvValue(value, 'value');
     if (options !== undefined) assertKvSetOptions(options, 'options');
   };
+}
+
+/** Whether a (validated) batch names one peer twice. */
+function repeatsPeer(peers: readonly Peer[]): boolean {
+  const seen = { user: new Set<bigint>(), chat: new Set<bigint>(), channel: new Set<bigint>() };
+  for (const peer of peers) {
+    const ids = seen[peer.type];
+    if (ids.has(peer.id)) return true;
+    ids.add(peer.id);
+  }
+  return false;
 }
 
 function isDcId(value: unknown): value is number {

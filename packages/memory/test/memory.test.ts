@@ -16,6 +16,21 @@ import { fullSession } from '@mtstore/conformance';
 import { MemorySessionStorage, MemoryStorage, MemoryStore } from '../src/index.js';
 
 describe('memory adapter', () => {
+  it('a batch naming a peer twice ends as its normalized batch: a later entry dropping a name leaves it with the peer the earlier entry took it from', async () => {
+    // Found by the kit's model-based trait: applied in order, the user's second entry
+    // dropped "alpha" after its first took it from the channel, leaving it with nobody.
+    const storage = new MemoryStorage({ name: 'repeat' });
+    await storage.peers.upsert([
+      { type: 'channel', id: 1n, accessHash: 0n, usernames: ['alpha'], updatedAt: 0 },
+      { type: 'user', id: 1n, accessHash: 0n, usernames: ['alpha'], updatedAt: 0 },
+      { type: 'user', id: 1n, accessHash: 0n, usernames: [], updatedAt: 0 },
+    ]);
+    expect((await storage.peers.getByUsername('alpha'))?.type).toBe('channel');
+    expect((await storage.peers.getById('channel', 1n))?.usernames).toEqual(['alpha']);
+    expect((await storage.peers.getById('user', 1n))?.usernames).toEqual([]);
+    await storage.close();
+  });
+
   it('rejects options that are not an object or a store that is not a MemoryStore', () => {
     expect(() => new MemoryStorage(null as never)).toThrow(InvalidArgumentError);
     expect(() => new MemorySessionStorage('x' as never)).toThrow(InvalidArgumentError);
