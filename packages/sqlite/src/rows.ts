@@ -193,6 +193,7 @@ export function sessionFromRows(rows: SessionRows, where: string): Session {
  * spaces) is split by hand; anything else goes through JSON.parse.
  */
 function usernamesOf(value: unknown, where: string, type: unknown): string[] {
+  // Stryker disable next-line ConditionalExpression: equivalent: without this shortcut '[]' goes through JSON.parse below, which returns the same empty array
   if (value === '[]') return [];
   if (typeof value === 'string' && value.startsWith('["') && value.endsWith('"]')) {
     const inner = value.slice(2, -2);
@@ -223,6 +224,7 @@ function peerAt(where: string, type: unknown): string {
  * names the column in its CorruptDataError.
  */
 function int64(value: unknown, where: string, type: unknown, column: string): bigint {
+  // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent through the contract: int64FromStorage returns a bigint unchanged, and a value that is not one ends in a CorruptDataError naming the session and peer either way (core's checkStoredPeer rejects a peer whose id or access hash is not a bigint)
   return typeof value === 'bigint' ? value : int64FromStorage(value, `${peerAt(where, type)} ${column}`);
 }
 
