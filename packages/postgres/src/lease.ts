@@ -86,7 +86,17 @@ export class PostgresLeases implements LeaseRepository {
 
   async acquire(owner: string, ttlMs: number, force: boolean): Promise<{ acquired: boolean; lease: StoredLease }> {
     for (;;) {
-      const [taken] = await this.#query(this.#sql.acquire, [this.#name, owner, ttlMs, force]);
+      let taken: LeaseRow | undefined;
+      try {
+        [taken] = await this.#query(this.#sql.acquire, [this.#name, owner, ttlMs, force]);
+      } catch (error) {
+        // Two first acquires of a name insert (name, 1) at once: ON CONFLICT handles a
+        // conflict only on its arbiter (name), so the loser can instead meet the other
+        // unique index, leases_token, and fail with 23505. The row exists now: run the
+        // statement again, which goes the ON CONFLICT way.
+        if (isTokenConflict(error)) continue;
+        throw error;
+      }
       if (taken !== undefined) return { acquired: true, lease: toLease(taken) };
       const [current] = await this.#query(this.#sql.current, [this.#name]);
       // Released or run out between the two statements: try again.
@@ -167,4 +177,11 @@ export class LeaseFence {
     const { rowCount } = await query(this.#check, [this.#name, token]);
     if (rowCount !== 1) throw new LeaseLostError('fence');
   }
+}
+
+/** A unique violation on leases_token (driver error, before core wraps it). */
+function isTokenConflict(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const { code, constraint } = error as { code?: unknown; constraint?: unknown };
+  return code === '23505' && constraint === 'leases_token';
 }
