@@ -324,7 +324,7 @@ export abstract class BaseStorage extends Closable implements Storage {
     }
     if (session === null) return null;
     this.#openSessionKeys(session);
-    return checkStoredSession(session, this.storedLabel);
+    return checkStoredSession(session, this.storedLabel, this.sessionKeysFresh);
   }
 
   async save(session: Session): Promise<void> {
@@ -768,6 +768,17 @@ export abstract class BaseStorage extends Closable implements Storage {
         );
       },
     };
+  }
+
+  /**
+   * True when readSession returns every plaintext key as an AuthKeyBytes the adapter
+   * made for this one read (views on a buffer nobody else holds): load then keeps them
+   * after checking them, instead of copying each into a new buffer. Keys of any other
+   * class (and keys opened from their sealed form) are still copied. False by default:
+   * an adapter returning a driver's buffers, or objects it keeps, must be copied from.
+   */
+  protected get sessionKeysFresh(): boolean {
+    return false;
   }
 
   /**

@@ -5,7 +5,7 @@
  * a silently wrong value.
  */
 import { CorruptDataError, InvalidArgumentError } from './errors.js';
-import type { Peer, Session } from './model.js';
+import type { DataCenter, Peer, Session, TempAuthKey } from './model.js';
 import { AUTH_KEY_LENGTH, INT64_MAX, INT64_MIN, assertPeer, assertSession, isPeer } from './validate.js';
 
 const INSPECT = Symbol.for('nodejs.util.inspect.custom');
@@ -44,14 +44,21 @@ export function authKeyBytes(bytes: Uint8Array): AuthKeyBytes {
 /**
  * Replaces every key of a checked session with AuthKeyBytes copies, all views on
  * one buffer: a typed-array allocation costs far more than copying 256 bytes.
+ * With `keepFresh`, keys that already are AuthKeyBytes stay as they are: the adapter
+ * made them for this read (see `BaseStorage.sessionKeysFresh`), so nobody else holds them.
  */
-function redactKeys(session: Session): void {
+function redactKeys(session: Session, keepFresh: boolean): void {
+  const copied = (key: Uint8Array): boolean => !(keepFresh && key instanceof AuthKeyBytes);
   let count = 0;
-  for (const dc of session.dcs) count += (dc.authKey ? 1 : 0) + (dc.tempAuthKeys?.length ?? 0);
+  for (const dc of session.dcs) {
+    if (dc.authKey !== undefined && copied(dc.authKey)) count++;
+    if (dc.tempAuthKeys !== undefined) for (const temp of dc.tempAuthKeys) if (copied(temp.key)) count++;
+  }
   if (count === 0) return;
   const buffer = new ArrayBuffer(count * AUTH_KEY_LENGTH);
   let offset = 0;
   const copy = (bytes: Uint8Array): AuthKeyBytes => {
+    if (!copied(bytes)) return bytes as AuthKeyBytes;
     const key = new AuthKeyBytes(buffer, offset, AUTH_KEY_LENGTH);
     key.set(bytes);
     offset += AUTH_KEY_LENGTH;
@@ -92,16 +99,18 @@ function describeStored(value: unknown): string {
 
 /**
  * Checks a session an adapter decoded and returns it with every key copied into
- * AuthKeyBytes. Throws CorruptDataError naming the session and the bad field.
+ * AuthKeyBytes (with `keepFresh`, keys already in AuthKeyBytes are kept: see
+ * redactKeys). Throws CorruptDataError naming the session and the bad field.
  */
-export function checkStoredSession(session: Session, where: string): Session {
+export function checkStoredSession(session: Session, where: string, keepFresh = false): Session {
   // Key length is the most likely corruption (a truncated blob); say so plainly.
-  for (const dc of Array.isArray(session.dcs) ? session.dcs : []) {
-    for (const key of [dc?.authKey, ...(Array.isArray(dc?.tempAuthKeys) ? dc.tempAuthKeys.map((t) => t?.key) : [])]) {
-      if (key !== undefined && (!(key instanceof Uint8Array) || key.length !== AUTH_KEY_LENGTH)) {
-        const size = key instanceof Uint8Array ? `${key.length} bytes` : typeof key;
-        throw new CorruptDataError(`${where}: stored auth key for DC ${String(dc.id)} is ${size}, expected ${AUTH_KEY_LENGTH} bytes`);
-      }
+  // Runs on every load: plain loops, no arrays built for a good session.
+  const dcs: unknown = session.dcs;
+  if (Array.isArray(dcs)) {
+    for (const dc of dcs as (DataCenter | undefined)[]) {
+      checkStoredKey(dc?.authKey, dc, where);
+      const temps: unknown = dc?.tempAuthKeys;
+      if (Array.isArray(temps)) for (const temp of temps as (TempAuthKey | undefined)[]) checkStoredKey(temp?.key, dc, where);
     }
   }
   try {
@@ -110,8 +119,15 @@ export function checkStoredSession(session: Session, where: string): Session {
     if (error instanceof InvalidArgumentError) throw new CorruptDataError(`${where}: stored ${error.message}`);
     throw error;
   }
-  redactKeys(session);
+  redactKeys(session, keepFresh);
   return session;
+}
+
+function checkStoredKey(key: unknown, dc: DataCenter | undefined, where: string): void {
+  if (key !== undefined && (!(key instanceof Uint8Array) || key.length !== AUTH_KEY_LENGTH)) {
+    const size = key instanceof Uint8Array ? `${key.length} bytes` : typeof key;
+    throw new CorruptDataError(`${where}: stored auth key for DC ${String(dc?.id)} is ${size}, expected ${AUTH_KEY_LENGTH} bytes`);
+  }
 }
 
 /** Checks a peer an adapter decoded. Throws CorruptDataError naming the session and peer. */

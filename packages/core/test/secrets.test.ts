@@ -45,6 +45,25 @@ describe('auth key bytes never reach text', () => {
     expect(() => checkStoredSession(truncated, 'session "bot"')).toThrow('session "bot": stored auth key for DC 1 is 200 bytes, expected 256 bytes');
   });
 
+  it('checkStoredSession copies every key, unless keepFresh and the key already is an AuthKeyBytes', () => {
+    const fresh = new AuthKeyBytes(key);
+    const read = (): Session => ({ version: 1, homeDcId: 1, dcs: [{ id: 1, authKey: fresh, tempAuthKeys: [{ index: 0, key: Buffer.from(key), expiresAt: 1 }] }], channels: [] });
+    // Default: a key the adapter may still hold (an object it keeps, a driver buffer) is copied, AuthKeyBytes or not.
+    const copied = checkStoredSession(read(), 'session "bot"');
+    expect(copied.dcs[0]?.authKey).not.toBe(fresh);
+    expect(copied.dcs[0]?.authKey).toEqual(fresh);
+    // keepFresh: the adapter made the AuthKeyBytes for this read, so it is kept; other keys are still copied into AuthKeyBytes.
+    const kept = checkStoredSession(read(), 'session "bot"', true);
+    expect(kept.dcs[0]?.authKey).toBe(fresh);
+    const temp = kept.dcs[0]?.tempAuthKeys?.[0]?.key;
+    expect(temp).toBeInstanceOf(AuthKeyBytes);
+    expect(Buffer.isBuffer(temp)).toBe(false);
+    expect(temp).toEqual(new AuthKeyBytes(key));
+    // Still checked: a short AuthKeyBytes is corrupt data either way.
+    const short = (): Session => ({ version: 1, homeDcId: 1, dcs: [{ id: 1, authKey: new AuthKeyBytes(key.subarray(0, 200)) }], channels: [] });
+    expect(() => checkStoredSession(short(), 'session "bot"', true)).toThrow('session "bot": stored auth key for DC 1 is 200 bytes, expected 256 bytes');
+  });
+
   it('a SessionSubject inspects as its id and counts, nothing from the storage', () => {
     const subject = new SessionSubject(
       {

@@ -1,4 +1,5 @@
 import {
+  AuthKeyBytes,
   BaseStorage,
   CorruptDataError,
   type BaseStorageOptions,
@@ -16,7 +17,7 @@ import { LeaseFence, PostgresLeases } from './lease.js';
 import { PostgresPeers } from './peers.js';
 import { PostgresRefMessages } from './refs.js';
 import { clientStatements, type ClientStatements } from './statements.js';
-import { bytesFromBase64 } from './types.js';
+import { base64Length } from './types.js';
 
 export interface PostgresStorageOptions extends PostgresConnectionOptions, BaseStorageOptions {
   /** Session name: one named session (one account) per instance. Default `default`. */
@@ -59,6 +60,11 @@ export class PostgresStorage extends BaseStorage {
 
   protected override describe(): Record<string, unknown> {
     return { name: this.name, schema: this.schema, ownsPool: this.#db.ownsPool };
+  }
+
+  /** decodeSession puts every key in an AuthKeyBytes view on a buffer made for that one load. */
+  protected override get sessionKeysFresh(): boolean {
+    return true;
   }
 
   protected async readSession(): Promise<Session | null> {
@@ -258,8 +264,21 @@ export function decodeSession(row: SessionRow, where: string): Session {
     session.dcs.push(dc);
   }
   const keys = list(row.keys, where, () => 'keys');
+  // Every key decodes into one fresh buffer, each an AuthKeyBytes view on it: one
+  // allocation per load instead of one per key, and core keeps them instead of copying
+  // (sessionKeysFresh). The SQL strips base64's line breaks, so each key's byte length
+  // follows from its text; a malformed text decodes short, and core's length check
+  // reports it as corrupt data.
+  let total = 0;
   for (let i = 0; i < keys.length; i++) {
-    const [dcId, media, slot, key, expiresAt] = list(keys[i], where, () => `keys[${i}]`);
+    const key = list(keys[i], where, () => `keys[${i}]`)[3];
+    if (typeof key === 'string') total += base64Length(key);
+  }
+  const buffer = new ArrayBuffer(total);
+  const writer = Buffer.from(buffer);
+  let offset = 0;
+  for (let i = 0; i < keys.length; i++) {
+    const [dcId, media, slot, key, expiresAt] = keys[i] as unknown[];
     // A handful of entries: a scan beats building string keys for a Map.
     let dc = session.dcs.find((d) => d.id === dcId && (d.mediaOnly === true) === (media === true));
     if (dc === undefined) {
@@ -268,7 +287,9 @@ export function decodeSession(row: SessionRow, where: string): Session {
       session.dcs.push(dc);
     }
     if (typeof key !== 'string') throw new CorruptDataError(`${where}: DC ${String(dcId)} key ${String(slot)} is not a byte string`);
-    const bytes = bytesFromBase64(key);
+    const length = base64Length(key);
+    const bytes = new AuthKeyBytes(buffer, offset, writer.write(key, offset, length, 'base64'));
+    offset += length;
     if (slot === PERMANENT_SLOT) dc.authKey = bytes;
     else (dc.tempAuthKeys ??= []).push({ index: slot as number, key: bytes, expiresAt: expiresAt as number });
   }

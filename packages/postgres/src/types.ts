@@ -23,6 +23,12 @@ export const TYPES: CustomTypesConfig = {
   getTypeParser: ((oid: number) => PARSERS[oid] ?? identity) as CustomTypesConfig['getTypeParser'],
 };
 
+/** The byte length of one-line base64 text (no line breaks), padding taken off. */
+export function base64Length(text: string): number {
+  const padding = text.endsWith('==') ? 2 : text.endsWith('=') ? 1 : 0;
+  return Math.max(0, ((text.length * 3) >>> 2) - padding);
+}
+
 /**
  * Bytes that a query returned as `encode(column, 'base64')` (text, so the result does
  * not depend on the server's bytea_output setting; base64 rather than hex because Node
