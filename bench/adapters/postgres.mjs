@@ -1,7 +1,13 @@
 // postgres adapter vs. raw pg: the raw side runs the very statements the adapter
 // prepares (same SQL text and statement names, read back from pg_prepared_statements),
 // with the same parameters, on its own pool with the same settings, returning pg's
-// rows as they come (no model objects, no validation, no key copies).
+// rows as they come (no model objects, no validation, no key copies), except for the
+// work any caller of pg must do for the same result:
+// - bytes come back as bytes: the statements return bytea as base64 text (the adapter's
+//   choice, faster than pg's hex bytea), so kv.get and load decode it with Buffer.from,
+//   as a caller asking for a value or a session's keys would;
+// - save builds its parameters from the session on every call, as the adapter must
+//   (a caller saves the session it holds now, not one it encoded once).
 import { fullSession, peer } from '@mtstore/conformance';
 import { adapterTargets, benchEncryption, benchKey, benchKeyDc, kvKey, kvValue, sealedRows } from '../common.mjs';
 import { POOL_DEFAULTS, PostgresSessionStorage, PostgresStorage } from '@mtstore/postgres';
@@ -114,12 +120,16 @@ export default {
         connection.release();
       }
     };
-    const session$ = [
+    const sessionValues = (session) => [
       'bench', session.homeDcId, session.apiId ?? null, session.user?.id ?? null, session.user?.dcId ?? null, session.user?.bot ?? null,
       session.user?.usernames ?? null, session.user?.premium ?? null, session.state?.pts ?? null, session.state?.qts ?? null, session.state?.date ?? null,
       session.state?.seq ?? null, session.takeoutId ?? null,
     ];
-    const snapshot = snapshotValues(session);
+    // load's row with its keys as bytes: [dc id, media-only, slot, base64, expiry] per key.
+    const withKeyBytes = (row) => {
+      if (row !== undefined && row.keys !== null) for (const key of row.keys) key[3] = Buffer.from(key[3], 'base64');
+      return row ?? null;
+    };
 
     const sealed = await sealedRows(client, new PostgresStorage({ config, schema, name: 'sealed', encryption: benchEncryption }));
     return {
@@ -134,12 +144,12 @@ export default {
             await raw(sql.create_session, [2n, BigInt(i), Date.now(), null]);
             await raw(sql.destroy_session, [2n, BigInt(i), Date.now()]);
           },
-          load: async () => (await raw(sql.load, ['bench'])).rows[0] ?? null,
+          load: async () => withKeyBytes((await raw(sql.load, ['bench'])).rows[0]),
           save: () =>
             transaction(async (query) => {
-              const { rows } = await query(sql.save_session, session$);
+              const { rows } = await query(sql.save_session, sessionValues(session));
               await query(sql.clear_snapshot, [rows[0].id]);
-              await query(sql.insert_snapshot, [rows[0].id, ...snapshot]);
+              await query(sql.insert_snapshot, [rows[0].id, ...snapshotValues(session)]);
             }),
           saveUpdateState: async (i) => (await raw(sql.save_update_state, ['bench', i, 1, 1, 1, [1n], [i]])).rows[0].found === 1,
           'peers.upsert ×1000': (i) =>
@@ -150,7 +160,10 @@ export default {
           'peers.getByUsername': async (i) => (await raw(sql.peer_by_username, ['bench', `user_${(i % 1000) + 1}`])).rows[0] ?? null,
           // The single-key writes: one statement each, creating the session row if absent (slot -1: the permanent key).
           'authKeys.set': async (i) => void (await raw(sql.key_set, ['bench', benchKeyDc(i), -1, benchKey(i), null])),
-          'kv.get': async (i) => (await raw(sql.kv_get, ['bench', kvKey(i)])).rows[0]?.value ?? null,
+          'kv.get': async (i) => {
+            const row = (await raw(sql.kv_get, ['bench', kvKey(i)])).rows[0];
+            return row === undefined ? null : Buffer.from(row.value, 'base64');
+          },
           'kv.set': async (i) => void (await raw(sql.kv_set, ['bench', kvKey(i), kvValue(i)])),
         },
       },
