@@ -4,8 +4,9 @@
  * lower-cased username → owner, which gives each username one owner). Lookups are one
  * statement each. An upsert batch is one IMMEDIATE transaction: the batch goes into a
  * TEMP staging table (one plain insert per peer, no index), then a few set-based
- * statements over the whole batch move names and phones, write the rows and claim
- * the names — instead of four statements per peer with a foreign-key check each.
+ * statements over the whole batch note what each peer's stored row holds, move names
+ * and phones, write the rows that change and claim the names — instead of four
+ * statements per peer with a foreign-key check each.
  */
 import type Database from 'better-sqlite3';
 import { InvalidArgumentError, INT64_MAX, INT64_MIN, type Peer, type PeerPage, type PeerRepository, type PeerType } from '@mtstore/core';
@@ -32,35 +33,52 @@ export function preparePeers(db: Database.Database, t: Tables) {
   // Stryker disable next-line MethodExpression,StringLiteral: equivalent: `CREATE TEMP TABLE temp.<name>` (the name left qualified) creates the same TEMP table
   db.exec(`CREATE TEMP TABLE IF NOT EXISTS ${b.slice('temp.'.length)} (
     type TEXT NOT NULL, id INTEGER NOT NULL, access_hash INTEGER NOT NULL, phone TEXT, min INTEGER,
-    updated_at INTEGER NOT NULL, display_name TEXT, complete BLOB, usernames TEXT NOT NULL)`);
+    updated_at INTEGER NOT NULL, display_name TEXT, complete BLOB, usernames TEXT NOT NULL,
+    stored_usernames TEXT, stored_phone TEXT, changed INTEGER)`);
   return {
     clearBatch: write(`DELETE FROM ${b}`),
     stage: write(`INSERT INTO ${b} (type, id, access_hash, phone, min, updated_at, display_name, complete, usernames)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+    // Beside each staged peer, what its stored row holds now (stored_usernames stays
+    // NULL: no row) and whether writing the peer changes that row: one key probe per
+    // peer, and the statements below use it to leave alone a peer whose row, names or
+    // phone would not change. So a re-upsert of what is stored probes each peer once.
+    // `changed` is core's mergePeer against the row: a min peer over a non-min row
+    // keeps the row's hash, min and bytes, so only the other columns can change it.
+    markStored: write(`UPDATE ${b} AS b SET stored_usernames = p.usernames, stored_phone = p.phone,
+        changed = p.phone IS NOT b.phone OR p.updated_at IS NOT b.updated_at
+          OR p.display_name IS NOT b.display_name OR p.usernames IS NOT b.usernames
+          OR (NOT (coalesce(b.min, 0) = 1 AND coalesce(p.min, 0) = 0)
+            AND (p.access_hash IS NOT b.access_hash OR p.min IS NOT b.min OR p.complete IS NOT b.complete))
+      FROM ${t.peers} p WHERE p.session_id = @session AND p.type = b.type AND p.id = b.id`),
     // Names of the batch held by a peer outside it (or by another peer of it): their
     // holders lose them. Usually no row; the batch drives (CROSS JOIN keeps that loop
-    // order), one index probe per name.
+    // order), one index probe per name of a peer whose list changed (an unchanged list
+    // is the peer's own already: the index gives each name the one peer listing it).
     movedUsernames: read(`SELECT o.type, o.id, o.username_key FROM ${b} b CROSS JOIN json_each(b.usernames) u
       CROSS JOIN ${t.usernames} o ON o.session_id = @session AND o.username_key = lower(u.value)
-      WHERE NOT (o.type = b.type AND o.id = b.id)`),
+      WHERE b.usernames IS NOT b.stored_usernames AND NOT (o.type = b.type AND o.id = b.id)`),
     dropUsername: write(`UPDATE ${t.peers} SET usernames = (SELECT json_group_array(n.value) FROM json_each(${t.peers}.usernames) n WHERE lower(n.value) <> @key)
       WHERE session_id = @session AND type = @type AND id = @id`),
-    // Phones of the batch held by another peer: likewise, usually no row.
+    // Phones of the batch held by another peer: likewise, usually no row, and no probe
+    // for the phone the peer's row holds already (the phone index is unique).
     movedPhones: read(`SELECT p.type, p.id FROM ${b} b
       CROSS JOIN ${t.peers} p ON p.session_id = @session AND p.phone = b.phone
-      WHERE b.phone IS NOT NULL AND NOT (p.type = b.type AND p.id = b.id)`),
+      WHERE b.phone IS NOT NULL AND b.phone IS NOT b.stored_phone AND NOT (p.type = b.type AND p.id = b.id)`),
     releasePhone: write(`UPDATE ${t.peers} SET phone = NULL WHERE session_id = @session AND type = @type AND id = @id`),
-    // Index rows of the batch's stored peers for names they no longer have (nothing
-    // to look at when a peer's list is unchanged, the usual re-upsert).
+    // Index rows of the batch's stored peers for names they no longer have, from the
+    // staged copy of the stored list (no second visit to the peer rows). A name moved
+    // away by dropUsername above is in that copy too: its index row goes here and the
+    // new owner's claim writes it again.
     dropStaleKeys: write(`DELETE FROM ${t.usernames} WHERE session_id = @session AND username_key IN (
-      SELECT lower(o.value) FROM ${b} b
-        CROSS JOIN ${t.peers} p ON p.session_id = @session AND p.type = b.type AND p.id = b.id
-        CROSS JOIN json_each(p.usernames) o
-        WHERE p.usernames <> b.usernames AND lower(o.value) NOT IN (SELECT lower(u.value) FROM json_each(b.usernames) u))`),
+      SELECT lower(o.value) FROM ${b} b CROSS JOIN json_each(b.stored_usernames) o
+        WHERE b.stored_usernames <> b.usernames AND lower(o.value) NOT IN (SELECT lower(u.value) FROM json_each(b.usernames) u))`),
     // core's mergePeer, done by the database against the stored row: a min peer never
     // replaces the access hash, the absent/false min flag or the TL bytes of a non-min one.
+    // Only peers that are new or change their row are written.
     upsertPeers: write(`INSERT INTO ${t.peers} (session_id, type, id, access_hash, phone, min, updated_at, display_name, complete, usernames)
-      SELECT @session, type, id, access_hash, phone, min, updated_at, display_name, complete, usernames FROM ${b} WHERE true
+      SELECT @session, type, id, access_hash, phone, min, updated_at, display_name, complete, usernames FROM ${b}
+      WHERE stored_usernames IS NULL OR changed
       ON CONFLICT (session_id, type, id) DO UPDATE SET
         access_hash = CASE WHEN excluded.min = 1 AND coalesce(${t.peers}.min, 0) = 0
           THEN ${t.peers}.access_hash ELSE excluded.access_hash END,
@@ -71,16 +89,13 @@ export function preparePeers(db: Database.Database, t: Tables) {
         phone = excluded.phone,
         updated_at = excluded.updated_at,
         display_name = excluded.display_name,
-        usernames = excluded.usernames
-      -- A row that would not change is not written (no page or index write for it).
-      WHERE ${t.peers}.access_hash IS NOT excluded.access_hash OR ${t.peers}.phone IS NOT excluded.phone
-        OR ${t.peers}.min IS NOT excluded.min OR ${t.peers}.updated_at IS NOT excluded.updated_at
-        OR ${t.peers}.display_name IS NOT excluded.display_name OR ${t.peers}.complete IS NOT excluded.complete
-        OR ${t.peers}.usernames IS NOT excluded.usernames`),
-    // Claiming a username takes it from whichever peer held it; a row already pointing
-    // at its owner (a re-upsert) is left unwritten.
+        usernames = excluded.usernames`),
+    // Claiming a username takes it from whichever peer held it; a peer whose list did
+    // not change owns its names already, and a row already pointing at its owner is
+    // left unwritten.
     claimUsernames: write(`INSERT INTO ${t.usernames} (session_id, username_key, type, id)
-      SELECT @session, lower(u.value), b.type, b.id FROM ${b} b CROSS JOIN json_each(b.usernames) u WHERE true
+      SELECT @session, lower(u.value), b.type, b.id FROM ${b} b CROSS JOIN json_each(b.usernames) u
+      WHERE b.usernames IS NOT b.stored_usernames
       ON CONFLICT (session_id, username_key) DO UPDATE SET type = excluded.type, id = excluded.id
         WHERE type IS NOT excluded.type OR id IS NOT excluded.id`),
 
@@ -144,6 +159,7 @@ export class SqlitePeers implements PeerRepository {
           sql.stage.run(p.type, p.id, p.accessHash, p.phone ?? null, bit(p.min), p.updatedAt, p.displayName ?? null, p.complete ?? null, usernames);
         }
         const params = { session };
+        sql.markStored.run(params);
         for (const row of sql.movedUsernames.all(params) as MovedRow[]) sql.dropUsername.run({ session, type: row.type, id: row.id, key: row.username_key });
         for (const row of sql.movedPhones.all(params) as MovedRow[]) sql.releasePhone.run({ session, type: row.type, id: row.id });
         sql.dropStaleKeys.run(params);
