@@ -88,6 +88,7 @@ export type Damage =
   | 'peer-type-unknown'
   | 'peer-usernames-not-list'
   | 'peer-complete-not-bytes'
+  | 'peer-usernames-respelled'
   | 'kv-value-not-bytes'
   | 'version-newer'
   | 'version-zero'
@@ -115,6 +116,8 @@ export const DAMAGES: Readonly<Record<Damage, string>> = {
   'peer-type-unknown': "peer user 1 of session `name` stored with a type none of user / chat / channel (`robot`), in its row and in its lookup index entries",
   'peer-usernames-not-list': "peer user 1 of session `name` with usernames that are not a list (text that does not parse as one)",
   'peer-complete-not-bytes': "peer user 1 of session `name` with `complete` that is not bytes (text)",
+  'peer-usernames-respelled':
+    "peers user 1 (usernames user_1, User1_alt) and user 2 (user_2) of session `name` with their usernames spelled as the storage format allows but the adapter never writes them (JSON: user 1's with a space after the comma, `[\"user_1\", \"User1_alt\"]`, user 2's with an escape, `[\"user\\u005f2\"]`): valid data, read back as stored",
   'kv-value-not-bytes': "kv entry `k` of session `name` with a value that is not bytes (text)",
   'version-newer': 'the namespace marked as written by a newer release of the adapter (its schema version plus one)',
   'version-zero': 'the namespace marked with schema version 0 (no version the adapter ever wrote)',

@@ -125,6 +125,23 @@ export function tamperedData(r: StorageRegistrar): void {
       });
     }
 
+    forDamage(r, tamper, 'peer-usernames-respelled', 'valid data in a spelling the adapter never writes reads back as stored, by id, by every username and in the listing', async (s, apply) => {
+      const storage = await s.open();
+      await storage.save(fullSession(1));
+      const one = peer('user', 1, { usernames: ['user_1', 'User1_alt'] });
+      const two = peer('user', 2);
+      await storage.peers.upsert([one, two]);
+      await apply();
+      for (const p of [one, two]) {
+        expect(await storage.peers.getById('user', p.id), `peer ${p.id} by id`).toEqual(p);
+        for (const username of p.usernames) expect(await storage.peers.getByUsername(username), `peer ${p.id} by ${username}`).toEqual(p);
+      }
+      const { peers: listed } = await storage.peers.list();
+      expect(listed, 'the listing').toHaveLength(2);
+      expect(listed, 'the listing').toContainEqual(one);
+      expect(listed, 'the listing').toContainEqual(two);
+    });
+
     forDamage(r, tamper, 'kv-value-not-bytes', 'kv.get and kv.entries reject CorruptDataError naming the session; other entries, the snapshot and other names keep working', async (s, apply) => {
       const storage = await s.open();
       const other = await s.open('other');

@@ -84,6 +84,11 @@ function tamper(namespace: string, name: string, damage: Damage): void {
       db.exec(MTCUTE_TABLES);
     } else if (damage === 'marker-absent') {
       db.exec('DROP TABLE mtstore_meta');
+    } else if (damage === 'peer-usernames-respelled') {
+      // JSON another writer could give: a space after the comma; a \u escape.
+      const respell = db.prepare(`UPDATE mtstore_peers SET usernames = ? WHERE session_id = ${SESSION} AND type = 'user' AND id = ?`);
+      const changes = respell.run('["user_1", "User1_alt"]', { name }, 1).changes + respell.run('["user\\u005f2"]', { name }, 2).changes;
+      if (changes !== 2) throw new Error(`tamper: session ${name} lacks peer user 1 or 2`);
     } else if (damage === 'peer-type-unknown') {
       // The row and its lookup index entries, as one hand-edit of both would.
       db.transaction(() => {
@@ -102,7 +107,7 @@ function tamper(namespace: string, name: string, damage: Damage): void {
     db.close();
   }
 }
-const TAMPER_KINDS = [...Object.keys(EDITS), 'foreign-telethon', 'foreign-pyrogram', 'foreign-mtcute', 'marker-absent', 'peer-type-unknown'] as Damage[];
+const TAMPER_KINDS = [...Object.keys(EDITS), 'foreign-telethon', 'foreign-pyrogram', 'foreign-mtcute', 'marker-absent', 'peer-type-unknown', 'peer-usernames-respelled'] as Damage[];
 
 /**
  * The kit's interrupt hook. SQLite has no server connection to drop: it becomes
