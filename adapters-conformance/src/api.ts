@@ -70,6 +70,81 @@ export interface EncryptionSuiteOption {
   dump(namespace: string): MaybePromise<Uint8Array>;
 }
 
+/**
+ * Stored data the adapter's own code never writes, planted by the `tamper` hook: each
+ * kind names what is wrong in terms of the model, and the adapter maps it onto its
+ * storage (a column, a hash field, a document field, an object in memory). See
+ * DAMAGES for what each kind plants and where.
+ */
+export type Damage =
+  | 'user-without-id'
+  | 'state-without-pts'
+  | 'state-negative-pts'
+  | 'dc-id-zero'
+  | 'flag-not-boolean'
+  | 'user-usernames-not-list'
+  | 'channel-id-not-integer'
+  | 'takeout-id-not-integer'
+  | 'peer-type-unknown'
+  | 'peer-usernames-not-list'
+  | 'peer-complete-not-bytes'
+  | 'peer-usernames-respelled'
+  | 'kv-value-not-bytes'
+  | 'version-newer'
+  | 'version-zero'
+  | 'version-absent'
+  | 'marker-absent'
+  | 'foreign-telethon'
+  | 'foreign-pyrogram'
+  | 'foreign-mtcute';
+
+/**
+ * What each damage kind plants, for adapter authors (the README lists the same). The
+ * kit calls `tamper.apply(namespace, name, kind)` after writing, through the adapter,
+ * what the description names; the `foreign-*` kinds are applied to a namespace nothing
+ * was opened on yet.
+ */
+export const DAMAGES: Readonly<Record<Damage, string>> = {
+  'user-without-id': "session `name`'s self user with its id missing (NULL, absent), dcId and bot kept",
+  'state-without-pts': "session `name`'s update state with pts missing, qts, date and seq kept",
+  'state-negative-pts': "session `name`'s update state with pts -1",
+  'dc-id-zero': "session `name`'s first DC entry (the one with DC id 1) with DC id 0",
+  'flag-not-boolean': "session `name`'s self user with `bot` neither true nor false (a 0/1 column holding 2, a field holding 2)",
+  'user-usernames-not-list': "session `name`'s self user with usernames that are not a list (text that does not parse as one)",
+  'channel-id-not-integer': "session `name`'s first channel with an id that is not a 64-bit integer (text such as `x`)",
+  'takeout-id-not-integer': "session `name`'s takeout id not a 64-bit integer (text such as `x`)",
+  'peer-type-unknown': "peer user 1 of session `name` stored with a type none of user / chat / channel (`robot`), in its row and in its lookup index entries",
+  'peer-usernames-not-list': "peer user 1 of session `name` with usernames that are not a list (text that does not parse as one)",
+  'peer-complete-not-bytes': "peer user 1 of session `name` with `complete` that is not bytes (text)",
+  'peer-usernames-respelled':
+    "peers user 1 (usernames user_1, User1_alt) and user 2 (user_2) of session `name` with their usernames spelled as the storage format allows but the adapter never writes them (JSON: user 1's with a space after the comma, `[\"user_1\", \"User1_alt\"]`, user 2's with an escape, `[\"user\\u005f2\"]`): valid data, read back as stored",
+  'kv-value-not-bytes': "kv entry `k` of session `name` with a value that is not bytes (text)",
+  'version-newer': 'the namespace marked as written by a newer release of the adapter (its schema version plus one)',
+  'version-zero': 'the namespace marked with schema version 0 (no version the adapter ever wrote)',
+  'version-absent': 'the namespace with its schema version marker holding no version (the marker row or key removed, the table or collection kept)',
+  'marker-absent': "the namespace with the adapter's tables but no version marker at all (its meta table or key dropped)",
+  'foreign-telethon': "a namespace nothing was opened on, made to hold a Telethon 1.x session store where the adapter would keep its own (SQLite: a Telethon `.session` file)",
+  'foreign-pyrogram': 'as foreign-telethon, a Pyrogram 2.x session store',
+  'foreign-mtcute': 'as foreign-telethon, an mtcute session store',
+};
+
+/**
+ * The `tamper` hook: plants stored data the adapter's own code never writes (a
+ * hand-edited row, a file from another program or a newer release), so the kit can
+ * check that reading it answers with a typed error (CorruptDataError, MigrationError)
+ * instead of garbage, and that the rest of the storage keeps working.
+ */
+export interface TamperOption {
+  /**
+   * The kinds `apply` can plant. A kind the backend cannot hold (memory keeps validated
+   * objects, not rows; a backend without a schema version) is left out: its trait is
+   * listed as skipped with that reason.
+   */
+  kinds: readonly Damage[];
+  /** Plants `damage` (see DAMAGES) in `namespace`, for session `name` where the kind names one. */
+  apply(namespace: string, name: string, damage: Damage): MaybePromise<void>;
+}
+
 export interface StorageSuiteOptions {
   /** Opens session `name` in the backend `namespace`; the same namespace means the same data. */
   open(namespace: string, name: string): MaybePromise<Storage>;
@@ -86,6 +161,11 @@ export interface StorageSuiteOptions {
    * CorruptDataError. Without it the trait is skipped, listed with that reason.
    */
   corrupt?(namespace: string, name: string): MaybePromise<void>;
+  /**
+   * Optional: plants stored data the adapter never writes (see TamperOption, DAMAGES).
+   * Without it the tampered-data traits are skipped, listed with that reason.
+   */
+  tamper?: TamperOption;
   /**
    * Optional: drops every connection that instances on `namespace` hold, the way a
    * server restart or a network cut would (pg_terminate_backend, CLIENT KILL, closing

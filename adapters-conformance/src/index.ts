@@ -15,7 +15,10 @@ export type {
   ProcessesOption,
   StorageSuiteOptions,
   TestApi,
+  Damage,
+  TamperOption,
 } from './api.js';
+export { DAMAGES } from './api.js';
 export { describeSessionEventBus, describeSessionStorage, describeStorage } from './suites.js';
 export { authKey, fullSession, ID_EXTREMES, minimalSession, peer, roundPeer } from './fixtures.js';
 export { plainBytes, randomNamespace, sleep, waitFor } from './harness.js';

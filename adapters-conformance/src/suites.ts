@@ -24,6 +24,7 @@ import { lifecycle, races, serverClosing, serverIds, serverInput, serverInstance
 import { busDomain, clientDomain, serverDomain } from './traits/domain.js';
 import { clientFaults, serverFaults } from './traits/faults.js';
 import { busIsolation, clientStaleness, serverStaleness } from './traits/isolation.js';
+import { tamperedData } from './traits/tamper.js';
 import { tornReads } from './traits/torn.js';
 import { atomicSave, closing, deletion, ids, roundTrip, twoInstances, updateState } from './traits/storage.js';
 
@@ -55,6 +56,7 @@ export function describeStorage(t: TestApi, name: string, options: StorageSuiteO
     clientStaleness(r);
     tornReads(r);
     clientFaults(r);
+    tamperedData(r);
     encryption(r);
     lease(r);
   });

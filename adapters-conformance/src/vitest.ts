@@ -35,7 +35,10 @@ export type {
   SessionStorageSuiteOptions,
   StorageCapabilities,
   StorageSuiteOptions,
+  Damage,
+  TamperOption,
 } from './api.js';
+export { DAMAGES } from './api.js';
 export { checkServer, isCI, redactUrl, type ServerCheck } from './servers.js';
 export { authKey, fullSession, ID_EXTREMES, minimalSession, peer } from './fixtures.js';
 export { plainBytes, randomNamespace, sleep, waitFor } from './harness.js';

@@ -31,6 +31,7 @@ import {
   type Storage,
   type UpdateState,
 } from '@mtstore/core';
+import type { Damage } from '../src/api.js';
 import { MemorySessionStorage, MemoryStorage, MemoryStore } from '../../packages/memory/src/index.js';
 import { MemoryAuthKeys } from '../../packages/memory/src/keys.js';
 import { MemoryLeases } from '../../packages/memory/src/lease.js';
@@ -51,6 +52,7 @@ export interface Broken {
   /** What the broken adapter declares about itself, and the fault hooks it gives. */
   capabilities?: { sharedBackend?: boolean };
   corrupt?: (backend: Backend, name: string) => void;
+  tamper?: (backend: Backend, name: string, damage: Damage) => void;
   interrupt?: (backend: Backend) => void;
   /** A server storage with session lifetime (the lifetime traits open it instead of memory's). */
   openWithLifetime?: (backend: Backend, lifetime: { ttlSeconds?: number; clock: () => number }) => SessionStorageProtocol;
@@ -76,6 +78,45 @@ export function corruptMemory(b: Backend, name: string): void {
     }
   }
   throw new Error(`corruptMemory: session ${name} has no stored key to damage`);
+}
+
+/**
+ * The reference adapter's tamper hook (memory's own test does the same): the snapshot
+ * objects in the store edited in place. Memory holds validated objects, not rows: it
+ * plants only the session damages, which core's stored-data check sees on `load`.
+ */
+export const MEMORY_DAMAGES: readonly Damage[] = [
+  'user-without-id',
+  'state-without-pts',
+  'state-negative-pts',
+  'dc-id-zero',
+  'flag-not-boolean',
+  'user-usernames-not-list',
+  'channel-id-not-integer',
+  'takeout-id-not-integer',
+];
+
+export function tamperMemory(b: Backend, name: string, damage: Damage): void {
+  const snapshot = b.store.clients.get(name)?.snapshot;
+  if (snapshot?.user === undefined || snapshot.state === undefined || snapshot.takeoutId === undefined) {
+    throw new Error(`tamperMemory: session ${name} has no full snapshot to damage`);
+  }
+  // Plain records: the damage puts values there that their types forbid.
+  const user = snapshot.user as unknown as Record<string, unknown>;
+  const state = snapshot.state as unknown as Record<string, unknown>;
+  const edits: Partial<Record<Damage, () => void>> = {
+    'user-without-id': () => delete user.id,
+    'state-without-pts': () => delete state.pts,
+    'state-negative-pts': () => (state.pts = -1),
+    'dc-id-zero': () => ((snapshot.dcs.find((dc) => dc.id === 1) as { id: number }).id = 0),
+    'flag-not-boolean': () => (user.bot = 2),
+    'user-usernames-not-list': () => (user.usernames = 'not a list'),
+    'channel-id-not-integer': () => ((snapshot.channels[0] as unknown as Record<string, unknown>).id = 'x'),
+    'takeout-id-not-integer': () => ((snapshot as unknown as Record<string, unknown>).takeoutId = 'x'),
+  };
+  const edit = edits[damage];
+  if (edit === undefined) throw new Error(`tamperMemory: memory does not plant ${damage}`);
+  edit();
 }
 
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -174,6 +215,27 @@ class TornSave extends MemoryStorage {
       await tick();
     }
     await super.writeSession(session);
+  }
+}
+
+/** Decodes a state with a field missing as 0 (a NULL column read as a number), instead of refusing it. */
+class StateZeroFillsMissing extends MemoryStorage {
+  protected override async readSession(): Promise<Session | null> {
+    const session = await super.readSession();
+    if (session?.state !== undefined) {
+      const { pts, qts, date, seq } = session.state;
+      session.state = { pts: pts ?? 0, qts: qts ?? 0, date: date ?? 0, seq: seq ?? 0 };
+    }
+    return session;
+  }
+}
+
+/** Decodes a self user with its id missing as no user at all, instead of refusing it. */
+class PartialUserDropped extends MemoryStorage {
+  protected override async readSession(): Promise<Session | null> {
+    const session = await super.readSession();
+    if (session?.user !== undefined && session.user.id === undefined) delete session.user;
+    return session;
   }
 }
 
@@ -855,6 +917,8 @@ export const BROKEN: readonly Broken[] = [
   { rule: 'a peer batch is applied in chunks of 100', suite: 'storage', group: 'atomicity under concurrent readers', open: (b, n) => new ChunkedPeerBatch({ store: b.store, name: n }) },
   // 6. damaged data and lost connections
   { rule: 'a damaged snapshot loads as null', suite: 'storage', group: 'faults', open: corruptLoadsNull, corrupt: corruptMemory },
+  { rule: 'a state column left empty by hand reads as 0', suite: 'storage', group: 'tampered data', open: (b, n) => new StateZeroFillsMissing({ store: b.store, name: n }), tamper: tamperMemory },
+  { rule: 'a self user without its id reads as no user', suite: 'storage', group: 'tampered data', open: (b, n) => new PartialUserDropped({ store: b.store, name: n }), tamper: tamperMemory },
   { rule: 'a dropped connection surfaces as the driver’s error', suite: 'storage', group: 'faults', open: (b, n) => behindConnection(memory(b, n), b, 'raw error'), interrupt: drop },
   { rule: 'a dropped connection is never re-established', suite: 'storage', group: 'faults', open: (b, n) => behindConnection(memory(b, n), b, 'never recovers'), interrupt: drop },
   { rule: 'a dropped server connection surfaces as the driver’s error', suite: 'server', group: 'faults', open: (b) => behindConnection(server(b), b, 'raw error'), interrupt: drop },

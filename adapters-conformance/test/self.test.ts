@@ -10,7 +10,8 @@ import type { Expect, TestApi } from '../src/api.js';
 import { describeSessionEventBus, describeSessionStorage, describeStorage } from '../src/suites.js';
 import { MemorySessionStorage, MemoryStorage, MemoryStore } from '../../packages/memory/src/index.js';
 import { dumpStore } from '../../packages/memory/test/dump.js';
-import { BROKEN, behindConnection, corruptMemory, type Backend, type Broken, type Suite } from './broken.js';
+import type { Damage } from '../src/api.js';
+import { BROKEN, behindConnection, corruptMemory, MEMORY_DAMAGES, tamperMemory, type Backend, type Broken, type Suite } from './broken.js';
 
 interface Collected {
   path: string[];
@@ -63,7 +64,7 @@ async function run(tests: Collected[]): Promise<Outcome> {
   return outcome;
 }
 
-type Hooks = Pick<Broken, 'capabilities' | 'corrupt' | 'interrupt' | 'openWithLifetime'>;
+type Hooks = Pick<Broken, 'capabilities' | 'corrupt' | 'tamper' | 'interrupt' | 'openWithLifetime'>;
 
 /** A suite over `open`, every namespace with its own store and channel. */
 function suite(kind: Suite, open: (backend: Backend, name: string, encryption?: EncryptionOptions) => unknown, hooks: Hooks = {}): (t: TestApi) => void {
@@ -73,6 +74,7 @@ function suite(kind: Suite, open: (backend: Backend, name: string, encryption?: 
   const faults = {
     ...(hooks.corrupt ? { corrupt: (ns: string, name: string) => hooks.corrupt?.(backend(ns), name) } : {}),
     ...(hooks.interrupt ? { interrupt: (ns: string) => hooks.interrupt?.(backend(ns)) } : {}),
+    ...(hooks.tamper ? { tamper: { kinds: MEMORY_DAMAGES, apply: (ns: string, name: string, damage: Damage) => hooks.tamper?.(backend(ns), name, damage) } } : {}),
   };
   // The full 10,000-peer batch runs in memory's own conformance test.
   const capabilities = { peerBatchSize: 1_000, ...hooks.capabilities };
@@ -117,7 +119,7 @@ describe('the kit on the reference adapter', () => {
   const drop = (b: Backend) => void b.drops++;
   // Memory behind a simulated connection that reconnects after a drop, as the contract asks.
   const reference: [Suite, (b: Backend, name: string, encryption?: EncryptionOptions) => unknown, Hooks][] = [
-    ['storage', (b, name, encryption) => behindConnection(new MemoryStorage({ store: b.store, name, encryption }), b, 'reconnects'), { corrupt: corruptMemory, interrupt: drop }],
+    ['storage', (b, name, encryption) => behindConnection(new MemoryStorage({ store: b.store, name, encryption }), b, 'reconnects'), { corrupt: corruptMemory, tamper: tamperMemory, interrupt: drop }],
     ['server', (b) => behindConnection(new MemorySessionStorage({ store: b.store }), b, 'reconnects'), { interrupt: drop }],
     ['bus', (b) => new LocalSessionEventBus(b.channel), {}],
   ];
@@ -126,8 +128,9 @@ describe('the kit on the reference adapter', () => {
       const outcome = await run(collect(suite(kind, open, hooks)));
       expect(outcome.failed).toEqual([]);
       expect(outcome.passed.length).toBeGreaterThan(kind === 'bus' ? 10 : 30);
-      // Only the cross-process traits (no worker module in the self-test) may be skipped.
-      expect(outcome.skipped.filter((s) => !s.includes('processes.module'))).toEqual([]);
+      // Only the cross-process traits (no worker module in the self-test) may be skipped,
+      // and the tampered-data kinds memory cannot hold (peers, kv, versions, foreign files: MEMORY_DAMAGES).
+      expect(outcome.skipped.filter((s) => !s.includes('processes.module') && !s.includes('the tamper hook does not plant'))).toEqual([]);
     });
   }
 });

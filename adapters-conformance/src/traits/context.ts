@@ -29,6 +29,11 @@ export class StorageScope {
   async open(name = 'main'): Promise<Storage> {
     return this.scope.track(await this.options.open(this.scope.namespace, name));
   }
+
+  /** A new instance on another namespace of the backend (one from `scope.another()`). */
+  async openIn(namespace: string, name = 'main'): Promise<Storage> {
+    return this.scope.track(await this.options.open(namespace, name));
+  }
 }
 
 export class ServerScope {

@@ -1,7 +1,7 @@
 import { Binary, BSON } from 'mongodb';
 import { fileURLToPath } from 'node:url';
 import { afterAll } from 'vitest';
-import { describeSessionEventBus, describeSessionStorage, describeStorage } from '@mtstore/conformance/vitest';
+import { describeSessionEventBus, describeSessionStorage, describeStorage, type Damage } from '@mtstore/conformance/vitest';
 import { MongoSessionEventBus, MongoSessionStorage, MongoStorage } from '../src/index.js';
 import { openProxy, type Proxy } from './proxy.js';
 import { adminClient, dropDatabase, server, urlFor } from './server.js';
@@ -47,6 +47,45 @@ async function corrupt(namespace: string, name: string): Promise<void> {
   await sessions.updateOne({ _id: name }, { $set: Object.fromEntries(paths.map((path) => [path, new Binary(new Uint8Array([1, 2, 3]))])) });
 }
 
+/**
+ * The kit's tamper hook: fields of the session document and the schema document set,
+ * unset or retyped with plain updates. Peer and kv damages are left out (listed as
+ * skipped), and so are version-zero, version-absent and marker-absent: the schema
+ * document is the only marker, and a database without it (or at 0) is migrated from
+ * the start, by design: MongoDB has no DDL transactions, so every step is idempotent.
+ */
+type Doc = Record<string, unknown>;
+const TAMPER: Partial<Record<Damage, (doc: Doc) => Doc>> = {
+  'user-without-id': () => ({ $unset: { 'user.id': '' } }),
+  'state-without-pts': () => ({ $unset: { 'state.pts': '' } }),
+  'state-negative-pts': () => ({ $set: { 'state.pts': -1 } }),
+  'dc-id-zero': (doc) => ({ $set: { dcs: (doc.dcs as Doc[]).map((dc) => (dc.id === 1 ? { ...dc, id: 0 } : dc)) } }),
+  'flag-not-boolean': () => ({ $set: { 'user.bot': 2 } }),
+  'user-usernames-not-list': () => ({ $set: { 'user.usernames': 'not a list' } }),
+  'channel-id-not-integer': (doc) => {
+    const [field] = Object.entries(doc.channels as Record<string, Doc>).find(([, c]) => c.order === 0) as [string, Doc];
+    return { $set: { [`channels.${field}.id`]: 'x' } };
+  },
+  'takeout-id-not-integer': () => ({ $set: { takeoutId: 'x' } }),
+};
+const VERSION: Partial<Record<Damage, Doc>> = {
+  'version-newer': { $inc: { version: 1 } },
+};
+async function tamper(namespace: string, name: string, damage: Damage): Promise<void> {
+  const db = adminClient().db(namespace);
+  const version = VERSION[damage];
+  if (version !== undefined) {
+    const { modifiedCount } = await db.collection<{ _id: string }>('mtstore_meta').updateOne({ _id: 'schema' }, version);
+    if (modifiedCount !== 1) throw new Error(`tamper: ${damage} found no schema document`);
+    return;
+  }
+  const sessions = db.collection<{ _id: string }>('mtstore_sessions');
+  const doc = await sessions.findOne({ _id: name });
+  if (doc === null) throw new Error(`tamper: session ${name} is not stored`);
+  const { modifiedCount } = await sessions.updateOne({ _id: name }, (TAMPER[damage] as (doc: Doc) => Doc)(doc as Doc));
+  if (modifiedCount !== 1) throw new Error(`tamper: ${damage} changed nothing in session ${name}`);
+}
+
 // Storage and server-session instances reach the server through one proxy per namespace,
 // so interrupt(namespace) resets exactly that namespace's connections, as a network cut would.
 const namespaceProxies = new Map<string, Promise<Proxy>>();
@@ -75,6 +114,7 @@ if (server.available) {
   describeStorage('mongo', {
     open: async (namespace, name) => new MongoStorage({ url: await viaProxy(namespace), name }),
     corrupt,
+    tamper: { kinds: [...Object.keys(TAMPER), ...Object.keys(VERSION)] as Damage[], apply: tamper },
     interrupt,
     cleanup,
     // The kit's worker processes (lease, crash and race traits) open the same databases through this module.

@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { checkServer, describeSessionEventBus, describeSessionStorage, describeStorage } from '@mtstore/conformance/vitest';
+import { checkServer, describeSessionEventBus, describeSessionStorage, describeStorage, type Damage } from '@mtstore/conformance/vitest';
 import { PostgresSessionEventBus, PostgresSessionStorage, PostgresStorage } from '../src/index.js';
 import { admin, applicationName, dropSchema, dumpSchema, gone, probe, terminate, url } from './helpers.js';
 
@@ -18,6 +18,31 @@ async function corrupt(namespace: string, name: string): Promise<void> {
   if (!rowCount) throw new Error(`corrupt: session ${name} has no stored key`);
 }
 
+/**
+ * The kit's tamper hook, for the kinds typed columns can hold: a boolean, bigint or
+ * text[] column cannot hold 2, `x` or text that is no list, so those kinds are left
+ * out (listed as skipped). Every edit must hit a row, so a hook that misses fails.
+ */
+const TAMPER: Partial<Record<Damage, string>> = {
+  'user-without-id': 'UPDATE %s.sessions SET user_id = NULL WHERE name = $1',
+  'state-without-pts': 'UPDATE %s.sessions SET pts = NULL WHERE name = $1',
+  'state-negative-pts': 'UPDATE %s.sessions SET pts = -1 WHERE name = $1',
+  'dc-id-zero': 'UPDATE %s.dcs SET dc_id = 0 WHERE dc_id = 1 AND session_id = (SELECT id FROM %s.sessions WHERE name = $1)',
+  // The version is the highest row of the migrations table.
+  'version-newer': 'INSERT INTO %s.migrations (version) SELECT max(version) + 1 FROM %s.migrations WHERE $1::text IS NOT NULL',
+  'version-absent': 'DELETE FROM %s.migrations WHERE $1::text IS NOT NULL',
+};
+async function tamper(namespace: string, name: string, damage: Damage): Promise<void> {
+  if (damage === 'marker-absent') {
+    await admin().query(`DROP TABLE "${namespace}".migrations`);
+    return;
+  }
+  const sql = TAMPER[damage];
+  if (sql === undefined) throw new Error(`tamper: ${damage} is not planted by this hook`);
+  const { rowCount } = await admin().query(sql.replaceAll('%s', `"${namespace}"`), [name]);
+  if (!rowCount) throw new Error(`tamper: ${damage} changed no row of session ${name}`);
+}
+
 /** The kit's interrupt hook: pg_terminate_backend on every connection of the namespace. */
 async function interrupt(namespace: string): Promise<void> {
   await gone(await terminate(`kit-${namespace}`));
@@ -32,6 +57,7 @@ if (server.available) {
     processes,
     corrupt,
     interrupt,
+    tamper: { kinds: [...Object.keys(TAMPER), 'marker-absent'] as Damage[], apply: tamper },
     encryption: {
       open: (namespace, name, encryption) => new PostgresStorage({ config: config(namespace), schema: namespace, name, encryption }),
       dump: (namespace) => dumpSchema(namespace),

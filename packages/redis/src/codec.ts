@@ -248,7 +248,9 @@ export function decodeSession(hash: Record<string, Buffer>, keyHash: Record<stri
         });
   const session: Session = { version: d.number('version') as 1, homeDcId: d.number('homeDcId'), dcs, channels };
   if (hash.apiId !== undefined) session.apiId = d.number('apiId');
-  if (hash['user.id'] !== undefined) {
+  // Any one field means a user (or a state) was stored: a hash edited to lose one is
+  // damaged, not logged out (the kit's tamper hook: user-without-id, state-without-pts).
+  if (hash['user.id'] !== undefined || hash['user.dcId'] !== undefined || hash['user.bot'] !== undefined || hash['user.usernames'] !== undefined || hash['user.premium'] !== undefined) {
     const user: SelfUser = {
       id: int64FromStorage(d.text('user.id'), `${where}: user.id`),
       dcId: d.number('user.dcId'),
@@ -260,7 +262,7 @@ export function decodeSession(hash: Record<string, Buffer>, keyHash: Record<stri
     if (premium !== undefined) user.premium = premium;
     session.user = user;
   }
-  if (hash['state.pts'] !== undefined) {
+  if (hash['state.pts'] !== undefined || hash['state.qts'] !== undefined || hash['state.date'] !== undefined || hash['state.seq'] !== undefined) {
     session.state = { pts: d.number('state.pts'), qts: d.number('state.qts'), date: d.number('state.date'), seq: d.number('state.seq') };
   }
   if (hash.takeoutId !== undefined) session.takeoutId = int64FromStorage(d.text('takeoutId'), `${where}: takeoutId`);

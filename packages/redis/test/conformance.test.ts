@@ -1,4 +1,4 @@
-import { checkServer, describeSessionEventBus, describeSessionStorage, describeStorage } from '@mtstore/conformance/vitest';
+import { checkServer, describeSessionEventBus, describeSessionStorage, describeStorage, type Damage } from '@mtstore/conformance/vitest';
 import { fileURLToPath } from 'node:url';
 import { afterAll } from 'vitest';
 import { RedisSessionEventBus, RedisSessionStorage, RedisStorage } from '../src/index.js';
@@ -21,12 +21,45 @@ if (server.available) {
   // The kit's worker processes (crash and race traits) open the same prefixes through this module.
   const processes = { module: fileURLToPath(new URL('./children/kit-worker.mjs', import.meta.url)) };
 
+  /**
+   * The kit's tamper hook: hash fields and the layout key edited with plain commands.
+   * Left out (listed as skipped): peer and kv damages (values are raw bytes, records a
+   * string the peer codec owns), and version-absent / marker-absent: the layout key is
+   * the only marker, and a prefix without it is claimed as new (SET NX) by design.
+   */
+  const TAMPER: Partial<Record<Damage, (session: string, schema: string) => Promise<unknown>>> = {
+    'user-without-id': (session) => cleaner.hdel(session, 'user.id'),
+    'state-without-pts': (session) => cleaner.hdel(session, 'state.pts'),
+    'state-negative-pts': (session) => cleaner.hset(session, 'state.pts', '-1'),
+    'dc-id-zero': async (session) => {
+      const dcs = JSON.parse((await cleaner.hget(session, 'dcs')) as string) as { id: number }[];
+      (dcs.find((dc) => dc.id === 1) as { id: number }).id = 0;
+      return cleaner.hset(session, 'dcs', JSON.stringify(dcs));
+    },
+    'flag-not-boolean': (session) => cleaner.hset(session, 'user.bot', '2'),
+    'user-usernames-not-list': (session) => cleaner.hset(session, 'user.usernames', 'not a list'),
+    'channel-id-not-integer': async (session) => {
+      const ids = ((await cleaner.hget(session, 'channels')) as string).split(',');
+      return cleaner.hset(session, 'channels', ['x', ...ids.slice(1)].join(','));
+    },
+    'takeout-id-not-integer': (session) => cleaner.hset(session, 'takeoutId', 'x'),
+    'version-newer': async (_session, schema) => cleaner.set(schema, String(Number(await cleaner.get(schema)) + 1)),
+    'version-zero': (_session, schema) => cleaner.set(schema, '0'),
+  };
+  const tamper = async (namespace: string, name: string, damage: Damage) => {
+    const prefix = prefixOf(namespace);
+    const session = `${prefix}client:{${name}}`;
+    if ((await cleaner.exists(session, `${prefix}schema`)) !== 2) throw new Error(`tamper: session ${name} or the layout key is not stored`);
+    await (TAMPER[damage] as (session: string, schema: string) => Promise<unknown>)(session, `${prefix}schema`);
+  };
+
   describeStorage('redis', {
     open: (namespace, name) => new RedisStorage({ ...options(namespace), name }),
     cleanup,
     processes,
     corrupt: (namespace, name) => corruptKeys(cleaner, prefixOf(namespace), name),
     interrupt,
+    tamper: { kinds: Object.keys(TAMPER) as Damage[], apply: tamper },
     encryption: {
       open: (namespace, name, encryption) => new RedisStorage({ url: REDIS_URL, prefix: prefixOf(namespace), name, encryption }),
       dump: (namespace) => dumpPrefix(cleaner, prefixOf(namespace)),

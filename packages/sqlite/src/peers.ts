@@ -9,7 +9,7 @@
  * statements per peer with a foreign-key check each.
  */
 import type Database from 'better-sqlite3';
-import { InvalidArgumentError, INT64_MAX, INT64_MIN, type Peer, type PeerPage, type PeerRepository, type PeerType } from '@mtstore/core';
+import { CorruptDataError, InvalidArgumentError, INT64_MAX, INT64_MIN, type Peer, type PeerPage, type PeerRepository, type PeerType } from '@mtstore/core';
 import { bit, PEER_COLUMNS, PEER_DATA, peerFromData, peerFromRow, type PeerRow } from './rows.js';
 import type { Tables } from './schema.js';
 import type { SessionScope } from './scope.js';
@@ -178,7 +178,16 @@ export class SqlitePeers implements PeerRepository {
   // Synchronous (better-sqlite3 is): core awaits nothing when no promise comes back.
   upsert(peers: readonly Peer[]): void {
     const { upsert } = this.#db();
-    this.scope.write(() => upsert.immediate(peers));
+    try {
+      this.scope.write(() => upsert.immediate(peers));
+    } catch (error) {
+      // json_each over a stored peer's usernames that a hand edited into something else:
+      // bad stored data, not an unavailable database (which a caller would retry forever).
+      if ((error as { code?: unknown }).code === 'SQLITE_ERROR' && (error as Error).message === 'malformed JSON') {
+        throw new CorruptDataError(`${this.label}: stored usernames of a peer are not a JSON array; peers.clear() or delete() removes the damaged peer`, { cause: error });
+      }
+      throw error;
+    }
   }
 
   getById(type: PeerType, id: bigint): Peer | null {

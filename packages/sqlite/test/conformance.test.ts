@@ -1,8 +1,8 @@
 import Database from 'better-sqlite3';
-import { existsSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll } from 'vitest';
-import { describeSessionEventBus, describeSessionStorage, describeStorage } from '@mtstore/conformance/vitest';
+import { describeSessionEventBus, describeSessionStorage, describeStorage, type Damage } from '@mtstore/conformance/vitest';
 import { SqliteEventChannel, SqliteSessionEventBus, SqliteSessionStorage, SqliteStorage } from '../src/index.js';
 import { removeDatabase, tempDir } from './helpers.js';
 
@@ -39,6 +39,77 @@ function corrupt(namespace: string, name: string): void {
 }
 
 /**
+ * The kit's tamper hook: a side connection edits the file the way a hand or another
+ * program would (docs of each kind: DAMAGES in @mtstore/conformance). Every session-
+ * scoped edit must hit a row, so a hook that misses fails loudly instead of passing.
+ */
+const SESSION = '(SELECT id FROM mtstore_sessions WHERE name = @name)';
+const PEER_1 = `session_id = ${SESSION} AND type = 'user' AND id = 1`;
+const EDITS: Partial<Record<Damage, string>> = {
+  'user-without-id': 'UPDATE mtstore_sessions SET user_id = NULL WHERE name = @name',
+  'state-without-pts': 'UPDATE mtstore_sessions SET state_pts = NULL WHERE name = @name',
+  'state-negative-pts': 'UPDATE mtstore_sessions SET state_pts = -1 WHERE name = @name',
+  'dc-id-zero': `UPDATE mtstore_dcs SET dc_id = 0 WHERE dc_id = 1 AND session_id = ${SESSION}`,
+  'flag-not-boolean': 'UPDATE mtstore_sessions SET user_bot = 2 WHERE name = @name',
+  'user-usernames-not-list': "UPDATE mtstore_sessions SET user_usernames = 'not a list' WHERE name = @name",
+  'channel-id-not-integer': `UPDATE mtstore_channels SET channel_id = 'x' WHERE rowid = (SELECT min(rowid) FROM mtstore_channels WHERE session_id = ${SESSION})`,
+  'takeout-id-not-integer': "UPDATE mtstore_sessions SET takeout_id = 'x' WHERE name = @name",
+  'peer-usernames-not-list': `UPDATE mtstore_peers SET usernames = 'not a list' WHERE ${PEER_1}`,
+  'peer-complete-not-bytes': `UPDATE mtstore_peers SET complete = 'text' WHERE ${PEER_1}`,
+  'kv-value-not-bytes': `UPDATE mtstore_kv SET value = 'text' WHERE key = 'k' AND session_id = ${SESSION}`,
+  'version-newer': "UPDATE mtstore_meta SET value = value + 1 WHERE key = 'schema_version'",
+  'version-zero': "UPDATE mtstore_meta SET value = 0 WHERE key = 'schema_version'",
+  'version-absent': "DELETE FROM mtstore_meta WHERE key = 'schema_version'",
+};
+/** The tables mtcute 0.2x's SqliteStorage creates (schema.test.ts runs mtcute itself). */
+const MTCUTE_TABLES = `
+  CREATE TABLE mtcute_migrations (repo TEXT NOT NULL PRIMARY KEY, version INTEGER NOT NULL);
+  CREATE TABLE auth_keys (dc INTEGER PRIMARY KEY, key BLOB NOT NULL);
+  CREATE TABLE temp_auth_keys (dc INTEGER NOT NULL, idx INTEGER NOT NULL, key BLOB NOT NULL, expires INTEGER NOT NULL, PRIMARY KEY (dc, idx));
+  CREATE TABLE key_value (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+  CREATE TABLE peers (id INTEGER PRIMARY KEY, hash TEXT NOT NULL, usernames TEXT NOT NULL, updated INTEGER NOT NULL, phone TEXT, complete BLOB);
+  CREATE TABLE message_refs (peer_id INTEGER PRIMARY KEY, chat_id INTEGER NOT NULL, msg_id INTEGER NOT NULL);
+  INSERT INTO mtcute_migrations VALUES ('auth_keys', 1), ('key_value', 1), ('peers', 1), ('ref_messages', 1);`;
+
+function tamper(namespace: string, name: string, damage: Damage): void {
+  const file = fileOf(namespace);
+  if (damage === 'foreign-telethon' || damage === 'foreign-pyrogram') {
+    // A real session file each library wrote (test/fixtures/README.md).
+    copyFileSync(fileURLToPath(new URL(`./fixtures/${damage.slice('foreign-'.length)}.session`, import.meta.url)), file);
+    return;
+  }
+  const db = new Database(file);
+  try {
+    if (damage === 'foreign-mtcute') {
+      db.exec(MTCUTE_TABLES);
+    } else if (damage === 'marker-absent') {
+      db.exec('DROP TABLE mtstore_meta');
+    } else if (damage === 'peer-usernames-respelled') {
+      // JSON another writer could give: a space after the comma; a \u escape.
+      const respell = db.prepare(`UPDATE mtstore_peers SET usernames = ? WHERE session_id = ${SESSION} AND type = 'user' AND id = ?`);
+      const changes = respell.run('["user_1", "User1_alt"]', { name }, 1).changes + respell.run('["user\\u005f2"]', { name }, 2).changes;
+      if (changes !== 2) throw new Error(`tamper: session ${name} lacks peer user 1 or 2`);
+    } else if (damage === 'peer-type-unknown') {
+      // The row and its lookup index entries, as one hand-edit of both would.
+      db.transaction(() => {
+        const { changes } = db.prepare(`UPDATE mtstore_peers SET type = 'robot' WHERE ${PEER_1}`).run({ name });
+        db.prepare(`UPDATE mtstore_peer_usernames SET type = 'robot' WHERE ${PEER_1}`).run({ name });
+        if (changes === 0) throw new Error(`tamper: session ${name} has no peer user 1`);
+      })();
+    } else {
+      const sql = EDITS[damage];
+      if (sql === undefined) throw new Error(`tamper: ${damage} is not planted by this hook`);
+      const statement = db.prepare(sql);
+      const { changes } = sql.includes('@name') ? statement.run({ name }) : statement.run();
+      if (changes === 0) throw new Error(`tamper: ${damage} changed no row of session ${name}`);
+    }
+  } finally {
+    db.close();
+  }
+}
+const TAMPER_KINDS = [...Object.keys(EDITS), 'foreign-telethon', 'foreign-pyrogram', 'foreign-mtcute', 'marker-absent', 'peer-type-unknown', 'peer-usernames-respelled'] as Damage[];
+
+/**
  * The kit's interrupt hook. SQLite has no server connection to drop: it becomes
  * unavailable when another process holds the file's write lock. A side connection
  * takes an exclusive lock and lets go 300 ms later; writes in between fail after the
@@ -62,6 +133,7 @@ describeStorage('sqlite', {
   processes,
   corrupt,
   interrupt,
+  tamper: { kinds: TAMPER_KINDS, apply: tamper },
   encryption: {
     open: (namespace, name, encryption) => new SqliteStorage({ path: fileOf(namespace), name, encryption, ...timeout }),
     dump: dumpFiles,

@@ -313,13 +313,15 @@ function decodeSession(rows: readonly Row[], where: string): Session | null {
   if (head === undefined || num(head.k) !== 0) return null;
   const session: Session = { version: 1, homeDcId: num(head.c), dcs: [], channels: [] };
   if (head.d !== null) session.apiId = num(head.d);
-  if (head.x !== null) {
+  // Any one column means a user (or a state) was stored: a row edited to lose one is
+  // damaged, not logged out (the kit's tamper hook: user-without-id, state-without-pts).
+  if (head.x !== null || head.e !== null || head.f !== null || head.s !== null || head.b !== null) {
     session.user = { id: int64FromStorage(head.x, `${where} user_id`), dcId: num(head.e), bot: flag(head.f) as boolean };
     if (head.s !== null) session.user.usernames = head.s === '' ? [] : String(head.s).split(' ');
     const premium = flag(head.b);
     if (premium !== undefined) session.user.premium = premium;
   }
-  if (head.g !== null) session.state = { pts: num(head.g), qts: num(head.h), date: num(head.i), seq: num(head.j) };
+  if (head.g !== null || head.h !== null || head.i !== null || head.j !== null) session.state = { pts: num(head.g), qts: num(head.h), date: num(head.i), seq: num(head.j) };
   if (head.y !== null) session.takeoutId = int64FromStorage(head.y, `${where} takeout_id`);
   // Rows come ordered by kind: DC entries, then keys (by dc id, entry, slot), then channels.
   const keys = new Map<string, EntryKeys>();

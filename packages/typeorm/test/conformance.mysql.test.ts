@@ -1,7 +1,8 @@
 import { checkServer, describeSessionStorage, describeStorage } from '@mtstore/conformance/vitest';
+import type { Damage } from '@mtstore/conformance';
 import { afterAll } from 'vitest';
 import { TypeormSessionStorage, TypeormStorage } from '../src/index.js';
-import { corruptKeys, dropKitUser, dumpNamespace, interruptMysql, kitUserOptions, processesFor, mysql } from './drivers.js';
+import { corruptKeys, dropKitUser, dumpNamespace, interruptMysql, kitUserOptions, processesFor, mysql, TAMPER_SQL, tamperRows } from './drivers.js';
 
 // Each open is a new DataSource (its own connection) on the namespace's tables, logged
 // in as the namespace's own user so the interrupt hook finds its connections (kitUser).
@@ -24,6 +25,7 @@ if (server.available) {
     cleanup,
     corrupt: (namespace, name) => corruptKeys(db, namespace, name),
     interrupt,
+    tamper: { kinds: Object.keys(TAMPER_SQL) as Damage[], apply: (namespace, name, damage) => tamperRows(db, namespace, name, damage) },
     // Schema v3 widened the key column to VARBINARY(1024): sealed keys fit.
     encryption: {
       open: async (namespace, name, encryption) => new TypeormStorage({ options: await options(namespace), tablePrefix: db.prefix(namespace), name, encryption }),

@@ -1,8 +1,9 @@
 import { LocalEventChannel, LocalSessionEventBus } from '@mtstore/core';
 import { checkServer, describeSessionEventBus, describeSessionStorage, describeStorage } from '@mtstore/conformance/vitest';
+import type { Damage } from '@mtstore/conformance';
 import { afterAll } from 'vitest';
 import { TypeormSessionStorage, TypeormStorage } from '../src/index.js';
-import { corruptKeys, dumpNamespace, interruptPostgres, kitApplicationName, processesFor, postgres } from './drivers.js';
+import { corruptKeys, dumpNamespace, interruptPostgres, kitApplicationName, processesFor, postgres, TAMPER_SQL, tamperRows } from './drivers.js';
 
 // Each open is a new DataSource (its own connection) on the namespace's tables.
 const db = postgres();
@@ -23,6 +24,7 @@ if (server.available) {
     cleanup,
     corrupt,
     interrupt,
+    tamper: { kinds: Object.keys(TAMPER_SQL) as Damage[], apply: (namespace, name, damage) => tamperRows(db, namespace, name, damage) },
     encryption: {
       open: (namespace, name, encryption) => new TypeormStorage({ options: options(namespace), tablePrefix: db.prefix(namespace), name, encryption }),
       dump: (namespace) => dumpNamespace(db, namespace),

@@ -1,7 +1,8 @@
 import { checkServer, describeSessionStorage, describeStorage } from '@mtstore/conformance/vitest';
+import type { Damage } from '@mtstore/conformance';
 import { afterAll } from 'vitest';
 import { TypeormSessionStorage, TypeormStorage } from '../src/index.js';
-import { corruptKeys, dumpNamespace, interruptSqlite, processesFor, sqlite } from './drivers.js';
+import { corruptKeys, dumpNamespace, interruptSqlite, processesFor, sqlite, TAMPER_SQL, tamperRows } from './drivers.js';
 
 // Each open is a new DataSource (its own connection) on the namespace's tables.
 const db = sqlite();
@@ -20,6 +21,7 @@ if (server.available) {
     cleanup,
     corrupt,
     interrupt,
+    tamper: { kinds: Object.keys(TAMPER_SQL) as Damage[], apply: (namespace, name, damage) => tamperRows(db, namespace, name, damage) },
     encryption: {
       open: (namespace, name, encryption) => new TypeormStorage({ options: db.options(namespace), tablePrefix: db.prefix(namespace), name, encryption }),
       dump: (namespace) => dumpNamespace(db, namespace),

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { DataSource, type DataSourceOptions } from 'typeorm';
+import type { Damage } from '@mtstore/conformance';
 
 export const POSTGRES_URL = process.env.POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 export const MYSQL_URL = process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
@@ -190,6 +191,50 @@ export async function corruptKeys(driver: TestDriver, namespace: string, name: s
     }
   }
   if (changed === 0) throw new Error(`corrupt: session ${name} has no stored key`);
+}
+
+/**
+ * The kit's tamper hook (the kinds every driver's typed columns can hold): one
+ * UPDATE / DELETE / DROP per kind over an admin connection. `%t` is the prefixed table,
+ * `%n` the session name's placeholder. Every edit must hit a row. Left out (listed as
+ * skipped): the kinds typed columns cannot hold, and version-absent / marker-absent: a
+ * prefix whose version row or table is gone is taken as version 0 and migrated again
+ * (its steps create what is missing), where the other SQL adapters refuse it.
+ */
+export const TAMPER_SQL: Partial<Record<Damage, string>> = {
+  'user-without-id': 'UPDATE %t(sessions) SET user_id = NULL WHERE session_name = %n',
+  'state-without-pts': 'UPDATE %t(sessions) SET state_pts = NULL WHERE session_name = %n',
+  'state-negative-pts': 'UPDATE %t(sessions) SET state_pts = -1 WHERE session_name = %n',
+  'dc-id-zero': 'UPDATE %t(datacenters) SET dc_id = 0 WHERE dc_id = 1 AND session_name = %n',
+  'version-newer': 'UPDATE %t(schema_version) SET version = version + 1 WHERE id = 1',
+};
+
+export async function tamperRows(driver: TestDriver, namespace: string, name: string, damage: Damage): Promise<void> {
+  const template = TAMPER_SQL[damage];
+  if (template === undefined) throw new Error(`tamper: ${damage} is not planted by this hook`);
+  const named = template.includes('%n');
+  const placeholder = driver.name === 'postgres' ? '$1' : '?';
+  let changed: number;
+  if (driver.name === 'sqlite') {
+    const db = new Database(join(driver.directory?.() ?? '', `${namespace}.db`));
+    try {
+      const statement = db.prepare(template.replace(/%t\((\w+)\)/g, 'mtstore_$1').replace('%n', placeholder));
+      changed = (named ? statement.run(name) : statement.run()).changes;
+    } finally {
+      db.close();
+    }
+  } else {
+    const dataSource = await driver.admin();
+    const sql = template.replace(/%t\((\w+)\)/g, (_m, table: string) => dataSource.driver.escape(`${namespace}_${table}`)).replace('%n', placeholder);
+    const runner = dataSource.createQueryRunner();
+    try {
+      const result = (await runner.query(sql, named ? [name] : [], true)) as { affected?: number };
+      changed = result.affected ?? 0;
+    } finally {
+      await runner.release();
+    }
+  }
+  if (changed === 0) throw new Error(`tamper: ${damage} changed no row of session ${name}`);
 }
 
 /** The application_name of a postgres kit namespace's connections, for interruptPostgres. */

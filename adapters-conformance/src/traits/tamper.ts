@@ -1,0 +1,196 @@
+/**
+ * Stored data the adapter's own code never writes (docs/contract.md §8, §10), planted
+ * by the factory's optional `tamper` hook: a hand-edited row or field, a store from a
+ * newer release, another library's session file. Reading it must answer with a typed
+ * error — CorruptDataError naming the session for damaged values, MigrationError for a
+ * store the adapter must not use — never a wrong value, a TypeError or a silently
+ * "repaired" store; and the damage stays where it is: other sessions, the damaged
+ * session's other data and other backends keep working.
+ */
+import { DAMAGES, type Damage, type TamperOption } from '../api.js';
+import { fullSession, peer } from '../fixtures.js';
+import { expectRejects } from '../harness.js';
+import type { StorageRegistrar, StorageScope } from './context.js';
+
+const CORRUPT = 'MTSTORE_CORRUPT_DATA';
+const MIGRATION = 'MTSTORE_MIGRATION';
+
+const SESSION_DAMAGES: readonly Damage[] = [
+  'user-without-id',
+  'state-without-pts',
+  'state-negative-pts',
+  'dc-id-zero',
+  'flag-not-boolean',
+  'user-usernames-not-list',
+  'channel-id-not-integer',
+  'takeout-id-not-integer',
+];
+const PEER_DAMAGES: readonly Damage[] = ['peer-type-unknown', 'peer-usernames-not-list', 'peer-complete-not-bytes'];
+const VERSION_DAMAGES: readonly Damage[] = ['version-newer', 'version-zero', 'version-absent', 'marker-absent'];
+const FOREIGN_DAMAGES: readonly Damage[] = ['foreign-telethon', 'foreign-pyrogram', 'foreign-mtcute'];
+
+/** The peer the peer damages hit: user 1 with a username, a phone and TL bytes. */
+const damaged = () => peer('user', 1, { complete: Uint8Array.from([0xde, 0xad, 0xbe, 0xef]) });
+
+/** Registers `name` for `damage`, or skips it with the reason when the hook cannot plant it. */
+function forDamage(
+  { test, skip }: StorageRegistrar,
+  tamper: TamperOption | undefined,
+  damage: Damage,
+  name: string,
+  body: (s: StorageScope, apply: () => Promise<void>) => Promise<void>,
+): void {
+  const full = `${damage}: ${name}`;
+  if (tamper === undefined) skip(full, 'no tamper hook given (the kit cannot plant data the adapter never writes)');
+  else if (!tamper.kinds.includes(damage)) skip(full, `the tamper hook does not plant ${damage} (${DAMAGES[damage]})`);
+  else test(full, (s) => body(s, async () => tamper.apply(s.namespace, 'main', damage)));
+}
+
+/** The message must name the session: a CorruptDataError says which session / row. */
+function namesSession(r: StorageRegistrar, error: Error, what: string): void {
+  r.expect(/\bmain\b/.test(error.message), `${what}: the message names the session "main": ${error.message}`).toBe(true);
+}
+
+export function tamperedData(r: StorageRegistrar): void {
+  const { group, expect, options } = r;
+  const tamper = options.tamper;
+  group('tampered data', () => {
+    for (const damage of SESSION_DAMAGES) {
+      forDamage(r, tamper, damage, 'load rejects CorruptDataError naming the session; its peers, keys API and kv, and other names keep working; delete and save recover', async (s, apply) => {
+        const storage = await s.open();
+        const other = await s.open('other');
+        await storage.save(fullSession(1));
+        await storage.peers.upsert([peer('user', 1)]);
+        await storage.kv.set('k', Uint8Array.from([1, 2, 3]));
+        await other.save(fullSession(2));
+        await apply();
+        const error = await expectRejects(expect, `load of a snapshot with ${damage}`, CORRUPT, () => storage.load());
+        namesSession(r, error, 'load');
+        await expectRejects(expect, `load of a snapshot with ${damage} on a fresh instance`, CORRUPT, async () => (await s.open()).load());
+        expect(await other.load(), 'another name in the same backend').toEqual(fullSession(2));
+        expect(await storage.peers.getByUsername('user_1'), 'the damaged session’s peers').toEqual(peer('user', 1));
+        expect(await storage.kv.get('k'), 'the damaged session’s kv').toEqual(Uint8Array.from([1, 2, 3]));
+        await storage.delete();
+        expect(await storage.load(), 'load after delete').toBeNull();
+        await storage.save(fullSession(3));
+        expect(await storage.load(), 'save after the damage').toEqual(fullSession(3));
+      });
+    }
+
+    for (const damage of PEER_DAMAGES) {
+      forDamage(r, tamper, damage, 'every read that would return the peer rejects CorruptDataError naming the session (or finds nothing); other peers, the snapshot and other names keep working', async (s, apply) => {
+        const storage = await s.open();
+        const other = await s.open('other');
+        await storage.save(fullSession(1));
+        await storage.peers.upsert([damaged(), peer('user', 2), peer('channel', 3)]);
+        await other.save(fullSession(2));
+        await other.peers.upsert([damaged()]);
+        await apply();
+        // A peer whose type moved is no longer user 1: by id it may find nothing. Whatever
+        // answers, never a peer that is not what was stored.
+        const reads: [string, () => Promise<unknown>][] = [
+          ['peers.getById', () => storage.peers.getById('user', 1n)],
+          ['peers.getByUsername', () => storage.peers.getByUsername('USER_1')],
+          ['peers.getByPhone', () => storage.peers.getByPhone(damaged().phone as string)],
+        ];
+        for (const [what, read] of reads) {
+          let outcome: unknown;
+          try {
+            outcome = await read();
+          } catch (error) {
+            outcome = error;
+          }
+          if (outcome === null && damage === 'peer-type-unknown') continue;
+          const code = (outcome as { code?: unknown } | null)?.code;
+          expect(code, `${what} of a peer with ${damage} must reject with ${CORRUPT}, got ${outcome instanceof Error ? outcome.message : JSON.stringify(outcome, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v))}`).toBe(CORRUPT);
+          namesSession(r, outcome as Error, what);
+        }
+        const listed = await expectRejects(expect, `peers.list over a peer with ${damage}`, CORRUPT, () => storage.peers.list());
+        namesSession(r, listed, 'peers.list');
+        expect(await storage.peers.getById('user', 2n), 'another peer').toEqual(peer('user', 2));
+        expect(await storage.peers.getByUsername('channel_3'), 'another peer by username').toEqual(peer('channel', 3));
+        expect(await storage.load(), 'the snapshot of the damaged session').toEqual(fullSession(1));
+        expect(await other.peers.getById('user', 1n), 'the same peer of another name').toEqual(damaged());
+        // Storing the peer again replaces the damaged record, or is refused as damaged
+        // data (never StorageUnavailableError, which a caller retries); peers.clear() recovers.
+        try {
+          await storage.peers.upsert([damaged()]);
+          expect(await storage.peers.getByUsername('user_1'), 'the peer stored again').toEqual(damaged());
+        } catch (error) {
+          expect((error as { code?: unknown }).code, `peers.upsert over a peer with ${damage} resolves or rejects ${CORRUPT}: ${(error as Error).message}`).toBe(CORRUPT);
+        }
+        await storage.peers.clear();
+        await storage.peers.upsert([damaged()]);
+        expect(await storage.peers.getByUsername('user_1'), 'the peer stored after peers.clear()').toEqual(damaged());
+      });
+    }
+
+    forDamage(r, tamper, 'peer-usernames-respelled', 'valid data in a spelling the adapter never writes reads back as stored, by id, by every username and in the listing', async (s, apply) => {
+      const storage = await s.open();
+      await storage.save(fullSession(1));
+      const one = peer('user', 1, { usernames: ['user_1', 'User1_alt'] });
+      const two = peer('user', 2);
+      await storage.peers.upsert([one, two]);
+      await apply();
+      for (const p of [one, two]) {
+        expect(await storage.peers.getById('user', p.id), `peer ${p.id} by id`).toEqual(p);
+        for (const username of p.usernames) expect(await storage.peers.getByUsername(username), `peer ${p.id} by ${username}`).toEqual(p);
+      }
+      const { peers: listed } = await storage.peers.list();
+      expect(listed, 'the listing').toHaveLength(2);
+      expect(listed, 'the listing').toContainEqual(one);
+      expect(listed, 'the listing').toContainEqual(two);
+    });
+
+    forDamage(r, tamper, 'kv-value-not-bytes', 'kv.get and kv.entries reject CorruptDataError naming the session; other entries, the snapshot and other names keep working', async (s, apply) => {
+      const storage = await s.open();
+      const other = await s.open('other');
+      await storage.save(fullSession(1));
+      await storage.kv.set('k', Uint8Array.from([1, 2, 3]));
+      await storage.kv.set('j', Uint8Array.from([4]));
+      await other.save(fullSession(2));
+      await other.kv.set('k', Uint8Array.from([5]));
+      await apply();
+      namesSession(r, await expectRejects(expect, 'kv.get of a value that is not bytes', CORRUPT, () => storage.kv.get('k')), 'kv.get');
+      namesSession(r, await expectRejects(expect, 'kv.entries over a value that is not bytes', CORRUPT, () => storage.kv.entries()), 'kv.entries');
+      expect(await storage.kv.get('j'), 'another entry').toEqual(Uint8Array.from([4]));
+      expect(await other.kv.get('k'), 'the same key of another name').toEqual(Uint8Array.from([5]));
+      expect(await storage.load(), 'the snapshot').toEqual(fullSession(1));
+      await storage.kv.set('k', Uint8Array.from([6]));
+      expect(await storage.kv.get('k'), 'the entry written again').toEqual(Uint8Array.from([6]));
+    });
+
+    for (const damage of VERSION_DAMAGES) {
+      forDamage(r, tamper, damage, 'a new instance rejects MigrationError on first use, the store is not repaired by it, other namespaces keep working', async (s, apply) => {
+        const storage = await s.open();
+        await storage.save(fullSession(1));
+        await storage.close();
+        await apply();
+        const first = await s.open();
+        await expectRejects(expect, `load of a store with ${damage}`, MIGRATION, () => first.load());
+        await expectRejects(expect, `save into a store with ${damage}`, MIGRATION, () => first.save(fullSession(2)));
+        // Refusing is all it does: a later instance is refused the same way (no "repair" by the first).
+        await expectRejects(expect, `load of a store with ${damage}, a second instance`, MIGRATION, async () => (await s.open('other')).load());
+        await usableElsewhere(r, s);
+      });
+    }
+
+    for (const damage of FOREIGN_DAMAGES) {
+      forDamage(r, tamper, damage, 'an instance on it rejects MigrationError on first use and does not take it over; other namespaces keep working', async (s, apply) => {
+        await apply();
+        const first = await s.open();
+        await expectRejects(expect, `load of ${damage}`, MIGRATION, () => first.load());
+        await expectRejects(expect, `save into ${damage}`, MIGRATION, () => first.save(fullSession(1)));
+        await expectRejects(expect, `load of ${damage}, a second instance`, MIGRATION, async () => (await s.open('other')).load());
+        await usableElsewhere(r, s);
+      });
+    }
+  });
+}
+
+/** A damaged namespace is that namespace's problem: a fresh one of the same backend works. */
+async function usableElsewhere({ expect }: StorageRegistrar, s: StorageScope): Promise<void> {
+  const elsewhere = await s.openIn(s.scope.another());
+  await elsewhere.save(fullSession(4));
+  expect(await elsewhere.load(), 'a session in another namespace').toEqual(fullSession(4));
+}
