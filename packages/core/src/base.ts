@@ -147,6 +147,15 @@ export interface ResealReport {
 
 const PERMANENT_SLOT = -1;
 
+/**
+ * Shared settled promises for the synchronous answers of the hot paths: a promise's
+ * state cannot be changed by whoever receives it, so one serves every call.
+ */
+const DONE: Promise<void> = Promise.resolve();
+/** How many valid kv keys an instance remembers (BaseStorage.#validKvKeys): at most ~64 KiB of strings. */
+const MAX_REMEMBERED_KV_KEYS = 256;
+const NULL: Promise<null> = Promise.resolve(null);
+
 /** A key opened for re-sealing must be a key: anything else is reported, never re-sealed. */
 function checkedKey(key: Uint8Array, label: string, what: string): Uint8Array {
   if (!(key instanceof Uint8Array) || key.length !== AUTH_KEY_LENGTH) {
@@ -181,6 +190,13 @@ export abstract class BaseStorage extends Closable implements Storage {
   protected readonly storedLabel: string;
   /** Seals and opens keys; undefined without `encryption` (the hot paths then do nothing extra). */
   readonly #sealer: Sealer | undefined;
+  /**
+   * kv keys this instance has seen pass isKvKey, up to MAX_REMEMBERED_KV_KEYS: kv.get and
+   * kv.set check a key by one Set lookup (its hash is then cached on the string, and the
+   * adapter's own lookup reuses it) instead of a per-character loop. A client uses a few
+   * keys over and over; once the set is full it is not grown, and new keys take the loop.
+   */
+  readonly #validKvKeys = new Set<string>();
 
   /** Set by the adapter's constructor; called only with valid input, after the closed check. */
   protected abstract readonly authKeyRepository: AuthKeyRepository;
@@ -302,6 +318,12 @@ export abstract class BaseStorage extends Closable implements Storage {
     } catch (error) {
       throw invalid(error, this.where(operation));
     }
+  }
+
+  /** kv.get's key check past the remembered keys: remembers a valid key, throws for an invalid one. */
+  #validKvKey(operation: string, key: unknown): void {
+    if (!isKvKey(key)) this.#invalid(operation, kvKeyCheck(key));
+    if (this.#validKvKeys.size < MAX_REMEMBERED_KV_KEYS) this.#validKvKeys.add(key);
   }
 
   /** The slow path of an inline check that failed: throws the validation's error. */
@@ -674,36 +696,73 @@ export abstract class BaseStorage extends Closable implements Storage {
       }
       return value === null ? null : this.#openKv(value, key);
     };
+    const validKeys = this.#validKvKeys;
+    // The slow halves of get and set, for a repository that answers with a promise. Kept
+    // out of get/set: a closure inside them capturing `key` would make V8 allocate a
+    // context on every call, the synchronous ones too.
+    const getLater = async (pending: Promise<Uint8Array | null>, key: string): Promise<Uint8Array | null> => {
+      let value: Uint8Array | null;
+      try {
+        value = await pending;
+      } catch (error) {
+        throw toStorageError(error, this.where('kv.get'));
+      }
+      return checkValue(value, key);
+    };
+    const setLater = async (pending: Promise<void>): Promise<void> => {
+      try {
+        await pending;
+      } catch (error) {
+        throw this.#writeFailed('kv.set', error);
+      }
+    };
     return {
-      // get and set are written out (no #run closures): bridges read and write kv entries often.
-      // A repository may answer without a promise (MaybePromise): then nothing is awaited.
-      get: async (key) => {
-        if (this.closed) throw this.closedError('kv.get');
-        if (!isKvKey(key)) this.#invalid('kv.get', kvKeyCheck(key));
-        let value: Uint8Array | null;
+      // get and set are written out (no #run closures): bridges read and write kv entries
+      // often. Nor are they async functions: when the repository answers without a promise
+      // (MaybePromise; memory, SQLite), get makes the one promise it returns and set makes
+      // none (a shared resolved one), where an async function also allocates its own
+      // state. Every error still rejects: the body throws into one catch.
+      get: (key) => {
         try {
-          const result = this.kvRepository.get(key);
-          value = result instanceof Promise ? await result : result;
+          if (this.closed) throw this.closedError('kv.get');
+          if (!validKeys.has(key as string)) this.#validKvKey('kv.get', key);
+          let result: Uint8Array | null | Promise<Uint8Array | null>;
+          try {
+            result = this.kvRepository.get(key);
+          } catch (error) {
+            throw toStorageError(error, this.where('kv.get'));
+          }
+          // The synchronous answers first: bytes need no promise check (instanceof walks
+          // the prototype chain), and are opened only when sealed.
+          if (result instanceof Uint8Array) return Promise.resolve(this.#openKv(result, key));
+          if (result === null) return NULL;
+          if (result instanceof Promise) return getLater(result, key);
+          return Promise.resolve(checkValue(result, key));
         } catch (error) {
-          throw toStorageError(error, this.where('kv.get'));
+          return Promise.reject(error);
         }
-        return checkValue(value, key);
       },
-      set: async (key, value, options) => {
-        if (this.closed) throw this.closedError('kv.set');
-        if (!isKvKey(key) || !(value instanceof Uint8Array) || value.length > MAX_KV_VALUE_BYTES || options !== undefined) {
-          this.#check('kv.set', kvSetCheck(key, value, options));
-        }
-        const sealer = this.#sealer;
-        // A value that merely looks sealed is sealed too, so it reads back as written.
-        const seal = sealer !== undefined && (options?.secret === true || sealer.isSecretKv(key) || isSealed(value));
-        const copy = seal ? sealer.seal(value, { kind: 'kv', key }) : new Uint8Array(value);
-        this.#lease.fence('kv.set');
+      set: (key, value, options) => {
         try {
-          const done = this.kvRepository.set(key, copy);
-          if (done instanceof Promise) await done;
+          if (this.closed) throw this.closedError('kv.set');
+          if (!validKeys.has(key) || !(value instanceof Uint8Array) || value.length > MAX_KV_VALUE_BYTES || options !== undefined) {
+            this.#check('kv.set', kvSetCheck(key, value, options));
+            if (validKeys.size < MAX_REMEMBERED_KV_KEYS) validKeys.add(key);
+          }
+          const sealer = this.#sealer;
+          // A value that merely looks sealed is sealed too, so it reads back as written.
+          const seal = sealer !== undefined && (options?.secret === true || sealer.isSecretKv(key) || isSealed(value));
+          const copy = seal ? sealer.seal(value, { kind: 'kv', key }) : new Uint8Array(value);
+          this.#lease.fence('kv.set');
+          let done: void | Promise<void>;
+          try {
+            done = this.kvRepository.set(key, copy);
+          } catch (error) {
+            throw this.#writeFailed('kv.set', error);
+          }
+          return done instanceof Promise ? setLater(done) : DONE;
         } catch (error) {
-          throw this.#writeFailed('kv.set', error);
+          return Promise.reject(error);
         }
       },
       delete: (key) => this.#run('kv.delete', () => assertKvKey(key, 'key'), () => repo().set(key, null)),
@@ -1095,7 +1154,7 @@ export abstract class BaseSessionStorage extends Closable implements SessionStor
 
   /**
    * Whether an unexpired session exists, answered without I/O, or undefined when the
-   * adapter cannot answer so (the default; only memory can). A number: it exists until
+   * adapter cannot answer so (the default; memory and SQLite can). A number: it exists until
    * then (epoch ms, Infinity: no expiry); false: it does not. Must not throw.
    * CachedSessionStorage answers its misses with it, without a promise hop of its own.
    */

@@ -87,7 +87,7 @@ function isInt64(value: unknown): value is bigint {
 
 export class CachedSessionStorage implements SessionStorageProtocol {
   readonly #storage: SessionStorageProtocol;
-  /** The storage answers without I/O (memory; BaseSessionStorage.sessionExistsNow): misses need no promise hop. */
+  /** A BaseSessionStorage: it may answer a miss without a promise (memory, SQLite; BaseSessionStorage.sessionExistsNow). */
   readonly #answersNow: boolean;
   readonly #bus: SessionEventBus;
   readonly #clock: () => number;
@@ -272,7 +272,7 @@ export class CachedSessionStorage implements SessionStorageProtocol {
    * A miss asks storage's `hasSession` — the same single lookup an uncached server makes,
    * so a "no" costs what it costs without the cache. Only a "yes" reads the session's
    * expiry (`sessionInfo`) to cache it with: once per session per cache lifetime. A
-   * storage that answers without I/O (memory) is asked synchronously for both at once.
+   * storage that answers synchronously (memory, SQLite) is asked for both at once.
    */
   #miss(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
     if (this.#closing) return Promise.reject(this.#closedError('hasSession'));

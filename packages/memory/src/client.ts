@@ -164,7 +164,7 @@ export class MemoryStorage extends BaseStorage {
 
   protected async deleteSession(): Promise<void> {
     this.checkFence();
-    this.store.clients.delete(this.name);
+    this.store.removeClient(this.name);
   }
 
   protected async listSessionNames(): Promise<string[]> {

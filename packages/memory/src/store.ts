@@ -76,6 +76,11 @@ export interface RefTable {
 }
 
 export interface ClientEntry {
+  /**
+   * Set when the entry leaves `clients` (MemoryStore.removeClient): a repository that
+   * kept a reference to it (kv.ts) then looks its session up again.
+   */
+  removed: boolean;
   /** null until a snapshot is saved: keys, kv, peers and references need none. */
   snapshot: Snapshot | null;
   /** `dcId:0` (main) / `dcId:1` (media-only) → keys */
@@ -87,6 +92,7 @@ export interface ClientEntry {
 
 export function newClientEntry(): ClientEntry {
   return {
+    removed: false,
     snapshot: null,
     keys: new Map(),
     kv: new Map(),
@@ -101,7 +107,7 @@ export function newClientEntry(): ClientEntry {
  * Without a store each instance gets its own.
  */
 export class MemoryStore {
-  /** Client sessions by name. */
+  /** Client sessions by name. Remove one only with `removeClient` (repositories keep references). */
   readonly clients = new Map<string, ClientEntry>();
   /**
    * Server sessions: auth key id → session id → [last used, expires at (null: never)],
@@ -113,6 +119,14 @@ export class MemoryStore {
    * `delete()`, and its token keeps growing after a release.
    */
   readonly leases = new Map<string, { token: bigint; owner: string; expiresAt: number; released: boolean }>();
+
+  /** Removes a session's entry, marking it removed for whoever still holds it. */
+  removeClient(name: string): void {
+    const entry = this.clients.get(name);
+    if (entry === undefined) return;
+    entry.removed = true;
+    this.clients.delete(name);
+  }
 
   /** The entry of a session name, created on first write. */
   entry(name: string): ClientEntry {

@@ -48,6 +48,27 @@ describe('memory adapter', () => {
     expect((await second.load())?.user).toEqual(fullSession(1).user);
   });
 
+  it('kv: an instance that read a session keeps no stale entry across delete() and recreation by another instance', async () => {
+    // kv.ts keeps a reference to its session's entry: delete() (here by another instance)
+    // must send it back to the store, or it would read and write a removed entry.
+    const store = new MemoryStore();
+    const a = new MemoryStorage({ store, name: 's' });
+    const b = new MemoryStorage({ store, name: 's' });
+    expect(await b.kv.get('k'), 'no entry yet').toBeNull();
+    await a.kv.set('k', new Uint8Array([1]));
+    expect(await b.kv.get('k'), 'created by another instance').toEqual(new Uint8Array([1]));
+    await a.delete();
+    expect(await b.kv.get('k'), 'deleted by another instance').toBeNull();
+    await a.kv.set('k', new Uint8Array([2]));
+    expect(await b.kv.get('k'), 'recreated by another instance').toEqual(new Uint8Array([2]));
+    await b.kv.set('j', new Uint8Array([3]));
+    expect(await a.kv.get('j'), 'written into the live entry').toEqual(new Uint8Array([3]));
+    await b.delete();
+    await b.kv.set('k', new Uint8Array([4]));
+    expect(await a.kv.get('k'), 'recreated by a write after its own delete()').toEqual(new Uint8Array([4]));
+    expect(await a.kv.entries()).toEqual([{ key: 'k', value: new Uint8Array([4]) }]);
+  });
+
   it('inspects as its name and state, never the store', async () => {
     const storage = new MemoryStorage({ name: 'bot' });
     await storage.save(fullSession(1));

@@ -61,6 +61,25 @@ export class SqliteSessionStorage extends BaseSessionStorage {
     return this.#sql().exists.get(authKeyId, sessionId, now) !== undefined;
   }
 
+  /**
+   * The same point lookup, with the expiry: CachedSessionStorage answers a miss with it
+   * synchronously (no promise, no `.then`) and caches a yes until that expiry. Must not
+   * throw: a failed statement answers undefined, and the cache then asks hasSession,
+   * which reports the failure as a typed error.
+   */
+  protected override sessionExistsNow(authKeyId: bigint, sessionId: bigint, now: number): number | false | undefined {
+    let until: unknown;
+    try {
+      until = this.#sql().until.get(authKeyId, sessionId, now);
+    } catch {
+      return undefined;
+    }
+    if (until === undefined) return false;
+    if (until === null) return Infinity;
+    // A stored expiry that is not a number is not trusted here: hasSession / sessionInfo report it.
+    return typeof until === 'number' ? until : undefined;
+  }
+
   protected override async readSessionInfo(authKeyId: bigint, sessionId: bigint, now: number): Promise<SessionInfo | null> {
     const row = this.#sql().info.get(authKeyId, sessionId, now) as { last_used_at: number; expires_at: number | null } | undefined;
     return row === undefined ? null : { lastUsedAt: row.last_used_at, expiresAt: row.expires_at };

@@ -44,6 +44,9 @@ export function prepareServer(db: Database.Database, t: Tables) {
     // The per-message hot path: a primary-key point lookup returning the number 1
     // (safe integers off: no BigInt to allocate), or undefined. (authKeyId, sessionId, now)
     exists: db.prepare(`SELECT 1 FROM ${table} WHERE auth_key_id = ? AND session_id = ? AND ${live}`).pluck().safeIntegers(false) as Statement,
+    // CachedSessionStorage's miss (sessionExistsNow): existence and expiry in one point
+    // lookup; undefined (no row), null (no expiry) or epoch ms. (authKeyId, sessionId, now)
+    until: db.prepare(`SELECT expires_at FROM ${table} WHERE auth_key_id = ? AND session_id = ? AND ${live}`).pluck().safeIntegers(false) as Statement,
     // (authKeyId, sessionId, now): epoch ms fit a double exactly, so no BigInts here either.
     info: db.prepare(`SELECT last_used_at, expires_at FROM ${table} WHERE auth_key_id = ? AND session_id = ? AND ${live}`).safeIntegers(false) as Statement,
     // (now, expiresAt, authKeyId, sessionId, now)
