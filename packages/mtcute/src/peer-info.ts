@@ -16,6 +16,13 @@ const PHONE = /^[0-9]{1,20}$/;
 const USERNAME = /^[A-Za-z0-9_]{1,64}$/;
 
 /**
+ * Eight bytes for converting between the int64 and its two int32 halves: one bigint
+ * read or write instead of the shifts and `BigInt.asIntN` calls that allocate a
+ * bigint each (run for every peer of a save and every peer looked up).
+ */
+const int64 = new DataView(new ArrayBuffer(8));
+
+/**
  * `low|high` (two signed int32) to the int64 they make. The same parse as mtcute's
  * `longFromFastString` (parseInt, then int32 as Long keeps it) without building a Long.
  */
@@ -27,12 +34,16 @@ export function accessHashFromString(value: string): bigint {
   if (bar === -1 || value.indexOf('|', bar + 1) !== -1 || Number.isNaN(low) || Number.isNaN(high)) {
     throw new TypeError(`Invalid long fast string: ${value}`);
   }
-  return (BigInt(high | 0) << 32n) | BigInt(low >>> 0);
+  // setUint32 / setInt32 take the number modulo 2^32 as `>>> 0` and `| 0` do.
+  int64.setUint32(0, low, true);
+  int64.setInt32(4, high, true);
+  return int64.getBigInt64(0, true);
 }
 
 /** mtcute's `longToFastString` of the int64. */
 export function accessHashToString(value: bigint): string {
-  return `${Number(BigInt.asIntN(32, value))}|${Number(BigInt.asIntN(32, value >> 32n))}`;
+  int64.setBigInt64(0, value, true);
+  return `${int64.getInt32(0, true)}|${int64.getInt32(4, true)}`;
 }
 
 const isUsername = (username: string): boolean => USERNAME.test(username);

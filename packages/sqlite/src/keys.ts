@@ -54,12 +54,14 @@ export class SqliteAuthKeys implements AuthKeyRepository {
     return (this.#sql ??= prepareKeys(this.scope.db(), this.scope.tables, this.scope.connection.tablePrefix));
   }
 
-  async get(dcId: number): Promise<Uint8Array | null> {
+  // get and set answer synchronously (better-sqlite3 is): core then awaits nothing, so
+  // mtcute's key write on every connect costs no promise of ours and no extra tick.
+  get(dcId: number): Uint8Array | null {
     const row = this.#statements().get.get(this.scope.name, dcId, PERMANENT) as { auth_key: unknown } | undefined;
     return row === undefined ? null : bytes(row.auth_key);
   }
 
-  async set(dcId: number, key: Uint8Array | null): Promise<void> {
+  set(dcId: number, key: Uint8Array | null): void {
     this.#write(dcId, PERMANENT, key, null);
   }
 

@@ -101,8 +101,14 @@ export function preparePeers(db: Database.Database, t: Tables) {
 
     // lookups: one statement each, the session resolved by name inside it; by key
     // without the key columns (the caller has them)
-    peerById: rows(`SELECT ${PEER_DATA} FROM ${t.peers} p
-      WHERE p.session_id = ${sessionOf(t)} AND p.type = ? AND p.id = ?`),
+    // By key under the session's row id as last resolved (SqlitePeers.getById says why
+    // a hit needs no check of the name).
+    peerById: rows(`SELECT ${PEER_DATA} FROM ${t.peers} p WHERE p.session_id = ? AND p.type = ? AND p.id = ?`),
+    // The same by name, resolving the row id in the same statement (so in one snapshot):
+    // no row when the name has none, a row with NULL peer columns when the peer is absent.
+    peerByIdNamed: rows(`SELECT ${PEER_DATA}, s.id FROM ${t.sessions} s
+      LEFT JOIN ${t.peers} p ON p.session_id = s.id AND p.type = ? AND p.id = ?
+      WHERE s.name = ?`),
     peerByUsername: rows(`SELECT ${PEER_COLUMNS} FROM ${t.usernames} k
       JOIN ${t.peers} p ON p.session_id = k.session_id AND p.type = k.type AND p.id = k.id
       WHERE k.session_id = ${sessionOf(t)} AND k.username_key = ?`),
@@ -132,8 +138,13 @@ interface MovedRow {
 
 const CURSOR = /^(user|chat|channel):(-?\d{1,19})$/;
 
+/** Position of `s.id` in a peerByIdNamed row (after PEER_DATA). */
+const SESSION_ID = 7;
+
 export class SqlitePeers implements PeerRepository {
   #prepared: Prepared | undefined;
+  /** The row id of the session name as last resolved by getById (see there). */
+  #session: bigint | undefined;
 
   constructor(
     private readonly scope: SessionScope,
@@ -190,9 +201,23 @@ export class SqlitePeers implements PeerRepository {
     }
   }
 
+  /**
+   * A hit under the cached row id is the peer of this name: ids are AUTOINCREMENT
+   * (never reused), a row's name never changes, and every delete of a session
+   * (client.ts, in one transaction) removes its peer rows with it — so peer rows of id X
+   * exist only while X is the row of this name. Anything else (no id yet, the name
+   * deleted and created again under a new id by another instance or process, or the
+   * peer absent) goes by name in one statement, which also renews the cached id.
+   */
   getById(type: PeerType, id: bigint): Peer | null {
-    const row = this.#db().sql.peerById.get(this.scope.name, type, id) as PeerRow | undefined;
-    return row === undefined ? null : peerFromData(row, type, id, this.label);
+    const { sql } = this.#db();
+    if (this.#session !== undefined) {
+      const row = sql.peerById.get(this.#session, type, id) as PeerRow | undefined;
+      if (row !== undefined) return peerFromData(row, type, id, this.label);
+    }
+    const row = sql.peerByIdNamed.get(type, id, this.scope.name) as PeerRow | undefined;
+    this.#session = row === undefined ? undefined : (row[SESSION_ID] as bigint);
+    return row === undefined || row[0] === null ? null : peerFromData(row, type, id, this.label);
   }
 
   getByUsername(username: string): Peer | null {
