@@ -32,6 +32,7 @@ import {
   type UpdateState,
 } from '@mtstore/core';
 import type { Damage } from '../src/api.js';
+import { SESSION_DAMAGES, tamperSessionObject } from '../src/tamper-session.js';
 import { MemorySessionStorage, MemoryStorage, MemoryStore } from '../../packages/memory/src/index.js';
 import { MemoryAuthKeys } from '../../packages/memory/src/keys.js';
 import { MemoryLeases } from '../../packages/memory/src/lease.js';
@@ -85,38 +86,10 @@ export function corruptMemory(b: Backend, name: string): void {
  * objects in the store edited in place. Memory holds validated objects, not rows: it
  * plants only the session damages, which core's stored-data check sees on `load`.
  */
-export const MEMORY_DAMAGES: readonly Damage[] = [
-  'user-without-id',
-  'state-without-pts',
-  'state-negative-pts',
-  'dc-id-zero',
-  'flag-not-boolean',
-  'user-usernames-not-list',
-  'channel-id-not-integer',
-  'takeout-id-not-integer',
-];
+export const MEMORY_DAMAGES: readonly Damage[] = SESSION_DAMAGES;
 
 export function tamperMemory(b: Backend, name: string, damage: Damage): void {
-  const snapshot = b.store.clients.get(name)?.snapshot;
-  if (snapshot?.user === undefined || snapshot.state === undefined || snapshot.takeoutId === undefined) {
-    throw new Error(`tamperMemory: session ${name} has no full snapshot to damage`);
-  }
-  // Plain records: the damage puts values there that their types forbid.
-  const user = snapshot.user as unknown as Record<string, unknown>;
-  const state = snapshot.state as unknown as Record<string, unknown>;
-  const edits: Partial<Record<Damage, () => void>> = {
-    'user-without-id': () => delete user.id,
-    'state-without-pts': () => delete state.pts,
-    'state-negative-pts': () => (state.pts = -1),
-    'dc-id-zero': () => ((snapshot.dcs.find((dc) => dc.id === 1) as { id: number }).id = 0),
-    'flag-not-boolean': () => (user.bot = 2),
-    'user-usernames-not-list': () => (user.usernames = 'not a list'),
-    'channel-id-not-integer': () => ((snapshot.channels[0] as unknown as Record<string, unknown>).id = 'x'),
-    'takeout-id-not-integer': () => ((snapshot as unknown as Record<string, unknown>).takeoutId = 'x'),
-  };
-  const edit = edits[damage];
-  if (edit === undefined) throw new Error(`tamperMemory: memory does not plant ${damage}`);
-  edit();
+  tamperSessionObject(b.store.clients.get(name)?.snapshot, damage);
 }
 
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));

@@ -9,22 +9,13 @@
  */
 import { DAMAGES, type Damage, type TamperOption } from '../api.js';
 import { fullSession, peer } from '../fixtures.js';
+import { SESSION_DAMAGES } from '../tamper-session.js';
 import { expectRejects } from '../harness.js';
 import type { StorageRegistrar, StorageScope } from './context.js';
 
 const CORRUPT = 'MTSTORE_CORRUPT_DATA';
 const MIGRATION = 'MTSTORE_MIGRATION';
 
-const SESSION_DAMAGES: readonly Damage[] = [
-  'user-without-id',
-  'state-without-pts',
-  'state-negative-pts',
-  'dc-id-zero',
-  'flag-not-boolean',
-  'user-usernames-not-list',
-  'channel-id-not-integer',
-  'takeout-id-not-integer',
-];
 const PEER_DAMAGES: readonly Damage[] = ['peer-type-unknown', 'peer-usernames-not-list', 'peer-complete-not-bytes'];
 const VERSION_DAMAGES: readonly Damage[] = ['version-newer', 'version-zero', 'version-absent', 'marker-absent'];
 const FOREIGN_DAMAGES: readonly Damage[] = ['foreign-telethon', 'foreign-pyrogram', 'foreign-mtcute'];

@@ -1,4 +1,4 @@
-import { describeSessionEventBus, describeSessionStorage, describeStorage, type Damage } from '@mtstore/conformance/vitest';
+import { describeSessionEventBus, describeSessionStorage, describeStorage, SESSION_DAMAGES, tamperSessionObject, type Damage } from '@mtstore/conformance/vitest';
 import { dumpStore } from './dump.js';
 import { MemoryEventChannel, MemorySessionEventBus, MemorySessionStorage, MemoryStorage, MemoryStore } from '../src/index.js';
 
@@ -29,37 +29,8 @@ function corrupt(namespace: string, name: string): void {
  * check sees them on load); its peers and kv values are returned as validated on write
  * (core skips the stored check for this adapter) and it has no schema version or file.
  */
-const DAMAGES: Damage[] = [
-  'user-without-id',
-  'state-without-pts',
-  'state-negative-pts',
-  'dc-id-zero',
-  'flag-not-boolean',
-  'user-usernames-not-list',
-  'channel-id-not-integer',
-  'takeout-id-not-integer',
-];
 function tamper(namespace: string, name: string, damage: Damage): void {
-  const snapshot = storeOf(namespace).clients.get(name)?.snapshot;
-  if (snapshot?.user === undefined || snapshot.state === undefined || snapshot.takeoutId === undefined) {
-    throw new Error(`tamper: session ${name} has no full snapshot to damage`);
-  }
-  // Plain records: the damage puts values there that their types forbid.
-  const user = snapshot.user as unknown as Record<string, unknown>;
-  const state = snapshot.state as unknown as Record<string, unknown>;
-  const edits: Partial<Record<Damage, () => void>> = {
-    'user-without-id': () => delete user.id,
-    'state-without-pts': () => delete state.pts,
-    'state-negative-pts': () => (state.pts = -1),
-    'dc-id-zero': () => ((snapshot.dcs.find((dc) => dc.id === 1) as { id: number }).id = 0),
-    'flag-not-boolean': () => (user.bot = 2),
-    'user-usernames-not-list': () => (user.usernames = 'not a list'),
-    'channel-id-not-integer': () => ((snapshot.channels[0] as unknown as Record<string, unknown>).id = 'x'),
-    'takeout-id-not-integer': () => ((snapshot as unknown as Record<string, unknown>).takeoutId = 'x'),
-  };
-  const edit = edits[damage];
-  if (edit === undefined) throw new Error(`tamper: memory does not plant ${damage}`);
-  edit();
+  tamperSessionObject(storeOf(namespace).clients.get(name)?.snapshot, damage);
 }
 
 // No interrupt hook: a memory store has no connection to drop.
@@ -67,7 +38,7 @@ describeStorage('memory', {
   open: (namespace, name) => new MemoryStorage({ store: storeOf(namespace), name }),
   cleanup,
   corrupt,
-  tamper: { kinds: DAMAGES, apply: tamper },
+  tamper: { kinds: SESSION_DAMAGES, apply: tamper },
   encryption: {
     open: (namespace, name, encryption) => new MemoryStorage({ store: storeOf(namespace), name, encryption }),
     dump: (namespace) => dumpStore(storeOf(namespace)),
