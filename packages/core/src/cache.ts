@@ -22,8 +22,8 @@
  * eviction removed. Every eviction bumps a generation number; a read inserts its answer
  * only if the generation is unchanged since it started.
  *
- * Memory: bounded by `maxEntries`, approximately LRU with two generations of maps — a
- * hit in the young map costs two Map lookups and no reordering; a hit in the old map
+ * Memory: bounded by `maxEntries`, approximately LRU with two generations of maps keyed
+ * by session id — a hit in the young map costs one Map lookup and no reordering; a hit in the old map
  * moves the entry to the young one; when the young map is full the old one is dropped.
  */
 import { BaseSessionStorage } from './base.js';
@@ -73,7 +73,53 @@ export interface CachedSessionStorageStats {
   live: boolean;
 }
 
-type Generation = Map<bigint, Map<bigint, number>>;
+/**
+ * One cached session: its auth key and expiry deadline (epoch ms, Infinity for none).
+ * Generations are keyed by session id alone, so a hit or a miss costs one Map lookup
+ * (bigint keys are hashed anew on every lookup, ~250 instructions each on Node 20); the
+ * rare sessions of other auth keys with the same id hang off `next`.
+ */
+interface Entry {
+  readonly authKeyId: bigint;
+  deadline: number;
+  next: Entry | undefined;
+}
+
+type Generation = Map<bigint, Entry>;
+
+/** The entry of `authKeyId` in a chain, or undefined. */
+function find(entry: Entry | undefined, authKeyId: bigint): Entry | undefined {
+  while (entry !== undefined && entry.authKeyId !== authKeyId) entry = entry.next;
+  return entry;
+}
+
+/** Takes the entry of (authKeyId, sessionId) out of `generation`; true when there was one. */
+function remove(generation: Generation, authKeyId: bigint, sessionId: bigint): boolean {
+  const head = generation.get(sessionId);
+  if (head === undefined) return false;
+  if (head.authKeyId === authKeyId) {
+    if (head.next === undefined) generation.delete(sessionId);
+    else generation.set(sessionId, head.next);
+    return true;
+  }
+  for (let previous = head, entry = head.next; entry !== undefined; previous = entry, entry = entry.next) {
+    if (entry.authKeyId === authKeyId) {
+      previous.next = entry.next;
+      return true;
+    }
+  }
+  return false;
+}
+
+/** Takes every entry of `authKeyId` out of `generation`; how many there were. */
+function removeKey(generation: Generation, authKeyId: bigint): number {
+  let removed = 0;
+  // Deleting or replacing the entry being visited is allowed while iterating a Map.
+  for (const sessionId of generation.keys()) {
+    while (remove(generation, authKeyId, sessionId)) removed++;
+  }
+  return removed;
+}
 
 /** One resolved promise for every hit (and every synchronous no): no allocation on the hot path. */
 const YES: Promise<boolean> = Promise.resolve(true);
@@ -191,34 +237,24 @@ export class CachedSessionStorage implements SessionStorageProtocol {
 
   #evict(authKeyId: bigint, sessionId: bigint): void {
     this.#generation++;
-    const young = this.#young.get(authKeyId);
-    if (young?.delete(sessionId)) {
+    if (remove(this.#young, authKeyId, sessionId)) {
       this.#youngSize--;
       this.#evictions++;
-      if (young.size === 0) this.#young.delete(authKeyId);
     }
-    const old = this.#old.get(authKeyId);
-    if (old?.delete(sessionId)) {
+    if (remove(this.#old, authKeyId, sessionId)) {
       this.#oldSize--;
       this.#evictions++;
-      if (old.size === 0) this.#old.delete(authKeyId);
     }
   }
 
+  /** Every session of a key: a scan of both generations (destroyAllSessions is rare next to hasSession). */
   #evictKey(authKeyId: bigint): void {
     this.#generation++;
-    const young = this.#young.get(authKeyId);
-    if (young) {
-      this.#youngSize -= young.size;
-      this.#evictions += young.size;
-      this.#young.delete(authKeyId);
-    }
-    const old = this.#old.get(authKeyId);
-    if (old) {
-      this.#oldSize -= old.size;
-      this.#evictions += old.size;
-      this.#old.delete(authKeyId);
-    }
+    const young = removeKey(this.#young, authKeyId);
+    const old = removeKey(this.#old, authKeyId);
+    this.#youngSize -= young;
+    this.#oldSize -= old;
+    this.#evictions += young + old;
   }
 
   #insert(authKeyId: bigint, sessionId: bigint, deadline: number): void {
@@ -229,18 +265,23 @@ export class CachedSessionStorage implements SessionStorageProtocol {
       this.#young = new Map();
       this.#youngSize = 0;
     }
-    let sessions = this.#young.get(authKeyId);
-    if (sessions === undefined) this.#young.set(authKeyId, (sessions = new Map()));
-    const size = sessions.size;
-    sessions.set(sessionId, deadline);
-    if (sessions.size !== size) this.#youngSize++;
+    const head = this.#young.get(sessionId);
+    const entry = find(head, authKeyId);
+    if (entry !== undefined) {
+      entry.deadline = deadline;
+      return;
+    }
+    this.#young.set(sessionId, { authKeyId, deadline, next: head });
+    this.#youngSize++;
   }
 
-  /** The per-message hot path: a hit is two Map lookups and a shared resolved promise. */
+  /** The per-message hot path: a hit is one Map lookup and a shared resolved promise. */
   hasSession(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
     if (this.#closing === undefined) {
-      const deadline = this.#young.get(authKeyId)?.get(sessionId);
-      if (deadline !== undefined) {
+      let entry = this.#young.get(sessionId);
+      if (entry !== undefined && entry.authKeyId !== authKeyId) entry = find(entry.next, authKeyId);
+      if (entry !== undefined) {
+        const deadline = entry.deadline;
         if (deadline === Infinity || deadline > this.#clock()) {
           this.#hits++;
           return YES;
@@ -258,10 +299,11 @@ export class CachedSessionStorage implements SessionStorageProtocol {
     // Until the cache first fills half of maxEntries there is no old generation: a miss
     // then skips its lookup (bigint keys are hashed anew by every Map lookup).
     if (this.#oldSize === 0) return false;
-    const old = this.#old.get(authKeyId);
-    const deadline = old?.get(sessionId);
-    if (deadline === undefined || !(deadline === Infinity || deadline > this.#clock())) return false;
-    (old as Map<bigint, number>).delete(sessionId);
+    const entry = find(this.#old.get(sessionId), authKeyId);
+    if (entry === undefined) return false;
+    const deadline = entry.deadline;
+    if (!(deadline === Infinity || deadline > this.#clock())) return false;
+    remove(this.#old, authKeyId, sessionId);
     this.#oldSize--;
     this.#insert(authKeyId, sessionId, deadline);
     this.#hits++;

@@ -196,6 +196,56 @@ describe('CachedSessionStorage', () => {
     expect(storage.reads).toBe(reads);
   });
 
+  it('one session id under several auth keys: each is cached, evicted, expired and promoted on its own (model check, seeded)', async () => {
+    // The generations are keyed by session id; sessions of other auth keys with the same
+    // id share a chain. Random operations over 3 keys × 3 ids with a tiny maxEntries
+    // (so entries rotate through the old generation), every answer checked against
+    // the storage itself, which is the truth whenever every destroy has been announced.
+    for (let seed = 1; seed <= 16; seed++) {
+      const { storage, cache, other, advance } = await setup({ maxEntries: 4, ttlSeconds: 60 });
+      let state = seed;
+      const next = (n: number) => {
+        state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+        return (state >>> 8) % n;
+      };
+      const id = () => BigInt(next(3) + 1);
+      for (let step = 0; step < 400; step++) {
+        const [a, s] = [id(), id()];
+        const where = `seed ${seed}, step ${step}: (${a}, ${s})`;
+        switch (next(10)) {
+          case 0:
+          case 1:
+            await cache.createSession(a, s);
+            break;
+          case 2:
+            await cache.destroySession(a, s);
+            break;
+          case 3:
+            await cache.destroyAllSessions(a);
+            break;
+          case 4: // destroyed on another node, announced on the bus
+            if (await storage.destroySession(a, s)) {
+              await other.publish(destroyed(a, s));
+              await tick();
+            }
+            break;
+          case 5:
+            if (next(4) === 0) advance(next(30_000));
+            break;
+          default: {
+            const truth = await storage.hasSession(a, s);
+            expect(await cache.hasSession(a, s), where).toBe(truth);
+          }
+        }
+        expect(cache.stats().entries, where).toBeLessThanOrEqual(4);
+      }
+      for (const a of [1n, 2n, 3n]) {
+        for (const s of [1n, 2n, 3n]) expect(await cache.hasSession(a, s), `seed ${seed}, end: (${a}, ${s})`).toBe(await storage.hasSession(a, s));
+      }
+      await cache.close();
+    }
+  });
+
   it('local destroys evict; invalid ids and closed reject like the storage', async () => {
     const { storage, cache } = await setup();
     await storage.createSession(1n, 1n);
