@@ -5,7 +5,9 @@ import { adapterTargets, benchKey, benchKeyDc, kvKey, kvValue } from '../common.
 // control included) on a pg.Pool of the same size, with parameters it builds itself.
 // So the ratio is what TypeORM (query runners, pool wrapper, logging and subscriber
 // hooks) plus mtstore (validation, normalization, decoding checks) add to the SQL.
-// Raw reads return the rows; they do not decode them.
+// Raw reads return the rows; they do not decode them. That is fair for kv.get: pg
+// hands bytea back as a Buffer (hex decoded in the driver), on both sides the same, so
+// the raw row already holds the bytes a correct caller needs.
 import pg from 'pg';
 import { fullSession, peer } from '@mtstore/conformance';
 import { redactUrl } from '@mtstore/core';
