@@ -10,7 +10,11 @@
 // while they run (after 2,048 warm-up ops; callgrind_control toggles it). Instructions are
 // this process's only: the server's work is not in them, so they show what each side's
 // JavaScript and driver cost per op, which is what an adapter/raw gap on a busy machine
-// comes from when both send the same statements.
+// comes from when both send the same statements. They include V8's compiler and GC
+// threads, which on these short runs swing by 100k+ Ir/op between runs (a major GC or a
+// re-optimization in one window and not the other): before trusting a gap, split the
+// output files with callgrind_annotate (v8::internal::compiler::… is compilation;
+// marking, sweeping and scavenging are GC; the rest is the JavaScript and runtime).
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
