@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench [-- --adapter redis[,postgres] --quick --concurrency 1,64 --out file.json]
+// npm run bench [-- --adapter redis[,postgres] --quick --concurrency 1,64 --ops kv.,authKeys.set --rounds 7 --out file.json]
 // (with memory or sqlite, or --adapter clients alone: also the "vs clients" section, bench/vs-clients.mjs;
 // --no-clients leaves it out)
 //
@@ -15,6 +15,16 @@
 // call of the wave (an upper bound of a single call's latency). Each row runs in
 // several rounds (3 with --quick, else 5) that alternate which side goes first; the
 // row shows the median of the rounds, and the ratio is the median per-round ratio.
+//
+// --ops a,b   only the operations whose name contains one of the comma-separated
+//             substrings (case-sensitive: `kv.` is kv.get, kv.set and the lease row of
+//             kv.set; `authKeys.set`), e.g. to confirm a few rows with many rounds;
+//             modules skip set-up only other rows need (typeorm, postgres: 50 peer batches);
+//             the memory figures are left out.
+// --rounds N  rounds per row instead of 3 (--quick) or 5; more rounds narrow the median
+//             on a busy machine at the cost of time.
+// `node bench/run.mjs --adapter typeorm,postgres,mongo --ops kv.,authKeys.set --rounds 7 --no-clients`
+// is such a confirmation run.
 import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -33,7 +43,11 @@ const only = option('adapter')?.split(',');
 const concurrencies = (option('concurrency') ?? '1,64').split(',').map(Number);
 const time = quick ? 100 : 400;
 const warmupTime = quick ? 30 : 100;
-const roundCount = quick ? 3 : 5;
+const opFilter = option('ops')?.split(',').filter((part) => part !== '');
+const wanted = (operation) => opFilter === undefined || opFilter.some((part) => operation.includes(part));
+const roundCount = option('rounds') === undefined ? (quick ? 3 : 5) : Number(option('rounds'));
+if (!Number.isInteger(roundCount) || roundCount < 1) throw new Error(`bench: --rounds must be a positive integer, got ${JSON.stringify(option('rounds'))}`);
+if (opFilter !== undefined && opFilter.length === 0) throw new Error('bench: --ops needs at least one name substring');
 // tinybench runs at least this many samples even past `time`: keep slow waves (64 × 1,000 peers) bounded.
 const minIterations = quick ? 4 : 8;
 
@@ -64,7 +78,7 @@ for (const name of ADAPTERS.filter((n) => !only || only.includes(n))) {
     console.log(`- ${name}: skipped (${reason})`);
     continue;
   }
-  const opened = await module.open();
+  const opened = await module.open({ wanted });
   // Encryption-at-rest rows: the module's sealed storage beside its plain one (bench/common.mjs sealedRows).
   if (opened.sealed) {
     Object.assign(opened.targets.adapter, opened.sealed.adapter);
@@ -77,7 +91,7 @@ for (const name of ADAPTERS.filter((n) => !only || only.includes(n))) {
     Object.assign(opened.targets.raw, cache.raw);
   }
   try {
-    for (const operation of Object.keys(opened.targets.adapter)) {
+    for (const operation of Object.keys(opened.targets.adapter).filter(wanted)) {
       // A row needs both sides: an operation whose raw side a module does not define yet is listed, not measured.
       if (opened.targets.raw[operation] === undefined) {
         console.log(`${name.padEnd(9)} ${operation.padEnd(30)} no raw side in bench/adapters/${name}.mjs: not measured`);
@@ -132,7 +146,8 @@ function fmt(n) {
   return Math.round(n).toLocaleString('en-US').padStart(11);
 }
 
-const memory = only && !only.includes('memory') && !only.includes('sqlite') ? [] : await measureMemory({ only });
+// Memory figures are not operation rows: --ops leaves them out.
+const memory = opFilter !== undefined || (only && !only.includes('memory') && !only.includes('sqlite')) ? [] : await measureMemory({ only });
 for (const m of memory) {
   console.log(`memory    ${m.what.padEnd(34)} RSS ${(m.bytes / 2 ** 20).toFixed(1)} MiB (${Math.round(m.bytes / m.count)} B each), JS heap ${(m.heapBytes / 2 ** 20).toFixed(1)} MiB (${Math.round(m.heapBytes / m.count)} B each)`);
 }

@@ -52,7 +52,7 @@ interface QueryResultLike {
 
 /** The part of pg's Pool the direct path uses. */
 interface PgPool {
-  query(sql: string, params: unknown[]): Promise<{ rows: unknown[]; rowCount: number | null }>;
+  query(sql: string, params: unknown[]): Promise<PgResult>;
 }
 
 /**
@@ -104,17 +104,25 @@ const ATTEMPTS = 8;
 /** How long close() lets calls already in flight finish before it rejects the rest. */
 export const CLOSE_GRACE_MS = 5000;
 
+/** The other transaction holds what we need; give it a moment, more each attempt. */
+const backoff = (attempt: number): Promise<void> => new Promise((done) => setTimeout(done, Math.random() * 5 * attempt));
+
 async function withRetry<T>(work: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await work();
     } catch (error) {
       if (attempt >= ATTEMPTS || !retryable(error)) throw error;
-      // The other transaction holds what we need; give it a moment, more each time.
-      await new Promise((done) => setTimeout(done, Math.random() * 5 * attempt));
+      await backoff(attempt);
     }
   }
 }
+
+/** pg's result, and what the direct path hands back of it: the rows, how many changed, or both. */
+type PgResult = { rows: unknown[]; rowCount: number | null };
+const ROWS = (result: PgResult): Row[] => result.rows as Row[];
+const AFFECTED = (result: PgResult): number => result.rowCount ?? 0;
+const RESULT = (result: PgResult): QueryResultLike => ({ records: result.rows, affected: result.rowCount ?? undefined });
 
 /**
  * better-sqlite3 gives a DataSource a single connection that every query runner
@@ -227,22 +235,31 @@ export class Connection {
     this.#pool = directPool(dataSource);
   }
 
-  /** One statement on its own: its rows. */
-  async query(sql: string, params: readonly unknown[]): Promise<Row[]> {
-    return ((await this.#tracked(() => this.#single(sql, params))).records ?? []) as Row[];
+  /**
+   * One statement on its own: its rows. On the direct path (postgres, once ready) the
+   * statement is sent in this call and the caller's promise is two links from pg's:
+   * kv.get, authKeys.get and the peer lookups are per-message reads, and each async
+   * frame that stood between them and pg cost a promise and microtask turns per call
+   * (issue 13).
+   */
+  query(sql: string, params: readonly unknown[]): Promise<Row[]> {
+    const pool = this.#pool;
+    if (pool !== undefined) return this.#tracked(this.#direct(pool, sql, params, ROWS, 1));
+    return this.#tracked(this.#single(sql, params)).then((result) => (result.records ?? []) as Row[]);
   }
 
-  /** One statement on its own: the rows it changed. */
-  async execute(sql: string, params: readonly unknown[]): Promise<number> {
-    return (await this.#tracked(() => this.#single(sql, params))).affected ?? 0;
+  /** One statement on its own: the rows it changed. The direct path as in `query`. */
+  execute(sql: string, params: readonly unknown[]): Promise<number> {
+    const pool = this.#pool;
+    if (pool !== undefined) return this.#tracked(this.#direct(pool, sql, params, AFFECTED, 1));
+    return this.#tracked(this.#single(sql, params)).then((result) => result.affected ?? 0);
   }
 
   /**
-   * Runs a call so that close() can wait for it: it settles on its own, or with
-   * StorageClosedError once close() has waited CLOSE_GRACE_MS for it.
+   * A call, already started, tracked so that close() can wait for it: it settles on its
+   * own, or with StorageClosedError once close() has waited CLOSE_GRACE_MS for it.
    */
-  #tracked<T>(work: () => Promise<T>): Promise<T> {
-    const call = work();
+  #tracked<T>(call: Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const entry: InFlight = { call, reject };
       this.#inFlight.add(entry);
@@ -259,26 +276,29 @@ export class Connection {
     });
   }
 
-  /** The per-message path (hasSession, createSession…): as little around TypeORM's query runner as it can be. */
+  /** One statement before the connection is ready, and on drivers without the direct path: through TypeORM's query runner. */
   async #single(sql: string, params: readonly unknown[]): Promise<QueryResultLike> {
     if (!this.#start.done) await this.ready();
     const pool = this.#pool;
-    if (pool !== undefined) return withRetry(() => this.#direct(pool, sql, params as unknown[]));
+    if (pool !== undefined) return this.#direct(pool, sql, params, RESULT, 1);
     const once = () => this.#withRunner(async (runner) => (await runner.query(sql, params as unknown[], true)) as QueryResultLike);
     return this.#exclusive(() => withRetry(once));
   }
 
-  /** One statement on the pg pool, logged and failing as TypeORM's query runner would. */
-  async #direct(pool: PgPool, sql: string, params: unknown[]): Promise<QueryResultLike> {
+  /**
+   * One statement on the pg pool, logged and failing as TypeORM's query runner would,
+   * and sent again after a deadlock as withRetry does. Not an async function: its
+   * promise is pg's with one `then`.
+   */
+  #direct<T>(pool: PgPool, sql: string, params: readonly unknown[], pick: (result: PgResult) => T, attempt: number): Promise<T> {
     const logger = this.#dataSource.logger;
-    logger.logQuery(sql, params);
-    try {
-      const raw = await pool.query(sql, params);
-      return { records: raw.rows, affected: raw.rowCount ?? undefined };
-    } catch (error) {
-      logger.logQueryError(error as Error, sql, params);
-      throw new QueryFailedError(sql, params, error as Error);
-    }
+    logger.logQuery(sql, params as unknown[]);
+    return pool.query(sql, params as unknown[]).then(pick, (error: unknown) => {
+      logger.logQueryError(error as Error, sql, params as unknown[]);
+      const failed = new QueryFailedError(sql, params as unknown[], error as Error);
+      if (attempt >= ATTEMPTS || !retryable(failed)) throw failed;
+      return backoff(attempt).then(() => this.#direct(pool, sql, params, pick, attempt + 1));
+    });
   }
 
   /**
@@ -301,20 +321,22 @@ export class Connection {
    */
   async transaction<T>(work: (sql: Sql) => Promise<T>, fence?: { name: string; token: bigint | undefined }): Promise<T> {
     const token = fence?.token;
-    return this.#tracked(async () => {
-      if (!this.#start.done) await this.ready();
-      return this.#exclusive(() =>
-        withRetry(() =>
-          this.#inTransaction(async (runner) => {
-            const sql = sqlOn(runner);
-            if (token !== undefined && (await sql.rows(this.#fence, [fence?.name, String(token)])).length === 0) {
-              throw new LeaseLostError('fence: the lease has another token');
-            }
-            return work(sql);
-          }),
-        ),
-      );
-    });
+    return this.#tracked(
+      (async () => {
+        if (!this.#start.done) await this.ready();
+        return this.#exclusive(() =>
+          withRetry(() =>
+            this.#inTransaction(async (runner) => {
+              const sql = sqlOn(runner);
+              if (token !== undefined && (await sql.rows(this.#fence, [fence?.name, String(token)])).length === 0) {
+                throw new LeaseLostError('fence: the lease has another token');
+              }
+              return work(sql);
+            }),
+          ),
+        );
+      })(),
+    );
   }
 
   /**

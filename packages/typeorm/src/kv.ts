@@ -3,7 +3,10 @@
  * is one statement: an upsert, or a delete for `null`.
  */
 import type { KeyValueEntry, KeyValueRepository } from '@mtstore/core';
-import type { Connection, FenceToken } from './connection.js';
+import type { Connection, FenceToken, Row } from './connection.js';
+
+const firstValue = (rows: Row[]): Uint8Array | null => (rows[0] === undefined ? null : (rows[0].value as Uint8Array));
+const nothing = (): void => {};
 
 export class TypeormKeyValues implements KeyValueRepository {
   readonly #db: Connection;
@@ -32,14 +35,14 @@ export class TypeormKeyValues implements KeyValueRepository {
     return this.#db.write(sql, params, this.#fence(), this.#name);
   }
 
-  async get(key: string): Promise<Uint8Array | null> {
-    const row = (await this.#db.query(this.#get, [this.#name, key]))[0];
-    return row === undefined ? null : (row.value as Uint8Array);
+  // get and set are not async functions: bridges call them per message, and an async
+  // frame adds its own promise to the connection's (connection.ts, `query`).
+  get(key: string): Promise<Uint8Array | null> {
+    return this.#db.query(this.#get, [this.#name, key]).then(firstValue);
   }
 
-  async set(key: string, value: Uint8Array | null): Promise<void> {
-    if (value === null) await this.#write(this.#delete, [this.#name, key]);
-    else await this.#write(this.#upsert, [this.#name, key, bytes(value)]);
+  set(key: string, value: Uint8Array | null): Promise<void> {
+    return (value === null ? this.#write(this.#delete, [this.#name, key]) : this.#write(this.#upsert, [this.#name, key, bytes(value)])).then(nothing);
   }
 
   async entries(): Promise<KeyValueEntry[]> {

@@ -1,6 +1,8 @@
 /** postgres specifics: a DataSource `schema`, and connections of an owned DataSource. */
 import { checkServer, fullSession, randomNamespace } from '@mtstore/conformance/vitest';
 import type { PostgresConnectionOptions } from 'typeorm/driver/postgres/PostgresConnectionOptions.js';
+import { StorageError } from '@mtstore/core';
+import { DataSource } from 'typeorm';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TypeormSessionStorage, TypeormStorage } from '../src/index.js';
 import { plain, postgres } from './drivers.js';
@@ -43,6 +45,47 @@ if (server.available) {
         await storage.close();
         await sessions.close();
         await admin.query(`DROP SCHEMA ${schema} CASCADE`);
+      }
+    });
+
+    // kv.get, kv.set and the other lone statements go to the DataSource's pg pool, not a
+    // query runner (connection.ts, #direct): that path must still retry, log and fail as a runner would.
+    it('a lone statement on the pool runs again after a deadlock; another failure is logged once and rejects typed', async () => {
+      const namespace = randomNamespace();
+      const failed: string[] = [];
+      const logger = { logQuery() {}, logQueryError: (_error: unknown, query: string) => void failed.push(query), logQuerySlow() {}, logSchemaBuild() {}, logMigration() {}, log() {} };
+      const app = await new DataSource({ ...db.options(namespace), logger } as PostgresConnectionOptions).initialize();
+      const storage = new TypeormStorage({ dataSource: app, tablePrefix: db.prefix(namespace) });
+      const pool = (app.driver as unknown as { master: { query: (...args: unknown[]) => Promise<unknown> } }).master;
+      const query = pool.query;
+      try {
+        await storage.kv.set('k', Uint8Array.of(7));
+        let calls = 0;
+        pool.query = function (this: unknown, ...args: unknown[]) {
+          calls++;
+          if (calls === 1) return Promise.reject(Object.assign(new Error('deadlock detected'), { code: '40P01' }));
+          return query.apply(this, args);
+        };
+        expect([...((await storage.kv.get('k')) ?? [])]).toEqual([7]);
+        expect(calls).toBe(2);
+        expect(failed).toHaveLength(1);
+        expect(failed[0]).toMatch(/SELECT value FROM/);
+
+        calls = 0;
+        failed.length = 0;
+        pool.query = () => {
+          calls++;
+          return Promise.reject(Object.assign(new Error('relation does not exist'), { code: '42P01' }));
+        };
+        await expect(storage.kv.set('k', Uint8Array.of(8))).rejects.toBeInstanceOf(StorageError);
+        expect(calls).toBe(1);
+        expect(failed).toHaveLength(1);
+        expect(failed[0]).toMatch(/INSERT INTO/);
+      } finally {
+        pool.query = query;
+        await storage.close();
+        await app.destroy();
+        await db.cleanup(namespace);
       }
     });
 
