@@ -7,9 +7,13 @@
 //   choice, faster than pg's hex bytea), so kv.get and load decode it with Buffer.from,
 //   as a caller asking for a value or a session's keys would;
 // - save builds its parameters from the session on every call, as the adapter must
-//   (a caller saves the session it holds now, not one it encoded once).
+//   (a caller saves the session it holds now, not one it encoded once);
+// - peers.getByUsername folds the username's case (the index holds lower-cased names:
+//   lookups are case-insensitive, so any caller must) and builds the peer from the row,
+//   ids and access hash as bigints (pg's default parser leaves int8 as text, which is
+//   no peer id), TL bytes decoded: what a caller asking for a peer uses.
 import { fullSession, peer } from '@mtstore/conformance';
-import { adapterTargets, benchEncryption, benchKey, benchKeyDc, kvKey, kvValue, sealedRows } from '../common.mjs';
+import { adapterTargets, benchEncryption, benchKey, benchKeyDc, kvKey, kvValue, lookupUsername, sealedRows } from '../common.mjs';
 import { POOL_DEFAULTS, PostgresSessionStorage, PostgresStorage } from '@mtstore/postgres';
 import { redactUrl } from '@mtstore/core';
 import pg from 'pg';
@@ -73,6 +77,17 @@ function peerValues(name, peers) {
     peers.map((p) => p.displayName ?? null),
     peers.map((p) => p.complete ?? null),
   ];
+}
+
+/** A peer_by_username row (pg's default parsers: int8 as text, json parsed) as a peer. */
+function peerFrom(row) {
+  if (row === undefined) return null;
+  const peer = { type: row.type, id: BigInt(row.id), accessHash: BigInt(row.access_hash), usernames: row.usernames ?? [], updatedAt: Number(row.updated_at) };
+  if (row.phone !== null) peer.phone = row.phone;
+  if (row.min !== null) peer.min = row.min;
+  if (row.display_name !== null) peer.displayName = row.display_name;
+  if (row.complete !== null) peer.complete = Buffer.from(row.complete, 'base64');
+  return peer;
 }
 
 export default {
@@ -158,7 +173,7 @@ export default {
               await query(sql.lock_peers, [`mtstore:peers:${schema}:bench`]);
               await query(sql.upsert_peers, peerValues('bench', batch(i)));
             }),
-          'peers.getByUsername': async (i) => (await raw(sql.peer_by_username, ['bench', `user_${(i % 1000) + 1}`])).rows[0] ?? null,
+          'peers.getByUsername': async (i) => peerFrom((await raw(sql.peer_by_username, ['bench', lookupUsername(i).toLowerCase()])).rows[0]),
           // The single-key writes: one statement each, creating the session row if absent (slot -1: the permanent key).
           'authKeys.set': async (i) => void (await raw(sql.key_set, ['bench', benchKeyDc(i), -1, benchKey(i), null])),
           'kv.get': async (i) => {

@@ -1,11 +1,13 @@
 // redis adapter vs. raw ioredis sending the same commands and the same Lua scripts
 // (copied from packages/redis/src/scripts.ts and peers.ts), both with auto-pipelining on and the
 // same connection options, against REDIS_URL. Raw encodes and decodes the same hash / record layout by hand, without
-// mtstore's validation, so both sides return the same objects. Keys live under a
-// random prefix, removed (SCAN + UNLINK) on close.
+// mtstore's validation, so both sides return the same objects. The username lookup folds
+// the username's case first, as any caller must: the index holds lower-cased names
+// (lookups are case-insensitive). Keys live under a random prefix, removed (SCAN +
+// UNLINK) on close.
 import { randomBytes } from 'node:crypto';
 import { fullSession, peer } from '@mtstore/conformance';
-import { adapterTargets, benchKey, benchKeyDc, kvKey, kvValue } from '../common.mjs';
+import { adapterTargets, benchKey, benchKeyDc, kvKey, kvValue, lookupUsername } from '../common.mjs';
 import { REDIS_DEFAULTS, RedisSessionStorage, RedisStorage } from '@mtstore/redis';
 import { Redis } from 'ioredis';
 
@@ -305,7 +307,7 @@ export default {
             return raw.evalsha(scripts.UPSERT_PEERS, 5, [...peerKeys, ...args]);
           },
           'peers.getByUsername': async (i) => {
-            const found = await raw.evalshaBuffer(scripts.GET_PEER, 3, peerKeys[0], peerKeys[1], peerKeys[3], `user_${(i % 1000) + 1}`);
+            const found = await raw.evalshaBuffer(scripts.GET_PEER, 3, peerKeys[0], peerKeys[1], peerKeys[3], lookupUsername(i).toLowerCase());
             return found && peerFrom(found);
           },
           'authKeys.set': (i) => raw.hset(keyHash, `dc${benchKeyDc(i)}.key`, Buffer.from(benchKey(i))),

@@ -1,4 +1,4 @@
-import { adapterTargets, benchKey, benchKeyDc, kvKey, kvValue } from '../common.mjs';
+import { adapterTargets, benchKey, benchKeyDc, kvKey, kvValue, lookupUsername } from '../common.mjs';
 // typeorm adapter (postgres driver) vs. raw pg running the same SQL. The statements
 // are not copied here: at open, one instance with a recording TypeORM logger runs each
 // operation once, and the raw side replays exactly those statements (transaction
@@ -7,7 +7,10 @@ import { adapterTargets, benchKey, benchKeyDc, kvKey, kvValue } from '../common.
 // hooks) plus mtstore (validation, normalization, decoding checks) add to the SQL.
 // Raw reads return the rows; they do not decode them. That is fair for kv.get: pg
 // hands bytea back as a Buffer (hex decoded in the driver), on both sides the same, so
-// the raw row already holds the bytes a correct caller needs.
+// the raw row already holds the bytes a correct caller needs. Except where the row is
+// no answer a caller could use: peers.getByUsername folds the username's case (the index holds
+// lower-cased names: lookups are case-insensitive, so any caller must) and builds the
+// peer from the row (ids and access hash are read as decimal text, which is no peer id).
 import pg from 'pg';
 import { fullSession, peer } from '@mtstore/conformance';
 import { redactUrl } from '@mtstore/core';
@@ -58,7 +61,7 @@ function rawParams() {
         peers.flatMap((p) => [NAME, p.type, p.id, p.accessHash, bool(p.min), p.phone ?? null, p.updatedAt, p.usernames.join(' '), p.displayName ?? null, p.complete ?? null]),
       ];
     },
-    'peers.getByUsername': (i) => [[NAME, `user_${(i % 1000) + 1}`]],
+    'peers.getByUsername': (i) => [[NAME, lookupUsername(i).toLowerCase()]],
     // One upsert each; reads one row.
     'authKeys.set': (i) => [[NAME, benchKeyDc(i), -1, Buffer.from(benchKey(i)), null]],
     'kv.get': (i) => [[NAME, kvKey(i)]],
@@ -90,6 +93,20 @@ async function recordStatements(options) {
 
 const CONTROL = new Set(['START TRANSACTION', 'COMMIT']);
 
+/** A peer row as the adapter selects it (64-bit columns as text, the flag as 0/1) back to a peer. */
+function peerFrom(row) {
+  if (row === undefined) return null;
+  const peer = { type: row.peer_type, id: BigInt(row.id), accessHash: BigInt(row.hash), usernames: row.usernames ? row.usernames.split(' ') : [], updatedAt: Number(row.updated_at) };
+  if (row.phone !== null) peer.phone = row.phone;
+  if (row.is_min !== null) peer.min = row.is_min !== 0;
+  if (row.display_name !== null) peer.displayName = row.display_name;
+  if (row.complete !== null) peer.complete = row.complete;
+  return peer;
+}
+
+/** Reads whose raw side turns its rows into the answer (see the header). */
+const DECODE = { 'peers.getByUsername': (rows) => peerFrom(rows[0]) };
+
 /** Raw pg: the recorded statements with the raw side's parameters; a transaction on one pooled client. */
 function rawTargets(pool, statements) {
   const params = rawParams();
@@ -117,7 +134,9 @@ function rawTargets(pool, statements) {
         }
       : async (i) => {
           const values = params[operation](i);
-          for (let k = 0; k < work.length; k++) await pool.query(work[k], values[k]);
+          let result;
+          for (let k = 0; k < work.length; k++) result = await pool.query(work[k], values[k]);
+          return DECODE[operation]?.(result.rows);
         };
   }
   return targets;

