@@ -345,7 +345,8 @@ export abstract class BaseStorage extends Closable implements Storage {
       throw toStorageError(error, this.where('load'));
     }
     if (session === null) return null;
-    return checkStoredSession(session, this.storedLabel, this.sessionKeysFresh, this.#openSessionKeys(session));
+    this.#openSessionKeys(session);
+    return checkStoredSession(session, this.storedLabel, this.sessionKeysFresh);
   }
 
   async save(session: Session): Promise<void> {
@@ -429,11 +430,10 @@ export abstract class BaseStorage extends Closable implements Storage {
 
   /**
    * Opens every sealed key of a session an adapter read, in place: all at once, so the
-   * plaintexts share one fresh buffer (Sealer.openEach), which it returns (undefined when
-   * nothing was sealed). Plaintext keys stay as read.
+   * plaintexts share one fresh buffer (Sealer.openEach). Plaintext keys stay as read.
    */
-  #openSessionKeys(session: Session): ArrayBufferLike | undefined {
-    if (!Array.isArray(session.dcs)) return undefined;
+  #openSessionKeys(session: Session): void {
+    if (!Array.isArray(session.dcs)) return;
     let sealed: { sealed: Uint8Array; context: SealContext; dc: DataCenter; temp: TempAuthKey | undefined }[] | undefined;
     for (const dc of session.dcs as (DataCenter | undefined)[]) {
       if (dc === undefined || dc === null) continue;
@@ -448,7 +448,7 @@ export abstract class BaseStorage extends Closable implements Storage {
         }
       }
     }
-    if (sealed === undefined) return undefined;
+    if (sealed === undefined) return;
     const what = (i: number): string => {
       const { dc, temp } = sealed[i] as { dc: DataCenter; temp: TempAuthKey | undefined };
       return `${this.storedLabel}: stored ${BaseStorage.#keyWhat(dc.id, dc.mediaOnly === true, temp === undefined ? PERMANENT_SLOT : temp.index)}`;
@@ -459,7 +459,6 @@ export abstract class BaseStorage extends Closable implements Storage {
       if (temp === undefined) dc.authKey = plain[i] as Uint8Array;
       else temp.key = plain[i] as Uint8Array;
     });
-    return (plain[0] as Uint8Array).buffer;
   }
 
   /** True for a stored key in sealed form (a 256-byte value is plaintext, see #openKey). */

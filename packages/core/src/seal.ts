@@ -16,7 +16,6 @@
  */
 import { createCipheriv, createDecipheriv, createSecretKey, randomBytes, randomFillSync, type KeyObject } from 'node:crypto';
 import { CorruptDataError, EncryptionError, InvalidArgumentError } from './errors.js';
-import { AuthKeyBytes } from './stored.js';
 import { describeSecret, describeValue, MAX_DC_ID } from './validate.js';
 
 /** One configured encryption key: 32 bytes given directly, or read from an environment variable. */
@@ -324,13 +323,9 @@ export class Sealer {
     return copiesOf([this.#open(sealed, context, () => what)])[0] as Uint8Array;
   }
 
-  /**
-   * `open` for a session's keys at once: the plaintexts are AuthKeyBytes views of one
-   * fresh buffer (see sealEach), which load keeps as they are (checkStoredSession's
-   * `opened`) instead of copying them once more.
-   */
-  openEach(values: readonly { sealed: Uint8Array; context: SealContext }[], what: (index: number) => string): AuthKeyBytes[] {
-    return copiesOf(values.map((v, i) => this.#open(v.sealed, v.context, () => what(i))), AuthKeyBytes);
+  /** `open` for several values at once: the plaintexts are views of one fresh buffer (see sealEach). */
+  openEach(values: readonly { sealed: Uint8Array; context: SealContext }[], what: (index: number) => string): Uint8Array[] {
+    return copiesOf(values.map((v, i) => this.#open(v.sealed, v.context, () => what(i))));
   }
 
   /** The plaintext of `sealed`, this instance's own (remembered): callers copy it out. */
@@ -391,14 +386,14 @@ function ownCopy(bytes: Uint8Array): Buffer {
   return copy;
 }
 
-/** Fresh copies of `buffers` as plain Uint8Arrays (or `View`s), views of one new ArrayBuffer. */
-function copiesOf<T extends Uint8Array = Uint8Array>(buffers: readonly Buffer[], View: new (memory: ArrayBuffer, offset: number, length: number) => T = Uint8Array as never): T[] {
+/** Fresh copies of `buffers` as plain Uint8Arrays, views of one new ArrayBuffer. */
+function copiesOf(buffers: readonly Buffer[]): Uint8Array[] {
   let total = 0;
   for (const b of buffers) total += b.length;
   const memory = new ArrayBuffer(total);
   let offset = 0;
   return buffers.map((b) => {
-    const view = new View(memory, offset, b.length);
+    const view = new Uint8Array(memory, offset, b.length);
     view.set(b);
     offset += b.length;
     return view;

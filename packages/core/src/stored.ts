@@ -46,10 +46,9 @@ export function authKeyBytes(bytes: Uint8Array): AuthKeyBytes {
  * one buffer: a typed-array allocation costs far more than copying 256 bytes.
  * With `keepFresh`, keys that already are AuthKeyBytes stay as they are: the adapter
  * made them for this read (see `BaseStorage.sessionKeysFresh`), so nobody else holds them.
- * So do AuthKeyBytes on `opened`, the buffer core opened this read's sealed keys into.
  */
-function redactKeys(session: Session, keepFresh: boolean, opened: ArrayBufferLike | undefined): void {
-  const copied = (key: Uint8Array): boolean => !(key instanceof AuthKeyBytes && (keepFresh || (opened !== undefined && key.buffer === opened)));
+function redactKeys(session: Session, keepFresh: boolean): void {
+  const copied = (key: Uint8Array): boolean => !(keepFresh && key instanceof AuthKeyBytes);
   let count = 0;
   for (const dc of session.dcs) {
     if (dc.authKey !== undefined && copied(dc.authKey)) count++;
@@ -100,11 +99,10 @@ function describeStored(value: unknown): string {
 
 /**
  * Checks a session an adapter decoded and returns it with every key copied into
- * AuthKeyBytes (with `keepFresh`, keys already in AuthKeyBytes are kept, and so are
- * AuthKeyBytes views of `opened`: see redactKeys). Throws CorruptDataError naming the
- * session and the bad field.
+ * AuthKeyBytes (with `keepFresh`, keys already in AuthKeyBytes are kept: see
+ * redactKeys). Throws CorruptDataError naming the session and the bad field.
  */
-export function checkStoredSession(session: Session, where: string, keepFresh = false, opened?: ArrayBufferLike): Session {
+export function checkStoredSession(session: Session, where: string, keepFresh = false): Session {
   // Key length is the most likely corruption (a truncated blob); say so plainly.
   // Runs on every load: plain loops, no arrays built for a good session.
   const dcs: unknown = session.dcs;
@@ -121,7 +119,7 @@ export function checkStoredSession(session: Session, where: string, keepFresh = 
     if (error instanceof InvalidArgumentError) throw new CorruptDataError(`${where}: stored ${error.message}`);
     throw error;
   }
-  redactKeys(session, keepFresh, opened);
+  redactKeys(session, keepFresh);
   return session;
 }
 
