@@ -15,6 +15,9 @@
 // re-optimization in one window and not the other): before trusting a gap, split the
 // output files with callgrind_annotate (v8::internal::compiler::… is compilation;
 // marking, sweeping and scavenging are GC; the rest is the JavaScript and runtime).
+// ICOUNT_N1 / ICOUNT_N2 set the two op counts for every backend.
+// Local rows also: memory:save sealed, memory:load sealed (and sqlite:...), bench/run.mjs's
+// "(encryption on ÷ off)" rows.
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -25,13 +28,17 @@ import { fileURLToPath } from 'node:url';
 const [first, ...rest] = process.argv.slice(2);
 const LOCAL = new Set(['memory', 'sqlite']);
 const networked = (op) => !LOCAL.has(op.split(':')[0]);
-const counts = (op) => (networked(op) ? [1_024, 4_096] : [10_000, 60_000]);
+const counts = (op) => {
+  const [n1, n2] = networked(op) ? [1_024, 4_096] : [10_000, 60_000];
+  return [Number(process.env.ICOUNT_N1 ?? n1), Number(process.env.ICOUNT_N2 ?? n2)];
+};
 const WARMUP = 2_048;
 
 // bench/common.mjs's kvKey / kvValue, inlined: common.mjs loads the conformance kit (and
 // fast-check), which only adds start-up instructions to every run.
 const kvKey = (i) => `salts:${i % 8}`;
 const kvValue = (i) => new Uint8Array(64).fill(i & 0xff);
+const encryption = { keys: [{ id: 'bench', key: new Uint8Array(32).fill(7) }] };
 
 /** The row `name` of bench/adapters/<backend>.mjs, both sides as run.mjs measures them. */
 async function moduleTargets(backend, name) {
@@ -44,20 +51,24 @@ async function moduleTargets(backend, name) {
 }
 
 async function targets(op) {
+  // The kit (and fast-check) only for the rows that save its session: start-up cost, cancelled by N2 - N1.
+  const session = op.includes('sealed') ? (await import('@mtstore/conformance')).fullSession(1) : undefined;
   const [backend, name] = op.split(':');
   if (!LOCAL.has(backend)) return moduleTargets(backend, name);
   const { CachedSessionStorage, LocalSessionEventBus } = await import('@mtstore/core');
-  let storage, client, dir;
+  let storage, client, sealed, dir;
   if (backend === 'memory') {
     const { MemorySessionStorage, MemoryStorage, MemoryStore } = await import('@mtstore/memory');
     const store = new MemoryStore();
     storage = new MemorySessionStorage({ store });
     client = new MemoryStorage({ store, name: 'bench' });
+    sealed = new MemoryStorage({ store, name: 'sealed', encryption });
   } else {
     const { SqliteSessionStorage, SqliteStorage } = await import('@mtstore/sqlite');
     dir = mkdtempSync(join(tmpdir(), 'mtstore-icount-'));
     storage = new SqliteSessionStorage(join(dir, 'server.session'));
     client = new SqliteStorage(join(dir, 'client.session'));
+    sealed = new SqliteStorage(join(dir, 'sealed.session'), { encryption });
   }
   for (let i = 0; i < 8; i++) await client.kv.set(kvKey(i), kvValue(i));
   const rawKv = new Map(Array.from({ length: 8 }, (_, i) => [kvKey(i), kvValue(i)]));
@@ -66,7 +77,14 @@ async function targets(op) {
   await cache.ready();
   await storage.createSession(1n, 1n);
   await cache.hasSession(1n, 1n);
+  if (session !== undefined) {
+    await client.save(session);
+    await sealed.save(session);
+  }
   const all = {
+    // bench/common.mjs's sealedRows: the same call with encryption on (adapter) and off (raw).
+    'save sealed': { adapter: () => sealed.save(session), raw: () => client.save(session) },
+    'load sealed': { adapter: () => sealed.load(), raw: () => client.load() },
     'kv.get': {
       adapter: (i) => client.kv.get(kvKey(i)),
       raw: async (i) => {
@@ -81,7 +99,7 @@ async function targets(op) {
     'cached miss': { adapter: () => cache.hasSession(1n, 2n), raw: () => storage.hasSession(1n, 2n) },
     'cached hit': { adapter: () => cache.hasSession(1n, 1n), raw: () => storage.hasSession(1n, 1n) },
   };
-  return { pair: all[name], close: async () => { await cache.close(); await bus.close(); await storage.close(); await client.close(); if (dir) rmSync(dir, { recursive: true, force: true }); } };
+  return { pair: all[name], close: async () => { await cache.close(); await bus.close(); await storage.close(); await client.close(); await sealed.close(); if (dir) rmSync(dir, { recursive: true, force: true }); } };
 }
 
 /**

@@ -95,3 +95,28 @@ describe('sealing an unchanged value again', () => {
     expect(Buffer.from((await storage.authKeys.get(2)) as Uint8Array).equals(Buffer.from(key(1)))).toBe(true);
   });
 });
+
+describe('keys opened on load', () => {
+  const session = (keys: Uint8Array[]) => ({
+    version: 1 as const,
+    homeDcId: 1,
+    dcs: keys.map((authKey, i) => ({ id: i + 1, port: 443, authKey })),
+    channels: [],
+  });
+
+  it('are the caller\'s own: changing a loaded key changes neither the store nor the next load', async () => {
+    const storage = new MemoryStorage({ name: 's', encryption } as never);
+    await storage.save(session([key(1), key(2)]));
+    for (let round = 0; round < 2; round++) {
+      const loaded = (await storage.load())!;
+      const keys = loaded.dcs.map((dc) => dc.authKey!);
+      keys.forEach((k, i) => {
+        expect(String(k), 'redacted').toBe('[redacted auth key: 256 bytes]');
+        expect(Buffer.from(k).equals(Buffer.from(key(i + 1))), `round ${round}, key ${i + 1}`).toBe(true);
+        k.fill(0);
+      });
+    }
+    const other = new MemoryStorage({ name: 's', store: (storage as unknown as { store: unknown }).store, encryption } as never);
+    expect(Buffer.from((await other.load())!.dcs[1]!.authKey!).equals(Buffer.from(key(2)))).toBe(true);
+  });
+});
