@@ -4,9 +4,10 @@
  * lower-cased username → owner, which gives each username one owner). Lookups are one
  * statement each. An upsert batch is one IMMEDIATE transaction: the batch goes into a
  * TEMP staging table (one plain insert per peer, no index), then a few set-based
- * statements over the whole batch note what each peer's stored row holds, move names
- * and phones, write the rows that change and claim the names — instead of four
- * statements per peer with a foreign-key check each.
+ * statements over the whole batch note what each peer's stored row holds, write the
+ * rows that change and claim the names — instead of four statements per peer with a
+ * foreign-key check each. Names and phones held by peers outside the batch are looked
+ * for only when a unique index refuses one (see upsert).
  */
 import type Database from 'better-sqlite3';
 import { CorruptDataError, InvalidArgumentError, INT64_MAX, INT64_MIN, type Peer, type PeerPage, type PeerRepository, type PeerType } from '@mtstore/core';
@@ -51,8 +52,8 @@ export function preparePeers(db: Database.Database, t: Tables) {
           OR (NOT (coalesce(b.min, 0) = 1 AND coalesce(p.min, 0) = 0)
             AND (p.access_hash IS NOT b.access_hash OR p.min IS NOT b.min OR p.complete IS NOT b.complete))
       FROM ${t.peers} p WHERE p.session_id = @session AND p.type = b.type AND p.id = b.id`),
-    // Names of the batch held by a peer outside it (or by another peer of it): their
-    // holders lose them. Usually no row; the batch drives (CROSS JOIN keeps that loop
+    // Fallback of claimNewUsernames: names of the batch held by a peer outside it (or by
+    // another peer of it): their holders lose them. The batch drives (CROSS JOIN keeps that loop
     // order), one index probe per name of a peer whose list changed (an unchanged list
     // is the peer's own already: the index gives each name the one peer listing it).
     movedUsernames: read(`SELECT o.type, o.id, o.username_key FROM ${b} b CROSS JOIN json_each(b.usernames) u
@@ -60,16 +61,14 @@ export function preparePeers(db: Database.Database, t: Tables) {
       WHERE b.usernames IS NOT b.stored_usernames AND NOT (o.type = b.type AND o.id = b.id)`),
     dropUsername: write(`UPDATE ${t.peers} SET usernames = (SELECT json_group_array(n.value) FROM json_each(${t.peers}.usernames) n WHERE lower(n.value) <> @key)
       WHERE session_id = @session AND type = @type AND id = @id`),
-    // Phones of the batch held by another peer: likewise, usually no row, and no probe
+    // Fallback of upsertPeers: phones of the batch held by another peer; no probe
     // for the phone the peer's row holds already (the phone index is unique).
     movedPhones: read(`SELECT p.type, p.id FROM ${b} b
       CROSS JOIN ${t.peers} p ON p.session_id = @session AND p.phone = b.phone
       WHERE b.phone IS NOT NULL AND b.phone IS NOT b.stored_phone AND NOT (p.type = b.type AND p.id = b.id)`),
     releasePhone: write(`UPDATE ${t.peers} SET phone = NULL WHERE session_id = @session AND type = @type AND id = @id`),
     // Index rows of the batch's stored peers for names they no longer have, from the
-    // staged copy of the stored list (no second visit to the peer rows). A name moved
-    // away by dropUsername above is in that copy too: its index row goes here and the
-    // new owner's claim writes it again.
+    // staged copy of the stored list (no second visit to the peer rows).
     dropStaleKeys: write(`DELETE FROM ${t.usernames} WHERE session_id = @session AND username_key IN (
       SELECT lower(o.value) FROM ${b} b CROSS JOIN json_each(b.stored_usernames) o
         WHERE b.stored_usernames <> b.usernames AND lower(o.value) NOT IN (SELECT lower(u.value) FROM json_each(b.usernames) u))`),
@@ -90,8 +89,17 @@ export function preparePeers(db: Database.Database, t: Tables) {
         updated_at = excluded.updated_at,
         display_name = excluded.display_name,
         usernames = excluded.usernames`),
-    // Claiming a username takes it from whichever peer held it; a peer whose list did
-    // not change owns its names already, and a row already pointing at its owner is
+    // The usual claim: only the names a peer did not list before (case-insensitively;
+    // a name it listed points at it already), as plain inserts. A name held by another
+    // peer fails the unique key, which rolls back this statement only, and the batch
+    // takes the general path below. So a batch of new names probes the index once per
+    // name (the insert itself) instead of looking for holders first.
+    claimNewUsernames: write(`INSERT INTO ${t.usernames} (session_id, username_key, type, id)
+      SELECT @session, lower(u.value), b.type, b.id FROM ${b} b CROSS JOIN json_each(b.usernames) u
+      WHERE b.usernames IS NOT b.stored_usernames
+        AND (b.stored_usernames IS NULL OR lower(u.value) NOT IN (SELECT lower(o.value) FROM json_each(b.stored_usernames) o))`),
+    // The general claim: takes each name from whichever peer held it; a peer whose list
+    // did not change owns its names already, and a row already pointing at its owner is
     // left unwritten.
     claimUsernames: write(`INSERT INTO ${t.usernames} (session_id, username_key, type, id)
       SELECT @session, lower(u.value), b.type, b.id FROM ${b} b CROSS JOIN json_each(b.usernames) u
@@ -136,6 +144,16 @@ interface MovedRow {
   username_key?: string;
 }
 
+/**
+ * A unique index refused a row: the phone index (upsertPeers, whose primary-key
+ * conflicts are its DO UPDATE) or the username key (claimNewUsernames, a WITHOUT ROWID
+ * primary key). Anything else is a real failure.
+ */
+function heldElsewhere(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}
+
 const CURSOR = /^(user|chat|channel):(-?\d{1,19})$/;
 
 /** Position of `s.id` in a peerByIdNamed row (after PEER_DATA). */
@@ -159,8 +177,9 @@ export class SqlitePeers implements PeerRepository {
     return (this.#prepared = {
       sql,
       // `peers` is normalized by core: each key, username and phone at most once.
-      // Order matters: holders outside the batch lose names and phones first, the
-      // batch's stale index rows go, then the rows are written and the names claimed.
+      // Order matters: the batch's stale index rows go first (a name one batch peer
+      // drops and another takes is then free), then the rows are written and the names
+      // claimed, each with its fallback for phones and names held outside the batch.
       upsert: db.transaction((peers: readonly Peer[]): void => {
         const session = this.scope.id();
         sql.clearBatch.run();
@@ -171,11 +190,25 @@ export class SqlitePeers implements PeerRepository {
         }
         const params = { session };
         sql.markStored.run(params);
-        for (const row of sql.movedUsernames.all(params) as MovedRow[]) sql.dropUsername.run({ session, type: row.type, id: row.id, key: row.username_key });
-        for (const row of sql.movedPhones.all(params) as MovedRow[]) sql.releasePhone.run({ session, type: row.type, id: row.id });
         sql.dropStaleKeys.run(params);
-        sql.upsertPeers.run(params);
-        sql.claimUsernames.run(params);
+        // Phones and names usually belong to nobody else, so the rows are written and the
+        // names claimed first; a phone or name another peer holds fails a unique index,
+        // which rolls back that one statement (not the transaction), and only then are
+        // the holders looked for and stripped, and the statement runs again.
+        try {
+          sql.upsertPeers.run(params);
+        } catch (error) {
+          if (!heldElsewhere(error)) throw error;
+          for (const row of sql.movedPhones.all(params) as MovedRow[]) sql.releasePhone.run({ session, type: row.type, id: row.id });
+          sql.upsertPeers.run(params);
+        }
+        try {
+          sql.claimNewUsernames.run(params);
+        } catch (error) {
+          if (!heldElsewhere(error)) throw error;
+          for (const row of sql.movedUsernames.all(params) as MovedRow[]) sql.dropUsername.run({ session, type: row.type, id: row.id, key: row.username_key });
+          sql.claimUsernames.run(params);
+        }
         sql.clearBatch.run();
       }),
       // Usernames first, explicitly: complete even where foreign_keys is off (a borrowed database).
