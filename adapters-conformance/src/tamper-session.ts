@@ -9,6 +9,15 @@ import type { Damage } from './api.js';
 export const SESSION_DAMAGES: readonly Damage[] = [
   'user-without-id',
   'state-without-pts',
+  'user-only-id',
+  'user-only-dc-id',
+  'user-only-bot',
+  'user-only-usernames',
+  'user-only-premium',
+  'state-only-pts',
+  'state-only-qts',
+  'state-only-date',
+  'state-only-seq',
   'state-negative-pts',
   'dc-id-zero',
   'flag-not-boolean',
@@ -38,9 +47,23 @@ export function tamperSessionObject(session: SessionObject | null | undefined, d
   // Plain records: the damage puts values there that their types forbid.
   const user = session.user as unknown as Record<string, unknown>;
   const state = session.state as unknown as Record<string, unknown>;
+  /** Removes every field of `record` but `keep` (a partial user or state, as a half-done hand edit leaves it). */
+  const only = (record: Record<string, unknown>, keep: string) => () => {
+    if (!(keep in record)) throw new Error(`tamperSessionObject: no ${keep} to keep`);
+    for (const field of Object.keys(record)) if (field !== keep) delete record[field];
+  };
   const edits: Partial<Record<Damage, () => void>> = {
     'user-without-id': () => delete user.id,
     'state-without-pts': () => delete state.pts,
+    'user-only-id': only(user, 'id'),
+    'user-only-dc-id': only(user, 'dcId'),
+    'user-only-bot': only(user, 'bot'),
+    'user-only-usernames': only(user, 'usernames'),
+    'user-only-premium': only(user, 'premium'),
+    'state-only-pts': only(state, 'pts'),
+    'state-only-qts': only(state, 'qts'),
+    'state-only-date': only(state, 'date'),
+    'state-only-seq': only(state, 'seq'),
     'state-negative-pts': () => (state.pts = -1),
     'dc-id-zero': () => ((session.dcs.find((dc) => dc.id === 1) as { id: number }).id = 0),
     'flag-not-boolean': () => (user.bot = 2),

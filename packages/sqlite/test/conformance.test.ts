@@ -43,11 +43,26 @@ function corrupt(namespace: string, name: string): void {
  * program would (docs of each kind: DAMAGES in @mtstore/conformance). Every session-
  * scoped edit must hit a row, so a hook that misses fails loudly instead of passing.
  */
+/**
+ * The `user-only-*` / `state-only-*` edits: every column of the group set to NULL but
+ * one. The kept column must hold a value, or the edit planted nothing.
+ */
+function onlyOne(prefix: 'user-only-' | 'state-only-', columns: Record<string, string>): Partial<Record<Damage, string>> {
+  const all = Object.values(columns);
+  return Object.fromEntries(
+    Object.entries(columns).map(([field, keep]) => [
+      `${prefix}${field}`,
+      `UPDATE mtstore_sessions SET ${all.filter((c) => c !== keep).map((c) => `${c} = NULL`).join(', ')} WHERE name = @name AND ${keep} IS NOT NULL`,
+    ]),
+  );
+}
 const SESSION = '(SELECT id FROM mtstore_sessions WHERE name = @name)';
 const PEER_1 = `session_id = ${SESSION} AND type = 'user' AND id = 1`;
 const EDITS: Partial<Record<Damage, string>> = {
   'user-without-id': 'UPDATE mtstore_sessions SET user_id = NULL WHERE name = @name',
   'state-without-pts': 'UPDATE mtstore_sessions SET state_pts = NULL WHERE name = @name',
+  ...onlyOne('user-only-', { id: 'user_id', 'dc-id': 'user_dc_id', bot: 'user_bot', usernames: 'user_usernames', premium: 'user_premium' }),
+  ...onlyOne('state-only-', { pts: 'state_pts', qts: 'state_qts', date: 'state_date', seq: 'state_seq' }),
   'state-negative-pts': 'UPDATE mtstore_sessions SET state_pts = -1 WHERE name = @name',
   'dc-id-zero': `UPDATE mtstore_dcs SET dc_id = 0 WHERE dc_id = 1 AND session_id = ${SESSION}`,
   'flag-not-boolean': 'UPDATE mtstore_sessions SET user_bot = 2 WHERE name = @name',
