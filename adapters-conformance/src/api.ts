@@ -105,7 +105,8 @@ export type Damage =
   | 'marker-absent'
   | 'foreign-telethon'
   | 'foreign-pyrogram'
-  | 'foreign-mtcute';
+  | 'foreign-mtcute'
+  | 'foreign-lookalike';
 
 /**
  * What each damage kind plants, for adapter authors (the README lists the same). The
@@ -144,6 +145,8 @@ export const DAMAGES: Readonly<Record<Damage, string>> = {
   'foreign-telethon': "a namespace nothing was opened on, made to hold a Telethon 1.x session store where the adapter would keep its own (SQLite: a Telethon `.session` file)",
   'foreign-pyrogram': 'as foreign-telethon, a Pyrogram 2.x session store',
   'foreign-mtcute': 'as foreign-telethon, an mtcute session store',
+  'foreign-lookalike':
+    "a namespace nothing was opened on, made to hold another program's store that shares names with a library's but is not its store (SQLite: tables named as Pyrogram's, `version`, `sessions`, `peers`, whose `sessions` has the columns `id` and `dc_id` only)",
 };
 
 /**

@@ -97,6 +97,9 @@ function tamper(namespace: string, name: string, damage: Damage): void {
   try {
     if (damage === 'foreign-mtcute') {
       db.exec(MTCUTE_TABLES);
+    } else if (damage === 'foreign-lookalike') {
+      // Another program's tables with Pyrogram's names (and one Pyrogram column name).
+      db.exec('CREATE TABLE version (n INTEGER); CREATE TABLE sessions (id INTEGER, dc_id INTEGER); CREATE TABLE peers (id INTEGER);');
     } else if (damage === 'marker-absent') {
       db.exec('DROP TABLE mtstore_meta');
     } else if (damage === 'peer-usernames-respelled') {
@@ -122,7 +125,7 @@ function tamper(namespace: string, name: string, damage: Damage): void {
     db.close();
   }
 }
-const TAMPER_KINDS = [...Object.keys(EDITS), 'foreign-telethon', 'foreign-pyrogram', 'foreign-mtcute', 'marker-absent', 'peer-type-unknown', 'peer-usernames-respelled'] as Damage[];
+const TAMPER_KINDS = [...Object.keys(EDITS), 'foreign-telethon', 'foreign-pyrogram', 'foreign-mtcute', 'foreign-lookalike', 'marker-absent', 'peer-type-unknown', 'peer-usernames-respelled'] as Damage[];
 
 /**
  * The kit's interrupt hook. SQLite has no server connection to drop: it becomes
