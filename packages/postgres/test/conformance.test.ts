@@ -23,10 +23,25 @@ async function corrupt(namespace: string, name: string): Promise<void> {
  * text[] column cannot hold 2, `x` or text that is no list, so those kinds are left
  * out (listed as skipped). Every edit must hit a row, so a hook that misses fails.
  */
+/**
+ * The `user-only-*` / `state-only-*` edits: every column of the group set to NULL but
+ * one, which must hold a value (else the edit planted nothing and changes no row).
+ */
+function onlyOne(prefix: 'user-only-' | 'state-only-', columns: Record<string, string>): Partial<Record<Damage, string>> {
+  const all = Object.values(columns);
+  return Object.fromEntries(
+    Object.entries(columns).map(([field, keep]) => [
+      `${prefix}${field}`,
+      `UPDATE %s.sessions SET ${all.filter((c) => c !== keep).map((c) => `${c} = NULL`).join(', ')} WHERE name = $1 AND ${keep} IS NOT NULL`,
+    ]),
+  );
+}
 const TAMPER: Partial<Record<Damage, string>> = {
   'user-without-id': 'UPDATE %s.sessions SET user_id = NULL WHERE name = $1',
   'state-without-pts': 'UPDATE %s.sessions SET pts = NULL WHERE name = $1',
   'state-negative-pts': 'UPDATE %s.sessions SET pts = -1 WHERE name = $1',
+  ...onlyOne('user-only-', { id: 'user_id', 'dc-id': 'user_dc_id', bot: 'user_bot', usernames: 'user_usernames', premium: 'user_premium' }),
+  ...onlyOne('state-only-', { pts: 'pts', qts: 'qts', date: 'state_date', seq: 'seq' }),
   'dc-id-zero': 'UPDATE %s.dcs SET dc_id = 0 WHERE dc_id = 1 AND session_id = (SELECT id FROM %s.sessions WHERE name = $1)',
   // The version is the highest row of the migrations table.
   'version-newer': 'INSERT INTO %s.migrations (version) SELECT max(version) + 1 FROM %s.migrations WHERE $1::text IS NOT NULL',
