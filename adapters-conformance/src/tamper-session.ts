@@ -26,6 +26,30 @@ export const SESSION_DAMAGES: readonly Damage[] = [
   'takeout-id-not-integer',
 ];
 
+/** A self user's fields and an update state's, as the model names them. */
+const FIELDS = { user: ['id', 'dcId', 'bot', 'usernames', 'premium'], state: ['pts', 'qts', 'date', 'seq'] } as const;
+
+/** What a `user-only-*` / `state-only-*` kind leaves: in `object`, field `keep` alone (every field in `drop` missing). */
+export interface OneFieldLeft {
+  object: 'user' | 'state';
+  keep: string;
+  drop: readonly string[];
+}
+
+/**
+ * The `user-only-*` / `state-only-*` kinds, for hooks that map model fields onto
+ * columns or hash fields: a user or state with one field left is damaged, not absent,
+ * whichever field it is (a decoder that tests only some fields for presence misses it).
+ */
+export const ONE_FIELD_LEFT: Readonly<Partial<Record<Damage, OneFieldLeft>>> = Object.fromEntries(
+  (['user', 'state'] as const).flatMap((object) =>
+    FIELDS[object].map((keep) => [
+      `${object}-only-${keep.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`,
+      { object, keep, drop: FIELDS[object].filter((field) => field !== keep) },
+    ]),
+  ),
+);
+
 /** What the edits need of a session object: a Session, or an adapter's snapshot of one. */
 export interface SessionObject {
   dcs: readonly { id: number }[];
@@ -47,23 +71,9 @@ export function tamperSessionObject(session: SessionObject | null | undefined, d
   // Plain records: the damage puts values there that their types forbid.
   const user = session.user as unknown as Record<string, unknown>;
   const state = session.state as unknown as Record<string, unknown>;
-  /** Removes every field of `record` but `keep` (a partial user or state, as a half-done hand edit leaves it). */
-  const only = (record: Record<string, unknown>, keep: string) => () => {
-    if (!(keep in record)) throw new Error(`tamperSessionObject: no ${keep} to keep`);
-    for (const field of Object.keys(record)) if (field !== keep) delete record[field];
-  };
   const edits: Partial<Record<Damage, () => void>> = {
     'user-without-id': () => delete user.id,
     'state-without-pts': () => delete state.pts,
-    'user-only-id': only(user, 'id'),
-    'user-only-dc-id': only(user, 'dcId'),
-    'user-only-bot': only(user, 'bot'),
-    'user-only-usernames': only(user, 'usernames'),
-    'user-only-premium': only(user, 'premium'),
-    'state-only-pts': only(state, 'pts'),
-    'state-only-qts': only(state, 'qts'),
-    'state-only-date': only(state, 'date'),
-    'state-only-seq': only(state, 'seq'),
     'state-negative-pts': () => (state.pts = -1),
     'dc-id-zero': () => ((session.dcs.find((dc) => dc.id === 1) as { id: number }).id = 0),
     'flag-not-boolean': () => (user.bot = 2),
@@ -71,6 +81,14 @@ export function tamperSessionObject(session: SessionObject | null | undefined, d
     'channel-id-not-integer': () => ((session.channels[0] as unknown as Record<string, unknown>).id = 'x'),
     'takeout-id-not-integer': () => ((session as unknown as Record<string, unknown>).takeoutId = 'x'),
   };
+  const partial = ONE_FIELD_LEFT[damage];
+  if (partial !== undefined) {
+    // A partial user or state, as a half-done hand edit leaves it.
+    const record = partial.object === 'user' ? user : state;
+    if (!(partial.keep in record)) throw new Error(`tamperSessionObject: no ${partial.object}.${partial.keep} to keep`);
+    for (const field of partial.drop) delete record[field];
+    return;
+  }
   const edit = edits[damage];
   if (edit === undefined) throw new Error(`tamperSessionObject: ${damage} is not a session damage`);
   edit();

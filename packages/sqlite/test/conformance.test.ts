@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll } from 'vitest';
-import { describeSessionEventBus, describeSessionStorage, describeStorage, type Damage } from '@mtstore/conformance/vitest';
+import { describeSessionEventBus, describeSessionStorage, describeStorage, ONE_FIELD_LEFT, type Damage, type OneFieldLeft } from '@mtstore/conformance/vitest';
 import { SqliteEventChannel, SqliteSessionEventBus, SqliteSessionStorage, SqliteStorage } from '../src/index.js';
 import { removeDatabase, tempDir } from './helpers.js';
 
@@ -38,31 +38,28 @@ function corrupt(namespace: string, name: string): void {
   }
 }
 
+/** Model field → column, for the user-only-* / state-only-* kinds (ONE_FIELD_LEFT). */
+const COLUMN: Record<string, string> = { id: 'user_id', dcId: 'user_dc_id', bot: 'user_bot', usernames: 'user_usernames', premium: 'user_premium', pts: 'state_pts', qts: 'state_qts', date: 'state_date', seq: 'state_seq' };
+/** Every other column of the user or state set to NULL; the kept one must hold a value, or no row changes. */
+function oneFieldLeft(): Partial<Record<Damage, string>> {
+  return Object.fromEntries(
+    (Object.entries(ONE_FIELD_LEFT) as [Damage, OneFieldLeft][]).map(([damage, { keep, drop }]) => [
+      damage,
+      `UPDATE mtstore_sessions SET ${drop.map((field) => `${COLUMN[field]} = NULL`).join(', ')} WHERE name = @name AND ${COLUMN[keep]} IS NOT NULL`,
+    ]),
+  );
+}
 /**
  * The kit's tamper hook: a side connection edits the file the way a hand or another
  * program would (docs of each kind: DAMAGES in @mtstore/conformance). Every session-
  * scoped edit must hit a row, so a hook that misses fails loudly instead of passing.
  */
-/**
- * The `user-only-*` / `state-only-*` edits: every column of the group set to NULL but
- * one. The kept column must hold a value, or the edit planted nothing.
- */
-function onlyOne(prefix: 'user-only-' | 'state-only-', columns: Record<string, string>): Partial<Record<Damage, string>> {
-  const all = Object.values(columns);
-  return Object.fromEntries(
-    Object.entries(columns).map(([field, keep]) => [
-      `${prefix}${field}`,
-      `UPDATE mtstore_sessions SET ${all.filter((c) => c !== keep).map((c) => `${c} = NULL`).join(', ')} WHERE name = @name AND ${keep} IS NOT NULL`,
-    ]),
-  );
-}
 const SESSION = '(SELECT id FROM mtstore_sessions WHERE name = @name)';
 const PEER_1 = `session_id = ${SESSION} AND type = 'user' AND id = 1`;
 const EDITS: Partial<Record<Damage, string>> = {
   'user-without-id': 'UPDATE mtstore_sessions SET user_id = NULL WHERE name = @name',
   'state-without-pts': 'UPDATE mtstore_sessions SET state_pts = NULL WHERE name = @name',
-  ...onlyOne('user-only-', { id: 'user_id', 'dc-id': 'user_dc_id', bot: 'user_bot', usernames: 'user_usernames', premium: 'user_premium' }),
-  ...onlyOne('state-only-', { pts: 'state_pts', qts: 'state_qts', date: 'state_date', seq: 'state_seq' }),
+  ...oneFieldLeft(),
   'state-negative-pts': 'UPDATE mtstore_sessions SET state_pts = -1 WHERE name = @name',
   'dc-id-zero': `UPDATE mtstore_dcs SET dc_id = 0 WHERE dc_id = 1 AND session_id = ${SESSION}`,
   'flag-not-boolean': 'UPDATE mtstore_sessions SET user_bot = 2 WHERE name = @name',
