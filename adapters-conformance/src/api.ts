@@ -79,6 +79,15 @@ export interface EncryptionSuiteOption {
 export type Damage =
   | 'user-without-id'
   | 'state-without-pts'
+  | 'user-only-id'
+  | 'user-only-dc-id'
+  | 'user-only-bot'
+  | 'user-only-usernames'
+  | 'user-only-premium'
+  | 'state-only-pts'
+  | 'state-only-qts'
+  | 'state-only-date'
+  | 'state-only-seq'
   | 'state-negative-pts'
   | 'dc-id-zero'
   | 'flag-not-boolean'
@@ -96,7 +105,8 @@ export type Damage =
   | 'marker-absent'
   | 'foreign-telethon'
   | 'foreign-pyrogram'
-  | 'foreign-mtcute';
+  | 'foreign-mtcute'
+  | 'foreign-lookalike';
 
 /**
  * What each damage kind plants, for adapter authors (the README lists the same). The
@@ -107,6 +117,15 @@ export type Damage =
 export const DAMAGES: Readonly<Record<Damage, string>> = {
   'user-without-id': "session `name`'s self user with its id missing (NULL, absent), dcId and bot kept",
   'state-without-pts': "session `name`'s update state with pts missing, qts, date and seq kept",
+  'user-only-id': "session `name`'s self user with only its id left: dcId, bot, usernames and premium missing (NULL, absent)",
+  'user-only-dc-id': "session `name`'s self user with only its dcId left: id, bot, usernames and premium missing",
+  'user-only-bot': "session `name`'s self user with only its bot flag left: id, dcId, usernames and premium missing",
+  'user-only-usernames': "session `name`'s self user with only its usernames left: id, dcId, bot and premium missing",
+  'user-only-premium': "session `name`'s self user with only its premium flag left: id, dcId, bot and usernames missing",
+  'state-only-pts': "session `name`'s update state with only pts left: qts, date and seq missing",
+  'state-only-qts': "session `name`'s update state with only qts left: pts, date and seq missing",
+  'state-only-date': "session `name`'s update state with only date left: pts, qts and seq missing",
+  'state-only-seq': "session `name`'s update state with only seq left: pts, qts and date missing",
   'state-negative-pts': "session `name`'s update state with pts -1",
   'dc-id-zero': "session `name`'s first DC entry (the one with DC id 1) with DC id 0",
   'flag-not-boolean': "session `name`'s self user with `bot` neither true nor false (a 0/1 column holding 2, a field holding 2)",
@@ -126,6 +145,8 @@ export const DAMAGES: Readonly<Record<Damage, string>> = {
   'foreign-telethon': "a namespace nothing was opened on, made to hold a Telethon 1.x session store where the adapter would keep its own (SQLite: a Telethon `.session` file)",
   'foreign-pyrogram': 'as foreign-telethon, a Pyrogram 2.x session store',
   'foreign-mtcute': 'as foreign-telethon, an mtcute session store',
+  'foreign-lookalike':
+    "a namespace nothing was opened on, made to hold another program's store that shares names with a library's but is not its store (SQLite: tables named as Pyrogram's, `version`, `sessions`, `peers`, whose `sessions` has the columns `id` and `dc_id` only)",
 };
 
 /**

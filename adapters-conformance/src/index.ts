@@ -19,7 +19,7 @@ export type {
   TamperOption,
 } from './api.js';
 export { DAMAGES } from './api.js';
-export { SESSION_DAMAGES, tamperSessionObject, type SessionObject } from './tamper-session.js';
+export { ONE_FIELD_LEFT, SESSION_DAMAGES, tamperSessionObject, type OneFieldLeft, type SessionObject } from './tamper-session.js';
 export { describeSessionEventBus, describeSessionStorage, describeStorage } from './suites.js';
 export { authKey, fullSession, ID_EXTREMES, minimalSession, peer, roundPeer } from './fixtures.js';
 export { plainBytes, randomNamespace, sleep, waitFor } from './harness.js';

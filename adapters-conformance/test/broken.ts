@@ -212,6 +212,29 @@ class PartialUserDropped extends MemoryStorage {
   }
 }
 
+/**
+ * Tests a self user's presence by some of its fields only (id, dcId, bot), as a row
+ * decoder checking a few of the user's columns for NULL would: a user holding only
+ * usernames or the premium flag reads as no user, instead of being refused.
+ */
+class UserPresenceByIdFields extends MemoryStorage {
+  protected override async readSession(): Promise<Session | null> {
+    const session = await super.readSession();
+    const user = session?.user;
+    if (user !== undefined && user.id === undefined && user.dcId === undefined && user.bot === undefined) delete session?.user;
+    return session;
+  }
+}
+
+/** Tests a state's presence by pts and qts only: a state holding only date or seq reads as no state. */
+class StatePresenceByPtsQts extends MemoryStorage {
+  protected override async readSession(): Promise<Session | null> {
+    const session = await super.readSession();
+    if (session?.state !== undefined && session.state.pts === undefined && session.state.qts === undefined) delete session.state;
+    return session;
+  }
+}
+
 class StateWithoutSession extends MemoryStorage {
   protected override async writeUpdateState(state: UpdateState, channels: readonly ChannelState[]): Promise<boolean> {
     if (!this.store.clients.get(this.name)?.snapshot) await super.writeSession({ version: 1, homeDcId: 2, dcs: [{ id: 2, port: 443 }], channels: [] });
@@ -892,6 +915,8 @@ export const BROKEN: readonly Broken[] = [
   { rule: 'a damaged snapshot loads as null', suite: 'storage', group: 'faults', open: corruptLoadsNull, corrupt: corruptMemory },
   { rule: 'a state column left empty by hand reads as 0', suite: 'storage', group: 'tampered data', open: (b, n) => new StateZeroFillsMissing({ store: b.store, name: n }), tamper: tamperMemory },
   { rule: 'a self user without its id reads as no user', suite: 'storage', group: 'tampered data', open: (b, n) => new PartialUserDropped({ store: b.store, name: n }), tamper: tamperMemory },
+  { rule: 'a self user holding only usernames or premium reads as no user', suite: 'storage', group: 'tampered data', open: (b, n) => new UserPresenceByIdFields({ store: b.store, name: n }), tamper: tamperMemory },
+  { rule: 'an update state holding only date or seq reads as no state', suite: 'storage', group: 'tampered data', open: (b, n) => new StatePresenceByPtsQts({ store: b.store, name: n }), tamper: tamperMemory },
   { rule: 'a dropped connection surfaces as the driver’s error', suite: 'storage', group: 'faults', open: (b, n) => behindConnection(memory(b, n), b, 'raw error'), interrupt: drop },
   { rule: 'a dropped connection is never re-established', suite: 'storage', group: 'faults', open: (b, n) => behindConnection(memory(b, n), b, 'never recovers'), interrupt: drop },
   { rule: 'a dropped server connection surfaces as the driver’s error', suite: 'server', group: 'faults', open: (b) => behindConnection(server(b), b, 'raw error'), interrupt: drop },

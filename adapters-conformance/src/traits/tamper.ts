@@ -167,16 +167,43 @@ export function tamperedData(r: StorageRegistrar): void {
     }
 
     for (const damage of FOREIGN_DAMAGES) {
-      forDamage(r, tamper, damage, 'an instance on it rejects MigrationError on first use and does not take it over; other namespaces keep working', async (s, apply) => {
+      const library = damage.slice('foreign-'.length);
+      forDamage(r, tamper, damage, `an instance on it rejects MigrationError with foreignLibrary '${library}' on first use and does not take it over; other namespaces keep working`, async (s, apply) => {
         await apply();
         const first = await s.open();
-        await expectRejects(expect, `load of ${damage}`, MIGRATION, () => first.load());
+        const error = await expectRejects(expect, `load of ${damage}`, MIGRATION, () => first.load());
+        // What lets a caller say "this is a Telethon file: convert it" instead of a schema problem.
+        expect((error as { foreignLibrary?: unknown }).foreignLibrary, `load of ${damage}: MigrationError.foreignLibrary`).toBe(library);
+        expect(error.message.toLowerCase(), `load of ${damage}: the message names the library`).toContain(library);
         await expectRejects(expect, `save into ${damage}`, MIGRATION, () => first.save(fullSession(1)));
         await expectRejects(expect, `load of ${damage}, a second instance`, MIGRATION, async () => (await s.open('other')).load());
         await usableElsewhere(r, s);
       });
     }
+
+    forDamage(r, tamper, 'foreign-lookalike', 'names shared with a library do not make it that library’s store: an instance uses it or refuses it without foreignLibrary', async (s, apply) => {
+      await apply();
+      const storage = await s.open();
+      // Using the namespace beside the other program's data and refusing it are both
+      // allowed (docs/contract.md §8 leaves stores of unknown programs to the adapter);
+      // telling the user to convert it from a library it does not come from is not.
+      try {
+        expect(await storage.load(), 'load of a namespace the adapter takes as new').toBeNull();
+      } catch (error) {
+        notForeign(r, error, 'load');
+        return;
+      }
+      await storage.save(fullSession(1));
+      expect(await storage.load(), 'the session saved beside the other program’s data').toEqual(fullSession(1));
+    });
   });
+}
+
+/** What a refusal of the lookalike may not be: a claim that the store is a known library's. */
+function notForeign({ expect }: StorageRegistrar, error: unknown, what: string): void {
+  const { code, foreignLibrary } = (error ?? {}) as { code?: unknown; foreignLibrary?: unknown };
+  expect(code, `${what}: resolves, or rejects ${MIGRATION}: ${(error as Error).message}`).toBe(MIGRATION);
+  expect(foreignLibrary, `${what}: another program's store taken for ${String(foreignLibrary)}'s`).toBeUndefined();
 }
 
 /** A damaged namespace is that namespace's problem: a fresh one of the same backend works. */

@@ -55,9 +55,27 @@ export class StorageUnavailableError extends StorageError {
   readonly code = 'MTSTORE_STORAGE_UNAVAILABLE' as const;
 }
 
-/** The schema could not be created or migrated, or it was written by a newer version. */
+/** Another library whose session store an adapter recognises and refuses (see MigrationError.foreignLibrary). */
+export type ForeignLibrary = 'telethon' | 'pyrogram' | 'mtcute';
+
+/**
+ * The schema could not be created or migrated, it was written by a newer version, or
+ * the store belongs to another library.
+ */
 export class MigrationError extends StorageError {
   readonly code = 'MTSTORE_MIGRATION' as const;
+  /**
+   * Set when the store is another library's session store (a Telethon, Pyrogram or
+   * mtcute file where the adapter would keep its own): a caller can tell the user to
+   * convert it (`mtstore import`) instead of showing a schema problem. Undefined for
+   * every other refusal.
+   */
+  readonly foreignLibrary?: ForeignLibrary;
+
+  constructor(message: string, options?: { cause?: unknown; foreignLibrary?: ForeignLibrary }) {
+    super(message, options);
+    if (options?.foreignLibrary !== undefined) this.foreignLibrary = options.foreignLibrary;
+  }
 }
 
 /** Why a sealed value could not be opened. */

@@ -41,6 +41,7 @@ export {
   CorruptDataError,
   EncryptionError,
   type EncryptionFailure,
+  type ForeignLibrary,
   InvalidArgumentError,
   isStorageError,
   LeaseHeldError,

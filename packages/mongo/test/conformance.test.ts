@@ -1,7 +1,7 @@
 import { Binary, BSON } from 'mongodb';
 import { fileURLToPath } from 'node:url';
 import { afterAll } from 'vitest';
-import { describeSessionEventBus, describeSessionStorage, describeStorage, type Damage } from '@mtstore/conformance/vitest';
+import { describeSessionEventBus, describeSessionStorage, describeStorage, ONE_FIELD_LEFT, type Damage, type OneFieldLeft } from '@mtstore/conformance/vitest';
 import { MongoSessionEventBus, MongoSessionStorage, MongoStorage } from '../src/index.js';
 import { openProxy, type Proxy } from './proxy.js';
 import { adminClient, dropDatabase, server, urlFor } from './server.js';
@@ -67,6 +67,10 @@ const TAMPER: Partial<Record<Damage, (doc: Doc) => Doc>> = {
     return { $set: { [`channels.${field}.id`]: 'x' } };
   },
   'takeout-id-not-integer': () => ({ $set: { takeoutId: 'x' } }),
+  // user-only-* / state-only-*: the other fields of the user or state removed.
+  ...Object.fromEntries(
+    (Object.entries(ONE_FIELD_LEFT) as [Damage, OneFieldLeft][]).map(([damage, { object, drop }]) => [damage, () => ({ $unset: Object.fromEntries(drop.map((field) => [`${object}.${field}`, ''])) })]),
+  ),
 };
 const VERSION: Partial<Record<Damage, Doc>> = {
   'version-newer': { $inc: { version: 1 } },

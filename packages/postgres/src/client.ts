@@ -241,7 +241,9 @@ function list(value: unknown, where: string, what: () => string): unknown[] {
 export function decodeSession(row: SessionRow, where: string): Session {
   const session: Session = { version: 1, homeDcId: row.home_dc_id, dcs: [], channels: [] };
   if (row.api_id !== null) session.apiId = row.api_id;
-  if (row.user_id !== null || row.user_dc_id !== null || row.user_bot !== null) {
+  // Any one column means a user was stored: a row edited to lose the others is damaged,
+  // not logged out (the kit's tamper hook: user-without-id, user-only-*).
+  if (row.user_id !== null || row.user_dc_id !== null || row.user_bot !== null || row.user_usernames !== null || row.user_premium !== null) {
     session.user = { id: row.user_id as bigint, dcId: row.user_dc_id as number, bot: row.user_bot as boolean };
     if (row.user_usernames !== null) session.user.usernames = list(row.user_usernames, where, () => 'user.usernames') as string[];
     if (row.user_premium !== null) session.user.premium = row.user_premium;

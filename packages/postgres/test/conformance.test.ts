@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { checkServer, describeSessionEventBus, describeSessionStorage, describeStorage, type Damage } from '@mtstore/conformance/vitest';
+import { checkServer, describeSessionEventBus, describeSessionStorage, describeStorage, ONE_FIELD_LEFT, type Damage, type OneFieldLeft } from '@mtstore/conformance/vitest';
 import { PostgresSessionEventBus, PostgresSessionStorage, PostgresStorage } from '../src/index.js';
 import { admin, applicationName, dropSchema, dumpSchema, gone, probe, terminate, url } from './helpers.js';
 
@@ -18,6 +18,17 @@ async function corrupt(namespace: string, name: string): Promise<void> {
   if (!rowCount) throw new Error(`corrupt: session ${name} has no stored key`);
 }
 
+/** Model field → column, for the user-only-* / state-only-* kinds (ONE_FIELD_LEFT). */
+const COLUMN: Record<string, string> = { id: 'user_id', dcId: 'user_dc_id', bot: 'user_bot', usernames: 'user_usernames', premium: 'user_premium', pts: 'pts', qts: 'qts', date: 'state_date', seq: 'seq' };
+/** Every other column of the user or state set to NULL; the kept one must hold a value, or no row changes. */
+function oneFieldLeft(): Partial<Record<Damage, string>> {
+  return Object.fromEntries(
+    (Object.entries(ONE_FIELD_LEFT) as [Damage, OneFieldLeft][]).map(([damage, { keep, drop }]) => [
+      damage,
+      `UPDATE %s.sessions SET ${drop.map((field) => `${COLUMN[field]} = NULL`).join(', ')} WHERE name = $1 AND ${COLUMN[keep]} IS NOT NULL`,
+    ]),
+  );
+}
 /**
  * The kit's tamper hook, for the kinds typed columns can hold: a boolean, bigint or
  * text[] column cannot hold 2, `x` or text that is no list, so those kinds are left
@@ -27,6 +38,7 @@ const TAMPER: Partial<Record<Damage, string>> = {
   'user-without-id': 'UPDATE %s.sessions SET user_id = NULL WHERE name = $1',
   'state-without-pts': 'UPDATE %s.sessions SET pts = NULL WHERE name = $1',
   'state-negative-pts': 'UPDATE %s.sessions SET pts = -1 WHERE name = $1',
+  ...oneFieldLeft(),
   'dc-id-zero': 'UPDATE %s.dcs SET dc_id = 0 WHERE dc_id = 1 AND session_id = (SELECT id FROM %s.sessions WHERE name = $1)',
   // The version is the highest row of the migrations table.
   'version-newer': 'INSERT INTO %s.migrations (version) SELECT max(version) + 1 FROM %s.migrations WHERE $1::text IS NOT NULL',

@@ -1,4 +1,4 @@
-import { checkServer, describeSessionEventBus, describeSessionStorage, describeStorage, type Damage } from '@mtstore/conformance/vitest';
+import { checkServer, describeSessionEventBus, describeSessionStorage, describeStorage, ONE_FIELD_LEFT, type Damage, type OneFieldLeft } from '@mtstore/conformance/vitest';
 import { fileURLToPath } from 'node:url';
 import { afterAll } from 'vitest';
 import { RedisSessionEventBus, RedisSessionStorage, RedisStorage } from '../src/index.js';
@@ -43,6 +43,16 @@ if (server.available) {
       return cleaner.hset(session, 'channels', ['x', ...ids.slice(1)].join(','));
     },
     'takeout-id-not-integer': (session) => cleaner.hset(session, 'takeoutId', 'x'),
+    // user-only-* / state-only-*: the other fields of the user or state removed; the kept one must be there.
+    ...Object.fromEntries(
+      (Object.entries(ONE_FIELD_LEFT) as [Damage, OneFieldLeft][]).map(([damage, { object, keep, drop }]) => [
+        damage,
+        async (session: string) => {
+          if ((await cleaner.hexists(session, `${object}.${keep}`)) !== 1) throw new Error(`tamper: ${damage}: no ${object}.${keep} to keep`);
+          return cleaner.hdel(session, ...drop.map((field) => `${object}.${field}`));
+        },
+      ]),
+    ),
     'version-newer': async (_session, schema) => cleaner.set(schema, String(Number(await cleaner.get(schema)) + 1)),
     'version-zero': (_session, schema) => cleaner.set(schema, '0'),
   };

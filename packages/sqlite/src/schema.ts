@@ -5,7 +5,7 @@
  * database may use user_version for its own purposes.
  */
 import type Database from 'better-sqlite3';
-import { MigrationError } from '@mtstore/core';
+import { MigrationError, type ForeignLibrary } from '@mtstore/core';
 
 /** The schema version this code writes. A file at a higher version is refused. */
 export const SCHEMA_VERSION = 4;
@@ -262,24 +262,25 @@ export const MIGRATIONS: ReadonlyArray<(t: Tables) => string> = [
 ];
 
 /**
- * Session files of other libraries, recognised by the tables (and for Pyrogram, whose
- * table names are common words, the columns) their own code creates. Telethon 1.x:
- * `version`, `sessions`, `entities`. Pyrogram 2.x: `version`, `sessions`, `peers`.
- * mtcute 0.2x (@mtcute/node, @mtcute/bun, @mtcute/deno): `mtcute_migrations` beside
- * its repositories' `auth_keys`, `temp_auth_keys`, `key_value`, `peers`, `message_refs`.
+ * Session files of other libraries, each recognised by what its own code always
+ * creates. Telethon 1.x: the tables `version`, `sessions`, `entities`. Pyrogram 2.x:
+ * its `sessions` table's columns (its table names, `version`, `sessions`, `peers`, are
+ * common words; no other program's `sessions` has these seven columns, and a file
+ * without the table has none of them). mtcute 0.2x (@mtcute/node, @mtcute/bun,
+ * @mtcute/deno): `mtcute_migrations`, which its driver creates before any of its
+ * repositories' tables, in the same transaction.
  */
-const FOREIGN_FILES: ReadonlyArray<{ library: string; recognise: (tables: ReadonlySet<string>, columns: (table: string) => string[]) => boolean }> = [
-  { library: 'Telethon', recognise: (tables) => ['version', 'sessions', 'entities'].every((name) => tables.has(name)) },
+const FOREIGN_FILES: ReadonlyArray<{ library: ForeignLibrary; name: string; recognise: (tables: ReadonlySet<string>, columns: (table: string) => string[]) => boolean }> = [
+  { library: 'telethon', name: 'Telethon', recognise: (tables) => ['version', 'sessions', 'entities'].every((table) => tables.has(table)) },
   {
-    library: 'Pyrogram',
-    recognise: (tables, columns) =>
-      ['version', 'sessions', 'peers'].every((name) => tables.has(name)) &&
-      ['dc_id', 'api_id', 'test_mode', 'auth_key', 'date', 'user_id', 'is_bot'].every((c) => columns('sessions').includes(c)),
+    library: 'pyrogram',
+    name: 'Pyrogram',
+    recognise: (_tables, columns) => {
+      const sessions = columns('sessions');
+      return ['dc_id', 'api_id', 'test_mode', 'auth_key', 'date', 'user_id', 'is_bot'].every((column) => sessions.includes(column));
+    },
   },
-  {
-    library: 'mtcute',
-    recognise: (tables) => tables.has('mtcute_migrations') || ['auth_keys', 'temp_auth_keys', 'key_value', 'message_refs'].every((name) => tables.has(name)),
-  },
+  { library: 'mtcute', name: 'mtcute', recognise: (tables) => tables.has('mtcute_migrations') },
 ];
 
 export interface MigrateOptions {
@@ -326,8 +327,9 @@ export function readVersion(db: Database.Database, tables: Tables, options: Migr
       const foreign = FOREIGN_FILES.find((file) => file.recognise(existing, columns));
       if (foreign !== undefined) {
         throw new MigrationError(
-          `${where}: ${location} is a ${foreign.library} session file; @mtstore/sqlite keeps its own schema and does not write into it. ` +
+          `${where}: ${location} is a ${foreign.name} session file; @mtstore/sqlite keeps its own schema and does not write into it. ` +
             `Convert it with \`mtstore import ${location} <target>\`, or use another file name.`,
+          { foreignLibrary: foreign.library },
         );
       }
     }

@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll } from 'vitest';
-import { describeSessionEventBus, describeSessionStorage, describeStorage, type Damage } from '@mtstore/conformance/vitest';
+import { describeSessionEventBus, describeSessionStorage, describeStorage, ONE_FIELD_LEFT, type Damage, type OneFieldLeft } from '@mtstore/conformance/vitest';
 import { SqliteEventChannel, SqliteSessionEventBus, SqliteSessionStorage, SqliteStorage } from '../src/index.js';
 import { removeDatabase, tempDir } from './helpers.js';
 
@@ -38,6 +38,17 @@ function corrupt(namespace: string, name: string): void {
   }
 }
 
+/** Model field → column, for the user-only-* / state-only-* kinds (ONE_FIELD_LEFT). */
+const COLUMN: Record<string, string> = { id: 'user_id', dcId: 'user_dc_id', bot: 'user_bot', usernames: 'user_usernames', premium: 'user_premium', pts: 'state_pts', qts: 'state_qts', date: 'state_date', seq: 'state_seq' };
+/** Every other column of the user or state set to NULL; the kept one must hold a value, or no row changes. */
+function oneFieldLeft(): Partial<Record<Damage, string>> {
+  return Object.fromEntries(
+    (Object.entries(ONE_FIELD_LEFT) as [Damage, OneFieldLeft][]).map(([damage, { keep, drop }]) => [
+      damage,
+      `UPDATE mtstore_sessions SET ${drop.map((field) => `${COLUMN[field]} = NULL`).join(', ')} WHERE name = @name AND ${COLUMN[keep]} IS NOT NULL`,
+    ]),
+  );
+}
 /**
  * The kit's tamper hook: a side connection edits the file the way a hand or another
  * program would (docs of each kind: DAMAGES in @mtstore/conformance). Every session-
@@ -48,6 +59,7 @@ const PEER_1 = `session_id = ${SESSION} AND type = 'user' AND id = 1`;
 const EDITS: Partial<Record<Damage, string>> = {
   'user-without-id': 'UPDATE mtstore_sessions SET user_id = NULL WHERE name = @name',
   'state-without-pts': 'UPDATE mtstore_sessions SET state_pts = NULL WHERE name = @name',
+  ...oneFieldLeft(),
   'state-negative-pts': 'UPDATE mtstore_sessions SET state_pts = -1 WHERE name = @name',
   'dc-id-zero': `UPDATE mtstore_dcs SET dc_id = 0 WHERE dc_id = 1 AND session_id = ${SESSION}`,
   'flag-not-boolean': 'UPDATE mtstore_sessions SET user_bot = 2 WHERE name = @name',
@@ -82,6 +94,9 @@ function tamper(namespace: string, name: string, damage: Damage): void {
   try {
     if (damage === 'foreign-mtcute') {
       db.exec(MTCUTE_TABLES);
+    } else if (damage === 'foreign-lookalike') {
+      // Another program's tables with Pyrogram's names (and one Pyrogram column name).
+      db.exec('CREATE TABLE version (n INTEGER); CREATE TABLE sessions (id INTEGER, dc_id INTEGER); CREATE TABLE peers (id INTEGER);');
     } else if (damage === 'marker-absent') {
       db.exec('DROP TABLE mtstore_meta');
     } else if (damage === 'peer-usernames-respelled') {
@@ -107,7 +122,7 @@ function tamper(namespace: string, name: string, damage: Damage): void {
     db.close();
   }
 }
-const TAMPER_KINDS = [...Object.keys(EDITS), 'foreign-telethon', 'foreign-pyrogram', 'foreign-mtcute', 'marker-absent', 'peer-type-unknown', 'peer-usernames-respelled'] as Damage[];
+const TAMPER_KINDS = [...Object.keys(EDITS), 'foreign-telethon', 'foreign-pyrogram', 'foreign-mtcute', 'foreign-lookalike', 'marker-absent', 'peer-type-unknown', 'peer-usernames-respelled'] as Damage[];
 
 /**
  * The kit's interrupt hook. SQLite has no server connection to drop: it becomes

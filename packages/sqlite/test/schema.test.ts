@@ -427,6 +427,7 @@ describe('files that are not mtstore databases', () => {
       for (const storage of [new SqliteStorage(path), new SqliteSessionStorage(path)]) {
         const error = await rejection(storage instanceof SqliteStorage ? storage.load() : storage.hasSession(1n, 1n));
         expect(error.code).toBe('MTSTORE_MIGRATION');
+        expect((error as { foreignLibrary?: string }).foreignLibrary).toBe(library.toLowerCase());
         expect(error.message).toContain(`${path} is a ${library} session file`);
         expect(error.message).toContain(`mtstore import ${path} <target>`);
         await storage.close();
@@ -447,6 +448,23 @@ describe('files that are not mtstore databases', () => {
   it('tables named like Pyrogram’s with other columns are not taken for a Pyrogram file', async () => {
     const path = temp.file('lookalike.db');
     edit(path, 'CREATE TABLE version (n INTEGER); CREATE TABLE sessions (id INTEGER); CREATE TABLE peers (id INTEGER);');
+    const storage = new SqliteStorage(path);
+    await storage.save(minimalSession());
+    expect(await storage.load()).toEqual(minimalSession());
+    await storage.close();
+  });
+
+  it('a sessions table with Pyrogram’s columns is a Pyrogram file, whatever tables are beside it', async () => {
+    const path = temp.file('pyrogram-sessions-only.session');
+    edit(path, 'CREATE TABLE sessions (dc_id INTEGER, api_id INTEGER, test_mode INTEGER, auth_key BLOB, date INTEGER, user_id INTEGER, is_bot INTEGER);');
+    const error = await rejection(new SqliteStorage(path).load());
+    expect(error.code).toBe('MTSTORE_MIGRATION');
+    expect((error as { foreignLibrary?: string }).foreignLibrary).toBe('pyrogram');
+  });
+
+  it('mtcute’s repository table names without mtcute_migrations (which mtcute creates first) are not taken for an mtcute file', async () => {
+    const path = temp.file('mtcute-lookalike.db');
+    edit(path, 'CREATE TABLE auth_keys (dc INTEGER); CREATE TABLE temp_auth_keys (dc INTEGER); CREATE TABLE key_value (key TEXT); CREATE TABLE message_refs (peer_id INTEGER);');
     const storage = new SqliteStorage(path);
     await storage.save(minimalSession());
     expect(await storage.load()).toEqual(minimalSession());

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { DataSource, type DataSourceOptions } from 'typeorm';
-import type { Damage } from '@mtstore/conformance';
+import { ONE_FIELD_LEFT, type Damage, type OneFieldLeft } from '@mtstore/conformance';
 
 export const POSTGRES_URL = process.env.POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 export const MYSQL_URL = process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
@@ -193,6 +193,17 @@ export async function corruptKeys(driver: TestDriver, namespace: string, name: s
   if (changed === 0) throw new Error(`corrupt: session ${name} has no stored key`);
 }
 
+/** Model field → column, for the user-only-* / state-only-* kinds (ONE_FIELD_LEFT). */
+const COLUMN: Record<string, string> = { id: 'user_id', dcId: 'user_dc_id', bot: 'user_bot', usernames: 'user_usernames', premium: 'user_premium', pts: 'state_pts', qts: 'state_qts', date: 'state_date', seq: 'state_seq' };
+/** Every other column of the user or state set to NULL; the kept one must hold a value, or no row changes. */
+function oneFieldLeft(): Partial<Record<Damage, string>> {
+  return Object.fromEntries(
+    (Object.entries(ONE_FIELD_LEFT) as [Damage, OneFieldLeft][]).map(([damage, { keep, drop }]) => [
+      damage,
+      `UPDATE %t(sessions) SET ${drop.map((field) => `${COLUMN[field]} = NULL`).join(', ')} WHERE session_name = %n AND ${COLUMN[keep]} IS NOT NULL`,
+    ]),
+  );
+}
 /**
  * The kit's tamper hook (the kinds every driver's typed columns can hold): one
  * UPDATE / DELETE / DROP per kind over an admin connection. `%t` is the prefixed table,
@@ -206,6 +217,7 @@ export const TAMPER_SQL: Partial<Record<Damage, string>> = {
   'state-without-pts': 'UPDATE %t(sessions) SET state_pts = NULL WHERE session_name = %n',
   'state-negative-pts': 'UPDATE %t(sessions) SET state_pts = -1 WHERE session_name = %n',
   'dc-id-zero': 'UPDATE %t(datacenters) SET dc_id = 0 WHERE dc_id = 1 AND session_name = %n',
+  ...oneFieldLeft(),
   'version-newer': 'UPDATE %t(schema_version) SET version = version + 1 WHERE id = 1',
 };
 
