@@ -97,7 +97,7 @@ export class MemoryRefMessages implements RefMessageRepository {
 
   /** `after` and `next` are seqs; a seq past 2^53 cannot be stored here, so none follows it. */
   async list(after: bigint | null, limit: number): Promise<RefMessageListPage> {
-    const from = after === null ? 0 : Number(after);
+    const from = Number(after); // Number(null) is 0: the first page
     const bySeq = this.#table()?.bySeq;
     if (bySeq === undefined) return { refs: [], next: null };
     const refs: RefMessageListPage['refs'] = [];
