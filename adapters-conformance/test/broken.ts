@@ -10,10 +10,11 @@
 import {
   assertSession,
   copySession,
-  type PeerPage,
+  type PeerListPage,
+  type PeerPosition,
   type PeerRepository,
   type RefMessage,
-  type RefMessagePage,
+  type RefMessageListPage,
   type SessionUpdate,
   LocalEventChannel,
   LocalSessionEventBus,
@@ -302,8 +303,8 @@ class ForgetfulPeers implements PeerRepository {
   getByPhone(phone: string) {
     return this.#inner.getByPhone(phone);
   }
-  list(cursor: string | null, limit: number) {
-    return this.#inner.list(cursor, limit);
+  list(after: PeerPosition | null, limit: number) {
+    return this.#inner.list(after, limit);
   }
   clear() {
     return this.#inner.clear();
@@ -317,10 +318,81 @@ class MinOverwritesHash extends MemoryStorage {
 /** Pages that stop one page early: the last page's peers are never listed. */
 class ListStopsEarly extends MemoryStorage {
   protected override readonly peerRepository = Object.assign(new MemoryPeers(this.store, this.name, () => this.checkFence()), {
-    async list(this: MemoryPeers, cursor: string | null, limit: number): Promise<PeerPage> {
-      const page = await MemoryPeers.prototype.list.call(this, cursor, limit);
-      const next = page.cursor === null ? null : await MemoryPeers.prototype.list.call(this, page.cursor, limit);
-      return next !== null && next.cursor === null ? { peers: page.peers, cursor: null } : page;
+    async list(this: MemoryPeers, after: PeerPosition | null, limit: number): Promise<PeerListPage> {
+      const page = await MemoryPeers.prototype.list.call(this, after, limit);
+      const next = page.next === null ? null : await MemoryPeers.prototype.list.call(this, page.next, limit);
+      return next !== null && next.next === null ? { peers: page.peers, next: null } : page;
+    },
+  });
+}
+
+/** Keeps the id of the list position as a double: near ±2^63 it names another peer, or none. */
+class ListPositionAsDouble extends MemoryStorage {
+  protected override readonly peerRepository = Object.assign(new MemoryPeers(this.store, this.name, () => this.checkFence()), {
+    list(this: MemoryPeers, after: PeerPosition | null, limit: number): Promise<PeerListPage> {
+      return MemoryPeers.prototype.list.call(this, after === null ? null : { type: after.type, id: lossy(after.id) }, limit);
+    },
+  });
+}
+
+/** Fails on a list position whose peer is not stored (cleared since, or made up). */
+class ListNeedsStoredPosition extends MemoryStorage {
+  protected override readonly peerRepository = Object.assign(new MemoryPeers(this.store, this.name, () => this.checkFence()), {
+    list(this: MemoryPeers, after: PeerPosition | null, limit: number): Promise<PeerListPage> {
+      if (after !== null && this.getById(after.type, after.id) === null) return Promise.reject(new Error(`no peer ${after.type}:${after.id} to resume after`));
+      return MemoryPeers.prototype.list.call(this, after, limit);
+    },
+  });
+}
+
+/** refMessages.list fails on a position past its last reference. */
+class RefsNeedStoredPosition extends MemoryStorage {
+  protected override readonly refMessageRepository = Object.assign(new MemoryRefMessages(this.store, this.name, () => this.checkFence()), {
+    list: async (after: bigint | null, limit: number): Promise<RefMessageListPage> => {
+      const bySeq = this.store.clients.get(this.name)?.refs.bySeq;
+      if (after !== null && after > 0n && bySeq?.has(Number(after)) !== true) throw new Error(`no reference ${after} to resume after`);
+      return MemoryRefMessages.prototype.list.call(this.refMessageRepository, after, limit);
+    },
+  });
+}
+
+/**
+ * Not built on core's list (an adapter implementing Storage itself): a cursor it cannot
+ * read starts from the first page instead of failing.
+ */
+function peersForeignCursorRestarts(b: Backend, name: string): Storage {
+  const inner = memory(b, name);
+  return wrap(inner, {
+    peers: {
+      list: async (options = {}) => {
+        try {
+          return await inner.peers.list(options);
+        } catch {
+          return inner.peers.list({ ...options, cursor: null });
+        }
+      },
+    },
+  });
+}
+
+/** Like peersForeignCursorRestarts, for references: a cursor it cannot read is an empty last page. */
+function refsForeignCursorEnds(b: Backend, name: string): Storage {
+  const inner = memory(b, name);
+  const refs = inner.refMessages;
+  return wrap(inner, {
+    refMessages: {
+      store: (p, c, m) => refs.store(p, c, m),
+      getByPeer: (p) => refs.getByPeer(p),
+      delete: (c, m) => refs.delete(c, m),
+      deleteByPeer: (p) => refs.deleteByPeer(p),
+      clear: () => refs.clear(),
+      list: async (options = {}) => {
+        try {
+          return await refs.list(options);
+        } catch {
+          return { refs: [], cursor: null };
+        }
+      },
     },
   });
 }
@@ -340,12 +412,12 @@ class OldestReference extends MemoryStorage {
 /** refMessages.list pages by peer (every reference of one peer, then the next peer's), not in store order. */
 class RefsListedByPeer extends MemoryStorage {
   protected override readonly refMessageRepository = Object.assign(new MemoryRefMessages(this.store, this.name, () => this.checkFence()), {
-    list: async (cursor: string | null, limit: number): Promise<RefMessagePage> => {
+    list: async (after: bigint | null, limit: number): Promise<RefMessageListPage> => {
       const byPeer = this.store.clients.get(this.name)?.refs.byPeer ?? new Map();
       const all = [...byPeer].flatMap(([peerId, refs]) => [...refs.values()].map((r) => ({ peerId, chatId: r.chatId, messageId: r.messageId })));
-      const offset = cursor === null ? 0 : Number(cursor);
+      const offset = after === null ? 0 : Number(after);
       const refs = all.slice(offset, offset + limit);
-      return { refs, cursor: offset + limit < all.length ? String(offset + limit) : null };
+      return { refs, next: offset + limit < all.length ? BigInt(offset + limit) : null };
     },
   });
 }
@@ -814,6 +886,11 @@ export const BROKEN: readonly Broken[] = [
   { rule: 'delete leaves the peers behind', suite: 'storage', group: 'delete', open: (b, n) => new DeleteKeepsPeers({ store: b.store, name: n }) },
   { rule: 'delete leaves the kv entries behind', suite: 'storage', group: 'delete', open: (b, n) => new DeleteKeepsKv({ store: b.store, name: n }) },
   { rule: 'peers.list drops the last page', suite: 'storage', group: 'peers: v2 fields, list and clear', open: (b, n) => new ListStopsEarly({ store: b.store, name: n }) },
+  { rule: 'peers.list keeps its position’s id as a double', suite: 'storage', group: 'peers: v2 fields, list and clear', open: (b, n) => new ListPositionAsDouble({ store: b.store, name: n }) },
+  { rule: 'peers.list fails on a position whose peer is not stored', suite: 'storage', group: 'peers: v2 fields, list and clear', open: (b, n) => new ListNeedsStoredPosition({ store: b.store, name: n }) },
+  { rule: 'refMessages.list fails on a position past its last reference', suite: 'storage', group: 'reference messages', open: (b, n) => new RefsNeedStoredPosition({ store: b.store, name: n }) },
+  { rule: 'peers.list restarts on a cursor it cannot read', suite: 'storage', group: 'invalid input', open: peersForeignCursorRestarts },
+  { rule: 'refMessages.list ends on a cursor it cannot read', suite: 'storage', group: 'invalid input', open: refsForeignCursorEnds },
   { rule: 'refMessages.getByPeer returns the oldest reference', suite: 'storage', group: 'reference messages', open: (b, n) => new OldestReference({ store: b.store, name: n }) },
   { rule: 'refMessages.list groups references by peer', suite: 'storage', group: 'reference messages', open: (b, n) => new RefsListedByPeer({ store: b.store, name: n }) },
   { rule: 'update merges channels instead of replacing them', suite: 'storage', group: 'update', open: (b, n) => new UpdateMergesChannels({ store: b.store, name: n }) },

@@ -335,6 +335,39 @@ export function invalidInput({ group, test, expect }: StorageRegistrar): void {
       expect(await storage.refMessages.getByPeer(1n)).toBeNull();
     });
 
+    test('peers.list and refMessages.list reject a cursor not in the contract’s format, and take any that is', async (s) => {
+      const storage = await s.open();
+      await unchangedAfter(storage, expect, async () => {
+        await storage.peers.upsert([peer('chat', 30), peer('user', 40)]);
+        for (const id of [1, 2, 3]) await storage.refMessages.store(BigInt(id), -100n, id);
+        // A cursor the adapter returned, then changed: each change leaves the format.
+        const peerCursor = (await storage.peers.list({ limit: 1 })).cursor as string;
+        const refCursor = (await storage.refMessages.list({ limit: 1 })).cursor as string;
+        const mangled = (c: string) => [`x${c}`, `${c}x`, `${c}\n`, ` ${c}`, `${c} `, `${c}\u0000`, c.toUpperCase() === c ? `${c}0a` : c.toUpperCase()];
+        const badPeers = [
+          ...mangled(peerCursor),
+          `${peerCursor}:1`, peerCursor.replace(':', '/'), peerCursor.replace(':', '::'),
+          'bot:1', 'users:1', 'user:', ':1', 'user', '1', 'user:01', 'user:-0', 'user:+1', 'user:-01', 'user:1.0', 'user:1e3', 'user:0x10', 'user:1_000',
+          `user:${2n ** 63n}`, `chat:${-(2n ** 63n) - 1n}`, 'channel:99999999999999999999', 'user:١', '0:0', '2:15',
+        ];
+        const badRefs = [...mangled(refCursor), '-1', '-0', '01', '+1', '1.0', '1e3', '0x10', '1_0', String(2n ** 63n), '99999999999999999999', 'user:1', '١'];
+        for (const cursor of badPeers) {
+          await expectRejects(expect, `peers.list with cursor ${JSON.stringify(cursor)}`, CODES.invalid, () => storage.peers.list({ cursor }));
+        }
+        for (const cursor of badRefs) {
+          await expectRejects(expect, `refMessages.list with cursor ${JSON.stringify(cursor)}`, CODES.invalid, () => storage.refMessages.list({ cursor }));
+        }
+        // Well-formed cursors of places never returned are not errors, up to both ends of the range.
+        for (const cursor of [`user:${2n ** 63n - 1n}`, `channel:${-(2n ** 63n)}`, 'chat:0', `channel:${2n ** 63n - 1n}`]) {
+          const page = await storage.peers.list({ cursor });
+          expect(Array.isArray(page.peers), `peers.list with cursor ${cursor}`).toBe(true);
+        }
+        expect(await storage.refMessages.list({ cursor: String(2n ** 63n - 1n) }), 'a cursor past every reference').toEqual({ refs: [], cursor: null });
+        expect((await storage.refMessages.list({ cursor: '0' })).refs.map((r) => r.messageId), 'cursor 0: from the start').toEqual([1, 2, 3]);
+        await storage.refMessages.clear();
+      });
+    });
+
     test('peers.getByPhone rejects a bad phone with InvalidArgumentError', async (s) => {
       const storage = await s.open();
       await unchangedAfter(storage, expect, async () => {

@@ -34,6 +34,8 @@ export function authKeys({ group, test, expect, options }: StorageRegistrar): vo
       const temp = { index: 0, key: authKey(30), expiresAt: 1_700_000_000 };
       await storage.authKeys.setTemp(4, temp);
       await storage.authKeys.delete(5); // a DC with no entry, on a name that has keys
+      await storage.authKeys.deleteTemp(5, 0);
+      expect(await storage.authKeys.entries(), 'only DC 4’s temp key').toEqual([{ dcId: 4, mediaOnly: false, tempAuthKeys: [temp] }]);
       await storage.authKeys.set(4, authKey(4));
       expect(await storage.authKeys.getTemp(4, 0), 'the temp key set before the permanent one').toEqual(temp);
       expect(await storage.authKeys.get(4)).toEqual(authKey(4));
@@ -178,6 +180,19 @@ export function authKeys({ group, test, expect, options }: StorageRegistrar): vo
       const listed = await storage.authKeys.entries();
       expect(JSON.stringify(listed[1]?.authKey)).toContain('redacted');
       expect(String(listed[0]?.tempAuthKeys[0]?.key)).toContain('redacted');
+    });
+
+    test('entries lists the main entry of a DC before its address-less media-only one, whichever was written first', async (s) => {
+      const storage = await s.open();
+      const session = minimalSession();
+      // The media-only entry of DC 3 is written (saved) before its main entry exists.
+      session.dcs.push({ id: 3, mediaOnly: true, authKey: authKey(33) }, { id: 6, mediaOnly: true, authKey: authKey(66) });
+      await storage.save(session);
+      await storage.authKeys.set(3, authKey(3));
+      await storage.authKeys.set(6, authKey(6));
+      await storage.authKeys.setTemp(1, { index: 0, key: authKey(10), expiresAt: 1 });
+      const listed = (await storage.authKeys.entries()).map((e) => `${e.dcId}${e.mediaOnly ? ' media' : ''}`);
+      expect(listed).toEqual(['1', '3', '3 media', '6', '6 media']);
     });
 
     test('entries lists the keys save wrote, media-only entries after the main one of their DC, and keys of DCs the snapshot does not list', async (s) => {

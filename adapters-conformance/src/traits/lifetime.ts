@@ -89,6 +89,9 @@ export function lifetime({ group, test, skip, expect, options }: ServerRegistrar
       expect(await storage.hasSession(-5n, 7n)).toBe(false);
       expect(await storage.touchSession(-5n, 8n)).toBe(false);
       expect(await storage.hasSession(-5n, 8n)).toBe(false);
+      // An auth key never seen at all, not only a session unknown under a known key.
+      expect(await storage.sessionInfo(-6n, 7n)).toBeNull();
+      expect(await storage.touchSession(-6n, 7n)).toBe(false);
       await expectRejects(expect, 'touchSession with a number id', CODES.invalid, () => storage.touchSession(1 as unknown as bigint, 1n));
       await expectRejects(expect, 'sessionInfo with sessionId 2^63', CODES.invalid, () => storage.sessionInfo(1n, 2n ** 63n));
     });

@@ -293,6 +293,55 @@ export function peersV2({ group, test, expect }: StorageRegistrar): void {
       expect((await storage.peers.list()).cursor, 'one default page (1000) holds all 259').toBeNull();
     });
 
+    test('list pages through ids at both ends of the 64-bit range, a page ending on each; a cursor is the last peer’s type:id', async (s) => {
+      const storage = await s.open();
+      const ends = [-(2n ** 63n), -(2n ** 63n) + 1n, -1n, 0n, 1n, 2n ** 63n - 2n, 2n ** 63n - 1n];
+      const all = (['user', 'chat', 'channel'] as const).flatMap((type) => ends.map((id) => peer(type, 0, { id, usernames: [] })));
+      await storage.peers.upsert(all);
+      for (const limit of [1, 2, 3]) {
+        const seen: string[] = [];
+        let cursor: string | null = null;
+        let pages = 0;
+        do {
+          const page = await storage.peers.list({ cursor, limit });
+          for (const p of page.peers) seen.push(`${p.type}:${p.id}`);
+          const last = page.peers[page.peers.length - 1];
+          if (page.cursor !== null) expect(page.cursor, `cursor of page ${pages} (limit ${limit})`).toBe(`${last?.type}:${last?.id}`);
+          cursor = page.cursor;
+          pages++;
+          expect(pages > all.length + 1, `more pages than peers (${pages})`).toBe(false);
+        } while (cursor !== null);
+        expect([...seen].sort(), `peers listed with limit ${limit}`).toEqual(all.map((p) => `${p.type}:${p.id}`).sort());
+      }
+    });
+
+    test('a well-formed cursor naming a peer that is not stored pages on without failing; one kept across clear gives an empty page', async (s) => {
+      const storage = await s.open();
+      const all = [peer('user', 1), peer('user', 2), peer('chat', 3), peer('chat', 4), peer('channel', 5), peer('channel', 6)];
+      await storage.peers.upsert(all);
+      const stored = new Set(all.map((p) => `${p.type}:${p.id}`));
+      for (const cursor of ['user:999', 'chat:-999', 'channel:999', `user:${-(2n ** 63n)}`, `channel:${2n ** 63n - 1n}`]) {
+        const seen = new Set<string>();
+        let next: string | null = cursor;
+        let pages = 0;
+        do {
+          const page = await storage.peers.list({ cursor: next, limit: 2 });
+          for (const p of page.peers) {
+            const key = `${p.type}:${p.id}`;
+            expect(stored.has(key) && !seen.has(key), `from ${cursor}: ${key} is a stored peer listed once`).toBe(true);
+            seen.add(key);
+          }
+          next = page.cursor;
+          pages++;
+        } while (next !== null && pages <= all.length);
+        expect(next, `from ${cursor}: the listing ends`).toBeNull();
+      }
+      const kept = (await storage.peers.list({ limit: 3 })).cursor;
+      expect(kept).not.toBeNull();
+      await storage.peers.clear();
+      expect(await storage.peers.list({ cursor: kept })).toEqual({ peers: [], cursor: null });
+    });
+
     test('list of a session without peers is one empty page; other names’ peers never show', async (s) => {
       const alice = await s.open('alice');
       const bob = await s.open('bob');

@@ -125,6 +125,24 @@ export function refMessages({ group, test, expect }: StorageRegistrar): void {
       expect(await storage.refMessages.list({ cursor: first.cursor })).toEqual({ refs: expected.slice(3), cursor: null });
     });
 
+    test('a cursor kept across clear, or past the last reference, gives an empty last page', async (s) => {
+      const storage = await s.open();
+      for (const id of [1, 2, 3, 4]) await storage.refMessages.store(BigInt(id), -100n, id);
+      const first = await storage.refMessages.list({ limit: 2 });
+      const { cursor } = first;
+      expect(cursor).not.toBeNull();
+      const last = await storage.refMessages.list({ cursor, limit: 2 });
+      expect(last.refs.map((r) => r.messageId)).toEqual([3, 4]);
+      expect(last.cursor).toBeNull();
+      // The second page's end as a cursor: a place past every reference.
+      const end = (await storage.refMessages.list({ cursor, limit: 1 })).cursor as string;
+      expect(await storage.refMessages.list({ cursor: end, limit: 1 })).toEqual({ refs: [ref(4n, -100n, 4)], cursor: null });
+      await storage.refMessages.clear();
+      expect(await storage.refMessages.list({ cursor })).toEqual({ refs: [], cursor: null });
+      await storage.refMessages.store(9n, -100n, 9);
+      expect(await storage.refMessages.list({ cursor: String(2n ** 63n - 1n) })).toEqual({ refs: [], cursor: null });
+    });
+
     test('storing the listed references in order elsewhere reproduces the most recent one of every peer, also after deletes', async (s) => {
       const source = await s.open('source');
       const copy = await s.open('copy');

@@ -5,6 +5,7 @@
  * implements only the protected database operations, which receive valid input.
  */
 import { copySession, copySessionUpdate } from './copy.js';
+import { parsePeerCursor, parseRefCursor, peerCursor, refCursor, type PeerPosition } from './cursor.js';
 import {
   CorruptDataError,
   InvalidArgumentError,
@@ -815,14 +816,17 @@ export abstract class BaseStorage extends Closable implements Storage {
       clear: () => this.#run('refMessages.clear', undefined, () => repo().clear()),
       list: (options = {}) => {
         let page: PageOptions | undefined;
+        let after: bigint | null = null;
         return this.#run(
           'refMessages.list',
-          () => (page = pageOptions(options)),
+          () => {
+            page = pageOptions(options);
+            if (page.cursor !== null) after = parseRefCursor(page.cursor);
+          },
           async () => {
-            const { cursor, limit } = page as PageOptions;
-            const result = await repo().list(cursor, limit);
+            const result = await repo().list(after, (page as PageOptions).limit);
             for (const ref of result.refs) checkStoredRef(ref, this.storedLabel);
-            return result;
+            return { refs: result.refs, cursor: result.next === null ? null : refCursor(result.next) };
           },
         );
       },
@@ -939,14 +943,17 @@ export abstract class BaseStorage extends Closable implements Storage {
       },
       list: (options = {}) => {
         let page: PageOptions | undefined;
+        let after: PeerPosition | null = null;
         return this.#run(
           'peers.list',
-          () => (page = pageOptions(options)),
+          () => {
+            page = pageOptions(options);
+            if (page.cursor !== null) after = parsePeerCursor(page.cursor);
+          },
           async () => {
-            const { cursor, limit } = page as PageOptions;
-            const result = await repo().list(cursor, limit);
+            const result = await repo().list(after, (page as PageOptions).limit);
             for (const peer of result.peers) checkStoredPeer(peer, peerLabel);
-            return result;
+            return { peers: result.peers, cursor: result.next === null ? null : peerCursor(result.next) };
           },
         );
       },
@@ -962,7 +969,7 @@ interface PageOptions {
   limit: number;
 }
 
-/** The options of `peers.list` and `refMessages.list`: an opaque cursor and a page size. */
+/** The options of `peers.list` and `refMessages.list`: a cursor string (cursor.ts parses it) and a page size. */
 function pageOptions(options: unknown): PageOptions {
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`options must be an object, got ${describeValue(options)}`);
   const { cursor, limit } = options as { cursor?: unknown; limit?: unknown };

@@ -98,7 +98,8 @@ export {
   PEER_TYPES,
 } from './validate.js';
 export type { AuthKeyRepository, KeyValueRepository, PeerRepository, RefMessageRepository } from './repositories.js';
-export type { LeaseRepository, StoredLease } from './repositories.js';
+export type { LeaseRepository, PeerListPage, RefMessageListPage, StoredLease } from './repositories.js';
+export { parsePeerCursor, parseRefCursor, peerCursor, refCursor, type PeerPosition } from './cursor.js';
 export { DEFAULT_LEASE_TTL_SECONDS, describeHolder } from './lease.js';
 export { AuthKeyBytes, authKeyBytes, checkStoredPeer, checkStoredSession, int64FromStorage } from './stored.js';
 export { mergePeer, normalizePeerBatch, peerKey, usernameKey } from './peers.js';

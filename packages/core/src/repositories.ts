@@ -8,7 +8,8 @@
  * kv entries, peers and reference messages belong to the name (mtcute writes keys
  * before it first saves anything). `Storage.delete()` removes all of them.
  */
-import type { AuthKeyEntry, KeyValueEntry, Peer, PeerPage, PeerType, RefMessage, RefMessagePage, TempAuthKey } from './model.js';
+import type { PeerPosition } from './cursor.js';
+import type { AuthKeyEntry, KeyValueEntry, Peer, PeerType, RefMessage, RefMessageEntry, TempAuthKey } from './model.js';
 
 /**
  * A repository whose store answers without I/O (memory) may return its results
@@ -64,8 +65,14 @@ export interface PeerRepository {
   getByUsername(username: string): MaybePromise<Peer | null>;
   /** Return the owner of the phone, min or not. */
   getByPhone(phone: string): MaybePromise<Peer | null>;
-  /** `cursor` is null for the first page or one this repository returned; `limit` is 1..10000. */
-  list(cursor: string | null, limit: number): Promise<PeerPage>;
+  /**
+   * The peers after `after` in the adapter's order (from the start when null), at most
+   * `limit` (1..10000). `after` is one this repository returned as `next`, or any
+   * well-formed position a caller made up (a peer that is not stored, or was cleared):
+   * page from where it would sort, never fail. `next` is the last peer of the page when
+   * more follow, null when done. Core parses and writes the cursor strings.
+   */
+  list(after: PeerPosition | null, limit: number): Promise<PeerListPage>;
   clear(): Promise<void>;
 }
 
@@ -79,10 +86,25 @@ export interface RefMessageRepository {
   deleteByPeer(peerId: bigint): Promise<void>;
   clear(): Promise<void>;
   /**
-   * Oldest first, in store order (a reference stored again counts as stored then).
-   * `cursor` is null for the first page or one this repository returned; `limit` is 1..10000.
+   * Oldest first, in store order (a reference stored again counts as stored then):
+   * the references stored after sequence number `after` (from the start when null), at
+   * most `limit` (1..10000). `after` may be any number in 0..2^63−1 (a caller's made-up
+   * cursor): page from there, never fail. `next` is the sequence number of the page's
+   * last reference when more follow, null when done.
    */
-  list(cursor: string | null, limit: number): Promise<RefMessagePage>;
+  list(after: bigint | null, limit: number): Promise<RefMessageListPage>;
+}
+
+/** One page of `PeerRepository.list`; core turns `next` into the caller's cursor. */
+export interface PeerListPage {
+  peers: Peer[];
+  next: PeerPosition | null;
+}
+
+/** One page of `RefMessageRepository.list`; core turns `next` into the caller's cursor. */
+export interface RefMessageListPage {
+  refs: RefMessageEntry[];
+  next: bigint | null;
 }
 
 /** A lease as an adapter stores it; `owner` is the JSON text core gives it. */

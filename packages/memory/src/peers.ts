@@ -1,9 +1,8 @@
 import { Buffer } from 'node:buffer';
-import { InvalidArgumentError, usernameKey, type Peer, type PeerPage, type PeerRepository, type PeerType } from '@mtstore/core';
+import { usernameKey, type Peer, type PeerListPage, type PeerPosition, type PeerRepository, type PeerType } from '@mtstore/core';
 import { StoredPeer, type MemoryStore, type PeerTable } from './store.js';
 
 const TYPES: readonly PeerType[] = ['user', 'chat', 'channel'];
-const CURSOR = /^([0-2]):(\d{1,16})$/;
 
 /**
  * The peer cache of one session: a map per type by id and two lookup indexes that
@@ -46,29 +45,35 @@ export class MemoryPeers implements PeerRepository {
     return peer === undefined ? null : toPeer(peer, idOf(peer.key));
   }
 
-  /** The cursor is `typeIndex:offset` into that type's map, whose insertion order never changes. */
-  async list(cursor: string | null, limit: number): Promise<PeerPage> {
-    let typeIndex = 0;
-    let offset = 0;
-    if (cursor !== null) {
-      const match = CURSOR.exec(cursor);
-      if (match === null) throw new InvalidArgumentError(`cursor ${JSON.stringify(cursor)} is not one peers.list returned`);
-      typeIndex = Number(match[1]);
-      offset = Number(match[2]);
-    }
+  /**
+   * Each type's map in insertion order (a peer upserted again keeps its place: `set` on
+   * a present key). The page resumes after the `after` peer: skipping to it costs what
+   * an offset into the map would. A position not in the map (cleared since, or made up)
+   * has no place in that order: the page starts with the next type.
+   */
+  async list(after: PeerPosition | null, limit: number): Promise<PeerListPage> {
     const table = this.#table();
     const peers: Peer[] = [];
-    if (table === undefined) return { peers, cursor: null };
-    for (; typeIndex < TYPES.length; typeIndex++, offset = 0) {
-      const map = table.byId[TYPES[typeIndex] as PeerType];
-      let i = 0;
-      for (const peer of map.values()) {
-        if (i++ < offset) continue;
-        if (peers.length === limit) return { peers, cursor: `${typeIndex}:${i - 1}` };
-        peers.push(toPeer(peer, idOf(peer.key)));
+    if (table === undefined) return { peers, next: null };
+    let typeIndex = after === null ? 0 : TYPES.indexOf(after.type);
+    let skipTo = after === null ? undefined : table.byId[after.type].get(idKey(after.id));
+    if (after !== null && skipTo === undefined) typeIndex++;
+    let last: PeerPosition | undefined;
+    for (; typeIndex < TYPES.length; typeIndex++) {
+      const type = TYPES[typeIndex] as PeerType;
+      for (const peer of table.byId[type].values()) {
+        if (skipTo !== undefined) {
+          if (peer === skipTo) skipTo = undefined;
+          continue;
+        }
+        // One more than the page: a next page exists. limit >= 1, so `last` is set.
+        if (peers.length === limit) return { peers, next: last as PeerPosition };
+        const id = idOf(peer.key);
+        peers.push(toPeer(peer, id));
+        last = { type, id };
       }
     }
-    return { peers, cursor: null };
+    return { peers, next: null };
   }
 
   async clear(): Promise<void> {

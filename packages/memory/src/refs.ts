@@ -1,4 +1,4 @@
-import type { RefMessage, RefMessagePage, RefMessageRepository } from '@mtstore/core';
+import type { RefMessage, RefMessageListPage, RefMessageRepository } from '@mtstore/core';
 import type { MemoryStore, RefTable } from './store.js';
 
 function messageKey(chatId: bigint, messageId: number): string {
@@ -95,20 +95,20 @@ export class MemoryRefMessages implements RefMessageRepository {
     table?.bySeq.clear();
   }
 
-  /** The cursor is the seq of the last reference of the previous page. */
-  async list(cursor: string | null, limit: number): Promise<RefMessagePage> {
-    const after = cursor === null ? 0 : Number(cursor);
+  /** `after` and `next` are seqs; a seq past 2^53 cannot be stored here, so none follows it. */
+  async list(after: bigint | null, limit: number): Promise<RefMessageListPage> {
+    const from = Number(after); // Number(null) is 0: the first page
     const bySeq = this.#table()?.bySeq;
-    if (!Number.isSafeInteger(after) || after < 0 || bySeq === undefined) return { refs: [], cursor: null };
-    const refs: RefMessagePage['refs'] = [];
-    let last = after;
+    if (bySeq === undefined) return { refs: [], next: null };
+    const refs: RefMessageListPage['refs'] = [];
+    let last = from;
     for (const [seq, { peerId, ref }] of bySeq) {
-      if (seq <= after) continue;
+      if (seq <= from) continue;
       // One more than the page: a next page exists.
-      if (refs.length === limit) return { refs, cursor: String(last) };
+      if (refs.length === limit) return { refs, next: BigInt(last) };
       refs.push({ peerId, chatId: ref.chatId, messageId: ref.messageId });
       last = seq;
     }
-    return { refs, cursor: null };
+    return { refs, next: null };
   }
 }

@@ -20,7 +20,7 @@
  * crash at any point loses no acknowledged peer (see `put`).
  */
 import type { Collection } from 'mongodb';
-import { mergePeer, usernameKey, type Peer, type PeerPage, type PeerRepository, type PeerType } from '@mtstore/core';
+import { mergePeer, usernameKey, type Peer, type PeerListPage, type PeerPosition, type PeerRepository, type PeerType } from '@mtstore/core';
 import {
   decodePeer,
   encodePeer,
@@ -304,18 +304,18 @@ export class MongoPeers implements PeerRepository {
   }
 
   /**
-   * Pages in `_id` order (`<session>/<type>/<id>`, unique and never reused); the
-   * cursor is the last `_id` returned without the session prefix.
+   * Pages in `_id` order (`<session>/<type>/<id>`, unique and never reused), after
+   * the `_id` of the position.
    */
-  async list(cursor: string | null, limit: number): Promise<PeerPage> {
+  async list(after: PeerPosition | null, limit: number): Promise<PeerListPage> {
     const c = await this.scope.ready();
     const filter: Record<string, unknown> = { session: this.scope.name };
-    if (cursor !== null) filter._id = { $gt: `${this.scope.name}/${cursor}` };
+    if (after !== null) filter._id = { $gt: peerDocumentId(this.scope.name, after.type, after.id) };
     const docs = await c.peers.find(filter, { ...READ, sort: { _id: 1 }, limit: limit + 1 }).toArray();
     const page = docs.slice(0, limit);
     const peers = page.map((doc) => decodePeer(doc, `${this.scope.label}, peer`));
-    const last = page[page.length - 1];
-    return { peers, cursor: docs.length > limit && last !== undefined ? last._id.slice(this.scope.name.length + 1) : null };
+    const last = peers[peers.length - 1];
+    return { peers, next: docs.length > limit && last !== undefined ? { type: last.type, id: last.id } : null };
   }
 
   async clear(): Promise<void> {

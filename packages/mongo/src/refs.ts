@@ -15,8 +15,8 @@
  * makes it look older than it is. `getByPeer` is the highest `seq` of the peer, and
  * `list` pages by `seq`: store order.
  */
-import type { RefMessage, RefMessagePage, RefMessageRepository } from '@mtstore/core';
-import { INT64_MAX, int64FromStorage, InvalidArgumentError } from '@mtstore/core';
+import type { RefMessage, RefMessageListPage, RefMessageRepository } from '@mtstore/core';
+import { int64FromStorage, InvalidArgumentError } from '@mtstore/core';
 import { Long, type UpdateFilter } from 'mongodb';
 import { READ, type StringIdDocument } from './codec.js';
 import { fenced, guarded, type Scope } from './context.js';
@@ -68,13 +68,11 @@ export class MongoRefMessages implements RefMessageRepository {
    * `seq` returned), sorted by `seq`. No index covers (session, seq): the server sorts
    * the session's references (a top-k sort, bounded by the page).
    */
-  async list(cursor: string | null, limit: number): Promise<RefMessagePage> {
-    const after = cursor === null ? 0n : /^\d{1,19}$/.test(cursor) ? BigInt(cursor) : -1n;
-    if (after < 0n || after > INT64_MAX) throw new InvalidArgumentError(`cursor ${JSON.stringify(cursor?.slice(0, 64))} is not one refMessages.list returned`);
+  async list(after: bigint | null, limit: number): Promise<RefMessageListPage> {
     const c = await this.scope.ready();
     // One more than the page tells whether another page follows.
     const docs = await c.refs
-      .find({ session: this.scope.name, seq: { $gt: after } }, { ...READ, sort: { seq: 1 }, limit: limit + 1, projection: { peer: 1, chat: 1, message: 1, seq: 1 } })
+      .find({ session: this.scope.name, seq: { $gt: after ?? 0n } }, { ...READ, sort: { seq: 1 }, limit: limit + 1, projection: { peer: 1, chat: 1, message: 1, seq: 1 } })
       .toArray();
     const where = `${this.scope.label}: reference message`;
     const refs = docs.slice(0, limit).map((doc) => ({
@@ -83,7 +81,7 @@ export class MongoRefMessages implements RefMessageRepository {
       messageId: doc.message as number,
     }));
     const last = docs[limit - 1];
-    return { refs, cursor: docs.length > limit && last !== undefined ? int64FromStorage(last.seq, `${where} ${last._id} seq`).toString() : null };
+    return { refs, next: docs.length > limit && last !== undefined ? int64FromStorage(last.seq, `${where} ${last._id} seq`) : null };
   }
 
   /** The references only: the counter stays, so later references still sort after earlier ones. */

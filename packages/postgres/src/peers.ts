@@ -3,7 +3,7 @@
  * session) and `<schema>.peer_usernames` (each username once per session, with its
  * owner). A batch of any size is one statement; lookups are one indexed statement each.
  */
-import { CorruptDataError, InvalidArgumentError, type Peer, type PeerPage, type PeerRepository, type PeerType } from '@mtstore/core';
+import { CorruptDataError, InvalidArgumentError, type Peer, type PeerListPage, type PeerPosition, type PeerRepository, type PeerType } from '@mtstore/core';
 import { statement, type Database, type Statement } from './connection.js';
 import type { LeaseFence } from './lease.js';
 import { namedSession } from './statements.js';
@@ -127,9 +127,6 @@ function peerStatements(s: string): PeerStatements {
   };
 }
 
-/** `type:id` of the last peer of a page. */
-const CURSOR = /^(user|chat|channel):(-?[0-9]{1,19})$/;
-
 export class PostgresPeers implements PeerRepository {
   readonly #db: Database;
   /** Runs the writes: fenced by the lease token while one is held (lease.ts). */
@@ -176,20 +173,16 @@ export class PostgresPeers implements PeerRepository {
     return this.#first(await this.#db.query<PeerRow>(this.#sql.byPhone, [this.#name, phone]));
   }
 
-  async list(cursor: string | null, limit: number): Promise<PeerPage> {
-    let result: { rows: PeerRow[] };
-    if (cursor === null) {
-      result = await this.#db.query<PeerRow>(this.#sql.listFirst, [this.#name, limit + 1]);
-    } else {
-      const match = CURSOR.exec(cursor);
-      if (match === null) throw new InvalidArgumentError(`cursor ${JSON.stringify(cursor)} is not one peers.list returned`);
-      result = await this.#db.query<PeerRow>(this.#sql.listAfter, [this.#name, limit + 1, match[1], match[2]]);
-    }
+  async list(after: PeerPosition | null, limit: number): Promise<PeerListPage> {
+    const result =
+      after === null
+        ? await this.#db.query<PeerRow>(this.#sql.listFirst, [this.#name, limit + 1])
+        : await this.#db.query<PeerRow>(this.#sql.listAfter, [this.#name, limit + 1, after.type, after.id.toString()]);
     const rows = result.rows;
     const more = rows.length > limit;
     const peers = (more ? rows.slice(0, limit) : rows).map((row) => decodePeer(row, this.#label));
     const last = peers.at(-1);
-    return { peers, cursor: more && last !== undefined ? `${last.type}:${last.id}` : null };
+    return { peers, next: more && last !== undefined ? { type: last.type, id: last.id } : null };
   }
 
   async clear(): Promise<void> {

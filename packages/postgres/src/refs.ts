@@ -4,7 +4,7 @@
  * one), so the row with the largest `stored` is the peer's most recent reference, and
  * `list` returns them by `stored`: store order.
  */
-import { INT64_MAX, InvalidArgumentError, type RefMessage, type RefMessagePage, type RefMessageRepository } from '@mtstore/core';
+import { InvalidArgumentError, type RefMessage, type RefMessageListPage, type RefMessageRepository } from '@mtstore/core';
 import { statement, type Database, type Statement } from './connection.js';
 import type { LeaseFence } from './lease.js';
 import { namedSession } from './statements.js';
@@ -97,13 +97,11 @@ export class PostgresRefMessages implements RefMessageRepository {
     await this.#fence.query(this.#sql.clear, [this.#name]);
   }
 
-  /** The cursor is the `stored` sequence value of the last reference of the previous page. */
-  async list(cursor: string | null, limit: number): Promise<RefMessagePage> {
-    const after = cursor === null ? 0n : /^\d{1,19}$/.test(cursor) ? BigInt(cursor) : -1n;
-    if (after < 0n || after > INT64_MAX) throw new InvalidArgumentError(`cursor ${JSON.stringify(cursor?.slice(0, 64))} is not one refMessages.list returned`);
+  /** Keyset paging after the `stored` sequence value of the last reference of the previous page. */
+  async list(after: bigint | null, limit: number): Promise<RefMessageListPage> {
     // One row more than the page tells whether another page follows.
-    const { rows } = await this.#db.query<{ stored: bigint; peer_id: bigint; chat_id: bigint; message_id: number }>(this.#sql.list, [this.#name, after, limit + 1]);
+    const { rows } = await this.#db.query<{ stored: bigint; peer_id: bigint; chat_id: bigint; message_id: number }>(this.#sql.list, [this.#name, after ?? 0n, limit + 1]);
     const refs = rows.slice(0, limit).map((row) => ({ peerId: row.peer_id, chatId: row.chat_id, messageId: row.message_id }));
-    return { refs, cursor: rows.length > limit ? String((rows[limit - 1] as { stored: bigint }).stored) : null };
+    return { refs, next: rows.length > limit ? (rows[limit - 1] as { stored: bigint }).stored : null };
   }
 }

@@ -1,4 +1,4 @@
-import { peerKey, type Peer, type PeerPage, type PeerRepository, type PeerType } from '@mtstore/core';
+import { parsePeerCursor, peerKey, type Peer, type PeerListPage, type PeerPosition, type PeerRepository, type PeerType } from '@mtstore/core';
 import { bytes, decodePeer, encodePeer } from './codec.js';
 import type { RedisConnection } from './connection.js';
 import type { Fence } from './fence.js';
@@ -183,8 +183,8 @@ export class RedisPeers implements PeerRepository {
     );
   }
 
-  list(cursor: string | null, limit: number): Promise<PeerPage> {
-    const argv = [this.keys.order, this.keys.peers, this.keys.complete, cursor ?? '', String(limit)];
+  list(after: PeerPosition | null, limit: number): Promise<PeerListPage> {
+    const argv = [this.keys.order, this.keys.peers, this.keys.complete, after === null ? '' : peerKey(after.type, after.id), String(limit)];
     return this.connection.run(
       (client) => LIST_PEERS.runBuffer(client, 3, argv) as Promise<(Buffer | null)[]>,
       this.where,
@@ -192,7 +192,8 @@ export class RedisPeers implements PeerRepository {
         const peers: Peer[] = [];
         for (let i = 1; i < reply.length; i += 3) peers.push(this.#decode(reply[i] as Buffer, reply[i + 1] as Buffer, reply[i + 2]));
         const next = (reply[0] as Buffer).toString('latin1');
-        return { peers, cursor: next === '' ? null : next };
+        // The order set's members are peerKey()s, which is the cursor format core parses.
+        return { peers, next: next === '' ? null : parsePeerCursor(next) };
       },
     );
   }

@@ -1,4 +1,4 @@
-import { CorruptDataError, int64FromStorage, InvalidArgumentError, type RefMessage, type RefMessageEntry, type RefMessagePage, type RefMessageRepository } from '@mtstore/core';
+import { CorruptDataError, int64FromStorage, InvalidArgumentError, type RefMessage, type RefMessageEntry, type RefMessageListPage, type RefMessageRepository } from '@mtstore/core';
 import type { RedisConnection } from './connection.js';
 import type { Fence } from './fence.js';
 import type { ClientKeys } from './schema.js';
@@ -101,17 +101,15 @@ export class RedisRefMessages implements RefMessageRepository {
    * One ZRANGEBYSCORE of the order set after the cursor (the sequence number of the
    * last reference of the previous page): O(log n + page).
    */
-  list(cursor: string | null, limit: number): Promise<RefMessagePage> {
-    const after = cursor === null ? 0 : /^\d{1,15}$/.test(cursor) ? Number(cursor) : -1;
-    if (after < 0) return Promise.reject(new InvalidArgumentError(`cursor ${JSON.stringify(cursor?.slice(0, 64))} is not one refMessages.list returned`));
+  list(after: bigint | null, limit: number): Promise<RefMessageListPage> {
     // One more than the page tells whether another page follows.
     return this.connection.run(
-      (client) => client.zrangebyscore(this.keys.refOrder, `(${after}`, '+inf', 'WITHSCORES', 'LIMIT', 0, limit + 1),
+      (client) => client.zrangebyscore(this.keys.refOrder, `(${after ?? 0n}`, '+inf', 'WITHSCORES', 'LIMIT', 0, limit + 1),
       this.where,
       (reply) => {
         const refs: RefMessageEntry[] = [];
         for (let i = 0; i < reply.length && refs.length < limit; i += 2) refs.push(this.#decodeIndexed(reply[i] as string));
-        return { refs, cursor: reply.length > 2 * limit ? (reply[2 * limit - 1] as string) : null };
+        return { refs, next: reply.length > 2 * limit ? BigInt(reply[2 * limit - 1] as string) : null };
       },
     );
   }

@@ -10,7 +10,7 @@
  * for only when a unique index refuses one (see upsert).
  */
 import type Database from 'better-sqlite3';
-import { CorruptDataError, InvalidArgumentError, INT64_MAX, INT64_MIN, type Peer, type PeerPage, type PeerRepository, type PeerType } from '@mtstore/core';
+import { CorruptDataError, INT64_MIN, type Peer, type PeerListPage, type PeerPosition, type PeerRepository, type PeerType } from '@mtstore/core';
 import { bit, PEER_COLUMNS, PEER_DATA, peerFromData, peerFromRow, type PeerRow } from './rows.js';
 import type { Tables } from './schema.js';
 import type { SessionScope } from './scope.js';
@@ -154,8 +154,6 @@ function heldElsewhere(error: unknown): boolean {
   return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
 }
 
-const CURSOR = /^(user|chat|channel):(-?\d{1,19})$/;
-
 /** Position of `s.id` in a peerByIdNamed row (after PEER_DATA). */
 const SESSION_ID = 7;
 
@@ -261,24 +259,16 @@ export class SqlitePeers implements PeerRepository {
     return this.#peer(this.#db().sql.peerByPhone.get(this.scope.name, phone));
   }
 
-  /** The cursor is `type:id` of the last peer of the previous page. */
-  async list(cursor: string | null, limit: number): Promise<PeerPage> {
+  /** Keyset paging after the (type, id) of the last peer of the previous page. */
+  async list(after: PeerPosition | null, limit: number): Promise<PeerListPage> {
     // Stryker disable next-line StringLiteral: equivalent: any string below 'channel' in SQLite's BINARY order starts the first page the same (the types are lower-case words)
-    let after: [string, bigint] = ['', INT64_MIN];
-    if (cursor !== null) {
-      const match = CURSOR.exec(cursor);
-      const id = match === null ? undefined : BigInt(match[2] as string);
-      if (match === null || id === undefined || id < INT64_MIN || id > INT64_MAX) {
-        throw new InvalidArgumentError(`cursor ${JSON.stringify(cursor)} is not one peers.list returned`);
-      }
-      after = [match[1] as string, id];
-    }
+    const from: [string, bigint] = after === null ? ['', INT64_MIN] : [after.type, after.id];
     // One row more than the page tells whether another page follows.
-    const rows = this.#db().sql.page.all(this.scope.name, after[0], after[1], limit + 1) as PeerRow[];
+    const rows = this.#db().sql.page.all(this.scope.name, from[0], from[1], limit + 1) as PeerRow[];
     const peers = rows.slice(0, limit).map((row) => peerFromRow(row, this.label));
     const last = peers[peers.length - 1];
     // Stryker disable next-line ConditionalExpression: equivalent where `last !== undefined` becomes true: core checks limit >= 1, so a page with a row more than limit is never empty
-    return { peers, cursor: rows.length > limit && last !== undefined ? `${last.type}:${last.id}` : null };
+    return { peers, next: rows.length > limit && last !== undefined ? { type: last.type, id: last.id } : null };
   }
 
   async clear(): Promise<void> {

@@ -4,8 +4,8 @@
  * gets max(seq) + 1, so it becomes the peer's most recent, and `list` pages by it.
  */
 import type Database from 'better-sqlite3';
-import type { RefMessage, RefMessagePage, RefMessageRepository } from '@mtstore/core';
-import { INT64_MAX, int64FromStorage, InvalidArgumentError } from '@mtstore/core';
+import type { RefMessage, RefMessageListPage, RefMessageRepository } from '@mtstore/core';
+import { int64FromStorage } from '@mtstore/core';
 import { num } from './rows.js';
 import type { Tables } from './schema.js';
 import { FencedStatement } from './lease.js';
@@ -75,18 +75,16 @@ export class SqliteRefMessages implements RefMessageRepository {
     this.scope.change(this.#statements().clear, this.scope.name);
   }
 
-  /** The cursor is the `seq` of the last reference of the previous page. */
-  async list(cursor: string | null, limit: number): Promise<RefMessagePage> {
-    const after = cursor === null ? 0n : /^\d{1,19}$/.test(cursor) ? BigInt(cursor) : -1n;
-    if (after < 0n || after > INT64_MAX) throw new InvalidArgumentError(`cursor ${JSON.stringify(cursor?.slice(0, 64))} is not one refMessages.list returned`);
+  /** Keyset paging after the `seq` of the last reference of the previous page. */
+  async list(after: bigint | null, limit: number): Promise<RefMessageListPage> {
     // One row more than the page tells whether another page follows.
-    const rows = this.#statements().page.all(this.scope.name, after, limit + 1) as { seq: bigint; peer_id: unknown; chat_id: unknown; message_id: unknown }[];
+    const rows = this.#statements().page.all(this.scope.name, after ?? 0n, limit + 1) as { seq: bigint; peer_id: unknown; chat_id: unknown; message_id: unknown }[];
     const where = `${this.label}: reference message`;
     const refs = rows.slice(0, limit).map((row) => ({
       peerId: int64FromStorage(row.peer_id, `${where} peer id`),
       chatId: int64FromStorage(row.chat_id, `${where} chat id`),
       messageId: num(row.message_id),
     }));
-    return { refs, cursor: rows.length > limit ? String((rows[limit - 1] as { seq: bigint }).seq) : null };
+    return { refs, next: rows.length > limit ? (rows[limit - 1] as { seq: bigint }).seq : null };
   }
 }

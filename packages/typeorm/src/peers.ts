@@ -7,11 +7,11 @@
  */
 import {
   int64FromStorage,
-  InvalidArgumentError,
   mergePeer,
   usernameKey,
   type Peer,
-  type PeerPage,
+  type PeerListPage,
+  type PeerPosition,
   type PeerRepository,
   type PeerType,
 } from '@mtstore/core';
@@ -86,9 +86,6 @@ function decodeRow(row: Row, where: string): Peer {
 
 /** Bytes of peer rows per upsert statement, well under MySQL's default max_allowed_packet. */
 const STATEMENT_BYTES = 4 * 1024 * 1024;
-
-/** `list` cursors: the (type, id) of the last peer of the previous page. */
-const CURSOR = /^(user|chat|channel):(-?\d{1,19})$/;
 
 export class PeerStatements {
   readonly byId: string;
@@ -330,20 +327,15 @@ export class TypeormPeers implements PeerRepository {
     return this.#sql.decode(await this.#db.query(this.#sql.byPhone, [this.#name, phone]), this.#where);
   }
 
-  async list(cursor: string | null, limit: number): Promise<PeerPage> {
-    let rows: Row[];
+  async list(after: PeerPosition | null, limit: number): Promise<PeerListPage> {
     // One row more than the page: whether it exists says if there is a next page.
-    if (cursor === null) {
-      rows = await this.#db.query(this.#sql.firstPage, [this.#name, limit + 1]);
-    } else {
-      const match = CURSOR.exec(cursor);
-      if (match === null) throw new InvalidArgumentError(`peers.list: ${JSON.stringify(cursor.slice(0, 64))} is not a cursor of this storage`);
-      const [, type, id] = match as unknown as [string, string, string];
-      rows = await this.#db.query(this.#sql.page, [this.#name, type, type, BigInt(id), limit + 1]);
-    }
+    const rows: Row[] =
+      after === null
+        ? await this.#db.query(this.#sql.firstPage, [this.#name, limit + 1])
+        : await this.#db.query(this.#sql.page, [this.#name, after.type, after.type, after.id, limit + 1]);
     const peers = rows.slice(0, limit).map((row) => decodeRow(row, this.#where));
     const last = peers[peers.length - 1];
-    return { peers, cursor: rows.length > limit && last !== undefined ? keyOf(last) : null };
+    return { peers, next: rows.length > limit && last !== undefined ? { type: last.type, id: last.id } : null };
   }
 
   async clear(): Promise<void> {

@@ -5,7 +5,7 @@
  * recent reference of a peer is the row with its highest seq, and `list` pages by seq:
  * store order.
  */
-import { INT64_MAX, int64FromStorage, InvalidArgumentError, type RefMessage, type RefMessagePage, type RefMessageRepository } from '@mtstore/core';
+import { int64FromStorage, InvalidArgumentError, type RefMessage, type RefMessageListPage, type RefMessageRepository } from '@mtstore/core';
 import type { Connection, FenceToken } from './connection.js';
 import { bySize, chunks, num } from './rows.js';
 
@@ -77,18 +77,16 @@ export class TypeormRefMessages implements RefMessageRepository {
     await this.#write(this.#clear, [this.#name]);
   }
 
-  /** The cursor is the seq of the last reference of the previous page. */
-  async list(cursor: string | null, limit: number): Promise<RefMessagePage> {
-    const after = cursor === null ? 0n : /^\d{1,19}$/.test(cursor) ? BigInt(cursor) : -1n;
-    if (after < 0n || after > INT64_MAX) throw new InvalidArgumentError(`refMessages.list: ${JSON.stringify(cursor?.slice(0, 64))} is not a cursor of this storage`);
+  /** Keyset paging after the seq of the last reference of the previous page. */
+  async list(after: bigint | null, limit: number): Promise<RefMessageListPage> {
     // One row more than the page tells whether another page follows.
-    const rows = await this.#db.query(this.#page, [this.#name, after, limit + 1]);
+    const rows = await this.#db.query(this.#page, [this.#name, after ?? 0n, limit + 1]);
     const where = `session ${JSON.stringify(this.#name)}, reference message`;
     const refs = rows.slice(0, limit).map((row) => ({
       peerId: int64FromStorage(row.peer_id, `${where} peer_id`),
       chatId: int64FromStorage(row.chat_id, `${where} chat_id`),
       messageId: num(row.message_id),
     }));
-    return { refs, cursor: rows.length > limit ? String((rows[limit - 1] as { seq_text: unknown }).seq_text) : null };
+    return { refs, next: rows.length > limit ? int64FromStorage((rows[limit - 1] as { seq_text: unknown }).seq_text, `${where} seq`) : null };
   }
 }
