@@ -10,33 +10,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { batchOf, mtcutePeer, mtstorePeer, PEERS, telethonRow } from './client-peers.mjs';
 
-const PEERS = 1000;
 const N1 = 5;
 const N2 = 25;
 const STORED = 20;
-
-const mtstorePeer = (n) => ({
-  type: 'user',
-  id: BigInt(n),
-  accessHash: BigInt(n) * 7919n + 13n,
-  usernames: [`User_${n}`],
-  phone: String(10_000_000_000 + n),
-  updatedAt: 1_700_000_000 + n,
-  displayName: `User ${n}`,
-  complete: new Uint8Array(48).fill(n & 0xff),
-});
-const mtcutePeer = (n) => ({
-  id: n,
-  accessHash: String(BigInt(n) * 7919n + 13n),
-  isMin: false,
-  usernames: [`user_${n}`],
-  phone: String(10_000_000_000 + n),
-  updated: 1_700_000_000 + n,
-  complete: new Uint8Array(48).fill(n & 0xff),
-});
-const telethonRow = (n) => [n, BigInt(n) * 7919n + 13n, `user_${n}`, 10_000_000_000 + n, `User ${n}`, 1_700_000_000 + n];
-const batchOf = (make, first) => Array.from({ length: PEERS }, (_, k) => make(first + k));
 
 async function side(name, dir) {
   if (name === 'mtstore') {

@@ -28,43 +28,9 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
+import { batchOf, completeBytes, mtcutePeer, mtstorePeer, PEERS, telethonRow } from './client-peers.mjs';
 
-const PEERS = 1000;
 const LOOKUP_PEERS = 100_000;
-
-/** Peer `n` as mtstore stores it: a user with one username, a phone and 48 TL bytes. */
-function mtstorePeer(n) {
-  return {
-    type: 'user',
-    id: BigInt(n),
-    accessHash: BigInt(n) * 7919n + 13n,
-    usernames: [`User_${n}`],
-    phone: String(10_000_000_000 + n),
-    updatedAt: 1_700_000_000 + n,
-    displayName: `User ${n}`,
-    complete: completeBytes(n),
-  };
-}
-
-const completeBytes = (n) => new Uint8Array(48).fill(n & 0xff);
-
-/** The same peer as mtcute's PeersService hands its repository. */
-function mtcutePeer(n) {
-  return {
-    id: n,
-    accessHash: String(BigInt(n) * 7919n + 13n),
-    isMin: false,
-    usernames: [`user_${n}`],
-    phone: String(10_000_000_000 + n),
-    updated: 1_700_000_000 + n,
-    complete: completeBytes(n),
-  };
-}
-
-/** The same peer as Telethon's _entities_to_rows makes it (id, hash, username lower-cased, phone as int, name, date). */
-function telethonRow(n) {
-  return [n, BigInt(n) * 7919n + 13n, `user_${n}`, 10_000_000_000 + n, `User ${n}`, 1_700_000_000 + n];
-}
 
 function gramjsUser(Api, helpers, n) {
   return new Api.User({
@@ -76,7 +42,6 @@ function gramjsUser(Api, helpers, n) {
   });
 }
 
-const batchOf = (make, first) => Array.from({ length: PEERS }, (_, k) => make(first + k));
 
 async function modules() {
   const [sqlite, memory, mtcuteNode, mtcuteCore, mtcuteUtils, telegram] = await Promise.all([
