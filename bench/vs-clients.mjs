@@ -28,7 +28,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { batchOf, completeBytes, mtcutePeer, mtstorePeer, PEERS, telethonRow } from './client-peers.mjs';
+import { batchOf, mtcutePeer, mtstorePeer, PEERS, telethonRow } from './client-peers.mjs';
 
 const LOOKUP_PEERS = 100_000;
 
