@@ -97,7 +97,7 @@ const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 const lossy = (id: bigint) => BigInt(Number(id));
 
 /** A Storage that forwards to `inner`, with some methods replaced. */
-function wrap(inner: Storage, changes: Partial<Omit<Storage, 'peers'>> & { peers?: Partial<PeerCache> }): Storage {
+function wrap(inner: Storage, changes: Partial<Omit<Storage, 'peers' | 'refMessages'>> & { peers?: Partial<PeerCache>; refMessages?: Partial<Storage['refMessages']> }): Storage {
   return {
     load: changes.load ?? (() => inner.load()),
     save: changes.save ?? ((s) => inner.save(s)),
@@ -108,7 +108,7 @@ function wrap(inner: Storage, changes: Partial<Omit<Storage, 'peers'>> & { peers
     close: changes.close ?? (() => inner.close()),
     authKeys: changes.authKeys ?? inner.authKeys,
     kv: changes.kv ?? inner.kv,
-    refMessages: changes.refMessages ?? inner.refMessages,
+    refMessages: { ...bindRefs(inner.refMessages), ...changes.refMessages },
     lease: changes.lease ?? inner.lease,
     peers: { ...bindPeers(inner.peers), ...changes.peers },
   };
@@ -122,6 +122,17 @@ function bindPeers(peers: PeerCache): PeerCache {
     getByPhone: (phone) => peers.getByPhone(phone),
     list: (options) => peers.list(options),
     clear: () => peers.clear(),
+  };
+}
+
+function bindRefs(refs: Storage['refMessages']): Storage['refMessages'] {
+  return {
+    store: (p, c, m) => refs.store(p, c, m),
+    getByPeer: (p) => refs.getByPeer(p),
+    delete: (c, m) => refs.delete(c, m),
+    deleteByPeer: (p) => refs.deleteByPeer(p),
+    list: (options) => refs.list(options),
+    clear: () => refs.clear(),
   };
 }
 
@@ -381,11 +392,6 @@ function refsForeignCursorEnds(b: Backend, name: string): Storage {
   const refs = inner.refMessages;
   return wrap(inner, {
     refMessages: {
-      store: (p, c, m) => refs.store(p, c, m),
-      getByPeer: (p) => refs.getByPeer(p),
-      delete: (c, m) => refs.delete(c, m),
-      deleteByPeer: (p) => refs.deleteByPeer(p),
-      clear: () => refs.clear(),
       list: async (options = {}) => {
         try {
           return await refs.list(options);
@@ -512,11 +518,6 @@ function deleteByPeerNeedsReferences(b: Backend, name: string): Storage {
   const refs = inner.refMessages;
   return wrap(inner, {
     refMessages: {
-      store: (p, c, m) => refs.store(p, c, m),
-      getByPeer: (p) => refs.getByPeer(p),
-      delete: (c, m) => refs.delete(c, m),
-      clear: () => refs.clear(),
-      list: (o) => refs.list(o),
       deleteByPeer: async (peerId) => {
         if ((await refs.getByPeer(peerId)) === null) throw new TypeError('refs is not iterable');
         return refs.deleteByPeer(peerId);
