@@ -7,7 +7,7 @@
 // UNLINK) on close.
 import { randomBytes } from 'node:crypto';
 import { fullSession, peer } from '@mtstore/conformance';
-import { adapterTargets, benchKey, benchKeyDc, kvKey, kvValue, lookupUsername } from '../common.mjs';
+import { adapterTargets, benchEncryption, benchKey, benchKeyDc, kvKey, kvValue, lookupUsername, sealedRows } from '../common.mjs';
 import { REDIS_DEFAULTS, RedisSessionStorage, RedisStorage } from '@mtstore/redis';
 import { Redis } from 'ioredis';
 
@@ -328,7 +328,9 @@ export default {
       }
     }
 
+    const sealed = await sealedRows(client, new RedisStorage({ url, prefix, name: 'sealed', encryption: benchEncryption }));
     return {
+      sealed,
       // Redis runs one script at a time: 64 concurrent 1,000-peer upserts only queue
       // inside Redis (64,000 peers per wave, minutes per run) and measure its Lua
       // engine, not the adapter. The batch is measured at concurrency 1.

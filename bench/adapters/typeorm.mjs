@@ -1,4 +1,4 @@
-import { adapterTargets, benchKey, benchKeyDc, kvKey, kvValue, lookupUsername } from '../common.mjs';
+import { adapterTargets, benchEncryption, benchKey, benchKeyDc, kvKey, kvValue, lookupUsername, sealedRows } from '../common.mjs';
 // typeorm adapter (postgres driver) vs. raw pg running the same SQL. The statements
 // are not copied here: at open, one instance with a recording TypeORM logger runs each
 // operation once, and the raw side replays exactly those statements (transaction
@@ -166,7 +166,9 @@ export default {
     for (let i = 0; i < 8; i++) await client.kv.set(kvKey(i), kvValue(i));
     await server.createSession(1n, 1n);
     const statements = await recordStatements(options);
+    const sealed = await sealedRows(client, new TypeormStorage({ options, tablePrefix: PREFIX, name: 'sealed', encryption: benchEncryption }));
     return {
+      sealed,
       targets: { adapter: adapterTargets(client, server), raw: rawTargets(pool, statements) },
       // 64 concurrent 1,000-peer batches on one session queue on its row lock: that measures the queue.
       concurrency: { 'peers.upsert ×1000': [1] },
