@@ -4,7 +4,7 @@
 //                                                        op counts and prints instructions per op.
 // Per-op figure = (Ir at N2 ops - Ir at N1 ops) / (N2 - N1): start-up and JIT warm-up cancel.
 // <op> is backend:operation. memory and sqlite have the rows below (kv.get, kv.set, cached
-// miss, cached hit); any other backend (postgres, typeorm, mongo, redis) runs the row of
+// miss, cached hit, authKeys.set with memory's raw side); any other backend (postgres, typeorm, mongo, redis) runs the row of
 // bench/adapters/<backend>.mjs of that name, both sides as `npm run bench` runs them, with
 // fewer ops (N1 1,024, N2 4,096: a round trip under callgrind is slow), instrumented only
 // while they run (after 2,048 warm-up ops; callgrind_control toggles it). Instructions are
@@ -52,7 +52,8 @@ async function moduleTargets(backend, name) {
 
 async function targets(op) {
   // The kit (and fast-check) only for the rows that save its session: start-up cost, cancelled by N2 - N1.
-  const session = op.includes('sealed') ? (await import('@mtstore/conformance')).fullSession(1) : undefined;
+  const kit = op.includes('sealed') || op.includes('authKeys') ? await import('@mtstore/conformance') : undefined;
+  const session = op.includes('sealed') ? kit.fullSession(1) : undefined;
   const [backend, name] = op.split(':');
   if (!LOCAL.has(backend)) return moduleTargets(backend, name);
   const { CachedSessionStorage, LocalSessionEventBus } = await import('@mtstore/core');
@@ -72,6 +73,10 @@ async function targets(op) {
   }
   for (let i = 0; i < 8; i++) await client.kv.set(kvKey(i), kvValue(i));
   const rawKv = new Map(Array.from({ length: 8 }, (_, i) => [kvKey(i), kvValue(i)]));
+  const rawKeys = new Map();
+  // bench/common.mjs's benchKey / benchKeyDc (common.mjs itself is not imported: see kvKey).
+  const benchKey = (i) => kit.authKey(i % 16);
+  const benchKeyDc = (i) => (i % 5) + 1;
   const bus = new LocalSessionEventBus();
   const cache = new CachedSessionStorage(storage, { bus });
   await cache.ready();
@@ -95,6 +100,11 @@ async function targets(op) {
     'kv.set': {
       adapter: (i) => client.kv.set(kvKey(i), kvValue(i)),
       raw: async (i) => void rawKv.set(kvKey(i), new Uint8Array(kvValue(i))),
+    },
+    // memory's raw side (bench/adapters/memory.mjs): a Map of copies; sqlite's is memory's too here.
+    'authKeys.set': {
+      adapter: (i) => client.authKeys.set(benchKeyDc(i), benchKey(i)),
+      raw: async (i) => void rawKeys.set(`${benchKeyDc(i)}:0`, new Uint8Array(benchKey(i))),
     },
     'cached miss': { adapter: () => cache.hasSession(1n, 2n), raw: () => storage.hasSession(1n, 2n) },
     'cached hit': { adapter: () => cache.hasSession(1n, 1n), raw: () => storage.hasSession(1n, 1n) },

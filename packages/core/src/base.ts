@@ -735,7 +735,13 @@ export abstract class BaseStorage extends Closable implements Storage {
           }
           // The synchronous answers first: bytes need no promise check (instanceof walks
           // the prototype chain), and are opened only when sealed.
-          if (result instanceof Uint8Array) return Promise.resolve(this.#openKv(result, key));
+          // A plain Uint8Array is told by its constructor before instanceof: measured ~350
+          // instructions fewer per call here (bench/icount.mjs memory:kv.get); written out,
+          // as a helper function it measured no gain. isView keeps out an object that only
+          // names Uint8Array as its constructor.
+          if (result !== null && ((result.constructor === Uint8Array && ArrayBuffer.isView(result)) || result instanceof Uint8Array)) {
+            return Promise.resolve(this.#openKv(result, key));
+          }
           if (result === null) return NULL;
           if (result instanceof Promise) return getLater(result, key);
           return Promise.resolve(checkValue(result, key));
