@@ -65,7 +65,8 @@ async function unavailable() {
   }
 }
 
-async function open() {
+/** `batches`: how many peer batches to build (bench/bridge-icount.mjs builds fewer: building them is most of the set-up). */
+async function open({ batches: batchCount = BATCHES } = {}) {
   const { node, utils, Long, bridge, sqlite } = await modules();
   const dir = mkdtempSync(join(tmpdir(), 'mtstore-clients-'));
   const platform = new node.NodePlatform();
@@ -83,7 +84,7 @@ async function open() {
   }
 
   const now = Date.now();
-  const batches = Array.from({ length: BATCHES }, (_, b) => Array.from({ length: PEERS_PER_BATCH }, (_, k) => peerInfo(utils, Long, b * PEERS_PER_BATCH + k + 1, now + b)));
+  const batches = Array.from({ length: batchCount }, (_, b) => Array.from({ length: PEERS_PER_BATCH }, (_, k) => peerInfo(utils, Long, b * PEERS_PER_BATCH + k + 1, now + b)));
   const keys = Array.from({ length: 16 }, (_, i) => new Uint8Array(256).fill(i + 1));
   // Both hold batch 0 before lookups are measured.
   for (const provider of [mtcute, mtstore]) {
@@ -93,13 +94,13 @@ async function open() {
 
   const targets = (provider) => ({
     'peers.store ×1000 + save()': async (i) => {
-      for (const info of batches[i % BATCHES]) provider.peers.store(info);
+      for (const info of batches[i % batchCount]) provider.peers.store(info);
       await provider.driver.save();
     },
     // What mtcute's PeersService does for each peer it caches: store it, then drop its
     // reference messages (a full peer needs none); the batch is then saved.
     'peers.store + refMessages.deleteByPeer ×1000 + save()': async (i) => {
-      for (const info of batches[i % BATCHES]) {
+      for (const info of batches[i % batchCount]) {
         provider.peers.store(info);
         await provider.refMessages.deleteByPeer(info.id);
       }

@@ -619,7 +619,8 @@ export abstract class BaseStorage extends Closable implements Storage {
         if (!isDcId(dcId) || !(key instanceof Uint8Array) || key.length !== AUTH_KEY_LENGTH) {
           this.#invalid('authKeys.set', authKeySetCheck(dcId, key));
         }
-        const copy = this.#sealer === undefined ? new Uint8Array(key) : this.#sealer.seal(key, BaseStorage.#keyContext(dcId, false, PERMANENT_SLOT));
+        const sealer = this.#sealer;
+        const copy = sealer !== undefined ? sealer.seal(key, BaseStorage.#keyContext(dcId, false, PERMANENT_SLOT)) : this.writesCopyBytes ? key : new Uint8Array(key);
         this.#lease.fence('authKeys.set');
         try {
           const done = this.authKeyRepository.set(dcId, copy);
@@ -874,6 +875,20 @@ export abstract class BaseStorage extends Closable implements Storage {
     return false;
   }
 
+  /**
+   * True when the auth-key and peer repositories are done with the bytes they are given
+   * when `authKeys.set` / `upsert` return: they write synchronously, through a driver
+   * that copies what it binds (better-sqlite3 binds blobs SQLITE_TRANSIENT), and keep
+   * no reference. Core then hands them the caller's validated bytes (the key, each
+   * peer's `complete`) instead of copies of its own: a copy of more than 64 bytes is
+   * an allocation outside V8's heap, per key write and per peer of a batch. False by
+   * default: a repository that keeps the bytes (memory) or writes after an await (every
+   * networked one, where the caller could change them meanwhile) gets copies.
+   */
+  protected get writesCopyBytes(): boolean {
+    return false;
+  }
+
   #peerCache(): PeerCache {
     const peerLabel = `${this.storedLabel}, peer`;
     const repo = (): PeerRepository => this.peerRepository;
@@ -893,7 +908,7 @@ export abstract class BaseStorage extends Closable implements Storage {
         try {
           assertPeers(peers, 'peers');
           // Fresh objects (bytes included): the caller's array is not kept.
-          batch = this.peersUpsertInOrder && !repeatsPeer(peers) ? peers : normalizePeerBatch(peers);
+          batch = this.peersUpsertInOrder && !repeatsPeer(peers) ? peers : normalizePeerBatch(peers, !this.writesCopyBytes);
         } catch (error) {
           throw invalid(error, this.where('peers.upsert'));
         }

@@ -89,7 +89,8 @@ export function copySessionUpdate(patch: SessionUpdate): SessionUpdate {
   return copy;
 }
 
-export function copyPeer(peer: Peer): Peer {
+/** `copyBytes` false shares `complete` with `peer` (see normalizePeerBatch). */
+export function copyPeer(peer: Peer, copyBytes = true): Peer {
   const copy: Peer = {
     type: peer.type,
     id: peer.id,
@@ -102,6 +103,6 @@ export function copyPeer(peer: Peer): Peer {
   if (peer.displayName !== undefined) copy.displayName = peer.displayName;
   // The typed-array constructor copies with memcpy (Uint8Array.from iterates), and
   // gives a plain Uint8Array for a Buffer too (Buffer#slice would share memory).
-  if (peer.complete !== undefined) copy.complete = new Uint8Array(peer.complete);
+  if (peer.complete !== undefined) copy.complete = copyBytes ? new Uint8Array(peer.complete) : peer.complete;
   return copy;
 }

@@ -34,9 +34,11 @@ export function mergePeer(stored: Peer | null | undefined, incoming: Peer): Peer
  * - a peer given twice merges as if upserted in order (`mergePeer`);
  * - a username or phone claimed by two peers stays with the later one and is
  *   removed from the earlier one.
- * Entries are fresh objects; the caller's array is not touched.
+ * Entries are fresh objects; the caller's array is not touched. With `copyBytes`
+ * false they share the caller's `complete` bytes (never changed here), for a
+ * repository that is done with them when its write returns (`writesCopyBytes`).
  */
-export function normalizePeerBatch(peers: readonly Peer[]): Peer[] {
+export function normalizePeerBatch(peers: readonly Peer[], copyBytes = true): Peer[] {
   // Keyed per type by the id as a number when it is one exactly, else the bigint (no
   // string is built from an id; V8 hashes a number far faster than a bigint; the two
   // never collide, a Map tells 1 from 1n).
@@ -44,7 +46,7 @@ export function normalizePeerBatch(peers: readonly Peer[]): Peer[] {
   let result: Peer[] = [];
   let repeated = false;
   for (const peer of peers) {
-    const copy = copyPeer(peer);
+    const copy = copyPeer(peer, copyBytes);
     const map = byId[peer.type];
     const key = idKey(peer.id);
     const stored = map.get(key);

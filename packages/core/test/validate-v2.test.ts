@@ -116,4 +116,20 @@ describe('contract v2 validation', () => {
     bytes[0] = 4;
     expect(normalized?.complete).toEqual(Uint8Array.from([3]));
   });
+
+  it('batches for a repository that copies bytes itself (writesCopyBytes) share complete, and still copy every peer and username list', () => {
+    const bytes = Uint8Array.from([3]);
+    const first: Peer = { type: 'user', id: 1n, accessHash: 5n, usernames: ['a', 'B'], phone: '1', updatedAt: 1, complete: bytes };
+    const second: Peer = { type: 'user', id: 2n, accessHash: 6n, usernames: ['b'], phone: '1', updatedAt: 1 };
+    const [one, two] = normalizePeerBatch([first, second], false);
+    expect(one?.complete).toBe(bytes);
+    expect(one).not.toBe(first);
+    // The claims still resolve on the copies only: the caller's peers keep their names and phone.
+    expect(one).toMatchObject({ usernames: ['a'] });
+    expect(one?.phone).toBeUndefined();
+    expect(two).toMatchObject({ usernames: ['b'], phone: '1' });
+    expect(first.usernames).toEqual(['a', 'B']);
+    expect(first.phone).toBe('1');
+    expect(normalizePeerBatch([first])[0]?.complete).not.toBe(bytes);
+  });
 });

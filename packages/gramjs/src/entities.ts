@@ -8,22 +8,6 @@
 import { Api, helpers, utils } from 'telegram';
 import { MAX_COMPLETE_BYTES, MAX_DISPLAY_NAME, type Peer, type PeerType } from '@mtstore/core';
 
-/**
- * GramJS's marked id of a peer (`utils.getPeerId`): users as themselves, chats
- * negated, channels as the string "-100" followed by the id. Computed here without
- * building a Peer TL object per cached peer (load() runs this for every one).
- */
-export function gramMarkedId(type: PeerType, id: bigint): string {
-  switch (type) {
-    case 'user':
-      return id.toString();
-    case 'chat':
-      return (-id).toString();
-    case 'channel':
-      return `-100${id}`;
-  }
-}
-
 const USERNAME = /^[A-Za-z0-9_]{1,64}$/;
 const PHONE = /^[0-9]{1,20}$/;
 
@@ -94,6 +78,9 @@ function peerKeyOf(entity: object): PeerKey | null {
 
 /** The main username first, then the other active ones (collectible usernames), each once. */
 function usernamesOf(entity: EntityFields): string[] {
+  const main = entity.username;
+  // Most entities have at most the main username: no set, no closure.
+  if (!Array.isArray(entity.usernames) || entity.usernames.length === 0) return typeof main === 'string' && USERNAME.test(main) ? [main] : [];
   const result: string[] = [];
   const seen = new Set<string>();
   const add = (username: unknown): void => {

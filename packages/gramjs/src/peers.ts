@@ -4,11 +4,41 @@
  * peers up (GramJS marked id, lowercase username, phone). Entries are never changed
  * in place: the same objects may sit in a write batch that has not started yet.
  */
-import { usernameKey, type Peer } from '@mtstore/core';
-import { gramMarkedId } from './entities.js';
+import { usernameKey, type Peer, type PeerType } from '@mtstore/core';
+
+/** The index key of GramJS marked id `marked`: the number when it is a safe integer, else its decimal string. */
+export type MarkedKey = number | string;
+
+/** The key of a marked id (a bigint): see MarkedKey. */
+export function keyOfMarked(marked: bigint): MarkedKey {
+  const n = Number(marked);
+  // Number() rounds beyond 2^53 to a double that is no safe integer: a safe one is exact.
+  return Number.isSafeInteger(n) ? n : marked.toString();
+}
+
+/**
+ * The key of GramJS's marked id of a peer (`utils.getPeerId` of its Peer object): users
+ * as themselves, chats negated, channels as "-100" followed by the id's digits. Every
+ * marked id of a real peer is a safe integer, so it is computed as a number — no
+ * bigint-to-string per entity cached or compared, and V8 hashes a number faster than
+ * a string — and equals `keyOfMarked` of the same marked id, which lookups use.
+ */
+export function markedKey(type: PeerType, id: bigint): MarkedKey {
+  if (type === 'user') return keyOfMarked(id);
+  if (type === 'chat') return keyOfMarked(-id);
+  const n = Number(id);
+  if (id >= 0n && Number.isSafeInteger(n)) {
+    let scale = 10; // 10^(digits of n): "-100" + digits is -(100 * scale + n)
+    while (scale <= n) scale *= 10;
+    const marked = -(100 * scale + n);
+    if (Number.isSafeInteger(marked)) return marked;
+  }
+  // Not a safe integer (or, for a negative id, no number at all): the string, as keyOfMarked gives it.
+  return `-100${id}`;
+}
 
 export class PeerIndex {
-  private readonly byMarkedId = new Map<string, Peer>();
+  private readonly byMarkedId = new Map<MarkedKey, Peer>();
   private readonly byUsername = new Map<string, Peer>();
   private readonly byPhone = new Map<string, Peer>();
 
@@ -16,9 +46,9 @@ export class PeerIndex {
     return this.byMarkedId.size;
   }
 
-  /** True when caching `peer` would change what is stored (its time aside). */
-  differs(peer: Peer): boolean {
-    const stored = this.byMarkedId.get(gramMarkedId(peer.type, peer.id));
+  /** True when caching `peer` (its key `marked`) would change what is stored (its time aside). */
+  differs(peer: Peer, marked: MarkedKey): boolean {
+    const stored = this.byMarkedId.get(marked);
     return stored === undefined || !samePeer(stored, peer);
   }
 
@@ -26,8 +56,7 @@ export class PeerIndex {
    * Caches `peer`, replacing the entry of the same (type, id). A username or phone
    * another peer held moves to this one, as in a storage upsert.
    */
-  put(peer: Peer): void {
-    const marked = gramMarkedId(peer.type, peer.id);
+  put(peer: Peer, marked: MarkedKey = markedKey(peer.type, peer.id)): void {
     const previous = this.byMarkedId.get(marked);
     if (previous !== undefined) this.unindex(previous);
     for (const username of peer.usernames) {
@@ -47,7 +76,7 @@ export class PeerIndex {
     this.index(peer);
   }
 
-  getByMarkedId(marked: string): Peer | undefined {
+  getByMarkedId(marked: MarkedKey): Peer | undefined {
     return this.byMarkedId.get(marked);
   }
 
@@ -74,7 +103,7 @@ export class PeerIndex {
 
   private replace(old: Peer, next: Peer): void {
     this.unindex(old);
-    this.byMarkedId.set(gramMarkedId(next.type, next.id), next);
+    this.byMarkedId.set(markedKey(next.type, next.id), next);
     this.index(next);
   }
 

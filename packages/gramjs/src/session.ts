@@ -3,8 +3,8 @@ import { AuthKey } from 'telegram/crypto/AuthKey.js';
 import type { EntityLike } from 'telegram/define.js';
 import type { DataCenter, LeaseAcquireOptions, Peer, SelfUser, Storage } from '@mtstore/core';
 import { addressEntry, serverAddressOf, withoutKeys } from './address.js';
-import { entitiesOf, entityToPeer, gramMarkedId, inputPeerOf, toBigint } from './entities.js';
-import { PeerIndex } from './peers.js';
+import { entitiesOf, entityToPeer, inputPeerOf, toBigint } from './entities.js';
+import { keyOfMarked, markedKey, PeerIndex } from './peers.js';
 import { WriteQueue, type WriteErrorHandler } from './writes.js';
 
 export interface StorageSessionOptions {
@@ -148,7 +148,8 @@ export class StorageSession extends sessions.Session {
       return;
     }
     if (stored !== undefined && Buffer.compare(stored, bytes) === 0) return; // GramJS re-sets the key on every connect
-    const copy = Uint8Array.from(bytes);
+    // The typed-array constructor copies with one memcpy (Uint8Array.from iterates the 256 bytes).
+    const copy = new Uint8Array(bytes);
     this.storedKeys.set(dc, copy);
     this.writes.write(`authKeys.set(${dc})`, () => this.storage.authKeys.set(dc, copy));
   }
@@ -217,9 +218,12 @@ export class StorageSession extends sessions.Session {
     });
   }
 
-  /** Resolves once every write made so far is stored (failures went to `onError`). */
-  async save(): Promise<void> {
-    await this.writes.settled();
+  /**
+   * Resolves once every write made so far is stored (failures went to `onError`).
+   * Not `async`: the queue's promise is handed back as it is.
+   */
+  save(): Promise<void> {
+    return this.writes.settled();
   }
 
   /**
@@ -294,8 +298,9 @@ export class StorageSession extends sessions.Session {
       const peer = entityToPeer(entity, now, this.completeObjects);
       if (peer === null) continue;
       if (entity instanceof Api.User && entity.self === true) this.rememberSelf(entity, peer);
-      if (!this.peers.differs(peer)) continue;
-      this.peers.put(peer);
+      const marked = markedKey(peer.type, peer.id);
+      if (!this.peers.differs(peer, marked)) continue;
+      this.peers.put(peer, marked);
       changed.push(peer);
     }
     if (changed.length > 0) this.writes.upsertPeers(changed, (batch) => this.storage.peers.upsert(batch));
@@ -347,9 +352,9 @@ export class StorageSession extends sessions.Session {
 
   /** An exact id is marked; a bare one may be a user's, a chat's or a channel's (in that order). */
   private getById(id: bigint, exact: boolean): Peer | undefined {
-    const exactMatch = this.peers.getByMarkedId(id.toString());
+    const exactMatch = this.peers.getByMarkedId(keyOfMarked(id));
     if (exact || exactMatch !== undefined || id <= 0n) return exactMatch;
-    return this.peers.getByMarkedId(gramMarkedId('chat', id)) ?? this.peers.getByMarkedId(gramMarkedId('channel', id));
+    return this.peers.getByMarkedId(markedKey('chat', id)) ?? this.peers.getByMarkedId(markedKey('channel', id));
   }
 
   private rememberSelf(user: Api.User, peer: Peer): void {

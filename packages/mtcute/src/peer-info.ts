@@ -5,7 +5,7 @@
  * against); mtstore keeps (type, id), a bigint hash and epoch seconds, so `updated`
  * comes back rounded down to the second.
  */
-import { fromMarkedId, MAX_COMPLETE_BYTES, toMarkedId, type Peer } from '@mtstore/core';
+import { fromMarkedId, MAX_COMPLETE_BYTES, toMarkedId, type Peer, type UnmarkedPeerId } from '@mtstore/core';
 import type { IPeersRepository } from '@mtcute/core';
 import { __tlReaderMap, TlBinaryReader } from '@mtcute/core/utils.js';
 
@@ -48,13 +48,49 @@ export function accessHashToString(value: bigint): string {
 
 const isUsername = (username: string): boolean => USERNAME.test(username);
 
+// core's marked-id ranges (marked.ts) as numbers: each bound is a safe integer, so a
+// number compares with them exactly.
+const MAX_USER_ID = 2 ** 40 - 1;
+const MAX_CHAT_ID = 999_999_999_999;
+const ZERO_CHANNEL_ID = -1_000_000_000_000;
+const MIN_MARKED_CHANNEL_ID = ZERO_CHANNEL_ID - (1_000_000_000_000 - 2 ** 31);
+
+/**
+ * core's `fromMarkedId` of mtcute's marked id (a number), undefined where that throws:
+ * the same ranges compared as numbers, so a store or lookup builds one bigint (the
+ * id) instead of converting the marked id and comparing it as bigints. Anything but
+ * a number goes through core's function.
+ */
+export function unmarkId(id: number): UnmarkedPeerId | undefined {
+  if (typeof id !== 'number') {
+    try {
+      return fromMarkedId(id);
+    } catch {
+      return undefined;
+    }
+  }
+  // Inside the ranges an integer is a safe one; NaN fails every comparison.
+  if (!Number.isInteger(id)) return undefined;
+  if (id >= 1 && id <= MAX_USER_ID) return { type: 'user', id: BigInt(id) };
+  if (id <= -1 && id >= -MAX_CHAT_ID) return { type: 'chat', id: BigInt(-id) };
+  if (id < ZERO_CHANNEL_ID && id >= MIN_MARKED_CHANNEL_ID) return { type: 'channel', id: BigInt(ZERO_CHANNEL_ID - id) };
+  return undefined;
+}
+
+/** Whether `unmarkId(id)` has a (type, id), without building it. */
+export function isMarkedId(id: number): boolean {
+  if (typeof id !== 'number') return unmarkId(id) !== undefined;
+  return Number.isInteger(id) && ((id >= 1 && id <= MAX_USER_ID) || (id <= -1 && id >= -MAX_CHAT_ID) || (id < ZERO_CHANNEL_ID && id >= MIN_MARKED_CHANNEL_ID));
+}
+
 export interface ToPeerOptions {
   /** Read the display name out of `complete` (first + last name, or title). */
   displayName: boolean;
 }
 
 export function peerFromInfo(info: PeerInfo, options: ToPeerOptions): Peer {
-  const { type, id } = fromMarkedId(info.id);
+  // An id outside the ranges throws core's InvalidArgumentError, as it always did.
+  const { type, id } = unmarkId(info.id) ?? fromMarkedId(info.id);
   const peer: Peer = {
     type,
     id,

@@ -3,21 +3,12 @@
  * driver's `save()` and then written as one `upsert` batch (mtcute's own SQLite
  * storage batches them the same way); lookups see the pending ones first.
  */
-import { fromMarkedId, type Peer, type Storage, type UnmarkedPeerId } from '@mtstore/core';
+import type { Peer, Storage } from '@mtstore/core';
 import type { IPeersRepository } from '@mtcute/core';
-import { infoFromPeer, peerFromInfo, type PeerInfo, type ToPeerOptions } from './peer-info.js';
+import { infoFromPeer, isMarkedId, peerFromInfo, unmarkId, type PeerInfo, type ToPeerOptions } from './peer-info.js';
 
 const USERNAME = /^[A-Za-z0-9_]{1,64}$/;
 const PHONE = /^[0-9]{1,20}$/;
-
-/** (type, id) of a marked id; undefined for an id outside the Bot API marked ranges. */
-function unmark(id: number): UnmarkedPeerId | undefined {
-  try {
-    return fromMarkedId(id);
-  } catch {
-    return undefined;
-  }
-}
 
 export class MtstorePeers implements IPeersRepository {
   readonly #storage: Storage;
@@ -36,7 +27,7 @@ export class MtstorePeers implements IPeersRepository {
     // An id outside the Bot API marked ranges has no (type, id) in mtstore: such a peer
     // is not cached (as with any cache miss, mtcute asks the API), instead of failing
     // the API call that brought it or every later save.
-    if (unmark(peer.id) === undefined) return;
+    if (!isMarkedId(peer.id)) return;
     this.#pending.delete(peer.id);
     this.#pending.set(peer.id, peer);
   }
@@ -44,7 +35,7 @@ export class MtstorePeers implements IPeersRepository {
   async getById(id: number): Promise<PeerInfo | null> {
     const pending = this.#pending.get(id) ?? this.#inFlight.get(id);
     if (pending !== undefined) return pending;
-    const key = unmark(id);
+    const key = unmarkId(id);
     if (key === undefined) return null;
     const peer = await this.#storage.peers.getById(key.type, key.id);
     return peer === null ? null : infoFromPeer(peer, id);

@@ -7,7 +7,9 @@ import { Long } from '@mtcute/core';
 import { __tlReaderMap, __tlWriterMap, longFromFastString, longToFastString, TlBinaryReader, TlBinaryWriter } from '@mtcute/core/utils.js';
 import { createStub } from '@mtcute/test/stub.js';
 import { describe, expect, it } from 'vitest';
-import { accessHashFromString, accessHashToString, displayNameOf } from '../src/index.js';
+import { fromMarkedId, InvalidArgumentError } from '@mtstore/core';
+import { accessHashFromString, accessHashToString, displayNameOf, peerFromInfo } from '../src/index.js';
+import { isMarkedId, unmarkId } from '../src/peer-info.js';
 
 /** A deterministic pseudo-random stream (xorshift32). */
 function random(seed: number): () => number {
@@ -110,5 +112,31 @@ describe('display names', () => {
     const user = serialize(createStub('user', { id: 5, firstName: 'Cut', lastName: 'Short' }));
     for (let length = 0; length < 40; length++) expect(() => displayNameOf(user.subarray(0, length))).not.toThrow();
     expect(displayNameOf(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]))).toBeUndefined();
+  });
+});
+
+describe('marked ids', () => {
+  it('unmarkId / isMarkedId agree with core’s fromMarkedId on every range edge and a random spread', () => {
+    const next = random(11);
+    const edges = [0, 1, -1, 2 ** 40 - 1, 2 ** 40, -999_999_999_999, -1_000_000_000_000, -1_000_000_000_001, -1_000_000_000_000 - (1_000_000_000_000 - 2 ** 31), -1_000_000_000_000 - (1_000_000_000_000 - 2 ** 31) - 1];
+    const values: number[] = [...edges.flatMap((n) => [n, n + 1, n - 1]), 1.5, -0.5, Number.NaN, Infinity, -Infinity, 2 ** 53, -(2 ** 53), Number.MAX_SAFE_INTEGER];
+    // Integers from about -2.1e12 to 2.3e12: across every range and the gaps between them.
+    for (let i = 0; i < 3000; i++) values.push(next() * 1024 + (next() % 1024) - 2_100_000_000_000);
+    for (const value of values) {
+      let expected: ReturnType<typeof fromMarkedId> | undefined;
+      try {
+        expected = fromMarkedId(value);
+      } catch {
+        expected = undefined;
+      }
+      expect(unmarkId(value), String(value)).toEqual(expected);
+      expect(isMarkedId(value), String(value)).toBe(expected !== undefined);
+    }
+  });
+
+  it('peerFromInfo still throws core’s InvalidArgumentError for an id outside the ranges', () => {
+    const info = { id: 2 ** 41, accessHash: '1|0', isMin: false, usernames: [], updated: 0, complete: new Uint8Array(0) };
+    expect(() => peerFromInfo(info, { displayName: false })).toThrow(InvalidArgumentError);
+    expect(peerFromInfo({ ...info, id: -1_000_000_000_005 }, { displayName: false })).toMatchObject({ type: 'channel', id: 5n });
   });
 });

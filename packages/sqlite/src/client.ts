@@ -50,6 +50,15 @@ export class SqliteStorage extends BaseStorage {
     this.refMessageRepository = new SqliteRefMessages(this.#scope, this.storedLabel);
   }
 
+  /**
+   * keys.ts and peers.ts write synchronously (better-sqlite3 is), and better-sqlite3
+   * copies every blob it binds (SQLITE_TRANSIENT): core need not copy a key or a peer's
+   * TL bytes before handing them over.
+   */
+  protected override get writesCopyBytes(): boolean {
+    return true;
+  }
+
   protected override createLeaseRepository(): SqliteLeases {
     return new SqliteLeases(this.#scope);
   }

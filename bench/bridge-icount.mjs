@@ -1,0 +1,121 @@
+// Instructions per op (callgrind) of the bridge rows of bench/clients.mjs (mtcute) and
+// bench/gramjs.mjs (GramJS), both sides, exactly the targets those benches time:
+//   node bench/bridge-icount.mjs --report [row ...]   one process under callgrind runs
+//                                                      every row given (default: all),
+//                                                      prints instructions per op;
+//   node bench/bridge-icount.mjs --child <row ...>    what callgrind runs.
+// Rows are `mtcute:<operation>` (sides adapter = the bridge over @mtstore/sqlite, raw =
+// mtcute's SqliteStorage) and `gramjs:<operation>` (sides bridge = StorageSession,
+// memorySession = GramJS's MemorySession or StoreSession); names as the benches print
+// them. Callgrind starts with instrumentation off: start-up and set-up (building the
+// peers, opening the stores) are not counted, which on a shared 2-core box is what
+// makes a run take minutes instead of an hour. Per row and side: warm-up ops (batch
+// rows: every batch twice, so the measured ops are the steady state the wall-clock rows
+// mostly time), then instrumentation on for `count` ops, each awaited as the benches'
+// runner awaits it, then off and a dump: per-op figure = the dump's total / count. The
+// measured window includes the GC and JIT work those ops cause (the figures move by a
+// few percent between runs for that). Run under `node --single-threaded` (this script
+// does) so counts repeat. Instructions leave out fsync waits.
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const BATCH_ROW = /×1000/;
+/**
+ * Batches built per side (the benches build 50): building them is most of the set-up,
+ * and under callgrind 50 take minutes. The batch rows cycle through these, so the
+ * tables hold 6,000 peers instead of 50,000 (one B-tree level less at most).
+ */
+const BATCHES = 6;
+const count = (row) => Number(process.env.ICOUNT_N ?? (BATCH_ROW.test(row) ? 10 : 5_000));
+const warmup = (row) => (BATCH_ROW.test(row) ? 2 * BATCHES : 2_000);
+
+const ROWS = [
+  'mtcute:peers.store ×1000 + save()',
+  'mtcute:peers.getById',
+  'mtcute:peers.getByUsername',
+  'mtcute:authKeys.set',
+  'gramjs:processEntities ×1000 new users',
+  'gramjs:processEntities ×1000 seen before',
+  'gramjs:getInputEntity by id',
+  'gramjs:getInputEntity by username',
+  'gramjs:setAuthKey (home DC)',
+  'gramjs:setAuthKey (home DC), durable: sqlite vs StoreSession',
+];
+const SIDES = { mtcute: ['adapter', 'raw'], gramjs: ['bridge', 'memorySession'] };
+const clientOf = (row) => row.slice(0, row.indexOf(':'));
+const operationOf = (row) => row.slice(row.indexOf(':') + 1);
+
+/** Instrumentation on/off and dumps. Not execFileSync: valgrind answers callgrind_control while this process waits. */
+const control = (...args) => promisify(execFile)('callgrind_control', [...args, String(process.pid)]);
+
+/** Instrumentation on, `ops()`, off, dump: the dump holds what ops() did, plus the control calls' own share. */
+async function measured(ops) {
+  await control('-i', 'on');
+  await ops();
+  await control('-i', 'off');
+  await control('-d');
+}
+
+async function child(rows) {
+  let mtcute;
+  let gramjs;
+  // Dump 1: no ops, only the control calls, subtracted from every other dump.
+  await measured(async () => {});
+  await measured(async () => {});
+  for (const row of rows) {
+    let targets;
+    if (clientOf(row) === 'mtcute') {
+      mtcute ??= await (await import('./clients.mjs')).default.open({ batches: BATCHES });
+      targets = (side) => mtcute.targets[side][operationOf(row)];
+    } else {
+      gramjs ??= await (await import('./gramjs.mjs')).gramjsTargets({ batches: BATCHES });
+      targets = (side) => gramjs[operationOf(row)]?.[side];
+    }
+    for (const side of SIDES[clientOf(row)]) {
+      const op = targets(side);
+      if (op === undefined) throw new Error(`bridge-icount: no row ${JSON.stringify(row)} side ${side}`);
+      let i = 0;
+      for (const end = warmup(row); i < end; i++) await op(i);
+      await measured(async () => {
+        for (const end = i + count(row); i < end; i++) await op(i);
+      });
+    }
+  }
+  await mtcute?.close();
+  await gramjs?.close();
+}
+
+function report(rows) {
+  const dir = mkdtempSync(join(tmpdir(), 'bridge-icount-'));
+  const out = join(dir, 'cg.out');
+  execFileSync('valgrind', ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${out}`, process.execPath, '--single-threaded', fileURLToPath(import.meta.url), '--child', ...rows], { stdio: ['ignore', 'ignore', 'inherit'] });
+  // cg.out.1, cg.out.2, …: one per dump, in the child's order (the last, cg.out, is the exit's).
+  const totals = readdirSync(dir)
+    .filter((file) => /^cg\.out\.\d+$/.test(file))
+    .sort((a, b) => Number(a.slice(7)) - Number(b.slice(7)))
+    .map((file) => Number(readFileSync(join(dir, file), 'utf8').match(/^totals: (\d+)/m)?.[1] ?? Number.NaN));
+  // ICOUNT_KEEP=1 keeps the dumps (callgrind_annotate <dir>/cg.out.N shows where a window's instructions went).
+  if (process.env.ICOUNT_KEEP) console.log(`dumps kept in ${dir}: cg.out.3 is the first row's first side`);
+  else rmSync(dir, { recursive: true, force: true });
+  // The second empty window (the first one also warms the control path up).
+  const overhead = totals[1];
+  const per = new Map();
+  let at = 2;
+  for (const row of rows) for (const side of SIDES[clientOf(row)]) per.set(`${row}|${side}`, (totals[at++] - overhead) / count(row));
+  console.log(`(control calls per window: ${overhead} Ir, subtracted)`);
+  for (const row of rows) {
+    const [a, b] = SIDES[clientOf(row)];
+    const ia = per.get(`${row}|${a}`);
+    const ib = per.get(`${row}|${b}`);
+    console.log(`${row.padEnd(64)} ${a} ${ia?.toFixed(0)} Ir/op  ${b} ${ib?.toFixed(0)} Ir/op  ${b}/${a} ${(ib / ia).toFixed(3)}`);
+  }
+}
+
+const args = process.argv.slice(2);
+if (args[0] === '--report') report(args.length > 1 ? args.slice(1) : ROWS);
+else if (args[0] === '--child') await child(args.slice(1));
+else throw new Error('usage: node bench/bridge-icount.mjs --report [row ...]');
