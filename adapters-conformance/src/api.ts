@@ -99,6 +99,8 @@ export type Damage =
   | 'peer-complete-not-bytes'
   | 'peer-usernames-respelled'
   | 'kv-value-not-bytes'
+  | 'ref-chat-id-not-integer'
+  | 'ref-peer-id-not-integer'
   | 'version-newer'
   | 'version-zero'
   | 'version-absent'
@@ -138,6 +140,8 @@ export const DAMAGES: Readonly<Record<Damage, string>> = {
   'peer-usernames-respelled':
     "peers user 1 (usernames user_1, User1_alt) and user 2 (user_2) of session `name` with their usernames spelled as the storage format allows but the adapter never writes them (JSON: user 1's with a space after the comma, `[\"user_1\", \"User1_alt\"]`, user 2's with an escape, `[\"user\\u005f2\"]`): valid data, read back as stored",
   'kv-value-not-bytes': "kv entry `k` of session `name` with a value that is not bytes (text)",
+  'ref-chat-id-not-integer': "session `name`'s reference message of peer 7 (chat -100, message 5) with a chat id that is not a 64-bit integer (text such as `x`)",
+  'ref-peer-id-not-integer': "session `name`'s reference message of peer 7 (chat -100, message 5) with a peer id that is not a 64-bit integer (text such as `x`)",
   'version-newer': 'the namespace marked as written by a newer release of the adapter (its schema version plus one)',
   'version-zero': 'the namespace marked with schema version 0 (no version the adapter ever wrote)',
   'version-absent': 'the namespace with its schema version marker holding no version (the marker row or key removed, the table or collection kept)',

@@ -16,6 +16,7 @@ import {
   type RefMessage,
   type RefMessageListPage,
   type SessionUpdate,
+  LeaseLostError,
   LocalEventChannel,
   LocalSessionEventBus,
   StorageClosedError,
@@ -36,6 +37,7 @@ import type { Damage } from '../src/api.js';
 import { SESSION_DAMAGES, tamperSessionObject } from '../src/tamper-session.js';
 import { MemorySessionStorage, MemoryStorage, MemoryStore } from '../../packages/memory/src/index.js';
 import { MemoryAuthKeys } from '../../packages/memory/src/keys.js';
+import { MemoryKeyValues } from '../../packages/memory/src/kv.js';
 import { MemoryLeases } from '../../packages/memory/src/lease.js';
 import { MemoryPeers } from '../../packages/memory/src/peers.js';
 import { MemoryRefMessages } from '../../packages/memory/src/refs.js';
@@ -282,6 +284,39 @@ class DeleteKeepsKv extends MemoryStorage {
 /** Fences only locally: a write after a takeover the holder has not heard of yet lands. */
 class LocalFenceOnly extends MemoryStorage {
   protected override checkFence(): void {}
+}
+
+/**
+ * kv of a leased instance that misjudges a write which changed nothing (a database
+ * statement reports 0 rows): `dropsFirstWrite` answers a set on a name with nothing
+ * stored yet without creating it; `deleteOfNothingLost` takes a delete that found
+ * nothing for a write the fence refused.
+ */
+class LeasedKvMisjudgingNoChange extends MemoryKeyValues {
+  constructor(
+    private readonly backend: MemoryStore,
+    private readonly session: string,
+    fence: () => void,
+    private readonly leased: () => boolean,
+    private readonly mistake: 'dropsFirstWrite' | 'deleteOfNothingLost',
+  ) {
+    super(backend, session, fence);
+  }
+  override set(key: string, value: Uint8Array | null): void {
+    if (this.leased()) {
+      if (this.mistake === 'dropsFirstWrite' && value !== null && this.backend.clients.get(this.session) === undefined) return;
+      if (this.mistake === 'deleteOfNothingLost' && value === null && this.get(key) === null) throw new LeaseLostError('fence');
+    }
+    super.set(key, value);
+  }
+}
+
+class LeasedFirstWriteDropped extends MemoryStorage {
+  protected override readonly kvRepository = new LeasedKvMisjudgingNoChange(this.store, this.name, () => this.checkFence(), () => this.fenceToken !== undefined, 'dropsFirstWrite');
+}
+
+class LeasedDeleteOfNothingLost extends MemoryStorage {
+  protected override readonly kvRepository = new LeasedKvMisjudgingNoChange(this.store, this.name, () => this.checkFence(), () => this.fenceToken !== undefined, 'deleteOfNothingLost');
 }
 
 class OnePeerCacheForAllNames extends MemoryStorage {
@@ -875,6 +910,8 @@ export const BROKEN: readonly Broken[] = [
   { rule: 'the lease token is checked only locally, not in the write', suite: 'storage', group: 'session lease', open: (b, n) => new LocalFenceOnly({ store: b.store, name: n }) },
   { rule: 'holder() reports a lease that ran out', suite: 'storage', group: 'session lease', open: (b, n) => new HolderIgnoresExpiry({ store: b.store, name: n }) },
   { rule: 'release gives the lease back whoever holds it now', suite: 'storage', group: 'session lease', open: (b, n) => new ReleaseIgnoresToken({ store: b.store, name: n }) },
+  { rule: 'a holder’s first write of a name with nothing stored is dropped', suite: 'storage', group: 'session lease', open: (b, n) => new LeasedFirstWriteDropped({ store: b.store, name: n }) },
+  { rule: 'a holder’s delete that finds nothing is taken as a lost lease', suite: 'storage', group: 'session lease', open: (b, n) => new LeasedDeleteOfNothingLost({ store: b.store, name: n }) },
   { rule: 'setting the permanent key drops the DC’s temp keys', suite: 'storage', group: 'auth keys', open: (b, n) => new PermanentKeyDropsTemps({ store: b.store, name: n }) },
   { rule: 'a username its peer dropped still finds it', suite: 'storage', group: 'peers', open: droppedUsernamesStay },
   { rule: 'peers keyed by their id as a double', suite: 'storage', group: 'peers', open: peersKeyedByDouble },

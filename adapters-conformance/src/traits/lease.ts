@@ -259,6 +259,61 @@ export function lease({ group, test, skip, expect, options }: StorageRegistrar):
       expect(await b.kv.get('free')).toEqual(new Uint8Array([1]));
     });
 
+    test('a holder’s first write of a name with nothing stored is stored, and the holder keeps its lease', async (s) => {
+      // Each write on its own name: the first write of a name is the one that creates what the name needs.
+      const temp = { index: 0, key: authKey(3), expiresAt: 2_000_000_000 };
+      const firsts: [string, (x: Storage) => Promise<unknown>, (x: Storage) => Promise<unknown>, unknown][] = [
+        ['authKeys.set', (x) => x.authKeys.set(2, authKey(2)), (x) => x.authKeys.get(2), authKey(2)],
+        ['authKeys.setTemp', (x) => x.authKeys.setTemp(2, temp), (x) => x.authKeys.getTemp(2, 0), temp],
+        ['kv.set', (x) => x.kv.set('k', new Uint8Array([1])), (x) => x.kv.get('k'), new Uint8Array([1])],
+        ['refMessages.store', (x) => x.refMessages.store(7n, -100n, 5), (x) => x.refMessages.getByPeer(7n), { chatId: -100n, messageId: 5 }],
+        ['peers.upsert', (x) => x.peers.upsert([peer('user', 7)]), async (x) => (await x.peers.getById('user', 7n))?.usernames, peer('user', 7).usernames],
+        ['save', (x) => x.save(minimalSession()), async (x) => (await x.load())?.homeDcId, minimalSession().homeDcId],
+      ];
+      for (const [k, [what, write, read, expected]] of firsts.entries()) {
+        const name = `first-${k}`;
+        const holder = await s.open(name);
+        await holder.lease.acquire({ ttlSeconds: 20, heartbeat: false });
+        await write(holder);
+        expect(await read(await s.open(name)), `${what}, the first write of ${name} under a lease, is stored`).toEqual(expected);
+        expect(holder.lease.held, `${what}: the holder keeps its lease`).not.toBeNull();
+      }
+    });
+
+    test('a holder’s deletes and clears of what is not stored resolve: finding nothing to change is not a lost lease', async (s) => {
+      const holder = await s.open();
+      const held = await holder.lease.acquire({ ttlSeconds: 20, heartbeat: false });
+      const deletes: [string, (x: Storage) => Promise<unknown>][] = [
+        ['authKeys.delete', (x) => x.authKeys.delete(2)],
+        ['authKeys.deleteTemp', (x) => x.authKeys.deleteTemp(2, 0)],
+        ['authKeys.deleteByDc', (x) => x.authKeys.deleteByDc(2)],
+        ['authKeys.clear', (x) => x.authKeys.clear()],
+        ['kv.delete', (x) => x.kv.delete('k')],
+        ['kv.clear', (x) => x.kv.clear()],
+        ['refMessages.delete', (x) => x.refMessages.delete(-100n, [5])],
+        ['refMessages.deleteByPeer', (x) => x.refMessages.deleteByPeer(7n)],
+        ['refMessages.clear', (x) => x.refMessages.clear()],
+        ['peers.clear', (x) => x.peers.clear()],
+      ];
+      // First on a name with nothing stored, then on one with something else stored.
+      for (const where of ['on a name with nothing stored', 'with other keys, kv and references stored']) {
+        for (const [what, remove] of deletes) {
+          await remove(holder).catch((error: unknown) => {
+            throw new Error(`${what} ${where}, under a live lease, rejected: ${String(error)}`);
+          });
+        }
+        expect(holder.lease.held, `after the deletes ${where} the holder keeps its lease`).toEqual(held);
+        await holder.authKeys.set(4, authKey(4));
+        await holder.kv.set('other', new Uint8Array([4]));
+        await holder.refMessages.store(8n, -100n, 6);
+      }
+      const reader = await s.open();
+      expect(await reader.authKeys.get(4)).toEqual(authKey(4));
+      expect(await reader.kv.get('other')).toEqual(new Uint8Array([4]));
+      expect(await reader.refMessages.getByPeer(8n)).toEqual({ chatId: -100n, messageId: 6 });
+      expect((await holder.lease.renew()).token, 'the holder renews its own token').toBe(held.token);
+    });
+
     test('lease options are validated before any I/O', async (s) => {
       const a = await s.open();
       const bad: unknown[] = [

@@ -17,6 +17,7 @@ const CORRUPT = 'MTSTORE_CORRUPT_DATA';
 const MIGRATION = 'MTSTORE_MIGRATION';
 
 const PEER_DAMAGES: readonly Damage[] = ['peer-type-unknown', 'peer-usernames-not-list', 'peer-complete-not-bytes'];
+const REF_DAMAGES: readonly Damage[] = ['ref-chat-id-not-integer', 'ref-peer-id-not-integer'];
 const VERSION_DAMAGES: readonly Damage[] = ['version-newer', 'version-zero', 'version-absent', 'marker-absent'];
 const FOREIGN_DAMAGES: readonly Damage[] = ['foreign-telethon', 'foreign-pyrogram', 'foreign-mtcute'];
 
@@ -150,6 +151,37 @@ export function tamperedData(r: StorageRegistrar): void {
       await storage.kv.set('k', Uint8Array.from([6]));
       expect(await storage.kv.get('k'), 'the entry written again').toEqual(Uint8Array.from([6]));
     });
+
+    for (const damage of REF_DAMAGES) {
+      forDamage(r, tamper, damage, 'refMessages.list rejects CorruptDataError naming the session, and getByPeer of that peer too (or finds nothing); other references, the snapshot and other names keep working; clear recovers', async (s, apply) => {
+        const storage = await s.open();
+        const other = await s.open('other');
+        await storage.save(fullSession(1));
+        await storage.refMessages.store(7n, -100n, 5);
+        await storage.refMessages.store(8n, -200n, 6);
+        await other.refMessages.store(7n, -100n, 5);
+        await apply();
+        // A reference whose peer id is damaged is no longer peer 7's: by peer it may find nothing.
+        let outcome: unknown;
+        try {
+          outcome = await storage.refMessages.getByPeer(7n);
+        } catch (error) {
+          outcome = error;
+        }
+        if (outcome !== null || damage !== 'ref-peer-id-not-integer') {
+          const code = (outcome as { code?: unknown } | null)?.code;
+          expect(code, `refMessages.getByPeer of a reference with ${damage} must reject with ${CORRUPT}, got ${outcome instanceof Error ? outcome.message : JSON.stringify(outcome, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v))}`).toBe(CORRUPT);
+          namesSession(r, outcome as Error, 'refMessages.getByPeer');
+        }
+        namesSession(r, await expectRejects(expect, `refMessages.list over a reference with ${damage}`, CORRUPT, () => storage.refMessages.list()), 'refMessages.list');
+        expect(await storage.refMessages.getByPeer(8n), 'another reference').toEqual({ chatId: -200n, messageId: 6 });
+        expect(await other.refMessages.getByPeer(7n), 'the same reference of another name').toEqual({ chatId: -100n, messageId: 5 });
+        expect(await storage.load(), 'the snapshot').toEqual(fullSession(1));
+        await storage.refMessages.clear();
+        await storage.refMessages.store(7n, -100n, 5);
+        expect(await storage.refMessages.list(), 'the reference stored again after clear').toEqual({ refs: [{ peerId: 7n, chatId: -100n, messageId: 5 }], cursor: null });
+      });
+    }
 
     for (const damage of VERSION_DAMAGES) {
       forDamage(r, tamper, damage, 'a new instance rejects MigrationError on first use, the store is not repaired by it, other namespaces keep working', async (s, apply) => {

@@ -69,6 +69,8 @@ const EDITS: Partial<Record<Damage, string>> = {
   'peer-usernames-not-list': `UPDATE mtstore_peers SET usernames = 'not a list' WHERE ${PEER_1}`,
   'peer-complete-not-bytes': `UPDATE mtstore_peers SET complete = 'text' WHERE ${PEER_1}`,
   'kv-value-not-bytes': `UPDATE mtstore_kv SET value = 'text' WHERE key = 'k' AND session_id = ${SESSION}`,
+  'ref-chat-id-not-integer': `UPDATE mtstore_ref_messages SET chat_id = 'x' WHERE peer_id = 7 AND chat_id = -100 AND message_id = 5 AND session_id = ${SESSION}`,
+  'ref-peer-id-not-integer': `UPDATE mtstore_ref_messages SET peer_id = 'x' WHERE peer_id = 7 AND chat_id = -100 AND message_id = 5 AND session_id = ${SESSION}`,
   'version-newer': "UPDATE mtstore_meta SET value = value + 1 WHERE key = 'schema_version'",
   'version-zero': "UPDATE mtstore_meta SET value = 0 WHERE key = 'schema_version'",
   'version-absent': "DELETE FROM mtstore_meta WHERE key = 'schema_version'",

@@ -217,7 +217,7 @@ describe('lease fence across connections to one file', () => {
     }
   });
 
-  it('without a lease no write looks at the lease table: a file that never saw a lease gets none', async () => {
+  it('without a lease no write looks at the lease table, and asking for the holder creates none: a file that never saw a lease gets none', async () => {
     const path = temp.file('unleased.session');
     const storage = new SqliteStorage({ path, name: 'free' });
     try {
@@ -228,6 +228,8 @@ describe('lease fence across connections to one file', () => {
       await storage.kv.set('k', new Uint8Array([1]));
       await storage.peers.clear();
       await storage.refMessages.store(7n, -100n, 5);
+      // A reader (`mtstore inspect`) asks who holds the lease: that must leave the file as it is.
+      expect(await storage.lease.holder()).toBeNull();
       const tables = storage.database.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '%leases'`).pluck().all();
       expect(tables).toEqual([]);
       expect((await storage.load())?.apiId).toBe(5);
