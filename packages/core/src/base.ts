@@ -36,7 +36,7 @@ import type {
 } from './model.js';
 import { normalizePeerBatch, usernameKey } from './peers.js';
 import type { AuthKeyRepository, KeyValueRepository, LeaseRepository, PeerRepository, RefMessageRepository } from './repositories.js';
-import { isSealed, noEncryptionError, Sealer, type EncryptionOptions, type SealContext } from './seal.js';
+import { isSealed, noEncryptionError, PERMANENT_KEY_SLOT, Sealer, type EncryptionOptions, type SealContext } from './seal.js';
 import { StorageLease } from './lease.js';
 import { authKeyBytes, checkStoredPeer, checkStoredSession, type AuthKeyBytes } from './stored.js';
 import {
@@ -146,7 +146,7 @@ export interface ResealReport {
   snapshot: boolean;
 }
 
-const PERMANENT_SLOT = -1;
+const PERMANENT_SLOT = PERMANENT_KEY_SLOT;
 
 /**
  * Shared settled promises for the synchronous answers of the hot paths: a promise's
@@ -431,35 +431,42 @@ export abstract class BaseStorage extends Closable implements Storage {
 
   /**
    * Opens every sealed key of a session an adapter read, in place: all at once, so the
-   * plaintexts share one fresh buffer (Sealer.openEach). Plaintext keys stay as read.
+   * plaintexts share one fresh buffer (Sealer.openKeys). Plaintext keys stay as read.
+   * Places go as numbers (Sealer.sealKeys' `where`), not objects, and the label of each
+   * key is built only for an error.
    */
   #openSessionKeys(session: Session): void {
     if (!Array.isArray(session.dcs)) return;
-    let sealed: { sealed: Uint8Array; context: SealContext; dc: DataCenter; temp: TempAuthKey | undefined }[] | undefined;
+    let sealed: Uint8Array[] | undefined;
+    /** DC id, media-only 0/1 and slot of each sealed key. */
+    const where: number[] = [];
+    /** The DC entry (permanent key) or temp key each sealed key is read from, to put its plaintext back. */
+    const owners: (DataCenter | TempAuthKey)[] = [];
     for (const dc of session.dcs as (DataCenter | undefined)[]) {
       if (dc === undefined || dc === null) continue;
-      const media = dc.mediaOnly === true;
+      const media = dc.mediaOnly === true ? 1 : 0;
       if (dc.authKey instanceof Uint8Array && this.#isSealedKey(dc.authKey)) {
-        (sealed ??= []).push({ sealed: dc.authKey, context: BaseStorage.#keyContext(dc.id, media, PERMANENT_SLOT), dc, temp: undefined });
+        (sealed ??= []).push(dc.authKey);
+        where.push(dc.id, media, PERMANENT_SLOT);
+        owners.push(dc);
       }
       if (!Array.isArray(dc.tempAuthKeys)) continue;
       for (const temp of dc.tempAuthKeys) {
         if (temp?.key instanceof Uint8Array && Number.isInteger(temp.index) && this.#isSealedKey(temp.key)) {
-          (sealed ??= []).push({ sealed: temp.key, context: BaseStorage.#keyContext(dc.id, media, temp.index), dc, temp });
+          (sealed ??= []).push(temp.key);
+          where.push(dc.id, media, temp.index);
+          owners.push(temp);
         }
       }
     }
     if (sealed === undefined) return;
-    const what = (i: number): string => {
-      const { dc, temp } = sealed[i] as { dc: DataCenter; temp: TempAuthKey | undefined };
-      return `${this.storedLabel}: stored ${BaseStorage.#keyWhat(dc.id, dc.mediaOnly === true, temp === undefined ? PERMANENT_SLOT : temp.index)}`;
-    };
-    if (this.#sealer === undefined) throw noEncryptionError((sealed[0] as { sealed: Uint8Array }).sealed, what(0));
-    const plain = this.#sealer.openEach(sealed, what);
-    sealed.forEach(({ dc, temp }, i) => {
-      if (temp === undefined) dc.authKey = plain[i] as Uint8Array;
-      else temp.key = plain[i] as Uint8Array;
-    });
+    const what = (i: number): string => `${this.storedLabel}: stored ${BaseStorage.#keyWhat(where[3 * i] as number, where[3 * i + 1] === 1, where[3 * i + 2] as number)}`;
+    if (this.#sealer === undefined) throw noEncryptionError(sealed[0] as Uint8Array, what(0));
+    const plain = this.#sealer.openKeys(sealed, where, what);
+    for (let i = 0; i < owners.length; i++) {
+      if (where[3 * i + 2] === PERMANENT_SLOT) (owners[i] as DataCenter).authKey = plain[i] as Uint8Array;
+      else (owners[i] as TempAuthKey).key = plain[i] as Uint8Array;
+    }
   }
 
   /** True for a stored key in sealed form (a 256-byte value is plaintext, see #openKey). */
@@ -470,22 +477,31 @@ export abstract class BaseStorage extends Closable implements Storage {
   /**
    * A copy of `session` whose keys are sealed: the keys are read from the caller's
    * session (already validated, synchronously) and sealed into one fresh buffer, so no
-   * plaintext copy is made and thrown away.
+   * plaintext copy is made and thrown away. Places go as numbers (Sealer.sealKeys), not objects.
    */
   #sealedCopy(session: Session, sealer: Sealer): Session {
     const copy = copySession(session, false);
-    const values: { plain: Uint8Array; context: SealContext }[] = [];
+    const plains: Uint8Array[] = [];
+    const where: number[] = [];
     for (const dc of copy.dcs) {
-      const media = dc.mediaOnly === true;
-      if (dc.authKey !== undefined) values.push({ plain: dc.authKey, context: BaseStorage.#keyContext(dc.id, media, PERMANENT_SLOT) });
-      for (const temp of dc.tempAuthKeys ?? []) values.push({ plain: temp.key, context: BaseStorage.#keyContext(dc.id, media, temp.index) });
+      const media = dc.mediaOnly === true ? 1 : 0;
+      if (dc.authKey !== undefined) {
+        plains.push(dc.authKey);
+        where.push(dc.id, media, PERMANENT_SLOT);
+      }
+      if (dc.tempAuthKeys !== undefined) {
+        for (const temp of dc.tempAuthKeys) {
+          plains.push(temp.key);
+          where.push(dc.id, media, temp.index);
+        }
+      }
     }
-    if (values.length === 0) return copy;
-    const sealed = sealer.sealEach(values);
+    if (plains.length === 0) return copy;
+    const sealed = sealer.sealKeys(plains, where);
     let i = 0;
     for (const dc of copy.dcs) {
       if (dc.authKey !== undefined) dc.authKey = sealed[i++] as Uint8Array;
-      for (const temp of dc.tempAuthKeys ?? []) temp.key = sealed[i++] as Uint8Array;
+      if (dc.tempAuthKeys !== undefined) for (const temp of dc.tempAuthKeys) temp.key = sealed[i++] as Uint8Array;
     }
     return copy;
   }
