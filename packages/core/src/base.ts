@@ -431,42 +431,35 @@ export abstract class BaseStorage extends Closable implements Storage {
 
   /**
    * Opens every sealed key of a session an adapter read, in place: all at once, so the
-   * plaintexts share one fresh buffer (Sealer.openKeys). Plaintext keys stay as read.
-   * Places go as numbers (Sealer.sealKeys' `where`), not objects, and the label of each
-   * key is built only for an error.
+   * plaintexts share one fresh buffer (Sealer.openEach). Plaintext keys stay as read.
    */
   #openSessionKeys(session: Session): void {
     if (!Array.isArray(session.dcs)) return;
-    let sealed: Uint8Array[] | undefined;
-    /** DC id, media-only 0/1 and slot of each sealed key. */
-    const where: number[] = [];
-    /** The DC entry (permanent key) or temp key each sealed key is read from, to put its plaintext back. */
-    const owners: (DataCenter | TempAuthKey)[] = [];
+    let sealed: { sealed: Uint8Array; context: SealContext; dc: DataCenter; temp: TempAuthKey | undefined }[] | undefined;
     for (const dc of session.dcs as (DataCenter | undefined)[]) {
       if (dc === undefined || dc === null) continue;
-      const media = dc.mediaOnly === true ? 1 : 0;
+      const media = dc.mediaOnly === true;
       if (dc.authKey instanceof Uint8Array && this.#isSealedKey(dc.authKey)) {
-        (sealed ??= []).push(dc.authKey);
-        where.push(dc.id, media, PERMANENT_SLOT);
-        owners.push(dc);
+        (sealed ??= []).push({ sealed: dc.authKey, context: BaseStorage.#keyContext(dc.id, media, PERMANENT_SLOT), dc, temp: undefined });
       }
       if (!Array.isArray(dc.tempAuthKeys)) continue;
       for (const temp of dc.tempAuthKeys) {
         if (temp?.key instanceof Uint8Array && Number.isInteger(temp.index) && this.#isSealedKey(temp.key)) {
-          (sealed ??= []).push(temp.key);
-          where.push(dc.id, media, temp.index);
-          owners.push(temp);
+          (sealed ??= []).push({ sealed: temp.key, context: BaseStorage.#keyContext(dc.id, media, temp.index), dc, temp });
         }
       }
     }
     if (sealed === undefined) return;
-    const what = (i: number): string => `${this.storedLabel}: stored ${BaseStorage.#keyWhat(where[3 * i] as number, where[3 * i + 1] === 1, where[3 * i + 2] as number)}`;
-    if (this.#sealer === undefined) throw noEncryptionError(sealed[0] as Uint8Array, what(0));
-    const plain = this.#sealer.openKeys(sealed, where, what);
-    for (let i = 0; i < owners.length; i++) {
-      if (where[3 * i + 2] === PERMANENT_SLOT) (owners[i] as DataCenter).authKey = plain[i] as Uint8Array;
-      else (owners[i] as TempAuthKey).key = plain[i] as Uint8Array;
-    }
+    const what = (i: number): string => {
+      const { dc, temp } = sealed[i] as { dc: DataCenter; temp: TempAuthKey | undefined };
+      return `${this.storedLabel}: stored ${BaseStorage.#keyWhat(dc.id, dc.mediaOnly === true, temp === undefined ? PERMANENT_SLOT : temp.index)}`;
+    };
+    if (this.#sealer === undefined) throw noEncryptionError((sealed[0] as { sealed: Uint8Array }).sealed, what(0));
+    const plain = this.#sealer.openEach(sealed, what);
+    sealed.forEach(({ dc, temp }, i) => {
+      if (temp === undefined) dc.authKey = plain[i] as Uint8Array;
+      else temp.key = plain[i] as Uint8Array;
+    });
   }
 
   /** True for a stored key in sealed form (a 256-byte value is plaintext, see #openKey). */

@@ -151,8 +151,7 @@ interface Known {
 }
 
 /**
- * The keys of the last session this instance sealed or opened whole (Sealer.sealKeys /
- * openKeys), one after another: `where` as passed (DC id, media-only 0/1, slot per key),
+ * The keys of the last session this instance sealed whole (Sealer.sealKeys), one after another: `where` as passed (DC id, media-only 0/1, slot per key),
  * the plaintexts and the sealed values each in one buffer of its own, with where each
  * value ends. It answers a whole session with one comparison instead of one per key.
  */
@@ -162,7 +161,7 @@ interface SessionMemory {
   readonly plainEnds: readonly number[];
   readonly sealed: Buffer;
   readonly sealedEnds: readonly number[];
-  /** True when every value is sealed with the write key: only then may a save reuse them (see #seal). */
+  /** True when every value is sealed with the write key: only then may a save reuse them (see #seal); kept should loads record sessions too. */
   readonly writerOnly: boolean;
 }
 
@@ -317,7 +316,7 @@ export class Sealer {
    * for the permanent key). The results are views of one fresh buffer, one allocation
    * instead of one per value (a buffer over 64 bytes costs V8 an off-heap allocation,
    * more than comparing or copying it). When the keys and their places are those of the
-   * last session this instance sealed or opened, one comparison finds that out and the
+   * last session this instance sealed, one comparison finds that out and the
    * same sealed bytes are returned that sealing each would have returned.
    */
   sealKeys(plains: readonly Uint8Array[], where: readonly number[]): Uint8Array[] {
@@ -365,25 +364,17 @@ export class Sealer {
   }
 
   /**
-   * `open` for a session's keys at once (`where` as for sealKeys): the plaintexts are
-   * views of one fresh buffer. Sealed bytes exactly those of the last session this
-   * instance sealed or opened, at the same places, are found out with one comparison.
-   * `what(i)` names the i-th value in messages (called only to build an error).
+   * `open` for several values at once: the plaintexts are views of one fresh buffer (see
+   * sealKeys). Per value, not through the session memory: recognising a loaded session
+   * whole measured slower on load (callgrind, memory load sealed c=1: 161k -> 165-168k Ir/op).
    */
-  openKeys(sealeds: readonly Uint8Array[], where: readonly number[], what: (index: number) => string): Uint8Array[] {
-    const memory = this.#session;
-    if (memory !== undefined && this.#sameSession(memory, sealeds, where, memory.sealedEnds, memory.sealed)) {
-      return viewsOf(memory.plain, memory.plainEnds);
-    }
-    const known = sealeds.map((sealed, i) => this.#open(sealed, keyContext(where, i), () => what(i)));
-    this.#rememberSession(where, known);
-    return copiesOf(known.map((k) => k.plain));
+  openEach(values: readonly { sealed: Uint8Array; context: SealContext }[], what: (index: number) => string): Uint8Array[] {
+    return copiesOf(values.map((v, i) => this.#open(v.sealed, v.context, () => what(i)).plain));
   }
 
   /**
    * True when `values` at `where` are, byte for byte and place for place, the session
-   * `memory` holds on the side `ends` / `held` (plaintexts for a save, sealed values for
-   * a load). The values are copied one after another into #scratch and compared with
+   * `memory` holds on the side `ends` / `held` (the plaintexts, for a save). The values are copied one after another into #scratch and compared with
    * `held` in one call: Buffer#equals costs about a thousand instructions per call
    * whatever the length (the call into C++, not the compare).
    */
@@ -525,7 +516,7 @@ function viewsOf(bytes: Buffer, ends: readonly number[]): Uint8Array[] {
   return views;
 }
 
-/** The place of the i-th key of a sealKeys / openKeys call. */
+/** The place of the i-th key of a sealKeys call. */
 function keyContext(where: readonly number[], i: number): SealContext {
   const slot = where[3 * i + 2] as number;
   return { kind: slot === PERMANENT_KEY_SLOT ? 'authKey' : 'tempAuthKey', dcId: where[3 * i] as number, mediaOnly: where[3 * i + 1] === 1, slot };
