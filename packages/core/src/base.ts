@@ -36,7 +36,7 @@ import type {
 } from './model.js';
 import { normalizePeerBatch, usernameKey } from './peers.js';
 import type { AuthKeyRepository, KeyValueRepository, LeaseRepository, PeerRepository, RefMessageRepository } from './repositories.js';
-import { isSealed, noEncryptionError, Sealer, type EncryptionOptions, type SealContext } from './seal.js';
+import { isSealed, noEncryptionError, PERMANENT_KEY_SLOT, Sealer, type EncryptionOptions, type SealContext } from './seal.js';
 import { StorageLease } from './lease.js';
 import { authKeyBytes, checkStoredPeer, checkStoredSession, type AuthKeyBytes } from './stored.js';
 import {
@@ -146,7 +146,7 @@ export interface ResealReport {
   snapshot: boolean;
 }
 
-const PERMANENT_SLOT = -1;
+const PERMANENT_SLOT = PERMANENT_KEY_SLOT;
 
 /**
  * Shared settled promises for the synchronous answers of the hot paths: a promise's
@@ -470,22 +470,31 @@ export abstract class BaseStorage extends Closable implements Storage {
   /**
    * A copy of `session` whose keys are sealed: the keys are read from the caller's
    * session (already validated, synchronously) and sealed into one fresh buffer, so no
-   * plaintext copy is made and thrown away.
+   * plaintext copy is made and thrown away. Places go as numbers (Sealer.sealKeys), not objects.
    */
   #sealedCopy(session: Session, sealer: Sealer): Session {
     const copy = copySession(session, false);
-    const values: { plain: Uint8Array; context: SealContext }[] = [];
+    const plains: Uint8Array[] = [];
+    const where: number[] = [];
     for (const dc of copy.dcs) {
-      const media = dc.mediaOnly === true;
-      if (dc.authKey !== undefined) values.push({ plain: dc.authKey, context: BaseStorage.#keyContext(dc.id, media, PERMANENT_SLOT) });
-      for (const temp of dc.tempAuthKeys ?? []) values.push({ plain: temp.key, context: BaseStorage.#keyContext(dc.id, media, temp.index) });
+      const media = dc.mediaOnly === true ? 1 : 0;
+      if (dc.authKey !== undefined) {
+        plains.push(dc.authKey);
+        where.push(dc.id, media, PERMANENT_SLOT);
+      }
+      if (dc.tempAuthKeys !== undefined) {
+        for (const temp of dc.tempAuthKeys) {
+          plains.push(temp.key);
+          where.push(dc.id, media, temp.index);
+        }
+      }
     }
-    if (values.length === 0) return copy;
-    const sealed = sealer.sealEach(values);
+    if (plains.length === 0) return copy;
+    const sealed = sealer.sealKeys(plains, where);
     let i = 0;
     for (const dc of copy.dcs) {
       if (dc.authKey !== undefined) dc.authKey = sealed[i++] as Uint8Array;
-      for (const temp of dc.tempAuthKeys ?? []) temp.key = sealed[i++] as Uint8Array;
+      if (dc.tempAuthKeys !== undefined) for (const temp of dc.tempAuthKeys) temp.key = sealed[i++] as Uint8Array;
     }
     return copy;
   }

@@ -1,0 +1,153 @@
+import { describe, expect, it } from 'vitest';
+import { MemoryStorage, MemoryStore } from '../../memory/src/index.js';
+import type { Session } from '../src/index.js';
+
+// Sealer remembers the last session it sealed or opened whole, to answer a save or load
+// of the same keys with one comparison (Sealer.sealKeys / openKeys). These check that it
+// answers only what sealing or opening each key would: never a remembered value for
+// changed bytes, a moved value or a place another write has changed since.
+
+const key = (seed: number) => Uint8Array.from({ length: 256 }, (_, i) => (i * 7 + seed) & 0xff);
+const encryption = { keys: [{ id: 'k2', key: Buffer.alloc(32, 2) }, { id: 'k1', key: Buffer.alloc(32, 1) }] };
+const NONCE = [10, 22] as const; // "mtseal", version, id length, "k2": the nonce follows
+
+function session(keys: Uint8Array[]): Session {
+  return {
+    version: 1,
+    homeDcId: 2,
+    dcs: [
+      { id: 1, port: 443, authKey: keys[0] },
+      { id: 2, port: 443, authKey: keys[1], tempAuthKeys: [{ index: 0, key: keys[2] as Uint8Array, expiresAt: 10 }, { index: 3, key: keys[3] as Uint8Array, expiresAt: 20 }] },
+      { id: 4, port: 443, authKey: keys[4] },
+    ],
+    channels: [],
+  };
+}
+
+const fiveKeys = () => [1, 2, 3, 4, 5].map(key);
+/** The bytes the store holds for a session's permanent key of `dcId` (what the adapter was handed). */
+const stored = (store: MemoryStore, name: string, dcId: number) => store.clients.get(name)!.keys.get(`${dcId}:0`)!.key!;
+const storedTemp = (store: MemoryStore, name: string, dcId: number, index: number) => store.clients.get(name)!.keys.get(`${dcId}:0`)!.temps.get(index)!.key;
+const nonce = (bytes: Uint8Array) => Buffer.from(bytes.subarray(...NONCE));
+const keysOf = (loaded: Session) => [loaded.dcs[0]!.authKey!, loaded.dcs[1]!.authKey!, loaded.dcs[1]!.tempAuthKeys![0]!.key, loaded.dcs[1]!.tempAuthKeys![1]!.key, loaded.dcs[2]!.authKey!];
+const same = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(Buffer.from(b));
+
+describe('a session sealed or opened again whole', () => {
+  it('a key changed through authKeys.set between two saves of the same session is sealed with a fresh nonce', async () => {
+    const store = new MemoryStore();
+    const storage = new MemoryStorage({ name: 's', store, encryption });
+    const s = session(fiveKeys());
+    await storage.save(s);
+    const first = nonce(stored(store, 's', 2));
+    const firstOne = nonce(stored(store, 's', 1));
+    await storage.save(s);
+    expect(nonce(stored(store, 's', 2)).equals(first), 'unchanged: same bytes').toBe(true);
+    await storage.authKeys.set(2, key(9));
+    await storage.save(s);
+    expect(nonce(stored(store, 's', 2)).equals(first), 'written back after another value: a fresh nonce').toBe(false);
+    // The other keys did not change: they keep their bytes.
+    expect(nonce(stored(store, 's', 1)).equals(firstOne)).toBe(true);
+    const loaded = (await new MemoryStorage({ name: 's', store, encryption }).load())!;
+    keysOf(loaded).forEach((k, i) => expect(same(k, key(i + 1)), `key ${i + 1}`).toBe(true));
+  });
+
+  it('a session whose key array the caller changed in place after saving is sealed anew', async () => {
+    const store = new MemoryStore();
+    const storage = new MemoryStorage({ name: 's', store, encryption });
+    const keys = fiveKeys();
+    const s = session(keys);
+    await storage.save(s);
+    const first = nonce(storedTemp(store, 's', 2, 3));
+    keys[3]!.fill(9);
+    await storage.save(s);
+    expect(nonce(storedTemp(store, 's', 2, 3)).equals(first)).toBe(false);
+    const loaded = (await new MemoryStorage({ name: 's', store, encryption }).load())!;
+    expect(same(keysOf(loaded)[3]!, new Uint8Array(256).fill(9))).toBe(true);
+    expect(same(keysOf(loaded)[0]!, key(1))).toBe(true);
+  });
+
+  it('the sealed bytes a save hands the adapter are its own: changing them changes nothing the next save writes', async () => {
+    const store = new MemoryStore();
+    const storage = new MemoryStorage({ name: 's', store, encryption });
+    const s = session(fiveKeys());
+    await storage.save(s);
+    await storage.save(s);
+    // What the memory adapter keeps is exactly what the save handed it.
+    stored(store, 's', 1).fill(0);
+    storedTemp(store, 's', 2, 0).fill(0);
+    await storage.save(s);
+    const loaded = (await new MemoryStorage({ name: 's', store, encryption }).load())!;
+    keysOf(loaded).forEach((k, i) => expect(same(k, key(i + 1)), `key ${i + 1}`).toBe(true));
+  });
+
+  it('a load after another instance changed one key returns that key, not the remembered one', async () => {
+    const store = new MemoryStore();
+    const a = new MemoryStorage({ name: 's', store, encryption });
+    const b = new MemoryStorage({ name: 's', store, encryption });
+    await a.save(session(fiveKeys()));
+    expect(keysOf((await a.load())!).every((k, i) => same(k, key(i + 1)))).toBe(true);
+    const changed = fiveKeys();
+    changed[2] = key(7);
+    await b.save(session(changed));
+    for (let round = 0; round < 2; round++) {
+      const keys = keysOf((await a.load())!);
+      keys.forEach((k, i) => expect(same(k, i === 2 ? key(7) : key(i + 1)), `round ${round}, key ${i + 1}`).toBe(true));
+    }
+  });
+
+  it('two stored keys swapped between places do not open, though the instance remembers both values', async () => {
+    const store = new MemoryStore();
+    const storage = new MemoryStorage({ name: 's', store, encryption });
+    await storage.save(session(fiveKeys()));
+    await storage.load();
+    const one = stored(store, 's', 1);
+    const four = stored(store, 's', 4);
+    const copyOne = Uint8Array.from(one);
+    one.set(four);
+    four.set(copyOne);
+    // (MemoryStorage runs on the built core: its EncryptionError is another class object than ../src's.)
+    await expect(storage.load()).rejects.toMatchObject({ code: 'MTSTORE_ENCRYPTION', reason: 'does-not-open' });
+  });
+
+  it('keys loaded from the remembered session are the caller\'s own, and a save of them keeps the stored bytes', async () => {
+    const store = new MemoryStore();
+    const storage = new MemoryStorage({ name: 's', store, encryption });
+    await storage.save(session(fiveKeys()));
+    const before = nonce(stored(store, 's', 4));
+    const loaded = (await storage.load())!;
+    await storage.save(loaded);
+    expect(nonce(stored(store, 's', 4)).equals(before), 'loaded and saved back unchanged: same bytes').toBe(true);
+    for (const k of keysOf(loaded)) k.fill(0);
+    const again = (await storage.load())!;
+    keysOf(again).forEach((k, i) => expect(same(k, key(i + 1)), `key ${i + 1}`).toBe(true));
+    // Saving the zeroed keys seals them anew.
+    await storage.save(loaded);
+    expect(nonce(stored(store, 's', 4)).equals(before)).toBe(false);
+    expect(keysOf((await new MemoryStorage({ name: 's', store, encryption }).load())!).every((k) => same(k, new Uint8Array(256)))).toBe(true);
+  });
+
+  it('the same keys saved at other places are sealed for those places, not written back as remembered', async () => {
+    const store = new MemoryStore();
+    const storage = new MemoryStorage({ name: 's', store, encryption });
+    await storage.save(session(fiveKeys()));
+    const moved = session(fiveKeys());
+    moved.dcs[0]!.id = 3;
+    moved.dcs[1]!.tempAuthKeys![1]!.index = 4;
+    await storage.save(moved);
+    const loaded = (await new MemoryStorage({ name: 's', store, encryption }).load())!;
+    expect(loaded.dcs.map((dc) => dc.id)).toEqual([3, 2, 4]);
+    keysOf(loaded).forEach((k, i) => expect(same(k, key(i + 1)), `key ${i + 1}`).toBe(true));
+    expect(loaded.dcs[1]!.tempAuthKeys![1]!.index).toBe(4);
+  });
+
+  it('a session opened under an older key is sealed again with the write key on save, not written back as read', async () => {
+    const store = new MemoryStore();
+    const old = new MemoryStorage({ name: 's', store, encryption: { keys: [{ id: 'k1', key: Buffer.alloc(32, 1) }] } });
+    await old.save(session(fiveKeys()));
+    const rotated = new MemoryStorage({ name: 's', store, encryption });
+    const loaded = (await rotated.load())!;
+    await rotated.save(loaded);
+    expect(Buffer.from(stored(store, 's', 1).subarray(8, 10)).toString('latin1')).toBe('k2');
+    expect(Buffer.from(storedTemp(store, 's', 2, 3).subarray(8, 10)).toString('latin1')).toBe('k2');
+  });
+});
