@@ -1,6 +1,5 @@
-import { Buffer } from 'node:buffer';
 import { usernameKey, type Peer, type PeerListPage, type PeerPosition, type PeerRepository, type PeerType } from '@mtstore/core';
-import { MANY_USERNAMES, MIN_FALSE, MIN_TRUE, PEER_TYPES as TYPES, StoredPeer, TYPE_MASK, type ClientEntry, type MemoryStore, type PeerTable } from './store.js';
+import { MANY_USERNAMES, MIN_FALSE, MIN_TRUE, PEER_TYPES as TYPES, StoredPeer, TYPE_MASK, type ClientEntry, type MemoryStore, type PeerBytes, type PeerTable } from './store.js';
 
 /**
  * The peer cache of one session: a map per type by id and two lookup indexes that
@@ -34,22 +33,26 @@ export class MemoryPeers implements PeerRepository {
     this.fence();
     const table = this.store.entry(this.name).peers;
     for (const peer of peers) putPeer(table, peer);
+    if (table.bytes.wasteful()) table.bytes.compact(records(table));
   }
 
   getById(type: PeerType, id: bigint): Peer | null {
-    const peer = this.#table()?.byId[type].get(idKey(id));
+    const table = this.#table();
+    const peer = table?.byId[type].get(idKey(id));
     // The caller's id is the stored one (a bigint is immutable): no bigint to build.
-    return peer === undefined ? null : toPeer(peer, id);
+    return peer === undefined ? null : new PeerCopy(peer, id, (table as PeerTable).bytes);
   }
 
   getByUsername(username: string): Peer | null {
-    const peer = this.#table()?.byUsername.get(username);
-    return peer === undefined ? null : toPeer(peer, idOf(peer.key));
+    const table = this.#table();
+    const peer = table?.byUsername.get(username);
+    return peer === undefined ? null : new PeerCopy(peer, idOf(peer.key), (table as PeerTable).bytes);
   }
 
   getByPhone(phone: string): Peer | null {
-    const peer = this.#table()?.byPhone.get(phone);
-    return peer === undefined ? null : toPeer(peer, idOf(peer.key));
+    const table = this.#table();
+    const peer = table?.byPhone.get(phone);
+    return peer === undefined ? null : new PeerCopy(peer, idOf(peer.key), (table as PeerTable).bytes);
   }
 
   /**
@@ -76,7 +79,7 @@ export class MemoryPeers implements PeerRepository {
         // One more than the page: a next page exists. limit >= 1, so `last` is set.
         if (peers.length === limit) return { peers, next: last as PeerPosition };
         const id = idOf(peer.key);
-        peers.push(toPeer(peer, id));
+        peers.push(new PeerCopy(peer, id, table.bytes));
         last = { type, id };
       }
     }
@@ -90,6 +93,7 @@ export class MemoryPeers implements PeerRepository {
     for (const type of TYPES) table.byId[type].clear();
     table.byUsername.clear();
     table.byPhone.clear();
+    table.bytes.clear();
   }
 }
 
@@ -109,20 +113,21 @@ function idOf(key: number | bigint): bigint {
   return typeof key === 'number' ? BigInt(key) : key;
 }
 
-/** A fresh Peer (the caller's to change) from a record: only the fields it has. */
-function toPeer(stored: StoredPeer, id: bigint): Peer {
-  return new PeerCopy(stored, id);
+/** Every record of a table. */
+function* records(table: PeerTable): Iterable<StoredPeer> {
+  for (const type of TYPES) yield* table.byId[type].values();
 }
 
 /**
- * Builds toPeer's copy. A constructor, not an object literal: V8 sizes a literal's
- * object to the properties written in it, so each optional field added after it goes to
+ * A fresh Peer (the caller's to change) from a record: only the fields it has, the TL
+ * bytes copied out of the table's PeerBytes. A constructor, not an object literal: V8
+ * sizes a literal's object to the properties written in it, so each optional field added after it goes to
  * a second, out-of-object array (one more allocation per copy); a constructor's objects
  * keep room for the properties its calls add (slack tracking), so every field sits in
  * the object. Its prototype is Object.prototype: the copy is a plain object, with the
  * prototype and `constructor` of a literal, and the same properties in the same order.
  */
-function PeerCopyOf(this: Peer, stored: StoredPeer, id: bigint): void {
+function PeerCopyOf(this: Peer, stored: StoredPeer, id: bigint, bytes: PeerBytes): void {
   const flags = stored.flags;
   const u = stored.usernames;
   this.type = TYPES[flags & TYPE_MASK] as PeerType;
@@ -134,9 +139,9 @@ function PeerCopyOf(this: Peer, stored: StoredPeer, id: bigint): void {
   if (stored.phone !== undefined) this.phone = stored.phone;
   if ((flags & (MIN_FALSE | MIN_TRUE)) !== 0) this.min = (flags & MIN_TRUE) !== 0;
   if (stored.displayName !== undefined) this.displayName = stored.displayName;
-  if (stored.complete !== undefined) this.complete = bytesOf(stored.complete);
+  if (stored.complete >= 0) this.complete = bytes.copy(stored.complete);
 }
-const PeerCopy = PeerCopyOf as unknown as { new (stored: StoredPeer, id: bigint): Peer; prototype: object };
+const PeerCopy = PeerCopyOf as unknown as { new (stored: StoredPeer, id: bigint, bytes: PeerBytes): Peer; prototype: object };
 PeerCopy.prototype = Object.prototype;
 
 /** A record's `min` bits (StoredPeer.flags) for a peer's `min`. */
@@ -149,7 +154,7 @@ function minFlags(min: boolean | undefined): number {
  * names the form: the caller's array is not kept.
  */
 function setUsernames(peer: StoredPeer, usernames: readonly string[]): void {
-  // Stryker disable next-line EqualityOperator: equivalent: a one-username array reads back as the same list (toPeer copies it)
+  // Stryker disable next-line EqualityOperator: equivalent: a one-username array reads back as the same list (PeerCopy copies it)
   if (usernames.length > 1) {
     peer.usernames = usernames.slice();
     peer.flags |= MANY_USERNAMES;
@@ -162,38 +167,6 @@ function setUsernames(peer: StoredPeer, usernames: readonly string[]): void {
 /** A record's usernames as a list (read only). */
 function usernameList(usernames: StoredPeer['usernames']): readonly string[] {
   return usernames === undefined ? [] : typeof usernames === 'string' ? [usernames] : usernames;
-}
-
-function bytesOf(latin1: string): Uint8Array {
-  const bytes = new Uint8Array(latin1.length);
-  // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent: both branches write the same bytes, the split is speed only
-  if (latin1.length > 64) {
-    Buffer.from(bytes.buffer, 0, bytes.length).write(latin1, 'latin1');
-  } else {
-    // Stryker disable next-line EqualityOperator: equivalent: a write past the end of a typed array is ignored
-    for (let i = 0; i < latin1.length; i++) bytes[i] = latin1.charCodeAt(i);
-  }
-  return bytes;
-}
-
-/**
- * Buffer#latin1Slice (what `buf.toString('latin1')` calls; Node has it on Buffer.prototype
- * but does not document it) works on any Uint8Array without a Buffer object per call, ~3×
- * faster than String.fromCharCode.apply on a peer's ~50 TL bytes.
- */
-const latin1Slice = (Buffer.prototype as unknown as { latin1Slice?: (this: Uint8Array, start: number, end: number) => string }).latin1Slice;
-
-function latin1Of(bytes: Uint8Array): string {
-  // Stryker disable next-line ConditionalExpression: equivalent: both branches build the same string, the split is speed only
-  if (latin1Slice !== undefined) return latin1Slice.call(bytes, 0, bytes.length);
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1');
-}
-
-/** True when the stored latin1 string holds exactly `bytes`. */
-function sameBytes(latin1: string, bytes: Uint8Array): boolean {
-  if (latin1.length !== bytes.length) return false;
-  for (let i = 0; i < bytes.length; i++) if (latin1.charCodeAt(i) !== bytes[i]) return false;
-  return true;
 }
 
 /**
@@ -210,12 +183,14 @@ function putPeer(table: PeerTable, incoming: Peer): void {
   const key = idKey(incoming.id);
   const previous = map.get(key);
   const keepHash = previous !== undefined && (previous.flags & MIN_TRUE) === 0 && incoming.min === true;
-  let complete: string | undefined;
+  const bytes = table.bytes;
+  let complete = -1;
   if (keepHash) complete = previous.complete;
   else if (incoming.complete !== undefined) {
-    // A re-upsert usually brings the same TL bytes: keep the stored string then (no new one to build).
-    complete = previous?.complete !== undefined && sameBytes(previous.complete, incoming.complete) ? previous.complete : latin1Of(incoming.complete);
+    // A re-upsert usually brings the same TL bytes: keep the stored entry then.
+    complete = previous !== undefined && previous.complete >= 0 && bytes.same(previous.complete, incoming.complete) ? previous.complete : bytes.add(incoming.complete);
   }
+  if (previous !== undefined && previous.complete >= 0 && previous.complete !== complete) bytes.release(previous.complete);
   let peer: StoredPeer;
   if (previous === undefined) {
     const type = incoming.type;

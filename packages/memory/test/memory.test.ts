@@ -199,6 +199,47 @@ describe('memory adapter', () => {
     await storage.close();
   });
 
+  it('TL bytes replaced again and again are compacted, and every peer keeps reading back its own', async () => {
+    const storage = new MemoryStorage({ name: 'bytes' });
+    const peer = (id: number, fill: number, extra: Partial<Peer> = {}): Peer => ({
+      type: 'user',
+      id: BigInt(id),
+      accessHash: BigInt(id),
+      usernames: [],
+      updatedAt: 1,
+      complete: new Uint8Array(30_000 + id).fill(fill),
+      ...extra,
+    });
+    // Not toStrictEqual: vitest compares 30 KB typed arrays element by element, for seconds.
+    const filled = (bytes: Uint8Array | undefined, length: number, fill: number): boolean =>
+      bytes instanceof Uint8Array && bytes.length === length && bytes.every((b) => b === fill);
+    for (let round = 0; round < 12; round++) {
+      await storage.peers.upsert([
+        peer(1, round),
+        peer(2, 100 + round),
+        // Unchanged bytes keep their entry; a min peer over a full one keeps the stored bytes.
+        peer(3, 7),
+        peer(4, round % 2 === 0 ? 200 : 201, round % 2 === 0 ? {} : { min: true }),
+        // Bytes dropped, then given again.
+        round % 3 === 0 ? peer(5, round) : { ...peer(5, 0), complete: undefined },
+      ]);
+      expect(filled((await storage.peers.getById('user', 1n))?.complete, 30_001, round), 'peer 1').toBe(true);
+      expect(filled((await storage.peers.getById('user', 2n))?.complete, 30_002, 100 + round), 'peer 2').toBe(true);
+      expect(filled((await storage.peers.getById('user', 3n))?.complete, 30_003, 7), 'peer 3').toBe(true);
+      expect(filled((await storage.peers.getById('user', 4n))?.complete, 30_004, 200), 'peer 4').toBe(true);
+      const five = await storage.peers.getById('user', 5n);
+      if (round % 3 === 0) expect(filled(five?.complete, 30_005, round), 'peer 5').toBe(true);
+      else expect(five !== null && 'complete' in five).toBe(false);
+    }
+    // Twelve rounds append ~1 MB; what is kept is at most the live entries twice over.
+    const bytes = storage.store.clients.get('bytes')?.peers.bytes;
+    expect(bytes?.used).toBeLessThanOrEqual(2 * 5 * 30_008);
+    await storage.peers.clear();
+    expect(bytes?.used).toBe(0);
+    expect(await storage.peers.getById('user', 1n)).toBeNull();
+    await storage.close();
+  });
+
   it('CachedSessionStorage over memory: misses answered at once (sessionExistsNow), the cache rules kept', async () => {
     let now = 1_700_000_000_000;
     const clock = () => now;
