@@ -1,6 +1,6 @@
 // The peers the "vs clients" rows store, as each library is handed them: shared by
-// bench/vs-clients.mjs (wall clock) and bench/peer-icount.mjs (instructions), so both
-// measure the same rows.
+// bench/vs-clients.mjs (wall clock), bench/peer-icount.mjs and bench/lookup-icount.mjs
+// (instructions), so both measure the same rows.
 
 /** Peers per batch. */
 export const PEERS = 1000;
@@ -40,3 +40,36 @@ export function telethonRow(n) {
 }
 
 export const batchOf = (make, first) => Array.from({ length: PEERS }, (_, k) => make(first + k));
+
+/** Peers cached for the memory lookup rows. */
+export const LOOKUP_PEERS = 100_000;
+
+/** The peer of the i-th lookup: a prime stride over all of them, so consecutive lookups land far apart. */
+export const lookupAt = (i, peers = LOOKUP_PEERS) => ((i * 7919) % peers) + 1;
+
+/**
+ * Stores `peers` peers in each given memory store (`mtstore`: an @mtstore/memory
+ * MemoryStorage; `mtcute`: @mtcute/core's MemoryStorage, loaded), each the way its client
+ * stores them, and returns the lookups of vs-clients.mjs's memory rows:
+ * `{ id, username, phone }`, each `{ side: (i) => Promise }`. Shared with
+ * lookup-icount.mjs, so instruction counts measure the wall-clock rows' exact calls.
+ */
+export async function lookupTargets({ mtstore, mtcute }, peers = LOOKUP_PEERS) {
+  for (let at = 1; at <= peers; at += PEERS) {
+    if (mtstore) await mtstore.peers.upsert(batchOf(mtstorePeer, at));
+    if (mtcute) for (const p of batchOf(mtcutePeer, at)) mtcute.peers.store(p);
+  }
+  const n = (i) => lookupAt(i, peers);
+  const targets = { id: {}, username: {}, phone: {} };
+  if (mtstore) {
+    targets.id.mtstore = (i) => mtstore.peers.getById('user', BigInt(n(i)));
+    targets.username.mtstore = (i) => mtstore.peers.getByUsername(`user_${n(i)}`);
+    targets.phone.mtstore = (i) => mtstore.peers.getByPhone(String(10_000_000_000 + n(i)));
+  }
+  if (mtcute) {
+    targets.id.mtcute = async (i) => mtcute.peers.getById(n(i));
+    targets.username.mtcute = async (i) => mtcute.peers.getByUsername(`user_${n(i)}`);
+    targets.phone.mtcute = async (i) => mtcute.peers.getByPhone(String(10_000_000_000 + n(i)));
+  }
+  return targets;
+}

@@ -28,9 +28,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { batchOf, mtcutePeer, mtstorePeer, PEERS, telethonRow } from './client-peers.mjs';
-
-const LOOKUP_PEERS = 100_000;
+import { batchOf, LOOKUP_PEERS, lookupAt, lookupTargets, mtcutePeer, mtstorePeer, PEERS, telethonRow } from './client-peers.mjs';
 
 function gramjsUser(Api, helpers, n) {
   return new Api.User({
@@ -326,29 +324,16 @@ function workloads(m, dir) {
         const mtstore = new m.memory.MemoryStorage({ name: 'bench' });
         const mtcute = await mtcuteMemory(m);
         const gramjs = new m.telegram.sessions.MemorySession();
+        const lookups = await lookupTargets({ mtstore, mtcute });
         for (let at = 1; at <= LOOKUP_PEERS; at += PEERS) {
-          await mtstore.peers.upsert(batchOf(mtstorePeer, at));
-          for (const p of batchOf(mtcutePeer, at)) mtcute.peers.store(p);
           gramjs.processEntities(batchOf((n) => gramjsUser(m.telegram.Api, m.telegram.helpers, n), at));
         }
-        const n = (i) => ((i * 7919) % LOOKUP_PEERS) + 1;
+        const n = (i) => lookupAt(i);
         return {
           variants: {
-            'lookup by id': {
-              mtstore: (i) => mtstore.peers.getById('user', BigInt(n(i))),
-              mtcute: async (i) => mtcute.peers.getById(n(i)),
-              gramjs: async (i) => gramjs.getInputEntity(n(i)),
-            },
-            'lookup by username': {
-              mtstore: (i) => mtstore.peers.getByUsername(`user_${n(i)}`),
-              mtcute: async (i) => mtcute.peers.getByUsername(`user_${n(i)}`),
-              gramjs: async (i) => gramjs.getInputEntity(`user_${n(i)}`),
-            },
-            'lookup by phone': {
-              mtstore: (i) => mtstore.peers.getByPhone(String(10_000_000_000 + n(i))),
-              mtcute: async (i) => mtcute.peers.getByPhone(String(10_000_000_000 + n(i))),
-              gramjs: async (i) => gramjs.getInputEntity(`+${10_000_000_000 + n(i)}`),
-            },
+            'lookup by id': { ...lookups.id, gramjs: async (i) => gramjs.getInputEntity(n(i)) },
+            'lookup by username': { ...lookups.username, gramjs: async (i) => gramjs.getInputEntity(`user_${n(i)}`) },
+            'lookup by phone': { ...lookups.phone, gramjs: async (i) => gramjs.getInputEntity(`+${10_000_000_000 + n(i)}`) },
           },
           ratios: { mtcute: 'mtstore', gramjs: 'mtstore' },
           slow: { 'lookup by id': ['gramjs'], 'lookup by username': ['gramjs'], 'lookup by phone': ['gramjs'] },

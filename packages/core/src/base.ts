@@ -64,6 +64,8 @@ import {
   INT64_MAX,
   INT64_MIN,
   isKvKey,
+  isPhone,
+  isUsername,
   MAX_DC_ID,
   MAX_KV_VALUE_BYTES,
   MAX_PEER_PAGE,
@@ -908,6 +910,17 @@ export abstract class BaseStorage extends Closable implements Storage {
       // Lookups by username or phone serve to obtain a usable access hash: a min one is not.
       return usable && peer.min === true ? null : peer;
     };
+    // The slow half of a lookup whose repository answered with a promise (kept out of
+    // the lookups for the reason kv's getLater is).
+    const lookupLater = async (pending: Promise<Peer | null>, operation: string, usable: boolean): Promise<Peer | null> => {
+      let peer: Peer | null;
+      try {
+        peer = await pending;
+      } catch (error) {
+        throw toStorageError(error, this.where(operation));
+      }
+      return found(peer, usable);
+    };
     // Lookups are written out (no closures per call): they are a client's hottest path.
     // A repository may answer without a promise (see MaybePromise): then nothing is awaited.
     return {
@@ -930,46 +943,55 @@ export abstract class BaseStorage extends Closable implements Storage {
           throw this.#writeFailed('peers.upsert', error);
         }
       },
-      getById: async (type, id) => {
-        if (this.closed) throw this.closedError('peers.getById');
-        if ((type !== 'user' && type !== 'chat' && type !== 'channel') || typeof id !== 'bigint' || id < INT64_MIN || id > INT64_MAX) {
-          this.#invalid('peers.getById', () => {
-            assertPeerType(type, 'type');
-            assertInt64(id, 'id');
-          });
-        }
-        let peer: Peer | null;
+      // Nor are the lookups async functions (as kv.get): an answer without a promise
+      // costs the one promise returned (none for a miss), and no validation closure
+      // captures an argument (V8 would allocate a context for it on every call).
+      getById: (type, id) => {
         try {
-          const result = this.peerRepository.getById(type, id);
-          peer = result instanceof Promise ? await result : result;
+          if (this.closed) throw this.closedError('peers.getById');
+          if ((type !== 'user' && type !== 'chat' && type !== 'channel') || typeof id !== 'bigint' || id < INT64_MIN || id > INT64_MAX) {
+            this.#invalid('peers.getById', peerKeyCheck(type, id));
+          }
+          let result: Peer | null | Promise<Peer | null>;
+          try {
+            result = this.peerRepository.getById(type, id);
+          } catch (error) {
+            throw toStorageError(error, this.where('peers.getById'));
+          }
+          return result instanceof Promise ? lookupLater(result, 'peers.getById', false) : answer(found(result, false));
         } catch (error) {
-          throw toStorageError(error, this.where('peers.getById'));
+          return Promise.reject(error);
         }
-        return found(peer, false);
       },
-      getByUsername: async (username) => {
-        if (this.closed) throw this.closedError('peers.getByUsername');
-        if (typeof username !== 'string' || !USERNAME_PATTERN.test(username)) this.#invalid('peers.getByUsername', () => assertUsername(username, 'username'));
-        let peer: Peer | null;
+      getByUsername: (username) => {
         try {
-          const result = this.peerRepository.getByUsername(usernameKey(username));
-          peer = result instanceof Promise ? await result : result;
+          if (this.closed) throw this.closedError('peers.getByUsername');
+          if (!isUsername(username)) this.#invalid('peers.getByUsername', usernameCheck(username));
+          let result: Peer | null | Promise<Peer | null>;
+          try {
+            result = this.peerRepository.getByUsername(usernameKey(username));
+          } catch (error) {
+            throw toStorageError(error, this.where('peers.getByUsername'));
+          }
+          return result instanceof Promise ? lookupLater(result, 'peers.getByUsername', true) : answer(found(result, true));
         } catch (error) {
-          throw toStorageError(error, this.where('peers.getByUsername'));
+          return Promise.reject(error);
         }
-        return found(peer, true);
       },
-      getByPhone: async (phone) => {
-        if (this.closed) throw this.closedError('peers.getByPhone');
-        if (typeof phone !== 'string' || !PHONE_PATTERN.test(phone)) this.#invalid('peers.getByPhone', () => assertPhone(phone, 'phone'));
-        let peer: Peer | null;
+      getByPhone: (phone) => {
         try {
-          const result = this.peerRepository.getByPhone(phone);
-          peer = result instanceof Promise ? await result : result;
+          if (this.closed) throw this.closedError('peers.getByPhone');
+          if (!isPhone(phone)) this.#invalid('peers.getByPhone', phoneCheck(phone));
+          let result: Peer | null | Promise<Peer | null>;
+          try {
+            result = this.peerRepository.getByPhone(phone);
+          } catch (error) {
+            throw toStorageError(error, this.where('peers.getByPhone'));
+          }
+          return result instanceof Promise ? lookupLater(result, 'peers.getByPhone', true) : answer(found(result, true));
         } catch (error) {
-          throw toStorageError(error, this.where('peers.getByPhone'));
+          return Promise.reject(error);
         }
-        return found(peer, true);
       },
       list: (options = {}) => {
         let page: PageOptions | undefined;
@@ -1022,9 +1044,10 @@ function checkStoredRef(ref: RefMessageEntry, label: string): void {
     throw new CorruptDataError(`${label}: a stored reference message does not decode (peer ${describeValue(ref.peerId)})`);
   }
 }
-/** The patterns of assertUsername / assertPhone, for the inline checks of the lookups. */
-const USERNAME_PATTERN = /^[A-Za-z0-9_]{1,64}$/;
-const PHONE_PATTERN = /^[0-9]{1,20}$/;
+/** A lookup's synchronous answer: a miss is the shared NULL. */
+function answer(peer: Peer | null): Promise<Peer | null> {
+  return peer === null ? NULL : Promise.resolve(peer);
+}
 
 /** Operations run through #run that write: fenced by the lease (the hand-written hot paths call the fence themselves). */
 const WRITES: ReadonlySet<string> = new Set([
@@ -1058,6 +1081,21 @@ function authKeySetCheck(dcId: unknown, key: unknown): () => void {
     assertDcId(dcId, 'dcId');
     assertAuthKey(key, 'key');
   };
+}
+
+function peerKeyCheck(type: unknown, id: unknown): () => void {
+  return () => {
+    assertPeerType(type, 'type');
+    assertInt64(id, 'id');
+  };
+}
+
+function usernameCheck(username: unknown): () => void {
+  return () => assertUsername(username, 'username');
+}
+
+function phoneCheck(phone: unknown): () => void {
+  return () => assertPhone(phone, 'phone');
 }
 
 function kvKeyCheck(key: unknown): () => void {

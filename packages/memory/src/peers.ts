@@ -1,8 +1,5 @@
-import { Buffer } from 'node:buffer';
 import { usernameKey, type Peer, type PeerListPage, type PeerPosition, type PeerRepository, type PeerType } from '@mtstore/core';
-import { StoredPeer, type MemoryStore, type PeerTable } from './store.js';
-
-const TYPES: readonly PeerType[] = ['user', 'chat', 'channel'];
+import { MANY_USERNAMES, MIN_FALSE, MIN_TRUE, PEER_TYPES as TYPES, StoredPeer, TYPE_MASK, type ClientEntry, type MemoryStore, type PeerBytes, type PeerTable } from './store.js';
 
 /**
  * The peer cache of one session: a map per type by id and two lookup indexes that
@@ -11,6 +8,13 @@ const TYPES: readonly PeerType[] = ['user', 'chat', 'channel'];
  * every record was built here from a batch core validated, and never left the process.
  */
 export class MemoryPeers implements PeerRepository {
+  /**
+   * This session's entry as last looked up (as kv.ts keeps it): lookups use it without
+   * a lookup by name until it is removed (`removed` is then set) — then, or while there
+   * is none, they look it up again, so an entry created or recreated since is seen at once.
+   */
+  #entry: ClientEntry | undefined;
+
   constructor(
     private readonly store: MemoryStore,
     private readonly name: string,
@@ -19,7 +23,9 @@ export class MemoryPeers implements PeerRepository {
   ) {}
 
   #table(): PeerTable | undefined {
-    return this.store.clients.get(this.name)?.peers;
+    const entry = this.#entry;
+    if (entry !== undefined && !entry.removed) return entry.peers;
+    return (this.#entry = this.store.clients.get(this.name))?.peers;
   }
 
   /** Applies the batch in order before returning (client.ts: `peersUpsertInOrder`). */
@@ -27,22 +33,26 @@ export class MemoryPeers implements PeerRepository {
     this.fence();
     const table = this.store.entry(this.name).peers;
     for (const peer of peers) putPeer(table, peer);
+    if (table.bytes.wasteful()) table.bytes.compact(records(table));
   }
 
   getById(type: PeerType, id: bigint): Peer | null {
-    const peer = this.#table()?.byId[type].get(idKey(id));
+    const table = this.#table();
+    const peer = table?.byId[type].get(idKey(id));
     // The caller's id is the stored one (a bigint is immutable): no bigint to build.
-    return peer === undefined ? null : toPeer(peer, id);
+    return peer === undefined ? null : new PeerCopy(peer, id, (table as PeerTable).bytes);
   }
 
   getByUsername(username: string): Peer | null {
-    const peer = this.#table()?.byUsername.get(username);
-    return peer === undefined ? null : toPeer(peer, idOf(peer.key));
+    const table = this.#table();
+    const peer = table?.byUsername.get(username);
+    return peer === undefined ? null : new PeerCopy(peer, idOf(peer.key), (table as PeerTable).bytes);
   }
 
   getByPhone(phone: string): Peer | null {
-    const peer = this.#table()?.byPhone.get(phone);
-    return peer === undefined ? null : toPeer(peer, idOf(peer.key));
+    const table = this.#table();
+    const peer = table?.byPhone.get(phone);
+    return peer === undefined ? null : new PeerCopy(peer, idOf(peer.key), (table as PeerTable).bytes);
   }
 
   /**
@@ -69,7 +79,7 @@ export class MemoryPeers implements PeerRepository {
         // One more than the page: a next page exists. limit >= 1, so `last` is set.
         if (peers.length === limit) return { peers, next: last as PeerPosition };
         const id = idOf(peer.key);
-        peers.push(toPeer(peer, id));
+        peers.push(new PeerCopy(peer, id, table.bytes));
         last = { type, id };
       }
     }
@@ -83,6 +93,7 @@ export class MemoryPeers implements PeerRepository {
     for (const type of TYPES) table.byId[type].clear();
     table.byUsername.clear();
     table.byPhone.clear();
+    table.bytes.clear();
   }
 }
 
@@ -102,60 +113,60 @@ function idOf(key: number | bigint): bigint {
   return typeof key === 'number' ? BigInt(key) : key;
 }
 
-/** A fresh Peer (the caller's to change) from a record: only the fields it has. */
-function toPeer(stored: StoredPeer, id: bigint): Peer {
-  const u = stored.usernames;
-  const usernames = u === undefined ? [] : typeof u === 'string' ? [u] : u.slice();
-  const peer: Peer = { type: stored.type, id, accessHash: stored.accessHash, usernames, updatedAt: stored.updatedAt };
-  if (stored.phone !== undefined) peer.phone = stored.phone;
-  if (stored.min !== undefined) peer.min = stored.min;
-  if (stored.displayName !== undefined) peer.displayName = stored.displayName;
-  if (stored.complete !== undefined) peer.complete = bytesOf(stored.complete);
-  return peer;
+/** Every record of a table. */
+function* records(table: PeerTable): Iterable<StoredPeer> {
+  for (const type of TYPES) yield* table.byId[type].values();
 }
 
-/** A record's form of a usernames list (see StoredPeer.usernames): the caller's array is not kept. */
-function storedUsernames(usernames: readonly string[]): StoredPeer['usernames'] {
-  // Stryker disable next-line EqualityOperator: equivalent: a one-username array reads back as the same list (toPeer copies it)
-  if (usernames.length > 1) return usernames.slice();
-  return usernames[0];
+/**
+ * A fresh Peer (the caller's to change) from a record: only the fields it has, the TL
+ * bytes copied out of the table's PeerBytes. A constructor, not an object literal: V8
+ * sizes a literal's object to the properties written in it, so each optional field added after it goes to
+ * a second, out-of-object array (one more allocation per copy); a constructor's objects
+ * keep room for the properties its calls add (slack tracking), so every field sits in
+ * the object. Its prototype is Object.prototype: the copy is a plain object, with the
+ * prototype and `constructor` of a literal, and the same properties in the same order.
+ */
+function PeerCopyOf(this: Peer, stored: StoredPeer, id: bigint, bytes: PeerBytes): void {
+  const flags = stored.flags;
+  const u = stored.usernames;
+  this.type = TYPES[flags & TYPE_MASK] as PeerType;
+  this.id = id;
+  this.accessHash = stored.accessHash;
+  // The flag says which form `u` has: no read of the string itself (a likely cache miss).
+  this.usernames = u === undefined ? [] : (flags & MANY_USERNAMES) === 0 ? [u as string] : (u as readonly string[]).slice();
+  this.updatedAt = stored.updatedAt;
+  if (stored.phone !== undefined) this.phone = stored.phone;
+  if ((flags & (MIN_FALSE | MIN_TRUE)) !== 0) this.min = (flags & MIN_TRUE) !== 0;
+  if (stored.displayName !== undefined) this.displayName = stored.displayName;
+  if (stored.complete >= 0) this.complete = bytes.copy(stored.complete);
+}
+const PeerCopy = PeerCopyOf as unknown as { new (stored: StoredPeer, id: bigint, bytes: PeerBytes): Peer; prototype: object };
+PeerCopy.prototype = Object.prototype;
+
+/** A record's `min` bits (StoredPeer.flags) for a peer's `min`. */
+function minFlags(min: boolean | undefined): number {
+  return min === undefined ? 0 : min ? MIN_TRUE : MIN_FALSE;
+}
+
+/**
+ * Sets a record's usernames in its form (see StoredPeer.usernames) and the flag that
+ * names the form: the caller's array is not kept.
+ */
+function setUsernames(peer: StoredPeer, usernames: readonly string[]): void {
+  // Stryker disable next-line EqualityOperator: equivalent: a one-username array reads back as the same list (PeerCopy copies it)
+  if (usernames.length > 1) {
+    peer.usernames = usernames.slice();
+    peer.flags |= MANY_USERNAMES;
+  } else {
+    peer.usernames = usernames[0];
+    peer.flags &= ~MANY_USERNAMES;
+  }
 }
 
 /** A record's usernames as a list (read only). */
 function usernameList(usernames: StoredPeer['usernames']): readonly string[] {
   return usernames === undefined ? [] : typeof usernames === 'string' ? [usernames] : usernames;
-}
-
-function bytesOf(latin1: string): Uint8Array {
-  const bytes = new Uint8Array(latin1.length);
-  // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent: both branches write the same bytes, the split is speed only
-  if (latin1.length > 64) {
-    Buffer.from(bytes.buffer, 0, bytes.length).write(latin1, 'latin1');
-  } else {
-    // Stryker disable next-line EqualityOperator: equivalent: a write past the end of a typed array is ignored
-    for (let i = 0; i < latin1.length; i++) bytes[i] = latin1.charCodeAt(i);
-  }
-  return bytes;
-}
-
-/**
- * Buffer#latin1Slice (what `buf.toString('latin1')` calls; Node has it on Buffer.prototype
- * but does not document it) works on any Uint8Array without a Buffer object per call, ~3×
- * faster than String.fromCharCode.apply on a peer's ~50 TL bytes.
- */
-const latin1Slice = (Buffer.prototype as unknown as { latin1Slice?: (this: Uint8Array, start: number, end: number) => string }).latin1Slice;
-
-function latin1Of(bytes: Uint8Array): string {
-  // Stryker disable next-line ConditionalExpression: equivalent: both branches build the same string, the split is speed only
-  if (latin1Slice !== undefined) return latin1Slice.call(bytes, 0, bytes.length);
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1');
-}
-
-/** True when the stored latin1 string holds exactly `bytes`. */
-function sameBytes(latin1: string, bytes: Uint8Array): boolean {
-  if (latin1.length !== bytes.length) return false;
-  for (let i = 0; i < bytes.length; i++) if (latin1.charCodeAt(i) !== bytes[i]) return false;
-  return true;
 }
 
 /**
@@ -171,26 +182,29 @@ function putPeer(table: PeerTable, incoming: Peer): void {
   const map = table.byId[incoming.type];
   const key = idKey(incoming.id);
   const previous = map.get(key);
-  const keepHash = previous !== undefined && previous.min !== true && incoming.min === true;
-  let complete: string | undefined;
+  const keepHash = previous !== undefined && (previous.flags & MIN_TRUE) === 0 && incoming.min === true;
+  const bytes = table.bytes;
+  let complete = -1;
   if (keepHash) complete = previous.complete;
   else if (incoming.complete !== undefined) {
-    // A re-upsert usually brings the same TL bytes: keep the stored string then (no new one to build).
-    complete = previous?.complete !== undefined && sameBytes(previous.complete, incoming.complete) ? previous.complete : latin1Of(incoming.complete);
+    // A re-upsert usually brings the same TL bytes: keep the stored entry then.
+    complete = previous !== undefined && previous.complete >= 0 && bytes.same(previous.complete, incoming.complete) ? previous.complete : bytes.add(incoming.complete);
   }
+  if (previous !== undefined && previous.complete >= 0 && previous.complete !== complete) bytes.release(previous.complete);
   let peer: StoredPeer;
   if (previous === undefined) {
+    const type = incoming.type;
     peer = new StoredPeer(
-      incoming.type,
+      (type === 'user' ? 0 : type === 'chat' ? 1 : 2) | minFlags(incoming.min),
       key,
       incoming.accessHash,
-      storedUsernames(incoming.usernames),
+      undefined,
       incoming.updatedAt,
       incoming.phone,
-      incoming.min,
       incoming.displayName,
       complete,
     );
+    setUsernames(peer, incoming.usernames);
     map.set(key, peer);
   } else {
     // A stored record owns every index entry of its usernames and phone (a claim by
@@ -211,9 +225,9 @@ function putPeer(table: PeerTable, incoming: Peer): void {
     peer = previous;
     if (!keepHash) {
       peer.accessHash = incoming.accessHash;
-      peer.min = incoming.min;
+      peer.flags = (peer.flags & ~(MIN_FALSE | MIN_TRUE)) | minFlags(incoming.min);
     }
-    peer.usernames = storedUsernames(incoming.usernames);
+    setUsernames(peer, incoming.usernames);
     peer.updatedAt = incoming.updatedAt;
     peer.phone = incoming.phone;
     peer.displayName = incoming.displayName;
@@ -225,7 +239,7 @@ function putPeer(table: PeerTable, incoming: Peer): void {
     const lower = usernameKey(username);
     const owner = table.byUsername.get(lower);
     if (owner === peer) continue;
-    if (owner !== undefined) owner.usernames = storedUsernames(usernameList(owner.usernames).filter((u) => usernameKey(u) !== lower));
+    if (owner !== undefined) setUsernames(owner, usernameList(owner.usernames).filter((u) => usernameKey(u) !== lower));
     table.byUsername.set(lower, peer);
   }
   // Stryker disable next-line ConditionalExpression: equivalent: an `undefined` phone key is never looked up (core rejects getByPhone(undefined))

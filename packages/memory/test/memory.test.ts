@@ -139,6 +139,107 @@ describe('memory adapter', () => {
     }
   });
 
+  it('a peer read back is a plain object of the caller’s: changing it, its usernames or its bytes changes nothing stored', async () => {
+    const storage = new MemoryStorage({ name: 'copies' });
+    const full = (): Peer => ({
+      type: 'user',
+      id: 1n,
+      accessHash: 5n,
+      usernames: ['Alpha'],
+      updatedAt: 10,
+      phone: '15550000001',
+      min: false,
+      displayName: 'A',
+      complete: Uint8Array.of(1, 2, 3),
+    });
+    const many = (): Peer => ({ type: 'channel', id: 2n, accessHash: 6n, usernames: ['b1', 'B2'], updatedAt: 20, complete: new Uint8Array(100).fill(7) });
+    const bare = (): Peer => ({ type: 'chat', id: 3n, accessHash: 7n, usernames: [], updatedAt: 30 });
+    await storage.peers.upsert([full(), many(), bare()]);
+    const reads = async (): Promise<Peer[]> => [
+      (await storage.peers.getById('user', 1n)) as Peer,
+      (await storage.peers.getByUsername('ALPHA')) as Peer,
+      (await storage.peers.getByPhone('15550000001')) as Peer,
+      (await storage.peers.getById('channel', 2n)) as Peer,
+      (await storage.peers.getByUsername('b2')) as Peer,
+      (await storage.peers.getById('chat', 3n)) as Peer,
+      ...(await storage.peers.list()).peers,
+    ];
+    // list() goes by type: users, chats, channels.
+    const expected = [full(), full(), full(), many(), many(), bare(), full(), bare(), many()];
+    const first = await reads();
+    // toStrictEqual: same prototype and constructor as a literal, absent fields absent.
+    expect(first).toStrictEqual(expected);
+    for (const peer of first) expect(Object.getPrototypeOf(peer)).toBe(Object.prototype);
+    for (const peer of first) {
+      peer.usernames.push('zz');
+      if (peer.usernames.length > 1) peer.usernames[0] = 'changed';
+      peer.complete?.fill(0);
+      peer.accessHash = 0n;
+      peer.min = true;
+      delete peer.phone;
+    }
+    expect(await reads()).toStrictEqual(expected);
+    await storage.close();
+  });
+
+  it('a peer with several usernames that loses all but one to others, or gains some, reads back with its list as it is', async () => {
+    const storage = new MemoryStorage({ name: 'forms' });
+    await storage.peers.upsert([{ type: 'user', id: 1n, accessHash: 1n, usernames: ['a1', 'A2', 'a3'], updatedAt: 1, min: true }]);
+    await storage.peers.upsert([{ type: 'user', id: 2n, accessHash: 2n, usernames: ['a2', 'a3'], updatedAt: 1 }]);
+    expect(await storage.peers.getById('user', 1n)).toStrictEqual({ type: 'user', id: 1n, accessHash: 1n, usernames: ['a1'], updatedAt: 1, min: true });
+    await storage.peers.upsert([{ type: 'user', id: 2n, accessHash: 2n, usernames: ['a3'], updatedAt: 1 }]);
+    expect((await storage.peers.getById('user', 2n))?.usernames).toEqual(['a3']);
+    await storage.peers.upsert([{ type: 'user', id: 1n, accessHash: 1n, usernames: ['a1', 'a4'], updatedAt: 2, min: false }]);
+    expect(await storage.peers.getById('user', 1n)).toStrictEqual({ type: 'user', id: 1n, accessHash: 1n, usernames: ['a1', 'a4'], updatedAt: 2, min: false });
+    // A min peer over a full one keeps the stored hash and min flag, and takes its usernames.
+    await storage.peers.upsert([{ type: 'user', id: 1n, accessHash: 9n, usernames: ['a5'], updatedAt: 3, min: true }]);
+    expect(await storage.peers.getById('user', 1n)).toStrictEqual({ type: 'user', id: 1n, accessHash: 1n, usernames: ['a5'], updatedAt: 3, min: false });
+    expect(await storage.peers.getByUsername('a1')).toBeNull();
+    expect((await storage.peers.getByUsername('A5'))?.usernames).toEqual(['a5']);
+    await storage.close();
+  });
+
+  it('TL bytes replaced again and again are compacted, and every peer keeps reading back its own', async () => {
+    const storage = new MemoryStorage({ name: 'bytes' });
+    const peer = (id: number, fill: number, extra: Partial<Peer> = {}): Peer => ({
+      type: 'user',
+      id: BigInt(id),
+      accessHash: BigInt(id),
+      usernames: [],
+      updatedAt: 1,
+      complete: new Uint8Array(30_000 + id).fill(fill),
+      ...extra,
+    });
+    // Not toStrictEqual: vitest compares 30 KB typed arrays element by element, for seconds.
+    const filled = (bytes: Uint8Array | undefined, length: number, fill: number): boolean =>
+      bytes instanceof Uint8Array && bytes.length === length && bytes.every((b) => b === fill);
+    for (let round = 0; round < 12; round++) {
+      await storage.peers.upsert([
+        peer(1, round),
+        peer(2, 100 + round),
+        // Unchanged bytes keep their entry; a min peer over a full one keeps the stored bytes.
+        peer(3, 7),
+        peer(4, round % 2 === 0 ? 200 : 201, round % 2 === 0 ? {} : { min: true }),
+        // Bytes dropped, then given again.
+        round % 3 === 0 ? peer(5, round) : { ...peer(5, 0), complete: undefined },
+      ]);
+      expect(filled((await storage.peers.getById('user', 1n))?.complete, 30_001, round), 'peer 1').toBe(true);
+      expect(filled((await storage.peers.getById('user', 2n))?.complete, 30_002, 100 + round), 'peer 2').toBe(true);
+      expect(filled((await storage.peers.getById('user', 3n))?.complete, 30_003, 7), 'peer 3').toBe(true);
+      expect(filled((await storage.peers.getById('user', 4n))?.complete, 30_004, 200), 'peer 4').toBe(true);
+      const five = await storage.peers.getById('user', 5n);
+      if (round % 3 === 0) expect(filled(five?.complete, 30_005, round), 'peer 5').toBe(true);
+      else expect(five !== null && 'complete' in five).toBe(false);
+    }
+    // Twelve rounds append ~1 MB; what is kept is at most the live entries twice over.
+    const bytes = storage.store.clients.get('bytes')?.peers.bytes;
+    expect(bytes?.used).toBeLessThanOrEqual(2 * 5 * 30_008);
+    await storage.peers.clear();
+    expect(bytes?.used).toBe(0);
+    expect(await storage.peers.getById('user', 1n)).toBeNull();
+    await storage.close();
+  });
+
   it('CachedSessionStorage over memory: misses answered at once (sessionExistsNow), the cache rules kept', async () => {
     let now = 1_700_000_000_000;
     const clock = () => now;
