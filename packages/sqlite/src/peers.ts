@@ -3,11 +3,12 @@
  * usernames in order as a JSON array) and `<prefix>peer_usernames` (the lookup index:
  * lower-cased username → owner, which gives each username one owner). Lookups are one
  * statement each. An upsert batch is one IMMEDIATE transaction: the batch goes into a
- * TEMP staging table (one plain insert per peer, no index), then a few set-based
- * statements over the whole batch note what each peer's stored row holds, write the
- * rows that change and claim the names — instead of four statements per peer with a
- * foreign-key check each. Names and phones held by peers outside the batch are looked
- * for only when a unique index refuses one (see upsert).
+ * TEMP staging table in a few multi-row statements (not one call per peer), which note
+ * beside each peer what its stored row holds and leave out the peers stored as they
+ * are; then a few set-based statements over the staged peers write the rows and claim
+ * the names — instead of four statements per peer with a foreign-key check each.
+ * Names and phones held by peers outside the batch are looked for only when a unique
+ * index refuses one (see upsert).
  */
 import type Database from 'better-sqlite3';
 import { CorruptDataError, INT64_MIN, type Peer, type PeerListPage, type PeerPosition, type PeerRepository, type PeerType } from '@mtstore/core';
@@ -26,6 +27,35 @@ function stagingTable(t: Tables): string {
   return `temp.${t.peers}_batch`;
 }
 
+/** Rows per staging statement, largest first: a batch is staged in as few statements as these sizes allow. */
+const CHUNKS = [256, 64, 16, 4, 1] as const;
+
+/** Values per staged peer: type, id, access_hash, phone, min, updated_at, display_name, complete, usernames. */
+const STAGE_COLUMNS = 9;
+const ROW = `(${Array.from({ length: STAGE_COLUMNS }, () => '?').join(', ')})`;
+
+/** The parameters of `stage(rows)` for peers[at, at + rows): each peer's STAGE_COLUMNS values, then the session. */
+function stageValues(peers: readonly Peer[], at: number, rows: number, session: bigint): unknown[] {
+  const values = new Array<unknown>(rows * STAGE_COLUMNS + 1);
+  let i = 0;
+  for (let k = at; k < at + rows; k++) {
+    const p = peers[k] as Peer;
+    // Usernames are letters, digits and underscores (validated): the JSON is built by hand.
+    const usernames = p.usernames.length === 0 ? '[]' : `["${p.usernames.join('","')}"]`;
+    values[i++] = p.type;
+    values[i++] = p.id;
+    values[i++] = p.accessHash;
+    values[i++] = p.phone ?? null;
+    values[i++] = bit(p.min);
+    values[i++] = p.updatedAt;
+    values[i++] = p.displayName ?? null;
+    values[i++] = p.complete ?? null;
+    values[i++] = usernames;
+  }
+  values[i] = session;
+  return values;
+}
+
 export function preparePeers(db: Database.Database, t: Tables) {
   const { read, write } = statements(db);
   // Peer rows are read as arrays (raw): no object with nine named keys per row.
@@ -35,23 +65,36 @@ export function preparePeers(db: Database.Database, t: Tables) {
   db.exec(`CREATE TEMP TABLE IF NOT EXISTS ${b.slice('temp.'.length)} (
     type TEXT NOT NULL, id INTEGER NOT NULL, access_hash INTEGER NOT NULL, phone TEXT, min INTEGER,
     updated_at INTEGER NOT NULL, display_name TEXT, complete BLOB, usernames TEXT NOT NULL,
-    stored_usernames TEXT, stored_phone TEXT, changed INTEGER)`);
+    stored_usernames TEXT, stored_phone TEXT)`);
+  const stages = new Map<number, Statement>();
   return {
     clearBatch: write(`DELETE FROM ${b}`),
-    stage: write(`INSERT INTO ${b} (type, id, access_hash, phone, min, updated_at, display_name, complete, usernames)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-    // Beside each staged peer, what its stored row holds now (stored_usernames stays
-    // NULL: no row) and whether writing the peer changes that row: one key probe per
-    // peer, and the statements below use it to leave alone a peer whose row, names or
-    // phone would not change. So a re-upsert of what is stored probes each peer once.
-    // `changed` is core's mergePeer against the row: a min peer over a non-min row
-    // keeps the row's hash, min and bytes, so only the other columns can change it.
-    markStored: write(`UPDATE ${b} AS b SET stored_usernames = p.usernames, stored_phone = p.phone,
-        changed = p.phone IS NOT b.phone OR p.updated_at IS NOT b.updated_at
-          OR p.display_name IS NOT b.display_name OR p.usernames IS NOT b.usernames
-          OR (NOT (coalesce(b.min, 0) = 1 AND coalesce(p.min, 0) = 0)
-            AND (p.access_hash IS NOT b.access_hash OR p.min IS NOT b.min OR p.complete IS NOT b.complete))
-      FROM ${t.peers} p WHERE p.session_id = @session AND p.type = b.type AND p.id = b.id`),
+    /**
+     * The statement that stages `rows` peers (prepared on first use per size): their
+     * STAGE_COLUMNS values in order as a VALUES list, then the session's row id. Beside
+     * each peer it notes what the peer's stored row holds (stored_usernames NULL: no
+     * row), with one key probe per peer, and it stages only the peers that are new or
+     * would change their row: the statements below see nothing of a peer stored as is,
+     * so a re-upsert of what is stored is this probe per peer and nothing else.
+     * "Would change" is core's mergePeer against the row: a min peer over a non-min row
+     * keeps the row's hash, min and bytes, so only the other columns can change it.
+     */
+    stage(rows: number): Statement {
+      let statement = stages.get(rows);
+      if (statement === undefined) {
+        const values = Array.from({ length: rows }, () => ROW).join(', ');
+        statement = write(`INSERT INTO ${b} (type, id, access_hash, phone, min, updated_at, display_name, complete, usernames, stored_usernames, stored_phone)
+          SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7, v.column8, v.column9, p.usernames, p.phone
+          FROM (VALUES ${values}) v
+          LEFT JOIN ${t.peers} p ON p.session_id = ? AND p.type = v.column1 AND p.id = v.column2
+          WHERE p.usernames IS NULL OR p.phone IS NOT v.column4 OR p.updated_at IS NOT v.column6
+            OR p.display_name IS NOT v.column7 OR p.usernames IS NOT v.column9
+            OR (NOT (coalesce(v.column5, 0) = 1 AND coalesce(p.min, 0) = 0)
+              AND (p.access_hash IS NOT v.column3 OR p.min IS NOT v.column5 OR p.complete IS NOT v.column8))`);
+        stages.set(rows, statement);
+      }
+      return statement;
+    },
     // Fallback of claimNewUsernames: names of the batch held by a peer outside it (or by
     // another peer of it): their holders lose them. The batch drives (CROSS JOIN keeps that loop
     // order), one index probe per name of a peer whose list changed (an unchanged list
@@ -76,8 +119,7 @@ export function preparePeers(db: Database.Database, t: Tables) {
     // replaces the access hash, the absent/false min flag or the TL bytes of a non-min one.
     // Only peers that are new or change their row are written.
     upsertPeers: write(`INSERT INTO ${t.peers} (session_id, type, id, access_hash, phone, min, updated_at, display_name, complete, usernames)
-      SELECT @session, type, id, access_hash, phone, min, updated_at, display_name, complete, usernames FROM ${b}
-      WHERE stored_usernames IS NULL OR changed
+      SELECT @session, type, id, access_hash, phone, min, updated_at, display_name, complete, usernames FROM ${b} WHERE true
       ON CONFLICT (session_id, type, id) DO UPDATE SET
         access_hash = CASE WHEN excluded.min = 1 AND coalesce(${t.peers}.min, 0) = 0
           THEN ${t.peers}.access_hash ELSE excluded.access_hash END,
@@ -181,13 +223,20 @@ export class SqlitePeers implements PeerRepository {
       upsert: db.transaction((peers: readonly Peer[]): void => {
         const session = this.scope.id();
         sql.clearBatch.run();
-        for (const p of peers) {
-          // Usernames are letters, digits and underscores (validated): the JSON is built by hand.
-          const usernames = p.usernames.length === 0 ? '[]' : `["${p.usernames.join('","')}"]`;
-          sql.stage.run(p.type, p.id, p.accessHash, p.phone ?? null, bit(p.min), p.updatedAt, p.displayName ?? null, p.complete ?? null, usernames);
+        // The batch goes in as a few multi-row statements (CHUNKS) instead of one call per
+        // peer: most of a per-peer call's cost is the call itself, not SQLite's insert.
+        let staged = 0;
+        let at = 0;
+        for (const rows of CHUNKS) {
+          while (peers.length - at >= rows) {
+            // Spread: better-sqlite3 binds arguments directly, an array element by element through the V8 API.
+            staged += sql.stage(rows).run(...stageValues(peers, at, rows, session)).changes;
+            at += rows;
+          }
         }
+        // Every peer is stored as it is: nothing to write.
+        if (staged === 0) return;
         const params = { session };
-        sql.markStored.run(params);
         sql.dropStaleKeys.run(params);
         // Phones and names usually belong to nobody else, so the rows are written and the
         // names claimed first; a phone or name another peer holds fails a unique index,

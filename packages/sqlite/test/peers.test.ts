@@ -5,7 +5,8 @@
  * lookup must follow the name, not the old id.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { peer } from '@mtstore/conformance';
+import { ID_EXTREMES, peer } from '@mtstore/conformance';
+import { mergePeer, normalizePeerBatch, peerKey, usernameKey, type Peer, type PeerType } from '@mtstore/core';
 import { SqliteStorage } from '../src/index.js';
 import { tempDir } from './helpers.js';
 
@@ -60,5 +61,118 @@ describe('peers.getById across instances', () => {
     expect((await bob.peers.getById('user', 1n))?.accessHash).toBe(20n);
     await alice.close();
     await bob.close();
+  });
+});
+
+/**
+ * An upsert batch is staged in multi-row statements of several sizes (peers.ts CHUNKS):
+ * batches that span them, with ids and hashes at the int64 extremes, peers stored as they
+ * are beside changed ones in one statement, min peers over full ones, and names and
+ * phones moving between peers of one chunk, of two chunks and outside the batch, must
+ * end exactly as core's rules say (the model: normalizePeerBatch, then mergePeer and
+ * the moves, peer by peer, as the conformance kit's model does).
+ */
+describe('peers.upsert batches across staging statement sizes', () => {
+  /** A small deterministic generator (no seed-dependent flakiness: the same batches every run). */
+  function random(seed: number): (n: number) => number {
+    let x = seed >>> 0;
+    return (n) => {
+      x = (Math.imul(x, 1_664_525) + 1_013_904_223) >>> 0;
+      return x % n;
+    };
+  }
+
+  const IDS = [...ID_EXTREMES, ...Array.from({ length: 700 }, (_, i) => BigInt(i + 2))];
+  const NAMES = Array.from({ length: 900 }, (_, i) => `Name_${i}`);
+  const PHONES = Array.from({ length: 300 }, (_, i) => String(7_000_000 + i));
+  const TYPES: PeerType[] = ['user', 'chat', 'channel'];
+
+  function generated(next: (n: number) => number, size: number): Peer[] {
+    const batch: Peer[] = [];
+    for (let k = 0; k < size; k++) {
+      const names = new Map<string, string>();
+      for (let n = next(3); n > 0; n--) {
+        const name = NAMES[next(NAMES.length)] as string;
+        // Spelled in another case now and then: one name, case-insensitively.
+        names.set(name.toLowerCase(), next(4) === 0 ? name.toUpperCase() : name);
+      }
+      const p: Peer = {
+        type: TYPES[next(4) === 0 ? 1 + next(2) : 0] as PeerType,
+        id: IDS[next(IDS.length)] as bigint,
+        accessHash: next(5) === 0 ? (next(2) === 0 ? -(2n ** 63n) : 2n ** 63n - 1n) : BigInt(next(1000)) - 500n,
+        usernames: [...names.values()],
+        updatedAt: 1_700_000_000 + next(3),
+      };
+      if (next(2) === 0) p.phone = PHONES[next(PHONES.length)] as string;
+      if (next(3) === 0) p.min = next(2) === 0;
+      if (next(2) === 0) p.displayName = next(2) === 0 ? 'Павел "Дуров" 🚀' : `P ${next(9)}`;
+      if (next(2) === 0) p.complete = Uint8Array.of(next(3), 7);
+      batch.push(p);
+    }
+    return batch;
+  }
+
+  function apply(model: Map<string, Peer>, batch: readonly Peer[]): void {
+    for (const incoming of normalizePeerBatch(batch)) {
+      const key = peerKey(incoming.type, incoming.id);
+      const peer = mergePeer(model.get(key), incoming);
+      const names = new Set(peer.usernames.map(usernameKey));
+      for (const [otherKey, other] of model) {
+        if (otherKey === key) continue;
+        other.usernames = other.usernames.filter((u) => !names.has(usernameKey(u)));
+        if (peer.phone !== undefined && other.phone === peer.phone) delete other.phone;
+      }
+      model.set(key, peer);
+    }
+  }
+
+  const usable = (p: Peer | undefined): Peer | null => (p === undefined || p.min === true ? null : p);
+
+  it('ends as the model after each batch, every lookup', async () => {
+    const storage = new SqliteStorage({ path: temp.file('chunks.db'), name: 'alice' });
+    const model = new Map<string, Peer>();
+    const next = random(18);
+    // Sizes that use every statement size (256, 64, 16, 4, 1) alone and together.
+    const sizes = [1, 4, 5, 16, 21, 64, 85, 256, 341, 600, 3, 257, 1000];
+    for (const [round, size] of sizes.entries()) {
+      let batch = generated(next, size);
+      // Every third batch repeats stored peers, each as stored or with one field changed
+      // (a change in any one column alone must be written; a min peer's hash, min and
+      // bytes over a full one must not).
+      if (round % 3 === 2 && model.size > 0) {
+        const stored = [...model.values()].slice(0, size).map((p) => structuredClone(p));
+        for (const [k, p] of stored.entries()) {
+          if (k % 9 === 0) p.updatedAt += 1;
+          else if (k % 9 === 1) p.usernames = p.usernames.length > 0 ? p.usernames.slice(1) : [`Fresh_${round}_${k}`];
+          else if (k % 9 === 2) p.phone = p.phone === undefined ? String(8_000_000 + round * 1000 + k) : undefined;
+          else if (k % 9 === 3) p.displayName = p.displayName === undefined ? 'Now named' : undefined;
+          else if (k % 9 === 4) p.accessHash += 1n;
+          else if (k % 9 === 5) p.min = p.min === undefined ? true : p.min ? undefined : true;
+          else if (k % 9 === 6) p.complete = p.complete === undefined ? Uint8Array.of(9) : undefined;
+          else if (k % 9 === 7) p.usernames = p.usernames.map((u) => u.toUpperCase());
+          if (p.phone === undefined) delete p.phone;
+          if (p.min === undefined) delete p.min;
+          if (p.displayName === undefined) delete p.displayName;
+          if (p.complete === undefined) delete p.complete;
+        }
+        batch = [...stored, ...batch.slice(0, Math.max(0, size - stored.length))];
+      }
+      await storage.peers.upsert(batch);
+      apply(model, batch);
+
+      const label = `batch ${round} (${size} peers)`;
+      for (const p of model.values()) expect(await storage.peers.getById(p.type, p.id), `${label}: ${p.type} ${p.id}`).toEqual(p);
+      const byName = new Map<string, Peer>();
+      const byPhone = new Map<string, Peer>();
+      for (const p of model.values()) {
+        for (const u of p.usernames) byName.set(usernameKey(u), p);
+        if (p.phone !== undefined) byPhone.set(p.phone, p);
+      }
+      for (const name of NAMES) expect(await storage.peers.getByUsername(name.toUpperCase()), `${label}: @${name}`).toEqual(usable(byName.get(usernameKey(name))));
+      for (const phone of PHONES) expect(await storage.peers.getByPhone(phone), `${label}: +${phone}`).toEqual(usable(byPhone.get(phone)));
+      const page = await storage.peers.list({ limit: 10_000 });
+      expect(page.peers.length, label).toBe(model.size);
+    }
+    await storage.close();
   });
 });
