@@ -36,7 +36,7 @@ import type {
 } from './model.js';
 import { normalizePeerBatch, usernameKey } from './peers.js';
 import type { AuthKeyRepository, KeyValueRepository, LeaseRepository, PeerRepository, RefMessageRepository } from './repositories.js';
-import { isSealed, noEncryptionError, PERMANENT_KEY_SLOT, Sealer, type EncryptionOptions, type SealContext } from './seal.js';
+import { isSealed, noEncryptionError, PERMANENT_KEY_SLOT as PERMANENT_SLOT, Sealer, type EncryptionOptions, type SealContext } from './seal.js';
 import { StorageLease } from './lease.js';
 import { authKeyBytes, checkStoredPeer, checkStoredSession, type AuthKeyBytes } from './stored.js';
 import {
@@ -147,8 +147,6 @@ export interface ResealReport {
    */
   snapshot: boolean;
 }
-
-const PERMANENT_SLOT = PERMANENT_KEY_SLOT;
 
 /**
  * Shared settled promises for the synchronous answers of the hot paths: a promise's

@@ -161,8 +161,6 @@ interface SessionMemory {
   readonly plainEnds: readonly number[];
   readonly sealed: Buffer;
   readonly sealedEnds: readonly number[];
-  /** True when every value is sealed with the write key: only then may a save reuse them (see #seal); kept should loads record sessions too. */
-  readonly writerOnly: boolean;
 }
 
 interface ResolvedKey {
@@ -321,7 +319,9 @@ export class Sealer {
    */
   sealKeys(plains: readonly Uint8Array[], where: readonly number[]): Uint8Array[] {
     const memory = this.#session;
-    if (memory !== undefined && memory.writerOnly && this.#sameSession(memory, plains, where, memory.plainEnds, memory.plain)) {
+    // Only saves record a session, and #seal returns values sealed with the write key
+    // only, so a remembered session is always one a save may reuse.
+    if (memory !== undefined && this.#sameSession(memory, plains, where)) {
       return viewsOf(memory.sealed, memory.sealedEnds);
     }
     const known = plains.map((plain, i) => this.#seal(plain, keyContext(where, i)));
@@ -373,12 +373,13 @@ export class Sealer {
   }
 
   /**
-   * True when `values` at `where` are, byte for byte and place for place, the session
-   * `memory` holds on the side `ends` / `held` (the plaintexts, for a save). The values are copied one after another into #scratch and compared with
-   * `held` in one call: Buffer#equals costs about a thousand instructions per call
+   * True when `values` at `where` are, byte for byte and place for place, the plaintexts
+   * of the session `memory` holds. The values are copied one after another into #scratch
+   * and compared with them in one call: Buffer#equals costs about a thousand instructions per call
    * whatever the length (the call into C++, not the compare).
    */
-  #sameSession(memory: SessionMemory, values: readonly Uint8Array[], where: readonly number[], ends: readonly number[], held: Buffer): boolean {
+  #sameSession(memory: SessionMemory, values: readonly Uint8Array[], where: readonly number[]): boolean {
+    const { plainEnds: ends, plain: held } = memory;
     const count = values.length;
     if (count !== ends.length || where.length !== memory.where.length) return false;
     for (let i = 0; i < where.length; i++) if (where[i] !== memory.where[i]) return false;
@@ -407,15 +408,13 @@ export class Sealer {
    */
   #rememberSession(where: readonly number[], known: readonly Known[]): void {
     this.#session = undefined;
-    let writerOnly = true;
     for (let i = 0; i < known.length; i++) {
       const context = keyContext(where, i);
       if (context.kind === 'kv' || entryNumber(context) === undefined || this.#recall(context) !== known[i]) return;
-      if ((known[i] as Known).keyId !== this.#writer.id) writerOnly = false;
     }
     const plain = concatenated(known.map((k) => k.plain));
     const sealed = concatenated(known.map((k) => k.sealed));
-    this.#session = { where: where.slice(), plain: plain.bytes, plainEnds: plain.ends, sealed: sealed.bytes, sealedEnds: sealed.ends, writerOnly };
+    this.#session = { where: where.slice(), plain: plain.bytes, plainEnds: plain.ends, sealed: sealed.bytes, sealedEnds: sealed.ends };
   }
 
   /** The value opened for `context`, this instance's own (remembered): callers copy its plaintext out. */
