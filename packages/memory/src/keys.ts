@@ -1,20 +1,13 @@
 import type { AuthKeyEntry, AuthKeyRepository, TempAuthKey } from '@mtstore/core';
-import { entryKeyId, type MemoryStore } from './store.js';
+import { entryKeyId, SessionPart } from './store.js';
 
 /**
  * Auth keys of one session: a map per DC entry, so a key write touches nothing else.
  * get and set answer synchronously (core's MaybePromise): no I/O, so no promise of their own.
  */
-export class MemoryAuthKeys implements AuthKeyRepository {
-  constructor(
-    private readonly store: MemoryStore,
-    private readonly name: string,
-    /** Throws LeaseLostError when another instance took this session's lease (store.ts). */
-    private readonly fence: () => void,
-  ) {}
-
+export class MemoryAuthKeys extends SessionPart implements AuthKeyRepository {
   get(dcId: number): Uint8Array | null {
-    const key = this.store.clients.get(this.name)?.keys.get(entryKeyId(dcId, false))?.key;
+    const key = this.current()?.keys.get(entryKeyId(dcId, false))?.key;
     // new Uint8Array(typed array) copies with one memcpy; Uint8Array.from iterates.
     return key === undefined ? null : new Uint8Array(key);
   }
@@ -23,11 +16,11 @@ export class MemoryAuthKeys implements AuthKeyRepository {
     this.fence();
     const id = entryKeyId(dcId, false);
     if (key === null) {
-      const keys = this.store.clients.get(this.name)?.keys.get(id);
+      const keys = this.current()?.keys.get(id);
       if (keys !== undefined) delete keys.key;
       return;
     }
-    const keys = this.store.entry(this.name).keys;
+    const keys = this.entry().keys;
     const entry = keys.get(id);
     // `key` is the base class's call-time copy: nobody else holds it.
     if (entry === undefined) keys.set(id, { key, temps: new Map() });
@@ -35,7 +28,7 @@ export class MemoryAuthKeys implements AuthKeyRepository {
   }
 
   async getTemp(dcId: number, index: number): Promise<TempAuthKey | null> {
-    const temp = this.store.clients.get(this.name)?.keys.get(entryKeyId(dcId, false))?.temps.get(index);
+    const temp = this.current()?.keys.get(entryKeyId(dcId, false))?.temps.get(index);
     return temp === undefined ? null : { index: temp.index, key: Uint8Array.from(temp.key), expiresAt: temp.expiresAt };
   }
 
@@ -43,10 +36,10 @@ export class MemoryAuthKeys implements AuthKeyRepository {
     this.fence();
     const id = entryKeyId(dcId, false);
     if (temp === null) {
-      this.store.clients.get(this.name)?.keys.get(id)?.temps.delete(index);
+      this.current()?.keys.get(id)?.temps.delete(index);
       return;
     }
-    const keys = this.store.entry(this.name).keys;
+    const keys = this.entry().keys;
     let entry = keys.get(id);
     if (entry === undefined) keys.set(id, (entry = { temps: new Map() }));
     entry.temps.set(index, temp);
@@ -54,13 +47,13 @@ export class MemoryAuthKeys implements AuthKeyRepository {
 
   async deleteByDc(dcId: number): Promise<void> {
     this.fence();
-    const keys = this.store.clients.get(this.name)?.keys;
+    const keys = this.current()?.keys;
     keys?.delete(entryKeyId(dcId, false));
     keys?.delete(entryKeyId(dcId, true));
   }
 
   async entries(): Promise<AuthKeyEntry[]> {
-    const keys = this.store.clients.get(this.name)?.keys;
+    const keys = this.current()?.keys;
     const entries: AuthKeyEntry[] = [];
     for (const [id, stored] of keys ?? []) {
       if (stored.key === undefined && stored.temps.size === 0) continue;
@@ -78,6 +71,6 @@ export class MemoryAuthKeys implements AuthKeyRepository {
 
   async clear(): Promise<void> {
     this.fence();
-    this.store.clients.get(this.name)?.keys.clear();
+    this.current()?.keys.clear();
   }
 }

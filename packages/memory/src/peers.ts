@@ -1,5 +1,5 @@
 import { usernameKey, type Peer, type PeerListPage, type PeerPosition, type PeerRepository, type PeerType } from '@mtstore/core';
-import { MANY_USERNAMES, MIN_FALSE, MIN_TRUE, PEER_TYPES as TYPES, StoredPeer, TYPE_MASK, type ClientEntry, type MemoryStore, type PeerBytes, type PeerTable } from './store.js';
+import { MANY_USERNAMES, MIN_FALSE, MIN_TRUE, PEER_TYPES as TYPES, SessionPart, StoredPeer, TYPE_MASK, type PeerBytes, type PeerTable } from './store.js';
 
 /**
  * The peer cache of one session: a map per type by id and two lookup indexes that
@@ -7,31 +7,15 @@ import { MANY_USERNAMES, MIN_FALSE, MIN_TRUE, PEER_TYPES as TYPES, StoredPeer, T
  * them) and core skips its stored-data check for this adapter (`peersNeedNoStoredCheck`):
  * every record was built here from a batch core validated, and never left the process.
  */
-export class MemoryPeers implements PeerRepository {
-  /**
-   * This session's entry as last looked up (as kv.ts keeps it): lookups use it without
-   * a lookup by name until it is removed (`removed` is then set) — then, or while there
-   * is none, they look it up again, so an entry created or recreated since is seen at once.
-   */
-  #entry: ClientEntry | undefined;
-
-  constructor(
-    private readonly store: MemoryStore,
-    private readonly name: string,
-    /** Throws LeaseLostError when another instance took this session's lease (store.ts). */
-    private readonly fence: () => void,
-  ) {}
-
+export class MemoryPeers extends SessionPart implements PeerRepository {
   #table(): PeerTable | undefined {
-    const entry = this.#entry;
-    if (entry !== undefined && !entry.removed) return entry.peers;
-    return (this.#entry = this.store.clients.get(this.name))?.peers;
+    return this.current()?.peers;
   }
 
   /** Applies the batch in order before returning (client.ts: `peersUpsertInOrder`). */
   upsert(peers: readonly Peer[]): void {
     this.fence();
-    const table = this.store.entry(this.name).peers;
+    const table = this.entry().peers;
     for (const peer of peers) putPeer(table, peer);
     if (table.bytes.wasteful()) table.bytes.compact(records(table));
   }

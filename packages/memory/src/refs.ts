@@ -1,5 +1,5 @@
 import type { RefMessage, RefMessageListPage, RefMessageRepository } from '@mtstore/core';
-import type { MemoryStore, RefTable } from './store.js';
+import { SessionPart, type RefTable } from './store.js';
 
 function messageKey(chatId: bigint, messageId: number): string {
   return `${chatId}:${messageId}`;
@@ -10,21 +10,14 @@ function messageKey(chatId: bigint, messageId: number): string {
  * order by a per-session sequence (`list`): storing a reference again gives it the
  * next number, so it moves last both for its peer and in the listing.
  */
-export class MemoryRefMessages implements RefMessageRepository {
-  constructor(
-    private readonly backend: MemoryStore,
-    private readonly name: string,
-    /** Throws LeaseLostError when another instance took this session's lease (store.ts). */
-    private readonly fence: () => void,
-  ) {}
-
+export class MemoryRefMessages extends SessionPart implements RefMessageRepository {
   #table(): RefTable | undefined {
-    return this.backend.clients.get(this.name)?.refs;
+    return this.current()?.refs;
   }
 
   async store(peerId: bigint, chatId: bigint, messageId: number): Promise<void> {
     this.fence();
-    const table = this.backend.entry(this.name).refs;
+    const table = this.entry().refs;
     const key = messageKey(chatId, messageId);
     let refs = table.byPeer.get(peerId);
     if (refs === undefined) table.byPeer.set(peerId, (refs = new Map()));

@@ -188,7 +188,7 @@ export interface RefTable {
 export interface ClientEntry {
   /**
    * Set when the entry leaves `clients` (MemoryStore.removeClient): a repository that
-   * kept a reference to it (kv.ts) then looks its session up again.
+   * kept a reference to it (SessionPart) then looks its session up again.
    */
   removed: boolean;
   /** null until a snapshot is saved: keys, kv, peers and references need none. */
@@ -209,6 +209,37 @@ export function newClientEntry(): ClientEntry {
     peers: { byId: { user: new Map(), chat: new Map(), channel: new Map() }, byUsername: new Map(), byPhone: new Map(), bytes: new PeerBytes() },
     refs: { byPeer: new Map(), byMessage: new Map(), bySeq: new Map(), seq: 0 },
   };
+}
+
+/**
+ * What the repositories of one session (auth keys, kv, peers, references) share: the
+ * store, the session name, the lease fence, and the session's entry as last looked up.
+ * They use that entry without a lookup by name until it is removed (`removed` is then
+ * set, by this instance or another on the store) — then, or while there is none, they
+ * look it up again, so an entry another instance created or recreated is seen at once.
+ */
+export abstract class SessionPart {
+  #entry: ClientEntry | undefined;
+
+  constructor(
+    /** `backend`, not `store`: refs.ts has a `store` operation. */
+    protected readonly backend: MemoryStore,
+    protected readonly name: string,
+    /** Throws LeaseLostError when another instance took this session's lease (lease.ts). */
+    protected readonly fence: () => void,
+  ) {}
+
+  /** The session's entry, or undefined while nothing of it is stored (reads, deletes). */
+  protected current(): ClientEntry | undefined {
+    const entry = this.#entry;
+    if (entry !== undefined && !entry.removed) return entry;
+    return (this.#entry = this.backend.clients.get(this.name));
+  }
+
+  /** The session's entry, created on first write. */
+  protected entry(): ClientEntry {
+    return this.current() ?? (this.#entry = this.backend.entry(this.name));
+  }
 }
 
 /**
