@@ -38,7 +38,7 @@ import { normalizePeerBatch, usernameKey } from './peers.js';
 import type { AuthKeyRepository, KeyValueRepository, LeaseRepository, PeerRepository, RefMessageRepository } from './repositories.js';
 import { isSealed, noEncryptionError, PERMANENT_KEY_SLOT as PERMANENT_SLOT, Sealer, type EncryptionOptions, type SealContext } from './seal.js';
 import { StorageLease } from './lease.js';
-import { authKeyBytes, checkStoredPeer, checkStoredSession, type AuthKeyBytes } from './stored.js';
+import { AuthKeyBytes, authKeyBytes, checkStoredPeer, checkStoredSession } from './stored.js';
 import {
   assertAuthKey,
   assertChannels,
@@ -242,7 +242,9 @@ export abstract class BaseStorage extends Closable implements Storage {
   /**
    * The stored snapshot, or null when none is saved (keys or peers alone are not a
    * snapshot). Keys may be any Uint8Array; keys stored for a DC id without an entry
-   * are returned as address-less entries after the stored ones.
+   * are returned as address-less entries after the stored ones. A key that is not
+   * AUTH_KEY_LENGTH bytes (sealed, or damaged) never reaches the caller — load opens it
+   * into a new buffer or rejects it — so an adapter may return its own bytes for it.
    */
   protected abstract readSession(): Promise<Session | null>;
   /** Atomically replace the snapshot and every auth key (not peers, kv or reference messages). */
@@ -346,8 +348,8 @@ export abstract class BaseStorage extends Closable implements Storage {
       throw toStorageError(error, this.where('load'));
     }
     if (session === null) return null;
-    this.#openSessionKeys(session);
-    return checkStoredSession(session, this.storedLabel, this.sessionKeysFresh);
+    const opened = this.#openSessionKeys(session);
+    return checkStoredSession(session, this.storedLabel, this.sessionKeysFresh, opened);
   }
 
   async save(session: Session): Promise<void> {
@@ -431,10 +433,14 @@ export abstract class BaseStorage extends Closable implements Storage {
 
   /**
    * Opens every sealed key of a session an adapter read, in place: all at once, so the
-   * plaintexts share one fresh buffer (Sealer.openEach). Plaintext keys stay as read.
+   * plaintexts share one fresh buffer (Sealer.openKeys), as AuthKeyBytes views of it.
+   * Returns those keys (made for this read, nobody else holds them: load keeps them
+   * instead of copying them again), or undefined when none was sealed. Plaintext keys
+   * stay as read. The sealed bytes are only read here and then replaced, so an adapter
+   * may hand them over without copying (`readSession`).
    */
-  #openSessionKeys(session: Session): void {
-    if (!Array.isArray(session.dcs)) return;
+  #openSessionKeys(session: Session): AuthKeyBytes[] | undefined {
+    if (!Array.isArray(session.dcs)) return undefined;
     let sealed: { sealed: Uint8Array; context: SealContext; dc: DataCenter; temp: TempAuthKey | undefined }[] | undefined;
     for (const dc of session.dcs as (DataCenter | undefined)[]) {
       if (dc === undefined || dc === null) continue;
@@ -449,17 +455,18 @@ export abstract class BaseStorage extends Closable implements Storage {
         }
       }
     }
-    if (sealed === undefined) return;
+    if (sealed === undefined) return undefined;
     const what = (i: number): string => {
       const { dc, temp } = sealed[i] as { dc: DataCenter; temp: TempAuthKey | undefined };
       return `${this.storedLabel}: stored ${BaseStorage.#keyWhat(dc.id, dc.mediaOnly === true, temp === undefined ? PERMANENT_SLOT : temp.index)}`;
     };
     if (this.#sealer === undefined) throw noEncryptionError((sealed[0] as { sealed: Uint8Array }).sealed, what(0));
-    const plain = this.#sealer.openEach(sealed, what);
+    const opened = this.#sealer.openKeys(sealed, what);
     sealed.forEach(({ dc, temp }, i) => {
-      if (temp === undefined) dc.authKey = plain[i] as Uint8Array;
-      else temp.key = plain[i] as Uint8Array;
+      if (temp === undefined) dc.authKey = opened[i] as AuthKeyBytes;
+      else temp.key = opened[i] as AuthKeyBytes;
     });
+    return opened;
   }
 
   /** True for a stored key in sealed form (a 256-byte value is plaintext, see #openKey). */

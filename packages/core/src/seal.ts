@@ -17,6 +17,7 @@
 import { createCipheriv, createDecipheriv, createSecretKey, randomBytes, randomFillSync, type KeyObject } from 'node:crypto';
 import { CorruptDataError, EncryptionError, InvalidArgumentError } from './errors.js';
 import { describeSecret, describeValue, MAX_DC_ID } from './validate.js';
+import { AuthKeyBytes } from './stored.js';
 
 /** One configured encryption key: 32 bytes given directly, or read from an environment variable. */
 export type EncryptionKey =
@@ -364,12 +365,16 @@ export class Sealer {
   }
 
   /**
-   * `open` for several values at once: the plaintexts are views of one fresh buffer (see
-   * sealKeys). Per value, not through the session memory: recognising a loaded session
-   * whole measured slower on load (callgrind, memory load sealed c=1: 161k -> 165-168k Ir/op).
+   * `open` for several auth keys at once (load): the plaintexts are AuthKeyBytes views of
+   * one fresh buffer, made for this call, so load keeps them without another copy. Per
+   * value, not through the session memory: recognising a loaded session whole measured
+   * slower on load (callgrind, memory load sealed c=1: 161k -> 165-168k Ir/op).
    */
-  openEach(values: readonly { sealed: Uint8Array; context: SealContext }[], what: (index: number) => string): Uint8Array[] {
-    return copiesOf(values.map((v, i) => this.#open(v.sealed, v.context, () => what(i)).plain));
+  openKeys(values: readonly { sealed: Uint8Array; context: SealContext }[], what: (index: number) => string): AuthKeyBytes[] {
+    return copiesOf(
+      values.map((v, i) => this.#open(v.sealed, v.context, () => what(i)).plain),
+      AuthKeyBytes,
+    );
   }
 
   /**
@@ -476,14 +481,14 @@ function ownCopy(bytes: Uint8Array): Buffer {
   return copy;
 }
 
-/** Fresh copies of `buffers` as plain Uint8Arrays, views of one new ArrayBuffer. */
-function copiesOf(buffers: readonly Buffer[]): Uint8Array[] {
+/** Fresh copies of `buffers` as plain Uint8Arrays (or `View`s), views of one new ArrayBuffer. */
+function copiesOf<V extends Uint8Array = Uint8Array>(buffers: readonly Buffer[], View: new (buffer: ArrayBuffer, offset: number, length: number) => V = Uint8Array as never): V[] {
   let total = 0;
   for (const b of buffers) total += b.length;
   const memory = new ArrayBuffer(total);
   let offset = 0;
   return buffers.map((b) => {
-    const view = new Uint8Array(memory, offset, b.length);
+    const view = new View(memory, offset, b.length);
     view.set(b);
     offset += b.length;
     return view;

@@ -46,9 +46,10 @@ export function authKeyBytes(bytes: Uint8Array): AuthKeyBytes {
  * one buffer: a typed-array allocation costs far more than copying 256 bytes.
  * With `keepFresh`, keys that already are AuthKeyBytes stay as they are: the adapter
  * made them for this read (see `BaseStorage.sessionKeysFresh`), so nobody else holds them.
+ * So do the keys in `opened` (AuthKeyBytes load opened from their sealed form for this read).
  */
-function redactKeys(session: Session, keepFresh: boolean): void {
-  const copied = (key: Uint8Array): boolean => !(keepFresh && key instanceof AuthKeyBytes);
+function redactKeys(session: Session, keepFresh: boolean, opened: readonly Uint8Array[] | undefined): void {
+  const copied = (key: Uint8Array): boolean => !(key instanceof AuthKeyBytes && (keepFresh || (opened !== undefined && opened.includes(key))));
   let count = 0;
   for (const dc of session.dcs) {
     if (dc.authKey !== undefined && copied(dc.authKey)) count++;
@@ -102,7 +103,7 @@ function describeStored(value: unknown): string {
  * AuthKeyBytes (with `keepFresh`, keys already in AuthKeyBytes are kept: see
  * redactKeys). Throws CorruptDataError naming the session and the bad field.
  */
-export function checkStoredSession(session: Session, where: string, keepFresh = false): Session {
+export function checkStoredSession(session: Session, where: string, keepFresh = false, opened?: readonly Uint8Array[]): Session {
   // Key length is the most likely corruption (a truncated blob); say so plainly.
   // Runs on every load: plain loops, no arrays built for a good session.
   const dcs: unknown = session.dcs;
@@ -119,7 +120,7 @@ export function checkStoredSession(session: Session, where: string, keepFresh = 
     if (error instanceof InvalidArgumentError) throw new CorruptDataError(`${where}: stored ${error.message}`);
     throw error;
   }
-  redactKeys(session, keepFresh);
+  redactKeys(session, keepFresh, opened);
   return session;
 }
 

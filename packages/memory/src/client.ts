@@ -1,4 +1,6 @@
 import {
+  AUTH_KEY_LENGTH,
+  AuthKeyBytes,
   BaseStorage,
   copySelfUser,
   describeValue,
@@ -71,6 +73,11 @@ export class MemoryStorage extends BaseStorage {
     return new MemoryLeases(this.store, this.name);
   }
 
+  /** readSession's plaintext keys are AuthKeyBytes views on a buffer made for that one read (KeyCopier). */
+  protected override get sessionKeysFresh(): boolean {
+    return true;
+  }
+
   protected async readSession(): Promise<Session | null> {
     const entry = this.store.clients.get(this.name);
     const snapshot = entry?.snapshot;
@@ -81,7 +88,7 @@ export class MemoryStorage extends BaseStorage {
     const dcs = snapshot.dcs.map((dc) => {
       const id = entryKeyId(dc.id, dc.mediaOnly);
       used.add(id);
-      return withKeys({ ...dc }, entry.keys.get(id), copier);
+      return withKeys(copyAddress(dc), entry.keys.get(id), copier);
     });
     // Keys of DC ids without an entry (written through authKeys): address-less entries, by DC id.
     const orphans = [...entry.keys.entries()].filter(([id, keys]) => !used.has(id) && hasKeys(keys));
@@ -105,7 +112,8 @@ export class MemoryStorage extends BaseStorage {
     this.checkFence();
     const entry = this.store.entry(this.name);
     entry.keys.clear();
-    const dcs = session.dcs.map(({ authKey, tempAuthKeys, ...address }) => {
+    const dcs = session.dcs.map(({ authKey, tempAuthKeys, ...dc }) => {
+      const address = copyAddress(dc);
       // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent: an entry holding no key is never loaded or listed (hasKeys, entries() skip it)
       if (authKey !== undefined || (tempAuthKeys !== undefined && tempAuthKeys.length > 0)) {
         const keys: EntryKeys = { temps: new Map((tempAuthKeys ?? []).map((t) => [t.index, t])) };
@@ -192,29 +200,50 @@ function hasKeys(keys: EntryKeys): boolean {
 }
 
 /**
- * Copies a session's key bytes out into consecutive views of one fresh buffer: one
- * allocation per read instead of one per key (V8 allocates a typed array over 64
- * bytes off the heap, which costs more than the copy).
+ * Copies a session's plaintext keys out into consecutive AuthKeyBytes views of one
+ * fresh buffer: one allocation per read instead of one per key (V8 allocates a typed
+ * array over 64 bytes off the heap, which costs more than the copy), and core keeps
+ * them as they are (sessionKeysFresh). A stored value of any other length (a sealed
+ * key) is handed over as stored: core only opens it into a new buffer (or rejects it),
+ * it never reaches the caller (BaseStorage.readSession), so copying it would be waste.
  */
 class KeyCopier {
-  readonly #memory: ArrayBuffer;
+  readonly #memory: ArrayBuffer | undefined;
   #offset = 0;
 
   constructor(entries: ReadonlyMap<string, EntryKeys>) {
     let total = 0;
     for (const keys of entries.values()) {
-      total += keys.key?.length ?? 0;
-      for (const temp of keys.temps.values()) total += temp.key.length;
+      if (keys.key?.length === AUTH_KEY_LENGTH) total += AUTH_KEY_LENGTH;
+      for (const temp of keys.temps.values()) if (temp.key.length === AUTH_KEY_LENGTH) total += AUTH_KEY_LENGTH;
     }
-    this.#memory = new ArrayBuffer(total);
+    this.#memory = total === 0 ? undefined : new ArrayBuffer(total);
   }
 
   copy(key: Uint8Array): Uint8Array {
-    const view = new Uint8Array(this.#memory, this.#offset, key.length);
+    if (key.length !== AUTH_KEY_LENGTH) return key;
+    const view = new AuthKeyBytes(this.#memory as ArrayBuffer, this.#offset, AUTH_KEY_LENGTH);
     view.set(key);
-    this.#offset += key.length;
+    this.#offset += AUTH_KEY_LENGTH;
     return view;
   }
+}
+
+/**
+ * A DataCenter's address fields, copied one by one in one order (absent ones left out).
+ * Not a spread: `{ ...dc }` of the stored object (itself made by rest destructuring) gave
+ * every load's objects new hidden classes, so every read of them in core went through
+ * V8's megamorphic path and every key written onto them rebuilt a map.
+ */
+function copyAddress(dc: DataCenter): DataCenter {
+  const copy: DataCenter = { id: dc.id };
+  if (dc.ipv4 !== undefined) copy.ipv4 = dc.ipv4;
+  if (dc.ipv6 !== undefined) copy.ipv6 = dc.ipv6;
+  if (dc.host !== undefined) copy.host = dc.host;
+  if (dc.port !== undefined) copy.port = dc.port;
+  if (dc.testMode !== undefined) copy.testMode = dc.testMode;
+  if (dc.mediaOnly !== undefined) copy.mediaOnly = dc.mediaOnly;
+  return copy;
 }
 
 /** Copies the entry's keys onto `dc`: temp keys ordered by slot index. */
