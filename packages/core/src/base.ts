@@ -441,31 +441,37 @@ export abstract class BaseStorage extends Closable implements Storage {
    */
   #openSessionKeys(session: Session): AuthKeyBytes[] | undefined {
     if (!Array.isArray(session.dcs)) return undefined;
-    let sealed: { sealed: Uint8Array; context: SealContext; dc: DataCenter; temp: TempAuthKey | undefined }[] | undefined;
+    // The sealed values, where each is (as Sealer.sealKeys: DC id, media-only, slot), and
+    // what holds it (the DC for its permanent key, else the temp key).
+    let sealed: Uint8Array[] | undefined;
+    const where: number[] = [];
+    const holders: (DataCenter | TempAuthKey)[] = [];
     for (const dc of session.dcs as (DataCenter | undefined)[]) {
       if (dc === undefined || dc === null) continue;
-      const media = dc.mediaOnly === true;
+      const media = dc.mediaOnly === true ? 1 : 0;
       if (dc.authKey instanceof Uint8Array && this.#isSealedKey(dc.authKey)) {
-        (sealed ??= []).push({ sealed: dc.authKey, context: BaseStorage.#keyContext(dc.id, media, PERMANENT_SLOT), dc, temp: undefined });
+        (sealed ??= []).push(dc.authKey);
+        where.push(dc.id, media, PERMANENT_SLOT);
+        holders.push(dc);
       }
       if (!Array.isArray(dc.tempAuthKeys)) continue;
       for (const temp of dc.tempAuthKeys) {
         if (temp?.key instanceof Uint8Array && Number.isInteger(temp.index) && this.#isSealedKey(temp.key)) {
-          (sealed ??= []).push({ sealed: temp.key, context: BaseStorage.#keyContext(dc.id, media, temp.index), dc, temp });
+          (sealed ??= []).push(temp.key);
+          where.push(dc.id, media, temp.index);
+          holders.push(temp);
         }
       }
     }
     if (sealed === undefined) return undefined;
-    const what = (i: number): string => {
-      const { dc, temp } = sealed[i] as { dc: DataCenter; temp: TempAuthKey | undefined };
-      return `${this.storedLabel}: stored ${BaseStorage.#keyWhat(dc.id, dc.mediaOnly === true, temp === undefined ? PERMANENT_SLOT : temp.index)}`;
-    };
-    if (this.#sealer === undefined) throw noEncryptionError((sealed[0] as { sealed: Uint8Array }).sealed, what(0));
-    const opened = this.#sealer.openKeys(sealed, what);
-    sealed.forEach(({ dc, temp }, i) => {
-      if (temp === undefined) dc.authKey = opened[i] as AuthKeyBytes;
-      else temp.key = opened[i] as AuthKeyBytes;
-    });
+    const what = (i: number): string =>
+      `${this.storedLabel}: stored ${BaseStorage.#keyWhat(where[3 * i] as number, where[3 * i + 1] === 1, where[3 * i + 2] as number)}`;
+    if (this.#sealer === undefined) throw noEncryptionError(sealed[0] as Uint8Array, what(0));
+    const opened = this.#sealer.openKeys(sealed, where, what);
+    for (let i = 0; i < opened.length; i++) {
+      if (where[3 * i + 2] === PERMANENT_SLOT) (holders[i] as DataCenter).authKey = opened[i] as AuthKeyBytes;
+      else (holders[i] as TempAuthKey).key = opened[i] as AuthKeyBytes;
+    }
     return opened;
   }
 

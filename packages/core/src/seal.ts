@@ -322,7 +322,7 @@ export class Sealer {
     const memory = this.#session;
     // Only saves record a session, and #seal returns values sealed with the write key
     // only, so a remembered session is always one a save may reuse.
-    if (memory !== undefined && this.#sameSession(memory, plains, where)) {
+    if (memory !== undefined && this.#sameSession(memory.plain, memory.plainEnds, memory.where, plains, where)) {
       return viewsOf(memory.sealed, memory.sealedEnds);
     }
     const known = plains.map((plain, i) => this.#seal(plain, keyContext(where, i)));
@@ -365,29 +365,33 @@ export class Sealer {
   }
 
   /**
-   * `open` for several auth keys at once (load): the plaintexts are AuthKeyBytes views of
-   * one fresh buffer, made for this call, so load keeps them without another copy. Per
-   * value, not through the session memory: recognising a loaded session whole measured
-   * slower on load (callgrind, memory load sealed c=1: 161k -> 165-168k Ir/op).
+   * `open` for a session's auth keys at once (load): `sealed[i]` is at `where`'s i-th place,
+   * as in sealKeys. The plaintexts are AuthKeyBytes views of one fresh buffer, made for
+   * this call, so load keeps them without another copy. When the values and places are
+   * those of the session this instance last saved (#session), one comparison finds that
+   * out and its plaintexts are copied out; else each value is opened at its place.
    */
-  openKeys(values: readonly { sealed: Uint8Array; context: SealContext }[], what: (index: number) => string): AuthKeyBytes[] {
-    return copiesOf(
-      values.map((v, i) => this.#open(v.sealed, v.context, () => what(i)).plain),
-      AuthKeyBytes,
-    );
+  openKeys(sealed: readonly Uint8Array[], where: readonly number[], what: (index: number) => string): AuthKeyBytes[] {
+    const memory = this.#session;
+    if (memory !== undefined && this.#sameSession(memory.sealed, memory.sealedEnds, memory.where, sealed, where)) {
+      return copiesOfJoined(memory.plain, memory.plainEnds, AuthKeyBytes);
+    }
+    const plains: Buffer[] = [];
+    for (let i = 0; i < sealed.length; i++) plains.push(this.#open(sealed[i] as Uint8Array, keyContext(where, i), () => what(i)).plain);
+    return copiesOf(plains, AuthKeyBytes);
   }
 
   /**
-   * True when `values` at `where` are, byte for byte and place for place, the plaintexts
-   * of the session `memory` holds. The values are copied one after another into #scratch
-   * and compared with them in one call: Buffer#equals costs about a thousand instructions per call
-   * whatever the length (the call into C++, not the compare).
+   * True when `values` at `where` are, byte for byte and place for place, the values
+   * `held` (ending at `ends`) at `heldWhere`: a remembered session's plaintexts (save) or
+   * sealed values (load). The values are copied one after another into #scratch and
+   * compared with them in one call: Buffer#equals costs about a thousand instructions
+   * per call whatever the length (the call into C++, not the compare).
    */
-  #sameSession(memory: SessionMemory, values: readonly Uint8Array[], where: readonly number[]): boolean {
-    const { plainEnds: ends, plain: held } = memory;
+  #sameSession(held: Buffer, ends: readonly number[], heldWhere: readonly number[], values: readonly Uint8Array[], where: readonly number[]): boolean {
     const count = values.length;
-    if (count !== ends.length || where.length !== memory.where.length) return false;
-    for (let i = 0; i < where.length; i++) if (where[i] !== memory.where[i]) return false;
+    if (count !== ends.length || where.length !== heldWhere.length) return false;
+    for (let i = 0; i < where.length; i++) if (where[i] !== heldWhere[i]) return false;
     let start = 0;
     for (let i = 0; i < count; i++) {
       const end = ends[i] as number;
@@ -479,6 +483,19 @@ function ownCopy(bytes: Uint8Array): Buffer {
   const copy = Buffer.from(new ArrayBuffer(bytes.length));
   copy.set(bytes);
   return copy;
+}
+
+/** Fresh copies of the values `bytes` holds one after another (ending at `ends`), as `View`s of one new ArrayBuffer. */
+function copiesOfJoined<V extends Uint8Array>(bytes: Buffer, ends: readonly number[], View: new (buffer: ArrayBuffer, offset: number, length: number) => V): V[] {
+  const memory = new ArrayBuffer(bytes.length);
+  new Uint8Array(memory).set(bytes);
+  const views: V[] = [];
+  let start = 0;
+  for (const end of ends) {
+    views.push(new View(memory, start, end - start));
+    start = end;
+  }
+  return views;
 }
 
 /** Fresh copies of `buffers` as plain Uint8Arrays (or `View`s), views of one new ArrayBuffer. */
