@@ -32,6 +32,7 @@ import {
   type SessionStorageProtocol,
   type Storage,
   type UpdateState,
+  usernameKey,
 } from '@mtstore/core';
 import type { Damage } from '../src/api.js';
 import { SESSION_DAMAGES, tamperSessionObject } from '../src/tamper-session.js';
@@ -41,7 +42,7 @@ import { MemoryKeyValues } from '../../packages/memory/src/kv.js';
 import { MemoryLeases } from '../../packages/memory/src/lease.js';
 import { MemoryPeers } from '../../packages/memory/src/peers.js';
 import { MemoryRefMessages } from '../../packages/memory/src/refs.js';
-import { newClientEntry } from '../../packages/memory/src/store.js';
+import { newClientEntry, PeerBytes, type StoredPeer } from '../../packages/memory/src/store.js';
 
 export type Suite = 'storage' | 'server' | 'bus';
 
@@ -294,8 +295,8 @@ class LocalFenceOnly extends MemoryStorage {
  */
 class LeasedKvMisjudgingNoChange extends MemoryKeyValues {
   constructor(
-    private readonly backend: MemoryStore,
-    private readonly session: string,
+    backend: MemoryStore,
+    session: string,
     fence: () => void,
     private readonly leased: () => boolean,
     private readonly mistake: 'dropsFirstWrite' | 'deleteOfNothingLost',
@@ -304,7 +305,7 @@ class LeasedKvMisjudgingNoChange extends MemoryKeyValues {
   }
   override set(key: string, value: Uint8Array | null): void {
     if (this.leased()) {
-      if (this.mistake === 'dropsFirstWrite' && value !== null && this.backend.clients.get(this.session) === undefined) return;
+      if (this.mistake === 'dropsFirstWrite' && value !== null && this.backend.clients.get(this.name) === undefined) return;
       if (this.mistake === 'deleteOfNothingLost' && value === null && this.get(key) === null) throw new LeaseLostError('fence');
     }
     super.set(key, value);
@@ -760,6 +761,91 @@ function usernameNotReleased(b: Backend, name: string): Storage {
   });
 }
 
+/** Keeps the caller's usernames list of a peer: what the caller changes after upsert shows in reads. */
+function keepsCallersUsernames(b: Backend, name: string): Storage {
+  const inner = memory(b, name);
+  const kept = new Map<string, readonly string[]>();
+  return wrap(inner, {
+    peers: {
+      upsert: (batch) => {
+        const done = inner.peers.upsert(batch);
+        for (const p of batch) kept.set(`${p.type}:${p.id}`, p.usernames);
+        return done;
+      },
+      getById: async (type, id) => {
+        const found = await inner.peers.getById(type, id);
+        const list = kept.get(`${type}:${id}`);
+        return found && list ? { ...found, usernames: [...list] } : found;
+      },
+    },
+  });
+}
+
+/** The memory record of a stored peer (the store keys a safe id by its number). */
+function storedRecord(b: Backend, name: string, type: PeerType, id: bigint): StoredPeer | undefined {
+  return b.store.clients.get(name)?.peers.byId[type].get(Number.isSafeInteger(Number(id)) ? Number(id) : id);
+}
+
+/**
+ * A re-upsert with the phone unchanged whose usernames `unchanged` takes for the stored
+ * ones is not indexed again: the usernames it adds find nothing, those it drops still find it.
+ */
+function usernamesMisjudged(unchanged: (stored: readonly string[], given: readonly string[]) => boolean) {
+  return (b: Backend, name: string): Storage => {
+    const inner = memory(b, name);
+    return wrap(inner, {
+      peers: {
+        upsert: async (batch) => {
+          const before = await Promise.all(batch.map((p) => inner.peers.getById(p.type, p.id)));
+          await inner.peers.upsert(batch);
+          const index = b.store.clients.get(name)?.peers.byUsername;
+          for (const [i, p] of batch.entries()) {
+            const stored = before[i];
+            const record = storedRecord(b, name, p.type, p.id);
+            if (!stored || !record || !index || stored.phone !== p.phone || !unchanged(stored.usernames, p.usernames)) continue;
+            const had = new Set(stored.usernames.map(usernameKey));
+            const has = new Set(p.usernames.map(usernameKey));
+            for (const key of has) if (!had.has(key)) index.delete(key);
+            for (const key of had) if (!has.has(key)) index.set(key, record);
+          }
+        },
+      },
+    });
+  };
+}
+
+/** Memory with its TL byte store (the session's PeerBytes) replaced by a broken one. */
+function withPeerBytes(make: () => PeerBytes) {
+  return (b: Backend, name: string): Storage => {
+    const inner = memory(b, name);
+    return wrap(inner, {
+      peers: {
+        upsert: (batch) => {
+          const peers = b.store.entry(name).peers as { bytes: PeerBytes };
+          if (peers.bytes.constructor === PeerBytes) peers.bytes = Object.assign(make(), peers.bytes);
+          return inner.peers.upsert(batch);
+        },
+      },
+    });
+  };
+}
+
+/** Takes stored TL bytes of the same length for the ones given: new bytes of an unchanged length are dropped. */
+class SameByLength extends PeerBytes {
+  override same(at: number, bytes: Uint8Array): boolean {
+    return this.lengthAt(at) === bytes.length;
+  }
+}
+
+/** Compaction moves the TL bytes together but leaves every record pointing where its bytes were. */
+class CompactionKeepsOffsets extends PeerBytes {
+  override compact(peers: Iterable<StoredPeer>): void {
+    const before = [...peers].map((p) => [p, p.complete] as const);
+    super.compact(before.map(([p]) => p));
+    for (const [p, at] of before) p.complete = at;
+  }
+}
+
 // ---- server storage -------------------------------------------------------------
 
 /** Expiry checked only by the sweep: an expired session still answers hasSession until removed. */
@@ -948,6 +1034,11 @@ export const BROKEN: readonly Broken[] = [
   { rule: 'methods keep working after close', suite: 'storage', group: 'close', open: usableAfterClose },
   { rule: 'save reads its argument after the call', suite: 'storage', group: 'calls in flight', open: readsInputLate },
   { rule: 'close() abandons a call in flight', suite: 'storage', group: 'calls in flight', open: closeAbandonsCalls },
+  { rule: 'peers.upsert keeps the caller’s list of usernames', suite: 'storage', group: 'calls in flight', open: keepsCallersUsernames },
+  { rule: 'usernames compared by the first one: a re-upsert keeping it and the phone leaves the others unindexed', suite: 'storage', group: 'peers', open: usernamesMisjudged((stored, given) => stored.length >= 2 && stored[0] === given[0]) },
+  { rule: 'a peer without usernames that gains some, the phone unchanged, is not indexed', suite: 'storage', group: 'peers', open: usernamesMisjudged((stored) => stored.length === 0) },
+  { rule: 'new TL bytes of the stored length are taken for the stored ones', suite: 'storage', group: 'peers: v2 fields, list and clear', open: withPeerBytes(() => new SameByLength()) },
+  { rule: 'compacting TL bytes leaves each peer pointing where its bytes were', suite: 'storage', group: 'peers: v2 fields, list and clear', open: withPeerBytes(() => new CompactionKeepsOffsets()) },
   { rule: 'a second close rejects', suite: 'storage', group: 'close', open: secondCloseRejects },
   { rule: 'each instance caches what it loaded', suite: 'storage', group: 'two instances', open: staleCache },
   { rule: 'loaded keys print their bytes', suite: 'storage', group: 'secrets', open: leakingKeys },

@@ -95,6 +95,20 @@ export function peers({ group, test, expect, options }: StorageRegistrar): void 
       expect((await storage.peers.getByUsername('new_name'))?.id).toBe(1n);
     });
 
+    // The re-upserts an adapter may take for "usernames unchanged" (nothing to re-index)
+    // when they are not: the phone stays the same, so only the usernames tell them apart.
+    test('usernames changed with the phone unchanged (none to two, two to three, one of three swapped, three to none, none to one) find the peer exactly as listed', async (s) => {
+      const storage = await openSaved(s);
+      const steps = [[], ['first_name', 'second_name'], ['first_name', 'second_name', 'third_name'], ['first_name', 'other_name', 'third_name'], [], ['fourth_name']];
+      const every = new Set(steps.flat());
+      for (const [i, usernames] of steps.entries()) {
+        await storage.peers.upsert([peer('user', 1, { usernames, phone: '15550000001' })]);
+        expect((await storage.peers.getById('user', 1n))?.usernames, `step ${i}`).toEqual(usernames);
+        for (const name of every) expect((await storage.peers.getByUsername(name))?.id ?? null, `step ${i}: ${name}`).toBe(usernames.includes(name) ? 1n : null);
+        expect((await storage.peers.getByPhone('15550000001'))?.id, `step ${i}: the phone`).toBe(1n);
+      }
+    });
+
     test('a phone finds its owner, follows a move and is released when dropped', async (s) => {
       const storage = await openSaved(s);
       await storage.peers.upsert([peer('user', 1, { phone: '15550000001' })]);
@@ -264,6 +278,44 @@ export function peersV2({ group, test, expect }: StorageRegistrar): void {
       await storage.peers.upsert([full]);
       await storage.peers.upsert([peer('user', 1, { accessHash: 222n, min: true, complete: Uint8Array.from([2]), displayName: 'Min' })]);
       expect(await storage.peers.getById('user', 1n)).toEqual({ ...full, displayName: 'Min' });
+    });
+
+    // An adapter that keeps TL bytes in a shared buffer and reclaims the space of replaced
+    // ones (memory's PeerBytes) must move every peer's bytes with it; over a few hundred
+    // KiB of replacements this reaches any such reclaiming. Each peer's history is one
+    // of: new bytes every round, the same bytes again, none and bytes by turns, new bytes
+    // every other round (the same ones between).
+    test('TL bytes replaced, repeated, dropped and gained over many rounds read back as last written', async (s) => {
+      const storage = await s.open();
+      // An empty `complete` on a peer that had none, before the session holds any TL bytes.
+      await storage.peers.upsert([peer('chat', 1000)]);
+      await storage.peers.upsert([peer('chat', 1000, { complete: new Uint8Array(0) })]);
+      expect(await storage.peers.getById('chat', 1000n), 'empty TL bytes').toEqual(peer('chat', 1000, { complete: new Uint8Array(0) }));
+      // Bytes cut short: the stored ones begin with the new ones.
+      const long = Uint8Array.from({ length: 100 }, (_, i) => i + 1);
+      await storage.peers.upsert([peer('chat', 1001, { complete: long })]);
+      await storage.peers.upsert([peer('chat', 1001, { complete: long.slice(0, 50) })]);
+      expect(await storage.peers.getById('chat', 1001n), 'TL bytes cut short').toEqual(peer('chat', 1001, { complete: long.slice(0, 50) }));
+      // The repeated ones the largest: space counted free that is still in use shows.
+      const bytesOf = (k: number, version: number) => Uint8Array.from({ length: k % 4 === 1 ? 6000 + k : 2000 + k * 13 }, (_, i) => (i * 31 + k * 17 + version * 101) & 0xff);
+      const count = 40;
+      let last: Peer[] = [];
+      for (let round = 0; round < 8; round++) {
+        const batch: Peer[] = [];
+        last = batch;
+        for (let k = 1; k <= count; k++) {
+          const history = k % 4;
+          const version = history === 0 ? round : history === 1 ? 0 : history === 2 ? round : round - (round % 2);
+          const complete = history === 2 && round % 2 === 0 ? undefined : bytesOf(k, version);
+          batch.push(peer('user', k, complete === undefined ? {} : { complete }));
+        }
+        await storage.peers.upsert(batch);
+        // One page holds them all: a read per round, not one per peer.
+        const listed = new Map((await storage.peers.list({ limit: 100 })).peers.map((p) => [`${p.type}:${p.id}`, p]));
+        for (const p of batch) expect(listed.get(`user:${p.id}`), `round ${round}: user ${p.id}`).toEqual(p);
+      }
+      for (const p of last.slice(0, 4)) expect(await storage.peers.getById('user', p.id), `user ${p.id} at the end`).toEqual(p);
+      expect(await storage.peers.getById('chat', 1000n), 'empty TL bytes at the end').toEqual(peer('chat', 1000, { complete: new Uint8Array(0) }));
     });
 
     test('list pages through every peer exactly once, with any page size', async (s) => {

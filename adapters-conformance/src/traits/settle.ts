@@ -79,13 +79,14 @@ export function settling({ group, test, expect, options }: StorageRegistrar): vo
       await saving;
       expect(await storage.load()).toEqual(fullSession(2));
 
-      const batch = [peer('user', 1, { complete: Uint8Array.from([1, 2]) })];
+      // Two usernames: an adapter may keep a list of several as given (one as the string).
+      const batch = [peer('user', 1, { usernames: ['first_name', 'second_name'], complete: Uint8Array.from([1, 2]) })];
       const upserting = storage.peers.upsert(batch);
       (batch[0] as { usernames: string[] }).usernames.push('not valid!');
       (batch[0]?.complete as Uint8Array)[0] = 9;
       batch.push(peer('user', 2));
       await upserting;
-      expect(await storage.peers.getById('user', 1n)).toEqual(peer('user', 1, { complete: Uint8Array.from([1, 2]) }));
+      expect(await storage.peers.getById('user', 1n)).toEqual(peer('user', 1, { usernames: ['first_name', 'second_name'], complete: Uint8Array.from([1, 2]) }));
       expect(await storage.peers.getById('user', 2n)).toBeNull();
 
       const patch = { user: { id: 5n, dcId: 2, bot: false, usernames: ['a'] } };

