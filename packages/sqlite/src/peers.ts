@@ -7,8 +7,9 @@
  * beside each peer what its stored row holds and leave out the peers stored as they
  * are; then a few set-based statements over the staged peers write the rows and claim
  * the names — instead of four statements per peer with a foreign-key check each.
- * Names and phones held by peers outside the batch are looked for only when a unique
- * index refuses one (see upsert).
+ * A peer whose id is above every stored id of its type is staged without the probe
+ * (see FRESH_CHECK). Names and phones held by peers outside the batch are looked for
+ * only when a unique index refuses one (see upsert).
  */
 import type Database from 'better-sqlite3';
 import { CorruptDataError, INT64_MIN, type Peer, type PeerListPage, type PeerPosition, type PeerRepository, type PeerType } from '@mtstore/core';
@@ -34,9 +35,28 @@ const CHUNKS = [256, 64, 16, 4, 1] as const;
 const STAGE_COLUMNS = 9;
 const ROW = `(${Array.from({ length: STAGE_COLUMNS }, () => '?').join(', ')})`;
 
-/** The parameters of `stage(rows)` for peers[at, at + rows): each peer's STAGE_COLUMNS values, then the session. */
-function stageValues(peers: readonly Peer[], at: number, rows: number, session: bigint): unknown[] {
-  const values = new Array<unknown>(rows * STAGE_COLUMNS + 1);
+/**
+ * Batches of at least this many peers first read the largest stored id of each type
+ * (one statement, three key seeks; storedMax): a peer with a larger id cannot have a
+ * row, so it is staged by stageNew, without stage's probe. The probe of a key that
+ * is not stored is the costliest part of staging a new peer: its LEFT JOIN resets the
+ * cursor on the miss (NullRow), so each miss searches the key from the root, while
+ * the plain inserts that follow find their place on the last page. Ids of accounts,
+ * groups and channels grow over time, so a cache meeting new peers mostly sees ids
+ * above what it stores. Below this size the three seeks could cost more than they save.
+ */
+const FRESH_CHECK = 16;
+
+/** Position of each type's largest stored id in a storedMax row. */
+const MAX_SLOT: Readonly<Record<PeerType, number>> = { channel: 0, chat: 1, user: 2 };
+
+/**
+ * The parameters of `stage(rows)` (with the session: each peer's STAGE_COLUMNS
+ * values, then the session) or of `stageNew(rows)` (without: the peers' values only)
+ * for peers[at, at + rows).
+ */
+function stageValues(peers: readonly Peer[], at: number, rows: number, session: bigint | undefined): unknown[] {
+  const values = new Array<unknown>(rows * STAGE_COLUMNS + (session === undefined ? 0 : 1));
   let i = 0;
   for (let k = at; k < at + rows; k++) {
     const p = peers[k] as Peer;
@@ -52,8 +72,22 @@ function stageValues(peers: readonly Peer[], at: number, rows: number, session: 
     values[i++] = p.complete ?? null;
     values[i++] = usernames;
   }
-  values[i] = session;
+  if (session !== undefined) values[i] = session;
   return values;
+}
+
+/** Stages `peers` with as few statements of `statement(rows)` as CHUNKS allow; returns how many were staged. */
+function stageChunks(peers: readonly Peer[], statement: (rows: number) => Statement, session: bigint | undefined): number {
+  let staged = 0;
+  let at = 0;
+  for (const rows of CHUNKS) {
+    while (peers.length - at >= rows) {
+      // Spread: better-sqlite3 binds arguments directly, an array element by element through the V8 API.
+      staged += statement(rows).run(...stageValues(peers, at, rows, session)).changes;
+      at += rows;
+    }
+  }
+  return staged;
 }
 
 export function preparePeers(db: Database.Database, t: Tables) {
@@ -67,8 +101,28 @@ export function preparePeers(db: Database.Database, t: Tables) {
     updated_at INTEGER NOT NULL, display_name TEXT, complete BLOB, usernames TEXT NOT NULL,
     stored_usernames TEXT, stored_phone TEXT)`);
   const stages = new Map<number, Statement>();
+  const news = new Map<number, Statement>();
   return {
     clearBatch: write(`DELETE FROM ${b}`),
+    // The largest stored id of each type (NULL: none), in MAX_SLOT order: each a
+    // seek to the end of the type's key range.
+    storedMax: rows(`SELECT (SELECT max(id) FROM ${t.peers} WHERE session_id = @session AND type = 'channel'),
+      (SELECT max(id) FROM ${t.peers} WHERE session_id = @session AND type = 'chat'),
+      (SELECT max(id) FROM ${t.peers} WHERE session_id = @session AND type = 'user')`),
+    /**
+     * The statement that stages `rows` peers known to have no stored row (their ids are
+     * above storedMax): their STAGE_COLUMNS values as plain rows, stored_usernames and
+     * stored_phone left NULL (no row) — what stage notes for a new peer, without its probe.
+     */
+    stageNew(rows: number): Statement {
+      let statement = news.get(rows);
+      if (statement === undefined) {
+        statement = write(`INSERT INTO ${b} (type, id, access_hash, phone, min, updated_at, display_name, complete, usernames)
+          VALUES ${Array.from({ length: rows }, () => ROW).join(', ')}`);
+        news.set(rows, statement);
+      }
+      return statement;
+    },
     /**
      * The statement that stages `rows` peers (prepared on first use per size): their
      * STAGE_COLUMNS values in order as a VALUES list, then the session's row id. Beside
@@ -225,14 +279,22 @@ export class SqlitePeers implements PeerRepository {
         sql.clearBatch.run();
         // The batch goes in as a few multi-row statements (CHUNKS) instead of one call per
         // peer: most of a per-peer call's cost is the call itself, not SQLite's insert.
-        let staged = 0;
-        let at = 0;
-        for (const rows of CHUNKS) {
-          while (peers.length - at >= rows) {
-            // Spread: better-sqlite3 binds arguments directly, an array element by element through the V8 API.
-            staged += sql.stage(rows).run(...stageValues(peers, at, rows, session)).changes;
-            at += rows;
+        let staged: number;
+        // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent: either path stages the same rows (stage's probe finds no row for a new peer); only the cost differs
+        if (peers.length < FRESH_CHECK) {
+          staged = stageChunks(peers, sql.stage, session);
+        } else {
+          // Peers above the largest stored id of their type are new: staged without a probe.
+          // (A new peer sent to `known` instead is only probed for nothing; a stored one
+          // sent to `fresh` would lose its stored names' cleanup: peers.test.ts.)
+          const max = sql.storedMax.get({ session }) as ReadonlyArray<bigint | null>;
+          const fresh: Peer[] = [];
+          const known: Peer[] = [];
+          for (const p of peers) {
+            const largest = max[MAX_SLOT[p.type]] as bigint | null;
+            (largest === null || p.id > largest ? fresh : known).push(p);
           }
+          staged = stageChunks(fresh, sql.stageNew, undefined) + stageChunks(known, sql.stage, session);
         }
         // Every peer is stored as it is: nothing to write.
         if (staged === 0) return;

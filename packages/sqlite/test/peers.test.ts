@@ -176,3 +176,48 @@ describe('peers.upsert batches across staging statement sizes', () => {
     await storage.close();
   });
 });
+
+describe('peers.upsert: peers above the largest stored id of their type skip the probe', () => {
+  // Batches of 16 or more read each type's largest stored id and stage the peers above
+  // it without looking for their row. A stored peer taken for a new one would keep index
+  // rows for names it dropped; a peer of another type or at the largest id itself must
+  // still be looked up.
+  it('the peer at the largest id, peers of other types and names moving to new peers end as written', async () => {
+    const storage = new SqliteStorage({ path: temp.file('fresh.db'), name: 'alice' });
+    await storage.peers.upsert([...Array.from({ length: 20 }, (_, i) => peer('user', i + 1)), peer('channel', 5)]);
+
+    const batch: Peer[] = [
+      // The largest stored user id, renamed and with a new phone: a stored row.
+      peer('user', 20, { usernames: ['Renamed_20'], phone: '555' }),
+      // Above the largest user id (new), one taking a name and a phone from stored users.
+      ...Array.from({ length: 15 }, (_, i) => peer('user', 21 + i)),
+      peer('user', 40, { usernames: ['USER_3'], phone: String(10_000_000_004) }),
+      // No chat stored: every chat is new, a negative id too.
+      peer('chat', -7, { usernames: ['chat_minus_7'] }),
+      // Below the largest channel id: looked up; takes the name of the stored channel 5.
+      peer('channel', 4, { usernames: ['channel_5'] }),
+    ];
+    expect(batch.length).toBeGreaterThanOrEqual(16);
+    await storage.peers.upsert(batch);
+
+    expect(await storage.peers.getByUsername('user_20')).toBeNull();
+    expect(await storage.peers.getByPhone(String(10_000_000_020))).toBeNull();
+    expect((await storage.peers.getByUsername('renamed_20'))?.id).toBe(20n);
+    expect(await storage.peers.getByPhone('555')).toEqual(batch[0]);
+    expect((await storage.peers.getByUsername('user_3'))?.id).toBe(40n);
+    expect((await storage.peers.getById('user', 3n))?.usernames).toEqual([]);
+    expect((await storage.peers.getByPhone(String(10_000_000_004)))?.id).toBe(40n);
+    expect((await storage.peers.getById('user', 4n))?.phone).toBeUndefined();
+    expect(await storage.peers.getById('chat', -7n)).toEqual(peer('chat', -7, { usernames: ['chat_minus_7'] }));
+    expect((await storage.peers.getByUsername('channel_5'))?.id).toBe(4n);
+    expect((await storage.peers.getById('channel', 5n))?.usernames).toEqual([]);
+    for (let id = 21; id <= 35; id++) expect(await storage.peers.getById('user', BigInt(id))).toEqual(peer('user', id));
+    expect((await storage.peers.list({ limit: 100 })).peers).toHaveLength(20 + 16 + 1 + 2);
+
+    // The same batch again is stored as it is: nothing changes (every peer is now at or below the largest ids).
+    await storage.peers.upsert(batch);
+    expect((await storage.peers.getByUsername('user_3'))?.id).toBe(40n);
+    expect((await storage.peers.list({ limit: 100 })).peers).toHaveLength(39);
+    await storage.close();
+  });
+});

@@ -584,7 +584,7 @@ describe('query plans', () => {
   const db = new Database(':memory:');
   const tables = tableNames('mtstore_');
   migrate(db, tables, { where: 'test', location: ':memory:', refuseForeign: true });
-  const { stage, ...peerStatements } = preparePeers(db, tables);
+  const { stage, stageNew, ...peerStatements } = preparePeers(db, tables);
   const statements = {
     ...prepareSnapshotStatements(db, tables),
     ...prepareKeys(db, tables, 'mtstore_'),
@@ -593,6 +593,8 @@ describe('query plans', () => {
     // A staging statement per size; two shapes of plan: one row (a co-routine) and many.
     stage1: stage(1),
     stage256: stage(256),
+    stageNew1: stageNew(1),
+    stageNew256: stageNew(256),
     ...Object.fromEntries(Object.entries(prepareRefs(db, tables, 'mtstore_')).map(([name, statement]) => [`refs.${name}`, statement])),
     ...prepareServer(db, tables),
   };
@@ -634,6 +636,13 @@ describe('query plans', () => {
       expect(steps.length, name).toBeGreaterThan(0);
       for (const step of steps) expect(step, `${name}: ${step}`).toMatch(/\(session_id=\? AND (type=\? AND id=\?|username_key=\?|phone=\?)\)/);
     }
+  });
+
+  it('the largest stored id of each type is a search of the type’s key range, not a scan of the session’s peers', () => {
+    // One constant row whose three scalar subqueries each search one type's ids.
+    const steps = plan(statements.storedMax.source).filter((step) => /mtstore_peers/.test(step));
+    expect(steps).toHaveLength(3);
+    for (const step of steps) expect(step).toMatch(/^SEARCH mtstore_peers USING PRIMARY KEY \(session_id=\? AND type=\?\)$/);
   });
 
   it('a page of peers is a range of the primary key, in its order (no sort step)', () => {
