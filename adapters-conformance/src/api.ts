@@ -98,6 +98,8 @@ export type Damage =
   | 'peer-usernames-not-list'
   | 'peer-complete-not-bytes'
   | 'peer-usernames-respelled'
+  | 'peer-usernames-not-text'
+  | 'peer-access-hash-not-integer'
   | 'kv-value-not-bytes'
   | 'ref-chat-id-not-integer'
   | 'ref-peer-id-not-integer'
@@ -138,7 +140,9 @@ export const DAMAGES: Readonly<Record<Damage, string>> = {
   'peer-usernames-not-list': "peer user 1 of session `name` with usernames that are not a list (text that does not parse as one)",
   'peer-complete-not-bytes': "peer user 1 of session `name` with `complete` that is not bytes (text)",
   'peer-usernames-respelled':
-    "peers user 1 (usernames user_1, User1_alt) and user 2 (user_2) of session `name` with their usernames spelled as the storage format allows but the adapter never writes them (JSON: user 1's with a space after the comma, `[\"user_1\", \"User1_alt\"]`, user 2's with an escape, `[\"user\\u005f2\"]`): valid data, read back as stored",
+    "peers user 1 (usernames user_1, User1_alt, user_1_c), user 2 (user_2) and user 3 (user_3, User3_alt) of session `name` with their usernames spelled as the storage format allows but the adapter never writes them (JSON: user 1's with a space after the second comma only, `[\"user_1\",\"User1_alt\", \"user_1_c\"]`; user 2's with an escape, `[\"user\\u005f2\"]`; user 3's with a space after the comma, `[\"user_3\", \"User3_alt\"]`): valid data, read back as stored",
+  'peer-usernames-not-text': 'peer user 1 of session `name` with usernames that are not text (bytes such as 0x00ff where the adapter keeps JSON text; a number where it keeps a list)',
+  'peer-access-hash-not-integer': "peer user 1 of session `name` with an access hash that is not a 64-bit integer (text such as `x`)",
   'kv-value-not-bytes': "kv entry `k` of session `name` with a value that is not bytes (text)",
   'ref-chat-id-not-integer': "session `name`'s reference message of peer 7 (chat -100, message 5) with a chat id that is not a 64-bit integer (text such as `x`)",
   'ref-peer-id-not-integer': "session `name`'s reference message of peer 7 (chat -100, message 5) with a peer id that is not a 64-bit integer (text such as `x`)",

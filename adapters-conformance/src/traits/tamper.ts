@@ -16,7 +16,7 @@ import type { StorageRegistrar, StorageScope } from './context.js';
 const CORRUPT = 'MTSTORE_CORRUPT_DATA';
 const MIGRATION = 'MTSTORE_MIGRATION';
 
-const PEER_DAMAGES: readonly Damage[] = ['peer-type-unknown', 'peer-usernames-not-list', 'peer-complete-not-bytes'];
+const PEER_DAMAGES: readonly Damage[] = ['peer-type-unknown', 'peer-usernames-not-list', 'peer-usernames-not-text', 'peer-complete-not-bytes', 'peer-access-hash-not-integer'];
 const REF_DAMAGES: readonly Damage[] = ['ref-chat-id-not-integer', 'ref-peer-id-not-integer'];
 const VERSION_DAMAGES: readonly Damage[] = ['version-newer', 'version-zero', 'version-absent', 'marker-absent'];
 const FOREIGN_DAMAGES: readonly Damage[] = ['foreign-telethon', 'foreign-pyrogram', 'foreign-mtcute'];
@@ -110,6 +110,7 @@ export function tamperedData(r: StorageRegistrar): void {
           expect(await storage.peers.getByUsername('user_1'), 'the peer stored again').toEqual(damaged());
         } catch (error) {
           expect((error as { code?: unknown }).code, `peers.upsert over a peer with ${damage} resolves or rejects ${CORRUPT}: ${(error as Error).message}`).toBe(CORRUPT);
+          namesSession(r, error as Error, 'peers.upsert');
         }
         await storage.peers.clear();
         await storage.peers.upsert([damaged()]);
@@ -120,18 +121,19 @@ export function tamperedData(r: StorageRegistrar): void {
     forDamage(r, tamper, 'peer-usernames-respelled', 'valid data in a spelling the adapter never writes reads back as stored, by id, by every username and in the listing', async (s, apply) => {
       const storage = await s.open();
       await storage.save(fullSession(1));
-      const one = peer('user', 1, { usernames: ['user_1', 'User1_alt'] });
+      // Three names: a split on the writer's `","` leaves one clean piece and one with quotes.
+      const one = peer('user', 1, { usernames: ['user_1', 'User1_alt', 'user_1_c'] });
       const two = peer('user', 2);
-      await storage.peers.upsert([one, two]);
+      const three = peer('user', 3, { usernames: ['user_3', 'User3_alt'] });
+      await storage.peers.upsert([one, two, three]);
       await apply();
-      for (const p of [one, two]) {
+      for (const p of [one, two, three]) {
         expect(await storage.peers.getById('user', p.id), `peer ${p.id} by id`).toEqual(p);
         for (const username of p.usernames) expect(await storage.peers.getByUsername(username), `peer ${p.id} by ${username}`).toEqual(p);
       }
       const { peers: listed } = await storage.peers.list();
-      expect(listed, 'the listing').toHaveLength(2);
-      expect(listed, 'the listing').toContainEqual(one);
-      expect(listed, 'the listing').toContainEqual(two);
+      expect(listed, 'the listing').toHaveLength(3);
+      for (const p of [one, two, three]) expect(listed, 'the listing').toContainEqual(p);
     });
 
     forDamage(r, tamper, 'kv-value-not-bytes', 'kv.get and kv.entries reject CorruptDataError naming the session; other entries, the snapshot and other names keep working', async (s, apply) => {

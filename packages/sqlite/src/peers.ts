@@ -56,6 +56,7 @@ const MAX_SLOT: Readonly<Record<PeerType, number>> = { channel: 0, chat: 1, user
  * for peers[at, at + rows).
  */
 function stageValues(peers: readonly Peer[], at: number, rows: number, session: bigint | undefined): unknown[] {
+  // Stryker disable next-line ArrayDeclaration,ArithmeticOperator,ConditionalExpression: equivalent where the array is made shorter (or empty): the loop's writes grow it to the same values; only the preallocation is lost
   const values = new Array<unknown>(rows * STAGE_COLUMNS + (session === undefined ? 0 : 1));
   let i = 0;
   for (let k = at; k < at + rows; k++) {
@@ -83,6 +84,7 @@ function stageChunks(peers: readonly Peer[], statement: (rows: number) => Statem
   for (const rows of CHUNKS) {
     while (peers.length - at >= rows) {
       // Spread: better-sqlite3 binds arguments directly, an array element by element through the V8 API.
+      // Stryker disable next-line AssignmentOperator: equivalent: `-=` makes a non-empty batch negative, still not 0; only the no-op shortcut reads it
       staged += statement(rows).run(...stageValues(peers, at, rows, session)).changes;
       at += rows;
     }
@@ -135,6 +137,7 @@ export function preparePeers(db: Database.Database, t: Tables) {
      */
     stage(rows: number): Statement {
       let statement = stages.get(rows);
+      // Stryker disable next-line ConditionalExpression: equivalent where it becomes true: the statement is prepared again on every call, the same statement, slower
       if (statement === undefined) {
         const values = Array.from({ length: rows }, () => ROW).join(', ');
         statement = write(`INSERT INTO ${b} (type, id, access_hash, phone, min, updated_at, display_name, complete, usernames, stored_usernames, stored_phone)
@@ -247,6 +250,7 @@ interface MovedRow {
  */
 function heldElsewhere(error: unknown): boolean {
   const code = (error as { code?: unknown }).code;
+  // Stryker disable next-line ConditionalExpression: equivalent where it becomes true: another failure then takes the fallback, whose statements fail the same way inside this IMMEDIATE transaction (the lock is held, stored usernames were read by dropStaleKeys before)
   return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
 }
 
@@ -297,6 +301,7 @@ export class SqlitePeers implements PeerRepository {
           staged = stageChunks(fresh, sql.stageNew, undefined) + stageChunks(known, sql.stage, session);
         }
         // Every peer is stored as it is: nothing to write.
+        // Stryker disable next-line ConditionalExpression: equivalent where it becomes false: the statements below run over an empty staging table and change nothing, slower
         if (staged === 0) return;
         const params = { session };
         sql.dropStaleKeys.run(params);
@@ -307,6 +312,7 @@ export class SqlitePeers implements PeerRepository {
         try {
           sql.upsertPeers.run(params);
         } catch (error) {
+          // Stryker disable next-line ConditionalExpression: equivalent where it becomes false, as heldElsewhere → true above
           if (!heldElsewhere(error)) throw error;
           for (const row of sql.movedPhones.all(params) as MovedRow[]) sql.releasePhone.run({ session, type: row.type, id: row.id });
           sql.upsertPeers.run(params);
@@ -314,6 +320,7 @@ export class SqlitePeers implements PeerRepository {
         try {
           sql.claimNewUsernames.run(params);
         } catch (error) {
+          // Stryker disable next-line ConditionalExpression: equivalent where it becomes false, as heldElsewhere → true above
           if (!heldElsewhere(error)) throw error;
           for (const row of sql.movedUsernames.all(params) as MovedRow[]) sql.dropUsername.run({ session, type: row.type, id: row.id, key: row.username_key });
           sql.claimUsernames.run(params);
@@ -353,11 +360,14 @@ export class SqlitePeers implements PeerRepository {
    */
   getById(type: PeerType, id: bigint): Peer | null {
     const { sql } = this.#db();
+    // Stryker disable next-line ConditionalExpression,EqualityOperator,BlockStatement: equivalent: each only skips the cached row id or probes it as undefined (session_id = NULL finds nothing); the lookup by name below answers, slower
     if (this.#session !== undefined) {
       const row = sql.peerById.get(this.#session, type, id) as PeerRow | undefined;
+      // Stryker disable next-line ConditionalExpression: equivalent where it becomes false: a hit is looked up again by name below, the same row
       if (row !== undefined) return peerFromData(row, type, id, this.label);
     }
     const row = sql.peerByIdNamed.get(type, id, this.scope.name) as PeerRow | undefined;
+    // Stryker disable next-line ConditionalExpression: equivalent where it becomes true: no row id is kept, so every lookup goes by name (the one above), slower
     this.#session = row === undefined ? undefined : (row[SESSION_ID] as bigint);
     return row === undefined || row[0] === null ? null : peerFromData(row, type, id, this.label);
   }

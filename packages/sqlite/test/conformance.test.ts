@@ -66,7 +66,11 @@ const EDITS: Partial<Record<Damage, string>> = {
   'user-usernames-not-list': "UPDATE mtstore_sessions SET user_usernames = 'not a list' WHERE name = @name",
   'channel-id-not-integer': `UPDATE mtstore_channels SET channel_id = 'x' WHERE rowid = (SELECT min(rowid) FROM mtstore_channels WHERE session_id = ${SESSION})`,
   'takeout-id-not-integer': "UPDATE mtstore_sessions SET takeout_id = 'x' WHERE name = @name",
-  'peer-usernames-not-list': `UPDATE mtstore_peers SET usernames = 'not a list' WHERE ${PEER_1}`,
+  // Empty text, the shortest that is no JSON (a shortcut taking '' for '[]' would read it as no usernames).
+  'peer-usernames-not-list': `UPDATE mtstore_peers SET usernames = '' WHERE ${PEER_1}`,
+  // A BLOB: the one storage class a TEXT column keeps as is (a number would be stored as text).
+  'peer-usernames-not-text': `UPDATE mtstore_peers SET usernames = x'00ff' WHERE ${PEER_1}`,
+  'peer-access-hash-not-integer': `UPDATE mtstore_peers SET access_hash = 'x' WHERE ${PEER_1}`,
   'peer-complete-not-bytes': `UPDATE mtstore_peers SET complete = 'text' WHERE ${PEER_1}`,
   'kv-value-not-bytes': `UPDATE mtstore_kv SET value = 'text' WHERE key = 'k' AND session_id = ${SESSION}`,
   'ref-chat-id-not-integer': `UPDATE mtstore_ref_messages SET chat_id = 'x' WHERE peer_id = 7 AND chat_id = -100 AND message_id = 5 AND session_id = ${SESSION}`,
@@ -102,10 +106,13 @@ function tamper(namespace: string, name: string, damage: Damage): void {
     } else if (damage === 'marker-absent') {
       db.exec('DROP TABLE mtstore_meta');
     } else if (damage === 'peer-usernames-respelled') {
-      // JSON another writer could give: a space after the comma; a \u escape.
+      // JSON another writer could give: a space after one comma of three names; a \u escape; a space after the only comma.
       const respell = db.prepare(`UPDATE mtstore_peers SET usernames = ? WHERE session_id = ${SESSION} AND type = 'user' AND id = ?`);
-      const changes = respell.run('["user_1", "User1_alt"]', { name }, 1).changes + respell.run('["user\\u005f2"]', { name }, 2).changes;
-      if (changes !== 2) throw new Error(`tamper: session ${name} lacks peer user 1 or 2`);
+      const changes =
+        respell.run('["user_1","User1_alt", "user_1_c"]', { name }, 1).changes +
+        respell.run('["user\\u005f2"]', { name }, 2).changes +
+        respell.run('["user_3", "User3_alt"]', { name }, 3).changes;
+      if (changes !== 3) throw new Error(`tamper: session ${name} lacks peer user 1, 2 or 3`);
     } else if (damage === 'peer-type-unknown') {
       // The row and its lookup index entries, as one hand-edit of both would.
       db.transaction(() => {
