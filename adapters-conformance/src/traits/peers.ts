@@ -109,6 +109,26 @@ export function peers({ group, test, expect, options }: StorageRegistrar): void 
       }
     });
 
+    // Adapters may stage a large batch differently from a small one (SQLite: peers above the
+    // largest stored id of their type skip the probe for a stored row), so this one is large
+    // and mixes both kinds, the stored peer with the largest id among the renamed ones.
+    test('a batch of 40 — 20 stored peers renamed (the largest stored id among them), 20 new ones above them — stores each and moves every name and phone', async (s) => {
+      const storage = await openSaved(s);
+      const name = (id: number, round: number) => `u${id}_r${round}`;
+      const phone = (id: number, round: number) => `1555${round}${String(id).padStart(6, '0')}`;
+      const users = (from: number, round: number) => Array.from({ length: 20 }, (_, i) => peer('user', from + i, { usernames: [name(from + i, round)], phone: phone(from + i, round) }));
+      await storage.peers.upsert(users(1, 0));
+      await storage.peers.upsert([...users(1, 1), ...users(21, 1)]);
+      for (let id = 1; id <= 40; id++) {
+        expect((await storage.peers.getById('user', BigInt(id)))?.usernames, `user ${id}`).toEqual([name(id, 1)]);
+        expect((await storage.peers.getByUsername(name(id, 1)))?.id, `user ${id}: its new username`).toBe(BigInt(id));
+        expect((await storage.peers.getByPhone(phone(id, 1)))?.id, `user ${id}: its new phone`).toBe(BigInt(id));
+        if (id > 20) continue;
+        expect(await storage.peers.getByUsername(name(id, 0)), `user ${id}: its old username`).toBeNull();
+        expect(await storage.peers.getByPhone(phone(id, 0)), `user ${id}: its old phone`).toBeNull();
+      }
+    });
+
     test('a phone finds its owner, follows a move and is released when dropped', async (s) => {
       const storage = await openSaved(s);
       await storage.peers.upsert([peer('user', 1, { phone: '15550000001' })]);

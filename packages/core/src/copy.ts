@@ -46,6 +46,15 @@ function copyDataCenter(dc: DataCenter, keys: KeyCopier | undefined | null): Dat
 }
 
 /**
+ * A DataCenter's address fields (no keys), copied one by one in one order, absent ones
+ * left out: every copy of a given set of fields gets one hidden class (a spread of
+ * objects built elsewhere gave new ones; adapters rebuilding a loaded DC use this).
+ */
+export function copyDcAddress(dc: DataCenter): DataCenter {
+  return copyDataCenter(dc, null);
+}
+
+/**
  * A deep copy of `session`. With `copyKeys` false its key fields are the caller's own
  * arrays, for a caller that replaces them at once (the base class seals them).
  */

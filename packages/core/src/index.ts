@@ -112,7 +112,7 @@ export { decodeSessionEvent, deliverSafely, encodeSessionEvent, LocalEventChanne
 export { assertSubscribeOptions, reportStateSafely } from './bus.js';
 export { CachedSessionStorage, type CachedSessionStorageOptions, type CachedSessionStorageStats } from './cache.js';
 export { SessionSubject, type SessionSubjectOptions } from './subject.js';
-export { copyPeer, copySelfUser, copySession, copySessionUpdate } from './copy.js';
+export { copyDcAddress, copyPeer, copySelfUser, copySession, copySessionUpdate } from './copy.js';
 export { redactUrl, type OpenedSessionStorage, type StorageAdapter } from './adapter.js';
 export {
   AdapterUnavailableError,

@@ -2,6 +2,7 @@ import {
   AUTH_KEY_LENGTH,
   AuthKeyBytes,
   BaseStorage,
+  copyDcAddress,
   copySelfUser,
   describeValue,
   InvalidArgumentError,
@@ -89,7 +90,9 @@ export class MemoryStorage extends BaseStorage {
     const dcs = snapshot.dcs.map((dc) => {
       const id = entryKeyId(dc.id, dc.mediaOnly);
       used.add(id);
-      return withKeys(copyAddress(dc), entry.keys.get(id), copier);
+      // copyDcAddress, not `{ ...dc }`: a spread of the stored object gave every load's objects new
+      // hidden classes, so core's reads of them went megamorphic and each key written onto them rebuilt a map.
+      return withKeys(copyDcAddress(dc), entry.keys.get(id), copier);
     });
     // Keys of DC ids without an entry (written through authKeys): address-less entries, by DC id.
     const orphans = [...entry.keys.entries()].filter(([id, keys]) => !used.has(id) && hasKeys(keys));
@@ -114,7 +117,8 @@ export class MemoryStorage extends BaseStorage {
     const entry = this.store.entry(this.name);
     entry.keys.clear();
     const dcs = session.dcs.map(({ authKey, tempAuthKeys, ...dc }) => {
-      const address = copyAddress(dc);
+      // Field by field (copyDcAddress), not the rest object itself: see readSession.
+      const address = copyDcAddress(dc);
       // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent: an entry holding no key is never loaded or listed (hasKeys, entries() skip it)
       if (authKey !== undefined || (tempAuthKeys !== undefined && tempAuthKeys.length > 0)) {
         const keys: EntryKeys = { temps: new Map((tempAuthKeys ?? []).map((t) => [t.index, t])) };
@@ -232,23 +236,6 @@ class KeyCopier {
     this.#offset += AUTH_KEY_LENGTH;
     return view;
   }
-}
-
-/**
- * A DataCenter's address fields, copied one by one in one order (absent ones left out).
- * Not a spread: `{ ...dc }` of the stored object (itself made by rest destructuring) gave
- * every load's objects new hidden classes, so every read of them in core went through
- * V8's megamorphic path and every key written onto them rebuilt a map.
- */
-function copyAddress(dc: DataCenter): DataCenter {
-  const copy: DataCenter = { id: dc.id };
-  if (dc.ipv4 !== undefined) copy.ipv4 = dc.ipv4;
-  if (dc.ipv6 !== undefined) copy.ipv6 = dc.ipv6;
-  if (dc.host !== undefined) copy.host = dc.host;
-  if (dc.port !== undefined) copy.port = dc.port;
-  if (dc.testMode !== undefined) copy.testMode = dc.testMode;
-  if (dc.mediaOnly !== undefined) copy.mediaOnly = dc.mediaOnly;
-  return copy;
 }
 
 /** Copies the entry's keys onto `dc`: temp keys ordered by slot index. */
