@@ -374,7 +374,7 @@ export class Sealer {
   openKeys(sealed: readonly Uint8Array[], where: readonly number[], what: (index: number) => string): AuthKeyBytes[] {
     const memory = this.#session;
     if (memory !== undefined && this.#sameSession(memory.sealed, memory.sealedEnds, memory.where, sealed, where)) {
-      return copiesOfJoined(memory.plain, memory.plainEnds, AuthKeyBytes);
+      return viewsOf(memory.plain, memory.plainEnds, AuthKeyBytes);
     }
     const plains: Buffer[] = [];
     for (let i = 0; i < sealed.length; i++) plains.push(this.#open(sealed[i] as Uint8Array, keyContext(where, i), () => what(i)).plain);
@@ -485,19 +485,6 @@ function ownCopy(bytes: Uint8Array): Buffer {
   return copy;
 }
 
-/** Fresh copies of the values `bytes` holds one after another (ending at `ends`), as `View`s of one new ArrayBuffer. */
-function copiesOfJoined<V extends Uint8Array>(bytes: Buffer, ends: readonly number[], View: new (buffer: ArrayBuffer, offset: number, length: number) => V): V[] {
-  const memory = new ArrayBuffer(bytes.length);
-  new Uint8Array(memory).set(bytes);
-  const views: V[] = [];
-  let start = 0;
-  for (const end of ends) {
-    views.push(new View(memory, start, end - start));
-    start = end;
-  }
-  return views;
-}
-
 /** Fresh copies of `buffers` as plain Uint8Arrays (or `View`s), views of one new ArrayBuffer. */
 function copiesOf<V extends Uint8Array = Uint8Array>(buffers: readonly Buffer[], View: new (buffer: ArrayBuffer, offset: number, length: number) => V = Uint8Array as never): V[] {
   let total = 0;
@@ -525,13 +512,13 @@ function concatenated(buffers: readonly Buffer[]): { bytes: Buffer; ends: number
   return { bytes, ends };
 }
 
-/** A fresh copy of `bytes` cut into plain Uint8Array views ending at `ends`. */
-function viewsOf(bytes: Buffer, ends: readonly number[]): Uint8Array[] {
+/** A fresh copy of `bytes` cut into views ending at `ends`: plain Uint8Arrays, or `View`s (AuthKeyBytes for load). */
+function viewsOf<V extends Uint8Array = Uint8Array>(bytes: Buffer, ends: readonly number[], View: new (buffer: ArrayBuffer, offset: number, length: number) => V = Uint8Array as never): V[] {
   const memory = new Uint8Array(bytes).buffer;
-  const views: Uint8Array[] = [];
+  const views: V[] = [];
   let start = 0;
   for (const end of ends) {
-    views.push(new Uint8Array(memory, start, end - start));
+    views.push(new View(memory, start, end - start));
     start = end;
   }
   return views;
