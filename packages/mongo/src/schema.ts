@@ -6,7 +6,7 @@
  * the version is raised only after its step succeeded: two processes migrating at
  * once both finish with the same result.
  */
-import { MongoServerError, type Db } from 'mongodb';
+import { MongoServerError, type Collection, type CreateIndexesOptions, type Db, type IndexSpecification } from 'mongodb';
 import { MigrationError } from '@mtstore/core';
 import type { Connection } from './connection.js';
 import { upgradeV1SessionDocument } from './upgrade.js';
@@ -72,18 +72,18 @@ const MIGRATIONS: readonly Migration[] = [
     description: 'secondary indexes (unique keys are the documents’ _id)',
     up: async (db, names) => {
       // Deleting a session's peers and listing an auth key's sessions; everything else is an _id lookup.
-      await db.collection(names.peers).createIndex({ session: 1 }, { name: 'session' });
-      await db.collection(names.peerIndex).createIndex({ session: 1 }, { name: 'session' });
-      await db.collection(names.serverSessions).createIndex({ authKeyId: 1, sessionId: 1 }, { name: 'authKeyId_sessionId', unique: true });
+      await ensureIndex(db.collection(names.peers), { session: 1 }, { name: 'session' });
+      await ensureIndex(db.collection(names.peerIndex), { session: 1 }, { name: 'session' });
+      await ensureIndex(db.collection(names.serverSessions), { authKeyId: 1, sessionId: 1 }, { name: 'authKeyId_sessionId', unique: true });
     },
   },
   {
     version: 2,
     description: 'contract v2: auth keys out of the DC entries into `keys`, user.usernames, kv and reference-message collections',
     up: async (db, names) => {
-      await db.collection(names.kv).createIndex({ session: 1 }, { name: 'session' });
-      await db.collection(names.peerJournal).createIndex({ session: 1 }, { name: 'session' });
-      await db.collection(names.refs).createIndex({ session: 1, peer: 1 }, { name: 'session_peer' });
+      await ensureIndex(db.collection(names.kv), { session: 1 }, { name: 'session' });
+      await ensureIndex(db.collection(names.peerJournal), { session: 1 }, { name: 'session' });
+      await ensureIndex(db.collection(names.refs), { session: 1, peer: 1 }, { name: 'session_peer' });
       // v1 documents are the ones with a `version` field (v2 stores none). Each is replaced
       // only if still in the v1 layout, so a second migrating process changes nothing.
       const sessions = db.collection<{ _id: string }>(names.sessions);
@@ -101,10 +101,10 @@ const MIGRATIONS: readonly Migration[] = [
       // (SessionSubject sweepInterval) did first — the sweep is what announces it. Servers
       // without TTL indexes (FerretDB 1.x: NotImplemented) get a plain index for the sweep.
       try {
-        await serverSessions.createIndex({ expiresAt: 1 }, { name: 'expiresAt', expireAfterSeconds: EXPIRY_GRACE_SECONDS });
+        await ensureIndex(serverSessions, { expiresAt: 1 }, { name: 'expiresAt', expireAfterSeconds: EXPIRY_GRACE_SECONDS });
       } catch (error) {
         if (!(error instanceof MongoServerError) || error.code !== 238) throw error;
-        await serverSessions.createIndex({ expiresAt: 1 }, { name: 'expiresAt' });
+        await ensureIndex(serverSessions, { expiresAt: 1 }, { name: 'expiresAt' });
       }
       // v2 documents carry no times: last used now, never expiring (no expiresAt field).
       await serverSessions.updateMany({ lastUsedAt: { $exists: false } }, { $set: { lastUsedAt: Date.now() } });
@@ -118,8 +118,8 @@ const MIGRATIONS: readonly Migration[] = [
       // list() pages by seq within a session, getByPeer takes a peer's highest seq: with
       // these both read one index range instead of sorting all of the session's (or
       // peer's) references per call. FerretDB 1.x keeps them but serves neither.
-      await refs.createIndex({ session: 1, seq: 1 }, { name: 'session_seq' });
-      await refs.createIndex({ session: 1, peer: 1, seq: 1 }, { name: 'session_peer_seq' });
+      await ensureIndex(refs, { session: 1, seq: 1 }, { name: 'session_seq' });
+      await ensureIndex(refs, { session: 1, peer: 1, seq: 1 }, { name: 'session_peer_seq' });
       // Its prefix: redundant now. Already gone (a second migrating process): fine.
       await refs.dropIndex('session_peer').catch((error: unknown) => {
         if (!(isServerError(error) && (error.code === 27 || /index not found/i.test(error.message)))) throw error;
@@ -127,6 +127,33 @@ const MIGRATIONS: readonly Migration[] = [
     },
   },
 ];
+
+/**
+ * createIndex, idempotent also when processes race: MongoDB's createIndexes is, but
+ * FerretDB 1.x lists the indexes and then creates the missing ones in two steps, so
+ * of two processes creating one index at once the second can fail with "index …
+ * already exists" (or a "collection already exists" when both create the collection).
+ * A refusal is checked against what is there: an index of that name with that key
+ * is the one asked for (done); otherwise it is tried once more, and a second
+ * refusal is the caller's (a real conflict: another index of that name).
+ */
+export async function ensureIndex(collection: Collection, key: Record<string, 1 | -1>, options: CreateIndexesOptions & { name: string }): Promise<void> {
+  try {
+    await collection.createIndex(key as IndexSpecification, options);
+  } catch (error) {
+    if (!isServerError(error)) throw error;
+    const existing = (await collection.listIndexes().toArray()).find((index) => index.name === options.name);
+    if (existing !== undefined && sameKey(existing.key as Record<string, unknown>, key)) return;
+    await collection.createIndex(key as IndexSpecification, options);
+  }
+}
+
+/** Same fields in the same order with the same directions (an index key's order matters). */
+function sameKey(found: Record<string, unknown>, wanted: Record<string, 1 | -1>): boolean {
+  const a = Object.entries(found);
+  const b = Object.entries(wanted);
+  return a.length === b.length && a.every(([field, direction], i) => field === b[i]?.[0] && Number(direction) === b[i]?.[1]);
+}
 
 /** How long after its expiry MongoDB's TTL monitor removes a session no sweep removed. */
 export const EXPIRY_GRACE_SECONDS = 3600;

@@ -5,9 +5,10 @@
  */
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { Binary, Long, MongoClient, type Document } from 'mongodb';
+import { Binary, Long, MongoClient, MongoServerError, type Collection, type Document } from 'mongodb';
 import { fullSession, minimalSession, peer } from '@mtstore/conformance/vitest';
 import { collectionNames, MongoSessionEventBus, MongoSessionStorage, MongoStorage, SCHEMA_VERSION } from '../src/index.js';
+import { ensureIndex } from '../src/schema.js';
 import { adminClient, MONGODB_URL, plain, scratch, server, urlFor } from './server.js';
 
 const codeOf = async (promise: Promise<unknown>): Promise<string> =>
@@ -318,6 +319,43 @@ if (server.available) {
       const indexes = await db.collection('mtstore_ref_messages').listIndexes().toArray();
       expect(indexes.map((i) => i.name).sort()).toEqual(['_id_', 'session_peer_seq', 'session_seq']);
       expect(indexes.find((i) => i.name === 'session_seq')?.key).toEqual({ session: 1, seq: 1 });
+    });
+
+    // FerretDB 1.x's createIndexes lists the indexes, then creates the missing ones: a
+    // second process creating the same index in between gets "index … already exists"
+    // (seen in CI with the kit's worker processes racing through migration 2). The gap
+    // cannot be forced from outside, so the other process is played out for real here
+    // (another client creates the index) and the refusal it causes is the one FerretDB sent.
+    it('an index another process created between FerretDB\'s check and create counts as done; a real conflict is still refused', async () => {
+      const database = fresh();
+      const other = raw(database).collection('things');
+      const refused = (message: string) => Object.assign(new MongoServerError({ message, code: 1, ok: 0 }), { code: 1 });
+      const racing = (collection: Collection): Collection =>
+        new Proxy(collection, {
+          get(target, property, receiver) {
+            if (property !== 'createIndex') return Reflect.get(target, property, receiver);
+            let calls = 0;
+            return async (...args: Parameters<Collection['createIndex']>) => {
+              if (calls++ > 0) return target.createIndex(...args);
+              await other.createIndex(args[0], args[1] ?? {}); // the other process wins the race
+              throw refused('SQL logic error: index things_session_peer already exists (1)');
+            };
+          },
+        });
+      const mine = new MongoClient(MONGODB_URL);
+      try {
+        const collection = mine.db(database).collection('things');
+        await ensureIndex(racing(collection), { session: 1, peer: 1 }, { name: 'session_peer' });
+        const indexes = await collection.listIndexes().toArray();
+        expect(indexes.find((i) => i.name === 'session_peer')?.key).toEqual({ session: 1, peer: 1 });
+        // Same name, another key: not the index asked for. The second attempt is refused by the server itself.
+        await other.createIndex({ seq: 1 }, { name: 'by_seq' });
+        const error = await ensureIndex(racing(collection), { session: 1, seq: 1 }, { name: 'by_seq' }).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(MongoServerError);
+        expect((error as Error).message).not.toContain('things_session_peer');
+      } finally {
+        await mine.close();
+      }
     });
   });
 
