@@ -5,6 +5,8 @@
 // batches again). Per-batch figure = (Ir at N2 batches - Ir at N1) / (N2 - N1): start-up,
 // schema creation and JIT warm-up cancel. Peers as vs-clients.mjs makes them. Instructions
 // leave out fsync waits: they count what each side makes SQLite (and JS) do.
+// Node runs --single-threaded under callgrind: no background GC or compiler threads, so
+// the counts repeat run to run.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -64,7 +66,7 @@ async function run(name, kind, count) {
 function instructions(name, kind, count) {
   const dir = mkdtempSync(join(tmpdir(), 'icount-'));
   const out = join(dir, 'cg.out');
-  execFileSync('valgrind', ['--tool=callgrind', `--callgrind-out-file=${out}`, process.execPath, fileURLToPath(import.meta.url), name, kind, String(count)], { stdio: 'ignore' });
+  execFileSync('valgrind', ['--tool=callgrind', `--callgrind-out-file=${out}`, process.execPath, '--single-threaded', fileURLToPath(import.meta.url), name, kind, String(count)], { stdio: 'ignore' });
   const text = readFileSync(out, 'utf8');
   const summary = text.match(/^summary: (\d+)/m) ?? text.match(/^totals: (\d+)/m);
   rmSync(dir, { recursive: true, force: true });
