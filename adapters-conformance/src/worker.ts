@@ -14,8 +14,8 @@ export interface WorkerJob {
   module: string;
   namespace: string;
   name?: string;
-  kind: 'create' | 'destroy' | 'upsert-loop' | 'state-loop' | 'lease-race' | 'lease-hold';
-  /** create / destroy: concurrent calls in this process. */
+  kind: 'race' | 'upsert-loop' | 'state-loop' | 'lease-race' | 'lease-hold';
+  /** race: concurrent calls in this process, per round (create, then destroy). */
   callers?: number;
   /** lease-race / lease-hold: the lease's TTL. */
   ttlSeconds?: number;
@@ -31,23 +31,34 @@ const send = (message: Record<string, unknown>): void => {
 };
 
 
+// One reader of stdin for the whole job: a race waits for `go` twice.
+let stdinLines: AsyncIterator<string> | undefined;
+
 async function waitForGo(): Promise<void> {
-  const lines = createInterface({ input: process.stdin });
-  for await (const line of lines) if (line.trim() === 'go') return;
+  stdinLines ??= createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+  for (;;) {
+    const next = await stdinLines.next();
+    if (next.done === true) throw new Error('stdin closed before go');
+    if (next.value.trim() === 'go') return;
+  }
 }
 
 async function main(): Promise<void> {
   const job = JSON.parse(process.argv[2] ?? '{}') as WorkerJob;
   const module = (await import(job.module.startsWith('file:') ? job.module : pathToFileURL(job.module).href)) as WorkerModule;
-  if (job.kind === 'create' || job.kind === 'destroy') {
+  if (job.kind === 'race') {
     if (module.openSessionStorage === undefined) throw new Error(`${job.module} exports no openSessionStorage(namespace)`);
     const storage = await module.openSessionStorage(job.namespace);
     await storage.hasSession(0n, 0n); // connected before the start line
     send({ ready: true });
-    await waitForGo();
-    const calls = Array.from({ length: job.callers ?? 10 }, () => (job.kind === 'create' ? storage.createSession(42n, 7n) : storage.destroySession(42n, 7n)));
-    const results = await Promise.all(calls);
-    send({ results });
+    // Two rounds in one process (starting a process costs more than the race itself):
+    // the parent checks the create round's outcome before it starts the destroy round.
+    for (const round of ['create', 'destroy'] as const) {
+      await waitForGo();
+      const calls = Array.from({ length: job.callers ?? 10 }, () => (round === 'create' ? storage.createSession(42n, 7n) : storage.destroySession(42n, 7n)));
+      const results = await Promise.all(calls);
+      send({ round, results });
+    }
     await storage.close();
     return;
   }
