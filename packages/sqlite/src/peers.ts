@@ -8,7 +8,9 @@
  * are; then a few set-based statements over the staged peers write the rows and claim
  * the names — instead of four statements per peer with a foreign-key check each.
  * A peer whose id is above every stored id of its type is staged without the probe
- * (see FRESH_CHECK). Names and phones held by peers outside the batch are looked for
+ * (see FRESH_CHECK), and a batch made only of such peers skips the staging table: its
+ * rows go straight into the peer table and its names are read back from them into the
+ * index (insertNew). Names and phones held by peers outside the batch are looked for
  * only when a unique index refuses one (see upsert).
  */
 import type Database from 'better-sqlite3';
@@ -105,6 +107,7 @@ export function preparePeers(db: Database.Database, t: Tables) {
     stored_usernames TEXT, stored_phone TEXT)`);
   const stages = new Map<number, Statement>();
   const news = new Map<number, Statement>();
+  const inserts = new Map<number, Statement>();
   return {
     clearBatch: write(`DELETE FROM ${b}`),
     // The largest stored id of each type (NULL: none), in MAX_SLOT order: each a
@@ -127,6 +130,31 @@ export function preparePeers(db: Database.Database, t: Tables) {
       }
       return statement;
     },
+    /**
+     * The statement that writes the rows of `rows` peers known to have no stored row
+     * straight into the peer table, bypassing the staging table: their STAGE_COLUMNS
+     * values (stageValues' order), then the session's row id (after the VALUES list,
+     * which the WITH clause puts first). A phone another peer holds fails the unique
+     * phone index (see upsert).
+     */
+    insertNew(rows: number): Statement {
+      let statement = inserts.get(rows);
+      // Stryker disable next-line ConditionalExpression: equivalent where it becomes true: the statement is prepared again on every call, the same statement, slower
+      if (statement === undefined) {
+        statement = write(`WITH v AS (VALUES ${Array.from({ length: rows }, () => ROW).join(', ')})
+          INSERT INTO ${t.peers} (type, id, access_hash, phone, min, updated_at, display_name, complete, usernames, session_id)
+          SELECT v.*, ? FROM v`);
+        inserts.set(rows, statement);
+      }
+      return statement;
+    },
+    // The index rows of the names of the peers insertNew just wrote: the peers of @type
+    // from id @from on (the largest stored id before the batch + 1, or INT64_MIN), read
+    // back by key range instead of binding every name again from JS. A name another
+    // peer holds fails the primary key (see upsert).
+    claimNewKeys: write(`INSERT INTO ${t.usernames} (session_id, username_key, type, id)
+      SELECT p.session_id, lower(u.value), p.type, p.id FROM ${t.peers} p CROSS JOIN json_each(p.usernames) u
+      WHERE p.session_id = @session AND p.type = @type AND p.id >= @from`),
     /**
      * The statement that stages `rows` peers (prepared on first use per size): their
      * STAGE_COLUMNS values in order as a VALUES list, then the session's row id. Beside
@@ -274,6 +302,17 @@ export class SqlitePeers implements PeerRepository {
     if (this.#prepared !== undefined) return this.#prepared;
     const db = this.scope.db();
     const sql = preparePeers(db, this.scope.tables);
+    // Called inside upsert's transaction: better-sqlite3 runs it as a savepoint.
+    // `max` is storedMax's row: every peer is above the largest stored id of its type.
+    const insertNew = db.transaction((peers: readonly Peer[], session: bigint, max: ReadonlyArray<bigint | null>): void => {
+      stageChunks(peers, sql.insertNew, session);
+      const types = new Set<PeerType>();
+      for (const p of peers) types.add(p.type);
+      for (const type of types) {
+        const largest = max[MAX_SLOT[type]] as bigint | null;
+        sql.claimNewKeys.run({ session, type, from: largest === null ? INT64_MIN : largest + 1n });
+      }
+    });
     return (this.#prepared = {
       sql,
       // `peers` is normalized by core: each key, username and phone at most once.
@@ -299,6 +338,20 @@ export class SqlitePeers implements PeerRepository {
           for (const p of peers) {
             const largest = max[MAX_SLOT[p.type]] as bigint | null;
             (largest === null || p.id > largest ? fresh : known).push(p);
+          }
+          // A batch of new peers only (a cache meeting peers for the first time) is written
+          // straight to the tables: nothing stored to merge with or clean up, so no staging.
+          // Its phones and names are usually nobody's; one another peer holds fails a
+          // unique index, and the savepoint (a nested transaction) undoes the partial
+          // write so the batch takes the general path below, which moves them.
+          if (known.length === 0) {
+            try {
+              insertNew(fresh, session, max);
+              return;
+            } catch (error) {
+              // Stryker disable next-line ConditionalExpression: equivalent where it becomes false: another failure then takes the general path below, whose statements fail the same way inside this transaction
+              if (!heldElsewhere(error)) throw error;
+            }
           }
           staged = stageChunks(fresh, sql.stageNew, undefined) + stageChunks(known, sql.stage, session);
         }

@@ -221,3 +221,65 @@ describe('peers.upsert: peers above the largest stored id of their type skip the
     await storage.close();
   });
 });
+
+describe('peers.upsert: a batch of new peers only is written without staging', () => {
+  // Every peer above the largest stored id of its type: the rows go straight into the
+  // peer table and the names are read back from the ids above that largest id. A name
+  // or phone a stored peer holds makes the batch start again on the general path.
+  const INT64_MIN = -(2n ** 63n);
+
+  it('names and phones of every new peer are found, from the id just above the largest stored one, for types with nothing stored too', async () => {
+    const storage = new SqliteStorage({ path: temp.file('new-only.db'), name: 'alice' });
+    await storage.peers.upsert(Array.from({ length: 20 }, (_, i) => peer('user', i + 1)));
+
+    const batch: Peer[] = [
+      // Just above the largest stored user id, with two names.
+      peer('user', 21, { usernames: ['First_21', 'Second_21'] }),
+      ...Array.from({ length: 14 }, (_, i) => peer('user', 22 + i)),
+      // No names: nothing to index.
+      peer('user', 40, { usernames: [] }),
+      // No chat or channel stored: from INT64_MIN on.
+      peer('chat', 1, { id: INT64_MIN, accessHash: 1n, usernames: ['Lowest_chat'] }),
+      peer('channel', -5, { usernames: ['Channel_minus_5'] }),
+    ];
+    expect(batch.length).toBeGreaterThanOrEqual(16);
+    await storage.peers.upsert(batch);
+
+    for (const p of batch) expect(await storage.peers.getById(p.type, p.id)).toEqual(p);
+    expect((await storage.peers.getByUsername('FIRST_21'))?.id).toBe(21n);
+    expect((await storage.peers.getByUsername('second_21'))?.id).toBe(21n);
+    expect((await storage.peers.getByUsername('lowest_chat'))?.id).toBe(INT64_MIN);
+    expect((await storage.peers.getByUsername('channel_minus_5'))?.id).toBe(-5n);
+    for (let id = 22; id <= 35; id++) {
+      expect((await storage.peers.getByUsername(`user_${id}`))?.id).toBe(BigInt(id));
+      expect((await storage.peers.getByPhone(String(10_000_000_000 + id)))?.id).toBe(BigInt(id));
+    }
+    // The stored peers keep theirs.
+    expect((await storage.peers.getByUsername('user_20'))?.id).toBe(20n);
+    expect((await storage.peers.list({ limit: 100 })).peers).toHaveLength(20 + 18);
+    await storage.close();
+  });
+
+  it('a new peer taking a stored peer’s name or phone moves it, and nothing of the first attempt is left', async () => {
+    const storage = new SqliteStorage({ path: temp.file('new-only-moves.db'), name: 'alice' });
+    await storage.peers.upsert(Array.from({ length: 20 }, (_, i) => peer('user', i + 1)));
+
+    for (const [taken, batch] of [
+      ['name', [...Array.from({ length: 15 }, (_, i) => peer('user', 21 + i)), peer('user', 36, { usernames: ['Extra_36', 'USER_3'] })]],
+      ['phone', [...Array.from({ length: 15 }, (_, i) => peer('user', 41 + i)), peer('user', 56, { phone: String(10_000_000_004) })]],
+    ] as const) {
+      expect(batch.length, taken).toBeGreaterThanOrEqual(16);
+      await storage.peers.upsert(batch);
+      for (const p of batch) expect(await storage.peers.getById(p.type, p.id), `${taken}: user ${p.id}`).toEqual(p);
+    }
+    expect((await storage.peers.getByUsername('user_3'))?.id).toBe(36n);
+    expect((await storage.peers.getByUsername('extra_36'))?.id).toBe(36n);
+    expect((await storage.peers.getById('user', 3n))?.usernames).toEqual([]);
+    expect((await storage.peers.getByPhone(String(10_000_000_004)))?.id).toBe(56n);
+    expect((await storage.peers.getById('user', 4n))?.phone).toBeUndefined();
+    expect((await storage.peers.getByUsername('user_21'))?.id).toBe(21n);
+    expect((await storage.peers.getByPhone(String(10_000_000_041)))?.id).toBe(41n);
+    expect((await storage.peers.list({ limit: 100 })).peers).toHaveLength(20 + 16 + 16);
+    await storage.close();
+  });
+});

@@ -584,7 +584,7 @@ describe('query plans', () => {
   const db = new Database(':memory:');
   const tables = tableNames('mtstore_');
   migrate(db, tables, { where: 'test', location: ':memory:', refuseForeign: true });
-  const { stage, stageNew, ...peerStatements } = preparePeers(db, tables);
+  const { stage, stageNew, insertNew, ...peerStatements } = preparePeers(db, tables);
   const statements = {
     ...prepareSnapshotStatements(db, tables),
     ...prepareKeys(db, tables, 'mtstore_'),
@@ -595,6 +595,8 @@ describe('query plans', () => {
     stage256: stage(256),
     stageNew1: stageNew(1),
     stageNew256: stageNew(256),
+    insertNew1: insertNew(1),
+    insertNew256: insertNew(256),
     ...Object.fromEntries(Object.entries(prepareRefs(db, tables, 'mtstore_')).map(([name, statement]) => [`refs.${name}`, statement])),
     ...prepareServer(db, tables),
   };
@@ -619,9 +621,9 @@ describe('query plans', () => {
     for (const [name, statement] of Object.entries(keyed)) {
       // json_each is a list bound as one parameter (message ids, usernames), not a table;
       // the TEMP staging table (alias b) holds one peer batch, which a batch statement reads whole;
-      // a VALUES list (alias v; one row: a CONSTANT ROW in a co-routine) is bound peers being staged.
+      // a VALUES list (alias v; one row: a CONSTANT ROW in a co-routine; as a WITH clause: n CONSTANT ROWS) is bound peers being staged or inserted.
       const scans = plan(statement.source).filter(
-        (step) => /^SCAN /.test(step) && !/^SCAN json_each/.test(step) && !/VIRTUAL TABLE/.test(step) && !/^SCAN (v|CONSTANT ROW|\d+-ROW VALUES CLAUSE)$/.test(step),
+        (step) => /^SCAN /.test(step) && !/^SCAN json_each/.test(step) && !/VIRTUAL TABLE/.test(step) && !/^SCAN (v|CONSTANT ROW|\d+ CONSTANT ROWS|\d+-ROW VALUES CLAUSE)$/.test(step),
       );
       expect(scans.filter((step) => !/^SCAN (b|(temp\.)?mtstore_peers_batch)$/.test(step)), name).toEqual([]);
     }
@@ -643,6 +645,11 @@ describe('query plans', () => {
     const steps = plan(statements.storedMax.source).filter((step) => /mtstore_peers/.test(step));
     expect(steps).toHaveLength(3);
     for (const step of steps) expect(step).toMatch(/^SEARCH mtstore_peers USING PRIMARY KEY \(session_id=\? AND type=\?\)$/);
+  });
+
+  it('the names of a batch of new peers are read back from the type’s key range above the largest stored id', () => {
+    const steps = plan(statements.claimNewKeys.source).filter((step) => /^(SEARCH|SCAN) /.test(step) && !/json_each|VIRTUAL TABLE/.test(step));
+    expect(steps).toEqual(['SEARCH p USING PRIMARY KEY (session_id=? AND type=? AND id>?)']);
   });
 
   it('a page of peers is a range of the primary key, in its order (no sort step)', () => {
