@@ -34,7 +34,7 @@ import type {
   TempAuthKey,
   UpdateState,
 } from './model.js';
-import { normalizePeerBatch, usernameKey } from './peers.js';
+import { normalizePeerBatch, repeatsPeer, usernameKey } from './peers.js';
 import type { AuthKeyRepository, KeyValueRepository, LeaseRepository, PeerRepository, RefMessageRepository } from './repositories.js';
 import { isSealed, noEncryptionError, PERMANENT_KEY_SLOT as PERMANENT_SLOT, Sealer, type EncryptionOptions, type SealContext } from './seal.js';
 import { StorageLease } from './lease.js';
@@ -1121,16 +1121,6 @@ function kvSetCheck(key: unknown, value: unknown, options: unknown): () => void 
   };
 }
 
-/** Whether a (validated) batch names one peer twice. */
-function repeatsPeer(peers: readonly Peer[]): boolean {
-  const seen = { user: new Set<bigint>(), chat: new Set<bigint>(), channel: new Set<bigint>() };
-  for (const peer of peers) {
-    const ids = seen[peer.type];
-    if (ids.has(peer.id)) return true;
-    ids.add(peer.id);
-  }
-  return false;
-}
 
 function isDcId(value: unknown): value is number {
   return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= MAX_DC_ID;
