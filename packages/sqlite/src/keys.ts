@@ -19,6 +19,7 @@ const PERMANENT = -1;
 
 interface KeyStatements {
   get: Statement;
+  replace: FencedStatement;
   set: FencedStatement;
   remove: FencedStatement;
   removeByDc: FencedStatement;
@@ -28,14 +29,27 @@ interface KeyStatements {
 
 export function prepareKeys(db: Database.Database, t: Tables, tablePrefix: string): KeyStatements {
   const { read } = statements(db);
-  const write = (sql: (fence: string) => string): FencedStatement => new FencedStatement(db, tablePrefix, sql);
+  const write = (sql: (fence: string) => string, nameColumn?: string): FencedStatement => new FencedStatement(db, tablePrefix, sql, nameColumn);
   return {
     get: read(`SELECT auth_key, expires_at FROM ${t.authKeys}
       WHERE session_id = ${sessionOf(t)} AND dc_id = ? AND media_only = 0 AND slot = ?`),
+    // The permanent key of a DC that has one (key, dcId, name): a client writes its key on
+    // every connect, nearly always over a stored one. One seek and a rewrite of the row,
+    // four bound values, where `set`'s upsert probes for the conflict, then seeks the
+    // row again to update it, and binds seven. The fence reads the name of the session
+    // row the subquery found (bound once).
+    replace: write(
+      (fence) => `UPDATE ${t.authKeys} SET auth_key = ?, expires_at = NULL
+      WHERE dc_id = ? AND media_only = 0 AND slot = ${PERMANENT} AND session_id = (SELECT id FROM ${t.sessions} WHERE name = ?${fence})`,
+      `${t.sessions}.name`,
+    ),
     // INSERT … SELECT: no row is inserted when the name has no row yet (see SessionScope).
-    set: write((fence) => `INSERT INTO ${t.authKeys} (session_id, dc_id, media_only, slot, auth_key, expires_at)
+    set: write(
+      (fence) => `INSERT INTO ${t.authKeys} (session_id, dc_id, media_only, slot, auth_key, expires_at)
       SELECT id, ?, 0, ?, ?, ? FROM ${t.sessions} WHERE name = ?${fence}
-      ON CONFLICT (session_id, dc_id, media_only, slot) DO UPDATE SET auth_key = excluded.auth_key, expires_at = excluded.expires_at`),
+      ON CONFLICT (session_id, dc_id, media_only, slot) DO UPDATE SET auth_key = excluded.auth_key, expires_at = excluded.expires_at`,
+      `${t.sessions}.name`,
+    ),
     remove: write((fence) => `DELETE FROM ${t.authKeys} WHERE session_id = ${sessionOf(t)} AND dc_id = ? AND media_only = 0 AND slot = ?${fence}`),
     removeByDc: write((fence) => `DELETE FROM ${t.authKeys} WHERE session_id = ${sessionOf(t)} AND dc_id = ?${fence}`),
     // The primary key's order: by DC id, main before media-only, the permanent key (slot -1) first.
@@ -62,6 +76,9 @@ export class SqliteAuthKeys implements AuthKeyRepository {
   }
 
   set(dcId: number, key: Uint8Array | null): void {
+    // A stored key is rewritten in place; otherwise (no key yet, no name yet, or the
+    // fence refused) the upsert path decides, as for any other key.
+    if (key !== null && this.scope.attempt(this.#statements().replace, key, dcId, this.scope.name)) return;
     this.#write(dcId, PERMANENT, key, null);
   }
 

@@ -68,8 +68,11 @@ export function prepareFence(db: Database.Database, tablePrefix: string, name: s
 /**
  * A write of one statement with its fence inside it. `sql(fence)` builds the statement;
  * `fence` is '' for the plain one and `AND EXISTS (…)` for the fenced one, placed where
- * its two parameters (name, token) come after all others. The fenced statement is
- * prepared on the first write under a lease: the lease table exists only then.
+ * its parameters come after all others: (name, token), or only the token when
+ * `nameColumn` is given — a column of the statement's own `<prefix>sessions` row, whose
+ * name the statement has matched already, so the name is bound once instead of twice
+ * (each bound value is a conversion per write; see keys.ts `replace`). The fenced
+ * statement is prepared on the first write under a lease: the lease table exists only then.
  */
 export class FencedStatement {
   readonly plain: Statement;
@@ -79,6 +82,7 @@ export class FencedStatement {
     private readonly db: Database.Database,
     private readonly tablePrefix: string,
     private readonly sql: (fence: string) => string,
+    private readonly nameColumn?: string,
   ) {
     this.plain = db.prepare(sql(''));
   }
@@ -91,7 +95,7 @@ export class FencedStatement {
 
   /** The fenced statement's SQL; prepares nothing. */
   fencedSource(): string {
-    return this.sql(fenceCondition(this.tablePrefix));
+    return this.sql(fenceCondition(this.tablePrefix, this.nameColumn));
   }
 
   /**
@@ -101,13 +105,16 @@ export class FencedStatement {
   run(token: bigint | undefined, name: string, params: readonly unknown[]): number {
     if (token === undefined) return this.plain.run(...params).changes;
     this.#fenced ??= this.db.prepare(this.fencedSource());
-    return this.#fenced.run(...params, name, token).changes;
+    return (this.nameColumn === undefined ? this.#fenced.run(...params, name, token) : this.#fenced.run(...params, token)).changes;
   }
 }
 
-/** The condition a fenced statement adds; its parameters are the session name and the token. */
-export function fenceCondition(tablePrefix: string): string {
-  return ` AND EXISTS (SELECT 1 FROM ${leaseTable(tablePrefix)} WHERE name = ? AND token = ?)`;
+/**
+ * The condition a fenced statement adds; its parameters are the session name and the
+ * token, or only the token when the name is `nameColumn` (a column of the statement).
+ */
+export function fenceCondition(tablePrefix: string, nameColumn?: string): string {
+  return ` AND EXISTS (SELECT 1 FROM ${leaseTable(tablePrefix)} WHERE name = ${nameColumn ?? '?'} AND token = ?)`;
 }
 
 /**

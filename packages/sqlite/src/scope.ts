@@ -4,8 +4,8 @@
  * (without a snapshot, `has_snapshot = 0`), because keys, kv, peers and reference
  * messages belong to the name, not to a saved snapshot.
  *
- * Every write of the name goes through `change`, `create` (one statement each) or
- * `write` (anything else), which apply the lease fence (lease.ts) when this instance
+ * Every write of the name goes through `attempt`, `change`, `create` (one statement
+ * each) or `write` (anything else), which apply the lease fence (lease.ts) when this instance
  * holds a lease, and add nothing when not.
  */
 import type Database from 'better-sqlite3';
@@ -86,6 +86,16 @@ export class SessionScope {
     const again = (): number => statement.run(token, this.name, params);
     if (token === undefined) retry.immediate(again);
     else this.#fenced(token, () => retry(again));
+  }
+
+  /**
+   * Runs `statement` (an update of a row that may exist, fenced under a lease) once with
+   * `params` and tells whether it changed a row. False says nothing about why (no such
+   * row, no row for the name, or the fence refused): the caller goes on to `create`,
+   * which tells those apart.
+   */
+  attempt(statement: FencedStatement, ...params: unknown[]): boolean {
+    return statement.run(this.token(), this.name, params) > 0;
   }
 
   /**
