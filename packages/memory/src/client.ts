@@ -103,10 +103,16 @@ export class MemoryStorage extends BaseStorage {
       if (media === '1') dc.mediaOnly = true;
       dcs.push(withKeys(dc, keys, copier));
     }
-    const session: Session = { version: 1, homeDcId: snapshot.homeDcId, dcs, channels: snapshot.channels.map((c) => ({ ...c })) };
+    // Channels and state field by field too, not spread (see copyDcAddress above): after
+    // readSession was optimized, spread copies had other hidden classes than the first
+    // loads' did, and core's checks of them deoptimized.
+    const session: Session = { version: 1, homeDcId: snapshot.homeDcId, dcs, channels: snapshot.channels.map((c) => ({ id: c.id, pts: c.pts })) };
     if (snapshot.apiId !== undefined) session.apiId = snapshot.apiId;
     if (snapshot.user !== undefined) session.user = copySelfUser(snapshot.user);
-    if (snapshot.state !== undefined) session.state = { ...snapshot.state };
+    if (snapshot.state !== undefined) {
+      const { pts, qts, date, seq } = snapshot.state;
+      session.state = { pts, qts, date, seq };
+    }
     if (snapshot.takeoutId !== undefined) session.takeoutId = snapshot.takeoutId;
     return session;
   }

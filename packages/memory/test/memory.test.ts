@@ -69,6 +69,21 @@ describe('memory adapter', () => {
     expect(await a.kv.entries()).toEqual([{ key: 'k', value: new Uint8Array([4]) }]);
   });
 
+  it('a loaded session’s state and channels are copies with the model’s fields only: changing them changes nothing stored', async () => {
+    // readSession copies them field by field (one hidden class for every load), not by spread.
+    const storage = new MemoryStorage({ name: 'copies' });
+    await storage.save(fullSession(2));
+    const loaded = await storage.load();
+    expect(Object.keys(loaded?.state ?? {})).toEqual(['pts', 'qts', 'date', 'seq']);
+    expect(loaded?.channels.map((c) => Object.keys(c))).toEqual([['id', 'pts'], ['id', 'pts'], ['id', 'pts']]);
+    (loaded?.state as { pts: number }).pts = 1;
+    (loaded?.channels[0] as { pts: number }).pts = 1;
+    const again = await storage.load();
+    expect(again?.state).toEqual(fullSession(2).state);
+    expect(again?.channels).toEqual(fullSession(2).channels);
+    await storage.close();
+  });
+
   it('inspects as its name and state, never the store', async () => {
     const storage = new MemoryStorage({ name: 'bot' });
     await storage.save(fullSession(1));
