@@ -1121,7 +1121,6 @@ function kvSetCheck(key: unknown, value: unknown, options: unknown): () => void 
   };
 }
 
-
 function isDcId(value: unknown): value is number {
   return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= MAX_DC_ID;
 }
