@@ -1,4 +1,4 @@
-import { usernameKey, type Peer, type PeerListPage, type PeerPosition, type PeerRepository, type PeerType } from '@mtstore/core';
+import { peerIdKey, usernameKey, type Peer, type PeerListPage, type PeerPosition, type PeerRepository, type PeerType } from '@mtstore/core';
 import { MANY_USERNAMES, MIN_FALSE, MIN_TRUE, PEER_TYPES as TYPES, SessionPart, StoredPeer, TYPE_MASK, type PeerBytes, type PeerTable } from './store.js';
 
 /**
@@ -23,7 +23,7 @@ export class MemoryPeers extends SessionPart implements PeerRepository {
 
   getById(type: PeerType, id: bigint): Peer | null {
     const table = this.#table();
-    const peer = table?.byId[type].get(idKey(id));
+    const peer = table?.byId[type].get(peerIdKey(id));
     // The caller's id is the stored one (a bigint is immutable): no bigint to build.
     return peer === undefined ? null : new PeerCopy(peer, id, (table as PeerTable).bytes);
   }
@@ -51,7 +51,7 @@ export class MemoryPeers extends SessionPart implements PeerRepository {
     const peers: Peer[] = [];
     if (table === undefined) return { peers, next: null };
     let typeIndex = after === null ? 0 : TYPES.indexOf(after.type);
-    let skipTo = after === null ? undefined : table.byId[after.type].get(idKey(after.id));
+    let skipTo = after === null ? undefined : table.byId[after.type].get(peerIdKey(after.id));
     if (after !== null && skipTo === undefined) typeIndex++;
     let last: PeerPosition | undefined;
     for (; typeIndex < TYPES.length; typeIndex++) {
@@ -82,18 +82,7 @@ export class MemoryPeers extends SessionPart implements PeerRepository {
   }
 }
 
-/**
- * The map key of an id: a number when it is one exactly (V8 hashes a number far faster
- * than a bigint), else the bigint. The two never collide: a Map tells 1 from 1n.
- */
-function idKey(id: bigint): number | bigint {
-  // Number() rounds an id beyond 2^53 to a double that is no longer a safe integer,
-  // so this tells exact ids apart without a bigint comparison.
-  const n = Number(id);
-  return Number.isSafeInteger(n) ? n : id;
-}
-
-/** The id of a `byId` key (idKey's inverse). */
+/** The id of a `byId` key (core's peerIdKey, inverted). */
 function idOf(key: number | bigint): bigint {
   return typeof key === 'number' ? BigInt(key) : key;
 }
@@ -165,7 +154,7 @@ function usernameList(usernames: StoredPeer['usernames']): readonly string[] {
  */
 function putPeer(table: PeerTable, incoming: Peer): void {
   const map = table.byId[incoming.type];
-  const key = idKey(incoming.id);
+  const key = peerIdKey(incoming.id);
   const previous = map.get(key);
   const keepHash = previous !== undefined && (previous.flags & MIN_TRUE) === 0 && incoming.min === true;
   const bytes = table.bytes;
