@@ -15,7 +15,7 @@
  */
 import type Database from 'better-sqlite3';
 import { CorruptDataError, INT64_MIN, type Peer, type PeerListPage, type PeerPosition, type PeerRepository, type PeerType } from '@mtstore/core';
-import { bit, PEER_COLUMNS, PEER_DATA, peerFromData, peerFromRow, type PeerRow } from './rows.js';
+import { bit, PEER_COLUMNS, PEER_DATA, PEER_TYPE_CODE, peerFromData, peerFromRow, type PeerRow } from './rows.js';
 import type { Tables } from './schema.js';
 import type { SessionScope } from './scope.js';
 import { sessionOf, statements, type Statement } from './statements.js';
@@ -33,7 +33,7 @@ function stagingTable(t: Tables): string {
 /** Rows per staging statement, largest first: a batch is staged in as few statements as these sizes allow. */
 const CHUNKS = [256, 64, 16, 4, 1] as const;
 
-/** Values per staged peer: type, id, access_hash, phone, min, updated_at, display_name, complete, usernames. */
+/** Values per staged peer: type (its code), id, access_hash, phone, min, updated_at, display_name, complete, usernames. */
 const STAGE_COLUMNS = 9;
 const ROW = `(${Array.from({ length: STAGE_COLUMNS }, () => '?').join(', ')})`;
 
@@ -49,9 +49,6 @@ const ROW = `(${Array.from({ length: STAGE_COLUMNS }, () => '?').join(', ')})`;
  */
 const FRESH_CHECK = 16;
 
-/** Position of each type's largest stored id in a storedMax row. */
-// Stryker disable next-line ObjectLiteral: equivalent: without slots no peer counts as new (undefined is no largest id), so every peer takes stage's probe; only speed differs
-const MAX_SLOT: Readonly<Record<PeerType, number>> = { channel: 0, chat: 1, user: 2 };
 
 /**
  * The parameters of `stage(rows)` (with the session: each peer's STAGE_COLUMNS
@@ -66,7 +63,7 @@ function stageValues(peers: readonly Peer[], at: number, rows: number, session: 
     const p = peers[k] as Peer;
     // Usernames are letters, digits and underscores (validated): the JSON is built by hand.
     const usernames = p.usernames.length === 0 ? '[]' : `["${p.usernames.join('","')}"]`;
-    values[i++] = p.type;
+    values[i++] = PEER_TYPE_CODE[p.type];
     values[i++] = p.id;
     values[i++] = p.accessHash;
     values[i++] = p.phone ?? null;
@@ -102,7 +99,7 @@ export function preparePeers(db: Database.Database, t: Tables) {
   const b = stagingTable(t);
   // Stryker disable next-line MethodExpression,StringLiteral: equivalent: `CREATE TEMP TABLE temp.<name>` (the name left qualified) creates the same TEMP table
   db.exec(`CREATE TEMP TABLE IF NOT EXISTS ${b.slice('temp.'.length)} (
-    type TEXT NOT NULL, id INTEGER NOT NULL, access_hash INTEGER NOT NULL, phone TEXT, min INTEGER,
+    type INTEGER NOT NULL, id INTEGER NOT NULL, access_hash INTEGER NOT NULL, phone TEXT, min INTEGER,
     updated_at INTEGER NOT NULL, display_name TEXT, complete BLOB, usernames TEXT NOT NULL,
     stored_usernames TEXT, stored_phone TEXT)`);
   const stages = new Map<number, Statement>();
@@ -110,11 +107,11 @@ export function preparePeers(db: Database.Database, t: Tables) {
   const inserts = new Map<number, Statement>();
   return {
     clearBatch: write(`DELETE FROM ${b}`),
-    // The largest stored id of each type (NULL: none), in MAX_SLOT order: each a
-    // seek to the end of the type's key range.
-    storedMax: rows(`SELECT (SELECT max(id) FROM ${t.peers} WHERE session_id = @session AND type = 'channel'),
-      (SELECT max(id) FROM ${t.peers} WHERE session_id = @session AND type = 'chat'),
-      (SELECT max(id) FROM ${t.peers} WHERE session_id = @session AND type = 'user')`),
+    // The largest stored id of each type (NULL: none), at the position of its type code
+    // (PEER_TYPE_CODE: 0, 1, 2): each a seek to the end of the type's key range.
+    storedMax: rows(`SELECT (SELECT max(id) FROM ${t.peers} WHERE session_id = @session AND type = 0),
+      (SELECT max(id) FROM ${t.peers} WHERE session_id = @session AND type = 1),
+      (SELECT max(id) FROM ${t.peers} WHERE session_id = @session AND type = 2)`),
     /**
      * The statement that stages `rows` peers known to have no stored row (their ids are
      * above storedMax): their STAGE_COLUMNS values as plain rows, stored_usernames and
@@ -251,7 +248,8 @@ export function preparePeers(db: Database.Database, t: Tables) {
       WHERE k.session_id = ${sessionOf(t)} AND k.username_key = ?`),
     peerByPhone: rows(`SELECT ${PEER_COLUMNS} FROM ${t.peers} p
       WHERE p.session_id = ${sessionOf(t)} AND p.phone = ?`),
-    // Keyset paging in primary-key order: the cursor is the last (type, id) returned.
+    // Keyset paging in primary-key order: the cursor is the last (type code, id) returned;
+    // the codes keep the type names' order, so pages are what they were with names stored.
     page: rows(`SELECT ${PEER_COLUMNS} FROM ${t.peers} p
       WHERE p.session_id = ${sessionOf(t)} AND (p.type, p.id) > (?, ?) ORDER BY p.type, p.id LIMIT ?`),
     clearUsernames: write(`DELETE FROM ${t.usernames} WHERE session_id = ${sessionOf(t)}`),
@@ -268,7 +266,8 @@ interface Prepared {
 }
 
 interface MovedRow {
-  type: string;
+  /** The stored type code, bound back as it is. */
+  type: bigint;
   id: bigint;
   username_key?: string;
 }
@@ -309,8 +308,9 @@ export class SqlitePeers implements PeerRepository {
       const types = new Set<PeerType>();
       for (const p of peers) types.add(p.type);
       for (const type of types) {
-        const largest = max[MAX_SLOT[type]] as bigint | null;
-        sql.claimNewKeys.run({ session, type, from: largest === null ? INT64_MIN : largest + 1n });
+        const code = PEER_TYPE_CODE[type];
+        const largest = max[code] as bigint | null;
+        sql.claimNewKeys.run({ session, type: code, from: largest === null ? INT64_MIN : largest + 1n });
       }
     });
     return (this.#prepared = {
@@ -336,7 +336,7 @@ export class SqlitePeers implements PeerRepository {
           const fresh: Peer[] = [];
           const known: Peer[] = [];
           for (const p of peers) {
-            const largest = max[MAX_SLOT[p.type]] as bigint | null;
+            const largest = max[PEER_TYPE_CODE[p.type]] as bigint | null;
             (largest === null || p.id > largest ? fresh : known).push(p);
           }
           // A batch of new peers only (a cache meeting peers for the first time) is written
@@ -417,11 +417,11 @@ export class SqlitePeers implements PeerRepository {
     const { sql } = this.#db();
     // Stryker disable next-line ConditionalExpression,EqualityOperator,BlockStatement: equivalent: each only skips the cached row id or probes it as undefined (session_id = NULL finds nothing); the lookup by name below answers, slower
     if (this.#session !== undefined) {
-      const row = sql.peerById.get(this.#session, type, id) as PeerRow | undefined;
+      const row = sql.peerById.get(this.#session, PEER_TYPE_CODE[type], id) as PeerRow | undefined;
       // Stryker disable next-line ConditionalExpression: equivalent where it becomes false: a hit is looked up again by name below, the same row
       if (row !== undefined) return peerFromData(row, type, id, this.label);
     }
-    const row = sql.peerByIdNamed.get(type, id, this.scope.name) as PeerRow | undefined;
+    const row = sql.peerByIdNamed.get(PEER_TYPE_CODE[type], id, this.scope.name) as PeerRow | undefined;
     // Stryker disable next-line ConditionalExpression: equivalent where it becomes true: no row id is kept, so every lookup goes by name (the one above), slower
     this.#session = row === undefined ? undefined : (row[SESSION_ID] as bigint);
     return row === undefined || row[0] === null ? null : peerFromData(row, type, id, this.label);
@@ -437,8 +437,8 @@ export class SqlitePeers implements PeerRepository {
 
   /** Keyset paging after the (type, id) of the last peer of the previous page. */
   async list(after: PeerPosition | null, limit: number): Promise<PeerListPage> {
-    // Stryker disable next-line StringLiteral: equivalent: any string below 'channel' in SQLite's BINARY order starts the first page the same (the types are lower-case words)
-    const from: [string, bigint] = after === null ? ['', INT64_MIN] : [after.type, after.id];
+    // -1: below every type code (core's cursor parser admits only the three type names).
+    const from: [number, bigint] = after === null ? [-1, INT64_MIN] : [PEER_TYPE_CODE[after.type], after.id];
     // One row more than the page tells whether another page follows.
     const rows = this.#db().sql.page.all(this.scope.name, from[0], from[1], limit + 1) as PeerRow[];
     const peers = rows.slice(0, limit).map((row) => peerFromRow(row, this.label));

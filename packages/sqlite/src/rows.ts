@@ -78,6 +78,26 @@ export interface SessionRows {
   channels: ChannelRow[];
 }
 
+/**
+ * The peer type as stored: an INTEGER code, not its name (schema version 5). The key
+ * of `peers` and the owner in `peer_usernames` are then all integers: shorter records
+ * in both B-trees and the phone index, and integer comparisons in every key search.
+ * The codes follow the names' text order (channel < chat < user), so primary-key
+ * order, which `peers.list` pages in, is the order it was while the names were stored.
+ */
+export const PEER_TYPE_CODE: Readonly<Record<PeerType, number>> = { channel: 0, chat: 1, user: 2 };
+/** Code → type (index = code). */
+const PEER_TYPES: readonly PeerType[] = ['channel', 'chat', 'user'];
+
+/**
+ * A stored type code → its PeerType. Anything else (a hand edit, or a name a damaged
+ * older file held, which migration 5 leaves as it was) is passed on as it is for
+ * checkStoredPeer to reject.
+ */
+export function peerTypeOf(value: unknown): PeerType {
+  return (typeof value === 'bigint' && value >= 0n && value < BigInt(PEER_TYPES.length) ? PEER_TYPES[Number(value)] : value) as PeerType;
+}
+
 /** A small integer column. Anything that is not an integer is passed on for the checker to reject. */
 export function num(value: unknown): number {
   return (typeof value === 'bigint' ? Number(value) : value) as number;
@@ -238,13 +258,13 @@ function int64(value: unknown, where: string, type: unknown, column: string): bi
 
 /** A row of PEER_COLUMNS → a Peer for `checkStoredPeer`. `where` names the session. */
 export function peerFromRow(row: PeerRow, where: string): Peer {
-  const type = row[TYPE];
-  return peerFromData(row, type as PeerType, int64(row[ID], where, type, 'id'), where);
+  const type = peerTypeOf(row[TYPE]);
+  return peerFromData(row, type, int64(row[ID], where, type, 'id'), where);
 }
 
 /**
  * A row of PEER_DATA read by its key → a Peer with that key: the statement matched
- * the stored type and id to these (a TEXT and an INTEGER column compare exactly).
+ * the stored type code and id to these (INTEGER columns compare exactly).
  */
 export function peerFromData(row: PeerRow, type: PeerType, id: bigint, where: string): Peer {
   const peer: Peer = {

@@ -8,7 +8,7 @@ import type Database from 'better-sqlite3';
 import { MigrationError, type ForeignLibrary } from '@mtstore/core';
 
 /** The schema version this code writes. A file at a higher version is refused. */
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 /** Table and index names under one (validated) prefix. */
 export interface Tables {
@@ -259,6 +259,51 @@ export const MIGRATIONS: ReadonlyArray<(t: Tables) => string> = [
     DROP TABLE ${t.usernames};
     ALTER TABLE ${t.usernames}_v4 RENAME TO ${t.usernames};
   `,
+  /*
+   * Version 5: the peer type is an INTEGER code (channel 0, chat 1, user 2: the names'
+   * text order, so primary-key order and `peers.list` paging stay as they were) in
+   * `peers` and `peer_usernames`: shorter records in both and in the phone index, and
+   * integer comparisons in key searches. A key column cannot change type in place, so
+   * both WITHOUT ROWID tables are rebuilt. Nothing references either (the username
+   * index has had no foreign key since version 4), so dropping them cascades nowhere;
+   * the phone index goes with the old table and is made again. A type that is none of
+   * the three names (only a hand edit writes one) is copied as it is, still unreadable.
+   */
+  (t) => {
+    const code = (column: string): string => `CASE ${column} WHEN 'channel' THEN 0 WHEN 'chat' THEN 1 WHEN 'user' THEN 2 ELSE ${column} END`;
+    return `
+    CREATE TABLE ${t.peers}_v5 (
+      session_id INTEGER NOT NULL REFERENCES ${t.sessions} (id) ON DELETE CASCADE,
+      type INTEGER NOT NULL,
+      id INTEGER NOT NULL,
+      access_hash INTEGER NOT NULL,
+      phone TEXT,
+      min INTEGER,
+      updated_at INTEGER NOT NULL,
+      display_name TEXT,
+      complete BLOB,
+      usernames TEXT NOT NULL DEFAULT '[]',
+      PRIMARY KEY (session_id, type, id)
+    ) WITHOUT ROWID;
+    INSERT INTO ${t.peers}_v5 (session_id, type, id, access_hash, phone, min, updated_at, display_name, complete, usernames)
+      SELECT session_id, ${code('type')}, id, access_hash, phone, min, updated_at, display_name, complete, usernames FROM ${t.peers};
+    DROP TABLE ${t.peers};
+    ALTER TABLE ${t.peers}_v5 RENAME TO ${t.peers};
+    CREATE UNIQUE INDEX ${t.peers}_phone ON ${t.peers} (session_id, phone) WHERE phone IS NOT NULL;
+
+    CREATE TABLE ${t.usernames}_v5 (
+      session_id INTEGER NOT NULL,
+      username_key TEXT NOT NULL,
+      type INTEGER NOT NULL,
+      id INTEGER NOT NULL,
+      PRIMARY KEY (session_id, username_key)
+    ) WITHOUT ROWID;
+    INSERT INTO ${t.usernames}_v5 (session_id, username_key, type, id)
+      SELECT session_id, username_key, ${code('type')}, id FROM ${t.usernames};
+    DROP TABLE ${t.usernames};
+    ALTER TABLE ${t.usernames}_v5 RENAME TO ${t.usernames};
+  `;
+  },
 ];
 
 /**

@@ -55,7 +55,8 @@ function oneFieldLeft(): Partial<Record<Damage, string>> {
  * scoped edit must hit a row, so a hook that misses fails loudly instead of passing.
  */
 const SESSION = '(SELECT id FROM mtstore_sessions WHERE name = @name)';
-const PEER_1 = `session_id = ${SESSION} AND type = 'user' AND id = 1`;
+// Type 2: user (stored as a code).
+const PEER_1 = `session_id = ${SESSION} AND type = 2 AND id = 1`;
 const EDITS: Partial<Record<Damage, string>> = {
   'user-without-id': 'UPDATE mtstore_sessions SET user_id = NULL WHERE name = @name',
   'state-without-pts': 'UPDATE mtstore_sessions SET state_pts = NULL WHERE name = @name',
@@ -107,7 +108,7 @@ function tamper(namespace: string, name: string, damage: Damage): void {
       db.exec('DROP TABLE mtstore_meta');
     } else if (damage === 'peer-usernames-respelled') {
       // JSON another writer could give: a space after one comma of three names; a \u escape; a space after the only comma.
-      const respell = db.prepare(`UPDATE mtstore_peers SET usernames = ? WHERE session_id = ${SESSION} AND type = 'user' AND id = ?`);
+      const respell = db.prepare(`UPDATE mtstore_peers SET usernames = ? WHERE session_id = ${SESSION} AND type = 2 AND id = ?`);
       const changes =
         respell.run('["user_1","User1_alt", "user_1_c"]', { name }, 1).changes +
         respell.run('["user\\u005f2"]', { name }, 2).changes +

@@ -7,6 +7,7 @@ import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fullSession, minimalSession, peer } from '@mtstore/conformance';
+import type { Peer, PeerType } from '@mtstore/core';
 import { SCHEMA_VERSION, SqliteSessionStorage, SqliteStorage } from '../src/index.js';
 import { prepareSnapshotStatements } from '../src/client.js';
 import { prepareKeys } from '../src/keys.js';
@@ -65,7 +66,9 @@ describe('a new file', () => {
     await storage.save(fullSession(1));
     await storage.peers.upsert([peer('user', 5, { usernames: ['DuRov'], min: false, accessHash: -(2n ** 63n) })]);
     const db = storage.database;
-    expect(db.prepare('SELECT username_key, type, id FROM mtstore_peer_usernames').get()).toEqual({ username_key: 'durov', type: 'user', id: 5 });
+    // The type is a code (channel 0, chat 1, user 2), in the peer row and the index alike.
+    expect(db.prepare('SELECT username_key, type, id FROM mtstore_peer_usernames').get()).toEqual({ username_key: 'durov', type: 2, id: 5 });
+    expect(db.prepare('SELECT typeof(type) AS t, type FROM mtstore_peers').get()).toEqual({ t: 'integer', type: 2 });
     expect(db.prepare('SELECT usernames FROM mtstore_peers').pluck().get()).toBe('["DuRov"]');
     expect(db.prepare('SELECT typeof(access_hash) AS t, min, phone FROM mtstore_peers').get()).toEqual({ t: 'integer', min: 0, phone: '10000000005' });
     expect(db.prepare('SELECT test_mode, media_only, port FROM mtstore_dcs WHERE position = 1').get()).toEqual({ test_mode: 0, media_only: 0, port: 443 });
@@ -341,9 +344,130 @@ describe('migration from version 2 (usernames in the peer row)', () => {
     expect(db.prepare("SELECT value FROM mtstore_meta WHERE key = 'schema_version'").pluck().get()).toBe(SCHEMA_VERSION);
     expect(db.prepare('SELECT name FROM pragma_table_info(?)').pluck().all('mtstore_peer_usernames')).toEqual(['session_id', 'username_key', 'type', 'id']);
     expect(db.prepare("SELECT name FROM sqlite_master WHERE name LIKE '%_v4'").all()).toEqual([]);
-    expect(db.prepare("SELECT usernames FROM mtstore_peers WHERE type = 'user' AND id = 1 AND session_id = 1").pluck().get()).toBe('["First","THIRD"]');
+    expect(db.prepare('SELECT usernames FROM mtstore_peers WHERE type = 2 AND id = 1 AND session_id = 1').pluck().get()).toBe('["First","THIRD"]');
     expect(db.pragma('foreign_key_check')).toEqual([]);
     expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+    db.close();
+  });
+});
+
+describe('migration from version 4 (the peer type as an INTEGER code)', () => {
+  /** Peers of every type, ids on both sides of 0 and at the 64-bit ends, min, TL bytes, display names, phones, usernames. */
+  const v4Peers = [
+    peer('user', 1, { usernames: ['First', 'second', 'THIRD'], displayName: 'One', complete: Uint8Array.of(1, 2, 3) }),
+    peer('user', 2, { id: -(2n ** 63n), usernames: [] }),
+    peer('user', 3, { id: 2n ** 63n - 1n, min: true, usernames: ['Min_user'], complete: Uint8Array.of(9) }),
+    peer('channel', 4, { id: -1001n, usernames: ['Chan', 'chan_two'], displayName: 'A channel' }),
+    peer('channel', 5, { min: false, usernames: [], complete: new Uint8Array(0) }),
+    peer('chat', 6, { id: -4n, usernames: [], displayName: 'A group' }),
+    peer('chat', 7, { accessHash: -(2n ** 63n), usernames: ['chat_seven'] }),
+  ];
+  /** The order version 4 listed them in: its primary key, (type name, id). */
+  const v4Order = [...v4Peers].sort((a, b) => (a.type < b.type ? -1 : a.type > b.type ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+
+  /** A version 4 file written with version 4's layout: type names in the peer rows and the username index. */
+  function v4File(path: string): void {
+    const t = tableNames('mtstore_');
+    const db = new Database(path);
+    db.pragma('foreign_keys = ON');
+    for (const step of MIGRATIONS.slice(0, 4)) db.exec(step(t));
+    db.prepare(`INSERT INTO ${t.meta} (key, value) VALUES ('schema_version', 4)`).run();
+    const insertName = db.prepare(`INSERT INTO ${t.sessions} (name, version, home_dc_id, has_snapshot) VALUES (?, 1, 0, 0) RETURNING id`).pluck();
+    const insertPeer = db.prepare(`INSERT INTO ${t.peers} (session_id, type, id, access_hash, phone, min, updated_at, display_name, complete, usernames)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    const insertKey = db.prepare(`INSERT INTO ${t.usernames} (session_id, username_key, type, id) VALUES (?, ?, ?, ?)`);
+    const bit = (value: boolean | undefined) => (value === undefined ? null : value ? 1 : 0);
+    const store = (session: unknown, p: Peer) => {
+      insertPeer.run(session, p.type, p.id, p.accessHash, p.phone ?? null, bit(p.min), p.updatedAt, p.displayName ?? null, p.complete ?? null, JSON.stringify(p.usernames));
+      for (const username of p.usernames) insertKey.run(session, username.toLowerCase(), p.type, p.id);
+    };
+    for (const name of ['alice', 'bob']) {
+      const id = insertName.get(name);
+      for (const p of v4Peers) store(id, p);
+    }
+    // A type no version wrote (a hand edit): copied as it is, and still read as damaged.
+    store(insertName.get('carol'), { ...peer('user', 8), type: 'bot' as PeerType });
+    db.close();
+  }
+
+  it('upgrades a schema 4 file in place: every peer, the lookups by username and phone, the listing order and its cursors', async () => {
+    const path = temp.file('v4.session');
+    v4File(path);
+    for (const name of ['alice', 'bob']) {
+      const storage = new SqliteStorage({ path, name });
+      for (const p of v4Peers) expect(await storage.peers.getById(p.type, p.id), `${name} ${p.type} ${p.id}`).toEqual(p);
+      // The same id under another type is another key.
+      expect(await storage.peers.getById('chat', 1n)).toBeNull();
+      expect(await storage.peers.getByUsername('SECOND')).toEqual(v4Peers[0]);
+      expect(await storage.peers.getByUsername('chan_TWO')).toEqual(v4Peers[3]);
+      expect(await storage.peers.getByUsername('chat_seven')).toEqual(v4Peers[6]);
+      // A min peer holds its name, but a lookup by name returns only usable hashes.
+      expect(await storage.peers.getByUsername('min_user')).toBeNull();
+      expect(await storage.peers.getByPhone('10000000001')).toEqual(v4Peers[0]);
+      expect(await storage.peers.getByPhone('10000000003')).toBeNull();
+      // Paged two at a time: version 4's order, and a cursor it returned goes on where it did.
+      const listed: Peer[] = [];
+      const cursors: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const page: { peers: Peer[]; cursor: string | null } = await storage.peers.list({ cursor, limit: 2 });
+        listed.push(...page.peers);
+        cursor = page.cursor;
+        if (cursor !== null) cursors.push(cursor);
+      } while (cursor !== null);
+      expect(listed, name).toEqual(v4Order);
+      expect(cursors).toEqual(['channel:5', 'chat:7', 'user:1']);
+      expect((await storage.peers.list({ cursor: 'chat:-4', limit: 3 })).peers).toEqual(v4Order.slice(3, 6));
+      // The indexes work as before: a batch takes a migrated name and a migrated phone from their holder.
+      await storage.peers.upsert([peer('user', 9, { usernames: ['Second'], phone: '10000000001' })]);
+      expect(await storage.peers.getById('user', 1n)).toEqual({ ...v4Peers[0], usernames: ['First', 'THIRD'], phone: undefined });
+      expect((await storage.peers.getByUsername('SECOND'))?.id).toBe(9n);
+      expect((await storage.peers.getByPhone('10000000001'))?.id).toBe(9n);
+      await storage.close();
+    }
+    const carol = new SqliteStorage({ path, name: 'carol' });
+    const error = await rejection(carol.peers.getByUsername('user_8'));
+    expect(error.code).toBe('MTSTORE_CORRUPT_DATA');
+    expect(error.message).toContain('session "carol"');
+    await carol.close();
+
+    const db = new Database(path, { readonly: true });
+    expect(db.prepare("SELECT value FROM mtstore_meta WHERE key = 'schema_version'").pluck().get()).toBe(SCHEMA_VERSION);
+    expect(db.prepare("SELECT name FROM sqlite_master WHERE name LIKE '%_v5'").all()).toEqual([]);
+    // Codes in both tables, the damaged name left as it was.
+    const types = (table: string) => db.prepare(`SELECT DISTINCT typeof(type) || ':' || type FROM ${table} ORDER BY 1`).pluck().all();
+    expect(types('mtstore_peers')).toEqual(['integer:0', 'integer:1', 'integer:2', 'text:bot']);
+    expect(types('mtstore_peer_usernames')).toEqual(['integer:0', 'integer:1', 'integer:2', 'text:bot']);
+    expect(db.prepare('SELECT name, type, pk FROM pragma_table_info(?) ORDER BY cid').raw().all('mtstore_peers')).toEqual([
+      ['session_id', 'INTEGER', 1], ['type', 'INTEGER', 2], ['id', 'INTEGER', 3], ['access_hash', 'INTEGER', 0], ['phone', 'TEXT', 0], ['min', 'INTEGER', 0],
+      ['updated_at', 'INTEGER', 0], ['display_name', 'TEXT', 0], ['complete', 'BLOB', 0], ['usernames', 'TEXT', 0],
+    ]);
+    expect(db.prepare('SELECT name, type, pk FROM pragma_table_info(?) ORDER BY cid').raw().all('mtstore_peer_usernames')).toEqual([
+      ['session_id', 'INTEGER', 1], ['username_key', 'TEXT', 2], ['type', 'INTEGER', 0], ['id', 'INTEGER', 0],
+    ]);
+    // The unique partial phone index and the cascade from sessions, as before.
+    expect(db.prepare("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'mtstore_peers_phone'").pluck().get()).toBe(
+      'CREATE UNIQUE INDEX mtstore_peers_phone ON mtstore_peers (session_id, phone) WHERE phone IS NOT NULL',
+    );
+    expect(db.prepare('SELECT "table", "from", "to", on_delete FROM pragma_foreign_key_list(?)').raw().all('mtstore_peers')).toEqual([
+      ['mtstore_sessions', 'session_id', 'id', 'CASCADE'],
+    ]);
+    expect(db.prepare('SELECT count(*) FROM pragma_foreign_key_list(?)').pluck().get('mtstore_peer_usernames')).toBe(0);
+    expect(db.pragma('foreign_key_check')).toEqual([]);
+    expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+    db.close();
+  });
+
+  it('in a borrowed database with foreign keys on, a session delete still cascades to its peers', async () => {
+    const path = temp.file('v4-borrowed.db');
+    v4File(path);
+    const db = new Database(path);
+    db.pragma('foreign_keys = ON');
+    const storage = new SqliteStorage({ database: db, name: 'alice' });
+    expect(await storage.peers.getById('chat', -4n)).toEqual(v4Peers[5]);
+    db.prepare("DELETE FROM mtstore_sessions WHERE name = 'alice'").run();
+    expect(db.prepare("SELECT count(*) FROM mtstore_peers WHERE session_id = 1").pluck().get()).toBe(0);
+    expect(db.prepare("SELECT count(*) FROM mtstore_peers WHERE session_id = 2").pluck().get()).toBe(v4Peers.length);
     db.close();
   });
 });
@@ -527,6 +651,8 @@ describe('rows damaged by hand', () => {
     ['an access hash that is a float', `UPDATE mtstore_peers SET access_hash = 1.5 WHERE session_id = ${alice} AND id = 1`],
     ['an access hash that is text', `UPDATE mtstore_peers SET access_hash = 'x' WHERE session_id = ${alice} AND id = 1`],
     ['an unknown peer type', `UPDATE mtstore_peers SET type = 'bot' WHERE session_id = ${alice} AND id = 1; UPDATE mtstore_peer_usernames SET type = 'bot' WHERE session_id = ${alice} AND id = 1`],
+    ['an unknown peer type code', `UPDATE mtstore_peers SET type = 3 WHERE session_id = ${alice} AND id = 1; UPDATE mtstore_peer_usernames SET type = 3 WHERE session_id = ${alice} AND id = 1`],
+    ['a negative peer type code', `UPDATE mtstore_peers SET type = -1 WHERE session_id = ${alice} AND id = 1; UPDATE mtstore_peer_usernames SET type = -1 WHERE session_id = ${alice} AND id = 1`],
     ['a phone with letters', `UPDATE mtstore_peers SET phone = 'call me' WHERE session_id = ${alice} AND id = 1`],
   ];
   for (const [what, sql] of peerCases) {
@@ -554,7 +680,7 @@ describe('rows damaged by hand', () => {
       const stored = await storage.peers.getById('user', 1n);
       const names = stored?.usernames ?? [];
       expect(names.length).toBeGreaterThan(0);
-      edit(path, `UPDATE mtstore_peers SET usernames = '${column(names).replace(/'/g, "''")}' WHERE session_id = ${alice} AND type = 'user' AND id = 1`);
+      edit(path, `UPDATE mtstore_peers SET usernames = '${column(names).replace(/'/g, "''")}' WHERE session_id = ${alice} AND type = 2 AND id = 1`);
       expect(plain(await storage.peers.getById('user', 1n))).toEqual(plain(stored));
       await storage.close();
     });
@@ -569,7 +695,7 @@ describe('rows damaged by hand', () => {
   for (const [what, column, message] of usernameCases) {
     it(`${what}: the lookup by id rejects CorruptDataError naming the session`, async () => {
       const path = await saved(`peer-${what.replace(/\W+/g, '-')}.db`);
-      edit(path, `UPDATE mtstore_peers SET usernames = '${column}' WHERE session_id = ${alice} AND type = 'user' AND id = 1`);
+      edit(path, `UPDATE mtstore_peers SET usernames = '${column}' WHERE session_id = ${alice} AND type = 2 AND id = 1`);
       const storage = new SqliteStorage({ path, name: 'alice' });
       const error = await rejection(storage.peers.getById('user', 1n));
       expect(error.code).toBe('MTSTORE_CORRUPT_DATA');
