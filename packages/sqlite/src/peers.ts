@@ -49,7 +49,6 @@ const ROW = `(${Array.from({ length: STAGE_COLUMNS }, () => '?').join(', ')})`;
  */
 const FRESH_CHECK = 16;
 
-
 /**
  * The parameters of `stage(rows)` (with the session: each peer's STAGE_COLUMNS
  * values, then the session) or of `stageNew(rows)` (without: the peers' values only)
