@@ -152,26 +152,27 @@ export interface ToPeerOptions {
 export function peerFromInfo(info: PeerInfo, options: ToPeerOptions): Peer {
   // An id outside the ranges throws core's InvalidArgumentError, as it always did.
   const { type, id } = unmarkId(info.id) ?? fromMarkedId(info.id);
-  const peer: Peer = {
+  const complete = info.complete;
+  // Larger TL objects than mtstore keeps would fail the whole batch: the peer is stored without it.
+  const keep = complete.length > 0 && complete.length <= MAX_COMPLETE_BYTES;
+  const name = keep && options.displayName ? displayNameOf(complete) : undefined;
+  // Every field in one literal, the absent optional ones undefined (the model reads
+  // undefined as absent): each peer gets the one hidden class, and none grows a
+  // property store as fields are added one by one.
+  return {
     type,
     id,
     accessHash: accessHashFromString(info.accessHash),
-    // mtcute lower-cases usernames; a malformed one would fail the whole batch. Core
-    // copies the batch, so the usual list (all valid) is passed as it is.
+    // mtcute lower-cases usernames; a malformed one would fail the whole batch. Neither
+    // core nor a repository changes a batch's arrays, so the usual list (all valid) is
+    // passed as it is.
     usernames: allUsernames(info.usernames) ? info.usernames : info.usernames.filter(isUsername),
     updatedAt: Math.min(UINT32_MAX, Math.max(0, Math.floor(info.updated / 1000))),
+    min: info.isMin ? true : undefined,
+    phone: isPhone(info.phone) ? info.phone : undefined,
+    complete: keep ? complete : undefined,
+    displayName: name,
   };
-  if (info.isMin) peer.min = true;
-  if (info.phone !== undefined && isPhone(info.phone)) peer.phone = info.phone;
-  // Larger TL objects than mtstore keeps would fail the whole batch: the peer is stored without it.
-  if (info.complete.length > 0 && info.complete.length <= MAX_COMPLETE_BYTES) {
-    peer.complete = info.complete;
-    if (options.displayName) {
-      const name = displayNameOf(info.complete);
-      if (name !== undefined) peer.displayName = name;
-    }
-  }
-  return peer;
 }
 
 /** `markedId`: the peer's marked id when the caller has it (a lookup by id), else computed. */
