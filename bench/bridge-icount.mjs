@@ -15,7 +15,8 @@
 // runner awaits it, then off and a dump: per-op figure = the dump's total / count. The
 // measured window includes the GC and JIT work those ops cause (the figures move by a
 // few percent between runs for that). Run under `node --single-threaded` (this script
-// does) so counts repeat. Instructions leave out fsync waits.
+// does) so counts repeat, and with --expose-gc: each window starts after a full collection.
+// Instructions leave out fsync waits.
 // The row `mtcute:peers.store ×1000 + save() (first time)` (named, not in the default
 // set: its set-up builds FRESH_WARMUP + count batches) stores batches neither side has
 // seen: warm-up on FRESH_WARMUP of them, then `count` more, each stored once. The
@@ -37,7 +38,10 @@ const BATCH_ROW = /×1000/;
 const BATCHES = 6;
 const count = (row) => Number(process.env.ICOUNT_N ?? (BATCH_ROW.test(row) ? 10 : 5_000));
 const FIRST_TIME = ' (first time)';
-const FRESH_WARMUP = 4;
+// ICOUNT_WARMUP=n: n warm-up batches instead (the default 4 leaves TurboFan compiling in the
+// measured window, which under --single-threaded moves a 10-batch figure by several percent
+// between runs; 16 leaves it out).
+const FRESH_WARMUP = Number(process.env.ICOUNT_WARMUP ?? 4);
 const warmup = (row) => (row.endsWith(FIRST_TIME) ? FRESH_WARMUP : BATCH_ROW.test(row) ? 2 * BATCHES : 2_000);
 
 const ROWS = [
@@ -94,6 +98,10 @@ async function child(rows) {
       if (op === undefined) throw new Error(`bridge-icount: no row ${JSON.stringify(row)} side ${side}`);
       let i = 0;
       for (const end = warmup(row); i < end; i++) await op(i);
+      // A full collection first: the garbage of set-up (every batch built) and of the
+      // other side is not marked in this side's window (incremental marking of it landed
+      // in whichever side ran first, up to a third of a first-time window).
+      globalThis.gc();
       await measured(async () => {
         for (const end = i + count(row); i < end; i++) await op(i);
       });
@@ -107,7 +115,7 @@ async function child(rows) {
 function report(rows) {
   const dir = mkdtempSync(join(tmpdir(), 'bridge-icount-'));
   const out = join(dir, 'cg.out');
-  execFileSync('valgrind', ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${out}`, process.execPath, '--single-threaded', fileURLToPath(import.meta.url), '--child', ...rows], { stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync('valgrind', ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${out}`, process.execPath, '--single-threaded', '--expose-gc', fileURLToPath(import.meta.url), '--child', ...rows], { stdio: ['ignore', 'ignore', 'inherit'] });
   // cg.out.1, cg.out.2, …: one per dump, in the child's order (the last, cg.out, is the exit's).
   const totals = readdirSync(dir)
     .filter((file) => /^cg\.out\.\d+$/.test(file))

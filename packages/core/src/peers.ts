@@ -101,6 +101,139 @@ export function repeatsPeer(peers: readonly Peer[]): boolean {
 }
 
 /**
+ * Scratch open-addressing hash sets of needsNormalizing, kept between calls (grown,
+ * never shrunk) and emptied by a new generation stamp: a batch allocates nothing. Three
+ * Maps grown to a batch's size were most of core's cost of an upsert of new peers (their
+ * growth, and the scavenges it set off). Slots hold batch positions, never a caller's
+ * string, so nothing of a batch stays reachable from here.
+ */
+let idKeys = new Float64Array(0);
+let idStamps = new Uint32Array(0);
+let nameOwners = new Int32Array(0);
+let nameSlots = new Int32Array(0);
+let nameStamps = new Uint32Array(0);
+let phoneOwners = new Int32Array(0);
+let phoneStamps = new Uint32Array(0);
+let generation = 0;
+
+/** Ids up to this magnitude (as numbers, exact) are keyed as `id * 4 + type` (exact too); larger ones take the general path. */
+const MAX_KEYED_ID = 2 ** 50;
+
+/** The table size for `entries` keys: a power of two, at most half full. */
+function tableSize(entries: number): number {
+  let size = 64;
+  while (size < entries * 2) size *= 2;
+  return size;
+}
+
+/** A 32-bit hash of an integer-valued double of magnitude below 2^53. */
+function hashNumber(k: number): number {
+  const h = Math.imul((k >>> 0) ^ Math.imul(Math.floor(k / 4_294_967_296) | 0, 0x9e37_79b1), 0x85eb_ca6b);
+  return h ^ (h >>> 15);
+}
+
+/**
+ * FNV-1a over a validated username's characters, each `| 0x20`: over A-Z a-z 0-9 _ that
+ * maps exactly the two cases of a letter together (digits keep their code, '_' becomes
+ * 0x7f, which no valid character has), so names equal case-insensitively hash equal.
+ */
+function hashName(name: string): number {
+  let h = 0x811c_9dc5;
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ (name.charCodeAt(i) | 0x20), 0x0100_0193);
+  return h;
+}
+
+/** Whether two validated usernames are equal case-insensitively (hashName's folding). */
+function sameName(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if ((a.charCodeAt(i) | 0x20) !== (b.charCodeAt(i) | 0x20)) return false;
+  return true;
+}
+
+function hashPhone(phone: string): number {
+  let h = 0x811c_9dc5;
+  for (let i = 0; i < phone.length; i++) h = Math.imul(h ^ phone.charCodeAt(i), 0x0100_0193);
+  return h;
+}
+
+/**
+ * Whether a validated batch may need `normalizePeerBatch`: false only when no (type, id),
+ * no username (case-insensitively) and no phone is in it twice, and every id is below
+ * 2^50 in magnitude. Then normalizing changes nothing (no merge, no name or phone taken
+ * from an earlier peer) and the batch is normalized as it is. Needs no allocation (see
+ * the scratch tables above), so it costs a fraction of normalizing.
+ */
+export function needsNormalizing(peers: readonly Peer[]): boolean {
+  const count = peers.length;
+  let names = 0;
+  for (let i = 0; i < count; i++) names += (peers[i] as Peer).usernames.length;
+  const idSize = tableSize(count);
+  if (idStamps.length < idSize) {
+    idKeys = new Float64Array(idSize);
+    idStamps = new Uint32Array(idSize);
+    phoneOwners = new Int32Array(idSize);
+    phoneStamps = new Uint32Array(idSize);
+  }
+  const nameSize = tableSize(names);
+  if (nameStamps.length < nameSize) {
+    nameOwners = new Int32Array(nameSize);
+    nameSlots = new Int32Array(nameSize);
+    nameStamps = new Uint32Array(nameSize);
+  }
+  generation = (generation + 1) >>> 0;
+  if (generation === 0) {
+    // Once in 2^32 batches: stamps of the previous round could match again.
+    idStamps.fill(0);
+    nameStamps.fill(0);
+    phoneStamps.fill(0);
+    generation = 1;
+  }
+  const gen = generation;
+  // The tables may be larger than this batch needs: a mask of their own size.
+  const idMask = idStamps.length - 1;
+  const nameMask = nameStamps.length - 1;
+  const phoneMask = phoneStamps.length - 1;
+  for (let i = 0; i < count; i++) {
+    const peer = peers[i] as Peer;
+    const n = Number(peer.id);
+    // Number() rounds a bigint beyond 2^53 to at least 2^53: inside the bound it was exact.
+    if (!(n <= MAX_KEYED_ID && n >= -MAX_KEYED_ID)) return true;
+    const key = n * 4 + (peer.type === 'user' ? 1 : peer.type === 'chat' ? 2 : 3);
+    let slot = hashNumber(key) & idMask;
+    while (idStamps[slot] === gen) {
+      if (idKeys[slot] === key) return true;
+      slot = (slot + 1) & idMask;
+    }
+    idStamps[slot] = gen;
+    idKeys[slot] = key;
+    const usernames = peer.usernames;
+    for (let u = 0; u < usernames.length; u++) {
+      const name = usernames[u] as string;
+      let at = hashName(name) & nameMask;
+      while (nameStamps[at] === gen) {
+        // A peer's own names are distinct (validated): a match is another peer's.
+        if (sameName((peers[nameOwners[at] as number] as Peer).usernames[nameSlots[at] as number] as string, name)) return true;
+        at = (at + 1) & nameMask;
+      }
+      nameStamps[at] = gen;
+      nameOwners[at] = i;
+      nameSlots[at] = u;
+    }
+    const phone = peer.phone;
+    if (phone !== undefined) {
+      let at = hashPhone(phone) & phoneMask;
+      while (phoneStamps[at] === gen) {
+        if ((peers[phoneOwners[at] as number] as Peer).phone === phone) return true;
+        at = (at + 1) & phoneMask;
+      }
+      phoneStamps[at] = gen;
+      phoneOwners[at] = i;
+    }
+  }
+  return false;
+}
+
+/**
  * A peer id as a Map or Set key: a number when it is one exactly, else the bigint (V8
  * hashes a number far faster than a bigint). The two never collide: a Map tells 1 from
  * 1n. Number() rounds an id beyond 2^53 to a double that is no longer a safe integer,

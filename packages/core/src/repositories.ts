@@ -58,6 +58,8 @@ export interface PeerRepository {
    * peers and taking usernames/phones away from their previous owners. A repository
    * of a storage whose `peersUpsertInOrder` is true gets the caller's validated batch
    * instead, and must apply it in order before returning, keeping no caller object.
+   * One whose `writesCopyBytes` is true gets the caller's validated array as it is when
+   * it is normalized already (`needsNormalizing`), and must not change it.
    */
   upsert(peers: readonly Peer[]): MaybePromise<void>;
   getById(type: PeerType, id: bigint): MaybePromise<Peer | null>;

@@ -485,9 +485,15 @@ export function isPeer(value: unknown): boolean {
   if (phone !== undefined && !isPhone(phone)) return false;
   if (min !== undefined && typeof min !== 'boolean') return false;
   if (typeof updatedAt !== 'number' || !Number.isInteger(updatedAt) || updatedAt < 0 || updatedAt > UINT32_MAX) return false;
-  if (displayName !== undefined && (typeof displayName !== 'string' || displayName.length > MAX_DISPLAY_NAME || displayName.includes('\u0000'))) return false;
+  if (displayName !== undefined && (typeof displayName !== 'string' || displayName.length > MAX_DISPLAY_NAME || hasNul(displayName))) return false;
   if (complete !== undefined && (!(complete instanceof Uint8Array) || complete.length > MAX_COMPLETE_BYTES)) return false;
   return true;
+}
+
+/** Whether `text` holds U+0000: a loop, cheaper than includes()'s builtin call for the short names of a batch. */
+function hasNul(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 0) return true;
+  return false;
 }
 
 /** A whole batch is checked before any of it is written. */

@@ -12,8 +12,6 @@ import { __tlReaderMap, TlBinaryReader } from '@mtcute/core/utils.js';
 export type PeerInfo = IPeersRepository.PeerInfo;
 
 const UINT32_MAX = 0xffff_ffff;
-const PHONE = /^[0-9]{1,20}$/;
-const USERNAME = /^[A-Za-z0-9_]{1,64}$/;
 
 /**
  * Eight bytes for converting between the int64 and its two int32 halves: one bigint
@@ -27,6 +25,41 @@ const int64 = new DataView(new ArrayBuffer(8));
  * `longFromFastString` (parseInt, then int32 as Long keeps it) without building a Long.
  */
 export function accessHashFromString(value: string): bigint {
+  // mtcute's own strings (an optional '-' and digits, twice) are read by hand: two
+  // substrings and two parseInt calls per peer of a save cost more than the rest of the
+  // conversion. Anything else takes parseInt's rules.
+  const low = canonicalInt(value, 0);
+  const high = low === undefined || value.charCodeAt(parsedTo) !== BAR ? undefined : canonicalInt(value, parsedTo + 1);
+  if (high === undefined || parsedTo !== value.length) return looseAccessHash(value);
+  int64.setUint32(0, low as number, true);
+  int64.setInt32(4, high, true);
+  return int64.getBigInt64(0, true);
+}
+
+const BAR = 0x7c;
+const MINUS = 0x2d;
+/** Where canonicalInt stopped (module state: no result object per call). */
+let parsedTo = 0;
+
+/** An optional '-' and 1-10 digits from `from` (exact as a double); undefined if none. Sets `parsedTo` past them. */
+function canonicalInt(value: string, from: number): number | undefined {
+  let i = from;
+  const negative = value.charCodeAt(i) === MINUS;
+  if (negative) i++;
+  const start = i;
+  let n = 0;
+  for (; i < value.length && i - start < 10; i++) {
+    const digit = value.charCodeAt(i) - 0x30;
+    if (digit < 0 || digit > 9) break;
+    n = n * 10 + digit;
+  }
+  if (i === start) return undefined;
+  parsedTo = i;
+  return negative ? -n : n;
+}
+
+/** What accessHashFromString does with strings mtcute never writes: parseInt's rules, as mtcute's parse. */
+function looseAccessHash(value: string): bigint {
   if (value === '') return 0n; // mtcute's hash of a basic chat, which has none
   const bar = value.indexOf('|');
   const low = Number.parseInt(value.slice(0, bar));
@@ -46,7 +79,35 @@ export function accessHashToString(value: bigint): string {
   return `${int64.getInt32(0, true)}|${int64.getInt32(4, true)}`;
 }
 
-const isUsername = (username: string): boolean => USERNAME.test(username);
+/** core's username rule (1-64 of A-Z a-z 0-9 _), as a loop: a RegExp test per name of a save costs several times more. */
+function isUsername(username: unknown): boolean {
+  if (typeof username !== 'string') return false;
+  const length = username.length;
+  if (length === 0 || length > 64) return false;
+  for (let i = 0; i < length; i++) {
+    const code = username.charCodeAt(i);
+    if (!((code >= 0x61 && code <= 0x7a) || (code >= 0x30 && code <= 0x39) || (code >= 0x41 && code <= 0x5a) || code === 0x5f)) return false;
+  }
+  return true;
+}
+
+/** core's phone rule (1-20 digits), as a loop (see isUsername). */
+function isPhone(phone: unknown): phone is string {
+  if (typeof phone !== 'string') return false;
+  const length = phone.length;
+  if (length === 0 || length > 20) return false;
+  for (let i = 0; i < length; i++) {
+    const code = phone.charCodeAt(i);
+    if (code < 0x30 || code > 0x39) return false;
+  }
+  return true;
+}
+
+/** Whether every name is one (the usual list), without every()'s callback calls. */
+function allUsernames(usernames: readonly string[]): boolean {
+  for (let i = 0; i < usernames.length; i++) if (!isUsername(usernames[i])) return false;
+  return true;
+}
 
 // core's marked-id ranges (marked.ts) as numbers: each bound is a safe integer, so a
 // number compares with them exactly.
@@ -91,26 +152,27 @@ export interface ToPeerOptions {
 export function peerFromInfo(info: PeerInfo, options: ToPeerOptions): Peer {
   // An id outside the ranges throws core's InvalidArgumentError, as it always did.
   const { type, id } = unmarkId(info.id) ?? fromMarkedId(info.id);
-  const peer: Peer = {
+  const complete = info.complete;
+  // Larger TL objects than mtstore keeps would fail the whole batch: the peer is stored without it.
+  const keep = complete.length > 0 && complete.length <= MAX_COMPLETE_BYTES;
+  const name = keep && options.displayName ? displayNameOf(complete) : undefined;
+  // Every field in one literal, the absent optional ones undefined (the model reads
+  // undefined as absent): each peer gets the one hidden class, and none grows a
+  // property store as fields are added one by one.
+  return {
     type,
     id,
     accessHash: accessHashFromString(info.accessHash),
-    // mtcute lower-cases usernames; a malformed one would fail the whole batch. Core
-    // copies the batch, so the usual list (all valid) is passed as it is.
-    usernames: info.usernames.every(isUsername) ? info.usernames : info.usernames.filter(isUsername),
+    // mtcute lower-cases usernames; a malformed one would fail the whole batch. Neither
+    // core nor a repository changes a batch's arrays, so the usual list (all valid) is
+    // passed as it is.
+    usernames: allUsernames(info.usernames) ? info.usernames : info.usernames.filter(isUsername),
     updatedAt: Math.min(UINT32_MAX, Math.max(0, Math.floor(info.updated / 1000))),
+    min: info.isMin ? true : undefined,
+    phone: isPhone(info.phone) ? info.phone : undefined,
+    complete: keep ? complete : undefined,
+    displayName: name,
   };
-  if (info.isMin) peer.min = true;
-  if (info.phone !== undefined && PHONE.test(info.phone)) peer.phone = info.phone;
-  // Larger TL objects than mtstore keeps would fail the whole batch: the peer is stored without it.
-  if (info.complete.length > 0 && info.complete.length <= MAX_COMPLETE_BYTES) {
-    peer.complete = info.complete;
-    if (options.displayName) {
-      const name = displayNameOf(info.complete);
-      if (name !== undefined) peer.displayName = name;
-    }
-  }
-  return peer;
 }
 
 /** `markedId`: the peer's marked id when the caller has it (a lookup by id), else computed. */
@@ -166,67 +228,95 @@ function fullName(complete: Uint8Array): string | undefined {
 /** UTF-8 as mtcute's reader decodes it; short ASCII (most names) without a call into TextDecoder. */
 function decodeUtf8(bytes: Uint8Array, start: number, end: number): string {
   if (end - start <= 64) {
-    let ascii = '';
     let i = start;
-    for (; i < end && (bytes[i] as number) < 0x80; i++) ascii += String.fromCharCode(bytes[i] as number);
-    if (i === end) return ascii;
+    while (i < end && (bytes[i] as number) < 0x80) i++;
+    if (i === end) return ascii(bytes, start, end);
   }
   return utf8.decode(bytes.subarray(start, end));
+}
+
+/**
+ * ASCII bytes as a string, eight characters per String.fromCharCode: a string
+ * concatenation per character was the largest single cost of reading a name.
+ */
+function ascii(b: Uint8Array, start: number, end: number): string {
+  let s = '';
+  let i = start;
+  for (; i + 8 <= end; i += 8) s += String.fromCharCode(b[i] as number, b[i + 1] as number, b[i + 2] as number, b[i + 3] as number, b[i + 4] as number, b[i + 5] as number, b[i + 6] as number, b[i + 7] as number);
+  for (; i + 2 <= end; i += 2) s += String.fromCharCode(b[i] as number, b[i + 1] as number);
+  if (i < end) s += String.fromCharCode(b[i] as number);
+  return s;
+}
+
+/** The little-endian uint32 at `at` (the caller checked it is inside). */
+const uint32 = (b: Uint8Array, at: number): number => ((b[at] as number) | ((b[at + 1] as number) << 8) | ((b[at + 2] as number) << 16) | ((b[at + 3] as number) << 24)) >>> 0;
+
+/**
+ * Where the TL string at `at` ends, padding included (a length byte, or 254 and three
+ * length bytes; padded to 4); -1 when it runs past the end. Its text is
+ * bytes[stringStart, stringEnd) (module state: no object or closure per call).
+ */
+let stringStart = 0;
+let stringEnd = 0;
+function skipString(bytes: Uint8Array, at: number): number {
+  if (at >= bytes.length) return -1;
+  let length = bytes[at] as number;
+  let start = at + 1;
+  if (length === 254) {
+    if (at + 4 > bytes.length) return -1;
+    length = (bytes[at + 1] as number) | ((bytes[at + 2] as number) << 8) | ((bytes[at + 3] as number) << 16);
+    start = at + 4;
+  }
+  const end = start + length;
+  if (end > bytes.length) return -1;
+  stringStart = start;
+  stringEnd = end;
+  return end + ((4 - ((end - at) % 4)) % 4);
+}
+
+/** The TL string at `at` (see skipString), or null past the end. */
+function tlString(bytes: Uint8Array, at: number): string | null {
+  return skipString(bytes, at) === -1 ? null : decodeUtf8(bytes, stringStart, stringEnd);
 }
 
 /** The name fields of a user, chat or channel; null when the bytes are none of those (or cut short). */
 function leadingName(bytes: Uint8Array): string | undefined | null {
   if (bytes.length < 12) return null;
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let at = 4;
-  const uint = (): number => {
-    const value = view.getUint32(at, true);
-    at += 4;
-    return value;
-  };
-  /** A TL string (length byte, or 254 and three length bytes; padded to 4), or null past the end. */
-  const string = (): string | null => {
-    if (at >= bytes.length) return null;
-    let length = bytes[at] as number;
-    let start = at + 1;
-    if (length === 254) {
-      if (at + 4 > bytes.length) return null;
-      length = (bytes[at + 1] as number) | ((bytes[at + 2] as number) << 8) | ((bytes[at + 3] as number) << 16);
-      start = at + 4;
-    }
-    const end = start + length;
-    if (end > bytes.length) return null;
-    at = end + ((4 - ((end - at) % 4)) % 4);
-    return decodeUtf8(bytes, start, end);
-  };
-  // Fixed-size fields are skipped unchecked: string() returns null once past the end.
-  switch (view.getUint32(0, true)) {
+  // Fixed-size fields are skipped unchecked: skipString gives -1 once past the end.
+  switch (uint32(bytes, 0)) {
     case USER: {
       if (bytes.length < 16) return null;
-      const flags = uint();
-      at += 4 + 8; // flags2, id
+      const flags = uint32(bytes, 4);
+      let at = 4 + 4 + 4 + 8; // constructor, flags, flags2, id
       if (flags & 1) at += 8; // access_hash
-      let first: string | null | undefined;
-      let last: string | null | undefined;
-      if (flags & 2 && (first = string()) === null) return null;
-      if (flags & 4 && (last = string()) === null) return null;
-      return [first, last].filter((part) => part !== undefined && part !== '').join(' ');
+      // First and last name, joined by a space when both are there and non-empty.
+      let name = '';
+      if (flags & 2) {
+        at = skipString(bytes, at);
+        if (at === -1) return null;
+        name = decodeUtf8(bytes, stringStart, stringEnd);
+      }
+      if (flags & 4) {
+        if (skipString(bytes, at) === -1) return null;
+        if (stringEnd > stringStart) {
+          const last = decodeUtf8(bytes, stringStart, stringEnd);
+          name = name === '' ? last : `${name} ${last}`;
+        }
+      }
+      return name;
     }
     case CHAT:
-      at += 4 + 8; // flags, id
-      return string();
+      return tlString(bytes, 4 + 4 + 8); // constructor, flags, id
     case CHANNEL_FORBIDDEN:
-      at += 4 + 8 + 8; // flags, id, access_hash
-      return string();
+      return tlString(bytes, 4 + 4 + 8 + 8); // constructor, flags, id, access_hash
     case CHAT_FORBIDDEN:
-      at += 8; // id
-      return string();
+      return tlString(bytes, 4 + 8); // constructor, id
     case CHANNEL: {
       if (bytes.length < 16) return null;
-      const flags = uint();
-      at += 4 + 8; // flags2, id
+      const flags = uint32(bytes, 4);
+      let at = 4 + 4 + 4 + 8; // constructor, flags, flags2, id
       if (flags & 8192) at += 8; // access_hash
-      return string();
+      return tlString(bytes, at);
     }
     default:
       return null;

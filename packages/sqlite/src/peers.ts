@@ -60,8 +60,10 @@ function stageValues(peers: readonly Peer[], at: number, rows: number, session: 
   let i = 0;
   for (let k = at; k < at + rows; k++) {
     const p = peers[k] as Peer;
-    // Usernames are letters, digits and underscores (validated): the JSON is built by hand.
-    const usernames = p.usernames.length === 0 ? '[]' : `["${p.usernames.join('","')}"]`;
+    // Usernames are letters, digits and underscores (validated): the JSON is built by
+    // hand, the usual one name without join()'s call.
+    const names = p.usernames;
+    const usernames = names.length === 0 ? '[]' : names.length === 1 ? `["${names[0] as string}"]` : `["${names.join('","')}"]`;
     values[i++] = PEER_TYPE_CODE[p.type];
     values[i++] = p.id;
     values[i++] = p.accessHash;

@@ -6,7 +6,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { ID_EXTREMES, peer } from '@mtstore/conformance';
-import { mergePeer, normalizePeerBatch, peerKey, usernameKey, type Peer, type PeerType } from '@mtstore/core';
+import { InvalidArgumentError, mergePeer, normalizePeerBatch, peerKey, usernameKey, type Peer, type PeerType } from '@mtstore/core';
 import { SqliteStorage } from '../src/index.js';
 import { tempDir } from './helpers.js';
 
@@ -280,6 +280,65 @@ describe('peers.upsert: a batch of new peers only is written without staging', (
     expect((await storage.peers.getByUsername('user_21'))?.id).toBe(21n);
     expect((await storage.peers.getByPhone(String(10_000_000_041)))?.id).toBe(41n);
     expect((await storage.peers.list({ limit: 100 })).peers).toHaveLength(20 + 16 + 16);
+    await storage.close();
+  });
+});
+
+describe('peers.upsert: a batch that needs no normalizing is read as the caller gave it', () => {
+  // Core hands this synchronous repository the caller's own array when no peer, name or
+  // phone is in it twice (base.ts, needsNormalizing); anything else is normalized first.
+
+  it('a new batch naming one username in two cases, or one phone twice, ends with the later peer', async () => {
+    const storage = new SqliteStorage({ path: temp.file('fast-repeats.db'), name: 'alice' });
+    const fresh = (from: number): Peer[] => Array.from({ length: 20 }, (_, i) => peer('user', from + i));
+    const names = fresh(1);
+    (names[3] as Peer).usernames = ['Shared_name'];
+    (names[15] as Peer).usernames = ['other', 'SHARED_NAME'];
+    await storage.peers.upsert(names);
+    expect((await storage.peers.getByUsername('shared_name'))?.id).toBe(16n);
+    expect((await storage.peers.getById('user', 4n))?.usernames).toEqual([]);
+
+    const phones = fresh(101);
+    (phones[17] as Peer).phone = (phones[2] as Peer).phone as string;
+    await storage.peers.upsert(phones);
+    expect((await storage.peers.getByPhone((phones[2] as Peer).phone as string))?.id).toBe(118n);
+    expect((await storage.peers.getById('user', 103n))?.phone).toBeUndefined();
+
+    const twice = fresh(201);
+    twice.push(peer('user', 205, { accessHash: 5n, usernames: [] }));
+    await storage.peers.upsert(twice);
+    expect(await storage.peers.getById('user', 205n)).toEqual(twice[20]);
+    await storage.close();
+  });
+
+  it('a bad peer anywhere in a new batch is refused with a typed error before anything is written', async () => {
+    const storage = new SqliteStorage({ path: temp.file('fast-refused.db'), name: 'alice' });
+    for (const bad of [{ usernames: ['no spaces'] }, { phone: '+1' }, { displayName: 'a\u0000b' }, { accessHash: 2n ** 63n }]) {
+      const batch = Array.from({ length: 20 }, (_, i) => peer('user', i + 1));
+      batch[19] = { ...(batch[19] as Peer), ...bad };
+      await expect(storage.peers.upsert(batch)).rejects.toBeInstanceOf(InvalidArgumentError);
+      expect((await storage.peers.list({ limit: 100 })).peers).toEqual([]);
+    }
+    await storage.close();
+  });
+
+  it('the caller changing its objects as soon as upsert() returns, before awaiting it, changes nothing stored', async () => {
+    // The batch is read before upsert() returns its promise (the repository writes
+    // synchronously): were the write to wait for anything, these changes would land.
+    const storage = new SqliteStorage({ path: temp.file('fast-copies.db'), name: 'alice' });
+    const batch = Array.from({ length: 20 }, (_, i) => peer('user', i + 1, { complete: Uint8Array.of(1, 2, 3), displayName: `Name ${i}` }));
+    const before = structuredClone(batch);
+    const done = storage.peers.upsert(batch);
+    for (const p of batch) {
+      p.usernames.push('Changed');
+      p.usernames[0] = 'Changed_too';
+      (p.complete as Uint8Array)[0] = 99;
+      p.accessHash = 0n;
+      p.displayName = 'Changed';
+    }
+    await done;
+    for (const p of before) expect(await storage.peers.getById(p.type, p.id)).toEqual(p);
+    expect(await storage.peers.getByUsername('changed')).toBeNull();
     await storage.close();
   });
 });
