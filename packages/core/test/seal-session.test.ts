@@ -197,6 +197,24 @@ describe('a session sealed or opened again whole', () => {
       keys.temps.delete(0);
       await rejects(storage);
     });
+
+    it('as a permanent key, in the same order of bytes and DC ids as saved', async () => {
+      // An adapter that reads DC 2's last temp key back as the permanent key of a second
+      // DC 2 entry: every value, DC id and entry in the order saved, only the slot differs.
+      class Reshaped extends MemoryStorage {
+        protected override async readSession(): Promise<Session | null> {
+          const read = (await super.readSession())!;
+          const dc2 = read.dcs[1]!;
+          const last = dc2.tempAuthKeys!.pop()!;
+          read.dcs.splice(2, 0, { id: 2, authKey: last.key });
+          return read;
+        }
+      }
+      const store = new MemoryStore();
+      const storage = new Reshaped({ name: 's', store, encryption });
+      await storage.save(session(fiveKeys()));
+      await rejects(storage);
+    });
   });
 
   it('a key deleted or added by another instance between two loads is gone or there on the next', async () => {
