@@ -441,6 +441,9 @@ export abstract class BaseStorage extends Closable implements Storage {
    */
   #openSessionKeys(session: Session): AuthKeyBytes[] | undefined {
     if (!Array.isArray(session.dcs)) return undefined;
+    // The session this instance last saved, read back unchanged (most loads): no arrays built.
+    const reopened = this.#sealer?.reopenSession(session.dcs);
+    if (reopened !== undefined) return reopened;
     // The sealed values, where each is (as Sealer.sealKeys: DC id, media-only, slot), and
     // what holds it (the DC for its permanent key, else the temp key).
     let sealed: Uint8Array[] | undefined;
@@ -487,6 +490,8 @@ export abstract class BaseStorage extends Closable implements Storage {
    */
   #sealedCopy(session: Session, sealer: Sealer): Session {
     const copy = copySession(session, false);
+    // The keys of the session this instance last saved, at the same places (most saves).
+    if (sealer.resealSession(copy.dcs)) return copy;
     const plains: Uint8Array[] = [];
     const where: number[] = [];
     for (const dc of copy.dcs) {

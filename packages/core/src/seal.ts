@@ -17,6 +17,7 @@
 import { createCipheriv, createDecipheriv, createSecretKey, randomBytes, randomFillSync, type KeyObject } from 'node:crypto';
 import { CorruptDataError, EncryptionError, InvalidArgumentError } from './errors.js';
 import { describeSecret, describeValue, MAX_DC_ID } from './validate.js';
+import type { DataCenter } from './model.js';
 import { AuthKeyBytes } from './stored.js';
 
 /** One configured encryption key: 32 bytes given directly, or read from an environment variable. */
@@ -200,8 +201,13 @@ export class Sealer {
    * what the per-place lookups would, never with a value its place has since replaced.
    */
   #session: SessionMemory | undefined;
-  /** Where a save or load copies a session's incoming values to compare them with #session at once. */
-  #scratch = Buffer.alloc(0);
+  /**
+   * Where a save (plaintexts) or a load (sealed values) copies a session's incoming values
+   * to compare them with #session at once: one each, as the two differ in length and a
+   * save after a load would otherwise allocate anew every time.
+   */
+  #plainScratch = Buffer.alloc(0);
+  #sealedScratch = Buffer.alloc(0);
 
   constructor(options: EncryptionOptions, sessionName: string, where: string) {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${where}: encryption must be an object, got ${describeValue(options)}`);
@@ -314,20 +320,32 @@ export class Sealer {
    * media-only entry when `where[3i + 1]` is 1, slot `where[3i + 2]` (PERMANENT_KEY_SLOT
    * for the permanent key). The results are views of one fresh buffer, one allocation
    * instead of one per value (a buffer over 64 bytes costs V8 an off-heap allocation,
-   * more than comparing or copying it). When the keys and their places are those of the
-   * last session this instance sealed, one comparison finds that out and the
-   * same sealed bytes are returned that sealing each would have returned.
+   * more than comparing or copying it). A save tries resealSession first: this is the
+   * path for keys that are not exactly the last session's.
    */
   sealKeys(plains: readonly Uint8Array[], where: readonly number[]): Uint8Array[] {
-    const memory = this.#session;
-    // Only saves record a session, and #seal returns values sealed with the write key
-    // only, so a remembered session is always one a save may reuse.
-    if (memory !== undefined && this.#sameSession(memory.plain, memory.plainEnds, memory.where, plains, where)) {
-      return viewsOf(memory.sealed, memory.sealedEnds);
-    }
     const known = plains.map((plain, i) => this.#seal(plain, keyContext(where, i)));
     this.#rememberSession(where, known);
     return copiesOf(known.map((k) => k.sealed));
+  }
+
+  /**
+   * Save's path for a session whose keys are those of the last session this instance
+   * sealed (#session), at the same places: `dcs` (a call-time copy, validated, its keys
+   * still the caller's plaintexts) gets the same sealed bytes sealKeys would return, as
+   * views of one fresh buffer, and true is returned. False, with `dcs` untouched, for
+   * anything else. It costs one place check and one copy per key and one comparison in
+   * all, with no arrays built, which a save of an unchanged session (most saves) is.
+   */
+  resealSession(dcs: readonly DataCenter[]): boolean {
+    const memory = this.#session;
+    // Only saves record a session, and #seal returns values sealed with the write key
+    // only, so a remembered session is always one a save may reuse.
+    if (memory === undefined) return false;
+    if (memory.plain.length !== this.#plainScratch.length) this.#plainScratch = Buffer.from(new ArrayBuffer(memory.plain.length));
+    if (!sameKeys(dcs, memory.plain, memory.plainEnds, memory.where, this.#plainScratch)) return false;
+    placeKeys(dcs, memory.sealed, memory.sealedEnds, Uint8Array);
+    return true;
   }
 
   /** The value sealed for `context`, this instance's own (remembered): callers copy it out. */
@@ -367,45 +385,30 @@ export class Sealer {
   /**
    * `open` for a session's auth keys at once (load): `sealed[i]` is at `where`'s i-th place,
    * as in sealKeys. The plaintexts are AuthKeyBytes views of one fresh buffer, made for
-   * this call, so load keeps them without another copy. When the values and places are
-   * those of the session this instance last saved (#session), one comparison finds that
-   * out and its plaintexts are copied out; else each value is opened at its place.
+   * this call, so load keeps them without another copy. A load tries reopenSession
+   * first: this is the path for values that are not exactly the last saved session's.
    */
   openKeys(sealed: readonly Uint8Array[], where: readonly number[], what: (index: number) => string): AuthKeyBytes[] {
-    const memory = this.#session;
-    if (memory !== undefined && this.#sameSession(memory.sealed, memory.sealedEnds, memory.where, sealed, where)) {
-      return viewsOf(memory.plain, memory.plainEnds, AuthKeyBytes);
-    }
     const plains: Buffer[] = [];
     for (let i = 0; i < sealed.length; i++) plains.push(this.#open(sealed[i] as Uint8Array, keyContext(where, i), () => what(i)).plain);
     return copiesOf(plains, AuthKeyBytes);
   }
 
   /**
-   * True when `values` at `where` are, byte for byte and place for place, the values
-   * `held` (ending at `ends`) at `heldWhere`: a remembered session's plaintexts (save) or
-   * sealed values (load). The values are copied one after another into #scratch and
-   * compared with them in one call: Buffer#equals costs about a thousand instructions
-   * per call whatever the length (the call into C++, not the compare).
+   * Load's path for a session an adapter read whose keys are, DC by DC and place for
+   * place, exactly the sealed values of the session this instance last saved (#session),
+   * and no other keys: puts fresh AuthKeyBytes copies of that session's plaintexts (views
+   * of one new buffer) in their place in `dcs` and returns them, which is what opening
+   * each would have given. Undefined, with `dcs` untouched, for anything else (a changed,
+   * moved or plaintext key, another DC layout, a malformed entry): the caller then opens
+   * key by key. One place check and one copy per key and one comparison in all.
    */
-  #sameSession(held: Buffer, ends: readonly number[], heldWhere: readonly number[], values: readonly Uint8Array[], where: readonly number[]): boolean {
-    const count = values.length;
-    if (count !== ends.length || where.length !== heldWhere.length) return false;
-    for (let i = 0; i < where.length; i++) if (where[i] !== heldWhere[i]) return false;
-    let start = 0;
-    for (let i = 0; i < count; i++) {
-      const end = ends[i] as number;
-      if ((values[i] as Uint8Array).length !== end - start) return false;
-      start = end;
-    }
-    let scratch = this.#scratch;
-    if (scratch.length !== held.length) scratch = this.#scratch = Buffer.from(new ArrayBuffer(held.length));
-    start = 0;
-    for (let i = 0; i < count; i++) {
-      scratch.set(values[i] as Uint8Array, start);
-      start = ends[i] as number;
-    }
-    return scratch.equals(held);
+  reopenSession(dcs: readonly unknown[]): AuthKeyBytes[] | undefined {
+    const memory = this.#session;
+    if (memory === undefined) return undefined;
+    if (memory.sealed.length !== this.#sealedScratch.length) this.#sealedScratch = Buffer.from(new ArrayBuffer(memory.sealed.length));
+    if (!sameKeys(dcs, memory.sealed, memory.sealedEnds, memory.where, this.#sealedScratch)) return undefined;
+    return placeKeys(dcs as readonly DataCenter[], memory.plain, memory.plainEnds, AuthKeyBytes);
   }
 
   /**
@@ -512,14 +515,75 @@ function concatenated(buffers: readonly Buffer[]): { bytes: Buffer; ends: number
   return { bytes, ends };
 }
 
-/** A fresh copy of `bytes` cut into views ending at `ends`: plain Uint8Arrays, or `View`s (AuthKeyBytes for load). */
-function viewsOf<V extends Uint8Array = Uint8Array>(bytes: Buffer, ends: readonly number[], View: new (buffer: ArrayBuffer, offset: number, length: number) => V = Uint8Array as never): V[] {
+/**
+ * True when the keys in `dcs`, walked as a save or load lists them (DC by DC, skipping
+ * empty entries; the permanent key, then the temp keys in array order), are byte for byte
+ * the values of `held` (the i-th ending at `ends[i]`), each at the place `where` holds
+ * for it (DC id, media-only 0/1, slot: see Sealer.sealKeys), and there is no other key.
+ * Anything unexpected (a key that is no Uint8Array, temp keys that are no array) is
+ * false: the caller's general path handles and reports it. The values are copied one
+ * after another into `scratch` (held's length) and compared with `held` in one call:
+ * Buffer#equals costs about a thousand instructions per call whatever the length (the
+ * call into C++, not the compare).
+ */
+function sameKeys(dcs: readonly unknown[], held: Buffer, ends: readonly number[], where: readonly number[], scratch: Buffer): boolean {
+  const count = ends.length;
+  let k = 0;
+  let start = 0;
+  for (let d = 0; d < dcs.length; d++) {
+    const dc = dcs[d] as DataCenter | null | undefined;
+    if (dc === undefined || dc === null) continue;
+    const media = dc.mediaOnly === true ? 1 : 0;
+    const key: unknown = dc.authKey;
+    if (key !== undefined) {
+      if (k === count || !(key instanceof Uint8Array) || where[3 * k] !== dc.id || where[3 * k + 1] !== media || where[3 * k + 2] !== PERMANENT_KEY_SLOT) return false;
+      const end = ends[k] as number;
+      if (key.length !== end - start) return false;
+      scratch.set(key, start);
+      start = end;
+      k++;
+    }
+    const temps: unknown = dc.tempAuthKeys;
+    if (temps === undefined) continue;
+    if (!Array.isArray(temps)) return false;
+    for (let t = 0; t < temps.length; t++) {
+      const temp = temps[t] as { index?: unknown; key?: unknown } | null | undefined;
+      if (k === count || temp === undefined || temp === null) return false;
+      const tempKey = temp.key;
+      // where's slots are integers (a validated save's): equal to one, temp.index is one too.
+      if (!(tempKey instanceof Uint8Array) || where[3 * k] !== dc.id || where[3 * k + 1] !== media || where[3 * k + 2] !== temp.index) return false;
+      const end = ends[k] as number;
+      if (tempKey.length !== end - start) return false;
+      scratch.set(tempKey, start);
+      start = end;
+      k++;
+    }
+  }
+  return k === count && scratch.equals(held);
+}
+
+/**
+ * Puts a fresh copy of `bytes`, cut into `View`s ending at `ends`, in place of the keys of
+ * `dcs` in sameKeys's order (which has just matched them), and returns the views.
+ */
+function placeKeys<V extends Uint8Array>(dcs: readonly DataCenter[], bytes: Buffer, ends: readonly number[], View: new (buffer: ArrayBuffer, offset: number, length: number) => V): V[] {
   const memory = new Uint8Array(bytes).buffer;
   const views: V[] = [];
+  let k = 0;
   let start = 0;
-  for (const end of ends) {
-    views.push(new View(memory, start, end - start));
+  const next = (): V => {
+    const end = ends[k++] as number;
+    const view = new View(memory, start, end - start);
     start = end;
+    views.push(view);
+    return view;
+  };
+  for (let d = 0; d < dcs.length; d++) {
+    const dc = dcs[d];
+    if (dc === undefined || dc === null) continue;
+    if (dc.authKey !== undefined) dc.authKey = next();
+    const temps = dc.tempAuthKeys;
+    if (temps !== undefined) for (let t = 0; t < temps.length; t++) (temps[t] as { key: Uint8Array }).key = next();
   }
   return views;
 }

@@ -150,4 +150,88 @@ describe('a session sealed or opened again whole', () => {
     expect(Buffer.from(stored(store, 's', 1).subarray(8, 10)).toString('latin1')).toBe('k2');
     expect(Buffer.from(storedTemp(store, 's', 2, 3).subarray(8, 10)).toString('latin1')).toBe('k2');
   });
+
+  // A load of the session this instance last saved is answered place for place from
+  // memory (Sealer.reopenSession). Values with their bytes unchanged but read back at
+  // another place must still be opened there, and fail, as opening each would.
+  describe('sealed bytes unchanged, read back at another place', () => {
+    const saved = async () => {
+      const store = new MemoryStore();
+      const storage = new MemoryStorage({ name: 's', store, encryption });
+      await storage.save(session(fiveKeys()));
+      // Loaded once from memory: the next load is the remembered-session path's.
+      expect(keysOf((await storage.load())!).every((k, i) => same(k, key(i + 1)))).toBe(true);
+      return { store, storage, entry: store.clients.get('s')! };
+    };
+    const rejects = (storage: MemoryStorage) => expect(storage.load()).rejects.toMatchObject({ code: 'MTSTORE_ENCRYPTION', reason: 'does-not-open' });
+
+    it('at another DC id', async () => {
+      const { storage, entry } = await saved();
+      entry.snapshot!.dcs[0]!.id = 3;
+      entry.keys.set('3:0', entry.keys.get('1:0')!);
+      entry.keys.delete('1:0');
+      await rejects(storage);
+    });
+
+    it('in the media-only entry of its DC', async () => {
+      const { storage, entry } = await saved();
+      entry.snapshot!.dcs[2]!.mediaOnly = true;
+      entry.keys.set('4:1', entry.keys.get('4:0')!);
+      entry.keys.delete('4:0');
+      await rejects(storage);
+    });
+
+    it('in another temp key slot', async () => {
+      const { storage, entry } = await saved();
+      const temps = entry.keys.get('2:0')!.temps;
+      const temp = temps.get(3)!;
+      temps.delete(3);
+      temps.set(4, { ...temp, index: 4 });
+      await rejects(storage);
+    });
+
+    it('as the permanent key of a DC whose temp key it was', async () => {
+      const { storage, entry } = await saved();
+      const keys = entry.keys.get('2:0')!;
+      keys.key = keys.temps.get(0)!.key;
+      keys.temps.delete(0);
+      await rejects(storage);
+    });
+
+    it('as a permanent key, in the same order of bytes and DC ids as saved', async () => {
+      // An adapter that reads DC 2's last temp key back as the permanent key of a second
+      // DC 2 entry: every value, DC id and entry in the order saved, only the slot differs.
+      class Reshaped extends MemoryStorage {
+        protected override async readSession(): Promise<Session | null> {
+          const read = (await super.readSession())!;
+          const dc2 = read.dcs[1]!;
+          const last = dc2.tempAuthKeys!.pop()!;
+          read.dcs.splice(2, 0, { id: 2, authKey: last.key });
+          return read;
+        }
+      }
+      const store = new MemoryStore();
+      const storage = new Reshaped({ name: 's', store, encryption });
+      await storage.save(session(fiveKeys()));
+      await rejects(storage);
+    });
+  });
+
+  it('a key deleted or added by another instance between two loads is gone or there on the next', async () => {
+    const store = new MemoryStore();
+    const a = new MemoryStorage({ name: 's', store, encryption });
+    const b = new MemoryStorage({ name: 's', store, encryption });
+    await a.save(session(fiveKeys()));
+    await a.load();
+    await b.authKeys.delete(4);
+    let loaded = (await a.load())!;
+    expect(loaded.dcs[2]!.authKey).toBeUndefined();
+    expect(keysOf(loaded).slice(0, 4).every((k, i) => same(k, key(i + 1)))).toBe(true);
+    await a.save(session(fiveKeys()));
+    await a.load();
+    await b.authKeys.set(5, key(8));
+    loaded = (await a.load())!;
+    expect(same(loaded.dcs.find((dc) => dc.id === 5)!.authKey!, key(8))).toBe(true);
+    expect(keysOf(loaded).every((k, i) => same(k, key(i + 1)))).toBe(true);
+  });
 });
