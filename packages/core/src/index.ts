@@ -90,6 +90,8 @@ export {
   describeValue,
   INT64_MAX,
   INT64_MIN,
+  isPhone,
+  isUsername,
   MAX_COMPLETE_BYTES,
   MAX_DC_ID,
   MAX_DISPLAY_NAME,

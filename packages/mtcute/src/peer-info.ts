@@ -5,7 +5,7 @@
  * against); mtstore keeps (type, id), a bigint hash and epoch seconds, so `updated`
  * comes back rounded down to the second.
  */
-import { fromMarkedId, MAX_COMPLETE_BYTES, toMarkedId, type Peer, type UnmarkedPeerId } from '@mtstore/core';
+import { fromMarkedId, isPhone, isUsername, MAX_COMPLETE_BYTES, toMarkedId, type Peer, type UnmarkedPeerId } from '@mtstore/core';
 import type { IPeersRepository } from '@mtcute/core';
 import { __tlReaderMap, TlBinaryReader } from '@mtcute/core/utils.js';
 
@@ -77,30 +77,6 @@ function looseAccessHash(value: string): bigint {
 export function accessHashToString(value: bigint): string {
   int64.setBigInt64(0, value, true);
   return `${int64.getInt32(0, true)}|${int64.getInt32(4, true)}`;
-}
-
-/** core's username rule (1-64 of A-Z a-z 0-9 _), as a loop: a RegExp test per name of a save costs several times more. */
-function isUsername(username: unknown): boolean {
-  if (typeof username !== 'string') return false;
-  const length = username.length;
-  if (length === 0 || length > 64) return false;
-  for (let i = 0; i < length; i++) {
-    const code = username.charCodeAt(i);
-    if (!((code >= 0x61 && code <= 0x7a) || (code >= 0x30 && code <= 0x39) || (code >= 0x41 && code <= 0x5a) || code === 0x5f)) return false;
-  }
-  return true;
-}
-
-/** core's phone rule (1-20 digits), as a loop (see isUsername). */
-function isPhone(phone: unknown): phone is string {
-  if (typeof phone !== 'string') return false;
-  const length = phone.length;
-  if (length === 0 || length > 20) return false;
-  for (let i = 0; i < length; i++) {
-    const code = phone.charCodeAt(i);
-    if (code < 0x30 || code > 0x39) return false;
-  }
-  return true;
 }
 
 /** Whether every name is one (the usual list), without every()'s callback calls. */
