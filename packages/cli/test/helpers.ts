@@ -44,8 +44,11 @@ export function makePeers(count: number, start = 1): Peer[] {
 
 const bin = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
 
-/** Runs the built binary as a user would: `node dist/bin.js …`. */
-export function mtstore(args: string[], env: Record<string, string> = {}): { code: number; stdout: string; stderr: string } {
-  const result = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000 });
+/**
+ * Runs the built binary as a user would: `node dist/bin.js …`, killed after `timeoutMs`
+ * (code -1). `check` against a server runs the whole kit: give it its test's own budget.
+ */
+export function mtstore(args: string[], env: Record<string, string> = {}, timeoutMs = 120_000): { code: number; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: timeoutMs });
   return { code: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
 }
