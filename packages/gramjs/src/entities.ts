@@ -6,10 +6,7 @@
  * access hash 0.
  */
 import { Api, helpers, utils } from 'telegram';
-import { MAX_COMPLETE_BYTES, MAX_DISPLAY_NAME, type Peer, type PeerType } from '@mtstore/core';
-
-const USERNAME = /^[A-Za-z0-9_]{1,64}$/;
-const PHONE = /^[0-9]{1,20}$/;
+import { isPhone, isUsername, MAX_COMPLETE_BYTES, MAX_DISPLAY_NAME, type Peer, type PeerType } from '@mtstore/core';
 
 /** Fields of Api.User / Api.Chat / Api.Channel this module reads (the union has them on some members only). */
 interface EntityFields {
@@ -24,20 +21,51 @@ interface EntityFields {
  */
 export function entityToPeer(entity: unknown, now: number, withComplete: boolean): Peer | null {
   if (typeof entity !== 'object' || entity === null || (entity as { classType?: unknown }).classType !== 'constructor') return null;
-  const key = peerKeyOf(entity);
-  if (key === null) return null;
-  const { type, id, accessHash } = key;
+  let type: PeerType;
+  let id: bigint;
+  let accessHash: bigint;
+  let name: string;
+  // Users first, in line (nearly every entity GramJS processes is one): no key object,
+  // and the display name read here instead of through getDisplayName's instanceof chain.
+  if (entity instanceof Api.User) {
+    if (entity.accessHash === undefined || entity.min === true) return null;
+    type = 'user';
+    id = toBigint(entity.id);
+    accessHash = toBigint(entity.accessHash);
+    name = userDisplayName(entity.firstName, entity.lastName);
+  } else {
+    const key = peerKeyOf(entity);
+    if (key === null) return null;
+    ({ type, id, accessHash } = key);
+    name = utils.getDisplayName(entity as Api.TypeUser);
+  }
   const fields = entity as EntityFields;
-  const peer: Peer = { type, id, accessHash, usernames: usernamesOf(fields), updatedAt: now };
-  if (typeof fields.phone === 'string' && PHONE.test(fields.phone)) peer.phone = fields.phone;
-  const name = utils.getDisplayName(entity as Api.TypeUser);
-  if (name !== '') peer.displayName = name.length > MAX_DISPLAY_NAME ? name.slice(0, MAX_DISPLAY_NAME) : name;
+  let complete: Uint8Array | undefined;
   if (withComplete) {
     const bytes = (entity as Api.VirtualClass<undefined>).getBytes();
     // An object too big for the contract is cached without it: its typed fields are what lookups need.
-    if (bytes.length <= MAX_COMPLETE_BYTES) peer.complete = bytes;
+    if (bytes.length <= MAX_COMPLETE_BYTES) complete = bytes;
   }
-  return peer;
+  // Every field in one literal, the absent optional ones undefined (the model reads
+  // undefined as absent): each peer gets the one hidden class, and none grows a
+  // property store as fields are added one by one.
+  return {
+    type,
+    id,
+    accessHash,
+    usernames: usernamesOf(fields),
+    updatedAt: now,
+    min: undefined,
+    phone: isPhone(fields.phone) ? fields.phone : undefined,
+    complete,
+    displayName: name === '' ? undefined : name.length > MAX_DISPLAY_NAME ? name.slice(0, MAX_DISPLAY_NAME) : name,
+  };
+}
+
+/** `utils.getDisplayName` of an Api.User: first and last name, or the one there is. */
+function userDisplayName(firstName: string | undefined, lastName: string | undefined): string {
+  if (firstName && lastName) return `${firstName} ${lastName}`;
+  return firstName || lastName || '';
 }
 
 interface PeerKey {
@@ -47,15 +75,12 @@ interface PeerKey {
 }
 
 /**
- * What `utils.getInputPeer(entity, false)` gives, without building the InputPeer:
- * the same rules for the six classes processEntities sees, GramJS's own function
- * for anything else. (Building the TL object costs more than the rest of caching.)
+ * What `utils.getInputPeer(entity, false)` gives for anything but an Api.User (which
+ * entityToPeer reads itself), without building the InputPeer: the same rules for the
+ * classes processEntities sees, GramJS's own function for anything else. (Building
+ * the TL object costs more than the rest of caching.)
  */
 function peerKeyOf(entity: object): PeerKey | null {
-  if (entity instanceof Api.User) {
-    if (entity.accessHash === undefined || entity.min === true) return null;
-    return { type: 'user', id: toBigint(entity.id), accessHash: toBigint(entity.accessHash) };
-  }
   if (entity instanceof Api.Chat || entity instanceof Api.ChatEmpty || entity instanceof Api.ChatForbidden) {
     return { type: 'chat', id: toBigint(entity.id), accessHash: 0n };
   }
@@ -80,20 +105,18 @@ function peerKeyOf(entity: object): PeerKey | null {
 function usernamesOf(entity: EntityFields): string[] {
   const main = entity.username;
   // Most entities have at most the main username: no set, no closure.
-  if (!Array.isArray(entity.usernames) || entity.usernames.length === 0) return typeof main === 'string' && USERNAME.test(main) ? [main] : [];
+  if (!Array.isArray(entity.usernames) || entity.usernames.length === 0) return isUsername(main) ? [main] : [];
   const result: string[] = [];
   const seen = new Set<string>();
   const add = (username: unknown): void => {
-    if (typeof username !== 'string' || !USERNAME.test(username)) return;
+    if (!isUsername(username)) return;
     const lower = username.toLowerCase();
     if (seen.has(lower)) return;
     seen.add(lower);
     result.push(username);
   };
   add(entity.username);
-  if (Array.isArray(entity.usernames)) {
-    for (const u of entity.usernames) if (u instanceof Api.Username && u.active === true) add(u.username);
-  }
+  for (const u of entity.usernames) if (u instanceof Api.Username && u.active === true) add(u.username);
   return result;
 }
 

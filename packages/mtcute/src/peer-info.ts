@@ -224,6 +224,39 @@ function ascii(b: Uint8Array, start: number, end: number): string {
   return s;
 }
 
+/**
+ * Plain arrays of each length up to MAX_JOINED, reused: String.fromCharCode.apply over
+ * one makes the whole name as one flat string in one call (V8 passes a packed array's
+ * elements without copying it into a list first).
+ */
+const MAX_JOINED = 64;
+const codeArrays: number[][] = [];
+const SPACE = 0x20;
+
+/** bytes[s1, e1) + ' ' + bytes[s2, e2) when both are ASCII and the whole fits MAX_JOINED; else null. */
+function asciiJoin(b: Uint8Array, s1: number, e1: number, s2: number, e2: number): string | null {
+  const length = e1 - s1 + 1 + (e2 - s2);
+  if (length > MAX_JOINED) return null;
+  let codes = codeArrays[length];
+  if (codes === undefined) {
+    codes = new Array<number>(length).fill(0);
+    codeArrays[length] = codes;
+  }
+  let j = 0;
+  for (let i = s1; i < e1; i++) {
+    const c = b[i] as number;
+    if (c >= 0x80) return null;
+    codes[j++] = c;
+  }
+  codes[j++] = SPACE;
+  for (let i = s2; i < e2; i++) {
+    const c = b[i] as number;
+    if (c >= 0x80) return null;
+    codes[j++] = c;
+  }
+  return String.fromCharCode.apply(null, codes);
+}
+
 /** The little-endian uint32 at `at` (the caller checked it is inside). */
 const uint32 = (b: Uint8Array, at: number): number => ((b[at] as number) | ((b[at + 1] as number) << 8) | ((b[at + 2] as number) << 16) | ((b[at + 3] as number) << 24)) >>> 0;
 
@@ -266,20 +299,23 @@ function leadingName(bytes: Uint8Array): string | undefined | null {
       let at = 4 + 4 + 4 + 8; // constructor, flags, flags2, id
       if (flags & 1) at += 8; // access_hash
       // First and last name, joined by a space when both are there and non-empty.
-      let name = '';
+      let firstStart = 0;
+      let firstEnd = 0;
       if (flags & 2) {
         at = skipString(bytes, at);
         if (at === -1) return null;
-        name = decodeUtf8(bytes, stringStart, stringEnd);
+        firstStart = stringStart;
+        firstEnd = stringEnd;
       }
-      if (flags & 4) {
-        if (skipString(bytes, at) === -1) return null;
-        if (stringEnd > stringStart) {
-          const last = decodeUtf8(bytes, stringStart, stringEnd);
-          name = name === '' ? last : `${name} ${last}`;
-        }
-      }
-      return name;
+      if (!(flags & 4)) return decodeUtf8(bytes, firstStart, firstEnd);
+      if (skipString(bytes, at) === -1) return null;
+      if (stringEnd === stringStart) return decodeUtf8(bytes, firstStart, firstEnd);
+      if (firstEnd === firstStart) return decodeUtf8(bytes, stringStart, stringEnd);
+      // Both ASCII (most names): one flat string of "first last" in one call. A `${first}
+      // ${last}` of 13 characters or more is a cons string, flattened again when core
+      // checks it and when SQLite binds it.
+      const joined = asciiJoin(bytes, firstStart, firstEnd, stringStart, stringEnd);
+      return joined === null ? `${decodeUtf8(bytes, firstStart, firstEnd)} ${decodeUtf8(bytes, stringStart, stringEnd)}` : joined;
     }
     case CHAT:
       return tlString(bytes, 4 + 4 + 8); // constructor, flags, id
