@@ -46,10 +46,16 @@ export class PeerIndex {
     return this.byMarkedId.size;
   }
 
-  /** True when caching `peer` (its key `marked`) would change what is stored (its time aside). */
-  differs(peer: Peer, marked: MarkedKey): boolean {
-    const stored = this.byMarkedId.get(marked);
-    return stored === undefined || !samePeer(stored, peer);
+  /**
+   * Caches `peer` (its key `marked`) unless the entry of the same (type, id) says the
+   * same already (its time aside); true when it cached it. One lookup of the entry
+   * serves both the comparison and the replacement.
+   */
+  putChanged(peer: Peer, marked: MarkedKey): boolean {
+    const previous = this.byMarkedId.get(marked);
+    if (previous !== undefined && samePeer(previous, peer)) return false;
+    this.putOver(peer, marked, previous);
+    return true;
   }
 
   /**
@@ -57,23 +63,32 @@ export class PeerIndex {
    * another peer held moves to this one, as in a storage upsert.
    */
   put(peer: Peer, marked: MarkedKey = markedKey(peer.type, peer.id)): void {
-    const previous = this.byMarkedId.get(marked);
+    this.putOver(peer, marked, this.byMarkedId.get(marked));
+  }
+
+  private putOver(peer: Peer, marked: MarkedKey, previous: Peer | undefined): void {
     if (previous !== undefined) this.unindex(previous);
+    // Each username lower-cased once: the key both takes the name from its owner and
+    // indexes it (indexing as we go: no later peer of this loop can claim it back).
     for (const username of peer.usernames) {
-      const owner = this.byUsername.get(usernameKey(username));
-      if (owner !== undefined && owner !== previous) {
-        this.replace(owner, { ...owner, usernames: owner.usernames.filter((u) => usernameKey(u) !== usernameKey(username)) });
+      const key = usernameKey(username);
+      const owner = this.byUsername.get(key);
+      // `owner === peer`: the peer lists one name twice in different cases.
+      if (owner !== undefined && owner !== peer) {
+        this.replace(owner, { ...owner, usernames: owner.usernames.filter((u) => usernameKey(u) !== key) });
       }
+      this.byUsername.set(key, peer);
     }
-    if (peer.phone !== undefined) {
-      const owner = this.byPhone.get(peer.phone);
-      if (owner !== undefined && owner !== previous) {
+    const phone = peer.phone;
+    if (phone !== undefined) {
+      const owner = this.byPhone.get(phone);
+      if (owner !== undefined && owner !== peer) {
         const { phone: _moved, ...rest } = owner;
         this.replace(owner, rest);
       }
+      this.byPhone.set(phone, peer);
     }
     this.byMarkedId.set(marked, peer);
-    this.index(peer);
   }
 
   getByMarkedId(marked: MarkedKey): Peer | undefined {

@@ -298,10 +298,7 @@ export class StorageSession extends sessions.Session {
       const peer = entityToPeer(entity, now, this.completeObjects);
       if (peer === null) continue;
       if (entity instanceof Api.User && entity.self === true) this.rememberSelf(entity, peer);
-      const marked = markedKey(peer.type, peer.id);
-      if (!this.peers.differs(peer, marked)) continue;
-      this.peers.put(peer, marked);
-      changed.push(peer);
+      if (this.peers.putChanged(peer, markedKey(peer.type, peer.id))) changed.push(peer);
     }
     if (changed.length > 0) this.writes.upsertPeers(changed, (batch) => this.storage.peers.upsert(batch));
   }
