@@ -8,6 +8,13 @@
 import { Api, helpers, utils } from 'telegram';
 import { isPhone, isUsername, MAX_COMPLETE_BYTES, MAX_DISPLAY_NAME, type Peer, type PeerType } from '@mtstore/core';
 
+/**
+ * GramJS's TL classes, read once: `Api` is a dictionary-mode object (over a thousand
+ * classes added by key), so `Api.User` in a loop is a hash lookup per entity.
+ */
+export const ApiUser = Api.User;
+const ApiUsername = Api.Username;
+
 /** Fields of Api.User / Api.Chat / Api.Channel this module reads (the union has them on some members only). */
 interface EntityFields {
   username?: string;
@@ -20,32 +27,40 @@ interface EntityFields {
  * cache it. `withComplete` adds the entity's TL bytes (`getBytes()`), when they fit.
  */
 export function entityToPeer(entity: unknown, now: number, withComplete: boolean): Peer | null {
+  return entity instanceof ApiUser ? userToPeer(entity, now, withComplete) : otherEntityToPeer(entity, now, withComplete);
+}
+
+/**
+ * entityToPeer of an Api.User, read in line (nearly every entity GramJS processes is
+ * one): no key object, and the display name read here instead of through
+ * getDisplayName's instanceof chain. Split from the rest so processEntities, which
+ * also needs to know whether the entity is a user (the self check), tests
+ * `instanceof Api.User` once per entity. Each field is read once: a GramJS TL object
+ * is a dictionary-mode object (its constructor adds some forty properties by key),
+ * so every read is a hash lookup the optimizer cannot turn into a field load.
+ */
+export function userToPeer(user: Api.User, now: number, withComplete: boolean): Peer | null {
+  const accessHash = user.accessHash;
+  if (accessHash === undefined || user.min === true) return null;
+  return peerOf(user, 'user', toBigint(user.id), toBigint(accessHash), userDisplayName(user.firstName, user.lastName), user, now, withComplete);
+}
+
+/** entityToPeer of anything but an Api.User. */
+export function otherEntityToPeer(entity: unknown, now: number, withComplete: boolean): Peer | null {
   if (typeof entity !== 'object' || entity === null || (entity as { classType?: unknown }).classType !== 'constructor') return null;
-  let type: PeerType;
-  let id: bigint;
-  let accessHash: bigint;
-  let name: string;
-  // Users first, in line (nearly every entity GramJS processes is one): no key object,
-  // and the display name read here instead of through getDisplayName's instanceof chain.
-  if (entity instanceof Api.User) {
-    if (entity.accessHash === undefined || entity.min === true) return null;
-    type = 'user';
-    id = toBigint(entity.id);
-    accessHash = toBigint(entity.accessHash);
-    name = userDisplayName(entity.firstName, entity.lastName);
-  } else {
-    const key = peerKeyOf(entity);
-    if (key === null) return null;
-    ({ type, id, accessHash } = key);
-    name = utils.getDisplayName(entity as Api.TypeUser);
-  }
-  const fields = entity as EntityFields;
+  const key = peerKeyOf(entity);
+  if (key === null) return null;
+  return peerOf(entity, key.type, key.id, key.accessHash, utils.getDisplayName(entity as Api.TypeUser), entity as EntityFields, now, withComplete);
+}
+
+function peerOf(entity: object, type: PeerType, id: bigint, accessHash: bigint, name: string, fields: EntityFields, now: number, withComplete: boolean): Peer {
   let complete: Uint8Array | undefined;
   if (withComplete) {
     const bytes = (entity as Api.VirtualClass<undefined>).getBytes();
     // An object too big for the contract is cached without it: its typed fields are what lookups need.
     if (bytes.length <= MAX_COMPLETE_BYTES) complete = bytes;
   }
+  const phone = fields.phone;
   // Every field in one literal, the absent optional ones undefined (the model reads
   // undefined as absent): each peer gets the one hidden class, and none grows a
   // property store as fields are added one by one.
@@ -53,10 +68,10 @@ export function entityToPeer(entity: unknown, now: number, withComplete: boolean
     type,
     id,
     accessHash,
-    usernames: usernamesOf(fields),
+    usernames: usernamesOf(fields.username, fields.usernames),
     updatedAt: now,
     min: undefined,
-    phone: isPhone(fields.phone) ? fields.phone : undefined,
+    phone: isPhone(phone) ? phone : undefined,
     complete,
     displayName: name === '' ? undefined : name.length > MAX_DISPLAY_NAME ? name.slice(0, MAX_DISPLAY_NAME) : name,
   };
@@ -102,10 +117,9 @@ function peerKeyOf(entity: object): PeerKey | null {
 }
 
 /** The main username first, then the other active ones (collectible usernames), each once. */
-function usernamesOf(entity: EntityFields): string[] {
-  const main = entity.username;
+function usernamesOf(main: string | undefined, usernames: Api.Username[] | undefined): string[] {
   // Most entities have at most the main username: no set, no closure.
-  if (!Array.isArray(entity.usernames) || entity.usernames.length === 0) return isUsername(main) ? [main] : [];
+  if (!Array.isArray(usernames) || usernames.length === 0) return isUsername(main) ? [main] : [];
   const result: string[] = [];
   const seen = new Set<string>();
   const add = (username: unknown): void => {
@@ -115,8 +129,8 @@ function usernamesOf(entity: EntityFields): string[] {
     seen.add(lower);
     result.push(username);
   };
-  add(entity.username);
-  for (const u of entity.usernames) if (u instanceof Api.Username && u.active === true) add(u.username);
+  add(main);
+  for (const u of usernames) if (u instanceof ApiUsername && u.active === true) add(u.username);
   return result;
 }
 

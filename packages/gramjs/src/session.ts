@@ -3,7 +3,7 @@ import { AuthKey } from 'telegram/crypto/AuthKey.js';
 import type { EntityLike } from 'telegram/define.js';
 import type { DataCenter, LeaseAcquireOptions, Peer, SelfUser, Storage } from '@mtstore/core';
 import { addressEntry, serverAddressOf, withoutKeys } from './address.js';
-import { entitiesOf, entityToPeer, inputPeerOf, toBigint } from './entities.js';
+import { ApiUser, entitiesOf, inputPeerOf, otherEntityToPeer, toBigint, userToPeer } from './entities.js';
 import { keyOfMarked, markedKey, PeerIndex } from './peers.js';
 import { WriteQueue, type WriteErrorHandler } from './writes.js';
 
@@ -295,9 +295,16 @@ export class StorageSession extends sessions.Session {
     const now = Math.floor(Date.now() / 1000);
     const changed: Peer[] = [];
     for (const entity of entitiesOf(tlo)) {
-      const peer = entityToPeer(entity, now, this.completeObjects);
-      if (peer === null) continue;
-      if (entity instanceof Api.User && entity.self === true) this.rememberSelf(entity, peer);
+      // One instanceof per entity: the user path both converts and checks for self.
+      let peer: Peer | null;
+      if (entity instanceof ApiUser) {
+        peer = userToPeer(entity, now, this.completeObjects);
+        if (peer === null) continue;
+        if (entity.self === true) this.rememberSelf(entity, peer);
+      } else {
+        peer = otherEntityToPeer(entity, now, this.completeObjects);
+        if (peer === null) continue;
+      }
       if (this.peers.putChanged(peer, markedKey(peer.type, peer.id))) changed.push(peer);
     }
     if (changed.length > 0) this.writes.upsertPeers(changed, (batch) => this.storage.peers.upsert(batch));
