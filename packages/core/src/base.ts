@@ -626,14 +626,6 @@ export abstract class BaseStorage extends Closable implements Storage {
       const key = checkKey(temp.key, dcId, `temp auth key ${temp.index}${what}`, temp.index, mediaOnly) as AuthKeyBytes;
       return { index: temp.index, key, expiresAt: temp.expiresAt };
     };
-    // The slow half of set, for a repository that answers with a promise (kept out of set, as kv's setLater).
-    const setLater = async (pending: Promise<void>): Promise<void> => {
-      try {
-        await pending;
-      } catch (error) {
-        throw this.#writeFailed('authKeys.set', error);
-      }
-    };
     return {
       // get and set are written out (no #run closures): a client reads and writes keys on every connect.
       // A repository may answer without a promise (MaybePromise): then nothing is awaited.
@@ -649,27 +641,19 @@ export abstract class BaseStorage extends Closable implements Storage {
         }
         return checkKey(key, dcId, 'auth key', PERMANENT_SLOT);
       },
-      // Not an async function (as kv.set): a repository that answers without a promise
-      // (memory, SQLite) costs no promise and no async state here, only the shared
-      // resolved one. Every error still rejects: the body throws into one catch.
-      set: (dcId, key) => {
+      set: async (dcId, key) => {
+        if (this.closed) throw this.closedError('authKeys.set');
+        if (!isDcId(dcId) || !(key instanceof Uint8Array) || key.length !== AUTH_KEY_LENGTH) {
+          this.#invalid('authKeys.set', authKeySetCheck(dcId, key));
+        }
+        const sealer = this.#sealer;
+        const copy = sealer !== undefined ? sealer.seal(key, BaseStorage.#keyContext(dcId, false, PERMANENT_SLOT)) : this.writesCopyBytes ? key : new Uint8Array(key);
+        this.#lease.fence('authKeys.set');
         try {
-          if (this.closed) throw this.closedError('authKeys.set');
-          if (!isDcId(dcId) || !(key instanceof Uint8Array) || key.length !== AUTH_KEY_LENGTH) {
-            this.#invalid('authKeys.set', authKeySetCheck(dcId, key));
-          }
-          const sealer = this.#sealer;
-          const copy = sealer !== undefined ? sealer.seal(key, BaseStorage.#keyContext(dcId, false, PERMANENT_SLOT)) : this.writesCopyBytes ? key : new Uint8Array(key);
-          this.#lease.fence('authKeys.set');
-          let done: void | Promise<void>;
-          try {
-            done = this.authKeyRepository.set(dcId, copy);
-          } catch (error) {
-            throw this.#writeFailed('authKeys.set', error);
-          }
-          return done instanceof Promise ? setLater(done) : DONE;
+          const done = this.authKeyRepository.set(dcId, copy);
+          if (done instanceof Promise) await done;
         } catch (error) {
-          return Promise.reject(error);
+          throw this.#writeFailed('authKeys.set', error);
         }
       },
       delete: (dcId) => this.#run('authKeys.delete', () => assertDcId(dcId, 'dcId'), () => repo().set(dcId, null)),

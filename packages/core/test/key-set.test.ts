@@ -1,7 +1,7 @@
 /**
- * authKeys.set is written out without being an async function (base.ts, as kv.set): these
- * check that every failure still comes as a rejected promise, never a synchronous throw,
- * and that a repository answering with a promise is waited for.
+ * authKeys.set (base.ts): every failure comes as a rejected promise, never a synchronous
+ * throw, and a repository answering with a promise is waited for — whichever way set is
+ * written (an async function, or written out as kv.set is).
  */
 import { describe, expect, it } from 'vitest';
 import { MemoryStorage } from '../../memory/src/index.js';
