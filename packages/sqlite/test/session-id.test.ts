@@ -1,5 +1,5 @@
 /**
- * authKeys.set (the rewrite of a stored key) and peers.getByPhone address the session by
+ * authKeys.set (the rewrite of a stored key), peers.getByPhone and getByUsername address the session by
  * its row id as last resolved (scope.ts rowId). Another instance (here a second storage
  * on the file, as another process would be) that deletes the name and creates it again
  * gives it a new row id: the next write or lookup must land on the new session, never
@@ -109,7 +109,34 @@ describe('the session row id across instances', () => {
     }
   });
 
-  it('another name in the file is another session for authKeys.set and getByPhone', async () => {
+  it('peers.getByUsername after another instance deleted and re-created the session reads the new session', async () => {
+    const path = temp.file('username.db');
+    const a = new SqliteStorage({ path, name: 'alice' });
+    const b = new SqliteStorage({ path, name: 'alice' });
+    try {
+      await b.peers.upsert([peer('user', 1, { accessHash: 10n, usernames: ['one'] }), peer('user', 2, { accessHash: 20n, usernames: ['two'] })]);
+      // A resolves (and keeps) the row id of 'alice', then reads by it.
+      expect((await a.peers.getByUsername('one'))?.accessHash).toBe(10n);
+      expect((await a.peers.getByUsername('two'))?.accessHash).toBe(20n);
+
+      await b.delete();
+      await b.peers.upsert([peer('user', 3, { accessHash: 30n, usernames: ['one'] })]);
+      const one = await a.peers.getByUsername('one');
+      expect(one?.id).toBe(3n);
+      expect(one?.accessHash).toBe(30n);
+      expect(await a.peers.getByUsername('two')).toBeNull();
+
+      await b.delete();
+      expect(await a.peers.getByUsername('one')).toBeNull();
+      await b.peers.upsert([peer('user', 4, { accessHash: 40n, usernames: ['one'] })]);
+      expect((await a.peers.getByUsername('one'))?.accessHash).toBe(40n);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('another name in the file is another session for authKeys.set, getByPhone and getByUsername', async () => {
     const path = temp.file('names.db');
     const alice = new SqliteStorage({ path, name: 'alice' });
     const bob = new SqliteStorage({ path, name: 'bob' });
@@ -124,9 +151,13 @@ describe('the session row id across instances', () => {
       expect(plain(await bob.authKeys.get(2))).toEqual(authKey(21));
       await alice.peers.upsert([peer('user', 1, { accessHash: 10n, phone: '100' })]);
       await bob.peers.upsert([peer('user', 2, { accessHash: 20n, phone: '100' })]);
+      await alice.peers.upsert([peer('user', 3, { accessHash: 30n, usernames: ['same'] })]);
+      await bob.peers.upsert([peer('user', 4, { accessHash: 40n, usernames: ['same'] })]);
       for (let i = 0; i < 2; i++) {
         expect((await alice.peers.getByPhone('100'))?.id).toBe(1n);
         expect((await bob.peers.getByPhone('100'))?.id).toBe(2n);
+        expect((await alice.peers.getByUsername('same'))?.id).toBe(3n);
+        expect((await bob.peers.getByUsername('same'))?.id).toBe(4n);
       }
     } finally {
       await alice.close();
