@@ -42,7 +42,14 @@ const FIRST_TIME = ' (first time)';
 // measured window, which under --single-threaded moves a 10-batch figure by several percent
 // between runs; 16 leaves it out).
 const FRESH_WARMUP = Number(process.env.ICOUNT_WARMUP ?? 4);
-const warmup = (row) => (row.endsWith(FIRST_TIME) ? FRESH_WARMUP : BATCH_ROW.test(row) ? 2 * BATCHES : 2_000);
+// ICOUNT_OP_WARMUP=n: n warm-up ops on the single-op rows instead of 2,000 (after 2,000 the
+// JIT still works in the window: mtcute:authKeys.set's adapter side measured 34.7k Ir/op
+// after 2,000, 33.0k after 20,000, at the default 5,000 ops). A window also holds a fixed
+// cost beyond the control calls (tens of millions of Ir: the same row measured 32.2k Ir/op
+// at ICOUNT_N=5000, 27.2k at 20000): compare figures of one ICOUNT_N, or take
+// (N2 * figure2 - N1 * figure1) / (N2 - N1) from two runs for the per-op cost alone.
+const OP_WARMUP = Number(process.env.ICOUNT_OP_WARMUP ?? 2_000);
+const warmup = (row) => (row.endsWith(FIRST_TIME) ? FRESH_WARMUP : BATCH_ROW.test(row) ? 2 * BATCHES : OP_WARMUP);
 
 const ROWS = [
   'mtcute:peers.store ×1000 + save()',

@@ -4,7 +4,8 @@
  * rows. Each operation is one statement on one row, so two writers of different
  * keys of a session never touch each other's rows; a write reaches the session by
  * name inside the statement (under a lease, checks the lease there too: lease.ts) and
- * creates the name's row only the first time.
+ * creates the name's row only the first time; the rewrite of a stored permanent key
+ * (every connect) reaches it by the session's row id (SessionScope.rowId).
  */
 import type Database from 'better-sqlite3';
 import type { AuthKeyEntry, AuthKeyRepository, TempAuthKey } from '@mtstore/core';
@@ -20,6 +21,7 @@ const PERMANENT = -1;
 interface KeyStatements {
   get: Statement;
   replace: FencedStatement;
+  replaceById: FencedStatement;
   set: FencedStatement;
   remove: FencedStatement;
   removeByDc: FencedStatement;
@@ -42,6 +44,12 @@ export function prepareKeys(db: Database.Database, t: Tables, tablePrefix: strin
       (fence) => `UPDATE ${t.authKeys} SET auth_key = ?, expires_at = NULL
       WHERE dc_id = ? AND media_only = 0 AND slot = ${PERMANENT} AND session_id = (SELECT id FROM ${t.sessions} WHERE name = ?${fence})`,
       `${t.sessions}.name`,
+    ),
+    // `replace` under the session's row id as last resolved (SessionScope.rowId): (key, id,
+    // dcId). A seek of the key's row alone, no name index; the fence binds the name.
+    replaceById: write(
+      (fence) => `UPDATE ${t.authKeys} SET auth_key = ?, expires_at = NULL
+      WHERE session_id = ? AND dc_id = ? AND media_only = 0 AND slot = ${PERMANENT}${fence}`,
     ),
     // INSERT … SELECT: no row is inserted when the name has no row yet (see SessionScope).
     set: write(
@@ -76,9 +84,19 @@ export class SqliteAuthKeys implements AuthKeyRepository {
   }
 
   set(dcId: number, key: Uint8Array | null): void {
-    // A stored key is rewritten in place; otherwise (no key yet, no name yet, or the
-    // fence refused) the upsert path decides, as for any other key.
-    if (key !== null && this.scope.attempt(this.#statements().replace, key, dcId, this.scope.name)) return;
+    // A stored key is rewritten in place, by the session's row id when known (a stale
+    // one finds no row: SessionScope.rowId), else by name; otherwise (no key yet, no
+    // name yet, or the fence refused) the upsert path decides, as for any other key.
+    if (key !== null) {
+      const sql = this.#statements();
+      const session = this.scope.knownId();
+      if (session !== undefined) {
+        if (this.scope.attempt3(sql.replaceById, key, session, dcId)) return;
+        // No key under that id (none yet for the DC, or the id is stale): resolved again next time.
+        this.scope.rowId = undefined;
+      }
+      if (this.scope.attempt(sql.replace, key, dcId, this.scope.name)) return;
+    }
     this.#write(dcId, PERMANENT, key, null);
   }
 

@@ -107,6 +107,16 @@ export class FencedStatement {
     this.#fenced ??= this.db.prepare(this.fencedSource());
     return (this.nameColumn === undefined ? this.#fenced.run(...params, name, token) : this.#fenced.run(...params, token)).changes;
   }
+
+  /**
+   * `run` with exactly three bound values, passed as they are: no array of them built
+   * per call and spread again (the hot key rewrite, keys.ts replaceById).
+   */
+  run3(token: bigint | undefined, name: string, a: unknown, b: unknown, c: unknown): number {
+    if (token === undefined) return this.plain.run(a, b, c).changes;
+    this.#fenced ??= this.db.prepare(this.fencedSource());
+    return (this.nameColumn === undefined ? this.#fenced.run(a, b, c, name, token) : this.#fenced.run(a, b, c, token)).changes;
+  }
 }
 
 /**

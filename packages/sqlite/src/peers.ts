@@ -244,11 +244,21 @@ export function preparePeers(db: Database.Database, t: Tables) {
     peerByIdNamed: rows(`SELECT ${PEER_DATA}, s.id FROM ${t.sessions} s
       LEFT JOIN ${t.peers} p ON p.session_id = s.id AND p.type = ? AND p.id = ?
       WHERE s.name = ?`),
+    // By username under the session's row id as last resolved (a hit is this name's: getById).
     peerByUsername: rows(`SELECT ${PEER_COLUMNS} FROM ${t.usernames} k
       JOIN ${t.peers} p ON p.session_id = k.session_id AND p.type = k.type AND p.id = k.id
-      WHERE k.session_id = ${sessionOf(t)} AND k.username_key = ?`),
-    peerByPhone: rows(`SELECT ${PEER_COLUMNS} FROM ${t.peers} p
-      WHERE p.session_id = ${sessionOf(t)} AND p.phone = ?`),
+      WHERE k.session_id = ? AND k.username_key = ?`),
+    // The same by name, as peerByIdNamed: no row when the name has none, NULL peer columns when no peer has the name.
+    peerByUsernameNamed: rows(`SELECT ${PEER_COLUMNS}, s.id FROM ${t.sessions} s
+      LEFT JOIN ${t.usernames} k ON k.session_id = s.id AND k.username_key = ?
+      LEFT JOIN ${t.peers} p ON p.session_id = k.session_id AND p.type = k.type AND p.id = k.id
+      WHERE s.name = ?`),
+    // By phone under the session's row id as last resolved (a hit is this name's: getById).
+    peerByPhone: rows(`SELECT ${PEER_COLUMNS} FROM ${t.peers} p WHERE p.session_id = ? AND p.phone = ?`),
+    // The same by name, as peerByIdNamed: no row when the name has none, NULL peer columns when no peer has the phone.
+    peerByPhoneNamed: rows(`SELECT ${PEER_COLUMNS}, s.id FROM ${t.sessions} s
+      LEFT JOIN ${t.peers} p ON p.session_id = s.id AND p.phone = ?
+      WHERE s.name = ?`),
     // Keyset paging in primary-key order: the cursor is the last (type code, id) returned;
     // the codes keep the type names' order, so pages are what they were with names stored.
     page: rows(`SELECT ${PEER_COLUMNS} FROM ${t.peers} p
@@ -286,11 +296,11 @@ function heldElsewhere(error: unknown): boolean {
 
 /** Position of `s.id` in a peerByIdNamed row (after PEER_DATA). */
 const SESSION_ID = 7;
+/** Position of `s.id` in a peerByPhoneNamed or peerByUsernameNamed row (after PEER_COLUMNS). */
+const NAMED_SESSION_ID = 9;
 
 export class SqlitePeers implements PeerRepository {
   #prepared: Prepared | undefined;
-  /** The row id of the session name as last resolved by getById (see there). */
-  #session: bigint | undefined;
 
   constructor(
     private readonly scope: SessionScope,
@@ -407,33 +417,57 @@ export class SqlitePeers implements PeerRepository {
   }
 
   /**
-   * A hit under the cached row id is the peer of this name: ids are AUTOINCREMENT
-   * (never reused), a row's name never changes, and every delete of a session
-   * (client.ts, in one transaction) removes its peer rows with it — so peer rows of id X
-   * exist only while X is the row of this name. Anything else (no id yet, the name
-   * deleted and created again under a new id by another instance or process, or the
-   * peer absent) goes by name in one statement, which also renews the cached id.
+   * A hit under the session's row id as last resolved (SessionScope.rowId) is the peer
+   * of this name: peer rows of id X exist only while X is the row of this name.
+   * Anything else (no id yet, the name deleted and created again under a new id by
+   * another instance or process, or the peer absent) goes by name in one statement,
+   * which also renews the kept id.
    */
   getById(type: PeerType, id: bigint): Peer | null {
     const { sql } = this.#db();
+    const session = this.scope.rowId;
     // Stryker disable next-line ConditionalExpression,EqualityOperator,BlockStatement: equivalent: each only skips the cached row id or probes it as undefined (session_id = NULL finds nothing); the lookup by name below answers, slower
-    if (this.#session !== undefined) {
-      const row = sql.peerById.get(this.#session, PEER_TYPE_CODE[type], id) as PeerRow | undefined;
+    if (session !== undefined) {
+      const row = sql.peerById.get(session, PEER_TYPE_CODE[type], id) as PeerRow | undefined;
       // Stryker disable next-line ConditionalExpression: equivalent where it becomes false: a hit is looked up again by name below, the same row
       if (row !== undefined) return peerFromData(row, type, id, this.label);
     }
     const row = sql.peerByIdNamed.get(PEER_TYPE_CODE[type], id, this.scope.name) as PeerRow | undefined;
     // Stryker disable next-line ConditionalExpression: equivalent where it becomes true: no row id is kept, so every lookup goes by name (the one above), slower
-    this.#session = row === undefined ? undefined : (row[SESSION_ID] as bigint);
+    this.scope.rowId = row === undefined ? undefined : (row[SESSION_ID] as bigint);
     return row === undefined || row[0] === null ? null : peerFromData(row, type, id, this.label);
   }
 
+  /** As getById: by the kept row id first, else by name (which renews it). */
   getByUsername(username: string): Peer | null {
-    return this.#peer(this.#db().sql.peerByUsername.get(this.scope.name, username));
+    const { sql } = this.#db();
+    const session = this.scope.rowId;
+    // Stryker disable next-line ConditionalExpression,EqualityOperator,BlockStatement: equivalent: each only skips the cached row id or probes it as undefined (session_id = NULL finds nothing); the lookup by name below answers, slower
+    if (session !== undefined) {
+      const row = sql.peerByUsername.get(session, username) as PeerRow | undefined;
+      // Stryker disable next-line ConditionalExpression: equivalent where it becomes false: a hit is looked up again by name below, the same row
+      if (row !== undefined) return peerFromRow(row, this.label);
+    }
+    const row = sql.peerByUsernameNamed.get(username, this.scope.name) as PeerRow | undefined;
+    // Stryker disable next-line ConditionalExpression: equivalent where it becomes true: no row id is kept, so every lookup goes by name (the one above), slower
+    this.scope.rowId = row === undefined ? undefined : (row[NAMED_SESSION_ID] as bigint);
+    return row === undefined || row[0] === null ? null : peerFromRow(row, this.label);
   }
 
+  /** As getById: by the kept row id first, else by name (which renews it). */
   getByPhone(phone: string): Peer | null {
-    return this.#peer(this.#db().sql.peerByPhone.get(this.scope.name, phone));
+    const { sql } = this.#db();
+    const session = this.scope.rowId;
+    // Stryker disable next-line ConditionalExpression,EqualityOperator,BlockStatement: equivalent: each only skips the cached row id or probes it as undefined (session_id = NULL finds nothing); the lookup by name below answers, slower
+    if (session !== undefined) {
+      const row = sql.peerByPhone.get(session, phone) as PeerRow | undefined;
+      // Stryker disable next-line ConditionalExpression: equivalent where it becomes false: a hit is looked up again by name below, the same row
+      if (row !== undefined) return peerFromRow(row, this.label);
+    }
+    const row = sql.peerByPhoneNamed.get(phone, this.scope.name) as PeerRow | undefined;
+    // Stryker disable next-line ConditionalExpression: equivalent where it becomes true: no row id is kept, so every lookup goes by name (the one above), slower
+    this.scope.rowId = row === undefined ? undefined : (row[NAMED_SESSION_ID] as bigint);
+    return row === undefined || row[0] === null ? null : peerFromRow(row, this.label);
   }
 
   /** Keyset paging after the (type, id) of the last peer of the previous page. */
@@ -451,9 +485,5 @@ export class SqlitePeers implements PeerRepository {
   async clear(): Promise<void> {
     const { clear } = this.#db();
     this.scope.write(() => clear.immediate());
-  }
-
-  #peer(row: unknown): Peer | null {
-    return row === undefined ? null : peerFromRow(row as PeerRow, this.label);
   }
 }

@@ -88,6 +88,8 @@ export interface SessionRows {
 export const PEER_TYPE_CODE: Readonly<Record<PeerType, number>> = { channel: 0, chat: 1, user: 2 };
 /** Code → type (index = code). */
 const PEER_TYPES: readonly PeerType[] = ['channel', 'chat', 'user'];
+/** How many codes there are, as a bigint made once (not per row). */
+const PEER_TYPE_COUNT = BigInt(PEER_TYPES.length);
 
 /**
  * A stored type code → its PeerType. Anything else (a hand edit, or a name a damaged
@@ -95,7 +97,7 @@ const PEER_TYPES: readonly PeerType[] = ['channel', 'chat', 'user'];
  * checkStoredPeer to reject.
  */
 export function peerTypeOf(value: unknown): PeerType {
-  return (typeof value === 'bigint' && value >= 0n && value < BigInt(PEER_TYPES.length) ? PEER_TYPES[Number(value)] : value) as PeerType;
+  return (typeof value === 'bigint' && value >= 0n && value < PEER_TYPE_COUNT ? PEER_TYPES[Number(value)] : value) as PeerType;
 }
 
 /** A small integer column. Anything that is not an integer is passed on for the checker to reject. */
@@ -223,6 +225,8 @@ function usernamesOf(value: unknown, where: string, type: unknown): string[] {
     const inner = value.slice(2, -2);
     // Stryker disable next-line StringLiteral,BlockStatement: equivalent: both turn the fast path off (every text "includes" ''): JSON.parse returns the same names
     if (!inner.includes('\\')) {
+      // One name (the usual peer): no quote inside, so no split and no array callback.
+      if (!inner.includes('"')) return [inner];
       const names = inner.split('","');
       // A quote left in a name means the text is not that simple shape (e.g. `["a", "b"]`).
       // Stryker disable next-line ArrowFunction,StringLiteral: equivalent: both make `every` false (every name "includes" ''), which turns the fast path off: JSON.parse returns the same names

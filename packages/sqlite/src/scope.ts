@@ -26,6 +26,17 @@ export class SessionScope {
   #sql: NameStatements | undefined;
   #fence: Fence | undefined;
   #holds: ((name: string, token: bigint) => boolean) | undefined;
+  /**
+   * The name's row id as last resolved, or undefined: what the hot paths (peers.getById,
+   * getByPhone, authKeys.set) address the session by, one index fewer than by name.
+   * It may be stale — another instance or process deleted the name and created it again
+   * under a new id — and that is safe without a check: ids are AUTOINCREMENT (never
+   * reused), a row's name never changes, and deleting a session removes its keys and
+   * peers in the same transaction, so rows under id X exist only while X is this name's
+   * row. A statement by id that finds a row is right; one that finds nothing goes by
+   * name, which renews (or drops) this.
+   */
+  rowId: bigint | undefined;
 
   constructor(
     readonly connection: Connection,
@@ -66,7 +77,17 @@ export class SessionScope {
   /** The name's row id, created when absent. Call inside a write transaction. */
   id(): bigint {
     const sql = this.#statements();
+    // Not kept in rowId: the transaction this runs in may roll back, and a rolled-back
+    // row's id is given out again (AUTOINCREMENT's counter rolls back with it).
     return (sql.id.get(this.name) ?? sql.create.get(this.name)) as bigint;
+  }
+
+  /**
+   * The name's row id without creating it: `rowId`, else looked up (and kept); undefined
+   * when the name has no row. Only outside a transaction (a committed row).
+   */
+  knownId(): bigint | undefined {
+    return (this.rowId ??= this.#statements().id.get(this.name) as bigint | undefined);
   }
 
   /**
@@ -96,6 +117,11 @@ export class SessionScope {
    */
   attempt(statement: FencedStatement, ...params: unknown[]): boolean {
     return statement.run(this.token(), this.name, params) > 0;
+  }
+
+  /** `attempt` with three bound values, without a rest array (FencedStatement.run3). */
+  attempt3(statement: FencedStatement, a: unknown, b: unknown, c: unknown): boolean {
+    return statement.run3(this.token(), this.name, a, b, c) > 0;
   }
 
   /**

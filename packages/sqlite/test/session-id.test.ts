@@ -1,0 +1,167 @@
+/**
+ * authKeys.set (the rewrite of a stored key), peers.getByPhone and getByUsername address the session by
+ * its row id as last resolved (scope.ts rowId). Another instance (here a second storage
+ * on the file, as another process would be) that deletes the name and creates it again
+ * gives it a new row id: the next write or lookup must land on the new session, never
+ * on the old id.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { authKey, peer } from '@mtstore/conformance';
+import { SqliteStorage } from '../src/index.js';
+import { plain, tempDir } from './helpers.js';
+
+const temp = tempDir('session-id');
+afterAll(temp.remove);
+
+const rowIdOf = (storage: SqliteStorage, name: string): bigint | undefined =>
+  storage.database.prepare('SELECT id FROM mtstore_sessions WHERE name = ?').pluck().safeIntegers(true).get(name) as bigint | undefined;
+
+const keySessions = (storage: SqliteStorage): bigint[] => storage.database.prepare('SELECT DISTINCT session_id FROM mtstore_auth_keys').pluck().safeIntegers(true).all() as bigint[];
+
+describe('the session row id across instances', () => {
+  it('authKeys.set after another instance deleted and re-created the session writes the new session', async () => {
+    const path = temp.file('keys.db');
+    const a = new SqliteStorage({ path, name: 'alice' });
+    const b = new SqliteStorage({ path, name: 'alice' });
+    try {
+      // Twice: the second rewrites the stored key by the row id A keeps.
+      await a.authKeys.set(2, authKey(1));
+      await a.authKeys.set(2, authKey(2));
+      const old = rowIdOf(a, 'alice');
+      expect(plain(await b.authKeys.get(2))).toEqual(authKey(2));
+
+      await b.delete();
+      await b.authKeys.set(2, authKey(3));
+      const recreated = rowIdOf(b, 'alice');
+      expect(recreated).not.toBe(old);
+
+      // A key for DC 2 is stored again (under the new id): A's rewrites must reach it.
+      await a.authKeys.set(2, authKey(4));
+      expect(plain(await b.authKeys.get(2))).toEqual(authKey(4));
+      await a.authKeys.set(2, authKey(5));
+      expect(plain(await b.authKeys.get(2))).toEqual(authKey(5));
+      expect(keySessions(a)).toEqual([recreated]);
+
+      // Deleted and re-created with no key for the DC: A's write creates it under the new id.
+      await b.delete();
+      await b.authKeys.set(4, authKey(6));
+      const third = rowIdOf(b, 'alice');
+      await a.authKeys.set(2, authKey(7));
+      await a.authKeys.set(2, authKey(8));
+      expect(plain(await b.authKeys.get(2))).toEqual(authKey(8));
+      expect(plain(await b.authKeys.get(4))).toEqual(authKey(6));
+      expect(keySessions(a)).toEqual([third]);
+
+      // Deleted and not re-created: A's write creates the name's row again.
+      await b.delete();
+      await a.authKeys.set(2, authKey(9));
+      expect(plain(await b.authKeys.get(2))).toEqual(authKey(9));
+      expect(keySessions(a)).toEqual([rowIdOf(a, 'alice')]);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('under a held lease the rewrite by row id lands; after a takeover it is refused and writes nothing', async () => {
+    const path = temp.file('lease.db');
+    const a = new SqliteStorage({ path, name: 'alice' });
+    const b = new SqliteStorage({ path, name: 'alice' });
+    try {
+      await a.authKeys.set(2, authKey(1));
+      await a.lease.acquire({ ttlSeconds: 60, heartbeat: false });
+      await a.authKeys.set(2, authKey(2));
+      await a.authKeys.set(2, authKey(3));
+      expect(plain(await b.authKeys.get(2))).toEqual(authKey(3));
+      await b.lease.acquire({ ttlSeconds: 60, heartbeat: false, force: true });
+      await expect(a.authKeys.set(2, authKey(4))).rejects.toMatchObject({ code: 'MTSTORE_LEASE_LOST' });
+      expect(plain(await b.authKeys.get(2))).toEqual(authKey(3));
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('peers.getByPhone after another instance deleted and re-created the session reads the new session', async () => {
+    const path = temp.file('phone.db');
+    const a = new SqliteStorage({ path, name: 'alice' });
+    const b = new SqliteStorage({ path, name: 'alice' });
+    try {
+      await b.peers.upsert([peer('user', 1, { accessHash: 10n, phone: '100' }), peer('user', 2, { accessHash: 20n, phone: '200' })]);
+      // A resolves (and keeps) the row id of 'alice', then reads by it.
+      expect((await a.peers.getByPhone('100'))?.accessHash).toBe(10n);
+      expect((await a.peers.getByPhone('200'))?.accessHash).toBe(20n);
+
+      await b.delete();
+      await b.peers.upsert([peer('user', 3, { accessHash: 30n, phone: '100' })]);
+      const phone100 = await a.peers.getByPhone('100');
+      expect(phone100?.id).toBe(3n);
+      expect(phone100?.accessHash).toBe(30n);
+      expect(await a.peers.getByPhone('200')).toBeNull();
+
+      await b.delete();
+      expect(await a.peers.getByPhone('100')).toBeNull();
+      await b.peers.upsert([peer('user', 4, { accessHash: 40n, phone: '100' })]);
+      expect((await a.peers.getByPhone('100'))?.accessHash).toBe(40n);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('peers.getByUsername after another instance deleted and re-created the session reads the new session', async () => {
+    const path = temp.file('username.db');
+    const a = new SqliteStorage({ path, name: 'alice' });
+    const b = new SqliteStorage({ path, name: 'alice' });
+    try {
+      await b.peers.upsert([peer('user', 1, { accessHash: 10n, usernames: ['one'] }), peer('user', 2, { accessHash: 20n, usernames: ['two'] })]);
+      // A resolves (and keeps) the row id of 'alice', then reads by it.
+      expect((await a.peers.getByUsername('one'))?.accessHash).toBe(10n);
+      expect((await a.peers.getByUsername('two'))?.accessHash).toBe(20n);
+
+      await b.delete();
+      await b.peers.upsert([peer('user', 3, { accessHash: 30n, usernames: ['one'] })]);
+      const one = await a.peers.getByUsername('one');
+      expect(one?.id).toBe(3n);
+      expect(one?.accessHash).toBe(30n);
+      expect(await a.peers.getByUsername('two')).toBeNull();
+
+      await b.delete();
+      expect(await a.peers.getByUsername('one')).toBeNull();
+      await b.peers.upsert([peer('user', 4, { accessHash: 40n, usernames: ['one'] })]);
+      expect((await a.peers.getByUsername('one'))?.accessHash).toBe(40n);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('another name in the file is another session for authKeys.set, getByPhone and getByUsername', async () => {
+    const path = temp.file('names.db');
+    const alice = new SqliteStorage({ path, name: 'alice' });
+    const bob = new SqliteStorage({ path, name: 'bob' });
+    try {
+      for (let i = 0; i < 2; i++) {
+        await alice.authKeys.set(2, authKey(10 + i));
+        await bob.authKeys.set(2, authKey(20 + i));
+      }
+      // Both keep their row ids now: a rewrite by one leaves the other's key alone.
+      await alice.authKeys.set(2, authKey(12));
+      expect(plain(await alice.authKeys.get(2))).toEqual(authKey(12));
+      expect(plain(await bob.authKeys.get(2))).toEqual(authKey(21));
+      await alice.peers.upsert([peer('user', 1, { accessHash: 10n, phone: '100' })]);
+      await bob.peers.upsert([peer('user', 2, { accessHash: 20n, phone: '100' })]);
+      await alice.peers.upsert([peer('user', 3, { accessHash: 30n, usernames: ['same'] })]);
+      await bob.peers.upsert([peer('user', 4, { accessHash: 40n, usernames: ['same'] })]);
+      for (let i = 0; i < 2; i++) {
+        expect((await alice.peers.getByPhone('100'))?.id).toBe(1n);
+        expect((await bob.peers.getByPhone('100'))?.id).toBe(2n);
+        expect((await alice.peers.getByUsername('same'))?.id).toBe(3n);
+        expect((await bob.peers.getByUsername('same'))?.id).toBe(4n);
+      }
+    } finally {
+      await alice.close();
+      await bob.close();
+    }
+  });
+});
