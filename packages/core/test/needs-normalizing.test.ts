@@ -6,7 +6,7 @@
  * repository's check) runs its id pass on the same scratch table, and must answer
  * exactly whether a (type, id) is in the batch twice, for every int64 id.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { Peer, PeerType } from '../src/model.js';
 import { needsNormalizing, normalizePeerBatch, repeatsPeer } from '../src/peers.js';
 
@@ -145,6 +145,17 @@ describe('repeatsPeer', () => {
     }
     expect(passed).toBeGreaterThan(300);
     expect(caught).toBeGreaterThan(300);
+  });
+
+  it('growing the shared id table first leaves needsNormalizing its other tables sized for its batch', async () => {
+    // A fresh module: scratch tables of nothing yet, grown here by repeatsPeer alone.
+    vi.resetModules();
+    const fresh = await import('../src/peers.js');
+    const batch = Array.from({ length: 1000 }, (_, i) => peer('user', BigInt(i), [`u_${i}`], String(1_000_000 + i)));
+    expect(fresh.repeatsPeer(batch)).toBe(false);
+    expect(fresh.needsNormalizing(batch)).toBe(false);
+    expect(fresh.needsNormalizing([...batch, peer('chat', 1n, [], '1000999')]), 'a phone repeated').toBe(true);
+    expect(fresh.needsNormalizing([...batch, peer('chat', 1n, ['U_999'])]), 'a username repeated').toBe(true);
   });
 
   it('finds a repeat at every distance and position, of small and of edge ids, and no repeat across types', () => {
