@@ -406,8 +406,9 @@ export class Sealer {
     // bytes to a save as they are, and a key under an older (rotation) key must be sealed
     // again with the write key (#seal does, key by key). The memory is checked against
     // what each place remembers (#rememberSession), as after a save. A memory load of
-    // another instance's session: 49.9k → 42.6k instructions per call (raw 41.1k-41.9k;
-    // callgrind, `node bench/icount.mjs --report 'memory:load sealed other' 1`, 3 Dec 2026).
+    // another instance's session: 49.9k-51.6k → 42.6k-44.8k instructions per call, as
+    // much as a load of its own (raw 41.1k-41.9k; callgrind, two runs each of
+    // `node bench/icount.mjs --report 'memory:load sealed other' 1`, 3 Dec 2026).
     if (current) this.#rememberSession(where, known);
     return copiesOf(known.map((k) => k.plain), AuthKeyBytes);
   }
