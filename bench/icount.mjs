@@ -17,7 +17,8 @@
 // marking, sweeping and scavenging are GC; the rest is the JavaScript and runtime).
 // ICOUNT_N1 / ICOUNT_N2 set the two op counts for every backend.
 // Local rows also: memory:save sealed, memory:load sealed (and sqlite:...), bench/run.mjs's
-// "(encryption on ÷ off)" rows.
+// "(encryption on ÷ off)" rows, and memory:load sealed other (sqlite:...): the same load by an
+// instance that never saved the session (another instance, as another process, did).
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -57,19 +58,24 @@ async function targets(op) {
   const [backend, name] = op.split(':');
   if (!LOCAL.has(backend)) return moduleTargets(backend, name);
   const { CachedSessionStorage, LocalSessionEventBus } = await import('@mtstore/core');
-  let storage, client, sealed, dir;
+  // otherWriter saves the session otherReader loads (the "load sealed other" row).
+  let storage, client, sealed, otherWriter, otherReader, dir;
   if (backend === 'memory') {
     const { MemorySessionStorage, MemoryStorage, MemoryStore } = await import('@mtstore/memory');
     const store = new MemoryStore();
     storage = new MemorySessionStorage({ store });
     client = new MemoryStorage({ store, name: 'bench' });
     sealed = new MemoryStorage({ store, name: 'sealed', encryption });
+    otherWriter = new MemoryStorage({ store, name: 'other', encryption });
+    otherReader = new MemoryStorage({ store, name: 'other', encryption });
   } else {
     const { SqliteSessionStorage, SqliteStorage } = await import('@mtstore/sqlite');
     dir = mkdtempSync(join(tmpdir(), 'mtstore-icount-'));
     storage = new SqliteSessionStorage(join(dir, 'server.session'));
     client = new SqliteStorage(join(dir, 'client.session'));
     sealed = new SqliteStorage(join(dir, 'sealed.session'), { encryption });
+    otherWriter = new SqliteStorage(join(dir, 'other.session'), { encryption });
+    otherReader = new SqliteStorage(join(dir, 'other.session'), { encryption });
   }
   for (let i = 0; i < 8; i++) await client.kv.set(kvKey(i), kvValue(i));
   const rawKv = new Map(Array.from({ length: 8 }, (_, i) => [kvKey(i), kvValue(i)]));
@@ -85,11 +91,13 @@ async function targets(op) {
   if (session !== undefined) {
     await client.save(session);
     await sealed.save(session);
+    await otherWriter.save(session);
   }
   const all = {
     // bench/common.mjs's sealedRows: the same call with encryption on (adapter) and off (raw).
     'save sealed': { adapter: () => sealed.save(session), raw: () => client.save(session) },
     'load sealed': { adapter: () => sealed.load(), raw: () => client.load() },
+    'load sealed other': { adapter: () => otherReader.load(), raw: () => client.load() },
     'kv.get': {
       adapter: (i) => client.kv.get(kvKey(i)),
       raw: async (i) => {
@@ -109,7 +117,7 @@ async function targets(op) {
     'cached miss': { adapter: () => cache.hasSession(1n, 2n), raw: () => storage.hasSession(1n, 2n) },
     'cached hit': { adapter: () => cache.hasSession(1n, 1n), raw: () => storage.hasSession(1n, 1n) },
   };
-  return { pair: all[name], close: async () => { await cache.close(); await bus.close(); await storage.close(); await client.close(); await sealed.close(); if (dir) rmSync(dir, { recursive: true, force: true }); } };
+  return { pair: all[name], close: async () => { await cache.close(); await bus.close(); await storage.close(); await client.close(); await sealed.close(); await otherWriter.close(); await otherReader.close(); if (dir) rmSync(dir, { recursive: true, force: true }); } };
 }
 
 /**

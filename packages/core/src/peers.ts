@@ -85,27 +85,11 @@ export function normalizePeerBatch(peers: readonly Peer[], copyBytes = true): Pe
 }
 
 /**
- * Whether a (validated) batch names one peer twice. Keyed by peerIdKey, not the bigint:
- * V8 hashes a bigint Set key through a C++ call, a number inline (callgrind, a batch
- * of 1,000 users: ~680 instructions a peer against ~410).
- */
-export function repeatsPeer(peers: readonly Peer[]): boolean {
-  const seen: Record<PeerType, Set<number | bigint>> = { user: new Set(), chat: new Set(), channel: new Set() };
-  for (const peer of peers) {
-    const ids = seen[peer.type];
-    const key = peerIdKey(peer.id);
-    if (ids.has(key)) return true;
-    ids.add(key);
-  }
-  return false;
-}
-
-/**
- * Scratch open-addressing hash sets of needsNormalizing, kept between calls (grown,
- * never shrunk) and emptied by a new generation stamp: a batch allocates nothing. Three
- * Maps grown to a batch's size were most of core's cost of an upsert of new peers (their
- * growth, and the scavenges it set off). Slots hold batch positions, never a caller's
- * string, so nothing of a batch stays reachable from here.
+ * Scratch open-addressing hash sets of needsNormalizing and repeatsPeer, kept between
+ * calls (grown, never shrunk) and emptied by a new generation stamp: a batch allocates
+ * nothing. Three Maps grown to a batch's size were most of core's cost of an upsert of
+ * new peers (their growth, and the scavenges it set off). Slots hold ids as numbers and
+ * batch positions, never a caller's string, so nothing of a batch stays reachable from here.
  */
 let idKeys = new Float64Array(0);
 let idStamps = new Uint32Array(0);
@@ -116,7 +100,7 @@ let phoneOwners = new Int32Array(0);
 let phoneStamps = new Uint32Array(0);
 let generation = 0;
 
-/** Ids up to this magnitude (as numbers, exact) are keyed as `id * 4 + type` (exact too); larger ones take the general path. */
+/** Ids up to this magnitude (as numbers, exact) are keyed as `id * 4 + type` (exact too); larger ones go to normalizing (needsNormalizing) or to Sets (repeatsPeer). */
 const MAX_KEYED_ID = 2 ** 50;
 
 /** The table size for `entries` keys: a power of two, at most half full. */
@@ -124,6 +108,76 @@ function tableSize(entries: number): number {
   let size = 64;
   while (size < entries * 2) size *= 2;
   return size;
+}
+
+/** Grows the id table to hold `count` keys at most half full. */
+function growIdTable(count: number): void {
+  const size = tableSize(count);
+  if (idStamps.length >= size) return;
+  idKeys = new Float64Array(size);
+  idStamps = new Uint32Array(size);
+}
+
+/** The stamp of a new batch: every slot stamped before is empty again. */
+function nextGeneration(): number {
+  generation = (generation + 1) >>> 0;
+  if (generation === 0) {
+    // Once in 2^32 batches: stamps of the previous round could match again.
+    idStamps.fill(0);
+    nameStamps.fill(0);
+    phoneStamps.fill(0);
+    generation = 1;
+  }
+  return generation;
+}
+
+/**
+ * Puts (type, id) in the id table of generation `gen` (`mask`: its size - 1), the id given
+ * as `n`, a number of magnitude at most MAX_KEYED_ID (exact, and so is its key
+ * `n * 4 + type`): true when the batch had it already.
+ */
+function idRepeats(n: number, type: PeerType, gen: number, mask: number): boolean {
+  const key = n * 4 + (type === 'user' ? 1 : type === 'chat' ? 2 : 3);
+  let slot = hashNumber(key) & mask;
+  while (idStamps[slot] === gen) {
+    if (idKeys[slot] === key) return true;
+    slot = (slot + 1) & mask;
+  }
+  idStamps[slot] = gen;
+  idKeys[slot] = key;
+  return false;
+}
+
+/**
+ * Whether a (validated) batch names one peer twice: needsNormalizing's id pass alone, on
+ * its scratch id table. Ids beyond MAX_KEYED_ID in magnitude (which that table cannot key
+ * exactly) go to Sets of bigints, made only for a batch that has one. Sets for every id
+ * (keyed by peerIdKey) cost 430k-440k instructions a batch of 1,000 users, this 265k-284k
+ * (callgrind, two runs each of `node bench/repeat-icount.mjs --report`, 3 Dec 2026);
+ * needsNormalizing, with its id pass moved into idRepeats, stayed at 1.31M-1.33M.
+ */
+export function repeatsPeer(peers: readonly Peer[]): boolean {
+  const count = peers.length;
+  growIdTable(count);
+  const gen = nextGeneration();
+  // The table may be larger than this batch needs: a mask of its own size.
+  const idMask = idStamps.length - 1;
+  let large: Record<PeerType, Set<bigint>> | undefined;
+  for (let i = 0; i < count; i++) {
+    const peer = peers[i] as Peer;
+    const n = Number(peer.id);
+    // Number() rounds a bigint beyond 2^53 to at least 2^53: inside the bound it was exact.
+    if (n <= MAX_KEYED_ID && n >= -MAX_KEYED_ID) {
+      if (idRepeats(n, peer.type, gen, idMask)) return true;
+      continue;
+    }
+    // Never equal to an id keyed above (it is another number), only to another large one.
+    large ??= { user: new Set(), chat: new Set(), channel: new Set() };
+    const ids = large[peer.type];
+    if (ids.has(peer.id)) return true;
+    ids.add(peer.id);
+  }
+  return false;
 }
 
 /** A 32-bit hash of an integer-valued double of magnitude below 2^53. */
@@ -167,12 +221,12 @@ export function needsNormalizing(peers: readonly Peer[]): boolean {
   const count = peers.length;
   let names = 0;
   for (let i = 0; i < count; i++) names += (peers[i] as Peer).usernames.length;
-  const idSize = tableSize(count);
-  if (idStamps.length < idSize) {
-    idKeys = new Float64Array(idSize);
-    idStamps = new Uint32Array(idSize);
-    phoneOwners = new Int32Array(idSize);
-    phoneStamps = new Uint32Array(idSize);
+  growIdTable(count);
+  // Sized apart from the id table: repeatsPeer grows that one alone.
+  const phoneSize = tableSize(count);
+  if (phoneStamps.length < phoneSize) {
+    phoneOwners = new Int32Array(phoneSize);
+    phoneStamps = new Uint32Array(phoneSize);
   }
   const nameSize = tableSize(names);
   if (nameStamps.length < nameSize) {
@@ -180,15 +234,7 @@ export function needsNormalizing(peers: readonly Peer[]): boolean {
     nameSlots = new Int32Array(nameSize);
     nameStamps = new Uint32Array(nameSize);
   }
-  generation = (generation + 1) >>> 0;
-  if (generation === 0) {
-    // Once in 2^32 batches: stamps of the previous round could match again.
-    idStamps.fill(0);
-    nameStamps.fill(0);
-    phoneStamps.fill(0);
-    generation = 1;
-  }
-  const gen = generation;
+  const gen = nextGeneration();
   // The tables may be larger than this batch needs: a mask of their own size.
   const idMask = idStamps.length - 1;
   const nameMask = nameStamps.length - 1;
@@ -197,15 +243,7 @@ export function needsNormalizing(peers: readonly Peer[]): boolean {
     const peer = peers[i] as Peer;
     const n = Number(peer.id);
     // Number() rounds a bigint beyond 2^53 to at least 2^53: inside the bound it was exact.
-    if (!(n <= MAX_KEYED_ID && n >= -MAX_KEYED_ID)) return true;
-    const key = n * 4 + (peer.type === 'user' ? 1 : peer.type === 'chat' ? 2 : 3);
-    let slot = hashNumber(key) & idMask;
-    while (idStamps[slot] === gen) {
-      if (idKeys[slot] === key) return true;
-      slot = (slot + 1) & idMask;
-    }
-    idStamps[slot] = gen;
-    idKeys[slot] = key;
+    if (!(n <= MAX_KEYED_ID && n >= -MAX_KEYED_ID) || idRepeats(n, peer.type, gen, idMask)) return true;
     const usernames = peer.usernames;
     for (let u = 0; u < usernames.length; u++) {
       const name = usernames[u] as string;

@@ -153,9 +153,11 @@ interface Known {
 }
 
 /**
- * The keys of the last session this instance sealed whole (Sealer.sealKeys), one after another: `where` as passed (DC id, media-only 0/1, slot per key),
- * the plaintexts and the sealed values each in one buffer of its own, with where each
- * value ends. It answers a whole session with one comparison instead of one per key.
+ * The keys of the last session this instance sealed whole (Sealer.sealKeys) or opened
+ * whole with every key under the write key (Sealer.openKeys), one after another: `where`
+ * as passed (DC id, media-only 0/1, slot per key), the plaintexts and the sealed values
+ * each in one buffer of its own, with where each value ends. It answers a whole session
+ * with one comparison instead of one per key.
  */
 interface SessionMemory {
   readonly where: readonly number[];
@@ -339,8 +341,9 @@ export class Sealer {
    */
   resealSession(dcs: readonly DataCenter[]): boolean {
     const memory = this.#session;
-    // Only saves record a session, and #seal returns values sealed with the write key
-    // only, so a remembered session is always one a save may reuse.
+    // A save records a session sealed by #seal (the write key only), a load one only
+    // when each of its keys is sealed with the write key (openKeys): a remembered session
+    // is always one a save may reuse.
     if (memory === undefined) return false;
     if (memory.plain.length !== this.#plainScratch.length) this.#plainScratch = Buffer.from(new ArrayBuffer(memory.plain.length));
     if (!sameKeys(dcs, memory.plain, memory.plainEnds, memory.where, this.#plainScratch)) return false;
@@ -386,18 +389,34 @@ export class Sealer {
    * `open` for a session's auth keys at once (load): `sealed[i]` is at `where`'s i-th place,
    * as in sealKeys. The plaintexts are AuthKeyBytes views of one fresh buffer, made for
    * this call, so load keeps them without another copy. A load tries reopenSession
-   * first: this is the path for values that are not exactly the last saved session's.
+   * first: this is the path for values that are not exactly the remembered session's.
    */
   openKeys(sealed: readonly Uint8Array[], where: readonly number[], what: (index: number) => string): AuthKeyBytes[] {
-    const plains: Buffer[] = [];
-    for (let i = 0; i < sealed.length; i++) plains.push(this.#open(sealed[i] as Uint8Array, keyContext(where, i), () => what(i)).plain);
-    return copiesOf(plains, AuthKeyBytes);
+    const known: Known[] = [];
+    let current = true;
+    for (let i = 0; i < sealed.length; i++) {
+      const opened = this.#open(sealed[i] as Uint8Array, keyContext(where, i), () => what(i));
+      if (opened.keyId !== this.#writer.id) current = false;
+      known.push(opened);
+    }
+    // A session another instance (another process) saved is remembered too, so this
+    // instance's next loads of it, and a save of it unchanged, take the one-comparison
+    // paths instead of going key by key until this instance saves it. Only when every
+    // key is sealed with the write key: resealSession hands a remembered session's sealed
+    // bytes to a save as they are, and a key under an older (rotation) key must be sealed
+    // again with the write key (#seal does, key by key). The memory is checked against
+    // what each place remembers (#rememberSession), as after a save. A memory load of
+    // another instance's session: 49.9k-51.6k → 42.6k-44.8k instructions per call, as
+    // much as a load of its own (raw 41.1k-41.9k; callgrind, two runs each of
+    // `node bench/icount.mjs --report 'memory:load sealed other' 1`, 3 Dec 2026).
+    if (current) this.#rememberSession(where, known);
+    return copiesOf(known.map((k) => k.plain), AuthKeyBytes);
   }
 
   /**
    * Load's path for a session an adapter read whose keys are, DC by DC and place for
-   * place, exactly the sealed values of the session this instance last saved (#session),
-   * and no other keys: puts fresh AuthKeyBytes copies of that session's plaintexts (views
+   * place, exactly the sealed values of the session this instance remembers (#session:
+   * the last it saved, or loaded with every key under the write key), and no other keys: puts fresh AuthKeyBytes copies of that session's plaintexts (views
    * of one new buffer) in their place in `dcs` and returns them, which is what opening
    * each would have given. Undefined, with `dcs` untouched, for anything else (a changed,
    * moved or plaintext key, another DC layout, a malformed entry): the caller then opens

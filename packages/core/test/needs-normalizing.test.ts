@@ -2,11 +2,13 @@
  * needsNormalizing lets a batch skip normalizePeerBatch (base.ts: a repository that
  * writes synchronously gets it as it is), so it must answer true whenever a (type, id),
  * a username (case-insensitively) or a phone is in the batch twice, and a batch it
- * passes must be one normalizing leaves as it is.
+ * passes must be one normalizing leaves as it is. repeatsPeer (a `peersUpsertInOrder`
+ * repository's check) runs its id pass on the same scratch table, and must answer
+ * exactly whether a (type, id) is in the batch twice, for every int64 id.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { Peer, PeerType } from '../src/model.js';
-import { needsNormalizing, normalizePeerBatch } from '../src/peers.js';
+import { needsNormalizing, normalizePeerBatch, repeatsPeer } from '../src/peers.js';
 
 /** A small deterministic generator: the same batches every run. */
 function random(seed: number): (n: number) => number {
@@ -23,6 +25,17 @@ const peer = (type: PeerType, id: bigint, usernames: string[] = [], phone?: stri
   if (phone !== undefined) p.phone = phone;
   return p;
 };
+
+/** repeatsPeer's answer by the definition, with strings and a Set. */
+function repeatsId(batch: readonly Peer[]): boolean {
+  const ids = new Set<string>();
+  for (const p of batch) {
+    const key = `${p.type}:${p.id}`;
+    if (ids.has(key)) return true;
+    ids.add(key);
+  }
+  return false;
+}
 
 /** The answer by the definition, with strings and Sets. */
 function repeats(batch: readonly Peer[]): boolean {
@@ -97,5 +110,72 @@ describe('needsNormalizing', () => {
     expect(needsNormalizing([peer('user', 2n ** 50n + 1n)])).toBe(true);
     expect(needsNormalizing([peer('user', -(2n ** 63n))])).toBe(true);
     expect(needsNormalizing([peer('user', 2n ** 63n - 1n)])).toBe(true);
+  });
+});
+
+describe('repeatsPeer', () => {
+  // int64 ids the scratch table cannot key exactly (beyond ±2^50) or that sit at that
+  // bound, among them pairs Number() rounds to one double (2^53 and 2^53 + 1).
+  const EDGE = [
+    2n ** 63n - 1n, 2n ** 63n - 2n, -(2n ** 63n), -(2n ** 63n) + 1n, 2n ** 53n, 2n ** 53n + 1n, -(2n ** 53n), -(2n ** 53n) - 1n,
+    2n ** 52n + 1n, 2n ** 50n, 2n ** 50n + 1n, -(2n ** 50n), -(2n ** 50n) - 1n, 2n ** 50n - 1n, 0n, -1n,
+  ];
+
+  it('is true exactly when a batch repeats a (type, id), over random batches of every size with int64 edge ids', () => {
+    const next = random(18);
+    let passed = 0;
+    let caught = 0;
+    for (let round = 0; round < 3000; round++) {
+      const size = round % 50 === 0 ? 1000 + next(500) : next(40);
+      const pool = 2 + next(4 * size + 2);
+      const batch: Peer[] = [];
+      for (let k = 0; k < size; k++) {
+        const id = next(4) === 0 ? (EDGE[next(EDGE.length)] as bigint) : BigInt(next(pool)) - 3n;
+        batch.push(peer(TYPES[next(3)] as PeerType, id));
+      }
+      const expected = repeatsId(batch);
+      expect(repeatsPeer(batch), `round ${round}`).toBe(expected);
+      if (expected) caught++;
+      else passed++;
+      // needsNormalizing between batches, on the same scratch tables, at other sizes.
+      if (round % 3 === 0) {
+        const other = batch.slice(0, next(batch.length + 1)).map((p, k) => peer(p.type, p.id, [`n_${k}`], String(k)));
+        expect(needsNormalizing(other), `round ${round}, needsNormalizing`).toBe(repeats(other) || other.some((p) => p.id > 2n ** 50n || p.id < -(2n ** 50n)));
+      }
+    }
+    expect(passed).toBeGreaterThan(300);
+    expect(caught).toBeGreaterThan(300);
+  });
+
+  it('growing the shared id table first leaves needsNormalizing its other tables sized for its batch', async () => {
+    // A fresh module: scratch tables of nothing yet, grown here by repeatsPeer alone.
+    vi.resetModules();
+    const fresh = await import('../src/peers.js');
+    const batch = Array.from({ length: 1000 }, (_, i) => peer('user', BigInt(i), [`u_${i}`], String(1_000_000 + i)));
+    expect(fresh.repeatsPeer(batch)).toBe(false);
+    expect(fresh.needsNormalizing(batch)).toBe(false);
+    expect(fresh.needsNormalizing([...batch, peer('chat', 1n, [], '1000999')]), 'a phone repeated').toBe(true);
+    expect(fresh.needsNormalizing([...batch, peer('chat', 1n, ['U_999'])]), 'a username repeated').toBe(true);
+  });
+
+  it('finds a repeat at every distance and position, of small and of edge ids, and no repeat across types', () => {
+    const small = Array.from({ length: 150 }, (_, i) => peer('user', BigInt(i * 7 - 300)));
+    // ±(2^53 + k): Number() rounds 2^53 + 1 to 2^53, 2^53 + 3 to 2^53 + 4 and so on.
+    const large = Array.from({ length: 150 }, (_, i) => peer('channel', (i % 2 === 0 ? 1n : -1n) * (2n ** 53n + BigInt(i >> 1))));
+    const mixed = small.slice(0, 75).concat(large.slice(0, 75), EDGE.map((id) => peer('chat', id)));
+    for (const distinct of [small, large, mixed]) {
+      expect(new Set(distinct.map((p) => `${p.type}:${p.id}`)).size, 'the base batch repeats nothing').toBe(distinct.length);
+      expect(repeatsPeer(distinct)).toBe(false);
+      for (let distance = 1; distance < distinct.length; distance++) {
+        for (const first of [0, distinct.length - 1 - distance, (distinct.length - 1 - distance) >> 1]) {
+          const source = distinct[first] as Peer;
+          const batch = distinct.slice();
+          batch[first + distance] = peer(source.type, source.id);
+          expect(repeatsPeer(batch), `distance ${distance}, at ${first}`).toBe(true);
+          batch[first + distance] = peer(source.type === 'user' ? 'chat' : 'user', source.id);
+          expect(repeatsPeer(batch), `distance ${distance}, at ${first}, other type`).toBe(repeatsId(batch));
+        }
+      }
+    }
   });
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryStorage, MemoryStore } from '../../memory/src/index.js';
-import type { Session } from '../src/index.js';
+import { sealedKeyId, type Session } from '../src/index.js';
+import { Sealer } from '../src/seal.js';
 
 // Sealer remembers the last session it sealed or opened whole, to answer a save or load
 // of the same keys with one comparison (Sealer.sealKeys / openKeys). These check that it
@@ -233,5 +234,101 @@ describe('a session sealed or opened again whole', () => {
     loaded = (await a.load())!;
     expect(same(loaded.dcs.find((dc) => dc.id === 5)!.authKey!, key(8))).toBe(true);
     expect(keysOf(loaded).every((k, i) => same(k, key(i + 1)))).toBe(true);
+  });
+});
+
+// A load that opens a session key by key (another instance, say another process, saved
+// it) remembers it as a save does (Sealer.openKeys), but only when every key is sealed
+// with the write key: a save hands a remembered session's sealed bytes back as they are.
+describe('a session another instance saved, opened whole', () => {
+  /** session()'s five places in the order a save or load lists them (DC id, media-only, slot). */
+  const WHERE = [1, 0, -1, 2, 0, -1, 2, 0, 0, 2, 0, 3, 4, 0, -1];
+  const oldKeyOnly = { keys: [{ id: 'k1', key: Buffer.alloc(32, 1) }] };
+  const copies = (values: Uint8Array[]) => values.map((v) => Uint8Array.from(v));
+  const what = (i: number) => `key ${i}`;
+
+  it('is remembered: the next load and a save of it unchanged are answered with its plaintexts and stored bytes', () => {
+    const sealed = new Sealer(encryption, 's', 'writer').sealKeys(fiveKeys(), WHERE);
+    const reader = new Sealer(encryption, 's', 'reader');
+    reader.openKeys(copies(sealed), WHERE, what).forEach((k, i) => expect(same(k, key(i + 1)), `opened key ${i + 1}`).toBe(true));
+    const read = session(copies(sealed));
+    const reopened = reader.reopenSession(read.dcs);
+    expect(reopened, 'the next load: from memory').toBeDefined();
+    keysOf(read).forEach((k, i) => expect(same(k, key(i + 1)), `reopened key ${i + 1}`).toBe(true));
+    const saved = session(fiveKeys());
+    expect(reader.resealSession(saved.dcs), 'a save of the same keys: from memory').toBe(true);
+    keysOf(saved).forEach((k, i) => expect(same(k, sealed[i]!), `saved key ${i + 1}: the stored bytes`).toBe(true));
+    // What it hands a save opens where it belongs, for an instance that remembers nothing.
+    new Sealer(encryption, 's', 'third').openKeys(keysOf(saved), WHERE, what).forEach((k, i) => expect(same(k, key(i + 1))).toBe(true));
+  });
+
+  it('is not remembered when its keys are sealed with an older key: a save seals each again with the write key', () => {
+    const old = new Sealer(oldKeyOnly, 's', 'old').sealKeys(fiveKeys(), WHERE);
+    const reader = new Sealer(encryption, 's', 'reader');
+    reader.openKeys(copies(old), WHERE, what).forEach((k, i) => expect(same(k, key(i + 1))).toBe(true));
+    expect(reader.reopenSession(session(copies(old)).dcs)).toBeUndefined();
+    expect(reader.resealSession(session(fiveKeys()).dcs)).toBe(false);
+    const resealed = reader.sealKeys(fiveKeys(), WHERE);
+    resealed.forEach((v, i) => expect(sealedKeyId(v), `key ${i + 1}`).toBe('k2'));
+  });
+
+  it('is not remembered when some of its keys are sealed with the write key and some with an older one', () => {
+    const current = new Sealer(encryption, 's', 'writer').sealKeys(fiveKeys(), WHERE);
+    const old = new Sealer(oldKeyOnly, 's', 'old').sealKeys(fiveKeys(), WHERE);
+    // The first key current, the last old: neither end alone decides.
+    const mixed = current.map((v, i) => (i % 2 === 0 && i < 4 ? v : (old[i] as Uint8Array)));
+    const reader = new Sealer(encryption, 's', 'reader');
+    reader.openKeys(copies(mixed), WHERE, what).forEach((k, i) => expect(same(k, key(i + 1))).toBe(true));
+    expect(reader.reopenSession(session(copies(mixed)).dcs)).toBeUndefined();
+    expect(reader.resealSession(session(fiveKeys()).dcs)).toBe(false);
+    const resealed = reader.sealKeys(fiveKeys(), WHERE);
+    resealed.forEach((v, i) => {
+      expect(sealedKeyId(v), `key ${i + 1}`).toBe('k2');
+      // A key already under the write key is written back as read; an old one is sealed anew.
+      expect(same(v, mixed[i]!), `key ${i + 1}`).toBe(i % 2 === 0 && i < 4);
+    });
+  });
+
+  it('through storages: a reader saving what it loaded writes every key under the write key, keeping those that were', async () => {
+    const store = new MemoryStore();
+    await new MemoryStorage({ name: 's', store, encryption: oldKeyOnly }).save(session(fiveKeys()));
+    // Another instance with the new keys rewrites DC 1's permanent key only: the session is mixed.
+    await new MemoryStorage({ name: 's', store, encryption }).authKeys.set(1, key(1));
+    const one = Uint8Array.from(stored(store, 's', 1));
+    expect(sealedKeyId(one)).toBe('k2');
+    expect(sealedKeyId(stored(store, 's', 4))).toBe('k1');
+    const reader = new MemoryStorage({ name: 's', store, encryption });
+    const loaded = (await reader.load())!;
+    await reader.save(loaded);
+    expect(same(stored(store, 's', 1), one), 'already under the write key: the same bytes').toBe(true);
+    for (const v of [stored(store, 's', 2), storedTemp(store, 's', 2, 0), storedTemp(store, 's', 2, 3), stored(store, 's', 4)]) expect(sealedKeyId(v)).toBe('k2');
+    // A second save of the same keys by the reader (remembered now) writes the same bytes again.
+    const four = Uint8Array.from(stored(store, 's', 4));
+    await reader.save(loaded);
+    expect(same(stored(store, 's', 4), four)).toBe(true);
+    keysOf((await new MemoryStorage({ name: 's', store, encryption }).load())!).forEach((k, i) => expect(same(k, key(i + 1)), `key ${i + 1}`).toBe(true));
+  });
+
+  it('a key another instance changes after the reader\'s remembered load is read as changed, never as remembered', async () => {
+    const store = new MemoryStore();
+    const writer = new MemoryStorage({ name: 's', store, encryption });
+    const reader = new MemoryStorage({ name: 's', store, encryption });
+    await writer.save(session(fiveKeys()));
+    // Loaded twice: key by key, then from the session the first load remembered.
+    for (let round = 0; round < 2; round++) expect(keysOf((await reader.load())!).every((k, i) => same(k, key(i + 1)))).toBe(true);
+    const changed = fiveKeys();
+    changed[2] = key(7);
+    await writer.save(session(changed));
+    for (let round = 0; round < 2; round++) {
+      keysOf((await reader.load())!).forEach((k, i) => expect(same(k, i === 2 ? key(7) : key(i + 1)), `round ${round}, key ${i + 1}`).toBe(true));
+    }
+    // One key through authKeys.set, the single-key path.
+    await writer.authKeys.set(4, key(8));
+    for (let round = 0; round < 2; round++) {
+      keysOf((await reader.load())!).forEach((k, i) => expect(same(k, i === 2 ? key(7) : i === 4 ? key(8) : key(i + 1)), `after set, round ${round}, key ${i + 1}`).toBe(true));
+    }
+    // The reader saving its first keys back seals the two changed ones anew, under their places.
+    await reader.save(session(fiveKeys()));
+    keysOf((await new MemoryStorage({ name: 's', store, encryption }).load())!).forEach((k, i) => expect(same(k, key(i + 1)), `saved back, key ${i + 1}`).toBe(true));
   });
 });
