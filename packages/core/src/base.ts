@@ -764,9 +764,11 @@ export abstract class BaseStorage extends Closable implements Storage {
           // The synchronous answers first: bytes need no promise check, and are opened
           // only when sealed. instanceof alone: a `constructor === Uint8Array` pre-check
           // was credited with ~350 instructions fewer, measured without a warm-up; after
-          // 100,000 warm-up calls it saves nothing (node bench/icount.mjs --report
-          // memory:kv.get 1 and 64: without it 4,698 and 2,423 Ir/op, with it 4,724 and
-          // 2,440). `resolved` instead of Promise.resolve: 4,645 and 2,337 Ir/op.
+          // a 100,000-call warm-up it shows no gain (node bench/icount.mjs --report
+          // memory:kv.get 1 and 64: 4,698 and 2,423 Ir/op without it, 4,724 and 2,440
+          // with it, where runs of the same code spread by ~±100). `resolved`, not
+          // Promise.resolve: at 64 calls in flight ~2,350 against ~2,440 Ir/op (5 runs
+          // each, spread ~±70); one at a time no difference shows through the spread.
           if (result instanceof Uint8Array) {
             return resolved(this.#openKv(result, key));
           }
@@ -1080,7 +1082,12 @@ async function resolved<T>(value: T): Promise<T> {
   return value;
 }
 
-/** A lookup's synchronous answer: a miss is the shared NULL. */
+/**
+ * A lookup's synchronous answer: a miss is the shared NULL. Promise.resolve, not
+ * `resolved` (kv.get's): in the lookups no gain showed through the run-to-run spread
+ * (node bench/lookup-icount.mjs id: 2,371 and 2,801 Ir/lookup with Promise.resolve,
+ * 2,470 and 2,788 with resolved; username 4,026 against 4,035).
+ */
 function answer(peer: Peer | null): Promise<Peer | null> {
   return peer === null ? NULL : Promise.resolve(peer);
 }
