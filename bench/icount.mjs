@@ -7,7 +7,7 @@
 // miss, cached hit, authKeys.set with memory's raw side); any other backend (postgres, typeorm, mongo, redis) runs the row of
 // bench/adapters/<backend>.mjs of that name, both sides as `npm run bench` runs them, with
 // fewer ops (N1 1,024, N2 4,096: a round trip under callgrind is slow), instrumented only
-// while they run (after 2,048 warm-up ops; callgrind_control toggles it). Instructions are
+// while they run (after their warm-up, below; callgrind_control toggles it). Instructions are
 // this process's only: the server's work is not in them, so they show what each side's
 // JavaScript and driver cost per op, which is what an adapter/raw gap on a busy machine
 // comes from when both send the same statements. They include V8's compiler and GC
@@ -16,6 +16,11 @@
 // output files with callgrind_annotate (v8::internal::compiler::… is compilation;
 // marking, sweeping and scavenging are GC; the rest is the JavaScript and runtime).
 // ICOUNT_N1 / ICOUNT_N2 set the two op counts for every backend.
+// Every row is instrumented only after its warm-up: networked rows 2,048 ops, the sealed
+// rows 10,000, the other local rows 100,000: memory and SQLite answer in a few thousand
+// instructions, and without a long warm-up V8's tiering (Maglev, then TurboFan, on-stack
+// replacement) of the code under test lands inside the measured windows, differently in
+// N1's and N2's. ICOUNT_WARMUP sets the warm-up ops for every row.
 // Local rows also: memory:save sealed, memory:load sealed (and sqlite:...), bench/run.mjs's
 // "(encryption on ÷ off)" rows, and memory:load sealed other (sqlite:...): the same load by an
 // instance that never saved the session (another instance, as another process, did).
@@ -33,7 +38,7 @@ const counts = (op) => {
   const [n1, n2] = networked(op) ? [1_024, 4_096] : [10_000, 60_000];
   return [Number(process.env.ICOUNT_N1 ?? n1), Number(process.env.ICOUNT_N2 ?? n2)];
 };
-const WARMUP = 2_048;
+const warmup = (op) => Number(process.env.ICOUNT_WARMUP ?? (networked(op) ? 2_048 : op.includes('sealed') ? 10_000 : 100_000));
 
 // bench/common.mjs's kvKey / kvValue, inlined: common.mjs loads the conformance kit (and
 // fast-check), which only adds start-up instructions to every run.
@@ -121,7 +126,7 @@ async function targets(op) {
 }
 
 /**
- * Instrumentation on or off (networked backends, started with --instr-atstart=no). Not
+ * Instrumentation on or off (valgrind is started with --instr-atstart=no). Not
  * execFileSync: valgrind answers callgrind_control while this process runs, and a
  * synchronous wait would stall both until callgrind_control gives up.
  */
@@ -138,24 +143,19 @@ async function run(op, side, concurrency, count) {
       await Promise.all(wave);
     }
   };
-  if (networked(op)) {
-    // Start-up (imports, schema, set-up) under callgrind takes minutes on a busy box: only
-    // the measured ops are instrumented, after a warm-up so the JIT has settled.
-    await waves(WARMUP);
-    await instrument('on');
-    await waves(count);
-    await instrument('off');
-  } else {
-    await waves(count);
-  }
+  // Start-up (imports, schema, set-up) under callgrind takes minutes on a busy box: only
+  // the measured ops are instrumented, after a warm-up so the JIT has settled.
+  await waves(warmup(op));
+  await instrument('on');
+  await waves(count);
+  await instrument('off');
   await close();
 }
 
 function instructions(op, side, concurrency, count) {
   const dir = mkdtempSync(join(tmpdir(), 'icount-'));
   const out = join(dir, 'cg.out');
-  const start = networked(op) ? ['--instr-atstart=no'] : [];
-  execFileSync('valgrind', ['--tool=callgrind', ...start, `--callgrind-out-file=${out}`, process.execPath, fileURLToPath(import.meta.url), op, side, String(concurrency), String(count)], { stdio: 'ignore' });
+  execFileSync('valgrind', ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${out}`, process.execPath, fileURLToPath(import.meta.url), op, side, String(concurrency), String(count)], { stdio: 'ignore' });
   // totals, not summary: with --instr-atstart=no callgrind writes summary 0.
   const text = readFileSync(out, 'utf8');
   const summary = text.match(/^totals: (\d+)/m) ?? text.match(/^summary: (\d+)/m);
