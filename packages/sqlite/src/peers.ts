@@ -441,30 +441,28 @@ export class SqlitePeers implements PeerRepository {
   /** As getById: by the kept row id first, else by name (which renews it). */
   getByUsername(username: string): Peer | null {
     const { sql } = this.#db();
-    const session = this.scope.rowId;
-    // Stryker disable next-line ConditionalExpression,EqualityOperator,BlockStatement: equivalent: each only skips the cached row id or probes it as undefined (session_id = NULL finds nothing); the lookup by name below answers, slower
-    if (session !== undefined) {
-      const row = sql.peerByUsername.get(session, username) as PeerRow | undefined;
-      // Stryker disable next-line ConditionalExpression: equivalent where it becomes false: a hit is looked up again by name below, the same row
-      if (row !== undefined) return peerFromRow(row, this.label);
-    }
-    const row = sql.peerByUsernameNamed.get(username, this.scope.name) as PeerRow | undefined;
-    // Stryker disable next-line ConditionalExpression: equivalent where it becomes true: no row id is kept, so every lookup goes by name (the one above), slower
-    this.scope.rowId = row === undefined ? undefined : (row[NAMED_SESSION_ID] as bigint);
-    return row === undefined || row[0] === null ? null : peerFromRow(row, this.label);
+    return this.#byKey(sql.peerByUsername, sql.peerByUsernameNamed, username);
   }
 
   /** As getById: by the kept row id first, else by name (which renews it). */
   getByPhone(phone: string): Peer | null {
     const { sql } = this.#db();
+    return this.#byKey(sql.peerByPhone, sql.peerByPhoneNamed, phone);
+  }
+
+  /**
+   * A lookup by a unique key (lower-cased username, phone): `byId` binds (row id, key),
+   * `byName` (key, name) and returns the session's row id at NAMED_SESSION_ID.
+   */
+  #byKey(byId: Statement, byName: Statement, key: string): Peer | null {
     const session = this.scope.rowId;
     // Stryker disable next-line ConditionalExpression,EqualityOperator,BlockStatement: equivalent: each only skips the cached row id or probes it as undefined (session_id = NULL finds nothing); the lookup by name below answers, slower
     if (session !== undefined) {
-      const row = sql.peerByPhone.get(session, phone) as PeerRow | undefined;
+      const row = byId.get(session, key) as PeerRow | undefined;
       // Stryker disable next-line ConditionalExpression: equivalent where it becomes false: a hit is looked up again by name below, the same row
       if (row !== undefined) return peerFromRow(row, this.label);
     }
-    const row = sql.peerByPhoneNamed.get(phone, this.scope.name) as PeerRow | undefined;
+    const row = byName.get(key, this.scope.name) as PeerRow | undefined;
     // Stryker disable next-line ConditionalExpression: equivalent where it becomes true: no row id is kept, so every lookup goes by name (the one above), slower
     this.scope.rowId = row === undefined ? undefined : (row[NAMED_SESSION_ID] as bigint);
     return row === undefined || row[0] === null ? null : peerFromRow(row, this.label);
