@@ -22,12 +22,12 @@
 // seen: warm-up on FRESH_WARMUP of them, then `count` more, each stored once. The
 // steady-state row above re-stores stored peers; the wall-clock row in a short run
 // mostly stores new ones, and the two cost very differently (stop 28: 1.03× vs ~0.6×).
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { measured } from './callgrind.mjs';
 
 const BATCH_ROW = /×1000/;
 /**
@@ -68,16 +68,7 @@ const clientOf = (row) => row.slice(0, row.indexOf(':'));
 const operationOf = (row) => row.slice(row.indexOf(':') + 1).replace(FIRST_TIME, '');
 const KNOWN = [...ROWS, `mtcute:peers.store ×1000 + save()${FIRST_TIME}`];
 
-/** Instrumentation on/off and dumps. Not execFileSync: valgrind answers callgrind_control while this process waits. */
-const control = (...args) => promisify(execFile)('callgrind_control', [...args, String(process.pid)]);
 
-/** Instrumentation on, `ops()`, off, dump: the dump holds what ops() did, plus the control calls' own share. */
-async function measured(ops) {
-  await control('-i', 'on');
-  await ops();
-  await control('-i', 'off');
-  await control('-d');
-}
 
 async function child(rows) {
   let mtcute;

@@ -24,12 +24,11 @@
 // Local rows also: memory:save sealed, memory:load sealed (and sqlite:...), bench/run.mjs's
 // "(encryption on ÷ off)" rows, and memory:load sealed other (sqlite:...): the same load by an
 // instance that never saved the session (another instance, as another process, did).
-import { execFile, execFileSync } from 'node:child_process';
-import { promisify } from 'node:util';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { callgrindTotal, instrument } from './callgrind.mjs';
 
 const [first, ...rest] = process.argv.slice(2);
 const LOCAL = new Set(['memory', 'sqlite']);
@@ -125,12 +124,6 @@ async function targets(op) {
   return { pair: all[name], close: async () => { await cache.close(); await bus.close(); await storage.close(); await client.close(); await sealed.close(); await otherWriter.close(); await otherReader.close(); if (dir) rmSync(dir, { recursive: true, force: true }); } };
 }
 
-/**
- * Instrumentation on or off (valgrind is started with --instr-atstart=no). Not
- * execFileSync: valgrind answers callgrind_control while this process runs, and a
- * synchronous wait would stall both until callgrind_control gives up.
- */
-const instrument = (state) => promisify(execFile)('callgrind_control', ['-i', state, String(process.pid)]);
 
 async function run(op, side, concurrency, count) {
   const { pair, close } = await targets(op);
@@ -153,14 +146,7 @@ async function run(op, side, concurrency, count) {
 }
 
 function instructions(op, side, concurrency, count) {
-  const dir = mkdtempSync(join(tmpdir(), 'icount-'));
-  const out = join(dir, 'cg.out');
-  execFileSync('valgrind', ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${out}`, process.execPath, fileURLToPath(import.meta.url), op, side, String(concurrency), String(count)], { stdio: 'ignore' });
-  // totals, not summary: with --instr-atstart=no callgrind writes summary 0.
-  const text = readFileSync(out, 'utf8');
-  const summary = text.match(/^totals: (\d+)/m) ?? text.match(/^summary: (\d+)/m);
-  rmSync(dir, { recursive: true, force: true });
-  return Number(summary[1]);
+  return callgrindTotal([fileURLToPath(import.meta.url), op, side, String(concurrency), String(count)], { valgrind: ['--instr-atstart=no'] });
 }
 
 if (first === '--report') {

@@ -14,12 +14,8 @@
 // Node runs --single-threaded under callgrind, with fixed hash and random seeds; the figure
 // still moves by about ±5% run to run (when collections land depends on heap-growth
 // heuristics): compare changes of more than that, or repeat the report.
-import { execFile, execFileSync } from 'node:child_process';
-import { promisify } from 'node:util';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { callgrindTotal, instrument } from './callgrind.mjs';
 import { batchOf, mtcutePeer, mtstorePeer, PEERS } from './client-peers.mjs';
 
 const N1 = 10;
@@ -45,7 +41,6 @@ async function side(name) {
   };
 }
 
-const instrument = (state) => promisify(execFile)('callgrind_control', ['-i', state, String(process.pid)]);
 
 async function run(name, mode, count) {
   const s = await side(name);
@@ -61,34 +56,10 @@ async function run(name, mode, count) {
 }
 
 function instructions(name, mode, count) {
-  const dir = mkdtempSync(join(tmpdir(), 'memory-icount-'));
-  const out = join(dir, 'cg.out');
-  execFileSync(
-    'valgrind',
-    [
-      '--tool=callgrind',
-      '--instr-atstart=no',
-      `--callgrind-out-file=${out}`,
-      process.execPath,
-      '--single-threaded',
-      '--expose-gc',
-      '--hash-seed=1',
-      '--random-seed=1',
-      fileURLToPath(import.meta.url),
-      name,
-      mode,
-      String(count),
-    ],
-    {
-      stdio: 'ignore',
-      env: { ...process.env, MEMORY_ICOUNT_INSTRUMENT: '1' },
-    }
-  );
-  const text = readFileSync(out, 'utf8');
-  rmSync(dir, { recursive: true, force: true });
-  // totals, not summary: with --instr-atstart=no callgrind writes summary 0.
-  const line = text.match(/^totals: (\d+)/m) ?? text.match(/^summary: (\d+)/m);
-  return Number(line[1]);
+  return callgrindTotal(['--single-threaded', '--expose-gc', '--hash-seed=1', '--random-seed=1', fileURLToPath(import.meta.url), name, mode, String(count)], {
+    valgrind: ['--instr-atstart=no'],
+    env: { ...process.env, MEMORY_ICOUNT_INSTRUMENT: '1' },
+  });
 }
 
 const args = process.argv.slice(2);

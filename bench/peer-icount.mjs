@@ -7,11 +7,11 @@
 // leave out fsync waits: they count what each side makes SQLite (and JS) do.
 // Node runs --single-threaded under callgrind: no background GC or compiler threads, so
 // the counts repeat run to run.
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { callgrindTotal } from './callgrind.mjs';
 import { batchOf, mtcutePeer, mtstorePeer, PEERS, telethonRow } from './client-peers.mjs';
 
 const N1 = 5;
@@ -64,13 +64,7 @@ async function run(name, kind, count) {
 }
 
 function instructions(name, kind, count) {
-  const dir = mkdtempSync(join(tmpdir(), 'icount-'));
-  const out = join(dir, 'cg.out');
-  execFileSync('valgrind', ['--tool=callgrind', `--callgrind-out-file=${out}`, process.execPath, '--single-threaded', fileURLToPath(import.meta.url), name, kind, String(count)], { stdio: 'ignore' });
-  const text = readFileSync(out, 'utf8');
-  const summary = text.match(/^summary: (\d+)/m) ?? text.match(/^totals: (\d+)/m);
-  rmSync(dir, { recursive: true, force: true });
-  return Number(summary[1]);
+  return callgrindTotal(['--single-threaded', fileURLToPath(import.meta.url), name, kind, String(count)]);
 }
 
 const args = process.argv.slice(2);

@@ -11,11 +11,11 @@
 // before any check runs, so their cost is the same at N1 and N2. Per-batch figure =
 // (Ir at N2 checks - Ir at N1) / (N2 - N1), after WARMUP checks (100,000 peers) in both
 // runs, so start-up and JIT warm-up cancel. Node runs --single-threaded under callgrind.
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { callgrindTotal } from './callgrind.mjs';
 import { batchOf, mtstorePeer, PEERS } from './client-peers.mjs';
 
 // A check costs a few hundred thousand instructions: a thousand of them between N1 and
@@ -37,13 +37,7 @@ async function run(bundle, check, count) {
 }
 
 function instructions(bundle, check, count) {
-  const dir = mkdtempSync(join(tmpdir(), 'icount-'));
-  const out = join(dir, 'cg.out');
-  execFileSync('valgrind', ['--tool=callgrind', `--callgrind-out-file=${out}`, process.execPath, '--single-threaded', fileURLToPath(import.meta.url), bundle, check, String(count)], { stdio: 'ignore' });
-  const text = readFileSync(out, 'utf8');
-  const summary = text.match(/^summary: (\d+)/m) ?? text.match(/^totals: (\d+)/m);
-  rmSync(dir, { recursive: true, force: true });
-  return Number(summary[1]);
+  return callgrindTotal(['--single-threaded', fileURLToPath(import.meta.url), bundle, check, String(count)]);
 }
 
 const args = process.argv.slice(2);

@@ -19,12 +19,12 @@
 // (default 2,000 / 6,000). mtcute's username lookup scans every peer (json_each over each
 // row's usernames): that side runs a twentieth of each count.
 // ICOUNT_KEEP=1 keeps the dumps for callgrind_annotate.
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { measured } from './callgrind.mjs';
 import { batchOf, lookupAt, mtcutePeer, mtstorePeer, PEERS } from './client-peers.mjs';
 
 const ROWS = ['id', 'phone', 'username', 'state'];
@@ -36,15 +36,7 @@ const N2 = Number(process.env.ICOUNT_N2 ?? 6_000);
 /** Divides the counts of a side that scans (see the header). */
 const scale = (row, side) => (row === 'username' && side === 'mtcute' ? 20 : 1);
 
-/** Instrumentation on/off and dumps. Not execFileSync: valgrind answers callgrind_control while this process waits. */
-const control = (...args) => promisify(execFile)('callgrind_control', [...args, String(process.pid)]);
 
-async function measured(ops) {
-  await control('-i', 'on');
-  await ops();
-  await control('-i', 'off');
-  await control('-d');
-}
 
 /** Both stores, the peers stored (as vs-clients.mjs stores them), a snapshot saved on mtstore's side. */
 async function open(dir) {

@@ -1,0 +1,41 @@
+// What the bench/*-icount.mjs scripts share: running a Node script under callgrind and
+// reading its instruction total, and switching instrumentation from inside the process
+// being measured (callgrind_control), so a window holds only the operations counted.
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+/**
+ * Instructions (Ir) of `node ...nodeArgs` under callgrind; `valgrind` are extra callgrind
+ * options (e.g. --instr-atstart=no). Totals, not summary: with --instr-atstart=no
+ * callgrind writes summary 0.
+ */
+export function callgrindTotal(nodeArgs, { valgrind = [], env = process.env } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'icount-'));
+  const out = join(dir, 'cg.out');
+  try {
+    execFileSync('valgrind', ['--tool=callgrind', ...valgrind, `--callgrind-out-file=${out}`, process.execPath, ...nodeArgs], { stdio: 'ignore', env });
+    const text = readFileSync(out, 'utf8');
+    const line = text.match(/^totals: (\d+)/m) ?? text.match(/^summary: (\d+)/m);
+    if (line === null) throw new Error(`callgrind wrote no total in ${out}`);
+    return Number(line[1]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** callgrind_control on this process. Not execFileSync: valgrind answers it while this process waits. */
+export const control = (...args) => promisify(execFile)('callgrind_control', [...args, String(process.pid)]);
+
+/** Instrumentation on or off. */
+export const instrument = (state) => control('-i', state);
+
+/** Instrumentation on, `ops()`, off, dump: the dump holds what ops() did, plus the control calls' own share. */
+export async function measured(ops) {
+  await instrument('on');
+  await ops();
+  await instrument('off');
+  await control('-d');
+}
