@@ -159,7 +159,9 @@ function instructions(op, side, concurrency, count) {
   // totals, not summary: with --instr-atstart=no callgrind writes summary 0.
   const text = readFileSync(out, 'utf8');
   const summary = text.match(/^totals: (\d+)/m) ?? text.match(/^summary: (\d+)/m);
-  rmSync(dir, { recursive: true, force: true });
+  // ICOUNT_KEEP=1 keeps the dumps (callgrind_annotate <dir>/cg.out shows where a window's instructions went).
+  if (process.env.ICOUNT_KEEP) console.log(`${side} ${count} ops: dump kept in ${out}`);
+  else rmSync(dir, { recursive: true, force: true });
   return Number(summary[1]);
 }
 
