@@ -15,14 +15,18 @@ import { promisify } from 'node:util';
 export function callgrindTotal(nodeArgs, { valgrind = [], env = process.env } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'icount-'));
   const out = join(dir, 'cg.out');
+  let keep = false;
   try {
     execFileSync('valgrind', ['--tool=callgrind', ...valgrind, `--callgrind-out-file=${out}`, process.execPath, ...nodeArgs], { stdio: 'ignore', env });
     const text = readFileSync(out, 'utf8');
     const line = text.match(/^totals: (\d+)/m) ?? text.match(/^summary: (\d+)/m);
     if (line === null) throw new Error(`callgrind wrote no total in ${out}`);
+    // ICOUNT_KEEP=1 keeps the dump (callgrind_annotate on it shows where a window's instructions went).
+    keep = Boolean(process.env.ICOUNT_KEEP);
+    if (keep) console.log(`${nodeArgs.slice(1).join(' ')}: dump kept in ${out}`);
     return Number(line[1]);
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    if (!keep) rmSync(dir, { recursive: true, force: true });
   }
 }
 

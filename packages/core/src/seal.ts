@@ -55,6 +55,8 @@ export type SealContext =
   | { readonly kind: 'kv'; readonly key: string };
 
 const MAGIC = Uint8Array.from([0x6d, 0x74, 0x73, 0x65, 0x61, 0x6c]); // "mtseal"
+/** MAGIC[0] ('m') as a literal: isSealed's first test. */
+const MAGIC_FIRST = 0x6d;
 const VERSION = 1;
 const NONCE_LENGTH = 12;
 const TAG_LENGTH = 16;
@@ -87,6 +89,11 @@ function freshNonce(target: Buffer, offset: number): void {
 
 /** True when `bytes` starts like a sealed value (the magic and a known version). */
 export function isSealed(bytes: Uint8Array): boolean {
+  // The first magic byte as a literal, tested before anything else: kv.get runs this on
+  // every plaintext value, and a constant compare rejects nearly all of them at once where
+  // the length check and a load from MAGIC cost more (memory kv.get at c=64, adapter
+  // without compiler/GC: ~2,235 -> ~2,183 Ir/op; see the commit that added this line).
+  if (bytes[0] !== MAGIC_FIRST) return false;
   if (bytes.length < FIXED_HEADER + 1 + NONCE_LENGTH + TAG_LENGTH) return false;
   for (let i = 0; i < MAGIC.length; i++) if (bytes[i] !== MAGIC[i]) return false;
   return bytes[MAGIC.length] === VERSION;
