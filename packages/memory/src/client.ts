@@ -201,6 +201,11 @@ export class MemoryStorage extends BaseStorage {
     return true;
   }
 
+  /** kv entries live in this process's Maps and only core's kv.set puts them there (kv.ts). */
+  protected override get kvReadsWithoutIo(): boolean {
+    return true;
+  }
+
   protected async closeConnection(): Promise<void> {
     // Nothing to release: the store belongs to whoever holds it.
   }
