@@ -22,12 +22,8 @@
 // seen: warm-up on FRESH_WARMUP of them, then `count` more, each stored once. The
 // steady-state row above re-stores stored peers; the wall-clock row in a short run
 // mostly stores new ones, and the two cost very differently (stop 28: 1.03× vs ~0.6×).
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { measured } from './callgrind.mjs';
+import { callgrindDumps, measured } from './callgrind.mjs';
 
 const BATCH_ROW = /×1000/;
 /**
@@ -111,17 +107,7 @@ async function child(rows) {
 }
 
 function report(rows) {
-  const dir = mkdtempSync(join(tmpdir(), 'bridge-icount-'));
-  const out = join(dir, 'cg.out');
-  execFileSync('valgrind', ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${out}`, process.execPath, '--single-threaded', '--expose-gc', fileURLToPath(import.meta.url), '--child', ...rows], { stdio: ['ignore', 'ignore', 'inherit'] });
-  // cg.out.1, cg.out.2, …: one per dump, in the child's order (the last, cg.out, is the exit's).
-  const totals = readdirSync(dir)
-    .filter((file) => /^cg\.out\.\d+$/.test(file))
-    .sort((a, b) => Number(a.slice(7)) - Number(b.slice(7)))
-    .map((file) => Number(readFileSync(join(dir, file), 'utf8').match(/^totals: (\d+)/m)?.[1] ?? Number.NaN));
-  // ICOUNT_KEEP=1 keeps the dumps (callgrind_annotate <dir>/cg.out.N shows where a window's instructions went).
-  if (process.env.ICOUNT_KEEP) console.log(`dumps kept in ${dir}: cg.out.3 is the first row's first side`);
-  else rmSync(dir, { recursive: true, force: true });
+  const totals = callgrindDumps(['--single-threaded', '--expose-gc', fileURLToPath(import.meta.url), '--child', ...rows], "cg.out.3 is the first row's first side");
   // The second empty window (the first one also warms the control path up).
   const overhead = totals[1];
   const per = new Map();

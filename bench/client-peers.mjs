@@ -73,3 +73,33 @@ export async function lookupTargets({ mtstore, mtcute }, peers = LOOKUP_PEERS) {
   }
   return targets;
 }
+
+const stateChannels = (i) => [1, 2, 3].map((c) => ({ id: BigInt(1_000_000 + c), pts: i }));
+const int32le = (v) => {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setInt32(0, v, true);
+  return b;
+};
+
+/**
+ * The "update state + 3 channels" write of vs-clients.mjs, each side as its client does
+ * it (`mtstore`: any mtstore Storage; `mtcute`: an @mtcute/node SqliteStorage, loaded),
+ * `{ side: (i) => Promise }`. Shared with sqlite-icount.mjs, so its counts measure the
+ * wall-clock row's exact calls.
+ */
+export function updateStateTargets({ mtstore, mtcute }) {
+  const targets = {};
+  if (mtstore) targets.mtstore = (i) => mtstore.saveUpdateState({ pts: i, qts: 1, date: 1_700_000_000, seq: 1 }, stateChannels(i));
+  // UpdatesStateService: one kv entry per field and per channel, committed at driver.save().
+  if (mtcute) {
+    targets.mtcute = async (i) => {
+      mtcute.kv.set('updates_pts', int32le(i));
+      mtcute.kv.set('updates_qts', int32le(1));
+      mtcute.kv.set('updates_date', int32le(1_700_000_000));
+      mtcute.kv.set('updates_seq', int32le(1));
+      for (let c = 1; c <= 3; c++) mtcute.kv.set(`updates_channel:${1_000_000 + c}`, int32le(i));
+      await mtcute.driver.save();
+    };
+  }
+  return targets;
+}

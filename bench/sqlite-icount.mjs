@@ -19,13 +19,12 @@
 // (default 2,000 / 6,000). mtcute's username lookup scans every peer (json_each over each
 // row's usernames): that side runs a twentieth of each count.
 // ICOUNT_KEEP=1 keeps the dumps for callgrind_annotate.
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { measured } from './callgrind.mjs';
-import { batchOf, lookupAt, mtcutePeer, mtstorePeer, PEERS } from './client-peers.mjs';
+import { callgrindDumps, measured } from './callgrind.mjs';
+import { batchOf, lookupAt, mtcutePeer, mtstorePeer, PEERS, updateStateTargets } from './client-peers.mjs';
 
 const ROWS = ['id', 'phone', 'username', 'state'];
 const SIDES = ['mtstore', 'mtcute'];
@@ -58,12 +57,6 @@ async function open(dir) {
     await mtcute.driver.save();
   }
   const n = (i) => lookupAt(i, STORED);
-  const channels = (i) => [1, 2, 3].map((c) => ({ id: BigInt(1_000_000 + c), pts: i }));
-  const int = (v) => {
-    const b = new Uint8Array(4);
-    new DataView(b.buffer).setInt32(0, v, true);
-    return b;
-  };
   const targets = {
     id: {
       mtstore: (i) => mtstore.peers.getById('user', BigInt(n(i))),
@@ -77,18 +70,7 @@ async function open(dir) {
       mtstore: (i) => mtstore.peers.getByUsername(`user_${n(i)}`),
       mtcute: async (i) => mtcute.peers.getByUsername(`user_${n(i)}`),
     },
-    state: {
-      mtstore: (i) => mtstore.saveUpdateState({ pts: i, qts: 1, date: 1_700_000_000, seq: 1 }, channels(i)),
-      // UpdatesStateService: one kv entry per field and per channel, committed at driver.save().
-      mtcute: async (i) => {
-        mtcute.kv.set('updates_pts', int(i));
-        mtcute.kv.set('updates_qts', int(1));
-        mtcute.kv.set('updates_date', int(1_700_000_000));
-        mtcute.kv.set('updates_seq', int(1));
-        for (let c = 1; c <= 3; c++) mtcute.kv.set(`updates_channel:${1_000_000 + c}`, int(i));
-        await mtcute.driver.save();
-      },
-    },
+    state: updateStateTargets({ mtstore, mtcute }),
   };
   return {
     targets,
@@ -125,16 +107,7 @@ async function child(rows) {
 }
 
 function report(rows) {
-  const dir = mkdtempSync(join(tmpdir(), 'sqlite-icount-'));
-  const out = join(dir, 'cg.out');
-  execFileSync('valgrind', ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${out}`, process.execPath, '--single-threaded', '--expose-gc', fileURLToPath(import.meta.url), '--child', ...rows], { stdio: ['ignore', 'ignore', 'inherit'] });
-  // cg.out.1, cg.out.2, …: one per window, in the child's order (cg.out is the exit's).
-  const totals = readdirSync(dir)
-    .filter((file) => /^cg\.out\.\d+$/.test(file))
-    .sort((a, b) => Number(a.slice(7)) - Number(b.slice(7)))
-    .map((file) => Number(readFileSync(join(dir, file), 'utf8').match(/^totals: (\d+)/m)?.[1] ?? Number.NaN));
-  if (process.env.ICOUNT_KEEP) console.log(`dumps kept in ${dir}: cg.out.1/.2 are the first row's first side (N1, N2)`);
-  else rmSync(dir, { recursive: true, force: true });
+  const totals = callgrindDumps(['--single-threaded', '--expose-gc', fileURLToPath(import.meta.url), '--child', ...rows], "cg.out.1/.2 are the first row's first side (N1, N2)");
   let at = 0;
   for (const row of rows) {
     const per = {};

@@ -28,7 +28,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { batchOf, LOOKUP_PEERS, lookupAt, lookupTargets, mtcutePeer, mtstorePeer, PEERS, telethonRow } from './client-peers.mjs';
+import { batchOf, LOOKUP_PEERS, lookupAt, lookupTargets, mtcutePeer, mtstorePeer, PEERS, telethonRow, updateStateTargets } from './client-peers.mjs';
 
 function gramjsUser(Api, helpers, n) {
   return new Api.User({
@@ -286,25 +286,11 @@ function workloads(m, dir) {
           setState.run(0, i, 1, 1_700_000_000, 1);
           for (let c = 1; c <= 3; c++) setState.run(1_000_000 + c, i, null, null, null);
         });
-        const channels = (i) => [1, 2, 3].map((c) => ({ id: BigInt(1_000_000 + c), pts: i }));
-        const int = (v) => {
-          const b = new Uint8Array(4);
-          new DataView(b.buffer).setInt32(0, v, true);
-          return b;
-        };
         return {
           sides: {
-            mtstore: (i) => mtstore.saveUpdateState({ pts: i, qts: 1, date: 1_700_000_000, seq: 1 }, channels(i)),
-            'mtstore FULL': (i) => mtstoreFull.saveUpdateState({ pts: i, qts: 1, date: 1_700_000_000, seq: 1 }, channels(i)),
-            // UpdatesStateService: one kv entry per field and per channel, committed at driver.save().
-            mtcute: async (i) => {
-              mtcute.kv.set('updates_pts', int(i));
-              mtcute.kv.set('updates_qts', int(1));
-              mtcute.kv.set('updates_date', int(1_700_000_000));
-              mtcute.kv.set('updates_seq', int(1));
-              for (let c = 1; c <= 3; c++) mtcute.kv.set(`updates_channel:${1_000_000 + c}`, int(i));
-              await mtcute.driver.save();
-            },
+            mtstore: updateStateTargets({ mtstore }).mtstore,
+            'mtstore FULL': updateStateTargets({ mtstore: mtstoreFull }).mtstore,
+            mtcute: updateStateTargets({ mtcute }).mtcute,
             telethon: async (i) => telethonSave.immediate(i),
           },
           ratios: { mtcute: 'mtstore', telethon: 'mtstore FULL' },
