@@ -139,6 +139,8 @@ async function run(op, side, concurrency, count) {
   // Start-up (imports, schema, set-up) under callgrind takes minutes on a busy box: only
   // the measured ops are instrumented, after a warm-up so the JIT has settled.
   await waves(warmup(op));
+  // A full collection first (local rows: --expose-gc), so no window inherits the warm-up's garbage.
+  globalThis.gc?.();
   await instrument('on');
   await waves(count);
   await instrument('off');
@@ -146,7 +148,11 @@ async function run(op, side, concurrency, count) {
 }
 
 function instructions(op, side, concurrency, count) {
-  return callgrindTotal([fileURLToPath(import.meta.url), op, side, String(concurrency), String(count)], { valgrind: ['--instr-atstart=no'] });
+  // Local rows run --single-threaded (V8's compiler and GC work lands on the main thread in
+  // a fixed order, as in lookup-icount.mjs): with background threads, memory:kv.get's default
+  // windows wandered by ±1,000 Ir/op between runs.
+  const flags = networked(op) ? [] : ['--single-threaded', '--expose-gc'];
+  return callgrindTotal([...flags, fileURLToPath(import.meta.url), op, side, String(concurrency), String(count)], { valgrind: ['--instr-atstart=no'] });
 }
 
 if (first === '--report') {
