@@ -20,7 +20,10 @@
 // rows 10,000, the other local rows 100,000: memory and SQLite answer in a few thousand
 // instructions, and without a long warm-up V8's tiering (Maglev, then TurboFan, on-stack
 // replacement) of the code under test lands inside the measured windows, differently in
-// N1's and N2's. ICOUNT_WARMUP sets the warm-up ops for every row.
+// N1's and N2's. ICOUNT_WARMUP sets the warm-up ops for every row. Local rows run
+// --single-threaded, with a full collection (--expose-gc) before the window: compiler and
+// GC work then lands on the main thread in a fixed order, so repeated runs agree (memory:
+// kv.get c=64 within ±20 Ir/op, where background threads made it wander by ±1,000).
 // Local rows also: memory:save sealed, memory:load sealed (and sqlite:...), bench/run.mjs's
 // "(encryption on ÷ off)" rows, and memory:load sealed other (sqlite:...): the same load by an
 // instance that never saved the session (another instance, as another process, did).
