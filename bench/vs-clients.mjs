@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-// node bench/vs-clients.mjs [--quick]   (after `npm run build`; `npm run bench` runs it too)
+// node bench/vs-clients.mjs [--quick] [--only <prefix>]   (after `npm run build`; `npm run bench` runs it too)
+// --only runs the rows whose name starts with <prefix> (e.g. "sqlite: 1,000-peer batch, first"),
+// "memory: RSS", or "bridges"; a prefix that starts no row's name says so instead of printing nothing.
 //
 // mtstore against the storage built into the clients, on the clients' own workloads,
 // in one process: @mtstore/sqlite and @mtstore/memory beside
@@ -408,7 +410,12 @@ export async function benchClients({ quick = false, log = console.log, filter } 
   const time = quick ? 150 : 500;
   const rows = [];
   try {
-    for (const workload of workloads(m, dir).filter((w) => filter === undefined || w.name.startsWith(filter))) {
+    const selected = workloads(m, dir).filter((w) => filter === undefined || w.name.startsWith(filter));
+    if (selected.length === 0 && filter !== 'bridges' && !'memory: RSS'.startsWith(filter)) {
+      const names = [...workloads(m, dir).map((w) => w.name), 'memory: RSS', 'bridges'];
+      log(`clients   --only ${JSON.stringify(filter)} starts no row's name: ${names.map((n) => JSON.stringify(n)).join(', ')}`);
+    }
+    for (const workload of selected) {
       const opened = await workload.open();
       try {
         const variants = opened.variants ?? { '': opened.sides };
