@@ -5,7 +5,7 @@
  * keys of a session never touch each other's rows; a write reaches the session by
  * name inside the statement (under a lease, checks the lease there too: lease.ts) and
  * creates the name's row only the first time; the rewrite of a stored permanent key
- * (every connect) reaches it by the session's row id (SessionScope.rowId).
+ * (every connect) reaches it by the key row's own id, kept per DC once read.
  */
 import type Database from 'better-sqlite3';
 import type { AuthKeyEntry, AuthKeyRepository, TempAuthKey } from '@mtstore/core';
@@ -20,8 +20,8 @@ const PERMANENT = -1;
 
 interface KeyStatements {
   get: Statement;
-  replace: FencedStatement;
-  replaceById: FencedStatement;
+  keyId: Statement;
+  rewrite: FencedStatement;
   set: FencedStatement;
   remove: FencedStatement;
   removeByDc: FencedStatement;
@@ -30,27 +30,19 @@ interface KeyStatements {
 }
 
 export function prepareKeys(db: Database.Database, t: Tables, tablePrefix: string): KeyStatements {
-  const { read } = statements(db);
+  const { read, value } = statements(db);
   const write = (sql: (fence: string) => string, nameColumn?: string): FencedStatement => new FencedStatement(db, tablePrefix, sql, nameColumn);
   return {
     get: read(`SELECT auth_key, expires_at FROM ${t.authKeys}
       WHERE session_id = ${sessionOf(t)} AND dc_id = ? AND media_only = 0 AND slot = ?`),
-    // The permanent key of a DC that has one (key, dcId, name): a client writes its key on
-    // every connect, nearly always over a stored one. One seek and a rewrite of the row,
-    // four bound values, where `set`'s upsert probes for the conflict, then seeks the
-    // row again to update it, and binds seven. The fence reads the name of the session
-    // row the subquery found (bound once).
-    replace: write(
-      (fence) => `UPDATE ${t.authKeys} SET auth_key = ?, expires_at = NULL
-      WHERE dc_id = ? AND media_only = 0 AND slot = ${PERMANENT} AND session_id = (SELECT id FROM ${t.sessions} WHERE name = ?${fence})`,
-      `${t.sessions}.name`,
-    ),
-    // `replace` under the session's row id as last resolved (SessionScope.rowId): (key, id,
-    // dcId). A seek of the key's row alone, no name index; the fence binds the name.
-    replaceById: write(
-      (fence) => `UPDATE ${t.authKeys} SET auth_key = ?, expires_at = NULL
-      WHERE session_id = ? AND dc_id = ? AND media_only = 0 AND slot = ${PERMANENT}${fence}`,
-    ),
+    // The id of the permanent key row of (session id, DC id): a search of the unique index alone.
+    keyId: value(`SELECT id FROM ${t.authKeys} WHERE session_id = ? AND dc_id = ? AND media_only = 0 AND slot = ${PERMANENT}`),
+    // The permanent key of a DC that has one, by its row's id (key, id): a client writes its
+    // key on every connect, nearly always over a stored one. One integer seek of the table
+    // and two bound values besides the fence's, where `set`'s upsert probes the unique index
+    // for the conflict, then seeks the row again to update it, and binds five. expires_at is
+    // NULL in every permanent key row already (`set` writes it so), and is left as it is.
+    rewrite: write((fence) => `UPDATE ${t.authKeys} SET auth_key = ? WHERE id = ?${fence}`),
     // INSERT … SELECT: no row is inserted when the name has no row yet (see SessionScope).
     set: write(
       (fence) => `INSERT INTO ${t.authKeys} (session_id, dc_id, media_only, slot, auth_key, expires_at)
@@ -69,6 +61,8 @@ export function prepareKeys(db: Database.Database, t: Tables, tablePrefix: strin
 
 export class SqliteAuthKeys implements AuthKeyRepository {
   #sql: KeyStatements | undefined;
+  /** The id of each DC's permanent key row as last read (see #keyId). */
+  readonly #ids = new Map<number, bigint>();
 
   constructor(private readonly scope: SessionScope) {}
 
@@ -84,20 +78,41 @@ export class SqliteAuthKeys implements AuthKeyRepository {
   }
 
   set(dcId: number, key: Uint8Array | null): void {
-    // A stored key is rewritten in place, by the session's row id when known (a stale
-    // one finds no row: SessionScope.rowId), else by name; otherwise (no key yet, no
-    // name yet, or the fence refused) the upsert path decides, as for any other key.
+    // A stored key is rewritten in place by its row's id (a stale id finds no row, see
+    // #keyId); otherwise (no key yet, no name yet, or the fence refused) the upsert path
+    // decides, as for any other key.
     if (key !== null) {
-      const sql = this.#statements();
-      const session = this.scope.knownId();
-      if (session !== undefined) {
-        if (this.scope.attempt3(sql.replaceById, key, session, dcId)) return;
-        // No key under that id (none yet for the DC, or the id is stale): resolved again next time.
-        this.scope.rowId = undefined;
+      const id = this.#ids.get(dcId) ?? this.#keyId(dcId);
+      if (id !== undefined) {
+        if (this.scope.attempt2(this.#statements().rewrite, key, id)) return;
+        // No row under that id any more (or the fence refused): resolved again next time.
+        this.#ids.delete(dcId);
       }
-      if (this.scope.attempt(sql.replace, key, dcId, this.scope.name)) return;
     }
     this.#write(dcId, PERMANENT, key, null);
+  }
+
+  /**
+   * The id of the DC's permanent key row, read (and kept) when the session's row id is
+   * known; undefined when there is no such row. A kept id may be stale — another instance
+   * or process deleted the key, or the session, and wrote it again under a new id — and
+   * that is safe without a check: ids are AUTOINCREMENT on an explicit INTEGER PRIMARY KEY
+   * (never given out again, not even by VACUUM) and no statement changes a row's address
+   * columns, so a row under id X is always this DC's permanent key of this session; a
+   * rewrite by a stale id changes nothing and goes the upsert path. Only ids of committed
+   * rows are kept: inside a transaction (a borrowed database the application has one open
+   * on) the row may roll back, and AUTOINCREMENT's counter with it, so its id could later
+   * name another row.
+   */
+  #keyId(dcId: number): bigint | undefined {
+    if (this.scope.db().inTransaction) return undefined;
+    const session = this.scope.knownId();
+    if (session === undefined) return undefined;
+    const id = this.#statements().keyId.get(session, dcId) as bigint | undefined;
+    // No key under that session id: none yet for the DC, or the session id is stale (resolved again next time).
+    if (id === undefined) this.scope.rowId = undefined;
+    else this.#ids.set(dcId, id);
+    return id;
   }
 
   async getTemp(dcId: number, index: number): Promise<TempAuthKey | null> {

@@ -71,7 +71,7 @@ export function prepareFence(db: Database.Database, tablePrefix: string, name: s
  * its parameters come after all others: (name, token), or only the token when
  * `nameColumn` is given — a column of the statement's own `<prefix>sessions` row, whose
  * name the statement has matched already, so the name is bound once instead of twice
- * (each bound value is a conversion per write; see keys.ts `replace`). The fenced
+ * (each bound value is a conversion per write, and a string's the dearest). The fenced
  * statement is prepared on the first write under a lease: the lease table exists only then.
  */
 export class FencedStatement {
@@ -109,13 +109,13 @@ export class FencedStatement {
   }
 
   /**
-   * `run` with exactly three bound values, passed as they are: no array of them built
-   * per call and spread again (the hot key rewrite, keys.ts replaceById).
+   * `run` with exactly two bound values, passed as they are: no array of them built per
+   * call and spread again (the hot key rewrite, keys.ts `rewrite`).
    */
-  run3(token: bigint | undefined, name: string, a: unknown, b: unknown, c: unknown): number {
-    if (token === undefined) return this.plain.run(a, b, c).changes;
+  run2(token: bigint | undefined, name: string, a: unknown, b: unknown): number {
+    if (token === undefined) return this.plain.run(a, b).changes;
     this.#fenced ??= this.db.prepare(this.fencedSource());
-    return (this.nameColumn === undefined ? this.#fenced.run(a, b, c, name, token) : this.#fenced.run(a, b, c, token)).changes;
+    return (this.nameColumn === undefined ? this.#fenced.run(a, b, name, token) : this.#fenced.run(a, b, token)).changes;
   }
 }
 

@@ -8,7 +8,7 @@ import type Database from 'better-sqlite3';
 import { MigrationError, type ForeignLibrary } from '@mtstore/core';
 
 /** The schema version this code writes. A file at a higher version is refused. */
-export const SCHEMA_VERSION = 5;
+export const SCHEMA_VERSION = 6;
 
 /** Table and index names under one (validated) prefix. */
 export interface Tables {
@@ -304,6 +304,32 @@ export const MIGRATIONS: ReadonlyArray<(t: Tables) => string> = [
     ALTER TABLE ${t.usernames}_v5 RENAME TO ${t.usernames};
   `;
   },
+  /*
+   * Version 6: `auth_keys` is a rowid table (`id INTEGER PRIMARY KEY AUTOINCREMENT`)
+   * with the address (session_id, dc_id, media_only, slot) as a UNIQUE constraint. A
+   * client rewrites its permanent key on every connect: by the row's id that is one
+   * integer seek of the table (keys.ts `rewrite`), where the WITHOUT ROWID key took a
+   * four-column record comparison per step. AUTOINCREMENT and an explicit INTEGER
+   * PRIMARY KEY: an id is never given to another row, not even by VACUUM, so a kept id
+   * finds its own row or none. Nothing references this table, so dropping the old one
+   * cascades nowhere; the rows are copied in address order.
+   */
+  (t) => `
+    CREATE TABLE ${t.authKeys}_v6 (
+      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      session_id INTEGER NOT NULL REFERENCES ${t.sessions} (id) ON DELETE CASCADE,
+      dc_id INTEGER NOT NULL,
+      media_only INTEGER NOT NULL,
+      slot INTEGER NOT NULL,
+      auth_key BLOB NOT NULL,
+      expires_at INTEGER,
+      UNIQUE (session_id, dc_id, media_only, slot)
+    );
+    INSERT INTO ${t.authKeys}_v6 (session_id, dc_id, media_only, slot, auth_key, expires_at)
+      SELECT session_id, dc_id, media_only, slot, auth_key, expires_at FROM ${t.authKeys} ORDER BY session_id, dc_id, media_only, slot;
+    DROP TABLE ${t.authKeys};
+    ALTER TABLE ${t.authKeys}_v6 RENAME TO ${t.authKeys};
+  `,
 ];
 
 /**

@@ -4,7 +4,7 @@
  * (without a snapshot, `has_snapshot = 0`), because keys, kv, peers and reference
  * messages belong to the name, not to a saved snapshot.
  *
- * Every write of the name goes through `attempt`, `change`, `create` (one statement
+ * Every write of the name goes through `attempt2`, `change`, `create` (one statement
  * each) or `write` (anything else), which apply the lease fence (lease.ts) when this instance
  * holds a lease, and add nothing when not.
  */
@@ -28,7 +28,7 @@ export class SessionScope {
   #holds: ((name: string, token: bigint) => boolean) | undefined;
   /**
    * The name's row id as last resolved, or undefined: what the hot paths (peers.getById,
-   * getByPhone, authKeys.set) address the session by, one index fewer than by name.
+   * getByPhone, authKeys.set's search for a key row id) address the session by, one index fewer than by name.
    * It may be stale — another instance or process deleted the name and created it again
    * under a new id — and that is safe without a check: ids are AUTOINCREMENT (never
    * reused), a row's name never changes, and deleting a session removes its keys and
@@ -111,17 +111,12 @@ export class SessionScope {
 
   /**
    * Runs `statement` (an update of a row that may exist, fenced under a lease) once with
-   * `params` and tells whether it changed a row. False says nothing about why (no such
-   * row, no row for the name, or the fence refused): the caller goes on to `create`,
-   * which tells those apart.
+   * the two bound values `a`, `b` (no rest array: FencedStatement.run2) and tells whether
+   * it changed a row. False says nothing about why (no such row, no row for the name, or
+   * the fence refused): the caller goes on to `create`, which tells those apart.
    */
-  attempt(statement: FencedStatement, ...params: unknown[]): boolean {
-    return statement.run(this.token(), this.name, params) > 0;
-  }
-
-  /** `attempt` with three bound values, without a rest array (FencedStatement.run3). */
-  attempt3(statement: FencedStatement, a: unknown, b: unknown, c: unknown): boolean {
-    return statement.run3(this.token(), this.name, a, b, c) > 0;
+  attempt2(statement: FencedStatement, a: unknown, b: unknown): boolean {
+    return statement.run2(this.token(), this.name, a, b) > 0;
   }
 
   /**

@@ -202,7 +202,7 @@ describe('lease fence across connections to one file', () => {
         Object.entries(statements).flatMap(([name, statement]): [string, FencedStatement][] => (statement instanceof FencedStatement ? [[`${concern}.${name}`, statement]] : [])),
       );
       expect(writes.map(([name]) => name).sort()).toEqual(
-        ['authKeys.clear', 'authKeys.remove', 'authKeys.removeByDc', 'authKeys.replace', 'authKeys.replaceById', 'authKeys.set', 'kv.clear', 'kv.remove', 'kv.set', 'refs.clear', 'refs.remove', 'refs.removeByPeer', 'refs.store'].sort(),
+        ['authKeys.clear', 'authKeys.remove', 'authKeys.removeByDc', 'authKeys.rewrite', 'authKeys.set', 'kv.clear', 'kv.remove', 'kv.set', 'refs.clear', 'refs.remove', 'refs.removeByPeer', 'refs.store'].sort(),
       );
       for (const [name, statement] of writes) {
         const source = statement.fencedSource();

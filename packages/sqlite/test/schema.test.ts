@@ -472,6 +472,80 @@ describe('migration from version 4 (the peer type as an INTEGER code)', () => {
   });
 });
 
+describe('migration from version 5 (auth keys in a rowid table)', () => {
+  const key = (n: number): Uint8Array => new Uint8Array(256).fill(n);
+  /** A version 5 file: keys of two sessions (permanent, temp, media-only) in the WITHOUT ROWID table. */
+  function v5File(path: string): void {
+    const t = tableNames('mtstore_');
+    const db = new Database(path);
+    db.pragma('foreign_keys = ON');
+    for (const step of MIGRATIONS.slice(0, 5)) db.exec(step(t));
+    db.prepare(`INSERT INTO ${t.meta} (key, value) VALUES ('schema_version', 5)`).run();
+    const insertName = db.prepare(`INSERT INTO ${t.sessions} (name, version, home_dc_id, has_snapshot) VALUES (?, 1, 0, 0) RETURNING id`).pluck();
+    const insertKey = db.prepare(`INSERT INTO ${t.authKeys} (session_id, dc_id, media_only, slot, auth_key, expires_at) VALUES (?, ?, ?, ?, ?, ?)`);
+    for (const [n, name] of ['alice', 'bob'].entries()) {
+      const id = insertName.get(name);
+      // Inserted out of address order: the copy is in address order either way.
+      insertKey.run(id, 4, 0, -1, key(10 * n + 4), null);
+      insertKey.run(id, 2, 1, -1, key(10 * n + 3), null);
+      insertKey.run(id, 2, 0, 1, key(10 * n + 2), 1_900_000_001);
+      insertKey.run(id, 2, 0, 0, key(10 * n + 1), 1_900_000_000);
+      insertKey.run(id, 2, 0, -1, key(10 * n), null);
+    }
+    db.close();
+  }
+
+  it('upgrades a schema 5 file in place: every key of every session, their expiries, and the rewrite of a key by its row id', async () => {
+    const path = temp.file('v5.session');
+    v5File(path);
+    for (const [n, name] of ['alice', 'bob'].entries()) {
+      const storage = new SqliteStorage({ path, name });
+      expect(plain(await storage.authKeys.entries()), name).toEqual([
+        { dcId: 2, mediaOnly: false, authKey: key(10 * n), tempAuthKeys: [{ index: 0, key: key(10 * n + 1), expiresAt: 1_900_000_000 }, { index: 1, key: key(10 * n + 2), expiresAt: 1_900_000_001 }] },
+        { dcId: 2, mediaOnly: true, authKey: key(10 * n + 3), tempAuthKeys: [] },
+        { dcId: 4, mediaOnly: false, authKey: key(10 * n + 4), tempAuthKeys: [] },
+      ]);
+      // Twice: the first write reads the row's id, the second rewrites by it.
+      await storage.authKeys.set(2, key(50 + n));
+      await storage.authKeys.set(2, key(60 + n));
+      expect(plain(await storage.authKeys.get(2))).toEqual(key(60 + n));
+      expect(plain(await storage.authKeys.getTemp(2, 1))).toEqual({ index: 1, key: key(10 * n + 2), expiresAt: 1_900_000_001 });
+      // A new key lands beside them; the unique address still makes a second write an update.
+      await storage.authKeys.set(5, key(70));
+      await storage.authKeys.set(5, key(71));
+      expect(plain(await storage.authKeys.get(5))).toEqual(key(71));
+      await storage.close();
+    }
+    const db = new Database(path);
+    db.pragma('foreign_keys = ON');
+    expect(db.prepare("SELECT value FROM mtstore_meta WHERE key = 'schema_version'").pluck().get()).toBe(SCHEMA_VERSION);
+    expect(db.prepare("SELECT name FROM sqlite_master WHERE name LIKE '%_v6%'").all()).toEqual([]);
+    expect(db.prepare('SELECT name, type, pk FROM pragma_table_info(?) ORDER BY cid').raw().all('mtstore_auth_keys')).toEqual([
+      ['id', 'INTEGER', 1], ['session_id', 'INTEGER', 0], ['dc_id', 'INTEGER', 0], ['media_only', 'INTEGER', 0], ['slot', 'INTEGER', 0], ['auth_key', 'BLOB', 0], ['expires_at', 'INTEGER', 0],
+    ]);
+    // The address is unique; ids follow address order; permanent keys keep a NULL expiry.
+    const unique = db.prepare(`SELECT name FROM pragma_index_list('mtstore_auth_keys') WHERE "unique" = 1`).pluck().all() as string[];
+    expect(unique).toHaveLength(1);
+    expect(db.prepare('SELECT name FROM pragma_index_info(?) ORDER BY seqno').pluck().all(unique[0])).toEqual(['session_id', 'dc_id', 'media_only', 'slot']);
+    expect(db.prepare('SELECT session_id, dc_id, media_only, slot, expires_at FROM mtstore_auth_keys WHERE id <= 10 ORDER BY id').raw().all()).toEqual([
+      [1, 2, 0, -1, null], [1, 2, 0, 0, 1_900_000_000], [1, 2, 0, 1, 1_900_000_001], [1, 2, 1, -1, null], [1, 4, 0, -1, null],
+      [2, 2, 0, -1, null], [2, 2, 0, 0, 1_900_000_000], [2, 2, 0, 1, 1_900_000_001], [2, 2, 1, -1, null], [2, 4, 0, -1, null],
+    ]);
+    expect(() => db.prepare("INSERT INTO mtstore_auth_keys (session_id, dc_id, media_only, slot, auth_key) VALUES (1, 2, 0, -1, x'00')").run()).toThrow(/UNIQUE/);
+    // AUTOINCREMENT: the sequence is the table's, under its final name.
+    expect(db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'mtstore_auth_keys'").pluck().get()).toBe(12);
+    // The cascade from sessions, as before.
+    expect(db.prepare('SELECT "table", "from", "to", on_delete FROM pragma_foreign_key_list(?)').raw().all('mtstore_auth_keys')).toEqual([
+      ['mtstore_sessions', 'session_id', 'id', 'CASCADE'],
+    ]);
+    db.prepare("DELETE FROM mtstore_sessions WHERE name = 'alice'").run();
+    expect(db.prepare('SELECT DISTINCT session_id FROM mtstore_auth_keys').pluck().all()).toEqual([2]);
+    expect(db.pragma('foreign_key_check')).toEqual([]);
+    expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+    db.close();
+  });
+});
+
 describe('migration from version 2 (server session lifetime)', () => {
   it('server sessions live on with no expiry, last used when created; the sweep index exists', async () => {
     const path = temp.file('v2-server.session');

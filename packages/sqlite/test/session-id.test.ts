@@ -5,8 +5,9 @@
  * gives it a new row id: the next write or lookup must land on the new session, never
  * on the old id.
  */
+import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { authKey, peer } from '@mtstore/conformance';
+import { authKey, minimalSession, peer } from '@mtstore/conformance';
 import { SqliteStorage } from '../src/index.js';
 import { plain, tempDir } from './helpers.js';
 
@@ -79,6 +80,64 @@ describe('the session row id across instances', () => {
     } finally {
       await a.close();
       await b.close();
+    }
+  });
+
+  it('authKeys.set after another instance deleted the key and wrote it again (a new key row id) writes the new row', async () => {
+    const path = temp.file('key-row.db');
+    const a = new SqliteStorage({ path, name: 'alice' });
+    const b = new SqliteStorage({ path, name: 'alice' });
+    const keyRowId = (): bigint | undefined =>
+      a.database.prepare('SELECT id FROM mtstore_auth_keys WHERE dc_id = 2 AND slot = -1').pluck().safeIntegers(true).get() as bigint | undefined;
+    try {
+      // Twice: the second rewrites the stored key by the key row id A keeps.
+      await a.authKeys.set(2, authKey(1));
+      await a.authKeys.set(2, authKey(2));
+      const old = keyRowId();
+
+      await b.authKeys.delete(2);
+      await b.authKeys.set(2, authKey(3));
+      expect(keyRowId()).not.toBe(old);
+      await a.authKeys.set(2, authKey(4));
+      expect(plain(await b.authKeys.get(2))).toEqual(authKey(4));
+      await a.authKeys.set(2, authKey(5));
+      expect(plain(await b.authKeys.get(2))).toEqual(authKey(5));
+
+      // A snapshot save rewrites every key row (new ids); deleted with nothing written after.
+      await b.save({ ...minimalSession(), dcs: [{ id: 2, port: 443, authKey: authKey(6) }] });
+      await a.authKeys.set(2, authKey(7));
+      expect(plain(await b.authKeys.get(2))).toEqual(authKey(7));
+      await b.authKeys.deleteByDc(2);
+      await a.authKeys.set(2, authKey(8));
+      expect(plain(await b.authKeys.get(2))).toEqual(authKey(8));
+      expect(a.database.prepare('SELECT count(*) FROM mtstore_auth_keys').pluck().get()).toBe(1);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('a key row id read inside the application’s transaction on a borrowed database is not kept: after a rollback that id may name another session’s key', async () => {
+    const db = new Database(temp.file('rollback.db'));
+    const alice = new SqliteStorage({ database: db, name: 'alice' });
+    const bob = new SqliteStorage({ database: db, name: 'bob' });
+    try {
+      await bob.authKeys.set(4, authKey(1));
+      db.exec('BEGIN');
+      // Twice inside the transaction: the second finds the first's row (and its id).
+      await alice.authKeys.set(2, authKey(2));
+      await alice.authKeys.set(2, authKey(3));
+      db.exec('ROLLBACK');
+      // AUTOINCREMENT's counter rolled back too: Bob's next key row gets the id Alice's had.
+      await bob.authKeys.set(2, authKey(4));
+      await alice.authKeys.set(2, authKey(5));
+      await alice.authKeys.set(2, authKey(6));
+      expect(plain(await bob.authKeys.get(2))).toEqual(authKey(4));
+      expect(plain(await alice.authKeys.get(2))).toEqual(authKey(6));
+    } finally {
+      await alice.close();
+      await bob.close();
+      db.close();
     }
   });
 
