@@ -5,6 +5,7 @@
  * `checkStoredPeer`, so a hand-edited row becomes a CorruptDataError naming the
  * session instead of a crash or a silently wrong value.
  */
+import type Database from 'better-sqlite3';
 import { CorruptDataError, int64FromStorage, type DataCenter, type Peer, type PeerType, type Session, type TempAuthKey } from '@mtstore/core';
 
 export interface SessionRow {
@@ -125,6 +126,25 @@ export function bit(value: boolean | undefined): 0 | 1 | null {
 export function bytes(value: unknown): Uint8Array {
   if (!(value instanceof Uint8Array)) return value as Uint8Array;
   return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+}
+
+/**
+ * A BLOB of this process's better-sqlite3, held for as long as the process runs, so
+ * that the hidden class (map) of the Buffers it returns stays alive. better-sqlite3
+ * makes each BLOB a Buffer in C++ (a Uint8Array whose prototype is then set to
+ * Buffer's), and V8 keeps a map reached that way only while some object has it. Every
+ * BLOB read here goes through `bytes`, which keeps the memory and drops the Buffer:
+ * once a full collection finds no such Buffer alive, the map dies and V8 throws away
+ * the optimized code of each function that checked it (peerFromData and the peer
+ * lookups inlining it; `--trace-deopt` reports "weak objects"), which then runs
+ * unoptimized until it is compiled again — after every major collection. One constant
+ * byte, no stored data (a Buffer of a read key or peer would keep that data alive).
+ */
+let blobMapHolder: unknown;
+
+/** Holds one Buffer of `db`'s making (see blobMapHolder); once per process. */
+export function holdBlobMap(db: Database.Database): void {
+  blobMapHolder ??= db.prepare("SELECT x'00'").pluck().get();
 }
 
 function dcFromRow(row: DcRow): DataCenter {
