@@ -15,7 +15,7 @@
  */
 import type Database from 'better-sqlite3';
 import { CorruptDataError, INT64_MIN, type Peer, type PeerListPage, type PeerPosition, type PeerRepository, type PeerType } from '@mtstore/core';
-import { bit, PEER_COLUMNS, PEER_DATA, PEER_TYPE_CODE, peerFromData, peerFromRow, type PeerRow } from './rows.js';
+import { bit, PEER_COLUMNS, PEER_DATA, PEER_DATA_UNLESS_MIN, PEER_TYPE_CODE, peerFromData, peerFromRow, UPDATED_AT, type PeerRow } from './rows.js';
 import type { Tables } from './schema.js';
 import type { SessionScope } from './scope.js';
 import { sessionOf, statements, type Statement } from './statements.js';
@@ -237,8 +237,9 @@ export function preparePeers(db: Database.Database, t: Tables) {
     // lookups: one statement each, the session resolved by name inside it; by key
     // without the key columns (the caller has them)
     // By key under the session's row id as last resolved (SqlitePeers.getById says why
-    // a hit needs no check of the name).
-    peerById: rows(`SELECT ${PEER_DATA} FROM ${t.peers} p WHERE p.session_id = ? AND p.type = ? AND p.id = ?`),
+    // a hit needs no check of the name); a min peer's row without its time (rows.ts
+    // PEER_DATA_UNLESS_MIN), which getById then reads whole by name.
+    peerById: rows(`SELECT ${PEER_DATA_UNLESS_MIN} FROM ${t.peers} p WHERE p.session_id = ? AND p.type = ? AND p.id = ?`),
     // The same by name, resolving the row id in the same statement (so in one snapshot):
     // no row when the name has none, a row with NULL peer columns when the peer is absent.
     peerByIdNamed: rows(`SELECT ${PEER_DATA}, s.id FROM ${t.sessions} s
@@ -429,8 +430,9 @@ export class SqlitePeers implements PeerRepository {
     // Stryker disable next-line ConditionalExpression,EqualityOperator,BlockStatement: equivalent: each only skips the cached row id or probes it as undefined (session_id = NULL finds nothing); the lookup by name below answers, slower
     if (session !== undefined) {
       const row = sql.peerById.get(session, PEER_TYPE_CODE[type], id) as PeerRow | undefined;
+      // A hit without its time is a peer whose `min` is stored: read whole by name below.
       // Stryker disable next-line ConditionalExpression: equivalent where it becomes false: a hit is looked up again by name below, the same row
-      if (row !== undefined) return peerFromData(row, type, id, this.label);
+      if (row !== undefined && row[UPDATED_AT] !== null) return peerFromData(row, type, id, this.label);
     }
     const row = sql.peerByIdNamed.get(PEER_TYPE_CODE[type], id, this.scope.name) as PeerRow | undefined;
     // Stryker disable next-line ConditionalExpression: equivalent where it becomes true: no row id is kept, so every lookup goes by name (the one above), slower

@@ -59,18 +59,31 @@ export type PeerRow = readonly unknown[];
 /** Positions in a PeerRow. */
 const ACCESS_HASH = 0;
 const PHONE = 1;
-const MIN = 2;
-const UPDATED_AT = 3;
-const DISPLAY_NAME = 4;
-const COMPLETE = 5;
-const USERNAMES = 6;
+/** Also NULL_MIN_UPDATED_AT's position in a PEER_DATA_UNLESS_MIN row. */
+export const UPDATED_AT = 2;
+const DISPLAY_NAME = 3;
+const COMPLETE = 4;
+const USERNAMES = 5;
+const MIN = 6;
 const TYPE = 7;
 const ID = 8;
 
+/** The data columns but `min`, in PeerRow order (alias `p`). */
+const DATA_BUT_MIN = ['p.access_hash', 'p.phone', 'p.updated_at', 'p.display_name', 'p.complete', 'p.usernames'] as const;
 /** The columns of a PeerRow without its key, in PeerRow order (alias `p`). */
-export const PEER_DATA = 'p.access_hash, p.phone, p.min, p.updated_at, p.display_name, p.complete, p.usernames';
+export const PEER_DATA = `${DATA_BUT_MIN.join(', ')}, p.min`;
 /** All columns of a PeerRow (alias `p`). */
 export const PEER_COLUMNS = `${PEER_DATA}, p.type, p.id`;
+/**
+ * PEER_DATA without its last column, `min`, for the lookup by key under a known row id
+ * (the hottest read): better-sqlite3 (on Node 20) builds a raw row by setting each
+ * element through V8's API, near a thousand instructions a column, and `min` is NULL
+ * (absent) in nearly every row: no client bridge stores `false`, and min peers are few.
+ * A row whose `min` is not NULL gets NULL at UPDATED_AT instead of its time — never a
+ * stored value: `updated_at` is NOT NULL — and is read again whole (PEER_DATA). Every
+ * other column comes as stored, so a damaged one is rejected as from PEER_DATA.
+ */
+export const PEER_DATA_UNLESS_MIN = DATA_BUT_MIN.map((column) => (column === 'p.updated_at' ? 'CASE WHEN p.min IS NULL THEN p.updated_at END' : column)).join(', ');
 
 export interface SessionRows {
   session: SessionRow;
@@ -234,25 +247,12 @@ export function sessionFromRows(rows: SessionRows, where: string): Session {
 /**
  * The peer row's usernames column; its elements are checked by checkStoredPeer.
  * What upsert writes (a JSON array of names without quotes or backslashes, no
- * spaces) is split by hand; anything else goes through JSON.parse.
+ * spaces) is split by hand (simpleNames); anything else goes through JSON.parse.
  */
 function usernamesOf(value: unknown, where: string, type: unknown): string[] {
-  // Stryker disable next-line ConditionalExpression: equivalent: without this shortcut '[]' goes through JSON.parse below, which returns the same empty array
-  if (value === '[]') return [];
-  // Stryker disable next-line StringLiteral,MethodExpression,BlockStatement: equivalent: each turns the fast path off for what upsert writes, or lets in text not shaped `["…"]`, whose quotes the check below sends to JSON.parse: the same names, slower
-  if (typeof value === 'string' && value.startsWith('["') && value.endsWith('"]')) {
-    // Stryker disable next-line MethodExpression: equivalent: unsliced, the first name keeps the quote of `["`, so the check below sends the text to JSON.parse
-    const inner = value.slice(2, -2);
-    // Stryker disable next-line StringLiteral,BlockStatement: equivalent: both turn the fast path off (every text "includes" ''): JSON.parse returns the same names
-    if (!inner.includes('\\')) {
-      // One name (the usual peer): no quote inside, so no split and no array callback.
-      if (!inner.includes('"')) return [inner];
-      const names = inner.split('","');
-      // A quote left in a name means the text is not that simple shape (e.g. `["a", "b"]`).
-      // Stryker disable next-line ArrowFunction,StringLiteral: equivalent: both make `every` false (every name "includes" ''), which turns the fast path off: JSON.parse returns the same names
-      if (names.every((name) => !name.includes('"'))) return names;
-    }
-  }
+  // Stryker disable next-line ConditionalExpression: equivalent: without the fast path every column goes through JSON.parse below, which returns the same names
+  const names = typeof value === 'string' ? simpleNames(value) : undefined;
+  if (names !== undefined) return names;
   let parsed: unknown;
   try {
     // Stryker disable BlockStatement: equivalent for the catch block (the try block starts on the line above): parsed is declared without a value, so it stays undefined either way
@@ -263,6 +263,44 @@ function usernamesOf(value: unknown, where: string, type: unknown): string[] {
   }
   if (!Array.isArray(parsed)) throw new CorruptDataError(`${peerAt(where, type)} usernames are not a JSON array`);
   return parsed as string[];
+}
+
+const QUOTE = 0x22;
+const COMMA = 0x2c;
+const OPEN = 0x5b;
+const CLOSE = 0x5d;
+const BACKSLASH = 0x5c;
+
+/**
+ * `text` split as JSON.parse would when it has the shape upsert writes: `[]`, or `["`,
+ * names joined by `","`, `"]`, with no backslash anywhere; undefined for any other text
+ * (JSON.parse decides). One pass over the characters: the string builtins it replaces
+ * (startsWith, endsWith, two includes, split) cost more than the loop per lookup.
+ */
+function simpleNames(text: string): string[] | undefined {
+  const end = text.length - 2; // where the closing `"]` starts
+  if (text.charCodeAt(0) !== OPEN || text.charCodeAt(end + 1) !== CLOSE) return undefined;
+  if (end === 0) return [];
+  if (end < 2 || text.charCodeAt(1) !== QUOTE || text.charCodeAt(end) !== QUOTE) return undefined;
+  let names: string[] | undefined;
+  let from = 2;
+  for (let i = 2; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if (c === BACKSLASH) return undefined;
+    if (c === QUOTE) {
+      // A quote inside is only the `","` between two names, and the next name's opening
+      // quote is not the closing one (`["a","]` is not JSON).
+      if (text.charCodeAt(i + 1) !== COMMA || text.charCodeAt(i + 2) !== QUOTE || i + 2 >= end) return undefined;
+      (names ??= []).push(text.slice(from, i));
+      from = i + 3;
+      i += 2;
+    }
+  }
+  const last = text.slice(from, end);
+  // One name (the usual peer): the array literal, no push.
+  if (names === undefined) return [last];
+  names.push(last);
+  return names;
 }
 
 /** How messages name a stored peer: built only when one is needed, not per row. */
@@ -288,7 +326,9 @@ export function peerFromRow(row: PeerRow, where: string): Peer {
 
 /**
  * A row of PEER_DATA read by its key → a Peer with that key: the statement matched
- * the stored type code and id to these (INTEGER columns compare exactly).
+ * the stored type code and id to these (INTEGER columns compare exactly). A row of
+ * PEER_DATA_UNLESS_MIN whose UPDATED_AT is not NULL reads as one whose `min` is NULL:
+ * it has no MIN element.
  */
 export function peerFromData(row: PeerRow, type: PeerType, id: bigint, where: string): Peer {
   const peer: Peer = {
@@ -300,7 +340,7 @@ export function peerFromData(row: PeerRow, type: PeerType, id: bigint, where: st
   };
   const phone = row[PHONE];
   if (phone !== null) peer.phone = phone as string;
-  const min = flag(row[MIN]);
+  const min = row.length > MIN ? flag(row[MIN]) : undefined;
   if (min !== undefined) peer.min = min;
   const displayName = row[DISPLAY_NAME];
   if (displayName !== null) peer.displayName = displayName as string;
