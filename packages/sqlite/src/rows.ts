@@ -51,39 +51,45 @@ export interface ChannelRow {
 }
 
 /**
- * A peer row as read in raw mode (an array: no object with named keys per row).
- * The key columns come last so a lookup by key can leave them out (see PEER_DATA).
+ * A peer row as read in raw mode (an array: no object with named keys per row): the
+ * data columns but `min`, then the key when the statement reads it (PEER_COLUMNS), then
+ * `min`. A lookup by key leaves the key out (PEER_DATA); the lookups under a known row
+ * id leave `min` out (the *_UNLESS_MIN lists).
  */
 export type PeerRow = readonly unknown[];
 
 /** Positions in a PeerRow. */
 const ACCESS_HASH = 0;
 const PHONE = 1;
-/** Also NULL_MIN_UPDATED_AT's position in a PEER_DATA_UNLESS_MIN row. */
+/** Also the position of the time, NULL for a min peer, in an *_UNLESS_MIN row. */
 export const UPDATED_AT = 2;
 const DISPLAY_NAME = 3;
 const COMPLETE = 4;
 const USERNAMES = 5;
-const MIN = 6;
-const TYPE = 7;
-const ID = 8;
+const TYPE = 6;
+const ID = 7;
+/** `min` in a PEER_DATA row and in a PEER_COLUMNS row: the last column of each. */
+const DATA_MIN = 6;
+const KEYED_MIN = 8;
 
 /** The data columns but `min`, in PeerRow order (alias `p`). */
-const DATA_BUT_MIN = ['p.access_hash', 'p.phone', 'p.updated_at', 'p.display_name', 'p.complete', 'p.usernames'] as const;
+const DATA_BUT_MIN = 'p.access_hash, p.phone, p.updated_at, p.display_name, p.complete, p.usernames';
 /** The columns of a PeerRow without its key, in PeerRow order (alias `p`). */
-export const PEER_DATA = `${DATA_BUT_MIN.join(', ')}, p.min`;
+export const PEER_DATA = `${DATA_BUT_MIN}, p.min`;
 /** All columns of a PeerRow (alias `p`). */
-export const PEER_COLUMNS = `${PEER_DATA}, p.type, p.id`;
+export const PEER_COLUMNS = `${DATA_BUT_MIN}, p.type, p.id, p.min`;
 /**
- * PEER_DATA without its last column, `min`, for the lookup by key under a known row id
- * (the hottest read): better-sqlite3 (on Node 20) builds a raw row by setting each
- * element through V8's API, near a thousand instructions a column, and `min` is NULL
- * (absent) in nearly every row: no client bridge stores `false`, and min peers are few.
- * A row whose `min` is not NULL gets NULL at UPDATED_AT instead of its time — never a
- * stored value: `updated_at` is NOT NULL — and is read again whole (PEER_DATA). Every
- * other column comes as stored, so a damaged one is rejected as from PEER_DATA.
+ * PEER_DATA without `min`, for the lookups under a known row id (the hottest reads):
+ * better-sqlite3 (on Node 20) builds a raw row by setting each element through V8's
+ * API, near a thousand instructions a column, and `min` is NULL (absent) in nearly
+ * every row: no client bridge stores `false`, and min peers are few. A row whose `min`
+ * is not NULL gets NULL at UPDATED_AT instead of its time — never a stored value:
+ * `updated_at` is NOT NULL — and is read again whole (PEER_DATA or PEER_COLUMNS). Every
+ * other column comes as stored, so a damaged one is rejected as from the whole row.
  */
-export const PEER_DATA_UNLESS_MIN = DATA_BUT_MIN.map((column) => (column === 'p.updated_at' ? 'CASE WHEN p.min IS NULL THEN p.updated_at END' : column)).join(', ');
+export const PEER_DATA_UNLESS_MIN = DATA_BUT_MIN.replace('p.updated_at', 'CASE WHEN p.min IS NULL THEN p.updated_at END');
+/** PEER_COLUMNS without `min`, as PEER_DATA_UNLESS_MIN. */
+export const PEER_COLUMNS_UNLESS_MIN = `${PEER_DATA_UNLESS_MIN}, p.type, p.id`;
 
 export interface SessionRows {
   session: SessionRow;
@@ -318,19 +324,26 @@ function int64(value: unknown, where: string, type: unknown, column: string): bi
   return typeof value === 'bigint' ? value : int64FromStorage(value, `${peerAt(where, type)} ${column}`);
 }
 
-/** A row of PEER_COLUMNS → a Peer for `checkStoredPeer`. `where` names the session. */
+/**
+ * A row of PEER_COLUMNS (or PEER_COLUMNS_UNLESS_MIN with a time) → a Peer for
+ * `checkStoredPeer`. `where` names the session.
+ */
 export function peerFromRow(row: PeerRow, where: string): Peer {
   const type = peerTypeOf(row[TYPE]);
-  return peerFromData(row, type, int64(row[ID], where, type, 'id'), where);
+  return peerOf(row, type, int64(row[ID], where, type, 'id'), where, KEYED_MIN);
 }
 
 /**
- * A row of PEER_DATA read by its key → a Peer with that key: the statement matched
- * the stored type code and id to these (INTEGER columns compare exactly). A row of
- * PEER_DATA_UNLESS_MIN whose UPDATED_AT is not NULL reads as one whose `min` is NULL:
- * it has no MIN element.
+ * A row of PEER_DATA (or PEER_DATA_UNLESS_MIN with a time) read by its key → a Peer
+ * with that key: the statement matched the stored type code and id to these (INTEGER
+ * columns compare exactly).
  */
 export function peerFromData(row: PeerRow, type: PeerType, id: bigint, where: string): Peer {
+  return peerOf(row, type, id, where, DATA_MIN);
+}
+
+/** A row → a Peer; `min` is at `minAt`, absent from a row too short to have it (*_UNLESS_MIN: NULL). */
+function peerOf(row: PeerRow, type: PeerType, id: bigint, where: string, minAt: number): Peer {
   const peer: Peer = {
     type,
     id,
@@ -340,7 +353,7 @@ export function peerFromData(row: PeerRow, type: PeerType, id: bigint, where: st
   };
   const phone = row[PHONE];
   if (phone !== null) peer.phone = phone as string;
-  const min = row.length > MIN ? flag(row[MIN]) : undefined;
+  const min = minAt < row.length ? flag(row[minAt]) : undefined;
   if (min !== undefined) peer.min = min;
   const displayName = row[DISPLAY_NAME];
   if (displayName !== null) peer.displayName = displayName as string;
