@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import { closeSync, lstatSync, openSync, readlinkSync, statSync } from 'node:fs';
 import { extname, resolve } from 'node:path';
 import { assertIdentifier, CorruptDataError, describeValue, InvalidArgumentError, isStorageError, StorageUnavailableError, toStorageError } from '@mtstore/core';
+import { holdBlobMap } from './rows.js';
 import { migrate, readVersion, tableNames, type Tables } from './schema.js';
 
 export interface SqliteConnectionOptions {
@@ -144,6 +145,7 @@ export class Connection {
     if (this.#borrowed !== undefined) {
       try {
         migrate(this.#borrowed, this.tables, { where: this.#where, location, refuseForeign: false });
+        holdBlobMap(this.#borrowed);
       } catch (error) {
         throw this.#explain(error, location);
       }
@@ -173,6 +175,7 @@ export class Connection {
       db.pragma(`synchronous = ${this.#synchronous}`);
       db.pragma('foreign_keys = ON');
       migrate(db, this.tables, options);
+      holdBlobMap(db);
     } catch (error) {
       db.close();
       throw this.#explain(error, location);

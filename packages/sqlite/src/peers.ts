@@ -15,7 +15,7 @@
  */
 import type Database from 'better-sqlite3';
 import { CorruptDataError, INT64_MIN, type Peer, type PeerListPage, type PeerPosition, type PeerRepository, type PeerType } from '@mtstore/core';
-import { bit, PEER_COLUMNS, PEER_DATA, PEER_TYPE_CODE, peerFromData, peerFromRow, type PeerRow } from './rows.js';
+import { bit, PEER_COLUMNS, PEER_COLUMNS_UNLESS_MIN, PEER_DATA, PEER_DATA_UNLESS_MIN, PEER_TYPE_CODE, peerFromData, peerFromRow, UPDATED_AT, type PeerRow } from './rows.js';
 import type { Tables } from './schema.js';
 import type { SessionScope } from './scope.js';
 import { sessionOf, statements, type Statement } from './statements.js';
@@ -237,15 +237,17 @@ export function preparePeers(db: Database.Database, t: Tables) {
     // lookups: one statement each, the session resolved by name inside it; by key
     // without the key columns (the caller has them)
     // By key under the session's row id as last resolved (SqlitePeers.getById says why
-    // a hit needs no check of the name).
-    peerById: rows(`SELECT ${PEER_DATA} FROM ${t.peers} p WHERE p.session_id = ? AND p.type = ? AND p.id = ?`),
+    // a hit needs no check of the name); a min peer's row without its time (rows.ts
+    // PEER_DATA_UNLESS_MIN), which getById then reads whole by name.
+    peerById: rows(`SELECT ${PEER_DATA_UNLESS_MIN} FROM ${t.peers} p WHERE p.session_id = ? AND p.type = ? AND p.id = ?`),
     // The same by name, resolving the row id in the same statement (so in one snapshot):
     // no row when the name has none, a row with NULL peer columns when the peer is absent.
     peerByIdNamed: rows(`SELECT ${PEER_DATA}, s.id FROM ${t.sessions} s
       LEFT JOIN ${t.peers} p ON p.session_id = s.id AND p.type = ? AND p.id = ?
       WHERE s.name = ?`),
-    // By username under the session's row id as last resolved (a hit is this name's: getById).
-    peerByUsername: rows(`SELECT ${PEER_COLUMNS} FROM ${t.usernames} k
+    // By username under the session's row id as last resolved (a hit is this name's: getById;
+    // a min peer's row without its time, read whole by name: peerById).
+    peerByUsername: rows(`SELECT ${PEER_COLUMNS_UNLESS_MIN} FROM ${t.usernames} k
       JOIN ${t.peers} p ON p.session_id = k.session_id AND p.type = k.type AND p.id = k.id
       WHERE k.session_id = ? AND k.username_key = ?`),
     // The same by name, as peerByIdNamed: no row when the name has none, NULL peer columns when no peer has the name.
@@ -253,8 +255,8 @@ export function preparePeers(db: Database.Database, t: Tables) {
       LEFT JOIN ${t.usernames} k ON k.session_id = s.id AND k.username_key = ?
       LEFT JOIN ${t.peers} p ON p.session_id = k.session_id AND p.type = k.type AND p.id = k.id
       WHERE s.name = ?`),
-    // By phone under the session's row id as last resolved (a hit is this name's: getById).
-    peerByPhone: rows(`SELECT ${PEER_COLUMNS} FROM ${t.peers} p WHERE p.session_id = ? AND p.phone = ?`),
+    // By phone under the session's row id as last resolved (as peerByUsername).
+    peerByPhone: rows(`SELECT ${PEER_COLUMNS_UNLESS_MIN} FROM ${t.peers} p WHERE p.session_id = ? AND p.phone = ?`),
     // The same by name, as peerByIdNamed: no row when the name has none, NULL peer columns when no peer has the phone.
     peerByPhoneNamed: rows(`SELECT ${PEER_COLUMNS}, s.id FROM ${t.sessions} s
       LEFT JOIN ${t.peers} p ON p.session_id = s.id AND p.phone = ?
@@ -429,8 +431,9 @@ export class SqlitePeers implements PeerRepository {
     // Stryker disable next-line ConditionalExpression,EqualityOperator,BlockStatement: equivalent: each only skips the cached row id or probes it as undefined (session_id = NULL finds nothing); the lookup by name below answers, slower
     if (session !== undefined) {
       const row = sql.peerById.get(session, PEER_TYPE_CODE[type], id) as PeerRow | undefined;
+      // A hit without its time is a peer whose `min` is stored: read whole by name below.
       // Stryker disable next-line ConditionalExpression: equivalent where it becomes false: a hit is looked up again by name below, the same row
-      if (row !== undefined) return peerFromData(row, type, id, this.label);
+      if (row !== undefined && row[UPDATED_AT] !== null) return peerFromData(row, type, id, this.label);
     }
     const row = sql.peerByIdNamed.get(PEER_TYPE_CODE[type], id, this.scope.name) as PeerRow | undefined;
     // Stryker disable next-line ConditionalExpression: equivalent where it becomes true: no row id is kept, so every lookup goes by name (the one above), slower
@@ -459,8 +462,9 @@ export class SqlitePeers implements PeerRepository {
     // Stryker disable next-line ConditionalExpression,EqualityOperator,BlockStatement: equivalent: each only skips the cached row id or probes it as undefined (session_id = NULL finds nothing); the lookup by name below answers, slower
     if (session !== undefined) {
       const row = byId.get(session, key) as PeerRow | undefined;
+      // A hit without its time is a peer whose `min` is stored: read whole by name below.
       // Stryker disable next-line ConditionalExpression: equivalent where it becomes false: a hit is looked up again by name below, the same row
-      if (row !== undefined) return peerFromRow(row, this.label);
+      if (row !== undefined && row[UPDATED_AT] !== null) return peerFromRow(row, this.label);
     }
     const row = byName.get(key, this.scope.name) as PeerRow | undefined;
     // Stryker disable next-line ConditionalExpression: equivalent where it becomes true: no row id is kept, so every lookup goes by name (the one above), slower

@@ -5,6 +5,7 @@
  * `checkStoredPeer`, so a hand-edited row becomes a CorruptDataError naming the
  * session instead of a crash or a silently wrong value.
  */
+import type Database from 'better-sqlite3';
 import { CorruptDataError, int64FromStorage, type DataCenter, type Peer, type PeerType, type Session, type TempAuthKey } from '@mtstore/core';
 
 export interface SessionRow {
@@ -50,26 +51,45 @@ export interface ChannelRow {
 }
 
 /**
- * A peer row as read in raw mode (an array: no object with named keys per row).
- * The key columns come last so a lookup by key can leave them out (see PEER_DATA).
+ * A peer row as read in raw mode (an array: no object with named keys per row): the
+ * data columns but `min`, then the key when the statement reads it (PEER_COLUMNS), then
+ * `min`. A lookup by key leaves the key out (PEER_DATA); the lookups under a known row
+ * id leave `min` out (the *_UNLESS_MIN lists).
  */
 export type PeerRow = readonly unknown[];
 
 /** Positions in a PeerRow. */
 const ACCESS_HASH = 0;
 const PHONE = 1;
-const MIN = 2;
-const UPDATED_AT = 3;
-const DISPLAY_NAME = 4;
-const COMPLETE = 5;
-const USERNAMES = 6;
-const TYPE = 7;
-const ID = 8;
+/** Also the position of the time, NULL for a min peer, in an *_UNLESS_MIN row. */
+export const UPDATED_AT = 2;
+const DISPLAY_NAME = 3;
+const COMPLETE = 4;
+const USERNAMES = 5;
+const TYPE = 6;
+const ID = 7;
+/** `min` in a PEER_DATA row and in a PEER_COLUMNS row: the last column of each. */
+const DATA_MIN = 6;
+const KEYED_MIN = 8;
 
+/** The data columns but `min`, in PeerRow order (alias `p`). */
+const DATA_BUT_MIN = 'p.access_hash, p.phone, p.updated_at, p.display_name, p.complete, p.usernames';
 /** The columns of a PeerRow without its key, in PeerRow order (alias `p`). */
-export const PEER_DATA = 'p.access_hash, p.phone, p.min, p.updated_at, p.display_name, p.complete, p.usernames';
+export const PEER_DATA = `${DATA_BUT_MIN}, p.min`;
 /** All columns of a PeerRow (alias `p`). */
-export const PEER_COLUMNS = `${PEER_DATA}, p.type, p.id`;
+export const PEER_COLUMNS = `${DATA_BUT_MIN}, p.type, p.id, p.min`;
+/**
+ * PEER_DATA without `min`, for the lookups under a known row id (the hottest reads):
+ * better-sqlite3 (on Node 20) builds a raw row by setting each element through V8's
+ * API, near a thousand instructions a column, and `min` is NULL (absent) in nearly
+ * every row: no client bridge stores `false`, and min peers are few. A row whose `min`
+ * is not NULL gets NULL at UPDATED_AT instead of its time — never a stored value:
+ * `updated_at` is NOT NULL — and is read again whole (PEER_DATA or PEER_COLUMNS). Every
+ * other column comes as stored, so a damaged one is rejected as from the whole row.
+ */
+export const PEER_DATA_UNLESS_MIN = DATA_BUT_MIN.replace('p.updated_at', 'CASE WHEN p.min IS NULL THEN p.updated_at END');
+/** PEER_COLUMNS without `min`, as PEER_DATA_UNLESS_MIN. */
+export const PEER_COLUMNS_UNLESS_MIN = `${PEER_DATA_UNLESS_MIN}, p.type, p.id`;
 
 export interface SessionRows {
   session: SessionRow;
@@ -125,6 +145,25 @@ export function bit(value: boolean | undefined): 0 | 1 | null {
 export function bytes(value: unknown): Uint8Array {
   if (!(value instanceof Uint8Array)) return value as Uint8Array;
   return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+}
+
+/**
+ * A BLOB of this process's better-sqlite3, held for as long as the process runs, so
+ * that the hidden class (map) of the Buffers it returns stays alive. better-sqlite3
+ * makes each BLOB a Buffer in C++ (a Uint8Array whose prototype is then set to
+ * Buffer's), and V8 keeps a map reached that way only while some object has it. Every
+ * BLOB read here goes through `bytes`, which keeps the memory and drops the Buffer:
+ * once a full collection finds no such Buffer alive, the map dies and V8 throws away
+ * the optimized code of each function that checked it (peerFromData and the peer
+ * lookups inlining it; `--trace-deopt` reports "weak objects"), which then runs
+ * unoptimized until it is compiled again — after every major collection. One constant
+ * byte, no stored data (a Buffer of a read key or peer would keep that data alive).
+ */
+let blobMapHolder: unknown;
+
+/** Holds one Buffer of `db`'s making (see blobMapHolder); once per process. */
+export function holdBlobMap(db: Database.Database): void {
+  blobMapHolder ??= db.prepare("SELECT x'00'").pluck().get();
 }
 
 function dcFromRow(row: DcRow): DataCenter {
@@ -214,25 +253,12 @@ export function sessionFromRows(rows: SessionRows, where: string): Session {
 /**
  * The peer row's usernames column; its elements are checked by checkStoredPeer.
  * What upsert writes (a JSON array of names without quotes or backslashes, no
- * spaces) is split by hand; anything else goes through JSON.parse.
+ * spaces) is split by hand (simpleNames); anything else goes through JSON.parse.
  */
 function usernamesOf(value: unknown, where: string, type: unknown): string[] {
-  // Stryker disable next-line ConditionalExpression: equivalent: without this shortcut '[]' goes through JSON.parse below, which returns the same empty array
-  if (value === '[]') return [];
-  // Stryker disable next-line StringLiteral,MethodExpression,BlockStatement: equivalent: each turns the fast path off for what upsert writes, or lets in text not shaped `["…"]`, whose quotes the check below sends to JSON.parse: the same names, slower
-  if (typeof value === 'string' && value.startsWith('["') && value.endsWith('"]')) {
-    // Stryker disable next-line MethodExpression: equivalent: unsliced, the first name keeps the quote of `["`, so the check below sends the text to JSON.parse
-    const inner = value.slice(2, -2);
-    // Stryker disable next-line StringLiteral,BlockStatement: equivalent: both turn the fast path off (every text "includes" ''): JSON.parse returns the same names
-    if (!inner.includes('\\')) {
-      // One name (the usual peer): no quote inside, so no split and no array callback.
-      if (!inner.includes('"')) return [inner];
-      const names = inner.split('","');
-      // A quote left in a name means the text is not that simple shape (e.g. `["a", "b"]`).
-      // Stryker disable next-line ArrowFunction,StringLiteral: equivalent: both make `every` false (every name "includes" ''), which turns the fast path off: JSON.parse returns the same names
-      if (names.every((name) => !name.includes('"'))) return names;
-    }
-  }
+  // Stryker disable next-line ConditionalExpression: equivalent: without the fast path every column goes through JSON.parse below, which returns the same names
+  const names = typeof value === 'string' ? simpleNames(value) : undefined;
+  if (names !== undefined) return names;
   let parsed: unknown;
   try {
     // Stryker disable BlockStatement: equivalent for the catch block (the try block starts on the line above): parsed is declared without a value, so it stays undefined either way
@@ -243,6 +269,44 @@ function usernamesOf(value: unknown, where: string, type: unknown): string[] {
   }
   if (!Array.isArray(parsed)) throw new CorruptDataError(`${peerAt(where, type)} usernames are not a JSON array`);
   return parsed as string[];
+}
+
+const QUOTE = 0x22;
+const COMMA = 0x2c;
+const OPEN = 0x5b;
+const CLOSE = 0x5d;
+const BACKSLASH = 0x5c;
+
+/**
+ * `text` split as JSON.parse would when it has the shape upsert writes: `[]`, or `["`,
+ * names joined by `","`, `"]`, with no backslash anywhere; undefined for any other text
+ * (JSON.parse decides). One pass over the characters: the string builtins it replaces
+ * (startsWith, endsWith, two includes, split) cost more than the loop per lookup.
+ */
+function simpleNames(text: string): string[] | undefined {
+  const end = text.length - 2; // where the closing `"]` starts
+  if (text.charCodeAt(0) !== OPEN || text.charCodeAt(end + 1) !== CLOSE) return undefined;
+  if (end === 0) return [];
+  if (end < 2 || text.charCodeAt(1) !== QUOTE || text.charCodeAt(end) !== QUOTE) return undefined;
+  let names: string[] | undefined;
+  let from = 2;
+  for (let i = 2; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if (c === BACKSLASH) return undefined;
+    if (c === QUOTE) {
+      // A quote inside is only the `","` between two names, and the next name's opening
+      // quote is not the closing one (`["a","]` is not JSON).
+      if (text.charCodeAt(i + 1) !== COMMA || text.charCodeAt(i + 2) !== QUOTE || i + 2 >= end) return undefined;
+      (names ??= []).push(text.slice(from, i));
+      from = i + 3;
+      i += 2;
+    }
+  }
+  const last = text.slice(from, end);
+  // One name (the usual peer): the array literal, no push.
+  if (names === undefined) return [last];
+  names.push(last);
+  return names;
 }
 
 /** How messages name a stored peer: built only when one is needed, not per row. */
@@ -260,17 +324,26 @@ function int64(value: unknown, where: string, type: unknown, column: string): bi
   return typeof value === 'bigint' ? value : int64FromStorage(value, `${peerAt(where, type)} ${column}`);
 }
 
-/** A row of PEER_COLUMNS → a Peer for `checkStoredPeer`. `where` names the session. */
+/**
+ * A row of PEER_COLUMNS (or PEER_COLUMNS_UNLESS_MIN with a time) → a Peer for
+ * `checkStoredPeer`. `where` names the session.
+ */
 export function peerFromRow(row: PeerRow, where: string): Peer {
   const type = peerTypeOf(row[TYPE]);
-  return peerFromData(row, type, int64(row[ID], where, type, 'id'), where);
+  return peerOf(row, type, int64(row[ID], where, type, 'id'), where, KEYED_MIN);
 }
 
 /**
- * A row of PEER_DATA read by its key → a Peer with that key: the statement matched
- * the stored type code and id to these (INTEGER columns compare exactly).
+ * A row of PEER_DATA (or PEER_DATA_UNLESS_MIN with a time) read by its key → a Peer
+ * with that key: the statement matched the stored type code and id to these (INTEGER
+ * columns compare exactly).
  */
 export function peerFromData(row: PeerRow, type: PeerType, id: bigint, where: string): Peer {
+  return peerOf(row, type, id, where, DATA_MIN);
+}
+
+/** A row → a Peer; `min` is at `minAt`, absent from a row too short to have it (*_UNLESS_MIN: NULL). */
+function peerOf(row: PeerRow, type: PeerType, id: bigint, where: string, minAt: number): Peer {
   const peer: Peer = {
     type,
     id,
@@ -280,7 +353,7 @@ export function peerFromData(row: PeerRow, type: PeerType, id: bigint, where: st
   };
   const phone = row[PHONE];
   if (phone !== null) peer.phone = phone as string;
-  const min = flag(row[MIN]);
+  const min = minAt < row.length ? flag(row[minAt]) : undefined;
   if (min !== undefined) peer.min = min;
   const displayName = row[DISPLAY_NAME];
   if (displayName !== null) peer.displayName = displayName as string;

@@ -765,6 +765,9 @@ describe('rows damaged by hand', () => {
     ['a usernames column that is a JSON object', `{"a":1}`, /usernames are not a JSON array/],
     ['a username holding a quote', `["user_1","a\\"b"]`, /usernames\[1\]/],
     ['a username holding a quote without escape', `["user_1","a"b"]`, /usernames are not a JSON array/],
+    // The separator's second quote is the closing one: no last name opens.
+    ['a usernames column cut after a separator', `["user_1","]`, /usernames are not a JSON array/],
+    ['a usernames column of one quote', `["]`, /usernames are not a JSON array/],
   ];
   for (const [what, column, message] of usernameCases) {
     it(`${what}: the lookup by id rejects CorruptDataError naming the session`, async () => {
