@@ -437,7 +437,7 @@ export class SqlitePeers implements PeerRepository {
     }
     const row = sql.peerByIdNamed.get(PEER_TYPE_CODE[type], id, this.scope.name) as PeerRow | undefined;
     // Stryker disable next-line ConditionalExpression: equivalent where it becomes true: no row id is kept, so every lookup goes by name (the one above), slower
-    this.scope.rowId = row === undefined ? undefined : (row[SESSION_ID] as bigint);
+    this.scope.keep(row === undefined ? undefined : (row[SESSION_ID] as bigint));
     return row === undefined || row[0] === null ? null : peerFromData(row, type, id, this.label);
   }
 
@@ -468,7 +468,7 @@ export class SqlitePeers implements PeerRepository {
     }
     const row = byName.get(key, this.scope.name) as PeerRow | undefined;
     // Stryker disable next-line ConditionalExpression: equivalent where it becomes true: no row id is kept, so every lookup goes by name (the one above), slower
-    this.scope.rowId = row === undefined ? undefined : (row[NAMED_SESSION_ID] as bigint);
+    this.scope.keep(row === undefined ? undefined : (row[NAMED_SESSION_ID] as bigint));
     return row === undefined || row[0] === null ? null : peerFromRow(row, this.label);
   }
 

@@ -31,7 +31,7 @@ export class SessionScope {
    * getByPhone, authKeys.set's search for a key row id) address the session by, one index fewer than by name.
    * It may be stale — another instance or process deleted the name and created it again
    * under a new id — and that is safe without a check: ids are AUTOINCREMENT (never
-   * reused), a row's name never changes, and deleting a session removes its keys and
+   * reused once committed; an id read inside a transaction is not kept: `keep`), a row's name never changes, and deleting a session removes its keys and
    * peers in the same transaction, so rows under id X exist only while X is this name's
    * row. A statement by id that finds a row is right; one that finds nothing goes by
    * name, which renews (or drops) this.
@@ -87,7 +87,21 @@ export class SessionScope {
    * when the name has no row. Only outside a transaction (a committed row).
    */
   knownId(): bigint | undefined {
-    return (this.rowId ??= this.#statements().id.get(this.name) as bigint | undefined);
+    if (this.rowId !== undefined) return this.rowId;
+    const id = this.#statements().id.get(this.name) as bigint | undefined;
+    this.keep(id);
+    return id;
+  }
+
+  /**
+   * Keeps `id` (the name's row id as a statement by name just read it, undefined: none) as
+   * rowId — unless it was read inside a transaction (the application's, on a borrowed
+   * database): the row may be one that transaction created, and after a rollback its id
+   * is given out again (AUTOINCREMENT's counter rolls back with it), maybe to another
+   * name, whose rows a lookup by the kept id would then read.
+   */
+  keep(id: bigint | undefined): void {
+    this.rowId = id !== undefined && this.db().inTransaction ? undefined : id;
   }
 
   /**

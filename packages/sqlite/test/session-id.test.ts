@@ -141,6 +141,40 @@ describe('the session row id across instances', () => {
     }
   });
 
+  it('a session row id read inside the application’s transaction on a borrowed database is not kept: after a rollback that id may name another session', async () => {
+    const db = new Database(temp.file('rollback-session.db'));
+    const bob = new SqliteStorage({ database: db, name: 'bob' });
+    const alice = new SqliteStorage({ database: db, name: 'alice' });
+    const carol = new SqliteStorage({ database: db, name: 'carol' });
+    try {
+      await bob.authKeys.set(2, authKey(1));
+      db.exec('BEGIN');
+      await alice.peers.upsert([peer('user', 1, { accessHash: 10n, usernames: ['alice_friend'], phone: '100' })]);
+      const aliceId = rowIdOf(alice, 'alice');
+      // Each lookup goes by name and reads Alice's row id (created in this transaction).
+      expect((await alice.peers.getById('user', 1n))?.accessHash).toBe(10n);
+      expect((await alice.peers.getByPhone('100'))?.accessHash).toBe(10n);
+      expect((await alice.peers.getByUsername('alice_friend'))?.accessHash).toBe(10n);
+      db.exec('ROLLBACK');
+      // AUTOINCREMENT's counter rolled back too: Carol's row gets the id Alice's had.
+      await carol.peers.upsert([peer('user', 1, { accessHash: 30n, usernames: ['alice_friend'], phone: '100' })]);
+      expect(rowIdOf(carol, 'carol')).toBe(aliceId);
+      expect(await alice.peers.getById('user', 1n)).toBeNull();
+      expect(await alice.peers.getByPhone('100')).toBeNull();
+      expect(await alice.peers.getByUsername('alice_friend')).toBeNull();
+      // Keys too: authKeys.set by a kept session id would land in Carol's session.
+      await carol.authKeys.set(3, authKey(3));
+      await alice.authKeys.set(3, authKey(4));
+      expect(plain(await carol.authKeys.get(3))).toEqual(authKey(3));
+      expect(plain(await alice.authKeys.get(3))).toEqual(authKey(4));
+    } finally {
+      await alice.close();
+      await bob.close();
+      await carol.close();
+      db.close();
+    }
+  });
+
   it('peers.getByPhone after another instance deleted and re-created the session reads the new session', async () => {
     const path = temp.file('phone.db');
     const a = new SqliteStorage({ path, name: 'alice' });
