@@ -210,19 +210,16 @@ function putPeer(table: PeerTable, incoming: Peer): void {
     if (sameUsernames && samePhone) return;
   }
   for (const username of incoming.usernames) {
+    // The index keeps no key (names.ts): `lower` is only compared with, not stored.
     const lower = usernameKey(username);
-    const owner = table.byUsername.get(lower);
-    if (owner === peer) continue;
-    if (owner !== undefined) setUsernames(owner, usernameList(owner.usernames).filter((u) => usernameKey(u) !== lower));
-    table.byUsername.set(lower, peer);
+    const owner = table.byUsername.claim(lower, peer);
+    if (owner === undefined || owner === peer) continue;
+    setUsernames(owner, usernameList(owner.usernames).filter((u) => usernameKey(u) !== lower));
   }
   // Stryker disable next-line ConditionalExpression: equivalent: an `undefined` phone key is never looked up (core rejects getByPhone(undefined))
   if (peer.phone !== undefined) {
-    const owner = table.byPhone.get(peer.phone);
-    if (owner !== peer) {
-      if (owner !== undefined) owner.phone = undefined;
-      table.byPhone.set(peer.phone, peer);
-    }
+    const owner = table.byPhone.claim(peer.phone, peer);
+    if (owner !== undefined && owner !== peer) owner.phone = undefined;
   }
 }
 

@@ -1,4 +1,5 @@
 import type { DataCenter, PeerType, RefMessage, SelfUser, TempAuthKey, UpdateState, ChannelState } from '@mtstore/core';
+import { PhoneIndex, UsernameIndex } from './names.js';
 
 /**
  * A peer as the memory store keeps it, in fewer heap objects than a Peer (RSS per
@@ -151,10 +152,10 @@ export interface PeerTable {
    * Insertion order is stable (peers are never removed one by one), so list() pages by offset.
    */
   readonly byId: Record<PeerType, Map<number | bigint, StoredPeer>>;
-  /** lower-cased username → its owner */
-  readonly byUsername: Map<string, StoredPeer>;
+  /** username (any case) → its owner (names.ts: no key strings kept) */
+  readonly byUsername: UsernameIndex;
   /** phone → its owner */
-  readonly byPhone: Map<string, StoredPeer>;
+  readonly byPhone: PhoneIndex;
   /** The peers' TL bytes (StoredPeer.complete). */
   readonly bytes: PeerBytes;
 }
@@ -217,7 +218,7 @@ export function newClientEntry(): ClientEntry {
     snapshot: null,
     keys: new Map(),
     kv: new Map(),
-    peers: { byId: { user: new Map(), chat: new Map(), channel: new Map() }, byUsername: new Map(), byPhone: new Map(), bytes: new PeerBytes() },
+    peers: { byId: { user: new Map(), chat: new Map(), channel: new Map() }, byUsername: new UsernameIndex(), byPhone: new PhoneIndex(), bytes: new PeerBytes() },
     refs: { byPeer: new Map(), byMessage: new Map(), bySeq: new Map(), seq: 0 },
   };
 }
