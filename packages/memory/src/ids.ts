@@ -56,12 +56,16 @@ export class IdIndex {
 }
 
 /**
- * A table position for an id key: its low and high 32 bits mixed (murmur3's finalizer),
- * so ids that differ only in high bits, or by multiples of a power of two, spread.
+ * A table position for an id key: its 32 low bits (and, past them, the high ones)
+ * multiplied by 2^32 / phi with the high half folded in, so ids in a run or a stride
+ * spread. A Smi id (most ids) needs no division.
  */
 export function idHash(key: number | bigint): number {
-  let h = typeof key === 'number' ? (key | 0) ^ ((key / 4_294_967_296) | 0) : Number(BigInt.asIntN(32, key) ^ BigInt.asIntN(32, key >> 32n));
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  let h: number;
+  if (typeof key === 'number') {
+    h = key | 0;
+    if (h !== key) h ^= (key / 4_294_967_296) | 0;
+  } else h = Number(BigInt.asIntN(32, key) ^ BigInt.asIntN(32, key >> 32n));
+  h = Math.imul(h, 0x9e3779b1);
   return h ^ (h >>> 16);
 }
