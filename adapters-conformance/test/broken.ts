@@ -337,8 +337,16 @@ class ForgetfulPeers implements PeerRepository {
   }
   async upsert(peers: readonly Peer[]): Promise<void> {
     const table = this.backend.clients.get(this.name)?.peers;
-    // The memory store keys a safe id by its number, any other id by the bigint.
-    for (const p of peers) table?.byId[p.type].delete(Number.isSafeInteger(Number(p.id)) ? Number(p.id) : p.id);
+    // The memory store keys a safe id by its number, any other id by the bigint. Its
+    // IdIndex removes nothing alone: rebuilt without the peer.
+    for (const p of peers) {
+      const index = table?.byId[p.type];
+      if (index === undefined) continue;
+      const key = Number.isSafeInteger(Number(p.id)) ? Number(p.id) : p.id;
+      const kept = index.records.filter((record) => record.key !== key);
+      index.clear();
+      for (const record of kept) index.add(record);
+    }
     return this.#inner.upsert(peers);
   }
   getById(type: PeerType, id: bigint) {
@@ -788,7 +796,8 @@ function storedRecord(b: Backend, name: string, type: PeerType, id: bigint): Sto
 
 /**
  * A re-upsert with the phone unchanged whose usernames `unchanged` takes for the stored
- * ones is not indexed again: the usernames it adds find nothing, those it drops still find it.
+ * ones is not indexed again: the usernames it adds find nothing, those it drops keep their
+ * index entries (which find nothing in memory's index: the record no longer holds them).
  */
 function usernamesMisjudged(unchanged: (stored: readonly string[], given: readonly string[]) => boolean) {
   return (b: Backend, name: string): Storage => {
@@ -806,7 +815,7 @@ function usernamesMisjudged(unchanged: (stored: readonly string[], given: readon
             const had = new Set(stored.usernames.map(usernameKey));
             const has = new Set(p.usernames.map(usernameKey));
             for (const key of has) if (!had.has(key)) index.delete(key);
-            for (const key of had) if (!has.has(key)) index.set(key, record);
+            for (const key of had) if (!has.has(key)) index.claim(key, record);
           }
         },
       },

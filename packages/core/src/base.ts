@@ -34,7 +34,7 @@ import type {
   TempAuthKey,
   UpdateState,
 } from './model.js';
-import { needsNormalizing, normalizePeerBatch, repeatsPeer, usernameKey } from './peers.js';
+import { needsNormalizing, normalizePeerBatch, repeatsPeer } from './peers.js';
 import type { AuthKeyRepository, KeyValueRepository, LeaseRepository, PeerRepository, RefMessageRepository } from './repositories.js';
 import { isSealed, noEncryptionError, PERMANENT_KEY_SLOT as PERMANENT_SLOT, Sealer, type EncryptionOptions, type SealContext } from './seal.js';
 import { StorageLease } from './lease.js';
@@ -65,7 +65,7 @@ import {
   INT64_MIN,
   isKvKey,
   isPhone,
-  isUsername,
+  usernameLookupKey,
   MAX_DC_ID,
   MAX_KV_VALUE_BYTES,
   MAX_PEER_PAGE,
@@ -1012,10 +1012,11 @@ export abstract class BaseStorage extends Closable implements Storage {
       getByUsername: (username) => {
         try {
           if (this.closed) throw this.closedError('peers.getByUsername');
-          if (!isUsername(username)) this.#invalid('peers.getByUsername', usernameCheck(username));
+          const key = usernameLookupKey(username);
+          if (key === undefined) this.#invalid('peers.getByUsername', usernameCheck(username));
           let result: Peer | null | Promise<Peer | null>;
           try {
-            result = this.peerRepository.getByUsername(usernameKey(username));
+            result = this.peerRepository.getByUsername(key as string);
           } catch (error) {
             throw toStorageError(error, this.where('peers.getByUsername'));
           }

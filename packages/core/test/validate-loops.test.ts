@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { isPhone, isUsername } from '../src/validate.js';
+import { isPhone, isUsername, usernameLookupKey } from '../src/validate.js';
 
 // isUsername / isPhone are char loops standing in for these patterns (a lookup's hot
-// path): they must answer exactly as the patterns do, for every UTF-16 code unit.
+// path): they must answer exactly as the patterns do, for every UTF-16 code unit;
+// usernameLookupKey as the pattern, then usernameKey (toLowerCase).
 const USERNAME = /^[A-Za-z0-9_]{1,64}$/;
 const PHONE = /^[0-9]{1,20}$/;
 
@@ -11,7 +12,10 @@ describe('username and phone char loops', () => {
     const differ: string[] = [];
     for (let code = 0; code <= 0xffff; code++) {
       const c = String.fromCharCode(code);
-      for (const value of [c, `a${c}`, `${c}1`, `ab${c}cd`]) if (isUsername(value) !== USERNAME.test(value)) differ.push(`username ${JSON.stringify(value)}`);
+      for (const value of [c, `a${c}`, `${c}1`, `ab${c}cd`, `A${c}`, `${c}Z`]) {
+        if (isUsername(value) !== USERNAME.test(value)) differ.push(`username ${JSON.stringify(value)}`);
+        if (usernameLookupKey(value) !== (USERNAME.test(value) ? value.toLowerCase() : undefined)) differ.push(`lookup key ${JSON.stringify(value)}`);
+      }
       for (const value of [c, `1${c}`, `${c}2`, `12${c}34`]) if (isPhone(value) !== PHONE.test(value)) differ.push(`phone ${JSON.stringify(value)}`);
     }
     expect(differ).toEqual([]);
@@ -22,10 +26,12 @@ describe('username and phone char loops', () => {
       const name = 'a'.repeat(length);
       const phone = '7'.repeat(length);
       expect(isUsername(name), `username of ${length}`).toBe(USERNAME.test(name));
+      expect(usernameLookupKey(name.toUpperCase()), `lookup key of ${length}`).toBe(USERNAME.test(name) ? name : undefined);
       expect(isPhone(phone), `phone of ${length}`).toBe(PHONE.test(phone));
     }
     for (const value of [undefined, null, 1, 1n, ['a'], { toString: () => 'a' }, new String('a')]) {
       expect(isUsername(value)).toBe(false);
+      expect(usernameLookupKey(value)).toBeUndefined();
       expect(isPhone(value)).toBe(false);
     }
   });

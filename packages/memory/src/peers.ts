@@ -41,9 +41,9 @@ export class MemoryPeers extends SessionPart implements PeerRepository {
   }
 
   /**
-   * Each type's map in insertion order (a peer upserted again keeps its place: `set` on
-   * a present key). The page resumes after the `after` peer: skipping to it costs what
-   * an offset into the map would. A position not in the map (cleared since, or made up)
+   * Each type's records in insertion order (a peer upserted again keeps its place: its
+   * record is updated). The page resumes after the `after` peer: skipping to it costs what
+   * an offset into the records would. A position not in the index (cleared since, or made up)
    * has no place in that order: the page starts with the next type.
    */
   async list(after: PeerPosition | null, limit: number): Promise<PeerListPage> {
@@ -56,7 +56,7 @@ export class MemoryPeers extends SessionPart implements PeerRepository {
     let last: PeerPosition | undefined;
     for (; typeIndex < TYPES.length; typeIndex++) {
       const type = TYPES[typeIndex] as PeerType;
-      for (const peer of table.byId[type].values()) {
+      for (const peer of table.byId[type].records) {
         if (skipTo !== undefined) {
           if (peer === skipTo) skipTo = undefined;
           continue;
@@ -89,7 +89,7 @@ function idOf(key: number | bigint): bigint {
 
 /** Every record of a table. */
 function* records(table: PeerTable): Iterable<StoredPeer> {
-  for (const type of TYPES) yield* table.byId[type].values();
+  for (const type of TYPES) yield* table.byId[type].records;
 }
 
 /**
@@ -179,7 +179,7 @@ function putPeer(table: PeerTable, incoming: Peer): void {
       complete,
     );
     setUsernames(peer, incoming.usernames);
-    map.set(key, peer);
+    map.add(peer);
   } else {
     // A stored record owns every index entry of its usernames and phone (a claim by
     // another peer removes them from it), so a re-upsert with the same ones — the
@@ -210,19 +210,16 @@ function putPeer(table: PeerTable, incoming: Peer): void {
     if (sameUsernames && samePhone) return;
   }
   for (const username of incoming.usernames) {
+    // The index keeps no key (names.ts): `lower` is only compared with, not stored.
     const lower = usernameKey(username);
-    const owner = table.byUsername.get(lower);
-    if (owner === peer) continue;
-    if (owner !== undefined) setUsernames(owner, usernameList(owner.usernames).filter((u) => usernameKey(u) !== lower));
-    table.byUsername.set(lower, peer);
+    const owner = table.byUsername.claim(lower, peer);
+    if (owner === undefined || owner === peer) continue;
+    setUsernames(owner, usernameList(owner.usernames).filter((u) => usernameKey(u) !== lower));
   }
   // Stryker disable next-line ConditionalExpression: equivalent: an `undefined` phone key is never looked up (core rejects getByPhone(undefined))
   if (peer.phone !== undefined) {
-    const owner = table.byPhone.get(peer.phone);
-    if (owner !== peer) {
-      if (owner !== undefined) owner.phone = undefined;
-      table.byPhone.set(peer.phone, peer);
-    }
+    const owner = table.byPhone.claim(peer.phone, peer);
+    if (owner !== undefined && owner !== peer) owner.phone = undefined;
   }
 }
 

@@ -1,4 +1,6 @@
 import type { DataCenter, PeerType, RefMessage, SelfUser, TempAuthKey, UpdateState, ChannelState } from '@mtstore/core';
+import { IdIndex } from './ids.js';
+import { PhoneIndex, UsernameIndex } from './names.js';
 
 /**
  * A peer as the memory store keeps it, in fewer heap objects than a Peer (RSS per
@@ -17,7 +19,7 @@ export class StoredPeer {
   constructor(
     /** The type's index in PEER_TYPES | MIN_FALSE or MIN_TRUE (neither: absent) | MANY_USERNAMES. */
     public flags: number,
-    /** The id as its `byId` map key (see PeerTable.byId). */
+    /** The id as its `byId` key (see PeerTable.byId). */
     readonly key: number | bigint,
     public accessHash: bigint,
     /** None: undefined; one: that string; more (MANY_USERNAMES set): an array owned by the store (copied out). */
@@ -146,15 +148,15 @@ export class PeerBytes {
 /** The peers of one named session, with the two lookup indexes. */
 export interface PeerTable {
   /**
-   * Per type, id → peer. The key is the id as a number when it is one exactly, else the
-   * bigint (V8 hashes numbers fast; no string is built per lookup).
-   * Insertion order is stable (peers are never removed one by one), so list() pages by offset.
+   * Per type, id → peer (ids.ts). The key is the id as a number when it is one exactly,
+   * else the bigint (no string is built per lookup). Insertion order is stable (peers are
+   * never removed one by one), so list() pages by offset.
    */
-  readonly byId: Record<PeerType, Map<number | bigint, StoredPeer>>;
-  /** lower-cased username → its owner */
-  readonly byUsername: Map<string, StoredPeer>;
+  readonly byId: Record<PeerType, IdIndex>;
+  /** lower-cased username → its owner (names.ts: no key strings kept) */
+  readonly byUsername: UsernameIndex;
   /** phone → its owner */
-  readonly byPhone: Map<string, StoredPeer>;
+  readonly byPhone: PhoneIndex;
   /** The peers' TL bytes (StoredPeer.complete). */
   readonly bytes: PeerBytes;
 }
@@ -217,7 +219,7 @@ export function newClientEntry(): ClientEntry {
     snapshot: null,
     keys: new Map(),
     kv: new Map(),
-    peers: { byId: { user: new Map(), chat: new Map(), channel: new Map() }, byUsername: new Map(), byPhone: new Map(), bytes: new PeerBytes() },
+    peers: { byId: { user: new IdIndex(), chat: new IdIndex(), channel: new IdIndex() }, byUsername: new UsernameIndex(), byPhone: new PhoneIndex(), bytes: new PeerBytes() },
     refs: { byPeer: new Map(), byMessage: new Map(), bySeq: new Map(), seq: 0 },
   };
 }
