@@ -200,44 +200,49 @@ export function assertHost(value: unknown, label: string): asserts value is stri
 export const MAX_DISPLAY_NAME = 1024;
 export const MAX_COMPLETE_BYTES = 65_536;
 
+/** usernameShape: not a username. */
+const NOT_USERNAME = 0;
+/** usernameShape: a username without an upper-case letter (its own lookup key). */
+const LOWER_USERNAME = 1;
+/** usernameShape: a username with an upper-case letter. */
+const MIXED_USERNAME = 2;
+
 /**
- * A username: 1-64 ASCII letters, digits and underscores (`/^[A-Za-z0-9_]{1,64}$/`).
- * A char loop: on a peer lookup's short name it costs a fraction of a RegExp test.
+ * The username rule (`/^[A-Za-z0-9_]{1,64}$/`) in one char loop, which on a peer
+ * lookup's short name costs a fraction of a RegExp test, telling on the way whether
+ * the name has an upper-case letter (isUsername and usernameLookupKey share it).
  */
-export function isUsername(value: unknown): value is string {
-  if (typeof value !== 'string') return false;
+function usernameShape(value: unknown): number {
+  if (typeof value !== 'string') return NOT_USERNAME;
   const length = value.length;
-  if (length === 0 || length > 64) return false;
+  if (length === 0 || length > 64) return NOT_USERNAME;
+  let shape = LOWER_USERNAME;
   for (let i = 0; i < length; i++) {
     const code = value.charCodeAt(i);
-    // Lower-case letters, then digits, upper-case letters and '_' (the usual order of frequency).
-    if (code >= 0x61 ? code > 0x7a : code < 0x30 || (code > 0x39 && code < 0x41) || (code > 0x5a && code !== 0x5f)) return false;
+    // Lower-case letters, then upper-case letters, digits and '_' (the usual order of frequency).
+    if (code >= 0x61) {
+      if (code > 0x7a) return NOT_USERNAME;
+    } else if (code >= 0x41 && code <= 0x5a) shape = MIXED_USERNAME;
+    else if ((code < 0x30 || code > 0x39) && code !== 0x5f) return NOT_USERNAME;
   }
-  return true;
+  return shape;
+}
+
+/** A username: 1-64 ASCII letters, digits and underscores (`/^[A-Za-z0-9_]{1,64}$/`). */
+export function isUsername(value: unknown): value is string {
+  return usernameShape(value) !== NOT_USERNAME;
 }
 
 /**
  * The lookup key of a username (usernameKey: lower-cased), or undefined when `value` is
- * not a username (isUsername). One pass both checks it and finds whether it has an
- * upper-case letter: without one it is its own key, and no toLowerCase runs (which
- * scans and answers even an all-lower-case name in ~170 instructions: callgrind of
- * `node bench/lookup-icount.mjs username`).
+ * not a username (isUsername). A name without an upper-case letter is its own key, and
+ * no toLowerCase runs (which scans and answers even an all-lower-case name in ~170
+ * instructions: callgrind of `node bench/lookup-icount.mjs username`).
  */
 export function usernameLookupKey(value: unknown): string | undefined {
-  if (typeof value !== 'string') return undefined;
-  const length = value.length;
-  if (length === 0 || length > 64) return undefined;
-  let upper = false;
-  for (let i = 0; i < length; i++) {
-    const code = value.charCodeAt(i);
-    if (code >= 0x61) {
-      if (code > 0x7a) return undefined;
-    } else if (code >= 0x41 && code <= 0x5a) upper = true;
-    else if (code < 0x30 || code > 0x39) {
-      if (code !== 0x5f) return undefined;
-    }
-  }
-  return upper ? value.toLowerCase() : value;
+  const shape = usernameShape(value);
+  if (shape === NOT_USERNAME) return undefined;
+  return shape === MIXED_USERNAME ? (value as string).toLowerCase() : (value as string);
 }
 
 /** A phone: 1-20 ASCII digits (`/^[0-9]{1,20}$/`), checked by a char loop like isUsername. */
