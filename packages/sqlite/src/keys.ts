@@ -11,7 +11,7 @@ import type Database from 'better-sqlite3';
 import type { AuthKeyEntry, AuthKeyRepository, TempAuthKey } from '@mtstore/core';
 import { bytes, num, type KeyRow } from './rows.js';
 import type { Tables } from './schema.js';
-import { FencedStatement } from './lease.js';
+import { FencedStatement, leaseFenced, leaseTable } from './lease.js';
 import type { SessionScope } from './scope.js';
 import { sessionOf, statements, type Statement } from './statements.js';
 
@@ -31,7 +31,12 @@ interface KeyStatements {
 
 export function prepareKeys(db: Database.Database, t: Tables, tablePrefix: string): KeyStatements {
   const { read, value } = statements(db);
-  const write = (sql: (fence: string) => string, nameColumn?: string): FencedStatement => new FencedStatement(db, tablePrefix, sql, nameColumn);
+  const write = (sql: (fence: string) => string): FencedStatement => leaseFenced(db, tablePrefix, sql);
+  const leases = leaseTable(tablePrefix);
+  const address = '(session_id, dc_id, media_only, slot)';
+  const upsert = (columns: string, values: string, from: string, also = ''): string => `INSERT INTO ${t.authKeys} (session_id, dc_id, media_only, slot, auth_key, expires_at${columns})
+      SELECT ${t.sessions}.id, ?, 0, ?, ?, ?${values} FROM ${from}
+      ON CONFLICT ${address} DO UPDATE SET auth_key = excluded.auth_key, expires_at = excluded.expires_at${also}`;
   return {
     get: read(`SELECT auth_key, expires_at FROM ${t.authKeys}
       WHERE session_id = ${sessionOf(t)} AND dc_id = ? AND media_only = 0 AND slot = ?`),
@@ -39,16 +44,22 @@ export function prepareKeys(db: Database.Database, t: Tables, tablePrefix: strin
     keyId: value(`SELECT id FROM ${t.authKeys} WHERE session_id = ? AND dc_id = ? AND media_only = 0 AND slot = ${PERMANENT}`),
     // The permanent key of a DC that has one, by its row's id (key, id): a client writes its
     // key on every connect, nearly always over a stored one. One integer seek of the table
-    // and two bound values besides the fence's, where `set`'s upsert probes the unique index
-    // for the conflict, then seeks the row again to update it, and binds five. expires_at is
-    // NULL in every permanent key row already (`set` writes it so), and is left as it is.
-    rewrite: write((fence) => `UPDATE ${t.authKeys} SET auth_key = ? WHERE id = ?${fence}`),
+    // and two bound values, where `set`'s upsert probes the unique index for the conflict,
+    // then seeks the row again to update it, and binds five. expires_at is NULL in every
+    // permanent key row already (`set` writes it so), and is left as it is. Under a lease
+    // the fence is the row's own lease_token (kept equal to the stored lease token, lease.ts
+    // `leaseTokenTriggers`): one more integer compared in the row the seek reached, where
+    // the lease row's fence searches a second table by the session's name and binds it.
+    rewrite: new FencedStatement(db, `UPDATE ${t.authKeys} SET auth_key = ? WHERE id = ?`, `UPDATE ${t.authKeys} SET auth_key = ? WHERE id = ? AND lease_token = ?`, false),
     // INSERT … SELECT: no row is inserted when the name has no row yet (see SessionScope).
-    set: write(
-      (fence) => `INSERT INTO ${t.authKeys} (session_id, dc_id, media_only, slot, auth_key, expires_at)
-      SELECT id, ?, 0, ?, ?, ? FROM ${t.sessions} WHERE name = ?${fence}
-      ON CONFLICT (session_id, dc_id, media_only, slot) DO UPDATE SET auth_key = excluded.auth_key, expires_at = excluded.expires_at`,
-      `${t.sessions}.name`,
+    // Fenced, the lease row is joined (on the session row's name, so the name is bound once)
+    // and its token, the one just matched, written as the row's lease_token; a plain write
+    // leaves lease_token as it is (a row's token is one the lease had: see rewrite).
+    set: new FencedStatement(
+      db,
+      upsert('', '', `${t.sessions} WHERE name = ?`),
+      upsert(', lease_token', `, ${leases}.token`, `${t.sessions} JOIN ${leases} ON ${leases}.name = ${t.sessions}.name WHERE ${t.sessions}.name = ? AND ${leases}.token = ?`, ', lease_token = excluded.lease_token'),
+      false,
     ),
     remove: write((fence) => `DELETE FROM ${t.authKeys} WHERE session_id = ${sessionOf(t)} AND dc_id = ? AND media_only = 0 AND slot = ?${fence}`),
     removeByDc: write((fence) => `DELETE FROM ${t.authKeys} WHERE session_id = ${sessionOf(t)} AND dc_id = ?${fence}`),

@@ -6,7 +6,7 @@ import type Database from 'better-sqlite3';
 import type { KeyValueEntry, KeyValueRepository } from '@mtstore/core';
 import { bytes } from './rows.js';
 import type { Tables } from './schema.js';
-import { FencedStatement } from './lease.js';
+import { leaseFenced, type FencedStatement } from './lease.js';
 import type { SessionScope } from './scope.js';
 import { sessionOf, statements, type Statement } from './statements.js';
 
@@ -20,7 +20,7 @@ interface KvStatements {
 
 export function prepareKv(db: Database.Database, t: Tables, tablePrefix: string): KvStatements {
   const { read, value } = statements(db);
-  const write = (sql: (fence: string) => string): FencedStatement => new FencedStatement(db, tablePrefix, sql);
+  const write = (sql: (fence: string) => string): FencedStatement => leaseFenced(db, tablePrefix, sql);
   return {
     get: value(`SELECT value FROM ${t.kv} WHERE session_id = ${sessionOf(t)} AND key = ?`),
     set: write((fence) => `INSERT INTO ${t.kv} (session_id, key, value) SELECT id, ?, ? FROM ${t.sessions} WHERE name = ?${fence}

@@ -18,10 +18,14 @@
  * the write alone does. Other writes (`prepareFence`) run in an IMMEDIATE transaction
  * that first reads the row's token; the write lock is held from that read to the
  * commit, so again no acquire (by any connection) can change the token in between:
- * a write lands only under the lease it was made for.
+ * a write lands only under the lease it was made for. The rewrite of a stored auth key
+ * (every connect) compares a copy of the token kept in its own row instead
+ * (`auth_keys.lease_token`, which triggers on this table keep equal to the stored token:
+ * `leaseTokenTriggers`), in the same one autocommit statement.
  */
 import type Database from 'better-sqlite3';
 import { LeaseLostError, type LeaseRepository, type StoredLease } from '@mtstore/core';
+import type { Tables } from './schema.js';
 import type { SessionScope } from './scope.js';
 import { statements, type Statement } from './statements.js';
 
@@ -66,13 +70,11 @@ export function prepareFence(db: Database.Database, tablePrefix: string, name: s
 }
 
 /**
- * A write of one statement with its fence inside it. `sql(fence)` builds the statement;
- * `fence` is '' for the plain one and `AND EXISTS (…)` for the fenced one, placed where
- * its parameters come after all others: (name, token), or only the token when
- * `nameColumn` is given — a column of the statement's own `<prefix>sessions` row, whose
- * name the statement has matched already, so the name is bound once instead of twice
- * (each bound value is a conversion per write, and a string's the dearest). The fenced
- * statement is prepared on the first write under a lease: the lease table exists only then.
+ * A write of one statement with its fence inside it: the plain statement, run without a
+ * lease, and the fenced one, run with the token bound last — after the session name when
+ * `bindsName` (the fence searches the lease row by a name of its own), alone otherwise.
+ * The fenced statement is prepared on the first write under a lease: the lease table
+ * (which most fenced statements read) exists only then.
  */
 export class FencedStatement {
   readonly plain: Statement;
@@ -80,11 +82,11 @@ export class FencedStatement {
 
   constructor(
     private readonly db: Database.Database,
-    private readonly tablePrefix: string,
-    private readonly sql: (fence: string) => string,
-    private readonly nameColumn?: string,
+    plain: string,
+    private readonly fenced: string,
+    private readonly bindsName: boolean,
   ) {
-    this.plain = db.prepare(sql(''));
+    this.plain = db.prepare(plain);
   }
 
   /** The plain statement's SQL (query plans are checked on it). */
@@ -95,17 +97,17 @@ export class FencedStatement {
 
   /** The fenced statement's SQL; prepares nothing. */
   fencedSource(): string {
-    return this.sql(fenceCondition(this.tablePrefix, this.nameColumn));
+    return this.fenced;
   }
 
   /**
    * Runs it with `params` and returns how many rows it changed: the plain statement
-   * without a token, the fenced one (the lease row of `name` must have `token`) with one.
+   * without a token, the fenced one (the lease of `name` must have `token`) with one.
    */
   run(token: bigint | undefined, name: string, params: readonly unknown[]): number {
     if (token === undefined) return this.plain.run(...params).changes;
-    this.#fenced ??= this.db.prepare(this.fencedSource());
-    return (this.nameColumn === undefined ? this.#fenced.run(...params, name, token) : this.#fenced.run(...params, token)).changes;
+    this.#fenced ??= this.db.prepare(this.fenced);
+    return (this.bindsName ? this.#fenced.run(...params, name, token) : this.#fenced.run(...params, token)).changes;
   }
 
   /**
@@ -114,9 +116,21 @@ export class FencedStatement {
    */
   run2(token: bigint | undefined, name: string, a: unknown, b: unknown): number {
     if (token === undefined) return this.plain.run(a, b).changes;
-    this.#fenced ??= this.db.prepare(this.fencedSource());
-    return (this.nameColumn === undefined ? this.#fenced.run(a, b, name, token) : this.#fenced.run(a, b, token)).changes;
+    this.#fenced ??= this.db.prepare(this.fenced);
+    return (this.bindsName ? this.#fenced.run(a, b, name, token) : this.#fenced.run(a, b, token)).changes;
   }
+}
+
+/**
+ * The common form of a fenced statement: `sql(fence)` builds it; `fence` is '' for the
+ * plain one and `AND EXISTS (the lease row with this token)` for the fenced one, placed
+ * where its parameters come after all others: (name, token), or only the token when
+ * `nameColumn` is given — a column of the statement's own `<prefix>sessions` row, whose
+ * name the statement has matched already, so the name is bound once instead of twice
+ * (each bound value is a conversion per write, and a string's the dearest).
+ */
+export function leaseFenced(db: Database.Database, tablePrefix: string, sql: (fence: string) => string, nameColumn?: string): FencedStatement {
+  return new FencedStatement(db, sql(''), sql(fenceCondition(tablePrefix, nameColumn)), nameColumn === undefined);
 }
 
 /**
@@ -138,6 +152,26 @@ export function prepareTokenCheck(db: Database.Database, tablePrefix: string): (
   return (name, token) => check.get(name, token) !== undefined;
 }
 
+/**
+ * Keeps `auth_keys.lease_token` (schema 7) in step with the lease: whenever a lease row
+ * is created or its token changes — by `acquire` of any connection, or by any other
+ * statement, an older adapter's or a hand edit — every key row of that session takes the
+ * new token, in the same statement, so under the same write lock. A key row's
+ * lease_token is otherwise written only by a fenced key write (keys.ts `set`), which has
+ * just matched that token in the lease row; plain writes leave it as it is. So a row
+ * holds token T only while T is the session's stored token (tokens only grow), and the
+ * rewrite of a stored key that compares lease_token in its own row (keys.ts `rewrite`)
+ * is fenced as strictly as one that reads the lease row. Created with the lease table,
+ * before any acquire of this code: every non-NULL lease_token was written while they
+ * existed (schema 7 adds the column as NULL; an instance holds a token only after an
+ * acquire). Renew and release leave the token, so they fire nothing.
+ */
+export function leaseTokenTriggers(table: string, t: Tables): string {
+  const update = `UPDATE ${t.authKeys} SET lease_token = NEW.token WHERE session_id = (SELECT id FROM ${t.sessions} WHERE name = NEW.name);`;
+  return `CREATE TRIGGER IF NOT EXISTS ${table}_token_insert AFTER INSERT ON ${table} BEGIN ${update} END;
+    CREATE TRIGGER IF NOT EXISTS ${table}_token_update AFTER UPDATE OF token ON ${table} BEGIN ${update} END;`;
+}
+
 export class SqliteLeases implements LeaseRepository {
   #sql: LeaseStatements | undefined;
 
@@ -148,12 +182,14 @@ export class SqliteLeases implements LeaseRepository {
     if (this.#sql !== undefined) return this.#sql;
     const db = this.scope.db();
     const table = leaseTable(this.scope.connection.tablePrefix);
+    // The triggers before any acquire: see leaseTokenTriggers.
     db.exec(`CREATE TABLE IF NOT EXISTS ${table} (
       name TEXT PRIMARY KEY NOT NULL,
       token INTEGER NOT NULL,
       owner TEXT NOT NULL,
       expires_at INTEGER NOT NULL
-    ) WITHOUT ROWID`);
+    ) WITHOUT ROWID;
+    ${leaseTokenTriggers(table, this.scope.tables)}`);
     const { read, write } = statements(db);
     const select = read(`SELECT token, owner, expires_at FROM ${table} WHERE name = ?`);
     const upsert = read(`INSERT INTO ${table} (name, token, owner, expires_at) VALUES (?, ?, ?, ?)

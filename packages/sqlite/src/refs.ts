@@ -8,7 +8,7 @@ import type { RefMessage, RefMessageListPage, RefMessageRepository } from '@mtst
 import { int64FromStorage } from '@mtstore/core';
 import { num } from './rows.js';
 import type { Tables } from './schema.js';
-import { FencedStatement } from './lease.js';
+import { leaseFenced, type FencedStatement } from './lease.js';
 import type { SessionScope } from './scope.js';
 import { sessionOf, statements, type Statement } from './statements.js';
 
@@ -23,7 +23,7 @@ interface RefStatements {
 
 export function prepareRefs(db: Database.Database, t: Tables, tablePrefix: string): RefStatements {
   const { read } = statements(db);
-  const write = (sql: (fence: string) => string): FencedStatement => new FencedStatement(db, tablePrefix, sql);
+  const write = (sql: (fence: string) => string): FencedStatement => leaseFenced(db, tablePrefix, sql);
   return {
     store: write((fence) => `INSERT OR REPLACE INTO ${t.refMessages} (session_id, peer_id, chat_id, message_id)
       SELECT id, ?, ?, ? FROM ${t.sessions} WHERE name = ?${fence}`),

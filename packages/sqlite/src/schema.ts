@@ -8,7 +8,7 @@ import type Database from 'better-sqlite3';
 import { MigrationError, type ForeignLibrary } from '@mtstore/core';
 
 /** The schema version this code writes. A file at a higher version is refused. */
-export const SCHEMA_VERSION = 6;
+export const SCHEMA_VERSION = 7;
 
 /** Table and index names under one (validated) prefix. */
 export interface Tables {
@@ -329,6 +329,18 @@ export const MIGRATIONS: ReadonlyArray<(t: Tables) => string> = [
       SELECT session_id, dc_id, media_only, slot, auth_key, expires_at FROM ${t.authKeys} ORDER BY session_id, dc_id, media_only, slot;
     DROP TABLE ${t.authKeys};
     ALTER TABLE ${t.authKeys}_v6 RENAME TO ${t.authKeys};
+  `,
+  /*
+   * Version 7: `auth_keys.lease_token`, the token of the session's lease as of the row's
+   * last fenced write or the lease's last change (lease.ts `leaseTokenTriggers`): the
+   * rewrite of a stored key under a lease compares it in its own row (keys.ts
+   * `rewrite`) instead of searching the lease row by name. NULL in every existing row: it
+   * matches no token, so a holder's first rewrite of such a row goes the fenced upsert,
+   * which writes it; no value is copied from the lease table here, because only a value
+   * written while the triggers exist is kept in step with the lease.
+   */
+  (t) => `
+    ALTER TABLE ${t.authKeys} ADD COLUMN lease_token INTEGER;
   `,
 ];
 

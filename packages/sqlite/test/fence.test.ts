@@ -62,6 +62,63 @@ describe('lease fence across connections to one file', () => {
     }
   });
 
+  it('a stored key is rewritten under the token kept in its row: every lease change of any connection moves it, so a takeover refuses the old holder’s rewrite', async () => {
+    const path = temp.file('rewrite.session');
+    const old = new SqliteStorage({ path, name: 'keys' });
+    const other = new Database(path);
+    const operator = new SqliteStorage({ database: other, name: 'keys' });
+    // The same name without a lease, and another name: neither is fenced, and neither's rows move.
+    const free = new SqliteStorage({ path, name: 'keys' });
+    const neighbour = new SqliteStorage({ path, name: 'neighbour' });
+    const tokens = (): unknown[] =>
+      other.prepare(`SELECT s.name, k.dc_id, k.lease_token FROM mtstore_auth_keys k JOIN mtstore_sessions s ON s.id = k.session_id ORDER BY s.name, k.dc_id`).raw().all();
+    try {
+      await old.authKeys.set(2, authKey(1));
+      await old.authKeys.set(4, authKey(1));
+      await neighbour.authKeys.set(2, authKey(1));
+      expect(tokens(), 'written without a lease: no token').toEqual([['keys', 2, null], ['keys', 4, null], ['neighbour', 2, null]]);
+      const lost: Error[] = [];
+      const first = Number((await old.lease.acquire({ ttlSeconds: 60, heartbeat: false, onLost: (error) => lost.push(error) })).token);
+      expect(tokens(), 'the acquire gave the session’s rows its token').toEqual([['keys', 2, first], ['keys', 4, first], ['neighbour', 2, null]]);
+      // Under the lease: a new key (the upsert) carries the token; rewrites by the row id (the second write of a DC) land.
+      await old.authKeys.set(5, authKey(2));
+      for (const n of [2, 3]) await old.authKeys.set(2, authKey(n));
+      expect(plain(await old.authKeys.get(2))).toEqual(authKey(3));
+      expect(tokens()).toEqual([['keys', 2, first], ['keys', 4, first], ['keys', 5, first], ['neighbour', 2, null]]);
+
+      const taken = Number((await operator.lease.acquire({ force: true, ttlSeconds: 60, heartbeat: false })).token);
+      expect(tokens(), 'the takeover moved them').toEqual([['keys', 2, taken], ['keys', 4, taken], ['keys', 5, taken], ['neighbour', 2, null]]);
+      for (const dc of [2, 5]) expect(await codeOf(old.authKeys.set(dc, authKey(9))), `DC ${dc}: the old holder’s rewrite`).toBe(LOST);
+      expect(lost).toHaveLength(1);
+      expect(plain(await operator.authKeys.get(2)), 'nothing of it landed').toEqual(authKey(3));
+      expect(plain(await operator.authKeys.get(5)), 'nothing of it landed').toEqual(authKey(2));
+
+      // A key written beside the lease by an instance without one carries no token; the holder's
+      // write of it still lands (through the fenced upsert, which gives the row the token).
+      await free.authKeys.set(3, authKey(4));
+      for (const n of [5, 6]) await operator.authKeys.set(3, authKey(n));
+      for (const n of [5, 6]) await operator.authKeys.set(2, authKey(n));
+      expect(plain(await operator.authKeys.get(3))).toEqual(authKey(6));
+      expect(plain(await operator.authKeys.get(2))).toEqual(authKey(6));
+      expect(tokens()).toEqual([['keys', 2, taken], ['keys', 3, taken], ['keys', 4, taken], ['keys', 5, taken], ['neighbour', 2, null]]);
+
+      // A release keeps the token; the next acquire (of the first instance again) moves them on.
+      await operator.lease.release();
+      const again = Number((await old.lease.acquire({ ttlSeconds: 60, heartbeat: false })).token);
+      expect(again).toBe(taken + 1);
+      await old.authKeys.set(2, authKey(7));
+      expect(plain(await operator.authKeys.get(2))).toEqual(authKey(7));
+      expect(tokens()).toEqual([['keys', 2, again], ['keys', 3, again], ['keys', 4, again], ['keys', 5, again], ['neighbour', 2, null]]);
+      expect(await codeOf(operator.authKeys.set(2, authKey(8))), 'the released holder is not fenced (it holds no lease)').toBe('resolved');
+    } finally {
+      await old.close();
+      await operator.close();
+      await free.close();
+      await neighbour.close();
+      other.close();
+    }
+  });
+
   it('a token changed by hand in another connection fences the holder: every kind of write is checked by the database', async () => {
     const path = temp.file('by-hand.session');
     const other = new Database(path);
@@ -208,9 +265,16 @@ describe('lease fence across connections to one file', () => {
         const source = statement.fencedSource();
         const params = Array.from(source.matchAll(/\?/g), () => null);
         const steps = (db.prepare(`EXPLAIN QUERY PLAN ${source}`).all(...params) as { detail: string }[]).map((r) => r.detail);
-        // One search of the lease row: an uncorrelated subquery (evaluated once, as a join step or a
-        // scalar subquery), or, where the fence reads the name of the statement's session row, a join step.
-        expect(steps.filter((step) => /^SEARCH mtstore_leases (EXISTS )?USING PRIMARY KEY \(name=\?\)$/.test(step)), name).toHaveLength(1);
+        const leaseSearches = steps.filter((step) => /^SEARCH mtstore_leases (EXISTS )?USING PRIMARY KEY \(name=\?\)$/.test(step));
+        if (name === 'authKeys.rewrite') {
+          // The key rewrite compares the token kept in its own row: one integer seek, no lease row.
+          expect(steps, name).toEqual(['SEARCH mtstore_auth_keys USING INTEGER PRIMARY KEY (rowid=?)']);
+          expect(source, name).toMatch(/ AND lease_token = \?$/);
+        } else {
+          // One search of the lease row: an uncorrelated subquery (evaluated once, as a join step or a
+          // scalar subquery), or, where the fence reads the name of the statement's session row, a join step.
+          expect(leaseSearches, name).toHaveLength(1);
+        }
         expect(steps.filter((step) => /^SCAN /.test(step) && !/json_each/.test(step)), name).toEqual([]);
       }
     } finally {

@@ -521,7 +521,7 @@ describe('migration from version 5 (auth keys in a rowid table)', () => {
     expect(db.prepare("SELECT value FROM mtstore_meta WHERE key = 'schema_version'").pluck().get()).toBe(SCHEMA_VERSION);
     expect(db.prepare("SELECT name FROM sqlite_master WHERE name LIKE '%_v6%'").all()).toEqual([]);
     expect(db.prepare('SELECT name, type, pk FROM pragma_table_info(?) ORDER BY cid').raw().all('mtstore_auth_keys')).toEqual([
-      ['id', 'INTEGER', 1], ['session_id', 'INTEGER', 0], ['dc_id', 'INTEGER', 0], ['media_only', 'INTEGER', 0], ['slot', 'INTEGER', 0], ['auth_key', 'BLOB', 0], ['expires_at', 'INTEGER', 0],
+      ['id', 'INTEGER', 1], ['session_id', 'INTEGER', 0], ['dc_id', 'INTEGER', 0], ['media_only', 'INTEGER', 0], ['slot', 'INTEGER', 0], ['auth_key', 'BLOB', 0], ['expires_at', 'INTEGER', 0], ['lease_token', 'INTEGER', 0],
     ]);
     // The address is unique; ids follow address order; permanent keys keep a NULL expiry.
     const unique = db.prepare(`SELECT name FROM pragma_index_list('mtstore_auth_keys') WHERE "unique" = 1`).pluck().all() as string[];
@@ -543,6 +543,70 @@ describe('migration from version 5 (auth keys in a rowid table)', () => {
     expect(db.pragma('foreign_key_check')).toEqual([]);
     expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
     db.close();
+  });
+});
+
+describe('migration from version 6 (the lease token in the key rows)', () => {
+  const key = (n: number): Uint8Array => new Uint8Array(256).fill(n);
+  /** A version 6 file with keys of two sessions and the lease table as version 6 created it: "alice" leased (token 3). */
+  function v6File(path: string): void {
+    const t = tableNames('mtstore_');
+    const db = new Database(path);
+    db.pragma('foreign_keys = ON');
+    for (const step of MIGRATIONS.slice(0, 6)) db.exec(step(t));
+    db.prepare(`INSERT INTO ${t.meta} (key, value) VALUES ('schema_version', 6)`).run();
+    db.exec(`CREATE TABLE mtstore_leases (name TEXT PRIMARY KEY NOT NULL, token INTEGER NOT NULL, owner TEXT NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID;
+      INSERT INTO mtstore_leases VALUES ('alice', 3, '{"host":"h","pid":1}', ${Date.now() + 600_000});`);
+    const insertName = db.prepare(`INSERT INTO ${t.sessions} (name, version, home_dc_id, has_snapshot) VALUES (?, 1, 0, 0) RETURNING id`).pluck();
+    const insertKey = db.prepare(`INSERT INTO ${t.authKeys} (session_id, dc_id, media_only, slot, auth_key, expires_at) VALUES (?, ?, 0, ?, ?, ?)`);
+    for (const [n, name] of ['alice', 'bob'].entries()) {
+      const id = insertName.get(name);
+      insertKey.run(id, 2, -1, key(10 * n), null);
+      insertKey.run(id, 2, 0, key(10 * n + 1), 1_900_000_000);
+    }
+    db.close();
+  }
+
+  it('every key row gets a NULL lease_token; the lease table gets its triggers with the first lease use; a held lease fences the rewrite from then on', async () => {
+    const path = temp.file('v6.session');
+    v6File(path);
+    const alice = new SqliteStorage({ path, name: 'alice' });
+    const bob = new SqliteStorage({ path, name: 'bob' });
+    const db = new Database(path);
+    const tokens = (): unknown[] => db.prepare('SELECT session_id, slot, lease_token FROM mtstore_auth_keys ORDER BY id').raw().all();
+    const triggers = (): unknown[] => db.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name").pluck().all();
+    try {
+      expect(plain(await bob.authKeys.get(2))).toEqual(key(10));
+      expect(db.prepare("SELECT value FROM mtstore_meta WHERE key = 'schema_version'").pluck().get()).toBe(SCHEMA_VERSION);
+      expect(db.prepare('SELECT name, type FROM pragma_table_info(?) ORDER BY cid').raw().all('mtstore_auth_keys').at(-1)).toEqual(['lease_token', 'INTEGER']);
+      // No token is copied from the lease table: its token changes were not followed before.
+      expect(tokens()).toEqual([[1, -1, null], [1, 0, null], [2, -1, null], [2, 0, null]]);
+      expect(triggers()).toEqual([]);
+      // Without a lease the keys are read and rewritten as before (twice: by the row id the second time).
+      for (const n of [50, 51]) await bob.authKeys.set(2, key(n));
+      expect(plain(await bob.authKeys.get(2))).toEqual(key(51));
+      expect(plain(await bob.authKeys.getTemp(2, 0))).toEqual({ index: 0, key: key(11), expiresAt: 1_900_000_000 });
+
+      // Alice's lease, still held by a version 6 process: taken with force (the triggers come first).
+      const token = Number((await alice.lease.acquire({ force: true, ttlSeconds: 60, heartbeat: false })).token);
+      expect(token).toBe(4);
+      expect(triggers()).toEqual(['mtstore_leases_token_insert', 'mtstore_leases_token_update']);
+      expect(tokens()).toEqual([[1, -1, 4], [1, 0, 4], [2, -1, null], [2, 0, null]]);
+      for (const n of [60, 61]) await alice.authKeys.set(2, key(n));
+      expect(plain(await alice.authKeys.get(2))).toEqual(key(61));
+      // The version 6 process takes it back the way it acquires (an upsert of the lease row): alice's rewrite is refused.
+      db.prepare(`INSERT INTO mtstore_leases (name, token, owner, expires_at) VALUES ('alice', 5, 'v6', ?)
+        ON CONFLICT (name) DO UPDATE SET token = excluded.token, owner = excluded.owner, expires_at = excluded.expires_at`).run(Date.now() + 600_000);
+      expect(tokens()).toEqual([[1, -1, 5], [1, 0, 5], [2, -1, null], [2, 0, null]]);
+      expect(await alice.authKeys.set(2, key(62)).then(() => 'resolved', (error: { code?: string }) => error.code)).toBe('MTSTORE_LEASE_LOST');
+      expect(plain(await bob.authKeys.get(2))).toEqual(key(51));
+      expect(db.prepare('SELECT auth_key FROM mtstore_auth_keys WHERE session_id = 1 AND slot = -1').pluck().get()).toEqual(Buffer.from(key(61)));
+      expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+    } finally {
+      await alice.close();
+      await bob.close();
+      db.close();
+    }
   });
 });
 
