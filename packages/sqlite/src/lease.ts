@@ -123,22 +123,12 @@ export class FencedStatement {
 
 /**
  * The common form of a fenced statement: `sql(fence)` builds it; `fence` is '' for the
- * plain one and `AND EXISTS (the lease row with this token)` for the fenced one, placed
- * where its parameters come after all others: (name, token), or only the token when
- * `nameColumn` is given — a column of the statement's own `<prefix>sessions` row, whose
- * name the statement has matched already, so the name is bound once instead of twice
- * (each bound value is a conversion per write, and a string's the dearest).
+ * plain one and `AND EXISTS (the lease row of this name with this token)` for the fenced
+ * one, placed where its parameters (name, token) come after all others. (The auth key
+ * upsert and rewrite have forms of their own: keys.ts.)
  */
-export function leaseFenced(db: Database.Database, tablePrefix: string, sql: (fence: string) => string, nameColumn?: string): FencedStatement {
-  return new FencedStatement(db, sql(''), sql(fenceCondition(tablePrefix, nameColumn)), nameColumn === undefined);
-}
-
-/**
- * The condition a fenced statement adds; its parameters are the session name and the
- * token, or only the token when the name is `nameColumn` (a column of the statement).
- */
-export function fenceCondition(tablePrefix: string, nameColumn?: string): string {
-  return ` AND EXISTS (SELECT 1 FROM ${leaseTable(tablePrefix)} WHERE name = ${nameColumn ?? '?'} AND token = ?)`;
+export function leaseFenced(db: Database.Database, tablePrefix: string, sql: (fence: string) => string): FencedStatement {
+  return new FencedStatement(db, sql(''), sql(` AND EXISTS (SELECT 1 FROM ${leaseTable(tablePrefix)} WHERE name = ? AND token = ?)`), true);
 }
 
 /**
