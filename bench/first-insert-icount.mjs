@@ -36,9 +36,14 @@ async function child() {
   const batch = telethon.transaction((rows) => {
     for (const row of rows) insert.run(...row);
   });
+  // ICOUNT_PREBUILT=1: the batches are built before the windows (the storage's cost alone,
+  // without building and collecting the batches): mtstore repeated to 0.1% (26,843 and
+  // 26,875 Ir/peer before pack.ts, 25,288 and 25,281 after), Telethon to ~4%.
+  const prebuilt = (make) => (process.env.ICOUNT_PREBUILT ? Array.from({ length: WARMUP + COUNT }, (_, i) => batchOf(make, 1 + i * PEERS)) : undefined);
+  const built = { mtstore: prebuilt(mtstorePeer), telethon: prebuilt(telethonRow) };
   const ops = {
-    'mtstore FULL': (i) => mtstore.peers.upsert(batchOf(mtstorePeer, 1 + i * PEERS)),
-    telethon: async (i) => batch.immediate(batchOf(telethonRow, 1 + i * PEERS)),
+    'mtstore FULL': (i) => mtstore.peers.upsert(built.mtstore?.[i] ?? batchOf(mtstorePeer, 1 + i * PEERS)),
+    telethon: async (i) => batch.immediate(built.telethon?.[i] ?? batchOf(telethonRow, 1 + i * PEERS)),
   };
   await measured(async () => {});
   await measured(async () => {});
