@@ -12,6 +12,10 @@ export const peerBatch = (i) => Array.from({ length: 1000 }, (_, k) => peer('use
 /** The username getByUsername looks up on call `i` (all in batch 0). */
 export const lookupUsername = (i) => `user_${(i % 1000) + 1}`;
 
+/** The id getById and the phone getByPhone look up on call `i`: the same peers of batch 0 (conformance's peer()). */
+export const lookupId = (i) => BigInt((i % 1000) + 1);
+export const lookupPhone = (i) => String(10_000_000_000 + (i % 1000) + 1);
+
 /** The auth key `authKeys.set` writes on call `i` (16 distinct keys, DC 1..5). */
 export const benchKey = (i) => authKey(i % 16);
 export const benchKeyDc = (i) => (i % 5) + 1;
@@ -37,6 +41,8 @@ export function adapterTargets(client, server, { session = benchSession(), batch
     saveUpdateState: (i) => client.saveUpdateState({ pts: i, qts: 1, date: 1, seq: 1 }, [{ id: 1n, pts: i }]),
     'peers.upsert ×1000': (i) => client.peers.upsert(batch(i)),
     'peers.getByUsername': (i) => client.peers.getByUsername(lookupUsername(i)),
+    'peers.getById': (i) => client.peers.getById('user', lookupId(i)),
+    'peers.getByPhone': (i) => client.peers.getByPhone(lookupPhone(i)),
     'authKeys.set': (i) => client.authKeys.set(benchKeyDc(i), benchKey(i)),
     'kv.get': (i) => client.kv.get(kvKey(i)),
     'kv.set': (i) => client.kv.set(kvKey(i), kvValue(i)),

@@ -16,7 +16,7 @@
 // (write permit, fence.ts) beside the module's client: their ratio is the fence's cost.
 import { Binary, MongoClient } from 'mongodb';
 import { fullSession, peer } from '@mtstore/conformance';
-import { adapterTargets, benchEncryption, benchKey, benchKeyDc, kvKey, kvValue, sealedRows } from '../common.mjs';
+import { adapterTargets, benchEncryption, benchKey, benchKeyDc, kvKey, kvValue, lookupId, lookupPhone, sealedRows } from '../common.mjs';
 import { redactUrl } from '@mtstore/core';
 import { MongoSessionStorage, MongoStorage } from '@mtstore/mongo';
 
@@ -214,6 +214,11 @@ export default {
           'peers.upsert ×1000': (i) => rawUpsert(batch(i)),
           'peers.getByUsername': async (i) => {
             const handle = await index.findOne({ _id: `bench/u/user_${(i % 1000) + 1}` });
+            return handle && peers.findOne({ _id: handle.peer }, READ);
+          },
+          'peers.getById': (i) => peers.findOne({ _id: `bench/user/${lookupId(i)}` }, READ),
+          'peers.getByPhone': async (i) => {
+            const handle = await index.findOne({ _id: `bench/p/${lookupPhone(i)}` });
             return handle && peers.findOne({ _id: handle.peer }, READ);
           },
           'authKeys.set': (i) =>

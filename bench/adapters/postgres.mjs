@@ -9,11 +9,11 @@
 // - save builds its parameters from the session on every call, as the adapter must
 //   (a caller saves the session it holds now, not one it encoded once);
 // - peers.getByUsername folds the username's case (the index holds lower-cased names:
-//   lookups are case-insensitive, so any caller must) and builds the peer from the row,
-//   ids and access hash as bigints (pg's default parser leaves int8 as text, which is
-//   no peer id), TL bytes decoded: what a caller asking for a peer uses.
+//   lookups are case-insensitive, so any caller must); it, getById and getByPhone build
+//   the peer from the row, ids and access hash as bigints (pg's default parser leaves
+//   int8 as text, which is no peer id), TL bytes decoded: what a caller asking for a peer uses.
 import { fullSession, peer } from '@mtstore/conformance';
-import { adapterTargets, benchEncryption, benchKey, benchKeyDc, kvKey, kvValue, lookupUsername, sealedRows } from '../common.mjs';
+import { adapterTargets, benchEncryption, benchKey, benchKeyDc, kvKey, kvValue, lookupId, lookupPhone, lookupUsername, sealedRows } from '../common.mjs';
 import { POOL_DEFAULTS, PostgresSessionStorage, PostgresStorage } from '@mtstore/postgres';
 import { redactUrl } from '@mtstore/core';
 import pg from 'pg';
@@ -32,6 +32,8 @@ async function adapterStatements(session, batch) {
   await client.saveUpdateState({ pts: 1, qts: 1, date: 1, seq: 1 }, [{ id: 1n, pts: 1 }]);
   await client.peers.upsert(batch);
   await client.peers.getByUsername('user_1');
+  await client.peers.getById('user', 1n);
+  await client.peers.getByPhone('10000000001');
   await client.authKeys.set(1, session.dcs[0].authKey);
   await client.kv.set('k', new Uint8Array(1));
   await client.kv.get('k');
@@ -174,6 +176,8 @@ export default {
               await query(sql.upsert_peers, peerValues('bench', batch(i)));
             }),
           'peers.getByUsername': async (i) => peerFrom((await raw(sql.peer_by_username, ['bench', lookupUsername(i).toLowerCase()])).rows[0]),
+          'peers.getById': async (i) => peerFrom((await raw(sql.peer_by_id, ['bench', 'user', lookupId(i)])).rows[0]),
+          'peers.getByPhone': async (i) => peerFrom((await raw(sql.peer_by_phone, ['bench', lookupPhone(i)])).rows[0]),
           // The single-key writes: one statement each, creating the session row if absent (slot -1: the permanent key).
           'authKeys.set': async (i) => void (await raw(sql.key_set, ['bench', benchKeyDc(i), -1, benchKey(i), null])),
           'kv.get': async (i) => {

@@ -7,7 +7,7 @@
 // UNLINK) on close.
 import { randomBytes } from 'node:crypto';
 import { fullSession, peer } from '@mtstore/conformance';
-import { adapterTargets, benchEncryption, benchKey, benchKeyDc, kvKey, kvValue, lookupUsername, sealedRows } from '../common.mjs';
+import { adapterTargets, benchEncryption, benchKey, benchKeyDc, kvKey, kvValue, lookupId, lookupPhone, lookupUsername, sealedRows } from '../common.mjs';
 import { REDIS_DEFAULTS, RedisSessionStorage, RedisStorage } from '@mtstore/redis';
 import { Redis } from 'ioredis';
 
@@ -308,6 +308,14 @@ export default {
           },
           'peers.getByUsername': async (i) => {
             const found = await raw.evalshaBuffer(scripts.GET_PEER, 3, peerKeys[0], peerKeys[1], peerKeys[3], lookupUsername(i).toLowerCase());
+            return found && peerFrom(found);
+          },
+          'peers.getById': async (i) => {
+            const found = await raw.evalshaBuffer(scripts.GET_PEER, 2, peerKeys[0], peerKeys[1], `user:${lookupId(i)}`);
+            return found && peerFrom(found);
+          },
+          'peers.getByPhone': async (i) => {
+            const found = await raw.evalshaBuffer(scripts.GET_PEER, 3, peerKeys[0], peerKeys[1], peerKeys[4], lookupPhone(i));
             return found && peerFrom(found);
           },
           'authKeys.set': (i) => raw.hset(keyHash, `dc${benchKeyDc(i)}.key`, Buffer.from(benchKey(i))),

@@ -1,4 +1,4 @@
-import { adapterTargets, benchEncryption, benchKey, benchKeyDc, kvKey, kvValue, lookupUsername, sealedRows } from '../common.mjs';
+import { adapterTargets, benchEncryption, benchKey, benchKeyDc, kvKey, kvValue, lookupId, lookupPhone, lookupUsername, sealedRows } from '../common.mjs';
 // typeorm adapter (postgres driver) vs. raw pg running the same SQL. The statements
 // are not copied here: at open, one instance with a recording TypeORM logger runs each
 // operation once, and the raw side replays exactly those statements (transaction
@@ -9,8 +9,9 @@ import { adapterTargets, benchEncryption, benchKey, benchKeyDc, kvKey, kvValue, 
 // hands bytea back as a Buffer (hex decoded in the driver), on both sides the same, so
 // the raw row already holds the bytes a correct caller needs. Except where the row is
 // no answer a caller could use: peers.getByUsername folds the username's case (the index holds
-// lower-cased names: lookups are case-insensitive, so any caller must) and builds the
-// peer from the row (ids and access hash are read as decimal text, which is no peer id).
+// lower-cased names: lookups are case-insensitive, so any caller must), and it, getById and
+// getByPhone build the peer from the row (ids and access hash are read as decimal text,
+// which is no peer id).
 import pg from 'pg';
 import { fullSession, peer } from '@mtstore/conformance';
 import { redactUrl } from '@mtstore/core';
@@ -62,6 +63,8 @@ function rawParams() {
       ];
     },
     'peers.getByUsername': (i) => [[NAME, lookupUsername(i).toLowerCase()]],
+    'peers.getById': (i) => [[NAME, 'user', lookupId(i)]],
+    'peers.getByPhone': (i) => [[NAME, lookupPhone(i)]],
     // One upsert each; reads one row.
     'authKeys.set': (i) => [[NAME, benchKeyDc(i), -1, Buffer.from(benchKey(i)), null]],
     'kv.get': (i) => [[NAME, kvKey(i)]],
@@ -105,7 +108,7 @@ function peerFrom(row) {
 }
 
 /** Reads whose raw side turns its rows into the answer (see the header). */
-const DECODE = { 'peers.getByUsername': (rows) => peerFrom(rows[0]) };
+const DECODE = { 'peers.getByUsername': (rows) => peerFrom(rows[0]), 'peers.getById': (rows) => peerFrom(rows[0]), 'peers.getByPhone': (rows) => peerFrom(rows[0]) };
 
 /** Raw pg: the recorded statements with the raw side's parameters; a transaction on one pooled client. */
 function rawTargets(pool, statements) {

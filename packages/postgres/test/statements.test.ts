@@ -172,4 +172,32 @@ describe.runIf(server.available)('statements', () => {
       expect((await a.peers.getByPhone(`555${i}`))?.id).toBe(owner?.id);
     }
   });
+
+  it('getByUsername finds the owner through the username index, then the peer by its key: no walk of the session\'s peers, analysed or not', async () => {
+    const { pool } = countingPool(1); // one connection: its pg_prepared_statements holds the lookup's text
+    const storage = track(new PostgresStorage({ pool, schema: freshSchema() }));
+    await storage.peers.upsert(Array.from({ length: 1000 }, (_, i) => peer('user', i + 1)));
+    expect((await storage.peers.getByUsername('USER_500'))?.id).toBe(500n);
+    const { rows } = await pool.query<{ statement: string }>("SELECT statement FROM pg_prepared_statements WHERE name LIKE 'mtstore_peer_by_username_%'");
+    const text = rows[0]?.statement as string;
+    expect(text).toBeDefined();
+    await pool.query(`PREPARE by_username_plan (text, text) AS ${text.replace(/^PREPARE [^]*? AS /, '')}`);
+    // Fresh tables first (never analysed, as in a new schema), then with statistics;
+    // each as a custom and as a generic (cached) plan, which a named statement ends up with.
+    for (const analysed of [false, true]) {
+      if (analysed) await pool.query(`ANALYZE "${storage.schema}".peers, "${storage.schema}".peer_usernames`);
+      for (const mode of ['force_custom_plan', 'force_generic_plan']) {
+        await pool.query(`SET plan_cache_mode = ${mode}`);
+        const explained = await pool.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) EXECUTE by_username_plan ('default', 'user_500')`);
+        const plan = explained.rows.map((r) => r['QUERY PLAN']).join('\n');
+        const label = `${mode}, ${analysed ? 'analysed' : 'fresh'}:\n${plan}`;
+        expect(plan, label).toMatch(/Index Scan using peer_usernames_pkey[^\n]*\(actual rows=1 /);
+        expect(plan, label).toMatch(/Index Scan using peers_pkey[^\n]*\(actual rows=1 /);
+        // No node reads more than the one username row and the one peer.
+        expect(plan, label).not.toMatch(/actual rows=(?:[2-9]|\d{2,})/);
+      }
+    }
+    await pool.query('RESET plan_cache_mode');
+    await pool.query('DEALLOCATE by_username_plan');
+  });
 });
