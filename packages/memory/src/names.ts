@@ -57,26 +57,26 @@ abstract class NameIndex {
     const hash = nameHash(name);
     // The slot of another record holding `name` comes first: a slot of the claimer may
     // answer for it already (its name of the same hash), and the owner then still holds it.
+    let slots = this.slots;
+    let mask = slots.length - 2;
     let self = false;
-    {
-      const slots = this.slots;
-      const mask = slots.length - 2;
-      for (let i = (hash << 1) & mask; slots[i] !== EMPTY; i = (i + 2) & mask) {
-        if (slots[i] !== hash) continue;
-        const record = this.#record(i);
-        if (!this.holds(record, name)) continue;
-        if (slots[i + 1] === ref) self = true;
-        else {
-          slots[i + 1] = ref;
-          return record;
-        }
+    for (let i = (hash << 1) & mask; slots[i] !== EMPTY; i = (i + 2) & mask) {
+      if (slots[i] !== hash) continue;
+      const record = this.#record(i);
+      if (!this.holds(record, name)) continue;
+      if (slots[i + 1] === ref) self = true;
+      else {
+        slots[i + 1] = ref;
+        return record;
       }
     }
-    if (self) return this.#record(-1, ref);
-    // Stryker disable next-line ArithmeticOperator,EqualityOperator: equivalent: rebuilding earlier or later changes memory use only (a full table is grown before a probe could find no EMPTY slot: see #grow)
-    if ((this.used + 1) * 8 > this.slots.length * 3) this.#rebuild();
-    const slots = this.slots;
-    const mask = slots.length - 2;
+    if (self) return this.#of(ref);
+    // Stryker disable next-line ArithmeticOperator,EqualityOperator: equivalent: rebuilding earlier or later changes memory use only (a full table is rebuilt before a probe could find no EMPTY slot)
+    if ((this.used + 1) * 8 > slots.length * 3) {
+      this.#rebuild();
+      slots = this.slots;
+      mask = slots.length - 2;
+    }
     let i = (hash << 1) & mask;
     // Into the first slot not live (a DELETED one is reused: `used` counts it already).
     while (slots[i] !== EMPTY && slots[i] !== DELETED) i = (i + 2) & mask;
@@ -102,8 +102,13 @@ abstract class NameIndex {
     this.live = 0;
   }
 
-  /** The record of the slot at `at` (its hash's index in `slots`), or of `ref`. */
-  #record(at: number, ref = this.slots[at + 1] as number): StoredPeer {
+  /** The record of the slot at `at` (its hash's index in `slots`). */
+  #record(at: number): StoredPeer {
+    return this.#of(this.slots[at + 1] as number);
+  }
+
+  /** The record of a peerRef. */
+  #of(ref: number): StoredPeer {
     return (this.peers[ref & TYPE_MASK] as IdIndex).records[ref >>> 2] as StoredPeer;
   }
 
