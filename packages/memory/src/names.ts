@@ -50,15 +50,16 @@ abstract class NameIndex {
 
   /**
    * Points `name` at the record `ref` (peerRef): returns the record that held it before
-   * (that record itself when it did; undefined when none did). The caller then takes
-   * the name from that record.
+   * (the claimer itself when a slot of its answers for the name already: it held it, or
+   * a name of its of the same hash has a slot; undefined when none did). The caller then
+   * takes the name from that record.
    */
   claim(name: string, ref: number): StoredPeer | undefined {
     const hash = nameHash(name);
     // The slot of another record holding `name` comes first: a slot of the claimer may
     // answer for it already (its name of the same hash), and the owner then still holds it.
-    let slots = this.slots;
-    let mask = slots.length - 2;
+    const slots = this.slots;
+    const mask = slots.length - 2;
     let self = false;
     for (let i = (hash << 1) & mask; slots[i] !== EMPTY; i = (i + 2) & mask) {
       if (slots[i] !== hash) continue;
@@ -71,12 +72,32 @@ abstract class NameIndex {
       }
     }
     if (self) return this.#of(ref);
-    // Stryker disable next-line ArithmeticOperator,EqualityOperator: equivalent: rebuilding earlier or later changes memory use only (a full table is rebuilt before a probe could find no EMPTY slot)
-    if ((this.used + 1) * 8 > slots.length * 3) {
-      this.#rebuild();
-      slots = this.slots;
-      mask = slots.length - 2;
+    this.#insert(hash, ref);
+    return undefined;
+  }
+
+  /**
+   * Makes sure the record `ref` answers for `name`, which it holds, taking no slot from
+   * another record: for an owner that lost a name whose slot may have answered for
+   * another of its names (one hash). A claimer whose names are set before it claims them
+   * (putPeer) may hold that name too: it takes it with its own claim after.
+   */
+  keep(name: string, ref: number): void {
+    const hash = nameHash(name);
+    const slots = this.slots;
+    const mask = slots.length - 2;
+    for (let i = (hash << 1) & mask; slots[i] !== EMPTY; i = (i + 2) & mask) {
+      if (slots[i] === hash && slots[i + 1] === ref && this.holds(this.#of(ref), name)) return;
     }
+    this.#insert(hash, ref);
+  }
+
+  /** A new slot of `hash` pointing at `ref`. */
+  #insert(hash: number, ref: number): void {
+    // Stryker disable next-line ArithmeticOperator,EqualityOperator: equivalent: rebuilding earlier or later changes memory use only (a full table is rebuilt before a probe could find no EMPTY slot)
+    if ((this.used + 1) * 8 > this.slots.length * 3) this.#rebuild();
+    const slots = this.slots;
+    const mask = slots.length - 2;
     let i = (hash << 1) & mask;
     // Into the first slot not live (a DELETED one is reused: `used` counts it already).
     while (slots[i] !== EMPTY && slots[i] !== DELETED) i = (i + 2) & mask;
@@ -84,7 +105,6 @@ abstract class NameIndex {
     slots[i] = hash;
     slots[i + 1] = ref;
     this.live++;
-    return undefined;
   }
 
   /** Drops the slot of `name` (whichever record holds it). */

@@ -221,11 +221,11 @@ function putPeer(table: PeerTable, incoming: Peer): void {
     const left = usernameList(owner.usernames).filter((u) => usernameKey(u) !== lower);
     setUsernames(owner, left);
     // The slot just taken may have answered for another of the owner's names too (one
-    // hash): the owner claims its names again (a name it still has a slot for keeps it).
+    // hash): the owner makes sure of a slot for each name it keeps.
     if (left.length > 0) {
       const ownerType = owner.flags & TYPE_MASK;
       const ownerRef = peerRef(table.byId[TYPES[ownerType] as PeerType].find(owner.key), ownerType);
-      for (const u of left) table.byUsername.claim(usernameKey(u), ownerRef);
+      for (const u of left) table.byUsername.keep(usernameKey(u), ownerRef);
     }
   }
   // Stryker disable next-line ConditionalExpression: equivalent: an `undefined` phone key is never looked up (core rejects getByPhone(undefined))
