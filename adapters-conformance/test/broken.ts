@@ -42,7 +42,8 @@ import { MemoryKeyValues } from '../../packages/memory/src/kv.js';
 import { MemoryLeases } from '../../packages/memory/src/lease.js';
 import { MemoryPeers } from '../../packages/memory/src/peers.js';
 import { MemoryRefMessages } from '../../packages/memory/src/refs.js';
-import { newClientEntry, PeerBytes, type StoredPeer } from '../../packages/memory/src/store.js';
+import { peerRef } from '../../packages/memory/src/names.js';
+import { MIN_FALSE, MIN_TRUE, newClientEntry, PeerBytes, type StoredPeer } from '../../packages/memory/src/store.js';
 
 export type Suite = 'storage' | 'server' | 'bus';
 
@@ -336,16 +337,12 @@ class ForgetfulPeers implements PeerRepository {
     this.#inner = new MemoryPeers(backend, name, fence);
   }
   async upsert(peers: readonly Peer[]): Promise<void> {
-    const table = this.backend.clients.get(this.name)?.peers;
-    // The memory store keys a safe id by its number, any other id by the bigint. Its
-    // IdIndex removes nothing alone: rebuilt without the peer.
+    // The memory store removes no record alone (the name indexes point at records by
+    // their place): the stored peer is forgotten by marking its record min, so the merge
+    // keeps nothing of it (hash, min flag and TL bytes all come from the new one).
     for (const p of peers) {
-      const index = table?.byId[p.type];
-      if (index === undefined) continue;
-      const key = Number.isSafeInteger(Number(p.id)) ? Number(p.id) : p.id;
-      const kept = index.records.filter((record) => record.key !== key);
-      index.clear();
-      for (const record of kept) index.add(record);
+      const record = storedRecord(this.backend, this.name, p.type, p.id);
+      if (record !== undefined) record.flags = (record.flags & ~MIN_FALSE) | MIN_TRUE;
     }
     return this.#inner.upsert(peers);
   }
@@ -790,8 +787,13 @@ function keepsCallersUsernames(b: Backend, name: string): Storage {
 }
 
 /** The memory record of a stored peer (the store keys a safe id by its number). */
-function storedRecord(b: Backend, name: string, type: PeerType, id: bigint): StoredPeer | undefined {
-  return b.store.clients.get(name)?.peers.byId[type].get(Number.isSafeInteger(Number(id)) ? Number(id) : id);
+function storedRecord(store: MemoryStore, name: string, type: PeerType, id: bigint): StoredPeer | undefined {
+  return store.clients.get(name)?.peers.byId[type].get(recordKey(id));
+}
+
+/** A stored peer's IdIndex key (core's peerIdKey: a safe id by its number, any other by the bigint). */
+function recordKey(id: bigint): number | bigint {
+  return Number.isSafeInteger(Number(id)) ? Number(id) : id;
 }
 
 /**
@@ -810,12 +812,13 @@ function usernamesMisjudged(unchanged: (stored: readonly string[], given: readon
           const index = b.store.clients.get(name)?.peers.byUsername;
           for (const [i, p] of batch.entries()) {
             const stored = before[i];
-            const record = storedRecord(b, name, p.type, p.id);
-            if (!stored || !record || !index || stored.phone !== p.phone || !unchanged(stored.usernames, p.usernames)) continue;
+            const place = b.store.clients.get(name)?.peers.byId[p.type].find(recordKey(p.id)) ?? -1;
+            if (!stored || place < 0 || !index || stored.phone !== p.phone || !unchanged(stored.usernames, p.usernames)) continue;
             const had = new Set(stored.usernames.map(usernameKey));
             const has = new Set(p.usernames.map(usernameKey));
             for (const key of has) if (!had.has(key)) index.delete(key);
-            for (const key of had) if (!has.has(key)) index.claim(key, record);
+            const ref = peerRef(place, ['user', 'chat', 'channel'].indexOf(p.type));
+            for (const key of had) if (!has.has(key)) index.claim(key, ref);
           }
         },
       },

@@ -16,23 +16,29 @@ export class IdIndex {
   slots = new Int32Array(MIN_SLOTS);
 
   get(key: number | bigint): StoredPeer | undefined {
+    const place = this.find(key);
+    return place < 0 ? undefined : this.records[place];
+  }
+
+  /** The place in `records` of the record of `key`, or -1. */
+  find(key: number | bigint): number {
     const slots = this.slots;
     const mask = slots.length - 1;
     for (let i = idHash(key) & mask; ; i = (i + 1) & mask) {
       const at = slots[i] as number;
-      if (at === 0) return undefined;
-      const record = this.records[at - 1] as StoredPeer;
-      if (record.key === key) return record;
+      if (at === 0) return -1;
+      if ((this.records[at - 1] as StoredPeer).key === key) return at - 1;
     }
   }
 
-  /** Adds a record whose key is not in the index yet. */
-  add(record: StoredPeer): void {
+  /** Adds a record whose key is not in the index yet: returns its place in `records`. */
+  add(record: StoredPeer): number {
     const records = this.records;
     // Stryker disable next-line ArithmeticOperator,EqualityOperator: equivalent: growing earlier or later changes memory use only
     if ((records.length + 1) * 4 > this.slots.length * 3) this.#grow();
     records.push(record);
     this.#place(this.slots, record.key, records.length);
+    return records.length - 1;
   }
 
   clear(): void {

@@ -1,8 +1,9 @@
-import { MANY_USERNAMES, type StoredPeer } from './store.js';
+import type { IdIndex } from './ids.js';
+import { MANY_USERNAMES, TYPE_MASK, type StoredPeer } from './store.js';
 
-/** #hashes: a slot nobody used since the last rebuild (a probe stops there). */
+/** A slot's hash: a slot nobody used since the last rebuild (a probe stops there). */
 const EMPTY = 0;
-/** #hashes: a slot whose entry was deleted (a probe goes on past it; a rebuild drops it). */
+/** A slot's hash: a slot whose entry was deleted (a probe goes on past it; a rebuild drops it). */
 const DELETED = -1;
 /** Slots of a new or cleared index (a power of two). */
 const MIN_SLOTS = 16;
@@ -10,24 +11,33 @@ const MIN_SLOTS = 16;
 /**
  * The index of a name (a username's lower-cased key, or a phone) to the record that holds it,
  * in less memory than a Map<string, StoredPeer> (RSS per cached peer): open addressing
- * over two arrays, the name's hash (an Int32Array, 4 bytes a slot) and the record (8),
- * at most 3/4 full, against ~37 bytes a Map entry. It keeps no key: a slot's name is
- * whichever of its record's names has the slot's hash, and a probe compares the name
- * with the record's own (`holds`), so a username needs no lower-cased copy beside the
- * record's (~32 bytes a peer). Lookups compare the stored hash first: a slot of another
- * name costs no read of its record.
+ * over one Int32Array of two ints a slot, the name's hash and the record's reference
+ * (`peerRef`: its type and place in that type's IdIndex), 8 bytes a slot at most 3/4
+ * full, against ~37 bytes a Map entry and 12 a slot for a hash beside a pointer. It keeps
+ * no key: a slot's name is whichever of its record's names has the slot's hash, and a
+ * probe compares the name with the record's own (`holds`), so a username needs no
+ * lower-cased copy beside the record's (~32 bytes a peer). Lookups compare the stored
+ * hash first: a slot of another name costs no read of its record; the hash and the
+ * reference share a cache line.
  *
  * A slot stands for one (record, name) pair; two of a record's names with one hash
  * take two slots holding the same record, either of which answers for both. Correct
- * as long as at most one record holds a name (putPeer moves a name from its owner).
+ * as long as at most one record holds a name (putPeer moves a name from its owner) and
+ * records keep their place in their IdIndex (a peer is never removed alone: clear()
+ * empties this index with them).
  */
 abstract class NameIndex {
-  hashes = new Int32Array(MIN_SLOTS);
-  records: (StoredPeer | undefined)[] = new Array<StoredPeer | undefined>(MIN_SLOTS).fill(undefined);
+  /** Slot i: its hash at 2i (EMPTY, DELETED or a name's), its record's peerRef at 2i + 1. */
+  slots = new Int32Array(MIN_SLOTS * 2);
   /** Slots not EMPTY (live and DELETED): what the 3/4 bound counts, as probes cross both. */
   used = 0;
   /** Slots holding a record. */
   live = 0;
+
+  constructor(
+    /** The records a peerRef points into, by type index (StoredPeer.flags & TYPE_MASK). */
+    private readonly peers: readonly IdIndex[],
+  ) {}
 
   /** True when `peer` holds `name` (see the subclasses). */
   protected abstract holds(peer: StoredPeer, name: string): boolean;
@@ -35,60 +45,103 @@ abstract class NameIndex {
   /** The record that holds `name`, if any. */
   get(name: string): StoredPeer | undefined {
     const at = this.#find(name, nameHash(name));
-    return at < 0 ? undefined : this.records[at];
+    return at < 0 ? undefined : this.#record(at);
   }
 
   /**
-   * Points `name` at `peer`: returns the record that held it before (`peer` itself when
-   * it did; undefined when none did). The caller then takes the name from that record.
+   * Points `name` at the record `ref` (peerRef): returns the record that held it before
+   * (the claimer itself when a slot of its answers for the name already: it held it, or
+   * a name of its of the same hash has a slot; undefined when none did). The caller then
+   * takes the name from that record.
    */
-  claim(name: string, peer: StoredPeer): StoredPeer | undefined {
+  claim(name: string, ref: number): StoredPeer | undefined {
     const hash = nameHash(name);
-    const at = this.#find(name, hash);
-    if (at >= 0) {
-      const owner = this.records[at];
-      this.records[at] = peer;
-      return owner;
+    // The slot of another record holding `name` comes first: a slot of the claimer may
+    // answer for it already (its name of the same hash), and the owner then still holds it.
+    const slots = this.slots;
+    const mask = slots.length - 2;
+    let self = false;
+    for (let i = (hash << 1) & mask; slots[i] !== EMPTY; i = (i + 2) & mask) {
+      if (slots[i] !== hash) continue;
+      const record = this.#record(i);
+      if (!this.holds(record, name)) continue;
+      if (slots[i + 1] === ref) self = true;
+      else {
+        slots[i + 1] = ref;
+        return record;
+      }
     }
-    // Stryker disable next-line ArithmeticOperator,EqualityOperator: equivalent: rebuilding earlier or later changes memory use only (a full table is grown before a probe could find no EMPTY slot: see #grow)
-    if ((this.used + 1) * 4 > this.hashes.length * 3) this.#rebuild();
-    const mask = this.hashes.length - 1;
-    let i = hash & mask;
-    // Into the first slot not live (a DELETED one is reused: `used` counts it already).
-    while (this.records[i] !== undefined) i = (i + 1) & mask;
-    if (this.hashes[i] === EMPTY) this.used++;
-    this.hashes[i] = hash;
-    this.records[i] = peer;
-    this.live++;
+    if (self) return this.#of(ref);
+    this.#insert(hash, ref);
     return undefined;
+  }
+
+  /**
+   * Makes sure the record `ref` answers for `name`, which it holds, taking no slot from
+   * another record: for an owner that lost a name whose slot may have answered for
+   * another of its names (one hash). A claimer whose names are set before it claims them
+   * (putPeer) may hold that name too: it takes it with its own claim after.
+   */
+  keep(name: string, ref: number): void {
+    const hash = nameHash(name);
+    const slots = this.slots;
+    const mask = slots.length - 2;
+    for (let i = (hash << 1) & mask; slots[i] !== EMPTY; i = (i + 2) & mask) {
+      if (slots[i] === hash && slots[i + 1] === ref && this.holds(this.#of(ref), name)) return;
+    }
+    this.#insert(hash, ref);
+  }
+
+  /** A new slot of `hash` pointing at `ref`. */
+  #insert(hash: number, ref: number): void {
+    // Stryker disable next-line ArithmeticOperator,EqualityOperator: equivalent: rebuilding earlier or later changes memory use only (a full table is rebuilt before a probe could find no EMPTY slot)
+    if ((this.used + 1) * 8 > this.slots.length * 3) this.#rebuild();
+    const slots = this.slots;
+    const mask = slots.length - 2;
+    let i = (hash << 1) & mask;
+    // Into the first slot not live (a DELETED one is reused: `used` counts it already).
+    while (slots[i] !== EMPTY && slots[i] !== DELETED) i = (i + 2) & mask;
+    if (slots[i] === EMPTY) this.used++;
+    slots[i] = hash;
+    slots[i + 1] = ref;
+    this.live++;
   }
 
   /** Drops the slot of `name` (whichever record holds it). */
   delete(name: string): void {
     const at = this.#find(name, nameHash(name));
     if (at < 0) return;
-    this.hashes[at] = DELETED;
-    this.records[at] = undefined;
+    this.slots[at] = DELETED;
+    this.slots[at + 1] = 0;
     this.live--;
   }
 
   clear(): void {
-    this.hashes = new Int32Array(MIN_SLOTS);
-    this.records = new Array<StoredPeer | undefined>(MIN_SLOTS).fill(undefined);
+    this.slots = new Int32Array(MIN_SLOTS * 2);
     this.used = 0;
     this.live = 0;
   }
 
-  /** The slot whose record holds `name`, or -1. */
+  /** The record of the slot at `at` (its hash's index in `slots`). */
+  #record(at: number): StoredPeer {
+    return this.#of(this.slots[at + 1] as number);
+  }
+
+  /** The record of a peerRef. */
+  #of(ref: number): StoredPeer {
+    return (this.peers[ref & TYPE_MASK] as IdIndex).records[ref >>> 2] as StoredPeer;
+  }
+
+  /** The index in `slots` of the slot whose record holds `name`, or -1. */
   #find(name: string, hash: number): number {
-    const hashes = this.hashes;
-    const mask = hashes.length - 1;
-    let i = hash & mask;
+    const slots = this.slots;
+    const mask = slots.length - 2;
+    let i = (hash << 1) & mask;
     for (;;) {
-      const h = hashes[i] as number;
+      const h = slots[i] as number;
       if (h === EMPTY) return -1;
-      if (h === hash && this.holds(this.records[i] as StoredPeer, name)) return i;
-      i = (i + 1) & mask;
+      if (h === hash && this.holds(this.#record(i), name)) return i;
+      i = (i + 2) & mask;
     }
   }
 
@@ -97,27 +150,28 @@ abstract class NameIndex {
    * most half: twice the size when they would fill more, else the same size.
    */
   #rebuild(): void {
-    const oldHashes = this.hashes;
-    const oldRecords = this.records;
-    let size = oldHashes.length;
+    const old = this.slots;
+    let size = old.length >> 1;
     // Stryker disable next-line EqualityOperator,ArithmeticOperator: equivalent: a larger table changes memory use only
     while ((this.live + 1) * 2 > size) size *= 2;
-    const hashes = new Int32Array(size);
-    const records = new Array<StoredPeer | undefined>(size).fill(undefined);
-    const mask = size - 1;
-    for (let k = 0; k < oldHashes.length; k++) {
-      const record = oldRecords[k];
-      if (record === undefined) continue;
-      const hash = oldHashes[k] as number;
-      let i = hash & mask;
-      while (hashes[i] !== EMPTY) i = (i + 1) & mask;
-      hashes[i] = hash;
-      records[i] = record;
+    const slots = new Int32Array(size * 2);
+    const mask = slots.length - 2;
+    for (let k = 0; k < old.length; k += 2) {
+      const hash = old[k] as number;
+      if (hash === EMPTY || hash === DELETED) continue;
+      let i = (hash << 1) & mask;
+      while (slots[i] !== EMPTY) i = (i + 2) & mask;
+      slots[i] = hash;
+      slots[i + 1] = old[k + 1] as number;
     }
-    this.hashes = hashes;
-    this.records = records;
+    this.slots = slots;
     this.used = this.live;
   }
+}
+
+/** A record's reference in a NameIndex: its place in its type's IdIndex and its type index. */
+export function peerRef(place: number, typeIndex: number): number {
+  return (place << 2) | typeIndex;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { peerIdKey, usernameKey, type Peer, type PeerListPage, type PeerPosition, type PeerRepository, type PeerType } from '@mtstore/core';
+import { peerRef } from './names.js';
 import { MANY_USERNAMES, MIN_FALSE, MIN_TRUE, PEER_TYPES as TYPES, SessionPart, StoredPeer, TYPE_MASK, type PeerBytes, type PeerTable } from './store.js';
 
 /**
@@ -155,7 +156,8 @@ function usernameList(usernames: StoredPeer['usernames']): readonly string[] {
 function putPeer(table: PeerTable, incoming: Peer): void {
   const map = table.byId[incoming.type];
   const key = peerIdKey(incoming.id);
-  const previous = map.get(key);
+  let place = map.find(key);
+  const previous = place < 0 ? undefined : map.records[place];
   const keepHash = previous !== undefined && (previous.flags & MIN_TRUE) === 0 && incoming.min === true;
   const bytes = table.bytes;
   let complete = -1;
@@ -166,10 +168,11 @@ function putPeer(table: PeerTable, incoming: Peer): void {
   }
   if (previous !== undefined && previous.complete >= 0 && previous.complete !== complete) bytes.release(previous.complete);
   let peer: StoredPeer;
+  const type = incoming.type;
+  const typeIndex = type === 'user' ? 0 : type === 'chat' ? 1 : 2;
   if (previous === undefined) {
-    const type = incoming.type;
     peer = new StoredPeer(
-      (type === 'user' ? 0 : type === 'chat' ? 1 : 2) | minFlags(incoming.min),
+      typeIndex | minFlags(incoming.min),
       key,
       incoming.accessHash,
       undefined,
@@ -179,7 +182,7 @@ function putPeer(table: PeerTable, incoming: Peer): void {
       complete,
     );
     setUsernames(peer, incoming.usernames);
-    map.add(peer);
+    place = map.add(peer);
   } else {
     // A stored record owns every index entry of its usernames and phone (a claim by
     // another peer removes them from it), so a re-upsert with the same ones — the
@@ -209,16 +212,25 @@ function putPeer(table: PeerTable, incoming: Peer): void {
     // Stryker disable next-line ConditionalExpression: equivalent: indexing the same usernames and phone again changes nothing
     if (sameUsernames && samePhone) return;
   }
+  const ref = peerRef(place, typeIndex);
   for (const username of incoming.usernames) {
     // The index keeps no key (names.ts): `lower` is only compared with, not stored.
     const lower = usernameKey(username);
-    const owner = table.byUsername.claim(lower, peer);
+    const owner = table.byUsername.claim(lower, ref);
     if (owner === undefined || owner === peer) continue;
-    setUsernames(owner, usernameList(owner.usernames).filter((u) => usernameKey(u) !== lower));
+    const left = usernameList(owner.usernames).filter((u) => usernameKey(u) !== lower);
+    setUsernames(owner, left);
+    // The slot just taken may have answered for another of the owner's names too (one
+    // hash): the owner makes sure of a slot for each name it keeps.
+    if (left.length > 0) {
+      const ownerType = owner.flags & TYPE_MASK;
+      const ownerRef = peerRef(table.byId[TYPES[ownerType] as PeerType].find(owner.key), ownerType);
+      for (const u of left) table.byUsername.keep(usernameKey(u), ownerRef);
+    }
   }
   // Stryker disable next-line ConditionalExpression: equivalent: an `undefined` phone key is never looked up (core rejects getByPhone(undefined))
   if (peer.phone !== undefined) {
-    const owner = table.byPhone.claim(peer.phone, peer);
+    const owner = table.byPhone.claim(peer.phone, ref);
     if (owner !== undefined && owner !== peer) owner.phone = undefined;
   }
 }

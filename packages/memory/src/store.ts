@@ -153,7 +153,7 @@ export interface PeerTable {
    * never removed one by one), so list() pages by offset.
    */
   readonly byId: Record<PeerType, IdIndex>;
-  /** lower-cased username → its owner (names.ts: no key strings kept) */
+  /** lower-cased username → its owner (names.ts: no key strings kept; it points into `byId`) */
   readonly byUsername: UsernameIndex;
   /** phone → its owner */
   readonly byPhone: PhoneIndex;
@@ -212,6 +212,15 @@ export interface ClientEntry {
   readonly refs: RefTable;
 }
 
+/** An empty peer table: the name indexes point into its IdIndexes, by type index (PEER_TYPES). */
+function newPeerTable(): PeerTable {
+  const user = new IdIndex();
+  const chat = new IdIndex();
+  const channel = new IdIndex();
+  const byType = [user, chat, channel];
+  return { byId: { user, chat, channel }, byUsername: new UsernameIndex(byType), byPhone: new PhoneIndex(byType), bytes: new PeerBytes() };
+}
+
 export function newClientEntry(): ClientEntry {
   return {
     // Stryker disable next-line BooleanLiteral: equivalent: an entry taken for removed is looked up by name again on every call (speed only)
@@ -219,7 +228,7 @@ export function newClientEntry(): ClientEntry {
     snapshot: null,
     keys: new Map(),
     kv: new Map(),
-    peers: { byId: { user: new IdIndex(), chat: new IdIndex(), channel: new IdIndex() }, byUsername: new UsernameIndex(), byPhone: new PhoneIndex(), bytes: new PeerBytes() },
+    peers: newPeerTable(),
     refs: { byPeer: new Map(), byMessage: new Map(), bySeq: new Map(), seq: 0 },
   };
 }

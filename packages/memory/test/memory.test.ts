@@ -14,6 +14,7 @@ import {
 } from '@mtstore/core';
 import { fullSession } from '@mtstore/conformance';
 import { MemorySessionStorage, MemoryStorage, MemoryStore } from '../src/index.js';
+import { nameHash } from '../src/names.js';
 
 describe('memory adapter', () => {
   it('a batch naming a peer twice ends as its normalized batch: a later entry dropping a name leaves it with the peer the earlier entry took it from', async () => {
@@ -29,6 +30,38 @@ describe('memory adapter', () => {
     expect((await storage.peers.getById('channel', 1n))?.usernames).toEqual(['alpha']);
     expect((await storage.peers.getById('user', 1n))?.usernames).toEqual([]);
     await storage.close();
+  });
+
+  it('usernames of one hash (the index keeps one slot for a record’s names of one hash) move between peers as any others', async () => {
+    // Two valid usernames whose index hashes collide (31 bits: found within ~2^16 tries).
+    const seen = new Map<number, string>();
+    let pair: [string, string] | undefined;
+    for (let i = 10_000; pair === undefined; i++) {
+      const name = `n${i}`;
+      const other = seen.get(nameHash(name));
+      if (other !== undefined) pair = [other, name];
+      else seen.set(nameHash(name), name);
+    }
+    const [a, b] = pair;
+    const user = (id: bigint, usernames: string[]): Peer => ({ type: 'user', id, accessHash: 0n, usernames, updatedAt: 0 });
+    const storage = new MemoryStorage({ name: 'collisions' });
+    // Peer 1 holds both (one slot); peer 2 takes `a`: peer 1 keeps answering for `b`.
+    await storage.peers.upsert([user(1n, [a, b])]);
+    await storage.peers.upsert([user(2n, [a])]);
+    expect((await storage.peers.getByUsername(a))?.id).toBe(2n);
+    expect((await storage.peers.getByUsername(b))?.id).toBe(1n);
+    expect((await storage.peers.getById('user', 1n))?.usernames).toEqual([b]);
+    // Peer 3 holds `b`, peer 4 then `a` (a slot after 3's); 3 takes `a` beside `b`: 4 loses it
+    // (3's own slot, first on the probe, answers for `a` too: the owner's is looked for past it).
+    const other = new MemoryStorage({ name: 'collisions-2' });
+    await other.peers.upsert([user(3n, [b])]);
+    await other.peers.upsert([user(4n, [a])]);
+    await other.peers.upsert([user(3n, [b, a])]);
+    expect((await other.peers.getByUsername(a))?.id).toBe(3n);
+    expect((await other.peers.getById('user', 4n))?.usernames).toEqual([]);
+    expect((await other.peers.getByUsername(b))?.id).toBe(3n);
+    await storage.close();
+    await other.close();
   });
 
   it('rejects options that are not an object or a store that is not a MemoryStore', () => {
