@@ -75,10 +75,22 @@ function redactKeys(session: Session, keepFresh: boolean, opened: readonly Uint8
 export type StoredInt64 = bigint | number | string | { toBigInt(): bigint } | { toString(): string };
 
 /**
+ * Names what a stored-data check is reading, for its CorruptDataError. A function is
+ * called only when the check fails: per-row labels (a JSON-quoted key, a template)
+ * cost more than the check itself, and a good row needs none.
+ */
+export type StoredLabel = string | (() => string);
+
+/** The text of a StoredLabel: only on the failure path. */
+function storedLabel(where: StoredLabel): string {
+  return typeof where === 'string' ? where : where();
+}
+
+/**
  * Decodes a 64-bit id read from storage: bigint, safe-integer number, decimal
  * string (TypeORM, Redis) or a BSON Long. Anything else is CorruptDataError.
  */
-export function int64FromStorage(value: unknown, where: string): bigint {
+export function int64FromStorage(value: unknown, where: StoredLabel): bigint {
   let result: bigint | undefined;
   if (typeof value === 'bigint') result = value;
   else if (typeof value === 'number' && Number.isSafeInteger(value)) result = BigInt(value);
@@ -87,7 +99,7 @@ export function int64FromStorage(value: unknown, where: string): bigint {
     result = (value as { toBigInt(): bigint }).toBigInt();
   }
   if (result === undefined || result < INT64_MIN || result > INT64_MAX) {
-    throw new CorruptDataError(`${where} is not a 64-bit integer (${describeStored(value)})`);
+    throw new CorruptDataError(`${storedLabel(where)} is not a 64-bit integer (${describeStored(value)})`);
   }
   return result;
 }

@@ -303,8 +303,9 @@ export function decodePeer(key: string, record: string, complete: Uint8Array | u
   const [accessHash, updatedAt, min, phone, usernames] = parts as [string, string, string, string, string];
   const peer: Peer = {
     type: key.slice(0, colon) as PeerType,
-    id: int64FromStorage(key.slice(colon + 1), `${where}: peer ${JSON.stringify(key)} id`),
-    accessHash: int64FromStorage(accessHash, `${where}: peer ${JSON.stringify(key)} access hash`),
+    // Labels as functions: built only if the check fails, not on every peer read.
+    id: int64FromStorage(key.slice(colon + 1), () => `${where}: peer ${JSON.stringify(key)} id`),
+    accessHash: int64FromStorage(accessHash, () => `${where}: peer ${JSON.stringify(key)} access hash`),
     usernames: usernames === '' ? [] : usernames.split(','),
     updatedAt: /^\d+$/.test(updatedAt) ? Number(updatedAt) : Number.NaN,
   };

@@ -388,6 +388,23 @@ describe.runIf(server.available)('key layout', () => {
       expect(await client.peers.getById('user', 1n)).toEqual(peer('user', 1));
     });
 
+    // The labels of these two checks are built only when they fail (see decodePeer): the
+    // whole message is pinned, so a lazy label that named the wrong thing would show.
+    it('a peer record whose access hash or id is not a 64-bit integer', async () => {
+      const { client, key } = await saved();
+      await redis.hset(`${key}:peers`, 'user:1', 'abc|1|||user_1');
+      await expect(client.peers.getById('user', 1n)).rejects.toMatchObject({
+        code: 'MTSTORE_CORRUPT_DATA',
+        message: 'session "edited": peer "user:1" access hash is not a 64-bit integer (string of 3 chars)',
+      });
+      await redis.hset(`${key}:peers`, 'user:9223372036854775808', '1|1|||');
+      await redis.hset(`${key}:usernames`, 'user_1', 'user:9223372036854775808');
+      await expect(client.peers.getByUsername('user_1')).rejects.toMatchObject({
+        code: 'MTSTORE_CORRUPT_DATA',
+        message: 'session "edited": peer "user:9223372036854775808" id is not a 64-bit integer (string of 19 chars)',
+      });
+    });
+
     it('a key of another type under the prefix', async () => {
       const prefix = newPrefix();
       const client = storage(prefix, 'typed');
