@@ -6,7 +6,7 @@
 import { EntitySchema, type EntitySchemaColumnOptions, type EntitySchemaIndexOptions } from 'typeorm';
 import { dialectOf } from './dialect.js';
 import { assertTablePrefix, DEFAULT_TABLE_PREFIX } from './schema.js';
-import { columnLength, columnType, tableSpecs } from './tables.js';
+import { columnLength, columnType, indexOn, tableSpecs } from './tables.js';
 
 export interface MtstoreEntitiesOptions {
   /**
@@ -49,11 +49,10 @@ export function mtstoreEntities(options: MtstoreEntitiesOptions): EntitySchema[]
       columns[c.property] = column;
     }
     const byName = new Map(spec.columns.map((c) => [c.name, c.property]));
-    const indices: EntitySchemaIndexOptions[] = (spec.indices ?? []).map((i) => ({
-      name: i.name,
-      columns: i.columns.map((c) => byName.get(c) as string),
-      unique: i.unique === true,
-    }));
+    const indices: EntitySchemaIndexOptions[] = (spec.indices ?? []).map((i) => {
+      const { columns, where } = indexOn(i, dialect);
+      return { name: i.name, columns: columns.map((c) => byName.get(c) as string), unique: i.unique === true, ...(where === undefined ? {} : { where }) };
+    });
     return new EntitySchema({ name: `${prefix}${spec.base}`, tableName: `${prefix}${spec.base}`, columns, indices });
   });
   cache.set(key, entities);

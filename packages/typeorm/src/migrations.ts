@@ -12,6 +12,7 @@ import { assertTablePrefix, DEFAULT_TABLE_PREFIX, migrateDown, migrateUp, schema
 const V1 = 1795305600000;
 const V2 = 1796515200000;
 const V3 = 1796860800000;
+const V4 = 1797206400000;
 
 export type MtstoreMigrationClass = new () => MigrationInterface;
 
@@ -38,8 +39,11 @@ export const MtstoreMigration1796515200000: MtstoreMigrationClass = migration(2,
 /** Migration 3 (server session lifetime; MySQL key columns wide enough for sealed keys) for the default prefix. */
 export const MtstoreMigration1796860800000: MtstoreMigrationClass = migration(3, DEFAULT_TABLE_PREFIX, `MtstoreMigration${V3}`);
 
+/** Migration 4 (peer lookups read one row whatever the table statistics: the peer tables' secondary indexes) for the default prefix. */
+export const MtstoreMigration1797206400000: MtstoreMigrationClass = migration(4, DEFAULT_TABLE_PREFIX, `MtstoreMigration${V4}`);
+
 const cache = new Map<string, MtstoreMigrationClass[]>([
-  [DEFAULT_TABLE_PREFIX, [MtstoreMigration1795305600000, MtstoreMigration1796515200000, MtstoreMigration1796860800000]],
+  [DEFAULT_TABLE_PREFIX, [MtstoreMigration1795305600000, MtstoreMigration1796515200000, MtstoreMigration1796860800000, MtstoreMigration1797206400000]],
 ]);
 
 /**
@@ -52,7 +56,7 @@ export function mtstoreMigrations(options: { tablePrefix?: string } = {}): Mtsto
   assertTablePrefix(prefix, 'mtstoreMigrations');
   let classes = cache.get(prefix);
   if (classes === undefined) {
-    classes = [1, 2, 3].map((version) => migration(version, prefix, `MtstoreMigration_${prefix}${[V1, V2, V3][version - 1]}`));
+    classes = [V1, V2, V3, V4].map((time, i) => migration(i + 1, prefix, `MtstoreMigration_${prefix}${time}`));
     cache.set(prefix, classes);
   }
   return classes;

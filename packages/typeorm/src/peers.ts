@@ -117,12 +117,20 @@ export class PeerStatements {
         `${p}complete AS complete`,
       ].join(', ');
     this.#columns = columns('');
-    // Each lookup is one statement on one peer row (and the index row that finds it).
+    // Each lookup is one statement on one peer row (and the index row that finds it),
+    // whatever the tables' statistics: see specsV4 in tables.ts for the indexes this needs.
     this.byId = d.sql(`SELECT ${this.#columns} FROM ${t.peers} WHERE session_name = ? AND peer_type = ? AND peer_id = ?`);
+    // postgres and sqlite: the owner's key from the username index first (a scalar
+    // subquery, run once), then the peer by its primary key, a plan that does not depend
+    // on statistics. MariaDB reads a row subquery's outer table whole, but plans the join
+    // as two primary key lookups.
     this.byUsername = d.sql(
-      `SELECT ${columns('p.')} FROM ${t.peerUsernames} k JOIN ${t.peers} p ON p.session_name = k.session_name AND p.peer_type = k.peer_type AND p.peer_id = k.peer_id WHERE k.session_name = ? AND k.username_key = ?`,
+      d.name === 'mysql'
+        ? `SELECT ${columns('p.')} FROM ${t.peerUsernames} k JOIN ${t.peers} p ON p.session_name = k.session_name AND p.peer_type = k.peer_type AND p.peer_id = k.peer_id WHERE k.session_name = ? AND k.username_key = ?`
+        : `SELECT ${this.#columns} FROM ${t.peers} WHERE (session_name, peer_type, peer_id) = (SELECT session_name, peer_type, peer_id FROM ${t.peerUsernames} WHERE session_name = ? AND username_key = ?)`,
     );
     // The phone index is not unique (upserts would trip over it mid-batch); upsert keeps one holder.
+    // It ends with the primary key's columns, so it yields this order without a sort.
     this.byPhone = d.sql(`SELECT ${this.#columns} FROM ${t.peers} WHERE session_name = ? AND phone = ? ORDER BY peer_type, peer_id`);
     // Creates the name's row when there is none (peers need no snapshot) and locks it either way.
     this.lockSession = d.sql(d.upsert(`INSERT INTO ${t.sessions} (session_name)`, '(?)', ['session_name'], ['session_name']));

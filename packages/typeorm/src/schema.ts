@@ -1,7 +1,8 @@
 /**
  * Schema versions and the steps between them, shared by the adapter's own migration
  * on first use and the TypeORM migration classes (migrations.ts). The tables are
- * described in tables.ts; the v1 → v2 step is in upgrade-v2.ts, v2 → v3 in upgrade-v3.ts.
+ * described in tables.ts; the v1 → v2 step is in upgrade-v2.ts, v2 → v3 in upgrade-v3.ts,
+ * v3 → v4 in upgrade-v4.ts.
  */
 import { createHash } from 'node:crypto';
 import { assertIdentifier, MigrationError } from '@mtstore/core';
@@ -10,11 +11,12 @@ import { Dialect, dialectOf } from './dialect.js';
 import { specsV1, toTable } from './tables.js';
 import { downV2, upV2 } from './upgrade-v2.js';
 import { downV3, upV3 } from './upgrade-v3.js';
+import { downV4, upV4 } from './upgrade-v4.js';
 
 export const DEFAULT_TABLE_PREFIX = 'mtstore_';
 
 /** The schema version this code writes and reads. */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 /** Table names of one prefix, as TypeORM names them (unquoted) and as our SQL uses them (quoted, qualified). */
 export interface SchemaContext {
   readonly dialect: Dialect;
@@ -134,6 +136,7 @@ const STEPS: readonly Step[] = [
   },
   { version: 2, up: upV2, down: downV2 },
   { version: 3, up: upV3, down: downV3 },
+  { version: 4, up: upV4, down: downV4 },
 ];
 
 function tooNew(context: SchemaContext, version: number): MigrationError {

@@ -14,8 +14,9 @@
  *                    (slot = index) of a DC entry, apart from the addresses: written one at a time
  *   channels         (session_name, channel_id) unique: pts per channel; `seq` keeps insertion order
  *   peers            (session_name, peer_type, peer_id): access hash, min, phone, updated_at,
- *                    usernames, display name, TL bytes
- *   peer_usernames   (session_name, username_key): lower-cased username → its owner (the lookup index)
+ *                    usernames, display name, TL bytes; index on the phones (specsV4)
+ *   peer_usernames   (session_name, username_key): lower-cased username → its owner (the lookup index);
+ *                    index on the owner (specsV4)
  *   kv               (session_name, kv_key): bytes the client keeps beside the session
  *   ref_messages     `seq`; unique (session_name, peer_id, chat_id, message_id): where a min peer was
  *                    seen; the highest `seq` of a peer is its most recent reference
@@ -50,6 +51,10 @@ export interface IndexSpec {
   name: string;
   columns: readonly string[];
   unique?: boolean;
+  /** postgres and sqlite: a partial index, of the rows this condition holds for. MySQL has none. */
+  where?: string;
+  /** MySQL's columns, where they differ (an index there holds every row). */
+  mysqlColumns?: readonly string[];
 }
 
 export interface TableSpec {
@@ -291,9 +296,54 @@ export function specsV3(prefix: string): TableSpec[] {
   });
 }
 
+/**
+ * Version 4: the two secondary indexes of the peer tables no longer begin with
+ * `session_name`, or hold only rows with a phone, so the planner cannot mistake them
+ * for a way to a lookup's one row. postgres costs a lookup on tables never analysed
+ * (a new schema: autovacuum may be off or not yet round) from defaults alone: every
+ * index whose first column is `session_name` then looks as cheap as the right one, and
+ * the tie went to the one created last — `getByUsername` filtered the session's
+ * username rows through `username_peer`, `getById` its peers through `peer_phone`.
+ *
+ * - `username_peer` (the usernames of a peer, read by upserts with all three columns
+ *   bound) leads with `peer_id`.
+ * - `peer_phone` holds only peers with a phone (`phone = ?` implies it, a lookup by id
+ *   or username cannot use it) and ends with the primary key's columns, so it returns
+ *   `getByPhone`'s rows in the order asked without a sort: sorting made the primary key
+ *   look cheaper to postgres and sqlite on fresh tables. On MySQL, which has no partial
+ *   indexes and whose secondary indexes end with the primary key anyway, it is unchanged.
+ */
+export function specsV4(prefix: string): TableSpec[] {
+  return specsV3(prefix).map((spec) => {
+    if (spec.base === 'peers') {
+      const phone: IndexSpec = {
+        name: `${prefix}peer_phone`,
+        columns: ['session_name', 'phone', 'peer_type', 'peer_id'],
+        where: 'phone IS NOT NULL',
+        mysqlColumns: ['session_name', 'phone'],
+      };
+      return { ...spec, indices: [phone] };
+    }
+    if (spec.base === 'peer_usernames') return { ...spec, indices: [{ name: `${prefix}username_peer`, columns: ['peer_id', 'peer_type', 'session_name'] }] };
+    return spec;
+  });
+}
+
 /** The tables of the current schema version. */
 export function tableSpecs(prefix: string): TableSpec[] {
-  return specsV3(prefix);
+  return specsV4(prefix);
+}
+
+/** An index as it is built on `dialect`: its columns, and its condition where partial indexes exist. */
+export function indexOn(spec: IndexSpec, dialect: DialectName): { columns: string[]; where: string | undefined } {
+  if (dialect === 'mysql') return { columns: [...(spec.mysqlColumns ?? spec.columns)], where: undefined };
+  return { columns: [...spec.columns], where: spec.where };
+}
+
+/** The TypeORM index of a spec on `dialect`. */
+export function toTableIndex(spec: IndexSpec, dialect: DialectName): TableIndex {
+  const { columns, where } = indexOn(spec, dialect);
+  return new TableIndex({ name: spec.name, columnNames: columns, isUnique: spec.unique === true, ...(where === undefined ? {} : { where }) });
 }
 
 /** The TypeORM column type of a kind on a dialect. */
@@ -354,7 +404,7 @@ export function toTable(spec: TableSpec, prefix: string, dialect: DialectName): 
     }
     return column;
   });
-  const indices = (spec.indices ?? []).map((i) => new TableIndex({ name: i.name, columnNames: [...i.columns], isUnique: i.unique === true }));
+  const indices = (spec.indices ?? []).map((i) => toTableIndex(i, dialect));
   return new Table({ name: `${prefix}${spec.base}`, columns, indices });
 }
 

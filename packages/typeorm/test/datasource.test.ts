@@ -135,10 +135,8 @@ for (const db of drivers) {
 
           await storage.close();
           await server.close();
-          // Reverting the three migrations drops every table.
-          await app.undoLastMigration();
-          await app.undoLastMigration();
-          await app.undoLastMigration();
+          // Reverting the four migrations drops every table.
+          for (let i = 0; i < 4; i++) await app.undoLastMigration();
           const runner = app.createQueryRunner();
           try {
             for (const table of ['schema_version', 'sessions', 'peers', 'server_sessions']) expect(await runner.hasTable(`${prefix}${table}`), table).toBe(false);

@@ -7,6 +7,7 @@ import {
   MtstoreMigration1795305600000,
   MtstoreMigration1796515200000,
   MtstoreMigration1796860800000,
+  MtstoreMigration1797206400000,
   mtstoreMigrations,
   TypeormSessionStorage,
   TypeormStorage,
@@ -118,15 +119,17 @@ describe('entities and migration classes', () => {
   });
 
   it('migration names end with the timestamp TypeORM orders by and carry the prefix', () => {
-    expect(mtstoreMigrations()).toEqual([MtstoreMigration1795305600000, MtstoreMigration1796515200000, MtstoreMigration1796860800000]);
+    expect(mtstoreMigrations()).toEqual([MtstoreMigration1795305600000, MtstoreMigration1796515200000, MtstoreMigration1796860800000, MtstoreMigration1797206400000]);
     expect(new MtstoreMigration1795305600000().name).toBe('MtstoreMigration1795305600000');
     expect(new MtstoreMigration1796515200000().name).toBe('MtstoreMigration1796515200000');
     expect(new MtstoreMigration1796860800000().name).toBe('MtstoreMigration1796860800000');
+    expect(new MtstoreMigration1797206400000().name).toBe('MtstoreMigration1797206400000');
     const prefixed = mtstoreMigrations({ tablePrefix: 'tenant_a_' });
     expect(prefixed.map((m) => new m().name)).toEqual([
       'MtstoreMigration_tenant_a_1795305600000',
       'MtstoreMigration_tenant_a_1796515200000',
       'MtstoreMigration_tenant_a_1796860800000',
+      'MtstoreMigration_tenant_a_1797206400000',
     ]);
     expect(mtstoreMigrations({ tablePrefix: 'tenant_a_' })[0]).toBe(prefixed[0]);
   });

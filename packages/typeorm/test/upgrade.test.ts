@@ -1,7 +1,7 @@
 /**
- * Schema v1 → v2 → v3 on every driver: tables made by migration 1 exactly as the previous
- * release made them, filled with v1-layout rows (keys inside the DC rows), then opened
- * by the current code. Nothing may be lost, the keys least of all.
+ * Schema v1 → v2 → v3 → v4 on every driver: tables made by migration 1 exactly as the
+ * previous release made them, filled with v1-layout rows (keys inside the DC rows), then
+ * opened by the current code. Nothing may be lost, the keys least of all.
  */
 import { authKey, peer, randomNamespace } from '@mtstore/conformance/vitest';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -10,6 +10,7 @@ import { SCHEMA_VERSION, TypeormSessionStorage, TypeormStorage } from '../src/in
 import { migrateDown, migrateUp, schemaContext } from '../src/schema.js';
 import { upV2 } from '../src/upgrade-v2.js';
 import { upV3 } from '../src/upgrade-v3.js';
+import { upV4 } from '../src/upgrade-v4.js';
 import { availableDrivers, plain, type TestDriver } from './drivers.js';
 
 const drivers = await availableDrivers();
@@ -275,7 +276,7 @@ for (const db of drivers) {
         const before = Date.now();
         await expectV3(namespace, prefix, before);
         const version = (await app.query(`SELECT version FROM ${app.driver.escape(`${prefix}schema_version`)}`)) as { version: number }[];
-        expect(version).toEqual([{ version: 3 }]);
+        expect(version).toEqual([{ version: SCHEMA_VERSION }]);
         await withRunner(app, async (runner) => {
           expect(await runner.hasColumn(`${prefix}server_sessions`, 'expires_at')).toBe(true);
           expect(await runner.hasColumn(`${prefix}server_sessions`, 'last_used_at')).toBe(true);
@@ -307,6 +308,136 @@ for (const db of drivers) {
         expect((await server.listSessions(-1n)).sort()).toEqual([42n, 43n]);
         await alice.close();
         await server.close();
+      }));
+  });
+}
+
+/** An index as the database describes it: its columns in order, and its condition (partial indexes). */
+async function indexOf(db: TestDriver, app: DataSource, prefix: string, table: string, name: string): Promise<{ columns: string[]; where: string | null } | null> {
+  const index = `${prefix}${name}`;
+  if (db.name === 'mysql') {
+    const rows = (await app.query(
+      'SELECT COLUMN_NAME AS c FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND INDEX_NAME = ? ORDER BY SEQ_IN_INDEX',
+      [`${prefix}${table}`, index],
+    )) as { c: string }[];
+    return rows.length === 0 ? null : { columns: rows.map((r) => r.c), where: null };
+  }
+  const rows = (
+    db.name === 'postgres'
+      ? await app.query('SELECT indexdef AS sql FROM pg_indexes WHERE schemaname = current_schema() AND tablename = $1 AND indexname = $2', [`${prefix}${table}`, index])
+      : await app.query("SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND name = ?", [`${prefix}${table}`, index])
+  ) as { sql: string }[];
+  const sql = rows[0]?.sql;
+  if (sql === undefined) return null;
+  // postgres: `… USING btree (a, b) WHERE (c IS NOT NULL)`; sqlite: the statement that made it, `… ("a", "b") WHERE c IS NOT NULL`.
+  const match = /\(([^()]*)\)\s*(?:WHERE \(?(.*?)\)?)?\s*$/.exec(sql);
+  if (match === null) throw new Error(`unreadable index definition: ${sql}`);
+  return { columns: (match[1] as string).split(',').map((c) => c.trim().replace(/"/g, '')), where: match[2] ?? null };
+}
+
+for (const db of drivers) {
+  describe(`${db.name}: schema v3 → v4`, () => {
+    /** A v3 store (v1 rows brought to v3 by migrations 2 and 3, as the previous release did) with peers beside alice's. */
+    const withV3 = async (body: (ctx: { namespace: string; prefix: string; app: DataSource }) => Promise<void>) => {
+      const namespace = randomNamespace();
+      const prefix = `${namespace}_`;
+      const app = await new DataSource(db.options(namespace)).initialize();
+      try {
+        const context = schemaContext(app, prefix, 'test');
+        await withRunner(app, (runner) => migrateUp(runner, context, 1));
+        await writeV1(db, app, prefix);
+        await withRunner(app, (runner) => migrateUp(runner, context, 3));
+        const q = (name: string) => app.driver.escape(`${prefix}${name}`);
+        // A channel (no phone) and a user of alice's, and bob's user 77 with a phone of his own.
+        await run(
+          db,
+          app,
+          `INSERT INTO ${q('peers')} (session_name, peer_type, peer_id, access_hash, is_min, phone, updated_at, usernames) VALUES (?, ?, ?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?, ?, ?)`,
+          ['alice', 'channel', 5, 55, null, null, 1_700_000_005, 'News', 'alice', 'user', 78, 78, null, '15550002', 1_700_000_078, '', 'bob', 'user', 77, 770, null, '15559999', 1_700_000_177, 'Bobs77'],
+        );
+        await run(db, app, `INSERT INTO ${q('peer_usernames')} (session_name, username_key, peer_type, peer_id) VALUES (?, ?, ?, ?), (?, ?, ?, ?)`, [
+          'alice', 'news', 'channel', 5, 'bob', 'bobs77', 'user', 77,
+        ]);
+        await body({ namespace, prefix, app });
+      } finally {
+        await app.destroy();
+        await db.cleanup(namespace);
+      }
+    };
+
+    const V3_INDEXES = { phone: { columns: ['session_name', 'phone'], where: null }, username: { columns: ['session_name', 'peer_type', 'peer_id'], where: null } };
+    const V4_INDEXES = {
+      // MySQL has no partial indexes, and its secondary indexes end with the primary key anyway: unchanged there.
+      phone: db.name === 'mysql' ? V3_INDEXES.phone : { columns: ['session_name', 'phone', 'peer_type', 'peer_id'], where: 'phone IS NOT NULL' },
+      username: { columns: ['peer_id', 'peer_type', 'session_name'], where: null },
+    };
+    const indexes = async (app: DataSource, prefix: string) => ({
+      phone: await indexOf(db, app, prefix, 'peers', 'peer_phone'),
+      username: await indexOf(db, app, prefix, 'peer_usernames', 'username_peer'),
+    });
+
+    /** Every peer of the v3 store reads back by id, username and phone, and writes still keep usernames and phones single-owner. */
+    const expectPeers = async (namespace: string, prefix: string) => {
+      const alice = new TypeormStorage({ options: db.options(namespace), tablePrefix: prefix, name: 'alice' });
+      const bob = new TypeormStorage({ options: db.options(namespace), tablePrefix: prefix, name: 'bob' });
+      try {
+        const seven = peer('user', 77, { accessHash: -(2n ** 63n), usernames: ['Seven', 'sieben'], phone: '15550001', updatedAt: 1_700_000_077 });
+        const news = peer('channel', 5, { accessHash: 55n, usernames: ['News'], updatedAt: 1_700_000_005 });
+        const eight = peer('user', 78, { accessHash: 78n, usernames: [], phone: '15550002', updatedAt: 1_700_000_078 });
+        expect(plain(await alice.peers.getById('user', 77n))).toEqual(plain(seven));
+        expect(plain(await alice.peers.getByUsername('SEVEN'))).toEqual(plain(seven));
+        expect(plain(await alice.peers.getByPhone('15550001'))).toEqual(plain(seven));
+        expect(plain(await alice.peers.getByUsername('news'))).toEqual(plain(news));
+        expect(plain(await alice.peers.getById('channel', 5n))).toEqual(plain(news));
+        expect(plain(await alice.peers.getByPhone('15550002'))).toEqual(plain(eight));
+        expect(await alice.peers.getByPhone('15559999')).toBeNull(); // bob's
+        expect((await bob.peers.getByUsername('bobs77'))?.accessHash).toBe(770n);
+        expect((await alice.peers.list({ limit: 10 })).peers.map((p) => `${p.type}:${p.id}`)).toEqual(['channel:5', 'user:77', 'user:78']);
+        // A new peer takes 78's phone and seven's username: both lose them, found through the rebuilt indexes.
+        await alice.peers.upsert([peer('user', 79, { usernames: ['sieben'], phone: '15550002' })]);
+        expect((await alice.peers.getByPhone('15550002'))?.id).toBe(79n);
+        expect((await alice.peers.getById('user', 78n))?.phone).toBeUndefined();
+        expect((await alice.peers.getByUsername('sieben'))?.id).toBe(79n);
+        expect((await alice.peers.getById('user', 77n))?.usernames).toEqual(['Seven']);
+        await alice.peers.clear();
+        expect(await alice.peers.getByUsername('seven')).toBeNull();
+        expect((await bob.peers.getById('user', 77n))?.phone).toBe('15559999');
+      } finally {
+        await alice.close();
+        await bob.close();
+      }
+    };
+
+    it('the adapter migrates a v3 store on first use: the peer indexes get their v4 definitions, every peer reads back', () =>
+      withV3(async ({ namespace, prefix, app }) => {
+        expect(await indexes(app, prefix)).toEqual(V3_INDEXES);
+        await expectPeers(namespace, prefix);
+        expect(await app.query(`SELECT version FROM ${app.driver.escape(`${prefix}schema_version`)}`)).toEqual([{ version: 4 }]);
+        expect(await indexes(app, prefix)).toEqual(V4_INDEXES);
+      }));
+
+    it('a step 4 that already ran, or stopped between dropping an index and building it again (MySQL), runs again cleanly', () =>
+      withV3(async ({ namespace, prefix, app }) => {
+        const context = schemaContext(app, prefix, 'test');
+        await withRunner(app, (runner) => upV4(runner, context));
+        await withRunner(app, (runner) => runner.dropIndex(`${prefix}peer_usernames`, `${prefix}username_peer`));
+        expect((await indexes(app, prefix)).username).toBeNull();
+        await expectPeers(namespace, prefix);
+        expect(await indexes(app, prefix)).toEqual(V4_INDEXES);
+        await withRunner(app, (runner) => upV4(runner, context));
+        expect(await indexes(app, prefix)).toEqual(V4_INDEXES);
+      }));
+
+    it('down to v3 puts the v3 indexes back and keeps every row; up again loses nothing', () =>
+      withV3(async ({ namespace, prefix, app }) => {
+        const context = schemaContext(app, prefix, 'test');
+        await withRunner(app, (runner) => migrateUp(runner, context));
+        expect(await indexes(app, prefix)).toEqual(V4_INDEXES);
+        await withRunner(app, (runner) => migrateDown(runner, context, 3));
+        expect(await indexes(app, prefix)).toEqual(V3_INDEXES);
+        await withRunner(app, (runner) => migrateUp(runner, context));
+        expect(await indexes(app, prefix)).toEqual(V4_INDEXES);
+        await expectPeers(namespace, prefix);
       }));
   });
 }
