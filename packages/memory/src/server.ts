@@ -6,15 +6,13 @@ import {
   type SessionInfo,
   type SessionLifetimeOptions,
 } from '@mtstore/core';
-import { MemoryStore, type ServerSessionTimes } from './store.js';
+import { NEVER } from './sessions.js';
+import { MemoryStore } from './store.js';
 
 export interface MemorySessionStorageOptions extends SessionLifetimeOptions {
   /** Shared backend; instances on one store see each other's sessions. Default: a new store. */
   store?: MemoryStore;
 }
-
-const live = (times: ServerSessionTimes | undefined, now: number): times is ServerSessionTimes =>
-  times !== undefined && (times[1] === null || times[1] > now);
 
 /**
  * Server sessions in process memory. Every operation completes synchronously inside
@@ -43,82 +41,86 @@ export class MemorySessionStorage extends BaseSessionStorage {
   }
 
   protected async insertSession(authKeyId: bigint, sessionId: bigint, now: number, expiresAt: number | null): Promise<boolean> {
-    let sessions = this.store.server.get(authKeyId);
-    if (sessions === undefined) this.store.server.set(authKeyId, (sessions = new Map()));
-    if (live(sessions.get(sessionId), now)) return false;
-    sessions.set(sessionId, [now, expiresAt]);
+    const sessions = this.store.server;
+    const place = sessions.find(authKeyId, sessionId);
+    if (place < 0) sessions.add(authKeyId, sessionId, now, expiresAt ?? NEVER);
+    else if (sessions.expiresAt(place) > now) return false;
+    // Expired but not yet removed: it no longer exists, so this creates it (in its place).
+    else sessions.setTimes(place, now, expiresAt ?? NEVER);
     return true;
   }
 
+  /** The place of a live session, or -1 (an expired one is invisible at once). */
+  #find(authKeyId: bigint, sessionId: bigint, now: number): number {
+    const sessions = this.store.server;
+    const place = sessions.find(authKeyId, sessionId);
+    return place >= 0 && sessions.expiresAt(place) > now ? place : -1;
+  }
+
   protected sessionExists(authKeyId: bigint, sessionId: bigint, now: number): boolean {
-    return live(this.store.server.get(authKeyId)?.get(sessionId), now);
+    return this.#find(authKeyId, sessionId, now) >= 0;
   }
 
   /** The same lookup, without a promise: CachedSessionStorage answers its misses with it. */
   protected override sessionExistsNow(authKeyId: bigint, sessionId: bigint, now: number): number | false {
-    const times = this.store.server.get(authKeyId)?.get(sessionId);
-    return live(times, now) ? (times[1] ?? Infinity) : false;
+    const place = this.#find(authKeyId, sessionId, now);
+    return place < 0 ? false : this.store.server.expiresAt(place);
   }
 
   protected override async readSessionInfo(authKeyId: bigint, sessionId: bigint, now: number): Promise<SessionInfo | null> {
-    const times = this.store.server.get(authKeyId)?.get(sessionId);
-    return live(times, now) ? { lastUsedAt: times[0], expiresAt: times[1] } : null;
+    const place = this.#find(authKeyId, sessionId, now);
+    if (place < 0) return null;
+    const expiresAt = this.store.server.expiresAt(place);
+    return { lastUsedAt: this.store.server.lastUsedAt(place), expiresAt: expiresAt === NEVER ? null : expiresAt };
   }
 
   protected override async touch(authKeyId: bigint, sessionId: bigint, now: number, expiresAt: number | null): Promise<boolean> {
-    const times = this.store.server.get(authKeyId)?.get(sessionId);
-    if (!live(times, now)) return false;
-    times[0] = now;
-    times[1] = expiresAt;
+    const place = this.#find(authKeyId, sessionId, now);
+    if (place < 0) return false;
+    this.store.server.setTimes(place, now, expiresAt ?? NEVER);
     return true;
   }
 
   protected async removeSession(authKeyId: bigint, sessionId: bigint, now: number): Promise<boolean> {
-    const sessions = this.store.server.get(authKeyId);
-    if (!live(sessions?.get(sessionId), now)) return false;
-    this.#delete(authKeyId, sessionId);
+    const place = this.#find(authKeyId, sessionId, now);
+    if (place < 0) return false;
+    this.store.server.remove(authKeyId, place);
     return true;
   }
 
   protected async findSessions(authKeyId: bigint, now: number): Promise<bigint[]> {
-    return this.#live(authKeyId, now);
+    return this.#live(authKeyId, now).map((place) => this.store.server.sessionId(place));
   }
 
-  #live(authKeyId: bigint, now: number): bigint[] {
-    const ids: bigint[] = [];
-    // Stryker disable next-line ArrayDeclaration: equivalent: the placeholder string's characters are never a live [lastUsed, expires] pair
-    for (const [id, times] of this.store.server.get(authKeyId) ?? []) if (live(times, now)) ids.push(id);
-    return ids;
+  /** The places of an auth key's live sessions, in the order they were created. */
+  #live(authKeyId: bigint, now: number): number[] {
+    const sessions = this.store.server;
+    return sessions.placesOf(authKeyId).filter((place) => sessions.expiresAt(place) > now);
   }
 
   /** Find and delete in one synchronous step: racing callers each get what they removed. */
   protected async removeAllSessions(authKeyId: bigint, now: number): Promise<bigint[]> {
-    const ids = this.#live(authKeyId, now);
-    for (const id of ids) this.#delete(authKeyId, id);
+    const sessions = this.store.server;
+    const ids = this.#live(authKeyId, now).map((place) => sessions.sessionId(place));
+    // By id: each removal moves the last place, which may be one of the others.
+    for (const id of ids) sessions.remove(authKeyId, sessions.find(authKeyId, id));
     return ids;
   }
 
+  /**
+   * From the last place down: a removal moves the last place, already looked at, into
+   * the hole, so every session is looked at once.
+   */
   protected override async removeExpired(now: number, limit: number): Promise<ExpiredSession[]> {
+    const sessions = this.store.server;
     const removed: ExpiredSession[] = [];
-    for (const [authKeyId, sessions] of this.store.server) {
-      for (const [sessionId, times] of sessions) {
-        if (removed.length === limit) return removed;
-        if (!live(times, now)) {
-          this.#delete(authKeyId, sessionId);
-          removed.push({ authKeyId, sessionId });
-        }
-      }
+    for (let place = sessions.size - 1; place >= 0 && removed.length < limit; place--) {
+      if (sessions.expiresAt(place) > now) continue;
+      const authKeyId = sessions.authKeyId(place);
+      removed.push({ authKeyId, sessionId: sessions.sessionId(place) });
+      sessions.remove(authKeyId, place);
     }
     return removed;
-  }
-
-  #delete(authKeyId: bigint, sessionId: bigint): void {
-    const sessions = this.store.server.get(authKeyId);
-    // Stryker disable next-line ConditionalExpression: equivalent: #delete is called only for a session just found
-    if (sessions === undefined) return;
-    sessions.delete(sessionId);
-    // Stryker disable next-line ConditionalExpression: equivalent: an emptied map answers like a missing one (memory use only)
-    if (sessions.size === 0) this.store.server.delete(authKeyId);
   }
 
   protected async closeConnection(): Promise<void> {

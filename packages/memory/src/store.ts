@@ -1,6 +1,7 @@
 import type { DataCenter, PeerType, RefMessage, SelfUser, TempAuthKey, UpdateState, ChannelState } from '@mtstore/core';
 import { IdIndex } from './ids.js';
 import { PhoneIndex, UsernameIndex } from './names.js';
+import { SessionTable } from './sessions.js';
 
 /**
  * A peer as the memory store keeps it, in fewer heap objects than a Peer (RSS per
@@ -272,11 +273,8 @@ export abstract class SessionPart {
 export class MemoryStore {
   /** Client sessions by name. Remove one only with `removeClient` (repositories keep references). */
   readonly clients = new Map<string, ClientEntry>();
-  /**
-   * Server sessions: auth key id → session id → [last used, expires at (null: never)],
-   * epoch ms. bigint keys hash by value, so a lookup allocates nothing.
-   */
-  readonly server = new Map<bigint, Map<bigint, ServerSessionTimes>>();
+  /** Server sessions: (auth key id, session id) → last used and expiry times (sessions.ts). */
+  readonly server = new SessionTable();
   /**
    * Leases by session name (lease.ts), apart from `clients`: a lease outlives
    * `delete()`, and its token keeps growing after a release.
@@ -307,5 +305,3 @@ export function entryKeyId(dcId: number, mediaOnly: boolean | undefined): string
   return `${dcId}:${mediaOnly === true ? 1 : 0}`;
 }
 
-/** `[lastUsedAt, expiresAt]` of a server session, epoch ms; expiresAt null = never. */
-export type ServerSessionTimes = [lastUsedAt: number, expiresAt: number | null];

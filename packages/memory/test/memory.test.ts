@@ -288,6 +288,50 @@ describe('memory adapter', () => {
     await storage.close();
   });
 
+  it('server sessions of many auth keys in one table: expireSessions takes every expired one once while removals move the others', async () => {
+    let now = 1_700_000_000_000;
+    const clock = () => now;
+    const store = new MemoryStore();
+    const short = new MemorySessionStorage({ store, clock, ttlSeconds: 60 });
+    const forever = new MemorySessionStorage({ store, clock });
+    const expired = new Set<string>();
+    const live = new Map<bigint, bigint[]>();
+    for (let i = 0; i < 3_000; i++) {
+      const authKeyId = BigInt(i % 50) << 40n;
+      const sessionId = BigInt(i) * -7_919n;
+      if (i % 3 === 0) {
+        expect(await forever.createSession(authKeyId, sessionId)).toBe(true);
+        live.set(authKeyId, [...(live.get(authKeyId) ?? []), sessionId]);
+      } else {
+        expect(await short.createSession(authKeyId, sessionId)).toBe(true);
+        expired.add(`${authKeyId}:${sessionId}`);
+      }
+    }
+    now += 60_000;
+    const first = await short.expireSessions(7);
+    expect(first).toHaveLength(7);
+    // One call with room for all takes every other expired session: none skipped as places moved.
+    const rest = await short.expireSessions(10_000);
+    const taken = [...first, ...rest].map(({ authKeyId, sessionId }) => `${authKeyId}:${sessionId}`);
+    expect(taken.length).toBe(expired.size);
+    expect(new Set(taken)).toEqual(expired);
+    expect(await short.expireSessions(10)).toEqual([]);
+    for (const [authKeyId, ids] of live) {
+      expect(await short.listSessions(authKeyId)).toEqual(ids);
+      expect(await short.sessionInfo(authKeyId, ids[0] as bigint)).toEqual({ lastUsedAt: now - 60_000, expiresAt: null });
+    }
+    expect(await forever.destroyAllSessions(0n)).toEqual(live.get(0n));
+    expect(await forever.listSessions(0n)).toEqual([]);
+    expect(await forever.listSessions(1n << 40n)).toEqual(live.get(1n << 40n));
+    // A key whose sessions are the last places: each removal moves another of them.
+    for (let i = 1n; i <= 5n; i++) await forever.createSession(9n, i);
+    expect(await forever.destroyAllSessions(9n)).toEqual([1n, 2n, 3n, 4n, 5n]);
+    expect(await forever.listSessions(9n)).toEqual([]);
+    for (const [authKeyId, ids] of live) if (authKeyId !== 0n) expect(await forever.listSessions(authKeyId)).toEqual(ids);
+    await short.close();
+    await forever.close();
+  });
+
   it('CachedSessionStorage over memory: misses answered at once (sessionExistsNow), the cache rules kept', async () => {
     let now = 1_700_000_000_000;
     const clock = () => now;
