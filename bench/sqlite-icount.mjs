@@ -18,6 +18,9 @@
 // shallower at most), ICOUNT_WARMUP warm-up ops (default 10,000), ICOUNT_N1 / ICOUNT_N2
 // (default 2,000 / 6,000). mtcute's username lookup scans every peer (json_each over each
 // row's usernames): that side runs a twentieth of each count.
+// The default windows spread by up to 8% between runs for id and phone (where garbage
+// collections land); ICOUNT_N1=5000 ICOUNT_N2=25000 repeated to 0.2% (phone, 10,000
+// peers, 3 Dec 2026: 28,712 and 28,672 Ir/op) — too long for the username row's scans.
 // ICOUNT_KEEP=1 keeps the dumps for callgrind_annotate.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

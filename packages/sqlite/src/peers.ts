@@ -15,7 +15,20 @@
  */
 import type Database from 'better-sqlite3';
 import { CorruptDataError, INT64_MIN, type Peer, type PeerListPage, type PeerPosition, type PeerRepository, type PeerType } from '@mtstore/core';
-import { bit, PEER_COLUMNS, PEER_COLUMNS_UNLESS_MIN, PEER_DATA, PEER_DATA_UNLESS_MIN, PEER_TYPE_CODE, peerFromData, peerFromRow, UPDATED_AT, type PeerRow } from './rows.js';
+import {
+  bit,
+  PEER_BY_PHONE_UNLESS_MIN,
+  PEER_COLUMNS,
+  PEER_COLUMNS_UNLESS_MIN,
+  PEER_DATA,
+  PEER_DATA_UNLESS_MIN,
+  PEER_TYPE_CODE,
+  peerFromData,
+  peerFromPhoneRow,
+  peerFromRow,
+  UPDATED_AT,
+  type PeerRow,
+} from './rows.js';
 import type { Tables } from './schema.js';
 import type { SessionScope } from './scope.js';
 import { sessionOf, statements, type Statement } from './statements.js';
@@ -255,8 +268,9 @@ export function preparePeers(db: Database.Database, t: Tables) {
       LEFT JOIN ${t.usernames} k ON k.session_id = s.id AND k.username_key = ?
       LEFT JOIN ${t.peers} p ON p.session_id = k.session_id AND p.type = k.type AND p.id = k.id
       WHERE s.name = ?`),
-    // By phone under the session's row id as last resolved (as peerByUsername).
-    peerByPhone: rows(`SELECT ${PEER_COLUMNS_UNLESS_MIN} FROM ${t.peers} p WHERE p.session_id = ? AND p.phone = ?`),
+    // By phone under the session's row id as last resolved (as peerByUsername), without
+    // the phone: the row's phone is the one bound (rows.ts PEER_BY_PHONE_UNLESS_MIN).
+    peerByPhone: rows(`SELECT ${PEER_BY_PHONE_UNLESS_MIN} FROM ${t.peers} p WHERE p.session_id = ? AND p.phone = ?`),
     // The same by name, as peerByIdNamed: no row when the name has none, NULL peer columns when no peer has the phone.
     peerByPhoneNamed: rows(`SELECT ${PEER_COLUMNS}, s.id FROM ${t.sessions} s
       LEFT JOIN ${t.peers} p ON p.session_id = s.id AND p.phone = ?
@@ -444,27 +458,28 @@ export class SqlitePeers implements PeerRepository {
   /** As getById: by the kept row id first, else by name (which renews it). */
   getByUsername(username: string): Peer | null {
     const { sql } = this.#db();
-    return this.#byKey(sql.peerByUsername, sql.peerByUsernameNamed, username);
+    return this.#byKey(sql.peerByUsername, sql.peerByUsernameNamed, username, undefined);
   }
 
   /** As getById: by the kept row id first, else by name (which renews it). */
   getByPhone(phone: string): Peer | null {
     const { sql } = this.#db();
-    return this.#byKey(sql.peerByPhone, sql.peerByPhoneNamed, phone);
+    return this.#byKey(sql.peerByPhone, sql.peerByPhoneNamed, phone, phone);
   }
 
   /**
    * A lookup by a unique key (lower-cased username, phone): `byId` binds (row id, key),
    * `byName` (key, name) and returns the session's row id at NAMED_SESSION_ID.
+   * `phone`: the key is a phone, which `byId`'s row leaves out (peerFromPhoneRow).
    */
-  #byKey(byId: Statement, byName: Statement, key: string): Peer | null {
+  #byKey(byId: Statement, byName: Statement, key: string, phone: string | undefined): Peer | null {
     const session = this.scope.rowId;
     // Stryker disable next-line ConditionalExpression,EqualityOperator,BlockStatement: equivalent: each only skips the cached row id or probes it as undefined (session_id = NULL finds nothing); the lookup by name below answers, slower
     if (session !== undefined) {
       const row = byId.get(session, key) as PeerRow | undefined;
       // A hit without its time is a peer whose `min` is stored: read whole by name below.
       // Stryker disable next-line ConditionalExpression: equivalent where it becomes false: a hit is looked up again by name below, the same row
-      if (row !== undefined && row[UPDATED_AT] !== null) return peerFromRow(row, this.label);
+      if (row !== undefined && row[UPDATED_AT] !== null) return phone === undefined ? peerFromRow(row, this.label) : peerFromPhoneRow(row, phone, this.label);
     }
     const row = byName.get(key, this.scope.name) as PeerRow | undefined;
     // Stryker disable next-line ConditionalExpression: equivalent where it becomes true: no row id is kept, so every lookup goes by name (the one above), slower

@@ -52,44 +52,57 @@ export interface ChannelRow {
 
 /**
  * A peer row as read in raw mode (an array: no object with named keys per row): the
- * data columns but `min`, then the key when the statement reads it (PEER_COLUMNS), then
- * `min`. A lookup by key leaves the key out (PEER_DATA); the lookups under a known row
- * id leave `min` out (the *_UNLESS_MIN lists).
+ * data columns but `phone` and `min`, then `phone`, then the key when the statement
+ * reads it (PEER_COLUMNS), then `min`. A lookup by key leaves the key out (PEER_DATA);
+ * the lookups under a known row id leave `min` out (the *_UNLESS_MIN lists), and the
+ * lookup by phone leaves the phone out (PEER_BY_PHONE_UNLESS_MIN: it is the key).
  */
 export type PeerRow = readonly unknown[];
 
 /** Positions in a PeerRow. */
 const ACCESS_HASH = 0;
-const PHONE = 1;
 /** Also the position of the time, NULL for a min peer, in an *_UNLESS_MIN row. */
-export const UPDATED_AT = 2;
-const DISPLAY_NAME = 3;
-const COMPLETE = 4;
-const USERNAMES = 5;
+export const UPDATED_AT = 1;
+const DISPLAY_NAME = 2;
+const COMPLETE = 3;
+const USERNAMES = 4;
+const PHONE = 5;
 const TYPE = 6;
 const ID = 7;
 /** `min` in a PEER_DATA row and in a PEER_COLUMNS row: the last column of each. */
 const DATA_MIN = 6;
 const KEYED_MIN = 8;
+/** The key in a PEER_BY_PHONE_UNLESS_MIN row (after the columns PHONE is not among). */
+const PHONE_ROW_TYPE = 5;
+const PHONE_ROW_ID = 6;
 
+/**
+ * The data columns but `phone` and `min`, in PeerRow order (alias `p`), with the time
+ * as the lookups under a known row id read it: better-sqlite3 (on Node 20) builds a raw
+ * row by setting each element through V8's API, near a thousand instructions a column,
+ * and `min` is NULL (absent) in nearly every row: no client bridge stores `false`, and
+ * min peers are few. A row whose `min` is not NULL gets NULL at UPDATED_AT instead of
+ * its time — never a stored value: `updated_at` is NOT NULL — and is read again whole
+ * (PEER_DATA or PEER_COLUMNS). Every other column comes as stored, so a damaged one is
+ * rejected as from the whole row.
+ */
+const DATA_UNLESS_MIN_BUT_PHONE = 'p.access_hash, CASE WHEN p.min IS NULL THEN p.updated_at END, p.display_name, p.complete, p.usernames';
 /** The data columns but `min`, in PeerRow order (alias `p`). */
-const DATA_BUT_MIN = 'p.access_hash, p.phone, p.updated_at, p.display_name, p.complete, p.usernames';
+const DATA_BUT_MIN = 'p.access_hash, p.updated_at, p.display_name, p.complete, p.usernames, p.phone';
 /** The columns of a PeerRow without its key, in PeerRow order (alias `p`). */
 export const PEER_DATA = `${DATA_BUT_MIN}, p.min`;
 /** All columns of a PeerRow (alias `p`). */
 export const PEER_COLUMNS = `${DATA_BUT_MIN}, p.type, p.id, p.min`;
-/**
- * PEER_DATA without `min`, for the lookups under a known row id (the hottest reads):
- * better-sqlite3 (on Node 20) builds a raw row by setting each element through V8's
- * API, near a thousand instructions a column, and `min` is NULL (absent) in nearly
- * every row: no client bridge stores `false`, and min peers are few. A row whose `min`
- * is not NULL gets NULL at UPDATED_AT instead of its time — never a stored value:
- * `updated_at` is NOT NULL — and is read again whole (PEER_DATA or PEER_COLUMNS). Every
- * other column comes as stored, so a damaged one is rejected as from the whole row.
- */
-export const PEER_DATA_UNLESS_MIN = DATA_BUT_MIN.replace('p.updated_at', 'CASE WHEN p.min IS NULL THEN p.updated_at END');
+/** PEER_DATA without `min`, for the lookups under a known row id (the hottest reads): see DATA_UNLESS_MIN_BUT_PHONE. */
+export const PEER_DATA_UNLESS_MIN = `${DATA_UNLESS_MIN_BUT_PHONE}, p.phone`;
 /** PEER_COLUMNS without `min`, as PEER_DATA_UNLESS_MIN. */
 export const PEER_COLUMNS_UNLESS_MIN = `${PEER_DATA_UNLESS_MIN}, p.type, p.id`;
+/**
+ * PEER_COLUMNS_UNLESS_MIN without `phone`, for the lookup by phone: the row matched the
+ * bound phone (a TEXT column compared as bytes), so the phone is the key, and a column
+ * less is a V8 element less to set (see DATA_UNLESS_MIN_BUT_PHONE).
+ */
+export const PEER_BY_PHONE_UNLESS_MIN = `${DATA_UNLESS_MIN_BUT_PHONE}, p.type, p.id`;
 
 export interface SessionRows {
   session: SessionRow;
@@ -330,7 +343,17 @@ function int64(value: unknown, where: string, type: unknown, column: string): bi
  */
 export function peerFromRow(row: PeerRow, where: string): Peer {
   const type = peerTypeOf(row[TYPE]);
-  return peerOf(row, type, int64(row[ID], where, type, 'id'), where, KEYED_MIN);
+  return peerOf(row, type, int64(row[ID], where, type, 'id'), row[PHONE], where, KEYED_MIN);
+}
+
+/**
+ * A row of PEER_BY_PHONE_UNLESS_MIN with a time, found by `phone` → a Peer for
+ * `checkStoredPeer`, with that phone (the statement matched the stored one to it).
+ */
+export function peerFromPhoneRow(row: PeerRow, phone: string, where: string): Peer {
+  const type = peerTypeOf(row[PHONE_ROW_TYPE]);
+  // No `min` in this row: its position is past the row's end.
+  return peerOf(row, type, int64(row[PHONE_ROW_ID], where, type, 'id'), phone, where, row.length);
 }
 
 /**
@@ -339,11 +362,11 @@ export function peerFromRow(row: PeerRow, where: string): Peer {
  * columns compare exactly).
  */
 export function peerFromData(row: PeerRow, type: PeerType, id: bigint, where: string): Peer {
-  return peerOf(row, type, id, where, DATA_MIN);
+  return peerOf(row, type, id, row[PHONE], where, DATA_MIN);
 }
 
 /** A row → a Peer; `min` is at `minAt`, absent from a row too short to have it (*_UNLESS_MIN: NULL). */
-function peerOf(row: PeerRow, type: PeerType, id: bigint, where: string, minAt: number): Peer {
+function peerOf(row: PeerRow, type: PeerType, id: bigint, phone: unknown, where: string, minAt: number): Peer {
   const peer: Peer = {
     type,
     id,
@@ -351,7 +374,6 @@ function peerOf(row: PeerRow, type: PeerType, id: bigint, where: string, minAt: 
     usernames: usernamesOf(row[USERNAMES], where, type),
     updatedAt: num(row[UPDATED_AT]),
   };
-  const phone = row[PHONE];
   if (phone !== null) peer.phone = phone as string;
   const min = minAt < row.length ? flag(row[minAt]) : undefined;
   if (min !== undefined) peer.min = min;

@@ -8,7 +8,7 @@ import type Database from 'better-sqlite3';
 import { MigrationError, type ForeignLibrary } from '@mtstore/core';
 
 /** The schema version this code writes. A file at a higher version is refused. */
-export const SCHEMA_VERSION = 7;
+export const SCHEMA_VERSION = 8;
 
 /** Table and index names under one (validated) prefix. */
 export interface Tables {
@@ -341,6 +341,19 @@ export const MIGRATIONS: ReadonlyArray<(t: Tables) => string> = [
    */
   (t) => `
     ALTER TABLE ${t.authKeys} ADD COLUMN lease_token INTEGER;
+  `,
+  /*
+   * Version 8: the phone index leads with the phone, `(phone, session_id)` instead of
+   * `(session_id, phone)`, the same unique pairs. A lookup by phone searches it with
+   * both equal; led by session_id, every comparison of the search found that column
+   * equal (one session per file is usual) and went on to SQLite's general record
+   * comparison for the phone, where a leading TEXT column is decided by its own fast
+   * comparison. No statement reads the index by session alone. Only the index is made
+   * again; no row changes.
+   */
+  (t) => `
+    DROP INDEX ${t.peers}_phone;
+    CREATE UNIQUE INDEX ${t.peers}_phone ON ${t.peers} (phone, session_id) WHERE phone IS NOT NULL;
   `,
 ];
 

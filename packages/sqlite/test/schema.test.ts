@@ -445,9 +445,9 @@ describe('migration from version 4 (the peer type as an INTEGER code)', () => {
     expect(db.prepare('SELECT name, type, pk FROM pragma_table_info(?) ORDER BY cid').raw().all('mtstore_peer_usernames')).toEqual([
       ['session_id', 'INTEGER', 1], ['username_key', 'TEXT', 2], ['type', 'INTEGER', 0], ['id', 'INTEGER', 0],
     ]);
-    // The unique partial phone index and the cascade from sessions, as before.
+    // The unique partial phone index (led by the phone since version 8) and the cascade from sessions, as before.
     expect(db.prepare("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'mtstore_peers_phone'").pluck().get()).toBe(
-      'CREATE UNIQUE INDEX mtstore_peers_phone ON mtstore_peers (session_id, phone) WHERE phone IS NOT NULL',
+      'CREATE UNIQUE INDEX mtstore_peers_phone ON mtstore_peers (phone, session_id) WHERE phone IS NOT NULL',
     );
     expect(db.prepare('SELECT "table", "from", "to", on_delete FROM pragma_foreign_key_list(?)').raw().all('mtstore_peers')).toEqual([
       ['mtstore_sessions', 'session_id', 'id', 'CASCADE'],
@@ -601,6 +601,62 @@ describe('migration from version 6 (the lease token in the key rows)', () => {
       expect(await alice.authKeys.set(2, key(62)).then(() => 'resolved', (error: { code?: string }) => error.code)).toBe('MTSTORE_LEASE_LOST');
       expect(plain(await bob.authKeys.get(2))).toEqual(key(51));
       expect(db.prepare('SELECT auth_key FROM mtstore_auth_keys WHERE session_id = 1 AND slot = -1').pluck().get()).toEqual(Buffer.from(key(61)));
+      expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+    } finally {
+      await alice.close();
+      await bob.close();
+      db.close();
+    }
+  });
+});
+
+describe('migration from version 7 (the phone index led by the phone)', () => {
+  const indexColumns = (db: Database.Database): unknown[] => db.prepare("SELECT name FROM pragma_index_info('mtstore_peers_phone') ORDER BY seqno").pluck().all();
+  /** A version 7 file: two sessions holding the same phone, each in one peer, and a min peer with a phone in "alice". */
+  function v7File(path: string): void {
+    const t = tableNames('mtstore_');
+    const db = new Database(path);
+    db.pragma('foreign_keys = ON');
+    for (const step of MIGRATIONS.slice(0, 7)) db.exec(step(t));
+    db.prepare(`INSERT INTO ${t.meta} (key, value) VALUES ('schema_version', 7)`).run();
+    expect(indexColumns(db)).toEqual(['session_id', 'phone']);
+    const insertName = db.prepare(`INSERT INTO ${t.sessions} (name, version, home_dc_id, has_snapshot) VALUES (?, 1, 0, 0) RETURNING id`).pluck();
+    const insertPeer = db.prepare(`INSERT INTO ${t.peers} (session_id, type, id, access_hash, phone, min, updated_at, display_name, complete, usernames)
+      VALUES (?, 2, ?, ?, ?, ?, 1700000000, ?, ?, ?)`);
+    const insertKey = db.prepare(`INSERT INTO ${t.usernames} (session_id, username_key, type, id) VALUES (?, ?, 2, ?)`);
+    for (const name of ['alice', 'bob']) {
+      const id = insertName.get(name);
+      insertPeer.run(id, 5, 55, '15550000005', null, `${name} 5`, Buffer.from([1, 2, 3]), '["Five"]');
+      insertKey.run(id, 'five', 5);
+    }
+    insertPeer.run(1, 6, 66, '15550000006', 1, null, null, '[]');
+    db.close();
+  }
+
+  it('the index is made again led by the phone: lookups by phone find each session its own peer, phones stay unique per session and move', async () => {
+    const path = temp.file('v7.session');
+    v7File(path);
+    const alice = new SqliteStorage({ path, name: 'alice' });
+    const bob = new SqliteStorage({ path, name: 'bob' });
+    const db = new Database(path);
+    const user = (id: number, fields: Partial<Peer>): Peer => ({ type: 'user', id: BigInt(id), accessHash: BigInt(11 * id), usernames: [], updatedAt: 1_700_000_000, ...fields });
+    try {
+      const five = (name: string): Peer => user(5, { phone: '15550000005', usernames: ['Five'], displayName: `${name} 5`, complete: new Uint8Array([1, 2, 3]) });
+      expect(plain(await alice.peers.getByPhone('15550000005'))).toEqual(five('alice'));
+      expect(db.prepare("SELECT value FROM mtstore_meta WHERE key = 'schema_version'").pluck().get()).toBe(SCHEMA_VERSION);
+      expect(indexColumns(db)).toEqual(['phone', 'session_id']);
+      expect(db.prepare("SELECT sql FROM sqlite_master WHERE name = 'mtstore_peers_phone'").pluck().get()).toMatch(/UNIQUE INDEX .* WHERE phone IS NOT NULL$/);
+      expect(plain(await bob.peers.getByPhone('15550000005'))).toEqual(five('bob'));
+      // A min peer keeps its phone; a lookup by phone never returns a min peer.
+      expect(await alice.peers.getById('user', 6n)).toEqual(user(6, { phone: '15550000006', min: true }));
+      expect(await alice.peers.getByPhone('15550000006')).toBeNull();
+      expect(await bob.peers.getByPhone('15550000006')).toBeNull();
+      // Unique per session: a write of a phone another peer of the session holds moves it.
+      await alice.peers.upsert([user(7, { phone: '15550000005' })]);
+      expect(await alice.peers.getByPhone('15550000005')).toEqual(user(7, { phone: '15550000005' }));
+      expect((await alice.peers.getById('user', 5n))?.phone).toBeUndefined();
+      expect(plain(await bob.peers.getByPhone('15550000005'))).toEqual(five('bob'));
+      expect(() => db.prepare("UPDATE mtstore_peers SET phone = '15550000006' WHERE session_id = 1 AND id = 7").run()).toThrow(/UNIQUE/);
       expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
     } finally {
       await alice.close();
@@ -792,17 +848,26 @@ describe('rows damaged by hand', () => {
     ['an unknown peer type code', `UPDATE mtstore_peers SET type = 3 WHERE session_id = ${alice} AND id = 1; UPDATE mtstore_peer_usernames SET type = 3 WHERE session_id = ${alice} AND id = 1`],
     ['a negative peer type code', `UPDATE mtstore_peers SET type = -1 WHERE session_id = ${alice} AND id = 1; UPDATE mtstore_peer_usernames SET type = -1 WHERE session_id = ${alice} AND id = 1`],
     ['a phone with letters', `UPDATE mtstore_peers SET phone = 'call me' WHERE session_id = ${alice} AND id = 1`],
+    ['a peer id that is text', `UPDATE mtstore_peers SET id = 'one' WHERE session_id = ${alice} AND id = 1; UPDATE mtstore_peer_usernames SET id = 'one' WHERE session_id = ${alice} AND id = 1`],
   ];
   for (const [what, sql] of peerCases) {
     it(`${what}: the peer lookup rejects CorruptDataError naming the session`, async () => {
       const path = await saved(`peer-${what.replace(/\W+/g, '-')}.db`);
       edit(`${path}`, `PRAGMA foreign_keys = OFF; ${sql}`);
       const storage = new SqliteStorage({ path, name: 'alice' });
-      const error = await rejection(storage.peers.getByUsername('user_1'));
-      expect(error.code).toBe('MTSTORE_CORRUPT_DATA');
-      expect(error.message).toContain('session "alice"');
-      expect(await new SqliteStorage({ path, name: 'bob' }).peers.getByUsername('user_1')).toEqual(peer('user', 1));
-      await storage.close();
+      // By username, and by phone where the row keeps its phone (the lookup by phone reads
+      // its row without the phone column, the type and id at other positions: rows.ts).
+      const lookups = [storage.peers.getByUsername('user_1')];
+      if (!/phone/.test(what)) lookups.push(storage.peers.getByPhone('10000000001'));
+      for (const lookup of lookups) {
+        const error = await rejection(lookup);
+        expect(error.code).toBe('MTSTORE_CORRUPT_DATA');
+        expect(error.message).toContain('session "alice"');
+      }
+      const bob = new SqliteStorage({ path, name: 'bob' });
+      expect(await bob.peers.getByUsername('user_1')).toEqual(peer('user', 1));
+      expect(await bob.peers.getByPhone('10000000001')).toEqual(peer('user', 1));
+      await Promise.all([storage.close(), bob.close()]);
     });
   }
 
@@ -903,8 +968,14 @@ describe('query plans', () => {
     for (const name of ['peerById', 'peerByIdNamed', 'peerByUsername', 'peerByPhone', 'peerByPhoneNamed', 'peerByUsernameNamed', 'stage1', 'stage256', 'movedUsernames', 'movedPhones', 'dropStaleKeys', 'dropUsername', 'releasePhone'] as const) {
       const steps = plan(statements[name].source).filter((step) => /^(SEARCH|SCAN)/.test(step) && !/json_each|VIRTUAL TABLE|mtstore_sessions/.test(step) && !/^SCAN (b|v|CONSTANT ROW|\d+-ROW VALUES CLAUSE)$/.test(step));
       expect(steps.length, name).toBeGreaterThan(0);
-      for (const step of steps) expect(step, `${name}: ${step}`).toMatch(/\(session_id=\? AND (type=\? AND id=\?|username_key=\?|phone=\?)\)/);
+      for (const step of steps) expect(step, `${name}: ${step}`).toMatch(/\((session_id=\? AND (type=\? AND id=\?|username_key=\?)|phone=\? AND session_id=\?)\)/);
     }
+  });
+
+  it('a lookup by phone searches the phone index led by the phone, then the peer by its key', () => {
+    // Led by the phone, the search's comparisons are decided by the TEXT column itself
+    // (schema version 8); session_id, the same in every entry of a one-session file, comes second.
+    expect(plan(statements.peerByPhone.source)).toEqual(['SEARCH p USING INDEX mtstore_peers_phone (phone=? AND session_id=?)']);
   });
 
   it('the largest stored id of each type is a search of the type’s key range, not a scan of the session’s peers', () => {
