@@ -153,6 +153,14 @@ export function preparePeers(db: Database.Database, t: Tables) {
     claimNewKeys: write(`INSERT INTO ${t.usernames} (session_id, username_key, type, id)
       SELECT p.session_id, lower(u.value), p.type, p.id FROM ${t.peers} p CROSS JOIN json_each(p.usernames) u
       WHERE p.session_id = @session AND p.type = @type AND p.id >= @from`),
+    // claimNewKeys for a type none of whose peers in the batch has several names (the
+    // usual batch): every row in the range is one the batch just wrote from validated
+    // names (letters, digits, '_'), its list spelt `[]` or `["name"]` (stageValues), so the
+    // name is the list with its brackets and quotes trimmed off. json_each's table-valued
+    // call per row (a JSON parse, a cursor, a text result per name) cost several times that.
+    claimNewSingleKeys: write(`INSERT INTO ${t.usernames} (session_id, username_key, type, id)
+      SELECT p.session_id, lower(trim(p.usernames, '["]')), p.type, p.id FROM ${t.peers} p
+      WHERE p.session_id = @session AND p.type = @type AND p.id >= @from AND p.usernames <> '[]'`),
     /**
      * The statement that stages `rows` peers (prepared on first use per size): their
      * STAGE_COLUMNS values in order as a VALUES list, then the session's row id. Beside
@@ -296,6 +304,9 @@ function heldElsewhere(error: unknown): boolean {
   return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
 }
 
+/** How many type codes PEER_TYPE_CODE gives out (0, 1, 2). */
+const TYPE_CODES = 3;
+
 /** Position of `s.id` in a peerByIdNamed row (after PEER_DATA). */
 const SESSION_ID = 7;
 /** Position of `s.id` in a peerByPhoneNamed or peerByUsernameNamed row (after PEER_COLUMNS). */
@@ -318,12 +329,22 @@ export class SqlitePeers implements PeerRepository {
     // `max` is storedMax's row: every peer is above the largest stored id of its type.
     const insertNew = db.transaction((peers: readonly Peer[], session: bigint, max: ReadonlyArray<bigint | null>): void => {
       stageChunks(peers, sql.insertNew, session);
-      const types = new Set<PeerType>();
-      for (const p of peers) types.add(p.type);
-      for (const type of types) {
-        const code = PEER_TYPE_CODE[type];
+      // Bit (1 << type code) of each type in the batch, and of each type with a peer of
+      // several names (claimNewKeys, else claimNewSingleKeys): two integers, not a Set of types.
+      let types = 0;
+      let listed = 0;
+      for (const p of peers) {
+        const bit = 1 << PEER_TYPE_CODE[p.type];
+        types |= bit;
+        if (p.usernames.length > 1) listed |= bit;
+      }
+      for (let code = 0; code < TYPE_CODES; code++) {
+        const bit = 1 << code;
+        if ((types & bit) === 0) continue;
         const largest = max[code] as bigint | null;
-        sql.claimNewKeys.run({ session, type: code, from: largest === null ? INT64_MIN : largest + 1n });
+        const params = { session, type: code, from: largest === null ? INT64_MIN : largest + 1n };
+        if ((listed & bit) === 0) sql.claimNewSingleKeys.run(params);
+        else sql.claimNewKeys.run(params);
       }
     });
     return (this.#prepared = {

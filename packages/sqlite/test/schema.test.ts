@@ -915,8 +915,10 @@ describe('query plans', () => {
   });
 
   it('the names of a batch of new peers are read back from the type’s key range above the largest stored id', () => {
-    const steps = plan(statements.claimNewKeys.source).filter((step) => /^(SEARCH|SCAN) /.test(step) && !/json_each|VIRTUAL TABLE/.test(step));
-    expect(steps).toEqual(['SEARCH p USING PRIMARY KEY (session_id=? AND type=? AND id>?)']);
+    for (const name of ['claimNewKeys', 'claimNewSingleKeys'] as const) {
+      const steps = plan(statements[name].source).filter((step) => /^(SEARCH|SCAN) /.test(step) && !/json_each|VIRTUAL TABLE/.test(step));
+      expect(steps, name).toEqual(['SEARCH p USING PRIMARY KEY (session_id=? AND type=? AND id>?)']);
+    }
   });
 
   it('a page of peers is a range of the primary key, in its order (no sort step)', () => {
