@@ -28,8 +28,17 @@ export class MtstorePeers implements IPeersRepository {
     // is not cached (as with any cache miss, mtcute asks the API), instead of failing
     // the API call that brought it or every later save.
     if (!isMarkedId(peer.id)) return;
-    this.#pending.delete(peer.id);
-    this.#pending.set(peer.id, peer);
+    // A peer new to the batch (the usual case) is one `set`. One already pending is moved
+    // to the end (store order: the latest pending owner of a username or phone wins), which
+    // a `set` over it does not do; a `delete` first for every peer cost a second hash lookup
+    // each, that nearly always found nothing.
+    const pending = this.#pending;
+    const size = pending.size;
+    pending.set(peer.id, peer);
+    if (pending.size === size) {
+      pending.delete(peer.id);
+      pending.set(peer.id, peer);
+    }
   }
 
   async getById(id: number): Promise<PeerInfo | null> {

@@ -276,3 +276,30 @@ describe('peers mtstore cannot hold', () => {
     await backend.dispose();
   });
 });
+
+describe('pending peers', () => {
+  it('a peer stored again moves behind the others: the latest pending owner of a username or phone wins, before and after save()', async () => {
+    const backend = await adapters[0]!.backend();
+    const storage = backend.open('order');
+    const p = mtcuteStorage(storage, { lease: false });
+    await loadProvider(p);
+    const shared = { usernames: ['shared_name'], phone: '4915555' };
+    p.peers.store(peerInfo(21, shared));
+    p.peers.store(peerInfo(22, shared));
+    p.peers.store(peerInfo(23));
+    expect((await p.peers.getByUsername('shared_name'))?.id).toBe(22);
+    // 21 again, with newer data: it is now the latest store of both keys.
+    p.peers.store(peerInfo(21, { ...shared, updated: 1_760_000_009_000 }));
+    expect((await p.peers.getByUsername('shared_name'))?.id).toBe(21);
+    expect((await p.peers.getByPhone('4915555'))?.id).toBe(21);
+    expect((await p.peers.getById(21))?.updated).toBe(1_760_000_009_000);
+    await p.driver.save?.();
+    expect(await storage.peers.getByUsername('shared_name')).toMatchObject({ id: 21n, updatedAt: 1_760_000_009 });
+    expect(await storage.peers.getByPhone('4915555')).toMatchObject({ id: 21n });
+    expect(await storage.peers.getById('user', 22n)).toMatchObject({ usernames: [] });
+    expect(await storage.peers.getById('user', 22n).then((peer) => peer?.phone)).toBeUndefined();
+    expect(await storage.peers.getById('user', 23n)).toMatchObject({ usernames: ['user_23'] });
+    await p.driver.destroy?.();
+    await backend.dispose();
+  });
+});

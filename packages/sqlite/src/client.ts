@@ -96,7 +96,7 @@ export class SqliteStorage extends BaseStorage {
   // Every write goes through the scope's fence (scope.ts): a plain call without a lease.
   protected async writeSession(session: Session): Promise<void> {
     const db = this.#db();
-    this.#scope.write(() => db.save.immediate(this.name, session));
+    this.#scope.write((token) => db.save.immediate(this.name, session, token ?? null));
   }
 
   protected async writeSessionUpdate(patch: SessionUpdate): Promise<boolean> {
@@ -171,7 +171,8 @@ export function prepareSnapshotStatements(db: Database.Database, t: Tables) {
       WHERE name = @name AND has_snapshot = 1 RETURNING id`),
     insertDc: write(`INSERT INTO ${t.dcs} (session_id, position, dc_id, ipv4, ipv6, host, port, test_mode, media_only)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-    insertKey: write(`INSERT INTO ${t.authKeys} (session_id, dc_id, media_only, slot, auth_key, expires_at) VALUES (?, ?, ?, ?, ?, ?)`),
+    // lease_token: the token the fence just matched (NULL without a lease), as keys.ts's fenced upsert writes it.
+    insertKey: write(`INSERT INTO ${t.authKeys} (session_id, dc_id, media_only, slot, auth_key, expires_at, lease_token) VALUES (?, ?, ?, ?, ?, ?, ?)`),
     insertChannel: write(`INSERT INTO ${t.channels} (session_id, channel_id, pts) VALUES (?, ?, ?)`),
     deleteDcs: write(`DELETE FROM ${t.dcs} WHERE session_id = ?`),
     deleteKeys: write(`DELETE FROM ${t.authKeys} WHERE session_id = ?`),
@@ -198,7 +199,7 @@ type SnapshotSql = ReturnType<typeof prepareSnapshotStatements>;
 interface SnapshotStatements {
   readonly sql: SnapshotSql;
   readonly load: Database.Transaction<(name: string) => SessionRows | null>;
-  readonly save: Database.Transaction<(name: string, session: Session) => void>;
+  readonly save: Database.Transaction<(name: string, session: Session, token: bigint | null) => void>;
   readonly update: Database.Transaction<(name: string, patch: SessionUpdate) => boolean>;
   readonly saveState: Database.Transaction<(name: string, state: UpdateState, channels: readonly ChannelState[]) => boolean>;
   readonly remove: Database.Transaction<(name: string) => void>;
@@ -265,15 +266,17 @@ function prepareSnapshot(scope: SessionScope): SnapshotStatements {
       };
     }),
 
-    // The snapshot and every key of the session: keys of DCs not in it are removed.
-    save: db.transaction((name: string, session: Session): void => {
+    // The snapshot and every key of the session: keys of DCs not in it are removed. Under a
+    // lease (run inside its fence) the key rows get its token as their lease_token, so the
+    // next rewrite of a key is the one-row rewrite (keys.ts), not the fenced upsert.
+    save: db.transaction((name: string, session: Session, token: bigint | null): void => {
       const id = upsertRow(name, session);
       writeDcs(id, session.dcs);
       sql.deleteKeys.run(id);
       for (const dc of session.dcs) {
         const media = dc.mediaOnly === true ? 1 : 0;
-        if (dc.authKey !== undefined) sql.insertKey.run(id, dc.id, media, -1, dc.authKey, null);
-        for (const temp of dc.tempAuthKeys ?? []) sql.insertKey.run(id, dc.id, media, temp.index, temp.key, temp.expiresAt);
+        if (dc.authKey !== undefined) sql.insertKey.run(id, dc.id, media, -1, dc.authKey, null, token);
+        for (const temp of dc.tempAuthKeys ?? []) sql.insertKey.run(id, dc.id, media, temp.index, temp.key, temp.expiresAt, token);
       }
       sql.deleteChannels.run(id);
       for (const channel of session.channels) sql.insertChannel.run(id, channel.id, channel.pts);

@@ -148,7 +148,9 @@ export function prepareTokenCheck(db: Database.Database, tablePrefix: string): (
  * statement, an older adapter's or a hand edit — every key row of that session takes the
  * new token, in the same statement, so under the same write lock. A key row's
  * lease_token is otherwise written only by a fenced key write (keys.ts `set`), which has
- * just matched that token in the lease row; plain writes leave it as it is. So a row
+ * just matched that token in the lease row, and by a `save()` under a lease (client.ts),
+ * which writes its key rows inside the fence's transaction after the same match; plain
+ * writes leave it as it is (a plain save's new rows get NULL). So a row
  * holds token T only while T is the session's stored token (tokens only grow), and the
  * rewrite of a stored key that compares lease_token in its own row (keys.ts `rewrite`)
  * is fenced as strictly as one that reads the lease row. Created with the lease table,

@@ -153,10 +153,12 @@ export class SessionScope {
    * Runs `write` (several statements or transactions, synchronous): as it is without a lease;
    * under a lease, inside the fence's IMMEDIATE transaction, so it applies only while
    * the stored lease still has this instance's token (else LeaseLostError, nothing written).
+   * `write` is given that token (undefined without a lease): inside the fence it is the
+   * stored one, which a write of key rows records as their lease_token (lease.ts).
    */
-  write<T>(write: () => T): T {
+  write<T>(write: (token: bigint | undefined) => T): T {
     const token = this.token();
-    return token === undefined ? write() : this.#fenced(token, write);
+    return token === undefined ? write(undefined) : this.#fenced(token, () => write(token));
   }
 
   #fenced<T>(token: bigint, write: () => T): T {

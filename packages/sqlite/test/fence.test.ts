@@ -119,6 +119,41 @@ describe('lease fence across connections to one file', () => {
     }
   });
 
+  it('save() under a lease gives the key rows it writes the lease token (a plain save: none), so the next rewrite is fenced by its row', async () => {
+    const path = temp.file('save-token.session');
+    const holder = new SqliteStorage({ path, name: 'saved' });
+    const free = new SqliteStorage({ path, name: 'saved' });
+    const other = new Database(path);
+    const tokens = (): unknown[] => other.prepare('SELECT dc_id, slot, lease_token FROM mtstore_auth_keys ORDER BY dc_id, slot').raw().all();
+    const session = (key: number) => ({
+      ...minimalSession(),
+      dcs: [
+        { id: 2, port: 443, authKey: authKey(key), tempAuthKeys: [{ index: 0, key: authKey(key + 1), expiresAt: 2_000_000_000 }] },
+        { id: 4, port: 443, authKey: authKey(key) },
+      ],
+    });
+    try {
+      await free.save(session(1));
+      expect(tokens(), 'a save without a lease').toEqual([[2, -1, null], [2, 0, null], [4, -1, null]]);
+      const token = Number((await holder.lease.acquire({ ttlSeconds: 60, heartbeat: false })).token);
+      await holder.save(session(3));
+      expect(tokens(), 'a save under the lease').toEqual([[2, -1, token], [2, 0, token], [4, -1, token]]);
+      await holder.authKeys.set(2, authKey(5));
+      expect(plain(await free.authKeys.get(2))).toEqual(authKey(5));
+      // The next owner's takeover moves them; the old holder's save is refused and writes no row.
+      const taken = Number((await free.lease.acquire({ force: true, ttlSeconds: 60, heartbeat: false })).token);
+      expect(await codeOf(holder.save(session(7))), 'the old holder’s save').toBe(LOST);
+      expect(tokens()).toEqual([[2, -1, taken], [2, 0, taken], [4, -1, taken]]);
+      await free.lease.release();
+      await free.save(session(9));
+      expect(tokens(), 'a plain save after the release').toEqual([[2, -1, null], [2, 0, null], [4, -1, null]]);
+    } finally {
+      await holder.close();
+      await free.close();
+      other.close();
+    }
+  });
+
   it('a token changed by hand in another connection fences the holder: every kind of write is checked by the database', async () => {
     const path = temp.file('by-hand.session');
     const other = new Database(path);

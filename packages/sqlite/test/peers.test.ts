@@ -260,6 +260,32 @@ describe('peers.upsert: a batch of new peers only is written without staging', (
     await storage.close();
   });
 
+  it('one name or none per peer: every name is indexed lower-cased, and a peer without names gets no index row', async () => {
+    const storage = new SqliteStorage({ path: temp.file('new-only-single.db'), name: 'alice' });
+    // Per type one of the four mixes: upper-case letters or not, a peer without names or
+    // not. One peer without names per batch: two would collide on any key made of their
+    // empty lists, and the batch would start again on the general path.
+    const first: Peer[] = [
+      ...Array.from({ length: 8 }, (_, i) => peer('user', i + 1, { usernames: i === 3 ? [] : [`user_${i + 1}`], phone: undefined })),
+      ...Array.from({ length: 8 }, (_, i) => peer('channel', i + 1, { usernames: [`CHANNEL_${i + 1}`], phone: undefined })),
+      ...Array.from({ length: 8 }, (_, i) => peer('chat', i + 1, { usernames: [`plain_${i + 1}`], phone: undefined })),
+    ];
+    const second = Array.from({ length: 16 }, (_, i) => peer('chat', i + 9, { usernames: i === 3 ? [] : [`Chat_${i + 9}`], phone: undefined }));
+    for (const part of [first, second]) await storage.peers.upsert(part);
+    const batch = [...first, ...second];
+
+    for (const p of batch) {
+      expect(await storage.peers.getById(p.type, p.id)).toEqual(p);
+      for (const name of p.usernames) {
+        expect((await storage.peers.getByUsername(name.toLowerCase()))?.id, name).toBe(p.id);
+        expect((await storage.peers.getByUsername(name.toUpperCase()))?.id, name).toBe(p.id);
+      }
+    }
+    const keys = storage.database.prepare('SELECT username_key FROM mtstore_peer_usernames ORDER BY username_key').pluck().all();
+    expect(keys).toEqual(batch.flatMap((p) => p.usernames.map((name) => name.toLowerCase())).sort());
+    await storage.close();
+  });
+
   it('a new peer taking a stored peer’s name or phone moves it, and nothing of the first attempt is left', async () => {
     const storage = new SqliteStorage({ path: temp.file('new-only-moves.db'), name: 'alice' });
     await storage.peers.upsert(Array.from({ length: 20 }, (_, i) => peer('user', i + 1)));

@@ -916,7 +916,7 @@ describe('query plans', () => {
   const db = new Database(':memory:');
   const tables = tableNames('mtstore_');
   migrate(db, tables, { where: 'test', location: ':memory:', refuseForeign: true });
-  const { stage, stageNew, insertNew, ...peerStatements } = preparePeers(db, tables);
+  const { stage, stageNew, insertNew, claimNewSingleKeys, ...peerStatements } = preparePeers(db, tables);
   const statements = {
     ...prepareSnapshotStatements(db, tables),
     ...prepareKeys(db, tables, 'mtstore_'),
@@ -929,6 +929,11 @@ describe('query plans', () => {
     stageNew256: stageNew(256),
     insertNew1: insertNew(1),
     insertNew256: insertNew(256),
+    // Four shapes: lower() or not, the test for a list without names or not.
+    claimNewSingleKeys: claimNewSingleKeys(false, false),
+    claimNewSingleKeysLower: claimNewSingleKeys(true, false),
+    claimNewSingleKeysEmpty: claimNewSingleKeys(false, true),
+    claimNewSingleKeysLowerEmpty: claimNewSingleKeys(true, true),
     ...Object.fromEntries(Object.entries(prepareRefs(db, tables, 'mtstore_')).map(([name, statement]) => [`refs.${name}`, statement])),
     ...prepareServer(db, tables),
   };
@@ -986,8 +991,11 @@ describe('query plans', () => {
   });
 
   it('the names of a batch of new peers are read back from the type’s key range above the largest stored id', () => {
-    const steps = plan(statements.claimNewKeys.source).filter((step) => /^(SEARCH|SCAN) /.test(step) && !/json_each|VIRTUAL TABLE/.test(step));
-    expect(steps).toEqual(['SEARCH p USING PRIMARY KEY (session_id=? AND type=? AND id>?)']);
+    const { claimNewKeys, claimNewSingleKeys: single, claimNewSingleKeysLower, claimNewSingleKeysEmpty, claimNewSingleKeysLowerEmpty } = statements;
+    for (const { source } of [claimNewKeys, single, claimNewSingleKeysLower, claimNewSingleKeysEmpty, claimNewSingleKeysLowerEmpty]) {
+      const steps = plan(source).filter((step) => /^(SEARCH|SCAN) /.test(step) && !/json_each|VIRTUAL TABLE/.test(step));
+      expect(steps, source).toEqual(['SEARCH p USING PRIMARY KEY (session_id=? AND type=? AND id>?)']);
+    }
   });
 
   it('a page of peers is a range of the primary key, in its order (no sort step)', () => {
