@@ -17,9 +17,10 @@
 // "setAuthKey (home DC)" cannot reach 1× by construction: MemorySession's setAuthKey
 // is one field assignment (~0 instructions of its own; what callgrind counts there is
 // this loop's), while the bridge's is a write the contract makes durable when save()
-// resolves — the key compared with the stored one and copied, validated and copied
-// again by core, stored, and save() awaiting it: ~13k instructions without GC and JIT
-// (bench/bridge-icount.mjs), most of it core's and the promises'. Skipping the write
+// resolves — the key compared with the stored one, validated and copied by core
+// (~2.4k of it: a 256-byte ArrayBuffer is allocated off the V8 heap), stored, and
+// save() awaiting it: ~6.9k instructions (bench/bridge-icount.mjs, ICOUNT_N=20000
+// ICOUNT_OP_WARMUP=20000), most of it core's and the promises'. Skipping the write
 // or the await would make the row 1× and the bridge wrong. The durable row below is
 // the like-for-like one.
 //

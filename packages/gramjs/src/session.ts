@@ -147,11 +147,18 @@ export class StorageSession extends sessions.Session {
       this.writes.write(`authKeys.delete(${dc})`, () => this.storage.authKeys.delete(dc));
       return;
     }
-    if (stored !== undefined && Buffer.compare(stored, bytes) === 0) return; // GramJS re-sets the key on every connect
-    // The typed-array constructor copies with one memcpy (Uint8Array.from iterates the 256 bytes).
-    const copy = new Uint8Array(bytes);
-    this.storedKeys.set(dc, copy);
-    this.writes.write(`authKeys.set(${dc})`, () => this.storage.authKeys.set(dc, copy));
+    if (stored !== undefined && sameKey(stored, bytes)) return; // GramJS re-sets the key on every connect
+    // The bytes compared next time. storedKeys' arrays are this session's alone (never
+    // handed to a write; load() gets fresh copies, contract §9), so the previous one is
+    // overwritten in place rather than a new one allocated. The typed-array constructor
+    // copies with one memcpy (Uint8Array.from iterates the 256 bytes).
+    if (stored !== undefined && stored.length === bytes.length) stored.set(bytes);
+    else this.storedKeys.set(dc, new Uint8Array(bytes));
+    // On an idle queue the write starts now, inside this call, and the storage copies
+    // what it is given at call time (contract §9): GramJS's bytes go as they are, no
+    // copy of ours. Behind other writes it starts later: then it gets a copy made now.
+    const key = this.writes.idle ? bytes : new Uint8Array(bytes);
+    this.writes.write(authKeySetLabel(dc), () => this.storage.authKeys.set(dc, key));
   }
 
   /** The takeout session id (`account.initTakeoutSession`), kept in the snapshot. */
@@ -377,6 +384,24 @@ export class StorageSession extends sessions.Session {
     const keys = [...this.keys.keys()].sort((a, b) => a - b);
     return `StorageSession { dcId: ${this.homeDcId}, serverAddress: ${JSON.stringify(this.address)}, port: ${this.portNumber}, authKeys: [DC ${keys.join(', ') || 'none'}], peers: ${this.peers.size} }`;
   }
+}
+
+/** `authKeys.set(<dc>)`, built once per DC id of GramJS's range: the label is read only if the write fails. */
+const AUTH_KEY_SET_LABELS: string[] = [];
+function authKeySetLabel(dc: number): string {
+  if (!(dc >= 1 && dc <= 16)) return `authKeys.set(${dc})`;
+  return (AUTH_KEY_SET_LABELS[dc] ??= `authKeys.set(${dc})`);
+}
+
+/**
+ * Whether `bytes` are the stored key's. A loop, not Buffer.compare: a new key differs
+ * within its first bytes, and the loop then costs less than the call into C++ does;
+ * the same key again (a reconnect) is 256 steps once per connect.
+ */
+function sameKey(stored: Uint8Array, bytes: Uint8Array): boolean {
+  if (stored.length !== bytes.length) return false;
+  for (let i = 0; i < stored.length; i++) if (stored[i] !== bytes[i]) return false;
+  return true;
 }
 
 function sameSelf(a: SelfUser, b: SelfUser): boolean {

@@ -21,10 +21,20 @@ export class WriteQueue {
    * running (the queue is idle). Never rejects.
    */
   private tail: Promise<void> | undefined;
+  /** The label of every task tracked and not settled yet, oldest first (undefined: a `run` task). */
+  private readonly operations: (string | undefined)[] = [];
   /** The peer batch queued last and not started yet: later peers join it. */
   private openBatch: Peer[] | null = null;
 
   constructor(private readonly onError: WriteErrorHandler) {}
+
+  /**
+   * Nothing queued or running: a write queued now starts inside the `write` call
+   * (the storage then copies its arguments before `write` returns).
+   */
+  get idle(): boolean {
+    return this.tail === undefined;
+  }
 
   /**
    * Queues a write; its failure goes to the error handler. On an idle queue it starts
@@ -70,34 +80,42 @@ export class WriteQueue {
     this.openBatch = batch;
   }
 
-  /** Resolves once every write queued so far, and any queued meanwhile, has finished. */
+  /**
+   * Resolves once every write queued so far, and any queued meanwhile, has finished.
+   * One reaction on the tail (no async function: that is a promise, an await and a
+   * resumption more per save()); a tail queued meanwhile is waited for the same way.
+   */
   settled(): Promise<void> {
     const tail = this.tail;
-    return tail === undefined ? IDLE : this.settle(tail);
+    return tail === undefined ? IDLE : tail.then(this.recheck);
   }
 
-  private async settle(tail: Promise<void>): Promise<void> {
-    await tail;
-    while (this.tail !== undefined) await this.tail;
-  }
+  private readonly recheck = (): Promise<void> | undefined => (this.tail === undefined ? undefined : this.settled());
 
   /**
-   * Makes `done` the new tail: one reaction that reports its failure (to the error
-   * handler for writes; a `run` task's failure is its caller's) and marks the queue
-   * idle when nothing was queued after it.
+   * Makes `done` the new tail. Tasks settle in the order they were tracked (each starts
+   * after the previous one's reaction ran), so their labels are a FIFO and the two
+   * reactions are the queue's own, allocated once: nothing is allocated per write for
+   * them. The reactions report a failure (to the error handler for writes; a `run`
+   * task's failure is its caller's) and mark the queue idle when nothing was queued after.
    */
   private track(done: Promise<unknown>, operation: string | undefined): void {
-    const tail: Promise<void> = done.then(
-      () => {
-        if (this.tail === tail) this.tail = undefined;
-      },
-      (error: unknown) => {
-        if (this.tail === tail) this.tail = undefined;
-        if (operation !== undefined) this.report(error, operation);
-      },
-    );
-    this.tail = tail;
+    this.operations.push(operation);
+    this.tail = done.then(this.succeeded, this.failed);
   }
+
+  private readonly succeeded = (): void => {
+    const operations = this.operations;
+    operations.shift();
+    if (operations.length === 0) this.tail = undefined;
+  };
+
+  private readonly failed = (error: unknown): void => {
+    const operations = this.operations;
+    const operation = operations.shift();
+    if (operations.length === 0) this.tail = undefined;
+    if (operation !== undefined) this.report(error, operation);
+  };
 
   private report(error: unknown, operation: string): void {
     try {

@@ -205,6 +205,34 @@ for (const factory of backends) {
         expect(offlineClient(session).session.getAuthKey(2)).toBe(session.authKey);
       });
 
+      it('stores the key bytes as they were at setAuthKey, whether the write starts at once or behind others', async () => {
+        const first = await restart();
+        first.session.setDC(2, '149.154.167.51', 443);
+        await first.session.save();
+        const home = await gramKey(authKey(2));
+        const other = await gramKey(authKey(4));
+        // Idle queue: the write starts inside setAuthKey.
+        first.session.setAuthKey(home);
+        home.getKey()!.fill(0xaa);
+        // Busy queue (nothing awaited since): this write starts after the one above.
+        first.session.setAuthKey(other, 4);
+        other.getKey()!.fill(0xbb);
+        await first.session.save();
+        const { storage } = await restart();
+        expect(plainBytes(await storage.authKeys.get(2))).toEqual(authKey(2));
+        expect(plainBytes(await storage.authKeys.get(4))).toEqual(authKey(4));
+
+        // The session compares a key set again with what it stored, not with GramJS's
+        // buffer: the same AuthKey object with changed bytes is written; A, B, A again ends on A.
+        first.session.setAuthKey(home); // now all 0xaa
+        first.session.setAuthKey(await gramKey(authKey(5)), 5);
+        first.session.setAuthKey(await gramKey(authKey(6)), 5);
+        first.session.setAuthKey(await gramKey(authKey(5)), 5);
+        await first.session.save();
+        expect(plainBytes(await storage.authKeys.get(2))).toEqual(new Uint8Array(256).fill(0xaa));
+        expect(plainBytes(await storage.authKeys.get(5))).toEqual(authKey(5));
+      });
+
       it('persists the home DC whatever form its address takes (IPv4, IPv6, host name)', async () => {
         for (const [address, field] of [
           ['149.154.167.51', 'ipv4'],
