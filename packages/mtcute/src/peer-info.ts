@@ -151,7 +151,9 @@ export function peerFromInfo(info: PeerInfo, options: ToPeerOptions, filter = tr
     usernames: !filter || allUsernames(info.usernames) ? info.usernames : info.usernames.filter(isUsername),
     updatedAt: Math.min(UINT32_MAX, Math.max(0, Math.floor(info.updated / 1000))),
     min: info.isMin ? true : undefined,
-    phone: !filter || isPhone(info.phone) ? info.phone : undefined,
+    // Unchecked, a phone is still read as none when empty: mtcute stores '' for a user
+    // whose phone Telegram hides, which would fail every batch holding one.
+    phone: filter ? (isPhone(info.phone) ? info.phone : undefined) : info.phone === '' ? undefined : info.phone,
     complete: keep ? complete : undefined,
     displayName: name,
   };
@@ -159,7 +161,7 @@ export function peerFromInfo(info: PeerInfo, options: ToPeerOptions, filter = tr
 
 /** Whether peerFromInfo's filter would drop a username or the phone of `info`. */
 export function needsFilter(info: PeerInfo): boolean {
-  return !allUsernames(info.usernames) || (info.phone !== undefined && !isPhone(info.phone));
+  return !allUsernames(info.usernames) || (info.phone !== undefined && info.phone !== '' && !isPhone(info.phone));
 }
 
 /** `markedId`: the peer's marked id when the caller has it (a lookup by id), else computed. */
