@@ -34,7 +34,7 @@ import type {
   TempAuthKey,
   UpdateState,
 } from './model.js';
-import { needsNormalizing, normalizePeerBatch, repeatsPeer } from './peers.js';
+import { checkPeerBatch, normalizePeerBatch, repeatsPeer } from './peers.js';
 import type { AuthKeyRepository, KeyValueRepository, LeaseRepository, PeerRepository, RefMessageRepository } from './repositories.js';
 import { isSealed, noEncryptionError, PERMANENT_KEY_SLOT as PERMANENT_SLOT, Sealer, type EncryptionOptions, type SealContext } from './seal.js';
 import { StorageLease } from './lease.js';
@@ -966,17 +966,20 @@ export abstract class BaseStorage extends Closable implements Storage {
         if (this.closed) throw this.closedError('peers.upsert');
         let batch: readonly Peer[];
         try {
-          assertPeers(peers, 'peers');
-          if (this.peersUpsertInOrder) batch = repeatsPeer(peers) ? normalizePeerBatch(peers, !this.writesCopyBytes) : peers;
           // A repository done with the batch when its synchronous write returns
           // (writesCopyBytes: it binds copies and keeps no reference) reads a batch that
-          // needs no normalizing as it is: between the check above and its write no
-          // other code runs, so the caller can change nothing in between, and nothing
-          // of the caller's is kept. Copying 1,000 peers per batch only to read them was
-          // a third of core's cost of an upsert.
-          else if (this.writesCopyBytes && !needsNormalizing(peers)) batch = peers;
-          // Fresh objects (bytes included unless the repository copies them): the caller's array is not kept.
-          else batch = normalizePeerBatch(peers, !this.writesCopyBytes);
+          // needs no normalizing as it is: between the check and its write no other
+          // code runs, so the caller can change nothing in between, and nothing of the
+          // caller's is kept. Copying 1,000 peers per batch only to read them was a third
+          // of core's cost of an upsert. checkPeerBatch validates as assertPeers does and
+          // answers needsNormalizing in the same pass.
+          if (this.writesCopyBytes && !this.peersUpsertInOrder) batch = checkPeerBatch(peers, 'peers') ? normalizePeerBatch(peers, false) : peers;
+          else {
+            assertPeers(peers, 'peers');
+            if (this.peersUpsertInOrder) batch = repeatsPeer(peers) ? normalizePeerBatch(peers, !this.writesCopyBytes) : peers;
+            // Fresh objects (bytes included unless the repository copies them): the caller's array is not kept.
+            else batch = normalizePeerBatch(peers, !this.writesCopyBytes);
+          }
         } catch (error) {
           throw invalid(error, this.where('peers.upsert'));
         }

@@ -4,6 +4,7 @@
  */
 import { copyPeer } from './copy.js';
 import type { Peer, PeerType } from './model.js';
+import { assertPeer, assertPeers, isPeer, peerHashes } from './validate.js';
 
 /** Lookup form of a username: lookups are case-insensitive. */
 export function usernameKey(username: string): string {
@@ -269,6 +270,94 @@ export function needsNormalizing(peers: readonly Peer[]): boolean {
     }
   }
   return false;
+}
+
+/**
+ * assertPeers and needsNormalizing in one pass, for upsert (base.ts): throws what
+ * assertPeers throws for the same batch (each peer is checked by isPeer, a rejected one
+ * by assertPeer for the message), else answers true whenever needsNormalizing does. It
+ * hashes each username and phone with the hashes isPeer computed while validating them
+ * (peerHashes) instead of scanning them again: on `mtcute:peers.store ×1000 + save()
+ * (first time)` the two passes cost ~2.7k instructions a peer. The name table is sized
+ * before the names are known (unvalidated arrays are not read twice): a batch of more
+ * than two usernames a peer on average answers true, and is normalized (as any batch
+ * is when in doubt: normalizing is always right, only slower).
+ */
+export function checkPeerBatch(value: unknown, label = 'peers'): boolean {
+  if (!Array.isArray(value)) {
+    assertPeers(value, label);
+    return true;
+  }
+  const peers = value as readonly unknown[];
+  const count = peers.length;
+  growIdTable(count);
+  const phoneSize = tableSize(count);
+  if (phoneStamps.length < phoneSize) {
+    phoneOwners = new Int32Array(phoneSize);
+    phoneStamps = new Uint32Array(phoneSize);
+  }
+  // At most half full with two names a peer.
+  const maxNames = count * 2;
+  const nameSize = tableSize(maxNames);
+  if (nameStamps.length < nameSize) {
+    nameOwners = new Int32Array(nameSize);
+    nameSlots = new Int32Array(nameSize);
+    nameStamps = new Uint32Array(nameSize);
+  }
+  const gen = nextGeneration();
+  const idMask = idStamps.length - 1;
+  const nameMask = nameStamps.length - 1;
+  const phoneMask = phoneStamps.length - 1;
+  const hashes = peerHashes.names;
+  let names = 0;
+  let needs = false;
+  for (let i = 0; i < count; i++) {
+    const value = peers[i];
+    if (!isPeer(value)) assertPeer(value, `${label}[${i}]`);
+    // Once the answer is true, the rest of the batch is only validated.
+    if (needs) continue;
+    const peer = value as Peer;
+    const n = Number(peer.id);
+    if (!(n <= MAX_KEYED_ID && n >= -MAX_KEYED_ID) || idRepeats(n, peer.type, gen, idMask)) {
+      needs = true;
+      continue;
+    }
+    const usernames = peer.usernames;
+    names += usernames.length;
+    if (names > maxNames) {
+      needs = true;
+      continue;
+    }
+    for (let u = 0; u < usernames.length; u++) {
+      let at = (hashes[u] as number) & nameMask;
+      while (nameStamps[at] === gen) {
+        if (sameName((peers[nameOwners[at] as number] as Peer).usernames[nameSlots[at] as number] as string, usernames[u] as string)) {
+          needs = true;
+          break;
+        }
+        at = (at + 1) & nameMask;
+      }
+      if (needs) break;
+      nameStamps[at] = gen;
+      nameOwners[at] = i;
+      nameSlots[at] = u;
+    }
+    if (needs) continue;
+    const phone = peer.phone;
+    if (phone !== undefined) {
+      let at = peerHashes.phone & phoneMask;
+      while (phoneStamps[at] === gen) {
+        if ((peers[phoneOwners[at] as number] as Peer).phone === phone) {
+          needs = true;
+          break;
+        }
+        at = (at + 1) & phoneMask;
+      }
+      phoneStamps[at] = gen;
+      phoneOwners[at] = i;
+    }
+  }
+  return needs;
 }
 
 /**

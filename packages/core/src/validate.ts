@@ -228,6 +228,49 @@ function usernameShape(value: unknown): number {
   return shape;
 }
 
+/**
+ * usernameShape's rule with a hash on the way: -1 when `value` is not a username, else
+ * a 31-bit FNV-1a of its characters each `| 0x20` (over A-Z a-z 0-9 _ that folds exactly
+ * the two cases of a letter together), so names equal case-insensitively hash equal.
+ * isPeer validates a peer's names with it and leaves the hashes in `peerHashes` for
+ * checkPeerBatch (peers.ts), which would otherwise scan every name a second time.
+ */
+export function usernameHash(value: unknown): number {
+  if (typeof value !== 'string') return -1;
+  const length = value.length;
+  if (length === 0 || length > 64) return -1;
+  let h = 0x811c_9dc5;
+  for (let i = 0; i < length; i++) {
+    const code = value.charCodeAt(i);
+    if (code >= 0x61) {
+      if (code > 0x7a) return -1;
+    } else if ((code < 0x41 || code > 0x5a) && (code < 0x30 || code > 0x39) && code !== 0x5f) return -1;
+    h = Math.imul(h ^ (code | 0x20), 0x0100_0193);
+  }
+  return h >>> 1;
+}
+
+/** isPhone's rule with a hash on the way (usernameHash's, without folding): -1 when `value` is not a phone. */
+export function phoneHash(value: unknown): number {
+  if (typeof value !== 'string') return -1;
+  const length = value.length;
+  if (length === 0 || length > 20) return -1;
+  let h = 0x811c_9dc5;
+  for (let i = 0; i < length; i++) {
+    const code = value.charCodeAt(i);
+    if (code < 0x30 || code > 0x39) return -1;
+    h = Math.imul(h ^ code, 0x0100_0193);
+  }
+  return h >>> 1;
+}
+
+/**
+ * What the last isPeer call that answered true hashed (usernameHash of each username, in
+ * order; phoneHash of the phone, -1 without one). Module state, read right after that
+ * call by checkPeerBatch: no array per peer.
+ */
+export const peerHashes = { names: [0], phone: -1 };
+
 /** A username: 1-64 ASCII letters, digits and underscores (`/^[A-Za-z0-9_]{1,64}$/`). */
 export function isUsername(value: unknown): value is string {
   return usernameShape(value) !== NOT_USERNAME;
@@ -506,16 +549,21 @@ export function isPeer(value: unknown): boolean {
   if (typeof id !== 'bigint' || id < INT64_MIN || id > INT64_MAX) return false;
   if (typeof accessHash !== 'bigint' || accessHash < INT64_MIN || accessHash > INT64_MAX) return false;
   if (!Array.isArray(usernames)) return false;
+  const names = peerHashes.names;
   for (let i = 0; i < usernames.length; i++) {
     const username: unknown = usernames[i];
-    if (!isUsername(username)) return false;
-    for (let j = 0; j < i; j++) if ((usernames[j] as string).toLowerCase() === username.toLowerCase()) return false;
+    const hash = usernameHash(username);
+    if (hash === -1) return false;
+    for (let j = 0; j < i; j++) if ((usernames[j] as string).toLowerCase() === (username as string).toLowerCase()) return false;
+    names[i] = hash;
   }
-  if (phone !== undefined && !isPhone(phone)) return false;
+  let phoneKey = -1;
+  if (phone !== undefined && (phoneKey = phoneHash(phone)) === -1) return false;
   if (min !== undefined && typeof min !== 'boolean') return false;
   if (typeof updatedAt !== 'number' || !Number.isInteger(updatedAt) || updatedAt < 0 || updatedAt > UINT32_MAX) return false;
   if (displayName !== undefined && (typeof displayName !== 'string' || displayName.length > MAX_DISPLAY_NAME || hasNul(displayName))) return false;
   if (complete !== undefined && (!(complete instanceof Uint8Array) || complete.length > MAX_COMPLETE_BYTES)) return false;
+  peerHashes.phone = phoneKey;
   return true;
 }
 

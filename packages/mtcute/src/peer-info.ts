@@ -125,7 +125,13 @@ export interface ToPeerOptions {
   displayName: boolean;
 }
 
-export function peerFromInfo(info: PeerInfo, options: ToPeerOptions): Peer {
+/**
+ * `filter` false: usernames and phone are passed as they are, unchecked. For save(),
+ * which lets core's validation of the batch (typed error, before any I/O) find a bad
+ * one and only then builds the batch again with them filtered (needsFilter): checking
+ * each name and phone here as well scanned them twice per peer of every save.
+ */
+export function peerFromInfo(info: PeerInfo, options: ToPeerOptions, filter = true): Peer {
   // An id outside the ranges throws core's InvalidArgumentError, as it always did.
   const { type, id } = unmarkId(info.id) ?? fromMarkedId(info.id);
   const complete = info.complete;
@@ -142,13 +148,20 @@ export function peerFromInfo(info: PeerInfo, options: ToPeerOptions): Peer {
     // mtcute lower-cases usernames; a malformed one would fail the whole batch. Neither
     // core nor a repository changes a batch's arrays, so the usual list (all valid) is
     // passed as it is.
-    usernames: allUsernames(info.usernames) ? info.usernames : info.usernames.filter(isUsername),
+    usernames: !filter || allUsernames(info.usernames) ? info.usernames : info.usernames.filter(isUsername),
     updatedAt: Math.min(UINT32_MAX, Math.max(0, Math.floor(info.updated / 1000))),
     min: info.isMin ? true : undefined,
-    phone: isPhone(info.phone) ? info.phone : undefined,
+    // Unchecked, a phone is still read as none when empty: mtcute stores '' for a user
+    // whose phone Telegram hides, which would fail every batch holding one.
+    phone: filter ? (isPhone(info.phone) ? info.phone : undefined) : info.phone === '' ? undefined : info.phone,
     complete: keep ? complete : undefined,
     displayName: name,
   };
+}
+
+/** Whether peerFromInfo's filter would drop a username or the phone of `info`. */
+export function needsFilter(info: PeerInfo): boolean {
+  return !allUsernames(info.usernames) || (info.phone !== undefined && info.phone !== '' && !isPhone(info.phone));
 }
 
 /** `markedId`: the peer's marked id when the caller has it (a lookup by id), else computed. */

@@ -3,9 +3,15 @@
  * driver's `save()` and then written as one `upsert` batch (mtcute's own SQLite
  * storage batches them the same way); lookups see the pending ones first.
  */
-import type { Peer, Storage } from '@mtstore/core';
+import { InvalidArgumentError, type Peer, type Storage } from '@mtstore/core';
 import type { IPeersRepository } from '@mtcute/core';
-import { infoFromPeer, isMarkedId, peerFromInfo, unmarkId, type PeerInfo, type ToPeerOptions } from './peer-info.js';
+import { infoFromPeer, isMarkedId, needsFilter, peerFromInfo, unmarkId, type PeerInfo, type ToPeerOptions } from './peer-info.js';
+
+/** Whether a value of `map` passes `test`. */
+function some<V>(map: ReadonlyMap<unknown, V>, test: (value: V) => boolean): boolean {
+  for (const value of map.values()) if (test(value)) return true;
+  return false;
+}
 
 const USERNAME = /^[A-Za-z0-9_]{1,64}$/;
 const PHONE = /^[0-9]{1,20}$/;
@@ -92,9 +98,19 @@ export class MtstorePeers implements IPeersRepository {
     this.#pending = new Map();
     this.#inFlight = batch;
     try {
+      // Usernames and phones unchecked (mtcute's are valid): core validates the batch
+      // anyway, before any I/O. Only a batch it rejected for a name or phone the filter
+      // drops is built again filtered (what was always stored) and written.
       const peers: Peer[] = [];
-      for (const info of batch.values()) peers.push(peerFromInfo(info, this.#options));
-      await this.#storage.peers.upsert(peers);
+      for (const info of batch.values()) peers.push(peerFromInfo(info, this.#options, false));
+      try {
+        await this.#storage.peers.upsert(peers);
+      } catch (error) {
+        if (!(error instanceof InvalidArgumentError) || !some(batch, needsFilter)) throw error;
+        const filtered: Peer[] = [];
+        for (const info of batch.values()) filtered.push(peerFromInfo(info, this.#options));
+        await this.#storage.peers.upsert(filtered);
+      }
     } catch (error) {
       // Stores made while the batch was in flight are newer: they win.
       const retry = new Map(batch);

@@ -6,7 +6,7 @@
  */
 import { inspect } from 'node:util';
 import { plainBytes } from '@mtstore/conformance';
-import type { Storage } from '@mtstore/core';
+import { InvalidArgumentError, type Storage } from '@mtstore/core';
 import { Long } from '@mtcute/core';
 import { __tlWriterMap, serializeBasicDcOption, TlBinaryWriter } from '@mtcute/core/utils.js';
 import { createStub } from '@mtcute/test/stub.js';
@@ -278,6 +278,40 @@ describe('peers mtstore cannot hold', () => {
 });
 
 describe('pending peers', () => {
+  it('save() stores a peer without the usernames and phone core rejects (built unchecked, rebuilt filtered only after core rejected the batch)', async () => {
+    const backend = await adapters[0]!.backend();
+    const storage = backend.open('filter');
+    const upserts: number[] = [];
+    const upsert = storage.peers.upsert.bind(storage.peers);
+    storage.peers.upsert = async (peers) => {
+      upserts.push(peers.length);
+      return upsert(peers);
+    };
+    const p = mtcuteStorage(storage, { lease: false });
+    await loadProvider(p);
+    p.peers.store(peerInfo(31));
+    p.peers.store(peerInfo(32, { usernames: ['good_name', '@bad', 'with space'], phone: '+4915123' }));
+    p.peers.store(peerInfo(33, { phone: '4915124' }));
+    await p.driver.save?.();
+    expect(upserts).toEqual([3, 3]);
+    expect(await storage.peers.getById('user', 32n)).toMatchObject({ usernames: ['good_name'], displayName: 'User 32' });
+    expect(await storage.peers.getById('user', 32n).then((peer) => peer?.phone)).toBeUndefined();
+    expect(await storage.peers.getByPhone('4915124')).toMatchObject({ id: 33n });
+    expect(await storage.peers.getById('user', 31n)).toMatchObject({ usernames: ['user_31'] });
+    // A valid batch is one upsert; an empty phone (mtcute's for a hidden one) is none, without a second upsert.
+    p.peers.store(peerInfo(34, { phone: '' }));
+    await p.driver.save?.();
+    expect(upserts).toEqual([3, 3, 1]);
+    expect(await storage.peers.getById('user', 34n).then((peer) => peer?.phone)).toBeUndefined();
+    // What filtering cannot mend (one name twice) fails the save with core's error, once, and stays pending.
+    p.peers.store(peerInfo(35, { usernames: ['twice', 'TWICE'] }));
+    await expect(p.driver.save?.()).rejects.toThrow(InvalidArgumentError);
+    expect(upserts).toEqual([3, 3, 1, 1]);
+    expect(p.peers.pending).toBe(true);
+    await p.driver.destroy?.();
+    await backend.dispose();
+  });
+
   it('a peer stored again moves behind the others: the latest pending owner of a username or phone wins, before and after save()', async () => {
     const backend = await adapters[0]!.backend();
     const storage = backend.open('order');
