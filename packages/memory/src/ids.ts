@@ -41,21 +41,6 @@ export class IdIndex {
     return records.length - 1;
   }
 
-  /**
-   * Room for `count` more records at once, for a batch about to be added: a table that
-   * could not hold that many grows straight to the size that can, instead of through
-   * every doubling on the way (a session's first large batch). A table at least
-   * `count` records large grows as usual: a re-upsert of known peers adds nothing, and
-   * the room made here is at most one doubling more than adding would make.
-   */
-  reserve(count: number): void {
-    const records = this.records.length;
-    if (count <= records) return;
-    let size = this.slots.length;
-    while ((records + count) * 4 > size * 3) size *= 2;
-    if (size !== this.slots.length) this.#resize(size);
-  }
-
   clear(): void {
     this.records = [];
     this.slots = new Int32Array(MIN_SLOTS);
@@ -69,11 +54,7 @@ export class IdIndex {
   }
 
   #grow(): void {
-    this.#resize(this.slots.length * 2);
-  }
-
-  #resize(size: number): void {
-    const slots = new Int32Array(size);
+    const slots = new Int32Array(this.slots.length * 2);
     const records = this.records;
     for (let k = 0; k < records.length; k++) this.#place(slots, (records[k] as StoredPeer).key, k + 1);
     this.slots = slots;

@@ -116,16 +116,6 @@ abstract class NameIndex {
     this.live--;
   }
 
-  /**
-   * Room for `count` more names at once (see IdIndex.reserve): an index holding fewer
-   * than `count` is rebuilt once to the size they need, instead of at every doubling.
-   */
-  reserve(count: number): void {
-    if (count <= this.live) return;
-    // Stryker disable next-line ArithmeticOperator,EqualityOperator: equivalent: rebuilding earlier or later changes memory use only
-    if ((this.used + count) * 8 > this.slots.length * 3) this.#rebuild(count);
-  }
-
   clear(): void {
     this.slots = new Int32Array(MIN_SLOTS * 2);
     this.used = 0;
@@ -156,14 +146,14 @@ abstract class NameIndex {
   }
 
   /**
-   * Re-inserts the live slots (dropping DELETED ones) into a table where they and
-   * `extra` more fill at most half: doubled until they do, else the same size.
+   * Re-inserts the live slots (dropping DELETED ones) into a table where they fill at
+   * most half: twice the size when they would fill more, else the same size.
    */
-  #rebuild(extra = 1): void {
+  #rebuild(): void {
     const old = this.slots;
     let size = old.length >> 1;
     // Stryker disable next-line EqualityOperator,ArithmeticOperator: equivalent: a larger table changes memory use only
-    while ((this.live + extra) * 2 > size) size *= 2;
+    while ((this.live + 1) * 2 > size) size *= 2;
     const slots = new Int32Array(size * 2);
     const mask = slots.length - 2;
     for (let k = 0; k < old.length; k += 2) {

@@ -17,7 +17,6 @@ export class MemoryPeers extends SessionPart implements PeerRepository {
   upsert(peers: readonly Peer[]): void {
     this.fence();
     const table = this.entry().peers;
-    if (peers.length >= RESERVE_BATCH) reserve(table, peers);
     for (const peer of peers) putPeer(table, peer);
     // Stryker disable next-line ConditionalExpression: equivalent: compacting on every upsert or never changes memory use only (compaction itself is checked by the kit's TL bytes trait)
     if (table.bytes.wasteful()) table.bytes.compact(records(table));
@@ -154,33 +153,6 @@ function usernameList(usernames: StoredPeer['usernames']): readonly string[] {
  * `normalizePeerBatch` says: a peer given twice merges as if upserted twice, and a
  * later claim of a username or phone takes it from an earlier peer.
  */
-/** Batches from this size on make room in the indexes first (smaller ones grow them as they go). */
-const RESERVE_BATCH = 64;
-
-/**
- * Room in every index for what `peers` may add, made at once: a session's first large
- * batch (a client caching the users of a dialog list) otherwise grows each index
- * through every doubling, rehashing all it holds each time. An index already as large
- * as the batch's share is left to grow as usual (IdIndex.reserve).
- */
-function reserve(table: PeerTable, peers: readonly Peer[]): void {
-  let users = 0;
-  let chats = 0;
-  let usernames = 0;
-  let phones = 0;
-  for (const peer of peers) {
-    if (peer.type === 'user') users++;
-    else if (peer.type === 'chat') chats++;
-    usernames += peer.usernames.length;
-    if (peer.phone !== undefined) phones++;
-  }
-  table.byId.user.reserve(users);
-  table.byId.chat.reserve(chats);
-  table.byId.channel.reserve(peers.length - users - chats);
-  table.byUsername.reserve(usernames);
-  table.byPhone.reserve(phones);
-}
-
 function putPeer(table: PeerTable, incoming: Peer): void {
   const map = table.byId[incoming.type];
   const key = peerIdKey(incoming.id);

@@ -32,20 +32,4 @@ describe('memory id index (ids.ts)', () => {
     expect(index.get(1)).toBeUndefined();
     expect(index.records).toEqual([]);
   });
-
-  it('reserve(n) sizes the table for n more records at once (the size growth would reach) and leaves a table as large alone', () => {
-    const index = new IdIndex();
-    for (let i = 1n; i <= 10n; i++) index.add(record(i));
-    index.reserve(1_000);
-    const reserved = index.slots;
-    for (let i = 11n; i <= 1_010n; i++) index.add(record(i));
-    // No grow on the way: the table reserve() made took the whole batch.
-    expect(index.slots).toBe(reserved);
-    for (let i = 1n; i <= 1_010n; i++) expect(index.get(peerIdKey(i))?.key).toBe(peerIdKey(i));
-    const grown = new IdIndex();
-    for (let i = 1n; i <= 1_010n; i++) grown.add(record(i));
-    expect(index.slots.length).toBe(grown.slots.length);
-    index.reserve(1_010);
-    expect(index.slots).toBe(reserved);
-  });
 });

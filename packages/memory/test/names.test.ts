@@ -97,27 +97,6 @@ describe('memory name index (names.ts)', () => {
     expect(index.live).toBe(2);
   });
 
-  it('reserve(n) sizes an index for n more names at once (one rebuild, the size growth would reach), keeps what it holds, and leaves an index as large alone', () => {
-    const byType = tables();
-    const index = new PhoneIndex(byType);
-    const first = Array.from({ length: 10 }, (_, i) => record(byType, [], String(20_000_000 + i)));
-    for (const { peer, ref } of first) index.claim(peer.phone as string, ref);
-    index.reserve(1_000);
-    const reserved = index.slots;
-    const batch = Array.from({ length: 1_000 }, (_, i) => record(byType, [], String(30_000_000 + i)));
-    for (const { peer, ref } of batch) index.claim(peer.phone as string, ref);
-    // No rebuild on the way: the table reserve() made took the whole batch.
-    expect(index.slots).toBe(reserved);
-    for (const { peer } of [...first, ...batch]) expect(index.get(peer.phone as string)).toBe(peer);
-    // The size adding the names one by one reaches.
-    const grown = new PhoneIndex(byType);
-    for (const { peer, ref } of [...first, ...batch]) grown.claim(peer.phone as string, ref);
-    expect(index.slots.length).toBe(grown.slots.length);
-    // An index holding at least as many as the batch grows as usual.
-    index.reserve(1_010);
-    expect(index.slots).toBe(reserved);
-  });
-
   it('keeps every name through growth and drops deleted slots when it rebuilds', () => {
     const byType = tables();
     const index = new PhoneIndex(byType);
