@@ -119,6 +119,23 @@ function growIdTable(count: number): void {
   idStamps = new Uint32Array(size);
 }
 
+/** Room in the id, phone and name tables for `count` peers holding `names` usernames. */
+function growTables(count: number, names: number): void {
+  growIdTable(count);
+  // Sized apart from the id table: repeatsPeer grows that one alone.
+  const phoneSize = tableSize(count);
+  if (phoneStamps.length < phoneSize) {
+    phoneOwners = new Int32Array(phoneSize);
+    phoneStamps = new Uint32Array(phoneSize);
+  }
+  const nameSize = tableSize(names);
+  if (nameStamps.length < nameSize) {
+    nameOwners = new Int32Array(nameSize);
+    nameSlots = new Int32Array(nameSize);
+    nameStamps = new Uint32Array(nameSize);
+  }
+}
+
 /** The stamp of a new batch: every slot stamped before is empty again. */
 function nextGeneration(): number {
   generation = (generation + 1) >>> 0;
@@ -222,19 +239,7 @@ export function needsNormalizing(peers: readonly Peer[]): boolean {
   const count = peers.length;
   let names = 0;
   for (let i = 0; i < count; i++) names += (peers[i] as Peer).usernames.length;
-  growIdTable(count);
-  // Sized apart from the id table: repeatsPeer grows that one alone.
-  const phoneSize = tableSize(count);
-  if (phoneStamps.length < phoneSize) {
-    phoneOwners = new Int32Array(phoneSize);
-    phoneStamps = new Uint32Array(phoneSize);
-  }
-  const nameSize = tableSize(names);
-  if (nameStamps.length < nameSize) {
-    nameOwners = new Int32Array(nameSize);
-    nameSlots = new Int32Array(nameSize);
-    nameStamps = new Uint32Array(nameSize);
-  }
+  growTables(count, names);
   const gen = nextGeneration();
   // The tables may be larger than this batch needs: a mask of their own size.
   const idMask = idStamps.length - 1;
@@ -290,20 +295,9 @@ export function checkPeerBatch(value: unknown, label = 'peers'): boolean {
   }
   const peers = value as readonly unknown[];
   const count = peers.length;
-  growIdTable(count);
-  const phoneSize = tableSize(count);
-  if (phoneStamps.length < phoneSize) {
-    phoneOwners = new Int32Array(phoneSize);
-    phoneStamps = new Uint32Array(phoneSize);
-  }
   // At most half full with two names a peer.
   const maxNames = count * 2;
-  const nameSize = tableSize(maxNames);
-  if (nameStamps.length < nameSize) {
-    nameOwners = new Int32Array(nameSize);
-    nameSlots = new Int32Array(nameSize);
-    nameStamps = new Uint32Array(nameSize);
-  }
+  growTables(count, maxNames);
   const gen = nextGeneration();
   const idMask = idStamps.length - 1;
   const nameMask = nameStamps.length - 1;
