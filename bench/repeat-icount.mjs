@@ -1,10 +1,10 @@
 // Instructions per 1,000-peer batch (callgrind) of core's batch repeat checks, which
 // BaseStorage.peers.upsert runs before a repository sees a batch: repeatsPeer (the
-// (type, id) check of a `peersUpsertInOrder` repository: memory) and needsNormalizing
+// (type, id) check of a `peersUpsertInOrder` repository: memory) and checkPeerBatch
 // (ids, usernames and phones: a `writesCopyBytes` one: sqlite).
 //   node bench/repeat-icount.mjs --report [check ...]    callgrind at two batch counts per check;
 //   node bench/repeat-icount.mjs <bundle> <check> <count> runs one target (what callgrind runs).
-// Checks: repeatsPeer, needsNormalizing. Neither is exported from @mtstore/core's dist, so
+// Checks: repeatsPeer, checkPeerBatch. Neither is exported from @mtstore/core's dist, so
 // --report bundles packages/core/src/peers.ts with esbuild (from the working tree: build
 // nothing first) into a temporary module. Batches are client-peers.mjs's (users with a
 // username and a phone, no repeats: the whole batch is checked), BATCHES of them built
@@ -25,7 +25,7 @@ const N1 = 100;
 const N2 = 1_100;
 const WARMUP = 100;
 const BATCHES = 8;
-const CHECKS = ['repeatsPeer', 'needsNormalizing'];
+const CHECKS = ['repeatsPeer', 'checkPeerBatch'];
 
 async function run(bundle, check, count) {
   const fn = (await import(pathToFileURL(bundle).href))[check];

@@ -915,7 +915,7 @@ export abstract class BaseStorage extends Closable implements Storage {
    * no reference. Core then hands them the caller's validated bytes (the key, each
    * peer's `complete`) instead of copies of its own: a copy of more than 64 bytes is
    * an allocation outside V8's heap, per key write and per peer of a batch. A peer
-   * batch that needs no normalizing (`needsNormalizing`) is handed over as the caller's
+   * batch that needs no normalizing (`checkPeerBatch`) is handed over as the caller's
    * own array of the caller's objects, which the repository must read only. False by
    * default: a repository that keeps the bytes (memory) or writes after an await (every
    * networked one, where the caller could change them meanwhile) gets copies.
@@ -972,7 +972,7 @@ export abstract class BaseStorage extends Closable implements Storage {
           // code runs, so the caller can change nothing in between, and nothing of the
           // caller's is kept. Copying 1,000 peers per batch only to read them was a third
           // of core's cost of an upsert. checkPeerBatch validates as assertPeers does and
-          // answers needsNormalizing in the same pass.
+          // answers whether normalizing is needed in the same pass.
           if (this.writesCopyBytes && !this.peersUpsertInOrder) batch = checkPeerBatch(peers, 'peers') ? normalizePeerBatch(peers, false) : peers;
           else {
             assertPeers(peers, 'peers');

@@ -86,7 +86,7 @@ export function normalizePeerBatch(peers: readonly Peer[], copyBytes = true): Pe
 }
 
 /**
- * Scratch open-addressing hash sets of needsNormalizing and repeatsPeer, kept between
+ * Scratch open-addressing hash sets of checkPeerBatch and repeatsPeer, kept between
  * calls (grown, never shrunk) and emptied by a new generation stamp: a batch allocates
  * nothing. Three Maps grown to a batch's size were most of core's cost of an upsert of
  * new peers (their growth, and the scavenges it set off). Slots hold ids as numbers and
@@ -101,7 +101,7 @@ let phoneOwners = new Int32Array(0);
 let phoneStamps = new Uint32Array(0);
 let generation = 0;
 
-/** Ids up to this magnitude (as numbers, exact) are keyed as `id * 4 + type` (exact too); larger ones go to normalizing (needsNormalizing) or to Sets (repeatsPeer). */
+/** Ids up to this magnitude (as numbers, exact) are keyed as `id * 4 + type` (exact too); larger ones go to normalizing (checkPeerBatch) or to Sets (repeatsPeer). */
 const MAX_KEYED_ID = 2 ** 50;
 
 /** The table size for `entries` keys: a power of two, at most half full. */
@@ -167,12 +167,13 @@ function idRepeats(n: number, type: PeerType, gen: number, mask: number): boolea
 }
 
 /**
- * Whether a (validated) batch names one peer twice: needsNormalizing's id pass alone, on
+ * Whether a (validated) batch names one peer twice: checkPeerBatch's id pass alone, on
  * its scratch id table. Ids beyond MAX_KEYED_ID in magnitude (which that table cannot key
  * exactly) go to Sets of bigints, made only for a batch that has one. Sets for every id
  * (keyed by peerIdKey) cost 430k-440k instructions a batch of 1,000 users, this 265k-284k
  * (callgrind, two runs each of `node bench/repeat-icount.mjs --report`, 3 Dec 2026);
- * needsNormalizing, with its id pass moved into idRepeats, stayed at 1.31M-1.33M.
+ * the full repeat check of the time, with its id pass moved into idRepeats, stayed at
+ * 1.31M-1.33M.
  */
 export function repeatsPeer(peers: readonly Peer[]): boolean {
   const count = peers.length;
@@ -204,86 +205,24 @@ function hashNumber(k: number): number {
   return h ^ (h >>> 15);
 }
 
-/**
- * FNV-1a over a validated username's characters, each `| 0x20`: over A-Z a-z 0-9 _ that
- * maps exactly the two cases of a letter together (digits keep their code, '_' becomes
- * 0x7f, which no valid character has), so names equal case-insensitively hash equal.
- */
-function hashName(name: string): number {
-  let h = 0x811c_9dc5;
-  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ (name.charCodeAt(i) | 0x20), 0x0100_0193);
-  return h;
-}
-
-/** Whether two validated usernames are equal case-insensitively (hashName's folding). */
+/** Whether two validated usernames are equal case-insensitively (usernameHash's folding, validate.ts). */
 function sameName(a: string, b: string): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if ((a.charCodeAt(i) | 0x20) !== (b.charCodeAt(i) | 0x20)) return false;
   return true;
 }
 
-function hashPhone(phone: string): number {
-  let h = 0x811c_9dc5;
-  for (let i = 0; i < phone.length; i++) h = Math.imul(h ^ phone.charCodeAt(i), 0x0100_0193);
-  return h;
-}
-
 /**
- * Whether a validated batch may need `normalizePeerBatch`: false only when no (type, id),
- * no username (case-insensitively) and no phone is in it twice, and every id is below
- * 2^50 in magnitude. Then normalizing changes nothing (no merge, no name or phone taken
- * from an earlier peer) and the batch is normalized as it is. Needs no allocation (see
- * the scratch tables above), so it costs a fraction of normalizing.
- */
-export function needsNormalizing(peers: readonly Peer[]): boolean {
-  const count = peers.length;
-  let names = 0;
-  for (let i = 0; i < count; i++) names += (peers[i] as Peer).usernames.length;
-  growTables(count, names);
-  const gen = nextGeneration();
-  // The tables may be larger than this batch needs: a mask of their own size.
-  const idMask = idStamps.length - 1;
-  const nameMask = nameStamps.length - 1;
-  const phoneMask = phoneStamps.length - 1;
-  for (let i = 0; i < count; i++) {
-    const peer = peers[i] as Peer;
-    const n = Number(peer.id);
-    // Number() rounds a bigint beyond 2^53 to at least 2^53: inside the bound it was exact.
-    if (!(n <= MAX_KEYED_ID && n >= -MAX_KEYED_ID) || idRepeats(n, peer.type, gen, idMask)) return true;
-    const usernames = peer.usernames;
-    for (let u = 0; u < usernames.length; u++) {
-      const name = usernames[u] as string;
-      let at = hashName(name) & nameMask;
-      while (nameStamps[at] === gen) {
-        // A peer's own names are distinct (validated): a match is another peer's.
-        if (sameName((peers[nameOwners[at] as number] as Peer).usernames[nameSlots[at] as number] as string, name)) return true;
-        at = (at + 1) & nameMask;
-      }
-      nameStamps[at] = gen;
-      nameOwners[at] = i;
-      nameSlots[at] = u;
-    }
-    const phone = peer.phone;
-    if (phone !== undefined) {
-      let at = hashPhone(phone) & phoneMask;
-      while (phoneStamps[at] === gen) {
-        if ((peers[phoneOwners[at] as number] as Peer).phone === phone) return true;
-        at = (at + 1) & phoneMask;
-      }
-      phoneStamps[at] = gen;
-      phoneOwners[at] = i;
-    }
-  }
-  return false;
-}
-
-/**
- * assertPeers and needsNormalizing in one pass, for upsert (base.ts): throws what
- * assertPeers throws for the same batch (each peer is checked by isPeer, a rejected one
- * by assertPeer for the message), else answers true whenever needsNormalizing does. It
- * hashes each username and phone with the hashes isPeer computed while validating them
- * (peerHashes) instead of scanning them again: on `mtcute:peers.store ×1000 + save()
- * (first time)` the two passes cost ~2.7k instructions a peer. The name table is sized
+ * Validates a batch and answers whether it may need `normalizePeerBatch`, in one pass,
+ * for upsert (base.ts): throws what assertPeers throws for the same batch (each peer is
+ * checked by isPeer, a rejected one by assertPeer for the message). False only when no
+ * (type, id), no username (case-insensitively) and no phone is in it twice, and every id
+ * is below 2^50 in magnitude: then normalizing changes nothing (no merge, no name or
+ * phone taken from an earlier peer) and the batch is written as it is. Needs no
+ * allocation (the scratch tables above). It hashes each username and phone with the
+ * hashes isPeer computed while validating them (peerHashes) instead of scanning them
+ * again: on `mtcute:peers.store ×1000 + save() (first time)` a separate check pass after
+ * assertPeers cost ~2.7k instructions a peer. The name table is sized
  * before the names are known (unvalidated arrays are not read twice): a batch of more
  * than two usernames a peer on average answers true, and is normalized (as any batch
  * is when in doubt: normalizing is always right, only slower).

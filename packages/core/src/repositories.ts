@@ -59,7 +59,7 @@ export interface PeerRepository {
    * of a storage whose `peersUpsertInOrder` is true gets the caller's validated batch
    * instead, and must apply it in order before returning, keeping no caller object.
    * One whose `writesCopyBytes` is true gets the caller's validated array as it is when
-   * it is normalized already (`needsNormalizing`), and must not change it.
+   * it is normalized already (`checkPeerBatch`), and must not change it.
    */
   upsert(peers: readonly Peer[]): MaybePromise<void>;
   getById(type: PeerType, id: bigint): MaybePromise<Peer | null>;

@@ -1,15 +1,16 @@
 /**
- * checkPeerBatch (upsert's check for a repository that writes synchronously) fuses
- * assertPeers and needsNormalizing: it must throw exactly what assertPeers throws, and
- * answer true whenever needsNormalizing does (equal to it while the batch has at most two
- * usernames a peer). It reads the hashes isPeer took while validating (usernameHash,
+ * checkPeerBatch (upsert's check for a repository that writes synchronously) validates
+ * and checks for repeats in one pass: it must throw exactly what assertPeers throws, and
+ * answer true whenever the batch repeats a peer, a username or a phone or holds an id
+ * beyond 2^50 (exactly that while the batch has at most two usernames a peer). It reads the hashes isPeer took while validating (usernameHash,
  * phoneHash), which must accept exactly what isUsername / isPhone accept and hash names
  * equal case-insensitively equal.
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { Peer } from '../src/model.js';
-import { checkPeerBatch, needsNormalizing } from '../src/peers.js';
+import { checkPeerBatch } from '../src/peers.js';
+import { repeats } from './batch-model.js';
 import { assertPeers, isPhone, isUsername, phoneHash, usernameHash } from '../src/validate.js';
 
 /** Strings mostly near the username and phone alphabets, with characters just outside them. */
@@ -94,7 +95,7 @@ function thrownBy(check: () => unknown): { type: unknown; message: string } | un
 }
 
 describe('checkPeerBatch', () => {
-  it('throws what assertPeers throws; else answers true whenever needsNormalizing does, and equals it at up to two names a peer', () => {
+  it('throws what assertPeers throws; else answers true whenever the batch repeats something, and exactly that at up to two names a peer', () => {
     let valid = 0;
     let repeating = 0;
     fc.assert(
@@ -105,7 +106,7 @@ describe('checkPeerBatch', () => {
         if (expected !== undefined) return;
         valid++;
         const peers = value as Peer[];
-        const needs = needsNormalizing(peers);
+        const needs = repeats(peers) || peers.some((p) => p.id > 2n ** 50n || p.id < -(2n ** 50n));
         if (needs) repeating++;
         const names = peers.reduce((sum, peer) => sum + peer.usernames.length, 0);
         if (names <= 2 * peers.length) expect(answer).toBe(needs);

@@ -312,7 +312,7 @@ describe('peers.upsert: a batch of new peers only is written without staging', (
 
 describe('peers.upsert: a batch that needs no normalizing is read as the caller gave it', () => {
   // Core hands this synchronous repository the caller's own array when no peer, name or
-  // phone is in it twice (base.ts, needsNormalizing); anything else is normalized first.
+  // phone is in it twice (base.ts, checkPeerBatch); anything else is normalized first.
 
   it('a new batch naming one username in two cases, or one phone twice, ends with the later peer', async () => {
     const storage = new SqliteStorage({ path: temp.file('fast-repeats.db'), name: 'alice' });

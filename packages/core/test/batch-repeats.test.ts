@@ -1,5 +1,5 @@
 /**
- * needsNormalizing lets a batch skip normalizePeerBatch (base.ts: a repository that
+ * checkPeerBatch lets a batch skip normalizePeerBatch (base.ts: a repository that
  * writes synchronously gets it as it is), so it must answer true whenever a (type, id),
  * a username (case-insensitively) or a phone is in the batch twice, and a batch it
  * passes must be one normalizing leaves as it is. repeatsPeer (a `peersUpsertInOrder`
@@ -8,57 +8,10 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 import type { Peer, PeerType } from '../src/model.js';
-import { needsNormalizing, normalizePeerBatch, repeatsPeer } from '../src/peers.js';
+import { checkPeerBatch, normalizePeerBatch, repeatsPeer } from '../src/peers.js';
+import { peer, random, repeats, repeatsId, TYPES } from './batch-model.js';
 
-/** A small deterministic generator: the same batches every run. */
-function random(seed: number): (n: number) => number {
-  let x = seed >>> 0;
-  return (n) => {
-    x = (Math.imul(x, 1_664_525) + 1_013_904_223) >>> 0;
-    return x % n;
-  };
-}
-
-const TYPES: PeerType[] = ['user', 'chat', 'channel'];
-const peer = (type: PeerType, id: bigint, usernames: string[] = [], phone?: string): Peer => {
-  const p: Peer = { type, id, accessHash: 1n, usernames, updatedAt: 1 };
-  if (phone !== undefined) p.phone = phone;
-  return p;
-};
-
-/** repeatsPeer's answer by the definition, with strings and a Set. */
-function repeatsId(batch: readonly Peer[]): boolean {
-  const ids = new Set<string>();
-  for (const p of batch) {
-    const key = `${p.type}:${p.id}`;
-    if (ids.has(key)) return true;
-    ids.add(key);
-  }
-  return false;
-}
-
-/** The answer by the definition, with strings and Sets. */
-function repeats(batch: readonly Peer[]): boolean {
-  const ids = new Set<string>();
-  const names = new Set<string>();
-  const phones = new Set<string>();
-  for (const p of batch) {
-    const key = `${p.type}:${p.id}`;
-    if (ids.has(key)) return true;
-    ids.add(key);
-    for (const u of p.usernames) {
-      if (names.has(u.toLowerCase())) return true;
-      names.add(u.toLowerCase());
-    }
-    if (p.phone !== undefined) {
-      if (phones.has(p.phone)) return true;
-      phones.add(p.phone);
-    }
-  }
-  return false;
-}
-
-describe('needsNormalizing', () => {
+describe('checkPeerBatch: the repeat check', () => {
   it('is true exactly when a batch repeats a peer, a username in any case or a phone, over random batches of every size', () => {
     const next = random(14);
     let passed = 0;
@@ -79,7 +32,7 @@ describe('needsNormalizing', () => {
         batch.push(peer(TYPES[next(3)] as PeerType, id, names, next(2) === 0 ? String(5550000 + next(pool)) : undefined));
       }
       const expected = repeats(batch);
-      expect(needsNormalizing(batch), `round ${round}`).toBe(expected);
+      expect(checkPeerBatch(batch), `round ${round}`).toBe(expected);
       if (expected) caught++;
       else {
         passed++;
@@ -94,22 +47,22 @@ describe('needsNormalizing', () => {
 
   it('catches each kind of repeat alone, in the last peer of a large batch', () => {
     const base = Array.from({ length: 999 }, (_, i) => peer('user', BigInt(i + 1), [`user_${i + 1}`], String(1_000_000 + i)));
-    expect(needsNormalizing(base)).toBe(false);
-    expect(needsNormalizing([...base, peer('user', 5n)])).toBe(true);
-    expect(needsNormalizing([...base, peer('chat', 5n)])).toBe(false);
-    expect(needsNormalizing([...base, peer('channel', 5000n, ['USER_7'])])).toBe(true);
-    expect(needsNormalizing([...base, peer('channel', 5000n, ['user_7a'])])).toBe(false);
-    expect(needsNormalizing([...base, peer('channel', 5000n, [], '1000010')])).toBe(true);
+    expect(checkPeerBatch(base)).toBe(false);
+    expect(checkPeerBatch([...base, peer('user', 5n)])).toBe(true);
+    expect(checkPeerBatch([...base, peer('chat', 5n)])).toBe(false);
+    expect(checkPeerBatch([...base, peer('channel', 5000n, ['USER_7'])])).toBe(true);
+    expect(checkPeerBatch([...base, peer('channel', 5000n, ['user_7a'])])).toBe(false);
+    expect(checkPeerBatch([...base, peer('channel', 5000n, [], '1000010')])).toBe(true);
     // '_' folds to 0x7f, which no valid character has: not the same name as any other.
-    expect(needsNormalizing([peer('user', 1n, ['a_']), peer('user', 2n, ['A_'])])).toBe(true);
-    expect(needsNormalizing([peer('user', 1n, ['a_']), peer('user', 2n, ['a0'])])).toBe(false);
+    expect(checkPeerBatch([peer('user', 1n, ['a_']), peer('user', 2n, ['A_'])])).toBe(true);
+    expect(checkPeerBatch([peer('user', 1n, ['a_']), peer('user', 2n, ['a0'])])).toBe(false);
   });
 
   it('sends ids beyond 2^50 in magnitude (not keyed exactly) to normalizing', () => {
-    expect(needsNormalizing([peer('user', 2n ** 50n)])).toBe(false);
-    expect(needsNormalizing([peer('user', 2n ** 50n + 1n)])).toBe(true);
-    expect(needsNormalizing([peer('user', -(2n ** 63n))])).toBe(true);
-    expect(needsNormalizing([peer('user', 2n ** 63n - 1n)])).toBe(true);
+    expect(checkPeerBatch([peer('user', 2n ** 50n)])).toBe(false);
+    expect(checkPeerBatch([peer('user', 2n ** 50n + 1n)])).toBe(true);
+    expect(checkPeerBatch([peer('user', -(2n ** 63n))])).toBe(true);
+    expect(checkPeerBatch([peer('user', 2n ** 63n - 1n)])).toBe(true);
   });
 });
 
@@ -137,25 +90,25 @@ describe('repeatsPeer', () => {
       expect(repeatsPeer(batch), `round ${round}`).toBe(expected);
       if (expected) caught++;
       else passed++;
-      // needsNormalizing between batches, on the same scratch tables, at other sizes.
+      // checkPeerBatch between batches, on the same scratch tables, at other sizes.
       if (round % 3 === 0) {
         const other = batch.slice(0, next(batch.length + 1)).map((p, k) => peer(p.type, p.id, [`n_${k}`], String(k)));
-        expect(needsNormalizing(other), `round ${round}, needsNormalizing`).toBe(repeats(other) || other.some((p) => p.id > 2n ** 50n || p.id < -(2n ** 50n)));
+        expect(checkPeerBatch(other), `round ${round}, checkPeerBatch`).toBe(repeats(other) || other.some((p) => p.id > 2n ** 50n || p.id < -(2n ** 50n)));
       }
     }
     expect(passed).toBeGreaterThan(300);
     expect(caught).toBeGreaterThan(300);
   });
 
-  it('growing the shared id table first leaves needsNormalizing its other tables sized for its batch', async () => {
+  it('growing the shared id table first leaves checkPeerBatch its other tables sized for its batch', async () => {
     // A fresh module: scratch tables of nothing yet, grown here by repeatsPeer alone.
     vi.resetModules();
     const fresh = await import('../src/peers.js');
     const batch = Array.from({ length: 1000 }, (_, i) => peer('user', BigInt(i), [`u_${i}`], String(1_000_000 + i)));
     expect(fresh.repeatsPeer(batch)).toBe(false);
-    expect(fresh.needsNormalizing(batch)).toBe(false);
-    expect(fresh.needsNormalizing([...batch, peer('chat', 1n, [], '1000999')]), 'a phone repeated').toBe(true);
-    expect(fresh.needsNormalizing([...batch, peer('chat', 1n, ['U_999'])]), 'a username repeated').toBe(true);
+    expect(fresh.checkPeerBatch(batch)).toBe(false);
+    expect(fresh.checkPeerBatch([...batch, peer('chat', 1n, [], '1000999')]), 'a phone repeated').toBe(true);
+    expect(fresh.checkPeerBatch([...batch, peer('chat', 1n, ['U_999'])]), 'a username repeated').toBe(true);
   });
 
   it('finds a repeat at every distance and position, of small and of edge ids, and no repeat across types', () => {
