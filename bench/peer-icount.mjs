@@ -6,7 +6,8 @@
 // schema creation and JIT warm-up cancel. Peers as vs-clients.mjs makes them. Instructions
 // leave out fsync waits: they count what each side makes SQLite (and JS) do.
 // Node runs --single-threaded under callgrind: no background GC or compiler threads, so
-// the counts repeat run to run.
+// the counts repeat run to run. The mtstore side stores TL bytes, as mtcute does; Telethon keeps
+// none (bench/first-insert-icount.mjs compares it with peers without them, as vs-clients does).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

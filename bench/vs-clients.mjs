@@ -22,6 +22,12 @@
 // synchronous=FULL like Telethon); mtcute commits at driver.save(); Telethon at commit();
 // memory stores are durable nowhere.
 //
+// Same data: each side stores what its library keeps of the same peers. mtcute keeps
+// each peer's TL bytes (a serialized `user`, client-peers.mjs completeBytes), and so do
+// the mtstore sides compared with it; Telethon and GramJS keep none, and the mtstore
+// sides compared with them ('mtstore FULL', 'mtstore bare') hold none either — what
+// `mtstore convert` makes of a Telethon session, and what the GramJS bridge stores.
+//
 // Rows alternate the order of the sides each round; a row shows each side's median
 // ops/s over rounds and the median per-round ratio mtstore/other (target ≥ 1×).
 import { spawnSync } from 'node:child_process';
@@ -30,7 +36,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { batchOf, LOOKUP_PEERS, lookupAt, lookupTargets, mtcutePeer, mtstorePeer, PEERS, telethonRow, updateStateTargets } from './client-peers.mjs';
+import { barePeer, batchOf, LOOKUP_PEERS, lookupAt, lookupTargets, mtcutePeer, mtstorePeer, PEERS, telethonRow, updateStateTargets } from './client-peers.mjs';
 
 function gramjsUser(Api, helpers, n) {
   return new Api.User({
@@ -184,7 +190,7 @@ function workloads(m, dir) {
         if (kind === 're-upsert') {
           for (let i = 0; i < 20; i++) {
             await mtstore.peers.upsert(batchOf(mtstorePeer, first(i)));
-            await mtstoreFull.peers.upsert(batchOf(mtstorePeer, first(i)));
+            await mtstoreFull.peers.upsert(batchOf(barePeer, first(i)));
             for (const p of batchOf(mtcutePeer, first(i))) mtcute.peers.store(p);
             await mtcute.driver.save();
             telethonBatch.immediate(batchOf(telethonRow, first(i)));
@@ -195,7 +201,8 @@ function workloads(m, dir) {
           sides: {
             // Re-upserts reuse 20 prebuilt batches; a first insert builds its batch in the call, on every side.
             mtstore: () => mtstore.peers.upsert(batch('mtstore', mtstorePeer, counters.mtstore++)),
-            'mtstore FULL': () => mtstoreFull.peers.upsert(batch('mtstoreFull', mtstorePeer, counters.mtstoreFull++)),
+            // The Telethon column: peers as converted from Telethon (no TL bytes, as Telethon keeps none).
+            'mtstore FULL': () => mtstoreFull.peers.upsert(batch('mtstoreFull', barePeer, counters.mtstoreFull++)),
             mtcute: async () => {
               for (const p of batch('mtcute', mtcutePeer, counters.mtcute++)) mtcute.peers.store(p);
               await mtcute.driver.save();
@@ -227,7 +234,7 @@ function workloads(m, dir) {
         });
         for (let at = 1; at <= LOOKUP_PEERS; at += PEERS) {
           await mtstore.peers.upsert(batchOf(mtstorePeer, at));
-          await mtstoreFull.peers.upsert(batchOf(mtstorePeer, at));
+          await mtstoreFull.peers.upsert(batchOf(barePeer, at));
           for (const p of batchOf(mtcutePeer, at)) mtcute.peers.store(p);
           await mtcute.driver.save();
           telethonBatch.immediate(batchOf(telethonRow, at));
@@ -310,23 +317,31 @@ function workloads(m, dir) {
       unit: 1,
       async open() {
         const mtstore = new m.memory.MemoryStorage({ name: 'bench' });
+        // The GramJS column: peers without TL bytes, as the GramJS bridge stores them (GramJS keeps none).
+        const bare = new m.memory.MemoryStorage({ name: 'bench' });
         const mtcute = await mtcuteMemory(m);
         const gramjs = new m.telegram.sessions.MemorySession();
         const lookups = await lookupTargets({ mtstore, mtcute });
         for (let at = 1; at <= LOOKUP_PEERS; at += PEERS) {
+          await bare.peers.upsert(batchOf(barePeer, at));
           gramjs.processEntities(batchOf((n) => gramjsUser(m.telegram.Api, m.telegram.helpers, n), at));
         }
         const n = (i) => lookupAt(i);
         return {
           variants: {
-            'lookup by id': { ...lookups.id, gramjs: async (i) => gramjs.getInputEntity(n(i)) },
-            'lookup by username': { ...lookups.username, gramjs: async (i) => gramjs.getInputEntity(`user_${n(i)}`) },
-            'lookup by phone': { ...lookups.phone, gramjs: async (i) => gramjs.getInputEntity(`+${10_000_000_000 + n(i)}`) },
+            'lookup by id': { ...lookups.id, 'mtstore bare': (i) => bare.peers.getById('user', BigInt(n(i))), gramjs: async (i) => gramjs.getInputEntity(n(i)) },
+            'lookup by username': { ...lookups.username, 'mtstore bare': (i) => bare.peers.getByUsername(`user_${n(i)}`), gramjs: async (i) => gramjs.getInputEntity(`user_${n(i)}`) },
+            'lookup by phone': {
+              ...lookups.phone,
+              'mtstore bare': (i) => bare.peers.getByPhone(String(10_000_000_000 + n(i))),
+              gramjs: async (i) => gramjs.getInputEntity(`+${10_000_000_000 + n(i)}`),
+            },
           },
-          ratios: { mtcute: 'mtstore', gramjs: 'mtstore' },
+          ratios: { mtcute: 'mtstore', gramjs: 'mtstore bare' },
           slow: { 'lookup by id': ['gramjs'], 'lookup by username': ['gramjs'], 'lookup by phone': ['gramjs'] },
           close: async () => {
             await mtstore.close();
+            await bare.close();
           },
         };
       },
@@ -336,12 +351,14 @@ function workloads(m, dir) {
       unit: PEERS,
       async open() {
         const mtstore = new m.memory.MemoryStorage({ name: 'bench' });
+        // The GramJS column: peers without TL bytes, as the GramJS bridge stores them (GramJS keeps none).
+        const bare = new m.memory.MemoryStorage({ name: 'bench' });
         const mtcute = await mtcuteMemory(m);
         const gramjs = new m.telegram.sessions.MemorySession();
         const user = (n) => gramjsUser(m.telegram.Api, m.telegram.helpers, n);
         const first = (i) => (kind === 'insert' ? 1 + i * PEERS : 1 + (i % 20) * PEERS);
-        const cache = { mtstore: new Map(), mtcute: new Map(), gramjs: new Map() };
-        const makers = { mtstore: mtstorePeer, mtcute: mtcutePeer, gramjs: user };
+        const cache = { mtstore: new Map(), bare: new Map(), mtcute: new Map(), gramjs: new Map() };
+        const makers = { mtstore: mtstorePeer, bare: barePeer, mtcute: mtcutePeer, gramjs: user };
         const batch = (side, i) => {
           const at = first(i);
           let b = cache[side].get(at);
@@ -352,25 +369,28 @@ function workloads(m, dir) {
         if (kind === 're-upsert') {
           for (let i = 0; i < 20; i++) {
             await mtstore.peers.upsert(batch('mtstore', i));
+            await bare.peers.upsert(batch('bare', i));
             for (const p of batch('mtcute', i)) mtcute.peers.store({ ...p });
             gramjs.processEntities(batch('gramjs', i));
           }
         }
-        const counters = { mtstore: 0, mtcute: 0, gramjs: 0 };
+        const counters = { mtstore: 0, bare: 0, mtcute: 0, gramjs: 0 };
         // Re-upserts reuse 20 prebuilt batches; a first insert builds its batch in the call, on every side.
         const next = (side) => batch(side, counters[side]++);
         return {
           sides: {
             mtstore: () => mtstore.peers.upsert(next('mtstore')),
+            'mtstore bare': () => bare.peers.upsert(next('bare')),
             // mtcute's PeersService builds a fresh PeerInfo per store: so does this side.
             mtcute: async () => {
               for (const p of next('mtcute')) mtcute.peers.store({ ...p });
             },
             gramjs: async () => gramjs.processEntities(next('gramjs')),
           },
-          ratios: { mtcute: 'mtstore', gramjs: 'mtstore' },
+          ratios: { mtcute: 'mtstore', gramjs: 'mtstore bare' },
           close: async () => {
             await mtstore.close();
+            await bare.close();
           },
         };
       },
@@ -520,7 +540,7 @@ function fmt(n) {
 /** RSS per peer of 100,000 cached peers in each in-memory store, each in a fresh child process. */
 function memoryRows() {
   const bytes = {};
-  for (const side of ['mtstore', 'mtcute', 'gramjs']) {
+  for (const side of ['mtstore', 'mtstore bare', 'mtcute', 'gramjs']) {
     const child = spawnSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), '--memory-child', side], { encoding: 'utf8' });
     const line = child.stdout.trim().split('\n').pop();
     if (child.status !== 0 || !line?.startsWith('{')) {
@@ -535,7 +555,8 @@ function memoryRows() {
       unit: 'bytes',
       bytes,
       // Smaller is better: the ratio is other/mtstore, so ≥ 1× means mtstore holds no more.
-      ratios: { mtcute: bytes.mtcute / bytes.mtstore, gramjs: bytes.gramjs / bytes.mtstore },
+      // GramJS keeps no TL bytes: it is compared with mtstore holding none ('mtstore bare').
+      ratios: { mtcute: bytes.mtcute / bytes.mtstore, gramjs: bytes.gramjs / bytes['mtstore bare'] },
     },
   ];
 }
@@ -547,13 +568,14 @@ async function memoryChild(side) {
   m.log.level = 0;
   // Modules loaded and the store created before the baseline: only the peers count.
   let store;
-  if (side === 'mtstore') store = new m.memory.MemoryStorage({ name: 'bench' });
+  if (side === 'mtstore' || side === 'mtstore bare') store = new m.memory.MemoryStorage({ name: 'bench' });
   if (side === 'mtcute') store = await mtcuteMemory(m);
   if (side === 'gramjs') store = new m.telegram.sessions.MemorySession();
   globalThis.gc();
   const before = process.memoryUsage().rss;
   for (let at = 1; at <= LOOKUP_PEERS; at += PEERS) {
     if (side === 'mtstore') await store.peers.upsert(batchOf(mtstorePeer, at));
+    if (side === 'mtstore bare') await store.peers.upsert(batchOf(barePeer, at));
     if (side === 'mtcute') for (const p of batchOf(mtcutePeer, at)) store.peers.store(p);
     if (side === 'gramjs') store.processEntities(batchOf((n) => gramjsUser(m.telegram.Api, m.telegram.helpers, n), at));
   }

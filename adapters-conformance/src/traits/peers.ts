@@ -292,6 +292,34 @@ export function peersV2({ group, test, expect }: StorageRegistrar): void {
       expect(await storage.peers.getByUsername('USER_1')).toEqual(renamed);
     });
 
+    test('the store keeps no reference to the caller’s TL bytes, and every lookup returns bytes of its own', async (s) => {
+      const storage = await s.open();
+      // Lengths on both sides of 64 (V8's in-heap limit) and of a 4 KiB copy (core's pooled copies).
+      const lengths = [1, 64, 65, 100, 300, 4096, 4097];
+      const bytesOf = (k: number): Uint8Array => Uint8Array.from({ length: lengths[k] as number }, (_, i) => (i * 31 + k) & 0xff);
+      const given = lengths.map((_, k) => peer('user', k + 1, { complete: bytesOf(k) }));
+      const pending = storage.peers.upsert(given);
+      for (const p of given) (p.complete as Uint8Array).fill(0xee);
+      await pending;
+      const expected = lengths.map((_, k) => peer('user', k + 1, { complete: bytesOf(k) }));
+      // Copies read one after another, by each kind of lookup and by list: scribbling over
+      // each changes neither what is stored nor any copy read before or after it.
+      const reads: Peer[] = [];
+      for (let k = 0; k < lengths.length; k++) {
+        reads.push((await storage.peers.getById('user', BigInt(k + 1))) as Peer);
+        reads.push((await storage.peers.getByUsername(`user_${k + 1}`)) as Peer);
+        reads.push((await storage.peers.getByPhone(String(10_000_000_001 + k))) as Peer);
+      }
+      reads.push(...(await storage.peers.list({ limit: 100 })).peers);
+      const expectedOf = (read: Peer): Peer => expected[Number(read.id) - 1] as Peer;
+      for (const read of reads) expect(read).toEqual(expectedOf(read));
+      for (const [i, read] of reads.entries()) {
+        (read.complete as Uint8Array).fill(i & 0xff);
+        for (const later of reads.slice(i + 1)) expect(later, `a copy read after copy ${i}`).toEqual(expectedOf(later));
+      }
+      for (let k = 0; k < lengths.length; k++) expect(await storage.peers.getById('user', BigInt(k + 1))).toEqual(expected[k]);
+    });
+
     test('a min peer over a stored non-min one keeps its access hash and complete object', async (s) => {
       const storage = await s.open();
       const full = peer('user', 1, { accessHash: 111n, complete: Uint8Array.from([1, 1, 1]), displayName: 'Full' });

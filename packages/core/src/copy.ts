@@ -4,6 +4,7 @@
  * Optional fields that are undefined are left out; `false` stays `false` (the round
  * trip is exact: absent, false and true are three different stored values).
  */
+import { copyOutBytes } from './bytes.js';
 import type { DataCenter, Peer, SelfUser, Session, SessionUpdate } from './model.js';
 
 /** Copies key bytes into consecutive views of one buffer (one allocation per session, not per key). */
@@ -110,8 +111,7 @@ export function copyPeer(peer: Peer, copyBytes = true): Peer {
   if (peer.phone !== undefined) copy.phone = peer.phone;
   if (peer.min !== undefined) copy.min = peer.min;
   if (peer.displayName !== undefined) copy.displayName = peer.displayName;
-  // The typed-array constructor copies with memcpy (Uint8Array.from iterates), and
-  // gives a plain Uint8Array for a Buffer too (Buffer#slice would share memory).
-  if (peer.complete !== undefined) copy.complete = copyBytes ? new Uint8Array(peer.complete) : peer.complete;
+  // TL bytes are not secret: a pooled copy (bytes.ts), a plain Uint8Array for a Buffer too.
+  if (peer.complete !== undefined) copy.complete = copyBytes ? copyOutBytes(peer.complete) : peer.complete;
   return copy;
 }

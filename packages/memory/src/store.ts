@@ -1,4 +1,5 @@
 import type { DataCenter, PeerType, RefMessage, SelfUser, TempAuthKey, UpdateState, ChannelState } from '@mtstore/core';
+import { copyOutBytes } from '@mtstore/core';
 import { IdIndex } from './ids.js';
 import { PhoneIndex, UsernameIndex } from './names.js';
 import { SessionTable } from './sessions.js';
@@ -77,10 +78,10 @@ export class PeerBytes {
     return (buffer[at] as number) | ((buffer[at + 1] as number) << 8) | ((buffer[at + 2] as number) << 16);
   }
 
-  /** A fresh copy of the entry at `at` (its own buffer: the caller's to change). */
+  /** A fresh copy of the entry at `at`, the caller's to change (core's pooled copy: TL bytes are not secret). */
   copy(at: number): Uint8Array {
     const start = at + 3;
-    return this.buffer.slice(start, start + this.lengthAt(at));
+    return copyOutBytes(this.buffer, start, start + this.lengthAt(at));
   }
 
   /** True when the entry at `at` holds exactly `bytes`. */
