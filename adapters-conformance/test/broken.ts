@@ -43,7 +43,7 @@ import { MemoryLeases } from '../../packages/memory/src/lease.js';
 import { MemoryPeers } from '../../packages/memory/src/peers.js';
 import { MemoryRefMessages } from '../../packages/memory/src/refs.js';
 import { peerRef } from '../../packages/memory/src/names.js';
-import { MIN_FALSE, MIN_TRUE, newClientEntry, PeerBytes, type StoredPeer } from '../../packages/memory/src/store.js';
+import { entryKeyId, MIN_FALSE, MIN_TRUE, newClientEntry, PeerBytes, type StoredPeer } from '../../packages/memory/src/store.js';
 
 export type Suite = 'storage' | 'server' | 'bus';
 
@@ -503,9 +503,9 @@ class ClearKeepsTempKeys extends MemoryStorage {
 class PermanentKeyDropsTemps extends MemoryStorage {
   protected override readonly authKeyRepository = Object.assign(new MemoryAuthKeys(this.store, this.name, () => this.checkFence()), {
     set: async (dcId: number, key: Uint8Array | null): Promise<void> => {
-      const stored = this.store.clients.get(this.name)?.keys.get(`${dcId}:0`);
+      const stored = this.store.clients.get(this.name)?.keys.get(entryKeyId(dcId, false));
       if (key === null) delete stored?.key;
-      else this.store.entry(this.name).keys.set(`${dcId}:0`, { key, temps: new Map() });
+      else this.store.entry(this.name).keys.set(entryKeyId(dcId, false), { key, temps: new Map() });
     },
   });
 }

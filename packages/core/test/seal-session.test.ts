@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryStorage, MemoryStore } from '../../memory/src/index.js';
+import { entryKeyId } from '../../memory/src/store.js';
 import { sealedKeyId, type Session } from '../src/index.js';
 import { Sealer } from '../src/seal.js';
 
@@ -27,8 +28,8 @@ function session(keys: Uint8Array[]): Session {
 
 const fiveKeys = () => [1, 2, 3, 4, 5].map(key);
 /** The bytes the store holds for a session's permanent key of `dcId` (what the adapter was handed). */
-const stored = (store: MemoryStore, name: string, dcId: number) => store.clients.get(name)!.keys.get(`${dcId}:0`)!.key!;
-const storedTemp = (store: MemoryStore, name: string, dcId: number, index: number) => store.clients.get(name)!.keys.get(`${dcId}:0`)!.temps.get(index)!.key;
+const stored = (store: MemoryStore, name: string, dcId: number) => store.clients.get(name)!.keys.get(entryKeyId(dcId, false))!.key!;
+const storedTemp = (store: MemoryStore, name: string, dcId: number, index: number) => store.clients.get(name)!.keys.get(entryKeyId(dcId, false))!.temps.get(index)!.key;
 const nonce = (bytes: Uint8Array) => Buffer.from(bytes.subarray(...NONCE));
 const keysOf = (loaded: Session) => [loaded.dcs[0]!.authKey!, loaded.dcs[1]!.authKey!, loaded.dcs[1]!.tempAuthKeys![0]!.key, loaded.dcs[1]!.tempAuthKeys![1]!.key, loaded.dcs[2]!.authKey!];
 const same = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(Buffer.from(b));
@@ -169,22 +170,22 @@ describe('a session sealed or opened again whole', () => {
     it('at another DC id', async () => {
       const { storage, entry } = await saved();
       entry.snapshot!.dcs[0]!.id = 3;
-      entry.keys.set('3:0', entry.keys.get('1:0')!);
-      entry.keys.delete('1:0');
+      entry.keys.set(entryKeyId(3, false), entry.keys.get(entryKeyId(1, false))!);
+      entry.keys.delete(entryKeyId(1, false));
       await rejects(storage);
     });
 
     it('in the media-only entry of its DC', async () => {
       const { storage, entry } = await saved();
       entry.snapshot!.dcs[2]!.mediaOnly = true;
-      entry.keys.set('4:1', entry.keys.get('4:0')!);
-      entry.keys.delete('4:0');
+      entry.keys.set(entryKeyId(4, true), entry.keys.get(entryKeyId(4, false))!);
+      entry.keys.delete(entryKeyId(4, false));
       await rejects(storage);
     });
 
     it('in another temp key slot', async () => {
       const { storage, entry } = await saved();
-      const temps = entry.keys.get('2:0')!.temps;
+      const temps = entry.keys.get(entryKeyId(2, false))!.temps;
       const temp = temps.get(3)!;
       temps.delete(3);
       temps.set(4, { ...temp, index: 4 });
@@ -193,7 +194,7 @@ describe('a session sealed or opened again whole', () => {
 
     it('as the permanent key of a DC whose temp key it was', async () => {
       const { storage, entry } = await saved();
-      const keys = entry.keys.get('2:0')!;
+      const keys = entry.keys.get(entryKeyId(2, false))!;
       keys.key = keys.temps.get(0)!.key;
       keys.temps.delete(0);
       await rejects(storage);

@@ -19,7 +19,7 @@ import { MemoryKeyValues } from './kv.js';
 import { MemoryLeases } from './lease.js';
 import { MemoryPeers } from './peers.js';
 import { MemoryRefMessages } from './refs.js';
-import { entryKeyId, MemoryStore, type EntryKeys, type Snapshot } from './store.js';
+import { entryKeyId, entryOfKeyId, MemoryStore, type EntryKeys, type Snapshot } from './store.js';
 
 export interface MemoryStorageOptions extends BaseStorageOptions {
   /** Shared backend; instances on one store see each other's writes. Default: a new store. */
@@ -85,7 +85,7 @@ export class MemoryStorage extends BaseStorage {
     const snapshot = entry?.snapshot;
     // Stryker disable next-line ConditionalExpression: redundant guards, equivalent: the snapshot is undefined exactly when the entry is
     if (entry === undefined || snapshot === null || snapshot === undefined) return null;
-    const used = new Set<string>();
+    const used = new Set<number>();
     const copier = new KeyCopier(entry.keys);
     const dcs = snapshot.dcs.map((dc) => {
       const id = entryKeyId(dc.id, dc.mediaOnly);
@@ -96,11 +96,11 @@ export class MemoryStorage extends BaseStorage {
     });
     // Keys of DC ids without an entry (written through authKeys): address-less entries, by DC id.
     const orphans = [...entry.keys.entries()].filter(([id, keys]) => !used.has(id) && hasKeys(keys));
-    orphans.sort(([a], [b]) => compareEntryIds(a, b));
+    orphans.sort(([a], [b]) => a - b);
     for (const [id, keys] of orphans) {
-      const [dcId, media] = id.split(':');
-      const dc: DataCenter = { id: Number(dcId) };
-      if (media === '1') dc.mediaOnly = true;
+      const { dcId, mediaOnly } = entryOfKeyId(id);
+      const dc: DataCenter = { id: dcId };
+      if (mediaOnly) dc.mediaOnly = true;
       dcs.push(withKeys(dc, keys, copier));
     }
     // Channels and state field by field too, not spread (see copyDcAddress above): after
@@ -227,7 +227,7 @@ class KeyCopier {
   readonly #memory: ArrayBuffer | undefined;
   #offset = 0;
 
-  constructor(entries: ReadonlyMap<string, EntryKeys>) {
+  constructor(entries: ReadonlyMap<number, EntryKeys>) {
     let total = 0;
     for (const keys of entries.values()) {
       // Stryker disable next-line ConditionalExpression: equivalent: counting other values too only makes the buffer longer than its views
@@ -259,10 +259,4 @@ function withKeys(dc: DataCenter, keys: EntryKeys | undefined, copier: KeyCopier
       .map((t) => ({ index: t.index, key: copier.copy(t.key), expiresAt: t.expiresAt }));
   }
   return dc;
-}
-
-function compareEntryIds(a: string, b: string): number {
-  const [dcA, mA] = a.split(':').map(Number) as [number, number];
-  const [dcB, mB] = b.split(':').map(Number) as [number, number];
-  return dcA - dcB || mA - mB;
 }

@@ -1,5 +1,5 @@
 import type { AuthKeyEntry, AuthKeyRepository, TempAuthKey } from '@mtstore/core';
-import { entryKeyId, SessionPart } from './store.js';
+import { entryKeyId, entryOfKeyId, SessionPart } from './store.js';
 
 /**
  * Auth keys of one session: a map per DC entry, so a key write touches nothing else.
@@ -57,10 +57,10 @@ export class MemoryAuthKeys extends SessionPart implements AuthKeyRepository {
     const entries: AuthKeyEntry[] = [];
     for (const [id, stored] of keys ?? []) {
       if (stored.key === undefined && stored.temps.size === 0) continue;
-      const [dcId, media] = id.split(':');
+      const { dcId, mediaOnly } = entryOfKeyId(id);
       const entry: AuthKeyEntry = {
-        dcId: Number(dcId),
-        mediaOnly: media === '1',
+        dcId,
+        mediaOnly,
         tempAuthKeys: [...stored.temps.values()].sort((a, b) => a.index - b.index).map((t) => ({ index: t.index, key: Uint8Array.from(t.key), expiresAt: t.expiresAt })),
       };
       if (stored.key !== undefined) entry.authKey = Uint8Array.from(stored.key);

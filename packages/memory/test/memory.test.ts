@@ -15,6 +15,7 @@ import {
 import { fullSession } from '@mtstore/conformance';
 import { MemorySessionStorage, MemoryStorage, MemoryStore } from '../src/index.js';
 import { nameHash } from '../src/names.js';
+import { entryKeyId } from '../src/store.js';
 
 describe('memory adapter', () => {
   it('a batch naming a peer twice ends as its normalized batch: a later entry dropping a name leaves it with the peer the earlier entry took it from', async () => {
@@ -130,7 +131,7 @@ describe('memory adapter', () => {
     await storage.authKeys.set(2, key);
     const [entry] = await storage.authKeys.entries();
     expect(entry?.authKey).toBeInstanceOf(AuthKeyBytes);
-    store.clients.get('bot')?.keys.set('4:1', { key: key.subarray(0, 200), temps: new Map() });
+    store.clients.get('bot')?.keys.set(entryKeyId(4, true), { key: key.subarray(0, 200), temps: new Map() });
     const error = await storage.authKeys.entries().catch((e: unknown) => e as Error);
     expect(error).toBeInstanceOf(CorruptDataError);
     expect((error as Error).message).toBe('session "bot": stored auth key (media-only entry) for DC 4 is 200 bytes, expected 256 bytes');
