@@ -12,7 +12,7 @@ import type Database from 'better-sqlite3';
 import type { AuthKeyEntry, AuthKeyRepository, TempAuthKey } from '@mtstore/core';
 import { bytes, num, type KeyRow } from './rows.js';
 import type { Tables } from './schema.js';
-import { FencedStatement, leaseFenced } from './lease.js';
+import { bindable, FencedStatement, leaseFenced } from './lease.js';
 import type { SessionScope } from './scope.js';
 import { sessionOf, statements, type Statement } from './statements.js';
 
@@ -77,8 +77,8 @@ export class SqliteAuthKeys implements AuthKeyRepository {
   #sql: KeyStatements | undefined;
   /** address, then bytes, in one transaction (DC id, slot, expiry, key, token) → the key row's id. */
   #upsert: Database.Transaction<UpsertKey> | undefined;
-  /** The id of each DC's permanent key row as last read or written (see #keyId). */
-  readonly #ids = new Map<number, bigint>();
+  /** The id of each DC's permanent key row as last read or written (see #keyId), as the rewrite binds it (`bindable`). */
+  readonly #ids = new Map<number, bigint | number>();
 
   constructor(private readonly scope: SessionScope) {}
 
@@ -110,7 +110,7 @@ export class SqliteAuthKeys implements AuthKeyRepository {
     if (key !== null) {
       const id = this.#ids.get(dcId) ?? this.#keyId(dcId);
       if (id !== undefined) {
-        if (this.scope.attempt2(this.#statements().rewrite, key, id)) return;
+        if (this.scope.attempt2((this.#sql ?? this.#statements()).rewrite, key, id)) return;
         // No row under that id any more (or the fence refused): resolved again next time.
         this.#ids.delete(dcId);
       }
@@ -131,15 +131,19 @@ export class SqliteAuthKeys implements AuthKeyRepository {
    * on) the row may roll back, and AUTOINCREMENT's counter with it, so its id could later
    * name another row.
    */
-  #keyId(dcId: number): bigint | undefined {
+  #keyId(dcId: number): bigint | number | undefined {
     if (this.scope.db().inTransaction) return undefined;
     const session = this.scope.knownId();
     if (session === undefined) return undefined;
     const id = this.#statements().keyId.get(session, dcId) as bigint | undefined;
     // No key under that session id: none yet for the DC, or the session id is stale (resolved again next time).
-    if (id === undefined) this.scope.rowId = undefined;
-    else this.#ids.set(dcId, id);
-    return id;
+    if (id === undefined) {
+      this.scope.rowId = undefined;
+      return undefined;
+    }
+    const bound = bindable(id);
+    this.#ids.set(dcId, bound);
+    return bound;
   }
 
   async getTemp(dcId: number, index: number): Promise<TempAuthKey | null> {
@@ -187,6 +191,6 @@ export class SqliteAuthKeys implements AuthKeyRepository {
     }
     const upsert = this.#upsertKey();
     const id = this.scope.write((token) => upsert.immediate(dcId, slot, expiresAt, key, token ?? null));
-    if (slot === PERMANENT && !this.scope.db().inTransaction) this.#ids.set(dcId, id);
+    if (slot === PERMANENT && !this.scope.db().inTransaction) this.#ids.set(dcId, bindable(id));
   }
 }

@@ -116,10 +116,27 @@ export class FencedStatement {
    */
   run2(token: bigint | undefined, name: string, a: unknown, b: unknown): number {
     if (token === undefined) return this.plain.run(a, b).changes;
-    this.#fenced ??= this.db.prepare(this.fenced);
-    return (this.bindsName ? this.#fenced.run(a, b, name, token) : this.#fenced.run(a, b, token)).changes;
+    // Prepared out of line: kept small, this inlines into the caller (the key rewrite runs it on every connect).
+    const fenced = this.#fenced ?? this.#prepareFenced();
+    return (this.bindsName ? fenced.run(a, b, name, token) : fenced.run(a, b, token)).changes;
+  }
+
+  #prepareFenced(): Statement {
+    return (this.#fenced = this.db.prepare(this.fenced));
   }
 }
+
+/**
+ * A row id as the hot key rewrite binds it (keys.ts): a number when it is a safe integer
+ * (< 2^53: ids count rows), else the bigint. better-sqlite3 binds a number as a double and
+ * a bigint as a 64-bit integer, converting the BigInt on every call; SQLite seeks a rowid
+ * by an integral double exactly, so a safe integer finds the same row either way. Above
+ * 2^53 a double could equal another integer, so those stay bigints.
+ */
+export function bindable(value: bigint): bigint | number {
+  return value <= MAX_SAFE ? Number(value) : value;
+}
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 /**
  * The common form of a fenced statement: `sql(fence)` builds it; `fence` is '' for the

@@ -715,6 +715,7 @@ describe('migration from version 8 (key bytes beside the address rows)', () => {
     db.pragma('foreign_keys = ON');
     const bytesRows = (): unknown[] => db.prepare('SELECT id, lease_token, auth_key FROM mtstore_auth_key_bytes ORDER BY id').raw().all();
     const tokens = (): unknown[] => db.prepare('SELECT id, lease_token FROM mtstore_auth_key_bytes ORDER BY id').raw().all();
+    const ids = (): unknown[] => db.prepare('SELECT id FROM mtstore_auth_key_bytes ORDER BY id').pluck().all();
     const triggers = (): unknown[] => db.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name").pluck().all();
     const orphans = (): unknown =>
       db.prepare(`SELECT (SELECT count(*) FROM mtstore_auth_key_bytes b WHERE NOT EXISTS (SELECT 1 FROM mtstore_auth_keys k WHERE k.id = b.id))
@@ -748,12 +749,12 @@ describe('migration from version 8 (key bytes beside the address rows)', () => {
 
       // Deletes take the bytes rows with the key rows: by DC, and by the cascade from a session row.
       await bob.authKeys.deleteByDc(2);
-      expect(tokens().map(([id]) => id)).toEqual([1, 2, 3, 4, 8]);
+      expect(ids()).toEqual([1, 2, 3, 4, 8]);
       await bob.authKeys.set(5, key(70));
       expect(plain(await bob.authKeys.get(5))).toEqual(key(70));
       expect(db.prepare("SELECT id FROM mtstore_auth_keys WHERE dc_id = 5").pluck().get()).toBe(9);
       db.prepare("DELETE FROM mtstore_sessions WHERE name = 'bob'").run();
-      expect(tokens().map(([id]) => id)).toEqual([1, 2, 3, 4]);
+      expect(ids()).toEqual([1, 2, 3, 4]);
       expect(orphans()).toBe(0);
       expect(db.pragma('foreign_key_check')).toEqual([]);
       expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
