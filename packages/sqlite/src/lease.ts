@@ -111,14 +111,14 @@ export class FencedStatement {
   }
 
   /**
-   * `run` with exactly two bound values, passed as they are: no array of them built per
-   * call and spread again (the hot key rewrite, keys.ts `rewrite`).
+   * `run` with exactly two bound values, passed as they are (no array of them built per
+   * call and spread again), for a statement whose fence binds the token alone
+   * (`bindsName` false): the hot key rewrite, keys.ts `rewrite`. Small, so it inlines
+   * into its caller.
    */
-  run2(token: bigint | undefined, name: string, a: unknown, b: unknown): number {
+  run2(token: bigint | undefined, a: unknown, b: unknown): number {
     if (token === undefined) return this.plain.run(a, b).changes;
-    // Prepared out of line: kept small, this inlines into the caller (the key rewrite runs it on every connect).
-    const fenced = this.#fenced ?? this.#prepareFenced();
-    return (this.bindsName ? fenced.run(a, b, name, token) : fenced.run(a, b, token)).changes;
+    return (this.#fenced ?? this.#prepareFenced()).run(a, b, token).changes;
   }
 
   #prepareFenced(): Statement {
