@@ -626,6 +626,13 @@ export abstract class BaseStorage extends Closable implements Storage {
       const key = checkKey(temp.key, dcId, `temp auth key ${temp.index}${what}`, temp.index, mediaOnly) as AuthKeyBytes;
       return { index: temp.index, key, expiresAt: temp.expiresAt };
     };
+    const setKeyLater = async (pending: Promise<void>): Promise<void> => {
+      try {
+        await pending;
+      } catch (error) {
+        throw this.#writeFailed('authKeys.set', error);
+      }
+    };
     return {
       // get and set are written out (no #run closures): a client reads and writes keys on every connect.
       // A repository may answer without a promise (MaybePromise): then nothing is awaited.
@@ -641,19 +648,26 @@ export abstract class BaseStorage extends Closable implements Storage {
         }
         return checkKey(key, dcId, 'auth key', PERMANENT_SLOT);
       },
-      set: async (dcId, key) => {
-        if (this.closed) throw this.closedError('authKeys.set');
-        if (!isDcId(dcId) || !(key instanceof Uint8Array) || key.length !== AUTH_KEY_LENGTH) {
-          this.#invalid('authKeys.set', authKeySetCheck(dcId, key));
-        }
-        const sealer = this.#sealer;
-        const copy = sealer !== undefined ? sealer.seal(key, BaseStorage.#keyContext(dcId, false, PERMANENT_SLOT)) : this.writesCopyBytes ? key : new Uint8Array(key);
-        this.#lease.fence('authKeys.set');
+      // Not `async`, as kv.set: a repository that answers synchronously (sqlite) gets the
+      // shared settled DONE back, no promise of this call's own; every error still rejects.
+      set: (dcId, key) => {
         try {
-          const done = this.authKeyRepository.set(dcId, copy);
-          if (done instanceof Promise) await done;
+          if (this.closed) throw this.closedError('authKeys.set');
+          if (!isDcId(dcId) || !(key instanceof Uint8Array) || key.length !== AUTH_KEY_LENGTH) {
+            this.#invalid('authKeys.set', authKeySetCheck(dcId, key));
+          }
+          const sealer = this.#sealer;
+          const copy = sealer !== undefined ? sealer.seal(key, BaseStorage.#keyContext(dcId, false, PERMANENT_SLOT)) : this.writesCopyBytes ? key : new Uint8Array(key);
+          this.#lease.fence('authKeys.set');
+          let done: void | Promise<void>;
+          try {
+            done = this.authKeyRepository.set(dcId, copy);
+          } catch (error) {
+            throw this.#writeFailed('authKeys.set', error);
+          }
+          return done instanceof Promise ? setKeyLater(done) : DONE;
         } catch (error) {
-          throw this.#writeFailed('authKeys.set', error);
+          return Promise.reject(error);
         }
       },
       delete: (dcId) => this.#run('authKeys.delete', () => assertDcId(dcId, 'dcId'), () => repo().set(dcId, null)),

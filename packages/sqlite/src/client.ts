@@ -138,8 +138,8 @@ export function prepareSnapshotStatements(db: Database.Database, t: Tables) {
     session: read(`SELECT id, has_snapshot, version, home_dc_id, api_id, user_id, user_dc_id, user_bot, user_usernames, user_premium,
       state_pts, state_qts, state_date, state_seq, takeout_id FROM ${t.sessions} WHERE name = ?`),
     dcs: read(`SELECT dc_id, ipv4, ipv6, host, port, test_mode, media_only FROM ${t.dcs} WHERE session_id = ? ORDER BY position`),
-    keys: read(`SELECT dc_id, media_only, slot, auth_key, expires_at FROM ${t.authKeys}
-      WHERE session_id = ? ORDER BY dc_id, media_only, slot`),
+    keys: read(`SELECT k.dc_id, k.media_only, k.slot, b.auth_key, k.expires_at FROM ${t.authKeys} k JOIN ${t.authKeyBytes} b ON b.id = k.id
+      WHERE k.session_id = ? ORDER BY k.dc_id, k.media_only, k.slot`),
     channels: read(`SELECT channel_id, pts FROM ${t.channels} WHERE session_id = ? ORDER BY rowid`),
 
     // save, and update() creating the snapshot: the row is updated in place (never
@@ -171,10 +171,13 @@ export function prepareSnapshotStatements(db: Database.Database, t: Tables) {
       WHERE name = @name AND has_snapshot = 1 RETURNING id`),
     insertDc: write(`INSERT INTO ${t.dcs} (session_id, position, dc_id, ipv4, ipv6, host, port, test_mode, media_only)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+    // A key is a key row and a bytes row under its id (schema 9), as keys.ts writes them.
+    insertKey: value(`INSERT INTO ${t.authKeys} (session_id, dc_id, media_only, slot, expires_at) VALUES (?, ?, ?, ?, ?) RETURNING id`),
     // lease_token: the token the fence just matched (NULL without a lease), as keys.ts's fenced upsert writes it.
-    insertKey: write(`INSERT INTO ${t.authKeys} (session_id, dc_id, media_only, slot, auth_key, expires_at, lease_token) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+    insertKeyBytes: write(`INSERT INTO ${t.authKeyBytes} (id, lease_token, auth_key) VALUES (?, ?, ?)`),
     insertChannel: write(`INSERT INTO ${t.channels} (session_id, channel_id, pts) VALUES (?, ?, ?)`),
     deleteDcs: write(`DELETE FROM ${t.dcs} WHERE session_id = ?`),
+    // The bytes rows go with their key rows (schema 9's delete trigger).
     deleteKeys: write(`DELETE FROM ${t.authKeys} WHERE session_id = ?`),
     deleteChannels: write(`DELETE FROM ${t.channels} WHERE session_id = ?`),
 
@@ -273,10 +276,13 @@ function prepareSnapshot(scope: SessionScope): SnapshotStatements {
       const id = upsertRow(name, session);
       writeDcs(id, session.dcs);
       sql.deleteKeys.run(id);
+      const insertKey = (dcId: number, media: number, slot: number, key: Uint8Array, expiresAt: number | null): void => {
+        sql.insertKeyBytes.run(sql.insertKey.get(id, dcId, media, slot, expiresAt), token, key);
+      };
       for (const dc of session.dcs) {
         const media = dc.mediaOnly === true ? 1 : 0;
-        if (dc.authKey !== undefined) sql.insertKey.run(id, dc.id, media, -1, dc.authKey, null, token);
-        for (const temp of dc.tempAuthKeys ?? []) sql.insertKey.run(id, dc.id, media, temp.index, temp.key, temp.expiresAt, token);
+        if (dc.authKey !== undefined) insertKey(dc.id, media, -1, dc.authKey, null);
+        for (const temp of dc.tempAuthKeys ?? []) insertKey(dc.id, media, temp.index, temp.key, temp.expiresAt);
       }
       sql.deleteChannels.run(id);
       for (const channel of session.channels) sql.insertChannel.run(id, channel.id, channel.pts);

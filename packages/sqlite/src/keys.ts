@@ -1,17 +1,18 @@
 /**
  * Auth keys of one session: one row per key in `<prefix>auth_keys` (slot -1 the
- * permanent key, n >= 0 the temp key of connection slot n), apart from the address
- * rows. Each operation is one statement on one row, so two writers of different
- * keys of a session never touch each other's rows; a write reaches the session by
- * name inside the statement (under a lease, checks the lease there too: lease.ts) and
- * creates the name's row only the first time; the rewrite of a stored permanent key
- * (every connect) reaches it by the key row's own id, kept per DC once read.
+ * permanent key, n >= 0 the temp key of connection slot n; the address and the expiry),
+ * its bytes and lease token in `<prefix>auth_key_bytes` under the same id (schema 9:
+ * the rewrite of a stored key rewrites a three-column row), apart from the address rows
+ * of the snapshot. Two writers of different keys of a session never touch each other's
+ * rows. A key write goes by the session's name (under a lease, inside the fence: lease.ts)
+ * and creates the name's row only the first time; the rewrite of a stored permanent key
+ * (every connect) reaches its bytes by the key row's own id, kept per DC once read.
  */
 import type Database from 'better-sqlite3';
 import type { AuthKeyEntry, AuthKeyRepository, TempAuthKey } from '@mtstore/core';
 import { bytes, num, type KeyRow } from './rows.js';
 import type { Tables } from './schema.js';
-import { FencedStatement, leaseFenced, leaseTable } from './lease.js';
+import { bindable, FencedStatement, leaseFenced } from './lease.js';
 import type { SessionScope } from './scope.js';
 import { sessionOf, statements, type Statement } from './statements.js';
 
@@ -22,7 +23,14 @@ interface KeyStatements {
   get: Statement;
   keyId: Statement;
   rewrite: FencedStatement;
-  set: FencedStatement;
+  /**
+   * The key row of (session id, DC id, slot) with this expiry, created when absent: its id
+   * (DO UPDATE, of the expiry, unchanged for a permanent key: RETURNING then gives the id
+   * of a stored row as well).
+   */
+  address: Statement;
+  /** The bytes of key row `id`, with the lease token the fence just matched (NULL: none). */
+  bytes: Statement;
   remove: FencedStatement;
   removeByDc: FencedStatement;
   entries: Statement;
@@ -30,55 +38,62 @@ interface KeyStatements {
 }
 
 export function prepareKeys(db: Database.Database, t: Tables, tablePrefix: string): KeyStatements {
-  const { read, value } = statements(db);
-  const write = (sql: (fence: string) => string): FencedStatement => leaseFenced(db, tablePrefix, sql);
-  const leases = leaseTable(tablePrefix);
-  const address = '(session_id, dc_id, media_only, slot)';
-  const upsert = (columns: string, values: string, from: string, also = ''): string => `INSERT INTO ${t.authKeys} (session_id, dc_id, media_only, slot, auth_key, expires_at${columns})
-      SELECT ${t.sessions}.id, ?, 0, ?, ?, ?${values} FROM ${from}
-      ON CONFLICT ${address} DO UPDATE SET auth_key = excluded.auth_key, expires_at = excluded.expires_at${also}`;
+  const { read, write, value } = statements(db);
+  const fenced = (sql: (fence: string) => string): FencedStatement => leaseFenced(db, tablePrefix, sql);
+  const keyBytes = `${t.authKeyBytes} b ON b.id = k.id`;
   return {
-    get: read(`SELECT auth_key, expires_at FROM ${t.authKeys}
-      WHERE session_id = ${sessionOf(t)} AND dc_id = ? AND media_only = 0 AND slot = ?`),
+    get: read(`SELECT b.auth_key, k.expires_at FROM ${t.authKeys} k JOIN ${keyBytes}
+      WHERE k.session_id = ${sessionOf(t)} AND k.dc_id = ? AND k.media_only = 0 AND k.slot = ?`),
     // The id of the permanent key row of (session id, DC id): a search of the unique index alone.
     keyId: value(`SELECT id FROM ${t.authKeys} WHERE session_id = ? AND dc_id = ? AND media_only = 0 AND slot = ${PERMANENT}`),
     // The permanent key of a DC that has one, by its row's id (key, id): a client writes its
-    // key on every connect, nearly always over a stored one. One integer seek of the table
-    // and two bound values, where `set`'s upsert probes the unique index for the conflict,
-    // then seeks the row again to update it, and binds five. expires_at is NULL in every
-    // permanent key row already (`set` writes it so), and is left as it is. Under a lease
-    // the fence is the row's own lease_token (kept equal to the stored lease token, lease.ts
-    // `leaseTokenTriggers`): one more integer compared in the row the seek reached, where
-    // the lease row's fence searches a second table by the session's name and binds it.
-    rewrite: new FencedStatement(db, `UPDATE ${t.authKeys} SET auth_key = ? WHERE id = ?`, `UPDATE ${t.authKeys} SET auth_key = ? WHERE id = ? AND lease_token = ?`, false),
-    // INSERT … SELECT: no row is inserted when the name has no row yet (see SessionScope).
-    // Fenced, the lease row is joined (on the session row's name, so the name is bound once)
-    // and its token, the one just matched, written as the row's lease_token; a plain write
-    // leaves lease_token as it is (a row's token is one the lease had: see rewrite).
-    set: new FencedStatement(
-      db,
-      upsert('', '', `${t.sessions} WHERE name = ?`),
-      upsert(', lease_token', `, ${leases}.token`, `${t.sessions} JOIN ${leases} ON ${leases}.name = ${t.sessions}.name WHERE ${t.sessions}.name = ? AND ${leases}.token = ?`, ', lease_token = excluded.lease_token'),
-      false,
-    ),
-    remove: write((fence) => `DELETE FROM ${t.authKeys} WHERE session_id = ${sessionOf(t)} AND dc_id = ? AND media_only = 0 AND slot = ?${fence}`),
-    removeByDc: write((fence) => `DELETE FROM ${t.authKeys} WHERE session_id = ${sessionOf(t)} AND dc_id = ?${fence}`),
-    // The primary key's order: by DC id, main before media-only, the permanent key (slot -1) first.
-    entries: read(`SELECT dc_id, media_only, slot, auth_key, expires_at FROM ${t.authKeys}
-      WHERE session_id = ${sessionOf(t)} ORDER BY dc_id, media_only, slot`),
-    clear: write((fence) => `DELETE FROM ${t.authKeys} WHERE session_id = ${sessionOf(t)}${fence}`),
+    // key on every connect, nearly always over a stored one. One integer seek of the narrow
+    // bytes table and two bound values, where the upsert searches the unique index and
+    // writes two tables in a transaction. The address row, expiry included (NULL for every
+    // permanent key), stays as it is. Under a lease the fence is the row's own lease_token
+    // (kept equal to the stored lease token, lease.ts `leaseTokenTriggers`): one more
+    // integer compared in the row the seek reached, where the fence's transaction reads
+    // the lease row first.
+    rewrite: new FencedStatement(db, `UPDATE ${t.authKeyBytes} SET auth_key = ? WHERE id = ?`, `UPDATE ${t.authKeyBytes} SET auth_key = ? WHERE id = ? AND lease_token = ?`, false),
+    address: value(`INSERT INTO ${t.authKeys} (session_id, dc_id, media_only, slot, expires_at) VALUES (?, ?, 0, ?, ?)
+      ON CONFLICT (session_id, dc_id, media_only, slot) DO UPDATE SET expires_at = excluded.expires_at RETURNING id`),
+    // A write without a lease (token NULL) leaves a stored lease_token as it is: a row's token
+    // is one the lease had (see rewrite); a new row's is NULL.
+    bytes: write(`INSERT INTO ${t.authKeyBytes} (id, lease_token, auth_key) VALUES (?, ?, ?)
+      ON CONFLICT (id) DO UPDATE SET auth_key = excluded.auth_key, lease_token = coalesce(excluded.lease_token, lease_token)`),
+    // The bytes rows go with their key rows (schema 9's delete trigger).
+    remove: fenced((fence) => `DELETE FROM ${t.authKeys} WHERE session_id = ${sessionOf(t)} AND dc_id = ? AND media_only = 0 AND slot = ?${fence}`),
+    removeByDc: fenced((fence) => `DELETE FROM ${t.authKeys} WHERE session_id = ${sessionOf(t)} AND dc_id = ?${fence}`),
+    // The unique address's order: by DC id, main before media-only, the permanent key (slot -1) first.
+    entries: read(`SELECT k.dc_id, k.media_only, k.slot, b.auth_key, k.expires_at FROM ${t.authKeys} k JOIN ${keyBytes}
+      WHERE k.session_id = ${sessionOf(t)} ORDER BY k.dc_id, k.media_only, k.slot`),
+    clear: fenced((fence) => `DELETE FROM ${t.authKeys} WHERE session_id = ${sessionOf(t)}${fence}`),
   };
 }
 
+type UpsertKey = (dcId: number, slot: number, expiresAt: number | null, key: Uint8Array, token: bigint | null) => bigint;
+
 export class SqliteAuthKeys implements AuthKeyRepository {
   #sql: KeyStatements | undefined;
-  /** The id of each DC's permanent key row as last read (see #keyId). */
-  readonly #ids = new Map<number, bigint>();
+  /** address, then bytes, in one transaction (DC id, slot, expiry, key, token) → the key row's id. */
+  #upsert: Database.Transaction<UpsertKey> | undefined;
+  /** The id of each DC's permanent key row as last read or written (see #keyId), as the rewrite binds it (`bindable`). */
+  readonly #ids = new Map<number, bigint | number>();
 
   constructor(private readonly scope: SessionScope) {}
 
   #statements(): KeyStatements {
     return (this.#sql ??= prepareKeys(this.scope.db(), this.scope.tables, this.scope.connection.tablePrefix));
+  }
+
+  #upsertKey(): Database.Transaction<UpsertKey> {
+    const sql = this.#statements();
+    return (this.#upsert ??= this.scope.db().transaction((dcId, slot, expiresAt, key, token) => {
+      // The name's row found or created inside the transaction: a concurrent delete() cannot come between.
+      const id = sql.address.get(this.scope.id(), dcId, slot, expiresAt) as bigint;
+      sql.bytes.run(id, token, key);
+      return id;
+    }));
   }
 
   // get and set answer synchronously (better-sqlite3 is): core then awaits nothing, so
@@ -95,7 +110,7 @@ export class SqliteAuthKeys implements AuthKeyRepository {
     if (key !== null) {
       const id = this.#ids.get(dcId) ?? this.#keyId(dcId);
       if (id !== undefined) {
-        if (this.scope.attempt2(this.#statements().rewrite, key, id)) return;
+        if (this.scope.attempt2((this.#sql ?? this.#statements()).rewrite, key, id)) return;
         // No row under that id any more (or the fence refused): resolved again next time.
         this.#ids.delete(dcId);
       }
@@ -108,22 +123,27 @@ export class SqliteAuthKeys implements AuthKeyRepository {
    * known; undefined when there is no such row. A kept id may be stale — another instance
    * or process deleted the key, or the session, and wrote it again under a new id — and
    * that is safe without a check: ids are AUTOINCREMENT on an explicit INTEGER PRIMARY KEY
-   * (never given out again, not even by VACUUM) and no statement changes a row's address
-   * columns, so a row under id X is always this DC's permanent key of this session; a
-   * rewrite by a stale id changes nothing and goes the upsert path. Only ids of committed
+   * (never given out again, not even by VACUUM), no statement changes a row's address
+   * columns, and a bytes row exists only while the key row of its id does (schema 9), so
+   * a bytes row under id X is always this DC's permanent key of this session; a rewrite by
+   * a stale id changes nothing and goes the upsert path. Only ids of committed
    * rows are kept: inside a transaction (a borrowed database the application has one open
    * on) the row may roll back, and AUTOINCREMENT's counter with it, so its id could later
    * name another row.
    */
-  #keyId(dcId: number): bigint | undefined {
+  #keyId(dcId: number): bigint | number | undefined {
     if (this.scope.db().inTransaction) return undefined;
     const session = this.scope.knownId();
     if (session === undefined) return undefined;
     const id = this.#statements().keyId.get(session, dcId) as bigint | undefined;
     // No key under that session id: none yet for the DC, or the session id is stale (resolved again next time).
-    if (id === undefined) this.scope.rowId = undefined;
-    else this.#ids.set(dcId, id);
-    return id;
+    if (id === undefined) {
+      this.scope.rowId = undefined;
+      return undefined;
+    }
+    const bound = bindable(id);
+    this.#ids.set(dcId, bound);
+    return bound;
   }
 
   async getTemp(dcId: number, index: number): Promise<TempAuthKey | null> {
@@ -157,9 +177,20 @@ export class SqliteAuthKeys implements AuthKeyRepository {
     this.scope.change(this.#statements().clear, this.scope.name);
   }
 
+  /**
+   * Writes (key) or deletes (null) the key of a slot. A write is two statements, so one
+   * transaction (under a lease, the fence's, which checks the token first: lease.ts); it
+   * finds or creates the name's row in it. A permanent key's row id is kept for the
+   * rewrite once the transaction has committed (see #keyId).
+   */
   #write(dcId: number, slot: number, key: Uint8Array | null, expiresAt: number | null): void {
     const sql = this.#statements();
-    if (key === null) this.scope.change(sql.remove, this.scope.name, dcId, slot);
-    else this.scope.create(sql.set, dcId, slot, key, expiresAt, this.scope.name);
+    if (key === null) {
+      this.scope.change(sql.remove, this.scope.name, dcId, slot);
+      return;
+    }
+    const upsert = this.#upsertKey();
+    const id = this.scope.write((token) => upsert.immediate(dcId, slot, expiresAt, key, token ?? null));
+    if (slot === PERMANENT && !this.scope.db().inTransaction) this.#ids.set(dcId, bindable(id));
   }
 }

@@ -20,7 +20,7 @@
  * commit, so again no acquire (by any connection) can change the token in between:
  * a write lands only under the lease it was made for. The rewrite of a stored auth key
  * (every connect) compares a copy of the token kept in its own row instead
- * (`auth_keys.lease_token`, which triggers on this table keep equal to the stored token:
+ * (`auth_key_bytes.lease_token`, which triggers on this table keep equal to the stored token:
  * `leaseTokenTriggers`), in the same one autocommit statement.
  */
 import type Database from 'better-sqlite3';
@@ -111,21 +111,38 @@ export class FencedStatement {
   }
 
   /**
-   * `run` with exactly two bound values, passed as they are: no array of them built per
-   * call and spread again (the hot key rewrite, keys.ts `rewrite`).
+   * `run` with exactly two bound values, passed as they are (no array of them built per
+   * call and spread again), for a statement whose fence binds the token alone
+   * (`bindsName` false): the hot key rewrite, keys.ts `rewrite`. Small, so it inlines
+   * into its caller.
    */
-  run2(token: bigint | undefined, name: string, a: unknown, b: unknown): number {
+  run2(token: bigint | undefined, a: unknown, b: unknown): number {
     if (token === undefined) return this.plain.run(a, b).changes;
-    this.#fenced ??= this.db.prepare(this.fenced);
-    return (this.bindsName ? this.#fenced.run(a, b, name, token) : this.#fenced.run(a, b, token)).changes;
+    return (this.#fenced ?? this.#prepareFenced()).run(a, b, token).changes;
+  }
+
+  #prepareFenced(): Statement {
+    return (this.#fenced = this.db.prepare(this.fenced));
   }
 }
 
 /**
+ * A row id as the hot key rewrite binds it (keys.ts): a number when it is a safe integer
+ * (< 2^53: ids count rows), else the bigint. better-sqlite3 binds a number as a double and
+ * a bigint as a 64-bit integer, converting the BigInt on every call; SQLite seeks a rowid
+ * by an integral double exactly, so a safe integer finds the same row either way. Above
+ * 2^53 a double could equal another integer, so those stay bigints.
+ */
+export function bindable(value: bigint): bigint | number {
+  return value <= MAX_SAFE ? Number(value) : value;
+}
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/**
  * The common form of a fenced statement: `sql(fence)` builds it; `fence` is '' for the
  * plain one and `AND EXISTS (the lease row of this name with this token)` for the fenced
- * one, placed where its parameters (name, token) come after all others. (The auth key
- * upsert and rewrite have forms of their own: keys.ts.)
+ * one, placed where its parameters (name, token) come after all others. (The rewrite of
+ * an auth key has a form of its own, and the key upsert runs inside the fence: keys.ts.)
  */
 export function leaseFenced(db: Database.Database, tablePrefix: string, sql: (fence: string) => string): FencedStatement {
   return new FencedStatement(db, sql(''), sql(` AND EXISTS (SELECT 1 FROM ${leaseTable(tablePrefix)} WHERE name = ? AND token = ?)`), true);
@@ -143,23 +160,25 @@ export function prepareTokenCheck(db: Database.Database, tablePrefix: string): (
 }
 
 /**
- * Keeps `auth_keys.lease_token` (schema 7) in step with the lease: whenever a lease row
- * is created or its token changes — by `acquire` of any connection, or by any other
- * statement, an older adapter's or a hand edit — every key row of that session takes the
- * new token, in the same statement, so under the same write lock. A key row's
- * lease_token is otherwise written only by a fenced key write (keys.ts `set`), which has
- * just matched that token in the lease row, and by a `save()` under a lease (client.ts),
- * which writes its key rows inside the fence's transaction after the same match; plain
- * writes leave it as it is (a plain save's new rows get NULL). So a row
+ * Keeps `auth_key_bytes.lease_token` (schema 7 in `auth_keys`, from 9 beside the key's
+ * bytes) in step with the lease: whenever a lease row is created or its token changes —
+ * by `acquire` of any connection, or by any other statement, an older adapter's or a hand
+ * edit — the bytes row of every key of that session takes the new token, in the same
+ * statement, so under the same write lock. A row's lease_token is otherwise written only
+ * by a key write under a lease (keys.ts `#write`) and by a `save()` under a lease
+ * (client.ts), both inside the fence's transaction after it matched that token in the
+ * lease row; plain writes leave it as it is (a plain write's new rows get NULL). So a row
  * holds token T only while T is the session's stored token (tokens only grow), and the
  * rewrite of a stored key that compares lease_token in its own row (keys.ts `rewrite`)
  * is fenced as strictly as one that reads the lease row. Created with the lease table,
  * before any acquire of this code: every non-NULL lease_token was written while they
- * existed (schema 7 adds the column as NULL; an instance holds a token only after an
- * acquire). Renew and release leave the token, so they fire nothing.
+ * existed (schemas 7 and 9 add the column as NULL, and 9 drops the triggers that wrote
+ * the old one; an instance holds a token only after an acquire). Renew and release leave
+ * the token, so they fire nothing.
  */
 export function leaseTokenTriggers(table: string, t: Tables): string {
-  const update = `UPDATE ${t.authKeys} SET lease_token = NEW.token WHERE session_id = (SELECT id FROM ${t.sessions} WHERE name = NEW.name);`;
+  const update = `UPDATE ${t.authKeyBytes} SET lease_token = NEW.token
+    WHERE id IN (SELECT id FROM ${t.authKeys} WHERE session_id = (SELECT id FROM ${t.sessions} WHERE name = NEW.name));`;
   return `CREATE TRIGGER IF NOT EXISTS ${table}_token_insert AFTER INSERT ON ${table} BEGIN ${update} END;
     CREATE TRIGGER IF NOT EXISTS ${table}_token_update AFTER UPDATE OF token ON ${table} BEGIN ${update} END;`;
 }

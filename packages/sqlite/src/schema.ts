@@ -8,7 +8,7 @@ import type Database from 'better-sqlite3';
 import { MigrationError, type ForeignLibrary } from '@mtstore/core';
 
 /** The schema version this code writes. A file at a higher version is refused. */
-export const SCHEMA_VERSION = 8;
+export const SCHEMA_VERSION = 9;
 
 /** Table and index names under one (validated) prefix. */
 export interface Tables {
@@ -17,7 +17,12 @@ export interface Tables {
   readonly dcs: string;
   /** Version 1 only: migration 2 moves its rows to `authKeys` and drops it. */
   readonly tempKeys: string;
+  /** The address of each key (session, DC, media-only, slot) and its expiry, under an id. */
   readonly authKeys: string;
+  /** Version 9: each key's bytes (and lease token) under its `authKeys` row's id. */
+  readonly authKeyBytes: string;
+  /** The session leases (lease.ts, created on first use; `leaseTable` is the same name). */
+  readonly leases: string;
   readonly channels: string;
   readonly peers: string;
   readonly usernames: string;
@@ -34,6 +39,8 @@ export function tableNames(prefix: string): Tables {
     dcs: `${prefix}dcs`,
     tempKeys: `${prefix}temp_auth_keys`,
     authKeys: `${prefix}auth_keys`,
+    authKeyBytes: `${prefix}auth_key_bytes`,
+    leases: `${prefix}leases`,
     channels: `${prefix}channels`,
     peers: `${prefix}peers`,
     usernames: `${prefix}peer_usernames`,
@@ -354,6 +361,41 @@ export const MIGRATIONS: ReadonlyArray<(t: Tables) => string> = [
   (t) => `
     DROP INDEX ${t.peers}_phone;
     CREATE UNIQUE INDEX ${t.peers}_phone ON ${t.peers} (phone, session_id) WHERE phone IS NOT NULL;
+  `,
+  /*
+   * Version 9: a key's bytes move to `auth_key_bytes (id, lease_token, auth_key)`, one row
+   * per `auth_keys` row under the same id; `auth_keys` keeps the address and the expiry. A
+   * client rewrites its permanent key on every connect (keys.ts `rewrite`): SQLite's update
+   * reads every column it does not set and writes the whole record again, so in the
+   * eight-column row that was six columns read and an eight-column record made per
+   * rewrite; in the three-column one it is the token (which the fence compares anyway) and
+   * a three-column record. The bytes row exists exactly while its address row does: both
+   * are written in one transaction (the bytes row under the id the address row got), and
+   * the trigger below deletes it with its address row, whatever deletes that (a statement
+   * of this adapter, the cascade from `sessions`, a hand edit), foreign keys on or off. So
+   * the argument for a kept row id (keys.ts `#keyId`) holds for both tables.
+   * lease_token moves with the bytes, NULL in every row, as version 7 added it: the lease
+   * table's triggers, which wrote it in `auth_keys`, are dropped here (they name the column
+   * that goes) and made again, writing the new table, by the first lease use of this code
+   * (lease.ts `leaseTokenTriggers`), before any acquire of this code; so again every
+   * non-NULL token is one written while they exist. A holder's first rewrite of a NULL row
+   * goes the fenced upsert, which writes the token. The columns are dropped in place (no
+   * index or constraint names them; the triggers that did are gone).
+   */
+  (t) => `
+    DROP TRIGGER IF EXISTS ${t.leases}_token_insert;
+    DROP TRIGGER IF EXISTS ${t.leases}_token_update;
+    CREATE TABLE ${t.authKeyBytes} (
+      id INTEGER PRIMARY KEY,
+      lease_token INTEGER,
+      auth_key BLOB NOT NULL
+    );
+    INSERT INTO ${t.authKeyBytes} (id, lease_token, auth_key) SELECT id, NULL, auth_key FROM ${t.authKeys} ORDER BY id;
+    ALTER TABLE ${t.authKeys} DROP COLUMN auth_key;
+    ALTER TABLE ${t.authKeys} DROP COLUMN lease_token;
+    CREATE TRIGGER ${t.authKeys}_bytes_delete AFTER DELETE ON ${t.authKeys} BEGIN
+      DELETE FROM ${t.authKeyBytes} WHERE id = OLD.id;
+    END;
   `,
 ];
 

@@ -124,13 +124,14 @@ export class SessionScope {
   }
 
   /**
-   * Runs `statement` (an update of a row that may exist, fenced under a lease) once with
-   * the two bound values `a`, `b` (no rest array: FencedStatement.run2) and tells whether
-   * it changed a row. False says nothing about why (no such row, no row for the name, or
-   * the fence refused): the caller goes on to `create`, which tells those apart.
+   * Runs `statement` (an update of a row that may exist, fenced under a lease by a token
+   * in the row: it binds no name) once with the two bound values `a`, `b` (no rest array:
+   * FencedStatement.run2) and tells whether it changed a row. False says nothing about why
+   * (no such row, or the fence refused): the caller goes on to its write inside the fence
+   * (keys.ts `#write`), which tells those apart.
    */
   attempt2(statement: FencedStatement, a: unknown, b: unknown): boolean {
-    return statement.run2(this.token(), this.name, a, b) > 0;
+    return statement.run2(this.token(), a, b) > 0;
   }
 
   /**

@@ -30,7 +30,9 @@ function corrupt(namespace: string, name: string): void {
   const db = new Database(fileOf(namespace));
   try {
     const { changes } = db
-      .prepare("UPDATE mtstore_auth_keys SET auth_key = x'010203' WHERE slot = -1 AND session_id = (SELECT id FROM mtstore_sessions WHERE name = ?)")
+      .prepare(
+        "UPDATE mtstore_auth_key_bytes SET auth_key = x'010203' WHERE id IN (SELECT id FROM mtstore_auth_keys WHERE slot = -1 AND session_id = (SELECT id FROM mtstore_sessions WHERE name = ?))",
+      )
       .run(name);
     if (changes === 0) throw new Error(`corrupt: session ${name} has no stored key`);
   } finally {

@@ -71,7 +71,10 @@ describe('lease fence across connections to one file', () => {
     const free = new SqliteStorage({ path, name: 'keys' });
     const neighbour = new SqliteStorage({ path, name: 'neighbour' });
     const tokens = (): unknown[] =>
-      other.prepare(`SELECT s.name, k.dc_id, k.lease_token FROM mtstore_auth_keys k JOIN mtstore_sessions s ON s.id = k.session_id ORDER BY s.name, k.dc_id`).raw().all();
+      other
+        .prepare(`SELECT s.name, k.dc_id, b.lease_token FROM mtstore_auth_keys k JOIN mtstore_auth_key_bytes b ON b.id = k.id JOIN mtstore_sessions s ON s.id = k.session_id ORDER BY s.name, k.dc_id`)
+        .raw()
+        .all();
     try {
       await old.authKeys.set(2, authKey(1));
       await old.authKeys.set(4, authKey(1));
@@ -124,7 +127,7 @@ describe('lease fence across connections to one file', () => {
     const holder = new SqliteStorage({ path, name: 'saved' });
     const free = new SqliteStorage({ path, name: 'saved' });
     const other = new Database(path);
-    const tokens = (): unknown[] => other.prepare('SELECT dc_id, slot, lease_token FROM mtstore_auth_keys ORDER BY dc_id, slot').raw().all();
+    const tokens = (): unknown[] => other.prepare('SELECT dc_id, slot, lease_token FROM mtstore_auth_keys JOIN mtstore_auth_key_bytes USING (id) ORDER BY dc_id, slot').raw().all();
     const session = (key: number) => ({
       ...minimalSession(),
       dcs: [
@@ -294,7 +297,7 @@ describe('lease fence across connections to one file', () => {
         Object.entries(statements).flatMap(([name, statement]): [string, FencedStatement][] => (statement instanceof FencedStatement ? [[`${concern}.${name}`, statement]] : [])),
       );
       expect(writes.map(([name]) => name).sort()).toEqual(
-        ['authKeys.clear', 'authKeys.remove', 'authKeys.removeByDc', 'authKeys.rewrite', 'authKeys.set', 'kv.clear', 'kv.remove', 'kv.set', 'refs.clear', 'refs.remove', 'refs.removeByPeer', 'refs.store'].sort(),
+        ['authKeys.clear', 'authKeys.remove', 'authKeys.removeByDc', 'authKeys.rewrite', 'kv.clear', 'kv.remove', 'kv.set', 'refs.clear', 'refs.remove', 'refs.removeByPeer', 'refs.store'].sort(),
       );
       for (const [name, statement] of writes) {
         const source = statement.fencedSource();
@@ -303,7 +306,7 @@ describe('lease fence across connections to one file', () => {
         const leaseSearches = steps.filter((step) => /^SEARCH mtstore_leases (EXISTS )?USING PRIMARY KEY \(name=\?\)$/.test(step));
         if (name === 'authKeys.rewrite') {
           // The key rewrite compares the token kept in its own row: one integer seek, no lease row.
-          expect(steps, name).toEqual(['SEARCH mtstore_auth_keys USING INTEGER PRIMARY KEY (rowid=?)']);
+          expect(steps, name).toEqual(['SEARCH mtstore_auth_key_bytes USING INTEGER PRIMARY KEY (rowid=?)']);
           expect(source, name).toMatch(/ AND lease_token = \?$/);
         } else {
           // One search of the lease row: an uncorrelated subquery (evaluated once, as a join step or a

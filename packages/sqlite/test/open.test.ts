@@ -229,7 +229,7 @@ describe('a borrowed Database', () => {
     }
     const count = () =>
       Object.fromEntries(
-        ['sessions', 'dcs', 'auth_keys', 'channels', 'peers', 'peer_usernames', 'kv', 'ref_messages'].map((t) => [t, db.prepare(`SELECT count(*) FROM mtstore_${t}`).pluck().get()]),
+        ['sessions', 'dcs', 'auth_keys', 'auth_key_bytes', 'channels', 'peers', 'peer_usernames', 'kv', 'ref_messages'].map((t) => [t, db.prepare(`SELECT count(*) FROM mtstore_${t}`).pluck().get()]),
       );
     const both = count();
     await alice.delete();

@@ -46,6 +46,7 @@ describe('a new file', () => {
     const db = storage.database;
     const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'mtstore_%' ORDER BY name").pluck().all();
     expect(tables).toEqual([
+      'mtstore_auth_key_bytes',
       'mtstore_auth_keys',
       'mtstore_channels',
       'mtstore_dcs',
@@ -85,7 +86,7 @@ describe('a new file', () => {
     expect(db.prepare('PRAGMA table_info(mtstore_dcs)').all().map((c) => (c as { name: string }).name)).toEqual(
       ['session_id', 'position', 'dc_id', 'ipv4', 'ipv6', 'host', 'port', 'test_mode', 'media_only'],
     );
-    expect(db.prepare('SELECT dc_id, media_only, slot, length(auth_key) AS bytes, expires_at FROM mtstore_auth_keys ORDER BY dc_id, media_only, slot').all()).toEqual([
+    expect(db.prepare('SELECT dc_id, media_only, slot, length(auth_key) AS bytes, expires_at FROM mtstore_auth_keys JOIN mtstore_auth_key_bytes USING (id) ORDER BY dc_id, media_only, slot').all()).toEqual([
       { dc_id: 1, media_only: 0, slot: -1, bytes: 256, expires_at: null },
       { dc_id: 2, media_only: 0, slot: -1, bytes: 256, expires_at: null },
       { dc_id: 2, media_only: 0, slot: 0, bytes: 256, expires_at: 1_900_000_001 },
@@ -126,9 +127,9 @@ describe('a new file', () => {
       return prepare(source);
     }) as typeof db.prepare;
     await storage.authKeys.set(2, new Uint8Array(256));
-    // The key statements (8), and the name-row statements the first write needed (2).
-    expect(prepared.every((source) => /mtstore_(auth_keys|sessions)\b/.test(source)), prepared.join('\n')).toBe(true);
-    expect(prepared.length).toBeLessThanOrEqual(10);
+    // The key statements (9), and the name-row statements the first write needed (2).
+    expect(prepared.every((source) => /mtstore_(auth_keys|auth_key_bytes|sessions)\b/.test(source)), prepared.join('\n')).toBe(true);
+    expect(prepared.length).toBeLessThanOrEqual(11);
     const afterKeys = prepared.length;
     await storage.authKeys.set(3, new Uint8Array(256));
     await storage.authKeys.get(3);
@@ -520,8 +521,9 @@ describe('migration from version 5 (auth keys in a rowid table)', () => {
     db.pragma('foreign_keys = ON');
     expect(db.prepare("SELECT value FROM mtstore_meta WHERE key = 'schema_version'").pluck().get()).toBe(SCHEMA_VERSION);
     expect(db.prepare("SELECT name FROM sqlite_master WHERE name LIKE '%_v6%'").all()).toEqual([]);
+    // The key bytes live beside the address rows since version 9 (its own test below).
     expect(db.prepare('SELECT name, type, pk FROM pragma_table_info(?) ORDER BY cid').raw().all('mtstore_auth_keys')).toEqual([
-      ['id', 'INTEGER', 1], ['session_id', 'INTEGER', 0], ['dc_id', 'INTEGER', 0], ['media_only', 'INTEGER', 0], ['slot', 'INTEGER', 0], ['auth_key', 'BLOB', 0], ['expires_at', 'INTEGER', 0], ['lease_token', 'INTEGER', 0],
+      ['id', 'INTEGER', 1], ['session_id', 'INTEGER', 0], ['dc_id', 'INTEGER', 0], ['media_only', 'INTEGER', 0], ['slot', 'INTEGER', 0], ['expires_at', 'INTEGER', 0],
     ]);
     // The address is unique; ids follow address order; permanent keys keep a NULL expiry.
     const unique = db.prepare(`SELECT name FROM pragma_index_list('mtstore_auth_keys') WHERE "unique" = 1`).pluck().all() as string[];
@@ -531,7 +533,7 @@ describe('migration from version 5 (auth keys in a rowid table)', () => {
       [1, 2, 0, -1, null], [1, 2, 0, 0, 1_900_000_000], [1, 2, 0, 1, 1_900_000_001], [1, 2, 1, -1, null], [1, 4, 0, -1, null],
       [2, 2, 0, -1, null], [2, 2, 0, 0, 1_900_000_000], [2, 2, 0, 1, 1_900_000_001], [2, 2, 1, -1, null], [2, 4, 0, -1, null],
     ]);
-    expect(() => db.prepare("INSERT INTO mtstore_auth_keys (session_id, dc_id, media_only, slot, auth_key) VALUES (1, 2, 0, -1, x'00')").run()).toThrow(/UNIQUE/);
+    expect(() => db.prepare('INSERT INTO mtstore_auth_keys (session_id, dc_id, media_only, slot) VALUES (1, 2, 0, -1)').run()).toThrow(/UNIQUE/);
     // AUTOINCREMENT: the sequence is the table's, under its final name.
     expect(db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'mtstore_auth_keys'").pluck().get()).toBe(12);
     // The cascade from sessions, as before.
@@ -573,12 +575,13 @@ describe('migration from version 6 (the lease token in the key rows)', () => {
     const alice = new SqliteStorage({ path, name: 'alice' });
     const bob = new SqliteStorage({ path, name: 'bob' });
     const db = new Database(path);
-    const tokens = (): unknown[] => db.prepare('SELECT session_id, slot, lease_token FROM mtstore_auth_keys ORDER BY id').raw().all();
-    const triggers = (): unknown[] => db.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name").pluck().all();
+    // Version 9 keeps the token beside the key's bytes, under the key row's id.
+    const tokens = (): unknown[] => db.prepare('SELECT session_id, slot, lease_token FROM mtstore_auth_keys JOIN mtstore_auth_key_bytes USING (id) ORDER BY id').raw().all();
+    const triggers = (): unknown[] => db.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'mtstore_leases' ORDER BY name").pluck().all();
     try {
       expect(plain(await bob.authKeys.get(2))).toEqual(key(10));
       expect(db.prepare("SELECT value FROM mtstore_meta WHERE key = 'schema_version'").pluck().get()).toBe(SCHEMA_VERSION);
-      expect(db.prepare('SELECT name, type FROM pragma_table_info(?) ORDER BY cid').raw().all('mtstore_auth_keys').at(-1)).toEqual(['lease_token', 'INTEGER']);
+      expect(db.prepare('SELECT name, type FROM pragma_table_info(?) ORDER BY cid').raw().all('mtstore_auth_key_bytes')).toEqual([['id', 'INTEGER'], ['lease_token', 'INTEGER'], ['auth_key', 'BLOB']]);
       // No token is copied from the lease table: its token changes were not followed before.
       expect(tokens()).toEqual([[1, -1, null], [1, 0, null], [2, -1, null], [2, 0, null]]);
       expect(triggers()).toEqual([]);
@@ -600,7 +603,7 @@ describe('migration from version 6 (the lease token in the key rows)', () => {
       expect(tokens()).toEqual([[1, -1, 5], [1, 0, 5], [2, -1, null], [2, 0, null]]);
       expect(await alice.authKeys.set(2, key(62)).then(() => 'resolved', (error: { code?: string }) => error.code)).toBe('MTSTORE_LEASE_LOST');
       expect(plain(await bob.authKeys.get(2))).toEqual(key(51));
-      expect(db.prepare('SELECT auth_key FROM mtstore_auth_keys WHERE session_id = 1 AND slot = -1').pluck().get()).toEqual(Buffer.from(key(61)));
+      expect(db.prepare('SELECT auth_key FROM mtstore_auth_keys JOIN mtstore_auth_key_bytes USING (id) WHERE session_id = 1 AND slot = -1').pluck().get()).toEqual(Buffer.from(key(61)));
       expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
     } finally {
       await alice.close();
@@ -657,6 +660,103 @@ describe('migration from version 7 (the phone index led by the phone)', () => {
       expect((await alice.peers.getById('user', 5n))?.phone).toBeUndefined();
       expect(plain(await bob.peers.getByPhone('15550000005'))).toEqual(five('bob'));
       expect(() => db.prepare("UPDATE mtstore_peers SET phone = '15550000006' WHERE session_id = 1 AND id = 7").run()).toThrow(/UNIQUE/);
+      expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+    } finally {
+      await alice.close();
+      await bob.close();
+      db.close();
+    }
+  });
+});
+
+describe('migration from version 8 (key bytes beside the address rows)', () => {
+  const key = (n: number): Uint8Array => new Uint8Array(256).fill(n);
+  /**
+   * A version 8 file: keys of two sessions (permanent, temp, media-only) in `auth_keys`, the
+   * lease table with version 8's triggers (they wrote `auth_keys.lease_token`), and "alice"
+   * leased with token 3, her key rows carrying it as version 8's acquire left them.
+   */
+  function v8File(path: string): void {
+    const t = tableNames('mtstore_');
+    const db = new Database(path);
+    db.pragma('foreign_keys = ON');
+    for (const step of MIGRATIONS.slice(0, 8)) db.exec(step(t));
+    db.prepare(`INSERT INTO ${t.meta} (key, value) VALUES ('schema_version', 8)`).run();
+    const update = `UPDATE ${t.authKeys} SET lease_token = NEW.token WHERE session_id = (SELECT id FROM ${t.sessions} WHERE name = NEW.name);`;
+    db.exec(`CREATE TABLE mtstore_leases (name TEXT PRIMARY KEY NOT NULL, token INTEGER NOT NULL, owner TEXT NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE TRIGGER mtstore_leases_token_insert AFTER INSERT ON mtstore_leases BEGIN ${update} END;
+      CREATE TRIGGER mtstore_leases_token_update AFTER UPDATE OF token ON mtstore_leases BEGIN ${update} END;`);
+    const insertName = db.prepare(`INSERT INTO ${t.sessions} (name, version, home_dc_id, has_snapshot) VALUES (?, 1, 0, 0) RETURNING id`).pluck();
+    const insertKey = db.prepare(`INSERT INTO ${t.authKeys} (session_id, dc_id, media_only, slot, auth_key, expires_at) VALUES (?, ?, ?, ?, ?, ?)`);
+    for (const [n, name] of ['alice', 'bob'].entries()) {
+      const id = insertName.get(name);
+      insertKey.run(id, 2, 0, -1, key(10 * n), null);
+      insertKey.run(id, 2, 0, 0, key(10 * n + 1), 1_900_000_000);
+      insertKey.run(id, 2, 1, -1, key(10 * n + 2), null);
+      insertKey.run(id, 4, 0, -1, key(10 * n + 3), null);
+    }
+    db.prepare(`INSERT INTO mtstore_leases VALUES ('alice', 3, '{"host":"h","pid":1}', ?)`).run(Date.now() + 600_000);
+    expect(db.prepare('SELECT session_id, lease_token FROM mtstore_auth_keys ORDER BY id').raw().all()).toEqual([[1, 3], [1, 3], [1, 3], [1, 3], [2, null], [2, null], [2, null], [2, null]]);
+    db.close();
+  }
+
+  const entries = (n: number) => [
+    { dcId: 2, mediaOnly: false, authKey: key(10 * n), tempAuthKeys: [{ index: 0, key: key(10 * n + 1), expiresAt: 1_900_000_000 }] },
+    { dcId: 2, mediaOnly: true, authKey: key(10 * n + 2), tempAuthKeys: [] },
+    { dcId: 4, mediaOnly: false, authKey: key(10 * n + 3), tempAuthKeys: [] },
+  ];
+
+  it('every key’s bytes move under its row’s id with a NULL token, the old triggers go; reads, rewrites, deletes and the lease fence work on the new tables', async () => {
+    const path = temp.file('v8.session');
+    v8File(path);
+    const alice = new SqliteStorage({ path, name: 'alice' });
+    const bob = new SqliteStorage({ path, name: 'bob' });
+    const db = new Database(path);
+    db.pragma('foreign_keys = ON');
+    const bytesRows = (): unknown[] => db.prepare('SELECT id, lease_token, auth_key FROM mtstore_auth_key_bytes ORDER BY id').raw().all();
+    const tokens = (): unknown[] => db.prepare('SELECT id, lease_token FROM mtstore_auth_key_bytes ORDER BY id').raw().all();
+    const ids = (): unknown[] => db.prepare('SELECT id FROM mtstore_auth_key_bytes ORDER BY id').pluck().all();
+    const triggers = (): unknown[] => db.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name").pluck().all();
+    const orphans = (): unknown =>
+      db.prepare(`SELECT (SELECT count(*) FROM mtstore_auth_key_bytes b WHERE NOT EXISTS (SELECT 1 FROM mtstore_auth_keys k WHERE k.id = b.id))
+        + (SELECT count(*) FROM mtstore_auth_keys k WHERE NOT EXISTS (SELECT 1 FROM mtstore_auth_key_bytes b WHERE b.id = k.id))`).pluck().get();
+    try {
+      expect(plain(await bob.authKeys.entries())).toEqual(entries(1));
+      expect(db.prepare("SELECT value FROM mtstore_meta WHERE key = 'schema_version'").pluck().get()).toBe(SCHEMA_VERSION);
+      expect(db.prepare('SELECT name FROM pragma_table_info(?) ORDER BY cid').pluck().all('mtstore_auth_keys')).toEqual(['id', 'session_id', 'dc_id', 'media_only', 'slot', 'expires_at']);
+      // Same ids, every key's bytes, and no token: the old triggers' copies are not trusted.
+      expect(bytesRows()).toEqual([0, 1, 2, 3, 10, 11, 12, 13].map((n, i) => [i + 1, null, Buffer.from(key(n))]));
+      expect(db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'mtstore_auth_keys'").pluck().get()).toBe(8);
+      // Only the delete trigger: the lease triggers come back with the first lease use.
+      expect(triggers()).toEqual(['mtstore_auth_keys_bytes_delete']);
+      expect(plain(await alice.authKeys.entries())).toEqual(entries(0));
+      expect(plain(await alice.authKeys.getTemp(2, 0))).toEqual({ index: 0, key: key(1), expiresAt: 1_900_000_000 });
+
+      // Alice's lease, still held by a version 8 process: taken with force (the triggers come first).
+      expect(Number((await alice.lease.acquire({ force: true, ttlSeconds: 60, heartbeat: false })).token)).toBe(4);
+      expect(triggers()).toEqual(['mtstore_auth_keys_bytes_delete', 'mtstore_leases_token_insert', 'mtstore_leases_token_update']);
+      expect(tokens()).toEqual([[1, 4], [2, 4], [3, 4], [4, 4], [5, null], [6, null], [7, null], [8, null]]);
+      // Twice: the second write rewrites the bytes row by its id, the key row stays as it was.
+      for (const n of [60, 61]) await alice.authKeys.set(2, key(n));
+      expect(plain(await alice.authKeys.get(2))).toEqual(key(61));
+      expect(bytesRows()[0]).toEqual([1, 4, Buffer.from(key(61))]);
+      // A takeover the way version 8 acquired (an upsert of the lease row) moves the tokens: alice's rewrite is refused.
+      db.prepare(`INSERT INTO mtstore_leases (name, token, owner, expires_at) VALUES ('alice', 5, 'other', ?)
+        ON CONFLICT (name) DO UPDATE SET token = excluded.token, owner = excluded.owner, expires_at = excluded.expires_at`).run(Date.now() + 600_000);
+      expect(tokens().slice(0, 4)).toEqual([[1, 5], [2, 5], [3, 5], [4, 5]]);
+      expect(await alice.authKeys.set(2, key(62)).then(() => 'resolved', (error: { code?: string }) => error.code)).toBe('MTSTORE_LEASE_LOST');
+      expect(bytesRows()[0]).toEqual([1, 5, Buffer.from(key(61))]);
+
+      // Deletes take the bytes rows with the key rows: by DC, and by the cascade from a session row.
+      await bob.authKeys.deleteByDc(2);
+      expect(ids()).toEqual([1, 2, 3, 4, 8]);
+      await bob.authKeys.set(5, key(70));
+      expect(plain(await bob.authKeys.get(5))).toEqual(key(70));
+      expect(db.prepare("SELECT id FROM mtstore_auth_keys WHERE dc_id = 5").pluck().get()).toBe(9);
+      db.prepare("DELETE FROM mtstore_sessions WHERE name = 'bob'").run();
+      expect(ids()).toEqual([1, 2, 3, 4]);
+      expect(orphans()).toBe(0);
+      expect(db.pragma('foreign_key_check')).toEqual([]);
       expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
     } finally {
       await alice.close();
@@ -811,10 +911,12 @@ describe('rows damaged by hand', () => {
     return path;
   }
   const alice = "(SELECT id FROM mtstore_sessions WHERE name = 'alice')";
+  const keyBytes = (value: string, where: string): string =>
+    `UPDATE mtstore_auth_key_bytes SET auth_key = ${value} WHERE id = (SELECT id FROM mtstore_auth_keys WHERE session_id = ${alice} AND ${where})`;
   const cases: Array<[string, string, RegExp]> = [
-    ['an auth key blob of the wrong length', `UPDATE mtstore_auth_keys SET auth_key = zeroblob(100) WHERE session_id = ${alice} AND dc_id = 1`, /auth key for DC 1 is 100 bytes, expected 256/],
-    ['an auth key stored as text', `UPDATE mtstore_auth_keys SET auth_key = 'abc' WHERE session_id = ${alice} AND dc_id = 1`, /auth key for DC 1 is string/],
-    ['a temp key of the wrong length', `UPDATE mtstore_auth_keys SET auth_key = zeroblob(255) WHERE session_id = ${alice} AND dc_id = 2 AND slot = 0`, /auth key for DC 2 is 255 bytes/],
+    ['an auth key blob of the wrong length', keyBytes('zeroblob(100)', 'dc_id = 1 AND slot = -1'), /auth key for DC 1 is 100 bytes, expected 256/],
+    ['an auth key stored as text', keyBytes("'abc'", 'dc_id = 1 AND slot = -1'), /auth key for DC 1 is string/],
+    ['a temp key of the wrong length', keyBytes('zeroblob(255)', 'dc_id = 2 AND slot = 0'), /auth key for DC 2 is 255 bytes/],
     ['a temp key without expiry', `UPDATE mtstore_auth_keys SET expires_at = NULL WHERE session_id = ${alice} AND dc_id = 2 AND slot = 1`, /expiresAt/],
     ['a slot below -1', `UPDATE mtstore_auth_keys SET slot = -5 WHERE session_id = ${alice} AND dc_id = 2 AND slot = 1`, /index/],
     ['user usernames that are not JSON', `UPDATE mtstore_sessions SET user_usernames = 'user_1' WHERE name = 'alice'`, /usernames are not a JSON array/],
