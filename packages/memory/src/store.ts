@@ -1,5 +1,5 @@
 import type { DataCenter, PeerType, RefMessage, SelfUser, TempAuthKey, UpdateState, ChannelState } from '@mtstore/core';
-import { copyOutBytes } from '@mtstore/core';
+import { copyOutOf } from '@mtstore/core';
 import { IdIndex } from './ids.js';
 import { PhoneIndex, UsernameIndex } from './names.js';
 import { SessionTable } from './sessions.js';
@@ -81,7 +81,7 @@ export class PeerBytes {
   /** A fresh copy of the entry at `at`, the caller's to change (core's pooled copy: TL bytes are not secret). */
   copy(at: number): Uint8Array {
     const start = at + 3;
-    return copyOutBytes(this.buffer, start, start + this.lengthAt(at));
+    return copyOutOf(this.buffer.buffer, start, start + this.lengthAt(at));
   }
 
   /** True when the entry at `at` holds exactly `bytes`. */
