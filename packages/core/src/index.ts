@@ -116,7 +116,7 @@ export { assertSubscribeOptions, reportStateSafely } from './bus.js';
 export { CachedSessionStorage, type CachedSessionStorageOptions, type CachedSessionStorageStats } from './cache.js';
 export { SessionSubject, type SessionSubjectOptions } from './subject.js';
 export { copyDcAddress, copyPeer, copySelfUser, copySession, copySessionUpdate } from './copy.js';
-export { copyOutBytes } from './bytes.js';
+export { copyOutBytes, copyOutOf } from './bytes.js';
 export { redactUrl, type OpenedSessionStorage, type StorageAdapter } from './adapter.js';
 export {
   AdapterUnavailableError,

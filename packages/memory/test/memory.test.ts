@@ -231,6 +231,19 @@ describe('memory adapter', () => {
     await storage.close();
   });
 
+  it('lookups by username and phone give back the exact id of a peer kept under a number key (safe integers, at every boundary of the int32 halves)', async () => {
+    // The store keys a safe-integer id as a number and makes the bigint again on the way
+    // out (peers.ts idOf, from int32 halves): each sign, each half's boundary, both ends.
+    const ids = [0n, 1n, -1n, 2n ** 31n - 1n, 2n ** 31n, -(2n ** 31n), -(2n ** 31n) - 1n, 2n ** 32n - 1n, 2n ** 32n, -(2n ** 32n), -(2n ** 32n) + 1n, 2n ** 52n + 3n, 2n ** 53n - 1n, -(2n ** 53n) + 1n, -123_456_789_012_345n];
+    const storage = new MemoryStorage({ name: 'ids' });
+    await storage.peers.upsert(ids.map((id, i) => ({ type: 'channel', id, accessHash: 1n, usernames: [`Id_${i}`], phone: String(100 + i), updatedAt: 0 })));
+    for (const [i, id] of ids.entries()) {
+      expect((await storage.peers.getByUsername(`id_${i}`))?.id).toBe(id);
+      expect((await storage.peers.getByPhone(String(100 + i)))?.id).toBe(id);
+    }
+    await storage.close();
+  });
+
   it('a peer with several usernames that loses all but one to others, or gains some, reads back with its list as it is', async () => {
     const storage = new MemoryStorage({ name: 'forms' });
     await storage.peers.upsert([{ type: 'user', id: 1n, accessHash: 1n, usernames: ['a1', 'A2', 'a3'], updatedAt: 1, min: true }]);
