@@ -102,12 +102,13 @@ export const lookupAt = (i, peers = LOOKUP_PEERS) => ((i * 7919) % peers) + 1;
  * Stores `peers` peers in each given memory store (`mtstore`: an @mtstore/memory
  * MemoryStorage; `mtcute`: @mtcute/core's MemoryStorage, loaded), each the way its client
  * stores them, and returns the lookups of vs-clients.mjs's memory rows:
- * `{ id, username, phone }`, each `{ side: (i) => Promise }`. Shared with
+ * `{ id, username, phone }`, each `{ side: (i) => Promise }`. `makePeer` makes the
+ * mtstore side's peers (barePeer for the side compared with GramJS). Shared with
  * lookup-icount.mjs, so instruction counts measure the wall-clock rows' exact calls.
  */
-export async function lookupTargets({ mtstore, mtcute }, peers = LOOKUP_PEERS) {
+export async function lookupTargets({ mtstore, mtcute }, peers = LOOKUP_PEERS, makePeer = mtstorePeer) {
   for (let at = 1; at <= peers; at += PEERS) {
-    if (mtstore) await mtstore.peers.upsert(batchOf(mtstorePeer, at));
+    if (mtstore) await mtstore.peers.upsert(batchOf(makePeer, at));
     if (mtcute) for (const p of batchOf(mtcutePeer, at)) mtcute.peers.store(p);
   }
   const n = (i) => lookupAt(i, peers);

@@ -322,20 +322,16 @@ function workloads(m, dir) {
         const mtcute = await mtcuteMemory(m);
         const gramjs = new m.telegram.sessions.MemorySession();
         const lookups = await lookupTargets({ mtstore, mtcute });
+        const bareLookups = await lookupTargets({ mtstore: bare }, LOOKUP_PEERS, barePeer);
         for (let at = 1; at <= LOOKUP_PEERS; at += PEERS) {
-          await bare.peers.upsert(batchOf(barePeer, at));
           gramjs.processEntities(batchOf((n) => gramjsUser(m.telegram.Api, m.telegram.helpers, n), at));
         }
         const n = (i) => lookupAt(i);
         return {
           variants: {
-            'lookup by id': { ...lookups.id, 'mtstore bare': (i) => bare.peers.getById('user', BigInt(n(i))), gramjs: async (i) => gramjs.getInputEntity(n(i)) },
-            'lookup by username': { ...lookups.username, 'mtstore bare': (i) => bare.peers.getByUsername(`user_${n(i)}`), gramjs: async (i) => gramjs.getInputEntity(`user_${n(i)}`) },
-            'lookup by phone': {
-              ...lookups.phone,
-              'mtstore bare': (i) => bare.peers.getByPhone(String(10_000_000_000 + n(i))),
-              gramjs: async (i) => gramjs.getInputEntity(`+${10_000_000_000 + n(i)}`),
-            },
+            'lookup by id': { ...lookups.id, 'mtstore bare': bareLookups.id.mtstore, gramjs: async (i) => gramjs.getInputEntity(n(i)) },
+            'lookup by username': { ...lookups.username, 'mtstore bare': bareLookups.username.mtstore, gramjs: async (i) => gramjs.getInputEntity(`user_${n(i)}`) },
+            'lookup by phone': { ...lookups.phone, 'mtstore bare': bareLookups.phone.mtstore, gramjs: async (i) => gramjs.getInputEntity(`+${10_000_000_000 + n(i)}`) },
           },
           ratios: { mtcute: 'mtstore', gramjs: 'mtstore bare' },
           slow: { 'lookup by id': ['gramjs'], 'lookup by username': ['gramjs'], 'lookup by phone': ['gramjs'] },
