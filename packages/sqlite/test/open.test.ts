@@ -169,13 +169,14 @@ describe('options', () => {
 });
 
 describe('pragmas', () => {
-  it('owned files: WAL, synchronous NORMAL, foreign keys on, busy_timeout 5000 by default', async () => {
+  it('owned files: WAL, synchronous NORMAL, foreign keys on, busy_timeout 5000, temp_store MEMORY by default', async () => {
     const storage = new SqliteStorage(temp.file('pragmas-default'));
     const db = storage.database;
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(db.pragma('synchronous', { simple: true })).toBe(1);
     expect(db.pragma('foreign_keys', { simple: true })).toBe(1);
     expect(db.pragma('busy_timeout', { simple: true })).toBe(5000);
+    expect(db.pragma('temp_store', { simple: true })).toBe(2);
     await storage.close();
     expect(db.open).toBe(false);
     expect(() => storage.database).toThrow(expect.objectContaining({ code: 'MTSTORE_STORAGE_CLOSED' }));
@@ -196,7 +197,7 @@ describe('a borrowed Database', () => {
   it('is used as it is: no pragma changed, not closed by close()', async () => {
     const db = new Database(temp.file('borrowed.db'));
     db.exec('CREATE TABLE app_users (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO app_users (name) VALUES (\'ann\')');
-    const before = ['journal_mode', 'synchronous', 'foreign_keys', 'busy_timeout'].map((p) => db.pragma(p, { simple: true }));
+    const before = ['journal_mode', 'synchronous', 'foreign_keys', 'busy_timeout', 'temp_store'].map((p) => db.pragma(p, { simple: true }));
     const client = new SqliteStorage({ database: db, name: 'alice' });
     const server = new SqliteSessionStorage({ database: db });
     await client.save(fullSession(3));
@@ -208,7 +209,7 @@ describe('a borrowed Database', () => {
     await server.close();
 
     expect(db.open).toBe(true);
-    expect(['journal_mode', 'synchronous', 'foreign_keys', 'busy_timeout'].map((p) => db.pragma(p, { simple: true }))).toEqual(before);
+    expect(['journal_mode', 'synchronous', 'foreign_keys', 'busy_timeout', 'temp_store'].map((p) => db.pragma(p, { simple: true }))).toEqual(before);
     // The connection's own default (numbers, not bigints) is untouched too.
     expect(db.prepare('SELECT 2').pluck().get()).toBe(2);
     expect(db.prepare('SELECT name FROM app_users').pluck().all()).toEqual(['ann']);
