@@ -5,7 +5,7 @@ import type { SqliteConnectionOptions } from './connection.js';
 import { SqliteSessionStorage } from './server.js';
 
 /** Query parameters a URL may carry besides core's `session`. */
-const PARAMETERS = new Set(['session', 'tablePrefix', 'synchronous', 'busyTimeout']);
+const PARAMETERS = new Set(['session', 'tablePrefix', 'synchronous', 'busyTimeout', 'mmapSize']);
 
 /**
  * URL → connection options. Forms (README "URLs"):
@@ -17,7 +17,7 @@ const PARAMETERS = new Set(['session', 'tablePrefix', 'synchronous', 'busyTimeou
  *   sqlite:///srv/bot.session            absolute (also sqlite:/srv/bot.session)
  *
  * Every form follows Telethon's naming (no extension → `.session`) and accepts
- * `?tablePrefix=…&synchronous=FULL&busyTimeout=10000`; `?session=` names the session.
+ * `?tablePrefix=…&synchronous=FULL&busyTimeout=10000&mmapSize=0`; `?session=` names the session.
  */
 function optionsFromUrl(url: URL, where: string): SqliteConnectionOptions {
   let path: string;
@@ -43,6 +43,7 @@ function optionsFromUrl(url: URL, where: string): SqliteConnectionOptions {
     if (key === 'tablePrefix') options.tablePrefix = value;
     else if (key === 'synchronous') options.synchronous = value.toUpperCase() as 'NORMAL' | 'FULL';
     else if (key === 'busyTimeout') options.busyTimeout = /^\d+$/.test(value) ? Number(value) : Number.NaN;
+    else if (key === 'mmapSize') options.mmapSize = /^\d+$/.test(value) ? Number(value) : Number.NaN;
   }
   return options;
 }

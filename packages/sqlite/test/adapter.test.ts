@@ -56,15 +56,16 @@ describe('openStorage', () => {
     }
   });
 
-  it('sqlite:///absolute/path with tablePrefix, synchronous, busyTimeout and session', async () => {
+  it('sqlite:///absolute/path with tablePrefix, synchronous, busyTimeout, mmapSize and session', async () => {
     const path = temp.file('tuned.db');
-    const storage = await openStorage(`sqlite://${path}?tablePrefix=tg_&synchronous=full&busyTimeout=250&session=alice`);
+    const storage = await openStorage(`sqlite://${path}?tablePrefix=tg_&synchronous=full&busyTimeout=250&mmapSize=0&session=alice`);
     expect(details(storage).path).toBe(path);
     expect(details(storage).name).toBe('alice');
     await storage.save(fullSession(3));
     const db = details(storage).database;
     expect(db.pragma('synchronous', { simple: true })).toBe(2);
     expect(db.pragma('busy_timeout', { simple: true })).toBe(250);
+    expect(db.pragma('mmap_size', { simple: true })).toBe(0);
     expect((db as unknown as { prepare(s: string): { pluck(): { get(): unknown } } }).prepare("SELECT count(*) FROM tg_sessions WHERE name = 'alice'").pluck().get()).toBe(1);
     await storage.close();
   });
@@ -74,6 +75,7 @@ describe('openStorage', () => {
     ['no path', 'sqlite:'],
     ['an unknown parameter', 'sqlite::memory:?synchronus=FULL'],
     ['an invalid busyTimeout', 'sqlite::memory:?busyTimeout=soon'],
+    ['an invalid mmapSize', 'sqlite::memory:?mmapSize=-1'],
     ['an invalid synchronous', 'sqlite::memory:?synchronous=OFF'],
     ['an invalid tablePrefix', 'sqlite::memory:?tablePrefix=a-b'],
     ['a remote file URL', 'file://server/share/bot.session'],

@@ -153,7 +153,11 @@ describe('options', () => {
     ['synchronous OFF (not durable)', { path: ':memory:', synchronous: 'OFF' }],
     ['a negative busyTimeout', { path: ':memory:', busyTimeout: -1 }],
     ['a fractional busyTimeout', { path: ':memory:', busyTimeout: 1.5 }],
+    ['a negative mmapSize', { path: ':memory:', mmapSize: -1 }],
+    ['an mmapSize that is not a whole number', { path: ':memory:', mmapSize: 1.5 }],
+    ['an mmapSize given as a string', { path: ':memory:', mmapSize: '0' }],
     ['pragmas with a borrowed database', { database: new Database(':memory:'), synchronous: 'FULL' }],
+    ['mmapSize with a borrowed database', { database: new Database(':memory:'), mmapSize: 0 }],
     ['an invalid session name', { path: ':memory:', name: 'no spaces' }],
     ['null', null],
   ];
@@ -169,7 +173,7 @@ describe('options', () => {
 });
 
 describe('pragmas', () => {
-  it('owned files: WAL, synchronous NORMAL, foreign keys on, busy_timeout 5000, temp_store MEMORY by default', async () => {
+  it('owned files: WAL, synchronous NORMAL, foreign keys on, busy_timeout 5000, temp_store MEMORY, mmap_size 256 MiB by default', async () => {
     const storage = new SqliteStorage(temp.file('pragmas-default'));
     const db = storage.database;
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
@@ -177,16 +181,18 @@ describe('pragmas', () => {
     expect(db.pragma('foreign_keys', { simple: true })).toBe(1);
     expect(db.pragma('busy_timeout', { simple: true })).toBe(5000);
     expect(db.pragma('temp_store', { simple: true })).toBe(2);
+    expect(db.pragma('mmap_size', { simple: true })).toBe(256 * 1024 * 1024);
     await storage.close();
     expect(db.open).toBe(false);
     expect(() => storage.database).toThrow(expect.objectContaining({ code: 'MTSTORE_STORAGE_CLOSED' }));
   });
 
-  it('synchronous FULL and busyTimeout are configurable, on the client and on the server', async () => {
-    const options = { path: temp.file('pragmas-custom'), synchronous: 'FULL', busyTimeout: 12_345 } as const;
+  it('synchronous FULL, busyTimeout and mmapSize are configurable, on the client and on the server', async () => {
+    const options = { path: temp.file('pragmas-custom'), synchronous: 'FULL', busyTimeout: 12_345, mmapSize: 1 << 20 } as const;
     for (const storage of [new SqliteStorage(options), new SqliteSessionStorage(options)]) {
       expect(storage.database.pragma('synchronous', { simple: true })).toBe(2);
       expect(storage.database.pragma('busy_timeout', { simple: true })).toBe(12_345);
+      expect(storage.database.pragma('mmap_size', { simple: true })).toBe(1 << 20);
       expect(storage.database.pragma('journal_mode', { simple: true })).toBe('wal');
       await storage.close();
     }
@@ -197,7 +203,7 @@ describe('a borrowed Database', () => {
   it('is used as it is: no pragma changed, not closed by close()', async () => {
     const db = new Database(temp.file('borrowed.db'));
     db.exec('CREATE TABLE app_users (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO app_users (name) VALUES (\'ann\')');
-    const before = ['journal_mode', 'synchronous', 'foreign_keys', 'busy_timeout', 'temp_store'].map((p) => db.pragma(p, { simple: true }));
+    const before = ['journal_mode', 'synchronous', 'foreign_keys', 'busy_timeout', 'temp_store', 'mmap_size'].map((p) => db.pragma(p, { simple: true }));
     const client = new SqliteStorage({ database: db, name: 'alice' });
     const server = new SqliteSessionStorage({ database: db });
     await client.save(fullSession(3));
@@ -209,7 +215,7 @@ describe('a borrowed Database', () => {
     await server.close();
 
     expect(db.open).toBe(true);
-    expect(['journal_mode', 'synchronous', 'foreign_keys', 'busy_timeout', 'temp_store'].map((p) => db.pragma(p, { simple: true }))).toEqual(before);
+    expect(['journal_mode', 'synchronous', 'foreign_keys', 'busy_timeout', 'temp_store', 'mmap_size'].map((p) => db.pragma(p, { simple: true }))).toEqual(before);
     // The connection's own default (numbers, not bigints) is untouched too.
     expect(db.prepare('SELECT 2').pluck().get()).toBe(2);
     expect(db.prepare('SELECT name FROM app_users').pluck().all()).toEqual(['ann']);
