@@ -1,5 +1,6 @@
 // sqlite adapter vs. raw better-sqlite3: the same SQL, prepared once, with the same
-// transactions and pragmas (WAL, synchronous NORMAL, foreign keys on), each side on
+// transactions and pragmas (WAL, synchronous NORMAL, foreign keys on, temp_store MEMORY,
+// mmap_size 256 MiB: the adapter's defaults), each side on
 // its own file in a temporary directory. What the raw side leaves out is mtstore's
 // validation, peer-batch normalization, decoding checks and error wrapping.
 import Database from 'better-sqlite3';
@@ -216,6 +217,8 @@ export default {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     db.pragma('foreign_keys = ON');
+    db.pragma('temp_store = MEMORY');
+    db.pragma('mmap_size = 268435456');
     db.exec(`CREATE TEMP TABLE ${T.peers}_batch (type TEXT NOT NULL, id INTEGER NOT NULL, access_hash INTEGER NOT NULL, phone TEXT, min INTEGER,
       updated_at INTEGER NOT NULL, display_name TEXT, complete BLOB, usernames TEXT NOT NULL)`);
     const raw = rawTargets(db);
