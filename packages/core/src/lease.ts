@@ -37,7 +37,8 @@ const WAIT_POLL_MS = 250;
 /** What the lease needs from the storage that owns it. */
 export interface LeaseHost {
   readonly name: string;
-  readonly closed: boolean;
+  /** True once the storage's close() was called. */
+  closed(): boolean;
   repository(): LeaseRepository | undefined;
   where(operation: string): string;
   closedError(operation: string): StorageClosedError;
@@ -150,7 +151,7 @@ export class StorageLease implements SessionLease {
   }
 
   #repository(operation: string): LeaseRepository {
-    if (this.#host.closed) throw this.#host.closedError(operation);
+    if (this.#host.closed()) throw this.#host.closedError(operation);
     const repository = this.#host.repository();
     if (repository === undefined) throw new StorageUnavailableError(`${this.#host.where(operation)}: this adapter has no session lease`);
     return repository;
