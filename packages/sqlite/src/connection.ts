@@ -32,8 +32,10 @@ export interface SqliteConnectionOptions {
   busyTimeout?: number;
   /**
    * Bytes of the file SQLite reads through a memory map (`PRAGMA mmap_size`) instead of
-   * `read` calls into its page cache. Default 256 MiB; `0` reads without a map (a file on
-   * a network share, or a platform where a map is unwelcome). Writes never go through it.
+   * `read` calls into its page cache, once the file has outgrown that cache (16 MiB):
+   * checked when the file is opened and as peer batches grow it. Default 256 MiB; `0`
+   * never maps (a file on a network share, or a platform where a map is unwelcome).
+   * Writes never go through it.
    */
   mmapSize?: number;
 }
@@ -48,6 +50,15 @@ export const DEFAULT_BUSY_TIMEOUT = 5_000;
  * given back under memory pressure, where a larger private cache would not be.
  */
 export const DEFAULT_MMAP_SIZE = 256 * 1024 * 1024;
+/**
+ * The file size from which the map is set up: better-sqlite3's page cache. Below it the
+ * cache holds every page read, and a map only costs its setup: an `mmap` at the first read
+ * and an `munmap` at close (~0.1 ms together here, a tenth of opening a storage, writing a
+ * key, reading it and closing: `node bench/vs-clients.mjs --only "sqlite: auth key"`).
+ */
+export const MAP_FROM_BYTES = 16 * 1024 * 1024;
+/** How many peers upserted between two looks at the file's size (one `stat`). */
+const PEERS_PER_SIZE_CHECK = 1_000;
 // Stryker disable next-line StringLiteral: ':memory:' is this adapter's own option (open.test.ts); the kit opens files
 const MEMORY = ':memory:';
 
@@ -91,6 +102,10 @@ export class Connection {
   readonly #mmapSize: number;
   readonly #where: string;
   #db: Database.Database | undefined;
+  /** Whether the open database reads through its map (set once the file outgrew MAP_FROM_BYTES). */
+  #mapped = false;
+  /** Peers upserted since the file's size was last looked at. */
+  #grown = 0;
 
   constructor(options: SqliteConnectionOptions, where: string) {
     this.#where = where;
@@ -154,7 +169,37 @@ export class Connection {
   close(): void {
     const db = this.#db;
     this.#db = undefined;
+    this.#mapped = false;
+    this.#grown = 0;
     if (db !== undefined && this.#borrowed === undefined) db.close();
+  }
+
+  /**
+   * After `count` peers were written: every PEERS_PER_SIZE_CHECK of them, sets up the map
+   * (mmapSize) if the file has outgrown the page cache since it was opened. Never on a
+   * borrowed database (its pragmas are the application's) or `:memory:`.
+   */
+  grew(count: number): void {
+    if (this.#mapped || this.#mmapSize === 0 || this.#borrowed !== undefined || this.path === MEMORY) return;
+    this.#grown += count;
+    if (this.#grown < PEERS_PER_SIZE_CHECK) return;
+    this.#grown = 0;
+    const db = this.#db;
+    if (db !== undefined) this.#mapIfLarge(db, this.path as string);
+  }
+
+  /** Sets `mmap_size` once the file is MAP_FROM_BYTES or larger (a size that cannot be read: left unmapped). */
+  #mapIfLarge(db: Database.Database, path: string): void {
+    let size: number;
+    try {
+      size = statSync(path).size;
+    } catch {
+      return;
+    }
+    if (size < MAP_FROM_BYTES) return;
+    // A number checked in the constructor (Number.isSafeInteger): a pragma takes no bound value.
+    db.pragma(`mmap_size = ${this.#mmapSize}`);
+    this.#mapped = true;
   }
 
   #connect(): Database.Database {
@@ -199,9 +244,8 @@ export class Connection {
       // and wrote ~225 KB to it in ~90 pwrites (strace), for pages that never outlive the
       // transaction. Both are bounded by one batch.
       db.pragma('temp_store = MEMORY');
-      // A number checked in the constructor (Number.isSafeInteger): a pragma takes no bound value.
-      db.pragma(`mmap_size = ${this.#mmapSize}`);
       migrate(db, this.tables, options);
+      if (this.#mmapSize > 0 && path !== MEMORY) this.#mapIfLarge(db, path);
       holdBlobMap(db);
     } catch (error) {
       db.close();

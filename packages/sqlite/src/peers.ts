@@ -475,6 +475,8 @@ export class SqlitePeers implements PeerRepository {
     const { upsert } = this.#db();
     try {
       this.scope.write(() => upsert.immediate(peers));
+      // Past the page cache's size, reads go through the map (connection.ts MAP_FROM_BYTES).
+      this.scope.connection.grew(peers.length);
     } catch (error) {
       // json_each over a stored peer's usernames that a hand edited into something else:
       // bad stored data, not an unavailable database (which a caller would retry forever).

@@ -173,7 +173,7 @@ describe('options', () => {
 });
 
 describe('pragmas', () => {
-  it('owned files: WAL, synchronous NORMAL, foreign keys on, busy_timeout 5000, temp_store MEMORY, mmap_size 256 MiB by default', async () => {
+  it('owned files: WAL, synchronous NORMAL, foreign keys on, busy_timeout 5000, temp_store MEMORY, no memory map while small', async () => {
     const storage = new SqliteStorage(temp.file('pragmas-default'));
     const db = storage.database;
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
@@ -181,21 +181,63 @@ describe('pragmas', () => {
     expect(db.pragma('foreign_keys', { simple: true })).toBe(1);
     expect(db.pragma('busy_timeout', { simple: true })).toBe(5000);
     expect(db.pragma('temp_store', { simple: true })).toBe(2);
-    expect(db.pragma('mmap_size', { simple: true })).toBe(256 * 1024 * 1024);
+    // A file the page cache holds whole is not mapped (the map would only cost its setup).
+    expect(db.pragma('mmap_size', { simple: true })).toBe(0);
     await storage.close();
     expect(db.open).toBe(false);
     expect(() => storage.database).toThrow(expect.objectContaining({ code: 'MTSTORE_STORAGE_CLOSED' }));
   });
 
-  it('synchronous FULL, busyTimeout and mmapSize are configurable, on the client and on the server', async () => {
-    const options = { path: temp.file('pragmas-custom'), synchronous: 'FULL', busyTimeout: 12_345, mmapSize: 1 << 20 } as const;
+  it('synchronous FULL and busyTimeout are configurable, on the client and on the server', async () => {
+    const options = { path: temp.file('pragmas-custom'), synchronous: 'FULL', busyTimeout: 12_345 } as const;
     for (const storage of [new SqliteStorage(options), new SqliteSessionStorage(options)]) {
       expect(storage.database.pragma('synchronous', { simple: true })).toBe(2);
       expect(storage.database.pragma('busy_timeout', { simple: true })).toBe(12_345);
-      expect(storage.database.pragma('mmap_size', { simple: true })).toBe(1 << 20);
       expect(storage.database.pragma('journal_mode', { simple: true })).toBe('wal');
       await storage.close();
     }
+  });
+});
+
+describe('the memory map (mmapSize)', () => {
+  const MIB = 1024 * 1024;
+  const mapped = (storage: SqliteStorage | SqliteSessionStorage): unknown => storage.database.pragma('mmap_size', { simple: true });
+  /** Peer batches of ~2 MB (1,000 peers with 2,000 bytes of TL each), numbered from `first`. */
+  const bigBatch = (first: number) => Array.from({ length: 1000 }, (_, k) => ({ ...peer('user', first + k), complete: new Uint8Array(2000).fill(k & 0xff) }));
+
+  it('maps a file once peer batches grow it past the 16 MiB page cache, and a large file when it is opened', async () => {
+    const path = temp.file('mapped.db');
+    const storage = new SqliteStorage({ path, name: 'big' });
+    await storage.save(minimalSession());
+    let batches = 0;
+    while (mapped(storage) === 0 && batches < 30) {
+      // Not mapped while the file is smaller than the cache.
+      expect(statSync(path).size).toBeLessThan(16 * MIB);
+      await storage.peers.upsert(bigBatch(batches * 1000 + 1));
+      batches += 1;
+    }
+    expect(mapped(storage)).toBe(256 * MIB);
+    expect(statSync(path).size).toBeGreaterThanOrEqual(16 * MIB);
+    // Reads through the map see what was written.
+    expect((await storage.peers.getById('user', 1n))?.complete).toEqual(new Uint8Array(2000).fill(0));
+    await storage.close();
+
+    // Opened again: mapped at once, the size as given, on the client and on the server.
+    for (const again of [new SqliteStorage({ path, name: 'big', mmapSize: 64 * MIB }), new SqliteSessionStorage({ path, mmapSize: 64 * MIB })]) {
+      expect(mapped(again)).toBe(64 * MIB);
+      await again.close();
+    }
+    const defaults = new SqliteStorage({ path, name: 'big' });
+    expect(mapped(defaults)).toBe(256 * MIB);
+    expect((await defaults.peers.getById('user', 2n))?.complete).toEqual(new Uint8Array(2000).fill(1));
+    await defaults.close();
+
+    // mmapSize 0: never mapped, neither at open nor as batches grow the file.
+    const unmapped = new SqliteStorage({ path, name: 'big', mmapSize: 0 });
+    expect(mapped(unmapped)).toBe(0);
+    for (let b = 0; b < 2; b++) await unmapped.peers.upsert(bigBatch((batches + b) * 1000 + 1));
+    expect(mapped(unmapped)).toBe(0);
+    await unmapped.close();
   });
 });
 
