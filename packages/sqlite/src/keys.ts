@@ -110,7 +110,7 @@ export class SqliteAuthKeys implements AuthKeyRepository {
     if (key !== null) {
       const id = this.#ids.get(dcId) ?? this.#keyId(dcId);
       if (id !== undefined) {
-        if (this.scope.attempt2((this.#sql ?? this.#statements()).rewrite, key, id)) return;
+        if (this.scope.attempt2(this.#statements().rewrite, key, id)) return;
         // No row under that id any more (or the fence refused): resolved again next time.
         this.#ids.delete(dcId);
       }
