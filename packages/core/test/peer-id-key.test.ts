@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { peerIdKey } from '../src/peers.js';
+import { peerIdFromKey, peerIdKey } from '../src/peers.js';
 
 const byDefinition = (id: bigint): number | bigint => (Number.isSafeInteger(Number(id)) ? Number(id) : id);
 
@@ -24,6 +24,21 @@ describe('peerIdKey', () => {
     fc.assert(
       fc.property(fc.oneof(fc.bigInt(), fc.bigInt({ min: -(2n ** 54n), max: 2n ** 54n }), fc.bigInt({ min: -(2n ** 65n), max: 2n ** 65n })), (id) => {
         expect(peerIdKey(id)).toBe(byDefinition(id));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
+
+describe('peerIdFromKey', () => {
+  it('gives back the id of any key peerIdKey makes, at every boundary', () => {
+    for (const id of edges) expect(peerIdFromKey(peerIdKey(id))).toBe(id);
+  });
+
+  it('does so for any bigint', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.bigInt(), fc.bigInt({ min: -(2n ** 54n), max: 2n ** 54n }), fc.bigInt({ min: -(2n ** 33n), max: 2n ** 33n })), (id) => {
+        expect(peerIdFromKey(peerIdKey(id))).toBe(id);
       }),
       { numRuns: 2000 },
     );

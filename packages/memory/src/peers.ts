@@ -1,4 +1,4 @@
-import { peerIdKey, usernameKey, type Peer, type PeerListPage, type PeerPosition, type PeerRepository, type PeerType } from '@mtstore/core';
+import { peerIdFromKey, peerIdKey, usernameKey, type Peer, type PeerListPage, type PeerPosition, type PeerRepository, type PeerType } from '@mtstore/core';
 import { peerRef } from './names.js';
 import { MANY_USERNAMES, MIN_FALSE, MIN_TRUE, PEER_TYPES as TYPES, SessionPart, StoredPeer, TYPE_MASK, type PeerBytes, type PeerTable } from './store.js';
 
@@ -32,13 +32,13 @@ export class MemoryPeers extends SessionPart implements PeerRepository {
   getByUsername(username: string): Peer | null {
     const table = this.#table();
     const peer = table?.byUsername.get(username);
-    return peer === undefined ? null : new PeerCopy(peer, idOf(peer.key), (table as PeerTable).bytes);
+    return peer === undefined ? null : new PeerCopy(peer, peerIdFromKey(peer.key), (table as PeerTable).bytes);
   }
 
   getByPhone(phone: string): Peer | null {
     const table = this.#table();
     const peer = table?.byPhone.get(phone);
-    return peer === undefined ? null : new PeerCopy(peer, idOf(peer.key), (table as PeerTable).bytes);
+    return peer === undefined ? null : new PeerCopy(peer, peerIdFromKey(peer.key), (table as PeerTable).bytes);
   }
 
   /**
@@ -64,7 +64,7 @@ export class MemoryPeers extends SessionPart implements PeerRepository {
         }
         // One more than the page: a next page exists. limit >= 1, so `last` is set.
         if (peers.length === limit) return { peers, next: last as PeerPosition };
-        const id = idOf(peer.key);
+        const id = peerIdFromKey(peer.key);
         peers.push(new PeerCopy(peer, id, table.bytes));
         last = { type, id };
       }
@@ -83,25 +83,6 @@ export class MemoryPeers extends SessionPart implements PeerRepository {
   }
 }
 
-/**
- * The id of a `byId` key (core's peerIdKey, inverted). A number key (a safe integer)
- * goes in as two int32 halves and comes out of a BigInt64Array: optimized code makes
- * that bigint without a call, where `BigInt(key)` is a call into the runtime
- * (callgrind: ~240 instructions less a conversion; ~150 of a memory lookup by
- * username or phone were BigInt(key)). An Int32Array store keeps the low 32 bits of
- * any safe integer, negative ones too; the high half is the floor of key / 2^32.
- */
-function idOf(key: number | bigint): bigint {
-  if (typeof key !== 'number') return key;
-  idHalves[LOW] = key;
-  idHalves[HIGH] = Math.floor(key / 4_294_967_296);
-  return idWord[0] as bigint;
-}
-/** Scratch for idOf: one int64 and its int32 halves (LOW, HIGH: by the platform's byte order). */
-const idWord = new BigInt64Array(1);
-const idHalves = new Int32Array(idWord.buffer);
-const LOW = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 0 : 1;
-const HIGH = 1 - LOW;
 
 /** Every record of a table. */
 function* records(table: PeerTable): Iterable<StoredPeer> {

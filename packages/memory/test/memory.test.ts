@@ -233,7 +233,7 @@ describe('memory adapter', () => {
 
   it('lookups by username and phone give back the exact id of a peer kept under a number key (safe integers, at every boundary of the int32 halves)', async () => {
     // The store keys a safe-integer id as a number and makes the bigint again on the way
-    // out (peers.ts idOf, from int32 halves): each sign, each half's boundary, both ends.
+    // out (core peerIdFromKey, from int32 halves): each sign, each half's boundary, both ends.
     const ids = [0n, 1n, -1n, 2n ** 31n - 1n, 2n ** 31n, -(2n ** 31n), -(2n ** 31n) - 1n, 2n ** 32n - 1n, 2n ** 32n, -(2n ** 32n), -(2n ** 32n) + 1n, 2n ** 52n + 3n, 2n ** 53n - 1n, -(2n ** 53n) + 1n, -123_456_789_012_345n];
     const storage = new MemoryStorage({ name: 'ids' });
     await storage.peers.upsert(ids.map((id, i) => ({ type: 'channel', id, accessHash: 1n, usernames: [`Id_${i}`], phone: String(100 + i), updatedAt: 0 })));
