@@ -22,6 +22,16 @@ const temp = tempDir('schema');
 afterAll(temp.remove);
 
 /** Runs SQL on a file through a separate raw connection. */
+/** A file as this adapter's version `version` left it: migrations 1…version run, foreign keys on, the version recorded. */
+function fileAtVersion(path: string, version: number): { db: Database.Database; t: ReturnType<typeof tableNames> } {
+  const t = tableNames('mtstore_');
+  const db = new Database(path);
+  db.pragma('foreign_keys = ON');
+  for (const step of MIGRATIONS.slice(0, version)) db.exec(step(t));
+  db.prepare(`INSERT INTO ${t.meta} (key, value) VALUES ('schema_version', ?)`).run(BigInt(version));
+  return { db, t };
+}
+
 function edit(path: string, sql: string): void {
   const db = new Database(path);
   try {
@@ -368,11 +378,7 @@ describe('migration from version 4 (the peer type as an INTEGER code)', () => {
 
   /** A version 4 file written with version 4's layout: type names in the peer rows and the username index. */
   function v4File(path: string): void {
-    const t = tableNames('mtstore_');
-    const db = new Database(path);
-    db.pragma('foreign_keys = ON');
-    for (const step of MIGRATIONS.slice(0, 4)) db.exec(step(t));
-    db.prepare(`INSERT INTO ${t.meta} (key, value) VALUES ('schema_version', 4)`).run();
+    const { db, t } = fileAtVersion(path, 4);
     const insertName = db.prepare(`INSERT INTO ${t.sessions} (name, version, home_dc_id, has_snapshot) VALUES (?, 1, 0, 0) RETURNING id`).pluck();
     const insertPeer = db.prepare(`INSERT INTO ${t.peers} (session_id, type, id, access_hash, phone, min, updated_at, display_name, complete, usernames)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
@@ -477,11 +483,7 @@ describe('migration from version 5 (auth keys in a rowid table)', () => {
   const key = (n: number): Uint8Array => new Uint8Array(256).fill(n);
   /** A version 5 file: keys of two sessions (permanent, temp, media-only) in the WITHOUT ROWID table. */
   function v5File(path: string): void {
-    const t = tableNames('mtstore_');
-    const db = new Database(path);
-    db.pragma('foreign_keys = ON');
-    for (const step of MIGRATIONS.slice(0, 5)) db.exec(step(t));
-    db.prepare(`INSERT INTO ${t.meta} (key, value) VALUES ('schema_version', 5)`).run();
+    const { db, t } = fileAtVersion(path, 5);
     const insertName = db.prepare(`INSERT INTO ${t.sessions} (name, version, home_dc_id, has_snapshot) VALUES (?, 1, 0, 0) RETURNING id`).pluck();
     const insertKey = db.prepare(`INSERT INTO ${t.authKeys} (session_id, dc_id, media_only, slot, auth_key, expires_at) VALUES (?, ?, ?, ?, ?, ?)`);
     for (const [n, name] of ['alice', 'bob'].entries()) {
@@ -552,11 +554,7 @@ describe('migration from version 6 (the lease token in the key rows)', () => {
   const key = (n: number): Uint8Array => new Uint8Array(256).fill(n);
   /** A version 6 file with keys of two sessions and the lease table as version 6 created it: "alice" leased (token 3). */
   function v6File(path: string): void {
-    const t = tableNames('mtstore_');
-    const db = new Database(path);
-    db.pragma('foreign_keys = ON');
-    for (const step of MIGRATIONS.slice(0, 6)) db.exec(step(t));
-    db.prepare(`INSERT INTO ${t.meta} (key, value) VALUES ('schema_version', 6)`).run();
+    const { db, t } = fileAtVersion(path, 6);
     db.exec(`CREATE TABLE mtstore_leases (name TEXT PRIMARY KEY NOT NULL, token INTEGER NOT NULL, owner TEXT NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID;
       INSERT INTO mtstore_leases VALUES ('alice', 3, '{"host":"h","pid":1}', ${Date.now() + 600_000});`);
     const insertName = db.prepare(`INSERT INTO ${t.sessions} (name, version, home_dc_id, has_snapshot) VALUES (?, 1, 0, 0) RETURNING id`).pluck();
@@ -617,11 +615,7 @@ describe('migration from version 7 (the phone index led by the phone)', () => {
   const indexColumns = (db: Database.Database): unknown[] => db.prepare("SELECT name FROM pragma_index_info('mtstore_peers_phone') ORDER BY seqno").pluck().all();
   /** A version 7 file: two sessions holding the same phone, each in one peer, and a min peer with a phone in "alice". */
   function v7File(path: string): void {
-    const t = tableNames('mtstore_');
-    const db = new Database(path);
-    db.pragma('foreign_keys = ON');
-    for (const step of MIGRATIONS.slice(0, 7)) db.exec(step(t));
-    db.prepare(`INSERT INTO ${t.meta} (key, value) VALUES ('schema_version', 7)`).run();
+    const { db, t } = fileAtVersion(path, 7);
     expect(indexColumns(db)).toEqual(['session_id', 'phone']);
     const insertName = db.prepare(`INSERT INTO ${t.sessions} (name, version, home_dc_id, has_snapshot) VALUES (?, 1, 0, 0) RETURNING id`).pluck();
     const insertPeer = db.prepare(`INSERT INTO ${t.peers} (session_id, type, id, access_hash, phone, min, updated_at, display_name, complete, usernames)
@@ -677,11 +671,7 @@ describe('migration from version 8 (key bytes beside the address rows)', () => {
    * leased with token 3, her key rows carrying it as version 8's acquire left them.
    */
   function v8File(path: string): void {
-    const t = tableNames('mtstore_');
-    const db = new Database(path);
-    db.pragma('foreign_keys = ON');
-    for (const step of MIGRATIONS.slice(0, 8)) db.exec(step(t));
-    db.prepare(`INSERT INTO ${t.meta} (key, value) VALUES ('schema_version', 8)`).run();
+    const { db, t } = fileAtVersion(path, 8);
     const update = `UPDATE ${t.authKeys} SET lease_token = NEW.token WHERE session_id = (SELECT id FROM ${t.sessions} WHERE name = NEW.name);`;
     db.exec(`CREATE TABLE mtstore_leases (name TEXT PRIMARY KEY NOT NULL, token INTEGER NOT NULL, owner TEXT NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID;
       CREATE TRIGGER mtstore_leases_token_insert AFTER INSERT ON mtstore_leases BEGIN ${update} END;
