@@ -15,6 +15,7 @@ const T = {
   sessions: 'mtstore_sessions',
   dcs: 'mtstore_dcs',
   authKeys: 'mtstore_auth_keys',
+  authKeyBytes: 'mtstore_auth_key_bytes',
   channels: 'mtstore_channels',
   peers: 'mtstore_peers',
   usernames: 'mtstore_peer_usernames',
@@ -41,7 +42,9 @@ function rawTargets(db) {
     session: read(`SELECT id, has_snapshot, version, home_dc_id, api_id, user_id, user_dc_id, user_bot, user_usernames, user_premium,
       state_pts, state_qts, state_date, state_seq, takeout_id FROM ${T.sessions} WHERE name = ?`),
     dcs: read(`SELECT dc_id, ipv4, ipv6, host, port, test_mode, media_only FROM ${T.dcs} WHERE session_id = ? ORDER BY position`),
-    keys: read(`SELECT dc_id, media_only, slot, auth_key, expires_at FROM ${T.authKeys} WHERE session_id = ? ORDER BY dc_id, media_only, slot`),
+    // Schema 9: a key's bytes are in auth_key_bytes under its key row's id.
+    keys: read(`SELECT k.dc_id, k.media_only, k.slot, b.auth_key, k.expires_at FROM ${T.authKeys} k JOIN ${T.authKeyBytes} b ON b.id = k.id
+      WHERE k.session_id = ? ORDER BY k.dc_id, k.media_only, k.slot`),
     channels: read(`SELECT channel_id, pts FROM ${T.channels} WHERE session_id = ? ORDER BY rowid`),
     upsertSession: read(`INSERT INTO ${T.sessions} (name, has_snapshot, version, home_dc_id, api_id, user_id, user_dc_id, user_bot,
         user_usernames, user_premium, state_pts, state_qts, state_date, state_seq, takeout_id)
@@ -53,7 +56,8 @@ function rawTargets(db) {
         state_seq = excluded.state_seq, takeout_id = excluded.takeout_id
       RETURNING id`).pluck(),
     insertDc: db.prepare(`INSERT INTO ${T.dcs} (session_id, position, dc_id, ipv4, ipv6, host, port, test_mode, media_only) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-    insertKey: db.prepare(`INSERT INTO ${T.authKeys} (session_id, dc_id, media_only, slot, auth_key, expires_at) VALUES (?, ?, ?, ?, ?, ?)`),
+    insertKey: read(`INSERT INTO ${T.authKeys} (session_id, dc_id, media_only, slot, expires_at) VALUES (?, ?, ?, ?, ?) RETURNING id`).pluck(),
+    insertKeyBytes: db.prepare(`INSERT INTO ${T.authKeyBytes} (id, lease_token, auth_key) VALUES (?, NULL, ?)`),
     insertChannel: db.prepare(`INSERT INTO ${T.channels} (session_id, channel_id, pts) VALUES (?, ?, ?)`),
     deleteDcs: db.prepare(`DELETE FROM ${T.dcs} WHERE session_id = ?`),
     deleteKeys: db.prepare(`DELETE FROM ${T.authKeys} WHERE session_id = ?`),
@@ -87,10 +91,15 @@ function rawTargets(db) {
     peerByUsername: read(`SELECT p.type, p.id, p.access_hash, p.phone, p.min, p.updated_at, p.display_name, p.complete, p.usernames
       FROM ${T.usernames} k JOIN ${T.peers} p ON p.session_id = k.session_id AND p.type = k.type AND p.id = k.id
       WHERE k.session_id = ${SESSION_OF} AND k.username_key = ?`),
-    // The adapter's key and kv statements: one statement each, the session reached by name.
-    setKey: db.prepare(`INSERT INTO ${T.authKeys} (session_id, dc_id, media_only, slot, auth_key, expires_at)
-      SELECT id, ?, 0, ?, ?, ? FROM ${T.sessions} WHERE name = ?
-      ON CONFLICT (session_id, dc_id, media_only, slot) DO UPDATE SET auth_key = excluded.auth_key, expires_at = excluded.expires_at`),
+    // The adapter's key statements (keys.ts): a stored permanent key is rewritten by its
+    // row's id (kept per DC once read); the rest is the address row, then the bytes row.
+    keyId: read(`SELECT id FROM ${T.authKeys} WHERE session_id = ? AND dc_id = ? AND media_only = 0 AND slot = -1`).pluck(),
+    rewriteKey: db.prepare(`UPDATE ${T.authKeyBytes} SET auth_key = ? WHERE id = ?`),
+    keyAddress: read(`INSERT INTO ${T.authKeys} (session_id, dc_id, media_only, slot, expires_at) VALUES (?, ?, 0, ?, ?)
+      ON CONFLICT (session_id, dc_id, media_only, slot) DO UPDATE SET expires_at = excluded.expires_at RETURNING id`).pluck(),
+    keyBytes: db.prepare(`INSERT INTO ${T.authKeyBytes} (id, lease_token, auth_key) VALUES (?, NULL, ?)
+      ON CONFLICT (id) DO UPDATE SET auth_key = excluded.auth_key`),
+    // The adapter's kv statements: one statement each, the session reached by name.
     getKv: db.prepare(`SELECT value FROM ${T.kv} WHERE session_id = ${SESSION_OF} AND key = ?`).safeIntegers(true).pluck(),
     setKv: db.prepare(`INSERT INTO ${T.kv} (session_id, key, value) SELECT id, ?, ? FROM ${T.sessions} WHERE name = ?
       ON CONFLICT (session_id, key) DO UPDATE SET value = excluded.value`),
@@ -149,8 +158,8 @@ function rawTargets(db) {
     s.deleteKeys.run(id);
     for (const dc of session.dcs) {
       const media = dc.mediaOnly === true ? 1 : 0;
-      if (dc.authKey !== undefined) s.insertKey.run(id, dc.id, media, -1, dc.authKey, null);
-      for (const t of dc.tempAuthKeys ?? []) s.insertKey.run(id, dc.id, media, t.index, t.key, t.expiresAt);
+      if (dc.authKey !== undefined) s.insertKeyBytes.run(s.insertKey.get(id, dc.id, media, -1, null), dc.authKey);
+      for (const t of dc.tempAuthKeys ?? []) s.insertKeyBytes.run(s.insertKey.get(id, dc.id, media, t.index, t.expiresAt), t.key);
     }
     s.deleteChannels.run(id);
     for (const c of session.channels) s.insertChannel.run(id, c.id, c.pts);
@@ -175,6 +184,23 @@ function rawTargets(db) {
     s.claimUsernames.run({ session });
     s.clearBatch.run();
   });
+  // authKeys.set: the rewrite by the kept row id (a number, as the adapter binds it), else
+  // the address and bytes rows in one transaction (the id kept once it has committed).
+  const keyIds = new Map();
+  const writeKey = db.transaction((dcId, key) => {
+    const id = s.keyAddress.get(s.sessionId.get('bench'), dcId, -1, null);
+    s.keyBytes.run(id, key);
+    return id;
+  });
+  const setKey = (dcId, key) => {
+    let id = keyIds.get(dcId);
+    if (id === undefined) {
+      const found = s.keyId.get(s.sessionId.get('bench'), dcId);
+      if (found !== undefined) keyIds.set(dcId, (id = Number(found)));
+    }
+    if (id !== undefined && s.rewriteKey.run(key, id).changes > 0) return;
+    keyIds.set(dcId, Number(writeKey.immediate(dcId, key)));
+  };
   const peerFromRow = (row) => {
     const p = { type: row.type, id: row.id, accessHash: row.access_hash, usernames: JSON.parse(row.usernames), updatedAt: Number(row.updated_at) };
     if (row.phone !== null) p.phone = row.phone;
@@ -183,7 +209,7 @@ function rawTargets(db) {
     if (row.complete !== null) p.complete = new Uint8Array(row.complete.buffer, row.complete.byteOffset, row.complete.byteLength);
     return p;
   };
-  return { s, load, save, saveState, upsert, peerFromRow };
+  return { s, load, save, saveState, upsert, setKey, peerFromRow };
 }
 
 export default {
@@ -251,7 +277,7 @@ export default {
           },
           // The session row exists, so each is the one statement the adapter's common case runs;
           // the copies are the ones core makes of the caller's bytes.
-          'authKeys.set': async (i) => void raw.s.setKey.run(benchKeyDc(i), -1, Uint8Array.from(benchKey(i)), null, 'bench'),
+          'authKeys.set': async (i) => raw.setKey(benchKeyDc(i), Uint8Array.from(benchKey(i))),
           'kv.get': async (i) => {
             const value = raw.s.getKv.get('bench', kvKey(i));
             return value === undefined ? null : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
