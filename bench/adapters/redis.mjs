@@ -194,7 +194,7 @@ function sessionFields(session) {
 /** The session back from its two hashes, as a hand-written ioredis program would read it (no validation). */
 function sessionFrom(h, k) {
   const text = (f) => h[f]?.toString();
-  const dcs = JSON.parse(text('dcs')).map((dc) => {
+  const withKeys = (dc) => {
     const entry = dc.mediaOnly === true ? `dc${dc.id}.media.` : `dc${dc.id}.`;
     const key = k[`${entry}key`];
     if (key) dc.authKey = key;
@@ -205,7 +205,19 @@ function sessionFrom(h, k) {
     }
     if (temps.length) dc.tempAuthKeys = temps.sort((a, b) => a.index - b.index);
     return dc;
-  });
+  };
+  const dcs = JSON.parse(text('dcs')).map(withKeys);
+  // Keys of an entry the snapshot lacks (authKeys.set of another DC) follow as address-less
+  // entries, by DC id, main before media, as the adapter's decodeSession adds them.
+  const listed = new Set(dcs.map((dc) => `${dc.id}${dc.mediaOnly === true ? '.media' : ''}`));
+  const orphans = new Map();
+  for (const field in k) {
+    const m = /^dc(\d+)(\.media)?\./.exec(field);
+    if (m !== null && !listed.has(`${m[1]}${m[2] ?? ''}`)) orphans.set(`${m[1]}${m[2] ?? ''}`, { id: Number(m[1]), mediaOnly: m[2] !== undefined });
+  }
+  for (const { id, mediaOnly } of [...orphans.values()].sort((a, b) => a.id - b.id || Number(a.mediaOnly) - Number(b.mediaOnly))) {
+    dcs.push(withKeys(mediaOnly ? { id, mediaOnly: true } : { id }));
+  }
   const order = text('channels');
   const s = { version: 1, homeDcId: Number(text('homeDcId')), dcs, channels: order ? order.split(',').map((id) => ({ id: BigInt(id), pts: Number(text(`channel.${id}`)) })) : [] };
   if (h.apiId) s.apiId = Number(text('apiId'));
