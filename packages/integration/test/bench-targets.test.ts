@@ -24,7 +24,7 @@ interface BenchModule {
 }
 
 const MODULES = ['sqlite', 'postgres', 'redis', 'mongo', 'typeorm'] as const;
-/** The modules whose raw `load` maps what it reads to a session (the others time the driver's reads and stop there). */
+/** The modules whose raw `load` and lookups map what they read to a session and peers (the others time the driver's reads and stop there). */
 const MAPS_A_SESSION = new Set<string>(['sqlite', 'redis']);
 
 async function load(name: string): Promise<BenchModule> {
@@ -56,12 +56,22 @@ describe.each(MODULES)('bench/adapters/%s.mjs', (name) => {
     }
     const opened = await module.open({ wanted: () => true });
     try {
-      // Both sides were given the same session when the module opened: a raw side that maps
-      // rows reads all of it (keys included) from the adapter's schema as the adapter does.
+      // Both sides were given the same session and peers when the module opened: a raw side
+      // that maps rows reads all of it (keys included) from the adapter's schema as the adapter does.
       if (MAPS_A_SESSION.has(name)) {
         const adapterSession = await opened.targets.adapter.load?.(0);
         expect(adapterSession).toBeTruthy();
         expect(plain(await opened.targets.raw.load?.(0))).toEqual(plain(adapterSession));
+        // And the peers: each lookup finds the same peer on both sides.
+        for (const lookup of ['peers.getById', 'peers.getByUsername', 'peers.getByPhone']) {
+          const { adapter, raw } = opened.targets;
+          if (raw[lookup] === undefined) continue;
+          for (const i of [0, 7, 999]) {
+            const found = await adapter[lookup]?.(i);
+            expect(found, `${lookup}(${i})`).toBeTruthy();
+            expect(plain(await raw[lookup]?.(i)), `${lookup}(${i})`).toEqual(plain(found));
+          }
+        }
       }
       const sides: Sides[] = [opened.targets, ...(opened.sealed === undefined ? [] : [opened.sealed])];
       for (const { adapter, raw } of sides) {
