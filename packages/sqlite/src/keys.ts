@@ -37,9 +37,9 @@ interface KeyStatements {
   clear: FencedStatement;
 }
 
-export function prepareKeys(db: Database.Database, t: Tables, tablePrefix: string): KeyStatements {
+export function prepareKeys(db: Database.Database, t: Tables): KeyStatements {
   const { read, write, value } = statements(db);
-  const fenced = (sql: (fence: string) => string): FencedStatement => leaseFenced(db, tablePrefix, sql);
+  const fenced = (sql: (fence: string) => string): FencedStatement => leaseFenced(db, t, sql);
   const keyBytes = `${t.authKeyBytes} b ON b.id = k.id`;
   return {
     get: read(`SELECT b.auth_key, k.expires_at FROM ${t.authKeys} k JOIN ${keyBytes}
@@ -83,7 +83,7 @@ export class SqliteAuthKeys implements AuthKeyRepository {
   constructor(private readonly scope: SessionScope) {}
 
   #statements(): KeyStatements {
-    return (this.#sql ??= prepareKeys(this.scope.db(), this.scope.tables, this.scope.connection.tablePrefix));
+    return (this.#sql ??= prepareKeys(this.scope.db(), this.scope.tables));
   }
 
   #upsertKey(): Database.Transaction<UpsertKey> {

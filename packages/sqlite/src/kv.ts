@@ -18,9 +18,9 @@ interface KvStatements {
   clear: FencedStatement;
 }
 
-export function prepareKv(db: Database.Database, t: Tables, tablePrefix: string): KvStatements {
+export function prepareKv(db: Database.Database, t: Tables): KvStatements {
   const { read, value } = statements(db);
-  const write = (sql: (fence: string) => string): FencedStatement => leaseFenced(db, tablePrefix, sql);
+  const write = (sql: (fence: string) => string): FencedStatement => leaseFenced(db, t, sql);
   return {
     get: value(`SELECT value FROM ${t.kv} WHERE session_id = ${sessionOf(t)} AND key = ?`),
     set: write((fence) => `INSERT INTO ${t.kv} (session_id, key, value) SELECT id, ?, ? FROM ${t.sessions} WHERE name = ?${fence}
@@ -37,7 +37,7 @@ export class SqliteKeyValues implements KeyValueRepository {
   constructor(private readonly scope: SessionScope) {}
 
   #statements(): KvStatements {
-    return (this.#sql ??= prepareKv(this.scope.db(), this.scope.tables, this.scope.connection.tablePrefix));
+    return (this.#sql ??= prepareKv(this.scope.db(), this.scope.tables));
   }
 
   async get(key: string): Promise<Uint8Array | null> {

@@ -44,9 +44,6 @@ interface LeaseStatements {
 
 const toLease = (row: LeaseRow): StoredLease => ({ token: row.token, owner: row.owner, expiresAt: Number(row.expires_at) });
 
-/** The lease table of a table prefix. */
-export const leaseTable = (tablePrefix: string): string => `${tablePrefix}leases`;
-
 /** Runs a write under a lease token (see `prepareFence`). */
 export type Fence = <T>(token: bigint, write: () => T) => T;
 
@@ -59,8 +56,8 @@ export type Fence = <T>(token: bigint, write: () => T) => T;
  * lease nobody took still matches: the local fence covers expiry. Only called while
  * this instance holds a lease, so the table exists.
  */
-export function prepareFence(db: Database.Database, tablePrefix: string, name: string): Fence {
-  const holds = prepareTokenCheck(db, tablePrefix);
+export function prepareFence(db: Database.Database, t: Tables, name: string): Fence {
+  const holds = prepareTokenCheck(db, t);
   const fenced = db.transaction((token: bigint, write: () => unknown): unknown => {
     // Stryker disable next-line StringLiteral: never seen: core answers an adapter's LeaseLostError with its own (BaseStorage, `refused(operation)`)
     if (!holds(name, token)) throw new LeaseLostError('fence');
@@ -144,8 +141,8 @@ const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
  * one, placed where its parameters (name, token) come after all others. (The rewrite of
  * an auth key has a form of its own, and the key upsert runs inside the fence: keys.ts.)
  */
-export function leaseFenced(db: Database.Database, tablePrefix: string, sql: (fence: string) => string): FencedStatement {
-  return new FencedStatement(db, sql(''), sql(` AND EXISTS (SELECT 1 FROM ${leaseTable(tablePrefix)} WHERE name = ? AND token = ?)`), true);
+export function leaseFenced(db: Database.Database, t: Tables, sql: (fence: string) => string): FencedStatement {
+  return new FencedStatement(db, sql(''), sql(` AND EXISTS (SELECT 1 FROM ${t.leases} WHERE name = ? AND token = ?)`), true);
 }
 
 /**
@@ -154,8 +151,8 @@ export function leaseFenced(db: Database.Database, tablePrefix: string, sql: (fe
  * earlier moment it was held: a fenced statement that changed nothing before this read
  * was not refused by the fence.
  */
-export function prepareTokenCheck(db: Database.Database, tablePrefix: string): (name: string, token: bigint) => boolean {
-  const check = db.prepare(`SELECT 1 FROM ${leaseTable(tablePrefix)} WHERE name = ? AND token = ?`).pluck();
+export function prepareTokenCheck(db: Database.Database, t: Tables): (name: string, token: bigint) => boolean {
+  const check = db.prepare(`SELECT 1 FROM ${t.leases} WHERE name = ? AND token = ?`).pluck();
   return (name, token) => check.get(name, token) !== undefined;
 }
 
@@ -192,7 +189,7 @@ export class SqliteLeases implements LeaseRepository {
     // Stryker disable next-line ConditionalExpression: without the cache the table is created if absent and the statements prepared again on every call: slower, the same answers
     if (this.#sql !== undefined) return this.#sql;
     const db = this.scope.db();
-    const table = leaseTable(this.scope.connection.tablePrefix);
+    const table = this.scope.tables.leases;
     // The triggers before any acquire: see leaseTokenTriggers.
     db.exec(`CREATE TABLE IF NOT EXISTS ${table} (
       name TEXT PRIMARY KEY NOT NULL,
@@ -240,7 +237,7 @@ export class SqliteLeases implements LeaseRepository {
     // Stryker disable next-line ConditionalExpression,BlockStatement,EqualityOperator: scope: whether asking creates the lease table is the file's business, not the contract's (fence.test.ts checks it creates none); `true` is equivalent (the table exists once the statements are prepared)
     if (this.#sql === undefined) {
       const db = this.scope.db();
-      const exists = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).pluck().get(leaseTable(this.scope.connection.tablePrefix));
+      const exists = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).pluck().get(this.scope.tables.leases);
       // Stryker disable next-line ConditionalExpression: scope, as the line above: `false` prepares the statements, creating the table, and answers null from it (`true` answers null for a live lease and is killed)
       if (exists === undefined) return null;
     }

@@ -21,9 +21,9 @@ interface RefStatements {
   page: Statement;
 }
 
-export function prepareRefs(db: Database.Database, t: Tables, tablePrefix: string): RefStatements {
+export function prepareRefs(db: Database.Database, t: Tables): RefStatements {
   const { read } = statements(db);
-  const write = (sql: (fence: string) => string): FencedStatement => leaseFenced(db, tablePrefix, sql);
+  const write = (sql: (fence: string) => string): FencedStatement => leaseFenced(db, t, sql);
   return {
     store: write((fence) => `INSERT OR REPLACE INTO ${t.refMessages} (session_id, peer_id, chat_id, message_id)
       SELECT id, ?, ?, ? FROM ${t.sessions} WHERE name = ?${fence}`),
@@ -50,7 +50,7 @@ export class SqliteRefMessages implements RefMessageRepository {
   ) {}
 
   #statements(): RefStatements {
-    return (this.#sql ??= prepareRefs(this.scope.db(), this.scope.tables, this.scope.connection.tablePrefix));
+    return (this.#sql ??= prepareRefs(this.scope.db(), this.scope.tables));
   }
 
   async store(peerId: bigint, chatId: bigint, messageId: number): Promise<void> {

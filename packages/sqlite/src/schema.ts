@@ -21,7 +21,7 @@ export interface Tables {
   readonly authKeys: string;
   /** Version 9: each key's bytes (and lease token) under its `authKeys` row's id. */
   readonly authKeyBytes: string;
-  /** The session leases (lease.ts, created on first use; `leaseTable` is the same name). */
+  /** The session leases (lease.ts, created on first use). */
   readonly leases: string;
   readonly channels: string;
   readonly peers: string;

@@ -145,7 +145,7 @@ export class SessionScope {
   change(statement: FencedStatement, ...params: unknown[]): void {
     const token = this.token();
     if (statement.run(token, this.name, params) > 0 || token === undefined) return;
-    this.#holds ??= prepareTokenCheck(this.db(), this.connection.tablePrefix);
+    this.#holds ??= prepareTokenCheck(this.db(), this.tables);
     // Stryker disable next-line StringLiteral: never seen: core answers an adapter's LeaseLostError with its own (BaseStorage, `refused(operation)`)
     if (!this.#holds(this.name, token)) throw new LeaseLostError('fence');
   }
@@ -163,7 +163,7 @@ export class SessionScope {
   }
 
   #fenced<T>(token: bigint, write: () => T): T {
-    this.#fence ??= prepareFence(this.db(), this.connection.tablePrefix, this.name);
+    this.#fence ??= prepareFence(this.db(), this.tables, this.name);
     return this.#fence(token, write);
   }
 }

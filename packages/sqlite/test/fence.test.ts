@@ -292,7 +292,7 @@ describe('lease fence across connections to one file', () => {
       await storage.lease.acquire({ ttlSeconds: 60, heartbeat: false });
       const db = storage.database;
       const tables = tableNames('mtstore_');
-      const concerns = { authKeys: prepareKeys(db, tables, 'mtstore_'), kv: prepareKv(db, tables, 'mtstore_'), refs: prepareRefs(db, tables, 'mtstore_') };
+      const concerns = { authKeys: prepareKeys(db, tables), kv: prepareKv(db, tables), refs: prepareRefs(db, tables) };
       const writes = Object.entries(concerns).flatMap(([concern, statements]) =>
         Object.entries(statements).flatMap(([name, statement]): [string, FencedStatement][] => (statement instanceof FencedStatement ? [[`${concern}.${name}`, statement]] : [])),
       );

@@ -1011,8 +1011,8 @@ describe('query plans', () => {
   const { stage, stageNew, insertNew, claimNewSingleKeys, ...peerStatements } = preparePeers(db, tables);
   const statements = {
     ...prepareSnapshotStatements(db, tables),
-    ...prepareKeys(db, tables, 'mtstore_'),
-    ...Object.fromEntries(Object.entries(prepareKv(db, tables, 'mtstore_')).map(([name, statement]) => [`kv.${name}`, statement])),
+    ...prepareKeys(db, tables),
+    ...Object.fromEntries(Object.entries(prepareKv(db, tables)).map(([name, statement]) => [`kv.${name}`, statement])),
     ...peerStatements,
     // A staging statement per size; two shapes of plan: one row (a co-routine) and many.
     stage1: stage(1),
@@ -1026,7 +1026,7 @@ describe('query plans', () => {
     claimNewSingleKeysLower: claimNewSingleKeys(true, false),
     claimNewSingleKeysEmpty: claimNewSingleKeys(false, true),
     claimNewSingleKeysLowerEmpty: claimNewSingleKeys(true, true),
-    ...Object.fromEntries(Object.entries(prepareRefs(db, tables, 'mtstore_')).map(([name, statement]) => [`refs.${name}`, statement])),
+    ...Object.fromEntries(Object.entries(prepareRefs(db, tables)).map(([name, statement]) => [`refs.${name}`, statement])),
     ...prepareServer(db, tables),
   };
   const { deleteChildren, ...single } = statements;
@@ -1097,7 +1097,7 @@ describe('query plans', () => {
   });
 
   it('the most recent reference of a peer is one step down the peer index', () => {
-    const steps = plan(prepareRefs(db, tables, 'mtstore_').latest.source);
+    const steps = plan(prepareRefs(db, tables).latest.source);
     expect(steps[0]).toBe('SEARCH mtstore_ref_messages USING INDEX mtstore_ref_messages_peer (session_id=? AND peer_id=?)');
     expect(steps).not.toContain('USE TEMP B-TREE FOR ORDER BY');
   });
