@@ -4,9 +4,10 @@
 //                                                        op counts and prints instructions per op.
 // Per-op figure = (Ir at N2 ops - Ir at N1 ops) / (N2 - N1): start-up and JIT warm-up cancel.
 // <op> is backend:operation. memory and sqlite have the rows below (kv.get, kv.set, cached
-// miss, cached hit, authKeys.set with memory's raw side); any other backend (postgres, typeorm, mongo, redis) runs the row of
-// bench/adapters/<backend>.mjs of that name, both sides as `npm run bench` runs them, with
-// fewer ops (N1 1,024, N2 4,096: a round trip under callgrind is slow), instrumented only
+// miss, cached hit, authKeys.set with memory's raw side); any other row (sqlite:save, …) and
+// any other backend (postgres, typeorm, mongo, redis) runs the row of
+// bench/adapters/<backend>.mjs of that name, both sides as `npm run bench` runs them; networked
+// rows with fewer ops (N1 1,024, N2 4,096: a round trip under callgrind is slow), instrumented only
 // while they run (after their warm-up, below; callgrind_control toggles it). Instructions are
 // this process's only: the server's work is not in them, so they show what each side's
 // JavaScript and driver cost per op, which is what an adapter/raw gap on a busy machine
@@ -36,6 +37,8 @@ import { callgrindTotal, instrument } from './callgrind.mjs';
 const [first, ...rest] = process.argv.slice(2);
 const LOCAL = new Set(['memory', 'sqlite']);
 const networked = (op) => !LOCAL.has(op.split(':')[0]);
+/** The memory and sqlite rows written out below (targets); any other row of theirs is their bench module's. */
+const LOCAL_ROWS = new Set(['save sealed', 'load sealed', 'load sealed other', 'kv.get', 'kv.set', 'authKeys.set', 'cached miss', 'cached hit']);
 const counts = (op) => {
   const [n1, n2] = networked(op) ? [1_024, 4_096] : [10_000, 60_000];
   return [Number(process.env.ICOUNT_N1 ?? n1), Number(process.env.ICOUNT_N2 ?? n2)];
@@ -63,7 +66,8 @@ async function targets(op) {
   const kit = op.includes('sealed') || op.includes('authKeys') ? await import('@mtstore/conformance') : undefined;
   const session = op.includes('sealed') ? kit.fullSession(1) : undefined;
   const [backend, name] = op.split(':');
-  if (!LOCAL.has(backend)) return moduleTargets(backend, name);
+  // A local backend's other rows (save, load, peers.…) are its bench module's, as for the networked ones.
+  if (!LOCAL.has(backend) || !LOCAL_ROWS.has(name)) return moduleTargets(backend, name);
   const { CachedSessionStorage, LocalSessionEventBus } = await import('@mtstore/core');
   // otherWriter saves the session otherReader loads (the "load sealed other" row).
   let storage, client, sealed, otherWriter, otherReader, dir;
