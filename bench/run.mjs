@@ -69,7 +69,9 @@ for (const name of ADAPTERS.filter((n) => !only || only.includes(n))) {
   try {
     module = (await import(`./adapters/${name}.mjs`)).default;
   } catch (error) {
-    if (error.code === 'ERR_MODULE_NOT_FOUND' && String(error.message).includes(`adapters/${name}.mjs`)) continue;
+    // Only the module itself missing skips it: a module whose own import fails (a package
+    // not found from it) says so instead of vanishing from the tables.
+    if (error.code === 'ERR_MODULE_NOT_FOUND' && String(error.message).startsWith(`Cannot find module '${fileURLToPath(new URL(`./adapters/${name}.mjs`, import.meta.url))}'`)) continue;
     throw error;
   }
   const reason = await module.unavailable();

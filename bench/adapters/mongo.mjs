@@ -177,7 +177,13 @@ export default {
       });
     await rawUpsert(batch(0));
 
-    const sealed = await sealedRows(client, new MongoStorage({ ...options, name: 'sealed', encryption: benchEncryption }));
+    // One MongoClient for both sides of the encryption rows (common.mjs sealedRows).
+    const sealedMongo = await new MongoClient(url, { ...CLIENT, appName: 'mtstore-bench-sealed' }).connect();
+    const plain = new MongoStorage({ client: sealedMongo, database, name: 'bench' });
+    const sealed = await sealedRows(plain, new MongoStorage({ client: sealedMongo, database, name: 'sealed', encryption: benchEncryption }), async () => {
+      await plain.close();
+      await sealedMongo.close();
+    });
     const holder = new MongoStorage({ ...options, name: 'leased' });
     await holder.save(session);
     await holder.lease.acquire({ ttlSeconds: 60 });

@@ -149,7 +149,13 @@ export default {
       return row ?? null;
     };
 
-    const sealed = await sealedRows(client, new PostgresStorage({ config, schema, name: 'sealed', encryption: benchEncryption }));
+    // One pool for both sides of the encryption rows (common.mjs sealedRows).
+    const sealedPool = new pg.Pool({ ...POOL_DEFAULTS, ...config });
+    const plain = new PostgresStorage({ pool: sealedPool, schema, name: 'bench' });
+    const sealed = await sealedRows(plain, new PostgresStorage({ pool: sealedPool, schema, name: 'sealed', encryption: benchEncryption }), async () => {
+      await plain.close();
+      await sealedPool.end();
+    });
     return {
       sealed,
       targets: {

@@ -348,7 +348,13 @@ export default {
       }
     }
 
-    const sealed = await sealedRows(client, new RedisStorage({ url, prefix, name: 'sealed', encryption: benchEncryption }));
+    // One connection for both sides of the encryption rows (common.mjs sealedRows).
+    const sealedRedis = new Redis(url, { ...REDIS_DEFAULTS, connectionName: 'mtstore-bench-sealed' });
+    const plain = new RedisStorage({ client: sealedRedis, prefix, name: 'bench' });
+    const sealed = await sealedRows(plain, new RedisStorage({ client: sealedRedis, prefix, name: 'sealed', encryption: benchEncryption }), async () => {
+      await plain.close();
+      await sealedRedis.quit();
+    });
     return {
       sealed,
       // Redis runs one script at a time: 64 concurrent 1,000-peer upserts only queue

@@ -15,7 +15,11 @@ import { adapterTargets, benchEncryption, benchKey, benchKeyDc, kvKey, kvValue, 
 import pg from 'pg';
 import { fullSession, peer } from '@mtstore/conformance';
 import { redactUrl } from '@mtstore/core';
+import { createRequire } from 'node:module';
 import { TypeormSessionStorage, TypeormStorage } from '@mtstore/typeorm';
+
+// typeorm is @mtstore/typeorm's dependency, not hoisted to the root: the copy the adapter uses.
+const { DataSource } = createRequire(import.meta.resolve('@mtstore/typeorm'))('typeorm');
 
 const URL_ = process.env.POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 // Per process, so two benches (or a test run) on one server never share tables.
@@ -169,7 +173,13 @@ export default {
     for (let i = 0; i < 8; i++) await client.kv.set(kvKey(i), kvValue(i));
     await server.createSession(1n, 1n);
     const statements = await recordStatements(options);
-    const sealed = await sealedRows(client, new TypeormStorage({ options, tablePrefix: PREFIX, name: 'sealed', encryption: benchEncryption }));
+    // One DataSource for both sides of the encryption rows (common.mjs sealedRows).
+    const sealedSource = await new DataSource(options).initialize();
+    const plain = new TypeormStorage({ dataSource: sealedSource, tablePrefix: PREFIX, name: NAME });
+    const sealed = await sealedRows(plain, new TypeormStorage({ dataSource: sealedSource, tablePrefix: PREFIX, name: 'sealed', encryption: benchEncryption }), async () => {
+      await plain.close();
+      await sealedSource.destroy();
+    });
     return {
       sealed,
       targets: { adapter: adapterTargets(client, server), raw: rawTargets(pool, statements) },
