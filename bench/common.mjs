@@ -53,22 +53,25 @@ export function adapterTargets(client, server, { session = benchSession(), batch
 export const benchEncryption = { keys: [{ id: 'bench', key: new Uint8Array(32).fill(7) }] };
 
 /**
- * Rows for encryption at rest: `save` / `load` through `sealed` (a storage of the same
- * adapter and backend opened with `benchEncryption`) beside the same calls through
- * `plain` (no encryption), so the printed ratio is on ÷ off. On a networked backend both
- * go through one connection (a pool or client they borrow): with one each, a c = 1 row
- * compared two connections, and one PostgreSQL connection answered the same query ~0.4 ms
- * later than another (typeorm's sealed load read 0.59–0.61). `close` closes what the
- * module opened for these rows besides `sealed`.
+ * Rows for encryption at rest: `save` / `load` through a storage opened with
+ * `benchEncryption` beside the same calls through one without, both made by `open(name,
+ * encryption)` of the same adapter and backend, so the printed ratio is on ÷ off. On a
+ * networked backend `open` gives both one connection (a pool or client they borrow): with
+ * one each, a c = 1 row compared two connections, and one PostgreSQL connection answered the
+ * same query ~0.4 ms later than another (typeorm's sealed load read 0.59–0.61). `close`
+ * closes that connection, after both storages.
  */
-export async function sealedRows(plain, sealed, close = async () => {}) {
+export async function sealedRows(open, close = async () => {}) {
   const session = benchSession();
+  const plain = open('bench', undefined);
+  const sealed = open('sealed', benchEncryption);
   await sealed.save(session);
   return {
     adapter: { 'save (encryption on ÷ off)': () => sealed.save(session), 'load (encryption on ÷ off)': () => sealed.load() },
     raw: { 'save (encryption on ÷ off)': () => plain.save(session), 'load (encryption on ÷ off)': () => plain.load() },
     close: async () => {
       await sealed.close();
+      await plain.close();
       await close();
     },
   };

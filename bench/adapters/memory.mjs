@@ -1,7 +1,7 @@
 // memory adapter vs. "raw": the same Map/Set operations the adapter performs, without
 // mtstore's validation, copying and error handling around them.
 import { fullSession, peer } from '@mtstore/conformance';
-import { adapterTargets, benchEncryption, benchKey, benchKeyDc, kvKey, kvValue, sealedRows } from '../common.mjs';
+import { adapterTargets, benchKey, benchKeyDc, kvKey, kvValue, sealedRows } from '../common.mjs';
 import { MemorySessionStorage, MemoryStorage, MemoryStore } from '@mtstore/memory';
 
 export default {
@@ -36,7 +36,7 @@ export default {
     const rawKeys = new Map();
     const rawKv = new Map(Array.from({ length: 8 }, (_, i) => [kvKey(i), kvValue(i)]));
 
-    const sealed = await sealedRows(client, new MemoryStorage({ store, name: 'sealed', encryption: benchEncryption }));
+    const sealed = await sealedRows((name, encryption) => new MemoryStorage({ store, name, encryption }));
     return {
       sealed,
       targets: {

@@ -20,7 +20,7 @@
 // saved second ~1 ms slower, lease or no lease.)
 import { Binary, MongoClient } from 'mongodb';
 import { fullSession, peer } from '@mtstore/conformance';
-import { adapterTargets, benchEncryption, benchKey, benchKeyDc, kvKey, kvValue, lookupId, lookupPhone, sealedRows } from '../common.mjs';
+import { adapterTargets, benchKey, benchKeyDc, kvKey, kvValue, lookupId, lookupPhone, sealedRows } from '../common.mjs';
 import { redactUrl } from '@mtstore/core';
 import { MongoSessionStorage, MongoStorage } from '@mtstore/mongo';
 
@@ -179,11 +179,7 @@ export default {
 
     // One MongoClient for both sides of the encryption rows (common.mjs sealedRows).
     const sealedMongo = await new MongoClient(url, { ...CLIENT, appName: 'mtstore-bench-sealed' }).connect();
-    const plain = new MongoStorage({ client: sealedMongo, database, name: 'bench' });
-    const sealed = await sealedRows(plain, new MongoStorage({ client: sealedMongo, database, name: 'sealed', encryption: benchEncryption }), async () => {
-      await plain.close();
-      await sealedMongo.close();
-    });
+    const sealed = await sealedRows((name, encryption) => new MongoStorage({ client: sealedMongo, database, name, encryption }), () => sealedMongo.close());
     const holder = new MongoStorage({ ...options, name: 'leased' });
     await holder.save(session);
     await holder.lease.acquire({ ttlSeconds: 60 });

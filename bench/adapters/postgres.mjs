@@ -13,7 +13,7 @@
 //   the peer from the row, ids and access hash as bigints (pg's default parser leaves
 //   int8 as text, which is no peer id), TL bytes decoded: what a caller asking for a peer uses.
 import { fullSession, peer } from '@mtstore/conformance';
-import { adapterTargets, benchEncryption, benchKey, benchKeyDc, kvKey, kvValue, lookupId, lookupPhone, lookupUsername, sealedRows } from '../common.mjs';
+import { adapterTargets, benchKey, benchKeyDc, kvKey, kvValue, lookupId, lookupPhone, lookupUsername, sealedRows } from '../common.mjs';
 import { POOL_DEFAULTS, PostgresSessionStorage, PostgresStorage } from '@mtstore/postgres';
 import { redactUrl } from '@mtstore/core';
 import pg from 'pg';
@@ -151,11 +151,7 @@ export default {
 
     // One pool for both sides of the encryption rows (common.mjs sealedRows).
     const sealedPool = new pg.Pool({ ...POOL_DEFAULTS, ...config });
-    const plain = new PostgresStorage({ pool: sealedPool, schema, name: 'bench' });
-    const sealed = await sealedRows(plain, new PostgresStorage({ pool: sealedPool, schema, name: 'sealed', encryption: benchEncryption }), async () => {
-      await plain.close();
-      await sealedPool.end();
-    });
+    const sealed = await sealedRows((name, encryption) => new PostgresStorage({ pool: sealedPool, schema, name, encryption }), () => sealedPool.end());
     return {
       sealed,
       targets: {

@@ -7,7 +7,7 @@
 // UNLINK) on close.
 import { randomBytes } from 'node:crypto';
 import { fullSession, peer } from '@mtstore/conformance';
-import { adapterTargets, benchEncryption, benchKey, benchKeyDc, kvKey, kvValue, lookupId, lookupPhone, lookupUsername, sealedRows } from '../common.mjs';
+import { adapterTargets, benchKey, benchKeyDc, kvKey, kvValue, lookupId, lookupPhone, lookupUsername, sealedRows } from '../common.mjs';
 import { REDIS_DEFAULTS, RedisSessionStorage, RedisStorage } from '@mtstore/redis';
 import { Redis } from 'ioredis';
 
@@ -350,11 +350,7 @@ export default {
 
     // One connection for both sides of the encryption rows (common.mjs sealedRows).
     const sealedRedis = new Redis(url, { ...REDIS_DEFAULTS, connectionName: 'mtstore-bench-sealed' });
-    const plain = new RedisStorage({ client: sealedRedis, prefix, name: 'bench' });
-    const sealed = await sealedRows(plain, new RedisStorage({ client: sealedRedis, prefix, name: 'sealed', encryption: benchEncryption }), async () => {
-      await plain.close();
-      await sealedRedis.quit();
-    });
+    const sealed = await sealedRows((name, encryption) => new RedisStorage({ client: sealedRedis, prefix, name, encryption }), () => sealedRedis.quit());
     return {
       sealed,
       // Redis runs one script at a time: 64 concurrent 1,000-peer upserts only queue

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fullSession, peer } from '@mtstore/conformance';
-import { adapterTargets, benchEncryption, benchKey, benchKeyDc, kvKey, kvValue, lookupId, lookupPhone, lookupUsername, sealedRows } from '../common.mjs';
+import { adapterTargets, benchKey, benchKeyDc, kvKey, kvValue, lookupId, lookupPhone, lookupUsername, sealedRows } from '../common.mjs';
 import { SqliteSessionStorage, SqliteStorage } from '@mtstore/sqlite';
 
 const T = {
@@ -272,7 +272,7 @@ export default {
     for (let i = 0; i < 8; i++) raw.s.setKv.run(kvKey(i), kvValue(i), 'bench');
     raw.s.insert.run(1n, 1n, Date.now(), null);
 
-    const sealed = await sealedRows(client, new SqliteStorage({ path: join(dir, 'adapter.session'), name: 'sealed', encryption: benchEncryption }));
+    const sealed = await sealedRows((name, encryption) => new SqliteStorage({ path: join(dir, 'adapter.session'), name, encryption }));
     return {
       sealed,
       targets: {

@@ -1,4 +1,4 @@
-import { adapterTargets, benchEncryption, benchKey, benchKeyDc, kvKey, kvValue, lookupId, lookupPhone, lookupUsername, sealedRows } from '../common.mjs';
+import { adapterTargets, benchKey, benchKeyDc, kvKey, kvValue, lookupId, lookupPhone, lookupUsername, sealedRows } from '../common.mjs';
 // typeorm adapter (postgres driver) vs. raw pg running the same SQL. The statements
 // are not copied here: at open, one instance with a recording TypeORM logger runs each
 // operation once, and the raw side replays exactly those statements (transaction
@@ -175,11 +175,7 @@ export default {
     const statements = await recordStatements(options);
     // One DataSource for both sides of the encryption rows (common.mjs sealedRows).
     const sealedSource = await new DataSource(options).initialize();
-    const plain = new TypeormStorage({ dataSource: sealedSource, tablePrefix: PREFIX, name: NAME });
-    const sealed = await sealedRows(plain, new TypeormStorage({ dataSource: sealedSource, tablePrefix: PREFIX, name: 'sealed', encryption: benchEncryption }), async () => {
-      await plain.close();
-      await sealedSource.destroy();
-    });
+    const sealed = await sealedRows((name, encryption) => new TypeormStorage({ dataSource: sealedSource, tablePrefix: PREFIX, name, encryption }), () => sealedSource.destroy());
     return {
       sealed,
       targets: { adapter: adapterTargets(client, server), raw: rawTargets(pool, statements) },
