@@ -37,8 +37,6 @@ import { callgrindTotal, instrument } from './callgrind.mjs';
 const [first, ...rest] = process.argv.slice(2);
 const LOCAL = new Set(['memory', 'sqlite']);
 const networked = (op) => !LOCAL.has(op.split(':')[0]);
-/** The memory and sqlite rows written out below (targets); any other row of theirs is their bench module's. */
-const LOCAL_ROWS = new Set(['save sealed', 'load sealed', 'load sealed other', 'kv.get', 'kv.set', 'authKeys.set', 'cached miss', 'cached hit']);
 const counts = (op) => {
   const [n1, n2] = networked(op) ? [1_024, 4_096] : [10_000, 60_000];
   return [Number(process.env.ICOUNT_N1 ?? n1), Number(process.env.ICOUNT_N2 ?? n2)];
@@ -61,13 +59,42 @@ async function moduleTargets(backend, name) {
   return { pair, close: async () => { await opened.sealed?.close(); await opened.close(); } };
 }
 
+/**
+ * The memory and sqlite rows written out here, each built from what targets() opened;
+ * any other row of theirs is their bench module's.
+ */
+const LOCAL_ROWS = {
+  // bench/common.mjs's sealedRows: the same call with encryption on (adapter) and off (raw).
+  'save sealed': ({ sealed, client, session }) => ({ adapter: () => sealed.save(session), raw: () => client.save(session) }),
+  'load sealed': ({ sealed, client }) => ({ adapter: () => sealed.load(), raw: () => client.load() }),
+  'load sealed other': ({ otherReader, client }) => ({ adapter: () => otherReader.load(), raw: () => client.load() }),
+  'kv.get': ({ client, rawKv }) => ({
+    adapter: (i) => client.kv.get(kvKey(i)),
+    raw: async (i) => {
+      const value = rawKv.get(kvKey(i));
+      return value === undefined ? null : new Uint8Array(value);
+    },
+  }),
+  'kv.set': ({ client, rawKv }) => ({
+    adapter: (i) => client.kv.set(kvKey(i), kvValue(i)),
+    raw: async (i) => void rawKv.set(kvKey(i), new Uint8Array(kvValue(i))),
+  }),
+  // memory's raw side (bench/adapters/memory.mjs): a Map of copies; sqlite's is memory's too here.
+  'authKeys.set': ({ client, rawKeys, benchKey, benchKeyDc }) => ({
+    adapter: (i) => client.authKeys.set(benchKeyDc(i), benchKey(i)),
+    raw: async (i) => void rawKeys.set(`${benchKeyDc(i)}:0`, new Uint8Array(benchKey(i))),
+  }),
+  'cached miss': ({ cache, storage }) => ({ adapter: () => cache.hasSession(1n, 2n), raw: () => storage.hasSession(1n, 2n) }),
+  'cached hit': ({ cache, storage }) => ({ adapter: () => cache.hasSession(1n, 1n), raw: () => storage.hasSession(1n, 1n) }),
+};
+
 async function targets(op) {
   // The kit (and fast-check) only for the rows that save its session: start-up cost, cancelled by N2 - N1.
   const kit = op.includes('sealed') || op.includes('authKeys') ? await import('@mtstore/conformance') : undefined;
   const session = op.includes('sealed') ? kit.fullSession(1) : undefined;
   const [backend, name] = op.split(':');
   // A local backend's other rows (save, load, peers.…) are its bench module's, as for the networked ones.
-  if (!LOCAL.has(backend) || !LOCAL_ROWS.has(name)) return moduleTargets(backend, name);
+  if (!LOCAL.has(backend) || !Object.hasOwn(LOCAL_ROWS, name)) return moduleTargets(backend, name);
   const { CachedSessionStorage, LocalSessionEventBus } = await import('@mtstore/core');
   // otherWriter saves the session otherReader loads (the "load sealed other" row).
   let storage, client, sealed, otherWriter, otherReader, dir;
@@ -104,31 +131,8 @@ async function targets(op) {
     await sealed.save(session);
     await otherWriter.save(session);
   }
-  const all = {
-    // bench/common.mjs's sealedRows: the same call with encryption on (adapter) and off (raw).
-    'save sealed': { adapter: () => sealed.save(session), raw: () => client.save(session) },
-    'load sealed': { adapter: () => sealed.load(), raw: () => client.load() },
-    'load sealed other': { adapter: () => otherReader.load(), raw: () => client.load() },
-    'kv.get': {
-      adapter: (i) => client.kv.get(kvKey(i)),
-      raw: async (i) => {
-        const value = rawKv.get(kvKey(i));
-        return value === undefined ? null : new Uint8Array(value);
-      },
-    },
-    'kv.set': {
-      adapter: (i) => client.kv.set(kvKey(i), kvValue(i)),
-      raw: async (i) => void rawKv.set(kvKey(i), new Uint8Array(kvValue(i))),
-    },
-    // memory's raw side (bench/adapters/memory.mjs): a Map of copies; sqlite's is memory's too here.
-    'authKeys.set': {
-      adapter: (i) => client.authKeys.set(benchKeyDc(i), benchKey(i)),
-      raw: async (i) => void rawKeys.set(`${benchKeyDc(i)}:0`, new Uint8Array(benchKey(i))),
-    },
-    'cached miss': { adapter: () => cache.hasSession(1n, 2n), raw: () => storage.hasSession(1n, 2n) },
-    'cached hit': { adapter: () => cache.hasSession(1n, 1n), raw: () => storage.hasSession(1n, 1n) },
-  };
-  return { pair: all[name], close: async () => { await cache.close(); await bus.close(); await storage.close(); await client.close(); await sealed.close(); await otherWriter.close(); await otherReader.close(); if (dir) rmSync(dir, { recursive: true, force: true }); } };
+  const pair = LOCAL_ROWS[name]({ client, sealed, otherReader, session, cache, storage, rawKv, rawKeys, benchKey, benchKeyDc });
+  return { pair, close: async () => { await cache.close(); await bus.close(); await storage.close(); await client.close(); await sealed.close(); await otherWriter.close(); await otherReader.close(); if (dir) rmSync(dir, { recursive: true, force: true }); } };
 }
 
 
