@@ -70,6 +70,15 @@ export class StorageSession extends sessions.Session {
   /** A snapshot is stored (or queued): the fields update() cannot create can be written. */
   private hasSnapshot = false;
   private readonly lease: LeaseAcquireOptions | undefined;
+  /**
+   * One list per load() in flight of the changes made since it was queued, each as a
+   * function that makes it again in memory. The load replaces the state with what it
+   * read, which is from before those changes (their writes wait behind it), then makes
+   * them again. GramJS calls load() on every connect, also inside a running client (a
+   * DC switch, CONNECTION_NOT_INITED), while its other senders keep caching entities
+   * and storing keys.
+   */
+  private readonly loading = new Set<(() => void)[]>();
 
   constructor(storage: Storage, options: StorageSessionOptions = {}) {
     super();
@@ -105,15 +114,36 @@ export class StorageSession extends sessions.Session {
   setDC(dcId: number, serverAddress: string, port: number): void {
     const id = dcId | 0;
     const unchanged = id === this.homeDcId && serverAddress === this.address && port === this.portNumber;
+    // A key set before any DC (a session built by hand may do that) waits under DC 0: it is the new home DC's.
+    const waiting = this.homeDcId === 0 && id !== 0 ? this.keys.get(0) : undefined;
     this.homeDcId = id;
     this.address = serverAddress;
     this.portNumber = port;
-    if (unchanged && this.hasSnapshot) return;
-    const previous = this.dcs.find((dc) => dc.id === id && dc.mediaOnly !== true);
-    this.dcs = [...this.dcs.filter((dc) => dc !== previous), addressEntry(id, serverAddress, port, previous)];
-    const dcs = this.dcs.map((dc) => ({ ...dc }));
-    this.writes.write(`setDC(${id})`, () => this.storage.update({ homeDcId: id, dcs }));
-    this.hasSnapshot = true;
+    if (!unchanged || !this.hasSnapshot) {
+      const previous = this.dcs.find((dc) => dc.id === id && dc.mediaOnly !== true);
+      this.dcs = [...this.dcs.filter((dc) => dc !== previous), addressEntry(id, serverAddress, port, previous)];
+      const dcs = this.dcs.map((dc) => ({ ...dc }));
+      this.writes.write(`setDC(${id})`, () => this.storage.update({ homeDcId: id, dcs }));
+      this.hasSnapshot = true;
+      if (this.loading.size !== 0) {
+        const entries = this.dcs;
+        this.changed(() => {
+          this.dcs = entries;
+          this.hasSnapshot = true;
+        });
+      }
+    }
+    if (this.loading.size !== 0) {
+      this.changed(() => {
+        this.homeDcId = id;
+        this.address = serverAddress;
+        this.portNumber = port;
+      });
+    }
+    if (waiting !== undefined) {
+      this.setAuthKey(undefined, 0);
+      this.setAuthKey(waiting, id);
+    }
   }
 
   get authKey(): AuthKey | undefined {
@@ -132,18 +162,23 @@ export class StorageSession extends sessions.Session {
   /** Stores (or, with no key, removes) the key of DC `dcId`, default the home DC. */
   setAuthKey(authKey?: AuthKey, dcId?: number): void {
     const dc = dcId || this.homeDcId;
-    const bytes = authKey?.getKey();
     if (authKey === undefined) this.keys.delete(dc);
     else this.keys.set(dc, authKey);
-    if (dc === 0) {
-      // GramJS sets the home DC before any key; a key without one has nowhere to go.
-      this.writes.write('setAuthKey', () => Promise.reject(new Error('setAuthKey: no DC id given and no home DC set (call setDC first); the key is kept in memory only')));
-      return;
+    if (this.loading.size !== 0) {
+      this.changed(() => {
+        if (authKey === undefined) this.keys.delete(dc);
+        else this.keys.set(dc, authKey);
+      });
     }
+    // No DC given and no home DC yet: the key waits in memory (the session's `authKey`,
+    // as in GramJS's MemorySession) until setDC names the DC it is stored under.
+    if (dc === 0) return;
+    const bytes = authKey?.getKey();
     const stored = this.storedKeys.get(dc);
     if (bytes === undefined) {
       if (stored === undefined) return;
       this.storedKeys.delete(dc);
+      if (this.loading.size !== 0) this.changed(() => this.storedKeys.delete(dc));
       this.writes.write(`authKeys.delete(${dc})`, () => this.storage.authKeys.delete(dc));
       return;
     }
@@ -154,6 +189,10 @@ export class StorageSession extends sessions.Session {
     // copies with one memcpy (Uint8Array.from iterates the 256 bytes).
     if (stored !== undefined && stored.length === bytes.length) stored.set(bytes);
     else this.storedKeys.set(dc, new Uint8Array(bytes));
+    if (this.loading.size !== 0) {
+      const written = new Uint8Array(bytes);
+      this.changed(() => this.storedKeys.set(dc, written));
+    }
     // On an idle queue the write starts now, inside this call, and the storage copies
     // what it is given at call time (contract §9): GramJS's bytes go as they are, no
     // copy of ours. Behind other writes it starts later: then it gets a copy made now.
@@ -170,6 +209,7 @@ export class StorageSession extends sessions.Session {
     const next = value === undefined ? undefined : toBigint(value);
     if (next === this.takeout) return;
     this.takeout = next;
+    if (this.loading.size !== 0) this.changed(() => (this.takeout = next));
     this.writes.write('takeoutId', () => this.storage.update({ takeoutId: next ?? null }));
   }
 
@@ -186,43 +226,63 @@ export class StorageSession extends sessions.Session {
     if (lease !== undefined && this.storage.lease.held === null) {
       await this.storage.lease.acquire({ ...lease, owner: { label: 'gramjs', ...lease.owner } });
     }
-    await this.writes.run(async () => {
-      const session = await this.storage.load();
-      const keys = new Map<number, AuthKey>();
-      const storedKeys = new Map<number, Uint8Array>();
-      for (const dc of session?.dcs ?? []) {
-        // authKeys address the main entry of a DC id; media-only keys are not GramJS's.
-        if (dc.authKey === undefined || dc.mediaOnly === true) continue;
-        const key = new AuthKey();
-        await key.setKey(Buffer.from(dc.authKey));
-        keys.set(dc.id, key);
-        storedKeys.set(dc.id, dc.authKey);
-      }
-      const peers: Peer[] = [];
-      let cursor: string | null | undefined;
-      do {
-        const page = await this.storage.peers.list({ cursor, limit: LOAD_PAGE });
-        peers.push(...page.peers);
-        cursor = page.cursor;
-      } while (cursor !== null);
+    // Changes from here on are not in what the load reads: their writes queue behind it.
+    const journal: (() => void)[] = [];
+    this.loading.add(journal);
+    try {
+      await this.writes.run(() => this.read(journal));
+    } finally {
+      this.loading.delete(journal);
+    }
+  }
 
-      // Everything read: replace the state in one synchronous step.
-      this.keys.clear();
-      for (const [dc, key] of keys) this.keys.set(dc, key);
-      this.storedKeys.clear();
-      for (const [dc, key] of storedKeys) this.storedKeys.set(dc, key);
-      this.peers.clear();
-      // GramJS never caches min peers (their access hash cannot be used): neither do we.
-      for (const peer of peers) if (peer.min !== true) this.peers.put(peer);
-      this.hasSnapshot = session !== null;
-      this.dcs = (session?.dcs ?? []).filter((dc) => dc.port !== undefined).map(withoutKeys);
-      this.homeDcId = session?.homeDcId ?? 0;
-      const home = this.dcs.find((dc) => dc.id === this.homeDcId && dc.mediaOnly !== true);
-      this.address = home === undefined ? undefined : serverAddressOf(home);
-      this.portNumber = home?.port;
-      this.takeout = session?.takeoutId;
-      this.self = session?.user;
-    });
+  /** load()'s task: reads the stored state, puts it in place of the state in memory, then makes `journal`'s changes again. */
+  private async read(journal: (() => void)[]): Promise<void> {
+    const session = await this.storage.load();
+    const keys = new Map<number, AuthKey>();
+    const storedKeys = new Map<number, Uint8Array>();
+    for (const dc of session?.dcs ?? []) {
+      // authKeys address the main entry of a DC id; media-only keys are not GramJS's.
+      if (dc.authKey === undefined || dc.mediaOnly === true) continue;
+      const key = new AuthKey();
+      await key.setKey(Buffer.from(dc.authKey));
+      keys.set(dc.id, key);
+      storedKeys.set(dc.id, dc.authKey);
+    }
+    const peers: Peer[] = [];
+    let cursor: string | null | undefined;
+    do {
+      const page = await this.storage.peers.list({ cursor, limit: LOAD_PAGE });
+      peers.push(...page.peers);
+      cursor = page.cursor;
+    } while (cursor !== null);
+
+    // Everything read: replace the state in one synchronous step. A key that waits
+    // for a home DC (setAuthKey before setDC) stays while the stored session has none.
+    const waiting = this.keys.get(0);
+    this.keys.clear();
+    for (const [dc, key] of keys) this.keys.set(dc, key);
+    this.storedKeys.clear();
+    for (const [dc, key] of storedKeys) this.storedKeys.set(dc, key);
+    this.peers.clear();
+    // GramJS never caches min peers (their access hash cannot be used): neither do we.
+    for (const peer of peers) if (peer.min !== true) this.peers.put(peer);
+    this.hasSnapshot = session !== null;
+    this.dcs = (session?.dcs ?? []).filter((dc) => dc.port !== undefined).map(withoutKeys);
+    this.homeDcId = session?.homeDcId ?? 0;
+    const home = this.dcs.find((dc) => dc.id === this.homeDcId && dc.mediaOnly !== true);
+    this.address = home === undefined ? undefined : serverAddressOf(home);
+    this.portNumber = home?.port;
+    this.takeout = session?.takeoutId;
+    this.self = session?.user;
+    if (waiting !== undefined && this.homeDcId === 0) this.keys.set(0, waiting);
+    this.loading.delete(journal);
+    for (const redo of journal) redo();
+  }
+
+  /** Records `redo`, which makes a change just made in memory again, for every load() in flight. */
+  private changed(redo: () => void): void {
+    for (const journal of this.loading) journal.push(redo);
   }
 
   /**
@@ -314,7 +374,13 @@ export class StorageSession extends sessions.Session {
       }
       if (this.peers.putChanged(peer, markedKey(peer.type, peer.id))) changed.push(peer);
     }
-    if (changed.length > 0) this.writes.upsertPeers(changed, (batch) => this.storage.peers.upsert(batch));
+    if (changed.length === 0) return;
+    if (this.loading.size !== 0) {
+      // A copy: later peers may join `changed` as a queued batch (WriteQueue.upsertPeers).
+      const cached = changed.slice();
+      this.changed(() => cached.forEach((peer) => this.peers.put(peer)));
+    }
+    this.writes.upsertPeers(changed, (batch) => this.storage.peers.upsert(batch));
   }
 
   /**
@@ -374,6 +440,7 @@ export class StorageSession extends sessions.Session {
     if (user.premium !== undefined) self.premium = user.premium === true;
     if (this.self !== undefined && sameSelf(this.self, self)) return;
     this.self = self;
+    if (this.loading.size !== 0) this.changed(() => (this.self = self));
     this.writes.write('update(user)', () => this.storage.update({ user: self }));
   }
 

@@ -334,6 +334,63 @@ for (const factory of backends) {
         expect([b.session.dcId, b.session.serverAddress]).toEqual([2, '149.154.167.51']);
       });
 
+      it('load() again keeps what changed while it read: peers, keys, home DC, takeout id and self user set meanwhile', async () => {
+        const { session } = await restart();
+        session.setDC(2, '149.154.167.51', 443);
+        session.setAuthKey(await gramKey(authKey(2)));
+        session.processEntities([user({ id: 700, username: 'before_reload' })]);
+        await session.save();
+        const newHome = await gramKey(authKey(12));
+        const exported = await gramKey(authKey(4));
+        // GramJS reconnects (a DC switch, CONNECTION_NOT_INITED: connect() runs load())
+        // while its other senders keep caching entities and storing keys.
+        const reloading = session.load();
+        session.processEntities([user({ id: 701, username: 'during_reload', phone: '15550001' }), user({ id: 1, self: true, username: 'me_myself' })]);
+        session.setAuthKey(newHome);
+        session.setAuthKey(exported, 4);
+        session.setAuthKey(undefined, 3);
+        session.setDC(2, '149.154.167.91', 443);
+        session.takeoutId = 77n;
+        await reloading;
+        const expectState = (s: StorageSession): void => {
+          expect(String((s.getInputEntity('during_reload') as Api.InputPeerUser).userId)).toBe('701');
+          expect(String((s.getInputEntity('+15550001') as Api.InputPeerUser).userId)).toBe('701');
+          expect(String((s.getInputEntity('before_reload') as Api.InputPeerUser).userId)).toBe('700');
+          expect(s.authKey?.getKey()).toEqual(Buffer.from(authKey(12)));
+          expect(s.getAuthKey(4)?.getKey()).toEqual(Buffer.from(authKey(4)));
+          expect([s.dcId, s.serverAddress, s.port]).toEqual([2, '149.154.167.91', 443]);
+          expect(String(s.takeoutId)).toBe('77');
+        };
+        expectState(session);
+        expect(session.authKey, 'the AuthKey object GramJS set, not a copy').toBe(newHome);
+        // What memory holds is what is stored: a restart reads the same, and setting the
+        // same key again writes nothing (the session knows it is stored).
+        await session.save();
+        const { session: again, storage } = await restart();
+        expectState(again);
+        expect((await storage.load())?.user?.usernames).toEqual(['me_myself']);
+        const writes = vi.spyOn(storage.authKeys, 'set');
+        again.setAuthKey(await gramKey(authKey(12)));
+        await again.save();
+        expect(writes).not.toHaveBeenCalled();
+      });
+
+      it('keeps a key set before setDC (a session built by hand) and stores it under the DC setDC names', async () => {
+        const { session } = await restart();
+        const key = await gramKey(authKey(21));
+        session.authKey = key;
+        expect(session.authKey).toBe(key);
+        await session.load(); // a new session: nothing stored replaces the waiting key
+        expect(session.getAuthKey()).toBe(key);
+        session.setDC(2, '149.154.167.51', 443);
+        expect([session.authKey, session.getAuthKey(2)]).toEqual([key, key]);
+        await session.save();
+        const { session: again, storage } = await restart();
+        expect(again.dcId).toBe(2);
+        expect(again.authKey?.getKey()).toEqual(Buffer.from(authKey(21)));
+        expect(plainBytes(await storage.authKeys.get(2))).toEqual(authKey(21));
+      });
+
       it('loads a peer cache larger than one page', async () => {
         const first = await restart();
         const users = Array.from({ length: 2_345 }, (_, i) => user({ id: 10_000 + i, username: `bulk_${i}` }));
