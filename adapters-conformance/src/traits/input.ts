@@ -304,6 +304,7 @@ export function invalidInput({ group, test, expect }: StorageRegistrar): void {
         ['refMessages.list with options "all"', () => storage.refMessages.list('all' as never)],
         ['peers.upsert with a 1025-char displayName', () => storage.peers.upsert([peer('user', 500, { displayName: 'x'.repeat(1025) })])],
         ['peers.upsert with U+0000 in the displayName', () => storage.peers.upsert([peer('user', 500, { displayName: 'a\u0000b' })])],
+        ['peers.upsert with an unpaired surrogate in the displayName', () => storage.peers.upsert([peer('user', 500, { displayName: 'a\ud83d' })])],
         ['peers.upsert with complete as an array', () => storage.peers.upsert([peerWith({ complete: [1, 2] })])],
         ['peers.upsert with 65537 complete bytes', () => storage.peers.upsert([peer('user', 500, { complete: new Uint8Array(65_537) })])],
         ['update({})', () => storage.update({})],

@@ -4,7 +4,8 @@
  * GramJS folder or a session string).
  */
 import { existsSync } from 'node:fs';
-import { extname } from 'node:path';
+import { extname, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { detectSessionFile, detectStringFormats, parseSession, type ConvertedSession, type SessionFormat } from '@mtstore/convert';
 import { openStorage, redactUrl, type EncryptionOptions, type Storage } from '@mtstore/core';
 import { CliError, EXIT } from './exit.js';
@@ -37,18 +38,28 @@ function sqlitePath(input: string): string {
 }
 
 /**
- * Opens an existing storage for reading. A plain path that does not exist is refused
- * here, because openStorage would create an empty database there.
+ * Opens an existing storage. An SQLite file is opened with `create=false`: a file
+ * that does not exist, or holds no mtstore store (another program's database, an
+ * empty file), is NotFoundError and is left as it was — openStorage alone would
+ * create the file or add mtstore's tables to it.
  */
 export async function openExisting(input: string, name: string | undefined): Promise<Storage> {
-  if (!isUrl(input) && !existsSync(sqlitePath(input))) {
-    throw new CliError(EXIT.NOT_FOUND, `No such storage file: ${sqlitePath(input)}. Give an existing .session file or a database URL.`);
+  let url = input;
+  if (!isUrl(input)) {
+    const path = sqlitePath(input);
+    if (!existsSync(path)) throw new CliError(EXIT.NOT_FOUND, `No such storage file: ${path}. Give an existing .session file or a database URL.`);
+    url = `${pathToFileURL(resolve(path)).href}?create=false`;
+  } else if (/^(sqlite|file):/i.test(input)) {
+    let parsed: URL;
+    try {
+      parsed = new URL(input);
+    } catch {
+      return openStorage(input, name === undefined ? {} : { name }); // its own InvalidArgumentError for a malformed URL
+    }
+    if (!parsed.searchParams.has('create')) parsed.searchParams.set('create', 'false');
+    url = parsed.href;
   }
-  if (/^(sqlite|file):/i.test(input)) {
-    const path = new URL(input).pathname;
-    if (path !== '' && !existsSync(decodeURIComponent(path))) throw new CliError(EXIT.NOT_FOUND, `No such storage file: ${decodeURIComponent(path)}.`);
-  }
-  return openStorage(input, name === undefined ? {} : { name });
+  return openStorage(url, name === undefined ? {} : { name });
 }
 
 export async function openTarget(input: string, name: string | undefined, encryption?: EncryptionOptions): Promise<Storage> {

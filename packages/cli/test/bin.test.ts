@@ -2,7 +2,12 @@
  * The built binary (dist/bin.js), spawned as a user runs it: conversions between
  * foreign formats need no backend; exit codes and one-line errors.
  */
-import { readFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseSession, parseSessionString } from '@mtstore/convert';
 import { describe, expect, it } from 'vitest';
 import { EXIT } from '../src/index.js';
@@ -55,6 +60,55 @@ describe('mtstore (built binary)', () => {
     const scheme = mtstore(['inspect', 'dynamo://table']);
     expect(scheme.code).toBe(EXIT.USAGE);
     expect(scheme.stderr).toContain('no adapter for "dynamo:" URLs');
+  });
+
+  it('reading commands leave a file that holds no mtstore store as it was: another program\'s database, an empty file (exit 6)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mtstore-cli-foreign-'));
+    try {
+      const other = join(dir, 'app.db');
+      const db = new Database(other);
+      db.exec("CREATE TABLE app_data (x); INSERT INTO app_data VALUES ('precious')");
+      db.close();
+      const empty = join(dir, 'empty.db');
+      writeFileSync(empty, '');
+      for (const file of [other, empty, `sqlite://${other}`]) {
+        const path = file.replace('sqlite://', '');
+        const before = readFileSync(path);
+        for (const args of [['inspect', file], ['export', file, '--format', 'telethon'], ['migrate', file, `sqlite://${join(dir, 'target.session')}`]]) {
+          const r = mtstore(args);
+          expect(r.code, args.join(' ')).toBe(EXIT.NOT_FOUND);
+          expect(r.stderr, args.join(' ')).toContain('holds no @mtstore/sqlite database');
+          expect(r.stderr.trim().split('\n')).toHaveLength(1);
+          expect(readFileSync(path).equals(before), `${args.join(' ')} left ${path} as it was`).toBe(true);
+          for (const suffix of ['-wal', '-shm']) expect(existsSync(path + suffix)).toBe(false);
+        }
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a stray % in a URL is a usage error (exit 2) naming the part, never the password', () => {
+    for (const [url, part] of [
+      ['redis://us%er@127.0.0.1:1', 'user name'],
+      ['redis://admin:hunt%er2@127.0.0.1:1', 'password'],
+      ['sqlite:bot%zz.session', 'path'],
+    ]) {
+      const r = mtstore(['inspect', url!]);
+      expect(r.code, url).toBe(EXIT.USAGE);
+      expect(r.stderr, url).toContain(`the ${part} of `);
+      expect(r.stderr).not.toContain('hunt%er2');
+    }
+  });
+
+  it('stops quietly when its reader goes away (`mtstore inspect … | head -1`, here `| true`)', () => {
+    const file = `${convertFixtures}telethon/telethon.session`;
+    const bin = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
+    // The reader (`true`) is gone before node has started: every write meets a closed pipe.
+    const r = spawnSync('bash', ['-c', `"${process.execPath}" "${bin}" inspect "${file}" | true; echo "status \${PIPESTATUS[0]}" >&2`], { encoding: 'utf8' });
+    expect(r.stdout).toBe('');
+    expect(r.stderr).not.toContain('EPIPE');
+    expect(r.stderr).toMatch(/^status 0\n$/);
   });
 
   it('a URL password never reaches the output', () => {

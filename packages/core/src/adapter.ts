@@ -3,6 +3,7 @@
  * `openSessionStorage(url)` in core can open it from a URL after a dynamic import,
  * and a third-party package can plug in its own scheme with `registerAdapter`.
  */
+import { InvalidArgumentError } from './errors.js';
 import type { SessionEventBus, SessionStorageProtocol, Storage } from './model.js';
 import type { EncryptionOptions } from './seal.js';
 
@@ -33,4 +34,18 @@ export function redactUrl(url: string | URL): string {
   }
   if (parsed.password) parsed.password = '***';
   return parsed.toString();
+}
+
+/**
+ * `decodeURIComponent` of one part of connection URL `url` (its path, user name,
+ * password, a parameter name): a malformed escape — a `%` not followed by two hex
+ * digits, as in a password with a literal `%` — is an InvalidArgumentError naming
+ * the part and the URL without its password, not a URIError.
+ */
+export function decodeUrlPart(part: string, what: string, url: string | URL, where: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new InvalidArgumentError(`${where}: the ${what} of ${redactUrl(url)} has a malformed %-escape (a literal % is written %25)`);
+  }
 }

@@ -91,6 +91,7 @@ export {
   INT64_MAX,
   INT64_MIN,
   isPhone,
+  isStorableText,
   isUsername,
   MAX_COMPLETE_BYTES,
   MAX_DC_ID,
@@ -117,7 +118,7 @@ export { CachedSessionStorage, type CachedSessionStorageOptions, type CachedSess
 export { SessionSubject, type SessionSubjectOptions } from './subject.js';
 export { copyDcAddress, copyPeer, copySelfUser, copySession, copySessionUpdate } from './copy.js';
 export { copyOutBytes, copyOutOf } from './bytes.js';
-export { redactUrl, type OpenedSessionStorage, type StorageAdapter } from './adapter.js';
+export { decodeUrlPart, redactUrl, type OpenedSessionStorage, type StorageAdapter } from './adapter.js';
 export {
   AdapterUnavailableError,
   knownSchemes,

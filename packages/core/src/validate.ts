@@ -527,9 +527,8 @@ export function assertPeer(value: unknown, label: string): asserts value is Peer
   assertOptionalBoolean(value.min, `${label}.min`);
   assertEpochSeconds(value.updatedAt, `${label}.updatedAt`);
   const name = value.displayName;
-  // U+0000 is excluded: PostgreSQL text (and C-string drivers) cannot hold it, and Telegram never sends it.
-  if (name !== undefined && (typeof name !== 'string' || name.length > MAX_DISPLAY_NAME || name.includes('\u0000'))) {
-    fail(`${label}.displayName`, `a string of at most ${MAX_DISPLAY_NAME} characters, without U+0000`, name);
+  if (name !== undefined && (typeof name !== 'string' || name.length > MAX_DISPLAY_NAME || !isStorableText(name))) {
+    fail(`${label}.displayName`, `a string of at most ${MAX_DISPLAY_NAME} characters, without U+0000 or an unpaired surrogate`, name);
   }
   const complete = value.complete;
   if (complete !== undefined && (!(complete instanceof Uint8Array) || complete.length > MAX_COMPLETE_BYTES)) {
@@ -561,16 +560,33 @@ export function isPeer(value: unknown): boolean {
   if (phone !== undefined && (phoneKey = phoneHash(phone)) === -1) return false;
   if (min !== undefined && typeof min !== 'boolean') return false;
   if (typeof updatedAt !== 'number' || !Number.isInteger(updatedAt) || updatedAt < 0 || updatedAt > UINT32_MAX) return false;
-  if (displayName !== undefined && (typeof displayName !== 'string' || displayName.length > MAX_DISPLAY_NAME || hasNul(displayName))) return false;
+  if (displayName !== undefined && (typeof displayName !== 'string' || displayName.length > MAX_DISPLAY_NAME || !isStorableText(displayName))) return false;
   if (complete !== undefined && (!(complete instanceof Uint8Array) || complete.length > MAX_COMPLETE_BYTES)) return false;
   peerHashes.phone = phoneKey;
   return true;
 }
 
-/** Whether `text` holds U+0000: a loop, cheaper than includes()'s builtin call for the short names of a batch. */
-function hasNul(text: string): boolean {
-  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 0) return true;
-  return false;
+/**
+ * Whether every adapter stores `text` exactly: no U+0000 (PostgreSQL text and C-string
+ * drivers cannot hold it; Telegram never sends it) and no unpaired surrogate (UTF-8
+ * has no encoding for one: PostgreSQL, Redis, MongoDB and MySQL read back U+FFFD,
+ * SQLite three of them, memory the original). A loop, cheaper than a builtin call for
+ * the short names of a batch; only code units from U+D800 take the slower branch.
+ */
+export function isStorableText(text: string): boolean {
+  const length = text.length;
+  for (let i = 0; i < length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0xd800) {
+      if (code === 0) return false;
+    } else if (code <= 0xdbff) {
+      // A high surrogate: a low one must follow, and it is skipped.
+      const next = i + 1 < length ? text.charCodeAt(i + 1) : 0;
+      if (next < 0xdc00 || next > 0xdfff) return false;
+      i++;
+    } else if (code <= 0xdfff) return false; // a low surrogate without a high one before it
+  }
+  return true;
 }
 
 /** A whole batch is checked before any of it is written. */

@@ -24,6 +24,10 @@ const bad: Array<[string, Record<string, unknown>]> = [
   ['updatedAt fractional', { updatedAt: 1.5 }],
   ['displayName too long', { displayName: 'x'.repeat(1025) }],
   ['displayName with U+0000', { displayName: 'a\u0000b' }],
+  ['displayName ending in a high surrogate', { displayName: 'a\ud83d' }],
+  ['displayName with a high surrogate before a letter', { displayName: '\ud83da' }],
+  ['displayName with a lone low surrogate', { displayName: 'a\ude00b' }],
+  ['displayName with a pair in the wrong order', { displayName: '\ude00\ud83d' }],
   ['complete as array', { complete: [1, 2] }],
   ['complete too large', { complete: new Uint8Array(65_537) }],
 ];
@@ -32,6 +36,13 @@ describe('isPeer agrees with assertPeer', () => {
   it('accepts a valid peer and one with only the required fields', () => {
     expect(isPeer(good)).toBe(true);
     expect(isPeer({ type: 'channel', id: 1n, accessHash: 0n, usernames: [], updatedAt: 0 })).toBe(true);
+  });
+  it('accepts any well-formed Unicode name: surrogate pairs, the highest code point, U+FFFD itself', () => {
+    for (const displayName of ['😀', 'a😀b😀', '\u{10FFFF}', '\ufffd', 'Ünïcödé 名前', '\u0001\u007f']) {
+      const peer = { ...good, displayName };
+      expect(isPeer(peer), displayName).toBe(true);
+      expect(() => assertPeer(peer, 'peer')).not.toThrow();
+    }
   });
   for (const [what, change] of bad) {
     it(`rejects ${what}, as assertPeer does`, () => {

@@ -17,6 +17,7 @@ import {
 } from '@mtstore/core';
 import { fullSession } from '@mtstore/conformance';
 import { MemorySessionStorage, MemoryStorage } from '@mtstore/memory';
+import { MongoStorage } from '@mtstore/mongo';
 import { SqliteSessionStorage, SqliteStorage } from '@mtstore/sqlite';
 
 /** Loaded sessions hold keys as AuthKeyBytes; compare bytes. */
@@ -123,6 +124,33 @@ describe('openStorage: instances, memory and the registry', () => {
     await expect(openStorage('')).rejects.toBeInstanceOf(InvalidArgumentError);
     await expect(openStorage(42 as never)).rejects.toBeInstanceOf(InvalidArgumentError);
     await expect(openStorage('memory:', { name: 'has space' })).rejects.toBeInstanceOf(InvalidArgumentError);
+  });
+
+  it('a stray % in a URL part (path, user name, password, parameter name) is InvalidArgumentError naming the part, never the password', async () => {
+    for (const [input, part] of [
+      ['sqlite:foo%zz.session', 'path'],
+      ['redis://us%er@127.0.0.1:1', 'user name'],
+      ['redis://admin:hunt%er2@127.0.0.1:1', 'password'],
+      ['mongodb://127.0.0.1:1/db%', 'database name'],
+      // The driver reads the password itself: its own parse error, the URL redacted.
+      ['mongodb://admin:hunt%er2@127.0.0.1:1/db', null],
+    ] as const) {
+      const error = await openStorage(input).catch((e: Error) => e);
+      expect(error, input).toBeInstanceOf(InvalidArgumentError);
+      if (part !== null) expect((error as Error).message, input).toContain(`the ${part} of `);
+      expect((error as Error).message, input).toMatch(/malformed %-escape|URI malformed/);
+      expect((error as Error).message, input).not.toContain('hunt%er2');
+    }
+    // A URL given as options (openStorage re-encodes its query before the adapter sees it).
+    const direct = (() => {
+      try {
+        return new MongoStorage({ url: 'mongodb://127.0.0.1:1/db?%zz=1' });
+      } catch (e) {
+        return e as Error;
+      }
+    })();
+    expect(direct).toBeInstanceOf(InvalidArgumentError);
+    expect((direct as Error).message).toContain('the parameter name of ');
   });
 
   it('registerAdapter plugs a third-party scheme in, with the URL and the resolved name', async () => {

@@ -4,7 +4,7 @@
  * prefix, and what the server can do (detected once per client).
  */
 import { MongoClient, type Db, type MongoClientOptions } from 'mongodb';
-import { assertIdentifier, describeValue, InvalidArgumentError, redactUrl } from '@mtstore/core';
+import { assertIdentifier, decodeUrlPart, describeValue, InvalidArgumentError, redactUrl } from '@mtstore/core';
 
 /** How an instance reaches its database. Exactly one of `url`, `client` and `db`. */
 export interface MongoConnectionOptions {
@@ -58,16 +58,16 @@ export interface Connection {
 }
 
 /** The database name in a connection string's path, if any. */
-function databaseFromUrl(url: string): string | undefined {
+function databaseFromUrl(url: string, where: string): string | undefined {
   const match = /^mongodb(?:\+srv)?:\/\/[^/?#]*\/([^?#]*)/i.exec(url);
   const path = match?.[1];
-  return path ? decodeURIComponent(path) : undefined;
+  return path ? decodeUrlPart(path, 'database name', url, where) : undefined;
 }
 
 /** URL query keys, lower-cased: the driver treats option names case-insensitively. */
-function urlOptionNames(url: string): Set<string> {
+function urlOptionNames(url: string, where: string): Set<string> {
   const query = url.split('#')[0]?.split('?')[1] ?? '';
-  return new Set(query.split('&').map((pair) => decodeURIComponent(pair.split('=')[0] ?? '').toLowerCase()));
+  return new Set(query.split('&').map((pair) => decodeUrlPart(pair.split('=')[0] ?? '', 'parameter name', url, where).toLowerCase()));
 }
 
 function isClient(value: unknown): value is MongoClient {
@@ -83,7 +83,7 @@ function clientFromUrl(url: string, extra: MongoClientOptions | undefined, where
   if (!/^mongodb(\+srv)?:\/\//i.test(url)) {
     throw new InvalidArgumentError(`${where}: url must start with mongodb:// or mongodb+srv://, got ${redactUrl(url)}`);
   }
-  const given = urlOptionNames(url);
+  const given = urlOptionNames(url, where);
   const defaults = Object.fromEntries(Object.entries(CLIENT_DEFAULTS).filter(([key]) => !given.has(key.toLowerCase())));
   try {
     return new MongoClient(url, { ...defaults, ...extra });
@@ -123,7 +123,7 @@ export function openConnection(options: MongoConnectionOptions | undefined, wher
     database = options.database ?? DEFAULT_DATABASE;
   } else {
     if (typeof options.url !== 'string') throw new InvalidArgumentError(`${where}: url must be a string, got ${describeValue(options.url)}`);
-    database = options.database ?? databaseFromUrl(options.url) ?? DEFAULT_DATABASE;
+    database = options.database ?? databaseFromUrl(options.url, where) ?? DEFAULT_DATABASE;
     assertIdentifier(database, `${where}: database`);
     client = clientFromUrl(options.url, options.clientOptions, where);
   }

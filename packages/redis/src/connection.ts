@@ -3,7 +3,7 @@
  * cluster seed nodes, closed by `close()`), or a Redis / Cluster client the
  * application owns (used as is, never closed by mtstore).
  */
-import { assertKeyPrefix, CorruptDataError, InvalidArgumentError, LeaseLostError, MigrationError, Once, redactUrl } from '@mtstore/core';
+import { assertKeyPrefix, CorruptDataError, InvalidArgumentError, LeaseLostError, MigrationError, Once, decodeUrlPart, redactUrl } from '@mtstore/core';
 import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { ensureSchema } from './schema.js';
 import { isFenceRefusal } from './fence.js';
@@ -98,8 +98,8 @@ export function redisOptionsFromUrl(url: URL): RedisOptions {
     host: url.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1',
     port: url.port === '' ? 6379 : Number(url.port),
   };
-  if (url.username) options.username = decodeURIComponent(url.username);
-  if (url.password) options.password = decodeURIComponent(url.password);
+  if (url.username) options.username = decodeUrlPart(url.username, 'user name', url, 'redis URL');
+  if (url.password) options.password = decodeUrlPart(url.password, 'password', url, 'redis URL');
   if (db !== '') {
     if (!/^\d+$/.test(db)) throw new InvalidArgumentError(`redis URL ${redactUrl(url)}: the path must be a database number`);
     options.db = Number(db);

@@ -1,11 +1,11 @@
 import { fileURLToPath } from 'node:url';
-import { InvalidArgumentError, redactUrl, type StorageAdapter } from '@mtstore/core';
+import { decodeUrlPart, InvalidArgumentError, redactUrl, type StorageAdapter } from '@mtstore/core';
 import { SqliteStorage } from './client.js';
 import type { SqliteConnectionOptions } from './connection.js';
 import { SqliteSessionStorage } from './server.js';
 
 /** Query parameters a URL may carry besides core's `session`. */
-const PARAMETERS = new Set(['session', 'tablePrefix', 'synchronous', 'busyTimeout', 'mmapSize']);
+const PARAMETERS = new Set(['session', 'tablePrefix', 'synchronous', 'busyTimeout', 'mmapSize', 'create']);
 
 /**
  * URL → connection options. Forms (README "URLs"):
@@ -31,7 +31,7 @@ function optionsFromUrl(url: URL, where: string): SqliteConnectionOptions {
     if (url.host !== '') {
       throw new InvalidArgumentError(`${where}: ${redactUrl(url)} names a host; use sqlite:relative/path, sqlite:///absolute/path or sqlite::memory:`);
     }
-    path = decodeURIComponent(url.pathname);
+    path = decodeUrlPart(url.pathname, 'path', url, where);
   }
   if (path === '') throw new InvalidArgumentError(`${where}: ${redactUrl(url)} has no path`);
 
@@ -44,6 +44,10 @@ function optionsFromUrl(url: URL, where: string): SqliteConnectionOptions {
     else if (key === 'synchronous') options.synchronous = value.toUpperCase() as 'NORMAL' | 'FULL';
     else if (key === 'busyTimeout') options.busyTimeout = /^\d+$/.test(value) ? Number(value) : Number.NaN;
     else if (key === 'mmapSize') options.mmapSize = /^\d+$/.test(value) ? Number(value) : Number.NaN;
+    else if (key === 'create') {
+      if (value !== 'true' && value !== 'false') throw new InvalidArgumentError(`${where}: URL parameter create must be true or false, got ${JSON.stringify(value)}`);
+      options.create = value === 'true';
+    }
   }
   return options;
 }

@@ -3,9 +3,9 @@
  * (Telethon naming), the pragmas, and opening + migrating lazily on first use.
  */
 import Database from 'better-sqlite3';
-import { closeSync, lstatSync, openSync, readlinkSync, statSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, openSync, readlinkSync, statSync } from 'node:fs';
 import { extname, resolve } from 'node:path';
-import { assertIdentifier, CorruptDataError, describeValue, InvalidArgumentError, isStorageError, StorageUnavailableError, toStorageError } from '@mtstore/core';
+import { assertIdentifier, CorruptDataError, describeValue, InvalidArgumentError, isStorageError, NotFoundError, StorageUnavailableError, toStorageError } from '@mtstore/core';
 import { holdBlobMap } from './rows.js';
 import { migrate, readVersion, tableNames, type Tables } from './schema.js';
 
@@ -38,6 +38,13 @@ export interface SqliteConnectionOptions {
    * Writes never go through it.
    */
   mmapSize?: number;
+  /**
+   * `false`: open only an @mtstore/sqlite database that is there. A missing file, or
+   * one without this prefix's `meta` table (another program's database, an empty
+   * file), is NotFoundError and stays as it was: no file, table or pragma is written.
+   * For tools that only read (`mtstore inspect`). Default `true`: create what is missing.
+   */
+  create?: boolean;
 }
 
 export const DEFAULT_TABLE_PREFIX = 'mtstore_';
@@ -100,6 +107,7 @@ export class Connection {
   readonly #synchronous: 'NORMAL' | 'FULL';
   readonly #busyTimeout: number;
   readonly #mmapSize: number;
+  readonly #create: boolean;
   readonly #where: string;
   #db: Database.Database | undefined;
   /** Whether the open database reads through its map (set once the file outgrew MAP_FROM_BYTES). */
@@ -109,7 +117,7 @@ export class Connection {
 
   constructor(options: SqliteConnectionOptions, where: string) {
     this.#where = where;
-    const { path, database, tablePrefix = DEFAULT_TABLE_PREFIX, synchronous = 'NORMAL', busyTimeout = DEFAULT_BUSY_TIMEOUT, mmapSize = DEFAULT_MMAP_SIZE } = options;
+    const { path, database, tablePrefix = DEFAULT_TABLE_PREFIX, synchronous = 'NORMAL', busyTimeout = DEFAULT_BUSY_TIMEOUT, mmapSize = DEFAULT_MMAP_SIZE, create = true } = options;
     // Stryker disable all: option checks are this adapter's own API, checked by open.test.ts and adapter.test.ts; the kit builds instances only through the suite's `open`, outside the contract it checks
     if ((path === undefined) === (database === undefined)) {
       throw new InvalidArgumentError(`${where}: give exactly one of path (a file, or ':memory:') and database (a better-sqlite3 Database)`);
@@ -133,6 +141,7 @@ export class Connection {
     if (!Number.isSafeInteger(mmapSize) || mmapSize < 0) {
       throw new InvalidArgumentError(`${where}: mmapSize must be a whole number of bytes (0: no memory map), got ${describeValue(mmapSize)}`);
     }
+    if (typeof create !== 'boolean') throw new InvalidArgumentError(`${where}: create must be a boolean, got ${describeValue(create)}`);
     // Stryker restore all
     // Stryker disable next-line ConditionalExpression: a lent Database (no path) is this adapter's own API (open.test.ts); the kit opens files
     this.path = path === undefined ? undefined : sessionFilePath(path);
@@ -142,6 +151,7 @@ export class Connection {
     this.#synchronous = synchronous;
     this.#busyTimeout = busyTimeout;
     this.#mmapSize = mmapSize;
+    this.#create = create;
   }
 
   // Stryker disable all: `borrowed` is not called by the adapter, and `openFor` serves only the public `database` getters, this adapter's own API (open.test.ts)
@@ -215,7 +225,7 @@ export class Connection {
     // Stryker disable all: a lent Database (the `database` option) is this adapter's own API, checked by open.test.ts and adapter.test.ts; the kit builds instances only through the suite's `open`, outside the contract it checks
     if (this.#borrowed !== undefined) {
       try {
-        migrate(this.#borrowed, this.tables, { where: this.#where, location, refuseForeign: false });
+        migrate(this.#borrowed, this.tables, { where: this.#where, location, refuseForeign: false, mustExist: !this.#create });
         holdBlobMap(this.#borrowed);
       } catch (error) {
         throw this.#explain(error, location);
@@ -225,16 +235,18 @@ export class Connection {
     // Stryker restore all
     const path = this.path as string;
     // Stryker disable next-line ConditionalExpression,EqualityOperator: the file's owner-only mode (and ':memory:', which the kit never opens) are this adapter's own: the kit has no hook to read a file's mode; open.test.ts checks 0600
-    if (path !== MEMORY) createPrivateFile(path, this.#where);
+    const mustExist = !this.#create && path !== MEMORY;
+    if (mustExist && !existsSync(path)) throw new NotFoundError(`${this.#where}: no database file at ${path} (create: false)`);
+    if (path !== MEMORY && !mustExist) createPrivateFile(path, this.#where);
     let db: Database.Database;
     // Stryker disable all: the busyTimeout option (open.test.ts checks it reaches the connection); the message of a file SQLite cannot open, which the kit has no hook to provoke; `where` and `location` only name the file in such messages, and refusing another library's file is this adapter's own (open.test.ts, schema.test.ts)
     try {
-      db = new Database(path, { timeout: this.#busyTimeout });
+      db = new Database(path, { timeout: this.#busyTimeout, fileMustExist: mustExist });
     } catch (error) {
       // SQLite's own message ("unable to open database file") names no file.
       throw new StorageUnavailableError(`${this.#where}: cannot open ${path}: ${(error as Error).message}`, { cause: error });
     }
-    const options = { where: this.#where, location, refuseForeign: true };
+    const options = { where: this.#where, location, refuseForeign: true, mustExist };
     // Stryker restore all
     try {
       // Before any pragma that writes: another library's session file is refused untouched.

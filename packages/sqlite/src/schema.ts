@@ -5,7 +5,7 @@
  * database may use user_version for its own purposes.
  */
 import type Database from 'better-sqlite3';
-import { MigrationError, type ForeignLibrary } from '@mtstore/core';
+import { MigrationError, NotFoundError, type ForeignLibrary } from '@mtstore/core';
 
 /** The schema version this code writes. A file at a higher version is refused. */
 export const SCHEMA_VERSION = 9;
@@ -428,6 +428,8 @@ export interface MigrateOptions {
   location: string;
   /** Refuse another library's session file (only for files the adapter opened itself). */
   refuseForeign: boolean;
+  /** Refuse a file without our schema (the `create: false` option) instead of creating it. */
+  mustExist?: boolean;
 }
 
 /**
@@ -477,6 +479,10 @@ export function readVersion(db: Database.Database, tables: Tables, options: Migr
         `${where}: ${location} has table ${ours[0]} but no ${tables.meta} table: it is not an @mtstore/sqlite database ` +
           '(another program’s tables, another mtstore adapter’s such as @mtstore/typeorm, or a damaged file). Use another file or tablePrefix.',
       );
+    }
+    if (options.mustExist === true) {
+      const what = existing.size === 0 ? 'an empty database' : `${existing.size} table(s) of another program`;
+      throw new NotFoundError(`${where}: ${location} holds no @mtstore/sqlite database (no ${tables.meta} table; ${what}); nothing was written`);
     }
     return 0;
   }

@@ -70,6 +70,18 @@ describe('openStorage', () => {
     await storage.close();
   });
 
+  it('?create=false opens only a store that is there (NotFoundError, no file created otherwise)', async () => {
+    const path = temp.file('absent-store.session');
+    await expect(openStorage(`${pathToFileURL(path).href}?create=false`)).rejects.toMatchObject({ code: 'MTSTORE_NOT_FOUND' });
+    expect(existsSync(path)).toBe(false);
+    const writer = await openStorage(`sqlite://${path}`);
+    await writer.save(fullSession(1));
+    await writer.close();
+    const reader = await openStorage(`sqlite://${path}?create=false`);
+    expect(await reader.load()).not.toBeNull();
+    await reader.close();
+  });
+
   const bad: Array<[string, string]> = [
     ['a host', 'sqlite://host/bot.session'],
     ['no path', 'sqlite:'],
@@ -79,6 +91,8 @@ describe('openStorage', () => {
     ['an invalid synchronous', 'sqlite::memory:?synchronous=OFF'],
     ['an invalid tablePrefix', 'sqlite::memory:?tablePrefix=a-b'],
     ['a remote file URL', 'file://server/share/bot.session'],
+    ['an invalid create', 'sqlite::memory:?create=no'],
+    ['a stray % in the path', 'sqlite:bot%zz.session'],
   ];
   for (const [what, url] of bad) {
     it(`rejects ${what} with InvalidArgumentError`, async () => {

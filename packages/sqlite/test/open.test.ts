@@ -3,7 +3,7 @@
  * Database, table prefixes.
  */
 import Database from 'better-sqlite3';
-import { chmodSync, existsSync, mkdirSync, readdirSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, mkdirSync, readdirSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fullSession, minimalSession, peer } from '@mtstore/conformance';
@@ -126,6 +126,43 @@ describe('file mode', () => {
     await storage.close();
   });
 
+  it('create: false opens only an @mtstore/sqlite database that is there: anything else is NotFoundError and left byte for byte', async () => {
+    const missing = temp.file('create-false-missing.session');
+    const other = temp.file('create-false-other.db');
+    const setup = new Database(other);
+    setup.exec("CREATE TABLE app_data (x); INSERT INTO app_data VALUES ('precious')");
+    setup.close();
+    const empty = temp.file('create-false-empty.db');
+    writeFileSync(empty, '');
+    for (const [path, why] of [
+      [missing, 'no database file'],
+      [other, '1 table(s) of another program'],
+      [empty, 'an empty database'],
+    ] as const) {
+      const before = existsSync(path) ? readFileSync(path) : null;
+      for (const storage of [new SqliteStorage({ path, create: false }), new SqliteSessionStorage({ path, create: false })]) {
+        const error = (await ('load' in storage ? storage.load() : storage.hasSession(1n, 1n)).catch((e: unknown) => e)) as { code: string; message: string };
+        expect(error.code, path).toBe('MTSTORE_NOT_FOUND');
+        expect(error.message).toContain(why);
+        await storage.close();
+      }
+      if (before === null) expect(existsSync(path)).toBe(false);
+      else expect(readFileSync(path).equals(before), `${path} unchanged`).toBe(true);
+      for (const suffix of ['-wal', '-shm', '-journal']) expect(existsSync(path + suffix)).toBe(false);
+    }
+    // A store that is there opens as usual; only its own prefix counts.
+    const store = temp.file('create-false-store.session');
+    const writer = new SqliteStorage(store);
+    await writer.save(minimalSession());
+    await writer.close();
+    const reader = new SqliteStorage({ path: store, create: false });
+    expect(await reader.load()).toEqual(minimalSession());
+    await reader.close();
+    const otherPrefix = new SqliteStorage({ path: store, create: false, tablePrefix: 'tg_' });
+    await expect(otherPrefix.load()).rejects.toMatchObject({ code: 'MTSTORE_NOT_FOUND' });
+    await otherPrefix.close();
+  });
+
   it('a file that cannot be created or opened fails naming its path', async () => {
     const missing = temp.file('no-such-dir/bot.session');
     const error = (await new SqliteStorage(missing).load().catch((e: unknown) => e)) as { code: string; message: string };
@@ -156,6 +193,7 @@ describe('options', () => {
     ['a negative mmapSize', { path: ':memory:', mmapSize: -1 }],
     ['an mmapSize that is not a whole number', { path: ':memory:', mmapSize: 1.5 }],
     ['an mmapSize given as a string', { path: ':memory:', mmapSize: '0' }],
+    ['create given as a string', { path: ':memory:', create: 'false' }],
     ['pragmas with a borrowed database', { database: new Database(':memory:'), synchronous: 'FULL' }],
     ['mmapSize with a borrowed database', { database: new Database(':memory:'), mmapSize: 0 }],
     ['an invalid session name', { path: ':memory:', name: 'no spaces' }],
