@@ -30,7 +30,11 @@ export function encryptionFromFlags(keys: readonly string[], secretKv: readonly 
   return {
     keys: keys.map((flag) => {
       const match = /^([^=]+)=([A-Za-z_][A-Za-z0-9_]*)$/.exec(flag);
-      if (match === null) throw new CliError(EXIT.USAGE, `--key must be <id>=<ENV_VAR> (the key itself goes in the environment variable, never on the command line), got ${JSON.stringify(flag.replace(/=.*/, '=…'))}`);
+      if (match === null) {
+        // Never the value: a key given here by mistake must not be printed back (nor be left in a log).
+        // (base64 ends in '=': what comes before it may be the key too).
+        throw new CliError(EXIT.USAGE, `--key must be <id>=<ENV_VAR> (the key itself goes in the environment variable, never on the command line), got a value of ${flag.length} characters (not shown)`);
+      }
       return { id: match[1] as string, env: match[2] as string };
     }),
     secretKvPrefixes: [...secretKv],

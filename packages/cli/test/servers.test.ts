@@ -132,6 +132,13 @@ describe.skipIf(!sqlite.available)(`SQLite files${sqlite.reason ? ` [skipped: ${
     const inline = mtstore(['rotate-keys', target, '--key', `k3=${env.MTSTORE_TEST_K1}`], env);
     expect(inline.code).toBe(EXIT.USAGE);
     expect(inline.stderr).not.toContain(env.MTSTORE_TEST_K1.slice(0, 12));
+    // The key alone, or as hex (which passes for a variable name when it starts with a letter).
+    const hex = `a${Buffer.from(env.MTSTORE_TEST_K1, 'base64').toString('hex').slice(1)}`;
+    for (const flag of [env.MTSTORE_TEST_K1, hex, `k3=${hex}`]) {
+      const r = mtstore(['rotate-keys', target, '--key', flag], env);
+      expect(r.code, r.stderr).toBe(EXIT.USAGE);
+      for (const secret of [env.MTSTORE_TEST_K1, hex]) expect(r.stderr).not.toContain(secret.slice(4, 16));
+    }
     expect(mtstore(['rotate-keys', target, '--key', 'k3=MTSTORE_TEST_UNSET']).code).toBe(EXIT.USAGE);
     expect(mtstore(['rotate-keys', join(dir, 'missing.session'), '--key', 'k1=MTSTORE_TEST_K1'], env).code).toBe(EXIT.NOT_FOUND);
     // Sealing rewrites the rows; SQLite may keep the old plaintext in free pages until VACUUM (the READMEs say so).

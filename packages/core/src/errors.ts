@@ -151,7 +151,15 @@ export function isStorageError(error: unknown): error is StorageError {
 export function toStorageError(error: unknown, operation: string): StorageError {
   if (isStorageError(error)) return error;
   const reason = error instanceof Error ? error.message : String(error);
-  return new StorageUnavailableError(`${operation} failed: ${reason}`, { cause: error });
+  return new StorageUnavailableError(`${operation} failed: ${withoutBytes(reason)}`, { cause: error });
+}
+
+/**
+ * A driver message without the bytes it quotes: MySQL's `Incorrect string value:
+ * '\xAB\xCD…'` quotes the start of the value it refused, which may be a key.
+ */
+function withoutBytes(message: string): string {
+  return message.replace(/'[^']*\\x[0-9A-Fa-f]{2}[^']*'/g, "'…'");
 }
 
 /** Scalar fields of driver errors that help diagnose a failure and cannot hold query values. */
@@ -169,7 +177,8 @@ const SAFE_CAUSE_FIELDS = [
 
 /**
  * A copy of a driver error that keeps its class name, message, stack and diagnostic
- * scalars, and drops every field that may hold bound parameters or row values.
+ * scalars, and drops every field that may hold bound parameters or row values (and
+ * bytes its message quotes: withoutBytes).
  * Nested causes are sanitized too.
  */
 export function sanitizeCause(cause: unknown, depth = 0): unknown {
@@ -177,9 +186,9 @@ export function sanitizeCause(cause: unknown, depth = 0): unknown {
     return typeof cause === 'string' || typeof cause === 'number' ? cause : new Error(String(cause));
   }
   if (isStorageError(cause)) return cause;
-  const copy = new Error(cause.message);
+  const copy = new Error(withoutBytes(cause.message));
   copy.name = cause.name;
-  if (cause.stack !== undefined) copy.stack = cause.stack;
+  if (cause.stack !== undefined) copy.stack = withoutBytes(cause.stack);
   const source = cause as unknown as Record<string, unknown>;
   const target = copy as unknown as Record<string, unknown>;
   for (const field of SAFE_CAUSE_FIELDS) {

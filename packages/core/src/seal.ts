@@ -16,7 +16,7 @@
  */
 import { createCipheriv, createDecipheriv, createSecretKey, randomBytes, randomFillSync, type KeyObject } from 'node:crypto';
 import { CorruptDataError, EncryptionError, InvalidArgumentError } from './errors.js';
-import { describeSecret, describeValue, MAX_DC_ID } from './validate.js';
+import { describeSecret, MAX_DC_ID } from './validate.js';
 import type { DataCenter } from './model.js';
 import { AuthKeyBytes } from './stored.js';
 
@@ -219,23 +219,28 @@ export class Sealer {
   #sealedScratch = Buffer.alloc(0);
 
   constructor(options: EncryptionOptions, sessionName: string, where: string) {
-    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${where}: encryption must be an object, got ${describeValue(options)}`);
+    // describeSecret wherever a key given in the wrong place could be the value described.
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${where}: encryption must be an object, got ${describeSecret(options)}`);
     if (!Array.isArray(options.keys) || options.keys.length === 0) {
       throw new InvalidArgumentError(`${where}: encryption.keys must be a non-empty array (the first key seals, every key opens)`);
     }
     const keys = new Map<string, ResolvedKey>();
     options.keys.forEach((entry: unknown, i) => {
       const label = `${where}: encryption.keys[${i}]`;
-      if (typeof entry !== 'object' || entry === null) throw new InvalidArgumentError(`${label} must be { id, key } or { id, env }, got ${describeValue(entry)}`);
+      if (typeof entry !== 'object' || entry === null) throw new InvalidArgumentError(`${label} must be { id, key } or { id, env }, got ${describeSecret(entry)}`);
       const { id, key, env } = entry as { id?: unknown; key?: unknown; env?: unknown };
-      if (typeof id !== 'string' || !KEY_ID.test(id)) throw new InvalidArgumentError(`${label}.id must be 1-32 of A-Z a-z 0-9 . _ -, got ${describeValue(id)}`);
+      if (typeof id !== 'string' || !KEY_ID.test(id)) throw new InvalidArgumentError(`${label}.id must be 1-32 of A-Z a-z 0-9 . _ -, got ${describeSecret(id)}`);
       if (keys.has(id)) throw new InvalidArgumentError(`${label}.id ${JSON.stringify(id)} is configured twice`);
       let material: Uint8Array;
       if (env !== undefined) {
         if (key !== undefined) throw new InvalidArgumentError(`${label} must have key or env, not both`);
-        if (typeof env !== 'string' || !ENV_NAME.test(env)) throw new InvalidArgumentError(`${label}.env must be an environment variable name, got ${describeValue(env)}`);
+        if (typeof env !== 'string' || !ENV_NAME.test(env)) throw new InvalidArgumentError(`${label}.env must be an environment variable name, got ${describeSecret(env)}`);
         const text = process.env[env];
-        if (text === undefined || text === '') throw new InvalidArgumentError(`${label}: environment variable ${env} (key ${JSON.stringify(id)}) is not set`);
+        if (text === undefined || text === '') {
+          // A hex key passes for a variable name: one that may be a key itself is not echoed.
+          const named = env.length <= 32 || (/^[A-Z0-9_]+$/.test(env) && !/^[0-9A-F]+$/.test(env)) ? env : `named in .env (${env.length} chars, not shown: is it the key itself?)`;
+          throw new InvalidArgumentError(`${label}: environment variable ${named} (key ${JSON.stringify(id)}) is not set`);
+        }
         material = decodeKeyMaterial(text, `${label}: environment variable ${env}`);
       } else {
         material = decodeKeyMaterial(key, `${label}.key`);

@@ -28,7 +28,21 @@ const INT32_MAX = 2 ** 31 - 1;
 const UINT32_MAX = 2 ** 32 - 1;
 export const PEER_TYPES: readonly PeerType[] = ['user', 'chat', 'channel'];
 
-/** A short, secret-free description of a value for error messages. */
+/**
+ * Whether `text` may be bytes written as text — hex, base64, base64url — long enough to
+ * be (part of) a key: a caller who passed a key, or a session string, where another
+ * value belongs must not find it in the error.
+ */
+export function looksEncoded(text: string): boolean {
+  return text.length >= 32 && ENCODED.test(text);
+}
+const ENCODED = /^[A-Za-z0-9+/=_-]+$/;
+
+/**
+ * A short, secret-free description of a value for error messages. A string is quoted
+ * when it is short and cannot be encoded bytes; a longer one (whatever it holds: a key
+ * in hex with a prefix is still a key) only by its length.
+ */
 export function describeValue(value: unknown): string {
   if (value === null) return 'null';
   if (value instanceof Uint8Array) return `${value.constructor.name}(${value.length} bytes)`;
@@ -43,7 +57,7 @@ export function describeValue(value: unknown): string {
     case 'boolean':
       return String(value);
     case 'string':
-      return value.length > 40 ? `string ${JSON.stringify(value.slice(0, 40))}… (${value.length} chars)` : `string ${JSON.stringify(value)}`;
+      return value.length > 40 || looksEncoded(value) ? `a string of ${value.length} chars (not shown)` : `string ${JSON.stringify(value)}`;
     case 'symbol':
       return 'a symbol';
     case 'function':

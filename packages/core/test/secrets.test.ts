@@ -1,6 +1,7 @@
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { AuthKeyBytes, authKeyBytes, checkStoredSession, CorruptDataError, SessionSubject, type Session } from '../src/index.js';
+import { assertSession, AuthKeyBytes, authKeyBytes, checkStoredSession, CorruptDataError, describeValue, InvalidArgumentError, SessionSubject, toStorageError, type Session } from '../src/index.js';
+import { Sealer } from '../src/seal.js';
 
 const key = Uint8Array.from({ length: 256 }, (_, i) => (i * 37 + 11) & 0xff);
 const hex = Buffer.from(key.subarray(0, 8)).toString('hex');
@@ -77,5 +78,63 @@ describe('auth key bytes never reach text', () => {
       { id: 'node-1' },
     );
     expect(inspect(subject)).toBe('SessionSubject { id: "node-1", observers: 0, bus: none, closed: false }');
+  });
+});
+
+describe('a key given in the wrong place never reaches the error', () => {
+  const hexKey = Buffer.from(key).toString('hex');
+  const base64Key = Buffer.from(key).toString('base64');
+  const sealingHex = Buffer.from(key.subarray(0, 32)).toString('hex');
+  const shows = (text: string, secret: string): boolean => {
+    for (let i = 0; i + 12 <= secret.length; i += 4) if (text.includes(secret.slice(i, i + 12))) return true;
+    return false;
+  };
+
+  it('describeValue shows a string only when it is short and cannot be encoded bytes', () => {
+    expect(describeValue('user')).toBe('string "user"');
+    expect(describeValue('bad host!')).toBe('string "bad host!"');
+    for (const text of [hexKey, base64Key, `key:${hexKey}`, hexKey.slice(0, 32), 'x'.repeat(41)]) {
+      expect(describeValue(text)).toBe(`a string of ${text.length} chars (not shown)`);
+    }
+  });
+
+  it('validators describing another field (a temp key entry, a record) do not quote a key string', () => {
+    const session = { version: 1, homeDcId: 2, dcs: [{ id: 2, port: 443, tempAuthKeys: [hexKey] }], channels: [] };
+    const messages: string[] = [];
+    for (const bad of [session, { ...session, dcs: [{ id: 2, port: 443, tempAuthKeys: base64Key }] }, { ...session, user: hexKey }]) {
+      try {
+        assertSession(bad, 'session');
+      } catch (error) {
+        messages.push((error as Error).message);
+      }
+    }
+    expect(messages).toHaveLength(3);
+    for (const message of messages) {
+      expect(shows(message, hexKey), message).toBe(false);
+      expect(shows(message, base64Key), message).toBe(false);
+    }
+  });
+
+  it('encryption options: a key as the options, an entry, an id or an environment variable name is not echoed', () => {
+    const attempts: unknown[] = [sealingHex, { keys: [sealingHex] }, { keys: [{ id: sealingHex, key: sealingHex }] }, { keys: [{ id: 'k1', env: `a${sealingHex.slice(1)}` }] }];
+    for (const encryption of attempts) {
+      const error = (() => {
+        try {
+          new Sealer(encryption as never, 'bot', 'Test');
+        } catch (e) {
+          return e as Error;
+        }
+        return null;
+      })();
+      expect(error, JSON.stringify(encryption)).toBeInstanceOf(InvalidArgumentError);
+      expect(shows(error!.message, sealingHex.slice(1)), error!.message).toBe(false);
+    }
+  });
+
+  it("a driver message quoting the bytes it refused (MySQL's Incorrect string value) keeps its reason, not the bytes", () => {
+    const driver = new Error("Incorrect string value: '\\xAB\\xCD\\xEF\\x13W\\x9B...' for column `test`.`auth_key`.`auth_key` at row 1");
+    const error = toStorageError(driver, 'authKeys.set');
+    expect(error.message).toBe("authKeys.set failed: Incorrect string value: '…' for column `test`.`auth_key`.`auth_key` at row 1");
+    expect(inspect(error)).not.toContain('xAB');
   });
 });

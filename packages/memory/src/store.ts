@@ -234,8 +234,29 @@ function newPeerTable(): PeerTable {
   return { byId: { user, chat, channel }, byUsername: new UsernameIndex(byType), byPhone: new PhoneIndex(byType), bytes: new PeerBytes() };
 }
 
+const INSPECT = Symbol.for('nodejs.util.inspect.custom');
+
+/** What a session's entry shows to util.inspect and JSON: counts, never key bytes or kv values. */
+function entrySummary(entry: ClientEntry): Record<string, number | boolean> {
+  let peers = 0;
+  for (const type of PEER_TYPES) peers += entry.peers.byId[type].records.length;
+  return { snapshot: entry.snapshot !== null, keyEntries: entry.keys.size, kv: entry.kv.size, peers, refMessages: entry.refs.bySeq.size };
+}
+
+/** The prototype of every ClientEntry: an entry printed by mistake (`console.log(store.clients.get(name))`) holds keys. */
+const ENTRY_PROTOTYPE = {
+  [INSPECT](this: ClientEntry): string {
+    const summary = entrySummary(this);
+    return `ClientEntry { ${Object.entries(summary).map(([key, value]) => `${key}: ${value}`).join(', ')} }`;
+  },
+  toJSON(this: ClientEntry): Record<string, number | boolean> {
+    return entrySummary(this);
+  },
+};
+
 export function newClientEntry(): ClientEntry {
-  return {
+  const entry = Object.create(ENTRY_PROTOTYPE) as ClientEntry;
+  return Object.assign(entry, {
     // Stryker disable next-line BooleanLiteral: equivalent: an entry taken for removed is looked up by name again on every call (speed only)
     removed: false,
     snapshot: null,
@@ -243,7 +264,7 @@ export function newClientEntry(): ClientEntry {
     kv: new Map(),
     peers: newPeerTable(),
     refs: { byPeer: new Map(), byMessage: new Map(), bySeq: new Map(), seq: 0 },
-  };
+  });
 }
 
 /**
@@ -299,6 +320,15 @@ export class MemoryStore {
     if (entry === undefined) return;
     entry.removed = true;
     this.clients.delete(name);
+  }
+
+  /** What util.inspect shows: counts only. The entries hold auth keys and kv values (which may be secret). */
+  [INSPECT](): string {
+    return `MemoryStore { clients: ${this.clients.size}, serverSessions: ${this.server.size}, leases: ${this.leases.size} }`;
+  }
+
+  toJSON(): Record<string, number> {
+    return { clients: this.clients.size, serverSessions: this.server.size, leases: this.leases.size };
   }
 
   /** The entry of a session name, created on first write. */

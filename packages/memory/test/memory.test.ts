@@ -12,7 +12,7 @@ import {
   type Peer,
   type PeerType,
 } from '@mtstore/core';
-import { fullSession } from '@mtstore/conformance';
+import { fullSession, peer } from '@mtstore/conformance';
 import { MemorySessionStorage, MemoryStorage, MemoryStore } from '../src/index.js';
 import { nameHash } from '../src/names.js';
 import { entryKeyId } from '../src/store.js';
@@ -122,6 +122,33 @@ describe('memory adapter', () => {
     const storage = new MemoryStorage({ name: 'bot' });
     await storage.save(fullSession(1));
     expect(inspect(storage)).toBe('MemoryStorage { name: "bot", closed: false }');
+  });
+
+  it('the MemoryStore and its entries inspect and serialize as counts: no key bytes, no kv values, at any depth', async () => {
+    const store = new MemoryStore();
+    const storage = new MemoryStorage({ store, name: 'bot' });
+    const key = Uint8Array.from({ length: 256 }, (_, i) => (i * 37 + 11) & 0xff);
+    await storage.save(fullSession(1));
+    await storage.authKeys.set(4, key);
+    await storage.authKeys.setTemp(4, { index: 0, key, expiresAt: 2_000_000_000 });
+    await storage.kv.set('secret', key.subarray(0, 64));
+    await storage.peers.upsert([peer('user', 5)]);
+    const decimals = Array.from(key.subarray(0, 6)).join(', ');
+    const hex = Buffer.from(key.subarray(0, 8)).toString('hex');
+    for (const text of [
+      inspect(store, { depth: 10 }),
+      inspect({ nested: { store } }, { depth: null }),
+      inspect(store.clients.get('bot'), { depth: null }),
+      inspect(store.clients, { depth: null }),
+      JSON.stringify({ store }),
+      JSON.stringify(store.clients.get('bot')),
+    ]) {
+      expect(text).not.toContain(decimals);
+      expect(text).not.toContain(hex);
+    }
+    expect(inspect(store)).toBe('MemoryStore { clients: 1, serverSessions: 0, leases: 0 }');
+    expect(inspect(store.clients.get('bot'))).toBe('ClientEntry { snapshot: true, keyEntries: 3, kv: 1, peers: 1, refMessages: 0 }');
+    await storage.close();
   });
 
   it('authKeys.entries: a truncated stored key is CorruptDataError naming the session and entry, never the bytes; good keys come back as AuthKeyBytes', async () => {
