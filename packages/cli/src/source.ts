@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { detectSessionFile, detectStringFormats, parseSession, type ConvertedSession, type SessionFormat } from '@mtstore/convert';
-import { openStorage, redactUrl, type EncryptionOptions, type Storage } from '@mtstore/core';
+import { looksEncoded, openStorage, redactUrl, type EncryptionOptions, type Storage } from '@mtstore/core';
 import { CliError, EXIT } from './exit.js';
 
 const URL_SCHEME = /^([a-z][a-z0-9+.-]+):/i;
@@ -16,8 +16,13 @@ export function isUrl(input: string): boolean {
   return URL_SCHEME.test(input);
 }
 
-/** A target or source as it may be printed: passwords masked, paths as given. */
+/**
+ * A target or source as it may be printed: passwords masked, paths as given — but not
+ * text that may be a session string (a login) given where a path or URL belongs.
+ */
 export function shown(input: string): string {
+  // 100+ characters: session strings are 200-360; a path that long without a dot is not a path anyone types.
+  if (input.length >= 100 && looksEncoded(input.replace(/\.session$/, ''))) return `the ${input.length}-character text given (not shown: a session string?)`;
   return isUrl(input) ? redactUrl(input) : input;
 }
 
@@ -47,7 +52,7 @@ export async function openExisting(input: string, name: string | undefined): Pro
   let url = input;
   if (!isUrl(input)) {
     const path = sqlitePath(input);
-    if (!existsSync(path)) throw new CliError(EXIT.NOT_FOUND, `No such storage file: ${path}. Give an existing .session file or a database URL.`);
+    if (!existsSync(path)) throw new CliError(EXIT.NOT_FOUND, `No such storage file: ${shown(path)}. Give an existing .session file or a database URL.`);
     url = `${pathToFileURL(resolve(path)).href}?create=false`;
   } else if (/^(sqlite|file):/i.test(input)) {
     let parsed: URL;

@@ -111,6 +111,21 @@ describe('mtstore (built binary)', () => {
     expect(r.stderr).toMatch(/^status 0\n$/);
   });
 
+  it('a session string given where a path belongs is never printed back (it is a login)', () => {
+    const text = readFileSync(`${convertFixtures}telethon/ipv4.string`, 'utf8').trim();
+    for (const args of [
+      ['migrate', text, 'memory:'],
+      ['import', `${convertFixtures}telethon/telethon.session`, text],
+      ['import', text, join(tmpdir(), 'never-written.session'), '--format', 'telethon-sqlite'],
+      ['inspect', `${text}.session`],
+    ]) {
+      const r = mtstore(args);
+      expect(r.code, r.stderr).not.toBe(EXIT.OK);
+      expect(r.code, r.stderr).not.toBe(EXIT.INTERNAL);
+      expect(r.stdout + r.stderr, args[0]).not.toContain(text.slice(8, 40));
+    }
+  });
+
   it('a URL password never reaches the output', () => {
     const r = mtstore(['inspect', 'dynamo://user:hunter2@host/table']);
     expect(r.stderr).not.toContain('hunter2');

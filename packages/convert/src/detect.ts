@@ -4,11 +4,11 @@
  * decoder must accept the whole input — never by length alone; when more than one
  * accepts it, the caller must choose with `format`.
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, statSync, type Stats } from 'node:fs';
 import { extname } from 'node:path';
 import { parseIpv6 } from './bytes.js';
 import { attempt, type Attempt } from './common.js';
-import { ConvertError } from './errors.js';
+import { assertText, ConvertError, shownPath } from './errors.js';
 import { parseGramjsString } from './gramjs.js';
 import { gramjsStoreNames, readGramjsStore } from './gramjs-store.js';
 import { parseMtcuteString } from './mtcute.js';
@@ -35,6 +35,7 @@ function checkFormat(format: unknown): asserts format is SessionFormat | undefin
 
 /** Every string format the text decodes as (none, one, or several when ambiguous). */
 export function detectStringFormats(text: string): StringSessionFormat[] {
+  if (typeof text !== 'string') return [];
   const trimmed = text.trim();
   return STRING_FORMATS.filter((format) => attempt(() => STRING_READERS[format](trimmed)).ok);
 }
@@ -42,6 +43,7 @@ export function detectStringFormats(text: string): StringSessionFormat[] {
 /** Parses a session string of any supported format. */
 export function parseSessionString(text: string, options: ParseOptions = {}): ConvertedSession {
   checkFormat(options.format);
+  assertText(text, 'string');
   const trimmed = text.trim();
   if (options.format !== undefined) {
     const reader = STRING_READERS[options.format as StringSessionFormat];
@@ -117,9 +119,12 @@ export async function detectSessionFile(path: string): Promise<FileSessionFormat
 /** Parses a session file (path or bytes) or a GramJS StoreSession folder. */
 export async function parseSessionFile(source: string | Uint8Array, options: ParseOptions = {}): Promise<ConvertedSession> {
   checkFormat(options.format);
-  if (typeof source === 'string' && statSync(source, { throwIfNoEntry: false })?.isDirectory()) {
+  if (typeof source !== 'string' && !(source instanceof Uint8Array)) {
+    throw new ConvertError('MTSTORE_CONVERT_UNKNOWN_FORMAT', 'Expected a path or the bytes of a session file.');
+  }
+  if (typeof source === 'string' && statOf(source)?.isDirectory()) {
     if (options.format !== undefined && options.format !== 'gramjs-store') {
-      throw new ConvertError('MTSTORE_CONVERT_UNKNOWN_FORMAT', `"${source}" is a folder, which only the gramjs-store format is.`);
+      throw new ConvertError('MTSTORE_CONVERT_UNKNOWN_FORMAT', `${shownPath(source)} is a folder, which only the gramjs-store format is.`);
     }
     return readGramjsStore(source, options.name);
   }
@@ -130,7 +135,7 @@ export async function parseSessionFile(source: string | Uint8Array, options: Par
   try {
     const schema = readSchema(db);
     const signature = matchSqliteSignature(schema);
-    const where = typeof source === 'string' ? `"${source}"` : 'The bytes';
+    const where = typeof source === 'string' ? shownPath(source) : 'The bytes';
     if (signature === null) {
       const tables = Object.keys(schema).sort().join(', ') || 'none';
       throw new ConvertError('MTSTORE_CONVERT_UNKNOWN_FORMAT', `${where} is an SQLite file but not a Telethon, Pyrogram or mtcute session (tables: ${tables}).`);
@@ -172,9 +177,18 @@ export async function parseSession(input: string | Uint8Array, options: ParseOpt
     if (existsSync(input)) return parseSessionFile(input, options);
     if (extname(input) === '' && existsSync(`${input}.session`)) return parseSessionFile(`${input}.session`, options);
   }
-  if (fileFormat) throw new ConvertError('MTSTORE_CONVERT_IO', `No such file or folder: "${input}".`);
+  if (fileFormat) throw new ConvertError('MTSTORE_CONVERT_IO', `No such file or folder: ${shownPath(input)}.`);
   if (/\.session$/.test(input) || (input.length < 200 && /[\\/]/.test(input))) {
-    throw new ConvertError('MTSTORE_CONVERT_IO', `No such file or folder: "${input}" (and it is not a session string).`);
+    throw new ConvertError('MTSTORE_CONVERT_IO', `No such file or folder: ${shownPath(input)} (and it is not a session string).`);
   }
   return parseSessionString(input, options);
+}
+
+/** statSync without its errors (ENAMETOOLONG quotes the path, which may be a session string given as one). */
+function statOf(path: string): Stats | undefined {
+  try {
+    return statSync(path, { throwIfNoEntry: false });
+  } catch {
+    return undefined;
+  }
 }

@@ -3,6 +3,7 @@
  * are one sentence naming the format and the field; they never contain key bytes or
  * the session string itself (a session string *is* a login).
  */
+import { looksEncoded } from '@mtstore/core';
 
 export type ConvertErrorCode =
   /** The input matches no known format (or not the one asked for). */
@@ -43,4 +44,20 @@ export function invalid(format: string, what: string, cause?: unknown): ConvertE
 
 export function unsupported(format: string, what: string): ConvertError {
   return new ConvertError('MTSTORE_CONVERT_UNSUPPORTED', `Cannot write a ${format} session: ${what}.`);
+}
+
+/**
+ * A path as messages show it: quoted, unless it may be a session string given where a
+ * path belongs (long base64 text, which no file name usually is) — that is a login,
+ * shown by its length only.
+ */
+export function shownPath(path: string): string {
+  // `.session` too: Telethon's rule appends it to a name without an extension.
+  // 100+ characters: session strings are 200-360, file paths without a dot rarely half that.
+  return path.length >= 100 && looksEncoded(path.replace(/\.session$/, '')) ? `the ${path.length}-character text (not shown: a session string, not a path?)` : `"${path}"`;
+}
+
+/** The string parsers' first check: anything but a string is no session of `format`. */
+export function assertText(text: unknown, format: string): asserts text is string {
+  if (typeof text !== 'string') throw new ConvertError('MTSTORE_CONVERT_UNKNOWN_FORMAT', `A ${format} session is a string, got ${text === null ? 'null' : typeof text}.`);
 }

@@ -16,7 +16,7 @@ import type { DataCenter, Session } from '@mtstore/core';
 import { decodeBase64, encodeBase64, isIpv4, keyFrom, normalizeIpv6 } from './bytes.js';
 import { finish, homeWithKey } from './common.js';
 import { addressOf } from './dcs.js';
-import { invalid, unsupported } from './errors.js';
+import { assertText, invalid, unsupported } from './errors.js';
 import { TlReader, TlWriter } from './tl.js';
 import type { ConvertedSession } from './types.js';
 
@@ -74,6 +74,7 @@ export function dcFromOption(option: BasicDcOption, mediaOnly: boolean, format: 
 }
 
 export function parseMtcuteString(text: string): ConvertedSession {
+  assertText(text, FORMAT);
   if (/[+/=]/.test(text)) throw invalid(FORMAT, 'it is not unpadded URL-safe base64');
   const bytes = decodeBase64(text);
   if (bytes === null || bytes.length < 8) throw invalid(FORMAT, 'it is not base64');

@@ -11,7 +11,7 @@
 import type { Session } from '@mtstore/core';
 import { decodeBase64, encodeBase64, keyFrom } from './bytes.js';
 import { finish, homeWithKey } from './common.js';
-import { invalid, unsupported } from './errors.js';
+import { assertText, invalid, unsupported } from './errors.js';
 import type { ConvertedSession } from './types.js';
 
 const FORMAT = 'Pyrogram string';
@@ -30,6 +30,7 @@ function bool(byte: number | undefined, field: string): boolean {
 }
 
 export function parsePyrogramString(text: string): ConvertedSession {
+  assertText(text, FORMAT);
   const entry = (Object.entries(LAYOUTS) as [PyrogramLayout, (typeof LAYOUTS)[PyrogramLayout]][]).find(([, l]) => l.chars === text.length);
   if (entry === undefined) throw invalid(FORMAT, `it is ${text.length} characters, not 351, 356 or 362`);
   const [layout, shape] = entry;

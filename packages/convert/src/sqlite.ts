@@ -5,7 +5,7 @@
  * library's file with a precise message instead of creating its own tables in it.
  */
 import type BetterSqlite3 from 'better-sqlite3';
-import { ConvertError } from './errors.js';
+import { ConvertError, shownPath } from './errors.js';
 import type { FileSessionFormat } from './types.js';
 
 export type SqliteDatabase = BetterSqlite3.Database;
@@ -107,7 +107,7 @@ export async function openSqlite(source: string | Uint8Array): Promise<SqliteDat
     db.prepare('select count(*) from sqlite_master').get();
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
-    throw new ConvertError('MTSTORE_CONVERT_IO', `Cannot open ${typeof source === 'string' ? `"${source}"` : 'the bytes'} as SQLite: ${reason}.`, { cause: error });
+    throw new ConvertError('MTSTORE_CONVERT_IO', `Cannot open ${typeof source === 'string' ? shownPath(source) : 'the bytes'} as SQLite: ${reason}.`, { cause: error });
   }
   return db;
 }

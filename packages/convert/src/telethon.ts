@@ -7,12 +7,13 @@ import type { Session } from '@mtstore/core';
 import { decodeBase64, encodeBase64, formatIpv6, isIpv4, keyFrom, parseIpv6 } from './bytes.js';
 import { finish, homeWithKey } from './common.js';
 import { addressOf } from './dcs.js';
-import { invalid, unsupported } from './errors.js';
+import { assertText, invalid, unsupported } from './errors.js';
 import type { ConvertedSession } from './types.js';
 
 const FORMAT = 'Telethon string';
 
 export function parseTelethonString(text: string): ConvertedSession {
+  assertText(text, FORMAT);
   if (text[0] !== '1') throw invalid(FORMAT, 'it does not start with the version "1"');
   const bytes = decodeBase64(text.slice(1));
   if (bytes === null) throw invalid(FORMAT, 'it is not base64');

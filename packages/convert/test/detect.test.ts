@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
@@ -10,8 +10,13 @@ import {
   detectStringFormats,
   FOREIGN_SQLITE_SIGNATURES,
   matchSqliteSignature,
+  parseGramjsString,
+  parseMtcuteString,
+  parsePyrogramString,
   parseSession,
+  parseSessionFile,
   parseSessionString,
+  parseTelethonString,
   toGramjsString,
   toMtcuteString,
   toPyrogramString,
@@ -72,6 +77,54 @@ describe('detection', () => {
     const error = await failure(() => parseSession(secretish));
     expect(error).toMatchObject({ name: 'ConvertError', code: 'MTSTORE_CONVERT_UNKNOWN_FORMAT' });
     expect(error.message).not.toContain('xxxxxxxx');
+  });
+
+  it('a session string given where a path belongs is never echoed (it is a login)', async () => {
+    const text = fixtureText('telethon/ipv4.string').trim();
+    const shown = (message: string): boolean => message.includes(text.slice(8, 40));
+    for (const run of [
+      () => parseSession(text, { format: 'telethon-sqlite' }),
+      () => parseSession(`${text}.session`),
+      () => parseSessionFile(text),
+      () => parseSessionFile(text.repeat(20)), // past the file-name limit: ENAMETOOLONG quotes the path
+    ]) {
+      const error = await failure(run);
+      expect(error.name, error.message).toBe('ConvertError');
+      expect(shown(error.message), error.message).toBe(false);
+      expect(shown(inspect(error)), 'cause').toBe(false);
+    }
+  });
+
+  it('anything but a string or bytes is a ConvertError, not a TypeError', async () => {
+    for (const value of [null, undefined, 42, {}]) {
+      for (const run of [
+        () => parseSessionString(value as never),
+        () => parseTelethonString(value as never),
+        () => parsePyrogramString(value as never),
+        () => parseGramjsString(value as never),
+        () => parseMtcuteString(value as never),
+        () => parseSessionFile(value as never),
+        () => parseSession(value as never),
+      ]) {
+        expect(await failure(run), String(value)).toMatchObject({ name: 'ConvertError', code: 'MTSTORE_CONVERT_UNKNOWN_FORMAT' });
+      }
+      expect(detectStringFormats(value as never)).toEqual([]);
+    }
+  });
+
+  it('a damaged GramJS StoreSession authKey file is refused without quoting its bytes, in the message or a cause', async () => {
+    const folder = join(dir, 'damaged-store');
+    mkdirSync(folder);
+    const key = Buffer.from(Array.from({ length: 256 }, (_, i) => (i * 37 + 11) & 0xff));
+    const json = JSON.stringify(key);
+    const at = json.indexOf(',', 400) + 1;
+    writeFileSync(join(folder, encodeURIComponent('acct:authKey')), `${json.slice(0, at)}x${json.slice(at + 1)}`);
+    writeFileSync(join(folder, encodeURIComponent('acct:dcId')), '2');
+    const error = await failure(() => parseSessionFile(folder));
+    expect(error).toMatchObject({ code: 'MTSTORE_CONVERT_INVALID' });
+    expect(error.message).toContain('authKey is not JSON');
+    const decimals = json.slice(at - 12, at - 1);
+    expect(inspect(error)).not.toContain(decimals);
   });
 
   it('says which file is missing', async () => {

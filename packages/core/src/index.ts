@@ -92,6 +92,7 @@ export {
   INT64_MIN,
   isPhone,
   isStorableText,
+  looksEncoded,
   isUsername,
   MAX_COMPLETE_BYTES,
   MAX_DC_ID,

@@ -4,7 +4,7 @@
  */
 import Database from 'better-sqlite3';
 import { closeSync, existsSync, lstatSync, openSync, readlinkSync, statSync } from 'node:fs';
-import { extname, resolve } from 'node:path';
+import { basename, extname, resolve } from 'node:path';
 import { assertIdentifier, CorruptDataError, describeValue, InvalidArgumentError, isStorageError, NotFoundError, StorageUnavailableError, toStorageError } from '@mtstore/core';
 import { holdBlobMap } from './rows.js';
 import { migrate, readVersion, tableNames, type Tables } from './schema.js';
@@ -48,6 +48,8 @@ export interface SqliteConnectionOptions {
 }
 
 export const DEFAULT_TABLE_PREFIX = 'mtstore_';
+/** The longest file name (one path component) of ext4, XFS, APFS and NTFS. */
+const MAX_FILE_NAME = 255;
 export const DEFAULT_BUSY_TIMEOUT = 5_000;
 /**
  * better-sqlite3's page cache is 16 MiB a connection; a session with ~70k peers or more
@@ -130,6 +132,10 @@ export class Connection {
       }
     } else if (typeof path !== 'string' || path.length === 0 || path.includes('\0')) {
       throw new InvalidArgumentError(`${where}: path must be a non-empty file path or ':memory:', got ${describeValue(path)}`);
+    } else if (basename(path).length > MAX_FILE_NAME) {
+      // No file system takes it; and the likeliest such "path" is a session string (a
+      // login) given where a path belongs, so the name is not quoted.
+      throw new InvalidArgumentError(`${where}: path names a file of ${basename(path).length} characters, longer than any file name can be (${MAX_FILE_NAME}); a session string given as a path? Import it with \`mtstore import\``);
     }
     assertIdentifier(tablePrefix, `${where}: tablePrefix`, { allowEmpty: true });
     if (synchronous !== 'NORMAL' && synchronous !== 'FULL') {

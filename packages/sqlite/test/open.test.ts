@@ -163,6 +163,22 @@ describe('file mode', () => {
     await otherPrefix.close();
   });
 
+  it('a session string given as the path is refused before any I/O, without quoting it', async () => {
+    const text = `1${Buffer.from(Array.from({ length: 263 }, (_, i) => (i * 7) & 0xff)).toString('base64url')}`;
+    const error = (() => {
+      try {
+        new SqliteStorage(text);
+      } catch (e) {
+        return e as { code: string; message: string };
+      }
+      return null;
+    })();
+    expect(error?.code).toBe('MTSTORE_INVALID_ARGUMENT');
+    expect(error?.message).toContain('a session string given as a path?');
+    expect(error?.message).not.toContain(text.slice(4, 30));
+    expect(existsSync(`${text}.session`)).toBe(false);
+  });
+
   it('a file that cannot be created or opened fails naming its path', async () => {
     const missing = temp.file('no-such-dir/bot.session');
     const error = (await new SqliteStorage(missing).load().catch((e: unknown) => e)) as { code: string; message: string };
@@ -194,6 +210,7 @@ describe('options', () => {
     ['an mmapSize that is not a whole number', { path: ':memory:', mmapSize: 1.5 }],
     ['an mmapSize given as a string', { path: ':memory:', mmapSize: '0' }],
     ['create given as a string', { path: ':memory:', create: 'false' }],
+    ['a file name longer than any file system takes', { path: `${'A'.repeat(300)}.session` }],
     ['pragmas with a borrowed database', { database: new Database(':memory:'), synchronous: 'FULL' }],
     ['mmapSize with a borrowed database', { database: new Database(':memory:'), mmapSize: 0 }],
     ['an invalid session name', { path: ':memory:', name: 'no spaces' }],

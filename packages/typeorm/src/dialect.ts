@@ -1,8 +1,9 @@
 /**
  * The few places where the SQL of the three supported databases differs. Every
  * statement the adapter runs is written once with `?` placeholders and turned into
- * the database's form here; identifiers are quoted with the TypeORM driver's own
- * `escape`, values are always bound parameters.
+ * the database's form here; identifiers are validated where they come in (table
+ * prefix, the DataSource's schema or database: schema.ts) and quoted here, values are
+ * always bound parameters.
  */
 import { InvalidArgumentError } from '@mtstore/core';
 
@@ -33,11 +34,19 @@ export class Dialect {
   /** Bound parameters one statement may carry; sqlite's is read from the library at startup. */
   maxParams: number;
 
-  constructor(
-    readonly name: DialectName,
-    private readonly quote: (identifier: string) => string,
-  ) {
+  constructor(readonly name: DialectName) {
     this.maxParams = MAX_PARAMS[name];
+  }
+
+  /**
+   * An identifier quoted for this database: `"name"` (postgres, sqlite) or `` `name` ``
+   * (mysql), as TypeORM's driver `escape` writes it, but with an embedded quote doubled,
+   * which `escape` does not do. Names are validated before they get here; this keeps
+   * one that was not from ending the identifier.
+   */
+  quote(identifier: string): string {
+    const q = this.name === 'mysql' ? '`' : '"';
+    return `${q}${identifier.split(q).join(q + q)}${q}`;
   }
 
   /** A table name, qualified by schema (postgres) or database (mysql) when the DataSource names one. */

@@ -5,9 +5,9 @@
  * v3 → v4 in upgrade-v4.ts.
  */
 import { createHash } from 'node:crypto';
-import { assertIdentifier, MigrationError } from '@mtstore/core';
+import { assertIdentifier, describeValue, InvalidArgumentError, MigrationError } from '@mtstore/core';
 import type { DataSource, QueryRunner } from 'typeorm';
-import { Dialect, dialectOf } from './dialect.js';
+import { Dialect, dialectOf, type DialectName } from './dialect.js';
 import { specsV1, toTable } from './tables.js';
 import { downV2, upV2 } from './upgrade-v2.js';
 import { downV3, upV3 } from './upgrade-v3.js';
@@ -62,13 +62,47 @@ export function assertTablePrefix(prefix: unknown, where: string): asserts prefi
   assertIdentifier(prefix, `${where}: tablePrefix`, { allowEmpty: true });
 }
 
+/**
+ * Schema (postgres) and database (mysql) names as they may come from a DataSource:
+ * ASCII letters, digits, `_`, `$` and `-`, at most 63 characters (postgres' NAMEDATALEN
+ * − 1) or 64 (MySQL's limit).
+ *
+ * Not core's assertIdentifier (a letter or `_` first, at most 48, no `$` or `-`): that
+ * rule is for names mtstore chooses (table prefixes, @mtstore/postgres' own schema),
+ * while this name is the application's, already in use by its own entities, and valid
+ * names such as `2024_app`, `billing$v2`, `my-app` (a common MySQL database name), or
+ * one of 49-64 characters, must keep working. Every character here is inert both inside
+ * a quoted identifier (our SQL, TypeORM's DDL) and inside the string literal TypeORM's
+ * own `hasTable` puts the name in (`table_schema = '<name>'`, not a parameter): no
+ * quote, backtick, backslash, semicolon, whitespace, dot, `?` or control character.
+ */
+const QUALIFIER = /^[A-Za-z0-9_$-]+$/;
+const QUALIFIER_MAX: Readonly<Record<Exclude<DialectName, 'sqlite'>, number>> = { postgres: 63, mysql: 64 };
+
+/**
+ * The schema (postgres: the `schema` option) or database (mysql: `database`, from the
+ * options, the URL or `replication.master`) that qualifies our table names, validated:
+ * it is written into SQL text, by us and by TypeORM. Undefined when the DataSource
+ * names none (or sqlite). Throws InvalidArgumentError before any I/O.
+ */
+export function tableQualifier(dataSource: DataSource, name: DialectName, where: string): string | undefined {
+  if (name === 'sqlite') return undefined;
+  // The same qualifier TypeORM puts in front of its own entity tables.
+  const value: unknown = name === 'postgres' ? (dataSource.options as { schema?: unknown }).schema : dataSource.driver.database;
+  if (value === undefined || value === null || value === '') return undefined;
+  const max = QUALIFIER_MAX[name];
+  if (typeof value !== 'string' || value.length > max || !QUALIFIER.test(value)) {
+    const [option, what] = name === 'postgres' ? ['the DataSource option schema', 'schema'] : ["the DataSource's database (option database, or its url's path)", 'database'];
+    throw new InvalidArgumentError(`${where}: ${option} must be a ${what} name of 1-${max} ASCII letters, digits, _, $ or -, got ${describeValue(value)}`);
+  }
+  return value;
+}
+
 /** Everything SQL needs to know about a DataSource and a prefix. The DataSource need not be initialized. */
 export function schemaContext(dataSource: DataSource, prefix: string, where: string): SchemaContext {
   const name = dialectOf(dataSource.options.type, where);
-  const driver = dataSource.driver;
-  const dialect = new Dialect(name, (identifier) => driver.escape(identifier));
-  // The same qualifier TypeORM puts in front of its own entity tables.
-  const qualifier = name === 'postgres' ? (dataSource.options as { schema?: string }).schema : name === 'mysql' ? driver.database : undefined;
+  const qualifier = tableQualifier(dataSource, name, where);
+  const dialect = new Dialect(name);
   const names = {} as Record<TableKey, string>;
   const tables = {} as Record<TableKey, string>;
   for (const [key, base] of Object.entries(BASES) as [TableKey, string][]) {
