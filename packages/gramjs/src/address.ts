@@ -2,7 +2,20 @@
  * GramJS keeps one server address string for the home DC: a dotted quad, an IPv6
  * address, or (in browsers, over WSS) a host name. mtstore keeps them apart.
  */
-import type { DataCenter } from '@mtstore/core';
+import { assertDcId, assertHost, assertIpv4, assertIpv6, assertPort, type DataCenter } from '@mtstore/core';
+
+/**
+ * setDC's arguments as the storage will check them, checked before the session changes
+ * anything: an address the storage refuses would otherwise sit in memory and fail every
+ * later setDC write with it (InvalidArgumentError, as the Storage would throw).
+ */
+export function assertAddress(dcId: number, serverAddress: string, port: number): void {
+  assertDcId(dcId, 'StorageSession.setDC: dcId');
+  if (typeof serverAddress === 'string' && serverAddress.includes(':')) assertIpv6(serverAddress, 'StorageSession.setDC: serverAddress');
+  else if (typeof serverAddress === 'string' && /^[0-9.]+$/.test(serverAddress)) assertIpv4(serverAddress, 'StorageSession.setDC: serverAddress');
+  else assertHost(serverAddress, 'StorageSession.setDC: serverAddress');
+  assertPort(port, 'StorageSession.setDC: port');
+}
 
 /** The address entry for `setDC`, keeping the flags of the entry it replaces. */
 export function addressEntry(id: number, serverAddress: string, port: number, previous: DataCenter | undefined): DataCenter {

@@ -2,7 +2,7 @@ import { Api, helpers, sessions, utils } from 'telegram';
 import { AuthKey } from 'telegram/crypto/AuthKey.js';
 import type { EntityLike } from 'telegram/define.js';
 import type { DataCenter, LeaseAcquireOptions, Peer, SelfUser, Storage } from '@mtstore/core';
-import { addressEntry, serverAddressOf, withoutKeys } from './address.js';
+import { addressEntry, assertAddress, serverAddressOf, withoutKeys } from './address.js';
 import { ApiUser, entitiesOf, inputPeerOf, otherEntityToPeer, toBigint, userToPeer } from './entities.js';
 import { keyOfMarked, markedKey, PeerIndex } from './peers.js';
 import { WriteQueue, type WriteErrorHandler } from './writes.js';
@@ -111,8 +111,10 @@ export class StorageSession extends sessions.Session {
     return this.portNumber as number;
   }
 
+  /** Throws InvalidArgumentError, changing nothing, for an address or port the storage would refuse. */
   setDC(dcId: number, serverAddress: string, port: number): void {
-    const id = dcId | 0;
+    assertAddress(dcId, serverAddress, port);
+    const id = dcId;
     const unchanged = id === this.homeDcId && serverAddress === this.address && port === this.portNumber;
     // A key set before any DC (a session built by hand may do that) waits under DC 0: it is the new home DC's.
     const waiting = this.homeDcId === 0 && id !== 0 ? this.keys.get(0) : undefined;

@@ -250,6 +250,26 @@ for (const factory of backends) {
         }
       });
 
+      it('setDC with an address or port the storage refuses throws InvalidArgumentError and changes nothing; later calls are stored', async () => {
+        const { session } = await restart();
+        session.setDC(2, '149.154.167.51', 443);
+        for (const [dc, address, port] of [
+          [4, 'bad host!', 443],
+          [4, '149.154.167.999', 443],
+          [4, '2001:67c:4e8:zz::a', 443],
+          [4, '149.154.167.91', 0],
+          [4, '149.154.167.91', 70_000],
+          [0, '149.154.167.91', 443],
+        ] as const) {
+          expect(() => session.setDC(dc, address, port), `${dc} ${address} ${port}`).toThrow(expect.objectContaining({ code: 'MTSTORE_INVALID_ARGUMENT' }));
+          expect([session.dcId, session.serverAddress, session.port]).toEqual([2, '149.154.167.51', 443]);
+        }
+        session.setDC(5, '91.108.56.130', 443);
+        await session.save();
+        const { session: again } = await restart();
+        expect([again.dcId, again.serverAddress, again.port]).toEqual([5, '91.108.56.130', 443]);
+      });
+
       it('switching DC keeps the other DC entries and their keys', async () => {
         const first = await restart();
         first.session.setDC(2, '149.154.167.51', 443);
