@@ -4,10 +4,67 @@
  * `Storage.kv`, written at the driver's `save()` like mtcute's own storages do,
  * with reads seeing the pending writes. Those entries are marked secret: sealed at
  * rest when the storage has `encryption` (see isSecretKey).
+ *
+ * mtcute takes any string as a key (its own storages keep it as it is); mtstore keys
+ * are 1-255 printable ASCII characters without spaces. A key that is not one is stored
+ * escaped (storedKvKey), so a plugin's `'my plugin:state'` works as in mtcute's own
+ * storages instead of failing every later save; what can never be stored (a key too
+ * long even escaped, a value that is not a Uint8Array of at most 64 KiB) throws
+ * InvalidArgumentError at `set()`, to its caller.
  */
-import type { Storage } from '@mtstore/core';
+import { assertKvValue, describeValue, InvalidArgumentError, type Storage } from '@mtstore/core';
 import type { IKeyValueRepository } from '@mtcute/core';
+import type { ReportDropped } from './dropped.js';
 import { isTypedKey, type SessionKv } from './session-kv.js';
+
+const ESCAPE = 0x25; // '%'
+/** core's longest kv key. */
+const MAX_KEY = 255;
+const HEX = '0123456789ABCDEF';
+
+/**
+ * The mtstore kv key mtcute's `key` is stored under; null when there is none (longer
+ * than 255 characters once escaped). A key mtstore can hold (1-255 of `!`-`~`) that
+ * does not begin with `%` is its own stored key — every key mtcute itself uses
+ * (`salts:2`…), at the cost of one pass over its characters. Any other is `%` followed
+ * by the key with each UTF-16 code unit outside `!`-`~`, and `%` itself, written
+ * `%XX` (below U+0100) or `%uXXXX`: `'my key'` is stored as `%my%20key`, `''` as `%`.
+ * One to one (mtcuteKvKey reverses it), and lone surrogates survive.
+ */
+export function storedKvKey(key: string): string | null {
+  const length = key.length;
+  if (length > 0 && length <= MAX_KEY && key.charCodeAt(0) !== ESCAPE) {
+    let i = 0;
+    while (i < length) {
+      const code = key.charCodeAt(i);
+      if (code < 0x21 || code > 0x7e) break;
+      i++;
+    }
+    if (i === length) return key;
+  }
+  // '%' and at least one character per code unit: 255 code units or more cannot fit.
+  if (length >= MAX_KEY) return null;
+  let stored = '%';
+  for (let i = 0; i < length; i++) {
+    const code = key.charCodeAt(i);
+    if (code >= 0x21 && code <= 0x7e && code !== ESCAPE) stored += key[i];
+    else if (code < 0x100) stored += `%${HEX[code >> 4]}${HEX[code & 15]}`;
+    else stored += `%u${HEX[code >> 12]}${HEX[(code >> 8) & 15]}${HEX[(code >> 4) & 15]}${HEX[code & 15]}`;
+  }
+  return stored.length > MAX_KEY ? null : stored;
+}
+
+const ESCAPED = /%(?:u([0-9A-F]{4})|([0-9A-F]{2}))/g;
+
+/**
+ * The mtcute key a stored kv key holds (storedKvKey reversed). A key storedKvKey does
+ * not produce (`%zz`; one an earlier version stored as it was) is returned as it is.
+ */
+export function mtcuteKvKey(stored: string): string {
+  if (stored.charCodeAt(0) !== ESCAPE) return stored;
+  const key = stored.slice(1).replace(ESCAPED, (_, unit: string | undefined, byte: string | undefined) => String.fromCharCode(Number.parseInt(unit ?? (byte as string), 16)));
+  return storedKvKey(key) === stored ? key : stored;
+}
 
 /**
  * With `encryption` configured on the storage, these entries are sealed at rest
@@ -30,29 +87,47 @@ type Pending = Uint8Array | null;
 export class MtstoreKeyValue implements IKeyValueRepository {
   readonly #storage: Storage;
   readonly #session: SessionKv;
+  readonly #dropped: ReportDropped;
+  /** By stored key (storedKvKey). */
   #pending = new Map<string, Pending>();
   #inFlight = new Map<string, Pending>();
 
-  constructor(storage: Storage, session: SessionKv) {
+  constructor(storage: Storage, session: SessionKv, dropped: ReportDropped = () => undefined) {
     this.#storage = storage;
     this.#session = session;
+    this.#dropped = dropped;
   }
 
+  /** Throws InvalidArgumentError for what mtstore can never store (see the file comment), so no save fails for it. */
   set(key: string, value: Uint8Array): void {
-    if (isTypedKey(key)) this.#session.set(key, value);
-    else this.#pending.set(key, value);
+    if (isTypedKey(key)) {
+      this.#session.set(key, value);
+      return;
+    }
+    const stored = storedKvKey(key);
+    if (stored === null) {
+      throw new InvalidArgumentError(`kv.set: key must be at most 255 characters once escaped for mtstore (printable ASCII as it is, anything else as %XX or %uXXXX), got ${describeValue(key)}`);
+    }
+    assertKvValue(value, `kv.set(${describeValue(stored)}): value`);
+    this.#pending.set(stored, value);
   }
 
   async get(key: string): Promise<Uint8Array | null> {
     if (isTypedKey(key)) return this.#session.get(key);
-    const pending = this.#pending.has(key) ? this.#pending.get(key) : this.#inFlight.get(key);
+    const stored = storedKvKey(key);
+    if (stored === null) return null; // never stored: set() refuses it
+    const pending = this.#pending.has(stored) ? this.#pending.get(stored) : this.#inFlight.get(stored);
     if (pending !== undefined) return pending;
-    return this.#storage.kv.get(key);
+    return this.#storage.kv.get(stored);
   }
 
   delete(key: string): void {
-    if (isTypedKey(key)) this.#session.delete(key);
-    else this.#pending.set(key, null);
+    if (isTypedKey(key)) {
+      this.#session.delete(key);
+      return;
+    }
+    const stored = storedKvKey(key);
+    if (stored !== null) this.#pending.set(stored, null);
   }
 
   /** At once, with what is pending: mtcute calls it on logout, before saving. */
@@ -67,6 +142,11 @@ export class MtstoreKeyValue implements IKeyValueRepository {
     return this.#pending.size > 0 || this.#session.pending;
   }
 
+  /**
+   * Writes what is pending, each entry on its own. One that failed stays pending
+   * (unless set again meanwhile) and the first such error is thrown; one core rejects
+   * (InvalidArgumentError: set() lets none through today) is dropped and reported.
+   */
   async save(): Promise<void> {
     await this.#session.save();
     if (this.#pending.size === 0) return;
@@ -74,11 +154,22 @@ export class MtstoreKeyValue implements IKeyValueRepository {
     this.#pending = new Map();
     this.#inFlight = batch;
     try {
+      const entries = [...batch];
       // Every key here is an untyped one: secret (see isSecretKey).
-      await Promise.all([...batch].map(([key, value]) => (value === null ? this.#storage.kv.delete(key) : this.#storage.kv.set(key, value, SECRET))));
-    } catch (error) {
-      for (const [key, value] of batch) if (!this.#pending.has(key)) this.#pending.set(key, value);
-      throw error;
+      const results = await Promise.allSettled(entries.map(([key, value]) => (value === null ? this.#storage.kv.delete(key) : this.#storage.kv.set(key, value, SECRET))));
+      let failed: PromiseRejectedResult | undefined;
+      for (let i = 0; i < results.length; i++) {
+        const result = results[i] as PromiseSettledResult<void>;
+        if (result.status === 'fulfilled') continue;
+        if (result.reason instanceof InvalidArgumentError) {
+          this.#dropped(result.reason.message);
+          continue;
+        }
+        failed ??= result;
+        const [key, value] = entries[i] as [string, Pending];
+        if (!this.#pending.has(key)) this.#pending.set(key, value);
+      }
+      if (failed !== undefined) throw failed.reason;
     } finally {
       if (this.#inFlight === batch) this.#inFlight = new Map();
     }

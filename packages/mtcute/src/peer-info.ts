@@ -5,7 +5,7 @@
  * against); mtstore keeps (type, id), a bigint hash and epoch seconds, so `updated`
  * comes back rounded down to the second.
  */
-import { fromMarkedId, isPhone, isUsername, MAX_COMPLETE_BYTES, toMarkedId, type Peer, type UnmarkedPeerId } from '@mtstore/core';
+import { fromMarkedId, isPhone, isStorableText, isUsername, MAX_COMPLETE_BYTES, MAX_DISPLAY_NAME, toMarkedId, type Peer, type UnmarkedPeerId } from '@mtstore/core';
 import type { IPeersRepository } from '@mtcute/core';
 import { __tlReaderMap, TlBinaryReader } from '@mtcute/core/utils.js';
 
@@ -126,10 +126,16 @@ export interface ToPeerOptions {
 }
 
 /**
- * `filter` false: usernames and phone are passed as they are, unchecked. For save(),
- * which lets core's validation of the batch (typed error, before any I/O) find a bad
- * one and only then builds the batch again with them filtered (needsFilter): checking
- * each name and phone here as well scanned them twice per peer of every save.
+ * `filter` false: usernames, phone and display name are passed as they are, unchecked.
+ * For save(), which lets core's validation of the batch (typed error, before any I/O)
+ * find a bad one and only then builds the batch again checked: checking each name and
+ * phone here as well scanned them twice per peer of every save. `filter` true (the
+ * default): what core would reject is left out — usernames that are none or repeat
+ * one before them, a phone that is none, U+0000 and unpaired surrogates of the display
+ * name (storableName) — so the peer is stored without it. An id outside the marked
+ * ranges and an access hash that is not mtcute's fast string still throw (core's
+ * InvalidArgumentError; a TypeError as mtcute's `longFromFastString`): nothing can be
+ * stored for such a peer.
  */
 export function peerFromInfo(info: PeerInfo, options: ToPeerOptions, filter = true): Peer {
   // An id outside the ranges throws core's InvalidArgumentError, as it always did.
@@ -148,20 +154,65 @@ export function peerFromInfo(info: PeerInfo, options: ToPeerOptions, filter = tr
     // mtcute lower-cases usernames; a malformed one would fail the whole batch. Neither
     // core nor a repository changes a batch's arrays, so the usual list (all valid) is
     // passed as it is.
-    usernames: !filter || allUsernames(info.usernames) ? info.usernames : info.usernames.filter(isUsername),
+    usernames: filter ? storableUsernames(info.usernames) : info.usernames,
     updatedAt: Math.min(UINT32_MAX, Math.max(0, Math.floor(info.updated / 1000))),
     min: info.isMin ? true : undefined,
     // Unchecked, a phone is still read as none when empty: mtcute stores '' for a user
     // whose phone Telegram hides, which would fail every batch holding one.
     phone: filter ? (isPhone(info.phone) ? info.phone : undefined) : info.phone === '' ? undefined : info.phone,
     complete: keep ? complete : undefined,
-    displayName: name,
+    displayName: filter && name !== undefined ? storableName(name) : name,
   };
 }
 
-/** Whether peerFromInfo's filter would drop a username or the phone of `info`. */
-export function needsFilter(info: PeerInfo): boolean {
-  return !allUsernames(info.usernames) || (info.phone !== undefined && info.phone !== '' && !isPhone(info.phone));
+/**
+ * The usernames core accepts, each once (case-insensitively, the first kept), in
+ * order; the list itself when that is all of them (the usual case).
+ */
+function storableUsernames(usernames: string[]): string[] {
+  if (allUsernames(usernames) && !repeatsName(usernames)) return usernames;
+  const kept: string[] = [];
+  for (const username of usernames) if (isUsername(username) && !kept.some((k) => k.toLowerCase() === username.toLowerCase())) kept.push(username);
+  return kept;
+}
+
+/** Whether a name of the list is there twice, case-insensitively (lists are short: a pairwise check). */
+function repeatsName(usernames: readonly string[]): boolean {
+  for (let i = 1; i < usernames.length; i++) {
+    const lower = (usernames[i] as string).toLowerCase();
+    for (let j = 0; j < i; j++) if ((usernames[j] as string).toLowerCase() === lower) return true;
+  }
+  return false;
+}
+
+/**
+ * `name` as core stores it (isStorableText): without U+0000 (Telegram never sends it;
+ * PostgreSQL text and C-string drivers cannot hold it) and without unpaired UTF-16
+ * surrogates (UTF-8 has no encoding for one); undefined when nothing is left. The
+ * usual name (already storable) is returned as it is, without a copy.
+ */
+export function storableName(name: string): string | undefined {
+  if (isStorableText(name)) return name === '' ? undefined : name;
+  let kept = '';
+  let from = 0;
+  const length = name.length;
+  for (let i = 0; i < length; i++) {
+    const code = name.charCodeAt(i);
+    let drop = code === 0;
+    if (code >= 0xd800 && code <= 0xdbff) {
+      const next = i + 1 < length ? name.charCodeAt(i + 1) : 0;
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        i++; // a pair: kept whole
+        continue;
+      }
+      drop = true;
+    } else if (code >= 0xdc00 && code <= 0xdfff) drop = true; // a low surrogate without its high one
+    if (!drop) continue;
+    kept += name.slice(from, i);
+    from = i + 1;
+  }
+  kept += name.slice(from);
+  return kept === '' ? undefined : kept;
 }
 
 /** `markedId`: the peer's marked id when the caller has it (a lookup by id), else computed. */
@@ -178,8 +229,6 @@ export function infoFromPeer(peer: Peer, markedId = Number(toMarkedId(peer.type,
   return info;
 }
 
-const MAX_DISPLAY_NAME = 1024;
-
 // Constructor ids of mtcute 0.29's layer (225) for what PeersService stores.
 const USER = 829_899_656;
 const CHAT = 1_103_884_886;
@@ -189,7 +238,10 @@ const CHANNEL_FORBIDDEN = 399_807_445;
 const utf8 = new TextDecoder();
 
 /**
- * The name mtcute would show, from the serialized user/chat/channel; undefined when it has none.
+ * The name mtcute would show, from the serialized user/chat/channel; undefined when it
+ * has none. One longer than core keeps (MAX_DISPLAY_NAME, in UTF-16 code units) is cut
+ * there, or one code unit before when a surrogate pair would be split: half a pair is
+ * text no adapter can store (core rejects it).
  * The five constructors mtcute stores are read up to their name fields only (the
  * leading fields of layer 225, as mtcute's own reader reads them) instead of
  * deserializing the whole object, which was most of the bridge's own cost of a save;
@@ -199,7 +251,13 @@ export function displayNameOf(complete: Uint8Array): string | undefined {
   const fast = leadingName(complete);
   const name = fast === null ? fullName(complete) : fast;
   if (name === undefined || name === '') return undefined;
-  return name.length > MAX_DISPLAY_NAME ? name.slice(0, MAX_DISPLAY_NAME) : name;
+  return name.length > MAX_DISPLAY_NAME ? cutName(name) : name;
+}
+
+/** The first MAX_DISPLAY_NAME code units of `name`, one fewer when the last would be the high half of a pair. */
+function cutName(name: string): string {
+  const last = name.charCodeAt(MAX_DISPLAY_NAME - 1);
+  return name.slice(0, last >= 0xd800 && last <= 0xdbff ? MAX_DISPLAY_NAME - 1 : MAX_DISPLAY_NAME);
 }
 
 function fullName(complete: Uint8Array): string | undefined {

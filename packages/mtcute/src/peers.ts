@@ -2,16 +2,16 @@
  * mtcute's `IPeersRepository` over `Storage.peers`. Stores are kept until the
  * driver's `save()` and then written as one `upsert` batch (mtcute's own SQLite
  * storage batches them the same way); lookups see the pending ones first.
+ *
+ * A peer mtstore can never store is dropped at save (reported: ReportDropped),
+ * never kept pending: one bad peer would otherwise fail that save and every later one
+ * — and with it every mtcute API call that caches peers, as mtcute awaits the save.
+ * mtcute's own storages store whatever `PeerInfo` they are given.
  */
-import { InvalidArgumentError, type Peer, type Storage } from '@mtstore/core';
+import { assertPeer, InvalidArgumentError, type Peer, type Storage } from '@mtstore/core';
 import type { IPeersRepository } from '@mtcute/core';
-import { infoFromPeer, isMarkedId, needsFilter, peerFromInfo, unmarkId, type PeerInfo, type ToPeerOptions } from './peer-info.js';
-
-/** Whether a value of `map` passes `test`. */
-function some<V>(map: ReadonlyMap<unknown, V>, test: (value: V) => boolean): boolean {
-  for (const value of map.values()) if (test(value)) return true;
-  return false;
-}
+import type { ReportDropped } from './dropped.js';
+import { accessHashFromString, infoFromPeer, isMarkedId, peerFromInfo, unmarkId, type PeerInfo, type ToPeerOptions } from './peer-info.js';
 
 const USERNAME = /^[A-Za-z0-9_]{1,64}$/;
 const PHONE = /^[0-9]{1,20}$/;
@@ -19,14 +19,16 @@ const PHONE = /^[0-9]{1,20}$/;
 export class MtstorePeers implements IPeersRepository {
   readonly #storage: Storage;
   readonly #options: ToPeerOptions;
+  readonly #dropped: ReportDropped;
   /** Stored since the last save, by marked id, in store order. */
   #pending = new Map<number, PeerInfo>();
   /** The batch a running save is writing: still visible to lookups until it is stored. */
   #inFlight = new Map<number, PeerInfo>();
 
-  constructor(storage: Storage, options: ToPeerOptions) {
+  constructor(storage: Storage, options: ToPeerOptions, dropped: ReportDropped = () => undefined) {
     this.#storage = storage;
     this.#options = options;
+    this.#dropped = dropped;
   }
 
   store(peer: IPeersRepository.PeerInfo): void {
@@ -91,26 +93,35 @@ export class MtstorePeers implements IPeersRepository {
     return this.#pending.size > 0;
   }
 
-  /** One `upsert` of everything stored since the last save; kept pending if it fails. */
+  /**
+   * One `upsert` of everything stored since the last save. A failed write keeps the
+   * batch pending (stores made meanwhile win); a peer mtstore can never store is
+   * dropped and reported instead, and the others are written.
+   */
   async save(): Promise<void> {
     if (this.#pending.size === 0) return;
     const batch = this.#pending;
     this.#pending = new Map();
     this.#inFlight = batch;
     try {
-      // Usernames and phones unchecked (mtcute's are valid): core validates the batch
-      // anyway, before any I/O. Only a batch it rejected for a name or phone the filter
-      // drops is built again filtered (what was always stored) and written.
-      const peers: Peer[] = [];
-      for (const info of batch.values()) peers.push(peerFromInfo(info, this.#options, false));
+      // Usernames, phones and names unchecked (mtcute's are valid): core validates the
+      // batch anyway, before any I/O. Only a batch it rejects — or one with a peer that
+      // cannot be built (an access hash that does not parse) — is built again checked.
+      let peers: Peer[] | null = [];
       try {
-        await this.#storage.peers.upsert(peers);
-      } catch (error) {
-        if (!(error instanceof InvalidArgumentError) || !some(batch, needsFilter)) throw error;
-        const filtered: Peer[] = [];
-        for (const info of batch.values()) filtered.push(peerFromInfo(info, this.#options));
-        await this.#storage.peers.upsert(filtered);
+        for (const info of batch.values()) peers.push(peerFromInfo(info, this.#options, false));
+      } catch {
+        peers = null;
       }
+      if (peers !== null) {
+        try {
+          await this.#storage.peers.upsert(peers);
+          return;
+        } catch (error) {
+          if (!(error instanceof InvalidArgumentError)) throw error;
+        }
+      }
+      await this.#saveChecked(batch);
     } catch (error) {
       // Stores made while the batch was in flight are newer: they win.
       const retry = new Map(batch);
@@ -124,4 +135,66 @@ export class MtstorePeers implements IPeersRepository {
       if (this.#inFlight === batch) this.#inFlight = new Map();
     }
   }
+
+  /**
+   * The batch built checked: what core rejects is left out of each peer (usernames,
+   * phone, display name characters: peerFromInfo's filter), and a peer that still
+   * fails core's own check (assertPeer) or cannot be built is dropped from `batch` and
+   * reported. Core validates a batch peer by peer, so the rest is accepted; should it
+   * reject it anyway, peers are written one by one and those it rejects dropped.
+   */
+  async #saveChecked(batch: Map<number, PeerInfo>): Promise<void> {
+    const peers: Peer[] = [];
+    const infos: PeerInfo[] = [];
+    for (const [id, info] of batch) {
+      const peer = this.#checked(info);
+      if (peer === undefined) batch.delete(id);
+      else {
+        peers.push(peer);
+        infos.push(info);
+      }
+    }
+    if (peers.length === 0) return;
+    try {
+      await this.#storage.peers.upsert(peers);
+      return;
+    } catch (error) {
+      if (!(error instanceof InvalidArgumentError)) throw error;
+    }
+    for (let i = 0; i < peers.length; i++) {
+      const info = infos[i] as PeerInfo;
+      try {
+        await this.#storage.peers.upsert([peers[i] as Peer]);
+      } catch (error) {
+        if (!(error instanceof InvalidArgumentError)) throw error;
+        batch.delete(info.id);
+        this.#dropped(`peers[id ${info.id}]: ${error.message}`);
+      }
+    }
+  }
+
+  /** `info` as a peer core accepts (filtered); undefined, reported, when there is none. */
+  #checked(info: PeerInfo): Peer | undefined {
+    const label = `peers[id ${info.id}]`;
+    try {
+      accessHashFromString(info.accessHash);
+    } catch {
+      // Not the parse error's message: it quotes the string, which may be a hash in another format.
+      this.#dropped(`${label}.accessHash must be mtcute's "low|high" int64 string, got ${describeHash(info.accessHash)}`);
+      return undefined;
+    }
+    try {
+      const peer = peerFromInfo(info, this.#options);
+      assertPeer(peer, label);
+      return peer;
+    } catch (error) {
+      this.#dropped(error instanceof Error ? error.message : String(error));
+      return undefined;
+    }
+  }
+}
+
+/** The hash's type and length, not its text. */
+function describeHash(value: unknown): string {
+  return typeof value === 'string' ? `a string of ${value.length} chars` : typeof value;
 }

@@ -5,7 +5,9 @@
  * Write policy, as mtcute's own storages: auth keys are written at once; peers,
  * kv entries (typed session fields included) and reference messages are written by
  * the driver's `save()`, which mtcute calls after caching peers, on its save
- * interval, on disconnect and before exit.
+ * interval, on disconnect and before exit. A write that failed stays pending for the
+ * next save; one mtstore can never store is dropped and logged (ReportDropped)
+ * instead, so it never blocks the writes after it.
  */
 import { InvalidArgumentError, type LeaseAcquireOptions, type Storage } from '@mtstore/core';
 import type { ICorePlatform, IStorageDriver, ITelegramStorageProvider } from '@mtcute/core';
@@ -86,6 +88,11 @@ class MtstoreDriver implements IStorageDriver {
     if (failed !== undefined) throw failed.reason;
   }
 
+  /** A write the repositories dropped (see ReportDropped): a warning on mtcute's log, once it set the driver up. */
+  readonly reportDropped = (message: string): void => {
+    this.#log?.warn('a write mtstore can never store was dropped: %s', message);
+  };
+
   async destroy(): Promise<void> {
     if (this.#destroyed) return;
     this.#destroyed = true;
@@ -122,16 +129,17 @@ export class MtcuteStorage implements ITelegramStorageProvider {
     }
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('mtcuteStorage: options must be an object');
     this.storage = storage;
-    this.sessionKv = new SessionKv(storage);
-    this.authKeys = new MtstoreAuthKeys(storage);
-    this.kv = new MtstoreKeyValue(storage, this.sessionKv);
-    this.peers = new MtstorePeers(storage, { displayName: options.displayNames ?? true });
-    this.refMessages = new MtstoreRefMessages(storage);
     const lease = options.lease ?? true;
     if (typeof lease !== 'boolean' && (typeof lease !== 'object' || lease === null)) {
       throw new InvalidArgumentError('mtcuteStorage: options.lease must be a boolean or lease options');
     }
-    this.driver = new MtstoreDriver(storage, this, options.closeOnDestroy ?? true, lease === false ? undefined : lease === true ? {} : { ...lease });
+    const driver = new MtstoreDriver(storage, this, options.closeOnDestroy ?? true, lease === false ? undefined : lease === true ? {} : { ...lease });
+    this.driver = driver;
+    this.sessionKv = new SessionKv(storage);
+    this.authKeys = new MtstoreAuthKeys(storage);
+    this.kv = new MtstoreKeyValue(storage, this.sessionKv, driver.reportDropped);
+    this.peers = new MtstorePeers(storage, { displayName: options.displayNames ?? true }, driver.reportDropped);
+    this.refMessages = new MtstoreRefMessages(storage, driver.reportDropped);
   }
 
   [Symbol.for('nodejs.util.inspect.custom')](): string {

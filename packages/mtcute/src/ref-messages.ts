@@ -10,8 +10,9 @@
  * exist only for min peers — is no write at all. Without the lease every one is
  * written.
  */
-import type { Storage } from '@mtstore/core';
+import { InvalidArgumentError, type Storage } from '@mtstore/core';
 import type { IReferenceMessagesRepository } from '@mtcute/core';
+import type { ReportDropped } from './dropped.js';
 
 type RefOp =
   | { kind: 'store'; peerId: bigint; chatId: bigint; messageId: number }
@@ -20,9 +21,12 @@ type RefOp =
 
 /** References per `list` page when reading which peers have any. */
 const LIST_PAGE = 10_000;
+/** Message ids per `refMessages.delete` call: core takes at most 10,000. */
+const DELETE_CHUNK = 10_000;
 
 export class MtstoreRefMessages implements IReferenceMessagesRepository {
   readonly #storage: Storage;
+  readonly #dropped: ReportDropped;
   #queue: RefOp[] = [];
   /** The running write, so lookups and saves wait for it. */
   #writing: Promise<void> = Promise.resolve();
@@ -33,8 +37,9 @@ export class MtstoreRefMessages implements IReferenceMessagesRepository {
   #withRefs: Set<bigint> | null = null;
   #token: bigint | undefined;
 
-  constructor(storage: Storage) {
+  constructor(storage: Storage, dropped: ReportDropped = () => undefined) {
     this.#storage = storage;
+    this.#dropped = dropped;
   }
 
   store(peerId: number, chatId: number, msgId: number): void {
@@ -48,7 +53,8 @@ export class MtstoreRefMessages implements IReferenceMessagesRepository {
   }
 
   delete(chatId: number, msgIds: number[]): void {
-    if (msgIds.length > 0) this.#queue.push({ kind: 'delete', chatId: BigInt(chatId), messageIds: [...msgIds] });
+    const id = BigInt(chatId);
+    for (let at = 0; at < msgIds.length; at += DELETE_CHUNK) this.#queue.push({ kind: 'delete', chatId: id, messageIds: msgIds.slice(at, at + DELETE_CHUNK) });
   }
 
   deleteByPeer(peerId: number): void {
@@ -88,7 +94,11 @@ export class MtstoreRefMessages implements IReferenceMessagesRepository {
     return this.#queue.length > 0;
   }
 
-  /** Writes the queue in order; on failure what was not written stays queued, ahead of newer calls. */
+  /**
+   * Writes the queue in order; on failure what was not written stays queued, ahead of
+   * newer calls. A call core rejects (InvalidArgumentError: a message id outside
+   * 1..2³¹−1, an id outside int64) is dropped and reported, and the rest written.
+   */
   save(): Promise<void> {
     const run = this.#writing.catch(() => undefined).then(() => this.#drain());
     this.#writing = run;
@@ -109,21 +119,32 @@ export class MtstoreRefMessages implements IReferenceMessagesRepository {
           const peers = new Set(ops.slice(done, end).map((o) => (o as { peerId: bigint }).peerId));
           const known = await this.#peersWithRefs();
           const targets = known === null ? [...peers] : [...peers].filter((peerId) => known.has(peerId));
-          await Promise.all(targets.map((peerId) => this.#storage.refMessages.deleteByPeer(peerId)));
+          const results = await Promise.allSettled(targets.map((peerId) => this.#storage.refMessages.deleteByPeer(peerId)));
+          for (const result of results) if (result.status === 'rejected') this.#dropOrThrow(result.reason);
           if (known !== null) for (const peerId of targets) known.delete(peerId);
           done = end;
           continue;
         }
-        if (op.kind === 'store') {
-          // Known before it is written: the set never misses a peer that has a reference.
-          this.#withRefs?.add(op.peerId);
-          await this.#storage.refMessages.store(op.peerId, op.chatId, op.messageId);
-        } else await this.#storage.refMessages.delete(op.chatId, op.messageIds);
+        try {
+          if (op.kind === 'store') {
+            // Known before it is written: the set never misses a peer that has a reference.
+            this.#withRefs?.add(op.peerId);
+            await this.#storage.refMessages.store(op.peerId, op.chatId, op.messageId);
+          } else await this.#storage.refMessages.delete(op.chatId, op.messageIds);
+        } catch (error) {
+          this.#dropOrThrow(error);
+        }
         done++;
       }
     } catch (error) {
       this.#queue = [...ops.slice(done), ...this.#queue];
       throw error;
     }
+  }
+
+  /** Core's InvalidArgumentError: the call can never be written, dropped and reported. Anything else is thrown. */
+  #dropOrThrow(error: unknown): void {
+    if (!(error instanceof InvalidArgumentError)) throw error;
+    this.#dropped(error.message);
   }
 }
