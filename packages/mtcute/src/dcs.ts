@@ -8,11 +8,15 @@ import { parseBasicDcOption, serializeBasicDcOption, type BasicDcOption } from '
 
 export { parseBasicDcOption, serializeBasicDcOption, type BasicDcOption };
 
-/** The option mtcute would use for this entry, or null when it has no IP address (a host-only or key-only entry). */
+/**
+ * The option mtcute would use for this entry — its IPv4 address, else its IPv6 one, else
+ * its host name (mtcute connects to whatever `ipAddress` holds) — or null for an entry
+ * without an address or port.
+ */
 export function dcOptionFromEntry(dc: DataCenter): BasicDcOption | null {
   if (dc.port === undefined) return null;
-  const ipv6 = dc.ipv4 === undefined;
-  const ipAddress = dc.ipv4 ?? dc.ipv6;
+  const ipv6 = dc.ipv4 === undefined && dc.ipv6 !== undefined;
+  const ipAddress = dc.ipv4 ?? dc.ipv6 ?? dc.host;
   if (ipAddress === undefined) return null;
   const option: BasicDcOption = { id: dc.id, ipAddress, port: dc.port };
   if (ipv6) option.ipv6 = true;
@@ -29,14 +33,18 @@ export function dcOptionFromEntry(dc: DataCenter): BasicDcOption | null {
 export function entryFromDcOption(option: BasicDcOption, mediaOnly: boolean, previous: DataCenter | undefined): DataCenter {
   const dc: DataCenter = { id: option.id, port: option.port };
   const samePort = previous !== undefined && previous.port === option.port;
-  if (option.ipv6 === true) {
+  if (option.ipv6 !== true && !/^[0-9.]+$/.test(option.ipAddress)) {
+    // A host name (`localhost`, a test server's): the entry's only address, so that it
+    // is the one read back (dcOptionFromEntry prefers IP addresses).
+    dc.host = option.ipAddress;
+  } else if (option.ipv6 === true) {
     dc.ipv6 = option.ipAddress;
     if (samePort && previous.ipv4 !== undefined) dc.ipv4 = previous.ipv4;
   } else {
     dc.ipv4 = option.ipAddress;
     if (samePort && previous.ipv6 !== undefined) dc.ipv6 = previous.ipv6;
   }
-  if (samePort && previous.host !== undefined) dc.host = previous.host;
+  if (dc.host === undefined && samePort && previous.host !== undefined) dc.host = previous.host;
   if (option.testMode === true) dc.testMode = true;
   if (mediaOnly) dc.mediaOnly = true;
   return dc;

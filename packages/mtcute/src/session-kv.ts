@@ -10,7 +10,7 @@
  * is known, a partial update state) is written to the kv store under mtcute's key
  * instead, and moved to the typed session by a later save.
  */
-import { NotFoundError, type ChannelState, type DataCenter, type Session, type SessionUpdate, type Storage, type UpdateState } from '@mtstore/core';
+import { InvalidArgumentError, NotFoundError, type ChannelState, type DataCenter, type Session, type SessionUpdate, type Storage, type UpdateState } from '@mtstore/core';
 import { addressOnly, dcOptionFromEntry, entryFromDcOption, parseBasicDcOption, serializeBasicDcOption } from './dcs.js';
 import { infoFromSelfUser, parseCurrentUser, selfUserFromInfo, serializeCurrentUser } from './self.js';
 import {
@@ -237,7 +237,9 @@ export class SessionKv {
     try {
       await this.#storage.update(patch);
     } catch (error) {
-      if (error instanceof NotFoundError) return false;
+      // InvalidArgumentError: a value mtstore cannot type (an address it refuses) stays
+      // in kv as mtcute's bytes, instead of failing this save and every later one.
+      if (error instanceof NotFoundError || error instanceof InvalidArgumentError) return false;
       throw error;
     }
     const session = this.#session ?? { version: 1, homeDcId, dcs: dcs ?? [], channels: [] };
@@ -281,7 +283,7 @@ export class SessionKv {
     try {
       await this.#storage.saveUpdateState(state, channels);
     } catch (error) {
-      if (error instanceof NotFoundError) return false;
+      if (error instanceof NotFoundError || error instanceof InvalidArgumentError) return false;
       throw error;
     }
     if (this.#session !== null) {

@@ -9,7 +9,7 @@
 import { plainBytes } from '@mtstore/conformance';
 import { InvalidArgumentError, isStorableText, MAX_DISPLAY_NAME, StorageUnavailableError, type Storage } from '@mtstore/core';
 import { Long } from '@mtcute/core';
-import { __tlWriterMap, LogManager, TlBinaryWriter } from '@mtcute/core/utils.js';
+import { __tlWriterMap, LogManager, parseBasicDcOption, serializeBasicDcOption, TlBinaryWriter } from '@mtcute/core/utils.js';
 import { createStub } from '@mtcute/test/stub.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { displayNameOf, mtcuteKvKey, mtcuteStorage, storableName, storedKvKey, type MtcuteStorage, type PeerInfo } from '../src/index.js';
@@ -185,6 +185,22 @@ for (const adapter of adapters) {
       expect(plainBytes(await open().kv.get('flaky'))).toEqual(Uint8Array.of(2));
       expect(warnings).toHaveLength(1);
       await laterWrites(p);
+    });
+
+    it('typed keys: a DC option with a host name is stored as the entry\'s host and read back; one mtstore refuses stays in kv; later saves go through', async () => {
+      const p = await provider();
+      p.kv.set('dc_main', serializeBasicDcOption({ id: 2, ipAddress: 'localhost', port: 4430 }));
+      await laterWrites(p);
+      const stored = await open().load();
+      expect(stored?.dcs.find((dc) => dc.id === 2 && dc.mediaOnly !== true)).toMatchObject({ host: 'localhost', port: 4430 });
+      expect(stored?.dcs.find((dc) => dc.id === 2)?.ipv4).toBeUndefined();
+      const again = await provider();
+      expect(parseBasicDcOption((await again.kv.get('dc_main')) as Uint8Array)).toMatchObject({ id: 2, ipAddress: 'localhost', port: 4430 });
+
+      // An address no DataCenter field takes: kept as mtcute's bytes in kv, not a save that fails for ever.
+      again.kv.set('dc_main', serializeBasicDcOption({ id: 2, ipAddress: 'bad host!', port: 443 }));
+      await laterWrites(again);
+      expect(parseBasicDcOption((await again.kv.get('dc_main')) as Uint8Array)).toMatchObject({ ipAddress: 'bad host!' });
     });
 
     it('peers: a name with U+0000 is stored without it; later saves go through', async () => {
