@@ -1,10 +1,10 @@
 import { Api, helpers, sessions, utils } from 'telegram';
 import { AuthKey } from 'telegram/crypto/AuthKey.js';
 import type { EntityLike } from 'telegram/define.js';
-import type { DataCenter, LeaseAcquireOptions, Peer, SelfUser, Storage } from '@mtstore/core';
+import { isStorageError, type DataCenter, type LeaseAcquireOptions, type Peer, type SelfUser, type Storage } from '@mtstore/core';
 import { addressEntry, assertAddress, serverAddressOf, withoutKeys } from './address.js';
 import { ApiUser, entitiesOf, inputPeerOf, otherEntityToPeer, toBigint, userToPeer } from './entities.js';
-import { keyOfMarked, markedKey, PeerIndex } from './peers.js';
+import { keyOfMarked, markedKey, PeerIndex, type MarkedKey } from './peers.js';
 import { WriteQueue, type WriteErrorHandler } from './writes.js';
 
 export interface StorageSessionOptions {
@@ -79,6 +79,17 @@ export class StorageSession extends sessions.Session {
    * and storing keys.
    */
   private readonly loading = new Set<(() => void)[]>();
+  /**
+   * What memory holds and a write failed to store for want of the database
+   * (StorageUnavailableError: a lost connection, a server down). Written again from
+   * memory — the newest values, never the failed write's own, which a later one may
+   * have replaced — before the next write, load, save or close (`resync`): GramJS sets
+   * a key or caches a peer once, and a reconnect's load() would otherwise read back
+   * what was stored before the outage.
+   */
+  private readonly unsynced = { keys: new Set<number>(), peers: new Set<MarkedKey>(), dc: false, takeout: false, self: false };
+  /** Something in `unsynced`. */
+  private unsyncedAny = false;
 
   constructor(storage: Storage, options: StorageSessionOptions = {}) {
     super();
@@ -114,6 +125,7 @@ export class StorageSession extends sessions.Session {
   /** Throws InvalidArgumentError, changing nothing, for an address or port the storage would refuse. */
   setDC(dcId: number, serverAddress: string, port: number): void {
     assertAddress(dcId, serverAddress, port);
+    this.resync();
     const id = dcId;
     const unchanged = id === this.homeDcId && serverAddress === this.address && port === this.portNumber;
     // A key set before any DC (a session built by hand may do that) waits under DC 0: it is the new home DC's.
@@ -125,7 +137,7 @@ export class StorageSession extends sessions.Session {
       const previous = this.dcs.find((dc) => dc.id === id && dc.mediaOnly !== true);
       this.dcs = [...this.dcs.filter((dc) => dc !== previous), addressEntry(id, serverAddress, port, previous)];
       const dcs = this.dcs.map((dc) => ({ ...dc }));
-      this.writes.write(`setDC(${id})`, () => this.storage.update({ homeDcId: id, dcs }));
+      this.writes.write(`setDC(${id})`, () => this.storage.update({ homeDcId: id, dcs }).catch(this.missedDc));
       this.hasSnapshot = true;
       if (this.loading.size !== 0) {
         const entries = this.dcs;
@@ -175,13 +187,14 @@ export class StorageSession extends sessions.Session {
     // No DC given and no home DC yet: the key waits in memory (the session's `authKey`,
     // as in GramJS's MemorySession) until setDC names the DC it is stored under.
     if (dc === 0) return;
+    this.resync();
     const bytes = authKey?.getKey();
     const stored = this.storedKeys.get(dc);
     if (bytes === undefined) {
       if (stored === undefined) return;
       this.storedKeys.delete(dc);
       if (this.loading.size !== 0) this.changed(() => this.storedKeys.delete(dc));
-      this.writes.write(`authKeys.delete(${dc})`, () => this.storage.authKeys.delete(dc));
+      this.writes.write(`authKeys.delete(${dc})`, () => this.storage.authKeys.delete(dc).catch((error: unknown) => this.missedKey(dc, error)));
       return;
     }
     if (stored !== undefined && sameKey(stored, bytes)) return; // GramJS re-sets the key on every connect
@@ -199,7 +212,7 @@ export class StorageSession extends sessions.Session {
     // what it is given at call time (contract §9): GramJS's bytes go as they are, no
     // copy of ours. Behind other writes it starts later: then it gets a copy made now.
     const key = this.writes.idle ? bytes : new Uint8Array(bytes);
-    this.writes.write(authKeySetLabel(dc), () => this.storage.authKeys.set(dc, key));
+    this.writes.write(authKeySetLabel(dc), () => this.storage.authKeys.set(dc, key).catch((error: unknown) => this.missedKey(dc, error)));
   }
 
   /** The takeout session id (`account.initTakeoutSession`), kept in the snapshot. */
@@ -209,10 +222,11 @@ export class StorageSession extends sessions.Session {
 
   set takeoutId(value: Api.long | bigint | undefined) {
     const next = value === undefined ? undefined : toBigint(value);
+    this.resync();
     if (next === this.takeout) return;
     this.takeout = next;
     if (this.loading.size !== 0) this.changed(() => (this.takeout = next));
-    this.writes.write('takeoutId', () => this.storage.update({ takeoutId: next ?? null }));
+    this.writes.write('takeoutId', () => this.storage.update({ takeoutId: next ?? null }).catch(this.missedTakeout));
   }
 
   // endregion
@@ -228,6 +242,8 @@ export class StorageSession extends sessions.Session {
     if (lease !== undefined && this.storage.lease.held === null) {
       await this.storage.lease.acquire({ ...lease, owner: { label: 'gramjs', ...lease.owner } });
     }
+    // What an outage kept from the database goes first: the load reads it back.
+    this.resync();
     // Changes from here on are not in what the load reads: their writes queue behind it.
     const journal: (() => void)[] = [];
     this.loading.add(journal);
@@ -292,6 +308,7 @@ export class StorageSession extends sessions.Session {
    * Not `async`: the queue's promise is handed back as it is.
    */
   save(): Promise<void> {
+    this.resync();
     return this.writes.settled();
   }
 
@@ -301,6 +318,7 @@ export class StorageSession extends sessions.Session {
    * Storage stays open: it belongs to the caller.
    */
   async close(): Promise<void> {
+    this.resync();
     if (this.lease !== undefined && this.storage.lease.held !== null) this.writes.write('lease.release', () => this.storage.lease.release());
     await this.writes.settled();
   }
@@ -340,6 +358,7 @@ export class StorageSession extends sessions.Session {
    */
   async delete(): Promise<void> {
     await this.writes.run(() => this.storage.delete());
+    this.clearUnsynced();
     this.keys.clear();
     this.storedKeys.clear();
     this.peers.clear();
@@ -376,13 +395,14 @@ export class StorageSession extends sessions.Session {
       }
       if (this.peers.putChanged(peer, markedKey(peer.type, peer.id))) changed.push(peer);
     }
+    this.resync();
     if (changed.length === 0) return;
     if (this.loading.size !== 0) {
       // A copy: later peers may join `changed` as a queued batch (WriteQueue.upsertPeers).
       const cached = changed.slice();
       this.changed(() => cached.forEach((peer) => this.peers.put(peer)));
     }
-    this.writes.upsertPeers(changed, (batch) => this.storage.peers.upsert(batch));
+    this.writes.upsertPeers(changed, this.upsert);
   }
 
   /**
@@ -443,7 +463,92 @@ export class StorageSession extends sessions.Session {
     if (this.self !== undefined && sameSelf(this.self, self)) return;
     this.self = self;
     if (this.loading.size !== 0) this.changed(() => (this.self = self));
-    this.writes.write('update(user)', () => this.storage.update({ user: self }));
+    this.writes.write('update(user)', () => this.storage.update({ user: self }).catch(this.missedSelf));
+  }
+
+  // endregion
+
+  // region Writes the database missed
+
+  /** A peer batch's upsert; on a lost connection its peers are marked for resync. */
+  private readonly upsert = (batch: Peer[]): Promise<void> =>
+    this.storage.peers.upsert(batch).catch((error: unknown) => {
+      if (unavailable(error)) {
+        for (const peer of batch) this.unsynced.peers.add(markedKey(peer.type, peer.id));
+        this.unsyncedAny = true;
+      }
+      throw error;
+    });
+
+  private missedKey(dc: number, error: unknown): never {
+    if (unavailable(error)) {
+      this.unsynced.keys.add(dc);
+      // Not "stored": the same key set again must be written (resync does it first anyway).
+      this.storedKeys.delete(dc);
+      this.unsyncedAny = true;
+    }
+    throw error;
+  }
+
+  private readonly missedDc = (error: unknown): never => this.missed(error, 'dc');
+  private readonly missedTakeout = (error: unknown): never => this.missed(error, 'takeout');
+  private readonly missedSelf = (error: unknown): never => this.missed(error, 'self');
+
+  private missed(error: unknown, slot: 'dc' | 'takeout' | 'self'): never {
+    if (unavailable(error)) {
+      this.unsynced[slot] = true;
+      this.unsyncedAny = true;
+    }
+    throw error;
+  }
+
+  /**
+   * Queues, from memory, what writes failed to store for want of the database (see
+   * `unsynced`). A write queued here that fails the same way marks its part again.
+   */
+  private resync(): void {
+    if (!this.unsyncedAny) return;
+    const { keys, peers, dc, takeout, self } = this.unsynced;
+    const dcs = [...keys];
+    const marked = [...peers];
+    this.clearUnsynced();
+    if (dc && this.homeDcId !== 0) {
+      const id = this.homeDcId;
+      const entries = this.dcs.map((entry) => ({ ...entry }));
+      this.writes.write(`setDC(${id})`, () => this.storage.update({ homeDcId: id, dcs: entries }).catch(this.missedDc));
+    }
+    for (const id of dcs) {
+      const bytes = this.keys.get(id)?.getKey();
+      if (bytes === undefined) {
+        this.writes.write(`authKeys.delete(${id})`, () => this.storage.authKeys.delete(id).catch((error: unknown) => this.missedKey(id, error)));
+      } else {
+        const key = new Uint8Array(bytes);
+        this.storedKeys.set(id, new Uint8Array(bytes));
+        this.writes.write(authKeySetLabel(id), () => this.storage.authKeys.set(id, key).catch((error: unknown) => this.missedKey(id, error)));
+      }
+    }
+    if (takeout) {
+      const next = this.takeout;
+      this.writes.write('takeoutId', () => this.storage.update({ takeoutId: next ?? null }).catch(this.missedTakeout));
+    }
+    if (self && this.self !== undefined) {
+      const user = this.self;
+      this.writes.write('update(user)', () => this.storage.update({ user }).catch(this.missedSelf));
+    }
+    const cached: Peer[] = [];
+    for (const key of marked) {
+      const peer = this.peers.getByMarkedId(key);
+      if (peer !== undefined) cached.push(peer);
+    }
+    if (cached.length > 0) this.writes.upsertPeers(cached, this.upsert);
+  }
+
+  private clearUnsynced(): void {
+    const unsynced = this.unsynced;
+    unsynced.keys.clear();
+    unsynced.peers.clear();
+    unsynced.dc = unsynced.takeout = unsynced.self = false;
+    this.unsyncedAny = false;
   }
 
   // endregion
@@ -477,4 +582,9 @@ function sameSelf(a: SelfUser, b: SelfUser): boolean {
   const au = a.usernames ?? [];
   const bu = b.usernames ?? [];
   return a.id === b.id && a.dcId === b.dcId && a.bot === b.bot && a.premium === b.premium && au.length === bu.length && au.every((u, i) => u === bu[i]);
+}
+
+/** A write that failed for want of the database (a lost connection, a server down), not for what it wrote. */
+function unavailable(error: unknown): boolean {
+  return isStorageError(error) && error.code === 'MTSTORE_STORAGE_UNAVAILABLE';
 }
