@@ -29,15 +29,18 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** A redis-server process of this test's own, on `port`, without persistence. */
+/** A redis-server process of this test's own, on `port`, without persistence unless `persistence` says otherwise. */
 class OwnRedis {
   #process: ChildProcess | undefined;
   readonly #dir = mkdtempSync(join(tmpdir(), 'mtstore-redis-'));
 
-  constructor(readonly port: number) {}
+  constructor(
+    readonly port: number,
+    private readonly persistence: string[] = ['--save', '', '--appendonly', 'no'],
+  ) {}
 
   async start(): Promise<void> {
-    const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.#dir], { stdio: 'ignore' });
+    const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', ...this.persistence, '--dir', this.#dir], { stdio: 'ignore' });
     this.#process = child;
     await eventually(async () => {
       if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}`);
@@ -124,6 +127,47 @@ describe('Redis down', () => {
       await own.dispose();
     }
   }, 60_000);
+});
+
+describe('durability across a crash of Redis itself (docs/contract.md §9.1)', () => {
+  /** Acknowledged writes, then redis-server killed (SIGKILL) and started again on the same data directory. */
+  async function crashAfterWrites(persistence: string[]): Promise<{ session: unknown; key: Uint8Array | null; pts: number | undefined }> {
+    const port = await freePort();
+    const own = new OwnRedis(port, persistence);
+    const url = `redis://127.0.0.1:${port}`;
+    try {
+      await own.start();
+      const writer = new RedisStorage({ url, name: 'durable' });
+      await writer.save(fullSession(4));
+      await writer.authKeys.set(9, fullSession(9).dcs[0]!.authKey!);
+      await writer.saveUpdateState({ pts: 200, qts: 1, date: 1_700_000_000, seq: 1 });
+      await writer.close();
+      await own.stop(); // SIGKILL: no shutdown save
+      await own.start();
+      const reader = new RedisStorage({ url, name: 'durable' });
+      try {
+        const session = await reader.load();
+        return { session, key: plain(await reader.authKeys.get(9)), pts: (session as { state?: { pts: number } } | null)?.state?.pts };
+      } finally {
+        await reader.close();
+      }
+    } finally {
+      await own.dispose();
+    }
+  }
+
+  it('with appendonly yes (appendfsync everysec), every acknowledged write survives redis-server being killed', async () => {
+    const after = await crashAfterWrites(['--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec']);
+    expect(after.session).not.toBeNull();
+    expect(after.pts).toBe(200);
+    expect(after.key).toEqual(plain(fullSession(9).dcs[0]!.authKey!));
+  });
+
+  it('without persistence a restart of Redis loses everything: why the README asks for appendonly yes', async () => {
+    const after = await crashAfterWrites(['--save', '', '--appendonly', 'no']);
+    expect(after.session).toBeNull();
+    expect(after.key).toBeNull();
+  });
 });
 
 describe('Redis Cluster down', () => {
