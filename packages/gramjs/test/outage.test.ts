@@ -11,21 +11,14 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Api } from 'telegram';
-import { authKey, checkServer, plainBytes } from '@mtstore/conformance/vitest';
+import { authKey, plainBytes } from '@mtstore/conformance/vitest';
 import { PostgresStorage } from '@mtstore/postgres';
-import { POSTGRES_URL } from '@mtstore/test-adapters';
+import { adapters, POSTGRES_URL, type AdapterCase } from '@mtstore/test-adapters';
 import { StorageSession } from '../src/index.js';
 import { gramKey, user } from './client.js';
 
-const server = await checkServer('PostgreSQL', POSTGRES_URL, async () => {
-  const client = new pg.Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 3_000 });
-  try {
-    await client.connect();
-    await client.query('SELECT 1');
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-});
+// The bridge suites' PostgreSQL case: skipped with its reason when unreachable, failing under CI.
+const available = await (adapters.find((adapter) => adapter.name === 'postgres') as AdapterCase).available();
 
 /** The proxy: `down()` resets every connection through it and refuses new ones until `up()`. */
 class Outage {
@@ -72,7 +65,7 @@ class Outage {
   }
 }
 
-describe.skipIf(!server.available)('StorageSession through a database outage (PostgreSQL behind a proxy)', () => {
+describe.skipIf(!available)('StorageSession through a database outage (PostgreSQL behind a proxy)', () => {
   const outage = new Outage(new URL(POSTGRES_URL));
   const schema = `gramjs_outage_${process.pid}_${randomBytes(3).toString('hex')}`;
   let url: string;
