@@ -253,6 +253,32 @@ export function peers({ group, test, expect, options }: StorageRegistrar): void 
       }
     });
 
+    test('clear() racing a batch that rewrites the same peers ends in one of the two orders, never a peer without its usernames', async (s) => {
+      const a = await openSaved(s);
+      const shared = options.capabilities?.sharedBackend === false;
+      const b = shared ? a : await s.open();
+      const c = shared ? a : await s.open();
+      const batch = [peer('user', 1, { usernames: ['alpha', 'beta'], phone: '1001' }), peer('user', 2, { usernames: ['gamma'], phone: '1002' })];
+      for (let round = 0; round < 25; round++) {
+        await a.peers.upsert(batch);
+        await Promise.all([b.peers.upsert(batch), c.peers.clear()]);
+        for (const stored of batch) {
+          const byId = await a.peers.getById('user', stored.id);
+          const names = await Promise.all(stored.usernames.map((name) => a.peers.getByUsername(name)));
+          const byPhone = await a.peers.getByPhone(stored.phone as string);
+          // Upsert then clear: nothing; clear then upsert: the peer with its names and phone.
+          if (byId === null) {
+            expect(names, `round ${round}: names of a cleared peer`).toEqual(stored.usernames.map(() => null));
+            expect(byPhone, `round ${round}: phone of a cleared peer`).toBeNull();
+          } else {
+            expect(byId.usernames, `round ${round}: usernames of peer ${stored.id}`).toEqual(stored.usernames);
+            expect(names.map((found) => found?.id), `round ${round}: owners of its usernames`).toEqual(stored.usernames.map(() => stored.id));
+            expect(byPhone?.id, `round ${round}: owner of its phone`).toBe(stored.id);
+          }
+        }
+      }
+    });
+
     const size = options.capabilities?.peerBatchSize ?? 10_000;
     test(`a batch of ${size.toLocaleString('en-US')} peers is stored whole and every lookup works`, async (s) => {
       const storage = await openSaved(s);

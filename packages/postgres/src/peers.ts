@@ -155,8 +155,8 @@ export class PostgresPeers implements PeerRepository {
    * One transaction: a per-session advisory lock, then the whole batch in one
    * statement. The lock makes concurrent batches of one session take turns (they
    * would otherwise deadlock on each other's rows), and the batch statement starts
-   * after it, so it sees every batch committed before. Nothing else waits on it:
-   * saveUpdateState and the lookups never take this lock.
+   * after it, so it sees every batch committed before. Only `clear` also takes it:
+   * saveUpdateState and the lookups never do.
    */
   async upsert(peers: readonly Peer[]): Promise<void> {
     const values = encodePeers(this.#name, peers);
@@ -190,8 +190,16 @@ export class PostgresPeers implements PeerRepository {
     return { peers, next: more && last !== undefined ? { type: last.type, id: last.id } : null };
   }
 
+  /**
+   * Under the batches' lock: a clear beside a batch is then before or after it. Without
+   * it a batch that started while the clear's DELETE was uncommitted put its peers back
+   * without their username rows (its snapshot still showed them, unchanged).
+   */
   async clear(): Promise<void> {
-    await this.#fence.query(this.#sql.clear, [this.#name]);
+    await this.#fence.transaction(async (query) => {
+      await query(this.#sql.lock, [this.#lockKey]);
+      await query(this.#sql.clear, [this.#name]);
+    });
   }
 
   #first({ rows }: { rows: PeerRow[] }): Peer | null {
