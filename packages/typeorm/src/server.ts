@@ -80,7 +80,11 @@ export class TypeormSessionStorage extends BaseSessionStorage {
   protected async insertSession(authKeyId: bigint, sessionId: bigint, now: number, expiresAt: number | null): Promise<boolean> {
     if ((await this.#db.execute(this.#insert, [authKeyId, sessionId, now, expiresAt])) === 1) return true;
     // The key exists: created now only if it had expired (MySQL counts the matched row: the new times differ from the old).
-    return (await this.#db.execute(this.#takeOver, [now, expiresAt, authKeyId, sessionId, now])) === 1;
+    if ((await this.#db.execute(this.#takeOver, [now, expiresAt, authKeyId, sessionId, now])) === 1) return true;
+    // Neither: the row is live (another creator's, or never expired) — or a sweep deleted
+    // the expired row between the two statements, and the key is free again. One more
+    // insert tells them apart: of racing creators it lets exactly one in.
+    return (await this.#db.execute(this.#insert, [authKeyId, sessionId, now, expiresAt])) === 1;
   }
 
   protected async sessionExists(authKeyId: bigint, sessionId: bigint, now: number): Promise<boolean> {
