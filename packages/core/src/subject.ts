@@ -24,8 +24,10 @@ export interface SessionSubjectOptions {
   id?: string;
   /** Told about each observer that threw or rejected. Default: console.error. */
   onObserverError?: (error: unknown, event: SessionEvent, observer: SessionObserver) => void;
-  /** Told when publishing to or subscribing on the bus failed. Default: console.error. */
+  /** Told when publishing to or subscribing on the bus failed (subscribing is tried again every `resubscribeDelay` ms). Default: console.error. */
   onBusError?: (error: unknown, event?: SessionEvent) => void;
+  /** Wait before trying to subscribe on the bus again after a failure, ms. Default 1,000. */
+  resubscribeDelay?: number;
   /**
    * Runs `expireSessions` every this many ms in the background (a timer that keeps no
    * process alive; one sweep at a time; batches of `sweepBatch`, the event loop free
@@ -59,7 +61,9 @@ export class SessionSubject implements SessionStorageProtocol {
   readonly #observers = new Set<SessionObserver>();
   readonly #onObserverError: NonNullable<SessionSubjectOptions['onObserverError']>;
   readonly #onBusError: NonNullable<SessionSubjectOptions['onBusError']>;
-  readonly #ready: Promise<void>;
+  #ready: Promise<void>;
+  readonly #resubscribeDelay: number;
+  #retry: NodeJS.Timeout | undefined;
   #unsubscribe: (() => Promise<void>) | undefined;
   #closing: Promise<void> | undefined;
   #sweepTimer: NodeJS.Timeout | undefined;
@@ -85,6 +89,11 @@ export class SessionSubject implements SessionStorageProtocol {
       throw new InvalidArgumentError('SessionSubject: sweepBatch must be an integer from 1 to 10000');
     }
     this.#sweepBatch = sweepBatch;
+    const { resubscribeDelay = 1_000 } = options;
+    if (typeof resubscribeDelay !== 'number' || !Number.isInteger(resubscribeDelay) || resubscribeDelay < 1 || resubscribeDelay > 2 ** 31 - 1) {
+      throw new InvalidArgumentError('SessionSubject: resubscribeDelay must be an integer number of ms, at least 1');
+    }
+    this.#resubscribeDelay = resubscribeDelay;
     this.#onSweepError = onSweepError ?? ((error) => console.error('SessionSubject: sweeping expired sessions failed; retrying next interval', error));
     if (sweepInterval !== undefined) {
       if (typeof sweepInterval !== 'number' || !Number.isInteger(sweepInterval) || sweepInterval < 10 || sweepInterval > 2 ** 31 - 1) {
@@ -95,17 +104,37 @@ export class SessionSubject implements SessionStorageProtocol {
       this.#sweepTimer.unref();
     }
     this.#ready = this.#bus ? this.#attach(this.#bus) : Promise.resolve();
-    // ready() reports a failed subscription; here it must not become an unhandled rejection.
-    this.#ready.catch((error: unknown) => this.#reportBusError(error));
   }
 
-  async #attach(bus: SessionEventBus): Promise<void> {
-    const unsubscribe = await bus.subscribe((event) => this.#onRemote(event));
-    if (this.#closing) await unsubscribe();
-    else this.#unsubscribe = unsubscribe;
+  /**
+   * Subscribes on the bus. A failure (the bus's database down at start) is reported and
+   * tried again every resubscribeDelay ms until it works or the subject closes: a
+   * subject that gave up would stay deaf to other nodes for its whole life. (Once
+   * subscribed, the bus itself reconnects.)
+   */
+  #attach(bus: SessionEventBus): Promise<void> {
+    const attempt = (async () => {
+      const unsubscribe = await bus.subscribe((event) => this.#onRemote(event));
+      if (this.#closing) await unsubscribe();
+      else this.#unsubscribe = unsubscribe;
+    })();
+    attempt.catch((error: unknown) => {
+      // ready() rejects with it; here it must not become an unhandled rejection.
+      if (this.#closing) return;
+      this.#reportBusError(error);
+      this.#retry = setTimeout(() => {
+        this.#retry = undefined;
+        if (!this.#closing) this.#ready = this.#attach(bus);
+      }, this.#resubscribeDelay);
+      this.#retry.unref();
+    });
+    return attempt;
   }
 
-  /** Resolves once the bus subscription is live (at once without a bus); rejects if it failed. */
+  /**
+   * Resolves once the bus subscription is live (at once without a bus); rejects if the
+   * latest attempt failed (the subject keeps trying: see onBusError).
+   */
   ready(): Promise<void> {
     return this.#ready;
   }
@@ -214,6 +243,7 @@ export class SessionSubject implements SessionStorageProtocol {
   close(): Promise<void> {
     if (this.#closing) return this.#closing;
     clearInterval(this.#sweepTimer);
+    clearTimeout(this.#retry);
     const sweeping = this.#sweeping;
     this.#closing = this.#ready.then(
       () => this.#unsubscribe?.(),

@@ -53,6 +53,55 @@ describe('SessionSubject', () => {
     await subject.close();
   });
 
+  it('a subscription that failed at start is tried again until it works: the subject then hears other nodes', async () => {
+    const channel = new LocalEventChannel();
+    const real = new LocalSessionEventBus(channel);
+    let failures = 2;
+    // The bus's database is down for the first two attempts, then back.
+    const flaky: SessionEventBus = {
+      publish: (event) => real.publish(event),
+      subscribe: async (listener, options) => {
+        if (failures-- > 0) throw new Error('bus database down');
+        return real.subscribe(listener, options);
+      },
+      close: () => real.close(),
+    };
+    const reported: string[] = [];
+    const subject = new SessionSubject(storage(), { bus: flaky, resubscribeDelay: 5, onBusError: (error) => reported.push((error as Error).message) });
+    await expect(subject.ready()).rejects.toThrow('bus database down');
+    const seen: SessionEvent[] = [];
+    subject.subscribe({ update: (event) => void seen.push(event) });
+    const other = new SessionSubject(storage(), { bus: new LocalSessionEventBus(channel), id: 'node-b' });
+    for (let i = 0; i < 100 && reported.length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await subject.ready();
+    expect(reported).toEqual(['bus database down', 'bus database down']);
+    await other.createSession(4n, 2n);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(seen.map((e) => `${e.type} ${e.origin}`)).toEqual(['created node-b']);
+    await subject.close();
+    await other.close();
+  });
+
+  it('close() stops the retries of a subscription that keeps failing', async () => {
+    let attempts = 0;
+    const bus: SessionEventBus = {
+      publish: async () => {},
+      subscribe: async () => {
+        attempts++;
+        throw new Error('down');
+      },
+      close: async () => {},
+    };
+    const subject = new SessionSubject(storage(), { bus, resubscribeDelay: 5, onBusError: () => {} });
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    await subject.close();
+    const after = attempts;
+    expect(after).toBeGreaterThan(1);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(attempts).toBe(after);
+  });
+
   it('a subject closed before its subscription is live unsubscribes when it goes live', async () => {
     const channel = new LocalEventChannel();
     const bus = new LocalSessionEventBus(channel);

@@ -88,13 +88,25 @@ export class PostgresSessionEventBus implements SessionEventBus {
     } catch (error) {
       throw new InvalidArgumentError(`${NAME}.publish: ${(error as Error).message}`);
     }
-    try {
+    const send = async (): Promise<void> => {
       const client = await this.#connection();
       await client.query({ text: 'SELECT pg_notify($1, $2)', values: [this.channel, payload] });
+    };
+    // One at a time on the bus's one connection: pg 8 queues concurrent queries on a
+    // Client itself but warns that pg 9 will not (a subject publishes the events of
+    // destroyAllSessions and expireSessions together). The connection runs one query at
+    // a time either way, so the order of sending is all this changes.
+    const sent = this.#publishing.then(send, send);
+    this.#publishing = sent.catch(() => undefined);
+    try {
+      await sent;
     } catch (error) {
       throw toStorageError(error, `${NAME}.publish`);
     }
   }
+
+  /** Settles after the last publish queued: the next one goes after it. */
+  #publishing: Promise<void> = Promise.resolve();
 
   /** Resolves once the connection is LISTENing, so an event published after it is heard. */
   async subscribe(listener: (event: SessionEvent) => void, options?: SessionEventSubscribeOptions): Promise<() => Promise<void>> {

@@ -48,6 +48,26 @@ describe.runIf(server.available)('bus', () => {
     for (const payload of raw) expect(Object.keys(JSON.parse(payload)).sort()).toEqual(['a', 'o', 's', 't']);
   });
 
+  it('publishes made at once go out one at a time, in call order, without pg\'s concurrent-query deprecation warning', async () => {
+    const schema = freshSchema();
+    const a = bus(schema, applicationName('bus-order'));
+    const heard: SessionEvent[] = [];
+    await a.subscribe((e) => heard.push(e));
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.message);
+    process.on('warning', onWarning);
+    try {
+      await Promise.all(Array.from({ length: 50 }, (_, i) => a.publish(event(i + 1))));
+      await until(() => heard.length === 50, 'fifty events');
+      // Let a warning emitted by pg reach the process listeners.
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(heard.map((e) => Number(e.authKeyId))).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    expect(warnings.filter((w) => /already executing a query/.test(w))).toEqual([]);
+  });
+
   it('after the server kills its connection, the bus reconnects by itself, LISTENs again and keeps delivering', async () => {
     const schema = freshSchema();
     const application = applicationName('bus-listen');
