@@ -12,7 +12,7 @@ import {
   reportStateSafely,
 } from '@mtstore/core';
 import { Cluster, type Redis } from 'ioredis';
-import { RedisConnection, type RedisConnectionOptions } from './connection.js';
+import { failInFlightOnLoss, RedisConnection, type RedisConnectionOptions } from './connection.js';
 import { eventChannel } from './schema.js';
 import { CLUSTER_PUBLISH } from './scripts.js';
 
@@ -20,6 +20,20 @@ export type RedisSessionEventBusOptions = RedisConnectionOptions;
 
 /** Reconnect attempts to a Cluster subscriber's node before the bus moves to another master (about 2 s). */
 const NODE_RETRIES = 5;
+
+/**
+ * What the subscriber connection changes from the connection it copies. The bus sends
+ * SUBSCRIBE again itself after every reconnect (`#markLive`), and handles that promise:
+ * ioredis' own resubscribe (`autoResubscribe`) does not, so a resubscribe cut by the
+ * next drop rejected with no handler and ended the process. No `commandTimeout`: a
+ * SUBSCRIBE fails when its connection is lost (no resend: failInFlightOnLoss rejects it
+ * at once), not on a timer, which would leave a slow but working connection unsubscribed.
+ */
+const SUBSCRIBER_OPTIONS = {
+  autoResubscribe: false,
+  autoResendUnfulfilledCommands: false,
+  commandTimeout: undefined,
+} as const;
 
 type Listener = (event: SessionEvent) => void;
 
@@ -29,7 +43,7 @@ type Listener = (event: SessionEvent) => void;
  * connection and received on a duplicate of it: a subscribed connection can run no
  * other command. That subscriber is always ours (also when the main client is the
  * application's) and is closed with the bus. When it drops, ioredis reconnects and
- * subscribes again by itself (subscribers hear `lost` on the close and `live` once
+ * the bus subscribes again (subscribers hear `lost` on the close and `live` once
  * SUBSCRIBE is confirmed again); events published meanwhile are lost (pub/sub does not
  * replay — remote delivery is at-most-once). On a Cluster client PUBLISH reaches
  * every node, so the subscriber is a plain connection to one master (it hears
@@ -127,7 +141,7 @@ export class RedisSessionEventBus implements SessionEventBus {
       const node = masters[Math.floor(Math.random() * masters.length)];
       if (node === undefined) throw new Error('the cluster has no master node to subscribe on');
       subscriber = node.duplicate({
-        autoResubscribe: true,
+        ...SUBSCRIBER_OPTIONS,
         lazyConnect: true,
         connectionName: `${node.options.connectionName || 'mtstore'}:events`,
         // A node that stays away (failed over, removed) ends the connection: the bus
@@ -136,13 +150,14 @@ export class RedisSessionEventBus implements SessionEventBus {
       });
       subscriber.on('end', () => this.#moveSubscriber(subscriber));
     } else {
-      // autoResubscribe is what brings the subscription back after a reconnect.
       const name = client.options.connectionName;
-      subscriber = client.duplicate({ autoResubscribe: true, connectionName: `${name || 'mtstore'}:events` });
+      subscriber = client.duplicate({ ...SUBSCRIBER_OPTIONS, connectionName: `${name || 'mtstore'}:events` });
     }
     subscriber.on('error', () => {});
-    // Lost when the subscribed connection closes; live again once SUBSCRIBE is
-    // confirmed on the new one (ioredis resubscribes by itself; we wait for the reply).
+    // A SUBSCRIBE in flight when the connection drops rejects at once (it is not resent).
+    failInFlightOnLoss(subscriber);
+    // Lost when the subscribed connection closes; live again once the bus's SUBSCRIBE is
+    // confirmed on the new one (#markLive, on every 'ready' after a close).
     subscriber.on('close', () => this.#markDeaf(subscriber));
     subscriber.on('ready', () => this.#markLive(subscriber));
     this.#subscriber = subscriber;
@@ -170,6 +185,10 @@ export class RedisSessionEventBus implements SessionEventBus {
     this.#tell('lost');
   }
 
+  /**
+   * The only resubscribe (autoResubscribe is off): on each 'ready' after the subscribed
+   * connection closed, SUBSCRIBE again and tell `live` once Redis confirms it.
+   */
   #markLive(subscriber: Redis): void {
     if (this.#closing || subscriber !== this.#subscriber || !this.#deaf) return;
     subscriber.subscribe(this.channel).then(

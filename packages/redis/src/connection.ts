@@ -234,10 +234,12 @@ interface InFlightQueue {
  * flight when the connection dropped and silently forgets them on reconnect, so each
  * would wait for `commandTimeout` (5 s) before failing. They cannot be answered any
  * more: reject them as soon as the loss is known (ioredis emits 'reconnecting' right
- * after setting them aside). Only on connections mtstore opens, and only when resending
- * is off; anything this does not find (another ioredis version) leaves the timeout to act.
+ * after setting them aside). Only on connections mtstore opens (also the bus's
+ * subscriber, which has no command timeout: a SUBSCRIBE fails here or with its
+ * connection's end), and only when resending is off; anything this does not find
+ * (another ioredis version) leaves the timeout, where there is one, to act.
  */
-function failInFlightOnLoss(client: Redis): void {
+export function failInFlightOnLoss(client: Redis): void {
   if (client.options.autoResendUnfulfilledCommands !== false) return;
   client.on('reconnecting', () => {
     const internals = client as unknown as InFlightQueue;

@@ -44,7 +44,7 @@ describe.runIf(single.available)('bus on a single server', () => {
 
       const [killed] = await killConnections(redis, subscriberName, (c) => c.sub > 0);
       expect(killed).toBeDefined();
-      // ioredis reconnects and sends SUBSCRIBE again: a new connection of that name, subscribed.
+      // ioredis reconnects and the bus sends SUBSCRIBE again: a new connection of that name, subscribed.
       await eventually(async () => (await clientList(redis)).some((c) => c.name === subscriberName && c.id !== killed && c.sub > 0), 'the resubscribed connection');
       await publisher.publish(event(2));
       await eventually(() => heard.length === 2, 'the event published after the reconnection');

@@ -100,6 +100,8 @@ interface ClientInfo {
   name: string;
   flags: string;
   sub: number;
+  /** The last command the server ran for this client (`info`, `subscribe`, `client|setname`…). */
+  cmd: string;
 }
 
 /** CLIENT LIST of one node, parsed. */
@@ -110,7 +112,7 @@ export async function clientList(node: Redis): Promise<ClientInfo[]> {
     .filter((line) => line.trim() !== '')
     .map((line) => {
       const fields = Object.fromEntries(line.split(' ').map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]));
-      return { id: fields.id ?? '', name: fields.name ?? '', flags: fields.flags ?? '', sub: Number(fields.sub ?? 0) };
+      return { id: fields.id ?? '', name: fields.name ?? '', flags: fields.flags ?? '', sub: Number(fields.sub ?? 0), cmd: fields.cmd ?? '' };
     });
 }
 
