@@ -9,6 +9,7 @@ import { dirname, resolve } from 'node:path';
 import { InvalidArgumentError, isStorageError, LeaseLostError, MigrationError, Once, StorageClosedError, StorageUnavailableError } from '@mtstore/core';
 import { DataSource, QueryFailedError, type DataSourceOptions, type QueryRunner } from 'typeorm';
 import { dialectOf } from './dialect.js';
+import { closeNow, DESTROY_TIMEOUT_MS, isStatementTimeout, membersOf, poolsOf, queryTimeoutOf, socketOf, StatementTimeout, within, withOwnedDefaults, type Pool } from './timeouts.js';
 import { checkSchema, DEFAULT_TABLE_PREFIX, migrateUp, assertTablePrefix, schemaContext, type SchemaContext } from './schema.js';
 
 /** Where the tables live and who owns the DataSource. Give exactly one of `dataSource` and `options`. */
@@ -178,6 +179,16 @@ export class Connection {
   #pool: PgPool | undefined;
   /** The lease fence: the lease row of a name with the held token, share-locked until commit. */
   readonly #fence: string;
+  /** mysql / mariadb: the bound on one statement in ms, 0 for none (see queryTimeoutOf). */
+  readonly queryTimeout: number;
+  /** Query runners whose `query` is guarded (see #guard). */
+  readonly #guarded = new WeakSet<QueryRunner>();
+  /** Query runners whose connection was closed after a statement timed out: they run nothing more. */
+  readonly #abandoned = new WeakSet<QueryRunner>();
+  /** Owned DataSource: every connection its pools opened whose socket is still open, for close(). */
+  readonly #connections = new Set<unknown>();
+  /** Statement timers running (see #guard): close() stops them once it closed the connections. */
+  readonly #timers = new Set<NodeJS.Timeout>();
 
   constructor(options: TypeormConnectionOptions, where: string) {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${where}: options must be an object`);
@@ -197,11 +208,24 @@ export class Connection {
     this.owned = dataSource === undefined;
     // The type is checked before a DataSource is made, so an unsupported driver is never loaded.
     if (dataSourceOptions !== undefined) dialectOf(dataSourceOptions.type, where);
-    this.#dataSource = dataSource ?? new DataSource(dataSourceOptions as DataSourceOptions);
+    this.#dataSource = dataSource ?? new DataSource(withOwnedDefaults(dataSourceOptions as DataSourceOptions));
+    this.queryTimeout = queryTimeoutOf(this.#dataSource.options, this.owned);
+    if (this.owned) {
+      // Every query runner of an owned DataSource is guarded, also those TypeORM opens
+      // itself while connecting (version and database checks).
+      const driver = this.#dataSource.driver;
+      const create = driver.createQueryRunner.bind(driver);
+      driver.createQueryRunner = (mode) => this.#guard(create(mode));
+    }
     this.context = schemaContext(this.#dataSource, prefix, where);
     this.#queue = this.context.dialect.name === 'sqlite' ? sqliteKey(this.#dataSource) : undefined;
     const { dialect: d, tables } = this.context;
     this.#fence = d.sql(`SELECT 1 AS found FROM ${tables.leases} WHERE name = ? AND token = ?${d.forShare}`);
+  }
+
+  /** The DataSource in use (tests inspect the options an owned one was made with). */
+  get dataSource(): DataSource {
+    return this.#dataSource;
   }
 
   get driver(): string {
@@ -218,6 +242,7 @@ export class Connection {
       if (!dataSource.isInitialized) {
         if (this.#queue !== undefined) createPrivateFile(dataSource);
         await dataSource.initialize();
+        this.#watchConnections();
       }
     } else if (!dataSource.isInitialized) {
       throw new StorageUnavailableError(`${this.#where}: the DataSource is not initialized (call dataSource.initialize() first)`);
@@ -229,6 +254,8 @@ export class Connection {
         else await this.#withRunner((runner) => checkSchema(runner, this.context));
       } catch (error) {
         if (isStorageError(error)) throw error;
+        // The server stopped answering: not a schema problem, and the next call tries again.
+        if (isStatementTimeout(error)) throw new StorageUnavailableError(`${this.#where}: the schema could not be made ready`, { cause: error });
         throw new MigrationError(`${this.#where}: the schema could not be ${this.#migrate ? 'created or migrated' : 'checked'}`, { cause: error });
       }
     });
@@ -344,6 +371,8 @@ export class Connection {
    * CLOSE_GRACE_MS to finish; those still running then reject with StorageClosedError.
    * Destroying first would strand them: pg's pool never answers a connection request
    * queued before `end()`, so a call waiting for a connection would stay pending.
+   * Destroying is bounded too (DESTROY_TIMEOUT_MS, see #destroy): close() resolves, and
+   * leaves no socket open, also when the server has stopped answering.
    */
   async close(): Promise<void> {
     if (this.#inFlight.size > 0) {
@@ -357,8 +386,132 @@ export class Connection {
       this.#inFlight.clear();
     }
     if (!this.owned) return;
-    await this.#start.settled();
-    if (this.#dataSource.isInitialized) await this.#dataSource.destroy();
+    // A first connection attempt still under way (a server that does not answer): the
+    // DataSource is destroyed when it ends, bounded by the connect and statement
+    // timeouts. sqlite's file always answers: close() waits for it as before.
+    const starting = this.#start.settled();
+    if (this.#queue !== undefined) await starting;
+    else if (!(await within(starting, DESTROY_TIMEOUT_MS))) {
+      void starting.then(() => this.#destroy()).catch(() => {});
+      return;
+    }
+    await this.#destroy();
+  }
+
+  /**
+   * Destroys the owned DataSource, waiting for that at most DESTROY_TIMEOUT_MS, then
+   * closes every connection still open: pg's pool and mysql2's wait for each connection
+   * to say goodbye, which a silent server never lets happen, and their half-closed
+   * sockets would keep the process alive. A failure is not the caller's problem (the
+   * connections are closed either way): it goes to the DataSource's logger as a warning
+   * naming only the error code, and close() resolves.
+   */
+  async #destroy(): Promise<void> {
+    const dataSource = this.#dataSource;
+    if (!dataSource.isInitialized) return;
+    const open = new Set<unknown>(this.#connections);
+    for (const pool of poolsOf(dataSource)) for (const connection of membersOf(pool)) open.add(connection);
+    let failure: unknown;
+    await within(
+      dataSource.destroy().catch((error: unknown) => {
+        failure = error;
+      }),
+      DESTROY_TIMEOUT_MS,
+    );
+    for (const connection of open) closeNow(connection);
+    this.#connections.clear();
+    // Statements on the connections just closed: their calls were settled before (close()
+    // rejected them), and mysql2 never answers a statement on a connection closed this
+    // way; their timers would only hold the process.
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#timers.clear();
+    if (failure !== undefined) {
+      const code = (failure as { code?: unknown } | null)?.code;
+      const what = typeof code === 'string' ? code : failure instanceof Error ? failure.name : 'error';
+      try {
+        dataSource.logger.log('warn', `${this.#where}.close: destroying the DataSource failed (${what}); its connections were closed`);
+      } catch {
+        // a logger that throws does not fail close()
+      }
+    }
+  }
+
+  /**
+   * Owned DataSource, once initialized: remembers every connection its pools open
+   * (pg-pool 'connect', mysql 'connection'), and those already open, until its socket
+   * closes, so that close() can close the ones a pool already let go of but that still
+   * wait for the server (a pg client ended after its idle timeout, a mysql2 connection
+   * removed from the pool).
+   */
+  #watchConnections(): void {
+    const track = (connection: unknown): void => {
+      const socket = socketOf(connection);
+      if (socket === undefined || socket.destroyed === true || this.#connections.has(connection)) return;
+      this.#connections.add(connection);
+      socket.once('close', () => this.#connections.delete(connection));
+    };
+    for (const pool of poolsOf(this.#dataSource)) {
+      for (const connection of membersOf(pool)) track(connection);
+      pool.on?.('connect', track);
+      pool.on?.('connection', track);
+    }
+  }
+
+  /**
+   * A query runner whose statements cannot wait forever and whose connection is not
+   * reused after one timed out. A statement the driver timed out (pg `query_timeout`,
+   * mysql's `timeout`), or one that ran past `queryTimeout` (mysql / mariadb, waiting
+   * for a connection included), rejects (core reports StorageUnavailableError) and its
+   * connection is closed at once: the statement is still the connection's current
+   * command, so back in the pool it would hold up the next one. Nothing more runs on
+   * that runner (a ROLLBACK fails at once; the server rolls back when the connection goes).
+   */
+  #guard(runner: QueryRunner): QueryRunner {
+    if (this.context.dialect.name === 'sqlite' || this.#guarded.has(runner)) return runner;
+    this.#guarded.add(runner);
+    const query = runner.query.bind(runner) as (sql: string, params?: unknown[], structured?: boolean) => Promise<unknown>;
+    const timeout = this.queryTimeout;
+    const guarded = (sql: string, params?: unknown[], structured?: boolean): Promise<unknown> => {
+      if (this.#abandoned.has(runner)) return Promise.reject(new StatementTimeout('an earlier statement on this connection timed out; the connection was closed'));
+      const settled = query(sql, params, structured).catch((error: unknown) => {
+        if (isStatementTimeout(error)) this.#abandon(runner);
+        throw error;
+      });
+      if (timeout <= 0) return settled;
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          this.#timers.delete(timer);
+          this.#abandon(runner);
+          reject(new StatementTimeout(`the database did not answer within ${timeout} ms; the connection was closed (a write may or may not have been applied)`));
+        }, timeout);
+        this.#timers.add(timer);
+        const stop = () => {
+          clearTimeout(timer);
+          this.#timers.delete(timer);
+        };
+        settled.then(
+          (value) => {
+            stop();
+            resolve(value);
+          },
+          (error: unknown) => {
+            stop();
+            reject(error);
+          },
+        );
+      });
+    };
+    runner.query = guarded as QueryRunner['query'];
+    return runner;
+  }
+
+  /** Closes the connection of a runner whose statement timed out, also one it is still waiting for. */
+  #abandon(runner: QueryRunner): void {
+    if (this.#abandoned.has(runner)) return;
+    this.#abandoned.add(runner);
+    const held = (runner as { databaseConnection?: unknown }).databaseConnection;
+    if (held !== undefined && held !== null) closeNow(held);
+    else runner.connect().then(closeNow, () => {});
   }
 
   #exclusive<T>(work: () => Promise<T>): Promise<T> {
@@ -366,7 +519,7 @@ export class Connection {
   }
 
   async #withRunner<T>(work: (runner: QueryRunner) => Promise<T>): Promise<T> {
-    const runner = this.#dataSource.createQueryRunner();
+    const runner = this.#guard(this.#dataSource.createQueryRunner());
     try {
       return await work(runner);
     } finally {
@@ -403,7 +556,7 @@ export class Connection {
         return result;
       } catch (error) {
         // Also after a failed COMMIT: the connection must go back to the pool outside a transaction.
-        if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => {});
+        if (runner.isTransactionActive && !this.#abandoned.has(runner)) await runner.rollbackTransaction().catch(() => {});
         throw error;
       }
     });

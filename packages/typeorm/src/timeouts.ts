@@ -1,0 +1,148 @@
+/**
+ * Bounds on a DataSource the adapter owns, and closing its connections at once: the
+ * default timeouts under the caller's options, MySQL's statement timeout (the adapter
+ * enforces it), and the driver internals close() reaches past a silent server — pg-pool
+ * `_clients`, mysql2 / mysql `_allConnections` and cluster `_nodes`, each read guarded.
+ */
+import type { DataSource, DataSourceOptions } from 'typeorm';
+
+/**
+ * After the calls in flight are settled, how long close() waits for an owned DataSource
+ * to be destroyed (and, before that, for a first connection attempt still under way).
+ * Then the connections still open are closed (their sockets destroyed) and close()
+ * resolves: a server that does not answer cannot hold close() or the process.
+ */
+export const DESTROY_TIMEOUT_MS = 1000;
+
+/**
+ * mysql / mariadb: how long one statement on a DataSource the adapter owns may take,
+ * waiting for a connection included, unless its options say otherwise (see
+ * `queryTimeoutOf`). postgres has the same bound from pg's own `query_timeout`.
+ */
+export const MYSQL_QUERY_TIMEOUT_MS = 30_000;
+
+/**
+ * Applied under the options of a DataSource the adapter creates (the caller's values
+ * win), so nothing waits forever when the server is gone: a connection attempt gives up
+ * after 10 s, a statement after 30 s. postgres: `connectTimeoutMS` is what TypeORM hands
+ * pg's pool as `connectionTimeoutMillis`; `extra` is spread over the pool config last,
+ * so `query_timeout` and `keepAlive` reach pg (as in @mtstore/postgres' POOL_DEFAULTS).
+ * mysql / mariadb: `connectTimeout` reaches mysql2; the statement bound is the adapter's
+ * (MYSQL_QUERY_TIMEOUT_MS).
+ */
+export const OWNED_DEFAULTS = {
+  postgres: { connectTimeoutMS: 10_000, extra: { query_timeout: 30_000, keepAlive: true } },
+  mysql: { connectTimeout: 10_000 },
+} as const;
+
+/** The options of a DataSource the adapter owns: OWNED_DEFAULTS under the caller's options. */
+export function withOwnedDefaults(options: DataSourceOptions): DataSourceOptions {
+  const given = options as { type: string; connectTimeoutMS?: unknown; connectTimeout?: unknown; extra?: unknown };
+  if (given.type === 'postgres') {
+    const { connectTimeoutMS, extra } = OWNED_DEFAULTS.postgres;
+    const own = typeof given.extra === 'object' && given.extra !== null ? given.extra : {};
+    return { ...options, connectTimeoutMS: given.connectTimeoutMS ?? connectTimeoutMS, extra: { ...extra, ...own } } as DataSourceOptions;
+  }
+  if (given.type === 'mysql' || given.type === 'mariadb') {
+    return { ...options, connectTimeout: given.connectTimeout ?? OWNED_DEFAULTS.mysql.connectTimeout } as DataSourceOptions;
+  }
+  return options;
+}
+
+/**
+ * mysql / mariadb: the bound on one statement, in ms (0: none). TypeORM's own switch
+ * for a MySQL statement timeout decides: `enableQueryTimeout: true` with
+ * `maxQueryExecutionTime` is that many ms, `enableQueryTimeout: false` is none. Without
+ * them a DataSource the adapter owns gets MYSQL_QUERY_TIMEOUT_MS and the application's
+ * own DataSource none. The adapter enforces it itself: TypeORM passes it to the driver
+ * only since 0.3.21, and mysql2 then fails the statement but leaves it the connection's
+ * current command, so that connection (back in the pool) would hang the next statement.
+ */
+export function queryTimeoutOf(options: DataSourceOptions, owned: boolean): number {
+  if (options.type !== 'mysql' && options.type !== 'mariadb') return 0;
+  const { enableQueryTimeout, maxQueryExecutionTime } = options as { enableQueryTimeout?: unknown; maxQueryExecutionTime?: unknown };
+  if (enableQueryTimeout === false) return 0;
+  if (enableQueryTimeout === true && typeof maxQueryExecutionTime === 'number' && maxQueryExecutionTime > 0) return maxQueryExecutionTime;
+  return owned ? MYSQL_QUERY_TIMEOUT_MS : 0;
+}
+
+/**
+ * A statement that ran past the adapter's bound (see #guard). A driver error for core:
+ * it becomes StorageUnavailableError naming the operation.
+ */
+export class StatementTimeout extends Error {
+  override name = 'StatementTimeout';
+  readonly code = 'ETIMEDOUT';
+}
+
+/** A driver's own statement timeout (pg's `query_timeout`, mysql / mysql2's per-query `timeout`), or the adapter's. */
+export function isStatementTimeout(error: unknown): boolean {
+  if (error instanceof StatementTimeout) return true;
+  const driver = (error as { driverError?: unknown } | null)?.driverError ?? error;
+  const { code, message } = (driver ?? {}) as { code?: unknown; message?: unknown };
+  return code === 'PROTOCOL_SEQUENCE_TIMEOUT' || message === 'Query read timeout';
+}
+
+/** The socket under a pooled connection: pg Client, mysql2 or mysql connection. */
+export interface SocketLike {
+  destroyed?: boolean;
+  destroy(): void;
+  once(event: 'close', listener: () => void): unknown;
+}
+
+export function socketOf(connection: unknown): SocketLike | undefined {
+  const c = connection as { connection?: { stream?: unknown }; stream?: unknown; _socket?: unknown } | null;
+  const socket = c?.connection?.stream ?? c?.stream ?? c?._socket;
+  return typeof (socket as SocketLike | undefined)?.destroy === 'function' ? (socket as SocketLike) : undefined;
+}
+
+/**
+ * Closes a pooled connection at once, whatever it is waiting for: mysql2 / mysql take it
+ * out of their pool (`destroy`); a connected pg Client is marked ending first (`end`), so
+ * losing its socket is not reported as an error (one still connecting is not: its
+ * connect callback must fail, which stops pg-pool's connect timer); then the socket
+ * itself is destroyed (mysql2's `destroy` and pg's `end` on an idle client only
+ * half-close it, which waits for a server that may never answer).
+ */
+export function closeNow(connection: unknown): void {
+  const c = connection as { destroy?: () => void; end?: (callback: () => void) => void; _connecting?: unknown };
+  try {
+    if (typeof c.destroy === 'function') c.destroy();
+    else if (typeof c.end === 'function' && c._connecting !== true) c.end(() => {});
+  } catch {
+    // already closed
+  }
+  try {
+    socketOf(connection)?.destroy();
+  } catch {
+    // already closed
+  }
+}
+
+export type Pool = { on?: (event: string, listener: (connection: unknown) => void) => unknown; _clients?: unknown; _allConnections?: unknown };
+
+/** The driver pools of an initialized DataSource: pg's master and replicas, mysql's pool or cluster nodes. */
+export function poolsOf(dataSource: DataSource): Pool[] {
+  const driver = dataSource.driver as { master?: unknown; slaves?: unknown; pool?: unknown; poolCluster?: { _nodes?: Record<string, { pool?: unknown }> } };
+  const pools: unknown[] = [driver.master, ...(Array.isArray(driver.slaves) ? driver.slaves : []), driver.pool];
+  for (const node of Object.values(driver.poolCluster?._nodes ?? {})) pools.push(node.pool);
+  return pools.filter((pool): pool is Pool => typeof pool === 'object' && pool !== null);
+}
+
+/** A pool's connections now, connecting ones included (pg-pool `_clients`, mysql2 / mysql `_allConnections`). */
+export function membersOf(pool: Pool): unknown[] {
+  const members = pool._clients ?? pool._allConnections;
+  if (Array.isArray(members)) return [...members];
+  const queue = members as { toArray?: () => unknown[] } | undefined;
+  return typeof queue?.toArray === 'function' ? queue.toArray() : [];
+}
+
+/** Waits for `promise` at most `ms`: true if it settled in time (it must not reject). The timer never outlives it. */
+export async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
