@@ -36,6 +36,7 @@ const TRAITS = [
   'a SessionSubject announces each expired session once, as destroyed with reason expired',
   'a clock jump: forward expires what the new time has passed; backward revives what was expired but not yet removed',
   'expireSessions validates its limit and rejects after close',
+  'creating over expired sessions: of racing creators exactly one wins, and one racing a sweep by another instance still creates',
 ];
 
 export function lifetime({ group, test, skip, expect, options }: ServerRegistrar): void {
@@ -166,6 +167,28 @@ export function lifetime({ group, test, skip, expect, options }: ServerRegistrar
       expect(await storage.expireSessions()).toEqual([{ authKeyId: 1n, sessionId: 1n }]);
       t.advance(-3_600_000); // removed is removed
       expect(await storage.hasSession(1n, 1n)).toBe(false);
+    });
+
+    test(TRAITS[7] as string, async (s) => {
+      const t = manualClock();
+      const a = await openWith(s, { ttlSeconds: TTL, clock: t.clock });
+      const b = await openWith(s, { ttlSeconds: TTL, clock: t.clock });
+      // Racing creators over one expired, unswept session: one `true`, every round.
+      for (let round = 0n; round < 5n; round++) {
+        await a.createSession(7n, round);
+        t.advance(TTL_MS);
+        const won = await Promise.all(Array.from({ length: 12 }, (_, i) => (i % 2 ? a : b).createSession(7n, round)));
+        expect(won.filter(Boolean), `round ${round}: winners`).toHaveLength(1);
+        expect(await a.hasSession(7n, round)).toBe(true);
+      }
+      // Creates racing a sweep of the same expired sessions: each creates (true) and stays.
+      const ids = Array.from({ length: 150 }, (_, i) => BigInt(i));
+      for (const id of ids) await a.createSession(8n, id);
+      t.advance(TTL_MS);
+      const [created] = await Promise.all([Promise.all(ids.map((id) => a.createSession(8n, id))), b.expireSessions(10_000)]);
+      expect(created.filter((ok) => !ok).length, 'creates that answered false over an expired session').toBe(0);
+      const present = await Promise.all(ids.map((id) => a.hasSession(8n, id)));
+      expect(present.filter((there) => !there).length, 'created sessions missing afterwards').toBe(0);
     });
 
     test(TRAITS[6] as string, async (s) => {

@@ -26,6 +26,8 @@ export interface CollectionNames {
   events: string;
   /** Write leases of client sessions: `_id` = session name. */
   locks: string;
+  /** FerretDB 1.x: leases for removing an expired server session (server.ts): `_id` = `<authKeyId>:<sessionId>`. Created by its first insert. */
+  serverLocks: string;
   /** New versions of the documents a FerretDB peer batch is rewriting: `_id` = `p|<peer _id>` / `h|<lookup _id>`. */
   peerJournal: string;
   /** kv entries: `_id` = `<session>/<key>`. */
@@ -46,6 +48,7 @@ export function collectionNames(prefix: string): CollectionNames {
     serverSessions: `${prefix}server_sessions`,
     events: `${prefix}events`,
     locks: `${prefix}locks`,
+    serverLocks: `${prefix}server_session_locks`,
     peerJournal: `${prefix}peer_journal`,
     kv: `${prefix}kv`,
     refs: `${prefix}ref_messages`,

@@ -1,0 +1,123 @@
+/**
+ * createSession over an expired session that no sweep has removed yet (contract §7,
+ * §7.1), raced across real processes on the test server (FerretDB here): of N racing
+ * callers exactly one gets true, and a sweep running meanwhile in another process
+ * never makes a create answer false or lose the session it created.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MongoSessionStorage } from '../src/index.js';
+import { scratch, server, urlFor } from './server.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+interface Racer {
+  call<T>(op: string, args?: Record<string, unknown>): Promise<T>;
+  child: ChildProcess;
+}
+
+function spawnRacer(bundle: string, url: string, ttlSeconds: number): Promise<Racer> {
+  const child = fork(join(here, 'children', 'session-racer.mjs'), [bundle, url, String(ttlSeconds)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const pending = new Map<number, { resolve: (value: never) => void; reject: (error: Error) => void }>();
+  let seq = 0;
+  return new Promise((resolve, reject) => {
+    child.once('exit', (code) => {
+      reject(new Error(`racer exited with ${code} before it was ready`));
+      for (const p of pending.values()) p.reject(new Error(`racer exited with ${code}`));
+    });
+    child.on('message', (m: { ready?: true; id?: number; result?: never; error?: string }) => {
+      if (m.ready) {
+        resolve({
+          child,
+          call: <T>(op: string, args: Record<string, unknown> = {}) =>
+            new Promise<T>((res, rej) => {
+              const id = seq++;
+              pending.set(id, { resolve: res as (value: never) => void, reject: rej });
+              child.send({ id, op, ...args });
+            }),
+        });
+        return;
+      }
+      const p = pending.get(m.id as number);
+      pending.delete(m.id as number);
+      if (m.error !== undefined) p?.reject(new Error(m.error));
+      else p?.resolve(m.result as never);
+    });
+  });
+}
+
+describe.runIf(server.available)('server sessions: createSession over an expired session, across processes', () => {
+  const { fresh, track } = scratch();
+  // The children run the adapter's source, bundled (its dependencies stay external).
+  const bundle = join(here, '..', `.session-racer-${process.pid}.mjs`);
+  beforeAll(async () => {
+    await build({ entryPoints: [join(here, '..', 'src', 'index.ts')], bundle: true, platform: 'node', format: 'esm', packages: 'external', outfile: bundle, logLevel: 'silent' });
+  });
+  afterAll(() => rm(bundle, { force: true }));
+
+  async function racers(database: string, count: number): Promise<Racer[]> {
+    const started = await Promise.allSettled(Array.from({ length: count }, () => spawnRacer(bundle, urlFor(database), 3600)));
+    const up = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+    track({ close: () => Promise.all(up.map((r) => r.call('exit').catch(() => r.child.kill()))).then(() => undefined) });
+    for (const s of started) if (s.status === 'rejected') throw s.reason;
+    return up;
+  }
+
+  it('5 processes × 10 callers over an expired, unswept session: exactly one true per round', async () => {
+    const database = fresh();
+    const nodes = await racers(database, 5);
+    // The expired sessions are made with ttlSeconds 1; the racers' own ttl is an hour.
+    const seeder = track(new MongoSessionStorage({ url: urlFor(database), ttlSeconds: 1 }));
+    const reader = track(new MongoSessionStorage({ url: urlFor(database) }));
+    const rounds = 5;
+    const winners: number[] = [];
+    for (let round = 0; round < rounds; round++) {
+      const sessionId = BigInt(1000 + round);
+      expect(await seeder.createSession(77n, sessionId)).toBe(true);
+      await sleep(1_100);
+      expect(await reader.hasSession(77n, sessionId)).toBe(false);
+      const at = Date.now() + 200;
+      const answers = (await Promise.all(nodes.map((n) => n.call<boolean[]>('race', { a: 77, s: Number(sessionId), n: 10, at })))).flat();
+      winners.push(answers.filter((x) => x).length);
+      // The winner's session: live, with the racers' hour of lifetime.
+      const info = await reader.sessionInfo(77n, sessionId);
+      expect(info?.expiresAt).toBeGreaterThan(Date.now() + 3_000_000);
+    }
+    expect(winners).toEqual(Array.from({ length: rounds }, () => 1));
+  }, 60_000);
+
+  it('createSession racing expireSessions in other processes: every create true, every created session present', async () => {
+    const database = fresh();
+    const [creator, ...sweepers] = (await racers(database, 3)) as [Racer, ...Racer[]];
+    const seeder = track(new MongoSessionStorage({ url: urlFor(database), ttlSeconds: 1 }));
+    const reader = track(new MongoSessionStorage({ url: urlFor(database) }));
+    const count = 300;
+    const ids = Array.from({ length: count }, (_, i) => 5000 + i);
+    let falses = 0;
+    let absent = 0;
+    let swept = 0;
+    for (let round = 0; round < 2; round++) {
+      const authKeyId = 88 + round;
+      await Promise.all(ids.map((s) => seeder.createSession(BigInt(authKeyId), BigInt(s))));
+      await sleep(1_100);
+      const at = Date.now() + 200;
+      const [created, ...removed] = await Promise.all([
+        creator.call<boolean[]>('createMany', { a: authKeyId, ids, at }),
+        ...sweepers.map((s, i) => s.call<string[]>('sweep', { at: at + i * 5, ms: 1_000, limit: 10 + i * 40 })),
+      ]);
+      swept += removed.flat().length;
+      const present = await Promise.all(ids.map((s) => reader.hasSession(BigInt(authKeyId), BigInt(s))));
+      // No live session existed (every seeded one had expired): each create must make one.
+      falses += created.filter((c) => !c).length;
+      absent += ids.filter((_, i) => created[i] && !present[i]).length;
+    }
+    // Not asserted (timing decides): how many of the expired sessions the sweeps got first.
+    console.info(`create vs sweep: ${3 * count} creates, ${swept} expired sessions swept first`);
+    expect({ falses, absent }).toEqual({ falses: 0, absent: 0 });
+  }, 120_000);
+});
