@@ -39,6 +39,15 @@ export function looksEncoded(text: string): boolean {
 const ENCODED = /^[A-Za-z0-9+/=_-]+$/;
 
 /**
+ * Whether text given as a path or URL may be a session string (a login: never echo it):
+ * 100+ characters of base64, also with Telethon's `.session` appended. Session strings
+ * are 200-360 characters; a path that long without a dot is not one anybody types.
+ */
+export function maySessionString(text: string): boolean {
+  return text.length >= 100 && looksEncoded(text.replace(/\.session$/, ''));
+}
+
+/**
  * A short, secret-free description of a value for error messages. A string is quoted
  * when it is short and cannot be encoded bytes; a longer one (whatever it holds: a key
  * in hex with a prefix is still a key) only by its length.
@@ -601,6 +610,40 @@ export function isStorableText(text: string): boolean {
     } else if (code <= 0xdfff) return false; // a low surrogate without a high one before it
   }
   return true;
+}
+
+/**
+ * `text` as every adapter can store it (isStorableText) in at most `max` code units: U+0000
+ * and unpaired surrogates left out, then cut before `max` without splitting a pair. For
+ * bridges building display names from what a client library decoded: one bad name must
+ * not fail the whole batch it is in. Returns `text` itself when it already fits.
+ */
+export function storableText(text: string, max: number): string {
+  let kept = text;
+  if (!isStorableText(text)) {
+    kept = '';
+    let from = 0;
+    const length = text.length;
+    for (let i = 0; i < length; i++) {
+      const code = text.charCodeAt(i);
+      let drop = code === 0;
+      if (code >= 0xd800 && code <= 0xdbff) {
+        const next = i + 1 < length ? text.charCodeAt(i + 1) : 0;
+        if (next >= 0xdc00 && next <= 0xdfff) {
+          i++; // a pair: kept whole
+          continue;
+        }
+        drop = true;
+      } else if (code >= 0xdc00 && code <= 0xdfff) drop = true; // a low surrogate without its high one
+      if (!drop) continue;
+      kept += text.slice(from, i);
+      from = i + 1;
+    }
+    kept += text.slice(from);
+  }
+  if (kept.length <= max) return kept;
+  const last = kept.charCodeAt(max - 1);
+  return kept.slice(0, last >= 0xd800 && last <= 0xdbff ? max - 1 : max);
 }
 
 /** A whole batch is checked before any of it is written. */

@@ -3,7 +3,7 @@
  * exactly what assertPeer does: each bad field, alone, is rejected by both.
  */
 import { describe, expect, it } from 'vitest';
-import { assertPeer, isPeer } from '../src/validate.js';
+import { assertPeer, isPeer, isStorableText, storableText } from '../src/validate.js';
 
 const good = { type: 'user', id: 5n, accessHash: -(2n ** 63n), usernames: ['Ab_1', 'cd'], phone: '123', min: false, updatedAt: 1_700_000_000, displayName: 'Name', complete: new Uint8Array(3) };
 
@@ -53,5 +53,16 @@ describe('isPeer agrees with assertPeer', () => {
   }
   it('rejects non-objects', () => {
     for (const value of [null, undefined, 1, 'peer', [good], new Uint8Array(1)]) expect(isPeer(value)).toBe(false);
+  });
+});
+
+describe('storableText', () => {
+  it('leaves out U+0000 and unpaired surrogates, cuts without splitting a pair, and returns a fitting text itself', () => {
+    const fits = 'Ünïcödé 😀';
+    expect(storableText(fits, 1024)).toBe(fits);
+    expect(storableText('a\u0000b\ud83dc\ude00d😀', 1024)).toBe('abcd😀');
+    expect(storableText(`${'x'.repeat(9)}😀`, 10)).toBe('x'.repeat(9));
+    expect(storableText(`${'x'.repeat(8)}😀`, 10)).toBe(`${'x'.repeat(8)}😀`);
+    for (const text of ['\ud800', '\udc00\ud800', 'a\u0000', `${'y'.repeat(20)}\ud83d\ude00`]) expect(isStorableText(storableText(text, 21))).toBe(true);
   });
 });

@@ -6,7 +6,7 @@
  * access hash 0.
  */
 import { Api, helpers, utils } from 'telegram';
-import { isPhone, isUsername, MAX_COMPLETE_BYTES, MAX_DISPLAY_NAME, type Peer, type PeerType } from '@mtstore/core';
+import { isPhone, isUsername, MAX_COMPLETE_BYTES, MAX_DISPLAY_NAME, storableText, type Peer, type PeerType } from '@mtstore/core';
 
 /**
  * GramJS's TL classes, read once: `Api` is a dictionary-mode object (over a thousand
@@ -73,7 +73,9 @@ function peerOf(entity: object, type: PeerType, id: bigint, accessHash: bigint, 
     min: undefined,
     phone: isPhone(phone) ? phone : undefined,
     complete,
-    displayName: name === '' ? undefined : name.length > MAX_DISPLAY_NAME ? name.slice(0, MAX_DISPLAY_NAME) : name,
+    // What every adapter stores, at most MAX_DISPLAY_NAME: a name with U+0000 or a broken
+    // surrogate (or cut inside a pair) would fail the whole batch it is written in.
+    displayName: name === '' ? undefined : storableText(name, MAX_DISPLAY_NAME) || undefined,
   };
 }
 

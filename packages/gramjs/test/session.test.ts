@@ -162,6 +162,22 @@ for (const factory of backends) {
         expect(stored?.complete).toBeUndefined();
       });
 
+      it('a name no database can hold (U+0000, a broken surrogate, a pair at the 1,024 cut) is stored cleaned, not failing its batch', async () => {
+        const first = await restart();
+        first.session.processEntities([
+          user({ id: 801, username: 'nul_name', firstName: 'Ann\u0000a' }),
+          user({ id: 802, username: 'lone_half', firstName: 'Bob \ud83d' }),
+          user({ id: 803, username: 'long_name', firstName: `${'x'.repeat(1023)}😀` }),
+          user({ id: 804, username: 'plain_name', firstName: 'Plain' }),
+        ]);
+        await first.session.save();
+        const { storage } = await restart();
+        expect((await storage.peers.getByUsername('nul_name'))?.displayName).toBe('Anna');
+        expect((await storage.peers.getByUsername('lone_half'))?.displayName).toBe('Bob ');
+        expect((await storage.peers.getByUsername('long_name'))?.displayName).toBe('x'.repeat(1023));
+        expect((await storage.peers.getByUsername('plain_name'))?.displayName).toBe('Plain');
+      });
+
       it('keeps the latest access hash, moves a username to its new owner and skips min entities', async () => {
         const first = await restart();
         first.session.processEntities([user({ id: 1, username: 'handle', accessHash: 10n }), user({ id: 2, accessHash: 20n })]);

@@ -5,7 +5,7 @@
  * against); mtstore keeps (type, id), a bigint hash and epoch seconds, so `updated`
  * comes back rounded down to the second.
  */
-import { fromMarkedId, isPhone, isStorableText, isUsername, MAX_COMPLETE_BYTES, MAX_DISPLAY_NAME, toMarkedId, type Peer, type UnmarkedPeerId } from '@mtstore/core';
+import { fromMarkedId, isPhone, isUsername, storableText, MAX_COMPLETE_BYTES, MAX_DISPLAY_NAME, toMarkedId, type Peer, type UnmarkedPeerId } from '@mtstore/core';
 import type { IPeersRepository } from '@mtcute/core';
 import { __tlReaderMap, TlBinaryReader } from '@mtcute/core/utils.js';
 
@@ -192,26 +192,7 @@ function repeatsName(usernames: readonly string[]): boolean {
  * usual name (already storable) is returned as it is, without a copy.
  */
 export function storableName(name: string): string | undefined {
-  if (isStorableText(name)) return name === '' ? undefined : name;
-  let kept = '';
-  let from = 0;
-  const length = name.length;
-  for (let i = 0; i < length; i++) {
-    const code = name.charCodeAt(i);
-    let drop = code === 0;
-    if (code >= 0xd800 && code <= 0xdbff) {
-      const next = i + 1 < length ? name.charCodeAt(i + 1) : 0;
-      if (next >= 0xdc00 && next <= 0xdfff) {
-        i++; // a pair: kept whole
-        continue;
-      }
-      drop = true;
-    } else if (code >= 0xdc00 && code <= 0xdfff) drop = true; // a low surrogate without its high one
-    if (!drop) continue;
-    kept += name.slice(from, i);
-    from = i + 1;
-  }
-  kept += name.slice(from);
+  const kept = storableText(name, MAX_DISPLAY_NAME);
   return kept === '' ? undefined : kept;
 }
 
@@ -251,13 +232,9 @@ export function displayNameOf(complete: Uint8Array): string | undefined {
   const fast = leadingName(complete);
   const name = fast === null ? fullName(complete) : fast;
   if (name === undefined || name === '') return undefined;
-  return name.length > MAX_DISPLAY_NAME ? cutName(name) : name;
-}
-
-/** The first MAX_DISPLAY_NAME code units of `name`, one fewer when the last would be the high half of a pair. */
-function cutName(name: string): string {
-  const last = name.charCodeAt(MAX_DISPLAY_NAME - 1);
-  return name.slice(0, last >= 0xd800 && last <= 0xdbff ? MAX_DISPLAY_NAME - 1 : MAX_DISPLAY_NAME);
+  // Only a long name is cut here (never inside a surrogate pair); cleaning the rest is
+  // the checked build's (storableName), after core refused a batch.
+  return name.length > MAX_DISPLAY_NAME ? storableText(name, MAX_DISPLAY_NAME) : name;
 }
 
 function fullName(complete: Uint8Array): string | undefined {
