@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { detectSessionFile, detectStringFormats, parseSession, type ConvertedSession, type SessionFormat } from '@mtstore/convert';
-import { looksEncoded, openStorage, redactUrl, type EncryptionOptions, type Storage } from '@mtstore/core';
+import { maySessionString, openStorage, redactUrl, type EncryptionOptions, type Storage } from '@mtstore/core';
 import { CliError, EXIT } from './exit.js';
 
 const URL_SCHEME = /^([a-z][a-z0-9+.-]+):/i;
@@ -21,8 +21,7 @@ export function isUrl(input: string): boolean {
  * text that may be a session string (a login) given where a path or URL belongs.
  */
 export function shown(input: string): string {
-  // 100+ characters: session strings are 200-360; a path that long without a dot is not a path anyone types.
-  if (input.length >= 100 && looksEncoded(input.replace(/\.session$/, ''))) return `the ${input.length}-character text given (not shown: a session string?)`;
+  if (maySessionString(input)) return `the ${input.length}-character text given (not shown: a session string?)`;
   return isUrl(input) ? redactUrl(input) : input;
 }
 

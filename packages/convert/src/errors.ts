@@ -3,7 +3,7 @@
  * are one sentence naming the format and the field; they never contain key bytes or
  * the session string itself (a session string *is* a login).
  */
-import { looksEncoded } from '@mtstore/core';
+import { maySessionString } from '@mtstore/core';
 
 export type ConvertErrorCode =
   /** The input matches no known format (or not the one asked for). */
@@ -53,8 +53,7 @@ export function unsupported(format: string, what: string): ConvertError {
  */
 export function shownPath(path: string): string {
   // `.session` too: Telethon's rule appends it to a name without an extension.
-  // 100+ characters: session strings are 200-360, file paths without a dot rarely half that.
-  return path.length >= 100 && looksEncoded(path.replace(/\.session$/, '')) ? `the ${path.length}-character text (not shown: a session string, not a path?)` : `"${path}"`;
+  return maySessionString(path) ? `the ${path.length}-character text (not shown: a session string, not a path?)` : `"${path}"`;
 }
 
 /** The string parsers' first check: anything but a string is no session of `format`. */
