@@ -280,7 +280,11 @@ export class SessionSubject implements SessionStorageProtocol {
   /** Each observer isolated: a throw or rejection is reported and never reaches the caller or the others. */
   async #deliver(event: SessionEvent): Promise<void> {
     let pending: Promise<void>[] | undefined;
+    // A snapshot: an observer subscribed during this dispatch waits for the next event. One
+    // unsubscribed during it (by an earlier observer's update) gets nothing more, as with the
+    // buses, which check at delivery: after unsubscribe() returns, nothing reaches it.
     for (const observer of [...this.#observers]) {
+      if (!this.#observers.has(observer)) continue;
       try {
         const result = observer.update(event);
         if (result !== undefined && typeof (result as PromiseLike<void>).then === 'function') {

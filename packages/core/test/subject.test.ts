@@ -130,6 +130,27 @@ describe('SessionSubject', () => {
     expect(seen[0]?.sessionId).toBe(2n);
   });
 
+  it('an observer unsubscribed during a dispatch gets nothing more; one subscribed during it gets the next event', async () => {
+    const subject = new SessionSubject(storage(), { id: 'n1' });
+    const late: SessionEvent[] = [];
+    const removed: SessionEvent[] = [];
+    const lateObserver = { update: (event: SessionEvent) => void late.push(event) };
+    const removedObserver = { update: (event: SessionEvent) => void removed.push(event) };
+    subject.subscribe({
+      update() {
+        subject.unsubscribe(removedObserver);
+        subject.subscribe(lateObserver);
+      },
+    });
+    subject.subscribe(removedObserver);
+    await subject.createSession(1n, 2n);
+    expect(removed).toEqual([]);
+    expect(late).toEqual([]);
+    await subject.createSession(1n, 3n);
+    expect(removed).toEqual([]);
+    expect(late.map((e) => e.sessionId)).toEqual([3n]);
+  });
+
   it('rejects an observer without update() and an invalid id', () => {
     const subject = new SessionSubject(storage());
     expect(() => subject.subscribe({} as never)).toThrow('observer must have an update(event) method');
