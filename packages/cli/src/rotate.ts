@@ -43,8 +43,15 @@ export function encryptionFromFlags(keys: readonly string[], secretKv: readonly 
 
 export async function rotateKeys(target: string, options: RotateKeysOptions, io: Io): Promise<RotateReport> {
   const encryption = encryptionFromFlags(options.keys, options.secretKv);
-  // A path that does not exist is refused (opening it would create an empty database); bad keys fail on the first open.
-  await (await openExisting(target, 'default')).close();
+  // A target without a store is refused (opening it to write would create one): exit 6,
+  // nothing created. Networked adapters connect on their first call, so one is made
+  // (a read); bad keys fail on the first open below.
+  const probe = await openExisting(target, 'default');
+  try {
+    await probe.listNames();
+  } finally {
+    await probe.close();
+  }
   let bar: ReturnType<typeof progress> | undefined;
   let resumeAfter = options.after;
   let done = 0;

@@ -42,10 +42,12 @@ function sqlitePath(input: string): string {
 }
 
 /**
- * Opens an existing storage. An SQLite file is opened with `create=false`: a file
- * that does not exist, or holds no mtstore store (another program's database, an
- * empty file), is NotFoundError and is left as it was — openStorage alone would
- * create the file or add mtstore's tables to it.
+ * Opens an existing storage, with `create=false` whatever the URL (SQLite file,
+ * postgres://, redis://, mongodb://, …): a file, schema, prefix or database that holds
+ * no mtstore store (missing, empty, another program's) is NotFoundError (exit 6) and is
+ * left as it was — openStorage alone would create the file or add mtstore's tables,
+ * keys or collections to it. A `create` the URL already gives is kept. Networked
+ * adapters connect lazily: the refusal comes with the first call on the storage.
  */
 export async function openExisting(input: string, name: string | undefined): Promise<Storage> {
   let url = input;
@@ -53,14 +55,16 @@ export async function openExisting(input: string, name: string | undefined): Pro
     const path = sqlitePath(input);
     if (!existsSync(path)) throw new CliError(EXIT.NOT_FOUND, `No such storage file: ${shown(path)}. Give an existing .session file or a database URL.`);
     url = `${pathToFileURL(resolve(path)).href}?create=false`;
-  } else if (/^(sqlite|file):/i.test(input)) {
+  } else {
     let parsed: URL;
     try {
       parsed = new URL(input);
     } catch {
       return openStorage(input, name === undefined ? {} : { name }); // its own InvalidArgumentError for a malformed URL
     }
-    if (!parsed.searchParams.has('create')) parsed.searchParams.set('create', 'false');
+    // Appended to the query as written: re-encoding it (searchParams.set) could change
+    // how the driver reads the other parameters.
+    if (!parsed.searchParams.has('create')) parsed.search = parsed.search === '' ? '?create=false' : `${parsed.search}&create=false`;
     url = parsed.href;
   }
   return openStorage(url, name === undefined ? {} : { name });

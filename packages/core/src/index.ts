@@ -134,3 +134,4 @@ export {
   type StorageInput,
 } from './open.js';
 export { Once } from './once.js';
+export { createFromUrl, createOption, storeNotFound } from './create.js';

@@ -1,32 +1,36 @@
-import type { StorageAdapter } from '@mtstore/core';
+import { createFromUrl, redactUrl, type StorageAdapter } from '@mtstore/core';
 import { MongoSessionEventBus } from './bus.js';
 import { MongoStorage } from './client.js';
 import type { MongoConnectionOptions } from './connection.js';
 import { MongoSessionStorage } from './server.js';
 
 /** mtstore's own query parameters: read here, never passed to the driver (it rejects unknown options). */
-const OWN_PARAMETERS = ['collectionPrefix', 'session'];
+const OWN_PARAMETERS = ['collectionPrefix', 'session', 'create'];
 
 /**
- * `mongodb://[user:pass@]host[:port][,host…]/[database][?driver options][&collectionPrefix=p][&session=name]`
+ * `mongodb://[user:pass@]host[:port][,host…]/[database][?driver options][&collectionPrefix=p][&session=name][&create=false]`
  * and `mongodb+srv://…` the same way. The database is the URL's path (default
  * `mtstore`); driver options (`replicaSet`, `tls`, `authSource`, timeouts…) pass
  * through; `collectionPrefix` defaults to `mtstore_`; `session` names the client
- * session (core reads it). Each opened object owns its own MongoClient.
+ * session (core reads it); `create=false` opens only a store that is there
+ * (MongoConnectionOptions.create). Each opened object owns its own MongoClient.
  */
-function connectionOptions(url: URL): MongoConnectionOptions {
+function connectionOptions(url: URL, where: string): MongoConnectionOptions {
   const driverUrl = new URL(url.href);
   for (const name of OWN_PARAMETERS) driverUrl.searchParams.delete(name);
   const options: MongoConnectionOptions = { url: driverUrl.href };
   const prefix = url.searchParams.get('collectionPrefix');
   if (prefix !== null) options.collectionPrefix = prefix;
+  const create = createFromUrl(url, `${where}: ${redactUrl(url)}`);
+  if (create !== undefined) options.create = create;
   return options;
 }
 
 export const adapter: StorageAdapter = {
-  openStorage: (url, { name, encryption }) => new MongoStorage({ ...connectionOptions(url), name, encryption }),
+  openStorage: (url, { name, encryption }) => new MongoStorage({ ...connectionOptions(url, 'openStorage'), name, encryption }),
   openSessionStorage: (url) => {
-    const options = connectionOptions(url);
+    // The bus shares the storage's store: with create=false it too opens only one that is there.
+    const options = connectionOptions(url, 'openSessionStorage');
     return { storage: new MongoSessionStorage(options), bus: new MongoSessionEventBus(options) };
   },
 };

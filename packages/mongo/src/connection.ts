@@ -4,7 +4,7 @@
  * prefix, and what the server can do (detected once per client).
  */
 import { MongoClient, type Db, type MongoClientOptions } from 'mongodb';
-import { assertIdentifier, decodeUrlPart, describeValue, InvalidArgumentError, redactUrl } from '@mtstore/core';
+import { assertIdentifier, createOption, decodeUrlPart, describeValue, InvalidArgumentError, redactUrl } from '@mtstore/core';
 
 /** How an instance reaches its database. Exactly one of `url`, `client` and `db`. */
 export interface MongoConnectionOptions {
@@ -23,6 +23,15 @@ export interface MongoConnectionOptions {
   collectionPrefix?: string;
   /** Extra MongoClient options for a client made from `url`; they win over the URL and the defaults. */
   clientOptions?: MongoClientOptions;
+  /**
+   * `false`: open only an @mtstore/mongo store that is there. A database without this
+   * prefix's schema document (`<prefix>meta`, `_id: 'schema'`) — an empty one, another
+   * program's — is NotFoundError on first use and nothing is written: no collection, no
+   * index, no document (MongoDB's reads create nothing). A store at an older schema
+   * version is migrated as usual. For tools that only read (`mtstore inspect`).
+   * Default `true`: create what is missing.
+   */
+  create?: boolean;
 }
 
 export const DEFAULT_DATABASE = 'mtstore';
@@ -51,6 +60,8 @@ export interface Connection {
   /** What server facts are cached on: one entry per client (or Db). */
   readonly cacheKey: object;
   readonly prefix: string;
+  /** False: the store must be there (MongoConnectionOptions.create); nothing is created. */
+  readonly create: boolean;
   /** True when this instance created the client and must close it. */
   readonly owned: boolean;
   /** For messages and `util.inspect`: never a password. */
@@ -107,13 +118,14 @@ export function openConnection(options: MongoConnectionOptions | undefined, wher
   }
   const prefix = options.collectionPrefix ?? DEFAULT_PREFIX;
   assertIdentifier(prefix, `${where}: collectionPrefix`, { allowEmpty: true });
+  const create = createOption(options.create, where);
   if (options.db !== undefined) {
     if (!isDb(options.db)) throw new InvalidArgumentError(`${where}: db must be a Db of the mongodb driver, got ${describeValue(options.db)}`);
     if (options.database !== undefined) throw new InvalidArgumentError(`${where}: give database or db, not both`);
     // Driver 7 exposes the Db's client; cache server facts on it when it is there.
     const client = (options.db as Db & { client?: unknown }).client;
     const cacheKey = isClient(client) ? client : options.db;
-    return { db: options.db, client: undefined, cacheKey, prefix, owned: false, describe: { database: options.db.databaseName, collectionPrefix: prefix } };
+    return { db: options.db, client: undefined, cacheKey, prefix, create, owned: false, describe: { database: options.db.databaseName, collectionPrefix: prefix } };
   }
   let client: MongoClient;
   let database: string;
@@ -128,5 +140,5 @@ export function openConnection(options: MongoConnectionOptions | undefined, wher
     client = clientFromUrl(options.url, options.clientOptions, where);
   }
   assertIdentifier(database, `${where}: database`);
-  return { db: client.db(database), client, cacheKey: client, prefix, owned: options.client === undefined, describe: { database, collectionPrefix: prefix } };
+  return { db: client.db(database), client, cacheKey: client, prefix, create, owned: options.client === undefined, describe: { database, collectionPrefix: prefix } };
 }

@@ -1,13 +1,14 @@
 /**
  * The collections, their indexes and their version. Everything is created on first
- * use and recorded in `<prefix>meta` as `{ _id: 'schema', version }`; a store written
+ * use (with `create: false`, a database without the schema document is NotFoundError
+ * instead) and recorded in `<prefix>meta` as `{ _id: 'schema', version }`; a store written
  * by a newer version is refused with MigrationError. MongoDB has no DDL transactions
  * (and FerretDB 1.x no transactions at all), so each migration step is idempotent and
  * the version is raised only after its step succeeded: two processes migrating at
  * once both finish with the same result.
  */
 import { MongoServerError, type Collection, type CreateIndexesOptions, type Db, type IndexSpecification } from 'mongodb';
-import { MigrationError } from '@mtstore/core';
+import { MigrationError, storeNotFound } from '@mtstore/core';
 import type { Connection } from './connection.js';
 import { upgradeV1SessionDocument } from './upgrade.js';
 
@@ -190,10 +191,17 @@ async function detect(db: Db): Promise<ServerProfile> {
   return { ferretdb1: ferret !== undefined && /^v?1\./.test(ferret), version: String(info.version ?? 'unknown') };
 }
 
-/** Brings the collections up to SCHEMA_VERSION, or refuses a newer store. */
-async function migrate(db: Db, names: CollectionNames, where: string): Promise<void> {
+/**
+ * Brings the collections up to SCHEMA_VERSION, or refuses a newer store. With
+ * `mustExist` (the `create: false` option) a database without the schema document is
+ * NotFoundError, decided by that one read: nothing is created.
+ */
+async function migrate(db: Db, names: CollectionNames, where: string, mustExist: boolean): Promise<void> {
   const meta = db.collection<MetaDocument>(names.meta);
   const found = await meta.findOne({ _id: 'schema' });
+  if (found === null && mustExist) {
+    throw storeNotFound(where, `database "${db.databaseName}"`, '@mtstore/mongo', `no schema document in collection ${names.meta}`);
+  }
   const stored: unknown = found === null ? 0 : found.version;
   if (typeof stored !== 'number' || !Number.isInteger(stored) || stored < 0) {
     throw new MigrationError(`${where}: ${db.databaseName}.${names.meta} holds an unreadable schema version (${typeof stored})`);
@@ -225,19 +233,20 @@ async function migrate(db: Db, names: CollectionNames, where: string): Promise<v
 
 /**
  * Connects (owned clients), detects the server and migrates, once per client,
- * database and prefix. A failure is not remembered: the next call tries again.
+ * database and prefix (and `create`: an instance that may create never waits on the
+ * refusal of one that may not). A failure is not remembered: the next call tries again.
  */
 export function prepare(connection: Connection, where: string): Promise<Prepared> {
   let byPrefix = prepared.get(connection.cacheKey);
   if (!byPrefix) prepared.set(connection.cacheKey, (byPrefix = new Map()));
-  const key = `${connection.db.databaseName}\u0000${connection.prefix}`;
+  const key = `${connection.db.databaseName}\u0000${connection.prefix}${connection.create ? '' : '\u0000existing'}`;
   let promise = byPrefix.get(key);
   if (!promise) {
     const db = connection.db;
     promise = (async () => {
       if (connection.owned) await connection.client?.connect();
       const profile = await detect(db);
-      await migrate(db, collectionNames(connection.prefix), where);
+      await migrate(db, collectionNames(connection.prefix), where, !connection.create);
       return { profile };
     })();
     const entries = byPrefix;

@@ -1,22 +1,24 @@
-import type { StorageAdapter } from '@mtstore/core';
+import { createFromUrl, redactUrl, type StorageAdapter } from '@mtstore/core';
 import { PostgresSessionEventBus } from './bus.js';
 import { PostgresStorage } from './client.js';
 import { PostgresSessionStorage } from './server.js';
 
 /** mtstore's own URL parameters; everything else is pg's (sslmode, application_name, options…). */
-const OWN_PARAMETERS = ['schema', 'session'];
+const OWN_PARAMETERS = ['schema', 'session', 'create'];
 
 /**
- * `postgres://user:password@host:5432/database?schema=tg&session=alice` (or
+ * `postgres://user:password@host:5432/database?schema=tg&session=alice&create=false` (or
  * `postgresql://`). `schema` defaults to `mtstore`; `session` (the session name) is
- * read by core's openStorage. The connection string passed to pg has both removed;
- * other parameters (sslmode, application_name, …) reach pg unchanged.
+ * read by core's openStorage; `create=false` opens only a store that is there (see
+ * PostgresConnectionOptions.create). The connection string passed to pg has these
+ * removed; other parameters (sslmode, application_name, …) reach pg unchanged.
  */
-function fromUrl(url: URL): { connectionString: string; schema?: string } {
+function fromUrl(url: URL, where: string): { connectionString: string; schema?: string; create?: boolean } {
   const copy = new URL(url.href);
   const schema = copy.searchParams.get('schema') ?? undefined;
+  const create = createFromUrl(url, `${where}: ${redactUrl(url)}`);
   for (const parameter of OWN_PARAMETERS) copy.searchParams.delete(parameter);
-  return schema === undefined ? { connectionString: copy.href } : { connectionString: copy.href, schema };
+  return { connectionString: copy.href, ...(schema === undefined ? {} : { schema }), ...(create === undefined ? {} : { create }) };
 }
 
 /**
@@ -25,9 +27,10 @@ function fromUrl(url: URL): { connectionString: string; schema?: string } {
  * connects before the first operation.
  */
 export const adapter: StorageAdapter = {
-  openStorage: (url, { name, encryption }) => new PostgresStorage({ ...fromUrl(url), name, encryption }),
+  openStorage: (url, { name, encryption }) => new PostgresStorage({ ...fromUrl(url, 'openStorage'), name, encryption }),
   openSessionStorage: (url) => {
-    const options = fromUrl(url);
-    return { storage: new PostgresSessionStorage(options), bus: new PostgresSessionEventBus(options) };
+    // The bus only listens and notifies: it creates nothing, so `create` is the storage's alone.
+    const { create, ...options } = fromUrl(url, 'openSessionStorage');
+    return { storage: new PostgresSessionStorage({ ...options, ...(create === undefined ? {} : { create }) }), bus: new PostgresSessionEventBus(options) };
   },
 };

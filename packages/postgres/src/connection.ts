@@ -4,10 +4,10 @@
  * never ended), with the schema migrated lazily, once, before the first query.
  */
 import { createHash } from 'node:crypto';
-import { assertIdentifier, InvalidArgumentError, Once } from '@mtstore/core';
+import { assertIdentifier, createOption, InvalidArgumentError, Once } from '@mtstore/core';
 import pg from 'pg';
 import type { Pool, PoolClient, PoolConfig, QueryConfig, QueryResult, QueryResultRow } from 'pg';
-import { migrate, quoteIdentifier } from './schema.js';
+import { migrate, quoteIdentifier, SCHEMA_VERSION } from './schema.js';
 import { withTransaction } from './transaction.js';
 import { TYPES } from './types.js';
 
@@ -19,8 +19,16 @@ export interface PostgresConnectionOptions {
   config?: PoolConfig;
   /** A pool the application owns: mtstore uses it and never ends it. */
   pool?: Pool;
-  /** Schema holding mtstore's tables; created if missing. Default `mtstore`. */
+  /** Schema holding mtstore's tables; created if missing (unless `create` is false). Default `mtstore`. */
   schema?: string;
+  /**
+   * `false`: open only an @mtstore/postgres store that is there. A schema that does not
+   * exist, or has no `migrations` table (another program's schema, an empty one), is
+   * NotFoundError on first use and stays as it was: no schema, table, index or lease
+   * table is created. A store at an older schema version is migrated as usual. For tools
+   * that only read (`mtstore inspect`). Default `true`: create what is missing.
+   */
+  create?: boolean;
   /**
    * How long `close()` lets calls already in flight finish, in ms (default 5000). Calls
    * still running then reject with StorageUnavailableError (their outcome unknown) and,
@@ -93,8 +101,11 @@ export class Database {
   readonly schema: string;
   /** The quoted schema, for SQL text. */
   readonly s: string;
+  /** False: the store must be there (see PostgresConnectionOptions.create); nothing is created. */
+  readonly create: boolean;
   /** Migrates once; a failure is not remembered, the next call tries again. */
-  readonly #migration = new Once(() => migrate(this.pool, this.schema));
+  readonly #migration = new Once(() => migrate(this.pool, this.schema, SCHEMA_VERSION, { mustExist: !this.create, where: this.#where }));
+  readonly #where: string;
   readonly #closeTimeout: number;
   /** The reject function of every call in flight (see #track). */
   readonly #inflight = new Set<(error: Error) => void>();
@@ -110,6 +121,8 @@ export class Database {
     if (given.length > 1) throw new InvalidArgumentError(`${where}: give one of connectionString, config or pool, not ${given.join(' and ')}`);
     this.schema = options.schema ?? DEFAULT_SCHEMA;
     assertIdentifier(this.schema, `${where}: schema`);
+    this.create = createOption(options.create, where);
+    this.#where = where;
     const closeTimeout = options.closeTimeoutMillis ?? DEFAULT_CLOSE_TIMEOUT;
     if (typeof closeTimeout !== 'number' || !Number.isFinite(closeTimeout) || closeTimeout < 0) {
       throw new InvalidArgumentError(`${where}: closeTimeoutMillis must be a non-negative number of milliseconds`);

@@ -1,9 +1,10 @@
 /**
  * Session leases in `<schema>.leases`: one row per session name `(name, token,
  * owner, expires_at)`, created on first use (additive: older versions of this
- * adapter ignore it). Acquire is one `INSERT … ON CONFLICT DO UPDATE … WHERE`
- * statement: the row lock PostgreSQL takes for the conflict serializes racing
- * acquirers, so exactly one wins and the token grows by one per acquisition. Renew
+ * adapter ignore it) — but not by `holder()` under `create: false`, which only
+ * reads. Acquire is one `INSERT … ON CONFLICT DO UPDATE … WHERE` statement: the row
+ * lock PostgreSQL takes for the conflict serializes racing acquirers, so exactly one
+ * wins and the token grows by one per acquisition. Renew
  * and release match the token. A release sets `expires_at` to the epoch and keeps
  * the row, so tokens keep growing.
  *
@@ -114,7 +115,21 @@ export class PostgresLeases implements LeaseRepository {
   }
 
   async holder(): Promise<StoredLease | null> {
-    const [row] = await this.#query(this.#sql.holder, [this.#name]);
+    let rows: LeaseRow[];
+    if (this.#db.create || this.#table.done) {
+      rows = await this.#query(this.#sql.holder, [this.#name]);
+    } else {
+      // create: false (a reader such as `mtstore inspect`): asking who holds the lease
+      // must not add the lease table to a store that never saw a lease; without the
+      // table nobody holds one.
+      try {
+        rows = (await this.#db.query<LeaseRow>(this.#sql.holder, [this.#name])).rows;
+      } catch (error) {
+        if ((error as { code?: unknown } | null)?.code === '42P01') return null;
+        throw error;
+      }
+    }
+    const row = rows[0];
     return row === undefined ? null : toLease(row);
   }
 }

@@ -1,14 +1,16 @@
 /**
  * The schema and its versioned, forward-only migrations.
  *
- * Everything lives in one PostgreSQL schema (default `mtstore`), created if missing.
+ * Everything lives in one PostgreSQL schema (default `mtstore`), created if missing
+ * (with `create: false`, a schema without our `migrations` table is NotFoundError and
+ * nothing is created).
  * `migrations` records which versions are applied. Migrating runs in one transaction
  * under a transaction-level advisory lock keyed by the schema name, so processes that
  * start together migrate once: the others wait, then find the work done. A schema
  * written by a newer mtstore (a version this code does not know) is a MigrationError:
  * older code must not write into tables it does not understand.
  */
-import { MigrationError } from '@mtstore/core';
+import { isStorageError, MigrationError, storeNotFound } from '@mtstore/core';
 import type { Pool, PoolClient } from 'pg';
 import { withTransaction } from './transaction.js';
 import { TYPES } from './types.js';
@@ -233,34 +235,59 @@ async function appliedVersion(client: Pool | PoolClient, schema: string): Promis
   return rows[0]?.version ?? undefined;
 }
 
+export interface MigrateOptions {
+  /**
+   * The `create: false` option: a schema without an applied migration is NotFoundError
+   * and nothing is created. A store that is there is migrated as usual.
+   */
+  mustExist?: boolean;
+  /** Prefix of the NotFoundError's message, e.g. `PostgresStorage`. */
+  where?: string;
+}
+
 /**
  * Brings `schema` to SCHEMA_VERSION (or to `target`: the migration tests build a v1
  * schema with v1's own DDL). The common case (already current) is one query without
- * locks; otherwise one transaction under the advisory lock.
+ * locks; otherwise one transaction under the advisory lock. With `mustExist`, the
+ * first query (a read) decides: no store there, and nothing else runs.
  */
-export async function migrate(pool: Pool, schema: string, target = SCHEMA_VERSION): Promise<void> {
+export async function migrate(pool: Pool, schema: string, target = SCHEMA_VERSION, options: MigrateOptions = {}): Promise<void> {
+  let missing: string | undefined;
   try {
     const version = await appliedVersion(pool, schema);
     if (version === target) return;
     if (version !== undefined && version > SCHEMA_VERSION) throw tooNew(schema, version);
+    if (version === undefined) missing = `no applied version in table "${schema}".migrations`;
   } catch (error) {
     // 3F000 no such schema, 42P01 no such table: a fresh database, migrate below.
     const code = (error as { code?: unknown }).code;
     if (code !== '3F000' && code !== '42P01') throw error;
+    missing = `no table "${schema}".migrations`;
+  }
+  if (options.mustExist === true && missing !== undefined) {
+    // PostgreSQL answers 42P01 also when the schema itself is missing: say which.
+    const { rowCount } = await pool.query({ text: 'SELECT 1 FROM pg_namespace WHERE nspname = $1', values: [schema] });
+    if (rowCount === 0) missing = 'the schema does not exist';
+    throw storeNotFound(options.where ?? 'PostgreSQL', `schema "${schema}"`, '@mtstore/postgres', missing);
   }
   try {
     await withTransaction(pool, async (client) => {
       await client.query({ text: 'SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', values: [`mtstore:migrate:${schema}`] });
-      await migrateLocked(client, schema, target);
+      await migrateLocked(client, schema, target, options);
     });
   } catch (error) {
-    if (error instanceof MigrationError || isConnectionFailure(error)) throw error;
+    if (isStorageError(error) || isConnectionFailure(error)) throw error;
     throw new MigrationError(`could not create or migrate schema "${schema}": ${(error as Error).message}`, { cause: error });
   }
 }
 
-async function migrateLocked(client: PoolClient, schema: string, target: number): Promise<void> {
+async function migrateLocked(client: PoolClient, schema: string, target: number, options: MigrateOptions): Promise<void> {
   const s = quoteIdentifier(schema);
+  if (options.mustExist === true) {
+    // Under the lock: the store seen before it may have been dropped since. Nothing is created without it.
+    const found = await client.query<{ table: string | null }>({ text: 'SELECT to_regclass($1)::text AS table', values: [`${s}.migrations`] });
+    if ((found.rows[0]?.table ?? null) === null) throw storeNotFound(options.where ?? 'PostgreSQL', `schema "${schema}"`, '@mtstore/postgres', `no table "${schema}".migrations`);
+  }
   // CREATE SCHEMA IF NOT EXISTS needs the CREATE privilege even when the schema exists: look first.
   const exists = await client.query({ text: 'SELECT 1 FROM pg_namespace WHERE nspname = $1', values: [schema] });
   if (exists.rowCount === 0) await client.query(`CREATE SCHEMA ${s}`);

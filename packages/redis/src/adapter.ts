@@ -1,29 +1,32 @@
-import { InvalidArgumentError, redactUrl, type StorageAdapter } from '@mtstore/core';
+import { createFromUrl, InvalidArgumentError, redactUrl, type StorageAdapter } from '@mtstore/core';
 import { RedisSessionEventBus } from './bus.js';
 import { RedisStorage } from './client.js';
 import { redisOptionsFromUrl, type RedisConnectionOptions } from './connection.js';
 import { RedisSessionStorage } from './server.js';
 
-const PARAMETERS = new Set(['prefix', 'cluster', 'session']);
+const PARAMETERS = new Set(['prefix', 'cluster', 'session', 'create']);
 
 /**
  * Connection options from an adapter URL:
  *
- *   redis://[user:password@]host[:port][/db][?prefix=mtstore:][&cluster=true][&session=name]
+ *   redis://[user:password@]host[:port][/db][?prefix=mtstore:][&cluster=true][&session=name][&create=false]
  *   rediss://…  (TLS)
  *
  * `prefix` is the key prefix (default `mtstore:`); `cluster=true` opens a Cluster
  * client with host:port as its seed node (no `/db` then); `session` (client storage
- * only) is read by core's openStorage. The adapter owns what it opens.
+ * only) is read by core's openStorage; `create=false` opens only a store that is
+ * there (RedisConnectionOptions.create). The adapter owns what it opens.
  */
 export function connectionFromUrl(url: URL): RedisConnectionOptions {
   const where = `@mtstore/redis: ${redactUrl(url)}`;
   for (const key of url.searchParams.keys()) {
-    if (!PARAMETERS.has(key)) throw new InvalidArgumentError(`${where}: unknown parameter "${key}" (known: prefix, cluster, session)`);
+    if (!PARAMETERS.has(key)) throw new InvalidArgumentError(`${where}: unknown parameter "${key}" (known: ${[...PARAMETERS].join(', ')})`);
   }
   const options: RedisConnectionOptions = {};
   const prefix = url.searchParams.get('prefix');
   if (prefix !== null) options.prefix = prefix;
+  const create = createFromUrl(url, where);
+  if (create !== undefined) options.create = create;
   const cluster = url.searchParams.get('cluster') ?? 'false';
   if (!['true', '1', 'false', '0'].includes(cluster)) throw new InvalidArgumentError(`${where}: cluster must be true or false`);
   const redisOptions = redisOptionsFromUrl(url);

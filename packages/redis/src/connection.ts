@@ -3,7 +3,7 @@
  * cluster seed nodes, closed by `close()`), or a Redis / Cluster client the
  * application owns (used as is, never closed by mtstore).
  */
-import { assertKeyPrefix, CorruptDataError, InvalidArgumentError, LeaseLostError, MigrationError, Once, decodeUrlPart, redactUrl } from '@mtstore/core';
+import { assertKeyPrefix, CorruptDataError, createOption, InvalidArgumentError, LeaseLostError, MigrationError, Once, decodeUrlPart, redactUrl } from '@mtstore/core';
 import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { ensureSchema } from './schema.js';
 import { isFenceRefusal } from './fence.js';
@@ -28,6 +28,14 @@ export interface RedisConnectionOptions {
   client?: RedisClient;
   /** Key prefix, up to 64 of `A-Z a-z 0-9 _ . : -`. Default `mtstore:`. */
   prefix?: string;
+  /**
+   * `false`: open only an @mtstore/redis store that is there. A prefix without its
+   * `<prefix>schema` key (nothing of mtstore's, or another program's keys) is
+   * NotFoundError on first use and no key is written. A store at an older layout is
+   * migrated as usual. For tools that only read (`mtstore inspect`). Default `true`:
+   * the first use claims the prefix. The event bus writes no key and ignores it.
+   */
+  create?: boolean;
 }
 
 /**
@@ -135,9 +143,12 @@ export class RedisConnection {
    * next call, a MigrationError (newer layout) is kept.
    */
   readonly #layout = new Once(
-    () => this.connect().then(() => ensureSchema(this.client, this.prefix)),
+    () => this.connect().then(() => ensureSchema(this.client, this.prefix, { mustExist: !this.create, where: this.#where })),
     (error) => !(error instanceof MigrationError),
   );
+  /** False: the store must be there (RedisConnectionOptions.create); nothing is written to make one. */
+  readonly create: boolean;
+  readonly #where: string;
   #connecting: Promise<void> | undefined;
 
   constructor(options: RedisConnectionOptions, where: string) {
@@ -145,6 +156,8 @@ export class RedisConnection {
     const prefix = options.prefix ?? DEFAULT_PREFIX;
     assertKeyPrefix(prefix, `${where}: prefix`);
     this.prefix = prefix;
+    this.create = createOption(options.create, where);
+    this.#where = where;
     const given = options.client;
     if (given !== undefined) {
       if (!(given instanceof Redis) && !(given instanceof Cluster)) {

@@ -31,7 +31,7 @@
  * A name has "anything stored" exactly when one of its keys exists: Redis drops a hash,
  * set or sorted set with its last field, so listNames is a SCAN for `client:{*`.
  */
-import { MigrationError } from '@mtstore/core';
+import { MigrationError, storeNotFound } from '@mtstore/core';
 import type { RedisClient } from './connection.js';
 import { migrateToLayout2, migrateToLayout3 } from './migrate.js';
 
@@ -139,17 +139,31 @@ export function eventChannel(prefix: string): string {
   return `${prefix}events`;
 }
 
+export interface EnsureSchemaOptions {
+  /** The `create: false` option: a prefix without its schema key is NotFoundError, and nothing is written. */
+  mustExist?: boolean;
+  /** Prefix of the NotFoundError's message, e.g. `RedisStorage`. */
+  where?: string;
+}
+
 /**
  * Claims the prefix for this layout version if it is new (SET NX), and reads the
  * version stored there: newer than this code → MigrationError; older → migrate.
+ * With `mustExist` the version is only read (GET): no key, no store, nothing written.
  */
-export async function ensureSchema(client: RedisClient, prefix: string): Promise<void> {
+export async function ensureSchema(client: RedisClient, prefix: string, options: EnsureSchemaOptions = {}): Promise<void> {
   const key = schemaKey(prefix);
-  const results = await client.multi().set(key, String(SCHEMA_VERSION), 'NX').get(key).exec();
-  const [setResult, getResult] = results ?? [];
-  const error = setResult?.[0] ?? getResult?.[0];
-  if (error) throw error;
-  const stored = getResult?.[1];
+  let stored: unknown;
+  if (options.mustExist === true) {
+    stored = await client.get(key);
+    if (stored === null) throw storeNotFound(options.where ?? 'Redis', `key prefix ${JSON.stringify(prefix)}`, '@mtstore/redis', `no key ${key}`);
+  } else {
+    const results = await client.multi().set(key, String(SCHEMA_VERSION), 'NX').get(key).exec();
+    const [setResult, getResult] = results ?? [];
+    const error = setResult?.[0] ?? getResult?.[0];
+    if (error) throw error;
+    stored = getResult?.[1];
+  }
   const version = typeof stored === 'string' && /^[1-9]\d{0,8}$/.test(stored) ? Number(stored) : Number.NaN;
   if (Number.isNaN(version)) {
     throw new MigrationError(`Redis key ${key} holds ${JSON.stringify(String(stored).slice(0, 20))}, not an mtstore layout version`);

@@ -4,13 +4,13 @@
  * destroyed by `close`), made ready once (schema created or checked), and the two
  * ways statements run: alone, or together in a transaction.
  */
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { InvalidArgumentError, isStorageError, LeaseLostError, MigrationError, Once, StorageClosedError, StorageUnavailableError } from '@mtstore/core';
+import { createOption, InvalidArgumentError, isStorageError, LeaseLostError, MigrationError, Once, storeNotFound, StorageClosedError, StorageUnavailableError } from '@mtstore/core';
 import { DataSource, QueryFailedError, type DataSourceOptions, type QueryRunner } from 'typeorm';
 import { dialectOf } from './dialect.js';
 import { closeNow, DESTROY_TIMEOUT_MS, isStatementTimeout, membersOf, poolsOf, queryTimeoutOf, socketOf, StatementTimeout, within, withOwnedDefaults, type Pool } from './timeouts.js';
-import { checkSchema, DEFAULT_TABLE_PREFIX, migrateUp, assertTablePrefix, schemaContext, type SchemaContext } from './schema.js';
+import { checkSchema, DEFAULT_TABLE_PREFIX, migrateUp, assertTablePrefix, readSchemaVersion, schemaContext, type SchemaContext } from './schema.js';
 
 /** Where the tables live and who owns the DataSource. Give exactly one of `dataSource` and `options`. */
 export interface TypeormConnectionOptions {
@@ -29,6 +29,16 @@ export interface TypeormConnectionOptions {
    * application has run `mtstoreMigrations()`.
    */
   migrate?: boolean;
+  /**
+   * `false`: open only an @mtstore/typeorm store that is there. Without this prefix's
+   * `schema_version` table (another program's database, an empty one; with an owned
+   * better-sqlite3 DataSource also a file that does not exist) the first use is
+   * NotFoundError and nothing is written: no table, index, file or folder, and
+   * `lease.holder()` creates no lease table. A store at an older schema version is
+   * migrated as with `true` (with `migrate: false`, checked as usual). For tools that
+   * only read. Default `true`: create what is missing.
+   */
+  create?: boolean;
 }
 
 export type Row = Record<string, unknown>;
@@ -169,6 +179,8 @@ export class Connection {
   readonly #dataSource: DataSource;
   readonly #where: string;
   readonly #migrate: boolean;
+  /** False: the store must be there (TypeormConnectionOptions.create); nothing is created. */
+  readonly create: boolean;
   /** sqlite: the key operations queue on (the database file); undefined elsewhere. */
   readonly #queue: unknown;
   /** Connects (owned DataSource) and creates, migrates or checks the schema, once; a failure is retried by the next call. */
@@ -201,6 +213,7 @@ export class Connection {
       throw new InvalidArgumentError(`${where}: options must be TypeORM DataSourceOptions`);
     }
     if (options.migrate !== undefined && typeof options.migrate !== 'boolean') throw new InvalidArgumentError(`${where}: migrate must be a boolean`);
+    this.create = createOption(options.create, where);
     const prefix = options.tablePrefix ?? DEFAULT_TABLE_PREFIX;
     assertTablePrefix(prefix, where);
     this.#where = where;
@@ -240,7 +253,11 @@ export class Connection {
     const dataSource = this.#dataSource;
     if (this.owned) {
       if (!dataSource.isInitialized) {
-        if (this.#queue !== undefined) createPrivateFile(dataSource);
+        if (this.#queue !== undefined) {
+          // better-sqlite3 creates a missing file (and TypeORM its folder) when it connects.
+          if (this.create) createPrivateFile(dataSource);
+          else this.#requireFile(dataSource);
+        }
         await dataSource.initialize();
         this.#watchConnections();
       }
@@ -250,7 +267,10 @@ export class Connection {
     await this.#exclusive(async () => {
       if (this.context.dialect.name === 'sqlite') this.context.dialect.maxParams = await sqliteMaxParams(dataSource);
       try {
-        if (this.#migrate) await withRetry(() => (this.context.dialect.name === 'sqlite' ? this.#immediate((runner) => migrateUp(runner, this.context)) : this.#inTransaction((runner) => migrateUp(runner, this.context))));
+        // create: false: one read of the catalog decides, before any lock or transaction.
+        if (!this.create) await this.#withRunner((runner) => this.#requireStore(runner));
+        const options = this.create ? {} : { missing: () => this.#notFound() };
+        if (this.#migrate) await withRetry(() => (this.context.dialect.name === 'sqlite' ? this.#immediate((runner) => migrateUp(runner, this.context, undefined, options)) : this.#inTransaction((runner) => migrateUp(runner, this.context, undefined, options))));
         else await this.#withRunner((runner) => checkSchema(runner, this.context));
       } catch (error) {
         if (isStorageError(error)) throw error;
@@ -260,6 +280,44 @@ export class Connection {
       }
     });
     this.#pool = directPool(dataSource);
+  }
+
+  /** create: false, owned better-sqlite3 DataSource: its file must be there (a missing one would be created by connecting). */
+  #requireFile(dataSource: DataSource): void {
+    const database = (dataSource.options as { database?: unknown }).database;
+    if (typeof database !== 'string' || database === '' || database === ':memory:' || database.startsWith('file:')) return;
+    if (!existsSync(resolve(database))) throw storeNotFound(this.#where, resolve(database), '@mtstore/typeorm', 'no such file');
+  }
+
+  /** create: false: NotFoundError unless this prefix's schema_version table says a store is there. Reads only. */
+  async #requireStore(runner: QueryRunner): Promise<void> {
+    if ((await readSchemaVersion(runner, this.context)) === 0) throw this.#notFound();
+  }
+
+  #notFound(): Error {
+    return storeNotFound(this.#where, this.#location(), '@mtstore/typeorm', `no table ${this.context.names.schemaVersion} with a version`);
+  }
+
+  /** Which database the tables would be in, for messages: never a password. */
+  #location(): string {
+    const options = this.#dataSource.options as { type: unknown; database?: unknown; schema?: unknown };
+    const database = typeof options.database === 'string' && options.database !== '' ? options.database : typeof this.#dataSource.driver.database === 'string' ? this.#dataSource.driver.database : undefined;
+    const schema = typeof options.schema === 'string' ? options.schema : undefined;
+    const where = [database === undefined ? undefined : `database ${JSON.stringify(database)}`, schema === undefined ? undefined : `schema ${JSON.stringify(schema)}`].filter((part) => part !== undefined);
+    return `the ${String(options.type)} DataSource${where.length > 0 ? ` (${where.join(', ')})` : ''}`;
+  }
+
+  /**
+   * Whether one of mtstore's tables exists: a read of the catalog that creates nothing
+   * (lease.ts asks it under `create: false` instead of creating the lease table).
+   */
+  hasTable(name: string): Promise<boolean> {
+    return this.#tracked(
+      (async () => {
+        if (!this.#start.done) await this.ready();
+        return this.#exclusive(() => this.#withRunner((runner) => runner.hasTable(name)));
+      })(),
+    );
   }
 
   /**

@@ -1,9 +1,10 @@
 /**
  * Session leases in `<prefix>leases`: one row per session name `(name, token, owner,
  * expires_at)`, created on first use (additive: the versioned tables are untouched
- * and older versions ignore it). Acquire reads the row with `FOR UPDATE` (postgres,
- * mysql; sqlite runs every operation alone, see connection.ts) and updates or inserts
- * it in one transaction; two acquirers inserting the first row at once meet on the
+ * and older versions ignore it) — not by `holder()` under `create: false`, which
+ * only reads. Acquire reads the row with `FOR UPDATE` (postgres, mysql; sqlite runs
+ * every operation alone, see connection.ts) and updates or inserts it in one
+ * transaction; two acquirers inserting the first row at once meet on the
  * primary key and the loser looks again. Renew and release match the token; a release
  * sets `expires_at` to 0 and keeps the row, so tokens keep growing.
  *
@@ -102,7 +103,13 @@ export class TypeormLeases implements LeaseRepository {
   }
 
   async holder(): Promise<StoredLease | null> {
-    await this.#ready();
+    if (!this.#db.create) {
+      // create: false (a reader): asking who holds the lease must not add the lease
+      // table to a store that never saw a lease; without the table nobody holds one.
+      if (!this.#table.done && !(await this.#db.hasTable(this.#db.context.names.leases))) return null;
+    } else {
+      await this.#ready();
+    }
     const row = (await this.#db.query(this.#sql.holder, [this.#name, Date.now()]))[0];
     return row === undefined ? null : toLease(row);
   }

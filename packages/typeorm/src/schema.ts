@@ -184,13 +184,16 @@ function tooNew(context: SchemaContext, version: number): MigrationError {
  * should be inside a transaction where the database has transactional DDL
  * (postgres, sqlite; MySQL commits each DDL statement). Idempotent: steps already
  * applied are skipped, so the adapter's own migration and the TypeORM migration
- * classes can both run, in either order.
+ * classes can both run, in either order. With `missing` (the `create: false` option)
+ * tables that are not there, found under the lock, are its error: nothing is created.
  */
-export async function migrateUp(runner: QueryRunner, context: SchemaContext, target = SCHEMA_VERSION): Promise<void> {
+export async function migrateUp(runner: QueryRunner, context: SchemaContext, target = SCHEMA_VERSION, options: { missing?: () => Error } = {}): Promise<void> {
   const unlock = await lockSchema(runner, context);
   try {
     const current = await readSchemaVersion(runner, context);
     if (current > SCHEMA_VERSION) throw tooNew(context, current);
+    // The connection checked before it locked: the store went away since. Never create it here.
+    if (current === 0 && options.missing !== undefined) throw options.missing();
     if (current >= target) return;
     for (const step of STEPS) {
       if (step.version > current && step.version <= target) {
