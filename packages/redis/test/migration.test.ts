@@ -11,6 +11,8 @@ import type { Peer, Session } from '@mtstore/core';
 import type { Cluster, Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RedisSessionStorage, RedisStorage } from '../src/index.js';
+import type { RedisClient } from '../src/connection.js';
+import { ensureSchema, raiseSchemaVersion, SCHEMA_VERSION } from '../src/schema.js';
 import { admin, adminCluster, dropPrefix, plain, probe, probeCluster, randomName, REDIS_CLUSTER_URL, REDIS_URL } from './helpers.js';
 
 const single = await checkServer('redis', REDIS_URL, () => probe(REDIS_URL));
@@ -99,6 +101,21 @@ function suite(open: () => Redis | Cluster, storageOptions: (redis: Redis | Clus
   afterAll(async () => {
     await Promise.all(prefixes.map((p) => dropPrefix(redis, p)));
     await redis.quit();
+  });
+
+  it('the layout version only goes up: a process finishing an older step after another finished them all leaves it', async () => {
+    const prefix = `${randomName('raise')}:`;
+    prefixes.push(prefix);
+    await writeLayout1(redis, prefix);
+    // A slower opener read layout 1 and is still upgrading it to 2 when a faster one is done.
+    await ensureSchema(redis as RedisClient, prefix);
+    expect(await redis.get(`${prefix}schema`)).toBe(String(SCHEMA_VERSION));
+    expect(await raiseSchemaVersion(redis as RedisClient, prefix, 2)).toBe(SCHEMA_VERSION);
+    expect(await redis.get(`${prefix}schema`)).toBe(String(SCHEMA_VERSION));
+    // Raising from below still raises.
+    await redis.set(`${prefix}schema`, '2');
+    expect(await raiseSchemaVersion(redis as RedisClient, prefix, 3)).toBe(3);
+    expect(await redis.get(`${prefix}schema`)).toBe('3');
   });
 
   it('reads everything written in layout 1, keys included, and leaves the prefix in layout 3', async () => {
