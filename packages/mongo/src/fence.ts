@@ -16,9 +16,18 @@
  *   renewed every RENEW_MS while it is held.
  * - **Taker** (`lease.acquire` about to store token T+1, forced or after T ran out):
  *   first inserts the *seal* `{ _id: '<session>#<T>', sealed: true }` — the same `_id`.
- *   While a permit is there the seal's insert fails: the taker waits for the permit to
- *   go (writes finished, plus LINGER_MS) or to run out (a writer that died), then
- *   seals, then stores T+1.
+ *   While a permit is there the seal's insert fails: the taker inserts the *seal
+ *   request* `{ _id: '<session>#<T>~', requested: true }` and waits for the permit to
+ *   go (writes finished) or to run out (a writer that died), then seals, then stores
+ *   T+1; it removes the request once sealed.
+ * - **Holder, asked to let go.** A holder writing without pause never idles for
+ *   LINGER_MS, so without the request a taker would wait WAIT_MS and fail. The holder
+ *   looks for it with each permit renewal (every RENEW_MS) and each permit insert.
+ *   Once it has seen it, no new write under the token starts (LeaseLostError, nothing
+ *   written), the writes already holding the permit finish, and the last one to leave
+ *   removes the permit. A forced takeover of a busy holder thus takes about RENEW_MS
+ *   plus its longest write in flight, at most. The request only makes the holder let
+ *   go; which writes land is still decided by the seal alone.
  *
  * The `_id` is the meeting point: a writer's insert after the seal fails (duplicate
  * key, the stored document says sealed) and the write is refused with
@@ -47,6 +56,8 @@ export interface FenceDocument {
   /** A write permit's holder (random per permit). */
   token?: string;
   sealed?: true;
+  /** A seal request: a taker waits to seal this token. */
+  requested?: true;
   /** Permit: when it runs out unless renewed. Seal: when it may be removed. */
   expiresAt: Date;
 }
@@ -63,6 +74,9 @@ export const SEAL_KEEP_MS = 2 * 86_400_000;
 /** The `_id` of the permit and the seal of one lease token: the same, on purpose. */
 export const fenceId = (session: string, token: bigint | number): string => `${session}#${String(token).padStart(20, '0')}`;
 
+/** The `_id` of the seal request of one lease token: in the session's `_id` range, next to the permit's. */
+export const requestId = (session: string, token: bigint | number): string => `${fenceId(session, token)}~`;
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const expiry = (doc: FenceDocument): number => (doc.expiresAt instanceof Date ? doc.expiresAt.getTime() : 0);
 
@@ -72,6 +86,8 @@ const refused = () => new LeaseLostError('fence: the session lease was taken ove
 /** One instance's permit for one token, shared by its concurrent writes. */
 interface Permit {
   readonly id: string;
+  /** Where a taker asks to seal this permit's lease token. */
+  readonly request: string;
   readonly token: string;
   users: number;
   lease?: Lease;
@@ -79,6 +95,8 @@ interface Permit {
   renewing?: Promise<void>;
   /** Set while no write uses the permit: gives it back after LINGER_MS. */
   idle?: NodeJS.Timeout;
+  /** A taker asked to seal the token: the last write to leave gives the permit back at once. */
+  sealing?: true;
   ready: Promise<void>;
 }
 
@@ -98,6 +116,8 @@ export class WriteFence {
   readonly #permits = new Map<string, Permit>();
   /** Permits of ours being given back or that failed to be: ours to remove when met again. */
   readonly #mine = new Set<string>();
+  /** Permits whose token a taker asked to seal: later writes under it are refused without a round trip. */
+  readonly #sealing = new Set<string>();
 
   constructor(
     private readonly fences: Collection<FenceDocument>,
@@ -133,6 +153,7 @@ export class WriteFence {
 
   async #enter(token: bigint, where: string): Promise<Permit> {
     const id = fenceId(this.session, token);
+    if (this.#sealing.has(id)) throw refused();
     let permit = this.#permits.get(id);
     if (permit?.idle !== undefined) {
       if (permit.lease?.valid === true) {
@@ -144,7 +165,7 @@ export class WriteFence {
       }
     }
     if (permit === undefined) {
-      const created: Permit = { id, token: randomUUID(), users: 0, ready: Promise.resolve() };
+      const created: Permit = { id, request: requestId(this.session, token), token: randomUUID(), users: 0, ready: Promise.resolve() };
       created.ready = this.#take(created, where).catch((error: unknown) => {
         if (this.#permits.get(id) === created) this.#permits.delete(id);
         throw error;
@@ -164,8 +185,23 @@ export class WriteFence {
 
   #leave(permit: Permit): void {
     if (--permit.users > 0) return;
+    if (permit.sealing) {
+      void this.#release(permit); // a taker is waiting for exactly this
+      return;
+    }
     permit.idle = setTimeout(() => void this.#release(permit), LINGER_MS);
     permit.idle.unref();
+  }
+
+  /** A taker asked to seal the permit's token: no write joins any more; an idle permit goes now, a busy one when its writes are done. */
+  #letGo(permit: Permit): void {
+    this.#sealing.add(permit.id);
+    permit.sealing = true;
+    if (permit.users === 0 && this.#permits.get(permit.id) === permit) void this.#release(permit);
+  }
+
+  async #requested(permit: Permit): Promise<boolean> {
+    return (await this.fences.findOne({ _id: permit.request }, { projection: { _id: 1 } })) !== null;
   }
 
   /** Stops renewing and removes the permit from the server (the last writer left it, or close). */
@@ -175,6 +211,10 @@ export class WriteFence {
     clearInterval(permit.timer);
     // A renewal in flight must not land after the removal.
     await permit.renewing;
+    await this.#remove(permit);
+  }
+
+  async #remove(permit: Permit): Promise<void> {
     this.#mine.add(permit.token);
     await this.fences.deleteOne({ _id: permit.id, token: permit.token }).then(
       () => this.#mine.delete(permit.token),
@@ -186,16 +226,27 @@ export class WriteFence {
     const deadline = Date.now() + WAIT_MS;
     for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
       const sentAt = Date.now();
-      try {
-        await this.fences.insertOne({ _id: permit.id, token: permit.token, expiresAt: new Date(sentAt + LEASE_MS) });
+      // The request is read alongside the insert (no added latency): a holder that let go
+      // for a taker must not take the token's permit again before the taker seals it.
+      const [inserted, requested] = await Promise.all([
+        this.fences.insertOne({ _id: permit.id, token: permit.token, expiresAt: new Date(sentAt + LEASE_MS) }).then(
+          () => true,
+          (error: unknown) => (isDuplicateKey(error) ? false : Promise.reject(error)),
+        ),
+        this.#requested(permit),
+      ]);
+      if (requested) {
+        if (inserted) await this.#remove(permit);
+        this.#sealing.add(permit.id);
+        throw refused();
+      }
+      if (inserted) {
         permit.lease = new Lease(sentAt, where);
         permit.timer = setInterval(() => {
           permit.renewing ??= this.#renew(permit).finally(() => (permit.renewing = undefined));
         }, RENEW_MS);
         permit.timer.unref();
         return;
-      } catch (error) {
-        if (!isDuplicateKey(error)) throw error;
       }
       const stored = await this.fences.findOne({ _id: permit.id });
       if (stored?.sealed === true) throw refused();
@@ -215,9 +266,13 @@ export class WriteFence {
     if (!lease.valid) return; // too late to renew safely: the writes are fenced at their next check
     const sentAt = Date.now();
     try {
-      const result = await this.fences.updateOne({ _id: permit.id, token: permit.token }, { $set: { expiresAt: new Date(sentAt + LEASE_MS) } });
+      const [result, requested] = await Promise.all([
+        this.fences.updateOne({ _id: permit.id, token: permit.token }, { $set: { expiresAt: new Date(sentAt + LEASE_MS) } }),
+        this.#requested(permit),
+      ]);
       if (result.matchedCount === 1) lease.renewed(sentAt);
       else lease.lose();
+      if (requested) this.#letGo(permit);
     } catch {
       // Unreachable: the permit runs out and the writes are fenced by the clock.
     }
@@ -231,28 +286,44 @@ export class WriteFence {
  */
 export async function sealToken(fences: Collection<FenceDocument>, session: string, token: number, where: string): Promise<void> {
   const id = fenceId(session, token);
+  const request = requestId(session, token);
   const deadline = Date.now() + WAIT_MS;
-  for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
-    try {
-      await fences.insertOne({ _id: id, sealed: true, expiresAt: new Date(Date.now() + SEAL_KEEP_MS) });
-      return;
-    } catch (error) {
-      if (!isDuplicateKey(error)) throw error;
+  let requested = false;
+  try {
+    for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
+      try {
+        await fences.insertOne({ _id: id, sealed: true, expiresAt: new Date(Date.now() + SEAL_KEEP_MS) });
+        return;
+      } catch (error) {
+        if (!isDuplicateKey(error)) throw error;
+      }
+      const stored = await fences.findOne({ _id: id });
+      if (stored === null) continue;
+      if (stored.sealed === true) return; // another taker sealed it
+      if (expiry(stored) <= Date.now()) {
+        // Its writer died or stalled past the permit (see the module comment): remove it, then seal.
+        await fences.deleteOne({ _id: id, token: stored.token });
+        continue;
+      }
+      if (!requested) {
+        // A live holder is writing: ask it to let go (another taker may have asked already).
+        await fences.insertOne({ _id: request, requested: true, expiresAt: new Date(Date.now() + SEAL_KEEP_MS) }).catch((error: unknown) => {
+          if (!isDuplicateKey(error)) throw error;
+        });
+        requested = true;
+      }
+      if (Date.now() >= deadline) throw new StorageUnavailableError(`${where}: timed out after ${WAIT_MS} ms waiting for the holder's writes in flight`);
+      await sleep(delay / 2 + Math.random() * delay);
     }
-    const stored = await fences.findOne({ _id: id });
-    if (stored === null) continue;
-    if (stored.sealed === true) return; // another taker sealed it
-    if (expiry(stored) <= Date.now()) {
-      // Its writer died or stalled past the permit (see the module comment): remove it, then seal.
-      await fences.deleteOne({ _id: id, token: stored.token });
-      continue;
-    }
-    if (Date.now() >= deadline) throw new StorageUnavailableError(`${where}: timed out after ${WAIT_MS} ms waiting for the holder's write in flight`);
-    await sleep(delay / 2 + Math.random() * delay);
+  } finally {
+    // Once sealed the request is moot; after a failure it would stop a holder nobody took over.
+    if (requested) await fences.deleteOne({ _id: request }).catch(() => undefined);
   }
 }
 
-/** Removes the session's seals kept long enough (tidying: a failure changes nothing). */
+/** Removes the session's seals kept long enough, and requests left by a taker that died (tidying: a failure changes nothing). */
 export async function tidySeals(fences: Collection<FenceDocument>, session: string): Promise<void> {
-  await fences.deleteMany({ _id: { $gt: `${session}#`, $lt: `${session}$` }, sealed: true, expiresAt: { $lt: new Date() } }).catch(() => undefined);
+  await fences
+    .deleteMany({ _id: { $gt: `${session}#`, $lt: `${session}$` }, $or: [{ sealed: true }, { requested: true }], expiresAt: { $lt: new Date() } })
+    .catch(() => undefined);
 }

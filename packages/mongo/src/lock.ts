@@ -17,6 +17,9 @@
  * Peer batches and `delete()` always run under the lease (they span many documents);
  * single-document updates only where update operators are not atomic (FerretDB 1.x).
  * `close()` waits for this instance's leased work and gives back what it holds.
+ *
+ * The same leases, keyed by a server session and with longer times (LeaseTimes), make
+ * FerretDB 1.x's removals of one server session run one at a time (server.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { MongoServerError, type Collection } from 'mongodb';
@@ -36,6 +39,21 @@ export const RENEW_MS = 2_000;
 export const FENCE_MARGIN_MS = 3_000;
 /** Longest a writer waits for a lease held by live writers before giving up with StorageUnavailableError. */
 export const WAIT_MS = 35_000;
+
+/** A kind of lease's times; see the constants above for what each one costs. */
+export interface LeaseTimes {
+  /** How long a lease lasts without renewal. */
+  readonly leaseMs: number;
+  /** How often a live holder renews it. */
+  readonly renewMs: number;
+  /** The holder stops when less than this remains by its own clock. */
+  readonly marginMs: number;
+  /** Longest a caller waits for live holders. */
+  readonly waitMs: number;
+}
+
+/** The write leases of client sessions (and the write permits of fence.ts). */
+export const WRITE_LEASE: LeaseTimes = { leaseMs: LEASE_MS, renewMs: RENEW_MS, marginMs: FENCE_MARGIN_MS, waitMs: WAIT_MS };
 
 export function isDuplicateKey(error: unknown): boolean {
   return (error instanceof MongoServerError || (error instanceof Error && error.name === 'MongoServerError')) && (error as MongoServerError).code === 11000;
@@ -57,9 +75,11 @@ export class Lease implements WriteCheck {
   #safeUntil: number;
   #lost = false;
   readonly #where: string;
+  readonly #times: LeaseTimes;
 
-  constructor(sentAt: number, where: string) {
-    this.#safeUntil = sentAt + LEASE_MS - FENCE_MARGIN_MS;
+  constructor(sentAt: number, where: string, times: LeaseTimes = WRITE_LEASE) {
+    this.#times = times;
+    this.#safeUntil = sentAt + times.leaseMs - times.marginMs;
     this.#where = where;
   }
 
@@ -82,7 +102,7 @@ export class Lease implements WriteCheck {
   }
 
   renewed(sentAt: number): void {
-    this.#safeUntil = sentAt + LEASE_MS - FENCE_MARGIN_MS;
+    this.#safeUntil = sentAt + this.#times.leaseMs - this.#times.marginMs;
   }
 
   lose(): void {
@@ -90,55 +110,79 @@ export class Lease implements WriteCheck {
   }
 }
 
+/** What `tryRun` gives back when its work ran (the work's own result may be anything). */
+export interface Ran<T> {
+  value: T;
+}
+
 export class SessionLocks {
   readonly #locks: Collection<LockDocument>;
+  readonly #times: LeaseTimes;
+  /** Who a waiter that timed out waited for, for its message. */
+  readonly #holders: string;
   /** Leases this instance took but failed to give back (connection lost): safe for it to clear. */
   readonly #orphans = new Map<string, string>();
   /**
-   * Writers of one session in this instance queue here first, so only one of them at
+   * Holders of one key in this instance queue here first, so only one of them at
    * a time asks the server for the lease: concurrent callers cost no failed inserts.
    */
   readonly #queues = new Map<string, Promise<void>>();
 
-  constructor(locks: Collection<LockDocument>) {
+  constructor(locks: Collection<LockDocument>, times: LeaseTimes = WRITE_LEASE, holders = 'another writer of this session') {
     this.#locks = locks;
+    this.#times = times;
+    this.#holders = holders;
   }
 
-  /** Runs `work` holding the lease of `session`, after this instance's earlier writers of it. */
-  async run<T>(session: string, where: string, work: (lease: Lease) => Promise<T>): Promise<T> {
-    const previous = this.#queues.get(session);
+  /** Runs `work` holding the lease of `key`, after this instance's earlier holders of it. */
+  async run<T>(key: string, where: string, work: (lease: Lease) => Promise<T>): Promise<T> {
+    return ((await this.#run(key, where, work, true)) as Ran<T>).value;
+  }
+
+  /**
+   * Runs `work` holding the lease of `key` only if it can be had at once: null, without
+   * waiting, while another holder (in this instance or elsewhere) has it.
+   */
+  async tryRun<T>(key: string, where: string, work: (lease: Lease) => Promise<T>): Promise<Ran<T> | null> {
+    return this.#queues.has(key) ? null : this.#run(key, where, work, false);
+  }
+
+  async #run<T>(key: string, where: string, work: (lease: Lease) => Promise<T>, wait: boolean): Promise<Ran<T> | null> {
+    const previous = this.#queues.get(key);
     let done!: () => void;
     const turn = new Promise<void>((resolve) => (done = resolve));
     const tail = previous ? previous.then(() => turn) : turn;
-    this.#queues.set(session, tail);
+    this.#queues.set(key, tail);
     try {
       await previous;
-      const { token, lease } = await this.#acquire(session, where);
+      const taken = await this.#acquire(key, where, wait);
+      if (taken === null) return null;
+      const { token, lease } = taken;
       let renewing: Promise<void> | undefined;
       const timer = setInterval(() => {
-        renewing ??= this.#renew(session, token, lease).finally(() => (renewing = undefined));
-      }, RENEW_MS);
+        renewing ??= this.#renew(key, token, lease).finally(() => (renewing = undefined));
+      }, this.#times.renewMs);
       timer.unref();
       try {
         lease.check();
-        return await work(lease);
+        return { value: await work(lease) };
       } finally {
         clearInterval(timer);
         // A renewal still in flight must not land after the release (on a successor's lease).
         await renewing;
-        await this.#locks.deleteOne({ _id: session, token }).catch(() => this.#orphans.set(token, session));
+        await this.#locks.deleteOne({ _id: key, token }).catch(() => this.#orphans.set(token, key));
       }
     } finally {
       done();
-      if (this.#queues.get(session) === tail) this.#queues.delete(session);
+      if (this.#queues.get(key) === tail) this.#queues.delete(key);
     }
   }
 
-  async #renew(session: string, token: string, lease: Lease): Promise<void> {
+  async #renew(key: string, token: string, lease: Lease): Promise<void> {
     if (!lease.valid) return; // too late to renew safely: the work is fenced at its next write
     const sentAt = Date.now();
     try {
-      const result = await this.#locks.updateOne({ _id: session, token }, { $set: { expiresAt: new Date(sentAt + LEASE_MS) } });
+      const result = await this.#locks.updateOne({ _id: key, token }, { $set: { expiresAt: new Date(sentAt + this.#times.leaseMs) } });
       if (result.matchedCount === 1) lease.renewed(sentAt);
       else lease.lose();
     } catch {
@@ -146,16 +190,16 @@ export class SessionLocks {
     }
   }
 
-  /** True while some writer holds an unexpired lease of `session`. */
-  async held(session: string): Promise<boolean> {
-    const lock = await this.#locks.findOne({ _id: session });
+  /** True while some holder has an unexpired lease of `key`. */
+  async held(key: string): Promise<boolean> {
+    const lock = await this.#locks.findOne({ _id: key });
     return lock !== null && expiry(lock) > Date.now();
   }
 
-  /** Waits (up to WAIT_MS) until no writer holds the lease of `session`. */
-  async settled(session: string): Promise<void> {
-    const deadline = Date.now() + WAIT_MS;
-    for (let delay = 2; (await this.held(session)) && Date.now() < deadline; delay = Math.min(delay * 2, 50)) await sleep(delay);
+  /** Waits (up to the wait time) until no holder has the lease of `key`. */
+  async settled(key: string): Promise<void> {
+    const deadline = Date.now() + this.#times.waitMs;
+    for (let delay = 2; (await this.held(key)) && Date.now() < deadline; delay = Math.min(delay * 2, 50)) await sleep(delay);
   }
 
   /**
@@ -164,29 +208,31 @@ export class SessionLocks {
    */
   async close(): Promise<void> {
     await Promise.all([...this.#queues.values()]);
-    await Promise.all([...this.#orphans].map(([token, session]) => this.#locks.deleteOne({ _id: session, token }).then(() => this.#orphans.delete(token)).catch(() => undefined)));
+    await Promise.all([...this.#orphans].map(([token, key]) => this.#locks.deleteOne({ _id: key, token }).then(() => this.#orphans.delete(token)).catch(() => undefined)));
   }
 
-  async #acquire(session: string, where: string): Promise<{ token: string; lease: Lease }> {
+  /** The lease of `key`; null when it is held by a live holder and `wait` is false. */
+  async #acquire(key: string, where: string, wait: boolean): Promise<{ token: string; lease: Lease } | null> {
     const token = randomUUID();
-    const deadline = Date.now() + WAIT_MS;
+    const deadline = Date.now() + this.#times.waitMs;
     for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
       const sentAt = Date.now();
       try {
-        await this.#locks.insertOne({ _id: session, token, expiresAt: new Date(sentAt + LEASE_MS) });
-        return { token, lease: new Lease(sentAt, where) };
+        await this.#locks.insertOne({ _id: key, token, expiresAt: new Date(sentAt + this.#times.leaseMs) });
+        return { token, lease: new Lease(sentAt, where, this.#times) };
       } catch (error) {
         if (!isDuplicateKey(error)) throw error;
       }
-      const holder = await this.#locks.findOne({ _id: session });
+      const holder = await this.#locks.findOne({ _id: key });
       if (holder !== null && (this.#orphans.has(holder.token) || expiry(holder) <= Date.now())) {
         // Ours from a lost connection, or its holder died: take it over (the token guards against a new holder).
-        await this.#locks.deleteOne({ _id: session, token: holder.token });
+        await this.#locks.deleteOne({ _id: key, token: holder.token });
         this.#orphans.delete(holder.token);
         continue;
       }
+      if (!wait) return null;
       if (Date.now() >= deadline) {
-        throw new StorageUnavailableError(`${where}: timed out after ${WAIT_MS} ms waiting for another writer of this session to finish`);
+        throw new StorageUnavailableError(`${where}: timed out after ${this.#times.waitMs} ms waiting for ${this.#holders} to finish`);
       }
       await sleep(delay / 2 + Math.random() * delay);
     }

@@ -1,8 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import type { Collection, Filter } from 'mongodb';
-import { BaseSessionStorage, int64FromStorage, Once, StorageUnavailableError, type ExpiredSession, type SessionInfo, type SessionLifetimeOptions } from '@mtstore/core';
+import { BaseSessionStorage, int64FromStorage, Once, type ExpiredSession, type SessionInfo, type SessionLifetimeOptions } from '@mtstore/core';
 import { openConnection, type Connection, type MongoConnectionOptions } from './connection.js';
-import { isDuplicateKey, type LockDocument } from './lock.js';
+import { isDuplicateKey, SessionLocks, type Lease, type LeaseTimes, type LockDocument } from './lock.js';
 import { collectionNames, prepare } from './schema.js';
 
 export type MongoSessionStorageOptions = MongoConnectionOptions & SessionLifetimeOptions;
@@ -20,6 +19,7 @@ interface ServerSessionDocument {
 
 /** Matches documents live at `now`: without expiry, or a later one (a missing field matches null). */
 const liveAt = (now: number): Filter<ServerSessionDocument> => ({ $or: [{ expiresAt: null as never }, { expiresAt: { $gt: new Date(now) } }] });
+const expiredAt = (now: number): Filter<ServerSessionDocument> => ({ expiresAt: { $lte: new Date(now) } });
 
 function isLive(doc: { expiresAt?: Date | null } | null, now: number): boolean {
   return doc !== null && (doc.expiresAt == null || doc.expiresAt.getTime() > now);
@@ -29,14 +29,13 @@ const key = (authKeyId: bigint, sessionId: bigint): string => `${authKeyId}:${se
 
 /** Inserts one createSession tries at most (see insertSession). */
 const MAX_CREATE_INSERTS = 3;
-/** FerretDB 1.x: how long a lease for removing an expired document lasts (a dead holder's cost). */
-const REMOVAL_LEASE_MS = 30_000;
-/** A holder deletes only while this much of its lease remains, by its own clock (else it stalled). */
-const REMOVAL_MARGIN_MS = 10_000;
-/** Longest a createSession waits for another caller removing the same expired document. */
-const REMOVAL_WAIT_MS = REMOVAL_LEASE_MS + 5_000;
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+/**
+ * FerretDB 1.x: the per-key lease every removal of a server session holds (#remove).
+ * Longer than the client write lease (10 s, margin 3 s), which was found too short here
+ * under load: a holder deletes only while 10 s of its 30 s remain by its own clock, a
+ * dead holder costs the next removal of its key 30 s, and a caller waits at most 35 s.
+ */
+const REMOVAL_LEASE: LeaseTimes = { leaseMs: 30_000, renewMs: 5_000, marginMs: 10_000, waitMs: 35_000 };
 
 /**
  * Server sessions on MongoDB: one document per (authKeyId, sessionId) in
@@ -46,8 +45,9 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  * exactly one of any number of racing callers wins, on MongoDB and FerretDB alike.
  * createSession over an expired document removes it and inserts (insertSession): the
  * insert decides. FerretDB 1.x deletes by `_id` after reading the filter's match, so
- * there the removals of expired documents (takeover and sweep) hold a short lease of
- * the key (`<prefix>server_session_locks`), so that none removes a newer document.
+ * there every removal (destroy, takeover of an expired document, sweep) holds a short
+ * lease of the key (`<prefix>server_session_locks`), so that none removes a newer
+ * document.
  *
  * Lifetime: `lastUsedAt` (epoch ms) and `expiresAt` (a Date, absent = never). A
  * document expired at `now` is absent for every call; `expireSessions` removes such
@@ -59,16 +59,16 @@ export class MongoSessionStorage extends BaseSessionStorage {
   readonly collectionPrefix: string;
   readonly #connection: Connection;
   /**
-   * The collection once prepared, and on FerretDB 1.x the leases its removals of
-   * expired documents run under (see insertSession); a failed attempt (server down) is
-   * retried by the next call.
+   * The collection once prepared, and on FerretDB 1.x the leases its removals run
+   * under (#remove); a failed attempt (server down) is retried by the next call.
    */
   readonly #prepared = new Once(() =>
     prepare(this.#connection, `${this.constructor.name}.connect`).then(({ profile }) => {
       const names = collectionNames(this.#connection.prefix);
+      const locks = this.#connection.db.collection<LockDocument>(names.serverLocks);
       return {
         sessions: this.#connection.db.collection<ServerSessionDocument>(names.serverSessions),
-        locks: profile.ferretdb1 ? this.#connection.db.collection<LockDocument>(names.serverLocks) : undefined,
+        locks: profile.ferretdb1 ? new SessionLocks(locks, REMOVAL_LEASE, 'another caller removing this server session') : undefined,
       };
     }),
   );
@@ -89,54 +89,32 @@ export class MongoSessionStorage extends BaseSessionStorage {
   }
 
   /**
-   * Deletes the document of `id` if it expired at `now`; true when this call did. A
-   * live document is never matched.
+   * Deletes the document of `id` if it matches `filter` (live, or expired, at the
+   * caller's `now`); true when this call did.
    *
    * On FerretDB 1.x a filtered deleteOne reads the matching document, then deletes by
-   * `_id` whatever is there by then: had another caller removed the expired one and
-   * created a new session in between, it would remove the new one (and report it). So
-   * there each removal first takes the key's lease, an insert into
-   * `<prefix>server_session_locks` (`_id` = the key: one holder), and deletes only while
-   * the lease is safely held: removals of one key run one at a time, and a delete's read
-   * and write see the same document. A sweep (`wait` false) skips a key whose lease is
-   * held (its holder is removing it); createSession waits for it, then looks again.
-   * A lease left by a dead holder is taken over once expired (REMOVAL_LEASE_MS).
+   * `_id` whatever is there by then: had another caller removed it and created a new
+   * session in between, it would remove the new one (and report it) though the new one
+   * may not match (an expired-only sweep, a caller whose clock is ahead). So there every
+   * removal takes the key's lease first (SessionLocks on `<prefix>server_session_locks`,
+   * REMOVAL_LEASE) and deletes only while it is safely held: removals of one key run one
+   * at a time, and since an insert needs the key free, a delete's read and write see the
+   * same document. `wait` false (the sweep) skips a key whose lease is held: its holder
+   * is removing it. Others wait for it, then delete if the filter still matches.
    */
-  async #removeExpired(id: string, now: number, wait: boolean): Promise<boolean> {
+  async #remove(operation: string, id: string, filter: Filter<ServerSessionDocument>, wait = true): Promise<boolean> {
     const { sessions, locks } = await this.#prepared.run();
-    const expired = { _id: id, expiresAt: { $lte: new Date(now) } };
-    if (locks === undefined) return (await sessions.deleteOne(expired)).deletedCount === 1;
-    const deadline = Date.now() + REMOVAL_WAIT_MS;
-    for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
-      // Most callers find a live session (or none): they need no lease.
-      const found = await sessions.findOne({ _id: id }, { projection: { _id: 0, expiresAt: 1 } });
-      if (found === null || isLive(found, now)) return false;
-      const token = randomUUID();
-      const sentAt = Date.now();
-      try {
-        await locks.insertOne({ _id: id, token, expiresAt: new Date(sentAt + REMOVAL_LEASE_MS) });
-      } catch (error) {
-        if (!isDuplicateKey(error)) throw error;
-        const holder = await locks.findOne({ _id: id });
-        if (holder !== null && !(holder.expiresAt instanceof Date && holder.expiresAt.getTime() > Date.now())) {
-          await locks.deleteOne({ _id: id, token: holder.token }); // its holder died
-          continue;
-        }
-        if (!wait) return false;
-        if (Date.now() >= deadline) throw new StorageUnavailableError(`${this.constructor.name}: timed out after ${REMOVAL_WAIT_MS} ms waiting for another caller removing expired server session ${id}`);
-        await sleep(delay / 2 + Math.random() * delay);
-        continue;
-      }
-      try {
-        // A holder that stalled past its margin may have lost the lease: it deletes nothing
-        // (a sweep moves on; createSession looks again, as long as it may wait).
-        if (Date.now() < sentAt + REMOVAL_LEASE_MS - REMOVAL_MARGIN_MS) return (await sessions.deleteOne(expired)).deletedCount === 1;
-        if (!wait) return false;
-        if (Date.now() >= deadline) throw new StorageUnavailableError(`${this.constructor.name}: the lease for removing expired server session ${id} ran out before the delete (the process stalled or the server is overloaded)`);
-      } finally {
-        await locks.deleteOne({ _id: id, token }).catch(() => undefined); // else it expires
-      }
-    }
+    const doomed = { _id: id, ...filter };
+    if (locks === undefined) return (await sessions.deleteOne(doomed)).deletedCount === 1;
+    // Most calls find nothing to remove (a live session for createSession): no lease then.
+    if ((await sessions.findOne(doomed, { projection: { _id: 1 } })) === null) return false;
+    const where = `${this.constructor.name}.${operation}`;
+    const remove = async (lease: Lease): Promise<boolean> => {
+      lease.check(); // stalled past its margin: the lease may be another's by now
+      return (await sessions.deleteOne(doomed)).deletedCount === 1;
+    };
+    if (wait) return locks.run(id, where, remove);
+    return (await locks.tryRun(id, where, remove))?.value ?? false;
   }
 
   protected override get supportsLifetime(): boolean {
@@ -153,7 +131,7 @@ export class MongoSessionStorage extends BaseSessionStorage {
    * Insert; if the key is taken by a document expired at `now`, remove that one and
    * insert again. Only an insert that succeeds answers true, and an insert succeeds only
    * where no document has the `_id` (atomic on MongoDB and FerretDB alike): so of racing
-   * callers exactly one wins, and a removal never takes a live document (#removeExpired).
+   * callers exactly one wins, and a removal never takes a live document (#remove).
    * (A filtered replaceOne cannot do this: on FerretDB 1.x it is a read then a write, and
    * several racers "replaced" the same expired document; and a sweep removing it first
    * left the creator with false and no session.)
@@ -183,7 +161,7 @@ export class MongoSessionStorage extends BaseSessionStorage {
         if (!isDuplicateKey(error)) throw error;
       }
       if (!removedExpired || attempt === MAX_CREATE_INSERTS) return false;
-      removedExpired = await this.#removeExpired(doc._id, now, true);
+      removedExpired = await this.#remove('createSession', doc._id, expiredAt(now));
     }
   }
 
@@ -209,8 +187,7 @@ export class MongoSessionStorage extends BaseSessionStorage {
   }
 
   protected async removeSession(authKeyId: bigint, sessionId: bigint, now: number): Promise<boolean> {
-    const sessions = await this.#collection();
-    return (await sessions.deleteOne({ _id: key(authKeyId, sessionId), ...liveAt(now) })).deletedCount === 1;
+    return this.#remove('destroySession', key(authKeyId, sessionId), liveAt(now));
   }
 
   protected async findSessions(authKeyId: bigint, now: number): Promise<bigint[]> {
@@ -227,18 +204,18 @@ export class MongoSessionStorage extends BaseSessionStorage {
    */
   protected async removeAllSessions(authKeyId: bigint, now: number): Promise<bigint[]> {
     const found = await this.findSessions(authKeyId, now);
-    const removed = await Promise.all(found.map((sessionId) => this.removeSession(authKeyId, sessionId, now)));
+    const removed = await Promise.all(found.map((sessionId) => this.#remove('destroyAllSessions', key(authKeyId, sessionId), liveAt(now))));
     return found.filter((_, i) => removed[i]);
   }
 
-  /** At most `limit` expired documents, oldest expiry first, each removed by a conditional delete (#removeExpired): reported once. */
+  /** At most `limit` expired documents, oldest expiry first, each removed by a conditional delete (#remove): reported once. */
   protected override async removeExpired(now: number, limit: number): Promise<ExpiredSession[]> {
     const sessions = await this.#collection();
     const cutoff = new Date(now);
     const docs = await sessions
       .find({ expiresAt: { $lte: cutoff } }, { projection: { _id: 1, authKeyId: 1, sessionId: 1 }, sort: { expiresAt: 1 }, limit, useBigInt64: true })
       .toArray();
-    const removed = await Promise.all(docs.map((d) => this.#removeExpired(d._id, now, false)));
+    const removed = await Promise.all(docs.map((d) => this.#remove('expireSessions', d._id, expiredAt(now), false)));
     return docs
       .filter((_, i) => removed[i])
       .map((d) => ({
@@ -248,6 +225,8 @@ export class MongoSessionStorage extends BaseSessionStorage {
   }
 
   protected async closeConnection(): Promise<void> {
+    // Removals in flight give their leases back (and ones that failed to) before the client goes.
+    await this.#prepared.value?.locks?.close();
     if (this.#connection.owned) await this.#connection.client?.close();
   }
 }

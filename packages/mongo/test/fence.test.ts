@@ -8,10 +8,21 @@ import { describe, expect, it } from 'vitest';
 import { minimalSession, peer } from '@mtstore/conformance/vitest';
 import { fenceId, LINGER_MS, type FenceDocument } from '../src/fence.js';
 import { LEASE_MS } from '../src/lock.js';
+
+/** A forced takeover of a busy holder waits for its next permit renewal (RENEW_MS) and its write in flight: seconds, not WAIT_MS. */
+const TAKEOVER_BOUND_MS = 6_000;
 import { MongoStorage } from '../src/index.js';
-import { adminClient, MONGODB_URL, scratch, server } from './server.js';
+import { adminClient, MONGODB_URL, plain, scratch, server } from './server.js';
 
 const LOST = { code: 'MTSTORE_LEASE_LOST' };
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** The write number `n` as bytes (`size` of them, the number in the first four): what a write stored tells which write it was. */
+const numbered = (n: number, size: number): Uint8Array => {
+  const bytes = new Uint8Array(size);
+  new DataView(bytes.buffer).setUint32(0, n);
+  return bytes;
+};
+const numberOf = (bytes: Uint8Array | null): number | null => (bytes === null ? null : new DataView(plain(bytes).buffer).getUint32(0));
 
 if (server.available) {
   const { fresh, open, track } = scratch();
@@ -42,6 +53,45 @@ if (server.available) {
       expect(await b.kv.get('late')).toBeNull();
       expect(b.lease.held?.token).toBe(taken.token);
     }, 60_000);
+
+    it('a force takeover of a holder writing without pause returns within seconds; no write of the old holder lands after it', async () => {
+      const database = fresh();
+      const a = open(database);
+      const b = open(database);
+      await a.save(minimalSession());
+      await a.lease.acquire({ heartbeat: false, ttlSeconds: 60 });
+      // One write after another, no gap: the permit never idles, so only the seal request frees it.
+      // Even writes set kv `n`, odd ones auth key 2 (under the FerretDB write lease too); both carry the write's number.
+      const acked = { kv: -1, key: -1 };
+      let stop = false;
+      const writer = (async () => {
+        for (let n = 0; !stop; n++) {
+          if (n % 2 === 0) await a.kv.set('n', numbered(n, 4));
+          else await a.authKeys.set(2, numbered(n, 256));
+          acked[n % 2 === 0 ? 'kv' : 'key'] = n;
+        }
+      })().then(
+        () => null,
+        (error: unknown) => error,
+      );
+      while (acked.key < 5) await sleep(5);
+      const started = Date.now();
+      const acquiring = b.lease.acquire({ force: true, heartbeat: false, ttlSeconds: 60 });
+      const outcome = await Promise.race([acquiring.then(() => 'acquired'), sleep(TAKEOVER_BOUND_MS).then(() => 'still waiting')]);
+      const took = Date.now() - started;
+      const atTakeover = { kv: numberOf(await b.kv.get('n')), key: numberOf(await b.authKeys.get(2)) };
+      stop = true; // ends the loop if the takeover is still waiting for it
+      const ended = await writer;
+      await acquiring;
+      expect(outcome, `the takeover returned within ${TAKEOVER_BOUND_MS} ms (took ${took} ms)`).toBe('acquired');
+      expect(ended, 'the old holder was stopped by LeaseLostError').toMatchObject(LOST);
+      await expect(a.kv.set('n', numbered(1e6, 4))).rejects.toMatchObject(LOST);
+      await sleep(300); // anything late would land by now
+      const final = { kv: numberOf(await b.kv.get('n')), key: numberOf(await b.authKeys.get(2)) };
+      expect(final, 'nothing of the old holder landed after the takeover returned').toEqual(atTakeover);
+      expect(final, 'every acknowledged write landed; the refused one did not').toEqual(acked);
+      expect(await fences(database).countDocuments({ requested: true }), 'the seal request was removed').toBe(0);
+    }, 30_000);
 
     it('a permit left by a dead writer holds a takeover only until it runs out, then its token is sealed', async () => {
       const database = fresh();
