@@ -1,72 +1,27 @@
 /**
- * A database that goes away and comes back, for real: PostgreSQL behind a loopback
- * TCP proxy that resets every connection and refuses new ones while "down". Writes
- * GramJS made during the outage failed (reported to onError); once the database is
- * back, the session stores what memory holds — before the next write, save or load —
- * though GramJS sets most of it only once, and a reconnect's load() would otherwise
- * read back what was stored before the outage.
+ * A database that goes away and comes back, for real: PostgreSQL behind the shared
+ * loopback TCP proxy (@mtstore/test-adapters/proxy), which resets every connection and
+ * refuses new ones while down. Writes GramJS made during the outage failed (reported
+ * to onError); once the database is back, the session stores what memory holds —
+ * before the next write, save or load — though GramJS sets most of it only once, and a
+ * reconnect's load() would otherwise read back what was stored before the outage.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, connect, type Server, type Socket } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Api } from 'telegram';
 import { authKey, plainBytes } from '@mtstore/conformance/vitest';
 import { PostgresStorage } from '@mtstore/postgres';
 import { adapters, POSTGRES_URL, type AdapterCase } from '@mtstore/test-adapters';
+import { openProxy, type Proxy } from '@mtstore/test-adapters/proxy';
 import { StorageSession } from '../src/index.js';
 import { gramKey, user } from './client.js';
 
 // The bridge suites' PostgreSQL case: skipped with its reason when unreachable, failing under CI.
 const available = await (adapters.find((adapter) => adapter.name === 'postgres') as AdapterCase).available();
 
-/** The proxy: `down()` resets every connection through it and refuses new ones until `up()`. */
-class Outage {
-  private readonly sockets = new Set<Socket>();
-  private refusing = false;
-  private readonly server: Server;
-
-  constructor(private readonly target: URL) {
-    this.server = createServer((client) => {
-      if (this.refusing) {
-        client.resetAndDestroy();
-        return;
-      }
-      const upstream = connect(Number(target.port || 5432), target.hostname);
-      for (const socket of [client, upstream]) {
-        this.sockets.add(socket);
-        socket.on('close', () => this.sockets.delete(socket));
-        socket.on('error', () => undefined);
-      }
-      client.pipe(upstream).pipe(client);
-    });
-  }
-
-  async listen(): Promise<string> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    const url = new URL(this.target.href);
-    url.hostname = '127.0.0.1';
-    url.port = String((this.server.address() as { port: number }).port);
-    return url.href;
-  }
-
-  down(): void {
-    this.refusing = true;
-    for (const socket of this.sockets) socket.resetAndDestroy();
-  }
-
-  up(): void {
-    this.refusing = false;
-  }
-
-  async close(): Promise<void> {
-    this.down();
-    await new Promise((resolve) => this.server.close(resolve));
-  }
-}
-
 describe.skipIf(!available)('StorageSession through a database outage (PostgreSQL behind a proxy)', () => {
-  const outage = new Outage(new URL(POSTGRES_URL));
+  let outage: Proxy;
   const schema = `gramjs_outage_${process.pid}_${randomBytes(3).toString('hex')}`;
   let url: string;
   const opened: PostgresStorage[] = [];
@@ -78,12 +33,13 @@ describe.skipIf(!available)('StorageSession through a database outage (PostgreSQ
   };
 
   beforeAll(async () => {
-    url = await outage.listen();
+    outage = await openProxy(POSTGRES_URL);
+    url = outage.url();
   });
   afterAll(async () => {
-    outage.up();
+    outage?.up();
     await Promise.all(opened.map((storage) => storage.close().catch(() => undefined)));
-    await outage.close();
+    await outage?.close();
     const admin = new pg.Client({ connectionString: POSTGRES_URL });
     await admin.connect();
     await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);

@@ -147,12 +147,12 @@ for (const db of drivers) {
           // A statement timeout, plus one connect timeout for a call that waited for a fresh connection.
           expect(outcome.ms).toBeLessThan(4 * SHORT + 1500);
         }
-        proxy.forward();
+        proxy.up();
         await storage.saveUpdateState({ pts: 77, qts: 0, date: 1, seq: 1 });
         expect((await storage.load())?.state?.pts).toBe(77);
         await storage.peers.upsert([peer('user', 3)]);
       } finally {
-        proxy.forward();
+        proxy.up();
         await storage.close();
         await proxy.close();
         await db.cleanup(namespace);
@@ -204,7 +204,7 @@ for (const db of drivers) {
         if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
         await exited;
         rmSync(bundle, { force: true });
-        proxy.forward();
+        proxy.up();
         await proxy.close();
         await db.cleanup(namespace);
       }
