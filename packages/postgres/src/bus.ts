@@ -8,8 +8,11 @@
  * with exponential backoff and LISTENs again; events sent while it was away are lost
  * (NOTIFY does not replay: remote delivery is at-most-once, as the contract says).
  * Subscribers hear `lost` when the listening connection drops (its socket closes or
- * errors; a silently dead link is noticed by TCP keep-alive) and `live` once LISTEN
- * runs again on a new one.
+ * errors, or it stops answering the bus's heartbeat) and `live` once LISTEN runs again
+ * on a new one. The heartbeat (`SELECT 1` every `heartbeatInterval` ms, #watch) is what
+ * notices a connection that died silently (no FIN, no RST: a NAT that dropped the flow,
+ * a host that vanished): a listening connection sends nothing, so nothing fails, and
+ * TCP keep-alive gives up only after over two hours with Linux's defaults.
  */
 import {
   assertIdentifier,
@@ -40,11 +43,45 @@ export interface PostgresSessionEventBusOptions {
   reconnectDelay?: { initial?: number; max?: number };
   /** Told about a lost connection, a failed reconnection and an undecodable payload. Default: console.warn. */
   onError?: (error: unknown) => void;
+  /**
+   * How often, in ms, the bus checks that its connection answers (`SELECT 1`). A
+   * connection that completed no round trip from one check to the next (while
+   * connecting: did not get on) is taken as dead: closed and, while anyone listens,
+   * opened again (subscribers hear `lost`, then `live`). So a connection that died
+   * silently is noticed within twice this. Default 15,000; 100 to 2^31 - 1.
+   */
+  heartbeatInterval?: number;
 }
 
 type Listener = (event: SessionEvent) => void;
 
 const NAME = 'PostgresSessionEventBus';
+
+const DEFAULT_HEARTBEAT_INTERVAL = 15_000;
+/** Below this a check's answer could lose the race with the next check on a busy server or a slow link. */
+const MIN_HEARTBEAT_INTERVAL = 100;
+/** setInterval's limit: a longer delay is taken as 1 ms. */
+const MAX_HEARTBEAT_INTERVAL = 2 ** 31 - 1;
+/** How long close() lets the server answer pg's Terminate before it drops the socket. */
+const CLOSE_GRACE_MS = 1_000;
+
+/** The socket under a pg Client (pg 8: `client.connection.stream`), read guarded. */
+function socketOf(client: Client): { destroy(error?: Error): void } | undefined {
+  const stream = (client as unknown as { connection?: { stream?: { destroy?: unknown } } }).connection?.stream;
+  return typeof stream?.destroy === 'function' ? (stream as { destroy(error?: Error): void }) : undefined;
+}
+
+/**
+ * Closes a Client at once, whatever it waits for: its socket is destroyed, with `error`
+ * for a connect or query under way to reject with. Not end(): on an idle connection it
+ * sends Terminate and waits for the server to close, for ever if the server went silent;
+ * during connect it leaves connect() pending for good.
+ */
+function destroyClient(client: Client, error?: Error): void {
+  const socket = socketOf(client);
+  if (socket) socket.destroy(error);
+  else void client.end().catch(() => {});
+}
 
 export class PostgresSessionEventBus implements SessionEventBus {
   /** The NOTIFY channel. */
@@ -64,6 +101,11 @@ export class PostgresSessionEventBus implements SessionEventBus {
   #retry: NodeJS.Timeout | undefined;
   #failures = 0;
   #closing: Promise<void> | undefined;
+  readonly #heartbeat: number;
+  /** The connection being opened (connect and LISTEN under way): close() abandons it. */
+  #opening: Client | undefined;
+  /** Round trips each connection completed (connect, LISTEN, publishes, checks): what the heartbeat looks at. */
+  readonly #progress = new WeakMap<Client, number>();
 
   constructor(options: PostgresSessionEventBusOptions = {}) {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${NAME}: options must be an object`);
@@ -76,6 +118,11 @@ export class PostgresSessionEventBus implements SessionEventBus {
     const config = options.connectionString !== undefined ? { connectionString: options.connectionString } : options.config;
     const { connectionTimeoutMillis, query_timeout, keepAlive } = POOL_DEFAULTS;
     this.#config = { connectionTimeoutMillis, query_timeout, keepAlive, application_name: 'mtstore-bus', ...config };
+    const heartbeat: unknown = options.heartbeatInterval === undefined ? DEFAULT_HEARTBEAT_INTERVAL : options.heartbeatInterval;
+    if (typeof heartbeat !== 'number' || !Number.isInteger(heartbeat) || heartbeat < MIN_HEARTBEAT_INTERVAL || heartbeat > MAX_HEARTBEAT_INTERVAL) {
+      throw new InvalidArgumentError(`${NAME}: heartbeatInterval must be an integer number of ms from ${MIN_HEARTBEAT_INTERVAL} to ${MAX_HEARTBEAT_INTERVAL}`);
+    }
+    this.#heartbeat = heartbeat;
     this.#delay = { initial: options.reconnectDelay?.initial ?? 100, max: options.reconnectDelay?.max ?? 5_000 };
     this.#onError = options.onError ?? ((error) => console.warn(`${NAME} (${this.channel}):`, error));
   }
@@ -88,25 +135,32 @@ export class PostgresSessionEventBus implements SessionEventBus {
     } catch (error) {
       throw new InvalidArgumentError(`${NAME}.publish: ${(error as Error).message}`);
     }
-    const send = async (): Promise<void> => {
-      const client = await this.#connection();
-      await client.query({ text: 'SELECT pg_notify($1, $2)', values: [this.channel, payload] });
-    };
-    // One at a time on the bus's one connection: pg 8 queues concurrent queries on a
-    // Client itself but warns that pg 9 will not (a subject publishes the events of
-    // destroyAllSessions and expireSessions together). The connection runs one query at
-    // a time either way, so the order of sending is all this changes.
-    const sent = this.#publishing.then(send, send);
-    this.#publishing = sent.catch(() => undefined);
     try {
-      await sent;
+      await this.#serially(async () => {
+        const client = await this.#connection();
+        await client.query({ text: 'SELECT pg_notify($1, $2)', values: [this.channel, payload] });
+        this.#answered(client);
+      });
     } catch (error) {
       throw toStorageError(error, `${NAME}.publish`);
     }
   }
 
-  /** Settles after the last publish queued: the next one goes after it. */
-  #publishing: Promise<void> = Promise.resolve();
+  /**
+   * Runs `task` after the ones queued before it. Publishes and heartbeat checks go one
+   * at a time on the bus's one connection: pg 8 queues concurrent queries on a Client
+   * itself but warns that pg 9 will not (a subject publishes the events of
+   * destroyAllSessions and expireSessions together). The connection runs one query at
+   * a time either way, so the order of sending is all this changes.
+   */
+  #serially(task: () => Promise<void>): Promise<void> {
+    const run = this.#queue.then(task, task);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Settles after the last task queued: the next one goes after it. */
+  #queue: Promise<void> = Promise.resolve();
 
   /** Resolves once the connection is LISTENing, so an event published after it is heard. */
   async subscribe(listener: (event: SessionEvent) => void, options?: SessionEventSubscribeOptions): Promise<() => Promise<void>> {
@@ -129,16 +183,35 @@ export class PostgresSessionEventBus implements SessionEventBus {
     };
   }
 
+  /**
+   * Resolves within about CLOSE_GRACE_MS, also when the server went silent: a
+   * connection attempt under way is abandoned (over a silent link it would wait for
+   * pg's connect and query timeouts), and the listening connection gets that long to
+   * answer pg's Terminate before its socket is dropped.
+   */
   close(): Promise<void> {
     this.#closing ??= (async () => {
       clearTimeout(this.#retry);
       this.#listeners.clear();
       this.#states.clear();
+      if (this.#opening) destroyClient(this.#opening, new StorageClosedError(`${NAME}: the bus was closed while connecting`));
       const client = this.#client ?? (await this.#connecting?.catch(() => undefined));
       this.#client = undefined;
-      await client?.end().catch(() => {});
+      if (client) await this.#end(client);
     })();
     return this.#closing;
+  }
+
+  /** Ends a healthy connection politely (pg's Terminate), a silent one within CLOSE_GRACE_MS. */
+  async #end(client: Client): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, CLOSE_GRACE_MS);
+    });
+    await Promise.race([client.end().catch(() => {}), grace]);
+    clearTimeout(timer);
+    // Nothing left to do once the server closed it; otherwise drop the socket.
+    destroyClient(client);
   }
 
   #connection(): Promise<Client> {
@@ -154,16 +227,22 @@ export class PostgresSessionEventBus implements SessionEventBus {
     client.on('notification', (message) => this.#receive(message));
     client.on('error', (error) => this.#lost(client, error));
     client.on('end', () => this.#lost(client, new Error('the listening connection ended')));
+    this.#opening = client;
+    this.#watch(client);
     try {
       await client.connect();
+      this.#answered(client);
       // The channel is derived from a validated identifier; quoted to keep its case.
       await client.query(`LISTEN "${this.channel}"`);
+      this.#answered(client);
     } catch (error) {
-      await client.end().catch(() => {});
+      destroyClient(client);
       throw error;
+    } finally {
+      if (this.#opening === client) this.#opening = undefined;
     }
     if (this.#closing) {
-      await client.end().catch(() => {});
+      destroyClient(client);
       throw new StorageClosedError(`${NAME}: the bus is closed`);
     }
     this.#client = client;
@@ -187,11 +266,70 @@ export class PostgresSessionEventBus implements SessionEventBus {
     for (const listener of [...this.#listeners]) listener(event);
   }
 
+  /**
+   * The heartbeat, from the moment a connection is made until it is dropped: every
+   * `heartbeatInterval` ms a `SELECT 1` (queued with the publishes) on the live
+   * connection. One that completed no round trip from one check to the next — no
+   * check, no publish, or while connecting no step of connect and LISTEN — is taken as
+   * dead (#silent). Measured in round trips rather than per check, so a long queue of
+   * publishes on a working connection is not taken for silence.
+   */
+  #watch(client: Client): void {
+    /** Round trips at the previous check. */
+    let checked: number | undefined;
+    let checking = false;
+    const timer = setInterval(() => {
+      if (this.#closing || (client !== this.#client && client !== this.#opening)) {
+        clearInterval(timer);
+        return;
+      }
+      const progress = this.#progress.get(client) ?? 0;
+      if (checked === progress) {
+        clearInterval(timer);
+        this.#silent(client);
+        return;
+      }
+      checked = progress;
+      if (client !== this.#client || checking) return;
+      checking = true;
+      this.#serially(async () => {
+        if (client !== this.#client) return;
+        await client.query('SELECT 1');
+        this.#answered(client);
+      })
+        // A failed check is the connection failing: its 'error' / 'end' (or the next check) acts.
+        .catch(() => undefined)
+        .finally(() => {
+          checking = false;
+        });
+    }, this.#heartbeat);
+    // The check alone does not keep the process alive.
+    timer.unref();
+    client.once('end', () => clearInterval(timer));
+  }
+
+  #answered(client: Client): void {
+    this.#progress.set(client, (this.#progress.get(client) ?? 0) + 1);
+  }
+
+  /**
+   * A connection that stopped answering: its socket is destroyed (so a query or connect
+   * under way rejects with this), and a live one is lost as if it had dropped (lost,
+   * reported, reconnected while anyone listens). One still being opened fails its
+   * connect or LISTEN, and whoever waits for it (subscribe, publish, a retry) acts.
+   */
+  #silent(client: Client): void {
+    const error = new Error(`the connection answered nothing for over ${this.#heartbeat} ms (heartbeatInterval): taken as dead`);
+    destroyClient(client, error);
+    this.#lost(client, error);
+  }
+
   /** The listening connection died: forget it and, while anyone listens, reconnect. */
   #lost(client: Client, error: unknown): void {
     if (this.#client !== client) return;
     this.#client = undefined;
-    client.end().catch(() => {});
+    // Not end(): it would wait for a server that may not answer (see destroyClient).
+    destroyClient(client);
     if (this.#closing) return;
     if (!this.#deaf) {
       this.#deaf = true;

@@ -1,12 +1,15 @@
 /**
  * The LISTEN/NOTIFY bus beyond the kit: one dedicated connection, ids-only payloads,
- * reconnection after the server kills the listening connection, and payloads that
- * are not mtstore events.
+ * reconnection after the server kills the listening connection, a connection that dies
+ * silently (behind a blackholed proxy) noticed by the heartbeat, and payloads that are
+ * not mtstore events.
  */
 import { checkServer } from '@mtstore/conformance/vitest';
 import type { SessionEvent } from '@mtstore/core';
 import pg from 'pg';
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+// By path: this package cannot depend on @mtstore/test-adapters, which depends on it.
+import { openProxy, type Proxy } from '../../test-adapters/src/proxy.js';
 import { PostgresSessionEventBus } from '../src/index.js';
 import { admin, applicationName, backends, freshSchema, gone, probe, terminate, track, until, url } from './helpers.js';
 
@@ -144,5 +147,141 @@ describe.runIf(server.available)('bus', () => {
   it('rejects invalid options', () => {
     expect(() => new PostgresSessionEventBus({ schema: 'bad-name' })).toThrow(expect.objectContaining({ code: 'MTSTORE_INVALID_ARGUMENT' }));
     expect(() => new PostgresSessionEventBus({ connectionString: url, config: {} })).toThrow(/not both/);
+    for (const heartbeatInterval of [0, 99, 1.5, -1, 2 ** 31, Number.NaN, null as unknown as number, '1000' as unknown as number]) {
+      expect(() => new PostgresSessionEventBus({ connectionString: url, heartbeatInterval })).toThrow(
+        expect.objectContaining({ code: 'MTSTORE_INVALID_ARGUMENT', message: expect.stringContaining('heartbeatInterval') }),
+      );
+    }
+  });
+});
+
+/** A short heartbeat, so a silent death is noticed within 2 × 200 ms. */
+const HEARTBEAT = 200;
+/** What the bounds below allow for timers firing late on a loaded machine. */
+const SLACK = 500;
+
+/** `promise`, or a rejection naming `what` if it is still pending after `ms` (a clear failure rather than the test timeout). */
+function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: still pending after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
+describe.runIf(server.available)('bus whose connection dies silently (a proxy that goes dark)', () => {
+  const proxies: Proxy[] = [];
+  const buses: PostgresSessionEventBus[] = [];
+  const rejections: unknown[] = [];
+  const onRejection = (reason: unknown) => rejections.push(reason);
+  beforeEach(() => {
+    rejections.length = 0;
+    process.on('unhandledRejection', onRejection);
+  });
+  afterEach(async () => {
+    process.off('unhandledRejection', onRejection);
+    await Promise.all(buses.splice(0).map((b) => b.close()));
+    await Promise.all(proxies.splice(0).map((proxy) => proxy.close()));
+  });
+
+  /** A bus through a fresh proxy (heartbeat 200 ms; pg's own connect and query timeouts left at the bus defaults, 10 s and 30 s), and a publisher straight to the server. */
+  async function setup(errors: unknown[] = []) {
+    const proxy = await openProxy(url);
+    proxies.push(proxy);
+    const schema = freshSchema();
+    const application = applicationName('bus-dark');
+    const listener = new PostgresSessionEventBus({
+      config: { connectionString: proxy.url(), application_name: application },
+      schema,
+      reconnectDelay: { initial: 20, max: 200 },
+      heartbeatInterval: HEARTBEAT,
+      onError: (error) => errors.push(error),
+    });
+    const publisher = bus(schema, applicationName('bus-dark-publish'));
+    buses.push(listener, publisher);
+    return { proxy, application, listener, publisher };
+  }
+
+  it('notices within two heartbeats (lost, reported), and once a route is back reconnects, says live and delivers; no socket is left behind', async () => {
+    const errors: unknown[] = [];
+    const { proxy, application, listener, publisher } = await setup(errors);
+    const heard: SessionEvent[] = [];
+    const states: { state: string; at: number }[] = [];
+    await listener.subscribe((e) => heard.push(e), { onState: (state) => states.push({ state, at: Date.now() }) });
+    await publisher.publish(event(1));
+    await until(() => heard.length === 1, 'the first event');
+
+    // The link goes dark: the connection stays open, nothing passes, nobody is told.
+    const dark = Date.now();
+    proxy.blackhole();
+    await until(() => states.length > 0, 'lost', 5_000);
+    expect(states.map((s) => s.state)).toEqual(['lost']);
+    const noticedMs = (states[0]?.at ?? 0) - dark;
+    expect(noticedMs).toBeLessThan(2 * HEARTBEAT + SLACK);
+    expect(errors[0]).toMatchObject({ code: 'MTSTORE_STORAGE_UNAVAILABLE', message: expect.stringContaining('heartbeatInterval') });
+    // Dark a while longer: reconnects meanwhile are accepted and never answered (the heartbeat bounds them too).
+    await new Promise((resolve) => setTimeout(resolve, 4 * HEARTBEAT));
+    expect(states.map((s) => s.state)).toEqual(['lost']);
+
+    // A new route: new connections reach the server; the old ones stay dead for good (their peer is gone).
+    const back = Date.now();
+    proxy.up({ resume: false });
+    await until(() => states.length === 2, 'live again', 5_000);
+    expect(states.map((s) => s.state)).toEqual(['lost', 'live']);
+    await publisher.publish(event(2));
+    await until(() => heard.some((e) => e.authKeyId === 2n), 'the event published after live', 2_000);
+    const recoveredMs = Date.now() - back;
+    // A reconnect still held from the dark spell dropped (two heartbeats at most), the
+    // reconnect backoff (at most 200 ms here), a connect and a LISTEN (500 ms is plenty).
+    expect(recoveredMs).toBeLessThan(2 * HEARTBEAT + 200 + 500 + SLACK);
+    // The bus destroyed the sockets it gave up on: once the proxy hears of it, only the new connection is left on the server.
+    await until(async () => (await backends(application)).length === 1, 'one connection left', 5_000);
+    expect(rejections).toEqual([]);
+    console.info(`postgres bus, silent death: lost after ${noticedMs} ms (heartbeat ${HEARTBEAT} ms); delivering ${recoveredMs} ms after the route came back`);
+  });
+
+  it('a publish, or a first subscribe, over a dark link rejects StorageUnavailableError within two heartbeats (not pg\'s 10 s connect or 30 s query timeout)', async () => {
+    const { proxy, listener, publisher } = await setup();
+    await listener.publish(event(1));
+    proxy.blackhole();
+    let started = Date.now();
+    await expect(within(5_000, 'publish', listener.publish(event(2)))).rejects.toMatchObject({ code: 'MTSTORE_STORAGE_UNAVAILABLE' });
+    expect(Date.now() - started).toBeLessThan(2 * HEARTBEAT + SLACK);
+
+    const other = new PostgresSessionEventBus({ connectionString: proxy.url(), schema: freshSchema(), heartbeatInterval: HEARTBEAT, onError: () => {} });
+    buses.push(other);
+    started = Date.now();
+    await expect(within(5_000, 'subscribe', other.subscribe(() => {}))).rejects.toMatchObject({ code: 'MTSTORE_STORAGE_UNAVAILABLE' });
+    expect(Date.now() - started).toBeLessThan(2 * HEARTBEAT + SLACK);
+
+    proxy.up({ resume: false });
+    const heard: SessionEvent[] = [];
+    await listener.subscribe((e) => heard.push(e));
+    await publisher.publish(event(3));
+    await until(() => heard.some((e) => e.authKeyId === 3n), 'the event', 2_000);
+    expect(rejections).toEqual([]);
+  });
+
+  it('close() while the link is dark settles within about a second, also with a connection attempt under way (subscribe then rejects StorageClosedError)', async () => {
+    const { proxy, application, listener } = await setup();
+    await listener.subscribe(() => {});
+    proxy.blackhole();
+    let started = Date.now();
+    await within(5_000, 'close', listener.close());
+    // The grace close() gives pg's Terminate (1 s), then the socket is dropped.
+    expect(Date.now() - started).toBeLessThan(1_000 + SLACK);
+
+    const other = new PostgresSessionEventBus({ connectionString: proxy.url(), schema: freshSchema(), heartbeatInterval: HEARTBEAT, onError: () => {} });
+    buses.push(other);
+    const subscribing = other.subscribe(() => {});
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    started = Date.now();
+    await within(5_000, 'close', other.close());
+    await expect(subscribing).rejects.toMatchObject({ code: 'MTSTORE_STORAGE_CLOSED' });
+    expect(Date.now() - started).toBeLessThan(SLACK);
+    // No socket left: once the link is back the proxy hears the closes, and the server has none of the bus's connections.
+    proxy.up();
+    await until(async () => (await backends(application)).length === 0, 'no connection left', 5_000);
+    expect(rejections).toEqual([]);
   });
 });

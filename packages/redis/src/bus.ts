@@ -16,10 +16,35 @@ import { failInFlightOnLoss, RedisConnection, type RedisConnectionOptions } from
 import { eventChannel } from './schema.js';
 import { CLUSTER_PUBLISH } from './scripts.js';
 
-export type RedisSessionEventBusOptions = RedisConnectionOptions;
+export interface RedisSessionEventBusOptions extends RedisConnectionOptions {
+  /**
+   * How often, in ms, the bus checks that its subscriber connection answers: a PING
+   * (Redis allows it on a subscribed connection). A connection that answered nothing
+   * from one check to the next is taken as dead: closed and opened again, as after any
+   * drop (subscribers hear `lost`, then `live` once subscribed again). So a connection
+   * that died silently (no FIN, no RST: a NAT that dropped the flow, a host that
+   * vanished) is noticed within twice this. Default 15,000; 100 to 2^31 - 1.
+   */
+  heartbeatInterval?: number;
+}
 
 /** Reconnect attempts to a Cluster subscriber's node before the bus moves to another master (about 2 s). */
 const NODE_RETRIES = 5;
+
+const DEFAULT_HEARTBEAT_INTERVAL = 15_000;
+/** Below this a check's answer could lose the race with the next check on a busy server or a slow link. */
+const MIN_HEARTBEAT_INTERVAL = 100;
+/** setInterval's limit: a longer delay is taken as 1 ms. */
+const MAX_HEARTBEAT_INTERVAL = 2 ** 31 - 1;
+
+function heartbeatIntervalOf(options: unknown): number {
+  const value = typeof options === 'object' && options !== null ? (options as { heartbeatInterval?: unknown }).heartbeatInterval : undefined;
+  if (value === undefined) return DEFAULT_HEARTBEAT_INTERVAL;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < MIN_HEARTBEAT_INTERVAL || value > MAX_HEARTBEAT_INTERVAL) {
+    throw new InvalidArgumentError(`RedisSessionEventBus: heartbeatInterval must be an integer number of ms from ${MIN_HEARTBEAT_INTERVAL} to ${MAX_HEARTBEAT_INTERVAL}`);
+  }
+  return value;
+}
 
 /**
  * What the subscriber connection changes from the connection it copies. The bus sends
@@ -38,6 +63,18 @@ const SUBSCRIBER_OPTIONS = {
 type Listener = (event: SessionEvent) => void;
 
 /**
+ * Destroys a connection's socket at once; false when it has none yet. ioredis' own
+ * disconnect() ends the socket gracefully and destroys it only after disconnectTimeout
+ * (2 s) without the peer's FIN: a peer that went silent never sends one.
+ */
+function destroySocket(connection: Redis): boolean {
+  const stream: { destroy?: unknown } | undefined = connection.stream;
+  if (typeof stream?.destroy !== 'function') return false;
+  connection.stream.destroy();
+  return true;
+}
+
+/**
  * Session events over Redis pub/sub, on the channel `<prefix>events` (buses with
  * different prefixes do not hear each other). Events are published on the main
  * connection and received on a duplicate of it: a subscribed connection can run no
@@ -48,7 +85,11 @@ type Listener = (event: SessionEvent) => void;
  * replay — remote delivery is at-most-once). On a Cluster client PUBLISH reaches
  * every node, so the subscriber is a plain connection to one master (it hears
  * everything), moved to another master when its node stays away; publishing always
- * through the node that owns the channel name's slot keeps events in order.
+ * through the node that owns the channel name's slot keeps events in order. A
+ * subscriber connection that stops answering is closed and opened again like one that
+ * dropped (#watch): a subscriber only listens, so without a check of its own a
+ * connection whose peer vanished silently would stay open and deaf until TCP
+ * keep-alive gives up (over two hours with Linux's defaults).
  */
 export class RedisSessionEventBus implements SessionEventBus {
   readonly channel: string;
@@ -61,8 +102,11 @@ export class RedisSessionEventBus implements SessionEventBus {
   #subscriber: Redis | undefined;
   #subscribed: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
+  readonly #heartbeat: number;
 
   constructor(options: RedisSessionEventBusOptions = {}) {
+    // First: with `options: { lazyConnect: false }` the connection below starts connecting at once.
+    this.#heartbeat = heartbeatIntervalOf(options);
     this.#connection = new RedisConnection(options, 'RedisSessionEventBus');
     this.channel = eventChannel(this.#connection.prefix);
   }
@@ -161,7 +205,53 @@ export class RedisSessionEventBus implements SessionEventBus {
     subscriber.on('close', () => this.#markDeaf(subscriber));
     subscriber.on('ready', () => this.#markLive(subscriber));
     this.#subscriber = subscriber;
+    this.#watch(subscriber);
     return subscriber;
+  }
+
+  /**
+   * The heartbeat: every `heartbeatInterval` ms, a PING on the subscriber while it is
+   * ready. A connection that made no progress from one check to the next (no PONG, no
+   * 'ready', no close) while it is up or coming up is taken as dead and its socket
+   * destroyed; ioredis then reconnects as after any drop, and the bus resubscribes
+   * (#markDeaf / #markLive: the one resubscribe path). It also bounds a handshake that
+   * never completes: ioredis' connectTimeout ends once TCP connects, and the subscriber
+   * has no commandTimeout, so a reconnect to a peer that accepts but never answers
+   * would otherwise wait for ever, and so would a first subscribe().
+   */
+  #watch(subscriber: Redis): void {
+    let progress = 0;
+    /** `progress` at the previous check, while the connection was up or coming up. */
+    let checked: number | undefined;
+    const advance = (): void => {
+      progress++;
+    };
+    subscriber.on('ready', advance);
+    subscriber.on('close', advance);
+    const timer = setInterval(() => {
+      if (this.#closing || subscriber !== this.#subscriber) {
+        clearInterval(timer);
+        return;
+      }
+      const status = subscriber.status;
+      if (status !== 'ready' && status !== 'connect' && status !== 'connecting') {
+        // Between connections (reconnecting, ended): ioredis' own timers act.
+        checked = undefined;
+        return;
+      }
+      if (checked === progress) {
+        checked = undefined;
+        // ioredis takes it as a lost connection and reconnects. Not disconnect(true): see destroySocket.
+        if (!destroySocket(subscriber)) subscriber.disconnect(true);
+        return;
+      }
+      checked = progress;
+      // Rejected when the connection is lost (failInFlightOnLoss): 'close' acts then.
+      if (status === 'ready') subscriber.ping().then(advance, () => undefined);
+    }, this.#heartbeat);
+    // The check alone does not keep the process alive.
+    timer.unref();
+    subscriber.once('end', () => clearInterval(timer));
   }
 
   /** A Cluster subscriber whose node stayed away: subscribe on another master (its 'ready' tells `live`), retrying until closed. */
@@ -227,7 +317,12 @@ export class RedisSessionEventBus implements SessionEventBus {
       this.#states.clear();
       const subscriber = this.#subscriber;
       this.#subscriber = undefined;
-      if (subscriber) subscriber.disconnect();
+      if (subscriber) {
+        subscriber.disconnect();
+        // At once: disconnect() alone waits up to 2 s for a peer that may have gone
+        // silent, and a subscribe() under way settles only then.
+        destroySocket(subscriber);
+      }
       await this.#connection.close();
     })();
     return this.#closing;

@@ -1,11 +1,14 @@
 /**
  * The pub/sub bus beyond the kit: it resubscribes by itself after its subscriber
- * connection is killed (single server and Cluster), and ignores foreign messages.
+ * connection is killed (single server and Cluster), notices one that died silently
+ * (behind a blackholed proxy) by its heartbeat, and ignores foreign messages.
  */
 import { checkServer } from '@mtstore/conformance/vitest';
 import type { SessionEvent } from '@mtstore/core';
 import { Cluster, Redis } from 'ioredis';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+// By path: this package cannot depend on @mtstore/test-adapters, which depends on it.
+import { openProxy, type Proxy } from '../../test-adapters/src/proxy.js';
 import { RedisSessionEventBus } from '../src/index.js';
 import { admin, clientList, clusterSeed, eventually, killConnections, probe, probeCluster, randomName, REDIS_CLUSTER_URL, REDIS_URL } from './helpers.js';
 
@@ -93,6 +96,129 @@ describe.runIf(single.available)('bus on a single server', () => {
     } finally {
       await client.quit();
     }
+  });
+});
+
+/** A short heartbeat, so a silent death is noticed within 2 × 200 ms. */
+const HEARTBEAT = 200;
+/** What the bounds below allow for timers firing late on a loaded machine. */
+const SLACK = 500;
+
+/** `promise`, or a rejection naming `what` if it is still pending after `ms` (a clear failure rather than the test timeout). */
+function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: still pending after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
+describe.runIf(single.available)('bus whose subscriber connection dies silently (a proxy that goes dark)', () => {
+  const redis = admin();
+  afterAll(() => redis.quit());
+  const proxies: Proxy[] = [];
+  const buses: RedisSessionEventBus[] = [];
+  const rejections: unknown[] = [];
+  const onRejection = (reason: unknown) => rejections.push(reason);
+  beforeEach(() => {
+    rejections.length = 0;
+    process.on('unhandledRejection', onRejection);
+  });
+  afterEach(async () => {
+    process.off('unhandledRejection', onRejection);
+    await Promise.all(buses.splice(0).map((bus) => bus.close()));
+    await Promise.all(proxies.splice(0).map((proxy) => proxy.close()));
+  });
+
+  /** A subscriber bus through a fresh proxy (its subscriber named `subscriberName`), and a publisher straight to the server, on one fresh prefix. */
+  async function setup(): Promise<{ proxy: Proxy; listener: RedisSessionEventBus; publisher: RedisSessionEventBus; subscriberName: string }> {
+    const proxy = await openProxy(REDIS_URL);
+    proxies.push(proxy);
+    const prefix = `${randomName('bus')}:`;
+    const connectionName = randomName('dark');
+    const listener = new RedisSessionEventBus({ url: proxy.url(), prefix, heartbeatInterval: HEARTBEAT, options: { connectionName } });
+    const publisher = new RedisSessionEventBus({ url: REDIS_URL, prefix });
+    buses.push(listener, publisher);
+    return { proxy, listener, publisher, subscriberName: `${connectionName}:events` };
+  }
+
+  it('notices within two heartbeats, says lost, and once a route is back resubscribes, says live and delivers; no socket is left behind', async () => {
+    const { proxy, listener, publisher, subscriberName } = await setup();
+    const heard: SessionEvent[] = [];
+    const states: { state: string; at: number }[] = [];
+    await listener.subscribe((e) => heard.push(e), { onState: (state) => states.push({ state, at: Date.now() }) });
+    await publisher.publish(event(1));
+    await eventually(() => heard.length === 1, 'the first event');
+
+    // The link goes dark: the subscriber's connection stays open, nothing passes, nobody is told.
+    const dark = Date.now();
+    proxy.blackhole();
+    await eventually(() => states.length > 0, 'lost', 5_000);
+    expect(states.map((s) => s.state)).toEqual(['lost']);
+    const noticedMs = (states[0]?.at ?? 0) - dark;
+    expect(noticedMs).toBeLessThan(2 * HEARTBEAT + SLACK);
+    // Dark a while longer: reconnects meanwhile are accepted and never answered (a handshake the heartbeat must bound too).
+    await new Promise((resolve) => setTimeout(resolve, 4 * HEARTBEAT));
+    expect(states.map((s) => s.state)).toEqual(['lost']);
+
+    // A new route: new connections reach Redis; the old one stays dead for good (its peer is gone).
+    const back = Date.now();
+    proxy.up({ resume: false });
+    await eventually(() => states.length === 2, 'live again', 5_000);
+    expect(states.map((s) => s.state)).toEqual(['lost', 'live']);
+    await publisher.publish(event(2));
+    await eventually(() => heard.some((e) => e.authKeyId === 2n), 'the event published after live', 2_000);
+    const recoveredMs = Date.now() - back;
+    // A reconnect still held from the dark spell dropped (two heartbeats at most), the
+    // reconnect backoff (at most 2 s), a connect and a SUBSCRIBE (500 ms is plenty).
+    expect(recoveredMs).toBeLessThan(2 * HEARTBEAT + 2_000 + 500 + SLACK);
+    // The bus destroyed the sockets it gave up on: once the proxy hears of it, only the new subscriber is left on the server.
+    await eventually(async () => (await clientList(redis)).filter((c) => c.name === subscriberName).length === 1, 'one subscriber connection left', 5_000);
+    expect(rejections).toEqual([]);
+    console.info(`redis bus, silent death: lost after ${noticedMs} ms (heartbeat ${HEARTBEAT} ms); delivering ${recoveredMs} ms after the route came back`);
+  });
+
+  it('a first subscribe through a dark link rejects StorageUnavailableError within two heartbeats, and the next one succeeds once the link is back', async () => {
+    const { proxy, listener, publisher } = await setup();
+    proxy.blackhole();
+    const started = Date.now();
+    await expect(within(3_000, 'subscribe', listener.subscribe(() => {}))).rejects.toMatchObject({ code: 'MTSTORE_STORAGE_UNAVAILABLE' });
+    expect(Date.now() - started).toBeLessThan(2 * HEARTBEAT + SLACK);
+    proxy.up({ resume: false });
+    const heard: SessionEvent[] = [];
+    await listener.subscribe((e) => heard.push(e));
+    await publisher.publish(event(3));
+    await eventually(() => heard.length === 1, 'the event', 2_000);
+    expect(rejections).toEqual([]);
+  });
+
+  it('close() while the link is dark settles at once, also with a subscribe under way (which rejects StorageClosedError)', async () => {
+    const { proxy, listener } = await setup();
+    await listener.subscribe(() => {});
+    proxy.blackhole();
+    let started = Date.now();
+    await listener.close();
+    expect(Date.now() - started).toBeLessThan(SLACK);
+
+    const other = new RedisSessionEventBus({ url: proxy.url(), prefix: `${randomName('bus')}:`, heartbeatInterval: HEARTBEAT });
+    buses.push(other);
+    const subscribing = other.subscribe(() => {});
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    started = Date.now();
+    await other.close();
+    await expect(subscribing).rejects.toMatchObject({ code: 'MTSTORE_STORAGE_CLOSED' });
+    expect(Date.now() - started).toBeLessThan(SLACK);
+    expect(rejections).toEqual([]);
+  });
+
+  it('heartbeatInterval is checked before any I/O', () => {
+    for (const heartbeatInterval of [0, 99, 1.5, -1, 2 ** 31, Number.NaN, '1000' as unknown as number]) {
+      expect(() => new RedisSessionEventBus({ url: 'redis://127.0.0.1:1', heartbeatInterval, options: { lazyConnect: false } })).toThrow(
+        expect.objectContaining({ code: 'MTSTORE_INVALID_ARGUMENT', message: expect.stringContaining('heartbeatInterval') }),
+      );
+    }
+    // In range: accepted (nothing connects until used).
+    return new RedisSessionEventBus({ url: REDIS_URL, heartbeatInterval: 100 }).close();
   });
 });
 
