@@ -259,6 +259,29 @@ export function lease({ group, test, skip, expect, options }: StorageRegistrar):
       expect(await b.kv.get('free')).toEqual(new Uint8Array([1]));
     });
 
+    test('writes already in flight when the old holder learns of a takeover are refused too: none is applied unfenced', async (s) => {
+      // All of them pass the local fence in one tick; the first the database refuses marks
+      // the lease lost while the others may still be on their way to their own token read.
+      const a = await s.open();
+      const b = await s.open();
+      await b.save(minimalSession());
+      await a.lease.acquire({ force: true, ttlSeconds: 60, heartbeat: false });
+      await b.lease.acquire({ force: true, ttlSeconds: 60, heartbeat: false, owner: owner('operator') });
+      const writes = Array.from({ length: 12 }, (_, i) =>
+        i % 3 === 0 ? a.kv.set(`k${i}`, new Uint8Array([i])) : i % 3 === 1 ? a.peers.upsert([peer('user', 100 + i)]) : a.refMessages.store(BigInt(100 + i), -100n, i),
+      );
+      const settled = await Promise.allSettled(writes);
+      settled.forEach((result, i) => {
+        expect(result.status, `write ${i} of the old holder`).toBe('rejected');
+        if (result.status === 'rejected') expect((result.reason as { code?: unknown }).code, `write ${i} of the old holder`).toBe(LOST);
+      });
+      for (let i = 0; i < 12; i++) {
+        if (i % 3 === 0) expect(await b.kv.get(`k${i}`), `kv k${i}`).toBeNull();
+        else if (i % 3 === 1) expect(await b.peers.getById('user', BigInt(100 + i)), `peer ${100 + i}`).toBeNull();
+        else expect(await b.refMessages.getByPeer(BigInt(100 + i)), `reference message of ${100 + i}`).toBeNull();
+      }
+    });
+
     test('a holder’s first write of a name with nothing stored is stored, and the holder keeps its lease', async (s) => {
       // Each write on its own name: the first write of a name is the one that creates what the name needs.
       const temp = { index: 0, key: authKey(3), expiresAt: 2_000_000_000 };

@@ -300,8 +300,9 @@ export abstract class BaseStorage extends Closable implements Storage {
   }
 
   /**
-   * The token of the lease this instance holds, or undefined when it holds none (or lost
-   * it: the local fence rejects before any write then). An adapter that fences in the
+   * The token of the lease this instance holds (also one it lost: a write already past
+   * the local fence must still be refused by the database), or undefined when it holds
+   * none. An adapter that fences in the
    * database reads it once per write, right before the write's statements, and makes the
    * write apply only while the stored lease still has this token; when it does not, the
    * adapter throws any LeaseLostError and writes nothing (docs/contract.md §12).

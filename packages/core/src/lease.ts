@@ -205,10 +205,16 @@ export class StorageLease implements SessionLease {
     if (held.lost !== undefined || performance.now() >= held.safeUntil) throw this.#lostError(operation, held);
   }
 
-  /** The token of the lease this instance holds and has not lost; undefined otherwise. */
+  /**
+   * The token of the lease this instance holds, also once it is known lost (until it is
+   * released or acquired again); undefined when it holds none. A lost lease keeps its
+   * token because a write that passed the local fence before the loss was known reads
+   * the token later (after its connection or queue): with no token it would go to the
+   * database unfenced and land over the new holder's data; with the old one the
+   * database refuses it.
+   */
   token(): bigint | undefined {
-    const held = this.#held;
-    return held === null || held.lost !== undefined ? undefined : held.holder.token;
+    return this.#held?.holder.token;
   }
 
   /**
