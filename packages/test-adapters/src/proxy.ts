@@ -270,3 +270,15 @@ export async function openProxy(target: string | URL | number, targetHost = '127
     },
   };
 }
+
+/**
+ * `promise`, or a rejection naming `what` if it is still pending after `ms`: what a client
+ * does while a proxy is dark fails the test clearly instead of running into its timeout.
+ */
+export function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: still pending after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
