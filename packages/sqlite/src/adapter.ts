@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { decodeUrlPart, InvalidArgumentError, redactUrl, type StorageAdapter } from '@mtstore/core';
+import { createFromUrl, decodeUrlPart, InvalidArgumentError, redactUrl, type StorageAdapter } from '@mtstore/core';
 import { SqliteStorage } from './client.js';
 import type { SqliteConnectionOptions } from './connection.js';
 import { SqliteSessionStorage } from './server.js';
@@ -44,10 +44,7 @@ function optionsFromUrl(url: URL, where: string): SqliteConnectionOptions {
     else if (key === 'synchronous') options.synchronous = value.toUpperCase() as 'NORMAL' | 'FULL';
     else if (key === 'busyTimeout') options.busyTimeout = /^\d+$/.test(value) ? Number(value) : Number.NaN;
     else if (key === 'mmapSize') options.mmapSize = /^\d+$/.test(value) ? Number(value) : Number.NaN;
-    else if (key === 'create') {
-      if (value !== 'true' && value !== 'false') throw new InvalidArgumentError(`${where}: URL parameter create must be true or false, got ${JSON.stringify(value)}`);
-      options.create = value === 'true';
-    }
+    else if (key === 'create') options.create = createFromUrl(url, where);
   }
   return options;
 }

@@ -5,7 +5,7 @@
 import Database from 'better-sqlite3';
 import { closeSync, existsSync, lstatSync, openSync, readlinkSync, statSync } from 'node:fs';
 import { basename, extname, resolve } from 'node:path';
-import { assertIdentifier, CorruptDataError, describeValue, InvalidArgumentError, isStorageError, NotFoundError, StorageUnavailableError, toStorageError } from '@mtstore/core';
+import { assertIdentifier, CorruptDataError, createOption, describeValue, InvalidArgumentError, isStorageError, NotFoundError, StorageUnavailableError, toStorageError } from '@mtstore/core';
 import { holdBlobMap } from './rows.js';
 import { migrate, readVersion, tableNames, type Tables } from './schema.js';
 
@@ -147,7 +147,7 @@ export class Connection {
     if (!Number.isSafeInteger(mmapSize) || mmapSize < 0) {
       throw new InvalidArgumentError(`${where}: mmapSize must be a whole number of bytes (0: no memory map), got ${describeValue(mmapSize)}`);
     }
-    if (typeof create !== 'boolean') throw new InvalidArgumentError(`${where}: create must be a boolean, got ${describeValue(create)}`);
+    createOption(create, where);
     // Stryker restore all
     // Stryker disable next-line ConditionalExpression: a lent Database (no path) is this adapter's own API (open.test.ts); the kit opens files
     this.path = path === undefined ? undefined : sessionFilePath(path);
