@@ -92,6 +92,25 @@ export function assertSubscribeOptions(options: unknown, bus: string): asserts o
   if (onState !== undefined && typeof onState !== 'function') throw new InvalidArgumentError(`${bus}.subscribe: options.onState must be a function`);
 }
 
+const DEFAULT_HEARTBEAT_INTERVAL = 15_000;
+/** Below this a check's answer could lose the race with the next check on a busy server or a slow link. */
+const MIN_HEARTBEAT_INTERVAL = 100;
+/** setInterval's limit: a longer delay is taken as 1 ms. */
+const MAX_HEARTBEAT_INTERVAL = 2 ** 31 - 1;
+
+/**
+ * A networked bus's `heartbeatInterval` option (ms between checks that its connection
+ * answers; docs/contract.md §7.2): 15,000 when not given, else an integer from 100 to
+ * 2^31 - 1; InvalidArgumentError naming `bus` otherwise, before any I/O.
+ */
+export function heartbeatIntervalOption(value: unknown, bus: string): number {
+  if (value === undefined) return DEFAULT_HEARTBEAT_INTERVAL;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < MIN_HEARTBEAT_INTERVAL || value > MAX_HEARTBEAT_INTERVAL) {
+    throw new InvalidArgumentError(`${bus}: heartbeatInterval must be an integer number of ms from ${MIN_HEARTBEAT_INTERVAL} to ${MAX_HEARTBEAT_INTERVAL}`);
+  }
+  return value;
+}
+
 /**
  * The shared medium of in-process buses: every LocalSessionEventBus on one channel
  * hears every other one.

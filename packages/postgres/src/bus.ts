@@ -21,6 +21,7 @@ import {
   decodeSessionEvent,
   deliverSafely,
   encodeSessionEvent,
+  heartbeatIntervalOption,
   InvalidArgumentError,
   StorageClosedError,
   toStorageError,
@@ -57,11 +58,6 @@ type Listener = (event: SessionEvent) => void;
 
 const NAME = 'PostgresSessionEventBus';
 
-const DEFAULT_HEARTBEAT_INTERVAL = 15_000;
-/** Below this a check's answer could lose the race with the next check on a busy server or a slow link. */
-const MIN_HEARTBEAT_INTERVAL = 100;
-/** setInterval's limit: a longer delay is taken as 1 ms. */
-const MAX_HEARTBEAT_INTERVAL = 2 ** 31 - 1;
 /** How long close() lets the server answer pg's Terminate before it drops the socket. */
 const CLOSE_GRACE_MS = 1_000;
 
@@ -118,11 +114,7 @@ export class PostgresSessionEventBus implements SessionEventBus {
     const config = options.connectionString !== undefined ? { connectionString: options.connectionString } : options.config;
     const { connectionTimeoutMillis, query_timeout, keepAlive } = POOL_DEFAULTS;
     this.#config = { connectionTimeoutMillis, query_timeout, keepAlive, application_name: 'mtstore-bus', ...config };
-    const heartbeat: unknown = options.heartbeatInterval === undefined ? DEFAULT_HEARTBEAT_INTERVAL : options.heartbeatInterval;
-    if (typeof heartbeat !== 'number' || !Number.isInteger(heartbeat) || heartbeat < MIN_HEARTBEAT_INTERVAL || heartbeat > MAX_HEARTBEAT_INTERVAL) {
-      throw new InvalidArgumentError(`${NAME}: heartbeatInterval must be an integer number of ms from ${MIN_HEARTBEAT_INTERVAL} to ${MAX_HEARTBEAT_INTERVAL}`);
-    }
-    this.#heartbeat = heartbeat;
+    this.#heartbeat = heartbeatIntervalOption(options.heartbeatInterval, NAME);
     this.#delay = { initial: options.reconnectDelay?.initial ?? 100, max: options.reconnectDelay?.max ?? 5_000 };
     this.#onError = options.onError ?? ((error) => console.warn(`${NAME} (${this.channel}):`, error));
   }

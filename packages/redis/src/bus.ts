@@ -2,6 +2,7 @@ import {
   decodeSessionEvent,
   deliverSafely,
   encodeSessionEvent,
+  heartbeatIntervalOption,
   InvalidArgumentError,
   StorageClosedError,
   toStorageError,
@@ -31,20 +32,6 @@ export interface RedisSessionEventBusOptions extends RedisConnectionOptions {
 /** Reconnect attempts to a Cluster subscriber's node before the bus moves to another master (about 2 s). */
 const NODE_RETRIES = 5;
 
-const DEFAULT_HEARTBEAT_INTERVAL = 15_000;
-/** Below this a check's answer could lose the race with the next check on a busy server or a slow link. */
-const MIN_HEARTBEAT_INTERVAL = 100;
-/** setInterval's limit: a longer delay is taken as 1 ms. */
-const MAX_HEARTBEAT_INTERVAL = 2 ** 31 - 1;
-
-function heartbeatIntervalOf(options: unknown): number {
-  const value = typeof options === 'object' && options !== null ? (options as { heartbeatInterval?: unknown }).heartbeatInterval : undefined;
-  if (value === undefined) return DEFAULT_HEARTBEAT_INTERVAL;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < MIN_HEARTBEAT_INTERVAL || value > MAX_HEARTBEAT_INTERVAL) {
-    throw new InvalidArgumentError(`RedisSessionEventBus: heartbeatInterval must be an integer number of ms from ${MIN_HEARTBEAT_INTERVAL} to ${MAX_HEARTBEAT_INTERVAL}`);
-  }
-  return value;
-}
 
 /**
  * What the subscriber connection changes from the connection it copies. The bus sends
@@ -106,7 +93,7 @@ export class RedisSessionEventBus implements SessionEventBus {
 
   constructor(options: RedisSessionEventBusOptions = {}) {
     // First: with `options: { lazyConnect: false }` the connection below starts connecting at once.
-    this.#heartbeat = heartbeatIntervalOf(options);
+    this.#heartbeat = heartbeatIntervalOption(typeof options === 'object' && options !== null ? (options as { heartbeatInterval?: unknown }).heartbeatInterval : undefined, 'RedisSessionEventBus');
     this.#connection = new RedisConnection(options, 'RedisSessionEventBus');
     this.channel = eventChannel(this.#connection.prefix);
   }
