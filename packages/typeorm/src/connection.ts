@@ -270,7 +270,7 @@ export class Connection {
         // create: false: one read of the catalog decides, before any lock or transaction.
         if (!this.create) await this.#withRunner((runner) => this.#requireStore(runner));
         const options = this.create ? {} : { missing: () => this.#notFound() };
-        if (this.#migrate) await withRetry(() => (this.context.dialect.name === 'sqlite' ? this.#immediate((runner) => migrateUp(runner, this.context, undefined, options)) : this.#inTransaction((runner) => migrateUp(runner, this.context, undefined, options))));
+        if (this.#migrate) await withRetry(() => this.#migrating((runner) => migrateUp(runner, this.context, undefined, options)));
         else await this.#withRunner((runner) => checkSchema(runner, this.context));
       } catch (error) {
         if (isStorageError(error)) throw error;
@@ -280,6 +280,21 @@ export class Connection {
       }
     });
     this.#pool = directPool(dataSource);
+  }
+
+  /**
+   * Runs a migration the way each database makes it atomic. sqlite: one IMMEDIATE
+   * transaction (its DDL is transactional, and the write lock serializes processes).
+   * postgres: one transaction (transactional DDL; migrateUp's advisory lock is
+   * transaction-scoped). MySQL: no transaction. Each DDL statement commits on its own and
+   * ends any open transaction (what follows it autocommits), and migrateUp's named lock is
+   * released in its `finally`: inside a transaction, a step without DDL would leave its
+   * version write uncommitted when the lock is released, and a process waiting on the lock
+   * would read the old version and run the step again.
+   */
+  #migrating(work: (runner: QueryRunner) => Promise<void>): Promise<void> {
+    const dialect = this.context.dialect.name;
+    return dialect === 'sqlite' ? this.#immediate(work) : dialect === 'mysql' ? this.#withRunner(work) : this.#inTransaction(work);
   }
 
   /** create: false, owned better-sqlite3 DataSource: its file must be there (a missing one would be created by connecting). */
