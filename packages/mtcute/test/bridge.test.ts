@@ -10,10 +10,10 @@ import { InvalidArgumentError, type Storage } from '@mtstore/core';
 import { Long } from '@mtcute/core';
 import { __tlWriterMap, serializeBasicDcOption, TlBinaryWriter } from '@mtcute/core/utils.js';
 import { createStub } from '@mtcute/test/stub.js';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { mtcuteStorage, type MtcuteStorage, type PeerInfo } from '../src/index.js';
-import { adapters, type Backend } from '@mtstore/test-adapters';
-import { loadProvider } from './helpers.js';
+import { adapters } from '@mtstore/test-adapters';
+import { backendPerTest, loadProvider } from './helpers.js';
 
 const int32 = (value: number): Uint8Array => {
   const bytes = new Uint8Array(4);
@@ -37,13 +37,7 @@ function peerInfo(id: number, overrides: Partial<PeerInfo> = {}): PeerInfo {
 
 for (const adapter of adapters) {
   describe.skipIf(!(await adapter.available()))(`bridge on ${adapter.name}`, () => {
-    let backend: Backend;
-    const opened: Storage[] = [];
-    const open = (name = 'bridge'): Storage => {
-      const storage = backend.open(name);
-      opened.push(storage);
-      return storage;
-    };
+    const open = backendPerTest(adapter, 'bridge');
     const provider = async (name = 'bridge'): Promise<MtcuteStorage> => {
       // These tests open several providers on one session at once on purpose: no lease.
       const p = mtcuteStorage(open(name), { closeOnDestroy: false, lease: false });
@@ -51,13 +45,6 @@ for (const adapter of adapters) {
       return p;
     };
 
-    beforeEach(async () => {
-      backend = await adapter.backend();
-    });
-    afterEach(async () => {
-      await Promise.all(opened.splice(0).map((s) => s.close()));
-      await backend.dispose();
-    });
 
     it('writes auth keys at once and everything else at save()', async () => {
       const p = await provider();

@@ -1,6 +1,8 @@
 import { LogManager } from '@mtcute/core/utils.js';
 import { NodePlatform } from '@mtcute/node';
-import { expect } from 'vitest';
+import type { Storage } from '@mtstore/core';
+import type { AdapterCase, Backend } from '@mtstore/test-adapters';
+import { afterEach, beforeEach, expect } from 'vitest';
 import type { MtcuteStorage } from '../src/index.js';
 
 export const platform = new NodePlatform();
@@ -10,6 +12,28 @@ export function quietLog(): LogManager {
   const log = new LogManager(undefined, platform);
   log.level = LogManager.OFF;
   return log;
+}
+
+/**
+ * A fresh backend of `adapter` for each test of the enclosing describe, and the function
+ * that opens session `name` (default `defaultName`) on it. What it opened is closed after
+ * each test, before the backend is disposed.
+ */
+export function backendPerTest(adapter: AdapterCase, defaultName: string): (name?: string) => Storage {
+  let backend: Backend;
+  const opened: Storage[] = [];
+  beforeEach(async () => {
+    backend = await adapter.backend();
+  });
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((s) => s.close()));
+    await backend.dispose();
+  });
+  return (name = defaultName) => {
+    const storage = backend.open(name);
+    opened.push(storage);
+    return storage;
+  };
 }
 
 /** mtcute's storages are used this way by its client: setup, then load. */

@@ -5,10 +5,10 @@
  */
 import type { Storage } from '@mtstore/core';
 import { serializeBasicDcOption } from '@mtcute/core/utils.js';
-import { adapters, type Backend } from '@mtstore/test-adapters';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { adapters } from '@mtstore/test-adapters';
+import { describe, expect, it } from 'vitest';
 import { mtcuteStorage } from '../src/index.js';
-import { loadProvider } from './helpers.js';
+import { backendPerTest, loadProvider } from './helpers.js';
 
 const key = (seed: number): Uint8Array => Uint8Array.from({ length: 256 }, (_, i) => (i * 3 + seed) & 0xff);
 const int32 = (value: number): Uint8Array => Uint8Array.of(value & 0xff, (value >> 8) & 0xff, (value >> 16) & 0xff, value >>> 24);
@@ -29,20 +29,7 @@ function recording(storage: Storage, calls: string[]): Storage {
 
 for (const adapter of adapters) {
   describe.skipIf(!(await adapter.available()))(`logout on ${adapter.name}`, () => {
-    let backend: Backend;
-    const opened: Storage[] = [];
-    const open = (): Storage => {
-      const storage = backend.open('logout');
-      opened.push(storage);
-      return storage;
-    };
-    beforeEach(async () => {
-      backend = await adapter.backend();
-    });
-    afterEach(async () => {
-      await Promise.all(opened.splice(0).map((s) => s.close()));
-      await backend.dispose();
-    });
+    const open = backendPerTest(adapter, 'logout');
 
     it('kv.deleteAll is one update of user, state and channels; authKeys.deleteAll clears the keys of every DC', async () => {
       const calls: string[] = [];

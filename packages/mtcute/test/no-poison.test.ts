@@ -11,10 +11,10 @@ import { InvalidArgumentError, isStorableText, MAX_DISPLAY_NAME, StorageUnavaila
 import { Long } from '@mtcute/core';
 import { __tlWriterMap, LogManager, parseBasicDcOption, serializeBasicDcOption, TlBinaryWriter } from '@mtcute/core/utils.js';
 import { createStub } from '@mtcute/test/stub.js';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { displayNameOf, mtcuteKvKey, mtcuteStorage, storableName, storedKvKey, type MtcuteStorage, type PeerInfo } from '../src/index.js';
-import { adapters, type Backend } from '@mtstore/test-adapters';
-import { platform } from './helpers.js';
+import { adapters } from '@mtstore/test-adapters';
+import { backendPerTest, platform } from './helpers.js';
 
 const serialize = (object: unknown): Uint8Array => TlBinaryWriter.serializeObject(__tlWriterMap, object as never);
 
@@ -87,13 +87,7 @@ describe('display names', () => {
 
 for (const adapter of adapters) {
   describe.skipIf(!(await adapter.available()))(`writes mtstore cannot hold on ${adapter.name}`, () => {
-    let backend: Backend;
-    const opened: Storage[] = [];
-    const open = (name = 'poison'): Storage => {
-      const storage = backend.open(name);
-      opened.push(storage);
-      return storage;
-    };
+    const open = backendPerTest(adapter, 'poison');
     let warnings: string[];
     const provider = async (storage = open()): Promise<MtcuteStorage> => {
       const p = mtcuteStorage(storage, { closeOnDestroy: false, lease: false });
@@ -118,13 +112,6 @@ for (const adapter of adapters) {
       }
     };
 
-    beforeEach(async () => {
-      backend = await adapter.backend();
-    });
-    afterEach(async () => {
-      await Promise.all(opened.splice(0).map((s) => s.close()));
-      await backend.dispose();
-    });
 
     it('kv: a key with a space (any string is an mtcute key) is stored escaped and read back; later saves go through', async () => {
       const p = await provider();
