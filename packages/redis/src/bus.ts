@@ -13,7 +13,7 @@ import {
   reportStateSafely,
 } from '@mtstore/core';
 import { Cluster, type Redis } from 'ioredis';
-import { failInFlightOnLoss, RedisConnection, type RedisConnectionOptions } from './connection.js';
+import { destroySocket, failInFlightOnLoss, RedisConnection, type RedisConnectionOptions } from './connection.js';
 import { eventChannel } from './schema.js';
 import { CLUSTER_PUBLISH } from './scripts.js';
 
@@ -48,18 +48,6 @@ const SUBSCRIBER_OPTIONS = {
 } as const;
 
 type Listener = (event: SessionEvent) => void;
-
-/**
- * Destroys a connection's socket at once; false when it has none yet. ioredis' own
- * disconnect() ends the socket gracefully and destroys it only after disconnectTimeout
- * (2 s) without the peer's FIN: a peer that went silent never sends one.
- */
-function destroySocket(connection: Redis): boolean {
-  const stream: { destroy?: unknown } | undefined = connection.stream;
-  if (typeof stream?.destroy !== 'function') return false;
-  connection.stream.destroy();
-  return true;
-}
 
 /**
  * Session events over Redis pub/sub, on the channel `<prefix>events` (buses with

@@ -45,8 +45,10 @@ export interface RedisConnectionOptions {
  * connection keeps reconnecting in the background so operations succeed again
  * once Redis is back. A command that was in flight when the connection dropped is
  * not resent (`autoResendUnfulfilledCommands: false`): such a call rejects with
- * StorageUnavailableError as soon as the loss is known (failInFlightOnLoss). Anything
- * here can be overridden through `options`.
+ * StorageUnavailableError as soon as the loss is known (failInFlightOnLoss). A
+ * connection that went silent (commands waiting, no byte from Redis for
+ * `commandTimeout`) is dropped and reconnected (dropWhenSilent). Anything here can be
+ * overridden through `options`.
  */
 export const REDIS_DEFAULTS = Object.freeze({
   /** Connect on first use: constructors stay synchronous. */
@@ -175,7 +177,16 @@ export class RedisConnection {
       this.client = openOwned(options, where);
       // Failures reach callers as rejected operations; an unhandled 'error' event would only print noise.
       this.client.on('error', () => {});
-      if (this.client instanceof Redis) failInFlightOnLoss(this.client);
+      if (this.client instanceof Redis) {
+        failInFlightOnLoss(this.client);
+        dropWhenSilent(this.client);
+      } else {
+        // Each node connection the Cluster opens (lazily: none exists yet). A dropped
+        // node connection ends (the Cluster gives them no retryStrategy); the Cluster
+        // opens a new one on the next command for its slots, or reconnects as a whole
+        // once none is left.
+        this.client.on('+node', (node: Redis) => dropWhenSilent(node));
+      }
       this.owned = true;
     }
   }
@@ -221,20 +232,131 @@ export class RedisConnection {
     }) as Promise<R>;
   }
 
-  /** Quits a connection we own (gracefully when it is up); leaves the application's client alone. */
+  /**
+   * Quits a connection we own (gracefully when it is up); leaves the application's
+   * client alone. QUIT is answered after every command sent before it, so the calls in
+   * flight get their answers first. It gets CLOSE_GRACE_MS: over a link that went
+   * silent no answer comes, and QUIT would wait for `commandTimeout` (5 s). Then the
+   * sockets are destroyed and whatever is still in flight or queued rejects at once.
+   */
   async close(): Promise<void> {
     if (!this.owned) return;
     const client = this.client;
     if (client.status === 'ready') {
-      try {
-        await client.quit();
-        return;
-      } catch {
-        // Fall through: drop the socket.
-      }
+      let timer: NodeJS.Timeout | undefined;
+      const answered = await Promise.race([
+        client.quit().then(
+          () => true,
+          () => false,
+        ),
+        new Promise<false>((resolve) => {
+          timer = setTimeout(resolve, CLOSE_GRACE_MS, false);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (answered) return;
     }
+    // Taken before disconnect(): a Cluster forgets its nodes there.
+    const connections = client instanceof Cluster ? client.nodes() : [client];
+    const between = client instanceof Redis && client.status === 'reconnecting';
     client.disconnect();
+    // disconnect() ends a socket gracefully and destroys it only after disconnectTimeout
+    // (2 s) without the peer's FIN; the commands in flight reject once it is gone.
+    for (const connection of connections) destroySocket(connection);
+    // Between two attempts there is no socket: disconnect() only cancels the next attempt
+    // and leaves the queued commands to their commandTimeout. (A Cluster mtstore opens
+    // queues nothing, and its node connections never wait to reconnect.)
+    if (between) (client as unknown as FlushableQueue).flushQueue?.(new Error('Connection is closed.'));
   }
+}
+
+/** ioredis 5 internals: rejects every queued and in-flight command with `error`. */
+interface FlushableQueue {
+  flushQueue?(error: Error): void;
+}
+
+/** How long close() waits for Redis to answer QUIT before it drops the connection. */
+export const CLOSE_GRACE_MS = 1_000;
+
+/**
+ * Destroys a connection's socket at once; false when it has none. ioredis' own
+ * disconnect() ends the socket gracefully and destroys it only after disconnectTimeout
+ * (2 s) without the peer's FIN: a peer that went silent never sends one. ioredis takes
+ * the destroyed socket as a lost connection: it reconnects (or, after disconnect() or
+ * QUIT, ends) and settles the commands that were on it.
+ */
+export function destroySocket(connection: Redis): boolean {
+  const stream: { destroy?: unknown } | undefined = connection.stream;
+  if (typeof stream?.destroy !== 'function') return false;
+  connection.stream.destroy();
+  return true;
+}
+
+/** ioredis 5: the commands written to the current socket and not answered yet. */
+interface PendingQueue {
+  commandQueue?: { length?: unknown };
+}
+
+/**
+ * Drops a connection mtstore opened once it has gone silent: commands are waiting for
+ * their answers and not one byte has come from Redis for `commandTimeout` ms. A peer
+ * that vanished without FIN or RST (a NAT that forgot the flow, a pulled cable, a host
+ * that froze) otherwise leaves the connection `ready` and every command on it timing
+ * out, until TCP gives up (over two hours of keep-alive with Linux's defaults): the
+ * adapter would never recover by itself. Destroying the socket makes ioredis reconnect
+ * as after any drop (failInFlightOnLoss rejects what was in flight at once), and the
+ * calls after that succeed as soon as a new connection gets through. It also bounds a
+ * reconnect whose handshake is never answered (ioredis' own ready check takes two
+ * `commandTimeout`s and a `disconnectTimeout` to give up).
+ *
+ * While a socket is open, it is checked every `commandTimeout / 2` ms: two checks in a
+ * row that find commands waiting and no byte read since the check before mean some
+ * command has waited at least `commandTimeout` with the server saying nothing, so the
+ * socket goes within 1.5 × `commandTimeout` of the silence starting. A check that runs
+ * late because the event loop was blocked counts once only: the loop reads the socket
+ * before the next one, so a reply that was waiting there is seen. A slow server that
+ * still sends bytes (a long pipeline draining) is left alone; one that sends nothing
+ * for `commandTimeout` with commands waiting (a script running that long, a server
+ * frozen) is treated like a dead link: those commands time out anyway.
+ *
+ * Not ioredis' `socketTimeout` (the same idea): it is missing before 5.4, reconnected
+ * in a loop on idle connections until 5.4.2, and through 5.x its timer outlives the
+ * socket it was armed for and destroys the next one. Off when `commandTimeout` is
+ * (nothing bounds a command then either), and when this ioredis has no `commandQueue`.
+ */
+export function dropWhenSilent(connection: Redis): void {
+  const timeout = connection.options.commandTimeout;
+  if (typeof timeout !== 'number' || !(timeout > 0)) return;
+  const pending = (): number | undefined => {
+    const length = (connection as unknown as PendingQueue).commandQueue?.length;
+    return typeof length === 'number' ? length : undefined;
+  };
+  if (pending() === undefined) return;
+  // Per socket, from its TCP connect (ioredis emits 'connect' before the handshake) to its close.
+  connection.on('connect', () => {
+    const stream = connection.stream;
+    /** bytesRead at the previous check that found commands waiting; undefined: none waiting then. */
+    let read: number | undefined;
+    let quiet = 0;
+    const timer = setInterval(() => {
+      if (connection.stream !== stream || stream.destroyed) {
+        clearInterval(timer);
+        return;
+      }
+      const waiting = pending() ?? 0;
+      if (waiting === 0 || read !== stream.bytesRead) {
+        read = waiting === 0 ? undefined : stream.bytesRead;
+        quiet = 0;
+        return;
+      }
+      if (++quiet < 2) return;
+      clearInterval(timer);
+      destroySocket(connection);
+    }, Math.ceil(timeout / 2));
+    // The check alone does not keep the process alive.
+    timer.unref();
+    stream.once('close', () => clearInterval(timer));
+  });
 }
 
 /** ioredis 5 internals: the commands that were in flight when the connection closed, kept for a resend. */
