@@ -202,6 +202,15 @@ export interface StorageSuiteOptions {
    * StorageUnavailableError, and the instance to recover by itself.
    */
   interrupt?(namespace: string): MaybePromise<void>;
+  /**
+   * Optional: opens like `open`, with the adapter's `create: false` (URL
+   * `?create=false`): only a store that is there opens (docs/contract.md §10). The kit
+   * then expects a namespace nothing was written to to be NotFoundError on first use,
+   * for reads and writes, with nothing created; and a store that `open` wrote to open,
+   * read and take writes. Without it the "create: false" traits are skipped, listed
+   * with that reason.
+   */
+  openExisting?(namespace: string, name: string): MaybePromise<Storage>;
   capabilities?: StorageCapabilities;
   /** For the encryption-at-rest traits (skipped, with that reason, without it). */
   encryption?: EncryptionSuiteOption;

@@ -25,6 +25,7 @@ import { busDomain, clientDomain, serverDomain } from './traits/domain.js';
 import { clientFaults, serverFaults } from './traits/faults.js';
 import { busIsolation, clientStaleness, serverStaleness } from './traits/isolation.js';
 import { tamperedData } from './traits/tamper.js';
+import { createFalse } from './traits/create.js';
 import { tornReads } from './traits/torn.js';
 import { atomicSave, closing, deletion, ids, roundTrip, twoInstances, updateState } from './traits/storage.js';
 
@@ -57,6 +58,7 @@ export function describeStorage(t: TestApi, name: string, options: StorageSuiteO
     tornReads(r);
     clientFaults(r);
     tamperedData(r);
+    createFalse(r);
     encryption(r);
     lease(r);
   });

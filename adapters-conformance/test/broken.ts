@@ -21,6 +21,7 @@ import {
   LocalSessionEventBus,
   StorageClosedError,
   StorageUnavailableError,
+  storeNotFound,
   type ChannelState,
   type EncryptionOptions,
   type Peer,
@@ -64,6 +65,18 @@ export interface Broken {
   interrupt?: (backend: Backend) => void;
   /** A server storage with session lifetime (the lifetime traits open it instead of memory's). */
   openWithLifetime?: (backend: Backend, lifetime: { ttlSeconds?: number; clock: () => number }) => SessionStorageProtocol;
+  /** The `create: false` instance (the create traits open it instead of `existingOnly`'s). */
+  openExisting?: (backends: Backends, namespace: string, name: string) => Storage;
+}
+
+/** The namespaces of one self-test suite, for the `create: false` simulation. */
+export interface Backends {
+  /** The namespace's backend, made if there is none: what `open` (`create: true`) does. */
+  of(namespace: string): Backend;
+  /** The namespace's backend if one was made; looking makes nothing. */
+  find(namespace: string): Backend | undefined;
+  /** How many namespaces hold a backend. */
+  count(): number;
 }
 
 /** What one namespace shares: a memory store and a bus channel. */
@@ -1144,6 +1157,43 @@ export const BROKEN: readonly Broken[] = [
   { rule: 'a dropped connection surfaces as the driver’s error', suite: 'storage', group: 'faults', open: (b, n) => behindConnection(memory(b, n), b, 'raw error'), interrupt: drop },
   { rule: 'a dropped connection is never re-established', suite: 'storage', group: 'faults', open: (b, n) => behindConnection(memory(b, n), b, 'never recovers'), interrupt: drop },
   { rule: 'a dropped server connection surfaces as the driver’s error', suite: 'server', group: 'faults', open: (b) => behindConnection(server(b), b, 'raw error'), interrupt: drop },
+  // 6a. create: false (the openExisting hook; existingOnly is the working simulation)
+  { rule: 'create: false is ignored: the store is made as open makes it', suite: 'storage', group: 'create: false', open: memory, openExisting: (bs, ns, n) => memory(bs.of(ns), n) },
+  {
+    rule: 'a create: false refusal leaves the store made behind it',
+    suite: 'storage',
+    group: 'create: false',
+    open: memory,
+    openExisting: (bs, ns, n) => existingOnly(() => bs.find(ns) ?? void bs.of(ns), ns, n),
+  },
+  {
+    rule: 'create: false opens when any namespace of the backend holds a store',
+    suite: 'storage',
+    group: 'create: false',
+    open: memory,
+    openExisting: (bs, ns, n) => existingOnly(() => bs.find(ns) ?? (bs.count() > 0 ? bs.of(ns) : undefined), ns, n),
+  },
+  {
+    rule: 'create: false opens a store that is there for reading only',
+    suite: 'storage',
+    group: 'create: false',
+    open: memory,
+    openExisting: (bs, ns, n) => existingOnly(() => bs.find(ns), ns, n, { refuses: (call) => !READS.has(call) }),
+  },
+  {
+    rule: 'a missing store surfaces as the driver’s error, not NotFoundError',
+    suite: 'storage',
+    group: 'create: false',
+    open: memory,
+    openExisting: (bs, ns, n) => existingOnly(() => bs.find(ns), ns, n, { error: () => Object.assign(new Error('SQLITE_ERROR: no such table: mtstore_meta'), { code: 'SQLITE_ERROR' }) }),
+  },
+  {
+    rule: 'the NotFoundError of create: false does not say where it looked',
+    suite: 'storage',
+    group: 'create: false',
+    open: memory,
+    openExisting: (bs, ns, n) => existingOnly(() => bs.find(ns), ns, n, { error: (call) => storeNotFound(call, 'the database', '@mtstore/memory', 'no store') }),
+  },
   // 7. a capability must not remove coverage
   { rule: 'save writes in two steps (declares sharedBackend: false)', suite: 'storage', group: 'atomic save', open: (b, n) => new TornSave({ store: b.store, name: n }), capabilities: { sharedBackend: false } },
   { rule: 'saveUpdateState resolves before the write (declares sharedBackend: false)', suite: 'storage', group: 'saveUpdateState', open: lateUpdateState, capabilities: { sharedBackend: false } },
@@ -1434,6 +1484,57 @@ export function behindConnection<T extends object>(inner: T, b: Backend, mode: '
       },
     });
   return proxy(inner) as T;
+}
+
+/** The calls of a Storage that only read. */
+const READS = new Set(['load', 'listNames', 'authKeys.get', 'authKeys.getTemp', 'authKeys.entries', 'kv.get', 'kv.entries', 'peers.getById', 'peers.getByUsername', 'peers.getByPhone', 'peers.list', 'refMessages.getByPeer', 'refMessages.list', 'lease.holder']);
+
+/**
+ * Memory has no `create` option: the self-test simulates `create: false` over the
+ * suite's namespaces. A namespace `open` never reached holds no store, and every call
+ * rejects with core's storeNotFound naming it; once there is one (`locate` finds it),
+ * calls go to a memory instance on it. The broken variants change `locate`, which calls
+ * are refused, or the error.
+ */
+export function existingOnly(
+  locate: () => Backend | undefined,
+  namespace: string,
+  name: string,
+  how: { refuses?: (call: string) => boolean; error?: (call: string) => Error } = {},
+): Storage {
+  let inner: Storage | undefined;
+  let on: Backend | undefined;
+  const current = (): Storage | undefined => {
+    const backend = locate();
+    if (backend === undefined) return undefined;
+    if (on !== backend) {
+      on = backend;
+      inner = new MemoryStorage({ store: backend.store, name });
+    }
+    return inner;
+  };
+  const refuse = how.error ?? ((call: string) => storeNotFound(call, `memory namespace "${namespace}"`, '@mtstore/memory', 'no store made by open'));
+  // The shape of a storage (its repositories and methods), never called.
+  const shape = new MemoryStorage({ store: new MemoryStore(), name });
+  const proxy = (path: string[], target: object): object =>
+    new Proxy(target, {
+      get(t, property) {
+        const value: unknown = Reflect.get(t, property, t);
+        if (typeof property !== 'string') return value;
+        if (typeof value === 'function') {
+          if (path.length === 0 && property === 'close') return async () => void (await inner?.close());
+          const call = [...path, property].join('.');
+          return (...args: unknown[]) => {
+            const real = current();
+            if (real === undefined || how.refuses?.(call) === true) return Promise.reject(refuse(call));
+            const owner = path.reduce<Record<string, unknown>>((o, key) => o[key] as Record<string, unknown>, real as unknown as Record<string, unknown>);
+            return (owner[property] as (...a: unknown[]) => unknown).apply(owner, args);
+          };
+        }
+        return hasMethods(value) ? proxy([...path, property], value) : value;
+      },
+    });
+  return proxy([], shape) as Storage;
 }
 
 function lateKvSet(b: Backend, name: string): Storage {

@@ -11,7 +11,7 @@ import { describeSessionEventBus, describeSessionStorage, describeStorage } from
 import { MemorySessionStorage, MemoryStorage, MemoryStore } from '../../packages/memory/src/index.js';
 import { dumpStore } from '../../packages/memory/test/dump.js';
 import type { Damage } from '../src/api.js';
-import { BROKEN, behindConnection, corruptMemory, MEMORY_DAMAGES, tamperMemory, type Backend, type Broken, type Suite } from './broken.js';
+import { BROKEN, behindConnection, corruptMemory, existingOnly, MEMORY_DAMAGES, tamperMemory, type Backend, type Backends, type Broken, type Suite } from './broken.js';
 
 interface Collected {
   path: string[];
@@ -73,13 +73,17 @@ async function run(tests: Collected[]): Promise<Outcome> {
   return outcome;
 }
 
-type Hooks = Pick<Broken, 'capabilities' | 'corrupt' | 'tamper' | 'interrupt' | 'openWithLifetime'>;
+type Hooks = Pick<Broken, 'capabilities' | 'corrupt' | 'tamper' | 'interrupt' | 'openWithLifetime' | 'openExisting'>;
 
 /** A suite over `open`, every namespace with its own store and channel. */
 function suite(kind: Suite, open: (backend: Backend, name: string, encryption?: EncryptionOptions) => unknown, hooks: Hooks = {}): (t: TestApi) => void {
   const backends = new Map<string, Backend>();
   const backend = (ns: string) => backends.get(ns) ?? backends.set(ns, { store: new MemoryStore(), channel: new LocalEventChannel(), drops: 0 }).get(ns)!;
   const cleanup = (ns: string) => void backends.delete(ns);
+  // create: false, simulated: a namespace `open` never reached holds no store (existingOnly).
+  const namespaces: Backends = { of: backend, find: (ns) => backends.get(ns), count: () => backends.size };
+  const openExisting = (ns: string, name: string): Storage =>
+    hooks.openExisting?.(namespaces, ns, name) ?? existingOnly(() => namespaces.find(ns), ns, name);
   const faults = {
     ...(hooks.corrupt ? { corrupt: (ns: string, name: string) => hooks.corrupt?.(backend(ns), name) } : {}),
     ...(hooks.interrupt ? { interrupt: (ns: string) => hooks.interrupt?.(backend(ns)) } : {}),
@@ -98,6 +102,7 @@ function suite(kind: Suite, open: (backend: Backend, name: string, encryption?: 
           capabilities,
           modelRuns: 400,
           ...faults,
+          openExisting,
           encryption: { open: (ns, name, encryption) => open(backend(ns), name, encryption) as Storage, dump: (ns) => dumpStore(backend(ns).store) },
         });
     case 'server':

@@ -34,6 +34,13 @@ export class StorageScope {
   async openIn(namespace: string, name = 'main'): Promise<Storage> {
     return this.scope.track(await this.options.open(namespace, name));
   }
+
+  /** A new instance opened with the adapter's `create: false` (the `openExisting` hook) on this test's backend. */
+  async openExisting(name = 'main'): Promise<Storage> {
+    const open = this.options.openExisting;
+    if (open === undefined) throw new Error('openExisting: the adapter gave no openExisting hook');
+    return this.scope.track(await open(this.scope.namespace, name));
+  }
 }
 
 export class ServerScope {

@@ -117,6 +117,7 @@ if (server.available) {
 
   describeStorage('mongo', {
     open: async (namespace, name) => new MongoStorage({ url: await viaProxy(namespace), name }),
+    openExisting: async (namespace, name) => new MongoStorage({ url: await viaProxy(namespace), name, create: false }),
     corrupt,
     tamper: { kinds: [...Object.keys(TAMPER), ...Object.keys(VERSION)] as Damage[], apply: tamper },
     interrupt,

@@ -65,6 +65,7 @@ const processes = { module: fileURLToPath(new URL('./children/kit-worker.mjs', i
 if (server.available) {
   describeStorage('postgres', {
     open: (namespace, name) => new PostgresStorage({ config: config(namespace), schema: namespace, name }),
+    openExisting: (namespace, name) => new PostgresStorage({ config: config(namespace), schema: namespace, name, create: false }),
     cleanup: dropSchema,
     processes,
     corrupt,

@@ -46,6 +46,7 @@ if (server.available) {
 
   describeStorage('redis cluster', {
     open: (namespace, name) => new RedisStorage({ client: clusterFor(namespace), prefix: prefixOf(namespace), name }),
+    openExisting: (namespace, name) => new RedisStorage({ client: clusterFor(namespace), prefix: prefixOf(namespace), name, create: false }),
     cleanup,
     processes,
     corrupt: (namespace, name) => corruptKeys(cleaner, prefixOf(namespace), name),

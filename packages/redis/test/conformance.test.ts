@@ -65,6 +65,7 @@ if (server.available) {
 
   describeStorage('redis', {
     open: (namespace, name) => new RedisStorage({ ...options(namespace), name }),
+    openExisting: (namespace, name) => new RedisStorage({ ...options(namespace), name, create: false }),
     cleanup,
     processes,
     corrupt: (namespace, name) => corruptKeys(cleaner, prefixOf(namespace), name),

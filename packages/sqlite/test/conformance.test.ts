@@ -156,6 +156,7 @@ const dumpFiles = (namespace: string) =>
 
 describeStorage('sqlite', {
   open: (namespace, name) => new SqliteStorage({ path: fileOf(namespace), name, ...timeout }),
+  openExisting: (namespace, name) => new SqliteStorage({ path: fileOf(namespace), name, create: false, ...timeout }),
   cleanup,
   processes,
   corrupt,

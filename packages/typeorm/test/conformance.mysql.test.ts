@@ -21,6 +21,7 @@ if (server.available) {
 
   describeStorage('typeorm/mysql', {
     open: async (namespace, name) => new TypeormStorage({ options: await options(namespace), tablePrefix: db.prefix(namespace), name }),
+    openExisting: async (namespace, name) => new TypeormStorage({ options: await options(namespace), tablePrefix: db.prefix(namespace), name, create: false }),
     processes,
     cleanup,
     corrupt: (namespace, name) => corruptKeys(db, namespace, name),

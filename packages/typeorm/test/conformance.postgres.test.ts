@@ -20,6 +20,7 @@ if (server.available) {
 
   describeStorage('typeorm/postgres', {
     open: (namespace, name) => new TypeormStorage({ options: options(namespace), tablePrefix: db.prefix(namespace), name }),
+    openExisting: (namespace, name) => new TypeormStorage({ options: options(namespace), tablePrefix: db.prefix(namespace), name, create: false }),
     processes,
     cleanup,
     corrupt,

@@ -17,6 +17,7 @@ if (server.available) {
 
   describeStorage('typeorm/sqlite', {
     open: (namespace, name) => new TypeormStorage({ options: db.options(namespace), tablePrefix: db.prefix(namespace), name }),
+    openExisting: (namespace, name) => new TypeormStorage({ options: db.options(namespace), tablePrefix: db.prefix(namespace), name, create: false }),
     processes,
     cleanup,
     corrupt,
