@@ -80,6 +80,16 @@ export function show(value: unknown): string {
 }
 
 /** Peer k of round `round` (the crash traits): every peer of one batch carries its round in the access hash. */
+/** Peers each worker of the first-write race stores (roundPeer(1, k), k below this). */
+export const FIRST_WRITE_PEERS = 5;
+
+/** The auth key a first-write worker stores for session `name`: its bytes differ per name. */
+export function firstWriteKey(name: string): Uint8Array {
+  const key = new Uint8Array(256);
+  for (let i = 0; i < key.length; i++) key[i] = (i + name.charCodeAt(name.length - 1)) & 0xff;
+  return key;
+}
+
 export function roundPeer(round: number, k: number): Peer {
   return { type: 'user', id: BigInt(k + 1), accessHash: BigInt(round) * 1000n + BigInt(k), usernames: [`crash_${k}`], phone: String(7_000_000 + k), updatedAt: 1_700_000_000 + round };
 }

@@ -8,13 +8,13 @@
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import type { SessionStorageProtocol, Storage } from '@mtstore/core';
-import { roundPeer } from './fixtures.js';
+import { FIRST_WRITE_PEERS, firstWriteKey, roundPeer } from './fixtures.js';
 
 export interface WorkerJob {
   module: string;
   namespace: string;
   name?: string;
-  kind: 'race' | 'upsert-loop' | 'state-loop' | 'lease-race' | 'lease-hold';
+  kind: 'race' | 'upsert-loop' | 'state-loop' | 'lease-race' | 'lease-hold' | 'first-write';
   /** race: concurrent calls in this process, per round (create, then destroy). */
   callers?: number;
   /** lease-race / lease-hold: the lease's TTL. */
@@ -81,6 +81,16 @@ async function main(): Promise<void> {
     return;
   }
   send({ ready: true });
+  if (job.kind === 'first-write') {
+    // Nothing touched the namespace before `go` (an adapter connects and creates its
+    // schema on first use): every worker's first write is also its first open of the store.
+    await waitForGo();
+    await storage.peers.upsert(Array.from({ length: FIRST_WRITE_PEERS }, (_, k) => roundPeer(1, k)));
+    await storage.authKeys.set(2, firstWriteKey(job.name ?? 'main'));
+    send({ done: true });
+    await storage.close();
+    return;
+  }
   // Loops until killed; every ack is sent only after the write's promise resolved.
   for (let round = 1; ; round++) {
     if (job.kind === 'upsert-loop') await storage.peers.upsert(Array.from({ length: 50 }, (_, k) => roundPeer(round, k)));

@@ -4,13 +4,15 @@
  * locks really interleave — and writers SIGKILLed mid-write, after which every
  * acknowledged write is there and no batch is half-applied.
  */
-import { minimalSession, roundPeer } from '../fixtures.js';
+import { FIRST_WRITE_PEERS, firstWriteKey, minimalSession, roundPeer } from '../fixtures.js';
 import { sleep } from '../harness.js';
 import { Worker } from '../processes.js';
 import type { ServerRegistrar, StorageRegistrar } from './context.js';
 
 const NO_MODULE = 'no processes.module given (the adapter cannot be opened in another process)';
 const CRASH_ROUNDS = 3;
+/** Processes in the first-write race. */
+const FIRST_WRITERS = 5;
 
 function lastAck(worker: Worker): number {
   return Math.max(0, ...worker.messages.map((m) => (typeof m.ack === 'number' ? m.ack : 0)));
@@ -34,12 +36,34 @@ export function crashes({ group, test, skip, expect, options }: StorageRegistrar
     const names = [
       'a writer SIGKILLed mid-batch loses no acknowledged peer, and no batch is half-applied',
       'a writer SIGKILLed mid-saveUpdateState loses no acknowledged state',
+      `${FIRST_WRITERS} processes making their first writes to an empty backend at once all succeed, and every write is there`,
     ];
     const module = options.processes?.module;
     if (module === undefined) {
       for (const name of names) skip(name, NO_MODULE);
       return;
     }
+
+    // §10: concurrent opens are safe. Each process creates (or finds) the schema on its
+    // first use; here all of them do it in the same moment, each on its own session.
+    test(names[2] as string, async (s) => {
+      const sessions = Array.from({ length: FIRST_WRITERS }, (_, i) => `first_${i}`);
+      const workers = sessions.map((name) => new Worker({ module, namespace: s.namespace, name, kind: 'first-write' }));
+      try {
+        await Promise.all(workers.map((w) => w.message((m) => m.ready === true, 20_000, 'opening the storage')));
+        for (const worker of workers) worker.go();
+        await Promise.all(workers.map((w) => w.message((m) => m.done === true, 30_000, 'making its first writes')));
+      } finally {
+        await Promise.all(workers.map((w) => w.kill()));
+      }
+      for (const name of sessions) {
+        const reader = await s.open(name);
+        expect(await reader.authKeys.get(2), `${name}: its auth key`).toEqual(firstWriteKey(name));
+        for (let k = 0; k < FIRST_WRITE_PEERS; k++) {
+          expect(await reader.peers.getById('user', BigInt(k + 1)), `${name}: peer ${k + 1}`).toEqual(roundPeer(1, k));
+        }
+      }
+    });
     test(names[0] as string, async (s) => {
       const reader = await s.open();
       for (let round = 0; round < CRASH_ROUNDS; round++) {
