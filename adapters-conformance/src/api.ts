@@ -243,6 +243,12 @@ export interface SessionStorageSuiteOptions {
    * that reason.
    */
   openWithLifetime?(namespace: string, lifetime: { ttlSeconds?: number; clock: () => number }): MaybePromise<SessionStorageProtocol>;
+  /**
+   * Optional: opens like `open`, with the adapter's `create: false` (docs/contract.md
+   * §10), as `StorageSuiteOptions.openExisting` does for the client side. Without it the
+   * server "create: false" traits are listed as skipped with that reason.
+   */
+  openExisting?(namespace: string): MaybePromise<SessionStorageProtocol>;
 }
 
 export interface SessionEventBusCapabilities {

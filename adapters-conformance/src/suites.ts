@@ -25,7 +25,7 @@ import { busDomain, clientDomain, serverDomain } from './traits/domain.js';
 import { clientFaults, serverFaults } from './traits/faults.js';
 import { busIsolation, clientStaleness, serverStaleness } from './traits/isolation.js';
 import { tamperedData } from './traits/tamper.js';
-import { createFalse } from './traits/create.js';
+import { createFalse, serverCreateFalse } from './traits/create.js';
 import { tornReads } from './traits/torn.js';
 import { atomicSave, closing, deletion, ids, roundTrip, twoInstances, updateState } from './traits/storage.js';
 
@@ -66,7 +66,7 @@ export function describeStorage(t: TestApi, name: string, options: StorageSuiteO
 
 /** Server `SessionStorageProtocol` traits, and SessionSubject events over it. */
 export function describeSessionStorage(t: TestApi, name: string, options: SessionStorageSuiteOptions): void {
-  const r = { ...registrar(t, options.cleanup, options.timeout, (scope) => new ServerScope(scope, options.open)), options };
+  const r = { ...registrar(t, options.cleanup, options.timeout, (scope) => new ServerScope(scope, options.open, options.openExisting)), options };
   t.describe(`${name} · SessionStorage`, () => {
     lifecycle(r);
     serverIds(r);
@@ -83,6 +83,7 @@ export function describeSessionStorage(t: TestApi, name: string, options: Sessio
     events(r);
     observerIsolation(r);
     lifetime(r);
+    serverCreateFalse(r);
   });
 }
 

@@ -43,10 +43,13 @@ export class StorageScope {
   }
 }
 
+type OpenServer = (namespace: string) => SessionStorageProtocol | Promise<SessionStorageProtocol>;
+
 export class ServerScope {
   constructor(
     readonly scope: Scope,
-    private readonly open_: (namespace: string) => SessionStorageProtocol | Promise<SessionStorageProtocol>,
+    private readonly open_: OpenServer,
+    private readonly openExisting_?: OpenServer,
   ) {}
 
   get namespace(): string {
@@ -56,6 +59,13 @@ export class ServerScope {
   /** A new instance (connection) on this test's backend. */
   async open(): Promise<SessionStorageProtocol> {
     return this.scope.track(await this.open_(this.scope.namespace));
+  }
+
+  /** A new instance opened with the adapter's `create: false` (the `openExisting` hook) on this test's backend. */
+  async openExisting(): Promise<SessionStorageProtocol> {
+    const open = this.openExisting_;
+    if (open === undefined) throw new Error('openExisting: the adapter gave no openExisting hook');
+    return this.scope.track(await open(this.scope.namespace));
   }
 
   /** Closed with the test, before the storages and buses it was given. */

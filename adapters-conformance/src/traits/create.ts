@@ -11,11 +11,11 @@
  * What only the backend can show (no file, table, index or key appeared; an older
  * schema is migrated) stays in each adapter's own tests.
  */
-import type { Storage } from '@mtstore/core';
+import type { SessionStorageProtocol, Storage } from '@mtstore/core';
 import { DAMAGES } from '../api.js';
 import { authKey, fullSession, peer } from '../fixtures.js';
 import { CODES, expectRejects } from '../harness.js';
-import type { StorageRegistrar } from './context.js';
+import type { ServerRegistrar, StorageRegistrar } from './context.js';
 
 const NO_HOOK = 'no openExisting(namespace, name) hook given (the adapter has no `create: false`)';
 const SHARED_BACKEND_REASON = 'declared capability sharedBackend: false (instances on one namespace do not share data)';
@@ -141,5 +141,48 @@ export function createFalse(r: StorageRegistrar): void {
         await expectRejects(expect, 'load through a second create: false instance', MIGRATION, async () => (await s.openExisting()).load());
       });
     }
+  });
+}
+
+const SERVER_NAMES = {
+  missing:
+    'a namespace nothing was written to: hasSession, createSession and listSessions reject NotFoundError and create nothing (a second create: false instance is refused too)',
+  existing: 'a store that open wrote opens: its sessions are there, and sessions created or destroyed through it are seen by open’s instances',
+} as const;
+
+/** The same rule for the server side (docs/contract.md §10), through SessionStorageSuiteOptions.openExisting. */
+export function serverCreateFalse(r: ServerRegistrar): void {
+  const { group, test, skip, expect, options } = r;
+  group('create: false', () => {
+    if (options.openExisting === undefined) {
+      for (const name of Object.values(SERVER_NAMES)) skip(name, NO_HOOK.replace('(namespace, name)', '(namespace)'));
+      return;
+    }
+
+    test(SERVER_NAMES.missing, async (s) => {
+      const calls: [string, (storage: SessionStorageProtocol) => Promise<unknown>][] = [
+        ['hasSession', (storage) => storage.hasSession(1n, 2n)],
+        ['createSession', (storage) => storage.createSession(1n, 2n)],
+        ['listSessions', (storage) => storage.listSessions(1n)],
+      ];
+      for (const [what, call] of calls) {
+        const error = await expectRejects(expect, `${what} through create: false on an empty namespace`, CODES.notFound, async () => call(await s.openExisting()));
+        expect(error.message.includes(s.namespace), `the message names the namespace ${s.namespace}: ${error.message}`).toBe(true);
+      }
+      // Had a refused call created the store, this instance would open it.
+      await expectRejects(expect, 'hasSession through a later create: false instance', CODES.notFound, async () => (await s.openExisting()).hasSession(1n, 2n));
+      // The store made now (create: true) holds no session the refused createSession carried.
+      expect(await (await s.open()).hasSession(1n, 2n), 'the session refused through create: false').toBe(false);
+    });
+
+    test(SERVER_NAMES.existing, async (s) => {
+      const writer = await s.open();
+      expect(await writer.createSession(1n, 2n), 'created through open').toBe(true);
+      const reader = await s.openExisting();
+      expect(await reader.hasSession(1n, 2n), 'the session open created, through create: false').toBe(true);
+      expect(await reader.createSession(1n, 3n), 'a session created through create: false').toBe(true);
+      expect(await reader.destroySession(1n, 2n), 'the first session destroyed through create: false').toBe(true);
+      expect(await writer.listSessions(1n), 'what open sees afterwards').toEqual([3n]);
+    });
   });
 }

@@ -136,6 +136,7 @@ if (server.available) {
 
   describeSessionStorage('mongo', {
     open: async (namespace) => new MongoSessionStorage({ url: await viaProxy(namespace) }),
+    openExisting: async (namespace) => new MongoSessionStorage({ url: await viaProxy(namespace), create: false }),
     openWithLifetime: (namespace, lifetime) => new MongoSessionStorage({ url: url(namespace), ...lifetime }),
     cleanup,
     interrupt,

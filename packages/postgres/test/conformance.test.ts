@@ -79,6 +79,7 @@ if (server.available) {
 
   describeSessionStorage('postgres', {
     open: (namespace) => new PostgresSessionStorage({ config: config(namespace), schema: namespace }),
+    openExisting: (namespace) => new PostgresSessionStorage({ config: config(namespace), schema: namespace, create: false }),
     openWithLifetime: (namespace, lifetime) => new PostgresSessionStorage({ config: config(namespace), schema: namespace, ...lifetime }),
     cleanup: dropSchema,
     processes,

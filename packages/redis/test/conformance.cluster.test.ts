@@ -59,6 +59,7 @@ if (server.available) {
 
   describeSessionStorage('redis cluster', {
     open: (namespace) => new RedisSessionStorage({ client: clusterFor(namespace), prefix: prefixOf(namespace) }),
+    openExisting: (namespace) => new RedisSessionStorage({ client: clusterFor(namespace), prefix: prefixOf(namespace), create: false }),
     openWithLifetime: (namespace, lifetime) => new RedisSessionStorage({ client: clusterFor(namespace), prefix: prefixOf(namespace), ...lifetime }),
     cleanup,
     processes,

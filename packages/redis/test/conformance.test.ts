@@ -79,6 +79,7 @@ if (server.available) {
 
   describeSessionStorage('redis', {
     open: (namespace) => new RedisSessionStorage(options(namespace)),
+    openExisting: (namespace) => new RedisSessionStorage({ ...options(namespace), create: false }),
     openWithLifetime: (namespace, lifetime) => new RedisSessionStorage({ ...options(namespace), ...lifetime }),
     cleanup,
     processes,

@@ -170,6 +170,7 @@ describeStorage('sqlite', {
 
 describeSessionStorage('sqlite', {
   open: (namespace) => new SqliteSessionStorage({ path: fileOf(namespace), ...timeout }),
+  openExisting: (namespace) => new SqliteSessionStorage({ path: fileOf(namespace), create: false, ...timeout }),
   openWithLifetime: (namespace, lifetime) => new SqliteSessionStorage({ path: fileOf(namespace), ...timeout, ...lifetime }),
   cleanup,
   processes,

@@ -36,6 +36,7 @@ if (server.available) {
 
   describeSessionStorage('typeorm/mysql', {
     open: async (namespace) => new TypeormSessionStorage({ options: await options(namespace), tablePrefix: db.prefix(namespace) }),
+    openExisting: async (namespace) => new TypeormSessionStorage({ options: await options(namespace), tablePrefix: db.prefix(namespace), create: false }),
     openWithLifetime: async (namespace, lifetime) => new TypeormSessionStorage({ options: await options(namespace), tablePrefix: db.prefix(namespace), ...lifetime }),
     processes,
     cleanup,

@@ -34,6 +34,7 @@ if (server.available) {
 
   describeSessionStorage('typeorm/postgres', {
     open: (namespace) => new TypeormSessionStorage({ options: options(namespace), tablePrefix: db.prefix(namespace) }),
+    openExisting: (namespace) => new TypeormSessionStorage({ options: options(namespace), tablePrefix: db.prefix(namespace), create: false }),
     openWithLifetime: (namespace, lifetime) => new TypeormSessionStorage({ options: options(namespace), tablePrefix: db.prefix(namespace), ...lifetime }),
     processes,
     cleanup,

@@ -31,6 +31,7 @@ if (server.available) {
 
   describeSessionStorage('typeorm/sqlite', {
     open: (namespace) => new TypeormSessionStorage({ options: db.options(namespace), tablePrefix: db.prefix(namespace) }),
+    openExisting: (namespace) => new TypeormSessionStorage({ options: db.options(namespace), tablePrefix: db.prefix(namespace), create: false }),
     openWithLifetime: (namespace, lifetime) => new TypeormSessionStorage({ options: db.options(namespace), tablePrefix: db.prefix(namespace), ...lifetime }),
     processes,
     cleanup,
