@@ -112,6 +112,25 @@ export function heartbeatIntervalOption(value: unknown, bus: string): number {
 }
 
 /**
+ * For a networked bus's heartbeat timer (setInterval every `interval` ms): a function to
+ * call on every tick, true when the tick came on time. After the event loop was blocked
+ * for an interval or more, the late tick runs before the I/O that arrived meanwhile is
+ * read (Node runs timers before polling sockets): an answer to the previous check may be
+ * waiting in the socket, unseen. Such a tick must not count as a check that saw no
+ * progress, or a healthy connection is dropped for the application's own stall; the
+ * next, on-time tick judges.
+ */
+export function heartbeatTicks(interval: number): () => boolean {
+  let last = performance.now();
+  return () => {
+    const now = performance.now();
+    const onTime = now - last <= interval * 1.5;
+    last = now;
+    return onTime;
+  };
+}
+
+/**
  * The shared medium of in-process buses: every LocalSessionEventBus on one channel
  * hears every other one.
  */

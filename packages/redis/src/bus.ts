@@ -3,6 +3,7 @@ import {
   deliverSafely,
   encodeSessionEvent,
   heartbeatIntervalOption,
+  heartbeatTicks,
   InvalidArgumentError,
   StorageClosedError,
   toStorageError,
@@ -203,18 +204,21 @@ export class RedisSessionEventBus implements SessionEventBus {
     };
     subscriber.on('ready', advance);
     subscriber.on('close', advance);
+    const onTime = heartbeatTicks(this.#heartbeat);
     const timer = setInterval(() => {
       if (this.#closing || subscriber !== this.#subscriber) {
         clearInterval(timer);
         return;
       }
+      // Every tick, to time the next one. A late one (the loop was blocked) only checks again.
+      const late = !onTime();
       const status = subscriber.status;
       if (status !== 'ready' && status !== 'connect' && status !== 'connecting') {
         // Between connections (reconnecting, ended): ioredis' own timers act.
         checked = undefined;
         return;
       }
-      if (checked === progress) {
+      if (checked === progress && !late) {
         checked = undefined;
         // ioredis takes it as a lost connection and reconnects. Not disconnect(true): see destroySocket.
         if (!destroySocket(subscriber)) subscriber.disconnect(true);

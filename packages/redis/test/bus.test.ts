@@ -245,3 +245,34 @@ describe.runIf(cluster.available)('bus on Redis Cluster', () => {
     }
   });
 });
+
+describe.runIf(single.available)('bus heartbeat and a blocked event loop', () => {
+  it('an event loop blocked for several heartbeats at a time does not drop a subscriber connection that answers', async () => {
+    const prefix = `${randomName('bus')}:`;
+    const listener = new RedisSessionEventBus({ url: REDIS_URL, prefix, heartbeatInterval: 100 });
+    const publisher = new RedisSessionEventBus({ url: REDIS_URL, prefix });
+    try {
+      const heard: SessionEvent[] = [];
+      const states: string[] = [];
+      await listener.subscribe((e) => heard.push(e), { onState: (state) => states.push(state) });
+      // The application stalls (a long synchronous task) right after a check sent its
+      // PING: a timer of the same interval made after the bus's runs just after its check.
+      // The next check then comes late, before the PONG waiting in the socket is read (Node
+      // runs due timers before it polls sockets); an on-time check would have seen it.
+      const stall = setInterval(() => {
+        const until = performance.now() + 350;
+        while (performance.now() < until) {
+          // blocked
+        }
+      }, 100);
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      clearInterval(stall);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(states, 'lost / live heard while the server answered every check').toEqual([]);
+      await publisher.publish(event(1));
+      await eventually(() => heard.length === 1, 'an event after the stalls');
+    } finally {
+      await Promise.all([publisher.close(), listener.close()]);
+    }
+  });
+});
