@@ -22,6 +22,7 @@ import {
   deliverSafely,
   encodeSessionEvent,
   heartbeatIntervalOption,
+  heartbeatTicks,
   InvalidArgumentError,
   StorageClosedError,
   toStorageError,
@@ -270,13 +271,17 @@ export class PostgresSessionEventBus implements SessionEventBus {
     /** Round trips at the previous check. */
     let checked: number | undefined;
     let checking = false;
+    const onTime = heartbeatTicks(this.#heartbeat);
     const timer = setInterval(() => {
       if (this.#closing || (client !== this.#client && client !== this.#opening)) {
         clearInterval(timer);
         return;
       }
       const progress = this.#progress.get(client) ?? 0;
-      if (checked === progress) {
+      // Every tick, to time the next one. A late one (the loop was blocked) may run before
+      // the answer waiting in the socket is read: it only checks again (core heartbeatTicks).
+      const late = !onTime();
+      if (checked === progress && !late) {
         clearInterval(timer);
         this.#silent(client);
         return;

@@ -276,3 +276,34 @@ describe.runIf(server.available)('bus whose connection dies silently (a proxy th
     expect(rejections).toEqual([]);
   });
 });
+
+describe.runIf(server.available)('bus heartbeat and a blocked event loop', () => {
+  it('an event loop blocked for several heartbeats at a time does not drop a connection that answers', async () => {
+    const schema = freshSchema();
+    const errors: unknown[] = [];
+    const listener = track(
+      new PostgresSessionEventBus({ config: { connectionString: url, application_name: applicationName('bus-stall') }, schema, heartbeatInterval: 100, onError: (error) => errors.push(error) }),
+    );
+    const publisher = bus(schema, applicationName('bus-stall-pub'));
+    const heard: SessionEvent[] = [];
+    const states: string[] = [];
+    await listener.subscribe((e) => heard.push(e), { onState: (state) => states.push(state) });
+    // The application stalls (a long synchronous task) right after a check sent its
+    // SELECT 1: a timer of the same interval made after the bus's runs just after its
+    // check. The next check then comes late, before the answer waiting in the socket is
+    // read (Node runs due timers before it polls sockets); an on-time check would see it.
+    const stall = setInterval(() => {
+      const until = performance.now() + 350;
+      while (performance.now() < until) {
+        // blocked
+      }
+    }, 100);
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    clearInterval(stall);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(states, 'lost / live heard while the server answered every check').toEqual([]);
+    expect(errors, 'errors reported').toEqual([]);
+    await publisher.publish(event(1));
+    await until(() => heard.length === 1, 'an event after the stalls');
+  });
+});
