@@ -9,6 +9,7 @@ import { Cluster, Redis } from 'ioredis';
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 // By path: this package cannot depend on @mtstore/test-adapters, which depends on it.
 import { openProxy, within, type Proxy } from '../../test-adapters/src/proxy.js';
+import { stallAfterTimers } from '../../test-adapters/src/stall.js';
 import { RedisSessionEventBus } from '../src/index.js';
 import { admin, clientList, clusterSeed, eventually, killConnections, probe, probeCluster, randomName, REDIS_CLUSTER_URL, REDIS_URL } from './helpers.js';
 
@@ -255,18 +256,9 @@ describe.runIf(single.available)('bus heartbeat and a blocked event loop', () =>
       const heard: SessionEvent[] = [];
       const states: string[] = [];
       await listener.subscribe((e) => heard.push(e), { onState: (state) => states.push(state) });
-      // The application stalls (a long synchronous task) right after a check sent its
-      // PING: a timer of the same interval made after the bus's runs just after its check.
-      // The next check then comes late, before the PONG waiting in the socket is read (Node
-      // runs due timers before it polls sockets); an on-time check would have seen it.
-      const stall = setInterval(() => {
-        const until = performance.now() + 350;
-        while (performance.now() < until) {
-          // blocked
-        }
-      }, 100);
-      await new Promise((resolve) => setTimeout(resolve, 2_000));
-      clearInterval(stall);
+    // The application stalls right after each check went out (stallAfterTimers): the next
+    // check comes late, before the answer waiting in the socket is read.
+    await stallAfterTimers(100, 350, 2_000);
       await new Promise((resolve) => setTimeout(resolve, 500));
       expect(states, 'lost / live heard while the server answered every check').toEqual([]);
       await publisher.publish(event(1));
