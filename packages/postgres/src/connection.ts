@@ -8,7 +8,7 @@ import { assertIdentifier, createOption, InvalidArgumentError, Once } from '@mts
 import pg from 'pg';
 import type { Pool, PoolClient, PoolConfig, QueryConfig, QueryResult, QueryResultRow } from 'pg';
 import { migrate, quoteIdentifier, SCHEMA_VERSION } from './schema.js';
-import { withTransaction } from './transaction.js';
+import { beginStatement, isQueryTimeout, withTransaction } from './transaction.js';
 import { TYPES } from './types.js';
 
 /** How to reach PostgreSQL. Give at most one of `connectionString`, `config` and `pool`. */
@@ -40,8 +40,8 @@ export interface PostgresConnectionOptions {
 /**
  * Applied under the caller's config on pools mtstore creates, so nothing waits forever
  * when the server is gone: a connection attempt gives up after 10 s and a query after
- * 30 s (the connection is then discarded). `application_name` shows up in
- * pg_stat_activity.
+ * 30 s (the connection is then discarded, and so are the connections idle in the pool:
+ * see Database.#discardIdle). `application_name` shows up in pg_stat_activity.
  */
 export const POOL_DEFAULTS: Readonly<PoolConfig> = {
   connectionTimeoutMillis: 10_000,
@@ -113,6 +113,16 @@ export class Database {
   #drained: (() => void) | undefined;
   /** Connections of an owned pool checked out right now, to close those close() gave up on. */
   readonly #busy = new Set<PoolClient>();
+  /** Every open connection of an owned pool: those not #busy are idle. */
+  readonly #open = new Set<PoolClient>();
+  /** Idle connections closed after a timeout, never to be handed to a call (see #checkout). */
+  readonly #discarded = new WeakSet<PoolClient>();
+  /** Timeouts already acted on (one reaches #failed both from #run and from #track). */
+  readonly #timeouts = new WeakSet<Error>();
+  /** Checkouts for transactions, through #checkout. */
+  readonly #source = { connect: (): Promise<PoolClient> => new Promise((resolve, reject) => this.#checkout((error, client) => (client ? resolve(client) : reject(error)))) };
+  /** The first message of each transaction (see beginStatement), set once the pool is. */
+  readonly #begin: string;
   #abandoned = false;
 
   constructor(options: PostgresConnectionOptions, where: string) {
@@ -153,7 +163,12 @@ export class Database {
         else this.#busy.add(client);
       });
       this.pool.on('release', (_error: Error | undefined, client: PoolClient) => this.#busy.delete(client));
+      this.pool.on('connect', (client) => {
+        this.#open.add(client as PoolClient);
+        client.once('end', () => this.#open.delete(client as PoolClient));
+      });
     }
+    this.#begin = beginStatement(this.pool);
   }
 
   ready(): Promise<void> {
@@ -164,8 +179,8 @@ export class Database {
   query<R extends QueryResultRow>(sql: Statement, values: unknown[]): Promise<QueryResult<R>> {
     const config: QueryConfig = { name: sql.name, text: sql.text, values, types: TYPES };
     // Once migrated, the hot paths go straight to pg: no async frame, only the tracking promise.
-    if (this.#migration.done) return this.#track(this.pool.query<R>(config));
-    return this.#track(this.ready().then(() => this.pool.query<R>(config)));
+    if (this.#migration.done) return this.#track(this.#run<R>(config));
+    return this.#track(this.ready().then(() => this.#run<R>(config)));
   }
 
   /** Runs `work` in a transaction on one connection (see withTransaction). */
@@ -173,9 +188,86 @@ export class Database {
     return this.#track(
       (async () => {
         if (!this.#migration.done) await this.ready();
-        return withTransaction(this.pool, (client) => work((sql, values) => client.query({ name: sql.name, text: sql.text, values, types: TYPES })));
+        return withTransaction(this.#source, this.#begin, (client) => work((sql, values) => client.query({ name: sql.name, text: sql.text, values, types: TYPES })));
       })(),
     );
+  }
+
+  /**
+   * pg's pool.query (same checkout, same release: a connection whose query failed is
+   * closed), on a connection from #checkout, acting on a timeout at once (#failed).
+   */
+  #run<R extends QueryResultRow>(config: QueryConfig): Promise<QueryResult<R>> {
+    return new Promise((resolve, reject) => {
+      this.#checkout((error, client) => {
+        if (client === undefined) return reject(error);
+        let released = false;
+        // A checked-out connection has no pool listener: its 'error' must not go unhandled.
+        const onError = (failure: Error): void => {
+          if (released) return;
+          released = true;
+          client.release(failure);
+          reject(failure);
+        };
+        client.once('error', onError);
+        try {
+          client.query<R>(config, (failure: Error | null | undefined, result: QueryResult<R>) => {
+            client.off('error', onError);
+            if (released) return;
+            released = true;
+            client.release(failure ?? undefined);
+            if (failure) {
+              this.#failed(failure);
+              reject(failure);
+            } else {
+              resolve(result);
+            }
+          });
+        } catch (failure) {
+          client.off('error', onError);
+          released = true;
+          client.release(failure as Error);
+          reject(failure);
+        }
+      });
+    });
+  }
+
+  /** A pooled connection, never one #discardIdle closed (it may still be in the pool's idle list until its socket's close is read). */
+  #checkout(callback: (error: Error | undefined, client?: PoolClient) => void): void {
+    this.pool.connect((error, client, release) => {
+      if (client === undefined) return callback(error ?? new Error('pg gave no connection'));
+      if (this.#discarded.has(client)) {
+        release(true);
+        this.#checkout(callback);
+        return;
+      }
+      callback(undefined, client);
+    });
+  }
+
+  /** A call failed: after a query timeout, the idle connections go (see #discardIdle). */
+  #failed(error: unknown): void {
+    if (!isQueryTimeout(error) || this.#timeouts.has(error as Error)) return;
+    this.#timeouts.add(error as Error);
+    this.#discardIdle();
+  }
+
+  /**
+   * A query timed out: the link may have died without a word (a NAT that dropped the
+   * flows, a frozen host), and then every connection idle in the pool is dead too. Left
+   * there, each would be found by a call of its own, one query_timeout each: closed now,
+   * the next calls open fresh connections. (A false alarm, a query slow on the server,
+   * costs only reconnecting.) Connections checked out are left to their own calls. Only
+   * on a pool mtstore owns; no round trip is added to any call.
+   */
+  #discardIdle(): void {
+    for (const client of this.#open) {
+      if (this.#busy.has(client) || this.#discarded.has(client)) continue;
+      this.#discarded.add(client);
+      // The pool drops it when its socket's close is read ('error' on an idle connection).
+      client.connection.stream.destroy();
+    }
   }
 
   /**
@@ -197,6 +289,8 @@ export class Database {
         },
         (error: unknown) => {
           done();
+          // A timeout in a transaction or the migration (a query's own was acted on in #run).
+          this.#failed(error);
           reject(error);
         },
       );

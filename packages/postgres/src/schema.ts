@@ -12,7 +12,7 @@
  */
 import { isStorageError, MigrationError, storeNotFound } from '@mtstore/core';
 import type { Pool, PoolClient } from 'pg';
-import { withTransaction } from './transaction.js';
+import { beginStatement, withTransaction } from './transaction.js';
 import { TYPES } from './types.js';
 
 interface Migration {
@@ -271,7 +271,7 @@ export async function migrate(pool: Pool, schema: string, target = SCHEMA_VERSIO
     throw storeNotFound(options.where ?? 'PostgreSQL', `schema "${schema}"`, '@mtstore/postgres', missing);
   }
   try {
-    await withTransaction(pool, async (client) => {
+    await withTransaction(pool, beginStatement(pool), async (client) => {
       await client.query({ text: 'SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', values: [`mtstore:migrate:${schema}`] });
       await migrateLocked(client, schema, target, options);
     });

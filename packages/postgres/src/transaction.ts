@@ -5,7 +5,44 @@
  */
 import type { Pool, PoolClient } from 'pg';
 
-export async function withTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
+/** PostgreSQL's largest value for a timeout setting, in ms. */
+const MAX_TIMEOUT = 2_147_483_647;
+/** For a pool with no query_timeout: POOL_DEFAULTS' (not imported, connection.ts imports this module). */
+const DEFAULT_IDLE_TIMEOUT = 30_000;
+
+/**
+ * The first message of every transaction: BEGIN, and how long the server lets the
+ * transaction wait for the client's next statement — the pool's query_timeout (30 s
+ * if it has none), as long as the client waits for the server. One message, one round
+ * trip. A client that died silently mid-transaction (a frozen host, a NAT that dropped
+ * the flow) would otherwise leave it open, its row locks held, until the server's TCP
+ * keep-alive finds the peer gone (about two hours with Linux's defaults): the
+ * session's writes, and a lease takeover, would wait for it and time out meanwhile.
+ * `SET LOCAL` ends with the transaction, so a pool's connections keep their settings
+ * (and it passes through PgBouncer in transaction mode, unlike a startup parameter).
+ */
+export function beginStatement(pool: Pool): string {
+  const timeout = (pool as Partial<Pool>).options?.query_timeout;
+  const ms = typeof timeout === 'number' && Number.isFinite(timeout) && timeout > 0 ? Math.min(Math.ceil(timeout), MAX_TIMEOUT) : DEFAULT_IDLE_TIMEOUT;
+  return `BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${ms}`;
+}
+
+/**
+ * pg's error for a statement that got no reply within query_timeout (pg gives it no
+ * code). The statement may still be running, or the link may be dead: the connection
+ * is unusable either way (pg would queue the next statement behind it).
+ */
+export function isQueryTimeout(error: unknown): boolean {
+  return error instanceof Error && error.message === 'Query read timeout';
+}
+
+/** Where the transaction's connection comes from: a pg Pool, or Database's checkout. */
+export interface ConnectionSource {
+  connect(): Promise<PoolClient>;
+}
+
+/** `begin`: the transaction's first message (see beginStatement). */
+export async function withTransaction<T>(pool: ConnectionSource, begin: string, work: (client: PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   let broken = false;
   // A checked-out client has no pool listener: its 'error' must not go unhandled.
@@ -14,11 +51,15 @@ export async function withTransaction<T>(pool: Pool, work: (client: PoolClient) 
   };
   client.on('error', onError);
   try {
-    await client.query('BEGIN');
+    await client.query(begin);
     const result = await work(client);
     await client.query('COMMIT');
     return result;
   } catch (error) {
+    // After a timeout no ROLLBACK: it would wait behind the lost statement for another
+    // query_timeout. The connection is closed instead: the server rolls back when it
+    // hears of that (over a dead link, when it finds the link dead).
+    if (isQueryTimeout(error)) broken = true;
     if (!broken) {
       await client.query('ROLLBACK').catch(() => {
         broken = true;
