@@ -372,8 +372,13 @@ export class MongoSessionEventBus implements SessionEventBus {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       this.#subscribers.clear();
-      await this.#stop();
-      if (this.#connection.owned) await this.#connection.client?.close();
+      this.#connection.closing.begin();
+      try {
+        // The feed's read in flight ends first (cut short on a server silent for CLOSE_GRACE_MS: connection.ts, Closing).
+        await this.#stop();
+      } finally {
+        await this.#connection.closing.end();
+      }
     })().catch((error: unknown) => {
       throw toStorageError(error, 'MongoSessionEventBus.close');
     });

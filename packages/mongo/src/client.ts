@@ -97,6 +97,8 @@ export class MongoStorage extends BaseStorage {
     const { profile } = await prepare(this.#connection, this.where('connect'));
     const db = this.#connection.db;
     const names = collectionNames(this.#connection.prefix);
+    const closing = this.#connection.closing;
+    const stopped = () => closing.forced;
     return {
       sessions: db.collection(names.sessions),
       peers: db.collection(names.peers),
@@ -104,8 +106,8 @@ export class MongoStorage extends BaseStorage {
       journal: db.collection(names.peerJournal),
       kv: db.collection(names.kv),
       refs: db.collection(names.refs),
-      locks: new SessionLocks(db.collection<LockDocument>(names.locks)),
-      fence: new WriteFence(db.collection<FenceDocument>(names.fences), this.name),
+      locks: new SessionLocks(db.collection<LockDocument>(names.locks), undefined, undefined, stopped),
+      fence: new WriteFence(db.collection<FenceDocument>(names.fences), this.name, stopped),
       profile,
       locked: this.#writeMode === 'locked' || (this.#writeMode === 'auto' && profile.ferretdb1),
     };
@@ -198,10 +200,20 @@ export class MongoStorage extends BaseStorage {
     return [...names].sort();
   }
 
+  /** close() begins by giving the session lease back (core): the grace of Closing starts here. */
+  protected override beforeClose(): Promise<void> {
+    this.#connection.closing.begin();
+    return super.beforeClose();
+  }
+
   protected async closeConnection(): Promise<void> {
-    // Leased work in flight finishes and gives its lease back before the client goes.
-    await this.#context.value?.locks.close();
-    await this.#context.value?.fence.close();
-    if (this.#connection.owned) await this.#connection.client?.close();
+    try {
+      // Leased work in flight finishes and gives its lease back before the client goes
+      // (cut short on a server silent for CLOSE_GRACE_MS: connection.ts, Closing).
+      await this.#context.value?.locks.close();
+      await this.#context.value?.fence.close();
+    } finally {
+      await this.#connection.closing.end();
+    }
   }
 }

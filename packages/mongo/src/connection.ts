@@ -55,6 +55,8 @@ const CLIENT_DEFAULTS: Readonly<Record<string, number | string>> = {
 
 export interface Connection {
   readonly db: Db;
+  /** The end of close() for this instance (see Closing). */
+  readonly closing: Closing;
   /** The client to close when owned; undefined for an application's Db. */
   readonly client: MongoClient | undefined;
   /** What server facts are cached on: one entry per client (or Db). */
@@ -125,7 +127,16 @@ export function openConnection(options: MongoConnectionOptions | undefined, wher
     // Driver 7 exposes the Db's client; cache server facts on it when it is there.
     const client = (options.db as Db & { client?: unknown }).client;
     const cacheKey = isClient(client) ? client : options.db;
-    return { db: options.db, client: undefined, cacheKey, prefix, create, owned: false, describe: { database: options.db.databaseName, collectionPrefix: prefix } };
+    return {
+      db: options.db,
+      closing: new Closing(undefined),
+      client: undefined,
+      cacheKey,
+      prefix,
+      create,
+      owned: false,
+      describe: { database: options.db.databaseName, collectionPrefix: prefix },
+    };
   }
   let client: MongoClient;
   let database: string;
@@ -140,5 +151,84 @@ export function openConnection(options: MongoConnectionOptions | undefined, wher
     client = clientFromUrl(options.url, options.clientOptions, where);
   }
   assertIdentifier(database, `${where}: database`);
-  return { db: client.db(database), client, cacheKey: client, prefix, create, owned: options.client === undefined, describe: { database, collectionPrefix: prefix } };
+  const owned = options.client === undefined;
+  return {
+    db: client.db(database),
+    closing: new Closing(owned ? client : undefined),
+    client,
+    cacheKey: client,
+    prefix,
+    create,
+    owned,
+    describe: { database, collectionPrefix: prefix },
+  };
+}
+
+/**
+ * How long close() waits without a reply from the server (no operation of the instance
+ * completing) before it closes a client it owns under the work still in flight.
+ */
+export const CLOSE_GRACE_MS = 2_000;
+
+/**
+ * The end of one instance: close() first lets its work in flight finish and gives back
+ * what it holds (the session lease, write leases, write permits), then closes the client
+ * it owns. Over a link that went silent (no FIN, no RST: a partition, a host that
+ * vanished) each of those commands waits until the driver gives up on its connection:
+ * the server monitor notices within heartbeatFrequencyMS + connectTimeoutMS (≈ 15 s with
+ * the defaults) and fails the operations on the server's connections, and every command
+ * after that waits serverSelectionTimeoutMS; for as long as socketTimeoutMS where the
+ * monitor's own connection still answers.
+ *
+ * So once close() has begun, a client this instance owns is closed under its work as soon
+ * as CLOSE_GRACE_MS pass with no operation completing: the driver (6.17 and later) fails
+ * the operations on its connections at once, and `forced` tells the leases and permits
+ * to send nothing more (what they did not give back runs out by itself: write leases and
+ * permits after LEASE_MS, the session lease after its TTL). A server that keeps
+ * answering is never cut off this way: a long batch completing command after command
+ * finishes first. An application's client is never closed: there close() waits as long
+ * as the application's settings make it.
+ */
+export class Closing {
+  #watch: NodeJS.Timeout | undefined;
+  #heard: (() => void) | undefined;
+  #forced = false;
+
+  /** `client`: the instance's own client; undefined for an application's. */
+  constructor(private readonly client: MongoClient | undefined) {}
+
+  /** True once the client was closed under work in flight: leases and permits send nothing more. */
+  get forced(): boolean {
+    return this.#forced;
+  }
+
+  /** close() began: from now on CLOSE_GRACE_MS without an operation completing closes an owned client. Once. */
+  begin(): void {
+    const client = this.client;
+    if (client === undefined || this.#watch !== undefined || this.#forced) return;
+    let last = Date.now();
+    // A connection checked back in: an operation got its answer (or failed) and the instance is making progress.
+    this.#heard = () => {
+      last = Date.now();
+    };
+    client.on('connectionCheckedIn', this.#heard);
+    this.#watch = setInterval(() => {
+      if (Date.now() - last < CLOSE_GRACE_MS) return;
+      this.#stop();
+      this.#forced = true;
+      client.close().catch(() => undefined);
+    }, CLOSE_GRACE_MS / 4);
+  }
+
+  /** The graceful part is over (or was cut short): the owned client is closed, or its close awaited. */
+  async end(): Promise<void> {
+    this.#stop();
+    await this.client?.close();
+  }
+
+  #stop(): void {
+    clearInterval(this.#watch);
+    if (this.#heard !== undefined) this.client?.off('connectionCheckedIn', this.#heard);
+    this.#heard = undefined;
+  }
 }

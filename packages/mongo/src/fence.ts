@@ -122,6 +122,8 @@ export class WriteFence {
   constructor(
     private readonly fences: Collection<FenceDocument>,
     private readonly session: string,
+    /** True once close() closed the client under the writes in flight (connection.ts, Closing): nothing more is sent. */
+    private readonly stopped: () => boolean = () => false,
   ) {}
 
   /**
@@ -141,6 +143,11 @@ export class WriteFence {
   /** Gives back every permit (core settled the writes in flight first) and removes those whose removal failed earlier. */
   async close(): Promise<void> {
     await Promise.all([...this.#permits.values()].map((p) => p.ready.catch(() => undefined)));
+    if (this.stopped()) {
+      // Closed under us (a silent server): our permits run out by themselves after LEASE_MS.
+      for (const permit of this.#permits.values()) this.#halt(permit);
+      return;
+    }
     // A permit still in use (a write core did not wait for) is left to that write.
     await Promise.all([...this.#permits.values()].filter((p) => p.users === 0).map((p) => this.#release(p)));
     for (const token of [...this.#mine]) {
@@ -214,8 +221,16 @@ export class WriteFence {
     await this.#remove(permit);
   }
 
+  /** Stops renewing a permit and forgets it (close() after the client was closed under it). */
+  #halt(permit: Permit): void {
+    if (this.#permits.get(permit.id) === permit) this.#permits.delete(permit.id);
+    clearTimeout(permit.idle);
+    clearInterval(permit.timer);
+  }
+
   async #remove(permit: Permit): Promise<void> {
     this.#mine.add(permit.token);
+    if (this.stopped()) return; // closed under us: it runs out by itself
     await this.fences.deleteOne({ _id: permit.id, token: permit.token }).then(
       () => this.#mine.delete(permit.token),
       () => undefined, // unreachable: removed when met again, or on close
@@ -225,6 +240,7 @@ export class WriteFence {
   async #take(permit: Permit, where: string): Promise<void> {
     const deadline = Date.now() + WAIT_MS;
     for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
+      if (this.stopped()) throw new StorageUnavailableError(`${where}: the storage was closed while taking the lease's write permit`);
       const sentAt = Date.now();
       // The request is read alongside the insert (no added latency): a holder that let go
       // for a taker must not take the token's permit again before the taker seals it.
@@ -263,7 +279,7 @@ export class WriteFence {
 
   async #renew(permit: Permit): Promise<void> {
     const lease = permit.lease as Lease;
-    if (!lease.valid) return; // too late to renew safely: the writes are fenced at their next check
+    if (!lease.valid || this.stopped()) return; // too late to renew safely: the writes are fenced at their next check
     const sentAt = Date.now();
     try {
       const [result, requested] = await Promise.all([

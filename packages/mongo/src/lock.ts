@@ -128,10 +128,14 @@ export class SessionLocks {
    */
   readonly #queues = new Map<string, Promise<void>>();
 
-  constructor(locks: Collection<LockDocument>, times: LeaseTimes = WRITE_LEASE, holders = 'another writer of this session') {
+  /** True once close() closed the client under the work in flight (connection.ts, Closing): nothing more is sent. */
+  readonly #stopped: () => boolean;
+
+  constructor(locks: Collection<LockDocument>, times: LeaseTimes = WRITE_LEASE, holders = 'another writer of this session', stopped: () => boolean = () => false) {
     this.#locks = locks;
     this.#times = times;
     this.#holders = holders;
+    this.#stopped = stopped;
   }
 
   /** Runs `work` holding the lease of `key`, after this instance's earlier holders of it. */
@@ -170,7 +174,9 @@ export class SessionLocks {
         clearInterval(timer);
         // A renewal still in flight must not land after the release (on a successor's lease).
         await renewing;
-        await this.#locks.deleteOne({ _id: key, token }).catch(() => this.#orphans.set(token, key));
+        // Closed under us (a silent server): a command now could wait on a dead connection; the lease runs out.
+        if (this.#stopped()) this.#orphans.set(token, key);
+        else await this.#locks.deleteOne({ _id: key, token }).catch(() => this.#orphans.set(token, key));
       }
     } finally {
       done();
@@ -179,7 +185,7 @@ export class SessionLocks {
   }
 
   async #renew(key: string, token: string, lease: Lease): Promise<void> {
-    if (!lease.valid) return; // too late to renew safely: the work is fenced at its next write
+    if (!lease.valid || this.#stopped()) return; // too late to renew safely: the work is fenced at its next write
     const sentAt = Date.now();
     try {
       const result = await this.#locks.updateOne({ _id: key, token }, { $set: { expiresAt: new Date(sentAt + this.#times.leaseMs) } });
@@ -208,6 +214,7 @@ export class SessionLocks {
    */
   async close(): Promise<void> {
     await Promise.all([...this.#queues.values()]);
+    if (this.#stopped()) return; // closed under us: what is left runs out by itself
     await Promise.all([...this.#orphans].map(([token, key]) => this.#locks.deleteOne({ _id: key, token }).then(() => this.#orphans.delete(token)).catch(() => undefined)));
   }
 
@@ -216,6 +223,7 @@ export class SessionLocks {
     const token = randomUUID();
     const deadline = Date.now() + this.#times.waitMs;
     for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
+      if (this.#stopped()) throw new StorageUnavailableError(`${where}: the storage was closed while waiting for the write lease`);
       const sentAt = Date.now();
       try {
         await this.#locks.insertOne({ _id: key, token, expiresAt: new Date(sentAt + this.#times.leaseMs) });

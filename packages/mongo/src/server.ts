@@ -68,7 +68,9 @@ export class MongoSessionStorage extends BaseSessionStorage {
       const locks = this.#connection.db.collection<LockDocument>(names.serverLocks);
       return {
         sessions: this.#connection.db.collection<ServerSessionDocument>(names.serverSessions),
-        locks: profile.ferretdb1 ? new SessionLocks(locks, REMOVAL_LEASE, 'another caller removing this server session') : undefined,
+        locks: profile.ferretdb1
+          ? new SessionLocks(locks, REMOVAL_LEASE, 'another caller removing this server session', () => this.#connection.closing.forced)
+          : undefined,
       };
     }),
   );
@@ -225,8 +227,13 @@ export class MongoSessionStorage extends BaseSessionStorage {
   }
 
   protected async closeConnection(): Promise<void> {
-    // Removals in flight give their leases back (and ones that failed to) before the client goes.
-    await this.#prepared.value?.locks?.close();
-    if (this.#connection.owned) await this.#connection.client?.close();
+    this.#connection.closing.begin();
+    try {
+      // Removals in flight give their leases back (and ones that failed to) before the client goes
+      // (cut short on a server silent for CLOSE_GRACE_MS: connection.ts, Closing).
+      await this.#prepared.value?.locks?.close();
+    } finally {
+      await this.#connection.closing.end();
+    }
   }
 }

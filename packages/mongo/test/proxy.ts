@@ -7,4 +7,5 @@ import { openProxy as open, type Proxy } from '../../test-adapters/src/proxy.js'
 import { MONGODB_URL } from './server.js';
 
 export type { Proxy, ProxyMode, ProxyUpOptions } from '../../test-adapters/src/proxy.js';
+export { within } from '../../test-adapters/src/proxy.js';
 export const openProxy = (target: string | URL | number = MONGODB_URL): Promise<Proxy> => open(target);
