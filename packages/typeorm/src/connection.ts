@@ -9,7 +9,7 @@ import { dirname, resolve } from 'node:path';
 import { createOption, InvalidArgumentError, isStorageError, LeaseLostError, MigrationError, Once, storeNotFound, StorageClosedError, StorageUnavailableError } from '@mtstore/core';
 import { DataSource, QueryFailedError, type DataSourceOptions, type QueryRunner } from 'typeorm';
 import { dialectOf } from './dialect.js';
-import { closeNow, DESTROY_TIMEOUT_MS, isStatementTimeout, membersOf, poolsOf, queryTimeoutOf, socketOf, StatementTimeout, within, withOwnedDefaults, type Pool } from './timeouts.js';
+import { beginStatement, closeIdle, closeNow, DESTROY_TIMEOUT_MS, idleTransactionStatement, isStatementTimeout, membersOf, poolsOf, queryTimeoutOf, socketOf, StatementTimeout, within, withOwnedDefaults, type Pool } from './timeouts.js';
 import { checkSchema, DEFAULT_TABLE_PREFIX, migrateUp, assertTablePrefix, readSchemaVersion, schemaContext, type SchemaContext } from './schema.js';
 
 /** Where the tables live and who owns the DataSource. Give exactly one of `dataSource` and `options`. */
@@ -201,6 +201,8 @@ export class Connection {
   readonly #connections = new Set<unknown>();
   /** Statement timers running (see #guard): close() stops them once it closed the connections. */
   readonly #timers = new Set<NodeJS.Timeout>();
+  /** postgres: what TypeORM's START TRANSACTION becomes (see beginStatement); undefined elsewhere. */
+  readonly #begin: string | undefined;
 
   constructor(options: TypeormConnectionOptions, where: string) {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${where}: options must be an object`);
@@ -231,6 +233,7 @@ export class Connection {
       driver.createQueryRunner = (mode) => this.#guard(create(mode));
     }
     this.context = schemaContext(this.#dataSource, prefix, where);
+    this.#begin = this.context.dialect.name === 'postgres' ? beginStatement(this.#dataSource.options) : undefined;
     this.#queue = this.context.dialect.name === 'sqlite' ? sqliteKey(this.#dataSource) : undefined;
     const { dialect: d, tables } = this.context;
     this.#fence = d.sql(`SELECT 1 AS found FROM ${tables.leases} WHERE name = ? AND token = ?${d.forShare}`);
@@ -394,6 +397,7 @@ export class Connection {
     const logger = this.#dataSource.logger;
     logger.logQuery(sql, params as unknown[]);
     return pool.query(sql, params as unknown[]).then(pick, (error: unknown) => {
+      if (this.owned && isStatementTimeout(error)) this.#discardIdle();
       logger.logQueryError(error as Error, sql, params as unknown[]);
       const failed = new QueryFailedError(sql, params as unknown[], error as Error);
       if (attempt >= ATTEMPTS || !retryable(failed)) throw failed;
@@ -523,11 +527,44 @@ export class Connection {
       this.#connections.add(connection);
       socket.once('close', () => this.#connections.delete(connection));
     };
+    const idleTransaction = this.context.dialect.name === 'mysql' ? idleTransactionStatement(this.queryTimeout) : undefined;
+    let unsupported = false;
+    // MariaDB: see idleTransactionStatement. Queued on the new connection before the
+    // statement it was opened for: one round trip per connection, none per call.
+    const bound = (connection: unknown): void => {
+      const c = connection as { query?: (sql: string, callback: (error: { code?: unknown } | null) => void) => unknown } | null;
+      if (idleTransaction === undefined || unsupported || typeof c?.query !== 'function') return;
+      try {
+        c.query(idleTransaction, (error) => {
+          if (error?.code === 'ER_UNKNOWN_SYSTEM_VARIABLE') unsupported = true;
+        });
+      } catch {
+        // a closed connection: the pool drops it
+      }
+    };
     for (const pool of poolsOf(this.#dataSource)) {
-      for (const connection of membersOf(pool)) track(connection);
+      for (const connection of membersOf(pool)) {
+        track(connection);
+        bound(connection);
+      }
       pool.on?.('connect', track);
       pool.on?.('connection', track);
+      if (idleTransaction !== undefined) pool.on?.('connection', bound);
     }
+  }
+
+  /**
+   * Owned DataSource, after a statement timed out: the link may have died without a word
+   * (a NAT that dropped the flows, a route change, a frozen host), and then every
+   * connection idle in the pools is dead too. Left there, each would be found by a call
+   * of its own, one statement timeout each: closed now, the next calls open fresh
+   * connections. (A false alarm, a statement slow on the server, costs only
+   * reconnecting.) Connections checked out are left to their own calls' timeouts. An
+   * application's DataSource is never touched, and no call gets a round trip more.
+   */
+  #discardIdle(): void {
+    if (!this.owned || !this.#dataSource.isInitialized) return;
+    for (const pool of poolsOf(this.#dataSource)) closeIdle(pool);
   }
 
   /**
@@ -544,7 +581,10 @@ export class Connection {
     this.#guarded.add(runner);
     const query = runner.query.bind(runner) as (sql: string, params?: unknown[], structured?: boolean) => Promise<unknown>;
     const timeout = this.queryTimeout;
+    const begin = this.#begin;
     const guarded = (sql: string, params?: unknown[], structured?: boolean): Promise<unknown> => {
+      // postgres: the transaction's idle limit goes in the same message (see beginStatement).
+      if (begin !== undefined && sql === 'START TRANSACTION' && (params === undefined || params.length === 0)) sql = begin;
       if (this.#abandoned.has(runner)) return Promise.reject(new StatementTimeout('an earlier statement on this connection timed out; the connection was closed'));
       const settled = query(sql, params, structured).catch((error: unknown) => {
         if (isStatementTimeout(error)) this.#abandon(runner);
@@ -582,6 +622,7 @@ export class Connection {
   #abandon(runner: QueryRunner): void {
     if (this.#abandoned.has(runner)) return;
     this.#abandoned.add(runner);
+    this.#discardIdle();
     const held = (runner as { databaseConnection?: unknown }).databaseConnection;
     if (held !== undefined && held !== null) closeNow(held);
     else runner.connect().then(closeNow, () => {});

@@ -66,6 +66,38 @@ export function queryTimeoutOf(options: DataSourceOptions, owned: boolean): numb
   return owned ? MYSQL_QUERY_TIMEOUT_MS : 0;
 }
 
+/** PostgreSQL's largest value for a timeout setting, in ms. */
+const PG_MAX_TIMEOUT = 2_147_483_647;
+
+/**
+ * postgres: what the adapter sends for TypeORM's `START TRANSACTION`: the same, and how
+ * long the server lets the transaction wait for the client's next statement — pg's
+ * `query_timeout` from the DataSource's `extra` (30 s if none), as long as the client
+ * waits for the server. One message, one round trip (no parameters: pg's simple query
+ * protocol takes both statements). A client that vanished mid-transaction over a link
+ * that died silently would otherwise leave it open, its row locks held, until the
+ * server's TCP keep-alive finds the peer gone (about two hours with Linux's defaults).
+ * `SET LOCAL` ends with the transaction: the connection, also one of the application's
+ * own DataSource, keeps its settings.
+ */
+export function beginStatement(options: DataSourceOptions): string {
+  const timeout = (options as { extra?: { query_timeout?: unknown } }).extra?.query_timeout;
+  const ms = typeof timeout === 'number' && Number.isFinite(timeout) && timeout > 0 ? Math.min(Math.ceil(timeout), PG_MAX_TIMEOUT) : OWNED_DEFAULTS.postgres.extra.query_timeout;
+  return `START TRANSACTION; SET LOCAL idle_in_transaction_session_timeout = ${ms}`;
+}
+
+/**
+ * MariaDB, owned DataSource: run once on each new connection, so that the server ends a
+ * transaction whose client has been silent for the statement bound (whole seconds,
+ * rounded up) — a client that vanished over a dead link would otherwise hold its row
+ * locks until `wait_timeout` (8 h by default). It applies only inside a transaction:
+ * idle pooled connections are not touched. MySQL has no such variable (the statement
+ * fails, and is not sent again).
+ */
+export function idleTransactionStatement(queryTimeout: number): string | undefined {
+  return queryTimeout > 0 ? `SET SESSION idle_transaction_timeout = ${Math.ceil(queryTimeout / 1000)}` : undefined;
+}
+
 /**
  * A statement that ran past the adapter's bound (see #guard). A driver error for core:
  * it becomes StorageUnavailableError naming the operation.
@@ -117,6 +149,42 @@ export function closeNow(connection: unknown): void {
   } catch {
     // already closed
   }
+}
+
+/**
+ * Closes every connection idle in a driver pool now, so the next checkout opens a fresh
+ * one: pg-pool's `_idle` (taken out with its own `_remove`, its idle 'error' listener
+ * replaced so the closing is not reported as a pool error), mysql2 / mysql
+ * `_freeConnections` (`destroy` takes each out of the pool); then each socket is
+ * destroyed (see closeNow). Connections checked out are not touched. Read guarded: a
+ * pool of another shape is left as it is. Returns how many were closed.
+ */
+export function closeIdle(pool: Pool): number {
+  const pg = pool as { _idle?: unknown; _remove?: (client: unknown) => void };
+  if (Array.isArray(pg._idle) && typeof pg._remove === 'function') {
+    const items = [...(pg._idle as { client?: unknown; idleListener?: (error: Error) => void }[])];
+    for (const { client, idleListener } of items) {
+      const events = client as { removeListener?: (event: string, listener: unknown) => void; on?: (event: string, listener: () => void) => void } | undefined;
+      try {
+        if (idleListener !== undefined) events?.removeListener?.('error', idleListener);
+        events?.on?.('error', () => {});
+        pg._remove.call(pool, client);
+      } catch {
+        // already closed
+      }
+      try {
+        socketOf(client)?.destroy();
+      } catch {
+        // already closed
+      }
+    }
+    return items.length;
+  }
+  const free = (pool as { _freeConnections?: unknown })._freeConnections;
+  const queue = free as { toArray?: () => unknown[] } | undefined;
+  const idle = Array.isArray(free) ? [...(free as unknown[])] : typeof queue?.toArray === 'function' ? queue.toArray() : [];
+  for (const connection of idle) closeNow(connection);
+  return idle.length;
 }
 
 export type Pool = { on?: (event: string, listener: (connection: unknown) => void) => unknown; _clients?: unknown; _allConnections?: unknown };
