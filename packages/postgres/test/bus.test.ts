@@ -7,8 +7,9 @@
 import { checkServer } from '@mtstore/conformance/vitest';
 import type { SessionEvent } from '@mtstore/core';
 import pg from 'pg';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 // By path: this package cannot depend on @mtstore/test-adapters, which depends on it.
+import { unhandledRejections } from '../../test-adapters/src/outcomes.js';
 import { openProxy, within, type Proxy } from '../../test-adapters/src/proxy.js';
 import { stallAfterTimers } from '../../test-adapters/src/stall.js';
 import { PostgresSessionEventBus } from '../src/index.js';
@@ -164,14 +165,8 @@ const SLACK = 1_500;
 describe.runIf(server.available)('bus whose connection dies silently (a proxy that goes dark)', () => {
   const proxies: Proxy[] = [];
   const buses: PostgresSessionEventBus[] = [];
-  const rejections: unknown[] = [];
-  const onRejection = (reason: unknown) => rejections.push(reason);
-  beforeEach(() => {
-    rejections.length = 0;
-    process.on('unhandledRejection', onRejection);
-  });
+  const rejections = unhandledRejections();
   afterEach(async () => {
-    process.off('unhandledRejection', onRejection);
     await Promise.all(buses.splice(0).map((b) => b.close()));
     await Promise.all(proxies.splice(0).map((proxy) => proxy.close()));
   });

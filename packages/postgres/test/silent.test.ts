@@ -13,8 +13,9 @@ import { Socket } from 'node:net';
 import { checkServer } from '@mtstore/conformance/vitest';
 import { fullSession, minimalSession, peer } from '@mtstore/conformance';
 import pg from 'pg';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 // By path: this package cannot depend on @mtstore/test-adapters, which depends on it.
+import { settle, unhandledRejections } from '../../test-adapters/src/outcomes.js';
 import { openProxy, within, type Proxy } from '../../test-adapters/src/proxy.js';
 import { PostgresSessionStorage, PostgresStorage, type PostgresStorageOptions } from '../src/index.js';
 import { admin, applicationName, backends, freshSchema, plain, probe, track, until, url } from './helpers.js';
@@ -26,27 +27,10 @@ const QUERY_TIMEOUT = 1_000;
 /** What the bounds allow for timers firing late on a loaded machine (two cores, packages tested side by side). */
 const SLACK = 1_500;
 
-type Failure = Error & { code?: string };
-type Settled = { ok: true; at: number } | { ok: false; error: Failure; at: number };
-
-/** Records when and how a call settled. */
-function settle(promise: Promise<unknown>): Promise<Settled> {
-  return promise.then(
-    () => ({ ok: true, at: performance.now() }),
-    (error: Failure) => ({ ok: false, error, at: performance.now() }),
-  );
-}
-
 describe.runIf(server.available)('pool whose connections die silently (a proxy that goes dark)', () => {
   const proxies: Proxy[] = [];
-  const rejections: unknown[] = [];
-  const onRejection = (reason: unknown) => rejections.push(reason);
-  beforeEach(() => {
-    rejections.length = 0;
-    process.on('unhandledRejection', onRejection);
-  });
+  const rejections = unhandledRejections();
   afterEach(async () => {
-    process.off('unhandledRejection', onRejection);
     // Before helpers.ts closes the storages and drops the schemas: frees every connection held through the proxy.
     await Promise.all(proxies.splice(0).map((proxy) => proxy.close()));
   });

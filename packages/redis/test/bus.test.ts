@@ -6,8 +6,9 @@
 import { checkServer } from '@mtstore/conformance/vitest';
 import type { SessionEvent } from '@mtstore/core';
 import { Cluster, Redis } from 'ioredis';
-import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 // By path: this package cannot depend on @mtstore/test-adapters, which depends on it.
+import { unhandledRejections } from '../../test-adapters/src/outcomes.js';
 import { openProxy, within, type Proxy } from '../../test-adapters/src/proxy.js';
 import { stallAfterTimers } from '../../test-adapters/src/stall.js';
 import { RedisSessionEventBus } from '../src/index.js';
@@ -110,14 +111,8 @@ describe.runIf(single.available)('bus whose subscriber connection dies silently 
   afterAll(() => redis.quit());
   const proxies: Proxy[] = [];
   const buses: RedisSessionEventBus[] = [];
-  const rejections: unknown[] = [];
-  const onRejection = (reason: unknown) => rejections.push(reason);
-  beforeEach(() => {
-    rejections.length = 0;
-    process.on('unhandledRejection', onRejection);
-  });
+  const rejections = unhandledRejections();
   afterEach(async () => {
-    process.off('unhandledRejection', onRejection);
     await Promise.all(buses.splice(0).map((bus) => bus.close()));
     await Promise.all(proxies.splice(0).map((proxy) => proxy.close()));
   });

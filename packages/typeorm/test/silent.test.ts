@@ -23,9 +23,11 @@ import { connect, Socket } from 'node:net';
 import { fullSession, randomNamespace } from '@mtstore/conformance/vitest';
 import { plainBytes } from '@mtstore/conformance';
 import type { DataSourceOptions, Logger } from 'typeorm';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { TypeormStorage } from '../src/index.js';
 import { availableDrivers, type TestDriver } from './drivers.js';
+// By path, as ./proxy.js is: this package cannot depend on @mtstore/test-adapters.
+import { settle, unhandledRejections } from '../../test-adapters/src/outcomes.js';
 import { openProxy, within, type Proxy } from './proxy.js';
 
 const drivers = (await availableDrivers()).filter((db) => db.name !== 'sqlite');
@@ -43,16 +45,6 @@ const UNAVAILABLE = 'MTSTORE_STORAGE_UNAVAILABLE';
 
 /** TypeORM logs a statement slower than maxQueryExecutionTime whatever `logging` says: not in the test output. */
 const quiet: Logger = { logQuery() {}, logQueryError() {}, logQuerySlow() {}, logSchemaBuild() {}, logMigration() {}, log() {} };
-
-type Failure = Error & { code?: string };
-type Settled = { ok: true; at: number } | { ok: false; error: Failure; at: number };
-
-function settle(promise: Promise<unknown>): Promise<Settled> {
-  return promise.then(
-    () => ({ ok: true, at: performance.now() }),
-    (error: Failure) => ({ ok: false, error, at: performance.now() }),
-  );
-}
 
 async function until(check: () => Promise<boolean>, what: string, ms = 5_000): Promise<void> {
   const deadline = performance.now() + ms;
@@ -89,14 +81,8 @@ for (const db of drivers) {
     const namespaces: string[] = [];
     const storages: TypeormStorage[] = [];
     const holders: (() => Promise<void>)[] = [];
-    const rejections: unknown[] = [];
-    const onRejection = (reason: unknown) => rejections.push(reason);
-    beforeEach(() => {
-      rejections.length = 0;
-      process.on('unhandledRejection', onRejection);
-    });
+    const rejections = unhandledRejections();
     afterEach(async () => {
-      process.off('unhandledRejection', onRejection);
       for (const release of holders.splice(0)) await release().catch(() => {});
       await Promise.all(proxies.splice(0).map((proxy) => proxy.close()));
       await Promise.all(storages.splice(0).map((storage) => storage.close()));
