@@ -1543,3 +1543,31 @@ function lateKvSet(b: Backend, name: string): Storage {
     kv: { ...inner.kv, get: (k) => inner.kv.get(k), delete: (k) => inner.kv.delete(k), entries: () => inner.kv.entries(), clear: () => inner.kv.clear(), set: async (k, v) => void setTimeout(() => void inner.kv.set(k, v).catch(() => {}), 30) },
   });
 }
+
+/**
+ * The server side of existingOnly: a MemorySessionStorage on the namespace's store once
+ * `open` made one; before that every call is NotFoundError naming the namespace.
+ */
+export function existingServerOnly(locate: () => Backend | undefined, namespace: string): SessionStorageProtocol {
+  let inner: MemorySessionStorage | undefined;
+  let on: Backend | undefined;
+  const call = <T>(what: string, run: (storage: SessionStorageProtocol) => Promise<T>): Promise<T> => {
+    const backend = locate();
+    if (backend === undefined) return Promise.reject(storeNotFound(what, `memory namespace "${namespace}"`, '@mtstore/memory', 'no store made by open'));
+    if (on !== backend) {
+      on = backend;
+      inner = new MemorySessionStorage({ store: backend.store });
+    }
+    return run(inner as MemorySessionStorage);
+  };
+  return {
+    createSession: (authKeyId, sessionId) => call('createSession', (s) => s.createSession(authKeyId, sessionId)),
+    hasSession: (authKeyId, sessionId) => call('hasSession', (s) => s.hasSession(authKeyId, sessionId)),
+    destroySession: (authKeyId, sessionId) => call('destroySession', (s) => s.destroySession(authKeyId, sessionId)),
+    listSessions: (authKeyId) => call('listSessions', (s) => s.listSessions(authKeyId)),
+    destroyAllSessions: (authKeyId) => call('destroyAllSessions', (s) => s.destroyAllSessions(authKeyId)),
+    close: async () => {
+      await inner?.close();
+    },
+  };
+}

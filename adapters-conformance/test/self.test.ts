@@ -11,7 +11,7 @@ import { describeSessionEventBus, describeSessionStorage, describeStorage } from
 import { MemorySessionStorage, MemoryStorage, MemoryStore } from '../../packages/memory/src/index.js';
 import { dumpStore } from '../../packages/memory/test/dump.js';
 import type { Damage } from '../src/api.js';
-import { BROKEN, behindConnection, corruptMemory, existingOnly, MEMORY_DAMAGES, tamperMemory, type Backend, type Backends, type Broken, type Suite } from './broken.js';
+import { BROKEN, behindConnection, corruptMemory, existingOnly, existingServerOnly, MEMORY_DAMAGES, tamperMemory, type Backend, type Backends, type Broken, type Suite } from './broken.js';
 
 interface Collected {
   path: string[];
@@ -111,6 +111,7 @@ function suite(kind: Suite, open: (backend: Backend, name: string, encryption?: 
           open: (ns) => open(backend(ns), '') as SessionStorageProtocol,
           // The lifetime traits on memory itself (their clock is the kit's).
           openWithLifetime: (ns, lifetime) => hooks.openWithLifetime?.(backend(ns), lifetime) ?? new MemorySessionStorage({ store: backend(ns).store, ...lifetime }),
+          openExisting: (ns) => existingServerOnly(() => namespaces.find(ns), ns),
           cleanup,
           modelRuns: 400,
           capabilities: hooks.capabilities,
