@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SessionEvent } from '@mtstore/core';
 import { checkServer, fullSession, peer, waitFor } from '@mtstore/conformance/vitest';
 import { MongoSessionEventBus, MongoSessionStorage, MongoStorage } from '../src/index.js';
-import { plain } from './server.js';
+import { eventually, plain } from './server.js';
 
 const BINARY = process.env.FERRETDB_BIN ?? join(process.env.MTSTORE_STATE_DIR ?? join(homedir(), '.cache', 'mtstore'), 'ferretdb-v1.24.0', 'ferretdb');
 
@@ -39,19 +39,6 @@ function listening(port: number): Promise<boolean> {
     });
     socket.once('error', () => resolve(false));
   });
-}
-
-/** Retries `call` until it resolves (the driver reconnecting), for up to 30 s. */
-async function eventually<T>(call: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      return await call();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
 }
 
 const code = (promise: Promise<unknown>) => promise.then(() => 'resolved', (e: { code?: string }) => e.code ?? String(e));
@@ -131,15 +118,15 @@ if (ferret.available) {
         await start();
 
         // The driver reconnects on its own; the first call that gets through sees every acknowledged write.
-        const loaded = await eventually(() => storage.load());
+        const loaded = await eventually(30_000, () => storage.load());
         expect(plain(loaded)).toEqual({ ...fullSession(1), state: { pts: 7, qts: 7, date: 7, seq: 7 }, channels: [...fullSession(1).channels, { id: 5n, pts: 55 }] });
         expect(await storage.peers.getByUsername('channel_2')).toEqual(peer('channel', 2));
-        expect((await eventually(() => sessions.listSessions(1n))).length).toBe(30);
+        expect((await eventually(30_000, () => sessions.listSessions(1n))).length).toBe(30);
         expect(await sessions.createSession(2n, 2n)).toBe(true);
         await storage.saveUpdateState({ pts: 9, qts: 9, date: 9, seq: 9 });
         expect((await storage.load())?.state?.pts).toBe(9);
         // The poller kept going: an event published now reaches the listener.
-        await eventually(() => publisher.publish({ type: 'destroyed', authKeyId: 1n, sessionId: 1n, origin: 'after' }));
+        await eventually(30_000, () => publisher.publish({ type: 'destroyed', authKeyId: 1n, sessionId: 1n, origin: 'after' }));
         await waitFor(() => heard.some((e) => e.origin === 'after'), 10_000, 'the event after the restart');
       } finally {
         await Promise.all([storage.close(), sessions.close(), listener.close(), publisher.close()]);

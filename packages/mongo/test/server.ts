@@ -72,3 +72,16 @@ export function scratch(): {
     track,
   };
 }
+
+/** Retries `call` until it resolves (the driver reconnecting); rejects with its last error after `ms`. */
+export async function eventually<T>(ms: number, call: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      return await call();
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}

@@ -22,7 +22,7 @@ import { fullSession, peer } from '@mtstore/conformance/vitest';
 import { CLOSE_GRACE_MS } from '../src/connection.js';
 import { MongoSessionEventBus, MongoSessionStorage, MongoStorage } from '../src/index.js';
 import { openProxy, within, type Proxy } from './proxy.js';
-import { plain, scratch, server } from './server.js';
+import { eventually, plain, scratch, server } from './server.js';
 
 const UNAVAILABLE = 'MTSTORE_STORAGE_UNAVAILABLE';
 const HEARTBEAT = 500;
@@ -64,19 +64,6 @@ async function allUnavailable(calls: Record<string, Promise<unknown>>, since: nu
     slowest = Math.max(slowest, outcome.ms);
   }
   return slowest;
-}
-
-/** Retries `call` until it resolves; rejects with its last error after `ms`. */
-async function eventually<T>(ms: number, call: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    try {
-      return await call();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
 }
 
 /** Rejections nobody handled, per test: a silent link must not leave any. */
