@@ -10,15 +10,10 @@ import { fullSession } from '@mtstore/conformance/vitest';
 import { openSessionStorage, openStorage, registerAdapter } from '@mtstore/core';
 import { adapter, MongoSessionEventBus, MongoSessionStorage, MongoStorage, SCHEMA_VERSION } from '../src/index.js';
 import { adminClient, MONGODB_URL, plain, scratch, server, urlFor } from './server.js';
+// By path: this package cannot depend on @mtstore/test-adapters, which depends on it.
+import { failure, storeCalls } from '../../test-adapters/src/outcomes.js';
 
 registerAdapter('mongodb', async () => ({ adapter }));
-
-async function failure(promise: Promise<unknown>): Promise<{ code?: string; message: string }> {
-  return promise.then(
-    () => ({ code: 'resolved', message: '' }),
-    (error: { code?: string; message: string }) => error,
-  );
-}
 
 /** Whether the database exists, and every collection in it with its indexes and documents. */
 async function snapshot(database: string): Promise<unknown> {
@@ -53,17 +48,11 @@ if (server.available) {
         const viaServerUrl = track(opened.storage as MongoSessionStorage);
         track(opened.bus as MongoSessionEventBus);
         for (const [what, call] of [
-          ['load', () => client.load()],
-          ['listNames', () => client.listNames()],
-          ['kv.entries', () => client.kv.entries()],
-          ['lease.holder', () => client.lease.holder()],
-          ['save', () => client.save(fullSession(1))],
-          ['hasSession', () => sessions.hasSession(1n, 2n)],
-          ['createSession', () => sessions.createSession(1n, 2n)],
+          ...storeCalls(client, sessions),
           ['bus.publish', () => bus.publish({ type: 'created', authKeyId: 1n, sessionId: 2n, origin: 'test' })],
           ['url load', () => viaUrl.load()],
           ['url hasSession', () => viaServerUrl.hasSession(1n, 2n)],
-        ] as const) {
+        ] as [string, () => Promise<unknown>][]) {
           const error = await failure(call());
           expect(error.code, `${database} ${what}`).toBe('MTSTORE_NOT_FOUND');
           expect(error.message).toContain(`database "${database}" holds no @mtstore/mongo store (no schema document in collection mtstore_meta)`);

@@ -12,6 +12,8 @@ import { describe, expect, it } from 'vitest';
 import { adapter, PostgresSessionStorage, PostgresStorage, SCHEMA_VERSION } from '../src/index.js';
 import { migrate } from '../src/schema.js';
 import { admin, freshSchema, plain, probe, track, url } from './helpers.js';
+// By path: this package cannot depend on @mtstore/test-adapters, which depends on it.
+import { failure, storeCalls } from '../../test-adapters/src/outcomes.js';
 
 const server = await checkServer('postgres', url, probe);
 
@@ -31,13 +33,6 @@ async function catalog(schema: string): Promise<unknown> {
     [schema],
   );
   return { namespaces, relations, types };
-}
-
-async function failure(promise: Promise<unknown>): Promise<{ code?: string; message: string }> {
-  return promise.then(
-    () => ({ code: 'resolved', message: '' }),
-    (error: { code?: string; message: string }) => error,
-  );
 }
 
 function withParameters(base: string, parameters: Record<string, string>): string {
@@ -65,14 +60,10 @@ describe.runIf(server.available)('create: false', () => {
       const viaServerUrl = (await openSessionStorage(withParameters(url, { schema, create: 'false' }))).storage;
       track(viaServerUrl as PostgresSessionStorage);
       for (const [what, call] of [
-        ['load', () => client.load()],
-        ['listNames', () => client.listNames()],
-        ['kv.entries', () => client.kv.entries()],
-        ['lease.holder', () => client.lease.holder()],
-        ['hasSession', () => server.hasSession(1n, 2n)],
+        ...storeCalls(client, server),
         ['url load', () => viaUrl.load()],
         ['url hasSession', () => viaServerUrl.hasSession(1n, 2n)],
-      ] as const) {
+      ] as [string, () => Promise<unknown>][]) {
         const error = await failure(call());
         expect(error.code, `${schema} ${what}`).toBe('MTSTORE_NOT_FOUND');
         expect(error.message).toContain(why);

@@ -11,6 +11,8 @@ import type { Cluster, Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { adapter, RedisSessionStorage, RedisStorage } from '../src/index.js';
 import { admin, adminCluster, clusterSeed, dropPrefix, keysUnder, plain, probe, probeCluster, randomName, REDIS_CLUSTER_URL, REDIS_URL } from './helpers.js';
+// By path: this package cannot depend on @mtstore/test-adapters, which depends on it.
+import { failure, storeCalls } from '../../test-adapters/src/outcomes.js';
 
 const single = await checkServer('redis', REDIS_URL, () => probe(REDIS_URL));
 const cluster = await checkServer('redis-cluster', REDIS_CLUSTER_URL, probeCluster);
@@ -25,13 +27,6 @@ function track<T extends { close(): Promise<void> }>(instance: T): T {
 afterEach(async () => {
   for (const instance of opened.splice(0)) await instance.close().catch(() => {});
 });
-
-async function failure(promise: Promise<unknown>): Promise<{ code?: string; message: string }> {
-  return promise.then(
-    () => ({ code: 'resolved', message: '' }),
-    (error: { code?: string; message: string }) => error,
-  );
-}
 
 /** Every key under `prefix` with its type and value dump: what "as it was" means here. */
 async function snapshot(client: Redis | Cluster, prefix: string): Promise<Record<string, string>> {
@@ -73,16 +68,10 @@ describe.runIf(single.available)('create: false, single server', () => {
       const viaServerUrl = (await openSessionStorage(withParameters(REDIS_URL, { prefix, create: 'false' }))).storage as RedisSessionStorage;
       track(viaServerUrl);
       for (const [what, call] of [
-        ['load', () => client.load()],
-        ['listNames', () => client.listNames()],
-        ['kv.entries', () => client.kv.entries()],
-        ['lease.holder', () => client.lease.holder()],
-        ['save', () => client.save(fullSession(1))],
-        ['hasSession', () => server.hasSession(1n, 2n)],
-        ['createSession', () => server.createSession(1n, 2n)],
+        ...storeCalls(client, server),
         ['url load', () => viaUrl.load()],
         ['url hasSession', () => viaServerUrl.hasSession(1n, 2n)],
-      ] as const) {
+      ] as [string, () => Promise<unknown>][]) {
         const error = await failure(call());
         expect(error.code, `${prefix} ${what}`).toBe('MTSTORE_NOT_FOUND');
         expect(error.message).toContain(`holds no @mtstore/redis store (no key ${prefix}schema)`);

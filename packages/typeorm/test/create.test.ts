@@ -16,32 +16,15 @@ import { DataSource, type DataSourceOptions } from 'typeorm';
 import { SCHEMA_VERSION, TypeormSessionStorage, TypeormStorage } from '../src/index.js';
 import { migrateUp, schemaContext } from '../src/schema.js';
 import { availableDrivers, plain, type TestDriver } from './drivers.js';
+// By path: this package cannot depend on @mtstore/test-adapters, which depends on it.
+import { failure, storeCalls } from '../../test-adapters/src/outcomes.js';
 
 const drivers = await availableDrivers();
 afterAll(() => Promise.all(drivers.map((db) => db.dispose())));
 
-async function failure(promise: Promise<unknown>): Promise<{ code?: string; message: string }> {
-  return promise.then(
-    () => ({ code: 'resolved', message: '' }),
-    (error: { code?: string; message: string }) => error,
-  );
-}
-
-/** The calls a reader makes (and one write): each must be NotFoundError on a store that is not there. */
-function calls(client: TypeormStorage, server: TypeormSessionStorage): ReadonlyArray<readonly [string, () => Promise<unknown>]> {
-  return [
-    ['load', () => client.load()],
-    ['listNames', () => client.listNames()],
-    ['kv.entries', () => client.kv.entries()],
-    ['lease.holder', () => client.lease.holder()],
-    ['save', () => client.save(fullSession(1))],
-    ['hasSession', () => server.hasSession(1n, 2n)],
-  ];
-}
-
 async function expectNotFound(client: TypeormStorage, server: TypeormSessionStorage, label: string): Promise<void> {
   try {
-    for (const [what, call] of calls(client, server)) {
+    for (const [what, call] of storeCalls(client, server)) {
       const error = await failure(call());
       expect(error.code, `${label} ${what}`).toBe('MTSTORE_NOT_FOUND');
       expect(error.message, `${label} ${what}`).toContain('holds no @mtstore/typeorm store');
