@@ -111,22 +111,55 @@ export function heartbeatIntervalOption(value: unknown, bus: string): number {
   return value;
 }
 
+/** The verdicts of one connection's heartbeat (heartbeatJudge). */
+export interface HeartbeatJudge {
+  /**
+   * Called on every tick of the heartbeat's timer with the connection's progress (a
+   * count of its completed round trips): true when it is to be taken as dead.
+   */
+  silent(progress: number): boolean;
+  /** Forgets what the ticks so far saw (a new connection, or none yet). */
+  reset(): void;
+}
+
 /**
- * For a networked bus's heartbeat timer (setInterval every `interval` ms): a function to
- * call on every tick, true when the tick came on time. After the event loop was blocked
- * for an interval or more, the late tick runs before the I/O that arrived meanwhile is
- * read (Node runs timers before polling sockets): an answer to the previous check may be
- * waiting in the socket, unseen. Such a tick must not count as a check that saw no
- * progress, or a healthy connection is dropped for the application's own stall; the
- * next, on-time tick judges.
+ * The verdicts of a networked bus's heartbeat, which ticks every `interval` ms, asks
+ * the connection a question on each tick, and counts answers and other round trips
+ * as progress. A tick that finds no progress since the previous one on time takes
+ * the connection as dead: its question went unanswered for a whole interval.
+ *
+ * A tick that comes late (over 1.5 intervals after the previous one: the application
+ * blocked the event loop) proves nothing by itself. Node runs due timers before it
+ * reads sockets, so the answer may be waiting unread; and a driver that defers its
+ * writes (ioredis' auto-pipelining sends from setImmediate) may have sent the last
+ * question only just before the stall, or after it. So a late tick without progress
+ * takes the connection as dead only when the tick before it found none either: in
+ * between, the loop has read its sockets at least once after the question went out.
+ * An application that stalls that long every interval thus still has a dead
+ * connection noticed, one tick later.
  */
-export function heartbeatTicks(interval: number): () => boolean {
+export function heartbeatJudge(interval: number): HeartbeatJudge {
   let last = performance.now();
-  return () => {
-    const now = performance.now();
-    const onTime = now - last <= interval * 1.5;
-    last = now;
-    return onTime;
+  /** Progress at the previous tick; undefined: none yet to compare with. */
+  let checked: number | undefined;
+  /** The previous tick found no progress. */
+  let wasQuiet = false;
+  return {
+    silent(progress) {
+      const now = performance.now();
+      const late = now - last > interval * 1.5;
+      last = now;
+      const quiet = checked === progress;
+      checked = progress;
+      const dead = quiet && (!late || wasQuiet);
+      wasQuiet = quiet && !dead;
+      return dead;
+    },
+    reset() {
+      last = performance.now();
+      checked = undefined;
+      wasQuiet = false;
+    },
   };
 }
 

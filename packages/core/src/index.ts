@@ -116,7 +116,7 @@ export { generateEncryptionKey, isSealed, sealedKeyId, type EncryptionKey, type 
 export { rotateEncryption, type RotateEncryptionOptions, type RotateProgress, type RotateReport } from './rotate.js';
 export { DEFAULT_EXPIRE_BATCH, MAX_EXPIRE_BATCH, type SessionLifetimeOptions } from './base.js';
 export { decodeSessionEvent, deliverSafely, encodeSessionEvent, LocalEventChannel, LocalSessionEventBus } from './bus.js';
-export { assertSubscribeOptions, heartbeatIntervalOption, heartbeatTicks, reportStateSafely } from './bus.js';
+export { assertSubscribeOptions, heartbeatIntervalOption, heartbeatJudge, reportStateSafely, type HeartbeatJudge } from './bus.js';
 export { CachedSessionStorage, type CachedSessionStorageOptions, type CachedSessionStorageStats } from './cache.js';
 export { SessionSubject, type SessionSubjectOptions } from './subject.js';
 export { copyDcAddress, copyPeer, copySelfUser, copySession, copySessionUpdate } from './copy.js';

@@ -1,5 +1,7 @@
+import { spawn } from 'node:child_process';
+import { connect, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { CorruptDataError, decodeSessionEvent, encodeSessionEvent, heartbeatTicks, InvalidArgumentError, type SessionEvent } from '../src/index.js';
+import { CorruptDataError, decodeSessionEvent, encodeSessionEvent, heartbeatJudge, InvalidArgumentError, type SessionEvent } from '../src/index.js';
 
 describe('session events on the wire', () => {
   it('round-trip every extreme id as decimal strings, ids only', () => {
@@ -19,22 +21,146 @@ describe('session events on the wire', () => {
   });
 });
 
-describe('heartbeatTicks', () => {
-  it('tells a tick that came on time from one that came over half an interval late', () => {
-    const wait = (ms: number): void => {
-      const until = performance.now() + ms;
-      while (performance.now() < until) {
-        // the event loop blocked
+/**
+ * A peer in another process, as a database server is: `echo` answers every byte with
+ * one byte, `mute` accepts and reads but never answers (a link that went dark). Its
+ * answers are read only in a poll phase of this process's event loop.
+ */
+async function peerProcess(kind: 'echo' | 'mute'): Promise<{ socket: Socket; close(): void }> {
+  const code = `const net = require('node:net');
+    const server = net.createServer((s) => s.on('data', (d) => { if (${kind === 'echo'}) s.write(d); }));
+    server.listen(0, '127.0.0.1', () => process.stdout.write(String(server.address().port) + '\\n'));`;
+  const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout.once('data', (data: Buffer) => resolve(Number(data.toString().trim())));
+    child.once('error', reject);
+  });
+  const socket = connect(port, '127.0.0.1');
+  await new Promise((resolve) => socket.once('connect', resolve));
+  return {
+    socket,
+    close() {
+      socket.destroy();
+      child.kill();
+    },
+  };
+}
+
+/** Blocks the event loop for `ms` right after each tick of the timers of `interval` ms made before it (test-adapters' stallAfterTimers). */
+function stallEvery(interval: number, ms: number): () => void {
+  const stall = setInterval(() => {
+    const until = performance.now() + ms;
+    while (performance.now() < until) {
+      // the application's long synchronous task
+    }
+  }, interval);
+  return () => clearInterval(stall);
+}
+
+/**
+ * A bus's heartbeat as the Redis and PostgreSQL buses run one: a timer of `interval`
+ * ms; each tick hands the answers counted so far to the judge, then asks again (`ask`
+ * sends the question, now or later as the driver does). Records the verdicts.
+ */
+function heartbeat(socket: Socket, interval: number, ask: (send: () => void) => void): { verdicts: boolean[]; stop(): void } {
+  let answers = 0;
+  socket.on('data', (data: Buffer) => {
+    answers += data.length;
+  });
+  const judge = heartbeatJudge(interval);
+  const verdicts: boolean[] = [];
+  const timer = setInterval(() => {
+    verdicts.push(judge.silent(answers));
+    ask(() => socket.write('?'));
+  }, interval);
+  return { verdicts, stop: () => clearInterval(timer) };
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Blocks the event loop for `ms`. */
+function block(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    // the application's long synchronous task
+  }
+}
+
+describe('heartbeatJudge', () => {
+  it('on time, a tick without progress since the one before is silence; one with progress is not', () => {
+    const judge = heartbeatJudge(1_000);
+    expect(judge.silent(0), 'the first tick has nothing to compare with').toBe(false);
+    expect(judge.silent(1)).toBe(false);
+    expect(judge.silent(1)).toBe(true);
+    judge.reset();
+    expect(judge.silent(1), 'after reset: nothing to compare with').toBe(false);
+    expect(judge.silent(1)).toBe(true);
+  });
+
+  it('late (the loop was blocked), a tick without progress is silence only when the tick before found none either', () => {
+    const judge = heartbeatJudge(100);
+    judge.silent(0);
+    block(200);
+    expect(judge.silent(0), 'late, first without progress').toBe(false);
+    block(200);
+    expect(judge.silent(1), 'late, progress').toBe(false);
+    block(200);
+    expect(judge.silent(1), 'late, first without progress again').toBe(false);
+    block(200);
+    expect(judge.silent(1), 'late, second without progress in a row').toBe(true);
+    judge.reset();
+    judge.silent(5);
+    block(200);
+    expect(judge.silent(5), 'late after reset').toBe(false);
+    // On time after a late tick without progress: silence.
+    expect(judge.silent(5)).toBe(true);
+  });
+
+  for (const [how, ask] of [
+    ['sent at once', (send: () => void) => send()],
+    ['sent from setImmediate, as ioredis auto-pipelining does', (send: () => void) => void setImmediate(send)],
+  ] as const) {
+    it(`an application that blocks its loop for three intervals right after every tick keeps a connection that answers (questions ${how})`, async () => {
+      const peer = await peerProcess('echo');
+      const beat = heartbeat(peer.socket, 100, ask);
+      // Made after the heartbeat's timer, same interval: blocks right after each of its ticks.
+      const stopStalls = stallEvery(100, 300);
+      try {
+        await sleep(2_000);
+      } finally {
+        stopStalls();
+        beat.stop();
+        peer.close();
       }
-    };
-    // Late means over 1.5 intervals (600 ms here); the margins allow for a preempted test process.
-    const onTime = heartbeatTicks(400);
-    wait(300);
-    expect(onTime(), 'after 300 ms of a 400 ms interval').toBe(true);
-    wait(700);
-    expect(onTime(), 'after 700 ms').toBe(false);
-    // Each tick is timed from the one before, not from the start.
-    wait(400);
-    expect(onTime(), 'after 400 ms again').toBe(true);
+      expect(beat.verdicts.length).toBeGreaterThanOrEqual(4);
+      expect(beat.verdicts, 'ticks that took a connection that answered every question as dead').not.toContain(true);
+    });
+  }
+
+  it('the same application finds a connection that answers nothing, within two of its late ticks', async () => {
+    const peer = await peerProcess('mute');
+    const beat = heartbeat(peer.socket, 100, (send) => send());
+    const stopStalls = stallEvery(100, 300);
+    try {
+      await sleep(1_500);
+    } finally {
+      stopStalls();
+      beat.stop();
+      peer.close();
+    }
+    // Tick 1 has nothing to compare with, tick 2 is late and the first without progress.
+    expect(beat.verdicts.indexOf(true)).toBe(2);
+  });
+
+  it('without stalls, a connection that answers nothing is found at the first tick that can compare', async () => {
+    const peer = await peerProcess('mute');
+    const beat = heartbeat(peer.socket, 100, (send) => send());
+    try {
+      await sleep(350);
+    } finally {
+      beat.stop();
+      peer.close();
+    }
+    expect(beat.verdicts.slice(0, 2)).toEqual([false, true]);
   });
 });

@@ -22,7 +22,7 @@ import {
   deliverSafely,
   encodeSessionEvent,
   heartbeatIntervalOption,
-  heartbeatTicks,
+  heartbeatJudge,
   InvalidArgumentError,
   StorageClosedError,
   toStorageError,
@@ -268,25 +268,19 @@ export class PostgresSessionEventBus implements SessionEventBus {
    * publishes on a working connection is not taken for silence.
    */
   #watch(client: Client): void {
-    /** Round trips at the previous check. */
-    let checked: number | undefined;
+    const judge = heartbeatJudge(this.#heartbeat);
     let checking = false;
-    const onTime = heartbeatTicks(this.#heartbeat);
     const timer = setInterval(() => {
       if (this.#closing || (client !== this.#client && client !== this.#opening)) {
         clearInterval(timer);
         return;
       }
-      const progress = this.#progress.get(client) ?? 0;
-      // Every tick, to time the next one. A late one (the loop was blocked) may run before
-      // the answer waiting in the socket is read: it only checks again (core heartbeatTicks).
-      const late = !onTime();
-      if (checked === progress && !late) {
+      // A tick late because the loop was blocked judges leniently (core heartbeatJudge).
+      if (judge.silent(this.#progress.get(client) ?? 0)) {
         clearInterval(timer);
         this.#silent(client);
         return;
       }
-      checked = progress;
       if (client !== this.#client || checking) return;
       checking = true;
       this.#serially(async () => {

@@ -227,6 +227,27 @@ describe.runIf(server.available)('bus whose connection dies silently (a proxy th
     console.info(`postgres bus, silent death: lost after ${noticedMs} ms (heartbeat ${HEARTBEAT} ms); delivering ${recoveredMs} ms after the route came back`);
   });
 
+  it('an application that blocks its loop for longer than a heartbeat after every tick still hears lost when the link goes dark', async () => {
+    const { proxy, listener, publisher } = await setup();
+    const heard: SessionEvent[] = [];
+    const states: string[] = [];
+    await listener.subscribe((e) => heard.push(e), { onState: (state) => states.push(state) });
+    await publisher.publish(event(1));
+    await until(() => heard.length === 1, 'the first event');
+    proxy.blackhole();
+    const dark = performance.now();
+    // Every heartbeat tick now comes late (each is followed by a 2.5-heartbeat stall): a
+    // late tick alone proves nothing, two in a row without an answer do (core heartbeatJudge).
+    const stalls = stallAfterTimers(HEARTBEAT, 2.5 * HEARTBEAT, 3_500);
+    await until(() => states.length > 0, 'lost while the application stalls', 3_500);
+    const noticedMs = performance.now() - dark;
+    await stalls;
+    expect(states).toEqual(['lost']);
+    // The first tick after the link went dark asks, the next two (late) find no answer.
+    expect(noticedMs).toBeLessThan(3 * 3.5 * HEARTBEAT + SLACK);
+    console.info(`postgres bus, silent death under stalls of ${2.5 * HEARTBEAT} ms after every tick: lost after ${noticedMs.toFixed(0)} ms (heartbeat ${HEARTBEAT} ms)`);
+  });
+
   it('a publish, or a first subscribe, over a dark link rejects StorageUnavailableError within two heartbeats (not pg\'s 10 s connect or 30 s query timeout)', async () => {
     const { proxy, listener, publisher } = await setup();
     await listener.publish(event(1));

@@ -3,7 +3,7 @@ import {
   deliverSafely,
   encodeSessionEvent,
   heartbeatIntervalOption,
-  heartbeatTicks,
+  heartbeatJudge,
   InvalidArgumentError,
   StorageClosedError,
   toStorageError,
@@ -197,34 +197,31 @@ export class RedisSessionEventBus implements SessionEventBus {
    */
   #watch(subscriber: Redis): void {
     let progress = 0;
-    /** `progress` at the previous check, while the connection was up or coming up. */
-    let checked: number | undefined;
+    /** Judges `progress` on each tick while the connection is up or coming up. */
+    const judge = heartbeatJudge(this.#heartbeat);
     const advance = (): void => {
       progress++;
     };
     subscriber.on('ready', advance);
     subscriber.on('close', advance);
-    const onTime = heartbeatTicks(this.#heartbeat);
     const timer = setInterval(() => {
       if (this.#closing || subscriber !== this.#subscriber) {
         clearInterval(timer);
         return;
       }
-      // Every tick, to time the next one. A late one (the loop was blocked) only checks again.
-      const late = !onTime();
       const status = subscriber.status;
       if (status !== 'ready' && status !== 'connect' && status !== 'connecting') {
         // Between connections (reconnecting, ended): ioredis' own timers act.
-        checked = undefined;
+        judge.reset();
         return;
       }
-      if (checked === progress && !late) {
-        checked = undefined;
+      // A tick late because the loop was blocked judges leniently (core heartbeatJudge).
+      if (judge.silent(progress)) {
+        judge.reset();
         // ioredis takes it as a lost connection and reconnects. Not disconnect(true): see destroySocket.
         if (!destroySocket(subscriber)) subscriber.disconnect(true);
         return;
       }
-      checked = progress;
       // Rejected when the connection is lost (failInFlightOnLoss): 'close' acts then.
       if (status === 'ready') subscriber.ping().then(advance, () => undefined);
     }, this.#heartbeat);
