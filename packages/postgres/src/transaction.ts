@@ -22,9 +22,21 @@ const DEFAULT_IDLE_TIMEOUT = 30_000;
  * (and it passes through PgBouncer in transaction mode, unlike a startup parameter).
  */
 export function beginStatement(pool: Pool): string {
-  const timeout = (pool as Partial<Pool>).options?.query_timeout;
-  const ms = typeof timeout === 'number' && Number.isFinite(timeout) && timeout > 0 ? Math.min(Math.ceil(timeout), MAX_TIMEOUT) : DEFAULT_IDLE_TIMEOUT;
+  const options = (pool as Partial<Pool>).options;
+  const timeout = Number(queryTimeoutInUrl(options?.connectionString) ?? options?.query_timeout);
+  const ms = Number.isFinite(timeout) && timeout > 0 ? Math.min(Math.ceil(timeout), MAX_TIMEOUT) : DEFAULT_IDLE_TIMEOUT;
   return `BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${ms}`;
+}
+
+/**
+ * `?query_timeout=` of a connection string: pg's clients take it over the pool's
+ * `query_timeout` (ConnectionParameters lays the parsed string over the config), so
+ * the server's limit must follow it too.
+ */
+function queryTimeoutInUrl(connectionString: unknown): string | undefined {
+  if (typeof connectionString !== 'string') return undefined;
+  const query = connectionString.indexOf('?');
+  return query < 0 ? undefined : (new URLSearchParams(connectionString.slice(query + 1)).get('query_timeout') ?? undefined);
 }
 
 /**

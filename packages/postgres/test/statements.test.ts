@@ -17,7 +17,11 @@ const BEGIN = /^BEGIN; SET LOCAL idle_in_transaction_session_timeout = 30000$/;
 
 /** A pool the test owns that counts the statements its connections run, and the checkouts. */
 function countingPool(max: number) {
-  const pool = track(new pg.Pool({ connectionString: url, max }));
+  return countingPoolOn(track(new pg.Pool({ connectionString: url, max })));
+}
+
+/** countingPool over a given pool: counts from its next checkout on. */
+function countingPoolOn(pool: pg.Pool) {
   const sent: string[] = [];
   let checkouts = 0;
   pool.on('acquire', (client) => {
@@ -44,6 +48,26 @@ function countingPool(max: number) {
 }
 
 describe.runIf(server.available)('statements', () => {
+  it("a transaction's server-side limit follows the query_timeout the pool's clients use, also one given as ?query_timeout= in the connection string (which pg takes over the config's)", async () => {
+    const cases: [pg.PoolConfig, number][] = [
+      [{ connectionString: url, query_timeout: 2_500 }, 2_500],
+      [{ connectionString: `${url}${url.includes('?') ? '&' : '?'}query_timeout=1500`, query_timeout: 2_500 }, 1_500],
+      [{ connectionString: `${url}${url.includes('?') ? '&' : '?'}query_timeout=1500` }, 1_500],
+    ];
+    for (const [config, ms] of cases) {
+      const pool = track(new pg.Pool({ ...config, max: 1 }));
+      const client = await pool.connect();
+      // What pg's clients of this pool wait for a reply: the limit the server must match.
+      expect(Number((client as unknown as { connectionParameters: { query_timeout: unknown } }).connectionParameters.query_timeout), config.connectionString).toBe(ms);
+      client.release();
+      const counted = countingPoolOn(pool);
+      const storage = track(new PostgresStorage({ pool, schema: freshSchema() }));
+      await storage.save(minimalSession());
+      const { statements } = await counted.during(() => storage.save(minimalSession()));
+      expect(statements[0], config.connectionString).toBe(`BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${ms}`);
+    }
+  });
+
   it('hasSession, saveUpdateState and load are named statements, prepared once per connection', async () => {
     const { pool } = countingPool(1); // one connection: pg_prepared_statements shows its statements
     const storage = track(new PostgresStorage({ pool, schema: freshSchema() }));

@@ -1,7 +1,8 @@
 /** Constructor options, entities and migration classes: everything checked before any connection. */
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { DataSource } from 'typeorm';
+import { DataSource, type DataSourceOptions } from 'typeorm';
+import { beginStatement } from '../src/timeouts.js';
 import {
   mtstoreEntities,
   MtstoreMigration1795305600000,
@@ -132,5 +133,28 @@ describe('entities and migration classes', () => {
       'MtstoreMigration_tenant_a_1797206400000',
     ]);
     expect(mtstoreMigrations({ tablePrefix: 'tenant_a_' })[0]).toBe(prefixed[0]);
+  });
+});
+
+describe('postgres: the server-side limit of a transaction (beginStatement)', () => {
+  it("follows the query_timeout pg's clients use: a ?query_timeout= in the url over extra's, as pg itself takes it", async () => {
+    const { default: pgDriver } = await import('pg');
+    const base = 'postgres://user@127.0.0.1:1/none';
+    const cases: [Record<string, unknown>, number][] = [
+      [{ url: base }, 30_000],
+      [{ url: base, extra: { query_timeout: 2_500 } }, 2_500],
+      [{ url: `${base}?query_timeout=1500`, extra: { query_timeout: 2_500 } }, 1_500],
+      [{ url: base, extra: { query_timeout: 2_500, connectionString: `${base}?sslmode=disable&query_timeout=1200` } }, 1_200],
+    ];
+    for (const [options, ms] of cases) {
+      const extra = (options.extra ?? {}) as Record<string, unknown>;
+      // What TypeORM gives pg (PostgresDriver.createPool: url as connectionString, then extra
+      // over it), and what pg's client then waits for a reply (no connection is made).
+      const client = new pgDriver.Client({ connectionString: options.url as string, ...extra });
+      // None (pg: 0): the server's limit is the adapter's 30 s.
+      const used = Number((client as unknown as { connectionParameters: { query_timeout?: unknown } }).connectionParameters.query_timeout) || 30_000;
+      expect(used, JSON.stringify(options)).toBe(ms);
+      expect(beginStatement({ type: 'postgres', ...options } as DataSourceOptions), JSON.stringify(options)).toBe(`START TRANSACTION; SET LOCAL idle_in_transaction_session_timeout = ${ms}`);
+    }
   });
 });
