@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 // By path: this package cannot depend on @mtstore/test-adapters, which depends on it.
 import { unhandledRejections } from '../../test-adapters/src/outcomes.js';
 import { openProxy, within, type Proxy } from '../../test-adapters/src/proxy.js';
-import { stallAfterTimers } from '../../test-adapters/src/stall.js';
+import { darkWhileStalling, stallAfterTimers } from '../../test-adapters/src/stall.js';
 import { PostgresSessionEventBus } from '../src/index.js';
 import { admin, applicationName, backends, freshSchema, gone, probe, terminate, track, until, url } from './helpers.js';
 
@@ -228,22 +228,10 @@ describe.runIf(server.available)('bus whose connection dies silently (a proxy th
   });
 
   it('an application that blocks its loop for longer than a heartbeat after every tick still hears lost when the link goes dark', async () => {
-    const { proxy, listener, publisher } = await setup();
-    const heard: SessionEvent[] = [];
-    const states: string[] = [];
-    await listener.subscribe((e) => heard.push(e), { onState: (state) => states.push(state) });
-    await publisher.publish(event(1));
-    await until(() => heard.length === 1, 'the first event');
-    proxy.blackhole();
-    const dark = performance.now();
-    // Every heartbeat tick now comes late (each is followed by a 2.5-heartbeat stall): a
-    // late tick alone proves nothing, two in a row without an answer do (core heartbeatJudge).
-    const stalls = stallAfterTimers(HEARTBEAT, 2.5 * HEARTBEAT, 3_500);
-    await until(() => states.length > 0, 'lost while the application stalls', 3_500);
-    const noticedMs = performance.now() - dark;
-    await stalls;
+    // Every heartbeat tick comes late: a late tick alone proves nothing, two in a row without an answer do (core heartbeatJudge).
+    const { states, noticedMs } = await darkWhileStalling(await setup(), HEARTBEAT, event);
     expect(states).toEqual(['lost']);
-    // The first tick after the link went dark asks, the next two (late) find no answer.
+    // The first tick after the link went dark asks, the next two (late, each after a 2.5-heartbeat stall) find no answer.
     expect(noticedMs).toBeLessThan(3 * 3.5 * HEARTBEAT + SLACK);
     console.info(`postgres bus, silent death under stalls of ${2.5 * HEARTBEAT} ms after every tick: lost after ${noticedMs.toFixed(0)} ms (heartbeat ${HEARTBEAT} ms)`);
   });

@@ -1,3 +1,5 @@
+import type { SessionEvent, SessionEventBus } from '@mtstore/core';
+
 /**
  * An application that stalls: the event loop blocked by a long synchronous task, again
  * and again. Shared by the bus tests (imported by path, as proxy.ts is).
@@ -19,4 +21,40 @@ export async function stallAfterTimers(interval: number, blockMs: number, forMs:
   }, interval);
   await new Promise((resolve) => setTimeout(resolve, forMs));
   clearInterval(stall);
+}
+
+/** A bus behind a proxy (`listener`) and one straight to the server (`publisher`), as the bus tests set them up. */
+export interface BusBehindProxy {
+  proxy: { blackhole(): void };
+  listener: SessionEventBus;
+  publisher: SessionEventBus;
+}
+
+/**
+ * The Redis and PostgreSQL buses' scenario for a link that goes dark while the
+ * application stalls for 2.5 heartbeats right after every heartbeat tick (so every
+ * tick comes late): the listener hears `event(1)`, then the proxy blackholes and the
+ * stalls run for 3.5 s, while the states the listener's subscribers hear are recorded.
+ * Returns them and how long after the link went dark `lost` came (Infinity: never).
+ */
+export async function darkWhileStalling(bus: BusBehindProxy, heartbeat: number, event: (n: number) => SessionEvent): Promise<{ states: string[]; noticedMs: number }> {
+  const heard: SessionEvent[] = [];
+  const states: string[] = [];
+  let lostAt = Infinity;
+  await bus.listener.subscribe((e) => heard.push(e), {
+    onState: (state) => {
+      states.push(state);
+      if (state === 'lost') lostAt = Math.min(lostAt, performance.now());
+    },
+  });
+  await bus.publisher.publish(event(1));
+  const deadline = performance.now() + 10_000;
+  while (heard.length === 0) {
+    if (performance.now() > deadline) throw new Error('the first event never came');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  bus.proxy.blackhole();
+  const dark = performance.now();
+  await stallAfterTimers(heartbeat, 2.5 * heartbeat, 3_500);
+  return { states, noticedMs: lostAt - dark };
 }
