@@ -33,6 +33,13 @@ export const DEFAULT_LEASE_TTL_SECONDS = 30;
 const MAX_TTL_SECONDS = 86_400;
 /** Polling while waiting for another holder: often enough to notice a release soon. */
 const WAIT_POLL_MS = 250;
+/**
+ * How long close() waits for its lease to be given back before it closes the
+ * connection under the release: over a link that died silently the release would wait
+ * the adapter's whole call timeout (PostgreSQL's query_timeout: 30 s by default) before
+ * close() could even begin to close.
+ */
+const RELEASE_ON_CLOSE_MS = 2_000;
 
 /** What the lease needs from the storage that owns it. */
 export interface LeaseHost {
@@ -393,17 +400,28 @@ export class StorageLease implements SessionLease {
     return stored === null ? null : this.#decode(stored);
   }
 
-  /** For close(): stop the heartbeat and give the lease back; a failure only means it runs out by itself. */
+  /**
+   * For close(): stop the heartbeat and give the lease back, waiting at most
+   * RELEASE_ON_CLOSE_MS for it; a release that fails or takes longer only means the
+   * lease runs out by itself (TTL).
+   */
   async end(): Promise<void> {
     const held = this.#held;
     if (held === null) return;
     this.#held = null;
     this.#stop(held);
     if (held.lost !== undefined) return;
+    let release: Promise<void>;
     try {
-      await this.#host.repository()?.release(held.holder.token);
+      release = Promise.resolve(this.#host.repository()?.release(held.holder.token)).catch(() => undefined);
     } catch {
-      // The lease runs out after its TTL.
+      return;
     }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const grace = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, RELEASE_ON_CLOSE_MS);
+    });
+    await Promise.race([release, grace]);
+    clearTimeout(timer);
   }
 }

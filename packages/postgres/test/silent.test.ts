@@ -153,6 +153,25 @@ describe.runIf(server.available)('pool whose connections die silently (a proxy t
     console.info(`postgres pool, silent link: close() resolved after ${(closed - started).toFixed(0)} ms (closeTimeoutMillis ${closeTimeoutMillis} ms)`);
   });
 
+  it('close() over a silent link with a lease held gives up on giving it back after 2 s, so it still resolves in bounded time (not after query_timeout); the lease then runs out by itself', async () => {
+    const closeTimeoutMillis = 1_000;
+    const { proxy, client } = await setup({ queryTimeout: 30_000, storage: { closeTimeoutMillis } });
+    await client.save(minimalSession());
+    await client.lease.acquire({ ttlSeconds: 60 });
+    proxy.blackhole();
+    const started = performance.now();
+    // The release waits 2 s (core's RELEASE_ON_CLOSE_MS), then the pool closes under it.
+    await within(2_000 + closeTimeoutMillis + 1_000 + SLACK + 2_000, 'close with a lease held', client.close());
+    const closedMs = performance.now() - started;
+    expect(closedMs).toBeGreaterThanOrEqual(2_000 - 10);
+    expect(closedMs).toBeLessThan(2_000 + closeTimeoutMillis + 1_000 + SLACK);
+    // Not given back: another instance (straight to the server) sees it held until its TTL.
+    const other = track(new PostgresStorage({ connectionString: url, schema: client.schema, name: 'victim' }));
+    expect(await other.lease.holder()).not.toBeNull();
+    expect(rejections).toEqual([]);
+    console.info(`postgres pool, silent link: close() with a lease held resolved after ${closedMs.toFixed(0)} ms (closeTimeoutMillis ${closeTimeoutMillis} ms, query_timeout 30 s)`);
+  });
+
   /**
    * Long enough that a transaction waiting out query_timeout twice (the lost statement,
    * then a ROLLBACK queued behind it on the same dead connection) cannot pass for one.
