@@ -4,14 +4,12 @@ import { defineConfig } from 'vitest/config';
  * Shared test settings. The JSON report next to each package is what
  * `scripts/test.mjs` sums into the one `N passed, N failed, N skipped` line.
  */
-export function packageTestConfig(overrides: { testTimeout?: number; hookTimeout?: number; maxWorkers?: number } = {}) {
+export function packageTestConfig(overrides: { testTimeout?: number; hookTimeout?: number } = {}) {
   return defineConfig({
     test: {
       include: ['test/**/*.test.ts'],
       testTimeout: overrides.testTimeout ?? 30_000,
       hookTimeout: overrides.hookTimeout ?? 60_000,
-      // Vitest's default on a 2-core box is one worker: test files run one after another.
-      ...(overrides.maxWorkers === undefined ? {} : { maxWorkers: overrides.maxWorkers }),
       reporters: ['default', ['json', { outputFile: process.env.MTSTORE_VITEST_REPORT ?? '.vitest-results.json' }]],
     },
   });
