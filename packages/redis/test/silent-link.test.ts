@@ -188,6 +188,31 @@ describe.runIf(single.available)('main connection behind a link that goes silent
     console.info(`redis, close() over a silent link: ${closeMs} ms, ${inFlight.length} calls in flight rejected`);
   });
 
+  it('close() over a silent link with a lease held gives up on giving it back after 2 s (not commandTimeout), then closes within its second', async () => {
+    const proxy = await proxyTo(REDIS_URL);
+    const prefix = newPrefix();
+    // The default commandTimeout (5 s): the release over the silent link would wait for it.
+    const storage = new RedisStorage({ url: proxy.url(), prefix, name: 'leased' });
+    await storage.save(fullSession(2));
+    await storage.lease.acquire({ ttlSeconds: 60 });
+    proxy.blackhole();
+    const started = Date.now();
+    // Core's RELEASE_ON_CLOSE_MS (2 s), then the bounded close.
+    await within(2_000 + CLOSE_GRACE_MS + SLACK, 'close() with a lease held', storage.close());
+    const closeMs = Date.now() - started;
+    expect(closeMs).toBeGreaterThanOrEqual(2_000 - 10);
+    expect(closeMs).toBeLessThan(2_000 + CLOSE_GRACE_MS + SLACK);
+    // Not given back: it runs out by its TTL.
+    const other = new RedisStorage({ url: REDIS_URL, prefix, name: 'leased' });
+    try {
+      expect(await other.lease.holder()).not.toBeNull();
+    } finally {
+      await other.close();
+    }
+    expect(rejections).toEqual([]);
+    console.info(`redis, close() over a silent link with a lease held: ${closeMs} ms`);
+  });
+
   it('close() between two reconnect attempts settles the calls queued meanwhile at once', async () => {
     const proxy = await proxyTo(REDIS_URL);
     // The next attempt is 10 s away and nothing bounds the queued calls before commandTimeout (5 s).
