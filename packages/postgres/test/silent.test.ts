@@ -15,7 +15,7 @@ import { fullSession, minimalSession, peer } from '@mtstore/conformance';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 // By path: this package cannot depend on @mtstore/test-adapters, which depends on it.
-import { settle, unhandledRejections } from '../../test-adapters/src/outcomes.js';
+import { keepsWorking, settle, unhandledRejections, untilOneSucceeds, type Settled } from '../../test-adapters/src/outcomes.js';
 import { openProxy, within, type Proxy } from '../../test-adapters/src/proxy.js';
 import { PostgresSessionStorage, PostgresStorage, type PostgresStorageOptions } from '../src/index.js';
 import { admin, applicationName, backends, freshSchema, plain, probe, track, until, url } from './helpers.js';
@@ -92,24 +92,12 @@ describe.runIf(server.available)('pool whose connections die silently (a proxy t
       ['server hasSession', () => sessions.hasSession(1n, 1n)],
     ];
     for (const [label, call] of calls) {
-      const back = performance.now();
-      let failures = 0;
-      // Calls one after another, as a single worker makes them, until one succeeds.
-      for (;;) {
-        const result = await settle(within(QUERY_TIMEOUT + 5_000, label, call()));
-        if (result.ok) break;
-        expect(result.error.code, result.error.message).toBe('MTSTORE_STORAGE_UNAVAILABLE');
-        failures++;
-        if (performance.now() - back > 30_000) throw new Error(`${label}: no recovery after ${failures} failed calls`);
-      }
-      const recovered = performance.now() - back;
+      const { failures, recoveredMs: recovered } = await untilOneSucceeds(label, call, QUERY_TIMEOUT + 5_000);
       outages.push(`${label}: ${failures} failed call(s), working again after ${recovered.toFixed(0)} ms`);
       // The first call may pick a dead connection and wait out query_timeout; the next one works.
       expect(failures, `${label}: calls failed before one succeeded`).toBeLessThanOrEqual(1);
       expect(recovered, label).toBeLessThan(QUERY_TIMEOUT + SLACK);
-      // And none fails later: one after another, then ten at once.
-      for (let i = 0; i < 20; i++) await within(SLACK, `${label} ${i}`, call());
-      await within(SLACK, `${label} x10`, Promise.all(Array.from({ length: 10 }, call)));
+      await keepsWorking(label, call, SLACK, SLACK);
     }
     // The dead connections were closed: none of those open before is left on the server.
     await until(async () => (await backends(application)).every((pid) => !before.includes(pid)), 'the dead connections to go', 5_000);
@@ -173,6 +161,26 @@ describe.runIf(server.available)('pool whose connections die silently (a proxy t
   });
 
   /**
+   * A transaction of another connection (`holder`) locks the session row of 'victim';
+   * `client.save` (a second snapshot) then waits on it inside the server. Returns once
+   * it waits, with the holder (its ROLLBACK lets the save's first statement run), when
+   * the save began, and its outcome to come.
+   */
+  async function saveWaitingOnItsRow(schema: string, application: string, client: PostgresStorage): Promise<{ holder: pg.Client; started: number; saving: Promise<Settled> }> {
+    const holder = track(new pg.Client({ connectionString: url, application_name: applicationName('holder') }));
+    await holder.connect();
+    await holder.query('BEGIN');
+    await holder.query(`SELECT 1 FROM "${schema}".sessions WHERE name = 'victim' FOR UPDATE`);
+    const started = performance.now();
+    const saving = settle(within(2 * TX_QUERY_TIMEOUT + 5_000, 'save', client.save(fullSession(2))));
+    await until(async () => {
+      const { rows } = await admin().query("SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'", [application]);
+      return rows.length === 1;
+    }, 'save to wait on the lock');
+    return { holder, started, saving };
+  }
+
+  /**
    * Long enough that a transaction waiting out query_timeout twice (the lost statement,
    * then a ROLLBACK queued behind it on the same dead connection) cannot pass for one.
    */
@@ -203,16 +211,7 @@ describe.runIf(server.available)('pool whose connections die silently (a proxy t
     const { proxy, schema, application, client } = await setup({ queryTimeout: TX_QUERY_TIMEOUT });
     await client.save(fullSession(1));
     // Holds save() inside the server on the session row, so the link goes dark mid-transaction.
-    const holder = track(new pg.Client({ connectionString: url, application_name: applicationName('holder') }));
-    await holder.connect();
-    await holder.query('BEGIN');
-    await holder.query(`SELECT 1 FROM "${schema}".sessions WHERE name = 'victim' FOR UPDATE`);
-    const started = performance.now();
-    const saving = settle(within(2 * TX_QUERY_TIMEOUT + 5_000, 'save', client.save(fullSession(2))));
-    await until(async () => {
-      const { rows } = await admin().query("SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'", [application]);
-      return rows.length === 1;
-    }, 'save to wait on the lock');
+    const { holder, started, saving } = await saveWaitingOnItsRow(schema, application, client);
     proxy.blackhole();
     // The save's first statement now runs (it writes the session row, uncommitted); its reply goes nowhere.
     await holder.query('ROLLBACK');
@@ -252,15 +251,7 @@ describe.runIf(server.available)('pool whose connections die silently (a proxy t
     const application = applicationName('dark-route');
     const client = track(new PostgresStorage({ config: { connectionString: url, stream, application_name: application, query_timeout: TX_QUERY_TIMEOUT }, schema, name: 'victim' }));
     await client.save(fullSession(1));
-    const holder = track(new pg.Client({ connectionString: url, application_name: applicationName('holder') }));
-    await holder.connect();
-    await holder.query('BEGIN');
-    await holder.query(`SELECT 1 FROM "${schema}".sessions WHERE name = 'victim' FOR UPDATE`);
-    const saving = settle(within(2 * TX_QUERY_TIMEOUT + 5_000, 'save', client.save(fullSession(2))));
-    await until(async () => {
-      const { rows } = await admin().query("SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'", [application]);
-      return rows.length === 1;
-    }, 'save to wait on the lock');
+    const { holder, saving } = await saveWaitingOnItsRow(schema, application, client);
     proxy.blackhole();
     route = { host: server.hostname, port: Number(server.port || 5432) };
     // The save's first statement runs and locks the session row; then its transaction waits for a client that is gone.

@@ -4,7 +4,8 @@
  */
 import { fullSession } from '@mtstore/conformance';
 import type { SessionStorageProtocol, Storage } from '@mtstore/core';
-import { afterEach, beforeEach } from 'vitest';
+import { afterEach, beforeEach, expect } from 'vitest';
+import { within } from './proxy.js';
 
 export type Failure = Error & { code?: string };
 export type Settled = { ok: true; at: number } | { ok: false; error: Failure; at: number };
@@ -59,4 +60,28 @@ export function storeCalls(client: Storage, server: SessionStorageProtocol): [st
     ['hasSession', () => server.hasSession(1n, 2n)],
     ['createSession', () => server.createSession(1n, 2n)],
   ];
+}
+
+/**
+ * After a link came back: calls `call` one after another, as a single worker makes
+ * them, each given `perCallMs`, until one resolves; every failure before it must be
+ * StorageUnavailableError. Throws when none has resolved after 30 s. Returns how many
+ * failed and how long recovery took (ms).
+ */
+export async function untilOneSucceeds(label: string, call: () => Promise<unknown>, perCallMs: number): Promise<{ failures: number; recoveredMs: number }> {
+  const back = performance.now();
+  let failures = 0;
+  for (;;) {
+    const result = await settle(within(perCallMs, label, call()));
+    if (result.ok) return { failures, recoveredMs: performance.now() - back };
+    expect(result.error.code, result.error.message).toBe('MTSTORE_STORAGE_UNAVAILABLE');
+    failures++;
+    if (performance.now() - back > 30_000) throw new Error(`${label}: no recovery after ${failures} failed calls`);
+  }
+}
+
+/** And none fails later: 20 calls one after another (each within `eachMs`), then 10 at once (within `tenMs`). */
+export async function keepsWorking(label: string, call: () => Promise<unknown>, eachMs: number, tenMs: number): Promise<void> {
+  for (let i = 0; i < 20; i++) await within(eachMs, `${label} ${i}`, call());
+  await within(tenMs, `${label} x10`, Promise.all(Array.from({ length: 10 }, call)));
 }

@@ -58,3 +58,24 @@ export async function darkWhileStalling(bus: BusBehindProxy, heartbeat: number, 
   await stallAfterTimers(heartbeat, 2.5 * heartbeat, 3_500);
   return { states, noticedMs: lostAt - dark };
 }
+
+/**
+ * The buses' scenario for an application that blocks its loop for 350 ms right after
+ * every heartbeat tick (interval 100 ms) for 2 s while the server answers every check:
+ * the listener (made with `heartbeatInterval: 100`) subscribes, the stalls run, then
+ * after 500 ms more `event(1)` is published. Returns the states heard (none is right)
+ * and whether the event arrived within 10 s.
+ */
+export async function answeredWhileStalling(bus: Omit<BusBehindProxy, 'proxy'>, event: (n: number) => SessionEvent): Promise<{ states: string[]; delivered: boolean }> {
+  const heard: SessionEvent[] = [];
+  const states: string[] = [];
+  await bus.listener.subscribe((e) => heard.push(e), { onState: (state) => states.push(state) });
+  // Right after each check went out: the next check comes late, before the answer waiting in the socket is read.
+  await stallAfterTimers(100, 350, 2_000);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const after = [...states];
+  await bus.publisher.publish(event(1));
+  const deadline = performance.now() + 10_000;
+  while (heard.length === 0 && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  return { states: after, delivered: heard.length > 0 };
+}
