@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { assertIdentifier, describeValue, InvalidArgumentError, MigrationError } from '@mtstore/core';
 import type { DataSource, QueryRunner } from 'typeorm';
 import { Dialect, dialectOf, type DialectName } from './dialect.js';
-import { specsV1, toTable } from './tables.js';
+import { specsV1, tableSpecs, toTable } from './tables.js';
 import { downV2, upV2 } from './upgrade-v2.js';
 import { downV3, upV3 } from './upgrade-v3.js';
 import { downV4, upV4 } from './upgrade-v4.js';
@@ -195,6 +195,10 @@ export async function migrateUp(runner: QueryRunner, context: SchemaContext, tar
     // The connection checked before it locked: the store went away since. Never create it here.
     if (current === 0 && options.missing !== undefined) throw options.missing();
     if (current >= target) return;
+    if (current === 0 && target === SCHEMA_VERSION && (await noTables(runner, context))) {
+      await createCurrent(runner, context);
+      return;
+    }
     for (const step of STEPS) {
       if (step.version > current && step.version <= target) {
         await step.up(runner, context);
@@ -204,6 +208,30 @@ export async function migrateUp(runner: QueryRunner, context: SchemaContext, tar
   } finally {
     await unlock();
   }
+}
+
+/**
+ * True when no table of any schema version exists under the prefix. Version 0 alone
+ * does not say so: on MySQL, which commits each DDL statement, a first migration that
+ * stopped half-way leaves some version-1 tables and no version written; the steps
+ * finish those.
+ */
+async function noTables(runner: QueryRunner, context: SchemaContext): Promise<boolean> {
+  for (const [key, name] of Object.entries(context.names) as [TableKey, string][]) {
+    if (key !== 'leases' && (await runner.hasTable(name))) return false;
+  }
+  return true;
+}
+
+/**
+ * A store with no tables gets the current ones at once, as the steps would leave them
+ * (the schema test compares the two): each step reads the tables back through
+ * TypeORM's introspection before it changes them, some 150 statements on postgres
+ * against 30 here, which made a new store's first use take ~250 ms instead of ~50.
+ */
+async function createCurrent(runner: QueryRunner, context: SchemaContext): Promise<void> {
+  for (const spec of tableSpecs(context.prefix)) await runner.createTable(toTable(spec, context.prefix, context.dialect.name), false);
+  await writeSchemaVersion(runner, context, SCHEMA_VERSION);
 }
 
 /** Reverts the tables to version `target` (0 drops them all). */
