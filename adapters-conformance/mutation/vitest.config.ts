@@ -6,9 +6,7 @@ import { defineConfig } from 'vitest/config';
  * reference adapters and nothing else, so the mutation score measures the kit (what
  * share of wrong memory / SQLite adapters it fails), not the adapters' own tests.
  * Only the adapters whose sources `MUTATE` names run: a memory-only run does not wait
- * for SQLite's kit in the initial test run. SQLite's kit runs with a 1 s busy timeout
- * (MTSTORE_KIT_SQLITE_BUSY_TIMEOUT_MS, read by packages/sqlite/test/conformance.test.ts,
- * which says why), which takes 16 s off every SQLite mutant the whole kit runs against.
+ * for SQLite's kit in the initial test run.
  */
 const mutate = process.env.MUTATE ?? 'packages/memory/src/**/*.ts,packages/sqlite/src/**/*.ts';
 const adapters = ['memory', 'sqlite'].filter((adapter) => mutate.includes(`packages/${adapter}/`));
@@ -17,7 +15,6 @@ export default defineConfig({
   test: {
     root: fileURLToPath(new URL('../..', import.meta.url)),
     include: adapters.map((adapter) => `packages/${adapter}/test/conformance.test.ts`),
-    env: { MTSTORE_KIT_SQLITE_BUSY_TIMEOUT_MS: '1000' },
     testTimeout: 60_000,
     hookTimeout: 60_000,
     reporters: ['dot'],

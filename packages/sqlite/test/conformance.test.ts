@@ -5,19 +5,11 @@ import { afterAll } from 'vitest';
 import { describeSessionEventBus, describeSessionStorage, describeStorage, ONE_FIELD_LEFT, type Damage, type OneFieldLeft } from '@mtstore/conformance/vitest';
 import { SqliteEventChannel, SqliteSessionEventBus, SqliteSessionStorage, SqliteStorage } from '../src/index.js';
 import { removeDatabase, tempDir } from './helpers.js';
+// By path: this package cannot depend on @mtstore/test-adapters, which depends on it.
+import { holdWriteLock } from '../../test-adapters/src/sqlite-lock.js';
 
 // Each kit namespace is its own file; every `open` is a separate connection to it.
 const temp = tempDir('conformance');
-/**
- * The busy timeout of every instance this process opens: the adapter's default, except
- * in `npm run mutation` (adapters-conformance/mutation/vitest.config.ts sets 1 s). The
- * interrupt hook holds the write lock in this same process and better-sqlite3 waits for
- * a lock synchronously, so each interrupted write waits out the whole timeout: with 1 s
- * the two interrupt traits take 4 s of each mutant's run instead of 20 s, and test the
- * same thing. Not lower: the race traits' worker processes write the same files.
- */
-const wait = process.env.MTSTORE_KIT_SQLITE_BUSY_TIMEOUT_MS;
-const timeout = wait === undefined ? {} : { busyTimeout: Number(wait) };
 afterAll(temp.remove);
 const fileOf = (namespace: string) => temp.file(`${namespace}.sqlite`);
 const cleanup = (namespace: string) => removeDatabase(fileOf(namespace));
@@ -138,40 +130,33 @@ const TAMPER_KINDS = [...Object.keys(EDITS), 'foreign-telethon', 'foreign-pyrogr
 
 /**
  * The kit's interrupt hook. SQLite has no server connection to drop: it becomes
- * unavailable when another process holds the file's write lock. A side connection
- * takes an exclusive lock and lets go 300 ms later; writes in between fail after the
- * busy timeout (SQLITE_BUSY → StorageUnavailableError), and the next ones succeed.
+ * unavailable while another process holds the file's write lock. Another thread takes
+ * it and lets go 300 ms later (holdWriteLock says why not this one); writes in between
+ * wait for it (busy timeout), and the next ones go through.
  */
-function interrupt(namespace: string): void {
-  const db = new Database(fileOf(namespace));
-  db.exec('BEGIN EXCLUSIVE');
-  setTimeout(() => {
-    db.exec('COMMIT');
-    db.close();
-  }, 300);
-}
+const interrupt = (namespace: string): Promise<void> => holdWriteLock(fileOf(namespace), 300);
 // What the disk holds: the database file and its write-ahead log, byte for byte.
 const dumpFiles = (namespace: string) =>
   Buffer.concat([fileOf(namespace), `${fileOf(namespace)}-wal`].filter((file) => existsSync(file)).map((file) => readFileSync(file)));
 
 describeStorage('sqlite', {
-  open: (namespace, name) => new SqliteStorage({ path: fileOf(namespace), name, ...timeout }),
-  openExisting: (namespace, name) => new SqliteStorage({ path: fileOf(namespace), name, create: false, ...timeout }),
+  open: (namespace, name) => new SqliteStorage({ path: fileOf(namespace), name }),
+  openExisting: (namespace, name) => new SqliteStorage({ path: fileOf(namespace), name, create: false }),
   cleanup,
   processes,
   corrupt,
   interrupt,
   tamper: { kinds: TAMPER_KINDS, apply: tamper },
   encryption: {
-    open: (namespace, name, encryption) => new SqliteStorage({ path: fileOf(namespace), name, encryption, ...timeout }),
+    open: (namespace, name, encryption) => new SqliteStorage({ path: fileOf(namespace), name, encryption }),
     dump: dumpFiles,
   },
 });
 
 describeSessionStorage('sqlite', {
-  open: (namespace) => new SqliteSessionStorage({ path: fileOf(namespace), ...timeout }),
-  openExisting: (namespace) => new SqliteSessionStorage({ path: fileOf(namespace), create: false, ...timeout }),
-  openWithLifetime: (namespace, lifetime) => new SqliteSessionStorage({ path: fileOf(namespace), ...timeout, ...lifetime }),
+  open: (namespace) => new SqliteSessionStorage({ path: fileOf(namespace) }),
+  openExisting: (namespace) => new SqliteSessionStorage({ path: fileOf(namespace), create: false }),
+  openWithLifetime: (namespace, lifetime) => new SqliteSessionStorage({ path: fileOf(namespace), ...lifetime }),
   cleanup,
   processes,
   interrupt,
@@ -183,7 +168,7 @@ const channelOf = (namespace: string) => channels.get(namespace) ?? channels.set
 
 describeSessionEventBus('sqlite', {
   open: (namespace) => new SqliteSessionEventBus(channelOf(namespace)),
-  openStorage: (namespace) => new SqliteSessionStorage({ path: fileOf(namespace), ...timeout }),
+  openStorage: (namespace) => new SqliteSessionStorage({ path: fileOf(namespace) }),
   cleanup: (namespace) => {
     channels.delete(namespace);
     cleanup(namespace);

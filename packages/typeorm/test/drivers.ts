@@ -12,6 +12,8 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { ONE_FIELD_LEFT, type Damage, type OneFieldLeft } from '@mtstore/conformance';
+// By path: this package cannot depend on @mtstore/test-adapters, which depends on it.
+import { holdWriteLock } from '../../test-adapters/src/sqlite-lock.js';
 
 export const POSTGRES_URL = process.env.POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 export const MYSQL_URL = process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
@@ -268,17 +270,12 @@ export async function interruptPostgres(driver: TestDriver, namespace: string): 
 
 /**
  * The kit's interrupt hook on sqlite. There is no server connection to drop: the file
- * becomes unavailable while another process holds its lock. A side connection takes an
- * exclusive lock and lets go 300 ms later; statements meanwhile wait (busy timeout) or
- * fail with SQLITE_BUSY (StorageUnavailableError), and the next ones succeed.
+ * becomes unavailable while another process holds its lock. Another thread takes an
+ * exclusive lock and lets go 300 ms later (holdWriteLock says why not this one);
+ * statements meanwhile wait (busy timeout), and the next ones go through.
  */
-export function interruptSqlite(driver: TestDriver, namespace: string): void {
-  const db = new Database(join(driver.directory?.() ?? '', `${namespace}.db`));
-  db.exec('BEGIN EXCLUSIVE');
-  setTimeout(() => {
-    db.exec('COMMIT');
-    db.close();
-  }, 300);
+export function interruptSqlite(driver: TestDriver, namespace: string): Promise<void> {
+  return holdWriteLock(join(driver.directory?.() ?? '', `${namespace}.db`), 300);
 }
 
 /**
