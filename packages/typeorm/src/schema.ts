@@ -226,8 +226,8 @@ async function noTables(runner: QueryRunner, context: SchemaContext): Promise<bo
 /**
  * A store with no tables gets the current ones at once, as the steps would leave them
  * (the schema test compares the two): each step reads the tables back through
- * TypeORM's introspection before it changes them, some 150 statements on postgres
- * against 30 here, which made a new store's first use take ~250 ms instead of ~50.
+ * TypeORM's introspection before it changes them: ~170 statements on postgres against
+ * ~35 here, which made a new store's first use take ~250 ms instead of ~40.
  */
 async function createCurrent(runner: QueryRunner, context: SchemaContext): Promise<void> {
   for (const spec of tableSpecs(context.prefix)) await runner.createTable(toTable(spec, context.prefix, context.dialect.name), false);
