@@ -28,12 +28,20 @@ async function withRunner<T>(db: TestDriver, namespace: string, work: (runner: Q
 /**
  * Every versioned table of the prefix as TypeORM reads it back (columns in order with
  * their types, lengths, nullability, keys and defaults; indexes, uniques, foreign keys,
- * checks), the prefix taken out of every name so two prefixes compare.
+ * checks, each by name: the catalogs list them in no fixed order), the prefix taken out
+ * of every name so two prefixes compare.
  */
 function tablesOf(db: TestDriver, namespace: string): Promise<unknown> {
   return withRunner(db, namespace, async (runner, prefix) => {
     const names = TABLES.filter((t) => t !== 'leases').map((t) => `${prefix}${t}`);
-    const tables = (await runner.getTables(names)).sort((a: Table, b: Table) => a.name.localeCompare(b.name));
+    const byName = (a: { name?: string }, b: { name?: string }) => (a.name ?? '').localeCompare(b.name ?? '');
+    const tables = (await runner.getTables(names)).sort(byName).map((table: Table) => ({
+      ...table,
+      indices: [...table.indices].sort(byName),
+      uniques: [...table.uniques].sort(byName),
+      foreignKeys: [...table.foreignKeys].sort(byName),
+      checks: [...table.checks].sort(byName),
+    }));
     return JSON.parse(JSON.stringify(tables).replaceAll(prefix, '<prefix>'));
   });
 }
