@@ -37,6 +37,18 @@ export function redactUrl(url: string | URL): string {
 }
 
 /**
+ * The value of query parameter `name` in a connection string (`?a=1&b=2`), or undefined
+ * when `connectionString` is not a string or has no such parameter. For a driver option
+ * the driver itself reads from the string over its config (pg's `query_timeout`), which
+ * an adapter must then read the same way.
+ */
+export function connectionStringParam(connectionString: unknown, name: string): string | undefined {
+  if (typeof connectionString !== 'string') return undefined;
+  const query = connectionString.indexOf('?');
+  return query < 0 ? undefined : (new URLSearchParams(connectionString.slice(query + 1)).get(name) ?? undefined);
+}
+
+/**
  * `decodeURIComponent` of one part of connection URL `url` (its path, user name,
  * password, a parameter name): a malformed escape — a `%` not followed by two hex
  * digits, as in a password with a literal `%` — is an InvalidArgumentError naming

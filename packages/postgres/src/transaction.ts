@@ -3,6 +3,7 @@
  * migration. A connection that failed (or whose ROLLBACK failed) is discarded rather
  * than returned to the pool, so the next caller never gets a dead socket.
  */
+import { connectionStringParam } from '@mtstore/core';
 import type { Pool, PoolClient } from 'pg';
 
 /** PostgreSQL's largest value for a timeout setting, in ms. */
@@ -23,20 +24,11 @@ const DEFAULT_IDLE_TIMEOUT = 30_000;
  */
 export function beginStatement(pool: Pool): string {
   const options = (pool as Partial<Pool>).options;
-  const timeout = Number(queryTimeoutInUrl(options?.connectionString) ?? options?.query_timeout);
+  // pg's clients take a `?query_timeout=` in the connection string over the pool's
+  // (ConnectionParameters lays the parsed string over the config): the server's limit follows.
+  const timeout = Number(connectionStringParam(options?.connectionString, 'query_timeout') ?? options?.query_timeout);
   const ms = Number.isFinite(timeout) && timeout > 0 ? Math.min(Math.ceil(timeout), MAX_TIMEOUT) : DEFAULT_IDLE_TIMEOUT;
   return `BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${ms}`;
-}
-
-/**
- * `?query_timeout=` of a connection string: pg's clients take it over the pool's
- * `query_timeout` (ConnectionParameters lays the parsed string over the config), so
- * the server's limit must follow it too.
- */
-function queryTimeoutInUrl(connectionString: unknown): string | undefined {
-  if (typeof connectionString !== 'string') return undefined;
-  const query = connectionString.indexOf('?');
-  return query < 0 ? undefined : (new URLSearchParams(connectionString.slice(query + 1)).get('query_timeout') ?? undefined);
 }
 
 /**

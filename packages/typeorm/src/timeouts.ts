@@ -4,6 +4,7 @@
  * enforces it), and the driver internals close() reaches past a silent server — pg-pool
  * `_clients`, mysql2 / mysql `_allConnections` and cluster `_nodes`, each read guarded.
  */
+import { connectionStringParam } from '@mtstore/core';
 import type { DataSource, DataSourceOptions } from 'typeorm';
 
 /**
@@ -84,16 +85,9 @@ export function beginStatement(options: DataSourceOptions): string {
   const { url, extra } = options as { url?: unknown; extra?: { query_timeout?: unknown; connectionString?: unknown } };
   // TypeORM hands `url` to pg as its connectionString (unless `extra` names one), and pg's
   // clients take a `?query_timeout=` in it over the config's: the server's limit follows.
-  const timeout = Number(queryTimeoutInUrl(extra?.connectionString ?? url) ?? extra?.query_timeout);
+  const timeout = Number(connectionStringParam(extra?.connectionString ?? url, 'query_timeout') ?? extra?.query_timeout);
   const ms = Number.isFinite(timeout) && timeout > 0 ? Math.min(Math.ceil(timeout), PG_MAX_TIMEOUT) : OWNED_DEFAULTS.postgres.extra.query_timeout;
   return `START TRANSACTION; SET LOCAL idle_in_transaction_session_timeout = ${ms}`;
-}
-
-/** `?query_timeout=` of a pg connection string. */
-function queryTimeoutInUrl(connectionString: unknown): string | undefined {
-  if (typeof connectionString !== 'string') return undefined;
-  const query = connectionString.indexOf('?');
-  return query < 0 ? undefined : (new URLSearchParams(connectionString.slice(query + 1)).get('query_timeout') ?? undefined);
 }
 
 /**
