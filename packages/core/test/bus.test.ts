@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
+// By path, as the adapters' bus tests import it (test-adapters depends on core).
+import { stallAfterTimers } from '../../test-adapters/src/stall.js';
 import { CorruptDataError, decodeSessionEvent, encodeSessionEvent, heartbeatJudge, InvalidArgumentError, type SessionEvent } from '../src/index.js';
 
 describe('session events on the wire', () => {
@@ -46,17 +48,6 @@ async function peerProcess(kind: 'echo' | 'mute'): Promise<{ socket: Socket; clo
   };
 }
 
-/** Blocks the event loop for `ms` right after each tick of the timers of `interval` ms made before it (test-adapters' stallAfterTimers). */
-function stallEvery(interval: number, ms: number): () => void {
-  const stall = setInterval(() => {
-    const until = performance.now() + ms;
-    while (performance.now() < until) {
-      // the application's long synchronous task
-    }
-  }, interval);
-  return () => clearInterval(stall);
-}
-
 /**
  * A bus's heartbeat as the Redis and PostgreSQL buses run one: a timer of `interval`
  * ms; each tick hands the answers counted so far to the judge, then asks again (`ask`
@@ -76,7 +67,24 @@ function heartbeat(socket: Socket, interval: number, ask: (send: () => void) => 
   return { verdicts, stop: () => clearInterval(timer) };
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * The verdicts of a heartbeat (interval 100 ms) on a connection to an `echo` or `mute`
+ * peer over `forMs`, while the application blocks its loop for `stallMs` right after
+ * every tick (test-adapters' stallAfterTimers), or never (`stallMs` 0).
+ */
+async function verdictsOf(kind: 'echo' | 'mute', ask: (send: () => void) => void, stallMs: number, forMs: number): Promise<boolean[]> {
+  const peer = await peerProcess(kind);
+  // Made before the stalls' timer, same interval: the stalls come right after each of its ticks.
+  const beat = heartbeat(peer.socket, 100, ask);
+  try {
+    if (stallMs > 0) await stallAfterTimers(100, stallMs, forMs);
+    else await new Promise((resolve) => setTimeout(resolve, forMs));
+  } finally {
+    beat.stop();
+    peer.close();
+  }
+  return beat.verdicts;
+}
 
 /** Blocks the event loop for `ms`. */
 function block(ms: number): void {
@@ -121,46 +129,20 @@ describe('heartbeatJudge', () => {
     ['sent from setImmediate, as ioredis auto-pipelining does', (send: () => void) => void setImmediate(send)],
   ] as const) {
     it(`an application that blocks its loop for three intervals right after every tick keeps a connection that answers (questions ${how})`, async () => {
-      const peer = await peerProcess('echo');
-      const beat = heartbeat(peer.socket, 100, ask);
-      // Made after the heartbeat's timer, same interval: blocks right after each of its ticks.
-      const stopStalls = stallEvery(100, 300);
-      try {
-        await sleep(2_000);
-      } finally {
-        stopStalls();
-        beat.stop();
-        peer.close();
-      }
-      expect(beat.verdicts.length).toBeGreaterThanOrEqual(4);
-      expect(beat.verdicts, 'ticks that took a connection that answered every question as dead').not.toContain(true);
+      const verdicts = await verdictsOf('echo', ask, 300, 2_000);
+      expect(verdicts.length).toBeGreaterThanOrEqual(4);
+      expect(verdicts, 'ticks that took a connection that answered every question as dead').not.toContain(true);
     });
   }
 
   it('the same application finds a connection that answers nothing, within two of its late ticks', async () => {
-    const peer = await peerProcess('mute');
-    const beat = heartbeat(peer.socket, 100, (send) => send());
-    const stopStalls = stallEvery(100, 300);
-    try {
-      await sleep(1_500);
-    } finally {
-      stopStalls();
-      beat.stop();
-      peer.close();
-    }
+    const verdicts = await verdictsOf('mute', (send) => send(), 300, 1_500);
     // Tick 1 has nothing to compare with, tick 2 is late and the first without progress.
-    expect(beat.verdicts.indexOf(true)).toBe(2);
+    expect(verdicts.indexOf(true)).toBe(2);
   });
 
   it('without stalls, a connection that answers nothing is found at the first tick that can compare', async () => {
-    const peer = await peerProcess('mute');
-    const beat = heartbeat(peer.socket, 100, (send) => send());
-    try {
-      await sleep(350);
-    } finally {
-      beat.stop();
-      peer.close();
-    }
-    expect(beat.verdicts.slice(0, 2)).toEqual([false, true]);
+    const verdicts = await verdictsOf('mute', (send) => send(), 0, 350);
+    expect(verdicts.slice(0, 2)).toEqual([false, true]);
   });
 });
