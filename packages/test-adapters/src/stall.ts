@@ -48,11 +48,7 @@ export async function darkWhileStalling(bus: BusBehindProxy, heartbeat: number, 
     },
   });
   await bus.publisher.publish(event(1));
-  const deadline = performance.now() + 10_000;
-  while (heard.length === 0) {
-    if (performance.now() > deadline) throw new Error('the first event never came');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  if (!(await heardWithin(heard, 10_000))) throw new Error('the first event never came');
   bus.proxy.blackhole();
   const dark = performance.now();
   await stallAfterTimers(heartbeat, 2.5 * heartbeat, 3_500);
@@ -75,7 +71,12 @@ export async function answeredWhileStalling(bus: Omit<BusBehindProxy, 'proxy'>, 
   await new Promise((resolve) => setTimeout(resolve, 500));
   const after = [...states];
   await bus.publisher.publish(event(1));
-  const deadline = performance.now() + 10_000;
+  return { states: after, delivered: await heardWithin(heard, 10_000) };
+}
+
+/** Whether `heard` holds an event within `ms` (checked every 20 ms). */
+async function heardWithin(heard: readonly SessionEvent[], ms: number): Promise<boolean> {
+  const deadline = performance.now() + ms;
   while (heard.length === 0 && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-  return { states: after, delivered: heard.length > 0 };
+  return heard.length > 0;
 }
