@@ -11,7 +11,7 @@
  */
 import { InvalidArgumentError } from './errors.js';
 import type { PeerType } from './model.js';
-import { INT64_MAX, INT64_MIN } from './validate.js';
+import { describeValue, INT64_MAX, INT64_MIN } from './validate.js';
 
 /** Where `peers.list` resumes: after this peer, in the adapter's order. */
 export interface PeerPosition {
@@ -22,9 +22,13 @@ export interface PeerPosition {
 const PEER_CURSOR = /^(user|chat|channel):(0|-?[1-9][0-9]{0,18})$/;
 const REF_CURSOR = /^(0|[1-9][0-9]{0,18})$/;
 
-/** Only the start of a rejected cursor goes into the message: it is caller input, maybe huge. */
+/**
+ * A rejected cursor is described as describeValue describes any caller string: quoted
+ * only when short and not encoded-looking, else by its length. It is caller input, and
+ * a caller who passed a key (in hex or base64) by mistake must not find it in the error.
+ */
 function rejected(cursor: string, what: string): InvalidArgumentError {
-  return new InvalidArgumentError(`options.cursor ${JSON.stringify(cursor.slice(0, 64))} is not a cursor ${what} returned`);
+  return new InvalidArgumentError(`options.cursor must be a cursor ${what} returned, got ${describeValue(cursor)}`);
 }
 
 export function peerCursor(position: PeerPosition): string {

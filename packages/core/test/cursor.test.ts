@@ -27,8 +27,23 @@ describe('list cursors', () => {
     }
   });
 
-  it('the message shows at most 64 characters of a rejected cursor', () => {
+  it('the message describes a rejected cursor as describeValue does: a key in hex or base64 never shows', () => {
     const long = `user:${'9'.repeat(1000)}`;
-    expect(() => parsePeerCursor(long)).toThrow(/^options\.cursor "user:9{59}" is not a cursor peers\.list returned$/);
+    expect(() => parsePeerCursor(long)).toThrow(/^options\.cursor must be a cursor peers\.list returned, got a string of 1005 chars \(not shown\)$/);
+    expect(() => parsePeerCursor('bot:1')).toThrow('options.cursor must be a cursor peers.list returned, got string "bot:1"');
+    const key = Uint8Array.from({ length: 256 }, (_, i) => (i * 37 + 11) & 0xff);
+    for (const text of [Buffer.from(key).toString('hex'), Buffer.from(key).toString('base64'), Buffer.from(key.subarray(0, 16)).toString('hex')]) {
+      for (const parse of [parsePeerCursor, parseRefCursor]) {
+        let message = '';
+        try {
+          parse(text);
+        } catch (error) {
+          expect(error).toBeInstanceOf(InvalidArgumentError);
+          message = (error as Error).message;
+        }
+        expect(message).toContain(`a string of ${text.length} chars (not shown)`);
+        expect(message).not.toContain(text.slice(0, 8));
+      }
+    }
   });
 });
