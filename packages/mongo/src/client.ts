@@ -1,5 +1,6 @@
 import {
   BaseStorage,
+  describeValue,
   InvalidArgumentError,
   Once,
   type BaseStorageOptions,
@@ -60,9 +61,10 @@ export class MongoStorage extends BaseStorage {
 
   constructor(options: MongoStorageOptions) {
     super(options?.name ?? 'default', { encryption: options?.encryption });
-    const writeMode = options?.writeMode ?? 'auto';
-    if (!['auto', 'atomic', 'locked'].includes(writeMode)) {
-      throw new InvalidArgumentError(`MongoStorage: writeMode must be 'auto', 'atomic' or 'locked', got ${JSON.stringify(writeMode)}`);
+    const writeMode: unknown = options?.writeMode ?? 'auto';
+    if (writeMode !== 'auto' && writeMode !== 'atomic' && writeMode !== 'locked') {
+      // describeValue: any value (a bigint, a circular object, a key in hex) is described safely.
+      throw new InvalidArgumentError(`MongoStorage: writeMode must be 'auto', 'atomic' or 'locked', got ${describeValue(writeMode)}`);
     }
     this.#writeMode = writeMode;
     this.#connection = openConnection(options, 'MongoStorage');

@@ -6,6 +6,7 @@
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { Binary, Long, MongoClient, MongoServerError, type Collection, type Document } from 'mongodb';
+import { InvalidArgumentError } from '@mtstore/core';
 import { fullSession, minimalSession, peer } from '@mtstore/conformance/vitest';
 import { collectionNames, MongoSessionEventBus, MongoSessionStorage, MongoStorage, SCHEMA_VERSION } from '../src/index.js';
 import { ensureIndex } from '../src/schema.js';
@@ -41,6 +42,30 @@ if (server.available) {
         } catch (error) {
           expect((error as { code?: string }).code).toBe('MTSTORE_INVALID_ARGUMENT');
         }
+      }
+    });
+
+    it('an invalid writeMode of any type is InvalidArgumentError described safely (no TypeError, no key echoed)', () => {
+      const client = new MongoClient(MONGODB_URL);
+      const circular: Record<string, unknown> = {};
+      circular.self = circular;
+      const hex = Buffer.from(Uint8Array.from({ length: 256 }, (_, i) => (i * 37 + 11) & 0xff)).toString('hex');
+      const cases: [unknown, string][] = [
+        [1n, 'got 1n'],
+        [circular, 'got an object'],
+        [hex, `got a string of ${hex.length} chars (not shown)`],
+        ['fast', 'got string "fast"'],
+        [Symbol('x'), 'got a symbol'],
+      ];
+      for (const [writeMode, description] of cases) {
+        let error: unknown;
+        try {
+          new MongoStorage({ client, writeMode: writeMode as never });
+        } catch (caught) {
+          error = caught;
+        }
+        expect(error).toBeInstanceOf(InvalidArgumentError);
+        expect((error as Error).message).toBe(`MongoStorage: writeMode must be 'auto', 'atomic' or 'locked', ${description}`);
       }
     });
 
