@@ -27,8 +27,11 @@ export function dcOptionFromEntry(dc: DataCenter): BasicDcOption | null {
 
 /**
  * The entry to store for an option mtcute wrote, over the entry stored for the same
- * (id, media-only) if any: the other address family and the host name written by
- * another client are kept while they share the port, since mtcute only knows one.
+ * (id, media-only) if any: an IPv6 address and the host name written by another client
+ * are kept while they share the port, since mtcute only knows one address. A stored
+ * IPv4 address is kept only beside another IPv4 one: beside mtcute's IPv6 address it
+ * would be the one read back (dcOptionFromEntry prefers IPv4), so a client that moved
+ * to IPv6 would be handed its old IPv4 address after a restart.
  */
 export function entryFromDcOption(option: BasicDcOption, mediaOnly: boolean, previous: DataCenter | undefined): DataCenter {
   const dc: DataCenter = { id: option.id, port: option.port };
@@ -39,7 +42,6 @@ export function entryFromDcOption(option: BasicDcOption, mediaOnly: boolean, pre
     dc.host = option.ipAddress;
   } else if (option.ipv6 === true) {
     dc.ipv6 = option.ipAddress;
-    if (samePort && previous.ipv4 !== undefined) dc.ipv4 = previous.ipv4;
   } else {
     dc.ipv4 = option.ipAddress;
     if (samePort && previous.ipv6 !== undefined) dc.ipv6 = previous.ipv6;

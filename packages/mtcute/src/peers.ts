@@ -8,7 +8,7 @@
  * — and with it every mtcute API call that caches peers, as mtcute awaits the save.
  * mtcute's own storages store whatever `PeerInfo` they are given.
  */
-import { assertPeer, InvalidArgumentError, type Peer, type Storage } from '@mtstore/core';
+import { assertPeer, InvalidArgumentError, mergePeer, type Peer, type Storage } from '@mtstore/core';
 import type { IPeersRepository } from '@mtcute/core';
 import type { ReportDropped } from './dropped.js';
 import { accessHashFromString, infoFromPeer, isMarkedId, peerFromInfo, unmarkId, type PeerInfo, type ToPeerOptions } from './peer-info.js';
@@ -51,7 +51,7 @@ export class MtstorePeers implements IPeersRepository {
 
   async getById(id: number): Promise<PeerInfo | null> {
     const pending = this.#pending.get(id) ?? this.#inFlight.get(id);
-    if (pending !== undefined) return pending;
+    if (pending !== undefined) return pending.isMin ? ((await this.#mergedMin(pending)) ?? pending) : pending;
     const key = unmarkId(id);
     if (key === undefined) return null;
     const peer = await this.#storage.peers.getById(key.type, key.id);
@@ -76,11 +76,33 @@ export class MtstorePeers implements IPeersRepository {
     let found: PeerInfo | undefined;
     for (const info of this.#inFlight.values()) if (matches(info)) found = info;
     for (const info of this.#pending.values()) if (matches(info)) found = info;
-    if (found !== undefined) return found.isMin ? null : found;
+    // A min peer is found by id only, unless it merges into a stored non-min one.
+    if (found !== undefined) return found.isMin ? this.#mergedMin(found) : found;
     const peer = await stored();
     if (peer === null) return null;
     const info = infoFromPeer(peer);
     return this.#pending.has(info.id) || this.#inFlight.has(info.id) ? null : info;
+  }
+
+  /**
+   * What a pending min peer becomes at save() over a stored non-min peer of its id: the
+   * two merged as core's mergePeer merges them (that peer's access hash, min flag and TL
+   * object stay), so lookups answer the same before and after save(). Null when no
+   * non-min peer is stored: the min peer is then stored as it is.
+   */
+  async #mergedMin(info: PeerInfo): Promise<PeerInfo | null> {
+    const key = unmarkId(info.id);
+    if (key === undefined) return null;
+    const stored = await this.#storage.peers.getById(key.type, key.id);
+    if (stored === null || stored.min === true) return null;
+    let incoming: Peer;
+    try {
+      incoming = peerFromInfo(info, this.#options);
+    } catch {
+      // A peer mtstore cannot hold is dropped at save: the stored one stays.
+      return infoFromPeer(stored, info.id);
+    }
+    return infoFromPeer(mergePeer(stored, incoming), info.id);
   }
 
   async deleteAll(): Promise<void> {

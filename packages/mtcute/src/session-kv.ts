@@ -11,7 +11,7 @@
  * instead, and moved to the typed session by a later save.
  */
 import { InvalidArgumentError, NotFoundError, type ChannelState, type DataCenter, type Session, type SessionUpdate, type Storage, type UpdateState } from '@mtstore/core';
-import { addressOnly, dcOptionFromEntry, entryFromDcOption, parseBasicDcOption, serializeBasicDcOption } from './dcs.js';
+import { addressOnly, dcOptionFromEntry, entryFromDcOption, parseBasicDcOption, serializeBasicDcOption, type BasicDcOption } from './dcs.js';
 import { infoFromSelfUser, parseCurrentUser, selfUserFromInfo, serializeCurrentUser } from './self.js';
 import {
   channelIdOfKey,
@@ -179,18 +179,16 @@ export class SessionKv {
     const removedState = dirty.filter((key) => isStateKey(key) && !this.#values.has(key));
     if (cleared || removedState.length > 0) await this.#rewrite(cleared, removedState);
 
+    // A removed state key has nothing left to write: a copy of it still in kv goes too.
+    const typed: string[] = [...removedState];
     const fallback: string[] = [];
-    const typed: string[] = [];
+    const sort = (keys: readonly string[], written: ReadonlySet<string>): void => {
+      for (const key of keys) (written.has(key) ? typed : fallback).push(key);
+    };
     const snapshotKeys = dirty.filter((key) => SNAPSHOT_KEYS.has(key));
-    if (snapshotKeys.length > 0) {
-      if (await this.#writeSnapshot(snapshotKeys)) typed.push(...snapshotKeys);
-      else fallback.push(...snapshotKeys);
-    }
+    if (snapshotKeys.length > 0) sort(snapshotKeys, await this.#writeSnapshot(snapshotKeys));
     const stateKeys = dirty.filter((key) => isStateKey(key) && this.#values.has(key));
-    if (stateKeys.length > 0) {
-      if (await this.#writeState(stateKeys)) typed.push(...stateKeys);
-      else fallback.push(...stateKeys);
-    }
+    if (stateKeys.length > 0) sort(stateKeys, await this.#writeState(stateKeys));
     await this.#syncRaw(typed, fallback);
   }
 
@@ -212,34 +210,50 @@ export class SessionKv {
     await Promise.all(writes);
   }
 
-  /** DC options and current user through `Storage.update`. False: no snapshot and no DC to create one. */
-  async #writeSnapshot(keys: readonly string[]): Promise<boolean> {
-    const mainBytes = this.#values.get(KV_DC_MAIN);
-    const main = mainBytes === undefined ? null : parseBasicDcOption(mainBytes);
+  #option(key: string): BasicDcOption | null {
+    const bytes = this.#values.get(key);
+    return bytes === undefined ? null : parseBasicDcOption(bytes);
+  }
+
+  /**
+   * DC options and current user through `Storage.update`: returns the keys now in the
+   * typed session (none when there is no snapshot and no DC to create one).
+   */
+  async #writeSnapshot(keys: readonly string[]): Promise<ReadonlySet<string>> {
+    const main = this.#option(KV_DC_MAIN);
+    let media = this.#option(KV_DC_MEDIA);
+    const typed = new Set(keys);
     const patch: SessionUpdate = {};
     let homeDcId = this.#session?.homeDcId;
     let dcs = this.#session?.dcs.map(addressOnly);
-    const dcsChanged = keys.includes(KV_DC_MAIN) || keys.includes(KV_DC_MEDIA);
-    if (main !== null && dcsChanged) {
-      homeDcId = main.id;
-      dcs = this.#mergeDcs(dcs ?? [], main.id);
+    const mainChanged = keys.includes(KV_DC_MAIN);
+    const mediaChanged = keys.includes(KV_DC_MEDIA);
+    if (main !== null) homeDcId = main.id;
+    if (homeDcId !== undefined && (mainChanged || mediaChanged)) {
+      // A media option of another DC than the home DC has no typed place (the media entry
+      // is read back by the home DC's id): it stays in kv as mtcute's bytes.
+      if (media !== null && media.id !== homeDcId) {
+        typed.delete(KV_DC_MEDIA);
+        media = null;
+      }
+      dcs = mergeDcs(dcs ?? [], homeDcId, mainChanged ? main : undefined, mediaChanged ? media : undefined);
       patch.homeDcId = homeDcId;
       patch.dcs = dcs;
     }
-    if (homeDcId === undefined) return false;
+    if (homeDcId === undefined) return new Set();
     // The user's DC follows the home DC, so a migration rewrites it too.
     if (keys.includes(KV_CURRENT_USER) || (patch.dcs !== undefined && this.#values.has(KV_CURRENT_USER))) {
       const bytes = this.#values.get(KV_CURRENT_USER);
       const info = bytes === undefined ? null : parseCurrentUser(bytes);
       patch.user = info === null ? null : selfUserFromInfo(info, homeDcId);
     }
-    if (Object.keys(patch).length === 0) return true;
+    if (Object.keys(patch).length === 0) return typed;
     try {
       await this.#storage.update(patch);
     } catch (error) {
       // InvalidArgumentError: a value mtstore cannot type (an address it refuses) stays
       // in kv as mtcute's bytes, instead of failing this save and every later one.
-      if (error instanceof NotFoundError || error instanceof InvalidArgumentError) return false;
+      if (error instanceof NotFoundError || error instanceof InvalidArgumentError) return new Set();
       throw error;
     }
     const session = this.#session ?? { version: 1, homeDcId, dcs: dcs ?? [], channels: [] };
@@ -248,42 +262,35 @@ export class SessionKv {
     if (patch.user === null) delete session.user;
     else if (patch.user !== undefined) session.user = patch.user;
     this.#session = session;
-    return true;
+    return typed;
   }
 
-  /** The stored entries with the home DC's main and media-only entries replaced by mtcute's options. */
-  #mergeDcs(stored: DataCenter[], homeDcId: number): DataCenter[] {
-    const mainOption = parseBasicDcOption(this.#values.get(KV_DC_MAIN) as Uint8Array);
-    const mediaBytes = this.#values.get(KV_DC_MEDIA);
-    const mediaOption = mediaBytes === undefined ? null : parseBasicDcOption(mediaBytes);
-    const find = (id: number, media: boolean) => stored.find((dc) => dc.id === id && (dc.mediaOnly === true) === media);
-    const result = stored.filter(
-      (dc) =>
-        !(dc.id === homeDcId && dc.mediaOnly !== true) &&
-        // No media option (mtcute deleted it: media = main): the home DC's media entry goes.
-        !(dc.id === homeDcId && dc.mediaOnly === true && mediaOption === null) &&
-        !(mediaOption !== null && dc.id === mediaOption.id && dc.mediaOnly === true),
-    );
-    if (mainOption !== null) result.push(entryFromDcOption(mainOption, false, find(mainOption.id, false)));
-    if (mediaOption !== null) result.push(entryFromDcOption(mediaOption, true, find(mediaOption.id, true)));
-    return result;
-  }
-
-  /** Update state and changed channel pts through `saveUpdateState`. False: no complete state or no snapshot. */
-  async #writeState(keys: readonly string[]): Promise<boolean> {
+  /**
+   * Update state and changed channel pts through `saveUpdateState`: returns the keys now
+   * in the typed session (none without a complete state or a snapshot; a channel pts
+   * mtstore cannot hold, above 2^31-1, stays in kv).
+   */
+  async #writeState(keys: readonly string[]): Promise<ReadonlySet<string>> {
     const state = this.#state();
-    if (state === null) return false;
+    if (state === null) return new Set();
+    const typed = new Set<string>();
     const channels: ChannelState[] = [];
     for (const key of keys) {
       const id = channelIdOfKey(key);
+      if (id === null) {
+        typed.add(key);
+        continue;
+      }
       const bytes = this.#values.get(key);
       const pts = bytes === undefined ? null : readUint32(bytes);
-      if (id !== null && pts !== null && pts <= INT32_MAX) channels.push({ id, pts });
+      if (pts === null || pts > INT32_MAX) continue;
+      channels.push({ id, pts });
+      typed.add(key);
     }
     try {
       await this.#storage.saveUpdateState(state, channels);
     } catch (error) {
-      if (error instanceof NotFoundError || error instanceof InvalidArgumentError) return false;
+      if (error instanceof NotFoundError || error instanceof InvalidArgumentError) return new Set();
       throw error;
     }
     if (this.#session !== null) {
@@ -294,7 +301,7 @@ export class SessionKv {
         else this.#session.channels.push(channel);
       }
     }
-    return true;
+    return typed;
   }
 
   /** The update state when all four values are known and fit mtstore's ranges, else null. */
@@ -347,4 +354,22 @@ export class SessionKv {
     if (patch.state === null) delete session.state;
     if (patch.channels !== undefined) session.channels = patch.channels;
   }
+}
+
+/**
+ * The stored entries with the home DC's main and media-only entries replaced by what
+ * mtcute changed: an option (its entry, over the stored one: entryFromDcOption), null
+ * (mtcute deleted it: the main entry keeps no address, so homeDcId still names an entry;
+ * the media entry goes, as mtcute deletes dc_media when media = main), undefined
+ * (unchanged: the stored entry stays; after `kv.deleteAll()` mtcute may write one
+ * option without the other).
+ */
+function mergeDcs(stored: readonly DataCenter[], homeDcId: number, main: BasicDcOption | null | undefined, media: BasicDcOption | null | undefined): DataCenter[] {
+  const find = (mediaOnly: boolean) => stored.find((dc) => dc.id === homeDcId && (dc.mediaOnly === true) === mediaOnly);
+  const replaced = (dc: DataCenter) => dc.id === homeDcId && (dc.mediaOnly === true ? media !== undefined : main !== undefined);
+  const result = stored.filter((dc) => !replaced(dc));
+  if (main === null) result.push({ id: homeDcId });
+  else if (main !== undefined) result.push(entryFromDcOption(main, false, find(false)));
+  if (media != null) result.push(entryFromDcOption(media, true, find(true)));
+  return result;
 }
