@@ -19,6 +19,7 @@ import {
   assertSubscribeOptions,
   reportStateSafely,
   decodeSessionEvent,
+  describeValue,
   deliverSafely,
   encodeSessionEvent,
   heartbeatIntervalOption,
@@ -32,7 +33,7 @@ import {
 } from '@mtstore/core';
 import pg from 'pg';
 import type { Client, ClientConfig, Notification } from 'pg';
-import { DEFAULT_SCHEMA, POOL_DEFAULTS } from './connection.js';
+import { DEFAULT_SCHEMA, MAX_TIMER_MS, POOL_DEFAULTS } from './connection.js';
 
 export interface PostgresSessionEventBusOptions {
   /** `postgres://user:password@host:5432/database`. Give this or `config`. */
@@ -41,7 +42,7 @@ export interface PostgresSessionEventBusOptions {
   config?: ClientConfig;
   /** The schema the sessions live in: the channel is `mtstore_<schema>`, so schemas do not hear each other. Default `mtstore`. */
   schema?: string;
-  /** First and longest wait between reconnection attempts, ms. Default 100 and 5,000. */
+  /** First and longest wait between reconnection attempts, ms. Default 100 and 5,000; each an integer from 1 to 2^31 - 1. */
   reconnectDelay?: { initial?: number; max?: number };
   /** Told about a lost connection, a failed reconnection and an undecodable payload. Default: console.warn. */
   onError?: (error: unknown) => void;
@@ -58,6 +59,23 @@ export interface PostgresSessionEventBusOptions {
 type Listener = (event: SessionEvent) => void;
 
 const NAME = 'PostgresSessionEventBus';
+
+/**
+ * `reconnectDelay`, checked before any I/O: each wait an integer number of ms from 1 to
+ * 2^31 - 1 (Node's timers fire a longer one after 1 ms; 0 or NaN would reconnect in a
+ * tight loop).
+ */
+function reconnectDelayOption(value: unknown): { initial: number; max: number } {
+  if (value === undefined) return { initial: 100, max: 5_000 };
+  if (typeof value !== 'object' || value === null) throw new InvalidArgumentError(`${NAME}: reconnectDelay must be an object like { initial: 100, max: 5000 }, got ${describeValue(value)}`);
+  const { initial = 100, max = 5_000 } = value as { initial?: unknown; max?: unknown };
+  for (const [field, ms] of [['initial', initial], ['max', max]] as const) {
+    if (typeof ms !== 'number' || !Number.isInteger(ms) || ms < 1 || ms > MAX_TIMER_MS) {
+      throw new InvalidArgumentError(`${NAME}: reconnectDelay.${field} must be an integer number of ms from 1 to ${MAX_TIMER_MS}, got ${describeValue(ms)}`);
+    }
+  }
+  return { initial: initial as number, max: max as number };
+}
 
 /** How long close() lets the server answer pg's Terminate before it drops the socket. */
 const CLOSE_GRACE_MS = 1_000;
@@ -116,7 +134,7 @@ export class PostgresSessionEventBus implements SessionEventBus {
     const { connectionTimeoutMillis, query_timeout, keepAlive } = POOL_DEFAULTS;
     this.#config = { connectionTimeoutMillis, query_timeout, keepAlive, application_name: 'mtstore-bus', ...config };
     this.#heartbeat = heartbeatIntervalOption(options.heartbeatInterval, NAME);
-    this.#delay = { initial: options.reconnectDelay?.initial ?? 100, max: options.reconnectDelay?.max ?? 5_000 };
+    this.#delay = reconnectDelayOption(options.reconnectDelay);
     this.#onError = options.onError ?? ((error) => console.warn(`${NAME} (${this.channel}):`, error));
   }
 

@@ -154,6 +154,13 @@ describe.runIf(server.available)('bus', () => {
         expect.objectContaining({ code: 'MTSTORE_INVALID_ARGUMENT', message: expect.stringContaining('heartbeatInterval') }),
       );
     }
+    // A delay past Node's timer limit would fire after 1 ms; 0 or NaN would reconnect in a tight loop.
+    for (const reconnectDelay of [{ initial: 2 ** 31 }, { max: 2 ** 32 }, { initial: 0 }, { max: Number.NaN }, { initial: -5 }, { max: 1.5 }, { initial: '100' }, 5, null]) {
+      expect(() => new PostgresSessionEventBus({ connectionString: url, reconnectDelay: reconnectDelay as never }), JSON.stringify(reconnectDelay)).toThrow(
+        expect.objectContaining({ code: 'MTSTORE_INVALID_ARGUMENT', message: expect.stringContaining('reconnectDelay') }),
+      );
+    }
+    void new PostgresSessionEventBus({ connectionString: url, reconnectDelay: { initial: 1, max: 2 ** 31 - 1 } }).close();
   });
 });
 

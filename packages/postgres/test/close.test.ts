@@ -124,9 +124,13 @@ describe.runIf(server.available)('close with calls in flight', () => {
     expect(rows).toEqual([{ n: 5 }]);
   });
 
-  it('closeTimeoutMillis must be a non-negative number', () => {
-    for (const closeTimeoutMillis of [-1, Number.NaN, '5' as unknown as number]) {
-      expect(() => new PostgresStorage({ connectionString: url, closeTimeoutMillis }), String(closeTimeoutMillis)).toThrow(/closeTimeoutMillis/);
+  it('closeTimeoutMillis must be a number of ms from 0 to 2^31 - 1 (a longer Node timer fires after 1 ms)', () => {
+    for (const closeTimeoutMillis of [-1, Number.NaN, '5' as unknown as number, 2 ** 31, 2 ** 32, Number.MAX_SAFE_INTEGER]) {
+      expect(() => new PostgresStorage({ connectionString: url, closeTimeoutMillis }), String(closeTimeoutMillis)).toThrow(
+        expect.objectContaining({ code: 'MTSTORE_INVALID_ARGUMENT', message: expect.stringContaining('closeTimeoutMillis') }),
+      );
+      expect(() => new PostgresSessionStorage({ connectionString: url, closeTimeoutMillis }), String(closeTimeoutMillis)).toThrow(/closeTimeoutMillis/);
     }
+    for (const closeTimeoutMillis of [0, 1.5, 2 ** 31 - 1]) void new PostgresStorage({ connectionString: url, closeTimeoutMillis }).close();
   });
 });
