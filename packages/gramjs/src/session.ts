@@ -155,7 +155,13 @@ export class StorageSession extends sessions.Session {
       });
     }
     if (waiting !== undefined) {
-      this.setAuthKey(undefined, 0);
+      // Moved, not copied: DC 0 is never stored, so only memory holds it. Not through
+      // setAuthKey(undefined, 0): its `dcId || homeDcId` reads 0 as "the home DC",
+      // which is `id` by now. A copy left under DC 0 would pass for a waiting key
+      // whenever a load() finds no home DC (a session logged out elsewhere), and the
+      // next setDC would store it as that DC's key.
+      this.keys.delete(0);
+      if (this.loading.size !== 0) this.changed(() => this.keys.delete(0));
       this.setAuthKey(waiting, id);
     }
   }

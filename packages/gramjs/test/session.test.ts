@@ -427,6 +427,31 @@ for (const factory of backends) {
         expect(plainBytes(await storage.authKeys.get(2))).toEqual(authKey(21));
       });
 
+      it('setDC moves a key set before any DC to the home DC and leaves nothing under DC 0 that a reload or a later setDC could bring back', async () => {
+        const { session, storage } = await restart();
+        const key = await gramKey(authKey(21));
+        session.setAuthKey(key);
+        expect(inspect(session)).toContain('authKeys: [DC 0]');
+        session.setDC(2, '149.154.167.51', 443);
+        expect(session.getAuthKey(2)).toBe(key);
+        expect(inspect(session), 'moved, not copied').toContain('authKeys: [DC 2]');
+        // Telegram drops the key (AUTH_KEY_UNREGISTERED): GramJS unsets it.
+        session.setAuthKey(undefined);
+        expect(inspect(session)).toContain('authKeys: [DC none]');
+        await session.save();
+        // The session is logged out elsewhere; GramJS reconnects: load() finds nothing
+        // stored, so no key may come back, and the default DC it then sets gets none.
+        await (await live.open(name)).delete();
+        await session.load();
+        expect([session.dcId, session.authKey, session.getAuthKey(0)]).toEqual([0, undefined, undefined]);
+        session.setDC(4, '149.154.167.91', 443);
+        expect(session.authKey).toBeUndefined();
+        await session.save();
+        expect(await storage.authKeys.entries()).toEqual([]);
+        const { session: again } = await restart();
+        expect([again.dcId, again.authKey]).toEqual([4, undefined]);
+      });
+
       it('loads a peer cache larger than one page', async () => {
         const first = await restart();
         const users = Array.from({ length: 2_345 }, (_, i) => user({ id: 10_000 + i, username: `bulk_${i}` }));
