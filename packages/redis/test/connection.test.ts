@@ -43,6 +43,19 @@ describe('options', () => {
     }
   });
 
+  it('a commandTimeout past Node timers (2^31 - 1 ms), negative or not a number is InvalidArgumentError before any I/O', () => {
+    for (const commandTimeout of [2 ** 31, 2 ** 32, -1, Number.NaN, Number.POSITIVE_INFINITY, '5000']) {
+      for (const make of [
+        () => new RedisStorage({ url: REDIS_URL, options: { commandTimeout: commandTimeout as never } }),
+        () => new RedisSessionStorage({ options: { commandTimeout: commandTimeout as never } }),
+        () => new RedisStorage({ cluster: { nodes: [{ port: 7000 }], options: { redisOptions: { commandTimeout: commandTimeout as never } } } }),
+      ]) {
+        expect(make, String(commandTimeout)).toThrow(expect.objectContaining({ code: 'MTSTORE_INVALID_ARGUMENT', message: expect.stringContaining('commandTimeout') }));
+      }
+    }
+    for (const commandTimeout of [0, 1, 2 ** 31 - 1]) void new RedisStorage({ url: REDIS_URL, options: { commandTimeout } }).close();
+  });
+
   it('the defaults bound every operation: timeouts, retries, no resend of interrupted commands', () => {
     expect(REDIS_DEFAULTS).toMatchObject({ lazyConnect: true, commandTimeout: 5_000, maxRetriesPerRequest: 3, autoResendUnfulfilledCommands: false });
     expect(REDIS_DEFAULTS.retryStrategy(1)).toBe(100);
