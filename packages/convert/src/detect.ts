@@ -8,7 +8,7 @@ import { existsSync, statSync, type Stats } from 'node:fs';
 import { extname } from 'node:path';
 import { parseIpv6 } from './bytes.js';
 import { attempt, type Attempt } from './common.js';
-import { assertText, ConvertError, shownPath } from './errors.js';
+import { assertText, ConvertError, isConvertError, shownPath } from './errors.js';
 import { parseGramjsString } from './gramjs.js';
 import { gramjsStoreNames, readGramjsStore } from './gramjs-store.js';
 import { parseMtcuteString } from './mtcute.js';
@@ -111,6 +111,9 @@ export async function detectSessionFile(path: string): Promise<FileSessionFormat
   if (db === null) return null;
   try {
     return matchSqliteSignature(readSchema(db))?.format ?? null;
+  } catch (error) {
+    // Opened as SQLite but its schema does not read: a damaged file, of whichever program.
+    throw asConvertError(error, shownPath(path));
   } finally {
     db.close();
   }
@@ -118,6 +121,14 @@ export async function detectSessionFile(path: string): Promise<FileSessionFormat
 
 /** Parses a session file (path or bytes) or a GramJS StoreSession folder. */
 export async function parseSessionFile(source: string | Uint8Array, options: ParseOptions = {}): Promise<ConvertedSession> {
+  try {
+    return await readSessionFile(source, options);
+  } catch (error) {
+    throw asConvertError(error, typeof source === 'string' ? shownPath(source) : 'The bytes');
+  }
+}
+
+async function readSessionFile(source: string | Uint8Array, options: ParseOptions): Promise<ConvertedSession> {
   checkFormat(options.format);
   if (typeof source !== 'string' && !(source instanceof Uint8Array)) {
     throw new ConvertError('MTSTORE_CONVERT_UNKNOWN_FORMAT', 'Expected a path or the bytes of a session file.');
@@ -191,4 +202,22 @@ function statOf(path: string): Stats | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Anything a reader threw, as a ConvertError: a damaged file surfaces as whatever its
+ * decoder or the driver threw (RangeError, SqliteError "malformed", EISDIR from a
+ * GramJS folder's entry, a core validation error). Only the first line is kept, and
+ * any long run of base64 or hex in it is cut out, and the original is not kept as the
+ * cause: a message (or what util.inspect prints) must never carry key bytes.
+ */
+function asConvertError(error: unknown, where: string): ConvertError {
+  if (isConvertError(error)) return error;
+  const raw = error instanceof Error ? error.message : String(error);
+  const reason = raw.split('\n')[0]!.trim().replace(/[A-Za-z0-9+/=_-]{32,}/g, '(…)');
+  const errno = (error as { code?: unknown } | null)?.code;
+  if (typeof errno === 'string' && /^E[A-Z]+$/.test(errno)) {
+    return new ConvertError('MTSTORE_CONVERT_IO', `${where} could not be read (${errno}): ${reason}.`);
+  }
+  return new ConvertError('MTSTORE_CONVERT_INVALID', `${where} is damaged or not a valid session file: ${reason}.`);
 }

@@ -11,7 +11,7 @@
 import type { Session } from '@mtstore/core';
 import { decodeBase64, encodeBase64, keyFrom } from './bytes.js';
 import { finish, homeWithKey } from './common.js';
-import { assertText, invalid, unsupported } from './errors.js';
+import { assertText, ConvertError, invalid, unsupported } from './errors.js';
 import type { ConvertedSession } from './types.js';
 
 const FORMAT = 'Pyrogram string';
@@ -64,10 +64,13 @@ export function parsePyrogramString(text: string): ConvertedSession {
   return finish('pyrogram', `${layout} (${shape.chars} chars)`, session);
 }
 
+/** Telegram's api_id is a positive int32. */
+const API_ID_MAX = 2 ** 31 - 1;
+
 export interface PyrogramWriteOptions {
   /** Which layout to write; default `current` (Pyrogram 2.x). */
   layout?: PyrogramLayout;
-  /** api_id for the current layout when the session has none. */
+  /** api_id for the current layout when the session has none (1 to 2^31-1; a session's own api_id is kept). */
   apiId?: number;
 }
 
@@ -78,7 +81,12 @@ export function toPyrogramString(session: Session, options: PyrogramWriteOptions
   if (dc.id > 255) throw unsupported(FORMAT, `DC id ${dc.id} does not fit in one byte`);
   const user = session.user;
   if (user === undefined) throw unsupported(FORMAT, 'the session has no logged-in user (Pyrogram strings always hold one)');
-  const apiId = options.apiId ?? session.apiId;
+  if (options.apiId !== undefined && !(Number.isInteger(options.apiId) && options.apiId >= 1 && options.apiId <= API_ID_MAX)) {
+    // Written as uint32 it would wrap; 0 reads back as "no api id".
+    throw new ConvertError('MTSTORE_CONVERT_INVALID', `apiId must be an integer from 1 to ${API_ID_MAX}, got ${typeof options.apiId === 'number' ? options.apiId : typeof options.apiId}.`);
+  }
+  // Fills a missing api_id only: a session that records its own (the app it logged in with) keeps it.
+  const apiId = session.apiId ?? options.apiId;
   if (shape.apiId && apiId === undefined) throw unsupported(FORMAT, 'the session has no apiId: pass apiId');
   if (shape.userIdBytes === 4 && user.id > 0xffffffffn) throw unsupported(FORMAT, `user id ${user.id} does not fit the old 32-bit layout`);
   const out = new Uint8Array(shape.bytes);

@@ -127,6 +127,50 @@ describe('detection', () => {
     expect(inspect(error)).not.toContain(decimals);
   });
 
+  it('a damaged session file is a ConvertError naming the damage, never a raw driver or decoder error', async () => {
+    const keyOf = async (path: string) => Buffer.from((await parseSession(path)).session.dcs[0]!.authKey!);
+    const original = `${fixtures}telethon/telethon.session`;
+    const key = await keyOf(original);
+    const expectDamaged = async (path: string, code: string, says: string) => {
+      const error = await failure(() => parseSession(path));
+      expect(error, path).toMatchObject({ name: 'ConvertError', code });
+      expect(error.message, path).toContain(says);
+      for (const form of [key.toString('hex'), key.toString('base64')]) expect(inspect(error)).not.toContain(form.slice(8, 40));
+    };
+
+    // A row the decoder rejects (a 255-byte auth key).
+    const short = join(dir, 'short-key.session');
+    writeFileSync(short, readFileSync(original));
+    const db = new Database(short);
+    db.prepare('update sessions set auth_key = substr(auth_key, 1, 255)').run();
+    db.close();
+    await expectDamaged(short, 'MTSTORE_CONVERT_INVALID', '255 bytes');
+
+    // Pages past the first garbled: SQLite says "malformed" on reading the schema.
+    const garbled = join(dir, 'garbled.session');
+    const bytes = readFileSync(original);
+    for (let i = 4096; i < bytes.length; i += 7) bytes[i]! ^= 0x5a;
+    writeFileSync(garbled, bytes);
+    await expectDamaged(garbled, 'MTSTORE_CONVERT_INVALID', 'malformed');
+
+    // An mtcute file whose DC option blob ends early (the TL reader's RangeError).
+    const mtcute = join(dir, 'mtcute-short.session');
+    const m = new Database(mtcute);
+    m.exec("create table mtcute_migrations (repo text, version integer); create table key_value (key text primary key, value blob); create table auth_keys (dc integer primary key, key blob)");
+    m.prepare("insert into key_value values ('dc_main', x'01')").run();
+    m.close();
+    const error = await failure(() => parseSession(mtcute));
+    expect(error).toMatchObject({ name: 'ConvertError', code: 'MTSTORE_CONVERT_INVALID' });
+
+    // A GramJS StoreSession folder with a folder where an entry's file belongs.
+    const folder = join(dir, 'store-with-folder');
+    mkdirSync(folder);
+    writeFileSync(join(folder, encodeURIComponent('acct:authKey')), JSON.stringify(key));
+    writeFileSync(join(folder, encodeURIComponent('acct:dcId')), '2');
+    mkdirSync(join(folder, encodeURIComponent('acct:foo')));
+    await expectDamaged(folder, 'MTSTORE_CONVERT_IO', 'EISDIR');
+  });
+
   it('says which file is missing', async () => {
     const error = await failure(() => parseSession('./nope/bot.session'));
     expect(error).toMatchObject({ code: 'MTSTORE_CONVERT_IO' });

@@ -72,6 +72,20 @@ describe('Pyrogram session string', () => {
     });
   }
 
+  it('apiId fills a missing api_id only, and must be a positive int32', () => {
+    const t = truth<UserTruth>('pyrogram/user.json');
+    const parsed = parseSessionString(fixtureText('pyrogram/user.string'));
+    // The session records its own api_id: the option does not replace it.
+    expect(parseSessionString(toPyrogramString(parsed.session, { apiId: 999 })).session.apiId).toBe(t.api_id);
+    const { apiId: _, ...without } = parsed.session;
+    expect(parseSessionString(toPyrogramString(without, { apiId: 999 })).session.apiId).toBe(999);
+    expect(parseSessionString(toPyrogramString(without, { apiId: 2 ** 31 - 1 })).session.apiId).toBe(2 ** 31 - 1);
+    // 2^32 + 1 would be written as 1, 0 reads back as "none", 2^31 is no int32.
+    for (const apiId of [0, -1, 1.5, 2 ** 31, 2 ** 32 + 1, Number.NaN]) {
+      expect(() => toPyrogramString(without, { apiId }), String(apiId)).toThrow(expect.objectContaining({ code: 'MTSTORE_CONVERT_INVALID' }));
+    }
+  });
+
   it('test mode and bot flags survive a round trip through mtcute’s Pyrogram converter', () => {
     const t = truth<UserTruth>('pyrogram/user.json');
     const session = parseSessionString(fixtureText('pyrogram/user.string')).session;
