@@ -69,6 +69,8 @@ export class StorageSession extends sessions.Session {
   private self: SelfUser | undefined;
   /** A snapshot is stored (or queued): the fields update() cannot create can be written. */
   private hasSnapshot = false;
+  /** A load() has read the storage: from then on `storedKeys` lists every stored key. */
+  private loaded = false;
   private readonly lease: LeaseAcquireOptions | undefined;
   /**
    * One list per load() in flight of the changes made since it was queued, each as a
@@ -197,7 +199,9 @@ export class StorageSession extends sessions.Session {
     const bytes = authKey?.getKey();
     const stored = this.storedKeys.get(dc);
     if (bytes === undefined) {
-      if (stored === undefined) return;
+      // Once loaded, storedKeys knows every stored key: no delete for a key never
+      // stored. Before the first load() it knows nothing of the storage: delete anyway.
+      if (stored === undefined && this.loaded) return;
       this.storedKeys.delete(dc);
       if (this.loading.size !== 0) this.changed(() => this.storedKeys.delete(dc));
       this.writes.write(`authKeys.delete(${dc})`, () => this.storage.authKeys.delete(dc).catch((error: unknown) => this.missedKey(dc, error)));
@@ -265,7 +269,12 @@ export class StorageSession extends sessions.Session {
     const session = await this.storage.load();
     const keys = new Map<number, AuthKey>();
     const storedKeys = new Map<number, Uint8Array>();
-    for (const dc of session?.dcs ?? []) {
+    // A snapshot lists every stored key (address-less entries for DCs it has no address
+    // of, contract §2). Without one, load() gives no keys, yet keys may be stored before
+    // anything else (§3: setAuthKey(key, dc) before any setDC): entries() lists them.
+    // Only then, so a connect of a session with a snapshot still costs one read.
+    const entries = session === null ? (await this.storage.authKeys.entries()).map((entry) => ({ ...entry, id: entry.dcId })) : session.dcs;
+    for (const dc of entries) {
       // authKeys address the main entry of a DC id; media-only keys are not GramJS's.
       if (dc.authKey === undefined || dc.mediaOnly === true) continue;
       const key = new AuthKey();
@@ -292,6 +301,7 @@ export class StorageSession extends sessions.Session {
     // GramJS never caches min peers (their access hash cannot be used): neither do we.
     for (const peer of peers) if (peer.min !== true) this.peers.put(peer);
     this.hasSnapshot = session !== null;
+    this.loaded = true;
     this.dcs = (session?.dcs ?? []).filter((dc) => dc.port !== undefined).map(withoutKeys);
     this.homeDcId = session?.homeDcId ?? 0;
     const home = this.dcs.find((dc) => dc.id === this.homeDcId && dc.mediaOnly !== true);

@@ -452,6 +452,38 @@ for (const factory of backends) {
         expect([again.dcId, again.authKey]).toEqual([4, undefined]);
       });
 
+      it('loads keys stored before any snapshot, so a restart knows them and its setAuthKey(undefined, dc) deletes them', async () => {
+        const first = await restart();
+        first.session.setAuthKey(await gramKey(authKey(4)), 4);
+        first.session.setAuthKey(await gramKey(authKey(5)), 5);
+        await first.session.save();
+
+        const { session, storage } = await restart();
+        expect(await storage.load(), 'keys alone are no snapshot').toBeNull();
+        expect(session.dcId).toBe(0);
+        expect(session.getAuthKey(4)?.getKey()).toEqual(Buffer.from(authKey(4)));
+        expect(session.getAuthKey(5)?.getKey()).toEqual(Buffer.from(authKey(5)));
+        // Known as stored: set again unchanged (as on every connect), it is not rewritten.
+        const sets = vi.spyOn(storage.authKeys, 'set');
+        session.setAuthKey(await gramKey(authKey(5)), 5);
+        session.setAuthKey(undefined, 4);
+        session.setDC(5, '91.108.56.130', 443);
+        expect(session.authKey?.getKey(), 'the stored key of the new home DC').toEqual(Buffer.from(authKey(5)));
+        await session.save();
+        expect(sets).not.toHaveBeenCalled();
+        expect(await storage.authKeys.get(4)).toBeNull();
+
+        const { session: again } = await restart();
+        expect(again.getAuthKey(4)).toBeUndefined();
+        expect([again.dcId, again.authKey?.getKey()]).toEqual([5, Buffer.from(authKey(5))]);
+
+        // A session that has not loaded does not know what is stored: its delete is written too.
+        const unloaded = new StorageSession(await live.open(name), { lease: false, onError: (error, operation) => errors.push([error, operation]) });
+        unloaded.setAuthKey(undefined, 5);
+        await unloaded.save();
+        expect(await storage.authKeys.get(5)).toBeNull();
+      });
+
       it('loads a peer cache larger than one page', async () => {
         const first = await restart();
         const users = Array.from({ length: 2_345 }, (_, i) => user({ id: 10_000 + i, username: `bulk_${i}` }));
