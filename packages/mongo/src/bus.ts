@@ -29,6 +29,7 @@ import type { ChangeStream, ChangeStreamInsertDocument, Collection } from 'mongo
 import {
   assertSessionEvent,
   decodeSessionEvent,
+  describeValue,
   deliverSafely,
   encodeSessionEvent,
   int64FromStorage,
@@ -51,7 +52,7 @@ import { collectionNames, prepare } from './schema.js';
 export interface MongoSessionEventBusOptions extends MongoConnectionOptions {
   /** `auto` (default): a change stream where the server supports one, else polling. */
   mode?: 'auto' | 'changeStream' | 'poll';
-  /** Polling: ms between reads of the events collection. Default 100. */
+  /** Polling: ms between reads of the events collection. Default 100; 1 to 2^31 - 1. */
   pollInterval?: number;
   /** Retention: keep at most this many events. Default 1,000. */
   maxEvents?: number;
@@ -83,13 +84,16 @@ const GAP_GRACE_MS = 1_000;
 /** Error codes of servers without change streams: standalone, FerretDB (NotImplemented), unknown stage, unsupported. */
 const NO_CHANGE_STREAMS = new Set([40573, 238, 40324, 115, 303]);
 
-function positiveInteger(value: unknown, name: string, fallback: number): number {
+function positiveInteger(value: unknown, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw new InvalidArgumentError(`MongoSessionEventBus: ${name} must be a positive integer, got ${String(value)}`);
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
+    throw new InvalidArgumentError(`MongoSessionEventBus: ${name} must be an integer from 1 to ${max}, got ${describeValue(value)}`);
   }
   return value;
 }
+
+/** The longest delay Node's timers hold: a longer one fires after 1 ms (a poll loop with no pause). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** A running reader of the log: stopped by `stop()`, delivers through `deliver`. */
 interface Feed {
@@ -126,7 +130,7 @@ export class MongoSessionEventBus implements SessionEventBus {
       throw new InvalidArgumentError(`MongoSessionEventBus: mode must be 'auto', 'changeStream' or 'poll', got ${JSON.stringify(mode)}`);
     }
     this.#mode = mode;
-    this.#pollInterval = positiveInteger(options?.pollInterval, 'pollInterval', 100);
+    this.#pollInterval = positiveInteger(options?.pollInterval, 'pollInterval', 100, MAX_TIMER_MS);
     this.#maxEvents = positiveInteger(options?.maxEvents, 'maxEvents', 1_000);
     this.#maxAgeMs = positiveInteger(options?.maxAge, 'maxAge', 60) * 1000;
     if (options?.onError !== undefined && typeof options.onError !== 'function') throw new InvalidArgumentError('MongoSessionEventBus: onError must be a function');

@@ -34,6 +34,13 @@ if (server.available) {
       expect(() => new MongoStorage({ client, clientOptions: {} })).toThrow(/clientOptions apply only with url/);
       expect(() => new MongoStorage({ db: client.db('x'), database: 'y' })).toThrow(/database or db/);
       expect(() => new MongoSessionEventBus({ client, pollInterval: 0 })).toThrow(/pollInterval/);
+      // Past Node's timer limit a poll interval would fire after 1 ms: a poll loop without a pause.
+      for (const pollInterval of [2 ** 31, 2 ** 32, Number.NaN, '100' as never]) {
+        expect(() => new MongoSessionEventBus({ client, pollInterval }), String(pollInterval)).toThrow(
+          expect.objectContaining({ code: 'MTSTORE_INVALID_ARGUMENT', message: expect.stringContaining('pollInterval') }),
+        );
+      }
+      void new MongoSessionEventBus({ client, pollInterval: 2 ** 31 - 1 }).close();
       expect(() => new MongoStorage({ client, writeMode: 'fast' as never })).toThrow(/writeMode/);
       expect(() => new MongoStorage(undefined as never)).toThrow(/options must be an object/);
       for (const make of [() => new MongoStorage({}), () => new MongoStorage({ client, collectionPrefix: '1x' })]) {
