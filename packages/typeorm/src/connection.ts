@@ -224,7 +224,7 @@ export class Connection {
     // The type is checked before a DataSource is made, so an unsupported driver is never loaded.
     if (dataSourceOptions !== undefined) dialectOf(dataSourceOptions.type, where);
     this.#dataSource = dataSource ?? new DataSource(withOwnedDefaults(dataSourceOptions as DataSourceOptions));
-    this.queryTimeout = queryTimeoutOf(this.#dataSource.options, this.owned);
+    this.queryTimeout = queryTimeoutOf(this.#dataSource.options, this.owned, where);
     if (this.owned) {
       // Every query runner of an owned DataSource is guarded, also those TypeORM opens
       // itself while connecting (version and database checks).

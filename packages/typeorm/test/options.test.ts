@@ -36,6 +36,17 @@ describe('options', () => {
     expect(code(() => new TypeormStorage(undefined as never))).toBe('MTSTORE_INVALID_ARGUMENT');
   });
 
+  it('reject a MySQL statement bound (enableQueryTimeout + maxQueryExecutionTime) past 2^31 - 1 ms: the adapter times statements with a Node timer, which would fire after 1 ms', () => {
+    for (const type of ['mysql', 'mariadb'] as const) {
+      const options = (ms: number) => ({ type, url: 'mysql://user:pw@127.0.0.1:1/none', enableQueryTimeout: true, maxQueryExecutionTime: ms }) as DataSourceOptions;
+      for (const ms of [2 ** 31, 2 ** 32]) {
+        expect(code(() => new TypeormStorage({ options: options(ms) })), `${type} ${ms}`).toBe('MTSTORE_INVALID_ARGUMENT');
+        expect(code(() => new TypeormSessionStorage({ dataSource: new DataSource(options(ms)) })), `${type} ${ms}`).toBe('MTSTORE_INVALID_ARGUMENT');
+      }
+      expect(code(() => new TypeormStorage({ options: options(2 ** 31 - 1) }))).toBeUndefined();
+    }
+  });
+
   it('reject a driver the adapter does not support, naming the supported ones', () => {
     let message = '';
     try {
