@@ -168,7 +168,10 @@ export class CachedSessionStorage implements SessionStorageProtocol {
     }
     if (typeof clock !== 'function') throw new InvalidArgumentError('CachedSessionStorage: clock must be a function returning epoch ms');
     if (onBusError !== undefined && typeof onBusError !== 'function') throw new InvalidArgumentError('CachedSessionStorage: onBusError must be a function');
-    if (!Number.isInteger(resubscribeDelay) || resubscribeDelay < 1) throw new InvalidArgumentError('CachedSessionStorage: resubscribeDelay must be a positive integer');
+    // A timer: Node fires a delay past 2^31 - 1 ms after 1 ms.
+    if (typeof resubscribeDelay !== 'number' || !Number.isInteger(resubscribeDelay) || resubscribeDelay < 1 || resubscribeDelay > 2 ** 31 - 1) {
+      throw new InvalidArgumentError(`CachedSessionStorage: resubscribeDelay must be an integer number of ms from 1 to ${2 ** 31 - 1}, got ${describeValue(resubscribeDelay)}`);
+    }
     this.#storage = storage;
     this.#answersNow = storage instanceof BaseSessionStorage;
     this.#bus = bus;

@@ -261,6 +261,10 @@ describe('CachedSessionStorage', () => {
     await cache.close();
     await expect(cache.hasSession(1n, 1n)).rejects.toBeInstanceOf(StorageClosedError);
     expect(() => new CachedSessionStorage(storage, { bus: undefined as never })).toThrow(InvalidArgumentError);
+    // resubscribeDelay is a timer: past 2^31 - 1 ms Node fires it after 1 ms (a retry loop without a pause).
+    for (const resubscribeDelay of [2 ** 31, 2 ** 32, 0, 1.5, Number.NaN, '5' as never]) {
+      expect(() => new CachedSessionStorage(storage, { bus: new LocalSessionEventBus(new LocalEventChannel()), resubscribeDelay }), String(resubscribeDelay)).toThrow(/resubscribeDelay must be an integer number of ms from 1 to 2147483647/);
+    }
   });
 
   it('a yes for ids outside the int64 range (a storage outside the contract) is passed on, never cached', async () => {
