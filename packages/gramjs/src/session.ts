@@ -71,6 +71,12 @@ export class StorageSession extends sessions.Session {
   private hasSnapshot = false;
   /** A load() has read the storage: from then on `storedKeys` lists every stored key. */
   private loaded = false;
+  /**
+   * `takeout` was set while no snapshot was known and is not written yet: update()
+   * cannot create a snapshot from a takeout id (NotFoundError, contract §2). The
+   * snapshot setDC creates carries it, or the load() that finds one writes it.
+   */
+  private takeoutHeld = false;
   private readonly lease: LeaseAcquireOptions | undefined;
   /**
    * One list per load() in flight of the changes made since it was queued, each as a
@@ -139,7 +145,17 @@ export class StorageSession extends sessions.Session {
       const previous = this.dcs.find((dc) => dc.id === id && dc.mediaOnly !== true);
       this.dcs = [...this.dcs.filter((dc) => dc !== previous), addressEntry(id, serverAddress, port, previous)];
       const dcs = this.dcs.map((dc) => ({ ...dc }));
-      this.writes.write(`setDC(${id})`, () => this.storage.update({ homeDcId: id, dcs }).catch(this.missedDc));
+      const takeoutId = this.takeoutHeld ? this.takeout : undefined;
+      if (takeoutId !== undefined) {
+        // A takeout id set before any snapshot goes in the update that creates one: one
+        // atomic write, and a restart never finds the snapshot without it.
+        this.writes.write(`setDC(${id})`, () => this.storage.update({ homeDcId: id, dcs, takeoutId }).catch(this.missedDcAndTakeout));
+      } else {
+        this.writes.write(`setDC(${id})`, () => this.storage.update({ homeDcId: id, dcs }).catch(this.missedDc));
+        // Cleared before the first load(): a snapshot stored meanwhile may hold one.
+        if (this.takeoutHeld && !this.loaded) this.writes.write('takeoutId', () => this.storage.update({ takeoutId: null }).catch(this.missedTakeout));
+      }
+      this.takeoutHeld = false;
       this.hasSnapshot = true;
       if (this.loading.size !== 0) {
         const entries = this.dcs;
@@ -233,9 +249,16 @@ export class StorageSession extends sessions.Session {
   set takeoutId(value: Api.long | bigint | undefined) {
     const next = value === undefined ? undefined : toBigint(value);
     this.resync();
-    if (next === this.takeout) return;
+    // Before the first load() with no snapshot queued, memory says nothing of what is
+    // stored: a value equal to memory's may still differ from the storage's.
+    if (next === this.takeout && (this.loaded || this.hasSnapshot)) return;
     this.takeout = next;
     if (this.loading.size !== 0) this.changed(() => (this.takeout = next));
+    if (!this.hasSnapshot) {
+      // update() would reject it with NotFoundError: held (see takeoutHeld).
+      this.takeoutHeld = true;
+      return;
+    }
     this.writes.write('takeoutId', () => this.storage.update({ takeoutId: next ?? null }).catch(this.missedTakeout));
   }
 
@@ -293,6 +316,7 @@ export class StorageSession extends sessions.Session {
     // Everything read: replace the state in one synchronous step. A key that waits
     // for a home DC (setAuthKey before setDC) stays while the stored session has none.
     const waiting = this.keys.get(0);
+    const heldTakeout = this.takeout;
     this.keys.clear();
     for (const [dc, key] of keys) this.keys.set(dc, key);
     this.storedKeys.clear();
@@ -308,6 +332,14 @@ export class StorageSession extends sessions.Session {
     this.address = home === undefined ? undefined : serverAddressOf(home);
     this.portNumber = home?.port;
     this.takeout = session?.takeoutId;
+    if (this.takeoutHeld) {
+      // Set before any snapshot was known: still waits for one, or is written to the one found.
+      this.takeout = heldTakeout;
+      if (session !== null) {
+        this.takeoutHeld = false;
+        this.writes.write('takeoutId', () => this.storage.update({ takeoutId: heldTakeout ?? null }).catch(this.missedTakeout));
+      }
+    }
     this.self = session?.user;
     if (waiting !== undefined && this.homeDcId === 0) this.keys.set(0, waiting);
     this.loading.delete(journal);
@@ -383,6 +415,7 @@ export class StorageSession extends sessions.Session {
     this.address = undefined;
     this.portNumber = undefined;
     this.takeout = undefined;
+    this.takeoutHeld = false;
     this.self = undefined;
     this.hasSnapshot = false;
   }
@@ -508,6 +541,11 @@ export class StorageSession extends sessions.Session {
 
   private readonly missedDc = (error: unknown): never => this.missed(error, 'dc');
   private readonly missedTakeout = (error: unknown): never => this.missed(error, 'takeout');
+  /** The setDC that created the snapshot carried the held takeout id: both go again. */
+  private readonly missedDcAndTakeout = (error: unknown): never => {
+    if (unavailable(error)) this.unsynced.takeout = true;
+    return this.missed(error, 'dc');
+  };
   private readonly missedSelf = (error: unknown): never => this.missed(error, 'self');
 
   private missed(error: unknown, slot: 'dc' | 'takeout' | 'self'): never {

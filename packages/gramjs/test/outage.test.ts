@@ -102,6 +102,23 @@ describe.skipIf(!available)('StorageSession through a database outage (PostgreSQ
     await expectStored(name);
   });
 
+  it('a takeout id set before any DC, whose snapshot-creating setDC the outage refused, is stored with the snapshot once the database is back', async () => {
+    const name = 'held-takeout';
+    const errors: string[] = [];
+    const session = new StorageSession(open(name), { lease: false, onError: (error, operation) => errors.push(`${operation}: ${(error as { code?: string }).code}`) });
+    await session.load();
+    session.takeoutId = 66n as never;
+    outage.down();
+    session.setDC(2, '149.154.167.51', 443);
+    await session.save();
+    expect(errors).toEqual(['setDC(2): MTSTORE_STORAGE_UNAVAILABLE']);
+    outage.up();
+    await session.save();
+    expect(errors).toHaveLength(1);
+    const stored = await open(name).load();
+    expect([stored?.homeDcId, stored?.takeoutId]).toEqual([2, 66n]);
+  });
+
   it('a save() alone after the outage stores it too; while the database is still down, save() resolves and reports again', async () => {
     const name = 'save';
     const { session, errors } = await throughOutage(name);

@@ -484,6 +484,27 @@ for (const factory of backends) {
         expect(await storage.authKeys.get(5)).toBeNull();
       });
 
+      it('holds a takeout id set before any setDC and stores it with the snapshot setDC creates', async () => {
+        const first = await restart();
+        first.session.takeoutId = 123_456_789n;
+        // A reconnect before any DC: still no snapshot, so the id still waits.
+        await first.session.load();
+        expect(String(first.session.takeoutId)).toBe('123456789');
+        first.session.setDC(2, '149.154.167.51', 443);
+        await first.session.save();
+        const { session, storage } = await restart();
+        expect((await storage.load())?.takeoutId).toBe(123_456_789n);
+        expect(String(session.takeoutId)).toBe('123456789');
+
+        // Set before the first load() of a session whose snapshot exists: written once the load finds it.
+        const early = new StorageSession(await live.open(name), { lease: false, onError: (error, operation) => errors.push([error, operation]) });
+        early.takeoutId = 42n;
+        await early.load();
+        expect(String(early.takeoutId)).toBe('42');
+        await early.save();
+        expect((await storage.load())?.takeoutId).toBe(42n);
+      });
+
       it('loads a peer cache larger than one page', async () => {
         const first = await restart();
         const users = Array.from({ length: 2_345 }, (_, i) => user({ id: 10_000 + i, username: `bulk_${i}` }));
