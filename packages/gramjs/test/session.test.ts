@@ -503,6 +503,12 @@ for (const factory of backends) {
         expect(String(early.takeoutId)).toBe('42');
         await early.save();
         expect((await storage.load())?.takeoutId).toBe(42n);
+        // Cleared before the first load(), then setDC: the stored id is removed, not kept.
+        const cleared = new StorageSession(await live.open(name), { lease: false, onError: (error, operation) => errors.push([error, operation]) });
+        cleared.takeoutId = undefined;
+        cleared.setDC(2, '149.154.167.51', 443);
+        await cleared.save();
+        expect((await storage.load())?.takeoutId).toBeUndefined();
       });
 
       it('loads a peer cache larger than one page', async () => {
