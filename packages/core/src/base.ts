@@ -60,6 +60,7 @@ import {
   assertUpdateState,
   assertUsername,
   AUTH_KEY_LENGTH,
+  bytesLength,
   describeValue,
   INT64_MAX,
   INT64_MIN,
@@ -487,12 +488,14 @@ export abstract class BaseStorage extends Closable implements Storage {
   }
 
   /**
-   * A copy of `session` whose keys are sealed: the keys are read from the caller's
-   * session (already validated, synchronously) and sealed into one fresh buffer, so no
-   * plaintext copy is made and thrown away. Places go as numbers (Sealer.sealKeys), not objects.
+   * A copy of `session` whose keys are sealed: the keys are copied into one buffer
+   * through the intrinsics (copySession), so the sealer reads core's bytes and never the
+   * caller's objects, then sealed into one fresh buffer. Places go as numbers
+   * (Sealer.sealKeys), not objects.
    */
   #sealedCopy(session: Session, sealer: Sealer): Session {
-    const copy = copySession(session, false);
+    // Keys copied (one buffer, through the intrinsic) before sealing: the sealer reads only core's copies.
+    const copy = copySession(session);
     // The keys of the session this instance last saved, at the same places (most saves).
     if (sealer.resealSession(copy.dcs)) return copy;
     const plains: Uint8Array[] = [];
@@ -656,11 +659,15 @@ export abstract class BaseStorage extends Closable implements Storage {
       set: (dcId, key) => {
         try {
           if (this.closed) throw this.closedError('authKeys.set');
-          if (!isDcId(dcId) || !(key instanceof Uint8Array) || key.length !== AUTH_KEY_LENGTH) {
+          // bytesLength: the real length, from the typed array's internals (validate.ts).
+          if (!isDcId(dcId) || bytesLength(key) !== AUTH_KEY_LENGTH) {
             this.#invalid('authKeys.set', authKeySetCheck(dcId, key));
           }
           const sealer = this.#sealer;
-          const copy = sealer !== undefined ? sealer.seal(key, BaseStorage.#keyContext(dcId, false, PERMANENT_SLOT)) : this.writesCopyBytes ? key : new Uint8Array(key);
+          // `new Uint8Array(key)` copies through the intrinsic (internal slots: a subclass's
+          // overrides play no part); the sealer reads only that copy. A repository done with
+          // the bytes when set returns gets the caller's array: its driver binds the internals.
+          const copy = sealer !== undefined ? sealer.seal(new Uint8Array(key), BaseStorage.#keyContext(dcId, false, PERMANENT_SLOT)) : this.writesCopyBytes ? key : new Uint8Array(key);
           this.#lease.fence('authKeys.set');
           let done: void | Promise<void>;
           try {
@@ -700,7 +707,8 @@ export abstract class BaseStorage extends Closable implements Storage {
           () => {
             assertDcId(dcId, 'dcId');
             assertTempAuthKey(temp, 'temp');
-            const key = this.#sealer === undefined ? new Uint8Array(temp.key) : this.#sealer.seal(temp.key, BaseStorage.#keyContext(dcId, false, temp.index));
+            const plain = new Uint8Array(temp.key);
+            const key = this.#sealer === undefined ? plain : this.#sealer.seal(plain, BaseStorage.#keyContext(dcId, false, temp.index));
             copy = { index: temp.index, key, expiresAt: temp.expiresAt };
           },
           () => repo().setTemp(dcId, (copy as TempAuthKey).index, copy as TempAuthKey),
@@ -803,14 +811,18 @@ export abstract class BaseStorage extends Closable implements Storage {
       set: (key, value, options) => {
         try {
           if (this.closed) throw this.closedError('kv.set');
-          if (!validKeys.has(key) || !(value instanceof Uint8Array) || value.length > MAX_KV_VALUE_BYTES || options !== undefined) {
+          const length = bytesLength(value);
+          if (!validKeys.has(key) || length < 0 || length > MAX_KV_VALUE_BYTES || options !== undefined) {
             this.#check('kv.set', kvSetCheck(key, value, options));
             if (validKeys.size < MAX_REMEMBERED_KV_KEYS) validKeys.add(key);
           }
           const sealer = this.#sealer;
+          // Copied through the intrinsic first (see authKeys.set): what is checked for the
+          // seal's magic and sealed is this copy, never the caller's object again.
+          const plain = new Uint8Array(value);
           // A value that merely looks sealed is sealed too, so it reads back as written.
-          const seal = sealer !== undefined && (options?.secret === true || sealer.isSecretKv(key) || isSealed(value));
-          const copy = seal ? sealer.seal(value, { kind: 'kv', key }) : new Uint8Array(value);
+          const seal = sealer !== undefined && (options?.secret === true || sealer.isSecretKv(key) || isSealed(plain));
+          const copy = seal ? sealer.seal(plain, { kind: 'kv', key }) : plain;
           this.#lease.fence('kv.set');
           let done: void | Promise<void>;
           try {

@@ -19,6 +19,8 @@
  * buffers of their own, or of their own session: copy.ts `KeyCopier`).
  */
 
+import { bytesLength } from './validate.js';
+
 /** Bytes per pool (Node's Buffer.poolSize). */
 const POOL_SIZE = 8192;
 /** Longer copies get their own buffer: a pool holds at least two (Node's rule too). */
@@ -45,6 +47,22 @@ export function copyOutBytes(source: Uint8Array, start = 0, end = source.length)
   }
   const at = take(length);
   poolBytes.set(start === 0 && end === source.length ? source : source.subarray(start, end), at);
+  return new Uint8Array(pool as ArrayBuffer, at, length);
+}
+
+/**
+ * copyOutBytes for bytes a caller passed in (a peer's `complete`): the length is read
+ * from the typed array's internals (bytesLength) and the bytes are copied by the
+ * intrinsics (`new Uint8Array(source)`, `%TypedArray%.prototype.set`), so a subclass's
+ * overridden `length`, `constructor` or `subarray` plays no part. `source` must be a
+ * real Uint8Array (bytesLength >= 0: validated); anything else is returned as is.
+ */
+export function copyInBytes(source: Uint8Array): Uint8Array {
+  const length = bytesLength(source);
+  if (length < 0) return source;
+  if (length <= MAX_IN_HEAP || length > MAX_POOLED) return new Uint8Array(source);
+  const at = take(length);
+  poolBytes.set(source, at);
   return new Uint8Array(pool as ArrayBuffer, at, length);
 }
 

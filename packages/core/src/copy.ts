@@ -4,8 +4,9 @@
  * Optional fields that are undefined are left out; `false` stays `false` (the round
  * trip is exact: absent, false and true are three different stored values).
  */
-import { copyOutBytes } from './bytes.js';
+import { copyInBytes } from './bytes.js';
 import type { DataCenter, Peer, SelfUser, Session, SessionUpdate } from './model.js';
+import { bytesLength } from './validate.js';
 
 /** Copies key bytes into consecutive views of one buffer (one allocation per session, not per key). */
 class KeyCopier {
@@ -13,18 +14,23 @@ class KeyCopier {
   #offset = 0;
 
   constructor(session: Session) {
+    // Lengths from the typed arrays' internals (bytesLength), never their `length` property.
     let bytes = 0;
     for (const dc of session.dcs) {
-      bytes += dc.authKey?.length ?? 0;
-      for (const temp of dc.tempAuthKeys ?? []) bytes += temp.key.length;
+      if (dc.authKey !== undefined) bytes += Math.max(0, bytesLength(dc.authKey));
+      for (const temp of dc.tempAuthKeys ?? []) bytes += Math.max(0, bytesLength(temp.key));
     }
     this.#buffer = new ArrayBuffer(bytes);
   }
 
+  /** A copy of `key` in the buffer; anything but a real Uint8Array is returned as is, for the validation to report. */
   copy(key: Uint8Array): Uint8Array {
-    const view = new Uint8Array(this.#buffer, this.#offset, key.length);
+    const length = bytesLength(key);
+    if (length < 0) return key;
+    const view = new Uint8Array(this.#buffer, this.#offset, length);
+    // %TypedArray%.prototype.set of a typed array reads the source's internals.
     view.set(key);
-    this.#offset += key.length;
+    this.#offset += length;
     return view;
   }
 }
@@ -112,6 +118,6 @@ export function copyPeer(peer: Peer, copyBytes = true): Peer {
   if (peer.min !== undefined) copy.min = peer.min;
   if (peer.displayName !== undefined) copy.displayName = peer.displayName;
   // TL bytes are not secret: a pooled copy (bytes.ts), a plain Uint8Array for a Buffer too.
-  if (peer.complete !== undefined) copy.complete = copyBytes ? copyOutBytes(peer.complete) : peer.complete;
+  if (peer.complete !== undefined) copy.complete = copyBytes ? copyInBytes(peer.complete) : peer.complete;
   return copy;
 }

@@ -86,6 +86,7 @@ export {
   assertSessionUpdate,
   assertTempKeyIndex,
   AUTH_KEY_LENGTH,
+  bytesLength,
   describeSecret,
   describeValue,
   INT64_MAX,

@@ -47,6 +47,45 @@ export function maySessionString(text: string): boolean {
   return text.length >= 100 && looksEncoded(text.replace(/\.session$/, ''));
 }
 
+/*
+ * Byte arguments are recognised by the typed array's own internals, not by `instanceof`
+ * and its `length` property, which a caller's object can fake or override: a Proxy of a
+ * Uint8Array (whose `length` read throws in the getter), an object whose prototype is
+ * Uint8Array.prototype (no bytes at all), a subclass whose `length` getter lies. The
+ * getters of %TypedArray%.prototype, captured once here, read the internal slots: the
+ * [Symbol.toStringTag] getter answers the kind ('Uint8Array' for a Uint8Array, a Buffer or
+ * any subclass of them) and undefined for everything else, a Proxy included, without
+ * throwing; the `length` getter the real element count. Neither runs a caller's code.
+ */
+const TYPED_ARRAY_PROTOTYPE = Reflect.getPrototypeOf(Uint8Array.prototype) as object;
+const typedArrayKind = (Reflect.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, Symbol.toStringTag) as PropertyDescriptor).get as () => unknown;
+const typedArrayLength = (Reflect.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, 'length') as PropertyDescriptor).get as () => number;
+const apply = Reflect.apply;
+
+/**
+ * The length of `value` when it really is a Uint8Array (a Buffer and any subclass too),
+ * read from its internals; -1 for anything else (a Proxy, a fake on Uint8Array.prototype,
+ * another kind of typed array). Runs none of the caller's code, and costs a few ns: the
+ * byte checks of the hot writes (authKeys.set, kv.set, a peer's `complete`) use it.
+ */
+export function bytesLength(value: unknown): number {
+  return apply(typedArrayKind, value, []) === 'Uint8Array' ? apply(typedArrayLength, value, []) : -1;
+}
+
+/** The class name of a real Uint8Array (bytesLength >= 0) for messages: read from own data properties only, never a getter's answer. */
+function bytesName(value: object): string {
+  try {
+    const proto = Reflect.getPrototypeOf(value);
+    if (proto === Uint8Array.prototype || proto === null) return 'Uint8Array';
+    const constructor: unknown = Reflect.getOwnPropertyDescriptor(proto, 'constructor')?.value;
+    const name: unknown = typeof constructor === 'function' ? Reflect.getOwnPropertyDescriptor(constructor, 'name')?.value : undefined;
+    return typeof name === 'string' && /^[A-Za-z_$][A-Za-z0-9_$]{0,39}$/.test(name) && !looksEncoded(name) ? name : 'Uint8Array';
+  } catch {
+    // A prototype that is a Proxy whose trap throws.
+    return 'Uint8Array';
+  }
+}
+
 /**
  * A short, secret-free description of a value for error messages. A string is quoted
  * when it is short and cannot be encoded bytes; a longer one (whatever it holds: a key
@@ -54,7 +93,8 @@ export function maySessionString(text: string): boolean {
  */
 export function describeValue(value: unknown): string {
   if (value === null) return 'null';
-  if (value instanceof Uint8Array) return `${value.constructor.name}(${value.length} bytes)`;
+  const bytes = bytesLength(value);
+  if (bytes >= 0) return `${bytesName(value as object)}(${bytes} bytes)`;
   if (Array.isArray(value)) return `an array of ${value.length}`;
   switch (typeof value) {
     case 'undefined':
@@ -81,7 +121,8 @@ function fail(label: string, expected: string, value: unknown): never {
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
+  // ArrayBuffer.isView, not instanceof: it reads internals (a Proxy's trap never runs).
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !ArrayBuffer.isView(value);
 }
 
 function assertRecord(value: unknown, label: string): asserts value is Record<string, unknown> {
@@ -136,7 +177,8 @@ export function assertCounter(value: unknown, label: string): asserts value is n
  * holding a key is as secret as the bytes).
  */
 export function describeSecret(value: unknown): string {
-  if (value instanceof Uint8Array) return `${value.constructor.name}(${value.length} bytes)`;
+  const bytes = bytesLength(value);
+  if (bytes >= 0) return `${bytesName(value as object)}(${bytes} bytes)`;
   if (typeof value === 'string') return `a string of ${value.length} chars (not shown)`;
   if (Array.isArray(value)) return `an array of ${value.length} (not shown)`;
   if (value === null || value === undefined || typeof value === 'boolean') return String(value);
@@ -148,7 +190,7 @@ function failSecret(label: string, expected: string, value: unknown): never {
 }
 
 export function assertAuthKey(value: unknown, label: string): asserts value is Uint8Array {
-  if (!(value instanceof Uint8Array) || value.length !== AUTH_KEY_LENGTH) failSecret(label, `a Uint8Array of ${AUTH_KEY_LENGTH} bytes`, value);
+  if (bytesLength(value) !== AUTH_KEY_LENGTH) failSecret(label, `a Uint8Array of ${AUTH_KEY_LENGTH} bytes`, value);
 }
 
 /** Longest kv value, in bytes: comfortably above what clients keep there (mtcute's salts: ~1 KiB). */
@@ -179,7 +221,8 @@ export function assertKvKey(value: unknown, label: string): asserts value is str
 
 /** kv values are treated as secret: a bridge may keep key material there. */
 export function assertKvValue(value: unknown, label: string): asserts value is Uint8Array {
-  if (!(value instanceof Uint8Array) || value.length > MAX_KV_VALUE_BYTES) failSecret(label, `a Uint8Array of at most ${MAX_KV_VALUE_BYTES} bytes`, value);
+  const length = bytesLength(value);
+  if (length < 0 || length > MAX_KV_VALUE_BYTES) failSecret(label, `a Uint8Array of at most ${MAX_KV_VALUE_BYTES} bytes`, value);
 }
 
 /** `kv.set` options: `{ secret?: boolean }`. */
@@ -554,9 +597,15 @@ export function assertPeer(value: unknown, label: string): asserts value is Peer
     fail(`${label}.displayName`, `a string of at most ${MAX_DISPLAY_NAME} characters, without U+0000 or an unpaired surrogate`, name);
   }
   const complete = value.complete;
-  if (complete !== undefined && (!(complete instanceof Uint8Array) || complete.length > MAX_COMPLETE_BYTES)) {
+  if (complete !== undefined && !isCompleteBytes(complete)) {
     fail(`${label}.complete`, `a Uint8Array of at most ${MAX_COMPLETE_BYTES} bytes`, complete);
   }
+}
+
+/** A peer's `complete`: a real Uint8Array (bytesLength) of at most MAX_COMPLETE_BYTES. */
+function isCompleteBytes(value: unknown): boolean {
+  const length = bytesLength(value);
+  return length >= 0 && length <= MAX_COMPLETE_BYTES;
 }
 
 /**
@@ -584,7 +633,7 @@ export function isPeer(value: unknown): boolean {
   if (min !== undefined && typeof min !== 'boolean') return false;
   if (typeof updatedAt !== 'number' || !Number.isInteger(updatedAt) || updatedAt < 0 || updatedAt > UINT32_MAX) return false;
   if (displayName !== undefined && (typeof displayName !== 'string' || displayName.length > MAX_DISPLAY_NAME || !isStorableText(displayName))) return false;
-  if (complete !== undefined && (!(complete instanceof Uint8Array) || complete.length > MAX_COMPLETE_BYTES)) return false;
+  if (complete !== undefined && !isCompleteBytes(complete)) return false;
   peerHashes.phone = phoneKey;
   return true;
 }
