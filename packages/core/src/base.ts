@@ -4,7 +4,7 @@
  * `util.inspect`. An adapter extends `BaseStorage` / `BaseSessionStorage` and
  * implements only the protected database operations, which receive valid input.
  */
-import { copySession, copySessionUpdate } from './copy.js';
+import { takeChannels, takePeers, takeSession, takeSessionUpdate, takeTempKey, takeUpdateState } from './intake.js';
 import { parsePeerCursor, parseRefCursor, peerCursor, refCursor, type PeerPosition } from './cursor.js';
 import {
   CorruptDataError,
@@ -360,8 +360,11 @@ export abstract class BaseStorage extends Closable implements Storage {
     if (this.closed) throw this.closedError('save');
     let copy: Session;
     try {
-      assertSession(session, 'session');
-      copy = this.#sealer === undefined ? copySession(session) : this.#sealedCopy(session, this.#sealer);
+      // Copied first (every field read once, keys into one buffer), and the copy is what
+      // is validated and written: a value that changes between two reads cannot slip past.
+      copy = takeSession(session);
+      assertSession(copy, 'session');
+      if (this.#sealer !== undefined) this.#sealKeys(copy, this.#sealer);
     } catch (error) {
       throw invalid(error, this.where('save'));
     }
@@ -378,8 +381,9 @@ export abstract class BaseStorage extends Closable implements Storage {
     const stored = await this.#run(
       'update',
       () => {
-        assertSessionUpdate(patch, 'patch');
-        copy = copySessionUpdate(patch);
+        // Copied first, then validated: the copy (each field read once) is what is written.
+        copy = takeSessionUpdate(patch);
+        assertSessionUpdate(copy, 'patch');
       },
       () => this.writeSessionUpdate(copy as SessionUpdate),
     );
@@ -388,18 +392,21 @@ export abstract class BaseStorage extends Closable implements Storage {
 
   async saveUpdateState(state: UpdateState, channels: readonly ChannelState[] = []): Promise<void> {
     if (this.closed) throw this.closedError('saveUpdateState');
+    let stateCopy: UpdateState;
     let channelsCopy: ChannelState[];
     try {
-      assertUpdateState(state, 'state');
-      assertChannels(channels, 'channels');
-      channelsCopy = channels.length === 0 ? [] : channels.map((c) => ({ id: c.id, pts: c.pts }));
+      // Copied first (each field read once), then validated: the copies are what is written.
+      stateCopy = takeUpdateState(state);
+      channelsCopy = takeChannels(channels);
+      assertUpdateState(stateCopy, 'state');
+      assertChannels(channelsCopy, 'channels');
     } catch (error) {
       throw invalid(error, this.where('saveUpdateState'));
     }
     this.#lease.fence('saveUpdateState');
     let stored: boolean;
     try {
-      stored = await this.writeUpdateState({ pts: state.pts, qts: state.qts, date: state.date, seq: state.seq }, channelsCopy);
+      stored = await this.writeUpdateState(stateCopy, channelsCopy);
     } catch (error) {
       throw this.#writeFailed('saveUpdateState', error);
     }
@@ -488,16 +495,13 @@ export abstract class BaseStorage extends Closable implements Storage {
   }
 
   /**
-   * A copy of `session` whose keys are sealed: the keys are copied into one buffer
-   * through the intrinsics (copySession), so the sealer reads core's bytes and never the
-   * caller's objects, then sealed into one fresh buffer. Places go as numbers
-   * (Sealer.sealKeys), not objects.
+   * Seals the keys of `copy`, save's validated copy (takeSession: its keys are core's
+   * own, copied through the intrinsics, so the sealer never reads the caller's objects),
+   * in place, into one fresh buffer. Places go as numbers (Sealer.sealKeys), not objects.
    */
-  #sealedCopy(session: Session, sealer: Sealer): Session {
-    // Keys copied (one buffer, through the intrinsic) before sealing: the sealer reads only core's copies.
-    const copy = copySession(session);
+  #sealKeys(copy: Session, sealer: Sealer): void {
     // The keys of the session this instance last saved, at the same places (most saves).
-    if (sealer.resealSession(copy.dcs)) return copy;
+    if (sealer.resealSession(copy.dcs)) return;
     const plains: Uint8Array[] = [];
     const where: number[] = [];
     for (const dc of copy.dcs) {
@@ -513,14 +517,13 @@ export abstract class BaseStorage extends Closable implements Storage {
         }
       }
     }
-    if (plains.length === 0) return copy;
+    if (plains.length === 0) return;
     const sealed = sealer.sealKeys(plains, where);
     let i = 0;
     for (const dc of copy.dcs) {
       if (dc.authKey !== undefined) dc.authKey = sealed[i++] as Uint8Array;
       if (dc.tempAuthKeys !== undefined) for (const temp of dc.tempAuthKeys) temp.key = sealed[i++] as Uint8Array;
     }
-    return copy;
   }
 
   /** A stored kv value as plaintext: sealed values are opened, whatever the secret prefixes say. */
@@ -706,10 +709,12 @@ export abstract class BaseStorage extends Closable implements Storage {
           'authKeys.setTemp',
           () => {
             assertDcId(dcId, 'dcId');
-            assertTempAuthKey(temp, 'temp');
-            const plain = new Uint8Array(temp.key);
-            const key = this.#sealer === undefined ? plain : this.#sealer.seal(plain, BaseStorage.#keyContext(dcId, false, temp.index));
-            copy = { index: temp.index, key, expiresAt: temp.expiresAt };
+            // Each field read once; the key's bytes copied through the intrinsic right after its check.
+            const taken = takeTempKey(temp);
+            assertTempAuthKey(taken, 'temp');
+            const plain = new Uint8Array(taken.key);
+            const key = this.#sealer === undefined ? plain : this.#sealer.seal(plain, BaseStorage.#keyContext(dcId, false, taken.index));
+            copy = { index: taken.index, key, expiresAt: taken.expiresAt };
           },
           () => repo().setTemp(dcId, (copy as TempAuthKey).index, copy as TempAuthKey),
         );
@@ -812,8 +817,10 @@ export abstract class BaseStorage extends Closable implements Storage {
         try {
           if (this.closed) throw this.closedError('kv.set');
           const length = bytesLength(value);
+          // `secret` read once: what is checked is what decides the sealing.
+          const secret: unknown = options === undefined ? undefined : typeof options === 'object' && options !== null ? (options as { secret?: unknown }).secret : options;
           if (!validKeys.has(key) || length < 0 || length > MAX_KV_VALUE_BYTES || options !== undefined) {
-            this.#check('kv.set', kvSetCheck(key, value, options));
+            this.#check('kv.set', kvSetCheck(key, value, options === undefined ? undefined : typeof options === 'object' && options !== null ? { secret } : options));
             if (validKeys.size < MAX_REMEMBERED_KV_KEYS) validKeys.add(key);
           }
           const sealer = this.#sealer;
@@ -821,7 +828,7 @@ export abstract class BaseStorage extends Closable implements Storage {
           // seal's magic and sealed is this copy, never the caller's object again.
           const plain = new Uint8Array(value);
           // A value that merely looks sealed is sealed too, so it reads back as written.
-          const seal = sealer !== undefined && (options?.secret === true || sealer.isSecretKv(key) || isSealed(plain));
+          const seal = sealer !== undefined && (secret === true || sealer.isSecretKv(key) || isSealed(plain));
           const copy = seal ? sealer.seal(plain, { kind: 'kv', key }) : plain;
           this.#lease.fence('kv.set');
           let done: void | Promise<void>;
@@ -995,19 +1002,23 @@ export abstract class BaseStorage extends Closable implements Storage {
         if (this.closed) throw this.closedError('peers.upsert');
         let batch: readonly Peer[];
         try {
-          // A repository done with the batch when its synchronous write returns
-          // (writesCopyBytes: it binds copies and keeps no reference) reads a batch that
-          // needs no normalizing as it is: between the check and its write no other
-          // code runs, so the caller can change nothing in between, and nothing of the
-          // caller's is kept. Copying 1,000 peers per batch only to read them was a third
-          // of core's cost of an upsert. checkPeerBatch validates as assertPeers does and
-          // answers whether normalizing is needed in the same pass.
-          if (this.writesCopyBytes && !this.peersUpsertInOrder) batch = checkPeerBatch(peers, 'peers') ? normalizePeerBatch(peers, false) : peers;
+          // The batch is copied first (takePeers: fresh objects, each field of the
+          // caller's read once) and the copies are validated and written: a getter or
+          // Proxy that answers the check one thing and the write another cannot slip past
+          // (the copy used to come after the check, or, for a repository done with the
+          // batch when its synchronous write returns, not at all: it read the caller's
+          // objects again). `complete` is copied, or a view of the caller's bytes made from
+          // the internals for a repository done with them when that write returns
+          // (writesCopyBytes) or that copies them as it applies the batch (in order).
+          // checkPeerBatch validates as assertPeers does and answers whether normalizing
+          // is needed in the same pass; normalizing then takes the copies as they are.
+          const inOrder = this.peersUpsertInOrder;
+          const copies = takePeers(peers, this.writesCopyBytes || inOrder ? 'view' : 'copy');
+          if (this.writesCopyBytes && !inOrder) batch = checkPeerBatch(copies, 'peers') ? normalizePeerBatch(copies, false, true) : copies;
           else {
-            assertPeers(peers, 'peers');
-            if (this.peersUpsertInOrder) batch = repeatsPeer(peers) ? normalizePeerBatch(peers, !this.writesCopyBytes) : peers;
-            // Fresh objects (bytes included unless the repository copies them): the caller's array is not kept.
-            else batch = normalizePeerBatch(peers, !this.writesCopyBytes);
+            assertPeers(copies, 'peers');
+            if (inOrder) batch = repeatsPeer(copies) ? normalizePeerBatch(copies, false, true) : copies;
+            else batch = normalizePeerBatch(copies, false, true);
           }
         } catch (error) {
           throw invalid(error, this.where('peers.upsert'));

@@ -37,9 +37,11 @@ export function mergePeer(stored: Peer | null | undefined, incoming: Peer): Peer
  *   removed from the earlier one.
  * Entries are fresh objects; the caller's array is not touched. With `copyBytes`
  * false they share the caller's `complete` bytes (never changed here), for a
- * repository that is done with them when its write returns (`writesCopyBytes`).
+ * repository that is done with them when its write returns (`writesCopyBytes`). With
+ * `owned` the entries are fresh copies already (core's takePeers), used and changed as
+ * they are, with no copy of their own.
  */
-export function normalizePeerBatch(peers: readonly Peer[], copyBytes = true): Peer[] {
+export function normalizePeerBatch(peers: readonly Peer[], copyBytes = true, owned = false): Peer[] {
   // Keyed per type by the id as a number when it is one exactly, else the bigint (no
   // string is built from an id; V8 hashes a number far faster than a bigint; the two
   // never collide, a Map tells 1 from 1n).
@@ -47,7 +49,8 @@ export function normalizePeerBatch(peers: readonly Peer[], copyBytes = true): Pe
   let result: Peer[] = [];
   let repeated = false;
   for (const peer of peers) {
-    const copy = copyPeer(peer, copyBytes);
+    // `owned`: the entries are the caller's own fresh copies (core's takePeers), used as they are.
+    const copy = owned ? peer : copyPeer(peer, copyBytes);
     const map = byId[peer.type];
     const key = peerIdKey(peer.id);
     const stored = map.get(key);

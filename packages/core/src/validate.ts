@@ -60,6 +60,8 @@ export function maySessionString(text: string): boolean {
 const TYPED_ARRAY_PROTOTYPE = Reflect.getPrototypeOf(Uint8Array.prototype) as object;
 const typedArrayKind = (Reflect.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, Symbol.toStringTag) as PropertyDescriptor).get as () => unknown;
 const typedArrayLength = (Reflect.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, 'length') as PropertyDescriptor).get as () => number;
+const typedArrayBuffer = (Reflect.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, 'buffer') as PropertyDescriptor).get as () => ArrayBufferLike;
+const typedArrayOffset = (Reflect.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, 'byteOffset') as PropertyDescriptor).get as () => number;
 const apply = Reflect.apply;
 
 /**
@@ -70,6 +72,17 @@ const apply = Reflect.apply;
  */
 export function bytesLength(value: unknown): number {
   return apply(typedArrayKind, value, []) === 'Uint8Array' ? apply(typedArrayLength, value, []) : -1;
+}
+
+/**
+ * A plain Uint8Array over the bytes of `value`, a real Uint8Array of `length` bytes
+ * (bytesLength), made from its internals (`buffer`, `byteOffset`): what a subclass
+ * overrides plays no part. A short one (at most 64 bytes, which V8 keeps inside its heap
+ * until something asks for its buffer) is copied instead: cheaper than moving it out.
+ */
+export function bytesView(value: Uint8Array, length: number): Uint8Array {
+  if (length <= 64) return new Uint8Array(value);
+  return new Uint8Array(apply(typedArrayBuffer, value, []), apply(typedArrayOffset, value, []), length);
 }
 
 /** The class name of a real Uint8Array (bytesLength >= 0) for messages: read from own data properties only, never a getter's answer. */
@@ -120,7 +133,7 @@ function fail(label: string, expected: string, value: unknown): never {
   throw new InvalidArgumentError(`${label} must be ${expected}, got ${describeValue(value)}`);
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
+export function isRecord(value: unknown): value is Record<string, unknown> {
   // ArrayBuffer.isView, not instanceof: it reads internals (a Proxy's trap never runs).
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !ArrayBuffer.isView(value);
 }

@@ -1,0 +1,187 @@
+/**
+ * What core takes from a caller, read once. A public method copies its arguments first
+ * and validates the copy, which is what it writes: a getter, a Proxy trap or an array
+ * element that answers one thing to the check and another to the copy (a 0-byte temp
+ * key, a peer id out of range, a state field turned into text) can no longer slip past
+ * the validation, because nothing of the caller's is read twice.
+ *
+ * The copies are shallow where the model is flat and never fail on what they copy:
+ * a value that is not what the model expects (not a record, not an array, not real
+ * bytes) is kept as it is for the validation to reject with its message. Only the
+ * fields the model defines are read (update's patch also keeps unknown fields, which its
+ * validation refuses). Bytes are judged by the typed array's internals (bytesLength);
+ * key bytes of exactly AUTH_KEY_LENGTH are copied into one buffer per call.
+ */
+import { copyInBytes } from './bytes.js';
+import type { ChannelState, DataCenter, Peer, SelfUser, Session, SessionUpdate, TempAuthKey, UpdateState } from './model.js';
+import { AUTH_KEY_LENGTH, bytesLength, bytesView, isRecord, MAX_COMPLETE_BYTES } from './validate.js';
+
+/** A fresh array of `value`'s elements, each read once (mapped by `each`), or `value` itself when it is not an array. */
+function takeArray<T>(value: unknown, each: (element: unknown) => unknown): T[] {
+  if (!Array.isArray(value)) return value as T[];
+  const length = value.length;
+  const copy: unknown[] = [];
+  for (let i = 0; i < length; i++) copy.push(each(value[i]));
+  return copy as T[];
+}
+
+const same = (element: unknown): unknown => element;
+
+export function takeUpdateState(value: unknown): UpdateState {
+  if (!isRecord(value)) return value as UpdateState;
+  return { pts: value.pts, qts: value.qts, date: value.date, seq: value.seq } as UpdateState;
+}
+
+function takeChannel(value: unknown): unknown {
+  return isRecord(value) ? { id: value.id, pts: value.pts } : value;
+}
+
+export function takeChannels(value: unknown): ChannelState[] {
+  if (Array.isArray(value) && value.length === 0) return [];
+  return takeArray(value, takeChannel);
+}
+
+function takeSelfUser(value: unknown): SelfUser {
+  if (!isRecord(value)) return value as SelfUser;
+  const copy = { id: value.id, dcId: value.dcId, bot: value.bot } as SelfUser;
+  const usernames = value.usernames;
+  if (usernames !== undefined) copy.usernames = takeArray(usernames, same);
+  const premium = value.premium;
+  if (premium !== undefined) copy.premium = premium as boolean;
+  return copy;
+}
+
+function takeTemp(value: unknown): unknown {
+  return isRecord(value) ? { index: value.index, key: value.key, expiresAt: value.expiresAt } : value;
+}
+
+/** A temp key given to `authKeys.setTemp`: any object's three fields, read once (its key bytes are copied by the caller). */
+export function takeTempKey(value: unknown): TempAuthKey {
+  if (typeof value !== 'object' || value === null) return value as TempAuthKey;
+  const temp = value as Record<string, unknown>;
+  return { index: temp.index, key: temp.key, expiresAt: temp.expiresAt } as TempAuthKey;
+}
+
+/** A DC entry's fields, each read once, absent ones left out (copyDataCenter's order); key bytes are still the caller's. */
+function takeDataCenter(value: unknown): unknown {
+  if (!isRecord(value)) return value;
+  const { id, ipv4, ipv6, host, port, testMode, mediaOnly, authKey, tempAuthKeys } = value;
+  const copy = { id } as Record<string, unknown>;
+  if (ipv4 !== undefined) copy.ipv4 = ipv4;
+  if (ipv6 !== undefined) copy.ipv6 = ipv6;
+  if (host !== undefined) copy.host = host;
+  if (port !== undefined) copy.port = port;
+  if (testMode !== undefined) copy.testMode = testMode;
+  if (mediaOnly !== undefined) copy.mediaOnly = mediaOnly;
+  if (authKey !== undefined) copy.authKey = authKey;
+  if (tempAuthKeys !== undefined) copy.tempAuthKeys = takeArray(tempAuthKeys, takeTemp);
+  return copy;
+}
+
+/**
+ * The keys of a taken session that are real Uint8Arrays of AUTH_KEY_LENGTH bytes,
+ * copied through the intrinsics into consecutive views of one buffer (one allocation
+ * per session); any other value stays for the validation to reject (so nothing of an
+ * arbitrary size is copied before it is checked).
+ */
+function copyKeys(dcs: unknown): void {
+  if (!Array.isArray(dcs)) return;
+  let count = 0;
+  for (const dc of dcs as unknown[]) {
+    if (!isRecord(dc)) continue;
+    if (bytesLength(dc.authKey) === AUTH_KEY_LENGTH) count++;
+    if (Array.isArray(dc.tempAuthKeys)) for (const temp of dc.tempAuthKeys as unknown[]) if (isRecord(temp) && bytesLength(temp.key) === AUTH_KEY_LENGTH) count++;
+  }
+  if (count === 0) return;
+  const buffer = new ArrayBuffer(count * AUTH_KEY_LENGTH);
+  let offset = 0;
+  const copy = (key: Uint8Array): Uint8Array => {
+    const view = new Uint8Array(buffer, offset, AUTH_KEY_LENGTH);
+    // %TypedArray%.prototype.set of a typed array reads the source's internals.
+    view.set(key);
+    offset += AUTH_KEY_LENGTH;
+    return view;
+  };
+  for (const dc of dcs as unknown[]) {
+    if (!isRecord(dc)) continue;
+    if (bytesLength(dc.authKey) === AUTH_KEY_LENGTH) dc.authKey = copy(dc.authKey as Uint8Array);
+    if (Array.isArray(dc.tempAuthKeys)) {
+      for (const temp of dc.tempAuthKeys as unknown[]) if (isRecord(temp) && bytesLength(temp.key) === AUTH_KEY_LENGTH) temp.key = copy(temp.key as Uint8Array);
+    }
+  }
+}
+
+/** A session given to `save`: every field read once, its keys copied (copyKeys). */
+export function takeSession(value: unknown): Session {
+  if (!isRecord(value)) return value as Session;
+  const copy = {
+    version: value.version,
+    homeDcId: value.homeDcId,
+    dcs: takeArray(value.dcs, takeDataCenter),
+    channels: takeChannels(value.channels),
+  } as Session;
+  const apiId = value.apiId;
+  if (apiId !== undefined) copy.apiId = apiId as number;
+  const user = value.user;
+  if (user !== undefined) copy.user = takeSelfUser(user);
+  const state = value.state;
+  if (state !== undefined) copy.state = takeUpdateState(state);
+  const takeoutId = value.takeoutId;
+  if (takeoutId !== undefined) copy.takeoutId = takeoutId as bigint;
+  copyKeys(copy.dcs);
+  return copy;
+}
+
+const UPDATE_FIELDS: ReadonlySet<string> = new Set(['homeDcId', 'dcs', 'apiId', 'user', 'takeoutId', 'state', 'channels']);
+
+/**
+ * A patch given to `update`: each field it can change read once (absent ones left out),
+ * and the caller's other own fields carried over as they are, for its validation to
+ * refuse. DC entries keep whatever keys they name: the validation refuses those too.
+ */
+export function takeSessionUpdate(value: unknown): SessionUpdate {
+  if (!isRecord(value)) return value as SessionUpdate;
+  const copy = {} as Record<string, unknown>;
+  const { homeDcId, dcs, apiId, user, takeoutId, state, channels } = value;
+  if (homeDcId !== undefined) copy.homeDcId = homeDcId;
+  if (dcs !== undefined) copy.dcs = takeArray(dcs, takeDataCenter);
+  if (apiId !== undefined) copy.apiId = apiId;
+  if (user !== undefined) copy.user = user === null ? null : takeSelfUser(user);
+  if (takeoutId !== undefined) copy.takeoutId = takeoutId;
+  if (state !== undefined) copy.state = state === null ? null : takeUpdateState(state);
+  if (channels !== undefined) copy.channels = takeChannels(channels);
+  for (const field of Object.keys(value)) if (!UPDATE_FIELDS.has(field)) copy[field] = value[field];
+  return copy as SessionUpdate;
+}
+
+/**
+ * How a taken peer holds its `complete` bytes: `copy`, a copy of its own (copyInBytes),
+ * for a repository that writes after an await; `view`, a plain view of the caller's
+ * bytes made from the internals (a copy when short: a view would move V8's in-heap bytes
+ * out), for one that is done with them when its synchronous write returns.
+ */
+export type TakenBytes = 'copy' | 'view';
+
+/** A peer's fields, each read once, in copyPeer's order (one hidden class). */
+function takePeer(value: unknown, bytes: TakenBytes): unknown {
+  if (!isRecord(value)) return value;
+  const { type, id, accessHash, usernames, phone, min, updatedAt, displayName, complete } = value;
+  const copy = { type, id, accessHash, usernames: takeArray(usernames, same), updatedAt } as Record<string, unknown>;
+  if (phone !== undefined) copy.phone = phone;
+  if (min !== undefined) copy.min = min;
+  if (displayName !== undefined) copy.displayName = displayName;
+  if (complete !== undefined) {
+    const length = bytesLength(complete);
+    copy.complete = length < 0 || length > MAX_COMPLETE_BYTES ? complete : bytes === 'copy' ? copyInBytes(complete as Uint8Array) : bytesView(complete as Uint8Array, length);
+  }
+  return copy;
+}
+
+/** A peer batch given to `upsert`: fresh objects, each field read once. */
+export function takePeers(value: unknown, bytes: TakenBytes): Peer[] {
+  if (!Array.isArray(value)) return value as Peer[];
+  const length = value.length;
+  const copy: unknown[] = [];
+  for (let i = 0; i < length; i++) copy.push(takePeer(value[i], bytes));
+  return copy as Peer[];
+}
