@@ -298,6 +298,15 @@ export class Connection {
 }
 
 /**
+ * Whether a path has a stretch of 100+ base64 characters: a GramJS session string (whose
+ * alphabet has "/") given where a path belongs passes the file-name length check, so
+ * the path itself is the login and must not be printed.
+ */
+function mayHoldSessionString(path: string): boolean {
+  return /[A-Za-z0-9+/=_-]{100,}/.test(path);
+}
+
+/**
  * Auth keys are credentials: create the file owner-only before SQLite does (SQLite
  * gives its -wal and -shm files the database file's mode). An existing file keeps
  * whatever mode its owner chose. Every failure names the path.
@@ -315,7 +324,10 @@ function createPrivateFile(path: string, where: string): void {
     return;
   } catch (error) {
     if ((error as { code?: unknown }).code !== 'EEXIST') {
-      throw new StorageUnavailableError(`${where}: cannot create ${path}: ${(error as Error).message}`, { cause: error });
+      // Node's message repeats the path: with one that may be a session string, only the errno.
+      const shown = mayHoldSessionString(path) ? `a path of ${path.length} characters (not shown: a session string given as a path?)` : path;
+      const reason = shown === path ? (error as Error).message : String((error as { code?: unknown }).code ?? 'failed');
+      throw new StorageUnavailableError(`${where}: cannot create ${shown}: ${reason}`, shown === path ? { cause: error } : undefined);
     }
   }
   let stats;

@@ -5,6 +5,7 @@
 import Database from 'better-sqlite3';
 import { chmodSync, existsSync, readFileSync, mkdirSync, readdirSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { inspect } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fullSession, minimalSession, peer } from '@mtstore/conformance';
 import { sessionFilePath, SqliteSessionStorage, SqliteStorage, type SqliteStorageOptions } from '../src/index.js';
@@ -177,6 +178,16 @@ describe('file mode', () => {
     expect(error?.message).toContain('a session string given as a path?');
     expect(error?.message).not.toContain(text.slice(4, 30));
     expect(existsSync(`${text}.session`)).toBe(false);
+  });
+
+  it('a standard-base64 session string (with "/") given as the path is not quoted when its file cannot be created', async () => {
+    const text = `1${Buffer.from(Array.from({ length: 263 }, (_, i) => (i * 7 + 3) & 0xff)).toString('base64')}`;
+    expect(text).toContain('/');
+    const error = (await new SqliteStorage(temp.file(text)).load().catch((e: unknown) => e)) as Error & { code: string };
+    expect(error.code).toBe('MTSTORE_STORAGE_UNAVAILABLE');
+    expect(error.message).toContain('not shown: a session string given as a path?');
+    expect(error.message).toContain('ENOENT');
+    for (let at = 0; at + 16 <= text.length; at += 16) expect(inspect(error)).not.toContain(text.slice(at, at + 16));
   });
 
   it('a file that cannot be created or opened fails naming its path', async () => {
