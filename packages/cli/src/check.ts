@@ -28,9 +28,24 @@ export interface CheckReport {
   failures: string[];
 }
 
-interface Scratch {
+export interface Scratch {
   url(namespace: string): string;
   cleanup(namespace: string): Promise<void>;
+  /** Removes what holds the namespaces, when check made it (the temporary folder of a path). */
+  dispose(): void;
+}
+
+/**
+ * The URL for a cleanup client of the server `input` names: scheme, credentials, host,
+ * port and database path, without mtstore's parameters (`prefix`, …), which the driver
+ * does not know. Not `URL.origin`: that is "null" for redis: and mongodb: URLs, and
+ * never has the user name or password.
+ */
+export function serverUrl(input: string): string {
+  const url = new URL(input);
+  url.search = '';
+  url.hash = '';
+  return url.href;
 }
 
 function withParam(base: string, key: string, value: string): string {
@@ -50,7 +65,7 @@ async function importDriver(name: string): Promise<Record<string, unknown> | nul
 }
 
 /** Where the kit's namespaces live for this URL, and how to remove one. */
-function scratchFor(input: string): Scratch {
+export function scratchFor(input: string): Scratch {
   const scheme = isUrl(input) ? new URL(input).protocol.replace(/:$/, '').toLowerCase() : 'file';
   switch (scheme) {
     case 'postgres':
@@ -69,6 +84,7 @@ function scratchFor(input: string): Scratch {
             await client.end!();
           }
         },
+        dispose: () => {},
       };
     case 'redis':
     case 'rediss':
@@ -78,7 +94,10 @@ function scratchFor(input: string): Scratch {
           const mod = await importDriver('ioredis');
           const Redis = (mod?.Redis ?? mod?.default) as (new (url: string, o: object) => Loose) | undefined;
           if (!Redis) return;
-          const client = new Redis(new URL(input).origin + new URL(input).pathname, { lazyConnect: false, maxRetriesPerRequest: 1 });
+          const client = new Redis(serverUrl(input), { lazyConnect: false, maxRetriesPerRequest: 1 });
+          // A failed connection rejects the commands below; without a listener ioredis
+          // would also print every retry's error on stderr.
+          (client as unknown as { on(event: string, listener: () => void): void }).on('error', () => {});
           try {
             let cursor = '0';
             do {
@@ -90,6 +109,7 @@ function scratchFor(input: string): Scratch {
             await client.quit!();
           }
         },
+        dispose: () => {},
       };
     case 'mongodb':
     case 'mongodb+srv':
@@ -107,6 +127,7 @@ function scratchFor(input: string): Scratch {
             await client.close!();
           }
         },
+        dispose: () => {},
       };
     case 'memory':
       throw new CliError(EXIT.USAGE, 'check needs a backend that keeps data between opens: memory: starts empty on every open. Give a postgres://, redis://, mongodb:// URL or a path.');
@@ -119,6 +140,7 @@ function scratchFor(input: string): Scratch {
         cleanup: async (ns) => {
           for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(join(dir, `${ns}.session${suffix}`), { force: true });
         },
+        dispose: () => rmSync(dir, { recursive: true, force: true }),
       };
     }
     default:
@@ -136,6 +158,14 @@ function withTimeout(promise: Promise<void>, ms: number): Promise<void> {
 
 export async function check(input: string, io: Io): Promise<CheckReport> {
   const scratch = scratchFor(input);
+  try {
+    return await runKit(input, scratch, io);
+  } finally {
+    scratch.dispose();
+  }
+}
+
+async function runKit(input: string, scratch: Scratch, io: Io): Promise<CheckReport> {
   const label = isUrl(input) ? new URL(input).protocol.replace(/:$/, '') : 'sqlite';
   // Fail fast, with the usual one-line reason, when the backend is unreachable.
   const probeNs = `mt_check_probe`;

@@ -15,6 +15,7 @@ import { checkServer, fullSession, randomNamespace } from '@mtstore/conformance'
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../src/index.js';
+import { scratchFor, serverUrl } from '../src/check.js';
 import { mtstore } from './helpers.js';
 
 const POSTGRES_URL = process.env.POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -135,6 +136,42 @@ describe.skipIf(!redis.available)(`Redis${redis.reason ? ` [skipped: ${redis.rea
     // The layout key is the first thing any open without create=false writes.
     expect(await stillNoStore(withParameter(url, 'create=false'))).toBe('MTSTORE_NOT_FOUND');
   });
+
+  it("check's scratch namespaces are removed: its cleanup client connects to the URL's server (URL.origin is \"null\" for redis:)", async () => {
+    const scratch = scratchFor(REDIS_URL);
+    const ns = randomNamespace();
+    const storage = await openStorage(scratch.url(ns), { name: 'alice' });
+    await storage.save(fullSession(1));
+    await storage.close();
+    const { Redis } = (await import('ioredis')) as unknown as { Redis: new (url: string) => { scan(...a: unknown[]): Promise<[string, string[]]>; quit(): Promise<unknown> } };
+    const client = new Redis(REDIS_URL);
+    const keys = async (): Promise<string[]> => {
+      const found: string[] = [];
+      let cursor = '0';
+      do {
+        const [next, batch] = await client.scan(cursor, 'MATCH', `${ns}:*`, 'COUNT', 1000);
+        found.push(...batch);
+        cursor = next;
+      } while (cursor !== '0');
+      return found;
+    };
+    try {
+      expect((await keys()).length).toBeGreaterThan(0);
+      await scratch.cleanup(ns);
+      expect(await keys()).toEqual([]);
+    } finally {
+      await client.quit();
+      scratch.dispose();
+    }
+    expect(serverUrl('redis://user:secret@127.0.0.1:6380/2?prefix=x:')).toBe('redis://user:secret@127.0.0.1:6380/2');
+  });
+
+  it('check runs the kit against Redis in scratch prefixes', () => {
+    const r = mtstore(['check', REDIS_URL], {}, 110_000);
+    expect([EXIT.OK, EXIT.VERIFY], r.stderr.slice(-2000)).toContain(r.code);
+    expect(r.stdout).toMatch(/\n[1-9]\d* passed, \d+ failed, \d+ skipped\n/);
+    expect(r.stderr).not.toContain('ENOTFOUND');
+  }, 120_000);
 });
 
 const mongo = await checkServer('MongoDB', MONGODB_URL, listening(MONGODB_URL, 27017));
