@@ -61,6 +61,11 @@ export function explain(error: unknown): { code: ExitCode; line: string } {
         return { code: EXIT.USAGE, line: message };
       case 'MTSTORE_NOT_FOUND':
         return { code: EXIT.NOT_FOUND, line: message };
+      case 'MTSTORE_MIGRATION':
+        // Another library's session file where a store was named: no mtstore store there
+        // (exit 6, like another program's file); the message says to convert it. Any other
+        // schema refusal (newer version, failed migration) is a backend problem.
+        return { code: (error as { foreignLibrary?: unknown }).foreignLibrary !== undefined ? EXIT.NOT_FOUND : EXIT.BACKEND, line: message };
       default:
         return { code: EXIT.BACKEND, line: message };
     }

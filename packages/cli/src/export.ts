@@ -3,7 +3,7 @@ import { STRING_FORMATS, toSessionString, type StringSessionFormat } from '@mtst
 import type { Session } from '@mtstore/core';
 import { CliError, EXIT } from './exit.js';
 import { say, type Io } from './io.js';
-import { openExisting, readForeign, shown } from './source.js';
+import { openExisting, readForeign, sessionNameOf, shown } from './source.js';
 
 export interface ExportOptions {
   format: string;
@@ -29,7 +29,7 @@ export async function loadSession(source: string, name: string | undefined): Pro
     if (session === null) {
       const names = await storage.listNames();
       const hint = names.length === 0 ? 'it holds no sessions' : `it holds: ${names.join(', ')} (pick one with --name)`;
-      throw new CliError(EXIT.NOT_FOUND, `No session named "${name ?? 'default'}" in ${shown(source)}: ${hint}.`);
+      throw new CliError(EXIT.NOT_FOUND, `No session named "${sessionNameOf(source, name)}" in ${shown(source)}: ${hint}.`);
     }
     return session;
   } finally {

@@ -1,10 +1,9 @@
 /** `mtstore import <file-or-string> <target>`: any foreign session into any backend. */
 import { parseSession, type ConvertedSession, type SessionFormat } from '@mtstore/convert';
 import type { Storage } from '@mtstore/core';
-import { inParallel } from './batch.js';
 import { CliError, EXIT } from './exit.js';
 import { say, type Io } from './io.js';
-import { openTarget, sessionNameOf, shown } from './source.js';
+import { checkTarget, openTarget, sessionNameOf, shown } from './source.js';
 
 export interface ImportOptions {
   name?: string;
@@ -23,21 +22,47 @@ export interface ImportResult {
 /** Peers per upsert: the contract's batch size every adapter handles in one statement. */
 const PEER_BATCH = 10_000;
 
-/** Writes a converted session into an open storage: snapshot, peers, kv entries, reference messages. */
+/**
+ * Writes a converted session into an open storage: peers, kv entries, reference
+ * messages, then the snapshot. The snapshot (with the auth keys) goes last so that a
+ * run cut short leaves no login, only data that the next `import --force` replaces.
+ */
 export async function writeConverted(storage: Storage, converted: ConvertedSession): Promise<void> {
-  await storage.save(converted.session);
   for (let i = 0; i < converted.peers.length; i += PEER_BATCH) await storage.peers.upsert(converted.peers.slice(i, i + PEER_BATCH));
   for (const entry of converted.kv) await storage.kv.set(entry.key, entry.value);
-  await inParallel(converted.refMessages, 16, (ref) => storage.refMessages.store(ref.peerId, ref.chatId, ref.messageId));
+  // One at a time, in source order: each store becomes the peer's most recent reference.
+  for (const ref of converted.refMessages) await storage.refMessages.store(ref.peerId, ref.chatId, ref.messageId);
+  await storage.save(converted.session);
+}
+
+/**
+ * Whether anything is stored under the storage's name: a snapshot, but also keys, peers,
+ * kv entries or references without one (a client that wrote keys before saving).
+ */
+export async function holdsAnything(storage: Storage, name: string): Promise<boolean> {
+  if ((await storage.load()) !== null) return true;
+  if ((await storage.listNames()).includes(name)) return true;
+  if ((await storage.authKeys.entries()).length > 0) return true;
+  if ((await storage.peers.list({ limit: 1 })).peers.length > 0) return true;
+  if ((await storage.kv.entries()).length > 0) return true;
+  return (await storage.refMessages.list({ limit: 1 })).refs.length > 0;
 }
 
 export async function importSession(input: string, target: string, options: ImportOptions, io: Io): Promise<ImportResult> {
+  checkTarget(target);
   const converted = await parseSession(input, { ...(options.format ? { format: options.format } : {}), ...(options.bot ? { bot: true } : {}) });
   const storage = await openTarget(target, options.name);
   const name = sessionNameOf(target, options.name);
   try {
-    if (!options.force && (await storage.load()) !== null) {
-      throw new CliError(EXIT.EXISTS, `A session named "${name}" already exists in ${shown(target)}. Pass --force to replace it, or --name to import under another name.`);
+    if (await holdsAnything(storage, name)) {
+      if (!options.force) {
+        throw new CliError(EXIT.EXISTS, `A session named "${name}" already exists in ${shown(target)}. Pass --force to replace it, or --name to import under another name.`);
+      }
+      // Replacing means nothing of the old account stays (save() alone keeps its peers,
+      // kv entries and references). delete() is one call; if the writes after it fail,
+      // the name holds part of the new session and no login (snapshot last), which the
+      // same import --force replaces.
+      await storage.delete();
     }
     await writeConverted(storage, converted);
   } finally {

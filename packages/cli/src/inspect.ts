@@ -1,8 +1,9 @@
 /** `mtstore inspect <source>`: a redacted summary. Keys are reported as present or absent, never printed. */
 import { existsSync } from 'node:fs';
-import { describeHolder, type DataCenter, type LeaseHolder, type Peer, type PeerCache, type PeerType, type Session, type Storage } from '@mtstore/core';
+import { describeHolder, isStorageError, type DataCenter, type LeaseHolder, type Peer, type PeerCache, type PeerType, type Session, type Storage } from '@mtstore/core';
+import { CliError, EXIT } from './exit.js';
 import type { Io } from './io.js';
-import { openExisting, readForeign, shown } from './source.js';
+import { isUrl, openExisting, readForeign, shown } from './source.js';
 
 export interface InspectOptions {
   name?: string;
@@ -72,8 +73,53 @@ async function leaseLine(storage: Storage): Promise<string> {
   return `  lease: held by ${describeHolder(holder)}, token ${holder.token}, runs out at ${holder.expiresAt.toISOString()} (in ${seconds} s) unless renewed`;
 }
 
+/**
+ * What a read that needs a key it was not given says instead of its data: inspect
+ * takes no keys, and the rest of the session (peers, lease) is still worth showing.
+ * Any other error is the command's failure.
+ */
+function sealed(error: unknown): string | null {
+  if (!isStorageError(error) || error.code !== 'MTSTORE_ENCRYPTION') return null;
+  const keyId = (error as { keyId?: unknown }).keyId;
+  return typeof keyId === 'string' ? `encryption key "${keyId}"` : 'an encryption key';
+}
+
+async function snapshotLines(storage: Storage): Promise<string[]> {
+  try {
+    return describeSession(await storage.load());
+  } catch (error) {
+    const key = sealed(error);
+    if (key === null) throw error;
+    return [`  snapshot: sealed with ${key} (inspect takes no keys: DCs, user and update state not shown)`];
+  }
+}
+
+async function kvLine(storage: Storage): Promise<string | null> {
+  try {
+    const entries = await storage.kv.entries();
+    return entries.length ? `  kv entries: ${entries.length} (${entries.map((e) => e.key).join(', ')})` : null;
+  } catch (error) {
+    const key = sealed(error);
+    if (key === null) throw error;
+    return `  kv entries: some sealed with ${key} (not listed)`;
+  }
+}
+
+/** `?session=` of a URL source, else undefined (a plain path names no session). */
+function urlSession(source: string): string | undefined {
+  if (!isUrl(source)) return undefined;
+  try {
+    return new URL(source).searchParams.get('session') ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export async function inspect(source: string, options: InspectOptions, io: Io): Promise<void> {
-  const out = (line: string) => io.stdout.write(`${line}\n`);
+  // Printed only once everything was read: a failure half-way prints its one line, not
+  // half a summary.
+  const lines: string[] = [];
+  const out = (line: string) => lines.push(line);
   const foreign = await readForeign(source);
   if (foreign !== null) {
     // A string is a login: name it by format and length only.
@@ -84,27 +130,37 @@ export async function inspect(source: string, options: InspectOptions, io: Io): 
     out(peerLine(counts, tally(foreign.peers, counts)));
     if (foreign.kv.length) out(`  kv entries: ${foreign.kv.length} (${foreign.kv.map((e) => e.key).join(', ')})`);
     if (foreign.refMessages.length) out(`  reference messages: ${foreign.refMessages.length}`);
+    io.stdout.write(`${lines.join('\n')}\n`);
     return;
   }
-  const probe = await openExisting(source, options.name);
+  const wanted = options.name ?? urlSession(source);
+  const probe = await openExisting(source, wanted);
   let names: string[];
   try {
-    names = options.name !== undefined ? [options.name] : await probe.listNames();
+    names = await probe.listNames();
   } finally {
     await probe.close();
+  }
+  if (wanted !== undefined) {
+    // listNames lists every name with anything stored: one missing there has nothing.
+    if (!names.includes(wanted)) {
+      throw new CliError(EXIT.NOT_FOUND, `No session named "${wanted}" in ${shown(source)}: ${names.length === 0 ? 'it holds no sessions' : `it holds: ${names.join(', ')}`}.`);
+    }
+    names = [wanted];
   }
   out(`${shown(source)}: ${names.length} session${names.length === 1 ? '' : 's'}`);
   for (const name of names) {
     const storage = await openExisting(source, name);
     try {
       out(`session "${name}":`);
-      for (const line of describeSession(await storage.load())) out(line);
+      for (const line of await snapshotLines(storage)) out(line);
       out(await countAll(storage.peers));
-      const entries = await storage.kv.entries();
-      if (entries.length) out(`  kv entries: ${entries.length} (${entries.map((e) => e.key).join(', ')})`);
+      const kv = await kvLine(storage);
+      if (kv !== null) out(kv);
       out(await leaseLine(storage));
     } finally {
       await storage.close();
     }
   }
+  io.stdout.write(`${lines.join('\n')}\n`);
 }

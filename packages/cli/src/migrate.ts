@@ -7,12 +7,14 @@
  * in the order `refMessages.list` returns them (the order they were stored), one at a
  * time, so the target's most recent reference of every peer is the source's.
  */
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { MAX_PEER_PAGE, toMarkedId, type AuthKeyStore, type Peer, type PeerCache, type RefMessageStore, type Storage } from '@mtstore/core';
 import { inParallel } from './batch.js';
 import { CliError, EXIT } from './exit.js';
 import { say, type Io } from './io.js';
 import { progress } from './progress.js';
-import { openExisting, openTarget, shown } from './source.js';
+import { checkTarget, isUrl, openExisting, openTarget, shown, sqlitePath } from './source.js';
 
 export type RefMode = 'all' | 'min' | 'none';
 
@@ -73,8 +75,14 @@ async function copyKeysWithoutSnapshot(from: AuthKeyStore, to: AuthKeyStore): Pr
   return { keys, skipped };
 }
 
-/** Every reference in store order, stored into the target in that order (the next page read meanwhile). */
+/**
+ * Every reference in store order, stored into the target in that order (the next page
+ * read meanwhile). At most as many as the source held when the copy began: when the
+ * target is the source itself (however it was named), each store moves a reference to
+ * the end of the list, where the cursor would find it again, forever.
+ */
 async function copyRefs(from: RefMessageStore, to: RefMessageStore, limit: number, wanted: (peerId: bigint) => boolean): Promise<number> {
+  let left = await countRefs(from, limit);
   let copied = 0;
   let pending = from.list({ limit });
   for (;;) {
@@ -82,11 +90,17 @@ async function copyRefs(from: RefMessageStore, to: RefMessageStore, limit: numbe
     if (page.cursor !== null) pending = from.list({ cursor: page.cursor, limit });
     // One at a time: the order of the stores is what makes each peer's most recent reference.
     for (const ref of page.refs) {
+      if (left === 0) break;
+      left -= 1;
       if (!wanted(ref.peerId)) continue;
       await to.store(ref.peerId, ref.chatId, ref.messageId);
       copied += 1;
     }
-    if (page.cursor === null) return copied;
+    if (page.cursor === null || left === 0) {
+      // The page read ahead is not needed; its failure must not go unhandled.
+      pending.catch(() => {});
+      return copied;
+    }
   }
 }
 
@@ -184,11 +198,43 @@ async function migrateOne(from: string, to: string, name: string, options: Requi
   }
 }
 
+/**
+ * Where a storage argument points, for telling source and target apart: a path or a
+ * file: URL as an absolute file path (Telethon's `.session` rule applied), another URL
+ * without the parameters that do not pick the store (`session`: migrate copies every
+ * name to the same name; `create`). Best effort — two spellings of one server (a host
+ * name and its address) are not recognised — so copyRefs also ends on its own.
+ */
+export function storeIdentity(input: string): string {
+  if (!isUrl(input)) return `file:${resolve(sqlitePath(input))}`;
+  let url: URL;
+  try {
+    url = new URL(input);
+  } catch {
+    return input;
+  }
+  if (url.protocol === 'file:') {
+    try {
+      return `file:${resolve(sqlitePath(fileURLToPath(`file://${url.host}${url.pathname}`)))}`;
+    } catch {
+      return input;
+    }
+  }
+  const params = [...url.searchParams].filter(([key]) => key !== 'session' && key !== 'create').sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  url.search = new URLSearchParams(params).toString();
+  url.hash = '';
+  return url.href;
+}
+
 export async function migrate(from: string, to: string, options: MigrateOptions, io: Io): Promise<MigrateReport> {
   const batch = options.batch ?? MAX_PEER_PAGE;
   if (!Number.isInteger(batch) || batch < 1 || batch > MAX_PEER_PAGE) throw new CliError(EXIT.USAGE, `--batch must be an integer from 1 to ${MAX_PEER_PAGE}.`);
   const refs = options.refs ?? 'all';
   if (!['all', 'min', 'none'].includes(refs)) throw new CliError(EXIT.USAGE, `--refs must be all, min or none, got "${refs}".`);
+  checkTarget(to);
+  if (storeIdentity(from) === storeIdentity(to)) {
+    throw new CliError(EXIT.USAGE, `The source and the target are the same store (${shown(from)}): every session would be copied onto itself. Give another target.`);
+  }
   const started = Date.now();
   const probe = await openExisting(from, undefined);
   let names: string[];

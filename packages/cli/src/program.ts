@@ -15,6 +15,15 @@ function integer(value: string): number {
   return Number(value);
 }
 
+/** Telegram's api_id is a positive int32: anything else would be stored wrapped (or as "none"). */
+const API_ID_MAX = 2 ** 31 - 1;
+
+function apiId(value: string): number {
+  const id = /^\d{1,10}$/.test(value) ? Number(value) : NaN;
+  if (!(id >= 1 && id <= API_ID_MAX)) throw new CommanderInvalidArgument(`expected an api_id from 1 to ${API_ID_MAX}`);
+  return id;
+}
+
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
@@ -46,7 +55,7 @@ export function buildProgram(io: Io): Command {
     .argument('<source>', 'a storage path or URL (or a foreign session file to convert)')
     .addOption(new Option('-f, --format <format>', 'the string format to write').choices([...STRING_FORMATS]).makeOptionMandatory())
     .option('-n, --name <session>', 'session name in the source (default: ?session= in the URL, else "default")')
-    .option('--api-id <id>', 'api_id for a Pyrogram string when the session has none', integer)
+    .option('--api-id <id>', 'api_id for a Pyrogram string when the session has none (a session\'s own api_id is kept)', apiId)
     .action(async (source: string, opts: { format: string; name?: string; apiId?: number }) => {
       await exportSession(source, opts, io);
     });
@@ -60,7 +69,7 @@ export function buildProgram(io: Io): Command {
     .option('--batch <n>', 'peers per page and per write (1-10000, default 10000)', integer)
     .addOption(new Option('--refs <which>', 'peers whose reference message is looked up').choices(['all', 'min', 'none']).default('all'))
     .action(async (from: string, to: string, opts: { name?: string[]; batch?: number; refs: RefMode }) => {
-      await migrate(from, to, { ...(opts.name ? { names: opts.name } : {}), ...(opts.batch ? { batch: opts.batch } : {}), refs: opts.refs }, io);
+      await migrate(from, to, { ...(opts.name ? { names: opts.name } : {}), ...(opts.batch !== undefined ? { batch: opts.batch } : {}), refs: opts.refs }, io);
     });
 
   program

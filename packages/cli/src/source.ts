@@ -37,7 +37,7 @@ export function sessionNameOf(input: string, name: string | undefined): string {
 }
 
 /** The path openStorage would use for a plain path (Telethon's `.session` rule). */
-function sqlitePath(input: string): string {
+export function sqlitePath(input: string): string {
   return extname(input) === '' ? `${input}.session` : input;
 }
 
@@ -70,7 +70,19 @@ export async function openExisting(input: string, name: string | undefined): Pro
   return openStorage(url, name === undefined ? {} : { name });
 }
 
+/**
+ * Refuses a target that may be a session string (a login) before anything is read or
+ * created: given as a path it would become a file name, and every error naming that
+ * path would print the login (a GramJS string has "/" in it, so it even looks like one).
+ */
+export function checkTarget(input: string): void {
+  if (maySessionString(input)) {
+    throw new CliError(EXIT.USAGE, `The target is ${shown(input)}, not a storage path or URL. Give the session as the first argument and a path or URL as the target.`);
+  }
+}
+
 export async function openTarget(input: string, name: string | undefined, encryption?: EncryptionOptions): Promise<Storage> {
+  checkTarget(input);
   return openStorage(input, { ...(name === undefined ? {} : { name }), ...(encryption === undefined ? {} : { encryption }) });
 }
 

@@ -7,6 +7,7 @@ import { openStorage, toMarkedId } from '@mtstore/core';
 import { parseSession, parseSessionString } from '@mtstore/convert';
 import { describe, expect, it } from 'vitest';
 import { EXIT, migrate, run } from '../src/index.js';
+import { storeIdentity } from '../src/migrate.js';
 import { captureIo, convertFixtures, makePeers } from './helpers.js';
 
 const telethonFile = `${convertFixtures}telethon/telethon.session`;
@@ -239,5 +240,139 @@ describe('migrate', () => {
     await migrate('shared://p1', 'shared://p3', { batch: 1000 }, plain);
     expect(plain.err()).toMatch(/^a: 3000\/3000 peers \([\d,]+\/s\)$/m);
     expect(plain.err()).not.toContain('\u2588');
+  });
+});
+
+describe('targets, replacing and names', () => {
+  const gramjsString = async (): Promise<string> => {
+    const io = captureIo();
+    expect(await run(['export', readFileSync(`${convertFixtures}telethon/ipv4.string`, 'utf8').trim(), '--format', 'gramjs'], io)).toBe(EXIT.OK);
+    return io.out().trim();
+  };
+
+  it('a session string given as the import or migrate target is a usage error that never prints it', async () => {
+    const text = await gramjsString();
+    expect(text).toContain('/'); // GramJS's alphabet: it passes for a path
+    for (const args of [
+      ['import', telethonFile, text],
+      ['import', telethonFile, `${text}.session`],
+      ['migrate', 'shared://t1', text],
+    ]) {
+      const io = captureIo();
+      expect(await run(args, io), io.err()).toBe(EXIT.USAGE);
+      expect(io.err()).toContain('not a storage path or URL');
+      for (let at = 0; at + 16 <= text.length; at += 16) expect(io.err()).not.toContain(text.slice(at, at + 16));
+    }
+  });
+
+  it('import without --force refuses a name that holds keys, peers, kv or references but no snapshot', async () => {
+    const key = Uint8Array.from({ length: 256 }, (_, i) => (i * 7 + 50) & 0xff);
+    const writes: [string, (s: Awaited<ReturnType<typeof openStorage>>) => Promise<void>][] = [
+      ['keys', (s) => s.authKeys.set(2, key)],
+      ['peers', (s) => s.peers.upsert(makePeers(1))],
+      ['kv', (s) => s.kv.set('k1', new Uint8Array([1]))],
+      ['refs', (s) => s.refMessages.store(5n, -1005n, 9)],
+    ];
+    for (const [what, write] of writes) {
+      const url = `shared://x-${what}`;
+      const storage = await openStorage(url, { name: 'ko' });
+      await write(storage);
+      const io = captureIo();
+      expect(await run(['import', telethonFile, url, '--name', 'ko'], io), what).toBe(EXIT.EXISTS);
+      expect(io.err()).toContain('A session named "ko" already exists');
+      expect(await storage.load(), what).toBeNull();
+      if (what === 'keys') expect(Uint8Array.from((await storage.authKeys.get(2))!)).toEqual(key);
+      await storage.close();
+    }
+  });
+
+  it('import --force replaces the whole session: nothing of the old account stays', async () => {
+    const url = 'shared://force';
+    const old = await openStorage(url, { name: 'a' });
+    expect(await run(['import', telethonFile, url, '--name', 'a'], captureIo())).toBe(EXIT.OK);
+    await old.kv.set('salts:2', new Uint8Array([1, 2]));
+    await old.refMessages.store(toMarkedId('user', 11n), -1001n, 5);
+    await old.authKeys.setTemp(4, { index: 0, key: Uint8Array.from({ length: 256 }, (_, i) => i & 0xff), expiresAt: 0 });
+    const other = await openStorage(url, { name: 'b' });
+    await other.peers.upsert(makePeers(2));
+
+    const pyrogram = readFileSync(`${convertFixtures}pyrogram/user.string`, 'utf8').trim();
+    const io = captureIo();
+    expect(await run(['import', pyrogram, url, '--name', 'a', '--force'], io), io.err()).toBe(EXIT.OK);
+    const expected = parseSessionString(pyrogram);
+    expect(await old.load()).toEqual(expected.session);
+    expect((await old.peers.list({ limit: 100 })).peers).toEqual([]);
+    expect(await old.kv.entries()).toEqual([]);
+    expect((await old.refMessages.list({ limit: 100 })).refs).toEqual([]);
+    expect((await old.authKeys.entries()).map((e) => [e.dcId, e.tempAuthKeys.length])).toEqual(expected.session.dcs.map((dc) => [dc.id, 0]));
+    // Another name is left alone.
+    expect((await other.peers.list({ limit: 100 })).peers).toHaveLength(2);
+    await old.close();
+    await other.close();
+  });
+
+  it('export --api-id is a usage error outside 1…2^31-1 and fills a missing api_id only', async () => {
+    const pyrogram = readFileSync(`${convertFixtures}pyrogram/user.string`, 'utf8').trim();
+    expect(await run(['import', pyrogram, 'shared://api', '--name', 'p'], captureIo())).toBe(EXIT.OK);
+    for (const id of ['0', '2147483648', '4294967297', '99999999999', '-1']) {
+      const io = captureIo();
+      expect(await run(['export', 'shared://api', '--name', 'p', '--format', 'pyrogram', '--api-id', id], io), id).toBe(EXIT.USAGE);
+      expect(io.out()).toBe('');
+    }
+    const io = captureIo();
+    expect(await run(['export', 'shared://api', '--name', 'p', '--format', 'pyrogram', '--api-id', '999'], io)).toBe(EXIT.OK);
+    expect(parseSessionString(io.out().trim()).session.apiId).toBe(parseSessionString(pyrogram).session.apiId);
+  });
+
+  it('migrate --batch 0 is a usage error, not the default', async () => {
+    const a = await openStorage('shared://b0', { name: 'a' });
+    await a.peers.upsert(makePeers(3));
+    await a.close();
+    const io = captureIo();
+    expect(await run(['migrate', 'shared://b0', 'shared://b0-to', '--batch', '0'], io)).toBe(EXIT.USAGE);
+    expect(io.err()).toContain('--batch must be an integer from 1 to 10000');
+    const target = await openStorage('shared://b0-to', { name: 'a' });
+    expect(await target.listNames()).toEqual([]);
+    await target.close();
+  });
+
+  it('migrate refuses a target that is the source (its ?session= aside) before reading anything', async () => {
+    const url = 'shared://same';
+    const a = await openStorage(url, { name: 'mt' });
+    // No references: before the refusal, copying them onto themselves never ended
+    // (servers.test.ts runs that, bounded, with a link to a SQLite file).
+    await a.peers.upsert(makePeers(3));
+    await a.kv.set('k', new Uint8Array([1]));
+    for (const target of [url, `${url}?session=mt`]) {
+      const io = captureIo();
+      expect(await run(['migrate', url, target, '--batch', '1'], io)).toBe(EXIT.USAGE);
+      expect(io.err()).toContain('the same store');
+    }
+    await a.close();
+    expect(storeIdentity('./x')).toBe(storeIdentity(`${process.cwd()}/x.session`));
+    expect(storeIdentity('x.session')).toBe(storeIdentity(`file://${process.cwd()}/x.session?create=false`));
+    expect(storeIdentity('postgres://h/db?schema=a&session=s')).toBe(storeIdentity('postgres://h/db?schema=a'));
+    expect(storeIdentity('postgres://h/db?schema=a')).not.toBe(storeIdentity('postgres://h/db?schema=b'));
+  });
+
+  it('inspect --name and ?session= show that session only; an unknown name is exit 6 with the names there', async () => {
+    for (const name of ['x', 'y']) expect(await run(['import', telethonFile, 'shared://names', '--name', name], captureIo())).toBe(EXIT.OK);
+    const missing = captureIo();
+    expect(await run(['inspect', 'shared://names', '--name', 'nosuch'], missing)).toBe(EXIT.NOT_FOUND);
+    expect(missing.err()).toContain('No session named "nosuch" in shared://names: it holds: x, y.');
+    expect(missing.out()).toBe('');
+    const query = captureIo();
+    expect(await run(['inspect', 'shared://names?session=y'], query)).toBe(EXIT.OK);
+    expect(query.out()).toContain('1 session');
+    expect(query.out()).toContain('session "y":');
+    expect(query.out()).not.toContain('session "x":');
+    expect(await run(['inspect', 'shared://names?session=nosuch'], captureIo())).toBe(EXIT.NOT_FOUND);
+  });
+
+  it('export names the ?session= it looked for', async () => {
+    await run(['import', telethonFile, 'shared://q', '--name', 'bob'], captureIo());
+    const io = captureIo();
+    expect(await run(['export', 'shared://q?session=nosuch', '--format', 'telethon'], io)).toBe(EXIT.NOT_FOUND);
+    expect(io.err()).toContain('No session named "nosuch" in shared://q?session=nosuch: it holds: bob');
   });
 });

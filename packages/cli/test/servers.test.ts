@@ -3,7 +3,7 @@
  * PostgreSQL on loopback. An unreachable server skips its tests locally
  * with a one-line reason and fails them with CI=true (the kit's checkServer).
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -12,7 +12,7 @@ import { checkServer, randomNamespace } from '@mtstore/conformance';
 import { parseSession } from '@mtstore/convert';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { EXIT } from '../src/index.js';
+import { EXIT, writeConverted } from '../src/index.js';
 import { convertFixtures, mtstore } from './helpers.js';
 
 const POSTGRES_URL = process.env.POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -120,6 +120,12 @@ describe.skipIf(!sqlite.available)(`SQLite files${sqlite.reason ? ` [skipped: ${
     const exported = mtstore(['export', target, '--name', 'alice', '--format', 'telethon']);
     expect(exported.code).toBe(EXIT.BACKEND);
     expect(exported.stderr).toContain('"k1"');
+    // inspect takes no keys: it says the snapshot is sealed and shows the rest.
+    const inspected = mtstore(['inspect', target]);
+    expect(inspected.code, inspected.stderr).toBe(EXIT.OK);
+    expect(inspected.stdout).toContain('session "alice":\n  snapshot: sealed with encryption key "k1"');
+    expect(inspected.stdout).toContain('peers: 6 (3 users, 1 chats, 2 channels)');
+    expect(inspected.stdout).not.toContain(Buffer.from(original.dcs[0]!.authKey!).toString('hex').slice(0, 16));
 
     const rotated = mtstore(['rotate-keys', target, '--key', 'k2=MTSTORE_TEST_K2', '--key', 'k1=MTSTORE_TEST_K1', '--batch', '1'], env);
     expect(rotated.code, rotated.stderr).toBe(EXIT.OK);
@@ -167,14 +173,57 @@ describe.skipIf(!sqlite.available)(`SQLite files${sqlite.reason ? ` [skipped: ${
     expect(rerun.stderr).toContain('small: snapshot, 6 peers');
   });
 
-  it('check runs the kit on a scratch file and leaves the given file alone', () => {
+  it('check runs the kit on a scratch file, leaves the given file alone and removes its scratch folder', () => {
     const given = join(dir, 'untouched.session');
-    const r = mtstore(['check', given]);
+    const tmp = join(dir, 'check-tmp');
+    mkdirSync(tmp);
+    const r = mtstore(['check', given], { TMPDIR: tmp });
     expect(r.code, r.stdout.slice(-2000)).toBe(EXIT.OK);
     expect(r.stdout).toMatch(/\d+ passed, 0 failed, \d+ skipped/);
     expect(r.stdout).toContain('· Storage');
+    expect(readdirSync(tmp)).toEqual([]);
     const inspected = mtstore(['inspect', given]);
     expect(inspected.code).toBe(EXIT.NOT_FOUND);
+  });
+
+  it('migrate into a link to its source ends: only the references the source held are copied', async () => {
+    const source = join(dir, 'self.session');
+    const link = join(dir, 'self-link.session');
+    const storage = await openStorage(source, { name: 'mt' });
+    await storage.peers.upsert(bigPeers(3));
+    for (let i = 1; i <= 3; i++) await storage.refMessages.store(1000n + BigInt(i), -1000n, i);
+    await storage.close();
+    symlinkSync(source, link);
+    // Another spelling of the same file is not recognised as the source; copyRefs still
+    // stops (each store moved a reference to the end of the list, where it was read again).
+    const r = mtstore(['migrate', source, link, '--batch', '1'], {}, 20_000);
+    expect(r.code, r.stderr).toBe(EXIT.OK);
+    expect(r.stderr).toContain('3 reference messages — verified');
+    const same = mtstore(['migrate', source, source, '--batch', '1'], {}, 20_000);
+    expect(same.code, same.stderr).toBe(EXIT.USAGE);
+  });
+
+  it("another library's session file as a source is exit 6 (convert it), a damaged one to import exit 3", () => {
+    const telethon = join(dir, 'foreign-telethon.session');
+    copyFileSync(telethonFile, telethon);
+    chmodSync(telethon, 0o600);
+    for (const args of [
+      ['migrate', telethon, join(dir, 'foreign-target.session')],
+      ['inspect', pathToFileURL(telethon).href],
+      ['rotate-keys', telethon, '--key', 'k1=MTSTORE_TEST_K1'],
+    ]) {
+      const r = mtstore(args, { MTSTORE_TEST_K1: generateEncryptionKey() });
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(EXIT.NOT_FOUND);
+      expect(r.stderr).toContain('is a Telethon session file');
+    }
+    expect(existsSync(join(dir, 'foreign-target.session'))).toBe(false);
+    const damaged = join(dir, 'damaged-telethon.session');
+    const bytes = readFileSync(telethonFile);
+    for (let i = 4096; i < bytes.length; i += 7) bytes[i]! ^= 0x5a;
+    writeFileSync(damaged, bytes);
+    const r = mtstore(['import', damaged, join(dir, 'from-damaged.session')]);
+    expect(r.code, r.stderr).toBe(EXIT.INPUT);
+    expect(r.stderr).toContain('malformed');
   });
 });
 
@@ -244,6 +293,25 @@ describe.skipIf(!postgresAdapter.available || !sqlite.available)(`PostgreSQL${po
       await client.end();
     }
   }, 300_000);
+
+  it('import stores reference messages in source order: each peer keeps its most recent one', async () => {
+    const telethon = await parseSession(telethonFile);
+    // Two references per peer, the second one the most recent: stored concurrently, a
+    // peer's pair could land in either order.
+    const refMessages = Array.from({ length: 600 }, (_, i) => ({ peerId: 777_000_000n + BigInt(i >> 1), chatId: -1_000_000n - BigInt(i >> 1), messageId: i + 1 }));
+    const storage = await openStorage(url, { name: 'refs-order' });
+    try {
+      await writeConverted(storage, { ...telethon, peers: [], kv: [], refMessages });
+      const wrong: string[] = [];
+      for (let k = 0; k < 300; k++) {
+        const latest = await storage.refMessages.getByPeer(777_000_000n + BigInt(k));
+        if (latest?.messageId !== 2 * k + 2) wrong.push(`peer ${k}: ${latest?.messageId}`);
+      }
+      expect(wrong).toEqual([]);
+    } finally {
+      await storage.close();
+    }
+  });
 
   it('an unreachable server is one line with the fix, exit 4', () => {
     const r = mtstore(['inspect', 'postgres://postgres:secret@127.0.0.1:1/test']);
