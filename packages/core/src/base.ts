@@ -4,7 +4,7 @@
  * `util.inspect`. An adapter extends `BaseStorage` / `BaseSessionStorage` and
  * implements only the protected database operations, which receive valid input.
  */
-import { takeChannels, takePeers, takeSession, takeSessionUpdate, takeTempKey, takeUpdateState } from './intake.js';
+import { takeChannels, takeCheckedPeers, takeSession, takeSessionUpdate, takeTempKey, takeUpdateState } from './intake.js';
 import { parsePeerCursor, parseRefCursor, peerCursor, refCursor, type PeerPosition } from './cursor.js';
 import {
   CorruptDataError,
@@ -51,7 +51,6 @@ import {
   assertMessageId,
   assertMessageIds,
   assertPeerType,
-  assertPeers,
   assertPhone,
   assertSession,
   assertSessionName,
@@ -167,10 +166,11 @@ function checkedKey(key: Uint8Array, label: string, what: string): Uint8Array {
 }
 
 /**
- * Base class of every client `Storage`. The public methods validate, check
- * `closed`, copy what the caller passed (so changing it after the call changes
- * nothing stored), call the protected operation or repository and turn driver
- * failures into StorageUnavailableError; loaded data passes the stored-data checks.
+ * Base class of every client `Storage`. The public methods check `closed`, copy
+ * what the caller passed (each field read once: intake.ts; changing it after the call
+ * changes nothing stored), validate that copy, call the protected operation or
+ * repository with it and turn driver failures into StorageUnavailableError; loaded
+ * data passes the stored-data checks.
  *
  * An adapter implements the snapshot operations below and one repository per
  * concern (see repositories.ts), each in its own file.
@@ -932,8 +932,9 @@ export abstract class BaseStorage extends Closable implements Storage {
 
   /**
    * True when the peer repository applies an upsert batch peer by peer, in order and
-   * synchronously, copying what it keeps (memory): then it gets the caller's validated
-   * array as is when no peer appears twice in it, and applying it in order means what
+   * synchronously, copying what it keeps (memory): then it gets core's validated copies
+   * (each field of the caller's read once; `complete` a view of the caller's bytes) as
+   * they are when no peer appears twice in them, and applying them in order means what
    * `normalizePeerBatch` resolves. A batch that repeats a peer is normalized first:
    * in order, a later entry of a peer that drops a username would leave that name with
    * nobody after its earlier entry took it from another peer, where the normalized
@@ -948,11 +949,13 @@ export abstract class BaseStorage extends Closable implements Storage {
    * True when the auth-key and peer repositories are done with the bytes they are given
    * when `authKeys.set` / `upsert` return: they write synchronously, through a driver
    * that copies what it binds (better-sqlite3 binds blobs SQLITE_TRANSIENT), and keep
-   * no reference. Core then hands them the caller's validated bytes (the key, each
-   * peer's `complete`) instead of copies of its own: a copy of more than 64 bytes is
-   * an allocation outside V8's heap, per key write and per peer of a batch. A peer
-   * batch that needs no normalizing (`checkPeerBatch`) is handed over as the caller's
-   * own array of the caller's objects, which the repository must read only. False by
+   * no reference. Core then hands them the caller's validated bytes (the key; each
+   * peer's `complete` as a plain view of them made from the internals) instead of
+   * copies of its own: a copy of more than 64 bytes is an allocation outside V8's heap,
+   * per key write and per peer of a batch. A peer batch that needs no normalizing
+   * (`checkPeerBatch`) is handed over as core's array of its one-pass copies of the
+   * caller's peers (never the caller's objects: a getter read twice could answer the
+   * write something the check never saw), which the repository must read only. False by
    * default: a repository that keeps the bytes (memory) or writes after an await (every
    * networked one, where the caller could change them meanwhile) gets copies.
    */
@@ -1013,10 +1016,12 @@ export abstract class BaseStorage extends Closable implements Storage {
           // checkPeerBatch validates as assertPeers does and answers whether normalizing
           // is needed in the same pass; normalizing then takes the copies as they are.
           const inOrder = this.peersUpsertInOrder;
-          const copies = takePeers(peers, this.writesCopyBytes || inOrder ? 'view' : 'copy');
-          if (this.writesCopyBytes && !inOrder) batch = checkPeerBatch(copies, 'peers') ? normalizePeerBatch(copies, false, true) : copies;
-          else {
-            assertPeers(copies, 'peers');
+          const bytes = this.writesCopyBytes || inOrder ? 'view' : 'copy';
+          if (this.writesCopyBytes && !inOrder) {
+            const copies: Peer[] = [];
+            batch = checkPeerBatch(peers, 'peers', copies, bytes) ? normalizePeerBatch(copies, false, true) : copies;
+          } else {
+            const copies = takeCheckedPeers(peers, 'peers', bytes);
             if (inOrder) batch = repeatsPeer(copies) ? normalizePeerBatch(copies, false, true) : copies;
             else batch = normalizePeerBatch(copies, false, true);
           }

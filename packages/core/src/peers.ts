@@ -4,6 +4,7 @@
  */
 import { copyPeer } from './copy.js';
 import type { Peer, PeerType } from './model.js';
+import { rejectPeer, takeCheckedPeer, type TakenBytes } from './intake.js';
 import { assertPeer, assertPeers, isPeer, peerHashes } from './validate.js';
 
 /** Lookup form of a username: lookups are case-insensitive. */
@@ -230,13 +231,16 @@ function sameName(a: string, b: string): boolean {
  * than two usernames a peer on average answers true, and is normalized (as any batch
  * is when in doubt: normalizing is always right, only slower).
  */
-export function checkPeerBatch(value: unknown, label = 'peers'): boolean {
+export function checkPeerBatch(value: unknown, label = 'peers', out?: Peer[], bytes: TakenBytes = 'view'): boolean {
   if (!Array.isArray(value)) {
     assertPeers(value, label);
     return true;
   }
-  const peers = value as readonly unknown[];
-  const count = peers.length;
+  const given = value as readonly unknown[];
+  // With `out`: each peer is taken and checked in one pass (takeCheckedPeer: each field
+  // read once), its copy pushed to `out`, and the rest of the pass reads the copies.
+  const peers: readonly unknown[] = out ?? given;
+  const count = given.length;
   // At most half full with two names a peer.
   const maxNames = count * 2;
   growTables(count, maxNames);
@@ -248,8 +252,11 @@ export function checkPeerBatch(value: unknown, label = 'peers'): boolean {
   let names = 0;
   let needs = false;
   for (let i = 0; i < count; i++) {
-    const value = peers[i];
-    if (!isPeer(value)) assertPeer(value, `${label}[${i}]`);
+    let value: unknown;
+    if (out !== undefined) {
+      const element: unknown = given[i];
+      out.push((value = takeCheckedPeer(element, bytes) ?? rejectPeer(element, `${label}[${i}]`)));
+    } else if (!isPeer((value = given[i]))) assertPeer(value, `${label}[${i}]`);
     // Once the answer is true, the rest of the batch is only validated.
     if (needs) continue;
     const peer = value as Peer;

@@ -141,9 +141,9 @@ function usernameList(usernames: StoredPeer['usernames']): readonly string[] {
 }
 
 /**
- * Stores one peer of a batch, which is the caller's own validated array
+ * Stores one peer of a batch, core's validated copies of the caller's peers
  * (`peersUpsertInOrder`: nothing of it is kept, its fields are copied out before the
- * upsert returns): core's mergePeer rule against the stored record (a min peer keeps
+ * upsert returns; `complete` may be a view of the caller's bytes): core's mergePeer rule against the stored record (a min peer keeps
  * the stored non-min access hash, min flag and TL bytes), then its usernames and phone
  * move to it from whoever held them. Applied in order, a batch's peers resolve as
  * `normalizePeerBatch` says: a peer given twice merges as if upserted twice, and a
