@@ -12,6 +12,7 @@ import {
   LeaseLostError,
   NotFoundError,
   StorageClosedError,
+  StorageError,
   toStorageError,
 } from './errors.js';
 import type {
@@ -59,6 +60,7 @@ import {
   assertUpdateState,
   assertUsername,
   AUTH_KEY_LENGTH,
+  isRecord,
   bytesLength,
   describeValue,
   INT64_MAX,
@@ -73,9 +75,18 @@ import {
 
 const INSPECT = Symbol.for('nodejs.util.inspect.custom');
 
-/** Prefixes a validation error with the operation it came from. */
+/**
+ * A validation's failure as the call's error: an InvalidArgumentError is prefixed with
+ * the operation it came from; core's other typed errors pass as they are. Anything else
+ * was thrown by the caller's argument itself while core read it (a getter, a Proxy
+ * trap, a revoked Proxy): that is bad input too, so it becomes an InvalidArgumentError
+ * (docs/contract.md §8) whose message says only that, with the thrown value kept as
+ * `cause` (the caller's own error, never one of core's messages).
+ */
 function invalid(error: unknown, where: string): unknown {
-  return error instanceof InvalidArgumentError ? new InvalidArgumentError(`${where}: ${error.message}`) : error;
+  if (error instanceof InvalidArgumentError) return new InvalidArgumentError(`${where}: ${error.message}`);
+  if (error instanceof StorageError) return error;
+  return new InvalidArgumentError(`${where}: an argument could not be read (a getter or Proxy trap of it threw)`, { cause: error });
 }
 
 /**
@@ -364,10 +375,10 @@ export abstract class BaseStorage extends Closable implements Storage {
       // is validated and written: a value that changes between two reads cannot slip past.
       copy = takeSession(session);
       assertSession(copy, 'session');
-      if (this.#sealer !== undefined) this.#sealKeys(copy, this.#sealer);
     } catch (error) {
       throw invalid(error, this.where('save'));
     }
+    if (this.#sealer !== undefined) this.#sealKeys(copy, this.#sealer);
     this.#lease.fence('save');
     try {
       await this.writeSession(copy);
@@ -817,10 +828,17 @@ export abstract class BaseStorage extends Closable implements Storage {
         try {
           if (this.closed) throw this.closedError('kv.set');
           const length = bytesLength(value);
-          // `secret` read once: what is checked is what decides the sealing.
-          const secret: unknown = options === undefined ? undefined : typeof options === 'object' && options !== null ? (options as { secret?: unknown }).secret : options;
-          if (!validKeys.has(key) || length < 0 || length > MAX_KV_VALUE_BYTES || options !== undefined) {
-            this.#check('kv.set', kvSetCheck(key, value, options === undefined ? undefined : typeof options === 'object' && options !== null ? { secret } : options));
+          // The options read once (`secret`): what is checked is what decides the sealing.
+          let taken: { secret?: unknown } | undefined;
+          if (options !== undefined) {
+            try {
+              taken = kvOptionsOf(options);
+            } catch (error) {
+              throw invalid(error, this.where('kv.set'));
+            }
+          }
+          if (!validKeys.has(key) || length < 0 || length > MAX_KV_VALUE_BYTES || taken !== undefined) {
+            this.#check('kv.set', kvSetCheck(key, value, taken));
             if (validKeys.size < MAX_REMEMBERED_KV_KEYS) validKeys.add(key);
           }
           const sealer = this.#sealer;
@@ -828,7 +846,7 @@ export abstract class BaseStorage extends Closable implements Storage {
           // seal's magic and sealed is this copy, never the caller's object again.
           const plain = new Uint8Array(value);
           // A value that merely looks sealed is sealed too, so it reads back as written.
-          const seal = sealer !== undefined && (secret === true || sealer.isSecretKv(key) || isSealed(plain));
+          const seal = sealer !== undefined && (taken?.secret === true || sealer.isSecretKv(key) || isSealed(plain));
           const copy = seal ? sealer.seal(plain, { kind: 'kv', key }) : plain;
           this.#lease.fence('kv.set');
           let done: void | Promise<void>;
@@ -1210,6 +1228,11 @@ function phoneCheck(phone: unknown): () => void {
 
 function kvKeyCheck(key: unknown): () => void {
   return () => assertKvKey(key, 'key');
+}
+
+/** kv.set's options as read once: `{ secret }` of a record, else the value itself for its validation to refuse. */
+function kvOptionsOf(options: unknown): { secret?: unknown } {
+  return isRecord(options) ? { secret: options.secret } : (options as { secret?: unknown });
 }
 
 function kvSetCheck(key: unknown, value: unknown, options: unknown): () => void {
