@@ -93,47 +93,46 @@ function printable(value: unknown, max: number): value is string {
 function parseOptions(options: unknown): Acquire {
   if (options === undefined) options = {};
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`options must be an object, got ${describeValue(options)}`);
-  const o = options as Record<string, unknown> & LeaseAcquireOptions;
+  // Each option read once: what is checked is what is used.
+  const { owner: givenOwner, ttlSeconds, wait, force, heartbeat, onLost } = options as Record<string, unknown>;
   const owner = defaultOwner();
-  if (o.owner !== undefined) {
-    if (typeof o.owner !== 'object' || o.owner === null) throw new InvalidArgumentError(`options.owner must be an object, got ${describeValue(o.owner)}`);
-    const given = o.owner as Record<string, unknown>;
-    if (given.host !== undefined) {
-      if (!printable(given.host, 253)) throw new InvalidArgumentError(`options.owner.host must be 1-253 printable characters, got ${describeValue(given.host)}`);
-      owner.host = given.host;
+  if (givenOwner !== undefined) {
+    if (typeof givenOwner !== 'object' || givenOwner === null) throw new InvalidArgumentError(`options.owner must be an object, got ${describeValue(givenOwner)}`);
+    const { host, pid, label } = givenOwner as Record<string, unknown>;
+    if (host !== undefined) {
+      if (!printable(host, 253)) throw new InvalidArgumentError(`options.owner.host must be 1-253 printable characters, got ${describeValue(host)}`);
+      owner.host = host as string;
     }
-    if (given.pid !== undefined) {
-      if (typeof given.pid !== 'number' || !Number.isInteger(given.pid) || given.pid < 0 || given.pid > 2 ** 31 - 1) {
-        throw new InvalidArgumentError(`options.owner.pid must be an integer from 0 to 2^31-1, got ${describeValue(given.pid)}`);
+    if (pid !== undefined) {
+      if (typeof pid !== 'number' || !Number.isInteger(pid) || pid < 0 || pid > 2 ** 31 - 1) {
+        throw new InvalidArgumentError(`options.owner.pid must be an integer from 0 to 2^31-1, got ${describeValue(pid)}`);
       }
-      owner.pid = given.pid;
+      owner.pid = pid;
     }
-    if (given.label !== undefined) {
-      if (!printable(given.label, 128)) throw new InvalidArgumentError(`options.owner.label must be 1-128 printable characters, got ${describeValue(given.label)}`);
-      owner.label = given.label;
+    if (label !== undefined) {
+      if (!printable(label, 128)) throw new InvalidArgumentError(`options.owner.label must be 1-128 printable characters, got ${describeValue(label)}`);
+      owner.label = label as string;
     }
   }
-  const ttl = o.ttlSeconds ?? DEFAULT_LEASE_TTL_SECONDS;
+  const ttl = ttlSeconds ?? DEFAULT_LEASE_TTL_SECONDS;
   if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl < 1 || ttl > MAX_TTL_SECONDS) {
     throw new InvalidArgumentError(`options.ttlSeconds must be a number from 1 to ${MAX_TTL_SECONDS}, got ${describeValue(ttl)}`);
   }
   let waitMs = 0;
-  if (o.wait === true) waitMs = Infinity;
-  else if (typeof o.wait === 'number' && Number.isFinite(o.wait) && o.wait >= 0) waitMs = o.wait;
-  else if (o.wait !== undefined && o.wait !== false) {
-    throw new InvalidArgumentError(`options.wait must be a boolean or a number of milliseconds ≥ 0, got ${describeValue(o.wait)}`);
+  if (wait === true) waitMs = Infinity;
+  else if (typeof wait === 'number' && Number.isFinite(wait) && wait >= 0) waitMs = wait;
+  else if (wait !== undefined && wait !== false) {
+    throw new InvalidArgumentError(`options.wait must be a boolean or a number of milliseconds ≥ 0, got ${describeValue(wait)}`);
   }
-  for (const flag of ['force', 'heartbeat'] as const) {
-    if (o[flag] !== undefined && typeof o[flag] !== 'boolean') throw new InvalidArgumentError(`options.${flag} must be a boolean, got ${describeValue(o[flag])}`);
-  }
-  const onLost = (o as { onLost?: unknown }).onLost;
+  if (force !== undefined && typeof force !== 'boolean') throw new InvalidArgumentError(`options.force must be a boolean, got ${describeValue(force)}`);
+  if (heartbeat !== undefined && typeof heartbeat !== 'boolean') throw new InvalidArgumentError(`options.heartbeat must be a boolean, got ${describeValue(heartbeat)}`);
   if (onLost !== undefined && typeof onLost !== 'function') throw new InvalidArgumentError(`options.onLost must be a function, got ${describeValue(onLost)}`);
   return {
     owner,
     ttlMs: Math.round(ttl * 1000),
     waitMs,
-    force: o.force === true,
-    heartbeat: o.heartbeat !== false,
+    force: force === true,
+    heartbeat: heartbeat !== false,
     onLost: onLost as ((error: LeaseLostError) => void) | undefined,
   };
 }
@@ -315,7 +314,10 @@ export class StorageLease implements SessionLease {
     try {
       parsed = parseOptions(options);
     } catch (error) {
-      throw error instanceof InvalidArgumentError ? new InvalidArgumentError(`${this.#host.where(operation)}: ${error.message}`) : error;
+      // A getter or Proxy trap of the options that throws is bad input too (docs/contract.md §8).
+      throw error instanceof InvalidArgumentError
+        ? new InvalidArgumentError(`${this.#host.where(operation)}: ${error.message}`)
+        : new InvalidArgumentError(`${this.#host.where(operation)}: an argument could not be read (a getter or Proxy trap of it threw)`, { cause: error });
     }
     let repository = this.#repository(operation);
     const previous = this.#held;

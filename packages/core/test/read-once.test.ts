@@ -99,6 +99,18 @@ describe('each field of an argument is read once: what is checked is what is sto
     await storage.close();
   });
 
+  it('lease.acquire uses the options it checked', async () => {
+    const storage = new MemoryStorage({ name: 'lease' });
+    const owner = flip({ pid: 7 }, 'host', 'box', 123);
+    const options = flip({ owner }, 'heartbeat', false, 'yes');
+    const held = await storage.lease.acquire(options as never);
+    expect([owner.reads(), options.reads()]).toEqual([1, 1]);
+    expect(held.owner).toEqual({ host: 'box', pid: 7 });
+    expect((await storage.lease.holder())?.owner).toEqual({ host: 'box', pid: 7 });
+    await storage.lease.release();
+    await storage.close();
+  });
+
   it("a peer's `complete` whose `length` lies is stored by its real bytes", async () => {
     const storage = await fresh('complete');
     class Lying extends Uint8Array {

@@ -46,6 +46,8 @@ describe('an argument that throws while core reads it is an InvalidArgumentError
       ['peers.upsert', () => storage.peers.upsert(revoked() as never)],
       ['peers.list', () => storage.peers.list(throwing({}, 'cursor') as never)],
       ['refMessages.list', () => storage.refMessages.list(throwing({}, 'limit') as never)],
+      ['lease.acquire', () => storage.lease.acquire(throwing({}, 'ttlSeconds') as never)],
+      ['lease.acquire', () => storage.lease.acquire({ owner: revoked() } as never)],
     ];
     for (const [operation, call] of calls) {
       const error = await rejection(call());
