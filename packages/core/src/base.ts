@@ -373,7 +373,9 @@ export abstract class BaseStorage extends Closable implements Storage {
     try {
       // Copied first (every field read once, keys into one buffer), and the copy is what
       // is validated and written: a value that changes between two reads cannot slip past.
-      copy = takeSession(session);
+      // With encryption the keys are sealed at once (below, synchronously): plain views of
+      // the caller's bytes do, where a plaintext copy would only be thrown away.
+      copy = takeSession(session, this.#sealer === undefined ? 'copy' : 'view');
       assertSession(copy, 'session');
     } catch (error) {
       throw invalid(error, this.where('save'));
@@ -506,9 +508,10 @@ export abstract class BaseStorage extends Closable implements Storage {
   }
 
   /**
-   * Seals the keys of `copy`, save's validated copy (takeSession: its keys are core's
-   * own, copied through the intrinsics, so the sealer never reads the caller's objects),
-   * in place, into one fresh buffer. Places go as numbers (Sealer.sealKeys), not objects.
+   * Seals the keys of `copy`, save's validated copy (takeSession: its keys are plain
+   * views of the caller's bytes made from the internals, so the sealer never reads the
+   * caller's objects), in place, into one fresh buffer. Places go as numbers
+   * (Sealer.sealKeys), not objects.
    */
   #sealKeys(copy: Session, sealer: Sealer): void {
     // The keys of the session this instance last saved, at the same places (most saves).
@@ -829,14 +832,7 @@ export abstract class BaseStorage extends Closable implements Storage {
           if (this.closed) throw this.closedError('kv.set');
           const length = bytesLength(value);
           // The options read once (`secret`): what is checked is what decides the sealing.
-          let taken: { secret?: unknown } | undefined;
-          if (options !== undefined) {
-            try {
-              taken = kvOptionsOf(options);
-            } catch (error) {
-              throw invalid(error, this.where('kv.set'));
-            }
-          }
+          const taken = options === undefined ? undefined : kvOptionsOf(options, this.where('kv.set'));
           if (!validKeys.has(key) || length < 0 || length > MAX_KV_VALUE_BYTES || taken !== undefined) {
             this.#check('kv.set', kvSetCheck(key, value, taken));
             if (validKeys.size < MAX_REMEMBERED_KV_KEYS) validKeys.add(key);
@@ -1230,9 +1226,17 @@ function kvKeyCheck(key: unknown): () => void {
   return () => assertKvKey(key, 'key');
 }
 
-/** kv.set's options as read once: `{ secret }` of a record, else the value itself for its validation to refuse. */
-function kvOptionsOf(options: unknown): { secret?: unknown } {
-  return isRecord(options) ? { secret: options.secret } : (options as { secret?: unknown });
+/**
+ * kv.set's options as read once: `{ secret }` of a record, else the value itself for its
+ * validation to refuse; a throwing getter or trap is invalid() (the try block kept out
+ * of kv.set's hot path).
+ */
+function kvOptionsOf(options: unknown, where: string): { secret?: unknown } {
+  try {
+    return isRecord(options) ? { secret: options.secret } : (options as { secret?: unknown });
+  } catch (error) {
+    throw invalid(error, where);
+  }
 }
 
 function kvSetCheck(key: unknown, value: unknown, options: unknown): () => void {

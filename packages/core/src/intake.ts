@@ -100,8 +100,21 @@ function takeDataCenter(value: unknown): unknown {
  * per session); any other value stays for the validation to reject (so nothing of an
  * arbitrary size is copied before it is checked).
  */
-function copyKeys(dcs: unknown): void {
+function copyKeys(dcs: unknown, keys: 'copy' | 'view'): void {
   if (!Array.isArray(dcs)) return;
+  if (keys === 'view') {
+    // Plain views of the caller's key bytes made from the internals (bytesView), for a
+    // caller that reads them at once and keeps nothing of them: save's sealing, which
+    // replaces every key with its sealed form (a plaintext copy would be thrown away).
+    for (const dc of dcs as unknown[]) {
+      if (!isRecord(dc)) continue;
+      if (bytesLength(dc.authKey) === AUTH_KEY_LENGTH) dc.authKey = bytesView(dc.authKey as Uint8Array, AUTH_KEY_LENGTH);
+      if (Array.isArray(dc.tempAuthKeys)) {
+        for (const temp of dc.tempAuthKeys as unknown[]) if (isRecord(temp) && bytesLength(temp.key) === AUTH_KEY_LENGTH) temp.key = bytesView(temp.key as Uint8Array, AUTH_KEY_LENGTH);
+      }
+    }
+    return;
+  }
   let count = 0;
   for (const dc of dcs as unknown[]) {
     if (!isRecord(dc)) continue;
@@ -127,8 +140,12 @@ function copyKeys(dcs: unknown): void {
   }
 }
 
-/** A session given to `save`: every field read once, its keys copied (copyKeys). */
-export function takeSession(value: unknown): Session {
+/**
+ * A session given to `save`: every field read once, its keys copied (copyKeys), or with
+ * `keys` 'view' only made plain views of the caller's bytes, for a caller that replaces
+ * them synchronously (save with encryption seals them at once).
+ */
+export function takeSession(value: unknown, keys: 'copy' | 'view' = 'copy'): Session {
   if (!isRecord(value)) return value as Session;
   const copy = {
     version: value.version,
@@ -144,7 +161,7 @@ export function takeSession(value: unknown): Session {
   if (state !== undefined) copy.state = takeUpdateState(state);
   const takeoutId = value.takeoutId;
   if (takeoutId !== undefined) copy.takeoutId = takeoutId as bigint;
-  copyKeys(copy.dcs);
+  copyKeys(copy.dcs, keys);
   return copy;
 }
 
