@@ -1,8 +1,11 @@
 /**
  * The label-free peer check used on batches and stored rows must accept and reject
- * exactly what assertPeer does: each bad field, alone, is rejected by both.
+ * exactly what assertPeer does: each bad field, alone, is rejected by both. So must
+ * upsert's one-pass take-and-check (intake.ts takeCheckedPeer), which repeats the rules
+ * on its locals: a valid peer comes back as an equal copy, any other as undefined.
  */
 import { describe, expect, it } from 'vitest';
+import { takeCheckedPeer } from '../src/intake.js';
 import { assertPeer, isPeer, isStorableText, storableText } from '../src/validate.js';
 
 const good = { type: 'user', id: 5n, accessHash: -(2n ** 63n), usernames: ['Ab_1', 'cd'], phone: '123', min: false, updatedAt: 1_700_000_000, displayName: 'Name', complete: new Uint8Array(3) };
@@ -34,8 +37,16 @@ const bad: Array<[string, Record<string, unknown>]> = [
 
 describe('isPeer agrees with assertPeer', () => {
   it('accepts a valid peer and one with only the required fields', () => {
+    const bare = { type: 'channel', id: 1n, accessHash: 0n, usernames: [], updatedAt: 0 };
     expect(isPeer(good)).toBe(true);
-    expect(isPeer({ type: 'channel', id: 1n, accessHash: 0n, usernames: [], updatedAt: 0 })).toBe(true);
+    expect(isPeer(bare)).toBe(true);
+    for (const peer of [good, bare, { ...good, usernames: ['a', 'b', 'c'] }]) {
+      for (const bytes of ['copy', 'view'] as const) {
+        const taken = takeCheckedPeer(peer, bytes);
+        expect(taken).toEqual(peer);
+        expect(taken).not.toBe(peer);
+      }
+    }
   });
   it('accepts any well-formed Unicode name: surrogate pairs, the highest code point, U+FFFD itself', () => {
     for (const displayName of ['😀', 'a😀b😀', '\u{10FFFF}', '\ufffd', 'Ünïcödé 名前', '\u0001\u007f']) {
@@ -48,11 +59,15 @@ describe('isPeer agrees with assertPeer', () => {
     it(`rejects ${what}, as assertPeer does`, () => {
       const peer = { ...good, ...change };
       expect(isPeer(peer)).toBe(false);
+      expect(takeCheckedPeer(peer, 'copy')).toBeUndefined();
       expect(() => assertPeer(peer, 'peer')).toThrow();
     });
   }
   it('rejects non-objects', () => {
-    for (const value of [null, undefined, 1, 'peer', [good], new Uint8Array(1)]) expect(isPeer(value)).toBe(false);
+    for (const value of [null, undefined, 1, 'peer', [good], new Uint8Array(1)]) {
+      expect(isPeer(value)).toBe(false);
+      expect(takeCheckedPeer(value, 'copy')).toBeUndefined();
+    }
   });
 });
 
