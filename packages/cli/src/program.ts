@@ -32,9 +32,15 @@ export function buildProgram(io: Io): Command {
   const program = new Command('mtstore')
     .description('Move MTProto (Telegram) sessions between Telethon, GramJS, Pyrogram, mtcute and any mtstore backend.')
     .version('0.1.0')
-    .showHelpAfterError('(run mtstore --help for usage)')
     .exitOverride()
-    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+      // Commander's own errors (unknown option, missing argument, bad choice) as every
+      // other failure: one line starting with `mtstore:` (it writes "error: …" and the
+      // help hint on a line of its own otherwise). Subcommands inherit this.
+      outputError: (s, write) => write(`mtstore: ${s.replace(/^error: /, '').trim()} (run mtstore --help for usage)\n`),
+    });
 
   program
     .command('import')

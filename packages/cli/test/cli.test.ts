@@ -78,10 +78,13 @@ describe('import / export / inspect', () => {
     expect(io.out()).toBe('');
   });
 
-  it('usage errors exit 2, unreadable input 3', async () => {
-    expect(await run(['import', 'x'], captureIo())).toBe(EXIT.USAGE);
-    expect(await run(['export', 'shared://a'], captureIo())).toBe(EXIT.USAGE);
-    expect(await run(['migrate', 'shared://a', 'shared://z', '--refs', 'some'], captureIo())).toBe(EXIT.USAGE);
+  it('usage errors exit 2, unreadable input 3; each is one line starting with mtstore:', async () => {
+    for (const args of [['import', 'x'], ['export', 'shared://a'], ['migrate', 'shared://a', 'shared://z', '--refs', 'some'], ['inspect', 'shared://a', '--bogus'], ['nosuch']]) {
+      const usage = captureIo();
+      expect(await run(args, usage), args.join(' ')).toBe(EXIT.USAGE);
+      expect(usage.err().trim().split('\n'), args.join(' ')).toHaveLength(1);
+      expect(usage.err(), args.join(' ')).toMatch(/^mtstore: .*\(run mtstore --help for usage\)\n$/);
+    }
     const io = captureIo();
     expect(await run(['import', 'definitely-not-a-session', 'shared://e'], io)).toBe(EXIT.INPUT);
     expect(io.err().trim().split('\n')).toHaveLength(1);
