@@ -47,7 +47,13 @@ export function explain(error: unknown): { code: ExitCode; line: string } {
   if (error instanceof CliError) return { code: error.exitCode, line: error.message };
   if (isConvertError(error)) {
     if (error.code === 'MTSTORE_CONVERT_SQLITE_UNAVAILABLE') return { code: EXIT.MISSING_PACKAGE, line: firstLine(error.message) };
-    const fix = error.code === 'MTSTORE_CONVERT_UNKNOWN_FORMAT' ? ' Pass --format to name it, or check that the whole string was copied.' : '';
+    // The library's advice ("pass format: …", "pass name …") as the command's options.
+    const fix =
+      error.code === 'MTSTORE_CONVERT_UNKNOWN_FORMAT'
+        ? ' Pass --format to name it, or check that the whole string was copied.'
+        : error.code === 'MTSTORE_CONVERT_AMBIGUOUS'
+          ? ' On the command line: --name <session> picks a session of a folder; --format (import) or --from (inspect, export) names the format.'
+          : '';
     return { code: EXIT.INPUT, line: firstLine(error.message) + fix };
   }
   if (isStorageError(error)) {

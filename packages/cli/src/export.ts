@@ -1,5 +1,5 @@
 /** `mtstore export <source> --format …`: a stored (or foreign) session as a string on stdout. */
-import { STRING_FORMATS, toSessionString, type StringSessionFormat } from '@mtstore/convert';
+import { STRING_FORMATS, toSessionString, type SessionFormat, type StringSessionFormat } from '@mtstore/convert';
 import type { Session } from '@mtstore/core';
 import { CliError, EXIT } from './exit.js';
 import { say, type Io } from './io.js';
@@ -10,6 +10,8 @@ export interface ExportOptions {
   name?: string;
   /** Pyrogram's current layout needs an api_id when the session has none. */
   apiId?: number;
+  /** Read a foreign source (an ambiguous string) as this format. */
+  from?: SessionFormat;
 }
 
 export function checkStringFormat(format: string): StringSessionFormat {
@@ -20,8 +22,8 @@ export function checkStringFormat(format: string): StringSessionFormat {
 }
 
 /** The session stored under `name` in `source` (a storage), or the foreign session `source` is. */
-export async function loadSession(source: string, name: string | undefined): Promise<Session> {
-  const foreign = await readForeign(source);
+export async function loadSession(source: string, name: string | undefined, from?: SessionFormat): Promise<Session> {
+  const foreign = await readForeign(source, { ...(from === undefined ? {} : { format: from }), ...(name === undefined ? {} : { name }) });
   if (foreign !== null) return foreign.session;
   const storage = await openExisting(source, name);
   try {
@@ -39,7 +41,7 @@ export async function loadSession(source: string, name: string | undefined): Pro
 
 export async function exportSession(source: string, options: ExportOptions, io: Io): Promise<string> {
   const format = checkStringFormat(options.format);
-  const session = await loadSession(source, options.name);
+  const session = await loadSession(source, options.name, options.from);
   const text = toSessionString(session, format, options.apiId === undefined ? {} : { apiId: options.apiId });
   io.stdout.write(`${text}\n`);
   say(io, `warning: this ${format} string is a login: anyone holding it can use the account. Keep it secret.`);

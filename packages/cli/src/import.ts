@@ -50,7 +50,8 @@ export async function holdsAnything(storage: Storage, name: string): Promise<boo
 
 export async function importSession(input: string, target: string, options: ImportOptions, io: Io): Promise<ImportResult> {
   checkTarget(target);
-  const converted = await parseSession(input, { ...(options.format ? { format: options.format } : {}), ...(options.bot ? { bot: true } : {}) });
+  // --name also picks the session of a GramJS folder that holds several (imported under that name).
+  const converted = await parseSession(input, { ...(options.format ? { format: options.format } : {}), ...(options.bot ? { bot: true } : {}), ...(options.name ? { name: options.name } : {}) });
   const storage = await openTarget(target, options.name);
   const name = sessionNameOf(target, options.name);
   try {

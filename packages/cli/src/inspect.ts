@@ -1,12 +1,15 @@
 /** `mtstore inspect <source>`: a redacted summary. Keys are reported as present or absent, never printed. */
 import { existsSync } from 'node:fs';
 import { describeHolder, isStorageError, type DataCenter, type LeaseHolder, type Peer, type PeerCache, type PeerType, type Session, type Storage } from '@mtstore/core';
+import type { SessionFormat } from '@mtstore/convert';
 import { CliError, EXIT } from './exit.js';
 import type { Io } from './io.js';
 import { isUrl, openExisting, readForeign, shown } from './source.js';
 
 export interface InspectOptions {
   name?: string;
+  /** Read a foreign source (an ambiguous string) as this format. */
+  from?: SessionFormat;
 }
 
 function dcLine(dc: DataCenter): string {
@@ -120,7 +123,7 @@ export async function inspect(source: string, options: InspectOptions, io: Io): 
   // half a summary.
   const lines: string[] = [];
   const out = (line: string) => lines.push(line);
-  const foreign = await readForeign(source);
+  const foreign = await readForeign(source, { ...(options.from === undefined ? {} : { format: options.from }), ...(options.name === undefined ? {} : { name: options.name }) });
   if (foreign !== null) {
     // A string is a login: name it by format and length only.
     const what = existsSync(source) || existsSync(`${source}.session`) ? shown(source) : `the ${source.length}-character string`;

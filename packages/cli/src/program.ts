@@ -62,7 +62,8 @@ export function buildProgram(io: Io): Command {
     .addOption(new Option('-f, --format <format>', 'the string format to write').choices([...STRING_FORMATS]).makeOptionMandatory())
     .option('-n, --name <session>', 'session name in the source (default: ?session= in the URL, else "default")')
     .option('--api-id <id>', 'api_id for a Pyrogram string when the session has none (a session\'s own api_id is kept)', apiId)
-    .action(async (source: string, opts: { format: string; name?: string; apiId?: number }) => {
+    .addOption(new Option('--from <format>', 'read a foreign source as this format (needed only when it is ambiguous)').choices([...STRING_FORMATS, ...FILE_FORMATS]))
+    .action(async (source: string, opts: { format: string; name?: string; apiId?: number; from?: SessionFormat }) => {
       await exportSession(source, opts, io);
     });
 
@@ -96,7 +97,8 @@ export function buildProgram(io: Io): Command {
     .description('A redacted summary: sessions, DCs, user, update state, peer counts. Keys never print.')
     .argument('<source>', 'a storage path or URL, a session file or folder, or a session string')
     .option('-n, --name <session>', 'only this session')
-    .action(async (source: string, opts: { name?: string }) => {
+    .addOption(new Option('--from <format>', 'read a foreign source as this format (needed only when it is ambiguous)').choices([...STRING_FORMATS, ...FILE_FORMATS]))
+    .action(async (source: string, opts: { name?: string; from?: SessionFormat }) => {
       await inspect(source, opts, io);
     });
 

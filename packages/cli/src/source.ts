@@ -86,13 +86,18 @@ export async function openTarget(input: string, name: string | undefined, encryp
   return openStorage(input, { ...(name === undefined ? {} : { name }), ...(encryption === undefined ? {} : { encryption }) });
 }
 
-/** A foreign session when the input is one (file written by another library, folder, string), else null. */
-export async function readForeign(input: string, format?: SessionFormat): Promise<ConvertedSession | null> {
-  if (format !== undefined) return parseSession(input, { format });
+/**
+ * A foreign session when the input is one (file written by another library, folder,
+ * string), else null. `format` reads it as that format (an ambiguous string); `name`
+ * picks the session of a GramJS folder that holds several.
+ */
+export async function readForeign(input: string, options: { format?: SessionFormat; name?: string } = {}): Promise<ConvertedSession | null> {
+  const parse = { ...(options.format === undefined ? {} : { format: options.format }), ...(options.name === undefined ? {} : { name: options.name }) };
+  if (options.format !== undefined) return parseSession(input, parse);
   if (existsSync(input) || (extname(input) === '' && existsSync(`${input}.session`))) {
     const path = existsSync(input) ? input : `${input}.session`;
-    return (await detectSessionFile(path)) === null ? null : parseSession(path);
+    return (await detectSessionFile(path)) === null ? null : parseSession(path, parse);
   }
-  if (!isUrl(input) && detectStringFormats(input).length > 0) return parseSession(input);
+  if (!isUrl(input) && detectStringFormats(input).length > 0) return parseSession(input, parse);
   return null;
 }

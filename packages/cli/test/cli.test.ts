@@ -2,9 +2,12 @@
  * The commands run in-process against the memory adapter (through a registered
  * `shared://` scheme so every open of one URL sees the same data).
  */
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { openStorage, toMarkedId } from '@mtstore/core';
-import { parseSession, parseSessionString } from '@mtstore/convert';
+import { parseSession, parseSessionString, toGramjsString } from '@mtstore/convert';
 import { describe, expect, it } from 'vitest';
 import { EXIT, migrate, run } from '../src/index.js';
 import { storeIdentity } from '../src/migrate.js';
@@ -377,5 +380,58 @@ describe('targets, replacing and names', () => {
     const io = captureIo();
     expect(await run(['export', 'shared://q?session=nosuch', '--format', 'telethon'], io)).toBe(EXIT.NOT_FOUND);
     expect(io.err()).toContain('No session named "nosuch" in shared://q?session=nosuch: it holds: bob');
+  });
+});
+
+describe('inputs that need naming', () => {
+  it('an ambiguous string is read as the format --from names (inspect, export); the error says so', async () => {
+    // A GramJS string for host "ab" is also a valid Telethon string (DC address 0.2.97.98).
+    const telethon = await parseSession(readFileSync(`${convertFixtures}telethon/ipv4.string`, 'utf8').trim());
+    const text = toGramjsString({ ...telethon.session, dcs: [{ id: 2, host: 'ab', port: 443, authKey: telethon.session.dcs[0]!.authKey! }] });
+    const refused = captureIo();
+    expect(await run(['inspect', text], refused)).toBe(EXIT.INPUT);
+    expect(refused.err()).toContain('--from');
+    for (const [from, address] of [['gramjs', 'DC 2: ab:443'], ['telethon', 'DC 2: 0.2.97.98:443']] as const) {
+      const io = captureIo();
+      expect(await run(['inspect', text, '--from', from], io), io.err()).toBe(EXIT.OK);
+      expect(io.out()).toContain(address);
+      const exported = captureIo();
+      expect(await run(['export', text, '--from', from, '--format', 'gramjs'], exported), exported.err()).toBe(EXIT.OK);
+      expect((await parseSessionString(exported.out().trim(), { format: 'gramjs' })).session.dcs[0]).toMatchObject(from === 'gramjs' ? { host: 'ab' } : { ipv4: '0.2.97.98' });
+    }
+  });
+
+  it('--name picks the session of a GramJS folder that holds several (import, inspect)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mtstore-cli-gramjs-'));
+    try {
+      // Two StoreSessions written by GramJS itself (each in a folder of its name), their files then put in one folder.
+      const script = `
+        const { StoreSession } = require('telegram/sessions');
+        const { AuthKey } = require('telegram/crypto/AuthKey');
+        (async () => {
+          for (const [name, dc] of [['acct', 2], ['other', 4]]) {
+            const s = new StoreSession(name);
+            s.setDC(dc, '149.154.167.' + (40 + dc), 443);
+            const key = new AuthKey();
+            await key.setKey(Buffer.alloc(256, dc));
+            s.authKey = key;
+          }
+        })();`;
+      execFileSync(process.execPath, ['-e', script], { cwd: dir, env: { ...process.env, NODE_PATH: join(process.cwd(), 'node_modules') + ':' + join(process.cwd(), '../../node_modules') } });
+      const folder = join(dir, 'both');
+      mkdirSync(folder);
+      for (const name of ['acct', 'other']) for (const file of readdirSync(join(dir, name))) renameSync(join(dir, name, file), join(folder, file));
+      const refused = captureIo();
+      expect(await run(['import', folder, 'shared://gj1'], refused)).toBe(EXIT.INPUT);
+      expect(refused.err()).toContain('--name');
+      const io = captureIo();
+      expect(await run(['import', folder, 'shared://gj1', '--name', 'other'], io), io.err()).toBe(EXIT.OK);
+      expect((await (await openStorage('shared://gj1', { name: 'other' })).load())?.homeDcId).toBe(4);
+      const shown = captureIo();
+      expect(await run(['inspect', folder, '--name', 'acct'], shown), shown.err()).toBe(EXIT.OK);
+      expect(shown.out()).toContain('home DC: 2');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
