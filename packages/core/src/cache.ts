@@ -36,7 +36,7 @@ import type {
   SessionInfo,
   SessionStorageProtocol,
 } from './model.js';
-import { describeValue, INT64_MAX, INT64_MIN } from './validate.js';
+import { assertTimerMs, describeValue, INT64_MAX, INT64_MIN } from './validate.js';
 
 const INSPECT = Symbol.for('nodejs.util.inspect.custom');
 
@@ -168,10 +168,7 @@ export class CachedSessionStorage implements SessionStorageProtocol {
     }
     if (typeof clock !== 'function') throw new InvalidArgumentError('CachedSessionStorage: clock must be a function returning epoch ms');
     if (onBusError !== undefined && typeof onBusError !== 'function') throw new InvalidArgumentError('CachedSessionStorage: onBusError must be a function');
-    // A timer: Node fires a delay past 2^31 - 1 ms after 1 ms.
-    if (typeof resubscribeDelay !== 'number' || !Number.isInteger(resubscribeDelay) || resubscribeDelay < 1 || resubscribeDelay > 2 ** 31 - 1) {
-      throw new InvalidArgumentError(`CachedSessionStorage: resubscribeDelay must be an integer number of ms from 1 to ${2 ** 31 - 1}, got ${describeValue(resubscribeDelay)}`);
-    }
+    assertTimerMs(resubscribeDelay, 'CachedSessionStorage: resubscribeDelay');
     this.#storage = storage;
     this.#answersNow = storage instanceof BaseSessionStorage;
     this.#bus = bus;

@@ -103,6 +103,8 @@ export {
   MAX_KV_VALUE_BYTES,
   MAX_PEER_PAGE,
   PEER_TYPES,
+  assertTimerMs,
+  MAX_TIMER_MS,
 } from './validate.js';
 export type { AuthKeyRepository, KeyValueRepository, PeerRepository, RefMessageRepository } from './repositories.js';
 export type { LeaseRepository, PeerListPage, RefMessageListPage, StoredLease } from './repositories.js';

@@ -104,6 +104,21 @@ function bytesName(value: object): string {
  * when it is short and cannot be encoded bytes; a longer one (whatever it holds: a key
  * in hex with a prefix is still a key) only by its length.
  */
+/** The longest delay Node's timers hold: a longer one fires after 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * A delay option in milliseconds (a timeout, an interval, a retry wait), checked before
+ * any I/O: a number from `min` to MAX_TIMER_MS, an integer unless `integer` is false.
+ * Past the bound Node's timer fires after 1 ms (a poll or retry loop without pause,
+ * every statement timed out at once). `label` names it ("PostgresStorage: closeTimeoutMillis").
+ */
+export function assertTimerMs(value: unknown, label: string, min = 1, integer = true): asserts value is number {
+  if (typeof value !== 'number' || !(integer ? Number.isInteger(value) : Number.isFinite(value)) || value < min || value > MAX_TIMER_MS) {
+    throw new InvalidArgumentError(`${label} must be ${integer ? 'an integer' : 'a'} number of ms from ${min} to ${MAX_TIMER_MS}, got ${describeValue(value)}`);
+  }
+}
+
 export function describeValue(value: unknown): string {
   if (value === null) return 'null';
   const bytes = bytesLength(value);

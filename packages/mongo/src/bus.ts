@@ -43,6 +43,7 @@ import {
   type SessionEventBusState,
   type SessionEventSubscribeOptions,
   assertSubscribeOptions,
+  assertTimerMs,
   reportStateSafely,
 } from '@mtstore/core';
 import { openConnection, type Connection, type MongoConnectionOptions } from './connection.js';
@@ -84,16 +85,13 @@ const GAP_GRACE_MS = 1_000;
 /** Error codes of servers without change streams: standalone, FerretDB (NotImplemented), unknown stage, unsupported. */
 const NO_CHANGE_STREAMS = new Set([40573, 238, 40324, 115, 303]);
 
-function positiveInteger(value: unknown, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
+function positiveInteger(value: unknown, name: string, fallback: number): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
-    throw new InvalidArgumentError(`MongoSessionEventBus: ${name} must be an integer from 1 to ${max}, got ${describeValue(value)}`);
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw new InvalidArgumentError(`MongoSessionEventBus: ${name} must be a positive integer, got ${describeValue(value)}`);
   }
   return value;
 }
-
-/** The longest delay Node's timers hold: a longer one fires after 1 ms (a poll loop with no pause). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** A running reader of the log: stopped by `stop()`, delivers through `deliver`. */
 interface Feed {
@@ -127,10 +125,12 @@ export class MongoSessionEventBus implements SessionEventBus {
   constructor(options: MongoSessionEventBusOptions) {
     const mode = options?.mode ?? 'auto';
     if (!['auto', 'changeStream', 'poll'].includes(mode)) {
-      throw new InvalidArgumentError(`MongoSessionEventBus: mode must be 'auto', 'changeStream' or 'poll', got ${JSON.stringify(mode)}`);
+      throw new InvalidArgumentError(`MongoSessionEventBus: mode must be 'auto', 'changeStream' or 'poll', got ${describeValue(mode)}`);
     }
     this.#mode = mode;
-    this.#pollInterval = positiveInteger(options?.pollInterval, 'pollInterval', 100, MAX_TIMER_MS);
+    const pollInterval = options?.pollInterval ?? 100;
+    assertTimerMs(pollInterval, 'MongoSessionEventBus: pollInterval');
+    this.#pollInterval = pollInterval;
     this.#maxEvents = positiveInteger(options?.maxEvents, 'maxEvents', 1_000);
     this.#maxAgeMs = positiveInteger(options?.maxAge, 'maxAge', 60) * 1000;
     if (options?.onError !== undefined && typeof options.onError !== 'function') throw new InvalidArgumentError('MongoSessionEventBus: onError must be a function');

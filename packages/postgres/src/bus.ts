@@ -19,6 +19,7 @@ import {
   assertSubscribeOptions,
   reportStateSafely,
   decodeSessionEvent,
+  assertTimerMs,
   describeValue,
   deliverSafely,
   encodeSessionEvent,
@@ -33,7 +34,7 @@ import {
 } from '@mtstore/core';
 import pg from 'pg';
 import type { Client, ClientConfig, Notification } from 'pg';
-import { DEFAULT_SCHEMA, MAX_TIMER_MS, POOL_DEFAULTS } from './connection.js';
+import { DEFAULT_SCHEMA, POOL_DEFAULTS } from './connection.js';
 
 export interface PostgresSessionEventBusOptions {
   /** `postgres://user:password@host:5432/database`. Give this or `config`. */
@@ -69,12 +70,9 @@ function reconnectDelayOption(value: unknown): { initial: number; max: number } 
   if (value === undefined) return { initial: 100, max: 5_000 };
   if (typeof value !== 'object' || value === null) throw new InvalidArgumentError(`${NAME}: reconnectDelay must be an object like { initial: 100, max: 5000 }, got ${describeValue(value)}`);
   const { initial = 100, max = 5_000 } = value as { initial?: unknown; max?: unknown };
-  for (const [field, ms] of [['initial', initial], ['max', max]] as const) {
-    if (typeof ms !== 'number' || !Number.isInteger(ms) || ms < 1 || ms > MAX_TIMER_MS) {
-      throw new InvalidArgumentError(`${NAME}: reconnectDelay.${field} must be an integer number of ms from 1 to ${MAX_TIMER_MS}, got ${describeValue(ms)}`);
-    }
-  }
-  return { initial: initial as number, max: max as number };
+  assertTimerMs(initial, `${NAME}: reconnectDelay.initial`);
+  assertTimerMs(max, `${NAME}: reconnectDelay.max`);
+  return { initial, max };
 }
 
 /** How long close() lets the server answer pg's Terminate before it drops the socket. */

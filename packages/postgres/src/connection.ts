@@ -4,7 +4,7 @@
  * never ended), with the schema migrated lazily, once, before the first query.
  */
 import { createHash } from 'node:crypto';
-import { assertIdentifier, createOption, describeValue, InvalidArgumentError, Once } from '@mtstore/core';
+import { assertIdentifier, assertTimerMs, createOption, InvalidArgumentError, Once } from '@mtstore/core';
 import pg from 'pg';
 import type { Pool, PoolClient, PoolConfig, QueryConfig, QueryResult, QueryResultRow } from 'pg';
 import { migrate, quoteIdentifier, SCHEMA_VERSION } from './schema.js';
@@ -53,8 +53,6 @@ export const POOL_DEFAULTS: Readonly<PoolConfig> = {
 export const DEFAULT_SCHEMA = 'mtstore';
 
 const DEFAULT_CLOSE_TIMEOUT = 5_000;
-/** The longest delay Node's timers hold (a longer one fires after 1 ms): the bound of every ms option. */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
 /** After the calls in flight are settled, how long close() waits for an owned pool to end. */
 const POOL_END_TIMEOUT = 1_000;
 
@@ -136,10 +134,7 @@ export class Database {
     this.create = createOption(options.create, where);
     this.#where = where;
     const closeTimeout = options.closeTimeoutMillis ?? DEFAULT_CLOSE_TIMEOUT;
-    // Node's timers hold at most 2^31 - 1 ms: a longer one fires after 1 ms.
-    if (typeof closeTimeout !== 'number' || !Number.isFinite(closeTimeout) || closeTimeout < 0 || closeTimeout > MAX_TIMER_MS) {
-      throw new InvalidArgumentError(`${where}: closeTimeoutMillis must be a number of milliseconds from 0 to ${MAX_TIMER_MS}, got ${describeValue(closeTimeout)}`);
-    }
+    assertTimerMs(closeTimeout, `${where}: closeTimeoutMillis`, 0, false);
     this.#closeTimeout = closeTimeout;
     this.s = quoteIdentifier(this.schema);
     if (options.pool !== undefined) {

@@ -3,7 +3,7 @@
  * cluster seed nodes, closed by `close()`), or a Redis / Cluster client the
  * application owns (used as is, never closed by mtstore).
  */
-import { assertKeyPrefix, CorruptDataError, createOption, describeValue, InvalidArgumentError, LeaseLostError, MigrationError, Once, decodeUrlPart, redactUrl } from '@mtstore/core';
+import { assertKeyPrefix, assertTimerMs, CorruptDataError, createOption, InvalidArgumentError, LeaseLostError, MigrationError, Once, decodeUrlPart, redactUrl } from '@mtstore/core';
 import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { ensureSchema } from './schema.js';
 import { isFenceRefusal } from './fence.js';
@@ -118,9 +118,6 @@ export function redisOptionsFromUrl(url: URL): RedisOptions {
   return options;
 }
 
-/** The longest delay Node's timers hold: a longer one fires after 1 ms. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
 /**
  * `commandTimeout` of a connection mtstore opens, before any I/O: ioredis arms a timer
  * with it for every command, and dropWhenSilent checks the socket every half of it; a
@@ -128,10 +125,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * busy socket dropped). 0 (or absent) is off, as in ioredis.
  */
 function assertCommandTimeout(value: unknown, label: string, where: string): void {
-  if (value === undefined) return;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > MAX_TIMER_MS) {
-    throw new InvalidArgumentError(`${where}: ${label} must be a number of ms from 0 (off) to ${MAX_TIMER_MS}, got ${describeValue(value)}`);
-  }
+  if (value !== undefined) assertTimerMs(value, `${where}: ${label}`, 0, false);
 }
 
 function openOwned(options: RedisConnectionOptions, where: string): RedisClient {

@@ -4,7 +4,7 @@
  * enforces it), and the driver internals close() reaches past a silent server — pg-pool
  * `_clients`, mysql2 / mysql `_allConnections` and cluster `_nodes`, each read guarded.
  */
-import { connectionStringParam, describeValue, InvalidArgumentError } from '@mtstore/core';
+import { assertTimerMs, connectionStringParam } from '@mtstore/core';
 import type { DataSource, DataSourceOptions } from 'typeorm';
 
 /**
@@ -64,17 +64,12 @@ export function queryTimeoutOf(options: DataSourceOptions, owned: boolean, where
   const { enableQueryTimeout, maxQueryExecutionTime } = options as { enableQueryTimeout?: unknown; maxQueryExecutionTime?: unknown };
   if (enableQueryTimeout === false) return 0;
   if (enableQueryTimeout === true && typeof maxQueryExecutionTime === 'number' && maxQueryExecutionTime > 0) {
-    // The adapter's timer of every statement: Node fires a delay past 2^31 - 1 ms after 1 ms.
-    if (maxQueryExecutionTime > MAX_TIMER_MS) {
-      throw new InvalidArgumentError(`${where}: maxQueryExecutionTime (with enableQueryTimeout) must be at most ${MAX_TIMER_MS} ms, got ${describeValue(maxQueryExecutionTime)}`);
-    }
+    // The adapter's timer of every statement.
+    assertTimerMs(maxQueryExecutionTime, `${where}: maxQueryExecutionTime (with enableQueryTimeout)`, 0, false);
     return maxQueryExecutionTime;
   }
   return owned ? MYSQL_QUERY_TIMEOUT_MS : 0;
 }
-
-/** The longest delay Node's timers hold: a longer one fires after 1 ms. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** PostgreSQL's largest value for a timeout setting, in ms. */
 const PG_MAX_TIMEOUT = 2_147_483_647;
