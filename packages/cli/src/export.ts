@@ -23,7 +23,7 @@ export function checkStringFormat(format: string): StringSessionFormat {
 
 /** The session stored under `name` in `source` (a storage), or the foreign session `source` is. */
 export async function loadSession(source: string, name: string | undefined, from?: SessionFormat): Promise<Session> {
-  const foreign = await readForeign(source, { ...(from === undefined ? {} : { format: from }), ...(name === undefined ? {} : { name }) });
+  const foreign = await readForeign(source, { format: from, name });
   if (foreign !== null) return foreign.session;
   const storage = await openExisting(source, name);
   try {

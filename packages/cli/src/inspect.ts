@@ -123,7 +123,7 @@ export async function inspect(source: string, options: InspectOptions, io: Io): 
   // half a summary.
   const lines: string[] = [];
   const out = (line: string) => lines.push(line);
-  const foreign = await readForeign(source, { ...(options.from === undefined ? {} : { format: options.from }), ...(options.name === undefined ? {} : { name: options.name }) });
+  const foreign = await readForeign(source, { format: options.from, name: options.name });
   if (foreign !== null) {
     // A string is a login: name it by format and length only.
     const what = existsSync(source) || existsSync(`${source}.session`) ? shown(source) : `the ${source.length}-character string`;

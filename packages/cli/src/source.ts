@@ -91,7 +91,7 @@ export async function openTarget(input: string, name: string | undefined, encryp
  * string), else null. `format` reads it as that format (an ambiguous string); `name`
  * picks the session of a GramJS folder that holds several.
  */
-export async function readForeign(input: string, options: { format?: SessionFormat; name?: string } = {}): Promise<ConvertedSession | null> {
+export async function readForeign(input: string, options: { format?: SessionFormat | undefined; name?: string | undefined } = {}): Promise<ConvertedSession | null> {
   const parse = { ...(options.format === undefined ? {} : { format: options.format }), ...(options.name === undefined ? {} : { name: options.name }) };
   if (options.format !== undefined) return parseSession(input, parse);
   if (existsSync(input) || (extname(input) === '' && existsSync(`${input}.session`))) {
