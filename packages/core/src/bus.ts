@@ -7,7 +7,7 @@
  */
 import { CorruptDataError, InvalidArgumentError, StorageClosedError } from './errors.js';
 import type { SessionEvent, SessionEventBus, SessionEventBusState, SessionEventSubscribeOptions } from './model.js';
-import { assertSessionEvent } from './validate.js';
+import { assertSessionEvent, assertTimerMs } from './validate.js';
 
 interface WireEvent {
   t: 'c' | 'd';
@@ -95,8 +95,6 @@ export function assertSubscribeOptions(options: unknown, bus: string): asserts o
 const DEFAULT_HEARTBEAT_INTERVAL = 15_000;
 /** Below this a check's answer could lose the race with the next check on a busy server or a slow link. */
 const MIN_HEARTBEAT_INTERVAL = 100;
-/** setInterval's limit: a longer delay is taken as 1 ms. */
-const MAX_HEARTBEAT_INTERVAL = 2 ** 31 - 1;
 
 /**
  * A networked bus's `heartbeatInterval` option (ms between checks that its connection
@@ -105,9 +103,7 @@ const MAX_HEARTBEAT_INTERVAL = 2 ** 31 - 1;
  */
 export function heartbeatIntervalOption(value: unknown, bus: string): number {
   if (value === undefined) return DEFAULT_HEARTBEAT_INTERVAL;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < MIN_HEARTBEAT_INTERVAL || value > MAX_HEARTBEAT_INTERVAL) {
-    throw new InvalidArgumentError(`${bus}: heartbeatInterval must be an integer number of ms from ${MIN_HEARTBEAT_INTERVAL} to ${MAX_HEARTBEAT_INTERVAL}`);
-  }
+  assertTimerMs(value, `${bus}: heartbeatInterval`, MIN_HEARTBEAT_INTERVAL);
   return value;
 }
 

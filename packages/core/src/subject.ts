@@ -4,6 +4,7 @@
  * adapters only store sessions and, where they can, carry events between processes.
  */
 import { InvalidArgumentError, StorageClosedError } from './errors.js';
+import { assertTimerMs } from './validate.js';
 import type {
   ExpiredSession,
   SessionDestroyReason,
@@ -90,15 +91,11 @@ export class SessionSubject implements SessionStorageProtocol {
     }
     this.#sweepBatch = sweepBatch;
     const { resubscribeDelay = 1_000 } = options;
-    if (typeof resubscribeDelay !== 'number' || !Number.isInteger(resubscribeDelay) || resubscribeDelay < 1 || resubscribeDelay > 2 ** 31 - 1) {
-      throw new InvalidArgumentError('SessionSubject: resubscribeDelay must be an integer number of ms, at least 1');
-    }
+    assertTimerMs(resubscribeDelay, 'SessionSubject: resubscribeDelay');
     this.#resubscribeDelay = resubscribeDelay;
     this.#onSweepError = onSweepError ?? ((error) => console.error('SessionSubject: sweeping expired sessions failed; retrying next interval', error));
     if (sweepInterval !== undefined) {
-      if (typeof sweepInterval !== 'number' || !Number.isInteger(sweepInterval) || sweepInterval < 10 || sweepInterval > 2 ** 31 - 1) {
-        throw new InvalidArgumentError('SessionSubject: sweepInterval must be an integer number of ms, at least 10');
-      }
+      assertTimerMs(sweepInterval, 'SessionSubject: sweepInterval', 10);
       if (typeof storage.expireSessions !== 'function') throw new InvalidArgumentError('SessionSubject: sweepInterval needs a storage with expireSessions');
       this.#sweepTimer = setInterval(() => this.#sweep(), sweepInterval);
       this.#sweepTimer.unref();

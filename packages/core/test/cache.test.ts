@@ -4,6 +4,7 @@ import {
   CachedSessionStorage,
   decodeSessionEvent,
   encodeSessionEvent,
+  heartbeatIntervalOption,
   InvalidArgumentError,
   LocalEventChannel,
   LocalSessionEventBus,
@@ -334,6 +335,21 @@ describe('session lifetime in BaseSessionStorage and SessionSubject', () => {
     await vi.waitFor(() => expect(removed).toHaveLength(25), { timeout: 10_000, interval: 10 });
     await subject.close();
     expect(() => new SessionSubject(storage, { sweepInterval: 1 })).toThrow(InvalidArgumentError);
+  });
+
+  it("SessionSubject's timer options stop at setTimeout's limit (a longer delay would fire after 1 ms)", () => {
+    const storage = new Counting({ ttlSeconds: 1 });
+    for (const sweepInterval of [2 ** 31, 9, 10.5, Number.NaN, '100' as never]) {
+      expect(() => new SessionSubject(storage, { sweepInterval }), String(sweepInterval)).toThrow(/sweepInterval must be an integer number of ms from 10 to 2147483647/);
+    }
+    for (const resubscribeDelay of [2 ** 31, 0, 1.5, '5' as never]) {
+      expect(() => new SessionSubject(storage, { resubscribeDelay }), String(resubscribeDelay)).toThrow(/resubscribeDelay must be an integer number of ms from 1 to 2147483647/);
+    }
+    for (const heartbeatInterval of [2 ** 31, 99, 100.5, '1000' as never]) {
+      expect(() => heartbeatIntervalOption(heartbeatInterval, 'TestBus'), String(heartbeatInterval)).toThrow(/TestBus: heartbeatInterval must be an integer number of ms from 100 to 2147483647/);
+    }
+    expect(heartbeatIntervalOption(2 ** 31 - 1, 'TestBus')).toBe(2 ** 31 - 1);
+    expect(heartbeatIntervalOption(undefined, 'TestBus')).toBe(15_000);
   });
 
   it('ttlSeconds is validated; an adapter without lifetime support refuses it', () => {
