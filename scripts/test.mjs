@@ -30,20 +30,60 @@ for (const { dir } of packages) rmSync(join(dir, REPORT), { force: true });
 // 122, conformance 101, postgres 91, cli 66, integration 54, sqlite 42; the rest after them.
 const LONGEST_FIRST = ['@mtstore/mongo', '@mtstore/typeorm', '@mtstore/redis', '@mtstore/conformance', '@mtstore/postgres', '@mtstore/cli', '@mtstore/integration', '@mtstore/sqlite'];
 
-/** Runs one package's `npm test`, its output lines prefixed with its name as turbo does; resolves true when it passed. */
+/**
+ * Silence after which a package's test run counts as stalled: vitest prints each test
+ * file as it ends, a test times out after 30 s and a hook after 60 s, and the longest
+ * file takes about a minute, so minutes without a line mean vitest itself stopped. One
+ * CI run (4 Dec 2026) sat 17 minutes on a typeorm fork worker that was idle from its
+ * start (0.44 s of CPU, no socket, no query open) and never ran its file; four runs of
+ * typeorm's tests since did not repeat it.
+ */
+const STALL_MS = Number(process.env.MTSTORE_TEST_STALL_MS ?? 300_000);
+
+/**
+ * Runs one package's `npm test`, its output lines prefixed with its name as turbo does;
+ * resolves 'passed', 'failed', or 'stalled' (no line for STALL_MS: the whole process
+ * group, vitest's workers too, is killed).
+ */
 function testPackage({ name, dir }) {
   return new Promise((resolve) => {
-    const child = spawn('npm', ['run', 'test'], { cwd: dir, env: quietEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group (detached), so a stall kills vitest's fork workers with it.
+    const child = spawn('npm', ['run', 'test'], { cwd: dir, env: quietEnv, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    let last = Date.now();
+    let stalled = false;
+    const watchdog = setInterval(() => {
+      if (Date.now() - last < STALL_MS) return;
+      stalled = true;
+      clearInterval(watchdog);
+      console.log(`${name}:test: no output for ${Math.round(STALL_MS / 1000)} s: the test run stalled; stopping it`);
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }, Math.min(10_000, STALL_MS / 4));
     for (const stream of [child.stdout, child.stderr]) {
-      createInterface({ input: stream }).on('line', (line) => process.stdout.write(`${name}:test: ${line}\n`));
+      createInterface({ input: stream }).on('line', (line) => {
+        last = Date.now();
+        process.stdout.write(`${name}:test: ${line}\n`);
+      });
     }
     child.on('error', (error) => {
+      clearInterval(watchdog);
       console.log(`${name}:test: could not start npm: ${error.message}`);
-      resolve(false);
+      resolve('failed');
     });
-    child.on('close', (code) => resolve(code === 0));
+    child.on('close', (code) => {
+      clearInterval(watchdog);
+      resolve(stalled ? 'stalled' : code === 0 ? 'passed' : 'failed');
+    });
   });
 }
+
+/** Packages whose first run stalled and that were run again (named beside the summary). */
+const rerun = [];
+/** Packages whose second run stalled too (a failure). */
+const stalledTwice = [];
 
 async function testAll() {
   const built = turbo(['run', 'build']);
@@ -52,7 +92,19 @@ async function testAll() {
   const queue = [...packages].sort((a, b) => rank(a.name) - rank(b.name));
   let status = 0;
   const lane = async () => {
-    for (let next = queue.shift(); next !== undefined; next = queue.shift()) if (!(await testPackage(next))) status = 1;
+    for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
+      let result = await testPackage(next);
+      if (result === 'stalled') {
+        // Once more from the start: a stall is the runner's, not a test's (see STALL_MS);
+        // a second one counts as a failure.
+        rerun.push(next.name);
+        rmSync(join(next.dir, REPORT), { force: true });
+        console.log(`${next.name}:test: running the package's tests again`);
+        result = await testPackage(next);
+        if (result === 'stalled') stalledTwice.push(next.name);
+      }
+      if (result !== 'passed') status = 1;
+    }
   };
   await Promise.all([lane(), lane()]);
   return status;
@@ -103,6 +155,8 @@ if (runStatus !== 0 && failed === 0) {
   failed += 1;
   problems.push(`the test run ended with status ${runStatus} without a failing test (a build or lint step failed)`);
 }
+for (const name of stalledTwice) problems.push(`${name}: its test run stalled twice (no output for ${Math.round(STALL_MS / 1000)} s each time)`);
+for (const name of rerun) console.log(`note: ${name}'s first test run stalled (no output for ${Math.round(STALL_MS / 1000)} s) and was run again`);
 for (const problem of problems) console.log(`! ${problem}`);
 console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
 process.exit(failed > 0 ? 1 : 0);
