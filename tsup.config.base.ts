@@ -14,6 +14,12 @@ export function packageConfig(entry: string[] = ['src/index.ts'], extra: Options
     target: 'node20',
     splitting: false,
     treeshake: true,
+    // `__MTSTORE_CJS__`: true in the CommonJS build only (core's open.ts loads adapter
+    // packages with `require` there, not `import()`: see loadPackage). esbuild turns
+    // `require` into a shim in both builds, so the code cannot test for it itself.
+    esbuildOptions(options, context) {
+      options.define = { ...options.define, __MTSTORE_CJS__: String(context.format === 'cjs') };
+    },
     ...extra,
   });
 }

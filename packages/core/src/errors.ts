@@ -21,8 +21,38 @@ export type StorageErrorCode =
   | 'MTSTORE_LEASE_HELD'
   | 'MTSTORE_LEASE_LOST';
 
+/**
+ * The code of each of core's error classes (their instances carry it as `code`), for
+ * `instanceof` across copies of core. Filled below each class; open.ts adds its own.
+ */
+const CLASS_CODES = new Map<abstract new (...args: never[]) => StorageError, StorageErrorCode>();
+
+/** Registers a core error class's code with `instanceof` (see StorageError's Symbol.hasInstance). */
+export function registerErrorCode(errorClass: abstract new (...args: never[]) => StorageError, code: StorageErrorCode): void {
+  CLASS_CODES.set(errorClass, code);
+}
+
 export abstract class StorageError extends Error {
   abstract readonly code: StorageErrorCode;
+
+  /**
+   * `instanceof` that also answers for an error made by another copy of @mtstore/core:
+   * two copies are common (an app that `require`s core while an adapter was `import`ed,
+   * the ESM and CommonJS builds side by side; npm's global installs, where each package
+   * gets its own copy of a peer), and a `catch (e) { if (e instanceof
+   * StorageUnavailableError) … }` that silently stops matching would be worse than
+   * useless. An Error of another copy is an instance of one of core's classes when its
+   * `code` is that class's (of StorageError: any mtstore code). A subclass of the
+   * caller's own keeps plain `instanceof`: only objects of its prototype chain.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+    if (!(value instanceof Error)) return false;
+    const code = (value as { code?: unknown }).code;
+    if (typeof code !== 'string') return false;
+    if (this === StorageError) return ERROR_CODES.has(code);
+    return CLASS_CODES.get(this) === code;
+  }
 
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options?.cause === undefined ? undefined : { cause: sanitizeCause(options.cause) });
@@ -123,6 +153,16 @@ export class LeaseLostError extends StorageError {
   readonly code = 'MTSTORE_LEASE_LOST' as const;
 }
 
+registerErrorCode(InvalidArgumentError, 'MTSTORE_INVALID_ARGUMENT');
+registerErrorCode(StorageClosedError, 'MTSTORE_STORAGE_CLOSED');
+registerErrorCode(CorruptDataError, 'MTSTORE_CORRUPT_DATA');
+registerErrorCode(NotFoundError, 'MTSTORE_NOT_FOUND');
+registerErrorCode(StorageUnavailableError, 'MTSTORE_STORAGE_UNAVAILABLE');
+registerErrorCode(MigrationError, 'MTSTORE_MIGRATION');
+registerErrorCode(EncryptionError, 'MTSTORE_ENCRYPTION');
+registerErrorCode(LeaseHeldError, 'MTSTORE_LEASE_HELD');
+registerErrorCode(LeaseLostError, 'MTSTORE_LEASE_LOST');
+
 const ERROR_CODES: ReadonlySet<string> = new Set<StorageErrorCode>([
   'MTSTORE_INVALID_ARGUMENT',
   'MTSTORE_STORAGE_CLOSED',
@@ -138,9 +178,7 @@ const ERROR_CODES: ReadonlySet<string> = new Set<StorageErrorCode>([
 
 /** True for any mtstore error, also one thrown by another copy of @mtstore/core. */
 export function isStorageError(error: unknown): error is StorageError {
-  if (error instanceof StorageError) return true;
-  const code = (error as { code?: unknown } | null)?.code;
-  return error instanceof Error && typeof code === 'string' && ERROR_CODES.has(code);
+  return error instanceof StorageError;
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
  * Open any storage from a path, a URL or an instance (Telethon's ergonomics), with
  * adapters plugged in by URL scheme. Core depends on no adapter: the matching
- * @mtstore package is loaded with a dynamic import() only when its scheme is used,
+ * @mtstore package is loaded (import(), or require() in the CommonJS build) only when its scheme is used,
  * and a third-party package adds its own scheme with `registerAdapter`.
  *
  *   openStorage()                                   → @mtstore/memory
@@ -12,7 +12,7 @@
 import { extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { redactUrl, type OpenedSessionStorage, type StorageAdapter } from './adapter.js';
-import { InvalidArgumentError, StorageError } from './errors.js';
+import { InvalidArgumentError, registerErrorCode, StorageError } from './errors.js';
 import type { SessionStorageProtocol, Storage } from './model.js';
 import type { EncryptionOptions } from './seal.js';
 import { assertSessionName, describeValue } from './validate.js';
@@ -21,6 +21,20 @@ import { assertSessionName, describeValue } from './validate.js';
 export class AdapterUnavailableError extends StorageError {
   readonly code = 'MTSTORE_ADAPTER_UNAVAILABLE' as const;
 }
+registerErrorCode(AdapterUnavailableError, 'MTSTORE_ADAPTER_UNAVAILABLE');
+
+/**
+ * Loads an adapter package the way this copy of core was loaded: `require` in the
+ * CommonJS build, `import()` in the ESM one. An `import()`
+ * from the CommonJS build would load the adapter's ESM build on the ESM build of core,
+ * a second copy beside the one the application required: its registry of adapters and
+ * its classes (a storage that is not `instanceof` the app's BaseStorage) apart.
+ */
+function loadPackage(name: string): Promise<unknown> {
+  return typeof __MTSTORE_CJS__ === 'boolean' && __MTSTORE_CJS__ ? Promise.resolve().then(() => require(name) as unknown) : import(name);
+}
+/** Set by the build (tsup.config.base.ts): true in the CommonJS build; not defined when the source runs as it is (tests). */
+declare const __MTSTORE_CJS__: boolean | undefined;
 
 export type StorageInput = string | URL | Storage | null | undefined;
 export type SessionStorageInput = string | URL | SessionStorageProtocol | null | undefined;
@@ -132,7 +146,7 @@ async function loadAdapter(url: URL, where: string): Promise<StorageAdapter> {
   }
   let loaded: StorageAdapter | { adapter: StorageAdapter } | undefined;
   try {
-    loaded = custom ? await custom() : ((await import(known!.packageName)) as { adapter: StorageAdapter });
+    loaded = custom ? await custom() : ((await loadPackage(known!.packageName)) as { adapter: StorageAdapter });
   } catch (error) {
     throw explainLoadFailure(error, scheme, known, where);
   }
