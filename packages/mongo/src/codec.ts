@@ -1,12 +1,14 @@
 /**
  * Documents ⇄ model. 64-bit ids are written as BSON int64 (the driver writes a
  * bigint as a Long) and read back with `useBigInt64`; keys and other bytes are BSON
- * binary, read back as Buffers. Optional fields are left out when absent, so absent,
- * false and true stay three different stored values. Decoding only checks the
- * structure it walks; the base class validates every value.
+ * binary, read back as Buffers and copied out of them (`bytes`, `peerBytes`). Optional
+ * fields are left out when absent, so absent, false and true stay three different
+ * stored values. Decoding only checks the structure it walks; the base class
+ * validates every value.
  */
 import { Binary, type FindOptions } from 'mongodb';
 import {
+  copyOutBytes,
   CorruptDataError,
   int64FromStorage,
   type AuthKeyEntry,
@@ -95,10 +97,37 @@ export const tempSlot = (index: number): string => `s${index}`;
 /** Bytes the base class already copied at call time: wrapped, not copied again. */
 export const binary = (bytes: Uint8Array): Binary => new Binary(bytes);
 
-/** Binary read back as a Buffer (promoteBuffers); anything else is left for the validator to reject. */
-export function bytes(value: unknown): Uint8Array | undefined {
+/**
+ * Binary as the driver reads it back: with promoteBuffers a Buffer that is a view of
+ * the whole wire message, itself usually cut out of Node's shared 8 KiB Buffer pool,
+ * whose memory holds whatever else the process read or wrote through the pool (another
+ * session's kv secret read just before, say). Only for looking at; never handed out.
+ * Anything else is left for the validator to reject.
+ */
+function view(value: unknown): Uint8Array | undefined {
   if (value instanceof Binary) return value.buffer.subarray(0, value.length());
   return value as Uint8Array | undefined;
+}
+
+/**
+ * Secret bytes read back (kv values, auth keys, temp keys): a plain Uint8Array copy
+ * with an ArrayBuffer of its own, so its `buffer` holds these bytes and nothing else
+ * (contract §4, §5). Anything but bytes is left for the validator to reject.
+ */
+export function bytes(value: unknown): Uint8Array | undefined {
+  const stored = view(value);
+  // The %TypedArray% constructor copies a typed array (a Buffer too) into a new buffer.
+  return stored instanceof Uint8Array ? new Uint8Array(stored) : stored;
+}
+
+/**
+ * A peer's `complete` read back: a plain Uint8Array of its own bytes, which may be cut
+ * out of core's pool of peers' TL bytes (copyOutBytes; contract §5) but never out of
+ * Node's Buffer pool, which holds secrets too.
+ */
+export function peerBytes(value: unknown): Uint8Array | undefined {
+  const stored = view(value);
+  return stored instanceof Uint8Array ? copyOutBytes(stored) : stored;
 }
 
 type Loose = Record<string, unknown>;
@@ -343,13 +372,13 @@ export function decodePeer(stored: object, where: string): Peer {
   if (doc.phone !== undefined) peer.phone = doc.phone as string;
   if (doc.min !== undefined) peer.min = doc.min as boolean;
   if (doc.displayName !== undefined) peer.displayName = doc.displayName as string;
-  if (doc.complete !== undefined) peer.complete = bytes(doc.complete);
+  if (doc.complete !== undefined) peer.complete = peerBytes(doc.complete);
   return peer;
 }
 
 function sameBytes(a: Binary | undefined, b: unknown): boolean {
   if (a === undefined || b === undefined) return a === b;
-  const stored = bytes(b);
+  const stored = view(b);
   if (!(stored instanceof Uint8Array) || stored.length !== a.length()) return false;
   const mine = a.buffer;
   for (let i = 0; i < stored.length; i++) if (stored[i] !== mine[i]) return false;

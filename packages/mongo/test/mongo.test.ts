@@ -391,6 +391,47 @@ if (server.available) {
     });
   });
 
+  describe('bytes read back', () => {
+    // The driver hands binary fields out as Buffer views of the wire message, cut out of
+    // Node's shared Buffer pool: handed on as they are, a kv value read by one session
+    // carried in its `buffer` the kv secret another session read just before.
+    const secret = 'OTHER-SESSION-SECRET';
+    const ascii = (text: string): Uint8Array => Uint8Array.from(text, (c) => c.charCodeAt(0));
+    const holds = (bytes: Uint8Array, text: string): boolean => Buffer.from(bytes.buffer).toString('latin1').includes(text);
+
+    it('kv values and auth keys come back as plain Uint8Arrays with buffers of their own; a peer’s complete shares none with a secret', async () => {
+      const database = fresh();
+      const mine = track(new MongoStorage({ url: urlFor(database), name: 'alice' }));
+      const theirs = track(new MongoStorage({ url: urlFor(database), name: 'bob' }));
+      await theirs.kv.set('theirs', ascii(secret), { secret: true });
+      await mine.kv.set('mine', ascii('MY-SECRET-VALUE'), { secret: true });
+      await mine.kv.set('other', ascii('MY-OTHER-VALUE'));
+      await mine.authKeys.set(2, new Uint8Array(256).fill(0x33));
+      await mine.peers.upsert([peer('user', 1, { complete: new Uint8Array(200).fill(0x44) })]);
+      for (let round = 0; round < 3; round++) {
+        // The process reads the other session first (as a multi-account bot would).
+        expect(plain(await theirs.kv.get('theirs'))).toEqual(ascii(secret));
+        const value = (await mine.kv.get('mine')) as Uint8Array;
+        expect(value.constructor).toBe(Uint8Array);
+        expect([value.byteOffset, value.buffer.byteLength]).toEqual([0, value.length]);
+        expect(holds(value, secret)).toBe(false);
+        await theirs.kv.entries();
+        for (const entry of await mine.kv.entries()) {
+          expect(entry.value.constructor).toBe(Uint8Array);
+          expect([entry.value.byteOffset, entry.value.buffer.byteLength]).toEqual([0, entry.value.length]);
+        }
+        await theirs.kv.get('theirs');
+        const key = (await mine.authKeys.get(2)) as Uint8Array;
+        expect(holds(key, secret)).toBe(false);
+        await theirs.kv.get('theirs');
+        const complete = (await mine.peers.getById('user', 1n))?.complete as Uint8Array;
+        expect(complete.constructor).toBe(Uint8Array);
+        expect(plain(complete)).toEqual(new Uint8Array(200).fill(0x44));
+        expect(holds(complete, secret)).toBe(false);
+      }
+    });
+  });
+
   describe('corrupt documents', () => {
     it('load rejects CorruptDataError naming the session for each kind of damage', async () => {
       const database = fresh();
