@@ -6,6 +6,7 @@
  * another peer re-points that row and rewrites the previous owner's list.
  */
 import {
+  copyOutBytes,
   int64FromStorage,
   mergePeer,
   usernameKey,
@@ -80,7 +81,9 @@ function decodeRow(row: Row, where: string): Peer {
   const min = flag(row.is_min);
   if (min !== undefined) peer.min = min;
   if (row.display_name !== null && row.display_name !== undefined) peer.displayName = String(row.display_name);
-  if (row.complete !== null && row.complete !== undefined) peer.complete = row.complete as Uint8Array;
+  // Copied out of the driver's Buffer (a view of Node's shared pool or of a packet,
+  // holding other values the process read): into core's pool of peers' TL bytes at most.
+  if (row.complete !== null && row.complete !== undefined) peer.complete = row.complete instanceof Uint8Array ? copyOutBytes(row.complete) : (row.complete as Uint8Array);
   return peer;
 }
 

@@ -84,6 +84,39 @@ for (const db of drivers) {
         await storage.close();
       }));
 
+    it('kv values come back as plain Uint8Arrays with buffers of their own; a peer’s complete holds no other session’s secret', () =>
+      withTables(db, async ({ prefix, app }) => {
+        // Drivers hand binary columns out as Buffers that are views of shared memory (pg:
+        // Node's Buffer pool; mysql2: the packet): a value's `buffer` held what the
+        // process read just before, another session's kv secret too.
+        const secret = 'OTHER-SESSION-SECRET';
+        const ascii = (value: string): Uint8Array => Uint8Array.from(value, (c) => c.charCodeAt(0));
+        const holds = (bytes: Uint8Array): boolean => Buffer.from(bytes.buffer).toString('latin1').includes(secret);
+        const mine = new TypeormStorage({ dataSource: app, tablePrefix: prefix, name: 'alice' });
+        const theirs = new TypeormStorage({ dataSource: app, tablePrefix: prefix, name: 'bob' });
+        await theirs.kv.set('theirs', ascii(secret), { secret: true });
+        await mine.kv.set('mine', ascii('MY-SECRET-VALUE'), { secret: true });
+        await mine.peers.upsert([peer('user', 1, { complete: new Uint8Array(200).fill(0x44) })]);
+        for (let round = 0; round < 3; round++) {
+          await theirs.kv.get('theirs');
+          const value = (await mine.kv.get('mine')) as Uint8Array;
+          expect(value.constructor).toBe(Uint8Array);
+          expect([value.byteOffset, value.buffer.byteLength]).toEqual([0, value.length]);
+          expect(holds(value)).toBe(false);
+          await theirs.kv.entries();
+          const [entry] = await mine.kv.entries();
+          expect(entry?.value.constructor).toBe(Uint8Array);
+          expect([entry?.value.byteOffset, entry?.value.buffer.byteLength]).toEqual([0, entry?.value.length]);
+          await theirs.kv.get('theirs');
+          const complete = (await mine.peers.getById('user', 1n))?.complete as Uint8Array;
+          expect(complete.constructor).toBe(Uint8Array);
+          expect(plain(complete)).toEqual(new Uint8Array(200).fill(0x44));
+          expect(holds(complete)).toBe(false);
+        }
+        await mine.close();
+        await theirs.close();
+      }));
+
     it('a truncated key in the table is CorruptDataError naming the session, without the bytes', () =>
       withTables(db, async ({ prefix, app, table }) => {
         const storage = new TypeormStorage({ dataSource: app, tablePrefix: prefix, name: 'victim' });
