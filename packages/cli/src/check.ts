@@ -4,8 +4,10 @@
  * file for paths), removed afterwards. It never opens the data the URL points at.
  */
 import { rmSync, mkdtempSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { openSessionStorage, openStorage } from '@mtstore/core';
 import { describeSessionStorage, describeStorage, type TestApi } from '@mtstore/conformance';
 import { CliError, EXIT } from './exit.js';
@@ -56,16 +58,40 @@ function withParam(base: string, key: string, value: string): string {
 
 type Loose = Record<string, (...args: unknown[]) => Promise<unknown>>;
 
-async function importDriver(name: string): Promise<Record<string, unknown> | null> {
-  try {
-    return (await import(name)) as Record<string, unknown>;
-  } catch {
-    return null;
+/** This module's own file: `__filename` in the CommonJS build, `import.meta.url` in the ESM one. */
+const here: string = typeof __MTSTORE_CJS__ === 'boolean' && __MTSTORE_CJS__ ? __filename : import.meta.url;
+declare const __MTSTORE_CJS__: boolean | undefined;
+
+/**
+ * The database driver a cleanup client needs (`pg`, `ioredis`, `mongodb`), loaded from where the
+ * adapter package that uses it finds it, then from the CLI's own folder. The CLI does not depend
+ * on the drivers: in a global install (`npm i -g @mtstore/cli @mtstore/core @mtstore/redis`) the
+ * driver is the adapter's peer and lives under `@mtstore/redis/node_modules`, which a plain
+ * `import('ioredis')` from the CLI's folder never sees. `from` is where the CLI is (tests move it).
+ * Rejects with a CliError naming the driver when neither place has it.
+ */
+export async function importDriver(driver: string, adapter: string, from: string = here): Promise<Record<string, unknown>> {
+  const cli = createRequire(from);
+  const places: (() => string)[] = [() => createRequire(cli.resolve(adapter)).resolve(driver), () => cli.resolve(driver)];
+  let failure: unknown;
+  for (const place of places) {
+    let file: string;
+    try {
+      file = place();
+    } catch (error) {
+      failure ??= error;
+      continue;
+    }
+    return (await import(pathToFileURL(file).href)) as Record<string, unknown>;
   }
+  throw new CliError(
+    EXIT.MISSING_PACKAGE,
+    `check could not load ${driver} (the driver of ${adapter}) to remove its scratch data: ${failure instanceof Error ? failure.message.split('\n')[0] : String(failure)}`,
+  );
 }
 
-/** Where the kit's namespaces live for this URL, and how to remove one. */
-export function scratchFor(input: string): Scratch {
+/** Where the kit's namespaces live for this URL, and how to remove one (`from`: where the CLI is, see importDriver). */
+export function scratchFor(input: string, from: string = here): Scratch {
   const scheme = isUrl(input) ? new URL(input).protocol.replace(/:$/, '').toLowerCase() : 'file';
   switch (scheme) {
     case 'postgres':
@@ -73,9 +99,8 @@ export function scratchFor(input: string): Scratch {
       return {
         url: (ns) => withParam(input, 'schema', ns),
         cleanup: async (ns) => {
-          const pg = await importDriver('pg');
-          const Client = ((pg?.default as Record<string, unknown> | undefined)?.Client ?? pg?.Client) as (new (o: object) => Loose) | undefined;
-          if (!Client) return;
+          const pg = await importDriver('pg', '@mtstore/postgres', from);
+          const Client = ((pg.default as Record<string, unknown> | undefined)?.Client ?? pg.Client) as new (o: object) => Loose;
           const client = new Client({ connectionString: input, connectionTimeoutMillis: 3000 });
           await client.connect!();
           try {
@@ -91,9 +116,8 @@ export function scratchFor(input: string): Scratch {
       return {
         url: (ns) => withParam(input, 'prefix', `${ns}:`),
         cleanup: async (ns) => {
-          const mod = await importDriver('ioredis');
-          const Redis = (mod?.Redis ?? mod?.default) as (new (url: string, o: object) => Loose) | undefined;
-          if (!Redis) return;
+          const mod = await importDriver('ioredis', '@mtstore/redis', from);
+          const Redis = (mod.Redis ?? mod.default) as new (url: string, o: object) => Loose;
           const client = new Redis(serverUrl(input), { lazyConnect: false, maxRetriesPerRequest: 1 });
           // A failed connection rejects the commands below; without a listener ioredis
           // would also print every retry's error on stderr.
@@ -116,9 +140,8 @@ export function scratchFor(input: string): Scratch {
       return {
         url: (ns) => withParam(input, 'collectionPrefix', `${ns}_`),
         cleanup: async (ns) => {
-          const mod = await importDriver('mongodb');
-          const MongoClient = mod?.MongoClient as (new (url: string, o: object) => Loose) | undefined;
-          if (!MongoClient) return;
+          const mod = await importDriver('mongodb', '@mtstore/mongo', from);
+          const MongoClient = (mod.MongoClient ?? (mod.default as Record<string, unknown> | undefined)?.MongoClient) as new (url: string, o: object) => Loose;
           const client = new MongoClient(input, { serverSelectionTimeoutMS: 3000 });
           try {
             const db = (client as unknown as { db(): { collections(): Promise<{ collectionName: string; drop(): Promise<unknown> }[]> } }).db();
@@ -156,25 +179,60 @@ function withTimeout(promise: Promise<void>, ms: number): Promise<void> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-export async function check(input: string, io: Io): Promise<CheckReport> {
-  const scratch = scratchFor(input);
+export async function check(input: string, io: Io, scratch: Scratch = scratchFor(input)): Promise<CheckReport> {
+  // A namespace that could not be removed is reported, never dropped silently: the kit's data
+  // would stay in the user's database. The kit goes on (its traits are not at fault); at the end
+  // the namespaces left are named on stderr and the run exits non-zero.
+  const left: { namespace: string; error: unknown }[] = [];
+  const recording: Scratch = {
+    url: (ns) => scratch.url(ns),
+    cleanup: async (ns) => {
+      try {
+        await scratch.cleanup(ns);
+      } catch (error) {
+        left.push({ namespace: ns, error });
+      }
+    },
+    dispose: () => {},
+  };
+  let report: CheckReport;
   try {
-    return await runKit(input, scratch, io);
+    report = await runKit(input, scratch, recording, io);
+  } catch (error) {
+    if (left.length > 0) io.stderr.write(`mtstore: warning: ${leftBehind(left)}\n`);
+    throw error;
   } finally {
     scratch.dispose();
   }
+  if (left.length > 0) {
+    const first = left[0]!.error;
+    throw new CliError(first instanceof CliError ? first.exitCode : EXIT.BACKEND, leftBehind(left));
+  }
+  return report;
 }
 
-async function runKit(input: string, scratch: Scratch, io: Io): Promise<CheckReport> {
+function leftBehind(left: { namespace: string; error: unknown }[]): string {
+  const names = left.map((l) => l.namespace);
+  const shownNames = names.length > 5 ? `${names.slice(0, 5).join(', ')} and ${names.length - 5} more` : names.join(', ');
+  const first = left[0]!.error;
+  const reason = first instanceof Error ? first.message.split('\n')[0] : String(first);
+  return `check could not remove ${left.length} scratch namespace${left.length === 1 ? '' : 's'} (${shownNames}), which stay in the database: ${reason}`;
+}
+
+async function runKit(input: string, raw: Scratch, scratch: Scratch, io: Io): Promise<CheckReport> {
   const label = isUrl(input) ? new URL(input).protocol.replace(/:$/, '') : 'sqlite';
   // Fail fast, with the usual one-line reason, when the backend is unreachable.
   const probeNs = `mt_check_probe`;
   const probe = await openStorage(scratch.url(probeNs), { name: 'probe' });
+  let reached = false;
   try {
     await probe.load();
+    reached = true;
   } finally {
     await probe.close();
-    await scratch.cleanup(probeNs).catch(() => {});
+    // An unreachable backend is the error to report, not the cleanup that could not reach it either.
+    if (reached) await scratch.cleanup(probeNs);
+    else await raw.cleanup(probeNs).catch(() => {});
   }
 
   const tests: Registered[] = [];
