@@ -23,7 +23,7 @@
  *   <prefix>lease:{<name>}                  string  the session lease "<token>|<expiresAtMs>|<owner>" (lease.ts)
  *   <prefix>lease:{<name>}:token            string  INCR counter of lease tokens
  *   <prefix>auth:{<authKeyId>}:sessions     set     session ids (decimal) of that auth key: the listing index
- *   <prefix>auth:{<authKeyId>}:session:<id> string  "<lastUsedAt>|<expiresAt>" (ms; empty: never), PXAT expiresAt + 1 h
+ *   <prefix>auth:{<authKeyId>}:session:<id> string  "<lastUsedAt>|<expiresAt>" (ms; empty: never), PX lifetime left + 1 h
  *   <prefix>expiries                        zset    "<authKeyId>:<sessionId>" scored by expiresAt: what expireSessions sweeps
  *   <prefix>auth:{<authKeyId>}:call:<token> string/set  receipt of one server transition, expires after 60 s
  *   <prefix>events                          pub/sub channel of the event bus

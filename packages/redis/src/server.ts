@@ -25,23 +25,30 @@ end
  * How the session set (the listing index) follows its sessions' native expiry: a
  * session without expiry makes it persistent; otherwise its expiry is raised to the
  * session's (GT: never lowered, and a persistent set stays so), or set when the set
- * was just created. KEYS[1] is the set; `at` the session key's PXAT or nil.
+ * was just created. KEYS[1] is the set; `ttl` the session key's native expiry in ms
+ * from now (PX), or nil.
+ *
+ * Relative, never absolute (PXAT): the expiry the process computed is a time of its
+ * clock (contract §7.1), and an absolute time would be judged by Redis's clock, so a
+ * process clock behind Redis's by more than the grace (or a test clock) had Redis
+ * remove a session the moment it was created. A TTL from now runs on Redis's clock
+ * for the same remaining lifetime whatever the two clocks say.
  */
 const FOLLOW = `
-local function follow(set, at)
-  if not at then redis.call('PERSIST', set) return end
-  if redis.call('PTTL', set) >= 0 then redis.call('PEXPIREAT', set, at, 'GT')
-  elseif redis.call('SCARD', set) == 1 then redis.call('PEXPIREAT', set, at) end
+local function follow(set, ttl)
+  if not ttl then redis.call('PERSIST', set) return end
+  if redis.call('PTTL', set) >= 0 then redis.call('PEXPIRE', set, ttl, 'GT')
+  elseif redis.call('SCARD', set) == 1 then redis.call('PEXPIRE', set, ttl) end
 end
-local function store(key, value, at)
-  if at then redis.call('SET', key, value, 'PXAT', at) else redis.call('SET', key, value) end
+local function store(key, value, ttl)
+  if ttl then redis.call('SET', key, value, 'PX', ttl) else redis.call('SET', key, value) end
 end
 `;
 
 /**
  * createSession. KEYS: the auth key's session set, the session's key, this call's
  * receipt. ARGV: now, expiresAt ('' = never), the session id, receipt TTL, the native
- * expiry (expiresAt + grace, '' = none). A client library may send the same command
+ * expiry in ms from now (expiresAt - now + grace, '' = none). A client library may send the same command
  * twice (it resends what was in flight when a connection dropped): the run that makes
  * the transition leaves a receipt named by the call's token, and a resend finds it
  * and answers 1 again instead of "already there". A stored session that is expired at
@@ -50,10 +57,10 @@ end
 const CREATE = new LuaScript(`${LIVE}${FOLLOW}
 if redis.call('EXISTS', KEYS[3]) == 1 then return 1 end
 if live(redis.call('GET', KEYS[2]), tonumber(ARGV[1])) then return 0 end
-local at = (ARGV[5] ~= '') and ARGV[5] or nil
-store(KEYS[2], ARGV[1] .. '|' .. ARGV[2], at)
+local ttl = (ARGV[5] ~= '') and ARGV[5] or nil
+store(KEYS[2], ARGV[1] .. '|' .. ARGV[2], ttl)
 redis.call('SADD', KEYS[1], ARGV[3])
-follow(KEYS[1], at)
+follow(KEYS[1], ttl)
 redis.call('SET', KEYS[3], '1', 'PX', ARGV[4])
 return 1
 `);
@@ -77,12 +84,12 @@ redis.call('SET', KEYS[3], '1', 'PX', ARGV[3])
 return 1
 `);
 
-/** touchSession. KEYS: session set, session key. ARGV: now, new expiresAt ('' = never), its native expiry ('' = none). */
+/** touchSession. KEYS: session set, session key. ARGV: now, new expiresAt ('' = never), its native expiry in ms from now ('' = none). */
 const TOUCH = new LuaScript(`${LIVE}${FOLLOW}
 if not live(redis.call('GET', KEYS[2]), tonumber(ARGV[1])) then return 0 end
-local at = (ARGV[3] ~= '') and ARGV[3] or nil
-store(KEYS[2], ARGV[1] .. '|' .. ARGV[2], at)
-follow(KEYS[1], at)
+local ttl = (ARGV[3] ~= '') and ARGV[3] or nil
+store(KEYS[2], ARGV[1] .. '|' .. ARGV[2], ttl)
+follow(KEYS[1], ttl)
 return 1
 `);
 
@@ -185,12 +192,18 @@ function isLive(value: string | null, now: number, where: string): boolean {
 export type RedisSessionStorageOptions = RedisConnectionOptions & SessionLifetimeOptions;
 
 /**
- * Native removal comes this long after a session's expiry (by the Redis server's
- * clock): the answers follow the mtstore process's clock, so a server clock a little
- * ahead must not remove a session that still exists, and the sweep gets the time to
- * announce what expired (as MongoDB's TTL index, an hour).
+ * Native removal comes this long after a session's expiry: the key's TTL is the
+ * lifetime left on the mtstore process's clock plus this, so Redis (counting it on its
+ * own clock) never removes a session that still exists, and the sweep gets the time
+ * to announce what expired (as MongoDB's TTL index, an hour).
  */
 export const EXPIRY_GRACE_MS = 3_600_000;
+
+/** The native expiry of a session key, in ms from now (SET … PX), or '' for none. */
+function nativeTtl(now: number, expiresAt: number | null): string {
+  // expiresAt > now (ttlSeconds > 0); at least 1 ms whatever a clock does between the two reads.
+  return expiresAt === null ? '' : String(Math.max(1, expiresAt - now) + EXPIRY_GRACE_MS);
+}
 
 /**
  * Server sessions in Redis, each its own key `<prefix>auth:{<authKeyId>}:session:<id>`
@@ -202,8 +215,9 @@ export const EXPIRY_GRACE_MS = 3_600_000;
  * makes it, and a short-lived receipt per call (`…:call:<token>`) keeps that answer
  * exact when the client library sends the command twice.
  *
- * Lifetime: a session with an expiry gets a native one too (PXAT, EXPIRY_GRACE_MS
- * later), and an entry in `<prefix>expiries` (a sorted set by expiry) that
+ * Lifetime: a session with an expiry gets a native one too (a TTL of the lifetime
+ * left on the process clock plus EXPIRY_GRACE_MS: PX, never PXAT, which Redis would
+ * judge by its own clock), and an entry in `<prefix>expiries` (a sorted set by expiry) that
  * `expireSessions` sweeps: the sweep is what removes an expired session in time and
  * reports it; native expiry removes, silently, what no sweep did.
  */
@@ -252,7 +266,7 @@ export class RedisSessionStorage extends BaseSessionStorage {
       expiresAt === null ? '' : String(expiresAt),
       sessionId.toString(),
       RECEIPT_MS,
-      expiresAt === null ? '' : String(expiresAt + EXPIRY_GRACE_MS),
+      nativeTtl(now, expiresAt),
     ];
     return this.#connection.run((client) => CREATE.run(client, 3, argv), set, isOne);
   }
@@ -271,7 +285,7 @@ export class RedisSessionStorage extends BaseSessionStorage {
   /** One script; the expiry index is not touched (the sweep re-reads a touched session's expiry). */
   protected override touch(authKeyId: bigint, sessionId: bigint, now: number, expiresAt: number | null): Promise<boolean> {
     const set = sessionsKey(this.prefix, authKeyId);
-    const argv = [set, sessionKey(this.prefix, authKeyId, sessionId), String(now), expiresAt === null ? '' : String(expiresAt), expiresAt === null ? '' : String(expiresAt + EXPIRY_GRACE_MS)];
+    const argv = [set, sessionKey(this.prefix, authKeyId, sessionId), String(now), expiresAt === null ? '' : String(expiresAt), nativeTtl(now, expiresAt)];
     return this.#connection.run((client) => TOUCH.run(client, 2, argv), set, isOne);
   }
 

@@ -3,7 +3,7 @@
  * the layout version; what hand-edited data turns into.
  */
 import { authKey, checkServer, fullSession, minimalSession, peer } from '@mtstore/conformance/vitest';
-import { fromMarkedId, type Session } from '@mtstore/core';
+import { fromMarkedId, SessionSubject, type Session } from '@mtstore/core';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { RedisSessionEventBus, RedisSessionStorage, RedisStorage } from '../src/index.js';
@@ -98,16 +98,22 @@ describe.runIf(server.available)('key layout', () => {
     opened.push(server);
     await server.createSession(-5n, 7n);
     const key = `${prefix}auth:{-5}:session:7`;
+    const set = `${prefix}auth:{-5}:sessions`;
+    // The native expiry is relative (PX): the lifetime left on the mtstore clock and an
+    // hour, counted by Redis from now, whatever Redis's clock says of the mtstore one.
+    const nativeTtl = async (k: string): Promise<number> => Math.round((await redis.pttl(k)) / 1000);
     expect(await redis.get(key)).toBe(`${now}|${now + 60_000}`);
-    expect(await redis.pexpiretime(key)).toBe(now + 60_000 + 3_600_000);
-    expect(await redis.pexpiretime(`${prefix}auth:{-5}:sessions`)).toBe(now + 60_000 + 3_600_000);
+    expect(await nativeTtl(key)).toBe(3_660);
+    expect(await nativeTtl(set)).toBe(3_660);
     expect(await redis.zrange(`${prefix}expiries`, 0, -1, 'WITHSCORES')).toEqual(['-5:7', String(now + 60_000)]);
     // A touch moves the session and its native expiry, and the set's; the index entry waits for the sweep.
     now += 10_000;
+    await redis.pexpire(key, 5_000);
+    await redis.pexpire(set, 5_000);
     expect(await server.touchSession(-5n, 7n)).toBe(true);
     expect(await redis.get(key)).toBe(`${now}|${now + 60_000}`);
-    expect(await redis.pexpiretime(key)).toBe(now + 60_000 + 3_600_000);
-    expect(await redis.pexpiretime(`${prefix}auth:{-5}:sessions`)).toBe(now + 60_000 + 3_600_000);
+    expect(await nativeTtl(key)).toBe(3_660);
+    expect(await nativeTtl(set)).toBe(3_660);
     expect(await redis.zscore(`${prefix}expiries`, '-5:7')).toBe(String(now - 10_000 + 60_000));
     // A sweep after the first expiry finds it live and moves its entry; after the second it removes it.
     now += 50_000;
@@ -123,6 +129,33 @@ describe.runIf(server.available)('key layout', () => {
     await forever.createSession(-5n, 2n);
     expect(await redis.pttl(`${prefix}auth:{-5}:sessions`)).toBe(-1);
     expect(await redis.pttl(`${prefix}auth:{-5}:session:2`)).toBe(-1);
+  });
+
+  it('a process clock behind Redis’s (2 h, or 1970) never has Redis remove a live session: the native expiry is the lifetime left, not a time', async () => {
+    for (const skew of [-2 * 3_600_000, -Date.now() + 1_000]) {
+      const prefix = newPrefix();
+      let now = Date.now() + skew;
+      const server = new RedisSessionStorage({ url: REDIS_URL, prefix, ttlSeconds: 3_600, clock: () => now });
+      opened.push(server);
+      const subject = new SessionSubject(server);
+      opened.push(subject);
+      const events: string[] = [];
+      subject.subscribe({ update: (e) => void events.push(e.type) });
+      expect(await subject.createSession(-5n, 7n)).toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(await server.hasSession(-5n, 7n), String(skew)).toBe(true);
+      expect(await server.sessionInfo(-5n, 7n)).toEqual({ lastUsedAt: now, expiresAt: now + 3_600_000 });
+      expect(await server.listSessions(-5n)).toEqual([7n]);
+      expect(await subject.createSession(-5n, 7n)).toBe(false);
+      expect(events).toEqual(['created']);
+      expect(Math.round((await redis.pttl(`${prefix}auth:{-5}:session:7`)) / 1000)).toBe(7_200);
+      expect(Math.round((await redis.pttl(`${prefix}auth:{-5}:sessions`)) / 1000)).toBe(7_200);
+      now += 1_800_000;
+      expect(await server.touchSession(-5n, 7n)).toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(await server.hasSession(-5n, 7n)).toBe(true);
+      expect(Math.round((await redis.pttl(`${prefix}auth:{-5}:session:7`)) / 1000)).toBe(7_200);
+    }
   });
 
   it('stores the snapshot as a readable hash without key bytes: decimal ids, JSON DC addresses, ordered channels', async () => {
