@@ -14,6 +14,11 @@
  *   was held and carry on, as TCP retransmissions would. `up({ resume: false })` is the
  *   silently dead peer: the held connections stay silent for good (what they carry is
  *   dropped) and only connections made from then on reach the server.
+ * - `forget()` closes the server side of every connection open now and tells the client
+ *   nothing until it sends on one: then that connection is reset (a NAT or firewall that
+ *   lost the flow's state, a server host that restarted: the next segment is answered with
+ *   RST). New connections are forwarded as before. An idle pooled connection so finds out
+ *   it is dead only when a call uses it.
  *
  * One copy for every package's tests. It lives here, with no import beyond node:net,
  * so that the adapters' own tests can import its source by relative path: they cannot
@@ -52,6 +57,12 @@ export interface Proxy {
   cut(ms?: number): void;
   /** Resets every connection and refuses new ones until `up()`. */
   down(): void;
+  /**
+   * Closes the server side of every connection open now; each stays open towards its
+   * client, silent, until the client sends on it: then it is reset. New connections are
+   * forwarded (the mode does not change).
+   */
+  forget(): void;
   /** From now on forwards nothing either way on any connection, open or new, and tells nobody. */
   blackhole(): void;
   /** Forwards again (see ProxyUpOptions for the connections a blackhole held). */
@@ -88,6 +99,8 @@ interface Pair {
   serverClosed: boolean;
   /** The client sent FIN. Node emits 'end' even on a paused socket, so a held pair must remember it. */
   clientEnded: boolean;
+  /** Dead by `forget()`: the client's next bytes are answered with a reset. */
+  forgotten?: boolean;
 }
 
 const ignore = (): void => {};
@@ -151,6 +164,7 @@ export async function openProxy(target: string | URL | number, targetHost = '127
     client.on('data', (data: Buffer) => {
       if (pair.state === 'live') pair.up?.write(data);
       else if (pair.state === 'held') pair.toServer.push(data);
+      else if (pair.forgotten === true) client.resetAndDestroy();
     });
     client.on('end', () => {
       pair.clientEnded = true;
@@ -238,6 +252,18 @@ export async function openProxy(target: string | URL | number, targetHost = '127
       return url.href;
     },
     drop,
+    forget() {
+      for (const pair of pairs) {
+        if (pair.state === 'dead') continue;
+        pair.state = 'dead';
+        pair.forgotten = true;
+        pair.toServer.length = 0;
+        pair.toClient.length = 0;
+        pair.up?.destroy();
+        pair.client.resume();
+        if (pair.clientEnded) pair.client.destroy();
+      }
+    },
     cut(ms = 0) {
       if (ms <= 0) {
         drop();

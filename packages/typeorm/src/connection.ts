@@ -9,7 +9,7 @@ import { dirname, resolve } from 'node:path';
 import { createOption, InvalidArgumentError, isStorageError, LeaseLostError, MigrationError, Once, storeNotFound, StorageClosedError, StorageUnavailableError } from '@mtstore/core';
 import { DataSource, QueryFailedError, type DataSourceOptions, type QueryRunner } from 'typeorm';
 import { dialectOf } from './dialect.js';
-import { beginStatement, closeIdle, closeNow, DESTROY_TIMEOUT_MS, idleTransactionStatement, isStatementTimeout, membersOf, poolsOf, queryTimeoutOf, socketOf, StatementTimeout, within, withOwnedDefaults, type Pool } from './timeouts.js';
+import { beginStatement, closeIdle, closeNow, DESTROY_TIMEOUT_MS, idleTransactionStatement, isConnectionError, isStatementTimeout, membersOf, poolsOf, queryTimeoutOf, socketOf, StatementTimeout, within, withOwnedDefaults, type Pool } from './timeouts.js';
 import { checkSchema, DEFAULT_TABLE_PREFIX, migrateUp, assertTablePrefix, readSchemaVersion, schemaContext, type SchemaContext } from './schema.js';
 
 /** Where the tables live and who owns the DataSource. Give exactly one of `dataSource` and `options`. */
@@ -397,7 +397,7 @@ export class Connection {
     const logger = this.#dataSource.logger;
     logger.logQuery(sql, params as unknown[]);
     return pool.query(sql, params as unknown[]).then(pick, (error: unknown) => {
-      if (this.owned && isStatementTimeout(error)) this.#discardIdle();
+      if (this.owned && (isStatementTimeout(error) || isConnectionError(error))) this.#discardIdle();
       logger.logQueryError(error as Error, sql, params as unknown[]);
       const failed = new QueryFailedError(sql, params as unknown[], error as Error);
       if (attempt >= ATTEMPTS || !retryable(failed)) throw failed;
@@ -554,13 +554,16 @@ export class Connection {
   }
 
   /**
-   * Owned DataSource, after a statement timed out: the link may have died without a word
-   * (a NAT that dropped the flows, a route change, a frozen host), and then every
-   * connection idle in the pools is dead too. Left there, each would be found by a call
-   * of its own, one statement timeout each: closed now, the next calls open fresh
-   * connections. (A false alarm, a statement slow on the server, costs only
-   * reconnecting.) Connections checked out are left to their own calls' timeouts. An
-   * application's DataSource is never touched, and no call gets a round trip more.
+   * Owned DataSource, after a statement timed out or its connection failed (ECONNRESET,
+   * EPIPE, connection lost: see isConnectionError): the link may have died without a word
+   * (a NAT that dropped the flows, a route change, a frozen host) or every connection may
+   * have been cut at once (a server or host restart, a NAT that lost its state and resets
+   * each flow on its next packet), and then every connection idle in the pools is dead
+   * too. Left there, each would be found by a call of its own, one statement timeout or
+   * one failed call each: closed now, the next calls open fresh connections. (A false
+   * alarm, a statement slow on the server or one connection killed alone, costs only
+   * reconnecting.) Connections checked out are left to their own calls. An application's
+   * DataSource is never touched, and no call gets a round trip more.
    */
   #discardIdle(): void {
     if (!this.owned || !this.#dataSource.isInitialized) return;
@@ -588,6 +591,7 @@ export class Connection {
       if (this.#abandoned.has(runner)) return Promise.reject(new StatementTimeout('an earlier statement on this connection timed out; the connection was closed'));
       const settled = query(sql, params, structured).catch((error: unknown) => {
         if (isStatementTimeout(error)) this.#abandon(runner);
+        else if (isConnectionError(error)) this.#discardIdle();
         throw error;
       });
       if (timeout <= 0) return settled;

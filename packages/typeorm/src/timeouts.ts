@@ -123,6 +123,35 @@ export function isStatementTimeout(error: unknown): boolean {
   return code === 'PROTOCOL_SEQUENCE_TIMEOUT' || message === 'Query read timeout';
 }
 
+/** Error codes of a connection that is gone (the socket's, and mysql / mysql2's own). */
+const CONNECTION_LOST_CODES: ReadonlySet<string> = new Set([
+  'ECONNRESET',
+  'EPIPE',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'ERR_STREAM_DESTROYED',
+  'PROTOCOL_CONNECTION_LOST',
+  'PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR',
+]);
+
+/**
+ * An error that says the statement's connection itself is gone: a reset or broken socket
+ * (ECONNRESET, EPIPE, …), mysql / mysql2's PROTOCOL_CONNECTION_LOST or any error they
+ * mark `fatal`, pg's "Connection terminated". Not a statement timeout (see
+ * isStatementTimeout), nor an error the server sent on a live connection.
+ */
+export function isConnectionError(error: unknown): boolean {
+  const driver = (error as { driverError?: unknown } | null)?.driverError ?? error;
+  if (driver instanceof StatementTimeout) return false;
+  const { code, message, fatal } = (driver ?? {}) as { code?: unknown; message?: unknown; fatal?: unknown };
+  if (typeof code === 'string' && CONNECTION_LOST_CODES.has(code)) return true;
+  if (fatal === true) return true;
+  return typeof message === 'string' && (message.startsWith('Connection terminated') || message === 'Client has encountered a connection error and is not queryable');
+}
+
 /** The socket under a pooled connection: pg Client, mysql2 or mysql connection. */
 export interface SocketLike {
   destroyed?: boolean;
