@@ -6,7 +6,9 @@
  * `_id` means another publisher took it, so it tries the next. An insert is atomic on
  * every MongoDB-wire server (FerretDB 1.x, whose `$inc` is not, included), so the
  * numbers are unique and gap-free, and a number is only taken once every lower one is
- * stored.
+ * stored. One bus publishes one event at a time, in the order `publish` was called (a
+ * subject publishes the events of destroyAllSessions and expireSessions together): its
+ * events get increasing numbers, so every subscriber hears them in that order.
  *
  * Subscribers follow the log in one of two ways:
  * - a change stream on the collection where the server has them (replica sets,
@@ -162,18 +164,34 @@ export class MongoSessionEventBus implements SessionEventBus {
     }
     const text = encodeSessionEvent(event);
     try {
-      const events = await this.#collection();
-      const seq = await append(events, text);
-      if (seq % PRUNE_EVERY === 0n) {
-        // Retention is housekeeping: it never delays nor fails a publish.
-        this.#prune(events, seq).catch((error: unknown) => {
-          if (!this.#closing) this.#onError(error);
-        });
-      }
+      await this.#serially(async () => {
+        const events = await this.#collection();
+        const seq = await append(events, text);
+        if (seq % PRUNE_EVERY === 0n) {
+          // Retention is housekeeping: it never delays nor fails a publish.
+          this.#prune(events, seq).catch((error: unknown) => {
+            if (!this.#closing) this.#onError(error);
+          });
+        }
+      });
     } catch (error) {
       throw toStorageError(error, 'MongoSessionEventBus.publish');
     }
   }
+
+  /**
+   * Runs `task` after the publishes queued before it (failed ones included): concurrent
+   * publishes would race for sequence numbers, and a later one could take the lower
+   * number, so a subscriber would hear this bus's events out of order.
+   */
+  #serially(task: () => Promise<void>): Promise<void> {
+    const run = this.#queue.then(task, task);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Settles after the last publish queued: the next one goes after it. */
+  #queue: Promise<void> = Promise.resolve();
 
   /** Drops events beyond the retention, never `seq` itself (the newest carries the sequence on). */
   async #prune(events: Collection<EventDocument>, seq: bigint): Promise<void> {

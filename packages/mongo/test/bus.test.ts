@@ -69,6 +69,19 @@ if (server.available) {
       expect(heard.map((e) => Number(e.authKeyId)).sort((x, y) => x - y)).toEqual(Array.from({ length: 40 }, (_, i) => i));
     });
 
+    it('one bus\'s publishes made at once (a subject publishes a batch\'s events together) are numbered, and heard elsewhere, in publish order', async () => {
+      database = randomNamespace();
+      const [publisher, listener] = [open({ mode: 'poll' }), open({ mode: 'poll' })];
+      const heard: number[] = [];
+      await listener.subscribe((e) => heard.push(Number(e.authKeyId)));
+      const order = Array.from({ length: 30 }, (_, i) => i);
+      await Promise.all(order.map((i) => publisher.publish(event(i))));
+      const stored = await events().find({}, { sort: { _id: 1 } }).toArray();
+      expect(stored.map((d) => Number(JSON.parse(d.event).a))).toEqual(order);
+      await waitFor(() => heard.length >= order.length, 5_000, '30 events');
+      expect(heard).toEqual(order);
+    });
+
     it('a hole in the sequence (events pruned before a slow poller read them) is skipped, not waited for forever', async () => {
       database = randomNamespace();
       const bus = open({ mode: 'poll' });
