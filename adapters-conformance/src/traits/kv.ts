@@ -27,6 +27,22 @@ export function keyValue({ group, test, expect, options }: StorageRegistrar): vo
       expect(await storage.load()).toBeNull();
     });
 
+    test('values that start like a sealed value ("mtseal", docs/contract.md §10a) read back as written, with get and entries', async (s) => {
+      const storage = await s.open();
+      const magic = [0x6d, 0x74, 0x73, 0x65, 0x61, 0x6c];
+      const values = [
+        bytes(...magic, 1, 1, 65, ...new Array<number>(28).fill(0)), // a well-formed sealed header naming key "A"
+        bytes(...magic, 0, 1, 2), // the escape form
+        bytes(...magic, 1), // too short to be sealed
+        bytes(...magic),
+      ];
+      for (const [i, value] of values.entries()) await storage.kv.set(`v${i}`, value);
+      for (const [i, value] of values.entries()) expect(await storage.kv.get(`v${i}`), `v${i}`).toEqual(value);
+      expect(await storage.kv.entries()).toEqual(values.map((value, i) => ({ key: `v${i}`, value })));
+      const other = await s.open();
+      expect(await other.kv.get('v0'), 'another instance').toEqual(values[0]);
+    });
+
     test('delete and clear on a name with nothing stored resolve and store nothing', async (s) => {
       const storage = await s.open();
       await storage.kv.delete('never-set');

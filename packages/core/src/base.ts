@@ -37,7 +37,7 @@ import type {
 } from './model.js';
 import { checkPeerBatch, normalizePeerBatch, repeatsPeer } from './peers.js';
 import type { AuthKeyRepository, KeyValueRepository, LeaseRepository, PeerRepository, RefMessageRepository } from './repositories.js';
-import { isSealed, noEncryptionError, PERMANENT_KEY_SLOT as PERMANENT_SLOT, Sealer, type EncryptionOptions, type SealContext } from './seal.js';
+import { escapeKv, isEscaped, isSealed, noEncryptionError, startsLikeSealed, unescapeKv, PERMANENT_KEY_SLOT as PERMANENT_SLOT, Sealer, type EncryptionOptions, type SealContext } from './seal.js';
 import { StorageLease } from './lease.js';
 import { AuthKeyBytes, authKeyBytes, checkStoredPeer, checkStoredSession } from './stored.js';
 import {
@@ -542,7 +542,7 @@ export abstract class BaseStorage extends Closable implements Storage {
 
   /** A stored kv value as plaintext: sealed values are opened, whatever the secret prefixes say. */
   #openKv(stored: Uint8Array, key: string): Uint8Array {
-    if (!isSealed(stored)) return stored;
+    if (!isSealed(stored)) return isEscaped(stored) ? unescapeKv(stored) : stored;
     const what = `${this.storedLabel}: stored kv entry ${JSON.stringify(key)}`;
     if (this.#sealer === undefined) throw noEncryptionError(stored, what);
     return this.#sealer.open(stored, { kind: 'kv', key }, what);
@@ -841,9 +841,11 @@ export abstract class BaseStorage extends Closable implements Storage {
           // Copied through the intrinsic first (see authKeys.set): what is checked for the
           // seal's magic and sealed is this copy, never the caller's object again.
           const plain = new Uint8Array(value);
-          // A value that merely looks sealed is sealed too, so it reads back as written.
-          const seal = sealer !== undefined && (taken?.secret === true || sealer.isSecretKv(key) || isSealed(plain));
-          const copy = seal ? sealer.seal(plain, { kind: 'kv', key }) : plain;
+          // A value that merely starts like a sealed (or escaped) one is sealed too, or
+          // without encryption escaped, so it reads back as written (docs/contract.md §10a).
+          const lookalike = startsLikeSealed(plain);
+          const seal = sealer !== undefined && (taken?.secret === true || lookalike || sealer.isSecretKv(key));
+          const copy = seal ? sealer.seal(plain, { kind: 'kv', key }) : lookalike ? escapeKv(plain) : plain;
           this.#lease.fence('kv.set');
           let done: void | Promise<void>;
           try {

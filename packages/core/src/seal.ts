@@ -99,6 +99,42 @@ export function isSealed(bytes: Uint8Array): boolean {
   return bytes[MAGIC.length] === VERSION;
 }
 
+/**
+ * The version byte of an escaped plain kv value: "mtseal" · 0x00 · the value. A storage
+ * without encryption writes a kv value that starts with "mtseal" in this form (one with
+ * encryption seals it), so no plain value is ever stored looking sealed; every read
+ * path (with or without encryption) gives back what follows the 7 bytes. Only kv values
+ * are escaped: an auth key is told apart by its length (256 bytes plain).
+ */
+const ESCAPE_VERSION = 0x00;
+
+/** True when a plain kv value must not be stored as it is: it starts with "mtseal" (any version byte, or none). */
+export function startsLikeSealed(bytes: Uint8Array): boolean {
+  if (bytes[0] !== MAGIC_FIRST || bytes.length < MAGIC.length) return false;
+  for (let i = 1; i < MAGIC.length; i++) if (bytes[i] !== MAGIC[i]) return false;
+  return true;
+}
+
+/** True when `bytes` is an escaped plain kv value (see ESCAPE_VERSION). */
+export function isEscaped(bytes: Uint8Array): boolean {
+  return bytes.length > MAGIC.length && bytes[MAGIC.length] === ESCAPE_VERSION && startsLikeSealed(bytes);
+}
+
+/** The stored (escaped) form of a plain kv value that starts with "mtseal": a fresh buffer. */
+export function escapeKv(plain: Uint8Array): Uint8Array {
+  const out = new Uint8Array(MAGIC.length + 1 + plain.length);
+  out.set(MAGIC, 0);
+  out[MAGIC.length] = ESCAPE_VERSION;
+  out.set(plain, MAGIC.length + 1);
+  return out;
+}
+
+/** The plain value of an escaped one (isEscaped): a fresh copy. */
+export function unescapeKv(stored: Uint8Array): Uint8Array {
+  // Not stored.slice: on a Buffer (some drivers return them) that is a view, not a copy.
+  return new Uint8Array(stored.subarray(MAGIC.length + 1));
+}
+
 interface Header {
   keyId: string;
   /** Where the ciphertext starts: the header is bytes[0, body). */
