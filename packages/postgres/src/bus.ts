@@ -34,7 +34,7 @@ import {
 } from '@mtstore/core';
 import pg from 'pg';
 import type { Client, ClientConfig, Notification } from 'pg';
-import { DEFAULT_SCHEMA, POOL_DEFAULTS } from './connection.js';
+import { assertPgTimers, DEFAULT_SCHEMA, POOL_DEFAULTS } from './connection.js';
 
 export interface PostgresSessionEventBusOptions {
   /** `postgres://user:password@host:5432/database`. Give this or `config`. */
@@ -128,7 +128,14 @@ export class PostgresSessionEventBus implements SessionEventBus {
     const schema = options.schema ?? DEFAULT_SCHEMA;
     assertIdentifier(schema, `${NAME}: schema`);
     this.channel = `mtstore_${schema}`;
+    if (options.connectionString !== undefined && typeof options.connectionString !== 'string') {
+      throw new InvalidArgumentError(`${NAME}: connectionString must be a string`);
+    }
+    if (options.config !== undefined && (typeof options.config !== 'object' || options.config === null)) {
+      throw new InvalidArgumentError(`${NAME}: config must be a pg ClientConfig object`);
+    }
     const config = options.connectionString !== undefined ? { connectionString: options.connectionString } : options.config;
+    assertPgTimers(options.connectionString, options.config, NAME);
     const { connectionTimeoutMillis, query_timeout, keepAlive } = POOL_DEFAULTS;
     this.#config = { connectionTimeoutMillis, query_timeout, keepAlive, application_name: 'mtstore-bus', ...config };
     this.#heartbeat = heartbeatIntervalOption(options.heartbeatInterval, NAME);

@@ -4,7 +4,7 @@
  * never ended), with the schema migrated lazily, once, before the first query.
  */
 import { createHash } from 'node:crypto';
-import { assertIdentifier, assertTimerMs, createOption, InvalidArgumentError, Once } from '@mtstore/core';
+import { assertIdentifier, assertTimerMs, connectionStringParam, createOption, describeValue, InvalidArgumentError, MAX_TIMER_MS, Once } from '@mtstore/core';
 import pg from 'pg';
 import type { Pool, PoolClient, PoolConfig, QueryConfig, QueryResult, QueryResultRow } from 'pg';
 import { migrate, quoteIdentifier, SCHEMA_VERSION } from './schema.js';
@@ -49,6 +49,44 @@ export const POOL_DEFAULTS: Readonly<PoolConfig> = {
   keepAlive: true,
   application_name: 'mtstore',
 };
+
+/** pg's options in ms that pg (or pg-pool) hands to setTimeout: 0 or absent is none. */
+const PG_TIMER_OPTIONS = ['query_timeout', 'connectionTimeoutMillis', 'idleTimeoutMillis'] as const;
+
+/** One pg timer value: a number 0 (none) … MAX_TIMER_MS; a string as pg's setTimeout reads it ('' none, else 1 … MAX_TIMER_MS). */
+function assertPgTimer(value: unknown, label: string, scale = 1, unit = 'ms'): void {
+  if (value === undefined || value === null || value === '') return;
+  const n = typeof value === 'string' ? Number(value) : value;
+  // pg arms a timer for any truthy value: a string '0' too (then every query times out at once).
+  const min = typeof value === 'string' ? 1 : 0;
+  if (typeof n !== 'number' || !Number.isFinite(n) || n < min || n * scale > MAX_TIMER_MS) {
+    throw new InvalidArgumentError(`${label} must be a number of ${unit} from ${min} to ${Math.floor(MAX_TIMER_MS / scale)}, got ${describeValue(value)}`);
+  }
+}
+
+/**
+ * The pg options that become Node timers, checked before any I/O: pg's client arms a
+ * setTimeout with `query_timeout` (from the config, or a `?query_timeout=` of the
+ * connection string, which pg lays over the config) and `connectionTimeoutMillis`;
+ * pg-pool with `connectionTimeoutMillis`, `idleTimeoutMillis` and
+ * `maxLifetimeSeconds` × 1000. Past 2^31 − 1 ms Node fires a timer after 1 ms (with a
+ * TimeoutOverflowWarning): every query failed with "Query read timeout", every
+ * connection or checkout timed out at once, idle connections were closed at once.
+ * Server-side limits (statement_timeout, lock_timeout,
+ * idle_in_transaction_session_timeout) arm no timer here. Messages name the option
+ * and its value, never the connection string (it may hold a password).
+ */
+export function assertPgTimers(connectionString: unknown, config: object | undefined, where: string): void {
+  const c = (config ?? {}) as Record<string, unknown>;
+  for (const name of PG_TIMER_OPTIONS) assertPgTimer(c[name], `${where}: config.${name}`);
+  assertPgTimer(c.maxLifetimeSeconds, `${where}: config.maxLifetimeSeconds`, 1000, 's');
+  for (const [label, url] of [
+    ['connectionString', connectionString],
+    ['config.connectionString', c.connectionString],
+  ] as const) {
+    assertPgTimer(connectionStringParam(url, 'query_timeout'), `${where}: query_timeout in ${label}`);
+  }
+}
 
 export const DEFAULT_SCHEMA = 'mtstore';
 
@@ -149,6 +187,7 @@ export class Database {
         throw new InvalidArgumentError(`${where}: config must be a pg PoolConfig object`);
       }
       const config = options.connectionString !== undefined ? { connectionString: options.connectionString } : options.config;
+      assertPgTimers(options.connectionString, options.config, where);
       this.pool = new pg.Pool({ ...POOL_DEFAULTS, ...config });
       // An idle connection the server closes emits 'error' on the pool; without a
       // listener that would crash the process. The pool drops the connection and the

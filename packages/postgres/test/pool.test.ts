@@ -7,7 +7,7 @@ import { checkServer } from '@mtstore/conformance/vitest';
 import { fullSession, ID_EXTREMES, minimalSession, peer } from '@mtstore/conformance';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { PostgresSessionStorage, PostgresStorage } from '../src/index.js';
+import { PostgresSessionEventBus, PostgresSessionStorage, PostgresStorage } from '../src/index.js';
 import { applicationName, backends, freshSchema, plain, probe, track, until, url } from './helpers.js';
 
 const server = await checkServer('postgres', url, probe);
@@ -69,6 +69,54 @@ describe.runIf(server.available)('pools', () => {
     }
     expect(new PostgresStorage({ pool }).schema).toBe('mtstore');
     void pool.end();
+  });
+
+  it('pg options that become Node timers past 2^31 − 1 ms are InvalidArgumentError before any I/O, from the config and the connection string, without the password', async () => {
+    // Past Node's timer limit pg's timers fire after 1 ms: every query failed with
+    // "Query read timeout", every connect or checkout timed out at once.
+    const secret = 'sup3rsecretpw';
+    const withPassword = url.replace('postgres://postgres@', `postgres://postgres:${secret}@`);
+    const at = (query: string): string => `${withPassword}${withPassword.includes('?') ? '&' : '?'}${query}`;
+    const schema = freshSchema();
+    const bad: [string, () => unknown][] = [];
+    for (const name of ['query_timeout', 'connectionTimeoutMillis', 'idleTimeoutMillis']) {
+      for (const value of [2 ** 31, 2 ** 32 + 5, -1, Number.NaN, Number.POSITIVE_INFINITY]) {
+        bad.push([name, () => new PostgresStorage({ config: { connectionString: withPassword, [name]: value }, schema })]);
+        bad.push([name, () => new PostgresSessionStorage({ config: { connectionString: withPassword, [name]: value }, schema })]);
+        bad.push([name, () => new PostgresSessionEventBus({ config: { connectionString: withPassword, [name]: value }, schema })]);
+      }
+    }
+    bad.push(['maxLifetimeSeconds', () => new PostgresStorage({ config: { connectionString: withPassword, maxLifetimeSeconds: 2 ** 31 / 1000 }, schema })]);
+    for (const value of [String(2 ** 31), '0', '-5', 'soon', '1e10']) {
+      bad.push(['query_timeout', () => new PostgresStorage({ connectionString: at(`query_timeout=${value}`), schema })]);
+      bad.push(['query_timeout', () => new PostgresSessionStorage({ connectionString: at(`query_timeout=${value}`), schema })]);
+      bad.push(['query_timeout', () => new PostgresStorage({ config: { connectionString: at(`query_timeout=${value}`) }, schema })]);
+      bad.push(['query_timeout', () => new PostgresSessionEventBus({ connectionString: at(`query_timeout=${value}`), schema })]);
+      bad.push(['query_timeout', () => new PostgresSessionEventBus({ config: { connectionString: at(`query_timeout=${value}`) }, schema })]);
+    }
+    for (const [name, make] of bad) {
+      let error: (Error & { code?: string }) | undefined;
+      try {
+        make();
+      } catch (e) {
+        error = e as Error & { code?: string };
+      }
+      expect(error?.code, `${name}: ${String(make)}`).toBe('MTSTORE_INVALID_ARGUMENT');
+      expect(error?.message).toContain(name);
+      expect(error?.message).not.toContain(secret);
+    }
+    // The bounds themselves, and pg's "none" (0, an empty parameter), are taken and work.
+    const fine = [
+      new PostgresStorage({ config: { connectionString: url, query_timeout: 2 ** 31 - 1, connectionTimeoutMillis: 2 ** 31 - 1, idleTimeoutMillis: 0, maxLifetimeSeconds: 2_147_483 }, schema, name: 'a' }),
+      new PostgresStorage({ connectionString: at(`query_timeout=${2 ** 31 - 1}`), schema, name: 'b' }),
+      new PostgresStorage({ connectionString: at('query_timeout='), schema, name: 'c' }),
+    ];
+    for (const storage of fine) {
+      await storage.kv.set('k', new Uint8Array([1]));
+      expect(await storage.kv.get('k')).toEqual(new Uint8Array([1]));
+      await storage.close();
+    }
+    await new PostgresSessionEventBus({ connectionString: at(`query_timeout=${2 ** 31 - 1}`), schema }).close();
   });
 
   it('neither inspect nor a connection error shows the password', async () => {
