@@ -101,7 +101,7 @@ export class RedisSessionEventBus implements SessionEventBus {
       if (client instanceof Cluster) await CLUSTER_PUBLISH.run(client, 1, [this.channel, this.channel, message]);
       else await client.publish(this.channel, message);
     } catch (error) {
-      throw toStorageError(error, 'RedisSessionEventBus.publish');
+      throw toStorageError(this.#connection.explain(error), 'RedisSessionEventBus.publish');
     }
   }
 

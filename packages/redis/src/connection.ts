@@ -162,6 +162,12 @@ export class RedisConnection {
   readonly create: boolean;
   readonly #where: string;
   #connecting: Promise<void> | undefined;
+  /**
+   * The last 'error' event of a connection mtstore opened since it was last ready: why
+   * it closed (WRONGPASS, NOAUTH, ECONNREFUSED…). ioredis fails a first connect, and
+   * commands sent while it closes, with a bare "Connection is closed.".
+   */
+  #lastError: Error | undefined;
 
   constructor(options: RedisConnectionOptions, where: string) {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${where}: options must be an object`);
@@ -186,7 +192,12 @@ export class RedisConnection {
       }
       this.client = openOwned(options, where);
       // Failures reach callers as rejected operations; an unhandled 'error' event would only print noise.
-      this.client.on('error', () => {});
+      this.client.on('error', (error: unknown) => {
+        if (error instanceof Error) this.#lastError = error;
+      });
+      this.client.on('ready', () => {
+        this.#lastError = undefined;
+      });
       if (this.client instanceof Redis) {
         failInFlightOnLoss(this.client);
         dropWhenSilent(this.client);
@@ -209,10 +220,28 @@ export class RedisConnection {
   connect(): Promise<void> {
     if (this.#connecting) return this.#connecting;
     if (this.client.status !== 'wait') return Promise.resolve();
-    this.#connecting = this.client.connect().finally(() => {
-      this.#connecting = undefined;
-    });
+    this.#connecting = this.client.connect().then(
+      () => {
+        this.#connecting = undefined;
+      },
+      (error: unknown) => {
+        this.#connecting = undefined;
+        throw this.explain(error);
+      },
+    );
     return this.#connecting;
+  }
+
+  /**
+   * What a failure of a command or of connecting says, for the caller's error: instead
+   * of ioredis' bare "Connection is closed." the connection's own last error (a wrong
+   * password is WRONGPASS at the first call, not only at the next ones), and never an
+   * AUTH or HELLO command's arguments (ioredis puts them, password included, on the
+   * error it gets back).
+   */
+  explain(error: unknown): unknown {
+    const real = error instanceof Error && error.message === CONNECTION_CLOSED && this.#lastError !== undefined ? this.#lastError : error;
+    return withoutCredentials(real, this.client instanceof Cluster ? this.client.options.redisOptions : this.client.options);
   }
 
   /** True once the layout check passed: the hot path then skips awaiting `ready()`. */
@@ -238,7 +267,7 @@ export class RedisConnection {
       if (error instanceof Error && error.message.startsWith('WRONGTYPE')) {
         throw new CorruptDataError(`${where}: a Redis key holds another type than the mtstore layout says (${error.message.split('\n')[0]})`);
       }
-      throw error;
+      throw this.explain(error);
     }) as Promise<R>;
   }
 
@@ -276,8 +305,33 @@ export class RedisConnection {
     // Between two attempts there is no socket: disconnect() only cancels the next attempt
     // and leaves the queued commands to their commandTimeout. (A Cluster mtstore opens
     // queues nothing, and its node connections never wait to reconnect.)
-    if (between) (client as unknown as FlushableQueue).flushQueue?.(new Error('Connection is closed.'));
+    if (between) (client as unknown as FlushableQueue).flushQueue?.(new Error(CONNECTION_CLOSED));
   }
+}
+
+/** ioredis' message for a command on (or a connect that ended in) a closed connection. */
+const CONNECTION_CLOSED = 'Connection is closed.';
+
+/**
+ * `error` without credentials: ioredis sets `command: { name, args }` on the reply
+ * error of the AUTH (or HELLO … AUTH) it sends while connecting, so the password would
+ * travel as the cause of the caller's error. Such an error becomes a plain copy (name,
+ * message, stack; the command's name only), and the password, where a message quotes
+ * it, is replaced. Any other error is returned as it is.
+ */
+export function withoutCredentials(error: unknown, options: { password?: unknown } | undefined): unknown {
+  if (!(error instanceof Error)) return error;
+  const command = (error as { command?: { name?: unknown } }).command;
+  const name = typeof command?.name === 'string' ? command.name.toLowerCase() : undefined;
+  const password = typeof options?.password === 'string' && options.password !== '' ? options.password : undefined;
+  const quoted = password !== undefined && (error.message.includes(password) || (error.stack ?? '').includes(password));
+  if (name !== 'auth' && name !== 'hello' && !quoted) return error;
+  const hide = (text: string): string => (password === undefined ? text : text.split(password).join('***'));
+  const copy = new Error(hide(error.message));
+  copy.name = error.name;
+  if (error.stack !== undefined) copy.stack = hide(error.stack);
+  if (name !== undefined) Object.assign(copy, { command: { name } });
+  return copy;
 }
 
 /** ioredis 5 internals: rejects every queued and in-flight command with `error`. */

@@ -150,6 +150,36 @@ describe.runIf(server.available)('connections', () => {
     }
   });
 
+  it('a wrong password: every call, the first included, fails StorageUnavailableError saying WRONGPASS, and neither the error nor its cause holds the password', async () => {
+    const url = new URL(REDIS_URL);
+    url.username = randomName('nobody');
+    url.password = 'Wr0ngS3cretPW';
+    const sessions = new RedisSessionStorage({ url: url.href, prefix: newPrefix() });
+    const storage = new RedisStorage({ url: url.href, prefix: newPrefix(), name: 'bot' });
+    const bus = new RedisSessionEventBus({ url: url.href, prefix: newPrefix() });
+    try {
+      const calls: [string, () => Promise<unknown>][] = [
+        ['hasSession', () => sessions.hasSession(1n, 1n)],
+        ['hasSession again', () => sessions.hasSession(1n, 1n)],
+        ['hasSession a third time', () => sessions.hasSession(1n, 1n)],
+        ['load', () => storage.load()],
+        ['bus.publish', () => bus.publish({ type: 'created', authKeyId: 1n, sessionId: 1n, origin: 'x' })],
+      ];
+      for (const [label, call] of calls) {
+        const error = await call().then(
+          () => new Error(`${label}: resolved`),
+          (e: Error) => e,
+        );
+        expect(error, label).toMatchObject({ code: 'MTSTORE_STORAGE_UNAVAILABLE' });
+        expect(error.message, label).toMatch(/WRONGPASS/);
+        expect(String((error.cause as Error | undefined)?.message), label).toMatch(/WRONGPASS/);
+        expect(inspect(error, { depth: 10, showHidden: true }), label).not.toContain('Wr0ngS3cretPW');
+      }
+    } finally {
+      await Promise.all([sessions.close(), storage.close(), bus.close()]);
+    }
+  });
+
   it('util.inspect shows name and prefix, never the client or a password', async () => {
     const storage = new RedisStorage({ url: 'redis://user:hunter2@127.0.0.1:1', prefix: 'app:', name: 'bot' });
     const text = inspect(storage, { depth: 8, showHidden: true });
