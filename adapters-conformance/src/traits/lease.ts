@@ -173,6 +173,25 @@ export function lease({ group, test, skip, expect, options }: StorageRegistrar):
       expect(await b.lease.holder()).toEqual(b.lease.held);
     });
 
+    test('a holder past ¾ of its TTL by its own clock has lost the lease for good: writes and renew() reject, onLost once, acquire takes a new one', async (s) => {
+      const a = await s.open();
+      const lost: Error[] = [];
+      const first = await a.lease.acquire({ ttlSeconds: 1, heartbeat: false, onLost: (error) => lost.push(error) });
+      await a.kv.set('k', new Uint8Array([1]));
+      await sleep(800);
+      expect(a.lease.held, 'held past ¾ TTL').toBeNull();
+      await expectRejects(expect, 'a write past ¾ TTL', LOST, () => a.kv.set('k', new Uint8Array([2])));
+      expect(lost.map((e) => (e as { code?: unknown }).code), 'onLost was called once').toEqual([LOST]);
+      await expectRejects(expect, 'renew after the lapse', LOST, () => a.lease.renew());
+      await expectRejects(expect, 'a write after renew was refused', LOST, () => a.kv.set('k', new Uint8Array([3])));
+      expect(lost.length, 'onLost was called once').toBe(1);
+      expect(await a.kv.get('k')).toEqual(new Uint8Array([1]));
+      const again = await a.lease.acquire({ ttlSeconds: 20, heartbeat: false });
+      expect(again.token > first.token, 'acquiring again gives a new token').toBe(true);
+      await a.kv.set('k', new Uint8Array([4]));
+      expect(await a.kv.get('k')).toEqual(new Uint8Array([4]));
+    });
+
     test('force takes the lease from a live holder; its next renewal reports LeaseLostError and its writes are rejected', async (s) => {
       const a = await s.open();
       const b = await s.open();

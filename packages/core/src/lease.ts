@@ -66,8 +66,12 @@ interface Held {
   ttlMs: number;
   /** performance.now() after which this holder writes no more. */
   safeUntil: number;
-  /** Set when a renewal found another holder: permanent until released or acquired again. */
-  lost: LeaseHolder | 'gone' | undefined;
+  /**
+   * Set when a renewal or write found another holder, or when the lease may have run out
+   * by this instance's clock ('expired': see #lapse): permanent until released or
+   * acquired again.
+   */
+  lost: LeaseHolder | 'gone' | 'expired' | undefined;
   timer: ReturnType<typeof setTimeout> | undefined;
   heartbeat: boolean;
   onLost: ((error: LeaseLostError) => void) | undefined;
@@ -153,7 +157,7 @@ export class StorageLease implements SessionLease {
 
   get held(): LeaseHolder | null {
     const held = this.#held;
-    return held === null || held.lost !== undefined ? null : { ...held.holder, owner: { ...held.holder.owner } };
+    return held === null || held.lost !== undefined || performance.now() >= held.safeUntil ? null : { ...held.holder, owner: { ...held.holder.owner } };
   }
 
   #repository(operation: string): LeaseRepository {
@@ -193,7 +197,7 @@ export class StorageLease implements SessionLease {
 
   #lostError(operation: string, held: Held): LeaseLostError {
     const why =
-      held.lost === undefined
+      held.lost === undefined || held.lost === 'expired'
         ? `ran out (no renewal confirmed since before ${new Date(held.holder.expiresAt.getTime() - held.ttlMs / 4).toISOString()}: the process stalled or lost the database)`
         : held.lost === 'gone'
           ? 'was given up or taken over'
@@ -208,7 +212,24 @@ export class StorageLease implements SessionLease {
   fence(operation: string): void {
     const held = this.#held;
     if (held === null) return;
-    if (held.lost !== undefined || performance.now() >= held.safeUntil) throw this.#lostError(operation, held);
+    if (held.lost !== undefined) throw this.#lostError(operation, held);
+    if (performance.now() >= held.safeUntil) throw this.#lapse(held, operation);
+  }
+
+  /**
+   * The lease may have run out by this instance's clock (past safeUntil): someone may
+   * take it over from here on, so it is lost for good, as after a takeover — no more
+   * heartbeats, every later write and renew() rejects, `onLost` is called once. Renewing
+   * it would be accepted by the database while nobody took it, but a holder that learned
+   * of the lapse only at its next renewal could have gone on using the auth key while
+   * another process did (docs/contract.md §12). Returns the error to throw.
+   */
+  #lapse(held: Held, operation: string): LeaseLostError {
+    held.lost = 'expired';
+    this.#stop(held);
+    const error = this.#lostError(operation, held);
+    this.#notifyLost(held, error);
+    return error;
   }
 
   /**
@@ -284,12 +305,15 @@ export class StorageLease implements SessionLease {
     if (held.lost !== undefined) throw this.#lostError(operation, held);
     const repository = this.#repository(operation);
     const sentAt = performance.now();
+    if (sentAt >= held.safeUntil) throw this.#lapse(held, operation);
     let expiresAt: number | null;
     try {
       expiresAt = await repository.renew(held.holder.token, held.ttlMs);
     } catch (error) {
       throw toStorageError(error, this.#host.where(operation));
     }
+    // Found lost meanwhile (a write's fence after safeUntil, or a refused write): it stays lost.
+    if (held.lost !== undefined) throw this.#lostError(operation, held);
     if (expiresAt !== null) {
       this.#confirm(held, sentAt, expiresAt);
       return { ...held.holder, owner: { ...held.holder.owner } };
@@ -321,6 +345,18 @@ export class StorageLease implements SessionLease {
     }
     let repository = this.#repository(operation);
     const previous = this.#held;
+    if (previous !== null && previous.lost === undefined && performance.now() >= previous.safeUntil) this.#lapse(previous, operation);
+    if (previous !== null && previous.lost === 'expired') {
+      // This instance's own lease ran out by its clock: give its token back first (a no-op
+      // when another holder has the lease by now), so acquiring again need not wait for the
+      // database to let it run out. The acquisition below gets a new token.
+      try {
+        await repository.release(previous.holder.token);
+      } catch (error) {
+        throw toStorageError(error, this.#host.where(operation));
+      }
+      repository = this.#repository(operation);
+    }
     if (previous !== null && previous.lost === undefined && !parsed.force) {
       // Held already: take the new settings and renew.
       previous.ttlMs = parsed.ttlMs;
@@ -383,7 +419,9 @@ export class StorageLease implements SessionLease {
     if (held === null) return;
     this.#held = null;
     this.#stop(held);
-    if (held.lost !== undefined) return;
+    // Taken over: the token is no longer the stored one. Run out by this clock: it may
+    // still be, and giving it back lets the next acquirer in at once.
+    if (held.lost !== undefined && held.lost !== 'expired') return;
     try {
       await repository.release(held.holder.token);
     } catch (error) {
@@ -412,7 +450,7 @@ export class StorageLease implements SessionLease {
     if (held === null) return;
     this.#held = null;
     this.#stop(held);
-    if (held.lost !== undefined) return;
+    if (held.lost !== undefined && held.lost !== 'expired') return;
     let release: Promise<void>;
     try {
       release = Promise.resolve(this.#host.repository()?.release(held.holder.token)).catch(() => undefined);
