@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { openSessionStorage, openStorage } from '@mtstore/core';
 import { describeSessionStorage, describeStorage, type TestApi } from '@mtstore/conformance';
-import { CliError, EXIT } from './exit.js';
+import { CliError, EXIT, here } from './exit.js';
 import { expectImpl } from './expect.js';
 import type { Io } from './io.js';
 import { isUrl, shown } from './source.js';
@@ -57,10 +57,6 @@ function withParam(base: string, key: string, value: string): string {
 }
 
 type Loose = Record<string, (...args: unknown[]) => Promise<unknown>>;
-
-/** This module's own file: `__filename` in the CommonJS build, `import.meta.url` in the ESM one. */
-const here: string = typeof __MTSTORE_CJS__ === 'boolean' && __MTSTORE_CJS__ ? __filename : import.meta.url;
-declare const __MTSTORE_CJS__: boolean | undefined;
 
 /**
  * The database driver a cleanup client needs (`pg`, `ioredis`, `mongodb`), loaded from where the

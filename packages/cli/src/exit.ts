@@ -2,8 +2,16 @@
  * Exit codes (documented in the README) and the one line every failure prints: what
  * went wrong and how to fix it. Never a stack trace, never a key or a password.
  */
+import { execFileSync } from 'node:child_process';
+import { realpathSync } from 'node:fs';
+import { sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { isConvertError } from '@mtstore/convert';
 import { isStorageError } from '@mtstore/core';
+
+/** This CLI's own file: `__filename` in the CommonJS build, `import.meta.url` in the ESM one. */
+export const here: string = typeof __MTSTORE_CJS__ === 'boolean' && __MTSTORE_CJS__ ? __filename : import.meta.url;
+declare const __MTSTORE_CJS__: boolean | undefined;
 
 export const EXIT = {
   OK: 0,
@@ -42,8 +50,31 @@ function firstLine(message: string): string {
   return message.split('\n')[0]!.trim();
 }
 
-/** The exit code and the line to print for any error. */
-export function explain(error: unknown): { code: ExitCode; line: string } {
+/**
+ * Whether this CLI runs from npm's global folder (`npm install -g @mtstore/cli`): its own file
+ * is under `npm root -g`. Asked only for an exit-5 hint, so the `npm` call costs nothing otherwise.
+ */
+export function runsFromGlobalInstall(self: string = here, globalRoot?: string): boolean {
+  try {
+    const root = globalRoot ?? execFileSync('npm', ['root', '-g'], { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'ignore'], shell: process.platform === 'win32' }).trim();
+    const file = realpathSync(self.startsWith('file:') ? fileURLToPath(self) : self);
+    return root !== '' && file.startsWith(realpathSync(root) + sep);
+  } catch {
+    return false;
+  }
+}
+
+/** The exit code and the line to print for any error; `global`: whether a missing package is installed with `npm install -g`. */
+export function explain(error: unknown, global: () => boolean = runsFromGlobalInstall): { code: ExitCode; line: string } {
+  const explained = explainError(error);
+  // The libraries' hint says `Run: npm install <packages>`; beside a global CLI they must be global too.
+  if (explained.code === EXIT.MISSING_PACKAGE && /\bnpm install (?!-g )/.test(explained.line) && global()) {
+    return { code: explained.code, line: explained.line.replace(/\bnpm install (?!-g )/g, 'npm install -g ') };
+  }
+  return explained;
+}
+
+function explainError(error: unknown): { code: ExitCode; line: string } {
   if (error instanceof CliError) return { code: error.exitCode, line: error.message };
   if (isConvertError(error)) {
     if (error.code === 'MTSTORE_CONVERT_SQLITE_UNAVAILABLE') return { code: EXIT.MISSING_PACKAGE, line: firstLine(error.message) };
