@@ -54,7 +54,7 @@ describe('two copies of core', () => {
     expect(coded instanceof esm.InvalidArgumentError).toBe(false);
     expect({ code: 'MTSTORE_NOT_FOUND', message: 'x' } instanceof esm.NotFoundError).toBe(false);
     expect(Object.assign(new Error('x'), { code: 'ENOENT' }) instanceof esm.StorageError).toBe(false);
-    expect(null instanceof esm.StorageError).toBe(false);
+    expect((null as unknown) instanceof esm.StorageError).toBe(false);
     class Mine extends esm.InvalidArgumentError {}
     expect(new esm.InvalidArgumentError('x') instanceof Mine).toBe(false);
     expect(new cjs.InvalidArgumentError('x') instanceof Mine).toBe(false);
