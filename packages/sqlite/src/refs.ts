@@ -1,7 +1,9 @@
 /**
- * Reference messages of one session in `<prefix>ref_messages`. `seq` (the rowid)
- * orders them: storing a reference again replaces its row with a new one, which
- * gets max(seq) + 1, so it becomes the peer's most recent, and `list` pages by it.
+ * Reference messages of one session in `<prefix>ref_messages`. `seq` (the rowid,
+ * AUTOINCREMENT since schema 10) orders them: storing a reference again replaces its
+ * row with a new one, which gets a seq above every one ever given, so it becomes the
+ * peer's most recent, and `list` pages by it. A seq is never given out again, so a
+ * cursor kept across `clear` or deletes lists what was stored after it.
  */
 import type Database from 'better-sqlite3';
 import type { RefMessage, RefMessageListPage, RefMessageRepository } from '@mtstore/core';

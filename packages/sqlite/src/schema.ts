@@ -8,7 +8,7 @@ import type Database from 'better-sqlite3';
 import { MigrationError, NotFoundError, type ForeignLibrary } from '@mtstore/core';
 
 /** The schema version this code writes. A file at a higher version is refused. */
-export const SCHEMA_VERSION = 9;
+export const SCHEMA_VERSION = 10;
 
 /** Table and index names under one (validated) prefix. */
 export interface Tables {
@@ -396,6 +396,32 @@ export const MIGRATIONS: ReadonlyArray<(t: Tables) => string> = [
     CREATE TRIGGER ${t.authKeys}_bytes_delete AFTER DELETE ON ${t.authKeys} BEGIN
       DELETE FROM ${t.authKeyBytes} WHERE id = OLD.id;
     END;
+  `,
+  /*
+   * Version 10: `ref_messages.seq` is `INTEGER PRIMARY KEY AUTOINCREMENT`: a seq is never
+   * given out again. A plain rowid is max(rowid) + 1, which goes back once the highest
+   * rows are deleted: after `refMessages.clear()` (or deleting the newest references) the
+   * next reference got a seq at or below a cursor handed out before, so listing from that
+   * cursor skipped references stored after it (contract §6: a cursor lists the references
+   * stored after that number). The table is rebuilt (a rowid alias cannot gain
+   * AUTOINCREMENT in place): rows copied with their seq, so the counter starts at the
+   * largest one and every cursor keeps its place; nothing references the table, so
+   * dropping the old one cascades nowhere; the peer index is made again.
+   */
+  (t) => `
+    CREATE TABLE ${t.refMessages}_v10 (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT,
+      session_id INTEGER NOT NULL REFERENCES ${t.sessions} (id) ON DELETE CASCADE,
+      peer_id INTEGER NOT NULL,
+      chat_id INTEGER NOT NULL,
+      message_id INTEGER NOT NULL,
+      UNIQUE (session_id, chat_id, message_id, peer_id)
+    );
+    INSERT INTO ${t.refMessages}_v10 (seq, session_id, peer_id, chat_id, message_id)
+      SELECT seq, session_id, peer_id, chat_id, message_id FROM ${t.refMessages} ORDER BY seq;
+    DROP TABLE ${t.refMessages};
+    ALTER TABLE ${t.refMessages}_v10 RENAME TO ${t.refMessages};
+    CREATE INDEX ${t.refMessages}_peer ON ${t.refMessages} (session_id, peer_id);
   `,
 ];
 

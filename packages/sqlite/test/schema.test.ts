@@ -756,6 +756,47 @@ describe('migration from version 8 (key bytes beside the address rows)', () => {
   });
 });
 
+describe('migration from version 9 (reference sequence numbers never given out again)', () => {
+  it('every reference keeps its seq and order; the counter starts at the largest, so an old cursor lists what is stored after a clear', async () => {
+    const path = temp.file('v9.session');
+    const { db: raw, t } = fileAtVersion(path, 9);
+    const insertName = raw.prepare(`INSERT INTO ${t.sessions} (name, version, home_dc_id, has_snapshot) VALUES (?, 1, 0, 0) RETURNING id`).pluck();
+    const alice = insertName.get('alice');
+    const bob = insertName.get('bob');
+    const insertRef = raw.prepare(`INSERT INTO ${t.refMessages} (seq, session_id, peer_id, chat_id, message_id) VALUES (?, ?, ?, -100, ?)`);
+    // Bob's reference holds the largest seq: alice's clear below must not bring the counter back under it either.
+    for (const [seq, session, peerId] of [[3, alice, 1], [5, bob, 9], [7, alice, 2], [8, alice, 1], [12, bob, 8]] as const) insertRef.run(seq, session, peerId, seq);
+    raw.close();
+    const a = new SqliteStorage({ path, name: 'alice' });
+    const b = new SqliteStorage({ path, name: 'bob' });
+    const db = new Database(path);
+    try {
+      const ids = (page: { refs: { peerId: bigint; messageId: number }[] }): string[] => page.refs.map((r) => `${r.peerId}@${r.messageId}`);
+      expect(ids(await a.refMessages.list({}))).toEqual(['1@3', '2@7', '1@8']);
+      expect(db.prepare("SELECT value FROM mtstore_meta WHERE key = 'schema_version'").pluck().get()).toBe(SCHEMA_VERSION);
+      expect(db.prepare('SELECT seq, session_id, peer_id, chat_id, message_id FROM mtstore_ref_messages ORDER BY seq').raw().all()).toEqual(
+        [[3, 1, 1, -100, 3], [5, 2, 9, -100, 5], [7, 1, 2, -100, 7], [8, 1, 1, -100, 8], [12, 2, 8, -100, 12]],
+      );
+      expect(db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'mtstore_ref_messages'").pluck().get()).toBe(12);
+      expect(db.prepare("SELECT name FROM sqlite_master WHERE tbl_name = 'mtstore_ref_messages' AND type = 'index' AND sql IS NOT NULL").pluck().all()).toEqual(['mtstore_ref_messages_peer']);
+      expect(await a.refMessages.getByPeer(1n)).toEqual({ chatId: -100n, messageId: 8 });
+      const first = await a.refMessages.list({ limit: 2 });
+      expect(first.cursor).toBe('7');
+      await b.refMessages.clear();
+      await a.refMessages.clear();
+      await a.refMessages.store(4n, -100n, 40);
+      // Stored after the clear, so after every cursor handed out before it.
+      expect(ids(await a.refMessages.list({ cursor: first.cursor as string }))).toEqual(['4@40']);
+      expect(db.prepare('SELECT seq FROM mtstore_ref_messages').pluck().all()).toEqual([13]);
+      expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+    } finally {
+      await a.close();
+      await b.close();
+      db.close();
+    }
+  });
+});
+
 describe('migration from version 2 (server session lifetime)', () => {
   it('server sessions live on with no expiry, last used when created; the sweep index exists', async () => {
     const path = temp.file('v2-server.session');
