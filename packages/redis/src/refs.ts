@@ -19,10 +19,10 @@ return seq
 `);
 
 /**
- * delete(chatId, messageIds). KEYS: index, sequence, order. ARGV: the per-peer key prefix,
- * chat id, message ids. The index finds every peer a message references (members
+ * delete(chatId, messageIds). KEYS: index, order. ARGV: the per-peer key prefix, chat id,
+ * message ids. The index finds every peer a message references (members
  * "<chatId>:<messageId>:<peerId>" form one lexicographic range per message). The
- * sequence goes with the last reference, so nothing is left behind.
+ * sequence stays, also when the last reference goes (see RedisRefMessages).
  */
 const DELETE_REFS = new LuaScript(`
 local index = KEYS[1]
@@ -31,21 +31,19 @@ for i = 3, #ARGV do
   for _, member in ipairs(redis.call('ZRANGEBYLEX', index, '[' .. message .. ':', '(' .. message .. ';')) do
     redis.call('ZREM', ARGV[1] .. string.sub(member, #message + 2), message)
     redis.call('ZREM', index, member)
-    redis.call('ZREM', KEYS[3], member)
+    redis.call('ZREM', KEYS[2], member)
   end
 end
-if redis.call('EXISTS', index) == 0 then redis.call('DEL', KEYS[2]) end
 return 1
 `);
 
-/** deleteByPeer. KEYS: the peer's set, index, sequence, order. ARGV: peer id. */
+/** deleteByPeer. KEYS: the peer's set, index, order. ARGV: peer id. The sequence stays. */
 const DELETE_PEER_REFS = new LuaScript(`
 for _, message in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   redis.call('ZREM', KEYS[2], message .. ':' .. ARGV[1])
-  redis.call('ZREM', KEYS[4], message .. ':' .. ARGV[1])
+  redis.call('ZREM', KEYS[3], message .. ':' .. ARGV[1])
 end
 redis.call('DEL', KEYS[1])
-if redis.call('EXISTS', KEYS[2]) == 0 then redis.call('DEL', KEYS[3]) end
 return 1
 `);
 
@@ -54,7 +52,10 @@ return 1
  * scored by an INCR sequence (the highest is the most recent: getByPeer is one
  * ZREVRANGE), one index by message for delete(chatId, messageIds), and the session's
  * order: every "<chatId>:<messageId>:<peerId>" scored by the same sequence, which
- * list pages through.
+ * list pages through. The sequence never goes back while the session exists: clear
+ * and deletes leave it (one small string key), so a cursor kept across them lists
+ * the references stored after it (contract §6); it goes only with the session's
+ * `delete()`. Before, it went with the last reference and restarted at 1.
  */
 export class RedisRefMessages implements RefMessageRepository {
   constructor(
@@ -79,22 +80,22 @@ export class RedisRefMessages implements RefMessageRepository {
   }
 
   delete(chatId: bigint, messageIds: readonly number[]): Promise<void> {
-    const argv = [this.keys.refIndex, this.keys.refSeq, this.keys.refOrder, this.keys.refPeer, chatId.toString(), ...messageIds.map(String)];
+    const argv = [this.keys.refIndex, this.keys.refOrder, this.keys.refPeer, chatId.toString(), ...messageIds.map(String)];
     const token = this.fence.token();
-    return this.connection.run((client) => this.fence.script(client, token, DELETE_REFS, 3, argv), this.where, nothing);
+    return this.connection.run((client) => this.fence.script(client, token, DELETE_REFS, 2, argv), this.where, nothing);
   }
 
   deleteByPeer(peerId: bigint): Promise<void> {
-    const argv = [this.keys.refPeer + peerId, this.keys.refIndex, this.keys.refSeq, this.keys.refOrder, peerId.toString()];
+    const argv = [this.keys.refPeer + peerId, this.keys.refIndex, this.keys.refOrder, peerId.toString()];
     const token = this.fence.token();
-    return this.connection.run((client) => this.fence.script(client, token, DELETE_PEER_REFS, 4, argv), this.where, nothing);
+    return this.connection.run((client) => this.fence.script(client, token, DELETE_PEER_REFS, 3, argv), this.where, nothing);
   }
 
-  /** The session-delete script on the reference keys alone: the index names every per-peer set. */
+  /** The session-delete script on the reference keys but the sequence: the index names every per-peer set. */
   clear(): Promise<void> {
-    const argv = [this.keys.refIndex, this.keys.refSeq, this.keys.refOrder, this.keys.refPeer, '1'];
+    const argv = [this.keys.refIndex, this.keys.refOrder, this.keys.refPeer, '1'];
     const token = this.fence.token();
-    return this.connection.run((client) => this.fence.script(client, token, DELETE_SESSION, 3, argv), this.where, nothing);
+    return this.connection.run((client) => this.fence.script(client, token, DELETE_SESSION, 2, argv), this.where, nothing);
   }
 
   /**

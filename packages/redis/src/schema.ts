@@ -16,7 +16,7 @@
  *   <prefix>client:{<name>}:peers:order     zset    every "<type>:<id>", score 0: the listing order (lexicographic)
  *   <prefix>client:{<name>}:usernames       hash    lower-cased username → "<type>:<id>"
  *   <prefix>client:{<name>}:phones          hash    phone → "<type>:<id>"
- *   <prefix>client:{<name>}:refs:seq        string  INCR sequence of reference messages
+ *   <prefix>client:{<name>}:refs:seq        string  INCR sequence of reference messages (kept across clear)
  *   <prefix>client:{<name>}:refs:index      zset    "<chatId>:<messageId>:<peerId>", score 0 (by message, lexicographic)
  *   <prefix>client:{<name>}:refs:<peerId>   zset    "<chatId>:<messageId>" scored by the sequence (most recent last)
  *   <prefix>client:{<name>}:refs:order      zset    "<chatId>:<messageId>:<peerId>" scored by the sequence: refMessages.list

@@ -260,7 +260,15 @@ describe.runIf(server.available)('key layout', () => {
     expect(await redis.zrange(`${base}:refs:index`, 0, -1)).toEqual(['-1001:5:1']);
     expect(await redis.exists(`${base}:refs:2`)).toBe(0);
     await client.refMessages.deleteByPeer(1n);
-    // The sequence goes with the last reference: nothing is left to keep the name listed.
+    // The sequence stays with the last reference gone (it never goes back: a cursor kept
+    // across lists what is stored after it); it keeps the name listed until delete().
+    expect((await keysUnder(redis, `${base}:refs`)).sort()).toEqual([`${base}:refs:seq`]);
+    expect(await redis.get(`${base}:refs:seq`)).toBe('3');
+    await client.refMessages.store(3n, -1001n, 7);
+    await client.refMessages.clear();
+    expect((await keysUnder(redis, `${base}:refs`)).sort()).toEqual([`${base}:refs:seq`]);
+    expect(await redis.get(`${base}:refs:seq`)).toBe('4');
+    await client.delete();
     expect((await keysUnder(redis, `${base}:refs`)).sort()).toEqual([]);
   });
 
