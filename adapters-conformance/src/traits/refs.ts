@@ -143,6 +143,32 @@ export function refMessages({ group, test, expect }: StorageRegistrar): void {
       expect(await storage.refMessages.list({ cursor: String(2n ** 63n - 1n) })).toEqual({ refs: [], cursor: null });
     });
 
+    test('a cursor lists the references stored after it, also those stored after a clear or after the newest ones were deleted', async (s) => {
+      // Store-order numbers never go back: an adapter whose sequence restarted after
+      // the session's references were cleared (or its newest deleted) gave the next ones
+      // numbers at or below a cursor handed out before, and that cursor skipped them.
+      const storage = await s.open();
+      for (const id of [1, 2, 3, 4]) await storage.refMessages.store(BigInt(id), -100n, id);
+      const { cursor } = await storage.refMessages.list({ limit: 2 });
+      expect(cursor).not.toBeNull();
+      await storage.refMessages.clear();
+      await storage.refMessages.store(5n, -100n, 5);
+      expect(await storage.refMessages.list({ cursor })).toEqual({ refs: [ref(5n, -100n, 5)], cursor: null });
+      await storage.refMessages.store(6n, -100n, 6);
+      const kept = (await storage.refMessages.list({ limit: 1 })).cursor as string;
+      expect(kept).not.toBeNull();
+      await storage.refMessages.delete(-100n, [5, 6]);
+      await storage.refMessages.store(7n, -100n, 7);
+      expect(await storage.refMessages.list({ cursor: kept })).toEqual({ refs: [ref(7n, -100n, 7)], cursor: null });
+      await storage.refMessages.store(8n, -100n, 8);
+      const before = (await storage.refMessages.list({ limit: 1 })).cursor as string;
+      await storage.refMessages.deleteByPeer(7n);
+      await storage.refMessages.deleteByPeer(8n);
+      await storage.refMessages.store(9n, -100n, 9);
+      expect(await storage.refMessages.list({ cursor: before })).toEqual({ refs: [ref(9n, -100n, 9)], cursor: null });
+      expect(await storage.refMessages.list()).toEqual({ refs: [ref(9n, -100n, 9)], cursor: null });
+    });
+
     test('storing the listed references in order elsewhere reproduces the most recent one of every peer, also after deletes', async (s) => {
       const source = await s.open('source');
       const copy = await s.open('copy');
