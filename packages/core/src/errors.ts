@@ -194,10 +194,17 @@ export function toStorageError(error: unknown, operation: string): StorageError 
 
 /**
  * A driver message without the bytes it quotes: MySQL's `Incorrect string value:
- * '\xAB\xCD…'` quotes the start of the value it refused, which may be a key.
+ * '\xAB\xCD…'` quotes the start of the value it refused, which may be a key; a
+ * driver or an adapter may quote a value as hex (`\x…`, `0x…`, a bytea literal, a
+ * dump of rows) or as a Buffer prints (`<Buffer ab cd …>`). Runs of 32 or more hex
+ * digits (16 bytes), and of 16 or more space- or colon-separated hex bytes, go too:
+ * no diagnostic text is that long a hex run.
  */
 function withoutBytes(message: string): string {
-  return message.replace(/'[^']*\\x[0-9A-Fa-f]{2}[^']*'/g, "'…'");
+  return message
+    .replace(/'[^']*\\x[0-9A-Fa-f]{2}[^']*'/g, "'…'")
+    .replace(/(?:\\x|0x)?[0-9A-Fa-f]{32,}/g, '…')
+    .replace(/(?:[0-9A-Fa-f]{2}[ :]){15,}[0-9A-Fa-f]{2}\b/g, '…');
 }
 
 /** Scalar fields of driver errors that help diagnose a failure and cannot hold query values. */

@@ -137,4 +137,26 @@ describe('a key given in the wrong place never reaches the error', () => {
     expect(error.message).toBe("authKeys.set failed: Incorrect string value: '…' for column `test`.`auth_key`.`auth_key` at row 1");
     expect(inspect(error)).not.toContain('xAB');
   });
+
+  it('a driver or adapter message quoting bytes as a hex run, 0x / \\x hex or a printed Buffer keeps its reason, not the bytes (message, cause, stack)', () => {
+    const key = Buffer.from(Array.from({ length: 256 }, (_, i) => (i * 37 + 11) & 0xff));
+    const hex = key.toString('hex');
+    const messages = [
+      `ECONNRESET while reading rows 1:main=${hex} 2:main=${hex.toUpperCase()}`,
+      `value 0x${hex.slice(0, 64)} refused`,
+      `bytea \\x${hex.slice(0, 40)} refused`,
+      `got ${inspect(key)} back`,
+      `got ${Array.from(key.subarray(0, 20), (b) => b.toString(16).padStart(2, '0')).join(':')} back`,
+    ];
+    for (const text of messages) {
+      const driver = new Error(text);
+      const error = toStorageError(driver, 'load');
+      const all = `${error.message}\n${error.stack}\n${inspect(error, { depth: 8 })}`;
+      for (const start of [0, 16, 40]) expect(all.toLowerCase(), text.slice(0, 40)).not.toContain(hex.slice(start * 2, start * 2 + 24));
+      expect(error.message.startsWith(`load failed: ${text.split(' ')[0]}`), error.message).toBe(true);
+    }
+    // Ordinary diagnostics stay whole.
+    const plain = 'connect ECONNREFUSED 127.0.0.1:5432 (pid 4242, session 0123456789abcdef, at 12:34:56)';
+    expect(toStorageError(new Error(plain), 'load').message).toBe(`load failed: ${plain}`);
+  });
 });
