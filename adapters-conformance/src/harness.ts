@@ -4,6 +4,7 @@
  * so tests never depend on order or on each other.
  */
 import { CorruptDataError, EncryptionError, InvalidArgumentError, NotFoundError, StorageClosedError, StorageError, StorageUnavailableError } from '@mtstore/core';
+import { inspect } from 'node:util';
 import type { Expect } from './api.js';
 
 interface Closable {
@@ -155,3 +156,81 @@ export const CODES = {
   unavailable: 'MTSTORE_STORAGE_UNAVAILABLE',
   encryption: 'MTSTORE_ENCRYPTION',
 } as const;
+
+/** How many consecutive key bytes count as a leak: 12 (a random match is about 2^-96). */
+const LEAK_WINDOW = 12;
+
+/**
+ * Every text an error carries: message, stack, name, string fields, and the same of
+ * its `cause` chain and `errors` (AggregateError), plus `util.inspect` of it (which
+ * prints the fields a driver error keeps, the cause included).
+ */
+export function errorTexts(error: unknown, depth = 0): string[] {
+  if (depth > 5 || error === null || error === undefined) return [];
+  if (typeof error !== 'object') return [String(error)];
+  const texts: string[] = [];
+  const record = error as Record<string, unknown>;
+  for (const field of ['message', 'stack', 'name', 'detail', 'hint', 'sql', 'query']) {
+    const value = record[field];
+    if (typeof value === 'string') texts.push(value);
+  }
+  for (const value of Object.values(record)) if (typeof value === 'string') texts.push(value);
+  try {
+    texts.push(String(error));
+  } catch {
+    // an object whose toString throws shows nothing that way
+  }
+  if (depth === 0) {
+    try {
+      texts.push(inspect(error, { depth: 8 }));
+    } catch {
+      // inspect never throws on errors; an odd object is checked through its fields
+    }
+  }
+  texts.push(...errorTexts(record.cause, depth + 1));
+  if (Array.isArray(record.errors)) for (const inner of record.errors) texts.push(...errorTexts(inner, depth + 1));
+  return texts;
+}
+
+/**
+ * Where `text` shows LEAK_WINDOW or more consecutive bytes of one of `keys`: written as
+ * hex (any case, `\x`/`0x` prefixes, spaces, colons or commas between bytes), base64
+ * (standard or URL-safe, at any alignment), decimal lists (`1,2,3` as join and inspect
+ * print them) or raw (the bytes as Latin-1 or UTF-8 characters). Undefined when none.
+ */
+export function keyBytesIn(text: string, keys: readonly Uint8Array[]): string | undefined {
+  const windows = new Set<string>();
+  for (const key of keys) {
+    const hex = Buffer.from(key).toString('hex');
+    for (let i = 0; i + LEAK_WINDOW <= key.length; i++) windows.add(hex.slice(i * 2, (i + LEAK_WINDOW) * 2));
+  }
+  const holds = (bytes: Uint8Array): boolean => {
+    const hex = Buffer.from(bytes).toString('hex');
+    for (let i = 0; i + LEAK_WINDOW <= bytes.length; i++) if (windows.has(hex.slice(i * 2, (i + LEAK_WINDOW) * 2))) return true;
+    return false;
+  };
+  const unprefixed = text.replace(/\\x|0x/gi, ' ');
+  for (const run of unprefixed.match(/(?:[0-9a-f]{2}[\s:,.-]?){12,}/gi) ?? []) {
+    const digits = run.replace(/[^0-9a-f]/gi, '').toLowerCase();
+    for (const start of [0, 1]) if (holds(Buffer.from(digits.slice(start, start + ((digits.length - start) & ~1)), 'hex'))) return `hex (${run.slice(0, 16)}…)`;
+  }
+  for (const run of text.match(/[A-Za-z0-9+/_-]{16,}/g) ?? []) {
+    for (let start = 0; start < 4; start++) if (holds(Buffer.from(run.slice(start), 'base64'))) return `base64 (${run.slice(0, 16)}…)`;
+  }
+  for (const run of text.match(/\d{1,3}(?:\s*,\s*\d{1,3}){11,}/g) ?? []) {
+    const values = run.split(',').map((n) => Number(n.trim()));
+    if (values.every((n) => n <= 255) && holds(Uint8Array.from(values))) return `a decimal list (${run.slice(0, 16)}…)`;
+  }
+  if (holds(Buffer.from(text, 'latin1'))) return 'raw bytes (Latin-1)';
+  if (holds(Buffer.from(text, 'utf8'))) return 'raw bytes (UTF-8)';
+  return undefined;
+}
+
+/** keyBytesIn over every text of `error` (errorTexts): where the first leak is, or undefined. */
+export function keyBytesInError(error: unknown, keys: readonly Uint8Array[]): string | undefined {
+  for (const text of errorTexts(error)) {
+    const found = keyBytesIn(text, keys);
+    if (found !== undefined) return `${found} in ${JSON.stringify(text.slice(0, 120))}`;
+  }
+  return undefined;
+}

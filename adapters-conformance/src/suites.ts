@@ -27,6 +27,7 @@ import { busIsolation, clientStaleness, serverStaleness } from './traits/isolati
 import { tamperedData } from './traits/tamper.js';
 import { createFalse, serverCreateFalse } from './traits/create.js';
 import { tornReads } from './traits/torn.js';
+import { removals } from './traits/intact.js';
 import { atomicSave, closing, deletion, ids, roundTrip, twoInstances, updateState } from './traits/storage.js';
 
 /** Client `Storage` + `PeerCache` traits. */
@@ -50,6 +51,7 @@ export function describeStorage(t: TestApi, name: string, options: StorageSuiteO
     keyValue(r);
     peersV2(r);
     refMessages(r);
+    removals(r);
     settling(r);
     crashes(r);
     clientModel(r);

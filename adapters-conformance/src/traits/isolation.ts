@@ -185,23 +185,66 @@ export function busIsolation({ group, test, expect, options }: BusRegistrar): vo
   });
 }
 
-/** For the torn-read traits: what a reader loop gives back. */
+/**
+ * How a reader waits between reads. A single reader that yields one `setImmediate` per
+ * read runs in lockstep with a writer whose calls take as many event-loop turns: it can
+ * read at the same point of every write and never see a window that opens between a
+ * write's steps (state written, one hop, then channels). So several readers run at
+ * once, each with its own pacing, and their reads fall at every point of a write.
+ * Every pacing yields to I/O at least every other read, so an in-memory adapter does
+ * not starve the writer.
+ */
+function pacings(): ((read: number) => Promise<void>)[] {
+  // A fixed seed: the same schedule every run.
+  let x = 0x9e3779b9;
+  let hops = 1;
+  return [
+    // one setImmediate after each read (lockstep with a one-hop-per-step writer)
+    () => immediates(1),
+    // every other read only microtasks (1-5), the others two setImmediate hops
+    (read) => (read % 2 === 0 ? microtasks(1 + (read % 5)) : immediates(2)),
+    // three setImmediate hops, then a microtask
+    async () => {
+      await immediates(3);
+      await microtasks(1);
+    },
+    // pseudo-random: 0-3 microtasks, then 0-3 setImmediate hops, never none twice in a row
+    async () => {
+      x = (Math.imul(x ^ (x >>> 15), 2246822519) + 0x6b43a9b5) >>> 0;
+      await microtasks((x >>> 2) & 3);
+      hops = (x & 3) === 0 && hops === 0 ? 1 : x & 3;
+      await immediates(hops);
+    },
+  ];
+}
+
+async function immediates(n: number): Promise<void> {
+  for (let i = 0; i < n; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+async function microtasks(n: number): Promise<void> {
+  for (let i = 0; i < n; i++) await new Promise<void>((resolve) => queueMicrotask(resolve));
+}
+
+/**
+ * For the torn-read traits: runs `write` while four readers, each with its own pacing
+ * (see pacings), call `read` in loops; returns everything they read.
+ */
 export async function whileWriting<T>(read: () => Promise<T>, write: () => Promise<void>): Promise<T[]> {
   const seen: T[] = [];
   let writing = true;
-  const reading = (async () => {
-    while (writing) {
+  const reading = pacings().map(async (pace) => {
+    for (let n = 0; writing; n++) {
       seen.push(await read());
-      // Yield to I/O: an in-memory adapter would otherwise starve the writer.
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      await pace(n);
     }
-  })();
+  });
   try {
     await write();
   } finally {
     writing = false;
-    await reading;
+    const failed = (await Promise.allSettled(reading)).find((r) => r.status === 'rejected');
+    if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
   }
   return seen;
 }
-

@@ -6,6 +6,7 @@
  */
 import { authKey, fullSession, minimalSession } from '../fixtures.js';
 import type { StorageRegistrar } from './context.js';
+import { storedEverywhere } from './intact.js';
 
 export function authKeys({ group, test, expect, options }: StorageRegistrar): void {
   const shared = options.capabilities?.sharedBackend !== false;
@@ -217,29 +218,20 @@ export function authKeys({ group, test, expect, options }: StorageRegistrar): vo
     });
 
     test('clear removes every key of the session and nothing else: snapshot, kv, peers, references and other names stay', async (s) => {
-      const storage = await s.open('alice');
-      const other = await s.open('bob');
-      const session = fullSession(1);
-      await storage.save(session);
-      await storage.authKeys.set(9, authKey(9));
-      await storage.kv.set('k', Uint8Array.of(1));
-      await storage.peers.upsert([{ type: 'user', id: 5n, accessHash: 6n, usernames: [], updatedAt: 1 }]);
-      await storage.refMessages.store(5n, -100n, 1);
-      await other.authKeys.set(2, authKey(2));
+      const { storage, expectIntactBut } = await storedEverywhere(s, expect);
       await storage.authKeys.clear();
       expect(await storage.authKeys.entries()).toEqual([]);
-      expect(await storage.authKeys.get(1)).toBeNull();
-      expect(await storage.authKeys.getTemp(2, 0)).toBeNull();
-      const addresses = session.dcs.map(({ authKey: _k, tempAuthKeys: _t, ...address }) => address);
-      expect(await storage.load()).toEqual({ ...session, dcs: addresses });
-      expect(await storage.kv.get('k')).toEqual(Uint8Array.of(1));
-      expect((await storage.peers.getById('user', 5n))?.accessHash).toBe(6n);
-      expect(await storage.refMessages.getByPeer(5n)).toEqual({ chatId: -100n, messageId: 1 });
-      expect(await other.authKeys.get(2)).toEqual(authKey(2));
+      for (const dc of [1, 2, 4, 9]) expect(await storage.authKeys.get(dc), `DC ${dc}`).toBeNull();
+      for (const [dc, index] of [[2, 0], [2, 1], [9, 3], [1, 5]] as const) expect(await storage.authKeys.getTemp(dc, index), `DC ${dc} slot ${index}`).toBeNull();
+      const addresses = fullSession(1).dcs.map(({ authKey: _k, tempAuthKeys: _t, ...address }) => address);
+      expect(await storage.load(), 'the snapshot keeps its address entries').toEqual({ ...fullSession(1), dcs: addresses });
+      await expectIntactBut('keys', 'authKeys.clear()');
       await storage.authKeys.clear(); // idempotent
-      await other.authKeys.clear(); // a session with keys and nothing else
-      expect(await other.authKeys.entries()).toEqual([]);
-      expect(await other.load()).toBeNull();
+      const keysOnly = await s.open('keys-only');
+      await keysOnly.authKeys.set(2, authKey(2));
+      await keysOnly.authKeys.clear(); // a session with keys and nothing else
+      expect(await keysOnly.authKeys.entries()).toEqual([]);
+      expect(await keysOnly.load()).toBeNull();
     });
 
     test('every DC id and slot extreme round-trips (DC 1 and 1000, slot 0 and 2^31-1, expiry 0 and 2^32-1)', async (s) => {

@@ -4,6 +4,7 @@
  */
 import { fullSession, minimalSession } from '../fixtures.js';
 import type { StorageRegistrar } from './context.js';
+import { everythingKv, storedEverywhere } from './intact.js';
 
 const bytes = (...values: number[]): Uint8Array => Uint8Array.from(values);
 
@@ -59,20 +60,15 @@ export function keyValue({ group, test, expect, options }: StorageRegistrar): vo
       expect((await storage.kv.entries()).map((e) => e.key)).toEqual([...keys].sort());
     });
 
-    test('entries lists every entry sorted by key; clear removes them and nothing else', async (s) => {
-      const storage = await s.open();
-      await storage.save(fullSession(1));
-      await storage.kv.set('b', bytes(2));
-      await storage.kv.set('a', bytes(1));
+    test('entries lists every entry sorted by key; clear removes them and nothing else: snapshot, keys, peers, references and other names stay', async (s) => {
+      const { storage, expectIntactBut } = await storedEverywhere(s, expect);
       await storage.kv.set('c', bytes(3));
-      expect(await storage.kv.entries()).toEqual([
-        { key: 'a', value: bytes(1) },
-        { key: 'b', value: bytes(2) },
-        { key: 'c', value: bytes(3) },
-      ]);
+      await storage.kv.set('B', bytes(2));
+      expect(await storage.kv.entries()).toEqual([{ key: 'B', value: bytes(2) }, ...everythingKv(1).slice(0, 2), { key: 'c', value: bytes(3) }, ...everythingKv(1).slice(2)]);
       await storage.kv.clear();
       expect(await storage.kv.entries()).toEqual([]);
-      expect(await storage.load()).toEqual(fullSession(1));
+      for (const { key } of everythingKv(1)) expect(await storage.kv.get(key), key).toBeNull();
+      await expectIntactBut('kv', 'kv.clear()');
     });
 
     test('save() keeps the entries; delete() removes them; other names keep theirs', async (s) => {

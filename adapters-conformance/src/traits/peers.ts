@@ -6,6 +6,7 @@ import type { Peer } from '@mtstore/core';
 import { minimalSession, peer } from '../fixtures.js';
 import { CODES, expectRejects } from '../harness.js';
 import type { StorageRegistrar, StorageScope } from './context.js';
+import { everythingPeers, storedEverywhere } from './intact.js';
 
 async function openSaved(s: StorageScope, name = 'main') {
   const storage = await s.open(name);
@@ -476,23 +477,19 @@ export function peersV2({ group, test, expect }: StorageRegistrar): void {
       expect((await bob.peers.list()).peers).toEqual([peer('user', 1)]);
     });
 
-    test('clear removes every peer and its usernames and phones, and nothing else', async (s) => {
-      const storage = await openSaved(s);
-      const other = await s.open('other');
-      await storage.peers.upsert([peer('user', 1), peer('channel', 2)]);
-      await other.peers.upsert([peer('user', 1)]);
-      await storage.kv.set('k', Uint8Array.from([1]));
+    test('clear removes every peer and its usernames and phones, and nothing else: snapshot, permanent and temp keys, kv, references and other names stay', async (s) => {
+      const { storage, expectIntactBut } = await storedEverywhere(s, expect);
       await storage.peers.clear();
-      expect(await storage.peers.getById('user', 1n)).toBeNull();
-      expect(await storage.peers.getByUsername('channel_2')).toBeNull();
-      expect(await storage.peers.getByPhone(peer('user', 1).phone as string)).toBeNull();
+      for (const p of everythingPeers(1)) {
+        expect(await storage.peers.getById(p.type, p.id), `${p.type} ${p.id}`).toBeNull();
+        for (const name of p.usernames) expect(await storage.peers.getByUsername(name), name).toBeNull();
+        if (p.phone !== undefined) expect(await storage.peers.getByPhone(p.phone), p.phone).toBeNull();
+      }
       expect(await storage.peers.list()).toEqual({ peers: [], cursor: null });
-      expect(await storage.load()).toEqual(minimalSession());
-      expect(await storage.kv.get('k')).toEqual(Uint8Array.from([1]));
-      expect(await other.peers.getById('user', 1n)).toEqual(peer('user', 1));
+      await expectIntactBut('peers', 'peers.clear()');
       // The names are free again.
-      await storage.peers.upsert([peer('chat', 9, { usernames: ['user_1'] })]);
-      expect((await storage.peers.getByUsername('user_1'))?.id).toBe(9n);
+      await storage.peers.upsert([peer('chat', 9, { usernames: ['u2_1'] })]);
+      expect((await storage.peers.getByUsername('U2_1'))?.id).toBe(9n);
     });
   });
 }

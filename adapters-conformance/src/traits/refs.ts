@@ -55,12 +55,20 @@ export function refMessages({ group, test, expect }: StorageRegistrar): void {
       await storage.refMessages.store(2n, -100n, 1);
       await storage.refMessages.store(2n, -100n, 2);
       await storage.refMessages.store(3n, -200n, 1);
-      await storage.refMessages.delete(-100n, [1, 7]);
+      for (const id of [3, 4, 5, 6]) await storage.refMessages.store(BigInt(id + 1), -100n, id);
+      await storage.refMessages.store(4n, -200n, 5);
+      // Several stored ids, one not stored, in no particular order: each stored one goes.
+      await storage.refMessages.delete(-100n, [5, 1, 7, 3]);
       expect(await storage.refMessages.getByPeer(1n)).toBeNull();
       expect(await storage.refMessages.getByPeer(2n)).toEqual({ chatId: -100n, messageId: 2 });
       expect(await storage.refMessages.getByPeer(3n)).toEqual({ chatId: -200n, messageId: 1 });
+      expect(await storage.refMessages.getByPeer(4n), 'peer 4 keeps its reference in chat -200').toEqual({ chatId: -200n, messageId: 5 });
+      expect(await storage.refMessages.getByPeer(6n), 'message 5 of chat -100 was deleted').toBeNull();
+      expect((await storage.refMessages.list()).refs, 'what is left').toEqual([ref(2n, -100n, 2), ref(3n, -200n, 1), ref(5n, -100n, 4), ref(7n, -100n, 6), ref(4n, -200n, 5)]);
       await storage.refMessages.delete(-100n, []);
       expect(await storage.refMessages.getByPeer(2n)).toEqual({ chatId: -100n, messageId: 2 });
+      await storage.refMessages.delete(-100n, [2, 4, 6]);
+      expect((await storage.refMessages.list()).refs, 'after deleting the rest of chat -100').toEqual([ref(3n, -200n, 1), ref(4n, -200n, 5)]);
     });
 
     test('after the most recent reference is deleted, the previous one answers', async (s) => {

@@ -128,6 +128,26 @@ export function names({ group, test, expect }: StorageRegistrar): void {
       await b.delete();
       expect(await a.listNames()).toEqual(['Zed', 'keys-only', 'mid.dle:1']);
     });
+
+    test('a deleted name that held a lease is not listed: the lease kept by delete() (§12) is no stored data', async (s) => {
+      const storage = await s.open('leased');
+      const other = await s.open('other');
+      await storage.save(minimalSession());
+      await storage.lease.acquire({ ttlSeconds: 20, heartbeat: false });
+      await storage.kv.set('k', Uint8Array.of(1));
+      await storage.lease.release();
+      expect(await other.listNames()).toEqual(['leased']);
+      await storage.delete();
+      expect(await other.listNames(), 'after delete() of the released name').toEqual([]);
+      // Deleted by the holder while it holds the lease.
+      await storage.lease.acquire({ ttlSeconds: 20, heartbeat: false });
+      await storage.save(minimalSession());
+      expect(await other.listNames()).toEqual(['leased']);
+      await storage.delete();
+      expect(await other.listNames(), 'after delete() under a held lease').toEqual([]);
+      await storage.lease.release();
+      expect(await other.listNames(), 'after the release').toEqual([]);
+    });
   });
 }
 
