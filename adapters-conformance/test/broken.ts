@@ -1163,6 +1163,12 @@ export const BROKEN: readonly Broken[] = [
   { rule: 'the publisher’s own subscribers hear a late echo', suite: 'bus', group: 'staleness and isolation', open: (b) => lateEcho(new LocalSessionEventBus(b.channel)) },
   // 4. atomicity under concurrent readers
   { rule: 'saveUpdateState writes the state, then the channels', suite: 'storage', group: 'atomicity under concurrent readers', open: (b, n) => new TornUpdateState({ store: b.store, name: n }) },
+  { rule: 'saveUpdateState writes the state, one event-loop turn, then the channels (every call one turn)', suite: 'storage', group: 'atomicity under concurrent readers', open: (b, n) => new TornUpdateStateOneHop({ store: b.store, name: n }) },
+  { rule: 'peers.clear also removes the auth keys', suite: 'storage', group: 'peers: v2 fields, list and clear', open: (b, n) => clearsMore(b, n, 'peers.clear takes the keys') },
+  { rule: 'kv.clear also removes the references', suite: 'storage', group: 'kv', open: (b, n) => clearsMore(b, n, 'kv.clear takes the references') },
+  { rule: 'refMessages.delete removes only the first id', suite: 'storage', group: 'reference messages', open: (b, n) => clearsMore(b, n, 'refMessages.delete takes only the first id') },
+  { rule: 'listNames lists a deleted name that held a lease', suite: 'storage', group: 'listNames', open: namesOfLeases },
+  { rule: 'a dropped connection’s error quotes the stored keys in base64', suite: 'storage', group: 'faults', open: (b, n) => behindConnection(memory(b, n), b, 'leaks keys'), interrupt: drop },
   { rule: 'a peer batch is applied in chunks of 100', suite: 'storage', group: 'atomicity under concurrent readers', open: (b, n) => new ChunkedPeerBatch({ store: b.store, name: n }) },
   // 6. damaged data and lost connections
   { rule: 'a damaged snapshot loads as null', suite: 'storage', group: 'faults', open: corruptLoadsNull, corrupt: corruptMemory },
@@ -1451,6 +1457,53 @@ class ChunkedPeerBatch extends MemoryStorage {
   });
 }
 
+/** Every call takes one event-loop turn (a driver round trip); saveUpdateState writes the state, a turn, then the channels. */
+class TornUpdateStateOneHop extends MemoryStorage {
+  protected override async readSession(): Promise<Session | null> {
+    await tick();
+    return super.readSession();
+  }
+  protected override async writeUpdateState(state: UpdateState, channels: readonly ChannelState[]): Promise<boolean> {
+    await tick();
+    const snapshot = this.store.clients.get(this.name)?.snapshot;
+    if (!snapshot) return false;
+    snapshot.state = { ...state };
+    await tick(); // one turn: a reader paced like the writer never looks here
+    return super.writeUpdateState(state, channels);
+  }
+}
+
+/** One removal that takes another kind of data with it. */
+function clearsMore(b: Backend, name: string, what: 'peers.clear takes the keys' | 'kv.clear takes the references' | 'refMessages.delete takes only the first id'): Storage {
+  const inner = memory(b, name);
+  if (what === 'peers.clear takes the keys') return wrap(inner, { peers: { clear: async () => (await inner.peers.clear(), inner.authKeys.clear()) } });
+  if (what === 'kv.clear takes the references') {
+    const kv = inner.kv;
+    return wrap(inner, { kv: { get: (k) => kv.get(k), set: (k, v, o) => kv.set(k, v, o), delete: (k) => kv.delete(k), entries: () => kv.entries(), clear: async () => (await kv.clear(), inner.refMessages.clear()) } });
+  }
+  return wrap(inner, { refMessages: { delete: (chatId, ids) => inner.refMessages.delete(chatId, ids.slice(0, 1)) } });
+}
+
+/** listNames also lists every name that ever took a lease (the lease record kept by delete()). */
+function namesOfLeases(b: Backend, name: string): Storage {
+  const inner = memory(b, name);
+  const leased = ((b as Backend & { leased?: Set<string> }).leased ??= new Set<string>());
+  const lease = inner.lease;
+  return wrap(inner, {
+    listNames: async () => [...new Set([...(await inner.listNames()), ...leased])].sort(),
+    lease: Object.assign(Object.create(lease) as typeof lease, {
+      acquire: async (options?: Parameters<typeof lease.acquire>[0]) => {
+        const held = await lease.acquire(options);
+        leased.add(name);
+        return held;
+      },
+      release: () => lease.release(),
+      renew: () => lease.renew(),
+      holder: () => lease.holder(),
+    }),
+  });
+}
+
 function corruptLoadsNull(b: Backend, name: string): Storage {
   const inner = memory(b, name);
   return wrap(inner, { load: () => inner.load().catch((e: { code?: string }) => (e.code === 'MTSTORE_CORRUPT_DATA' ? null : Promise.reject(e))) });
@@ -1474,13 +1527,17 @@ function hasMethods(value: unknown): value is object {
   return own || inherited;
 }
 
-export function behindConnection<T extends object>(inner: T, b: Backend, mode: 'reconnects' | 'raw error' | 'never recovers'): T {
+export function behindConnection<T extends object>(inner: T, b: Backend, mode: 'reconnects' | 'raw error' | 'never recovers' | 'leaks keys'): T {
   let seen = b.drops;
   /** The error a call meets on a dropped connection, or undefined when connected. */
   const gate = (): Error | undefined => {
     if (b.drops === seen) return undefined;
     if (mode !== 'never recovers') seen = b.drops;
     if (mode === 'raw error') return Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+    if (mode === 'leaks keys') {
+      const rows = [...b.store.clients.values()].flatMap((c) => [...c.keys.values()].flatMap((k) => (k.key === undefined ? [] : [Buffer.from(k.key).toString('base64')])));
+      return new StorageUnavailableError(`the connection was lost reading rows ${rows.join(' ')}`);
+    }
     return new StorageUnavailableError('the connection was lost');
   };
   const proxy = (target: object): object =>
