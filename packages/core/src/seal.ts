@@ -117,7 +117,7 @@ export function startsLikeSealed(bytes: Uint8Array): boolean {
 
 /** True when `bytes` is an escaped plain kv value (see ESCAPE_VERSION). */
 export function isEscaped(bytes: Uint8Array): boolean {
-  return bytes.length > MAGIC.length && bytes[MAGIC.length] === ESCAPE_VERSION && startsLikeSealed(bytes);
+  return bytes[0] === MAGIC_FIRST && bytes.length > MAGIC.length && bytes[MAGIC.length] === ESCAPE_VERSION && startsLikeSealed(bytes);
 }
 
 /** The stored (escaped) form of a plain kv value that starts with "mtseal": a fresh buffer. */
