@@ -600,7 +600,11 @@ export function assertSessionUpdate(value: unknown, label = 'patch'): asserts va
     assertDcs(value.dcs, value.homeDcId, label);
     (value.dcs as DataCenter[]).forEach((dc, i) => {
       if (dc.authKey !== undefined || dc.tempAuthKeys !== undefined) {
-        fail(`${label}.dcs[${i}]`, 'an address without keys (write keys through authKeys)', 'keys');
+        // Said plainly, without describing the value: it holds key bytes.
+        const carries = dc.authKey !== undefined ? (dc.tempAuthKeys !== undefined ? 'authKey and tempAuthKeys' : 'authKey') : 'tempAuthKeys';
+        throw new InvalidArgumentError(
+          `${label}.dcs[${i}] carries ${carries}: update() takes DC addresses only (id, ipv4, ipv6, port, mediaOnly); write keys through authKeys.set / authKeys.setTemp, or save() the whole session`,
+        );
       }
     });
   }

@@ -60,9 +60,13 @@ describe('contract v2 validation', () => {
     expect(message(() => assertSessionUpdate({ state: { pts: 1, qts: 2, date: Date.now(), seq: 4 } }))).toMatch(/^patch\.state\.date must be/);
     expect(message(() => assertSessionUpdate({ channels: null as never }))).toBe('patch.channels must be an array, got null');
     expect(message(() => assertSessionUpdate({ channels: [{ id: 1n, pts: 1 }, { id: 1n, pts: 2 }] }))).toBe('patch.channels[1].id must be unique in the list, got 1n');
-    expect(message(() => assertSessionUpdate({ homeDcId: 2, dcs: [{ id: 2, port: 443, authKey: new Uint8Array(256) }] }))).toBe(
-      'patch.dcs[0] must be an address without keys (write keys through authKeys), got string "keys"',
+    expect(message(() => assertSessionUpdate({ homeDcId: 2, dcs: [{ id: 2, port: 443, authKey: new Uint8Array(256).fill(0xab) }] }))).toBe(
+      'patch.dcs[0] carries authKey: update() takes DC addresses only (id, ipv4, ipv6, port, mediaOnly); write keys through authKeys.set / authKeys.setTemp, or save() the whole session',
     );
+    const temps = message(() => assertSessionUpdate({ homeDcId: 2, dcs: [{ id: 2, port: 443 }, { id: 2, port: 443, mediaOnly: true, tempAuthKeys: [{ index: 0, key: new Uint8Array(256).fill(0xab), expiresAt: 1 }] }] }));
+    expect(temps).toMatch(/^patch\.dcs\[1\] carries tempAuthKeys: update\(\) takes DC addresses only/);
+    expect(message(() => assertSessionUpdate({ homeDcId: 2, dcs: [{ id: 2, port: 443, authKey: new Uint8Array(256), tempAuthKeys: [] }] }))).toMatch(/carries authKey and tempAuthKeys:/);
+    expect(temps, "no key bytes").not.toMatch(/171|0xab|abab|got /i);
     expect(() => assertSessionUpdate({ homeDcId: 3, dcs: [{ id: 2, port: 443 }] })).toThrow('patch.homeDcId must be the id of one of patch.dcs');
   });
 
@@ -131,5 +135,17 @@ describe('contract v2 validation', () => {
     expect(first.usernames).toEqual(['a', 'B']);
     expect(first.phone).toBe('1');
     expect(normalizePeerBatch([first])[0]?.complete).not.toBe(bytes);
+  });
+});
+
+describe('update({}) on a storage', () => {
+  it('is InvalidArgumentError with or without a stored snapshot', async () => {
+    const { MemoryStorage } = await import('../../memory/src/index.js');
+    const storage = new MemoryStorage({ name: 'empty-patch' });
+    await expect(storage.update({})).rejects.toMatchObject({ code: 'MTSTORE_INVALID_ARGUMENT' });
+    await expect(storage.update({ apiId: undefined })).rejects.toMatchObject({ code: 'MTSTORE_INVALID_ARGUMENT' });
+    await storage.update({ homeDcId: 2, dcs: [{ id: 2, port: 443 }] });
+    await expect(storage.update({})).rejects.toMatchObject({ code: 'MTSTORE_INVALID_ARGUMENT' });
+    expect((await storage.load())?.homeDcId).toBe(2);
   });
 });
