@@ -33,7 +33,9 @@ const LONGEST_FIRST = ['@mtstore/mongo', '@mtstore/typeorm', '@mtstore/redis', '
 /**
  * Silence after which a package's test run counts as stalled: vitest prints each test
  * file as it ends, a test times out after 30 s and a hook after 60 s, and the longest
- * file takes about a minute, so minutes without a line mean vitest itself stopped. One
+ * file takes about three minutes (mongo's kit: 173 s in the CI run of 5 Dec 2026, beside
+ * other files that print meanwhile), so five minutes without a line mean vitest itself
+ * stopped. Keep it above the longest file. One
  * CI run (4 Dec 2026) sat 17 minutes on a typeorm fork worker that was idle from its
  * start (0.44 s of CPU, no socket, no query open) and never ran its file; four runs of
  * typeorm's tests since did not repeat it.
