@@ -168,7 +168,6 @@ const DONE: Promise<void> = Promise.resolve();
 const MAX_REMEMBERED_KV_KEYS = 256;
 const NULL: Promise<null> = Promise.resolve(null);
 
-/** A key opened for re-sealing must be a key: anything else is reported, never re-sealed. */
 /**
  * A plaintext kv value as the caller gets it (docs/contract.md §4): a plain Uint8Array
  * over a buffer holding its bytes and nothing else. A repository's value that is not
@@ -180,6 +179,7 @@ function ownKvValue(value: Uint8Array): Uint8Array {
   return new Uint8Array(value);
 }
 
+/** A key opened for re-sealing must be a key: anything else is reported, never re-sealed. */
 function checkedKey(key: Uint8Array, label: string, what: string): Uint8Array {
   if (!(key instanceof Uint8Array) || key.length !== AUTH_KEY_LENGTH) {
     throw new CorruptDataError(`${label}: stored ${what} is ${key instanceof Uint8Array ? `${key.length} bytes` : typeof key}, expected ${AUTH_KEY_LENGTH} bytes`);
