@@ -412,6 +412,16 @@ class ListNeedsStoredPosition extends MemoryStorage {
   });
 }
 
+/** Starts over on a list position whose peer is not stored (cleared since, or made up): the first page again. */
+class ListRestartsOnUnknownPosition extends MemoryStorage {
+  protected override readonly peerRepository = Object.assign(new MemoryPeers(this.store, this.name, () => this.checkFence()), {
+    async list(this: MemoryPeers, after: PeerPosition | null, limit: number): Promise<PeerListPage> {
+      const stored = after === null ? null : await MemoryPeers.prototype.getById.call(this, after.type, after.id);
+      return MemoryPeers.prototype.list.call(this, stored === null ? null : after, limit);
+    },
+  });
+}
+
 /** refMessages.list fails on a position past its last reference. */
 class RefsNeedStoredPosition extends MemoryStorage {
   protected override readonly refMessageRepository = Object.assign(new MemoryRefMessages(this.store, this.name, () => this.checkFence()), {
@@ -1058,6 +1068,7 @@ export const BROKEN: readonly Broken[] = [
   { rule: 'peers.list drops the last page', suite: 'storage', group: 'peers: v2 fields, list and clear', open: (b, n) => new ListStopsEarly({ store: b.store, name: n }) },
   { rule: 'peers.list keeps its position’s id as a double', suite: 'storage', group: 'peers: v2 fields, list and clear', open: (b, n) => new ListPositionAsDouble({ store: b.store, name: n }) },
   { rule: 'peers.list fails on a position whose peer is not stored', suite: 'storage', group: 'peers: v2 fields, list and clear', open: (b, n) => new ListNeedsStoredPosition({ store: b.store, name: n }) },
+  { rule: 'peers.list starts over on a position whose peer is not stored', suite: 'storage', group: 'peers: v2 fields, list and clear', open: (b, n) => new ListRestartsOnUnknownPosition({ store: b.store, name: n }) },
   { rule: 'refMessages.list fails on a position past its last reference', suite: 'storage', group: 'reference messages', open: (b, n) => new RefsNeedStoredPosition({ store: b.store, name: n }) },
   { rule: 'peers.list restarts on a cursor it cannot read', suite: 'storage', group: 'invalid input', open: peersForeignCursorRestarts },
   { rule: 'refMessages.list ends on a cursor it cannot read', suite: 'storage', group: 'invalid input', open: refsForeignCursorEnds },

@@ -469,6 +469,43 @@ export function peersV2({ group, test, expect }: StorageRegistrar): void {
       expect(await storage.peers.list({ cursor: kept })).toEqual({ peers: [], cursor: null });
     });
 
+    test('a cursor naming a peer no longer stored goes on from where that peer was in the adapter’s order, not from the start', async (s) => {
+      const storage = await s.open();
+      const all = [peer('user', 1), peer('user', 2), peer('user', 3), peer('chat', 4), peer('chat', 5), peer('chat', 6), peer('channel', 7), peer('channel', 8), peer('channel', 9)];
+      await storage.peers.upsert(all);
+      // The adapter's order, learned from one listing.
+      const order: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const page = await storage.peers.list({ cursor, limit: 4 });
+        for (const p of page.peers) order.push(`${p.type}:${p.id}`);
+        cursor = page.cursor;
+      } while (cursor !== null && order.length <= all.length);
+      expect([...order].sort(), 'the listing learning the order').toEqual(all.map((p) => `${p.type}:${p.id}`).sort());
+      const byKey = new Map(all.map((p) => [`${p.type}:${p.id}`, p]));
+      // §5: the listing goes on from where the missing peer would be, so no peer before it
+      // (a restart from the beginning lists them); it may miss peers, never repeats one.
+      for (let i = 1; i < order.length - 1; i++) {
+        const gone = order[i] as string;
+        await storage.peers.clear();
+        await storage.peers.upsert(order.filter((key) => key !== gone).map((key) => byKey.get(key) as Peer));
+        const seen = new Set<string>();
+        let next: string | null = gone;
+        let pages = 0;
+        do {
+          const page = await storage.peers.list({ cursor: next, limit: 2 });
+          for (const p of page.peers) {
+            const key = `${p.type}:${p.id}`;
+            expect(order.indexOf(key) > i && !seen.has(key), `from ${gone} (position ${i} of ${order.join(', ')}): ${key} follows it and is listed once`).toBe(true);
+            seen.add(key);
+          }
+          next = page.cursor;
+          pages++;
+        } while (next !== null && pages <= all.length);
+        expect(next, `from ${gone}: the listing ends`).toBeNull();
+      }
+    });
+
     test('list of a session without peers is one empty page; other names’ peers never show', async (s) => {
       const alice = await s.open('alice');
       const bob = await s.open('bob');
