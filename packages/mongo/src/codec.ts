@@ -1,7 +1,7 @@
 /**
  * Documents ⇄ model. 64-bit ids are written as BSON int64 (the driver writes a
  * bigint as a Long) and read back with `useBigInt64`; keys and other bytes are BSON
- * binary, read back as Buffers and copied out of them (`bytes`, `peerBytes`). Optional
+ * binary, read back as Buffers (a peer's TL bytes copied out of them: `peerBytes`; core copies keys and kv values). Optional
  * fields are left out when absent, so absent, false and true stay three different
  * stored values. Decoding only checks the structure it walks; the base class
  * validates every value.
@@ -101,23 +101,14 @@ export const binary = (bytes: Uint8Array): Binary => new Binary(bytes);
  * Binary as the driver reads it back: with promoteBuffers a Buffer that is a view of
  * the whole wire message, itself usually cut out of Node's shared 8 KiB Buffer pool,
  * whose memory holds whatever else the process read or wrote through the pool (another
- * session's kv secret read just before, say). Only for looking at; never handed out.
- * Anything else is left for the validator to reject.
- */
-function view(value: unknown): Uint8Array | undefined {
-  if (value instanceof Binary) return value.buffer.subarray(0, value.length());
-  return value as Uint8Array | undefined;
-}
-
-/**
- * Secret bytes read back (kv values, auth keys, temp keys): a plain Uint8Array copy
- * with an ArrayBuffer of its own, so its `buffer` holds these bytes and nothing else
- * (contract §4, §5). Anything but bytes is left for the validator to reject.
+ * session's kv secret read just before, say). Keys and kv values go to core as such
+ * views: core copies every key it hands out (AuthKeyBytes) and every kv value that is
+ * not a plain Uint8Array spanning its own buffer (docs/contract.md §4), so copying them
+ * here too would copy twice. Anything else is left for the validator to reject.
  */
 export function bytes(value: unknown): Uint8Array | undefined {
-  const stored = view(value);
-  // The %TypedArray% constructor copies a typed array (a Buffer too) into a new buffer.
-  return stored instanceof Uint8Array ? new Uint8Array(stored) : stored;
+  if (value instanceof Binary) return value.buffer.subarray(0, value.length());
+  return value as Uint8Array | undefined;
 }
 
 /**
@@ -126,7 +117,7 @@ export function bytes(value: unknown): Uint8Array | undefined {
  * Node's Buffer pool, which holds secrets too.
  */
 export function peerBytes(value: unknown): Uint8Array | undefined {
-  const stored = view(value);
+  const stored = bytes(value);
   return stored instanceof Uint8Array ? copyOutBytes(stored) : stored;
 }
 
@@ -378,7 +369,7 @@ export function decodePeer(stored: object, where: string): Peer {
 
 function sameBytes(a: Binary | undefined, b: unknown): boolean {
   if (a === undefined || b === undefined) return a === b;
-  const stored = view(b);
+  const stored = bytes(b);
   if (!(stored instanceof Uint8Array) || stored.length !== a.length()) return false;
   const mine = a.buffer;
   for (let i = 0; i < stored.length; i++) if (stored[i] !== mine[i]) return false;

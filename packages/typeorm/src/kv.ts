@@ -5,19 +5,10 @@
 import type { KeyValueEntry, KeyValueRepository } from '@mtstore/core';
 import type { Connection, FenceToken, Row } from './connection.js';
 
-/**
- * A stored value as the caller gets it: a plain Uint8Array copy with an ArrayBuffer of
- * its own. Drivers hand binary columns out as Buffers, often views of shared memory (pg
- * decodes bytea with Buffer.from, cut out of Node's 8 KiB Buffer pool; mysql2 slices the
- * packet), whose `buffer` then holds other values the process read: values are secrets.
- * Anything but bytes is left for core to reject.
- */
-export function ownBytes(value: unknown): Uint8Array {
-  // The %TypedArray% constructor copies a typed array (a Buffer too) into a new buffer.
-  return value instanceof Uint8Array ? new Uint8Array(value) : (value as Uint8Array);
-}
-
-const firstValue = (rows: Row[]): Uint8Array | null => (rows[0] === undefined ? null : ownBytes(rows[0].value));
+// Values go to core as the driver gives them (a Buffer, maybe a view of Node's shared
+// pool or of a packet): core copies every kv value that is not a plain Uint8Array over a
+// buffer of its own before a caller sees it (docs/contract.md §4).
+const firstValue = (rows: Row[]): Uint8Array | null => (rows[0] === undefined ? null : (rows[0].value as Uint8Array));
 const nothing = (): void => {};
 
 export class TypeormKeyValues implements KeyValueRepository {
@@ -61,7 +52,7 @@ export class TypeormKeyValues implements KeyValueRepository {
     const rows = await this.#db.query(this.#entries, [this.#name]);
     // Sorted here, not by ORDER BY: the collation of a postgres text column need not be
     // byte order; keys are ASCII, so JavaScript's order is byte order.
-    return rows.map((row) => ({ key: String(row.kv_key), value: ownBytes(row.value) })).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return rows.map((row) => ({ key: String(row.kv_key), value: row.value as Uint8Array })).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
   async clear(): Promise<void> {
