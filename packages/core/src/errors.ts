@@ -50,7 +50,7 @@ export abstract class StorageError extends Error {
     if (!(value instanceof Error)) return false;
     const code = (value as { code?: unknown }).code;
     if (typeof code !== 'string') return false;
-    if (this === StorageError) return ERROR_CODES.has(code);
+    if (this === StorageError) return Object.hasOwn(ERROR_CODES, code);
     return CLASS_CODES.get(this) === code;
   }
 
@@ -163,18 +163,22 @@ registerErrorCode(EncryptionError, 'MTSTORE_ENCRYPTION');
 registerErrorCode(LeaseHeldError, 'MTSTORE_LEASE_HELD');
 registerErrorCode(LeaseLostError, 'MTSTORE_LEASE_LOST');
 
-const ERROR_CODES: ReadonlySet<string> = new Set<StorageErrorCode>([
-  'MTSTORE_INVALID_ARGUMENT',
-  'MTSTORE_STORAGE_CLOSED',
-  'MTSTORE_CORRUPT_DATA',
-  'MTSTORE_NOT_FOUND',
-  'MTSTORE_STORAGE_UNAVAILABLE',
-  'MTSTORE_MIGRATION',
-  'MTSTORE_ADAPTER_UNAVAILABLE',
-  'MTSTORE_ENCRYPTION',
-  'MTSTORE_LEASE_HELD',
-  'MTSTORE_LEASE_LOST',
-]);
+/**
+ * Every code, for StorageError's `instanceof`: a record typed by StorageErrorCode, so the
+ * compiler rejects a code added to the type and forgotten here (a list could not).
+ */
+const ERROR_CODES: Readonly<Record<StorageErrorCode, true>> = {
+  MTSTORE_INVALID_ARGUMENT: true,
+  MTSTORE_STORAGE_CLOSED: true,
+  MTSTORE_CORRUPT_DATA: true,
+  MTSTORE_NOT_FOUND: true,
+  MTSTORE_STORAGE_UNAVAILABLE: true,
+  MTSTORE_MIGRATION: true,
+  MTSTORE_ADAPTER_UNAVAILABLE: true,
+  MTSTORE_ENCRYPTION: true,
+  MTSTORE_LEASE_HELD: true,
+  MTSTORE_LEASE_LOST: true,
+};
 
 /** True for any mtstore error, also one thrown by another copy of @mtstore/core. */
 export function isStorageError(error: unknown): error is StorageError {

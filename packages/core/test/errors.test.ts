@@ -9,6 +9,7 @@ import {
   StorageClosedError,
   StorageUnavailableError,
   toStorageError,
+  type StorageErrorCode,
 } from '../src/index.js';
 
 describe('errors', () => {
@@ -32,6 +33,25 @@ describe('errors', () => {
     const foreign = Object.assign(new Error('x'), { code: 'MTSTORE_NOT_FOUND' });
     expect(isStorageError(foreign)).toBe(true);
     expect(isStorageError(Object.assign(new Error('x'), { code: 'ECONNRESET' }))).toBe(false);
+  });
+
+  it('every code of another copy is a StorageError; names an object has by inheritance are not codes', () => {
+    const codes = [
+      'MTSTORE_INVALID_ARGUMENT',
+      'MTSTORE_STORAGE_CLOSED',
+      'MTSTORE_CORRUPT_DATA',
+      'MTSTORE_NOT_FOUND',
+      'MTSTORE_STORAGE_UNAVAILABLE',
+      'MTSTORE_MIGRATION',
+      'MTSTORE_ADAPTER_UNAVAILABLE',
+      'MTSTORE_ENCRYPTION',
+      'MTSTORE_LEASE_HELD',
+      'MTSTORE_LEASE_LOST',
+    ] satisfies StorageErrorCode[];
+    for (const code of codes) expect(isStorageError(Object.assign(new Error('x'), { code }))).toBe(true);
+    for (const code of ['toString', 'constructor', 'hasOwnProperty', '__proto__', 'mtstore_not_found']) {
+      expect(isStorageError(Object.assign(new Error('x'), { code }))).toBe(false);
+    }
   });
 
   it('a driver error becomes StorageUnavailableError naming the operation, keeping a sanitized cause', () => {
