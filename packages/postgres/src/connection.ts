@@ -53,14 +53,24 @@ export const POOL_DEFAULTS: Readonly<PoolConfig> = {
 /** pg's options in ms that pg (or pg-pool) hands to setTimeout: 0 or absent is none. */
 const PG_TIMER_OPTIONS = ['query_timeout', 'connectionTimeoutMillis', 'idleTimeoutMillis'] as const;
 
-/** One pg timer value: a number 0 (none) … MAX_TIMER_MS; a string as pg's setTimeout reads it ('' none, else 1 … MAX_TIMER_MS). */
-function assertPgTimer(value: unknown, label: string, scale = 1, unit = 'ms'): void {
+/**
+ * One pg timer value. A number is core's delay rule (0 = none … MAX_TIMER_MS; pg takes
+ * fractions). What is pg's own: a string (a `?query_timeout=` of a connection string)
+ * arms a timer for any non-empty text, `'0'` too (then every query times out at once),
+ * so it must read as a number from 1; `''` is none.
+ */
+function assertPgTimer(value: unknown, label: string): void {
   if (value === undefined || value === null || value === '') return;
-  const n = typeof value === 'string' ? Number(value) : value;
-  // pg arms a timer for any truthy value: a string '0' too (then every query times out at once).
-  const min = typeof value === 'string' ? 1 : 0;
-  if (typeof n !== 'number' || !Number.isFinite(n) || n < min || n * scale > MAX_TIMER_MS) {
-    throw new InvalidArgumentError(`${label} must be a number of ${unit} from ${min} to ${Math.floor(MAX_TIMER_MS / scale)}, got ${describeValue(value)}`);
+  if (typeof value === 'string') assertTimerMs(Number(value), `${label} (${describeValue(value)})`, 1, false);
+  else assertTimerMs(value, label, 0, false);
+}
+
+/** pg-pool's `maxLifetimeSeconds`: in seconds, armed as `× 1000` ms, so at most MAX_TIMER_MS / 1000 s. */
+function assertLifetimeSeconds(value: unknown, label: string): void {
+  if (value === undefined || value === null) return;
+  const max = Math.floor(MAX_TIMER_MS / 1000);
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > max) {
+    throw new InvalidArgumentError(`${label} must be a number of s from 0 to ${max}, got ${describeValue(value)}`);
   }
 }
 
@@ -79,7 +89,7 @@ function assertPgTimer(value: unknown, label: string, scale = 1, unit = 'ms'): v
 export function assertPgTimers(connectionString: unknown, config: object | undefined, where: string): void {
   const c = (config ?? {}) as Record<string, unknown>;
   for (const name of PG_TIMER_OPTIONS) assertPgTimer(c[name], `${where}: config.${name}`);
-  assertPgTimer(c.maxLifetimeSeconds, `${where}: config.maxLifetimeSeconds`, 1000, 's');
+  assertLifetimeSeconds(c.maxLifetimeSeconds, `${where}: config.maxLifetimeSeconds`);
   for (const [label, url] of [
     ['connectionString', connectionString],
     ['config.connectionString', c.connectionString],
