@@ -1,6 +1,7 @@
 /**
- * Telethon's SQLiteSession file (schema version 7; older ones lack takeout_id, which
- * is then absent). Tables:
+ * Telethon's SQLiteSession file, schema version 7 and the older ones Telethon upgrades
+ * from: update_state came with 4, sessions.takeout_id with 5, entities.date with 7
+ * (each is then absent). Tables:
  *   sessions(dc_id, server_address, port, auth_key, takeout_id)  — one row
  *   entities(id, hash, username, phone, name, date)              — id is a marked id
  *   update_state(id, pts, qts, date, seq)                         — id 0: the account, else channel ids
@@ -61,7 +62,9 @@ export function readTelethonDatabase(db: SqliteDatabase, schema: SqliteSchema, o
   if (takeout !== null) session.takeoutId = takeout;
 
   const peers: Peer[] = [];
-  for (const entity of db.prepare('select id, hash, username, phone, name, date from entities').all() as Row[]) {
+  // entities.date came with schema 7: selecting it from an older file would fail the whole read.
+  const hasDate = schema.entities?.includes('date') === true;
+  for (const entity of db.prepare(`select id, hash, username, phone, name${hasDate ? ', date' : ''} from entities`).all() as Row[]) {
     const marked = int64Column(entity.id);
     const hash = int64Column(entity.hash);
     if (marked === null || hash === null) throw invalid(FORMAT, 'an entities row has no id or hash');
