@@ -77,6 +77,13 @@ export class StorageSession extends sessions.Session {
    * snapshot setDC creates carries it, or the load() that finds one writes it.
    */
   private takeoutHeld = false;
+  /**
+   * `self` (the logged-in user) was seen while no snapshot was known and is not written
+   * yet: like a takeout id, update() cannot create a snapshot from it, and GramJS caches
+   * the user of a sign-in (or getMe) result once. The snapshot setDC creates carries it
+   * (with that DC as the user's), or the load() that finds one writes it.
+   */
+  private selfHeld = false;
   private readonly lease: LeaseAcquireOptions | undefined;
   /**
    * One list per load() in flight of the changes made since it was queued, each as a
@@ -146,10 +153,30 @@ export class StorageSession extends sessions.Session {
       this.dcs = [...this.dcs.filter((dc) => dc !== previous), addressEntry(id, serverAddress, port, previous)];
       const dcs = this.dcs.map((dc) => ({ ...dc }));
       const takeoutId = this.takeoutHeld ? this.takeout : undefined;
-      if (takeoutId !== undefined) {
-        // A takeout id set before any snapshot goes in the update that creates one: one
-        // atomic write, and a restart never finds the snapshot without it.
-        this.writes.write(`setDC(${id})`, () => this.storage.update({ homeDcId: id, dcs, takeoutId }).catch(this.missedDcAndTakeout));
+      // The logged-in user seen before any snapshot: its home DC is the one named now.
+      const user = this.selfHeld && this.self !== undefined ? { ...this.self, dcId: id } : undefined;
+      if (user !== undefined) {
+        this.self = user;
+        this.selfHeld = false;
+        if (this.loading.size !== 0) {
+          this.changed(() => {
+            this.self = user;
+            this.selfHeld = false;
+          });
+        }
+      }
+      if (takeoutId !== undefined || user !== undefined) {
+        // What was held for a snapshot goes in the update that creates one: one atomic
+        // write, and a restart never finds the snapshot without it.
+        const missed = (error: unknown): never => {
+          if (unavailable(error)) {
+            if (takeoutId !== undefined) this.unsynced.takeout = true;
+            if (user !== undefined) this.unsynced.self = true;
+          }
+          return this.missed(error, 'dc');
+        };
+        this.writes.write(`setDC(${id})`, () => this.storage.update({ homeDcId: id, dcs, takeoutId, user }).catch(missed));
+        if (takeoutId === undefined && this.takeoutHeld && !this.loaded) this.writes.write('takeoutId', () => this.storage.update({ takeoutId: null }).catch(this.missedTakeout));
       } else {
         this.writes.write(`setDC(${id})`, () => this.storage.update({ homeDcId: id, dcs }).catch(this.missedDc));
         // Cleared before the first load(): a snapshot stored meanwhile may hold one.
@@ -340,10 +367,22 @@ export class StorageSession extends sessions.Session {
         this.writes.write('takeoutId', () => this.storage.update({ takeoutId: heldTakeout ?? null }).catch(this.missedTakeout));
       }
     }
+    const heldSelf = this.selfHeld ? this.self : undefined;
     this.self = session?.user;
+    // Seen before any snapshot was known: the newest word on who is logged in, kept
+    // over the stored one (written below, once the journal is replayed).
+    if (heldSelf !== undefined) this.self = heldSelf;
     if (waiting !== undefined && this.homeDcId === 0) this.keys.set(0, waiting);
     this.loading.delete(journal);
     for (const redo of journal) redo();
+    // A self user still held (a setDC made meanwhile writes it itself): written to the
+    // snapshot the load found, under its home DC; without one it stays held.
+    if (this.selfHeld && this.hasSnapshot && this.homeDcId !== 0 && this.self !== undefined) {
+      const user: SelfUser = { ...this.self, dcId: this.homeDcId };
+      this.self = user;
+      this.selfHeld = false;
+      if (!sameSelf(user, session?.user ?? null)) this.writes.write('update(user)', () => this.storage.update({ user }).catch(this.missedSelf));
+    }
   }
 
   /** Records `redo`, which makes a change just made in memory again, for every load() in flight. */
@@ -417,6 +456,7 @@ export class StorageSession extends sessions.Session {
     this.takeout = undefined;
     this.takeoutHeld = false;
     this.self = undefined;
+    this.selfHeld = false;
     this.hasSnapshot = false;
   }
 
@@ -506,12 +546,20 @@ export class StorageSession extends sessions.Session {
   }
 
   private rememberSelf(user: Api.User, peer: Peer): void {
-    if (this.homeDcId === 0 || !this.hasSnapshot) return;
-    const self: SelfUser = { id: peer.id, dcId: this.homeDcId, bot: user.bot === true, usernames: peer.usernames };
+    // Without a snapshot the DC id is 0 until setDC (or a load() finding one) names it.
+    const held = this.homeDcId === 0 || !this.hasSnapshot;
+    const self: SelfUser = { id: peer.id, dcId: held ? 0 : this.homeDcId, bot: user.bot === true, usernames: peer.usernames };
     if (user.premium !== undefined) self.premium = user.premium === true;
-    if (this.self !== undefined && sameSelf(this.self, self)) return;
+    if (this.self !== undefined && this.selfHeld === held && sameSelf(this.self, self)) return;
     this.self = self;
-    if (this.loading.size !== 0) this.changed(() => (this.self = self));
+    this.selfHeld = held;
+    if (this.loading.size !== 0) {
+      this.changed(() => {
+        this.self = self;
+        this.selfHeld = held;
+      });
+    }
+    if (held) return; // update() cannot create a snapshot from it (see selfHeld)
     this.writes.write('update(user)', () => this.storage.update({ user: self }).catch(this.missedSelf));
   }
 
@@ -541,11 +589,6 @@ export class StorageSession extends sessions.Session {
 
   private readonly missedDc = (error: unknown): never => this.missed(error, 'dc');
   private readonly missedTakeout = (error: unknown): never => this.missed(error, 'takeout');
-  /** The setDC that created the snapshot carried the held takeout id: both go again. */
-  private readonly missedDcAndTakeout = (error: unknown): never => {
-    if (unavailable(error)) this.unsynced.takeout = true;
-    return this.missed(error, 'dc');
-  };
   private readonly missedSelf = (error: unknown): never => this.missed(error, 'self');
 
   private missed(error: unknown, slot: 'dc' | 'takeout' | 'self'): never {
@@ -632,7 +675,8 @@ function sameKey(stored: Uint8Array, bytes: Uint8Array): boolean {
   return true;
 }
 
-function sameSelf(a: SelfUser, b: SelfUser): boolean {
+function sameSelf(a: SelfUser, b: SelfUser | null): boolean {
+  if (b === null) return false;
   const au = a.usernames ?? [];
   const bu = b.usernames ?? [];
   return a.id === b.id && a.dcId === b.dcId && a.bot === b.bot && a.premium === b.premium && au.length === bu.length && au.every((u, i) => u === bu[i]);
