@@ -1,23 +1,25 @@
 import { createFromUrl, redactUrl, type StorageAdapter } from '@mtstore/core';
 import { PostgresSessionEventBus } from './bus.js';
 import { PostgresStorage } from './client.js';
+import { assertConnectionParameters, OWN_URL_PARAMETERS } from './connection.js';
 import { PostgresSessionStorage } from './server.js';
-
-/** mtstore's own URL parameters; everything else is pg's (sslmode, application_name, options…). */
-const OWN_PARAMETERS = ['schema', 'session', 'create'];
 
 /**
  * `postgres://user:password@host:5432/database?schema=tg&session=alice&create=false` (or
  * `postgresql://`). `schema` defaults to `mtstore`; `session` (the session name) is
  * read by core's openStorage; `create=false` opens only a store that is there (see
  * PostgresConnectionOptions.create). The connection string passed to pg has these
- * removed; other parameters (sslmode, application_name, …) reach pg unchanged.
+ * removed; other parameters (sslmode, application_name, …) reach pg unchanged. A
+ * parameter neither mtstore, pg nor libpq knows (a typo: `?shema=tg`) is
+ * InvalidArgumentError before anything opens (assertConnectionParameters).
  */
 function fromUrl(url: URL, where: string): { connectionString: string; schema?: string; create?: boolean } {
+  // Labelled 'the URL', not the URL: another parameter's value may be a secret (sslpassword).
+  assertConnectionParameters(url.href, 'the URL', where, true);
   const copy = new URL(url.href);
   const schema = copy.searchParams.get('schema') ?? undefined;
   const create = createFromUrl(url, `${where}: ${redactUrl(url)}`);
-  for (const parameter of OWN_PARAMETERS) copy.searchParams.delete(parameter);
+  for (const parameter of OWN_URL_PARAMETERS) copy.searchParams.delete(parameter);
   return { connectionString: copy.href, ...(schema === undefined ? {} : { schema }), ...(create === undefined ? {} : { create }) };
 }
 

@@ -34,7 +34,7 @@ import {
 } from '@mtstore/core';
 import pg from 'pg';
 import type { Client, ClientConfig, Notification } from 'pg';
-import { assertPgTimers, DEFAULT_SCHEMA, POOL_DEFAULTS } from './connection.js';
+import { assertPgConfig, DEFAULT_SCHEMA, POOL_DEFAULTS } from './connection.js';
 
 export interface PostgresSessionEventBusOptions {
   /** `postgres://user:password@host:5432/database`. Give this or `config`. */
@@ -135,7 +135,7 @@ export class PostgresSessionEventBus implements SessionEventBus {
       throw new InvalidArgumentError(`${NAME}: config must be a pg ClientConfig object`);
     }
     const config = options.connectionString !== undefined ? { connectionString: options.connectionString } : options.config;
-    assertPgTimers(options.connectionString, options.config, NAME);
+    assertPgConfig(options.connectionString, options.config, NAME);
     const { connectionTimeoutMillis, query_timeout, keepAlive } = POOL_DEFAULTS;
     this.#config = { connectionTimeoutMillis, query_timeout, keepAlive, application_name: 'mtstore-bus', ...config };
     this.#heartbeat = heartbeatIntervalOption(options.heartbeatInterval, NAME);

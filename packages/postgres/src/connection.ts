@@ -75,7 +75,8 @@ function assertLifetimeSeconds(value: unknown, label: string): void {
 }
 
 /**
- * The pg options that become Node timers, checked before any I/O: pg's client arms a
+ * The parameters of the connection string(s) (assertConnectionParameters) and the pg
+ * options that become Node timers, checked before any I/O: pg's client arms a
  * setTimeout with `query_timeout` (from the config, or a `?query_timeout=` of the
  * connection string, which pg lays over the config) and `connectionTimeoutMillis`;
  * pg-pool with `connectionTimeoutMillis`, `idleTimeoutMillis` and
@@ -86,7 +87,7 @@ function assertLifetimeSeconds(value: unknown, label: string): void {
  * idle_in_transaction_session_timeout) arm no timer here. Messages name the option
  * and its value, never the connection string (it may hold a password).
  */
-export function assertPgTimers(connectionString: unknown, config: object | undefined, where: string): void {
+export function assertPgConfig(connectionString: unknown, config: object | undefined, where: string): void {
   const c = (config ?? {}) as Record<string, unknown>;
   for (const name of PG_TIMER_OPTIONS) assertPgTimer(c[name], `${where}: config.${name}`);
   assertLifetimeSeconds(c.maxLifetimeSeconds, `${where}: config.maxLifetimeSeconds`);
@@ -94,7 +95,92 @@ export function assertPgTimers(connectionString: unknown, config: object | undef
     ['connectionString', connectionString],
     ['config.connectionString', c.connectionString],
   ] as const) {
+    assertConnectionParameters(url, label, where);
     assertPgTimer(connectionStringParam(url, 'query_timeout'), `${where}: query_timeout in ${label}`);
+  }
+}
+
+/**
+ * Connection-string parameters pg acts on: pg-connection-string copies every
+ * `?name=value` into the client config, and pg reads these from it (the rest it drops
+ * without a word). `host`, `port`, `user` and `password` win over the URL's own parts.
+ */
+const PG_PARAMETERS = [
+  'host', 'port', 'user', 'password', 'options', 'application_name', 'fallback_application_name', 'client_encoding',
+  'replication', 'binary', 'ssl', 'sslmode', 'sslcert', 'sslkey', 'sslrootcert', 'sslnegotiation', 'uselibpqcompat',
+  'statement_timeout', 'lock_timeout', 'idle_in_transaction_session_timeout', 'query_timeout',
+];
+
+/**
+ * libpq's connection keywords (PostgreSQL 18) that pg does not implement. Accepted so a
+ * URL shared with psql, libpq-based drivers or a provider's dashboard (Neon's
+ * `channel_binding=require`, `connect_timeout=10`, `target_session_attrs`) keeps working
+ * here as it did; pg ignores them, as it always has.
+ */
+const LIBPQ_ONLY_PARAMETERS = [
+  'hostaddr', 'dbname', 'passfile', 'require_auth', 'channel_binding', 'connect_timeout', 'keepalives', 'keepalives_idle',
+  'keepalives_interval', 'keepalives_count', 'tcp_user_timeout', 'gssencmode', 'requiressl', 'sslcompression', 'sslkeylogfile',
+  'sslpassword', 'sslcertmode', 'sslcrl', 'sslcrldir', 'sslsni', 'requirepeer', 'ssl_min_protocol_version', 'ssl_max_protocol_version',
+  'min_protocol_version', 'max_protocol_version', 'krbsrvname', 'gsslib', 'gssdelegation', 'service', 'servicefile',
+  'target_session_attrs', 'load_balance_hosts', 'oauth_issuer', 'oauth_client_id', 'oauth_client_secret', 'oauth_scope',
+];
+
+/** Every parameter a connection string given to pg may carry. */
+const CONNECTION_PARAMETERS: ReadonlySet<string> = new Set([...PG_PARAMETERS, ...LIBPQ_ONLY_PARAMETERS]);
+
+/** mtstore's own URL parameters (read by openStorage / openSessionStorage, never passed to pg). */
+export const OWN_URL_PARAMETERS: ReadonlySet<string> = new Set(['schema', 'session', 'create']);
+
+/** A parameter name for a message: quoted when it looks like one, else only its length (it may be a pasted secret). */
+function parameterName(name: string): string {
+  return /^[A-Za-z0-9_.-]{1,64}$/.test(name) ? `"${name}"` : `of ${name.length} characters`;
+}
+
+/** Edit distance up to 2 (else 3), for "did you mean": a typo is one or two keystrokes away. */
+function near(a: string, b: string): boolean {
+  if (Math.abs(a.length - b.length) > 2) return false;
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min((row[j] as number) + 1, (next[j - 1] as number) + 1, (row[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return (row[b.length] as number) <= 2;
+}
+
+/**
+ * The query parameters of `connectionString`, checked before any I/O: each must be one
+ * pg or libpq knows (or, with `own`, one of mtstore's URL parameters). pg takes any
+ * name and ignores what it does not read, so a typo (`?shema=tg`, `?sslmod=require`)
+ * was accepted and had no effect: the wrong schema, or no TLS. libpq refuses such a URL
+ * too ("invalid URI query parameter"). The message names the parameter (and the name
+ * it is nearest to), never the connection string: it may hold a password. mtstore's own
+ * parameters in a connection string passed straight to a constructor are refused as
+ * well: pg would drop them, and only `openStorage(url)` reads them.
+ */
+export function assertConnectionParameters(connectionString: unknown, label: string, where: string, own = false): void {
+  // Only the URL form has parameters; pg reads a string starting with '/' as a socket path and database.
+  if (typeof connectionString !== 'string' || connectionString.startsWith('/')) return;
+  const query = connectionString.indexOf('?');
+  if (query < 0) return;
+  const seen = new Set<string>();
+  for (const name of new URLSearchParams(connectionString.slice(query + 1)).keys()) {
+    if (own && OWN_URL_PARAMETERS.has(name)) {
+      // URLSearchParams.get takes the first, pg the last: a repeated one is ambiguous.
+      if (seen.has(name)) throw new InvalidArgumentError(`${where}: parameter "${name}" is given twice in ${label}`);
+      seen.add(name);
+      continue;
+    }
+    if (CONNECTION_PARAMETERS.has(name)) continue;
+    if (OWN_URL_PARAMETERS.has(name)) {
+      throw new InvalidArgumentError(
+        `${where}: parameter "${name}" in ${label} is read only from a URL given to openStorage / openSessionStorage; pg would ignore it here. Use the ${name === 'session' ? 'name' : name} option.`,
+      );
+    }
+    const guess = [...OWN_URL_PARAMETERS, ...CONNECTION_PARAMETERS].find((candidate) => near(name, candidate));
+    throw new InvalidArgumentError(
+      `${where}: unknown parameter ${parameterName(name)} in ${label}${guess === undefined ? '' : ` (did you mean "${guess}"?)`}: neither mtstore, pg nor libpq reads it`,
+    );
   }
 }
 
@@ -197,7 +283,7 @@ export class Database {
         throw new InvalidArgumentError(`${where}: config must be a pg PoolConfig object`);
       }
       const config = options.connectionString !== undefined ? { connectionString: options.connectionString } : options.config;
-      assertPgTimers(options.connectionString, options.config, where);
+      assertPgConfig(options.connectionString, options.config, where);
       this.pool = new pg.Pool({ ...POOL_DEFAULTS, ...config });
       // An idle connection the server closes emits 'error' on the pool; without a
       // listener that would crash the process. The pool drops the connection and the
