@@ -1,7 +1,7 @@
 import { Api, helpers, sessions, utils } from 'telegram';
 import { AuthKey } from 'telegram/crypto/AuthKey.js';
 import type { EntityLike } from 'telegram/define.js';
-import { isStorageError, type DataCenter, type LeaseAcquireOptions, type Peer, type SelfUser, type Storage } from '@mtstore/core';
+import { AUTH_KEY_LENGTH, InvalidArgumentError, isStorageError, type DataCenter, type LeaseAcquireOptions, type Peer, type SelfUser, type Storage } from '@mtstore/core';
 import { addressEntry, assertAddress, serverAddressOf, withoutKeys } from './address.js';
 import { ApiUser, entitiesOf, inputPeerOf, otherEntityToPeer, toBigint, userToPeer } from './entities.js';
 import { keyOfMarked, markedKey, PeerIndex, type MarkedKey } from './peers.js';
@@ -224,8 +224,17 @@ export class StorageSession extends sessions.Session {
     return this.keys.get(dcId || this.homeDcId);
   }
 
-  /** Stores (or, with no key, removes) the key of DC `dcId`, default the home DC. */
+  /**
+   * Stores (or, with no key, removes) the key of DC `dcId`, default the home DC. Throws
+   * InvalidArgumentError, changing nothing, for a key that is not 256 bytes: the storage
+   * would refuse it, and memory would then hold a key a restart does not find.
+   */
   setAuthKey(authKey?: AuthKey, dcId?: number): void {
+    const bytes = authKey?.getKey();
+    if (bytes !== undefined && bytes.length !== AUTH_KEY_LENGTH) {
+      // The length only: never the bytes.
+      throw new InvalidArgumentError(`StorageSession.setAuthKey: key must be ${AUTH_KEY_LENGTH} bytes, got ${bytes.length}`);
+    }
     const dc = dcId || this.homeDcId;
     if (authKey === undefined) this.keys.delete(dc);
     else this.keys.set(dc, authKey);
@@ -239,7 +248,6 @@ export class StorageSession extends sessions.Session {
     // as in GramJS's MemorySession) until setDC names the DC it is stored under.
     if (dc === 0) return;
     this.resync();
-    const bytes = authKey?.getKey();
     const stored = this.storedKeys.get(dc);
     if (bytes === undefined) {
       // Once loaded, storedKeys knows every stored key: no delete for a key never

@@ -2,7 +2,7 @@
  * Values at the edges, as GramJS hands them to its session, on every backend: the
  * logged-in user seen before any snapshot exists, access hashes at the ends of the
  * int64 range, usernames in another case, phone numbers, min channels, every DC id a
- * client uses, logout then a new login on the same
+ * client uses, an auth key of the wrong length, logout then a new login on the same
  * session object. Each case is a restart away from what it checks: a new Storage
  * instance and session read back what the first one wrote.
  */
@@ -172,6 +172,29 @@ for (const factory of backends) {
         [false, true],
         [true, true],
       ]);
+    });
+
+    it('an auth key of the wrong length is refused with InvalidArgumentError at setAuthKey, changing nothing, and never shown', async () => {
+      const { session, storage } = await restart();
+      session.setDC(2, '149.154.167.51', 443);
+      const good = await gramKey(authKey(2));
+      session.setAuthKey(good);
+      await session.save();
+      for (const length of [0, 255, 257]) {
+        const bytes = Buffer.alloc(length, 0xab);
+        const bad = await gramKey(bytes);
+        let thrown: unknown;
+        try {
+          session.setAuthKey(bad);
+        } catch (error) {
+          thrown = error;
+        }
+        expect((thrown as { code?: string } | undefined)?.code, `${length} bytes`).toBe('MTSTORE_INVALID_ARGUMENT');
+        expect(String(thrown)).not.toMatch(/abab/i);
+        expect(session.authKey, 'memory unchanged').toBe(good);
+      }
+      await session.save();
+      expect(Buffer.from((await storage.authKeys.get(2)) as Uint8Array)).toEqual(Buffer.from(authKey(2)));
     });
 
     it('delete() (logout) then a new login on the same session object stores the new DC, key and self user', async () => {
