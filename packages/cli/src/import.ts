@@ -1,6 +1,6 @@
 /** `mtstore import <file-or-string> <target>`: any foreign session into any backend. */
 import { parseSession, type ConvertedSession, type SessionFormat } from '@mtstore/convert';
-import type { Storage } from '@mtstore/core';
+import { describeHolder, isStorageError, LeaseHeldError, type Storage } from '@mtstore/core';
 import { CliError, EXIT } from './exit.js';
 import { say, type Io } from './io.js';
 import { checkTarget, openTarget, sessionNameOf, shown } from './source.js';
@@ -55,6 +55,25 @@ export async function importSession(input: string, target: string, options: Impo
   const storage = await openTarget(target, options.name);
   const name = sessionNameOf(target, options.name);
   try {
+    // The check below and the writes after it are one step only while nobody else writes
+    // the name: two imports run at once would both find it empty and both write (one
+    // account's peers mixed with the other's keys), and --force would overwrite a client
+    // that is using the session. Holding the session lease for the whole import makes any
+    // other holder — a second import, a running client — a refusal naming it (exit 8); a
+    // killed import's lease runs out within its TTL (30 s).
+    try {
+      await storage.lease.acquire({ owner: { label: 'mtstore import' } });
+    } catch (error) {
+      if (error instanceof LeaseHeldError || (isStorageError(error) && error.code === 'MTSTORE_LEASE_HELD')) {
+        const holder = (error as LeaseHeldError).holder;
+        throw new CliError(
+          EXIT.EXISTS,
+          `The session "${name}" in ${shown(target)} is in use by ${describeHolder(holder)} (its lease runs out at ${holder.expiresAt.toISOString()} unless renewed). ` +
+            'Stop that client first (importing under it would make Telegram revoke the key), or pass --name to import under another name.',
+        );
+      }
+      throw error;
+    }
     if (await holdsAnything(storage, name)) {
       if (!options.force) {
         throw new CliError(EXIT.EXISTS, `A session named "${name}" already exists in ${shown(target)}. Pass --force to replace it, or --name to import under another name.`);

@@ -47,6 +47,25 @@ describe('import / export / inspect', () => {
     expect(await run(['import', telethonFile, 'shared://b', '--force'], captureIo())).toBe(EXIT.OK);
   });
 
+  it('two imports into one name at once: one imports, the other refuses (exit 8); never one account\'s peers with the other\'s keys', async () => {
+    const pyrogramFile = `${convertFixtures}pyrogram/pyrogram.session`;
+    const ios = [captureIo(), captureIo()];
+    const codes = await Promise.all([run(['import', telethonFile, 'shared://race'], ios[0]!), run(['import', pyrogramFile, 'shared://race'], ios[1]!)]);
+    expect([...codes].sort(), ios.map((io) => io.err()).join('')).toEqual([EXIT.OK, EXIT.EXISTS]);
+    const winner = await parseSession(codes[0] === EXIT.OK ? telethonFile : pyrogramFile);
+    const storage = await openStorage('shared://race');
+    expect(await storage.load()).toEqual(winner.session);
+    expect((await storage.peers.list({ limit: 100 })).peers).toEqual(expect.arrayContaining(winner.peers));
+    expect((await storage.peers.list({ limit: 100 })).peers).toHaveLength(winner.peers.length);
+    // A client holding the session's lease is named, not overwritten, also with --force.
+    await storage.lease.acquire({ owner: { label: 'running bot' }, ttlSeconds: 60 });
+    const busy = captureIo();
+    expect(await run(['import', telethonFile, 'shared://race', '--force'], busy)).toBe(EXIT.EXISTS);
+    expect(busy.err()).toMatch(/^mtstore: The session "default" in shared:\/\/race is in use by .*running bot/);
+    expect(await storage.load()).toEqual(winner.session);
+    await storage.close();
+  });
+
   it('inspect prints a summary without key bytes or the session string', async () => {
     const io = captureIo();
     expect(await run(['import', telethonFile, 'shared://c', '--name', 'x'], io)).toBe(EXIT.OK);
