@@ -17,6 +17,8 @@ import { TYPES } from './types.js';
 
 interface Migration {
   version: number;
+  /** What the step does, for a MigrationError naming the step that failed. */
+  title: string;
   /** DDL for schema `s` (already quoted). Runs inside the migration transaction. */
   sql(s: string): string;
 }
@@ -24,6 +26,7 @@ interface Migration {
 const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
+    title: 'the first layout: sessions, dcs, channels, peers, server_sessions',
     sql: (s) => `
       -- Client sessions: one row per named session (one account).
       CREATE TABLE ${s}.sessions (
@@ -121,6 +124,7 @@ const MIGRATIONS: readonly Migration[] = [
     // the session row may exist without a snapshot (home_dc_id NULL) so that keys, kv
     // entries, peers and reference messages can belong to a name before anything is saved.
     version: 2,
+    title: 'contract v2: keys into auth_keys, user_usernames, kv and ref_messages',
     sql: (s) => `
       ALTER TABLE ${s}.sessions ALTER COLUMN home_dc_id DROP NOT NULL;
       ALTER TABLE ${s}.sessions ADD COLUMN user_usernames text[], ADD COLUMN user_premium boolean;
@@ -187,6 +191,7 @@ const MIGRATIONS: readonly Migration[] = [
     // clock agree. Existing sessions keep living for ever (expires_at NULL), last used
     // when created. The partial index serves the bounded sweep only.
     version: 3,
+    title: 'server session lifetime: server_sessions.last_used_at, expires_at',
     sql: (s) => `
       ALTER TABLE ${s}.server_sessions ADD COLUMN last_used_at bigint, ADD COLUMN expires_at bigint;
       UPDATE ${s}.server_sessions SET last_used_at = (extract(epoch FROM created_at) * 1000)::bigint;
@@ -201,6 +206,7 @@ const MIGRATIONS: readonly Migration[] = [
     // this index each page read all of the session's references and sorted them; with
     // it a page is one index range scan of n + 1 entries, as in the other adapters.
     version: 4,
+    title: 'index ref_messages_stored',
     sql: (s) => `
       CREATE INDEX ref_messages_stored ON ${s}.ref_messages (session_id, stored);
     `,
@@ -221,9 +227,9 @@ function isConnectionFailure(error: unknown): boolean {
   return typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code) || /^(08|53|57)/.test(code);
 }
 
-function tooNew(schema: string, version: number): MigrationError {
+function tooNew(where: string, schema: string, version: number): MigrationError {
   return new MigrationError(
-    `schema "${schema}" is at version ${version}, written by a newer @mtstore/postgres; this version knows up to ${SCHEMA_VERSION}. Upgrade @mtstore/postgres.`,
+    `${where}: schema "${schema}" is at version ${version}, written by a newer @mtstore/postgres; this version knows up to ${SCHEMA_VERSION}. Upgrade @mtstore/postgres.`,
   );
 }
 
@@ -252,11 +258,12 @@ export interface MigrateOptions {
  * first query (a read) decides: no store there, and nothing else runs.
  */
 export async function migrate(pool: Pool, schema: string, target = SCHEMA_VERSION, options: MigrateOptions = {}): Promise<void> {
+  const where = options.where ?? 'PostgreSQL';
   let missing: string | undefined;
   try {
     const version = await appliedVersion(pool, schema);
     if (version === target) return;
-    if (version !== undefined && version > SCHEMA_VERSION) throw tooNew(schema, version);
+    if (version !== undefined && version > SCHEMA_VERSION) throw tooNew(where, schema, version);
     if (version === undefined) missing = `no applied version in table "${schema}".migrations`;
   } catch (error) {
     // 3F000 no such schema, 42P01 no such table: a fresh database, migrate below.
@@ -268,37 +275,50 @@ export async function migrate(pool: Pool, schema: string, target = SCHEMA_VERSIO
     // PostgreSQL answers 42P01 also when the schema itself is missing: say which.
     const { rowCount } = await pool.query({ text: 'SELECT 1 FROM pg_namespace WHERE nspname = $1', values: [schema] });
     if (rowCount === 0) missing = 'the schema does not exist';
-    throw storeNotFound(options.where ?? 'PostgreSQL', `schema "${schema}"`, '@mtstore/postgres', missing);
+    throw storeNotFound(where, `schema "${schema}"`, '@mtstore/postgres', missing);
   }
+  // What runs now: a failure names it (which step of which version), as a DBA needs to
+  // know what to look at. Never values: the DDL binds none, and the server's message
+  // names objects, not rows (a row's values would be in the cause's `detail`).
+  const step = { now: 'taking the migration lock' };
   try {
     await withTransaction(pool, beginStatement(pool), async (client) => {
       await client.query({ text: 'SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', values: [`mtstore:migrate:${schema}`] });
-      await migrateLocked(client, schema, target, options);
+      await migrateLocked(client, schema, target, options, step);
     });
   } catch (error) {
     if (isStorageError(error) || isConnectionFailure(error)) throw error;
-    throw new MigrationError(`could not create or migrate schema "${schema}": ${(error as Error).message}`, { cause: error });
+    const code = (error as { code?: unknown }).code;
+    throw new MigrationError(
+      `${where}: could not migrate schema "${schema}" to version ${target}: ${step.now} failed: ${(error as Error).message}${typeof code === 'string' ? ` (SQLSTATE ${code})` : ''}`,
+      { cause: error },
+    );
   }
 }
 
-async function migrateLocked(client: PoolClient, schema: string, target: number, options: MigrateOptions): Promise<void> {
+async function migrateLocked(client: PoolClient, schema: string, target: number, options: MigrateOptions, step: { now: string }): Promise<void> {
+  const where = options.where ?? 'PostgreSQL';
   const s = quoteIdentifier(schema);
   if (options.mustExist === true) {
     // Under the lock: the store seen before it may have been dropped since. Nothing is created without it.
     const found = await client.query<{ table: string | null }>({ text: 'SELECT to_regclass($1)::text AS table', values: [`${s}.migrations`] });
-    if ((found.rows[0]?.table ?? null) === null) throw storeNotFound(options.where ?? 'PostgreSQL', `schema "${schema}"`, '@mtstore/postgres', `no table "${schema}".migrations`);
+    if ((found.rows[0]?.table ?? null) === null) throw storeNotFound(where, `schema "${schema}"`, '@mtstore/postgres', `no table "${schema}".migrations`);
   }
   // CREATE SCHEMA IF NOT EXISTS needs the CREATE privilege even when the schema exists: look first.
+  step.now = `creating schema "${schema}"`;
   const exists = await client.query({ text: 'SELECT 1 FROM pg_namespace WHERE nspname = $1', values: [schema] });
   if (exists.rowCount === 0) await client.query(`CREATE SCHEMA ${s}`);
+  step.now = `creating table "${schema}".migrations`;
   await client.query(`CREATE TABLE IF NOT EXISTS ${s}.migrations (
     version    integer PRIMARY KEY,
     applied_at timestamptz NOT NULL DEFAULT now()
   )`);
+  step.now = `reading the applied version from "${schema}".migrations`;
   const current = (await appliedVersion(client, schema)) ?? 0;
-  if (current > SCHEMA_VERSION) throw tooNew(schema, current);
+  if (current > SCHEMA_VERSION) throw tooNew(where, schema, current);
   for (const migration of MIGRATIONS) {
     if (migration.version <= current || migration.version > target) continue;
+    step.now = `step ${migration.version - 1} → ${migration.version} (${migration.title}), from version ${current}`;
     await client.query(migration.sql(s));
     await client.query({ text: `INSERT INTO ${s}.migrations (version) VALUES ($1)`, values: [migration.version] });
   }

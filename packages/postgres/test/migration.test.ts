@@ -186,4 +186,40 @@ describe.runIf(server.available)('migration v1 → v2', () => {
     await pool.query('RESET plan_cache_mode');
     await pool.query('DEALLOCATE ref_list_plan');
   });
+
+  it('a migration step that fails is MigrationError naming the caller, the schema, the step and the version it started from; the next call tries again', async () => {
+    const schema = freshSchema();
+    const s = `"${schema}"`;
+    const pool = track(new pg.Pool({ connectionString: url, max: 1 }));
+    await migrate(pool, schema, 3);
+    // Something of another program's in the way of v4's index: the step fails on the server.
+    await pool.query(`CREATE TABLE ${s}.ref_messages_stored (x int)`);
+    const storage = track(new PostgresStorage({ connectionString: url, schema, name: 'alice' }));
+    const error = await storage.load().then(
+      () => undefined,
+      (e: Error & { code?: string }) => e,
+    );
+    expect(error?.code).toBe('MTSTORE_MIGRATION');
+    expect(error?.message).toMatch(
+      new RegExp(`^PostgresStorage: could not migrate schema "[^"]+" to version ${SCHEMA_VERSION}: step 3 → 4 \\(index ref_messages_stored\\), from version 3 failed: .*already exists \\(SQLSTATE 42P07\\)$`),
+    );
+    expect(error?.message).toContain(schema);
+    // Nothing of the step stayed (one transaction), and once the obstacle is gone the same instance migrates.
+    expect((await pool.query(`SELECT max(version) AS v FROM ${s}.migrations`)).rows[0].v).toBe(3);
+    await pool.query(`DROP TABLE ${s}.ref_messages_stored`);
+    expect(await storage.load()).toBeNull();
+    const server = track(new PostgresSessionStorage({ connectionString: url, schema }));
+    expect(await server.createSession(1n, 1n)).toBe(true);
+  });
+
+  it('a newer schema is MigrationError naming the caller (storage or server storage)', async () => {
+    const schema = freshSchema();
+    const pool = track(new pg.Pool({ connectionString: url, max: 1 }));
+    await migrate(pool, schema);
+    await pool.query(`INSERT INTO "${schema}".migrations (version) VALUES ($1)`, [SCHEMA_VERSION + 1]);
+    const client = track(new PostgresStorage({ pool, schema }));
+    const server = track(new PostgresSessionStorage({ pool, schema }));
+    await expect(client.load()).rejects.toMatchObject({ code: 'MTSTORE_MIGRATION', message: expect.stringMatching(new RegExp(`^PostgresStorage: schema "[^"]+" is at version ${SCHEMA_VERSION + 1}`)) });
+    await expect(server.hasSession(1n, 1n)).rejects.toMatchObject({ code: 'MTSTORE_MIGRATION', message: expect.stringMatching(/^PostgresSessionStorage: schema /) });
+  });
 });
