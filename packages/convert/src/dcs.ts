@@ -36,3 +36,15 @@ export function addressOf(dc: DataCenter): DcAddress | null {
   // Pyrogram's ports: 80 on the test servers, 443 in production.
   return { ipv4: v4, ipv6: v6, port: dc.port ?? (dc.testMode ? 80 : 443), wellKnown: true };
 }
+
+const TEST_ADDRESSES: ReadonlySet<string> = new Set([...Object.values(TEST_V4), ...Object.values(TEST_V6)]);
+
+/**
+ * Whether an address (canonical text) is one of Telegram's test servers. Telethon and
+ * GramJS sessions do not record test mode; their address says it, and mtcute's own
+ * converter (`isTestDc`) reads it the same way. Without it a test account's session,
+ * written as a Pyrogram or mtcute string, would claim production.
+ */
+export function isTestAddress(address: string | undefined): boolean {
+  return address !== undefined && TEST_ADDRESSES.has(address);
+}

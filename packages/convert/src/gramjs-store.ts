@@ -11,6 +11,7 @@ import { fromMarkedId, type Peer, type Session } from '@mtstore/core';
 import { keyFrom } from './bytes.js';
 import { finish } from './common.js';
 import { ConvertError, invalid } from './errors.js';
+import { isTestAddress } from './dcs.js';
 import { addressFields } from './gramjs.js';
 import type { ConvertedSession } from './types.js';
 
@@ -83,6 +84,7 @@ export async function readGramjsStore(folder: string, name?: string): Promise<Co
   const address = values.get('serverAddress');
   const port = values.get('port');
   if (typeof address === 'string' && typeof port === 'number') Object.assign(dc, addressFields(address, FORMAT), { port });
+  if (isTestAddress(dc.ipv4 ?? dc.ipv6)) dc.testMode = true;
   const result: Session = { version: 1, homeDcId: dcId, dcs: [dc], channels: [] };
 
   const peers: Peer[] = [];

@@ -11,7 +11,7 @@
 import type { DataCenter, Session } from '@mtstore/core';
 import { decodeBase64, encodeBase64, isHostName, isIpv4, keyFrom, normalizeIpv6 } from './bytes.js';
 import { finish, homeWithKey } from './common.js';
-import { addressOf } from './dcs.js';
+import { addressOf, isTestAddress } from './dcs.js';
 import { assertText, invalid, unsupported } from './errors.js';
 import type { ConvertedSession } from './types.js';
 
@@ -42,7 +42,8 @@ export function parseGramjsString(text: string): ConvertedSession {
   const port = view.getUint16(3 + length);
   if (dcId === 0 || port === 0) throw invalid(FORMAT, 'DC id or port is 0');
   const authKey = keyFrom(bytes.subarray(5 + length), FORMAT, 'the auth key');
-  const session: Session = { version: 1, homeDcId: dcId, dcs: [{ id: dcId, ...address, port, authKey }], channels: [] };
+  const testMode = isTestAddress(address.ipv4 ?? address.ipv6);
+  const session: Session = { version: 1, homeDcId: dcId, dcs: [{ id: dcId, ...address, port, ...(testMode ? { testMode } : {}), authKey }], channels: [] };
   return finish('gramjs', address.ipv4 ? 'IPv4' : address.ipv6 ? 'IPv6' : 'host', session);
 }
 

@@ -11,6 +11,7 @@
 import { fromMarkedId, type ChannelState, type Peer, type Session, type UpdateState } from '@mtstore/core';
 import { copyBytes, int64Column, keyFrom, normalizeIpv6, isIpv4 } from './bytes.js';
 import { finish } from './common.js';
+import { isTestAddress } from './dcs.js';
 import { invalid } from './errors.js';
 import type { SqliteDatabase, SqliteSchema } from './sqlite.js';
 import type { ConvertedSession, ParseOptions } from './types.js';
@@ -54,6 +55,7 @@ export function readTelethonDatabase(db: SqliteDatabase, schema: SqliteSchema, o
       dc.ipv6 = v6;
     }
     dc.port = num(row.port, 'sessions.port');
+    if (isTestAddress(dc.ipv4 ?? dc.ipv6)) dc.testMode = true;
   }
   const key = copyBytes(row.auth_key);
   if (key !== null && key.length > 0) dc.authKey = keyFrom(key, FORMAT, 'sessions.auth_key');

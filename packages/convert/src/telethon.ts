@@ -6,7 +6,7 @@
 import type { Session } from '@mtstore/core';
 import { decodeBase64, encodeBase64, formatIpv6, isIpv4, keyFrom, parseIpv6 } from './bytes.js';
 import { finish, homeWithKey } from './common.js';
-import { addressOf } from './dcs.js';
+import { addressOf, isTestAddress } from './dcs.js';
 import { assertText, invalid, unsupported } from './errors.js';
 import type { ConvertedSession } from './types.js';
 
@@ -27,7 +27,8 @@ export function parseTelethonString(text: string): ConvertedSession {
   if (port === 0) throw invalid(FORMAT, 'port 0');
   const authKey = keyFrom(bytes.subarray(3 + ipLength), FORMAT, 'the auth key');
   const address = ipLength === 4 ? { ipv4: Array.from(ip).join('.') } : { ipv6: formatIpv6(ip) };
-  const session: Session = { version: 1, homeDcId: dcId, dcs: [{ id: dcId, ...address, port, authKey }], channels: [] };
+  const testMode = isTestAddress(address.ipv4 ?? address.ipv6);
+  const session: Session = { version: 1, homeDcId: dcId, dcs: [{ id: dcId, ...address, port, ...(testMode ? { testMode } : {}), authKey }], channels: [] };
   return finish('telethon', ipLength === 4 ? 'IPv4' : 'IPv6', session);
 }
 
