@@ -15,7 +15,7 @@ import { parseMtcuteString } from './mtcute.js';
 import { readMtcuteDatabase } from './mtcute-sqlite.js';
 import { parsePyrogramString } from './pyrogram.js';
 import { readPyrogramDatabase } from './pyrogram-sqlite.js';
-import { isSqliteBytes, matchSqliteSignature, openSqlite, readSchema } from './sqlite.js';
+import { isSqliteBytes, isSqliteLocked, lockedError, matchSqliteSignature, openSqlite, readSchema } from './sqlite.js';
 import { parseTelethonString } from './telethon.js';
 import { readTelethonDatabase } from './telethon-sqlite.js';
 import { FILE_FORMATS, STRING_FORMATS, type ConvertedSession, type FileSessionFormat, type ParseOptions, type SessionFormat, type StringSessionFormat } from './types.js';
@@ -107,7 +107,12 @@ export async function detectSessionFile(path: string): Promise<FileSessionFormat
   if (stat.isDirectory()) {
     return (await gramjsStoreNames(path)).length > 0 ? 'gramjs-store' : null;
   }
-  const db = await openSqlite(path).catch(() => null);
+  const db = await openSqlite(path).catch((error: unknown) => {
+    // Locked is not "no session file": answering null would send a Telethon file that its
+    // client is writing to be opened as something else (a storage), with a wrong error.
+    if (isSqliteLocked(error)) throw error;
+    return null;
+  });
   if (db === null) return null;
   try {
     return matchSqliteSignature(readSchema(db))?.format ?? null;
@@ -213,6 +218,7 @@ function statOf(path: string): Stats | undefined {
  */
 function asConvertError(error: unknown, where: string): ConvertError {
   if (isConvertError(error)) return error;
+  if (isSqliteLocked(error)) return lockedError(where, undefined);
   const raw = error instanceof Error ? error.message : String(error);
   const reason = raw.split('\n')[0]!.trim().replace(/[A-Za-z0-9+/=_-]{32,}/g, '(…)');
   const errno = (error as { code?: unknown } | null)?.code;

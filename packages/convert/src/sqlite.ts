@@ -96,18 +96,42 @@ async function loadDriver(): Promise<DatabaseConstructor> {
   return driver;
 }
 
+/**
+ * How long a read waits for another process's lock. The libraries hold a file's lock
+ * only while they commit (milliseconds); longer is a process holding it on purpose.
+ */
+const BUSY_TIMEOUT_MS = 2_000;
+
+/** True for SQLite's "database is locked" (SQLITE_BUSY / SQLITE_LOCKED), also as a ConvertError's cause. */
+export function isSqliteLocked(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && /^SQLITE_(BUSY|LOCKED)/.test(code)) return true;
+  return error instanceof Error && error.cause !== undefined && error.cause !== error && isSqliteLocked(error.cause);
+}
+
+/** What a file another process keeps locked is: IO, with the way out (not "damaged"). */
+export function lockedError(where: string, cause: unknown): ConvertError {
+  return new ConvertError(
+    'MTSTORE_CONVERT_IO',
+    `${where} is locked by another process (a client that has it open, in the middle of a write); try again once it is done, or stop that client.`,
+    { cause },
+  );
+}
+
 /** Opens a file (read-only, never created) or serialized bytes (in memory) with 64-bit integers as bigint. */
 export async function openSqlite(source: string | Uint8Array): Promise<SqliteDatabase> {
   const Database = await loadDriver();
   let db: SqliteDatabase;
+  const where = typeof source === 'string' ? shownPath(source) : 'the bytes';
   try {
-    db = typeof source === 'string' ? new Database(source, { readonly: true, fileMustExist: true }) : new Database(Buffer.from(source));
+    db = typeof source === 'string' ? new Database(source, { readonly: true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS }) : new Database(Buffer.from(source));
     db.defaultSafeIntegers(true);
     // A file that is not a database fails only on the first read.
     db.prepare('select count(*) from sqlite_master').get();
   } catch (error) {
+    if (isSqliteLocked(error)) throw lockedError(where, error);
     const reason = error instanceof Error ? error.message : String(error);
-    throw new ConvertError('MTSTORE_CONVERT_IO', `Cannot open ${typeof source === 'string' ? shownPath(source) : 'the bytes'} as SQLite: ${reason}.`, { cause: error });
+    throw new ConvertError('MTSTORE_CONVERT_IO', `Cannot open ${where} as SQLite: ${reason}.`, { cause: error });
   }
   return db;
 }

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseSession, toTelethonString } from '../src/index.js';
+import { detectSessionFile, parseSession, toTelethonString } from '../src/index.js';
 import { hex, seededKey } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mtstore-convert-files-'));
@@ -19,8 +19,8 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
  * `_upgrade_database` shape it: update_state from 4, sessions.takeout_id from 5,
  * entities.date from 7.
  */
-function telethonFile(version: number): string {
-  const path = join(dir, `telethon-v${version}.session`);
+function telethonFile(version: number, name = `telethon-v${version}`): string {
+  const path = join(dir, `${name}.session`);
   const db = new Database(path);
   db.exec('create table version (version integer primary key)');
   db.prepare('insert into version values (?)').run(version);
@@ -54,4 +54,27 @@ describe('Telethon .session files of older schemas', () => {
       expect(toTelethonString(parsed.session)).toMatch(/^1/);
     });
   }
+});
+
+describe('a session file another process holds locked', () => {
+  it('is "locked by another process" (IO) for detection and parsing, never "no session file" or "damaged"', async () => {
+    const path = telethonFile(7, 'locked');
+    const holder = new Database(path);
+    // What Telethon's sqlite3 holds while it commits, here held for the whole test.
+    holder.exec('begin exclusive');
+    try {
+      // Detection used to answer null (no session file): the CLI then opened the Telethon
+      // file as a storage and blamed a server.
+      const detected = await detectSessionFile(path).then(
+        (format) => ({ format }),
+        (error: unknown) => error,
+      );
+      expect(detected).toMatchObject({ code: 'MTSTORE_CONVERT_IO', message: expect.stringContaining('is locked by another process') });
+      await expect(parseSession(path)).rejects.toMatchObject({ code: 'MTSTORE_CONVERT_IO', message: expect.stringContaining('is locked by another process') });
+    } finally {
+      holder.exec('rollback');
+      holder.close();
+    }
+    expect((await parseSession(path)).format).toBe('telethon-sqlite');
+  });
 });
