@@ -5,7 +5,7 @@
  */
 import { assertKeyPrefix, assertTimerMs, CorruptDataError, createOption, InvalidArgumentError, LeaseLostError, MigrationError, Once, decodeUrlPart, redactUrl } from '@mtstore/core';
 import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
-import { ensureSchema } from './schema.js';
+import { ensureSchema, isRetryableMigration } from './schema.js';
 import { isFenceRefusal } from './fence.js';
 
 /** A single-server client or a Cluster client: every command mtstore sends works on both. */
@@ -151,12 +151,12 @@ export class RedisConnection {
   readonly owned: boolean;
   readonly prefix: string;
   /**
-   * Checks the layout version once; a failed attempt (Redis down) is retried by the
-   * next call, a MigrationError (newer layout) is kept.
+   * Checks the layout version once; a failed attempt (Redis down, a migration step
+   * Redis refused) is retried by the next call, a newer or unreadable layout is kept.
    */
   readonly #layout = new Once(
     () => this.connect().then(() => ensureSchema(this.client, this.prefix, { mustExist: !this.create, where: this.#where })),
-    (error) => !(error instanceof MigrationError),
+    (error) => !(error instanceof MigrationError) || isRetryableMigration(error),
   );
   /** False: the store must be there (RedisConnectionOptions.create); nothing is written to make one. */
   readonly create: boolean;

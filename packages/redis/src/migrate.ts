@@ -12,6 +12,7 @@
  */
 import { Cluster } from 'ioredis';
 import type { RedisClient } from './connection.js';
+import type { MigrationPlace } from './schema.js';
 import { clientKeys, clientPattern, nameOfKey, sessionKeyPrefix } from './schema.js';
 import { LuaScript } from './scripts.js';
 
@@ -93,9 +94,10 @@ export async function scanNames(client: RedisClient, prefix: string): Promise<Se
   return names;
 }
 
-export async function migrateToLayout2(client: RedisClient, prefix: string): Promise<void> {
+export async function migrateToLayout2(client: RedisClient, prefix: string, at: MigrationPlace = {}): Promise<void> {
   for (const name of await scanNames(client, prefix)) {
     const keys = clientKeys(prefix, name);
+    at.now = `session ${JSON.stringify(name)}`;
     await MIGRATE_SESSION.run(client, 4, [keys.session, keys.keys, keys.peers, keys.order]);
   }
 }
@@ -152,9 +154,10 @@ if #batch > 0 then redis.call('ZADD', KEYS[2], 'NX', unpack(batch)) end
 return 1
 `);
 
-export async function migrateToLayout3(client: RedisClient, prefix: string): Promise<void> {
+export async function migrateToLayout3(client: RedisClient, prefix: string, at: MigrationPlace = {}): Promise<void> {
   for (const name of await scanNames(client, prefix)) {
     const keys = clientKeys(prefix, name);
+    at.now = `session ${JSON.stringify(name)}`;
     await MIGRATE_REF_ORDER.run(client, 2, [keys.refIndex, keys.refOrder, keys.refPeer]);
   }
   const now = String(Date.now());
@@ -164,7 +167,9 @@ export async function migrateToLayout3(client: RedisClient, prefix: string): Pro
       const [next, keys] = await node.scan(cursor, 'MATCH', `${prefix}auth:{*}:sessions`, 'COUNT', 1000);
       for (const key of keys) {
         const authKeyId = authKeyOfSet(prefix, key);
-        if (authKeyId !== null) await MIGRATE_SERVER_SESSIONS.run(client, 1, [key, sessionKeyPrefix(prefix, authKeyId), now]);
+        if (authKeyId === null) continue;
+        at.now = `server sessions of auth key ${authKeyId}`;
+        await MIGRATE_SERVER_SESSIONS.run(client, 1, [key, sessionKeyPrefix(prefix, authKeyId), now]);
       }
       cursor = next;
     } while (cursor !== '0');

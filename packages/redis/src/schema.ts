@@ -33,6 +33,7 @@
  */
 import { MigrationError, storeNotFound } from '@mtstore/core';
 import type { RedisClient } from './connection.js';
+import { ReplyError } from 'ioredis';
 import { migrateToLayout2, migrateToLayout3 } from './migrate.js';
 import { LuaScript } from './scripts.js';
 
@@ -44,10 +45,30 @@ export const SCHEMA_VERSION = 3;
  * `ensureSchema` before the version key is raised. Each step must be idempotent:
  * two processes opening the same old prefix at once both run it.
  */
-const MIGRATIONS: Readonly<Record<number, (client: RedisClient, prefix: string) => Promise<void>>> = {
-  1: migrateToLayout2,
-  2: migrateToLayout3,
+const MIGRATIONS: Readonly<Record<number, { title: string; run: (client: RedisClient, prefix: string, at: MigrationPlace) => Promise<void> }>> = {
+  1: { title: 'auth keys into the keys hash, user.usernames, the peers order set', run: migrateToLayout2 },
+  2: { title: 'the reference order sets, a key per server session', run: migrateToLayout3 },
 };
+
+/**
+ * The key a migration step works on (set by the step before each script), for the
+ * MigrationError of a step that fails there: the session name or the key, never a
+ * value.
+ */
+export interface MigrationPlace {
+  now?: string;
+}
+
+/**
+ * Step failures the next call retries (the key in the way may be fixed meanwhile),
+ * unlike a newer or unreadable layout version, which no retry changes.
+ */
+const retryable = new WeakSet<Error>();
+
+/** True for a MigrationError of a failed step: RedisConnection tries the migration again on the next call. */
+export function isRetryableMigration(error: unknown): boolean {
+  return error instanceof Error && retryable.has(error);
+}
 
 export interface ClientKeys {
   readonly session: string;
@@ -153,11 +174,12 @@ export interface EnsureSchemaOptions {
  * With `mustExist` the version is only read (GET): no key, no store, nothing written.
  */
 export async function ensureSchema(client: RedisClient, prefix: string, options: EnsureSchemaOptions = {}): Promise<void> {
+  const where = options.where ?? 'Redis';
   const key = schemaKey(prefix);
   let stored: unknown;
   if (options.mustExist === true) {
     stored = await client.get(key);
-    if (stored === null) throw storeNotFound(options.where ?? 'Redis', `key prefix ${JSON.stringify(prefix)}`, '@mtstore/redis', `no key ${key}`);
+    if (stored === null) throw storeNotFound(where, `key prefix ${JSON.stringify(prefix)}`, '@mtstore/redis', `no key ${key}`);
   } else {
     const results = await client.multi().set(key, String(SCHEMA_VERSION), 'NX').get(key).exec();
     const [setResult, getResult] = results ?? [];
@@ -167,17 +189,32 @@ export async function ensureSchema(client: RedisClient, prefix: string, options:
   }
   const version = typeof stored === 'string' && /^[1-9]\d{0,8}$/.test(stored) ? Number(stored) : Number.NaN;
   if (Number.isNaN(version)) {
-    throw new MigrationError(`Redis key ${key} holds ${JSON.stringify(String(stored).slice(0, 20))}, not an mtstore layout version`);
+    throw new MigrationError(`${where}: Redis key ${key} holds ${JSON.stringify(String(stored).slice(0, 20))}, not an mtstore layout version`);
   }
   if (version > SCHEMA_VERSION) {
     throw new MigrationError(
-      `Redis keys under prefix ${JSON.stringify(prefix)} were written by a newer mtstore (layout ${version}; this version knows up to ${SCHEMA_VERSION}): upgrade @mtstore/redis`,
+      `${where}: Redis keys under prefix ${JSON.stringify(prefix)} were written by a newer mtstore (layout ${version}; this version knows up to ${SCHEMA_VERSION}): upgrade @mtstore/redis`,
     );
   }
   for (let v = version; v < SCHEMA_VERSION; ) {
-    const migrate = MIGRATIONS[v];
-    if (!migrate) throw new MigrationError(`no migration from Redis layout ${v} to ${v + 1}`);
-    await migrate(client, prefix);
+    const step = MIGRATIONS[v];
+    if (!step) throw new MigrationError(`${where}: no migration from Redis layout ${v} to ${v + 1} (prefix ${JSON.stringify(prefix)})`);
+    const at: MigrationPlace = {};
+    try {
+      await step.run(client, prefix, at);
+    } catch (error) {
+      // Redis refused a command of the step (a key of another type in the way, a script
+      // error): the step cannot go on, so the store cannot be migrated. A lost
+      // connection or a timeout stays what it is (StorageUnavailableError).
+      if (!(error instanceof ReplyError)) throw error;
+      const failure = new MigrationError(
+        `${where}: could not migrate key prefix ${JSON.stringify(prefix)} from layout ${v} to ${v + 1} (${step.title})` +
+          `${at.now === undefined ? '' : ` at ${at.now}`}: ${String((error as Error).message).split('\n')[0]}`,
+        { cause: error },
+      );
+      retryable.add(failure);
+      throw failure;
+    }
     // Another process may have finished the upgrade meanwhile: go on from where the
     // stored version is, without running its steps again.
     v = Math.max(v + 1, await raiseSchemaVersion(client, prefix, v + 1));

@@ -382,12 +382,15 @@ describe.runIf(server.available)('key layout', () => {
         await expect(call()).rejects.toMatchObject({ code: 'MTSTORE_MIGRATION', message: expect.stringContaining('newer') });
       }
       expect((await keysUnder(redis, prefix)).sort()).toEqual([`${prefix}schema`]);
+      // The message names the caller, as every other error of an operation does.
+      await expect(client.load()).rejects.toMatchObject({ message: expect.stringMatching(/^RedisStorage: Redis keys under prefix "[^"]+" were written by a newer/) });
+      await expect(server.hasSession(1n, 1n)).rejects.toMatchObject({ message: expect.stringMatching(/^RedisSessionStorage: /) });
     });
 
     it('a version key holding something else is MigrationError', async () => {
       const prefix = newPrefix();
       await redis.set(`${prefix}schema`, 'banana');
-      await expect(storage(prefix).load()).rejects.toMatchObject({ code: 'MTSTORE_MIGRATION' });
+      await expect(storage(prefix).load()).rejects.toMatchObject({ code: 'MTSTORE_MIGRATION', message: expect.stringMatching(/^RedisStorage: Redis key \S+schema holds "banana"/) });
     });
   });
 

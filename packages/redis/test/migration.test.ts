@@ -118,6 +118,33 @@ function suite(open: () => Redis | Cluster, storageOptions: (redis: Redis | Clus
     expect(await redis.get(`${prefix}schema`)).toBe('3');
   });
 
+  it('a step Redis refuses is MigrationError naming the caller, the prefix, the step and the session; the next call tries again', async () => {
+    const prefix = `${randomName('step')}:`;
+    prefixes.push(prefix);
+    await redis.set(`${prefix}schema`, '1');
+    await redis.hset(`${prefix}client:{alice}`, { version: '1', homeDcId: '2', dcs: JSON.stringify([{ id: 2, port: 443, ipv4: '1.2.3.4' }]), 'dc.0.authKey': key(11), channels: '' });
+    // Something else's string where layout 2 puts the session's keys hash: the step's HSET fails.
+    await redis.set(`${prefix}client:{alice}:keys`, 'in the way');
+    const storage = new RedisStorage({ ...storageOptions(redis), prefix, name: 'alice' });
+    try {
+      const error = await storage.load().then(
+        () => undefined,
+        (e: Error & { code?: string }) => e,
+      );
+      expect(error?.code).toBe('MTSTORE_MIGRATION');
+      expect(error?.message.startsWith(`RedisStorage: could not migrate key prefix "${prefix}" from layout 1 to 2 (auth keys into the keys hash, `)).toBe(true);
+      expect(error?.message).toMatch(/ at session "alice": WRONGTYPE /);
+      expect(error?.message).not.toContain(key(11).toString('hex').slice(0, 16));
+      expect(await redis.get(`${prefix}schema`)).toBe('1');
+      // Once the key in the way is gone, the same instance migrates and reads the key.
+      await redis.del(`${prefix}client:{alice}:keys`);
+      expect(plain(await storage.load())).toMatchObject({ homeDcId: 2, dcs: [{ id: 2, ipv4: '1.2.3.4', port: 443, authKey: authKey(11) }] });
+      expect(await redis.get(`${prefix}schema`)).toBe(String(SCHEMA_VERSION));
+    } finally {
+      await storage.close();
+    }
+  });
+
   it('reads everything written in layout 1, keys included, and leaves the prefix in layout 3', async () => {
     const prefix = `${randomName('v1')}:`;
     prefixes.push(prefix);
