@@ -42,6 +42,10 @@ export async function loadSession(source: string, name: string | undefined, from
 export async function exportSession(source: string, options: ExportOptions, io: Io): Promise<string> {
   const format = checkStringFormat(options.format);
   const session = await loadSession(source, options.name, options.from);
+  if (format === 'pyrogram' && session.apiId === undefined && options.apiId === undefined && session.user !== undefined) {
+    // The library's own refusal names its option (`apiId`); on the command line it is --api-id.
+    throw new CliError(EXIT.USAGE, `The session records no api_id, which a Pyrogram string holds: pass --api-id <your app's api_id>.`);
+  }
   const text = toSessionString(session, format, options.apiId === undefined ? {} : { apiId: options.apiId });
   io.stdout.write(`${text}\n`);
   say(io, `warning: this ${format} string is a login: anyone holding it can use the account. Keep it secret.`);

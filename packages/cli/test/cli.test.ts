@@ -347,6 +347,12 @@ describe('targets, replacing and names', () => {
     const io = captureIo();
     expect(await run(['export', 'shared://api', '--name', 'p', '--format', 'pyrogram', '--api-id', '999'], io)).toBe(EXIT.OK);
     expect(parseSessionString(io.out().trim()).session.apiId).toBe(parseSessionString(pyrogram).session.apiId);
+    // A session without one (Telethon records none) needs --api-id, and the error says so by that name.
+    expect(await run(['import', telethonFile, 'shared://api', '--name', 't'], captureIo())).toBe(EXIT.OK);
+    const without = captureIo();
+    expect(await run(['export', 'shared://api', '--name', 't', '--format', 'pyrogram'], without)).toBe(EXIT.USAGE);
+    expect(without.err()).toBe("mtstore: The session records no api_id, which a Pyrogram string holds: pass --api-id <your app's api_id>.\n");
+    expect(without.out()).toBe('');
   });
 
   it('migrate --batch 0 is a usage error, not the default', async () => {
