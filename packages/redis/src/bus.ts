@@ -83,7 +83,7 @@ export class RedisSessionEventBus implements SessionEventBus {
   constructor(options: RedisSessionEventBusOptions = {}) {
     // First: with `options: { lazyConnect: false }` the connection below starts connecting at once.
     this.#heartbeat = heartbeatIntervalOption(typeof options === 'object' && options !== null ? (options as { heartbeatInterval?: unknown }).heartbeatInterval : undefined, 'RedisSessionEventBus');
-    this.#connection = new RedisConnection(options, 'RedisSessionEventBus');
+    this.#connection = new RedisConnection(options, 'RedisSessionEventBus', { keys: false });
     this.channel = eventChannel(this.#connection.prefix);
   }
 

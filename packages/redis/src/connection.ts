@@ -142,6 +142,37 @@ function openOwned(options: RedisConnectionOptions, where: string): RedisClient 
   return new Redis(merged);
 }
 
+/** ioredis' `keyPrefix` given anywhere in `options` (its default, `''`, is none). */
+function keyPrefixes(options: RedisConnectionOptions): string[] {
+  const set = (value: unknown): boolean => value !== undefined && value !== null && value !== '';
+  const found: string[] = [];
+  if (set(options.options?.keyPrefix)) found.push('options.keyPrefix');
+  if (set(options.cluster?.options?.keyPrefix)) found.push('cluster.options.keyPrefix');
+  if (set(options.cluster?.options?.redisOptions?.keyPrefix)) found.push('cluster.options.redisOptions.keyPrefix');
+  const client: unknown = options.client;
+  if (client instanceof Redis && set(client.options.keyPrefix)) found.push("the client's keyPrefix");
+  if (client instanceof Cluster && (set(client.options.keyPrefix) || set(client.options.redisOptions?.keyPrefix))) found.push("the client's keyPrefix");
+  return found;
+}
+
+/**
+ * ioredis' `keyPrefix` is refused where mtstore keeps keys: ioredis prepends it to the
+ * key arguments of commands it knows, but not to SCAN's MATCH pattern nor to the key
+ * names mtstore's Lua scripts build from their arguments. With it `listNames()` found
+ * nothing and the migrations no session; a server session was written under one name
+ * and listed under another (`listSessions` came back empty after `createSession`); a
+ * prefix with `{` moved keys of one session to other Cluster slots. mtstore's own
+ * `prefix` option does what it was meant for. The bus keeps no keys (channels are not
+ * prefixed by ioredis), so it takes such a client.
+ */
+function assertNoKeyPrefix(options: RedisConnectionOptions, where: string): void {
+  const found = keyPrefixes(options);
+  if (found.length === 0) return;
+  throw new InvalidArgumentError(
+    `${where}: ioredis keyPrefix is not supported (${found.join(', ')}): ioredis would prefix only some of mtstore's keys. Use the prefix option; for a client of your own with keyPrefix, pass client.duplicate({ keyPrefix: '' })`,
+  );
+}
+
 /**
  * One instance's connection: the client, whether we own it, the key prefix, and the
  * memoized "ready" step (schema check) every operation awaits once.
@@ -169,8 +200,10 @@ export class RedisConnection {
    */
   #lastError: Error | undefined;
 
-  constructor(options: RedisConnectionOptions, where: string) {
+  /** `keys: false` for the bus, which keeps no keys (and so takes an ioredis keyPrefix). */
+  constructor(options: RedisConnectionOptions, where: string, { keys = true }: { keys?: boolean } = {}) {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${where}: options must be an object`);
+    if (keys) assertNoKeyPrefix(options, where);
     const prefix = options.prefix ?? DEFAULT_PREFIX;
     assertKeyPrefix(prefix, `${where}: prefix`);
     this.prefix = prefix;
