@@ -128,17 +128,34 @@ function assertCommandTimeout(value: unknown, label: string, where: string): voi
   if (value !== undefined) assertTimerMs(value, `${where}: ${label}`, 0, false);
 }
 
+/**
+ * The other ioredis options it arms Node timers with, checked the same way before any
+ * I/O: past 2^31 − 1 ms a timer fires after 1 ms, so a `connectTimeout` that large gave
+ * up on every connection that took over 1 ms, and a Cluster's `slotsRefreshTimeout`
+ * failed every slots refresh ("None of startup nodes is available"). 0 is none.
+ */
+const REDIS_TIMERS = ['connectTimeout', 'socketTimeout'] as const;
+const CLUSTER_TIMERS = ['slotsRefreshTimeout', 'slotsRefreshInterval', 'retryDelayOnFailover', 'retryDelayOnClusterDown', 'retryDelayOnTryAgain', 'retryDelayOnMoved'] as const;
+
+function assertTimers(options: object | undefined, names: readonly string[], label: string, where: string): void {
+  const given = (options ?? {}) as Record<string, unknown>;
+  for (const name of names) assertCommandTimeout(given[name], `${label}.${name}`, where);
+}
+
 function openOwned(options: RedisConnectionOptions, where: string): RedisClient {
   if (options.cluster !== undefined) {
     const { nodes, options: clusterOptions = {} } = options.cluster;
     if (!Array.isArray(nodes) || nodes.length === 0) throw new InvalidArgumentError(`${where}: cluster.nodes must be a non-empty array`);
     const redisOptions = { ...CLUSTER_DEFAULTS.redisOptions, ...clusterOptions.redisOptions };
     assertCommandTimeout(redisOptions.commandTimeout, 'cluster.options.redisOptions.commandTimeout', where);
+    assertTimers(redisOptions, REDIS_TIMERS, 'cluster.options.redisOptions', where);
+    assertTimers(clusterOptions, CLUSTER_TIMERS, 'cluster.options', where);
     return new Cluster(nodes, { ...CLUSTER_DEFAULTS, ...clusterOptions, redisOptions });
   }
   const fromUrl = options.url === undefined ? {} : redisOptionsFromUrl(parseRedisUrl(options.url, where));
   const merged = { ...REDIS_DEFAULTS, ...fromUrl, ...options.options };
   assertCommandTimeout(merged.commandTimeout, 'options.commandTimeout', where);
+  assertTimers(merged, REDIS_TIMERS, 'options', where);
   return new Redis(merged);
 }
 

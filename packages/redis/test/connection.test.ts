@@ -56,6 +56,26 @@ describe('options', () => {
     for (const commandTimeout of [0, 1, 2 ** 31 - 1]) void new RedisStorage({ url: REDIS_URL, options: { commandTimeout } }).close();
   });
 
+  it("ioredis' other timer options (connectTimeout, socketTimeout, the Cluster's slot refresh and retry delays) are checked the same way before any I/O", async () => {
+    const bad: [string, () => unknown][] = [];
+    for (const value of [2 ** 31, -1, Number.NaN, '5000']) {
+      for (const name of ['connectTimeout', 'socketTimeout']) {
+        bad.push([name, () => new RedisStorage({ url: REDIS_URL, options: { [name]: value } })]);
+        bad.push([name, () => new RedisSessionEventBus({ options: { [name]: value } })]);
+        bad.push([name, () => new RedisStorage({ cluster: { nodes: [{ port: 7000 }], options: { redisOptions: { [name]: value } } } })]);
+      }
+      for (const name of ['slotsRefreshTimeout', 'slotsRefreshInterval', 'retryDelayOnFailover', 'retryDelayOnClusterDown', 'retryDelayOnTryAgain', 'retryDelayOnMoved']) {
+        bad.push([name, () => new RedisSessionStorage({ cluster: { nodes: [{ port: 7000 }], options: { [name]: value } } })]);
+      }
+    }
+    for (const [name, make] of bad) {
+      expect(make, `${name}: ${String(make)}`).toThrow(expect.objectContaining({ code: 'MTSTORE_INVALID_ARGUMENT', message: expect.stringContaining(name) }));
+    }
+    // The bounds are taken (an overflowing slotsRefreshTimeout failed every refresh: "None of startup nodes is available").
+    await new RedisStorage({ url: REDIS_URL, options: { connectTimeout: 2 ** 31 - 1, socketTimeout: 0 } }).close();
+    await new RedisStorage({ cluster: { nodes: [{ port: 7000 }], options: { slotsRefreshTimeout: 2 ** 31 - 1, retryDelayOnMoved: 0 } } }).close();
+  });
+
   it('the defaults bound every operation: timeouts, retries, no resend of interrupted commands', () => {
     expect(REDIS_DEFAULTS).toMatchObject({ lazyConnect: true, commandTimeout: 5_000, maxRetriesPerRequest: 3, autoResendUnfulfilledCommands: false });
     expect(REDIS_DEFAULTS.retryStrategy(1)).toBe(100);
