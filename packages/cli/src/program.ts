@@ -74,7 +74,7 @@ export function buildProgram(io: Io): Command {
     .argument('<to>', 'target storage path or URL')
     .option('-n, --name <session>', 'only this session (repeatable)', collect)
     .option('--batch <n>', 'peers per page and per write (1-10000, default 10000)', integer)
-    .addOption(new Option('--refs <which>', 'peers whose reference message is looked up').choices(['all', 'min', 'none']).default('all'))
+    .addOption(new Option('--refs <which>', 'which reference messages to copy: every one, only those of min peers, or none').choices(['all', 'min', 'none']).default('all'))
     .action(async (from: string, to: string, opts: { name?: string[]; batch?: number; refs: RefMode }) => {
       await migrate(from, to, { ...(opts.name ? { names: opts.name } : {}), ...(opts.batch !== undefined ? { batch: opts.batch } : {}), refs: opts.refs }, io);
     });

@@ -113,6 +113,28 @@ describe('import / export / inspect', () => {
   });
 });
 
+describe('--help', () => {
+  it("each command's --help lists the options and arguments its README row names, and says what they do", async () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const rows = [...readme.matchAll(/^\| `([a-z-]+) ([^`]*)` \|/gm)];
+    expect(rows.map((r) => r[1])).toEqual(['import', 'export', 'migrate', 'inspect', 'rotate-keys', 'check']);
+    for (const [, command, synopsis] of rows) {
+      const io = captureIo();
+      expect(await run([command!, '--help'], io)).toBe(EXIT.OK);
+      const help = io.out();
+      const documented = new Set(synopsis!.match(/--[a-z-]+/g) ?? []);
+      const offered = new Set([...help.matchAll(/^\s+(?:-\w, )?(--[a-z-]+)/gm)].map((m) => m[1]!).filter((o) => o !== '--help'));
+      expect([...offered].sort(), command).toEqual([...documented].sort());
+      for (const argument of synopsis!.match(/^(<[^>]+>\s*)+/)?.[0].trim().split(/\s+/) ?? []) expect(help, command).toContain(argument);
+    }
+    // --refs picks which reference messages are copied (every one of the session, those of
+    // min peers, none), not "peers whose reference message is looked up" as it once did.
+    const migrateHelp = captureIo();
+    await run(['migrate', '--help'], migrateHelp);
+    expect(migrateHelp.out().replace(/\s+/g, ' ')).toContain('--refs <which> which reference messages to copy: every one, only those of min peers, or none');
+  });
+});
+
 describe('migrate', () => {
   it('copies every session with snapshot, keys, peers, kv and reference messages, then verifies', async () => {
     const src = 'shared://m1';
