@@ -75,6 +75,27 @@ function assertLifetimeSeconds(value: unknown, label: string): void {
 }
 
 /**
+ * pg-pool's `max` and `min`, before any I/O. pg-pool compares its connection count with
+ * `max` as given: a negative one is always reached, so every call waited for a
+ * connection the pool never opened and failed after `connectionTimeoutMillis` ("timeout
+ * exceeded when trying to connect"), or waited for ever with 0. `0` is pg-pool's default
+ * (10). `min` (connections kept open) may not exceed `max`.
+ */
+function assertPoolSize(c: Record<string, unknown>, where: string): void {
+  const count = (name: string): number | undefined => {
+    const value = c[name];
+    if (value === undefined) return undefined;
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+      throw new InvalidArgumentError(`${where}: config.${name} must be an integer from 0, got ${describeValue(value)}`);
+    }
+    return value;
+  };
+  const max = count('max') || 10;
+  const min = count('min');
+  if (min !== undefined && min > max) throw new InvalidArgumentError(`${where}: config.min (${min}) must not exceed config.max (${max})`);
+}
+
+/**
  * The parameters of the connection string(s) (assertConnectionParameters) and the pg
  * options that become Node timers, checked before any I/O: pg's client arms a
  * setTimeout with `query_timeout` (from the config, or a `?query_timeout=` of the
@@ -89,6 +110,7 @@ function assertLifetimeSeconds(value: unknown, label: string): void {
  */
 export function assertPgConfig(connectionString: unknown, config: object | undefined, where: string): void {
   const c = (config ?? {}) as Record<string, unknown>;
+  assertPoolSize(c, where);
   for (const name of PG_TIMER_OPTIONS) assertPgTimer(c[name], `${where}: config.${name}`);
   assertLifetimeSeconds(c.maxLifetimeSeconds, `${where}: config.maxLifetimeSeconds`);
   for (const [label, url] of [

@@ -119,6 +119,19 @@ describe.runIf(server.available)('pools', () => {
     await new PostgresSessionEventBus({ connectionString: at(`query_timeout=${2 ** 31 - 1}`), schema }).close();
   });
 
+  it("pg-pool's max and min are checked before any I/O: a negative max left every call waiting for a connection that never came", async () => {
+    const schema = freshSchema();
+    for (const config of [{ max: -1 }, { max: 2.5 }, { max: '4' }, { max: Number.NaN }, { min: -1 }, { min: 3, max: 2 }, { min: 11 }]) {
+      expect(() => new PostgresStorage({ config: { connectionString: url, ...(config as object) }, schema }), JSON.stringify(config)).toThrow(
+        expect.objectContaining({ code: 'MTSTORE_INVALID_ARGUMENT', message: expect.stringMatching(/config\.m(ax|in)/) }),
+      );
+    }
+    // pg-pool's own default (0 → 10) and a min up to max are taken, and work.
+    const storage = new PostgresStorage({ config: { connectionString: url, max: 0, min: 1 }, schema });
+    await storage.kv.set('k', new Uint8Array([1]));
+    await storage.close();
+  });
+
   it('neither inspect nor a connection error shows the password', async () => {
     const secret = 'sup3rsecretpw';
     // Nothing listens on port 1: the connection is refused at once.
