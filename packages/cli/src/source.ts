@@ -3,7 +3,7 @@
  * or, for reading commands, a foreign session (a Telethon/Pyrogram/mtcute file, a
  * GramJS folder or a session string).
  */
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { detectSessionFile, detectStringFormats, parseSession, type ConvertedSession, type SessionFormat } from '@mtstore/convert';
@@ -41,6 +41,27 @@ export function sqlitePath(input: string): string {
   return extname(input) === '' ? `${input}.session` : input;
 }
 
+const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
+
+/**
+ * False when a file has content that cannot be an SQLite database: it starts with
+ * something else than SQLite's header. An empty file (a database never written) or one
+ * that cannot be read is left to the adapter to judge.
+ */
+function mayBeSqlite(path: string): boolean {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    const head = Buffer.alloc(SQLITE_MAGIC.length);
+    const read = readSync(fd, head, 0, head.length, 0);
+    return read === 0 || (read === head.length && head.equals(SQLITE_MAGIC));
+  } catch {
+    return true;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
 /**
  * Opens an existing storage, with `create=false` whatever the URL (SQLite file,
  * postgres://, redis://, mongodb://, …): a file, schema, prefix or database that holds
@@ -54,6 +75,11 @@ export async function openExisting(input: string, name: string | undefined): Pro
   if (!isUrl(input)) {
     const path = sqlitePath(input);
     if (!existsSync(path)) throw new CliError(EXIT.NOT_FOUND, `No such storage file: ${shown(path)}. Give an existing .session file or a database URL.`);
+    if (!mayBeSqlite(path)) {
+      // Another program's file that is not even SQLite (a text file, a JSON session): no
+      // store there (exit 6), as for another program's database — not a backend failure.
+      throw new CliError(EXIT.NOT_FOUND, `${shown(path)} holds no @mtstore/sqlite database: it is not an SQLite file. Give an mtstore storage file or a database URL (mtstore import reads session strings and other libraries' files).`);
+    }
     url = `${pathToFileURL(resolve(path)).href}?create=false`;
   } else {
     let parsed: URL;

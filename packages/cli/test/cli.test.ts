@@ -3,7 +3,7 @@
  * `shared://` scheme so every open of one URL sees the same data).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStorage, toMarkedId } from '@mtstore/core';
@@ -90,6 +90,24 @@ describe('import / export / inspect', () => {
     expect(await run(['inspect', text], str)).toBe(EXIT.OK);
     expect(str.out()).toContain('the 362-character string: a pyrogram session');
     expect(str.out()).not.toContain(text.slice(0, 24));
+  });
+
+  it('a file that is not SQLite at all (text, JSON) given as a store is exit 6 "holds no … database", and is left as it was', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mtstore-cli-text-'));
+    try {
+      const text = join(dir, 'notes.session');
+      writeFileSync(text, 'not a database\n'.repeat(20));
+      const target = join(dir, 'target.session');
+      for (const args of [['inspect', text], ['export', text, '--format', 'telethon'], ['migrate', text, target]]) {
+        const io = captureIo();
+        expect(await run(args, io), `${args[0]}: ${io.err()}`).toBe(EXIT.NOT_FOUND);
+        expect(io.err()).toBe(`mtstore: ${text} holds no @mtstore/sqlite database: it is not an SQLite file. Give an mtstore storage file or a database URL (mtstore import reads session strings and other libraries' files).\n`);
+      }
+      expect(readFileSync(text, 'utf8')).toBe('not a database\n'.repeat(20));
+      expect(readdirSync(dir)).toEqual(['notes.session']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('export names the sessions there are when the name is wrong', async () => {
