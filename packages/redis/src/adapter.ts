@@ -19,8 +19,12 @@ const PARAMETERS = new Set(['prefix', 'cluster', 'session', 'create']);
  */
 export function connectionFromUrl(url: URL): RedisConnectionOptions {
   const where = `@mtstore/redis: ${redactUrl(url)}`;
+  const seen = new Set<string>();
   for (const key of url.searchParams.keys()) {
     if (!PARAMETERS.has(key)) throw new InvalidArgumentError(`${where}: unknown parameter "${key}" (known: ${[...PARAMETERS].join(', ')})`);
+    // Only the first would be read (searchParams.get): `?prefix=a&prefix=b` opening under `a` is a guess.
+    if (seen.has(key)) throw new InvalidArgumentError(`${where}: parameter "${key}" is given twice`);
+    seen.add(key);
   }
   const options: RedisConnectionOptions = {};
   const prefix = url.searchParams.get('prefix');

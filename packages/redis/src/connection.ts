@@ -111,7 +111,8 @@ export function redisOptionsFromUrl(url: URL): RedisOptions {
   if (url.username) options.username = decodeUrlPart(url.username, 'user name', url, 'redis URL');
   if (url.password) options.password = decodeUrlPart(url.password, 'password', url, 'redis URL');
   if (db !== '') {
-    if (!/^\d+$/.test(db)) throw new InvalidArgumentError(`redis URL ${redactUrl(url)}: the path must be a database number`);
+    // Redis numbers databases with a C int: a larger index only failed at SELECT, on first use.
+    if (!/^\d+$/.test(db) || Number(db) > 2 ** 31 - 1) throw new InvalidArgumentError(`redis URL ${redactUrl(url)}: the path must be a database number (0 to 2147483647)`);
     options.db = Number(db);
   }
   if (url.protocol === 'rediss:') options.tls = {};

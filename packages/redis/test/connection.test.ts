@@ -91,6 +91,11 @@ describe('adapter URL', () => {
       'redis://user:hunter2@127.0.0.1:6379?cluster=maybe',
       'redis://user:hunter2@127.0.0.1:7000/2?cluster=true',
       'redis://user:hunter2@127.0.0.1:6379/x',
+      // Repeated: only the first was read, so this opened under a: and wrote there.
+      'redis://user:hunter2@127.0.0.1:6379?prefix=a:&prefix=b:',
+      'redis://user:hunter2@127.0.0.1:6379?cluster=false&cluster=true',
+      // Past Redis' int database index: failed only at SELECT, on first use.
+      'redis://user:hunter2@127.0.0.1:6379/99999999999999999999',
     ];
     for (const url of bad) {
       const error = await Promise.resolve()
