@@ -9,7 +9,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { fromMarkedId, type Peer, type Session } from '@mtstore/core';
 import { keyFrom } from './bytes.js';
-import { finish } from './common.js';
+import { finish, oldestFirst } from './common.js';
 import { ConvertError, invalid } from './errors.js';
 import { isTestAddress } from './dcs.js';
 import { addressFields } from './gramjs.js';
@@ -107,5 +107,5 @@ export async function readGramjsStore(folder: string, name?: string): Promise<Co
     if (typeof display === 'string' && display !== '') peer.displayName = display.slice(0, 1024);
     peers.push(peer);
   }
-  return finish('gramjs-store', `folder, name "${session}"`, result, peers);
+  return finish('gramjs-store', `folder, name "${session}"`, result, oldestFirst(peers));
 }

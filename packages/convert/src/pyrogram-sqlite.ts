@@ -7,7 +7,7 @@
  */
 import { fromMarkedId, type Peer, type PeerType, type Session } from '@mtstore/core';
 import { copyBytes, int64Column, keyFrom } from './bytes.js';
-import { finish } from './common.js';
+import { finish, oldestFirst } from './common.js';
 import { invalid } from './errors.js';
 import type { SqliteDatabase, SqliteSchema } from './sqlite.js';
 import type { ConvertedSession } from './types.js';
@@ -57,5 +57,5 @@ export function readPyrogramDatabase(db: SqliteDatabase, schema: SqliteSchema): 
     if (typeof p.phone_number === 'string' && /^\d{1,20}$/.test(p.phone_number)) peer.phone = p.phone_number;
     peers.push(peer);
   }
-  return finish('pyrogram-sqlite', `schema ${version ?? 'unknown'}`, session, peers);
+  return finish('pyrogram-sqlite', `schema ${version ?? 'unknown'}`, session, oldestFirst(peers));
 }

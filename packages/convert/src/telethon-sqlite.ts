@@ -10,7 +10,7 @@
  */
 import { fromMarkedId, type ChannelState, type Peer, type Session, type UpdateState } from '@mtstore/core';
 import { copyBytes, int64Column, keyFrom, normalizeIpv6, isIpv4 } from './bytes.js';
-import { finish } from './common.js';
+import { finish, oldestFirst } from './common.js';
 import { isTestAddress } from './dcs.js';
 import { invalid } from './errors.js';
 import type { SqliteDatabase, SqliteSchema } from './sqlite.js';
@@ -100,5 +100,5 @@ export function readTelethonDatabase(db: SqliteDatabase, schema: SqliteSchema, o
     }
     session.channels = channels;
   }
-  return finish('telethon-sqlite', `schema ${version ?? 'unknown'}`, session, peers);
+  return finish('telethon-sqlite', `schema ${version ?? 'unknown'}`, session, oldestFirst(peers));
 }

@@ -78,3 +78,37 @@ describe('a session file another process holds locked', () => {
     expect((await parseSession(path)).format).toBe('telethon-sqlite');
   });
 });
+
+describe('stale rows naming a username or phone another peer has taken since', () => {
+  it('peers come oldest first, so the most recently seen owner is stored last and keeps the name (as Telethon and Pyrogram answer)', async () => {
+    // Telethon keeps a row until it sees the peer again: user 200 (seen in 2020) still
+    // says "foo" and the phone that user 100 (seen in 2023) has now. Telethon's own
+    // lookup evicts the older row; stored in file order (by id) 200 would win.
+    const telethon = join(dir, 'stale.session');
+    const db = new Database(telethon);
+    db.exec('create table version (version integer primary key); insert into version values (7)');
+    db.exec('create table sessions (dc_id integer primary key, server_address text, port integer, auth_key blob, takeout_id integer)');
+    db.exec('create table entities (id integer primary key, hash integer not null, username text, phone integer, name text, date integer)');
+    db.prepare("insert into sessions values (2, '149.154.167.51', 443, ?, null)").run(Buffer.from(seededKey(40)));
+    const entity = db.prepare('insert into entities values (?, ?, ?, ?, ?, ?)');
+    entity.run(100, 1, 'foo', 15550001, 'Now', 1700000000);
+    entity.run(200, 2, 'Foo', 15550001, 'Stale', 1600000000);
+    entity.run(300, 3, null, null, 'Other', 1650000000);
+    db.close();
+    const fromTelethon = await parseSession(telethon);
+    expect(fromTelethon.peers.map((p) => p.id)).toEqual([200n, 300n, 100n]);
+
+    // Pyrogram answers a username with ORDER BY last_update_on DESC.
+    const pyrogram = join(dir, 'stale-pyrogram.session');
+    const pdb = new Database(pyrogram);
+    pdb.exec('create table version (number integer primary key); insert into version values (3)');
+    pdb.exec('create table sessions (dc_id integer primary key, api_id integer, test_mode integer, auth_key blob, date integer not null, user_id integer, is_bot integer)');
+    pdb.exec('create table peers (id integer primary key, access_hash integer, type integer not null, username text, phone_number text, last_update_on integer not null)');
+    pdb.prepare('insert into sessions values (2, 5, 0, ?, 0, 100, 0)').run(Buffer.from(seededKey(41)));
+    const peer = pdb.prepare('insert into peers values (?, ?, ?, ?, ?, ?)');
+    peer.run(100, 1, 'user', 'foo', '15550001', 1700000000);
+    peer.run(200, 2, 'user', 'foo', '15550001', 1600000000);
+    pdb.close();
+    expect((await parseSession(pyrogram)).peers.map((p) => p.id)).toEqual([200n, 100n]);
+  });
+});
