@@ -40,7 +40,14 @@ export async function writeConverted(storage: Storage, converted: ConvertedSessi
  * kv entries or references without one (a client that wrote keys before saving).
  */
 export async function holdsAnything(storage: Storage, name: string): Promise<boolean> {
-  if ((await storage.load()) !== null) return true;
+  try {
+    if ((await storage.load()) !== null) return true;
+  } catch (error) {
+    // A snapshot sealed by rotate-keys does not open without its key (import takes none):
+    // it is there all the same — refused without --force, replaced with it.
+    if (isStorageError(error) && error.code === 'MTSTORE_ENCRYPTION') return true;
+    throw error;
+  }
   if ((await storage.listNames()).includes(name)) return true;
   if ((await storage.authKeys.entries()).length > 0) return true;
   if ((await storage.peers.list({ limit: 1 })).peers.length > 0) return true;

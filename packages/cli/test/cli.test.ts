@@ -376,6 +376,27 @@ describe('targets, replacing and names', () => {
     await other.close();
   });
 
+  it('import over a session sealed by rotate-keys: refused without --force (exit 8), replaced with it', async () => {
+    const url = 'shared://sealed';
+    expect(await run(['import', telethonFile, url], captureIo())).toBe(EXIT.OK);
+    process.env.MTSTORE_TEST_SEAL_KEY = Buffer.alloc(32, 7).toString('base64');
+    try {
+      const sealing = captureIo();
+      expect(await run(['rotate-keys', url, '--key', 'k1=MTSTORE_TEST_SEAL_KEY'], sealing), sealing.err()).toBe(EXIT.OK);
+    } finally {
+      delete process.env.MTSTORE_TEST_SEAL_KEY;
+    }
+    const pyrogram = readFileSync(`${convertFixtures}pyrogram/user.string`, 'utf8').trim();
+    const refused = captureIo();
+    expect(await run(['import', pyrogram, url], refused), refused.err()).toBe(EXIT.EXISTS);
+    expect(refused.err()).toContain('A session named "default" already exists');
+    const forced = captureIo();
+    expect(await run(['import', pyrogram, url, '--force'], forced), forced.err()).toBe(EXIT.OK);
+    const storage = await openStorage(url);
+    expect(await storage.load()).toEqual(parseSessionString(pyrogram).session);
+    await storage.close();
+  });
+
   it('export --api-id is a usage error outside 1…2^31-1 and fills a missing api_id only', async () => {
     const pyrogram = readFileSync(`${convertFixtures}pyrogram/user.string`, 'utf8').trim();
     expect(await run(['import', pyrogram, 'shared://api', '--name', 'p'], captureIo())).toBe(EXIT.OK);
