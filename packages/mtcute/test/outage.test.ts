@@ -186,5 +186,26 @@ for (const target of targets) {
       expect(await next.storage.self.fetch()).toMatchObject({ userId: SELF_ID });
       await next.destroy();
     });
+
+    it('destroy() with writes pending while down rejects before it closes the storage (mtcute saves first); StorageManager.destroy() then writes them and gives the lease back', async () => {
+      const storage = open('pending');
+      const { tg } = client(storage);
+      await tg.importSession({ primaryDcs: { main: { id: 2, ipAddress: '149.154.167.51', port: 443 }, media: { id: 2, ipAddress: '149.154.167.51', port: 443 } }, authKey: key(7) });
+      await getMe(tg);
+      await tg.mt.storage.save();
+      proxy.down();
+      await expect(tg.call({ _: 'contacts.resolveUsername', username: 'alice_outage' })).rejects.toMatchObject({ code: 'MTSTORE_STORAGE_UNAVAILABLE' });
+      await expect(tg.destroy()).rejects.toMatchObject({ code: 'MTSTORE_STORAGE_UNAVAILABLE' });
+      proxy.up();
+      // Still open, still leased (its heartbeat would renew it for as long as the process lives).
+      expect(storage.lease.held?.owner.label).toBe('mtcute');
+      await expect(Promise.resolve(mtcuteStorage(open('pending')).driver.load!())).rejects.toMatchObject({ code: 'MTSTORE_LEASE_HELD' });
+      await tg.mt.storage.destroy();
+      await expect(storage.load()).rejects.toThrow(/closed/);
+      const next = new StubTelegramClient({ storage: mtcuteStorage(open('pending')), logLevel: 0, platform });
+      await next.mt.storage.load();
+      expect(await next.storage.peers.getByUsername('alice_outage')).toMatchObject({ _: 'inputPeerUser', userId: ALICE_ID });
+      await next.destroy();
+    });
   });
 }
