@@ -1,8 +1,9 @@
 /** `mtstore export <source> --format …`: a stored (or foreign) session as a string on stdout. */
 import { STRING_FORMATS, toSessionString, type SessionFormat, type StringSessionFormat } from '@mtstore/convert';
-import type { Session } from '@mtstore/core';
+import { isStorageError, type EncryptionOptions, type Session } from '@mtstore/core';
 import { CliError, EXIT } from './exit.js';
 import { say, type Io } from './io.js';
+import { encryptionFromFlags } from './rotate.js';
 import { openExisting, readForeign, sessionNameOf, shown } from './source.js';
 
 export interface ExportOptions {
@@ -12,6 +13,8 @@ export interface ExportOptions {
   apiId?: number;
   /** Read a foreign source (an ambiguous string) as this format. */
   from?: SessionFormat;
+  /** `id=ENV_VAR` flags: the keys a session sealed by rotate-keys opens with. */
+  keys?: string[];
 }
 
 export function checkStringFormat(format: string): StringSessionFormat {
@@ -22,12 +25,26 @@ export function checkStringFormat(format: string): StringSessionFormat {
 }
 
 /** The session stored under `name` in `source` (a storage), or the foreign session `source` is. */
-export async function loadSession(source: string, name: string | undefined, from?: SessionFormat): Promise<Session> {
+export async function loadSession(source: string, name: string | undefined, from?: SessionFormat, encryption?: EncryptionOptions): Promise<Session> {
   const foreign = await readForeign(source, { format: from, name });
   if (foreign !== null) return foreign.session;
-  const storage = await openExisting(source, name);
+  const storage = await openExisting(source, name, encryption);
   try {
-    const session = await storage.load();
+    let session: Session | null;
+    try {
+      session = await storage.load();
+    } catch (error) {
+      // Sealed by rotate-keys and no key given: the library's hint names its API option.
+      if (encryption === undefined && isStorageError(error) && error.code === 'MTSTORE_ENCRYPTION') {
+        const keyId = (error as { keyId?: unknown }).keyId;
+        const id = typeof keyId === 'string' ? keyId : '<id>';
+        throw new CliError(
+          EXIT.USAGE,
+          `The session "${sessionNameOf(source, name)}" in ${shown(source)} is sealed with encryption key "${id}" (rotate-keys): pass --key ${id}=<ENV_VAR>, the environment variable holding that key.`,
+        );
+      }
+      throw error;
+    }
     if (session === null) {
       const names = await storage.listNames();
       const hint = names.length === 0 ? 'it holds no sessions' : `it holds: ${names.join(', ')} (pick one with --name)`;
@@ -41,7 +58,8 @@ export async function loadSession(source: string, name: string | undefined, from
 
 export async function exportSession(source: string, options: ExportOptions, io: Io): Promise<string> {
   const format = checkStringFormat(options.format);
-  const session = await loadSession(source, options.name, options.from);
+  const encryption = options.keys === undefined ? undefined : encryptionFromFlags(options.keys);
+  const session = await loadSession(source, options.name, options.from, encryption);
   if (format === 'pyrogram' && session.apiId === undefined && options.apiId === undefined && session.user !== undefined) {
     // The library's own refusal names its option (`apiId`); on the command line it is --api-id.
     throw new CliError(EXIT.USAGE, `The session records no api_id, which a Pyrogram string holds: pass --api-id <your app's api_id>.`);

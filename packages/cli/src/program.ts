@@ -63,8 +63,10 @@ export function buildProgram(io: Io): Command {
     .option('-n, --name <session>', 'session name in the source (default: ?session= in the URL, else "default")')
     .option('--api-id <id>', 'api_id for a Pyrogram string when the session has none (a session\'s own api_id is kept)', apiId)
     .addOption(new Option('--from <format>', 'read a foreign source as this format (needed only when it is ambiguous)').choices([...STRING_FORMATS, ...FILE_FORMATS]))
-    .action(async (source: string, opts: { format: string; name?: string; apiId?: number; from?: SessionFormat }) => {
-      await exportSession(source, opts, io);
+    .option('-k, --key <id=ENV_VAR>', 'for a session sealed by rotate-keys: its encryption key id and the environment variable holding the key (repeatable)', collect)
+    .action(async (source: string, opts: { format: string; name?: string; apiId?: number; from?: SessionFormat; key?: string[] }) => {
+      const { key, ...rest } = opts;
+      await exportSession(source, { ...rest, ...(key === undefined ? {} : { keys: key }) }, io);
     });
 
   program

@@ -70,7 +70,8 @@ function mayBeSqlite(path: string): boolean {
  * keys or collections to it. A `create` the URL already gives is kept. Networked
  * adapters connect lazily: the refusal comes with the first call on the storage.
  */
-export async function openExisting(input: string, name: string | undefined): Promise<Storage> {
+export async function openExisting(input: string, name: string | undefined, encryption?: EncryptionOptions): Promise<Storage> {
+  const options = { ...(name === undefined ? {} : { name }), ...(encryption === undefined ? {} : { encryption }) };
   let url = input;
   if (!isUrl(input)) {
     const path = sqlitePath(input);
@@ -86,14 +87,14 @@ export async function openExisting(input: string, name: string | undefined): Pro
     try {
       parsed = new URL(input);
     } catch {
-      return openStorage(input, name === undefined ? {} : { name }); // its own InvalidArgumentError for a malformed URL
+      return openStorage(input, options); // its own InvalidArgumentError for a malformed URL
     }
     // Appended to the query as written: re-encoding it (searchParams.set) could change
     // how the driver reads the other parameters.
     if (!parsed.searchParams.has('create')) parsed.search = parsed.search === '' ? '?create=false' : `${parsed.search}&create=false`;
     url = parsed.href;
   }
-  return openStorage(url, name === undefined ? {} : { name });
+  return openStorage(url, options);
 }
 
 /**

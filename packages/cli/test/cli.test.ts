@@ -397,6 +397,28 @@ describe('targets, replacing and names', () => {
     await storage.close();
   });
 
+  it('export of a session sealed by rotate-keys: exit 2 naming --key and the key id without one, the same string with it', async () => {
+    const url = 'shared://sealed-export';
+    expect(await run(['import', telethonFile, url], captureIo())).toBe(EXIT.OK);
+    const plain = captureIo();
+    expect(await run(['export', url, '--format', 'telethon'], plain)).toBe(EXIT.OK);
+    const key = Buffer.alloc(32, 9).toString('base64');
+    process.env.MTSTORE_TEST_EXPORT_KEY = key;
+    try {
+      expect(await run(['rotate-keys', url, '--key', 'k2=MTSTORE_TEST_EXPORT_KEY'], captureIo())).toBe(EXIT.OK);
+      const without = captureIo();
+      expect(await run(['export', url, '--format', 'telethon'], without)).toBe(EXIT.USAGE);
+      expect(without.err()).toBe(`mtstore: The session "default" in ${url} is sealed with encryption key "k2" (rotate-keys): pass --key k2=<ENV_VAR>, the environment variable holding that key.\n`);
+      expect(without.out()).toBe('');
+      const withKey = captureIo();
+      expect(await run(['export', url, '--format', 'telethon', '--key', 'k2=MTSTORE_TEST_EXPORT_KEY'], withKey), withKey.err()).toBe(EXIT.OK);
+      expect(withKey.out()).toBe(plain.out());
+      expect(withKey.err()).not.toContain(key);
+    } finally {
+      delete process.env.MTSTORE_TEST_EXPORT_KEY;
+    }
+  });
+
   it('export --api-id is a usage error outside 1…2^31-1 and fills a missing api_id only', async () => {
     const pyrogram = readFileSync(`${convertFixtures}pyrogram/user.string`, 'utf8').trim();
     expect(await run(['import', pyrogram, 'shared://api', '--name', 'p'], captureIo())).toBe(EXIT.OK);
