@@ -1,0 +1,140 @@
+/**
+ * A database that goes away under a GramJS client (its own start-up, attach/destroy),
+ * on PostgreSQL and Redis behind the shared loopback TCP proxy: writes GramJS makes
+ * while down go to onError as StorageUnavailableError with no key bytes in them; the
+ * session stores them by itself once the server is back (the next save); destroy()
+ * while down settles (pending writes and the release reported, never thrown) and stops
+ * the lease's heartbeat, so the next process gets the session after the TTL.
+ */
+import { randomBytes } from 'node:crypto';
+import { inspect } from 'node:util';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { authKey, plainBytes } from '@mtstore/conformance/vitest';
+import type { Storage } from '@mtstore/core';
+import { PostgresStorage } from '@mtstore/postgres';
+import { RedisStorage } from '@mtstore/redis';
+import { adapters, POSTGRES_URL, REDIS_URL, type AdapterCase } from '@mtstore/test-adapters';
+import { openProxy, type Proxy } from '@mtstore/test-adapters/proxy';
+import { StorageSession } from '../src/index.js';
+import { gramKey, offlineClient, user } from './client.js';
+
+interface Target {
+  name: string;
+  url: string;
+  open(proxy: Proxy, ns: string, name: string): Storage;
+  cleanup(ns: string): Promise<void>;
+}
+
+const targets: Target[] = [
+  {
+    name: 'postgres',
+    url: POSTGRES_URL,
+    open: (proxy, schema, name) => new PostgresStorage({ config: { connectionString: proxy.url(), connectionTimeoutMillis: 1_000, query_timeout: 5_000 }, schema, name }),
+    async cleanup(schema) {
+      const admin = new pg.Client({ connectionString: POSTGRES_URL });
+      await admin.connect();
+      await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await admin.end();
+    },
+  },
+  {
+    name: 'redis',
+    url: REDIS_URL,
+    // One failed reconnect fails a queued command (default 3): the same error, sooner.
+    open: (proxy, prefix, name) => new RedisStorage({ url: proxy.url(), options: { maxRetriesPerRequest: 1 }, prefix: `${prefix}:`, name }),
+    async cleanup(prefix) {
+      // SCAN + DEL of this prefix only: the server is shared.
+      const redis = new Redis(REDIS_URL);
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+        if (keys.length > 0) await redis.del(...keys);
+        cursor = next;
+      } while (cursor !== '0');
+      redis.disconnect();
+    },
+  },
+];
+
+const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
+
+for (const target of targets) {
+  const available = await (adapters.find((adapter) => adapter.name === target.name) as AdapterCase).available();
+  describe.skipIf(!available)(`GramJS client through a ${target.name} outage`, () => {
+    let proxy: Proxy;
+    const ns = `gramjs_client_outage_${process.pid}_${randomBytes(3).toString('hex')}`;
+    const opened: Storage[] = [];
+    const open = (name: string): Storage => {
+      const storage = target.open(proxy, ns, name);
+      opened.push(storage);
+      return storage;
+    };
+
+    beforeAll(async () => {
+      proxy = await openProxy(target.url);
+    });
+    afterAll(async () => {
+      proxy?.up();
+      await Promise.all(opened.map((storage) => storage.close().catch(() => undefined)));
+      await proxy?.close();
+      await target.cleanup(ns);
+    });
+
+    async function started(name: string): Promise<{ session: StorageSession; errors: [unknown, string][]; destroy(): Promise<void> }> {
+      const errors: [unknown, string][] = [];
+      const session = new StorageSession(open(name), { onError: (error, operation) => errors.push([error, operation]) });
+      const client = session.attach(offlineClient(session));
+      await (client as unknown as { _initSession(): Promise<void> })._initSession(); // connect()'s load() and default DC
+      session.setAuthKey(await gramKey(authKey(1)));
+      session.processEntities([user({ id: 1, self: true, username: 'me_outage' })]);
+      await session.save();
+      expect(errors).toEqual([]);
+      return { session, errors, destroy: () => client.destroy() };
+    }
+
+    it('writes made while down are reported without key bytes and stored by the next save once the server is back', async () => {
+      const { session, errors, destroy } = await started('running');
+      proxy.down();
+      session.setAuthKey(await gramKey(authKey(2)));
+      session.setAuthKey(await gramKey(authKey(3)), 3);
+      session.processEntities([user({ id: 2, username: 'during_outage', phone: '15550002' })]);
+      await session.save();
+      expect(errors.length).toBeGreaterThan(0);
+      for (const [error, operation] of errors) {
+        expect((error as { code?: string }).code, operation).toBe('MTSTORE_STORAGE_UNAVAILABLE');
+        const shown = `${operation} ${String(error)} ${inspect(error, { depth: 5 })} ${JSON.stringify(error)}`;
+        for (const seed of [1, 2, 3]) expect(shown).not.toContain(hex(authKey(seed)).slice(0, 32));
+      }
+      expect(inspect(session)).not.toContain(hex(authKey(2)).slice(0, 32));
+      proxy.up();
+      const failed = errors.length;
+      await session.save();
+      expect(errors.slice(failed)).toEqual([]);
+      await destroy();
+      const storage = open('running');
+      const stored = await storage.load();
+      expect(plainBytes(await storage.authKeys.get(stored!.homeDcId))).toEqual(authKey(2));
+      expect(plainBytes(await storage.authKeys.get(3))).toEqual(authKey(3));
+      expect((await storage.peers.getByPhone('15550002'))?.id).toBe(2n);
+      expect(stored?.user?.usernames).toEqual(['me_outage']);
+    });
+
+    it('destroy() while down settles, reports the pending writes and the release, and stops renewing the lease', async () => {
+      const { session, errors, destroy } = await started('destroyed');
+      const storage = session.storage;
+      proxy.down();
+      session.processEntities([user({ id: 3, username: 'lost_in_outage' })]);
+      await destroy(); // the vitest timeout is the hang this guards against
+      expect(errors.map(([, operation]) => operation)).toEqual(expect.arrayContaining(['peers.upsert', 'lease.release']));
+      expect(storage.lease.held, 'no heartbeat keeps the lease of a destroyed client').toBeNull();
+      proxy.up();
+      // The release did not reach the database: the lease runs out by its TTL, then the next client starts.
+      const next = new StorageSession(open('destroyed'), { lease: { force: true } });
+      await next.load();
+      expect(next.getAuthKey()?.getKey()).toEqual(Buffer.from(authKey(1)));
+      await next.close();
+    });
+  });
+}
