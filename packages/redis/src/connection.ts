@@ -211,6 +211,8 @@ export class RedisConnection {
   readonly create: boolean;
   readonly #where: string;
   #connecting: Promise<void> | undefined;
+  /** Rejects the connect under way: close() calls it (see connect()). */
+  #abortConnect: ((error: Error) => void) | undefined;
   /**
    * The last 'error' event of a connection mtstore opened since it was last ready: why
    * it closed (WRONGPASS, NOAUTH, ECONNREFUSED…). ioredis fails a first connect, and
@@ -271,12 +273,23 @@ export class RedisConnection {
   connect(): Promise<void> {
     if (this.#connecting) return this.#connecting;
     if (this.client.status !== 'wait') return Promise.resolve();
-    this.#connecting = this.client.connect().then(
+    const attempt = this.client.connect();
+    // ioredis' Cluster leaves connect() pending for good when disconnect() comes while
+    // it checks the cluster (after its slots refresh, before ready: its 'close' listener
+    // is gone by then), and every call waiting for the connection with it. close()
+    // therefore settles the attempt itself.
+    const aborted = new Promise<never>((_, reject) => {
+      this.#abortConnect = reject;
+    });
+    attempt.catch(() => {});
+    this.#connecting = Promise.race([attempt, aborted]).then(
       () => {
         this.#connecting = undefined;
+        this.#abortConnect = undefined;
       },
       (error: unknown) => {
         this.#connecting = undefined;
+        this.#abortConnect = undefined;
         throw this.explain(error);
       },
     );
@@ -332,6 +345,8 @@ export class RedisConnection {
   async close(): Promise<void> {
     if (!this.owned) return;
     const client = this.client;
+    // A connect under way is over: the calls waiting for it reject (see connect()).
+    this.#abortConnect?.(new Error(CONNECTION_CLOSED));
     if (client.status === 'ready') {
       let timer: NodeJS.Timeout | undefined;
       const answered = await Promise.race([
