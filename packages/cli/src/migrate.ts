@@ -9,11 +9,12 @@
  */
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MAX_PEER_PAGE, toMarkedId, type AuthKeyStore, type Peer, type PeerCache, type RefMessageStore, type Storage } from '@mtstore/core';
+import { isStorageError, MAX_PEER_PAGE, toMarkedId, type AuthKeyStore, type EncryptionOptions, type Peer, type PeerCache, type RefMessageStore, type Session, type Storage } from '@mtstore/core';
 import { inParallel } from './batch.js';
 import { CliError, EXIT } from './exit.js';
 import { say, type Io } from './io.js';
 import { progress } from './progress.js';
+import { encryptionFromFlags } from './rotate.js';
 import { checkTarget, isUrl, openExisting, openTarget, shown, sqlitePath } from './source.js';
 
 export type RefMode = 'all' | 'min' | 'none';
@@ -25,6 +26,13 @@ export interface MigrateOptions {
   batch?: number;
   /** Which reference messages to copy: every one (default), those of min peers only, or none. */
   refs?: RefMode;
+  /**
+   * `id=ENV_VAR` flags (rotate-keys'): both stores open with these keys, so sealed
+   * snapshots and kv values read, and the target seals with the first one.
+   */
+  keys?: string[];
+  /** kv key prefixes the target seals (rotate-keys' --secret-kv); only with keys. */
+  secretKv?: string[];
 }
 
 export interface MigratedSession {
@@ -123,15 +131,35 @@ function markedIdOf(peer: Peer): bigint | null {
   }
 }
 
-async function migrateOne(from: string, to: string, name: string, options: Required<Omit<MigrateOptions, 'names'>>, io: Io): Promise<MigratedSession> {
-  const source = await openExisting(from, name);
+interface MigrateOneOptions {
+  batch: number;
+  refs: RefMode;
+  encryption: EncryptionOptions | undefined;
+}
+
+async function migrateOne(from: string, to: string, name: string, options: MigrateOneOptions, io: Io): Promise<MigratedSession> {
+  const source = await openExisting(from, name, options.encryption);
   let target: Storage | undefined;
   try {
-    target = await openTarget(to, name);
+    target = await openTarget(to, name, options.encryption);
     const dst = target;
     const total = await countPeers(source.peers, options.batch);
 
-    const session = await source.load();
+    let session: Session | null;
+    try {
+      session = await source.load();
+    } catch (error) {
+      // Sealed by rotate-keys and no key given: the library's hint names its API option.
+      if (options.encryption === undefined && isStorageError(error) && error.code === 'MTSTORE_ENCRYPTION') {
+        const keyId = (error as { keyId?: unknown }).keyId;
+        const id = typeof keyId === 'string' ? keyId : '<id>';
+        throw new CliError(
+          EXIT.USAGE,
+          `The session "${name}" in ${shown(from)} is sealed with encryption key "${id}" (rotate-keys): pass --key ${id}=<ENV_VAR>, the environment variable holding that key (and --secret-kv as for rotate-keys, so sealed kv values are sealed in the target too).`,
+        );
+      }
+      throw error;
+    }
     let keysOnly: { keys: number; skipped: number } | undefined;
     if (session !== null) await dst.save(session);
     else keysOnly = await copyKeysWithoutSnapshot(source.authKeys, dst.authKeys);
@@ -232,6 +260,8 @@ export async function migrate(from: string, to: string, options: MigrateOptions,
   const refs = options.refs ?? 'all';
   if (!['all', 'min', 'none'].includes(refs)) throw new CliError(EXIT.USAGE, `--refs must be all, min or none, got "${refs}".`);
   checkTarget(to);
+  if (options.keys === undefined && options.secretKv !== undefined && options.secretKv.length > 0) throw new CliError(EXIT.USAGE, '--secret-kv needs --key: the key that seals those values.');
+  const encryption = options.keys === undefined ? undefined : encryptionFromFlags(options.keys, options.secretKv);
   if (storeIdentity(from) === storeIdentity(to)) {
     throw new CliError(EXIT.USAGE, `The source and the target are the same store (${shown(from)}): every session would be copied onto itself. Give another target.`);
   }
@@ -254,7 +284,7 @@ export async function migrate(from: string, to: string, options: MigrateOptions,
   }
   say(io, `Migrating ${names.length} session${names.length === 1 ? '' : 's'} from ${shown(from)} to ${shown(to)}.`);
   const sessions: MigratedSession[] = [];
-  for (const name of names) sessions.push(await migrateOne(from, to, name, { batch, refs }, io));
+  for (const name of names) sessions.push(await migrateOne(from, to, name, { batch, refs, encryption }, io));
   const seconds = (Date.now() - started) / 1000;
   const peers = sessions.reduce((n, s) => n + s.peers, 0);
   say(io, `Done: ${sessions.length} sessions, ${peers} peers in ${seconds.toFixed(1)} s (${Math.round(peers / Math.max(seconds, 0.001))} peers/s), counts verified.`);

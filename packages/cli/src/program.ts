@@ -77,8 +77,21 @@ export function buildProgram(io: Io): Command {
     .option('-n, --name <session>', 'only this session (repeatable)', collect)
     .option('--batch <n>', 'peers per page and per write (1-10000, default 10000)', integer)
     .addOption(new Option('--refs <which>', 'which reference messages to copy: every one, only those of min peers, or none').choices(['all', 'min', 'none']).default('all'))
-    .action(async (from: string, to: string, opts: { name?: string[]; batch?: number; refs: RefMode }) => {
-      await migrate(from, to, { ...(opts.name ? { names: opts.name } : {}), ...(opts.batch !== undefined ? { batch: opts.batch } : {}), refs: opts.refs }, io);
+    .option('-k, --key <id=ENV_VAR>', 'for sessions sealed by rotate-keys: an encryption key id and the environment variable holding the key; both stores open with the keys, the target seals with the first (repeatable)', collect)
+    .option('--secret-kv <prefix>', 'with --key: the target also seals kv values under this key prefix, as rotate-keys --secret-kv (repeatable)', collect)
+    .action(async (from: string, to: string, opts: { name?: string[]; batch?: number; refs: RefMode; key?: string[]; secretKv?: string[] }) => {
+      await migrate(
+        from,
+        to,
+        {
+          ...(opts.name ? { names: opts.name } : {}),
+          ...(opts.batch !== undefined ? { batch: opts.batch } : {}),
+          refs: opts.refs,
+          ...(opts.key ? { keys: opts.key } : {}),
+          ...(opts.secretKv ? { secretKv: opts.secretKv } : {}),
+        },
+        io,
+      );
     });
 
   program

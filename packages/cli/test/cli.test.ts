@@ -419,6 +419,31 @@ describe('targets, replacing and names', () => {
     }
   });
 
+  it('migrate of sessions sealed by rotate-keys: exit 2 naming --key without it; with it the target holds the same session, sealed', async () => {
+    const from = 'shared://sealed-migrate-from';
+    expect(await run(['import', telethonFile, from], captureIo())).toBe(EXIT.OK);
+    process.env.MTSTORE_TEST_MIGRATE_KEY = Buffer.alloc(32, 11).toString('hex');
+    try {
+      expect(await run(['rotate-keys', from, '--key', 'k3=MTSTORE_TEST_MIGRATE_KEY'], captureIo())).toBe(EXIT.OK);
+      const without = captureIo();
+      expect(await run(['migrate', from, 'shared://sealed-migrate-to'], without)).toBe(EXIT.USAGE);
+      expect(without.err()).toContain(`mtstore: The session "default" in ${from} is sealed with encryption key "k3" (rotate-keys): pass --key k3=<ENV_VAR>`);
+      const withKey = captureIo();
+      expect(await run(['migrate', from, 'shared://sealed-migrate-to', '--key', 'k3=MTSTORE_TEST_MIGRATE_KEY'], withKey), withKey.err()).toBe(EXIT.OK);
+      const encryption = { keys: [{ id: 'k3', env: 'MTSTORE_TEST_MIGRATE_KEY' }] };
+      const source = await openStorage(from, { encryption });
+      const target = await openStorage('shared://sealed-migrate-to', { encryption });
+      expect(await target.load()).toEqual(await source.load());
+      await Promise.all([source.close(), target.close()]);
+      // Sealed in the target too: without the key its snapshot does not open.
+      const bare = await openStorage('shared://sealed-migrate-to');
+      await expect(bare.load()).rejects.toMatchObject({ code: 'MTSTORE_ENCRYPTION', keyId: 'k3' });
+      await bare.close();
+    } finally {
+      delete process.env.MTSTORE_TEST_MIGRATE_KEY;
+    }
+  });
+
   it('export --api-id is a usage error outside 1…2^31-1 and fills a missing api_id only', async () => {
     const pyrogram = readFileSync(`${convertFixtures}pyrogram/user.string`, 'utf8').trim();
     expect(await run(['import', pyrogram, 'shared://api', '--name', 'p'], captureIo())).toBe(EXIT.OK);
