@@ -140,6 +140,11 @@ export class PostgresSessionEventBus implements SessionEventBus {
     this.#config = { connectionTimeoutMillis, query_timeout, keepAlive, application_name: 'mtstore-bus', ...config };
     this.#heartbeat = heartbeatIntervalOption(options.heartbeatInterval, NAME);
     this.#delay = reconnectDelayOption(options.reconnectDelay);
+    // Checked here: #report swallows what the hook throws (a failing hook must not break
+    // the bus), so a hook that is not a function would have hidden every error for good.
+    if (options.onError !== undefined && typeof options.onError !== 'function') {
+      throw new InvalidArgumentError(`${NAME}: onError must be a function, got ${describeValue(options.onError)}`);
+    }
     this.#onError = options.onError ?? ((error) => console.warn(`${NAME} (${this.channel}):`, error));
   }
 

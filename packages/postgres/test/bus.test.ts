@@ -161,6 +161,12 @@ describe.runIf(server.available)('bus', () => {
       );
     }
     void new PostgresSessionEventBus({ connectionString: url, reconnectDelay: { initial: 1, max: 2 ** 31 - 1 } }).close();
+    // An onError that is not a function would have hidden every error (the bus swallows what its hook throws).
+    for (const onError of ['warn', {}, null]) {
+      expect(() => new PostgresSessionEventBus({ connectionString: url, onError: onError as never }), String(onError)).toThrow(
+        expect.objectContaining({ code: 'MTSTORE_INVALID_ARGUMENT', message: expect.stringContaining('onError') }),
+      );
+    }
   });
 });
 
