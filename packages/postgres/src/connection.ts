@@ -183,8 +183,18 @@ function near(a: string, b: string): boolean {
 export function assertConnectionParameters(connectionString: unknown, label: string, where: string, own = false): void {
   // Only the URL form has parameters; pg reads a string starting with '/' as a socket path and database.
   if (typeof connectionString !== 'string' || connectionString.startsWith('/')) return;
+  // pg parses anything else as a URL relative to `postgres://base`: libpq's keyword/value
+  // form ('host=db dbname=app password=…') became a connection to host "base" with the
+  // whole string, password included, as the database name (which a server error
+  // quotes); another scheme (mysql://) was taken as PostgreSQL's.
+  if (!/^(postgres|postgresql|socket):/i.test(connectionString)) {
+    throw new InvalidArgumentError(
+      `${where}: ${label} must be a postgres:// or postgresql:// URL (or socket:/path, or a socket directory starting with /); pg does not read libpq's keyword/value form (host=… dbname=…) nor another scheme`,
+    );
+  }
   const query = connectionString.indexOf('?');
   if (query < 0) return;
+  const socket = /^socket:/i.test(connectionString);
   const seen = new Set<string>();
   for (const name of new URLSearchParams(connectionString.slice(query + 1)).keys()) {
     if (own && OWN_URL_PARAMETERS.has(name)) {
@@ -194,6 +204,8 @@ export function assertConnectionParameters(connectionString: unknown, label: str
       continue;
     }
     if (CONNECTION_PARAMETERS.has(name)) continue;
+    // pg-connection-string's socket: URL names the database and encoding so.
+    if (socket && (name === 'db' || name === 'encoding')) continue;
     if (OWN_URL_PARAMETERS.has(name)) {
       throw new InvalidArgumentError(
         `${where}: parameter "${name}" in ${label} is read only from a URL given to openStorage / openSessionStorage; pg would ignore it here. Use the ${name === 'session' ? 'name' : name} option.`,

@@ -96,12 +96,31 @@ describe('connection-string parameters', () => {
     }
   });
 
+  it("a connection string pg would misread (libpq's keyword/value form, another scheme) is InvalidArgumentError, without echoing it", () => {
+    for (const connectionString of [`host=127.0.0.1 dbname=test user=postgres password=${secret}`, `mysql://postgres:${secret}@127.0.0.1/test`, `127.0.0.1:5432/test?password=${secret}`]) {
+      for (const make of [
+        () => new PostgresStorage({ connectionString, schema: 'tg' }),
+        () => new PostgresSessionStorage({ config: { connectionString }, schema: 'tg' }),
+        () => new PostgresSessionEventBus({ connectionString, schema: 'tg' }),
+      ]) {
+        const error = caught(make);
+        expect(error?.code, connectionString).toBe('MTSTORE_INVALID_ARGUMENT');
+        expect(error?.message).toContain('postgres:// or postgresql:// URL');
+        expect(error?.message).not.toContain(secret);
+      }
+    }
+  });
+
   it('every parameter pg reads, and libpq keywords pg ignores, are still taken', () => {
     const query =
       'sslmode=disable&application_name=a&fallback_application_name=b&options=-c%20search_path%3Dx&client_encoding=UTF8' +
       '&statement_timeout=1000&lock_timeout=1000&idle_in_transaction_session_timeout=1000&query_timeout=1000' +
       '&connect_timeout=10&target_session_attrs=any&channel_binding=prefer&keepalives=1&host=127.0.0.1&port=1&user=postgres';
     const instances = [
+      // pg's other forms: a socket URL and a socket directory.
+      new PostgresStorage({ connectionString: 'socket:/var/run/postgresql?db=test', schema: 'tg' }),
+      new PostgresStorage({ connectionString: '/var/run/postgresql test', schema: 'tg' }),
+      new PostgresStorage({ connectionString: `postgresql://postgres:${secret}@127.0.0.1:1/test`, schema: 'tg' }),
       new PostgresStorage({ connectionString: `${unreachable}?${query}`, schema: 'tg' }),
       new PostgresSessionStorage({ config: { connectionString: `${unreachable}?${query}` }, schema: 'tg' }),
       new PostgresSessionEventBus({ connectionString: `${unreachable}?${query}`, schema: 'tg' }),
