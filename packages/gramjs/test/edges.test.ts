@@ -66,6 +66,19 @@ for (const factory of backends) {
       expect((await storage.load())?.user).toEqual({ id: 4343n, dcId: 2, bot: false, usernames: ['me_before_load'] });
     });
 
+    it('writes the logged-in user seen while a load() that finds a snapshot is reading', async () => {
+      const writer = await restart();
+      writer.session.setDC(3, '149.154.175.100', 443);
+      await writer.session.save();
+      const storage = await live.open(name);
+      const session = new StorageSession(storage, { onError: (error, operation) => errors.push([error, operation]), lease: false });
+      const loading = session.load();
+      session.processEntities([user({ id: 4545, username: 'me_during_load', self: true })]);
+      await loading;
+      await session.save();
+      expect((await storage.load())?.user).toEqual({ id: 4545n, dcId: 3, bot: false, usernames: ['me_during_load'] });
+    });
+
     it('keeps a self user held through a load() that finds no snapshot', async () => {
       const { session, storage } = await restart();
       session.processEntities([user({ id: 4444, self: true })]);
