@@ -119,6 +119,25 @@ describe.skipIf(!available)('StorageSession through a database outage (PostgreSQ
     expect([stored?.homeDcId, stored?.takeoutId]).toEqual([2, 66n]);
   });
 
+  it('a logged-in user seen before any DC, whose snapshot-creating setDC the outage refused, is stored with the snapshot once the database is back', async () => {
+    const name = 'held-self';
+    const errors: string[] = [];
+    const session = new StorageSession(open(name), { lease: false, onError: (error, operation) => errors.push(`${operation}: ${(error as { code?: string }).code}`) });
+    await session.load();
+    session.processEntities([user({ id: 77, self: true, username: 'held_me' })]);
+    outage.down();
+    session.setDC(2, '149.154.167.51', 443);
+    await session.save();
+    outage.up();
+    expect(errors).toEqual(expect.arrayContaining(['setDC(2): MTSTORE_STORAGE_UNAVAILABLE']));
+    expect(errors.every((e) => e.endsWith(': MTSTORE_STORAGE_UNAVAILABLE'))).toBe(true);
+    const failed = errors.length;
+    await session.save();
+    expect(errors).toHaveLength(failed);
+    const stored = await open(name).load();
+    expect([stored?.homeDcId, stored?.user]).toEqual([2, { id: 77n, dcId: 2, bot: false, usernames: ['held_me'] }]);
+  });
+
   it('a save() alone after the outage stores it too; while the database is still down, save() resolves and reports again', async () => {
     const name = 'save';
     const { session, errors } = await throughOutage(name);
