@@ -71,16 +71,41 @@ end
 return 1
 `);
 
-/** The single server, or every master of the cluster. */
-export function mastersOf(client: RedisClient): Promise<RedisClient[]> | RedisClient[] {
-  return client instanceof Cluster ? client.nodes('master') : [client];
+/** Hash slots of a Redis Cluster. */
+const SLOTS = 16384;
+
+/**
+ * The single server, or every master of the cluster, for a SCAN of every key. A Cluster
+ * drops a master's connection from its pool when it ends (the node died, or its link
+ * did) while its slot map still sends that master's slots there: SCANning the masters
+ * left then missed every key on it without a word, so `listNames()` answered a partial
+ * list and a layout migration converted only the sessions it saw and still raised the
+ * version. So every slot must be served by a master in the pool; one that is not makes
+ * the call fail (StorageUnavailableError), as a command for that slot would.
+ */
+export function mastersOf(client: RedisClient): RedisClient[] {
+  if (!(client instanceof Cluster)) return [client];
+  const masters = client.nodes('master');
+  const connected = new Set(masters.map((node) => `${node.options.host}:${node.options.port}`));
+  // ioredis 5: slot → [master, …replicas] as "host:port" (the pool's keys).
+  const slots = (client as unknown as { slots?: unknown }).slots;
+  if (!Array.isArray(slots)) return masters;
+  for (let slot = 0; slot < SLOTS; slot++) {
+    const owner: unknown = (slots[slot] as unknown[] | undefined)?.[0];
+    if (typeof owner !== 'string' || !connected.has(owner)) {
+      throw new Error(
+        `cluster slot ${slot} has ${typeof owner === 'string' ? `master ${owner}, which is not connected` : 'no master'}: a SCAN of the connected masters would miss its keys`,
+      );
+    }
+  }
+  return masters;
 }
 
 /** Names of every client session under the prefix that has any key, by SCAN on every master. */
 export async function scanNames(client: RedisClient, prefix: string): Promise<Set<string>> {
   const names = new Set<string>();
   const pattern = clientPattern(prefix);
-  for (const node of await mastersOf(client)) {
+  for (const node of mastersOf(client)) {
     let cursor = '0';
     do {
       const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
@@ -161,7 +186,7 @@ export async function migrateToLayout3(client: RedisClient, prefix: string, at: 
     await MIGRATE_REF_ORDER.run(client, 2, [keys.refIndex, keys.refOrder, keys.refPeer]);
   }
   const now = String(Date.now());
-  for (const node of await mastersOf(client)) {
+  for (const node of mastersOf(client)) {
     let cursor = '0';
     do {
       const [next, keys] = await node.scan(cursor, 'MATCH', `${prefix}auth:{*}:sessions`, 'COUNT', 1000);
