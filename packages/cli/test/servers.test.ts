@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { generateEncryptionKey, openStorage, type Peer, type Session } from '@mtstore/core';
 import { checkServer, randomNamespace } from '@mtstore/conformance';
-import { parseSession } from '@mtstore/convert';
+import { parseSession, toTelethonString } from '@mtstore/convert';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EXIT, writeConverted } from '../src/index.js';
@@ -118,8 +118,10 @@ describe.skipIf(!sqlite.available)(`SQLite files${sqlite.reason ? ` [skipped: ${
     // Without the key the file no longer logs anyone in: a typed error naming the key, not a session.
     await expect(load(undefined)).rejects.toMatchObject({ code: 'MTSTORE_ENCRYPTION', keyId: 'k1' });
     const exported = mtstore(['export', target, '--name', 'alice', '--format', 'telethon']);
-    expect(exported.code).toBe(EXIT.BACKEND);
-    expect(exported.stderr).toContain('"k1"');
+    // export without --key names the option and the key id (exit 2), with it prints the string.
+    expect(exported.code).toBe(EXIT.USAGE);
+    expect(exported.stderr).toContain('pass --key k1=<ENV_VAR>');
+    expect(mtstore(['export', target, '--name', 'alice', '--format', 'telethon', '--key', 'k1=MTSTORE_TEST_K1'], env).stdout.trim()).toBe(toTelethonString(original));
     // inspect takes no keys: it says the snapshot is sealed and shows the rest.
     const inspected = mtstore(['inspect', target]);
     expect(inspected.code, inspected.stderr).toBe(EXIT.OK);
