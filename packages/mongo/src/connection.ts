@@ -98,13 +98,56 @@ function clientFromUrl(url: string, extra: MongoClientOptions | undefined, where
   }
   const given = urlOptionNames(url, where);
   const defaults = Object.fromEntries(Object.entries(CLIENT_DEFAULTS).filter(([key]) => !given.has(key.toLowerCase())));
+  let client: MongoClient;
   try {
-    return new MongoClient(url, { ...defaults, ...extra });
+    client = new MongoClient(url, { ...defaults, ...extra });
   } catch (error) {
     // Parse errors may quote the string: keep only the reason, never the URL itself.
     const reason = error instanceof Error ? error.message.split(url).join(redactUrl(url)) : String(error);
     const password = /\/\/[^:/@]+:([^@/]+)@/.exec(url)?.[1];
     throw new InvalidArgumentError(`${where}: invalid MongoDB url ${redactUrl(url)}: ${password ? reason.split(password).join('***') : reason}`);
+  }
+  // Constructing the client did no I/O (it connects on first use), so nothing needs closing.
+  assertClientOptions(client.options as unknown as Record<string, unknown>, where);
+  return client;
+}
+
+/** Node's timers take at most 2^31-1 ms: a longer delay fires after 1 ms (TimeoutOverflowWarning). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Timers of the driver that end up in setTimeout (server selection, pool checkout, sockets, monitoring). */
+const TIMER_OPTIONS = ['serverSelectionTimeoutMS', 'connectTimeoutMS', 'socketTimeoutMS', 'waitQueueTimeoutMS', 'heartbeatFrequencyMS', 'maxIdleTimeMS', 'localThresholdMS'];
+const POOL_OPTIONS = ['maxPoolSize', 'minPoolSize', 'maxConnecting'];
+
+/**
+ * The driver's parse accepts values it then cannot honour, and a mistake shows only at
+ * the first call, as an outage: `serverSelectionTimeoutMS` or `waitQueueTimeoutMS`
+ * above 2^31-1 (or Infinity) overflow setTimeout and fail every call at once; NaN
+ * (`Number(env.X)` of an unset variable) disables the timer, so a call waits forever
+ * for a server that is gone; `maxPoolSize: NaN` makes every call wait forever for a
+ * connection; `minPoolSize` above `maxPoolSize` fails every call. Checked on the
+ * options as the driver parsed them, from the URL and clientOptions alike; the message
+ * names the option and its value, never the URL (it may hold a password).
+ */
+function assertClientOptions(parsed: Record<string, unknown>, where: string): void {
+  const bad = (name: string, value: unknown, rule: string): never => {
+    throw new InvalidArgumentError(`${where}: MongoDB option ${name} (url or clientOptions) must be ${rule}, got ${describeValue(value)}`);
+  };
+  for (const name of TIMER_OPTIONS) {
+    const value = parsed[name];
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > MAX_TIMER_MS) bad(name, value, `a whole number of milliseconds from 0 to ${MAX_TIMER_MS}`);
+  }
+  for (const name of POOL_OPTIONS) {
+    const value = parsed[name];
+    if (value === undefined) continue;
+    const least = name === 'maxConnecting' ? 1 : 0;
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < least) bad(name, value, `a whole number, at least ${least}`);
+  }
+  const max = parsed.maxPoolSize;
+  const min = parsed.minPoolSize;
+  // maxPoolSize 0 means no limit.
+  if (typeof max === 'number' && typeof min === 'number' && max > 0 && min > max) {
+    throw new InvalidArgumentError(`${where}: MongoDB option minPoolSize (${min}) must not exceed maxPoolSize (${max})`);
   }
 }
 

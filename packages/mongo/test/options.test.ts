@@ -1,0 +1,85 @@
+/**
+ * Driver options the mongodb driver parses but cannot honour are InvalidArgumentError in
+ * the constructor (no I/O), from clientOptions and from the URL alike: timers above
+ * Node's 2^31-1 ms setTimeout limit (or Infinity) failed every call at once, NaN
+ * disabled the timer (a call waited forever on a server that is gone), NaN pool sizes
+ * made every call wait forever for a connection, minPoolSize above maxPoolSize failed
+ * every call. Needs no server: the URL points at a closed port.
+ */
+import { inspect } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import type { MongoClientOptions } from 'mongodb';
+import { openSessionStorage, openStorage, registerAdapter } from '@mtstore/core';
+import { adapter, MongoSessionEventBus, MongoSessionStorage, MongoStorage } from '../src/index.js';
+
+registerAdapter('mongodb', async () => ({ adapter }));
+
+const SECRET = 'pa55-w0rd-secret';
+const URL_BASE = `mongodb://alice:${SECRET}@127.0.0.1:1/db`;
+
+function constructorError(build: () => unknown): Error & { code?: string } {
+  try {
+    build();
+  } catch (error) {
+    return error as Error & { code?: string };
+  }
+  throw new Error('the constructor accepted the options');
+}
+
+const BAD: [string, MongoClientOptions][] = [
+  ['serverSelectionTimeoutMS', { serverSelectionTimeoutMS: 2 ** 31 }],
+  ['serverSelectionTimeoutMS', { serverSelectionTimeoutMS: Infinity }],
+  ['serverSelectionTimeoutMS', { serverSelectionTimeoutMS: NaN }],
+  ['waitQueueTimeoutMS', { waitQueueTimeoutMS: 2 ** 31 }],
+  ['connectTimeoutMS', { connectTimeoutMS: NaN }],
+  ['socketTimeoutMS', { socketTimeoutMS: 2 ** 40 }],
+  ['heartbeatFrequencyMS', { heartbeatFrequencyMS: Infinity }],
+  ['maxIdleTimeMS', { maxIdleTimeMS: 2 ** 32 }],
+  ['maxPoolSize', { maxPoolSize: NaN }],
+  ['minPoolSize', { minPoolSize: NaN }],
+  ['minPoolSize', { minPoolSize: 50, maxPoolSize: 5 }],
+];
+
+describe('driver options', () => {
+  it('a timer or pool size the driver cannot honour is InvalidArgumentError naming the option, never the password', () => {
+    for (const [name, clientOptions] of BAD) {
+      const what = `${name} ${inspect(clientOptions)}`;
+      for (const build of [
+        () => new MongoStorage({ url: URL_BASE, clientOptions }),
+        () => new MongoSessionStorage({ url: URL_BASE, clientOptions }),
+        () => new MongoSessionEventBus({ url: URL_BASE, clientOptions }),
+      ]) {
+        const error = constructorError(build);
+        expect(error.code, what).toBe('MTSTORE_INVALID_ARGUMENT');
+        expect(error.message, what).toContain(name);
+        expect(`${error.message} ${inspect(error)}`, what).not.toContain(SECRET);
+      }
+    }
+  });
+
+  it('the same values in the URL are refused by openStorage and openSessionStorage', async () => {
+    for (const query of ['serverSelectionTimeoutMS=99999999999', 'waitQueueTimeoutMS=2147483648', 'minPoolSize=9&maxPoolSize=3']) {
+      for (const open of [() => openStorage(`${URL_BASE}?${query}`), () => openSessionStorage(`${URL_BASE}?${query}`)]) {
+        const error = (await open().then(
+          () => new Error('opened'),
+          (e: unknown) => e,
+        )) as Error & { code?: string };
+        expect(error.code, query).toBe('MTSTORE_INVALID_ARGUMENT');
+        expect(error.message, query).toContain(query.split('=')[0]);
+        expect(inspect(error), query).not.toContain(SECRET);
+      }
+    }
+  });
+
+  it('values at the edges stay accepted: 0 (no timeout), 2^31-1, maxPoolSize 0 (no limit) with a minPoolSize', async () => {
+    for (const clientOptions of [
+      { serverSelectionTimeoutMS: 2 ** 31 - 1, socketTimeoutMS: 0, connectTimeoutMS: 0, waitQueueTimeoutMS: 0 },
+      { maxPoolSize: 0, minPoolSize: 5 },
+      { maxPoolSize: 5, minPoolSize: 5 },
+    ]) {
+      const storage = new MongoStorage({ url: URL_BASE, clientOptions });
+      await storage.close();
+    }
+    await (await openStorage(`${URL_BASE}?socketTimeoutMS=2147483647&maxPoolSize=4&minPoolSize=4`)).close();
+  });
+});
