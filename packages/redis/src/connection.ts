@@ -143,6 +143,25 @@ function assertTimers(options: object | undefined, names: readonly string[], lab
   for (const name of names) assertCommandTimeout(given[name], `${label}.${name}`, where);
 }
 
+/**
+ * The option objects, before anything reads them: a string spread into ioredis' options
+ * is a set of numbered keys, so `options: 'redis://db:6379'` (a URL where `url` was meant)
+ * connected to the default 127.0.0.1:6379 without a word; `cluster: null` was a
+ * TypeError from a destructuring.
+ */
+function assertOptionObjects(options: RedisConnectionOptions, where: string): void {
+  const check = (value: unknown, label: string): void => {
+    if (value !== undefined && (typeof value !== 'object' || value === null || Array.isArray(value))) {
+      // Only the kind: a string here may well be a URL with its password.
+      throw new InvalidArgumentError(`${where}: ${label} must be an object, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`}`);
+    }
+  };
+  check(options.options, 'options');
+  check(options.cluster, 'cluster');
+  check(options.cluster?.options, 'cluster.options');
+  check(options.cluster?.options?.redisOptions, 'cluster.options.redisOptions');
+}
+
 function openOwned(options: RedisConnectionOptions, where: string): RedisClient {
   if (options.cluster !== undefined) {
     const { nodes, options: clusterOptions = {} } = options.cluster;
@@ -223,6 +242,7 @@ export class RedisConnection {
   /** `keys: false` for the bus, which keeps no keys (and so takes an ioredis keyPrefix). */
   constructor(options: RedisConnectionOptions, where: string, { keys = true }: { keys?: boolean } = {}) {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${where}: options must be an object`);
+    assertOptionObjects(options, where);
     if (keys) assertNoKeyPrefix(options, where);
     const prefix = options.prefix ?? DEFAULT_PREFIX;
     assertKeyPrefix(prefix, `${where}: prefix`);

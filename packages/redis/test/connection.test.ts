@@ -56,6 +56,24 @@ describe('options', () => {
     for (const commandTimeout of [0, 1, 2 ** 31 - 1]) void new RedisStorage({ url: REDIS_URL, options: { commandTimeout } }).close();
   });
 
+  it('option objects that are not objects are InvalidArgumentError before any I/O, without echoing them', () => {
+    // A URL given as options was spread into ioredis' options as numbered keys: the storage connected to 127.0.0.1:6379.
+    const url = 'redis://:hunter2@elsewhere:6380';
+    for (const options of [{ options: url }, { options: [] }, { cluster: null }, { cluster: url }, { cluster: { nodes: [{ port: 7000 }], options: 5 } }, { cluster: { nodes: [{ port: 7000 }], options: { redisOptions: url } } }]) {
+      for (const Make of [RedisStorage, RedisSessionStorage, RedisSessionEventBus]) {
+        let error: (Error & { code?: string }) | undefined;
+        try {
+          void new Make(options as never).close();
+        } catch (e) {
+          error = e as Error & { code?: string };
+        }
+        expect(error?.code, JSON.stringify(options)).toBe('MTSTORE_INVALID_ARGUMENT');
+        expect(error?.message).toMatch(/must be an object, got (a string|an array|null|a number)$/);
+        expect(error?.message).not.toContain('hunter2');
+      }
+    }
+  });
+
   it("ioredis' other timer options (connectTimeout, socketTimeout, the Cluster's slot refresh and retry delays) are checked the same way before any I/O", async () => {
     const bad: [string, () => unknown][] = [];
     for (const value of [2 ** 31, -1, Number.NaN, '5000']) {
