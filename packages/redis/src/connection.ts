@@ -101,6 +101,23 @@ function parseRedisUrl(url: unknown, where: string): URL {
   return parsed;
 }
 
+/**
+ * The `url` option: its query is read by nothing (only host, port, credentials, `/db`
+ * and the scheme are), so `?prefix=app:` or `?cluster=true` there were ignored without
+ * a word (the default prefix, a single-server client). Only openStorage(url) reads
+ * mtstore's parameters; here they are options.
+ */
+function urlWithoutParameters(url: URL, where: string): URL {
+  const names = [...new Set(url.searchParams.keys())];
+  if (names.length > 0) {
+    const shown = names.map((name) => (/^[A-Za-z0-9_.-]{1,32}$/.test(name) ? `"${name}"` : 'one')).join(', ');
+    throw new InvalidArgumentError(
+      `${where}: url takes no query parameters (got ${shown}): give prefix, create and cluster as options (only openStorage / openSessionStorage read them from a URL)`,
+    );
+  }
+  return url;
+}
+
 /** Connection settings in a URL, as ioredis options (mtstore's own query parameters are not ioredis options). */
 export function redisOptionsFromUrl(url: URL): RedisOptions {
   const db = url.pathname.replace(/^\//, '');
@@ -172,7 +189,7 @@ function openOwned(options: RedisConnectionOptions, where: string): RedisClient 
     assertTimers(clusterOptions, CLUSTER_TIMERS, 'cluster.options', where);
     return new Cluster(nodes, { ...CLUSTER_DEFAULTS, ...clusterOptions, redisOptions });
   }
-  const fromUrl = options.url === undefined ? {} : redisOptionsFromUrl(parseRedisUrl(options.url, where));
+  const fromUrl = options.url === undefined ? {} : redisOptionsFromUrl(urlWithoutParameters(parseRedisUrl(options.url, where), where));
   const merged = { ...REDIS_DEFAULTS, ...fromUrl, ...options.options };
   assertCommandTimeout(merged.commandTimeout, 'options.commandTimeout', where);
   assertTimers(merged, REDIS_TIMERS, 'options', where);

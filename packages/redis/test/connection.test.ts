@@ -56,6 +56,17 @@ describe('options', () => {
     for (const commandTimeout of [0, 1, 2 ** 31 - 1]) void new RedisStorage({ url: REDIS_URL, options: { commandTimeout } }).close();
   });
 
+  it('a url option with query parameters is InvalidArgumentError: nothing read them (a prefix there was ignored)', () => {
+    for (const query of ['prefix=app:', 'cluster=true', 'create=false', 'db=2']) {
+      for (const Make of [RedisStorage, RedisSessionStorage, RedisSessionEventBus]) {
+        expect(() => new Make({ url: `redis://:hunter2@127.0.0.1:6379?${query}` }), query).toThrow(
+          expect.objectContaining({ code: 'MTSTORE_INVALID_ARGUMENT', message: expect.stringMatching(new RegExp(`url takes no query parameters \\(got "${query.split('=')[0]}"\\)`)) }),
+        );
+      }
+    }
+    void new RedisStorage({ url: 'redis://:hunter2@127.0.0.1:6379/0' }).close();
+  });
+
   it('option objects that are not objects are InvalidArgumentError before any I/O, without echoing them', () => {
     // A URL given as options was spread into ioredis' options as numbered keys: the storage connected to 127.0.0.1:6379.
     const url = 'redis://:hunter2@elsewhere:6380';
