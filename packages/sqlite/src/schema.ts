@@ -471,10 +471,32 @@ export function migrate(db: Database.Database, tables: Tables, options: MigrateO
     // Stryker disable next-line ConditionalExpression: equivalent: at the current version the loop runs no migration and the same version is written again, under the lock this transaction holds anyway
     if (from === SCHEMA_VERSION) return;
     for (let version = from; version < SCHEMA_VERSION; version++) {
-      db.exec((MIGRATIONS[version] as (t: Tables) => string)(tables));
+      try {
+        db.exec((MIGRATIONS[version] as (t: Tables) => string)(tables));
+      } catch (error) {
+        throw stepFailed(error, from, version, options);
+      }
     }
     db.prepare(`INSERT INTO ${tables.meta} (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(SCHEMA_VERSION);
   }).immediate();
+}
+
+/**
+ * A step that SQLite refused for what the file holds (SQLITE_ERROR: a table or column
+ * already there or missing; SQLITE_CONSTRAINT: rows the step cannot carry over) is a
+ * schema problem no retry fixes — a file edited by hand, or a schema_version that does
+ * not match its tables — so MigrationError naming the step; the transaction rolled
+ * back, so the file is as it was. Anything else (busy, I/O, a full disk, a read-only
+ * file) is the connection's to explain.
+ */
+function stepFailed(error: unknown, from: number, version: number, options: MigrateOptions): unknown {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code !== 'SQLITE_ERROR' && !(typeof code === 'string' && code.startsWith('SQLITE_CONSTRAINT'))) return error;
+  return new MigrationError(
+    `${options.where}: ${options.location}: schema migration step ${version} → ${version + 1} (of ${from} → ${SCHEMA_VERSION}) failed, nothing was changed ` +
+      `(the tables do not match the stored schema_version ${from}: edited by hand?): ${(error as Error).message}`,
+    { cause: error },
+  );
 }
 
 /**

@@ -189,6 +189,38 @@ describe('versions', () => {
     expect((await rejection(new SqliteStorage(path).load())).code).toBe('MTSTORE_MIGRATION');
   });
 
+  it('a half-migrated file (version 8 with a table of step 8 → 9 already there) is MigrationError naming the step, and left as it was; once repaired it migrates', async () => {
+    const path = temp.file('half-migrated.db');
+    const { db, t } = fileAtVersion(path, 8);
+    // What a step run outside its transaction and cut short (or a hand edit) leaves behind.
+    db.exec(`CREATE TABLE ${t.authKeyBytes} (id INTEGER PRIMARY KEY)`);
+    db.close();
+    const tablesOf = () => {
+      const raw = new Database(path, { readonly: true });
+      try {
+        return { version: raw.prepare(`SELECT value FROM ${t.meta}`).pluck().get(), tables: raw.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all() };
+      } finally {
+        raw.close();
+      }
+    };
+    const before = tablesOf();
+    const client = new SqliteStorage(path);
+    const server = new SqliteSessionStorage(path);
+    for (const call of [client.load(), server.hasSession(1n, 1n)]) {
+      const error = await rejection(call);
+      expect(error.code).toBe('MTSTORE_MIGRATION');
+      expect(error.message).toContain(`step 8 → 9 (of 8 → ${SCHEMA_VERSION})`);
+      expect(error.message).toContain(path);
+      expect(error.message).toContain(`table ${t.authKeyBytes} already exists`);
+    }
+    expect(tablesOf()).toEqual(before);
+    edit(path, `DROP TABLE ${t.authKeyBytes}`);
+    expect(await client.load()).toBeNull();
+    expect(await server.hasSession(1n, 1n)).toBe(false);
+    await Promise.all([client.close(), server.close()]);
+    expect(tablesOf().version).toBe(SCHEMA_VERSION);
+  });
+
   it('migrating is one transaction: concurrent first opens of one file agree', async () => {
     const path = temp.file('first-open.db');
     const storages = Array.from({ length: 4 }, (_, i) => new SqliteStorage({ path, name: `s${i}` }));
