@@ -197,12 +197,12 @@ export function assertConnectionParameters(connectionString: unknown, label: str
   const socket = /^socket:/i.test(connectionString);
   const seen = new Set<string>();
   for (const name of new URLSearchParams(connectionString.slice(query + 1)).keys()) {
-    if (own && OWN_URL_PARAMETERS.has(name)) {
-      // URLSearchParams.get takes the first, pg the last: a repeated one is ambiguous.
-      if (seen.has(name)) throw new InvalidArgumentError(`${where}: parameter "${name}" is given twice in ${label}`);
-      seen.add(name);
-      continue;
-    }
+    // pg takes the last of a repeated parameter, URLSearchParams.get (openStorage's
+    // reading of mtstore's own, the query_timeout check) the first: `?query_timeout=5000&
+    // query_timeout=0` passed the check and then timed every query out at once.
+    if (seen.has(name)) throw new InvalidArgumentError(`${where}: parameter ${parameterName(name)} is given twice in ${label}`);
+    seen.add(name);
+    if (own && OWN_URL_PARAMETERS.has(name)) continue;
     if (CONNECTION_PARAMETERS.has(name)) continue;
     // pg-connection-string's socket: URL names the database and encoding so.
     if (socket && (name === 'db' || name === 'encoding')) continue;

@@ -93,6 +93,10 @@ describe('connection-string parameters', () => {
       expect(own?.code).toBe('MTSTORE_INVALID_ARGUMENT');
       expect(own?.message).toContain('Use the schema option');
       expect(caught(() => make(`${unreachable}?session=alice`))?.message).toContain('Use the name option');
+      // pg reads the last of a repeated parameter, the query_timeout check the first: 0 would have timed every query out.
+      const twice = caught(() => make(`${unreachable}?query_timeout=5000&query_timeout=0`));
+      expect(twice?.code).toBe('MTSTORE_INVALID_ARGUMENT');
+      expect(twice?.message).toContain('"query_timeout" is given twice');
     }
   });
 
