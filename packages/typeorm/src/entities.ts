@@ -44,8 +44,11 @@ export function mtstoreEntities(options: MtstoreEntitiesOptions): EntitySchema[]
       const length = columnLength(c, dialect);
       if (length !== undefined) column.length = length;
       if (c.kind === 'seq') column.generated = 'increment';
-      // MySQL's BOOLEAN is TINYINT(1); without the width TypeORM would see a difference to alter.
-      if (c.kind === 'bool' && dialect === 'mysql') column.width = 1;
+      // MySQL's BOOLEAN is TINYINT(1); without the width TypeORM 0.3 would see a difference
+      // to alter. TypeORM 1.x removed `width` (types and driver: it no longer writes or
+      // compares display widths), so the property is set through a type of its own: it
+      // compiles against both, 0.3 reads it and 1.x ignores it.
+      if (c.kind === 'bool' && dialect === 'mysql') (column as EntitySchemaColumnOptions & { width?: number }).width = 1;
       columns[c.property] = column;
     }
     const byName = new Map(spec.columns.map((c) => [c.name, c.property]));

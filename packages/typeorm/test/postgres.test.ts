@@ -1,11 +1,14 @@
 /** postgres specifics: a DataSource `schema`, and connections of an owned DataSource. */
 import { checkServer, fullSession, randomNamespace } from '@mtstore/conformance/vitest';
-import type { PostgresConnectionOptions } from 'typeorm/driver/postgres/PostgresConnectionOptions.js';
 import { StorageError } from '@mtstore/core';
-import { DataSource } from 'typeorm';
+import { DataSource, type DataSourceOptions } from 'typeorm';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TypeormSessionStorage, TypeormStorage } from '../src/index.js';
 import { plain, postgres } from './drivers.js';
+
+// PostgresConnectionOptions of TypeORM 0.3 is PostgresDataSourceOptions in 1.x: taken from
+// the union, the type is the same on both.
+type PostgresOptions = Extract<DataSourceOptions, { type: 'postgres' }>;
 
 const db = postgres();
 const server = await checkServer(db.name, db.url, () => db.probe());
@@ -54,7 +57,7 @@ if (server.available) {
       const namespace = randomNamespace();
       const failed: string[] = [];
       const logger = { logQuery() {}, logQueryError: (_error: unknown, query: string) => void failed.push(query), logQuerySlow() {}, logSchemaBuild() {}, logMigration() {}, log() {} };
-      const app = await new DataSource({ ...db.options(namespace), logger } as PostgresConnectionOptions).initialize();
+      const app = await new DataSource({ ...db.options(namespace), logger } as PostgresOptions).initialize();
       const storage = new TypeormStorage({ dataSource: app, tablePrefix: db.prefix(namespace) });
       const pool = (app.driver as unknown as { master: { query: (...args: unknown[]) => Promise<unknown> } }).master;
       const query = pool.query;
@@ -95,7 +98,7 @@ if (server.available) {
       const admin = await db.admin();
       const connections = async () =>
         Number(((await admin.query('SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1', [applicationName])) as { n: string }[])[0]?.n);
-      const options = { ...db.options(namespace), applicationName } as PostgresConnectionOptions;
+      const options = { ...db.options(namespace), applicationName } as PostgresOptions;
       const storage = new TypeormStorage({ options, tablePrefix: db.prefix(namespace) });
       try {
         await storage.save(fullSession(1));
