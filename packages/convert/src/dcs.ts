@@ -30,6 +30,23 @@ export function addressOf(dc: DataCenter): DcAddress | null {
   if ((dc.ipv4 !== undefined || dc.ipv6 !== undefined || dc.host !== undefined) && dc.port !== undefined) {
     return { ipv4: dc.ipv4, ipv6: dc.ipv6, host: dc.host, port: dc.port, wellKnown: false };
   }
+  return wellKnownAddress(dc);
+}
+
+/**
+ * An IP address for a format that holds no host name (Telethon, mtcute): the DC's own,
+ * else the well-known one of its id. A GramJS session from a browser names its DC by a
+ * web host (`vesta.web.telegram.org`, port 443 or 80 over WebSocket); the auth key
+ * belongs to the DC, not to the transport, so the DC's IP address serves it as well.
+ */
+export function ipAddressOf(dc: DataCenter): DcAddress | null {
+  if ((dc.ipv4 !== undefined || dc.ipv6 !== undefined) && dc.port !== undefined) {
+    return { ipv4: dc.ipv4, ipv6: dc.ipv6, port: dc.port, wellKnown: false };
+  }
+  return wellKnownAddress({ ...dc, port: dc.host !== undefined ? undefined : dc.port });
+}
+
+function wellKnownAddress(dc: DataCenter): DcAddress | null {
   const v4 = (dc.testMode ? TEST_V4 : PROD_V4)[dc.id];
   const v6 = (dc.testMode ? TEST_V6 : PROD_V6)[dc.id];
   if (v4 === undefined) return null;

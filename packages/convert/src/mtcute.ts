@@ -15,7 +15,7 @@
 import type { DataCenter, Session } from '@mtstore/core';
 import { decodeBase64, encodeBase64, isIpv4, keyFrom, normalizeIpv6 } from './bytes.js';
 import { finish, homeWithKey } from './common.js';
-import { addressOf } from './dcs.js';
+import { ipAddressOf } from './dcs.js';
 import { assertText, invalid, unsupported } from './errors.js';
 import { TlReader, TlWriter } from './tl.js';
 import type { ConvertedSession } from './types.js';
@@ -112,7 +112,7 @@ export function parseMtcuteString(text: string): ConvertedSession {
 }
 
 function optionOf(dc: DataCenter, mediaOnly: boolean): BasicDcOption {
-  const address = addressOf(dc);
+  const address = ipAddressOf(dc);
   const ip = address?.ipv4 ?? address?.ipv6;
   if (address === null || ip === undefined) throw unsupported(FORMAT, `DC ${dc.id} has no IP address`);
   return { id: dc.id, ipAddress: ip, port: address.port, ipv6: address.ipv4 === undefined, mediaOnly, testMode: dc.testMode === true };

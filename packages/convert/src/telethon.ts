@@ -6,7 +6,7 @@
 import type { Session } from '@mtstore/core';
 import { decodeBase64, encodeBase64, formatIpv6, isIpv4, keyFrom, parseIpv6 } from './bytes.js';
 import { finish, homeWithKey } from './common.js';
-import { addressOf, isTestAddress } from './dcs.js';
+import { ipAddressOf, isTestAddress } from './dcs.js';
 import { assertText, invalid, unsupported } from './errors.js';
 import type { ConvertedSession } from './types.js';
 
@@ -35,9 +35,9 @@ export function parseTelethonString(text: string): ConvertedSession {
 /** The home DC as a Telethon string (IPv4 when the DC has one, else IPv6). */
 export function toTelethonString(session: Session): string {
   const dc = homeWithKey(session, FORMAT);
-  const address = addressOf(dc);
+  const address = ipAddressOf(dc);
   if (address === null || (address.ipv4 === undefined && address.ipv6 === undefined)) {
-    throw unsupported(FORMAT, `DC ${dc.id} has no IP address (Telethon strings cannot hold a host name)`);
+    throw unsupported(FORMAT, `DC ${dc.id} has no IP address and is not one of Telegram's well-known DCs (Telethon strings cannot hold a host name)`);
   }
   let ip: Uint8Array;
   if (address.ipv4 !== undefined && isIpv4(address.ipv4)) ip = new Uint8Array(address.ipv4.split('.').map(Number));

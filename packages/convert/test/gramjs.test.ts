@@ -4,7 +4,8 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseSession, parseSessionString, toGramjsString, toTelethonString } from '../src/index.js';
+import { readStringSession } from '@mtcute/core/utils.js';
+import { parseSession, parseSessionString, toGramjsString, toMtcuteString, toTelethonString } from '../src/index.js';
 import { fixtureText, hex, seededKey } from './helpers.js';
 
 const require = createRequire(import.meta.url);
@@ -86,6 +87,26 @@ describe('GramJS StringSession', () => {
     expect((caught as Error).message).not.toContain(text.slice(1, 30));
     expect(parseSessionString(text, { format: 'gramjs' }).session.dcs[0]!.host).toBe('ab');
     expect(parseSessionString(text, { format: 'telethon' }).session.dcs[0]!.ipv4).toBe('0.2.97.98');
+  });
+});
+
+describe('a GramJS session on a web host name (browser, WebSocket)', () => {
+  it('is written as Telethon and mtcute strings with its DC\'s IP address, which GramJS and mtcute load; a DC outside the table is refused', async () => {
+    const key = seededKey(44);
+    const parsed = parseSessionString(await gramjsString(2, 'vesta.web.telegram.org', 80, key));
+    expect(parsed.session.dcs[0]!.host).toBe('vesta.web.telegram.org');
+
+    const telethon = new StringSession(toTelethonString(parsed.session));
+    await telethon.load();
+    expect([telethon.dcId, telethon.serverAddress, telethon.port]).toEqual([2, '149.154.167.51', 443]);
+    expect(hex(telethon.authKey!.getKey()!)).toBe(hex(key));
+    const mtcute = readStringSession(toMtcuteString(parsed.session));
+    expect([mtcute.primaryDcs?.main.id, mtcute.primaryDcs?.main.ipAddress, mtcute.primaryDcs?.main.port]).toEqual([2, '149.154.167.51', 443]);
+    expect(hex(mtcute.authKey)).toBe(hex(key));
+
+    const unknown = parseSessionString(await gramjsString(9, 'example.web.telegram.org', 443, key));
+    expect(() => toTelethonString(unknown.session)).toThrow(expect.objectContaining({ code: 'MTSTORE_CONVERT_UNSUPPORTED' }));
+    expect(() => toMtcuteString(unknown.session)).toThrow(expect.objectContaining({ code: 'MTSTORE_CONVERT_UNSUPPORTED' }));
   });
 });
 
