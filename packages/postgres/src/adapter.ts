@@ -5,6 +5,16 @@ import { assertConnectionParameters, OWN_URL_PARAMETERS } from './connection.js'
 import { PostgresSessionStorage } from './server.js';
 
 /**
+ * The URL for a message: no password (redactUrl) and no query, where another parameter's
+ * value may be a secret too (`sslpassword`, `oauth_client_secret`).
+ */
+function shownUrl(url: URL): string {
+  const shown = new URL(redactUrl(url));
+  shown.search = '';
+  return shown.href;
+}
+
+/**
  * `postgres://user:password@host:5432/database?schema=tg&session=alice&create=false` (or
  * `postgresql://`). `schema` defaults to `mtstore`; `session` (the session name) is
  * read by core's openStorage; `create=false` opens only a store that is there (see
@@ -18,7 +28,7 @@ function fromUrl(url: URL, where: string): { connectionString: string; schema?: 
   assertConnectionParameters(url.href, 'the URL', where, true);
   const copy = new URL(url.href);
   const schema = copy.searchParams.get('schema') ?? undefined;
-  const create = createFromUrl(url, `${where}: ${redactUrl(url)}`);
+  const create = createFromUrl(url, `${where}: ${shownUrl(url)}`);
   for (const parameter of OWN_URL_PARAMETERS) copy.searchParams.delete(parameter);
   return { connectionString: copy.href, ...(schema === undefined ? {} : { schema }), ...(create === undefined ? {} : { create }) };
 }

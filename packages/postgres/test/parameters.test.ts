@@ -68,6 +68,11 @@ describe('connection-string parameters', () => {
     expect(odd?.code).toBe('MTSTORE_INVALID_ARGUMENT');
     expect(odd?.message).toContain(`parameter of ${pasted.length} characters`);
     expect(odd?.message).not.toContain(pasted);
+    // No other parameter's value in a message either: sslpassword is a secret too.
+    const badCreate = await rejected(openStorage(`${unreachable}?sslpassword=${secret}-ssl&create=maybe`));
+    expect(badCreate?.code).toBe('MTSTORE_INVALID_ARGUMENT');
+    expect(badCreate?.message).toContain('create must be true or false');
+    expect(badCreate?.message).not.toContain(`${secret}-ssl`);
     // A repeated mtstore parameter: URLSearchParams takes the first, so which schema was meant is unclear.
     const twice = await rejected(openStorage(`${unreachable}?schema=a&schema=b`));
     expect(twice?.code).toBe('MTSTORE_INVALID_ARGUMENT');
