@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
 import { Long } from '@mtcute/core';
 import { resolvePeer } from '@mtcute/core/methods.js';
+import { readStringSession } from '@mtcute/core/utils.js';
 import { StubTelegramClient } from '@mtcute/test/client.js';
 import { createStub } from '@mtcute/test/stub.js';
 import pg from 'pg';
@@ -31,9 +32,9 @@ const users = [
   createStub('user', { id: 12, accessHash: MAX_HASH, firstName: 'Max', username: 'max_hash' }),
 ];
 
-function client(storage: Storage): { tg: StubTelegramClient; calls: string[] } {
+function client(storage: Storage, testMode = false): { tg: StubTelegramClient; calls: string[] } {
   const calls: string[] = [];
-  const tg = new StubTelegramClient({ storage: mtcuteStorage(storage), logLevel: 0, platform });
+  const tg = new StubTelegramClient({ storage: mtcuteStorage(storage), logLevel: 0, platform, testMode });
   tg.log.mgr.level = 0;
   (tg.mt as unknown as { call: (c: Call) => Promise<unknown> }).call = async (c: Call) => {
     calls.push(c._);
@@ -95,6 +96,25 @@ describe.skipIf(!available)('mtcute client edges (PostgreSQL behind a proxy)', (
     await tg.destroy();
     // A fresh instance: this one's pool may hold a connection the outage reset (the adapter's README, Faults).
     expect(Array.from((await open('keys').authKeys.get(2)) ?? [])).toEqual(Array.from(key(256)));
+  });
+
+  it('test DCs (testMode) and media DCs come back as mtcute wrote them, with a key for each of DCs 1-5', async () => {
+    const { tg } = client(open('test-dcs'), true);
+    await tg.importSession({
+      primaryDcs: {
+        main: { id: 2, ipAddress: '149.154.167.40', port: 443, testMode: true },
+        media: { id: 2, ipAddress: '149.154.167.41', port: 443, testMode: true, mediaOnly: true },
+      },
+      authKey: key(256, 2),
+    });
+    for (const dc of [1, 3, 4, 5]) await tg.mt.storage.provider.authKeys.set(dc, key(256, dc));
+    await tg.destroy();
+    const again = client(open('test-dcs'), true);
+    const exported = readStringSession(await again.tg.exportSession());
+    expect(exported.primaryDcs.main).toMatchObject({ id: 2, ipAddress: '149.154.167.40', port: 443, testMode: true });
+    expect(exported.primaryDcs.media).toMatchObject({ id: 2, ipAddress: '149.154.167.41', port: 443, testMode: true, mediaOnly: true });
+    for (const dc of [1, 2, 3, 4, 5]) expect(Array.from((await again.tg.mt.storage.provider.authKeys.get(dc)) ?? []), `DC ${dc}`).toEqual(Array.from(key(256, dc)));
+    await again.tg.destroy();
   });
 
   it('usernames in any case, phones and access hashes at both ends of int64 resolve after a restart without an API call', async () => {
