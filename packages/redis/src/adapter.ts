@@ -18,7 +18,10 @@ const PARAMETERS = new Set(['prefix', 'cluster', 'session', 'create']);
  * there (RedisConnectionOptions.create). The adapter owns what it opens.
  */
 export function connectionFromUrl(url: URL): RedisConnectionOptions {
-  const where = `@mtstore/redis: ${redactUrl(url)}`;
+  // No query in messages: a parameter refused below may hold a secret (`?password=…`).
+  const shown = new URL(redactUrl(url));
+  shown.search = '';
+  const where = `@mtstore/redis: ${shown.href}`;
   const seen = new Set<string>();
   for (const key of url.searchParams.keys()) {
     if (!PARAMETERS.has(key)) throw new InvalidArgumentError(`${where}: unknown parameter "${key}" (known: ${[...PARAMETERS].join(', ')})`);

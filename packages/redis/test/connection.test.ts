@@ -125,6 +125,9 @@ describe('adapter URL', () => {
       'redis://user:hunter2@127.0.0.1:6379?cluster=false&cluster=true',
       // Past Redis' int database index: failed only at SELECT, on first use.
       'redis://user:hunter2@127.0.0.1:6379/99999999999999999999',
+      // A password given as a parameter: refused, and its value not shown.
+      'redis://127.0.0.1:6379?password=hunter2',
+      'redis://127.0.0.1:6379?prefix=a:&cluster=hunter2',
     ];
     for (const url of bad) {
       const error = await Promise.resolve()
