@@ -10,7 +10,7 @@ import {
   type UpdateState,
 } from '@mtstore/core';
 import { decodeSession, encodeChannels, encodeDataCenter, encodeSession, encodeUser, READ, updateStateOperators } from './codec.js';
-import { openConnection, type Connection, type MongoConnectionOptions } from './connection.js';
+import { openConnection, trackedCalls, type Connection, type MongoConnectionOptions } from './connection.js';
 import { guarded, leased, upsertRetry, type Context, type Scope } from './context.js';
 import { WriteFence, type FenceDocument } from './fence.js';
 import { MongoAuthKeys } from './keys.js';
@@ -78,17 +78,19 @@ export class MongoStorage extends BaseStorage {
       where: (operation) => this.where(operation),
       fenceToken: () => this.fenceToken,
     };
-    this.authKeyRepository = new MongoAuthKeys(this.#scope);
-    this.kvRepository = new MongoKeyValues(this.#scope);
-    this.peerRepository = new MongoPeers(this.#scope);
-    this.refMessageRepository = new MongoRefMessages(this.#scope);
+    // Counted while in flight: close() lets them finish (Closing.track).
+    const closing = this.#connection.closing;
+    this.authKeyRepository = trackedCalls(new MongoAuthKeys(this.#scope), closing);
+    this.kvRepository = trackedCalls(new MongoKeyValues(this.#scope), closing);
+    this.peerRepository = trackedCalls(new MongoPeers(this.#scope), closing);
+    this.refMessageRepository = trackedCalls(new MongoRefMessages(this.#scope), closing);
   }
 
   protected override createLeaseRepository(): MongoLeases {
     // Connected and migrated first, like every other operation.
     const collection = async () => (await this.#scope.ready(), this.#connection.db.collection<LeaseDocument>(`${this.#connection.prefix}leases`));
     const fences = async () => (await this.#scope.ready(), this.#connection.db.collection<FenceDocument>(collectionNames(this.#connection.prefix).fences));
-    return new MongoLeases(collection, fences, this.name, this.where('lease.acquire'));
+    return trackedCalls(new MongoLeases(collection, fences, this.name, this.where('lease.acquire')), this.#connection.closing);
   }
 
   protected override describe(): Record<string, unknown> {
@@ -115,17 +117,25 @@ export class MongoStorage extends BaseStorage {
     };
   }
 
-  protected async readSession(): Promise<Session | null> {
-    const c = await this.#scope.ready();
-    const doc = await c.sessions.findOne({ _id: this.name }, READ);
-    return doc === null ? null : decodeSession(doc, this.storedLabel);
+  protected readSession(): Promise<Session | null> {
+    return this.#connection.closing.track(
+      (async () => {
+        const c = await this.#scope.ready();
+        const doc = await c.sessions.findOne({ _id: this.name }, READ);
+        return doc === null ? null : decodeSession(doc, this.storedLabel);
+      })(),
+    );
   }
 
   /** One replace of the whole per-name document: snapshot and keys change together. */
-  protected async writeSession(session: Session): Promise<void> {
-    const c = await this.#scope.ready();
-    const { _id, ...doc } = encodeSession(this.name, session);
-    await guarded(c, this.#scope, 'save', () => upsertRetry(() => c.sessions.replaceOne({ _id }, doc, { upsert: true }), isDuplicateKey));
+  protected writeSession(session: Session): Promise<void> {
+    return this.#connection.closing.track(
+      (async () => {
+        const c = await this.#scope.ready();
+        const { _id, ...doc } = encodeSession(this.name, session);
+        await guarded(c, this.#scope, 'save', () => upsertRetry(() => c.sessions.replaceOne({ _id }, doc, { upsert: true }), isDuplicateKey));
+      })(),
+    );
   }
 
   /**
@@ -133,73 +143,89 @@ export class MongoStorage extends BaseStorage {
    * snapshot (a document holding only keys has none) and never upserts; with it, it
    * upserts, and a document without a snapshot gets one (channels start empty).
    */
-  protected async writeSessionUpdate(patch: SessionUpdate): Promise<boolean> {
-    const c = await this.#scope.ready();
-    const $set: Record<string, unknown> = {};
-    const $unset: Record<string, ''> = {};
-    if (patch.homeDcId !== undefined) $set.homeDcId = patch.homeDcId;
-    if (patch.dcs !== undefined) $set.dcs = patch.dcs.map(encodeDataCenter);
-    if (patch.apiId === null) $unset.apiId = '';
-    else if (patch.apiId !== undefined) $set.apiId = patch.apiId;
-    if (patch.user === null) $unset.user = '';
-    else if (patch.user !== undefined) $set.user = encodeUser(patch.user);
-    if (patch.takeoutId === null) $unset.takeoutId = '';
-    else if (patch.takeoutId !== undefined) $set.takeoutId = patch.takeoutId;
-    if (patch.state === null) $unset.state = '';
-    else if (patch.state !== undefined) $set.state = { pts: patch.state.pts, qts: patch.state.qts, date: patch.state.date, seq: patch.state.seq };
-    // The whole sub-document: channels not in the patch go.
-    if (patch.channels !== undefined) $set.channels = encodeChannels(patch.channels);
-    const update: Record<string, Record<string, unknown>> = {};
-    if (Object.keys($set).length > 0) update.$set = $set;
-    if (Object.keys($unset).length > 0) update.$unset = $unset;
-    const creates = patch.homeDcId !== undefined;
-    const filter = creates ? { _id: this.name } : { _id: this.name, homeDcId: { $exists: true } };
-    if (Object.keys(update).length === 0) {
-      // An empty patch changes nothing: it succeeds exactly when a snapshot is stored.
-      return (await c.sessions.findOne(filter, { projection: { _id: 1 } })) !== null;
-    }
-    return guarded(c, this.#scope, 'update', async () => {
-      const result = await upsertRetry(() => c.sessions.updateOne(filter, update, { upsert: creates }), isDuplicateKey);
-      return result.matchedCount === 1 || result.upsertedCount === 1;
-    });
+  protected writeSessionUpdate(patch: SessionUpdate): Promise<boolean> {
+    return this.#connection.closing.track(
+      (async () => {
+        const c = await this.#scope.ready();
+        const $set: Record<string, unknown> = {};
+        const $unset: Record<string, ''> = {};
+        if (patch.homeDcId !== undefined) $set.homeDcId = patch.homeDcId;
+        if (patch.dcs !== undefined) $set.dcs = patch.dcs.map(encodeDataCenter);
+        if (patch.apiId === null) $unset.apiId = '';
+        else if (patch.apiId !== undefined) $set.apiId = patch.apiId;
+        if (patch.user === null) $unset.user = '';
+        else if (patch.user !== undefined) $set.user = encodeUser(patch.user);
+        if (patch.takeoutId === null) $unset.takeoutId = '';
+        else if (patch.takeoutId !== undefined) $set.takeoutId = patch.takeoutId;
+        if (patch.state === null) $unset.state = '';
+        else if (patch.state !== undefined) $set.state = { pts: patch.state.pts, qts: patch.state.qts, date: patch.state.date, seq: patch.state.seq };
+        // The whole sub-document: channels not in the patch go.
+        if (patch.channels !== undefined) $set.channels = encodeChannels(patch.channels);
+        const update: Record<string, Record<string, unknown>> = {};
+        if (Object.keys($set).length > 0) update.$set = $set;
+        if (Object.keys($unset).length > 0) update.$unset = $unset;
+        const creates = patch.homeDcId !== undefined;
+        const filter = creates ? { _id: this.name } : { _id: this.name, homeDcId: { $exists: true } };
+        if (Object.keys(update).length === 0) {
+          // An empty patch changes nothing: it succeeds exactly when a snapshot is stored.
+          return (await c.sessions.findOne(filter, { projection: { _id: 1 } })) !== null;
+        }
+        return guarded(c, this.#scope, 'update', async () => {
+          const result = await upsertRetry(() => c.sessions.updateOne(filter, update, { upsert: creates }), isDuplicateKey);
+          return result.matchedCount === 1 || result.upsertedCount === 1;
+        });
+      })(),
+    );
   }
 
-  protected async writeUpdateState(state: UpdateState, channels: readonly ChannelState[]): Promise<boolean> {
-    const c = await this.#scope.ready();
-    const write = async () => (await c.sessions.updateOne({ _id: this.name, homeDcId: { $exists: true } }, updateStateOperators(state, channels))).matchedCount === 1;
-    return guarded(c, this.#scope, 'saveUpdateState', write);
+  protected writeUpdateState(state: UpdateState, channels: readonly ChannelState[]): Promise<boolean> {
+    return this.#connection.closing.track(
+      (async () => {
+        const c = await this.#scope.ready();
+        const write = async () => (await c.sessions.updateOne({ _id: this.name, homeDcId: { $exists: true } }, updateStateOperators(state, channels))).matchedCount === 1;
+        return guarded(c, this.#scope, 'saveUpdateState', write);
+      })(),
+    );
   }
 
-  protected async deleteSession(): Promise<void> {
-    const c = await this.#scope.ready();
-    const name = this.name;
-    await leased(c, this.#scope, 'delete', async (check) => {
-      check.check();
-      // The snapshot and keys first: a concurrent saveUpdateState then finds nothing to add to.
-      await c.sessions.deleteOne({ _id: name });
-      await c.journal.deleteMany({ session: name }); // before the peers: readers fall back to it
-      await Promise.all([
-        c.peers.deleteMany({ session: name }),
-        c.index.deleteMany({ session: name }),
-        c.kv.deleteMany({ session: name }),
-        c.refs.deleteMany({ session: name }),
-        c.refs.deleteOne({ _id: name }),
-      ]);
-    });
+  protected deleteSession(): Promise<void> {
+    return this.#connection.closing.track(
+      (async () => {
+        const c = await this.#scope.ready();
+        const name = this.name;
+        await leased(c, this.#scope, 'delete', async (check) => {
+          check.check();
+          // The snapshot and keys first: a concurrent saveUpdateState then finds nothing to add to.
+          await c.sessions.deleteOne({ _id: name });
+          await c.journal.deleteMany({ session: name }); // before the peers: readers fall back to it
+          await Promise.all([
+            c.peers.deleteMany({ session: name }),
+            c.index.deleteMany({ session: name }),
+            c.kv.deleteMany({ session: name }),
+            c.refs.deleteMany({ session: name }),
+            c.refs.deleteOne({ _id: name }),
+          ]);
+        });
+      })(),
+    );
   }
 
   /** Every name with a per-name document, a peer, a kv entry or a reference message. */
-  protected async listSessionNames(): Promise<string[]> {
-    const c = await this.#scope.ready();
-    const [sessions, ...others] = await Promise.all([
-      c.sessions.find({}, { projection: { _id: 1 } }).toArray(),
-      c.peers.distinct('session'),
-      c.kv.distinct('session'),
-      c.refs.distinct('session'),
-    ]);
-    const names = new Set<string>(sessions.map((doc) => doc._id));
-    for (const list of others) for (const name of list) if (typeof name === 'string') names.add(name);
-    return [...names].sort();
+  protected listSessionNames(): Promise<string[]> {
+    return this.#connection.closing.track(
+      (async () => {
+        const c = await this.#scope.ready();
+        const [sessions, ...others] = await Promise.all([
+          c.sessions.find({}, { projection: { _id: 1 } }).toArray(),
+          c.peers.distinct('session'),
+          c.kv.distinct('session'),
+          c.refs.distinct('session'),
+        ]);
+        const names = new Set<string>(sessions.map((doc) => doc._id));
+        for (const list of others) for (const name of list) if (typeof name === 'string') names.add(name);
+        return [...names].sort();
+      })(),
+    );
   }
 
   /** close() begins by giving the session lease back (core): the grace of Closing starts here. */
@@ -210,6 +236,8 @@ export class MongoStorage extends BaseStorage {
 
   protected async closeConnection(): Promise<void> {
     try {
+      // Calls in flight finish first: closing the client would interrupt them (Closing.track).
+      await this.#connection.closing.settled();
       // Leased work in flight finishes and gives its lease back before the client goes
       // (cut short on a server silent for CLOSE_GRACE_MS: connection.ts, Closing).
       await this.#context.value?.locks.close();

@@ -151,6 +151,23 @@ function assertClientOptions(parsed: Record<string, unknown>, where: string): vo
   }
 }
 
+/**
+ * `target` with every method that returns a promise counted by `closing.track` (the
+ * repositories: each method is one call of the instance's API).
+ */
+export function trackedCalls<T extends object>(target: T, closing: Closing): T {
+  return new Proxy(target, {
+    get(object, key, receiver) {
+      const value: unknown = Reflect.get(object, key, receiver);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        const result: unknown = (value as (...a: unknown[]) => unknown).apply(object, args);
+        return result instanceof Promise ? closing.track(result) : result;
+      };
+    },
+  });
+}
+
 /** Validates the options and prepares the client (no I/O: the driver connects on first use). */
 export function openConnection(options: MongoConnectionOptions | undefined, where: string): Connection {
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${where}: options must be an object, got ${describeValue(options)}`);
@@ -236,6 +253,9 @@ export class Closing {
   #watch: NodeJS.Timeout | undefined;
   #heard: (() => void) | undefined;
   #forced = false;
+  /** Calls of the instance that reached the database and have not settled (see track). */
+  #inflight = 0;
+  #drained: (() => void) | undefined;
 
   /** `client`: the instance's own client; undefined for an application's. */
   constructor(private readonly client: MongoClient | undefined) {}
@@ -261,6 +281,34 @@ export class Closing {
       this.#forced = true;
       client.close().catch(() => undefined);
     }, CLOSE_GRACE_MS / 4);
+  }
+
+  /**
+   * `work`, counted until it settles. Every call of the instance that does I/O goes
+   * through here, so that close() can let it finish: the driver (6.17 and later)
+   * interrupts the operations in flight when its client is closed, and a call made just
+   * before close() (the first one, still connecting and migrating, or a write) failed
+   * with "Topology is closed" / "client was closed" on a server that was answering,
+   * a write's outcome unknown.
+   */
+  track<T>(work: Promise<T>): Promise<T> {
+    this.#inflight++;
+    const done = (): void => {
+      if (--this.#inflight === 0) this.#drained?.();
+    };
+    work.then(done, done);
+    return work;
+  }
+
+  /** Resolves once no tracked call is in flight (on an owned client, begin()'s watch bounds the wait). */
+  settled(): Promise<void> {
+    if (this.#inflight === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      this.#drained = () => {
+        this.#drained = undefined;
+        resolve();
+      };
+    });
   }
 
   /** The graceful part is over (or was cut short): the owned client is closed, or its close awaited. */

@@ -151,51 +151,75 @@ export class MongoSessionStorage extends BaseSessionStorage {
    * (no `destroyed` event; the sweep no longer finds it), the new one is (`created`),
    * with last-used `now` and this instance's ttl.
    */
-  protected async insertSession(authKeyId: bigint, sessionId: bigint, now: number, expiresAt: number | null): Promise<boolean> {
-    const sessions = await this.#collection();
-    const doc = this.#document(authKeyId, sessionId, now, expiresAt);
-    let removedExpired = true;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await sessions.insertOne(doc);
-        return true;
-      } catch (error) {
-        if (!isDuplicateKey(error)) throw error;
-      }
-      if (!removedExpired || attempt === MAX_CREATE_INSERTS) return false;
-      removedExpired = await this.#remove('createSession', doc._id, expiredAt(now));
-    }
+  protected insertSession(authKeyId: bigint, sessionId: bigint, now: number, expiresAt: number | null): Promise<boolean> {
+    return this.#connection.closing.track(
+      (async () => {
+        const sessions = await this.#collection();
+        const doc = this.#document(authKeyId, sessionId, now, expiresAt);
+        let removedExpired = true;
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await sessions.insertOne(doc);
+            return true;
+          } catch (error) {
+            if (!isDuplicateKey(error)) throw error;
+          }
+          if (!removedExpired || attempt === MAX_CREATE_INSERTS) return false;
+          removedExpired = await this.#remove('createSession', doc._id, expiredAt(now));
+        }
+      })(),
+    );
   }
 
-  protected async sessionExists(authKeyId: bigint, sessionId: bigint, now: number): Promise<boolean> {
-    // Once prepared, hasSession skips the await.
-    const sessions = this.#prepared.value?.sessions ?? (await this.#collection());
-    return isLive(await sessions.findOne({ _id: key(authKeyId, sessionId) }, { projection: { _id: 0, expiresAt: 1 } }), now);
+  protected sessionExists(authKeyId: bigint, sessionId: bigint, now: number): Promise<boolean> {
+    return this.#connection.closing.track(
+      (async () => {
+        // Once prepared, hasSession skips the await.
+        const sessions = this.#prepared.value?.sessions ?? (await this.#collection());
+        return isLive(await sessions.findOne({ _id: key(authKeyId, sessionId) }, { projection: { _id: 0, expiresAt: 1 } }), now);
+      })(),
+    );
   }
 
-  protected override async readSessionInfo(authKeyId: bigint, sessionId: bigint, now: number): Promise<SessionInfo | null> {
-    const sessions = await this.#collection();
-    const doc = await sessions.findOne({ _id: key(authKeyId, sessionId) }, { projection: { _id: 0, lastUsedAt: 1, expiresAt: 1 } });
-    if (!isLive(doc, now)) return null;
-    const found = doc as Pick<ServerSessionDocument, 'lastUsedAt' | 'expiresAt'>;
-    return { lastUsedAt: Number(found.lastUsedAt), expiresAt: found.expiresAt == null ? null : found.expiresAt.getTime() };
+  protected override readSessionInfo(authKeyId: bigint, sessionId: bigint, now: number): Promise<SessionInfo | null> {
+    return this.#connection.closing.track(
+      (async () => {
+        const sessions = await this.#collection();
+        const doc = await sessions.findOne({ _id: key(authKeyId, sessionId) }, { projection: { _id: 0, lastUsedAt: 1, expiresAt: 1 } });
+        if (!isLive(doc, now)) return null;
+        const found = doc as Pick<ServerSessionDocument, 'lastUsedAt' | 'expiresAt'>;
+        return { lastUsedAt: Number(found.lastUsedAt), expiresAt: found.expiresAt == null ? null : found.expiresAt.getTime() };
+      })(),
+    );
   }
 
-  protected override async touch(authKeyId: bigint, sessionId: bigint, now: number, expiresAt: number | null): Promise<boolean> {
-    const sessions = await this.#collection();
-    const update = expiresAt === null ? { $set: { lastUsedAt: now }, $unset: { expiresAt: '' as const } } : { $set: { lastUsedAt: now, expiresAt: new Date(expiresAt) } };
-    const { matchedCount } = await sessions.updateOne({ _id: key(authKeyId, sessionId), ...liveAt(now) }, update);
-    return matchedCount === 1;
+  protected override touch(authKeyId: bigint, sessionId: bigint, now: number, expiresAt: number | null): Promise<boolean> {
+    return this.#connection.closing.track(
+      (async () => {
+        const sessions = await this.#collection();
+        const update = expiresAt === null ? { $set: { lastUsedAt: now }, $unset: { expiresAt: '' as const } } : { $set: { lastUsedAt: now, expiresAt: new Date(expiresAt) } };
+        const { matchedCount } = await sessions.updateOne({ _id: key(authKeyId, sessionId), ...liveAt(now) }, update);
+        return matchedCount === 1;
+      })(),
+    );
   }
 
-  protected async removeSession(authKeyId: bigint, sessionId: bigint, now: number): Promise<boolean> {
-    return this.#remove('destroySession', key(authKeyId, sessionId), liveAt(now));
+  protected removeSession(authKeyId: bigint, sessionId: bigint, now: number): Promise<boolean> {
+    return this.#connection.closing.track(
+      (async () => {
+        return this.#remove('destroySession', key(authKeyId, sessionId), liveAt(now));
+      })(),
+    );
   }
 
-  protected async findSessions(authKeyId: bigint, now: number): Promise<bigint[]> {
-    const sessions = await this.#collection();
-    const docs = await sessions.find({ authKeyId, ...liveAt(now) }, { projection: { _id: 0, sessionId: 1 }, useBigInt64: true }).toArray();
-    return docs.map((d) => int64FromStorage(d.sessionId, `server session of authKeyId=${authKeyId}: sessionId`));
+  protected findSessions(authKeyId: bigint, now: number): Promise<bigint[]> {
+    return this.#connection.closing.track(
+      (async () => {
+        const sessions = await this.#collection();
+        const docs = await sessions.find({ authKeyId, ...liveAt(now) }, { projection: { _id: 0, sessionId: 1 }, useBigInt64: true }).toArray();
+        return docs.map((d) => int64FromStorage(d.sessionId, `server session of authKeyId=${authKeyId}: sessionId`));
+      })(),
+    );
   }
 
   /**
@@ -204,31 +228,41 @@ export class MongoSessionStorage extends BaseSessionStorage {
    * reported twice. (A multi-document delete only reports how many.) The deletes run
    * in parallel: one round trip of latency.
    */
-  protected async removeAllSessions(authKeyId: bigint, now: number): Promise<bigint[]> {
-    const found = await this.findSessions(authKeyId, now);
-    const removed = await Promise.all(found.map((sessionId) => this.#remove('destroyAllSessions', key(authKeyId, sessionId), liveAt(now))));
-    return found.filter((_, i) => removed[i]);
+  protected removeAllSessions(authKeyId: bigint, now: number): Promise<bigint[]> {
+    return this.#connection.closing.track(
+      (async () => {
+        const found = await this.findSessions(authKeyId, now);
+        const removed = await Promise.all(found.map((sessionId) => this.#remove('destroyAllSessions', key(authKeyId, sessionId), liveAt(now))));
+        return found.filter((_, i) => removed[i]);
+      })(),
+    );
   }
 
   /** At most `limit` expired documents, oldest expiry first, each removed by a conditional delete (#remove): reported once. */
-  protected override async removeExpired(now: number, limit: number): Promise<ExpiredSession[]> {
-    const sessions = await this.#collection();
-    const cutoff = new Date(now);
-    const docs = await sessions
-      .find({ expiresAt: { $lte: cutoff } }, { projection: { _id: 1, authKeyId: 1, sessionId: 1 }, sort: { expiresAt: 1 }, limit, useBigInt64: true })
-      .toArray();
-    const removed = await Promise.all(docs.map((d) => this.#remove('expireSessions', d._id, expiredAt(now), false)));
-    return docs
-      .filter((_, i) => removed[i])
-      .map((d) => ({
-        authKeyId: int64FromStorage(d.authKeyId, 'expired server session: authKeyId'),
-        sessionId: int64FromStorage(d.sessionId, 'expired server session: sessionId'),
-      }));
+  protected override removeExpired(now: number, limit: number): Promise<ExpiredSession[]> {
+    return this.#connection.closing.track(
+      (async () => {
+        const sessions = await this.#collection();
+        const cutoff = new Date(now);
+        const docs = await sessions
+          .find({ expiresAt: { $lte: cutoff } }, { projection: { _id: 1, authKeyId: 1, sessionId: 1 }, sort: { expiresAt: 1 }, limit, useBigInt64: true })
+          .toArray();
+        const removed = await Promise.all(docs.map((d) => this.#remove('expireSessions', d._id, expiredAt(now), false)));
+        return docs
+          .filter((_, i) => removed[i])
+          .map((d) => ({
+            authKeyId: int64FromStorage(d.authKeyId, 'expired server session: authKeyId'),
+            sessionId: int64FromStorage(d.sessionId, 'expired server session: sessionId'),
+          }));
+      })(),
+    );
   }
 
   protected async closeConnection(): Promise<void> {
     this.#connection.closing.begin();
     try {
+      // Calls in flight finish first: closing the client would interrupt them (Closing.track).
+      await this.#connection.closing.settled();
       // Removals in flight give their leases back (and ones that failed to) before the client goes
       // (cut short on a server silent for CLOSE_GRACE_MS: connection.ts, Closing).
       await this.#prepared.value?.locks?.close();

@@ -1,0 +1,50 @@
+/**
+ * close() with calls in flight on a server that answers: the calls finish (the driver
+ * interrupts operations on a client being closed, so close() must wait for them), a
+ * write made just before close() is there afterwards, and a call after close() is
+ * StorageClosedError. The first call (still connecting and migrating) and calls on a
+ * connected instance alike. Before the fix each of them failed with "Topology is
+ * closed" / "client was closed" (StorageUnavailableError), a write's outcome unknown.
+ */
+import { describe, expect, it } from 'vitest';
+import { fullSession } from '@mtstore/conformance/vitest';
+import { MongoSessionStorage, MongoStorage } from '../src/index.js';
+import { plain, scratch, server, urlFor } from './server.js';
+
+if (server.available) {
+  const { fresh, track } = scratch();
+
+  describe('close() with calls in flight', () => {
+    for (const warm of [false, true]) {
+      it(`${warm ? 'on a connected instance' : 'during the first call (connecting, migrating)'}: every call finishes, its writes are there, later calls are StorageClosedError`, async () => {
+        const database = fresh();
+        const storage = new MongoStorage({ url: urlFor(database), name: 'alice' });
+        const sessions = new MongoSessionStorage({ url: urlFor(database) });
+        if (warm) await Promise.all([storage.load(), sessions.hasSession(9n, 9n)]);
+        const calls = [
+          storage.save(fullSession(2)),
+          storage.kv.set('k', new Uint8Array([1, 2, 3])),
+          storage.kv.get('missing'),
+          sessions.createSession(1n, 2n),
+          sessions.hasSession(3n, 4n),
+        ];
+        await Promise.all([storage.close(), sessions.close()]);
+        expect(await Promise.allSettled(calls)).toEqual([
+          { status: 'fulfilled', value: undefined },
+          { status: 'fulfilled', value: undefined },
+          { status: 'fulfilled', value: null },
+          { status: 'fulfilled', value: true },
+          { status: 'fulfilled', value: false },
+        ]);
+        for (const late of [storage.load(), sessions.hasSession(1n, 2n)]) {
+          await expect(late).rejects.toMatchObject({ code: 'MTSTORE_STORAGE_CLOSED' });
+        }
+        const again = track(new MongoStorage({ url: urlFor(database), name: 'alice' }));
+        const againSessions = track(new MongoSessionStorage({ url: urlFor(database) }));
+        expect(plain(await again.load())).toEqual(fullSession(2));
+        expect(plain(await again.kv.get('k'))).toEqual(new Uint8Array([1, 2, 3]));
+        expect(await againSessions.hasSession(1n, 2n)).toBe(true);
+      });
+    }
+  });
+}
