@@ -126,6 +126,8 @@ export class Connection {
     }
     if (database !== undefined) {
       if (!isDatabase(database)) throw new InvalidArgumentError(`${where}: database must be a better-sqlite3 Database, got ${describeValue(database)}`);
+      // Checked here, not at the first call: there it looked like an outage ("The database connection is not open").
+      if (database.open === false) throw new InvalidArgumentError(`${where}: database is a better-sqlite3 Database that is already closed`);
       // A borrowed connection is the application's: its pragmas are its business.
       if (options.synchronous !== undefined || options.busyTimeout !== undefined || options.mmapSize !== undefined) {
         throw new InvalidArgumentError(`${where}: synchronous, busyTimeout and mmapSize apply only with path; set the pragmas on your own database`);

@@ -330,6 +330,14 @@ describe('a borrowed Database', () => {
     db.close();
   });
 
+  it('one that is already closed is InvalidArgumentError in the constructor, not an outage at the first call', () => {
+    const db = new Database(':memory:');
+    db.close();
+    for (const build of [() => new SqliteStorage({ database: db, name: 'alice' }), () => new SqliteSessionStorage({ database: db })]) {
+      expect(build).toThrow(expect.objectContaining({ code: 'MTSTORE_INVALID_ARGUMENT', message: expect.stringContaining('already closed') }));
+    }
+  });
+
   it('delete removes every row of the session even with foreign_keys off', async () => {
     const db = new Database(':memory:');
     // better-sqlite3 turns foreign keys on by default; an application may turn them off.
