@@ -259,9 +259,21 @@ export function statement(label: string, text: string): Statement {
   return { name: `mtstore_${label}_${hash}`, text };
 }
 
+/**
+ * A pg Pool (from any copy of pg: not instanceof). `query` and `connect` alone let a
+ * pg.Client through, whose connect(callback) hands over no connection: the first call
+ * then waited for ever. pg-pool's counters tell them apart.
+ */
 function isPool(value: unknown): value is Pool {
   const p = value as Partial<Pool> | null;
-  return typeof p === 'object' && p !== null && typeof p.query === 'function' && typeof p.connect === 'function';
+  return (
+    typeof p === 'object' &&
+    p !== null &&
+    typeof p.query === 'function' &&
+    typeof p.connect === 'function' &&
+    typeof p.totalCount === 'number' &&
+    typeof p.idleCount === 'number'
+  );
 }
 
 export class Database {
@@ -308,7 +320,7 @@ export class Database {
     this.#closeTimeout = closeTimeout;
     this.s = quoteIdentifier(this.schema);
     if (options.pool !== undefined) {
-      if (!isPool(options.pool)) throw new InvalidArgumentError(`${where}: pool must be a pg Pool`);
+      if (!isPool(options.pool)) throw new InvalidArgumentError(`${where}: pool must be a pg Pool (not a pg Client: pass it as config, or a new pg.Pool)`);
       this.pool = options.pool;
       this.ownsPool = false;
     } else {

@@ -63,6 +63,10 @@ describe.runIf(server.available)('pools', () => {
     expect(() => new PostgresStorage({ pool, connectionString: url })).toThrow(/one of connectionString, config or pool/);
     expect(() => new PostgresStorage({ connectionString: url, config: {} })).toThrow(/one of/);
     expect(() => new PostgresStorage({ pool: {} as pg.Pool })).toThrow(/pool must be a pg Pool/);
+    // A pg.Client has query and connect too, but its connect(callback) hands over no connection: the first call waited for ever.
+    const client = new pg.Client({ connectionString: url });
+    expect(() => new PostgresStorage({ pool: client as unknown as pg.Pool })).toThrow(expect.objectContaining({ code: 'MTSTORE_INVALID_ARGUMENT', message: expect.stringContaining('not a pg Client') }));
+    expect(() => new PostgresSessionStorage({ pool: client as unknown as pg.Pool })).toThrow(/pool must be a pg Pool/);
     for (const schema of ['', 'a;drop', 'x"y', 'a.b', '1abc', 'a'.repeat(49)]) {
       expect(() => new PostgresStorage({ connectionString: url, schema }), schema).toThrow(expect.objectContaining({ code: 'MTSTORE_INVALID_ARGUMENT' }));
       expect(() => new PostgresSessionStorage({ connectionString: url, schema }), schema).toThrow(expect.objectContaining({ code: 'MTSTORE_INVALID_ARGUMENT' }));
