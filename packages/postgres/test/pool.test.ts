@@ -84,8 +84,7 @@ describe.runIf(server.available)('pools', () => {
     const schema = freshSchema();
     const bad: [string, () => unknown][] = [];
     for (const name of ['query_timeout', 'connectionTimeoutMillis', 'idleTimeoutMillis']) {
-      // 0.5: pg arms the timer (the value is truthy) and Node fires it after 1 ms.
-      for (const value of [2 ** 31, 2 ** 32 + 5, -1, Number.NaN, Number.POSITIVE_INFINITY, 0.5]) {
+      for (const value of [2 ** 31, 2 ** 32 + 5, -1, Number.NaN, Number.POSITIVE_INFINITY]) {
         bad.push([name, () => new PostgresStorage({ config: { connectionString: withPassword, [name]: value }, schema })]);
         bad.push([name, () => new PostgresSessionStorage({ config: { connectionString: withPassword, [name]: value }, schema })]);
         bad.push([name, () => new PostgresSessionEventBus({ config: { connectionString: withPassword, [name]: value }, schema })]);
