@@ -76,6 +76,9 @@ for (const factory of backends) {
       const failed = errors.length;
       await first.load();
       expect((await probe.lease.holder())?.owner.label).toBe('gramjs');
+      // The reconnect read the stored session back: the key refused after the loss is gone from memory too.
+      expect(first.getAuthKey(2)?.getKey()).toEqual(Buffer.from(authKey(2)));
+      expect(first.getAuthKey(5)).toBeUndefined();
       first.setAuthKey(await gramKey(authKey(6)), 5);
       first.processEntities([user({ id: 6, username: 'first_again' })]);
       await first.save();
