@@ -164,7 +164,8 @@ export class MongoSessionEventBus implements SessionEventBus {
     }
     const text = encodeSessionEvent(event);
     try {
-      await this.#serially(async () => {
+      // Counted while in flight: close() lets it finish (Closing.track).
+      await this.#connection.closing.track(this.#serially(async () => {
         const events = await this.#collection();
         const seq = await append(events, text);
         if (seq % PRUNE_EVERY === 0n) {
@@ -173,7 +174,7 @@ export class MongoSessionEventBus implements SessionEventBus {
             if (!this.#closing) this.#onError(error);
           });
         }
-      });
+      }));
     } catch (error) {
       throw toStorageError(error, 'MongoSessionEventBus.publish');
     }
@@ -205,10 +206,15 @@ export class MongoSessionEventBus implements SessionEventBus {
     assertSubscribeOptions(options, 'MongoSessionEventBus');
     const subscriber: Subscriber = { listener, options: options?.onState ? { onState: options.onState } : undefined, after: 0n };
     try {
-      const events = await this.#collection();
-      subscriber.after = await head(events);
-      this.#subscribers.add(subscriber);
-      await this.#start(events, subscriber.after);
+      // Counted while in flight: close() lets it finish, then it ends below as closed while subscribing.
+      await this.#connection.closing.track(
+        (async () => {
+          const events = await this.#collection();
+          subscriber.after = await head(events);
+          this.#subscribers.add(subscriber);
+          await this.#start(events, subscriber.after);
+        })(),
+      );
     } catch (error) {
       this.#subscribers.delete(subscriber);
       throw toStorageError(error, 'MongoSessionEventBus.subscribe');
@@ -396,6 +402,8 @@ export class MongoSessionEventBus implements SessionEventBus {
       this.#subscribers.clear();
       this.#connection.closing.begin();
       try {
+        // Publishes and subscribes in flight finish first: closing the client would interrupt them.
+        await this.#connection.closing.settled();
         // The feed's read in flight ends first (cut short on a server silent for CLOSE_GRACE_MS: connection.ts, Closing).
         await this.#stop();
       } finally {

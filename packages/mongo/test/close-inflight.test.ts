@@ -8,8 +8,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { fullSession } from '@mtstore/conformance/vitest';
-import { MongoSessionStorage, MongoStorage } from '../src/index.js';
-import { plain, scratch, server, urlFor } from './server.js';
+import { MongoSessionEventBus, MongoSessionStorage, MongoStorage } from '../src/index.js';
+import { adminClient, plain, scratch, server, urlFor } from './server.js';
 
 if (server.available) {
   const { fresh, track } = scratch();
@@ -46,5 +46,26 @@ if (server.available) {
         expect(await againSessions.hasSession(1n, 2n)).toBe(true);
       });
     }
+
+    it('the bus: publishes in flight are written, a subscribe in flight is StorageClosedError (closed while subscribing), not an outage', async () => {
+      for (const warm of [false, true]) {
+        const database = fresh();
+        const bus = new MongoSessionEventBus({ url: urlFor(database), mode: 'poll' });
+        if (warm) await bus.publish({ type: 'created', authKeyId: 1n, sessionId: 1n, origin: 'warm' });
+        const publishes = [2n, 3n].map((sessionId) => bus.publish({ type: 'created', authKeyId: 1n, sessionId, origin: 'test' }));
+        // Settled into a value at once: it rejects while close() is still running.
+        const subscribing = bus.subscribe(() => {}).then(
+          () => 'subscribed',
+          (error: unknown) => error,
+        );
+        await bus.close();
+        expect(await Promise.allSettled(publishes), `warm ${warm}`).toEqual([
+          { status: 'fulfilled', value: undefined },
+          { status: 'fulfilled', value: undefined },
+        ]);
+        expect(await subscribing, `warm ${warm}`).toMatchObject({ code: 'MTSTORE_STORAGE_CLOSED' });
+        expect(await adminClient().db(database).collection('mtstore_events').countDocuments({}), `warm ${warm}`).toBe(warm ? 3 : 2);
+      }
+    });
   });
 }
