@@ -1,3 +1,54 @@
+import { join } from 'node:path';
 import { packageTestConfig } from '../../vitest.config.base.js';
+import { ensureTypeorm1, TYPEORM1_VERSION, typeorm1Dir } from './test/typeorm1/copy.mjs';
 
-export default packageTestConfig();
+/**
+ * Two projects in one run (one JSON report, which scripts/test.mjs sums):
+ * - `typeorm-0.3`: every test file, on the dev dependency (TypeORM 0.3);
+ * - `typeorm-1.x.y`: the files below, on a pinned TypeORM 1.x copy (test/typeorm1/copy.mjs,
+ *   installed here if missing; under CI=true a failed install fails the run). Vite's alias
+ *   sends every `typeorm` import of the tests and of src to that copy, which
+ *   test/typeorm1/loaded.test.ts checks.
+ * Chosen for what TypeORM 1.x changed under the adapter and to stay within ~30 s: the
+ * schema made through TypeORM's QueryRunner and Table API (a new store against one
+ * migrated step by step from version 1), mtstoreEntities/mtstoreMigrations in an
+ * application's DataSource, and part of the conformance kit (test/typeorm1/kit.ts), on
+ * PostgreSQL and MariaDB. sqlite's driver barely changed in 1.x.
+ */
+const TYPEORM1_FILES = ['test/typeorm1/*.test.ts', 'test/schema.test.ts', 'test/datasource.test.ts'];
+
+const base = packageTestConfig();
+
+function typeorm1Project() {
+  const missing = ensureTypeorm1() as string | undefined;
+  if (missing !== undefined) {
+    // Under CI the run must fail, not pass without the 1.x check.
+    if (process.env.CI === 'true' || process.env.CI === '1') throw new Error(`the TypeORM ${TYPEORM1_VERSION} tests cannot run: ${missing}`);
+    console.warn(`\n!!! TypeORM ${TYPEORM1_VERSION} tests left out: ${missing}\n`);
+    return [];
+  }
+  const typeorm = join(typeorm1Dir, 'node_modules', 'typeorm');
+  return [
+    {
+      resolve: { alias: [{ find: /^typeorm(?=\/|$)/, replacement: typeorm }] },
+      test: {
+        name: `typeorm-${TYPEORM1_VERSION}`,
+        include: TYPEORM1_FILES,
+        testTimeout: base.test?.testTimeout,
+        hookTimeout: base.test?.hookTimeout,
+        env: {
+          MTSTORE_TYPEORM1_VERSION: TYPEORM1_VERSION,
+          MTSTORE_TYPEORM_TEST_DRIVERS: 'postgres,mysql',
+        },
+      },
+    },
+  ];
+}
+
+export default {
+  ...base,
+  test: {
+    ...base.test,
+    projects: [{ extends: true, test: { name: 'typeorm-0.3', exclude: ['test/typeorm1/**', '**/node_modules/**'] } }, ...typeorm1Project()],
+  },
+};

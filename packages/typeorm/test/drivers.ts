@@ -123,7 +123,11 @@ export function sqlite(): TestDriver {
 export async function availableDrivers(): Promise<TestDriver[]> {
   const { checkServer } = await import('@mtstore/conformance/vitest');
   const available: TestDriver[] = [];
+  // MTSTORE_TYPEORM_TEST_DRIVERS (e.g. `postgres,mysql`) narrows the drivers: the
+  // TypeORM 1.x project (vitest.config.ts) runs its files on the two servers only.
+  const only = process.env.MTSTORE_TYPEORM_TEST_DRIVERS?.split(',');
   for (const driver of [sqlite(), postgres(), mysql()]) {
+    if (only !== undefined && !only.includes(driver.name)) continue;
     if ((await checkServer(driver.name, driver.url, () => driver.probe())).available) available.push(driver);
   }
   return available;
