@@ -103,13 +103,61 @@ function clientFromUrl(url: string, extra: MongoClientOptions | undefined, where
     client = new MongoClient(url, { ...defaults, ...extra });
   } catch (error) {
     // Parse errors may quote the string: keep only the reason, never the URL itself.
-    const reason = error instanceof Error ? error.message.split(url).join(redactUrl(url)) : String(error);
+    const reason = error instanceof Error ? unknownOption(error.message, url, extra) ?? error.message.split(url).join(redactUrl(url)) : String(error);
     const password = /\/\/[^:/@]+:([^@/]+)@/.exec(url)?.[1];
     throw new InvalidArgumentError(`${where}: invalid MongoDB url ${redactUrl(url)}: ${password ? reason.split(password).join('***') : reason}`);
   }
   // Constructing the client did no I/O (it connects on first use), so nothing needs closing.
   assertClientOptions(client.options as unknown as Record<string, unknown>, where);
   return client;
+}
+
+/**
+ * The connection string options of the MongoDB URI specification the driver reads, and
+ * mtstore's own URL parameters (adapter.ts): what a typo is compared with.
+ */
+const KNOWN_OPTIONS = [
+  'appName', 'authMechanism', 'authMechanismProperties', 'authSource', 'compressors', 'connectTimeoutMS', 'directConnection',
+  'heartbeatFrequencyMS', 'journal', 'loadBalanced', 'localThresholdMS', 'maxConnecting', 'maxIdleTimeMS', 'maxPoolSize',
+  'maxStalenessSeconds', 'minPoolSize', 'proxyHost', 'proxyPassword', 'proxyPort', 'proxyUsername', 'readConcernLevel',
+  'readPreference', 'readPreferenceTags', 'replicaSet', 'retryReads', 'retryWrites', 'serverMonitoringMode',
+  'serverSelectionTimeoutMS', 'socketTimeoutMS', 'srvMaxHosts', 'srvServiceName', 'ssl', 'timeoutMS', 'tls',
+  'tlsAllowInvalidCertificates', 'tlsAllowInvalidHostnames', 'tlsCAFile', 'tlsCertificateKeyFile', 'tlsCertificateKeyFilePassword',
+  'tlsInsecure', 'w', 'waitQueueTimeoutMS', 'wtimeoutMS', 'zlibCompressionLevel', 'collectionPrefix', 'session', 'create',
+];
+/** adapter.ts's OWN_PARAMETERS: removed from the URL there, unknown to the driver anywhere else. */
+const OWN_URL_OPTIONS = ['collectionPrefix', 'session', 'create'];
+
+/** Edit distance of two lower-cased names, case ignored. */
+function distance(a: string, b: string): number {
+  const x = a.toLowerCase();
+  const y = b.toLowerCase();
+  let row = Array.from({ length: y.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= x.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= y.length; j++) next[j] = Math.min((row[j] as number) + 1, (next[j - 1] as number) + 1, (row[j - 1] as number) + (x[i - 1] === y[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[y.length] as number;
+}
+
+/**
+ * The driver's "option authsorce is not supported" names the option lower-cased and
+ * nothing more: the message names it as written (from the URL's query or
+ * clientOptions) and the known option it is nearest to, if any is within 2 edits.
+ */
+function unknownOption(message: string, url: string, extra: MongoClientOptions | undefined): string | undefined {
+  const lower = /^option (\S+) is not supported$/.exec(message)?.[1];
+  if (lower === undefined) return undefined;
+  const query = url.split('#')[0]?.split('?')[1] ?? '';
+  const written = [...query.split('&').map((pair) => pair.split('=')[0] ?? ''), ...Object.keys(extra ?? {})].find((name) => name.toLowerCase() === lower) ?? lower;
+  if (OWN_URL_OPTIONS.includes(written)) {
+    return `"${written}" is read only from a URL given to openStorage / openSessionStorage; give the ${written === 'session' ? 'name' : written} option instead`;
+  }
+  const guess = KNOWN_OPTIONS.map((name) => ({ name, d: distance(written, name) }))
+    .filter(({ d }) => d <= 2)
+    .sort((a, b) => a.d - b.d)[0]?.name;
+  return `the driver does not know the option ${JSON.stringify(written)}${guess === undefined ? '' : ` (did you mean ${guess}?)`}`;
 }
 
 /** Node's timers take at most 2^31-1 ms: a longer delay fires after 1 ms (TimeoutOverflowWarning). */

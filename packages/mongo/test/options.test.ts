@@ -71,6 +71,34 @@ describe('driver options', () => {
     }
   });
 
+  it('an unknown option (a typo) names it as written and the known option it is nearest to, never the password', async () => {
+    const typos: [string, string][] = [
+      ['authSorce=admin', 'authSource'],
+      ['serverSelectionTimeout=500', 'serverSelectionTimeoutMS'],
+      ['colectionPrefix=tg_', 'collectionPrefix'],
+    ];
+    for (const [query, guess] of typos) {
+      const name = query.split('=')[0] as string;
+      for (const error of [
+        constructorError(() => new MongoStorage({ url: `${URL_BASE}?${query}` })),
+        (await openStorage(`${URL_BASE}?${query}`).then(
+          () => new Error('opened'),
+          (e: unknown) => e,
+        )) as Error & { code?: string },
+      ]) {
+        expect(error.code, query).toBe('MTSTORE_INVALID_ARGUMENT');
+        expect(error.message, query).toContain(`"${name}"`);
+        expect(error.message, query).toContain(`did you mean ${guess}?`);
+        expect(inspect(error), query).not.toContain(SECRET);
+      }
+    }
+    const typo = constructorError(() => new MongoStorage({ url: URL_BASE, clientOptions: { maxPoolSzie: 3 } as MongoClientOptions }));
+    expect(typo.message).toContain('"maxPoolSzie" (did you mean maxPoolSize?)');
+    // mtstore's own parameters mean something only to openStorage.
+    const own = constructorError(() => new MongoStorage({ url: `${URL_BASE}?collectionPrefix=tg_` }));
+    expect(own.message).toContain('read only from a URL given to openStorage');
+  });
+
   it('values at the edges stay accepted: 0 (no timeout), 2^31-1, maxPoolSize 0 (no limit) with a minPoolSize', async () => {
     for (const clientOptions of [
       { serverSelectionTimeoutMS: 2 ** 31 - 1, socketTimeoutMS: 0, connectTimeoutMS: 0, waitQueueTimeoutMS: 0 },
