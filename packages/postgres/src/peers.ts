@@ -37,7 +37,12 @@ function peerStatements(s: string): PeerStatements {
     //   complete object (mergePeer); every other field comes from the batch;
     // - peers outside the batch lose the phones the batch claims;
     // - username rows of batch peers and of claimed names are replaced, leaving rows that
-    //   do not change untouched (re-seeing a peer writes no username rows).
+    //   do not change untouched (re-seeing a peer writes no username rows). The rows to
+    //   look at are a UNION joined by the primary key, not `owner IN (…) OR name IN (…)`:
+    //   PostgreSQL cannot make a join of an OR, so it tested each username row of the
+    //   session against both lists, and a list it expects not to fit work_mem as a hash
+    //   (the names of a batch of ~7,000 peers or more, under the default 4 MB) it scanned
+    //   once per row: a 10,000-peer batch into a session holding 10,000 took ~30 s.
     // The phone and username constraints are deferrable, checked when the statement ends.
     upsert: statement(
       'upsert_peers',
@@ -66,9 +71,12 @@ function peerStatements(s: string): PeerStatements {
           WHERE p.session_id = b.session_id AND p.phone = b.phone
             AND NOT EXISTS (SELECT 1 FROM batch o WHERE o.type = p.type AND o.id = p.id)
        ), names_released AS (
-         DELETE FROM ${s}.peer_usernames u USING named
-          WHERE u.session_id = named.id
-            AND ((u.type, u.peer_id) IN (SELECT type, id FROM batch) OR u.username_key IN (SELECT username_key FROM names))
+         DELETE FROM ${s}.peer_usernames u
+          USING (SELECT o.session_id, o.username_key FROM batch b
+                   JOIN ${s}.peer_usernames o ON o.session_id = b.session_id AND o.type = b.type AND o.peer_id = b.id
+                 UNION
+                 SELECT session_id, username_key FROM names) c
+          WHERE u.session_id = c.session_id AND u.username_key = c.username_key
             AND NOT EXISTS (SELECT 1 FROM names n
                              WHERE (n.username_key, n.username, n.type, n.id, n.position)
                                  = (u.username_key, u.username, u.type, u.peer_id, u.position))
