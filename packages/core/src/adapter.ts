@@ -24,7 +24,18 @@ export interface StorageAdapter {
   openSessionStorage(url: URL): OpenedSessionStorage | Promise<OpenedSessionStorage>;
 }
 
-/** A URL for messages: the password is replaced, so credentials never reach an error. */
+/**
+ * Query parameters whose values are credentials in the URLs adapters take: libpq's
+ * `password` / `sslpassword`, MongoDB's `tlsCertificateKeyFilePassword` and
+ * `authMechanismProperties` (AWS_SESSION_TOKEN:…), Redis's `?password=`, tokens and
+ * signatures of hosted services.
+ */
+const SECRET_PARAMETER = /pass|secret|token|credential|mechanismproperties|signature|^sig$|private/i;
+
+/**
+ * A URL for messages: the password, and the value of every query parameter named like a
+ * credential (SECRET_PARAMETER), are replaced, so credentials never reach an error.
+ */
 export function redactUrl(url: string | URL): string {
   let parsed: URL;
   try {
@@ -33,6 +44,11 @@ export function redactUrl(url: string | URL): string {
     return '<unparsable url>';
   }
   if (parsed.password) parsed.password = '***';
+  // Rebuilt only when a value is hidden: other URLs keep their query exactly as written.
+  const params = [...parsed.searchParams];
+  if (params.some(([name]) => SECRET_PARAMETER.test(name))) {
+    parsed.search = params.map(([name, value]) => `${encodeURIComponent(name)}=${SECRET_PARAMETER.test(name) ? '***' : encodeURIComponent(value)}`).join('&');
+  }
   return parsed.toString();
 }
 
