@@ -34,7 +34,22 @@ postgres() {
   if ! psql -h 127.0.0.1 -U postgres -tAc "select 1 from pg_database where datname = 'test'" | grep -q 1; then
     psql -h 127.0.0.1 -U postgres -c 'create database test' >/dev/null
   fi
+  compact_catalog
   log "PostgreSQL ready on 127.0.0.1:5432"
+}
+
+# Every test makes and drops schemas of its own: thousands a run. Their catalog rows stay
+# behind as dead space that autovacuum frees but never gives back, and lookups and DDL
+# walk it: on a machine where tests had run all day (pg_attribute at 291 MB) the
+# postgres-backed packages ran 20-40% longer. Rewritten here, before any test runs,
+# once the catalog passes 64 MB (a fresh one is ~10 MB; it takes seconds).
+compact_catalog() {
+  local size
+  size=$(psql -h 127.0.0.1 -U postgres -d test -tAc "select sum(pg_total_relation_size(oid)) from pg_class where relnamespace = 'pg_catalog'::regnamespace and relkind = 'r'" 2>/dev/null) || return 0
+  if [[ "${size:-0}" -gt $((64 * 1024 * 1024)) ]]; then
+    log "compacting the test database's catalog ($((size / 1024 / 1024)) MB of schemas made and dropped by tests)"
+    psql -h 127.0.0.1 -U postgres -d test -qc 'VACUUM FULL pg_catalog.pg_attribute, pg_catalog.pg_depend, pg_catalog.pg_class, pg_catalog.pg_constraint, pg_catalog.pg_type, pg_catalog.pg_index, pg_catalog.pg_trigger, pg_catalog.pg_attrdef, pg_catalog.pg_namespace, pg_catalog.pg_sequence, pg_catalog.pg_statistic, pg_catalog.pg_shdepend' >/dev/null || true
+  fi
 }
 
 mariadb_up() { mariadb-admin -h 127.0.0.1 -P 3306 -u root ping; }
