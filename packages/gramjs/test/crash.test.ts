@@ -6,52 +6,23 @@
  * save() resolved): the key of every DC (that write or a later one), every entity,
  * the logged-in user and the home DC. On a SQLite file and on PostgreSQL.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Storage } from '@mtstore/core';
-import { PostgresStorage } from '@mtstore/postgres';
-import { SqliteStorage } from '@mtstore/sqlite';
-import { adapters, POSTGRES_URL, type AdapterCase } from '@mtstore/test-adapters';
+import { adapters, type AdapterCase } from '@mtstore/test-adapters';
+import { killAfterAcks, processTargets } from '@mtstore/test-adapters/processes';
 // @ts-expect-error: plain JS shared with the child, no declarations
 import { crashKey, crashUser } from './children/crash-data.mjs';
 
 const key = crashKey as (i: number) => Uint8Array;
 const userOf = crashUser as (i: number) => { id: bigint; accessHash: bigint; username: string; self: boolean };
+const WRITER = fileURLToPath(new URL('./children/crash-writer.mjs', import.meta.url));
 const KILLS = 2;
 const RUN = 1000; // write i of run r is r * RUN + n
-
-/** Runs the writer until `acks` acknowledgements arrived, kills it, and returns every acknowledged i. */
-async function killAfter(args: string[], acks: number): Promise<number[]> {
-  const script = fileURLToPath(new URL('./children/crash-writer.mjs', import.meta.url));
-  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const acked: number[] = [];
-  let partial = '';
-  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
-  await new Promise<void>((resolve, reject) => {
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      const lines = (partial + chunk).split('\n');
-      partial = lines.pop() ?? '';
-      for (const line of lines) if (line.startsWith('ack ')) acked.push(Number(line.slice(4)));
-      if (acked.length >= acks) {
-        child.kill('SIGKILL');
-        resolve();
-      }
-    });
-    child.on('exit', () => reject(new Error(`writer exited before ${acks} acks: ${stderr}`)));
-  });
-  expect(await exited, stderr).toBe('SIGKILL');
-  // Lines read after the kill was sent were acknowledged too.
-  for (const line of partial.split('\n')) if (line.startsWith('ack ')) acked.push(Number(line.slice(4)));
-  return acked;
-}
 
 async function expectAcknowledged(storage: Storage, acked: number[]): Promise<void> {
   const session = await storage.load();
@@ -80,35 +51,10 @@ async function expectAcknowledged(storage: Storage, acked: number[]): Promise<vo
   expect(from.length, `home DC ${session?.homeDcId} ${home?.ipv4}, acknowledged setDC of write ${lastDc}`).toBeGreaterThan(0);
 }
 
-interface Target {
-  name: string;
-  args(ns: string): string[];
-  open(ns: string): Storage;
-  cleanup(ns: string): Promise<void>;
-}
-
 const dir = mkdtempSync(join(tmpdir(), 'gramjs-crash-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const targets: Target[] = [
-  {
-    name: 'sqlite',
-    args: (ns) => ['sqlite', join(dir, `${ns}.session`)],
-    open: (ns) => new SqliteStorage({ path: join(dir, `${ns}.session`), name: 'crash' }),
-    cleanup: async () => undefined,
-  },
-  {
-    name: 'postgres',
-    args: (ns) => ['postgres', POSTGRES_URL, ns],
-    open: (schema) => new PostgresStorage({ config: { connectionString: POSTGRES_URL }, schema, name: 'crash' }),
-    async cleanup(schema) {
-      const admin = new pg.Client({ connectionString: POSTGRES_URL });
-      await admin.connect();
-      await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-      await admin.end();
-    },
-  },
-];
+const targets = processTargets(dir);
 
 for (const target of targets) {
   const available = await (adapters.find((adapter) => adapter.name === target.name) as AdapterCase).available();
@@ -120,8 +66,8 @@ for (const target of targets) {
       const acked: number[] = [];
       for (let run = 0; run < KILLS; run++) {
         // A varying number of acknowledged writes, so kills land at different points.
-        acked.push(...(await killAfter([...target.args(ns), String(run * RUN)], 3 + ((run * 13) % 20))));
-        const storage = target.open(ns);
+        acked.push(...(await killAfterAcks(WRITER, [...target.args(ns), String(run * RUN)], 3 + ((run * 13) % 20))));
+        const storage = target.open(ns, 'crash');
         try {
           await expectAcknowledged(storage, acked);
         } finally {

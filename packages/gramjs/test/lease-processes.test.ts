@@ -7,85 +7,26 @@
  * LeaseLostError, onLost is called once, and nothing of it lands over this process's
  * data. Once the child closes, nothing of it is left holding the session.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Storage } from '@mtstore/core';
-import { PostgresStorage } from '@mtstore/postgres';
-import { SqliteStorage } from '@mtstore/sqlite';
-import { adapters, POSTGRES_URL, type AdapterCase } from '@mtstore/test-adapters';
+import { adapters, type AdapterCase } from '@mtstore/test-adapters';
+import { ChildLines, processTargets } from '@mtstore/test-adapters/processes';
 import { StorageSession } from '../src/index.js';
 // @ts-expect-error: plain JS shared with the child, no declarations
 import { crashKey } from './children/crash-data.mjs';
 import { gramKey } from './client.js';
 
+const HOLDER = fileURLToPath(new URL('./children/lease-holder.mjs', import.meta.url));
 const key = crashKey as (i: number) => Uint8Array;
-
-/** The child, read line by line; `next` waits for a line matching `match` (or fails when the child exits first). */
-class Holder {
-  readonly child: ChildProcessWithoutNullStreams;
-  readonly lines: string[] = [];
-  #stderr = '';
-  #wake: (() => void) | undefined;
-  constructor(args: string[]) {
-    this.child = spawn(process.execPath, [fileURLToPath(new URL('./children/lease-holder.mjs', import.meta.url)), ...args]);
-    let partial = '';
-    this.child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      const parts = (partial + chunk).split('\n');
-      partial = parts.pop() ?? '';
-      this.lines.push(...parts);
-      this.#wake?.();
-    });
-    this.child.stderr.setEncoding('utf8').on('data', (chunk: string) => (this.#stderr += chunk));
-    this.child.on('exit', () => this.#wake?.());
-  }
-  async next(match: RegExp): Promise<string> {
-    for (;;) {
-      const found = this.lines.find((line) => match.test(line));
-      if (found !== undefined) return found;
-      if (this.child.exitCode !== null) throw new Error(`the holder exited before ${match}: ${this.#stderr}`);
-      await new Promise<void>((resolve) => (this.#wake = resolve));
-    }
-  }
-  send(line: string): void {
-    this.child.stdin.write(`${line}\n`);
-  }
-}
-
-interface Target {
-  name: string;
-  args(ns: string): string[];
-  open(ns: string): Storage;
-  cleanup(ns: string): Promise<void>;
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'gramjs-lease-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const targets: Target[] = [
-  {
-    name: 'sqlite',
-    args: (ns) => ['sqlite', join(dir, `${ns}.session`)],
-    open: (ns) => new SqliteStorage({ path: join(dir, `${ns}.session`), name: 'leased' }),
-    cleanup: async () => undefined,
-  },
-  {
-    name: 'postgres',
-    args: (ns) => ['postgres', POSTGRES_URL, ns],
-    open: (schema) => new PostgresStorage({ config: { connectionString: POSTGRES_URL }, schema, name: 'leased' }),
-    async cleanup(schema) {
-      const admin = new pg.Client({ connectionString: POSTGRES_URL });
-      await admin.connect();
-      await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-      await admin.end();
-    },
-  },
-];
+const targets = processTargets(dir);
 
 for (const target of targets) {
   const available = await (adapters.find((adapter) => adapter.name === target.name) as AdapterCase).available();
@@ -94,14 +35,14 @@ for (const target of targets) {
     afterAll(() => target.cleanup(ns));
 
     it('the second gets LeaseHeldError naming the first; after a forced takeover the first’s writes are refused and reported', async () => {
-      const holder = new Holder(target.args(ns));
+      const holder = new ChildLines(HOLDER, target.args(ns));
       try {
         const pid = Number((await holder.next(/^ready /)).slice(6));
         expect(pid).toBe(holder.child.pid);
         holder.send('write 1');
         await holder.next(/^saved 1$/);
 
-        const storage = target.open(ns);
+        const storage = target.open(ns, 'leased');
         const refused = await new StorageSession(storage).load().then(
           () => null,
           (error: unknown) => error as Error & { code?: string; holder?: { owner: { pid: number; label?: string }; expiresAt: Date } },
@@ -125,7 +66,7 @@ for (const target of targets) {
         expect(new Set(reported.map((line) => line.split(' ').at(-1)))).toEqual(new Set(['MTSTORE_LEASE_LOST']));
         expect(reported.filter((line) => line.startsWith('lost '))).toHaveLength(1);
 
-        const probe = target.open(ns);
+        const probe = target.open(ns, 'leased');
         expect(Buffer.from((await probe.authKeys.get(2)) as Uint8Array).equals(Buffer.from(key(100)))).toBe(true);
         expect(await probe.peers.getByUsername('holder_2')).toBeNull();
         expect((await probe.peers.getByUsername('holder_1'))?.id).toBe(1n);

@@ -1,0 +1,115 @@
+/**
+ * What the bridges' two-process tests share (crash safety under SIGKILL, two processes
+ * on one leased session): a child process read line by line, a writer killed after
+ * some acknowledgements, and the backends such a child opens by command-line
+ * arguments — a SQLite file and a PostgreSQL schema, the two that outlive a process on
+ * this machine and that a second process can open by name.
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { join } from 'node:path';
+import pg from 'pg';
+import type { Storage } from '@mtstore/core';
+import { PostgresStorage } from '@mtstore/postgres';
+import { SqliteStorage } from '@mtstore/sqlite';
+import { POSTGRES_URL } from './index.js';
+
+/** A child process running `script`, its stdout read line by line. */
+export class ChildLines {
+  readonly child: ChildProcessWithoutNullStreams;
+  readonly lines: string[] = [];
+  #stderr = '';
+  #wake: (() => void) | undefined;
+
+  constructor(script: string, args: string[]) {
+    this.child = spawn(process.execPath, [script, ...args]);
+    let partial = '';
+    this.child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      const parts = (partial + chunk).split('\n');
+      partial = parts.pop() ?? '';
+      this.lines.push(...parts);
+      this.#wake?.();
+    });
+    this.child.stderr.setEncoding('utf8').on('data', (chunk: string) => (this.#stderr += chunk));
+    this.child.on('exit', () => this.#wake?.());
+  }
+
+  /** The first line matching `match`, when it comes; fails when the child exits first (with its stderr). */
+  async next(match: RegExp): Promise<string> {
+    for (;;) {
+      const found = this.lines.find((line) => match.test(line));
+      if (found !== undefined) return found;
+      if (this.child.exitCode !== null || this.child.signalCode !== null) throw new Error(`the child exited before ${match}: ${this.#stderr}`);
+      await new Promise<void>((resolve) => (this.#wake = resolve));
+    }
+  }
+
+  /** One line to the child's stdin. */
+  send(line: string): void {
+    this.child.stdin.write(`${line}\n`);
+  }
+}
+
+/**
+ * Runs `script` until it printed `acks` lines `ack <i>`, kills it with SIGKILL and
+ * returns every acknowledged i (those read after the kill was sent too). Fails when the
+ * writer exits before, or dies of anything but the kill.
+ */
+export async function killAfterAcks(script: string, args: string[], acks: number): Promise<number[]> {
+  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const acked: number[] = [];
+  let partial = '';
+  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) if (line.startsWith('ack ')) acked.push(Number(line.slice(4)));
+      if (acked.length >= acks) {
+        child.kill('SIGKILL');
+        resolve();
+      }
+    });
+    child.on('exit', () => reject(new Error(`writer exited before ${acks} acks: ${stderr}`)));
+  });
+  const signal = await exited;
+  if (signal !== 'SIGKILL') throw new Error(`the writer ended by ${String(signal)}, not SIGKILL: ${stderr}`);
+  for (const line of partial.split('\n')) if (line.startsWith('ack ')) acked.push(Number(line.slice(4)));
+  return acked;
+}
+
+/** A backend a child process opens from its arguments, and this process by namespace. */
+export interface ProcessTarget {
+  /** The adapter's name in `adapters` (for `available()`). */
+  name: 'sqlite' | 'postgres';
+  /** The child's arguments for namespace `ns`: the backend, then where. */
+  args(ns: string): string[];
+  /** This process's storage of session `session` in namespace `ns`. */
+  open(ns: string, session: string): Storage;
+  /** Removes namespace `ns` (the PostgreSQL schema; the SQLite file goes with `dir`). */
+  cleanup(ns: string): Promise<void>;
+}
+
+/** A SQLite file in `dir` and a PostgreSQL schema, per namespace. */
+export function processTargets(dir: string): ProcessTarget[] {
+  return [
+    {
+      name: 'sqlite',
+      args: (ns) => ['sqlite', join(dir, `${ns}.session`)],
+      open: (ns, session) => new SqliteStorage({ path: join(dir, `${ns}.session`), name: session }),
+      cleanup: async () => undefined,
+    },
+    {
+      name: 'postgres',
+      args: (ns) => ['postgres', POSTGRES_URL, ns],
+      open: (schema, session) => new PostgresStorage({ config: { connectionString: POSTGRES_URL }, schema, name: session }),
+      async cleanup(schema) {
+        const admin = new pg.Client({ connectionString: POSTGRES_URL });
+        await admin.connect();
+        await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+        await admin.end();
+      },
+    },
+  ];
+}
