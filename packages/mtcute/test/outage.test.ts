@@ -12,13 +12,10 @@ import { Long } from '@mtcute/core';
 import { getMe, resolvePeer } from '@mtcute/core/methods.js';
 import { StubTelegramClient } from '@mtcute/test/client.js';
 import { createStub } from '@mtcute/test/stub.js';
-import { Redis } from 'ioredis';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Storage } from '@mtstore/core';
-import { PostgresStorage } from '@mtstore/postgres';
-import { RedisStorage } from '@mtstore/redis';
-import { adapters, POSTGRES_URL, REDIS_URL, type AdapterCase } from '@mtstore/test-adapters';
+import { adapters, type AdapterCase } from '@mtstore/test-adapters';
+import { proxiedTargets } from '@mtstore/test-adapters/processes';
 import { openProxy, type Proxy } from '@mtstore/test-adapters/proxy';
 import { mtcuteStorage } from '../src/index.js';
 import { platform } from './helpers.js';
@@ -57,44 +54,7 @@ function client(storage: Storage): { tg: StubTelegramClient; calls: string[] } {
   return { tg, calls };
 }
 
-interface Target {
-  name: string;
-  url: string;
-  /** A storage of session `name` through `proxy`; `ns` keeps each test run apart. */
-  open(proxy: Proxy, ns: string, name: string): Storage;
-  cleanup(ns: string): Promise<void>;
-}
-
-const targets: Target[] = [
-  {
-    name: 'postgres',
-    url: POSTGRES_URL,
-    open: (proxy, schema, name) => new PostgresStorage({ config: { connectionString: proxy.url(), connectionTimeoutMillis: 1_000, query_timeout: 5_000 }, schema, name }),
-    async cleanup(schema) {
-      const admin = new pg.Client({ connectionString: POSTGRES_URL });
-      await admin.connect();
-      await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-      await admin.end();
-    },
-  },
-  {
-    name: 'redis',
-    url: REDIS_URL,
-    // One failed reconnect fails a queued command (default 3): the same error, sooner.
-    open: (proxy, prefix, name) => new RedisStorage({ url: proxy.url(), options: { maxRetriesPerRequest: 1 }, prefix: `${prefix}:`, name }),
-    async cleanup(prefix) {
-      // SCAN + DEL of this prefix only: the server is shared.
-      const redis = new Redis(REDIS_URL);
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-        if (keys.length > 0) await redis.del(...keys);
-        cursor = next;
-      } while (cursor !== '0');
-      redis.disconnect();
-    },
-  },
-];
+const targets = proxiedTargets();
 
 for (const target of targets) {
   const available = await (adapters.find((adapter) => adapter.name === target.name) as AdapterCase).available();

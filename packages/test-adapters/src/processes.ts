@@ -1,17 +1,20 @@
 /**
- * What the bridges' two-process tests share (crash safety under SIGKILL, two processes
- * on one leased session): a child process read line by line, a writer killed after
- * some acknowledgements, and the backends such a child opens by command-line
- * arguments — a SQLite file and a PostgreSQL schema, the two that outlive a process on
- * this machine and that a second process can open by name.
+ * What the bridges' crash, two-process and outage tests share: a child process read
+ * line by line, a writer killed after some acknowledgements, the backends such a child
+ * opens by command-line arguments (a SQLite file and a PostgreSQL schema, the two that
+ * outlive a process on this machine and that a second process can open by name), and
+ * the server backends a test reaches through the loopback proxy (./proxy) to cut them off.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import type { Storage } from '@mtstore/core';
 import { PostgresStorage } from '@mtstore/postgres';
+import { RedisStorage } from '@mtstore/redis';
 import { SqliteStorage } from '@mtstore/sqlite';
-import { POSTGRES_URL } from './index.js';
+import { POSTGRES_URL, REDIS_URL } from './index.js';
+import type { Proxy } from './proxy.js';
 
 /** A child process running `script`, its stdout read line by line. */
 export class ChildLines {
@@ -104,12 +107,56 @@ export function processTargets(dir: string): ProcessTarget[] {
       name: 'postgres',
       args: (ns) => ['postgres', POSTGRES_URL, ns],
       open: (schema, session) => new PostgresStorage({ config: { connectionString: POSTGRES_URL }, schema, name: session }),
-      async cleanup(schema) {
-        const admin = new pg.Client({ connectionString: POSTGRES_URL });
-        await admin.connect();
-        await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-        await admin.end();
+      cleanup: dropSchema,
+    },
+  ];
+}
+
+/** A server backend a test reaches through a loopback proxy, to cut it off and bring it back. */
+export interface ProxiedTarget {
+  /** The adapter's name in `adapters` (for `available()`). */
+  name: 'postgres' | 'redis';
+  /** The server's own URL (what the proxy forwards to). */
+  url: string;
+  /** A storage of session `session` in namespace `ns`, through `proxy`, with timeouts short enough for an outage test. */
+  open(proxy: Proxy, ns: string, session: string): Storage;
+  /** Removes namespace `ns` from the server. */
+  cleanup(ns: string): Promise<void>;
+}
+
+/** PostgreSQL (a schema per namespace) and Redis (a key prefix per namespace). */
+export function proxiedTargets(): ProxiedTarget[] {
+  return [
+    {
+      name: 'postgres',
+      url: POSTGRES_URL,
+      open: (proxy, schema, session) =>
+        new PostgresStorage({ config: { connectionString: proxy.url(), connectionTimeoutMillis: 1_000, query_timeout: 5_000 }, schema, name: session }),
+      cleanup: dropSchema,
+    },
+    {
+      name: 'redis',
+      url: REDIS_URL,
+      // One failed reconnect fails a queued command (default 3): the same error, sooner.
+      open: (proxy, prefix, session) => new RedisStorage({ url: proxy.url(), options: { maxRetriesPerRequest: 1 }, prefix: `${prefix}:`, name: session }),
+      async cleanup(prefix) {
+        // SCAN + DEL of this prefix only: the server is shared.
+        const redis = new Redis(REDIS_URL);
+        let cursor = '0';
+        do {
+          const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+          if (keys.length > 0) await redis.del(...keys);
+          cursor = next;
+        } while (cursor !== '0');
+        redis.disconnect();
       },
     },
   ];
+}
+
+async function dropSchema(schema: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: POSTGRES_URL });
+  await admin.connect();
+  await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  await admin.end();
 }
