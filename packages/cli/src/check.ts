@@ -175,7 +175,22 @@ function withTimeout(promise: Promise<void>, ms: number): Promise<void> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-export async function check(input: string, io: Io, scratch: Scratch = scratchFor(input)): Promise<CheckReport> {
+export interface CheckOptions {
+  /**
+   * Runs only the tests whose `suite › group › name` matches this regular expression
+   * (case-insensitive), e.g. one trait group after a failure; the others are not run
+   * or counted.
+   */
+  grep?: string;
+}
+
+export async function check(input: string, io: Io, scratch: Scratch = scratchFor(input), options: CheckOptions = {}): Promise<CheckReport> {
+  let grep: RegExp | undefined;
+  try {
+    if (options.grep !== undefined) grep = new RegExp(options.grep, 'i');
+  } catch (error) {
+    throw new CliError(EXIT.USAGE, `check --grep ${JSON.stringify(options.grep)} is not a regular expression: ${(error as Error).message}`);
+  }
   // A namespace that could not be removed is reported, never dropped silently: the kit's data
   // would stay in the user's database. The kit goes on (its traits are not at fault); at the end
   // the namespaces left are named on stderr and the run exits non-zero.
@@ -193,7 +208,7 @@ export async function check(input: string, io: Io, scratch: Scratch = scratchFor
   };
   let report: CheckReport;
   try {
-    report = await runKit(input, scratch, recording, io);
+    report = await runKit(input, scratch, recording, io, grep);
   } catch (error) {
     if (left.length > 0) io.stderr.write(`mtstore: warning: ${leftBehind(left)}\n`);
     throw error;
@@ -215,7 +230,7 @@ function leftBehind(left: { namespace: string; error: unknown }[]): string {
   return `check could not remove ${left.length} scratch namespace${left.length === 1 ? '' : 's'} (${shownNames}), which stay in the database: ${reason}`;
 }
 
-async function runKit(input: string, raw: Scratch, scratch: Scratch, io: Io): Promise<CheckReport> {
+async function runKit(input: string, raw: Scratch, scratch: Scratch, io: Io, grep: RegExp | undefined): Promise<CheckReport> {
   const label = isUrl(input) ? new URL(input).protocol.replace(/:$/, '') : 'sqlite';
   // Fail fast, with the usual one-line reason, when the backend is unreachable.
   const probeNs = `mt_check_probe`;
@@ -259,10 +274,13 @@ async function runKit(input: string, raw: Scratch, scratch: Scratch, io: Io): Pr
     cleanup: (ns) => scratch.cleanup(ns),
   });
 
-  io.stderr.write(`Running ${tests.length} conformance tests against ${shown(input)} in scratch namespaces…\n`);
+  const all = tests.length;
+  const chosen = grep === undefined ? tests : tests.filter((test) => grep.test([...test.path, test.name].join(' › ')));
+  if (chosen.length === 0) throw new CliError(EXIT.USAGE, `check --grep ${grep?.source}: no conformance test matches (of ${all}); names are "suite › trait group › test", e.g. "postgres · Storage › round trip"`);
+  io.stderr.write(`Running ${chosen.length === all ? all : `${chosen.length} of ${all}`} conformance tests against ${shown(input)} in scratch namespaces…\n`);
   const rows = new Map<string, Map<string, { passed: number; failed: number; skipped: number }>>();
   const report: CheckReport = { passed: 0, failed: 0, skipped: 0, failures: [] };
-  for (const test of tests) {
+  for (const test of chosen) {
     const [suite = label, group = '(top level)'] = test.path;
     const cells = rows.get(suite) ?? rows.set(suite, new Map()).get(suite)!;
     const cell = cells.get(group) ?? cells.set(group, { passed: 0, failed: 0, skipped: 0 }).get(group)!;

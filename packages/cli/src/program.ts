@@ -121,8 +121,9 @@ export function buildProgram(io: Io): Command {
     .command('check')
     .description('Run the conformance kit against a live backend in a fresh scratch namespace and print the matrix.')
     .argument('<url>', 'postgres://, redis://, mongodb:// or a path (a scratch SQLite file is used, never this one)')
-    .action(async (url: string) => {
-      await check(url, io);
+    .option('--grep <pattern>', 'run only the tests whose "suite › trait group › test" matches this regular expression (case-insensitive)')
+    .action(async (url: string, opts: { grep?: string }) => {
+      await check(url, io, undefined, opts);
     });
 
   return program;

@@ -568,3 +568,28 @@ describe('inputs that need naming', () => {
     }
   });
 });
+
+describe('check --grep', () => {
+  it('runs only the matching tests of both suites; a pattern matching none, or not a regular expression, is exit 2', async () => {
+    const given = join(mkdtempSync(join(tmpdir(), 'mtstore-grep-')), 'untouched.session');
+    try {
+      const some = captureIo();
+      expect(await run(['check', given, '--grep', '› (round trip|events) ›'], some), some.err()).toBe(EXIT.OK);
+      expect(some.err()).toMatch(/Running \d+ of \d+ conformance tests/);
+      const groups = [...some.out().matchAll(/^\| ([a-z][^|]*?) +\| (ok|FAIL)/gm)].map((m) => m[1]);
+      expect(new Set(groups)).toEqual(new Set(['round trip', 'events']));
+      expect(some.out()).toMatch(/\n[1-9]\d* passed, 0 failed, \d+ skipped\n/);
+      for (const [pattern, said] of [
+        ['zzz-no-such-trait', 'no conformance test matches'],
+        ['(', 'is not a regular expression'],
+      ]) {
+        const io = captureIo();
+        expect(await run(['check', given, '--grep', pattern as string], io)).toBe(EXIT.USAGE);
+        expect(io.err()).toContain(said);
+        expect(io.out()).toBe('');
+      }
+    } finally {
+      rmSync(join(given, '..'), { recursive: true, force: true });
+    }
+  });
+});
