@@ -88,9 +88,28 @@ const rerun = [];
 /** Packages whose second run stalled too (a failure). */
 const stalledTwice = [];
 
+/**
+ * The typecheck run beside the tests (MTSTORE_LINT_BESIDE=1, what .ci/run sets): started
+ * once the builds are in place, with `--only` so its turbo restores no build output
+ * while the tests read it; settles to its exit status and output.
+ */
+let lint;
+
+function lintBeside() {
+  return new Promise((resolve) => {
+    const bin = join(root, 'scripts', 'turbo.mjs');
+    const child = spawn(process.execPath, [bin, 'run', 'lint', '--only', '--output-logs=errors-only'], { cwd: root, env: quietEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    child.on('close', (code) => resolve({ code: code ?? 1, output }));
+  });
+}
+
 async function testAll() {
   const built = turbo(['run', 'build']);
   if (built !== 0) return built;
+  if (process.env.MTSTORE_LINT_BESIDE === '1') lint = lintBeside();
   const rank = (name) => (LONGEST_FIRST.includes(name) ? LONGEST_FIRST.indexOf(name) : LONGEST_FIRST.length);
   const queue = [...packages].sort((a, b) => rank(a.name) - rank(b.name));
   let status = 0;
@@ -148,6 +167,14 @@ for (const { name, dir } of packages) {
       failed += 1;
       problems.push(`${name}: ${suite.name.replace(root, '')} failed to run: ${(suite.message ?? '').split('\n')[0]}`);
     }
+  }
+}
+if (lint !== undefined) {
+  const { code, output } = await lint;
+  if (code !== 0) {
+    console.log(`== npm run lint (typecheck) output\n${output.split('\n').slice(-80).join('\n')}`);
+    failed += 1;
+    problems.push(`npm run lint (typecheck) failed: exit ${code}`);
   }
 }
 if (process.env.MTSTORE_EXTRA_FAILURE) {
