@@ -1,3 +1,3 @@
 import { packageTestConfig } from '../../vitest.config.base.js';
 
-export default packageTestConfig();
+export default packageTestConfig({ isolate: false });

@@ -15,7 +15,7 @@ function mtcuteTestDir(): string {
   }
 }
 
-export default mergeConfig(packageTestConfig(), {
+export default mergeConfig(packageTestConfig({ isolate: false }), {
   resolve: {
     alias: [
       // mtcute's storage suites and StubTelegramClient, imported by file.

@@ -17,7 +17,7 @@ import { ensureTypeorm1, TYPEORM1_VERSION, typeorm1Dir } from './test/typeorm1/c
  */
 const TYPEORM1_FILES = ['test/typeorm1/*.test.ts', 'test/schema.test.ts', 'test/datasource.test.ts'];
 
-const base = packageTestConfig();
+const base = packageTestConfig({ isolate: false });
 
 function typeorm1Project() {
   const missing = ensureTypeorm1() as string | undefined;
@@ -36,6 +36,7 @@ function typeorm1Project() {
         include: TYPEORM1_FILES,
         testTimeout: base.test?.testTimeout,
         hookTimeout: base.test?.hookTimeout,
+        isolate: base.test?.isolate,
         env: {
           MTSTORE_TYPEORM1_VERSION: TYPEORM1_VERSION,
           MTSTORE_TYPEORM_TEST_DRIVERS: 'postgres,mysql',

@@ -8,7 +8,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { openSessionStorage, openStorage, registerAdapter, SessionSubject, type SessionEvent } from '@mtstore/core';
 import { minimalSession, randomNamespace, waitFor } from '@mtstore/conformance/vitest';
 import { adapter, MongoSessionEventBus, MongoSessionStorage, MongoStorage } from '../src/index.js';
-import { adminClient, dropDatabase, plain, server, urlFor } from './server.js';
+import { adminClient, closeAdmin, dropDatabase, plain, server, urlFor } from './server.js';
 
 registerAdapter('mongodb', async () => ({ adapter }));
 registerAdapter('mongodb+srv', async () => ({ adapter }));
@@ -25,7 +25,7 @@ if (server.available) {
     for (const x of closing.splice(0)) await x.close();
     for (const name of databases.splice(0)) await dropDatabase(name);
   });
-  afterAll(() => adminClient().close());
+  afterAll(closeAdmin);
 
   describe('adapter', () => {
     it('opens client storage from the URL: database from the path, collectionPrefix and session from the query', async () => {

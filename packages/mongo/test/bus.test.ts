@@ -7,7 +7,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { SessionEvent } from '@mtstore/core';
 import { randomNamespace, waitFor } from '@mtstore/conformance/vitest';
 import { MongoSessionEventBus, type MongoSessionEventBusOptions } from '../src/index.js';
-import { adminClient, dropDatabase, server, urlFor } from './server.js';
+import { adminClient, closeAdmin, dropDatabase, server, urlFor } from './server.js';
 
 const event = (n: number, origin = 'test'): SessionEvent => ({ type: 'created', authKeyId: BigInt(n), sessionId: BigInt(n), origin });
 const wire = (n: number) => JSON.stringify({ t: 'c', a: String(n), s: String(n), o: 'direct' });
@@ -37,7 +37,7 @@ if (server.available) {
     for (const bus of buses.splice(0)) await bus.close();
     await dropDatabase(database);
   });
-  afterAll(() => adminClient().close());
+  afterAll(closeAdmin);
 
   describe('transport', () => {
     it('auto falls back to polling where the server has no change streams; changeStream then refuses', async () => {

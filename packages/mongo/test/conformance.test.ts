@@ -4,7 +4,7 @@ import { afterAll } from 'vitest';
 import { describeSessionEventBus, describeSessionStorage, describeStorage, ONE_FIELD_LEFT, type Damage, type OneFieldLeft } from '@mtstore/conformance/vitest';
 import { MongoSessionEventBus, MongoSessionStorage, MongoStorage } from '../src/index.js';
 import { openProxy, type Proxy } from './proxy.js';
-import { adminClient, dropDatabase, server, urlFor } from './server.js';
+import { adminClient, closeAdmin, dropDatabase, server, urlFor } from './server.js';
 
 // Each kit namespace is its own database (`mt_…`); every open is a new MongoClient on it.
 // Some traits open a second namespace the kit never cleans up (the bus isolation
@@ -110,7 +110,7 @@ const interrupt = async (namespace: string): Promise<void> => {
 };
 
 if (server.available) {
-  afterAll(() => adminClient().close());
+  afterAll(closeAdmin);
   afterAll(async () => {
     for (const proxy of namespaceProxies.values()) await (await proxy).close();
   });

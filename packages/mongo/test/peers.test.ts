@@ -13,7 +13,7 @@ import { peer, randomNamespace } from '@mtstore/conformance/vitest';
 import type { StringIdDocument } from '../src/codec.js';
 import { Lease } from '../src/lock.js';
 import { writePeers } from '../src/peers.js';
-import { adminClient, dropDatabase, server } from './server.js';
+import { adminClient, closeAdmin, dropDatabase, server } from './server.js';
 
 const batches: Peer[][] = [
   [
@@ -40,7 +40,7 @@ async function dump(collection: Collection<StringIdDocument>): Promise<Document[
 }
 
 if (server.available) {
-  afterAll(() => adminClient().close());
+  afterAll(closeAdmin);
 
   describe('peer batch strategies', () => {
     it('MongoDB’s and FerretDB’s write strategies store the same documents', async () => {

@@ -17,11 +17,21 @@ export function urlFor(database: string, query = ''): string {
   return url.href;
 }
 
-/** One client for setup and cleanup, opened on first use and closed when the worker exits. */
+/**
+ * One client for setup and cleanup, opened on first use and closed after each test file
+ * (closeAdmin). Files share this module (vitest.config.ts: isolate false), so the next
+ * file opens a new one: a closed MongoClient does not reconnect.
+ */
 let admin: MongoClient | undefined;
 export function adminClient(): MongoClient {
   admin ??= new MongoClient(MONGODB_URL, { serverSelectionTimeoutMS: 5_000 });
   return admin;
+}
+
+export async function closeAdmin(): Promise<void> {
+  const client = admin;
+  admin = undefined;
+  await client?.close();
 }
 
 export async function dropDatabase(name: string): Promise<void> {
@@ -61,7 +71,7 @@ export function scratch(): {
     for (const x of opened.splice(0)) await x.close().catch(() => undefined);
     for (const name of databases.splice(0)) await dropDatabase(name);
   });
-  afterAll(() => adminClient().close());
+  afterAll(closeAdmin);
   return {
     fresh: () => {
       const name = randomNamespace();
