@@ -105,6 +105,7 @@ export {
   PEER_TYPES,
   assertTimerMs,
   MAX_TIMER_MS,
+  nearestName,
 } from './validate.js';
 export type { AuthKeyRepository, KeyValueRepository, PeerRepository, RefMessageRepository } from './repositories.js';
 export type { LeaseRepository, PeerListPage, RefMessageListPage, StoredLease } from './repositories.js';

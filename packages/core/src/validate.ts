@@ -99,11 +99,6 @@ function bytesName(value: object): string {
   }
 }
 
-/**
- * A short, secret-free description of a value for error messages. A string is quoted
- * when it is short and cannot be encoded bytes; a longer one (whatever it holds: a key
- * in hex with a prefix is still a key) only by its length.
- */
 /** The longest delay Node's timers hold: a longer one fires after 1 ms. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -119,6 +114,11 @@ export function assertTimerMs(value: unknown, label: string, min = 1, integer = 
   }
 }
 
+/**
+ * A short, secret-free description of a value for error messages. A string is quoted
+ * when it is short and cannot be encoded bytes; a longer one (whatever it holds: a key
+ * in hex with a prefix is still a key) only by its length.
+ */
 export function describeValue(value: unknown): string {
   if (value === null) return 'null';
   const bytes = bytesLength(value);
@@ -142,6 +142,36 @@ export function describeValue(value: unknown): string {
     default:
       return 'an object';
   }
+}
+
+/**
+ * The name in `known` nearest to `name`, for an "unknown option (did you mean …?)"
+ * message: at most 2 edits away (a typo is one or two keystrokes), the first of equally
+ * near ones; undefined when none is that near. `ignoreCase` compares lower-cased names
+ * (for options a driver reads case-insensitively).
+ */
+export function nearestName(name: string, known: Iterable<string>, ignoreCase = false): string | undefined {
+  const fold = (s: string) => (ignoreCase ? s.toLowerCase() : s);
+  const a = fold(name);
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const candidate of known) {
+    const b = fold(candidate);
+    if (Math.abs(a.length - b.length) >= bestDistance) continue;
+    // Levenshtein distance, one row at a time.
+    let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= a.length; i++) {
+      const next = [i];
+      for (let j = 1; j <= b.length; j++) next[j] = Math.min((row[j] as number) + 1, (next[j - 1] as number) + 1, (row[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
+      row = next;
+    }
+    const d = row[b.length] as number;
+    if (d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  return best;
 }
 
 function fail(label: string, expected: string, value: unknown): never {

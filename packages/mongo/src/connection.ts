@@ -4,7 +4,7 @@
  * prefix, and what the server can do (detected once per client).
  */
 import { MongoClient, type Db, type MongoClientOptions } from 'mongodb';
-import { assertIdentifier, createOption, decodeUrlPart, describeValue, InvalidArgumentError, redactUrl } from '@mtstore/core';
+import { assertIdentifier, createOption, decodeUrlPart, describeValue, InvalidArgumentError, nearestName, redactUrl } from '@mtstore/core';
 
 /** How an instance reaches its database. Exactly one of `url`, `client` and `db`. */
 export interface MongoConnectionOptions {
@@ -128,19 +128,6 @@ const KNOWN_OPTIONS = [
 /** adapter.ts's OWN_PARAMETERS: removed from the URL there, unknown to the driver anywhere else. */
 const OWN_URL_OPTIONS = ['collectionPrefix', 'session', 'create'];
 
-/** Edit distance of two lower-cased names, case ignored. */
-function distance(a: string, b: string): number {
-  const x = a.toLowerCase();
-  const y = b.toLowerCase();
-  let row = Array.from({ length: y.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= x.length; i++) {
-    const next = [i];
-    for (let j = 1; j <= y.length; j++) next[j] = Math.min((row[j] as number) + 1, (next[j - 1] as number) + 1, (row[j - 1] as number) + (x[i - 1] === y[j - 1] ? 0 : 1));
-    row = next;
-  }
-  return row[y.length] as number;
-}
-
 /**
  * The driver's "option authsorce is not supported" names the option lower-cased and
  * nothing more: the message names it as written (from the URL's query or
@@ -154,9 +141,7 @@ function unknownOption(message: string, url: string, extra: MongoClientOptions |
   if (OWN_URL_OPTIONS.includes(written)) {
     return `"${written}" is read only from a URL given to openStorage / openSessionStorage; give the ${written === 'session' ? 'name' : written} option instead`;
   }
-  const guess = KNOWN_OPTIONS.map((name) => ({ name, d: distance(written, name) }))
-    .filter(({ d }) => d <= 2)
-    .sort((a, b) => a.d - b.d)[0]?.name;
+  const guess = nearestName(written, KNOWN_OPTIONS, true);
   return `the driver does not know the option ${JSON.stringify(written)}${guess === undefined ? '' : ` (did you mean ${guess}?)`}`;
 }
 

@@ -4,7 +4,7 @@
  * never ended), with the schema migrated lazily, once, before the first query.
  */
 import { createHash } from 'node:crypto';
-import { assertIdentifier, assertTimerMs, connectionStringParam, createOption, describeValue, InvalidArgumentError, MAX_TIMER_MS, Once } from '@mtstore/core';
+import { assertIdentifier, assertTimerMs, connectionStringParam, createOption, describeValue, InvalidArgumentError, MAX_TIMER_MS, nearestName, Once } from '@mtstore/core';
 import pg from 'pg';
 import type { Pool, PoolClient, PoolConfig, QueryConfig, QueryResult, QueryResultRow } from 'pg';
 import { migrate, quoteIdentifier, SCHEMA_VERSION } from './schema.js';
@@ -158,18 +158,6 @@ function parameterName(name: string): string {
   return /^[A-Za-z0-9_.-]{1,64}$/.test(name) ? `"${name}"` : `of ${name.length} characters`;
 }
 
-/** Edit distance up to 2 (else 3), for "did you mean": a typo is one or two keystrokes away. */
-function near(a: string, b: string): boolean {
-  if (Math.abs(a.length - b.length) > 2) return false;
-  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const next = [i];
-    for (let j = 1; j <= b.length; j++) next[j] = Math.min((row[j] as number) + 1, (next[j - 1] as number) + 1, (row[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
-    row = next;
-  }
-  return (row[b.length] as number) <= 2;
-}
-
 /**
  * The query parameters of `connectionString`, checked before any I/O: each must be one
  * pg or libpq knows (or, with `own`, one of mtstore's URL parameters). pg takes any
@@ -211,7 +199,7 @@ export function assertConnectionParameters(connectionString: unknown, label: str
         `${where}: parameter "${name}" in ${label} is read only from a URL given to openStorage / openSessionStorage; pg would ignore it here. Use the ${name === 'session' ? 'name' : name} option.`,
       );
     }
-    const guess = [...OWN_URL_PARAMETERS, ...CONNECTION_PARAMETERS].find((candidate) => near(name, candidate));
+    const guess = nearestName(name, [...OWN_URL_PARAMETERS, ...CONNECTION_PARAMETERS]);
     throw new InvalidArgumentError(
       `${where}: unknown parameter ${parameterName(name)} in ${label}${guess === undefined ? '' : ` (did you mean "${guess}"?)`}: neither mtstore, pg nor libpq reads it`,
     );
