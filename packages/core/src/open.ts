@@ -239,12 +239,22 @@ export async function openStorage(input?: StorageInput, options: OpenStorageOpti
 /**
  * Opens server session storage the same way, with the adapter's cross-process event
  * bus where its database has one: `new SessionSubject(storage, { bus })` is one line.
- * A SessionStorageProtocol instance is returned as `{ storage }`.
+ * A SessionStorageProtocol instance is returned as `{ storage }`. Server storage has no
+ * session names: a URL with `?session=` is an InvalidArgumentError before any I/O.
  */
 export async function openSessionStorage(input?: SessionStorageInput): Promise<OpenedSessionStorage> {
   const where = 'openSessionStorage';
   if (isSessionStorage(input)) return { storage: input };
   const target = input === null || input === undefined ? { url: new URL('memory:') } : toTarget(input as string | URL, where);
+  // Every adapter accepts `?session=` in its URLs because openStorage reads it, so without
+  // this check a client URL copied into a server would open with the name silently dropped.
+  // Checked before the adapter loads: no connection is attempted.
+  if (target.url.searchParams.has('session')) {
+    throw new InvalidArgumentError(
+      `${where}: unexpected URL parameter "session": server storage has no session name (one store holds every session, keyed by auth key id and session id). ` +
+        'Remove "session" from the URL; it names a client session only for openStorage.',
+    );
+  }
   const adapter = await loadAdapter(target.url, where);
   const scheme = target.url.protocol.replace(/:$/, '');
   try {
