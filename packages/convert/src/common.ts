@@ -1,4 +1,4 @@
-import { assertPeer, assertSession, isStorageError, type DataCenter, type Peer, type Session } from '@mtstore/core';
+import { assertPeer, assertSession, fromMarkedId, isPhone, isStorableText, isStorageError, isUsername, MAX_DISPLAY_NAME, type DataCenter, type Peer, type PeerType, type Session } from '@mtstore/core';
 import { invalid, isConvertError, unsupported } from './errors.js';
 import type { ConvertedRefMessage, ConvertedSession, SessionFormat } from './types.js';
 import type { KeyValueEntry } from '@mtstore/core';
@@ -18,6 +18,7 @@ export function finish(
   peers: Peer[] = [],
   kv: KeyValueEntry[] = [],
   refMessages: ConvertedRefMessage[] = [],
+  warnings: string[] = [],
 ): ConvertedSession {
   try {
     assertSession(session);
@@ -26,7 +27,7 @@ export function finish(
     if (isStorageError(error)) throw invalid(format, error.message.replace(/\.$/, ''), error);
     throw error;
   }
-  return { format, layout, session, peers, kv, refMessages };
+  return { format, layout, session, peers, kv, refMessages, warnings };
 }
 
 /** Runs a decoder, turning its INVALID errors into a failed attempt (for detection). */
@@ -59,4 +60,90 @@ export { isConvertError };
  */
 export function oldestFirst(peers: Peer[]): Peer[] {
   return peers.sort((a, b) => a.updatedAt - b.updatedAt);
+}
+
+/** Peer rows are judged one by one: an odd row is dropped (or loses a field), never the file. */
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+const UINT32_MAX = 2 ** 32 - 1;
+
+/**
+ * The peer a row names, or null (with a warning) when the row cannot be one: an id that
+ * is no marked user, chat or channel id (a secret chat, a row another tool wrote), or an
+ * access hash outside int64. Such a row is skipped; the rest of the file still imports.
+ */
+export function peerIdentity(marked: bigint | null, accessHash: bigint | null, where: string, warnings: string[]): { type: PeerType; id: bigint; accessHash: bigint } | null {
+  if (marked === null) {
+    warnings.push(`${where}: a row without an id was skipped`);
+    return null;
+  }
+  let unmarked;
+  try {
+    unmarked = fromMarkedId(marked);
+  } catch {
+    warnings.push(`${where} ${marked}: skipped, not a marked user, chat or channel id`);
+    return null;
+  }
+  if (accessHash === null || accessHash < INT64_MIN || accessHash > INT64_MAX) {
+    warnings.push(`${where} ${marked}: skipped, its access hash is ${accessHash === null ? 'missing or unreadable' : 'outside 64-bit range'}`);
+    return null;
+  }
+  return { type: unmarked.type, id: unmarked.id, accessHash };
+}
+
+/**
+ * The usernames mtstore can store (1-64 letters, digits, underscores; a leading "@" some
+ * tools write is removed), case-insensitive duplicates once. Others are dropped with a
+ * warning naming them (a username is public, not a secret).
+ */
+export function cleanUsernames(names: readonly unknown[], where: string, warnings: string[]): string[] {
+  const kept: string[] = [];
+  for (const raw of names) {
+    if (raw === null || raw === undefined || raw === '') continue;
+    const name = typeof raw === 'string' && raw.startsWith('@') ? raw.slice(1) : raw;
+    if (!isUsername(name)) {
+      warnings.push(`${where}: username ${JSON.stringify(String(raw)).slice(0, 80)} dropped (not 1-64 letters, digits or underscores)`);
+      continue;
+    }
+    if (!kept.some((k) => k.toLowerCase() === name.toLowerCase())) kept.push(name);
+  }
+  return kept;
+}
+
+/**
+ * A phone as mtstore stores it (digits only), from what the libraries and tools write:
+ * an integer (Telethon), digits, or digits with a leading "+", spaces or dashes, which
+ * are removed. Anything else is dropped with a warning that does not repeat it.
+ */
+export function cleanPhone(value: unknown, where: string, warnings: string[]): string | undefined {
+  if (value === null || value === undefined || value === '') return undefined;
+  let text: string | null = null;
+  if (typeof value === 'bigint' && value > 0n) text = value.toString();
+  else if (typeof value === 'number' && Number.isSafeInteger(value) && value > 0) text = String(value);
+  else if (typeof value === 'string' && /^\s*\+?[\d -]+$/.test(value)) text = value.replace(/[\s+-]/g, '');
+  if (text !== null && isPhone(text)) return text;
+  warnings.push(`${where}: phone dropped (not a phone number of 1-20 digits)`);
+  return undefined;
+}
+
+/**
+ * A display name every adapter stores: U+0000 removed, an unpaired surrogate replaced by
+ * U+FFFD, cut to MAX_DISPLAY_NAME code units without splitting a pair. Names are
+ * someone's own text: kept as far as possible, never a reason to drop the row.
+ */
+export function cleanDisplayName(value: unknown): string | undefined {
+  if (typeof value !== 'string' || value === '') return undefined;
+  let name = value;
+  if (!isStorableText(name)) name = name.replace(/\0/g, '').replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
+  if (name.length > MAX_DISPLAY_NAME) {
+    name = name.slice(0, MAX_DISPLAY_NAME);
+    const last = name.charCodeAt(MAX_DISPLAY_NAME - 1);
+    if (last >= 0xd800 && last <= 0xdbff) name = name.slice(0, -1);
+  }
+  return name === '' ? undefined : name;
+}
+
+/** Seconds since the epoch as a peer stores them (0 when unknown or out of range). */
+export function cleanEpoch(seconds: number): number {
+  return Number.isInteger(seconds) && seconds >= 0 && seconds <= UINT32_MAX ? seconds : 0;
 }

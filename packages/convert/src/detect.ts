@@ -15,7 +15,7 @@ import { parseMtcuteString } from './mtcute.js';
 import { readMtcuteDatabase } from './mtcute-sqlite.js';
 import { parsePyrogramString } from './pyrogram.js';
 import { readPyrogramDatabase } from './pyrogram-sqlite.js';
-import { isSqliteBytes, isSqliteLocked, lockedError, matchSqliteSignature, openSqlite, readSchema } from './sqlite.js';
+import { FOREIGN_SQLITE_SIGNATURES, isSqliteBytes, isSqliteLocked, lockedError, matchSqliteSignature, openSqlite, readSchema, type SqliteDatabase, type SqliteSchema } from './sqlite.js';
 import { parseTelethonString } from './telethon.js';
 import { readTelethonDatabase } from './telethon-sqlite.js';
 import { FILE_FORMATS, STRING_FORMATS, type ConvertedSession, type FileSessionFormat, type ParseOptions, type SessionFormat, type StringSessionFormat } from './types.js';
@@ -153,6 +153,15 @@ async function readSessionFile(source: string | Uint8Array, options: ParseOption
     const signature = matchSqliteSignature(schema);
     const where = typeof source === 'string' ? shownPath(source) : 'The bytes';
     if (signature === null) {
+      const family = pyrogramFamilyVersion(db, schema);
+      if (family !== null) {
+        // A Pyrogram-family file whose tables lack what every known schema has: name what was
+        // found, so the user knows which library (and version) wrote what cannot be read.
+        throw new ConvertError(
+          'MTSTORE_CONVERT_INVALID',
+          `${where} is a Pyrogram-family session file of schema version ${family}, whose tables mtstore cannot read (it reads Pyrogram, Hydrogram, Pyrofork, Electrogram and Kurigram schemas 1-7: sessions(${PYROGRAM_COLUMNS.sessions}), peers(${PYROGRAM_COLUMNS.peers})); found sessions(${(schema.sessions ?? []).join(', ')}), peers(${(schema.peers ?? []).join(', ')}).`,
+        );
+      }
       const tables = Object.keys(schema).sort().join(', ') || 'none';
       throw new ConvertError('MTSTORE_CONVERT_UNKNOWN_FORMAT', `${where} is an SQLite file but not a Telethon, Pyrogram or mtcute session (tables: ${tables}).`);
     }
@@ -169,6 +178,22 @@ async function readSessionFile(source: string | Uint8Array, options: ParseOption
     }
   } finally {
     db.close();
+  }
+}
+
+const PYROGRAM_COLUMNS = (() => {
+  const tables = FOREIGN_SQLITE_SIGNATURES.find((s) => s.format === 'pyrogram-sqlite')!.tables;
+  return { sessions: tables.sessions!.join(', '), peers: tables.peers!.join(', ') };
+})();
+
+/** The `version.number` of a file shaped like Pyrogram's (version(number) and sessions tables), else null. */
+function pyrogramFamilyVersion(db: SqliteDatabase, schema: SqliteSchema): string | null {
+  if (!schema.version?.includes('number') || schema.sessions === undefined) return null;
+  try {
+    const value = db.prepare('select number from version').pluck().get();
+    return value === undefined || value === null ? 'unknown' : String(value);
+  } catch {
+    return 'unknown';
   }
 }
 

@@ -7,9 +7,9 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { fromMarkedId, type Peer, type Session } from '@mtstore/core';
+import { type Peer, type Session } from '@mtstore/core';
 import { keyFrom } from './bytes.js';
-import { finish, oldestFirst } from './common.js';
+import { cleanDisplayName, cleanEpoch, cleanPhone, cleanUsernames, finish, oldestFirst, peerIdentity } from './common.js';
 import { ConvertError, invalid } from './errors.js';
 import { isTestAddress } from './dcs.js';
 import { addressFields } from './gramjs.js';
@@ -88,24 +88,24 @@ export async function readGramjsStore(folder: string, name?: string): Promise<Co
   const result: Session = { version: 1, homeDcId: dcId, dcs: [dc], channels: [] };
 
   const peers: Peer[] = [];
+  const warnings: string[] = [];
   for (const [field, value] of values) {
     if (!/^-?\d+$/.test(field)) continue;
-    if (!Array.isArray(value)) throw invalid(FORMAT, `entity ${field} is not an array`);
-    const [id, hash, username, phone, display, date] = value as unknown[];
-    const marked = bigintOf(id);
-    const accessHash = bigintOf(hash);
-    if (marked === null || accessHash === null) throw invalid(FORMAT, `entity ${field} has no id or hash`);
-    let unmarked;
-    try {
-      unmarked = fromMarkedId(marked);
-    } catch (error) {
-      throw invalid(FORMAT, `entity ${field} is not a marked id`, error);
+    if (!Array.isArray(value)) {
+      warnings.push(`entity ${field}: skipped, not an array`);
+      continue;
     }
+    const [id, hash, username, phone, display, date] = value as unknown[];
+    const identity = peerIdentity(bigintOf(id), bigintOf(hash), 'entity', warnings);
+    if (identity === null) continue;
+    const where = `entity ${field}`;
     const ms = bigintOf(date);
-    const peer: Peer = { type: unmarked.type, id: unmarked.id, accessHash, usernames: typeof username === 'string' && username !== '' ? [username] : [], updatedAt: ms === null ? 0 : Number(ms / 1000n) };
-    if (typeof phone === 'string' && /^\d{1,20}$/.test(phone)) peer.phone = phone;
-    if (typeof display === 'string' && display !== '') peer.displayName = display.slice(0, 1024);
+    const peer: Peer = { ...identity, usernames: cleanUsernames([username], where, warnings), updatedAt: ms === null ? 0 : cleanEpoch(Number(ms / 1000n)) };
+    const cleanedPhone = cleanPhone(phone, where, warnings);
+    if (cleanedPhone !== undefined) peer.phone = cleanedPhone;
+    const name = cleanDisplayName(display);
+    if (name !== undefined) peer.displayName = name;
     peers.push(peer);
   }
-  return finish('gramjs-store', `folder, name "${session}"`, result, oldestFirst(peers));
+  return finish('gramjs-store', `folder, name "${session}"`, result, oldestFirst(peers), [], [], warnings);
 }

@@ -7,9 +7,9 @@
  *   peers(id marked, hash "low|high", usernames json, updated ms, phone, complete TL, isMin)
  *   message_refs(peer_id, chat_id, msg_id)
  */
-import { fromMarkedId, type ChannelState, type DataCenter, type KeyValueEntry, type Peer, type SelfUser, type Session, MAX_COMPLETE_BYTES } from '@mtstore/core';
+import { type ChannelState, type DataCenter, type KeyValueEntry, type Peer, type SelfUser, type Session, MAX_COMPLETE_BYTES } from '@mtstore/core';
 import { copyBytes, int64Column, keyFrom } from './bytes.js';
-import { finish } from './common.js';
+import { cleanEpoch, cleanPhone, cleanUsernames, finish, peerIdentity } from './common.js';
 import { invalid } from './errors.js';
 import { dcFromOption, parseBasicDcOption } from './mtcute.js';
 import type { SqliteDatabase, SqliteSchema } from './sqlite.js';
@@ -118,28 +118,25 @@ export function readMtcuteDatabase(db: SqliteDatabase, schema: SqliteSchema): Co
   session.channels = channels.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 
   const peers: Peer[] = [];
+  const warnings: string[] = [];
   if (schema.peers !== undefined) {
     const hasMin = schema.peers.includes('isMin');
     for (const row of db.prepare(`select id, hash, usernames, updated, phone, complete${hasMin ? ', isMin' : ''} from peers`).all() as Row[]) {
       const marked = int64Column(row.id);
-      if (marked === null) throw invalid(FORMAT, 'a peers row has no id');
-      let unmarked;
-      try {
-        unmarked = fromMarkedId(marked);
-      } catch (error) {
-        throw invalid(FORMAT, `peers id ${marked} is not a marked id`, error);
-      }
       const hash = typeof row.hash === 'string' && row.hash !== '' ? longFromFastString(row.hash) : 0n;
-      if (hash === null) throw invalid(FORMAT, `peer ${marked} has an unreadable access hash`);
-      let usernames: string[] = [];
+      const identity = peerIdentity(marked, hash, 'peers row', warnings);
+      if (identity === null) continue;
+      const where = `peers row ${marked}`;
+      let names: unknown[] = [];
       try {
         const parsed: unknown = JSON.parse(String(row.usernames ?? '[]'));
-        if (Array.isArray(parsed)) usernames = parsed.filter((u): u is string => typeof u === 'string');
-      } catch (error) {
-        throw invalid(FORMAT, `peer ${marked} has unreadable usernames`, error);
+        if (Array.isArray(parsed)) names = parsed;
+      } catch {
+        warnings.push(`${where}: usernames dropped (not a JSON list)`);
       }
-      const peer: Peer = { type: unmarked.type, id: unmarked.id, accessHash: hash, usernames, updatedAt: Math.floor(Number(int64Column(row.updated) ?? 0n) / 1000) };
-      if (typeof row.phone === 'string' && /^\d{1,20}$/.test(row.phone)) peer.phone = row.phone;
+      const peer: Peer = { ...identity, usernames: cleanUsernames(names, where, warnings), updatedAt: cleanEpoch(Math.floor(Number(int64Column(row.updated) ?? 0n) / 1000)) };
+      const phone = cleanPhone(row.phone, where, warnings);
+      if (phone !== undefined) peer.phone = phone;
       if (hasMin && int64Column(row.isMin) === 1n) peer.min = true;
       const complete = copyBytes(row.complete);
       if (complete !== null && complete.length > 0 && complete.length <= MAX_COMPLETE_BYTES) peer.complete = complete;
@@ -156,5 +153,5 @@ export function readMtcuteDatabase(db: SqliteDatabase, schema: SqliteSchema): Co
       if (peerId !== null && chatId !== null && messageId !== null) refMessages.push({ peerId, chatId, messageId: Number(messageId) });
     }
   }
-  return finish('mtcute-sqlite', 'sqlite', session, peers, kv, refMessages);
+  return finish('mtcute-sqlite', 'sqlite', session, peers, kv, refMessages, warnings);
 }

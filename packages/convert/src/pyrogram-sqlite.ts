@@ -1,22 +1,68 @@
 /**
- * Pyrogram's FileStorage (schema 2 and 3). Tables:
- *   sessions(dc_id, api_id, test_mode, auth_key, date, user_id, is_bot) — one row
- *   peers(id, access_hash, type, username, phone_number, last_update_on) — id is marked,
- *        type one of user, bot, group, channel, supergroup
- * Schema 2 lacks api_id. No DC address is stored.
+ * Pyrogram's FileStorage and its forks' (they all keep the file layout and the `version`
+ * table's `number`). Tables every one of them has:
+ *   sessions(dc_id, test_mode, auth_key, user_id, is_bot, date) — one row
+ *   peers(id, access_hash, type, phone_number, last_update_on) — id is marked, type one of
+ *        user, bot, group, channel, supergroup (Kurigram also: direct, forum, community)
+ * and what varies, read when present:
+ *   sessions.api_id           Pyrogram schema 3+ (2.x), and every fork
+ *   peers.username            Pyrogram, Hydrogram (schema 3), Pyrofork and Electrogram
+ *                             (schema 4), Kurigram files upgraded from 3; not in a file
+ *                             Kurigram created (schema 4-7)
+ *   usernames(id, peer_id, …) Pyrofork, Electrogram: id is the username, peer_id the peer
+ *   usernames(id, username)   Kurigram: id is the peer, one row per username
+ *   sessions.server_address, port   Kurigram schema 7
+ * Tables no reader needs (update_state, dc_options) are ignored.
  */
-import { fromMarkedId, type Peer, type PeerType, type Session } from '@mtstore/core';
-import { copyBytes, int64Column, keyFrom } from './bytes.js';
-import { finish, oldestFirst } from './common.js';
+import { type Peer, type PeerType, type Session } from '@mtstore/core';
+import { copyBytes, int64Column, isIpv4, keyFrom, normalizeIpv6 } from './bytes.js';
+import { cleanEpoch, cleanPhone, cleanUsernames, finish, oldestFirst, peerIdentity } from './common.js';
 import { invalid } from './errors.js';
 import type { SqliteDatabase, SqliteSchema } from './sqlite.js';
 import type { ConvertedSession } from './types.js';
 
 const FORMAT = 'Pyrogram session file';
 
-const TYPES: Record<string, PeerType> = { user: 'user', bot: 'user', group: 'chat', channel: 'channel', supergroup: 'channel' };
+const TYPES: Record<string, PeerType> = {
+  user: 'user',
+  bot: 'user',
+  group: 'chat',
+  channel: 'channel',
+  supergroup: 'channel',
+  // Kurigram's channel kinds.
+  direct: 'channel',
+  forum: 'channel',
+  community: 'channel',
+};
 
 type Row = Record<string, unknown>;
+
+/** Extra usernames by marked peer id, from a fork's `usernames` table (either layout), in file order. */
+function extraUsernames(db: SqliteDatabase, schema: SqliteSchema): Map<bigint, unknown[]> {
+  const byPeer = new Map<bigint, unknown[]>();
+  const columns = schema.usernames;
+  if (columns === undefined) return byPeer;
+  let query: string | null = null;
+  if (columns.includes('peer_id') && columns.includes('id')) query = 'select peer_id as peer, id as name from usernames order by rowid';
+  else if (columns.includes('id') && columns.includes('username')) query = 'select id as peer, username as name from usernames order by rowid';
+  if (query === null) return byPeer;
+  for (const row of db.prepare(query).all() as Row[]) {
+    const peer = int64Column(row.peer);
+    if (peer === null) continue;
+    const list = byPeer.get(peer) ?? byPeer.set(peer, []).get(peer)!;
+    list.push(row.name);
+  }
+  return byPeer;
+}
+
+/** Which library's layout the file has, for messages and inspect. */
+function layoutOf(version: bigint | null, schema: SqliteSchema): string {
+  const base = `schema ${version ?? 'unknown'}`;
+  const usernames = schema.usernames;
+  if (usernames?.includes('peer_id')) return `${base}, Pyrofork layout`;
+  if (usernames?.includes('username')) return `${base}, Kurigram layout`;
+  return base;
+}
 
 export function readPyrogramDatabase(db: SqliteDatabase, schema: SqliteSchema): ConvertedSession {
   const version = int64Column(db.prepare('select number from version').pluck().get());
@@ -27,35 +73,49 @@ export function readPyrogramDatabase(db: SqliteDatabase, schema: SqliteSchema): 
   if (dcId < 1) throw invalid(FORMAT, 'sessions.dc_id is missing');
   const testMode = int64Column(row.test_mode) === 1n;
   const dc: Session['dcs'][number] = { id: dcId, ...(testMode ? { testMode } : {}) };
+  // Kurigram 7 records the address (its own table's, or one the server moved it to).
+  const address = typeof row.server_address === 'string' ? row.server_address : null;
+  const port = int64Column(row.port);
+  if (address !== null && port !== null && port > 0n && port < 65536n) {
+    if (isIpv4(address)) dc.ipv4 = address;
+    else {
+      const v6 = normalizeIpv6(address);
+      if (v6 !== null) dc.ipv6 = v6;
+    }
+    if (dc.ipv4 !== undefined || dc.ipv6 !== undefined) dc.port = Number(port);
+  }
   const key = copyBytes(row.auth_key);
   if (key !== null && key.length > 0) dc.authKey = keyFrom(key, FORMAT, 'sessions.auth_key');
   const session: Session = { version: 1, homeDcId: dcId, dcs: [dc], channels: [] };
   const apiId = schema.sessions?.includes('api_id') ? int64Column(row.api_id) : null;
-  if (apiId !== null && apiId > 0n) session.apiId = Number(apiId);
+  if (apiId !== null && apiId > 0n && apiId < 2n ** 31n) session.apiId = Number(apiId);
   const userId = int64Column(row.user_id);
   if (userId !== null && userId > 0n) session.user = { id: userId, dcId, bot: int64Column(row.is_bot) === 1n };
 
   const peers: Peer[] = [];
-  for (const p of db.prepare('select id, access_hash, type, username, phone_number, last_update_on from peers').all() as Row[]) {
+  const warnings: string[] = [];
+  const columns = schema.peers ?? [];
+  const optional = ['username', 'phone_number', 'last_update_on'].filter((c) => columns.includes(c));
+  const more = extraUsernames(db, schema);
+  for (const p of db.prepare(`select id, access_hash, type${optional.map((c) => `, ${c}`).join('')} from peers`).all() as Row[]) {
     const marked = int64Column(p.id);
-    if (marked === null) throw invalid(FORMAT, 'a peers row has no id');
-    let unmarked;
-    try {
-      unmarked = fromMarkedId(marked);
-    } catch (error) {
-      throw invalid(FORMAT, `peers id ${marked} is not a marked user, chat or channel id`, error);
-    }
+    // Pyrogram stores no access hash for basic groups (none exists): 0, as Telegram has it.
+    const identity = peerIdentity(marked, p.access_hash === null ? 0n : int64Column(p.access_hash), 'peers row', warnings);
+    if (identity === null) continue;
+    const where = `peers row ${marked}`;
     const declared = TYPES[String(p.type)];
-    if (declared !== undefined && declared !== unmarked.type) throw invalid(FORMAT, `peer ${marked} has type ${String(p.type)} but a ${unmarked.type} id`);
+    if (declared !== undefined && declared !== identity.type) {
+      warnings.push(`${where}: skipped, its type is ${String(p.type)} but the id is a ${identity.type}'s`);
+      continue;
+    }
     const peer: Peer = {
-      type: unmarked.type,
-      id: unmarked.id,
-      accessHash: int64Column(p.access_hash) ?? 0n,
-      usernames: typeof p.username === 'string' && p.username !== '' ? [p.username] : [],
-      updatedAt: Number(int64Column(p.last_update_on) ?? 0n),
+      ...identity,
+      usernames: cleanUsernames([p.username, ...(more.get(marked!) ?? [])], where, warnings),
+      updatedAt: cleanEpoch(Number(int64Column(p.last_update_on) ?? 0n)),
     };
-    if (typeof p.phone_number === 'string' && /^\d{1,20}$/.test(p.phone_number)) peer.phone = p.phone_number;
+    const phone = cleanPhone(p.phone_number, where, warnings);
+    if (phone !== undefined) peer.phone = phone;
     peers.push(peer);
   }
-  return finish('pyrogram-sqlite', `schema ${version ?? 'unknown'}`, session, oldestFirst(peers));
+  return finish('pyrogram-sqlite', layoutOf(version, schema), session, oldestFirst(peers), [], [], warnings);
 }

@@ -33,7 +33,8 @@ export const FOREIGN_SQLITE_SIGNATURES: readonly SqliteSignature[] = [
     tables: {
       version: ['number'],
       sessions: ['dc_id', 'test_mode', 'auth_key', 'user_id', 'is_bot'],
-      peers: ['id', 'access_hash', 'type', 'username', 'phone_number'],
+      // No `username`: Kurigram's files keep usernames in a table of their own.
+      peers: ['id', 'access_hash', 'type', 'phone_number'],
     },
   },
   {

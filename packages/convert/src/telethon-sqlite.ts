@@ -8,9 +8,9 @@
  * The entities row with id 0 is Telethon's "self" hack: its hash column is the id of
  * the logged-in user. Telethon does not record whether that user is a bot.
  */
-import { fromMarkedId, type ChannelState, type Peer, type Session, type UpdateState } from '@mtstore/core';
+import { type ChannelState, type Peer, type Session, type UpdateState } from '@mtstore/core';
 import { copyBytes, int64Column, keyFrom, normalizeIpv6, isIpv4 } from './bytes.js';
-import { finish, oldestFirst } from './common.js';
+import { cleanDisplayName, cleanEpoch, cleanPhone, cleanUsernames, finish, oldestFirst, peerIdentity } from './common.js';
 import { isTestAddress } from './dcs.js';
 import { invalid } from './errors.js';
 import type { SqliteDatabase, SqliteSchema } from './sqlite.js';
@@ -64,28 +64,26 @@ export function readTelethonDatabase(db: SqliteDatabase, schema: SqliteSchema, o
   if (takeout !== null) session.takeoutId = takeout;
 
   const peers: Peer[] = [];
+  const warnings: string[] = [];
   // entities.date came with schema 7: selecting it from an older file would fail the whole read.
   const hasDate = schema.entities?.includes('date') === true;
   for (const entity of db.prepare(`select id, hash, username, phone, name${hasDate ? ', date' : ''} from entities`).all() as Row[]) {
     const marked = int64Column(entity.id);
     const hash = int64Column(entity.hash);
-    if (marked === null || hash === null) throw invalid(FORMAT, 'an entities row has no id or hash');
     if (marked === 0n) {
       // The self-user hack: hash holds the logged-in user's id.
-      session.user = { id: hash, dcId, bot: options.bot ?? false };
+      if (hash !== null && hash > 0n) session.user = { id: hash, dcId, bot: options.bot ?? false };
+      else warnings.push('entities self row (id 0): skipped, it holds no user id');
       continue;
     }
-    let unmarked;
-    try {
-      unmarked = fromMarkedId(marked);
-    } catch (error) {
-      throw invalid(FORMAT, `entities id ${marked} is not a marked user, chat or channel id`, error);
-    }
-    const peer: Peer = { type: unmarked.type, id: unmarked.id, accessHash: hash, usernames: [], updatedAt: Math.max(0, epoch(entity.date)) };
-    if (typeof entity.username === 'string' && entity.username !== '') peer.usernames = [entity.username];
-    const phone = entity.phone === null || entity.phone === undefined ? null : String(entity.phone);
-    if (phone !== null && /^\d{1,20}$/.test(phone)) peer.phone = phone;
-    if (typeof entity.name === 'string' && entity.name !== '') peer.displayName = entity.name.slice(0, 1024);
+    const identity = peerIdentity(marked, hash, 'entities row', warnings);
+    if (identity === null) continue;
+    const where = `entities row ${marked}`;
+    const peer: Peer = { ...identity, usernames: cleanUsernames([entity.username], where, warnings), updatedAt: cleanEpoch(epoch(entity.date)) };
+    const phone = cleanPhone(entity.phone, where, warnings);
+    if (phone !== undefined) peer.phone = phone;
+    const name = cleanDisplayName(entity.name);
+    if (name !== undefined) peer.displayName = name;
     peers.push(peer);
   }
 
@@ -100,5 +98,5 @@ export function readTelethonDatabase(db: SqliteDatabase, schema: SqliteSchema, o
     }
     session.channels = channels;
   }
-  return finish('telethon-sqlite', `schema ${version ?? 'unknown'}`, session, oldestFirst(peers));
+  return finish('telethon-sqlite', `schema ${version ?? 'unknown'}`, session, oldestFirst(peers), [], [], warnings);
 }

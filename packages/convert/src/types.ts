@@ -26,6 +26,13 @@ export interface ConvertedSession {
   /** Entries with no typed field in mtstore (mtcute's future salts, ...), for `Storage.kv`. */
   kv: KeyValueEntry[];
   refMessages: ConvertedRefMessage[];
+  /**
+   * What was left out of a file, one line each: peer rows skipped (an id of no known peer
+   * type, an access hash out of range) and fields dropped (a username or phone mtstore
+   * does not store). Empty for strings and clean files. Lines name the peer, never a key
+   * or a phone number.
+   */
+  warnings: string[];
 }
 
 export interface ParseOptions {
@@ -33,7 +40,8 @@ export interface ParseOptions {
   format?: SessionFormat;
   /**
    * Telethon does not record whether the logged-in account is a bot: its files give the
-   * self user's id only. Default false.
+   * self user's id only. Default false. Read for Telethon files only: every other format
+   * records the flag itself, or records no user at all.
    */
   bot?: boolean;
   /** GramJS StoreSession: the session name (the folder's name when absent). */
