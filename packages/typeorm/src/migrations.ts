@@ -5,7 +5,7 @@
  * implementation and the `schema_version` table, so they can be mixed: a step
  * already applied by one is skipped by the other.
  */
-import type { MigrationInterface, QueryRunner } from 'typeorm';
+import type { DataSource, MigrationInterface, QueryRunner } from 'typeorm';
 import { assertTablePrefix, DEFAULT_TABLE_PREFIX, migrateDown, migrateUp, schemaContext } from './schema.js';
 
 /** TypeORM reads a migration's timestamp from the last 13 digits of its name. */
@@ -16,17 +16,28 @@ const V4 = 1797206400000;
 
 export type MtstoreMigrationClass = new () => MigrationInterface;
 
+/**
+ * The runner's DataSource. TypeORM 1.x names it `dataSource` and keeps `connection`
+ * only as a deprecated getter; 0.3 has `connection` alone. Read through a type of our
+ * own so the same source type-checks against both without touching the deprecated name
+ * on 1.x (where `dataSource` is always set).
+ */
+function dataSourceOf(queryRunner: QueryRunner): DataSource {
+  const runner = queryRunner as unknown as { readonly dataSource?: DataSource; readonly connection: DataSource };
+  return runner.dataSource ?? runner.connection;
+}
+
 /** The class that brings the tables from `version - 1` to `version` (and back). */
 function migration(version: number, prefix: string, name: string): MtstoreMigrationClass {
   return class implements MigrationInterface {
     readonly name = name;
 
     async up(queryRunner: QueryRunner): Promise<void> {
-      await migrateUp(queryRunner, schemaContext(queryRunner.connection, prefix, name), version);
+      await migrateUp(queryRunner, schemaContext(dataSourceOf(queryRunner), prefix, name), version);
     }
 
     async down(queryRunner: QueryRunner): Promise<void> {
-      await migrateDown(queryRunner, schemaContext(queryRunner.connection, prefix, name), version - 1);
+      await migrateDown(queryRunner, schemaContext(dataSourceOf(queryRunner), prefix, name), version - 1);
     }
   };
 }

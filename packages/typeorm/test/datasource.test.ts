@@ -5,7 +5,7 @@
  * application's `migrations` list. On every driver.
  */
 import { fullSession, minimalSession, peer, randomNamespace } from '@mtstore/conformance/vitest';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { mtstoreEntities, mtstoreMigrations, SCHEMA_VERSION, TypeormSessionStorage, TypeormStorage } from '../src/index.js';
 import { availableDrivers, plain, type TestDriver } from './drivers.js';
@@ -144,6 +144,28 @@ for (const db of drivers) {
             await runner.release();
           }
         } finally {
+          await app.destroy();
+        }
+      }));
+
+    it('the migration classes reach the DataSource without the getter TypeORM 1.x deprecated (queryRunner.connection)', () =>
+      withNamespace(db, async (namespace, prefix) => {
+        const app = await new DataSource({ ...appOptions(db, namespace, prefix), migrationsRun: false } as DataSourceOptions).initialize();
+        const runner = app.createQueryRunner();
+        // 1.x: `connection` is a getter on the query runner's prototype chain; 0.3: a plain property, nothing to watch.
+        let owner: object | null = Object.getPrototypeOf(runner) as object | null;
+        while (owner !== null && Object.getOwnPropertyDescriptor(owner, 'connection')?.get === undefined) owner = Object.getPrototypeOf(owner) as object | null;
+        await runner.release();
+        if (process.env.MTSTORE_TYPEORM1_VERSION !== undefined) expect(owner, 'TypeORM 1.x has a connection getter').not.toBeNull();
+        const getter = owner === null ? undefined : vi.spyOn(owner as { readonly connection: unknown }, 'connection', 'get');
+        try {
+          await app.runMigrations();
+          expect(await app.showMigrations()).toBe(false);
+          for (let i = 0; i < 4; i++) await app.undoLastMigration();
+          expect(await app.showMigrations()).toBe(true);
+          expect(getter?.mock.calls.length ?? 0).toBe(0);
+        } finally {
+          getter?.mockRestore();
           await app.destroy();
         }
       }));
