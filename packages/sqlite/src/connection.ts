@@ -256,13 +256,15 @@ export class Connection {
     }
     const options = { where: this.#where, location, refuseForeign: true, mustExist };
     // Stryker restore all
+    /** Whether the file is in WAL mode (undefined: not switched yet), for the message of a lock that timed out. */
+    let wal: boolean | undefined;
     try {
       // Before any pragma that writes: another library's session file is refused untouched.
       // Stryker disable next-line ConditionalExpression,EqualityOperator: refusing another library's file untouched is this adapter's own (open.test.ts, schema.test.ts); the kit's files are always its own, and readVersion runs again in migrate
       if (path !== MEMORY) readVersion(db, this.tables, options);
       // WAL: readers never block the writer and a commit is one append to the log.
       // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent through the contract: a rollback journal gives the same results (with synchronous NORMAL a resolved write still survives a crash of the process), only slower and with readers waiting on a writer; open.test.ts checks WAL
-      if (path !== MEMORY) db.pragma('journal_mode = WAL');
+      if (path !== MEMORY) wal = switchToWal(db, this.#busyTimeout);
       db.pragma(`synchronous = ${this.#synchronous}`);
       db.pragma('foreign_keys = ON');
       // Temporary storage in memory: the peer batch's staging table and the sub-journal
@@ -277,15 +279,16 @@ export class Connection {
       holdBlobMap(db);
     } catch (error) {
       db.close();
-      throw this.#explain(error, location);
+      throw this.#explain(error, location, wal);
     }
     return db;
   }
 
   /** A file that is not (or no longer) an SQLite database is bad stored data, said plainly. */
   // Stryker disable all: open failures (not a database, a damaged file, a read-only one), which the kit has no hook to provoke; the kit's corrupt() damages stored values, not the file (open.test.ts, schema.test.ts)
-  #explain(error: unknown, location: string): unknown {
+  #explain(error: unknown, location: string, wal?: boolean): unknown {
     const code = (error as { code?: unknown } | null)?.code;
+    if (typeof code === 'string' && code.startsWith('SQLITE_BUSY')) return this.#busy(error, location, wal);
     if (code === 'SQLITE_NOTADB') {
       return new CorruptDataError(`${this.#where}: ${location} is not an SQLite database (SQLITE_NOTADB)`, { cause: error });
     }
@@ -296,7 +299,54 @@ export class Connection {
     if (isStorageError(error)) return error;
     return new StorageUnavailableError(`${this.#where}: ${location}: ${(error as Error).message}`, { cause: error });
   }
+
+  /**
+   * Opening needed a lock another connection holds, and busyTimeout ran out. SQLite's
+   * "database is locked" reads like an outage that a retry fixes; but better-sqlite3 is
+   * synchronous, so when the holder is a connection of this process it could not move
+   * while this call waited, and it only ends when the application ends that transaction.
+   */
+  #busy(error: unknown, location: string, wal: boolean | undefined): StorageUnavailableError {
+    const mode =
+      wal === true
+        ? 'another connection held a write transaction'
+        : 'the file is in rollback-journal mode (not WAL), where an open read or write transaction of any connection blocks the write that creates or migrates the tables';
+    const fix =
+      wal === true
+        ? 'end that transaction, then call again'
+        : 'end that transaction and call again, or switch the file to WAL once (PRAGMA journal_mode=WAL, with no transaction open on any connection) so readers no longer block it';
+    return new StorageUnavailableError(
+      `${this.#where}: ${location} is locked by another connection (SQLITE_BUSY after busyTimeout ${this.#busyTimeout} ms): ${mode}. ` +
+        `If that connection is in this process, waiting longer cannot help (this call blocks it): ${fix}.`,
+      { cause: error },
+    );
+  }
   // Stryker restore all
+}
+
+/**
+ * `journal_mode = WAL` needs the file to itself for a moment. When another connection
+ * has a transaction open on a file in rollback-journal mode (the application's own
+ * better-sqlite3 Database in this process, another program), the switch is deferred
+ * instead of failing the open: the file stays in its journal mode for this connection,
+ * which gives the same results (readers then wait on a writer), and the next open by
+ * this adapter switches it. No wait on the lock: in this process the holder could not
+ * move while this synchronous call waited, so busyTimeout would only stall the event
+ * loop. Returns whether the file is in WAL mode. Never inside a transaction (SQLite
+ * refuses the switch there): this runs right after opening.
+ */
+function switchToWal(db: Database.Database, busyTimeout: number): boolean {
+  db.pragma('busy_timeout = 0');
+  try {
+    return db.pragma('journal_mode = WAL', { simple: true }) === 'wal';
+  } catch (error) {
+    const code = (error as { code?: unknown } | null)?.code;
+    if (typeof code === 'string' && code.startsWith('SQLITE_BUSY')) return false;
+    throw error;
+  } finally {
+    // A number checked in the constructor: a pragma takes no bound value.
+    db.pragma(`busy_timeout = ${busyTimeout}`);
+  }
 }
 
 /**

@@ -265,6 +265,85 @@ describe('pragmas', () => {
   });
 });
 
+describe('switching to WAL while another connection of this process has the file open', () => {
+  /**
+   * The application's own better-sqlite3 Database on the file, in rollback-journal mode
+   * (a borrowed database keeps its journal mode), with the mtstore tables made through
+   * it and a session saved.
+   */
+  async function rollbackFile(name: string): Promise<{ path: string; app: Database.Database }> {
+    const path = temp.file(name);
+    const app = new Database(path);
+    const borrowed = new SqliteStorage({ database: app });
+    await borrowed.save(fullSession(1));
+    await borrowed.close();
+    expect(app.pragma('journal_mode', { simple: true })).toBe('delete');
+    return { path, app };
+  }
+
+  for (const [what, hold] of [
+    ['a read in progress (an open iterator)', (app: Database.Database) => {
+      const rows = app.prepare('SELECT name FROM sqlite_master').iterate();
+      rows.next();
+      return () => void rows.return?.();
+    }],
+    ['a write transaction in progress', (app: Database.Database) => {
+      app.exec('BEGIN IMMEDIATE; CREATE TABLE app_rows (x); INSERT INTO app_rows VALUES (1)');
+      return () => app.exec('COMMIT');
+    }],
+  ] as const) {
+    it(`with ${what}: the open succeeds at once in the file's journal mode, and the next open switches it`, async () => {
+      const { path, app } = await rollbackFile(`defer-${what.length}.db`);
+      const release = hold(app);
+      const storage = new SqliteStorage({ path, busyTimeout: 2_000 });
+      const server = new SqliteSessionStorage({ path, busyTimeout: 2_000 });
+      const started = Date.now();
+      // Used to be StorageUnavailableError "database is locked" after busyTimeout: the
+      // switch waited for a connection that could not move while this call blocked.
+      expect(plain(await storage.load())).toEqual(fullSession(1));
+      expect(await server.hasSession(1n, 1n)).toBe(false);
+      expect(Date.now() - started).toBeLessThan(1_000);
+      // Deferred: still the rollback journal, busy_timeout back to the option.
+      expect(storage.database.pragma('journal_mode', { simple: true })).toBe('delete');
+      expect(storage.database.pragma('busy_timeout', { simple: true })).toBe(2_000);
+      release();
+      // Writes work in that mode once the application's transaction is over.
+      await storage.save(fullSession(2));
+      await server.createSession(1n, 1n);
+      await storage.close();
+      await server.close();
+      const again = new SqliteStorage({ path });
+      expect(plain(await again.load())).toEqual(fullSession(2));
+      expect(again.database.pragma('journal_mode', { simple: true })).toBe('wal');
+      await again.close();
+      app.close();
+    });
+  }
+
+  it('a new file the tables cannot be made in while the application holds a read: a StorageUnavailableError that says why and what to do', async () => {
+    const path = temp.file('defer-fresh.db');
+    const app = new Database(path);
+    app.exec('CREATE TABLE app_rows (x); INSERT INTO app_rows VALUES (1), (2)');
+    const rows = app.prepare('SELECT x FROM app_rows').iterate();
+    rows.next();
+    const storage = new SqliteStorage({ path, busyTimeout: 100 });
+    const failure = await storage.load().then(
+      () => undefined,
+      (error: unknown) => error as { code?: unknown; message: string },
+    );
+    expect(failure?.code).toBe('MTSTORE_STORAGE_UNAVAILABLE');
+    expect(failure?.message).toContain(`${path} is locked by another connection (SQLITE_BUSY after busyTimeout 100 ms): the file is in rollback-journal mode`);
+    expect(failure?.message).toContain('If that connection is in this process, waiting longer cannot help');
+    expect(failure?.message).toContain('PRAGMA journal_mode=WAL');
+    // Not memoized: once the read is over, the same instance opens, in WAL.
+    rows.return?.();
+    expect(await storage.load()).toBeNull();
+    expect(storage.database.pragma('journal_mode', { simple: true })).toBe('wal');
+    await storage.close();
+    app.close();
+  });
+});
+
 describe('the memory map (mmapSize)', () => {
   const MIB = 1024 * 1024;
   const mapped = (storage: SqliteStorage | SqliteSessionStorage): unknown => storage.database.pragma('mmap_size', { simple: true });
