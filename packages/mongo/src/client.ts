@@ -20,6 +20,7 @@ import { isDuplicateKey, SessionLocks, type LockDocument } from './lock.js';
 import { MongoPeers } from './peers.js';
 import { MongoRefMessages } from './refs.js';
 import { collectionNames, prepare } from './schema.js';
+import { assertDocumentSize, UNSIZED_CHANNELS } from './size.js';
 
 /**
  * How concurrent writes to one session stay correct.
@@ -131,8 +132,10 @@ export class MongoStorage extends BaseStorage {
   protected writeSession(session: Session): Promise<void> {
     return this.#connection.closing.track(
       (async () => {
-        const c = await this.#scope.ready();
         const { _id, ...doc } = encodeSession(this.name, session);
+        // Before connecting: a session too large for one document is refused, nothing sent.
+        assertDocumentSize({ _id, ...doc }, 'the session document', session.channels.length, this.where('save'));
+        const c = await this.#scope.ready();
         await guarded(c, this.#scope, 'save', () => upsertRetry(() => c.sessions.replaceOne({ _id }, doc, { upsert: true }), isDuplicateKey));
       })(),
     );
@@ -146,7 +149,6 @@ export class MongoStorage extends BaseStorage {
   protected writeSessionUpdate(patch: SessionUpdate): Promise<boolean> {
     return this.#connection.closing.track(
       (async () => {
-        const c = await this.#scope.ready();
         const $set: Record<string, unknown> = {};
         const $unset: Record<string, ''> = {};
         if (patch.homeDcId !== undefined) $set.homeDcId = patch.homeDcId;
@@ -164,6 +166,10 @@ export class MongoStorage extends BaseStorage {
         const update: Record<string, Record<string, unknown>> = {};
         if (Object.keys($set).length > 0) update.$set = $set;
         if (Object.keys($unset).length > 0) update.$unset = $unset;
+        // The operators, not the resulting document (which needs a read to size): they
+        // hold every field the patch replaces, channels included.
+        assertDocumentSize(update, 'the update of the session document', patch.channels?.length ?? 0, this.where('update'));
+        const c = await this.#scope.ready();
         const creates = patch.homeDcId !== undefined;
         const filter = creates ? { _id: this.name } : { _id: this.name, homeDcId: { $exists: true } };
         if (Object.keys(update).length === 0) {
@@ -181,8 +187,10 @@ export class MongoStorage extends BaseStorage {
   protected writeUpdateState(state: UpdateState, channels: readonly ChannelState[]): Promise<boolean> {
     return this.#connection.closing.track(
       (async () => {
+        const operators = updateStateOperators(state, channels);
+        if (channels.length > UNSIZED_CHANNELS) assertDocumentSize(operators, 'the update of the session document', channels.length, this.where('saveUpdateState'));
         const c = await this.#scope.ready();
-        const write = async () => (await c.sessions.updateOne({ _id: this.name, homeDcId: { $exists: true } }, updateStateOperators(state, channels))).matchedCount === 1;
+        const write = async () => (await c.sessions.updateOne({ _id: this.name, homeDcId: { $exists: true } }, operators)).matchedCount === 1;
         return guarded(c, this.#scope, 'saveUpdateState', write);
       })(),
     );
