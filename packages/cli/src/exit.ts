@@ -84,7 +84,11 @@ function explainError(error: unknown): { code: ExitCode; line: string } {
         ? ' Pass --format to name it, or check that the whole string was copied.'
         : error.code === 'MTSTORE_CONVERT_AMBIGUOUS'
           ? ' On the command line: --name <session> picks a session of a folder; --format (import) or --from (inspect, export) names the format.'
-          : '';
+          : error.code === 'MTSTORE_CONVERT_INVALID'
+            ? ' Copy the session again (the whole string, or the file with its client stopped); if it still fails, have the library that wrote it export a session string and give that instead.'
+            : error.code === 'MTSTORE_CONVERT_IO' && !/\btry again\b/.test(error.message)
+              ? ' Check the path and that this user can read it.'
+              : '';
     return { code: EXIT.INPUT, line: firstLine(error.message) + fix };
   }
   if (isStorageError(error)) {

@@ -55,10 +55,46 @@ export async function holdsAnything(storage: Storage, name: string): Promise<boo
   return (await storage.refMessages.list({ limit: 1 })).refs.length > 0;
 }
 
+/** What each format records about the account, for refusing a --bot it cannot apply to. */
+const BOT_RECORDED: Partial<Record<SessionFormat, string>> = {
+  pyrogram: 'a Pyrogram string records whether the account is a bot (is_bot)',
+  'pyrogram-sqlite': 'a Pyrogram session file records whether the account is a bot (sessions.is_bot)',
+  mtcute: 'an mtcute string records whether the account is a bot',
+  'mtcute-sqlite': 'an mtcute session file records whether the account is a bot (current_user)',
+  telethon: 'a Telethon string records no account at all (no user id), so there is no user to mark',
+  gramjs: 'a GramJS string records no account at all (no user id), so there is no user to mark',
+  'gramjs-store': 'a GramJS session folder records no account at all (no user id), so there is no user to mark',
+};
+
+/**
+ * --bot applies to Telethon files only (they give the self user's id, never whether it is
+ * a bot). Anywhere else it would be ignored, or contradict what the input records: a
+ * usage error naming the format, before anything is written.
+ */
+function checkBotFlag(converted: ConvertedSession): void {
+  const why = BOT_RECORDED[converted.format];
+  if (why !== undefined) {
+    throw new CliError(EXIT.USAGE, `--bot applies to Telethon session files only: ${why}. Import it without --bot.`);
+  }
+  if (converted.session.user === undefined) {
+    throw new CliError(EXIT.USAGE, '--bot: this Telethon session file has no logged-in user (no entities row with id 0), so there is no user to mark as a bot. Import it without --bot.');
+  }
+}
+
+/** Warnings shown one per line, at most this many; the rest as a count. */
+const WARNINGS_SHOWN = 10;
+
+/** What the input held that was left out (rows skipped, usernames or phones dropped), on stderr. */
+export function reportWarnings(io: Io, warnings: readonly string[]): void {
+  for (const line of warnings.slice(0, WARNINGS_SHOWN)) say(io, `mtstore: warning: ${line}`);
+  if (warnings.length > WARNINGS_SHOWN) say(io, `mtstore: warning: … and ${warnings.length - WARNINGS_SHOWN} more rows or fields left out (${warnings.length} in all)`);
+}
+
 export async function importSession(input: string, target: string, options: ImportOptions, io: Io): Promise<ImportResult> {
   checkTarget(target);
   // --name also picks the session of a GramJS folder that holds several (imported under that name).
   const converted = await parseSession(input, { ...(options.format ? { format: options.format } : {}), ...(options.bot ? { bot: true } : {}), ...(options.name ? { name: options.name } : {}) });
+  if (options.bot) checkBotFlag(converted);
   const storage = await openTarget(target, options.name);
   const name = sessionNameOf(target, options.name);
   try {
@@ -95,12 +131,19 @@ export async function importSession(input: string, target: string, options: Impo
   } finally {
     await storage.close();
   }
+  reportWarnings(io, converted.warnings);
   const { session, peers, kv, refMessages } = converted;
+  if (!session.dcs.some((dc) => dc.id === session.homeDcId && !dc.mediaOnly && dc.authKey !== undefined)) {
+    // Stored all the same (its peers are worth keeping), but it is no login: say so
+    // rather than let the first client that loads it find out.
+    say(io, `mtstore: warning: the session has no auth key for its home DC ${session.homeDcId} (logged out, or its login never finished): a client using it must log in again, and export cannot write it as a string.`);
+  }
   const user = session.user ? `user ${session.user.id}${session.user.bot ? ' (bot)' : ''}` : 'not logged in';
   say(
     io,
     `Imported a ${converted.format} session (${converted.layout}) into ${shown(target)} as "${name}": home DC ${session.homeDcId}, ${user}, ` +
-      `${peers.length} peers, ${kv.length} kv entries, ${refMessages.length} reference messages.`,
+      `${peers.length} peers, ${kv.length} kv entries, ${refMessages.length} reference messages` +
+      (converted.warnings.length > 0 ? ` (${converted.warnings.length} rows or fields left out: see the warnings above).` : '.'),
   );
   return { name, converted };
 }

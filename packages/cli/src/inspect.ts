@@ -133,6 +133,12 @@ export async function inspect(source: string, options: InspectOptions, io: Io): 
     out(peerLine(counts, tally(foreign.peers, counts)));
     if (foreign.kv.length) out(`  kv entries: ${foreign.kv.length} (${foreign.kv.map((e) => e.key).join(', ')})`);
     if (foreign.refMessages.length) out(`  reference messages: ${foreign.refMessages.length}`);
+    // What an import would leave out, so it is seen before importing.
+    if (foreign.warnings.length) {
+      out(`  left out on import: ${foreign.warnings.length} rows or fields`);
+      for (const line of foreign.warnings.slice(0, 10)) out(`    ${line}`);
+      if (foreign.warnings.length > 10) out(`    … and ${foreign.warnings.length - 10} more`);
+    }
     io.stdout.write(`${lines.join('\n')}\n`);
     return;
   }

@@ -49,7 +49,7 @@ export function buildProgram(io: Io): Command {
     .argument('<target>', 'a path (SQLite) or a URL: postgres://, redis://, mongodb://, memory:')
     .option('-n, --name <session>', 'session name in the target (default: ?session= in the URL, else "default")')
     .addOption(new Option('-f, --format <format>', 'read the input as this format (needed only when it is ambiguous)').choices([...STRING_FORMATS, ...FILE_FORMATS]))
-    .option('--bot', 'the account is a bot (Telethon files do not record it)')
+    .option('--bot', 'the account is a bot: for Telethon session files only, which do not record it (exit 2 for any other input)')
     .option('--force', 'replace a session already stored under the name')
     .action(async (input: string, target: string, opts: { name?: string; format?: SessionFormat; bot?: boolean; force?: boolean }) => {
       await importSession(input, target, opts, io);

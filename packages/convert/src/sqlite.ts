@@ -132,7 +132,11 @@ export async function openSqlite(source: string | Uint8Array): Promise<SqliteDat
   } catch (error) {
     if (isSqliteLocked(error)) throw lockedError(where, error);
     const reason = error instanceof Error ? error.message : String(error);
-    throw new ConvertError('MTSTORE_CONVERT_IO', `Cannot open ${where} as SQLite: ${reason}.`, { cause: error });
+    // A file that opens but is no database, or a damaged one, is the input's fault (its
+    // content), not a failure to read it: INVALID, as a damaged table is.
+    const code = (error as { code?: unknown } | null)?.code;
+    const damaged = typeof code === 'string' && /^SQLITE_(CORRUPT|NOTADB)/.test(code);
+    throw new ConvertError(damaged ? 'MTSTORE_CONVERT_INVALID' : 'MTSTORE_CONVERT_IO', `Cannot open ${where} as SQLite: ${reason}.`, { cause: error });
   }
   return db;
 }

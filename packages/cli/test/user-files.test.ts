@@ -1,0 +1,109 @@
+/**
+ * `mtstore import` / `inspect` on session files as users have them: copies of the real
+ * Telethon and Pyrogram fixtures edited with better-sqlite3 (the library's schema kept),
+ * --bot on every input format, and the exit-3 messages.
+ */
+import Database from 'better-sqlite3';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openStorage } from '@mtstore/core';
+import { afterAll, describe, expect, it } from 'vitest';
+import { EXIT, run } from '../src/index.js';
+import { captureIo, convertFixtures } from './helpers.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'mtstore-cli-user-files-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const telethonFile = `${convertFixtures}telethon/telethon.session`;
+const pyrogramFile = `${convertFixtures}pyrogram/pyrogram.session`;
+
+function copyOf(fixture: string, name: string, edit: (db: Database.Database) => void): string {
+  const path = join(dir, name);
+  copyFileSync(fixture, path);
+  const db = new Database(path);
+  edit(db);
+  db.close();
+  return path;
+}
+
+async function isEmpty(url: string): Promise<boolean> {
+  const storage = await openStorage(url);
+  try {
+    return (await storage.load()) === null && (await storage.peers.list({ limit: 1 })).peers.length === 0;
+  } finally {
+    await storage.close();
+  }
+}
+
+describe('a file with rows mtstore cannot store', () => {
+  it('imports everything else and says on stderr what was left out; inspect shows it before importing', async () => {
+    const path = copyOf(telethonFile, 'odd.session', (db) => {
+      db.prepare("update entities set username = 'bad.name', phone = '+1 555-000-1111' where id = 777000222").run();
+      db.prepare("insert into entities values (-2000000000005, 1, 'secret', null, 'Secret', 1700000100)").run();
+    });
+    const io = captureIo();
+    expect(await run(['import', path, 'shared://odd'], io), io.err()).toBe(EXIT.OK);
+    expect(io.err()).toMatch(/^mtstore: warning: entities row 777000222: username "bad\.name" dropped/m);
+    expect(io.err()).toMatch(/^mtstore: warning: entities row -2000000000005: skipped/m);
+    expect(io.err()).toContain('6 peers, 0 kv entries, 0 reference messages (2 rows or fields left out: see the warnings above).');
+    const storage = await openStorage('shared://odd');
+    expect(await storage.peers.getById('user', 777000222n)).toMatchObject({ usernames: [], phone: '15550001111' });
+    expect(await storage.peers.getByPhone('15550001111')).toMatchObject({ id: 777000222n });
+    await storage.close();
+
+    const shown = captureIo();
+    expect(await run(['inspect', path], shown)).toBe(EXIT.OK);
+    expect(shown.out()).toContain('  left out on import: 2 rows or fields');
+  });
+
+  it('a file whose login is gone (auth_key NULL) imports with a warning that it is no login', async () => {
+    const path = copyOf(telethonFile, 'logged-out.session', (db) => db.exec('update sessions set auth_key = null'));
+    const io = captureIo();
+    expect(await run(['import', path, 'shared://out'], io), io.err()).toBe(EXIT.OK);
+    expect(io.err()).toContain('mtstore: warning: the session has no auth key for its home DC 2 (logged out, or its login never finished)');
+    const clean = captureIo();
+    expect(await run(['import', telethonFile, 'shared://in'], clean)).toBe(EXIT.OK);
+    expect(clean.err()).not.toContain('warning');
+  });
+});
+
+describe('--bot', () => {
+  it('marks the user of a Telethon file as a bot', async () => {
+    expect(await run(['import', telethonFile, 'shared://bot', '--bot'], captureIo())).toBe(EXIT.OK);
+    const storage = await openStorage('shared://bot');
+    expect((await storage.load())?.user).toMatchObject({ id: 777000111n, bot: true });
+    await storage.close();
+  });
+
+  it('on any other input is a usage error (exit 2) naming the format, and nothing is written', async () => {
+    const inputs: [string, string][] = [
+      [pyrogramFile, 'a Pyrogram session file records whether the account is a bot'],
+      [readFileSync(`${convertFixtures}pyrogram/user.string`, 'utf8').trim(), 'a Pyrogram string records whether the account is a bot'],
+      [readFileSync(`${convertFixtures}telethon/ipv4.string`, 'utf8').trim(), 'a Telethon string records no account'],
+      [copyOf(telethonFile, 'no-self.session', (db) => db.exec('delete from entities where id = 0')), 'this Telethon session file has no logged-in user'],
+    ];
+    for (const [i, [input, says]] of inputs.entries()) {
+      const io = captureIo();
+      expect(await run(['import', input, `shared://notbot${i}`, '--bot'], io), io.err()).toBe(EXIT.USAGE);
+      expect(io.err()).toMatch(/^mtstore: --bot/);
+      expect(io.err()).toContain(says);
+      expect(await isEmpty(`shared://notbot${i}`)).toBe(true);
+    }
+  });
+});
+
+describe('exit 3 says what to do', () => {
+  it('a damaged or truncated file, and a file that is no database: copy it again, or export a string', async () => {
+    const truncated = join(dir, 'truncated.session');
+    writeFileSync(truncated, readFileSync(telethonFile).subarray(0, 5000));
+    const garbage = join(dir, 'garbage.session');
+    writeFileSync(garbage, 'x'.repeat(4096));
+    const badRow = copyOf(telethonFile, 'short-key.session', (db) => db.exec('update sessions set auth_key = substr(auth_key, 1, 255)'));
+    for (const path of [truncated, garbage, badRow]) {
+      const io = captureIo();
+      expect(await run(['import', path, 'shared://damaged'], io), io.err()).toBe(EXIT.INPUT);
+      expect(io.err(), path).toMatch(/^mtstore: .*Copy the session again \(the whole string, or the file with its client stopped\); if it still fails, have the library that wrote it export a session string and give that instead\.\n$/);
+    }
+  });
+});
