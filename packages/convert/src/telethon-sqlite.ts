@@ -26,6 +26,12 @@ function num(value: unknown, field: string): number {
   return Number(v);
 }
 
+/** A 0..2^31-1 counter (pts, qts, seq), or -1 when the column holds none. */
+function counter(value: unknown): number {
+  const v = int64Column(value);
+  return v !== null && v >= 0n && v <= 2_147_483_647n ? Number(v) : -1;
+}
+
 /** Telethon writes update_state.date as an integer, or (through sqlite3's adapter) as text. */
 function epoch(value: unknown): number {
   const v = int64Column(value);
@@ -88,13 +94,18 @@ export function readTelethonDatabase(db: SqliteDatabase, schema: SqliteSchema, o
   }
 
   if (schema.update_state !== undefined) {
+    // Update state is only where to resume fetching updates: a row mtstore cannot store is
+    // left out with a warning (the client then fetches the state again), never the file.
     const channels: ChannelState[] = [];
     for (const state of db.prepare('select id, pts, qts, date, seq from update_state').all() as Row[]) {
       const id = int64Column(state.id);
       if (id === 0n) {
-        const value: UpdateState = { pts: num(state.pts, 'update_state.pts'), qts: num(state.qts, 'update_state.qts'), date: epoch(state.date), seq: num(state.seq, 'update_state.seq') };
-        session.state = value;
-      } else if (id !== null) channels.push({ id, pts: num(state.pts, 'update_state.pts') });
+        const value: UpdateState = { pts: counter(state.pts), qts: counter(state.qts), date: cleanEpoch(epoch(state.date)), seq: counter(state.seq) };
+        if ([value.pts, value.qts, value.seq].every((n) => n >= 0)) session.state = value;
+        else warnings.push('update_state of the account left out (a counter is missing or out of range)');
+      } else if (id !== null && id > 0n && !channels.some((c) => c.id === id) && counter(state.pts) >= 0) {
+        channels.push({ id, pts: counter(state.pts) });
+      } else warnings.push(`update_state row ${String(state.id)} left out (not a channel id with its pts)`);
     }
     session.channels = channels;
   }

@@ -76,6 +76,19 @@ describe('Telethon file with odd entity rows', () => {
     expect(parsed.warnings).toEqual([]);
   });
 
+  it('an update_state row it cannot store is left out with a warning, never the file', async () => {
+    const clean = await parseSession(join(fixtures, 'telethon/telethon.session'));
+    const path = copyOf('telethon/telethon.session', 'odd-state.session', (db) => {
+      db.exec('update update_state set pts = null where id = 1183945448');
+      db.exec('update update_state set qts = null where id = 0');
+    });
+    const parsed = await parseSession(path);
+    expect(parsed.session.state).toBeUndefined();
+    expect(parsed.session.channels).toEqual(clean.session.channels.filter((c) => c.id !== 1183945448n));
+    expect(parsed.peers).toEqual(clean.peers);
+    expect(parsed.warnings).toEqual([expect.stringContaining('update_state of the account left out'), expect.stringContaining('update_state row 1183945448 left out')]);
+  });
+
   it('an empty entities table, and a logged-out file (auth_key NULL), still read', async () => {
     const empty = await parseSession(copyOf('telethon/telethon.session', 'empty.session', (db) => db.exec('delete from entities')));
     expect([empty.peers, empty.session.user, empty.warnings]).toEqual([[], undefined, []]);
