@@ -325,18 +325,27 @@ export class Connection {
 }
 
 /**
+ * How long the switch to WAL waits for another connection's lock, in ms (at most
+ * busyTimeout). Enough for processes opening a new file at the same moment, whose
+ * locks last for one read of the schema; short, because a holder in this process
+ * cannot move while the synchronous switch waits.
+ */
+const WAL_SWITCH_WAIT = 100;
+
+/**
  * `journal_mode = WAL` needs the file to itself for a moment. When another connection
- * has a transaction open on a file in rollback-journal mode (the application's own
+ * keeps a transaction open on a file in rollback-journal mode (the application's own
  * better-sqlite3 Database in this process, another program), the switch is deferred
  * instead of failing the open: the file stays in its journal mode for this connection,
  * which gives the same results (readers then wait on a writer), and the next open by
- * this adapter switches it. No wait on the lock: in this process the holder could not
- * move while this synchronous call waited, so busyTimeout would only stall the event
- * loop. Returns whether the file is in WAL mode. Never inside a transaction (SQLite
- * refuses the switch there): this runs right after opening.
+ * this adapter switches it. The wait is WAL_SWITCH_WAIT, not busyTimeout: in this
+ * process the holder could not move while this synchronous call waited, so the full
+ * timeout would only stall the event loop. Returns whether the file is in WAL mode.
+ * Never inside a transaction (SQLite refuses the switch there): this runs right after
+ * opening.
  */
 function switchToWal(db: Database.Database, busyTimeout: number): boolean {
-  db.pragma('busy_timeout = 0');
+  db.pragma(`busy_timeout = ${Math.min(busyTimeout, WAL_SWITCH_WAIT)}`);
   try {
     return db.pragma('journal_mode = WAL', { simple: true }) === 'wal';
   } catch (error) {
