@@ -255,6 +255,14 @@ export class RedisConnection {
    * commands sent while it closes, with a bare "Connection is closed.".
    */
   #lastError: Error | undefined;
+  /** Calls of this instance in run() not settled yet: close() lets them finish first (see close()). */
+  #inflight = 0;
+  /** Called once #inflight drops to 0 while close() waits. */
+  #drained: (() => void) | undefined;
+  /** close() began: from then on a settled call counts as the server's progress. */
+  #closing = false;
+  /** When a call last settled since close() began (or close() began): its grace runs from here. */
+  #progress = 0;
 
   /** `keys: false` for the bus, which keeps no keys (and so takes an ioredis keyPrefix). */
   constructor(options: RedisConnectionOptions, where: string, { keys = true }: { keys?: boolean } = {}) {
@@ -361,30 +369,94 @@ export class RedisConnection {
    * prefix) is CorruptDataError naming `where`.
    */
   run<T, R = T>(op: (client: RedisClient) => Promise<T>, where: string, map?: (value: T) => R): Promise<R> {
-    const result = this.isReady ? op(this.client) : this.ready().then(() => op(this.client));
-    return result.then(map, (error: unknown) => {
-      // A fenced write found another token on the session's lease: it wrote nothing.
-      if (isFenceRefusal(error)) throw new LeaseLostError('fence');
-      if (error instanceof Error && error.message.startsWith('WRONGTYPE')) {
-        throw new CorruptDataError(`${where}: a Redis key holds another type than the mtstore layout says (${error.message.split('\n')[0]})`);
-      }
-      throw this.explain(error);
-    }) as Promise<R>;
+    // Counted until it settles: close() lets it finish (see close()).
+    this.#inflight++;
+    /** Whether `op` ran: a call closed before it did sent nothing. */
+    let started = this.isReady;
+    const result = started
+      ? op(this.client)
+      : this.ready().then(() => {
+          started = true;
+          return op(this.client);
+        });
+    return result.then(
+      (value) => {
+        this.#settled();
+        return map === undefined ? value : map(value);
+      },
+      (error: unknown) => {
+        this.#settled();
+        // A fenced write found another token on the session's lease: it wrote nothing.
+        if (isFenceRefusal(error)) throw new LeaseLostError('fence');
+        if (error instanceof Error && error.message.startsWith('WRONGTYPE')) {
+          throw new CorruptDataError(`${where}: a Redis key holds another type than the mtstore layout says (${error.message.split('\n')[0]})`);
+        }
+        // Cut off by close() (Redis silent for CLOSE_GRACE_MS, or unreachable): say whether it may have been applied.
+        if (this.#closing && error instanceof Error && error.message === CONNECTION_CLOSED) {
+          throw new Error(started ? CLOSED_AFTER_SENDING : CLOSED_BEFORE_SENDING, { cause: error });
+        }
+        throw this.explain(error);
+      },
+    ) as Promise<R>;
+  }
+
+  #settled(): void {
+    if (!this.#closing) {
+      this.#inflight--;
+      return;
+    }
+    this.#progress = Date.now();
+    if (--this.#inflight === 0) this.#drained?.();
+  }
+
+  /**
+   * Resolves true once every call made before close() has settled, or false once
+   * CLOSE_GRACE_MS pass without one settling (Redis silent, or unreachable while
+   * connecting). Not awaited at all between two reconnect attempts of a single-server
+   * client: no connection exists then to answer anything, and the queued calls would
+   * only wait for the next attempt.
+   */
+  #letCallsFinish(): Promise<boolean> {
+    if (this.#inflight === 0) return Promise.resolve(true);
+    if (this.client instanceof Redis && this.client.status === 'reconnecting') return Promise.resolve(false);
+    this.#progress = Date.now();
+    return new Promise<boolean>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const finish = (all: boolean): void => {
+        clearTimeout(timer);
+        this.#drained = undefined;
+        resolve(all);
+      };
+      const check = (): void => {
+        const quiet = Date.now() - this.#progress;
+        if (quiet >= CLOSE_GRACE_MS) finish(false);
+        else timer = setTimeout(check, CLOSE_GRACE_MS - quiet);
+      };
+      this.#drained = () => finish(true);
+      timer = setTimeout(check, CLOSE_GRACE_MS);
+    });
   }
 
   /**
    * Quits a connection we own (gracefully when it is up); leaves the application's
-   * client alone. QUIT is answered after every command sent before it, so the calls in
-   * flight get their answers first. It gets CLOSE_GRACE_MS: over a link that went
-   * silent no answer comes, and QUIT would wait for `commandTimeout` (5 s). Then the
-   * sockets are destroyed and whatever is still in flight or queued rejects at once.
+   * client alone. First the calls made before close() finish: those not sent yet (still
+   * waiting for the connection and the layout check of a fresh instance, queued while
+   * connecting, or in the auto-pipeline) would otherwise reject "Connection is closed."
+   * on a server that answers, a write's outcome unknown. That wait ends once
+   * CLOSE_GRACE_MS pass without a call settling (Redis silent or unreachable): then the
+   * sockets are destroyed at once, and every call still waiting rejects saying whether
+   * it may have been applied. Otherwise QUIT, answered after every command sent before
+   * it, gets CLOSE_GRACE_MS too: over a link that went silent meanwhile no answer
+   * comes, and QUIT would wait for `commandTimeout` (5 s).
    */
   async close(): Promise<void> {
     if (!this.owned) return;
     const client = this.client;
+    this.#closing = true;
+    const answered = await this.#letCallsFinish();
     // A connect under way is over: the calls waiting for it reject (see connect()).
     this.#abortConnect?.(new Error(CONNECTION_CLOSED));
-    if (client.status === 'ready') {
+    if (answered && client.status === 'ready') {
       let timer: NodeJS.Timeout | undefined;
       const answered = await Promise.race([
         client.quit().then(
@@ -444,6 +516,8 @@ interface FlushableQueue {
 
 /** How long close() waits for Redis to answer QUIT before it drops the connection. */
 export const CLOSE_GRACE_MS = 1_000;
+const CLOSED_BEFORE_SENDING = 'the storage was closed while Redis did not answer, before the call was sent: nothing of it was applied';
+const CLOSED_AFTER_SENDING = 'the storage was closed while Redis did not answer, with the call queued or in flight: it may or may not have been applied';
 
 /**
  * Destroys a connection's socket at once; false when it has none. ioredis' own

@@ -1,0 +1,119 @@
+/**
+ * close() with calls made before it and not yet sent: on a fresh instance they wait for
+ * the connection and the layout check, on a connected one they may sit in ioredis'
+ * auto-pipeline. Redis answers, so each of them completes and its writes are there;
+ * a call after close() is StorageClosedError. Before the fix close() sent QUIT (or
+ * aborted the connect) at once and the calls not yet sent rejected "Connection is
+ * closed." (StorageUnavailableError) on a reachable server, a write's outcome unknown.
+ * Single server and Cluster. When Redis does not answer (a link gone silent), close()
+ * still settles within about CLOSE_GRACE_MS, and the calls it cuts off say whether they
+ * may have been applied.
+ */
+import { checkServer } from '@mtstore/conformance/vitest';
+import { fullSession } from '@mtstore/conformance/vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { openProxy, within } from '../../test-adapters/src/proxy.js';
+import { CLOSE_GRACE_MS } from '../src/connection.js';
+import { RedisSessionStorage, RedisStorage, type RedisStorageOptions } from '../src/index.js';
+import { admin, adminCluster, clusterSeed, dropPrefix, plain, probe, probeCluster, randomName, REDIS_CLUSTER_URL, REDIS_URL } from './helpers.js';
+
+const single = await checkServer('redis', REDIS_URL, () => probe(REDIS_URL));
+const cluster = await checkServer('redis-cluster', REDIS_CLUSTER_URL, probeCluster);
+
+const targets: { label: string; available: boolean; options: () => Omit<RedisStorageOptions, 'prefix'>; admin: () => ReturnType<typeof admin> | ReturnType<typeof adminCluster> }[] = [
+  { label: 'single server', available: single.available, options: () => ({ url: REDIS_URL }), admin: () => admin() },
+  { label: 'Cluster', available: cluster.available, options: () => ({ cluster: { nodes: [clusterSeed()] } }), admin: () => adminCluster() },
+];
+
+for (const target of targets) {
+  describe.runIf(target.available)(`close() with calls not yet sent (${target.label})`, () => {
+    const prefixes: string[] = [];
+    afterAll(async () => {
+      const client = target.admin();
+      try {
+        for (const prefix of prefixes) await dropPrefix(client, prefix);
+      } finally {
+        client.disconnect();
+      }
+    });
+
+    for (const warm of [false, true]) {
+      it(`${warm ? 'on a connected instance' : 'on a fresh instance (connecting, checking the layout)'}: every call completes, its writes are there, later calls are StorageClosedError`, async () => {
+        const prefix = `${randomName('close-queued')}:`;
+        prefixes.push(prefix);
+        const storage = new RedisStorage({ ...target.options(), prefix, name: 'alice' });
+        const sessions = new RedisSessionStorage({ ...target.options(), prefix });
+        if (warm) await Promise.all([storage.load(), sessions.hasSession(9n, 9n)]);
+        const calls = [
+          storage.save(fullSession(2)),
+          storage.kv.set('k', new Uint8Array([1, 2, 3])),
+          storage.kv.get('missing'),
+          sessions.createSession(1n, 2n),
+          sessions.hasSession(3n, 4n),
+        ];
+        await Promise.all([storage.close(), sessions.close()]);
+        expect(await Promise.allSettled(calls)).toEqual([
+          { status: 'fulfilled', value: undefined },
+          { status: 'fulfilled', value: undefined },
+          { status: 'fulfilled', value: null },
+          { status: 'fulfilled', value: true },
+          { status: 'fulfilled', value: false },
+        ]);
+        await expect(storage.load()).rejects.toMatchObject({ code: 'MTSTORE_STORAGE_CLOSED' });
+
+        const reader = new RedisStorage({ ...target.options(), prefix, name: 'alice' });
+        const readerSessions = new RedisSessionStorage({ ...target.options(), prefix });
+        try {
+          expect((await reader.load())?.homeDcId).toBe(fullSession(2).homeDcId);
+          expect(plain(await reader.kv.get('k'))).toEqual(new Uint8Array([1, 2, 3]));
+          expect(await readerSessions.hasSession(1n, 2n)).toBe(true);
+        } finally {
+          await Promise.all([reader.close(), readerSessions.close()]);
+        }
+      });
+    }
+  });
+}
+
+/** Timers firing late on a loaded machine. */
+const SLACK = 1_500;
+
+describe.runIf(single.available)('close() with calls waiting on a Redis that does not answer (single server, proxy gone silent)', () => {
+  it('a fresh instance still connecting: close() settles within its grace, the call rejects saying nothing of it was applied', async () => {
+    const proxy = await openProxy(REDIS_URL);
+    try {
+      proxy.blackhole();
+      const storage = new RedisStorage({ url: proxy.url(), prefix: `${randomName('close-silent')}:`, name: 'alice' });
+      const call = storage.kv.set('k', new Uint8Array([1]));
+      const started = Date.now();
+      await within(CLOSE_GRACE_MS + SLACK, 'close()', storage.close());
+      expect(Date.now() - started).toBeGreaterThanOrEqual(CLOSE_GRACE_MS - 10);
+      const error = await within(SLACK, 'the call', call.then(() => undefined, (e: unknown) => e));
+      expect(error).toMatchObject({ code: 'MTSTORE_STORAGE_UNAVAILABLE' });
+      expect((error as Error).message).toContain('before the call was sent: nothing of it was applied');
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('a connected instance whose link went silent: the call sent rejects saying it may or may not have been applied', async () => {
+    const proxy = await openProxy(REDIS_URL);
+    const prefix = `${randomName('close-silent')}:`;
+    try {
+      const storage = new RedisStorage({ url: proxy.url(), prefix, name: 'alice' });
+      await storage.kv.set('k', new Uint8Array([1]));
+      proxy.blackhole();
+      const call = storage.kv.set('k', new Uint8Array([2]));
+      const started = Date.now();
+      await within(CLOSE_GRACE_MS + SLACK, 'close()', storage.close());
+      expect(Date.now() - started).toBeLessThan(CLOSE_GRACE_MS + SLACK);
+      const error = await within(SLACK, 'the call', call.then(() => undefined, (e: unknown) => e));
+      expect(error).toMatchObject({ code: 'MTSTORE_STORAGE_UNAVAILABLE' });
+      expect((error as Error).message).toContain('may or may not have been applied');
+    } finally {
+      await proxy.close();
+      const client = admin();
+      await dropPrefix(client, prefix).finally(() => client.disconnect());
+    }
+  });
+});
