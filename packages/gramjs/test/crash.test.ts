@@ -6,15 +6,10 @@
  * save() resolved): the key of every DC (that write or a later one), every entity,
  * the logged-in user and the home DC. On a SQLite file and on PostgreSQL.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Storage } from '@mtstore/core';
-import { adapters, type AdapterCase } from '@mtstore/test-adapters';
-import { killAfterAcks, processTargets } from '@mtstore/test-adapters/processes';
+import { killAfterAcks, fileNamespace, processTargetsOfFile, serverAnswers } from '@mtstore/test-adapters/processes';
 // @ts-expect-error: plain JS shared with the child, no declarations
 import { crashKey, crashUser } from './children/crash-data.mjs';
 
@@ -51,15 +46,12 @@ async function expectAcknowledged(storage: Storage, acked: number[]): Promise<vo
   expect(from.length, `home DC ${session?.homeDcId} ${home?.ipv4}, acknowledged setDC of write ${lastDc}`).toBeGreaterThan(0);
 }
 
-const dir = mkdtempSync(join(tmpdir(), 'gramjs-crash-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-const targets = processTargets(dir);
+const targets = processTargetsOfFile('gramjs-crash');
 
 for (const target of targets) {
-  const available = await (adapters.find((adapter) => adapter.name === target.name) as AdapterCase).available();
+  const available = await serverAnswers(target.name);
   describe.skipIf(!available)(`GramJS session killed with SIGKILL after save() on ${target.name}`, () => {
-    const ns = `gramjs_crash_${process.pid}_${randomBytes(3).toString('hex')}`;
+    const ns = fileNamespace('gramjs_crash');
     afterAll(() => target.cleanup(ns));
 
     it(`keeps every acknowledged write over ${KILLS} kills`, async () => {

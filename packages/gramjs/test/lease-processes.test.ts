@@ -7,14 +7,9 @@
  * LeaseLostError, onLost is called once, and nothing of it lands over this process's
  * data. Once the child closes, nothing of it is left holding the session.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { adapters, type AdapterCase } from '@mtstore/test-adapters';
-import { ChildLines, processTargets } from '@mtstore/test-adapters/processes';
+import { ChildLines, fileNamespace, processTargetsOfFile, serverAnswers } from '@mtstore/test-adapters/processes';
 import { StorageSession } from '../src/index.js';
 // @ts-expect-error: plain JS shared with the child, no declarations
 import { crashKey } from './children/crash-data.mjs';
@@ -23,15 +18,12 @@ import { gramKey } from './client.js';
 const HOLDER = fileURLToPath(new URL('./children/lease-holder.mjs', import.meta.url));
 const key = crashKey as (i: number) => Uint8Array;
 
-const dir = mkdtempSync(join(tmpdir(), 'gramjs-lease-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-const targets = processTargets(dir);
+const targets = processTargetsOfFile('gramjs-lease');
 
 for (const target of targets) {
-  const available = await (adapters.find((adapter) => adapter.name === target.name) as AdapterCase).available();
+  const available = await serverAnswers(target.name);
   describe.skipIf(!available)(`two processes on one GramJS session over ${target.name}`, () => {
-    const ns = `gramjs_lease_${process.pid}_${randomBytes(3).toString('hex')}`;
+    const ns = fileNamespace('gramjs_lease');
     afterAll(() => target.cleanup(ns));
 
     it('the second gets LeaseHeldError naming the first; after a forced takeover the first’s writes are refused and reported', async () => {

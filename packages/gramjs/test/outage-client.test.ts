@@ -6,13 +6,11 @@
  * while down settles (pending writes and the release reported, never thrown) and stops
  * the lease's heartbeat, so the next process gets the session after the TTL.
  */
-import { randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authKey, plainBytes } from '@mtstore/conformance/vitest';
 import type { Storage } from '@mtstore/core';
-import { adapters, type AdapterCase } from '@mtstore/test-adapters';
-import { proxiedTargets } from '@mtstore/test-adapters/processes';
+import { fileNamespace, proxiedTargets, serverAnswers } from '@mtstore/test-adapters/processes';
 import { openProxy, type Proxy } from '@mtstore/test-adapters/proxy';
 import { StorageSession } from '../src/index.js';
 import { gramKey, offlineClient, user } from './client.js';
@@ -22,10 +20,10 @@ const targets = proxiedTargets();
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 
 for (const target of targets) {
-  const available = await (adapters.find((adapter) => adapter.name === target.name) as AdapterCase).available();
+  const available = await serverAnswers(target.name);
   describe.skipIf(!available)(`GramJS client through a ${target.name} outage`, () => {
     let proxy: Proxy;
-    const ns = `gramjs_client_outage_${process.pid}_${randomBytes(3).toString('hex')}`;
+    const ns = fileNamespace('gramjs_client_outage');
     const opened: Storage[] = [];
     const open = (name: string): Storage => {
       const storage = target.open(proxy, ns, name);

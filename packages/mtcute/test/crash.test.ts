@@ -6,15 +6,10 @@
  * the save resolved): the key of every DC (that write or a later one), every peer the
  * client cached, the update state. On a SQLite file and on PostgreSQL.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Storage } from '@mtstore/core';
-import { adapters, type AdapterCase } from '@mtstore/test-adapters';
-import { killAfterAcks, processTargets } from '@mtstore/test-adapters/processes';
+import { killAfterAcks, fileNamespace, processTargetsOfFile, serverAnswers } from '@mtstore/test-adapters/processes';
 // @ts-expect-error: plain JS shared with the child, no declarations
 import { crashKey, crashUser } from './children/crash-data.mjs';
 
@@ -45,15 +40,12 @@ async function expectAcknowledged(storage: Storage, acked: number[]): Promise<vo
   expect(session?.homeDcId).toBe(2);
 }
 
-const dir = mkdtempSync(join(tmpdir(), 'mtcute-crash-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-const targets = processTargets(dir);
+const targets = processTargetsOfFile('mtcute-crash');
 
 for (const target of targets) {
-  const available = await (adapters.find((adapter) => adapter.name === target.name) as AdapterCase).available();
+  const available = await serverAnswers(target.name);
   describe.skipIf(!available)(`mtcute client killed with SIGKILL after driver.save() on ${target.name}`, () => {
-    const ns = `mtcute_crash_${process.pid}_${randomBytes(3).toString('hex')}`;
+    const ns = fileNamespace('mtcute_crash');
     afterAll(() => target.cleanup(ns));
 
     it(`keeps every acknowledged write over ${KILLS} kills`, async () => {

@@ -7,15 +7,13 @@
  * it was told (nothing acknowledged is lost), without being restarted; destroy()
  * during the outage settles instead of hanging.
  */
-import { randomBytes } from 'node:crypto';
 import { Long } from '@mtcute/core';
 import { getMe, resolvePeer } from '@mtcute/core/methods.js';
 import { StubTelegramClient } from '@mtcute/test/client.js';
 import { createStub } from '@mtcute/test/stub.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Storage } from '@mtstore/core';
-import { adapters, type AdapterCase } from '@mtstore/test-adapters';
-import { proxiedTargets } from '@mtstore/test-adapters/processes';
+import { fileNamespace, proxiedTargets, serverAnswers } from '@mtstore/test-adapters/processes';
 import { openProxy, type Proxy } from '@mtstore/test-adapters/proxy';
 import { mtcuteStorage } from '../src/index.js';
 import { platform } from './helpers.js';
@@ -57,10 +55,10 @@ function client(storage: Storage): { tg: StubTelegramClient; calls: string[] } {
 const targets = proxiedTargets();
 
 for (const target of targets) {
-  const available = await (adapters.find((adapter) => adapter.name === target.name) as AdapterCase).available();
+  const available = await serverAnswers(target.name);
   describe.skipIf(!available)(`mtcute client through a ${target.name} outage`, () => {
     let proxy: Proxy;
-    const ns = `mtcute_outage_${process.pid}_${randomBytes(3).toString('hex')}`;
+    const ns = fileNamespace('mtcute_outage');
     const opened: Storage[] = [];
     const open = (name: string): Storage => {
       const storage = target.open(proxy, ns, name);

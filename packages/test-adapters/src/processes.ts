@@ -6,14 +6,18 @@
  * the server backends a test reaches through the loopback proxy (./proxy) to cut them off.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { afterAll } from 'vitest';
 import type { Storage } from '@mtstore/core';
 import { PostgresStorage } from '@mtstore/postgres';
 import { RedisStorage } from '@mtstore/redis';
 import { SqliteStorage } from '@mtstore/sqlite';
-import { POSTGRES_URL, REDIS_URL } from './index.js';
+import { adapters, POSTGRES_URL, REDIS_URL } from './index.js';
 import type { Proxy } from './proxy.js';
 
 /** A child process running `script`, its stdout read line by line. */
@@ -92,6 +96,25 @@ export interface ProcessTarget {
   open(ns: string, session: string): Storage;
   /** Removes namespace `ns` (the PostgreSQL schema; the SQLite file goes with `dir`). */
   cleanup(ns: string): Promise<void>;
+}
+
+/** Whether the server of the adapter named `name` in `adapters` answers (memoized there). */
+export function serverAnswers(name: string): Promise<boolean> {
+  const adapter = adapters.find((a) => a.name === name);
+  if (adapter === undefined) throw new Error(`no adapter named ${name} in @mtstore/test-adapters`);
+  return adapter.available();
+}
+
+/** A namespace of this test file's own on a shared server: `<prefix>_<pid>_<6 hex>`. */
+export function fileNamespace(prefix: string): string {
+  return `${prefix}_${process.pid}_${randomBytes(3).toString('hex')}`;
+}
+
+/** processTargets in a new temporary directory (`<prefix>-…`), removed after the test file. */
+export function processTargetsOfFile(prefix: string): ProcessTarget[] {
+  const dir = mkdtempSync(join(tmpdir(), `${prefix}-`));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  return processTargets(dir);
 }
 
 /** A SQLite file in `dir` and a PostgreSQL schema, per namespace. */
