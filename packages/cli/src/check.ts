@@ -50,9 +50,14 @@ export function serverUrl(input: string): string {
   return url.href;
 }
 
+/**
+ * `base` with `key` set to `value` and without `session`: the kit names the sessions it
+ * opens, and server storage refuses a session name (openSessionStorage).
+ */
 function withParam(base: string, key: string, value: string): string {
   const url = new URL(base);
   url.searchParams.set(key, value);
+  url.searchParams.delete('session');
   return url.href;
 }
 

@@ -46,6 +46,20 @@ module.exports = { Redis, default: Redis };
   return join(modules, '@mtstore/cli/dist/bin.js');
 }
 
+describe("check's scratch namespaces", () => {
+  it('leave out a ?session= of the URL given: the kit names its sessions, and server storage refuses one', () => {
+    for (const [input, param] of [
+      ['postgres://u@127.0.0.1:1/db?session=alice&sslmode=disable', 'schema'],
+      ['redis://127.0.0.1:1/3?session=alice', 'prefix'],
+      ['mongodb://127.0.0.1:1/db?session=alice', 'collectionPrefix'],
+    ] as const) {
+      const url = new URL(scratchFor(input).url('ns_q'));
+      expect([url.searchParams.has('session'), url.searchParams.get(param)?.startsWith('ns_q')], input).toEqual([false, true]);
+    }
+    expect(new URL(scratchFor('postgres://u@127.0.0.1:1/db?session=alice&sslmode=disable').url('ns_q')).searchParams.get('sslmode')).toBe('disable');
+  });
+});
+
 describe("check's scratch cleanup", () => {
   it("loads the driver from the adapter package's folder (ioredis only under @mtstore/redis/node_modules, as in a global install)", async () => {
     const cli = globalLayout('global-with-driver', true);
