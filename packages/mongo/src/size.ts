@@ -2,7 +2,7 @@
  * MongoDB's document limit, checked before anything is sent. A session's snapshot and
  * keys are one document (codec.ts), and its channels' pts are fields of it: a bot in a
  * few hundred thousand channels reaches the limit (≈ 50 bytes of BSON per channel in the
- * document, ≈ 90 per channel in a `saveUpdateState` command, whose dotted paths repeat
+ * document, ≈ 100 per channel in a `saveUpdateState` command, whose dotted paths repeat
  * the channel's field name three times). Without this check such a write failed with
  * whatever the driver or server said (a RangeError of the driver's 17 MiB serialisation
  * buffer, or MongoDB's BSONObjectTooLarge), reported as StorageUnavailableError as if a

@@ -1,7 +1,7 @@
 /**
  * MongoDB's 16 MiB document limit (src/size.ts). A session's channels are fields of its
  * one document, so a bot in a few hundred thousand channels reaches it: ≈ 50 bytes of
- * BSON a channel in the document, ≈ 90 in a `saveUpdateState` command. Such a write is
+ * BSON a channel in the document, ≈ 100 in a `saveUpdateState` command. Such a write is
  * refused before anything is sent, with an error naming the limit and the size, and the
  * stored session stays as it was. Before the check the driver's serialisation buffer
  * (17 MiB) threw a RangeError, reported as StorageUnavailableError; on MongoDB a document
@@ -47,7 +47,7 @@ describe.runIf(server.available)('MongoDB document limit (16 MiB)', () => {
     expectTooLarge(error, 'save');
     const patchError = await storage.update({ channels: channels(400_000) }).catch((e: unknown) => e);
     expectTooLarge(patchError, 'update');
-    // 200,000 channels fit the document (≈ 10 MB) but not the command adding them (≈ 18 MB).
+    // 200,000 channels fit the document (≈ 10 MB) but not the command adding them (≈ 20 MB).
     const stateError = await storage.saveUpdateState({ pts: 9, qts: 9, date: 9, seq: 9 }, channels(200_000, 2_000_000_000)).catch((e: unknown) => e);
     expectTooLarge(stateError, 'saveUpdateState');
 
