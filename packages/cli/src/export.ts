@@ -4,7 +4,7 @@ import { isStorageError, type EncryptionOptions, type Session } from '@mtstore/c
 import { CliError, EXIT } from './exit.js';
 import { say, type Io } from './io.js';
 import { encryptionFromFlags } from './rotate.js';
-import { openExisting, readForeign, sessionNameOf, shown } from './source.js';
+import { checkBotFlag, openExisting, readForeign, sessionNameOf, shown } from './source.js';
 
 export interface ExportOptions {
   format: string;
@@ -15,6 +15,8 @@ export interface ExportOptions {
   from?: SessionFormat;
   /** `id=ENV_VAR` flags: the keys a session sealed by rotate-keys opens with. */
   keys?: string[];
+  /** A foreign Telethon file's account is a bot (the file does not say). */
+  bot?: boolean;
 }
 
 export function checkStringFormat(format: string): StringSessionFormat {
@@ -25,9 +27,12 @@ export function checkStringFormat(format: string): StringSessionFormat {
 }
 
 /** The session stored under `name` in `source` (a storage), or the foreign session `source` is. */
-export async function loadSession(source: string, name: string | undefined, from?: SessionFormat, encryption?: EncryptionOptions): Promise<Session> {
-  const foreign = await readForeign(source, { format: from, name });
-  if (foreign !== null) return foreign.session;
+export async function loadSession(source: string, name: string | undefined, from?: SessionFormat, encryption?: EncryptionOptions, bot?: boolean): Promise<Session> {
+  const foreign = await readForeign(source, { format: from, name, bot });
+  if (foreign !== null) {
+    if (bot) checkBotFlag(foreign, 'Export');
+    return foreign.session;
+  }
   const storage = await openExisting(source, name, encryption);
   try {
     let session: Session | null;
@@ -50,6 +55,7 @@ export async function loadSession(source: string, name: string | undefined, from
       const hint = names.length === 0 ? 'it holds no sessions' : `it holds: ${names.join(', ')} (pick one with --name)`;
       throw new CliError(EXIT.NOT_FOUND, `No session named "${sessionNameOf(source, name)}" in ${shown(source)}: ${hint}.`);
     }
+    if (bot) throw new CliError(EXIT.USAGE, `--bot applies to Telethon session files only: ${shown(source)} is a storage, whose sessions record whether the account is a bot. Export it without --bot.`);
     return session;
   } finally {
     await storage.close();
@@ -59,7 +65,7 @@ export async function loadSession(source: string, name: string | undefined, from
 export async function exportSession(source: string, options: ExportOptions, io: Io): Promise<string> {
   const format = checkStringFormat(options.format);
   const encryption = options.keys === undefined ? undefined : encryptionFromFlags(options.keys);
-  const session = await loadSession(source, options.name, options.from, encryption);
+  const session = await loadSession(source, options.name, options.from, encryption, options.bot);
   if (format === 'pyrogram' && session.apiId === undefined && options.apiId === undefined && session.user !== undefined) {
     // The library's own refusal names its option (`apiId`); on the command line it is --api-id.
     throw new CliError(EXIT.USAGE, `The session records no api_id, which a Pyrogram string holds: pass --api-id <your app's api_id>.`);

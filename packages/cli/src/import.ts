@@ -3,7 +3,7 @@ import { parseSession, type ConvertedSession, type SessionFormat } from '@mtstor
 import { describeHolder, isStorageError, LeaseHeldError, type Storage } from '@mtstore/core';
 import { CliError, EXIT } from './exit.js';
 import { say, type Io } from './io.js';
-import { checkTarget, openTarget, sessionNameOf, shown } from './source.js';
+import { checkBotFlag, checkTarget, openTarget, sessionNameOf, shown } from './source.js';
 
 export interface ImportOptions {
   name?: string;
@@ -55,32 +55,6 @@ export async function holdsAnything(storage: Storage, name: string): Promise<boo
   return (await storage.refMessages.list({ limit: 1 })).refs.length > 0;
 }
 
-/** What each format records about the account, for refusing a --bot it cannot apply to. */
-const BOT_RECORDED: Partial<Record<SessionFormat, string>> = {
-  pyrogram: 'a Pyrogram string records whether the account is a bot (is_bot)',
-  'pyrogram-sqlite': 'a Pyrogram session file records whether the account is a bot (sessions.is_bot)',
-  mtcute: 'an mtcute string records whether the account is a bot',
-  'mtcute-sqlite': 'an mtcute session file records whether the account is a bot (current_user)',
-  telethon: 'a Telethon string records no account at all (no user id), so there is no user to mark',
-  gramjs: 'a GramJS string records no account at all (no user id), so there is no user to mark',
-  'gramjs-store': 'a GramJS session folder records no account at all (no user id), so there is no user to mark',
-};
-
-/**
- * --bot applies to Telethon files only (they give the self user's id, never whether it is
- * a bot). Anywhere else it would be ignored, or contradict what the input records: a
- * usage error naming the format, before anything is written.
- */
-function checkBotFlag(converted: ConvertedSession): void {
-  const why = BOT_RECORDED[converted.format];
-  if (why !== undefined) {
-    throw new CliError(EXIT.USAGE, `--bot applies to Telethon session files only: ${why}. Import it without --bot.`);
-  }
-  if (converted.session.user === undefined) {
-    throw new CliError(EXIT.USAGE, '--bot: this Telethon session file has no logged-in user (no entities row with id 0), so there is no user to mark as a bot. Import it without --bot.');
-  }
-}
-
 /** Warnings shown one per line, at most this many; the rest as a count. */
 const WARNINGS_SHOWN = 10;
 
@@ -94,7 +68,7 @@ export async function importSession(input: string, target: string, options: Impo
   checkTarget(target);
   // --name also picks the session of a GramJS folder that holds several (imported under that name).
   const converted = await parseSession(input, { ...(options.format ? { format: options.format } : {}), ...(options.bot ? { bot: true } : {}), ...(options.name ? { name: options.name } : {}) });
-  if (options.bot) checkBotFlag(converted);
+  if (options.bot) checkBotFlag(converted, 'Import');
   const storage = await openTarget(target, options.name);
   const name = sessionNameOf(target, options.name);
   try {

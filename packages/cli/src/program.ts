@@ -64,7 +64,8 @@ export function buildProgram(io: Io): Command {
     .option('--api-id <id>', 'api_id for a Pyrogram string when the session has none (a session\'s own api_id is kept)', apiId)
     .addOption(new Option('--from <format>', 'read a foreign source as this format (needed only when it is ambiguous)').choices([...STRING_FORMATS, ...FILE_FORMATS]))
     .option('-k, --key <id=ENV_VAR>', 'for a session sealed by rotate-keys: its encryption key id and the environment variable holding the key (repeatable)', collect)
-    .action(async (source: string, opts: { format: string; name?: string; apiId?: number; from?: SessionFormat; key?: string[] }) => {
+    .option('--bot', 'a foreign Telethon session file\'s account is a bot (the file does not record it; exit 2 for any other source)')
+    .action(async (source: string, opts: { format: string; name?: string; apiId?: number; from?: SessionFormat; key?: string[]; bot?: boolean }) => {
       const { key, ...rest } = opts;
       await exportSession(source, { ...rest, ...(key === undefined ? {} : { keys: key }) }, io);
     });

@@ -118,8 +118,11 @@ export async function openTarget(input: string, name: string | undefined, encryp
  * string), else null. `format` reads it as that format (an ambiguous string); `name`
  * picks the session of a GramJS folder that holds several.
  */
-export async function readForeign(input: string, options: { format?: SessionFormat | undefined; name?: string | undefined } = {}): Promise<ConvertedSession | null> {
-  const parse = { ...(options.format === undefined ? {} : { format: options.format }), ...(options.name === undefined ? {} : { name: options.name }) };
+export async function readForeign(
+  input: string,
+  options: { format?: SessionFormat | undefined; name?: string | undefined; bot?: boolean | undefined } = {},
+): Promise<ConvertedSession | null> {
+  const parse = { ...(options.format === undefined ? {} : { format: options.format }), ...(options.name === undefined ? {} : { name: options.name }), ...(options.bot ? { bot: true } : {}) };
   if (options.format !== undefined) return parseSession(input, parse);
   if (existsSync(input) || (extname(input) === '' && existsSync(`${input}.session`))) {
     const path = existsSync(input) ? input : `${input}.session`;
@@ -127,4 +130,30 @@ export async function readForeign(input: string, options: { format?: SessionForm
   }
   if (!isUrl(input) && detectStringFormats(input).length > 0) return parseSession(input, parse);
   return null;
+}
+
+/** What each format records about the account, for refusing a --bot it cannot apply to. */
+const BOT_RECORDED: Partial<Record<SessionFormat, string>> = {
+  pyrogram: 'a Pyrogram string records whether the account is a bot (is_bot)',
+  'pyrogram-sqlite': 'a Pyrogram session file records whether the account is a bot (sessions.is_bot)',
+  mtcute: 'an mtcute string records whether the account is a bot',
+  'mtcute-sqlite': 'an mtcute session file records whether the account is a bot (current_user)',
+  telethon: 'a Telethon string records no account at all (no user id), so there is no user to mark',
+  gramjs: 'a GramJS string records no account at all (no user id), so there is no user to mark',
+  'gramjs-store': 'a GramJS session folder records no account at all (no user id), so there is no user to mark',
+};
+
+/**
+ * --bot applies to Telethon files only (they give the self user's id, never whether it is
+ * a bot). Anywhere else it would be ignored, or contradict what the input records: a
+ * usage error naming the format, before anything is written.
+ */
+export function checkBotFlag(converted: ConvertedSession, command: 'Import' | 'Export'): void {
+  const why = BOT_RECORDED[converted.format];
+  if (why !== undefined) {
+    throw new CliError(EXIT.USAGE, `--bot applies to Telethon session files only: ${why}. ${command} it without --bot.`);
+  }
+  if (converted.session.user === undefined) {
+    throw new CliError(EXIT.USAGE, `--bot: this Telethon session file has no logged-in user (no entities row with id 0), so there is no user to mark as a bot. ${command} it without --bot.`);
+  }
 }

@@ -107,3 +107,23 @@ describe('exit 3 says what to do', () => {
     }
   });
 });
+
+describe('export --bot', () => {
+  it("marks a Telethon file's user as a bot in the string; any other source is exit 2", async () => {
+    const { parseSessionString } = await import('@mtstore/convert');
+    for (const [format, extra] of [['pyrogram', ['--api-id', '12345']], ['mtcute', []]] as const) {
+      const io = captureIo();
+      expect(await run(['export', telethonFile, '--format', format, ...extra, '--bot'], io), io.err()).toBe(EXIT.OK);
+      expect(parseSessionString(io.out().trim(), { format }).session.user).toMatchObject({ id: 777000111n, bot: true });
+    }
+    const pyrogram = captureIo();
+    expect(await run(['export', pyrogramFile, '--format', 'mtcute', '--bot'], pyrogram)).toBe(EXIT.USAGE);
+    expect(pyrogram.err()).toContain('a Pyrogram session file records whether the account is a bot');
+    expect(pyrogram.out()).toBe('');
+    expect(await run(['import', telethonFile, 'shared://exportbot'], captureIo())).toBe(EXIT.OK);
+    const stored = captureIo();
+    expect(await run(['export', 'shared://exportbot', '--format', 'mtcute', '--bot'], stored)).toBe(EXIT.USAGE);
+    expect(stored.err()).toContain('is a storage, whose sessions record whether the account is a bot');
+    expect(stored.out()).toBe('');
+  });
+});
