@@ -81,7 +81,10 @@ function explainError(error: unknown): { code: ExitCode; line: string } {
     // The library's advice ("pass format: …", "pass name …") as the command's options.
     const fix =
       error.code === 'MTSTORE_CONVERT_UNKNOWN_FORMAT'
-        ? ' Pass --format to name it, or check that the whole string was copied.'
+        ? / is an SQLite file but not /.test(error.message)
+          ? // --format cannot make another program's database a session: say which file to give.
+            " Give the session file the client itself keeps (Telethon's <name>.session, Pyrogram's or a fork's <name>.session in its workdir, mtcute's storage file), or a session string exported from it."
+          : ' Pass --format to name it, or check that the whole string was copied.'
         : error.code === 'MTSTORE_CONVERT_AMBIGUOUS'
           ? ' On the command line: --name <session> picks a session of a folder; --format (import) or --from (inspect, export) names the format.'
           : error.code === 'MTSTORE_CONVERT_INVALID'

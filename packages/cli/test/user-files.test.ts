@@ -94,6 +94,17 @@ describe('--bot', () => {
 });
 
 describe('exit 3 says what to do', () => {
+  it("another program's SQLite database: which file to give, not --format", async () => {
+    const other = join(dir, 'app.db');
+    const db = new Database(other);
+    db.exec('create table notes (x)');
+    db.close();
+    const io = captureIo();
+    expect(await run(['import', other, 'shared://notes'], io)).toBe(EXIT.INPUT);
+    expect(io.err()).toContain('is an SQLite file but not a Telethon, Pyrogram or mtcute session (tables: notes). Give the session file the client itself keeps');
+    expect(io.err()).not.toContain('--format');
+  });
+
   it('a damaged or truncated file, and a file that is no database: copy it again, or export a string', async () => {
     const truncated = join(dir, 'truncated.session');
     writeFileSync(truncated, readFileSync(telethonFile).subarray(0, 5000));
