@@ -6,7 +6,7 @@
 import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { detectSessionFile, detectStringFormats, parseSession, type ConvertedSession, type SessionFormat } from '@mtstore/convert';
+import { detectSessionFile, detectStringFormats, parseSession, sessionStringInFile, type ConvertedSession, type SessionFormat } from '@mtstore/convert';
 import { maySessionString, openStorage, redactUrl, type EncryptionOptions, type Storage } from '@mtstore/core';
 import { CliError, EXIT } from './exit.js';
 
@@ -126,6 +126,8 @@ export async function readForeign(
   if (options.format !== undefined) return parseSession(input, parse);
   if (existsSync(input) || (extname(input) === '' && existsSync(`${input}.session`))) {
     const path = existsSync(input) ? input : `${input}.session`;
+    // A session string saved to a file reads as that string (parseSession does the same).
+    if (sessionStringInFile(path) !== null) return parseSession(path, parse);
     return (await detectSessionFile(path)) === null ? null : parseSession(path, parse);
   }
   if (!isUrl(input) && detectStringFormats(input).length > 0) return parseSession(input, parse);

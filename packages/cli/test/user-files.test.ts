@@ -138,3 +138,19 @@ describe('export --bot', () => {
     expect(stored.out()).toBe('');
   });
 });
+
+describe('a session string saved to a file', () => {
+  it('imports, inspects and exports as that string', async () => {
+    const file = join(dir, 'pyrogram string.txt');
+    writeFileSync(file, `${readFileSync(`${convertFixtures}pyrogram/user.string`, 'utf8').trim()}\n`);
+    const io = captureIo();
+    expect(await run(['import', file, 'shared://stringfile'], io), io.err()).toBe(EXIT.OK);
+    expect(io.err()).toContain('Imported a pyrogram session');
+    const shown = captureIo();
+    expect(await run(['inspect', file], shown), shown.err()).toBe(EXIT.OK);
+    expect(shown.out()).toContain(': a pyrogram session');
+    const out = captureIo();
+    expect(await run(['export', file, '--format', 'mtcute'], out), out.err()).toBe(EXIT.OK);
+    expect(out.out().trim().length).toBeGreaterThan(100);
+  });
+});

@@ -4,7 +4,7 @@
  * decoder must accept the whole input — never by length alone; when more than one
  * accepts it, the caller must choose with `format`.
  */
-import { existsSync, statSync, type Stats } from 'node:fs';
+import { existsSync, readFileSync, statSync, type Stats } from 'node:fs';
 import { extname } from 'node:path';
 import { parseIpv6 } from './bytes.js';
 import { attempt, type Attempt } from './common.js';
@@ -213,16 +213,47 @@ export async function parseSession(input: string | Uint8Array, options: ParseOpt
   }
   const fileFormat = options.format !== undefined && (FILE_FORMATS as readonly string[]).includes(options.format);
   const stringFormat = options.format !== undefined && !fileFormat;
-  // A string session can never be a path of an existing file, but GramJS's alphabet has "/".
-  if (!stringFormat) {
-    if (existsSync(input)) return parseSessionFile(input, options);
-    if (extname(input) === '' && existsSync(`${input}.session`)) return parseSessionFile(`${input}.session`, options);
+  const path = existsSync(input) ? input : extname(input) === '' && existsSync(`${input}.session`) ? `${input}.session` : null;
+  if (path !== null) {
+    // A session string saved to a file (what users do with one): read as that string.
+    const text = fileFormat ? null : sessionStringInFile(path);
+    if (text !== null) {
+      try {
+        return parseSessionString(text, options);
+      } catch (error) {
+        if (!isConvertError(error)) throw error;
+        throw new ConvertError(error.code, `${shownPath(path)} holds text but no session: ${error.message.replace(/, nor an existing file or folder\.$/, '.')}`, { candidates: error.candidates });
+      }
+    }
+    // A string session can never be a path of an existing file, but GramJS's alphabet has "/".
+    if (!stringFormat) return parseSessionFile(path, options);
   }
   if (fileFormat) throw new ConvertError('MTSTORE_CONVERT_IO', `No such file or folder: ${shownPath(input)}.`);
   if (/\.session$/.test(input) || (input.length < 200 && /[\\/]/.test(input))) {
     throw new ConvertError('MTSTORE_CONVERT_IO', `No such file or folder: ${shownPath(input)} (and it is not a session string).`);
   }
   return parseSessionString(input, options);
+}
+
+/** The longest file read as holding a session string (the longest string is ~500 characters). */
+const STRING_FILE_MAX = 8 * 1024;
+
+/**
+ * The text of a small regular file that is not SQLite and holds one base64-looking token
+ * (a session string saved to a file, with a BOM or line end around it), else null.
+ */
+export function sessionStringInFile(path: string): string | null {
+  const stat = statOf(path);
+  if (stat === undefined || !stat.isFile() || stat.size === 0 || stat.size > STRING_FILE_MAX) return null;
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch {
+    return null;
+  }
+  if (isSqliteBytes(bytes)) return null;
+  const text = bytes.toString('utf8').replace(/^\uFEFF/, '').trim();
+  return /^[A-Za-z0-9+/=_-]{100,}$/.test(text) ? text : null;
 }
 
 /** statSync without its errors (ENAMETOOLONG quotes the path, which may be a session string given as one). */

@@ -223,3 +223,25 @@ describe('GramJS StoreSession folder with odd entities', () => {
     expect(parsed.warnings).toEqual([expect.stringContaining('777000333: skipped, its access hash is outside 64-bit range')]);
   });
 });
+
+describe('a session string saved to a file', () => {
+  it('reads as that string (BOM and CRLF around it too); a cut-short one names the file and is no session', async () => {
+    const { readFileSync } = await import('node:fs');
+    const telethon = readFileSync(join(fixtures, 'telethon/ipv4.string'), 'utf8').trim();
+    const pyrogram = readFileSync(join(fixtures, 'pyrogram/user.string'), 'utf8').trim();
+    const plain = join(dir, 'telethon.txt');
+    writeFileSync(plain, `${telethon}\n`);
+    const windows = join(dir, 'pyrogram.txt');
+    writeFileSync(windows, `\uFEFF${pyrogram}\r\n`);
+    expect(await parseSession(plain)).toEqual(await parseSession(telethon));
+    expect(await parseSession(windows)).toEqual(await parseSession(pyrogram));
+    const cut = join(dir, 'cut.txt');
+    writeFileSync(cut, telethon.slice(0, 300));
+    const error = await parseSession(cut).then(
+      () => null,
+      (e: unknown) => e as Error & { code: string },
+    );
+    expect(error).toMatchObject({ code: 'MTSTORE_CONVERT_UNKNOWN_FORMAT', message: expect.stringContaining(`"${cut}" holds text but no session`) });
+    expect(error!.message).not.toContain(telethon.slice(10, 60));
+  });
+});
