@@ -109,7 +109,8 @@ describe('exit 3 says what to do', () => {
     const truncated = join(dir, 'truncated.session');
     writeFileSync(truncated, readFileSync(telethonFile).subarray(0, 5000));
     const garbage = join(dir, 'garbage.session');
-    writeFileSync(garbage, 'x'.repeat(4096));
+    // Binary, not text: a text file is read as a session string (and named as holding none).
+    writeFileSync(garbage, Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 31) % 256)));
     const badRow = copyOf(telethonFile, 'short-key.session', (db) => db.exec('update sessions set auth_key = substr(auth_key, 1, 255)'));
     for (const path of [truncated, garbage, badRow]) {
       const io = captureIo();
