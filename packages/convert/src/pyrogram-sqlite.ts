@@ -12,7 +12,8 @@
  *   usernames(id, peer_id, …) Pyrofork, Electrogram: id is the username, peer_id the peer
  *   usernames(id, username)   Kurigram: id is the peer, one row per username
  *   sessions.server_address, port   Kurigram schema 7
- * Tables no reader needs (update_state, dc_options) are ignored.
+ * Tables no reader needs (update_state, dc_options) are ignored. The peers of a schema 1
+ * file are not read: Pyrogram deletes them when it upgrades the file to 2.
  */
 import { type Peer, type PeerType, type Session } from '@mtstore/core';
 import { copyBytes, int64Column, isIpv4, keyFrom, normalizeIpv6 } from './bytes.js';
@@ -97,7 +98,13 @@ export function readPyrogramDatabase(db: SqliteDatabase, schema: SqliteSchema): 
   const columns = schema.peers ?? [];
   const optional = ['username', 'phone_number', 'last_update_on'].filter((c) => columns.includes(c));
   const more = extraUsernames(db, schema);
-  for (const p of db.prepare(`select id, access_hash, type${optional.map((c) => `, ${c}`).join('')} from peers`).all() as Row[]) {
+  // Pyrogram empties the peers of a schema 1 file when it opens it (its upgrade to 2):
+  // rows the library itself no longer trusts are not imported either.
+  const peerRows = version === 1n ? [] : (db.prepare(`select id, access_hash, type${optional.map((c) => `, ${c}`).join('')} from peers`).all() as Row[]);
+  if (version === 1n && (db.prepare('select count(*) from peers').pluck().get() as bigint) > 0n) {
+    warnings.push('peers of a schema 1 file not read: Pyrogram itself discards them when it upgrades the file');
+  }
+  for (const p of peerRows) {
     const marked = int64Column(p.id);
     // Pyrogram stores no access hash for basic groups (none exists): 0, as Telegram has it.
     const identity = peerIdentity(marked, p.access_hash === null ? 0n : int64Column(p.access_hash), 'peers row', warnings);

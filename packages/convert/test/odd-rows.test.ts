@@ -245,3 +245,25 @@ describe('a session string saved to a file', () => {
     expect(error!.message).not.toContain(telethon.slice(10, 60));
   });
 });
+
+describe('a Pyrogram schema 1 file', () => {
+  it('has its session read and its peers left out with a warning, as Pyrogram discards them on upgrade', async () => {
+    const clean = await parseSession(join(fixtures, 'pyrogram/pyrogram.session'));
+    // Schema 1: no api_id yet (2 → 3 adds it).
+    const ddl = `
+      CREATE TABLE sessions (dc_id INTEGER PRIMARY KEY, test_mode INTEGER, auth_key BLOB, date INTEGER NOT NULL, user_id INTEGER, is_bot INTEGER);
+      CREATE TABLE peers (id INTEGER PRIMARY KEY, access_hash INTEGER, type INTEGER NOT NULL, username TEXT, phone_number TEXT,
+        last_update_on INTEGER NOT NULL DEFAULT (CAST(STRFTIME('%s', 'now') AS INTEGER)));
+      CREATE TABLE version (number INTEGER PRIMARY KEY);`;
+    const path = forkFile('pyrogram-v1.session', ddl, 1, (db, source) => {
+      for (const row of source.prepare('select * from sessions').all()) db.prepare('insert into sessions values (@dc_id, @test_mode, @auth_key, @date, @user_id, @is_bot)').run(row);
+      for (const row of source.prepare('select * from peers').all()) db.prepare('insert into peers values (@id, @access_hash, @type, @username, @phone_number, @last_update_on)').run(row);
+    });
+    const parsed = await parseSession(path);
+    expect(parsed.layout).toBe('schema 1');
+    const { apiId: _, ...withoutApiId } = clean.session;
+    expect(parsed.session).toEqual(withoutApiId);
+    expect(parsed.peers).toEqual([]);
+    expect(parsed.warnings).toEqual([expect.stringContaining('peers of a schema 1 file not read')]);
+  });
+});
