@@ -12,10 +12,13 @@
  *   usernames(id, peer_id, …) Pyrofork, Electrogram: id is the username, peer_id the peer
  *   usernames(id, username)   Kurigram: id is the peer, one row per username
  *   sessions.server_address, port   Kurigram schema 7
- * Tables no reader needs (update_state, dc_options) are ignored. The peers of a schema 1
- * file are not read: Pyrogram deletes them when it upgrades the file to 2.
+ *   update_state(id, pts, qts, date, seq)   Pyrofork, Electrogram, Kurigram: id 0 the
+ *                             account, else a marked channel id; columns a row was not
+ *                             given are NULL (Pyrofork never writes qts)
+ * dc_options (Pyrofork) is ignored. The peers of a schema 1 file are not read: Pyrogram
+ * deletes them when it upgrades the file to 2.
  */
-import { type Peer, type PeerType, type Session } from '@mtstore/core';
+import { fromMarkedId, type ChannelState, type Peer, type PeerType, type Session } from '@mtstore/core';
 import { copyBytes, int64Column, isIpv4, keyFrom, normalizeIpv6 } from './bytes.js';
 import { cleanEpoch, cleanPhone, cleanUsernames, finish, oldestFirst, peerIdentity } from './common.js';
 import { invalid } from './errors.js';
@@ -63,6 +66,41 @@ function layoutOf(version: bigint | null, schema: SqliteSchema): string {
   if (usernames?.includes('peer_id')) return `${base}, Pyrofork layout`;
   if (usernames?.includes('username')) return `${base}, Kurigram layout`;
   return base;
+}
+
+/** A 0..2^31-1 counter, or null when the column holds none. */
+function counter(value: unknown): number | null {
+  const v = int64Column(value);
+  return v !== null && v >= 0n && v <= 2_147_483_647n ? Number(v) : null;
+}
+
+/**
+ * The forks' update_state: the account's state only when all four counters are there (a
+ * made-up qts or seq would make the client skip or replay updates; without a state it
+ * fetches a fresh one), and each channel's pts.
+ */
+function readUpdateState(db: SqliteDatabase, session: Session, warnings: string[]): void {
+  const channels: ChannelState[] = [];
+  for (const row of db.prepare('select id, pts, qts, date, seq from update_state').all() as Row[]) {
+    const id = int64Column(row.id);
+    const pts = counter(row.pts);
+    if (id === 0n) {
+      const [qts, date, seq] = [counter(row.qts), int64Column(row.date), counter(row.seq)];
+      if (pts !== null && qts !== null && seq !== null && date !== null) session.state = { pts, qts, seq, date: cleanEpoch(Number(date)) };
+      else warnings.push('update_state of the account not read: a counter is missing (the client fetches a fresh state)');
+      continue;
+    }
+    let channel: bigint | null = null;
+    try {
+      const unmarked = id === null ? null : fromMarkedId(id);
+      if (unmarked?.type === 'channel') channel = unmarked.id;
+    } catch {
+      // Not a marked id: reported below.
+    }
+    if (channel !== null && pts !== null && !channels.some((c) => c.id === channel)) channels.push({ id: channel, pts });
+    else warnings.push(`update_state row ${String(row.id)} left out (not a marked channel id with its pts)`);
+  }
+  session.channels = channels.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
 export function readPyrogramDatabase(db: SqliteDatabase, schema: SqliteSchema): ConvertedSession {
@@ -124,5 +162,6 @@ export function readPyrogramDatabase(db: SqliteDatabase, schema: SqliteSchema): 
     if (phone !== undefined) peer.phone = phone;
     peers.push(peer);
   }
+  if (['id', 'pts', 'qts', 'date', 'seq'].every((c) => schema.update_state?.includes(c))) readUpdateState(db, session, warnings);
   return finish('pyrogram-sqlite', layoutOf(version, schema), session, oldestFirst(peers), [], [], warnings);
 }

@@ -163,15 +163,18 @@ describe('Pyrogram forks', () => {
     const path = forkFile('pyrofork.session', PYROFORK_DDL, 4, (db, source) => {
       for (const row of source.prepare('select * from sessions').all()) db.prepare('insert into sessions values (@dc_id, @api_id, @test_mode, @auth_key, @date, @user_id, @is_bot)').run(row);
       for (const row of source.prepare('select * from peers').all()) db.prepare('insert into peers values (@id, @access_hash, @type, @username, @phone_number, @last_update_on)').run(row);
-      db.prepare('insert into update_state values (0, 10, 0, 1700000000, 1)').run();
+      // As Pyrofork writes them: (marked channel id or 0, pts, None, date, seq).
+      db.prepare('insert into update_state values (0, 10, null, 1700000000, 1)').run();
+      db.prepare('insert into update_state values (-1001183945448, 555, null, 1700000000, 1)').run();
       db.prepare("insert into usernames (id, peer_id) values ('alice_collectible', 777000222), ('alice_interop', 777000222)").run();
     });
     const parsed = await parseSession(path);
     expect(parsed.format).toBe('pyrogram-sqlite');
     expect(parsed.layout).toBe('schema 4, Pyrofork layout');
-    expect(parsed.session).toEqual(clean.session);
+    // No qts: no account state (a made-up one would skip or replay updates); the channel's pts is read.
+    expect(parsed.session).toEqual({ ...clean.session, channels: [{ id: 1183945448n, pts: 555 }] });
     expect(parsed.peers).toEqual(clean.peers.map((p) => (p.id === 777000222n ? { ...p, usernames: ['alice_interop', 'alice_collectible'] } : p)));
-    expect(parsed.warnings).toEqual([]);
+    expect(parsed.warnings).toEqual([expect.stringContaining('update_state of the account not read: a counter is missing')]);
   });
 
   it('Kurigram schema 7: no peers.username (usernames(id, username) instead), the address in sessions', async () => {
@@ -185,6 +188,10 @@ describe('Pyrogram forks', () => {
         if (row.username !== null) db.prepare('insert into usernames values (?, ?)').run(row.id, row.username);
       }
       db.prepare("insert into peers values (-1001700000001, 77, 'forum', null, 1700000000)").run();
+      // Kurigram: UpdateState(0, pts, qts, date, seq) at start, channels by marked id.
+      db.prepare('insert into update_state values (0, 12345, 67, 1700000000, 89)').run();
+      db.prepare('insert into update_state values (-1001700000001, 42, null, null, null)').run();
+      db.prepare('insert into update_state values (777000222, 1, 1, 1, 1)').run();
     });
     const parsed = await parseSession(path);
     expect(parsed.format).toBe('pyrogram-sqlite');
@@ -192,6 +199,9 @@ describe('Pyrogram forks', () => {
     expect(parsed.session.dcs).toEqual([{ ...clean.session.dcs[0], ipv4: '149.154.167.51', port: 443 }]);
     expect(hex(parsed.session.dcs[0]!.authKey)).toBe(hex(clean.session.dcs[0]!.authKey));
     expect(parsed.session.user).toEqual(clean.session.user);
+    expect(parsed.session.state).toEqual({ pts: 12345, qts: 67, date: 1700000000, seq: 89 });
+    expect(parsed.session.channels).toEqual([{ id: 1700000001n, pts: 42 }]);
+    expect(parsed.warnings).toEqual([expect.stringContaining('update_state row 777000222 left out')]);
     expect(parsed.peers.filter((p) => p.id !== 1700000001n)).toEqual(clean.peers);
     expect(parsed.peers.find((p) => p.id === 1700000001n)).toMatchObject({ type: 'channel', accessHash: 77n });
   });
