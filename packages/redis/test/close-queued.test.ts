@@ -117,3 +117,22 @@ describe.runIf(single.available)('close() with calls waiting on a Redis that doe
     }
   });
 });
+
+describe.runIf(cluster.available)('close() with calls waiting on a Cluster that does not answer (seed behind a silent proxy)', () => {
+  it('a fresh instance still connecting: close() settles within its grace, the call rejects StorageUnavailableError', async () => {
+    const proxy = await openProxy(clusterSeed().port);
+    try {
+      proxy.blackhole();
+      const storage = new RedisStorage({ cluster: { nodes: [{ host: '127.0.0.1', port: proxy.port }] }, prefix: `${randomName('close-silent')}:`, name: 'alice' });
+      const call = storage.kv.set('k', new Uint8Array([1]));
+      const started = Date.now();
+      await within(CLOSE_GRACE_MS + SLACK, 'close()', storage.close());
+      expect(Date.now() - started).toBeGreaterThanOrEqual(CLOSE_GRACE_MS - 10);
+      const error = await within(SLACK, 'the call', call.then(() => undefined, (e: unknown) => e));
+      expect(error).toMatchObject({ code: 'MTSTORE_STORAGE_UNAVAILABLE' });
+      // Here the slots refresh gives up first (slotsRefreshTimeout, 1 s): "None of startup nodes is available".
+    } finally {
+      await proxy.close();
+    }
+  });
+});
