@@ -96,10 +96,15 @@ export class RedisSessionEventBus implements SessionEventBus {
       throw new InvalidArgumentError(`RedisSessionEventBus.publish: ${(error as Error).message}`);
     }
     try {
-      await this.#connection.connect();
-      const client = this.#connection.client;
-      if (client instanceof Cluster) await CLUSTER_PUBLISH.run(client, 1, [this.channel, this.channel, message]);
-      else await client.publish(this.channel, message);
+      // Counted: close() lets a publish made before it finish (RedisConnection.close).
+      await this.#connection.track(
+        (async () => {
+          await this.#connection.connect();
+          const client = this.#connection.client;
+          if (client instanceof Cluster) await CLUSTER_PUBLISH.run(client, 1, [this.channel, this.channel, message]);
+          else await client.publish(this.channel, message);
+        })(),
+      );
     } catch (error) {
       throw toStorageError(this.#connection.explain(error), 'RedisSessionEventBus.publish');
     }

@@ -400,6 +400,17 @@ export class RedisConnection {
     ) as Promise<R>;
   }
 
+  /**
+   * `work` counted like a run() call until it settles, so close() lets it finish: the
+   * bus's publish, which checks no layout and so does not go through run().
+   */
+  track<T>(work: Promise<T>): Promise<T> {
+    this.#inflight++;
+    const settled = (): void => this.#settled();
+    work.then(settled, settled);
+    return work;
+  }
+
   #settled(): void {
     if (!this.#closing) {
       this.#inflight--;

@@ -14,7 +14,7 @@ import { fullSession } from '@mtstore/conformance/vitest';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openProxy, within } from '../../test-adapters/src/proxy.js';
 import { CLOSE_GRACE_MS } from '../src/connection.js';
-import { RedisSessionStorage, RedisStorage, type RedisStorageOptions } from '../src/index.js';
+import { RedisSessionEventBus, RedisSessionStorage, RedisStorage, type RedisStorageOptions } from '../src/index.js';
 import { admin, adminCluster, clusterSeed, dropPrefix, plain, probe, probeCluster, randomName, REDIS_CLUSTER_URL, REDIS_URL } from './helpers.js';
 
 const single = await checkServer('redis', REDIS_URL, () => probe(REDIS_URL));
@@ -43,21 +43,24 @@ for (const target of targets) {
         prefixes.push(prefix);
         const storage = new RedisStorage({ ...target.options(), prefix, name: 'alice' });
         const sessions = new RedisSessionStorage({ ...target.options(), prefix });
-        if (warm) await Promise.all([storage.load(), sessions.hasSession(9n, 9n)]);
+        const bus = new RedisSessionEventBus({ ...target.options(), prefix });
+        if (warm) await Promise.all([storage.load(), sessions.hasSession(9n, 9n), bus.publish({ type: 'destroyed', authKeyId: 9n, sessionId: 9n, origin: 'test' })]);
         const calls = [
           storage.save(fullSession(2)),
           storage.kv.set('k', new Uint8Array([1, 2, 3])),
           storage.kv.get('missing'),
           sessions.createSession(1n, 2n),
           sessions.hasSession(3n, 4n),
+          bus.publish({ type: 'destroyed', authKeyId: 1n, sessionId: 2n, origin: 'test' }),
         ];
-        await Promise.all([storage.close(), sessions.close()]);
+        await Promise.all([storage.close(), sessions.close(), bus.close()]);
         expect(await Promise.allSettled(calls)).toEqual([
           { status: 'fulfilled', value: undefined },
           { status: 'fulfilled', value: undefined },
           { status: 'fulfilled', value: null },
           { status: 'fulfilled', value: true },
           { status: 'fulfilled', value: false },
+          { status: 'fulfilled', value: undefined },
         ]);
         await expect(storage.load()).rejects.toMatchObject({ code: 'MTSTORE_STORAGE_CLOSED' });
 
