@@ -81,6 +81,8 @@ function counter(value: unknown): number | null {
  */
 function readUpdateState(db: SqliteDatabase, session: Session, warnings: string[]): void {
   const channels: ChannelState[] = [];
+  // A Set, not channels.some(): a file can hold tens of thousands of channels.
+  const seen = new Set<bigint>();
   for (const row of db.prepare('select id, pts, qts, date, seq from update_state').all() as Row[]) {
     const id = int64Column(row.id);
     const pts = counter(row.pts);
@@ -97,7 +99,10 @@ function readUpdateState(db: SqliteDatabase, session: Session, warnings: string[
     } catch {
       // Not a marked id: reported below.
     }
-    if (channel !== null && pts !== null && !channels.some((c) => c.id === channel)) channels.push({ id: channel, pts });
+    if (channel !== null && pts !== null && !seen.has(channel)) {
+      seen.add(channel);
+      channels.push({ id: channel, pts });
+    }
     else warnings.push(`update_state row ${String(row.id)} left out (not a marked channel id with its pts)`);
   }
   session.channels = channels.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));

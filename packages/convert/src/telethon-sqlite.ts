@@ -97,13 +97,16 @@ export function readTelethonDatabase(db: SqliteDatabase, schema: SqliteSchema, o
     // Update state is only where to resume fetching updates: a row mtstore cannot store is
     // left out with a warning (the client then fetches the state again), never the file.
     const channels: ChannelState[] = [];
+    // A Set, not channels.some(): a bot's file can hold tens of thousands of channels.
+    const seen = new Set<bigint>();
     for (const state of db.prepare('select id, pts, qts, date, seq from update_state').all() as Row[]) {
       const id = int64Column(state.id);
       if (id === 0n) {
         const value: UpdateState = { pts: counter(state.pts), qts: counter(state.qts), date: cleanEpoch(epoch(state.date)), seq: counter(state.seq) };
         if ([value.pts, value.qts, value.seq].every((n) => n >= 0)) session.state = value;
         else warnings.push('update_state of the account left out (a counter is missing or out of range)');
-      } else if (id !== null && id > 0n && !channels.some((c) => c.id === id) && counter(state.pts) >= 0) {
+      } else if (id !== null && id > 0n && !seen.has(id) && counter(state.pts) >= 0) {
+        seen.add(id);
         channels.push({ id, pts: counter(state.pts) });
       } else warnings.push(`update_state row ${String(state.id)} left out (not a channel id with its pts)`);
     }
