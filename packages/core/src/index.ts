@@ -139,3 +139,4 @@ export {
 } from './open.js';
 export { Once } from './once.js';
 export { createFromUrl, createOption, storeNotFound } from './create.js';
+export { CallsInFlight } from './inflight.js';

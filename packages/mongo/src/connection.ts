@@ -4,7 +4,7 @@
  * prefix, and what the server can do (detected once per client).
  */
 import { MongoClient, type Db, type MongoClientOptions } from 'mongodb';
-import { assertIdentifier, createOption, decodeUrlPart, describeValue, InvalidArgumentError, nearestName, redactUrl } from '@mtstore/core';
+import { assertIdentifier, CallsInFlight, createOption, decodeUrlPart, describeValue, InvalidArgumentError, nearestName, redactUrl } from '@mtstore/core';
 
 /** How an instance reaches its database. Exactly one of `url`, `client` and `db`. */
 export interface MongoConnectionOptions {
@@ -287,8 +287,7 @@ export class Closing {
   #heard: (() => void) | undefined;
   #forced = false;
   /** Calls of the instance that reached the database and have not settled (see track). */
-  #inflight = 0;
-  #drained: (() => void) | undefined;
+  readonly #calls = new CallsInFlight();
 
   /** `client`: the instance's own client; undefined for an application's. */
   constructor(private readonly client: MongoClient | undefined) {}
@@ -325,23 +324,16 @@ export class Closing {
    * a write's outcome unknown.
    */
   track<T>(work: Promise<T>): Promise<T> {
-    this.#inflight++;
-    const done = (): void => {
-      if (--this.#inflight === 0) this.#drained?.();
-    };
-    work.then(done, done);
-    return work;
+    return this.#calls.track(work);
   }
 
-  /** Resolves once no tracked call is in flight (on an owned client, begin()'s watch bounds the wait). */
-  settled(): Promise<void> {
-    if (this.#inflight === 0) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      this.#drained = () => {
-        this.#drained = undefined;
-        resolve();
-      };
-    });
+  /**
+   * Resolves once no tracked call is in flight. No bound of its own: on an owned client
+   * begin()'s watch closes the client once the server is silent for CLOSE_GRACE_MS,
+   * which settles the calls (its progress is any reply, also within one long call).
+   */
+  async settled(): Promise<void> {
+    await this.#calls.settled();
   }
 
   /** The graceful part is over (or was cut short): the owned client is closed, or its close awaited. */

@@ -3,7 +3,7 @@
  * cluster seed nodes, closed by `close()`), or a Redis / Cluster client the
  * application owns (used as is, never closed by mtstore).
  */
-import { assertKeyPrefix, assertTimerMs, CorruptDataError, createOption, InvalidArgumentError, LeaseLostError, MigrationError, Once, decodeUrlPart, redactUrl } from '@mtstore/core';
+import { assertKeyPrefix, assertTimerMs, CallsInFlight, CorruptDataError, createOption, InvalidArgumentError, LeaseLostError, MigrationError, Once, decodeUrlPart, redactUrl } from '@mtstore/core';
 import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { ensureSchema, isRetryableMigration } from './schema.js';
 import { isFenceRefusal } from './fence.js';
@@ -255,14 +255,10 @@ export class RedisConnection {
    * commands sent while it closes, with a bare "Connection is closed.".
    */
   #lastError: Error | undefined;
-  /** Calls of this instance in run() not settled yet: close() lets them finish first (see close()). */
-  #inflight = 0;
-  /** Called once #inflight drops to 0 while close() waits. */
-  #drained: (() => void) | undefined;
-  /** close() began: from then on a settled call counts as the server's progress. */
+  /** Calls of this instance not settled yet: close() lets them finish first (see close()). */
+  readonly #calls = new CallsInFlight();
+  /** close() began: a call cut off from here on says whether it was sent. */
   #closing = false;
-  /** When a call last settled since close() began (or close() began): its grace runs from here. */
-  #progress = 0;
 
   /** `keys: false` for the bus, which keeps no keys (and so takes an ioredis keyPrefix). */
   constructor(options: RedisConnectionOptions, where: string, { keys = true }: { keys?: boolean } = {}) {
@@ -370,7 +366,7 @@ export class RedisConnection {
    */
   run<T, R = T>(op: (client: RedisClient) => Promise<T>, where: string, map?: (value: T) => R): Promise<R> {
     // Counted until it settles: close() lets it finish (see close()).
-    this.#inflight++;
+    this.#calls.add();
     /** Whether `op` ran: a call closed before it did sent nothing. */
     let started = this.isReady;
     const result = started
@@ -381,11 +377,11 @@ export class RedisConnection {
         });
     return result.then(
       (value) => {
-        this.#settled();
+        this.#calls.done();
         return map === undefined ? value : map(value);
       },
       (error: unknown) => {
-        this.#settled();
+        this.#calls.done();
         // A fenced write found another token on the session's lease: it wrote nothing.
         if (isFenceRefusal(error)) throw new LeaseLostError('fence');
         if (error instanceof Error && error.message.startsWith('WRONGTYPE')) {
@@ -405,19 +401,7 @@ export class RedisConnection {
    * bus's publish, which checks no layout and so does not go through run().
    */
   track<T>(work: Promise<T>): Promise<T> {
-    this.#inflight++;
-    const settled = (): void => this.#settled();
-    work.then(settled, settled);
-    return work;
-  }
-
-  #settled(): void {
-    if (!this.#closing) {
-      this.#inflight--;
-      return;
-    }
-    this.#progress = Date.now();
-    if (--this.#inflight === 0) this.#drained?.();
+    return this.#calls.track(work);
   }
 
   /**
@@ -428,25 +412,10 @@ export class RedisConnection {
    * only wait for the next attempt.
    */
   #letCallsFinish(): Promise<boolean> {
-    if (this.#inflight === 0) return Promise.resolve(true);
-    if (this.client instanceof Redis && this.client.status === 'reconnecting') return Promise.resolve(false);
-    this.#progress = Date.now();
-    return new Promise<boolean>((resolve) => {
-      let timer: NodeJS.Timeout | undefined;
-      const finish = (all: boolean): void => {
-        clearTimeout(timer);
-        this.#drained = undefined;
-        resolve(all);
-      };
-      const check = (): void => {
-        const quiet = Date.now() - this.#progress;
-        if (quiet >= CLOSE_GRACE_MS) finish(false);
-        else timer = setTimeout(check, CLOSE_GRACE_MS - quiet);
-      };
-      this.#drained = () => finish(true);
-      timer = setTimeout(check, CLOSE_GRACE_MS);
-    });
+    if (this.#calls.size > 0 && this.client instanceof Redis && this.client.status === 'reconnecting') return Promise.resolve(false);
+    return this.#calls.settled(CLOSE_GRACE_MS);
   }
+
 
   /**
    * Quits a connection we own (gracefully when it is up); leaves the application's

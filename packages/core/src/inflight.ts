@@ -1,0 +1,73 @@
+/**
+ * The calls of an instance that went to its database and have not settled, for a
+ * `close()` that lets them finish before it closes the connection (docs/contract.md §9):
+ * drivers that end a client under its work (ioredis, the MongoDB driver) fail a call made
+ * just before `close()` — still connecting, queued, or sent — on a database that answers,
+ * leaving the caller a write whose outcome it cannot know. An adapter counts each call
+ * with `track` and, in its close, awaits `settled` before it closes the client.
+ */
+export class CallsInFlight {
+  #count = 0;
+  /** When a call last settled, while a `settled(quietMs)` waits. */
+  #lastSettled = 0;
+  #waiting = false;
+  #drained: (() => void) | undefined;
+
+  /** How many tracked calls have not settled. */
+  get size(): number {
+    return this.#count;
+  }
+
+  /** `work`, counted until it settles; returned as it is (its outcome is the caller's). */
+  track<T>(work: Promise<T>): Promise<T> {
+    this.#count++;
+    work.then(this.done, this.done);
+    return work;
+  }
+
+  /**
+   * One more call in flight, which the caller ends with `done()` when it settles: for a
+   * hot path that settles in a `then` of its own and would pay another promise in track.
+   */
+  add(): void {
+    this.#count++;
+  }
+
+  /** A call counted by add() settled (an arrow in a field: one function, none per call). */
+  readonly done = (): void => {
+    // Date.now() only while a close waits: the hot path pays a decrement.
+    if (this.#waiting) this.#lastSettled = Date.now();
+    if (--this.#count === 0) this.#drained?.();
+  };
+
+  /**
+   * Resolves true once no tracked call is in flight. With `quietMs`, resolves false
+   * instead once that long passes without a call settling (counted from this call): the
+   * database stopped answering, and the adapter cuts the rest off. A database that keeps
+   * answering is never cut off: a long run of calls finishes, one after another. Without
+   * `quietMs` it waits as long as the calls take (an application's own client, whose
+   * timeouts are the application's).
+   */
+  settled(quietMs?: number): Promise<boolean> {
+    if (this.#count === 0) return Promise.resolve(true);
+    this.#waiting = true;
+    this.#lastSettled = Date.now();
+    return new Promise<boolean>((resolve) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const finish = (all: boolean): void => {
+        clearTimeout(timer);
+        this.#drained = undefined;
+        this.#waiting = false;
+        resolve(all);
+      };
+      this.#drained = () => finish(true);
+      if (quietMs === undefined) return;
+      const check = (): void => {
+        const quiet = Date.now() - this.#lastSettled;
+        if (quiet >= quietMs) finish(false);
+        else timer = setTimeout(check, quietMs - quiet);
+      };
+      timer = setTimeout(check, quietMs);
+    });
+  }
+}

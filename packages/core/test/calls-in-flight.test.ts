@@ -1,0 +1,106 @@
+import { afterEach, describe, expect, test, vi } from 'vitest';
+import { CallsInFlight } from '../src/index.js';
+
+/** A promise and its settle functions. */
+function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void; reject: (error: Error) => void } {
+  let resolve!: (value: T) => void;
+  let reject!: (error: Error) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/** Whether `promise` settled, and to what, after the microtasks queued so far. */
+async function peek<T>(promise: Promise<T>): Promise<{ settled: boolean; value?: T }> {
+  let state: { settled: boolean; value?: T } = { settled: false };
+  void promise.then((value) => (state = { settled: true, value }));
+  for (let i = 0; i < 5; i++) await Promise.resolve();
+  return state;
+}
+
+describe('CallsInFlight (what close() lets finish)', () => {
+  afterEach(() => vi.useRealTimers());
+
+  test('track returns the work itself and counts it until it settles, resolved or rejected', async () => {
+    const calls = new CallsInFlight();
+    const a = deferred<number>();
+    const b = deferred();
+    expect(calls.track(a.promise)).toBe(a.promise);
+    const tracked = calls.track(b.promise);
+    expect(calls.size).toBe(2);
+    a.resolve(1);
+    await a.promise;
+    await Promise.resolve();
+    expect(calls.size).toBe(1);
+    b.reject(new Error('no'));
+    await expect(tracked).rejects.toThrow('no');
+    await Promise.resolve();
+    expect(calls.size).toBe(0);
+  });
+
+  test('settled() resolves true at once with nothing in flight, else once the last call settles', async () => {
+    const calls = new CallsInFlight();
+    expect(await calls.settled()).toBe(true);
+    const a = deferred();
+    const b = deferred();
+    calls.track(a.promise);
+    calls.track(b.promise).catch(() => undefined);
+    const waiting = calls.settled();
+    a.resolve();
+    expect((await peek(waiting)).settled).toBe(false);
+    b.reject(new Error('lost'));
+    expect(await waiting).toBe(true);
+  });
+
+  test('settled(quietMs) resolves false once that long passes without a call settling', async () => {
+    vi.useFakeTimers();
+    const calls = new CallsInFlight();
+    calls.track(deferred().promise);
+    const waiting = calls.settled(1_000);
+    await vi.advanceTimersByTimeAsync(999);
+    expect((await peek(waiting)).settled).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(await peek(waiting)).toEqual({ settled: true, value: false });
+  });
+
+  test('a call settling restarts the quiet period: a database that keeps answering is never cut off', async () => {
+    vi.useFakeTimers();
+    const calls = new CallsInFlight();
+    const steps = Array.from({ length: 5 }, () => deferred());
+    for (const step of steps) calls.track(step.promise);
+    const waiting = calls.settled(1_000);
+    // One call settles every 800 ms: 4 s in all, never 1 s without an answer.
+    for (const step of steps) {
+      await vi.advanceTimersByTimeAsync(800);
+      expect((await peek(waiting)).settled).toBe(false);
+      step.resolve();
+    }
+    expect(await waiting).toBe(true);
+  });
+
+  test('without quietMs it waits as long as the calls take', async () => {
+    vi.useFakeTimers();
+    const calls = new CallsInFlight();
+    const a = deferred();
+    calls.track(a.promise);
+    const waiting = calls.settled();
+    await vi.advanceTimersByTimeAsync(3_600_000);
+    expect((await peek(waiting)).settled).toBe(false);
+    a.resolve();
+    expect(await waiting).toBe(true);
+  });
+
+  test('add() and done() count a call the caller settles itself, as track does', async () => {
+    const calls = new CallsInFlight();
+    calls.add();
+    calls.add();
+    const waiting = calls.settled();
+    calls.done();
+    expect([calls.size, (await peek(waiting)).settled]).toEqual([1, false]);
+    const { done } = calls; // passed around as a callback, unbound
+    done();
+    expect(await waiting).toBe(true);
+  });
+});
