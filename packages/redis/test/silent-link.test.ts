@@ -311,7 +311,8 @@ describe.runIf(single.available)('the silence check leaves working connections a
     // check runs every second and sees one quiet interval at most, never the two that drop.
     const timeout = 2_000;
     const connectionName = randomName('slow');
-    const storage = new RedisSessionStorage({ url: REDIS_URL, prefix: `${randomName('silent')}:`, options: { connectionName, commandTimeout: timeout } });
+    const prefix = `${randomName('silent')}:`;
+    const storage = new RedisSessionStorage({ url: REDIS_URL, prefix, options: { connectionName, commandTimeout: timeout } });
     const redis = admin();
     const busy = admin();
     try {
@@ -330,6 +331,7 @@ describe.runIf(single.available)('the silence check leaves working connections a
     } finally {
       await storage.close();
       busy.disconnect();
+      await dropPrefix(redis, prefix);
       await redis.quit();
     }
   });
