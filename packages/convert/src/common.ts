@@ -1,4 +1,4 @@
-import { assertPeer, assertSession, fromMarkedId, isPhone, isStorableText, isStorageError, isUsername, MAX_DISPLAY_NAME, type DataCenter, type Peer, type PeerType, type Session } from '@mtstore/core';
+import { assertPeer, assertSession, fromMarkedId, INT64_MAX, INT64_MIN, isPhone, isStorageError, isUsername, MAX_DISPLAY_NAME, storableText, type DataCenter, type Peer, type PeerType, type Session } from '@mtstore/core';
 import { invalid, isConvertError, unsupported } from './errors.js';
 import type { ConvertedRefMessage, ConvertedSession, SessionFormat } from './types.js';
 import type { KeyValueEntry } from '@mtstore/core';
@@ -63,8 +63,6 @@ export function oldestFirst(peers: Peer[]): Peer[] {
 }
 
 /** Peer rows are judged one by one: an odd row is dropped (or loses a field), never the file. */
-const INT64_MIN = -(2n ** 63n);
-const INT64_MAX = 2n ** 63n - 1n;
 const UINT32_MAX = 2 ** 32 - 1;
 
 /**
@@ -127,19 +125,13 @@ export function cleanPhone(value: unknown, where: string, warnings: string[]): s
 }
 
 /**
- * A display name every adapter stores: U+0000 removed, an unpaired surrogate replaced by
- * U+FFFD, cut to MAX_DISPLAY_NAME code units without splitting a pair. Names are
- * someone's own text: kept as far as possible, never a reason to drop the row.
+ * A display name every adapter stores: core's storableText (U+0000 and unpaired
+ * surrogates left out, cut to MAX_DISPLAY_NAME code units without splitting a pair), as
+ * the bridges clean names. Names are someone's own text: never a reason to drop the row.
  */
 export function cleanDisplayName(value: unknown): string | undefined {
   if (typeof value !== 'string' || value === '') return undefined;
-  let name = value;
-  if (!isStorableText(name)) name = name.replace(/\0/g, '').replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
-  if (name.length > MAX_DISPLAY_NAME) {
-    name = name.slice(0, MAX_DISPLAY_NAME);
-    const last = name.charCodeAt(MAX_DISPLAY_NAME - 1);
-    if (last >= 0xd800 && last <= 0xdbff) name = name.slice(0, -1);
-  }
+  const name = storableText(value, MAX_DISPLAY_NAME);
   return name === '' ? undefined : name;
 }
 
