@@ -81,18 +81,27 @@ for (const target of targets) {
 /** Timers firing late on a loaded machine. */
 const SLACK = 1_500;
 
+/**
+ * A call made on a fresh instance whose server never answers, then close(): close()
+ * waits its grace, no less and not much more, and the call rejects
+ * StorageUnavailableError, which is returned for the message checks.
+ */
+async function cutOffWhileConnecting(storage: RedisStorage): Promise<unknown> {
+  const call = storage.kv.set('k', new Uint8Array([1]));
+  const started = Date.now();
+  await within(CLOSE_GRACE_MS + SLACK, 'close()', storage.close());
+  expect(Date.now() - started).toBeGreaterThanOrEqual(CLOSE_GRACE_MS - 10);
+  const error = await within(SLACK, 'the call', call.then(() => undefined, (e: unknown) => e));
+  expect(error).toMatchObject({ code: 'MTSTORE_STORAGE_UNAVAILABLE' });
+  return error;
+}
+
 describe.runIf(single.available)('close() with calls waiting on a Redis that does not answer (single server, proxy gone silent)', () => {
   it('a fresh instance still connecting: close() settles within its grace, the call rejects saying nothing of it was applied', async () => {
     const proxy = await openProxy(REDIS_URL);
     try {
       proxy.blackhole();
-      const storage = new RedisStorage({ url: proxy.url(), prefix: `${randomName('close-silent')}:`, name: 'alice' });
-      const call = storage.kv.set('k', new Uint8Array([1]));
-      const started = Date.now();
-      await within(CLOSE_GRACE_MS + SLACK, 'close()', storage.close());
-      expect(Date.now() - started).toBeGreaterThanOrEqual(CLOSE_GRACE_MS - 10);
-      const error = await within(SLACK, 'the call', call.then(() => undefined, (e: unknown) => e));
-      expect(error).toMatchObject({ code: 'MTSTORE_STORAGE_UNAVAILABLE' });
+      const error = await cutOffWhileConnecting(new RedisStorage({ url: proxy.url(), prefix: `${randomName('close-silent')}:`, name: 'alice' }));
       expect((error as Error).message).toContain('before the call was sent: nothing of it was applied');
     } finally {
       await proxy.close();
@@ -126,13 +135,7 @@ describe.runIf(cluster.available)('close() with calls waiting on a Cluster that 
     const proxy = await openProxy(clusterSeed().port);
     try {
       proxy.blackhole();
-      const storage = new RedisStorage({ cluster: { nodes: [{ host: '127.0.0.1', port: proxy.port }] }, prefix: `${randomName('close-silent')}:`, name: 'alice' });
-      const call = storage.kv.set('k', new Uint8Array([1]));
-      const started = Date.now();
-      await within(CLOSE_GRACE_MS + SLACK, 'close()', storage.close());
-      expect(Date.now() - started).toBeGreaterThanOrEqual(CLOSE_GRACE_MS - 10);
-      const error = await within(SLACK, 'the call', call.then(() => undefined, (e: unknown) => e));
-      expect(error).toMatchObject({ code: 'MTSTORE_STORAGE_UNAVAILABLE' });
+      await cutOffWhileConnecting(new RedisStorage({ cluster: { nodes: [{ host: '127.0.0.1', port: proxy.port }] }, prefix: `${randomName('close-silent')}:`, name: 'alice' }));
       // Here the slots refresh gives up first (slotsRefreshTimeout, 1 s): "None of startup nodes is available".
     } finally {
       await proxy.close();
