@@ -120,10 +120,9 @@ for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
     ids[#ids + 1] = id
   end
 end
-if #ids > 0 then
-  redis.call('SADD', KEYS[2], unpack(ids))
-  redis.call('PEXPIRE', KEYS[2], ARGV[3])
-end
+-- In chunks: unpack fails past LUAI_MAXCSTACK (8,000) values, and a key may have more sessions.
+for i = 1, #ids, 1000 do redis.call('SADD', KEYS[2], unpack(ids, i, math.min(i + 999, #ids))) end
+if #ids > 0 then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
 return ids
 `);
 

@@ -67,3 +67,56 @@ describe.runIf(cluster.available)('50 connections racing on Redis Cluster', () =
     }
   });
 });
+
+/**
+ * An auth key with more sessions than Lua's unpack takes at once (8,000: a client picks
+ * its session ids, so nothing stops one from making that many): destroyAllSessions
+ * removes and returns them all, and a resend of the same call (its receipt) answers the
+ * same ids. Its script used to fail 'too many results to unpack' past 8,000, so such a
+ * key could never be cleared.
+ */
+async function destroyMany(options: RedisSessionStorageOptions): Promise<void> {
+  const sessions = new RedisSessionStorage(options);
+  try {
+    const count = 8_500;
+    const ids = Array.from({ length: count }, (_, i) => BigInt(i + 1));
+    for (let i = 0; i < count; i += 500) await Promise.all(ids.slice(i, i + 500).map((id) => sessions.createSession(11n, id)));
+    const removed = await sessions.destroyAllSessions(11n);
+    expect(removed).toHaveLength(count);
+    expect(new Set(removed).size).toBe(count);
+    expect(await sessions.listSessions(11n)).toEqual([]);
+    expect(await sessions.hasSession(11n, BigInt(count))).toBe(false);
+  } finally {
+    await sessions.close();
+  }
+}
+
+describe.runIf(single.available)('an auth key with 8,500 sessions on a single server', () => {
+  const redis = admin();
+  afterAll(() => redis.quit());
+
+  it('destroyAllSessions removes and returns every one', async () => {
+    const prefix = `${randomName('many')}:`;
+    try {
+      await destroyMany({ url: REDIS_URL, prefix });
+    } finally {
+      await dropPrefix(redis, prefix);
+    }
+  });
+});
+
+describe.runIf(cluster.available)('an auth key with 8,500 sessions on Redis Cluster', () => {
+  const redis = adminCluster();
+  afterAll(() => redis.quit());
+
+  it('destroyAllSessions removes and returns every one', async () => {
+    const prefix = `${randomName('many')}:`;
+    const client = new Cluster([clusterSeed()], { lazyConnect: true });
+    try {
+      await destroyMany({ client, prefix });
+    } finally {
+      await client.quit();
+      await dropPrefix(redis, prefix);
+    }
+  });
+});
