@@ -169,7 +169,7 @@ export function peerFromInfo(info: PeerInfo, options: ToPeerOptions, filter = tr
  * The usernames core accepts, each once (case-insensitively, the first kept), in
  * order; the list itself when that is all of them (the usual case).
  */
-function storableUsernames(usernames: string[]): string[] {
+export function storableUsernames(usernames: string[]): string[] {
   if (allUsernames(usernames) && !repeatsName(usernames)) return usernames;
   const kept: string[] = [];
   for (const username of usernames) if (isUsername(username) && !kept.some((k) => k.toLowerCase() === username.toLowerCase())) kept.push(username);

@@ -7,6 +7,7 @@
  */
 import type { SelfUser } from '@mtstore/core';
 import { TlBinaryReader, TlBinaryWriter, TlSerializationCounter } from '@mtcute/core/utils.js';
+import { storableUsernames } from './peer-info.js';
 
 /** mtcute's `CurrentUserInfo`. */
 export interface CurrentUserInfo {
@@ -52,9 +53,17 @@ export function parseCurrentUser(data: Uint8Array): CurrentUserInfo | null {
   return { userId, isBot: (flags & FLAG_BOT) !== 0, isPremium: (flags & FLAG_PREMIUM) !== 0, usernames };
 }
 
+/**
+ * The typed user for mtcute's info. Usernames core would refuse are left out: mtcute's
+ * `setMyUsername(null)` keeps `''` in place of the removed username, and a user core
+ * refuses would fail the whole `update()` it goes in — the user stayed the old one for
+ * every other client, and after a restart for mtcute too, and a home DC written in the
+ * same update (a migration) was lost with it.
+ */
 export function selfUserFromInfo(info: CurrentUserInfo, dcId: number): SelfUser {
   const user: SelfUser = { id: BigInt(info.userId), dcId, bot: info.isBot, premium: info.isPremium };
-  if (info.usernames.length > 0) user.usernames = [...info.usernames];
+  const usernames = storableUsernames(info.usernames);
+  if (usernames.length > 0) user.usernames = [...usernames];
   return user;
 }
 
