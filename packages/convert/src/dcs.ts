@@ -1,20 +1,9 @@
 /**
- * Telegram's well-known DC addresses, as Pyrogram keeps them. Pyrogram sessions carry
- * no address (the client maps the DC id through this table); writing such a session
- * into a format that must hold one (Telethon, GramJS, mtcute) uses the same table.
+ * Telegram's well-known DC addresses (core's table, as Pyrogram keeps them). Pyrogram
+ * sessions carry no address (the client maps the DC id through that table); writing
+ * such a session into a format that must hold one (Telethon, GramJS, mtcute) uses it.
  */
-import type { DataCenter } from '@mtstore/core';
-
-const PROD_V4: Record<number, string> = { 1: '149.154.175.53', 2: '149.154.167.51', 3: '149.154.175.100', 4: '149.154.167.91', 5: '91.108.56.130' };
-const TEST_V4: Record<number, string> = { 1: '149.154.175.10', 2: '149.154.167.40', 3: '149.154.175.117' };
-const PROD_V6: Record<number, string> = {
-  1: '2001:b28:f23d:f001::a',
-  2: '2001:67c:4e8:f002::a',
-  3: '2001:b28:f23d:f003::a',
-  4: '2001:67c:4e8:f004::a',
-  5: '2001:b28:f23f:f005::a',
-};
-const TEST_V6: Record<number, string> = { 1: '2001:b28:f23d:f001::e', 2: '2001:67c:4e8:f002::e', 3: '2001:b28:f23d:f003::e' };
+import { isWellKnownTestAddress, wellKnownDcAddress, type DataCenter } from '@mtstore/core';
 
 export interface DcAddress {
   ipv4?: string;
@@ -47,14 +36,11 @@ export function ipAddressOf(dc: DataCenter): DcAddress | null {
 }
 
 function wellKnownAddress(dc: DataCenter): DcAddress | null {
-  const v4 = (dc.testMode ? TEST_V4 : PROD_V4)[dc.id];
-  const v6 = (dc.testMode ? TEST_V6 : PROD_V6)[dc.id];
-  if (v4 === undefined) return null;
-  // Pyrogram's ports: 80 on the test servers, 443 in production.
-  return { ipv4: v4, ipv6: v6, port: dc.port ?? (dc.testMode ? 80 : 443), wellKnown: true };
+  // core's table; its ports are Pyrogram's: 80 on the test servers, 443 in production.
+  const known = wellKnownDcAddress(dc.id, dc.testMode === true);
+  if (known === undefined) return null;
+  return { ipv4: known.ipv4, ipv6: known.ipv6, port: dc.port ?? known.port, wellKnown: true };
 }
-
-const TEST_ADDRESSES: ReadonlySet<string> = new Set([...Object.values(TEST_V4), ...Object.values(TEST_V6)]);
 
 /**
  * Whether an address (canonical text) is one of Telegram's test servers. Telethon and
@@ -63,5 +49,5 @@ const TEST_ADDRESSES: ReadonlySet<string> = new Set([...Object.values(TEST_V4), 
  * written as a Pyrogram or mtcute string, would claim production.
  */
 export function isTestAddress(address: string | undefined): boolean {
-  return address !== undefined && TEST_ADDRESSES.has(address);
+  return isWellKnownTestAddress(address);
 }

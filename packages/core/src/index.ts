@@ -140,3 +140,4 @@ export {
 export { Once } from './once.js';
 export { createFromUrl, createOption, storeNotFound } from './create.js';
 export { CallsInFlight } from './inflight.js';
+export { isWellKnownTestAddress, wellKnownDcAddress, type WellKnownDcAddress } from './dcs.js';

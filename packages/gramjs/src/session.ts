@@ -1,7 +1,7 @@
 import { Api, helpers, sessions, utils } from 'telegram';
 import { AuthKey } from 'telegram/crypto/AuthKey.js';
 import type { EntityLike } from 'telegram/define.js';
-import { AUTH_KEY_LENGTH, InvalidArgumentError, isStorageError, type DataCenter, type LeaseAcquireOptions, type Peer, type SelfUser, type Storage } from '@mtstore/core';
+import { AUTH_KEY_LENGTH, InvalidArgumentError, isStorageError, wellKnownDcAddress, type DataCenter, type LeaseAcquireOptions, type Peer, type SelfUser, type Storage } from '@mtstore/core';
 import { addressEntry, assertAddress, serverAddressOf, withoutKeys } from './address.js';
 import { ApiUser, entitiesOf, inputPeerOf, otherEntityToPeer, toBigint, userToPeer } from './entities.js';
 import { keyOfMarked, markedKey, PeerIndex, type MarkedKey } from './peers.js';
@@ -366,6 +366,19 @@ export class StorageSession extends sessions.Session {
     const home = this.dcs.find((dc) => dc.id === this.homeDcId && dc.mediaOnly !== true);
     this.address = home === undefined ? undefined : serverAddressOf(home);
     this.portNumber = home?.port;
+    if (this.address === undefined && this.homeDcId !== 0) {
+      // A home DC stored without its address (a Pyrogram session imported: Pyrogram keeps
+      // none; keys written before any address): GramJS, finding no serverAddress, would
+      // move the session to its default DC 4 — a DC without the key, so logged out — and
+      // store that as the home DC for every client. Telegram's well-known address of the
+      // DC instead, in memory only (the stored entry stays as it is).
+      const entry = session?.dcs.find((dc) => dc.id === this.homeDcId && dc.mediaOnly !== true);
+      const known = wellKnownDcAddress(this.homeDcId, entry?.testMode === true);
+      if (known !== undefined) {
+        this.address = known.ipv4;
+        this.portNumber = known.port;
+      }
+    }
     this.takeout = session?.takeoutId;
     if (this.takeoutHeld) {
       // Set before any snapshot was known: still waits for one, or is written to the one found.

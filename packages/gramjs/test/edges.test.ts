@@ -2,8 +2,8 @@
  * Values at the edges, as GramJS hands them to its session, on every backend: the
  * logged-in user seen before any snapshot exists, access hashes at the ends of the
  * int64 range, usernames in another case, phone numbers, min channels, every DC id a
- * client uses, an auth key of the wrong length, logout then a new login on the same
- * session object. Each case is a restart away from what it checks: a new Storage
+ * client uses, an auth key of the wrong length, a home DC stored without its address,
+ * logout then a new login on the same session object. Each case is a restart away from what it checks: a new Storage
  * instance and session read back what the first one wrote.
  */
 import { inspect } from 'node:util';
@@ -208,6 +208,26 @@ for (const factory of backends) {
       }
       await session.save();
       expect(Buffer.from((await storage.authKeys.get(2)) as Uint8Array)).toEqual(Buffer.from(authKey(2)));
+    });
+
+    it("a home DC stored without its address (a Pyrogram import) keeps the client on that DC with its key: Telegram's well-known address, nothing rewritten", async () => {
+      for (const testMode of [false, true]) {
+        name = `gramjs-edges-${process.pid}-${++names}`;
+        // What `mtstore import` stores for a Pyrogram session: the DC id and key, no address.
+        const storage = await live.open(name);
+        const home = testMode ? { id: 2, testMode: true, authKey: authKey(22) } : { id: 2, authKey: authKey(2) };
+        await storage.save({ version: 1, homeDcId: 2, dcs: [home], channels: [], user: { id: 77n, dcId: 2, bot: false } });
+        const before = await storage.load();
+        const session = new StorageSession(await live.open(name), { onError: (error, operation) => errors.push([error, operation]), lease: false });
+        const client = offlineClient(session);
+        // GramJS's start-up (load(), then setDC(4, …) when it finds no serverAddress); the offline socket stops it there.
+        expect(await client.connect()).toBe(false);
+        expect([session.dcId, session.serverAddress, session.port], `testMode ${testMode}`).toEqual(testMode ? [2, '149.154.167.40', 80] : [2, '149.154.167.51', 443]);
+        expect(session.getAuthKey()?.getKey()).toEqual(Buffer.from(home.authKey));
+        await client.destroy();
+        await session.save();
+        expect(await storage.load(), 'the stored session is left as it was').toEqual(before);
+      }
     });
 
     it('delete() (logout) then a new login on the same session object stores the new DC, key and self user', async () => {
