@@ -10,7 +10,7 @@
  * is known, a partial update state) is written to the kv store under mtcute's key
  * instead, and moved to the typed session by a later save.
  */
-import { InvalidArgumentError, NotFoundError, type ChannelState, type DataCenter, type Session, type SessionUpdate, type Storage, type UpdateState } from '@mtstore/core';
+import { InvalidArgumentError, NotFoundError, wellKnownDcAddress, type ChannelState, type DataCenter, type Session, type SessionUpdate, type Storage, type UpdateState } from '@mtstore/core';
 import { addressOnly, dcOptionFromEntry, entryFromDcOption, parseBasicDcOption, serializeBasicDcOption, type BasicDcOption } from './dcs.js';
 import { infoFromSelfUser, parseCurrentUser, selfUserFromInfo, serializeCurrentUser } from './self.js';
 import {
@@ -108,7 +108,7 @@ export class SessionKv {
   /** The typed session wins over a leftover kv entry. */
   #fillFrom(session: Session): void {
     const main = session.dcs.find((dc) => dc.id === session.homeDcId && dc.mediaOnly !== true);
-    const mainOption = main === undefined ? null : dcOptionFromEntry(main);
+    const mainOption = main === undefined ? null : (dcOptionFromEntry(main) ?? wellKnownOption(main));
     if (mainOption !== null) {
       this.#values.set(KV_DC_MAIN, serializeBasicDcOption(mainOption));
       const media = session.dcs.find((dc) => dc.id === session.homeDcId && dc.mediaOnly === true);
@@ -354,6 +354,23 @@ export class SessionKv {
     if (patch.state === null) delete session.state;
     if (patch.channels !== undefined) session.channels = patch.channels;
   }
+}
+
+/**
+ * mtcute's option for a home DC entry stored with its auth key but without an address
+ * (a Pyrogram session imported: Pyrogram keeps none): Telegram's well-known address of
+ * the DC. Without a `dc_main` mtcute starts from its default DC 2, where a session of
+ * another DC has no key: logged out. Read only; nothing is written unless mtcute writes
+ * `dc_main` itself. An entry without a key either (mtcute deleted `dc_main`) stays
+ * without: no key to reach there.
+ */
+function wellKnownOption(entry: DataCenter): BasicDcOption | null {
+  if (entry.authKey === undefined) return null;
+  const known = wellKnownDcAddress(entry.id, entry.testMode === true);
+  if (known === undefined) return null;
+  const option: BasicDcOption = { id: entry.id, ipAddress: known.ipv4, port: known.port };
+  if (entry.testMode === true) option.testMode = true;
+  return option;
 }
 
 /**

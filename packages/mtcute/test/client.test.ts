@@ -94,6 +94,26 @@ for (const adapter of adapters) {
       await held.close();
     });
 
+    it("a home DC stored without its address (a Pyrogram import) is the one mtcute starts from, at Telegram's well-known address", async () => {
+      // What `mtstore import` stores for a Pyrogram session: the DC id and key, no address.
+      const storage = backend.open('e2e');
+      await storage.save({ version: 1, homeDcId: 4, dcs: [{ id: 4, authKey: AUTH_KEY }], channels: [], user: { id: BigInt(SELF_ID), dcId: 4, bot: true } });
+      const before = await storage.load();
+      const { tg, calls } = client(backend);
+      await tg.prepare();
+      // Not mtcute's default DC 2, where this session has no key.
+      expect((await tg.mt.storage.dcs.fetch())?.main).toMatchObject({ id: 4, ipAddress: '149.154.167.91', port: 443 });
+      const exported = readStringSession(await tg.exportSession());
+      expect(exported.primaryDcs.main).toMatchObject({ id: 4, ipAddress: '149.154.167.91' });
+      expect(Array.from(exported.authKey)).toEqual(Array.from(AUTH_KEY));
+      expect(exported.self).toMatchObject({ userId: SELF_ID, isBot: true });
+      await tg.mt.storage.save();
+      await tg.destroy();
+      expect(await storage.load(), 'the stored session is left as it was').toEqual(before);
+      expect(calls).toEqual([]);
+      await storage.close();
+    });
+
     it('keeps auth key, home DC, current user, update state and peers across a restart', async () => {
       const first = client(backend);
       await first.tg.importSession({
