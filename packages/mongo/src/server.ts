@@ -38,6 +38,41 @@ const MAX_CREATE_INSERTS = 3;
 const REMOVAL_LEASE: LeaseTimes = { leaseMs: 30_000, renewMs: 5_000, marginMs: 10_000, waitMs: 35_000 };
 
 /**
+ * Removals of one destroyAllSessions or expireSessions call in flight at once. All at
+ * once, the driver queued them for its pool (20 connections by default), and once the
+ * queue was longer than `waitQueueTimeoutMS` (10 s) of work the rest failed: on
+ * FerretDB (four round trips a removal, with the lease) a key of a few thousand
+ * sessions could not be cleared, nor a sweep batch of that size run, and the sessions
+ * removed before the failure were never reported. A few in flight keep the pool busy
+ * and the queue short, whatever the number of sessions.
+ */
+const REMOVALS_IN_FLIGHT = 8;
+
+/**
+ * `remove` of each item, at most REMOVALS_IN_FLIGHT at a time; the answers in the items'
+ * order. After a failure no further removal starts: the call rejects, and what it
+ * would remove after that would be removed unreported.
+ */
+async function eachBounded<T>(items: readonly T[], remove: (item: T) => Promise<boolean>): Promise<boolean[]> {
+  const answers = new Array<boolean>(items.length);
+  let next = 0;
+  let failed = false;
+  const worker = async (): Promise<void> => {
+    while (next < items.length && !failed) {
+      const i = next++;
+      try {
+        answers[i] = await remove(items[i] as T);
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(REMOVALS_IN_FLIGHT, items.length) }, worker));
+  return answers;
+}
+
+/**
  * Server sessions on MongoDB: one document per (authKeyId, sessionId) in
  * `<prefix>server_sessions`. Every transition is a single-document operation whose
  * result says whether this call made it — an insert that either succeeds or meets the
@@ -226,13 +261,13 @@ export class MongoSessionStorage extends BaseSessionStorage {
    * The ids found, each deleted on its own: a delete's count says whether this call
    * removed it, so a racing destroyAllSessions or destroySession never makes a session
    * reported twice. (A multi-document delete only reports how many.) The deletes run
-   * in parallel: one round trip of latency.
+   * REMOVALS_IN_FLIGHT at a time (eachBounded).
    */
   protected removeAllSessions(authKeyId: bigint, now: number): Promise<bigint[]> {
     return this.#connection.closing.track(
       (async () => {
         const found = await this.findSessions(authKeyId, now);
-        const removed = await Promise.all(found.map((sessionId) => this.#remove('destroyAllSessions', key(authKeyId, sessionId), liveAt(now))));
+        const removed = await eachBounded(found, (sessionId) => this.#remove('destroyAllSessions', key(authKeyId, sessionId), liveAt(now)));
         return found.filter((_, i) => removed[i]);
       })(),
     );
@@ -247,7 +282,7 @@ export class MongoSessionStorage extends BaseSessionStorage {
         const docs = await sessions
           .find({ expiresAt: { $lte: cutoff } }, { projection: { _id: 1, authKeyId: 1, sessionId: 1 }, sort: { expiresAt: 1 }, limit, useBigInt64: true })
           .toArray();
-        const removed = await Promise.all(docs.map((d) => this.#remove('expireSessions', d._id, expiredAt(now), false)));
+        const removed = await eachBounded(docs, (d) => this.#remove('expireSessions', d._id, expiredAt(now), false));
         return docs
           .filter((_, i) => removed[i])
           .map((d) => ({
