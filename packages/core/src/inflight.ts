@@ -4,7 +4,9 @@
  * drivers that end a client under its work (ioredis, the MongoDB driver) fail a call made
  * just before `close()` — still connecting, queued, or sent — on a database that answers,
  * leaving the caller a write whose outcome it cannot know. An adapter counts each call
- * with `track` and, in its close, awaits `settled` before it closes the client.
+ * with `track` and, in its close, awaits `settled` before it closes the client. One whose
+ * driver cannot fail its calls (pg's pool, which may be the application's) bounds the
+ * wait with `settledWithin` and rejects the rest itself: `trackAbandonable`, `abandon`.
  */
 export class CallsInFlight {
   #count = 0;
@@ -12,6 +14,8 @@ export class CallsInFlight {
   #lastSettled = 0;
   #waiting = false;
   #drained: (() => void) | undefined;
+  /** The reject function of each call of trackAbandonable in flight (see abandon). */
+  readonly #abandonable = new Set<(error: Error) => void>();
 
   /** How many tracked calls have not settled. */
   get size(): number {
@@ -23,6 +27,42 @@ export class CallsInFlight {
     this.#count++;
     work.then(this.done, this.done);
     return work;
+  }
+
+  /**
+   * `work`, counted until it settles, behind a promise of the caller's own: it settles as
+   * `work` does, unless `abandon` rejects it first (then `work`'s outcome is ignored).
+   */
+  trackAbandonable<T>(work: Promise<T>): Promise<T> {
+    this.#count++;
+    return new Promise<T>((resolve, reject) => {
+      this.#abandonable.add(reject);
+      work.then(
+        (value) => {
+          // Not in the set any more: abandon() rejected it and stopped counting it.
+          if (this.#abandonable.delete(reject)) this.done();
+          resolve(value);
+        },
+        (error: unknown) => {
+          if (this.#abandonable.delete(reject)) this.done();
+          reject(error);
+        },
+      );
+    });
+  }
+
+  /**
+   * Rejects every call of trackAbandonable still in flight, each with an `error()` of its
+   * own, and stops counting them: for a close() that gave up waiting (settledWithin) on a
+   * driver that would not fail them itself. Calls counted by track or add() are left.
+   */
+  abandon(error: () => Error): void {
+    const rejects = [...this.#abandonable];
+    this.#abandonable.clear();
+    for (const reject of rejects) {
+      reject(error());
+      this.done();
+    }
   }
 
   /**
@@ -49,8 +89,21 @@ export class CallsInFlight {
    * timeouts are the application's).
    */
   settled(quietMs?: number): Promise<boolean> {
+    return this.#wait(quietMs, undefined);
+  }
+
+  /**
+   * Resolves true once no tracked call is in flight, or false once `timeoutMs` passed
+   * (counted from this call) with calls still in flight, however many settled meanwhile:
+   * for a close() whose bound the user sets (PostgreSQL's closeTimeoutMillis).
+   */
+  settledWithin(timeoutMs: number): Promise<boolean> {
+    return this.#wait(undefined, timeoutMs);
+  }
+
+  #wait(quietMs: number | undefined, timeoutMs: number | undefined): Promise<boolean> {
     if (this.#count === 0) return Promise.resolve(true);
-    this.#waiting = true;
+    this.#waiting = quietMs !== undefined;
     this.#lastSettled = Date.now();
     return new Promise<boolean>((resolve) => {
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -61,6 +114,7 @@ export class CallsInFlight {
         resolve(all);
       };
       this.#drained = () => finish(true);
+      if (timeoutMs !== undefined) timer = setTimeout(() => finish(false), timeoutMs);
       if (quietMs === undefined) return;
       const check = (): void => {
         const quiet = Date.now() - this.#lastSettled;

@@ -103,4 +103,82 @@ describe('CallsInFlight (what close() lets finish)', () => {
     done();
     expect(await waiting).toBe(true);
   });
+
+  test('settledWithin(timeoutMs) resolves false at that time even while calls keep settling', async () => {
+    vi.useFakeTimers();
+    const calls = new CallsInFlight();
+    const steps = Array.from({ length: 5 }, () => deferred());
+    for (const step of steps) calls.track(step.promise);
+    const waiting = calls.settledWithin(1_000);
+    // One call settles every 300 ms: settled(1_000) would go on waiting, this one stops at 1 s.
+    for (const step of steps.slice(0, 3)) {
+      await vi.advanceTimersByTimeAsync(300);
+      step.resolve();
+    }
+    await vi.advanceTimersByTimeAsync(99);
+    expect((await peek(waiting)).settled).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(await peek(waiting)).toEqual({ settled: true, value: false });
+    expect(calls.size).toBe(2);
+  });
+
+  test('settledWithin(timeoutMs) resolves true as soon as the last call settles, and leaves no timer', async () => {
+    vi.useFakeTimers();
+    const calls = new CallsInFlight();
+    expect(await calls.settledWithin(0)).toBe(true);
+    const a = deferred();
+    calls.track(a.promise);
+    const waiting = calls.settledWithin(60_000);
+    await vi.advanceTimersByTimeAsync(10);
+    a.resolve();
+    expect(await peek(waiting)).toEqual({ settled: true, value: true });
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  test('trackAbandonable settles as its work does and counts it until then', async () => {
+    const calls = new CallsInFlight();
+    const a = deferred<number>();
+    const b = deferred();
+    const first = calls.trackAbandonable(a.promise);
+    const second = calls.trackAbandonable(b.promise);
+    expect(first).not.toBe(a.promise);
+    expect(calls.size).toBe(2);
+    const waiting = calls.settled();
+    a.resolve(7);
+    expect(await first).toBe(7);
+    expect([calls.size, (await peek(waiting)).settled]).toEqual([1, false]);
+    b.reject(new Error('lost'));
+    await expect(second).rejects.toThrow('lost');
+    expect(calls.size).toBe(0);
+    expect(await waiting).toBe(true);
+  });
+
+  test('abandon() rejects each abandonable call still in flight with an error of its own, stops counting them, and leaves the others', async () => {
+    const calls = new CallsInFlight();
+    const done = deferred<string>();
+    const stuck = [deferred<string>(), deferred<string>()];
+    const plain = deferred();
+    const finished = calls.trackAbandonable(done.promise);
+    const abandoned = stuck.map((call) => calls.trackAbandonable(call.promise));
+    calls.track(plain.promise);
+    done.resolve('ok');
+    expect(await finished).toBe('ok');
+    let made = 0;
+    calls.abandon(() => new Error(`closed ${++made}`));
+    expect(made).toBe(2);
+    expect(calls.size).toBe(1);
+    await expect(abandoned[0]).rejects.toThrow('closed 1');
+    await expect(abandoned[1]).rejects.toThrow('closed 2');
+    // The work settling later changes nothing: its caller already has its answer, the count stays.
+    stuck[0]?.resolve('late');
+    stuck[1]?.reject(new Error('late'));
+    await Promise.allSettled(stuck.map((call) => call.promise));
+    await Promise.resolve();
+    expect(calls.size).toBe(1);
+    await expect(abandoned[0]).rejects.toThrow('closed 1');
+    const waiting = calls.settled();
+    plain.resolve();
+    expect(await waiting).toBe(true);
+    expect(calls.size).toBe(0);
+  });
 });
