@@ -4,7 +4,7 @@
  * never ended), with the schema migrated lazily, once, before the first query.
  */
 import { createHash } from 'node:crypto';
-import { assertIdentifier, assertTimerMs, connectionStringParam, createOption, describeValue, InvalidArgumentError, MAX_TIMER_MS, nearestName, Once } from '@mtstore/core';
+import { assertIdentifier, assertTimerMs, CallsInFlight, connectionStringParam, createOption, describeValue, InvalidArgumentError, MAX_TIMER_MS, nearestName, Once } from '@mtstore/core';
 import pg from 'pg';
 import type { Pool, PoolClient, PoolConfig, QueryConfig, QueryResult, QueryResultRow } from 'pg';
 import { migrate, quoteIdentifier, SCHEMA_VERSION } from './schema.js';
@@ -275,17 +275,18 @@ export class Database {
   readonly #migration = new Once(() => migrate(this.pool, this.schema, SCHEMA_VERSION, { mustExist: !this.create, where: this.#where }));
   readonly #where: string;
   readonly #closeTimeout: number;
-  /** The reject function of every call in flight (see #track). */
-  readonly #inflight = new Set<(error: Error) => void>();
-  /** Called when the last call in flight settles while close() waits. */
-  #drained: (() => void) | undefined;
+  /**
+   * Every query and transaction until it settles, so close() knows exactly which calls
+   * are in flight: abandonable, as pg's pool cannot be made to fail them (see close).
+   */
+  readonly #calls = new CallsInFlight();
   /** Connections of an owned pool checked out right now, to close those close() gave up on. */
   readonly #busy = new Set<PoolClient>();
   /** Every open connection of an owned pool: those not #busy are idle. */
   readonly #open = new Set<PoolClient>();
   /** Idle connections closed after a timeout, never to be handed to a call (see #checkout). */
   readonly #discarded = new WeakSet<PoolClient>();
-  /** Timeouts already acted on (one reaches #failed both from #run and from #track). */
+  /** Timeouts already acted on (one may reach #failed twice: in #run and in a transaction around it). */
   readonly #timeouts = new WeakSet<Error>();
   /** Checkouts for transactions, through #checkout. */
   readonly #source = { connect: (): Promise<PoolClient> => new Promise((resolve, reject) => this.#checkout((error, client) => (client ? resolve(client) : reject(error)))) };
@@ -346,16 +347,31 @@ export class Database {
   query<R extends QueryResultRow>(sql: Statement, values: unknown[]): Promise<QueryResult<R>> {
     const config: QueryConfig = { name: sql.name, text: sql.text, values, types: TYPES };
     // Once migrated, the hot paths go straight to pg: no async frame, only the tracking promise.
-    if (this.#migration.done) return this.#track(this.#run<R>(config));
-    return this.#track(this.ready().then(() => this.#run<R>(config)));
+    if (this.#migration.done) return this.#calls.trackAbandonable(this.#run<R>(config));
+    return this.#calls.trackAbandonable(
+      this.ready().then(
+        () => this.#run<R>(config),
+        (error: unknown) => {
+          // A timeout in the migration (a query's own is acted on in #run).
+          this.#failed(error);
+          throw error;
+        },
+      ),
+    );
   }
 
   /** Runs `work` in a transaction on one connection (see withTransaction). */
   transaction<T>(work: (query: TransactionQuery) => Promise<T>): Promise<T> {
-    return this.#track(
+    return this.#calls.trackAbandonable(
       (async () => {
-        if (!this.#migration.done) await this.ready();
-        return withTransaction(this.#source, this.#begin, (client) => work((sql, values) => client.query({ name: sql.name, text: sql.text, values, types: TYPES })));
+        try {
+          if (!this.#migration.done) await this.ready();
+          return await withTransaction(this.#source, this.#begin, (client) => work((sql, values) => client.query({ name: sql.name, text: sql.text, values, types: TYPES })));
+        } catch (error) {
+          // A timeout in the transaction or the migration.
+          this.#failed(error);
+          throw error;
+        }
       })(),
     );
   }
@@ -438,33 +454,6 @@ export class Database {
   }
 
   /**
-   * The caller's promise for `work`: settles with it, or is rejected by close() when
-   * close() stops waiting. Every query and transaction goes through here, so close()
-   * knows exactly which calls are in flight.
-   */
-  #track<T>(work: Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      this.#inflight.add(reject);
-      const done = (): void => {
-        this.#inflight.delete(reject);
-        if (this.#inflight.size === 0) this.#drained?.();
-      };
-      work.then(
-        (value) => {
-          done();
-          resolve(value);
-        },
-        (error: unknown) => {
-          done();
-          // A timeout in a transaction or the migration (a query's own was acted on in #run).
-          this.#failed(error);
-          reject(error);
-        },
-      );
-    });
-  }
-
-  /**
    * Settles every call already in flight before it resolves, within closeTimeoutMillis
    * (+ up to 1 s to end an owned pool): calls finish on the still-open pool (pg's pool
    * would otherwise leave queued calls waiting for a connection it never gives out);
@@ -473,14 +462,9 @@ export class Database {
    * calls made after close(), so no new call joins while this waits.
    */
   async close(): Promise<void> {
-    if (this.#inflight.size > 0) {
-      await atMost(new Promise<void>((resolve) => (this.#drained = resolve)), this.#closeTimeout);
-      this.#drained = undefined;
-    }
-    if (this.#inflight.size > 0) {
+    if (!(await this.#calls.settledWithin(this.#closeTimeout))) {
       this.#abandoned = true;
-      for (const reject of this.#inflight) reject(closedInFlight());
-      this.#inflight.clear();
+      this.#calls.abandon(closedInFlight);
       for (const client of this.#busy) void client.end().catch(() => {});
     }
     if (!this.ownsPool) return;
