@@ -240,6 +240,23 @@ export class SessionKv {
       patch.homeDcId = homeDcId;
       patch.dcs = dcs;
     }
+    if (homeDcId === undefined && keys.includes(KV_CURRENT_USER)) {
+      // A login on mtcute's default DC: mtcute stores no dc_main unless the account moved
+      // (PHONE_MIGRATE…), so no snapshot was ever created — the user and update state
+      // stayed in kv, and other clients (and `mtstore export`) found no session. The home
+      // DC is the one DC with a permanent key (mtcute's primary connection makes the first;
+      // other DCs get one only once authorization is exported there): stored as an entry
+      // without an address, which mtcute reads back as no dc_main (its default DC again,
+      // with its own IPv6 and test-mode settings) and other clients at the DC's
+      // well-known address.
+      const keyDc = await this.#onlyKeyDc();
+      if (keyDc !== undefined) {
+        homeDcId = keyDc;
+        dcs = mergeDcs(dcs ?? [], keyDc, null, undefined);
+        patch.homeDcId = keyDc;
+        patch.dcs = dcs;
+      }
+    }
     if (homeDcId === undefined) return new Set();
     // The user's DC follows the home DC, so a migration rewrites it too.
     if (keys.includes(KV_CURRENT_USER) || (patch.dcs !== undefined && this.#values.has(KV_CURRENT_USER))) {
@@ -263,6 +280,12 @@ export class SessionKv {
     else if (patch.user !== undefined) session.user = patch.user;
     this.#session = session;
     return typed;
+  }
+
+  /** The DC id of the session's only permanent (main) auth key, or undefined when there is not exactly one. */
+  async #onlyKeyDc(): Promise<number | undefined> {
+    const withKey = (await this.#storage.authKeys.entries()).filter((entry) => !entry.mediaOnly && entry.authKey !== undefined);
+    return withKey.length === 1 ? withKey[0]?.dcId : undefined;
   }
 
   /**
@@ -356,16 +379,22 @@ export class SessionKv {
   }
 }
 
+/** The DC of mtcute's default DC options (`defaultProductionDc`, `defaultTestDc` and their IPv6 forms). */
+const MTCUTE_DEFAULT_DC = 2;
+
 /**
  * mtcute's option for a home DC entry stored with its auth key but without an address
  * (a Pyrogram session imported: Pyrogram keeps none): Telegram's well-known address of
  * the DC. Without a `dc_main` mtcute starts from its default DC 2, where a session of
  * another DC has no key: logged out. Read only; nothing is written unless mtcute writes
  * `dc_main` itself. An entry without a key either (mtcute deleted `dc_main`) stays
- * without: no key to reach there.
+ * without: no key to reach there; so does DC 2 (below).
  */
 function wellKnownOption(entry: DataCenter): BasicDcOption | null {
-  if (entry.authKey === undefined) return null;
+  // DC 2 is mtcute's default DC (production and test): without dc_main mtcute goes there
+  // with its own options — IPv6 and test mode as the client is set up — which a session
+  // it logged in without moving (no dc_main stored) needs.
+  if (entry.authKey === undefined || entry.id === MTCUTE_DEFAULT_DC) return null;
   const known = wellKnownDcAddress(entry.id, entry.testMode === true);
   if (known === undefined) return null;
   const option: BasicDcOption = { id: entry.id, ipAddress: known.ipv4, port: known.port };

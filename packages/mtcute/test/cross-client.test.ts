@@ -1,7 +1,8 @@
 /**
  * One session, any client: a session GramJS wrote through @mtstore/gramjs opens in
  * mtcute through this bridge, and one mtcute wrote opens in GramJS — same home DC,
- * auth key and user, and the peers resolve from storage without an API call. Both
+ * auth key and user (also one mtcute logged in on its default DC, where it stores no
+ * DC option), and the peers resolve from storage without an API call. Both
  * sides are the real client libraries: GramJS's TelegramClient (npm `telegram`,
  * never connected) and mtcute's StubTelegramClient (mtcute's stub transport, its
  * API answered at the MtClient boundary). Runs on every adapter; PostgreSQL is the
@@ -156,6 +157,49 @@ for (const adapter of adapters) {
       expect(await tg.storage.peers.getCompleteById(ALICE_ID)).toBeNull();
       expect(calls).toEqual([]);
       await tg.destroy();
+    });
+
+    it('a session mtcute logged in on its default DC (no migration, so no dc_main) opens in GramJS on that DC, and in mtcute again', async () => {
+      const self = createStub('user', { id: SELF_ID, self: true, bot: true, accessHash: Long.fromInt(42), firstName: 'Bot', username: 'my_bot' });
+      const first = mtcuteClient(backend, (call) => {
+        if (call._ === 'users.getUsers') return [self];
+        throw new Error(`unexpected API call ${call._}`);
+      });
+      await first.tg.prepare();
+      // What mtcute's network layer does on a fresh session: the primary DC (mtcute's default, 2) gets a key.
+      await first.tg.mt.storage.provider.authKeys.set(2, AUTH_KEY);
+      await getMe(first.tg);
+      const updates = first.tg.storage.updates;
+      await updates.setPts(10);
+      await updates.setQts(0);
+      await updates.setDate(1_760_000_000);
+      await updates.setSeq(3);
+      await first.tg.mt.storage.save();
+      await first.tg.destroy();
+
+      const storage = backend.open('shared');
+      expect(await storage.load()).toMatchObject({ homeDcId: 2, user: { id: BigInt(SELF_ID), dcId: 2, bot: true }, state: { pts: 10, qts: 0, seq: 3 } });
+      expect(await storage.kv.entries(), 'nothing left in kv').toEqual([]);
+      await storage.close();
+
+      const gram = new StorageSession(backend.open('shared'), { lease: false });
+      const client = gramClient(gram);
+      // GramJS's start-up: load(), then its default DC 4 when it finds no home DC address.
+      expect(await client.connect()).toBe(false);
+      expect([gram.dcId, gram.serverAddress]).toEqual([2, '149.154.167.51']);
+      expect(gram.getAuthKey()?.getKey()).toEqual(Buffer.from(AUTH_KEY));
+      await client.destroy();
+      await gram.save();
+
+      // mtcute again: no dc_main, so its own default DC 2 (with its IPv6 / test-mode settings), with the key.
+      const second = mtcuteClient(backend);
+      await second.tg.prepare();
+      expect(await second.tg.mt.storage.dcs.fetch()).toBeNull();
+      expect(await second.tg.storage.self.fetch()).toMatchObject({ userId: SELF_ID, isBot: true });
+      expect(await second.tg.storage.updates.getState()).toEqual([10, 0, 1_760_000_000, 3]);
+      expect(Array.from(readStringSession(await second.tg.exportSession()).authKey)).toEqual(Array.from(AUTH_KEY));
+      expect(second.calls).toEqual([]);
+      await second.tg.destroy();
     });
 
     it('a session mtcute wrote opens in GramJS: home DC, auth key, and its peers resolve through getInputEntity', async () => {
