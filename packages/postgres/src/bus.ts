@@ -61,6 +61,19 @@ type Listener = (event: SessionEvent) => void;
 
 const NAME = 'PostgresSessionEventBus';
 
+/** Payloads in one NOTIFY statement at most (~100 bytes each). */
+const NOTIFY_BATCH = 1_000;
+/** One notification per array element, in the array's order (a function scan yields its rows in order). */
+const NOTIFY = 'SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload';
+
+/** Publishes that go in one statement (#send). */
+interface NotifyBatch {
+  readonly payloads: string[];
+  readonly seen: Set<string>;
+  /** Settles when the statement did. */
+  sent: Promise<void>;
+}
+
 /**
  * `reconnectDelay`, checked before any I/O: each wait an integer number of ms from 1 to
  * 2^31 - 1 (Node's timers fire a longer one after 1 ms; 0 or NaN would reconnect in a
@@ -157,15 +170,42 @@ export class PostgresSessionEventBus implements SessionEventBus {
       throw new InvalidArgumentError(`${NAME}.publish: ${(error as Error).message}`);
     }
     try {
-      await this.#serially(async () => {
-        const client = await this.#connection();
-        await client.query({ text: 'SELECT pg_notify($1, $2)', values: [this.channel, payload] });
-        this.#answered(client);
-      });
+      await this.#send(payload);
     } catch (error) {
       throw toStorageError(error, `${NAME}.publish`);
     }
   }
+
+  /**
+   * Adds `payload` to the statement waiting to be sent, or queues a new one, and
+   * settles when that statement did. Publishes made while one statement is in flight
+   * go together in the next (`SELECT pg_notify` over an array: one round trip, one
+   * transaction, delivered in order), so a subject's destroyAllSessions or sweep of n
+   * sessions costs about one round trip per NOTIFY_BATCH events, not one per event.
+   * A payload already in the waiting statement starts a new one: PostgreSQL delivers
+   * only one of identical notifications sent in one transaction (a session created,
+   * destroyed and created again would lose its second `created`).
+   */
+  #send(payload: string): Promise<void> {
+    let batch = this.#waiting;
+    if (batch === undefined || batch.payloads.length >= NOTIFY_BATCH || batch.seen.has(payload)) {
+      const next: NotifyBatch = { payloads: [], seen: new Set(), sent: Promise.resolve() };
+      next.sent = this.#serially(async () => {
+        // Closed to further payloads from here: they go in the next statement.
+        if (this.#waiting === next) this.#waiting = undefined;
+        const client = await this.#connection();
+        await client.query({ text: NOTIFY, values: [this.channel, next.payloads] });
+        this.#answered(client);
+      });
+      this.#waiting = batch = next;
+    }
+    batch.payloads.push(payload);
+    batch.seen.add(payload);
+    return batch.sent;
+  }
+
+  /** The statement that takes the publishes made from now on, until it is sent. */
+  #waiting: NotifyBatch | undefined;
 
   /**
    * Runs `task` after the ones queued before it. Publishes and heartbeat checks go one

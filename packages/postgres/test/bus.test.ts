@@ -73,6 +73,43 @@ describe.runIf(server.available)('bus', () => {
     expect(warnings.filter((w) => /already executing a query/.test(w))).toEqual([]);
   });
 
+  it('3,000 publishes made at once (a destroyAllSessions of 3,000 sessions) go out in a few statements, every event heard by another bus in call order', async () => {
+    const schema = freshSchema();
+    const a = bus(schema, applicationName('bus-batch'));
+    const b = bus(schema, applicationName('bus-batch-b'));
+    const heard: SessionEvent[] = [];
+    await b.subscribe((e) => heard.push(e));
+    await a.publish(event(0)); // connected: only the publishes below are counted
+    // Counts what every pg Client sends (passed on unchanged): one statement per event before.
+    const query = pg.Client.prototype.query;
+    let notifies = 0;
+    pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+      const text = typeof args[0] === 'string' ? args[0] : (args[0] as { text?: string }).text;
+      if (text?.includes('pg_notify')) notifies++;
+      return (query as (...a: unknown[]) => unknown).apply(this, args);
+    } as typeof query;
+    try {
+      await Promise.all(Array.from({ length: 3_000 }, (_, i) => a.publish(event(i + 1))));
+    } finally {
+      pg.Client.prototype.query = query;
+    }
+    await until(() => heard.length === 3_001, '3,001 events');
+    expect(heard.map((e) => Number(e.authKeyId))).toEqual(Array.from({ length: 3_001 }, (_, i) => i));
+    expect(notifies).toBeLessThanOrEqual(5);
+  });
+
+  it('the same event published twice at once is heard twice (PostgreSQL delivers one of identical notifications of one transaction)', async () => {
+    const schema = freshSchema();
+    const a = bus(schema, applicationName('bus-same'));
+    const heard: SessionEvent[] = [];
+    await a.subscribe((e) => heard.push(e));
+    const created = event(7);
+    const destroyed: SessionEvent = { ...created, type: 'destroyed', reason: 'explicit' };
+    await Promise.all([a.publish(created), a.publish(destroyed), a.publish(created), a.publish(destroyed)]);
+    await until(() => heard.length === 4, 'four events');
+    expect(heard.map((e) => e.type)).toEqual(['created', 'destroyed', 'created', 'destroyed']);
+  });
+
   it('after the server kills its connection, the bus reconnects by itself, LISTENs again and keeps delivering', async () => {
     const schema = freshSchema();
     const application = applicationName('bus-listen');
