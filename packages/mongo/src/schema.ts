@@ -7,7 +7,7 @@
  * the version is raised only after its step succeeded: two processes migrating at
  * once both finish with the same result.
  */
-import { MongoServerError, type Collection, type CreateIndexesOptions, type Db, type IndexSpecification } from 'mongodb';
+import { MongoServerError, type Collection, type CreateIndexesOptions, type Db, type IndexDescription, type IndexSpecification } from 'mongodb';
 import { MigrationError, storeNotFound } from '@mtstore/core';
 import type { Connection } from './connection.js';
 import { upgradeV1SessionDocument } from './upgrade.js';
@@ -67,7 +67,7 @@ interface Migration {
   version: number;
   description: string;
   /** Idempotent: it may run twice, or concurrently in two processes. */
-  up(db: Db, names: CollectionNames): Promise<void>;
+  up(db: Db, names: CollectionNames, profile: ServerProfile): Promise<void>;
 }
 
 const MIGRATIONS: readonly Migration[] = [
@@ -88,30 +88,16 @@ const MIGRATIONS: readonly Migration[] = [
       await ensureIndex(db.collection(names.kv), { session: 1 }, { name: 'session' });
       await ensureIndex(db.collection(names.peerJournal), { session: 1 }, { name: 'session' });
       await ensureIndex(db.collection(names.refs), { session: 1, peer: 1 }, { name: 'session_peer' });
-      // v1 documents are the ones with a `version` field (v2 stores none). Each is replaced
-      // only if still in the v1 layout, so a second migrating process changes nothing.
-      const sessions = db.collection<{ _id: string }>(names.sessions);
-      for await (const doc of sessions.find({ version: { $exists: true } }, { useBigInt64: true, promoteBuffers: false })) {
-        await sessions.replaceOne({ _id: doc._id, version: { $exists: true } }, upgradeV1SessionDocument(doc));
-      }
+      await upgradeV1Documents(db, names);
     },
   },
   {
     version: 3,
     description: 'server session lifetime: lastUsedAt (epoch ms) and expiresAt (a Date) with a TTL index',
-    up: async (db, names) => {
+    up: async (db, names, profile) => {
       const serverSessions = db.collection(names.serverSessions);
-      // A TTL index removes a session EXPIRY_GRACE_SECONDS after it expired if no sweep
-      // (SessionSubject sweepInterval) did first — the sweep is what announces it. Servers
-      // without TTL indexes (FerretDB 1.x: NotImplemented) get a plain index for the sweep.
-      try {
-        await ensureIndex(serverSessions, { expiresAt: 1 }, { name: 'expiresAt', expireAfterSeconds: EXPIRY_GRACE_SECONDS });
-      } catch (error) {
-        if (!(error instanceof MongoServerError) || error.code !== 238) throw error;
-        await ensureIndex(serverSessions, { expiresAt: 1 }, { name: 'expiresAt' });
-      }
-      // v2 documents carry no times: last used now, never expiring (no expiresAt field).
-      await serverSessions.updateMany({ lastUsedAt: { $exists: false } }, { $set: { lastUsedAt: Date.now() } });
+      await withExpiryIndex(profile, (expiry) => ensureIndexes(serverSessions, [expiry]));
+      await stampLastUsed(db, names);
     },
   },
   {
@@ -124,13 +110,89 @@ const MIGRATIONS: readonly Migration[] = [
       // peer's) references per call. FerretDB 1.x keeps them but serves neither.
       await ensureIndex(refs, { session: 1, seq: 1 }, { name: 'session_seq' });
       await ensureIndex(refs, { session: 1, peer: 1, seq: 1 }, { name: 'session_peer_seq' });
-      // Its prefix: redundant now. Already gone (a second migrating process): fine.
-      await refs.dropIndex('session_peer').catch((error: unknown) => {
-        if (!(isServerError(error) && (error.code === 27 || /index not found/i.test(error.message)))) throw error;
-      });
+      await dropSessionPeerIndex(db, names);
     },
   },
 ];
+
+/** Migration 2's document step: v1 documents are the ones with a `version` field (v2 stores none). */
+async function upgradeV1Documents(db: Db, names: CollectionNames): Promise<void> {
+  // Each is replaced only if still in the v1 layout, so a second migrating process changes nothing.
+  const sessions = db.collection<{ _id: string }>(names.sessions);
+  for await (const doc of sessions.find({ version: { $exists: true } }, { useBigInt64: true, promoteBuffers: false })) {
+    await sessions.replaceOne({ _id: doc._id, version: { $exists: true } }, upgradeV1SessionDocument(doc));
+  }
+}
+
+/** Migration 3's document step: v2 documents carry no times: last used now, never expiring (no expiresAt field). */
+async function stampLastUsed(db: Db, names: CollectionNames): Promise<void> {
+  await db.collection(names.serverSessions).updateMany({ lastUsedAt: { $exists: false } }, { $set: { lastUsedAt: Date.now() } });
+}
+
+/** Migration 4's drop of v2's (session, peer) index, the prefix of session_peer_seq. Already gone (a second migrating process): fine. */
+async function dropSessionPeerIndex(db: Db, names: CollectionNames): Promise<void> {
+  await db.collection(names.refs).dropIndex('session_peer').catch((error: unknown) => {
+    if (!(isServerError(error) && (error.code === 27 || /index not found/i.test(error.message)))) throw error;
+  });
+}
+
+/**
+ * Creates the server sessions' `expiresAt` index with `create`. A TTL index removes a
+ * session EXPIRY_GRACE_SECONDS after it expired if no sweep (SessionSubject
+ * sweepInterval) did first — the sweep is what announces it. Servers without TTL
+ * indexes get a plain index for the sweep: FerretDB 1.x (known from buildInfo, so not
+ * asked: its NotImplemented refusal cost three round trips) and any other that answers
+ * NotImplemented (238).
+ */
+async function withExpiryIndex(profile: ServerProfile, create: (expiry: IndexDescription) => Promise<void>): Promise<void> {
+  const plain: IndexDescription = { key: { expiresAt: 1 }, name: 'expiresAt' };
+  if (profile.ferretdb1) return create(plain);
+  try {
+    await create({ ...plain, expireAfterSeconds: EXPIRY_GRACE_SECONDS });
+  } catch (error) {
+    if (!isServerError(error) || error.code !== 238) throw error;
+    await create(plain);
+  }
+}
+
+/**
+ * A new store (no schema document): the current schema built directly, not migration
+ * by migration. Each collection's indexes are one createIndexes command (six in all;
+ * one per index on FerretDB 1.x, eight) and the schema document is written once, at
+ * SCHEMA_VERSION: 12 commands on FerretDB 1.x where the migrations took 19 (an index
+ * created by v2 and dropped by v4, the TTL attempt refused, the version raised four
+ * times). Every step is still idempotent, and the document steps of
+ * the migrations run too (a database at version 0 may hold documents: its schema
+ * document was removed), so the result is the one the migrations give.
+ */
+async function createSchema(db: Db, names: CollectionNames, profile: ServerProfile): Promise<void> {
+  // FerretDB 1.x drops the connection of one of two clients that create the same two
+  // indexes of a new collection in one command each at the same moment (processes
+  // opening a new store together; reproduced with two clients): there, one index per
+  // command, as the migrations did, which it survives.
+  const create = async (collection: Collection, indexes: IndexDescription[]): Promise<void> => {
+    if (!profile.ferretdb1) return ensureIndexes(collection, indexes);
+    for (const index of indexes) await ensureIndexes(collection, [index]);
+  };
+  const session: IndexDescription = { key: { session: 1 }, name: 'session' };
+  for (const collection of [names.peers, names.peerIndex, names.kv, names.peerJournal]) await create(db.collection(collection), [session]);
+  const serverSessions = db.collection(names.serverSessions);
+  const pair: IndexDescription = { key: { authKeyId: 1, sessionId: 1 }, name: 'authKeyId_sessionId', unique: true };
+  await withExpiryIndex(profile, (expiry) => create(serverSessions, [pair, expiry]));
+  await create(db.collection(names.refs), [
+    { key: { session: 1, seq: 1 }, name: 'session_seq' },
+    { key: { session: 1, peer: 1, seq: 1 }, name: 'session_peer_seq' },
+  ]);
+  await upgradeV1Documents(db, names);
+  await stampLastUsed(db, names);
+  await dropSessionPeerIndex(db, names);
+  const meta = db.collection<MetaDocument>(names.meta);
+  await meta.insertOne({ _id: 'schema', version: SCHEMA_VERSION }).catch(async (error: unknown) => {
+    if (!(isServerError(error) && error.code === 11000)) throw error;
+    // Another process recorded it first, maybe at a lower version as it migrated step by step.
+    await meta.updateOne({ _id: 'schema' }, { $max: { version: SCHEMA_VERSION } });
+  });
+}
 
 /**
  * createIndex, idempotent also when processes race: MongoDB's createIndexes is, but
@@ -149,6 +211,23 @@ export async function ensureIndex(collection: Collection, key: Record<string, 1 
     const existing = (await collection.listIndexes().toArray()).find((index) => index.name === options.name);
     if (existing !== undefined && sameKey(existing.key as Record<string, unknown>, key)) return;
     await collection.createIndex(key as IndexSpecification, options);
+  }
+}
+
+/**
+ * ensureIndex for several indexes of one collection, in one createIndexes command. A
+ * refusal is checked the same way: every index there by name with its key is done.
+ * NotImplemented (238: an option the server lacks) is not a race: it is the caller's.
+ */
+export async function ensureIndexes(collection: Collection, indexes: IndexDescription[]): Promise<void> {
+  try {
+    await collection.createIndexes(indexes);
+  } catch (error) {
+    if (!isServerError(error) || error.code === 238) throw error;
+    const existing = await collection.listIndexes().toArray();
+    const there = (wanted: IndexDescription) => existing.some((index) => index.name === wanted.name && sameKey(index.key as Record<string, unknown>, wanted.key as Record<string, 1 | -1>));
+    if (indexes.every(there)) return;
+    await collection.createIndexes(indexes);
   }
 }
 
@@ -196,7 +275,7 @@ async function detect(db: Db): Promise<ServerProfile> {
  * `mustExist` (the `create: false` option) a database without the schema document is
  * NotFoundError, decided by that one read: nothing is created.
  */
-async function migrate(db: Db, names: CollectionNames, where: string, mustExist: boolean): Promise<void> {
+async function migrate(db: Db, names: CollectionNames, where: string, mustExist: boolean, profile: ServerProfile): Promise<void> {
   const meta = db.collection<MetaDocument>(names.meta);
   const found = await meta.findOne({ _id: 'schema' });
   if (found === null && mustExist) {
@@ -212,17 +291,20 @@ async function migrate(db: Db, names: CollectionNames, where: string, mustExist:
         `this @mtstore/mongo knows versions up to ${SCHEMA_VERSION}. Upgrade @mtstore/mongo.`,
     );
   }
+  if (found === null) {
+    try {
+      await createSchema(db, names, profile);
+    } catch (error) {
+      if (!isServerError(error)) throw error;
+      throw new MigrationError(`${where}: creating the collections and indexes of schema version ${SCHEMA_VERSION} failed: ${error.message}`, { cause: error });
+    }
+    return;
+  }
   for (const migration of MIGRATIONS) {
     if (migration.version <= stored) continue;
     try {
-      await migration.up(db, names);
-      if (found === null && migration.version === 1) {
-        await meta.insertOne({ _id: 'schema', version: 1 }).catch((error: unknown) => {
-          if (!(isServerError(error) && error.code === 11000)) throw error; // another process recorded it first
-        });
-      } else {
-        await meta.updateOne({ _id: 'schema' }, { $max: { version: migration.version } });
-      }
+      await migration.up(db, names, profile);
+      await meta.updateOne({ _id: 'schema' }, { $max: { version: migration.version } });
     } catch (error) {
       // A refused command (conflicting index, permissions) is a schema problem; a lost connection is not.
       if (!isServerError(error)) throw error;
@@ -246,7 +328,7 @@ export function prepare(connection: Connection, where: string): Promise<Prepared
     promise = (async () => {
       if (connection.owned) await connection.client?.connect();
       const profile = await detect(db);
-      await migrate(db, collectionNames(connection.prefix), where, !connection.create);
+      await migrate(db, collectionNames(connection.prefix), where, !connection.create, profile);
       return { profile };
     })();
     const entries = byPrefix;

@@ -233,6 +233,68 @@ if (server.available) {
       expect(await indexes(names.peerJournal)).toEqual(['_id_', 'session']);
       expect(await indexes(names.refs)).toEqual(['_id_', 'session_peer_seq', 'session_seq']);
     });
+
+    // The first open of a store built it migration by migration: 19 commands on FerretDB
+    // 1.x, three of them spent on the TTL index it refuses, and an index created by v2 only
+    // for v4 to drop it. Every kit test opens a new store.
+    it('a new store is built with one createIndexes per collection (per index on FerretDB 1.x), nothing created to be dropped, the schema document written once; a second open creates nothing', async () => {
+      const database = fresh();
+      const sent: { name: string; collection: unknown; indexes?: string[]; failed?: boolean }[] = [];
+      const client = track(new MongoClient(MONGODB_URL, { monitorCommands: true }));
+      const started = new Map<number, (typeof sent)[number]>();
+      client.on('commandStarted', (event) => {
+        const indexes = event.commandName === 'createIndexes' ? (event.command.indexes as { name: string }[]).map((i) => i.name) : undefined;
+        const command = { name: event.commandName, collection: event.command[event.commandName], ...(indexes ? { indexes } : {}) };
+        started.set(event.requestId, command);
+        sent.push(command);
+      });
+      client.on('commandFailed', (event) => Object.assign(started.get(event.requestId) ?? {}, { failed: true }));
+      await track(new MongoSessionStorage({ client, database })).hasSession(1n, 1n);
+      const names = collectionNames('mtstore_');
+      const perCollection = [
+        { collection: names.peers, indexes: ['session'] },
+        { collection: names.peerIndex, indexes: ['session'] },
+        { collection: names.kv, indexes: ['session'] },
+        { collection: names.peerJournal, indexes: ['session'] },
+        { collection: names.serverSessions, indexes: ['authKeyId_sessionId', 'expiresAt'] },
+        { collection: names.refs, indexes: ['session_seq', 'session_peer_seq'] },
+      ];
+      // FerretDB 1.x: one index per command (schema.ts createSchema says why).
+      const info = await adminClient().db('admin').command({ buildInfo: 1 });
+      const ferretdb1 = typeof info.ferretdbVersion === 'string' && /^v?1\./.test(info.ferretdbVersion);
+      const expected = ferretdb1 ? perCollection.flatMap(({ collection, indexes }) => indexes.map((index) => ({ collection, indexes: [index] }))) : perCollection;
+      expect(sent.filter((c) => c.name === 'createIndexes').map(({ collection, indexes }) => ({ collection, indexes }))).toEqual(expected);
+      const meta = sent.filter((c) => c.collection === names.meta).map((c) => c.name);
+      expect(meta).toEqual(['find', 'insert']);
+      // Only the drop of v2's session_peer (kept for a database whose schema document was
+      // removed) may be refused: an index that is not there.
+      expect(sent.filter((c) => c.failed === true && c.name !== 'dropIndexes').map((c) => c.name)).toEqual([]);
+      expect(await raw(database).collection(names.meta).findOne({})).toEqual({ _id: 'schema', version: SCHEMA_VERSION });
+      expect(await raw(database).collection(names.serverSessions).indexExists('expiresAt')).toBe(true);
+
+      // Another client (so the schema is checked again) on the store that is there: one read, no DDL.
+      sent.length = 0;
+      const again = track(new MongoClient(MONGODB_URL, { monitorCommands: true }));
+      again.on('commandStarted', (event) => sent.push({ name: event.commandName, collection: event.command[event.commandName] }));
+      await track(new MongoStorage({ client: again, database, name: 'alice' })).load();
+      expect(sent.map((c) => c.name).filter((name) => !['buildInfo', 'find'].includes(name))).toEqual([]);
+    });
+
+    // FerretDB 1.x dropped the connection of one of two clients creating the same two
+    // indexes of a new collection in one command each (seen with the kit's instances
+    // opening a new store together while the new store was built with one command per collection).
+    it('clients opening a new store at the same moment all succeed, with the same schema', async () => {
+      for (let round = 0; round < 3; round++) {
+        const database = fresh();
+        const opens = Array.from({ length: 3 }, (_, i) => track(new MongoStorage({ url: urlFor(database), name: `n${i}` })).load());
+        expect(await Promise.all(opens)).toEqual([null, null, null]);
+        const db = raw(database);
+        const names = collectionNames('mtstore_');
+        expect(await db.collection(names.meta).find({}).toArray()).toEqual([{ _id: 'schema', version: SCHEMA_VERSION }]);
+        expect((await db.collection(names.serverSessions).listIndexes().toArray()).map((i) => i.name).sort()).toEqual(['_id_', 'authKeyId_sessionId', 'expiresAt']);
+        expect((await db.collection(names.refs).listIndexes().toArray()).map((i) => i.name).sort()).toEqual(['_id_', 'session_peer_seq', 'session_seq']);
+      }
+    });
   });
 
   describe('write lease', () => {
