@@ -108,18 +108,46 @@ export class MemorySessionStorage extends BaseSessionStorage {
   }
 
   /**
-   * From the last place down: a removal moves the last place, already looked at, into
-   * the hole, so every session is looked at once.
+   * Where the next expireSessions looks first (the place the previous one stopped at),
+   * going down: the calls of a sweep go round the table, so a sweep of E expired
+   * sessions among L live ones looks at about L + E places, not L once per batch (each
+   * call started at the last place, and removals move the live sessions from there
+   * into the holes: 200,000 expired among 100,000 live took 201 batches and seconds).
+   */
+  #sweepFrom = Number.POSITIVE_INFINITY;
+
+  /**
+   * Down from #sweepFrom to place 0, then from the last place down to just above where
+   * it began. A removal moves the last place into the hole: in the first leg a session
+   * not looked at yet (or one looked at and live), so the hole is looked at again; in
+   * the second one already looked at. So every session is looked at once.
    */
   protected override async removeExpired(now: number, limit: number): Promise<ExpiredSession[]> {
     const sessions = this.store.server;
     const removed: ExpiredSession[] = [];
-    for (let place = sessions.size - 1; place >= 0 && removed.length < limit; place--) {
-      if (sessions.expiresAt(place) > now) continue;
+    const take = (place: number): void => {
       const authKeyId = sessions.authKeyId(place);
       removed.push({ authKeyId, sessionId: sessions.sessionId(place) });
       sessions.remove(authKeyId, place);
+    };
+    const start = Math.min(this.#sweepFrom, sessions.size - 1);
+    let place = start;
+    while (place >= 0 && removed.length < limit) {
+      if (sessions.expiresAt(place) > now) place--;
+      else {
+        take(place);
+        // The hole holds the session that was last now, unless it was the last itself.
+        if (place >= sessions.size) place--;
+      }
     }
+    if (place < 0) {
+      for (place = sessions.size - 1; place > start && removed.length < limit; place--) {
+        if (sessions.expiresAt(place) <= now) take(place);
+      }
+      // Round the whole table (or stopped in the second leg): the next call starts at the last place or goes on from here.
+      if (place <= start) place = Number.POSITIVE_INFINITY;
+    }
+    this.#sweepFrom = place;
     return removed;
   }
 

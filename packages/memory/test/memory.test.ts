@@ -373,6 +373,46 @@ describe('memory adapter', () => {
     await forever.close();
   });
 
+  it('a sweep in batches looks at each session about once: 20,000 expired among 20,000 live in batches of 100', async () => {
+    let now = 1_700_000_000_000;
+    const clock = () => now;
+    const store = new MemoryStore();
+    const short = new MemorySessionStorage({ store, clock, ttlSeconds: 60 });
+    const long = new MemorySessionStorage({ store, clock, ttlSeconds: 3_600 });
+    // Expired ones first (the low places), live ones after: each batch used to start at
+    // the last place and look at every live session again (200 batches x 20,000).
+    for (let i = 0; i < 20_000; i++) await short.createSession(BigInt(i), 1n);
+    for (let i = 0; i < 20_000; i++) await long.createSession(BigInt(i), 2n);
+    now += 60_000;
+    const table = store.server;
+    const expiresAt = table.expiresAt.bind(table);
+    let looked = 0;
+    table.expiresAt = (place: number) => {
+      looked++;
+      return expiresAt(place);
+    };
+    const taken = new Set<bigint>();
+    for (;;) {
+      const batch = await short.expireSessions(100);
+      for (const s of batch) {
+        expect(s.sessionId).toBe(1n);
+        taken.add(s.authKeyId);
+      }
+      if (batch.length < 100) break;
+    }
+    expect(taken.size).toBe(20_000);
+    expect(looked).toBeLessThanOrEqual(3 * 40_000);
+    // Sessions created, touched or expired after the sweep went by are found by the next round.
+    await short.createSession(-1n, 1n);
+    now += 3_600_000;
+    let rest = 0;
+    for (let batch = await long.expireSessions(10_000); batch.length > 0; batch = await long.expireSessions(10_000)) rest += batch.length;
+    expect(rest).toBe(20_001);
+    expect(store.server.size).toBe(0);
+    await short.close();
+    await long.close();
+  });
+
   it('CachedSessionStorage over memory: misses answered at once (sessionExistsNow), the cache rules kept', async () => {
     let now = 1_700_000_000_000;
     const clock = () => now;
