@@ -10,12 +10,12 @@ import {
   type UpdateState,
 } from '@mtstore/core';
 import { decodeSession, encodeChannels, encodeDataCenter, encodeSession, encodeUser, READ, updateStateOperators } from './codec.js';
-import { openConnection, trackedCalls, type Connection, type MongoConnectionOptions } from './connection.js';
+import { openConnection, type Connection, type MongoConnectionOptions } from './connection.js';
 import { guarded, leased, upsertRetry, type Context, type Scope } from './context.js';
 import { WriteFence, type FenceDocument } from './fence.js';
 import { MongoAuthKeys } from './keys.js';
 import { MongoKeyValues } from './kv.js';
-import { MongoLeases, type LeaseDocument } from './lease.js';
+import { MongoLeases, type LeaseDocument, type LeaseRun } from './lease.js';
 import { isDuplicateKey, SessionLocks, type LockDocument } from './lock.js';
 import { MongoPeers } from './peers.js';
 import { MongoRefMessages } from './refs.js';
@@ -71,27 +71,32 @@ export class MongoStorage extends BaseStorage {
     this.#connection = openConnection(options, 'MongoStorage');
     this.database = this.#connection.db.databaseName;
     this.collectionPrefix = this.#connection.prefix;
+    const closing = this.#connection.closing;
     this.#scope = {
       name: this.name,
       label: this.storedLabel,
-      // Once prepared, the hot paths skip an await.
-      ready: () => (this.#context.value !== undefined ? Promise.resolve(this.#context.value) : this.#context.run()),
+      // Counted while in flight: close() lets it finish (Closing.track).
+      run: (work) => closing.track(this.#context.value !== undefined ? work(this.#context.value) : this.#ready().then(work)),
       where: (operation) => this.where(operation),
       fenceToken: () => this.fenceToken,
     };
-    // Counted while in flight: close() lets them finish (Closing.track).
-    const closing = this.#connection.closing;
-    this.authKeyRepository = trackedCalls(new MongoAuthKeys(this.#scope), closing);
-    this.kvRepository = trackedCalls(new MongoKeyValues(this.#scope), closing);
-    this.peerRepository = trackedCalls(new MongoPeers(this.#scope), closing);
-    this.refMessageRepository = trackedCalls(new MongoRefMessages(this.#scope), closing);
+    this.authKeyRepository = new MongoAuthKeys(this.#scope);
+    this.kvRepository = new MongoKeyValues(this.#scope);
+    this.peerRepository = new MongoPeers(this.#scope);
+    this.refMessageRepository = new MongoRefMessages(this.#scope);
   }
 
   protected override createLeaseRepository(): MongoLeases {
-    // Connected and migrated first, like every other operation.
-    const collection = async () => (await this.#scope.ready(), this.#connection.db.collection<LeaseDocument>(`${this.#connection.prefix}leases`));
-    const fences = async () => (await this.#scope.ready(), this.#connection.db.collection<FenceDocument>(collectionNames(this.#connection.prefix).fences));
-    return trackedCalls(new MongoLeases(collection, fences, this.name, this.where('lease.acquire')), this.#connection.closing);
+    const db = this.#connection.db;
+    const prefix = this.#connection.prefix;
+    // Connected and migrated first, and counted while in flight, like every other operation.
+    const run: LeaseRun = (work) => this.#scope.run(() => work(db.collection<LeaseDocument>(`${prefix}leases`), db.collection<FenceDocument>(collectionNames(prefix).fences)));
+    return new MongoLeases(run, this.name, this.where('lease.acquire'));
+  }
+
+  /** The prepared context (the snapshot's own calls check their input before this, and count themselves). Once prepared, no await. */
+  #ready(): Promise<Context> {
+    return this.#context.value !== undefined ? Promise.resolve(this.#context.value) : this.#context.run();
   }
 
   protected override describe(): Record<string, unknown> {
@@ -119,13 +124,10 @@ export class MongoStorage extends BaseStorage {
   }
 
   protected readSession(): Promise<Session | null> {
-    return this.#connection.closing.track(
-      (async () => {
-        const c = await this.#scope.ready();
-        const doc = await c.sessions.findOne({ _id: this.name }, READ);
-        return doc === null ? null : decodeSession(doc, this.storedLabel);
-      })(),
-    );
+    return this.#scope.run(async (c) => {
+      const doc = await c.sessions.findOne({ _id: this.name }, READ);
+      return doc === null ? null : decodeSession(doc, this.storedLabel);
+    });
   }
 
   /** One replace of the whole per-name document: snapshot and keys change together. */
@@ -135,7 +137,7 @@ export class MongoStorage extends BaseStorage {
         const { _id, ...doc } = encodeSession(this.name, session);
         // Before connecting: a session too large for one document is refused, nothing sent.
         assertDocumentSize({ _id, ...doc }, 'the session document', session.channels.length, this.where('save'));
-        const c = await this.#scope.ready();
+        const c = await this.#ready();
         await guarded(c, this.#scope, 'save', () => upsertRetry(() => c.sessions.replaceOne({ _id }, doc, { upsert: true }), isDuplicateKey));
       })(),
     );
@@ -169,7 +171,7 @@ export class MongoStorage extends BaseStorage {
         // The operators, not the resulting document (which needs a read to size): they
         // hold every field the patch replaces, channels included.
         assertDocumentSize(update, 'the update of the session document', patch.channels?.length ?? 0, this.where('update'));
-        const c = await this.#scope.ready();
+        const c = await this.#ready();
         const creates = patch.homeDcId !== undefined;
         const filter = creates ? { _id: this.name } : { _id: this.name, homeDcId: { $exists: true } };
         if (Object.keys(update).length === 0) {
@@ -189,7 +191,7 @@ export class MongoStorage extends BaseStorage {
       (async () => {
         const operators = updateStateOperators(state, channels);
         if (channels.length > UNSIZED_CHANNELS) assertDocumentSize(operators, 'the update of the session document', channels.length, this.where('saveUpdateState'));
-        const c = await this.#scope.ready();
+        const c = await this.#ready();
         const write = async () => (await c.sessions.updateOne({ _id: this.name, homeDcId: { $exists: true } }, operators)).matchedCount === 1;
         return guarded(c, this.#scope, 'saveUpdateState', write);
       })(),
@@ -197,43 +199,37 @@ export class MongoStorage extends BaseStorage {
   }
 
   protected deleteSession(): Promise<void> {
-    return this.#connection.closing.track(
-      (async () => {
-        const c = await this.#scope.ready();
-        const name = this.name;
-        await leased(c, this.#scope, 'delete', async (check) => {
-          check.check();
-          // The snapshot and keys first: a concurrent saveUpdateState then finds nothing to add to.
-          await c.sessions.deleteOne({ _id: name });
-          await c.journal.deleteMany({ session: name }); // before the peers: readers fall back to it
-          await Promise.all([
-            c.peers.deleteMany({ session: name }),
-            c.index.deleteMany({ session: name }),
-            c.kv.deleteMany({ session: name }),
-            c.refs.deleteMany({ session: name }),
-            c.refs.deleteOne({ _id: name }),
-          ]);
-        });
-      })(),
-    );
+    return this.#scope.run(async (c) => {
+      const name = this.name;
+      await leased(c, this.#scope, 'delete', async (check) => {
+        check.check();
+        // The snapshot and keys first: a concurrent saveUpdateState then finds nothing to add to.
+        await c.sessions.deleteOne({ _id: name });
+        await c.journal.deleteMany({ session: name }); // before the peers: readers fall back to it
+        await Promise.all([
+          c.peers.deleteMany({ session: name }),
+          c.index.deleteMany({ session: name }),
+          c.kv.deleteMany({ session: name }),
+          c.refs.deleteMany({ session: name }),
+          c.refs.deleteOne({ _id: name }),
+        ]);
+      });
+    });
   }
 
   /** Every name with a per-name document, a peer, a kv entry or a reference message. */
   protected listSessionNames(): Promise<string[]> {
-    return this.#connection.closing.track(
-      (async () => {
-        const c = await this.#scope.ready();
-        const [sessions, ...others] = await Promise.all([
-          c.sessions.find({}, { projection: { _id: 1 } }).toArray(),
-          c.peers.distinct('session'),
-          c.kv.distinct('session'),
-          c.refs.distinct('session'),
-        ]);
-        const names = new Set<string>(sessions.map((doc) => doc._id));
-        for (const list of others) for (const name of list) if (typeof name === 'string') names.add(name);
-        return [...names].sort();
-      })(),
-    );
+    return this.#scope.run(async (c) => {
+      const [sessions, ...others] = await Promise.all([
+        c.sessions.find({}, { projection: { _id: 1 } }).toArray(),
+        c.peers.distinct('session'),
+        c.kv.distinct('session'),
+        c.refs.distinct('session'),
+      ]);
+      const names = new Set<string>(sessions.map((doc) => doc._id));
+      for (const list of others) for (const name of list) if (typeof name === 'string') names.add(name);
+      return [...names].sort();
+    });
   }
 
   /** close() begins by giving the session lease back (core): the grace of Closing starts here. */

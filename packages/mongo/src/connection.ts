@@ -184,23 +184,6 @@ function assertClientOptions(parsed: Record<string, unknown>, where: string): vo
   }
 }
 
-/**
- * `target` with every method that returns a promise counted by `closing.track` (the
- * repositories: each method is one call of the instance's API).
- */
-export function trackedCalls<T extends object>(target: T, closing: Closing): T {
-  return new Proxy(target, {
-    get(object, key, receiver) {
-      const value: unknown = Reflect.get(object, key, receiver);
-      if (typeof value !== 'function') return value;
-      return (...args: unknown[]) => {
-        const result: unknown = (value as (...a: unknown[]) => unknown).apply(object, args);
-        return result instanceof Promise ? closing.track(result) : result;
-      };
-    },
-  });
-}
-
 /** Validates the options and prepares the client (no I/O: the driver connects on first use). */
 export function openConnection(options: MongoConnectionOptions | undefined, where: string): Connection {
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${where}: options must be an object, got ${describeValue(options)}`);

@@ -27,7 +27,12 @@ export interface Scope {
   readonly name: string;
   /** `session "name"`, for CorruptDataError messages. */
   readonly label: string;
-  ready(): Promise<Context>;
+  /**
+   * `work` on the prepared context (connected and migrated first), counted as a call in
+   * flight until it settles: close() lets it finish (connection.ts, Closing.track). The
+   * only way a repository reaches its collections, so none of its calls goes uncounted.
+   */
+  run<T>(work: (c: Context) => Promise<T>): Promise<T>;
   /** `Class.operation("name")`. */
   where(operation: string): string;
   /** The token of the session lease this instance holds (BaseStorage.fenceToken), read once per write. */

@@ -22,50 +22,53 @@ function at(doc: unknown, path: string): unknown {
 export class MongoAuthKeys implements AuthKeyRepository {
   constructor(private readonly scope: Scope) {}
 
-  async #read(path: string): Promise<unknown> {
-    const c = await this.scope.ready();
-    const doc = await c.sessions.findOne({ _id: this.scope.name }, { ...READ, projection: { [path]: 1 } });
-    return at(doc, path);
+  /** The value at `path` of the session document, as `decode` makes it: one call (scope.run). */
+  #read<T>(path: string, decode: (value: unknown) => T): Promise<T> {
+    return this.scope.run(async (c) => {
+      const doc = await c.sessions.findOne({ _id: this.scope.name }, { ...READ, projection: { [path]: 1 } });
+      return decode(at(doc, path));
+    });
   }
 
-  async #write(operation: string, update: Record<string, Record<string, unknown>>, upsert: boolean): Promise<void> {
-    const c = await this.scope.ready();
-    await guarded(c, this.scope, operation, () => upsertRetry(() => c.sessions.updateOne({ _id: this.scope.name }, update, { upsert }), isDuplicateKey));
+  /** One call (scope.run). */
+  #write(operation: string, update: Record<string, Record<string, unknown>>, upsert: boolean): Promise<void> {
+    return this.scope.run(async (c) => {
+      await guarded(c, this.scope, operation, () => upsertRetry(() => c.sessions.updateOne({ _id: this.scope.name }, update, { upsert }), isDuplicateKey));
+    });
   }
 
-  async get(dcId: number): Promise<Uint8Array | null> {
-    return bytes(await this.#read(`${entryKeysPath(dcId, false)}.authKey`)) ?? null;
+  get(dcId: number): Promise<Uint8Array | null> {
+    return this.#read(`${entryKeysPath(dcId, false)}.authKey`, (value) => bytes(value) ?? null);
   }
 
-  async set(dcId: number, key: Uint8Array | null): Promise<void> {
+  set(dcId: number, key: Uint8Array | null): Promise<void> {
     const path = `${entryKeysPath(dcId, false)}.authKey`;
-    if (key === null) await this.#write('authKeys.delete', { $unset: { [path]: '' } }, false);
-    else await this.#write('authKeys.set', { $set: { [path]: binary(key) } }, true);
+    if (key === null) return this.#write('authKeys.delete', { $unset: { [path]: '' } }, false);
+    return this.#write('authKeys.set', { $set: { [path]: binary(key) } }, true);
   }
 
-  async getTemp(dcId: number, index: number): Promise<TempAuthKey | null> {
+  getTemp(dcId: number, index: number): Promise<TempAuthKey | null> {
     const path = `${entryKeysPath(dcId, false)}.temp.${tempSlot(index)}`;
-    const value = await this.#read(path);
-    return value === undefined ? null : decodeTemp(value, index, `${this.scope.label}: ${path}`);
+    return this.#read(path, (value) => (value === undefined ? null : decodeTemp(value, index, `${this.scope.label}: ${path}`)));
   }
 
-  async setTemp(dcId: number, index: number, temp: TempAuthKey | null): Promise<void> {
+  setTemp(dcId: number, index: number, temp: TempAuthKey | null): Promise<void> {
     const path = `${entryKeysPath(dcId, false)}.temp.${tempSlot(index)}`;
-    if (temp === null) await this.#write('authKeys.deleteTemp', { $unset: { [path]: '' } }, false);
-    else await this.#write('authKeys.setTemp', { $set: { [path]: { key: binary(temp.key), expiresAt: temp.expiresAt } } }, true);
+    if (temp === null) return this.#write('authKeys.deleteTemp', { $unset: { [path]: '' } }, false);
+    return this.#write('authKeys.setTemp', { $set: { [path]: { key: binary(temp.key), expiresAt: temp.expiresAt } } }, true);
   }
 
-  async deleteByDc(dcId: number): Promise<void> {
-    await this.#write('authKeys.deleteByDc', { $unset: { [dcKeysPath(dcId)]: '' } }, false);
+  deleteByDc(dcId: number): Promise<void> {
+    return this.#write('authKeys.deleteByDc', { $unset: { [dcKeysPath(dcId)]: '' } }, false);
   }
 
   /** One `findOne` of the `keys` field. */
-  async entries(): Promise<AuthKeyEntry[]> {
-    return decodeKeyEntries(await this.#read('keys'), this.scope.label);
+  entries(): Promise<AuthKeyEntry[]> {
+    return this.#read('keys', (value) => decodeKeyEntries(value, this.scope.label));
   }
 
   /** One `updateOne` that `$unset`s `keys`: the snapshot, if any, stays. */
-  async clear(): Promise<void> {
-    await this.#write('authKeys.clear', { $unset: { keys: '' } }, false);
+  clear(): Promise<void> {
+    return this.#write('authKeys.clear', { $unset: { keys: '' } }, false);
   }
 }

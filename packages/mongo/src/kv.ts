@@ -18,33 +18,37 @@ export const kvDocumentId = (session: string, key: string): string => `${session
 export class MongoKeyValues implements KeyValueRepository {
   constructor(private readonly scope: Scope) {}
 
-  async get(key: string): Promise<Uint8Array | null> {
-    const c = await this.scope.ready();
-    const doc = await c.kv.findOne({ _id: kvDocumentId(this.scope.name, key) }, READ);
-    return doc === null ? null : (bytes(doc.value) ?? null);
+  get(key: string): Promise<Uint8Array | null> {
+    return this.scope.run(async (c) => {
+      const doc = await c.kv.findOne({ _id: kvDocumentId(this.scope.name, key) }, READ);
+      return doc === null ? null : (bytes(doc.value) ?? null);
+    });
   }
 
-  async set(key: string, value: Uint8Array | null): Promise<void> {
-    const c = await this.scope.ready();
-    const _id = kvDocumentId(this.scope.name, key);
-    const write: () => Promise<unknown> =
-      value === null
-        ? () => c.kv.deleteOne({ _id })
-        : () => upsertRetry(() => c.kv.replaceOne({ _id }, { session: this.scope.name, key, value: binary(value) }, { upsert: true }), isDuplicateKey);
-    await fenced(c, this.scope, value === null ? 'kv.delete' : 'kv.set', write);
+  set(key: string, value: Uint8Array | null): Promise<void> {
+    return this.scope.run(async (c) => {
+      const _id = kvDocumentId(this.scope.name, key);
+      const write: () => Promise<unknown> =
+        value === null
+          ? () => c.kv.deleteOne({ _id })
+          : () => upsertRetry(() => c.kv.replaceOne({ _id }, { session: this.scope.name, key, value: binary(value) }, { upsert: true }), isDuplicateKey);
+      await fenced(c, this.scope, value === null ? 'kv.delete' : 'kv.set', write);
+    });
   }
 
-  async entries(): Promise<KeyValueEntry[]> {
-    const c = await this.scope.ready();
-    const docs = await c.kv.find({ session: this.scope.name }, READ).toArray();
-    // Sorted here: JS string order (UTF-16 units) is the contract's; keys are ASCII anyway.
-    return docs
-      .map((doc) => ({ key: doc.key as string, value: bytes(doc.value) as Uint8Array }))
-      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  entries(): Promise<KeyValueEntry[]> {
+    return this.scope.run(async (c) => {
+      const docs = await c.kv.find({ session: this.scope.name }, READ).toArray();
+      // Sorted here: JS string order (UTF-16 units) is the contract's; keys are ASCII anyway.
+      return docs
+        .map((doc) => ({ key: doc.key as string, value: bytes(doc.value) as Uint8Array }))
+        .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    });
   }
 
-  async clear(): Promise<void> {
-    const c = await this.scope.ready();
-    await fenced(c, this.scope, 'kv.clear', () => c.kv.deleteMany({ session: this.scope.name }));
+  clear(): Promise<void> {
+    return this.scope.run(async (c) => {
+      await fenced(c, this.scope, 'kv.clear', () => c.kv.deleteMany({ session: this.scope.name }));
+    });
   }
 }

@@ -37,13 +37,18 @@ const toLease = (doc: LeaseDocument): StoredLease => ({
   expiresAt: doc.expiresAt instanceof Date ? doc.expiresAt.getTime() : Number.NaN,
 });
 
+/**
+ * `work` on the lease and fence collections once the store is prepared, counted as a call
+ * in flight until it settles (close() lets it finish: connection.ts, Closing.track).
+ */
+export type LeaseRun = <T>(work: (leases: Collection<LeaseDocument>, fences: Collection<FenceDocument>) => Promise<T>) => Promise<T>;
+
 export class MongoLeases implements LeaseRepository {
   readonly #first: string;
   readonly #end: string;
 
   constructor(
-    private readonly collection: () => Promise<Collection<LeaseDocument>>,
-    private readonly fences: () => Promise<Collection<FenceDocument>>,
+    private readonly run: LeaseRun,
     private readonly name: string,
     private readonly where: string,
   ) {
@@ -59,49 +64,54 @@ export class MongoLeases implements LeaseRepository {
     return leases.findOne({ _id: { $gt: this.#first, $lt: this.#end } }, { sort: { _id: -1 } });
   }
 
-  async acquire(owner: string, ttlMs: number, force: boolean): Promise<{ acquired: boolean; lease: StoredLease }> {
-    const leases = await this.collection();
-    for (;;) {
-      const latest = await this.#latest(leases);
-      if (latest !== null && toLease(latest).expiresAt > Date.now() && !force) return { acquired: false, lease: toLease(latest) };
-      // The token taken over is sealed first: its holder's writes in flight finish, later ones are refused (fence.ts).
-      if (latest !== null) await sealToken(await this.fences(), this.name, latest.token, this.where);
-      const token = (latest?.token ?? 0) + 1;
-      const doc: LeaseDocument = { _id: this.#id(token), session: this.name, token, owner, expiresAt: new Date(Date.now() + ttlMs) };
-      try {
-        await leases.insertOne(doc);
-      } catch (error) {
-        if (isDuplicateKey(error)) continue; // another acquirer took this token: look again
-        throw error;
+  acquire(owner: string, ttlMs: number, force: boolean): Promise<{ acquired: boolean; lease: StoredLease }> {
+    return this.run(async (leases, fences) => {
+      for (;;) {
+        const latest = await this.#latest(leases);
+        if (latest !== null && toLease(latest).expiresAt > Date.now() && !force) return { acquired: false, lease: toLease(latest) };
+        // The token taken over is sealed first: its holder's writes in flight finish, later ones are refused (fence.ts).
+        if (latest !== null) await sealToken(fences, this.name, latest.token, this.where);
+        const token = (latest?.token ?? 0) + 1;
+        const doc: LeaseDocument = { _id: this.#id(token), session: this.name, token, owner, expiresAt: new Date(Date.now() + ttlMs) };
+        try {
+          await leases.insertOne(doc);
+        } catch (error) {
+          if (isDuplicateKey(error)) continue; // another acquirer took this token: look again
+          throw error;
+        }
+        // Earlier acquisitions are history now; removing them is tidying, not correctness.
+        await leases.deleteMany({ _id: { $gt: this.#first, $lt: doc._id } }).catch(() => undefined);
+        await tidySeals(fences, this.name);
+        return { acquired: true, lease: toLease(doc) };
       }
-      // Earlier acquisitions are history now; removing them is tidying, not correctness.
-      await leases.deleteMany({ _id: { $gt: this.#first, $lt: doc._id } }).catch(() => undefined);
-      await tidySeals(await this.fences(), this.name);
-      return { acquired: true, lease: toLease(doc) };
-    }
+    });
   }
 
-  async renew(token: bigint, ttlMs: number): Promise<number | null> {
-    const leases = await this.collection();
-    const id = this.#id(Number(token));
-    const expiresAt = new Date(Date.now() + ttlMs);
-    // Only a lease still running by our clock is extended: once it ran out, another
-    // process may be inserting the next token.
-    const result = await leases.updateOne({ _id: id, expiresAt: { $gt: new Date() } }, { $set: { expiresAt } });
-    if (result.matchedCount === 0) return null;
-    const newer = await leases.findOne({ _id: { $gt: id, $lt: this.#end } }, { projection: { _id: 1 } });
-    return newer === null ? expiresAt.getTime() : null;
+  renew(token: bigint, ttlMs: number): Promise<number | null> {
+    return this.run(async (leases) => {
+      const id = this.#id(Number(token));
+      const expiresAt = new Date(Date.now() + ttlMs);
+      // Only a lease still running by our clock is extended: once it ran out, another
+      // process may be inserting the next token.
+      const result = await leases.updateOne({ _id: id, expiresAt: { $gt: new Date() } }, { $set: { expiresAt } });
+      if (result.matchedCount === 0) return null;
+      const newer = await leases.findOne({ _id: { $gt: id, $lt: this.#end } }, { projection: { _id: 1 } });
+      return newer === null ? expiresAt.getTime() : null;
+    });
   }
 
-  async release(token: bigint): Promise<void> {
-    const leases = await this.collection();
-    await leases.updateOne({ _id: this.#id(Number(token)) }, { $set: { expiresAt: new Date(0) } });
+  release(token: bigint): Promise<void> {
+    return this.run(async (leases) => {
+      await leases.updateOne({ _id: this.#id(Number(token)) }, { $set: { expiresAt: new Date(0) } });
+    });
   }
 
-  async holder(): Promise<StoredLease | null> {
-    const latest = await this.#latest(await this.collection());
-    if (latest === null) return null;
-    const lease = toLease(latest);
-    return lease.expiresAt > Date.now() ? lease : null;
+  holder(): Promise<StoredLease | null> {
+    return this.run(async (leases) => {
+      const latest = await this.#latest(leases);
+      if (latest === null) return null;
+      const lease = toLease(latest);
+      return lease.expiresAt > Date.now() ? lease : null;
+    });
   }
 }

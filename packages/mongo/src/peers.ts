@@ -261,9 +261,10 @@ async function find(c: Context, collection: Collection<StringIdDocument>, target
 export class MongoPeers implements PeerRepository {
   constructor(private readonly scope: Scope) {}
 
-  async upsert(peers: readonly Peer[]): Promise<void> {
-    const c = await this.scope.ready();
-    await leased(c, this.scope, 'peers.upsert', (check) => writePeers(c, this.scope.name, peers, `${this.scope.label}, peer`, check));
+  upsert(peers: readonly Peer[]): Promise<void> {
+    return this.scope.run(async (c) => {
+      await leased(c, this.scope, 'peers.upsert', (check) => writePeers(c, this.scope.name, peers, `${this.scope.label}, peer`, check));
+    });
   }
 
   async #lookup(c: Context, find: () => Promise<Peer | null>): Promise<Peer | null> {
@@ -286,45 +287,46 @@ export class MongoPeers implements PeerRepository {
     return peer !== null && owns(peer) ? peer : null;
   }
 
-  async getById(type: PeerType, id: bigint): Promise<Peer | null> {
-    const c = await this.scope.ready();
+  getById(type: PeerType, id: bigint): Promise<Peer | null> {
     // A batch never removes a stored peer, so a miss here is a miss: no waiting.
-    return this.#peerAt(c, peerDocumentId(this.scope.name, type, id));
+    return this.scope.run((c) => this.#peerAt(c, peerDocumentId(this.scope.name, type, id)));
   }
 
-  async getByUsername(username: string): Promise<Peer | null> {
-    const c = await this.scope.ready();
-    const owns = (peer: Peer) => Array.isArray(peer.usernames) && peer.usernames.some((u) => typeof u === 'string' && usernameKey(u) === username);
-    return this.#lookup(c, () => this.#owner(c, usernameHandleId(this.scope.name, username), owns));
+  getByUsername(username: string): Promise<Peer | null> {
+    return this.scope.run(async (c) => {
+      const owns = (peer: Peer) => Array.isArray(peer.usernames) && peer.usernames.some((u) => typeof u === 'string' && usernameKey(u) === username);
+      return this.#lookup(c, () => this.#owner(c, usernameHandleId(this.scope.name, username), owns));
+    });
   }
 
-  async getByPhone(phone: string): Promise<Peer | null> {
-    const c = await this.scope.ready();
-    return this.#lookup(c, () => this.#owner(c, phoneHandleId(this.scope.name, phone), (peer) => peer.phone === phone));
+  getByPhone(phone: string): Promise<Peer | null> {
+    return this.scope.run((c) => this.#lookup(c, () => this.#owner(c, phoneHandleId(this.scope.name, phone), (peer) => peer.phone === phone)));
   }
 
   /**
    * Pages in `_id` order (`<session>/<type>/<id>`, unique and never reused), after
    * the `_id` of the position.
    */
-  async list(after: PeerPosition | null, limit: number): Promise<PeerListPage> {
-    const c = await this.scope.ready();
-    const filter: Record<string, unknown> = { session: this.scope.name };
-    if (after !== null) filter._id = { $gt: peerDocumentId(this.scope.name, after.type, after.id) };
-    const docs = await c.peers.find(filter, { ...READ, sort: { _id: 1 }, limit: limit + 1 }).toArray();
-    const page = docs.slice(0, limit);
-    const peers = page.map((doc) => decodePeer(doc, `${this.scope.label}, peer`));
-    const last = peers[peers.length - 1];
-    return { peers, next: docs.length > limit && last !== undefined ? { type: last.type, id: last.id } : null };
+  list(after: PeerPosition | null, limit: number): Promise<PeerListPage> {
+    return this.scope.run(async (c) => {
+      const filter: Record<string, unknown> = { session: this.scope.name };
+      if (after !== null) filter._id = { $gt: peerDocumentId(this.scope.name, after.type, after.id) };
+      const docs = await c.peers.find(filter, { ...READ, sort: { _id: 1 }, limit: limit + 1 }).toArray();
+      const page = docs.slice(0, limit);
+      const peers = page.map((doc) => decodePeer(doc, `${this.scope.label}, peer`));
+      const last = peers[peers.length - 1];
+      return { peers, next: docs.length > limit && last !== undefined ? { type: last.type, id: last.id } : null };
+    });
   }
 
-  async clear(): Promise<void> {
-    const c = await this.scope.ready();
-    await leased(c, this.scope, 'peers.clear', async (check) => {
-      check.check();
-      // The journal first: what it holds must not reappear through readers' fallback.
-      await c.journal.deleteMany({ session: this.scope.name });
-      await Promise.all([c.peers.deleteMany({ session: this.scope.name }), c.index.deleteMany({ session: this.scope.name })]);
+  clear(): Promise<void> {
+    return this.scope.run(async (c) => {
+      await leased(c, this.scope, 'peers.clear', async (check) => {
+        check.check();
+        // The journal first: what it holds must not reappear through readers' fallback.
+        await c.journal.deleteMany({ session: this.scope.name });
+        await Promise.all([c.peers.deleteMany({ session: this.scope.name }), c.index.deleteMany({ session: this.scope.name })]);
+      });
     });
   }
 }

@@ -27,40 +27,44 @@ export const refDocumentId = (session: string, peerId: bigint, chatId: bigint, m
 export class MongoRefMessages implements RefMessageRepository {
   constructor(private readonly scope: Scope) {}
 
-  async store(peerId: bigint, chatId: bigint, messageId: number): Promise<void> {
-    const c = await this.scope.ready();
-    const name = this.scope.name;
-    await guarded(c, this.scope, 'refMessages.store', async () => {
-      const counter = await c.refs.findOneAndUpdate({ _id: name }, { $inc: { seq: Long.ONE } } as unknown as UpdateFilter<StringIdDocument>, { upsert: true, returnDocument: 'after', useBigInt64: true });
-      const seq = int64FromStorage(counter?.seq, `${this.scope.label}: reference message counter`);
-      try {
-        await c.refs.updateOne(
-          { _id: refDocumentId(name, peerId, chatId, messageId), seq: { $lt: seq } },
-          { $set: { session: name, peer: peerId, chat: chatId, message: messageId, seq } },
-          { upsert: true },
-        );
-      } catch (error) {
-        // The filter missed an existing document: a later store of this reference got there first.
-        if (!isDuplicateKey(error)) throw error;
-      }
+  store(peerId: bigint, chatId: bigint, messageId: number): Promise<void> {
+    return this.scope.run(async (c) => {
+      const name = this.scope.name;
+      await guarded(c, this.scope, 'refMessages.store', async () => {
+        const counter = await c.refs.findOneAndUpdate({ _id: name }, { $inc: { seq: Long.ONE } } as unknown as UpdateFilter<StringIdDocument>, { upsert: true, returnDocument: 'after', useBigInt64: true });
+        const seq = int64FromStorage(counter?.seq, `${this.scope.label}: reference message counter`);
+        try {
+          await c.refs.updateOne(
+            { _id: refDocumentId(name, peerId, chatId, messageId), seq: { $lt: seq } },
+            { $set: { session: name, peer: peerId, chat: chatId, message: messageId, seq } },
+            { upsert: true },
+          );
+        } catch (error) {
+          // The filter missed an existing document: a later store of this reference got there first.
+          if (!isDuplicateKey(error)) throw error;
+        }
+      });
     });
   }
 
-  async getByPeer(peerId: bigint): Promise<RefMessage | null> {
-    const c = await this.scope.ready();
-    const doc = await c.refs.findOne({ session: this.scope.name, peer: peerId }, { ...READ, sort: { seq: -1 } });
-    if (doc === null) return null;
-    return { chatId: int64FromStorage(doc.chat, `${this.scope.label}: reference message ${doc._id} chat`), messageId: doc.message as number };
+  getByPeer(peerId: bigint): Promise<RefMessage | null> {
+    return this.scope.run(async (c) => {
+      const doc = await c.refs.findOne({ session: this.scope.name, peer: peerId }, { ...READ, sort: { seq: -1 } });
+      if (doc === null) return null;
+      return { chatId: int64FromStorage(doc.chat, `${this.scope.label}: reference message ${doc._id} chat`), messageId: doc.message as number };
+    });
   }
 
-  async delete(chatId: bigint, messageIds: readonly number[]): Promise<void> {
-    const c = await this.scope.ready();
-    await fenced(c, this.scope, 'refMessages.delete', () => c.refs.deleteMany({ session: this.scope.name, chat: chatId, message: { $in: [...messageIds] } }));
+  delete(chatId: bigint, messageIds: readonly number[]): Promise<void> {
+    return this.scope.run(async (c) => {
+      await fenced(c, this.scope, 'refMessages.delete', () => c.refs.deleteMany({ session: this.scope.name, chat: chatId, message: { $in: [...messageIds] } }));
+    });
   }
 
-  async deleteByPeer(peerId: bigint): Promise<void> {
-    const c = await this.scope.ready();
-    await fenced(c, this.scope, 'refMessages.deleteByPeer', () => c.refs.deleteMany({ session: this.scope.name, peer: peerId }));
+  deleteByPeer(peerId: bigint): Promise<void> {
+    return this.scope.run(async (c) => {
+      await fenced(c, this.scope, 'refMessages.deleteByPeer', () => c.refs.deleteMany({ session: this.scope.name, peer: peerId }));
+    });
   }
 
   /**
@@ -68,25 +72,27 @@ export class MongoRefMessages implements RefMessageRepository {
    * `seq` returned), sorted by `seq`. No index covers (session, seq): the server sorts
    * the session's references (a top-k sort, bounded by the page).
    */
-  async list(after: bigint | null, limit: number): Promise<RefMessageListPage> {
-    const c = await this.scope.ready();
-    // One more than the page tells whether another page follows.
-    const docs = await c.refs
-      .find({ session: this.scope.name, seq: { $gt: after ?? 0n } }, { ...READ, sort: { seq: 1 }, limit: limit + 1, projection: { peer: 1, chat: 1, message: 1, seq: 1 } })
-      .toArray();
-    const where = `${this.scope.label}: reference message`;
-    const refs = docs.slice(0, limit).map((doc) => ({
-      peerId: int64FromStorage(doc.peer, `${where} ${doc._id} peer`),
-      chatId: int64FromStorage(doc.chat, `${where} ${doc._id} chat`),
-      messageId: doc.message as number,
-    }));
-    const last = docs[limit - 1];
-    return { refs, next: docs.length > limit && last !== undefined ? int64FromStorage(last.seq, `${where} ${last._id} seq`) : null };
+  list(after: bigint | null, limit: number): Promise<RefMessageListPage> {
+    return this.scope.run(async (c) => {
+      // One more than the page tells whether another page follows.
+      const docs = await c.refs
+        .find({ session: this.scope.name, seq: { $gt: after ?? 0n } }, { ...READ, sort: { seq: 1 }, limit: limit + 1, projection: { peer: 1, chat: 1, message: 1, seq: 1 } })
+        .toArray();
+      const where = `${this.scope.label}: reference message`;
+      const refs = docs.slice(0, limit).map((doc) => ({
+        peerId: int64FromStorage(doc.peer, `${where} ${doc._id} peer`),
+        chatId: int64FromStorage(doc.chat, `${where} ${doc._id} chat`),
+        messageId: doc.message as number,
+      }));
+      const last = docs[limit - 1];
+      return { refs, next: docs.length > limit && last !== undefined ? int64FromStorage(last.seq, `${where} ${last._id} seq`) : null };
+    });
   }
 
   /** The references only: the counter stays, so later references still sort after earlier ones. */
-  async clear(): Promise<void> {
-    const c = await this.scope.ready();
-    await fenced(c, this.scope, 'refMessages.clear', () => c.refs.deleteMany({ session: this.scope.name }));
+  clear(): Promise<void> {
+    return this.scope.run(async (c) => {
+      await fenced(c, this.scope, 'refMessages.clear', () => c.refs.deleteMany({ session: this.scope.name }));
+    });
   }
 }

@@ -7,7 +7,7 @@
  * closed" / "client was closed" (StorageUnavailableError), a write's outcome unknown.
  */
 import { describe, expect, it } from 'vitest';
-import { fullSession } from '@mtstore/conformance/vitest';
+import { fullSession, peer } from '@mtstore/conformance/vitest';
 import { MongoSessionEventBus, MongoSessionStorage, MongoStorage } from '../src/index.js';
 import { adminClient, plain, scratch, server, urlFor } from './server.js';
 
@@ -44,6 +44,31 @@ if (server.available) {
         expect(plain(await again.load())).toEqual(fullSession(2));
         expect(plain(await again.kv.get('k'))).toEqual(new Uint8Array([1, 2, 3]));
         expect(await againSessions.hasSession(1n, 2n)).toBe(true);
+      });
+    }
+
+    for (const warm of [false, true]) {
+      it(`${warm ? 'on a connected instance' : 'during the first call (connecting, migrating)'}: repository calls alone in flight (no snapshot call beside them to wait for) each finish, their writes are there`, async () => {
+        const database = fresh();
+        const storage = new MongoStorage({ url: urlFor(database), name: 'alice' });
+        if (warm) await storage.peers.upsert([peer('user', 1)]);
+        // Reads, and writes no lease or permit waits for (kv, reference messages): only the
+        // count of calls in flight keeps close() from closing the client under them.
+        const calls = [
+          storage.kv.get('missing'),
+          storage.kv.set('k', new Uint8Array([1])),
+          storage.peers.getById('user', 1n),
+          storage.refMessages.store(1n, 2n, 3),
+          storage.authKeys.entries(),
+          storage.lease.holder(),
+        ];
+        await storage.close();
+        const settled = await Promise.allSettled(calls);
+        expect(settled.map((result) => (result.status === 'rejected' ? String(result.reason) : 'ok'))).toEqual(['ok', 'ok', 'ok', 'ok', 'ok', 'ok']);
+        expect((settled[2] as PromiseFulfilledResult<unknown>).value === null).toBe(!warm);
+        const again = track(new MongoStorage({ url: urlFor(database), name: 'alice' }));
+        expect(plain(await again.kv.get('k'))).toEqual(new Uint8Array([1]));
+        expect(await again.refMessages.getByPeer(1n)).toEqual({ chatId: 2n, messageId: 3 });
       });
     }
 
