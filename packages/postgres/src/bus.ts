@@ -15,6 +15,7 @@
  * TCP keep-alive gives up only after over two hours with Linux's defaults.
  */
 import {
+  CallsInFlight,
   assertIdentifier,
   assertSubscribeOptions,
   reportStateSafely,
@@ -193,11 +194,13 @@ export class PostgresSessionEventBus implements SessionEventBus {
       next.sent = this.#serially(async () => {
         // Closed to further payloads from here: they go in the next statement.
         if (this.#waiting === next) this.#waiting = undefined;
+        if (this.#cut) throw new StorageClosedError(`${NAME}.publish: the bus was closed, and the server stopped answering, before this event was sent`);
         const client = await this.#connection();
         await client.query({ text: NOTIFY, values: [this.channel, next.payloads] });
         this.#answered(client);
       });
       this.#waiting = batch = next;
+      this.#inFlight.track(next.sent);
     }
     batch.payloads.push(payload);
     batch.seen.add(payload);
@@ -206,6 +209,10 @@ export class PostgresSessionEventBus implements SessionEventBus {
 
   /** The statement that takes the publishes made from now on, until it is sent. */
   #waiting: NotifyBatch | undefined;
+  /** Statements queued or in flight: close() lets them finish (docs/contract.md §9). */
+  readonly #inFlight = new CallsInFlight();
+  /** close() stopped waiting for them (the server went silent): those not sent yet fail. */
+  #cut = false;
 
   /**
    * Runs `task` after the ones queued before it. Publishes and heartbeat checks go one
@@ -245,16 +252,22 @@ export class PostgresSessionEventBus implements SessionEventBus {
   }
 
   /**
-   * Resolves within about CLOSE_GRACE_MS, also when the server went silent: a
-   * connection attempt under way is abandoned (over a silent link it would wait for
-   * pg's connect and query timeouts), and the listening connection gets that long to
-   * answer pg's Terminate before its socket is dropped.
+   * Publishes made before close() finish first while the server answers (ending the
+   * connection under them failed every one, "Connection terminated": a subject's
+   * destroyAllSessions just before a shutdown lost its events); once CLOSE_GRACE_MS
+   * pass with none of them finishing, the rest fail. Then it resolves within about
+   * CLOSE_GRACE_MS, also when the server went silent: a connection attempt under way
+   * is abandoned (over a silent link it would wait for pg's connect and query
+   * timeouts), and the listening connection gets that long to answer pg's Terminate
+   * before its socket is dropped.
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
       clearTimeout(this.#retry);
       this.#listeners.clear();
       this.#states.clear();
+      await this.#inFlight.settled(CLOSE_GRACE_MS);
+      this.#cut = true;
       if (this.#opening) destroyClient(this.#opening, new StorageClosedError(`${NAME}: the bus was closed while connecting`));
       const client = this.#client ?? (await this.#connecting?.catch(() => undefined));
       this.#client = undefined;

@@ -98,6 +98,22 @@ describe.runIf(server.available)('bus', () => {
     expect(notifies).toBeLessThanOrEqual(5);
   });
 
+  it('close() lets the publishes made before it finish: 3,000 at once, then close() at once, every one heard by another bus', async () => {
+    const schema = freshSchema();
+    const a = bus(schema, applicationName('bus-close-publishes'));
+    const b = bus(schema, applicationName('bus-close-publishes-b'));
+    const heard: SessionEvent[] = [];
+    await b.subscribe((e) => heard.push(e));
+    await a.publish(event(0));
+    const publishes = Array.from({ length: 3_000 }, (_, i) => a.publish(event(i + 1)));
+    await a.close();
+    // Every one rejected "Connection terminated" before: close() ended the connection under them.
+    const outcomes = await Promise.allSettled(publishes);
+    expect(outcomes.filter((o) => o.status === 'rejected')).toEqual([]);
+    await until(() => heard.length === 3_001, '3,001 events');
+    await expect(a.publish(event(1))).rejects.toMatchObject({ code: 'MTSTORE_STORAGE_CLOSED' });
+  });
+
   it('the same event published twice at once is heard twice (PostgreSQL delivers one of identical notifications of one transaction)', async () => {
     const schema = freshSchema();
     const a = bus(schema, applicationName('bus-same'));
@@ -284,6 +300,21 @@ describe.runIf(server.available)('bus whose connection dies silently (a proxy th
     // The first tick after the link went dark asks, the next two (late, each after a 2.5-heartbeat stall) find no answer.
     expect(noticedMs).toBeLessThan(3 * 3.5 * HEARTBEAT + SLACK);
     console.info(`postgres bus, silent death under stalls of ${2.5 * HEARTBEAT} ms after every tick: lost after ${noticedMs.toFixed(0)} ms (heartbeat ${HEARTBEAT} ms)`);
+  });
+
+  it('close() with publishes in flight over a dark link stops waiting for them after a second without an answer: they reject, close() settles', async () => {
+    const { proxy, listener } = await setup();
+    await listener.publish(event(1));
+    proxy.blackhole();
+    const publishes = [listener.publish(event(2)), listener.publish(event(3))];
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const started = Date.now();
+    await within(5_000, 'close', listener.close());
+    // A second without an answer to the publishes, then the grace pg's Terminate gets (1 s).
+    expect(Date.now() - started).toBeLessThan(2_000 + SLACK);
+    for (const outcome of await Promise.allSettled(publishes)) expect(outcome.status).toBe('rejected');
+    proxy.up();
+    expect(rejections).toEqual([]);
   });
 
   it('a publish, or a first subscribe, over a dark link rejects StorageUnavailableError within two heartbeats (not pg\'s 10 s connect or 30 s query timeout)', async () => {
