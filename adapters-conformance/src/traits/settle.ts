@@ -72,6 +72,33 @@ export function settling({ group, test, expect, options }: StorageRegistrar): vo
       });
     }
 
+    // Without a snapshot call beside them (which close() would wait for anyway), so each
+    // repository call is counted on its own: an adapter that waits only for snapshot
+    // calls, or only for calls that reached the database, fails here.
+    test('close() lets repository calls made before it finish when they are the only calls, on an instance that never connected', async (s) => {
+      await (await s.open()).save(minimalSession());
+      const storage = await s.open();
+      const verify = shared ? await s.open() : storage;
+      const calls: [string, Promise<unknown>, (() => Promise<boolean>) | undefined][] = [
+        ['authKeys.set', storage.authKeys.set(4, authKey(4)), async () => (await verify.authKeys.get(4)) !== null],
+        ['kv.set', storage.kv.set('alone', Uint8Array.from([2])), async () => (await verify.kv.get('alone')) !== null],
+        ['kv.get', storage.kv.get('missing'), undefined],
+        ['peers.upsert', storage.peers.upsert([peer('user', 42)]), async () => (await verify.peers.getById('user', 42n)) !== null],
+        ['peers.getById', storage.peers.getById('user', 43n), undefined],
+        ['refMessages.store', storage.refMessages.store(42n, 7n, 2), async () => (await verify.refMessages.getByPeer(42n)) !== null],
+      ];
+      const deadline = Date.now() + SETTLE_MS;
+      const closing = outcome(storage.close(), deadline);
+      const results = await Promise.all(calls.map(([, call]) => outcome(call, deadline)));
+      const closed = await closing;
+      expect(closed.state, `close(): ${describe(closed)}`).toBe('resolved');
+      for (const [i, result] of results.entries()) {
+        const [what, , written] = calls[i] as (typeof calls)[number];
+        expect(result.state, `${what} ${describe(result)}, made before close() on a database that answers`).toBe('resolved');
+        if (written && shared) expect(await written(), `${what} resolved but its write is gone`).toBe(true);
+      }
+    });
+
     test('what the caller changes after a call, before it settles, changes nothing stored', async (s) => {
       const storage = await s.open();
       const session = fullSession(2) as Session;
