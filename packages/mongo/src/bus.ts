@@ -2,13 +2,15 @@
  * Session events between processes through `<prefix>events`: one document per event,
  * `{ _id: <sequence number>, event: <core's wire JSON>, at: <Date> }`.
  *
- * Publishing reads the highest sequence number and inserts the next one; a duplicate
+ * Publishing reads the highest sequence number and inserts the next ones; a duplicate
  * `_id` means another publisher took it, so it tries the next. An insert is atomic on
  * every MongoDB-wire server (FerretDB 1.x, whose `$inc` is not, included), so the
  * numbers are unique and gap-free, and a number is only taken once every lower one is
- * stored. One bus publishes one event at a time, in the order `publish` was called (a
- * subject publishes the events of destroyAllSessions and expireSessions together): its
- * events get increasing numbers, so every subscriber hears them in that order.
+ * stored. One bus inserts one batch at a time, in the order `publish` was called: the
+ * publishes made while an insert is in flight go together in the next, one ordered
+ * insert (a subject publishes the events of destroyAllSessions and expireSessions
+ * together). Its events get increasing numbers, so every subscriber hears them in that
+ * order.
  *
  * Subscribers follow the log in one of two ways:
  * - a change stream on the collection where the server has them (replica sets,
@@ -27,7 +29,7 @@
  * poll or stream read that succeeds.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ChangeStream, ChangeStreamInsertDocument, Collection } from 'mongodb';
+import { MongoBulkWriteError, type ChangeStream, type ChangeStreamInsertDocument, type Collection } from 'mongodb';
 import {
   assertSessionEvent,
   decodeSessionEvent,
@@ -49,7 +51,6 @@ import {
   reportStateSafely,
 } from '@mtstore/core';
 import { openConnection, type Connection, type MongoConnectionOptions } from './connection.js';
-import { isDuplicateKey } from './lock.js';
 import { collectionNames, prepare } from './schema.js';
 
 export interface MongoSessionEventBusOptions extends MongoConnectionOptions {
@@ -65,7 +66,7 @@ export interface MongoSessionEventBusOptions extends MongoConnectionOptions {
   onError?: (error: unknown) => void;
 }
 
-interface EventDocument {
+export interface EventDocument {
   _id: bigint;
   event: string;
   at: Date;
@@ -78,6 +79,15 @@ interface Subscriber {
   after: bigint;
 }
 
+/** A publish waiting for its insert. */
+interface WaitingPublish {
+  text: string;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+/** Publishes inserted in one command at most. */
+const PUBLISH_BATCH = 500;
 /** Prune on every this-many-th sequence number. */
 const PRUNE_EVERY = 64n;
 /** Events per poll query; a full batch is followed by another query at once. */
@@ -165,34 +175,60 @@ export class MongoSessionEventBus implements SessionEventBus {
     const text = encodeSessionEvent(event);
     try {
       // Counted while in flight: close() lets it finish (Closing.track).
-      await this.#connection.closing.track(this.#serially(async () => {
-        const events = await this.#collection();
-        const seq = await append(events, text);
-        if (seq % PRUNE_EVERY === 0n) {
-          // Retention is housekeeping: it never delays nor fails a publish.
-          this.#prune(events, seq).catch((error: unknown) => {
-            if (!this.#closing) this.#onError(error);
-          });
-        }
-      }));
+      await this.#connection.closing.track(
+        new Promise<void>((resolve, reject) => {
+          this.#waiting.push({ text, resolve, reject });
+          if (!this.#pumping) void this.#pump();
+        }),
+      );
     } catch (error) {
       throw toStorageError(error, 'MongoSessionEventBus.publish');
     }
   }
 
-  /**
-   * Runs `task` after the publishes queued before it (failed ones included): concurrent
-   * publishes would race for sequence numbers, and a later one could take the lower
-   * number, so a subscriber would hear this bus's events out of order.
-   */
-  #serially(task: () => Promise<void>): Promise<void> {
-    const run = this.#queue.then(task, task);
-    this.#queue = run.catch(() => undefined);
-    return run;
-  }
+  /** Publishes waiting for their insert, in call order. */
+  #waiting: WaitingPublish[] = [];
+  /** #pump is inserting: a publish made meanwhile waits for its next batch. */
+  #pumping = false;
 
-  /** Settles after the last publish queued: the next one goes after it. */
-  #queue: Promise<void> = Promise.resolve();
+  /**
+   * Inserts the waiting publishes, in call order, in batches of up to PUBLISH_BATCH in
+   * one command each: the first publish goes at once, and those made while an insert is
+   * in flight go together in the next (a subject publishes the events of
+   * destroyAllSessions and expireSessions together: an insert per event cost a round
+   * trip each, ~25 ms on FerretDB). One batch at a time: concurrent inserts would race
+   * for sequence numbers, and a later publish could take the lower number, so a
+   * subscriber would hear this bus's events out of order. A failed insert rejects the
+   * publishes of its batch that were not stored; the next batch goes on.
+   */
+  async #pump(): Promise<void> {
+    this.#pumping = true;
+    try {
+      while (this.#waiting.length > 0) {
+        const batch = this.#waiting.splice(0, PUBLISH_BATCH);
+        let stored = 0;
+        try {
+          const events = await this.#collection();
+          const { first, last } = await append(
+            events,
+            batch.map((publish) => publish.text),
+            () => (batch[stored++] as WaitingPublish).resolve(),
+          );
+          // Retention is housekeeping: it never delays nor fails a publish. Pruned when the
+          // batch's numbers reach a multiple of PRUNE_EVERY.
+          if ((first - 1n) / PRUNE_EVERY !== last / PRUNE_EVERY) {
+            this.#prune(events, last).catch((error: unknown) => {
+              if (!this.#closing) this.#onError(error);
+            });
+          }
+        } catch (error) {
+          for (const publish of batch.slice(stored)) publish.reject(error);
+        }
+      }
+    } finally {
+      this.#pumping = false;
+    }
+  }
 
   /** Drops events beyond the retention, never `seq` itself (the newest carries the sequence on). */
   async #prune(events: Collection<EventDocument>, seq: bigint): Promise<void> {
@@ -422,17 +458,59 @@ async function head(events: Collection<EventDocument>): Promise<bigint> {
   return last === undefined ? 0n : int64FromStorage(last._id, 'session event _id');
 }
 
-/** Stores `text` under the next free sequence number and returns it. */
-async function append(events: Collection<EventDocument>, text: string): Promise<bigint> {
+/** The lowest and highest sequence numbers one append stored its texts under. */
+interface Appended {
+  first: bigint;
+  last: bigint;
+}
+
+/**
+ * Stores `texts` (at least one) under the next free sequence numbers, in order, with one
+ * ordered insert while no other publisher takes a number among them, and calls `stored()`
+ * once per text stored, in order. A number another publisher took stops the ordered
+ * insert there (the texts before it are stored): the rest go on from the next number, or
+ * (after a few misses) from the current head. Any other failure throws, after the texts
+ * stored before it were reported.
+ */
+export async function append(events: Collection<EventDocument>, texts: readonly string[], stored: () => void): Promise<Appended> {
+  let next = 0;
   let seq = (await head(events)) + 1n;
+  let first: bigint | undefined;
   for (let attempt = 1; ; attempt++) {
+    const at = new Date();
+    const documents = texts.slice(next).map((event, i): EventDocument => ({ _id: seq + BigInt(i), event, at }));
+    let taken = documents.length;
+    let failure: unknown;
     try {
-      await events.insertOne({ _id: seq, event: text, at: new Date() });
-      return seq;
+      await events.insertMany(documents, { ordered: true });
     } catch (error) {
-      if (!isDuplicateKey(error)) throw error;
-      // Another publisher took it: the next one, or (after a few misses) the current head.
-      seq = attempt % 4 === 0 ? (await head(events)) + 1n : seq + 1n;
+      // An ordered insert stops at its first failure: the documents before it are stored.
+      const failed = firstWriteError(error);
+      if (failed === undefined) throw error;
+      taken = failed.index;
+      if (failed.code !== DUPLICATE_KEY) failure = error;
     }
+    for (let i = 0; i < taken; i++) stored();
+    if (taken > 0) first ??= seq;
+    next += taken;
+    if (failure !== undefined) throw failure;
+    if (next === texts.length) return { first: first as bigint, last: seq + BigInt(taken) - 1n };
+    // Another publisher took the number at `taken`: the next one, or the current head.
+    seq = attempt % 4 === 0 ? (await head(events)) + 1n : seq + BigInt(taken) + 1n;
   }
+}
+
+/** MongoDB's duplicate key error code. */
+const DUPLICATE_KEY = 11000;
+
+/**
+ * The first write error of a failed ordered insertMany (where it stopped, and why);
+ * undefined when the error names none (a lost connection: nothing is known stored).
+ */
+function firstWriteError(error: unknown): { index: number; code: unknown } | undefined {
+  // By name too: an application's own client may come from another copy of the driver.
+  if (!(error instanceof MongoBulkWriteError) && (error as { name?: unknown } | null)?.name !== 'MongoBulkWriteError') return undefined;
+  const errors = (error as MongoBulkWriteError).writeErrors;
+  const first = Array.isArray(errors) ? errors[0] : errors;
+  return first === undefined || typeof first.index !== 'number' ? undefined : { index: first.index, code: first.code };
 }

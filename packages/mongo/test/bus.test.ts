@@ -3,11 +3,13 @@
  * 1.x: no change streams, so the polling transport): transport choice, unique
  * sequence numbers under racing publishers, retention, holes in the sequence.
  */
+import { MongoClient } from 'mongodb';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { SessionEvent } from '@mtstore/core';
 import { randomNamespace, waitFor } from '@mtstore/conformance/vitest';
 import { MongoSessionEventBus, type MongoSessionEventBusOptions } from '../src/index.js';
-import { adminClient, closeAdmin, dropDatabase, server, urlFor } from './server.js';
+import { append } from '../src/bus.js';
+import { adminClient, closeAdmin, dropDatabase, MONGODB_URL, server, urlFor } from './server.js';
 
 const event = (n: number, origin = 'test'): SessionEvent => ({ type: 'created', authKeyId: BigInt(n), sessionId: BigInt(n), origin });
 const wire = (n: number) => JSON.stringify({ t: 'c', a: String(n), s: String(n), o: 'direct' });
@@ -80,6 +82,71 @@ if (server.available) {
       expect(stored.map((d) => Number(JSON.parse(d.event).a))).toEqual(order);
       await waitFor(() => heard.length >= order.length, 5_000, '30 events');
       expect(heard).toEqual(order);
+    });
+
+    it('publishes made at once go in a few inserts (those made while one is in flight together), numbered and heard elsewhere in publish order', async () => {
+      database = randomNamespace();
+      // Its own client, whose commands are counted: an insert per publish before (2,000 here).
+      const client = new MongoClient(MONGODB_URL, { monitorCommands: true, serverSelectionTimeoutMS: 5_000 });
+      let inserts = 0;
+      client.on('commandStarted', (command) => {
+        if (command.commandName === 'insert') inserts++;
+      });
+      try {
+        const publisher = new MongoSessionEventBus({ client, database, mode: 'poll', maxEvents: 5_000 });
+        buses.push(publisher);
+        const listener = open({ mode: 'poll' });
+        const heard: number[] = [];
+        await listener.subscribe((e) => heard.push(Number(e.authKeyId)));
+        const order = Array.from({ length: 2_000 }, (_, i) => i);
+        await Promise.all(order.map((i) => publisher.publish(event(i))));
+        // The first alone, then batches of at most 500 (and the collection's creation, if it counts).
+        expect(inserts).toBeLessThanOrEqual(7);
+        const stored = await events().find({}, { sort: { _id: 1 }, useBigInt64: true }).toArray();
+        expect(stored.map((d) => d._id)).toEqual(order.map((i) => BigInt(i + 1)));
+        expect(stored.map((d) => Number(JSON.parse(d.event).a))).toEqual(order);
+        await waitFor(() => heard.length >= order.length, 10_000, '2,000 events');
+        expect(heard).toEqual(order);
+      } finally {
+        for (const bus of buses.splice(0)) await bus.close();
+        await client.close();
+      }
+    });
+
+    it('a number another publisher took in the middle of a batch: the events before it keep theirs, the rest go on after it, in order', async () => {
+      database = randomNamespace();
+      const collection = events();
+      await collection.insertOne({ _id: 1n, event: wire(1), at: new Date() });
+      // Another publisher takes number 5 after this append read the head (1) and before
+      // its insert (of 2..11) reaches the server: the real collection, that insert delayed by one.
+      let raced = false;
+      const racing = new Proxy(collection, {
+        get(target, key) {
+          const value = Reflect.get(target, key, target) as unknown;
+          if (key === 'insertMany' && !raced) {
+            return async (...args: Parameters<typeof collection.insertMany>) => {
+              raced = true;
+              await target.insertOne({ _id: 5n, event: wire(99), at: new Date() });
+              return target.insertMany(...args);
+            };
+          }
+          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+      const texts = Array.from({ length: 10 }, (_, i) => wire(i + 10));
+      let stored = 0;
+      const appended = await append(racing, texts, () => stored++);
+      expect(stored).toBe(10);
+      expect(appended).toEqual({ first: 2n, last: 12n });
+      const sequence = await collection.find({}, { sort: { _id: 1 }, useBigInt64: true }).toArray();
+      expect(sequence.map((d) => [d._id, Number(JSON.parse(d.event).a)])).toEqual([
+        [1n, 1],
+        [2n, 10],
+        [3n, 11],
+        [4n, 12],
+        [5n, 99],
+        ...Array.from({ length: 7 }, (_, i) => [BigInt(6 + i), 13 + i]),
+      ]);
     });
 
     it('a hole in the sequence (events pruned before a slow poller read them) is skipped, not waited for forever', async () => {
