@@ -39,6 +39,29 @@ function describe(result: Outcome): string {
   return result.state;
 }
 
+/** A call made before close(): its name, its promise, and (for a write) a check that it is stored. */
+type CallMade = [what: string, call: Promise<unknown>, written: (() => Promise<boolean>) | undefined];
+
+/**
+ * Closes `storage` with `calls` in flight and expects close() and every call to resolve
+ * within SETTLE_MS (the database answers: closing is no reason for a call made before it
+ * to fail), and each resolved write to be readable afterwards (acknowledged means durable).
+ */
+async function closeAndExpectFinished(expect: StorageRegistrar['expect'], storage: { close(): Promise<void> }, calls: readonly CallMade[], shared: boolean): Promise<void> {
+  const deadline = Date.now() + SETTLE_MS;
+  const closing = outcome(storage.close(), deadline);
+  const results = await Promise.all(calls.map(([, call]) => outcome(call, deadline)));
+  const closed = await closing;
+  expect(closed.state, `close(): ${describe(closed)}`).toBe('resolved');
+  for (const [i, result] of results.entries()) {
+    const [what, , written] = calls[i] as CallMade;
+    expect(result.state === 'pending', `${what} still pending ${SETTLE_MS} ms after close()`).toBe(false);
+    if (result.state === 'rejected') expect(isStorageError(result.error), `${what} ${describe(result)}: not an mtstore error`).toBe(true);
+    expect(result.state, `${what} ${describe(result)}, made before close() on a database that answers`).toBe('resolved');
+    if (written && shared) expect(await written(), `${what} resolved but its write is gone`).toBe(true);
+  }
+}
+
 export function settling({ group, test, expect, options }: StorageRegistrar): void {
   const shared = options.capabilities?.sharedBackend !== false;
   group('calls in flight', () => {
@@ -47,7 +70,7 @@ export function settling({ group, test, expect, options }: StorageRegistrar): vo
         if (fresh) await (await s.open()).save(minimalSession());
         const storage = await s.open();
         if (!fresh) await storage.save(minimalSession());
-        const calls: [string, Promise<unknown>, (() => Promise<boolean>) | undefined][] = [];
+        const calls: CallMade[] = [];
         const verify = shared ? await s.open() : storage;
         const track = (what: string, call: Promise<unknown>, written?: () => Promise<boolean>) => calls.push([what, call, written]);
         track('saveUpdateState', storage.saveUpdateState({ pts: 41, qts: 1, date: 1, seq: 1 }, [{ id: 7n, pts: 9 }]), async () => (await verify.load())?.state?.pts === 41);
@@ -55,20 +78,7 @@ export function settling({ group, test, expect, options }: StorageRegistrar): vo
         track('kv.set', storage.kv.set('inflight', Uint8Array.from([1])), async () => (await verify.kv.get('inflight')) !== null);
         track('peers.upsert', storage.peers.upsert([peer('user', 41)]), async () => (await verify.peers.getById('user', 41n)) !== null);
         track('load', storage.load());
-        const deadline = Date.now() + SETTLE_MS;
-        const closing = outcome(storage.close(), deadline);
-        const results = await Promise.all(calls.map(([, call]) => outcome(call, deadline)));
-        const closed = await closing;
-        expect(closed.state, `close(): ${describe(closed)}`).toBe('resolved');
-        for (const [i, result] of results.entries()) {
-          const [what, , written] = calls[i] as (typeof calls)[number];
-          expect(result.state === 'pending', `${what} still pending ${SETTLE_MS} ms after close()`).toBe(false);
-          if (result.state === 'rejected') expect(isStorageError(result.error), `${what} ${describe(result)}: not an mtstore error`).toBe(true);
-          // The database answers: closing is no reason for a call made before it to fail.
-          expect(result.state, `${what} ${describe(result)}, made before close() on a database that answers`).toBe('resolved');
-          // Acknowledged means durable: a call that resolved before close must be readable after it.
-          if (result.state === 'resolved' && written && shared) expect(await written(), `${what} resolved but its write is gone`).toBe(true);
-        }
+        await closeAndExpectFinished(expect, storage, calls, shared);
       });
     }
 
@@ -79,7 +89,7 @@ export function settling({ group, test, expect, options }: StorageRegistrar): vo
       await (await s.open()).save(minimalSession());
       const storage = await s.open();
       const verify = shared ? await s.open() : storage;
-      const calls: [string, Promise<unknown>, (() => Promise<boolean>) | undefined][] = [
+      const calls: CallMade[] = [
         ['authKeys.set', storage.authKeys.set(4, authKey(4)), async () => (await verify.authKeys.get(4)) !== null],
         ['kv.set', storage.kv.set('alone', Uint8Array.from([2])), async () => (await verify.kv.get('alone')) !== null],
         ['kv.get', storage.kv.get('missing'), undefined],
@@ -87,16 +97,7 @@ export function settling({ group, test, expect, options }: StorageRegistrar): vo
         ['peers.getById', storage.peers.getById('user', 43n), undefined],
         ['refMessages.store', storage.refMessages.store(42n, 7n, 2), async () => (await verify.refMessages.getByPeer(42n)) !== null],
       ];
-      const deadline = Date.now() + SETTLE_MS;
-      const closing = outcome(storage.close(), deadline);
-      const results = await Promise.all(calls.map(([, call]) => outcome(call, deadline)));
-      const closed = await closing;
-      expect(closed.state, `close(): ${describe(closed)}`).toBe('resolved');
-      for (const [i, result] of results.entries()) {
-        const [what, , written] = calls[i] as (typeof calls)[number];
-        expect(result.state, `${what} ${describe(result)}, made before close() on a database that answers`).toBe('resolved');
-        if (written && shared) expect(await written(), `${what} resolved but its write is gone`).toBe(true);
-      }
+      await closeAndExpectFinished(expect, storage, calls, shared);
     });
 
     test('what the caller changes after a call, before it settles, changes nothing stored', async (s) => {
