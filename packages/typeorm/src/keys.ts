@@ -4,9 +4,10 @@
  * JSON.stringify, or — when that fails on a bigint, as it does for ours — through
  * String(). A key passed as a plain Buffer would end up in the application's logs.
  *
- * So a key is bound as a Buffer view (no copy) whose JSON, inspect and default
- * String() forms are a placeholder. Drivers still read the bytes: pg and better-sqlite3
- * take any Buffer/Uint8Array as binary, mysql2 calls `toString('hex')`, which is kept.
+ * So a key (and a kv value, secret too: docs/contract.md §4) is bound as a Buffer
+ * view (no copy) whose JSON, inspect and default String() forms are a placeholder.
+ * Drivers still read the bytes: pg and better-sqlite3 take any Buffer/Uint8Array as
+ * binary, mysql2 calls `toString('hex')`, which is kept.
  */
 import { inspect } from 'node:util';
 import type { AuthKeyEntry, AuthKeyRepository, TempAuthKey } from '@mtstore/core';
@@ -14,24 +15,39 @@ import type { Connection, FenceToken } from './connection.js';
 import { num } from './rows.js';
 import { PERMANENT_SLOT } from './tables.js';
 
-const REDACTED = '[redacted auth key]';
-
-const redactedBuffer: object = Object.create(Buffer.prototype, {
-  toJSON: { value: () => REDACTED },
-  toString: {
-    value(this: Buffer, ...args: Parameters<Buffer['toString']>): string {
-      return args[0] === undefined ? REDACTED : Buffer.prototype.toString.apply(this, args);
+/** A Buffer prototype whose JSON, inspect and default String() forms are `placeholder`. */
+function redactedPrototype(placeholder: string): object {
+  return Object.create(Buffer.prototype, {
+    toJSON: { value: () => placeholder },
+    toString: {
+      value(this: Buffer, ...args: Parameters<Buffer['toString']>): string {
+        return args[0] === undefined ? placeholder : Buffer.prototype.toString.apply(this, args);
+      },
     },
-  },
-  toLocaleString: { value: () => REDACTED },
-  [inspect.custom]: { value: () => REDACTED },
-});
+    toLocaleString: { value: () => placeholder },
+    [inspect.custom]: { value: () => placeholder },
+  });
+}
+
+const redactedKey = redactedPrototype('[redacted auth key]');
+// kv values are secrets too (docs/contract.md §4): mtcute keeps its future server salts
+// there, and without `encryption` they are bound as they are.
+const redactedKv = redactedPrototype('[redacted kv value]');
+
+function redacted(bytes: Uint8Array, prototype: object): Buffer {
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  Object.setPrototypeOf(buffer, prototype);
+  return buffer;
+}
 
 /** The key's bytes for a statement, safe to log. */
 export function keyParam(key: Uint8Array): Buffer {
-  const buffer = Buffer.from(key.buffer, key.byteOffset, key.byteLength);
-  Object.setPrototypeOf(buffer, redactedBuffer);
-  return buffer;
+  return redacted(key, redactedKey);
+}
+
+/** A kv value's bytes for a statement, safe to log. */
+export function kvParam(value: Uint8Array): Buffer {
+  return redacted(value, redactedKv);
 }
 
 /**

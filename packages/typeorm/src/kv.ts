@@ -4,6 +4,7 @@
  */
 import type { KeyValueEntry, KeyValueRepository } from '@mtstore/core';
 import type { Connection, FenceToken, Row } from './connection.js';
+import { kvParam } from './keys.js';
 
 // Values go to core as the driver gives them (a Buffer, maybe a view of Node's shared
 // pool or of a packet): core copies every kv value that is not a plain Uint8Array over a
@@ -45,7 +46,7 @@ export class TypeormKeyValues implements KeyValueRepository {
   }
 
   set(key: string, value: Uint8Array | null): Promise<void> {
-    return (value === null ? this.#write(this.#delete, [this.#name, key]) : this.#write(this.#upsert, [this.#name, key, bytes(value)])).then(nothing);
+    return (value === null ? this.#write(this.#delete, [this.#name, key]) : this.#write(this.#upsert, [this.#name, key, kvParam(value)])).then(nothing);
   }
 
   async entries(): Promise<KeyValueEntry[]> {

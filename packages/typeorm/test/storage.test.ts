@@ -5,7 +5,9 @@
  */
 import { authKey, fullSession, ID_EXTREMES, minimalSession, peer, randomNamespace } from '@mtstore/conformance/vitest';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
-import { DataSource, EventSubscriber, type EntitySubscriberInterface } from 'typeorm';
+import { randomBytes } from 'node:crypto';
+import { inspect } from 'node:util';
+import { DataSource, EventSubscriber, type DataSourceOptions, type EntitySubscriberInterface, type Logger } from 'typeorm';
 import { TypeormSessionStorage, TypeormStorage } from '../src/index.js';
 import { availableDrivers, keyForms, plain, type TestDriver } from './drivers.js';
 
@@ -152,6 +154,64 @@ for (const db of drivers) {
         expect(log).toContain('[redacted auth key]'); // the parameters were printed, keys as the placeholder
         const keys = session.dcs.flatMap((dc) => [dc.authKey, ...(dc.tempAuthKeys ?? []).map((t) => t.key)]).filter((k) => k !== undefined);
         for (const key of keys) for (const form of keyForms(key)) expect(log.includes(form), `log shows ${form}`).toBe(false);
+      }));
+
+    it('query logs (logging: true, a custom Logger) show no key or kv bytes from any write, with or without a lease or encryption', () =>
+      withTables(db, async ({ namespace, prefix }) => {
+        const printed: string[] = [];
+        for (const method of ['log', 'info', 'error', 'warn', 'debug'] as const) {
+          vi.spyOn(console, method).mockImplementation((...args: unknown[]) => void printed.push(args.map(String).join(' ')));
+        }
+        // A custom Logger's arguments, as a JSON logger (pino, winston) or inspect would print them.
+        const given: string[] = [];
+        const record = (...args: unknown[]) => void given.push(...args.map((arg) => `${JSON.stringify(arg, (_key, value: unknown) => (typeof value === 'bigint' ? String(value) : value))} ${inspect(arg, { depth: 5 })}`));
+        // The query runner, the last argument of the query methods, is left out (circular).
+        const logger: Logger = {
+          logQuery: (query, parameters) => record(query, parameters),
+          logQueryError: (error, query, parameters) => record(String(error), query, parameters),
+          logQuerySlow: (time, query, parameters) => record(time, query, parameters),
+          logSchemaBuild: (message) => record(message),
+          logMigration: (message) => record(message),
+          log: (level, message) => record(level, message),
+        };
+        const secrets: Uint8Array[] = [];
+        const fresh = (length: number) => {
+          const bytes = randomBytes(length);
+          secrets.push(bytes);
+          return bytes;
+        };
+        for (const logging of [{ logging: true }, { logger }]) {
+          const app = await new DataSource({ ...db.options(namespace), ...logging } as DataSourceOptions).initialize();
+          try {
+            for (const encryption of [undefined, { keys: [{ id: 'k1', key: randomBytes(32) }] }]) {
+              for (const leased of [false, true]) {
+                const storage = new TypeormStorage({ dataSource: app, tablePrefix: prefix, name: `n${String(leased)}`, ...(encryption === undefined ? {} : { encryption }) });
+                if (leased) await storage.lease.acquire({ heartbeat: false });
+                const session = fullSession(4);
+                for (const dc of session.dcs) for (const key of [dc.authKey, ...(dc.tempAuthKeys ?? []).map((temp) => temp.key)]) if (key !== undefined) secrets.push(key);
+                await storage.save(session);
+                await storage.authKeys.set(2, fresh(256));
+                await storage.authKeys.setTemp(2, { index: 1, key: fresh(256), expiresAt: 2_000_000_000 });
+                await storage.kv.set('salts:2', fresh(64), { secret: true });
+                await storage.kv.set('plain', fresh(64));
+                await storage.load();
+                await storage.authKeys.entries();
+                await storage.kv.entries();
+                await storage.close();
+              }
+            }
+          } finally {
+            await app.destroy();
+          }
+        }
+        vi.restoreAllMocks();
+        const log = printed.join('\n');
+        expect(log).toContain('[redacted auth key]'); // the parameters were printed, with placeholders
+        expect(log).toContain('[redacted kv value]');
+        expect(given.join('\n')).toContain('[redacted kv value]');
+        for (const [where, text] of [['console', log], ['logger', given.join('\n')]] as const) {
+          for (const secret of secrets) for (const form of keyForms(secret).slice(0, 4)) expect(text.includes(form), `${where} shows ${form}`).toBe(false);
+        }
       }));
 
     it('many DataSources writing one session at once: every call succeeds and the result is one of the writes', () =>
