@@ -176,7 +176,9 @@ export class RedisSessionEventBus implements SessionEventBus {
       subscriber.on('end', () => this.#moveSubscriber(subscriber));
     } else {
       const name = client.options.connectionName;
-      subscriber = client.duplicate({ ...SUBSCRIBER_OPTIONS, connectionName: `${name || 'mtstore'}:events` });
+      // Lazy: #subscribe connects it and waits. A copy of an application's client without an
+      // offline queue started connecting at once, and its SUBSCRIBE, sent meanwhile, failed.
+      subscriber = client.duplicate({ ...SUBSCRIBER_OPTIONS, lazyConnect: true, connectionName: `${name || 'mtstore'}:events` });
     }
     subscriber.on('error', () => {});
     // A SUBSCRIBE in flight when the connection drops rejects at once (it is not resent).

@@ -278,6 +278,8 @@ export class RedisConnection {
       if (options.url !== undefined || options.options !== undefined || options.cluster !== undefined) {
         throw new InvalidArgumentError(`${where}: pass either client or url/options/cluster, not both`);
       }
+      // ioredis refuses every other command on a subscribed connection (locally, nothing sent).
+      if (inSubscriberMode(given)) throw new InvalidArgumentError(`${where}: ${SUBSCRIBER_MODE}`);
       this.client = given;
       this.owned = false;
     } else {
@@ -313,7 +315,7 @@ export class RedisConnection {
    */
   connect(): Promise<void> {
     if (this.#connecting) return this.#connecting;
-    if (this.client.status !== 'wait') return Promise.resolve();
+    if (this.client.status !== 'wait') return this.#connectingWithoutQueue();
     const attempt = this.client.connect();
     // ioredis' Cluster leaves connect() pending for good when disconnect() comes while
     // it checks the cluster (after its slots refresh, before ready: its 'close' listener
@@ -338,6 +340,41 @@ export class RedisConnection {
   }
 
   /**
+   * An application's client without an offline queue (`enableOfflineQueue: false`, what
+   * this README advises for a Cluster) that is still making its connection: ioredis
+   * refuses every command until it is ready ("Cluster isn't ready and
+   * enableOfflineQueue options is false"), so the first calls on a client created just
+   * before them all failed. They wait for that attempt instead, and fail with it (its
+   * 'close' or 'end'); between two attempts (`reconnecting`) nothing waits, as the
+   * application asked. Clients mtstore opens connect lazily, through the 'wait' path.
+   */
+  #connectingWithoutQueue(): Promise<void> {
+    const client = this.client;
+    if (this.owned || client.options.enableOfflineQueue !== false || (client.status !== 'connecting' && client.status !== 'connect')) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      let lastError: Error | undefined;
+      const onError = (error: unknown): void => {
+        if (error instanceof Error) lastError = error;
+      };
+      const settle = (failed: boolean): void => {
+        client.off('ready', onReady);
+        client.off('close', onClose);
+        client.off('end', onClose);
+        client.off('error', onError);
+        if (failed) reject(this.explain(lastError ?? new Error(CONNECTION_CLOSED)));
+        else resolve();
+      };
+      const onReady = (): void => settle(false);
+      const onClose = (): void => settle(true);
+      client.on('ready', onReady);
+      client.on('close', onClose);
+      client.on('end', onClose);
+      // Only read here: the application's own 'error' listener (or its absence) stays as it was.
+      client.prependListener('error', onError);
+    });
+  }
+
+  /**
    * What a failure of a command or of connecting says, for the caller's error: instead
    * of ioredis' bare "Connection is closed." the connection's own last error (a wrong
    * password is WRONGPASS at the first call, not only at the next ones), and never an
@@ -345,6 +382,8 @@ export class RedisConnection {
    * error it gets back).
    */
   explain(error: unknown): unknown {
+    // The application subscribed on its client after handing it over: no retry helps.
+    if (error instanceof Error && error.message.startsWith(SUBSCRIBER_MODE_REPLY)) return new InvalidArgumentError(`${this.#where}: ${SUBSCRIBER_MODE}`, { cause: error });
     const real = error instanceof Error && error.message === CONNECTION_CLOSED && this.#lastError !== undefined ? this.#lastError : error;
     return withoutCredentials(real, this.client instanceof Cluster ? this.client.options.redisOptions : this.client.options);
   }
@@ -462,6 +501,17 @@ export class RedisConnection {
     // queues nothing, and its node connections never wait to reconnect.)
     if (between) (client as unknown as FlushableQueue).flushQueue?.(new Error(CONNECTION_CLOSED));
   }
+}
+
+/** ioredis' rejection of a command on a subscribed connection. */
+const SUBSCRIBER_MODE_REPLY = 'Connection in subscriber mode';
+const SUBSCRIBER_MODE = 'the client is in subscriber mode (it ran SUBSCRIBE or PSUBSCRIBE), where Redis runs no other command: pass a connection that is not subscribed (client.duplicate())';
+
+/** ioredis 5 internals: a single-server client that ran SUBSCRIBE keeps its channels here. */
+function inSubscriberMode(client: RedisClient): boolean {
+  if (!(client instanceof Redis)) return false;
+  const condition = (client as unknown as { condition?: { subscriber?: unknown } | null }).condition;
+  return Boolean(condition?.subscriber);
 }
 
 /** ioredis' message for a command on (or a connect that ended in) a closed connection. */

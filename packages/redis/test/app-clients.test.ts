@@ -1,0 +1,102 @@
+/**
+ * The application's own ioredis client, configured as applications do: without an
+ * offline queue (this README advises it for a Cluster) and handed over while it is
+ * still connecting, or put in subscriber mode. Real servers, real ioredis.
+ */
+import { checkServer, fullSession } from '@mtstore/conformance/vitest';
+import type { SessionEvent } from '@mtstore/core';
+import { Cluster, Redis } from 'ioredis';
+import { afterEach, describe, expect, it } from 'vitest';
+import { RedisSessionEventBus, RedisSessionStorage, RedisStorage } from '../src/index.js';
+import { admin, adminCluster, clusterSeed, dropPrefix, eventually, plain, probe, probeCluster, randomName, REDIS_CLUSTER_URL, REDIS_URL } from './helpers.js';
+
+const single = await checkServer('redis', REDIS_URL, () => probe(REDIS_URL));
+const cluster = await checkServer('redis-cluster', REDIS_CLUSTER_URL, probeCluster);
+
+const INVALID = expect.objectContaining({ code: 'MTSTORE_INVALID_ARGUMENT', message: expect.stringContaining('subscriber mode') });
+const UNAVAILABLE = expect.objectContaining({ code: 'MTSTORE_STORAGE_UNAVAILABLE' });
+
+const cleanup: (() => Promise<unknown> | void)[] = [];
+afterEach(async () => {
+  for (const step of cleanup.splice(0).reverse()) await step();
+});
+
+function event(n: number): SessionEvent {
+  return { type: 'created', authKeyId: BigInt(n), sessionId: BigInt(-n), origin: 'app-clients-test' };
+}
+
+/** Storage, server sessions and a bus on `client`, used at once: the first call of each comes while it connects. */
+async function useAtOnce(client: Redis | Cluster, prefix: string): Promise<void> {
+  const storage = new RedisStorage({ client, prefix, name: 'alice' });
+  const sessions = new RedisSessionStorage({ client, prefix });
+  const bus = new RedisSessionEventBus({ client, prefix });
+  cleanup.push(() => Promise.all([storage.close(), sessions.close(), bus.close()]));
+  expect(['connecting', 'connect']).toContain(client.status);
+  const heard: SessionEvent[] = [];
+  await Promise.all([storage.save(fullSession(1)), sessions.createSession(1n, 2n), bus.subscribe((e) => heard.push(e))]);
+  expect(plain(await storage.load())).toEqual(fullSession(1));
+  expect(await sessions.listSessions(1n)).toEqual([2n]);
+  await bus.publish(event(1));
+  await eventually(() => heard.length === 1, 'the event');
+}
+
+describe.runIf(single.available)("an application's client without an offline queue, still connecting", () => {
+  it('single server: the first calls wait for the connection under way (they failed "Stream isn\'t writeable")', async () => {
+    const prefix = `mtstore-test:${randomName('app-offline')}:`;
+    const client = new Redis(REDIS_URL, { enableOfflineQueue: false });
+    client.on('error', () => {});
+    cleanup.push(() => client.disconnect(), async () => {
+      const a = admin();
+      await dropPrefix(a, prefix);
+      a.disconnect();
+    });
+    await useAtOnce(client, prefix);
+  });
+
+  it('a connection attempt that fails rejects the calls waiting for it with StorageUnavailableError, at once', async () => {
+    // Port 1 on loopback: nothing listens, so every attempt is refused.
+    const client = new Redis({ host: '127.0.0.1', port: 1, enableOfflineQueue: false, retryStrategy: () => 1_000 });
+    client.on('error', () => {});
+    const storage = new RedisStorage({ client, prefix: 'mtstore-test:refused:' });
+    cleanup.push(() => client.disconnect(), () => storage.close());
+    const started = Date.now();
+    await expect(storage.load()).rejects.toThrow(UNAVAILABLE);
+    expect(Date.now() - started).toBeLessThan(900);
+  });
+});
+
+describe.runIf(cluster.available)("an application's Cluster without an offline queue, still connecting", () => {
+  it('the first calls wait for the cluster to be ready (they failed "Cluster isn\'t ready")', async () => {
+    const prefix = `mtstore-test:${randomName('app-offline')}:`;
+    const client = new Cluster([clusterSeed()], { enableOfflineQueue: false });
+    client.on('error', () => {});
+    cleanup.push(() => client.disconnect(), async () => {
+      const a = adminCluster();
+      await dropPrefix(a, prefix);
+      a.disconnect();
+    });
+    await useAtOnce(client, prefix);
+  });
+});
+
+describe.runIf(single.available)("an application's client in subscriber mode", () => {
+  it('is InvalidArgumentError, not a retryable StorageUnavailableError: in the constructor, or on each call once it subscribed later', async () => {
+    const client = new Redis(REDIS_URL);
+    client.on('error', () => {});
+    cleanup.push(() => client.disconnect());
+    const storage = new RedisStorage({ client, prefix: 'mtstore-test:subscribed:' });
+    const sessions = new RedisSessionStorage({ client, prefix: 'mtstore-test:subscribed:' });
+    const bus = new RedisSessionEventBus({ client, prefix: 'mtstore-test:subscribed:' });
+    cleanup.push(() => Promise.all([storage.close(), sessions.close(), bus.close()]));
+    await client.subscribe('some-channel-of-the-app');
+    for (const Make of [RedisStorage, RedisSessionStorage, RedisSessionEventBus]) {
+      expect(() => new Make({ client, prefix: 'mtstore-test:subscribed:' })).toThrow(INVALID);
+    }
+    await expect(storage.load()).rejects.toThrow(INVALID);
+    await expect(sessions.createSession(1n, 2n)).rejects.toThrow(INVALID);
+    await expect(bus.publish(event(1))).rejects.toThrow(INVALID);
+    // Nothing was sent: the connection is still subscribed and answers.
+    expect(await client.unsubscribe()).toBe(0);
+    expect(await storage.load()).toBeNull();
+  });
+});
