@@ -187,8 +187,8 @@ export class Connection {
   readonly #start = new Once(() => this.#prepare());
   /** Calls made and not yet settled, with the way to reject one: close() waits for them. */
   readonly #inFlight = new Set<InFlight>();
-  /** postgres: the pool single statements go to directly (see directPool); undefined: through query runners. */
-  #pool: PgPool | undefined;
+  /** postgres: single statements go to the DataSource's pg pool directly (see directPool); false: through query runners. */
+  #directPath = false;
   /** The lease fence: the lease row of a name with the held token, share-locked until commit. */
   readonly #fence: string;
   /** mysql / mariadb: the bound on one statement in ms, 0 for none (see queryTimeoutOf). */
@@ -282,7 +282,21 @@ export class Connection {
         throw new MigrationError(`${this.#where}: the schema could not be ${this.#migrate ? 'created or migrated' : 'checked'}`, { cause: error });
       }
     });
-    this.#pool = directPool(dataSource);
+    this.#directPath = directPool(dataSource) !== undefined;
+  }
+
+  /**
+   * postgres, direct path: the DataSource's pg pool now. Read on every call, never kept:
+   * an application that destroys its DataSource and initializes it again (a restart of
+   * its database layer, tests sharing one DataSource) gives the driver a new pool, and
+   * the old one rejects every statement ('Cannot use a pool after calling end on the
+   * pool'), for good. Undefined while the DataSource is destroyed: the query runner then
+   * reports that, and the call after `initialize()` works again.
+   */
+  #pool(): PgPool | undefined {
+    if (!this.#directPath) return undefined;
+    const master = (this.#dataSource.driver as { master?: unknown }).master;
+    return typeof (master as PgPool | undefined)?.query === 'function' ? (master as PgPool) : undefined;
   }
 
   /**
@@ -346,14 +360,14 @@ export class Connection {
    * (issue 13).
    */
   query(sql: string, params: readonly unknown[]): Promise<Row[]> {
-    const pool = this.#pool;
+    const pool = this.#pool();
     if (pool !== undefined) return this.#tracked(this.#direct(pool, sql, params, ROWS, 1));
     return this.#tracked(this.#single(sql, params)).then((result) => (result.records ?? []) as Row[]);
   }
 
   /** One statement on its own: the rows it changed. The direct path as in `query`. */
   execute(sql: string, params: readonly unknown[]): Promise<number> {
-    const pool = this.#pool;
+    const pool = this.#pool();
     if (pool !== undefined) return this.#tracked(this.#direct(pool, sql, params, AFFECTED, 1));
     return this.#tracked(this.#single(sql, params)).then((result) => result.affected ?? 0);
   }
@@ -382,7 +396,7 @@ export class Connection {
   /** One statement before the connection is ready, and on drivers without the direct path: through TypeORM's query runner. */
   async #single(sql: string, params: readonly unknown[]): Promise<QueryResultLike> {
     if (!this.#start.done) await this.ready();
-    const pool = this.#pool;
+    const pool = this.#pool();
     if (pool !== undefined) return this.#direct(pool, sql, params, RESULT, 1);
     const once = () => this.#withRunner(async (runner) => (await runner.query(sql, params as unknown[], true)) as QueryResultLike);
     return this.#exclusive(() => withRetry(once));

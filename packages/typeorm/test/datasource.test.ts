@@ -4,7 +4,7 @@
  * adapter's own migration on first use, or the migration classes in the
  * application's `migrations` list. On every driver.
  */
-import { fullSession, minimalSession, peer, randomNamespace } from '@mtstore/conformance/vitest';
+import { authKey, fullSession, minimalSession, peer, randomNamespace } from '@mtstore/conformance/vitest';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { mtstoreEntities, mtstoreMigrations, SCHEMA_VERSION, TypeormSessionStorage, TypeormStorage } from '../src/index.js';
@@ -86,6 +86,36 @@ for (const db of drivers) {
           expect(app.isInitialized).toBe(true);
         } finally {
           await app.destroy();
+        }
+      }));
+
+    it('a borrowed DataSource the application destroys fails calls with StorageUnavailableError, and after it initializes it again every call works', () =>
+      withNamespace(db, async (namespace, prefix) => {
+        const app = await new DataSource(db.options(namespace)).initialize();
+        const storage = new TypeormStorage({ dataSource: app, tablePrefix: prefix, name: 'alice' });
+        const server = new TypeormSessionStorage({ dataSource: app, tablePrefix: prefix });
+        try {
+          await storage.save(fullSession(1));
+          await storage.kv.set('a', new Uint8Array([1]));
+          expect(await server.createSession(1n, 2n)).toBe(true);
+          await app.destroy();
+          for (const call of [storage.kv.get('a'), storage.kv.set('a', new Uint8Array([2])), storage.load(), storage.save(fullSession(2)), server.hasSession(1n, 2n)]) {
+            expect((await rejection(call)).code).toBe('MTSTORE_STORAGE_UNAVAILABLE');
+          }
+          // The application's database layer starts again (postgres: a new pg pool).
+          await app.initialize();
+          expect(plain(await storage.kv.get('a'))).toEqual(new Uint8Array([1]));
+          await storage.kv.set('a', new Uint8Array([3]));
+          expect(plain(await storage.kv.get('a'))).toEqual(new Uint8Array([3]));
+          expect(await server.hasSession(1n, 2n)).toBe(true);
+          expect(plain(await storage.authKeys.get(1))).toEqual(plain(authKey(11)));
+          expect(plain((await storage.load())?.dcs[0]?.authKey)).toEqual(plain(authKey(11)));
+          await storage.save(fullSession(2));
+          expect(plain(await storage.authKeys.get(1))).toEqual(plain(authKey(21)));
+          await storage.close();
+          await server.close();
+        } finally {
+          if (app.isInitialized) await app.destroy();
         }
       }));
 
