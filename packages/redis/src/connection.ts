@@ -7,6 +7,7 @@ import { assertKeyPrefix, assertTimerMs, CallsInFlight, CorruptDataError, create
 import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { ensureSchema, isRetryableMigration } from './schema.js';
 import { isFenceRefusal } from './fence.js';
+import { warnIfEvicting } from './eviction.js';
 
 /** A single-server client or a Cluster client: every command mtstore sends works on both. */
 export type RedisClient = Redis | Cluster;
@@ -240,7 +241,12 @@ export class RedisConnection {
    * Redis refused) is retried by the next call, a newer or unreadable layout is kept.
    */
   readonly #layout = new Once(
-    () => this.connect().then(() => ensureSchema(this.client, this.prefix, { mustExist: !this.create, where: this.#where })),
+    () =>
+      this.connect().then(() => {
+        // In the same round trip as the layout check (auto-pipelining); it never rejects.
+        void warnIfEvicting(this.client);
+        return ensureSchema(this.client, this.prefix, { mustExist: !this.create, where: this.#where });
+      }),
     (error) => !(error instanceof MigrationError) || isRetryableMigration(error),
   );
   /** False: the store must be there (RedisConnectionOptions.create); nothing is written to make one. */
