@@ -306,8 +306,15 @@ export class PostgresSessionEventBus implements SessionEventBus {
     try {
       await client.connect();
       this.#answered(client);
-      // The channel is derived from a validated identifier; quoted to keep its case.
-      await client.query(`LISTEN "${this.channel}"`);
+      // The channel is derived from a validated identifier; quoted to keep its case. In the
+      // same round trip, idle_session_timeout (PostgreSQL 14+; often set per role or
+      // database) goes off for this session: a listening connection is idle by design, and
+      // a timeout under the heartbeat interval had the server end it every time, the bus
+      // going lost / live and missing the events in between. current_setting(…, true) is
+      // NULL on a server without the setting, so set_config never runs there.
+      await client.query(
+        `SELECT set_config('idle_session_timeout', '0', false) WHERE current_setting('idle_session_timeout', true) IS NOT NULL; LISTEN "${this.channel}"`,
+      );
       this.#answered(client);
     } catch (error) {
       destroyClient(client);
