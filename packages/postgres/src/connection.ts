@@ -8,7 +8,7 @@ import { assertIdentifier, assertTimerMs, CallsInFlight, connectionStringParam, 
 import pg from 'pg';
 import type { Pool, PoolClient, PoolConfig, QueryConfig, QueryResult, QueryResultRow } from 'pg';
 import { migrate, quoteIdentifier, SCHEMA_VERSION } from './schema.js';
-import { beginStatement, isQueryTimeout, withTransaction } from './transaction.js';
+import { beginStatement, isQueryTimeout, isSerializationFailure, SERIALIZATION_ATTEMPTS, withTransaction } from './transaction.js';
 import { TYPES } from './types.js';
 
 /** How to reach PostgreSQL. Give at most one of `connectionString`, `config` and `pool`. */
@@ -347,10 +347,10 @@ export class Database {
   query<R extends QueryResultRow>(sql: Statement, values: unknown[]): Promise<QueryResult<R>> {
     const config: QueryConfig = { name: sql.name, text: sql.text, values, types: TYPES };
     // Once migrated, the hot paths go straight to pg: no async frame, only the tracking promise.
-    if (this.#migration.done) return this.#calls.trackAbandonable(this.#run<R>(config));
+    if (this.#migration.done) return this.#calls.trackAbandonable(this.#runAgainOnSerializationFailure<R>(config));
     return this.#calls.trackAbandonable(
       this.ready().then(
-        () => this.#run<R>(config),
+        () => this.#runAgainOnSerializationFailure<R>(config),
         (error: unknown) => {
           // A timeout in the migration (a query's own is acted on in #run).
           this.#failed(error);
@@ -377,8 +377,23 @@ export class Database {
   }
 
   /**
+   * #run, again while it fails with a serialization failure (isSerializationFailure: a
+   * session whose default isolation is stricter than READ COMMITTED), up to
+   * SERIALIZATION_ATTEMPTS runs; then that failure is the caller's. Costs nothing otherwise.
+   */
+  #runAgainOnSerializationFailure<R extends QueryResultRow>(config: QueryConfig, attempt = 1): Promise<QueryResult<R>> {
+    const run = this.#run<R>(config);
+    if (attempt >= SERIALIZATION_ATTEMPTS) return run;
+    return run.catch((error: unknown) => {
+      if (!isSerializationFailure(error) || this.#abandoned) throw error;
+      return this.#runAgainOnSerializationFailure<R>(config, attempt + 1);
+    });
+  }
+
+  /**
    * pg's pool.query (same checkout, same release: a connection whose query failed is
-   * closed), on a connection from #checkout, acting on a timeout at once (#failed).
+   * closed, except after a serialization failure, which leaves it idle and sound), on a
+   * connection from #checkout, acting on a timeout at once (#failed).
    */
   #run<R extends QueryResultRow>(config: QueryConfig): Promise<QueryResult<R>> {
     return new Promise((resolve, reject) => {
@@ -398,7 +413,7 @@ export class Database {
             client.off('error', onError);
             if (released) return;
             released = true;
-            client.release(failure ?? undefined);
+            client.release(failure === null || failure === undefined || isSerializationFailure(failure) ? undefined : failure);
             if (failure) {
               this.#failed(failure);
               reject(failure);

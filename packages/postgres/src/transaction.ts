@@ -28,8 +28,29 @@ export function beginStatement(pool: Pool): string {
   // (ConnectionParameters lays the parsed string over the config): the server's limit follows.
   const timeout = Number(connectionStringParam(options?.connectionString, 'query_timeout') ?? options?.query_timeout);
   const ms = Number.isFinite(timeout) && timeout > 0 ? Math.min(Math.ceil(timeout), MAX_TIMEOUT) : DEFAULT_IDLE_TIMEOUT;
-  return `BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${ms}`;
+  return `BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL idle_in_transaction_session_timeout = ${ms}`;
 }
+
+/**
+ * PostgreSQL's serialization failure (40001): the statement was rolled back whole and may
+ * be run again. A single statement outside a transaction runs at the session's
+ * `default_transaction_isolation`, which an application (`options: '-c
+ * default_transaction_isolation=…'`) or a DBA (per role or database) may have set to
+ * `repeatable read` or `serializable`: there a write that meets a row updated by a
+ * concurrent one, which READ COMMITTED would wait for and re-read, fails with this
+ * instead. mtstore's transactions say READ COMMITTED in their BEGIN (above); a single
+ * statement cannot, so Database.query runs it again (see SERIALIZATION_RETRIES).
+ */
+export function isSerializationFailure(error: unknown): boolean {
+  return error instanceof Error && (error as { code?: unknown }).code === '40001';
+}
+
+/**
+ * How many times a statement that failed with 40001 is run in all. Under `repeatable
+ * read` the failure comes once the conflicting writer has committed, so the next run,
+ * on a new snapshot, goes through unless yet another writer got in first.
+ */
+export const SERIALIZATION_ATTEMPTS = 30;
 
 /**
  * pg's error for a statement that got no reply within query_timeout (pg gives it no
