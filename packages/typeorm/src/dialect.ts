@@ -80,6 +80,22 @@ export class Dialect {
     return `CAST(${expression} AS ${this.name === 'mysql' ? 'CHAR' : 'TEXT'})`;
   }
 
+  /**
+   * A column of any Unicode text (MySQL `utf8mb4`) read back: on MySQL as its UTF-8 bytes
+   * (`textOf` decodes them). The server converts text results to the connection's
+   * character set, and an application's DataSource may have another one than UTF-8
+   * (`charset: 'latin1'`): a display name outside it came back as `?`s. Bytes are
+   * never converted.
+   */
+  unicode(expression: string): string {
+    return this.name === 'mysql' ? `CAST(${expression} AS BINARY)` : expression;
+  }
+
+  /** Such text as a parameter: on MySQL its UTF-8 bytes, which the server stores into the utf8mb4 column as they are, whatever the connection's character set. */
+  unicodeParam(value: string): string | Buffer {
+    return this.name === 'mysql' ? Buffer.from(value, 'utf8') : value;
+  }
+
   /** A boolean column read as 0/1/NULL on every database. */
   flag(expression: string): string {
     return this.name === 'postgres' ? `CAST(${expression} AS INTEGER)` : expression;

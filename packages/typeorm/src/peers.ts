@@ -68,6 +68,11 @@ function keyOf(peer: PeerKey): string {
   return `${peer.type}:${peer.id}`;
 }
 
+/** Text read through Dialect.unicode: UTF-8 bytes on MySQL, a string elsewhere. */
+function textOf(value: unknown): string {
+  return value instanceof Uint8Array ? Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('utf8') : String(value);
+}
+
 /** A peer row as the statements below select it. */
 function decodeRow(row: Row, where: string): Peer {
   const peer: Peer = {
@@ -80,7 +85,7 @@ function decodeRow(row: Row, where: string): Peer {
   if (row.phone !== null) peer.phone = String(row.phone);
   const min = flag(row.is_min);
   if (min !== undefined) peer.min = min;
-  if (row.display_name !== null && row.display_name !== undefined) peer.displayName = String(row.display_name);
+  if (row.display_name !== null && row.display_name !== undefined) peer.displayName = textOf(row.display_name);
   // Copied out of the driver's Buffer (a view of Node's shared pool or of a packet,
   // holding other values the process read): into core's pool of peers' TL bytes at most.
   if (row.complete !== null && row.complete !== undefined) peer.complete = row.complete instanceof Uint8Array ? copyOutBytes(row.complete) : (row.complete as Uint8Array);
@@ -116,7 +121,7 @@ export class PeerStatements {
         `${p}phone AS phone`,
         `${p}updated_at AS updated_at`,
         `${p}usernames AS usernames`,
-        `${p}display_name AS display_name`,
+        `${d.unicode(`${p}display_name`)} AS display_name`,
         `${p}complete AS complete`,
       ].join(', ');
     this.#columns = columns('');
@@ -281,7 +286,7 @@ export class PeerStatements {
       p.phone ?? null,
       p.updatedAt,
       p.usernames.join(' '),
-      p.displayName ?? null,
+      p.displayName === undefined ? null : d.unicodeParam(p.displayName),
       p.complete === undefined ? null : bytes(p.complete),
     ];
     // Split by the TL bytes too: MySQL refuses a statement over max_allowed_packet (16 MiB by default).

@@ -1,6 +1,7 @@
-/** MySQL/MariaDB specifics: affected-row counting and collation. */
-import { checkServer, fullSession, minimalSession, randomNamespace } from '@mtstore/conformance/vitest';
+/** MySQL/MariaDB specifics: affected-row counting, collation and the connection's character set. */
+import { checkServer, fullSession, minimalSession, peer, randomNamespace } from '@mtstore/conformance/vitest';
 import { afterAll, describe, expect, it } from 'vitest';
+import { DataSource } from 'typeorm';
 import { TypeormStorage } from '../src/index.js';
 import { mysql, plain } from './drivers.js';
 
@@ -45,6 +46,32 @@ if (server.available) {
       } finally {
         await upper.close();
         await lower.close();
+        await db.cleanup(namespace);
+      }
+    });
+
+    it('an application DataSource whose connection character set is not UTF-8 (charset latin1, cp1251) stores and reads every display name exactly', async () => {
+      const namespace = randomNamespace();
+      const prefix = db.prefix(namespace) as string;
+      const names = ['Павел Дуров 🚀', 'Zoë Ångström', '東京 🗼', 'plain'];
+      try {
+        for (const charset of ['latin1', 'cp1251']) {
+          const app = await new DataSource({ ...db.options(namespace), charset } as ReturnType<typeof db.options>).initialize();
+          const storage = new TypeormStorage({ dataSource: app, tablePrefix: prefix, name: charset });
+          try {
+            await storage.peers.upsert(names.map((displayName, i) => peer('user', i + 1, { displayName })));
+            for (const [i, displayName] of names.entries()) expect((await storage.peers.getById('user', BigInt(i + 1)))?.displayName).toBe(displayName);
+            expect((await storage.peers.list()).peers.map((p) => p.displayName)).toEqual(names);
+          } finally {
+            await storage.close();
+            await app.destroy();
+          }
+          // In the table as UTF-8 text (read over a utf8mb4 connection): other programs see the names too.
+          const admin = await db.admin();
+          const rows = (await admin.query(`SELECT display_name AS n FROM ${admin.driver.escape(`${prefix}peers`)} WHERE session_name = ? ORDER BY peer_id`, [charset])) as { n: string }[];
+          expect(rows.map((row) => row.n)).toEqual(names);
+        }
+      } finally {
         await db.cleanup(namespace);
       }
     });
