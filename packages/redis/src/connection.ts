@@ -229,6 +229,27 @@ function assertNoKeyPrefix(options: RedisConnectionOptions, where: string): void
 }
 
 /**
+ * A Cluster's `scaleReads` other than `'master'` (ioredis' default) sends read-only
+ * commands to replicas, which Redis updates asynchronously: a read right after a write
+ * (`authKeys.getTemp` after `setTemp`, `hasSession` after `createSession`, `lease.holder()`
+ * after an acquire, a migration's SCAN) could miss it, and a missing auth key is a new
+ * login. Refused where mtstore reads keys, like keyPrefix; the bus reads none.
+ */
+function assertReadsFromMasters(options: RedisConnectionOptions, where: string): void {
+  const client: unknown = options.client;
+  const found: [string, unknown][] = [];
+  const scaleReads = options.cluster?.options?.scaleReads;
+  if (scaleReads !== undefined && scaleReads !== 'master') found.push(['cluster.options.scaleReads', scaleReads]);
+  if (client instanceof Cluster && client.options.scaleReads !== undefined && client.options.scaleReads !== 'master') found.push(["the client's scaleReads", client.options.scaleReads]);
+  const [label, value] = found[0] ?? [];
+  if (label === undefined) return;
+  const shown = typeof value === 'string' ? JSON.stringify(value) : `a ${typeof value}`;
+  throw new InvalidArgumentError(
+    `${where}: ${label} ${shown} reads from replicas, which Redis updates asynchronously: a read right after a write could miss it. Use scaleReads 'master'; for a Cluster of your own, pass client.duplicate([], { scaleReads: 'master' })`,
+  );
+}
+
+/**
  * One instance's connection: the client, whether we own it, the key prefix, and the
  * memoized "ready" step (schema check) every operation awaits once.
  */
@@ -270,7 +291,10 @@ export class RedisConnection {
   constructor(options: RedisConnectionOptions, where: string, { keys = true }: { keys?: boolean } = {}) {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${where}: options must be an object`);
     assertOptionObjects(options, where);
-    if (keys) assertNoKeyPrefix(options, where);
+    if (keys) {
+      assertNoKeyPrefix(options, where);
+      assertReadsFromMasters(options, where);
+    }
     const prefix = options.prefix ?? DEFAULT_PREFIX;
     assertKeyPrefix(prefix, `${where}: prefix`);
     this.prefix = prefix;

@@ -100,3 +100,34 @@ describe.runIf(single.available)("an application's client in subscriber mode", (
     expect(await storage.load()).toBeNull();
   });
 });
+
+describe.runIf(cluster.available)("an application's Cluster that reads from replicas (scaleReads)", () => {
+  it("is InvalidArgumentError for the storages before any I/O (reads could miss the write just made); the bus takes it; the advised duplicate works", async () => {
+    const REPLICAS = expect.objectContaining({ code: 'MTSTORE_INVALID_ARGUMENT', message: expect.stringContaining('reads from replicas') });
+    const prefix = `mtstore-test:${randomName('app-scale')}:`;
+    const slave = new Cluster([clusterSeed()], { lazyConnect: true, scaleReads: 'slave' });
+    const all = new Cluster([clusterSeed()], { lazyConnect: true, scaleReads: 'all' });
+    const custom = new Cluster([clusterSeed()], { lazyConnect: true, scaleReads: (nodes: unknown[]) => nodes[0] });
+    cleanup.push(() => {
+      slave.disconnect();
+      all.disconnect();
+      custom.disconnect();
+    });
+    for (const Make of [RedisStorage, RedisSessionStorage]) {
+      for (const client of [slave, all, custom]) expect(() => new Make({ client, prefix })).toThrow(REPLICAS);
+      expect(() => new Make({ cluster: { nodes: [clusterSeed()], options: { scaleReads: 'slave' } }, prefix })).toThrow(REPLICAS);
+    }
+    for (const client of [slave, all, custom]) expect(client.status).toBe('wait');
+    const bus = new RedisSessionEventBus({ client: slave, prefix });
+    // What the message advises: a copy of the application's Cluster that reads from masters.
+    const masters = slave.duplicate([], { scaleReads: 'master' });
+    const storage = new RedisStorage({ client: masters, prefix });
+    cleanup.push(async () => {
+      await Promise.all([bus.close(), storage.close()]);
+      await dropPrefix(masters, prefix);
+      masters.disconnect();
+    });
+    await storage.save(fullSession(2));
+    expect(plain(await storage.load())).toEqual(fullSession(2));
+  });
+});
