@@ -6,7 +6,7 @@
 import { EntitySchema, type EntitySchemaColumnOptions, type EntitySchemaIndexOptions } from 'typeorm';
 import { dialectOf } from './dialect.js';
 import { assertTablePrefix, DEFAULT_TABLE_PREFIX } from './schema.js';
-import { columnLength, columnType, indexOn, tableSpecs } from './tables.js';
+import { columnLength, columnType, indexOn, tableSpecs, textCharset } from './tables.js';
 
 export interface MtstoreEntitiesOptions {
   /**
@@ -49,6 +49,12 @@ export function mtstoreEntities(options: MtstoreEntitiesOptions): EntitySchema[]
       // compares display widths), so the property is set through a type of its own: it
       // compiles against both, 0.3 reads it and 1.x ignores it.
       if (c.kind === 'bool' && dialect === 'mysql') (column as EntitySchemaColumnOptions & { width?: number }).width = 1;
+      // The character set and collation the migrations give MySQL's text columns (toTable):
+      // without them TypeORM creating the tables from these entities (`synchronize` on a
+      // database where they are not there yet, `migration:generate`) used the database's
+      // default, case-insensitive collation, and load() failed (ER_CANT_AGGREGATE_NCOLLATIONS).
+      const text = dialect === 'mysql' ? textCharset(c.kind) : undefined;
+      if (text !== undefined) Object.assign(column, text);
       columns[c.property] = column;
     }
     const byName = new Map(spec.columns.map((c) => [c.name, c.property]));

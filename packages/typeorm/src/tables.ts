@@ -378,6 +378,16 @@ export function columnLength(spec: ColumnSpec, dialect: DialectName): number | u
   return undefined;
 }
 
+/**
+ * MySQL: the character set and collation of a text column. Every string we store is
+ * ASCII but display names; a binary collation keeps names case-sensitive.
+ */
+export function textCharset(kind: ColumnSpec['kind']): { charset: string; collation: string } | undefined {
+  if (kind === 'varchar' || kind === 'text') return { charset: 'ascii', collation: 'ascii_bin' };
+  if (kind === 'utext') return { charset: 'utf8mb4', collation: 'utf8mb4_bin' };
+  return undefined;
+}
+
 export function toTable(spec: TableSpec, prefix: string, dialect: DialectName): Table {
   const columns: TableColumnOptions[] = spec.columns.map((c) => {
     const length = columnLength(c, dialect);
@@ -392,16 +402,8 @@ export function toTable(spec: TableSpec, prefix: string, dialect: DialectName): 
       column.isGenerated = true;
       column.generationStrategy = 'increment';
     }
-    if (dialect === 'mysql') {
-      // Every other string we store is ASCII; a binary collation keeps names case-sensitive on MySQL.
-      if (c.kind === 'varchar' || c.kind === 'text') {
-        column.charset = 'ascii';
-        column.collation = 'ascii_bin';
-      } else if (c.kind === 'utext') {
-        column.charset = 'utf8mb4';
-        column.collation = 'utf8mb4_bin';
-      }
-    }
+    const text = dialect === 'mysql' ? textCharset(c.kind) : undefined;
+    if (text !== undefined) Object.assign(column, text);
     return column;
   });
   const indices = (spec.indices ?? []).map((i) => toTableIndex(i, dialect));

@@ -6,8 +6,8 @@
  */
 import { authKey, minimalSession, peer, randomNamespace } from '@mtstore/conformance/vitest';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DataSource, type Logger, type QueryRunner, type Table } from 'typeorm';
-import { SCHEMA_VERSION, TypeormStorage } from '../src/index.js';
+import { DataSource, type DataSourceOptions, type Logger, type QueryRunner, type Table } from 'typeorm';
+import { mtstoreEntities, SCHEMA_VERSION, TypeormStorage } from '../src/index.js';
 import { DEFAULT_TABLE_PREFIX, migrateUp, readSchemaVersion, schemaContext } from '../src/schema.js';
 import { availableDrivers, TABLES, type TestDriver } from './drivers.js';
 
@@ -106,6 +106,41 @@ for (const db of drivers) {
         }
       });
     }
+
+    it('created first by the application’s synchronize from mtstoreEntities(), gets the adapter’s tables and works', async () => {
+      const synced = randomNamespace();
+      const fresh = randomNamespace();
+      try {
+        const prefix = db.prefix(synced) ?? DEFAULT_TABLE_PREFIX;
+        const options = { ...db.options(synced), entities: mtstoreEntities({ type: db.options(synced).type, tablePrefix: prefix }), synchronize: true } as DataSourceOptions;
+        // Start 1: synchronize creates the tables (schema_version empty), then the adapter migrates them.
+        for (let start = 1; start <= 2; start++) {
+          const app = await new DataSource(options).initialize();
+          try {
+            const [upper, lower] = ['Alice', 'alice'].map((name) => new TypeormStorage({ dataSource: app, tablePrefix: prefix, name }));
+            if (start === 1) {
+              await upper?.save(minimalSession());
+              await upper?.peers.upsert([peer('user', 1, { displayName: 'Павел 🚀' })]);
+            }
+            expect((await upper?.load())?.homeDcId).toBe(minimalSession().homeDcId);
+            expect(await lower?.load()).toBeNull(); // names are case-sensitive
+            expect((await upper?.peers.getById('user', 1n))?.displayName).toBe('Павел 🚀');
+            expect((await app.driver.createSchemaBuilder().log()).upQueries.map((q) => q.query)).toEqual([]);
+            await upper?.close();
+            await lower?.close();
+          } finally {
+            await app.destroy();
+          }
+        }
+        const storage = new TypeormStorage({ options: db.options(fresh), tablePrefix: db.prefix(fresh), name: 'alice' });
+        await storage.load();
+        await storage.close();
+        expect(await tablesOf(db, synced)).toEqual(await tablesOf(db, fresh));
+      } finally {
+        await db.cleanup(synced);
+        await db.cleanup(fresh);
+      }
+    });
 
     it('is created without reading tables back: a few statements per table', async () => {
       const namespace = randomNamespace();
