@@ -3,6 +3,7 @@
  * DataSource (to query them with repositories, or so schema tools know them). The
  * adapter itself does not need them registered: it runs its own SQL.
  */
+import { InvalidArgumentError } from '@mtstore/core';
 import { EntitySchema, type EntitySchemaColumnOptions, type EntitySchemaIndexOptions } from 'typeorm';
 import { dialectOf } from './dialect.js';
 import { assertTablePrefix, DEFAULT_TABLE_PREFIX } from './schema.js';
@@ -14,8 +15,15 @@ export interface MtstoreEntitiesOptions {
    * columns have a different TypeORM type on each.
    */
   type: string;
-  /** Must match the storages' `tablePrefix`. Default `mtstore_`. */
+  /** Must match the storages' `tablePrefix` (with `entityPrefix`: see there). Default `mtstore_`. */
   tablePrefix?: string;
+  /**
+   * Your DataSource's `entityPrefix`, if it has one. TypeORM puts it before the table
+   * name of every entity, these included, so the tables are `entityPrefix +
+   * tablePrefix + name`: give the storages and `mtstoreMigrations()` that whole prefix
+   * as their `tablePrefix`. Default `''`.
+   */
+  entityPrefix?: string;
 }
 
 const cache = new Map<string, EntitySchema[]>();
@@ -28,11 +36,20 @@ const cache = new Map<string, EntitySchema[]>();
 export function mtstoreEntities(options: MtstoreEntitiesOptions): EntitySchema[] {
   const prefix = options.tablePrefix ?? DEFAULT_TABLE_PREFIX;
   assertTablePrefix(prefix, 'mtstoreEntities');
+  const entityPrefix = options.entityPrefix ?? '';
+  if (typeof entityPrefix !== 'string') throw new InvalidArgumentError('mtstoreEntities: entityPrefix must be a string (your DataSource\'s entityPrefix)');
+  // The tables' whole prefix: the index names (not prefixed by TypeORM) are the ones the
+  // storages' migrations give them under it. Without it the entities' index names were
+  // those of another prefix: with `synchronize`, TypeORM created them on its tables first
+  // and the adapter's tables could not be created (postgres and sqlite index names are
+  // per schema: MigrationError), or it dropped the adapter's indexes on the next start.
+  const full = `${entityPrefix}${prefix}`;
+  assertTablePrefix(full, 'mtstoreEntities (entityPrefix + tablePrefix)');
   const dialect = dialectOf(options.type, 'mtstoreEntities');
-  const key = `${dialect}/${prefix}`;
+  const key = `${dialect}/${entityPrefix}/${prefix}`;
   const cached = cache.get(key);
   if (cached) return cached;
-  const entities = tableSpecs(prefix).map((spec) => {
+  const entities = tableSpecs(full).map((spec) => {
     const columns: Record<string, EntitySchemaColumnOptions> = {};
     for (const c of spec.columns) {
       const column: EntitySchemaColumnOptions = {
@@ -62,7 +79,8 @@ export function mtstoreEntities(options: MtstoreEntitiesOptions): EntitySchema[]
       const { columns, where } = indexOn(i, dialect);
       return { name: i.name, columns: columns.map((c) => byName.get(c) as string), unique: i.unique === true, ...(where === undefined ? {} : { where }) };
     });
-    return new EntitySchema({ name: `${prefix}${spec.base}`, tableName: `${prefix}${spec.base}`, columns, indices });
+    // The entity's name is the table's; TypeORM adds entityPrefix to tableName itself.
+    return new EntitySchema({ name: `${full}${spec.base}`, tableName: `${prefix}${spec.base}`, columns, indices });
   });
   cache.set(key, entities);
   return entities;

@@ -178,6 +178,36 @@ for (const db of drivers) {
         }
       }));
 
+    it('an application DataSource with entityPrefix and synchronize: mtstoreEntities({ entityPrefix }) and the storages at entityPrefix + tablePrefix share one set of tables', () =>
+      withNamespace(db, async (namespace, prefix) => {
+        const entityPrefix = 'ep_';
+        const options = { ...db.options(namespace), entityPrefix, entities: mtstoreEntities({ type: db.options(namespace).type, tablePrefix: prefix, entityPrefix }), synchronize: true } as DataSourceOptions;
+        try {
+          // Two starts: the first synchronize creates the tables, the second finds nothing to change.
+          for (let start = 1; start <= 2; start++) {
+            const app = await new DataSource(options).initialize();
+            try {
+              expect(app.entityMetadatas.map((m) => m.tableName)).toContain(`${entityPrefix}${prefix}sessions`);
+              const storage = new TypeormStorage({ dataSource: app, tablePrefix: `${entityPrefix}${prefix}`, name: 'alice' });
+              if (start === 1) {
+                await storage.save(fullSession(1));
+                await storage.peers.upsert([peer('user', 5, { usernames: ['Five'], phone: '15550005' })]);
+              }
+              expect(plain(await storage.load())).toEqual(fullSession(1));
+              expect((await storage.peers.getByPhone('15550005'))?.id).toBe(5n);
+              expect((await app.driver.createSchemaBuilder().log()).upQueries.map((q) => q.query)).toEqual([]);
+              // The application's repositories read the adapter's rows.
+              expect(await app.getRepository(`${entityPrefix}${prefix}sessions`).count()).toBe(1);
+              await storage.close();
+            } finally {
+              await app.destroy();
+            }
+          }
+        } finally {
+          await db.cleanup(`${entityPrefix}${namespace}`);
+        }
+      }));
+
     it('the migration classes reach the DataSource without the getter TypeORM 1.x deprecated (queryRunner.connection)', () =>
       withNamespace(db, async (namespace, prefix) => {
         const app = await new DataSource({ ...appOptions(db, namespace, prefix), migrationsRun: false } as DataSourceOptions).initialize();
