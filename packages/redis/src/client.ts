@@ -9,7 +9,7 @@ import { scanNames } from './migrate.js';
 import { RedisPeers } from './peers.js';
 import { RedisRefMessages } from './refs.js';
 import { clientKeys, type ClientKeys } from './schema.js';
-import { DELETE_SESSION, UPDATE_SESSION, UPDATE_STATE } from './scripts.js';
+import { DELETE_SESSION, isOne, UPDATE_SESSION, UPDATE_STATE } from './scripts.js';
 
 export interface RedisStorageOptions extends RedisConnectionOptions, BaseStorageOptions {
   /** Session name. Default: `default`. */
@@ -130,10 +130,6 @@ export class RedisStorage extends BaseStorage {
   }
 }
 
-/** Script replies: 1 done, 0 no session. */
-function isOne(reply: unknown): boolean {
-  return reply === 1;
-}
 
 /** HSET commands of at most 1,000 field / value pairs each (a script's unpack has a limit). */
 function hsetChunks(key: string, fields: readonly Field[]): Command[] {

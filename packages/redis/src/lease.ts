@@ -17,7 +17,7 @@ import { randomBytes } from 'node:crypto';
 import type { LeaseRepository, StoredLease } from '@mtstore/core';
 import type { RedisConnection } from './connection.js';
 import { leaseKey } from './schema.js';
-import { LuaScript } from './scripts.js';
+import { isOne, LuaScript } from './scripts.js';
 
 const NOW = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
@@ -101,8 +101,8 @@ export class RedisLeases implements LeaseRepository {
     return this.connection.run(async (client) => {
       const receipt = `${this.#lease}:call:${this.#instance}.${(this.#calls++).toString(36)}`;
       const argv = [this.#lease, this.#counter, receipt, owner, String(ttlMs), force ? '1' : '0', RECEIPT_MS];
-      const [taken, value] = (await ACQUIRE.run(client, 3, argv)) as [number, string];
-      return { acquired: taken === 1, lease: decode(value) };
+      const [taken, value] = (await ACQUIRE.run(client, 3, argv)) as [number | string, string];
+      return { acquired: isOne(taken), lease: decode(value) };
     }, this.label);
   }
 

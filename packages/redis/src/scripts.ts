@@ -126,3 +126,14 @@ return redis.call('DEL', unpack(KEYS))
  * KEYS: the channel (never read as a key). ARGV: the channel, the message.
  */
 export const CLUSTER_PUBLISH = new LuaScript(`return redis.call('PUBLISH', ARGV[1], ARGV[2])`);
+
+/**
+ * A script's integer reply 1 ("done", "this call made the transition"). ioredis gives
+ * integer replies as strings on a client with `stringNumbers: true` (an application's
+ * setting for integers past 2^53), where `reply === 1` was false every time: createSession
+ * and destroySession said false, update() said NotFoundError, a free lease was reported
+ * held by its own taker, expireSessions removed nothing.
+ */
+export function isOne(reply: unknown): boolean {
+  return reply === 1 || reply === '1';
+}

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { BaseSessionStorage, CorruptDataError, int64FromStorage, type ExpiredSession, type SessionInfo, type SessionLifetimeOptions } from '@mtstore/core';
 import { RedisConnection, type RedisConnectionOptions } from './connection.js';
 import { callKey, expiryIndexKey, sessionKey, sessionKeyPrefix, sessionsKey } from './schema.js';
-import { LuaScript } from './scripts.js';
+import { isOne, LuaScript } from './scripts.js';
 
 /**
  * How long a call's receipt outlives it. ioredis resends a command whose connection
@@ -159,10 +159,6 @@ end
 return 1
 `);
 
-/** SISMEMBER-like replies: 1 for "this call made the transition". */
-function isOne(reply: unknown): boolean {
-  return reply === 1;
-}
 
 /** A stored `<lastUsed>|<expiresAt>`, read against `now`; null when absent or expired. */
 function decodeInfo(value: string | null, now: number, where: string): SessionInfo | null {
@@ -328,14 +324,14 @@ export class RedisSessionStorage extends BaseSessionStorage {
         candidates.map(({ authKeyId, sessionId }) =>
           EXPIRE_ONE.run(client, 2, [sessionsKey(this.prefix, authKeyId), sessionKey(this.prefix, authKeyId, sessionId), String(now), sessionId.toString()]),
         ),
-      )) as [number, string][];
+      )) as [number | string, string][];
       const removed: ExpiredSession[] = [];
       const reindex: string[] = [];
       outcomes.forEach(([done, expires], i) => {
         const candidate = candidates[i] as (typeof candidates)[number];
-        if (done === 1) removed.push({ authKeyId: candidate.authKeyId, sessionId: candidate.sessionId });
+        if (isOne(done)) removed.push({ authKeyId: candidate.authKeyId, sessionId: candidate.sessionId });
         // Removed or gone: the entry goes; live again (touched, or never expiring now): it moves to the expiry, or goes.
-        reindex.push(candidate.member, candidate.score, done === 1 ? '' : expires);
+        reindex.push(candidate.member, candidate.score, isOne(done) ? '' : expires);
       });
       if (reindex.length > 0) await REINDEX.run(client, 1, [this.#index, ...reindex]);
       return removed;

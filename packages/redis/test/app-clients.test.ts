@@ -131,3 +131,32 @@ describe.runIf(cluster.available)("an application's Cluster that reads from repl
     expect(plain(await storage.load())).toEqual(fullSession(2));
   });
 });
+
+describe.runIf(single.available)("an application's client with stringNumbers (integer replies as strings)", () => {
+  it('transitions, update, the lease and expiry read the scripts\' replies right (they took "1" for "not done")', async () => {
+    const prefix = `mtstore-test:${randomName('app-strnum')}:`;
+    const client = new Redis(REDIS_URL, { stringNumbers: true });
+    client.on('error', () => {});
+    let now = 1_000_000;
+    const storage = new RedisStorage({ client, prefix, name: 'alice' });
+    const sessions = new RedisSessionStorage({ client, prefix, ttlSeconds: 60, clock: () => now });
+    cleanup.push(async () => {
+      await Promise.all([storage.close(), sessions.close()]);
+      await dropPrefix(client, prefix);
+      client.disconnect();
+    });
+    expect(await sessions.createSession(1n, 2n)).toBe(true);
+    expect(await sessions.createSession(1n, 3n)).toBe(true);
+    expect(await sessions.touchSession(1n, 3n)).toBe(true);
+    expect(await sessions.destroySession(1n, 3n)).toBe(true);
+    now += 61_000;
+    expect(await sessions.expireSessions()).toEqual([{ authKeyId: 1n, sessionId: 2n }]);
+    await storage.save(fullSession(1));
+    await storage.update({ apiId: 7 });
+    expect((await storage.load())?.apiId).toBe(7);
+    const held = await storage.lease.acquire({ ttlSeconds: 30, heartbeat: false });
+    expect(held.owner.pid).toBe(process.pid);
+    await storage.saveUpdateState({ pts: 1, qts: 1, date: 1, seq: 1 });
+    await storage.lease.release();
+  });
+});
