@@ -250,6 +250,24 @@ function assertReadsFromMasters(options: RedisConnectionOptions, where: string):
 }
 
 /**
+ * `stringNumbers` on a Cluster's node connections: ioredis' Cluster then reads the
+ * slot numbers of CLUSTER SLOTS as strings and compares them as strings, so a third of
+ * the slots stay unmapped (on a three-master cluster, 5461 to 10922): commands for them
+ * go to a random node and follow MOVED, and listNames() and the migrations, which SCAN
+ * every slot's master, refused with "slot 5461 has no master". Refused where mtstore
+ * reads keys; a single-server client with it works (scripts.ts isOne).
+ */
+function assertClusterNumbers(options: RedisConnectionOptions, where: string): void {
+  const client: unknown = options.client;
+  const owned = options.cluster?.options?.redisOptions?.stringNumbers === true;
+  const given = client instanceof Cluster && client.options.redisOptions?.stringNumbers === true;
+  if (!owned && !given) return;
+  throw new InvalidArgumentError(
+    `${where}: ${owned ? 'cluster.options.redisOptions.stringNumbers' : "the Cluster client's redisOptions.stringNumbers"} is not supported: ioredis' Cluster then misreads its slot map (a third of the slots unmapped). Leave it off; for a Cluster of your own, pass client.duplicate([], { redisOptions: { ...client.options.redisOptions, stringNumbers: false } })`,
+  );
+}
+
+/**
  * One instance's connection: the client, whether we own it, the key prefix, and the
  * memoized "ready" step (schema check) every operation awaits once.
  */
@@ -294,6 +312,7 @@ export class RedisConnection {
     if (keys) {
       assertNoKeyPrefix(options, where);
       assertReadsFromMasters(options, where);
+      assertClusterNumbers(options, where);
     }
     const prefix = options.prefix ?? DEFAULT_PREFIX;
     assertKeyPrefix(prefix, `${where}: prefix`);

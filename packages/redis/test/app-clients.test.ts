@@ -160,3 +160,27 @@ describe.runIf(single.available)("an application's client with stringNumbers (in
     await storage.lease.release();
   });
 });
+
+describe.runIf(cluster.available)("an application's Cluster with stringNumbers", () => {
+  it("is InvalidArgumentError for the storages before any I/O (ioredis leaves a third of the slot map empty with it); the advised duplicate lists names", async () => {
+    const NUMBERS = expect.objectContaining({ code: 'MTSTORE_INVALID_ARGUMENT', message: expect.stringContaining('stringNumbers is not supported') });
+    const prefix = `mtstore-test:${randomName('app-strnum-cluster')}:`;
+    const client = new Cluster([clusterSeed()], { lazyConnect: true, redisOptions: { stringNumbers: true } });
+    cleanup.push(() => client.disconnect());
+    for (const Make of [RedisStorage, RedisSessionStorage]) {
+      expect(() => new Make({ client, prefix })).toThrow(NUMBERS);
+      expect(() => new Make({ cluster: { nodes: [clusterSeed()], options: { redisOptions: { stringNumbers: true } } }, prefix })).toThrow(NUMBERS);
+    }
+    expect(client.status).toBe('wait');
+    const bus = new RedisSessionEventBus({ client, prefix });
+    const fixed = client.duplicate([], { redisOptions: { ...client.options.redisOptions, stringNumbers: false } });
+    const storage = new RedisStorage({ client: fixed, prefix, name: 'alice' });
+    cleanup.push(async () => {
+      await Promise.all([bus.close(), storage.close()]);
+      await dropPrefix(fixed, prefix);
+      fixed.disconnect();
+    });
+    await storage.save(fullSession(3));
+    expect(await storage.listNames()).toEqual(['alice']);
+  });
+});
