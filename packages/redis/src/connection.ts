@@ -433,6 +433,11 @@ export class RedisConnection {
   explain(error: unknown): unknown {
     // The application subscribed on its client after handing it over: no retry helps.
     if (error instanceof Error && error.message.startsWith(SUBSCRIBER_MODE_REPLY)) return new InvalidArgumentError(`${this.#where}: ${SUBSCRIBER_MODE}`, { cause: error });
+    // The application quit (or disconnected) its own client: ioredis' bare "Connection is
+    // closed." read like an outage that would pass, but nothing reopens it.
+    if (!this.owned && this.client.status === 'end' && error instanceof Error && error.message === CONNECTION_CLOSED) {
+      return new Error(`${CONNECTION_CLOSED} The client passed in was closed by its application (quit() or disconnect()); mtstore never reopens a client it does not own`, { cause: error });
+    }
     const real = error instanceof Error && error.message === CONNECTION_CLOSED && this.#lastError !== undefined ? this.#lastError : error;
     return withoutCredentials(real, this.client instanceof Cluster ? this.client.options.redisOptions : this.client.options);
   }

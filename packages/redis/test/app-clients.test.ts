@@ -184,3 +184,22 @@ describe.runIf(cluster.available)("an application's Cluster with stringNumbers",
     expect(await storage.listNames()).toEqual(['alice']);
   });
 });
+
+describe.runIf(single.available)("an application's client that the application quits", () => {
+  it('rejects with StorageUnavailableError saying the application closed it (it said only "Connection is closed.")', async () => {
+    const client = new Redis(REDIS_URL);
+    client.on('error', () => {});
+    const prefix = `mtstore-test:${randomName('app-quit')}:`;
+    const storage = new RedisStorage({ client, prefix });
+    const bus = new RedisSessionEventBus({ client, prefix });
+    cleanup.push(() => Promise.all([storage.close(), bus.close()]));
+    await storage.save(fullSession(1));
+    await client.quit();
+    const CLOSED = expect.objectContaining({ code: 'MTSTORE_STORAGE_UNAVAILABLE', message: expect.stringContaining('closed by its application') });
+    await expect(storage.load()).rejects.toThrow(CLOSED);
+    await expect(bus.publish(event(1))).rejects.toThrow(CLOSED);
+    const a = admin();
+    await dropPrefix(a, prefix);
+    a.disconnect();
+  });
+});
