@@ -81,16 +81,21 @@ describe.runIf(cluster.available)("an application's Cluster without an offline q
 
 describe.runIf(single.available)("an application's client in subscriber mode", () => {
   it('is InvalidArgumentError, not a retryable StorageUnavailableError: in the constructor, or on each call once it subscribed later', async () => {
+    const prefix = `mtstore-test:${randomName('app-subscribed')}:`;
     const client = new Redis(REDIS_URL);
     client.on('error', () => {});
-    cleanup.push(() => client.disconnect());
-    const storage = new RedisStorage({ client, prefix: 'mtstore-test:subscribed:' });
-    const sessions = new RedisSessionStorage({ client, prefix: 'mtstore-test:subscribed:' });
-    const bus = new RedisSessionEventBus({ client, prefix: 'mtstore-test:subscribed:' });
+    cleanup.push(() => client.disconnect(), async () => {
+      const a = admin();
+      await dropPrefix(a, prefix);
+      a.disconnect();
+    });
+    const storage = new RedisStorage({ client, prefix });
+    const sessions = new RedisSessionStorage({ client, prefix });
+    const bus = new RedisSessionEventBus({ client, prefix });
     cleanup.push(() => Promise.all([storage.close(), sessions.close(), bus.close()]));
     await client.subscribe('some-channel-of-the-app');
     for (const Make of [RedisStorage, RedisSessionStorage, RedisSessionEventBus]) {
-      expect(() => new Make({ client, prefix: 'mtstore-test:subscribed:' })).toThrow(INVALID);
+      expect(() => new Make({ client, prefix })).toThrow(INVALID);
     }
     await expect(storage.load()).rejects.toThrow(INVALID);
     await expect(sessions.createSession(1n, 2n)).rejects.toThrow(INVALID);
