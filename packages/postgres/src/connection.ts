@@ -347,10 +347,10 @@ export class Database {
   query<R extends QueryResultRow>(sql: Statement, values: unknown[]): Promise<QueryResult<R>> {
     const config: QueryConfig = { name: sql.name, text: sql.text, values, types: TYPES };
     // Once migrated, the hot paths go straight to pg: no async frame, only the tracking promise.
-    if (this.#migration.done) return this.#calls.trackAbandonable(this.#runAgainOnSerializationFailure<R>(config));
+    if (this.#migration.done) return this.#calls.trackAbandonable(this.#run<R>(config));
     return this.#calls.trackAbandonable(
       this.ready().then(
-        () => this.#runAgainOnSerializationFailure<R>(config),
+        () => this.#run<R>(config),
         (error: unknown) => {
           // A timeout in the migration (a query's own is acted on in #run).
           this.#failed(error);
@@ -377,25 +377,15 @@ export class Database {
   }
 
   /**
-   * #run, again while it fails with a serialization failure (isSerializationFailure: a
-   * session whose default isolation is stricter than READ COMMITTED), up to
-   * SERIALIZATION_ATTEMPTS runs; then that failure is the caller's. Costs nothing otherwise.
-   */
-  #runAgainOnSerializationFailure<R extends QueryResultRow>(config: QueryConfig, attempt = 1): Promise<QueryResult<R>> {
-    const run = this.#run<R>(config);
-    if (attempt >= SERIALIZATION_ATTEMPTS) return run;
-    return run.catch((error: unknown) => {
-      if (!isSerializationFailure(error) || this.#abandoned) throw error;
-      return this.#runAgainOnSerializationFailure<R>(config, attempt + 1);
-    });
-  }
-
-  /**
    * pg's pool.query (same checkout, same release: a connection whose query failed is
    * closed, except after a serialization failure, which leaves it idle and sound), on a
-   * connection from #checkout, acting on a timeout at once (#failed).
+   * connection from #checkout, acting on a timeout at once (#failed). A serialization
+   * failure (isSerializationFailure: a session whose default isolation is stricter than
+   * READ COMMITTED) runs the statement again, up to SERIALIZATION_ATTEMPTS runs in all;
+   * then that failure is the caller's. Handled here, in the failure branch, so a call
+   * that succeeds pays nothing for it.
    */
-  #run<R extends QueryResultRow>(config: QueryConfig): Promise<QueryResult<R>> {
+  #run<R extends QueryResultRow>(config: QueryConfig, attempt = 1): Promise<QueryResult<R>> {
     return new Promise((resolve, reject) => {
       this.#checkout((error, client) => {
         if (client === undefined) return reject(error);
@@ -414,7 +404,9 @@ export class Database {
             if (released) return;
             released = true;
             client.release(failure === null || failure === undefined || isSerializationFailure(failure) ? undefined : failure);
-            if (failure) {
+            if (failure && isSerializationFailure(failure) && attempt < SERIALIZATION_ATTEMPTS && !this.#abandoned) {
+              this.#run<R>(config, attempt + 1).then(resolve, reject);
+            } else if (failure) {
               this.#failed(failure);
               reject(failure);
             } else {
