@@ -130,7 +130,6 @@ export class RedisStorage extends BaseStorage {
   }
 }
 
-
 /** HSET commands of at most 1,000 field / value pairs each (a script's unpack has a limit). */
 function hsetChunks(key: string, fields: readonly Field[]): Command[] {
   const commands: Command[] = [];

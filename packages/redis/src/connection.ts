@@ -509,7 +509,6 @@ export class RedisConnection {
     return this.#calls.settled(CLOSE_GRACE_MS);
   }
 
-
   /**
    * Quits a connection we own (gracefully when it is up); leaves the application's
    * client alone. First the calls made before close() finish: those not sent yet (still

@@ -159,7 +159,6 @@ end
 return 1
 `);
 
-
 /** A stored `<lastUsed>|<expiresAt>`, read against `now`; null when absent or expired. */
 function decodeInfo(value: string | null, now: number, where: string): SessionInfo | null {
   if (value === null) return null;
