@@ -9,8 +9,7 @@
  */
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isStorageError, MAX_PEER_PAGE, toMarkedId, type AuthKeyStore, type EncryptionOptions, type Peer, type PeerCache, type RefMessageStore, type Session, type Storage } from '@mtstore/core';
-import { inParallel } from './batch.js';
+import { isStorageError, mapBounded, MAX_PEER_PAGE, toMarkedId, type AuthKeyStore, type EncryptionOptions, type Peer, type PeerCache, type RefMessageStore, type Session, type Storage } from '@mtstore/core';
 import { CliError, EXIT } from './exit.js';
 import { say, type Io } from './io.js';
 import { progress } from './progress.js';
@@ -191,7 +190,7 @@ async function migrateOne(from: string, to: string, name: string, options: Migra
     const refs = options.refs === 'none' ? 0 : await copyRefs(source.refMessages, dst.refMessages, options.batch, (peerId) => options.refs === 'all' || minPeers.has(peerId));
 
     const entries = await source.kv.entries();
-    await inParallel(entries, 16, (entry) => dst.kv.set(entry.key, entry.value));
+    await mapBounded(entries, 16, (entry) => dst.kv.set(entry.key, entry.value));
 
     // Verify what landed: snapshot, peer count, every kv key.
     const problems: string[] = [];

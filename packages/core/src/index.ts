@@ -140,4 +140,5 @@ export {
 export { Once } from './once.js';
 export { createFromUrl, createOption, storeNotFound } from './create.js';
 export { CallsInFlight } from './inflight.js';
+export { mapBounded } from './bounded.js';
 export { isWellKnownTestAddress, wellKnownDcAddress, type WellKnownDcAddress } from './dcs.js';

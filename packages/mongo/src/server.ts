@@ -1,5 +1,5 @@
 import type { Collection, Filter } from 'mongodb';
-import { BaseSessionStorage, int64FromStorage, Once, type ExpiredSession, type SessionInfo, type SessionLifetimeOptions } from '@mtstore/core';
+import { BaseSessionStorage, int64FromStorage, mapBounded, Once, type ExpiredSession, type SessionInfo, type SessionLifetimeOptions } from '@mtstore/core';
 import { openConnection, type Connection, type MongoConnectionOptions } from './connection.js';
 import { isDuplicateKey, SessionLocks, type Lease, type LeaseTimes, type LockDocument } from './lock.js';
 import { collectionNames, prepare } from './schema.js';
@@ -47,30 +47,6 @@ const REMOVAL_LEASE: LeaseTimes = { leaseMs: 30_000, renewMs: 5_000, marginMs: 1
  * and the queue short, whatever the number of sessions.
  */
 const REMOVALS_IN_FLIGHT = 8;
-
-/**
- * `remove` of each item, at most REMOVALS_IN_FLIGHT at a time; the answers in the items'
- * order. After a failure no further removal starts: the call rejects, and what it
- * would remove after that would be removed unreported.
- */
-async function eachBounded<T>(items: readonly T[], remove: (item: T) => Promise<boolean>): Promise<boolean[]> {
-  const answers = new Array<boolean>(items.length);
-  let next = 0;
-  let failed = false;
-  const worker = async (): Promise<void> => {
-    while (next < items.length && !failed) {
-      const i = next++;
-      try {
-        answers[i] = await remove(items[i] as T);
-      } catch (error) {
-        failed = true;
-        throw error;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(REMOVALS_IN_FLIGHT, items.length) }, worker));
-  return answers;
-}
 
 /**
  * Server sessions on MongoDB: one document per (authKeyId, sessionId) in
@@ -261,13 +237,13 @@ export class MongoSessionStorage extends BaseSessionStorage {
    * The ids found, each deleted on its own: a delete's count says whether this call
    * removed it, so a racing destroyAllSessions or destroySession never makes a session
    * reported twice. (A multi-document delete only reports how many.) The deletes run
-   * REMOVALS_IN_FLIGHT at a time (eachBounded).
+   * REMOVALS_IN_FLIGHT at a time (core mapBounded).
    */
   protected removeAllSessions(authKeyId: bigint, now: number): Promise<bigint[]> {
     return this.#connection.closing.track(
       (async () => {
         const found = await this.findSessions(authKeyId, now);
-        const removed = await eachBounded(found, (sessionId) => this.#remove('destroyAllSessions', key(authKeyId, sessionId), liveAt(now)));
+        const removed = await mapBounded(found, REMOVALS_IN_FLIGHT, (sessionId) => this.#remove('destroyAllSessions', key(authKeyId, sessionId), liveAt(now)));
         return found.filter((_, i) => removed[i]);
       })(),
     );
@@ -282,7 +258,7 @@ export class MongoSessionStorage extends BaseSessionStorage {
         const docs = await sessions
           .find({ expiresAt: { $lte: cutoff } }, { projection: { _id: 1, authKeyId: 1, sessionId: 1 }, sort: { expiresAt: 1 }, limit, useBigInt64: true })
           .toArray();
-        const removed = await eachBounded(docs, (d) => this.#remove('expireSessions', d._id, expiredAt(now), false));
+        const removed = await mapBounded(docs, REMOVALS_IN_FLIGHT, (d) => this.#remove('expireSessions', d._id, expiredAt(now), false));
         return docs
           .filter((_, i) => removed[i])
           .map((d) => ({
