@@ -25,7 +25,12 @@ export interface SessionSubjectOptions {
   id?: string;
   /** Told about each observer that threw or rejected. Default: console.error. */
   onObserverError?: (error: unknown, event: SessionEvent, observer: SessionObserver) => void;
-  /** Told when publishing to or subscribing on the bus failed (subscribing is tried again every `resubscribeDelay` ms). Default: console.error. */
+  /**
+   * Told when publishing to or subscribing on the bus failed (subscribing is tried again
+   * every `resubscribeDelay` ms). Once per failure: a bus that sent several events in one
+   * statement rejects their publishes with one error object, told once, with the first
+   * of them (the error says how many it carried). Default: console.error.
+   */
   onBusError?: (error: unknown, event?: SessionEvent) => void;
   /** Wait before trying to subscribe on the bus again after a failure, ms. Default 1,000. */
   resubscribeDelay?: number;
@@ -62,6 +67,8 @@ export class SessionSubject implements SessionStorageProtocol {
   readonly #observers = new Set<SessionObserver>();
   readonly #onObserverError: NonNullable<SessionSubjectOptions['onObserverError']>;
   readonly #onBusError: NonNullable<SessionSubjectOptions['onBusError']>;
+  /** Publish failures already told to onBusError (see #reportBusError). */
+  readonly #publishFailures = new WeakSet<object>();
   #ready: Promise<void>;
   readonly #resubscribeDelay: number;
   #retry: NodeJS.Timeout | undefined;
@@ -303,6 +310,13 @@ export class SessionSubject implements SessionStorageProtocol {
   }
 
   #reportBusError(error: unknown, event?: SessionEvent): void {
+    // One failed statement of a batching bus (the PostgreSQL bus sends up to 1,000 events
+    // in one NOTIFY) rejects each of its publishes with the same error: 1,000 reports of
+    // one failure would bury it, and flood a log at the moment the bus is down.
+    if (event !== undefined && typeof error === 'object' && error !== null) {
+      if (this.#publishFailures.has(error)) return;
+      this.#publishFailures.add(error);
+    }
     try {
       this.#onBusError(error, event);
     } catch {

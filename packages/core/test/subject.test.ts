@@ -38,6 +38,42 @@ describe('SessionSubject', () => {
     expect(failures.map((e) => (e as Error).message)).toEqual(['bus down']);
   });
 
+  it('a batching bus whose one statement failed (one error for all its publishes) is reported once, with the first event; distinct failures each', async () => {
+    let shared: Error | undefined;
+    const bus: SessionEventBus = {
+      // As the PostgreSQL bus: publishes made together go in one statement and share its failure.
+      publish: async () => {
+        const error = (shared ??= new Error('NOTIFY of 3 events failed'));
+        await Promise.resolve();
+        shared = undefined;
+        throw error;
+      },
+      subscribe: async () => async () => {},
+      close: async () => {},
+    };
+    const removed = [7n, 8n, 9n];
+    const reported: Array<[unknown, SessionEvent | undefined]> = [];
+    const subject = new SessionSubject({ ...storage(), destroyAllSessions: async () => removed }, { bus, onBusError: (error, event) => reported.push([error, event]) });
+    await subject.ready();
+    expect(await subject.destroyAllSessions(1n)).toEqual(removed);
+    expect(reported).toHaveLength(1);
+    expect((reported[0]?.[0] as Error).message).toBe('NOTIFY of 3 events failed');
+    expect(reported[0]?.[1]?.sessionId).toBe(7n);
+    // The next failure is a new error: told again.
+    await subject.destroyAllSessions(1n);
+    expect(reported).toHaveLength(2);
+    // A bus that fails each publish with its own error is told about each.
+    const each: unknown[] = [];
+    const plain = new SessionSubject({ ...storage(), destroyAllSessions: async () => removed }, {
+      bus: { ...bus, publish: async () => Promise.reject(new Error('down')) },
+      onBusError: (error) => each.push(error),
+    });
+    await plain.destroyAllSessions(1n);
+    expect(each).toHaveLength(3);
+    await subject.close();
+    await plain.close();
+  });
+
   it('ready() rejects when the bus subscription fails, without an unhandled rejection', async () => {
     const reported: unknown[] = [];
     const bus: SessionEventBus = {

@@ -195,9 +195,16 @@ export class PostgresSessionEventBus implements SessionEventBus {
         // Closed to further payloads from here: they go in the next statement.
         if (this.#waiting === next) this.#waiting = undefined;
         if (this.#cut) throw new StorageClosedError(`${NAME}.publish: the bus was closed, and the server stopped answering, before this event was sent`);
-        const client = await this.#connection();
-        await client.query({ text: NOTIFY, values: [this.channel, next.payloads] });
-        this.#answered(client);
+        try {
+          const client = await this.#connection();
+          await client.query({ text: NOTIFY, values: [this.channel, next.payloads] });
+          this.#answered(client);
+        } catch (error) {
+          // One error object for every publish of the statement, saying how many it
+          // carried: a SessionSubject reports it once, not once per event (see onBusError).
+          const count = next.payloads.length;
+          throw toStorageError(error, `${NAME}.publish: the NOTIFY carrying ${count} event${count === 1 ? '' : 's'}`);
+        }
       });
       this.#waiting = batch = next;
       this.#inFlight.track(next.sent);
