@@ -5,6 +5,9 @@
  * library's file with a precise message instead of creating its own tables in it.
  */
 import type BetterSqlite3 from 'better-sqlite3';
+import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ConvertError, shownPath } from './errors.js';
 import type { FileSessionFormat } from './types.js';
 
@@ -119,16 +122,47 @@ export function lockedError(where: string, cause: unknown): ConvertError {
   );
 }
 
+/**
+ * A file beside a hot journal (its client was killed in the middle of a write) as of its
+ * last commit, which is what the client itself reads next. A read-only connection cannot
+ * put the journal's pages back (SQLITE_READONLY_ROLLBACK), and writing the user's file is
+ * the client's business: the file and its journal are copied into a private folder,
+ * opened there (SQLite rolls the copy back), read into memory and the folder removed.
+ */
+function openLastCommit(Database: DatabaseConstructor, path: string): SqliteDatabase {
+  const dir = mkdtempSync(join(tmpdir(), 'mtstore-convert-'));
+  try {
+    const copy = join(dir, 'session');
+    copyFileSync(path, copy);
+    // Another opener may have rolled the file back since: then the copy is the last commit already.
+    if (existsSync(`${path}-journal`)) copyFileSync(`${path}-journal`, `${copy}-journal`);
+    const scratch = new Database(copy, { fileMustExist: true });
+    try {
+      scratch.prepare('select count(*) from sqlite_master').get();
+      return new Database(scratch.serialize());
+    } finally {
+      scratch.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** Opens a file (read-only, never created) or serialized bytes (in memory) with 64-bit integers as bigint. */
 export async function openSqlite(source: string | Uint8Array): Promise<SqliteDatabase> {
   const Database = await loadDriver();
   let db: SqliteDatabase;
   const where = typeof source === 'string' ? shownPath(source) : 'the bytes';
   try {
-    db = typeof source === 'string' ? new Database(source, { readonly: true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS }) : new Database(Buffer.from(source));
+    try {
+      db = typeof source === 'string' ? new Database(source, { readonly: true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS }) : new Database(Buffer.from(source));
+      // A file that is not a database fails only on the first read.
+      db.prepare('select count(*) from sqlite_master').get();
+    } catch (error) {
+      if (typeof source !== 'string' || (error as { code?: unknown } | null)?.code !== 'SQLITE_READONLY_ROLLBACK') throw error;
+      db = openLastCommit(Database, source);
+    }
     db.defaultSafeIntegers(true);
-    // A file that is not a database fails only on the first read.
-    db.prepare('select count(*) from sqlite_master').get();
   } catch (error) {
     if (isSqliteLocked(error)) throw lockedError(where, error);
     const reason = error instanceof Error ? error.message : String(error);

@@ -4,7 +4,9 @@
  * Each file is built here with the statements the library itself runs.
  */
 import Database from 'better-sqlite3';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -76,6 +78,41 @@ describe('a session file another process holds locked', () => {
       holder.close();
     }
     expect((await parseSession(path)).format).toBe('telethon-sqlite');
+  });
+});
+
+/**
+ * A client killed in the middle of a write (SIGKILL, a container stopped without grace)
+ * leaves a hot journal beside its file: the pages it had already written over, which
+ * the next opener must put back. Made here by a real process killed mid-transaction.
+ */
+function killedMidWrite(path: string): void {
+  const script = `
+    const Database = require(${JSON.stringify(createRequire(import.meta.url).resolve('better-sqlite3'))});
+    const db = new Database(${JSON.stringify(path)});
+    db.pragma('cache_size = 1'); // so the changed pages reach the file before the commit
+    db.exec('begin immediate');
+    db.prepare('update sessions set auth_key = zeroblob(256)').run();
+    const insert = db.prepare('insert into entities (id, hash, name) values (?, ?, ?)');
+    for (let i = 0; i < 300; i++) insert.run(1_000_000_000 + i, i, 'x'.repeat(200));
+    process.kill(process.pid, 'SIGKILL');`;
+  const child = spawnSync(process.execPath, ['-e', script]);
+  expect(child.signal).toBe('SIGKILL');
+  expect(existsSync(`${path}-journal`)).toBe(true);
+}
+
+describe('a session file whose client was killed in the middle of a write', () => {
+  it('reads as its last commit, from a private copy: the file and its journal are left as they were', async () => {
+    const path = telethonFile(7, 'killed');
+    killedMidWrite(path);
+    const before = [readFileSync(path), readFileSync(`${path}-journal`)];
+    // A read-only open cannot put the pages back (SQLITE_READONLY_ROLLBACK): the import
+    // failed 'attempt to write a readonly database', and the CLI then took the file for a storage.
+    expect(await detectSessionFile(path)).toBe('telethon-sqlite');
+    const parsed = await parseSession(path);
+    expect(hex(parsed.session.dcs[0]!.authKey)).toBe(hex(seededKey(9)));
+    expect(parsed.peers.map((p) => p.id)).toEqual([1183945448n, 777000222n]);
+    expect([readFileSync(path), readFileSync(`${path}-journal`)]).toEqual(before);
   });
 });
 
