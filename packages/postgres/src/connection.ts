@@ -8,7 +8,7 @@ import { assertIdentifier, assertTimerMs, CallsInFlight, connectionStringParam, 
 import pg from 'pg';
 import type { Pool, PoolClient, PoolConfig, QueryConfig, QueryResult, QueryResultRow } from 'pg';
 import { migrate, quoteIdentifier, SCHEMA_VERSION } from './schema.js';
-import { beginStatement, isQueryTimeout, isSerializationFailure, SERIALIZATION_ATTEMPTS, withTransaction } from './transaction.js';
+import { beginStatement, clientWait, isLockTimeout, isQueryTimeout, isSerializationFailure, SERIALIZATION_ATTEMPTS, withTransaction } from './transaction.js';
 import { TYPES } from './types.js';
 
 /** How to reach PostgreSQL. Give at most one of `connectionString`, `config` and `pool`. */
@@ -212,6 +212,13 @@ const DEFAULT_CLOSE_TIMEOUT = 5_000;
 /** After the calls in flight are settled, how long close() waits for an owned pool to end. */
 const POOL_END_TIMEOUT = 1_000;
 
+/**
+ * The longest pause, ms, before a statement that hit the session's lock_timeout runs
+ * again (#run): the first retry goes at once, then 1, 3, 7 … ms, so a lock held for a
+ * long time is not polled a thousand times a second under `lock_timeout = 1ms`.
+ */
+const LOCK_RETRY_MAX_PAUSE = 50;
+
 /** The rejection of a call still running when close() gave up waiting (core wraps it as StorageUnavailableError). */
 function closedInFlight(): Error {
   return new Error('the storage was closed before this call completed; it may or may not have been applied');
@@ -292,6 +299,8 @@ export class Database {
   readonly #source = { connect: (): Promise<PoolClient> => new Promise((resolve, reject) => this.#checkout((error, client) => (client ? resolve(client) : reject(error)))) };
   /** The first message of each transaction (see beginStatement), set once the pool is. */
   readonly #begin: string;
+  /** How long a single statement is run again after lock timeouts, ms (see #run). */
+  readonly #lockWait: number;
   #abandoned = false;
 
   constructor(options: PostgresConnectionOptions, where: string) {
@@ -337,6 +346,7 @@ export class Database {
       });
     }
     this.#begin = beginStatement(this.pool);
+    this.#lockWait = clientWait(this.pool);
   }
 
   ready(): Promise<void> {
@@ -382,10 +392,14 @@ export class Database {
    * connection from #checkout, acting on a timeout at once (#failed). A serialization
    * failure (isSerializationFailure: a session whose default isolation is stricter than
    * READ COMMITTED) runs the statement again, up to SERIALIZATION_ATTEMPTS runs in all;
-   * then that failure is the caller's. Handled here, in the failure branch, so a call
+   * then that failure is the caller's. A lock timeout (isLockTimeout: the session's
+   * lock_timeout, shorter than a concurrent write to the same session held its row)
+   * runs it again too, after a pause growing to LOCK_RETRY_MAX_PAUSE ms, until
+   * clientWait ms have passed since the first run: as long as a transaction's statement
+   * may wait for a lock (beginStatement). Handled here, in the failure branch, so a call
    * that succeeds pays nothing for it.
    */
-  #run<R extends QueryResultRow>(config: QueryConfig, attempt = 1): Promise<QueryResult<R>> {
+  #run<R extends QueryResultRow>(config: QueryConfig, attempt = 1, started = 0): Promise<QueryResult<R>> {
     return new Promise((resolve, reject) => {
       this.#checkout((error, client) => {
         if (client === undefined) return reject(error);
@@ -403,9 +417,15 @@ export class Database {
             client.off('error', onError);
             if (released) return;
             released = true;
-            client.release(failure === null || failure === undefined || isSerializationFailure(failure) ? undefined : failure);
+            // Both leave the connection idle and sound: it goes back to the pool.
+            const sound = failure === null || failure === undefined || isSerializationFailure(failure) || isLockTimeout(failure);
+            client.release(sound ? undefined : failure);
+            const first = started || Date.now();
             if (failure && isSerializationFailure(failure) && attempt < SERIALIZATION_ATTEMPTS && !this.#abandoned) {
-              this.#run<R>(config, attempt + 1).then(resolve, reject);
+              this.#run<R>(config, attempt + 1, first).then(resolve, reject);
+            } else if (failure && isLockTimeout(failure) && Date.now() - first < this.#lockWait && !this.#abandoned) {
+              const pause = Math.min(2 ** (attempt - 1) - 1, LOCK_RETRY_MAX_PAUSE);
+              setTimeout(() => this.#run<R>(config, attempt + 1, first).then(resolve, reject), pause);
             } else if (failure) {
               this.#failed(failure);
               reject(failure);

@@ -12,23 +12,48 @@ const MAX_TIMEOUT = 2_147_483_647;
 const DEFAULT_IDLE_TIMEOUT = 30_000;
 
 /**
- * The first message of every transaction: BEGIN, and how long the server lets the
- * transaction wait for the client's next statement — the pool's query_timeout (30 s
- * if it has none), as long as the client waits for the server. One message, one round
- * trip. A client that died silently mid-transaction (a frozen host, a NAT that dropped
- * the flow) would otherwise leave it open, its row locks held, until the server's TCP
- * keep-alive finds the peer gone (about two hours with Linux's defaults): the
- * session's writes, and a lease takeover, would wait for it and time out meanwhile.
- * `SET LOCAL` ends with the transaction, so a pool's connections keep their settings
- * (and it passes through PgBouncer in transaction mode, unlike a startup parameter).
+ * How long, in ms, the client waits for the server: the pool's query_timeout, or 30 s
+ * if it has none. What mtstore lets the server wait for in its turn (below, and
+ * Database's retries after a lock timeout).
  */
-export function beginStatement(pool: Pool): string {
+export function clientWait(pool: Pool): number {
   const options = (pool as Partial<Pool>).options;
   // pg's clients take a `?query_timeout=` in the connection string over the pool's
   // (ConnectionParameters lays the parsed string over the config): the server's limit follows.
   const timeout = Number(connectionStringParam(options?.connectionString, 'query_timeout') ?? options?.query_timeout);
-  const ms = Number.isFinite(timeout) && timeout > 0 ? Math.min(Math.ceil(timeout), MAX_TIMEOUT) : DEFAULT_IDLE_TIMEOUT;
-  return `BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL idle_in_transaction_session_timeout = ${ms}`;
+  return Number.isFinite(timeout) && timeout > 0 ? Math.min(Math.ceil(timeout), MAX_TIMEOUT) : DEFAULT_IDLE_TIMEOUT;
+}
+
+/**
+ * The first message of every transaction: BEGIN, and two server limits set to how long
+ * the client waits for the server (clientWait). One message, one round trip.
+ * - idle_in_transaction_session_timeout: how long the server lets the transaction wait
+ *   for the client's next statement. A client that died silently mid-transaction (a
+ *   frozen host, a NAT that dropped the flow) would otherwise leave it open, its row
+ *   locks held, until the server's TCP keep-alive finds the peer gone (about two hours
+ *   with Linux's defaults): the session's writes, and a lease takeover, would wait for
+ *   it and time out meanwhile.
+ * - lock_timeout: concurrent writes to one session wait for each other's row and
+ *   advisory locks by design (milliseconds, a save's three statements). An application
+ *   that sets a short lock_timeout for its own queries (`options: '-c lock_timeout=…'`,
+ *   or per role or database) had them fail with 55P03 instead.
+ * `SET LOCAL` ends with the transaction, so a pool's connections keep their settings
+ * (and it passes through PgBouncer in transaction mode, unlike a startup parameter).
+ */
+export function beginStatement(pool: Pool): string {
+  const ms = clientWait(pool);
+  return `BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL idle_in_transaction_session_timeout = ${ms}; SET LOCAL lock_timeout = ${ms}`;
+}
+
+/**
+ * PostgreSQL's lock_not_available (55P03): here, a lock wait longer than the session's
+ * lock_timeout (mtstore takes no lock with NOWAIT). The statement was rolled back whole
+ * and may be run again. A single statement outside a transaction runs under the
+ * session's lock_timeout, which mtstore cannot SET LOCAL for it: Database.query runs it
+ * again, as long as the client would have waited for it (clientWait).
+ */
+export function isLockTimeout(error: unknown): boolean {
+  return error instanceof Error && (error as { code?: unknown }).code === '55P03';
 }
 
 /**
