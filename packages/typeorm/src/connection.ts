@@ -9,7 +9,7 @@ import { dirname, resolve } from 'node:path';
 import { createOption, InvalidArgumentError, isStorageError, LeaseLostError, MigrationError, Once, storeNotFound, StorageClosedError, StorageUnavailableError } from '@mtstore/core';
 import { DataSource, QueryFailedError, type DataSourceOptions, type QueryRunner } from 'typeorm';
 import { dialectOf } from './dialect.js';
-import { beginStatement, closeIdle, closeNow, DESTROY_TIMEOUT_MS, idleTransactionStatement, isConnectionError, isStatementTimeout, membersOf, poolsOf, queryTimeoutOf, socketOf, StatementTimeout, within, withOwnedDefaults, type Pool } from './timeouts.js';
+import { beginStatement, closeIdle, closeNow, DESTROY_TIMEOUT_MS, idleTransactionStatement, isConnectionError, isStatementTimeout, liveGeneration, membersOf, poolsOf, queryTimeoutOf, socketOf, StatementTimeout, within, withOwnedDefaults, type Pool } from './timeouts.js';
 import { checkSchema, DEFAULT_TABLE_PREFIX, migrateUp, assertTablePrefix, readSchemaVersion, schemaContext, type SchemaContext } from './schema.js';
 
 /** Where the tables live and who owns the DataSource. Give exactly one of `dataSource` and `options`. */
@@ -162,7 +162,15 @@ async function inTurn<T>(key: unknown, work: () => Promise<T>): Promise<T> {
 interface InFlight {
   call: Promise<unknown>;
   reject(error: unknown): void;
+  /** Borrowed DataSource: its pool (see liveGeneration) when the call was made. */
+  on: object | undefined;
 }
+
+/**
+ * Borrowed DataSource on a server: how often, while calls are in flight, the adapter
+ * looks whether the application destroyed its DataSource under them (see #watch).
+ */
+export const DESTROYED_CHECK_MS = 100;
 
 function isDataSource(value: unknown): value is DataSource {
   return (
@@ -183,8 +191,16 @@ export class Connection {
   readonly create: boolean;
   /** sqlite: the key operations queue on (the database file); undefined elsewhere. */
   readonly #queue: unknown;
-  /** Connects (owned DataSource) and creates, migrates or checks the schema, once; a failure is retried by the next call. */
-  readonly #start = new Once(() => this.#prepare());
+  /**
+   * Connects (owned DataSource) and creates, migrates or checks the schema, once; a
+   * failure is retried by the next call. Replaced when the application destroyed its
+   * DataSource while this was waiting for a connection (see ready).
+   */
+  #start = new Once(() => this.#prepare());
+  /** Borrowed DataSource: the pool the schema is being made ready on (see ready). */
+  #startOn: object | undefined;
+  /** Borrowed DataSource on a server: the timer of #watch while calls are in flight. */
+  #watchdog: NodeJS.Timeout | undefined;
   /** Calls made and not yet settled, with the way to reject one: close() waits for them. */
   readonly #inFlight = new Set<InFlight>();
   /** postgres: single statements go to the DataSource's pg pool directly (see directPool); false: through query runners. */
@@ -249,11 +265,21 @@ export class Connection {
   }
 
   ready(): Promise<void> {
+    // The application destroyed its DataSource while the schema was being made ready on
+    // it: that attempt may wait forever for a connection of the ended pool (pg).
+    if (!this.owned && !this.#start.done && this.#startOn !== undefined && this.#startOn !== liveGeneration(this.#dataSource)) this.#renew();
     return this.#start.run();
+  }
+
+  /** The schema is to be made ready again by the next call (a fresh open's steps). */
+  #renew(): void {
+    this.#start = new Once(() => this.#prepare());
+    this.#startOn = undefined;
   }
 
   async #prepare(): Promise<void> {
     const dataSource = this.#dataSource;
+    if (!this.owned) this.#startOn = liveGeneration(dataSource);
     if (this.owned) {
       if (!dataSource.isInitialized) {
         if (this.#queue !== undefined) {
@@ -267,6 +293,7 @@ export class Connection {
     } else if (!dataSource.isInitialized) {
       throw new StorageUnavailableError(`${this.#where}: the DataSource is not initialized (call dataSource.initialize() first)`);
     }
+    const on = liveGeneration(dataSource);
     await this.#exclusive(async () => {
       if (this.context.dialect.name === 'sqlite') this.context.dialect.maxParams = await sqliteMaxParams(dataSource);
       try {
@@ -277,8 +304,9 @@ export class Connection {
         else await this.#withRunner((runner) => checkSchema(runner, this.context));
       } catch (error) {
         if (isStorageError(error)) throw error;
-        // The server stopped answering: not a schema problem, and the next call tries again.
-        if (isStatementTimeout(error)) throw new StorageUnavailableError(`${this.#where}: the schema could not be made ready`, { cause: error });
+        // The server stopped answering, the connection was lost, or the application
+        // destroyed its DataSource meanwhile: not a schema problem, and the next call tries again.
+        if (isStatementTimeout(error) || isConnectionError(error) || liveGeneration(dataSource) !== on) throw new StorageUnavailableError(`${this.#where}: the schema could not be made ready`, { cause: error });
         throw new MigrationError(`${this.#where}: the schema could not be ${this.#migrate ? 'created or migrated' : 'checked'}`, { cause: error });
       }
     });
@@ -378,8 +406,10 @@ export class Connection {
    */
   #tracked<T>(call: Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const entry: InFlight = { call, reject };
+      const watched = !this.owned && this.#queue === undefined;
+      const entry: InFlight = { call, reject, on: watched ? liveGeneration(this.#dataSource) : undefined };
       this.#inFlight.add(entry);
+      if (watched && this.#watchdog === undefined) this.#watchdog = setInterval(() => this.#watch(), DESTROYED_CHECK_MS).unref();
       call.then(
         (value) => {
           this.#inFlight.delete(entry);
@@ -391,6 +421,28 @@ export class Connection {
         },
       );
     });
+  }
+
+  /**
+   * Borrowed DataSource on a server, while calls are in flight: rejects, with
+   * StorageUnavailableError, the calls made on a pool the application has since ended
+   * (`dataSource.destroy()`, or destroyed and initialized again). pg never answers a call
+   * that waits for a connection of a pool that is ending (unless the application set
+   * `connectTimeoutMS`), and pg-pool says nothing when it ends: reading its state is
+   * the only way to know. Calls on the new pool are left alone; a call whose statement
+   * was running settles by itself (its connection is closed), or here, whichever is first.
+   */
+  #watch(): void {
+    const current = liveGeneration(this.#dataSource);
+    for (const entry of this.#inFlight) {
+      if (entry.on === undefined || entry.on === current) continue;
+      this.#inFlight.delete(entry);
+      entry.reject(new StorageUnavailableError(`${this.#where}: the application destroyed its DataSource while this call was waiting for it (a write may or may not have been applied)`));
+    }
+    if (this.#inFlight.size === 0) {
+      clearInterval(this.#watchdog);
+      this.#watchdog = undefined;
+    }
   }
 
   /** One statement before the connection is ready, and on drivers without the direct path: through TypeORM's query runner. */

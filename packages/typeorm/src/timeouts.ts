@@ -251,3 +251,19 @@ export async function within(promise: Promise<unknown>, ms: number): Promise<boo
     clearTimeout(timer);
   }
 }
+
+/**
+ * What a DataSource's `initialize()` creates anew and its `destroy()` ends: pg's master
+ * pool, mysql's pool or pool cluster, better-sqlite3's connection. Undefined while the
+ * DataSource is not initialized, and from the moment `destroy()` began ending it (pg-pool
+ * `ending`, mysql2 `_closed`): a call still waiting for a connection of that pool then is
+ * never answered by pg (see Connection's watchdog).
+ */
+export function liveGeneration(dataSource: DataSource): object | undefined {
+  const driver = dataSource.driver as { master?: unknown; pool?: unknown; poolCluster?: unknown; databaseConnection?: unknown };
+  const current = driver.master ?? driver.pool ?? driver.poolCluster ?? driver.databaseConnection;
+  if (typeof current !== 'object' || current === null) return undefined;
+  const state = current as { ending?: unknown; ended?: unknown; _closed?: unknown; open?: unknown };
+  if (state.ending === true || state.ended === true || state._closed === true || state.open === false) return undefined;
+  return current;
+}
