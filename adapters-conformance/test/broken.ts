@@ -16,6 +16,7 @@ import {
   type RefMessage,
   type RefMessageListPage,
   type SessionUpdate,
+  CorruptDataError,
   LeaseLostError,
   LocalEventChannel,
   LocalSessionEventBus,
@@ -32,6 +33,7 @@ import {
   type SessionEventBus,
   type SessionStorageProtocol,
   type Storage,
+  type TempAuthKey,
   type UpdateState,
   usernameKey,
 } from '@mtstore/core';
@@ -1231,6 +1233,12 @@ export const BROKEN: readonly Broken[] = [
   { rule: 'save writes in two steps (declares sharedBackend: false)', suite: 'storage', group: 'atomic save', open: (b, n) => new TornSave({ store: b.store, name: n }), capabilities: { sharedBackend: false } },
   { rule: 'saveUpdateState resolves before the write (declares sharedBackend: false)', suite: 'storage', group: 'saveUpdateState', open: lateUpdateState, capabilities: { sharedBackend: false } },
   { rule: 'kv.set resolves before the write (declares sharedBackend: false)', suite: 'storage', group: 'kv', open: lateKvSet, capabilities: { sharedBackend: false } },
+  // 8. contract statements no trait checked before (each with the trait that closes it)
+  { rule: 'authKeys.get reads the media-only entry’s key when the main entry has none (the media flag left out of the lookup)', suite: 'storage', group: 'auth keys', open: (b, n) => new MediaKeyReadForMain({ store: b.store, name: n }) },
+  { rule: 'authKeys.delete and deleteTemp remove the media-only entry’s keys too (the media flag left out of the delete)', suite: 'storage', group: 'auth keys', open: (b, n) => new MainDeleteTakesMedia({ store: b.store, name: n }) },
+  { rule: 'authKeys.get and getTemp hand out plain Uint8Arrays: util.inspect prints the key', suite: 'storage', group: 'secrets', open: plainKeysFromGet },
+  { rule: 'the CorruptDataError of a damaged snapshot quotes the session’s keys', suite: 'storage', group: 'faults', open: corruptQuotesKeys, corrupt: corruptMemory },
+  { rule: 'kv values handed out as slices of a shared Buffer pool', suite: 'storage', group: 'kv', open: kvValuesInPool },
 ];
 
 function duplicating(inner: SessionEventBus): SessionEventBus {
@@ -1654,4 +1662,84 @@ export function existingServerOnly(locate: () => Backend | undefined, namespace:
       await inner?.close();
     },
   };
+}
+
+// ---- contract statements no trait checked before ----------------------------------
+
+/** get answers with the media-only entry's permanent key when the main entry holds none. */
+class MediaKeyReadForMain extends MemoryStorage {
+  protected override readonly authKeyRepository = Object.assign(new MemoryAuthKeys(this.store, this.name, () => this.checkFence()), {
+    get: (dcId: number): Uint8Array | null => {
+      const keys = this.store.clients.get(this.name)?.keys;
+      const key = keys?.get(entryKeyId(dcId, false))?.key ?? keys?.get(entryKeyId(dcId, true))?.key;
+      return key === undefined ? null : new Uint8Array(key);
+    },
+  });
+}
+
+/** delete / deleteTemp of a DC remove that key from the media-only entry as well. */
+class MainDeleteTakesMedia extends MemoryStorage {
+  readonly #inner = new MemoryAuthKeys(this.store, this.name, () => this.checkFence());
+  protected override readonly authKeyRepository = Object.assign(this.#inner, {
+    set: (dcId: number, key: Uint8Array | null): void => {
+      if (key === null) delete this.store.clients.get(this.name)?.keys.get(entryKeyId(dcId, true))?.key;
+      MemoryAuthKeys.prototype.set.call(this.#inner, dcId, key);
+    },
+    setTemp: async (dcId: number, index: number, temp: TempAuthKey | null): Promise<void> => {
+      if (temp === null) this.store.clients.get(this.name)?.keys.get(entryKeyId(dcId, true))?.temps.delete(index);
+      await MemoryAuthKeys.prototype.setTemp.call(this.#inner, dcId, index, temp);
+    },
+  });
+}
+
+/** Keys from get and getTemp as plain Uint8Arrays, which util.inspect prints byte by byte. */
+function plainKeysFromGet(b: Backend, name: string): Storage {
+  const inner = memory(b, name);
+  return wrap(inner, {
+    authKeys: {
+      ...inner.authKeys,
+      get: async (dcId) => {
+        const key = await inner.authKeys.get(dcId);
+        return key === null ? null : Uint8Array.from(key);
+      },
+      getTemp: async (dcId, index) => {
+        const temp = await inner.authKeys.getTemp(dcId, index);
+        return temp === null ? null : { ...temp, key: Uint8Array.from(temp.key) };
+      },
+      entries: () => inner.authKeys.entries(),
+      set: (dcId, key) => inner.authKeys.set(dcId, key),
+      setTemp: (dcId, temp) => inner.authKeys.setTemp(dcId, temp),
+    },
+  });
+}
+
+/** A CorruptDataError that describes the stored keys (base64) beside the damaged one. */
+function corruptQuotesKeys(b: Backend, name: string): Storage {
+  const inner = memory(b, name);
+  return wrap(inner, {
+    load: () =>
+      inner.load().catch((error: unknown) => {
+        if (!(error instanceof CorruptDataError)) throw error;
+        const keys = [...(b.store.clients.get(name)?.keys.values() ?? [])].flatMap((k) => (k.key === undefined || k.key.length !== 256 ? [] : [Buffer.from(k.key).toString('base64')]));
+        throw new CorruptDataError(`${error.message}; the session's keys: ${keys.join(', ')}`);
+      }),
+  });
+}
+
+/** kv values as Buffers cut from Node's shared pool (Buffer.from copies small ones into it). */
+function kvValuesInPool(b: Backend, name: string): Storage {
+  const inner = memory(b, name);
+  return wrap(inner, {
+    kv: {
+      ...inner.kv,
+      get: async (key) => {
+        const value = await inner.kv.get(key);
+        return value === null ? null : Buffer.from(value);
+      },
+      entries: async () => (await inner.kv.entries()).map(({ key, value }) => ({ key, value: Buffer.from(value) })),
+      set: (key, value, options) => inner.kv.set(key, value, options),
+      delete: (key) => inner.kv.delete(key),
+      clear: () => inner.kv.clear(),
+    },
+  });
 }

@@ -77,7 +77,10 @@ export function clientFaults({ group, test, skip, expect, options }: StorageRegi
         const error = await expectRejects(expect, 'load of a damaged snapshot', 'MTSTORE_CORRUPT_DATA', () => storage.load());
         expect(error instanceof CorruptDataError).toBe(true);
         expect(/\bmain\b/.test(error.message), `the message names the session: ${error.message}`).toBe(true);
-        await expectRejects(expect, 'load of a damaged snapshot on a fresh instance', 'MTSTORE_CORRUPT_DATA', async () => (await s.open()).load());
+        const fresh = await expectRejects(expect, 'load of a damaged snapshot on a fresh instance', 'MTSTORE_CORRUPT_DATA', async () => (await s.open()).load());
+        // An error describing the damaged row or document must not quote the keys beside it (§8).
+        const keys = fullSession(1).dcs.flatMap((dc) => [dc.authKey, ...(dc.tempAuthKeys ?? []).map((t) => t.key)]).filter((k): k is Uint8Array => k !== undefined);
+        for (const [what, shown] of [['load', error], ['load on a fresh instance', fresh]] as const) expect(keyBytesInError(shown, keys), `the CorruptDataError of ${what} shows key bytes`).toBe(undefined);
         // The damage is that snapshot's: the instance, and other names, keep working.
         expect(await other.load(), 'another name in the same backend').toEqual(fullSession(2));
         expect(await storage.peers.getById('user', 1n), 'the damaged session’s peers').toEqual(peer('user', 1));

@@ -80,6 +80,30 @@ export function authKeys({ group, test, expect, options }: StorageRegistrar): vo
       expect(loaded?.dcs.map((dc) => [dc.id, dc.ipv4])).toEqual(session.dcs.map((dc) => [dc.id, dc.ipv4]));
     });
 
+    // A media-only entry's keys share the DC id with the main entry's: a statement that
+    // leaves out the media flag reads them for the main entry's, or deletes them with it.
+    test('get, set, delete, getTemp, setTemp and deleteTemp address the main entry of a DC only: the media-only entry’s keys are never read, replaced or deleted by them', async (s) => {
+      const storage = await s.open();
+      const mediaTemp = { index: 0, key: authKey(61), expiresAt: 7 };
+      const media = { id: 2, ipv4: '149.154.167.222', port: 443, mediaOnly: true, authKey: authKey(60), tempAuthKeys: [mediaTemp] };
+      await storage.save({ ...minimalSession(), dcs: [{ id: 2, port: 443 }, media] });
+      expect(await storage.authKeys.get(2), 'get while only the media-only entry holds a permanent key').toBeNull();
+      expect(await storage.authKeys.getTemp(2, 0), 'getTemp of a slot only the media-only entry holds').toBeNull();
+      await storage.authKeys.delete(2);
+      await storage.authKeys.deleteTemp(2, 0);
+      expect((await storage.load())?.dcs, 'delete and deleteTemp with nothing in the main entry').toEqual([{ id: 2, port: 443 }, media]);
+      const mainTemp = { index: 0, key: authKey(71), expiresAt: 9 };
+      await storage.authKeys.set(2, authKey(70));
+      await storage.authKeys.setTemp(2, mainTemp);
+      expect(await storage.authKeys.get(2)).toEqual(authKey(70));
+      expect(await storage.authKeys.getTemp(2, 0)).toEqual(mainTemp);
+      expect((await storage.load())?.dcs, 'set and setTemp').toEqual([{ id: 2, port: 443, authKey: authKey(70), tempAuthKeys: [mainTemp] }, media]);
+      await storage.authKeys.delete(2);
+      await storage.authKeys.deleteTemp(2, 0);
+      expect((await storage.load())?.dcs, 'delete and deleteTemp of the main entry’s keys').toEqual([{ id: 2, port: 443 }, media]);
+      expect(await storage.authKeys.entries()).toEqual([{ dcId: 2, mediaOnly: true, authKey: authKey(60), tempAuthKeys: [mediaTemp] }]);
+    });
+
     test('load shows keys set one at a time on the matching entries, and keys of unknown DCs as address-less entries', async (s) => {
       const storage = await s.open();
       await storage.save(minimalSession()); // DC 2, port 443, no key

@@ -96,6 +96,25 @@ export function keyValue({ group, test, expect, options }: StorageRegistrar): vo
       expect(await storage.kv.get('k')).toEqual(bytes(1, 2, 3));
     });
 
+    // §4: a driver's Buffer may be a slice of Node's shared pool, whose `.buffer` holds
+    // other values read on that connection (other sessions' secrets among them).
+    test('get and entries hand out each value as a plain Uint8Array over a buffer holding its bytes only', async (s) => {
+      const storage = await s.open();
+      const values = [bytes(1, 2, 3), new Uint8Array(0), Uint8Array.from({ length: 100 }, (_, i) => i), Uint8Array.from({ length: 5000 }, (_, i) => (i * 7) & 0xff)];
+      for (const [i, value] of values.entries()) await storage.kv.set(`k${i}`, value);
+      const reader = options.capabilities?.sharedBackend === false ? storage : await s.open();
+      const read: [string, Uint8Array | null][] = [];
+      for (const instance of [storage, reader]) {
+        for (const i of values.keys()) read.push([`get(k${i})`, await instance.kv.get(`k${i}`)]);
+        for (const { key, value } of await instance.kv.entries()) read.push([`entries: ${key}`, value]);
+      }
+      for (const [what, value] of read) {
+        expect(value === null ? null : Object.getPrototypeOf(value) === Uint8Array.prototype, `${what} is a plain Uint8Array`).toBe(true);
+        expect([value?.byteOffset, value?.buffer.byteLength], `${what}: offset and buffer size`).toEqual([0, value?.byteLength]);
+      }
+      expect(read.map(([, value]) => value)).toEqual([...values, ...values, ...values, ...values]);
+    });
+
     // With sharedBackend: false this runs on one instance.
     {
       const shared = options.capabilities?.sharedBackend !== false;

@@ -48,6 +48,37 @@ export function secrets({ group, test, expect }: StorageRegistrar): void {
       expect(Buffer.from(loaded.dcs[0]?.authKey as Uint8Array).equals(Buffer.from(session.dcs[0]?.authKey as Uint8Array))).toBe(true);
     });
 
+    // docs/contract.md §3: keys come back as AuthKeyBytes "by get, getTemp, entries and load alike".
+    test('keys read by authKeys.get, getTemp and entries never show their bytes in util.inspect, String or JSON', async (s) => {
+      const storage = await s.open();
+      const permanent = authKey(81);
+      const temp = { index: 1, key: authKey(82), expiresAt: 5 };
+      await storage.authKeys.set(3, permanent);
+      await storage.authKeys.setTemp(3, temp);
+      const got = await storage.authKeys.get(3);
+      const gotTemp = await storage.authKeys.getTemp(3, 1);
+      const [entry] = await storage.authKeys.entries();
+      expect(got).toEqual(permanent);
+      expect(gotTemp).toEqual(temp);
+      expect(entry).toEqual({ dcId: 3, mediaOnly: false, authKey: permanent, tempAuthKeys: [temp] });
+      const shown: Record<string, [unknown, Uint8Array]> = {
+        'authKeys.get': [got, permanent],
+        'authKeys.getTemp': [gotTemp, temp.key],
+        'the key of authKeys.getTemp': [gotTemp?.key, temp.key],
+        'authKeys.entries': [entry, permanent],
+        'a temp key of authKeys.entries': [entry?.tempAuthKeys[0]?.key, temp.key],
+      };
+      for (const [where, [value, key]] of Object.entries(shown)) {
+        for (const [how, text] of [
+          ['util.inspect', inspect(value, { depth: 8 })],
+          ['String', String(value)],
+          ['JSON', JSON.stringify(value) ?? ''],
+        ] as const) {
+          expect(leaks(text, key), `${how} of ${where} shows key bytes`).toBe(undefined);
+        }
+      }
+    });
+
     test('a key passed as a string, an array or a Buffer of the wrong size is never echoed', async (s) => {
       const storage = await s.open();
       const key = authKey(78);
