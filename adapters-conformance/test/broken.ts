@@ -1239,6 +1239,27 @@ export const BROKEN: readonly Broken[] = [
   { rule: 'authKeys.get and getTemp hand out plain Uint8Arrays: util.inspect prints the key', suite: 'storage', group: 'secrets', open: plainKeysFromGet },
   { rule: 'the CorruptDataError of a damaged snapshot quotes the session’s keys', suite: 'storage', group: 'faults', open: corruptQuotesKeys, corrupt: corruptMemory },
   { rule: 'kv values handed out as slices of a shared Buffer pool', suite: 'storage', group: 'kv', open: kvValuesInPool },
+  {
+    rule: 'touchSession by an instance without ttlSeconds keeps the stored expiry (COALESCE)',
+    suite: 'server',
+    group: 'session lifetime',
+    open: (b) => new MemorySessionStorage({ store: b.store }),
+    openWithLifetime: (b, lifetime) => new TouchKeepsExpiry({ store: b.store, ...lifetime }),
+  },
+  {
+    rule: 'touchSession never moves an expiry earlier (GREATEST)',
+    suite: 'server',
+    group: 'session lifetime',
+    open: (b) => new MemorySessionStorage({ store: b.store }),
+    openWithLifetime: (b, lifetime) => new TouchNeverShortens({ store: b.store, ...lifetime }),
+  },
+  {
+    rule: 'createSession over a live session refreshes its times (an upsert that updates on conflict)',
+    suite: 'server',
+    group: 'session lifetime',
+    open: (b) => new MemorySessionStorage({ store: b.store }),
+    openWithLifetime: (b, lifetime) => new CreateRefreshesLive({ store: b.store, ...lifetime }),
+  },
 ];
 
 function duplicating(inner: SessionEventBus): SessionEventBus {
@@ -1742,4 +1763,28 @@ function kvValuesInPool(b: Backend, name: string): Storage {
       clear: () => inner.kv.clear(),
     },
   });
+}
+
+/** touch with no new expiry (an instance without ttlSeconds) keeps the stored one. */
+class TouchKeepsExpiry extends MemorySessionStorage {
+  protected override async touch(authKeyId: bigint, sessionId: bigint, now: number, expiresAt: number | null): Promise<boolean> {
+    const info = await this.readSessionInfo(authKeyId, sessionId, now);
+    return super.touch(authKeyId, sessionId, now, expiresAt ?? info?.expiresAt ?? null);
+  }
+}
+
+/** touch keeps the later of the stored and the new expiry. */
+class TouchNeverShortens extends MemorySessionStorage {
+  protected override async touch(authKeyId: bigint, sessionId: bigint, now: number, expiresAt: number | null): Promise<boolean> {
+    const stored = (await this.readSessionInfo(authKeyId, sessionId, now))?.expiresAt ?? null;
+    return super.touch(authKeyId, sessionId, now, stored === null || expiresAt === null ? expiresAt : Math.max(stored, expiresAt));
+  }
+}
+
+/** createSession that finds a live session answers false but sets its times as a touch would. */
+class CreateRefreshesLive extends MemorySessionStorage {
+  protected override async insertSession(authKeyId: bigint, sessionId: bigint, now: number, expiresAt: number | null): Promise<boolean> {
+    if (await this.touch(authKeyId, sessionId, now, expiresAt)) return false;
+    return super.insertSession(authKeyId, sessionId, now, expiresAt);
+  }
 }

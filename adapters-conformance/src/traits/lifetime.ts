@@ -37,6 +37,7 @@ const TRAITS = [
   'a clock jump: forward expires what the new time has passed; backward revives what was expired but not yet removed',
   'expireSessions validates its limit and rejects after close',
   'creating over expired sessions: of racing creators exactly one wins, and one racing a sweep by another instance still creates',
+  'the expiry is set by the instance that created or last touched the session, from its own ttlSeconds: a shorter one brings it forward, none makes it never expire; a session created over an expired one starts anew',
 ];
 
 export function lifetime({ group, test, skip, expect, options }: ServerRegistrar): void {
@@ -189,6 +190,38 @@ export function lifetime({ group, test, skip, expect, options }: ServerRegistrar
       expect(created.filter((ok) => !ok).length, 'creates that answered false over an expired session').toBe(0);
       const present = await Promise.all(ids.map((id) => a.hasSession(8n, id)));
       expect(present.filter((there) => !there).length, 'created sessions missing afterwards').toBe(0);
+    });
+
+    // docs/contract.md §7.1: the expiry is `lastUsed + ttlSeconds` of the instance that
+    // created or last touched the session, or none. A touch that kept a stored expiry it
+    // was not given (COALESCE), or never moved one earlier (GREATEST), answers otherwise.
+    test(TRAITS[8] as string, async (s) => {
+      const t = manualClock();
+      const long = await openWith(s, { ttlSeconds: TTL, clock: t.clock });
+      const short = await openWith(s, { ttlSeconds: 10, clock: t.clock });
+      const never = await openWith(s, { clock: t.clock });
+      await long.createSession(1n, 1n);
+      await long.createSession(1n, 2n);
+      t.advance(1_000);
+      expect(await short.touchSession(1n, 1n)).toBe(true);
+      expect(await long.sessionInfo(1n, 1n), 'touched by an instance with a shorter ttlSeconds').toEqual({ lastUsedAt: t.now, expiresAt: t.now + 10_000 });
+      expect(await never.touchSession(1n, 2n)).toBe(true);
+      expect(await long.sessionInfo(1n, 2n), 'touched by an instance without ttlSeconds').toEqual({ lastUsedAt: t.now, expiresAt: null });
+      t.advance(10_000);
+      expect(await long.hasSession(1n, 1n), 'past the shorter expiry').toBe(false);
+      t.advance(TTL_MS);
+      expect(await long.hasSession(1n, 2n), 'past the first expiry, after a touch that took it away').toBe(true);
+      expect(await long.expireSessions(), 'the sweep').toEqual([{ authKeyId: 1n, sessionId: 1n }]);
+      expect(await long.touchSession(1n, 2n)).toBe(true);
+      expect(await never.sessionInfo(1n, 2n), 'touched again with ttlSeconds').toEqual({ lastUsedAt: t.now, expiresAt: t.now + TTL_MS });
+      // Expired but not swept: a create over it sets both times anew, from the creator's lifetime.
+      await short.createSession(1n, 3n);
+      t.advance(10_000);
+      expect(await long.createSession(1n, 3n), 'a create over an expired session').toBe(true);
+      expect(await short.sessionInfo(1n, 3n), 'the session created again').toEqual({ lastUsedAt: t.now, expiresAt: t.now + TTL_MS });
+      t.advance(20_000);
+      expect(await never.createSession(1n, 3n), 'a create over a live session').toBe(false);
+      expect(await short.sessionInfo(1n, 3n), 'a create that found it changes nothing').toEqual({ lastUsedAt: t.now - 20_000, expiresAt: t.now - 20_000 + TTL_MS });
     });
 
     test(TRAITS[6] as string, async (s) => {
