@@ -1239,6 +1239,7 @@ export const BROKEN: readonly Broken[] = [
   { rule: 'authKeys.get and getTemp hand out plain Uint8Arrays: util.inspect prints the key', suite: 'storage', group: 'secrets', open: plainKeysFromGet },
   { rule: 'the CorruptDataError of a damaged snapshot quotes the session’s keys', suite: 'storage', group: 'faults', open: corruptQuotesKeys, corrupt: corruptMemory },
   { rule: 'kv values handed out as slices of a shared Buffer pool', suite: 'storage', group: 'kv', open: kvValuesInPool },
+  { rule: 'the bus writes every destroy reason as explicit', suite: 'bus', group: 'bus', open: (b) => reasonsFlattened(new LocalSessionEventBus(b.channel)) },
   {
     rule: 'touchSession by an instance without ttlSeconds keeps the stored expiry (COALESCE)',
     suite: 'server',
@@ -1763,6 +1764,11 @@ function kvValuesInPool(b: Backend, name: string): Storage {
       clear: () => inner.kv.clear(),
     },
   });
+}
+
+/** A bus whose wire format knows one destroy reason: every reason arrives as explicit. */
+function reasonsFlattened(inner: SessionEventBus): SessionEventBus {
+  return wrapBus(inner, { publish: (e: SessionEvent) => inner.publish(e?.reason === undefined ? e : { ...e, reason: 'explicit' }) });
 }
 
 /** touch with no new expiry (an instance without ttlSeconds) keeps the stored one. */

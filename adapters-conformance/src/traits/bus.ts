@@ -64,6 +64,20 @@ export function bus({ group, test, expect, options, skip }: BusRegistrar): void 
       expect(heard.events).toEqual(sent);
     });
 
+    // docs/contract.md §7: `reason` says why a session went (on the wire `r: "e" | "x"`);
+    // an event without one (an older node's) means explicit and arrives without one.
+    test('a destroyed event keeps its reason across the bus: expired, explicit, or none', async (s) => {
+      const a = await s.openBus();
+      const b = await s.openBus();
+      const heard = await listen(b);
+      const sent: SessionEvent[] = [{ ...event(1), reason: 'expired' }, { ...event(3), reason: 'explicit' }, event(5), { ...event(7), reason: 'expired' }, event(2)];
+      for (const e of sent) await a.publish(e);
+      await waitFor(() => heard.events.length >= sent.length, timeout, 'every destroyed and created event');
+      expect(heard.events.map((e) => (e.type === 'destroyed' ? (e.reason ?? 'none') : e.type)), 'the reasons heard').toEqual(['expired', 'explicit', 'none', 'expired', 'created']);
+      expect(heard.events).toEqual(sent);
+      expect(Object.keys(heard.events[2] ?? {}).sort(), 'an event sent without a reason').toEqual(['authKeyId', 'origin', 'sessionId', 'type']);
+    });
+
     test('subscribe resolves once live: an event published right after is delivered', async (s) => {
       const a = await s.openBus();
       const b = await s.openBus();
