@@ -92,6 +92,28 @@ describe.runIf(server.available)('schema', () => {
     expect(sessions.rows[0].n).toBe(4);
   });
 
+  it("processes that wait for another's migration longer than their pool's statement_timeout still migrate (the wait and the DDL are not the application's queries)", async () => {
+    const schema = freshSchema();
+    // Another process migrating this schema: it holds the migration lock for 400 ms.
+    const other = await admin().connect();
+    try {
+      await other.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [`mtstore:migrate:${schema}`]);
+      const options = '-c statement_timeout=100';
+      const instances = Array.from({ length: 4 }, (_, i) =>
+        track(i % 2 ? new PostgresSessionStorage({ config: { connectionString: url, max: 1, options }, schema }) : new PostgresStorage({ config: { connectionString: url, max: 1, options }, schema, name: `n${i}` })),
+      );
+      const calls = instances.map((instance, i) => (instance instanceof PostgresStorage ? instance.save(fullSession(i + 1)) : instance.createSession(1n, BigInt(i))));
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      await other.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [`mtstore:migrate:${schema}`]);
+      // Every one failed 'canceling statement due to statement timeout' while waiting for the lock.
+      const failed = (await Promise.allSettled(calls)).flatMap((r) => (r.status === 'rejected' ? [String((r.reason as Error).message)] : []));
+      expect(failed).toEqual([]);
+    } finally {
+      other.release();
+    }
+    expect((await admin().query(`SELECT version FROM "${schema}".migrations ORDER BY version`)).rows).toEqual(everyVersion);
+  });
+
   it('refuses a schema written by a newer version with MigrationError, and writes nothing', async () => {
     const schema = freshSchema();
     const first = track(new PostgresStorage({ connectionString: url, schema }));
