@@ -9,7 +9,7 @@ import { dirname, resolve } from 'node:path';
 import { createOption, InvalidArgumentError, isStorageError, LeaseLostError, MigrationError, Once, storeNotFound, StorageClosedError, StorageUnavailableError } from '@mtstore/core';
 import { DataSource, QueryFailedError, type DataSourceOptions, type QueryRunner } from 'typeorm';
 import { dialectOf } from './dialect.js';
-import { beginStatement, closeIdle, closeNow, DESTROY_TIMEOUT_MS, idleTransactionStatement, isConnectionError, isStatementTimeout, liveGeneration, membersOf, poolsOf, queryTimeoutOf, socketOf, StatementTimeout, within, withOwnedDefaults, type Pool } from './timeouts.js';
+import { beginStatement, closeIdle, closeNow, DESTROY_TIMEOUT_MS, idleTransactionStatement, isConnectionError, isMissingTable, isStatementTimeout, liveGeneration, membersOf, poolsOf, queryTimeoutOf, socketOf, StatementTimeout, within, withOwnedDefaults, type Pool } from './timeouts.js';
 import { checkSchema, DEFAULT_TABLE_PREFIX, migrateUp, assertTablePrefix, readSchemaVersion, schemaContext, type SchemaContext } from './schema.js';
 
 /** Where the tables live and who owns the DataSource. Give exactly one of `dataSource` and `options`. */
@@ -193,12 +193,15 @@ export class Connection {
   readonly #queue: unknown;
   /**
    * Connects (owned DataSource) and creates, migrates or checks the schema, once; a
-   * failure is retried by the next call. Replaced when the application destroyed its
+   * failure is retried by the next call. Replaced, so that the schema is made ready
+   * again, when the application dropped the tables (see #recovering) or destroyed its
    * DataSource while this was waiting for a connection (see ready).
    */
   #start = new Once(() => this.#prepare());
   /** Borrowed DataSource: the pool the schema is being made ready on (see ready). */
   #startOn: object | undefined;
+  /** Statements that created tables outside the versioned schema (the lease table): run again when the schema is made ready again. */
+  readonly #kept = new Set<string>();
   /** Borrowed DataSource on a server: the timer of #watch while calls are in flight. */
   #watchdog: NodeJS.Timeout | undefined;
   /** Calls made and not yet settled, with the way to reject one: close() waits for them. */
@@ -277,6 +280,15 @@ export class Connection {
     this.#startOn = undefined;
   }
 
+  /**
+   * A statement that creates a table outside the versioned schema (the lease table) and
+   * has run: it runs again whenever the schema is made ready again after the tables
+   * were dropped (see #recovering).
+   */
+  keep(sql: string): void {
+    this.#kept.add(sql);
+  }
+
   async #prepare(): Promise<void> {
     const dataSource = this.#dataSource;
     if (!this.owned) this.#startOn = liveGeneration(dataSource);
@@ -309,8 +321,41 @@ export class Connection {
         if (isStatementTimeout(error) || isConnectionError(error) || liveGeneration(dataSource) !== on) throw new StorageUnavailableError(`${this.#where}: the schema could not be made ready`, { cause: error });
         throw new MigrationError(`${this.#where}: the schema could not be ${this.#migrate ? 'created or migrated' : 'checked'}`, { cause: error });
       }
+      for (const sql of this.#kept) await this.#withRunner((runner) => runner.query(sql));
     });
     this.#directPath = directPool(dataSource) !== undefined;
+  }
+
+  /**
+   * Runs `work`, and once more after making the schema ready again when a statement
+   * failed because one of the tables is gone: the application dropped them (`dropSchema`
+   * on its next `initialize()`, `dropDatabase()`, `synchronize(true)` between tests).
+   * Ready again means what a fresh instance would do on first use: create the tables
+   * (`migrate: false`: MigrationError until the application's migrations ran again;
+   * `create: false`: NotFoundError). A table still missing then — one dropped alone,
+   * `schema_version` left — is MigrationError: running again cannot fix that. Nothing was
+   * written by the failed attempt: a single statement that failed, or a transaction
+   * rolled back.
+   */
+  async #recovering<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      if (!isMissingTable(error)) throw error;
+      return this.#afterMissing(work);
+    }
+  }
+
+  async #afterMissing<T>(work: () => Promise<T>): Promise<T> {
+    // Calls failing together make it ready again once; one failing after that, again (cheap: the version is read, nothing is created).
+    if (this.#start.done) this.#renew();
+    await this.ready();
+    try {
+      return await work();
+    } catch (error) {
+      if (!isMissingTable(error)) throw error;
+      throw new MigrationError(`${this.#where}: a table of prefix ${JSON.stringify(this.context.prefix)} is missing although ${this.context.names.schemaVersion} says the store is there (a table dropped on its own?); restore it, or drop all of the prefix's tables to have them created again`, { cause: error });
+    }
   }
 
   /**
@@ -451,23 +496,25 @@ export class Connection {
     const pool = this.#pool();
     if (pool !== undefined) return this.#direct(pool, sql, params, RESULT, 1);
     const once = () => this.#withRunner(async (runner) => (await runner.query(sql, params as unknown[], true)) as QueryResultLike);
-    return this.#exclusive(() => withRetry(once));
+    return this.#recovering(() => this.#exclusive(() => withRetry(once)));
   }
 
   /**
    * One statement on the pg pool, logged and failing as TypeORM's query runner would,
-   * and sent again after a deadlock as withRetry does. Not an async function: its
-   * promise is pg's with one `then`.
+   * and sent again after a deadlock as withRetry does, or after making the schema ready
+   * again when its table is gone (see #recovering; `recover` false: that was done). Not
+   * an async function: its promise is pg's with one `then`.
    */
-  #direct<T>(pool: PgPool, sql: string, params: readonly unknown[], pick: (result: PgResult) => T, attempt: number): Promise<T> {
+  #direct<T>(pool: PgPool, sql: string, params: readonly unknown[], pick: (result: PgResult) => T, attempt: number, recover = true): Promise<T> {
     const logger = this.#dataSource.logger;
     logger.logQuery(sql, params as unknown[]);
     return pool.query(sql, params as unknown[]).then(pick, (error: unknown) => {
       if (this.owned && (isStatementTimeout(error) || isConnectionError(error))) this.#discardIdle();
       logger.logQueryError(error as Error, sql, params as unknown[]);
       const failed = new QueryFailedError(sql, params as unknown[], error as Error);
+      if (recover && isMissingTable(failed)) return this.#afterMissing(() => this.#direct(pool, sql, params, pick, 1, false));
       if (attempt >= ATTEMPTS || !retryable(failed)) throw failed;
-      return backoff(attempt).then(() => this.#direct(pool, sql, params, pick, attempt + 1));
+      return backoff(attempt).then(() => this.#direct(pool, sql, params, pick, attempt + 1, recover));
     });
   }
 
@@ -494,15 +541,17 @@ export class Connection {
     return this.#tracked(
       (async () => {
         if (!this.#start.done) await this.ready();
-        return this.#exclusive(() =>
-          withRetry(() =>
-            this.#inTransaction(async (runner) => {
-              const sql = sqlOn(runner);
-              if (token !== undefined && (await sql.rows(this.#fence, [fence?.name, String(token)])).length === 0) {
-                throw new LeaseLostError('fence: the lease has another token');
-              }
-              return work(sql);
-            }),
+        return this.#recovering(() =>
+          this.#exclusive(() =>
+            withRetry(() =>
+              this.#inTransaction(async (runner) => {
+                const sql = sqlOn(runner);
+                if (token !== undefined && (await sql.rows(this.#fence, [fence?.name, String(token)])).length === 0) {
+                  throw new LeaseLostError('fence: the lease has another token');
+                }
+                return work(sql);
+              }),
+            ),
           ),
         );
       })(),

@@ -60,6 +60,8 @@ export class TypeormLeases implements LeaseRepository {
         // Two processes creating it at once (postgres' catalog): the table is there now.
         await db.query(create, []);
       }
+      // Made again with the schema after the application dropped the tables.
+      db.keep(create);
     });
   }
 

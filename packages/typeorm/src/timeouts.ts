@@ -267,3 +267,14 @@ export function liveGeneration(dataSource: DataSource): object | undefined {
   if (state.ending === true || state.ended === true || state._closed === true || state.open === false) return undefined;
   return current;
 }
+
+/**
+ * A statement that failed because one of its tables does not exist: postgres 42P01
+ * (undefined_table), MySQL / MariaDB ER_NO_SUCH_TABLE, sqlite "no such table". The
+ * adapter's statements name only its own tables.
+ */
+export function isMissingTable(error: unknown): boolean {
+  const driver = (error as { driverError?: unknown } | null)?.driverError ?? error;
+  const { code, message } = (driver ?? {}) as { code?: unknown; message?: unknown };
+  return code === '42P01' || code === 'ER_NO_SUCH_TABLE' || (typeof message === 'string' && message.startsWith('no such table'));
+}

@@ -1,12 +1,14 @@
 /**
  * What an application does to its own DataSource while the storages use it: destroys it
- * with calls in flight and initializes it again. On every driver.
+ * with calls in flight, initializes it again, drops the tables (`dropSchema` on the next
+ * `initialize()`, `dropDatabase()`), drops one table. On every driver; the tests that
+ * drop whole schemas run in a database or postgres schema of their own.
  */
 import { randomNamespace, fullSession } from '@mtstore/conformance/vitest';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { TypeormSessionStorage, TypeormStorage } from '../src/index.js';
-import { availableDrivers, plain } from './drivers.js';
+import { availableDrivers, MYSQL_URL, plain, type TestDriver } from './drivers.js';
 
 type Outcome = { code?: string; message: string } | 'fulfilled' | 'pending';
 
@@ -23,6 +25,31 @@ async function within(call: Promise<unknown>, ms: number): Promise<Outcome> {
   } finally {
     clearTimeout(timer);
   }
+}
+
+async function rejection(promise: Promise<unknown>): Promise<{ code?: string; message: string }> {
+  const outcome = await within(promise, 10_000);
+  if (typeof outcome === 'string') throw new Error(`expected a rejection, got ${outcome}`);
+  return outcome;
+}
+
+/**
+ * DataSource options on a database (MySQL), postgres schema or sqlite file of the test's
+ * own, so that `dropSchema` drops nothing else on the shared servers; and its removal.
+ */
+async function isolated(db: TestDriver): Promise<{ options: DataSourceOptions; drop(): Promise<void> }> {
+  const namespace = randomNamespace();
+  if (db.name === 'sqlite') return { options: db.options(namespace), drop: () => db.cleanup(namespace) };
+  const admin = await db.admin();
+  const name = `mtstore_lifecycle_${namespace}`;
+  if (db.name === 'postgres') {
+    await admin.query(`CREATE SCHEMA "${name}"`);
+    return { options: { ...db.options(namespace), schema: name } as DataSourceOptions, drop: async () => void (await admin.query(`DROP SCHEMA IF EXISTS "${name}" CASCADE`)) };
+  }
+  await admin.query(`CREATE DATABASE \`${name}\``);
+  const url = new URL(MYSQL_URL);
+  url.pathname = `/${name}`;
+  return { options: { ...db.options(namespace), url: url.toString() } as DataSourceOptions, drop: async () => void (await admin.query(`DROP DATABASE IF EXISTS \`${name}\``)) };
 }
 
 const drivers = await availableDrivers();
@@ -67,6 +94,92 @@ for (const db of drivers) {
         await storage.close();
         await sessions.close();
         if (app.isInitialized) await app.destroy();
+        await db.cleanup(namespace);
+      }
+    });
+
+    it('re-initialized with dropSchema, the storages make the schema ready again as a fresh open would: tables created (migrate: false MigrationError, create: false NotFoundError), the lost lease LeaseLostError', async () => {
+      const { options, drop } = await isolated(db);
+      const app = await new DataSource(options).initialize();
+      const storage = new TypeormStorage({ dataSource: app, name: 'alice' });
+      const sessions = new TypeormSessionStorage({ dataSource: app });
+      const checking = new TypeormStorage({ dataSource: app, name: 'alice', migrate: false });
+      const reading = new TypeormStorage({ dataSource: app, name: 'alice', create: false });
+      try {
+        await storage.save(fullSession(1));
+        await storage.lease.acquire({ heartbeat: false });
+        await storage.kv.set('a', Uint8Array.of(1));
+        expect(await sessions.createSession(1n, 2n)).toBe(true);
+        expect(plain(await checking.load())).toEqual(fullSession(1));
+        expect(plain(await reading.load())).toEqual(fullSession(1));
+
+        await app.destroy();
+        app.setOptions({ dropSchema: true });
+        await app.initialize();
+        // What a new instance would say about a database without the tables.
+        expect((await rejection(reading.load())).code).toBe('MTSTORE_NOT_FOUND');
+        expect((await rejection(checking.load())).code).toBe('MTSTORE_MIGRATION');
+        // The lease's row went with its table: the write is refused, nothing written.
+        expect((await rejection(storage.kv.set('a', Uint8Array.of(2)))).code).toBe('MTSTORE_LEASE_LOST');
+        expect(await storage.load()).toBeNull();
+        expect(await storage.kv.get('a')).toBeNull();
+        await storage.lease.acquire({ heartbeat: false });
+        await storage.save(fullSession(2));
+        await storage.kv.set('a', Uint8Array.of(3));
+        await storage.lease.release();
+        expect(plain(await storage.load())).toEqual(fullSession(2));
+        expect(plain(await storage.kv.get('a'))).toEqual(Uint8Array.of(3));
+        expect(await sessions.hasSession(1n, 2n)).toBe(false);
+        expect(await sessions.createSession(1n, 2n)).toBe(true);
+        // The tables are there again: the other two work.
+        expect(plain(await reading.load())).toEqual(fullSession(2));
+        expect(plain(await checking.load())).toEqual(fullSession(2));
+      } finally {
+        for (const instance of [storage, sessions, checking, reading]) await instance.close();
+        if (app.isInitialized) await app.destroy();
+        await drop();
+      }
+    });
+
+    it('tables dropped under a live DataSource (dropDatabase(), as test suites do between tests): the next calls create them again', async () => {
+      const { options, drop } = await isolated(db);
+      const app = await new DataSource(options).initialize();
+      const storage = new TypeormStorage({ dataSource: app, name: 'alice' });
+      const sessions = new TypeormSessionStorage({ dataSource: app });
+      try {
+        await storage.save(fullSession(1));
+        expect(await sessions.createSession(1n, 2n)).toBe(true);
+        await app.dropDatabase();
+        // Together: the schema is made ready once for all of them.
+        const [loaded, kv, has] = await Promise.all([storage.load(), storage.kv.get('a'), sessions.hasSession(1n, 2n)]);
+        expect([loaded, kv, has]).toEqual([null, null, false]);
+        await storage.save(fullSession(2));
+        await storage.peers.upsert([]);
+        expect(plain(await storage.load())).toEqual(fullSession(2));
+      } finally {
+        await storage.close();
+        await sessions.close();
+        await app.destroy();
+        await drop();
+      }
+    });
+
+    it('one table dropped on its own, schema_version left: MigrationError naming what to do, not a failure forever read as an outage', async () => {
+      const namespace = randomNamespace();
+      const prefix = db.prefix(namespace) ?? 'mtstore_';
+      const app = await new DataSource(db.options(namespace)).initialize();
+      const storage = new TypeormStorage({ dataSource: app, tablePrefix: prefix, name: 'alice' });
+      try {
+        await storage.save(fullSession(1));
+        await app.query(`DROP TABLE ${app.driver.escape(`${prefix}kv`)}`);
+        const failure = await rejection(storage.kv.get('a'));
+        expect(failure.code).toBe('MTSTORE_MIGRATION');
+        expect(failure.message).toContain('is missing although');
+        // The rest of the store still works.
+        expect(plain(await storage.load())).toEqual(fullSession(1));
+      } finally {
+        await storage.close();
+        await app.destroy();
         await db.cleanup(namespace);
       }
     });
