@@ -38,6 +38,7 @@ import type {
 import { checkPeerBatch, normalizePeerBatch, repeatsPeer } from './peers.js';
 import type { AuthKeyRepository, KeyValueRepository, LeaseRepository, PeerRepository, RefMessageRepository } from './repositories.js';
 import { escapeKv, isEscaped, isSealed, noEncryptionError, startsLikeSealed, unescapeKv, PERMANENT_KEY_SLOT as PERMANENT_SLOT, Sealer, type EncryptionOptions, type SealContext } from './seal.js';
+import { CallsInFlight } from './inflight.js';
 import { StorageLease } from './lease.js';
 import { AuthKeyBytes, authKeyBytes, checkStoredPeer, checkStoredSession } from './stored.js';
 import {
@@ -221,6 +222,12 @@ export abstract class BaseStorage extends Closable implements Storage {
    * keys over and over; once the set is full it is not grown, and new keys take the loop.
    */
   readonly #validKvKeys = new Set<string>();
+  /**
+   * Calls of several database steps with awaits between them (reseal): close() waits for
+   * them (docs/contract.md §9), since the closed check at their start does not cover their
+   * later steps. Single-step calls are the adapters' to count.
+   */
+  readonly #steps = new CallsInFlight();
 
   /** Set by the adapter's constructor; called only with valid input, after the closed check. */
   protected abstract readonly authKeyRepository: AuthKeyRepository;
@@ -261,7 +268,7 @@ export abstract class BaseStorage extends Closable implements Storage {
   }
 
   protected override beforeClose(): Promise<void> {
-    return this.#lease.end();
+    return this.#steps.settled().then(() => this.#lease.end());
   }
 
   /**
@@ -367,6 +374,11 @@ export abstract class BaseStorage extends Closable implements Storage {
 
   async load(): Promise<Session | null> {
     if (this.closed) throw this.closedError('load');
+    return this.#load();
+  }
+
+  /** load() past its closed check: also for reseal's later steps, which close() waits for. */
+  async #load(): Promise<Session | null> {
     let session: Session | null;
     try {
       session = await this.readSession();
@@ -380,6 +392,11 @@ export abstract class BaseStorage extends Closable implements Storage {
 
   async save(session: Session): Promise<void> {
     if (this.closed) throw this.closedError('save');
+    return this.#save(session);
+  }
+
+  /** save() past its closed check (see #load). */
+  async #save(session: Session): Promise<void> {
     let copy: Session;
     try {
       // Copied first (every field read once, keys into one buffer), and the copy is what
@@ -572,6 +589,10 @@ export abstract class BaseStorage extends Closable implements Storage {
    * over a whole backend.
    */
   async reseal(): Promise<ResealReport> {
+    return this.#steps.track(this.#reseal());
+  }
+
+  #reseal(): Promise<ResealReport> {
     return this.#run('reseal', () => {
       if (this.#sealer === undefined) throw new InvalidArgumentError('no encryption is configured: pass encryption: { keys: [...] } to re-seal with its first key');
     }, async () => {
@@ -610,8 +631,8 @@ export abstract class BaseStorage extends Closable implements Storage {
       if (mediaStale > 0) {
         // Re-read (the main-entry keys were just rewritten) and save whole: load() opens and checks every key, save() seals each again.
         // Media-only entries exist only through save, so there is a snapshot to re-save.
-        const fresh = await this.load();
-        if (fresh !== null) await this.save(fresh);
+        const fresh = await this.#load();
+        if (fresh !== null) await this.#save(fresh);
         report.keys += mediaStale;
       }
       for (const entry of await this.kvRepository.entries()) {

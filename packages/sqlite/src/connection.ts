@@ -5,7 +5,7 @@
 import Database from 'better-sqlite3';
 import { closeSync, existsSync, lstatSync, openSync, readlinkSync, statSync } from 'node:fs';
 import { basename, extname, resolve } from 'node:path';
-import { assertIdentifier, CorruptDataError, createOption, describeValue, InvalidArgumentError, isStorageError, NotFoundError, StorageUnavailableError, toStorageError } from '@mtstore/core';
+import { assertIdentifier, CorruptDataError, createOption, describeValue, InvalidArgumentError, isStorageError, NotFoundError, StorageClosedError, StorageUnavailableError, toStorageError } from '@mtstore/core';
 import { holdBlobMap } from './rows.js';
 import { migrate, readVersion, tableNames, type Tables } from './schema.js';
 
@@ -112,6 +112,8 @@ export class Connection {
   readonly #create: boolean;
   readonly #where: string;
   #db: Database.Database | undefined;
+  /** Set by close(): the file is never opened again (a step of a call still running then would leak a new handle). */
+  #closed = false;
   /** Whether the open database reads through its map (set once the file outgrew MAP_FROM_BYTES). */
   #mapped = false;
   /** Peers upserted since the file's size was last looked at. */
@@ -170,6 +172,9 @@ export class Connection {
 
   /** The open, migrated database. */
   open(): Database.Database {
+    // Core checks `closed` when a call starts, not between the steps of one that awaits
+    // (reseal): opening again here would leave a handle, and the -wal and -shm files, that no close() ends.
+    if (this.#db === undefined && this.#closed) throw new StorageClosedError(`${this.#where}: the storage is closed`);
     return (this.#db ??= this.#connect());
   }
 
@@ -187,6 +192,7 @@ export class Connection {
   close(): void {
     const db = this.#db;
     this.#db = undefined;
+    this.#closed = true;
     this.#mapped = false;
     this.#grown = 0;
     if (db !== undefined && this.#borrowed === undefined) db.close();
