@@ -106,6 +106,12 @@ export function checkTarget(input: string): void {
   if (maySessionString(input)) {
     throw new CliError(EXIT.USAGE, `The target is ${shown(input)}, not a storage path or URL. Give the session as the first argument and a path or URL as the target.`);
   }
+  // `sessions/` would become the hidden file `sessions/.session.session` (core and the
+  // adapter each add Telethon's extension to a name that is only a dot-name), or fail as
+  // an unreachable backend when the folder is missing.
+  if (!isUrl(input) && /[\\/]$/.test(input)) {
+    throw new CliError(EXIT.USAGE, `The target ${input} is a folder: give a session file in it, e.g. ${input}bot.session.`);
+  }
 }
 
 export async function openTarget(input: string, name: string | undefined, encryption?: EncryptionOptions): Promise<Storage> {

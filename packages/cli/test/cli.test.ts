@@ -330,6 +330,27 @@ describe('targets, replacing and names', () => {
     }
   });
 
+  it('a folder given as the import or migrate target (a path ending in a slash) is a usage error, and nothing is created', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mtstore-cli-folder-'));
+    try {
+      mkdirSync(join(dir, 'sessions'));
+      // It created sessions/.session.session (a hidden file, .session added twice) and said
+      // "Imported … into sessions/"; inspect of sessions/ then found no such file. A missing
+      // folder failed exit 4 telling to check that a server runs.
+      for (const target of [`${join(dir, 'sessions')}/`, `${join(dir, 'missing')}/`]) {
+        for (const args of [['import', telethonFile, target], ['migrate', 'shared://t-folder', target]]) {
+          const io = captureIo();
+          expect(await run(args, io), io.err()).toBe(EXIT.USAGE);
+          expect(io.err()).toContain(`is a folder: give a session file in it, e.g. ${target}bot.session`);
+        }
+      }
+      expect(readdirSync(dir)).toEqual(['sessions']);
+      expect(readdirSync(join(dir, 'sessions'))).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('import without --force refuses a name that holds keys, peers, kv or references but no snapshot', async () => {
     const key = Uint8Array.from({ length: 256 }, (_, i) => (i * 7 + 50) & 0xff);
     const writes: [string, (s: Awaited<ReturnType<typeof openStorage>>) => Promise<void>][] = [
