@@ -265,6 +265,32 @@ describe('pragmas', () => {
   });
 });
 
+describe('the write-ahead log after a long read', () => {
+  it('grows while another process’s read holds back checkpoints, and is cut back to 16 MiB once they run again', async () => {
+    const path = temp.file('long-read.session');
+    const storage = new SqliteStorage({ path, name: 'a' });
+    await storage.kv.set('seed', Uint8Array.of(1));
+    expect(storage.database.pragma('journal_size_limit', { simple: true })).toBe(16 * 1024 * 1024);
+    // A reader of another connection (a CLI reading the file, the application's own
+    // statement): no checkpoint can pass its snapshot, so every commit appends to the log.
+    const reader = new Database(path);
+    reader.prepare('BEGIN').run();
+    reader.prepare('SELECT count(*) FROM mtstore_kv').get();
+    const value = new Uint8Array(200);
+    const walSize = (): number => statSync(`${path}-wal`).size;
+    for (let i = 0; walSize() <= 20 * 1024 * 1024; i++) await storage.kv.set(`k${i % 100}`, value.fill(i & 255));
+    reader.prepare('COMMIT').run();
+    reader.close();
+    // The next automatic checkpoint copies the log into the file; the commit after it starts
+    // the log over and, with journal_size_limit, cuts the file back (without it, it stays
+    // at its largest size for as long as any connection keeps the file open).
+    for (let i = 0; i < 2_000 && walSize() > 16 * 1024 * 1024; i++) await storage.kv.set(`k${i % 100}`, value.fill(i & 255));
+    expect(walSize()).toBeLessThanOrEqual(16 * 1024 * 1024);
+    expect(await storage.kv.get('k1')).toBeInstanceOf(Uint8Array);
+    await storage.close();
+  });
+});
+
 describe('switching to WAL while another connection of this process has the file open', () => {
   /**
    * The application's own better-sqlite3 Database on the file, in rollback-journal mode
@@ -390,7 +416,7 @@ describe('a borrowed Database', () => {
   it('is used as it is: no pragma changed, not closed by close()', async () => {
     const db = new Database(temp.file('borrowed.db'));
     db.exec('CREATE TABLE app_users (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO app_users (name) VALUES (\'ann\')');
-    const before = ['journal_mode', 'synchronous', 'foreign_keys', 'busy_timeout', 'temp_store', 'mmap_size'].map((p) => db.pragma(p, { simple: true }));
+    const before = ['journal_mode', 'synchronous', 'foreign_keys', 'busy_timeout', 'temp_store', 'mmap_size', 'journal_size_limit'].map((p) => db.pragma(p, { simple: true }));
     const client = new SqliteStorage({ database: db, name: 'alice' });
     const server = new SqliteSessionStorage({ database: db });
     await client.save(fullSession(3));
@@ -402,7 +428,7 @@ describe('a borrowed Database', () => {
     await server.close();
 
     expect(db.open).toBe(true);
-    expect(['journal_mode', 'synchronous', 'foreign_keys', 'busy_timeout', 'temp_store', 'mmap_size'].map((p) => db.pragma(p, { simple: true }))).toEqual(before);
+    expect(['journal_mode', 'synchronous', 'foreign_keys', 'busy_timeout', 'temp_store', 'mmap_size', 'journal_size_limit'].map((p) => db.pragma(p, { simple: true }))).toEqual(before);
     // The connection's own default (numbers, not bigints) is untouched too.
     expect(db.prepare('SELECT 2').pluck().get()).toBe(2);
     expect(db.prepare('SELECT name FROM app_users').pluck().all()).toEqual(['ann']);
