@@ -30,6 +30,20 @@ export function keyFrom(bytes: Uint8Array, format: string, field: string): AuthK
   return authKeyBytes(bytes);
 }
 
+/**
+ * An auth key column: its bytes, or null when it holds none (NULL, or an empty blob). A
+ * value of another type (hex or base64 text written by some tool) is a damaged row, as a
+ * key of the wrong length is: read as "no key" it imported a session that is logged out.
+ */
+export function keyColumn(value: unknown, format: string, field: string): Uint8Array | null {
+  if (value === null || value === undefined) return null;
+  if (!(value instanceof Uint8Array)) {
+    const what = typeof value === 'string' ? 'text' : typeof value === 'bigint' || typeof value === 'number' ? 'a number' : typeof value;
+    throw new TypeError(`${format}: ${field} holds ${what}, not the ${AUTH_KEY_LENGTH} bytes of an auth key`);
+  }
+  return value.length === 0 ? null : new Uint8Array(value);
+}
+
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 const HOST = /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 

@@ -19,7 +19,7 @@
  * deletes them when it upgrades the file to 2.
  */
 import { fromMarkedId, type ChannelState, type Peer, type PeerType, type Session } from '@mtstore/core';
-import { copyBytes, int64Column, isIpv4, keyFrom, normalizeIpv6 } from './bytes.js';
+import { int64Column, isIpv4, keyColumn, keyFrom, normalizeIpv6 } from './bytes.js';
 import { cleanEpoch, cleanPhone, cleanUsernames, finish, oldestFirst, peerIdentity } from './common.js';
 import { invalid } from './errors.js';
 import type { SqliteDatabase, SqliteSchema } from './sqlite.js';
@@ -128,8 +128,8 @@ export function readPyrogramDatabase(db: SqliteDatabase, schema: SqliteSchema): 
     }
     if (dc.ipv4 !== undefined || dc.ipv6 !== undefined) dc.port = Number(port);
   }
-  const key = copyBytes(row.auth_key);
-  if (key !== null && key.length > 0) dc.authKey = keyFrom(key, FORMAT, 'sessions.auth_key');
+  const key = keyColumn(row.auth_key, FORMAT, 'sessions.auth_key');
+  if (key !== null) dc.authKey = keyFrom(key, FORMAT, 'sessions.auth_key');
   const session: Session = { version: 1, homeDcId: dcId, dcs: [dc], channels: [] };
   const apiId = schema.sessions?.includes('api_id') ? int64Column(row.api_id) : null;
   if (apiId !== null && apiId > 0n && apiId < 2n ** 31n) session.apiId = Number(apiId);

@@ -9,7 +9,7 @@
  * the logged-in user. Telethon does not record whether that user is a bot.
  */
 import { type ChannelState, type Peer, type Session, type UpdateState } from '@mtstore/core';
-import { copyBytes, int64Column, keyFrom, normalizeIpv6, isIpv4 } from './bytes.js';
+import { int64Column, keyColumn, keyFrom, normalizeIpv6, isIpv4 } from './bytes.js';
 import { cleanDisplayName, cleanEpoch, cleanPhone, cleanUsernames, finish, oldestFirst, peerIdentity } from './common.js';
 import { isTestAddress } from './dcs.js';
 import { invalid } from './errors.js';
@@ -63,8 +63,8 @@ export function readTelethonDatabase(db: SqliteDatabase, schema: SqliteSchema, o
     dc.port = num(row.port, 'sessions.port');
     if (isTestAddress(dc.ipv4 ?? dc.ipv6)) dc.testMode = true;
   }
-  const key = copyBytes(row.auth_key);
-  if (key !== null && key.length > 0) dc.authKey = keyFrom(key, FORMAT, 'sessions.auth_key');
+  const key = keyColumn(row.auth_key, FORMAT, 'sessions.auth_key');
+  if (key !== null) dc.authKey = keyFrom(key, FORMAT, 'sessions.auth_key');
   const session: Session = { version: 1, homeDcId: dcId, dcs: [dc], channels: [] };
   const takeout = int64Column(row.takeout_id);
   if (takeout !== null) session.takeoutId = takeout;

@@ -298,3 +298,24 @@ describe('a file with many channels', () => {
     expect(added.every((c) => c.pts === Number(c.id - 9_000_000_000n))).toBe(true);
   });
 });
+
+describe('an auth key stored as text', () => {
+  // Tools that write these files by hand store the key as hex or base64 text. It was read
+  // as no key at all: the import succeeded as a session that is logged out, where a key
+  // of the wrong length is a damaged file.
+  for (const [fixture, format] of [
+    ['telethon/telethon.session', 'Telethon session file'],
+    ['pyrogram/pyrogram.session', 'Pyrogram session file'],
+  ] as const) {
+    it(`${format}: is a damaged file (INVALID) naming the column, never the text`, async () => {
+      const text = Buffer.from(seededKey(4)).toString('hex');
+      const path = copyOf(fixture, `text-key-${fixture.split('/')[0]}.session`, (db) => db.prepare('update sessions set auth_key = ?').run(text));
+      const error = await parseSession(path).then(
+        () => null,
+        (e: unknown) => e as Error & { code: string },
+      );
+      expect(error).toMatchObject({ code: 'MTSTORE_CONVERT_INVALID', message: expect.stringContaining('sessions.auth_key holds text, not the 256 bytes of an auth key') });
+      expect(error!.message).not.toContain(text.slice(0, 16));
+    });
+  }
+});
