@@ -17,6 +17,7 @@
 import type { QueryResult, QueryResultRow } from 'pg';
 import { LeaseLostError, Once, type LeaseRepository, type StoredLease } from '@mtstore/core';
 import { statement, type Database, type Statement, type TransactionQuery } from './connection.js';
+import { beginStatement, withTransaction } from './transaction.js';
 
 interface LeaseRow {
   token: bigint;
@@ -50,14 +51,15 @@ export class PostgresLeases implements LeaseRepository {
         )`,
         `CREATE UNIQUE INDEX IF NOT EXISTS leases_token ON ${t} (name, token)`,
       ];
-      for (const ddl of create) {
-        try {
-          await db.pool.query(ddl);
-        } catch {
-          // Two processes creating it at once: one fails on the catalog's unique index; it is there.
-          await db.pool.query(ddl);
-        }
-      }
+      // One transaction under the migration's lock (the table is a lazily created part of
+      // the schema), with mtstore's own lock_timeout (beginStatement): instances creating
+      // it at once wait for each other and then find it there. Each statement on its own,
+      // they met each other's catalog locks and, under an application's short lock_timeout,
+      // failed 'canceling statement due to lock timeout' (or on the catalog's unique index).
+      await withTransaction(db.pool, beginStatement(db.pool), async (client) => {
+        await client.query({ text: 'SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', values: [`mtstore:migrate:${db.schema}`] });
+        for (const ddl of create) await client.query(ddl);
+      });
     });
     this.#sql = {
       acquire: statement(

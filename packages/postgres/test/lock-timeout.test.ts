@@ -52,4 +52,20 @@ describe.runIf(server.available)('a pool whose sessions run with lock_timeout = 
     // The application's sessions keep their setting.
     expect((await pool.query('SHOW lock_timeout')).rows[0]?.lock_timeout).toBe('1ms');
   });
+
+  it('first lease acquires of many instances at once, on a schema without the lease table, all go through', async () => {
+    // Each instance creates the lease table on its first acquire: the creators waited for
+    // each other's catalog locks and the losers failed 'canceling statement due to lock timeout'.
+    const outcomes: string[] = [];
+    for (let round = 0; round < 4; round++) {
+      const schema = freshSchema();
+      await track(new PostgresStorage({ connectionString: url, schema })).save(fullSession(1));
+      const racers = Array.from({ length: 12 }, (_, i) => track(new PostgresStorage({ config: { connectionString: url, max: 1, options: '-c lock_timeout=1ms' }, schema, name: `n${i}` })));
+      await Promise.all(racers.map((racer) => racer.kv.get('warm-up')));
+      const settled = await Promise.allSettled(racers.map((racer) => racer.lease.acquire({ ttlSeconds: 60, heartbeat: false })));
+      outcomes.push(...settled.flatMap((r) => (r.status === 'rejected' ? [String((r.reason as Error).message)] : [])));
+      await Promise.all(racers.map((racer) => racer.close()));
+    }
+    expect(outcomes).toEqual([]);
+  });
 });
