@@ -3,10 +3,12 @@
  * process at once, and a writer that meets another's lock waits (busy_timeout)
  * instead of failing with "database is locked".
  */
+import Database from 'better-sqlite3';
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fullSession, minimalSession } from '@mtstore/conformance';
-import { SqliteSessionStorage, SqliteStorage } from '../src/index.js';
+import { SCHEMA_VERSION, SqliteSessionStorage, SqliteStorage } from '../src/index.js';
+import { MIGRATIONS, tableNames } from '../src/schema.js';
 import { Agent } from './child.js';
 import { tempDir } from './helpers.js';
 
@@ -130,6 +132,45 @@ describe('two processes on one file', () => {
     for (const authKeyId of [1n, 2n, 3n, 4n]) expect(await server.listSessions(authKeyId)).toEqual([1n]);
     await server.close();
   });
+
+  it('processes opening a file of an older schema at the same moment migrate it once, and all get going', async () => {
+    // Version 4 with enough peers that its migration (the peer tables rebuilt in step
+    // 4 → 5) lasts while the other processes' opens arrive.
+    const path = temp.file('old-schema.session');
+    const t = tableNames('mtstore_');
+    const db = new Database(path);
+    db.pragma('foreign_keys = ON');
+    for (const step of MIGRATIONS.slice(0, 4)) db.exec(step(t));
+    db.prepare(`INSERT INTO ${t.meta} (key, value) VALUES ('schema_version', 4)`).run();
+    const session = db.prepare(`INSERT INTO ${t.sessions} (name, version, home_dc_id, has_snapshot) VALUES ('shared', 1, 0, 0) RETURNING id`).pluck().get();
+    const insertPeer = db.prepare(`INSERT INTO ${t.peers} (session_id, type, id, access_hash, min, updated_at, usernames) VALUES (?, 'user', ?, ?, NULL, 1700000000, ?)`);
+    const insertName = db.prepare(`INSERT INTO ${t.usernames} (session_id, username_key, type, id) VALUES (?, ?, 'user', ?)`);
+    const count = 30_000;
+    db.transaction(() => {
+      for (let i = 1; i <= count; i++) {
+        insertPeer.run(session, i, BigInt(i) * 7919n + 13n, JSON.stringify([`user_${i}`]));
+        insertName.run(session, `user_${i}`, i);
+      }
+    })();
+    db.close();
+
+    const agents = Array.from({ length: 4 }, () => new Agent(path));
+    try {
+      // Every agent up and waiting before any of them opens the file.
+      for (const agent of agents) expect(await agent.run('ping')).toEqual({ ok: 'ping', value: 'pong' });
+      agents.forEach((agent, i) => agent.send(i % 2 === 0 ? `peer ${i + 1}` : `create ${i + 1} 1`));
+      const replies = await Promise.all(agents.map((agent) => agent.reply()));
+      expect(replies).toEqual(agents.map((_, i) => (i % 2 === 0 ? { ok: 'peer', value: String(BigInt(i + 1) * 7919n + 13n) } : { ok: 'create', value: true })));
+    } finally {
+      await Promise.all(agents.map((agent) => agent.stop()));
+    }
+    const check = new Database(path, { readonly: true });
+    expect(check.prepare(`SELECT value FROM ${t.meta} WHERE key = 'schema_version'`).pluck().get()).toBe(SCHEMA_VERSION);
+    expect(check.prepare(`SELECT count(*) FROM ${t.peers}`).pluck().get()).toBe(count);
+    expect(check.prepare(`SELECT count(*) FROM ${t.usernames}`).pluck().get()).toBe(count);
+    expect(check.pragma('integrity_check', { simple: true })).toBe('ok');
+    check.close();
+  }, 60_000);
 
   it('two processes writing at full speed both finish, with no lost write', async () => {
     const path = await preparedFile('stress.session');

@@ -19,6 +19,8 @@ const out = (value) => writeSync(1, `${JSON.stringify(value, (_k, v) => (typeof 
 const state = (pts) => ({ pts, qts: 1, date: 1_700_000_000, seq: 1 });
 
 const commands = {
+  // Touches nothing: the agent is up and reading commands.
+  ping: () => 'pong',
   save: (seed) => client.save(fullSession(Number(seed))),
   state: (pts) => client.saveUpdateState(state(Number(pts)), [{ id: 7n, pts: Number(pts) }]),
   load: async () => {
