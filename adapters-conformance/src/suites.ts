@@ -28,6 +28,7 @@ import { tamperedData } from './traits/tamper.js';
 import { createFalse, serverCreateFalse } from './traits/create.js';
 import { tornReads } from './traits/torn.js';
 import { removals } from './traits/intact.js';
+import { clientNamespaces, serverNamespaces } from './traits/namespaces.js';
 import { atomicSave, closing, deletion, ids, roundTrip, twoInstances, updateState } from './traits/storage.js';
 
 /** Client `Storage` + `PeerCache` traits. */
@@ -41,6 +42,7 @@ export function describeStorage(t: TestApi, name: string, options: StorageSuiteO
     updateState(r);
     deletion(r);
     twoInstances(r);
+    clientNamespaces(r);
     closing(r);
     secrets(r);
     peers(r);
@@ -75,6 +77,7 @@ export function describeSessionStorage(t: TestApi, name: string, options: Sessio
     serverInput(r);
     races(r);
     serverInstances(r);
+    serverNamespaces(r);
     serverClosing(r);
     serverSettling(r);
     processRaces(r);

@@ -1239,6 +1239,8 @@ export const BROKEN: readonly Broken[] = [
   { rule: 'authKeys.get and getTemp hand out plain Uint8Arrays: util.inspect prints the key', suite: 'storage', group: 'secrets', open: plainKeysFromGet },
   { rule: 'the CorruptDataError of a damaged snapshot quotes the session’s keys', suite: 'storage', group: 'faults', open: corruptQuotesKeys, corrupt: corruptMemory },
   { rule: 'kv values handed out as slices of a shared Buffer pool', suite: 'storage', group: 'kv', open: kvValuesInPool },
+  { rule: 'kv entries kept outside the namespace (the table or key prefix forgotten): the same name shares them across namespaces', suite: 'storage', group: 'namespaces', open: kvWithoutNamespace },
+  { rule: 'server sessions kept outside the namespace', suite: 'server', group: 'namespaces', open: () => new MemorySessionStorage({ store: UNPREFIXED }) },
   { rule: 'the bus writes every destroy reason as explicit', suite: 'bus', group: 'bus', open: (b) => reasonsFlattened(new LocalSessionEventBus(b.channel)) },
   {
     rule: 'touchSession by an instance without ttlSeconds keeps the stored expiry (COALESCE)',
@@ -1793,4 +1795,24 @@ class CreateRefreshesLive extends MemorySessionStorage {
     if (await this.touch(authKeyId, sessionId, now, expiresAt)) return false;
     return super.insertSession(authKeyId, sessionId, now, expiresAt);
   }
+}
+
+/** A backend-wide store outside every namespace: what a table or key without the namespace's prefix is. */
+const UNPREFIXED = new MemoryStore();
+
+/** kv entries in UNPREFIXED, by session name: the namespace's kv is every namespace's. */
+function kvWithoutNamespace(b: Backend, name: string): Storage {
+  const inner = memory(b, name);
+  const outside = new MemoryStorage({ store: UNPREFIXED, name });
+  return wrap(inner, {
+    kv: outside.kv,
+    delete: async () => {
+      await inner.delete();
+      await outside.kv.clear();
+    },
+    close: async () => {
+      await outside.close();
+      await inner.close();
+    },
+  });
 }

@@ -61,6 +61,11 @@ export class ServerScope {
     return this.scope.track(await this.open_(this.scope.namespace));
   }
 
+  /** A new instance on another namespace of the backend (one from `scope.another()`). */
+  async openIn(namespace: string): Promise<SessionStorageProtocol> {
+    return this.scope.track(await this.open_(namespace));
+  }
+
   /** A new instance opened with the adapter's `create: false` (the `openExisting` hook) on this test's backend. */
   async openExisting(): Promise<SessionStorageProtocol> {
     const open = this.openExisting_;

@@ -196,27 +196,8 @@ export async function storedEverywhere(s: StorageScope, expect: Expect): Promise
   await storeEverything(other, 2);
   const before = await picture(storage, 1);
   const otherBefore = await picture(other, 2);
-  for (const [what, shot, seed] of [
-    ['main', before, 1],
-    ['other', otherBefore, 2],
-  ] as const) {
-    const address = fullSession(seed);
-    expect(shot.snapshot, `${what}: the snapshot stored`).toEqual({
-      ...address,
-      dcs: address.dcs.map(({ authKey: _k, tempAuthKeys: _t, ...rest }) => rest),
-    });
-    expect(
-      shot.keys.entries.map((e) => [e.dcId, e.mediaOnly, e.authKey !== undefined, e.tempAuthKeys.map((t) => t.index)]),
-      `${what}: the keys stored`
-    ).toContainEqual([9, false, true, [3]]);
-    expect(
-      shot.keys.getTemp.every(([, , t]) => t !== null),
-      `${what}: every temp key stored`
-    ).toBe(true);
-    expect(shot.kv, `${what}: the kv entries stored`).toEqual(everythingKv(seed));
-    expect(shot.peers.list.length, `${what}: the peers stored`).toBe(everythingPeers(seed).length);
-    expect(shot.refs.list, `${what}: the references stored`).toEqual(everythingRefs(seed));
-  }
+  expectEverything(expect, 'main', before, 1);
+  expectEverything(expect, 'other', otherBefore, 2);
   return {
     storage,
     other,
@@ -232,6 +213,26 @@ export async function storedEverywhere(s: StorageScope, expect: Expect): Promise
       expect(await other.listNames(), `${what}: listNames still lists the other name`).toContain('other');
     },
   };
+}
+
+/** Checks that a picture holds what `storeEverything(storage, seed)` wrote (so comparing it later means something). */
+export function expectEverything(expect: Expect, what: string, shot: Picture, seed: number): void {
+  const address = fullSession(seed);
+  expect(shot.snapshot, `${what}: the snapshot stored`).toEqual({
+    ...address,
+    dcs: address.dcs.map(({ authKey: _k, tempAuthKeys: _t, ...rest }) => rest),
+  });
+  expect(
+    shot.keys.entries.map((e) => [e.dcId, e.mediaOnly, e.authKey !== undefined, e.tempAuthKeys.map((t) => t.index)]),
+    `${what}: the keys stored`
+  ).toContainEqual([9, false, true, [3]]);
+  expect(
+    shot.keys.getTemp.every(([, , t]) => t !== null),
+    `${what}: every temp key stored`
+  ).toBe(true);
+  expect(shot.kv, `${what}: the kv entries stored`).toEqual(everythingKv(seed));
+  expect(shot.peers.list.length, `${what}: the peers stored`).toBe(everythingPeers(seed).length);
+  expect(shot.refs.list, `${what}: the references stored`).toEqual(everythingRefs(seed));
 }
 
 /**

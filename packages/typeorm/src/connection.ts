@@ -112,6 +112,12 @@ function retryable(error: unknown): boolean {
 
 const ATTEMPTS = 8;
 
+/** better-sqlite3's default busy timeout, which TypeORM's `timeout` option sets. */
+const SQLITE_BUSY_TIMEOUT_MS = 5000;
+
+/** sqlite: how often a call looks whether the application's transaction ended (see #outsideApplicationTransaction). */
+const APPLICATION_TRANSACTION_CHECK_MS = 5;
+
 /** How long close() lets calls already in flight finish before it rejects the rest. */
 export const CLOSE_GRACE_MS = 5000;
 
@@ -748,7 +754,36 @@ export class Connection {
   }
 
   #exclusive<T>(work: () => Promise<T>): Promise<T> {
-    return this.#queue === undefined ? work() : inTurn(this.#queue, work);
+    if (this.#queue === undefined) return work();
+    return inTurn(this.#queue, this.owned ? work : async () => {
+      await this.#outsideApplicationTransaction();
+      return work();
+    });
+  }
+
+  /**
+   * sqlite, the application's DataSource: TypeORM gives it one connection, which every
+   * query runner shares, so a transaction the application keeps open across an await
+   * would take in whatever mtstore sends meanwhile — committed or rolled back with it
+   * (a write already reported done, gone with the application's rollback), a transaction
+   * of ours nested as a savepoint. In its turn (ours are one at a time, so an open
+   * transaction then is the application's) a call waits for it to end, as long as
+   * sqlite waits for another connection's lock (the DataSource's `timeout`, default
+   * 5 s); then StorageUnavailableError: the application may be awaiting this call
+   * inside that transaction.
+   */
+  async #outsideApplicationTransaction(): Promise<void> {
+    const connection = (this.#dataSource.driver as { databaseConnection?: { inTransaction?: unknown } }).databaseConnection;
+    if (connection?.inTransaction !== true) return;
+    const timeout = (this.#dataSource.options as { timeout?: unknown }).timeout;
+    const limit = typeof timeout === 'number' && timeout >= 0 ? timeout : SQLITE_BUSY_TIMEOUT_MS;
+    const deadline = Date.now() + limit;
+    while (connection.inTransaction === true) {
+      if (Date.now() >= deadline) {
+        throw new StorageUnavailableError(`${this.#where}: a transaction of the application stayed open on the DataSource's one sqlite connection for ${limit} ms; mtstore's statements would have become part of it, so none was sent (make mtstore calls outside your own transactions)`);
+      }
+      await new Promise((done) => setTimeout(done, APPLICATION_TRANSACTION_CHECK_MS));
+    }
   }
 
   async #withRunner<T>(work: (runner: QueryRunner) => Promise<T>): Promise<T> {

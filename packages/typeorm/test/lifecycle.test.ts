@@ -183,5 +183,40 @@ for (const db of drivers) {
         await db.cleanup(namespace);
       }
     });
+
+    if (db.name === 'sqlite') {
+      it('a transaction of the application open on the one sqlite connection: calls wait for it to end instead of joining it (its rollback took a reported write with it), and fail StorageUnavailableError after the busy timeout', async () => {
+        const namespace = randomNamespace();
+        const app = await new DataSource({ ...db.options(namespace), timeout: 400 } as DataSourceOptions).initialize();
+        const storage = new TypeormStorage({ dataSource: app, name: 'alice' });
+        try {
+          await storage.kv.set('a', Uint8Array.of(1));
+          // The application's transaction is open across an await while mtstore writes, then rolls back.
+          let write: Promise<Outcome> | undefined;
+          await app
+            .transaction(async (manager) => {
+              await manager.query('SELECT 1');
+              write = within(storage.kv.set('a', Uint8Array.of(2)), 5000);
+              await new Promise((done) => setTimeout(done, 100));
+              throw new Error('the application rolls back');
+            })
+            .catch(() => undefined);
+          expect(await write).toBe('fulfilled');
+          expect(plain(await storage.kv.get('a'))).toEqual(Uint8Array.of(2));
+          // Awaited inside the transaction, the call cannot wait for it: it fails after the busy timeout, nothing written.
+          const started = Date.now();
+          const inside = await app.transaction(async () => within(storage.kv.set('a', Uint8Array.of(3)), 5000));
+          expect(typeof inside === 'object' ? inside.code : inside).toBe('MTSTORE_STORAGE_UNAVAILABLE');
+          expect(Date.now() - started).toBeGreaterThanOrEqual(400);
+          expect(plain(await storage.kv.get('a'))).toEqual(Uint8Array.of(2));
+          await storage.save(fullSession(1));
+          expect(plain(await storage.load())).toEqual(fullSession(1));
+        } finally {
+          await storage.close();
+          await app.destroy();
+          await db.cleanup(namespace);
+        }
+      });
+    }
   });
 }
