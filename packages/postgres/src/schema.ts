@@ -233,6 +233,21 @@ function tooNew(where: string, schema: string, version: number): MigrationError 
   );
 }
 
+/**
+ * A `migrations` table without a `version` column (42703): another program's, such as
+ * TypeORM's or db-migrate's default table, when mtstore is pointed at the application's
+ * own schema. It was StorageUnavailableError "column "version" does not exist", which
+ * reads as an outage to wait out; it is the schema that is wrong, and stays so.
+ */
+function foreignMigrations(where: string, schema: string, mustExist: boolean, cause: unknown): Error {
+  const what = 'its table "migrations" is another program\'s: it has no version column';
+  if (mustExist) return storeNotFound(where, `schema "${schema}"`, '@mtstore/postgres', what);
+  return new MigrationError(
+    `${where}: schema "${schema}" has a table "migrations" that is not @mtstore/postgres's (it has no version column): another program's migrations? Give mtstore a schema of its own (the schema option; default "mtstore").`,
+    { cause },
+  );
+}
+
 async function appliedVersion(client: Pool | PoolClient, schema: string): Promise<number | undefined> {
   const { rows } = await client.query<{ version: number | null }>({
     text: `SELECT max(version) AS version FROM ${quoteIdentifier(schema)}.migrations`,
@@ -268,6 +283,7 @@ export async function migrate(pool: Pool, schema: string, target = SCHEMA_VERSIO
   } catch (error) {
     // 3F000 no such schema, 42P01 no such table: a fresh database, migrate below.
     const code = (error as { code?: unknown }).code;
+    if (code === '42703') throw foreignMigrations(where, schema, options.mustExist === true, error);
     if (code !== '3F000' && code !== '42P01') throw error;
     missing = `no table "${schema}".migrations`;
   }

@@ -114,6 +114,20 @@ describe.runIf(server.available)('schema', () => {
     expect((await admin().query(`SELECT version FROM "${schema}".migrations ORDER BY version`)).rows).toEqual(everyVersion);
   });
 
+  it("a schema holding another program's migrations table (TypeORM's, db-migrate's: no version column) is MigrationError, or NotFoundError with create: false, and nothing is created", async () => {
+    const schema = freshSchema();
+    // TypeORM's default table, as an application that points mtstore at its own schema ('public') has it.
+    await admin().query(`CREATE SCHEMA "${schema}"; CREATE TABLE "${schema}".migrations (id serial PRIMARY KEY, "timestamp" bigint NOT NULL, name varchar NOT NULL)`);
+    // Both were StorageUnavailableError 'column "version" does not exist', read as a passing outage.
+    const created = await rejection(track(new PostgresStorage({ connectionString: url, schema })).save(fullSession(1)));
+    expect(created.code).toBe('MTSTORE_MIGRATION');
+    expect(created.message).toContain(`schema "${schema}" has a table "migrations" that is not @mtstore/postgres's`);
+    const opened = await rejection(track(new PostgresSessionStorage({ connectionString: url, schema, create: false })).createSession(1n, 1n));
+    expect(opened.code).toBe('MTSTORE_NOT_FOUND');
+    const tables = await admin().query('SELECT table_name FROM information_schema.tables WHERE table_schema = $1', [schema]);
+    expect(tables.rows).toEqual([{ table_name: 'migrations' }]);
+  });
+
   it('refuses a schema written by a newer version with MigrationError, and writes nothing', async () => {
     const schema = freshSchema();
     const first = track(new PostgresStorage({ connectionString: url, schema }));
