@@ -359,7 +359,8 @@ const WAL_SWITCH_WAIT = 100;
  * which gives the same results (readers then wait on a writer), and the next open by
  * this adapter switches it. The wait is WAL_SWITCH_WAIT, not busyTimeout: in this
  * process the holder could not move while this synchronous call waited, so the full
- * timeout would only stall the event loop. Returns whether the file is in WAL mode.
+ * timeout would only stall the event loop. A file this process cannot write stays in its
+ * mode too, so that it can still be read. Returns whether the file is in WAL mode.
  * Never inside a transaction (SQLite refuses the switch there): this runs right after
  * opening.
  */
@@ -370,6 +371,9 @@ function switchToWal(db: Database.Database, busyTimeout: number): boolean {
   } catch (error) {
     const code = (error as { code?: unknown } | null)?.code;
     if (typeof code === 'string' && code.startsWith('SQLITE_BUSY')) return false;
+    // A file (or directory) this process cannot write: it is read in its own journal mode,
+    // and only a write fails (SQLITE_READONLY). Refusing the open refused every read too.
+    if (typeof code === 'string' && code.startsWith('SQLITE_READONLY')) return false;
     throw error;
   } finally {
     // A number checked in the constructor: a pragma takes no bound value.

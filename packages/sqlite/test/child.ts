@@ -17,9 +17,9 @@ export class Child {
   #partial = '';
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
-  constructor(script: string, args: readonly string[] = [], options: { cwd?: string } = {}) {
+  constructor(script: string, args: readonly string[] = [], options: { cwd?: string; uid?: number; gid?: number } = {}) {
     const path = fileURLToPath(new URL(`./children/${script}`, import.meta.url));
-    this.process = spawn(process.execPath, [path, ...args], { cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    this.process = spawn(process.execPath, [path, ...args], { cwd: options.cwd, uid: options.uid, gid: options.gid, stdio: ['pipe', 'pipe', 'pipe'] });
     this.process.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
       const parts = (this.#partial + chunk).split('\n');
       this.#partial = parts.pop() ?? '';

@@ -265,6 +265,42 @@ describe('pragmas', () => {
   });
 });
 
+describe('a file this process cannot write', () => {
+  // Root reads and writes any file whatever its mode: the child runs as nobody. CI runs
+  // as root; elsewhere (not root) the test cannot drop to another user.
+  const asRoot = process.getuid?.() === 0;
+  it.runIf(asRoot || process.env.CI === 'true')('in rollback-journal mode, at the current schema: reads work, a write is StorageUnavailableError, the file is left as it was', async () => {
+    const dir = join(temp.dir, 'read-only');
+    mkdirSync(dir);
+    const path = join(dir, 'journal.session');
+    const storage = new SqliteStorage({ path, name: 'a' });
+    await storage.save(minimalSession());
+    await storage.kv.set('x', Uint8Array.of(1));
+    await storage.close();
+    // A file in rollback-journal mode: made through a borrowed Database kept in that mode,
+    // or by another SQLite tool.
+    const db = new Database(path);
+    db.pragma('journal_mode = DELETE');
+    db.close();
+    chmodSync(path, 0o444);
+    chmodSync(dir, 0o755);
+    chmodSync(temp.dir, 0o755);
+    const before = readFileSync(path);
+
+    const child = new Child('read-only.mjs', [path], { uid: 65534, gid: 65534 });
+    const { code } = await child.exited;
+    expect(code, child.stderr).toBe(0);
+    const replies = child.received.filter((line) => line !== '').map((line) => JSON.parse(line) as { name: string; value?: unknown; code?: string; message?: string });
+    expect(replies.slice(0, 2)).toEqual([
+      { name: 'load', value: minimalSession().homeDcId },
+      { name: 'get', value: [1] },
+    ]);
+    expect(replies[2]).toMatchObject({ name: 'set', code: 'MTSTORE_STORAGE_UNAVAILABLE', message: expect.stringMatching(/readonly/) });
+    expect(readFileSync(path).equals(before)).toBe(true);
+    expect(readdirSync(dir)).toEqual(['journal.session']);
+  });
+});
+
 describe('the write-ahead log after a long read', () => {
   it('grows while another process’s read holds back checkpoints, and is cut back to 16 MiB once they run again', async () => {
     const path = temp.file('long-read.session');
