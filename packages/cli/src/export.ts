@@ -27,8 +27,9 @@ export function checkStringFormat(format: string): StringSessionFormat {
 }
 
 /** The session stored under `name` in `source` (a storage), or the foreign session `source` is. */
-export async function loadSession(source: string, name: string | undefined, from?: SessionFormat, encryption?: EncryptionOptions, bot?: boolean): Promise<Session> {
-  const foreign = await readForeign(source, { format: from, name, bot });
+/** `io`: where a source given as `-` is read from (its stdin). */
+export async function loadSession(source: string, name: string | undefined, from?: SessionFormat, encryption?: EncryptionOptions, bot?: boolean, io?: Io): Promise<Session> {
+  const foreign = await readForeign(source, { format: from, name, bot }, io);
   if (foreign !== null) {
     if (bot) checkBotFlag(foreign, 'Export');
     return foreign.session;
@@ -65,7 +66,7 @@ export async function loadSession(source: string, name: string | undefined, from
 export async function exportSession(source: string, options: ExportOptions, io: Io): Promise<string> {
   const format = checkStringFormat(options.format);
   const encryption = options.keys === undefined ? undefined : encryptionFromFlags(options.keys);
-  const session = await loadSession(source, options.name, options.from, encryption, options.bot);
+  const session = await loadSession(source, options.name, options.from, encryption, options.bot, io);
   if (format === 'pyrogram' && session.apiId === undefined && options.apiId === undefined && session.user !== undefined) {
     // The library's own refusal names its option (`apiId`); on the command line it is --api-id.
     throw new CliError(EXIT.USAGE, `The session records no api_id, which a Pyrogram string holds: pass --api-id <your app's api_id>.`);

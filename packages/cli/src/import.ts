@@ -3,7 +3,7 @@ import { parseSession, type ConvertedSession, type SessionFormat } from '@mtstor
 import { describeHolder, isStorageError, LeaseHeldError, type Storage } from '@mtstore/core';
 import { CliError, EXIT } from './exit.js';
 import { say, type Io } from './io.js';
-import { checkBotFlag, checkTarget, openTarget, sessionNameOf, shown } from './source.js';
+import { checkBotFlag, checkTarget, openTarget, readStdin, sessionNameOf, shown, STDIN } from './source.js';
 
 export interface ImportOptions {
   name?: string;
@@ -67,7 +67,7 @@ export function reportWarnings(io: Io, warnings: readonly string[]): void {
 export async function importSession(input: string, target: string, options: ImportOptions, io: Io): Promise<ImportResult> {
   checkTarget(target);
   // --name also picks the session of a GramJS folder that holds several (imported under that name).
-  const converted = await parseSession(input, { ...(options.format ? { format: options.format } : {}), ...(options.bot ? { bot: true } : {}), ...(options.name ? { name: options.name } : {}) });
+  const converted = await parseSession(input === STDIN ? await readStdin(io) : input, { ...(options.format ? { format: options.format } : {}), ...(options.bot ? { bot: true } : {}), ...(options.name ? { name: options.name } : {}) });
   if (options.bot) checkBotFlag(converted, 'Import');
   const storage = await openTarget(target, options.name);
   const name = sessionNameOf(target, options.name);

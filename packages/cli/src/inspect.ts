@@ -4,7 +4,7 @@ import { describeHolder, isStorageError, type DataCenter, type LeaseHolder, type
 import type { SessionFormat } from '@mtstore/convert';
 import { CliError, EXIT } from './exit.js';
 import type { Io } from './io.js';
-import { isUrl, openExisting, readForeign, shown } from './source.js';
+import { isUrl, openExisting, readForeign, shown, STDIN } from './source.js';
 
 export interface InspectOptions {
   name?: string;
@@ -123,10 +123,10 @@ export async function inspect(source: string, options: InspectOptions, io: Io): 
   // half a summary.
   const lines: string[] = [];
   const out = (line: string) => lines.push(line);
-  const foreign = await readForeign(source, { format: options.from, name: options.name });
+  const foreign = await readForeign(source, { format: options.from, name: options.name }, io);
   if (foreign !== null) {
     // A string is a login: name it by format and length only.
-    const what = existsSync(source) || existsSync(`${source}.session`) ? shown(source) : `the ${source.length}-character string`;
+    const what = source === STDIN ? 'standard input' : existsSync(source) || existsSync(`${source}.session`) ? shown(source) : `the ${source.length}-character string`;
     out(`${what}: a ${foreign.format} session (${foreign.layout})`);
     for (const line of describeSession(foreign.session)) out(line);
     const counts: Record<PeerType, number> = { user: 0, chat: 0, channel: 0 };

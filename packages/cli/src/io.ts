@@ -2,9 +2,11 @@
 export interface Io {
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+  /** Read when the session is given as `-`; absent: nothing to read. */
+  stdin?: NodeJS.ReadableStream & { isTTY?: boolean };
 }
 
-export const processIo: Io = { stdout: process.stdout, stderr: process.stderr };
+export const processIo: Io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin };
 
 export function say(io: Io, line: string): void {
   io.stderr.write(`${line}\n`);

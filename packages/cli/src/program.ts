@@ -45,7 +45,7 @@ export function buildProgram(io: Io): Command {
   program
     .command('import')
     .description('Import a session (string, .session file or GramJS folder) into a storage path or URL, peers included.')
-    .argument('<file-or-string>', 'a Telethon/GramJS/Pyrogram/mtcute session string, a .session file or a GramJS session folder')
+    .argument('<file-or-string>', 'a Telethon/GramJS/Pyrogram/mtcute session string (or a text file holding one), a .session file, a GramJS session folder, or - to read it from standard input')
     .argument('<target>', 'a path (SQLite) or a URL: postgres://, redis://, mongodb://, memory:')
     .option('-n, --name <session>', 'session name in the target (default: ?session= in the URL, else "default")')
     .addOption(new Option('-f, --format <format>', 'read the input as this format (needed only when it is ambiguous)').choices([...STRING_FORMATS, ...FILE_FORMATS]))
@@ -58,7 +58,7 @@ export function buildProgram(io: Io): Command {
   program
     .command('export')
     .description('Print a stored session as a session string (stdout); a warning goes to stderr.')
-    .argument('<source>', 'a storage path or URL (or a foreign session file to convert)')
+    .argument('<source>', 'a storage path or URL, or a foreign session to convert: a session string, a session file or folder, or - to read it from standard input')
     .addOption(new Option('-f, --format <format>', 'the string format to write').choices([...STRING_FORMATS]).makeOptionMandatory())
     .option('-n, --name <session>', 'session name in the source (default: ?session= in the URL, else "default")')
     .option('--api-id <id>', 'api_id for a Pyrogram string when the session has none (a session\'s own api_id is kept)', apiId)
@@ -111,7 +111,7 @@ export function buildProgram(io: Io): Command {
   program
     .command('inspect')
     .description('A redacted summary: sessions, DCs, user, update state, peer counts. Keys never print.')
-    .argument('<source>', 'a storage path or URL, a session file or folder, or a session string')
+    .argument('<source>', 'a storage path or URL, a session file or folder, a session string, or - to read a session from standard input')
     .option('-n, --name <session>', 'only this session')
     .addOption(new Option('--from <format>', 'read a foreign source as this format (needed only when it is ambiguous)').choices([...STRING_FORMATS, ...FILE_FORMATS]))
     .action(async (source: string, opts: { name?: string; from?: SessionFormat }) => {

@@ -9,6 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { detectSessionFile, detectStringFormats, parseSession, sessionStringInFile, type ConvertedSession, type SessionFormat } from '@mtstore/convert';
 import { maySessionString, openStorage, redactUrl, type EncryptionOptions, type Storage } from '@mtstore/core';
 import { CliError, EXIT } from './exit.js';
+import type { Io } from './io.js';
 
 const URL_SCHEME = /^([a-z][a-z0-9+.-]+):/i;
 
@@ -120,6 +121,24 @@ export async function openTarget(input: string, name: string | undefined, encryp
 }
 
 /**
+ * `-` for the session: read from standard input (a string, or a session file's bytes),
+ * so a login never stands on the command line — in the process list every local user
+ * reads, and in the shell history.
+ */
+export const STDIN = '-';
+
+export async function readStdin(io: Io): Promise<Uint8Array> {
+  const stdin = io.stdin;
+  if (stdin === undefined || stdin.isTTY === true) {
+    // Nothing piped in: waiting on a terminal would look like a hang.
+    throw new CliError(EXIT.USAGE, '"-" reads the session from standard input: pipe it in (mtstore import - <target> < session.txt), or give the string or file as the argument.');
+  }
+  const chunks: Buffer[] = [];
+  for await (const chunk of stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk as Uint8Array));
+  return new Uint8Array(Buffer.concat(chunks));
+}
+
+/**
  * A foreign session when the input is one (file written by another library, folder,
  * string), else null. `format` reads it as that format (an ambiguous string); `name`
  * picks the session of a GramJS folder that holds several.
@@ -127,8 +146,11 @@ export async function openTarget(input: string, name: string | undefined, encryp
 export async function readForeign(
   input: string,
   options: { format?: SessionFormat | undefined; name?: string | undefined; bot?: boolean | undefined } = {},
+  io?: Io,
 ): Promise<ConvertedSession | null> {
   const parse = { ...(options.format === undefined ? {} : { format: options.format }), ...(options.name === undefined ? {} : { name: options.name }), ...(options.bot ? { bot: true } : {}) };
+  // What is piped in is always a foreign session, never a storage.
+  if (input === STDIN && io !== undefined) return parseSession(await readStdin(io), parse);
   if (options.format !== undefined) return parseSession(input, parse);
   if (existsSync(input) || (extname(input) === '' && existsSync(`${input}.session`))) {
     const path = existsSync(input) ? input : `${input}.session`;

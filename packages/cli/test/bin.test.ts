@@ -23,6 +23,35 @@ describe('mtstore (built binary)', () => {
     for (const command of ['import', 'export', 'migrate', 'inspect', 'check']) expect(r.stdout).toContain(command);
   });
 
+  it('- reads the session from standard input (import, inspect, export), so no login stands in the process list', () => {
+    // A string on the command line is in /proc/<pid>/cmdline for every local user and in
+    // the shell history; '-' was taken for a 1-character session string (exit 3).
+    const text = readFileSync(`${convertFixtures}telethon/ipv4.string`, 'utf8');
+    const dir = mkdtempSync(join(tmpdir(), 'mtstore-stdin-'));
+    try {
+      const target = join(dir, 'bot.session');
+      const imported = mtstore(['import', '-', target], {}, 60_000, text);
+      expect(imported.code, imported.stderr).toBe(EXIT.OK);
+      expect(imported.stderr).toContain(`Imported a telethon session (IPv4) into ${target}`);
+      expect(mtstore(['export', target, '--format', 'telethon']).stdout.trim()).toBe(text.trim());
+      const inspected = mtstore(['inspect', '-'], {}, 60_000, text);
+      expect(inspected.code, inspected.stderr).toBe(EXIT.OK);
+      expect(inspected.stdout).toContain('standard input: a telethon session (IPv4)');
+      const exported = mtstore(['export', '-', '--format', 'gramjs'], {}, 60_000, text);
+      expect(exported.code, exported.stderr).toBe(EXIT.OK);
+      expect(parseSessionString(exported.stdout.trim()).session.dcs[0]!.ipv4).toBe('149.154.167.51');
+      // A session file piped in reads as the file.
+      const file = mtstore(['export', '-', '--format', 'pyrogram'], {}, 60_000, readFileSync(`${convertFixtures}pyrogram/pyrogram.session`));
+      expect(file.stdout.trim()).toBe(pyrogramTruth.export_session_string);
+      const empty = mtstore(['import', '-', join(dir, 'empty.session')], {}, 60_000, '');
+      expect(empty.code).toBe(EXIT.INPUT);
+      expect(existsSync(join(dir, 'empty.session'))).toBe(false);
+      for (const r of [imported, inspected, exported, empty]) expect(r.stderr).not.toContain(text.trim().slice(40, 80));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('export converts a Pyrogram file to the string Pyrogram itself exported', () => {
     const r = mtstore(['export', `${convertFixtures}pyrogram/pyrogram.session`, '--format', 'pyrogram']);
     expect(r.code).toBe(EXIT.OK);

@@ -5,6 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { PassThrough } from 'node:stream';
 import { join } from 'node:path';
 import { openStorage, toMarkedId } from '@mtstore/core';
 import { parseSession, parseSessionString, toGramjsString } from '@mtstore/convert';
@@ -348,6 +349,16 @@ describe('targets, replacing and names', () => {
       expect(readdirSync(join(dir, 'sessions'))).toEqual([]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('- with nothing piped in (a terminal, or no stdin) is a usage error, not a wait for input', async () => {
+    for (const stdin of [Object.assign(new PassThrough(), { isTTY: true }), undefined]) {
+      for (const args of [['import', '-', 'shared://t-stdin'], ['inspect', '-'], ['export', '-', '--format', 'telethon']]) {
+        const io = { ...captureIo(), ...(stdin === undefined ? {} : { stdin }) };
+        expect(await run(args, io), io.err()).toBe(EXIT.USAGE);
+        expect(io.err()).toContain('"-" reads the session from standard input: pipe it in');
+      }
     }
   });
 

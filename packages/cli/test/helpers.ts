@@ -47,8 +47,9 @@ const bin = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
 /**
  * Runs the built binary as a user would: `node dist/bin.js …`, killed after `timeoutMs`
  * (code -1). `check` against a server runs the whole kit: give it its test's own budget.
+ * `input` is piped to its standard input.
  */
-export function mtstore(args: string[], env: Record<string, string> = {}, timeoutMs = 120_000): { code: number; stdout: string; stderr: string } {
-  const result = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: timeoutMs });
+export function mtstore(args: string[], env: Record<string, string> = {}, timeoutMs = 120_000, input?: string | Uint8Array): { code: number; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: timeoutMs, ...(input === undefined ? {} : { input }) });
   return { code: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
 }
