@@ -78,7 +78,7 @@ if (server.available) {
         failed.length = 0;
         pool.query = () => {
           calls++;
-          return Promise.reject(Object.assign(new Error('relation does not exist'), { code: '42P01' }));
+          return Promise.reject(Object.assign(new Error('permission denied for table'), { code: '42501' }));
         };
         await expect(storage.kv.set('k', Uint8Array.of(8))).rejects.toBeInstanceOf(StorageError);
         expect(calls).toBe(1);
