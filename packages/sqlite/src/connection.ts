@@ -314,7 +314,23 @@ export class Connection {
     if (code === 'SQLITE_CORRUPT') {
       return new CorruptDataError(`${this.#where}: ${location} is a damaged SQLite database (SQLITE_CORRUPT)`, { cause: error });
     }
-    // SQLite's messages ("attempt to write a readonly database") name no file: add it.
+    if (code === 'SQLITE_READONLY_DIRECTORY') {
+      // SQLite says "attempt to write a readonly database" for what was a read.
+      return new StorageUnavailableError(
+        `${this.#where}: cannot read ${location}: it is in WAL mode, and SQLite must create its -wal and -shm files beside it even to read, ` +
+          'but this process cannot write the directory (SQLITE_READONLY_DIRECTORY). Give it write access to the directory, or read a copy of the file.',
+        { cause: error },
+      );
+    }
+    if (typeof code === 'string' && code.startsWith('SQLITE_READONLY')) {
+      // A file at the current schema opens without writing (switchToWal); this one needed a write.
+      return new StorageUnavailableError(
+        `${this.#where}: ${location} cannot be written by this connection (${code}: the file or its directory is read-only for this process, or the Database was opened readonly), ` +
+          'and opening it needs a write: creating or migrating the @mtstore/sqlite tables. Open it once with write access; a file at the current schema can then be read without it.',
+        { cause: error },
+      );
+    }
+    // SQLite's other messages name no file: add it.
     if (isStorageError(error)) return error;
     return new StorageUnavailableError(`${this.#where}: ${location}: ${(error as Error).message}`, { cause: error });
   }

@@ -299,6 +299,49 @@ describe('a file this process cannot write', () => {
     expect(readFileSync(path).equals(before)).toBe(true);
     expect(readdirSync(dir)).toEqual(['journal.session']);
   });
+
+  it.runIf(asRoot || process.env.CI === 'true')('in WAL mode, in a directory it cannot write: a StorageUnavailableError that names the directory as the cause', async () => {
+    const dir = join(temp.dir, 'read-only-dir');
+    mkdirSync(dir);
+    const path = join(dir, 'wal.session');
+    const storage = new SqliteStorage({ path, name: 'a' });
+    await storage.kv.set('x', Uint8Array.of(1));
+    await storage.close();
+    // Readable by the child (a new file is 0600), and the file itself writable: the directory is the cause.
+    chmodSync(path, 0o666);
+    chmodSync(dir, 0o755);
+    chmodSync(temp.dir, 0o755);
+    const child = new Child('read-only.mjs', [path], { uid: 65534, gid: 65534 });
+    expect((await child.exited).code, child.stderr).toBe(0);
+    const load = JSON.parse(child.received[0] as string) as { code?: string; message?: string };
+    expect(load.code).toBe('MTSTORE_STORAGE_UNAVAILABLE');
+    // SQLite's own words ("attempt to write a readonly database") for a read explained nothing.
+    expect(load.message).toContain(`cannot read ${path}`);
+    expect(load.message).toContain('SQLITE_READONLY_DIRECTORY');
+    expect(load.message).toContain('-shm');
+  });
+
+  it('a read-only Database whose tables would have to be created or migrated: a StorageUnavailableError that says so', async () => {
+    const empty = temp.file('read-only-empty.db');
+    new Database(empty).close();
+    const old = temp.file('read-only-old.db');
+    const db = new Database(old);
+    db.exec("CREATE TABLE mtstore_meta (key TEXT PRIMARY KEY, value); INSERT INTO mtstore_meta VALUES ('schema_version', 9);");
+    db.close();
+    for (const path of [empty, old]) {
+      const readOnly = new Database(path, { readonly: true });
+      const storage = new SqliteStorage({ database: readOnly, name: 'a' });
+      const error = await storage.load().then(
+        () => undefined,
+        (e: unknown) => e as { code?: string; message?: string },
+      );
+      expect(error?.code, path).toBe('MTSTORE_STORAGE_UNAVAILABLE');
+      expect(error?.message).toContain('cannot be written by this connection (SQLITE_READONLY');
+      expect(error?.message).toContain('creating or migrating the @mtstore/sqlite tables');
+      await storage.close();
+      readOnly.close();
+    }
+  });
 });
 
 describe('the write-ahead log after a long read', () => {
