@@ -425,7 +425,8 @@ export class Database {
               this.#run<R>(config, attempt + 1, first).then(resolve, reject);
             } else if (failure && isLockTimeout(failure) && Date.now() - first < this.#lockWait && !this.#abandoned) {
               const pause = Math.min(2 ** (attempt - 1) - 1, LOCK_RETRY_MAX_PAUSE);
-              setTimeout(() => this.#run<R>(config, attempt + 1, first).then(resolve, reject), pause);
+              // close() may give up on the call during the pause: nothing runs after that.
+              setTimeout(() => (this.#abandoned ? reject(failure) : this.#run<R>(config, attempt + 1, first).then(resolve, reject)), pause);
             } else if (failure) {
               this.#failed(failure);
               reject(failure);

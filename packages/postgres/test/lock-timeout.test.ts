@@ -12,7 +12,7 @@ import { fullSession, peer } from '@mtstore/conformance';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { PostgresSessionStorage, PostgresStorage } from '../src/index.js';
-import { freshSchema, probe, track, url } from './helpers.js';
+import { admin, freshSchema, probe, track, url } from './helpers.js';
 
 const server = await checkServer('postgres', url, probe);
 
@@ -67,5 +67,30 @@ describe.runIf(server.available)('a pool whose sessions run with lock_timeout = 
       await Promise.all(racers.map((racer) => racer.close()));
     }
     expect(outcomes).toEqual([]);
+  });
+
+  it('a write close() gave up on while it waited out a lock held elsewhere does not land once the lock is free', async () => {
+    const pool = track(new pg.Pool({ connectionString: url, max: 2, options: '-c lock_timeout=1ms' }));
+    const schema = freshSchema();
+    const storage = new PostgresStorage({ pool, schema, closeTimeoutMillis: 200 });
+    await storage.save(fullSession(1));
+    // Another program holds the session row.
+    const other = await admin().connect();
+    try {
+      await other.query('BEGIN');
+      await other.query(`SELECT 1 FROM "${schema}".sessions FOR UPDATE`);
+      const write = storage.saveUpdateState({ pts: 777, qts: 1, date: 1, seq: 1 });
+      write.catch(() => {});
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await storage.close();
+      await expect(write).rejects.toMatchObject({ code: 'MTSTORE_STORAGE_UNAVAILABLE' });
+      await other.query('COMMIT');
+    } finally {
+      other.release();
+    }
+    // A retry scheduled before close() gave up ran after it, and landed once the row was free.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const { rows } = await admin().query(`SELECT pts FROM "${schema}".sessions`);
+    expect(rows).toEqual([{ pts: fullSession(1).state?.pts ?? null }]);
   });
 });
