@@ -3,6 +3,7 @@ import { parseSession, type ConvertedSession, type SessionFormat } from '@mtstor
 import { describeHolder, isStorageError, LeaseHeldError, type Storage } from '@mtstore/core';
 import { CliError, EXIT } from './exit.js';
 import { say, type Io } from './io.js';
+import { progress } from './progress.js';
 import { checkBotFlag, checkTarget, openTarget, readStdin, sessionNameOf, shown, STDIN } from './source.js';
 
 export interface ImportOptions {
@@ -27,8 +28,12 @@ const PEER_BATCH = 10_000;
  * messages, then the snapshot. The snapshot (with the auth keys) goes last so that a
  * run cut short leaves no login, only data that the next `import --force` replaces.
  */
-export async function writeConverted(storage: Storage, converted: ConvertedSession): Promise<void> {
-  for (let i = 0; i < converted.peers.length; i += PEER_BATCH) await storage.peers.upsert(converted.peers.slice(i, i + PEER_BATCH));
+export async function writeConverted(storage: Storage, converted: ConvertedSession, onPeers?: (written: number) => void): Promise<void> {
+  for (let i = 0; i < converted.peers.length; i += PEER_BATCH) {
+    const batch = converted.peers.slice(i, i + PEER_BATCH);
+    await storage.peers.upsert(batch);
+    onPeers?.(batch.length);
+  }
   for (const entry of converted.kv) await storage.kv.set(entry.key, entry.value);
   // One at a time, in source order: each store becomes the peer's most recent reference.
   for (const ref of converted.refMessages) await storage.refMessages.store(ref.peerId, ref.chatId, ref.messageId);
@@ -101,7 +106,11 @@ export async function importSession(input: string, target: string, options: Impo
       // same import --force replaces.
       await storage.delete();
     }
-    await writeConverted(storage, converted);
+    // More than one batch can take minutes on a slow backend (100,000 peers: 18 s into
+    // Redis, over 3 minutes into FerretDB): show it moving.
+    const bar = converted.peers.length > PEER_BATCH ? progress(io, `import "${name}"`, converted.peers.length, 'peers') : undefined;
+    await writeConverted(storage, converted, bar === undefined ? undefined : (n) => bar.advance(n));
+    bar?.finish();
   } finally {
     await storage.close();
   }
