@@ -372,8 +372,10 @@ export abstract class BaseStorage extends Closable implements Storage {
     return new NotFoundError(`${this.where(operation)}: no session is saved under this name`);
   }
 
-  async load(): Promise<Session | null> {
-    if (this.closed) throw this.closedError('load');
+  // Not async: an async load() awaiting #load() would cost every call a second promise
+  // and the ticks of resolving one promise with another.
+  load(): Promise<Session | null> {
+    if (this.closed) return Promise.reject(this.closedError('load'));
     return this.#load();
   }
 
@@ -390,8 +392,9 @@ export abstract class BaseStorage extends Closable implements Storage {
     return checkStoredSession(session, this.storedLabel, this.sessionKeysFresh, opened);
   }
 
-  async save(session: Session): Promise<void> {
-    if (this.closed) throw this.closedError('save');
+  // Not async, as load().
+  save(session: Session): Promise<void> {
+    if (this.closed) return Promise.reject(this.closedError('save'));
     return this.#save(session);
   }
 
