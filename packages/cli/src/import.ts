@@ -4,7 +4,7 @@ import { describeHolder, isStorageError, LeaseHeldError, type Storage } from '@m
 import { CliError, EXIT } from './exit.js';
 import { say, type Io } from './io.js';
 import { progress } from './progress.js';
-import { checkBotFlag, checkTarget, openTarget, readStdin, sessionNameOf, shown, STDIN } from './source.js';
+import { checkBotFlag, checkTarget, isUrl, openTarget, readStdin, sessionNameOf, shown, sqlitePath, STDIN } from './source.js';
 
 export interface ImportOptions {
   name?: string;
@@ -76,6 +76,9 @@ export async function importSession(input: string, target: string, options: Impo
   if (options.bot) checkBotFlag(converted, 'Import');
   const storage = await openTarget(target, options.name);
   const name = sessionNameOf(target, options.name);
+  // The file written, not the path given: `sessions` beside a folder of that name is
+  // sessions.session, which "into sessions" would send the user looking inside the folder for.
+  const where = isUrl(target) ? shown(target) : shown(sqlitePath(target));
   try {
     // The check below and the writes after it are one step only while nobody else writes
     // the name: two imports run at once would both find it empty and both write (one
@@ -90,7 +93,7 @@ export async function importSession(input: string, target: string, options: Impo
         const holder = (error as LeaseHeldError).holder;
         throw new CliError(
           EXIT.EXISTS,
-          `The session "${name}" in ${shown(target)} is in use by ${describeHolder(holder)} (its lease runs out at ${holder.expiresAt.toISOString()} unless renewed). ` +
+          `The session "${name}" in ${where} is in use by ${describeHolder(holder)} (its lease runs out at ${holder.expiresAt.toISOString()} unless renewed). ` +
             'Stop that client first (importing under it would make Telegram revoke the key), or pass --name to import under another name.',
         );
       }
@@ -98,7 +101,7 @@ export async function importSession(input: string, target: string, options: Impo
     }
     if (await holdsAnything(storage, name)) {
       if (!options.force) {
-        throw new CliError(EXIT.EXISTS, `A session named "${name}" already exists in ${shown(target)}. Pass --force to replace it, or --name to import under another name.`);
+        throw new CliError(EXIT.EXISTS, `A session named "${name}" already exists in ${where}. Pass --force to replace it, or --name to import under another name.`);
       }
       // Replacing means nothing of the old account stays (save() alone keeps its peers,
       // kv entries and references). delete() is one call; if the writes after it fail,
@@ -124,7 +127,7 @@ export async function importSession(input: string, target: string, options: Impo
   const user = session.user ? `user ${session.user.id}${session.user.bot ? ' (bot)' : ''}` : 'not logged in';
   say(
     io,
-    `Imported a ${converted.format} session (${converted.layout}) into ${shown(target)} as "${name}": home DC ${session.homeDcId}, ${user}, ` +
+    `Imported a ${converted.format} session (${converted.layout}) into ${where} as "${name}": home DC ${session.homeDcId}, ${user}, ` +
       `${peers.length} peers, ${kv.length} kv entries, ${refMessages.length} reference messages` +
       (converted.warnings.length > 0 ? ` (${converted.warnings.length} rows or fields left out: see the warnings above).` : '.'),
   );

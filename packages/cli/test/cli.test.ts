@@ -352,6 +352,24 @@ describe('targets, replacing and names', () => {
     }
   });
 
+  it('a path without an extension is named in the messages as the file written (Telethon\'s .session rule), also beside a folder of that name', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mtstore-cli-named-'));
+    try {
+      mkdirSync(join(dir, 'sessions'));
+      const target = join(dir, 'sessions');
+      // It said "into <dir>/sessions" and wrote <dir>/sessions.session beside the folder.
+      const io = captureIo();
+      expect(await run(['import', telethonFile, target], io), io.err()).toBe(EXIT.OK);
+      expect(io.err()).toContain(`into ${target}.session as "default"`);
+      expect(readdirSync(dir).sort()).toEqual(['sessions', 'sessions.session']);
+      const again = captureIo();
+      expect(await run(['import', telethonFile, target], again)).toBe(EXIT.EXISTS);
+      expect(again.err()).toContain(`already exists in ${target}.session.`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('- with nothing piped in (a terminal, or no stdin) is a usage error, not a wait for input', async () => {
     for (const stdin of [Object.assign(new PassThrough(), { isTTY: true }), undefined]) {
       for (const args of [['import', '-', 'shared://t-stdin'], ['inspect', '-'], ['export', '-', '--format', 'telethon']]) {
