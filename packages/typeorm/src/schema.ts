@@ -129,17 +129,27 @@ async function writeSchemaVersion(runner: QueryRunner, context: SchemaContext, v
 }
 
 /**
- * Serializes schema changes of one prefix across processes: a transaction-scoped
- * advisory lock on postgres, a named lock on MySQL. sqlite needs none: its DDL runs
- * in a transaction that takes the database's single write lock.
+ * Serializes schema changes of one prefix across processes: an advisory lock on
+ * postgres, a named lock on MySQL. sqlite needs none: its DDL runs in a transaction that
+ * takes the database's single write lock. On postgres the lock is transaction-scoped
+ * when a transaction is open (the adapter's own migration, TypeORM's default for
+ * migrations); without one — the migration classes run with `migrationsTransactionMode:
+ * 'none'` or `migration:run -t none` — a transaction-scoped lock would end with its own
+ * statement, so the session's lock is taken and released instead.
  * Returns the function that releases it.
  */
 async function lockSchema(runner: QueryRunner, context: SchemaContext): Promise<() => Promise<void>> {
   const { dialect } = context;
   const key = `mtstore:${createHash('sha1').update(`${context.tables.schemaVersion}`).digest('hex')}`;
   if (dialect.name === 'postgres') {
-    await runner.query('SELECT pg_advisory_xact_lock(hashtext($1))', [key]);
-    return async () => {};
+    if (runner.isTransactionActive) {
+      await runner.query('SELECT pg_advisory_xact_lock(hashtext($1))', [key]);
+      return async () => {};
+    }
+    await runner.query('SELECT pg_advisory_lock(hashtext($1))', [key]);
+    return async () => {
+      await runner.query('SELECT pg_advisory_unlock(hashtext($1))', [key]);
+    };
   }
   if (dialect.name === 'mysql') {
     const rows = (await runner.query('SELECT GET_LOCK(?, 60) AS locked', [key])) as { locked: unknown }[];

@@ -1,9 +1,9 @@
 /** postgres specifics: a DataSource `schema`, and connections of an owned DataSource. */
 import { checkServer, fullSession, randomNamespace } from '@mtstore/conformance/vitest';
 import { StorageError } from '@mtstore/core';
-import { DataSource, type DataSourceOptions } from 'typeorm';
+import { DataSource, type DataSourceOptions, type EntitySubscriberInterface } from 'typeorm';
 import { afterAll, describe, expect, it } from 'vitest';
-import { TypeormSessionStorage, TypeormStorage } from '../src/index.js';
+import { mtstoreMigrations, TypeormSessionStorage, TypeormStorage } from '../src/index.js';
 import { plain, postgres } from './drivers.js';
 
 // PostgresConnectionOptions of TypeORM 0.3 is PostgresDataSourceOptions in 1.x: taken from
@@ -111,6 +111,39 @@ if (server.available) {
       } finally {
         await storage.close();
         await db.cleanup(namespace);
+      }
+    });
+
+    it('the migration classes run without a transaction (migrationsTransactionMode none) hold the schema lock while they create the tables', async () => {
+      const namespace = randomNamespace();
+      const prefix = `${namespace}_`;
+      const admin = await db.admin();
+      const applicationName = `mtstore-lock-${namespace}`;
+      // Advisory locks the migrating session holds, seen from another session when the first table is created.
+      const held: number[] = [];
+      class Watch implements EntitySubscriberInterface {
+        async beforeQuery(event: { query: string }): Promise<void> {
+          if (held.length > 0 || !event.query.startsWith('CREATE TABLE') || !event.query.includes(`${prefix}sessions`)) return;
+          const rows = (await admin.query(`SELECT count(*)::int AS n FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = $1`, [applicationName])) as { n: number }[];
+          held.push(rows[0]?.n ?? -1);
+        }
+      }
+      const options = { ...db.options(namespace), applicationName, migrations: mtstoreMigrations({ tablePrefix: prefix }), migrationsTableName: `${prefix}typeorm_migrations`, migrationsTransactionMode: 'none' } as DataSourceOptions;
+      const app = await new DataSource(options).initialize();
+      // A subscriber's beforeQuery promise is awaited before the statement is sent. (The `subscribers` option takes decorated classes only.)
+      app.subscribers.push(new Watch());
+      try {
+        await app.runMigrations();
+        expect(held).toEqual([1]);
+        // The lock is given back: the adapter's own migration check takes it.
+        const storage = new TypeormStorage({ dataSource: app, tablePrefix: prefix });
+        await storage.save(fullSession(1));
+        await storage.close();
+        expect(await admin.query(`SELECT count(*)::int AS n FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND a.application_name = $1`, [applicationName])).toEqual([{ n: 0 }]);
+      } finally {
+        await app.destroy();
+        await db.cleanup(namespace);
+        await admin.query(`DROP TABLE IF EXISTS ${admin.driver.escape(`${prefix}typeorm_migrations`)}`);
       }
     });
   });
