@@ -230,6 +230,51 @@ for (const db of drivers) {
         }
       }));
 
+    it('a DataSource with replication (the same server as master and replica): every statement goes to the master, so a read right after a write sees it', async () => {
+      if (db.name === 'sqlite') return;
+      const namespace = randomNamespace();
+      const prefix = `${namespace}_`;
+      const url = new URL(db.url);
+      const server = { host: url.hostname, port: Number(url.port), username: decodeURIComponent(url.username), password: decodeURIComponent(url.password), database: url.pathname.slice(1) };
+      const options = { type: db.options(namespace).type, replication: { master: server, slaves: [server] } } as DataSourceOptions;
+      const app = await new DataSource(options).initialize();
+      // What reaches the replica after initialize(): pg, calls on its pool; mysql, connections of its cluster node (opened on first use).
+      const driver = app.driver as unknown as { slaves?: { connect: (...args: unknown[]) => unknown; query: (...args: unknown[]) => unknown }[]; poolCluster?: { _nodes: Record<string, { pool: { _allConnections: { length: number } } }> } };
+      let replicaCalls = 0;
+      for (const pool of driver.slaves ?? []) {
+        for (const method of ['connect', 'query'] as const) {
+          const original = pool[method].bind(pool);
+          pool[method] = (...args: unknown[]) => {
+            replicaCalls++;
+            return original(...args);
+          };
+        }
+      }
+      const storage = new TypeormStorage({ dataSource: app, tablePrefix: prefix, name: 'alice' });
+      const sessions = new TypeormSessionStorage({ dataSource: app, tablePrefix: prefix });
+      try {
+        await storage.save(fullSession(1));
+        expect(plain(await storage.load())).toEqual(fullSession(1));
+        await storage.kv.set('a', Uint8Array.of(1));
+        expect(plain(await storage.kv.get('a'))).toEqual(Uint8Array.of(1));
+        await storage.peers.upsert([peer('user', 5, { usernames: ['Five'], phone: '15550005' })]);
+        expect((await storage.peers.getByPhone('15550005'))?.id).toBe(5n);
+        await storage.lease.acquire({ heartbeat: false });
+        await storage.kv.set('b', Uint8Array.of(2));
+        await storage.lease.release();
+        expect(await sessions.createSession(1n, 2n)).toBe(true);
+        expect(await sessions.hasSession(1n, 2n)).toBe(true);
+        expect(replicaCalls).toBe(0);
+        const replica = driver.poolCluster?._nodes.SLAVE0;
+        if (db.name === 'mysql') expect(replica?.pool._allConnections.length).toBe(0);
+      } finally {
+        await storage.close();
+        await sessions.close();
+        await app.destroy();
+        await db.cleanup(namespace);
+      }
+    });
+
     it('migrate: false before the migrations ran fails with MigrationError and creates nothing', () =>
       withNamespace(db, async (namespace, prefix) => {
         const checkOnly = new TypeormStorage({ options: db.options(namespace), tablePrefix: prefix, migrate: false });
