@@ -1,10 +1,11 @@
 /** `mtstore import <file-or-string> <target>`: any foreign session into any backend. */
-import { parseSession, type ConvertedSession, type SessionFormat } from '@mtstore/convert';
+import { existsSync, statSync } from 'node:fs';
+import { isConvertError, parseSession, type ConvertedSession, type SessionFormat } from '@mtstore/convert';
 import { describeHolder, isStorageError, LeaseHeldError, type Storage } from '@mtstore/core';
 import { CliError, EXIT } from './exit.js';
 import { say, type Io } from './io.js';
 import { progress } from './progress.js';
-import { checkBotFlag, checkTarget, isUrl, openTarget, readStdin, sessionNameOf, shown, sqlitePath, STDIN } from './source.js';
+import { checkBotFlag, checkTarget, isUrl, openExisting, openTarget, readStdin, sessionNameOf, shown, sqlitePath, STDIN } from './source.js';
 
 export interface ImportOptions {
   name?: string;
@@ -69,10 +70,43 @@ export function reportWarnings(io: Io, warnings: readonly string[]): void {
   if (warnings.length > WARNINGS_SHOWN) say(io, `mtstore: warning: … and ${warnings.length - WARNINGS_SHOWN} more rows or fields left out (${warnings.length} in all)`);
 }
 
+/** The session names of an mtstore SQLite storage at `path`, or null when it is none (opened with create=false: nothing is written). */
+async function mtstoreNames(path: string): Promise<string[] | null> {
+  try {
+    const storage = await openExisting(path, undefined);
+    try {
+      return await storage.listNames();
+    } finally {
+      await storage.close();
+    }
+  } catch {
+    return null;
+  }
+}
+
+async function readInput(input: string, options: ImportOptions, io: Io): Promise<ConvertedSession> {
+  try {
+    // --name also picks the session of a GramJS folder that holds several (imported under that name).
+    return await parseSession(input === STDIN ? await readStdin(io) : input, { ...(options.format ? { format: options.format } : {}), ...(options.bot ? { bot: true } : {}), ...(options.name ? { name: options.name } : {}) });
+  } catch (error) {
+    // An mtstore storage is no client's session file: the way to copy it is migrate, which
+    // the converter's advice (give the file the client keeps) does not say.
+    if (isConvertError(error) && error.code === 'MTSTORE_CONVERT_UNKNOWN_FORMAT' && input !== STDIN && !isUrl(input) && existsSync(input) && statSync(input).isFile()) {
+      const names = await mtstoreNames(input);
+      if (names !== null) {
+        throw new CliError(
+          EXIT.INPUT,
+          `${shown(input)} is an mtstore storage (sessions: ${names.join(', ') || 'none'}), not a session to convert: copy it with mtstore migrate ${shown(input)} <target> (--name to pick sessions), or print one as a string with mtstore export.`,
+        );
+      }
+    }
+    throw error;
+  }
+}
+
 export async function importSession(input: string, target: string, options: ImportOptions, io: Io): Promise<ImportResult> {
   checkTarget(target);
-  // --name also picks the session of a GramJS folder that holds several (imported under that name).
-  const converted = await parseSession(input === STDIN ? await readStdin(io) : input, { ...(options.format ? { format: options.format } : {}), ...(options.bot ? { bot: true } : {}), ...(options.name ? { name: options.name } : {}) });
+  const converted = await readInput(input, options, io);
   if (options.bot) checkBotFlag(converted, 'Import');
   const storage = await openTarget(target, options.name);
   const name = sessionNameOf(target, options.name);

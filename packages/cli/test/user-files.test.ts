@@ -177,3 +177,17 @@ describe('a file with many peers', () => {
     expect(small.err().trim().split('\n')).toHaveLength(1);
   });
 });
+
+describe('an mtstore storage file given to import', () => {
+  it('is exit 3 saying to use migrate (or export), naming its sessions, not to give a client\'s session file', async () => {
+    const store = join(dir, 'already-mtstore.session');
+    expect(await run(['import', telethonFile, store, '--name', 'alice'], captureIo())).toBe(EXIT.OK);
+    const io = captureIo();
+    expect(await run(['import', store, 'shared://from-store'], io), io.err()).toBe(EXIT.INPUT);
+    // It said: "is an SQLite file but not a Telethon, Pyrogram or mtcute session (tables:
+    // mtstore_…). Give the session file the client itself keeps …".
+    expect(io.err()).toContain(`${store} is an mtstore storage (sessions: alice), not a session to convert: copy it with mtstore migrate ${store} <target>`);
+    expect(io.err().trim().split('\n')).toHaveLength(1);
+    expect(await isEmpty('shared://from-store')).toBe(true);
+  });
+});
