@@ -1239,6 +1239,8 @@ export const BROKEN: readonly Broken[] = [
   { rule: 'authKeys.get and getTemp hand out plain Uint8Arrays: util.inspect prints the key', suite: 'storage', group: 'secrets', open: plainKeysFromGet },
   { rule: 'the CorruptDataError of a damaged snapshot quotes the session’s keys', suite: 'storage', group: 'faults', open: corruptQuotesKeys, corrupt: corruptMemory },
   { rule: 'kv values handed out as slices of a shared Buffer pool', suite: 'storage', group: 'kv', open: kvValuesInPool },
+  { rule: 'save drops the reference messages', suite: 'storage', group: 'removing one kind leaves the rest', open: (b, n) => { const inner = memory(b, n); return wrap(inner, { save: async (session) => { await inner.save(session); await inner.refMessages.clear(); } }); } },
+  { rule: 'update drops the kv entries', suite: 'storage', group: 'removing one kind leaves the rest', open: (b, n) => { const inner = memory(b, n); return wrap(inner, { update: async (patch) => { await inner.update(patch); await inner.kv.clear(); } }); } },
   { rule: 'kv entries kept outside the namespace (the table or key prefix forgotten): the same name shares them across namespaces', suite: 'storage', group: 'namespaces', open: kvWithoutNamespace },
   { rule: 'server sessions kept outside the namespace', suite: 'server', group: 'namespaces', open: () => new MemorySessionStorage({ store: UNPREFIXED }) },
   { rule: 'the bus writes every destroy reason as explicit', suite: 'bus', group: 'bus', open: (b) => reasonsFlattened(new LocalSessionEventBus(b.channel)) },

@@ -302,6 +302,25 @@ export function removals({ group, test, expect }: StorageRegistrar): void {
       await expectIntactBut('keys', 'authKeys.deleteByDc()');
     });
 
+    // §2: save replaces the snapshot and every key, update the fields it gives; "peers, kv
+    // entries and reference messages are kept" by both (and every key by update).
+    test('save and update change the snapshot (save the keys too) and nothing else: kv, peers, references and other names stay', async (s) => {
+      const { storage, before, expectIntactBut } = await storedEverywhere(s, expect);
+      await storage.save(fullSession(1));
+      // fullSession(1) holds keys of DCs 1, 2 and 4: DC 9's and DC 1's slot 5, set one at a time, are gone.
+      expect((await storage.authKeys.entries()).map((e) => [e.dcId, e.mediaOnly, e.tempAuthKeys.map((t) => t.index)]), 'the keys after save').toEqual([[1, false, []], [2, false, [0, 1]], [4, false, []]]);
+      await expectIntactBut('keys', 'save()');
+      await storage.authKeys.set(9, authKey(109));
+      await storage.authKeys.setTemp(9, { index: 3, key: authKey(110), expiresAt: 1_900_000_001 });
+      await storage.authKeys.setTemp(1, { index: 5, key: authKey(111), expiresAt: 1_900_000_002 });
+      await storage.update({ apiId: 77, state: { pts: 1, qts: 2, date: 3, seq: 4 }, channels: [{ id: 5n, pts: 6 }] });
+      await storage.update({ homeDcId: 2, dcs: [{ id: 2, ipv4: '149.154.167.51', port: 443 }] });
+      const loaded = await storage.load();
+      expect([loaded?.apiId, loaded?.state, loaded?.channels, loaded?.homeDcId], 'the fields update gave').toEqual([77, { pts: 1, qts: 2, date: 3, seq: 4 }, [{ id: 5n, pts: 6 }], 2]);
+      expect(await storage.authKeys.entries(), 'update keeps every key').toEqual(before.keys.entries);
+      await expectIntactBut(['snapshot', 'keys'], 'update()');
+    });
+
     test('delete() of a session removes all of it and nothing of another name', async (s) => {
       const { storage, expectIntactBut } = await storedEverywhere(s, expect);
       await storage.delete();
