@@ -240,7 +240,7 @@ const STRING_FILE_MAX = 8 * 1024;
 
 /**
  * The text of a small regular file that is not SQLite and holds one base64-looking token
- * (a session string saved to a file, with a BOM or line end around it), else null.
+ * (a session string saved to a file, with a BOM, line end or a pair of quotes around it), else null.
  */
 export function sessionStringInFile(path: string): string | null {
   const stat = statOf(path);
@@ -253,7 +253,9 @@ export function sessionStringInFile(path: string): string | null {
   }
   if (isSqliteBytes(bytes)) return null;
   const text = bytes.toString('utf8').replace(/^\uFEFF/, '').trim();
-  return /^[A-Za-z0-9+/=_-]{100,}$/.test(text) ? text : null;
+  // A string copied with its quotes (from JSON, a .env value, Python's repr) is the same string.
+  const unquoted = /^(["'])([^"']*)\1$/.exec(text)?.[2]?.trim() ?? text;
+  return /^[A-Za-z0-9+/=_-]{100,}$/.test(unquoted) ? unquoted : null;
 }
 
 /** statSync without its errors (ENAMETOOLONG quotes the path, which may be a session string given as one). */

@@ -257,6 +257,21 @@ describe('a session string saved to a file', () => {
     expect(error).toMatchObject({ code: 'MTSTORE_CONVERT_UNKNOWN_FORMAT', message: expect.stringContaining(`"${cut}" holds text but no session`) });
     expect(error!.message).not.toContain(telethon.slice(10, 60));
   });
+
+  it('reads a string in quotes as that string (copied from JSON, a .env value or Python\'s repr)', async () => {
+    const { readFileSync } = await import('node:fs');
+    const telethon = readFileSync(join(fixtures, 'telethon/ipv4.string'), 'utf8').trim();
+    // It was taken for an SQLite file: 'Cannot open … as SQLite: file is not a database'.
+    for (const [name, text] of [['double.txt', `"${telethon}"\n`], ['single.txt', `'${telethon}'`], ['spaced.txt', ` " ${telethon} " \r\n`]] as const) {
+      const path = join(dir, name);
+      writeFileSync(path, text);
+      expect(await parseSession(path), name).toEqual(await parseSession(telethon));
+    }
+    // Quotes that do not pair are no string.
+    const odd = join(dir, 'odd-quotes.txt');
+    writeFileSync(odd, `"${telethon}'`);
+    await expect(parseSession(odd)).rejects.toMatchObject({ code: expect.stringMatching(/^MTSTORE_CONVERT_/) });
+  });
 });
 
 describe('a Pyrogram schema 1 file', () => {
