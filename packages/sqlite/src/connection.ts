@@ -324,9 +324,15 @@ export class Connection {
     }
     if (typeof code === 'string' && code.startsWith('SQLITE_READONLY')) {
       // A file at the current schema opens without writing (switchToWal); this one needed a write.
+      const write =
+        code === 'SQLITE_READONLY_ROLLBACK'
+          ? `rolling back the transaction a writer left unfinished (its ${location}-journal; nothing it committed is lost)`
+          : code === 'SQLITE_READONLY_RECOVERY'
+            ? 'recovering the write-ahead log a writer left behind'
+            : 'creating or migrating the @mtstore/sqlite tables';
       return new StorageUnavailableError(
         `${this.#where}: ${location} cannot be written by this connection (${code}: the file or its directory is read-only for this process, or the Database was opened readonly), ` +
-          'and opening it needs a write: creating or migrating the @mtstore/sqlite tables. Open it once with write access; a file at the current schema can then be read without it.',
+          `and opening it needs a write: ${write}. Open it once with write access; a file at the current schema can then be read without it.`,
         { cause: error },
       );
     }

@@ -4,7 +4,9 @@
  */
 import Database from 'better-sqlite3';
 import { chmodSync, existsSync, readFileSync, mkdirSync, readdirSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fullSession, minimalSession, peer } from '@mtstore/conformance';
@@ -319,6 +321,34 @@ describe('a file this process cannot write', () => {
     expect(load.message).toContain(`cannot read ${path}`);
     expect(load.message).toContain('SQLITE_READONLY_DIRECTORY');
     expect(load.message).toContain('-shm');
+  });
+
+  it.runIf(asRoot || process.env.CI === 'true')('in rollback-journal mode with the journal of a writer killed mid-transaction: a StorageUnavailableError that says the rollback needs write access', async () => {
+    const dir = join(temp.dir, 'hot-journal');
+    mkdirSync(dir);
+    const path = join(dir, 'hot.session');
+    const storage = new SqliteStorage({ path, name: 'a' });
+    await storage.kv.set('x', Uint8Array.of(1));
+    await storage.close();
+    const db = new Database(path);
+    db.pragma('journal_mode = DELETE');
+    db.close();
+    // A writer killed inside a transaction leaves its journal beside the file (hot).
+    const script = `const db = new (require('better-sqlite3'))(${JSON.stringify(path)}); db.prepare('BEGIN IMMEDIATE').run();
+      db.prepare('UPDATE mtstore_kv SET value = zeroblob(5000)').run(); db.pragma('cache_size = 1'); db.prepare('UPDATE mtstore_kv SET value = zeroblob(6000)').run();
+      process.kill(process.pid, 'SIGKILL');`;
+    expect(spawnSync(process.execPath, ['-e', script], { cwd: fileURLToPath(new URL('..', import.meta.url)) }).signal).toBe('SIGKILL');
+    expect(existsSync(`${path}-journal`)).toBe(true);
+    chmodSync(path, 0o444);
+    chmodSync(dir, 0o755);
+    chmodSync(temp.dir, 0o755);
+    const child = new Child('read-only.mjs', [path], { uid: 65534, gid: 65534 });
+    expect((await child.exited).code, child.stderr).toBe(0);
+    const load = JSON.parse(child.received[0] as string) as { code?: string; message?: string };
+    expect(load.code).toBe('MTSTORE_STORAGE_UNAVAILABLE');
+    expect(load.message).toContain('SQLITE_READONLY_ROLLBACK');
+    expect(load.message).toContain('-journal');
+    expect(load.message).not.toContain('creating or migrating');
   });
 
   it('a read-only Database whose tables would have to be created or migrated: a StorageUnavailableError that says so', async () => {
