@@ -1182,6 +1182,7 @@ export const BROKEN: readonly Broken[] = [
   { rule: 'refMessages.delete removes only the first id', suite: 'storage', group: 'reference messages', open: (b, n) => clearsMore(b, n, 'refMessages.delete takes only the first id') },
   { rule: 'listNames lists a deleted name that held a lease', suite: 'storage', group: 'listNames', open: namesOfLeases },
   { rule: 'a dropped connection’s error quotes the stored keys in base64', suite: 'storage', group: 'faults', open: (b, n) => behindConnection(memory(b, n), b, 'leaks keys'), interrupt: drop },
+  { rule: 'a dropped connection’s error quotes the stored kv values in base64', suite: 'storage', group: 'faults', open: (b, n) => behindConnection(memory(b, n), b, 'leaks kv values'), interrupt: drop },
   { rule: 'a peer batch is applied in chunks of 100', suite: 'storage', group: 'atomicity under concurrent readers', open: (b, n) => new ChunkedPeerBatch({ store: b.store, name: n }) },
   // 6. damaged data and lost connections
   { rule: 'a damaged snapshot loads as null', suite: 'storage', group: 'faults', open: corruptLoadsNull, corrupt: corruptMemory },
@@ -1572,13 +1573,17 @@ function hasMethods(value: unknown): value is object {
   return own || inherited;
 }
 
-export function behindConnection<T extends object>(inner: T, b: Backend, mode: 'reconnects' | 'raw error' | 'never recovers' | 'leaks keys'): T {
+export function behindConnection<T extends object>(inner: T, b: Backend, mode: 'reconnects' | 'raw error' | 'never recovers' | 'leaks keys' | 'leaks kv values'): T {
   let seen = b.drops;
   /** The error a call meets on a dropped connection, or undefined when connected. */
   const gate = (): Error | undefined => {
     if (b.drops === seen) return undefined;
     if (mode !== 'never recovers') seen = b.drops;
     if (mode === 'raw error') return Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+    if (mode === 'leaks kv values') {
+      const values = [...b.store.clients.values()].flatMap((c) => [...c.kv.values()].map((v) => Buffer.from(v).toString('base64')));
+      return new StorageUnavailableError(`the connection was lost writing values ${values.join(' ')}`);
+    }
     if (mode === 'leaks keys') {
       const rows = [...b.store.clients.values()].flatMap((c) => [...c.keys.values()].flatMap((k) => (k.key === undefined ? [] : [Buffer.from(k.key).toString('base64')])));
       return new StorageUnavailableError(`the connection was lost reading rows ${rows.join(' ')}`);

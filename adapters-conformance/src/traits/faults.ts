@@ -92,7 +92,7 @@ export function clientFaults({ group, test, skip, expect, options }: StorageRegi
 
     const interrupt = options.interrupt;
     const interruptName =
-      'after interrupt() drops the connections, calls resolve or reject StorageUnavailableError, the instance recovers by itself and nothing acknowledged is lost; no failed call’s error shows key bytes';
+      'after interrupt() drops the connections, calls resolve or reject StorageUnavailableError, the instance recovers by itself and nothing acknowledged is lost; no failed call’s error shows key bytes or kv value bytes';
     if (interrupt === undefined) skip(interruptName, NO_INTERRUPT);
     else
       test(interruptName, async (s) => {
@@ -102,6 +102,9 @@ export function clientFaults({ group, test, skip, expect, options }: StorageRegi
         await storage.peers.upsert([peer('user', 1)]);
         const keys = session.dcs.flatMap((dc) => [dc.authKey, ...(dc.tempAuthKeys ?? []).map((t) => t.key)]).filter((k): k is Uint8Array => k !== undefined);
         const dc2 = session.dcs[1]?.authKey as Uint8Array;
+        // kv values are secrets too (§4: an error never shows them): mtcute keeps its future salts there.
+        const salts = Uint8Array.from({ length: 64 }, (_, i) => (i * 97 + 13) & 0xff);
+        await storage.kv.set('salts:2', salts, { secret: true });
         // Every error of a failed call, checked at the end for the stored keys' bytes (docs/contract.md §8:
         // the driver error is kept as cause, sanitized; a message that quotes key bytes leaks them).
         const failed: [string, unknown][] = [];
@@ -114,6 +117,9 @@ export function clientFaults({ group, test, skip, expect, options }: StorageRegi
             ['authKeys.entries', storage.authKeys.entries()],
             // The key DC 2 already has: whether it lands or not, the session is the same.
             ['authKeys.set', storage.authKeys.set(2, dc2)],
+            ['kv.get', storage.kv.get('salts:2')],
+            // The value it already has, as for the key above.
+            ['kv.set', storage.kv.set('salts:2', salts, { secret: true })],
           ]);
           await interrupt(s.namespace);
           await inFlight(expect, calls, failed);
@@ -127,7 +133,11 @@ export function clientFaults({ group, test, skip, expect, options }: StorageRegi
         }
         const fresh = await s.open();
         expect((await untilRecovered(expect, 'a fresh instance', () => fresh.load(), failed)).value?.state?.pts).toBe(9);
-        for (const [what, error] of failed) expect(keyBytesInError(error, keys), `the error of ${what} during the outage shows key bytes`).toBe(undefined);
+        expect((await untilRecovered(expect, 'kv.get after the outages', () => fresh.kv.get('salts:2'), failed)).value, 'the kv value after the outages').toEqual(salts);
+        for (const [what, error] of failed) {
+          expect(keyBytesInError(error, keys), `the error of ${what} during the outage shows key bytes`).toBe(undefined);
+          expect(keyBytesInError(error, [salts]), `the error of ${what} during the outage shows the bytes of a kv value`).toBe(undefined);
+        }
       });
   });
 }
