@@ -36,15 +36,18 @@ export function dcOptionFromEntry(dc: DataCenter): BasicDcOption | null {
 export function entryFromDcOption(option: BasicDcOption, mediaOnly: boolean, previous: DataCenter | undefined): DataCenter {
   const dc: DataCenter = { id: option.id, port: option.port };
   const samePort = previous !== undefined && previous.port === option.port;
-  if (option.ipv6 !== true && !/^[0-9.]+$/.test(option.ipAddress)) {
+  // The address goes by its form, not by mtcute's `ipv6` flag (which its options may
+  // carry beside an IPv4 literal): the flag itself comes back from the kv copy of
+  // mtcute's bytes (SessionKv), and core would refuse an IPv4 literal as `ipv6`.
+  if (/^[0-9.]+$/.test(option.ipAddress)) {
+    dc.ipv4 = option.ipAddress;
+    if (samePort && previous.ipv6 !== undefined) dc.ipv6 = previous.ipv6;
+  } else if (option.ipAddress.includes(':')) {
+    dc.ipv6 = option.ipAddress;
+  } else {
     // A host name (`localhost`, a test server's): the entry's only address, so that it
     // is the one read back (dcOptionFromEntry prefers IP addresses).
     dc.host = option.ipAddress;
-  } else if (option.ipv6 === true) {
-    dc.ipv6 = option.ipAddress;
-  } else {
-    dc.ipv4 = option.ipAddress;
-    if (samePort && previous.ipv6 !== undefined) dc.ipv6 = previous.ipv6;
   }
   if (dc.host === undefined && samePort && previous.host !== undefined) dc.host = previous.host;
   if (option.testMode === true) dc.testMode = true;

@@ -9,6 +9,15 @@
  * A value with no typed place at save time (an update state or user before any DC
  * is known, a partial update state) is written to the kv store under mtcute's key
  * instead, and moved to the typed session by a later save.
+ *
+ * A DC option the typed entry cannot give back byte for byte (mtcute's `mediaOnly`,
+ * `ipv6` and `testMode` flags are its own and need not match the entry's kind and
+ * address: a media option without `mediaOnly`, an IPv4 literal flagged `ipv6`) keeps
+ * a copy of mtcute's bytes in the kv store beside the typed entry, read back while it
+ * still agrees with that entry (another client's new address wins). An empty `dc_main`
+ * copy says mtcute has none over a home DC entry without an address (a client that
+ * never migrated): it then keeps its own default DCs, and the well-known address such
+ * an entry gets when another client wrote it (a Pyrogram import) is not handed to it.
  */
 import { InvalidArgumentError, NotFoundError, wellKnownDcAddress, type ChannelState, type DataCenter, type Session, type SessionUpdate, type Storage, type UpdateState } from '@mtstore/core';
 import { addressOnly, dcOptionFromEntry, entryFromDcOption, parseBasicDcOption, serializeBasicDcOption, type BasicDcOption } from './dcs.js';
@@ -32,6 +41,9 @@ export const KV_DC_MEDIA = 'dc_media';
 export const KV_CURRENT_USER = 'current_user';
 
 const TYPED_KEYS: ReadonlySet<string> = new Set([KV_DC_MAIN, KV_DC_MEDIA, KV_CURRENT_USER, ...STATE_KEYS]);
+const DC_KEYS = [KV_DC_MAIN, KV_DC_MEDIA] as const;
+/** The `dc_main` copy that stands for "mtcute has none" (see the file comment). */
+const NO_OPTION = new Uint8Array(0);
 const SNAPSHOT_KEYS: ReadonlySet<string> = new Set([KV_DC_MAIN, KV_DC_MEDIA, KV_CURRENT_USER]);
 const INT32_MAX = 2 ** 31 - 1;
 
@@ -58,6 +70,8 @@ export class SessionKv {
   readonly #dirty = new Set<string>();
   /** Typed keys currently held in the kv store (see the file comment). */
   readonly #raw = new Set<string>();
+  /** DC keys whose kv copy of mtcute's bytes stands beside the typed entry, with that copy. */
+  readonly #copies = new Map<string, Uint8Array>();
   /** Addresses, home DC, user and update state as last read or written; null: no snapshot. */
   #session: Session | null = null;
   /** `deleteAll()` since the last save: the user, update state and channels go. */
@@ -92,23 +106,64 @@ export class SessionKv {
     const newer = new Map([...this.#dirty].map((key) => [key, this.#values.get(key)] as const));
     this.#values.clear();
     this.#raw.clear();
+    this.#copies.clear();
     this.#session = session;
+    const dcCopies = new Map<string, Uint8Array>();
     for (const { key, value } of entries) {
       if (!isTypedKey(key)) continue;
+      if (key === KV_DC_MAIN || key === KV_DC_MEDIA) {
+        dcCopies.set(key, value);
+        continue;
+      }
       this.#raw.add(key);
       this.#values.set(key, value);
     }
-    if (session !== null) this.#fillFrom(session);
+    if (session !== null) this.#fillFrom(session, dcCopies.get(KV_DC_MAIN)?.length === 0);
+    for (const [key, copy] of dcCopies) {
+      if (session !== null && this.#agrees(key, copy)) {
+        this.#copies.set(key, copy);
+        if (copy.length > 0) this.#values.set(key, copy);
+        continue;
+      }
+      // Another client changed the entry since (the typed value wins), or there is no
+      // typed place: the next save moves it or removes it, as any typed key left in kv.
+      this.#raw.add(key);
+      if (copy.length > 0 && !this.#values.has(key)) this.#values.set(key, copy);
+    }
     for (const [key, value] of newer) {
       if (value === undefined) this.#values.delete(key);
       else this.#values.set(key, value);
     }
   }
 
-  /** The typed session wins over a leftover kv entry. */
-  #fillFrom(session: Session): void {
+  /**
+   * Whether the kv copy of DC key `key` is one for the typed value just filled in: the
+   * empty `dc_main` over a main entry without an address, else mtcute's option whose
+   * entry is the stored one.
+   */
+  #agrees(key: string, copy: Uint8Array): boolean {
+    const typed = this.#values.get(key);
+    if (copy.length === 0) return key === KV_DC_MAIN && typed === undefined && this.#homeEntry(false) !== undefined;
+    if (typed === undefined) return false;
+    let option: BasicDcOption | null;
+    try {
+      option = parseBasicDcOption(copy);
+    } catch {
+      return false;
+    }
+    const entryOption = option === null ? null : dcOptionFromEntry(entryFromDcOption(option, key === KV_DC_MEDIA, undefined));
+    return entryOption !== null && sameBytes(serializeBasicDcOption(entryOption), typed);
+  }
+
+  #homeEntry(mediaOnly: boolean): DataCenter | undefined {
+    const session = this.#session;
+    return session?.dcs.find((dc) => dc.id === session.homeDcId && (dc.mediaOnly === true) === mediaOnly);
+  }
+
+  /** The typed session wins over a leftover kv entry. `noMain`: mtcute stored no dc_main over an entry without an address. */
+  #fillFrom(session: Session, noMain: boolean): void {
     const main = session.dcs.find((dc) => dc.id === session.homeDcId && dc.mediaOnly !== true);
-    const mainOption = main === undefined ? null : (dcOptionFromEntry(main) ?? wellKnownOption(main));
+    const mainOption = main === undefined ? null : (dcOptionFromEntry(main) ?? (noMain ? null : wellKnownOption(main)));
     if (mainOption !== null) {
       this.#values.set(KV_DC_MAIN, serializeBasicDcOption(mainOption));
       const media = session.dcs.find((dc) => dc.id === session.homeDcId && dc.mediaOnly === true);
@@ -149,6 +204,7 @@ export class SessionKv {
     this.#values.clear();
     this.#dirty.clear();
     this.#raw.clear();
+    this.#copies.clear();
     this.#cleared = true;
   }
 
@@ -186,10 +242,49 @@ export class SessionKv {
       for (const key of keys) (written.has(key) ? typed : fallback).push(key);
     };
     const snapshotKeys = dirty.filter((key) => SNAPSHOT_KEYS.has(key));
-    if (snapshotKeys.length > 0) sort(snapshotKeys, await this.#writeSnapshot(snapshotKeys));
+    let written: ReadonlySet<string> = new Set();
+    if (snapshotKeys.length > 0) {
+      written = await this.#writeSnapshot(snapshotKeys);
+      sort(snapshotKeys, written);
+    }
     const stateKeys = dirty.filter((key) => isStateKey(key) && this.#values.has(key));
     if (stateKeys.length > 0) sort(stateKeys, await this.#writeState(stateKeys));
-    await this.#syncRaw(typed, fallback);
+    const dcKeys = new Set<string>(DC_KEYS);
+    await this.#syncRaw(typed.filter((key) => !dcKeys.has(key)), fallback);
+    if (snapshotKeys.length > 0) await this.#syncCopies(written, new Set(fallback));
+  }
+
+  /**
+   * The kv copies of the DC keys after a snapshot write (see the file comment): one
+   * written in `written` gets a copy when its entry would not give mtcute's bytes back
+   * and loses any other; `dc_main`, when mtcute has none over a home entry without an
+   * address, gets the empty copy (again after a logout cleared it).
+   */
+  async #syncCopies(written: ReadonlySet<string>, fallback: ReadonlySet<string>): Promise<void> {
+    const writes: Promise<void>[] = [];
+    for (const key of DC_KEYS) {
+      if (fallback.has(key) || (!written.has(key) && !(key === KV_DC_MAIN && !this.#values.has(key)))) continue;
+      const want = this.#copyFor(key);
+      const stored = this.#copies.get(key);
+      if (want !== null) {
+        if (stored !== undefined && sameBytes(stored, want)) continue;
+        this.#copies.set(key, want);
+        this.#raw.delete(key);
+        writes.push(this.#storage.kv.set(key, want));
+      } else if (written.has(key) && (this.#copies.delete(key) || this.#raw.delete(key))) {
+        writes.push(this.#storage.kv.delete(key));
+      }
+    }
+    await Promise.all(writes);
+  }
+
+  /** The kv copy DC key `key` needs beside the typed entry just written, or null for none. */
+  #copyFor(key: string): Uint8Array | null {
+    const value = this.#values.get(key);
+    const entry = this.#homeEntry(key === KV_DC_MEDIA);
+    const typed = entry === undefined ? null : dcOptionFromEntry(entry);
+    if (value === undefined) return key === KV_DC_MAIN && entry !== undefined && typed === null ? NO_OPTION : null;
+    return typed !== null && sameBytes(serializeBasicDcOption(typed), value) ? null : value;
   }
 
   /** Typed keys now in the session lose their kv copy; the others are kept in kv. */
@@ -201,9 +296,11 @@ export class SessionKv {
     for (const key of fallback) {
       const value = this.#values.get(key);
       if (value === undefined) {
-        if (this.#raw.delete(key)) writes.push(this.#storage.kv.delete(key));
+        const copied = this.#copies.delete(key);
+        if (this.#raw.delete(key) || copied) writes.push(this.#storage.kv.delete(key));
       } else {
         this.#raw.add(key);
+        this.#copies.delete(key);
         writes.push(this.#storage.kv.set(key, value));
       }
     }
