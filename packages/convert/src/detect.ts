@@ -225,6 +225,11 @@ export async function parseSession(input: string | Uint8Array, options: ParseOpt
         throw new ConvertError(error.code, `${shownPath(path)} holds text but no session: ${error.message.replace(/, nor an existing file or folder\.$/, '.')}`, { candidates: error.candidates });
       }
     }
+    if (options.format === undefined && isTextFile(path)) {
+      // Notes, a whole .env file: no session, and no SQLite file either ("file is not a
+      // database" would send the user to copy a damaged session again). Never shown.
+      throw new ConvertError('MTSTORE_CONVERT_UNKNOWN_FORMAT', `${shownPath(path)} holds text but no session string (a session string is one line of 100 or more base64 characters, as the library exports it).`);
+    }
     // A string session can never be a path of an existing file, but GramJS's alphabet has "/".
     if (!stringFormat) return parseSessionFile(path, options);
   }
@@ -256,6 +261,20 @@ export function sessionStringInFile(path: string): string | null {
   // A string copied with its quotes (from JSON, a .env value, Python's repr) is the same string.
   const unquoted = /^(["'])([^"']*)\1$/.exec(text)?.[2]?.trim() ?? text;
   return /^[A-Za-z0-9+/=_-]{100,}$/.test(unquoted) ? unquoted : null;
+}
+
+/** A small regular file of UTF-8 text without NUL bytes (not SQLite, not another binary file). */
+function isTextFile(path: string): boolean {
+  const stat = statOf(path);
+  if (stat === undefined || !stat.isFile() || stat.size === 0 || stat.size > STRING_FILE_MAX) return false;
+  try {
+    const bytes = readFileSync(path);
+    if (isSqliteBytes(bytes) || bytes.includes(0)) return false;
+    new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** statSync without its errors (ENAMETOOLONG quotes the path, which may be a session string given as one). */

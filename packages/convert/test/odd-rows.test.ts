@@ -270,7 +270,24 @@ describe('a session string saved to a file', () => {
     // Quotes that do not pair are no string.
     const odd = join(dir, 'odd-quotes.txt');
     writeFileSync(odd, `"${telethon}'`);
-    await expect(parseSession(odd)).rejects.toMatchObject({ code: expect.stringMatching(/^MTSTORE_CONVERT_/) });
+    await expect(parseSession(odd)).rejects.toMatchObject({ code: 'MTSTORE_CONVERT_UNKNOWN_FORMAT' });
+  });
+
+  it('a text file that holds no session string is named as such (UNKNOWN_FORMAT), its text never shown', async () => {
+    const { readFileSync } = await import('node:fs');
+    const telethon = readFileSync(join(fixtures, 'telethon/ipv4.string'), 'utf8').trim();
+    // Notes, a whole .env file: it was 'Cannot open … as SQLite: file is not a database' (INVALID, "copy it again").
+    for (const [name, text] of [['notes.txt', 'hello world\n'], ['bot.env', `API_ID=12345\nSESSION=${telethon}\n`]] as const) {
+      const path = join(dir, name);
+      writeFileSync(path, text);
+      const error = await parseSession(path).then(
+        () => null,
+        (e: unknown) => e as Error & { code: string },
+      );
+      expect(error, name).toMatchObject({ code: 'MTSTORE_CONVERT_UNKNOWN_FORMAT', message: expect.stringContaining(`"${path}" holds text but no session string`) });
+      expect(error!.message).not.toContain(telethon.slice(10, 60));
+      expect(error!.message).not.toContain('hello');
+    }
   });
 });
 
