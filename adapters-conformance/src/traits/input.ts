@@ -292,6 +292,7 @@ export function invalidInput({ group, test, expect }: StorageRegistrar): void {
         ['refMessages.store with chat id 2^63', () => storage.refMessages.store(1n, 2n ** 63n, 1)],
         ['refMessages.delete with a non-array', () => storage.refMessages.delete(1n, 5 as never)],
         ['refMessages.delete with message id -1', () => storage.refMessages.delete(1n, [1, -1])],
+        ['refMessages.delete with 10001 ids', () => storage.refMessages.delete(1n, Array.from({ length: 10_001 }, (_, i) => i + 1))],
         ['refMessages.getByPeer with a string', () => storage.refMessages.getByPeer('1' as never)],
         ['refMessages.deleteByPeer with undefined', () => storage.refMessages.deleteByPeer(undefined as never)],
         ['peers.list with limit 0', () => storage.peers.list({ limit: 0 })],

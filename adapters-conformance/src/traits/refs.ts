@@ -71,6 +71,16 @@ export function refMessages({ group, test, expect }: StorageRegistrar): void {
       expect((await storage.refMessages.list()).refs, 'after deleting the rest of chat -100').toEqual([ref(3n, -200n, 1), ref(4n, -200n, 5)]);
     });
 
+    // §6: "at most 10000 ids per call", so 10,000 must work: an adapter binding one SQL
+    // variable per id meets the driver's limit (999 in SQLite before 3.32) well before.
+    test('delete takes 10,000 message ids in one call: each stored one goes, the rest stay', async (s) => {
+      const storage = await s.open();
+      for (const id of [1, 5_000, 9_999, 10_000, 10_001, 20_000]) await storage.refMessages.store(BigInt(id), -100n, id);
+      await storage.refMessages.store(1n, -200n, 5_000);
+      await storage.refMessages.delete(-100n, Array.from({ length: 10_000 }, (_, i) => i + 1));
+      expect((await storage.refMessages.list()).refs).toEqual([ref(10_001n, -100n, 10_001), ref(20_000n, -100n, 20_000), ref(1n, -200n, 5_000)]);
+    });
+
     test('after the most recent reference is deleted, the previous one answers', async (s) => {
       const storage = await s.open();
       await storage.refMessages.store(1n, -100n, 1);
