@@ -5,7 +5,7 @@
  * each write whole or not at all.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { afterAll, expect, it } from 'vitest';
 import { SqliteStorage } from '../src/index.js';
 import { Child } from './child.js';
@@ -88,7 +88,9 @@ async function killedWriter(path: string, tag: number, start: number): Promise<{
   const early = Math.random() < 1 / 3;
   if (early) setTimeout(() => child.kill('SIGKILL'), 50 + Math.random() * 550);
   else {
-    await child.next((line) => line === 'ready', 'ready').catch(() => undefined);
+    // After its first acknowledged write (not a fixed time: on a loaded machine a write
+    // can take longer than the window, and then no late kill would follow an ack).
+    await child.next((line) => line.startsWith('ack '), 'a first ack').catch(() => undefined);
     setTimeout(() => child.kill('SIGKILL'), Math.random() * 80);
   }
   const { signal } = await child.exited;
@@ -97,6 +99,11 @@ async function killedWriter(path: string, tag: number, start: number): Promise<{
 }
 
 function checkAcknowledged(path: string, tag: number, acked: readonly number[], where: string): void {
+  // Both writers of a first round may die before either created the file.
+  if (!existsSync(path)) {
+    expect(acked, where).toEqual([]);
+    return;
+  }
   const db = new Database(path, { readonly: true });
   try {
     expect(db.pragma('integrity_check', { simple: true }), where).toBe('ok');
@@ -124,8 +131,11 @@ function checkAcknowledged(path: string, tag: number, acked: readonly number[], 
     const temps = acked.filter((i) => i % 6 === 5);
     if (temps.length > 0) {
       const last = Math.max(...temps);
-      const expires = db.prepare(`SELECT expires_at FROM mtstore_auth_keys WHERE session_id = ${session} AND dc_id = 2 AND media_only = 0 AND slot = ?`).pluck().safeIntegers(false).get(last % 4);
-      expect(expires, `${where}: temp key ${last}`).toBeGreaterThanOrEqual(1_900_000_000 + last);
+      const expires = db.prepare(`SELECT expires_at FROM mtstore_auth_keys WHERE session_id = ${session} AND dc_id = 2 AND media_only = 0 AND slot = ?`).pluck().safeIntegers(false).get(last % 4) as number | undefined;
+      // The write after a temp key is a save, whose snapshot has no temp keys: committed
+      // (acknowledged or not: the kill may fall between commit and ack), it removed them.
+      if (expires === undefined) expect(row?.api_id, `${where}: temp key ${last} gone, so save ${last + 1} committed`).toBeGreaterThanOrEqual(last + 2);
+      else expect(expires, `${where}: temp key ${last}`).toBeGreaterThanOrEqual(1_900_000_000 + last);
     }
   } finally {
     db.close();
@@ -134,7 +144,6 @@ function checkAcknowledged(path: string, tag: number, acked: readonly number[], 
 
 it(`two writers on one file, ${2 * ROUNDS * 2} SIGKILLs at random moments (during the open too): every acknowledged write of every kind intact`, async () => {
   let acknowledged = 0;
-  let early = 0;
   const lane = async (n: number): Promise<void> => {
     const dir = temp.file(`mixed-${n}`);
     mkdirSync(dir);
@@ -144,7 +153,6 @@ it(`two writers on one file, ${2 * ROUNDS * 2} SIGKILLs at random moments (durin
       const writers = await Promise.all([1, 2].map((tag) => killedWriter(path, tag, start)));
       for (const [index, { acked, ready }] of writers.entries()) {
         acknowledged += acked.length;
-        if (!ready || acked.length === 0) early++;
         checkAcknowledged(path, index + 1, acked, `lane ${n} round ${round} writer ${index + 1}`);
       }
     }
@@ -157,7 +165,7 @@ it(`two writers on one file, ${2 * ROUNDS * 2} SIGKILLs at random moments (durin
     }
   };
   await Promise.all([lane(0), lane(1)]);
-  // Not a bound on the outcome, only that the kills landed both before and after writes.
+  // Every late kill follows an acknowledged write (early ones land before or after the
+  // first write at random: on a loaded machine all may land before it).
   expect(acknowledged).toBeGreaterThan(0);
-  expect(early).toBeGreaterThan(0);
 }, 180_000);
