@@ -6,7 +6,7 @@
  */
 import { authKey, fullSession, minimalSession, peer, randomNamespace } from '@mtstore/conformance/vitest';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { DataSource, type DataSourceOptions } from 'typeorm';
+import { DataSource, DefaultNamingStrategy, type DataSourceOptions } from 'typeorm';
 import { mtstoreEntities, mtstoreMigrations, SCHEMA_VERSION, TypeormSessionStorage, TypeormStorage } from '../src/index.js';
 import { availableDrivers, plain, type TestDriver } from './drivers.js';
 
@@ -205,6 +205,40 @@ for (const db of drivers) {
           }
         } finally {
           await db.cleanup(`${entityPrefix}${namespace}`);
+        }
+      }));
+
+    it('a naming strategy of the application (snake_case columns, tables from class names) changes none of mtstore’s names: synchronize and the migrations agree with the entities', () =>
+      withNamespace(db, async (namespace, prefix) => {
+        const snake = (name: string) => name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
+        class SnakeNamingStrategy extends DefaultNamingStrategy {
+          override tableName(className: string, customName: string | undefined): string {
+            return customName ?? snake(className);
+          }
+          override columnName(propertyName: string, customName: string | undefined, prefixes: string[]): string {
+            return snake(prefixes.join('_')) + (customName ?? snake(propertyName));
+          }
+        }
+        const type = db.options(namespace).type;
+        const entities = mtstoreEntities({ type, tablePrefix: prefix });
+        // synchronize creates the tables from the entities; then the adapter's migration and the migration classes over them.
+        const options = { ...db.options(namespace), namingStrategy: new SnakeNamingStrategy(), entities, synchronize: true, migrations: mtstoreMigrations({ tablePrefix: prefix }), migrationsRun: true, migrationsTableName: `${prefix}typeorm_migrations` } as DataSourceOptions;
+        for (let start = 1; start <= 2; start++) {
+          const app = await new DataSource(options).initialize();
+          try {
+            const storage = new TypeormStorage({ dataSource: app, tablePrefix: prefix, name: 'alice' });
+            if (start === 1) {
+              await storage.save(fullSession(1));
+              await storage.peers.upsert([peer('user', 5, { usernames: ['Five'], phone: '15550005' })]);
+            }
+            expect(plain(await storage.load())).toEqual(fullSession(1));
+            expect((await storage.peers.getByUsername('five'))?.id).toBe(5n);
+            expect((await app.driver.createSchemaBuilder().log()).upQueries.map((q) => q.query)).toEqual([]);
+            expect(await app.getRepository(`${prefix}sessions`).count()).toBe(1);
+            await storage.close();
+          } finally {
+            await app.destroy();
+          }
         }
       }));
 
