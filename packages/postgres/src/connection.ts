@@ -395,7 +395,7 @@ export class Database {
    * then that failure is the caller's. A lock timeout (isLockTimeout: the session's
    * lock_timeout, shorter than a concurrent write to the same session held its row)
    * runs it again too, after a pause growing to LOCK_RETRY_MAX_PAUSE ms, until
-   * clientWait ms have passed since the first run: as long as a transaction's statement
+   * clientWait ms have passed since it first failed so: about as long as a transaction's statement
    * may wait for a lock (beginStatement). Handled here, in the failure branch, so a call
    * that succeeds pays nothing for it.
    */
