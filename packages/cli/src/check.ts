@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { openSessionStorage, openStorage } from '@mtstore/core';
-import { describeSessionStorage, describeStorage, type TestApi } from '@mtstore/conformance';
+import type { TestApi } from '@mtstore/conformance';
 import { CliError, EXIT, here } from './exit.js';
 import { expectImpl } from './expect.js';
 import type { Io } from './io.js';
@@ -251,6 +251,9 @@ async function runKit(input: string, raw: Scratch, scratch: Scratch, io: Io, gre
     else await raw.cleanup(probeNs).catch(() => {});
   }
 
+  // Loaded here, not at the top: the kit (fast-check among it) took ~150 ms of every
+  // command's start-up, ~30% of `mtstore --help`, for the one command that runs it.
+  const { describeSessionStorage, describeStorage } = await import('@mtstore/conformance');
   const tests: Registered[] = [];
   const path: string[] = [];
   const api: TestApi = {
