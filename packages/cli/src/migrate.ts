@@ -286,6 +286,6 @@ export async function migrate(from: string, to: string, options: MigrateOptions,
   for (const name of names) sessions.push(await migrateOne(from, to, name, { batch, refs, encryption }, io));
   const seconds = (Date.now() - started) / 1000;
   const peers = sessions.reduce((n, s) => n + s.peers, 0);
-  say(io, `Done: ${sessions.length} sessions, ${peers} peers in ${seconds.toFixed(1)} s (${Math.round(peers / Math.max(seconds, 0.001))} peers/s), counts verified.`);
+  say(io, `Done: ${sessions.length} session${sessions.length === 1 ? '' : 's'}, ${peers} peer${peers === 1 ? '' : 's'} in ${seconds.toFixed(1)} s (${Math.round(peers / Math.max(seconds, 0.001))} peers/s), counts verified.`);
   return { sessions, seconds };
 }

@@ -175,7 +175,7 @@ describe('migrate', () => {
       ['a', true, 25_000, 1, 1],
       ['b', false, 3, 0, 0],
     ]);
-    expect(io.err()).toContain('counts verified');
+    expect(io.err()).toMatch(/Done: 2 sessions, 25003 peers in .* counts verified/);
     const copy = await openStorage('shared://m2', { name: 'a' });
     expect(await copy.load()).toEqual(telethon.session);
     expect(await copy.peers.getById('user', 24_999n)).toEqual(peers[24_998]);
@@ -208,8 +208,10 @@ describe('migrate', () => {
     expect(source.length).toBeGreaterThan(100);
     expect(new Set(source.map((r) => r.peerId)).size).toBe(peerIds.length);
 
-    const report = await migrate(src, 'shared://r2', { batch: 7 }, captureIo());
+    const io = captureIo();
+    const report = await migrate(src, 'shared://r2', { batch: 7 }, io);
     expect(report.sessions[0]!.refMessages).toBe(source.length);
+    expect(io.err()).toMatch(/Done: 1 session, 30 peers in /);
     const copy = await openStorage('shared://r2', { name: 'a' });
     expect(await all(copy)).toEqual(source);
     // Exactly, also below the most recent: delete each peer's newest on both sides, twice.
