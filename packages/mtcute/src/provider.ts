@@ -9,7 +9,7 @@
  * next save; one mtstore can never store is dropped and logged (ReportDropped)
  * instead, so it never blocks the writes after it.
  */
-import { InvalidArgumentError, type LeaseAcquireOptions, type Storage } from '@mtstore/core';
+import { InvalidArgumentError, StorageClosedError, type LeaseAcquireOptions, type Storage } from '@mtstore/core';
 import type { ICorePlatform, IStorageDriver, ITelegramStorageProvider } from '@mtcute/core';
 import type { Logger } from '@mtcute/core/utils.js';
 import { MtstoreAuthKeys } from './auth-keys.js';
@@ -46,6 +46,8 @@ class MtstoreDriver implements IStorageDriver {
   readonly #lease: LeaseAcquireOptions | undefined;
   #log: Logger | undefined;
   #destroyed = false;
+  /** This driver closed the storage (closeOnDestroy): no later load can work. */
+  #closed = false;
   #saving: Promise<void> = Promise.resolve();
 
   constructor(storage: Storage, provider: MtcuteStorage, closeOnDestroy: boolean, lease: LeaseAcquireOptions | undefined) {
@@ -60,6 +62,14 @@ class MtstoreDriver implements IStorageDriver {
   }
 
   async load(): Promise<void> {
+    if (this.#closed) {
+      // mtcute's own storages open their database again on the next load, so reusing a
+      // provider in a new client works there; an mtstore Storage stays closed. Said here,
+      // instead of the first repository call's bare "the storage is closed".
+      throw new StorageClosedError(
+        'mtcuteStorage: this provider closed its mtstore storage when its client was destroyed (closeOnDestroy, the default), and a closed storage does not open again: give each new client a new provider over a new storage, or pass closeOnDestroy: false and close the storage yourself',
+      );
+    }
     this.#destroyed = false;
     if (this.#lease !== undefined && this.#storage.lease.held === null) {
       await this.#storage.lease.acquire({
@@ -102,7 +112,10 @@ class MtstoreDriver implements IStorageDriver {
       this.#log?.warn('could not save pending changes before closing: %e', error);
     }
     this.#provider.sessionKv.unload();
-    if (this.#closeOnDestroy) await this.#storage.close(); // gives the lease back too
+    if (this.#closeOnDestroy) {
+      this.#closed = true;
+      await this.#storage.close(); // gives the lease back too
+    }
     else if (this.#lease !== undefined) await this.#storage.lease.release();
   }
 }
