@@ -755,10 +755,15 @@ export class Connection {
 
   #exclusive<T>(work: () => Promise<T>): Promise<T> {
     if (this.#queue === undefined) return work();
-    return inTurn(this.#queue, this.owned ? work : async () => {
-      await this.#outsideApplicationTransaction();
-      return work();
-    });
+    // The application's transaction is rarely open: the usual turn costs one property
+    // read, not an async wrapper around every call.
+    return inTurn(this.#queue, this.owned ? work : () => (this.#applicationTransactionOpen() ? this.#outsideApplicationTransaction().then(work) : work()));
+  }
+
+  /** sqlite, the application's DataSource: a transaction is open on its one connection. */
+  #applicationTransactionOpen(): boolean {
+    const connection = (this.#dataSource.driver as { databaseConnection?: { inTransaction?: unknown } }).databaseConnection;
+    return connection?.inTransaction === true;
   }
 
   /**
