@@ -1243,6 +1243,7 @@ export const BROKEN: readonly Broken[] = [
   { rule: 'save drops the reference messages', suite: 'storage', group: 'removing one kind leaves the rest', open: (b, n) => { const inner = memory(b, n); return wrap(inner, { save: async (session) => { await inner.save(session); await inner.refMessages.clear(); } }); } },
   { rule: 'update drops the kv entries', suite: 'storage', group: 'removing one kind leaves the rest', open: (b, n) => { const inner = memory(b, n); return wrap(inner, { update: async (patch) => { await inner.update(patch); await inner.kv.clear(); } }); } },
   { rule: 'refMessages.delete fails beyond 999 ids (one SQL variable per id)', suite: 'storage', group: 'reference messages', open: (b, n) => { const inner = memory(b, n); return wrap(inner, { refMessages: { delete: (chatId, ids) => (Array.isArray(ids) && ids.length > 999 ? Promise.reject(new StorageUnavailableError('refMessages.delete: too many SQL variables')) : inner.refMessages.delete(chatId, ids)) } }); } },
+  { rule: 'each instance keeps the names and the key entries it listed until it writes itself', suite: 'storage', group: 'staleness and isolation', open: cachedListings },
   { rule: 'kv entries kept outside the namespace (the table or key prefix forgotten): the same name shares them across namespaces', suite: 'storage', group: 'namespaces', open: kvWithoutNamespace },
   { rule: 'server sessions kept outside the namespace', suite: 'server', group: 'namespaces', open: () => new MemorySessionStorage({ store: UNPREFIXED }) },
   { rule: 'the bus writes every destroy reason as explicit', suite: 'bus', group: 'bus', open: (b) => reasonsFlattened(new LocalSessionEventBus(b.channel)) },
@@ -1821,6 +1822,35 @@ function kvWithoutNamespace(b: Backend, name: string): Storage {
     close: async () => {
       await outside.close();
       await inner.close();
+    },
+  });
+}
+
+/** listNames and authKeys.entries answered from what this instance listed last, forgotten only on its own writes. */
+function cachedListings(b: Backend, name: string): Storage {
+  const inner = memory(b, name);
+  let names: Promise<string[]> | undefined;
+  let entries: ReturnType<Storage['authKeys']['entries']> | undefined;
+  const written = <T>(result: Promise<T>): Promise<T> => {
+    names = undefined;
+    entries = undefined;
+    return result;
+  };
+  return wrap(inner, {
+    listNames: () => (names ??= inner.listNames()),
+    save: (session) => written(inner.save(session)),
+    delete: () => written(inner.delete()),
+    authKeys: {
+      ...inner.authKeys,
+      get: (dcId) => inner.authKeys.get(dcId),
+      getTemp: (dcId, index) => inner.authKeys.getTemp(dcId, index),
+      entries: () => (entries ??= inner.authKeys.entries()),
+      set: (dcId, key) => written(inner.authKeys.set(dcId, key)),
+      setTemp: (dcId, temp) => written(inner.authKeys.setTemp(dcId, temp)),
+      delete: (dcId) => written(inner.authKeys.delete(dcId)),
+      deleteTemp: (dcId, index) => written(inner.authKeys.deleteTemp(dcId, index)),
+      deleteByDc: (dcId) => written(inner.authKeys.deleteByDc(dcId)),
+      clear: () => written(inner.authKeys.clear()),
     },
   });
 }

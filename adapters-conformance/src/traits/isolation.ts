@@ -58,6 +58,44 @@ export function clientStaleness({ group, test, skip, expect, options }: StorageR
         }
       });
 
+    const listings = 'listings on the other instance are fresh after each later write and clear (authKeys.entries, kv.entries, peers.list, refMessages.list, listNames)';
+    if (!shared) skip(listings, SHARED_BACKEND_REASON);
+    else
+      test(listings, async (s) => {
+        const a = await s.open();
+        const b = await s.open();
+        const another = await s.open('another');
+        for (let round = 1; round <= 3; round++) {
+          // b lists before every change, so a listing kept from an earlier read shows.
+          expect(await b.authKeys.entries(), `round ${round}: keys before`).toEqual([]);
+          await a.authKeys.set(7, authKey(round));
+          expect(await b.authKeys.entries(), `round ${round}: keys`).toEqual([{ dcId: 7, mediaOnly: false, authKey: authKey(round), tempAuthKeys: [] }]);
+          await a.authKeys.clear();
+          expect(await b.authKeys.entries(), `round ${round}: keys after clear`).toEqual([]);
+          expect(await b.kv.entries(), `round ${round}: kv before`).toEqual([]);
+          await a.kv.set('k', Uint8Array.of(round));
+          expect(await b.kv.entries(), `round ${round}: kv`).toEqual([{ key: 'k', value: Uint8Array.of(round) }]);
+          await a.kv.clear();
+          expect(await b.kv.entries(), `round ${round}: kv after clear`).toEqual([]);
+          expect(await b.peers.list(), `round ${round}: peers before`).toEqual({ peers: [], cursor: null });
+          await a.peers.upsert([peer('user', round)]);
+          expect(await b.peers.list(), `round ${round}: peers`).toEqual({ peers: [peer('user', round)], cursor: null });
+          await a.peers.clear();
+          expect(await b.peers.list(), `round ${round}: peers after clear`).toEqual({ peers: [], cursor: null });
+          expect(await b.refMessages.list(), `round ${round}: references before`).toEqual({ refs: [], cursor: null });
+          await a.refMessages.store(BigInt(round), -100n, round);
+          expect(await b.refMessages.list(), `round ${round}: references`).toEqual({ refs: [{ peerId: BigInt(round), chatId: -100n, messageId: round }], cursor: null });
+          await a.refMessages.clear();
+          expect(await b.refMessages.list(), `round ${round}: references after clear`).toEqual({ refs: [], cursor: null });
+          // Whether 'main', emptied piece by piece, is still listed is unspecified (§2): only 'another' is asked about.
+          expect(await b.listNames(), `round ${round}: names before`).not.toContain('another');
+          await another.kv.set('k', Uint8Array.of(round));
+          expect(await b.listNames(), `round ${round}: names`).toContain('another');
+          await another.delete();
+          expect(await b.listNames(), `round ${round}: names after delete`).not.toContain('another');
+        }
+      });
+
     test('closing one instance leaves the others of the backend reading and writing', async (s) => {
       const a = await s.open();
       const b = await s.open();
