@@ -294,7 +294,7 @@ export function assertMessageId(value: unknown, label: string): asserts value is
   assertIntegerIn(value, label, 1, INT32_MAX);
 }
 
-/** A non-empty list of message ids, at most 10000 per call. */
+/** A list of message ids, at most 10000 per call (empty: a delete of nothing, which the kit relies on). */
 export function assertMessageIds(value: unknown, label: string): asserts value is readonly number[] {
   assertArray(value, label);
   if (value.length > 10_000) fail(label, 'at most 10000 message ids', value);
