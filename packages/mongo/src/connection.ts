@@ -3,7 +3,7 @@
  * application owns (`client` / `db`), a validated database name and collection
  * prefix, and what the server can do (detected once per client).
  */
-import { MongoClient, type Db, type MongoClientOptions } from 'mongodb';
+import { MongoClient, ReadConcern, ReadPreference, type Db, type DbOptions, type MongoClientOptions } from 'mongodb';
 import { assertIdentifier, CallsInFlight, createOption, decodeUrlPart, describeValue, InvalidArgumentError, nearestName, redactUrl } from '@mtstore/core';
 
 /** How an instance reaches its database. Exactly one of `url`, `client` and `db`. */
@@ -82,6 +82,35 @@ function urlOptionNames(url: string, where: string): Set<string> {
   const query = url.split('#')[0]?.split('?')[1] ?? '';
   return new Set(query.split('&').map((pair) => decodeUrlPart(pair.split('=')[0] ?? '', 'parameter name', url, where).toLowerCase()));
 }
+
+/**
+ * The options of the Db every operation of ours goes through, whatever the client, its
+ * Db or the URL set: an application configures its client for its own data, and its
+ * settings must not reach ours. Unacknowledged writes (`w: 0`) made every lease and
+ * permit insert "win" (no duplicate-key error comes back) and broke the first read
+ * ("BSON element cursor is missing"); `j: false` or `w: 1` acknowledge writes a
+ * failover can roll back (a lease token handed out twice); a secondary can serve a read
+ * that misses the write just made; `promoteLongs` / `promoteValues: false` or `raw`
+ * turned every read into an error or into bytes. So: majority-acknowledged (journaled)
+ * writes, reads from the primary at the default read concern, and the driver's default
+ * BSON options (the reads that want bigints or Buffers still ask for them, codec.ts).
+ */
+export const OWN_DB_OPTIONS: Readonly<DbOptions> = {
+  writeConcern: { w: 'majority' },
+  readPreference: ReadPreference.primary,
+  readConcern: new ReadConcern('local'),
+  promoteLongs: true,
+  promoteValues: true,
+  promoteBuffers: false,
+  useBigInt64: false,
+  bsonRegExp: false,
+  raw: false,
+  fieldsAsRaw: {},
+  ignoreUndefined: false,
+  serializeFunctions: false,
+  checkKeys: false,
+  enableUtf8Validation: true,
+};
 
 function isClient(value: unknown): value is MongoClient {
   return typeof value === 'object' && value !== null && typeof (value as MongoClient).db === 'function' && typeof (value as MongoClient).close === 'function';
@@ -204,7 +233,8 @@ export function openConnection(options: MongoConnectionOptions | undefined, wher
     const client = (options.db as Db & { client?: unknown }).client;
     const cacheKey = isClient(client) ? client : options.db;
     return {
-      db: options.db,
+      // The same database on the same client, with our options (OWN_DB_OPTIONS); a Db that does not expose its client is used as is.
+      db: isClient(client) ? client.db(options.db.databaseName, OWN_DB_OPTIONS) : options.db,
       closing: new Closing(undefined),
       client: undefined,
       cacheKey,
@@ -229,7 +259,7 @@ export function openConnection(options: MongoConnectionOptions | undefined, wher
   assertIdentifier(database, `${where}: database`);
   const owned = options.client === undefined;
   return {
-    db: client.db(database),
+    db: client.db(database, OWN_DB_OPTIONS),
     closing: new Closing(owned ? client : undefined),
     client,
     cacheKey: client,
