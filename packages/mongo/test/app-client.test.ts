@@ -8,9 +8,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { MongoClient, type CommandStartedEvent, type DbOptions, type MongoClientOptions } from 'mongodb';
-import { LeaseHeldError } from '@mtstore/core';
-import { fullSession, peer } from '@mtstore/conformance/vitest';
-import { MongoSessionStorage, MongoStorage } from '../src/index.js';
+import { LeaseHeldError, type SessionEvent } from '@mtstore/core';
+import { fullSession, peer, waitFor } from '@mtstore/conformance/vitest';
+import { MongoSessionEventBus, MongoSessionStorage, MongoStorage } from '../src/index.js';
 import { MONGODB_URL, plain, scratch, server } from './server.js';
 
 const APP_SETTINGS: [string, MongoClientOptions & DbOptions][] = [
@@ -57,6 +57,12 @@ if (server.available) {
           const sessions = track(new MongoSessionStorage({ client, database }));
           expect(await sessions.createSession(1n, 2n)).toBe(true);
           expect(await sessions.listSessions(1n)).toEqual([2n]);
+          const heard: SessionEvent[] = [];
+          const listener = track(new MongoSessionEventBus({ client, database, pollInterval: 20 }));
+          await listener.subscribe((event) => heard.push(event));
+          await track(new MongoSessionEventBus({ client, database })).publish({ type: 'created', authKeyId: 1n, sessionId: 2n, origin: 'app' });
+          await waitFor(() => heard.length === 1, 5_000, `the event, ${label}`);
+          expect(heard[0]).toMatchObject({ type: 'created', authKeyId: 1n, sessionId: 2n });
         } finally {
           await client.close();
         }
