@@ -11,7 +11,7 @@ import { MongoClient, type CommandStartedEvent, type DbOptions, type MongoClient
 import { LeaseHeldError, type SessionEvent } from '@mtstore/core';
 import { fullSession, peer, waitFor } from '@mtstore/conformance/vitest';
 import { MongoSessionEventBus, MongoSessionStorage, MongoStorage } from '../src/index.js';
-import { MONGODB_URL, plain, scratch, server } from './server.js';
+import { MONGODB_URL, plain, scratch, server, urlFor } from './server.js';
 
 const APP_SETTINGS: [string, MongoClientOptions & DbOptions][] = [
   ['w: 0', { writeConcern: { w: 0 } }],
@@ -68,6 +68,11 @@ if (server.available) {
         }
       });
     }
+
+    it('a URL with w=0 and promoteValues=false: the client mtstore makes from it gets the same own Db', async () => {
+      const database = fresh();
+      await roundTrip(() => new MongoStorage({ url: urlFor(database, 'w=0&promoteValues=false'), name: 'alice' }), 'url');
+    });
 
     it('every write is majority-acknowledged and every read from the primary at read concern local, whatever the client says', async () => {
       const client = new MongoClient(MONGODB_URL, {
