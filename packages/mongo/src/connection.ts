@@ -213,6 +213,22 @@ function assertClientOptions(parsed: Record<string, unknown>, where: string): vo
   }
 }
 
+/**
+ * A client declaring the Stable API with `strict: true` makes MongoDB reject every command
+ * outside API version 1, and the adapter runs two: `buildInfo` (is the server FerretDB 1.x,
+ * whose update operators need another strategy) and `distinct` (listNames). Every first
+ * call would fail with an APIStrictError, read as an outage; refused here, before any I/O.
+ * (FerretDB ignores `strict`, so no server here can show the rejection itself.)
+ */
+function assertNotStrictApi(client: MongoClient, where: string): void {
+  const api = (client.options as { serverApi?: { strict?: unknown } } | undefined)?.serverApi;
+  if (api?.strict === true) {
+    throw new InvalidArgumentError(
+      `${where}: the client declares the Stable API with strict: true, which refuses commands mtstore runs (buildInfo, distinct); declare it without strict for mtstore's client (serverApi: { version: '1' })`,
+    );
+  }
+}
+
 /** Validates the options and prepares the client (no I/O: the driver connects on first use). */
 export function openConnection(options: MongoConnectionOptions | undefined, where: string): Connection {
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${where}: options must be an object, got ${describeValue(options)}`);
@@ -232,6 +248,7 @@ export function openConnection(options: MongoConnectionOptions | undefined, wher
     // Driver 7 exposes the Db's client; cache server facts on it when it is there.
     const client = (options.db as Db & { client?: unknown }).client;
     const cacheKey = isClient(client) ? client : options.db;
+    if (isClient(client)) assertNotStrictApi(client, where);
     return {
       // The same database on the same client, with our options (OWN_DB_OPTIONS); a Db that does not expose its client is used as is.
       db: isClient(client) ? client.db(options.db.databaseName, OWN_DB_OPTIONS) : options.db,
@@ -257,6 +274,7 @@ export function openConnection(options: MongoConnectionOptions | undefined, wher
     client = clientFromUrl(options.url, options.clientOptions, where);
   }
   assertIdentifier(database, `${where}: database`);
+  assertNotStrictApi(client, where);
   const owned = options.client === undefined;
   return {
     db: client.db(database, OWN_DB_OPTIONS),

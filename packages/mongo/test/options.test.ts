@@ -57,6 +57,30 @@ describe('driver options', () => {
     }
   });
 
+  it('a client declaring the Stable API strictly (it refuses buildInfo and distinct) is InvalidArgumentError before any I/O; the Stable API without strict is accepted', async () => {
+    const { MongoClient } = await import('mongodb');
+    const strict = new MongoClient(URL_BASE, { serverApi: { version: '1', strict: true } });
+    const loose = new MongoClient(URL_BASE, { serverApi: { version: '1' } });
+    const strictOptions: MongoClientOptions = { serverApi: { version: '1', strict: true } };
+    for (const build of [
+      () => new MongoStorage({ client: strict }),
+      () => new MongoStorage({ db: strict.db('x') }),
+      () => new MongoSessionStorage({ client: strict }),
+      () => new MongoSessionEventBus({ client: strict }),
+      () => new MongoStorage({ url: URL_BASE, clientOptions: strictOptions }),
+    ]) {
+      const error = constructorError(build);
+      expect(error.code).toBe('MTSTORE_INVALID_ARGUMENT');
+      expect(error.message).toContain('strict');
+      expect(`${error.message} ${inspect(error)}`).not.toContain(SECRET);
+    }
+    // Accepted (the port is closed: nothing is sent until a call).
+    await new MongoStorage({ client: loose }).close();
+    await new MongoStorage({ db: loose.db('x') }).close();
+    await strict.close();
+    await loose.close();
+  });
+
   it('the same values in the URL are refused by openStorage and openSessionStorage', async () => {
     for (const query of ['serverSelectionTimeoutMS=99999999999', 'waitQueueTimeoutMS=2147483648', 'minPoolSize=9&maxPoolSize=3']) {
       for (const open of [() => openStorage(`${URL_BASE}?${query}`), () => openSessionStorage(`${URL_BASE}?${query}`)]) {
