@@ -8,10 +8,11 @@
  * it set it.
  */
 import { checkServer } from '@mtstore/conformance/vitest';
-import { fullSession, peer } from '@mtstore/conformance';
+import { fullSession } from '@mtstore/conformance';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { PostgresSessionStorage, PostgresStorage } from '../src/index.js';
+import { PostgresStorage } from '../src/index.js';
+import { expectConcurrentWritesGoThrough } from './concurrent-writes.js';
 import { admin, freshSchema, probe, track, url } from './helpers.js';
 
 const server = await checkServer('postgres', url, probe);
@@ -19,36 +20,7 @@ const server = await checkServer('postgres', url, probe);
 describe.runIf(server.available)('a pool whose sessions run with lock_timeout = 1ms', () => {
   it('concurrent writes to one session all go through; the application keeps its setting', async () => {
     const pool = track(new pg.Pool({ connectionString: url, max: 10, options: '-c lock_timeout=1ms' }));
-    const schema = freshSchema();
-    // Two instances on one session name, as two processes would be (and calls of one at once).
-    const a = track(new PostgresStorage({ pool, schema }));
-    const b = track(new PostgresStorage({ pool, schema }));
-    const sessions = track(new PostgresSessionStorage({ pool, schema, ttlSeconds: 100 }));
-    await a.save(fullSession(1));
-    const calls: Promise<unknown>[] = [];
-    for (let i = 1; i <= 20; i++) {
-      calls.push(
-        a.saveUpdateState({ pts: i, qts: i, date: i, seq: i }, [{ id: 5n, pts: i }]),
-        b.saveUpdateState({ pts: i, qts: i, date: i, seq: i }, [{ id: 5n, pts: i }]),
-        a.peers.upsert([peer('user', i % 3)]),
-        b.peers.upsert([peer('user', i % 3)]),
-        a.kv.set('k', new Uint8Array([i])),
-        b.kv.set('k', new Uint8Array([i + 1])),
-        b.update({ apiId: i }),
-        a.authKeys.set(2, new Uint8Array(256).fill(i)),
-        sessions.createSession(1n, BigInt(i % 4)),
-        sessions.touchSession(1n, BigInt(i % 4)),
-        sessions.destroySession(1n, BigInt((i + 2) % 4)),
-        b.save(fullSession(1)),
-      );
-    }
-    const failures = (await Promise.allSettled(calls)).flatMap((r) => (r.status === 'rejected' ? [String((r.reason as Error).message)] : []));
-    expect(failures).toEqual([]);
-    // Under a lease: renewals and fenced writes at once.
-    await a.lease.acquire({ ttlSeconds: 30, heartbeat: false });
-    const leased = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => (i % 2 ? a.lease.renew() : a.saveUpdateState({ pts: i + 1, qts: 1, date: 1, seq: 1 }))));
-    expect(leased.flatMap((r) => (r.status === 'rejected' ? [String((r.reason as Error).message)] : []))).toEqual([]);
-    expect((await a.load())?.state).toBeDefined();
+    await expectConcurrentWritesGoThrough(pool);
     // The application's sessions keep their setting.
     expect((await pool.query('SHOW lock_timeout')).rows[0]?.lock_timeout).toBe('1ms');
   });
