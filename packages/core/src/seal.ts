@@ -16,7 +16,7 @@
  */
 import { createCipheriv, createDecipheriv, createSecretKey, randomBytes, randomFillSync, type KeyObject } from 'node:crypto';
 import { CorruptDataError, EncryptionError, InvalidArgumentError } from './errors.js';
-import { describeSecret, MAX_DC_ID } from './validate.js';
+import { describeSecret, MAX_DC_ID, nearestName } from './validate.js';
 import type { DataCenter } from './model.js';
 import { AuthKeyBytes } from './stored.js';
 
@@ -216,6 +216,9 @@ interface ResolvedKey {
   readonly key: KeyObject;
 }
 
+/** Every field of EncryptionOptions: any other is a typo, refused. */
+const ENCRYPTION_OPTIONS: readonly string[] = ['keys', 'secretKvPrefixes'];
+
 /**
  * Seals and opens values with the configured keys. Built once per storage from its
  * options (environment variables are read then); holds the key material only as
@@ -257,6 +260,14 @@ export class Sealer {
   constructor(options: EncryptionOptions, sessionName: string, where: string) {
     // describeSecret wherever a key given in the wrong place could be the value described.
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${where}: encryption must be an object, got ${describeSecret(options)}`);
+    // A misspelt option (secretKvPrefix) would leave the values it names in plaintext with no sign of it.
+    for (const option of Object.keys(options)) {
+      if (ENCRYPTION_OPTIONS.includes(option)) continue;
+      const guess = nearestName(option, ENCRYPTION_OPTIONS);
+      // A name that could be key text pasted in the wrong place is not echoed.
+      const shown = /^[A-Za-z_$][\w$]{0,31}$/.test(option) && !/^[0-9A-Fa-f]{16,}$/.test(option) ? `"${option}"` : `(${option.length} chars, not shown)`;
+      throw new InvalidArgumentError(`${where}: encryption has an unknown option ${shown}${guess === undefined ? '' : ` (did you mean "${guess}"?)`}; it takes ${ENCRYPTION_OPTIONS.join(', ')}`);
+    }
     if (!Array.isArray(options.keys) || options.keys.length === 0) {
       throw new InvalidArgumentError(`${where}: encryption.keys must be a non-empty array (the first key seals, every key opens)`);
     }

@@ -153,6 +153,20 @@ describe('encryption options', () => {
     }
   });
 
+  it('an option it does not know is InvalidArgumentError naming the nearest one, not silently ignored', () => {
+    // A misspelt secretKvPrefixes left every kv value under those prefixes in plaintext with no sign of it.
+    const error = rejectsCode(() => new Sealer({ keys: [{ id: 'a', key: material }], secretKvPrefix: ['salts'] } as never, 'alice', 'Test'), 'MTSTORE_INVALID_ARGUMENT');
+    expect(error.message).toContain('unknown option "secretKvPrefix"');
+    expect(error.message).toContain('did you mean "secretKvPrefixes"');
+    const other = rejectsCode(() => new Sealer({ key: material, keys: [{ id: 'a', key: material }] } as never, 'alice', 'Test'), 'MTSTORE_INVALID_ARGUMENT');
+    expect(other.message).toContain('did you mean "keys"');
+    // A name that may be key material itself is not echoed.
+    const secretText = Buffer.from(material).toString('hex');
+    const hidden = rejectsCode(() => new Sealer({ keys: [{ id: 'a', key: material }], [secretText]: true } as never, 'alice', 'Test'), 'MTSTORE_INVALID_ARGUMENT');
+    expect(hidden.message).not.toContain(secretText.slice(0, 16));
+    expect(() => new Sealer({ keys: [{ id: 'a', key: material }], secretKvPrefixes: undefined }, 'alice', 'Test')).not.toThrow();
+  });
+
   it('inspect and JSON of a sealer show key ids only', () => {
     const s = sealer([{ id: 'k1', key: material }]);
     for (const text of [inspect(s, { showHidden: true, depth: 5 }), JSON.stringify({ s })]) {
