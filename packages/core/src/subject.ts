@@ -4,6 +4,7 @@
  * adapters only store sessions and, where they can, carry events between processes.
  */
 import { InvalidArgumentError, StorageClosedError } from './errors.js';
+import { CallsInFlight } from './inflight.js';
 import { assertTimerMs } from './validate.js';
 import type {
   ExpiredSession,
@@ -78,6 +79,8 @@ export class SessionSubject implements SessionStorageProtocol {
   #sweeping: Promise<void> | undefined;
   readonly #sweepBatch: number;
   readonly #onSweepError: (error: unknown) => void;
+  /** Calls that may still emit, and deliveries of remote events: close() waits for them. */
+  readonly #calls = new CallsInFlight();
 
   constructor(storage: SessionStorageProtocol, options: SessionSubjectOptions = {}) {
     if (typeof storage?.createSession !== 'function' || typeof storage.destroyAllSessions !== 'function') {
@@ -158,6 +161,10 @@ export class SessionSubject implements SessionStorageProtocol {
 
   async createSession(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
     this.#assertOpen('createSession');
+    return this.#calls.track(this.#createSession(authKeyId, sessionId));
+  }
+
+  async #createSession(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
     const created = await this.#storage.createSession(authKeyId, sessionId);
     if (created) await this.#emit('created', authKeyId, sessionId);
     return created;
@@ -170,6 +177,10 @@ export class SessionSubject implements SessionStorageProtocol {
 
   async destroySession(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
     this.#assertOpen('destroySession');
+    return this.#calls.track(this.#destroySession(authKeyId, sessionId));
+  }
+
+  async #destroySession(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
     const destroyed = await this.#storage.destroySession(authKeyId, sessionId);
     if (destroyed) await this.#emit('destroyed', authKeyId, sessionId);
     return destroyed;
@@ -182,6 +193,10 @@ export class SessionSubject implements SessionStorageProtocol {
 
   async destroyAllSessions(authKeyId: bigint): Promise<bigint[]> {
     this.#assertOpen('destroyAllSessions');
+    return this.#calls.track(this.#destroyAllSessions(authKeyId));
+  }
+
+  async #destroyAllSessions(authKeyId: bigint): Promise<bigint[]> {
     const removed = await this.#storage.destroyAllSessions(authKeyId);
     await Promise.all(removed.map((sessionId) => this.#emit('destroyed', authKeyId, sessionId)));
     return removed;
@@ -209,6 +224,10 @@ export class SessionSubject implements SessionStorageProtocol {
    */
   async expireSessions(limit?: number): Promise<ExpiredSession[]> {
     this.#assertOpen('expireSessions');
+    return this.#calls.track(this.#expireSessions(limit));
+  }
+
+  async #expireSessions(limit: number | undefined): Promise<ExpiredSession[]> {
     if (typeof this.#storage.expireSessions !== 'function') return [];
     const removed = await this.#storage.expireSessions(limit);
     await Promise.all(removed.map((s) => this.#emit('destroyed', s.authKeyId, s.sessionId, 'expired')));
@@ -243,6 +262,12 @@ export class SessionSubject implements SessionStorageProtocol {
   /**
    * Detaches from the bus. Closes neither the storage nor the bus: whoever created
    * them closes them. Later calls reject with StorageClosedError. Idempotent.
+   *
+   * Resolves once every call made before it that can emit (create, destroy, destroy all,
+   * expire) has settled, its events delivered and published, and every remote event
+   * already heard has been delivered (async observers settled): no observer hears
+   * anything after it, and the bus can be closed next without failing a publish. So an
+   * observer must not await its own subject's close() in update(): that close waits for it.
    */
   close(): Promise<void> {
     if (this.#closing) return this.#closing;
@@ -252,7 +277,10 @@ export class SessionSubject implements SessionStorageProtocol {
     this.#closing = this.#ready.then(
       () => this.#unsubscribe?.(),
       () => undefined,
-    ).then(() => sweeping?.catch(() => undefined));
+    )
+      .then(() => sweeping?.catch(() => undefined))
+      .then(() => this.#calls.settled())
+      .then(() => undefined);
     return this.#closing;
   }
 
@@ -278,7 +306,7 @@ export class SessionSubject implements SessionStorageProtocol {
   #onRemote(event: SessionEvent): void {
     // Our own events come back over the bus: they were delivered locally already.
     if (this.#closing || event.origin === this.id) return;
-    void this.#deliver(event);
+    void this.#calls.track(this.#deliver(event));
   }
 
   /** Each observer isolated: a throw or rejection is reported and never reaches the caller or the others. */

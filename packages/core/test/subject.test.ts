@@ -147,6 +147,51 @@ describe('SessionSubject', () => {
     await expect(subject.createSession(1n, 1n)).rejects.toBeInstanceOf(StorageClosedError);
   });
 
+  it('close() waits for the calls and remote deliveries in flight: each settles, its events delivered and published, and nothing reaches an observer after close() resolves', async () => {
+    const channel = new LocalEventChannel();
+    const bus = new LocalSessionEventBus(channel);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const slow: SessionStorageProtocol = {
+      ...storage(),
+      createSession: async () => (await gate, true),
+      destroySession: async () => (await gate, true),
+      destroyAllSessions: async () => (await gate, [5n, 6n]),
+      expireSessions: async () => (await gate, [{ authKeyId: 1n, sessionId: 7n }]),
+    };
+    const busErrors: unknown[] = [];
+    const subject = new SessionSubject(slow, { bus, id: 'n1', onBusError: (error) => busErrors.push(error) });
+    await subject.ready();
+    let closed = false;
+    const late: string[] = [];
+    const seen: string[] = [];
+    let asyncObserverDone = 0;
+    subject.subscribe({ update: (event) => void (closed ? late : seen).push(`${event.type} ${event.sessionId} ${event.origin}`) });
+    subject.subscribe({
+      update: async () => {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        asyncObserverDone++;
+      },
+    });
+    const remote = new LocalSessionEventBus(channel);
+    const calls = [subject.createSession(1n, 1n), subject.destroySession(1n, 2n), subject.destroyAllSessions(1n), subject.expireSessions(10)];
+    // A remote event heard before close(): its delivery (the async observer too) is waited for.
+    await remote.publish({ type: 'created', authKeyId: 2n, sessionId: 3n, origin: 'n2' });
+    await Promise.resolve();
+    const closing = subject.close().then(() => (closed = true));
+    setTimeout(release, 10);
+    await closing;
+    // The bus is closed right after, as an application does: no publish of the calls fails on it.
+    await bus.close();
+    const settled = await Promise.allSettled(calls);
+    expect(settled.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled']);
+    expect(seen.sort()).toEqual(['created 1 n1', 'created 3 n2', 'destroyed 2 n1', 'destroyed 5 n1', 'destroyed 6 n1', 'destroyed 7 n1']);
+    expect(asyncObserverDone).toBe(6);
+    expect(late).toEqual([]);
+    expect(busErrors).toEqual([]);
+    await remote.close();
+  });
+
   it('events handed to observers are frozen: one observer cannot change what the next sees', async () => {
     const subject = new SessionSubject(storage(), { id: 'n1' });
     const seen: SessionEvent[] = [];
