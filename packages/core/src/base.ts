@@ -126,6 +126,14 @@ abstract class Closable {
     return new StorageClosedError(`${this.constructor.name}.${operation}: the storage is closed`);
   }
 
+  /**
+   * What `JSON.stringify` shows: the inspect fields. Without it a logger serializing an
+   * object that holds a storage walked its connection, driver options (a password) included.
+   */
+  toJSON(): Record<string, unknown> {
+    return { type: this.constructor.name, ...this.describe(), closed: this.closed };
+  }
+
   [INSPECT](): string {
     const fields = { ...this.describe(), closed: this.closed };
     const body = Object.entries(fields)

@@ -237,10 +237,12 @@ describe.runIf(server.available)('connections', () => {
     }
   });
 
-  it('util.inspect shows name and prefix, never the client or a password', async () => {
+  it('util.inspect and JSON.stringify show name and prefix, never the client or a password', async () => {
     const storage = new RedisStorage({ url: 'redis://user:hunter2@127.0.0.1:1', prefix: 'app:', name: 'bot' });
     const text = inspect(storage, { depth: 8, showHidden: true });
     expect(text).toBe('RedisStorage { name: "bot", prefix: "app:", ownsConnection: true, closed: false }');
+    // A logger that serializes an object holding the storage (pino, JSON logs) printed ioredis's options, password included.
+    expect(JSON.stringify({ storage })).toBe('{"storage":{"type":"RedisStorage","name":"bot","prefix":"app:","ownsConnection":true,"closed":false}}');
     await storage.close();
   });
 });
