@@ -86,6 +86,13 @@ export class StorageSession extends sessions.Session {
   private selfHeld = false;
   private readonly lease: LeaseAcquireOptions | undefined;
   /**
+   * The lease acquisition a load() started and that has not settled: a second load()
+   * meanwhile (two connect() calls at once) waits for it instead of acquiring again,
+   * which this session's own lease would refuse (LeaseHeldError naming this process),
+   * and close() waits for it, or the lease would be taken, and renewed, after close().
+   */
+  private acquiring: Promise<unknown> | undefined;
+  /**
    * One list per load() in flight of the changes made since it was queued, each as a
    * function that makes it again in memory. The load replaces the state with what it
    * read, which is from before those changes (their writes wait behind it), then makes
@@ -308,7 +315,8 @@ export class StorageSession extends sessions.Session {
   async load(): Promise<void> {
     const lease = this.lease;
     if (lease !== undefined && this.storage.lease.held === null) {
-      await this.storage.lease.acquire({ ...lease, owner: { label: 'gramjs', ...lease.owner } });
+      this.acquiring ??= this.storage.lease.acquire({ ...lease, owner: { label: 'gramjs', ...lease.owner } }).finally(() => (this.acquiring = undefined));
+      await this.acquiring;
     }
     // What an outage kept from the database goes first: the load reads it back.
     this.resync();
@@ -427,6 +435,8 @@ export class StorageSession extends sessions.Session {
    */
   async close(): Promise<void> {
     this.resync();
+    // A load() still taking the lease (destroy() right after connect()): its failure is that load()'s to report.
+    if (this.acquiring !== undefined) await this.acquiring.catch(() => undefined);
     if (this.lease !== undefined && this.storage.lease.held !== null) this.writes.write('lease.release', () => this.storage.lease.release());
     await this.writes.settled();
   }

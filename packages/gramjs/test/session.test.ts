@@ -87,6 +87,36 @@ for (const factory of backends) {
         expect(() => second.attach(offlineClient(first))).toThrow(TypeError);
       });
 
+      it('two connect() calls at once both start the session: the second load() shares the first one’s lease, not LeaseHeldError naming itself', async () => {
+        const probe = await live.open(name);
+        const session = new StorageSession(await live.open(name), { onError: (error, operation) => errors.push([error, operation]) });
+        const client = session.attach(offlineClient(session));
+        // Both run GramJS's start-up (load()), then give up at the offline socket, as with MemorySession.
+        const results = await Promise.allSettled([client.connect(), client.connect(), session.load()]);
+        expect(results.map((r) => (r.status === 'fulfilled' ? r.value : String(r.reason)))).toEqual([false, false, undefined]);
+        expect((await probe.lease.holder())?.owner).toMatchObject({ pid: process.pid, label: 'gramjs' });
+        await client.destroy();
+        expect(await probe.lease.holder()).toBeNull();
+      });
+
+      it('destroy() right after connect(), while load() is still taking the lease, leaves no lease held', async () => {
+        const probe = await live.open(name);
+        const session = new StorageSession(await live.open(name), { onError: (error, operation) => errors.push([error, operation]) });
+        const client = session.attach(offlineClient(session));
+        const connecting = client.connect();
+        await client.destroy();
+        await Promise.allSettled([connecting]);
+        const holder = await probe.lease.holder();
+        // Without this a failing run would leave the heartbeat renewing the lease.
+        if (session.storage.lease.held !== null) await session.storage.lease.release();
+        expect(holder, 'the lease the load() took was given back by close()').toBeNull();
+        // The session can start again after that (a new connect() takes the lease anew).
+        expect(await client.connect()).toBe(false);
+        expect((await probe.lease.holder())?.owner.label).toBe('gramjs');
+        await client.destroy();
+        expect(await probe.lease.holder()).toBeNull();
+      });
+
       it('is a GramJS Session the TelegramClient accepts', async () => {
         const { session } = await restart();
         expect(session).toBeInstanceOf(sessions.Session);
