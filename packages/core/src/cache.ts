@@ -147,6 +147,8 @@ export class CachedSessionStorage implements SessionStorageProtocol {
   /** Bumped by every eviction: a read that started before it does not insert. */
   #generation = 0;
   #live = false;
+  /** The subscription being made said `lost` and not `live` since: it must not go live when subscribe resolves. */
+  #lost = false;
   #ready: Promise<void>;
   #unsubscribe: (() => Promise<void>) | undefined;
   #retry: NodeJS.Timeout | undefined;
@@ -190,6 +192,7 @@ export class CachedSessionStorage implements SessionStorageProtocol {
   }
 
   async #subscribe(): Promise<void> {
+    this.#lost = false;
     try {
       const unsubscribe = await this.#bus.subscribe((event) => this.#onEvent(event), { onState: (state) => this.#onState(state) });
       if (this.#closing) {
@@ -198,7 +201,9 @@ export class CachedSessionStorage implements SessionStorageProtocol {
       }
       this.#unsubscribe = unsubscribe;
       this.#drop();
-      this.#live = true;
+      // A bus may report `lost` before subscribe() resolves (its connection dropped just
+      // after the subscription was made): the cache then waits for `live`, as after any lost.
+      this.#live = !this.#lost;
     } catch (error) {
       if (this.#closing) return;
       try {
@@ -220,6 +225,7 @@ export class CachedSessionStorage implements SessionStorageProtocol {
     // on, on `live` because some were (and a read in flight across the gap must not land).
     this.#drop();
     this.#resets++;
+    this.#lost = state === 'lost';
     this.#live = state === 'live' && !this.#closing;
   }
 

@@ -157,6 +157,30 @@ describe('CachedSessionStorage', () => {
     expect(cache.stats().entries).toBe(1);
   });
 
+  it('a subscription that hears lost before subscribe() resolves does not go live until live', async () => {
+    const channel = new LocalEventChannel();
+    const storage = new Counting();
+    const cache = new CachedSessionStorage(storage, { bus: new LocalSessionEventBus(channel) });
+    const other = new LocalSessionEventBus(channel);
+    // The subscription exists (its state hook is registered) but subscribe() has not resolved yet.
+    const down = channel.interrupt(30);
+    await cache.ready();
+    expect(cache.stats().live).toBe(false);
+    await storage.createSession(1n, 1n);
+    expect(await cache.hasSession(1n, 1n)).toBe(true);
+    // Another node destroys it while the bus is down: its event is dropped.
+    await storage.destroySession(1n, 1n);
+    await other.publish({ type: 'destroyed', authKeyId: 1n, sessionId: 1n, origin: 'n2', reason: 'explicit' });
+    expect(await cache.hasSession(1n, 1n)).toBe(false);
+    await down;
+    expect(cache.stats().live).toBe(true);
+    await storage.createSession(1n, 2n);
+    expect(await cache.hasSession(1n, 2n)).toBe(true);
+    expect(cache.stats().entries).toBe(1);
+    await cache.close();
+    await other.close();
+  });
+
   it('a read in flight across a reconnect does not land', async () => {
     const { storage, cache, channel } = await setup();
     await storage.createSession(1n, 1n);
