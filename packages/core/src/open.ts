@@ -15,7 +15,7 @@ import { redactUrl, type OpenedSessionStorage, type StorageAdapter } from './ada
 import { InvalidArgumentError, registerErrorCode, StorageError } from './errors.js';
 import type { SessionStorageProtocol, Storage } from './model.js';
 import type { EncryptionOptions } from './seal.js';
-import { assertSessionName, describeValue } from './validate.js';
+import { assertSessionName, describeValue, nearestName } from './validate.js';
 
 /** The adapter package could not be loaded: not installed, or its driver failed to load. */
 export class AdapterUnavailableError extends StorageError {
@@ -142,7 +142,9 @@ async function loadAdapter(url: URL, where: string): Promise<StorageAdapter> {
   const custom = registered.get(scheme);
   const known = KNOWN[scheme];
   if (!custom && !known) {
-    throw new InvalidArgumentError(`${where}: no adapter for "${scheme}:" URLs (${redactUrl(url)}); known schemes: ${knownSchemes().map((s) => `${s}:`).join(', ')}. A package can add one with registerAdapter().`);
+    const guess = nearestName(scheme, knownSchemes());
+    const hint = guess === undefined ? '' : ` (did you mean "${guess}:"?)`;
+    throw new InvalidArgumentError(`${where}: no adapter for "${scheme}:" URLs (${redactUrl(url)})${hint}; known schemes: ${knownSchemes().map((s) => `${s}:`).join(', ')}. A package can add one with registerAdapter().`);
   }
   let loaded: StorageAdapter | { adapter: StorageAdapter } | undefined;
   try {

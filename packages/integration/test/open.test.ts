@@ -114,6 +114,22 @@ describe('openStorage: instances, memory and the registry', () => {
     expect((error as Error).message).not.toContain('hunter2');
   });
 
+  it('a misspelt scheme is InvalidArgumentError naming the scheme it is nearest to', async () => {
+    for (const [input, guess] of [
+      ['postgress://admin:hunter2@db/app', 'postgres:'],
+      ['mongo://admin:hunter2@db/app', 'mongodb:'],
+      ['reddis://:hunter2@cache:6379', 'redis:'],
+      ['sqlite3:bot.session', 'sqlite:'],
+    ] as const) {
+      const error = await openStorage(input).catch((e: Error) => e);
+      expect(error, input).toBeInstanceOf(InvalidArgumentError);
+      expect((error as Error).message, input).toContain(`did you mean "${guess}"?`);
+      expect((error as Error).message, input).not.toContain('hunter2');
+    }
+    const far = await openSessionStorage('dynamo://example.test/table').catch((e: Error) => e);
+    expect((far as Error).message).not.toContain('did you mean');
+  });
+
   it('a malformed URL is InvalidArgumentError and its credentials never appear', async () => {
     for (const input of ['postgres://admin:hunter2@[::1', 'redis://admin:hunter2@host:99999']) {
       const error = await openStorage(input).catch((e: Error) => e);
