@@ -125,7 +125,13 @@ export class RedisSessionEventBus implements SessionEventBus {
     // A wrapper per subscription: subscribing one function twice gives two subscriptions.
     const wrapper: Listener = (event) => deliverSafely(listener, event, 'RedisSessionEventBus');
     this.#listeners.add(wrapper);
-    if (options?.onState) this.#states.set(wrapper, { onState: options.onState });
+    if (options?.onState) {
+      this.#states.set(wrapper, { onState: options.onState });
+      // The bus's one SUBSCRIBE was made earlier and its connection is down now: this
+      // subscription is as deaf as the others and hears `live` with them, so it must hear
+      // `lost` first (a cache would otherwise fill while it misses destroys).
+      if (this.#deaf) reportStateSafely(options, 'lost', 'RedisSessionEventBus');
+    }
     return async () => {
       this.#listeners.delete(wrapper);
       this.#states.delete(wrapper);

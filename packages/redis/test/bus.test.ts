@@ -4,14 +4,14 @@
  * (behind a blackholed proxy) by its heartbeat, and ignores foreign messages.
  */
 import { checkServer } from '@mtstore/conformance/vitest';
-import type { SessionEvent } from '@mtstore/core';
+import { CachedSessionStorage, type SessionEvent } from '@mtstore/core';
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 // By path: this package cannot depend on @mtstore/test-adapters, which depends on it.
 import { unhandledRejections } from '../../test-adapters/src/outcomes.js';
 import { openProxy, within, type Proxy } from '../../test-adapters/src/proxy.js';
 import { answeredWhileStalling, darkWhileStalling } from '../../test-adapters/src/stall.js';
-import { RedisSessionEventBus } from '../src/index.js';
+import { RedisSessionEventBus, RedisSessionStorage } from '../src/index.js';
 import { admin, clientList, clusterSeed, eventually, killConnections, probe, probeCluster, randomName, REDIS_CLUSTER_URL, REDIS_URL } from './helpers.js';
 
 const single = await checkServer('redis', REDIS_URL, () => probe(REDIS_URL));
@@ -163,6 +163,33 @@ describe.runIf(single.available)('bus whose subscriber connection dies silently 
     await eventually(async () => (await clientList(redis)).filter((c) => c.name === subscriberName).length === 1, 'one subscriber connection left', 5_000);
     expect(rejections).toEqual([]);
     console.info(`redis bus, silent death: lost after ${noticedMs} ms (heartbeat ${HEARTBEAT} ms); delivering ${recoveredMs} ms after the route came back`);
+  });
+
+  it('a subscription made while the bus is lost hears lost at once, and live with the others: a cache made then does not fill while deaf', async () => {
+    const { proxy, listener } = await setup();
+    const first: string[] = [];
+    await listener.subscribe(() => {}, { onState: (state) => first.push(state) });
+    proxy.blackhole();
+    await eventually(() => first.length > 0, 'lost', 5_000);
+    // Subscribed while the bus is deaf: it resolves at once (the bus's SUBSCRIBE is shared), so it must be told.
+    const second: string[] = [];
+    await listener.subscribe(() => {}, { onState: (state) => second.push(state) });
+    expect(second).toEqual(['lost']);
+    const storage = new RedisSessionStorage({ url: REDIS_URL, prefix: `${randomName('unused')}:` });
+    const cache = new CachedSessionStorage(storage, { bus: listener });
+    try {
+      await cache.ready();
+      expect(cache.stats().live).toBe(false);
+      proxy.up({ resume: false });
+      await eventually(() => first.length === 2 && second.length === 2, 'live again', 5_000);
+      expect(first).toEqual(['lost', 'live']);
+      expect(second).toEqual(['lost', 'live']);
+      expect(cache.stats().live).toBe(true);
+    } finally {
+      await cache.close();
+      await storage.close();
+    }
+    expect(rejections).toEqual([]);
   });
 
   it('an application that blocks its loop for longer than a heartbeat after every tick still hears lost when the link goes dark', async () => {
