@@ -99,6 +99,15 @@ describe('openStorage: instances, memory and the registry', () => {
     expect(fromOption.name).toBe('carol');
   });
 
+  it('memory: URLs refuse a parameter nothing reads, naming the one it is nearest to', async () => {
+    // ?sesion=bob opened "default" and ?store=shared a fresh store, with no sign that either was ignored.
+    const typo = await openStorage('memory:?sesion=bob').catch((e: Error) => e);
+    expect(typo).toBeInstanceOf(InvalidArgumentError);
+    expect((typo as Error).message).toContain('unknown URL parameter "sesion" (did you mean "session"?)');
+    await expect(openStorage('memory:?store=shared')).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(openSessionStorage('memory:?ttl=60')).rejects.toBeInstanceOf(InvalidArgumentError);
+  });
+
   it('openSessionStorage(null) gives memory storage and an in-process bus', async () => {
     const { storage, bus } = await openSessionStorage(null);
     expect(storage).toBeInstanceOf(MemorySessionStorage);

@@ -1,6 +1,18 @@
-import { LocalSessionEventBus, type StorageAdapter } from '@mtstore/core';
+import { InvalidArgumentError, LocalSessionEventBus, nearestName, type StorageAdapter } from '@mtstore/core';
 import { MemorySessionStorage } from './server.js';
 import { MemoryStorage } from './client.js';
+
+/** `session` names the client session (core reads it); nothing else is read from a memory: URL. */
+const PARAMETERS = ['session'];
+
+/** A parameter nothing reads (`?sesion=`, `?store=shared`) would be dropped without a sign. */
+function checkParameters(url: URL, where: string): void {
+  for (const key of url.searchParams.keys()) {
+    if (PARAMETERS.includes(key)) continue;
+    const guess = nearestName(key, PARAMETERS);
+    throw new InvalidArgumentError(`${where}: unknown URL parameter "${key}"${guess === undefined ? '' : ` (did you mean "${guess}"?)`}: a memory: URL takes only session (each open is a fresh store)`);
+  }
+}
 
 /**
  * `openStorage(null)` / `openStorage('memory:')`: a fresh in-process store. Nothing
@@ -8,6 +20,12 @@ import { MemoryStorage } from './client.js';
  * in-process, for SessionSubjects of this process.
  */
 export const adapter: StorageAdapter = {
-  openStorage: (_url, { name, encryption }) => new MemoryStorage({ name, encryption }),
-  openSessionStorage: () => ({ storage: new MemorySessionStorage(), bus: new LocalSessionEventBus() }),
+  openStorage: (url, { name, encryption }) => {
+    checkParameters(url, 'openStorage');
+    return new MemoryStorage({ name, encryption });
+  },
+  openSessionStorage: (url) => {
+    checkParameters(url, 'openSessionStorage');
+    return { storage: new MemorySessionStorage(), bus: new LocalSessionEventBus() };
+  },
 };
