@@ -318,6 +318,7 @@ export class StorageSession extends sessions.Session {
       this.acquiring ??= this.storage.lease.acquire({ ...lease, owner: { label: 'gramjs', ...lease.owner } }).finally(() => (this.acquiring = undefined));
       await this.acquiring;
     }
+    this.forgetEmptied();
     // What an outage kept from the database goes first: the load reads it back.
     this.resync();
     // Changes from here on are not in what the load reads: their writes queue behind it.
@@ -414,6 +415,23 @@ export class StorageSession extends sessions.Session {
     }
   }
 
+  /**
+   * Removes the key of every DC whose AuthKey object (handed to a sender by getAuthKey)
+   * was emptied in place. GramJS's _switchDC (a login answered with PHONE_MIGRATE /
+   * USER_MIGRATE) empties the old home DC's key that way, as "not valid anymore", and
+   * never names that DC to the session: the key was made before the login, so it is not
+   * authorized, and the next connect's load() read it back from storage, where an
+   * exported sender for that DC (a file download) took it as authorized and skipped
+   * auth.importAuthorization, failing with AUTH_KEY_UNREGISTERED. Called by save(),
+   * which _switchDC calls, and load(), before it reads.
+   */
+  private forgetEmptied(): void {
+    for (const [dc, key] of this.keys) {
+      // DC 0 is a key waiting for setDC, never stored: setAuthKey(undefined, 0) would mean the home DC.
+      if (dc !== 0 && key.getKey() === undefined) this.setAuthKey(undefined, dc);
+    }
+  }
+
   /** Records `redo`, which makes a change just made in memory again, for every load() in flight. */
   private changed(redo: () => void): void {
     for (const journal of this.loading) journal.push(redo);
@@ -424,6 +442,7 @@ export class StorageSession extends sessions.Session {
    * Not `async`: the queue's promise is handed back as it is.
    */
   save(): Promise<void> {
+    this.forgetEmptied();
     this.resync();
     return this.writes.settled();
   }

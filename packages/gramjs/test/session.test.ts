@@ -10,6 +10,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vites
 import { Api, extensions, sessions } from 'telegram';
 import { authKey, plainBytes } from '@mtstore/conformance/vitest';
 import type { EntityLike } from 'telegram/define.js';
+import type { AuthKey } from 'telegram/crypto/AuthKey.js';
 import type { Storage } from '@mtstore/core';
 import { StorageSession } from '../src/index.js';
 import { backends, type Backend } from './backends.js';
@@ -320,7 +321,7 @@ for (const factory of backends) {
         const first = await restart();
         first.session.setDC(2, '149.154.167.51', 443);
         first.session.setAuthKey(await gramKey(authKey(2)));
-        // What TelegramClient._switchDC does: new home DC, its key unset, save().
+        // A new home DC, its key unset, save(): _switchDC's calls into the session (its in-place wipe of the old key is the next test's).
         first.session.setDC(4, '149.154.167.91', 443);
         first.session.setAuthKey(undefined);
         first.session.setAuthKey(await gramKey(authKey(4)));
@@ -334,6 +335,32 @@ for (const factory of backends) {
             [4, '149.154.167.91'],
           ]),
         );
+      });
+
+      it('GramJS’s own _switchDC (a login on another DC) forgets the old DC’s key it empties, so a download there imports the login, as with MemorySession', async () => {
+        const { session, storage } = await restart();
+        const client = offlineClient(session);
+        // A fresh session's first connect: default DC 4, the key its sender made (stored by _authKeyCallback).
+        expect(await client.connect()).toBe(false);
+        expect(session.dcId).toBe(4);
+        // What MTProtoSender._connect does once it made a key: sets it in its AuthKey, then the callback.
+        const sender = (client as unknown as { _sender: { authKey: AuthKey } })._sender;
+        await sender.authKey.setKey(Buffer.from(authKey(4)));
+        await (client as unknown as { _authKeyCallback(key: AuthKey, dc: number): Promise<void> })._authKeyCallback(sender.authKey, 4);
+        // PHONE_MIGRATE_2: GramJS reads DC 2's address from its config, then _switchDC(2).
+        (client as unknown as { _config: Api.Config })._config = new Api.Config({ dcOptions: [new Api.DcOption({ id: 2, ipAddress: '149.154.167.51', port: 443 })] } as unknown as ConstructorParameters<typeof Api.Config>[0]);
+        expect(await (client as unknown as { _switchDC(dc: number): Promise<boolean> })._switchDC(2)).toBe(false);
+        await session.save();
+        expect(session.dcId).toBe(2);
+        // The DC 4 key was made before the login: never authorized. An exported sender given it
+        // would skip auth.importAuthorization and fail with AUTH_KEY_UNREGISTERED.
+        const exported = (client as unknown as { _createExportedSender(dc: number): { authKey: { getKey(): unknown } } })._createExportedSender(4);
+        expect(exported.authKey.getKey() === undefined, 'an exported sender for DC 4 makes a new key (and imports the login)').toBe(true);
+        expect(await storage.authKeys.get(4), 'the emptied key is deleted in storage').toBeNull();
+        await client.destroy();
+        const again = await restart();
+        expect(again.session.getAuthKey(4) === undefined, 'and a restart does not bring it back').toBe(true);
+        expect(again.session.dcId).toBe(2);
       });
 
       it('runs the client’s own session start-up: a fresh session gets the default DC, stored', async () => {
