@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { createFromUrl, decodeUrlPart, InvalidArgumentError, redactUrl, type StorageAdapter } from '@mtstore/core';
+import { createFromUrl, decodeUrlPart, InvalidArgumentError, nearestName, redactUrl, type StorageAdapter } from '@mtstore/core';
 import { SqliteStorage } from './client.js';
 import type { SqliteConnectionOptions } from './connection.js';
 import { SqliteSessionStorage } from './server.js';
@@ -38,7 +38,8 @@ function optionsFromUrl(url: URL, where: string): SqliteConnectionOptions {
   const options: SqliteConnectionOptions = { path };
   for (const [key, value] of url.searchParams) {
     if (!PARAMETERS.has(key)) {
-      throw new InvalidArgumentError(`${where}: unknown URL parameter "${key}" (known: ${[...PARAMETERS].join(', ')})`);
+      const guess = nearestName(key, PARAMETERS);
+      throw new InvalidArgumentError(`${where}: unknown URL parameter "${key}"${guess === undefined ? '' : ` (did you mean "${guess}"?)`} (known: ${[...PARAMETERS].join(', ')})`);
     }
     if (key === 'tablePrefix') options.tablePrefix = value;
     else if (key === 'synchronous') options.synchronous = value.toUpperCase() as 'NORMAL' | 'FULL';

@@ -99,6 +99,11 @@ describe('openStorage', () => {
       await expect(openStorage(url)).rejects.toMatchObject({ code: 'MTSTORE_INVALID_ARGUMENT' });
     });
   }
+
+  it('names the parameter a misspelt one is nearest to', async () => {
+    await expect(openStorage('sqlite::memory:?tablePrefx=tg_')).rejects.toThrow('unknown URL parameter "tablePrefx" (did you mean "tablePrefix"?)');
+    await expect(openStorage('sqlite::memory:?synchronus=FULL')).rejects.toThrow('(did you mean "synchronous"?)');
+  });
 });
 
 describe('openSessionStorage', () => {
