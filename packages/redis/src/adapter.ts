@@ -1,4 +1,4 @@
-import { createFromUrl, InvalidArgumentError, redactUrl, type StorageAdapter } from '@mtstore/core';
+import { createFromUrl, InvalidArgumentError, nearestName, redactUrl, type StorageAdapter } from '@mtstore/core';
 import { RedisSessionEventBus } from './bus.js';
 import { RedisStorage } from './client.js';
 import { redisOptionsFromUrl, type RedisConnectionOptions } from './connection.js';
@@ -24,7 +24,10 @@ export function connectionFromUrl(url: URL): RedisConnectionOptions {
   const where = `@mtstore/redis: ${shown.href}`;
   const seen = new Set<string>();
   for (const key of url.searchParams.keys()) {
-    if (!PARAMETERS.has(key)) throw new InvalidArgumentError(`${where}: unknown parameter "${key}" (known: ${[...PARAMETERS].join(', ')})`);
+    if (!PARAMETERS.has(key)) {
+      const guess = nearestName(key, PARAMETERS);
+      throw new InvalidArgumentError(`${where}: unknown parameter "${key}"${guess === undefined ? '' : ` (did you mean "${guess}"?)`} (known: ${[...PARAMETERS].join(', ')})`);
+    }
     // Only the first would be read (searchParams.get): `?prefix=a&prefix=b` opening under `a` is a guess.
     if (seen.has(key)) throw new InvalidArgumentError(`${where}: parameter "${key}" is given twice`);
     seen.add(key);

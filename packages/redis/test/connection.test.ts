@@ -136,6 +136,8 @@ describe('adapter URL', () => {
       expect(error, url).toMatchObject({ code: 'MTSTORE_INVALID_ARGUMENT' });
       expect((error as Error).message).not.toContain('hunter2');
     }
+    expect(() => adapter.openStorage(new URL('redis://127.0.0.1:6379?prefx=a:'), { name: 'default' })).toThrow('unknown parameter "prefx" (did you mean "prefix"?)');
+    expect(() => adapter.openSessionStorage(new URL('redis://127.0.0.1:7000?clustr=true'))).toThrow('(did you mean "cluster"?)');
   });
 });
 
