@@ -159,8 +159,10 @@ export class SessionSubject implements SessionStorageProtocol {
     this.#observers.delete(observer);
   }
 
-  async createSession(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
-    this.#assertOpen('createSession');
+  // The calls that can emit are not async themselves: an async wrapper around the tracked
+  // promise would cost each call a second promise and the ticks of resolving one with another.
+  createSession(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
+    if (this.#closing) return Promise.reject(this.#closedError('createSession'));
     return this.#calls.track(this.#createSession(authKeyId, sessionId));
   }
 
@@ -175,8 +177,8 @@ export class SessionSubject implements SessionStorageProtocol {
     return this.#storage.hasSession(authKeyId, sessionId);
   }
 
-  async destroySession(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
-    this.#assertOpen('destroySession');
+  destroySession(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
+    if (this.#closing) return Promise.reject(this.#closedError('destroySession'));
     return this.#calls.track(this.#destroySession(authKeyId, sessionId));
   }
 
@@ -191,8 +193,8 @@ export class SessionSubject implements SessionStorageProtocol {
     return this.#storage.listSessions(authKeyId);
   }
 
-  async destroyAllSessions(authKeyId: bigint): Promise<bigint[]> {
-    this.#assertOpen('destroyAllSessions');
+  destroyAllSessions(authKeyId: bigint): Promise<bigint[]> {
+    if (this.#closing) return Promise.reject(this.#closedError('destroyAllSessions'));
     return this.#calls.track(this.#destroyAllSessions(authKeyId));
   }
 
@@ -222,8 +224,8 @@ export class SessionSubject implements SessionStorageProtocol {
    * as `destroyed` with reason `expired` (once: of racing nodes, the one whose call
    * removed it announces it). The background sweep (`sweepInterval`) calls this.
    */
-  async expireSessions(limit?: number): Promise<ExpiredSession[]> {
-    this.#assertOpen('expireSessions');
+  expireSessions(limit?: number): Promise<ExpiredSession[]> {
+    if (this.#closing) return Promise.reject(this.#closedError('expireSessions'));
     return this.#calls.track(this.#expireSessions(limit));
   }
 
