@@ -237,7 +237,12 @@ export class LocalSessionEventBus implements SessionEventBus {
     // Each subscription gets its own wrapper so subscribing one function twice gives two subscriptions.
     const wrapper: Listener = (event) => deliverSafely(listener, event, 'LocalSessionEventBus');
     this.channel.listeners.add(wrapper);
-    if (options?.onState) this.channel.states.set(wrapper, { onState: options.onState });
+    if (options?.onState) {
+      this.channel.states.set(wrapper, { onState: options.onState });
+      // Made while interrupt() holds the channel down: as deaf as the others, and it hears
+      // `live` with them, so it hears `lost` first (as a networked bus's would).
+      if (this.channel.interrupted) reportStateSafely(options, 'lost', 'LocalSessionEventBus');
+    }
     this.#own.add(wrapper);
     return async () => {
       this.channel.listeners.delete(wrapper);

@@ -181,6 +181,27 @@ describe('CachedSessionStorage', () => {
     await other.close();
   });
 
+  it('a subscription made while the channel is interrupted hears lost at once, then live: a cache made then does not fill while deaf', async () => {
+    const channel = new LocalEventChannel();
+    const storage = new Counting();
+    const bus = new LocalSessionEventBus(channel);
+    const down = channel.interrupt(30);
+    const states: string[] = [];
+    await bus.subscribe(() => {}, { onState: (state) => states.push(state) });
+    expect(states).toEqual(['lost']);
+    const cache = new CachedSessionStorage(storage, { bus });
+    await cache.ready();
+    expect(cache.stats().live).toBe(false);
+    await storage.createSession(1n, 1n);
+    expect(await cache.hasSession(1n, 1n)).toBe(true);
+    expect(cache.stats().entries).toBe(0);
+    await down;
+    expect(states).toEqual(['lost', 'live']);
+    expect(cache.stats().live).toBe(true);
+    await cache.close();
+    await bus.close();
+  });
+
   it('a read in flight across a reconnect does not land', async () => {
     const { storage, cache, channel } = await setup();
     await storage.createSession(1n, 1n);
