@@ -21,7 +21,10 @@ function connectionOptions(url: URL, where: string): MongoConnectionOptions {
   const options: MongoConnectionOptions = { url: driverUrl.href };
   const prefix = url.searchParams.get('collectionPrefix');
   if (prefix !== null) options.collectionPrefix = prefix;
-  const create = createFromUrl(url, `${where}: ${redactUrl(url)}`);
+  // Without the query: another parameter there may hold a value not to be printed.
+  const shown = new URL(redactUrl(url));
+  shown.search = '';
+  const create = createFromUrl(url, `${where}: ${shown.href}`);
   if (create !== undefined) options.create = create;
   return options;
 }

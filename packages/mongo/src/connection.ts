@@ -120,10 +120,21 @@ function isDb(value: unknown): value is Db {
   return typeof value === 'object' && value !== null && typeof (value as Db).collection === 'function' && typeof (value as Db).databaseName === 'string';
 }
 
+/**
+ * A URL as a message shows it: no password and no query. A refused query may hold a
+ * value that must not be printed (a key pasted as `?sealKey=…`); the message names the
+ * option instead.
+ */
+function shownUrl(url: string): string {
+  const shown = redactUrl(url);
+  const query = shown.search(/[?#]/);
+  return query < 0 ? shown : `${shown.slice(0, query)}?…`;
+}
+
 /** Builds the client of a `url`, turning parse errors into InvalidArgumentError without the password. */
 function clientFromUrl(url: string, extra: MongoClientOptions | undefined, where: string): MongoClient {
   if (!/^mongodb(\+srv)?:\/\//i.test(url)) {
-    throw new InvalidArgumentError(`${where}: url must start with mongodb:// or mongodb+srv://, got ${redactUrl(url)}`);
+    throw new InvalidArgumentError(`${where}: url must start with mongodb:// or mongodb+srv://, got ${shownUrl(url)}`);
   }
   const given = urlOptionNames(url, where);
   const defaults = Object.fromEntries(Object.entries(CLIENT_DEFAULTS).filter(([key]) => !given.has(key.toLowerCase())));
@@ -132,9 +143,9 @@ function clientFromUrl(url: string, extra: MongoClientOptions | undefined, where
     client = new MongoClient(url, { ...defaults, ...extra });
   } catch (error) {
     // Parse errors may quote the string: keep only the reason, never the URL itself.
-    const reason = error instanceof Error ? unknownOption(error.message, url, extra) ?? error.message.split(url).join(redactUrl(url)) : String(error);
+    const reason = error instanceof Error ? unknownOption(error.message, url, extra) ?? error.message.split(url).join(shownUrl(url)) : String(error);
     const password = /\/\/[^:/@]+:([^@/]+)@/.exec(url)?.[1];
-    throw new InvalidArgumentError(`${where}: invalid MongoDB url ${redactUrl(url)}: ${password ? reason.split(password).join('***') : reason}`);
+    throw new InvalidArgumentError(`${where}: invalid MongoDB url ${shownUrl(url)}: ${password ? reason.split(password).join('***') : reason}`);
   }
   // Constructing the client did no I/O (it connects on first use), so nothing needs closing.
   assertClientOptions(client.options as unknown as Record<string, unknown>, where);

@@ -123,6 +123,28 @@ describe('driver options', () => {
     expect(own.message).toContain('read only from a URL given to openStorage');
   });
 
+  it('a refused URL is shown without its query: a value there may be a key pasted into the wrong place', async () => {
+    // ?sealKey=<64 hex digits> was echoed whole in "invalid MongoDB url …?sealKey=…".
+    const key = 'a1'.repeat(32);
+    for (const query of [`sealKey=${key}`, `create=maybe&aesKey=${key}`, `maxPoolSize=x&masterKey=${key}`]) {
+      for (const error of [
+        constructorError(() => new MongoStorage({ url: `${URL_BASE}?${query}` })),
+        (await openStorage(`${URL_BASE}?${query}`).then(
+          () => new Error('opened'),
+          (e: unknown) => e,
+        )) as Error & { code?: string },
+        (await openSessionStorage(`${URL_BASE}?${query}`).then(
+          () => new Error('opened'),
+          (e: unknown) => e,
+        )) as Error & { code?: string },
+      ]) {
+        expect(error.code, query).toBe('MTSTORE_INVALID_ARGUMENT');
+        expect(`${error.message}\n${inspect(error)}`, query).not.toContain(key.slice(0, 16));
+        expect(error.message, query).not.toContain(SECRET);
+      }
+    }
+  });
+
   it('values at the edges stay accepted: 0 (no timeout), 2^31-1, maxPoolSize 0 (no limit) with a minPoolSize', async () => {
     for (const clientOptions of [
       { serverSelectionTimeoutMS: 2 ** 31 - 1, socketTimeoutMS: 0, connectTimeoutMS: 0, waitQueueTimeoutMS: 0 },
