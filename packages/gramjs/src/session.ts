@@ -92,6 +92,8 @@ export class StorageSession extends sessions.Session {
    * and close() waits for it, or the lease would be taken, and renewed, after close().
    */
   private acquiring: Promise<unknown> | undefined;
+  /** load() calls so far: a release close() defers until a waiting acquisition ends is skipped when a load() started after it. */
+  private loadsStarted = 0;
   /**
    * One list per load() in flight of the changes made since it was queued, each as a
    * function that makes it again in memory. The load replaces the state with what it
@@ -313,6 +315,7 @@ export class StorageSession extends sessions.Session {
    * Waits for this session's pending writes first, so it reads them back.
    */
   async load(): Promise<void> {
+    this.loadsStarted++;
     const lease = this.lease;
     if (lease !== undefined && this.storage.lease.held === null) {
       this.acquiring ??= this.storage.lease.acquire({ ...lease, owner: { label: 'gramjs', ...lease.owner } }).finally(() => (this.acquiring = undefined));
@@ -454,8 +457,21 @@ export class StorageSession extends sessions.Session {
    */
   async close(): Promise<void> {
     this.resync();
-    // A load() still taking the lease (destroy() right after connect()): its failure is that load()'s to report.
-    if (this.acquiring !== undefined) await this.acquiring.catch(() => undefined);
+    const acquiring = this.acquiring;
+    if (acquiring !== undefined && !waitsForLease(this.lease)) {
+      // A load() still taking the lease (destroy() right after connect()): one round trip. Its failure is that load()'s to report.
+      await acquiring.catch(() => undefined);
+    } else if (acquiring !== undefined) {
+      // A load() waiting for another process's lease (the `wait` option) may wait long: close()
+      // does not; the lease, once taken, is given back, unless a load() started after this close().
+      const loads = this.loadsStarted;
+      void acquiring.then(
+        () => {
+          if (this.loadsStarted === loads && this.storage.lease.held !== null) this.writes.write('lease.release', () => this.storage.lease.release());
+        },
+        () => undefined,
+      );
+    }
     if (this.lease !== undefined && this.storage.lease.held !== null) this.writes.write('lease.release', () => this.storage.lease.release());
     await this.writes.settled();
   }
@@ -730,6 +746,12 @@ function sameSelf(a: SelfUser, b: SelfUser | null): boolean {
   const au = a.usernames ?? [];
   const bu = b.usernames ?? [];
   return a.id === b.id && a.dcId === b.dcId && a.bot === b.bot && a.premium === b.premium && au.length === bu.length && au.every((u, i) => u === bu[i]);
+}
+
+/** Whether acquiring may wait for another holder (the `wait` option), for longer than one round trip. */
+function waitsForLease(lease: LeaseAcquireOptions | undefined): boolean {
+  const wait = lease?.wait;
+  return wait === true || (typeof wait === 'number' && wait > 0);
 }
 
 /** A write that failed for want of the database (a lost connection, a server down), not for what it wrote. */

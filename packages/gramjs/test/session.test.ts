@@ -118,6 +118,24 @@ for (const factory of backends) {
         expect(await probe.lease.holder()).toBeNull();
       });
 
+      it('destroy() while connect() waits for another process’s lease (the wait option) does not wait with it; the lease, once taken, is given back', async () => {
+        const other = await live.open(name);
+        await other.lease.acquire({ owner: { label: 'other' } });
+        const probe = await live.open(name);
+        const session = new StorageSession(await live.open(name), { onError: (error, operation) => errors.push([error, operation]), lease: { wait: 10_000 } });
+        const client = session.attach(offlineClient(session));
+        const connecting = client.connect();
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        const started = performance.now();
+        await client.destroy();
+        expect(performance.now() - started, 'destroy() did not wait for the other holder').toBeLessThan(1_000);
+        await other.lease.release();
+        await Promise.allSettled([connecting]);
+        await session.save();
+        expect(await probe.lease.holder(), 'the lease the waiting load() took is given back').toBeNull();
+        expect(session.storage.lease.held).toBeNull();
+      });
+
       it('is a GramJS Session the TelegramClient accepts', async () => {
         const { session } = await restart();
         expect(session).toBeInstanceOf(sessions.Session);
