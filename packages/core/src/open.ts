@@ -129,6 +129,13 @@ function toTarget(input: string | URL, where: string): Target {
   return { url: pathToFileURL(resolve(process.cwd(), extname(input) === '' ? `${input}.session` : input)) };
 }
 
+/** A URL ends up in logs, shell history and error messages: a key there would leak (so it is not echoed here either). */
+function refuseKeyInUrl(url: URL, where: string, instead: string): void {
+  if ([...url.searchParams.keys()].some((key) => /encrypt|secret|^key$/i.test(key))) {
+    throw new InvalidArgumentError(`${where}: encryption keys never go in the URL: ${instead}`);
+  }
+}
+
 function sessionName(target: Target, options: OpenStorageOptions, where: string): string {
   // The path (or URL) picks the file or database; the name picks the session in it.
   // Like Telethon, one file is one session unless a name says otherwise.
@@ -225,10 +232,7 @@ export async function openStorage(input?: StorageInput, options: OpenStorageOpti
   }
   const target = input === null || input === undefined ? { url: new URL('memory:') } : toTarget(input as string | URL, where);
   const name = sessionName(target, options, where);
-  // A URL ends up in logs, shell history and error messages: a key there would leak (so it is not echoed here either).
-  if ([...target.url.searchParams.keys()].some((key) => /encrypt|secret|^key$/i.test(key))) {
-    throw new InvalidArgumentError(`${where}: encryption keys never go in the URL: pass options.encryption, e.g. { keys: [{ id: 'k1', env: 'MTSTORE_KEY' }] }`);
-  }
+  refuseKeyInUrl(target.url, where, "pass options.encryption, e.g. { keys: [{ id: 'k1', env: 'MTSTORE_KEY' }] }");
   const adapter = await loadAdapter(target.url, where);
   const scheme = target.url.protocol.replace(/:$/, '');
   try {
@@ -257,6 +261,7 @@ export async function openSessionStorage(input?: SessionStorageInput): Promise<O
         'Remove "session" from the URL; it names a client session only for openStorage.',
     );
   }
+  refuseKeyInUrl(target.url, where, 'server storage keeps no auth keys to seal; remove the parameter');
   const adapter = await loadAdapter(target.url, where);
   const scheme = target.url.protocol.replace(/:$/, '');
   try {

@@ -1,7 +1,7 @@
 import { createDecipheriv } from 'node:crypto';
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { EncryptionError, generateEncryptionKey, type EncryptionKey, isSealed, openStorage, sealedKeyId, type Storage } from '../src/index.js';
+import { EncryptionError, generateEncryptionKey, type EncryptionKey, isSealed, openSessionStorage, openStorage, registerAdapter, sealedKeyId, type Storage } from '../src/index.js';
 import { noEncryptionError, Sealer } from '../src/seal.js';
 
 const material = Uint8Array.from({ length: 32 }, (_, i) => i * 7 + 1);
@@ -185,6 +185,22 @@ describe('encryption options', () => {
       expect((error as { code?: string }).code).toBe('MTSTORE_INVALID_ARGUMENT');
       expect(error?.message).not.toContain('abc');
     }
+    // openSessionStorage too (server storage has nothing to seal), before the adapter loads.
+    let loaded = 0;
+    registerAdapter('sealtest', async () => {
+      loaded++;
+      throw new Error('the adapter was loaded');
+    });
+    for (const url of ['sealtest://db?encryptionKey=abc', 'sealtest://db?KEY=abc', 'sealtest://db?secret=abc']) {
+      const error = await openSessionStorage(url).then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
+      expect((error as { code?: string }).code, url).toBe('MTSTORE_INVALID_ARGUMENT');
+      expect(error?.message, url).toContain('never go in the URL');
+      expect(error?.message, url).not.toContain('abc');
+    }
+    expect(loaded).toBe(0);
     const instance = { load: async () => null, save: async () => {}, saveUpdateState: async () => {}, peers: {} } as unknown as Storage;
     await expect(openStorage(instance, { encryption: { keys: [{ id: 'a', key: material }] } })).rejects.toMatchObject({ code: 'MTSTORE_INVALID_ARGUMENT' });
   });
