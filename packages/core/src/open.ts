@@ -71,6 +71,9 @@ const KNOWN: Readonly<Record<string, KnownAdapter>> = {
   'mongodb+srv': { packageName: '@mtstore/mongo', driver: 'mongodb' },
 };
 
+/** Schemes served only through @mtstore/typeorm's classes (a DataSource, not a URL): the error says so. */
+const THROUGH_TYPEORM: readonly string[] = ['typeorm', 'mysql', 'mariadb'];
+
 const registered = new Map<string, AdapterLoader>();
 
 const SCHEME = /^[a-z][a-z0-9+.-]*$/;
@@ -149,6 +152,12 @@ async function loadAdapter(url: URL, where: string): Promise<StorageAdapter> {
   const custom = registered.get(scheme);
   const known = KNOWN[scheme];
   if (!custom && !known) {
+    if (THROUGH_TYPEORM.includes(scheme)) {
+      throw new InvalidArgumentError(
+        `${where}: no adapter for "${scheme}:" URLs (${redactUrl(url)}): ${scheme === 'typeorm' ? 'TypeORM' : 'MySQL / MariaDB'} is served by @mtstore/typeorm, which opens no URL: ` +
+          'construct TypeormStorage / TypeormSessionStorage with your DataSource ({ dataSource, name }).',
+      );
+    }
     const guess = nearestName(scheme, knownSchemes());
     const hint = guess === undefined ? '' : ` (did you mean "${guess}:"?)`;
     throw new InvalidArgumentError(`${where}: no adapter for "${scheme}:" URLs (${redactUrl(url)})${hint}; known schemes: ${knownSchemes().map((s) => `${s}:`).join(', ')}. A package can add one with registerAdapter().`);

@@ -139,6 +139,16 @@ describe('openStorage: instances, memory and the registry', () => {
     expect((far as Error).message).not.toContain('did you mean');
   });
 
+  it('typeorm:, mysql: and mariadb: URLs point to the TypeORM classes, which take a DataSource', async () => {
+    for (const input of ['typeorm://db/app', 'mysql://root:hunter2@127.0.0.1:3306/test', 'mariadb://root@127.0.0.1/test']) {
+      const error = await openStorage(input).catch((e: Error) => e);
+      expect(error, input).toBeInstanceOf(InvalidArgumentError);
+      expect((error as Error).message, input).toContain('@mtstore/typeorm');
+      expect((error as Error).message, input).toContain('TypeormStorage');
+      expect((error as Error).message, input).not.toContain('hunter2');
+    }
+  });
+
   it('a malformed URL is InvalidArgumentError and its credentials never appear', async () => {
     for (const input of ['postgres://admin:hunter2@[::1', 'redis://admin:hunter2@host:99999']) {
       const error = await openStorage(input).catch((e: Error) => e);
