@@ -132,6 +132,27 @@ function toTarget(input: string | URL, where: string): Target {
   return { url: pathToFileURL(resolve(process.cwd(), extname(input) === '' ? `${input}.session` : input)) };
 }
 
+/** Every field of OpenStorageOptions. */
+const OPEN_OPTIONS: readonly string[] = ['name', 'encryption'];
+
+/**
+ * A misspelt option was ignored: `{ nmae }` opened session "default", `{ encrypton }`
+ * stored auth keys in plaintext. Adapter options (create, schema, prefix, …) are read
+ * from the URL only.
+ */
+function refuseUnknownOptions(options: object, where: string): void {
+  for (const option of Object.keys(options)) {
+    if (OPEN_OPTIONS.includes(option)) continue;
+    const guess = nearestName(option, OPEN_OPTIONS);
+    // A name that could be key text pasted in the wrong place is not echoed.
+    const shown = /^[A-Za-z_$][\w$]{0,31}$/.test(option) && !/^[0-9A-Fa-f]{16,}$/.test(option) ? `"${option}"` : `(${option.length} chars, not shown)`;
+    throw new InvalidArgumentError(
+      `${where}: unknown option ${shown}${guess === undefined ? '' : ` (did you mean "${guess}"?)`}: it takes name and encryption; ` +
+        "an adapter's own options go in the URL (?create=false, ?schema=, ?prefix=, …) or to its class",
+    );
+  }
+}
+
 /** A URL ends up in logs, shell history and error messages: a key there would leak (so it is not echoed here either). */
 function refuseKeyInUrl(url: URL, where: string, instead: string): void {
   if ([...url.searchParams.keys()].some((key) => /encrypt|secret|^key$/i.test(key))) {
@@ -235,6 +256,7 @@ function explainOpenFailure(error: unknown, scheme: string, where: string): unkn
 export async function openStorage(input?: StorageInput, options: OpenStorageOptions = {}): Promise<Storage> {
   const where = 'openStorage';
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${where}: options must be an object, got ${describeValue(options)}`);
+  refuseUnknownOptions(options, where);
   if (isStorage(input)) {
     if (options.encryption !== undefined) throw new InvalidArgumentError(`${where}: encryption cannot be added to an open storage instance; pass it to the instance's own options`);
     return input;
