@@ -1,4 +1,4 @@
-import { createFromUrl, redactUrl, type StorageAdapter } from '@mtstore/core';
+import { createFromUrl, InvalidArgumentError, redactUrl, type StorageAdapter } from '@mtstore/core';
 import { MongoSessionEventBus } from './bus.js';
 import { MongoStorage } from './client.js';
 import type { MongoConnectionOptions } from './connection.js';
@@ -24,6 +24,11 @@ function connectionOptions(url: URL, where: string): MongoConnectionOptions {
   // Without the query: another parameter there may hold a value not to be printed.
   const shown = new URL(redactUrl(url));
   shown.search = '';
+  // The driver reads ?name= as its driverInfo name (sent in the handshake); here it is a session name that would be dropped.
+  if (url.searchParams.has('name')) {
+    const instead = where === 'openStorage' ? "name the session with ?session=<name> or openStorage's name option" : 'server storage has no session name (a client names one with ?session=): remove it';
+    throw new InvalidArgumentError(`${where}: ${shown.href}: URL parameter "name" is not a session name (the driver would take it as its own name): ${instead}`);
+  }
   const create = createFromUrl(url, `${where}: ${shown.href}`);
   if (create !== undefined) options.create = create;
   return options;

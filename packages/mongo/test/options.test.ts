@@ -123,6 +123,19 @@ describe('driver options', () => {
     expect(own.message).toContain('read only from a URL given to openStorage');
   });
 
+  it('?name= in an openStorage URL is refused, pointing to ?session=: the driver read it as its driverInfo name', async () => {
+    // mongodb://…/db?name=alice opened session "default" and sent "alice" as the driver's name in the handshake.
+    for (const open of [() => openStorage(`${URL_BASE}?name=alice`), () => openSessionStorage(`${URL_BASE}?name=alice`)]) {
+      const error = (await open().then(
+        () => new Error('opened'),
+        (e: unknown) => e,
+      )) as Error & { code?: string };
+      expect(error.code).toBe('MTSTORE_INVALID_ARGUMENT');
+      expect(error.message).toContain('?session=');
+      expect(error.message).not.toContain(SECRET);
+    }
+  });
+
   it('a refused URL is shown without its query: a value there may be a key pasted into the wrong place', async () => {
     // ?sealKey=<64 hex digits> was echoed whole in "invalid MongoDB url …?sealKey=…".
     const key = 'a1'.repeat(32);
