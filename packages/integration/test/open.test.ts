@@ -108,6 +108,14 @@ describe('openStorage: instances, memory and the registry', () => {
     await expect(openSessionStorage('memory:?ttl=60')).rejects.toBeInstanceOf(InvalidArgumentError);
   });
 
+  it('memory: URLs take create, as every adapter does (the CLI reading commands add ?create=false)', async () => {
+    const storage = await openStorage('memory:?create=false&session=bob');
+    expect(await storage.load()).toBeNull();
+    await storage.close();
+    await (await openSessionStorage('memory:?create=true')).storage.close();
+    await expect(openStorage('memory:?create=maybe')).rejects.toBeInstanceOf(InvalidArgumentError);
+  });
+
   it('openSessionStorage(null) gives memory storage and an in-process bus', async () => {
     const { storage, bus } = await openSessionStorage(null);
     expect(storage).toBeInstanceOf(MemorySessionStorage);

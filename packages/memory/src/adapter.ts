@@ -1,17 +1,22 @@
-import { InvalidArgumentError, LocalSessionEventBus, nearestName, type StorageAdapter } from '@mtstore/core';
+import { createFromUrl, InvalidArgumentError, LocalSessionEventBus, nearestName, type StorageAdapter } from '@mtstore/core';
 import { MemorySessionStorage } from './server.js';
 import { MemoryStorage } from './client.js';
 
-/** `session` names the client session (core reads it); nothing else is read from a memory: URL. */
-const PARAMETERS = ['session'];
+/**
+ * `session` names the client session (core reads it). `create` is taken as every adapter
+ * takes it (the CLI's reading commands add `?create=false` to any URL) and checked; a
+ * fresh memory store is empty either way, so it changes nothing here.
+ */
+const PARAMETERS = ['session', 'create'];
 
 /** A parameter nothing reads (`?sesion=`, `?store=shared`) would be dropped without a sign. */
 function checkParameters(url: URL, where: string): void {
   for (const key of url.searchParams.keys()) {
     if (PARAMETERS.includes(key)) continue;
     const guess = nearestName(key, PARAMETERS);
-    throw new InvalidArgumentError(`${where}: unknown URL parameter "${key}"${guess === undefined ? '' : ` (did you mean "${guess}"?)`}: a memory: URL takes only session (each open is a fresh store)`);
+    throw new InvalidArgumentError(`${where}: unknown URL parameter "${key}"${guess === undefined ? '' : ` (did you mean "${guess}"?)`}: a memory: URL takes only session and create (each open is a fresh store)`);
   }
+  createFromUrl(url, `${where}: ${url.protocol}`);
 }
 
 /**
