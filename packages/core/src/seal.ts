@@ -172,17 +172,29 @@ export function noEncryptionError(bytes: Uint8Array, what: string): Error {
   );
 }
 
+/** The 32 key bytes that 64 hex digits or base64 / base64url text stand for, or undefined. */
+function keyFromText(value: string): Buffer | undefined {
+  const text = value.trim();
+  let bytes: Buffer | undefined;
+  if (/^[0-9a-fA-F]{64}$/.test(text)) bytes = Buffer.from(text, 'hex');
+  else if (/^[A-Za-z0-9+/_-]{43}={0,1}$/.test(text)) bytes = Buffer.from(text.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+  return bytes?.length === KEY_LENGTH ? bytes : undefined;
+}
+
 function decodeKeyMaterial(value: unknown, label: string): Uint8Array {
   if (value instanceof Uint8Array) {
-    if (value.length !== KEY_LENGTH) throw new InvalidArgumentError(`${label} must be ${KEY_LENGTH} bytes, got ${describeSecret(value)}`);
+    if (value.length !== KEY_LENGTH) {
+      // A key file read without an encoding is its text as bytes: say so (never what it holds).
+      const decoded = value.length <= 80 ? keyFromText(Buffer.from(value.buffer, value.byteOffset, value.length).toString('latin1')) : undefined;
+      const hint = decoded === undefined ? '' : ": those bytes are hex or base64 text of a key (a key file read as bytes?): pass it as a string, e.g. readFileSync(path, 'utf8')";
+      decoded?.fill(0);
+      throw new InvalidArgumentError(`${label} must be ${KEY_LENGTH} bytes, got ${describeSecret(value)}${hint}`);
+    }
     return Uint8Array.from(value);
   }
   if (typeof value === 'string') {
-    const text = value.trim();
-    let bytes: Buffer | undefined;
-    if (/^[0-9a-fA-F]{64}$/.test(text)) bytes = Buffer.from(text, 'hex');
-    else if (/^[A-Za-z0-9+/_-]{43}={0,1}$/.test(text)) bytes = Buffer.from(text.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
-    if (bytes?.length === KEY_LENGTH) return bytes;
+    const bytes = keyFromText(value);
+    if (bytes !== undefined) return bytes;
     throw new InvalidArgumentError(`${label} must be ${KEY_LENGTH} bytes as 64 hex digits or base64 text, got ${describeSecret(value)}`);
   }
   throw new InvalidArgumentError(`${label} must be ${KEY_LENGTH} bytes (a Uint8Array, hex or base64 text), got ${describeSecret(value)}`);

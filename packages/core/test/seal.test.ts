@@ -167,6 +167,18 @@ describe('encryption options', () => {
     expect(() => new Sealer({ keys: [{ id: 'a', key: material }], secretKvPrefixes: undefined }, 'alice', 'Test')).not.toThrow();
   });
 
+  it('key text given as bytes (a key file read without an encoding) is named as such, not accepted and not shown', () => {
+    const text = `${Buffer.from(material).toString('base64')}\n`;
+    for (const bytes of [Buffer.from(text), new TextEncoder().encode(Buffer.from(material).toString('hex'))]) {
+      const error = rejectsCode(() => sealer([{ id: 'a', key: bytes }]), 'MTSTORE_INVALID_ARGUMENT');
+      expect(error.message).toContain('hex or base64 text');
+      expect(error.message).toContain("readFileSync(path, 'utf8')");
+      expect(error.message).not.toContain(text.slice(0, 16));
+    }
+    // Other wrong lengths keep the plain message.
+    expect(rejectsCode(() => sealer([{ id: 'a', key: material.subarray(0, 31) }]), 'MTSTORE_INVALID_ARGUMENT').message).not.toContain('readFileSync');
+  });
+
   it('inspect and JSON of a sealer show key ids only', () => {
     const s = sealer([{ id: 'k1', key: material }]);
     for (const text of [inspect(s, { showHidden: true, depth: 5 }), JSON.stringify({ s })]) {
