@@ -111,9 +111,10 @@ async function targets(op) {
     dir = mkdtempSync(join(tmpdir(), 'mtstore-icount-'));
     storage = new SqliteSessionStorage(join(dir, 'server.session'));
     client = new SqliteStorage(join(dir, 'client.session'));
-    sealed = new SqliteStorage(join(dir, 'sealed.session'), { encryption });
-    otherWriter = new SqliteStorage(join(dir, 'other.session'), { encryption });
-    otherReader = new SqliteStorage(join(dir, 'other.session'), { encryption });
+    // One argument: a path or options (a second argument was ignored: these were not sealed).
+    sealed = new SqliteStorage({ path: join(dir, 'sealed.session'), encryption });
+    otherWriter = new SqliteStorage({ path: join(dir, 'other.session'), encryption });
+    otherReader = new SqliteStorage({ path: join(dir, 'other.session'), encryption });
   }
   for (let i = 0; i < 8; i++) await client.kv.set(kvKey(i), kvValue(i));
   const rawKv = new Map(Array.from({ length: 8 }, (_, i) => [kvKey(i), kvValue(i)]));

@@ -106,6 +106,9 @@ export {
   assertTimerMs,
   MAX_TIMER_MS,
   nearestName,
+  assertKnownOptions,
+  optionNames,
+  withKnownOptions,
 } from './validate.js';
 export type { AuthKeyRepository, KeyValueRepository, PeerRepository, RefMessageRepository } from './repositories.js';
 export type { LeaseRepository, PeerListPage, RefMessageListPage, StoredLease } from './repositories.js';

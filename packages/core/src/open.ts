@@ -15,7 +15,7 @@ import { redactUrl, type OpenedSessionStorage, type StorageAdapter } from './ada
 import { InvalidArgumentError, registerErrorCode, StorageError } from './errors.js';
 import type { SessionStorageProtocol, Storage } from './model.js';
 import type { EncryptionOptions } from './seal.js';
-import { assertSessionName, describeValue, nearestName } from './validate.js';
+import { assertKnownOptions, assertSessionName, describeValue, nearestName } from './validate.js';
 
 /** The adapter package could not be loaded: not installed, or its driver failed to load. */
 export class AdapterUnavailableError extends StorageError {
@@ -141,16 +141,7 @@ const OPEN_OPTIONS: readonly string[] = ['name', 'encryption'];
  * from the URL only.
  */
 function refuseUnknownOptions(options: object, where: string): void {
-  for (const option of Object.keys(options)) {
-    if (OPEN_OPTIONS.includes(option)) continue;
-    const guess = nearestName(option, OPEN_OPTIONS);
-    // A name that could be key text pasted in the wrong place is not echoed.
-    const shown = /^[A-Za-z_$][\w$]{0,31}$/.test(option) && !/^[0-9A-Fa-f]{16,}$/.test(option) ? `"${option}"` : `(${option.length} chars, not shown)`;
-    throw new InvalidArgumentError(
-      `${where}: unknown option ${shown}${guess === undefined ? '' : ` (did you mean "${guess}"?)`}: it takes name and encryption; ` +
-        "an adapter's own options go in the URL (?create=false, ?schema=, ?prefix=, …) or to its class",
-    );
-  }
+  assertKnownOptions(options, OPEN_OPTIONS, where, "it takes name and encryption; an adapter's own options go in the URL (?create=false, ?schema=, ?prefix=, …) or to its class");
 }
 
 /** A URL ends up in logs, shell history and error messages: a key there would leak (so it is not echoed here either). */

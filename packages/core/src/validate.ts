@@ -174,6 +174,43 @@ export function nearestName(name: string, known: Iterable<string>, ignoreCase = 
   return best;
 }
 
+/**
+ * An own property of `options` whose name is not in `known` is InvalidArgumentError
+ * naming the nearest known one (a misspelt option was ignored: `{ encrypton }` stored
+ * auth keys in plaintext, `{ nmae }` opened session "default"). Values are never shown,
+ * nor a name that could be key text pasted in the wrong place. `hint` ends the message.
+ */
+export function assertKnownOptions(options: object, known: readonly string[], where: string, hint = `known options: ${known.join(', ')}`): void {
+  for (const option of Object.keys(options)) {
+    if (known.includes(option)) continue;
+    const guess = nearestName(option, known);
+    const shown = /^[A-Za-z_$][\w$]{0,31}$/.test(option) && !/^[0-9A-Fa-f]{16,}$/.test(option) ? `"${option}"` : `(${option.length} chars, not shown)`;
+    throw new InvalidArgumentError(`${where}: unknown option ${shown}${guess === undefined ? '' : ` (did you mean "${guess}"?)`}; ${hint}`);
+  }
+}
+
+/**
+ * `options` as given, after assertKnownOptions when it is an object: for an adapter's
+ * constructor, which checks it inside its `super(...)` call (before any field of the
+ * instance exists); other shapes are left to the constructor's own checks.
+ */
+export function withKnownOptions<T>(options: T, known: readonly string[], where: string): T {
+  if (typeof options === 'object' && options !== null) assertKnownOptions(options, known, where);
+  return options;
+}
+
+/**
+ * The names of every option of `T`, checked by the compiler: a name `T` does not have
+ * is an error, and so is leaving one of its options out (the list would refuse it at
+ * run time): `optionNames<FooOptions>()(['a', 'b'])`.
+ */
+export function optionNames<T extends object>(): <const K extends readonly (keyof T & string)[]>(
+  names: K,
+  ...complete: [Exclude<keyof T & string, K[number]>] extends [never] ? [] : [missing: Exclude<keyof T & string, K[number]>]
+) => readonly string[] {
+  return (names: readonly string[], ..._complete: unknown[]) => names;
+}
+
 function fail(label: string, expected: string, value: unknown): never {
   throw new InvalidArgumentError(`${label} must be ${expected}, got ${describeValue(value)}`);
 }

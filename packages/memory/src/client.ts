@@ -1,4 +1,6 @@
 import {
+  optionNames,
+  withKnownOptions,
   AUTH_KEY_LENGTH,
   AuthKeyBytes,
   BaseStorage,
@@ -28,6 +30,9 @@ export interface MemoryStorageOptions extends BaseStorageOptions {
   name?: string;
 }
 
+/** Every option of the constructor: any other name is refused (withKnownOptions). */
+const OPTIONS = optionNames<MemoryStorageOptions>()(['store', 'name', 'encryption']);
+
 /**
  * Client Storage kept in process memory: the reference implementation. Everything
  * is copied in (by the base class, at call time) and out, so callers never share
@@ -46,7 +51,7 @@ export class MemoryStorage extends BaseStorage {
     if (typeof options !== 'object' || options === null) {
       throw new InvalidArgumentError(`MemoryStorage: options must be an object, got ${describeValue(options)}`);
     }
-    super(options.name ?? 'default', { encryption: options.encryption });
+    super(withKnownOptions(options, OPTIONS, 'MemoryStorage').name ?? 'default', { encryption: options.encryption });
     if (options.store !== undefined && !(options.store instanceof MemoryStore)) {
       throw new InvalidArgumentError('MemoryStorage: store must be a MemoryStore');
     }

@@ -1,4 +1,6 @@
 import {
+  optionNames,
+  withKnownOptions,
   BaseStorage,
   describeValue,
   InvalidArgumentError,
@@ -39,6 +41,9 @@ export interface MongoStorageOptions extends MongoConnectionOptions, BaseStorage
   writeMode?: MongoWriteMode;
 }
 
+/** Every option of the constructor: any other name is refused (withKnownOptions). */
+const OPTIONS = optionNames<MongoStorageOptions>()(['url', 'client', 'db', 'database', 'collectionPrefix', 'clientOptions', 'create', 'name', 'writeMode', 'encryption']);
+
 /**
  * Client Storage on MongoDB (or a MongoDB-wire server such as FerretDB): per session
  * name one document in `<prefix>sessions` holding the snapshot and the auth keys, one
@@ -61,7 +66,7 @@ export class MongoStorage extends BaseStorage {
   readonly #scope: Scope;
 
   constructor(options: MongoStorageOptions) {
-    super(options?.name ?? 'default', { encryption: options?.encryption });
+    super(withKnownOptions(options, OPTIONS, 'MongoStorage')?.name ?? 'default', { encryption: options?.encryption });
     const writeMode: unknown = options?.writeMode ?? 'auto';
     if (writeMode !== 'auto' && writeMode !== 'atomic' && writeMode !== 'locked') {
       // describeValue: any value (a bigint, a circular object, a key in hex) is described safely.

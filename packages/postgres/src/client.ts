@@ -1,4 +1,6 @@
 import {
+  optionNames,
+  withKnownOptions,
   AuthKeyBytes,
   BaseStorage,
   CorruptDataError,
@@ -24,6 +26,9 @@ export interface PostgresStorageOptions extends PostgresConnectionOptions, BaseS
   name?: string;
 }
 
+/** Every option of the constructor: any other name is refused (withKnownOptions). */
+const OPTIONS = optionNames<PostgresStorageOptions>()(['connectionString', 'config', 'pool', 'schema', 'create', 'closeTimeoutMillis', 'name', 'encryption']);
+
 /**
  * Client Storage in PostgreSQL: one row per named session in `<schema>.sessions`
  * (the snapshot's scalar fields; `home_dc_id` NULL while only keys, kv entries, peers
@@ -43,7 +48,7 @@ export class PostgresStorage extends BaseStorage {
   readonly #sql: ClientStatements;
 
   constructor(options: PostgresStorageOptions = {}) {
-    super(options?.name ?? 'default', { encryption: options?.encryption });
+    super(withKnownOptions(options, OPTIONS, 'PostgresStorage')?.name ?? 'default', { encryption: options?.encryption });
     this.#db = new Database(options, 'PostgresStorage');
     this.schema = this.#db.schema;
     this.#sql = clientStatements(this.#db.s);

@@ -1,4 +1,4 @@
-import { BaseStorage, type BaseStorageOptions, type ChannelState, type Session, type SessionUpdate, type UpdateState } from '@mtstore/core';
+import { BaseStorage, optionNames, withKnownOptions, type BaseStorageOptions, type ChannelState, type Session, type SessionUpdate, type UpdateState } from '@mtstore/core';
 import { decodeSession, encodeChannels, encodeDcs, encodeKeys, encodeSession, encodeState, encodeUpdateState, encodeUser, STATE_FIELDS, USER_FIELDS, type Field } from './codec.js';
 import { Fence, type Command } from './fence.js';
 import { RedisLeases } from './lease.js';
@@ -15,6 +15,9 @@ export interface RedisStorageOptions extends RedisConnectionOptions, BaseStorage
   /** Session name. Default: `default`. */
   name?: string;
 }
+
+/** Every option of the constructor: any other name is refused (withKnownOptions). */
+const OPTIONS = optionNames<RedisStorageOptions>()(['url', 'options', 'cluster', 'client', 'prefix', 'create', 'name', 'encryption']);
 
 /**
  * Client Storage in Redis: one named session per instance. Everything of the session
@@ -35,7 +38,7 @@ export class RedisStorage extends BaseStorage {
 
   constructor(options: RedisStorageOptions = {}) {
     // A null options object is reported by RedisConnection, after the base class took the name.
-    super(options?.name ?? 'default', { encryption: options?.encryption });
+    super(withKnownOptions(options, OPTIONS, 'RedisStorage')?.name ?? 'default', { encryption: options?.encryption });
     this.#connection = new RedisConnection(options, 'RedisStorage');
     this.prefix = this.#connection.prefix;
     this.#keys = clientKeys(this.prefix, this.name);

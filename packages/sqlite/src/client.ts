@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { BaseStorage, type BaseStorageOptions, type ChannelState, type Session, type SessionUpdate, type UpdateState } from '@mtstore/core';
+import { BaseStorage, optionNames, withKnownOptions, type BaseStorageOptions, type ChannelState, type Session, type SessionUpdate, type UpdateState } from '@mtstore/core';
 import { Connection, connectionOptions, type SqliteConnectionOptions } from './connection.js';
 import { SqliteAuthKeys } from './keys.js';
 import { SqliteKeyValues } from './kv.js';
@@ -15,6 +15,9 @@ export interface SqliteStorageOptions extends SqliteConnectionOptions, BaseStora
   /** Session name: one file holds any number of named sessions (accounts). Default `default`. */
   name?: string;
 }
+
+/** Every option of the constructor: any other name is refused (withKnownOptions). */
+const OPTIONS = optionNames<SqliteStorageOptions>()(['path', 'database', 'tablePrefix', 'synchronous', 'busyTimeout', 'mmapSize', 'create', 'name', 'encryption']);
 
 /**
  * Client Storage in an SQLite file (or `:memory:`), one named session per instance:
@@ -40,7 +43,7 @@ export class SqliteStorage extends BaseStorage {
   constructor(pathOrOptions: string | SqliteStorageOptions) {
     // Stryker disable all: constructor arguments (a path string or options, the default name) and the names in their errors are this adapter's own API (open.test.ts, adapter.test.ts); the kit builds instances only through the suite's `open`
     const options = connectionOptions(pathOrOptions, 'SqliteStorage');
-    super(options.name ?? 'default', { encryption: options.encryption });
+    super(withKnownOptions(options, OPTIONS, 'SqliteStorage').name ?? 'default', { encryption: options.encryption });
     this.#connection = new Connection(options, `SqliteStorage(${JSON.stringify(this.name)})`);
     // Stryker restore all
     this.#scope = new SessionScope(this.#connection, this.name, () => this.fenceToken);

@@ -1,5 +1,7 @@
 import {
   BaseStorage,
+  optionNames,
+  withKnownOptions,
   type BaseStorageOptions,
   int64FromStorage,
   type ChannelState,
@@ -110,6 +112,9 @@ function userValues(d: Dialect, user: SelfUser | undefined | null): unknown[] {
   return [user.id, user.dcId, d.bool(user.bot), user.usernames === undefined ? null : user.usernames.join(' '), d.bool(user.premium)];
 }
 
+/** Every option of the constructor: any other name is refused (withKnownOptions). */
+const OPTIONS = optionNames<TypeormStorageOptions>()(['dataSource', 'options', 'tablePrefix', 'migrate', 'create', 'name', 'encryption']);
+
 /**
  * Client Storage on a TypeORM DataSource (postgres, mysql/mariadb, better-sqlite3).
  * This file holds the snapshot (sessions, datacenters, channels); keys, kv, peers and
@@ -130,7 +135,7 @@ export class TypeormStorage extends BaseStorage {
   }
 
   constructor(options: TypeormStorageOptions) {
-    super(options?.name ?? 'default', { encryption: options?.encryption });
+    super(withKnownOptions(options, OPTIONS, 'TypeormStorage')?.name ?? 'default', { encryption: options?.encryption });
     this.#db = new Connection(options, 'TypeormStorage');
     this.#sql = new SessionStatements(this.#db.context);
     // Every write reads the held lease token once and has the database check it (connection.ts).

@@ -36,6 +36,22 @@ describe('options', () => {
     expect(code(() => new TypeormStorage(undefined as never))).toBe('MTSTORE_INVALID_ARGUMENT');
   });
 
+  it('refuse an option TypeormStorage does not have, naming the nearest (a misspelt encryption stored keys in plaintext)', () => {
+    const dataSource = new DataSource(pg);
+    for (const [extra, nearest] of [
+      [{ encrypton: { keys: [] } }, 'encryption'],
+      [{ tablePrefx: 'x_' }, 'tablePrefix'],
+    ] as const) {
+      let message = '';
+      try {
+        new TypeormStorage({ dataSource, ...extra } as never);
+      } catch (error) {
+        message = (error as Error).message;
+      }
+      expect(message).toContain(`TypeormStorage: unknown option "${Object.keys(extra)[0]}" (did you mean "${nearest}"?)`);
+    }
+  });
+
   it('reject a MySQL statement bound (enableQueryTimeout + maxQueryExecutionTime) past 2^31 - 1 ms: the adapter times statements with a Node timer, which would fire after 1 ms', () => {
     for (const type of ['mysql', 'mariadb'] as const) {
       const options = (ms: number) => ({ type, url: 'mysql://user:pw@127.0.0.1:1/none', enableQueryTimeout: true, maxQueryExecutionTime: ms }) as DataSourceOptions;

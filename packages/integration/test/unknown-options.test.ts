@@ -1,0 +1,47 @@
+/**
+ * A misspelt constructor option was ignored: `new PostgresStorage({ …, encrypton: {…} })`
+ * stored auth keys in plaintext, `{ nmae: 'bot' }` wrote session "default". Every
+ * client Storage class refuses an option it does not have, naming the nearest, before
+ * any I/O (the servers below are never reached: the port is closed).
+ */
+import { describe, expect, it } from 'vitest';
+import { generateEncryptionKey } from '@mtstore/core';
+import { MemoryStorage } from '@mtstore/memory';
+import { MongoStorage } from '@mtstore/mongo';
+import { PostgresStorage } from '@mtstore/postgres';
+import { RedisStorage } from '@mtstore/redis';
+import { SqliteStorage } from '@mtstore/sqlite';
+
+const key = generateEncryptionKey();
+const encryption = { keys: [{ id: 'k1', key }] };
+type Build = (extra: Record<string, unknown>) => { close(): Promise<void> };
+
+const CLASSES: [string, Build][] = [
+  ['MemoryStorage', (extra) => new MemoryStorage({ name: 'a', ...extra })],
+  ['SqliteStorage', (extra) => new SqliteStorage({ path: ':memory:', name: 'a', ...extra })],
+  ['PostgresStorage', (extra) => new PostgresStorage({ connectionString: 'postgres://127.0.0.1:1/x', name: 'a', ...extra })],
+  ['RedisStorage', (extra) => new RedisStorage({ url: 'redis://127.0.0.1:1', name: 'a', ...extra })],
+  ['MongoStorage', (extra) => new MongoStorage({ url: 'mongodb://127.0.0.1:1/x', name: 'a', ...extra })],
+];
+
+describe('client Storage constructors', () => {
+  it.each(CLASSES)('%s refuses an option it does not have, naming the nearest, never showing a value', async (name, build) => {
+    for (const [extra, nearest] of [
+      [{ encrypton: encryption }, 'encryption'],
+      [{ nmae: 'bot' }, 'name'],
+    ] as const) {
+      let error: (Error & { code?: string }) | undefined;
+      try {
+        build(extra);
+      } catch (caught) {
+        error = caught as Error & { code?: string };
+      }
+      expect(error?.code, `${name} ${Object.keys(extra)[0]}`).toBe('MTSTORE_INVALID_ARGUMENT');
+      expect(error?.message).toContain(`${name}: unknown option "${Object.keys(extra)[0]}" (did you mean "${nearest}"?)`);
+      expect(error?.message).not.toContain(key);
+      expect(error?.message).not.toContain('bot');
+    }
+    // The options it has are accepted.
+    await build({ encryption }).close();
+  });
+});
