@@ -2,15 +2,16 @@
  * A misspelt constructor option was ignored: `new PostgresStorage({ …, encrypton: {…} })`
  * stored auth keys in plaintext, `{ nmae: 'bot' }` wrote session "default". Every
  * client Storage class refuses an option it does not have, naming the nearest, before
- * any I/O (the servers below are never reached: the port is closed).
+ * any I/O (the servers below are never reached: the port is closed); so does every
+ * server storage (`{ ttlSecond: 60 }` made sessions that never expire).
  */
 import { describe, expect, it } from 'vitest';
 import { generateEncryptionKey } from '@mtstore/core';
-import { MemoryStorage } from '@mtstore/memory';
-import { MongoStorage } from '@mtstore/mongo';
-import { PostgresStorage } from '@mtstore/postgres';
-import { RedisStorage } from '@mtstore/redis';
-import { SqliteStorage } from '@mtstore/sqlite';
+import { MemorySessionStorage, MemoryStorage } from '@mtstore/memory';
+import { MongoSessionStorage, MongoStorage } from '@mtstore/mongo';
+import { PostgresSessionStorage, PostgresStorage } from '@mtstore/postgres';
+import { RedisSessionStorage, RedisStorage } from '@mtstore/redis';
+import { SqliteSessionStorage, SqliteStorage } from '@mtstore/sqlite';
 
 const key = generateEncryptionKey();
 const encryption = { keys: [{ id: 'k1', key }] };
@@ -43,5 +44,27 @@ describe('client Storage constructors', () => {
     }
     // The options it has are accepted.
     await build({ encryption }).close();
+  });
+});
+
+const SERVER: [string, Build][] = [
+  ['MemorySessionStorage', (extra) => new MemorySessionStorage({ ...extra })],
+  ['SqliteSessionStorage', (extra) => new SqliteSessionStorage({ path: ':memory:', ...extra })],
+  ['PostgresSessionStorage', (extra) => new PostgresSessionStorage({ connectionString: 'postgres://127.0.0.1:1/x', ...extra })],
+  ['RedisSessionStorage', (extra) => new RedisSessionStorage({ url: 'redis://127.0.0.1:1', ...extra })],
+  ['MongoSessionStorage', (extra) => new MongoSessionStorage({ url: 'mongodb://127.0.0.1:1/x', ...extra })],
+];
+
+describe('server storage constructors', () => {
+  it.each(SERVER)('%s refuses an option it does not have, naming the nearest', async (name, build) => {
+    let error: (Error & { code?: string }) | undefined;
+    try {
+      build({ ttlSecond: 60 });
+    } catch (caught) {
+      error = caught as Error & { code?: string };
+    }
+    expect(error?.code, name).toBe('MTSTORE_INVALID_ARGUMENT');
+    expect(error?.message).toContain(`${name}: unknown option "ttlSecond" (did you mean "ttlSeconds"?)`);
+    await build({ ttlSeconds: 60 }).close();
   });
 });

@@ -1,4 +1,6 @@
 import {
+  optionNames,
+  withKnownOptions,
   BaseSessionStorage,
   describeValue,
   InvalidArgumentError,
@@ -14,6 +16,9 @@ export interface MemorySessionStorageOptions extends SessionLifetimeOptions {
   store?: MemoryStore;
 }
 
+/** Every option of the constructor: any other name is refused (withKnownOptions). */
+const OPTIONS = optionNames<MemorySessionStorageOptions>()(['store', 'ttlSeconds', 'clock']);
+
 /**
  * Server sessions in process memory. Every operation completes synchronously inside
  * its promise, so create/destroy are trivially atomic within the process. Expired
@@ -24,7 +29,7 @@ export class MemorySessionStorage extends BaseSessionStorage {
   readonly store: MemoryStore;
 
   constructor(options: MemorySessionStorageOptions = {}) {
-    super(options);
+    super(withKnownOptions(options, OPTIONS, 'MemorySessionStorage'));
     // Stryker disable all: constructor options are this adapter's own API (memory.test.ts); the kit builds instances only through the suite's `open`, outside the contract it checks
     if (typeof options !== 'object' || options === null) {
       throw new InvalidArgumentError(`MemorySessionStorage: options must be an object, got ${describeValue(options)}`);

@@ -1,5 +1,5 @@
 import type { Collection, Filter } from 'mongodb';
-import { BaseSessionStorage, int64FromStorage, mapBounded, Once, type ExpiredSession, type SessionInfo, type SessionLifetimeOptions } from '@mtstore/core';
+import { optionNames, withKnownOptions, BaseSessionStorage, int64FromStorage, mapBounded, Once, type ExpiredSession, type SessionInfo, type SessionLifetimeOptions } from '@mtstore/core';
 import { openConnection, type Connection, type MongoConnectionOptions } from './connection.js';
 import { isDuplicateKey, SessionLocks, type Lease, type LeaseTimes, type LockDocument } from './lock.js';
 import { collectionNames, prepare } from './schema.js';
@@ -48,6 +48,9 @@ const REMOVAL_LEASE: LeaseTimes = { leaseMs: 30_000, renewMs: 5_000, marginMs: 1
  */
 const REMOVALS_IN_FLIGHT = 8;
 
+/** Every option of the constructor: any other name is refused (withKnownOptions). */
+const OPTIONS = optionNames<MongoSessionStorageOptions>()(['url', 'client', 'db', 'database', 'collectionPrefix', 'clientOptions', 'create', 'ttlSeconds', 'clock']);
+
 /**
  * Server sessions on MongoDB: one document per (authKeyId, sessionId) in
  * `<prefix>server_sessions`. Every transition is a single-document operation whose
@@ -87,7 +90,7 @@ export class MongoSessionStorage extends BaseSessionStorage {
   );
 
   constructor(options: MongoSessionStorageOptions) {
-    super(typeof options === 'object' && options !== null ? { ttlSeconds: options.ttlSeconds, clock: options.clock } : {});
+    super(typeof options === 'object' && options !== null ? { ttlSeconds: withKnownOptions(options, OPTIONS, 'MongoSessionStorage').ttlSeconds, clock: options.clock } : {});
     this.#connection = openConnection(options, 'MongoSessionStorage');
     this.database = this.#connection.db.databaseName;
     this.collectionPrefix = this.#connection.prefix;

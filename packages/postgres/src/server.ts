@@ -1,10 +1,13 @@
-import { BaseSessionStorage, CorruptDataError, int64FromStorage, type ExpiredSession, type SessionInfo, type SessionLifetimeOptions } from '@mtstore/core';
+import { optionNames, withKnownOptions, BaseSessionStorage, CorruptDataError, int64FromStorage, type ExpiredSession, type SessionInfo, type SessionLifetimeOptions } from '@mtstore/core';
 import { Database, type PostgresConnectionOptions } from './connection.js';
 import { serverStatements, type ServerStatements } from './statements.js';
 
 export type PostgresSessionStorageOptions = PostgresConnectionOptions & SessionLifetimeOptions;
 
 const exists = (result: { rowCount: number | null }): boolean => result.rowCount === 1;
+
+/** Every option of the constructor: any other name is refused (withKnownOptions). */
+const OPTIONS = optionNames<PostgresSessionStorageOptions>()(['connectionString', 'config', 'pool', 'schema', 'create', 'closeTimeoutMillis', 'ttlSeconds', 'clock']);
 
 /**
  * Server sessions in `<schema>.server_sessions`, primary key (auth_key_id, session_id).
@@ -22,7 +25,7 @@ export class PostgresSessionStorage extends BaseSessionStorage {
   readonly #sql: ServerStatements;
 
   constructor(options: PostgresSessionStorageOptions = {}) {
-    super(lifetimeOf(options));
+    super(lifetimeOf(withKnownOptions(options, OPTIONS, 'PostgresSessionStorage')));
     this.#db = new Database(options, 'PostgresSessionStorage');
     this.schema = this.#db.schema;
     this.#sql = serverStatements(this.#db.s);

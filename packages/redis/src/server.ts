@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { BaseSessionStorage, CorruptDataError, int64FromStorage, type ExpiredSession, type SessionInfo, type SessionLifetimeOptions } from '@mtstore/core';
+import { optionNames, withKnownOptions, BaseSessionStorage, CorruptDataError, int64FromStorage, type ExpiredSession, type SessionInfo, type SessionLifetimeOptions } from '@mtstore/core';
 import { RedisConnection, type RedisConnectionOptions } from './connection.js';
 import { callKey, expiryIndexKey, sessionKey, sessionKeyPrefix, sessionsKey } from './schema.js';
 import { isOne, LuaScript } from './scripts.js';
@@ -199,6 +199,9 @@ function nativeTtl(now: number, expiresAt: number | null): string {
   return expiresAt === null ? '' : String(Math.max(1, expiresAt - now) + EXPIRY_GRACE_MS);
 }
 
+/** Every option of the constructor: any other name is refused (withKnownOptions). */
+const OPTIONS = optionNames<RedisSessionStorageOptions>()(['url', 'options', 'cluster', 'client', 'prefix', 'create', 'ttlSeconds', 'clock']);
+
 /**
  * Server sessions in Redis, each its own key `<prefix>auth:{<authKeyId>}:session:<id>`
  * holding `<lastUsedAt>|<expiresAt>` (epoch ms of the mtstore process's clock; an
@@ -224,7 +227,7 @@ export class RedisSessionStorage extends BaseSessionStorage {
   #calls = 0;
 
   constructor(options: RedisSessionStorageOptions = {}) {
-    super(typeof options === 'object' && options !== null ? { ttlSeconds: options.ttlSeconds, clock: options.clock } : {});
+    super(typeof options === 'object' && options !== null ? { ttlSeconds: withKnownOptions(options, OPTIONS, 'RedisSessionStorage').ttlSeconds, clock: options.clock } : {});
     this.#connection = new RedisConnection(options, 'RedisSessionStorage');
     this.prefix = this.#connection.prefix;
     this.#index = expiryIndexKey(this.prefix);

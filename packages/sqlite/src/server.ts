@@ -1,10 +1,13 @@
 import type Database from 'better-sqlite3';
-import { BaseSessionStorage, int64FromStorage, type ExpiredSession, type SessionInfo, type SessionLifetimeOptions } from '@mtstore/core';
+import { optionNames, withKnownOptions, BaseSessionStorage, int64FromStorage, type ExpiredSession, type SessionInfo, type SessionLifetimeOptions } from '@mtstore/core';
 import { Connection, connectionOptions, type SqliteConnectionOptions } from './connection.js';
 import { prepareServer, type ServerStatements } from './statements.js';
 
 /** Where the server sessions are: the same connection options as the client side. */
 export type SqliteSessionStorageOptions = SqliteConnectionOptions & SessionLifetimeOptions;
+
+/** Every option of the constructor: any other name is refused (withKnownOptions). */
+const OPTIONS = optionNames<SqliteSessionStorageOptions>()(['path', 'database', 'tablePrefix', 'synchronous', 'busyTimeout', 'mmapSize', 'create', 'ttlSeconds', 'clock']);
 
 /**
  * Server sessions in an SQLite file, keyed by (authKeyId, sessionId). Each operation
@@ -21,7 +24,7 @@ export class SqliteSessionStorage extends BaseSessionStorage {
 
   constructor(pathOrOptions: string | SqliteSessionStorageOptions) {
     // Stryker disable all: constructor arguments (a path string or options, null rejected by connectionOptions) and the names in their errors are this adapter's own API (open.test.ts); the kit builds instances only through the suite's `open`
-    super(typeof pathOrOptions === 'object' && pathOrOptions !== null ? { ttlSeconds: pathOrOptions.ttlSeconds, clock: pathOrOptions.clock } : {});
+    super(typeof pathOrOptions === 'object' && pathOrOptions !== null ? { ttlSeconds: withKnownOptions(pathOrOptions, OPTIONS, 'SqliteSessionStorage').ttlSeconds, clock: pathOrOptions.clock } : {});
     this.#connection = new Connection(connectionOptions(pathOrOptions, 'SqliteSessionStorage'), 'SqliteSessionStorage');
     // Stryker restore all
   }

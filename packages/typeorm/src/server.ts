@@ -1,4 +1,4 @@
-import { BaseSessionStorage, CorruptDataError, int64FromStorage, type ExpiredSession, type SessionInfo, type SessionLifetimeOptions } from '@mtstore/core';
+import { optionNames, withKnownOptions, BaseSessionStorage, CorruptDataError, int64FromStorage, type ExpiredSession, type SessionInfo, type SessionLifetimeOptions } from '@mtstore/core';
 import { Connection, type Row, type TypeormConnectionOptions } from './connection.js';
 import { bySize, chunks } from './rows.js';
 
@@ -6,6 +6,9 @@ export type TypeormSessionStorageOptions = TypeormConnectionOptions & SessionLif
 
 /** A row is live at `now` (the `?` it is given) when it has no expiry or a later one. */
 const LIVE = '(expires_at IS NULL OR expires_at > ?)';
+
+/** Every option of the constructor: any other name is refused (withKnownOptions). */
+const OPTIONS = optionNames<TypeormSessionStorageOptions>()(['dataSource', 'options', 'tablePrefix', 'migrate', 'create', 'ttlSeconds', 'clock']);
 
 /**
  * Server sessions in `server_sessions`, keyed by (auth_key_id, session_id). Create
@@ -36,7 +39,7 @@ export class TypeormSessionStorage extends BaseSessionStorage {
   readonly #removeExpired: (count: number) => string;
 
   constructor(options: TypeormSessionStorageOptions) {
-    super(lifetimeOf(options));
+    super(lifetimeOf(withKnownOptions(options, OPTIONS, 'TypeormSessionStorage')));
     this.#db = new Connection(options, 'TypeormSessionStorage');
     const { dialect: d, tables: t } = this.#db.context;
     const table = t.serverSessions;

@@ -50,6 +50,13 @@ describe('options', () => {
       }
       expect(message).toContain(`TypeormStorage: unknown option "${Object.keys(extra)[0]}" (did you mean "${nearest}"?)`);
     }
+    let message = '';
+    try {
+      new TypeormSessionStorage({ dataSource, ttlSecond: 60 } as never);
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toContain('TypeormSessionStorage: unknown option "ttlSecond" (did you mean "ttlSeconds"?)');
   });
 
   it('reject a MySQL statement bound (enableQueryTimeout + maxQueryExecutionTime) past 2^31 - 1 ms: the adapter times statements with a Node timer, which would fire after 1 ms', () => {
