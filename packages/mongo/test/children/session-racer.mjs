@@ -3,7 +3,10 @@
 // Each command waits until `at` (epoch ms) so the processes start together.
 const [modulePath, url, ttl] = process.argv.slice(2);
 const { MongoSessionStorage } = await import(modulePath);
-const storage = new MongoSessionStorage({ url, ttlSeconds: Number(ttl) });
+// A longer wait for a pool connection than mtstore's default: 300 creates at once queue
+// for the pool, and FerretDB shared with the rest of a CI run (the kit's file beside this
+// one) answered slowly enough that the default failed creates with a checkout timeout.
+const storage = new MongoSessionStorage({ url, ttlSeconds: Number(ttl), clientOptions: { waitQueueTimeoutMS: 60_000 } });
 const until = (at) => new Promise((resolve) => setTimeout(resolve, Math.max(0, at - Date.now())));
 const B = (x) => BigInt(x);
 
