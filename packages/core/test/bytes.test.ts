@@ -92,6 +92,6 @@ describe('copyOutBytes, copyOutOf', () => {
 });
 
 /** Two pooled copies by copyOutBytes, then one by copyOutOf, each of 100 bytes. */
-function threeCopies(bytes: Uint8Array): [Uint8Array, Uint8Array, Uint8Array] {
+function threeCopies(bytes: Uint8Array<ArrayBuffer>): [Uint8Array, Uint8Array, Uint8Array] {
   return [copyOutBytes(bytes, 0, 100), copyOutBytes(bytes, 0, 100), copyOutOf(bytes.buffer, 8, 108)];
 }
