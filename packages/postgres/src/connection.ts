@@ -420,18 +420,21 @@ export class Database {
             // Both leave the connection idle and sound: it goes back to the pool.
             const sound = failure === null || failure === undefined || isSerializationFailure(failure) || isLockTimeout(failure);
             client.release(sound ? undefined : failure);
+            if (!failure) {
+              resolve(result);
+              return;
+            }
+            // The clock is read only in the failure branch: a call that succeeds pays nothing.
             const first = started || Date.now();
-            if (failure && isSerializationFailure(failure) && attempt < SERIALIZATION_ATTEMPTS && !this.#abandoned) {
+            if (isSerializationFailure(failure) && attempt < SERIALIZATION_ATTEMPTS && !this.#abandoned) {
               this.#run<R>(config, attempt + 1, first).then(resolve, reject);
-            } else if (failure && isLockTimeout(failure) && Date.now() - first < this.#lockWait && !this.#abandoned) {
+            } else if (isLockTimeout(failure) && Date.now() - first < this.#lockWait && !this.#abandoned) {
               const pause = Math.min(2 ** (attempt - 1) - 1, LOCK_RETRY_MAX_PAUSE);
               // close() may give up on the call during the pause: nothing runs after that.
               setTimeout(() => (this.#abandoned ? reject(failure) : this.#run<R>(config, attempt + 1, first).then(resolve, reject)), pause);
-            } else if (failure) {
+            } else {
               this.#failed(failure);
               reject(failure);
-            } else {
-              resolve(result);
             }
           });
         } catch (failure) {
