@@ -248,7 +248,7 @@ export class MongoSessionEventBus implements SessionEventBus {
           const events = await this.#collection();
           subscriber.after = await head(events);
           this.#subscribers.add(subscriber);
-          await this.#start(events, subscriber.after);
+          await this.#start(events, subscriber);
         })(),
       );
     } catch (error) {
@@ -267,15 +267,26 @@ export class MongoSessionEventBus implements SessionEventBus {
     };
   }
 
-  /** Starts the feed (if not running) and resolves once it is live. */
-  async #start(events: Collection<EventDocument>, from: bigint): Promise<void> {
+  /**
+   * Starts the feed (if not running) and resolves once it is live. Synchronously with the
+   * subscriber's addition, so that no state is told between the two: a subscriber joining
+   * a running feed that is lost hears `lost` now (it is as deaf as the others and hears
+   * `live` with them; told nothing, it took itself as live, and a cache made then filled
+   * while destroys elsewhere went unheard); a new feed starts at the subscriber's
+   * position, nothing missed, so a lost state left by the feed stopped before is dropped
+   * (else the first read told `live` to a subscriber that never heard `lost`).
+   */
+  async #start(events: Collection<EventDocument>, subscriber: Subscriber): Promise<void> {
     if (this.#closing) throw new StorageClosedError('MongoSessionEventBus.subscribe: the bus was closed while subscribing');
     if (this.#feed === undefined) {
-      const feed = this.#openFeed(events, from);
+      this.#deaf = false;
+      const feed = this.#openFeed(events, subscriber.after);
       feed.catch(() => {
         if (this.#feed === feed) this.#feed = undefined;
       });
       this.#feed = feed;
+    } else if (this.#deaf && subscriber.options) {
+      reportStateSafely(subscriber.options, 'lost', 'MongoSessionEventBus');
     }
     await this.#feed;
   }

@@ -1,0 +1,101 @@
+/**
+ * The bus's `lost` / `live` for subscriptions made around a failure of its feed
+ * (docs/contract.md §7): a subscription made while the bus is lost hears `lost` at
+ * once, before subscribe() resolves, and `live` with the others; one made after the
+ * feed stopped (every subscriber left) and started again hears nothing, nothing having
+ * been missed. The feed fails for real: the bus reaches FerretDB through a loopback
+ * proxy that is taken down (connections reset, new ones refused), so its polls fail
+ * after the driver's server selection timeout; the cache's storage and the other node
+ * reach the server directly.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { MongoClientOptions } from 'mongodb';
+import { waitFor } from '@mtstore/conformance/vitest';
+import { CachedSessionStorage, SessionSubject, type SessionEvent } from '@mtstore/core';
+import { MongoSessionEventBus, MongoSessionStorage } from '../src/index.js';
+import { openProxy, type Proxy } from './proxy.js';
+import { scratch, server, urlFor } from './server.js';
+
+/** Polls through the downed proxy fail within about this long (server selection), not 5 s. */
+const FAST: MongoClientOptions = { serverSelectionTimeoutMS: 500, connectTimeoutMS: 500, heartbeatFrequencyMS: 500 };
+
+if (server.available) {
+  const { fresh, track } = scratch();
+  const proxies: Proxy[] = [];
+  afterEach(async () => {
+    for (const proxy of proxies.splice(0)) await proxy.close();
+  });
+
+  async function proxied(database: string, pollInterval: number): Promise<{ proxy: Proxy; bus: MongoSessionEventBus; errors: unknown[] }> {
+    const proxy = await openProxy();
+    proxies.push(proxy);
+    const errors: unknown[] = [];
+    const bus = track(new MongoSessionEventBus({ url: proxy.url(database), clientOptions: FAST, mode: 'poll', pollInterval, onError: (error) => errors.push(error) }));
+    return { proxy, bus, errors };
+  }
+
+  describe('a subscription made while the bus is lost', () => {
+    it('hears lost before subscribe() resolves and live with the others; a cache made then does not answer from memory while the bus is deaf', async () => {
+      const database = fresh();
+      // Long between polls: after the failed one, the bus stays lost for POLL ms while the server is back.
+      const POLL = 6_000;
+      const { proxy, bus, errors } = await proxied(database, POLL);
+      const first: string[] = [];
+      await bus.subscribe(() => {}, { onState: (state) => first.push(state) });
+      proxy.down();
+      await waitFor(() => first.length === 1, POLL + 5_000, 'lost');
+      expect(first).toEqual(['lost']);
+      expect(errors.length).toBeGreaterThan(0);
+      // The server is reachable again, but the bus's next poll is seconds away: it is still lost.
+      proxy.up();
+      const second: string[] = [];
+      await bus.subscribe(() => {}, { onState: (state) => second.push(state) });
+      expect(second).toEqual(['lost']);
+
+      // A cache made now over that bus must not fill: a destroy elsewhere is in the log, unheard.
+      const sessions = new MongoSessionStorage({ url: urlFor(database) });
+      const cache = track(new CachedSessionStorage(sessions, { bus }));
+      track(sessions);
+      await cache.ready();
+      expect(cache.stats().live).toBe(false);
+      // Another node: its own storage and bus, straight to the server (closed after its subject).
+      const [otherStorage, otherBus] = [new MongoSessionStorage({ url: urlFor(database) }), new MongoSessionEventBus({ url: urlFor(database) })];
+      const elsewhere = track(new SessionSubject(otherStorage, { bus: otherBus }));
+      track(otherBus);
+      track(otherStorage);
+      expect(await elsewhere.createSession(1n, 2n)).toBe(true);
+      expect(await cache.hasSession(1n, 2n)).toBe(true);
+      expect(await elsewhere.destroySession(1n, 2n)).toBe(true);
+      // Asked before the bus has heard the destroy: storage answers, not a cached yes.
+      expect(await cache.hasSession(1n, 2n)).toBe(false);
+      expect(first).toEqual(['lost']);
+
+      await waitFor(() => first.length === 2 && second.length === 2, POLL + 5_000, 'live again');
+      expect(first).toEqual(['lost', 'live']);
+      expect(second).toEqual(['lost', 'live']);
+      expect(cache.stats().live).toBe(true);
+      expect(await cache.hasSession(1n, 2n)).toBe(false);
+    });
+
+    it('one made after every subscriber left a lost bus and the server came back hears nothing: its feed starts afresh', async () => {
+      const database = fresh();
+      const { proxy, bus } = await proxied(database, 50);
+      const first: string[] = [];
+      const unsubscribe = await bus.subscribe(() => {}, { onState: (state) => first.push(state) });
+      proxy.down();
+      await waitFor(() => first.length === 1, 5_000, 'lost');
+      // Every subscriber leaves while the bus is lost: the feed stops.
+      await unsubscribe();
+      proxy.up();
+      const states: string[] = [];
+      const heard: SessionEvent[] = [];
+      await bus.subscribe((event) => heard.push(event), { onState: (state) => states.push(state) });
+      const publisher = track(new MongoSessionEventBus({ url: urlFor(database) }));
+      await publisher.publish({ type: 'created', authKeyId: 3n, sessionId: 4n, origin: 'elsewhere' });
+      // Heard through polls that succeeded: a live with no lost before it would have come with the first.
+      await waitFor(() => heard.length === 1, 5_000, 'the event');
+      expect(states).toEqual([]);
+      expect(first).toEqual(['lost']);
+    });
+  });
+}
