@@ -254,8 +254,15 @@ export class Connection {
     }
     // Stryker restore all
     const path = this.path as string;
-    // Stryker disable next-line ConditionalExpression,EqualityOperator: the file's owner-only mode (and ':memory:', which the kit never opens) are this adapter's own: the kit has no hook to read a file's mode; open.test.ts checks 0600
-    const mustExist = !this.#create && path !== MEMORY;
+    // A new in-memory database holds nothing, so with create: false there is never a store
+    // to open: NotFoundError, as for a missing file, before any connection is made (opened
+    // as usual, its tables were created, and a reading tool saw an empty store where there
+    // is none). An in-memory store that exists is a Database of the application's: `database`.
+    // Stryker disable next-line ConditionalExpression,LogicalOperator: ':memory:' is this adapter's own option (open.test.ts); the kit opens files
+    if (!this.#create && path === MEMORY) {
+      throw new NotFoundError(`${this.#where}: no @mtstore/sqlite database in ':memory:' (create: false): a new in-memory database is always empty; pass an in-memory Database that holds a store as database`);
+    }
+    const mustExist = !this.#create;
     if (mustExist && !existsSync(path)) throw new NotFoundError(`${this.#where}: no database file at ${path} (create: false)`);
     if (path !== MEMORY && !mustExist) createPrivateFile(path, this.#where);
     let db: Database.Database;

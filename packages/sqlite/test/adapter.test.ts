@@ -82,6 +82,12 @@ describe('openStorage', () => {
     await reader.close();
   });
 
+  it('sqlite::memory:?create=false is NotFoundError, as a missing file is (a new in-memory database holds no store)', async () => {
+    for (const open of [() => openStorage('sqlite::memory:?create=false'), () => openSessionStorage('sqlite::memory:?create=false')]) {
+      await expect(open()).rejects.toMatchObject({ code: 'MTSTORE_NOT_FOUND', message: expect.stringContaining("':memory:'") });
+    }
+  });
+
   const bad: Array<[string, string]> = [
     ['a host', 'sqlite://host/bot.session'],
     ['no path', 'sqlite:'],

@@ -166,6 +166,26 @@ describe('file mode', () => {
     await otherPrefix.close();
   });
 
+  it("create: false with ':memory:' is NotFoundError on first use, as a missing file is, and connects nothing; an in-memory Database holding a store opens", async () => {
+    const client = new SqliteStorage({ path: ':memory:', create: false });
+    const server = new SqliteSessionStorage({ path: ':memory:', create: false });
+    for (const call of [() => client.load(), () => client.kv.set('k', new Uint8Array(1)), () => server.createSession(1n, 2n)]) {
+      const error = (await call().catch((e: unknown) => e)) as { code: string; message: string };
+      expect(error.code).toBe('MTSTORE_NOT_FOUND');
+      expect(error.message).toContain("no @mtstore/sqlite database in ':memory:' (create: false)");
+    }
+    // Not remembered, as every failed open: it is refused again, still without tables made.
+    expect(() => client.database).toThrow(expect.objectContaining({ code: 'MTSTORE_NOT_FOUND' }));
+    await Promise.all([client.close(), server.close()]);
+    const db = new Database(':memory:');
+    const writer = new SqliteStorage({ database: db });
+    await writer.save(minimalSession());
+    const reader = new SqliteStorage({ database: db, create: false });
+    expect(await reader.load()).toEqual(minimalSession());
+    await Promise.all([writer.close(), reader.close()]);
+    db.close();
+  });
+
   it('a session string given as the path is refused before any I/O, without quoting it', async () => {
     const text = `1${Buffer.from(Array.from({ length: 263 }, (_, i) => (i * 7) & 0xff)).toString('base64url')}`;
     const error = (() => {
