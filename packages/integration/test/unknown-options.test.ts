@@ -8,9 +8,9 @@
 import { describe, expect, it } from 'vitest';
 import { generateEncryptionKey } from '@mtstore/core';
 import { MemorySessionStorage, MemoryStorage } from '@mtstore/memory';
-import { MongoSessionStorage, MongoStorage } from '@mtstore/mongo';
-import { PostgresSessionStorage, PostgresStorage } from '@mtstore/postgres';
-import { RedisSessionStorage, RedisStorage } from '@mtstore/redis';
+import { MongoSessionEventBus, MongoSessionStorage, MongoStorage } from '@mtstore/mongo';
+import { PostgresSessionEventBus, PostgresSessionStorage, PostgresStorage } from '@mtstore/postgres';
+import { RedisSessionEventBus, RedisSessionStorage, RedisStorage } from '@mtstore/redis';
 import { SqliteSessionStorage, SqliteStorage } from '@mtstore/sqlite';
 
 const key = generateEncryptionKey();
@@ -66,5 +66,27 @@ describe('server storage constructors', () => {
     expect(error?.code, name).toBe('MTSTORE_INVALID_ARGUMENT');
     expect(error?.message).toContain(`${name}: unknown option "ttlSecond" (did you mean "ttlSeconds"?)`);
     await build({ ttlSeconds: 60 }).close();
+  });
+});
+
+// A misspelt bus option was ignored too: `{ heartbeatIntervall: 1000 }` kept the 15 s
+// default, `{ pollIntervall: 10 }` polled every 100 ms.
+const BUSES: [string, Build, string, string][] = [
+  ['PostgresSessionEventBus', (extra) => new PostgresSessionEventBus({ connectionString: 'postgres://127.0.0.1:1/x', ...extra }), 'heartbeatIntervall', 'heartbeatInterval'],
+  ['RedisSessionEventBus', (extra) => new RedisSessionEventBus({ url: 'redis://127.0.0.1:1', ...extra }), 'heartbeatIntervall', 'heartbeatInterval'],
+  ['MongoSessionEventBus', (extra) => new MongoSessionEventBus({ url: 'mongodb://127.0.0.1:1/x', ...extra }), 'pollIntervall', 'pollInterval'],
+];
+
+describe('event bus constructors', () => {
+  it.each(BUSES)('%s refuses an option it does not have, naming the nearest', async (name, build, typo, nearest) => {
+    let error: (Error & { code?: string }) | undefined;
+    try {
+      build({ [typo]: 1000 });
+    } catch (caught) {
+      error = caught as Error & { code?: string };
+    }
+    expect(error?.code, name).toBe('MTSTORE_INVALID_ARGUMENT');
+    expect(error?.message).toContain(`${name}: unknown option "${typo}" (did you mean "${nearest}"?)`);
+    await build({ [nearest]: 1000 }).close();
   });
 });

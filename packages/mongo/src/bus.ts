@@ -49,6 +49,8 @@ import {
   assertSubscribeOptions,
   assertTimerMs,
   reportStateSafely,
+  optionNames,
+  withKnownOptions,
 } from '@mtstore/core';
 import { openConnection, type Connection, type MongoConnectionOptions } from './connection.js';
 import { collectionNames, prepare } from './schema.js';
@@ -105,6 +107,9 @@ function positiveInteger(value: unknown, name: string, fallback: number): number
   return value;
 }
 
+/** Every option of the constructor: any other name is refused (withKnownOptions). */
+const OPTIONS = optionNames<MongoSessionEventBusOptions>()(['url', 'client', 'db', 'database', 'collectionPrefix', 'clientOptions', 'create', 'mode', 'pollInterval', 'maxEvents', 'maxAge', 'onError']);
+
 /** A running reader of the log: stopped by `stop()`, delivers through `deliver`. */
 interface Feed {
   stop(): Promise<void>;
@@ -135,7 +140,7 @@ export class MongoSessionEventBus implements SessionEventBus {
   #deaf = false;
 
   constructor(options: MongoSessionEventBusOptions) {
-    const mode = options?.mode ?? 'auto';
+    const mode = withKnownOptions(options, OPTIONS, 'MongoSessionEventBus')?.mode ?? 'auto';
     if (!['auto', 'changeStream', 'poll'].includes(mode)) {
       throw new InvalidArgumentError(`MongoSessionEventBus: mode must be 'auto', 'changeStream' or 'poll', got ${describeValue(mode)}`);
     }

@@ -17,6 +17,8 @@
 import {
   CallsInFlight,
   assertIdentifier,
+  assertKnownOptions,
+  optionNames,
   assertSubscribeOptions,
   reportStateSafely,
   decodeSessionEvent,
@@ -61,6 +63,8 @@ export interface PostgresSessionEventBusOptions {
 type Listener = (event: SessionEvent) => void;
 
 const NAME = 'PostgresSessionEventBus';
+/** Every option of the constructor: any other name is refused (assertKnownOptions). */
+const OPTIONS = optionNames<PostgresSessionEventBusOptions>()(['connectionString', 'config', 'schema', 'reconnectDelay', 'onError', 'heartbeatInterval']);
 
 /** Payloads in one NOTIFY statement at most (~100 bytes each). */
 const NOTIFY_BATCH = 1_000;
@@ -136,6 +140,7 @@ export class PostgresSessionEventBus implements SessionEventBus {
 
   constructor(options: PostgresSessionEventBusOptions = {}) {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${NAME}: options must be an object`);
+    assertKnownOptions(options, OPTIONS, NAME);
     if (options.connectionString !== undefined && options.config !== undefined) {
       throw new InvalidArgumentError(`${NAME}: give connectionString or config, not both`);
     }

@@ -12,6 +12,8 @@ import {
   type SessionEventSubscribeOptions,
   assertSubscribeOptions,
   reportStateSafely,
+  optionNames,
+  withKnownOptions,
 } from '@mtstore/core';
 import { Cluster, type Redis } from 'ioredis';
 import { destroySocket, failInFlightOnLoss, RedisConnection, type RedisConnectionOptions } from './connection.js';
@@ -29,6 +31,9 @@ export interface RedisSessionEventBusOptions extends RedisConnectionOptions {
    */
   heartbeatInterval?: number;
 }
+
+/** Every option of the constructor: any other name is refused (withKnownOptions). */
+const OPTIONS = optionNames<RedisSessionEventBusOptions>()(['url', 'options', 'cluster', 'client', 'prefix', 'create', 'heartbeatInterval']);
 
 /** Reconnect attempts to a Cluster subscriber's node before the bus moves to another master (about 2 s). */
 const NODE_RETRIES = 5;
@@ -81,6 +86,7 @@ export class RedisSessionEventBus implements SessionEventBus {
   readonly #heartbeat: number;
 
   constructor(options: RedisSessionEventBusOptions = {}) {
+    withKnownOptions(options, OPTIONS, 'RedisSessionEventBus');
     // First: with `options: { lazyConnect: false }` the connection below starts connecting at once.
     this.#heartbeat = heartbeatIntervalOption(typeof options === 'object' && options !== null ? (options as { heartbeatInterval?: unknown }).heartbeatInterval : undefined, 'RedisSessionEventBus');
     this.#connection = new RedisConnection(options, 'RedisSessionEventBus', { keys: false });
