@@ -90,7 +90,7 @@ export class MongoSessionStorage extends BaseSessionStorage {
   );
 
   constructor(options: MongoSessionStorageOptions) {
-    super(typeof options === 'object' && options !== null ? { ttlSeconds: withKnownOptions(options, OPTIONS, 'MongoSessionStorage').ttlSeconds, clock: options.clock } : {});
+    super(withKnownOptions(options, OPTIONS, 'MongoSessionStorage'));
     this.#connection = openConnection(options, 'MongoSessionStorage');
     this.database = this.#connection.db.databaseName;
     this.collectionPrefix = this.#connection.prefix;

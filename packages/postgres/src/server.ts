@@ -25,7 +25,7 @@ export class PostgresSessionStorage extends BaseSessionStorage {
   readonly #sql: ServerStatements;
 
   constructor(options: PostgresSessionStorageOptions = {}) {
-    super(lifetimeOf(withKnownOptions(options, OPTIONS, 'PostgresSessionStorage')));
+    super(withKnownOptions(options, OPTIONS, 'PostgresSessionStorage'));
     this.#db = new Database(options, 'PostgresSessionStorage');
     this.schema = this.#db.schema;
     this.#sql = serverStatements(this.#db.s);
@@ -88,12 +88,6 @@ export class PostgresSessionStorage extends BaseSessionStorage {
   protected async closeConnection(): Promise<void> {
     await this.#db.close();
   }
-}
-
-/** The lifetime options only: the connection options go to Database. */
-function lifetimeOf(options: PostgresSessionStorageOptions): SessionLifetimeOptions {
-  if (typeof options !== 'object' || options === null) return options;
-  return { ttlSeconds: options.ttlSeconds, clock: options.clock };
 }
 
 function epochMs(value: unknown, where: string): number {

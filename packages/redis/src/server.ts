@@ -227,7 +227,7 @@ export class RedisSessionStorage extends BaseSessionStorage {
   #calls = 0;
 
   constructor(options: RedisSessionStorageOptions = {}) {
-    super(typeof options === 'object' && options !== null ? { ttlSeconds: withKnownOptions(options, OPTIONS, 'RedisSessionStorage').ttlSeconds, clock: options.clock } : {});
+    super(withKnownOptions(options, OPTIONS, 'RedisSessionStorage'));
     this.#connection = new RedisConnection(options, 'RedisSessionStorage');
     this.prefix = this.#connection.prefix;
     this.#index = expiryIndexKey(this.prefix);

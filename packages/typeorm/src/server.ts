@@ -39,7 +39,7 @@ export class TypeormSessionStorage extends BaseSessionStorage {
   readonly #removeExpired: (count: number) => string;
 
   constructor(options: TypeormSessionStorageOptions) {
-    super(lifetimeOf(withKnownOptions(options, OPTIONS, 'TypeormSessionStorage')));
+    super(withKnownOptions(options, OPTIONS, 'TypeormSessionStorage'));
     this.#db = new Connection(options, 'TypeormSessionStorage');
     const { dialect: d, tables: t } = this.#db.context;
     const table = t.serverSessions;
@@ -144,12 +144,6 @@ export class TypeormSessionStorage extends BaseSessionStorage {
   protected async closeConnection(): Promise<void> {
     await this.#db.close();
   }
-}
-
-/** The lifetime options only: the connection options go to Connection. */
-function lifetimeOf(options: TypeormSessionStorageOptions): SessionLifetimeOptions {
-  if (typeof options !== 'object' || options === null) return {};
-  return { ttlSeconds: options.ttlSeconds, clock: options.clock };
 }
 
 function ids(rows: readonly Row[], authKeyId: bigint): bigint[] {
