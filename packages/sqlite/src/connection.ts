@@ -148,6 +148,11 @@ export class Connection {
       throw new InvalidArgumentError(`${where}: path names a file of ${basename(path).length} characters, longer than any file name can be (${MAX_FILE_NAME}); a session string given as a path? Import it with \`mtstore import\``);
     }
     assertIdentifier(tablePrefix, `${where}: tablePrefix`, { allowEmpty: true });
+    // SQLite refuses to create a table whose name starts so ("reserved for internal use"),
+    // in any case: otherwise a MigrationError at the first call that blamed a hand edit.
+    if (/^sqlite_/i.test(tablePrefix)) {
+      throw new InvalidArgumentError(`${where}: tablePrefix must not start with sqlite_ (SQLite reserves such table names), got ${describeValue(tablePrefix)}`);
+    }
     if (synchronous !== 'NORMAL' && synchronous !== 'FULL') {
       throw new InvalidArgumentError(`${where}: synchronous must be 'NORMAL' or 'FULL', got ${describeValue(synchronous)}`);
     }

@@ -237,7 +237,8 @@ export class SqliteLeases implements LeaseRepository {
     // Stryker disable next-line ConditionalExpression,BlockStatement,EqualityOperator: scope: whether asking creates the lease table is the file's business, not the contract's (fence.test.ts checks it creates none); `true` is equivalent (the table exists once the statements are prepared)
     if (this.#sql === undefined) {
       const db = this.scope.db();
-      const exists = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).pluck().get(this.scope.tables.leases);
+      // NOCASE: SQLite's names ignore case, and tablePrefix 'TG_' names the table 'tg_' made.
+      const exists = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ? COLLATE NOCASE`).pluck().get(this.scope.tables.leases);
       // Stryker disable next-line ConditionalExpression: scope, as the line above: `false` prepares the statements, creating the table, and answers null from it (`true` answers null for a live lease and is killed)
       if (exists === undefined) return null;
     }

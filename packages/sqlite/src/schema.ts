@@ -506,10 +506,13 @@ function stepFailed(error: unknown, from: number, version: number, options: Migr
  */
 export function readVersion(db: Database.Database, tables: Tables, options: MigrateOptions): number {
   const { where, location } = options;
+  // Lower-cased: SQLite's names ignore (ASCII) case, so tablePrefix 'TG_' names the tables
+  // 'tg_' created. Compared as written, such a store read as none: create: false refused
+  // it, and create: true ran the first step into 'table TG_meta already exists'.
   const existing = new Set(
-    db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).pluck().all() as string[],
+    (db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).pluck().all() as string[]).map((name) => name.toLowerCase()),
   );
-  if (!existing.has(tables.meta)) {
+  if (!existing.has(tables.meta.toLowerCase())) {
     if (options.refuseForeign) {
       const columns = (table: string): string[] => db.prepare('SELECT name FROM pragma_table_info(?)').pluck().all(table) as string[];
       const foreign = FOREIGN_FILES.find((file) => file.recognise(existing, columns));
@@ -521,7 +524,7 @@ export function readVersion(db: Database.Database, tables: Tables, options: Migr
         );
       }
     }
-    const ours = Object.values(tables).filter((name) => existing.has(name));
+    const ours = Object.values(tables).filter((name) => existing.has(name.toLowerCase()));
     if (ours.length > 0) {
       throw new MigrationError(
         `${where}: ${location} has table ${ours[0]} but no ${tables.meta} table: it is not an @mtstore/sqlite database ` +

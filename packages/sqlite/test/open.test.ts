@@ -236,6 +236,9 @@ describe('options', () => {
     ['a database that is not one', { database: {} }],
     ['a table prefix that could inject SQL', { path: ':memory:', tablePrefix: 'x; DROP TABLE y; --' }],
     ['a table prefix starting with a digit', { path: ':memory:', tablePrefix: '1x' }],
+    // SQLite refuses such table names ("reserved for internal use"): it was a MigrationError at the first call.
+    ['a table prefix SQLite reserves (sqlite_)', { path: ':memory:', tablePrefix: 'sqlite_' }],
+    ['a table prefix SQLite reserves, in any case', { path: ':memory:', tablePrefix: 'SQLite_tg_' }],
     ['synchronous OFF (not durable)', { path: ':memory:', synchronous: 'OFF' }],
     ['a negative busyTimeout', { path: ':memory:', busyTimeout: -1 }],
     ['a fractional busyTimeout', { path: ':memory:', busyTimeout: 1.5 }],
@@ -622,5 +625,21 @@ describe('table prefixes', () => {
     const tables = a.database.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '%sessions' ORDER BY name").pluck().all();
     expect(tables).toEqual(['a_server_sessions', 'a_sessions', 'server_sessions', 'sessions']);
     await Promise.all([a.close(), b.close()]);
+  });
+
+  it('a prefix that differs only in case names the same tables (SQLite ignores the case of names): it opens that store, with create: false too', async () => {
+    const path = temp.file('prefix-case.db');
+    const writer = new SqliteStorage({ path, tablePrefix: 'tg_', name: 'alice' });
+    await writer.save(fullSession(1));
+    await writer.lease.acquire({ heartbeat: false, owner: { label: 'writer' } });
+    for (const options of [{ tablePrefix: 'TG_' }, { tablePrefix: 'Tg_', create: false }]) {
+      const other = new SqliteStorage({ path, name: 'alice', ...options });
+      expect(plain(await other.load()), options.tablePrefix).toEqual(fullSession(1));
+      expect(await other.listNames()).toEqual(['alice']);
+      // The lease table is found by its name too (it was "no lease": the holder was not seen).
+      expect((await other.lease.holder())?.owner.label).toBe('writer');
+      await other.close();
+    }
+    await writer.close();
   });
 });
