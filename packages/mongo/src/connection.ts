@@ -112,6 +112,29 @@ export const OWN_DB_OPTIONS: Readonly<DbOptions> = {
   enableUtf8Validation: true,
 };
 
+/**
+ * What bounds each operation of ours on an application's client whose `timeoutMS` the
+ * driver honours: a reply within 60 s, as a client made from `url` has (CLIENT_DEFAULTS'
+ * socketTimeoutMS).
+ */
+const OWN_TIMEOUT_MS = 60_000;
+
+/**
+ * OWN_DB_OPTIONS, and on an application's client that sets `timeoutMS` a bound of our
+ * own. Drivers that honour timeoutMS (6.x before 6.22, 7.0 to 7.7; later ones ignore it
+ * and leave it out of `client.options`) apply a client's to every operation of every Db
+ * of it, and no Db or collection option turns it off (`undefined` falls back to the
+ * client's, 0 means no bound at all, socketTimeoutMS included): an application's timeout
+ * chosen for its own queries (a second, say) failed mtstore's longer legitimate commands
+ * (a 10,000-peer batch, building an index on first use), a write reported failed while
+ * the server went on with it, and with 1 ms every call. A client mtstore made from `url`
+ * keeps a timeoutMS given there: that one was set for mtstore.
+ */
+function ownDbOptions(client: MongoClient, owned: boolean): DbOptions {
+  if (owned || (client.options as { timeoutMS?: unknown } | undefined)?.timeoutMS == null) return OWN_DB_OPTIONS;
+  return { ...OWN_DB_OPTIONS, timeoutMS: OWN_TIMEOUT_MS };
+}
+
 function isClient(value: unknown): value is MongoClient {
   return typeof value === 'object' && value !== null && typeof (value as MongoClient).db === 'function' && typeof (value as MongoClient).close === 'function';
 }
@@ -262,7 +285,7 @@ export function openConnection(options: MongoConnectionOptions | undefined, wher
     if (isClient(client)) assertNotStrictApi(client, where);
     return {
       // The same database on the same client, with our options (OWN_DB_OPTIONS); a Db that does not expose its client is used as is.
-      db: isClient(client) ? client.db(options.db.databaseName, OWN_DB_OPTIONS) : options.db,
+      db: isClient(client) ? client.db(options.db.databaseName, ownDbOptions(client, false)) : options.db,
       closing: new Closing(undefined),
       client: undefined,
       cacheKey,
@@ -288,7 +311,7 @@ export function openConnection(options: MongoConnectionOptions | undefined, wher
   assertNotStrictApi(client, where);
   const owned = options.client === undefined;
   return {
-    db: client.db(database, OWN_DB_OPTIONS),
+    db: client.db(database, ownDbOptions(client, owned)),
     closing: new Closing(owned ? client : undefined),
     client,
     cacheKey: client,
