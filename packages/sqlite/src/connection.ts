@@ -245,17 +245,18 @@ export class Connection {
   // Stryker restore all
 
   #connect(): Database.Database {
-    // Stryker disable next-line all: `location` only names the file in the messages of open failures (not a database, cannot open), which the kit has no hook to provoke; open.test.ts and schema.test.ts check them
-    const location = this.path ?? 'the given database';
     // Stryker disable all: a lent Database (the `database` option) is this adapter's own API, checked by open.test.ts and adapter.test.ts; the kit builds instances only through the suite's `open`, outside the contract it checks
-    if (this.#borrowed !== undefined) {
+    const borrowed = this.#borrowed;
+    if (borrowed !== undefined) {
+      const location = borrowedLocation(borrowed);
       try {
-        migrate(this.#borrowed, this.tables, { where: this.#where, location, refuseForeign: false, mustExist: !this.#create });
-        holdBlobMap(this.#borrowed);
+        migrate(borrowed, this.tables, { where: this.#where, location, refuseForeign: false, mustExist: !this.#create });
+        holdBlobMap(borrowed);
       } catch (error) {
-        throw this.#explain(error, location);
+        // Its own busy_timeout and journal mode, not the path options' defaults, for a lock's message.
+        throw this.#explain(error, location, pragmaOf(borrowed, 'journal_mode') === 'wal', pragmaOf(borrowed, 'busy_timeout'));
       }
-      return this.#borrowed;
+      return borrowed;
     }
     // Stryker restore all
     const path = this.path as string;
@@ -278,7 +279,7 @@ export class Connection {
       // SQLite's own message ("unable to open database file") names no file.
       throw new StorageUnavailableError(`${this.#where}: cannot open ${path}: ${(error as Error).message}`, { cause: error });
     }
-    const options = { where: this.#where, location, refuseForeign: true, mustExist };
+    const options = { where: this.#where, location: path, refuseForeign: true, mustExist };
     // Stryker restore all
     /** Whether the file is in WAL mode (undefined: not switched yet), for the message of a lock that timed out. */
     let wal: boolean | undefined;
@@ -310,16 +311,16 @@ export class Connection {
       holdBlobMap(db);
     } catch (error) {
       db.close();
-      throw this.#explain(error, location, wal);
+      throw this.#explain(error, path, wal);
     }
     return db;
   }
 
   /** A file that is not (or no longer) an SQLite database is bad stored data, said plainly. */
   // Stryker disable all: open failures (not a database, a damaged file, a read-only one), which the kit has no hook to provoke; the kit's corrupt() damages stored values, not the file (open.test.ts, schema.test.ts)
-  #explain(error: unknown, location: string, wal?: boolean): unknown {
+  #explain(error: unknown, location: string, wal?: boolean, borrowedTimeout?: unknown): unknown {
     const code = (error as { code?: unknown } | null)?.code;
-    if (typeof code === 'string' && code.startsWith('SQLITE_BUSY')) return this.#busy(error, location, wal);
+    if (typeof code === 'string' && code.startsWith('SQLITE_BUSY')) return this.#busy(error, location, wal, borrowedTimeout);
     if (code === 'SQLITE_NOTADB') {
       return new CorruptDataError(`${this.#where}: ${location} is not an SQLite database (SQLITE_NOTADB)`, { cause: error });
     }
@@ -359,7 +360,7 @@ export class Connection {
    * synchronous, so when the holder is a connection of this process it could not move
    * while this call waited, and it only ends when the application ends that transaction.
    */
-  #busy(error: unknown, location: string, wal: boolean | undefined): StorageUnavailableError {
+  #busy(error: unknown, location: string, wal: boolean | undefined, borrowedTimeout: unknown): StorageUnavailableError {
     const mode =
       wal === true
         ? 'another connection held a write transaction'
@@ -368,8 +369,10 @@ export class Connection {
       wal === true
         ? 'end that transaction, then call again'
         : 'end that transaction and call again, or switch the file to WAL once (PRAGMA journal_mode=WAL, with no transaction open on any connection) so readers no longer block it';
+    // A borrowed Database waits its own busy_timeout (the busyTimeout option is for path only).
+    const waited = this.#borrowed === undefined ? `busyTimeout ${this.#busyTimeout} ms` : `its busy_timeout ${String(borrowedTimeout ?? '?')} ms`;
     return new StorageUnavailableError(
-      `${this.#where}: ${location} is locked by another connection (SQLITE_BUSY after busyTimeout ${this.#busyTimeout} ms): ${mode}. ` +
+      `${this.#where}: ${location} is locked by another connection (SQLITE_BUSY after ${waited}): ${mode}. ` +
         `If that connection is in this process, waiting longer cannot help (this call blocks it): ${fix}.`,
       { cause: error },
     );
@@ -414,6 +417,29 @@ function switchToWal(db: Database.Database, busyTimeout: number): boolean {
     db.pragma(`busy_timeout = ${busyTimeout}`);
   }
 }
+
+/**
+ * A borrowed Database in messages: the file it was opened on (better-sqlite3's `name`, as the
+ * application gave it), so that a refusal says where it looked, as for a path. A name that
+ * may be a session string is not shown.
+ */
+// Stryker disable all: a lent Database's messages are this adapter's own (open.test.ts)
+function borrowedLocation(db: Database.Database): string {
+  const name: unknown = db.name;
+  if (typeof name !== 'string' || name === '') return 'the given database (a temporary database)';
+  if (mayHoldSessionString(name)) return `the given database (a file named by ${name.length} characters, not shown: a session string given as a path?)`;
+  return `the given database (${name})`;
+}
+
+/** A pragma's value for a message; undefined when even that cannot be read. */
+function pragmaOf(db: Database.Database, pragma: 'journal_mode' | 'busy_timeout'): unknown {
+  try {
+    return db.pragma(pragma, { simple: true });
+  } catch {
+    return undefined;
+  }
+}
+// Stryker restore all
 
 /**
  * Whether a path has a stretch of 100+ base64 characters: a GramJS session string (whose

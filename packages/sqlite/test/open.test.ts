@@ -567,6 +567,41 @@ describe('a borrowed Database', () => {
     db.close();
   });
 
+  it('messages name the file the Database was opened on (they said only "the given database")', async () => {
+    const path = temp.file('borrowed-empty.db');
+    for (const [db, shown] of [
+      [new Database(path), path],
+      [new Database(':memory:'), ':memory:'],
+    ] as const) {
+      const reader = new SqliteStorage({ database: db, create: false });
+      const error = (await reader.load().catch((e: unknown) => e)) as { code: string; message: string };
+      expect(error.code).toBe('MTSTORE_NOT_FOUND');
+      expect(error.message).toContain(`the given database (${shown}) holds no @mtstore/sqlite database`);
+      await reader.close();
+      db.close();
+    }
+  });
+
+  it("a lock that outlasts the Database's own busy_timeout: the message gives that timeout and its journal mode (WAL), not the path option's", async () => {
+    const path = temp.file('borrowed-busy.db');
+    const db = new Database(path, { timeout: 50 });
+    db.pragma('journal_mode = WAL');
+    const other = new Database(path);
+    other.exec('BEGIN IMMEDIATE; CREATE TABLE app_rows (x)');
+    const storage = new SqliteStorage({ database: db });
+    const error = (await storage.load().catch((e: unknown) => e)) as { code: string; message: string };
+    expect(error.code).toBe('MTSTORE_STORAGE_UNAVAILABLE');
+    // It said "after busyTimeout 5000 ms: the file is in rollback-journal mode (not WAL)".
+    expect(error.message).toContain(`the given database (${path}) is locked by another connection (SQLITE_BUSY after its busy_timeout 50 ms): another connection held a write transaction`);
+    expect(error.message).not.toContain('rollback-journal');
+    other.exec('ROLLBACK');
+    other.close();
+    // Not remembered: the next call opens.
+    expect(await storage.load()).toBeNull();
+    await storage.close();
+    db.close();
+  });
+
   it('one that is already closed is InvalidArgumentError in the constructor, not an outage at the first call', () => {
     const db = new Database(':memory:');
     db.close();
