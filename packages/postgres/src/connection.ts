@@ -8,7 +8,7 @@ import { assertIdentifier, assertTimerMs, CallsInFlight, connectionStringParam, 
 import pg from 'pg';
 import type { Pool, PoolClient, PoolConfig, QueryConfig, QueryResult, QueryResultRow } from 'pg';
 import { migrate, quoteIdentifier, SCHEMA_VERSION } from './schema.js';
-import { beginStatement, clientWait, isLockTimeout, isQueryTimeout, isSerializationFailure, SERIALIZATION_ATTEMPTS, withTransaction } from './transaction.js';
+import { beginStatement, clientWait, isLockTimeout, isQueryTimeout, isSerializationFailure, isStatementCanceled, SERIALIZATION_ATTEMPTS, withTransaction } from './transaction.js';
 import { TYPES } from './types.js';
 
 /** How to reach PostgreSQL. Give at most one of `connectionString`, `config` and `pool`. */
@@ -396,8 +396,11 @@ export class Database {
    * lock_timeout, shorter than a concurrent write to the same session held its row)
    * runs it again too, after a pause growing to LOCK_RETRY_MAX_PAUSE ms, until
    * clientWait ms have passed since it first failed so: about as long as a transaction's statement
-   * may wait for a lock (beginStatement). Handled here, in the failure branch, so a call
-   * that succeeds pays nothing for it.
+   * may wait for a lock (beginStatement). A statement the server cancelled
+   * (isStatementCanceled: the session's statement_timeout, the application's, was
+   * shorter than it needed) runs again, once, in a transaction whose BEGIN message sets
+   * mtstore's own limits: two round trips more, on that path only. Handled here, in the
+   * failure branch, so a call that succeeds pays nothing for it.
    */
   #run<R extends QueryResultRow>(config: QueryConfig, attempt = 1, started = 0): Promise<QueryResult<R>> {
     return new Promise((resolve, reject) => {
@@ -417,8 +420,8 @@ export class Database {
             client.off('error', onError);
             if (released) return;
             released = true;
-            // Both leave the connection idle and sound: it goes back to the pool.
-            const sound = failure === null || failure === undefined || isSerializationFailure(failure) || isLockTimeout(failure);
+            // These leave the connection idle and sound: it goes back to the pool.
+            const sound = failure === null || failure === undefined || isSerializationFailure(failure) || isLockTimeout(failure) || isStatementCanceled(failure);
             client.release(sound ? undefined : failure);
             if (!failure) {
               resolve(result);
@@ -432,6 +435,11 @@ export class Database {
               const pause = Math.min(2 ** (attempt - 1) - 1, LOCK_RETRY_MAX_PAUSE);
               // close() may give up on the call during the pause: nothing runs after that.
               setTimeout(() => (this.#abandoned ? reject(failure) : this.#run<R>(config, attempt + 1, first).then(resolve, reject)), pause);
+            } else if (isStatementCanceled(failure) && !this.#abandoned) {
+              withTransaction(this.#source, this.#begin, (c) => c.query<R>(config)).then(resolve, (error: unknown) => {
+                this.#failed(error);
+                reject(error);
+              });
             } else {
               this.#failed(failure);
               reject(failure);

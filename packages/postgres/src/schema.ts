@@ -12,7 +12,7 @@
  */
 import { isStorageError, MigrationError, storeNotFound } from '@mtstore/core';
 import type { Pool, PoolClient } from 'pg';
-import { beginStatement, clientWait, withTransaction } from './transaction.js';
+import { beginStatement, withTransaction } from './transaction.js';
 import { TYPES } from './types.js';
 
 interface Migration {
@@ -301,8 +301,8 @@ export async function migrate(pool: Pool, schema: string, target = SCHEMA_VERSIO
     // The application's statement_timeout (its pool's `options`, its role's) is for its
     // own queries: a process waiting for another's migration, or a step over a large
     // table, outlasted a short one and failed (canceling statement due to statement
-    // timeout) on every start. The server gives it as long as the client waits.
-    await withTransaction(pool, `${beginStatement(pool)}; SET LOCAL statement_timeout = ${clientWait(pool)}`, async (client) => {
+    // timeout) on every start. beginStatement gives it as long as the client waits.
+    await withTransaction(pool, beginStatement(pool), async (client) => {
       await client.query({ text: 'SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', values: [`mtstore:migrate:${schema}`] });
       await migrateLocked(client, schema, target, options, step);
     });

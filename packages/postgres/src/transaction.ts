@@ -25,7 +25,7 @@ export function clientWait(pool: Pool): number {
 }
 
 /**
- * The first message of every transaction: BEGIN, and two server limits set to how long
+ * The first message of every transaction: BEGIN, and three server limits set to how long
  * the client waits for the server (clientWait). One message, one round trip.
  * - idle_in_transaction_session_timeout: how long the server lets the transaction wait
  *   for the client's next statement. A client that died silently mid-transaction (a
@@ -37,12 +37,31 @@ export function clientWait(pool: Pool): number {
  *   advisory locks by design (milliseconds, a save's three statements). An application
  *   that sets a short lock_timeout for its own queries (`options: '-c lock_timeout=…'`,
  *   or per role or database) had them fail with 55P03 instead.
+ * - statement_timeout: an application's cap on its own queries (`-c
+ *   statement_timeout=100`, per role or database) cancelled mtstore's statements that
+ *   needed longer (a 10,000-peer batch, a write waiting for a lock, any statement on a
+ *   busy server) with 57014, reported as an outage. mtstore's calls are bounded by its
+ *   own limit, the client's wait; a single statement the server cancelled runs again
+ *   in a transaction begun so (Database.#run, isStatementCanceled).
  * `SET LOCAL` ends with the transaction, so a pool's connections keep their settings
  * (and it passes through PgBouncer in transaction mode, unlike a startup parameter).
  */
 export function beginStatement(pool: Pool): string {
   const ms = clientWait(pool);
-  return `BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL idle_in_transaction_session_timeout = ${ms}; SET LOCAL lock_timeout = ${ms}`;
+  return `BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL idle_in_transaction_session_timeout = ${ms}; SET LOCAL lock_timeout = ${ms}; SET LOCAL statement_timeout = ${ms}`;
+}
+
+/**
+ * PostgreSQL's query_canceled (57014): the session's statement_timeout ran out (or
+ * someone ran pg_cancel_backend on it; the code does not tell them apart, and the
+ * message is in the server's language). The statement was rolled back whole and the
+ * connection is idle and sound. A single statement outside a transaction runs under the
+ * session's statement_timeout, which mtstore cannot SET LOCAL for it without a round
+ * trip more: Database.query runs it again, once, in a transaction that sets its own
+ * (beginStatement). Cancelled again there, the failure is the caller's.
+ */
+export function isStatementCanceled(error: unknown): boolean {
+  return error instanceof Error && (error as { code?: unknown }).code === '57014';
 }
 
 /**

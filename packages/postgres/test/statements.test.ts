@@ -13,7 +13,7 @@ import { freshSchema, probe, track, url } from './helpers.js';
 const server = await checkServer('postgres', url, probe);
 
 /** A transaction's first message: BEGIN and the server's limit on waiting for the client (pg's default pool: no query_timeout, so 30 s). */
-const BEGIN = /^BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL idle_in_transaction_session_timeout = 30000; SET LOCAL lock_timeout = 30000$/;
+const BEGIN = /^BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL idle_in_transaction_session_timeout = 30000; SET LOCAL lock_timeout = 30000; SET LOCAL statement_timeout = 30000$/;
 
 /** A pool the test owns that counts the statements its connections run, and the checkouts. */
 function countingPool(max: number) {
@@ -64,7 +64,7 @@ describe.runIf(server.available)('statements', () => {
       const storage = track(new PostgresStorage({ pool, schema: freshSchema() }));
       await storage.save(minimalSession());
       const { statements } = await counted.during(() => storage.save(minimalSession()));
-      expect(statements[0], config.connectionString).toBe(`BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL idle_in_transaction_session_timeout = ${ms}; SET LOCAL lock_timeout = ${ms}`);
+      expect(statements[0], config.connectionString).toBe(`BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL idle_in_transaction_session_timeout = ${ms}; SET LOCAL lock_timeout = ${ms}; SET LOCAL statement_timeout = ${ms}`);
     }
   });
 
