@@ -57,7 +57,8 @@ describe.runIf(server.available)('a pool whose sessions run with statement_timeo
     }
     // Each write failed 'canceling statement due to statement timeout'.
     expect(failures(await Promise.allSettled(calls))).toEqual([]);
-    expect((await storage.load())?.state?.pts).toBe(9);
+    // The save and the saveUpdateState raced: either landed last.
+    expect([9, fullSession(2).state?.pts]).toContain((await storage.load())?.state?.pts);
     expect(await storage.kv.get('k')).toEqual(new Uint8Array([1]));
     expect(await sessions.hasSession(1n, 2n)).toBe(true);
     // The application's sessions keep their setting.
