@@ -455,10 +455,22 @@ export class Database {
     });
   }
 
-  /** A pooled connection, never one #discardIdle closed (it may still be in the pool's idle list until its socket's close is read). */
+  /**
+   * A pooled connection, never one #discardIdle closed (it may still be in the pool's
+   * idle list until its socket's close is read). None once close() gave up on the calls
+   * in flight: those still queued for a connection were rejected then ('may or may not
+   * have been applied'), and on a borrowed pool, which stays open, each went on to run
+   * when its turn came, after close() resolved (writes landing seconds later, the
+   * application's own queries queued behind them). The connection goes straight back.
+   */
   #checkout(callback: (error: Error | undefined, client?: PoolClient) => void): void {
     this.pool.connect((error, client, release) => {
       if (client === undefined) return callback(error ?? new Error('pg gave no connection'));
+      if (this.#abandoned) {
+        release();
+        callback(closedInFlight());
+        return;
+      }
       if (this.#discarded.has(client)) {
         release(true);
         this.#checkout(callback);

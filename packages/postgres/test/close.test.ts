@@ -124,6 +124,32 @@ describe.runIf(server.available)('close with calls in flight', () => {
     expect(rows).toEqual([{ n: 5 }]);
   });
 
+  it('on a borrowed pool: calls close() gave up on while they waited for a connection never run, and the pool is left to the application', async () => {
+    const pool = track(new pg.Pool({ connectionString: url, max: 1 }));
+    const schema = freshSchema();
+    const sessions = new PostgresSessionStorage({ pool, schema, closeTimeoutMillis: 100 });
+    const client = new PostgresStorage({ pool, schema, closeTimeoutMillis: 100 });
+    await client.save(minimalSession());
+    await sessions.createSession(1n, 1n);
+    // One connection: most of these wait in the pool's queue when close() gives up on them.
+    const creates = Array.from({ length: 400 }, (_, i) => settle(sessions.createSession(2n, BigInt(i))));
+    const batches = Array.from({ length: 400 }, (_, i) => settle(client.peers.upsert([peer('user', i)])));
+    await Promise.all([sessions.close(), client.close()]);
+    const results = await Promise.all([...creates, ...batches]);
+    expect(results.some((r) => !r.ok && r.error.code === 'MTSTORE_STORAGE_UNAVAILABLE')).toBe(true);
+    // Every queued checkout has had its turn.
+    await until(() => pool.waitingCount === 0 && pool.idleCount === pool.totalCount, 'the pool to drain');
+    const stored = await admin().query(
+      `SELECT (SELECT count(*)::int FROM "${schema}".server_sessions WHERE auth_key_id = 2) AS created, (SELECT count(*)::int FROM "${schema}".peers) AS peers`,
+    );
+    const resolved = (list: Settled[]): number => list.filter((r) => r.ok).length;
+    // Stored: what resolved, and at most the one call running on the connection at the
+    // deadline (outcome unknown). Each rejected call ran later all the same, after
+    // close() resolved: hundreds of rows more.
+    expect(stored.rows[0].created - resolved(await Promise.all(creates))).toBeLessThanOrEqual(1);
+    expect(stored.rows[0].peers - resolved(await Promise.all(batches))).toBeLessThanOrEqual(1);
+  });
+
   it('closeTimeoutMillis must be a number of ms from 0 to 2^31 - 1 (a longer Node timer fires after 1 ms)', () => {
     for (const closeTimeoutMillis of [-1, Number.NaN, '5' as unknown as number, 2 ** 31, 2 ** 32, Number.MAX_SAFE_INTEGER]) {
       expect(() => new PostgresStorage({ connectionString: url, closeTimeoutMillis }), String(closeTimeoutMillis)).toThrow(
