@@ -21,7 +21,8 @@
  * `mode: 'auto'` (the default) tries a change stream and falls back to polling when
  * the server refuses it. The log is pruned by publishers to the newest `maxEvents`
  * events no older than `maxAge` seconds (the newest event is always kept: it carries
- * the sequence). Delivery to other processes is at-most-once, as the contract says:
+ * the sequence; so are those of the last PRUNE_GUARD_MS, whose numbers a publisher may
+ * still be about to take). Delivery to other processes is at-most-once, as the contract says:
  * a subscriber that falls behind by more than the retention misses events.
  *
  * Subscribers hear `lost` when a poll or the change stream fails (or when the poller
@@ -60,9 +61,9 @@ export interface MongoSessionEventBusOptions extends MongoConnectionOptions {
   mode?: 'auto' | 'changeStream' | 'poll';
   /** Polling: ms between reads of the events collection. Default 100; 1 to 2^31 - 1. */
   pollInterval?: number;
-  /** Retention: keep at most this many events. Default 1,000. */
+  /** Retention: keep at most this many events (those of the last 30 s all). Default 1,000. */
   maxEvents?: number;
-  /** Retention: drop events older than this many seconds. Default 60. */
+  /** Retention: drop events older than this many seconds (30 at least). Default 60. */
   maxAge?: number;
   /** Told when polling or the change stream fails; it keeps retrying. Default: console.error. */
   onError?: (error: unknown) => void;
@@ -94,6 +95,18 @@ const PUBLISH_BATCH = 500;
 const PRUNE_EVERY = 64n;
 /** Events per poll query; a full batch is followed by another query at once. */
 const POLL_BATCH = 500;
+/**
+ * Events younger than this (by their `at`) are never pruned. A publisher numbers its
+ * events from the head it read, and an insert succeeds wherever the number is free: had
+ * the events above that head been published and pruned meanwhile (more than maxEvents of
+ * them, or older than maxAge), their numbers were free again, and its events were stored
+ * below every reader's position, heard by nobody and no `lost` said. Pruning only what
+ * was published over PRUNE_GUARD_MS ago, a number can come free again only for a
+ * publisher whose head read and insert were that far apart: longer than a client mtstore
+ * makes waits for a server (5 s) and a pooled connection (10 s), and than a stall of
+ * the process short of an outage.
+ */
+const PRUNE_GUARD_MS = 30_000;
 /** How long a hole in the sequence is waited for before it is skipped (pruned, or not yet visible). */
 const GAP_GRACE_MS = 1_000;
 /** Error codes of servers without change streams: standalone, FerretDB (NotImplemented), unknown stage, unsupported. */
@@ -235,10 +248,15 @@ export class MongoSessionEventBus implements SessionEventBus {
     }
   }
 
-  /** Drops events beyond the retention, never `seq` itself (the newest carries the sequence on). */
+  /** Drops events beyond the retention, never `seq` itself (the newest carries the sequence on) nor one younger than PRUNE_GUARD_MS. */
   async #prune(events: Collection<EventDocument>, seq: bigint): Promise<void> {
     const floor = seq - BigInt(this.#maxEvents);
-    await events.deleteMany({ _id: { $lt: seq }, $or: [{ _id: { $lte: floor } }, { at: { $lt: new Date(Date.now() - this.#maxAgeMs) } }] });
+    const now = Date.now();
+    await events.deleteMany({
+      _id: { $lt: seq },
+      at: { $lt: new Date(now - PRUNE_GUARD_MS) },
+      $or: [{ _id: { $lte: floor } }, { at: { $lt: new Date(now - this.#maxAgeMs) } }],
+    });
   }
 
   async subscribe(listener: (event: SessionEvent) => void, options?: SessionEventSubscribeOptions): Promise<() => Promise<void>> {

@@ -183,10 +183,45 @@ if (server.available) {
   describe('retention', () => {
     it('keeps the newest maxEvents events; the newest always survives and numbering continues', async () => {
       database = randomNamespace();
+      // Published long ago: events of the last PRUNE_GUARD_MS are never pruned (see the next test).
+      const old = new Date(Date.now() - 3_600_000);
+      await events().insertMany(Array.from({ length: 50 }, (_, i) => ({ _id: BigInt(i + 1), event: wire(i + 1), at: old })));
       const bus = open({ mode: 'poll', maxEvents: 10 });
-      for (let i = 1; i <= 66; i++) await bus.publish(event(i)); // the 64th publish prunes
-      // Kept: above 64 - 10, that is 55..64, and 65, 66 published after the pruning.
-      expect(await sequenceOf(12)).toEqual(Array.from({ length: 12 }, (_, i) => BigInt(55 + i)));
+      for (let i = 51; i <= 66; i++) await bus.publish(event(i)); // the 64th prunes
+      // Kept: above 64 - 10 those old, that is 55..64, and the fresh 51..54, and 65, 66 published after the pruning.
+      expect(await sequenceOf(16)).toEqual(Array.from({ length: 16 }, (_, i) => BigInt(51 + i)));
+    });
+
+    it('a publisher that read the head before a burst of more than maxEvents events does not take a pruned number below every reader', async () => {
+      database = randomNamespace();
+      const busy = open({ mode: 'poll', maxEvents: 10 });
+      const listener = open({ mode: 'poll', pollInterval: 20 });
+      const heard: bigint[] = [];
+      await listener.subscribe((e) => heard.push(e.authKeyId));
+      await busy.publish(event(1));
+      // The stalled publisher read the head (1); before its insert reaches the server (its
+      // process stalled, its insert queued for a pooled connection) another publishes 70
+      // events, pruning at the 64th: the real collection, that insert delayed.
+      const collection = events();
+      let stalled = false;
+      const stalling = new Proxy(collection, {
+        get(target, key) {
+          const value = Reflect.get(target, key, target) as unknown;
+          if (key === 'insertMany' && !stalled) {
+            return async (...args: Parameters<typeof collection.insertMany>) => {
+              stalled = true;
+              for (let i = 2; i <= 71; i++) await busy.publish(event(i));
+              await waitFor(() => heard.length === 71, 5_000, 'the burst');
+              return target.insertMany(...args);
+            };
+          }
+          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+      // Pruned numbers were free again: it stored its event under 2, below every reader's position, and nobody heard it.
+      await append(stalling, [wire(999)], () => {});
+      await waitFor(() => heard.includes(999n), 5_000, 'the stalled publisher\'s event');
+      expect(heard.filter((id) => id === 999n)).toHaveLength(1);
     });
 
     it('drops events older than maxAge seconds', async () => {
