@@ -216,7 +216,10 @@ export class SqliteLeases implements LeaseRepository {
       release: write(`UPDATE ${table} SET expires_at = 0 WHERE name = ? AND token = ?`),
       holder: read(`SELECT token, owner, expires_at FROM ${table} WHERE name = ? AND expires_at > ?`),
     };
-    return (this.#sql = sql);
+    // Made inside a transaction of the application's (a borrowed Database), the table and its
+    // triggers go with its rollback: not kept, so the next call makes them again.
+    if (!db.inTransaction) this.#sql = sql;
+    return sql;
   }
 
   async acquire(owner: string, ttlMs: number, force: boolean): Promise<{ acquired: boolean; lease: StoredLease }> {

@@ -393,7 +393,7 @@ export class SqlitePeers implements PeerRepository {
         else sql.claimNewKeys.run(params);
       }
     });
-    return (this.#prepared = {
+    const prepared: Prepared = {
       sql,
       // `peers` is normalized by core: each key, username and phone at most once.
       // Order matters: the batch's stale index rows go first (a name one batch peer
@@ -467,7 +467,12 @@ export class SqlitePeers implements PeerRepository {
         sql.clearUsernames.run(this.scope.name);
         sql.clearPeers.run(this.scope.name);
       }),
-    });
+    };
+    // Made inside a transaction of the application's (a borrowed Database), the TEMP staging
+    // table goes with its rollback: not kept, so the next call makes it again (kept, every
+    // later batch failed 'no such table' for as long as the instance lived).
+    if (!db.inTransaction) this.#prepared = prepared;
+    return prepared;
   }
 
   // Synchronous (better-sqlite3 is): core awaits nothing when no promise comes back.

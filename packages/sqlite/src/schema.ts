@@ -5,7 +5,7 @@
  * database may use user_version for its own purposes.
  */
 import type Database from 'better-sqlite3';
-import { MigrationError, NotFoundError, type ForeignLibrary } from '@mtstore/core';
+import { MigrationError, NotFoundError, StorageUnavailableError, type ForeignLibrary } from '@mtstore/core';
 
 /** The schema version this code writes. A file at a higher version is refused. */
 export const SCHEMA_VERSION = 10;
@@ -466,6 +466,16 @@ export interface MigrateOptions {
  */
 export function migrate(db: Database.Database, tables: Tables, options: MigrateOptions): void {
   if (readVersion(db, tables, options) === SCHEMA_VERSION) return;
+  // Only a borrowed Database can be in a transaction here: the application's. Made inside
+  // it, the tables would go with its rollback under statements every concern prepares once
+  // and keeps (each later call failed 'no such table'). Refused; nothing is kept, so the
+  // next call makes them. Calls inside it on a store that is there work as ever.
+  if (db.inTransaction) {
+    throw new StorageUnavailableError(
+      `${options.where}: ${options.location} has a transaction open (the application's, on its own Database): ` +
+        'the @mtstore/sqlite tables are not created or migrated inside it, where its rollback would undo them; call again once it has ended',
+    );
+  }
   db.transaction(() => {
     const from = readVersion(db, tables, options);
     // Stryker disable next-line ConditionalExpression: equivalent: at the current version the loop runs no migration and the same version is written again, under the lock this transaction holds anyway

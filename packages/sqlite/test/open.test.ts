@@ -602,6 +602,41 @@ describe('a borrowed Database', () => {
     db.close();
   });
 
+  it('inside a transaction the application has open: the tables are not made there, and the peer staging and lease tables made there are made again after its rollback', async () => {
+    const db = new Database(':memory:');
+    const storage = new SqliteStorage({ database: db });
+    const server = new SqliteSessionStorage({ database: db });
+    db.exec('BEGIN');
+    for (const call of [() => storage.load(), () => server.hasSession(1n, 2n)]) {
+      const error = (await call().catch((e: unknown) => e)) as { code: string; message: string } | null;
+      // They were made inside it, its rollback took them, and every later call failed 'no such table: mtstore_sessions'.
+      expect(error?.code).toBe('MTSTORE_STORAGE_UNAVAILABLE');
+      expect(error?.message).toContain('the given database (:memory:) has a transaction open');
+    }
+    db.exec('ROLLBACK');
+    await storage.save(minimalSession());
+    expect(await server.createSession(1n, 2n)).toBe(true);
+    // With the store there, calls inside it work, and go with its rollback.
+    const leaser = new SqliteStorage({ database: db });
+    db.exec('BEGIN');
+    expect(await storage.load()).toEqual(minimalSession());
+    await storage.peers.upsert([peer('user', 1)]);
+    await leaser.lease.acquire({ heartbeat: false });
+    db.exec('ROLLBACK');
+    // The peer batch's TEMP staging table and the lease table, made on first use inside
+    // it, were kept as made: each later batch failed 'no such table: temp.mtstore_peers_batch'
+    // and each lease call 'no such table: mtstore_leases' for as long as the instance lived.
+    expect(await storage.peers.getById('user', 1n)).toBeNull();
+    await storage.peers.upsert([peer('user', 2)]);
+    expect(await storage.peers.getById('user', 2n)).toEqual(peer('user', 2));
+    // The lease it took went with the rollback: the next acquire finds it lost, the one after takes a new one.
+    await expect(leaser.lease.acquire({ heartbeat: false })).rejects.toMatchObject({ code: 'MTSTORE_LEASE_LOST' });
+    await leaser.lease.acquire({ heartbeat: false, owner: { label: 'again' } });
+    expect((await storage.lease.holder())?.owner.label).toBe('again');
+    await Promise.all([storage.close(), server.close(), leaser.close()]);
+    db.close();
+  });
+
   it('one that is already closed is InvalidArgumentError in the constructor, not an outage at the first call', () => {
     const db = new Database(':memory:');
     db.close();
