@@ -38,6 +38,7 @@ import {
 import pg from 'pg';
 import type { Client, ClientConfig, Notification } from 'pg';
 import { assertPgConfig, DEFAULT_SCHEMA, POOL_DEFAULTS } from './connection.js';
+import { clientWaitOf } from './transaction.js';
 
 export interface PostgresSessionEventBusOptions {
   /** `postgres://user:password@host:5432/database`. Give this or `config`. */
@@ -133,6 +134,8 @@ export class PostgresSessionEventBus implements SessionEventBus {
   #failures = 0;
   #closing: Promise<void> | undefined;
   readonly #heartbeat: number;
+  /** The server's limits on the bus's statements, ms: how long pg waits for a reply (see #connect). */
+  readonly #wait: number;
   /** The connection being opened (connect and LISTEN under way): close() abandons it. */
   #opening: Client | undefined;
   /** Round trips each connection completed (connect, LISTEN, publishes, checks): what the heartbeat looks at. */
@@ -157,6 +160,7 @@ export class PostgresSessionEventBus implements SessionEventBus {
     assertPgConfig(options.connectionString, options.config, NAME);
     const { connectionTimeoutMillis, query_timeout, keepAlive } = POOL_DEFAULTS;
     this.#config = { connectionTimeoutMillis, query_timeout, keepAlive, application_name: 'mtstore-bus', ...config };
+    this.#wait = clientWaitOf(this.#config);
     this.#heartbeat = heartbeatIntervalOption(options.heartbeatInterval, NAME);
     this.#delay = reconnectDelayOption(options.reconnectDelay);
     // Checked here: #report swallows what the hook throws (a failing hook must not break
@@ -324,8 +328,14 @@ export class PostgresSessionEventBus implements SessionEventBus {
       // a timeout under the heartbeat interval had the server end it every time, the bus
       // going lost / live and missing the events in between. current_setting(…, true) is
       // NULL on a server without the setting, so set_config never runs there.
+      // statement_timeout and lock_timeout go to how long pg waits for the server (the
+      // config's query_timeout, 30 s if none), as in the storages' transactions: the
+      // application's short ones (its `options`, its role's) failed publishes (NOTIFYs
+      // of several buses at once wait for each other's commit: PostgreSQL's lock on the
+      // notification queue) and the LISTEN on a busy server. First in the message: each
+      // statement of it runs under the limit set before it. The connection is the bus's own.
       await client.query(
-        `SELECT set_config('idle_session_timeout', '0', false) WHERE current_setting('idle_session_timeout', true) IS NOT NULL; LISTEN "${this.channel}"`,
+        `SET statement_timeout = ${this.#wait}; SET lock_timeout = ${this.#wait}; SELECT set_config('idle_session_timeout', '0', false) WHERE current_setting('idle_session_timeout', true) IS NOT NULL; LISTEN "${this.channel}"`,
       );
       this.#answered(client);
     } catch (error) {

@@ -17,7 +17,11 @@ const DEFAULT_IDLE_TIMEOUT = 30_000;
  * Database's retries after a lock timeout).
  */
 export function clientWait(pool: Pool): number {
-  const options = (pool as Partial<Pool>).options;
+  return clientWaitOf((pool as Partial<Pool>).options);
+}
+
+/** clientWait for a pg Client's config (the bus's own connection) or a pool's options. */
+export function clientWaitOf(options: { connectionString?: string; query_timeout?: number } | undefined): number {
   // pg's clients take a `?query_timeout=` in the connection string over the pool's
   // (ConnectionParameters lays the parsed string over the config): the server's limit follows.
   const timeout = Number(connectionStringParam(options?.connectionString, 'query_timeout') ?? options?.query_timeout);
