@@ -1,6 +1,6 @@
 /** `mtstore import <file-or-string> <target>`: any foreign session into any backend. */
 import { existsSync, statSync } from 'node:fs';
-import { isConvertError, parseSession, type ConvertedSession, type SessionFormat } from '@mtstore/convert';
+import { gramjsStoreNames, isConvertError, parseSession, type ConvertedSession, type SessionFormat } from '@mtstore/convert';
 import { describeHolder, isStorageError, LeaseHeldError, type Storage } from '@mtstore/core';
 import { CliError, EXIT } from './exit.js';
 import { say, type Io } from './io.js';
@@ -84,10 +84,24 @@ async function mtstoreNames(path: string): Promise<string[] | null> {
   }
 }
 
+/**
+ * A folder holding exactly one GramJS session. `new StoreSession('x')` names the folder and
+ * its session alike, so `import ./x <target> --name bob` means "store it as bob": --name
+ * picks a session only in a folder that holds several.
+ */
+async function isOneSessionFolder(input: string): Promise<boolean> {
+  try {
+    return statSync(input).isDirectory() && (await gramjsStoreNames(input)).length === 1;
+  } catch {
+    return false; // unreadable: parseSession reports it
+  }
+}
+
 async function readInput(input: string, options: ImportOptions, io: Io): Promise<ConvertedSession> {
   try {
     // --name also picks the session of a GramJS folder that holds several (imported under that name).
-    return await parseSession(input === STDIN ? await readStdin(io) : input, { ...(options.format ? { format: options.format } : {}), ...(options.bot ? { bot: true } : {}), ...(options.name ? { name: options.name } : {}) });
+    const pick = options.name !== undefined && input !== STDIN && !(await isOneSessionFolder(input)) ? options.name : undefined;
+    return await parseSession(input === STDIN ? await readStdin(io) : input, { ...(options.format ? { format: options.format } : {}), ...(options.bot ? { bot: true } : {}), ...(pick ? { name: pick } : {}) });
   } catch (error) {
     // An mtstore storage is no client's session file: the way to copy it is migrate, which
     // the converter's advice (give the file the client keeps) does not say.

@@ -619,6 +619,31 @@ describe('inputs that need naming', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('a GramJS folder of one session is imported under --name, whatever GramJS called it (the README example)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mtstore-cli-gramjs-one-'));
+    try {
+      // new StoreSession('gramjs_folder'): the folder and its one session are both named so.
+      const script = `
+        const { StoreSession } = require('telegram/sessions');
+        const { AuthKey } = require('telegram/crypto/AuthKey');
+        (async () => {
+          const s = new StoreSession('gramjs_folder');
+          s.setDC(2, '149.154.167.51', 443);
+          const key = new AuthKey();
+          await key.setKey(Buffer.alloc(256, 7));
+          s.authKey = key;
+        })();`;
+      execFileSync(process.execPath, ['-e', script], { cwd: dir, env: { ...process.env, NODE_PATH: join(process.cwd(), 'node_modules') + ':' + join(process.cwd(), '../../node_modules') } });
+      const io = captureIo();
+      expect(await run(['import', join(dir, 'gramjs_folder'), 'shared://gj2', '--name', 'bob'], io), io.err()).toBe(EXIT.OK);
+      const stored = await openStorage('shared://gj2', { name: 'bob' });
+      expect((await stored.load())?.dcs[0]).toMatchObject({ id: 2, ipv4: '149.154.167.51', port: 443 });
+      expect(await stored.listNames()).toEqual(['bob']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('check --grep', () => {
