@@ -37,6 +37,13 @@ export interface DestroyableClient {
   destroy(): Promise<void>;
 }
 
+/**
+ * GramJS 2.26's per-DC connects of its exported senders (`_borrowExportedSender` puts
+ * each `_connectSender` promise there): a promise settles once the sender is connected
+ * and, for a DC other than the home DC, the login imported there.
+ */
+type ExportedSenders = { get(dcId: number): PromiseLike<unknown> | undefined };
+
 /** Marks a destroy() attach already wrapped for this session (attach twice is one wrap). */
 const ATTACHED = Symbol('mtstore.gramjs.attached');
 
@@ -114,6 +121,13 @@ export class StorageSession extends sessions.Session {
   private readonly unsynced = { keys: new Set<number>(), peers: new Set<MarkedKey>(), dc: false, takeout: false, self: false };
   /** Something in `unsynced`. */
   private unsyncedAny = false;
+  /** The attached client's exported-sender connects (see `attach`, `holdUntilImported`). */
+  private exportedSenders: ExportedSenders | undefined;
+  /**
+   * Keys of DCs other than the home DC that GramJS made for an exported sender whose
+   * login import has not finished: in memory only until it has (`holdUntilImported`).
+   */
+  private readonly held = new Map<number, AuthKey>();
 
   constructor(storage: Storage, options: StorageSessionOptions = {}) {
     super();
@@ -247,6 +261,7 @@ export class StorageSession extends sessions.Session {
     const dc = dcId || this.homeDcId;
     if (authKey === undefined) this.keys.delete(dc);
     else this.keys.set(dc, authKey);
+    if (this.held.size !== 0) this.held.delete(dc);
     if (this.loading.size !== 0) {
       this.changed(() => {
         if (authKey === undefined) this.keys.delete(dc);
@@ -268,6 +283,41 @@ export class StorageSession extends sessions.Session {
       return;
     }
     if (stored !== undefined && sameKey(stored, bytes)) return; // GramJS re-sets the key on every connect
+    if (dc !== this.homeDcId && this.exportedSenders !== undefined && this.holdUntilImported(dc, authKey!)) return;
+    this.storeKey(dc, bytes, stored);
+  }
+
+  /**
+   * A key GramJS made for an exported sender (a DC other than the home DC: a file
+   * download, an export of the login) is not authorized until `_connectSender` has
+   * imported the login there, a round trip or two after the key is set. Stored before
+   * that, a process that dies in between leaves a key the next start hands to GramJS,
+   * whose MTProtoSender takes any key it is given as authorized and skips the import:
+   * the first request on that DC then fails with AUTH_KEY_UNREGISTERED. So the key
+   * stays in memory (GramJS's sender has it anyway) until that DC's connect settles,
+   * then is stored if it is still the DC's key. Only for an attached client, whose
+   * connects the session can see; returns false when no connect of `dc` is under way.
+   */
+  private holdUntilImported(dc: number, authKey: AuthKey): boolean {
+    const connecting = this.exportedSenders?.get(dc);
+    if (connecting === undefined || typeof connecting.then !== 'function') return false;
+    this.held.set(dc, authKey);
+    const release = (): void => {
+      if (this.held.get(dc) !== authKey) return; // replaced or removed meanwhile
+      this.held.delete(dc);
+      const bytes = authKey.getKey();
+      const stored = this.storedKeys.get(dc);
+      if (this.keys.get(dc) !== authKey || bytes === undefined || (stored !== undefined && sameKey(stored, bytes))) return;
+      this.resync();
+      this.storeKey(dc, bytes, this.storedKeys.get(dc));
+    };
+    // A connect that fails for good (the client destroyed) leaves the key unstored: the next start makes a new one.
+    connecting.then(release, () => this.held.get(dc) === authKey && this.held.delete(dc));
+    return true;
+  }
+
+  /** Queues the write of DC `dc`'s key `bytes` over `stored`, the bytes stored before (setAuthKey compared them). */
+  private storeKey(dc: number, bytes: Buffer, stored: Uint8Array | undefined): void {
     // The bytes compared next time. storedKeys' arrays are this session's alone (never
     // handed to a write; load() gets fresh copies, contract §9), so the previous one is
     // overwritten in place rather than a new one allocated. The typed-array constructor
@@ -366,6 +416,8 @@ export class StorageSession extends sessions.Session {
     const heldTakeout = this.takeout;
     this.keys.clear();
     for (const [dc, key] of keys) this.keys.set(dc, key);
+    // Keys waiting for their DC's login import (holdUntilImported) are not stored: still this DC's.
+    for (const [dc, key] of this.held) this.keys.set(dc, key);
     this.storedKeys.clear();
     for (const [dc, key] of storedKeys) this.storedKeys.set(dc, key);
     this.peers.clear();
@@ -492,6 +544,8 @@ export class StorageSession extends sessions.Session {
     if (client.session !== this) throw new TypeError('StorageSession.attach: the client was created with another session');
     const destroy = client.destroy;
     if ((destroy as { [ATTACHED]?: StorageSession })[ATTACHED] === this) return client;
+    const senders = (client as { _exportedSenderPromises?: unknown })._exportedSenderPromises;
+    if (senders instanceof Map) this.exportedSenders = senders as ExportedSenders;
     const session = this;
     const wrapped = async function (this: C): Promise<void> {
       try {
@@ -513,6 +567,7 @@ export class StorageSession extends sessions.Session {
     await this.writes.run(() => this.storage.delete());
     this.clearUnsynced();
     this.keys.clear();
+    this.held.clear();
     this.storedKeys.clear();
     this.peers.clear();
     this.dcs = [];
