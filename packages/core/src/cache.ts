@@ -36,7 +36,7 @@ import type {
   SessionInfo,
   SessionStorageProtocol,
 } from './model.js';
-import { assertTimerMs, describeValue, INT64_MAX, INT64_MIN } from './validate.js';
+import { assertKnownOptions, assertTimerMs, describeValue, INT64_MAX, INT64_MIN, optionNames } from './validate.js';
 
 const INSPECT = Symbol.for('nodejs.util.inspect.custom');
 
@@ -58,6 +58,9 @@ export interface CachedSessionStorageOptions {
 }
 
 /** Counters since the cache was made (cheap increments; read them for metrics). */
+/** Every option of CachedSessionStorage's constructor: any other name is refused. */
+const CACHE_OPTIONS = optionNames<CachedSessionStorageOptions>()(['bus', 'maxEntries', 'clock', 'onBusError', 'resubscribeDelay']);
+
 export interface CachedSessionStorageStats {
   /** `hasSession` answered from memory. */
   hits: number;
@@ -163,6 +166,8 @@ export class CachedSessionStorage implements SessionStorageProtocol {
       throw new InvalidArgumentError('CachedSessionStorage: storage must implement SessionStorageProtocol');
     }
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`CachedSessionStorage: options must be an object, got ${describeValue(options)}`);
+    // A misspelt option was ignored: `{ maxEntires }` kept the default size.
+    assertKnownOptions(options, CACHE_OPTIONS, 'CachedSessionStorage');
     const { bus, maxEntries = DEFAULT_MAX_ENTRIES, clock = Date.now, onBusError, resubscribeDelay = 1_000 } = options;
     if (typeof bus?.subscribe !== 'function') throw new InvalidArgumentError('CachedSessionStorage: options.bus must be a SessionEventBus');
     if (typeof maxEntries !== 'number' || !Number.isInteger(maxEntries) || maxEntries < 2 || maxEntries > 100_000_000) {

@@ -5,7 +5,7 @@
  */
 import { InvalidArgumentError, StorageClosedError } from './errors.js';
 import { CallsInFlight } from './inflight.js';
-import { assertTimerMs } from './validate.js';
+import { assertKnownOptions, assertTimerMs, describeValue, optionNames } from './validate.js';
 import type {
   ExpiredSession,
   SessionDestroyReason,
@@ -18,6 +18,9 @@ import type {
 } from './model.js';
 
 const INSPECT = Symbol.for('nodejs.util.inspect.custom');
+
+/** Every option of SessionSubject's constructor: any other name is refused. */
+const SUBJECT_OPTIONS = optionNames<SessionSubjectOptions>()(['bus', 'id', 'onObserverError', 'onBusError', 'resubscribeDelay', 'sweepInterval', 'sweepBatch', 'onSweepError']);
 
 export interface SessionSubjectOptions {
   /** Carries events to subjects in other processes, and theirs to this one. */
@@ -86,6 +89,9 @@ export class SessionSubject implements SessionStorageProtocol {
     if (typeof storage?.createSession !== 'function' || typeof storage.destroyAllSessions !== 'function') {
       throw new InvalidArgumentError('SessionSubject: storage must implement SessionStorageProtocol');
     }
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`SessionSubject: options must be an object, got ${describeValue(options)}`);
+    // A misspelt option was ignored: `{ sweepIntervl }` left sweeping off, `{ bsu }` kept events in this process.
+    assertKnownOptions(options, SUBJECT_OPTIONS, 'SessionSubject');
     const id = options.id ?? globalThis.crypto.randomUUID();
     if (typeof id !== 'string' || id.length === 0 || id.length > 200) {
       throw new InvalidArgumentError('SessionSubject: id must be a non-empty string of at most 200 characters');

@@ -382,6 +382,20 @@ describe('session lifetime in BaseSessionStorage and SessionSubject', () => {
     expect(() => new SessionSubject(storage, { sweepInterval: 1 })).toThrow(InvalidArgumentError);
   });
 
+  it('SessionSubject and CachedSessionStorage refuse an option they do not have, naming the nearest (a misspelt one was ignored: sweeping stayed off)', async () => {
+    const storage = new Counting({ ttlSeconds: 1 });
+    const bus = new LocalSessionEventBus(new LocalEventChannel());
+    expect(() => new SessionSubject(storage, { sweepIntervl: 100 } as never)).toThrow('SessionSubject: unknown option "sweepIntervl" (did you mean "sweepInterval"?)');
+    expect(() => new SessionSubject(storage, { bsu: bus } as never)).toThrow(/SessionSubject: unknown option "bsu" \(did you mean "bus"\?\)/);
+    expect(() => new SessionSubject(storage, null as never)).toThrow(/SessionSubject: options must be an object, got null/);
+    expect(() => new CachedSessionStorage(storage, { bus, maxEntires: 10 } as never)).toThrow('CachedSessionStorage: unknown option "maxEntires" (did you mean "maxEntries"?)');
+    // Every option each has is accepted.
+    const subject = new SessionSubject(storage, { bus, id: 'a', onObserverError: () => {}, onBusError: () => {}, resubscribeDelay: 10, sweepInterval: 100, sweepBatch: 10, onSweepError: () => {} });
+    await subject.close();
+    const cache = new CachedSessionStorage(storage, { bus, maxEntries: 10, clock: Date.now, onBusError: () => {}, resubscribeDelay: 10 });
+    await cache.close();
+  });
+
   it("SessionSubject's timer options stop at setTimeout's limit (a longer delay would fire after 1 ms)", () => {
     const storage = new Counting({ ttlSeconds: 1 });
     for (const sweepInterval of [2 ** 31, 9, 10.5, Number.NaN, '100' as never]) {
