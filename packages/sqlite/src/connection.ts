@@ -254,7 +254,9 @@ export class Connection {
         holdBlobMap(borrowed);
       } catch (error) {
         // Its own busy_timeout and journal mode, not the path options' defaults, for a lock's message.
-        throw this.#explain(error, location, pragmaOf(borrowed, 'journal_mode') === 'wal', pragmaOf(borrowed, 'busy_timeout'));
+        // Read for a lock's message only: any other failure runs no statement more.
+        const busy = String((error as { code?: unknown } | null)?.code).startsWith('SQLITE_BUSY');
+        throw busy ? this.#explain(error, location, pragmaOf(borrowed, 'journal_mode') === 'wal', pragmaOf(borrowed, 'busy_timeout')) : this.#explain(error, location);
       }
       return borrowed;
     }
