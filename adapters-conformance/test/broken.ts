@@ -1190,6 +1190,9 @@ export const BROKEN: readonly Broken[] = [
   { rule: 'a self user without its id reads as no user', suite: 'storage', group: 'tampered data', open: (b, n) => new PartialUserDropped({ store: b.store, name: n }), tamper: tamperMemory },
   { rule: 'a self user holding only usernames or premium reads as no user', suite: 'storage', group: 'tampered data', open: (b, n) => new UserPresenceByIdFields({ store: b.store, name: n }), tamper: tamperMemory },
   { rule: 'an update state holding only date or seq reads as no state', suite: 'storage', group: 'tampered data', open: (b, n) => new StatePresenceByPtsQts({ store: b.store, name: n }), tamper: tamperMemory },
+  // A third-party adapter keeping one JSON document per session described a damaged user by quoting the document: every tampered-data check passed.
+  { rule: 'the CorruptDataError of a hand-edited snapshot quotes the session’s keys', suite: 'storage', group: 'tampered data', open: corruptQuotesKeys, tamper: tamperMemory },
+  { rule: 'the CorruptDataError of a hand-edited snapshot quotes the session’s kv values', suite: 'storage', group: 'tampered data', open: corruptQuotesKvValues, tamper: tamperMemory },
   { rule: 'a dropped connection surfaces as the driver’s error', suite: 'storage', group: 'faults', open: (b, n) => behindConnection(memory(b, n), b, 'raw error'), interrupt: drop },
   { rule: 'a dropped connection is never re-established', suite: 'storage', group: 'faults', open: (b, n) => behindConnection(memory(b, n), b, 'never recovers'), interrupt: drop },
   { rule: 'a dropped server connection surfaces as the driver’s error', suite: 'server', group: 'faults', open: (b) => behindConnection(server(b), b, 'raw error'), interrupt: drop },
@@ -1755,6 +1758,19 @@ function corruptQuotesKeys(b: Backend, name: string): Storage {
         if (!(error instanceof CorruptDataError)) throw error;
         const keys = [...(b.store.clients.get(name)?.keys.values() ?? [])].flatMap((k) => (k.key === undefined || k.key.length !== 256 ? [] : [Buffer.from(k.key).toString('base64')]));
         throw new CorruptDataError(`${error.message}; the session's keys: ${keys.join(', ')}`);
+      }),
+  });
+}
+
+/** A CorruptDataError that describes the session's kv entries (values in base64), as a dump of a damaged document would. */
+function corruptQuotesKvValues(b: Backend, name: string): Storage {
+  const inner = memory(b, name);
+  return wrap(inner, {
+    load: () =>
+      inner.load().catch(async (error: unknown) => {
+        if (!(error instanceof CorruptDataError)) throw error;
+        const entries = (await inner.kv.entries()).map(({ key, value }) => `${key}=${Buffer.from(value).toString('base64')}`);
+        throw new CorruptDataError(`${error.message}; kv: ${entries.join(', ')}`);
       }),
   });
 }

@@ -10,7 +10,7 @@
 import { DAMAGES, type Damage, type TamperOption } from '../api.js';
 import { fullSession, peer } from '../fixtures.js';
 import { SESSION_DAMAGES } from '../tamper-session.js';
-import { expectRejects } from '../harness.js';
+import { expectRejects, keyBytesInError } from '../harness.js';
 import type { StorageRegistrar, StorageScope } from './context.js';
 
 const CORRUPT = 'MTSTORE_CORRUPT_DATA';
@@ -38,6 +38,26 @@ function forDamage(
   else test(full, (s) => body(s, async () => tamper.apply(s.namespace, 'main', damage)));
 }
 
+/**
+ * A secret kv value stored beside the damage (kv values are secrets, docs/contract.md §4),
+ * long enough for the leak search (12 bytes or more in a row).
+ */
+const SECRET_KV = Uint8Array.from({ length: 32 }, (_, i) => (i * 37 + 11) & 0xff);
+/** The keys (permanent and temporary) of fullSession(1), which every trait here saves. */
+const KEYS = fullSession(1).dcs.flatMap((dc) => [dc.authKey, ...(dc.tempAuthKeys ?? []).map((t) => t.key)]).filter((k): k is Uint8Array => k !== undefined);
+
+/**
+ * The error about damaged data shows neither the session's keys nor a kv value (§8: no
+ * error shows key bytes; §4: nor kv values): an adapter that describes the damaged row or
+ * document by quoting it (one JSON document per session holds the keys beside the user)
+ * passed every check above. Searched as the faults traits search: message, stack,
+ * cause chain, util.inspect; hex, base64, decimal lists, raw bytes.
+ */
+function showsNoSecret(r: StorageRegistrar, error: unknown, what: string): void {
+  r.expect(keyBytesInError(error, KEYS), `${what}: the error about damaged data shows key bytes`).toBe(undefined);
+  r.expect(keyBytesInError(error, [SECRET_KV]), `${what}: the error about damaged data shows the bytes of a kv value`).toBe(undefined);
+}
+
 /** The message must name the session: a CorruptDataError says which session / row. */
 function namesSession(r: StorageRegistrar, error: Error, what: string): void {
   r.expect(/\bmain\b/.test(error.message), `${what}: the message names the session "main": ${error.message}`).toBe(true);
@@ -54,11 +74,14 @@ export function tamperedData(r: StorageRegistrar): void {
         await storage.save(fullSession(1));
         await storage.peers.upsert([peer('user', 1)]);
         await storage.kv.set('k', Uint8Array.from([1, 2, 3]));
+        await storage.kv.set('salts:2', SECRET_KV, { secret: true });
         await other.save(fullSession(2));
         await apply();
         const error = await expectRejects(expect, `load of a snapshot with ${damage}`, CORRUPT, () => storage.load());
         namesSession(r, error, 'load');
-        await expectRejects(expect, `load of a snapshot with ${damage} on a fresh instance`, CORRUPT, async () => (await s.open()).load());
+        showsNoSecret(r, error, 'load');
+        const fresh = await expectRejects(expect, `load of a snapshot with ${damage} on a fresh instance`, CORRUPT, async () => (await s.open()).load());
+        showsNoSecret(r, fresh, 'load on a fresh instance');
         expect(await other.load(), 'another name in the same backend').toEqual(fullSession(2));
         expect(await storage.peers.getByUsername('user_1'), 'the damaged session’s peers').toEqual(peer('user', 1));
         expect(await storage.kv.get('k'), 'the damaged session’s kv').toEqual(Uint8Array.from([1, 2, 3]));
@@ -75,6 +98,7 @@ export function tamperedData(r: StorageRegistrar): void {
         const other = await s.open('other');
         await storage.save(fullSession(1));
         await storage.peers.upsert([damaged(), peer('user', 2), peer('channel', 3)]);
+        await storage.kv.set('salts:2', SECRET_KV, { secret: true });
         await other.save(fullSession(2));
         await other.peers.upsert([damaged()]);
         await apply();
@@ -96,9 +120,11 @@ export function tamperedData(r: StorageRegistrar): void {
           const code = (outcome as { code?: unknown } | null)?.code;
           expect(code, `${what} of a peer with ${damage} must reject with ${CORRUPT}, got ${outcome instanceof Error ? outcome.message : JSON.stringify(outcome, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v))}`).toBe(CORRUPT);
           namesSession(r, outcome as Error, what);
+          showsNoSecret(r, outcome, what);
         }
         const listed = await expectRejects(expect, `peers.list over a peer with ${damage}`, CORRUPT, () => storage.peers.list());
         namesSession(r, listed, 'peers.list');
+        showsNoSecret(r, listed, 'peers.list');
         expect(await storage.peers.getById('user', 2n), 'another peer').toEqual(peer('user', 2));
         expect(await storage.peers.getByUsername('channel_3'), 'another peer by username').toEqual(peer('channel', 3));
         expect(await storage.load(), 'the snapshot of the damaged session').toEqual(fullSession(1));
@@ -111,6 +137,7 @@ export function tamperedData(r: StorageRegistrar): void {
         } catch (error) {
           expect((error as { code?: unknown }).code, `peers.upsert over a peer with ${damage} resolves or rejects ${CORRUPT}: ${(error as Error).message}`).toBe(CORRUPT);
           namesSession(r, error as Error, 'peers.upsert');
+          showsNoSecret(r, error, 'peers.upsert');
         }
         await storage.peers.clear();
         await storage.peers.upsert([damaged()]);
@@ -142,11 +169,17 @@ export function tamperedData(r: StorageRegistrar): void {
       await storage.save(fullSession(1));
       await storage.kv.set('k', Uint8Array.from([1, 2, 3]));
       await storage.kv.set('j', Uint8Array.from([4]));
+      await storage.kv.set('salts:2', SECRET_KV, { secret: true });
       await other.save(fullSession(2));
       await other.kv.set('k', Uint8Array.from([5]));
       await apply();
-      namesSession(r, await expectRejects(expect, 'kv.get of a value that is not bytes', CORRUPT, () => storage.kv.get('k')), 'kv.get');
-      namesSession(r, await expectRejects(expect, 'kv.entries over a value that is not bytes', CORRUPT, () => storage.kv.entries()), 'kv.entries');
+      const got = await expectRejects(expect, 'kv.get of a value that is not bytes', CORRUPT, () => storage.kv.get('k'));
+      namesSession(r, got, 'kv.get');
+      showsNoSecret(r, got, 'kv.get');
+      const listed = await expectRejects(expect, 'kv.entries over a value that is not bytes', CORRUPT, () => storage.kv.entries());
+      namesSession(r, listed, 'kv.entries');
+      // The other entries' values are what a listing's error is most likely to quote.
+      showsNoSecret(r, listed, 'kv.entries');
       expect(await storage.kv.get('j'), 'another entry').toEqual(Uint8Array.from([4]));
       expect(await other.kv.get('k'), 'the same key of another name').toEqual(Uint8Array.from([5]));
       expect(await storage.load(), 'the snapshot').toEqual(fullSession(1));
@@ -161,6 +194,7 @@ export function tamperedData(r: StorageRegistrar): void {
         await storage.save(fullSession(1));
         await storage.refMessages.store(7n, -100n, 5);
         await storage.refMessages.store(8n, -200n, 6);
+        await storage.kv.set('salts:2', SECRET_KV, { secret: true });
         await other.refMessages.store(7n, -100n, 5);
         await apply();
         // A reference whose peer id is damaged is no longer peer 7's: by peer it may find nothing.
@@ -174,8 +208,11 @@ export function tamperedData(r: StorageRegistrar): void {
           const code = (outcome as { code?: unknown } | null)?.code;
           expect(code, `refMessages.getByPeer of a reference with ${damage} must reject with ${CORRUPT}, got ${outcome instanceof Error ? outcome.message : JSON.stringify(outcome, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v))}`).toBe(CORRUPT);
           namesSession(r, outcome as Error, 'refMessages.getByPeer');
+          showsNoSecret(r, outcome, 'refMessages.getByPeer');
         }
-        namesSession(r, await expectRejects(expect, `refMessages.list over a reference with ${damage}`, CORRUPT, () => storage.refMessages.list()), 'refMessages.list');
+        const listed = await expectRejects(expect, `refMessages.list over a reference with ${damage}`, CORRUPT, () => storage.refMessages.list());
+        namesSession(r, listed, 'refMessages.list');
+        showsNoSecret(r, listed, 'refMessages.list');
         expect(await storage.refMessages.getByPeer(8n), 'another reference').toEqual({ chatId: -200n, messageId: 6 });
         expect(await other.refMessages.getByPeer(7n), 'the same reference of another name').toEqual({ chatId: -100n, messageId: 5 });
         expect(await storage.load(), 'the snapshot').toEqual(fullSession(1));
