@@ -393,17 +393,27 @@ export function lease({ group, test, skip, expect, options }: StorageRegistrar):
     }
 
     test(names[0] as string, async (s) => {
-      const workers = Array.from({ length: 4 }, () => new Worker({ module, namespace: s.namespace, name: 'main', kind: 'lease-race', ttlSeconds: 20 }));
+      // Six races, each winner releasing before the next: one race let an acquire that reads
+      // the lease and then writes it (no lock across processes) through about half the time.
+      const rounds = 6;
+      const workers = Array.from({ length: 4 }, () => new Worker({ module, namespace: s.namespace, name: 'main', kind: 'lease-race', ttlSeconds: 20, rounds }));
       try {
         await Promise.all(workers.map((w) => w.message((m) => m.ready === true, 20_000, 'opening the storage')));
-        for (const worker of workers) worker.go();
-        const outcomes = await Promise.all(workers.map((w) => w.message((m) => 'won' in m, 20_000, 'racing for the lease')));
-        const winners = outcomes.filter((m) => m.won === true);
-        expect(winners, 'processes told they hold the lease').toHaveLength(1);
-        const pid = (winners[0] as { pid: number }).pid;
-        for (const loser of outcomes.filter((m) => m.won !== true)) expect(loser.holderPid, 'LeaseHeldError names the winner’s pid').toBe(pid);
+        let pid = 0;
+        for (let round = 1; round <= rounds; round++) {
+          for (const worker of workers) worker.go();
+          const outcomes = await Promise.all(workers.map((w) => w.message((m) => m.round === round && 'won' in m, 20_000, `racing for the lease (round ${round})`)));
+          const winners = outcomes.filter((m) => m.won === true);
+          expect(winners, `round ${round} of ${rounds}: processes told they hold the lease`).toHaveLength(1);
+          pid = (winners[0] as { pid: number }).pid;
+          for (const loser of outcomes.filter((m) => m.won !== true)) expect(loser.holderPid, `round ${round}: LeaseHeldError names the winner’s pid`).toBe(pid);
+          if (round === rounds) break;
+          const winner = workers[outcomes.indexOf(winners[0] as Record<string, unknown>)] as Worker;
+          winner.go();
+          await winner.message((m) => m.round === round && m.released === true, 20_000, `releasing the lease (round ${round})`);
+        }
         const reader = await s.open();
-        expect((await reader.lease.holder())?.owner.pid).toBe(pid);
+        expect((await reader.lease.holder())?.owner.pid, 'holder() names the last winner').toBe(pid);
       } finally {
         await Promise.all(workers.map((w) => w.kill()));
       }
