@@ -61,18 +61,18 @@ export function lifetime({ group, test, skip, expect, options }: ServerRegistrar
       expect(await storage.createSession(1n, 1n)).toBe(true);
       expect(await storage.createSession(1n, 2n)).toBe(true);
       t.advance(TTL_MS - 1);
-      expect(await storage.hasSession(1n, 1n)).toBe(true);
-      expect(await storage.createSession(1n, 1n)).toBe(false);
-      expect(await storage.touchSession(1n, 2n)).toBe(true);
+      expect(await storage.hasSession(1n, 1n), 'hasSession 1 ms before the expiry').toBe(true);
+      expect(await storage.createSession(1n, 1n), 'createSession over a live session').toBe(false);
+      expect(await storage.touchSession(1n, 2n), 'touchSession of a live session').toBe(true);
       t.advance(1);
-      expect(await storage.hasSession(1n, 1n)).toBe(false);
-      expect(await storage.sessionInfo(1n, 1n)).toBeNull();
-      expect(await storage.listSessions(1n)).toEqual([2n]);
-      expect(await storage.destroySession(1n, 1n)).toBe(false);
-      expect(await storage.destroyAllSessions(1n)).toEqual([2n]);
-      expect(await storage.createSession(1n, 1n)).toBe(true);
-      expect(await storage.hasSession(1n, 1n)).toBe(true);
-      expect(await storage.listSessions(1n)).toEqual([1n]);
+      expect(await storage.hasSession(1n, 1n), 'hasSession at the expiry (expiresAt <= now does not exist)').toBe(false);
+      expect(await storage.sessionInfo(1n, 1n), 'sessionInfo at the expiry').toBeNull();
+      expect(await storage.listSessions(1n), 'listSessions at the expiry: only the touched session').toEqual([2n]);
+      expect(await storage.destroySession(1n, 1n), 'destroySession of an expired session').toBe(false);
+      expect(await storage.destroyAllSessions(1n), 'destroyAllSessions reports only the live (touched) session').toEqual([2n]);
+      expect(await storage.createSession(1n, 1n), 'createSession over an expired session creates').toBe(true);
+      expect(await storage.hasSession(1n, 1n), 'hasSession of the session created again').toBe(true);
+      expect(await storage.listSessions(1n), 'listSessions after the create').toEqual([1n]);
     });
 
     test(TRAITS[1] as string, async (s) => {
@@ -85,12 +85,12 @@ export function lifetime({ group, test, skip, expect, options }: ServerRegistrar
       expect(await storage.touchSession(-5n, 7n)).toBe(true);
       expect(await storage.sessionInfo(-5n, 7n)).toEqual({ lastUsedAt: created + 1_234, expiresAt: created + 1_234 + TTL_MS });
       t.advance(TTL_MS - 1);
-      expect(await storage.hasSession(-5n, 7n)).toBe(true);
+      expect(await storage.hasSession(-5n, 7n), 'hasSession 1 ms before the touched expiry').toBe(true);
       t.advance(1);
-      expect(await storage.touchSession(-5n, 7n)).toBe(false);
-      expect(await storage.hasSession(-5n, 7n)).toBe(false);
-      expect(await storage.touchSession(-5n, 8n)).toBe(false);
-      expect(await storage.hasSession(-5n, 8n)).toBe(false);
+      expect(await storage.touchSession(-5n, 7n), 'touchSession at the expiry (an expired session is not touched)').toBe(false);
+      expect(await storage.hasSession(-5n, 7n), 'hasSession at the expiry, after a touch that must not have revived it').toBe(false);
+      expect(await storage.touchSession(-5n, 8n), 'touchSession of an unknown session').toBe(false);
+      expect(await storage.hasSession(-5n, 8n), 'hasSession after touching an unknown session (a touch creates nothing)').toBe(false);
       // An auth key never seen at all, not only a session unknown under a known key.
       expect(await storage.sessionInfo(-6n, 7n)).toBeNull();
       expect(await storage.touchSession(-6n, 7n)).toBe(false);
@@ -161,13 +161,13 @@ export function lifetime({ group, test, skip, expect, options }: ServerRegistrar
       const storage = await openWith(s, { ttlSeconds: TTL, clock: t.clock });
       await storage.createSession(1n, 1n);
       t.advance(3_600_000); // an NTP step forward of an hour
-      expect(await storage.hasSession(1n, 1n)).toBe(false);
+      expect(await storage.hasSession(1n, 1n), 'hasSession after the clock jumped an hour forward').toBe(false);
       t.advance(-3_600_000); // and back: expiry is a comparison with the clock, nothing was removed yet
-      expect(await storage.hasSession(1n, 1n)).toBe(true);
+      expect(await storage.hasSession(1n, 1n), 'hasSession after the clock jumped back (expired, not removed)').toBe(true);
       t.advance(3_600_000);
-      expect(await storage.expireSessions()).toEqual([{ authKeyId: 1n, sessionId: 1n }]);
+      expect(await storage.expireSessions(), 'expireSessions after the jump forward').toEqual([{ authKeyId: 1n, sessionId: 1n }]);
       t.advance(-3_600_000); // removed is removed
-      expect(await storage.hasSession(1n, 1n)).toBe(false);
+      expect(await storage.hasSession(1n, 1n), 'hasSession of a removed session after the clock jumped back').toBe(false);
     });
 
     test(TRAITS[7] as string, async (s) => {
