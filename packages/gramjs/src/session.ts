@@ -1,7 +1,7 @@
 import { Api, helpers, sessions, utils } from 'telegram';
 import { AuthKey } from 'telegram/crypto/AuthKey.js';
 import type { EntityLike } from 'telegram/define.js';
-import { AUTH_KEY_LENGTH, InvalidArgumentError, isStorageError, wellKnownDcAddress, type DataCenter, type LeaseAcquireOptions, type Peer, type SelfUser, type Storage } from '@mtstore/core';
+import { assertKnownOptions, AUTH_KEY_LENGTH, InvalidArgumentError, isStorageError, optionNames, wellKnownDcAddress, type DataCenter, type LeaseAcquireOptions, type Peer, type SelfUser, type Storage } from '@mtstore/core';
 import { addressEntry, assertAddress, serverAddressOf, withoutKeys } from './address.js';
 import { ApiUser, entitiesOf, inputPeerOf, otherEntityToPeer, toBigint, userToPeer } from './entities.js';
 import { keyOfMarked, markedKey, PeerIndex, type MarkedKey } from './peers.js';
@@ -30,6 +30,9 @@ export interface StorageSessionOptions {
    */
   lease?: boolean | LeaseAcquireOptions;
 }
+
+/** Every option of StorageSession: any other name is refused (a misspelt `lease: false` left the lease on). */
+const OPTIONS = optionNames<StorageSessionOptions>()(['onError', 'completeObjects', 'lease']);
 
 /** What `attach` needs of a GramJS TelegramClient. */
 export interface DestroyableClient {
@@ -134,6 +137,8 @@ export class StorageSession extends sessions.Session {
     if (typeof storage !== 'object' || storage === null || typeof storage.load !== 'function' || typeof storage.peers !== 'object') {
       throw new TypeError('StorageSession: storage must be an mtstore Storage');
     }
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('StorageSession: options must be an object');
+    assertKnownOptions(options, OPTIONS, 'StorageSession');
     this.storage = storage;
     const onError = options.onError ?? ((error: unknown, operation: string) => console.error(`@mtstore/gramjs: ${operation} failed:`, error));
     this.writes = new WriteQueue(onError);
