@@ -27,13 +27,14 @@ export function dcOptionFromEntry(dc: DataCenter): BasicDcOption | null {
 
 /**
  * The entry to store for an option mtcute wrote, over the entry stored for the same
- * (id, media-only) if any: an IPv6 address and the host name written by another client
+ * (id, media-only) if any (`testMode`: the bridge's option, see SessionKv): an IPv6
+ * address and the host name written by another client
  * are kept while they share the port, since mtcute only knows one address. A stored
  * IPv4 address is kept only beside another IPv4 one: beside mtcute's IPv6 address it
  * would be the one read back (dcOptionFromEntry prefers IPv4), so a client that moved
  * to IPv6 would be handed its old IPv4 address after a restart.
  */
-export function entryFromDcOption(option: BasicDcOption, mediaOnly: boolean, previous: DataCenter | undefined): DataCenter {
+export function entryFromDcOption(option: BasicDcOption, mediaOnly: boolean, previous: DataCenter | undefined, testMode?: boolean): DataCenter {
   const dc: DataCenter = { id: option.id, port: option.port };
   const samePort = previous !== undefined && previous.port === option.port;
   // The address goes by its form, not by mtcute's `ipv6` flag (which its options may
@@ -50,7 +51,10 @@ export function entryFromDcOption(option: BasicDcOption, mediaOnly: boolean, pre
     dc.host = option.ipAddress;
   }
   if (dc.host === undefined && samePort && previous.host !== undefined) dc.host = previous.host;
-  if (option.testMode === true) dc.testMode = true;
+  // The bridge's `testMode` option, when given, is the client's mode: mtcute's options
+  // say nothing of it once they come from the server's config (a DC migration).
+  const mode = testMode ?? (option.testMode === true ? true : undefined);
+  if (mode !== undefined) dc.testMode = mode;
   if (mediaOnly) dc.mediaOnly = true;
   return dc;
 }

@@ -37,6 +37,16 @@ export interface MtcuteStorageOptions {
    * wait); false turns it off.
    */
   lease?: boolean | LeaseAcquireOptions;
+  /**
+   * Whether the client runs on Telegram's test servers: pass the client's own
+   * `testMode`. mtcute tells its storage nothing of it, so without this option the
+   * session is stored without a mode (other clients and `mtstore export` take it for
+   * production). Given, every DC entry the bridge writes carries it (entries stored
+   * without it get it at the next save), and a session stored for the other server set
+   * is refused at load with InvalidArgumentError. Default: not given (nothing marked
+   * or checked).
+   */
+  testMode?: boolean;
 }
 
 class MtstoreDriver implements IStorageDriver {
@@ -146,9 +156,12 @@ export class MtcuteStorage implements ITelegramStorageProvider {
     if (typeof lease !== 'boolean' && (typeof lease !== 'object' || lease === null)) {
       throw new InvalidArgumentError('mtcuteStorage: options.lease must be a boolean or lease options');
     }
+    if (options.testMode !== undefined && typeof options.testMode !== 'boolean') {
+      throw new InvalidArgumentError('mtcuteStorage: options.testMode must be a boolean (the client\'s own testMode)');
+    }
     const driver = new MtstoreDriver(storage, this, options.closeOnDestroy ?? true, lease === false ? undefined : lease === true ? {} : { ...lease });
     this.driver = driver;
-    this.sessionKv = new SessionKv(storage);
+    this.sessionKv = new SessionKv(storage, options.testMode);
     this.authKeys = new MtstoreAuthKeys(storage);
     this.kv = new MtstoreKeyValue(storage, this.sessionKv, driver.reportDropped);
     this.peers = new MtstorePeers(storage, { displayName: options.displayNames ?? true }, driver.reportDropped);

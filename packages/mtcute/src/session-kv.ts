@@ -18,6 +18,14 @@
  * copy says mtcute has none over a home DC entry without an address (a client that
  * never migrated): it then keeps its own default DCs, and the well-known address such
  * an entry gets when another client wrote it (a Pyrogram import) is not handed to it.
+ *
+ * Test mode: mtcute 0.29 tells its storage nothing of it (`driver.setup` gets a logger
+ * and the platform; the options it stores after a migration come from the server's
+ * config, whose `dcOption` has no test flag; it writes no `dc_main` at all when it never
+ * moved). The bridge's `testMode` option says it instead: every DC entry the bridge
+ * writes carries it, an entry stored without the flag gets it at the next save, and a
+ * stored entry flagged the other way is refused at load (InvalidArgumentError), as
+ * mtcute's `importSession` refuses a session string of the other server set.
  */
 import { InvalidArgumentError, NotFoundError, wellKnownDcAddress, type ChannelState, type DataCenter, type Session, type SessionUpdate, type Storage, type UpdateState } from '@mtstore/core';
 import { addressOnly, dcOptionFromEntry, entryFromDcOption, parseBasicDcOption, serializeBasicDcOption, type BasicDcOption } from './dcs.js';
@@ -76,9 +84,14 @@ export class SessionKv {
   #session: Session | null = null;
   /** `deleteAll()` since the last save: the user, update state and channels go. */
   #cleared = false;
+  /** The client's mode (the bridge's `testMode` option), or undefined: not known, nothing marked or checked. */
+  readonly #testMode: boolean | undefined;
+  /** A stored entry lacks the flag of `#testMode`: the next save marks every entry. */
+  #remark = false;
 
-  constructor(storage: Storage) {
+  constructor(storage: Storage, testMode?: boolean) {
     this.#storage = storage;
+    this.#testMode = testMode;
   }
 
   #loading: Promise<void> | undefined;
@@ -103,6 +116,7 @@ export class SessionKv {
 
   async #load(): Promise<void> {
     const [session, entries] = await Promise.all([this.#storage.load(), this.#storage.kv.entries()]);
+    if (session !== null) this.#checkMode(session);
     const newer = new Map([...this.#dirty].map((key) => [key, this.#values.get(key)] as const));
     this.#values.clear();
     this.#raw.clear();
@@ -137,6 +151,24 @@ export class SessionKv {
   }
 
   /**
+   * Refuses a session whose entries are flagged for the other server set than the
+   * bridge's `testMode` option (mtcute would take a test session's keys to production
+   * DCs, or the reverse), and notes entries without the flag for the next save.
+   */
+  #checkMode(session: Session): void {
+    const mode = this.#testMode;
+    if (mode === undefined) return;
+    const other = session.dcs.find((dc) => dc.testMode !== undefined && dc.testMode !== mode);
+    if (other !== undefined) {
+      const stored = mode ? "production servers (testMode: false)" : "Telegram's test servers (testMode: true)";
+      throw new InvalidArgumentError(
+        `mtcuteStorage: the stored session is for ${stored}${other.mediaOnly === true ? ' (media-only entry of' : ' (entry of'} DC ${other.id}), but this provider was created with testMode: ${mode}: open it with testMode: ${!mode}, the mode of the client that stored it, or log in again on a new session`,
+      );
+    }
+    this.#remark = session.dcs.some((dc) => dc.testMode === undefined);
+  }
+
+  /**
    * Whether the kv copy of DC key `key` is one for the typed value just filled in: the
    * empty `dc_main` over a main entry without an address, else mtcute's option whose
    * entry is the stored one.
@@ -151,7 +183,7 @@ export class SessionKv {
     } catch {
       return false;
     }
-    const entryOption = option === null ? null : dcOptionFromEntry(entryFromDcOption(option, key === KV_DC_MEDIA, undefined));
+    const entryOption = option === null ? null : dcOptionFromEntry(entryFromDcOption(option, key === KV_DC_MEDIA, undefined, this.#testMode));
     return entryOption !== null && sameBytes(serializeBasicDcOption(entryOption), typed);
   }
 
@@ -209,7 +241,7 @@ export class SessionKv {
   }
 
   get pending(): boolean {
-    return this.#cleared || this.#dirty.size > 0;
+    return this.#cleared || this.#remark || this.#dirty.size > 0;
   }
 
   /** Writes what changed since the last save. On failure the changes stay pending. */
@@ -232,6 +264,7 @@ export class SessionKv {
   }
 
   async #write(dirty: readonly string[], cleared: boolean): Promise<void> {
+    if (this.#remark) await this.#writeMode();
     const removedState = dirty.filter((key) => isStateKey(key) && !this.#values.has(key));
     if (cleared || removedState.length > 0) await this.#rewrite(cleared, removedState);
 
@@ -333,7 +366,7 @@ export class SessionKv {
         typed.delete(KV_DC_MEDIA);
         media = null;
       }
-      dcs = mergeDcs(dcs ?? [], homeDcId, mainChanged ? main : undefined, mediaChanged ? media : undefined);
+      dcs = mergeDcs(dcs ?? [], homeDcId, mainChanged ? main : undefined, mediaChanged ? media : undefined, this.#testMode);
       patch.homeDcId = homeDcId;
       patch.dcs = dcs;
     }
@@ -349,7 +382,7 @@ export class SessionKv {
       const keyDc = await this.#onlyKeyDc();
       if (keyDc !== undefined) {
         homeDcId = keyDc;
-        dcs = mergeDcs(dcs ?? [], keyDc, null, undefined);
+        dcs = mergeDcs(dcs ?? [], keyDc, null, undefined, this.#testMode);
         patch.homeDcId = keyDc;
         patch.dcs = dcs;
       }
@@ -377,6 +410,28 @@ export class SessionKv {
     else if (patch.user !== undefined) session.user = patch.user;
     this.#session = session;
     return typed;
+  }
+
+  /**
+   * Marks every stored entry with the bridge's `testMode` (see #checkMode): one update of
+   * the address entries as they are, the flag added. Stays pending when it fails.
+   */
+  async #writeMode(): Promise<void> {
+    const session = this.#session;
+    const mode = this.#testMode;
+    if (session === null || mode === undefined) {
+      this.#remark = false;
+      return;
+    }
+    const dcs = session.dcs.map((dc) => ({ ...addressOnly(dc), testMode: mode }));
+    try {
+      await this.#storage.update({ homeDcId: session.homeDcId, dcs });
+    } catch (error) {
+      // No snapshot any more (deleted meanwhile): nothing to mark; the next one is written marked.
+      if (!(error instanceof NotFoundError)) throw error;
+    }
+    session.dcs = dcs;
+    this.#remark = false;
   }
 
   /** The DC id of the session's only permanent (main) auth key, or undefined when there is not exactly one. */
@@ -507,12 +562,19 @@ function wellKnownOption(entry: DataCenter): BasicDcOption | null {
  * (unchanged: the stored entry stays; after `kv.deleteAll()` mtcute may write one
  * option without the other).
  */
-function mergeDcs(stored: readonly DataCenter[], homeDcId: number, main: BasicDcOption | null | undefined, media: BasicDcOption | null | undefined): DataCenter[] {
+function mergeDcs(
+  stored: readonly DataCenter[],
+  homeDcId: number,
+  main: BasicDcOption | null | undefined,
+  media: BasicDcOption | null | undefined,
+  testMode: boolean | undefined,
+): DataCenter[] {
   const find = (mediaOnly: boolean) => stored.find((dc) => dc.id === homeDcId && (dc.mediaOnly === true) === mediaOnly);
   const replaced = (dc: DataCenter) => dc.id === homeDcId && (dc.mediaOnly === true ? media !== undefined : main !== undefined);
   const result = stored.filter((dc) => !replaced(dc));
-  if (main === null) result.push({ id: homeDcId });
-  else if (main !== undefined) result.push(entryFromDcOption(main, false, find(false)));
-  if (media != null) result.push(entryFromDcOption(media, true, find(true)));
-  return result;
+  if (main === null) result.push(testMode === undefined ? { id: homeDcId } : { id: homeDcId, testMode });
+  else if (main !== undefined) result.push(entryFromDcOption(main, false, find(false), testMode));
+  if (media != null) result.push(entryFromDcOption(media, true, find(true), testMode));
+  // Every entry of a session is on the client's server set: the others are marked too.
+  return testMode === undefined ? result : result.map((dc) => (dc.testMode === testMode ? dc : { ...dc, testMode }));
 }
