@@ -81,6 +81,7 @@ class MtstoreDriver implements IStorageDriver {
       );
     }
     this.#destroyed = false;
+    let acquired = false;
     if (this.#lease !== undefined && this.#storage.lease.held === null) {
       await this.#storage.lease.acquire({
         ...this.#lease,
@@ -90,8 +91,20 @@ class MtstoreDriver implements IStorageDriver {
           this.#lease?.onLost?.(error);
         },
       });
+      acquired = true;
     }
-    await this.#provider.sessionKv.load();
+    try {
+      await this.#provider.sessionKv.load();
+    } catch (error) {
+      // mtcute never destroys a driver whose load failed (StorageManager._destroy returns
+      // unless the load finished), so a lease taken here would be renewed by its heartbeat
+      // for as long as the process lives, and every new client on the session — in this
+      // process too, over a new storage — would get LeaseHeldError naming this one.
+      if (acquired) {
+        await this.#storage.lease.release().catch((releaseError: unknown) => this.#log?.warn('could not give the lease back after a failed load: %e', releaseError));
+      }
+      throw error;
+    }
   }
 
   /** Saves run one after another; each writes what was pending when it started. */
