@@ -9,7 +9,7 @@
  * next save; one mtstore can never store is dropped and logged (ReportDropped)
  * instead, so it never blocks the writes after it.
  */
-import { InvalidArgumentError, StorageClosedError, type LeaseAcquireOptions, type Storage } from '@mtstore/core';
+import { assertKnownOptions, InvalidArgumentError, optionNames, StorageClosedError, type LeaseAcquireOptions, type Storage } from '@mtstore/core';
 import type { ICorePlatform, IStorageDriver, ITelegramStorageProvider } from '@mtcute/core';
 import type { Logger } from '@mtcute/core/utils.js';
 import { MtstoreAuthKeys } from './auth-keys.js';
@@ -48,6 +48,9 @@ export interface MtcuteStorageOptions {
    */
   testMode?: boolean;
 }
+
+/** Every option of mtcuteStorage: any other name is refused (a misspelt `testMode` left a test session unmarked). */
+const OPTIONS = optionNames<MtcuteStorageOptions>()(['closeOnDestroy', 'displayNames', 'lease', 'testMode']);
 
 class MtstoreDriver implements IStorageDriver {
   readonly #storage: Storage;
@@ -164,6 +167,7 @@ export class MtcuteStorage implements ITelegramStorageProvider {
       throw new InvalidArgumentError('mtcuteStorage: storage must be an mtstore Storage');
     }
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('mtcuteStorage: options must be an object');
+    assertKnownOptions(options, OPTIONS, 'mtcuteStorage');
     this.storage = storage;
     const lease = options.lease ?? true;
     if (typeof lease !== 'boolean' && (typeof lease !== 'object' || lease === null)) {
