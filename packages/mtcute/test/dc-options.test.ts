@@ -18,33 +18,17 @@ import type { Storage } from '@mtstore/core';
 import { adapters } from '@mtstore/test-adapters';
 import { describe, expect, it } from 'vitest';
 import { mtcuteStorage } from '../src/index.js';
-import { backendPerTest, platform } from './helpers.js';
+import { backendPerTest, getMeClient, logInWhereStarted } from './helpers.js';
 
 const SELF_ID = 7_001_234_567;
 const AUTH_KEY = Uint8Array.from({ length: 256 }, (_, i) => (i * 7 + 3) & 0xff);
 const self = createStub('user', { id: SELF_ID, self: true, accessHash: Long.fromInt(42), firstName: 'Me', username: 'me_user' });
 
-type Call = { _: string } & Record<string, unknown>;
 type Dcs = { main: BasicDcOption; media: BasicDcOption };
 
 /** A StubTelegramClient on the bridge over `storage`; the "server" answers getMe. */
 function client(storage: Storage, options: { testMode?: boolean; defaultDcs?: Dcs } = {}): StubTelegramClient {
-  const tg = new StubTelegramClient({ storage: mtcuteStorage(storage), logLevel: 0, platform, ...options });
-  tg.log.mgr.level = 0;
-  (tg.mt as unknown as { call: (c: Call) => Promise<unknown> }).call = async (c: Call) => {
-    if (c._ === 'users.getUsers') return [self];
-    throw new Error(`unexpected API call ${c._}`);
-  };
-  return tg;
-}
-
-/** What mtcute's network layer and highlevel client do on a fresh session that logs in where it started: a key for the primary DC, the user stored. */
-async function logInWhereStarted(tg: StubTelegramClient): Promise<void> {
-  await tg.prepare();
-  await tg.mt.storage.provider.authKeys.set(tg.mt._defaultDcs.main.id, AUTH_KEY);
-  await getMe(tg);
-  await tg.mt.storage.save();
-  await tg.destroy();
+  return getMeClient(mtcuteStorage(storage), self, options);
 }
 
 const bytes = (option: BasicDcOption): number[] => Array.from(serializeBasicDcOption(option));
@@ -62,7 +46,7 @@ for (const adapter of adapters) {
         main: { id: 1, ipAddress: '149.154.175.10', port: 80, testMode: true },
         media: { id: 1, ipAddress: '149.154.175.10', port: 80, testMode: true, mediaOnly: true },
       };
-      await logInWhereStarted(client(open(), { testMode: true, defaultDcs: testDc1 }));
+      await logInWhereStarted(client(open(), { testMode: true, defaultDcs: testDc1 }), AUTH_KEY);
       expect(await open().load()).toMatchObject({ homeDcId: 1, user: { id: BigInt(SELF_ID), dcId: 1 } });
 
       const again = client(open(), { testMode: true, defaultDcs: testDc1 });
@@ -79,7 +63,7 @@ for (const adapter of adapters) {
       expect(await third.mt.storage.dcs.fetch()).toBeNull();
       await third.mt.storage.clear(true);
       await third.destroy();
-      await logInWhereStarted(client(open(), { testMode: true, defaultDcs: testDc1 }));
+      await logInWhereStarted(client(open(), { testMode: true, defaultDcs: testDc1 }), AUTH_KEY);
       const fourth = client(open(), { testMode: true, defaultDcs: testDc1 });
       await fourth.prepare();
       expect(await fourth.mt.storage.dcs.fetch(), 'after a new login').toBeNull();
@@ -88,7 +72,7 @@ for (const adapter of adapters) {
     });
 
     it('a test-mode client on its default test DC 2 finds no dc_main after a restart and exports its test DC', async () => {
-      await logInWhereStarted(client(open(), { testMode: true }));
+      await logInWhereStarted(client(open(), { testMode: true }), AUTH_KEY);
       const again = client(open(), { testMode: true });
       await again.prepare();
       expect(await again.mt.storage.dcs.fetch()).toBeNull();

@@ -1,5 +1,8 @@
-import { LogManager } from '@mtcute/core/utils.js';
+import type { ITelegramStorageProvider, tl } from '@mtcute/core';
+import { getMe } from '@mtcute/core/methods.js';
+import { LogManager, type DcOptions } from '@mtcute/core/utils.js';
 import { NodePlatform } from '@mtcute/node';
+import { StubTelegramClient } from '@mtcute/test/client.js';
 import type { Storage } from '@mtstore/core';
 import type { AdapterCase, Backend } from '@mtstore/test-adapters';
 import { afterEach, beforeEach, expect } from 'vitest';
@@ -34,6 +37,33 @@ export function backendPerTest(adapter: AdapterCase, defaultName: string): (name
     opened.push(storage);
     return storage;
   };
+}
+
+/** An API call as the stub client's `mt.call` receives it. */
+export type Call = { _: string } & Record<string, unknown>;
+
+/**
+ * A real mtcute client (StubTelegramClient: mtcute's client code over a stub transport,
+ * never the network) on `storage`, whose "server" answers getMe with `self`; any other
+ * API call fails the test.
+ */
+export function getMeClient(storage: ITelegramStorageProvider, self: tl.TypeUser, options: { testMode?: boolean; defaultDcs?: DcOptions } = {}): StubTelegramClient {
+  const tg = new StubTelegramClient({ storage, logLevel: 0, platform, ...options });
+  tg.log.mgr.level = 0;
+  (tg.mt as unknown as { call: (c: Call) => Promise<unknown> }).call = async (c: Call) => {
+    if (c._ === 'users.getUsers') return [self];
+    throw new Error(`unexpected API call ${c._}`);
+  };
+  return tg;
+}
+
+/** What mtcute's network layer and client do on a fresh session that logs in where it started (its default DC): a key for that DC, the user stored; then the client stops. */
+export async function logInWhereStarted(tg: StubTelegramClient, authKey: Uint8Array): Promise<void> {
+  await tg.prepare();
+  await tg.mt.storage.provider.authKeys.set(tg.mt._defaultDcs.main.id, authKey);
+  await getMe(tg);
+  await tg.mt.storage.save();
+  await tg.destroy();
 }
 
 /** mtcute's storages are used this way by its client: setup, then load. */

@@ -18,31 +18,14 @@ import { StorageSession } from '@mtstore/gramjs';
 import { adapters } from '@mtstore/test-adapters';
 import { describe, expect, it } from 'vitest';
 import { mtcuteStorage, type MtcuteStorageOptions } from '../src/index.js';
-import { backendPerTest, platform } from './helpers.js';
+import { backendPerTest, getMeClient, logInWhereStarted } from './helpers.js';
 
 const SELF_ID = 7_001_234_567;
 const AUTH_KEY = Uint8Array.from({ length: 256 }, (_, i) => (i * 7 + 3) & 0xff);
 const self = createStub('user', { id: SELF_ID, self: true, accessHash: Long.fromInt(42), firstName: 'Me', username: 'me_user' });
 
-type Call = { _: string } & Record<string, unknown>;
-
 function client(storage: Storage, testMode: boolean, bridge: MtcuteStorageOptions = {}): StubTelegramClient {
-  const tg = new StubTelegramClient({ storage: mtcuteStorage(storage, bridge), logLevel: 0, platform, testMode });
-  tg.log.mgr.level = 0;
-  (tg.mt as unknown as { call: (c: Call) => Promise<unknown> }).call = async (c: Call) => {
-    if (c._ === 'users.getUsers') return [self];
-    throw new Error(`unexpected API call ${c._}`);
-  };
-  return tg;
-}
-
-/** A fresh session logging in where mtcute started (its default DC 2): a key for the primary DC, the user stored. */
-async function logInWhereStarted(tg: StubTelegramClient): Promise<void> {
-  await tg.prepare();
-  await tg.mt.storage.provider.authKeys.set(tg.mt._defaultDcs.main.id, AUTH_KEY);
-  await getMe(tg);
-  await tg.mt.storage.save();
-  await tg.destroy();
+  return getMeClient(mtcuteStorage(storage, bridge), self, { testMode });
 }
 
 /** GramJS's view of the session, through @mtstore/gramjs: home DC, address, port. */
@@ -67,7 +50,7 @@ for (const adapter of adapters) {
     const open = backendPerTest(adapter, 'test-mode');
 
     it('a test-mode client that logged in on its default DC 2 without moving is stored as a test session: GramJS reads the test DC', async () => {
-      await logInWhereStarted(client(open(), true, { testMode: true }));
+      await logInWhereStarted(client(open(), true, { testMode: true }), AUTH_KEY);
       const stored = await open().load();
       expect(stored?.dcs.find((dc) => dc.id === 2 && dc.mediaOnly !== true)).toMatchObject({ id: 2, testMode: true });
       // Telegram's test DC 2 (port 80), not production 149.154.167.51:443.
@@ -114,7 +97,7 @@ for (const adapter of adapters) {
     });
 
     it('a session stored before the option (no flag) gets the mode at the next save', async () => {
-      await logInWhereStarted(client(open(), true));
+      await logInWhereStarted(client(open(), true), AUTH_KEY);
       expect((await open().load())?.dcs.map((dc) => dc.testMode), 'the gap: no mode').toEqual([undefined]);
       const tg = client(open(), true, { testMode: true });
       await tg.prepare();
@@ -124,7 +107,7 @@ for (const adapter of adapters) {
     });
 
     it('a session stored for the other server set is refused at load (InvalidArgumentError), and nothing is written', async () => {
-      await logInWhereStarted(client(open(), true, { testMode: true }));
+      await logInWhereStarted(client(open(), true, { testMode: true }), AUTH_KEY);
       const before = await open().load();
       const asProduction = await refusal(open(), { testMode: false });
       expect(asProduction?.code).toBe('MTSTORE_INVALID_ARGUMENT');
@@ -132,7 +115,7 @@ for (const adapter of adapters) {
       expect(await open().load()).toEqual(before);
 
       const production = open('production');
-      await logInWhereStarted(client(production, false, { testMode: false }));
+      await logInWhereStarted(client(production, false, { testMode: false }), AUTH_KEY);
       expect((await open('production').load())?.dcs.map((dc) => dc.testMode)).toEqual([false]);
       const asTest = await refusal(open('production'), { testMode: true });
       expect(asTest?.code).toBe('MTSTORE_INVALID_ARGUMENT');
