@@ -57,10 +57,10 @@ export interface CachedSessionStorageOptions {
   resubscribeDelay?: number;
 }
 
-/** Counters since the cache was made (cheap increments; read them for metrics). */
 /** Every option of CachedSessionStorage's constructor: any other name is refused. */
 const CACHE_OPTIONS = optionNames<CachedSessionStorageOptions>()(['bus', 'maxEntries', 'clock', 'onBusError', 'resubscribeDelay']);
 
+/** Counters since the cache was made (cheap increments; read them for metrics). */
 export interface CachedSessionStorageStats {
   /** `hasSession` answered from memory. */
   hits: number;

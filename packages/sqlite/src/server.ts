@@ -24,8 +24,10 @@ export class SqliteSessionStorage extends BaseSessionStorage {
 
   constructor(pathOrOptions: string | SqliteSessionStorageOptions) {
     // Stryker disable all: constructor arguments (a path string or options, null rejected by connectionOptions) and the names in their errors are this adapter's own API (open.test.ts); the kit builds instances only through the suite's `open`
-    super(typeof pathOrOptions === 'object' && pathOrOptions !== null ? { ttlSeconds: withKnownOptions(pathOrOptions, OPTIONS, 'SqliteSessionStorage').ttlSeconds, clock: pathOrOptions.clock } : {});
-    this.#connection = new Connection(connectionOptions(pathOrOptions, 'SqliteSessionStorage'), 'SqliteSessionStorage');
+    // As SqliteStorage: the options (a path made into them) go to the base class, which reads ttlSeconds and clock only.
+    const options = connectionOptions(pathOrOptions, 'SqliteSessionStorage');
+    super(withKnownOptions(options, OPTIONS, 'SqliteSessionStorage'));
+    this.#connection = new Connection(options, 'SqliteSessionStorage');
     // Stryker restore all
   }
 
