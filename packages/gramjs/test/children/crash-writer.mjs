@@ -7,17 +7,9 @@ import { writeSync } from 'node:fs';
 import { Api, helpers } from 'telegram';
 import { AuthKey } from 'telegram/crypto/AuthKey.js';
 import { StorageSession } from '@mtstore/gramjs';
-import { crashKey, crashUser } from './crash-data.mjs';
+import { crashKey, crashUser, openChildStorage } from './crash-data.mjs';
 
-const [kind, target, ...rest] = process.argv.slice(2);
-let storage;
-if (kind === 'sqlite') {
-  const { SqliteStorage } = await import('@mtstore/sqlite');
-  storage = new SqliteStorage({ path: target, name: 'crash' });
-} else {
-  const { PostgresStorage } = await import('@mtstore/postgres');
-  storage = new PostgresStorage({ config: { connectionString: target }, schema: rest.shift(), name: 'crash' });
-}
+const { storage, rest } = await openChildStorage(process.argv.slice(2), 'crash');
 const start = Number(rest[0]);
 // The killed writer before this one never gave its lease back: take it over.
 const session = new StorageSession(storage, {

@@ -10,17 +10,9 @@ import { Api, extensions, TelegramClient } from 'telegram';
 import { AuthKey } from 'telegram/crypto/AuthKey.js';
 import { LogLevel } from 'telegram/extensions/Logger.js';
 import { StorageSession } from '@mtstore/gramjs';
-import { crashKey } from './crash-data.mjs';
+import { crashKey, openChildStorage } from './crash-data.mjs';
 
-const [kind, target, schema] = process.argv.slice(2);
-let storage;
-if (kind === 'sqlite') {
-  const { SqliteStorage } = await import('@mtstore/sqlite');
-  storage = new SqliteStorage({ path: target, name: 'import' });
-} else {
-  const { PostgresStorage } = await import('@mtstore/postgres');
-  storage = new PostgresStorage({ config: { connectionString: target }, schema, name: 'import' });
-}
+const { storage } = await openChildStorage(process.argv.slice(2), 'import');
 class OfflineSocket extends extensions.PromisedNetSockets {
   connect(port, ip) {
     throw new Error(`no network here (${ip}:${port})`);

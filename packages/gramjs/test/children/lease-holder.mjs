@@ -8,17 +8,9 @@ import { writeSync } from 'node:fs';
 import { Api, helpers } from 'telegram';
 import { AuthKey } from 'telegram/crypto/AuthKey.js';
 import { StorageSession } from '@mtstore/gramjs';
-import { crashKey } from './crash-data.mjs';
+import { crashKey, openChildStorage } from './crash-data.mjs';
 
-const [kind, target, schema] = process.argv.slice(2);
-let storage;
-if (kind === 'sqlite') {
-  const { SqliteStorage } = await import('@mtstore/sqlite');
-  storage = new SqliteStorage({ path: target, name: 'leased' });
-} else {
-  const { PostgresStorage } = await import('@mtstore/postgres');
-  storage = new PostgresStorage({ config: { connectionString: target }, schema, name: 'leased' });
-}
+const { storage } = await openChildStorage(process.argv.slice(2), 'leased');
 const say = (line) => writeSync(1, `${line}\n`);
 const session = new StorageSession(storage, {
   lease: { onLost: (error) => say(`lost ${error.code}`) },

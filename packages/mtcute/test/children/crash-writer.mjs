@@ -9,17 +9,9 @@ import { writeSync } from 'node:fs';
 import { Long } from '@mtcute/core';
 import { BaseTelegramClient } from '@mtcute/node';
 import { mtcuteStorage } from '@mtstore/mtcute';
-import { crashKey, crashUser } from './crash-data.mjs';
+import { crashKey, crashUser, openChildStorage } from './crash-data.mjs';
 
-const [kind, target, ...rest] = process.argv.slice(2);
-let storage;
-if (kind === 'sqlite') {
-  const { SqliteStorage } = await import('@mtstore/sqlite');
-  storage = new SqliteStorage({ path: target, name: 'crash' });
-} else {
-  const { PostgresStorage } = await import('@mtstore/postgres');
-  storage = new PostgresStorage({ config: { connectionString: target }, schema: rest.shift(), name: 'crash' });
-}
+const { storage, rest } = await openChildStorage(process.argv.slice(2), 'crash');
 const start = Number(rest[0]);
 // The killed writer before this one never gave its lease back: take it over.
 const tg = new BaseTelegramClient({ apiId: 1, apiHash: '0123456789abcdef0123456789abcdef', storage: mtcuteStorage(storage, { lease: { force: true } }), logLevel: 0 });

@@ -10,17 +10,9 @@ import { writeSync } from 'node:fs';
 import { Long } from '@mtcute/core';
 import { BaseTelegramClient } from '@mtcute/node';
 import { mtcuteStorage } from '@mtstore/mtcute';
-import { crashKey } from './crash-data.mjs';
+import { crashKey, openChildStorage } from './crash-data.mjs';
 
-const [kind, target, schema] = process.argv.slice(2);
-let storage;
-if (kind === 'sqlite') {
-  const { SqliteStorage } = await import('@mtstore/sqlite');
-  storage = new SqliteStorage({ path: target, name: 'leased' });
-} else {
-  const { PostgresStorage } = await import('@mtstore/postgres');
-  storage = new PostgresStorage({ config: { connectionString: target }, schema, name: 'leased' });
-}
+const { storage } = await openChildStorage(process.argv.slice(2), 'leased');
 const say = (line) => writeSync(1, `${line}\n`);
 const tg = new BaseTelegramClient({
   apiId: 1,
