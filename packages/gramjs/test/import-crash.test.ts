@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { Api } from 'telegram';
 import type { TelegramClient } from 'telegram';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { Storage } from '@mtstore/core';
 import { adapters } from '@mtstore/test-adapters';
 import { ChildLines, fileNamespace, processTargetsOfFile, serverAnswers } from '@mtstore/test-adapters/processes';
 import { StorageSession } from '../src/index.js';
@@ -83,15 +84,24 @@ for (const target of targets) {
 }
 
 for (const adapter of adapters.filter((a) => a.name === 'memory' || a.name === 'sqlite')) {
+  /** A session on a fresh backend, attached to an offline client and loaded, home DC 2; the backend is disposed after `use`. */
+  async function withAttachedSession(use: (s: { storage: Storage; session: StorageSession; client: TelegramClient }) => Promise<void>): Promise<void> {
+    const backend = await adapter.backend();
+    try {
+      const storage = backend.open('import');
+      const session = new StorageSession(storage);
+      const client = session.attach(offlineClient(session));
+      await session.load();
+      session.setDC(2, '149.154.167.51', 443);
+      await use({ storage, session, client });
+    } finally {
+      await backend.dispose();
+    }
+  }
+
   describe.skipIf(!(await adapter.available()))(`another DC's key of an attached session on ${adapter.name}`, () => {
     it('is stored once GramJS has imported the login there, kept in memory until then (a load() meanwhile included)', async () => {
-      const backend = await adapter.backend();
-      try {
-        const storage = backend.open('import');
-        const session = new StorageSession(storage);
-        const client = session.attach(offlineClient(session));
-        await session.load();
-        session.setDC(2, '149.154.167.51', 443);
+      await withAttachedSession(async ({ storage, session, client }) => {
         session.setAuthKey(await gramKey(key(1)));
         const { sender, connected } = await exportedKeySet(client);
         expect(await storage.authKeys.get(4), 'not stored before the import').toBeNull();
@@ -110,19 +120,11 @@ for (const adapter of adapters.filter((a) => a.name === 'memory' || a.name === '
         await session.save();
         expect(Buffer.from((await storage.authKeys.get(5)) ?? []).equals(Buffer.from(key(5)))).toBe(true);
         await client.destroy();
-      } finally {
-        await backend.dispose();
-      }
+      });
     });
 
     it('a key removed before the import (GramJS dropped the sender) is never stored', async () => {
-      const backend = await adapter.backend();
-      try {
-        const storage = backend.open('import');
-        const session = new StorageSession(storage);
-        const client = session.attach(offlineClient(session));
-        await session.load();
-        session.setDC(2, '149.154.167.51', 443);
+      await withAttachedSession(async ({ storage, session, client }) => {
         const { sender, connected } = await exportedKeySet(client);
         // _cleanupExportedSender: the DC's key is dropped (a broken connection, AUTH_KEY_UNREGISTERED).
         session.setAuthKey(undefined, 4);
@@ -132,9 +134,7 @@ for (const adapter of adapters.filter((a) => a.name === 'memory' || a.name === '
         expect(await storage.authKeys.get(4)).toBeNull();
         expect(session.getAuthKey(4)).toBeUndefined();
         await client.destroy();
-      } finally {
-        await backend.dispose();
-      }
+      });
     });
   });
 }
