@@ -256,7 +256,9 @@ export class Connection {
         // Its own busy_timeout and journal mode, not the path options' defaults, for a lock's message.
         // Read for a lock's message only: any other failure runs no statement more.
         const busy = String((error as { code?: unknown } | null)?.code).startsWith('SQLITE_BUSY');
-        throw busy ? this.#explain(error, location, pragmaOf(borrowed, 'journal_mode') === 'wal', pragmaOf(borrowed, 'busy_timeout')) : this.#explain(error, location);
+        if (!busy) throw this.#explain(error, location);
+        const { wal, timeout } = lockSettings(borrowed);
+        throw this.#explain(error, location, wal, timeout);
       }
       return borrowed;
     }
@@ -439,6 +441,33 @@ function pragmaOf(db: Database.Database, pragma: 'journal_mode' | 'busy_timeout'
     return db.pragma(pragma, { simple: true });
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * A borrowed Database's busy_timeout and whether it is in WAL mode, for the message of a lock
+ * that outlasted that timeout. busy_timeout is the connection's own setting (read without a
+ * lock). journal_mode is read with the wait off and the setting put back at once: on a
+ * connection that has not read the schema yet, the pragma reads it first, under the lock that
+ * has just failed, and waited out busy_timeout a second time (a failed call took 817 ms with
+ * busy_timeout 400). A mode that cannot be read at once is not WAL, where a read never waits
+ * for a writer. better-sqlite3 is synchronous: the application cannot see the setting changed.
+ */
+function lockSettings(db: Database.Database): { wal: boolean | undefined; timeout: unknown } {
+  const timeout = pragmaOf(db, 'busy_timeout');
+  // A number (SQLite's int) only: a pragma takes no bound value.
+  if (typeof timeout !== 'number' || !Number.isSafeInteger(timeout)) return { wal: undefined, timeout };
+  try {
+    db.pragma('busy_timeout = 0');
+    return { wal: pragmaOf(db, 'journal_mode') === 'wal', timeout };
+  } catch {
+    return { wal: undefined, timeout };
+  } finally {
+    try {
+      db.pragma(`busy_timeout = ${timeout}`);
+    } catch {
+      // Only a closed Database refuses it, and then there is no setting left to restore.
+    }
   }
 }
 // Stryker restore all
