@@ -88,6 +88,7 @@ export class SqliteStorage extends BaseStorage {
   // Stryker restore all
 
   #db(): SnapshotStatements {
+    this.#connection.live();
     return (this.#snapshot ??= prepareSnapshot(this.#scope));
   }
 

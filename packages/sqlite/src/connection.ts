@@ -186,7 +186,25 @@ export class Connection {
     // Core checks `closed` when a call starts, not between the steps of one that awaits
     // (reseal): opening again here would leave a handle, and the -wal and -shm files, that no close() ends.
     if (this.#db === undefined && this.#closed) throw new StorageClosedError(`${this.#where}: the storage is closed`);
+    this.live();
     return (this.#db ??= this.#connect());
+  }
+
+  /**
+   * Throws when the application has closed the Database it lent (`db.close()`). Each concern
+   * keeps its prepared statements, so every call asks this before running them: better-sqlite3's
+   * own refusal ("The database connection is not open") read as an outage that a retry ends,
+   * and none can: mtstore never opens a Database it was given. A property read, on a borrowed
+   * Database only.
+   */
+  live(): void {
+    const borrowed = this.#borrowed;
+    if (borrowed !== undefined && !borrowed.open) {
+      throw new StorageUnavailableError(
+        `${this.#where}: ${borrowedLocation(borrowed)} was closed by the application (db.close()): mtstore never opens a Database it was given, ` +
+          'so no call of this storage can work again. Close the storage before the Database; to go on, give a new storage an open Database.',
+      );
+    }
   }
 
   /** `open()` for the public `database` getters: a failure comes back as a storage error naming `where`. */

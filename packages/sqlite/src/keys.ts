@@ -83,6 +83,7 @@ export class SqliteAuthKeys implements AuthKeyRepository {
   constructor(private readonly scope: SessionScope) {}
 
   #statements(): KeyStatements {
+    this.scope.connection.live();
     return (this.#sql ??= prepareKeys(this.scope.db(), this.scope.tables));
   }
 

@@ -37,6 +37,7 @@ export class SqliteKeyValues implements KeyValueRepository {
   constructor(private readonly scope: SessionScope) {}
 
   #statements(): KvStatements {
+    this.scope.connection.live();
     return (this.#sql ??= prepareKv(this.scope.db(), this.scope.tables));
   }
 

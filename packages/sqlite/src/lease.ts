@@ -186,6 +186,7 @@ export class SqliteLeases implements LeaseRepository {
   constructor(private readonly scope: SessionScope) {}
 
   #statements(): LeaseStatements {
+    this.scope.connection.live();
     // Stryker disable next-line ConditionalExpression: without the cache the table is created if absent and the statements prepared again on every call: slower, the same answers
     if (this.#sql !== undefined) return this.#sql;
     const db = this.scope.db();

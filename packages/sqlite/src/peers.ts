@@ -360,6 +360,7 @@ export class SqlitePeers implements PeerRepository {
   ) {}
 
   #db(): Prepared {
+    this.scope.connection.live();
     // Stryker disable next-line ConditionalExpression: equivalent: preparing again on every call gives the same statements (the staging table is CREATE ... IF NOT EXISTS), only slower
     if (this.#prepared !== undefined) return this.#prepared;
     const db = this.scope.db();

@@ -52,6 +52,7 @@ export class SqliteRefMessages implements RefMessageRepository {
   ) {}
 
   #statements(): RefStatements {
+    this.scope.connection.live();
     return (this.#sql ??= prepareRefs(this.scope.db(), this.scope.tables));
   }
 

@@ -49,6 +49,7 @@ export class SqliteSessionStorage extends BaseSessionStorage {
   // Stryker restore all
 
   #sql(): ServerStatements {
+    this.#connection.live();
     return (this.#statements ??= prepareServer(this.#connection.open(), this.#connection.tables));
   }
 

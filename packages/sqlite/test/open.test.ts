@@ -643,6 +643,50 @@ describe('a borrowed Database', () => {
     }
   });
 
+  it('closed by the application under the storage: every call is StorageUnavailableError saying so (it said "The database connection is not open", an outage a retry would end)', async () => {
+    const path = temp.file('borrowed-closed.db');
+    const db = new Database(path);
+    const storage = new SqliteStorage({ database: db, name: 'alice' });
+    const server = new SqliteSessionStorage({ database: db });
+    await storage.save(minimalSession());
+    await storage.kv.set('k', new Uint8Array([1]));
+    await storage.peers.upsert([peer('user', 1)]);
+    await storage.authKeys.set(2, new Uint8Array(256).fill(7));
+    await storage.refMessages.store(1n, -1002n, 7);
+    await server.createSession(1n, 2n);
+    await storage.lease.acquire({ heartbeat: false });
+    db.close();
+    const calls: Array<[string, () => unknown]> = [
+      ['load', () => storage.load()],
+      ['save', () => storage.save(minimalSession())],
+      ['kv.get', () => storage.kv.get('k')],
+      ['kv.set', () => storage.kv.set('k', new Uint8Array([2]))],
+      ['authKeys.get', () => storage.authKeys.get(2)],
+      ['authKeys.set', () => storage.authKeys.set(2, new Uint8Array(256).fill(8))],
+      ['peers.getById', () => storage.peers.getById('user', 1n)],
+      ['peers.upsert', () => storage.peers.upsert([peer('user', 2)])],
+      ['refMessages.getByPeer', () => storage.refMessages.getByPeer(1n)],
+      ['lease.holder', () => storage.lease.holder()],
+      ['database', () => storage.database],
+      ['hasSession', () => server.hasSession(1n, 2n)],
+      ['createSession', () => server.createSession(1n, 3n)],
+    ];
+    for (const [what, call] of calls) {
+      for (let attempt = 0; attempt < 2; attempt++) {
+        let error: { code?: string; message?: string } | undefined;
+        try {
+          await call();
+        } catch (e) {
+          error = e as typeof error;
+        }
+        expect(error?.code, what).toBe('MTSTORE_STORAGE_UNAVAILABLE');
+        expect(error?.message, what).toContain(`the given database (${path}) was closed by the application (db.close())`);
+      }
+    }
+    await storage.close();
+    await server.close();
+  });
+
   it('inside a transaction the application has open: the tables are not made there, and the peer staging and lease tables made there are made again after its rollback', async () => {
     const db = new Database(':memory:');
     const storage = new SqliteStorage({ database: db });
