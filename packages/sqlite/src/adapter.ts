@@ -41,6 +41,13 @@ function optionsFromUrl(url: URL, where: string): SqliteConnectionOptions {
       const guess = nearestName(key, PARAMETERS);
       throw new InvalidArgumentError(`${where}: unknown URL parameter "${key}"${guess === undefined ? '' : ` (did you mean "${guess}"?)`} (known: ${[...PARAMETERS].join(', ')})`);
     }
+    // `?tablePrefix=` (a variable left unset, a value cut off) opened the tables without a
+    // prefix, beside whatever the file holds, and said nothing. Empty is a value only in the
+    // options (`tablePrefix: ''`), where it is written on purpose.
+    if (value === '') {
+      const instead = key === 'tablePrefix' ? ": for tables without a prefix pass tablePrefix: '' to new SqliteStorage / SqliteSessionStorage" : '';
+      throw new InvalidArgumentError(`${where}: ${redactUrl(url)}: URL parameter "${key}" has no value (give one, or leave the parameter out)${instead}`);
+    }
     if (key === 'tablePrefix') options.tablePrefix = value;
     else if (key === 'synchronous') options.synchronous = value.toUpperCase() as 'NORMAL' | 'FULL';
     else if (key === 'busyTimeout') options.busyTimeout = /^\d+$/.test(value) ? Number(value) : Number.NaN;

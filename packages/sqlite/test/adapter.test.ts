@@ -106,6 +106,25 @@ describe('openStorage', () => {
     });
   }
 
+  it('a parameter given with no value is InvalidArgumentError naming it, before the file is made (?tablePrefix= opened the tables without a prefix)', async () => {
+    const path = temp.file('empty-parameter.db');
+    for (const parameter of ['tablePrefix', 'synchronous', 'busyTimeout', 'mmapSize']) {
+      const opens = [
+        (query: string) => openStorage(`sqlite://${path}?${query}`),
+        (query: string) => openStorage(`sqlite://${path}?session=alice&${query}`),
+        (query: string) => openSessionStorage(`sqlite://${path}?${query}`),
+      ];
+      for (const query of [`${parameter}=`, parameter]) {
+        for (const open of opens) {
+          const error = (await open(query).catch((e: unknown) => e)) as { code?: string; message?: string } | undefined;
+          expect(error?.code, query).toBe('MTSTORE_INVALID_ARGUMENT');
+          expect(error?.message, query).toContain(`URL parameter "${parameter}" has no value`);
+        }
+      }
+    }
+    expect(existsSync(path)).toBe(false);
+  });
+
   it('names the parameter a misspelt one is nearest to', async () => {
     await expect(openStorage('sqlite::memory:?tablePrefx=tg_')).rejects.toThrow('unknown URL parameter "tablePrefx" (did you mean "tablePrefix"?)');
     await expect(openStorage('sqlite::memory:?synchronus=FULL')).rejects.toThrow('(did you mean "synchronous"?)');
