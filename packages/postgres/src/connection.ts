@@ -467,7 +467,13 @@ export class Database {
     this.pool.connect((error, client, release) => {
       if (client === undefined) return callback(error ?? new Error('pg gave no connection'));
       if (this.#abandoned) {
-        release();
+        // Handed back from a microtask, not from inside pg-pool's hand-over: release()
+        // gives the connection straight to the next waiter, which is the next of these
+        // calls, so a backlog of a few thousand nested one release per waiter in one
+        // stack. At ~1,500 that overflowed (RangeError, thrown out of pg's query callback
+        // as an uncaught exception): the connection never went back, and every later
+        // query of the application's pool waited for ever.
+        queueMicrotask(release);
         callback(closedInFlight());
         return;
       }

@@ -150,6 +150,33 @@ describe.runIf(server.available)('close with calls in flight', () => {
     expect(stored.rows[0].peers - resolved(await Promise.all(batches))).toBeLessThanOrEqual(1);
   });
 
+  it('on a borrowed pool: a backlog of thousands of calls given up on hands the connection back, and the application keeps its pool', async () => {
+    // Ended by the test: a pool that lost its connection would hold afterEach's end() for ever.
+    const pool = new pg.Pool({ connectionString: url, max: 1 });
+    const schema = freshSchema();
+    const client = new PostgresStorage({ pool, schema, closeTimeoutMillis: 0 });
+    await client.kv.set('first', Uint8Array.of(1));
+    // Each of these waits in pg-pool's queue when close() gives up on them, and each, at
+    // its turn, gives the one connection straight back to the next.
+    const calls = Array.from({ length: 5_000 }, (_, i) => settle(client.kv.set(`k${i}`, Uint8Array.of(i & 255))));
+    await client.close();
+    const closedAt = performance.now();
+    const results = await Promise.all(calls);
+    for (const result of results) {
+      if (!result.ok) expect(result.error.code).toBe('MTSTORE_STORAGE_UNAVAILABLE');
+      expect(result.at).toBeLessThanOrEqual(closedAt);
+    }
+    // The application's own query, queued behind the backlog, gets the connection.
+    const answer = pool.query('SELECT 1 AS one').then((r) => r.rows);
+    const late = new Promise((resolve) => setTimeout(() => resolve('still waiting after 5 s'), 5_000).unref());
+    expect(await Promise.race([answer, late])).toEqual([{ one: 1 }]);
+    await until(() => pool.waitingCount === 0 && pool.idleCount === pool.totalCount, 'the pool to drain');
+    const { rows } = await pool.query(`SELECT count(*)::int AS n FROM "${schema}".kv`);
+    // What resolved, the first key, and at most the one call running at the deadline.
+    expect(rows[0].n - 1 - results.filter((r) => r.ok).length).toBeLessThanOrEqual(1);
+    await pool.end();
+  });
+
   it('closeTimeoutMillis must be a number of ms from 0 to 2^31 - 1 (a longer Node timer fires after 1 ms)', () => {
     for (const closeTimeoutMillis of [-1, Number.NaN, '5' as unknown as number, 2 ** 31, 2 ** 32, Number.MAX_SAFE_INTEGER]) {
       expect(() => new PostgresStorage({ connectionString: url, closeTimeoutMillis }), String(closeTimeoutMillis)).toThrow(
