@@ -34,6 +34,8 @@ export function connectionFromUrl(url: URL): RedisConnectionOptions {
   }
   const options: RedisConnectionOptions = {};
   const prefix = url.searchParams.get('prefix');
+  // `?prefix=` (a variable left unset, a value cut off) put the keys under no prefix without a word: '' is a prefix only as an option.
+  if (prefix === '') throw new InvalidArgumentError(`${where}: parameter "prefix" has no value (give one, or leave it out)`);
   if (prefix !== null) options.prefix = prefix;
   const create = createFromUrl(url, where);
   if (create !== undefined) options.create = create;

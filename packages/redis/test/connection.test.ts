@@ -136,6 +136,12 @@ describe('adapter URL', () => {
       expect(error, url).toMatchObject({ code: 'MTSTORE_INVALID_ARGUMENT' });
       expect((error as Error).message).not.toContain('hunter2');
     }
+    // No value: ?prefix= put the keys under no prefix without a word.
+    for (const query of ['prefix=', 'prefix', 'cluster=true&prefix=']) {
+      for (const open of [() => adapter.openStorage(new URL(`redis://user:hunter2@127.0.0.1:6379?${query}`), { name: 'default' }), () => adapter.openSessionStorage(new URL(`redis://user:hunter2@127.0.0.1:6379?${query}`))]) {
+        expect(open, query).toThrow(expect.objectContaining({ code: 'MTSTORE_INVALID_ARGUMENT', message: expect.stringContaining('parameter "prefix" has no value') }));
+      }
+    }
     expect(() => adapter.openStorage(new URL('redis://127.0.0.1:6379?prefx=a:'), { name: 'default' })).toThrow('unknown parameter "prefx" (did you mean "prefix"?)');
     expect(() => adapter.openSessionStorage(new URL('redis://127.0.0.1:7000?clustr=true'))).toThrow('(did you mean "cluster"?)');
   });
