@@ -19,11 +19,13 @@ function connectionOptions(url: URL, where: string): MongoConnectionOptions {
   const driverUrl = new URL(url.href);
   for (const name of OWN_PARAMETERS) driverUrl.searchParams.delete(name);
   const options: MongoConnectionOptions = { url: driverUrl.href };
-  const prefix = url.searchParams.get('collectionPrefix');
-  if (prefix !== null) options.collectionPrefix = prefix;
   // Without the query: another parameter there may hold a value not to be printed.
   const shown = new URL(redactUrl(url));
   shown.search = '';
+  const prefix = url.searchParams.get('collectionPrefix');
+  // `?collectionPrefix=` (a variable left unset, a value cut off) put the collections under no prefix without a word: '' is a prefix only as an option.
+  if (prefix === '') throw new InvalidArgumentError(`${where}: ${shown.href}: URL parameter "collectionPrefix" has no value (give one, or leave it out)`);
+  if (prefix !== null) options.collectionPrefix = prefix;
   // The driver reads ?name= as its driverInfo name (sent in the handshake); here it is a session name that would be dropped.
   if (url.searchParams.has('name')) {
     const instead = where === 'openStorage' ? "name the session with ?session=<name> or openStorage's name option" : 'server storage has no session name (a client names one with ?session=): remove it';

@@ -136,6 +136,20 @@ describe('driver options', () => {
     }
   });
 
+  it('?collectionPrefix= with no value is InvalidArgumentError naming it: it opened the collections without a prefix', async () => {
+    for (const query of ['collectionPrefix=', 'collectionPrefix', 'session=alice&collectionPrefix=']) {
+      for (const open of [() => openStorage(`${URL_BASE}?${query}`), () => openSessionStorage(`${URL_BASE}?${query.replace('session=alice&', '')}`)]) {
+        const error = (await open().then(
+          () => new Error(`opened with ?${query}`),
+          (e: unknown) => e,
+        )) as Error & { code?: string };
+        expect(error.code, query).toBe('MTSTORE_INVALID_ARGUMENT');
+        expect(error.message, query).toContain('URL parameter "collectionPrefix" has no value');
+        expect(error.message, query).not.toContain(SECRET);
+      }
+    }
+  });
+
   it('a refused URL is shown without its query: a value there may be a key pasted into the wrong place', async () => {
     // ?sealKey=<64 hex digits> was echoed whole in "invalid MongoDB url …?sealKey=…".
     const key = 'a1'.repeat(32);
