@@ -25,9 +25,10 @@
  * still be about to take). Delivery to other processes is at-most-once, as the contract says:
  * a subscriber that falls behind by more than the retention misses events.
  *
- * Subscribers hear `lost` when a poll or the change stream fails (or when the poller
- * skips a hole in the sequence: those events are missed) and `live` after the next
- * poll or stream read that succeeds.
+ * Subscribers hear `lost` when a poll or the change stream fails, or has not answered
+ * within the stall bound (STALL_MS: a server that holds the connection open and says
+ * nothing), or when the poller skips a hole in the sequence (those events are missed),
+ * and `live` after the next poll or stream read that succeeds.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MongoBulkWriteError, type ChangeStream, type ChangeStreamInsertDocument, type Collection } from 'mongodb';
@@ -107,6 +108,17 @@ const POLL_BATCH = 500;
  * the process short of an outage.
  */
 const PRUNE_GUARD_MS = 30_000;
+/**
+ * A read of the log (a poll, a change stream's next) that has not answered within
+ * this long, or within the poll interval if longer, says `lost` until one answers: a
+ * server that keeps the connection open and answers nothing (paused, a proxy holding
+ * the traffic) fails nothing for as long as socketTimeoutMS (60 s) and the driver's
+ * retry, or for ever where the driver's monitor still gets answers. A healthy read takes
+ * milliseconds; 5 s is as long as a client mtstore makes waits for a server
+ * (serverSelectionTimeoutMS, connectTimeoutMS), so a slow server under load is not
+ * taken as gone.
+ */
+const STALL_MS = 5_000;
 /** How long a hole in the sequence is waited for before it is skipped (pruned, or not yet visible). */
 const GAP_GRACE_MS = 1_000;
 /** Error codes of servers without change streams: standalone, FerretDB (NotImplemented), unknown stage, unsupported. */
@@ -134,6 +146,8 @@ export class MongoSessionEventBus implements SessionEventBus {
   readonly #connection: Connection;
   readonly #mode: 'auto' | 'changeStream' | 'poll';
   readonly #pollInterval: number;
+  /** A read of the log unanswered this long says `lost` (STALL_MS). */
+  readonly #stallMs: number;
   readonly #maxEvents: number;
   readonly #maxAgeMs: number;
   readonly #onError: (error: unknown) => void;
@@ -161,6 +175,7 @@ export class MongoSessionEventBus implements SessionEventBus {
     const pollInterval = options?.pollInterval ?? 100;
     assertTimerMs(pollInterval, 'MongoSessionEventBus: pollInterval');
     this.#pollInterval = pollInterval;
+    this.#stallMs = Math.max(STALL_MS, pollInterval);
     this.#maxEvents = positiveInteger(options?.maxEvents, 'maxEvents', 1_000);
     this.#maxAgeMs = positiveInteger(options?.maxAge, 'maxAge', 60) * 1000;
     if (options?.onError !== undefined && typeof options.onError !== 'function') throw new InvalidArgumentError('MongoSessionEventBus: onError must be a function');
@@ -378,6 +393,30 @@ export class MongoSessionEventBus implements SessionEventBus {
     this.#heard();
   }
 
+  /**
+   * `read`, telling subscribers `lost` if it has not answered within #stallMs (and
+   * onError why); the read itself goes on, and its answer says `live` as any read's
+   * does. Judged after the I/O already waiting (setImmediate runs after the loop read
+   * its sockets): an application that blocked the event loop past the bound must not
+   * make an answer waiting unread look like a silent server.
+   */
+  async #unstalled<T>(read: Promise<T>, running: () => boolean): Promise<T> {
+    let answered = false;
+    const timer = setTimeout(() => {
+      setImmediate(() => {
+        if (answered || !running() || this.#closing) return;
+        this.#deafen();
+        this.#onError(new StorageUnavailableError(`MongoSessionEventBus: a read of the events collection has not answered for ${this.#stallMs} ms; events may be missed until one answers`));
+      });
+    }, this.#stallMs);
+    try {
+      return await read;
+    } finally {
+      answered = true;
+      clearTimeout(timer);
+    }
+  }
+
   /** Polls the log after `cursor`: in order, each event once, holes waited for GAP_GRACE_MS. */
   #poll(events: Collection<EventDocument>, from: bigint): Feed {
     this.#transport = 'poll';
@@ -390,7 +429,10 @@ export class MongoSessionEventBus implements SessionEventBus {
       while (running && !this.#closing) {
         let full = false;
         try {
-          const docs = await events.find({ _id: { $gt: cursor } }, { sort: { _id: 1 }, limit: POLL_BATCH, useBigInt64: true }).toArray();
+          const docs = await this.#unstalled(
+            events.find({ _id: { $gt: cursor } }, { sort: { _id: 1 }, limit: POLL_BATCH, useBigInt64: true }).toArray(),
+            () => running,
+          );
           if (running) this.#heard();
           full = docs.length === POLL_BATCH;
           for (const doc of docs) {
@@ -432,7 +474,7 @@ export class MongoSessionEventBus implements SessionEventBus {
     let running = true;
     let stream: ChangeStream<EventDocument, ChangeStreamInsertDocument<EventDocument>> = events.watch([{ $match: { operationType: 'insert' } }]);
     const next = async () => {
-      const change = await stream.tryNext();
+      const change = await this.#unstalled(stream.tryNext(), () => running);
       if (running) this.#heard();
       if (change) this.#deliver(int64FromStorage(change.fullDocument._id, 'session event _id'), change.fullDocument.event);
     };

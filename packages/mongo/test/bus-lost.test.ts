@@ -98,4 +98,34 @@ if (server.available) {
       expect(first).toEqual(['lost']);
     });
   });
+
+  describe('a poll the server never answers', () => {
+    it('says lost within the stall bound (the driver noticing nothing) and live once a poll answers, nothing missed', async () => {
+      const database = fresh();
+      const proxy = await openProxy();
+      proxies.push(proxy);
+      const errors: unknown[] = [];
+      // The driver's monitor checks the server once a minute: within this test only the bus's own bound can notice.
+      const bus = track(new MongoSessionEventBus({ url: proxy.url(database), clientOptions: { heartbeatFrequencyMS: 60_000 }, mode: 'poll', pollInterval: 50, onError: (error) => errors.push(error) }));
+      const publisher = track(new MongoSessionEventBus({ url: urlFor(database) }));
+      const states: string[] = [];
+      const heard: bigint[] = [];
+      await bus.subscribe((event) => heard.push(event.authKeyId), { onState: (state) => states.push(state) });
+      await publisher.publish({ type: 'created', authKeyId: 1n, sessionId: 1n, origin: 'elsewhere' });
+      await waitFor(() => heard.length === 1, 5_000, 'the first event');
+      // The connections stay open and nothing passes either way (a server paused, a proxy holding the traffic).
+      proxy.blackhole();
+      await publisher.publish({ type: 'destroyed', authKeyId: 2n, sessionId: 2n, origin: 'elsewhere', reason: 'explicit' });
+      // The bound is 5 s (STALL_MS, pollInterval being shorter); generous here for a loaded machine.
+      await waitFor(() => states.length === 1, 20_000, 'lost while the poll hangs');
+      expect(states).toEqual(['lost']);
+      expect(heard).toEqual([1n]);
+      expect(errors[0]).toMatchObject({ code: 'MTSTORE_STORAGE_UNAVAILABLE', message: expect.stringMatching(/has not answered for 5000 ms/) });
+      // The traffic goes through again: the held poll gets its answer, with the event published meanwhile.
+      proxy.up();
+      await waitFor(() => states.length === 2 && heard.length === 2, 20_000, 'live and the event published during the stall');
+      expect(states).toEqual(['lost', 'live']);
+      expect(heard).toEqual([1n, 2n]);
+    }, 60_000);
+  });
 }
