@@ -27,8 +27,9 @@
  *
  * Subscribers hear `lost` when a poll or the change stream fails, or has not answered
  * within the stall bound (STALL_MS: a server that holds the connection open and says
- * nothing), or when the poller skips a hole in the sequence (those events are missed),
- * and `live` after the next poll or stream read that succeeds.
+ * nothing), or when the poller skips a hole in the sequence or finds the log emptied or
+ * replaced below its position, and `live` after the next poll or stream read that
+ * succeeds.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MongoBulkWriteError, type ChangeStream, type ChangeStreamInsertDocument, type Collection } from 'mongodb';
@@ -332,7 +333,7 @@ export class MongoSessionEventBus implements SessionEventBus {
   async #openFeed(events: Collection<EventDocument>, from: bigint): Promise<Feed> {
     if (this.#mode === 'poll' || this.#polling) return this.#poll(events, from);
     try {
-      const feed = await this.#watch(events);
+      const feed = await this.#watch(events, from);
       this.#transport = 'changeStream';
       return feed;
     } catch (error) {
@@ -394,6 +395,15 @@ export class MongoSessionEventBus implements SessionEventBus {
   }
 
   /**
+   * The log's numbers went back to `to` (emptied, dropped or restored from outside):
+   * every subscriber hears what is numbered above it from now on, whatever position it
+   * had in the log before.
+   */
+  #rewind(to: bigint): void {
+    for (const subscriber of this.#subscribers) if (subscriber.after > to) subscriber.after = to;
+  }
+
+  /**
    * `read`, telling subscribers `lost` if it has not answered within #stallMs (and
    * onError why); the read itself goes on, and its answer says `live` as any read's
    * does. Judged after the I/O already waiting (setImmediate runs after the loop read
@@ -417,7 +427,13 @@ export class MongoSessionEventBus implements SessionEventBus {
     }
   }
 
-  /** Polls the log after `cursor`: in order, each event once, holes waited for GAP_GRACE_MS. */
+  /**
+   * Polls the log after `cursor`: in order, each event once, holes waited for
+   * GAP_GRACE_MS. Each poll asks from the cursor's own event on: the newest event is
+   * never pruned, so a log with nothing at or above the cursor was emptied, dropped or
+   * replaced from outside, and its new numbers start below the cursor; without this the
+   * poller heard nothing until they passed it.
+   */
   #poll(events: Collection<EventDocument>, from: bigint): Feed {
     this.#transport = 'poll';
     let cursor = from;
@@ -430,14 +446,26 @@ export class MongoSessionEventBus implements SessionEventBus {
         let full = false;
         try {
           const docs = await this.#unstalled(
-            events.find({ _id: { $gt: cursor } }, { sort: { _id: 1 }, limit: POLL_BATCH, useBigInt64: true }).toArray(),
+            events.find({ _id: { $gte: cursor } }, { sort: { _id: 1 }, limit: POLL_BATCH, useBigInt64: true }).toArray(),
             () => running,
           );
           if (running) this.#heard();
           full = docs.length === POLL_BATCH;
+          if (docs.length === 0 && cursor > 0n && running) {
+            // Reset from outside: go on from its head now. What it held below that (new
+            // events, or old ones restored) is skipped, and subscribers hear so.
+            const to = await this.#unstalled(head(events), () => running);
+            if (!running) continue;
+            this.#rewind(to);
+            cursor = to;
+            gapSince = undefined;
+            this.#missed();
+            continue;
+          }
           for (const doc of docs) {
             if (!running) break;
             const seq = int64FromStorage(doc._id, 'session event _id');
+            if (seq === cursor) continue; // delivered before; read as proof the log still reaches it
             if (seq !== cursor + 1n) {
               gapSince ??= Date.now();
               if (Date.now() - gapSince < GAP_GRACE_MS) {
@@ -469,14 +497,27 @@ export class MongoSessionEventBus implements SessionEventBus {
     };
   }
 
-  /** Opens a change stream on inserts and resolves once the server has accepted it. */
-  async #watch(events: Collection<EventDocument>): Promise<Feed> {
+  /**
+   * Opens a change stream on inserts and resolves once the server has accepted it.
+   * (Untested here: FerretDB 1.x has no change streams.) A number at or below the last
+   * one seen means the log was reset from outside: subscribers hear `lost`, and from
+   * then on every event above it.
+   */
+  async #watch(events: Collection<EventDocument>, from: bigint): Promise<Feed> {
     let running = true;
+    let last = from;
     let stream: ChangeStream<EventDocument, ChangeStreamInsertDocument<EventDocument>> = events.watch([{ $match: { operationType: 'insert' } }]);
     const next = async () => {
       const change = await this.#unstalled(stream.tryNext(), () => running);
       if (running) this.#heard();
-      if (change) this.#deliver(int64FromStorage(change.fullDocument._id, 'session event _id'), change.fullDocument.event);
+      if (!change || !running) return;
+      const seq = int64FromStorage(change.fullDocument._id, 'session event _id');
+      if (seq <= last) {
+        this.#rewind(seq - 1n);
+        this.#missed();
+      }
+      last = seq;
+      this.#deliver(seq, change.fullDocument.event);
     };
     try {
       await next(); // the first call opens the cursor: live from here on

@@ -180,6 +180,32 @@ if (server.available) {
     });
   });
 
+  describe('a log emptied or dropped from outside', () => {
+    for (const how of ['drop', 'deleteMany'] as const) {
+      it(`(${how}) pollers say lost and live, and hear the events published after it, whatever their position was`, async () => {
+        database = randomNamespace();
+        const [publisher, listener] = [open({ mode: 'poll' }), open({ mode: 'poll', pollInterval: 20 })];
+        // Published before the subscription: the subscriber's position is 3, not 0.
+        for (let i = 1; i <= 3; i++) await publisher.publish(event(i));
+        const heard: number[] = [];
+        const states: string[] = [];
+        await listener.subscribe((e) => heard.push(Number(e.authKeyId)), { onState: (state) => states.push(state) });
+        for (let i = 4; i <= 6; i++) await publisher.publish(event(i));
+        await waitFor(() => heard.length === 3, 5_000, 'events 4 to 6');
+        // An operator's db.mtstore_events.drop() / deleteMany({}): the poller's position (6) is above every new number.
+        if (how === 'drop') await events().drop();
+        else await events().deleteMany({});
+        await waitFor(() => states.length >= 2, 5_000, 'lost and live after the reset');
+        expect(states).toEqual(['lost', 'live']);
+        for (let i = 7; i <= 8; i++) await publisher.publish(event(i));
+        expect(await sequence()).toEqual([1n, 2n]);
+        await waitFor(() => heard.length === 5, 5_000, 'the events published after the reset');
+        expect(heard).toEqual([4, 5, 6, 7, 8]);
+        expect(states).toEqual(['lost', 'live']);
+      });
+    }
+  });
+
   describe('retention', () => {
     it('keeps the newest maxEvents events; the newest always survives and numbering continues', async () => {
       database = randomNamespace();
