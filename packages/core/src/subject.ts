@@ -19,6 +19,9 @@ import type {
 
 const INSPECT = Symbol.for('nodejs.util.inspect.custom');
 
+/** Events one call emits before it lets the event loop run (#emitDestroyed). */
+const EMIT_CHUNK = 1_000;
+
 /** Every option of SessionSubject's constructor: any other name is refused. */
 const SUBJECT_OPTIONS = optionNames<SessionSubjectOptions>()(['bus', 'id', 'onObserverError', 'onBusError', 'resubscribeDelay', 'sweepInterval', 'sweepBatch', 'onSweepError']);
 
@@ -206,7 +209,7 @@ export class SessionSubject implements SessionStorageProtocol {
 
   async #destroyAllSessions(authKeyId: bigint): Promise<bigint[]> {
     const removed = await this.#storage.destroyAllSessions(authKeyId);
-    await Promise.all(removed.map((sessionId) => this.#emit('destroyed', authKeyId, sessionId)));
+    await this.#emitDestroyed(removed, (sessionId) => this.#emit('destroyed', authKeyId, sessionId));
     return removed;
   }
 
@@ -238,8 +241,21 @@ export class SessionSubject implements SessionStorageProtocol {
   async #expireSessions(limit: number | undefined): Promise<ExpiredSession[]> {
     if (typeof this.#storage.expireSessions !== 'function') return [];
     const removed = await this.#storage.expireSessions(limit);
-    await Promise.all(removed.map((s) => this.#emit('destroyed', s.authKeyId, s.sessionId, 'expired')));
+    await this.#emitDestroyed(removed, (s) => this.#emit('destroyed', s.authKeyId, s.sessionId, 'expired'));
     return removed;
+  }
+
+  /**
+   * The events of a call that removed many sessions, EMIT_CHUNK at a time with the
+   * event loop free in between: emitted all at once they held it for the whole lot
+   * (seen: destroyAllSessions of an auth key with 50,000 sessions, about 1 s over
+   * memory and 1.8 s for 20,000 over PostgreSQL with its bus, every hasSession waiting).
+   */
+  async #emitDestroyed<T>(removed: readonly T[], emit: (item: T) => Promise<void>): Promise<void> {
+    for (let i = 0; i < removed.length; i += EMIT_CHUNK) {
+      if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+      await Promise.all(removed.slice(i, i + EMIT_CHUNK).map(emit));
+    }
   }
 
   /** A background sweep: batches until one comes back short; never two at once. */
