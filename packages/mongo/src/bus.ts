@@ -27,8 +27,9 @@
  *
  * Subscribers hear `lost` when a poll or the change stream fails, or has not answered
  * within the stall bound (STALL_MS: a server that holds the connection open and says
- * nothing), or when the poller skips a hole in the sequence or finds the log emptied or
- * replaced below its position, and `live` after the next poll or stream read that
+ * nothing), when the poller skips a hole in the sequence, finds the log emptied or
+ * replaced below its position, or reads a publisher's `lost` mark (append: its events
+ * may have gone below every reader), and `live` after the next poll or stream read that
  * succeeds.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -73,8 +74,15 @@ export interface MongoSessionEventBusOptions extends MongoConnectionOptions {
 
 export interface EventDocument {
   _id: bigint;
-  event: string;
+  /** The event (core's wire JSON); absent on a `lost` mark. */
+  event?: string;
   at: Date;
+  /**
+   * A mark, no event: a publisher stalled between its read of the head and its insert
+   * may have stored its events under numbers every reader had passed (append). Readers
+   * say `lost` and `live` (an older reader reports it undecodable and skips it).
+   */
+  lost?: true;
 }
 
 interface Subscriber {
@@ -109,6 +117,12 @@ const POLL_BATCH = 500;
  * the process short of an outage.
  */
 const PRUNE_GUARD_MS = 30_000;
+/**
+ * Internal, for this package's tests only (not exported by the package): the guard
+ * pruning and append use, PRUNE_GUARD_MS unless a test shortens it to reach, in a
+ * second, what takes a publisher stalled over 30 s.
+ */
+export const busInternals = { pruneGuardMs: PRUNE_GUARD_MS };
 /**
  * A read of the log (a poll, a change stream's next) that has not answered within
  * this long, or within the poll interval if longer, says `lost` until one answers: a
@@ -256,6 +270,8 @@ export class MongoSessionEventBus implements SessionEventBus {
             });
           }
         } catch (error) {
+          // Every event stored (the lost mark after them failed): nobody else to tell.
+          if (stored === batch.length && !this.#closing) this.#onError(error);
           for (const publish of batch.slice(stored)) publish.reject(error);
         }
       }
@@ -270,7 +286,7 @@ export class MongoSessionEventBus implements SessionEventBus {
     const now = Date.now();
     await events.deleteMany({
       _id: { $lt: seq },
-      at: { $lt: new Date(now - PRUNE_GUARD_MS) },
+      at: { $lt: new Date(now - busInternals.pruneGuardMs) },
       $or: [{ _id: { $lte: floor } }, { at: { $lt: new Date(now - this.#maxAgeMs) } }],
     });
   }
@@ -477,7 +493,9 @@ export class MongoSessionEventBus implements SessionEventBus {
             }
             gapSince = undefined;
             cursor = seq;
-            this.#deliver(seq, doc.event);
+            if (doc.lost === true) {
+              if (running) this.#missed();
+            } else this.#deliver(seq, doc.event);
           }
         } catch (error) {
           if (running) {
@@ -500,8 +518,8 @@ export class MongoSessionEventBus implements SessionEventBus {
   /**
    * Opens a change stream on inserts and resolves once the server has accepted it.
    * (Untested here: FerretDB 1.x has no change streams.) A number at or below the last
-   * one seen means the log was reset from outside: subscribers hear `lost`, and from
-   * then on every event above it.
+   * one seen means the log was reset from outside (or a stalled publisher took a freed
+   * number): subscribers hear `lost`, and from then on every event above it.
    */
   async #watch(events: Collection<EventDocument>, from: bigint): Promise<Feed> {
     let running = true;
@@ -517,7 +535,8 @@ export class MongoSessionEventBus implements SessionEventBus {
         this.#missed();
       }
       last = seq;
-      this.#deliver(seq, change.fullDocument.event);
+      if (change.fullDocument.lost === true) this.#missed();
+      else this.#deliver(seq, change.fullDocument.event);
     };
     try {
       await next(); // the first call opens the cursor: live from here on
@@ -588,11 +607,28 @@ interface Appended {
  * insert there (the texts before it are stored): the rest go on from the next number, or
  * (after a few misses) from the current head. Any other failure throws, after the texts
  * stored before it were reported.
+ *
+ * Numbers come free again when pruned, so an insert made long after the head it numbers
+ * from was read (the process stalled, the insert held on the way) may store its events
+ * below every reader's position, heard by nobody. Pruning spares what is younger than
+ * the guard, so that needs an insert acknowledged over the guard after its head read;
+ * one acknowledged over a third of it (margin for the `at` of another publisher's
+ * event, set by its clock before its own insert) is checked: its numbers were fresh if
+ * it met no other publisher's number and the head is still its last one (the newest
+ * event is never pruned, so anything numbered above its first before its insert would
+ * still be there). Otherwise a `lost` mark is appended at the head, above every reader,
+ * and they say `lost` (its events may be missed, or heard: at-most-once either way).
  */
 export async function append(events: Collection<EventDocument>, texts: readonly string[], stored: () => void): Promise<Appended> {
   let next = 0;
+  /** When what this attempt's numbers are based on (a head read, a duplicate) came from the server. */
+  let since = Date.now();
   let seq = (await head(events)) + 1n;
   let first: bigint | undefined;
+  /** Another publisher's number met: this append cannot tell its numbers were fresh. */
+  let raced = false;
+  /** An insert acknowledged long after its numbers were chosen: check them. */
+  let slow = false;
   for (let attempt = 1; ; attempt++) {
     const at = new Date();
     const documents = texts.slice(next).map((event, i): EventDocument => ({ _id: seq + BigInt(i), event, at }));
@@ -606,14 +642,33 @@ export async function append(events: Collection<EventDocument>, texts: readonly 
       if (failed === undefined) throw error;
       taken = failed.index;
       if (failed.code !== DUPLICATE_KEY) failure = error;
+      else raced = true;
     }
+    if (taken > 0 && Date.now() - since >= busInternals.pruneGuardMs / 3) slow = true;
     for (let i = 0; i < taken; i++) stored();
     if (taken > 0) first ??= seq;
     next += taken;
     if (failure !== undefined) throw failure;
-    if (next === texts.length) return { first: first as bigint, last: seq + BigInt(taken) - 1n };
+    if (next === texts.length) {
+      const last = seq + BigInt(taken) - 1n;
+      if (slow && (raced || (await head(events)) !== last)) await markLost(events);
+      return { first: first as bigint, last };
+    }
     // Another publisher took the number at `taken`: the next one, or the current head.
+    since = Date.now();
     seq = attempt % 4 === 0 ? (await head(events)) + 1n : seq + BigInt(taken) + 1n;
+  }
+}
+
+/** Appends a `lost` mark (EventDocument.lost) at the head of the log, above every reader's position. */
+async function markLost(events: Collection<EventDocument>): Promise<void> {
+  for (;;) {
+    try {
+      await events.insertOne({ _id: (await head(events)) + 1n, at: new Date(), lost: true });
+      return;
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== DUPLICATE_KEY) throw error;
+    }
   }
 }
 

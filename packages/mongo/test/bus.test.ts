@@ -8,7 +8,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { SessionEvent } from '@mtstore/core';
 import { randomNamespace, waitFor } from '@mtstore/conformance/vitest';
 import { MongoSessionEventBus, type MongoSessionEventBusOptions } from '../src/index.js';
-import { append } from '../src/bus.js';
+import { append, busInternals, type EventDocument } from '../src/bus.js';
 import { adminClient, closeAdmin, dropDatabase, MONGODB_URL, server, urlFor } from './server.js';
 
 const event = (n: number, origin = 'test'): SessionEvent => ({ type: 'created', authKeyId: BigInt(n), sessionId: BigInt(n), origin });
@@ -22,7 +22,7 @@ if (server.available) {
     buses.push(bus);
     return bus;
   };
-  const events = () => adminClient().db(database).collection<{ _id: bigint; event: string; at: Date }>('mtstore_events');
+  const events = () => adminClient().db(database).collection<EventDocument>('mtstore_events');
   const sequence = async () => (await events().find({}, { sort: { _id: 1 }, useBigInt64: true }).toArray()).map((d) => d._id);
   /** The sequence once it has `length` entries (pruning runs beside publish), or as it is after 5 s. */
   const sequenceOf = async (length: number) => {
@@ -79,7 +79,7 @@ if (server.available) {
       const order = Array.from({ length: 30 }, (_, i) => i);
       await Promise.all(order.map((i) => publisher.publish(event(i))));
       const stored = await events().find({}, { sort: { _id: 1 } }).toArray();
-      expect(stored.map((d) => Number(JSON.parse(d.event).a))).toEqual(order);
+      expect(stored.map((d) => Number(JSON.parse(String(d.event)).a))).toEqual(order);
       await waitFor(() => heard.length >= order.length, 5_000, '30 events');
       expect(heard).toEqual(order);
     });
@@ -104,7 +104,7 @@ if (server.available) {
         expect(inserts).toBeLessThanOrEqual(7);
         const stored = await events().find({}, { sort: { _id: 1 }, useBigInt64: true }).toArray();
         expect(stored.map((d) => d._id)).toEqual(order.map((i) => BigInt(i + 1)));
-        expect(stored.map((d) => Number(JSON.parse(d.event).a))).toEqual(order);
+        expect(stored.map((d) => Number(JSON.parse(String(d.event)).a))).toEqual(order);
         await waitFor(() => heard.length >= order.length, 10_000, '2,000 events');
         expect(heard).toEqual(order);
       } finally {
@@ -139,7 +139,7 @@ if (server.available) {
       expect(stored).toBe(10);
       expect(appended).toEqual({ first: 2n, last: 12n });
       const sequence = await collection.find({}, { sort: { _id: 1 }, useBigInt64: true }).toArray();
-      expect(sequence.map((d) => [d._id, Number(JSON.parse(d.event).a)])).toEqual([
+      expect(sequence.map((d) => [d._id, Number(JSON.parse(String(d.event)).a)])).toEqual([
         [1n, 1],
         [2n, 10],
         [3n, 11],
@@ -248,6 +248,54 @@ if (server.available) {
       await append(stalling, [wire(999)], () => {});
       await waitFor(() => heard.includes(999n), 5_000, 'the stalled publisher\'s event');
       expect(heard.filter((id) => id === 999n)).toHaveLength(1);
+    });
+
+    it('a publisher stalled past the prune guard that takes a pruned number below every reader makes them hear lost (guard shortened)', async () => {
+      database = randomNamespace();
+      // The guard shortened through the internal seam (busInternals): 30 s of stall in a third of a second.
+      const guard = busInternals.pruneGuardMs;
+      busInternals.pruneGuardMs = 300;
+      try {
+        const busy = open({ mode: 'poll', maxEvents: 10 });
+        const listener = open({ mode: 'poll', pollInterval: 20 });
+        const heard: bigint[] = [];
+        const states: string[] = [];
+        await listener.subscribe((e) => heard.push(e.authKeyId), { onState: (state) => states.push(state) });
+        await busy.publish(event(1));
+        // The stalled publisher read the head (1); while its insert is held, 70 events are
+        // published, and those older than the guard are pruned at the 64th: 2..54 are free again.
+        const collection = events();
+        let stalled = false;
+        const stalling = new Proxy(collection, {
+          get(target, key) {
+            const value = Reflect.get(target, key, target) as unknown;
+            if (key === 'insertMany' && !stalled) {
+              return async (...args: Parameters<typeof collection.insertMany>) => {
+                stalled = true;
+                for (let i = 2; i <= 63; i++) await busy.publish(event(i));
+                await new Promise((resolve) => setTimeout(resolve, 500));
+                for (let i = 64; i <= 71; i++) await busy.publish(event(i));
+                expect((await sequenceOf(17))[0]).toBe(55n); // pruned: 2..54
+                await waitFor(() => heard.length === 71, 5_000, 'the burst');
+                return target.insertMany(...args);
+              };
+            }
+            return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+          },
+        });
+        const appended = await append(stalling, [wire(999)], () => {});
+        // Its event went under 2, below the listener's position (71): unheard, and so said.
+        expect(appended).toEqual({ first: 2n, last: 2n });
+        await waitFor(() => states.length >= 2, 5_000, 'lost and live');
+        expect(states).toEqual(['lost', 'live']);
+        expect(heard).not.toContain(999n);
+        // The log goes on: the next event is heard as usual.
+        await busy.publish(event(1000));
+        await waitFor(() => heard.includes(1000n), 5_000, 'the next event');
+        expect(states).toEqual(['lost', 'live']);
+      } finally {
+        busInternals.pruneGuardMs = guard;
+      }
     });
 
     it('drops events older than maxAge seconds', async () => {
