@@ -107,7 +107,10 @@ export class CallsInFlight {
     this.#lastSettled = Date.now();
     return new Promise<boolean>((resolve) => {
       let timer: ReturnType<typeof setTimeout> | undefined;
+      let over = false;
       const finish = (all: boolean): void => {
+        if (over) return;
+        over = true;
         clearTimeout(timer);
         this.#drained = undefined;
         this.#waiting = false;
@@ -116,12 +119,36 @@ export class CallsInFlight {
       this.#drained = () => finish(true);
       if (timeoutMs !== undefined) timer = setTimeout(() => finish(false), timeoutMs);
       if (quietMs === undefined) return;
-      const check = (): void => {
-        const quiet = Date.now() - this.#lastSettled;
-        if (quiet >= quietMs) finish(false);
-        else timer = setTimeout(check, quietMs - quiet);
+      // Silence counts from the last call settled, or from the end of a spell in which
+      // this process itself was busy: the timer ticks every tenth of quietMs, and a tick
+      // that ran late by more than that saw the process busy (its own backlog of calls,
+      // the application's synchronous work). The database's replies, or the calls
+      // themselves (ioredis' auto-pipeline sends on setImmediate), waited on the
+      // process then, not on the database: it gets its quiet period from that tick.
+      const step = Math.max(1, quietMs / 10);
+      let from = this.#lastSettled;
+      let due = 0;
+      const arm = (ms: number): void => {
+        due = Date.now() + ms;
+        timer = setTimeout(check, ms);
       };
-      timer = setTimeout(check, quietMs);
+      const check = (): void => {
+        const now = Date.now();
+        if (now - due > step) from = now;
+        const quiet = now - Math.max(this.#lastSettled, from);
+        if (quiet < quietMs) return arm(Math.min(step, quietMs - quiet));
+        // Node runs due timers before it reads the sockets: replies that came in while
+        // the process was busy may sit unread. Silence is decided after one poll phase
+        // has read them (setImmediate runs right after it).
+        const seen = this.#lastSettled;
+        timer = undefined;
+        setImmediate(() => {
+          if (over) return;
+          if (this.#lastSettled === seen) finish(false);
+          else check();
+        });
+      };
+      arm(step);
     });
   }
 }

@@ -62,6 +62,8 @@ describe('CallsInFlight (what close() lets finish)', () => {
     await vi.advanceTimersByTimeAsync(999);
     expect((await peek(waiting)).settled).toBe(false);
     await vi.advanceTimersByTimeAsync(1);
+    // Decided after the next poll phase (a setImmediate): replies read there would count.
+    await vi.runOnlyPendingTimersAsync();
     expect(await peek(waiting)).toEqual({ settled: true, value: false });
   });
 

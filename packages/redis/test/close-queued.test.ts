@@ -75,6 +75,30 @@ for (const target of targets) {
         }
       });
     }
+
+    it('a process busy past the grace right after close() (Redis answered meanwhile): every call completes, none is cut off', async () => {
+      const prefix = `${randomName('close-busy')}:`;
+      prefixes.push(prefix);
+      const storage = new RedisStorage({ ...target.options(), prefix, name: 'alice' });
+      await storage.load();
+      const calls = Array.from({ length: 200 }, (_, i) => storage.kv.set(`k${i}`, Uint8Array.of(i)));
+      const closed = storage.close();
+      // Microtasks only (no poll phase, so no reply is read): close() gets to its wait.
+      for (let i = 0; i < 50; i++) await Promise.resolve();
+      // The application's own synchronous work (or its backlog of calls) holds the event
+      // loop past CLOSE_GRACE_MS: Redis's replies wait unread in the socket meanwhile.
+      const until = Date.now() + CLOSE_GRACE_MS + 500;
+      while (Date.now() < until);
+      await closed;
+      const results = await Promise.allSettled(calls);
+      expect(results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason.message).slice(0, 1)).toEqual([]);
+      const reader = new RedisStorage({ ...target.options(), prefix, name: 'alice' });
+      try {
+        expect((await reader.kv.entries()).length).toBe(200);
+      } finally {
+        await reader.close();
+      }
+    });
   });
 }
 
