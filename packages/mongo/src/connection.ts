@@ -372,12 +372,26 @@ export class Closing {
       last = Date.now();
     };
     client.on('connectionCheckedIn', this.#heard);
+    const every = CLOSE_GRACE_MS / 4;
+    let tick = last;
     this.#watch = setInterval(() => {
-      if (Date.now() - last < CLOSE_GRACE_MS) return;
-      this.#stop();
-      this.#forced = true;
-      client.close().catch(() => undefined);
-    }, CLOSE_GRACE_MS / 4);
+      const now = Date.now();
+      // A tick late by more than its interval: this process was busy (its own backlog of
+      // calls, the application's synchronous work) and the server's replies waited on
+      // it, not the other way round. The server gets its grace from now.
+      if (now - tick > 2 * every) last = Math.max(last, now);
+      tick = now;
+      if (now - last < CLOSE_GRACE_MS) return;
+      const seen = last;
+      // Node runs due timers before it reads the sockets: decided after one poll phase
+      // (setImmediate runs right after it), so replies already there count.
+      setImmediate(() => {
+        if (this.#heard === undefined || last !== seen) return;
+        this.#stop();
+        this.#forced = true;
+        client.close().catch(() => undefined);
+      });
+    }, every);
   }
 
   /**

@@ -8,6 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { fullSession, peer } from '@mtstore/conformance/vitest';
+import { CLOSE_GRACE_MS } from '../src/connection.js';
 import { MongoSessionEventBus, MongoSessionStorage, MongoStorage } from '../src/index.js';
 import { adminClient, plain, scratch, server, urlFor } from './server.js';
 
@@ -91,6 +92,25 @@ if (server.available) {
         expect(await subscribing, `warm ${warm}`).toMatchObject({ code: 'MTSTORE_STORAGE_CLOSED' });
         expect(await adminClient().db(database).collection('mtstore_events').countDocuments({}), `warm ${warm}`).toBe(warm ? 3 : 2);
       }
+    });
+
+    it('a process busy past the grace right after close() (the server answered meanwhile): every call finishes, none is cut off', async () => {
+      const database = fresh();
+      const storage = new MongoStorage({ url: urlFor(database), name: 'alice' });
+      await storage.load();
+      const calls = Array.from({ length: 20 }, (_, i) => storage.kv.set(`k${i}`, Uint8Array.of(i)));
+      const closed = storage.close();
+      // Microtasks only (no poll phase, so no reply is read): close() gets to its wait.
+      for (let i = 0; i < 50; i++) await Promise.resolve();
+      // The application's own synchronous work (or its backlog of calls) holds the event
+      // loop past CLOSE_GRACE_MS: the server's replies wait unread meanwhile.
+      const until = Date.now() + CLOSE_GRACE_MS + 1_000;
+      while (Date.now() < until);
+      await closed;
+      const results = await Promise.allSettled(calls);
+      expect(results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason.message).slice(0, 1)).toEqual([]);
+      const again = track(new MongoStorage({ url: urlFor(database), name: 'alice' }));
+      expect((await again.kv.entries()).length).toBe(20);
     });
   });
 }
