@@ -553,6 +553,11 @@ export class RedisConnection {
     // and leaves the queued commands to their commandTimeout. (A Cluster mtstore opens
     // queues nothing, and its node connections never wait to reconnect.)
     if (between) (client as unknown as FlushableQueue).flushQueue?.(new Error(CONNECTION_CLOSED));
+    // ioredis rejects the calls cut off when each socket's close is read, a turn or more
+    // later (for thousands, seconds of building their errors): close() resolved before
+    // them. It resolves once they settled (docs/contract.md §9); the quiet bound only
+    // keeps a call ioredis never settles from holding it for ever.
+    await this.#calls.settled(CLOSE_GRACE_MS);
   }
 }
 
