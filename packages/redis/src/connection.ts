@@ -522,7 +522,15 @@ export class RedisConnection {
    * comes, and QUIT would wait for `commandTimeout` (5 s).
    */
   async close(): Promise<void> {
-    if (!this.owned) return;
+    if (!this.owned) {
+      // The application's client stays open, so the calls finish on it all the same, but
+      // they did after close() had resolved (a thousand of them, none settled yet): an
+      // application that then quit or disconnected its client cut them off. They settle
+      // first, as on a connection mtstore owns; as long as the client's own settings
+      // (commandTimeout, retries) make them take, as a MongoDB client of the application.
+      await this.#calls.settled();
+      return;
+    }
     const client = this.client;
     this.#closing = true;
     const answered = await this.#letCallsFinish();

@@ -208,3 +208,30 @@ describe.runIf(single.available)("an application's client that the application q
     a.disconnect();
   });
 });
+
+describe.runIf(single.available)("close() with calls in flight on an application's client", () => {
+  it('every call made before close() settles before it resolves; the client stays open', async () => {
+    const client = new Redis(REDIS_URL);
+    client.on('error', () => {});
+    const prefix = `mtstore-test:${randomName('app-close')}:`;
+    const storage = new RedisStorage({ client, prefix, name: 'alice' });
+    cleanup.push(async () => {
+      const a = admin();
+      await dropPrefix(a, prefix);
+      a.disconnect();
+      client.disconnect();
+    });
+    await storage.load();
+    let settled = 0;
+    const calls = Array.from({ length: 1_000 }, (_, i) => storage.kv.set(`k${i}`, Uint8Array.of(i & 255)).finally(() => settled++));
+    await storage.close();
+    // Before, close() resolved at once with none of them settled, and an application
+    // that disconnected its client next cut them off.
+    expect(settled).toBe(1_000);
+    await Promise.all(calls);
+    expect(client.status).toBe('ready');
+    const reader = new RedisStorage({ client, prefix, name: 'alice' });
+    expect((await reader.kv.entries()).length).toBe(1_000);
+    await reader.close();
+  });
+});
