@@ -1,8 +1,8 @@
 // Instructions per op (callgrind) of the bridge rows of bench/clients.mjs (mtcute) and
 // bench/gramjs.mjs (GramJS), both sides, exactly the targets those benches time:
-//   node bench/bridge-icount.mjs --report [row ...]   one process under callgrind runs
-//                                                      every row given (default: all),
-//                                                      prints instructions per op;
+//   node bench/bridge-icount.mjs --report [row ...]   a process under callgrind per row
+//                                                      given (default: all), prints
+//                                                      instructions per op;
 //   node bench/bridge-icount.mjs --child <row ...>    what callgrind runs.
 // Rows are `mtcute:<operation>` (sides adapter = the bridge over @mtstore/sqlite, raw =
 // mtcute's SqliteStorage) and `gramjs:<operation>` (sides bridge = StorageSession,
@@ -38,13 +38,14 @@ const FIRST_TIME = ' (first time)';
 // measured window, which under --single-threaded moves a 10-batch figure by several percent
 // between runs; 16 leaves it out).
 const FRESH_WARMUP = Number(process.env.ICOUNT_WARMUP ?? 4);
-// ICOUNT_OP_WARMUP=n: n warm-up ops on the single-op rows instead of 2,000 (after 2,000 the
-// JIT still works in the window: mtcute:authKeys.set's adapter side measured 34.7k Ir/op
-// after 2,000, 33.0k after 20,000, at the default 5,000 ops). A window also holds a fixed
-// cost beyond the control calls (tens of millions of Ir: the same row measured 32.2k Ir/op
-// at ICOUNT_N=5000, 27.2k at 20000): compare figures of one ICOUNT_N, or take
-// (N2 * figure2 - N1 * figure1) / (N2 - N1) from two runs for the per-op cost alone.
-const OP_WARMUP = Number(process.env.ICOUNT_OP_WARMUP ?? 2_000);
+// ICOUNT_OP_WARMUP=n: n warm-up ops on the single-op rows instead of 20,000. After 2,000
+// (the default until the loops went through runOps) TurboFan still compiled the bridge's
+// callees in its window, none of mtcute's: mtcute:peers.getById's adapter side 34.8k Ir/op
+// after 2,000 (6.9k of it compiler: peerFromData, core's and sqlite's getById), 27.2k after
+// 20,000 with no compiler in any window of the mtcute rows; mtcute's side 28.1k and 28.5k.
+// Compare figures of one ICOUNT_N: a window's fixed cost (beyond the control calls, which
+// are subtracted) is spread over its ops.
+const OP_WARMUP = Number(process.env.ICOUNT_OP_WARMUP ?? 20_000);
 const warmup = (row) => (row.endsWith(FIRST_TIME) ? FRESH_WARMUP : BATCH_ROW.test(row) ? 2 * BATCHES : OP_WARMUP);
 
 const ROWS = [
@@ -65,6 +66,21 @@ const operationOf = (row) => row.slice(row.indexOf(':') + 1).replace(FIRST_TIME,
 const KNOWN = [...ROWS, `mtcute:peers.store ×1000 + save()${FIRST_TIME}`];
 
 
+
+/**
+ * Ops `from` to `to` of `op`, each awaited. Warm-up and window both run through this one
+ * function: with a loop of its own, the warm-up loop (OSR-compiled with `op` and its
+ * callees inlined) left them unoptimized on their own, and TurboFan compiled them in the
+ * window instead, after every warm-up op: 3-5k Ir/op of compiler in the window of the
+ * side measured first (the bridge's mtcute authKeys.set alone, 20,000 warm-up ops:
+ * 26.6k Ir/op measured first, 21.7k after mtcute's side; --trace-opt marked core's
+ * `bytesLength` and the op itself for optimization inside the window). Shared by both
+ * sides, this loop deopts once on the other side's `op` and is compiled again during
+ * that side's warm-up.
+ */
+async function runOps(op, from, to) {
+  for (let i = from; i < to; i++) await op(i);
+}
 
 async function child(rows) {
   let mtcute;
@@ -90,15 +106,13 @@ async function child(rows) {
     for (const side of SIDES[clientOf(row)]) {
       const op = targets(side);
       if (op === undefined) throw new Error(`bridge-icount: no row ${JSON.stringify(row)} side ${side}`);
-      let i = 0;
-      for (const end = warmup(row); i < end; i++) await op(i);
+      const end = warmup(row);
+      await runOps(op, 0, end);
       // A full collection first: the garbage of set-up (every batch built) and of the
       // other side is not marked in this side's window (incremental marking of it landed
       // in whichever side ran first, up to a third of a first-time window).
       globalThis.gc();
-      await measured(async () => {
-        for (const end = i + count(row); i < end; i++) await op(i);
-      });
+      await measured(() => runOps(op, end, end + count(row)));
     }
   }
   await mtcute?.close();
@@ -107,18 +121,17 @@ async function child(rows) {
 }
 
 function report(rows) {
-  const totals = callgrindDumps(['--single-threaded', '--expose-gc', fileURLToPath(import.meta.url), '--child', ...rows], "cg.out.3 is the first row's first side");
-  // The second empty window (the first one also warms the control path up).
-  const overhead = totals[1];
-  const per = new Map();
-  let at = 2;
-  for (const row of rows) for (const side of SIDES[clientOf(row)]) per.set(`${row}|${side}`, (totals[at++] - overhead) / count(row));
-  console.log(`(control calls per window: ${overhead} Ir, subtracted)`);
+  // One process per row: in one process for all, the JIT state earlier rows left moved a
+  // later row's figure (gramjs:processEntities ×1000 new users, bridge: 13.3M Ir/op alone,
+  // 23.1M after the mtcute rows' 20,000 warm-up ops, 11.3M of it compiler).
   for (const row of rows) {
+    const totals = callgrindDumps(['--single-threaded', '--expose-gc', fileURLToPath(import.meta.url), '--child', row], `cg.out.3 is ${row}'s first side`);
+    // The second empty window (the first one also warms the control path up).
+    const overhead = totals[1];
     const [a, b] = SIDES[clientOf(row)];
-    const ia = per.get(`${row}|${a}`);
-    const ib = per.get(`${row}|${b}`);
-    console.log(`${row.padEnd(64)} ${a} ${ia?.toFixed(0)} Ir/op  ${b} ${ib?.toFixed(0)} Ir/op  ${b}/${a} ${(ib / ia).toFixed(3)}`);
+    const ia = (totals[2] - overhead) / count(row);
+    const ib = (totals[3] - overhead) / count(row);
+    console.log(`${row.padEnd(64)} ${a} ${ia.toFixed(0)} Ir/op  ${b} ${ib.toFixed(0)} Ir/op  ${b}/${a} ${(ib / ia).toFixed(3)}  (control calls per window: ${overhead} Ir, subtracted)`);
   }
 }
 
