@@ -258,14 +258,20 @@ export class SessionSubject implements SessionStorageProtocol {
     }
   }
 
-  /** A background sweep: batches until one comes back short; never two at once. */
+  /**
+   * A background sweep: batches until one removes nothing; never two at once. Not until
+   * one comes back short: nodes sweeping one storage together each remove part of the
+   * same expired sessions (MongoDB: each of two nodes got about half of a batch), so
+   * each batch came back short and both stopped with most of the backlog left for
+   * later intervals (seen: 100 of 600 removed in a round).
+   */
   #sweep(): void {
     if (this.#sweeping || this.#closing) return;
     this.#sweeping = (async () => {
       try {
         while (!this.#closing) {
           const removed = await this.expireSessions(this.#sweepBatch);
-          if (removed.length < this.#sweepBatch) break;
+          if (removed.length === 0) break;
           // Let the hot path in between batches.
           await new Promise((resolve) => setImmediate(resolve));
         }
