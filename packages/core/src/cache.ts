@@ -20,7 +20,11 @@
  *
  * Races: a storage read that started before an eviction must not put back what the
  * eviction removed. Every eviction bumps a generation number; a read inserts its answer
- * only if the generation is unchanged since it started.
+ * if the generation is unchanged since it started, or else if neither its session nor
+ * its auth key was evicted since (and the cache was not dropped): evictions are noted
+ * by session id and by key while reads are under way. Giving up on any eviction at all
+ * stopped the cache filling on a busy server, where other sessions are evicted all the
+ * time (destroys, touches, a sweep announcing thousands a second).
  *
  * Memory: bounded by `maxEntries`, approximately LRU with two generations of maps keyed
  * by session id — a hit in the young map costs one Map lookup and no reordering; a hit in the old map
@@ -124,6 +128,20 @@ function removeKey(generation: Generation, authKeyId: bigint): number {
   return removed;
 }
 
+/** Notes `id` evicted at `generation`, moved to the end so the map stays in generation order. */
+function note(evicted: Map<bigint, number>, id: bigint, generation: number): void {
+  evicted.delete(id);
+  evicted.set(id, generation);
+}
+
+/** Forgets evictions no read under way started before (the oldest read started at `oldest`). */
+function prune(evicted: Map<bigint, number>, oldest: number): void {
+  for (const [id, generation] of evicted) {
+    if (generation > oldest) return;
+    evicted.delete(id);
+  }
+}
+
 /** One resolved promise for every hit (and every synchronous no): no allocation on the hot path. */
 const YES: Promise<boolean> = Promise.resolve(true);
 const NO: Promise<boolean> = Promise.resolve(false);
@@ -147,8 +165,16 @@ export class CachedSessionStorage implements SessionStorageProtocol {
   #old: Generation = new Map();
   #youngSize = 0;
   #oldSize = 0;
-  /** Bumped by every eviction: a read that started before it does not insert. */
+  /** Bumped by every eviction and drop: a read that started before it inserts only if #untouched says so. */
   #generation = 0;
+  /** The generation the last drop made: a read that started before it never inserts. */
+  #droppedAt = 0;
+  /** Reads under way by the generation they started at (insertion order is generation order). */
+  readonly #reads = new Map<number, number>();
+  /** While reads are under way: the generation of each session id's latest eviction, oldest first. */
+  readonly #evictedIds = new Map<bigint, number>();
+  /** The same for destroyAllSessions' evictions of whole auth keys. */
+  readonly #evictedKeys = new Map<bigint, number>();
   #live = false;
   /** The subscription being made said `lost` and not `live` since: it must not go live when subscribe resolves. */
   #lost = false;
@@ -239,7 +265,9 @@ export class CachedSessionStorage implements SessionStorageProtocol {
   }
 
   #drop(): void {
-    this.#generation++;
+    this.#droppedAt = ++this.#generation;
+    this.#evictedIds.clear();
+    this.#evictedKeys.clear();
     this.#young = new Map();
     this.#old = new Map();
     this.#youngSize = 0;
@@ -248,6 +276,7 @@ export class CachedSessionStorage implements SessionStorageProtocol {
 
   #evict(authKeyId: bigint, sessionId: bigint): void {
     this.#generation++;
+    if (this.#reads.size > 0) note(this.#evictedIds, sessionId, this.#generation);
     if (remove(this.#young, authKeyId, sessionId)) {
       this.#youngSize--;
       this.#evictions++;
@@ -261,6 +290,7 @@ export class CachedSessionStorage implements SessionStorageProtocol {
   /** Every session of a key: a scan of both generations (destroyAllSessions is rare next to hasSession). */
   #evictKey(authKeyId: bigint): void {
     this.#generation++;
+    if (this.#reads.size > 0) note(this.#evictedKeys, authKeyId, this.#generation);
     const young = removeKey(this.#young, authKeyId);
     const old = removeKey(this.#old, authKeyId);
     this.#youngSize -= young;
@@ -342,9 +372,38 @@ export class CachedSessionStorage implements SessionStorageProtocol {
     }
     if (!this.#live) return this.#storage.hasSession(authKeyId, sessionId);
     const generation = this.#generation;
+    this.#reads.set(generation, (this.#reads.get(generation) ?? 0) + 1);
     // Invalid ids are not checked here: storage rejects them (naming hasSession) and the
     // rejection passes through; #fill checks them again before caching anything.
-    return this.#storage.hasSession(authKeyId, sessionId).then((has) => (has ? this.#fill(authKeyId, sessionId, generation) : false));
+    return this.#storage.hasSession(authKeyId, sessionId).then(
+      (has) => (has ? this.#fill(authKeyId, sessionId, generation).finally(() => this.#readDone(generation)) : (this.#readDone(generation), false)),
+      (error: unknown) => {
+        this.#readDone(generation);
+        throw error;
+      },
+    );
+  }
+
+  /** A read that started at `generation` ended: what no read under way needs any more is forgotten. */
+  #readDone(generation: number): void {
+    const left = (this.#reads.get(generation) ?? 1) - 1;
+    if (left > 0) this.#reads.set(generation, left);
+    else this.#reads.delete(generation);
+    const oldest = this.#reads.keys().next();
+    if (oldest.done) {
+      this.#evictedIds.clear();
+      this.#evictedKeys.clear();
+      return;
+    }
+    prune(this.#evictedIds, oldest.value);
+    prune(this.#evictedKeys, oldest.value);
+  }
+
+  /** Nothing a read that started at `generation` must not cache happened since. */
+  #untouched(authKeyId: bigint, sessionId: bigint, generation: number): boolean {
+    if (generation === this.#generation) return true;
+    if (generation < this.#droppedAt) return false;
+    return !((this.#evictedIds.get(sessionId) ?? 0) > generation || (this.#evictedKeys.get(authKeyId) ?? 0) > generation);
   }
 
   /**
@@ -367,7 +426,7 @@ export class CachedSessionStorage implements SessionStorageProtocol {
       if (info === null) return true;
       deadline = info.expiresAt ?? Infinity;
     }
-    if (this.#live && generation === this.#generation && !this.#closing) this.#insert(authKeyId, sessionId, deadline);
+    if (this.#live && this.#untouched(authKeyId, sessionId, generation) && !this.#closing) this.#insert(authKeyId, sessionId, deadline);
     return true;
   }
 
