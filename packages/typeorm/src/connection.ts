@@ -64,6 +64,14 @@ interface QueryResultLike {
 /** The part of pg's Pool the direct path uses. */
 interface PgPool {
   query(sql: string, params: unknown[]): Promise<PgResult>;
+  connect(callback: (error: Error | undefined, client: PgClient | undefined, release: (error?: Error) => void) => void): void;
+}
+
+/** The part of a pg client that #borrowedQuery uses. */
+interface PgClient {
+  query(sql: string, params: unknown[], callback: (error: Error | null, result: PgResult) => void): void;
+  once(event: 'error', listener: (error: Error) => void): void;
+  removeListener(event: 'error', listener: (error: Error) => void): void;
 }
 
 /**
@@ -228,6 +236,14 @@ export class Connection {
   readonly #timers = new Set<NodeJS.Timeout>();
   /** postgres: what TypeORM's START TRANSACTION becomes (see beginStatement); undefined elsewhere. */
   readonly #begin: string | undefined;
+  /**
+   * close() gave up on the calls still in flight. On the application's DataSource, which
+   * stays open, a call still waiting for a connection would run when its turn came, after
+   * close() had told it StorageClosedError (a write landing with its caller told it was not
+   * made, the application's own queries queued behind it): from here the connection is
+   * handed back unused, and a query runner sends nothing but ROLLBACK.
+   */
+  #gaveUp = false;
 
   constructor(options: TypeormConnectionOptions, where: string) {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${where}: options must be an object`);
@@ -514,7 +530,8 @@ export class Connection {
   #direct<T>(pool: PgPool, sql: string, params: readonly unknown[], pick: (result: PgResult) => T, attempt: number, recover = true): Promise<T> {
     const logger = this.#dataSource.logger;
     logger.logQuery(sql, params as unknown[]);
-    return pool.query(sql, params as unknown[]).then(pick, (error: unknown) => {
+    return (this.owned ? pool.query(sql, params as unknown[]) : this.#borrowedQuery(pool, sql, params as unknown[])).then(pick, (error: unknown) => {
+      if (error instanceof StorageClosedError) throw error;
       if (this.owned && (isStatementTimeout(error) || isConnectionError(error))) this.#discardIdle();
       logger.logQueryError(error as Error, sql, params as unknown[]);
       const failed = new QueryFailedError(sql, params as unknown[], error as Error);
@@ -522,6 +539,42 @@ export class Connection {
       if (attempt >= ATTEMPTS || !retryable(failed)) throw failed;
       return backoff(attempt).then(() => this.#direct(pool, sql, params, pick, attempt + 1, recover));
     });
+  }
+
+  /**
+   * pool.query on the application's pool, with the connection checked out here so that a
+   * call close() gave up on while it waited for one hands it back unused (#gaveUp; on a
+   * pool mtstore owns, ended by close(), such a call never gets one). The rest is what
+   * pg-pool's query does: an error on the client while the statement runs fails the call,
+   * and a failed statement's client is released with its error (pg-pool then discards it).
+   */
+  #borrowedQuery(pool: PgPool, sql: string, params: unknown[]): Promise<PgResult> {
+    return new Promise((resolve, reject) => {
+      pool.connect((error, client, release) => {
+        if (client === undefined) return reject(error ?? new Error('pg gave no connection'));
+        if (this.#gaveUp) {
+          // From a microtask: release() hands the connection straight to the next waiter,
+          // most likely another of these calls (a backlog would nest one release per call).
+          queueMicrotask(() => release());
+          return reject(this.#closedWhileWaiting());
+        }
+        let done = false;
+        const finish = (failure: Error | null, result?: PgResult): void => {
+          if (done) return;
+          done = true;
+          client.removeListener('error', finish);
+          release(failure ?? undefined);
+          if (failure !== null) reject(failure);
+          else resolve(result as PgResult);
+        };
+        client.once('error', finish);
+        client.query(sql, params, finish);
+      });
+    });
+  }
+
+  #closedWhileWaiting(): StorageClosedError {
+    return new StorageClosedError(`${this.#where}: closed while this call was waiting for a connection`);
   }
 
   /**
@@ -578,6 +631,7 @@ export class Connection {
       const grace = new Promise<void>((done) => (timer = setTimeout(done, CLOSE_GRACE_MS)));
       await Promise.race([Promise.allSettled([...this.#inFlight].map((entry) => entry.call)), grace]);
       clearTimeout(timer);
+      if (this.#inFlight.size > 0) this.#gaveUp = true;
       for (const entry of this.#inFlight) {
         entry.reject(new StorageClosedError(`${this.#where}: closed while this call was still running (${CLOSE_GRACE_MS} ms after close())`));
       }
@@ -710,6 +764,9 @@ export class Connection {
       // postgres: the transaction's idle limit goes in the same message (see beginStatement).
       if (begin !== undefined && sql === 'START TRANSACTION' && (params === undefined || params.length === 0)) sql = begin;
       if (this.#abandoned.has(runner)) return Promise.reject(new StatementTimeout('an earlier statement on this connection timed out; the connection was closed'));
+      // A call close() gave up on (#gaveUp) runs nothing more: a runner that holds a
+      // connection may still roll back (it goes back to the pool outside a transaction).
+      if (this.#gaveUp && !(sql.startsWith('ROLLBACK') && heldConnection(runner) !== undefined)) return Promise.reject(this.#closedWhileWaiting());
       const settled = query(sql, params, structured).catch((error: unknown) => {
         if (isStatementTimeout(error)) this.#abandon(runner);
         else if (isConnectionError(error)) this.#discardIdle();
@@ -748,8 +805,8 @@ export class Connection {
     if (this.#abandoned.has(runner)) return;
     this.#abandoned.add(runner);
     this.#discardIdle();
-    const held = (runner as { databaseConnection?: unknown }).databaseConnection;
-    if (held !== undefined && held !== null) closeNow(held);
+    const held = heldConnection(runner);
+    if (held !== undefined) closeNow(held);
     else runner.connect().then(closeNow, () => {});
   }
 
@@ -794,6 +851,11 @@ export class Connection {
   async #withRunner<T>(work: (runner: QueryRunner) => Promise<T>): Promise<T> {
     const runner = this.#guard(this.#dataSource.createQueryRunner());
     try {
+      // Connected before the first statement: a call close() gave up on while it waited
+      // for the connection sends nothing (#gaveUp; the runner's own lazy connect would
+      // send the statement as soon as the connection came).
+      await runner.connect();
+      if (this.#gaveUp) throw this.#closedWhileWaiting();
       return await work(runner);
     } finally {
       await runner.release();
@@ -834,6 +896,12 @@ export class Connection {
       }
     });
   }
+}
+
+/** The connection a query runner holds, undefined before its first statement and after release. */
+function heldConnection(runner: QueryRunner): unknown {
+  const held = (runner as { databaseConnection?: unknown }).databaseConnection;
+  return held === null ? undefined : held;
 }
 
 /**

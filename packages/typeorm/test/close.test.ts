@@ -7,6 +7,7 @@
 import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fullSession, peer, randomNamespace } from '@mtstore/conformance/vitest';
+import { DataSource, type DataSourceOptions } from 'typeorm';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TypeormSessionStorage, TypeormStorage } from '../src/index.js';
 import { CLOSE_GRACE_MS } from '../src/connection.js';
@@ -50,6 +51,50 @@ for (const db of drivers) {
     }, 30_000);
 
     if (db.name !== 'sqlite') {
+      it("on the application's DataSource, calls close() gave up on while they waited for a connection never run afterwards", async () => {
+        const namespace = randomNamespace();
+        const prefix = db.prefix(namespace);
+        // No wait bound for a connection (the test drivers set one): the queued calls wait past the grace.
+        const dataSource = new DataSource({ ...db.options(namespace), poolSize: 1, connectTimeoutMS: 0, connectTimeout: 0 } as unknown as DataSourceOptions);
+        await dataSource.initialize();
+        const storage = new TypeormStorage({ dataSource, tablePrefix: prefix, name: 'alice' });
+        const admin = await db.admin();
+        const locker = admin.createQueryRunner();
+        try {
+          await storage.kv.set('held', Uint8Array.of(1));
+          await storage.peers.upsert([peer('user', 1)]);
+          const kv = admin.driver.escape(`${prefix ?? ''}kv`);
+          const peers = admin.driver.escape(`${prefix ?? ''}peers`);
+          // Another connection holds the kv rows: the pool's one connection waits on that lock
+          // past the grace, every other call waits for the connection.
+          await locker.startTransaction();
+          await locker.query(`SELECT * FROM ${kv} FOR UPDATE`);
+          const held = storage.kv.set('held', Uint8Array.of(2)).catch(() => {});
+          const code = (error: { code?: string }) => error.code;
+          const queued = [
+            ...Array.from({ length: 60 }, (_, i) => storage.kv.set(`q${i}`, Uint8Array.of(i)).then(() => 'done', code)),
+            ...Array.from({ length: 20 }, (_, i) => storage.peers.upsert([peer('user', 100 + i)]).then(() => 'done', code)),
+          ];
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          const closing = storage.close();
+          expect(new Set(await Promise.all(queued))).toEqual(new Set(['MTSTORE_STORAGE_CLOSED']));
+          await locker.rollbackTransaction();
+          await closing;
+          await held;
+          // The application's own query queues behind whatever mtstore left in the pool.
+          await dataSource.query('SELECT 1');
+          const [kvRows] = (await admin.query(`SELECT count(*) AS n FROM ${kv}`)) as { n: string | number }[];
+          const [peerRows] = (await admin.query(`SELECT count(*) AS n FROM ${peers}`)) as { n: string | number }[];
+          expect({ kv: Number(kvRows?.n), peers: Number(peerRows?.n) }, 'rows written by calls told StorageClosedError').toEqual({ kv: 1, peers: 1 });
+        } finally {
+          if (locker.isTransactionActive) await locker.rollbackTransaction();
+          await locker.release();
+          await storage.close();
+          await dataSource.destroy();
+          await db.cleanup(namespace);
+        }
+      }, 30_000);
+
       it(`a call still blocked ${CLOSE_GRACE_MS} ms after close() rejects StorageClosedError, and close() resolves`, async () => {
         const namespace = randomNamespace();
         const storage = new TypeormStorage({ options: db.options(namespace), tablePrefix: db.prefix(namespace) });

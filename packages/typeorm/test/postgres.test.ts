@@ -52,43 +52,51 @@ if (server.available) {
     });
 
     // kv.get, kv.set and the other lone statements go to the DataSource's pg pool, not a
-    // query runner (connection.ts, #direct): that path must still retry, log and fail as a runner would.
+    // query runner (connection.ts, #direct): that path must still retry, log and fail as a
+    // runner would. The failures are the server's own: a trigger on the kv table raises them.
     it('a lone statement on the pool runs again after a deadlock; another failure is logged once and rejects typed', async () => {
       const namespace = randomNamespace();
       const failed: string[] = [];
       const logger = { logQuery() {}, logQueryError: (_error: unknown, query: string) => void failed.push(query), logQuerySlow() {}, logSchemaBuild() {}, logMigration() {}, log() {} };
       const app = await new DataSource({ ...db.options(namespace), logger } as PostgresOptions).initialize();
       const storage = new TypeormStorage({ dataSource: app, tablePrefix: db.prefix(namespace) });
-      const pool = (app.driver as unknown as { master: { query: (...args: unknown[]) => Promise<unknown> } }).master;
-      const query = pool.query;
+      const admin = await db.admin();
+      const attempts = `${namespace}_attempts`;
+      const raise = `${namespace}_raise`;
+      /** The trigger raises `code` on every kv write (an upsert fires it once), or only on the first attempt (`once`); counts the attempts. */
+      const failWrites = (code: string, once: boolean) =>
+        admin.query(
+          `CREATE OR REPLACE FUNCTION ${raise}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+             IF nextval('${attempts}') = 1 OR NOT ${once} THEN RAISE EXCEPTION 'injected %', '${code}' USING ERRCODE = '${code}'; END IF;
+             RETURN NEW;
+           END $$`,
+        );
+      const attemptsMade = async () => Number(((await admin.query(`SELECT last_value, is_called FROM ${attempts}`)) as { last_value: string; is_called: boolean }[])[0]?.last_value);
       try {
         await storage.kv.set('k', Uint8Array.of(7));
-        let calls = 0;
-        pool.query = function (this: unknown, ...args: unknown[]) {
-          calls++;
-          if (calls === 1) return Promise.reject(Object.assign(new Error('deadlock detected'), { code: '40P01' }));
-          return query.apply(this, args);
-        };
-        expect([...((await storage.kv.get('k')) ?? [])]).toEqual([7]);
-        expect(calls).toBe(2);
-        expect(failed).toHaveLength(1);
-        expect(failed[0]).toMatch(/SELECT value FROM/);
-
-        calls = 0;
-        failed.length = 0;
-        pool.query = () => {
-          calls++;
-          return Promise.reject(Object.assign(new Error('permission denied for table'), { code: '42501' }));
-        };
-        await expect(storage.kv.set('k', Uint8Array.of(8))).rejects.toBeInstanceOf(StorageError);
-        expect(calls).toBe(1);
+        await admin.query(`CREATE SEQUENCE ${attempts}`);
+        await failWrites('40P01', true);
+        await admin.query(`CREATE TRIGGER ${raise} BEFORE INSERT ON ${db.prefix(namespace)}kv FOR EACH ROW EXECUTE FUNCTION ${raise}()`);
+        await storage.kv.set('k', Uint8Array.of(8));
+        expect(await attemptsMade()).toBe(2);
+        expect([...((await storage.kv.get('k')) ?? [])]).toEqual([8]);
         expect(failed).toHaveLength(1);
         expect(failed[0]).toMatch(/INSERT INTO/);
+
+        failed.length = 0;
+        await admin.query(`ALTER SEQUENCE ${attempts} RESTART`);
+        await failWrites('42501', false);
+        await expect(storage.kv.set('k', Uint8Array.of(9))).rejects.toBeInstanceOf(StorageError);
+        expect(await attemptsMade()).toBe(1);
+        expect(failed).toHaveLength(1);
+        expect(failed[0]).toMatch(/INSERT INTO/);
+        expect([...((await storage.kv.get('k')) ?? [])]).toEqual([8]);
       } finally {
-        pool.query = query;
         await storage.close();
         await app.destroy();
         await db.cleanup(namespace);
+        await admin.query(`DROP FUNCTION IF EXISTS ${raise}() CASCADE`);
+        await admin.query(`DROP SEQUENCE IF EXISTS ${attempts}`);
       }
     });
 
