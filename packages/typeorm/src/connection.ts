@@ -239,8 +239,8 @@ export class Connection {
   /**
    * close() gave up on the calls still in flight. On the application's DataSource, which
    * stays open, a call still waiting for a connection would run when its turn came, after
-   * close() had told it StorageClosedError (a write landing with its caller told it was not
-   * made, the application's own queries queued behind it): from here the connection is
+   * close() had rejected it (a write landing after its caller had given up on it, the
+   * application's own queries queued behind it): from here the connection is
    * handed back unused, and a query runner sends nothing but ROLLBACK.
    */
   #gaveUp = false;
@@ -469,7 +469,7 @@ export class Connection {
 
   /**
    * A call, already started, tracked so that close() can wait for it: it settles on its
-   * own, or with StorageClosedError once close() has waited CLOSE_GRACE_MS for it.
+   * own, or with StorageUnavailableError once close() has waited CLOSE_GRACE_MS for it.
    */
   #tracked<T>(call: Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
@@ -619,7 +619,9 @@ export class Connection {
 
   /**
    * Settles every call already made, then (owned DataSource) destroys it. Calls get
-   * CLOSE_GRACE_MS to finish; those still running then reject with StorageClosedError.
+   * CLOSE_GRACE_MS to finish; those still running then reject with StorageUnavailableError
+   * (a write may or may not have been applied: StorageClosedError means a call made after
+   * close(), which never ran).
    * Destroying first would strand them: pg's pool never answers a connection request
    * queued before `end()`, so a call waiting for a connection would stay pending.
    * Destroying is bounded too (DESTROY_TIMEOUT_MS, see #destroy): close() resolves, and
@@ -633,7 +635,7 @@ export class Connection {
       clearTimeout(timer);
       if (this.#inFlight.size > 0) this.#gaveUp = true;
       for (const entry of this.#inFlight) {
-        entry.reject(new StorageClosedError(`${this.#where}: closed while this call was still running (${CLOSE_GRACE_MS} ms after close())`));
+        entry.reject(new StorageUnavailableError(`${this.#where}: closed while this call was still running (${CLOSE_GRACE_MS} ms after close()): a write may or may not have been applied`));
       }
       this.#inFlight.clear();
     }

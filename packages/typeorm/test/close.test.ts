@@ -77,7 +77,7 @@ for (const db of drivers) {
           ];
           await new Promise((resolve) => setTimeout(resolve, 200));
           const closing = storage.close();
-          expect(new Set(await Promise.all(queued))).toEqual(new Set(['MTSTORE_STORAGE_CLOSED']));
+          expect(new Set(await Promise.all(queued))).toEqual(new Set(['MTSTORE_STORAGE_UNAVAILABLE']));
           await locker.rollbackTransaction();
           await closing;
           await held;
@@ -85,7 +85,7 @@ for (const db of drivers) {
           await dataSource.query('SELECT 1');
           const [kvRows] = (await admin.query(`SELECT count(*) AS n FROM ${kv}`)) as { n: string | number }[];
           const [peerRows] = (await admin.query(`SELECT count(*) AS n FROM ${peers}`)) as { n: string | number }[];
-          expect({ kv: Number(kvRows?.n), peers: Number(peerRows?.n) }, 'rows written by calls told StorageClosedError').toEqual({ kv: 1, peers: 1 });
+          expect({ kv: Number(kvRows?.n), peers: Number(peerRows?.n) }, 'rows written by calls close() rejected').toEqual({ kv: 1, peers: 1 });
         } finally {
           if (locker.isTransactionActive) await locker.rollbackTransaction();
           await locker.release();
@@ -95,7 +95,7 @@ for (const db of drivers) {
         }
       }, 30_000);
 
-      it(`a call still blocked ${CLOSE_GRACE_MS} ms after close() rejects StorageClosedError, and close() resolves`, async () => {
+      it(`a call still blocked ${CLOSE_GRACE_MS} ms after close() rejects StorageUnavailableError (may or may not have been applied), and close() resolves`, async () => {
         const namespace = randomNamespace();
         const storage = new TypeormStorage({ options: db.options(namespace), tablePrefix: db.prefix(namespace) });
         const admin = await db.admin();
@@ -113,7 +113,7 @@ for (const db of drivers) {
           await new Promise((resolve) => setTimeout(resolve, 200));
           const started = Date.now();
           const closing = storage.close();
-          expect(await blocked).toBe('MTSTORE_STORAGE_CLOSED');
+          expect(await blocked).toBe('MTSTORE_STORAGE_UNAVAILABLE');
           expect(Date.now() - started).toBeGreaterThanOrEqual(CLOSE_GRACE_MS - 50);
           await locker.rollbackTransaction();
           await closing;
