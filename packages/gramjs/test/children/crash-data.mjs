@@ -1,4 +1,4 @@
-// What the children share: the storage they open, and what write i of crash-writer.mjs stores (for the writer and the test that checks it).
+// What write i of crash-writer.mjs stores, for the writer and the test that checks it.
 
 /** 256 bytes whose first four are i (big-endian): the test reads back which write a stored key is. */
 export function crashKey(i) {
@@ -11,18 +11,4 @@ export function crashKey(i) {
 /** The user of write i: an access hash near the bottom of int64; every 7th write is the logged-in user. */
 export function crashUser(i) {
   return { id: BigInt(i + 1), accessHash: -(2n ** 63n) + BigInt(i), username: `crash_u${i}`, self: i % 7 === 0 };
-}
-
-/**
- * The storage a child opens from its command line, `sqlite <file> ...` or
- * `postgres <url> <schema> ...`, under session `name`; `rest` is what follows them.
- */
-export async function openChildStorage(args, name) {
-  const [kind, target, ...rest] = args;
-  if (kind === 'sqlite') {
-    const { SqliteStorage } = await import('@mtstore/sqlite');
-    return { storage: new SqliteStorage({ path: target, name }), rest };
-  }
-  const { PostgresStorage } = await import('@mtstore/postgres');
-  return { storage: new PostgresStorage({ config: { connectionString: target }, schema: rest[0], name }), rest: rest.slice(1) };
 }

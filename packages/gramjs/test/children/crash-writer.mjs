@@ -7,9 +7,10 @@ import { writeSync } from 'node:fs';
 import { Api, helpers } from 'telegram';
 import { AuthKey } from 'telegram/crypto/AuthKey.js';
 import { StorageSession } from '@mtstore/gramjs';
-import { crashKey, crashUser, openChildStorage } from './crash-data.mjs';
+import { crashKey, crashUser } from './crash-data.mjs';
+import { openFromArgs } from '@mtstore/test-adapters/child';
 
-const { storage, rest } = await openChildStorage(process.argv.slice(2), 'crash');
+const { storage, rest } = openFromArgs(process.argv.slice(2), 'crash');
 const start = Number(rest[0]);
 // The killed writer before this one never gave its lease back: take it over.
 const session = new StorageSession(storage, {

@@ -10,9 +10,10 @@ import { Api, extensions, TelegramClient } from 'telegram';
 import { AuthKey } from 'telegram/crypto/AuthKey.js';
 import { LogLevel } from 'telegram/extensions/Logger.js';
 import { StorageSession } from '@mtstore/gramjs';
-import { crashKey, openChildStorage } from './crash-data.mjs';
+import { crashKey } from './crash-data.mjs';
+import { openFromArgs } from '@mtstore/test-adapters/child';
 
-const { storage } = await openChildStorage(process.argv.slice(2), 'import');
+const { storage } = openFromArgs(process.argv.slice(2), 'import');
 class OfflineSocket extends extensions.PromisedNetSockets {
   connect(port, ip) {
     throw new Error(`no network here (${ip}:${port})`);

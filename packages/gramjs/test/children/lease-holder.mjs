@@ -8,9 +8,10 @@ import { writeSync } from 'node:fs';
 import { Api, helpers } from 'telegram';
 import { AuthKey } from 'telegram/crypto/AuthKey.js';
 import { StorageSession } from '@mtstore/gramjs';
-import { crashKey, openChildStorage } from './crash-data.mjs';
+import { crashKey } from './crash-data.mjs';
+import { openFromArgs } from '@mtstore/test-adapters/child';
 
-const { storage } = await openChildStorage(process.argv.slice(2), 'leased');
+const { storage } = openFromArgs(process.argv.slice(2), 'leased');
 const say = (line) => writeSync(1, `${line}\n`);
 const session = new StorageSession(storage, {
   lease: { onLost: (error) => say(`lost ${error.code}`) },

@@ -9,9 +9,10 @@ import { writeSync } from 'node:fs';
 import { Long } from '@mtcute/core';
 import { BaseTelegramClient } from '@mtcute/node';
 import { mtcuteStorage } from '@mtstore/mtcute';
-import { crashKey, crashUser, openChildStorage } from './crash-data.mjs';
+import { crashKey, crashUser } from './crash-data.mjs';
+import { openFromArgs } from '@mtstore/test-adapters/child';
 
-const { storage, rest } = await openChildStorage(process.argv.slice(2), 'crash');
+const { storage, rest } = openFromArgs(process.argv.slice(2), 'crash');
 const start = Number(rest[0]);
 // The killed writer before this one never gave its lease back: take it over.
 const tg = new BaseTelegramClient({ apiId: 1, apiHash: '0123456789abcdef0123456789abcdef', storage: mtcuteStorage(storage, { lease: { force: true } }), logLevel: 0 });

@@ -10,9 +10,10 @@ import { writeSync } from 'node:fs';
 import { Long } from '@mtcute/core';
 import { BaseTelegramClient } from '@mtcute/node';
 import { mtcuteStorage } from '@mtstore/mtcute';
-import { crashKey, openChildStorage } from './crash-data.mjs';
+import { crashKey } from './crash-data.mjs';
+import { openFromArgs } from '@mtstore/test-adapters/child';
 
-const { storage } = await openChildStorage(process.argv.slice(2), 'leased');
+const { storage } = openFromArgs(process.argv.slice(2), 'leased');
 const say = (line) => writeSync(1, `${line}\n`);
 const tg = new BaseTelegramClient({
   apiId: 1,
