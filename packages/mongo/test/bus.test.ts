@@ -14,6 +14,24 @@ import { adminClient, closeAdmin, dropDatabase, MONGODB_URL, server, urlFor } fr
 const event = (n: number, origin = 'test'): SessionEvent => ({ type: 'created', authKeyId: BigInt(n), sessionId: BigInt(n), origin });
 const wire = (n: number) => JSON.stringify({ t: 'c', a: String(n), s: String(n), o: 'direct' });
 
+/** The real collection, whose first insertMany reaches the server only after `meanwhile` (a publisher stalled between its head read and its insert). */
+function firstInsertAfter<T extends { insertMany: (...args: never[]) => unknown }>(collection: T, meanwhile: () => Promise<void>): T {
+  let stalled = false;
+  return new Proxy(collection, {
+    get(target, key) {
+      const value = Reflect.get(target, key, target) as unknown;
+      if (key === 'insertMany' && !stalled) {
+        return async (...args: Parameters<T['insertMany']>) => {
+          stalled = true;
+          await meanwhile();
+          return target.insertMany(...args);
+        };
+      }
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
 if (server.available) {
   let database = '';
   const buses: MongoSessionEventBus[] = [];
@@ -228,21 +246,9 @@ if (server.available) {
       // The stalled publisher read the head (1); before its insert reaches the server (its
       // process stalled, its insert queued for a pooled connection) another publishes 70
       // events, pruning at the 64th: the real collection, that insert delayed.
-      const collection = events();
-      let stalled = false;
-      const stalling = new Proxy(collection, {
-        get(target, key) {
-          const value = Reflect.get(target, key, target) as unknown;
-          if (key === 'insertMany' && !stalled) {
-            return async (...args: Parameters<typeof collection.insertMany>) => {
-              stalled = true;
-              for (let i = 2; i <= 71; i++) await busy.publish(event(i));
-              await waitFor(() => heard.length === 71, 5_000, 'the burst');
-              return target.insertMany(...args);
-            };
-          }
-          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-        },
+      const stalling = firstInsertAfter(events(), async () => {
+        for (let i = 2; i <= 71; i++) await busy.publish(event(i));
+        await waitFor(() => heard.length === 71, 5_000, 'the burst');
       });
       // Pruned numbers were free again: it stored its event under 2, below every reader's position, and nobody heard it.
       await append(stalling, [wire(999)], () => {});
@@ -264,24 +270,12 @@ if (server.available) {
         await busy.publish(event(1));
         // The stalled publisher read the head (1); while its insert is held, 70 events are
         // published, and those older than the guard are pruned at the 64th: 2..54 are free again.
-        const collection = events();
-        let stalled = false;
-        const stalling = new Proxy(collection, {
-          get(target, key) {
-            const value = Reflect.get(target, key, target) as unknown;
-            if (key === 'insertMany' && !stalled) {
-              return async (...args: Parameters<typeof collection.insertMany>) => {
-                stalled = true;
-                for (let i = 2; i <= 63; i++) await busy.publish(event(i));
-                await new Promise((resolve) => setTimeout(resolve, 500));
-                for (let i = 64; i <= 71; i++) await busy.publish(event(i));
-                expect((await sequenceOf(17))[0]).toBe(55n); // pruned: 2..54
-                await waitFor(() => heard.length === 71, 5_000, 'the burst');
-                return target.insertMany(...args);
-              };
-            }
-            return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-          },
+        const stalling = firstInsertAfter(events(), async () => {
+          for (let i = 2; i <= 63; i++) await busy.publish(event(i));
+          await new Promise((resolve) => setTimeout(resolve, 500));
+          for (let i = 64; i <= 71; i++) await busy.publish(event(i));
+          expect((await sequenceOf(17))[0]).toBe(55n); // pruned: 2..54
+          await waitFor(() => heard.length === 71, 5_000, 'the burst');
         });
         const appended = await append(stalling, [wire(999)], () => {});
         // Its event went under 2, below the listener's position (71): unheard, and so said.
