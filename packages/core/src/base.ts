@@ -67,7 +67,7 @@ import {
   INT64_MAX,
   INT64_MIN,
   isKvKey,
-  isPhone,
+  phoneHash,
   usernameLookupKey,
   MAX_DC_ID,
   MAX_KV_VALUE_BYTES,
@@ -1159,10 +1159,13 @@ export abstract class BaseStorage extends Closable implements Storage {
       getByPhone: (phone) => {
         try {
           if (this.closed) throw this.closedError('peers.getByPhone');
-          if (!isPhone(phone)) this.#invalid('peers.getByPhone', phoneCheck(phone));
+          // phoneHash checks what isPhone does and hashes on the way: the hash goes to the
+          // repository (memory's index hashes phones alike, and need not scan it again).
+          const hash = phoneHash(phone);
+          if (hash < 0) this.#invalid('peers.getByPhone', phoneCheck(phone));
           let result: Peer | null | Promise<Peer | null>;
           try {
-            result = this.peerRepository.getByPhone(phone);
+            result = this.peerRepository.getByPhone(phone as string, hash);
           } catch (error) {
             throw toStorageError(error, this.where('peers.getByPhone'));
           }

@@ -65,8 +65,12 @@ export interface PeerRepository {
   getById(type: PeerType, id: bigint): MaybePromise<Peer | null>;
   /** `username` is already lower-cased. Return the owner, min or not. */
   getByUsername(username: string): MaybePromise<Peer | null>;
-  /** Return the owner of the phone, min or not. */
-  getByPhone(phone: string): MaybePromise<Peer | null>;
+  /**
+   * Return the owner of the phone, min or not. `hash` is core's `phoneHash(phone)`
+   * (validate.ts: a 31-bit FNV-1a of its characters), computed while checking it: a
+   * repository that hashes phones the same way may use it instead of hashing again (memory).
+   */
+  getByPhone(phone: string, hash: number): MaybePromise<Peer | null>;
   /**
    * The peers after `after` in the adapter's order (from the start when null), at most
    * `limit` (1..10000). `after` is one this repository returned as `next`, or any

@@ -42,9 +42,12 @@ abstract class NameIndex {
   /** True when `peer` holds `name` (see the subclasses). */
   protected abstract holds(peer: StoredPeer, name: string): boolean;
 
-  /** The record that holds `name`, if any. */
-  get(name: string): StoredPeer | undefined {
-    const at = this.#find(name, nameHash(name));
+  /**
+   * The record that holds `name`, if any. `hash`: nameHash(name) when the caller has it
+   * (core hashes a phone lookup's key as it checks it), or an FNV-1a of 0 (nameHash's 1).
+   */
+  get(name: string, hash = nameHash(name)): StoredPeer | undefined {
+    const at = this.#find(name, hash === EMPTY ? 1 : hash);
     return at < 0 ? undefined : this.#record(at);
   }
 
@@ -194,7 +197,10 @@ export class PhoneIndex extends NameIndex {
   }
 }
 
-/** FNV-1a of the name, as a positive int32: never EMPTY or DELETED. */
+/**
+ * FNV-1a of the name, as a positive int32: never EMPTY or DELETED. Over a phone it is
+ * core's phoneHash (but 0, which is 1 here): core hands that to getByPhone.
+ */
 export function nameHash(name: string): number {
   let h = 0x811c9dc5;
   const length = name.length;

@@ -35,9 +35,10 @@ export class MemoryPeers extends SessionPart implements PeerRepository {
     return peer === undefined ? null : new PeerCopy(peer, peerIdFromKey(peer.key), (table as PeerTable).bytes);
   }
 
-  getByPhone(phone: string): Peer | null {
+  /** `hash`: core's phoneHash of `phone`, the index's own hash of it (names.ts nameHash); hashed here when not given. */
+  getByPhone(phone: string, hash?: number): Peer | null {
     const table = this.#table();
-    const peer = table?.byPhone.get(phone);
+    const peer = table?.byPhone.get(phone, hash);
     return peer === undefined ? null : new PeerCopy(peer, peerIdFromKey(peer.key), (table as PeerTable).bytes);
   }
 
