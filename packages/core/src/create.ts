@@ -12,7 +12,8 @@
  *   current schema, and an older store is mtstore's, not another program's.
  *
  * Adapters validate the option with `createOption` in their constructors (before any
- * I/O), read `?create=` with `createFromUrl` and refuse with `storeNotFound`.
+ * I/O), read `?create=` with `createFromUrl` (and a URL's prefix with `prefixFromUrl`) and
+ * refuse with `storeNotFound`.
  */
 import { InvalidArgumentError, NotFoundError } from './errors.js';
 import { describeValue } from './validate.js';
@@ -37,6 +38,18 @@ export function createFromUrl(url: URL, where: string): boolean | undefined {
     create = value === 'true';
   }
   return create;
+}
+
+/**
+ * A store's prefix from its adapter URL (`?prefix=`, `?collectionPrefix=`): undefined when
+ * the URL has none. An empty value is InvalidArgumentError: `?prefix=$P` with P unset would
+ * open the store under no prefix, beside whatever the database holds, without a word; an
+ * empty prefix is written on purpose only as the option (`prefix: ''`).
+ */
+export function prefixFromUrl(url: URL, parameter: string, where: string): string | undefined {
+  const prefix = url.searchParams.get(parameter);
+  if (prefix === '') throw new InvalidArgumentError(`${where}: URL parameter "${parameter}" has no value (give one, or leave it out)`);
+  return prefix ?? undefined;
 }
 
 /**

@@ -141,7 +141,7 @@ export {
   type StorageInput,
 } from './open.js';
 export { Once } from './once.js';
-export { createFromUrl, createOption, storeNotFound } from './create.js';
+export { createFromUrl, createOption, prefixFromUrl, storeNotFound } from './create.js';
 export { CallsInFlight } from './inflight.js';
 export { mapBounded } from './bounded.js';
 export { isWellKnownTestAddress, wellKnownDcAddress, type WellKnownDcAddress } from './dcs.js';

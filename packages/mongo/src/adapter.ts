@@ -1,4 +1,4 @@
-import { createFromUrl, InvalidArgumentError, redactUrl, type StorageAdapter } from '@mtstore/core';
+import { createFromUrl, prefixFromUrl, InvalidArgumentError, redactUrl, type StorageAdapter } from '@mtstore/core';
 import { MongoSessionEventBus } from './bus.js';
 import { MongoStorage } from './client.js';
 import type { MongoConnectionOptions } from './connection.js';
@@ -22,10 +22,8 @@ function connectionOptions(url: URL, where: string): MongoConnectionOptions {
   // Without the query: another parameter there may hold a value not to be printed.
   const shown = new URL(redactUrl(url));
   shown.search = '';
-  const prefix = url.searchParams.get('collectionPrefix');
-  // `?collectionPrefix=` (a variable left unset, a value cut off) put the collections under no prefix without a word: '' is a prefix only as an option.
-  if (prefix === '') throw new InvalidArgumentError(`${where}: ${shown.href}: URL parameter "collectionPrefix" has no value (give one, or leave it out)`);
-  if (prefix !== null) options.collectionPrefix = prefix;
+  const prefix = prefixFromUrl(url, 'collectionPrefix', where);
+  if (prefix !== undefined) options.collectionPrefix = prefix;
   // The driver reads ?name= as its driverInfo name (sent in the handshake); here it is a session name that would be dropped.
   if (url.searchParams.has('name')) {
     const instead = where === 'openStorage' ? "name the session with ?session=<name> or openStorage's name option" : 'server storage has no session name (a client names one with ?session=): remove it';

@@ -1,4 +1,4 @@
-import { createFromUrl, InvalidArgumentError, nearestName, redactUrl, type StorageAdapter } from '@mtstore/core';
+import { createFromUrl, prefixFromUrl, InvalidArgumentError, nearestName, redactUrl, type StorageAdapter } from '@mtstore/core';
 import { RedisSessionEventBus } from './bus.js';
 import { RedisStorage } from './client.js';
 import { redisOptionsFromUrl, type RedisConnectionOptions } from './connection.js';
@@ -33,10 +33,8 @@ export function connectionFromUrl(url: URL): RedisConnectionOptions {
     seen.add(key);
   }
   const options: RedisConnectionOptions = {};
-  const prefix = url.searchParams.get('prefix');
-  // `?prefix=` (a variable left unset, a value cut off) put the keys under no prefix without a word: '' is a prefix only as an option.
-  if (prefix === '') throw new InvalidArgumentError(`${where}: parameter "prefix" has no value (give one, or leave it out)`);
-  if (prefix !== null) options.prefix = prefix;
+  const prefix = prefixFromUrl(url, 'prefix', where);
+  if (prefix !== undefined) options.prefix = prefix;
   const create = createFromUrl(url, where);
   if (create !== undefined) options.create = create;
   const cluster = url.searchParams.get('cluster') ?? 'false';
