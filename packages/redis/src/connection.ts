@@ -438,6 +438,15 @@ export class RedisConnection {
     if (!this.owned && this.client.status === 'end' && error instanceof Error && error.message === CONNECTION_CLOSED) {
       return new Error(`${CONNECTION_CLOSED} The client passed in was closed by its application (quit() or disconnect()); mtstore never reopens a client it does not own`, { cause: error });
     }
+    // A MULTI or pipeline (auto-pipelined calls are one) that Redis had partly answered
+    // when its connection closed: ioredis rejects the commands after the last reply it
+    // read with a bare "Command aborted due to connection close", though Redis may have
+    // run them (an EXEC among them: the whole transaction). Said as every other cut-off
+    // call is: whether it may have been applied (docs/contract.md §9).
+    if (error instanceof Error && error.name === 'AbortError' && error.message === COMMAND_ABORTED) {
+      const message = this.#closing ? CLOSED_AFTER_SENDING : !this.owned && this.client.status === 'end' ? CLIENT_CLOSED_AFTER_SENDING : CONNECTION_LOST;
+      return new Error(message, { cause: error });
+    }
     const real = error instanceof Error && error.message === CONNECTION_CLOSED && this.#lastError !== undefined ? this.#lastError : error;
     return withoutCredentials(real, this.client instanceof Cluster ? this.client.options.redisOptions : this.client.options);
   }
@@ -725,6 +734,9 @@ export function failInFlightOnLoss(client: Redis): void {
 }
 
 const CONNECTION_LOST = 'the connection was lost with the command in flight: it may or may not have been applied';
+/** ioredis' rejection of the unanswered rest of a pipeline or MULTI whose connection closed after a partial answer. */
+const COMMAND_ABORTED = 'Command aborted due to connection close';
+const CLIENT_CLOSED_AFTER_SENDING = 'the client passed in was closed by its application (quit() or disconnect()) with the command in flight: it may or may not have been applied';
 
 /** EXEC answers [error, result] per command: the results, or the first error. */
 export function execResults(results: [Error | null, unknown][] | null): unknown[] {
