@@ -142,6 +142,6 @@ export {
 } from './open.js';
 export { Once } from './once.js';
 export { createFromUrl, createOption, prefixFromUrl, storeNotFound } from './create.js';
-export { CallsInFlight } from './inflight.js';
+export { CallsInFlight, whenSilent } from './inflight.js';
 export { mapBounded } from './bounded.js';
 export { isWellKnownTestAddress, wellKnownDcAddress, type WellKnownDcAddress } from './dcs.js';

@@ -107,48 +107,70 @@ export class CallsInFlight {
     this.#lastSettled = Date.now();
     return new Promise<boolean>((resolve) => {
       let timer: ReturnType<typeof setTimeout> | undefined;
+      let stopWatch: (() => void) | undefined;
       let over = false;
       const finish = (all: boolean): void => {
         if (over) return;
         over = true;
         clearTimeout(timer);
+        stopWatch?.();
         this.#drained = undefined;
         this.#waiting = false;
         resolve(all);
       };
       this.#drained = () => finish(true);
       if (timeoutMs !== undefined) timer = setTimeout(() => finish(false), timeoutMs);
-      if (quietMs === undefined) return;
-      // Silence counts from the last call settled, or from the end of a spell in which
-      // this process itself was busy: the timer ticks every tenth of quietMs, and a tick
-      // that ran late by more than that saw the process busy (its own backlog of calls,
-      // the application's synchronous work). The database's replies, or the calls
-      // themselves (ioredis' auto-pipeline sends on setImmediate), waited on the
-      // process then, not on the database: it gets its quiet period from that tick.
-      const step = Math.max(1, quietMs / 10);
-      let from = this.#lastSettled;
-      let due = 0;
-      const arm = (ms: number): void => {
-        due = Date.now() + ms;
-        timer = setTimeout(check, ms);
-      };
-      const check = (): void => {
-        const now = Date.now();
-        if (now - due > step) from = now;
-        const quiet = now - Math.max(this.#lastSettled, from);
-        if (quiet < quietMs) return arm(Math.min(step, quietMs - quiet));
-        // Node runs due timers before it reads the sockets: replies that came in while
-        // the process was busy may sit unread. Silence is decided after one poll phase
-        // has read them (setImmediate runs right after it).
-        const seen = this.#lastSettled;
-        timer = undefined;
-        setImmediate(() => {
-          if (over) return;
-          if (this.#lastSettled === seen) finish(false);
-          else check();
-        });
-      };
-      arm(step);
+      // Silence counts from the last call settled, and only while this process could hear the database (whenSilent).
+      if (quietMs !== undefined) stopWatch = whenSilent(quietMs, () => this.#lastSettled, () => finish(false));
     });
   }
+}
+
+/**
+ * Calls `onSilent` once `quietMs` pass in which the database was silent, `heard()`
+ * being when it was last heard from (a call settled, a connection checked back in);
+ * counted from this call at the earliest. Returns a function that stops the watch
+ * (idempotent; `onSilent` is not called after it). For an adapter's close() that cuts
+ * off its calls once the database stops answering (CallsInFlight.settled(quietMs),
+ * mongo's watch on the client it owns): one rule for all of them.
+ *
+ * Why not one timer of `quietMs`: silence is the database's only while this process
+ * could hear it. The watch ticks every tenth of `quietMs`, and a tick that ran late by
+ * more than that saw the process busy (its own backlog of calls, the application's
+ * synchronous work); the replies, or the calls themselves (ioredis' auto-pipeline
+ * sends on setImmediate), waited on the process then, not on the database, which gets
+ * its quiet period again from that tick. And Node runs due timers before it reads the
+ * sockets: replies that came in while the process was busy may sit unread, so silence
+ * is decided only after one more poll phase has read them (setImmediate runs right
+ * after it); heard from meanwhile, the watch goes on.
+ */
+export function whenSilent(quietMs: number, heard: () => number, onSilent: () => void): () => void {
+  const step = Math.max(1, quietMs / 10);
+  let from = Date.now();
+  let due = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let stopped = false;
+  const arm = (ms: number): void => {
+    due = Date.now() + ms;
+    timer = setTimeout(check, ms);
+  };
+  const check = (): void => {
+    const now = Date.now();
+    if (now - due > step) from = now;
+    const quiet = now - Math.max(heard(), from);
+    if (quiet < quietMs) return arm(Math.min(step, quietMs - quiet));
+    const seen = heard();
+    timer = undefined;
+    setImmediate(() => {
+      if (stopped) return;
+      if (heard() !== seen) return check();
+      stopped = true;
+      onSilent();
+    });
+  };
+  arm(step);
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
 }

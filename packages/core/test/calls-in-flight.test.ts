@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test, vi } from 'vitest';
-import { CallsInFlight } from '../src/index.js';
+import { CallsInFlight, whenSilent } from '../src/index.js';
 
 /** A promise and its settle functions. */
 function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void; reject: (error: Error) => void } {
@@ -182,5 +182,61 @@ describe('CallsInFlight (what close() lets finish)', () => {
     plain.resolve();
     expect(await waiting).toBe(true);
     expect(calls.size).toBe(0);
+  });
+});
+
+describe('whenSilent (the quiet-period watch of close(): CallsInFlight.settled(quietMs), mongo)', () => {
+  afterEach(() => vi.useRealTimers());
+
+  test('calls onSilent once quietMs pass without news, after one more poll phase; news restarts the period', async () => {
+    vi.useFakeTimers();
+    let heard = Date.now();
+    let silent = 0;
+    whenSilent(1_000, () => heard, () => silent++);
+    await vi.advanceTimersByTimeAsync(600);
+    heard = Date.now();
+    await vi.advanceTimersByTimeAsync(999);
+    expect(silent).toBe(0);
+    await vi.advanceTimersByTimeAsync(1);
+    // Due, but decided in a setImmediate: news read in that poll phase keeps it going.
+    expect(silent).toBe(0);
+    heard = Date.now();
+    await vi.runOnlyPendingTimersAsync();
+    expect(silent).toBe(0);
+    await vi.advanceTimersByTimeAsync(1_000);
+    await vi.runOnlyPendingTimersAsync();
+    expect(silent).toBe(1);
+    // Once.
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(silent).toBe(1);
+  });
+
+  test('a tick that ran late (the process was busy) restarts the quiet period from that tick', async () => {
+    vi.useFakeTimers();
+    const heard = Date.now();
+    let silent = 0;
+    whenSilent(1_000, () => heard, () => silent++);
+    // The event loop held for 5 s: the clock moved, no timer ran.
+    vi.setSystemTime(Date.now() + 5_000);
+    await vi.advanceTimersByTimeAsync(100);
+    await vi.runOnlyPendingTimersAsync();
+    expect(silent).toBe(0);
+    await vi.advanceTimersByTimeAsync(850);
+    expect(silent).toBe(0);
+    await vi.advanceTimersByTimeAsync(200);
+    await vi.runOnlyPendingTimersAsync();
+    expect(silent).toBe(1);
+  });
+
+  test('stopped, it never calls onSilent and leaves no timer', async () => {
+    vi.useFakeTimers();
+    let silent = 0;
+    const stop = whenSilent(1_000, () => 0, () => silent++);
+    await vi.advanceTimersByTimeAsync(500);
+    stop();
+    stop();
+    expect(vi.getTimerCount()).toBe(0);
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(silent).toBe(0);
   });
 });

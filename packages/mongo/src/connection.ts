@@ -4,7 +4,7 @@
  * prefix, and what the server can do (detected once per client).
  */
 import { MongoClient, ReadConcern, ReadPreference, type Db, type DbOptions, type MongoClientOptions } from 'mongodb';
-import { assertIdentifier, CallsInFlight, createOption, decodeUrlPart, describeValue, InvalidArgumentError, nearestName, redactUrl } from '@mtstore/core';
+import { assertIdentifier, CallsInFlight, createOption, decodeUrlPart, describeValue, InvalidArgumentError, nearestName, redactUrl, whenSilent } from '@mtstore/core';
 
 /** How an instance reaches its database. Exactly one of `url`, `client` and `db`. */
 export interface MongoConnectionOptions {
@@ -348,7 +348,8 @@ export const CLOSE_GRACE_MS = 2_000;
  * as the application's settings make it.
  */
 export class Closing {
-  #watch: NodeJS.Timeout | undefined;
+  /** Stops begin()'s watch (core's whenSilent). */
+  #watch: (() => void) | undefined;
   #heard: (() => void) | undefined;
   #forced = false;
   /** Calls of the instance that reached the database and have not settled (see track). */
@@ -372,26 +373,13 @@ export class Closing {
       last = Date.now();
     };
     client.on('connectionCheckedIn', this.#heard);
-    const every = CLOSE_GRACE_MS / 4;
-    let tick = last;
-    this.#watch = setInterval(() => {
-      const now = Date.now();
-      // A tick late by more than its interval: this process was busy (its own backlog of
-      // calls, the application's synchronous work) and the server's replies waited on
-      // it, not the other way round. The server gets its grace from now.
-      if (now - tick > 2 * every) last = Math.max(last, now);
-      tick = now;
-      if (now - last < CLOSE_GRACE_MS) return;
-      const seen = last;
-      // Node runs due timers before it reads the sockets: decided after one poll phase
-      // (setImmediate runs right after it), so replies already there count.
-      setImmediate(() => {
-        if (this.#heard === undefined || last !== seen) return;
-        this.#stop();
-        this.#forced = true;
-        client.close().catch(() => undefined);
-      });
-    }, every);
+    // Time in which this process was too busy to read the server's replies is not the
+    // server's silence; replies already there are read before it counts (core's whenSilent).
+    this.#watch = whenSilent(CLOSE_GRACE_MS, () => last, () => {
+      this.#stop();
+      this.#forced = true;
+      client.close().catch(() => undefined);
+    });
   }
 
   /**
@@ -422,7 +410,7 @@ export class Closing {
   }
 
   #stop(): void {
-    clearInterval(this.#watch);
+    this.#watch?.();
     if (this.#heard !== undefined) this.client?.off('connectionCheckedIn', this.#heard);
     this.#heard = undefined;
   }
