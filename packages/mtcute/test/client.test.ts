@@ -8,12 +8,11 @@
 import { Long, type tl } from '@mtcute/core';
 import { getMe, resolvePeer } from '@mtcute/core/methods.js';
 import { readStringSession } from '@mtcute/core/utils.js';
-import { StubTelegramClient } from '@mtcute/test/client.js';
 import { createStub } from '@mtcute/test/stub.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mtcuteStorage } from '../src/index.js';
 import { adapters, type Backend } from '@mtstore/test-adapters';
-import { platform } from './helpers.js';
+import { stubClient } from './helpers.js';
 
 const SELF_ID = 7_001_234_567;
 const ALICE_ID = 5_550_001;
@@ -46,7 +45,7 @@ function answer(call: Call): unknown {
 /** A StubTelegramClient on the bridge; `calls` lists every API method the client sent. */
 function client(backend: Backend) {
   const calls: string[] = [];
-  const tg = new StubTelegramClient({ storage: mtcuteStorage(backend.open('e2e')), logLevel: 0, platform });
+  const tg = stubClient(mtcuteStorage(backend.open('e2e')));
   tg.log.mgr.level = 0;
   // The network boundary: BaseTelegramClient.call still runs in full (peer caching included).
   (tg.mt as unknown as { call: (c: Call) => Promise<unknown> }).call = async (c: Call) => {
@@ -81,7 +80,7 @@ for (const adapter of adapters) {
       expect(error?.code).toBe('MTSTORE_LEASE_HELD');
       expect(error?.message).toMatch(/session "e2e" is in use by pid \d+ on host .* \("mtcute"\).*AUTH_KEY_DUPLICATED/s);
       // Opted out: no lease is taken or checked.
-      const unleased = new StubTelegramClient({ storage: mtcuteStorage(backend.open('e2e'), { lease: false }), logLevel: 0, platform });
+      const unleased = stubClient(mtcuteStorage(backend.open('e2e'), { lease: false }));
       await unleased.mt.storage.load();
       await unleased.destroy();
       await first.tg.destroy();

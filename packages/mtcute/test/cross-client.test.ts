@@ -18,7 +18,6 @@
 import { Long } from '@mtcute/core';
 import { getMe, resolvePeer, resolvePhoneNumber } from '@mtcute/core/methods.js';
 import { readStringSession } from '@mtcute/core/utils.js';
-import { StubTelegramClient } from '@mtcute/test/client.js';
 import { createStub } from '@mtcute/test/stub.js';
 import { plainBytes } from '@mtstore/conformance';
 import { StorageSession } from '@mtstore/gramjs';
@@ -29,7 +28,7 @@ import type { Session } from 'telegram/sessions/index.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mtcuteStorage } from '../src/index.js';
 import { adapters, type Backend } from '@mtstore/test-adapters';
-import { platform } from './helpers.js';
+import { stubClient } from './helpers.js';
 
 const SELF_ID = 7_001_234_567;
 const ALICE_ID = 5_550_001;
@@ -66,7 +65,7 @@ type Call = { _: string } & Record<string, unknown>;
 /** A StubTelegramClient on the bridge whose "server" answers `answer`; `calls` lists what it sent. */
 function mtcuteClient(backend: Backend, answer: (call: Call) => unknown = (call) => { throw new Error(`unexpected API call ${call._}`); }) {
   const calls: string[] = [];
-  const tg = new StubTelegramClient({ storage: mtcuteStorage(backend.open('shared')), logLevel: 0, platform });
+  const tg = stubClient(mtcuteStorage(backend.open('shared')));
   tg.log.mgr.level = 0;
   (tg.mt as unknown as { call: (c: Call) => Promise<unknown> }).call = async (c: Call) => {
     calls.push(c._);

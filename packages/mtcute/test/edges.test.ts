@@ -11,7 +11,7 @@ import { inspect } from 'node:util';
 import { Long } from '@mtcute/core';
 import { resolvePeer } from '@mtcute/core/methods.js';
 import { readStringSession } from '@mtcute/core/utils.js';
-import { StubTelegramClient } from '@mtcute/test/client.js';
+import type { StubTelegramClient } from '@mtcute/test/client.js';
 import { createStub } from '@mtcute/test/stub.js';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,7 +20,7 @@ import { PostgresStorage } from '@mtstore/postgres';
 import { adapters, POSTGRES_URL, type AdapterCase } from '@mtstore/test-adapters';
 import { openProxy, type Proxy } from '@mtstore/test-adapters/proxy';
 import { mtcuteStorage } from '../src/index.js';
-import { platform } from './helpers.js';
+import { stubClient } from './helpers.js';
 
 const key = (length: number, seed = 5): Uint8Array => Uint8Array.from({ length }, (_, i) => (i * seed + 11) & 0xff);
 const MIN_HASH = Long.fromString('-9223372036854775808');
@@ -34,7 +34,7 @@ const users = [
 
 function client(storage: Storage, testMode = false): { tg: StubTelegramClient; calls: string[] } {
   const calls: string[] = [];
-  const tg = new StubTelegramClient({ storage: mtcuteStorage(storage), logLevel: 0, platform, testMode });
+  const tg = stubClient(mtcuteStorage(storage), { testMode });
   tg.log.mgr.level = 0;
   (tg.mt as unknown as { call: (c: Call) => Promise<unknown> }).call = async (c: Call) => {
     calls.push(c._);

@@ -1,8 +1,10 @@
-import type { ITelegramStorageProvider, tl } from '@mtcute/core';
+import type { ITelegramConnection, ITelegramStorageProvider, tl } from '@mtcute/core';
+import type { BaseTelegramClientOptions } from '@mtcute/core/client.js';
 import { getMe } from '@mtcute/core/methods.js';
-import { LogManager, type DcOptions } from '@mtcute/core/utils.js';
+import { LogManager, type BasicDcOption } from '@mtcute/core/utils.js';
 import { NodePlatform } from '@mtcute/node';
 import { StubTelegramClient } from '@mtcute/test/client.js';
+import { StubTelegramTransport } from '@mtcute/test/transport.js';
 import type { Storage } from '@mtstore/core';
 import type { AdapterCase, Backend } from '@mtstore/test-adapters';
 import { afterEach, beforeEach, expect } from 'vitest';
@@ -39,6 +41,50 @@ export function backendPerTest(adapter: AdapterCase, defaultName: string): (name
   };
 }
 
+/**
+ * @mtcute/test's transport with a connection that never answers: what mtcute writes goes
+ * nowhere and a read waits until the connection is closed. @mtcute/test's own
+ * (StubTelegramTransport's FakeConnection) wakes a waiting read whenever the client writes,
+ * with nothing to read: the read returns 0 bytes, which mtcute's reader (@fuman/io's
+ * FramedReader) takes for the end of the stream and answers null from then on, at once;
+ * mtcute's read loop (PersistentConnection._onOpen: `while (true) { const msg = await
+ * reader.read(); ... }`) then asks again for ever, a loop of microtasks in which no timer,
+ * socket or vitest timeout runs again: the worker at 100% CPU, no output, until killed.
+ * These tests answer API calls in `mt.call` and never need the connection, but mtcute's
+ * client opens it on its first call and writes on its own: its first flush, 1 s after the
+ * connection opened, sends a ping once one is due (performance.now() past the ping
+ * interval, 60 s, which a vitest worker running several files is). A client still open
+ * 1 s after its first call (a test slowed by a loaded machine) so hung the whole run:
+ * caught in outage.test.ts ('save() and authKeys.set reject…') during a full run on a
+ * loaded machine (stub-client.test.ts shows the mechanism).
+ */
+export class SilentTransport extends StubTelegramTransport {
+  constructor() {
+    super({});
+  }
+
+  override async connect(dc: BasicDcOption): Promise<ITelegramConnection> {
+    const fake = await super.connect(dc);
+    return {
+      localAddress: fake.localAddress,
+      remoteAddress: fake.remoteAddress,
+      // Waits until close(), then throws @fuman's ConnectionClosedError (what mtcute expects).
+      read: (into: Uint8Array) => fake.read(into),
+      write: async () => {},
+      close: () => fake.close(),
+    };
+  }
+}
+
+/**
+ * The StubTelegramClient of these tests (mtcute's client code, never the network) on
+ * `storage`, over SilentTransport: every test makes its clients here, never with `new
+ * StubTelegramClient` (whose transport can hang the run, see SilentTransport).
+ */
+export function stubClient(storage: ITelegramStorageProvider, options: Partial<BaseTelegramClientOptions> = {}): StubTelegramClient {
+  return new StubTelegramClient({ storage, logLevel: 0, platform, transport: new SilentTransport(), ...options });
+}
+
 /** An API call as the stub client's `mt.call` receives it. */
 export type Call = { _: string } & Record<string, unknown>;
 
@@ -47,8 +93,8 @@ export type Call = { _: string } & Record<string, unknown>;
  * never the network) on `storage`, whose "server" answers getMe with `self`; any other
  * API call fails the test.
  */
-export function getMeClient(storage: ITelegramStorageProvider, self: tl.TypeUser, options: { testMode?: boolean; defaultDcs?: DcOptions } = {}): StubTelegramClient {
-  const tg = new StubTelegramClient({ storage, logLevel: 0, platform, ...options });
+export function getMeClient(storage: ITelegramStorageProvider, self: tl.TypeUser, options: Pick<Partial<BaseTelegramClientOptions>, 'testMode' | 'defaultDcs' | 'network'> = {}): StubTelegramClient {
+  const tg = stubClient(storage, options);
   tg.log.mgr.level = 0;
   (tg.mt as unknown as { call: (c: Call) => Promise<unknown> }).call = async (c: Call) => {
     if (c._ === 'users.getUsers') return [self];

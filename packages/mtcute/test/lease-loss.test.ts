@@ -8,13 +8,13 @@
  * once the second gave it back.
  */
 import { Long } from '@mtcute/core';
-import { StubTelegramClient } from '@mtcute/test/client.js';
+import type { StubTelegramClient } from '@mtcute/test/client.js';
 import { createStub } from '@mtcute/test/stub.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { LeaseLostError, Storage } from '@mtstore/core';
 import { adapters, type Backend } from '@mtstore/test-adapters';
 import { mtcuteStorage, type MtcuteStorageOptions } from '../src/index.js';
-import { platform } from './helpers.js';
+import { stubClient } from './helpers.js';
 
 const key = (seed: number): Uint8Array => Uint8Array.from({ length: 256 }, (_, i) => (i * seed + 1) & 0xff);
 const userStub = (id: number, username: string) => createStub('user', { id, accessHash: Long.fromInt(id * 3), firstName: 'U', username });
@@ -22,7 +22,7 @@ const userStub = (id: number, username: string) => createStub('user', { id, acce
 type Call = { _: string } & Record<string, unknown>;
 
 function client(storage: Storage, options: MtcuteStorageOptions = {}): { tg: StubTelegramClient; logged: string[] } {
-  const tg = new StubTelegramClient({ storage: mtcuteStorage(storage, options), logLevel: 0, platform });
+  const tg = stubClient(mtcuteStorage(storage, options));
   const logged: string[] = [];
   tg.log.mgr.level = 2; // errors and warnings, to the handler below
   tg.log.mgr.handler = (_color, _level, tag, fmt, args) => logged.push(`${tag} ${fmt} ${args.map(String).join(' ')}`);

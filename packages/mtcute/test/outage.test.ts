@@ -9,14 +9,14 @@
  */
 import { Long } from '@mtcute/core';
 import { getMe, resolvePeer } from '@mtcute/core/methods.js';
-import { StubTelegramClient } from '@mtcute/test/client.js';
+import type { StubTelegramClient } from '@mtcute/test/client.js';
 import { createStub } from '@mtcute/test/stub.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Storage } from '@mtstore/core';
 import { fileNamespace, proxiedTargets, serverAnswers } from '@mtstore/test-adapters/processes';
 import { openProxy, type Proxy } from '@mtstore/test-adapters/proxy';
 import { mtcuteStorage } from '../src/index.js';
-import { platform } from './helpers.js';
+import { stubClient } from './helpers.js';
 
 const SELF_ID = 7_001_234_568;
 const ALICE_ID = 5_550_002;
@@ -43,7 +43,7 @@ function answer(call: Call): unknown {
 
 function client(storage: Storage): { tg: StubTelegramClient; calls: string[] } {
   const calls: string[] = [];
-  const tg = new StubTelegramClient({ storage: mtcuteStorage(storage), logLevel: 0, platform });
+  const tg = stubClient(mtcuteStorage(storage));
   tg.log.mgr.level = 0;
   (tg.mt as unknown as { call: (c: Call) => Promise<unknown> }).call = async (c: Call) => {
     calls.push(c._);
@@ -139,7 +139,7 @@ for (const target of targets) {
       await tg.destroy(); // the vitest timeout is the hang this guards against
       proxy.up();
       // The lease could not be given back: the next client on the name waits for it, or force.
-      const next = new StubTelegramClient({ storage: mtcuteStorage(open('destroyed'), { lease: { force: true } }), logLevel: 0, platform });
+      const next = stubClient(mtcuteStorage(open('destroyed'), { lease: { force: true } }));
       await next.mt.storage.load();
       expect(await next.storage.self.fetch()).toMatchObject({ userId: SELF_ID });
       await next.destroy();
@@ -160,7 +160,7 @@ for (const target of targets) {
       await expect(Promise.resolve(mtcuteStorage(open('pending')).driver.load!())).rejects.toMatchObject({ code: 'MTSTORE_LEASE_HELD' });
       await tg.mt.storage.destroy();
       await expect(storage.load()).rejects.toThrow(/closed/);
-      const next = new StubTelegramClient({ storage: mtcuteStorage(open('pending')), logLevel: 0, platform });
+      const next = stubClient(mtcuteStorage(open('pending')));
       await next.mt.storage.load();
       expect(await next.storage.peers.getByUsername('alice_outage')).toMatchObject({ _: 'inputPeerUser', userId: ALICE_ID });
       await next.destroy();

@@ -7,12 +7,12 @@
  */
 import { Long } from '@mtcute/core';
 import { getMe } from '@mtcute/core/methods.js';
-import { StubTelegramClient } from '@mtcute/test/client.js';
+import type { StubTelegramClient } from '@mtcute/test/client.js';
 import { createStub } from '@mtcute/test/stub.js';
 import { adapters } from '@mtstore/test-adapters';
 import { describe, expect, it } from 'vitest';
 import { mtcuteStorage, type MtcuteStorage } from '../src/index.js';
-import { backendPerTest, loadProvider, platform } from './helpers.js';
+import { backendPerTest, loadProvider, stubClient } from './helpers.js';
 
 const SELF_ID = 7_001_234_567;
 const AUTH_KEY = Uint8Array.from({ length: 256 }, (_, i) => (i * 7 + 3) & 0xff);
@@ -21,7 +21,7 @@ const DC2 = { main: { id: 2, ipAddress: '149.154.167.50', port: 443 }, media: { 
 type Call = { _: string } & Record<string, unknown>;
 
 function client(provider: MtcuteStorage): StubTelegramClient {
-  const tg = new StubTelegramClient({ storage: provider, logLevel: 0, platform });
+  const tg = stubClient(provider);
   tg.log.mgr.level = 0;
   (tg.mt as unknown as { call: (c: Call) => Promise<unknown> }).call = async (c: Call) => {
     if (c._ === 'users.getUsers') return [createStub('user', { id: SELF_ID, self: true, accessHash: Long.fromInt(42), username: 'me_user' })];

@@ -12,10 +12,9 @@ import { join } from 'node:path';
 import { BaseStorage, type EncryptionOptions } from '@mtstore/core';
 import { SqliteStorage } from '@mtstore/sqlite';
 import { Long, type mtp } from '@mtcute/core';
-import { StubTelegramClient } from '@mtcute/test/client.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isSecretKey, mtcuteStorage } from '../src/index.js';
-import { platform } from './helpers.js';
+import { stubClient } from './helpers.js';
 
 const ENCRYPTION: EncryptionOptions = { keys: [{ id: 'k1', key: Uint8Array.from({ length: 32 }, (_, i) => i * 5 + 1) }] };
 
@@ -46,14 +45,14 @@ describe('secret kv entries on @mtstore/sqlite', () => {
   /** mtcute stores salts for DC 2 and saves, then is destroyed (the storage closed); returns every byte the database left on disk. */
   async function writeSalts(encryption: EncryptionOptions | undefined): Promise<Buffer> {
     const path = join(dir, `${encryption === undefined ? 'plain' : 'sealed'}.db`);
-    const tg = new StubTelegramClient({ storage: mtcuteStorage(new SqliteStorage({ path, name: 'salts', encryption })), logLevel: 0, platform });
+    const tg = stubClient(mtcuteStorage(new SqliteStorage({ path, name: 'salts', encryption })));
     await tg.mt.storage.load();
     await tg.mt.storage.salts.store(2, SALTS);
     await tg.mt.storage.save();
     await tg.destroy();
 
     // A new client reads them back through mtcute's service (opened when sealed).
-    const again = new StubTelegramClient({ storage: mtcuteStorage(new SqliteStorage({ path, name: 'salts', encryption })), logLevel: 0, platform });
+    const again = stubClient(mtcuteStorage(new SqliteStorage({ path, name: 'salts', encryption })));
     await again.mt.storage.load();
     const read = await again.mt.storage.salts.fetch(2);
     expect(read?.map((s) => [s.validSince, s.validUntil, s.salt.toString()])).toEqual(SALTS.map((s) => [s.validSince, s.validUntil, s.salt.toString()]));

@@ -9,13 +9,13 @@
  */
 import { Long } from '@mtcute/core';
 import { getMe, setMyUsername } from '@mtcute/core/methods.js';
-import { StubTelegramClient } from '@mtcute/test/client.js';
+import type { StubTelegramClient } from '@mtcute/test/client.js';
 import { createStub } from '@mtcute/test/stub.js';
 import type { Storage } from '@mtstore/core';
 import { adapters } from '@mtstore/test-adapters';
 import { describe, expect, it } from 'vitest';
 import { mtcuteStorage } from '../src/index.js';
-import { backendPerTest, platform } from './helpers.js';
+import { backendPerTest, stubClient } from './helpers.js';
 
 const SELF_ID = 7_001_234_567;
 const AUTH_KEY = Uint8Array.from({ length: 256 }, (_, i) => (i * 7 + 3) & 0xff);
@@ -28,7 +28,7 @@ type Call = { _: string } & Record<string, unknown>;
 
 /** A StubTelegramClient on the bridge over `storage`; the "server" answers getMe and the username change. */
 function client(storage: Storage): StubTelegramClient {
-  const tg = new StubTelegramClient({ storage: mtcuteStorage(storage, { lease: false }), logLevel: 0, platform });
+  const tg = stubClient(mtcuteStorage(storage, { lease: false }));
   (tg.mt as unknown as { call: (c: Call) => Promise<unknown> }).call = async (c: Call) => {
     if (c._ === 'users.getUsers') return [named];
     if (c._ === 'account.updateUsername') return unnamed;
