@@ -1,5 +1,5 @@
 // The kit's worker processes (crash and race traits) open the adapter here
-// (processes.module in conformance.test.ts): the same server and schema as the test's
+// (processes.module in kit.ts): the same server and schema as the test's
 // `open`, from the built package, on the URL the test process passes down in POSTGRES_URL.
 import { PostgresSessionStorage, PostgresStorage } from '@mtstore/postgres';
 
