@@ -304,6 +304,8 @@ export class RedisConnection {
   readonly #calls = new CallsInFlight();
   /** close() began: a call cut off from here on says whether it was sent. */
   #closing = false;
+  /** The application's client: its calls, rejected once it is closed for good (AppClientWatch). */
+  readonly #watch: AppClientWatch | undefined;
 
   /** `keys: false` for the bus, which keeps no keys (and so takes an ioredis keyPrefix). */
   constructor(options: RedisConnectionOptions, where: string, { keys = true }: { keys?: boolean } = {}) {
@@ -331,6 +333,7 @@ export class RedisConnection {
       if (inSubscriberMode(given)) throw new InvalidArgumentError(`${where}: ${SUBSCRIBER_MODE}`);
       this.client = given;
       this.owned = false;
+      this.#watch = watchOf(given);
     } else {
       if (options.cluster !== undefined && (options.url !== undefined || options.options !== undefined)) {
         throw new InvalidArgumentError(`${where}: pass either cluster or url/options, not both`);
@@ -382,7 +385,8 @@ export class RedisConnection {
       (error: unknown) => {
         this.#connecting = undefined;
         this.#abortConnect = undefined;
-        throw this.explain(error);
+        // A connect that failed sent nothing of the calls waiting for it.
+        throw this.explain(error, false);
       },
     );
     return this.#connecting;
@@ -410,7 +414,7 @@ export class RedisConnection {
         client.off('close', onClose);
         client.off('end', onClose);
         client.off('error', onError);
-        if (failed) reject(this.explain(lastError ?? new Error(CONNECTION_CLOSED)));
+        if (failed) reject(this.explain(lastError ?? new Error(CONNECTION_CLOSED), false));
         else resolve();
       };
       const onReady = (): void => settle(false);
@@ -428,15 +432,18 @@ export class RedisConnection {
    * of ioredis' bare "Connection is closed." the connection's own last error (a wrong
    * password is WRONGPASS at the first call, not only at the next ones), and never an
    * AUTH or HELLO command's arguments (ioredis puts them, password included, on the
-   * error it gets back).
+   * error it gets back). `sent`: whether the call may have been sent (false: a connect
+   * that failed, or a call refused before its command was given to the client).
    */
-  explain(error: unknown): unknown {
+  explain(error: unknown, sent = true): unknown {
     // The application subscribed on its client after handing it over: no retry helps.
     if (error instanceof Error && error.message.startsWith(SUBSCRIBER_MODE_REPLY)) return new InvalidArgumentError(`${this.#where}: ${SUBSCRIBER_MODE}`, { cause: error });
     // The application quit (or disconnected) its own client: ioredis' bare "Connection is
-    // closed." read like an outage that would pass, but nothing reopens it.
-    if (!this.owned && this.client.status === 'end' && error instanceof Error && error.message === CONNECTION_CLOSED) {
-      return new Error(`${CONNECTION_CLOSED} The client passed in was closed by its application (quit() or disconnect()); mtstore never reopens a client it does not own`, { cause: error });
+    // closed." read like an outage that would pass, but nothing reopens it. A call whose
+    // command the client had (queued, written, or held back to resend) may have been
+    // applied; one refused before that was not.
+    if (!this.owned && error instanceof Error && error.message === CONNECTION_CLOSED && closedForGood(this.client)) {
+      return new Error(`${CONNECTION_CLOSED} ${sent ? APP_CLOSED_AFTER_SENDING : APP_CLOSED_BEFORE_SENDING}`, { cause: error });
     }
     // A MULTI or pipeline (auto-pipelined calls are one) that Redis had partly answered
     // when its connection closed: ioredis rejects the commands after the last reply it
@@ -444,7 +451,7 @@ export class RedisConnection {
     // run them (an EXEC among them: the whole transaction). Said as every other cut-off
     // call is: whether it may have been applied (docs/contract.md §9).
     if (error instanceof Error && error.name === 'AbortError' && error.message === COMMAND_ABORTED) {
-      const message = this.#closing ? CLOSED_AFTER_SENDING : !this.owned && this.client.status === 'end' ? CLIENT_CLOSED_AFTER_SENDING : CONNECTION_LOST;
+      const message = this.#closing ? CLOSED_AFTER_SENDING : !this.owned && closedForGood(this.client) ? CLIENT_CLOSED_AFTER_SENDING : CONNECTION_LOST;
       return new Error(message, { cause: error });
     }
     const real = error instanceof Error && error.message === CONNECTION_CLOSED && this.#lastError !== undefined ? this.#lastError : error;
@@ -467,6 +474,7 @@ export class RedisConnection {
    * prefix) is CorruptDataError naming `where`.
    */
   run<T, R = T>(op: (client: RedisClient) => Promise<T>, where: string, map?: (value: T) => R): Promise<R> {
+    if (this.#watch !== undefined) return this.#runOnAppClient(this.#watch, op, where, map);
     // Counted until it settles: close() lets it finish (see close()).
     this.#calls.add();
     /** Whether `op` ran: a call closed before it did sent nothing. */
@@ -484,18 +492,51 @@ export class RedisConnection {
       },
       (error: unknown) => {
         this.#calls.done();
-        // A fenced write found another token on the session's lease: it wrote nothing.
-        if (isFenceRefusal(error)) throw new LeaseLostError('fence');
-        if (error instanceof Error && error.message.startsWith('WRONGTYPE')) {
-          throw new CorruptDataError(`${where}: a Redis key holds another type than the mtstore layout says (${error.message.split('\n')[0]})`);
-        }
-        // Cut off by close() (Redis silent for CLOSE_GRACE_MS, or unreachable): say whether it may have been applied.
-        if (this.#closing && error instanceof Error && error.message === CONNECTION_CLOSED) {
-          throw new Error(started ? CLOSED_AFTER_SENDING : CLOSED_BEFORE_SENDING, { cause: error });
-        }
-        throw this.explain(error);
+        throw this.#failure(error, where, started);
       },
     ) as Promise<R>;
+  }
+
+  /**
+   * run() on the application's client: the call is held by the client's AppClientWatch,
+   * which rejects it once the application closed the client for good (ioredis may keep
+   * its command queued for ever then), and a call made after that sends nothing. One
+   * promise more per call than on a connection mtstore owns.
+   */
+  #runOnAppClient<T, R>(watch: AppClientWatch, op: (client: RedisClient) => Promise<T>, where: string, map: ((value: T) => R) | undefined): Promise<R> {
+    this.#calls.add();
+    /** Whether `op` ran: a call refused before it did sent nothing. */
+    let started = false;
+    const send = (): Promise<T> => {
+      // ioredis would refuse it unsent ('end') or queue it for ever (closedForGood).
+      if (closedForGood(this.client)) return Promise.reject(new Error(CONNECTION_CLOSED));
+      started = true;
+      return op(this.client);
+    };
+    return watch.hold(this.isReady ? send() : this.ready().then(send)).then(
+      (value) => {
+        this.#calls.done();
+        return map === undefined ? value : map(value);
+      },
+      (error: unknown) => {
+        this.#calls.done();
+        throw this.#failure(error, where, started);
+      },
+    ) as Promise<R>;
+  }
+
+  /** What a call that ran `op` (`started`) or not rejects with. */
+  #failure(error: unknown, where: string, started: boolean): unknown {
+    // A fenced write found another token on the session's lease: it wrote nothing.
+    if (isFenceRefusal(error)) return new LeaseLostError('fence');
+    if (error instanceof Error && error.message.startsWith('WRONGTYPE')) {
+      return new CorruptDataError(`${where}: a Redis key holds another type than the mtstore layout says (${error.message.split('\n')[0]})`);
+    }
+    // Cut off by close() (Redis silent for CLOSE_GRACE_MS, or unreachable): say whether it may have been applied.
+    if (this.#closing && error instanceof Error && error.message === CONNECTION_CLOSED) {
+      return new Error(started ? CLOSED_AFTER_SENDING : CLOSED_BEFORE_SENDING, { cause: error });
+    }
+    return this.explain(error, started);
   }
 
   /**
@@ -503,7 +544,7 @@ export class RedisConnection {
    * bus's publish, which checks no layout and so does not go through run().
    */
   track<T>(work: Promise<T>): Promise<T> {
-    return this.#calls.track(work);
+    return this.#calls.track(this.#watch === undefined ? work : this.#watch.hold(work));
   }
 
   /**
@@ -537,6 +578,9 @@ export class RedisConnection {
       // application that then quit or disconnected its client cut them off. They settle
       // first, as on a connection mtstore owns; as long as the client's own settings
       // (commandTimeout, retries) make them take, as a MongoDB client of the application.
+      // A call the client holds once the application closed it for good is rejected
+      // (AppClientWatch): ioredis would keep some queued for ever.
+      this.#watch?.checkSoon();
       await this.#calls.settled();
       return;
     }
@@ -737,6 +781,116 @@ const CONNECTION_LOST = 'the connection was lost with the command in flight: it 
 /** ioredis' rejection of the unanswered rest of a pipeline or MULTI whose connection closed after a partial answer. */
 const COMMAND_ABORTED = 'Command aborted due to connection close';
 const CLIENT_CLOSED_AFTER_SENDING = 'the client passed in was closed by its application (quit() or disconnect()) with the command in flight: it may or may not have been applied';
+const APP_CLOSED = 'The client passed in was closed by its application (quit() or disconnect()); mtstore never reopens a client it does not own.';
+const APP_CLOSED_AFTER_SENDING = `${APP_CLOSED} The call was queued, in flight or held back to be resent: it may or may not have been applied`;
+const APP_CLOSED_BEFORE_SENDING = `${APP_CLOSED} The call was not sent: nothing of it was applied`;
+
+/** ioredis 5 internals: set by disconnect() and quit(); the timer of a reconnect to come. */
+interface ClosingState {
+  manuallyClosing?: unknown;
+  reconnectTimeout?: unknown;
+}
+
+/**
+ * Whether the application closed its client for good: status `end`, or closed by
+ * disconnect() / quit() with no reconnect to come in a state ioredis never leaves by
+ * itself, where a command is queued and never sent nor rejected: a Cluster in
+ * `close` (each of its node connections' ends sets it again after the one `end`) or
+ * `disconnecting` (disconnect() while it waited to reconnect: no node is left to end),
+ * a single-server client still `reconnecting` (disconnect() while it waited to
+ * reconnect only cancels the reconnect; no event comes).
+ */
+export function closedForGood(client: RedisClient): boolean {
+  if (client.status === 'end') return true;
+  const state = client as unknown as ClosingState;
+  if (state.manuallyClosing !== true || state.reconnectTimeout) return false;
+  return client instanceof Cluster ? client.status === 'close' || client.status === 'disconnecting' : client.status === 'reconnecting';
+}
+
+/**
+ * The calls of mtstore's on one application's client (every storage and bus on it),
+ * rejected with ioredis' "Connection is closed." once the application closed the client
+ * for good (closedForGood) with some still held: ioredis settles most of them itself,
+ * but not a command a Cluster holds back to resend (a node connection dropped with it
+ * in flight, retryDelayOnFailover) when disconnect() comes in that window, nor one
+ * queued while the client waited to reconnect. Checked a turn after each `end` and
+ * `close` (ioredis rejects what it will first), after a Cluster's `disconnecting`
+ * that follows `reconnecting`, and, while a single-server client waits to reconnect,
+ * when its reconnect is due and every 100 ms after (its disconnect() then says nothing).
+ * One per client (a WeakMap): five listeners however many storages share it.
+ */
+class AppClientWatch {
+  readonly #held = new Set<(error: Error) => void>();
+  #reconnecting = false;
+  #poll: NodeJS.Timeout | undefined;
+
+  constructor(readonly client: RedisClient) {
+    const check = (): void => this.checkSoon();
+    client.on('end', check);
+    client.on('close', check);
+    client.on('connecting', () => {
+      this.#reconnecting = false;
+    });
+    client.on('disconnecting', () => {
+      if (this.#reconnecting) check();
+    });
+    client.on('reconnecting', (delay: unknown) => {
+      this.#reconnecting = true;
+      if (client instanceof Redis) this.#pollWhileReconnecting(typeof delay === 'number' && delay > 0 ? delay + 1 : 1);
+    });
+  }
+
+  /** `work`, settling as it does unless the client is closed for good first. */
+  hold<T>(work: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#held.add(reject);
+      work.then(
+        (value) => {
+          this.#held.delete(reject);
+          resolve(value);
+        },
+        (error: unknown) => {
+          this.#held.delete(reject);
+          reject(error);
+        },
+      );
+    });
+  }
+
+  checkSoon(): void {
+    if (this.#held.size > 0) setImmediate(() => this.#rejectIfClosed());
+  }
+
+  #rejectIfClosed(): void {
+    if (this.#held.size === 0 || !closedForGood(this.client)) return;
+    const rejects = [...this.#held];
+    this.#held.clear();
+    for (const reject of rejects) reject(new Error(CONNECTION_CLOSED));
+  }
+
+  #pollWhileReconnecting(ms: number): void {
+    clearTimeout(this.#poll);
+    this.#poll = setTimeout(() => {
+      this.#poll = undefined;
+      if (this.client.status !== 'reconnecting') return;
+      if (closedForGood(this.client)) this.#rejectIfClosed();
+      else this.#pollWhileReconnecting(100);
+    }, ms);
+    // The watch alone does not keep the process alive.
+    this.#poll.unref();
+  }
+}
+
+const watches = new WeakMap<RedisClient, AppClientWatch>();
+
+function watchOf(client: RedisClient): AppClientWatch {
+  let watch = watches.get(client);
+  if (watch === undefined) {
+    watch = new AppClientWatch(client);
+    watches.set(client, watch);
+  }
+  return watch;
+}
 
 /** EXEC answers [error, result] per command: the results, or the first error. */
 export function execResults(results: [Error | null, unknown][] | null): unknown[] {
