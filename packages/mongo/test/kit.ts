@@ -1,30 +1,18 @@
+/**
+ * The conformance kit on MongoDB (FerretDB in CI), in parts: one kit file took ~3 minutes
+ * of the package's ~6 in CI, so the two workers could not finish together. Each
+ * conformance*.test.ts registers the trait groups of one part (PARTS); conformance.test.ts
+ * takes every group no other part names, so a group the kit adds or renames still runs.
+ * The hooks below are the same for every part; each file gets its own state.
+ */
 import { Binary, BSON } from 'mongodb';
 import { fileURLToPath } from 'node:url';
 import { afterAll } from 'vitest';
-import { describeSessionEventBus, describeSessionStorage, describeStorage, ONE_FIELD_LEFT, type Damage, type OneFieldLeft } from '@mtstore/conformance/vitest';
+import { describeSessionEventBus, describeSessionStorage, describeStorage, type TestApi } from '@mtstore/conformance';
+import { ONE_FIELD_LEFT, vitestApi, type Damage, type OneFieldLeft } from '@mtstore/conformance/vitest';
 import { MongoSessionEventBus, MongoSessionStorage, MongoStorage } from '../src/index.js';
 import { openProxy, type Proxy } from './proxy.js';
 import { adminClient, closeAdmin, dropDatabase, server, urlFor } from './server.js';
-
-// Each kit namespace is its own database (`mt_…`); every open is a new MongoClient on it.
-// Some traits open a second namespace the kit never cleans up (the bus isolation
-// trait), so cleanup drops every database opened since the last cleanup: tests in a
-// file run one after another.
-const opened = new Set<string>();
-const url = (namespace: string) => {
-  opened.add(namespace);
-  return urlFor(namespace);
-};
-const cleanup = async (namespace: string) => {
-  opened.add(namespace);
-  for (const name of [...opened]) {
-    opened.delete(name);
-    const proxy = namespaceProxies.get(name);
-    namespaceProxies.delete(name);
-    await (await proxy)?.close();
-    await dropDatabase(name);
-  }
-};
 
 /** Every document of every collection of the namespace's database, as the BSON bytes the server returns. */
 async function dumpDatabase(namespace: string): Promise<Uint8Array> {
@@ -90,32 +78,137 @@ async function tamper(namespace: string, name: string, damage: Damage): Promise<
   if (modifiedCount !== 1) throw new Error(`tamper: ${damage} changed nothing in session ${name}`);
 }
 
-// Storage and server-session instances reach the server through one proxy per namespace,
-// so interrupt(namespace) resets exactly that namespace's connections, as a network cut would.
-const namespaceProxies = new Map<string, Promise<Proxy>>();
-const viaProxy = async (namespace: string): Promise<string> => {
-  opened.add(namespace);
-  let proxy = namespaceProxies.get(namespace);
-  if (proxy === undefined) {
-    proxy = openProxy();
-    namespaceProxies.set(namespace, proxy);
-  }
-  return (await proxy).url(namespace);
-};
-/** The kit's interrupt hook: every connection of the namespace reset, new ones refused for 500 ms. */
-const interrupt = async (namespace: string): Promise<void> => {
-  const proxy = namespaceProxies.get(namespace);
-  if (proxy === undefined) throw new Error(`interrupt: nothing was opened on ${namespace}`);
-  (await proxy).cut(500);
-};
+/**
+ * The parts, by trait group (`<suite> > <group>`, the suite without the adapter's name),
+ * chosen so that each takes about as long as the others (CI run of 5 Dec 2026 and runs
+ * on a loaded 2-core machine). 'rest' is every group not named here.
+ */
+export const PARTS = {
+  // ~40% of the kit: the 10,000-peer batch, paging, clear, references and removals.
+  peers: ['Storage > peers', 'Storage > peers: v2 fields, list and clear', 'Storage > reference messages', 'Storage > removing one kind leaves the rest'],
+  // ~35%: worker processes, SIGKILLed writers, readers racing batches, leases, generated data.
+  processes: [
+    'Storage > across processes',
+    'Storage > atomicity under concurrent readers',
+    'Storage > session lease',
+    'Storage > value domain',
+    'Storage > model-based',
+    'Storage > atomic save',
+    'Storage > faults',
+    'Storage > calls in flight',
+  ],
+} as const satisfies Record<string, readonly string[]>;
 
-if (server.available) {
+export type Part = keyof typeof PARTS | 'rest';
+
+function partOf(group: string): Part {
+  for (const [part, groups] of Object.entries(PARTS) as [keyof typeof PARTS, readonly string[]][]) {
+    if (groups.includes(group)) return part;
+  }
+  return 'rest';
+}
+
+/**
+ * The kit's vitest binding registering only `part`'s trait groups (the suites' direct
+ * children) and, for 'rest', anything a suite registers outside a group; a suite with
+ * nothing of the part is not registered. `found` collects every group the kit has.
+ */
+function partApi(part: Part, found: Set<string>): TestApi {
+  /** While a suite's body runs: its name and what of it this part registers. */
+  let suite: { name: string; kept: (() => void)[] } | undefined;
+  /** Inside a kept group: everything passes through. */
+  let inGroup = 0;
+  const within = (body: () => void) => () => {
+    inGroup++;
+    try {
+      body();
+    } finally {
+      inGroup--;
+    }
+  };
+  const atSuiteLevel = (register: () => void) => {
+    if (part === 'rest') (suite as { kept: (() => void)[] }).kept.push(register);
+  };
+  return {
+    ...vitestApi,
+    describe(name, body) {
+      if (inGroup > 0) return vitestApi.describe(name, body);
+      if (suite === undefined) {
+        const current = { name, kept: [] as (() => void)[] };
+        suite = current;
+        try {
+          body();
+        } finally {
+          suite = undefined;
+        }
+        if (current.kept.length > 0) vitestApi.describe(name, () => current.kept.forEach((register) => register()));
+        return;
+      }
+      const group = `${suite.name.replace(/^mongo · /, '')} > ${name}`;
+      found.add(group);
+      if (partOf(group) === part) suite.kept.push(() => vitestApi.describe(name, within(body)));
+    },
+    it(name, body, timeout) {
+      if (inGroup > 0 || suite === undefined) return vitestApi.it(name, body, timeout);
+      atSuiteLevel(() => vitestApi.it(name, body, timeout));
+    },
+    skip(name, reason) {
+      if (inGroup > 0 || suite === undefined) return vitestApi.skip(name, reason);
+      atSuiteLevel(() => vitestApi.skip(name, reason));
+    },
+  };
+}
+
+/** Registers `part` of the kit's Storage, SessionStorage and SessionEventBus suites on the test server. */
+export function describeKit(part: Part): void {
+  if (!server.available) return;
+  // Each kit namespace is its own database (`mt_…`); every open is a new MongoClient on it.
+  // Some traits open a second namespace the kit never cleans up (the bus isolation
+  // trait), so cleanup drops every database opened since the last cleanup: tests in a
+  // file run one after another.
+  const opened = new Set<string>();
+  const url = (namespace: string) => {
+    opened.add(namespace);
+    return urlFor(namespace);
+  };
+  const cleanup = async (namespace: string) => {
+    opened.add(namespace);
+    for (const name of [...opened]) {
+      opened.delete(name);
+      const proxy = namespaceProxies.get(name);
+      namespaceProxies.delete(name);
+      await (await proxy)?.close();
+      await dropDatabase(name);
+    }
+  };
+
+  // Storage and server-session instances reach the server through one proxy per namespace,
+  // so interrupt(namespace) resets exactly that namespace's connections, as a network cut would.
+  const namespaceProxies = new Map<string, Promise<Proxy>>();
+  const viaProxy = async (namespace: string): Promise<string> => {
+    opened.add(namespace);
+    let proxy = namespaceProxies.get(namespace);
+    if (proxy === undefined) {
+      proxy = openProxy();
+      namespaceProxies.set(namespace, proxy);
+    }
+    return (await proxy).url(namespace);
+  };
+  /** The kit's interrupt hook: every connection of the namespace reset, new ones refused for 500 ms. */
+  const interrupt = async (namespace: string): Promise<void> => {
+    const proxy = namespaceProxies.get(namespace);
+    if (proxy === undefined) throw new Error(`interrupt: nothing was opened on ${namespace}`);
+    (await proxy).cut(500);
+  };
+
+  const found = new Set<string>();
+  const api = partApi(part, found);
   afterAll(closeAdmin);
   afterAll(async () => {
     for (const proxy of namespaceProxies.values()) await (await proxy).close();
   });
 
-  describeStorage('mongo', {
+  describeStorage(api, 'mongo', {
     open: async (namespace, name) => new MongoStorage({ url: await viaProxy(namespace), name }),
     openExisting: async (namespace, name) => new MongoStorage({ url: await viaProxy(namespace), name, create: false }),
     corrupt,
@@ -134,7 +227,7 @@ if (server.available) {
     },
   });
 
-  describeSessionStorage('mongo', {
+  describeSessionStorage(api, 'mongo', {
     open: async (namespace) => new MongoSessionStorage({ url: await viaProxy(namespace) }),
     openExisting: async (namespace) => new MongoSessionStorage({ url: await viaProxy(namespace), create: false }),
     openWithLifetime: (namespace, lifetime) => new MongoSessionStorage({ url: url(namespace), ...lifetime }),
@@ -146,7 +239,7 @@ if (server.available) {
   const proxies = new WeakMap<object, Proxy>();
   const allProxies: Proxy[] = [];
   afterAll(() => Promise.all(allProxies.map((p) => p.close())));
-  describeSessionEventBus('mongo', {
+  describeSessionEventBus(api, 'mongo', {
     open: async (namespace) => {
       const proxy = await openProxy();
       allProxies.push(proxy);
@@ -162,4 +255,10 @@ if (server.available) {
     // Down for 1 s: longer than the driver's one immediate retry and its server selection timeout.
     interrupt: (bus) => (proxies.get(bus) as Proxy).cut(1_000),
   });
+
+  // A part naming a group the kit no longer has would quietly run less: refuse it.
+  const missing = Object.values(PARTS)
+    .flat()
+    .filter((group) => !found.has(group));
+  if (missing.length > 0) throw new Error(`test/kit.ts PARTS names trait groups the kit does not have: ${missing.join('; ')}`);
 }

@@ -1,5 +1,5 @@
 // The kit's worker processes open the adapter here (processes.module in
-// conformance.test.ts): each kit namespace is its own database on MONGODB_URL.
+// test/kit.ts): each kit namespace is its own database on MONGODB_URL.
 import { MongoSessionStorage, MongoStorage } from '@mtstore/mongo';
 
 const urlFor = (namespace) => {
