@@ -14,6 +14,7 @@ import { MongoSessionStorage } from '../src/index.js';
 import { scratch, server, urlFor } from './server.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface Racer {
   call<T>(op: string, args?: Record<string, unknown>): Promise<T>;
@@ -59,13 +60,6 @@ describe.runIf(server.available)('server sessions: createSession over an expired
   });
   afterAll(() => rm(bundle, { force: true }));
 
-  /**
-   * Makes sessions that are already expired when written, for every other clock: ttlSeconds
-   * 1 on a clock 2 s behind, so each expired a second before it was stored. The same
-   * documents as sessions of ttlSeconds 1 a 1.1 s wait later, which cost each round that wait.
-   */
-  const seederOf = (database: string) => new MongoSessionStorage({ url: urlFor(database), ttlSeconds: 1, clock: () => Date.now() - 2_000 });
-
   async function racers(database: string, count: number): Promise<Racer[]> {
     const started = await Promise.allSettled(Array.from({ length: count }, () => spawnRacer(bundle, urlFor(database), 3600)));
     const up = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
@@ -77,14 +71,15 @@ describe.runIf(server.available)('server sessions: createSession over an expired
   it('5 processes × 10 callers over an expired, unswept session: exactly one true per round', async () => {
     const database = fresh();
     const nodes = await racers(database, 5);
-    // The expired sessions come from seederOf; the racers' own ttl is an hour.
-    const seeder = track(seederOf(database));
+    // The expired sessions are made with ttlSeconds 1; the racers' own ttl is an hour.
+    const seeder = track(new MongoSessionStorage({ url: urlFor(database), ttlSeconds: 1 }));
     const reader = track(new MongoSessionStorage({ url: urlFor(database) }));
     const rounds = 5;
     const winners: number[] = [];
     for (let round = 0; round < rounds; round++) {
       const sessionId = BigInt(1000 + round);
       expect(await seeder.createSession(77n, sessionId)).toBe(true);
+      await sleep(1_100);
       expect(await reader.hasSession(77n, sessionId)).toBe(false);
       const at = Date.now() + 200;
       const answers = (await Promise.all(nodes.map((n) => n.call<boolean[]>('race', { a: 77, s: Number(sessionId), n: 10, at })))).flat();
@@ -99,7 +94,7 @@ describe.runIf(server.available)('server sessions: createSession over an expired
   it('createSession racing expireSessions in other processes: every create true, every created session present', async () => {
     const database = fresh();
     const [creator, ...sweepers] = (await racers(database, 3)) as [Racer, ...Racer[]];
-    const seeder = track(seederOf(database));
+    const seeder = track(new MongoSessionStorage({ url: urlFor(database), ttlSeconds: 1 }));
     const reader = track(new MongoSessionStorage({ url: urlFor(database) }));
     const count = 300;
     const ids = Array.from({ length: count }, (_, i) => 5000 + i);
@@ -109,6 +104,7 @@ describe.runIf(server.available)('server sessions: createSession over an expired
     for (let round = 0; round < 2; round++) {
       const authKeyId = 88 + round;
       await Promise.all(ids.map((s) => seeder.createSession(BigInt(authKeyId), BigInt(s))));
+      await sleep(1_100);
       const at = Date.now() + 200;
       const [created, ...removed] = await Promise.all([
         creator.call<boolean[]>('createMany', { a: authKeyId, ids, at }),
