@@ -39,6 +39,7 @@ export type {
   TamperOption,
 } from './api.js';
 export { DAMAGES } from './api.js';
+export { kitPart, type KitPart } from './parts.js';
 export { ONE_FIELD_LEFT, SESSION_DAMAGES, tamperSessionObject, type OneFieldLeft, type SessionObject } from './tamper-session.js';
 export { checkServer, isCI, redactUrl, type ServerCheck } from './servers.js';
 export { authKey, fullSession, ID_EXTREMES, minimalSession, peer } from './fixtures.js';

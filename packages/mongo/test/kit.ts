@@ -8,8 +8,8 @@
 import { Binary, BSON } from 'mongodb';
 import { fileURLToPath } from 'node:url';
 import { afterAll } from 'vitest';
-import { describeSessionEventBus, describeSessionStorage, describeStorage, type TestApi } from '@mtstore/conformance';
-import { ONE_FIELD_LEFT, vitestApi, type Damage, type OneFieldLeft } from '@mtstore/conformance/vitest';
+import { describeSessionEventBus, describeSessionStorage, describeStorage } from '@mtstore/conformance';
+import { kitPart, ONE_FIELD_LEFT, vitestApi, type Damage, type OneFieldLeft } from '@mtstore/conformance/vitest';
 import { MongoSessionEventBus, MongoSessionStorage, MongoStorage } from '../src/index.js';
 import { openProxy, type Proxy } from './proxy.js';
 import { adminClient, closeAdmin, dropDatabase, server, urlFor } from './server.js';
@@ -101,64 +101,6 @@ export const PARTS = {
 
 export type Part = keyof typeof PARTS | 'rest';
 
-function partOf(group: string): Part {
-  for (const [part, groups] of Object.entries(PARTS) as [keyof typeof PARTS, readonly string[]][]) {
-    if (groups.includes(group)) return part;
-  }
-  return 'rest';
-}
-
-/**
- * The kit's vitest binding registering only `part`'s trait groups (the suites' direct
- * children) and, for 'rest', anything a suite registers outside a group; a suite with
- * nothing of the part is not registered. `found` collects every group the kit has.
- */
-function partApi(part: Part, found: Set<string>): TestApi {
-  /** While a suite's body runs: its name and what of it this part registers. */
-  let suite: { name: string; kept: (() => void)[] } | undefined;
-  /** Inside a kept group: everything passes through. */
-  let inGroup = 0;
-  const within = (body: () => void) => () => {
-    inGroup++;
-    try {
-      body();
-    } finally {
-      inGroup--;
-    }
-  };
-  const atSuiteLevel = (register: () => void) => {
-    if (part === 'rest') (suite as { kept: (() => void)[] }).kept.push(register);
-  };
-  return {
-    ...vitestApi,
-    describe(name, body) {
-      if (inGroup > 0) return vitestApi.describe(name, body);
-      if (suite === undefined) {
-        const current = { name, kept: [] as (() => void)[] };
-        suite = current;
-        try {
-          body();
-        } finally {
-          suite = undefined;
-        }
-        if (current.kept.length > 0) vitestApi.describe(name, () => current.kept.forEach((register) => register()));
-        return;
-      }
-      const group = `${suite.name.replace(/^mongo · /, '')} > ${name}`;
-      found.add(group);
-      if (partOf(group) === part) suite.kept.push(() => vitestApi.describe(name, within(body)));
-    },
-    it(name, body, timeout) {
-      if (inGroup > 0 || suite === undefined) return vitestApi.it(name, body, timeout);
-      atSuiteLevel(() => vitestApi.it(name, body, timeout));
-    },
-    skip(name, reason) {
-      if (inGroup > 0 || suite === undefined) return vitestApi.skip(name, reason);
-      atSuiteLevel(() => vitestApi.skip(name, reason));
-    },
-  };
-}
-
 /** Registers `part` of the kit's Storage, SessionStorage and SessionEventBus suites on the test server. */
 export function describeKit(part: Part): void {
   if (!server.available) return;
@@ -201,8 +143,7 @@ export function describeKit(part: Part): void {
     (await proxy).cut(500);
   };
 
-  const found = new Set<string>();
-  const api = partApi(part, found);
+  const api = kitPart(vitestApi, PARTS, part);
   afterAll(closeAdmin);
   afterAll(async () => {
     for (const proxy of namespaceProxies.values()) await (await proxy).close();
@@ -257,8 +198,6 @@ export function describeKit(part: Part): void {
   });
 
   // A part naming a group the kit no longer has would quietly run less: refuse it.
-  const missing = Object.values(PARTS)
-    .flat()
-    .filter((group) => !found.has(group));
-  if (missing.length > 0) throw new Error(`test/kit.ts PARTS names trait groups the kit does not have: ${missing.join('; ')}`);
+  const unmatched = api.unmatched();
+  if (unmatched.length > 0) throw new Error(`test/kit.ts PARTS names trait groups the kit does not have: ${unmatched.join('; ')}`);
 }

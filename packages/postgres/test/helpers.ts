@@ -4,7 +4,7 @@
  * test opened, by their application_name. Nothing here touches anything else.
  */
 import pg from 'pg';
-import { randomNamespace, type TestApi } from '@mtstore/conformance';
+import { randomNamespace } from '@mtstore/conformance';
 import { afterAll, afterEach } from 'vitest';
 
 export const url = process.env.POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -126,57 +126,3 @@ afterEach(async () => {
 
 /** Loaded keys are AuthKeyBytes: compare plain bytes, as the kit does. */
 export { plainBytes as plain } from '@mtstore/conformance';
-
-type KitNode = { name: string; children: KitNode[] } | { name: string; test: (api: TestApi) => void };
-
-/**
- * `api` registering only the kit's trait groups that belong to `part` of `parts`:
- * a group named `Suite > group` (Suite the part of the suite's title after ` · `,
- * e.g. `Storage > session lease`), or a whole suite (`SessionStorage`), in one part;
- * 'rest' takes every group no part names. The test files that register every part
- * (and 'rest') run the whole kit, each test once. The kit's registration is collected
- * first, one suite at a time, then replayed to `api` without the groups left empty.
- */
-export function kitPart<P extends string>(api: TestApi, parts: Record<P, readonly string[]>, part: P | 'rest'): TestApi {
-  const owners = new Map<string, string>();
-  for (const [name, selectors] of Object.entries(parts) as [string, readonly string[]][]) {
-    for (const selector of selectors) {
-      if (owners.has(selector)) throw new Error(`kitPart: ${selector} is in two parts (${owners.get(selector)}, ${name})`);
-      owners.set(selector, name);
-    }
-  }
-  const ownerOf = (path: readonly string[]): string => {
-    const suite = (path[0] ?? '').split(' · ').pop() as string;
-    return owners.get(`${suite} > ${path[1]}`) ?? owners.get(suite) ?? 'rest';
-  };
-  const root: KitNode[] = [];
-  let current = { path: [] as string[], children: root };
-  const leaf = (name: string, test: (api: TestApi) => void) => {
-    if (ownerOf([...current.path, name]) === part) current.children.push({ name, test });
-  };
-  const kept = (node: KitNode): boolean => 'test' in node || node.children.some(kept);
-  const replay = (nodes: KitNode[]) => {
-    for (const node of nodes.filter(kept)) {
-      if ('test' in node) node.test(api);
-      else api.describe(node.name, () => replay(node.children));
-    }
-  };
-  return {
-    describe(name, body) {
-      const node = { name, children: [] as KitNode[] };
-      const parent = current;
-      current = { path: [...parent.path, name], children: node.children };
-      try {
-        body();
-      } finally {
-        current = parent;
-      }
-      parent.children.push(node);
-      // A suite (a describe at the top) is whole once its body ran: hand it to `api`.
-      if (parent.path.length === 0) replay(root.splice(0));
-    },
-    it: (name, body, timeout) => leaf(name, (target) => target.it(name, body, timeout)),
-    skip: (name, reason) => leaf(name, (target) => target.skip(name, reason)),
-    expect: api.expect,
-  };
-}

@@ -7,9 +7,9 @@
  */
 import { fileURLToPath } from 'node:url';
 import { describeSessionEventBus, describeSessionStorage, describeStorage } from '@mtstore/conformance';
-import { checkServer, ONE_FIELD_LEFT, vitestApi, type Damage, type OneFieldLeft } from '@mtstore/conformance/vitest';
+import { checkServer, kitPart, ONE_FIELD_LEFT, vitestApi, type Damage, type OneFieldLeft } from '@mtstore/conformance/vitest';
 import { PostgresSessionEventBus, PostgresSessionStorage, PostgresStorage } from '../src/index.js';
-import { admin, applicationName, dropSchema, dumpSchema, gone, kitPart, probe, terminate, url } from './helpers.js';
+import { admin, applicationName, dropSchema, dumpSchema, gone, probe, terminate, url } from './helpers.js';
 
 /**
  * Trait groups by part, `Suite > group` or a whole suite (`SessionStorage`); a group
@@ -126,4 +126,8 @@ export function describeKit(part: keyof typeof PARTS | 'rest'): void {
       await gone(pids);
     },
   });
+
+  // A part naming a group the kit no longer has would quietly run less: refuse it.
+  const unmatched = t.unmatched();
+  if (unmatched.length > 0) throw new Error(`test/kit.ts PARTS names trait groups the kit does not have: ${unmatched.join('; ')}`);
 }

@@ -5,8 +5,8 @@
  * QueryFailedError, the drivers' pools, DataSource destroy): the whole kit takes ~5
  * minutes, and the 0.3 run covers it in full on all three drivers (conformance.*.test.ts).
  */
-import { describeSessionStorage, describeStorage, type TestApi } from '@mtstore/conformance';
-import { checkServer, vitestApi } from '@mtstore/conformance/vitest';
+import { describeSessionStorage, describeStorage } from '@mtstore/conformance';
+import { checkServer, kitPart, vitestApi } from '@mtstore/conformance/vitest';
 import { afterAll, expect, it } from 'vitest';
 import { TypeormSessionStorage, TypeormStorage } from '../../src/index.js';
 import { corruptKeys, dropKitUser, interruptMysql, interruptPostgres, kitApplicationName, kitUserOptions, type TestDriver } from '../drivers.js';
@@ -21,29 +21,8 @@ const STORAGE_GROUPS = ['round trip', 'atomic save', 'faults', 'close'];
 /** SessionStorage: create, has (on postgres straight to the pg pool), destroy, sweep. */
 const SESSION_GROUPS = ['lifecycle'];
 
-/**
- * The kit's vitest binding, registering only the named trait groups (the suite's direct
- * children); `seen` collects the groups it registered.
- */
-function groups(names: readonly string[], seen: Set<string>): TestApi {
-  let depth = 0;
-  return {
-    ...vitestApi,
-    describe(name, body) {
-      const at = depth;
-      if (at === 1 && !names.includes(name)) return;
-      if (at === 1) seen.add(name);
-      vitestApi.describe(name, () => {
-        depth = at + 1;
-        try {
-          body();
-        } finally {
-          depth = at;
-        }
-      });
-    },
-  };
-}
+/** The chosen groups, as the one part of the kit this run registers (@mtstore/conformance's kitPart). */
+const CHOSEN = { chosen: [...STORAGE_GROUPS.map((group) => `Storage > ${group}`), ...SESSION_GROUPS.map((group) => `SessionStorage > ${group}`)] };
 
 /** Registers the chosen groups on `db` (postgres or mysql), if its server is there (CI=true: it must be). */
 export async function describeKit(db: TestDriver): Promise<void> {
@@ -60,22 +39,20 @@ export async function describeKit(db: TestDriver): Promise<void> {
     if (db.name === 'mysql') await dropKitUser(db, namespace);
   };
   const interrupt = (namespace: string) => (db.name === 'postgres' ? interruptPostgres(db, namespace) : interruptMysql(db, namespace));
-  const storageSeen = new Set<string>();
-  const sessionSeen = new Set<string>();
-  describeStorage(groups(STORAGE_GROUPS, storageSeen), `typeorm ${process.env.MTSTORE_TYPEORM1_VERSION}/${db.name}`, {
+  const t = kitPart(vitestApi, CHOSEN, 'chosen');
+  describeStorage(t, `typeorm ${process.env.MTSTORE_TYPEORM1_VERSION}/${db.name}`, {
     open: async (namespace, name) => new TypeormStorage({ options: await options(namespace), tablePrefix: prefix(namespace), name }),
     cleanup,
     corrupt: (namespace, name) => corruptKeys(db, namespace, name),
     interrupt,
   });
-  describeSessionStorage(groups(SESSION_GROUPS, sessionSeen), `typeorm ${process.env.MTSTORE_TYPEORM1_VERSION}/${db.name}`, {
+  describeSessionStorage(t, `typeorm ${process.env.MTSTORE_TYPEORM1_VERSION}/${db.name}`, {
     open: async (namespace) => new TypeormSessionStorage({ options: await options(namespace), tablePrefix: prefix(namespace) }),
     cleanup,
     interrupt,
   });
   // A group the kit renamed or dropped would otherwise vanish from this run unnoticed.
   it(`every chosen trait group is in the kit (${db.name})`, () => {
-    expect(STORAGE_GROUPS.filter((g) => !storageSeen.has(g))).toEqual([]);
-    expect(SESSION_GROUPS.filter((g) => !sessionSeen.has(g))).toEqual([]);
+    expect(t.unmatched()).toEqual([]);
   });
 }
