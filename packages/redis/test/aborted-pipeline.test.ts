@@ -12,9 +12,10 @@
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { checkServer, fullSession } from '@mtstore/conformance/vitest';
 import { Redis } from 'ioredis';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RedisSessionEventBus, RedisStorage } from '../src/index.js';
-import { admin, adminCluster, clusterSeed, dropPrefix, probe, probeCluster, randomName, REDIS_CLUSTER_URL, REDIS_URL } from './helpers.js';
+import { admin, adminCluster, probe, probeCluster, REDIS_CLUSTER_URL, REDIS_URL } from './helpers.js';
+import { outcome, proxiedCluster, REDIS_PORT, suiteResources, type NodeProxy } from './proxies.js';
 
 const single = await checkServer('redis', REDIS_URL, () => probe(REDIS_URL));
 const cluster = await checkServer('redis-cluster', REDIS_CLUSTER_URL, probeCluster);
@@ -28,7 +29,7 @@ const MAY_OR_MAY_NOT = 'it may or may not have been applied';
  * destroyed: a lost connection) or held (nothing more either way, no FIN: a server gone
  * silent mid-reply). A client closing its side closes the server's too.
  */
-class PartialReplyProxy {
+class PartialReplyProxy implements NodeProxy {
   readonly #server = createServer((socket) => this.#accept(socket));
   readonly #pairs = new Set<[Socket, Socket]>();
   #armed: 'cut' | 'hold' | undefined;
@@ -90,38 +91,35 @@ class PartialReplyProxy {
   }
 }
 
-/** The outcome of `call`: 'resolved', or its rejection. */
-function outcome(call: Promise<unknown>): Promise<unknown> {
-  return call.then(
-    () => 'resolved',
-    (error: unknown) => error,
-  );
-}
-
 function expectMayOrMayNot(error: unknown, saying: string): void {
   expect(error).toMatchObject({ code: 'MTSTORE_STORAGE_UNAVAILABLE', message: expect.stringContaining(MAY_OR_MAY_NOT) });
   expect((error as Error).message).toContain(saying);
   expect((error as Error).message).not.toContain('Command aborted');
 }
 
-describe.runIf(single.available)('a MULTI or pipeline partly answered when the connection closed (single server)', () => {
-  const prefixes: string[] = [];
-  const proxies: PartialReplyProxy[] = [];
-  afterAll(async () => {
-    await Promise.all(proxies.map((proxy) => proxy.close()));
-    const client = admin();
-    try {
-      for (const prefix of prefixes) await dropPrefix(client, prefix);
-    } finally {
-      client.disconnect();
-    }
+/**
+ * close() while the server went silent mid-reply (the proxy holds the rest of the reply
+ * to a save's MULTI after its +OK): the save it cuts off says it may or may not have been
+ * applied, and has settled by the time close() resolves.
+ */
+async function expectSaveCutOffByClose(storage: RedisStorage, proxy: PartialReplyProxy): Promise<void> {
+  proxy.arm('hold');
+  let settled = false;
+  const save = outcome(storage.save(fullSession(3))).finally(() => {
+    settled = true;
   });
+  await storage.close();
+  expect(settled).toBe(true);
+  expect(proxy.partial).toBe(1);
+  expectMayOrMayNot(await save, 'the storage was closed');
+}
+
+describe.runIf(single.available)('a MULTI or pipeline partly answered when the connection closed (single server)', () => {
+  const made = suiteResources<PartialReplyProxy>(admin);
 
   async function open(): Promise<{ proxy: PartialReplyProxy; url: string; prefix: string }> {
-    const proxy = new PartialReplyProxy(Number(new URL(REDIS_URL).port || 6379));
-    proxies.push(proxy);
-    const prefix = `${randomName('aborted')}:`;
-    prefixes.push(prefix);
+    const proxy = made.proxy(new PartialReplyProxy(REDIS_PORT));
+    const prefix = made.prefix('aborted');
     return { proxy, url: `redis://127.0.0.1:${await proxy.listen()}`, prefix };
   }
 
@@ -171,15 +169,7 @@ describe.runIf(single.available)('a MULTI or pipeline partly answered when the c
     const { proxy, url, prefix } = await open();
     const storage = new RedisStorage({ url, prefix, name: 'alice' });
     await storage.save(fullSession(2));
-    proxy.arm('hold');
-    let settled = false;
-    const save = outcome(storage.save(fullSession(3))).finally(() => {
-      settled = true;
-    });
-    await storage.close();
-    expect(settled).toBe(true);
-    expect(proxy.partial).toBe(1);
-    expectMayOrMayNot(await save, 'the storage was closed');
+    await expectSaveCutOffByClose(storage, proxy);
   });
 
   it("the application's client: lost (ioredis resends the rest), and quit by the application mid-reply", async () => {
@@ -208,43 +198,15 @@ describe.runIf(single.available)('a MULTI or pipeline partly answered when the c
 });
 
 describe.runIf(cluster.available)('a MULTI partly answered when a node connection closed (Cluster, every node behind a proxy)', () => {
-  const prefixes: string[] = [];
-  const proxies: PartialReplyProxy[] = [];
-  afterAll(async () => {
-    await Promise.all(proxies.map((proxy) => proxy.close()));
-    const client = adminCluster();
-    try {
-      for (const prefix of prefixes) await dropPrefix(client, prefix);
-    } finally {
-      client.disconnect();
-    }
-  });
+  const made = suiteResources<PartialReplyProxy>(adminCluster);
 
   /** A Cluster storage whose node connections all go through proxies (natMap), and the proxy of the node holding the session. */
   async function open(): Promise<{ storage: RedisStorage; proxy: PartialReplyProxy }> {
-    const seed = clusterSeed();
-    const probe = adminCluster();
-    await probe.connect();
-    const ports = probe.nodes('master').map((node) => node.options.port as number);
-    const prefix = `${randomName('aborted')}:`;
-    prefixes.push(prefix);
-    const natMap: Record<string, { host: string; port: number }> = {};
-    const byPort = new Map<number, PartialReplyProxy>();
-    for (const port of ports) {
-      const proxy = new PartialReplyProxy(port);
-      proxies.push(proxy);
-      byPort.set(port, proxy);
-      natMap[`${seed.host}:${port}`] = { host: '127.0.0.1', port: await proxy.listen() };
-    }
-    const storage = new RedisStorage({ cluster: { nodes: [seed], options: { natMap } }, prefix, name: 'alice' });
+    const nodes = await proxiedCluster((port) => made.proxy(new PartialReplyProxy(port)));
+    const prefix = made.prefix('aborted');
+    const storage = new RedisStorage({ cluster: { nodes: [nodes.seed], options: { natMap: nodes.natMap } }, prefix, name: 'alice' });
     await storage.save(fullSession(2));
-    // The session's keys share one hash tag: the node serving it.
-    const slots = await probe.cluster('SLOTS');
-    const slot = Number(await probe.cluster('KEYSLOT', `${prefix}client:{alice}:session`));
-    const port = slots.find(([from, to]) => slot >= from && slot <= to)?.[2]?.[1];
-    probe.disconnect();
-    const proxy = byPort.get(port as number);
-    if (proxy === undefined) throw new Error(`no proxy for the node of slot ${slot}`);
+    const proxy = await nodes.proxyOfSession(prefix, 'alice');
     return { storage, proxy };
   }
 
@@ -263,14 +225,6 @@ describe.runIf(cluster.available)('a MULTI partly answered when a node connectio
 
   it('close() while the node went silent mid-reply: the save says it may or may not have been applied, before close() resolves', async () => {
     const { storage, proxy } = await open();
-    proxy.arm('hold');
-    let settled = false;
-    const save = outcome(storage.save(fullSession(3))).finally(() => {
-      settled = true;
-    });
-    await storage.close();
-    expect(settled).toBe(true);
-    expect(proxy.partial).toBe(1);
-    expectMayOrMayNot(await save, 'the storage was closed');
+    await expectSaveCutOffByClose(storage, proxy);
   });
 });

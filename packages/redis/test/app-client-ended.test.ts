@@ -16,77 +16,15 @@
  * or may not have been applied", and the storage's close() resolves (docs/contract.md
  * §9). Before the fix both calls and close() hung for ever (the test timeouts below).
  */
-import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { checkServer, fullSession } from '@mtstore/conformance/vitest';
 import { Cluster, Redis } from 'ioredis';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RedisStorage } from '../src/index.js';
-import { admin, adminCluster, clusterSeed, dropPrefix, probe, probeCluster, randomName, REDIS_CLUSTER_URL, REDIS_URL } from './helpers.js';
+import { admin, adminCluster, probe, probeCluster, REDIS_CLUSTER_URL, REDIS_URL } from './helpers.js';
+import { HoldingProxy, outcome, proxiedCluster, REDIS_PORT, suiteResources } from './proxies.js';
 
 const single = await checkServer('redis', REDIS_URL, () => probe(REDIS_URL));
 const cluster = await checkServer('redis-cluster', REDIS_CLUSTER_URL, probeCluster);
-
-/**
- * A TCP proxy in front of one Redis node. Once `hold` is set, what clients send is
- * swallowed (their commands are in flight: written, never answered); `cut()` then drops
- * every connection (a lost connection with commands in flight).
- */
-class HoldingProxy {
-  readonly #server = createServer((socket) => this.#accept(socket));
-  readonly #pairs = new Set<[Socket, Socket]>();
-  hold = false;
-  /** Chunks swallowed while holding. */
-  held = 0;
-
-  constructor(readonly target: number) {}
-
-  async listen(): Promise<number> {
-    await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve));
-    return (this.#server.address() as AddressInfo).port;
-  }
-
-  #accept(socket: Socket): void {
-    const upstream = connect(this.target, '127.0.0.1');
-    const pair: [Socket, Socket] = [socket, upstream];
-    this.#pairs.add(pair);
-    socket.on('data', (chunk) => {
-      if (this.hold) this.held++;
-      else upstream.write(chunk);
-    });
-    upstream.on('data', (chunk) => socket.write(chunk));
-    const end = (): void => {
-      this.#pairs.delete(pair);
-      socket.destroy();
-      upstream.destroy();
-    };
-    socket.on('close', end).on('error', end);
-    upstream.on('close', end).on('error', end);
-  }
-
-  /** Drops every connection; returns how many. */
-  cut(): number {
-    const count = this.#pairs.size;
-    for (const [socket, upstream] of this.#pairs) {
-      socket.destroy();
-      upstream.destroy();
-    }
-    this.hold = false;
-    return count;
-  }
-
-  close(): Promise<void> {
-    this.cut();
-    return new Promise((resolve) => this.#server.close(() => resolve()));
-  }
-}
-
-/** The outcome of `call`: 'resolved', or its rejection. */
-function outcome(call: Promise<unknown>): Promise<unknown> {
-  return call.then(
-    () => 'resolved',
-    (error: unknown) => error,
-  );
-}
 
 const CLOSED_MAY_OR_MAY_NOT = {
   code: 'MTSTORE_STORAGE_UNAVAILABLE',
@@ -114,44 +52,18 @@ async function until(check: () => boolean): Promise<void> {
 }
 
 describe.runIf(cluster.available)("the application's Cluster client, disconnected while it holds back a command to resend", () => {
-  const prefixes: string[] = [];
-  const proxies: HoldingProxy[] = [];
-  afterAll(async () => {
-    await Promise.all(proxies.map((proxy) => proxy.close()));
-    const client = adminCluster();
-    try {
-      for (const prefix of prefixes) await dropPrefix(client, prefix);
-    } finally {
-      client.disconnect();
-    }
-  });
+  const made = suiteResources<HoldingProxy>(adminCluster);
 
   it('the call rejects StorageUnavailableError (may or may not have been applied) and close() resolves', async () => {
-    const seed = clusterSeed();
-    const probe = adminCluster();
-    await probe.connect();
-    const ports = probe.nodes('master').map((node) => node.options.port as number);
-    const prefix = `${randomName('appended')}:`;
-    prefixes.push(prefix);
-    const natMap: Record<string, { host: string; port: number }> = {};
-    const byPort = new Map<number, HoldingProxy>();
-    for (const port of ports) {
-      const proxy = new HoldingProxy(port);
-      proxies.push(proxy);
-      byPort.set(port, proxy);
-      natMap[`${seed.host}:${port}`] = { host: '127.0.0.1', port: await proxy.listen() };
-    }
+    const nodes = await proxiedCluster((port) => made.proxy(new HoldingProxy(port)));
+    const prefix = made.prefix('appended');
     // ioredis' defaults (offline queue on, retryDelayOnFailover 100 ms): the application's.
-    const client = new Cluster([seed], { natMap });
+    const client = new Cluster([nodes.seed], { natMap: nodes.natMap });
     client.on('error', () => {});
     const storage = new RedisStorage({ client, prefix, name: 'alice' });
     try {
       await storage.save(fullSession(2));
-      const slots = await probe.cluster('SLOTS');
-      const slot = Number(await probe.cluster('KEYSLOT', `${prefix}client:{alice}:session`));
-      const port = slots.find(([from, to]) => slot >= from && slot <= to)?.[2]?.[1];
-      const proxy = byPort.get(port as number);
-      if (proxy === undefined) throw new Error(`no proxy for the node of slot ${slot}`);
+      const proxy = await nodes.proxyOfSession(prefix, 'alice');
 
       proxy.hold = true;
       const load = outcome(storage.kv.get('k'));
@@ -166,29 +78,16 @@ describe.runIf(cluster.available)("the application's Cluster client, disconnecte
     } finally {
       await storage.close();
       client.disconnect();
-      probe.disconnect();
     }
   }, 15_000);
 });
 
 describe.runIf(single.available)("the application's single-server client, disconnected while it waits to reconnect", () => {
-  const prefixes: string[] = [];
-  const proxies: HoldingProxy[] = [];
-  afterAll(async () => {
-    await Promise.all(proxies.map((proxy) => proxy.close()));
-    const client = admin();
-    try {
-      for (const prefix of prefixes) await dropPrefix(client, prefix);
-    } finally {
-      client.disconnect();
-    }
-  });
+  const made = suiteResources<HoldingProxy>(admin);
 
   it('the call rejects StorageUnavailableError (may or may not have been applied) and close() resolves', async () => {
-    const proxy = new HoldingProxy(Number(new URL(REDIS_URL).port || 6379));
-    proxies.push(proxy);
-    const prefix = `${randomName('appended')}:`;
-    prefixes.push(prefix);
+    const proxy = made.proxy(new HoldingProxy(REDIS_PORT));
+    const prefix = made.prefix('appended');
     // ioredis' defaults (resend on, no commandTimeout), reconnecting 1 s after a drop.
     const client = new Redis(`redis://127.0.0.1:${await proxy.listen()}`, { retryStrategy: () => 1_000 });
     client.on('error', () => {});
@@ -215,23 +114,11 @@ describe.runIf(single.available)("the application's single-server client, discon
 });
 
 describe.runIf(single.available)("the application's client, closed by the application mid-call", () => {
-  const prefixes: string[] = [];
-  const proxies: HoldingProxy[] = [];
-  afterAll(async () => {
-    await Promise.all(proxies.map((proxy) => proxy.close()));
-    const client = admin();
-    try {
-      for (const prefix of prefixes) await dropPrefix(client, prefix);
-    } finally {
-      client.disconnect();
-    }
-  });
+  const made = suiteResources<HoldingProxy>(admin);
 
   it('a call in flight may or may not have been applied; one made after the client ended was not sent', async () => {
-    const proxy = new HoldingProxy(Number(new URL(REDIS_URL).port || 6379));
-    proxies.push(proxy);
-    const prefix = `${randomName('appended')}:`;
-    prefixes.push(prefix);
+    const proxy = made.proxy(new HoldingProxy(REDIS_PORT));
+    const prefix = made.prefix('appended');
     const client = new Redis(`redis://127.0.0.1:${await proxy.listen()}`);
     client.on('error', () => {});
     const storage = new RedisStorage({ client, prefix, name: 'alice' });

@@ -8,12 +8,12 @@
  * an existing one never as already gone. Also: a command in flight on a connection
  * mtstore owns fails as soon as the connection is lost, not after commandTimeout.
  */
-import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { checkServer } from '@mtstore/conformance/vitest';
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RedisSessionStorage, RedisStorage } from '../src/index.js';
 import { admin, adminCluster, clusterSeed, dropPrefix, eventually, killConnections, probe, probeCluster, randomName, REDIS_CLUSTER_URL, REDIS_URL } from './helpers.js';
+import { HoldingProxy, REDIS_PORT } from './proxies.js';
 
 const single = await checkServer('redis', REDIS_URL, () => probe(REDIS_URL));
 const cluster = await checkServer('redis-cluster', REDIS_CLUSTER_URL, probeCluster);
@@ -133,55 +133,6 @@ describe.runIf(single.available)('a single-server client that resends unfulfille
   }, 120_000);
 });
 
-/**
- * A TCP proxy in front of Redis that can hold what clients send (their commands are
- * then in flight: written, unanswered) and cut every connection: a lost connection
- * with commands in flight, on demand.
- */
-class CuttingProxy {
-  readonly #server = createServer((socket) => this.#accept(socket));
-  readonly #pairs = new Set<[Socket, Socket]>();
-  hold = false;
-
-  async listen(): Promise<number> {
-    await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve));
-    return (this.#server.address() as AddressInfo).port;
-  }
-
-  #accept(socket: Socket): void {
-    const target = new URL(REDIS_URL);
-    const upstream = connect(Number(target.port || 6379), target.hostname);
-    const pair: [Socket, Socket] = [socket, upstream];
-    this.#pairs.add(pair);
-    socket.on('data', (chunk) => {
-      if (!this.hold) upstream.write(chunk);
-    });
-    upstream.on('data', (chunk) => socket.write(chunk));
-    const end = () => {
-      this.#pairs.delete(pair);
-      socket.destroy();
-      upstream.destroy();
-    };
-    socket.on('close', end).on('error', end);
-    upstream.on('close', end).on('error', end);
-  }
-
-  /** Drops every connection; returns how many. */
-  cut(): number {
-    const count = this.#pairs.size;
-    for (const [socket, upstream] of this.#pairs) {
-      socket.destroy();
-      upstream.destroy();
-    }
-    return count;
-  }
-
-  close(): Promise<void> {
-    this.cut();
-    return new Promise((resolve) => this.#server.close(() => resolve()));
-  }
-}
-
 describe.runIf(single.available)('a command in flight when the connection is lost', () => {
   const redis = admin();
   const prefix = `${randomName('inflight')}:`;
@@ -191,7 +142,7 @@ describe.runIf(single.available)('a command in flight when the connection is los
   });
 
   it('fails at once with StorageUnavailableError instead of waiting for commandTimeout, and the instance works on', async () => {
-    const proxy = new CuttingProxy();
+    const proxy = new HoldingProxy(REDIS_PORT);
     const url = `redis://127.0.0.1:${await proxy.listen()}`;
     // A commandTimeout twice this test's timeout: a call left to wait for it fails
     // the test (it did, with failInFlightOnLoss off); only noticing the loss settles it.
