@@ -9,13 +9,13 @@
  * application quitting its own client. Auto-pipelined calls (concurrent kv.set, bus
  * publish) are one pipeline too.
  */
-import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { checkServer, fullSession } from '@mtstore/conformance/vitest';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { RedisSessionEventBus, RedisStorage } from '../src/index.js';
 import { admin, adminCluster, probe, probeCluster, REDIS_CLUSTER_URL, REDIS_URL } from './helpers.js';
-import { outcome, proxiedCluster, REDIS_PORT, suiteResources, type NodeProxy } from './proxies.js';
+import { outcome, PairProxy, proxiedCluster, REDIS_PORT, suiteResources } from './proxies.js';
 
 const single = await checkServer('redis', REDIS_URL, () => probe(REDIS_URL));
 const cluster = await checkServer('redis-cluster', REDIS_CLUSTER_URL, probeCluster);
@@ -29,28 +29,16 @@ const MAY_OR_MAY_NOT = 'it may or may not have been applied';
  * destroyed: a lost connection) or held (nothing more either way, no FIN: a server gone
  * silent mid-reply). A client closing its side closes the server's too.
  */
-class PartialReplyProxy implements NodeProxy {
-  readonly #server = createServer((socket) => this.#accept(socket));
-  readonly #pairs = new Set<[Socket, Socket]>();
+class PartialReplyProxy extends PairProxy {
   #armed: 'cut' | 'hold' | undefined;
   /** How many connections got a partial reply. */
   partial = 0;
-
-  constructor(readonly target: number) {}
-
-  async listen(): Promise<number> {
-    await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve));
-    return (this.#server.address() as AddressInfo).port;
-  }
 
   arm(mode: 'cut' | 'hold'): void {
     this.#armed = mode;
   }
 
-  #accept(socket: Socket): void {
-    const upstream = connect(this.target, '127.0.0.1');
-    const pair: [Socket, Socket] = [socket, upstream];
-    this.#pairs.add(pair);
+  protected link(socket: Socket, upstream: Socket, end: () => void): void {
     /** This connection's next reply is cut short. */
     let target: 'cut' | 'hold' | undefined;
     let held = false;
@@ -73,21 +61,6 @@ class PartialReplyProxy implements NodeProxy {
       held = true;
       if (target === 'cut') end();
     });
-    const end = (): void => {
-      this.#pairs.delete(pair);
-      socket.destroy();
-      upstream.destroy();
-    };
-    socket.on('close', end).on('error', end);
-    upstream.on('close', end).on('error', end);
-  }
-
-  close(): Promise<void> {
-    for (const [socket, upstream] of this.#pairs) {
-      socket.destroy();
-      upstream.destroy();
-    }
-    return new Promise((resolve) => this.#server.close(() => resolve()));
   }
 }
 

@@ -19,16 +19,13 @@ export interface NodeProxy {
 }
 
 /**
- * A TCP proxy in front of one Redis node. Once `hold` is set, what clients send is
- * swallowed (their commands are in flight: written, never answered); `cut()` then drops
- * every connection (a lost connection with commands in flight).
+ * A TCP proxy in front of one Redis node: each client connection gets one to the node,
+ * and what flows between the two is the subclass's `link`. Either side closing (or
+ * `end()`) destroys both.
  */
-export class HoldingProxy implements NodeProxy {
+export abstract class PairProxy implements NodeProxy {
   readonly #server = createServer((socket) => this.#accept(socket));
   readonly #pairs = new Set<[Socket, Socket]>();
-  hold = false;
-  /** Chunks swallowed while holding. */
-  held = 0;
 
   constructor(readonly target: number) {}
 
@@ -37,38 +34,61 @@ export class HoldingProxy implements NodeProxy {
     return (this.#server.address() as AddressInfo).port;
   }
 
+  /** Wires the data of one client connection and its connection to the node; `end` drops both. */
+  protected abstract link(client: Socket, upstream: Socket, end: () => void): void;
+
   #accept(socket: Socket): void {
     const upstream = connect(this.target, '127.0.0.1');
     const pair: [Socket, Socket] = [socket, upstream];
     this.#pairs.add(pair);
-    socket.on('data', (chunk) => {
-      if (this.hold) this.held++;
-      else upstream.write(chunk);
-    });
-    upstream.on('data', (chunk) => socket.write(chunk));
     const end = (): void => {
       this.#pairs.delete(pair);
       socket.destroy();
       upstream.destroy();
     };
+    this.link(socket, upstream, end);
     socket.on('close', end).on('error', end);
     upstream.on('close', end).on('error', end);
   }
 
-  /** Drops every connection and stops holding; returns how many connections it dropped. */
-  cut(): number {
+  /** Drops every connection; returns how many. */
+  protected dropAll(): number {
     const count = this.#pairs.size;
     for (const [socket, upstream] of this.#pairs) {
       socket.destroy();
       upstream.destroy();
     }
-    this.hold = false;
     return count;
   }
 
   close(): Promise<void> {
-    this.cut();
+    this.dropAll();
     return new Promise((resolve) => this.#server.close(() => resolve()));
+  }
+}
+
+/**
+ * Once `hold` is set, what clients send is swallowed (their commands are in flight:
+ * written, never answered); `cut()` then drops every connection (a lost connection with
+ * commands in flight).
+ */
+export class HoldingProxy extends PairProxy {
+  hold = false;
+  /** Chunks swallowed while holding. */
+  held = 0;
+
+  protected link(client: Socket, upstream: Socket): void {
+    client.on('data', (chunk) => {
+      if (this.hold) this.held++;
+      else upstream.write(chunk);
+    });
+    upstream.on('data', (chunk) => client.write(chunk));
+  }
+
+  /** Drops every connection and stops holding; returns how many connections it dropped. */
+  cut(): number {
+    this.hold = false;
+    return this.dropAll();
   }
 }
 
