@@ -261,6 +261,10 @@ export class MongoSessionEventBus implements SessionEventBus {
             events,
             batch.map((publish) => publish.text),
             () => (batch[stored++] as WaitingPublish).resolve(),
+            // A slow insert's lost mark could not be stored: subscribers elsewhere may miss its events unwarned.
+            (error) => {
+              if (!this.#closing) this.#onError(error);
+            },
           );
           // Retention is housekeeping: it never delays nor fails a publish. Pruned when the
           // batch's numbers reach a multiple of PRUNE_EVERY.
@@ -270,8 +274,6 @@ export class MongoSessionEventBus implements SessionEventBus {
             });
           }
         } catch (error) {
-          // Every event stored (the lost mark after them failed): nobody else to tell.
-          if (stored === batch.length && !this.#closing) this.#onError(error);
           for (const publish of batch.slice(stored)) publish.reject(error);
         }
       }
@@ -618,8 +620,16 @@ interface Appended {
  * event is never pruned, so anything numbered above its first before its insert would
  * still be there). Otherwise a `lost` mark is appended at the head, above every reader,
  * and they say `lost` (its events may be missed, or heard: at-most-once either way).
+ * Also when a failure stops the append after some texts were stored (an ordered insert
+ * stored those before the document that failed): the mark, then the failure.
+ *
+ * The mark is best effort: if the check or the mark fails, `unmarked` is told why and
+ * the append ends as it would have (resolves, or throws its own failure). The caller's
+ * publishes are settled by what happened to their events: those stored resolve, those
+ * not stored reject with the error that stopped them; a failed mark concerns what other
+ * processes hear, not whether this publish was stored, so it goes to `unmarked`.
  */
-export async function append(events: Collection<EventDocument>, texts: readonly string[], stored: () => void): Promise<Appended> {
+export async function append(events: Collection<EventDocument>, texts: readonly string[], stored: () => void, unmarked: (error: unknown) => void): Promise<Appended> {
   let next = 0;
   /** When what this attempt's numbers are based on (a head read, a duplicate) came from the server. */
   let since = Date.now();
@@ -633,30 +643,48 @@ export async function append(events: Collection<EventDocument>, texts: readonly 
     const at = new Date();
     const documents = texts.slice(next).map((event, i): EventDocument => ({ _id: seq + BigInt(i), event, at }));
     let taken = documents.length;
-    let failure: unknown;
+    /** Set when the insert failed for another reason than a number taken: the append ends with it. */
+    let failure: { error: unknown } | undefined;
     try {
       await events.insertMany(documents, { ordered: true });
     } catch (error) {
       // An ordered insert stops at its first failure: the documents before it are stored.
+      // A failure naming no document (a lost connection): none of this insert is known stored.
       const failed = firstWriteError(error);
-      if (failed === undefined) throw error;
-      taken = failed.index;
-      if (failed.code !== DUPLICATE_KEY) failure = error;
-      else raced = true;
+      taken = failed?.index ?? 0;
+      if (failed?.code === DUPLICATE_KEY) raced = true;
+      else failure = { error };
     }
     if (taken > 0 && Date.now() - since >= busInternals.pruneGuardMs / 3) slow = true;
     for (let i = 0; i < taken; i++) stored();
     if (taken > 0) first ??= seq;
     next += taken;
-    if (failure !== undefined) throw failure;
+    // The last number this append stored, if this insert stored any (else an earlier one did, which met a duplicate: raced).
+    const last = seq + BigInt(taken) - 1n;
+    if (failure !== undefined) {
+      if (slow) await markIfStale(events, raced, last, unmarked);
+      throw failure.error;
+    }
     if (next === texts.length) {
-      const last = seq + BigInt(taken) - 1n;
-      if (slow && (raced || (await head(events)) !== last)) await markLost(events);
+      if (slow) await markIfStale(events, raced, last, unmarked);
       return { first: first as bigint, last };
     }
     // Another publisher took the number at `taken`: the next one, or the current head.
     since = Date.now();
     seq = attempt % 4 === 0 ? (await head(events)) + 1n : seq + BigInt(taken) + 1n;
+  }
+}
+
+/**
+ * After a slow insert (append): a `lost` mark unless its numbers were fresh (no other
+ * publisher's number met, and `last`, its last stored, is still the head). Best effort:
+ * a failure goes to `unmarked`, so the append ends as its inserts did.
+ */
+async function markIfStale(events: Collection<EventDocument>, raced: boolean, last: bigint, unmarked: (error: unknown) => void): Promise<void> {
+  try {
+    if (raced || (await head(events)) !== last) await markLost(events);
+  } catch (error) {
+    unmarked(error);
   }
 }
 

@@ -10,26 +10,57 @@ import { randomNamespace, waitFor } from '@mtstore/conformance/vitest';
 import { MongoSessionEventBus, type MongoSessionEventBusOptions } from '../src/index.js';
 import { append, busInternals, type EventDocument } from '../src/bus.js';
 import { adminClient, closeAdmin, dropDatabase, MONGODB_URL, server, urlFor } from './server.js';
+import { openProxy } from './proxy.js';
 
 const event = (n: number, origin = 'test'): SessionEvent => ({ type: 'created', authKeyId: BigInt(n), sessionId: BigInt(n), origin });
 const wire = (n: number) => JSON.stringify({ t: 'c', a: String(n), s: String(n), o: 'direct' });
 
-/** The real collection, whose first insertMany reaches the server only after `meanwhile` (a publisher stalled between its head read and its insert). */
-function firstInsertAfter<T extends { insertMany: (...args: never[]) => unknown }>(collection: T, meanwhile: () => Promise<void>): T {
+/** append's `unmarked` for tests whose lost mark must not fail: a failure fails the append, and so the test. */
+const markMustSucceed = (error: unknown): never => {
+  throw error;
+};
+
+/**
+ * The real collection, whose first insertMany reaches the server only after `meanwhile`
+ * (a publisher stalled between its head read and its insert), with the documents
+ * `spoil` returns; `then` runs once the server answered it, whatever the answer.
+ */
+function firstInsertAfter<T extends { insertMany: (documents: EventDocument[], ...rest: never[]) => unknown }>(
+  collection: T,
+  meanwhile: () => Promise<void>,
+  { spoil = (documents) => documents, then = () => {} }: { spoil?: (documents: EventDocument[]) => EventDocument[]; then?: () => void } = {},
+): T {
   let stalled = false;
   return new Proxy(collection, {
     get(target, key) {
       const value = Reflect.get(target, key, target) as unknown;
       if (key === 'insertMany' && !stalled) {
-        return async (...args: Parameters<T['insertMany']>) => {
+        return async (documents: EventDocument[], ...rest: never[]) => {
           stalled = true;
           await meanwhile();
-          return target.insertMany(...args);
+          try {
+            return await target.insertMany(spoil(documents), ...rest);
+          } finally {
+            then();
+          }
         };
       }
       return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
     },
   });
+}
+
+/**
+ * The documents with the one at `index` given a field name the server refuses (`$`
+ * first): an ordered insert of them stores those before it and fails there, with the
+ * server's own per-document error (BadValue, code 2). FerretDB 1.24 has no rule that
+ * refuses a document of the bus's shape ({ _id, event, at }) other than a duplicate key:
+ * it does not implement validators (code 238), enforces neither a capped collection's
+ * size nor its max per document, has no index key size limit, and the driver refuses a
+ * document over 16 MiB itself, before any I/O.
+ */
+function refusedAt(index: number): (documents: EventDocument[]) => EventDocument[] {
+  return (documents) => documents.map((document, i) => (i === index ? { ...document, $refused: true } : document));
 }
 
 if (server.available) {
@@ -153,7 +184,7 @@ if (server.available) {
       });
       const texts = Array.from({ length: 10 }, (_, i) => wire(i + 10));
       let stored = 0;
-      const appended = await append(racing, texts, () => stored++);
+      const appended = await append(racing, texts, () => stored++, markMustSucceed);
       expect(stored).toBe(10);
       expect(appended).toEqual({ first: 2n, last: 12n });
       const sequence = await collection.find({}, { sort: { _id: 1 }, useBigInt64: true }).toArray();
@@ -251,33 +282,46 @@ if (server.available) {
         await waitFor(() => heard.length === 71, 5_000, 'the burst');
       });
       // Pruned numbers were free again: it stored its event under 2, below every reader's position, and nobody heard it.
-      await append(stalling, [wire(999)], () => {});
+      await append(stalling, [wire(999)], () => {}, markMustSucceed);
       await waitFor(() => heard.includes(999n), 5_000, 'the stalled publisher\'s event');
       expect(heard.filter((id) => id === 999n)).toHaveLength(1);
     });
 
-    it('a publisher stalled past the prune guard that takes a pruned number below every reader makes them hear lost (guard shortened)', async () => {
-      database = randomNamespace();
-      // The guard shortened through the internal seam (busInternals): 30 s of stall in a third of a second.
-      const guard = busInternals.pruneGuardMs;
+    /**
+     * A listener at the head of a log whose guard is shortened through the internal seam
+     * (busInternals: 30 s of stall in a third of a second), a busy publisher with
+     * maxEvents 10 that published event 1, and `burst`: what happens while a stalled
+     * publisher's insert is held after its head read (1): 70 events published, those
+     * older than the guard pruned at the 64th (2..54 free again), all heard.
+     */
+    async function pastTheGuard(): Promise<{ busy: MongoSessionEventBus; heard: bigint[]; states: string[]; burst: () => Promise<void> }> {
       busInternals.pruneGuardMs = 300;
-      try {
-        const busy = open({ mode: 'poll', maxEvents: 10 });
-        const listener = open({ mode: 'poll', pollInterval: 20 });
-        const heard: bigint[] = [];
-        const states: string[] = [];
-        await listener.subscribe((e) => heard.push(e.authKeyId), { onState: (state) => states.push(state) });
-        await busy.publish(event(1));
-        // The stalled publisher read the head (1); while its insert is held, 70 events are
-        // published, and those older than the guard are pruned at the 64th: 2..54 are free again.
-        const stalling = firstInsertAfter(events(), async () => {
-          for (let i = 2; i <= 63; i++) await busy.publish(event(i));
-          await new Promise((resolve) => setTimeout(resolve, 500));
-          for (let i = 64; i <= 71; i++) await busy.publish(event(i));
-          expect((await sequenceOf(17))[0]).toBe(55n); // pruned: 2..54
-          await waitFor(() => heard.length === 71, 5_000, 'the burst');
-        });
-        const appended = await append(stalling, [wire(999)], () => {});
+      const busy = open({ mode: 'poll', maxEvents: 10 });
+      const listener = open({ mode: 'poll', pollInterval: 20 });
+      const heard: bigint[] = [];
+      const states: string[] = [];
+      await listener.subscribe((e) => heard.push(e.authKeyId), { onState: (state) => states.push(state) });
+      await busy.publish(event(1));
+      const burst = async () => {
+        for (let i = 2; i <= 63; i++) await busy.publish(event(i));
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        for (let i = 64; i <= 71; i++) await busy.publish(event(i));
+        expect((await sequenceOf(17))[0]).toBe(55n); // pruned: 2..54
+        await waitFor(() => heard.length === 71, 5_000, 'the burst');
+      };
+      return { busy, heard, states, burst };
+    }
+
+    describe('a publisher stalled past the prune guard (guard shortened)', () => {
+      const guard = busInternals.pruneGuardMs;
+      afterEach(() => {
+        busInternals.pruneGuardMs = guard;
+      });
+
+      it('that takes a pruned number below every reader makes them hear lost', async () => {
+        database = randomNamespace();
+        const { busy, heard, states, burst } = await pastTheGuard();
+        const appended = await append(firstInsertAfter(events(), burst), [wire(999)], () => {}, markMustSucceed);
         // Its event went under 2, below the listener's position (71): unheard, and so said.
         expect(appended).toEqual({ first: 2n, last: 2n });
         await waitFor(() => states.length >= 2, 5_000, 'lost and live');
@@ -287,9 +331,60 @@ if (server.available) {
         await busy.publish(event(1000));
         await waitFor(() => heard.includes(1000n), 5_000, 'the next event');
         expect(states).toEqual(['lost', 'live']);
-      } finally {
-        busInternals.pruneGuardMs = guard;
-      }
+      });
+
+      it('whose insert fails after storing part of its batch: the lost mark goes after the events it stored, then its failure is thrown', async () => {
+        database = randomNamespace();
+        const { heard, states, burst } = await pastTheGuard();
+        // The server refuses the third of three documents: the first two are stored, under pruned numbers.
+        const stalling = firstInsertAfter(events(), burst, { spoil: refusedAt(2) });
+        let stored = 0;
+        const failure = await append(stalling, [wire(997), wire(998), wire(999)], () => stored++, markMustSucceed).then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+        expect(failure).toMatchObject({ name: 'MongoBulkWriteError', code: 2, message: expect.stringMatching(/\$refused/) });
+        expect(stored).toBe(2);
+        const log = await events().find({ $or: [{ _id: { $lte: 3n } }, { _id: { $gte: 71n } }] }, { sort: { _id: 1 }, useBigInt64: true }).toArray();
+        // 1 was pruned with 2..54 (older than the guard, not the newest then).
+        expect(log.map((d) => [d._id, d.lost ?? JSON.parse(String(d.event)).a])).toEqual([
+          [2n, '997'],
+          [3n, '998'],
+          [71n, '71'],
+          [72n, true],
+        ]);
+        // Below the listener's position (71): unheard, and so said.
+        await waitFor(() => states.length >= 2, 5_000, 'lost and live');
+        expect(states).toEqual(['lost', 'live']);
+        expect(heard.filter((id) => id >= 997n)).toEqual([]);
+      });
+
+      it('whose lost mark fails too: the caller gets the insert\'s own failure, and the mark\'s goes to unmarked', async () => {
+        database = randomNamespace();
+        const { burst } = await pastTheGuard();
+        // This publisher reaches the server through a proxy taken down once its insert is
+        // answered: the head read that checks its numbers fails (server selection, 500 ms).
+        const proxy = await openProxy();
+        const client = new MongoClient(proxy.url(database), { serverSelectionTimeoutMS: 500, connectTimeoutMS: 500, heartbeatFrequencyMS: 500 });
+        try {
+          const stalling = firstInsertAfter(client.db(database).collection<EventDocument>('mtstore_events'), burst, { spoil: refusedAt(1), then: () => proxy.down() });
+          let stored = 0;
+          const unmarked: unknown[] = [];
+          const failure = await append(stalling, [wire(998), wire(999)], () => stored++, (error) => unmarked.push(error)).then(
+            () => undefined,
+            (error: unknown) => error,
+          );
+          expect(failure).toMatchObject({ name: 'MongoBulkWriteError', code: 2 });
+          expect(stored).toBe(1);
+          expect(unmarked).toHaveLength(1);
+          // The connection's failure (reset, or no server to select), not the insert's.
+          expect(String(unmarked[0])).toMatch(/ECONNRESET|ECONNREFUSED|Server selection/);
+          expect(await events().countDocuments({ lost: true })).toBe(0);
+        } finally {
+          await client.close();
+          await proxy.close();
+        }
+      });
     });
 
     it('drops events older than maxAge seconds', async () => {
