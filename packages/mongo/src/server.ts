@@ -36,6 +36,15 @@ const MAX_CREATE_INSERTS = 3;
  * dead holder costs the next removal of its key 30 s, and a caller waits at most 35 s.
  */
 const REMOVAL_LEASE: LeaseTimes = { leaseMs: 30_000, renewMs: 5_000, marginMs: 10_000, waitMs: 35_000 };
+/**
+ * Internal, for this package's tests only (not exported by the package): the removal
+ * lease's times, REMOVAL_LEASE unless a test sets others before a storage's first call.
+ * server-race.test.ts lengthens them: its 300 creates at once queue for the pool, and on
+ * a FerretDB under heavy load a lock insert answered over 20 s after it was sent, so the
+ * lease was fenced before its delete (StorageUnavailableError, as it must be), which is
+ * not what that test is about.
+ */
+export const serverInternals: { removalLease: LeaseTimes } = { removalLease: REMOVAL_LEASE };
 
 /**
  * Removals of one destroyAllSessions or expireSessions call in flight at once. All at
@@ -83,7 +92,7 @@ export class MongoSessionStorage extends BaseSessionStorage {
       return {
         sessions: this.#connection.db.collection<ServerSessionDocument>(names.serverSessions),
         locks: profile.ferretdb1
-          ? new SessionLocks(locks, REMOVAL_LEASE, 'another caller removing this server session', () => this.#connection.closing.forced)
+          ? new SessionLocks(locks, serverInternals.removalLease, 'another caller removing this server session', () => this.#connection.closing.forced)
           : undefined,
       };
     }),

@@ -1,8 +1,11 @@
 // Child process of server-race.test.ts: one MongoSessionStorage (the adapter's source,
-// bundled) answering the parent's IPC messages. argv: bundle, url, ttlSeconds.
-// Each command waits until `at` (epoch ms) so the processes start together.
-const [modulePath, url, ttl] = process.argv.slice(2);
-const { MongoSessionStorage } = await import(modulePath);
+// bundled) answering the parent's IPC messages. argv: bundle, url, ttlSeconds, and
+// optionally the removal lease's times as JSON (set through the bundle's
+// serverInternals before the storage's first call). Each command waits until `at`
+// (epoch ms) so the processes start together.
+const [modulePath, url, ttl, lease] = process.argv.slice(2);
+const { MongoSessionStorage, serverInternals } = await import(modulePath);
+if (lease !== undefined) serverInternals.removalLease = JSON.parse(lease);
 // A longer wait for a pool connection than mtstore's default: 300 creates at once queue
 // for the pool, and FerretDB shared with the rest of a CI run (the kit's file beside this
 // one) answered slowly enough that the default failed creates with a checkout timeout.
