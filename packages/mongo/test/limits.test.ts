@@ -14,7 +14,28 @@ import { InvalidArgumentError, type ChannelState, type Session } from '@mtstore/
 import { MongoStorage } from '../src/index.js';
 import { plain, scratch, server } from './server.js';
 
-const channels = (count: number, first = 1_000_000_000): ChannelState[] => Array.from({ length: count }, (_, i) => ({ id: BigInt(first + i), pts: 100_000 + i }));
+const channels = (count: number, first = 1_000_000_000n): ChannelState[] => Array.from({ length: count }, (_, i) => ({ id: first + BigInt(i), pts: 100_000 + i }));
+
+/**
+ * The channel lists over the limit, built once and shared by both tests (building
+ * 310,000 costs ≈ 0.4 s of CPU; the file timed out at 30 s at a load average of 16 with
+ * 400,000-channel lists built for every call). Their ids have 19 digits (int64 goes to 9.2e18): a
+ * channel's key is `c<id>` and a `saveUpdateState` path names it three times, so fewer
+ * channels cross 16 MiB than with today's 10-digit ids.
+ */
+const big = (() => {
+  let lists: { document: ChannelState[]; command: ChannelState[] } | undefined;
+  return () =>
+    (lists ??= {
+      // ≈ 59 bytes of BSON a channel as the document's `channels`: ≈ 18.3 MB, above the
+      // driver's 17 MiB buffer on purpose (expectTooLarge's `over`): the old code failed
+      // at once there, where FerretDB would take the document (no limit there) and
+      // minutes to store it.
+      document: channels(310_000, 9_000_000_000_000_000_000n),
+      // ≈ 8.9 MB as fields of the document, which fits, but ≈ 19 MB as the command adding them.
+      command: channels(150_000, 9_100_000_000_000_000_000n),
+    });
+})();
 
 const stored: Session = {
   version: 1,
@@ -24,15 +45,26 @@ const stored: Session = {
   channels: channels(3),
 };
 
-/** The error of a too-large write: typed, naming the limit and a size above it, no bytes. */
-function expectTooLarge(error: unknown, operation: string): void {
+/** The error of a too-large write: typed, naming the limit and a size above it (`over`, 16 MiB unless told), no bytes. */
+function expectTooLarge(error: unknown, operation: string, over = 16 * 1024 * 1024): void {
   expect(error).toBeInstanceOf(InvalidArgumentError);
   const message = (error as Error).message;
   expect(message).toContain(`MongoStorage.${operation}("alice")`);
   expect(message).toContain('16777216 bytes');
   const size = Number(/would be (\d+) bytes/.exec(message)?.[1]);
-  expect(size).toBeGreaterThan(16 * 1024 * 1024);
+  expect(size).toBeGreaterThan(over);
 }
+
+/** Above the driver's 17 MiB serialisation buffer. */
+const PAST_BUFFER = 17 * 1024 * 1024;
+
+/**
+ * Each test's timeout. What remains is the storage's own work, no waiting: each call
+ * over a big list validates, encodes and sizes it (≈ 1.5-1.9 s of CPU on this 2-core
+ * machine; a test makes three), which at a load average of 16 is 40 s or more of wall
+ * time. A hang would still fail it.
+ */
+const CPU_BOUND_MS = 120_000;
 
 describe.runIf(server.available)('MongoDB document limit (16 MiB)', () => {
   const { fresh, open, track } = scratch();
@@ -42,15 +74,11 @@ describe.runIf(server.available)('MongoDB document limit (16 MiB)', () => {
     await storage.save(stored);
     const before = await storage.load();
 
-    // 400,000 channels: ≈ 20 MB as the document's `channels`. Above the driver's 17 MiB
-    // buffer on purpose: the old code failed at once there, where FerretDB would take the
-    // document (no limit there) and minutes to store it.
-    const error = await storage.save({ ...stored, channels: channels(400_000) }).catch((e: unknown) => e);
-    expectTooLarge(error, 'save');
-    const patchError = await storage.update({ channels: channels(400_000) }).catch((e: unknown) => e);
-    expectTooLarge(patchError, 'update');
-    // 200,000 channels fit the document (≈ 10 MB) but not the command adding them (≈ 20 MB).
-    const stateError = await storage.saveUpdateState({ pts: 9, qts: 9, date: 9, seq: 9 }, channels(200_000, 2_000_000_000)).catch((e: unknown) => e);
+    const error = await storage.save({ ...stored, channels: big().document }).catch((e: unknown) => e);
+    expectTooLarge(error, 'save', PAST_BUFFER);
+    const patchError = await storage.update({ channels: big().document }).catch((e: unknown) => e);
+    expectTooLarge(patchError, 'update', PAST_BUFFER);
+    const stateError = await storage.saveUpdateState({ pts: 9, qts: 9, date: 9, seq: 9 }, big().command).catch((e: unknown) => e);
     expectTooLarge(stateError, 'saveUpdateState');
 
     const after = await storage.load();
@@ -58,17 +86,17 @@ describe.runIf(server.available)('MongoDB document limit (16 MiB)', () => {
     expect(after?.state).toEqual(stored.state);
     expect(plain(after?.dcs[0]?.authKey)).toEqual(plain(stored.dcs[0]?.authKey));
     // Still usable: a write of a normal size goes through.
-    await storage.saveUpdateState({ pts: 10, qts: 10, date: 10, seq: 10 }, channels(1, 3_000_000_000));
+    await storage.saveUpdateState({ pts: 10, qts: 10, date: 10, seq: 10 }, channels(1, 3_000_000_000n));
     expect((await storage.load())?.channels).toHaveLength(4);
-  });
+  }, CPU_BOUND_MS);
 
   it('is refused before any I/O: a storage whose server is unreachable rejects InvalidArgumentError, not StorageUnavailableError', async () => {
     // Port 1 of loopback: nothing listens, so a call that reached for the server would
     // reject StorageUnavailableError after the server selection timeout (3 s). (No timing
-    // asserted: validating 400,000 channels takes seconds on a loaded machine.)
+    // asserted: sizing 310,000 channels takes seconds on a loaded machine.)
     const storage = track(new MongoStorage({ url: 'mongodb://127.0.0.1:1/mt_unreachable?serverSelectionTimeoutMS=3000', name: 'alice' }));
-    expectTooLarge(await storage.save({ ...stored, channels: channels(400_000) }).catch((e: unknown) => e), 'save');
-    expectTooLarge(await storage.update({ channels: channels(400_000) }).catch((e: unknown) => e), 'update');
-    expectTooLarge(await storage.saveUpdateState(stored.state!, channels(200_000)).catch((e: unknown) => e), 'saveUpdateState');
-  });
+    expectTooLarge(await storage.save({ ...stored, channels: big().document }).catch((e: unknown) => e), 'save');
+    expectTooLarge(await storage.update({ channels: big().document }).catch((e: unknown) => e), 'update');
+    expectTooLarge(await storage.saveUpdateState(stored.state!, big().command).catch((e: unknown) => e), 'saveUpdateState');
+  }, CPU_BOUND_MS);
 });
