@@ -306,6 +306,8 @@ export class RedisConnection {
   #closing = false;
   /** The application's client: its calls, rejected once it is closed for good (AppClientWatch). */
   readonly #watch: AppClientWatch | undefined;
+  /** The client's sockets: whether a call rejected by maxRetriesPerRequest was sent (SocketLog). */
+  readonly #sockets: SocketLog;
 
   /** `keys: false` for the bus, which keeps no keys (and so takes an ioredis keyPrefix). */
   constructor(options: RedisConnectionOptions, where: string, { keys = true }: { keys?: boolean } = {}) {
@@ -358,6 +360,7 @@ export class RedisConnection {
       }
       this.owned = true;
     }
+    this.#sockets = socketLogOf(this.client);
   }
 
   /**
@@ -454,6 +457,10 @@ export class RedisConnection {
       const message = this.#closing ? CLOSED_AFTER_SENDING : !this.owned && closedForGood(this.client) ? CLIENT_CLOSED_AFTER_SENDING : CONNECTION_LOST;
       return new Error(message, { cause: error });
     }
+    // ioredis gave up on the call after maxRetriesPerRequest failed reconnects (or at the
+    // drop itself, with 0): its "Reached the max retries per request limit" flushes the
+    // commands written to the lost socket and those queued while none was connected alike.
+    if (isMaxRetries(error)) return new Error(sent ? RETRIES_AFTER_SENDING : RETRIES_BEFORE_SENDING, { cause: error });
     const real = error instanceof Error && error.message === CONNECTION_CLOSED && this.#lastError !== undefined ? this.#lastError : error;
     return withoutCredentials(real, this.client instanceof Cluster ? this.client.options.redisOptions : this.client.options);
   }
@@ -482,16 +489,17 @@ export class RedisConnection {
   run<T, R = T>(op: (client: RedisClient) => Promise<T>, where: string, map?: (value: T) => R): Promise<R> {
     // Counted until it settles: close() lets it finish (see close()).
     this.#calls.add();
-    /** Whether `op` ran: a call closed or refused before it did sent nothing. */
-    let started = this.isReady && !this.#appClientClosed();
-    const result = started
-      ? op(this.client)
-      : this.ready().then(() => {
-          // ioredis would refuse it unsent ('end') or queue it for ever (closedForGood).
-          if (this.#appClientClosed()) throw new Error(CONNECTION_CLOSED);
-          started = true;
-          return op(this.client);
-        });
+    /** NOT_RUN: a call closed or refused before `op` ran sent nothing; else the SocketLog stamp when it ran. */
+    let started = this.isReady && !this.#appClientClosed() ? this.#sockets.stamp : NOT_RUN;
+    const result =
+      started !== NOT_RUN
+        ? op(this.client)
+        : this.ready().then(() => {
+            // ioredis would refuse it unsent ('end') or queue it for ever (closedForGood).
+            if (this.#appClientClosed()) throw new Error(CONNECTION_CLOSED);
+            started = this.#sockets.stamp;
+            return op(this.client);
+          });
     const settled = (value: T): R => {
       this.#calls.done();
       return map === undefined ? (value as unknown as R) : map(value);
@@ -508,18 +516,23 @@ export class RedisConnection {
     return this.#watch !== undefined && closedForGood(this.client);
   }
 
-  /** What a call that ran `op` (`started`) or not rejects with. */
-  #failure(error: unknown, where: string, started: boolean): unknown {
+  /**
+   * What a call rejects with; `started`: NOT_RUN, or the SocketLog stamp when it ran `op`.
+   * A call that ran it may have been sent, unless ioredis gave up on it after
+   * maxRetriesPerRequest and it was queued with no socket connected (SocketLog.unsent).
+   */
+  #failure(error: unknown, where: string, started: number): unknown {
     // A fenced write found another token on the session's lease: it wrote nothing.
     if (isFenceRefusal(error)) return new LeaseLostError('fence');
     if (error instanceof Error && error.message.startsWith('WRONGTYPE')) {
       return new CorruptDataError(`${where}: a Redis key holds another type than the mtstore layout says (${error.message.split('\n')[0]})`);
     }
+    const sent = started !== NOT_RUN && !(isMaxRetries(error) && this.#sockets.unsent(started));
     // Cut off by close() (Redis silent for CLOSE_GRACE_MS, or unreachable): say whether it may have been applied.
     if (this.#closing && error instanceof Error && error.message === CONNECTION_CLOSED) {
-      return new Error(started ? CLOSED_AFTER_SENDING : CLOSED_BEFORE_SENDING, { cause: error });
+      return new Error(sent ? CLOSED_AFTER_SENDING : CLOSED_BEFORE_SENDING, { cause: error });
     }
-    return this.explain(error, started);
+    return this.explain(error, sent);
   }
 
   /**
@@ -761,6 +774,13 @@ export function failInFlightOnLoss(client: Redis): void {
 }
 
 const CONNECTION_LOST = 'the connection was lost with the command in flight: it may or may not have been applied';
+const RETRIES_AFTER_SENDING = 'the connection was lost with the call in flight or queued, and was not back within maxRetriesPerRequest reconnect attempts: it may or may not have been applied';
+const RETRIES_BEFORE_SENDING = 'the connection was lost before the call was sent, and was not back within maxRetriesPerRequest reconnect attempts: the call was not sent, nothing of it was applied';
+
+/** ioredis' MaxRetriesPerRequestError (not exported by ioredis): the message is the same since ioredis 4. */
+function isMaxRetries(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith('Reached the max retries per request limit');
+}
 /** ioredis' rejection of the unanswered rest of a pipeline or MULTI whose connection closed after a partial answer. */
 const COMMAND_ABORTED = 'Command aborted due to connection close';
 const CLIENT_CLOSED_AFTER_SENDING = 'the client passed in was closed by its application (quit() or disconnect()) with the command in flight: it may or may not have been applied';
@@ -882,6 +902,55 @@ function settleWith<A, R>(resolve: (value: R) => void, reject: (error: unknown) 
   } catch (error) {
     reject(error);
   }
+}
+
+/** run()'s `started` for a call whose `op` has not run. */
+const NOT_RUN = -1;
+
+/**
+ * A single-server client's sockets as its 'connect' and 'close' events tell them, to say
+ * whether a call ioredis gave up on after `maxRetriesPerRequest` was sent: that flush
+ * rejects the commands written to the socket that closed and those waiting in the
+ * offline queue with one and the same error. ioredis writes a command only on a
+ * connected socket (the offline queue goes out once the next one is ready, after its
+ * 'connect'); a command given between a 'close' and the next 'connect' waits in the
+ * queue. Each call takes the `stamp` when its op runs: one that ran after a 'close',
+ * with no 'connect' since, was not sent. (Events come a tick after the status changes,
+ * so a call in that tick counts as sent: said "may or may not", never wrongly "not
+ * sent".) A Cluster's node connections end instead of reconnecting (no such flush):
+ * nothing is counted there, and every call counts as sent. One per client (a WeakMap).
+ */
+class SocketLog {
+  /** 'connect' and 'close' events so far. */
+  stamp = 0;
+  /** `stamp` at the last 'connect'. */
+  #connected = 0;
+
+  constructor(client: RedisClient) {
+    if (!(client instanceof Redis)) return;
+    client.on('connect', () => {
+      this.#connected = ++this.stamp;
+    });
+    client.on('close', () => {
+      this.stamp++;
+    });
+  }
+
+  /** Whether a call that ran its op at `stamp` cannot have been sent: no socket was connected then or since. */
+  unsent(stamp: number): boolean {
+    return stamp > this.#connected;
+  }
+}
+
+const socketLogs = new WeakMap<RedisClient, SocketLog>();
+
+function socketLogOf(client: RedisClient): SocketLog {
+  let log = socketLogs.get(client);
+  if (log === undefined) {
+    log = new SocketLog(client);
+    socketLogs.set(client, log);
+  }
+  return log;
 }
 
 const watches = new WeakMap<RedisClient, AppClientWatch>();

@@ -1,0 +1,90 @@
+/**
+ * Calls ioredis gives up on after `maxRetriesPerRequest` failed reconnects: it rejects
+ * the commands written to the lost socket and those queued while no socket was
+ * connected with one error, "Reached the max retries per request limit (which is N)".
+ * Each call says which it was (docs/contract.md §9): one in flight when the connection
+ * dropped "may or may not have been applied", one made while the client was
+ * reconnecting "was not sent". With `maxRetriesPerRequest: 0` both come from the drop
+ * itself; with mtstore's default 3 the queued call fails after the fourth refused
+ * reconnect. Before the fix every one of them said only ioredis' words.
+ */
+import { checkServer, fullSession } from '@mtstore/conformance/vitest';
+import { Redis, type RedisOptions } from 'ioredis';
+import { describe, expect, it } from 'vitest';
+import { RedisStorage } from '../src/index.js';
+import { admin, probe, REDIS_URL } from './helpers.js';
+import { HoldingProxy, outcome, REDIS_PORT, suiteResources } from './proxies.js';
+
+const single = await checkServer('redis', REDIS_URL, () => probe(REDIS_URL));
+
+const MAY_OR_MAY_NOT = {
+  code: 'MTSTORE_STORAGE_UNAVAILABLE',
+  message: expect.stringMatching(/in flight.*it may or may not have been applied/),
+};
+
+const NOT_SENT = {
+  code: 'MTSTORE_STORAGE_UNAVAILABLE',
+  message: expect.stringMatching(/the call was not sent, nothing of it was applied/),
+};
+
+/** Reconnects every 50 ms: the test does not wait long for the refused attempts. */
+const FAST_RETRIES = { retryStrategy: (): number => 50 } satisfies RedisOptions;
+
+describe.runIf(single.available)('calls ioredis gives up on after maxRetriesPerRequest', () => {
+  const made = suiteResources<HoldingProxy>(admin);
+
+  /**
+   * A storage through a proxy: a call written to the socket and unanswered when the
+   * proxy goes away (and refuses every reconnect), then a call made while the client
+   * reconnects.
+   */
+  async function inFlightThenQueued(open: (url: string, prefix: string) => { storage: RedisStorage; client?: Redis }): Promise<[unknown, unknown]> {
+    const proxy = made.proxy(new HoldingProxy(REDIS_PORT));
+    const { storage, client } = open(`redis://127.0.0.1:${await proxy.listen()}`, made.prefix('retries'));
+    try {
+      await storage.save(fullSession(2));
+      proxy.hold = true;
+      const inFlight = outcome(storage.kv.set('k', Uint8Array.of(1)));
+      while (proxy.held === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      await proxy.close();
+      const first = await inFlight;
+      // No socket is connected now: this one waits in ioredis' offline queue until a refused reconnect fails it.
+      const queued = await outcome(storage.kv.get('k'));
+      return [first, queued];
+    } finally {
+      await storage.close();
+      client?.disconnect();
+    }
+  }
+
+  it('maxRetriesPerRequest 0 on a connection mtstore opens: the call in flight may or may not have been applied, the queued one was not sent', async () => {
+    const [inFlight, queued] = await inFlightThenQueued((url, prefix) => ({
+      storage: new RedisStorage({ url, prefix, name: 'alice', options: { maxRetriesPerRequest: 0, ...FAST_RETRIES } }),
+    }));
+    expect(inFlight).toMatchObject(MAY_OR_MAY_NOT);
+    expect((inFlight as Error).message).not.toContain('not sent');
+    expect(queued).toMatchObject(NOT_SENT);
+    expect((queued as Error).message).not.toContain('may or may not');
+  }, 15_000);
+
+  it("maxRetriesPerRequest 0 on the application's client: the same", async () => {
+    const [inFlight, queued] = await inFlightThenQueued((url, prefix) => {
+      const client = new Redis(url, { maxRetriesPerRequest: 0, ...FAST_RETRIES });
+      client.on('error', () => {});
+      return { storage: new RedisStorage({ client, prefix, name: 'alice' }), client };
+    });
+    expect(inFlight).toMatchObject(MAY_OR_MAY_NOT);
+    expect((inFlight as Error).message).not.toContain('not sent');
+    expect(queued).toMatchObject(NOT_SENT);
+    expect((queued as Error).message).not.toContain('may or may not');
+  }, 15_000);
+
+  it("mtstore's defaults (maxRetriesPerRequest 3): the call queued while Redis refuses connections was not sent", async () => {
+    const [inFlight, queued] = await inFlightThenQueued((url, prefix) => ({
+      storage: new RedisStorage({ url, prefix, name: 'alice', options: FAST_RETRIES }),
+    }));
+    // Failed at the drop itself, by failInFlightOnLoss.
+    expect(inFlight).toMatchObject({ code: 'MTSTORE_STORAGE_UNAVAILABLE', message: expect.stringContaining('connection was lost with the command in flight') });
+    expect(queued).toMatchObject(NOT_SENT);
+  }, 15_000);
+});
