@@ -3,8 +3,14 @@
 // built package. The driver comes from MTSTORE_TYPEORM_DRIVER, which the conformance
 // file sets before the kit spawns anything (children inherit the environment); the
 // sqlite files live in the directory named by MTSTORE_TYPEORM_SQLITE_DIR.
+//
+// The CommonJS build, required: importing the ESM build makes Node run its CommonJS
+// lexer over TypeORM (CommonJS) and every module it re-exports, to find their names;
+// ~0.1 s of CPU in each of the ~20 worker processes a kit file starts (~60 in a run).
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { TypeormSessionStorage, TypeormStorage } from '@mtstore/typeorm';
+
+const { TypeormSessionStorage, TypeormStorage } = createRequire(import.meta.url)('@mtstore/typeorm');
 
 const driver = process.env.MTSTORE_TYPEORM_DRIVER;
 
