@@ -103,16 +103,13 @@ export class RedisSessionEventBus implements SessionEventBus {
     }
     try {
       // Counted: close() lets a publish made before it finish (RedisConnection.close).
+      // Refused unsent on an application's client closed for good; failures said as run()'s.
       await this.#connection.track(
-        (async () => {
-          await this.#connection.connect();
-          const client = this.#connection.client;
-          if (client instanceof Cluster) await CLUSTER_PUBLISH.run(client, 1, [this.channel, this.channel, message]);
-          else await client.publish(this.channel, message);
-        })(),
+        (client) => (client instanceof Cluster ? CLUSTER_PUBLISH.run(client, 1, [this.channel, this.channel, message]) : client.publish(this.channel, message)),
+        'RedisSessionEventBus.publish',
       );
     } catch (error) {
-      throw toStorageError(this.#connection.explain(error), 'RedisSessionEventBus.publish');
+      throw toStorageError(error, 'RedisSessionEventBus.publish');
     }
   }
 

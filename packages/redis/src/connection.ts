@@ -487,14 +487,29 @@ export class RedisConnection {
    * connection mtstore owns (about 2 µs of CPU a call, 64 calls at a time).
    */
   run<T, R = T>(op: (client: RedisClient) => Promise<T>, where: string, map?: (value: T) => R): Promise<R> {
+    return this.#call(true, op, where, map);
+  }
+
+  /**
+   * `op` as run() runs it (counted, so close() lets it finish; refused unsent on an
+   * application's client closed for good; its failure said the same way), once the
+   * client is connected, without the layout check: the bus's publish, which reads and
+   * writes no key.
+   */
+  track<T>(op: (client: RedisClient) => Promise<T>, where: string): Promise<T> {
+    return this.#call(false, op, where, undefined);
+  }
+
+  /** run() (`layout`: after the layout check) and track() (after connecting). */
+  #call<T, R>(layout: boolean, op: (client: RedisClient) => Promise<T>, where: string, map: ((value: T) => R) | undefined): Promise<R> {
     // Counted until it settles: close() lets it finish (see close()).
     this.#calls.add();
     /** NOT_RUN: a call closed or refused before `op` ran sent nothing; else the SocketLog stamp when it ran. */
-    let started = this.isReady && !this.#appClientClosed() ? this.#sockets.stamp : NOT_RUN;
+    let started = layout && this.isReady && !this.#appClientClosed() ? this.#sockets.stamp : NOT_RUN;
     const result =
       started !== NOT_RUN
         ? op(this.client)
-        : this.ready().then(() => {
+        : (layout ? this.ready() : this.connect()).then(() => {
             // ioredis would refuse it unsent ('end') or queue it for ever (closedForGood).
             if (this.#appClientClosed()) throw new Error(CONNECTION_CLOSED);
             started = this.#sockets.stamp;
@@ -533,14 +548,6 @@ export class RedisConnection {
       return new Error(sent ? CLOSED_AFTER_SENDING : CLOSED_BEFORE_SENDING, { cause: error });
     }
     return this.explain(error, sent);
-  }
-
-  /**
-   * `work` counted like a run() call until it settles, so close() lets it finish: the
-   * bus's publish, which checks no layout and so does not go through run().
-   */
-  track<T>(work: Promise<T>): Promise<T> {
-    return this.#calls.track(this.#watch === undefined ? work : this.#watch.hold(work));
   }
 
   /**
@@ -845,12 +852,11 @@ class AppClientWatch {
   }
 
   /**
-   * `work`'s outcome through `onValue` / `onError` (run() passes its own: the caller's
-   * promise is this one, not another chained on it), unless the client is closed for
-   * good first: then `onError` gets "Connection is closed." and `work`'s outcome is
-   * ignored. Without them, `work`'s outcome as it is.
+   * `work`'s outcome through `onValue` / `onError` (run()'s own: the caller's promise is
+   * this one, not another chained on it), unless the client is closed for good first:
+   * then `onError` gets "Connection is closed." and `work`'s outcome is ignored.
    */
-  hold<T, R = T>(work: Promise<T>, onValue: (value: T) => R = same as (value: T) => R, onError: (error: unknown) => R = rethrow): Promise<R> {
+  hold<T, R>(work: Promise<T>, onValue: (value: T) => R, onError: (error: unknown) => R): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       const fail = (error: unknown): void => settleWith(resolve, reject, onError, error);
       this.#held.add(fail);
@@ -889,11 +895,6 @@ class AppClientWatch {
     this.#poll.unref();
   }
 }
-
-const same = <T>(value: T): T => value;
-const rethrow = (error: unknown): never => {
-  throw error;
-};
 
 /** Settles a promise with `step(arg)`: what it returns, or what it throws. */
 function settleWith<A, R>(resolve: (value: R) => void, reject: (error: unknown) => void, step: (arg: A) => R, arg: A): void {

@@ -15,11 +15,15 @@
  * The call rejects with StorageUnavailableError "… closed by its application … it may
  * or may not have been applied", and the storage's close() resolves (docs/contract.md
  * §9). Before the fix both calls and close() hung for ever (the test timeouts below).
+ * A bus's publish on such a client once it is closed for good is refused unsent: it
+ * said "may or may not have been applied" after quit(), and after a disconnect() that
+ * came while the client waited to reconnect (there ioredis queued it, and the watch
+ * rejected it when the reconnect was due).
  */
 import { checkServer, fullSession } from '@mtstore/conformance/vitest';
 import { Cluster, Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import { RedisStorage } from '../src/index.js';
+import { RedisSessionEventBus, RedisStorage } from '../src/index.js';
 import { admin, adminCluster, probe, probeCluster, REDIS_CLUSTER_URL, REDIS_URL } from './helpers.js';
 import { HoldingProxy, outcome, proxiedCluster, REDIS_PORT, suiteResources } from './proxies.js';
 
@@ -136,6 +140,51 @@ describe.runIf(single.available)("the application's client, closed by the applic
       expect((after as Error).message).not.toContain('may or may not');
     } finally {
       await storage.close();
+      client.disconnect();
+    }
+  }, 15_000);
+});
+
+describe.runIf(single.available)("a bus's publish on the application's client once the application closed it for good", () => {
+  const made = suiteResources<HoldingProxy>(admin);
+  const event = { type: 'created', authKeyId: 1n, sessionId: 2n, origin: 'test' } as const;
+
+  it('after quit() (status end): StorageUnavailableError, the call was not sent', async () => {
+    const client = new Redis(REDIS_URL);
+    client.on('error', () => {});
+    const bus = new RedisSessionEventBus({ client, prefix: made.prefix('bus-quit') });
+    try {
+      await bus.publish(event);
+      await client.quit();
+      // QUIT is answered before the socket closes: closed for good once it has.
+      await until(() => client.status === 'end');
+      const refused = await outcome(bus.publish(event));
+      expect(refused).toMatchObject(CLOSED_NOT_SENT);
+      expect((refused as Error).message).not.toContain('may or may not');
+    } finally {
+      await bus.close();
+      client.disconnect();
+    }
+  });
+
+  it('after disconnect() while it waited to reconnect: StorageUnavailableError, the call was not sent, and close() resolves', async () => {
+    const proxy = made.proxy(new HoldingProxy(REDIS_PORT));
+    const client = new Redis(`redis://127.0.0.1:${await proxy.listen()}`, { retryStrategy: () => 1_000 });
+    client.on('error', () => {});
+    const bus = new RedisSessionEventBus({ client, prefix: made.prefix('bus-reconnecting') });
+    try {
+      await bus.publish(event);
+      expect(proxy.cut()).toBe(1);
+      await until(() => client.status === 'reconnecting');
+      client.disconnect();
+      // ioredis would queue it for good: the client stays 'reconnecting' and no event comes.
+      const refused = await outcome(bus.publish(event));
+      expect(client.status).toBe('reconnecting');
+      expect(refused).toMatchObject(CLOSED_NOT_SENT);
+      expect((refused as Error).message).not.toContain('may or may not');
+      await bus.close();
+    } finally {
+      await bus.close();
       client.disconnect();
     }
   }, 15_000);

@@ -132,6 +132,26 @@ describe.runIf(single.available)('close() with calls waiting on a Redis that doe
     }
   });
 
+  it("a bus's publish sent over a link gone silent rejects saying it may or may not have been applied (it said ioredis' bare \"Connection is closed.\")", async () => {
+    const proxy = await openProxy(REDIS_URL);
+    const bus = new RedisSessionEventBus({ url: proxy.url(), prefix: `${randomName('close-silent')}:` });
+    try {
+      const event = { type: 'created', authKeyId: 1n, sessionId: 2n, origin: 'test' } as const;
+      await bus.publish(event);
+      proxy.blackhole();
+      const publish = bus.publish(event).then(
+        () => 'resolved',
+        (e: unknown) => e,
+      );
+      // close() gives up on the silent link after its grace and destroys the socket.
+      await bus.close();
+      expect(await publish).toMatchObject({ code: 'MTSTORE_STORAGE_UNAVAILABLE', message: expect.stringContaining('with the call queued or in flight: it may or may not have been applied') });
+    } finally {
+      await bus.close();
+      await proxy.close();
+    }
+  });
+
   it('a connected instance whose link went silent: each call sent rejects saying it may or may not have been applied, before close() resolves', async () => {
     const proxy = await openProxy(REDIS_URL);
     const prefix = `${randomName('close-silent')}:`;
