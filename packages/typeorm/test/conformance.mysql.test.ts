@@ -2,11 +2,11 @@ import { checkServer, describeSessionStorage, describeStorage } from '@mtstore/c
 import type { Damage } from '@mtstore/conformance';
 import { afterAll } from 'vitest';
 import { TypeormSessionStorage, TypeormStorage } from '../src/index.js';
-import { corruptKeys, dropKitUser, dumpNamespace, interruptMysql, kitUserOptions, processesFor, mysql, TAMPER_SQL, tamperRows } from './drivers.js';
+import { corruptKeys, dropKitUser, dumpNamespace, interruptMysql, kitUserOptions, pooled, processesFor, mysql, TAMPER_SQL, tamperRows } from './drivers.js';
 
 // Each open is a new DataSource (its own connection) on the namespace's tables, logged
 // in as the namespace's own user so the interrupt hook finds its connections (kitUser).
-const db = mysql();
+const db = pooled(mysql());
 const server = await checkServer(db.name, db.url, () => db.probe());
 
 if (server.available) {
@@ -20,8 +20,8 @@ if (server.available) {
   const interrupt = (namespace: string) => interruptMysql(db, namespace);
 
   describeStorage('typeorm/mysql', {
-    open: async (namespace, name) => new TypeormStorage({ options: await options(namespace), tablePrefix: db.prefix(namespace), name }),
-    openExisting: async (namespace, name) => new TypeormStorage({ options: await options(namespace), tablePrefix: db.prefix(namespace), name, create: false }),
+    open: async (namespace, name) => new TypeormStorage({ options: await options(namespace), tablePrefix: db.forOpen(namespace), name }),
+    openExisting: async (namespace, name) => new TypeormStorage({ options: await options(namespace), tablePrefix: db.forExisting(namespace), name, create: false }),
     processes,
     cleanup,
     corrupt: (namespace, name) => corruptKeys(db, namespace, name),
@@ -29,15 +29,15 @@ if (server.available) {
     tamper: { kinds: Object.keys(TAMPER_SQL) as Damage[], apply: (namespace, name, damage) => tamperRows(db, namespace, name, damage) },
     // Schema v3 widened the key column to VARBINARY(1024): sealed keys fit.
     encryption: {
-      open: async (namespace, name, encryption) => new TypeormStorage({ options: await options(namespace), tablePrefix: db.prefix(namespace), name, encryption }),
+      open: async (namespace, name, encryption) => new TypeormStorage({ options: await options(namespace), tablePrefix: db.forOpen(namespace), name, encryption }),
       dump: (namespace) => dumpNamespace(db, namespace),
     },
   });
 
   describeSessionStorage('typeorm/mysql', {
-    open: async (namespace) => new TypeormSessionStorage({ options: await options(namespace), tablePrefix: db.prefix(namespace) }),
-    openExisting: async (namespace) => new TypeormSessionStorage({ options: await options(namespace), tablePrefix: db.prefix(namespace), create: false }),
-    openWithLifetime: async (namespace, lifetime) => new TypeormSessionStorage({ options: await options(namespace), tablePrefix: db.prefix(namespace), ...lifetime }),
+    open: async (namespace) => new TypeormSessionStorage({ options: await options(namespace), tablePrefix: db.forOpen(namespace) }),
+    openExisting: async (namespace) => new TypeormSessionStorage({ options: await options(namespace), tablePrefix: db.forExisting(namespace), create: false }),
+    openWithLifetime: async (namespace, lifetime) => new TypeormSessionStorage({ options: await options(namespace), tablePrefix: db.forOpen(namespace), ...lifetime }),
     processes,
     cleanup,
     interrupt,

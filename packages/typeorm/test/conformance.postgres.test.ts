@@ -3,10 +3,11 @@ import { checkServer, describeSessionEventBus, describeSessionStorage, describeS
 import type { Damage } from '@mtstore/conformance';
 import { afterAll } from 'vitest';
 import { TypeormSessionStorage, TypeormStorage } from '../src/index.js';
-import { corruptKeys, dumpNamespace, interruptPostgres, kitApplicationName, processesFor, postgres, TAMPER_SQL, tamperRows } from './drivers.js';
+import { corruptKeys, dumpNamespace, interruptPostgres, kitApplicationName, pooled, processesFor, postgres, TAMPER_SQL, tamperRows } from './drivers.js';
 
-// Each open is a new DataSource (its own connection) on the namespace's tables.
-const db = postgres();
+// Each open is a new DataSource (its own connection) on the namespace's tables: an
+// emptied store of an earlier test where the trait does not see one created (pooled).
+const db = pooled(postgres());
 const server = await checkServer(db.name, db.url, () => db.probe());
 
 if (server.available) {
@@ -19,23 +20,23 @@ if (server.available) {
   const interrupt = (namespace: string) => interruptPostgres(db, namespace);
 
   describeStorage('typeorm/postgres', {
-    open: (namespace, name) => new TypeormStorage({ options: options(namespace), tablePrefix: db.prefix(namespace), name }),
-    openExisting: (namespace, name) => new TypeormStorage({ options: options(namespace), tablePrefix: db.prefix(namespace), name, create: false }),
+    open: (namespace, name) => new TypeormStorage({ options: options(namespace), tablePrefix: db.forOpen(namespace), name }),
+    openExisting: (namespace, name) => new TypeormStorage({ options: options(namespace), tablePrefix: db.forExisting(namespace), name, create: false }),
     processes,
     cleanup,
     corrupt,
     interrupt,
     tamper: { kinds: Object.keys(TAMPER_SQL) as Damage[], apply: (namespace, name, damage) => tamperRows(db, namespace, name, damage) },
     encryption: {
-      open: (namespace, name, encryption) => new TypeormStorage({ options: options(namespace), tablePrefix: db.prefix(namespace), name, encryption }),
+      open: (namespace, name, encryption) => new TypeormStorage({ options: options(namespace), tablePrefix: db.forOpen(namespace), name, encryption }),
       dump: (namespace) => dumpNamespace(db, namespace),
     },
   });
 
   describeSessionStorage('typeorm/postgres', {
-    open: (namespace) => new TypeormSessionStorage({ options: options(namespace), tablePrefix: db.prefix(namespace) }),
-    openExisting: (namespace) => new TypeormSessionStorage({ options: options(namespace), tablePrefix: db.prefix(namespace), create: false }),
-    openWithLifetime: (namespace, lifetime) => new TypeormSessionStorage({ options: options(namespace), tablePrefix: db.prefix(namespace), ...lifetime }),
+    open: (namespace) => new TypeormSessionStorage({ options: options(namespace), tablePrefix: db.forOpen(namespace) }),
+    openExisting: (namespace) => new TypeormSessionStorage({ options: options(namespace), tablePrefix: db.forExisting(namespace), create: false }),
+    openWithLifetime: (namespace, lifetime) => new TypeormSessionStorage({ options: options(namespace), tablePrefix: db.forOpen(namespace), ...lifetime }),
     processes,
     cleanup,
     interrupt,
@@ -45,7 +46,7 @@ if (server.available) {
   const channels = new Map<string, LocalEventChannel>();
   describeSessionEventBus('typeorm/postgres + core in-process bus', {
     open: (namespace) => new LocalSessionEventBus(channels.get(namespace) ?? channels.set(namespace, new LocalEventChannel()).get(namespace)),
-    openStorage: (namespace) => new TypeormSessionStorage({ options: options(namespace), tablePrefix: db.prefix(namespace) }),
+    openStorage: (namespace) => new TypeormSessionStorage({ options: options(namespace), tablePrefix: db.forOpen(namespace) }),
     cleanup: async (namespace) => {
       channels.delete(namespace);
       await db.cleanup(namespace);

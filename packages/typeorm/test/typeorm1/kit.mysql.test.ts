@@ -1,4 +1,4 @@
-import { mysql } from '../drivers.js';
+import { mysql, pooled } from '../drivers.js';
 import { describeKit } from './kit.js';
 
-await describeKit(mysql());
+await describeKit(pooled(mysql()));

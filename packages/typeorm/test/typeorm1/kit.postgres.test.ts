@@ -1,4 +1,4 @@
-import { postgres } from '../drivers.js';
+import { pooled, postgres } from '../drivers.js';
 import { describeKit } from './kit.js';
 
-await describeKit(postgres());
+await describeKit(pooled(postgres()));

@@ -9,7 +9,7 @@ import { describeSessionStorage, describeStorage } from '@mtstore/conformance';
 import { checkServer, kitPart, vitestApi } from '@mtstore/conformance/vitest';
 import { afterAll, expect, it } from 'vitest';
 import { TypeormSessionStorage, TypeormStorage } from '../../src/index.js';
-import { corruptKeys, dropKitUser, interruptMysql, interruptPostgres, kitApplicationName, kitUserOptions, type TestDriver } from '../drivers.js';
+import { corruptKeys, dropKitUser, interruptMysql, interruptPostgres, kitApplicationName, kitUserOptions, type PooledDriver } from '../drivers.js';
 
 /**
  * Storage: save/load (one transaction), saves racing, a damaged row and dropped
@@ -24,12 +24,11 @@ const SESSION_GROUPS = ['lifecycle'];
 /** The chosen groups, as the one part of the kit this run registers (@mtstore/conformance's kitPart). */
 const CHOSEN = { chosen: [...STORAGE_GROUPS.map((group) => `Storage > ${group}`), ...SESSION_GROUPS.map((group) => `SessionStorage > ${group}`)] };
 
-/** Registers the chosen groups on `db` (postgres or mysql), if its server is there (CI=true: it must be). */
-export async function describeKit(db: TestDriver): Promise<void> {
+/** Registers the chosen groups on `db` (postgres or mysql, its stores emptied and reused: `pooled`), if its server is there (CI=true: it must be). */
+export async function describeKit(db: PooledDriver): Promise<void> {
   const server = await checkServer(db.name, db.url, () => db.probe());
   if (!server.available) return;
   afterAll(() => db.dispose());
-  const prefix = db.prefix.bind(db);
   const options =
     db.name === 'postgres'
       ? async (namespace: string) => ({ ...db.options(namespace), applicationName: kitApplicationName(namespace) })
@@ -41,13 +40,13 @@ export async function describeKit(db: TestDriver): Promise<void> {
   const interrupt = (namespace: string) => (db.name === 'postgres' ? interruptPostgres(db, namespace) : interruptMysql(db, namespace));
   const t = kitPart(vitestApi, CHOSEN, 'chosen');
   describeStorage(t, `typeorm ${process.env.MTSTORE_TYPEORM1_VERSION}/${db.name}`, {
-    open: async (namespace, name) => new TypeormStorage({ options: await options(namespace), tablePrefix: prefix(namespace), name }),
+    open: async (namespace, name) => new TypeormStorage({ options: await options(namespace), tablePrefix: db.forOpen(namespace), name }),
     cleanup,
     corrupt: (namespace, name) => corruptKeys(db, namespace, name),
     interrupt,
   });
   describeSessionStorage(t, `typeorm ${process.env.MTSTORE_TYPEORM1_VERSION}/${db.name}`, {
-    open: async (namespace) => new TypeormSessionStorage({ options: await options(namespace), tablePrefix: prefix(namespace) }),
+    open: async (namespace) => new TypeormSessionStorage({ options: await options(namespace), tablePrefix: db.forOpen(namespace) }),
     cleanup,
     interrupt,
   });
