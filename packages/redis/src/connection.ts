@@ -943,27 +943,24 @@ class SocketLog {
   }
 }
 
-const socketLogs = new WeakMap<RedisClient, SocketLog>();
-
-function socketLogOf(client: RedisClient): SocketLog {
-  let log = socketLogs.get(client);
-  if (log === undefined) {
-    log = new SocketLog(client);
-    socketLogs.set(client, log);
-  }
-  return log;
+/**
+ * `make(client)` made once per client and kept while the client lives: every storage and
+ * bus on one client shares its SocketLog and its AppClientWatch (their listeners too).
+ */
+function onePerClient<T>(make: (client: RedisClient) => T): (client: RedisClient) => T {
+  const made = new WeakMap<RedisClient, T>();
+  return (client) => {
+    let value = made.get(client);
+    if (value === undefined) {
+      value = make(client);
+      made.set(client, value);
+    }
+    return value;
+  };
 }
 
-const watches = new WeakMap<RedisClient, AppClientWatch>();
-
-function watchOf(client: RedisClient): AppClientWatch {
-  let watch = watches.get(client);
-  if (watch === undefined) {
-    watch = new AppClientWatch(client);
-    watches.set(client, watch);
-  }
-  return watch;
-}
+const socketLogOf = onePerClient((client) => new SocketLog(client));
+const watchOf = onePerClient((client) => new AppClientWatch(client));
 
 /** EXEC answers [error, result] per command: the results, or the first error. */
 export function execResults(results: [Error | null, unknown][] | null): unknown[] {
