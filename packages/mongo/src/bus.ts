@@ -3,8 +3,9 @@
  * `{ _id: <sequence number>, event: <core's wire JSON>, at: <Date> }`.
  *
  * Publishing reads the highest sequence number and inserts the next ones; a duplicate
- * `_id` means another publisher took it, so it tries the next. An insert is atomic on
- * every MongoDB-wire server (FerretDB 1.x, whose `$inc` is not, included), so the
+ * `_id` means another publisher took it, so it tries the next (a duplicate in another
+ * unique index, one an operator added, fails the publish: numberTaken). An insert is
+ * atomic on every MongoDB-wire server (FerretDB 1.x, whose `$inc` is not, included), so the
  * numbers are unique and gap-free, and a number is only taken once every lower one is
  * stored. One bus inserts one batch at a time, in the order `publish` was called: the
  * publishes made while an insert is in flight go together in the next, one ordered
@@ -608,7 +609,8 @@ interface Appended {
  * once per text stored, in order. A number another publisher took stops the ordered
  * insert there (the texts before it are stored): the rest go on from the next number, or
  * (after a few misses) from the current head. Any other failure throws, after the texts
- * stored before it were reported.
+ * stored before it were reported: a duplicate key in another unique index too, which no
+ * number would get past (numberTaken).
  *
  * Numbers come free again when pruned, so an insert made long after the head it numbers
  * from was read (the process stalled, the insert held on the way) may store its events
@@ -643,8 +645,8 @@ export async function append(events: Collection<EventDocument>, texts: readonly 
     const at = new Date();
     const documents = texts.slice(next).map((event, i): EventDocument => ({ _id: seq + BigInt(i), event, at }));
     let taken = documents.length;
-    /** Set when the insert failed for another reason than a number taken: the append ends with it. */
-    let failure: { error: unknown } | undefined;
+    /** The insert's failure, and its write error if it was a duplicate key. */
+    let refused: { error: unknown; duplicate: WriteFailure | undefined } | undefined;
     try {
       await events.insertMany(documents, { ordered: true });
     } catch (error) {
@@ -652,8 +654,7 @@ export async function append(events: Collection<EventDocument>, texts: readonly 
       // A failure naming no document (a lost connection): none of this insert is known stored.
       const failed = firstWriteError(error);
       taken = failed?.index ?? 0;
-      if (failed?.code === DUPLICATE_KEY) raced = true;
-      else failure = { error };
+      refused = { error, duplicate: failed?.code === DUPLICATE_KEY ? failed : undefined };
     }
     if (taken > 0 && Date.now() - since >= busInternals.pruneGuardMs / 3) slow = true;
     for (let i = 0; i < taken; i++) stored();
@@ -661,6 +662,19 @@ export async function append(events: Collection<EventDocument>, texts: readonly 
     next += taken;
     // The last number this append stored, if this insert stored any (else an earlier one did, which met a duplicate: raced).
     const last = seq + BigInt(taken) - 1n;
+    // Set when the insert failed for another reason than a number taken (any other failure,
+    // a duplicate in another unique index, or the check of which it was failing): the append
+    // ends with it. Only a number taken is retried: any other refusal would come back on
+    // every number, and the publish would never settle.
+    let failure: { error: unknown } | undefined;
+    if (refused !== undefined) {
+      const { error, duplicate } = refused;
+      failure = await numberTaken(events, duplicate, last + 1n).then(
+        (numberWasTaken) => (numberWasTaken ? undefined : { error }),
+        (checkError: unknown) => ({ error: checkError }),
+      );
+      if (failure === undefined) raced = true;
+    }
     if (failure !== undefined) {
       if (slow) await markIfStale(events, raced, last, unmarked);
       throw failure.error;
@@ -688,14 +702,23 @@ async function markIfStale(events: Collection<EventDocument>, raced: boolean, la
   }
 }
 
-/** Appends a `lost` mark (EventDocument.lost) at the head of the log, above every reader's position. */
+/**
+ * Appends a `lost` mark (EventDocument.lost) at the head of the log, above every reader's
+ * position; a number another publisher took meanwhile, the next head. Any other failure,
+ * a duplicate in another unique index included (on MongoDB one on `event` refuses a
+ * second mark: both have none, indexed as null), is thrown. Each retry follows a number
+ * found stored, above the head read before it: it ends unless other publishers keep
+ * storing events.
+ */
 async function markLost(events: Collection<EventDocument>): Promise<void> {
   for (;;) {
+    const seq = (await head(events)) + 1n;
     try {
-      await events.insertOne({ _id: (await head(events)) + 1n, at: new Date(), lost: true });
+      await events.insertOne({ _id: seq, at: new Date(), lost: true });
       return;
     } catch (error) {
-      if ((error as { code?: unknown }).code !== DUPLICATE_KEY) throw error;
+      const duplicate = (error as { code?: unknown } | null)?.code === DUPLICATE_KEY ? (error as WriteFailure) : undefined;
+      if (!(await numberTaken(events, duplicate, seq))) throw error;
     }
   }
 }
@@ -703,14 +726,67 @@ async function markLost(events: Collection<EventDocument>): Promise<void> {
 /** MongoDB's duplicate key error code. */
 const DUPLICATE_KEY = 11000;
 
+/** What a write error says of itself: where an ordered insert stopped, why, and (MongoDB) which unique index refused it. */
+interface WriteFailure {
+  index?: number;
+  code?: unknown;
+  /** MongoDB, on a single insert's error (MongoServerError): the refusing index's key, `{ _id: 1 }` for a number taken. */
+  keyPattern?: unknown;
+  /** An insertMany's write error: the server's text. */
+  errmsg?: unknown;
+  /** A single insert's error: the server's text. */
+  message?: unknown;
+}
+
+/**
+ * Whether a failed insert's `duplicate` key error (undefined: it was none) is sequence
+ * number `seq` taken, by another publisher: that is, a duplicate in the `_id` index, and
+ * not in another unique index an operator added to the collection (on `event` or `at`),
+ * which would refuse the document under every number.
+ *
+ * MongoDB names the index: `keyPattern` on a single insert's error, and its message
+ * (`E11000 duplicate key error collection: <db>.<coll> index: <name> dup key: { … }`; the
+ * driver keeps only the message of an insertMany's write errors), where the `_id`
+ * index is always `_id_`. FerretDB 1.24 does neither (`E11000 duplicate key error
+ * collection: <db>.<coll>`, no keyPattern, no keyValue, whichever index refused). Then
+ * the log is asked whether `seq` is stored: a number taken by another publisher holds its
+ * document, one refused by another index holds none. Its holder cannot have gone
+ * meanwhile: `seq` was above the head read before this insert, so its holder was stored
+ * since, and the newest event and those younger than the prune guard are never pruned;
+ * only a reset of the log from outside, or an insert held past the guard, could empty
+ * it, and then the publish fails with the server's error instead of being stored: never
+ * retried for ever on a refusal that is not a number taken.
+ */
+async function numberTaken(events: Collection<EventDocument>, duplicate: WriteFailure | undefined, seq: bigint): Promise<boolean> {
+  if (duplicate === undefined) return false;
+  const said = idIndexSaid(duplicate, events.namespace);
+  if (said !== undefined) return said;
+  return (await events.countDocuments({ _id: seq }, { limit: 1 })) > 0;
+}
+
+/** Whether MongoDB said the duplicate was in the `_id` index; undefined when the error does not say (FerretDB 1.x). */
+export function idIndexSaid(duplicate: WriteFailure, namespace: string): boolean | undefined {
+  const { keyPattern } = duplicate;
+  if (keyPattern !== null && typeof keyPattern === 'object') {
+    const keys = Object.keys(keyPattern);
+    return keys.length === 1 && keys[0] === '_id';
+  }
+  const text = typeof duplicate.errmsg === 'string' ? duplicate.errmsg : duplicate.message;
+  // Found after this collection's own name, which may hold ` index: ` itself.
+  const named = `collection: ${namespace} index: `;
+  const at = typeof text === 'string' ? text.indexOf(named) : -1;
+  if (at === -1) return undefined;
+  return (text as string).startsWith('_id_ dup key', at + named.length);
+}
+
 /**
  * The first write error of a failed ordered insertMany (where it stopped, and why);
  * undefined when the error names none (a lost connection: nothing is known stored).
  */
-function firstWriteError(error: unknown): { index: number; code: unknown } | undefined {
+function firstWriteError(error: unknown): (WriteFailure & { index: number }) | undefined {
   // By name too: an application's own client may come from another copy of the driver.
   if (!(error instanceof MongoBulkWriteError) && (error as { name?: unknown } | null)?.name !== 'MongoBulkWriteError') return undefined;
   const errors = (error as MongoBulkWriteError).writeErrors;
   const first = Array.isArray(errors) ? errors[0] : errors;
-  return first === undefined || typeof first.index !== 'number' ? undefined : { index: first.index, code: first.code };
+  return first === undefined || typeof first.index !== 'number' ? undefined : { index: first.index, code: first.code, errmsg: first.errmsg };
 }

@@ -8,7 +8,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { SessionEvent } from '@mtstore/core';
 import { randomNamespace, waitFor } from '@mtstore/conformance/vitest';
 import { MongoSessionEventBus, type MongoSessionEventBusOptions } from '../src/index.js';
-import { append, busInternals, type EventDocument } from '../src/bus.js';
+import { append, busInternals, idIndexSaid, type EventDocument } from '../src/bus.js';
 import { adminClient, closeAdmin, dropDatabase, MONGODB_URL, server, urlFor } from './server.js';
 import { openProxy } from './proxy.js';
 
@@ -229,6 +229,52 @@ if (server.available) {
     });
   });
 
+  /**
+   * A unique index an operator added to the events collection refuses a document under
+   * every number: only a duplicate `_id` is a number another publisher took. FerretDB 1.24
+   * does not say which index refused (no keyPattern, no index in its message), so these
+   * run the check of the number itself; on the code before it, every attempt met the
+   * same refusal and the publish never settled (nor close(), which waits for it): the
+   * tests' timeouts stop them.
+   */
+  describe('a duplicate key in another unique index', () => {
+    it('fails the publishes of its batch with the server\'s error, after those stored before it; the bus goes on', { timeout: 30_000 }, async () => {
+      database = randomNamespace();
+      const [publisher, listener] = [open({ mode: 'poll' }), open({ mode: 'poll', pollInterval: 20 })];
+      const heard: bigint[] = [];
+      await listener.subscribe((e) => heard.push(e.authKeyId));
+      await publisher.publish(event(1));
+      await events().createIndex({ event: 1 }, { unique: true, name: 'operator_event' });
+      // One alone (its insert starts at once), then three together in the next insert: the
+      // second of those repeats event 1's text, refused by the operator's index.
+      const outcomes = await Promise.allSettled([publisher.publish(event(2)), publisher.publish(event(3)), publisher.publish(event(1)), publisher.publish(event(4))]);
+      expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'rejected']);
+      for (const outcome of outcomes.slice(2)) {
+        expect((outcome as PromiseRejectedResult).reason).toMatchObject({ code: 'MTSTORE_STORAGE_UNAVAILABLE', message: expect.stringMatching(/E11000 duplicate key/) });
+      }
+      // Nothing stored for the refused ones: no number skipped, nothing retried past them.
+      expect(await sequence()).toEqual([1n, 2n, 3n]);
+      await publisher.publish(event(5));
+      expect(await sequence()).toEqual([1n, 2n, 3n, 4n]);
+      await waitFor(() => heard.length === 4, 5_000, 'the stored events');
+      expect(heard).toEqual([1n, 2n, 3n, 5n]);
+    });
+
+    it('MongoDB\'s errors say which index (keyPattern on a single insert, the message of an insertMany\'s write error); FerretDB 1.24\'s do not', () => {
+      const namespace = 'mt_db.mtstore_events';
+      expect(idIndexSaid({ keyPattern: { _id: 1 } }, namespace)).toBe(true);
+      expect(idIndexSaid({ keyPattern: { event: 1 } }, namespace)).toBe(false);
+      expect(idIndexSaid({ keyPattern: { _id: 1, at: 1 } }, namespace)).toBe(false);
+      expect(idIndexSaid({ errmsg: 'E11000 duplicate key error collection: mt_db.mtstore_events index: _id_ dup key: { _id: 5 }' }, namespace)).toBe(true);
+      expect(idIndexSaid({ errmsg: 'E11000 duplicate key error collection: mt_db.mtstore_events index: operator_event dup key: { event: "x" }' }, namespace)).toBe(false);
+      expect(idIndexSaid({ message: 'E11000 duplicate key error collection: mt_db.mtstore_events index: _id_1 dup key: { _id: 5 }' }, namespace)).toBe(false);
+      // A collection whose own name reads like an index: only what follows this collection's name counts.
+      expect(idIndexSaid({ errmsg: 'E11000 duplicate key error collection: mt_db.x index: _id_ dup key events index: at_1 dup key: { at: 1 }' }, 'mt_db.x index: _id_ dup key events')).toBe(false);
+      expect(idIndexSaid({ errmsg: 'E11000 duplicate key error collection: mt_db.mtstore_events' }, namespace)).toBeUndefined();
+      expect(idIndexSaid({}, namespace)).toBeUndefined();
+    });
+  });
+
   describe('a log emptied or dropped from outside', () => {
     for (const how of ['drop', 'deleteMany'] as const) {
       it(`(${how}) pollers say lost and live, and hear the events published after it, whatever their position was`, async () => {
@@ -384,6 +430,28 @@ if (server.available) {
           await client.close();
           await proxy.close();
         }
+      });
+
+      /**
+       * On MongoDB a unique index on `event` refuses a second mark (a missing field is
+       * indexed as null); FerretDB 1.24 indexes no missing field, so here a unique index
+       * on `lost` stands for it: every mark after the first is refused.
+       */
+      it('whose lost mark a unique index refuses (a mark is there already): the append ends, the refusal goes to unmarked', { timeout: 30_000 }, async () => {
+        database = randomNamespace();
+        const { burst } = await pastTheGuard();
+        await events().createIndex({ lost: 1 }, { unique: true, name: 'operator_lost' });
+        // An earlier mark, below every reader (never read again).
+        const stalling = firstInsertAfter(events(), async () => {
+          await burst();
+          await events().insertOne({ _id: 0n, at: new Date(), lost: true });
+        });
+        const unmarked: unknown[] = [];
+        const appended = await append(stalling, [wire(999)], () => {}, (error) => unmarked.push(error));
+        expect(appended).toEqual({ first: 2n, last: 2n });
+        expect(unmarked).toHaveLength(1);
+        expect(unmarked[0]).toMatchObject({ code: 11000 });
+        expect(await events().countDocuments({ _id: { $gt: 71n } })).toBe(0);
       });
     });
 
