@@ -143,5 +143,6 @@ export {
 export { Once } from './once.js';
 export { createFromUrl, createOption, prefixFromUrl, storeNotFound } from './create.js';
 export { CallsInFlight, whenSilent } from './inflight.js';
+export { CallList, type ListedCall } from './call-list.js';
 export { mapBounded } from './bounded.js';
 export { isWellKnownTestAddress, wellKnownDcAddress, type WellKnownDcAddress } from './dcs.js';

@@ -1,3 +1,5 @@
+import { CallList, type ListedCall } from './call-list.js';
+
 /**
  * The calls of an instance that went to its database and have not settled, for a
  * `close()` that lets them finish before it closes the connection (docs/contract.md §9):
@@ -14,8 +16,8 @@ export class CallsInFlight {
   #lastSettled = 0;
   #waiting = false;
   #drained: (() => void) | undefined;
-  /** The reject function of each call of trackAbandonable in flight (see abandon). */
-  readonly #abandonable = new Set<(error: Error) => void>();
+  /** The calls of trackAbandonable in flight (see abandon). */
+  readonly #abandonable = new CallList<Abandonable>();
 
   /** How many tracked calls have not settled. */
   get size(): number {
@@ -36,15 +38,15 @@ export class CallsInFlight {
   trackAbandonable<T>(work: Promise<T>): Promise<T> {
     this.#count++;
     return new Promise<T>((resolve, reject) => {
-      this.#abandonable.add(reject);
+      const call = this.#abandonable.add(new Abandonable(reject));
       work.then(
         (value) => {
-          // Not in the set any more: abandon() rejected it and stopped counting it.
-          if (this.#abandonable.delete(reject)) this.done();
+          // Not in the list any more: abandon() rejected it and stopped counting it.
+          if (this.#abandonable.release(call)) this.done();
           resolve(value);
         },
         (error: unknown) => {
-          if (this.#abandonable.delete(reject)) this.done();
+          if (this.#abandonable.release(call)) this.done();
           reject(error);
         },
       );
@@ -57,10 +59,8 @@ export class CallsInFlight {
    * driver that would not fail them itself. Calls counted by track or add() are left.
    */
   abandon(error: () => Error): void {
-    const rejects = [...this.#abandonable];
-    this.#abandonable.clear();
-    for (const reject of rejects) {
-      reject(error());
+    for (const call of this.#abandonable.drain()) {
+      call.reject(error());
       this.done();
     }
   }
@@ -124,6 +124,15 @@ export class CallsInFlight {
       if (quietMs !== undefined) stopWatch = whenSilent(quietMs, () => this.#lastSettled, () => finish(false));
     });
   }
+}
+
+/** A call of trackAbandonable in flight: its promise's reject, and its links in the list. */
+class Abandonable implements ListedCall {
+  listed = true;
+  prev: ListedCall | undefined = undefined;
+  next: ListedCall | undefined = undefined;
+
+  constructor(readonly reject: (error: Error) => void) {}
 }
 
 /**

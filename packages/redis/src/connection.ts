@@ -3,7 +3,7 @@
  * cluster seed nodes, closed by `close()`), or a Redis / Cluster client the
  * application owns (used as is, never closed by mtstore).
  */
-import { assertKeyPrefix, assertTimerMs, CallsInFlight, CorruptDataError, createOption, InvalidArgumentError, LeaseLostError, MigrationError, Once, decodeUrlPart, redactUrl } from '@mtstore/core';
+import { assertKeyPrefix, assertTimerMs, CallList, CallsInFlight, type ListedCall, CorruptDataError, createOption, InvalidArgumentError, LeaseLostError, MigrationError, Once, decodeUrlPart, redactUrl } from '@mtstore/core';
 import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { ensureSchema, isRetryableMigration } from './schema.js';
 import { isFenceRefusal } from './fence.js';
@@ -830,14 +830,8 @@ export function closedForGood(client: RedisClient): boolean {
  * One per client (a WeakMap): five listeners however many storages share it.
  */
 class AppClientWatch {
-  /**
-   * The calls held, a doubly linked list (see hold()). Not a Set of closures: that hashes
-   * each call's closure, and its tables, once moved to the old generation, keep the
-   * closures of every later call alive through young collections (each rehash leaves
-   * the old table pointing at the new one), most of a call's cost.
-   */
-  #first: Held | undefined;
-  #size = 0;
+  /** The calls held (see hold()): core's CallList, for the reason it gives. */
+  readonly #held = new CallList<FailableCall>();
   #reconnecting = false;
   #poll: NodeJS.Timeout | undefined;
 
@@ -864,56 +858,27 @@ class AppClientWatch {
    */
   hold<T, R>(work: Promise<T>, onValue: (value: T) => R, onError: (error: unknown) => R): Promise<R> {
     return new Promise<R>((resolve, reject) => {
-      const call = this.#add(new HeldCall(resolve, reject, onError));
+      const call = new HeldCall<R>(resolve, reject, onError);
+      this.#held.add(call);
       work.then(
         (value) => {
           // No longer held: #rejectIfClosed failed the call already.
-          if (this.#release(call)) call.settle(onValue, value);
+          if (this.#held.release(call)) call.settle(onValue, value);
         },
         (error: unknown) => {
-          if (this.#release(call)) call.fail(error);
+          if (this.#held.release(call)) call.fail(error);
         },
       );
     });
   }
 
-  #add<C extends Held>(call: C): C {
-    const first = this.#first;
-    if (first !== undefined) {
-      call.next = first;
-      first.prev = call;
-    }
-    this.#first = call;
-    this.#size++;
-    return call;
-  }
-
-  /** Unlinks `call`; false if it was no longer held. Its links are cleared: a released call keeps no other alive. */
-  #release(call: Held): boolean {
-    if (!call.held) return false;
-    call.held = false;
-    const { prev, next } = call;
-    if (prev === undefined) this.#first = next;
-    else prev.next = next;
-    if (next !== undefined) next.prev = prev;
-    call.prev = call.next = undefined;
-    this.#size--;
-    return true;
-  }
-
   checkSoon(): void {
-    if (this.#size > 0) setImmediate(() => this.#rejectIfClosed());
+    if (this.#held.size > 0) setImmediate(() => this.#rejectIfClosed());
   }
 
   #rejectIfClosed(): void {
-    if (this.#size === 0 || !closedForGood(this.client)) return;
-    // The whole list is let go first, as each call's failure runs the caller's code.
-    const calls: Held[] = [];
-    while (this.#first !== undefined) {
-      calls.push(this.#first);
-      this.#release(this.#first);
-    }
-    for (const call of calls) call.fail(new Error(CONNECTION_CLOSED));
+    if (this.#held.size === 0 || !closedForGood(this.client)) return;
+    for (const call of this.#held.drain()) call.fail(new Error(CONNECTION_CLOSED));
   }
 
   #pollWhileReconnecting(ms: number): void {
@@ -929,12 +894,8 @@ class AppClientWatch {
   }
 }
 
-/** A call in an AppClientWatch's list (see HeldCall). */
-interface Held {
-  held: boolean;
-  prev: Held | undefined;
-  next: Held | undefined;
-  /** Settles the call with `error` through its `onError`. */
+/** A call in an AppClientWatch's list: settled with `error` through its `onError` when the client is closed for good. */
+interface FailableCall extends ListedCall {
   fail(error: unknown): void;
 }
 
@@ -942,10 +903,10 @@ interface Held {
  * A call an AppClientWatch holds: one object with how to settle it and its links in the
  * watch's list (not a closure per call).
  */
-class HeldCall<R> implements Held {
-  held = true;
-  prev: Held | undefined = undefined;
-  next: Held | undefined = undefined;
+class HeldCall<R> implements FailableCall {
+  listed = true;
+  prev: ListedCall | undefined = undefined;
+  next: ListedCall | undefined = undefined;
   readonly #resolve: (value: R) => void;
   readonly #reject: (error: unknown) => void;
   readonly #onError: (error: unknown) => R;
