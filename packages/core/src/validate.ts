@@ -228,20 +228,35 @@ function assertArray(value: unknown, label: string): asserts value is readonly u
   if (!Array.isArray(value)) fail(label, 'an array', value);
 }
 
+function isOptionalBoolean(value: unknown): value is boolean | undefined {
+  return value === undefined || typeof value === 'boolean';
+}
+
 function assertOptionalBoolean(value: unknown, label: string): asserts value is boolean | undefined {
-  if (value !== undefined && typeof value !== 'boolean') fail(label, 'a boolean', value);
+  if (!isOptionalBoolean(value)) fail(label, 'a boolean', value);
+}
+
+/** assertInt64's rule as a boolean. */
+function isInt64(value: unknown): value is bigint {
+  return typeof value === 'bigint' && value >= INT64_MIN && value <= INT64_MAX;
 }
 
 /** A Telegram/MTProto 64-bit id: a bigint in the signed 64-bit range. */
 export function assertInt64(value: unknown, label: string): asserts value is bigint {
   if (typeof value !== 'bigint') fail(label, 'a bigint', value);
-  if (value < INT64_MIN || value > INT64_MAX) fail(label, 'within the signed 64-bit range', value);
+  if (!isInt64(value)) fail(label, 'within the signed 64-bit range', value);
+}
+
+function isIntegerIn(value: unknown, min: number, max: number): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max;
 }
 
 function assertIntegerIn(value: unknown, label: string, min: number, max: number): asserts value is number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    fail(label, `an integer from ${min} to ${max}`, value);
-  }
+  if (!isIntegerIn(value, min, max)) fail(label, `an integer from ${min} to ${max}`, value);
+}
+
+function isDcId(value: unknown): value is number {
+  return isIntegerIn(value, 1, MAX_DC_ID);
 }
 
 /** DC ids are small integers 1..1000 (test and media DCs included). */
@@ -249,8 +264,16 @@ export function assertDcId(value: unknown, label: string): asserts value is numb
   assertIntegerIn(value, label, 1, MAX_DC_ID);
 }
 
+function isPort(value: unknown): value is number {
+  return isIntegerIn(value, 1, 65535);
+}
+
 export function assertPort(value: unknown, label: string): asserts value is number {
   assertIntegerIn(value, label, 1, 65535);
+}
+
+function isEpochSeconds(value: unknown): value is number {
+  return isIntegerIn(value, 0, UINT32_MAX);
 }
 
 /** Epoch seconds as an unsigned 32-bit integer; a millisecond timestamp is rejected. */
@@ -284,8 +307,12 @@ function failSecret(label: string, expected: string, value: unknown): never {
   throw new InvalidArgumentError(`${label} must be ${expected}, got ${describeSecret(value)}`);
 }
 
+function isAuthKey(value: unknown): value is Uint8Array {
+  return bytesLength(value) === AUTH_KEY_LENGTH;
+}
+
 export function assertAuthKey(value: unknown, label: string): asserts value is Uint8Array {
-  if (bytesLength(value) !== AUTH_KEY_LENGTH) failSecret(label, `a Uint8Array of ${AUTH_KEY_LENGTH} bytes`, value);
+  if (!isAuthKey(value)) failSecret(label, `a Uint8Array of ${AUTH_KEY_LENGTH} bytes`, value);
 }
 
 /** Longest kv value, in bytes: comfortably above what clients keep there (mtcute's salts: ~1 KiB). */
@@ -349,13 +376,12 @@ export const MAX_PEER_PAGE = 10_000;
 const HOST_LABEL = /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/;
 
 /** A DNS name: dot-separated labels of letters, digits and inner hyphens, at most 253 characters, not all-numeric. */
+function isHost(value: unknown): value is string {
+  return typeof value === 'string' && value.length <= 253 && value.split('.').every((part) => HOST_LABEL.test(part)) && !/^[0-9.]+$/.test(value);
+}
+
 export function assertHost(value: unknown, label: string): asserts value is string {
-  const ok =
-    typeof value === 'string' &&
-    value.length <= 253 &&
-    value.split('.').every((part) => HOST_LABEL.test(part)) &&
-    !/^[0-9.]+$/.test(value);
-  if (!ok) fail(label, 'a host name (letters, digits, hyphens and dots)', value);
+  if (!isHost(value)) fail(label, 'a host name (letters, digits, hyphens and dots)', value);
 }
 
 export const MAX_DISPLAY_NAME = 1024;
@@ -480,8 +506,12 @@ export function assertPeerType(value: unknown, label: string): asserts value is 
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 
+function isIpv4(value: unknown): value is string {
+  return typeof value === 'string' && IPV4.test(value);
+}
+
 export function assertIpv4(value: unknown, label: string): asserts value is string {
-  if (typeof value !== 'string' || !IPV4.test(value)) fail(label, 'a dotted-quad IPv4 address', value);
+  if (!isIpv4(value)) fail(label, 'a dotted-quad IPv4 address', value);
 }
 
 function isHexDigit(c: number): boolean {
@@ -532,8 +562,27 @@ function isIpv6(value: string): boolean {
   return compressed ? groups <= 7 : groups === 8;
 }
 
+function isIpv6Address(value: unknown): value is string {
+  return typeof value === 'string' && isIpv6(value);
+}
+
 export function assertIpv6(value: unknown, label: string): asserts value is string {
-  if (typeof value !== 'string' || !isIpv6(value)) fail(label, 'an IPv6 address without brackets', value);
+  if (!isIpv6Address(value)) fail(label, 'an IPv6 address without brackets', value);
+}
+
+/*
+ * Each rule of a session below is written twice: as a boolean test that builds no label
+ * strings (isSession and the is* it calls), run first on every save and load, and as the
+ * labelled checks (explain*, assert*), run only for a value the boolean test refuses, to
+ * say which field breaks which rule: a valid session of a few DCs with keys would
+ * otherwise build dozens of labels (`session.dcs[2].tempAuthKeys[0].expiresAt`) nobody
+ * reads. Keep each pair in step: validate-session-fast.test.ts checks with fast-check
+ * that they accept exactly the same values. What both share (the is* helpers above,
+ * the repeats* below) is written once.
+ */
+
+function isTempAuthKey(value: unknown): value is TempAuthKey {
+  return isRecord(value) && isCounter(value.index) && isAuthKey(value.key) && isEpochSeconds(value.expiresAt);
 }
 
 function assertTempAuthKey(value: unknown, label: string): asserts value is TempAuthKey {
@@ -543,7 +592,35 @@ function assertTempAuthKey(value: unknown, label: string): asserts value is Temp
   assertEpochSeconds(value.expiresAt, `${label}.expiresAt`);
 }
 
+/** Whether temps[i] (a valid temp key) has the index of one before it: a DC holds one key a slot. */
+function repeatsTempIndex(temps: readonly unknown[], i: number): boolean {
+  const index = (temps[i] as TempAuthKey).index;
+  for (let j = 0; j < i; j++) if ((temps[j] as TempAuthKey).index === index) return true;
+  return false;
+}
+
+/** assertDataCenter's rules as a boolean, building no label strings. */
+export function isDataCenter(value: unknown): value is DataCenter {
+  if (!isRecord(value) || !isDcId(value.id)) return false;
+  const { ipv4, ipv6, host, port, authKey, tempAuthKeys: temps } = value;
+  if (ipv4 !== undefined && !isIpv4(ipv4)) return false;
+  if (ipv6 !== undefined && !isIpv6Address(ipv6)) return false;
+  if (host !== undefined && !isHost(host)) return false;
+  if (port === undefined ? ipv4 !== undefined || ipv6 !== undefined || host !== undefined : !isPort(port)) return false;
+  if (!isOptionalBoolean(value.testMode) || !isOptionalBoolean(value.mediaOnly)) return false;
+  if (authKey !== undefined && !isAuthKey(authKey)) return false;
+  if (temps === undefined) return true;
+  if (!Array.isArray(temps)) return false;
+  for (let i = 0; i < temps.length; i++) if (!isTempAuthKey(temps[i]) || repeatsTempIndex(temps, i)) return false;
+  return true;
+}
+
 export function assertDataCenter(value: unknown, label: string): asserts value is DataCenter {
+  if (!isDataCenter(value)) explainDataCenter(value, label);
+}
+
+/** A DC's rules, one labelled check a field: throws for the first rule `value` breaks. */
+export function explainDataCenter(value: unknown, label: string): asserts value is DataCenter {
   assertRecord(value, label);
   assertDcId(value.id, `${label}.id`);
   if (value.ipv4 !== undefined) assertIpv4(value.ipv4, `${label}.ipv4`);
@@ -561,14 +638,30 @@ export function assertDataCenter(value: unknown, label: string): asserts value i
     for (let i = 0; i < temps.length; i++) {
       const temp = temps[i];
       assertTempAuthKey(temp, `${label}.tempAuthKeys[${i}]`);
-      for (let j = 0; j < i; j++) {
-        if ((temps[j] as TempAuthKey).index === temp.index) fail(`${label}.tempAuthKeys[${i}].index`, 'unique within its DC', temp.index);
-      }
+      if (repeatsTempIndex(temps, i)) fail(`${label}.tempAuthKeys[${i}].index`, 'unique within its DC', temp.index);
     }
   }
 }
 
+/** assertSelfUser's rules as a boolean, building no label strings. */
+export function isSelfUser(value: unknown): value is SelfUser {
+  if (!isRecord(value)) return false;
+  const usernames = value.usernames;
+  return (
+    isInt64(value.id) &&
+    isDcId(value.dcId) &&
+    typeof value.bot === 'boolean' &&
+    (usernames === undefined || isUsernameList(usernames)) &&
+    isOptionalBoolean(value.premium)
+  );
+}
+
 function assertSelfUser(value: unknown, label: string): asserts value is SelfUser {
+  if (!isSelfUser(value)) explainSelfUser(value, label);
+}
+
+/** The self user's rules, one labelled check a field: throws for the first rule `value` breaks. */
+export function explainSelfUser(value: unknown, label: string): asserts value is SelfUser {
   assertRecord(value, label);
   assertInt64(value.id, `${label}.id`);
   assertDcId(value.dcId, `${label}.dcId`);
@@ -577,23 +670,36 @@ function assertSelfUser(value: unknown, label: string): asserts value is SelfUse
   assertOptionalBoolean(value.premium, `${label}.premium`);
 }
 
+/**
+ * Whether usernames[i] (a username) equals one before it case-insensitively. Quadratic,
+ * but an account has a handful of usernames at most: cheaper than a Set.
+ */
+function repeatsUsername(usernames: readonly unknown[], i: number): boolean {
+  if (i === 0) return false;
+  const key = (usernames[i] as string).toLowerCase();
+  for (let j = 0; j < i; j++) if ((usernames[j] as string).toLowerCase() === key) return true;
+  return false;
+}
+
+/** assertUsernames' rules as a boolean. */
+function isUsernameList(usernames: unknown): usernames is string[] {
+  if (!Array.isArray(usernames)) return false;
+  for (let i = 0; i < usernames.length; i++) if (!isUsername(usernames[i]) || repeatsUsername(usernames, i)) return false;
+  return true;
+}
+
 function assertUsernames(usernames: unknown, label: string): asserts usernames is string[] {
   assertArray(usernames, label);
   for (let i = 0; i < usernames.length; i++) {
     const username = usernames[i];
     assertUsername(username, `${label}[${i}]`);
-    // Quadratic, but an account has a handful of usernames at most: cheaper than a Set.
-    for (let j = 0; j < i; j++) {
-      if ((usernames[j] as string).toLowerCase() === username.toLowerCase()) {
-        fail(`${label}[${i}]`, 'unique (case-insensitively) in the list', username);
-      }
-    }
+    if (repeatsUsername(usernames, i)) fail(`${label}[${i}]`, 'unique (case-insensitively) in the list', username);
   }
 }
 
 /** assertCounter's rule as a boolean: a non-negative 32-bit integer. */
 function isCounter(value: unknown): boolean {
-  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= INT32_MAX;
+  return isIntegerIn(value, 0, INT32_MAX);
 }
 
 /**
@@ -603,9 +709,7 @@ function isCounter(value: unknown): boolean {
  * checks that they agree).
  */
 export function isUpdateState(value: unknown): boolean {
-  if (!isRecord(value)) return false;
-  const date = value.date;
-  return isCounter(value.pts) && isCounter(value.qts) && typeof date === 'number' && Number.isInteger(date) && date >= 0 && date <= UINT32_MAX && isCounter(value.seq);
+  return isRecord(value) && isCounter(value.pts) && isCounter(value.qts) && isEpochSeconds(value.date) && isCounter(value.seq);
 }
 
 export function assertUpdateState(value: unknown, label = 'state'): asserts value is UpdateState {
@@ -623,9 +727,7 @@ export function explainUpdateState(value: unknown, label: string): asserts value
 
 /** A channel's rules (explainChannel) as a boolean, building no label strings. Keep the two in step. */
 export function isChannel(value: unknown): value is ChannelState {
-  if (!isRecord(value)) return false;
-  const id = value.id;
-  return typeof id === 'bigint' && id >= INT64_MIN && id <= INT64_MAX && isCounter(value.pts);
+  return isRecord(value) && isInt64(value.id) && isCounter(value.pts);
 }
 
 /**
@@ -641,26 +743,62 @@ export function explainChannel(value: unknown, label: string): asserts value is 
   assertCounter(value.pts, `${label}.pts`);
 }
 
+/** The first i < end whose channel (list[0..end) all valid) has the id of one before it, or -1. */
+function repeatedChannelAt(list: readonly unknown[], end: number): number {
+  if (end <= PAIRWISE_CHANNELS) {
+    for (let i = 1; i < end; i++) {
+      const id = (list[i] as ChannelState).id;
+      for (let j = 0; j < i; j++) if ((list[j] as ChannelState).id === id) return i;
+    }
+    return -1;
+  }
+  const seen = new Set<bigint>();
+  for (let i = 0; i < end; i++) {
+    const id = (list[i] as ChannelState).id;
+    if (seen.has(id)) return i;
+    seen.add(id);
+  }
+  return -1;
+}
+
+/** assertChannels' rules as a boolean, building no label strings. */
+export function isChannels(value: unknown): value is readonly ChannelState[] {
+  if (!Array.isArray(value)) return false;
+  for (let i = 0; i < value.length; i++) if (!isChannel(value[i])) return false;
+  return repeatedChannelAt(value, value.length) === -1;
+}
+
 /** A list of channel pts with no channel twice. */
 export function assertChannels(value: unknown, label = 'channels'): asserts value is readonly ChannelState[] {
+  // Labels are built only for a list that breaks a rule: a session may carry thousands
+  // of channels, three labels each.
+  if (!isChannels(value)) explainChannels(value, label);
+}
+
+/**
+ * assertChannels' rules with labels: throws for the first channel that breaks one, as a
+ * check of each channel in order (its fields, then its id against those before it) would.
+ */
+export function explainChannels(value: unknown, label: string): asserts value is readonly ChannelState[] {
   assertArray(value, label);
-  const pairwise = value.length <= PAIRWISE_CHANNELS;
-  const seen = pairwise ? undefined : new Set<bigint>();
-  for (let i = 0; i < value.length; i++) {
-    const channel = value[i];
-    // Labels are built only for a channel that breaks a rule: a session may carry
-    // thousands of channels, three labels each.
-    if (!isChannel(channel)) explainChannel(channel, `${label}[${i}]`);
-    const id = channel.id;
-    let repeated = false;
-    if (seen === undefined) {
-      for (let j = 0; j < i && !repeated; j++) repeated = (value[j] as ChannelState).id === id;
-    } else {
-      repeated = seen.has(id);
-      seen.add(id);
-    }
-    if (repeated) fail(`${label}[${i}].id`, 'unique in the list', id);
-  }
+  let valid = 0;
+  while (valid < value.length && isChannel(value[valid])) valid++;
+  const repeated = repeatedChannelAt(value, valid);
+  if (repeated !== -1) fail(`${label}[${repeated}].id`, 'unique in the list', (value[repeated] as ChannelState).id);
+  if (valid < value.length) explainChannel(value[valid], `${label}[${valid}]`);
+}
+
+/** assertSession's rules as a boolean, building no label strings. */
+export function isSession(value: unknown): value is Session {
+  if (!isRecord(value) || value.version !== 1 || !isDcs(value.dcs, value.homeDcId)) return false;
+  const { apiId, user, state, takeoutId } = value;
+  return (
+    (apiId === undefined || isIntegerIn(apiId, 1, INT32_MAX)) &&
+    (user === undefined || isSelfUser(user)) &&
+    (state === undefined || isUpdateState(state)) &&
+    isChannels(value.channels) &&
+    (takeoutId === undefined || isInt64(takeoutId))
+  );
 }
 
 /**
@@ -669,6 +807,11 @@ export function assertChannels(value: unknown, label = 'channels'): asserts valu
  * DC must be among them.
  */
 export function assertSession(value: unknown, label = 'session'): asserts value is Session {
+  if (!isSession(value)) explainSession(value, label);
+}
+
+/** A session's rules, one labelled check a field: throws for the first rule `value` breaks. */
+export function explainSession(value: unknown, label: string): asserts value is Session {
   assertRecord(value, label);
   if (value.version !== 1) fail(`${label}.version`, '1', value.version);
   assertDcs(value.dcs, value.homeDcId, label);
@@ -679,8 +822,36 @@ export function assertSession(value: unknown, label = 'session'): asserts value 
   if (value.takeoutId !== undefined) assertInt64(value.takeoutId, `${label}.takeoutId`);
 }
 
+/** Whether dcs[i] (a valid DC) has the id and media-only-ness of one before it. A handful of DCs: pairwise beats building string keys for a Set. */
+function repeatsDc(dcs: readonly unknown[], i: number): boolean {
+  const dc = dcs[i] as DataCenter;
+  const media = dc.mediaOnly === true;
+  for (let j = 0; j < i; j++) {
+    const other = dcs[j] as DataCenter;
+    if (other.id === dc.id && (other.mediaOnly === true) === media) return true;
+  }
+  return false;
+}
+
+/** assertDcs' rules as a boolean, building no label strings. */
+export function isDcs(dcs: unknown, homeDcId: unknown): dcs is DataCenter[] {
+  if (!isDcId(homeDcId) || !Array.isArray(dcs)) return false;
+  let hasHome = false;
+  for (let i = 0; i < dcs.length; i++) {
+    const dc: unknown = dcs[i];
+    if (!isDataCenter(dc) || repeatsDc(dcs, i)) return false;
+    if (dc.id === homeDcId) hasHome = true;
+  }
+  return hasHome;
+}
+
 /** `homeDcId` and `dcs` of a session or patch: unique (id, mediaOnly) entries, the home DC among them. */
 function assertDcs(dcs: unknown, homeDcId: unknown, label: string): asserts dcs is DataCenter[] {
+  if (!isDcs(dcs, homeDcId)) explainDcs(dcs, homeDcId, label);
+}
+
+/** assertDcs' rules, one labelled check a field: throws for the first rule `dcs` or `homeDcId` breaks. */
+export function explainDcs(dcs: unknown, homeDcId: unknown, label: string): asserts dcs is DataCenter[] {
   assertDcId(homeDcId, `${label}.homeDcId`);
   assertArray(dcs, `${label}.dcs`);
   let hasHome = false;
@@ -688,13 +859,7 @@ function assertDcs(dcs: unknown, homeDcId: unknown, label: string): asserts dcs 
     const dc = dcs[i];
     assertDataCenter(dc, `${label}.dcs[${i}]`);
     if (dc.id === homeDcId) hasHome = true;
-    // A handful of DCs: pairwise beats building string keys for a Set.
-    for (let j = 0; j < i; j++) {
-      const other = dcs[j] as DataCenter;
-      if (other.id === dc.id && (other.mediaOnly === true) === (dc.mediaOnly === true)) {
-        fail(`${label}.dcs[${i}]`, `the only ${dc.mediaOnly ? 'media-only' : 'main'} entry for DC ${dc.id}`, dc.id);
-      }
-    }
+    if (repeatsDc(dcs, i)) fail(`${label}.dcs[${i}]`, `the only ${dc.mediaOnly ? 'media-only' : 'main'} entry for DC ${dc.id}`, dc.id);
   }
   if (!hasHome) fail(`${label}.homeDcId`, `the id of one of ${label}.dcs`, homeDcId);
 }
