@@ -7,7 +7,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { InvalidArgumentError } from '../src/errors.js';
+import { accepts } from './accepts.js';
 import { assertChannels, assertUpdateState, explainChannel, explainUpdateState, isChannel, isUpdateState } from '../src/validate.js';
 
 /** Numbers at and around each rule's bounds, and values of other types. */
@@ -27,15 +27,6 @@ const state = fc.oneof(
 );
 const channel = fc.oneof(fc.record({ id: int64Like, pts: counterLike }, { requiredKeys: [] }), other);
 
-const accepts = (check: () => void): boolean => {
-  try {
-    check();
-    return true;
-  } catch (error) {
-    expect(error).toBeInstanceOf(InvalidArgumentError);
-    return false;
-  }
-};
 
 describe('the label-free checks agree with the labelled ones', () => {
   it('isUpdateState accepts exactly what explainUpdateState accepts', () => {

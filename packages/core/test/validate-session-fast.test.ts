@@ -9,7 +9,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { InvalidArgumentError } from '../src/errors.js';
+import { accepts } from './accepts.js';
 import {
   assertChannels,
   assertSession,
@@ -121,15 +121,6 @@ const oneFieldOff = fc.constantFrom(...(Object.keys(sessionFields) as (keyof typ
 );
 const session = mostly(fc.oneof(oneFieldOff, fc.record(sessionFields, { requiredKeys: required })), new Uint8Array(8));
 
-const accepts = (check: () => void): boolean => {
-  try {
-    check();
-    return true;
-  } catch (error) {
-    expect(error).toBeInstanceOf(InvalidArgumentError);
-    return false;
-  }
-};
 
 /** Asserts both sides agree on every value, and that each side was seen both accepting and refusing. */
 function agree<T>(values: fc.Arbitrary<T>, fast: (value: T) => boolean, labelled: (value: T) => void, runs = 5_000): void {
