@@ -72,8 +72,14 @@ export interface CachedSessionStorageStats {
   misses: number;
   /** Sessions in memory now. */
   entries: number;
-  /** Entries evicted by `destroyed` events and local destroys. */
+  /** Entries evicted because their session changed: `destroyed` events, local destroys, touches (`touchSession`) and `expireSessions`. */
   evictions: number;
+  /**
+   * Entries dropped to stay within `maxEntries`: when the young generation is full, the
+   * old one (the entries least recently used, about half of maxEntries) goes at once.
+   * Growing fast while the hit rate falls: maxEntries is smaller than the sessions in use.
+   */
+  capacityEvictions: number;
   /** Whole-cache drops: the bus said `lost` or `live`. */
   resets: number;
   /** True while the bus subscription is live (only then does the cache fill). */
@@ -185,6 +191,7 @@ export class CachedSessionStorage implements SessionStorageProtocol {
   #hits = 0;
   #misses = 0;
   #evictions = 0;
+  #capacityEvictions = 0;
   #resets = 0;
 
   constructor(storage: SessionStorageProtocol, options: CachedSessionStorageOptions) {
@@ -219,7 +226,7 @@ export class CachedSessionStorage implements SessionStorageProtocol {
   }
 
   stats(): CachedSessionStorageStats {
-    return { hits: this.#hits, misses: this.#misses, entries: this.#youngSize + this.#oldSize, evictions: this.#evictions, resets: this.#resets, live: this.#live };
+    return { hits: this.#hits, misses: this.#misses, entries: this.#youngSize + this.#oldSize, evictions: this.#evictions, capacityEvictions: this.#capacityEvictions, resets: this.#resets, live: this.#live };
   }
 
   async #subscribe(): Promise<void> {
@@ -301,6 +308,7 @@ export class CachedSessionStorage implements SessionStorageProtocol {
   #insert(authKeyId: bigint, sessionId: bigint, deadline: number): void {
     if (this.#youngSize >= this.#half) {
       // The young generation is full: it becomes the old one; the old one is forgotten.
+      this.#capacityEvictions += this.#oldSize;
       this.#old = this.#young;
       this.#oldSize = this.#youngSize;
       this.#young = new Map();

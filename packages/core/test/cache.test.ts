@@ -242,6 +242,26 @@ describe('CachedSessionStorage', () => {
     expect(storage.reads).toBe(reads);
   });
 
+  it('counts the entries dropped to stay within maxEntries (capacityEvictions), apart from evictions', async () => {
+    const { storage, cache, other } = await setup({ maxEntries: 10 });
+    for (let i = 1n; i <= 12n; i++) {
+      await storage.createSession(1n, i);
+      await cache.hasSession(1n, i);
+    }
+    // Five entries a generation: the 6th made sessions 1-5 the old generation, the 11th dropped them.
+    expect(cache.stats()).toMatchObject({ entries: 7, evictions: 0, capacityEvictions: 5 });
+    const misses = cache.stats().misses;
+    expect(await cache.hasSession(1n, 1n)).toBe(true);
+    expect(cache.stats().misses).toBe(misses + 1); // dropped: read from storage again
+    await cache.destroySession(1n, 12n);
+    await other.publish(destroyed(1n, 11n));
+    await tick();
+    expect(cache.stats()).toMatchObject({ entries: 6, evictions: 2, capacityEvictions: 5 });
+    // Dropping the whole cache (close() here; a bus reset alike) counts as neither.
+    await cache.close();
+    expect(cache.stats()).toMatchObject({ entries: 0, evictions: 2, capacityEvictions: 5 });
+  });
+
   it('one session id under several auth keys: each is cached, evicted, expired and promoted on its own (model check, seeded)', async () => {
     // The generations are keyed by session id; sessions of other auth keys with the same
     // id share a chain. Random operations over 3 keys × 3 ids with a tiny maxEntries
