@@ -1028,6 +1028,128 @@ function wrapBus(inner: SessionEventBus, changes: Partial<SessionEventBus>): Ses
   };
 }
 
+/**
+ * update() as a load-modify-write: it reads the snapshot and the keys, yields (a
+ * database round trip), then writes its patch over what it read. A key, state or
+ * channel another call wrote meanwhile is undone (docs/contract.md §2 rules it out).
+ */
+class UpdateRewritesSession extends MemoryStorage {
+  protected override async writeSessionUpdate(patch: SessionUpdate): Promise<boolean> {
+    const entry = this.store.clients.get(this.name);
+    const read = entry?.snapshot == null ? undefined : { snapshot: { ...entry.snapshot, channels: entry.snapshot.channels.map((c) => ({ ...c })) }, keys: new Map(entry.keys) };
+    await tick();
+    if (entry !== undefined && read !== undefined) {
+      entry.snapshot = read.snapshot;
+      entry.keys.clear();
+      for (const [id, keys] of read.keys) entry.keys.set(id, keys);
+    }
+    return super.writeSessionUpdate(patch);
+  }
+}
+
+/** load() lists a DC's address-less media-only entry before its main one. */
+function addresslessMediaFirst(b: Backend, name: string): Storage {
+  const inner = memory(b, name);
+  return wrap(inner, {
+    load: async () => {
+      const session = await inner.load();
+      if (session === null) return null;
+      const listed = session.dcs.filter((dc) => dc.port !== undefined);
+      const addressless = session.dcs.filter((dc) => dc.port === undefined);
+      addressless.sort((x, y) => x.id - y.id || Number(y.mediaOnly === true) - Number(x.mediaOnly === true));
+      return { ...session, dcs: [...listed, ...addressless] };
+    },
+  });
+}
+
+/** close() hands each caller a promise of its own (an `async close()` over the first call's). */
+function closeReturnsNewPromises(b: Backend, name: string): Storage {
+  const inner = memory(b, name);
+  return wrap(inner, { close: async () => inner.close() });
+}
+
+/** The listings and lease.holder() answer through a connection close() does not reach. */
+function listingsAfterClose(b: Backend, name: string): Storage {
+  const inner = memory(b, name);
+  const side = memory(b, name);
+  const keys = inner.authKeys;
+  const lease = inner.lease;
+  return wrap(inner, {
+    authKeys: {
+      get: (dc) => keys.get(dc),
+      set: (dc, key) => keys.set(dc, key),
+      delete: (dc) => keys.delete(dc),
+      getTemp: (dc, index) => keys.getTemp(dc, index),
+      setTemp: (dc, temp) => keys.setTemp(dc, temp),
+      deleteTemp: (dc, index) => keys.deleteTemp(dc, index),
+      deleteByDc: (dc) => keys.deleteByDc(dc),
+      entries: () => side.authKeys.entries(),
+      clear: () => side.authKeys.clear(),
+    },
+    refMessages: { list: (options) => side.refMessages.list(options) },
+    lease: {
+      acquire: (options) => lease.acquire(options),
+      renew: () => lease.renew(),
+      release: () => lease.release(),
+      holder: () => side.lease.holder(),
+      get held() {
+        return lease.held;
+      },
+    },
+  });
+}
+
+/** A renewal extends the lease by the TTL it was first acquired with (a stored ttl column), not by the one acquire() was called with again. */
+class RenewKeepsFirstTtl extends MemoryStorage {
+  protected override createLeaseRepository(): MemoryLeases {
+    const leases = super.createLeaseRepository();
+    const ttls = new Map<bigint, number>();
+    const acquire = leases.acquire.bind(leases);
+    const renew = leases.renew.bind(leases);
+    leases.acquire = async (owner, ttlMs, force) => {
+      const result = await acquire(owner, ttlMs, force);
+      if (result.acquired) ttls.set(result.lease.token, ttlMs);
+      return result;
+    };
+    leases.renew = (token, ttlMs) => renew(token, ttls.get(token) ?? ttlMs);
+    return leases;
+  }
+}
+
+/**
+ * The snapshot writes (save, update, saveUpdateState) of an instance that never acquired
+ * are refused while another instance holds the lease: a fence that checks "a live lease
+ * that is not mine" instead of "my token". Its kv writes go through.
+ */
+class FencesUnleasedSnapshot extends MemoryStorage {
+  #refuseUnleased(): void {
+    const current = this.store.leases.get(this.name);
+    if (this.fenceToken === undefined && current !== undefined && !current.released && current.expiresAt > Date.now()) throw new LeaseLostError('fence: another instance holds the lease');
+  }
+
+  protected override writeSession(session: Session): Promise<void> {
+    this.#refuseUnleased();
+    return super.writeSession(session);
+  }
+
+  protected override writeSessionUpdate(patch: SessionUpdate): Promise<boolean> {
+    this.#refuseUnleased();
+    return super.writeSessionUpdate(patch);
+  }
+
+  protected override writeUpdateState(state: UpdateState, channels: readonly ChannelState[]): Promise<boolean> {
+    this.#refuseUnleased();
+    return super.writeUpdateState(state, channels);
+  }
+}
+
+/** describe() hands its connection options to util.inspect and JSON.stringify. */
+class DescribesConnection extends MemoryStorage {
+  protected override describe(): Record<string, unknown> {
+    return { ...super.describe(), connection: { url: 'postgres://mtstore:secret@db.example/sessions', ssl: true } };
+  }
+}
+
 const globalChannel = new LocalEventChannel();
 
 export const BROKEN: readonly Broken[] = [
@@ -1056,6 +1178,13 @@ export const BROKEN: readonly Broken[] = [
   { rule: 'release gives the lease back whoever holds it now', suite: 'storage', group: 'session lease', open: (b, n) => new ReleaseIgnoresToken({ store: b.store, name: n }) },
   { rule: 'a holder’s first write of a name with nothing stored is dropped', suite: 'storage', group: 'session lease', open: (b, n) => new LeasedFirstWriteDropped({ store: b.store, name: n }) },
   { rule: 'a holder’s delete that finds nothing is taken as a lost lease', suite: 'storage', group: 'session lease', open: (b, n) => new LeasedDeleteOfNothingLost({ store: b.store, name: n }) },
+  { rule: 'acquiring again while holding renews by the first TTL', suite: 'storage', group: 'session lease', open: (b, n) => new RenewKeepsFirstTtl({ store: b.store, name: n }) },
+  { rule: 'an instance that never acquired has its snapshot writes refused while another holds the lease', suite: 'storage', group: 'session lease', open: (b, n) => new FencesUnleasedSnapshot({ store: b.store, name: n }) },
+  { rule: 'update loads, yields and writes its patch over what it read', suite: 'storage', group: 'update', open: (b, n) => new UpdateRewritesSession({ store: b.store, name: n }) },
+  { rule: 'load lists a DC’s address-less media-only entry before its main one', suite: 'storage', group: 'auth keys', open: addresslessMediaFirst },
+  { rule: 'each close() call returns a promise of its own', suite: 'storage', group: 'close', open: closeReturnsNewPromises },
+  { rule: 'authKeys.entries, authKeys.clear, refMessages.list and lease.holder answer after close', suite: 'storage', group: 'close', open: listingsAfterClose },
+  { rule: 'a storage prints and serializes its connection options', suite: 'storage', group: 'secrets', open: (b, n) => new DescribesConnection({ store: b.store, name: n }) },
   { rule: 'setting the permanent key drops the DC’s temp keys', suite: 'storage', group: 'auth keys', open: (b, n) => new PermanentKeyDropsTemps({ store: b.store, name: n }) },
   { rule: 'a username its peer dropped still finds it', suite: 'storage', group: 'peers', open: droppedUsernamesStay },
   { rule: 'peers keyed by their id as a double', suite: 'storage', group: 'peers', open: peersKeyedByDouble },

@@ -174,6 +174,35 @@ export function authKeys({ group, test, expect, options }: StorageRegistrar): vo
       expect((await storage.load())?.dcs.map((dc) => dc.id), 'DC 9 without keys').toEqual([2, 5]);
     });
 
+    // docs/contract.md §2: address-less entries come "after the listed ones, ordered by DC
+    // id, main entry before media-only", whatever order the keys were written in.
+    test('load lists address-less entries after the listed ones, by DC id, the main entry before the media-only one, whichever was written first', async (s) => {
+      const storage = await s.open();
+      const temp = { index: 0, key: authKey(31), expiresAt: 3 };
+      await storage.save({
+        ...minimalSession(),
+        dcs: [
+          { id: 2, port: 443 },
+          { id: 5, port: 443, mediaOnly: true, authKey: authKey(51) },
+          { id: 5, port: 443, authKey: authKey(50) },
+          { id: 3, port: 443, mediaOnly: true, tempAuthKeys: [temp] },
+        ],
+      });
+      await storage.authKeys.set(6, authKey(6));
+      await storage.authKeys.set(4, authKey(4));
+      await storage.authKeys.set(3, authKey(3)); // DC 3's main entry is written after its media-only one
+      await storage.update({ homeDcId: 2, dcs: [{ id: 2, port: 443 }] }); // DC 3 and DC 5 lose their addresses
+      expect((await storage.load())?.dcs).toEqual([
+        { id: 2, port: 443 },
+        { id: 3, authKey: authKey(3) },
+        { id: 3, mediaOnly: true, tempAuthKeys: [temp] },
+        { id: 4, authKey: authKey(4) },
+        { id: 5, authKey: authKey(50) },
+        { id: 5, mediaOnly: true, authKey: authKey(51) },
+        { id: 6, authKey: authKey(6) },
+      ]);
+    });
+
     test('delete removes the keys; other named sessions keep theirs', async (s) => {
       const alice = await s.open('alice');
       const bob = await s.open('bob');

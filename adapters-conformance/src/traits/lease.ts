@@ -98,6 +98,21 @@ export function lease({ group, test, skip, expect, options }: StorageRegistrar):
       await expectRejects(expect, 'lease.acquire after close', CODES.closed, () => b.lease.acquire());
     });
 
+    // docs/contract.md §12: "Acquiring again while holding renews" (with the new TTL).
+    test('acquiring again while holding renews: the same token, the new TTL, seen by every instance', async (s) => {
+      const a = await s.open();
+      const b = await s.open();
+      const first = await a.lease.acquire({ owner: owner('holder'), ttlSeconds: 2, heartbeat: false });
+      const again = await a.lease.acquire({ owner: owner('holder'), ttlSeconds: 20, heartbeat: false });
+      expect(again.token, 'a renewal keeps the token').toBe(first.token);
+      const seen = await b.lease.holder();
+      expect(seen?.token, 'another instance sees the same holder').toBe(first.token);
+      const left = (seen?.expiresAt.getTime() ?? 0) - Date.now();
+      expect(left > 10_000 && left <= 20_000 + SKEW_MS, `the renewed lease runs out in ${left} ms, expected about 20 s`).toBe(true);
+      expect(a.lease.held?.expiresAt.getTime(), 'held shows the renewed expiry').toBe(seen?.expiresAt.getTime());
+      await expectRejects(expect, 'acquire by another instance after the renewal', HELD, () => b.lease.acquire());
+    });
+
     test('acquire with wait takes the lease when the holder releases it', async (s) => {
       const a = await s.open();
       const b = await s.open();
@@ -372,6 +387,47 @@ export function lease({ group, test, skip, expect, options }: StorageRegistrar):
       expect(await reader.authKeys.get(4)).toEqual(authKey(4));
       expect(await reader.kv.get('other')).toEqual(new Uint8Array([4]));
       expect(await reader.refMessages.getByPeer(8n)).toEqual({ chatId: -100n, messageId: 6 });
+      expect((await holder.lease.renew()).token, 'the holder renews its own token').toBe(held.token);
+    });
+
+    // docs/contract.md §12: "an instance that never acquired is not fenced (the lease is
+    // cooperative)" — for every write, not only the kv.set the takeover trait tries.
+    test('an instance that never acquired is not fenced: each of its writes applies while another instance holds the lease', async (s) => {
+      const holder = await s.open();
+      const held = await holder.lease.acquire({ ttlSeconds: 20, heartbeat: false });
+      const free = await s.open();
+      const temp = { index: 0, key: authKey(21), expiresAt: 5 };
+      const writes: [string, () => Promise<unknown>][] = [
+        ['save', () => free.save(minimalSession())],
+        ['update', () => free.update({ apiId: 7 })],
+        ['saveUpdateState', () => free.saveUpdateState({ pts: 3, qts: 3, date: 3, seq: 3 }, [{ id: 9n, pts: 9 }])],
+        ['authKeys.set', () => free.authKeys.set(2, authKey(2))],
+        ['authKeys.setTemp', () => free.authKeys.setTemp(2, temp)],
+        ['authKeys.set of another DC', () => free.authKeys.set(4, authKey(4))],
+        ['kv.set', () => free.kv.set('k', new Uint8Array([1]))],
+        ['peers.upsert', () => free.peers.upsert([peer('user', 7)])],
+        ['refMessages.store', () => free.refMessages.store(7n, -100n, 5)],
+        ['authKeys.delete', () => free.authKeys.delete(4)],
+      ];
+      for (const [what, write] of writes) {
+        await write().catch((error: unknown) => {
+          throw new Error(`${what} by an instance that never acquired, while another holds the lease, rejected: ${String(error)}`);
+        });
+      }
+      const loaded = await holder.load();
+      expect(loaded?.apiId, 'update applied').toBe(7);
+      expect(loaded?.state, 'saveUpdateState applied').toEqual({ pts: 3, qts: 3, date: 3, seq: 3 });
+      expect(loaded?.channels).toEqual([{ id: 9n, pts: 9 }]);
+      expect(await holder.authKeys.get(2), 'authKeys.set applied').toEqual(authKey(2));
+      expect(await holder.authKeys.getTemp(2, 0), 'authKeys.setTemp applied').toEqual(temp);
+      expect(await holder.authKeys.get(4), 'authKeys.delete applied').toBeNull();
+      expect(await holder.kv.get('k'), 'kv.set applied').toEqual(new Uint8Array([1]));
+      expect(await holder.peers.getById('user', 7n), 'peers.upsert applied').toEqual(peer('user', 7));
+      expect(await holder.refMessages.getByPeer(7n), 'refMessages.store applied').toEqual({ chatId: -100n, messageId: 5 });
+      expect(free.lease.held, 'the free instance holds nothing').toBeNull();
+      expect(await free.lease.holder(), 'the holder keeps its lease').toEqual(held);
+      await free.delete();
+      expect(await holder.load(), 'delete() applied').toBeNull();
       expect((await holder.lease.renew()).token, 'the holder renews its own token').toBe(held.token);
     });
 

@@ -48,6 +48,28 @@ export function secrets({ group, test, expect }: StorageRegistrar): void {
       expect(Buffer.from(loaded.dcs[0]?.authKey as Uint8Array).equals(Buffer.from(session.dcs[0]?.authKey as Uint8Array))).toBe(true);
     });
 
+    // docs/contract.md §8: a storage "prints (util.inspect) and serializes (JSON.stringify,
+    // { type, … }) as its class, name and namespace fields only, never its connection,
+    // driver options or keys". The kit cannot know the namespace fields: it checks that
+    // each is a plain value (no connection, pool or options object) and shows no key.
+    test('JSON.stringify of a storage is { type, name, … } of plain values only; util.inspect shows the same name', async (s) => {
+      const storage = await s.open('main');
+      const session = fullSession(6);
+      await storage.save(session);
+      const json: unknown = JSON.parse(JSON.stringify(storage));
+      expect(typeof json === 'object' && json !== null && !Array.isArray(json), `JSON of the storage is an object: ${JSON.stringify(json)}`).toBe(true);
+      const fields = json as Record<string, unknown>;
+      expect(typeof fields.type, 'its type (the class)').toBe('string');
+      expect(fields.name, 'its session name').toBe('main');
+      for (const [field, value] of Object.entries(fields)) {
+        expect(value === null || ['string', 'number', 'boolean'].includes(typeof value), `field ${field} is a plain value, not ${JSON.stringify(value)}`).toBe(true);
+      }
+      const shown = inspect(storage, { depth: 8 });
+      expect(shown.includes('main'), `util.inspect names the session: ${shown}`).toBe(true);
+      const keys = session.dcs.flatMap((dc) => [dc.authKey, ...(dc.tempAuthKeys ?? []).map((t) => t.key)]).filter((k): k is Uint8Array => k !== undefined);
+      for (const key of keys) expect(leaks(JSON.stringify(storage), key), 'JSON of the storage shows key bytes').toBe(undefined);
+    });
+
     // docs/contract.md §3: keys come back as AuthKeyBytes "by get, getTemp, entries and load alike".
     test('keys read by authKeys.get, getTemp and entries never show their bytes in util.inspect, String or JSON', async (s) => {
       const storage = await s.open();

@@ -8,7 +8,8 @@ import { authKey, fullSession, minimalSession } from '../fixtures.js';
 import { CODES, expectRejects } from '../harness.js';
 import type { StorageRegistrar } from './context.js';
 
-export function partialUpdate({ group, test, expect }: StorageRegistrar): void {
+export function partialUpdate({ group, test, expect, options }: StorageRegistrar): void {
+  const shared = options.capabilities?.sharedBackend !== false;
   group('update', () => {
     test('changes only the fields given; state, channels, keys and the rest stay', async (s) => {
       const storage = await s.open();
@@ -101,6 +102,34 @@ export function partialUpdate({ group, test, expect }: StorageRegistrar): void {
       const created = { homeDcId: 2, dcs: [{ id: 2, port: 443 }], state: { pts: 5, qts: 6, date: 7, seq: 8 }, channels: [{ id: 3n, pts: 4 }, { id: 1n, pts: 2 }] };
       await storage.update(created);
       expect(await storage.load()).toEqual({ version: 1, homeDcId: 2, dcs: [{ id: 2, port: 443, authKey: authKey(2) }], state: created.state, channels: created.channels });
+    });
+
+    // docs/contract.md §2: update changes only the fields given, in one atomic step, "with
+    // no load-modify-save that could undo a concurrent key write" (nor a concurrent
+    // saveUpdateState's state and channels). With sharedBackend: false, on one instance.
+    test(`updates racing key writes and saveUpdateState ${shared ? 'of another instance' : 'on the same instance'} undo none of them`, async (s) => {
+      const a = await s.open();
+      const b = shared ? await s.open() : a;
+      await a.save(minimalSession()); // DC 2, no key, no state, no channels
+      const rounds = 8;
+      for (let r = 0; r < rounds; r++) {
+        await Promise.all([
+          a.update({ user: { id: BigInt(r + 1), dcId: 2, bot: false } }),
+          a.update({ homeDcId: 2, dcs: [{ id: 2, port: 1000 + r }] }),
+          b.authKeys.set(10 + r, authKey(10 + r)),
+          b.authKeys.setTemp(2, { index: r, key: authKey(50 + r), expiresAt: r }),
+          b.saveUpdateState({ pts: r, qts: r, date: r, seq: r }, [{ id: BigInt(100 + r), pts: r }]),
+        ]);
+      }
+      const loaded = await a.load();
+      expect(loaded?.user?.id, 'the last user written').toBe(BigInt(rounds));
+      expect(loaded?.state, 'the last state written').toEqual({ pts: rounds - 1, qts: rounds - 1, date: rounds - 1, seq: rounds - 1 });
+      expect(loaded?.channels, 'every channel saveUpdateState added').toEqual(Array.from({ length: rounds }, (_, r) => ({ id: BigInt(100 + r), pts: r })));
+      const temps = Array.from({ length: rounds }, (_, r) => ({ index: r, key: authKey(50 + r), expiresAt: r }));
+      expect(loaded?.dcs, 'every key set, on the address entry update wrote last and as address-less entries').toEqual([
+        { id: 2, port: 1000 + rounds - 1, tempAuthKeys: temps },
+        ...Array.from({ length: rounds }, (_, r) => ({ id: 10 + r, authKey: authKey(10 + r) })),
+      ]);
     });
 
     test('dcs replace every address entry; homeDcId moves with them', async (s) => {

@@ -371,6 +371,16 @@ export function closing({ group, test, expect, options }: StorageRegistrar): voi
       await storage.close();
     });
 
+    // docs/contract.md §9: "every call returns the first call's promise".
+    test('every close() call returns the first call’s promise, before and after it settled', async (s) => {
+      const storage = await s.open();
+      await storage.save(minimalSession());
+      const first = storage.close();
+      expect(storage.close() === first, 'a concurrent close() returns the first call’s promise').toBe(true);
+      await first;
+      expect(storage.close() === first, 'a close() after it settled returns the first call’s promise').toBe(true);
+    });
+
     test('every method after close rejects StorageClosedError', async (s) => {
       const storage = await s.open();
       await storage.save(minimalSession());
@@ -405,6 +415,13 @@ export function closing({ group, test, expect, options }: StorageRegistrar): voi
         ['refMessages.delete', () => storage.refMessages.delete(1n, [1])],
         ['refMessages.deleteByPeer', () => storage.refMessages.deleteByPeer(1n)],
         ['refMessages.clear', () => storage.refMessages.clear()],
+        ['refMessages.list', () => storage.refMessages.list()],
+        ['authKeys.entries', () => storage.authKeys.entries()],
+        ['authKeys.clear', () => storage.authKeys.clear()],
+        ['lease.acquire', () => storage.lease.acquire({ ttlSeconds: 20 })],
+        ['lease.renew', () => storage.lease.renew()],
+        ['lease.release', () => storage.lease.release()],
+        ['lease.holder', () => storage.lease.holder()],
       ];
       for (const [what, call] of calls) await expectRejects(expect, `${what} after close`, CODES.closed, call);
     });
