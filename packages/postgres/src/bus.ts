@@ -366,7 +366,9 @@ export class PostgresSessionEventBus implements SessionEventBus {
       this.#report(error);
       return;
     }
-    for (const listener of [...this.#listeners]) listener(event);
+    // Over a copy, but each still subscribed when its turn comes: one an earlier listener
+    // unsubscribed during this event hears nothing more, this event included (contract §7).
+    for (const listener of [...this.#listeners]) if (this.#listeners.has(listener)) listener(event);
   }
 
   /**

@@ -300,7 +300,9 @@ export class RedisSessionEventBus implements SessionEventBus {
       return;
     }
     // Each listener is a deliverSafely wrapper: one that throws does not stop the others.
-    for (const listener of [...this.#listeners]) listener(event);
+    // Over a copy, but each still subscribed when its turn comes: one an earlier listener
+    // unsubscribed during this event hears nothing more, this event included (contract §7).
+    for (const listener of [...this.#listeners]) if (this.#listeners.has(listener)) listener(event);
   }
 
   async close(): Promise<void> {
