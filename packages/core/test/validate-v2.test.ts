@@ -28,7 +28,10 @@ const message = (call: () => void): string => {
 
 describe('contract v2 validation', () => {
   it('hosts: DNS names only, not addresses or labels with bad hyphens', () => {
-    for (const ok of ['vesta.web.telegram.org', 'a', 'a-b.c', 'x'.repeat(63), 'zws2-1.web.telegram.org']) expect(() => assertHost(ok, 'host'), ok).not.toThrow();
+    // Digits may start or end a name that is not all digits; 253 characters is the longest name.
+    const longest = `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}`;
+    for (const ok of ['vesta.web.telegram.org', 'a', 'a-b.c', 'x'.repeat(63), 'zws2-1.web.telegram.org', '1e100.net', 'redis-2', longest]) expect(() => assertHost(ok, 'host'), ok).not.toThrow();
+    expect(() => assertHost(`${longest}d`, 'host')).toThrow(InvalidArgumentError);
     for (const bad of ['', 'a..b', '-a.b', 'a-.b', 'a b', '1.2.3.4', '149.154.167.51', 'x'.repeat(64), `${'a.'.repeat(127)}a`, 'a_b.c', 5]) {
       expect(() => assertHost(bad, 'host'), String(bad)).toThrow(InvalidArgumentError);
     }
@@ -38,6 +41,14 @@ describe('contract v2 validation', () => {
     expect(() => assertSession({ ...base(), dcs: [{ id: 2, port: 443 }, { id: 4 }] })).not.toThrow();
     expect(() => assertSession({ ...base(), dcs: [{ id: 2, host: 'a.b' }] as never })).toThrow('session.dcs[0].port must be a port when an address is given');
     expect(() => assertSession({ ...base(), dcs: [{ id: 2, ipv4: '1.2.3.4' }] as never })).toThrow(InvalidArgumentError);
+  });
+
+  it('DCs: one main entry per id, IPv4 addresses as dotted-quad strings only', () => {
+    const dc = { id: 2, ipv4: '149.154.167.51', port: 443 };
+    expect(message(() => assertSession({ ...base(), dcs: [dc, { id: 2 }] }))).toBe('session.dcs[1] must be the only main entry for DC 2, got number 2');
+    expect(message(() => assertSession({ ...base(), dcs: [{ ...dc, ipv4: '256.1.1.1' }] }))).toBe('session.dcs[0].ipv4 must be a dotted-quad IPv4 address, got string "256.1.1.1"');
+    // A regular expression tests any value as its String(): this list reads "149.154.167.51".
+    expect(message(() => assertSession({ ...base(), dcs: [{ ...dc, ipv4: ['149.154.167.51'] }] as never }))).toBe('session.dcs[0].ipv4 must be a dotted-quad IPv4 address, got an array of 1');
   });
 
   it('self usernames are a list of unique (case-insensitive) usernames; premium a boolean', () => {
