@@ -1143,6 +1143,38 @@ class FencesUnleasedSnapshot extends MemoryStorage {
   }
 }
 
+/** listNames() reads the snapshots, keys and peers only: a name holding only kv entries or references is missing. */
+function namesWithoutKvOrRefs(b: Backend, name: string): Storage {
+  const inner = memory(b, name);
+  const onlyKvOrRefs = (n: string): boolean => {
+    const entry = b.store.clients.get(n);
+    return entry !== undefined && entry.snapshot === null && entry.keys.size === 0 && (entry.kv.size > 0 || entry.refs.bySeq.size > 0);
+  };
+  return wrap(inner, { listNames: async () => (await inner.listNames()).filter((n) => !onlyKvOrRefs(n)) });
+}
+
+/**
+ * A min peer's usernames and phone are not indexed: the stored (non-min) owner keeps
+ * them. Modelled by upserting those owners again after the batch, as they were.
+ */
+function minPeersTakeNothing(b: Backend, name: string): Storage {
+  const inner = memory(b, name);
+  const peers = inner.peers;
+  return wrap(inner, {
+    peers: {
+      upsert: async (batch) => {
+        const owners: Peer[] = [];
+        for (const p of batch.filter((x) => x.min === true)) {
+          const found = [...(await Promise.all(p.usernames.map((u) => peers.getByUsername(u)))), p.phone === undefined ? null : await peers.getByPhone(p.phone)];
+          for (const owner of found) if (owner !== null && !(owner.type === p.type && owner.id === p.id)) owners.push(owner);
+        }
+        await peers.upsert(batch);
+        if (owners.length > 0) await peers.upsert(owners);
+      },
+    },
+  });
+}
+
 /** describe() hands its connection options to util.inspect and JSON.stringify. */
 class DescribesConnection extends MemoryStorage {
   protected override describe(): Record<string, unknown> {
@@ -1180,6 +1212,8 @@ export const BROKEN: readonly Broken[] = [
   { rule: 'a holder’s delete that finds nothing is taken as a lost lease', suite: 'storage', group: 'session lease', open: (b, n) => new LeasedDeleteOfNothingLost({ store: b.store, name: n }) },
   { rule: 'acquiring again while holding renews by the first TTL', suite: 'storage', group: 'session lease', open: (b, n) => new RenewKeepsFirstTtl({ store: b.store, name: n }) },
   { rule: 'an instance that never acquired has its snapshot writes refused while another holds the lease', suite: 'storage', group: 'session lease', open: (b, n) => new FencesUnleasedSnapshot({ store: b.store, name: n }) },
+  { rule: 'listNames misses a name holding only kv entries or references', suite: 'storage', group: 'listNames', open: namesWithoutKvOrRefs },
+  { rule: 'a username or phone moved to a min peer stays with its stored owner', suite: 'storage', group: 'peers', open: minPeersTakeNothing },
   { rule: 'update loads, yields and writes its patch over what it read', suite: 'storage', group: 'update', open: (b, n) => new UpdateRewritesSession({ store: b.store, name: n }) },
   { rule: 'load lists a DC’s address-less media-only entry before its main one', suite: 'storage', group: 'auth keys', open: addresslessMediaFirst },
   { rule: 'each close() call returns a promise of its own', suite: 'storage', group: 'close', open: closeReturnsNewPromises },
@@ -1280,6 +1314,7 @@ export const BROKEN: readonly Broken[] = [
   { rule: 'bus ids pass through Number', suite: 'bus', group: 'bus', open: (b) => lossyBus(new LocalSessionEventBus(b.channel)) },
   { rule: 'buses ignore their namespace', suite: 'bus', group: 'bus', open: () => new LocalSessionEventBus(globalChannel) },
   { rule: 'unsubscribe does nothing', suite: 'bus', group: 'bus', open: (b) => noUnsubscribe(new LocalSessionEventBus(b.channel)) },
+  { rule: 'a listener unsubscribed by an earlier listener still hears that event', suite: 'bus', group: 'bus', open: (b) => unsubscribeAfterTheEvent(new LocalSessionEventBus(b.channel)) },
   { rule: 'subscribe resolves before the subscription is live', suite: 'bus', group: 'bus', open: (b) => lateSubscribe(new LocalSessionEventBus(b.channel)) },
 
   // ---- issue 16: one class of realistic bug per line; each must fail its trait ----
@@ -1415,6 +1450,19 @@ function lossyBus(inner: SessionEventBus): SessionEventBus {
 
 function noUnsubscribe(inner: SessionEventBus): SessionEventBus {
   return wrapBus(inner, { subscribe: async (l) => (await inner.subscribe(l), async () => {}) });
+}
+
+/** unsubscribe() takes effect a microtask later: a listener an earlier one unsubscribes still hears that event (the postgres and redis buses did, iterating a copy of their listeners). */
+function unsubscribeAfterTheEvent(inner: SessionEventBus): SessionEventBus {
+  return wrapBus(inner, {
+    subscribe: async (listener) => {
+      const stop = await inner.subscribe(listener);
+      return async () => {
+        await Promise.resolve();
+        await stop();
+      };
+    },
+  });
 }
 
 function lateSubscribe(inner: SessionEventBus): SessionEventBus {

@@ -104,6 +104,25 @@ export function bus({ group, test, expect, options, skip }: BusRegistrar): void 
       expect(leaving.events).toEqual([event(4)]);
     });
 
+    // docs/contract.md §7: "an observer unsubscribed while an event is being delivered (by
+    // an earlier observer of the same event) receives nothing more, that event included:
+    // once unsubscribe() returns, nothing reaches it. The buses deliver the same way."
+    test('a listener unsubscribed by an earlier listener of the same event receives nothing more, that event included', async (s) => {
+      const a = await s.openBus();
+      const b = await s.openBus();
+      const removed: SessionEvent[] = [];
+      let stopRemoved: (() => Promise<void>) | undefined;
+      const first = await b.subscribe(() => void stopRemoved?.());
+      stopRemoved = await b.subscribe((e) => removed.push(e));
+      const last = await listen(b);
+      await a.publish(event(4));
+      await a.publish(event(5));
+      await waitFor(() => last.events.length >= 2, timeout, 'both events on the listener subscribed last');
+      await sleep(QUIET_PERIOD);
+      expect(removed, 'events that reached the listener after the earlier one unsubscribed it').toEqual([]);
+      await first();
+    });
+
     test('a listener that throws does not stop delivery to the others', async (s) => {
       const a = await s.openBus();
       const b = await s.openBus();

@@ -170,6 +170,21 @@ export function peers({ group, test, expect, options }: StorageRegistrar): void 
       expect((await storage.peers.getById('user', 9n))?.accessHash).toBe(1n);
     });
 
+    // docs/contract.md §5: a username or phone that moves is taken from its previous owner,
+    // and lookups never return a min peer: moved to a min peer, it finds nothing.
+    test('a username or phone moved to a min peer is taken from its stored owner, and then finds nothing', async (s) => {
+      const storage = await openSaved(s);
+      await storage.peers.upsert([peer('user', 1, { usernames: ['taken', 'kept'], phone: '15550000001' })]);
+      await storage.peers.upsert([peer('user', 2, { usernames: ['TAKEN'], phone: '15550000001', min: true })]);
+      const previous = await storage.peers.getById('user', 1n);
+      expect(previous?.usernames, 'the previous owner no longer lists the moved username').toEqual(['kept']);
+      expect(previous?.phone, 'the previous owner no longer has the moved phone').toBeUndefined();
+      expect(await storage.peers.getByUsername('taken'), 'the moved username (its owner is min)').toBeNull();
+      expect(await storage.peers.getByPhone('15550000001'), 'the moved phone (its owner is min)').toBeNull();
+      expect((await storage.peers.getByUsername('kept'))?.id).toBe(1n);
+      expect(await storage.peers.getById('user', 2n)).toEqual(peer('user', 2, { usernames: ['TAKEN'], phone: '15550000001', min: true }));
+    });
+
     test('a non-min peer replaces a min one, and a min one replaces a min one', async (s) => {
       const storage = await openSaved(s);
       await storage.peers.upsert([peer('channel', 3, { accessHash: 1n, min: true })]);

@@ -158,6 +158,20 @@ export function names({ group, test, expect }: StorageRegistrar): void {
       expect(await a.listNames()).toEqual(['Zed', 'keys-only', 'mid.dle:1']);
     });
 
+    // docs/contract.md §2: "the names of every session with anything stored": kv entries,
+    // references and temp keys count as much as a snapshot, peers or a permanent key.
+    test('a name holding only kv entries, only references or only a temp key is listed; delete() removes it', async (s) => {
+      const kvOnly = await s.open('kv-only');
+      const refsOnly = await s.open('refs-only');
+      const tempOnly = await s.open('temp-only');
+      await kvOnly.kv.set('k', new Uint8Array([1]));
+      await refsOnly.refMessages.store(7n, -100n, 5);
+      await tempOnly.authKeys.setTemp(2, { index: 0, key: authKey(2), expiresAt: 1 });
+      expect(await kvOnly.listNames()).toEqual(['kv-only', 'refs-only', 'temp-only']);
+      for (const storage of [kvOnly, refsOnly, tempOnly]) await storage.delete();
+      expect(await kvOnly.listNames()).toEqual([]);
+    });
+
     test('a deleted name that held a lease is not listed: the lease kept by delete() (§12) is no stored data', async (s) => {
       const storage = await s.open('leased');
       const other = await s.open('other');
