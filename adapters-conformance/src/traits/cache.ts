@@ -5,7 +5,7 @@
  * "yes" is served once it is back; the bus tells subscribers `lost` and `live`.
  */
 import { CachedSessionStorage, SessionSubject, type SessionEventBus, type SessionEventBusState } from '@mtstore/core';
-import { sleep, waitFor } from '../harness.js';
+import { CODES, sleep, waitFor } from '../harness.js';
 import type { BusRegistrar, BusScope } from './context.js';
 
 const ROUNDS = 20;
@@ -77,11 +77,53 @@ export function sessionCache({ group, test, skip, expect, options }: BusRegistra
 
     const reconnect = "node B's bus connection is cut: B's bus says lost then live, the cache is dropped, and no stale yes is served after it is back";
     const churn = 'sessions destroyed on node A while node B answers hasSession in a loop and its bus is cut: once live again, B never says yes for a destroyed session';
+    const joining = 'a subscription made while the bus is lost hears lost before subscribe() resolves and live with the others, or resolves only once live';
     if (interrupt === undefined) {
-      skip(reconnect, 'the adapter gives no interrupt option (cannot cut a bus connection)');
-      skip(churn, 'the adapter gives no interrupt option (cannot cut a bus connection)');
+      for (const name of [reconnect, churn, joining]) skip(name, 'the adapter gives no interrupt option (cannot cut a bus connection)');
       return;
     }
+
+    // docs/contract.md §7: "A subscription made while the bus is lost (its shared connection
+    // down) hears lost at once, before subscribe() resolves, and live with the others." A
+    // bus whose subscribe waits for a live connection meets it too: it resolves live, so an
+    // event published right after reaches it. What no bus may do is resolve a subscription
+    // that is deaf and say nothing: a cache made on it would fill while it misses destroys.
+    test(joining, async (s) => {
+      const a = await s.openBus();
+      const busB = await s.openBus();
+      const states = await watchStates(busB);
+      await interrupt(busB);
+      await waitFor(() => states.includes('lost'), timeout, "node B's bus to say lost");
+      const heard: bigint[] = [];
+      let told: SessionEventBusState[] = [];
+      // A bus that opens a connection to subscribe may find the database unreachable
+      // (StorageUnavailableError, as any call then): the caller tries again, as a cache does.
+      const deadline = Date.now() + timeout * 4;
+      for (;;) {
+        const attempt: SessionEventBusState[] = (told = []);
+        const subscribed = await busB.subscribe((e) => heard.push(e.authKeyId), { onState: (state) => attempt.push(state) }).then(
+          () => true,
+          (error: unknown) => {
+            if ((error as { code?: unknown }).code !== CODES.unavailable || Date.now() > deadline) throw error;
+            return false;
+          },
+        );
+        if (subscribed) break;
+        await sleep(50);
+      }
+      if (told.length === 0) {
+        // Resolved without a word: it must be live now.
+        await a.publish({ type: 'created', authKeyId: 1n, sessionId: 1n, origin: 'kit' });
+        await waitFor(() => heard.includes(1n), timeout, 'an event published right after a subscribe() that resolved saying nothing');
+      } else {
+        expect(told[0], 'the first state a subscription made while the bus is lost hears').toBe('lost');
+        await waitFor(() => told.at(-1) === 'live', timeout * 4, 'the late subscription to hear live');
+        expect(told, 'the late subscription hears lost, then live with the others').toEqual(['lost', 'live']);
+      }
+      await waitFor(() => states.at(-1) === 'live', timeout * 4, "node B's bus to say live again");
+      await a.publish({ type: 'created', authKeyId: 2n, sessionId: 2n, origin: 'kit' });
+      await waitFor(() => heard.includes(2n), timeout, 'an event once the bus is live again');
+    });
 
     test(reconnect, async (s) => {
       const { a, b, busB } = await twoNodes(s);
