@@ -30,7 +30,9 @@ describe('session events on the wire', () => {
  */
 async function peerProcess(kind: 'echo' | 'mute'): Promise<{ socket: Socket; close(): void }> {
   const code = `const net = require('node:net');
-    const server = net.createServer((s) => s.on('data', (d) => { if (${kind === 'echo'}) s.write(d); }));
+    // 'error' handled: close() resets the link while the echo may still be writing, and an
+    // unhandled ECONNRESET printed a crash of this child into the test output (CI log).
+    const server = net.createServer((s) => s.on('error', () => {}).on('data', (d) => { if (${kind === 'echo'}) s.write(d); }));
     server.listen(0, '127.0.0.1', () => process.stdout.write(String(server.address().port) + '\\n'));`;
   const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
