@@ -1175,6 +1175,19 @@ function minPeersTakeNothing(b: Backend, name: string): Storage {
   });
 }
 
+/**
+ * saveUpdateState finds the name's record (its keys, kv, peers) and takes it for a
+ * snapshot: it resolves, storing nothing (a document store matching the name alone,
+ * not a stored snapshot's field). A name with nothing stored is still NotFoundError.
+ */
+class StateOnKeysOnlyResolves extends MemoryStorage {
+  protected override async writeUpdateState(state: UpdateState, channels: readonly ChannelState[]): Promise<boolean> {
+    const entry = this.store.clients.get(this.name);
+    if (entry !== undefined && entry.snapshot === null) return true;
+    return super.writeUpdateState(state, channels);
+  }
+}
+
 /** describe() hands its connection options to util.inspect and JSON.stringify. */
 class DescribesConnection extends MemoryStorage {
   protected override describe(): Record<string, unknown> {
@@ -1214,6 +1227,7 @@ export const BROKEN: readonly Broken[] = [
   { rule: 'an instance that never acquired has its snapshot writes refused while another holds the lease', suite: 'storage', group: 'session lease', open: (b, n) => new FencesUnleasedSnapshot({ store: b.store, name: n }) },
   { rule: 'listNames misses a name holding only kv entries or references', suite: 'storage', group: 'listNames', open: namesWithoutKvOrRefs },
   { rule: 'a username or phone moved to a min peer stays with its stored owner', suite: 'storage', group: 'peers', open: minPeersTakeNothing },
+  { rule: 'saveUpdateState on a name holding keys but no snapshot resolves, storing nothing', suite: 'storage', group: 'saveUpdateState', open: (b, n) => new StateOnKeysOnlyResolves({ store: b.store, name: n }) },
   { rule: 'update loads, yields and writes its patch over what it read', suite: 'storage', group: 'update', open: (b, n) => new UpdateRewritesSession({ store: b.store, name: n }) },
   { rule: 'load lists a DC’s address-less media-only entry before its main one', suite: 'storage', group: 'auth keys', open: addresslessMediaFirst },
   { rule: 'each close() call returns a promise of its own', suite: 'storage', group: 'close', open: closeReturnsNewPromises },

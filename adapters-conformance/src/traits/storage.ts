@@ -138,6 +138,31 @@ export function updateState({ group, test, expect, options }: StorageRegistrar):
       expect(await storage.load()).toEqual(minimalSession());
     });
 
+    // docs/contract.md §2: "keys, kv entries, peers or references alone are not a snapshot";
+    // saveUpdateState (and an update without homeDcId + dcs) on such a name is NotFoundError.
+    test('on a name holding keys, kv entries, peers and references but no snapshot it rejects NotFoundError, as update does; they stay and load stays null', async (s) => {
+      const storage = await s.open();
+      const temp = { index: 0, key: authKey(21), expiresAt: 5 };
+      await storage.authKeys.set(2, authKey(2));
+      await storage.authKeys.setTemp(2, temp);
+      await storage.kv.set('k', new Uint8Array([1]));
+      await storage.peers.upsert([peer('user', 7)]);
+      await storage.refMessages.store(7n, -100n, 5);
+      await expectRejects(expect, 'saveUpdateState without a snapshot', CODES.notFound, () => storage.saveUpdateState({ pts: 1, qts: 1, date: 1, seq: 1 }, [{ id: 5n, pts: 5 }]));
+      await expectRejects(expect, 'saveUpdateState without channels and without a snapshot', CODES.notFound, () => storage.saveUpdateState({ pts: 2, qts: 2, date: 2, seq: 2 }));
+      await expectRejects(expect, 'update({ apiId }) without a snapshot', CODES.notFound, () => storage.update({ apiId: 5 }));
+      await expectRejects(expect, 'update({ user }) without a snapshot', CODES.notFound, () => storage.update({ user: { id: 1n, dcId: 2, bot: false } }));
+      const reader = await s.open();
+      expect(await reader.load(), 'no snapshot appeared').toBeNull();
+      expect(await reader.authKeys.entries()).toEqual([{ dcId: 2, mediaOnly: false, authKey: authKey(2), tempAuthKeys: [temp] }]);
+      expect(await reader.kv.entries()).toEqual([{ key: 'k', value: new Uint8Array([1]) }]);
+      expect(await reader.peers.getById('user', 7n)).toEqual(peer('user', 7));
+      expect(await reader.refMessages.getByPeer(7n)).toEqual({ chatId: -100n, messageId: 5 });
+      // A save then starts from exactly what it saves (no state or channels of the refused calls), keys replaced.
+      await storage.save(minimalSession());
+      expect(await reader.load()).toEqual(minimalSession());
+    });
+
     test('sets the state and only the listed channels; other channels keep their pts', async (s) => {
       const storage = await s.open();
       const session = fullSession(3); // four channels
