@@ -121,7 +121,7 @@ export function readMtcuteDatabase(db: SqliteDatabase, schema: SqliteSchema): Co
   const warnings: string[] = [];
   if (schema.peers !== undefined) {
     const hasMin = schema.peers.includes('isMin');
-    for (const row of db.prepare(`select id, hash, usernames, updated, phone, complete${hasMin ? ', isMin' : ''} from peers`).all() as Row[]) {
+    for (const row of db.prepare(`select id, hash, usernames, updated, phone, complete${hasMin ? ', isMin' : ''} from peers`).iterate() as IterableIterator<Row>) {
       const marked = int64Column(row.id);
       const hash = typeof row.hash === 'string' && row.hash !== '' ? longFromFastString(row.hash) : 0n;
       const identity = peerIdentity(marked, hash, 'peers row', warnings);
@@ -146,7 +146,7 @@ export function readMtcuteDatabase(db: SqliteDatabase, schema: SqliteSchema): Co
 
   const refMessages: ConvertedRefMessage[] = [];
   if (schema.message_refs !== undefined) {
-    for (const row of db.prepare('select peer_id, chat_id, msg_id from message_refs').all() as Row[]) {
+    for (const row of db.prepare('select peer_id, chat_id, msg_id from message_refs').iterate() as IterableIterator<Row>) {
       const peerId = int64Column(row.peer_id);
       const chatId = int64Column(row.chat_id);
       const messageId = int64Column(row.msg_id);

@@ -143,7 +143,7 @@ export function readPyrogramDatabase(db: SqliteDatabase, schema: SqliteSchema): 
   const more = extraUsernames(db, schema);
   // Pyrogram empties the peers of a schema 1 file when it opens it (its upgrade to 2):
   // rows the library itself no longer trusts are not imported either.
-  const peerRows = version === 1n ? [] : (db.prepare(`select id, access_hash, type${optional.map((c) => `, ${c}`).join('')} from peers`).all() as Row[]);
+  const peerRows: Iterable<Row> = version === 1n ? [] : (db.prepare(`select id, access_hash, type${optional.map((c) => `, ${c}`).join('')} from peers`).iterate() as IterableIterator<Row>);
   if (version === 1n && (db.prepare('select count(*) from peers').pluck().get() as bigint) > 0n) {
     warnings.push('peers of a schema 1 file not read: Pyrogram itself discards them when it upgrades the file');
   }
