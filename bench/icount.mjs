@@ -25,7 +25,8 @@
 // --single-threaded, with a full collection (--expose-gc) before the window: compiler and
 // GC work then lands on the main thread in a fixed order, so repeated runs agree (memory:
 // kv.get c=64 within ±20 Ir/op, where background threads made it wander by ±1,000).
-// Local rows also: memory:save sealed, memory:load sealed (and sqlite:...), bench/run.mjs's
+// Local rows also: memory:update (sqlite:update), a patch of the update state and three
+// channels, as the mtcute bridge's save() may write it; memory:save sealed, memory:load sealed (and sqlite:...), bench/run.mjs's
 // "(encryption on ÷ off)" rows, and memory:load sealed other (sqlite:...): the same load by an
 // instance that never saved the session (another instance, as another process, did).
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -48,6 +49,12 @@ const warmup = (op) => Number(process.env.ICOUNT_WARMUP ?? (networked(op) ? 2_04
 const kvKey = (i) => `salts:${i % 8}`;
 const kvValue = (i) => new Uint8Array(64).fill(i & 0xff);
 const encryption = { keys: [{ id: 'bench', key: new Uint8Array(32).fill(7) }] };
+/** The session the update row's patches change (update() needs a stored snapshot), and its patch. */
+const updateSession = () => ({ version: 1, homeDcId: 2, dcs: [{ id: 2, ipv4: '149.154.167.51', port: 443 }], channels: [] });
+const updatePatch = (i) => ({
+  state: { pts: i, qts: 1, date: 1_700_000_000, seq: 1 },
+  channels: [{ id: 1n, pts: i }, { id: 2n, pts: i + 1 }, { id: 3n, pts: i + 2 }],
+});
 
 /** The row `name` of bench/adapters/<backend>.mjs, both sides as run.mjs measures them. */
 async function moduleTargets(backend, name) {
@@ -83,6 +90,16 @@ const LOCAL_ROWS = {
   'authKeys.set': ({ client, rawKeys, benchKey, benchKeyDc }) => ({
     adapter: (i) => client.authKeys.set(benchKeyDc(i), benchKey(i)),
     raw: async (i) => void rawKeys.set(`${benchKeyDc(i)}:0`, new Uint8Array(benchKey(i))),
+  }),
+  // A patch as the mtcute bridge's save() may write it (packages/mtcute/src/session-kv.ts:
+  // the update state and a channel list); the raw side puts copies of both in a session object.
+  update: ({ client, rawSession }) => ({
+    adapter: (i) => client.update(updatePatch(i)),
+    raw: async (i) => {
+      const { state, channels } = updatePatch(i);
+      rawSession.state = { ...state };
+      rawSession.channels = channels.map((channel) => ({ ...channel }));
+    },
   }),
   'cached miss': ({ cache, storage }) => ({ adapter: () => cache.hasSession(1n, 2n), raw: () => storage.hasSession(1n, 2n) }),
   'cached hit': ({ cache, storage }) => ({ adapter: () => cache.hasSession(1n, 1n), raw: () => storage.hasSession(1n, 1n) }),
@@ -127,12 +144,14 @@ async function targets(op) {
   await cache.ready();
   await storage.createSession(1n, 1n);
   await cache.hasSession(1n, 1n);
+  const rawSession = updateSession();
+  if (name === 'update') await client.save(updateSession());
   if (session !== undefined) {
     await client.save(session);
     await sealed.save(session);
     await otherWriter.save(session);
   }
-  const pair = LOCAL_ROWS[name]({ client, sealed, otherReader, session, cache, storage, rawKv, rawKeys, benchKey, benchKeyDc });
+  const pair = LOCAL_ROWS[name]({ client, sealed, otherReader, session, cache, storage, rawKv, rawKeys, rawSession, benchKey, benchKeyDc });
   return { pair, close: async () => { await cache.close(); await bus.close(); await storage.close(); await client.close(); await sealed.close(); await otherWriter.close(); await otherReader.close(); if (dir) rmSync(dir, { recursive: true, force: true }); } };
 }
 

@@ -874,11 +874,48 @@ export function explainDcs(dcs: unknown, homeDcId: unknown, label: string): asse
 
 const UPDATE_FIELDS: ReadonlySet<string> = new Set(['homeDcId', 'dcs', 'apiId', 'user', 'takeoutId', 'state', 'channels']);
 
+/** Whether a DC of an update() patch carries key bytes (update() takes addresses only). */
+function carriesKeys(dc: DataCenter): boolean {
+  return dc.authKey !== undefined || dc.tempAuthKeys !== undefined;
+}
+
+/** assertSessionUpdate's rules as a boolean, building no label strings (a patch of the update state and channels would otherwise build a label a field). */
+export function isSessionUpdate(value: unknown): value is SessionUpdate {
+  if (!isRecord(value)) return false;
+  const fields = Object.keys(value);
+  let given = 0;
+  for (let i = 0; i < fields.length; i++) {
+    const field = fields[i] as string;
+    if (value[field] === undefined) continue;
+    if (!UPDATE_FIELDS.has(field)) return false;
+    given++;
+  }
+  if (given === 0) return false;
+  const { homeDcId, dcs, apiId, user, takeoutId, state, channels } = value;
+  if ((homeDcId === undefined) !== (dcs === undefined)) return false;
+  if (dcs !== undefined) {
+    if (!isDcs(dcs, homeDcId)) return false;
+    for (let i = 0; i < dcs.length; i++) if (carriesKeys(dcs[i] as DataCenter)) return false;
+  }
+  return (
+    (apiId === undefined || apiId === null || isIntegerIn(apiId, 1, INT32_MAX)) &&
+    (user === undefined || user === null || isSelfUser(user)) &&
+    (takeoutId === undefined || takeoutId === null || isInt64(takeoutId)) &&
+    (state === undefined || state === null || isUpdateState(state)) &&
+    (channels === undefined || isChannels(channels))
+  );
+}
+
 /**
  * A `Storage.update` patch: at least one known field; `homeDcId` and `dcs` together,
  * the home DC among the entries, entries unique by (id, mediaOnly) and without keys.
  */
 export function assertSessionUpdate(value: unknown, label = 'patch'): asserts value is SessionUpdate {
+  if (!isSessionUpdate(value)) explainSessionUpdate(value, label);
+}
+
+/** A patch's rules, one labelled check a field: throws for the first rule `value` breaks. */
+export function explainSessionUpdate(value: unknown, label: string): asserts value is SessionUpdate {
   assertRecord(value, label);
   const fields = Object.keys(value).filter((k) => value[k] !== undefined);
   if (fields.length === 0) fail(label, 'a patch with at least one field', value);
@@ -889,7 +926,7 @@ export function assertSessionUpdate(value: unknown, label = 'patch'): asserts va
   if (value.dcs !== undefined) {
     assertDcs(value.dcs, value.homeDcId, label);
     (value.dcs as DataCenter[]).forEach((dc, i) => {
-      if (dc.authKey !== undefined || dc.tempAuthKeys !== undefined) {
+      if (carriesKeys(dc)) {
         // Said plainly, without describing the value: it holds key bytes.
         const carries = dc.authKey !== undefined ? (dc.tempAuthKeys !== undefined ? 'authKey and tempAuthKeys' : 'authKey') : 'tempAuthKeys';
         throw new InvalidArgumentError(

@@ -1,6 +1,6 @@
 /**
  * The label-free checks of a session (isSession and the isDataCenter, isSelfUser, isDcs,
- * isChannels it calls) must accept exactly what their labelled checks (explainSession,
+ * isChannels it calls) and of an update() patch (isSessionUpdate) must accept exactly what their labelled checks (explainSession,
  * explainDataCenter, …) accept: one accepting a value the other refuses would let a bad
  * session through, or refuse a good one with no message. Checked with fast-check over
  * values whose fields are mostly valid (so that whole DCs and sessions often are) and
@@ -18,11 +18,14 @@ import {
   explainDcs,
   explainSelfUser,
   explainSession,
+  explainSessionUpdate,
+  assertSessionUpdate,
   isChannels,
   isDataCenter,
   isDcs,
   isSelfUser,
   isSession,
+  isSessionUpdate,
 } from '../src/validate.js';
 
 /** `good` most of the time, else one of `bad` (or, rarely, a value of another type). */
@@ -121,6 +124,41 @@ const oneFieldOff = fc.constantFrom(...(Object.keys(sessionFields) as (keyof typ
 );
 const session = mostly(fc.oneof(oneFieldOff, fc.record(sessionFields, { requiredKeys: required })), new Uint8Array(8));
 
+/**
+ * update() patches: any of the fields, often null where null removes one (apiId, user,
+ * takeoutId, state), homeDcId and dcs each present or not (so sometimes one without the
+ * other), DCs that mostly carry no keys (update() refuses a DC with keys), sometimes a
+ * field update() cannot change or a field given as undefined (which counts as absent).
+ */
+const nullable = (value: fc.Arbitrary<unknown>): fc.Arbitrary<unknown> => fc.oneof({ arbitrary: value, weight: 5 }, { arbitrary: fc.constant(null), weight: 1 });
+const addressDc = fc
+  .record({ id: fc.integer({ min: 1, max: 3 }), ipv4: fc.ipV4(), host: fc.constant('venus.web.telegram.org'), port: fc.constant(443), mediaOnly: fc.boolean(), testMode: fc.boolean() }, { requiredKeys: ['id'] })
+  .map((dc) => ((dc.ipv4 !== undefined || dc.host !== undefined) && dc.port === undefined ? { ...dc, port: 80 } : dc));
+const patchDcs = mostly(fc.array(fc.oneof({ arbitrary: addressDc, weight: 4 }, dc), { minLength: 1, maxLength: 3 }), [], 'dcs');
+const patchFields = { homeDcId: dcId, dcs: patchDcs, apiId: nullable(apiId), user: nullable(user), takeoutId: nullable(int64), state: nullable(state), channels };
+const allPatchFields = fc.record(patchFields, { requiredKeys: [] });
+/** homeDcId and dcs drawn as a pair: both or neither. */
+const pairedPatch = fc
+  .tuple(fc.record({ ...patchFields, homeDcId: fc.constant(undefined), dcs: fc.constant(undefined) }, { requiredKeys: [] }), fc.option(fc.tuple(dcId, patchDcs), { freq: 2 }))
+  .map(([fields, pair]) => {
+    const { homeDcId: _home, dcs: _dcs, ...rest } = fields;
+    return pair === null ? rest : { ...rest, homeDcId: pair[0], dcs: pair[1] };
+  });
+/** A field update() cannot change, given (refused) or given as undefined (counts as absent). */
+const strayField = fc.tuple(fc.constantFrom('version', 'peers', 'authKey', 'toString'), fc.constantFrom<unknown>(undefined, undefined, 1, null, []));
+const patch = mostly(
+  fc.oneof(
+    { arbitrary: pairedPatch, weight: 4 },
+    { arbitrary: allPatchFields, weight: 1 },
+    {
+      arbitrary: fc.tuple(pairedPatch, strayField).map(([fields, [name, value]]) => ({ ...fields, [name]: value })),
+      weight: 1,
+    },
+  ),
+  {},
+  { state: undefined },
+  new Uint8Array(4),
+);
 
 /** Asserts both sides agree on every value, and that each side was seen both accepting and refusing. */
 function agree<T>(values: fc.Arbitrary<T>, fast: (value: T) => boolean, labelled: (value: T) => void, runs = 5_000): void {
@@ -153,6 +191,9 @@ describe('the label-free session checks agree with the labelled ones', () => {
   });
   it('isSession accepts exactly what explainSession accepts', () => {
     agree(session, isSession, (value) => explainSession(value, 'session'), 10_000);
+  });
+  it('isSessionUpdate accepts exactly what explainSessionUpdate accepts', () => {
+    agree(patch, isSessionUpdate, (value) => explainSessionUpdate(value, 'patch'), 10_000);
   });
 });
 
@@ -218,5 +259,25 @@ describe('assertSession', () => {
       badFirst[3]!.id = 0n;
       expect(() => assertChannels(badFirst, 'channels')).toThrow(/^channels\[1\]\.id must be a bigint/);
     }
+  });
+});
+
+describe('assertSessionUpdate', () => {
+  it('builds no label for a valid patch, and builds them for an invalid one', () => {
+    const patches = [
+      { state: { pts: 1, qts: 2, date: 1_700_000_000, seq: 3 }, channels: [{ id: 1n, pts: 5 }, { id: 2n, pts: 6 }, { id: 3n, pts: 7 }] },
+      { homeDcId: 2, dcs: [{ id: 2, ipv4: '149.154.167.51', port: 443 }, { id: 2, host: 'venus.web.telegram.org', port: 443, mediaOnly: true }], user: { id: 777000n, dcId: 2, bot: false } },
+      { apiId: 2040, takeoutId: 5n, user: null, state: null, channels: [] },
+    ];
+    for (const valid of patches) {
+      const good = countingLabel();
+      assertSessionUpdate(valid, good as unknown as string);
+      expect(good.built).toBe(0);
+    }
+    const bad = countingLabel();
+    expect(() => assertSessionUpdate({ ...patches[0], channels: [{ id: 1n, pts: 5 }, { id: 1n, pts: 6 }] }, bad as unknown as string)).toThrow(
+      /^session\.channels\[1\]\.id must be unique in the list/,
+    );
+    expect(bad.built).toBeGreaterThan(0);
   });
 });
