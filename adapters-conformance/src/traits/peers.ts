@@ -334,6 +334,18 @@ export function peersV2({ group, test, expect }: StorageRegistrar): void {
       expect(await storage.peers.getByUsername('USER_1')).toEqual(renamed);
     });
 
+    // docs/contract.md §1: a display name is up to 1024 characters (UTF-16 code units) of
+    // any Unicode: its longest UTF-8 form is 1024 three-byte characters (3,072 bytes), past
+    // a column or index sized for 1024 or 2048 bytes.
+    test('display names at the limit in every UTF-8 width round-trip: 1024 one-, two- and three-byte characters, 512 four-byte ones', async (s) => {
+      const storage = await s.open();
+      const names = ['x'.repeat(1024), 'ß'.repeat(1024), '中'.repeat(1024), '🚀'.repeat(512), `${'中'.repeat(1000)}${'🚀'.repeat(12)}`];
+      const peers = names.map((displayName, i) => peer('user', i + 1, { displayName }));
+      await storage.peers.upsert(peers);
+      for (const p of peers) expect(await storage.peers.getById('user', p.id), `display name of user ${p.id}`).toEqual(p);
+      expect((await storage.peers.list()).peers.map((p) => p.displayName).sort(), 'the listing').toEqual([...names].sort());
+    });
+
     test('the store keeps no reference to the caller’s TL bytes, and every lookup returns bytes of its own', async (s) => {
       const storage = await s.open();
       // Lengths on both sides of 64 (V8's in-heap limit) and of a 4 KiB copy (core's pooled copies).
