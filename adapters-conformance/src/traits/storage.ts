@@ -372,6 +372,36 @@ export function atomicSave({ group, test, expect, options }: StorageRegistrar): 
     });
 
     const shared = options.capabilities?.sharedBackend !== false;
+    // docs/contract.md §2/§3: save is an atomic full replace of the snapshot and every key;
+    // key writes are single writes that never rewrite the session. Racing, each resolves
+    // and the result is one of the two orders for each key: never a failed call (a
+    // deadlock, a unique-key clash between save's insert and the key's upsert), never a mix.
+    test(`saves racing key writes of the same DCs ${shared ? 'on another instance' : 'on the same instance'} all resolve, each key ending as one of the two orders left it`, async (s) => {
+      const a = await s.open();
+      const b = shared ? await s.open() : a;
+      await a.save(fullSession(1));
+      for (let round = 1; round <= 12; round++) {
+        const session = fullSession(round);
+        const key = authKey(200 + round);
+        const temp = { index: 5, key: authKey(220 + round), expiresAt: round };
+        const keyWrites = () => [b.authKeys.set(2, key), b.authKeys.setTemp(2, temp), b.authKeys.set(9, authKey(240 + round)), b.authKeys.delete(1)];
+        // The save issued first, then last: a backend that runs calls in the order made gets both interleavings.
+        await Promise.all(round % 2 === 0 ? [a.save(session), ...keyWrites()] : [...keyWrites(), a.save(session)]);
+        const loaded = (await a.load()) as Session;
+        const label = `round ${round}`;
+        const main2 = loaded.dcs.find((dc) => dc.id === 2 && dc.mediaOnly !== true);
+        const saved2 = session.dcs[1] as Session['dcs'][number];
+        expect([saved2.authKey, key], `${label}: DC 2's key is the saved one or the one set`).toContainEqual(main2?.authKey);
+        expect([saved2.tempAuthKeys, [...(saved2.tempAuthKeys ?? []), temp]], `${label}: DC 2's temp keys are the saved ones, with or without the one set`).toContainEqual(main2?.tempAuthKeys);
+        expect([session.dcs[0]?.authKey, undefined], `${label}: DC 1's key is the saved one or deleted`).toContainEqual(loaded.dcs.find((dc) => dc.id === 1)?.authKey);
+        const dc9 = loaded.dcs.filter((dc) => dc.id === 9);
+        expect([[], [{ id: 9, authKey: authKey(240 + round) }]], `${label}: DC 9 holds the key set or none`).toContainEqual(dc9);
+        const rest = (dcs: Session['dcs']) => dcs.filter((dc) => dc.id !== 1 && dc.id !== 9 && !(dc.id === 2 && dc.mediaOnly !== true));
+        expect(rest(loaded.dcs), `${label}: every other entry is the saved one`).toEqual(rest(session.dcs));
+        expect({ ...loaded, dcs: [] }, `${label}: the rest of the snapshot is the saved one`).toEqual({ ...session, dcs: [] });
+      }
+    });
+
     test(`a load ${shared ? 'on another instance' : 'on the same instance'} during concurrent saves returns a whole session, never a torn one`, async (s) => {
       const writer = await s.open();
       const reader = shared ? await s.open() : writer;
