@@ -367,6 +367,22 @@ describe('CachedSessionStorage: its edges', () => {
     await cache.close();
   });
 
+  it('is not live before its subscription resolves; a yes whose expiry read fails is answered, not cached', async () => {
+    let subscribed: () => void = () => {};
+    const slow: SessionEventBus = { ...scriptedBus(), subscribe: () => new Promise((resolve) => (subscribed = () => resolve(async () => {}))) };
+    const storage = plainStorage();
+    await storage.createSession(1n, 1n);
+    const cache = new CachedSessionStorage({ ...storage, sessionInfo: () => Promise.reject(new Error('read failed')) }, { bus: slow });
+    expect(cache.stats().live).toBe(false);
+    subscribed();
+    await cache.ready();
+    expect(await cache.hasSession(1n, 1n)).toBe(true);
+    expect(await cache.hasSession(1n, 1n)).toBe(true);
+    expect(storage.asked).toBe(2);
+    expect(cache.stats().entries).toBe(0);
+    await cache.close();
+  });
+
   it('a bus that says lost and then live before subscribe() resolves: the cache is live; only destroyed events evict', async () => {
     const bus = scriptedBus((tell) => {
       tell('lost');
