@@ -37,6 +37,8 @@ function plainStorage() {
   const storage = {
     sessions,
     asked: 0,
+    /** While set, destroys wait for it before deleting. */
+    destroying: undefined as Promise<void> | undefined,
     hold(): void {
       held = [];
     },
@@ -58,12 +60,14 @@ function plainStorage() {
       return true;
     },
     async destroySession(a: bigint, s: bigint): Promise<boolean> {
+      await storage.destroying;
       return sessions.delete(`${a}/${s}`);
     },
     async listSessions(a: bigint): Promise<bigint[]> {
       return [...sessions].filter((key) => key.startsWith(`${a}/`)).map((key) => BigInt(key.split('/')[1]!));
     },
     async destroyAllSessions(a: bigint): Promise<bigint[]> {
+      await storage.destroying;
       const ids = await storage.listSessions(a);
       for (const s of ids) sessions.delete(`${a}/${s}`);
       return ids;
@@ -343,6 +347,25 @@ describe('CachedSessionStorage: its edges', () => {
     expect(storage.asked).toBe(asked + 1);
     for (const [a, s] of [[1n, 2n], [1n, 3n], [5n, 1n]] as const) expect(await cache.hasSession(a, s)).toBe(true);
     expect(storage.asked).toBe(asked + 1); // answered from memory
+    await cache.close();
+  });
+
+  it('a read that starts while a destroy runs (its session or its whole key) does not land once the destroy is done', async () => {
+    const storage = plainStorage();
+    const cache = new CachedSessionStorage(storage, { bus: localBus() });
+    await cache.ready();
+    for (const destroy of [() => cache.destroySession(1n, 1n), () => cache.destroyAllSessions(1n)]) {
+      await storage.createSession(1n, 1n);
+      let done: () => void = () => {};
+      storage.destroying = new Promise((resolve) => (done = resolve));
+      const destroying = destroy();
+      // Storage has not deleted it yet: this read says yes, and is cached until the destroy ends.
+      expect(await cache.hasSession(1n, 1n)).toBe(true);
+      done();
+      storage.destroying = undefined;
+      await destroying;
+      expect(await cache.hasSession(1n, 1n)).toBe(false);
+    }
     await cache.close();
   });
 
