@@ -273,6 +273,17 @@ describe('CachedSessionStorage: its edges', () => {
     await cache.close();
   });
 
+  it("passes listSessions and sessionInfo through to a storage that has them", async () => {
+    const { storage, cache } = await answersNow({ ttlSeconds: 60 });
+    await storage.createSession(1n, 1n);
+    await storage.createSession(1n, 2n);
+    const info = await cache.sessionInfo(1n, 1n);
+    expect(info).toEqual(await storage.sessionInfo(1n, 1n));
+    expect(info?.expiresAt).toEqual(expect.any(Number)); // not the { null, null } of a storage without sessionInfo
+    expect(await cache.listSessions(1n)).toEqual([1n, 2n]);
+    await cache.close();
+  });
+
   it('a session in the old generation is a hit, counted, until its expiry exactly', async () => {
     const { storage, cache, advance } = await answersNow({ maxEntries: 4, ttlSeconds: 60 });
     for (const s of [1n, 2n, 3n, 4n]) await storage.createSession(1n, s);
