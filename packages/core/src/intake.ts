@@ -228,7 +228,8 @@ export function takeCheckedPeer(value: unknown, bytes: TakenBytes): Peer | undef
       const name: unknown = usernames[i];
       const hash = usernameHash(name);
       if (hash === -1) return undefined;
-      for (let j = 0; j < i; j++) if ((names[j] as string).toLowerCase() === (name as string).toLowerCase()) return undefined;
+      // Names equal but for case hash alike (usernameHash folds case): only a hash match is lower-cased.
+      for (let j = 0; j < i; j++) if (hashes[j] === hash && (names[j] as string).toLowerCase() === (name as string).toLowerCase()) return undefined;
       hashes[i] = hash;
       names[i] = name as string;
     }
