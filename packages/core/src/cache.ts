@@ -502,9 +502,8 @@ export class CachedSessionStorage implements SessionStorageProtocol {
     if (typeof this.#storage.touchSession !== 'function') return this.#storage.hasSession(authKeyId, sessionId);
     try {
       return await this.#storage.touchSession(authKeyId, sessionId);
-    // Stryker disable next-line BlockStatement: equivalent: without this eviction the entry keeps its earlier expiry and is read again then: slower, the same answers
     } finally {
-      // Stryker disable next-line ConditionalExpression,LogicalOperator: equivalent: as above where nothing is evicted; evicting with an invalid id finds nothing
+      // Stryker disable next-line ConditionalExpression,LogicalOperator: equivalent where it evicts for invalid ids too (`true`, `||`): it finds nothing; its `false` goes with them: cache-edges' touch test kills it
       if (isInt64(authKeyId) && isInt64(sessionId)) this.#evict(authKeyId, sessionId);
     }
   }

@@ -284,6 +284,17 @@ describe('CachedSessionStorage: its edges', () => {
     await cache.close();
   });
 
+  it('a touch through the cache evicts its session: the next hasSession reads the new expiry', async () => {
+    const { storage, cache } = await answersNow({ ttlSeconds: 60 });
+    await storage.createSession(1n, 1n);
+    await cache.hasSession(1n, 1n);
+    expect(await cache.touchSession(1n, 1n)).toBe(true);
+    const reads = storage.nowReads;
+    expect(await cache.hasSession(1n, 1n)).toBe(true);
+    expect(storage.nowReads).toBe(reads + 1);
+    await cache.close();
+  });
+
   it('a session in the old generation is a hit, counted, until its expiry exactly', async () => {
     const { storage, cache, advance } = await answersNow({ maxEntries: 4, ttlSeconds: 60 });
     for (const s of [1n, 2n, 3n, 4n]) await storage.createSession(1n, s);
