@@ -62,6 +62,17 @@ type Listener = (event: SessionEvent) => void;
  * Calls a bus listener so that its failure reaches neither the bus (which must keep
  * delivering) nor the publisher. Every bus delivers through this.
  */
+/**
+ * Delivers `event` to each listener of `listeners` at once, over a copy (a listener may
+ * subscribe or unsubscribe others), but only to those still subscribed when their turn
+ * comes: one an earlier listener unsubscribed during this event hears nothing more, this
+ * event included (contract §7). For buses that deliver in the call; the listeners are
+ * deliverSafely wrappers, so one that throws does not stop the others.
+ */
+export function deliverToSubscribed(listeners: ReadonlySet<(event: SessionEvent) => void>, event: SessionEvent): void {
+  for (const listener of [...listeners]) if (listeners.has(listener)) listener(event);
+}
+
 export function deliverSafely(listener: Listener, event: SessionEvent, bus: string): void {
   try {
     listener(event);

@@ -25,6 +25,7 @@ import {
   assertTimerMs,
   describeValue,
   deliverSafely,
+  deliverToSubscribed,
   encodeSessionEvent,
   heartbeatIntervalOption,
   heartbeatJudge,
@@ -366,9 +367,7 @@ export class PostgresSessionEventBus implements SessionEventBus {
       this.#report(error);
       return;
     }
-    // Over a copy, but each still subscribed when its turn comes: one an earlier listener
-    // unsubscribed during this event hears nothing more, this event included (contract §7).
-    for (const listener of [...this.#listeners]) if (this.#listeners.has(listener)) listener(event);
+    deliverToSubscribed(this.#listeners, event);
   }
 
   /**

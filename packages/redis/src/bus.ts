@@ -1,6 +1,7 @@
 import {
   decodeSessionEvent,
   deliverSafely,
+  deliverToSubscribed,
   encodeSessionEvent,
   heartbeatIntervalOption,
   heartbeatJudge,
@@ -299,10 +300,7 @@ export class RedisSessionEventBus implements SessionEventBus {
       console.error(`RedisSessionEventBus: ignored a message on ${this.channel} that is not a session event`, error);
       return;
     }
-    // Each listener is a deliverSafely wrapper: one that throws does not stop the others.
-    // Over a copy, but each still subscribed when its turn comes: one an earlier listener
-    // unsubscribed during this event hears nothing more, this event included (contract §7).
-    for (const listener of [...this.#listeners]) if (this.#listeners.has(listener)) listener(event);
+    deliverToSubscribed(this.#listeners, event);
   }
 
   async close(): Promise<void> {
