@@ -74,8 +74,11 @@ export class MtstorePeers implements IPeersRepository {
   /** The latest pending owner wins; a stored owner counts only if no pending write took the key from it. */
   async #find(matches: (info: PeerInfo) => boolean, stored: () => Promise<Peer | null>): Promise<PeerInfo | null> {
     let found: PeerInfo | undefined;
-    for (const info of this.#inFlight.values()) if (matches(info)) found = info;
-    for (const info of this.#pending.values()) if (matches(info)) found = info;
+    // A running save's version of a peer stored again since is older than the pending one:
+    // only the pending one counts (it may no longer list the username or phone).
+    const pending = this.#pending;
+    for (const info of this.#inFlight.values()) if (matches(info) && !pending.has(info.id)) found = info;
+    for (const info of pending.values()) if (matches(info)) found = info;
     // A min peer is found by id only, unless it merges into a stored non-min one.
     if (found !== undefined) return found.isMin ? this.#mergedMin(found) : found;
     const peer = await stored();

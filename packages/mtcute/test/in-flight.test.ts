@@ -1,0 +1,78 @@
+/**
+ * Lookups while a save is writing. mtcute saves after caching the peers of every API
+ * call and resolves peers meanwhile; the bridge keeps a running save's batch visible
+ * until it is stored. A peer stored again while that save still writes its previous
+ * version is the newer one: a username or phone the newer version no longer lists
+ * finds nothing (mtcute's MemoryStorage drops it from its index at once), instead of
+ * the in-flight version that still lists it.
+ */
+import { Long } from '@mtcute/core';
+import { createStub } from '@mtcute/test/stub.js';
+import { adapters } from '@mtstore/test-adapters';
+import { describe, expect, it } from 'vitest';
+import type { Storage } from '@mtstore/core';
+import { mtcuteStorage } from '../src/index.js';
+import { backendPerTest, stubClient } from './helpers.js';
+
+/** `storage` whose peer upserts wait for `release()`; `held` resolves when the first one waits. */
+function holdingUpserts(storage: Storage): { storage: Storage; held: Promise<void>; release: () => void } {
+  let release!: () => void;
+  let holding!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const held = new Promise<void>((resolve) => (holding = resolve));
+  const peers = new Proxy(storage.peers, {
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, receiver);
+      if (property !== 'upsert') return typeof value === 'function' ? value.bind(target) : value;
+      return async (...args: unknown[]) => {
+        holding();
+        await gate;
+        return (value as (...a: unknown[]) => Promise<void>).apply(target, args);
+      };
+    },
+  });
+  const wrapped = new Proxy(storage, {
+    get(target, property, receiver) {
+      if (property === 'peers') return peers;
+      const value: unknown = Reflect.get(target, property, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return { storage: wrapped, held, release };
+}
+
+const CHANNEL_ID = 1_500_000_001;
+const MARKED_CHANNEL = -1_000_000_000_000 - CHANNEL_ID;
+const channel = (username?: string) => createStub('channel', { id: CHANNEL_ID, accessHash: Long.fromInt(77), title: 'News', username });
+const user = (phone?: string) => createStub('user', { id: 4242, accessHash: Long.fromInt(78), firstName: 'Bob', phone });
+
+for (const adapter of adapters) {
+  describe.skipIf(!(await adapter.available()))(`lookups during a save on ${adapter.name}`, () => {
+    const open = backendPerTest(adapter, 'in-flight');
+
+    it('a username or phone the newer pending version dropped finds nothing while the save of the older one runs', async () => {
+      const { storage, held, release } = holdingUpserts(open());
+      // updatesWriteInterval 0: mtcute hands every store of a seen peer to the storage at once
+      // (by default it keeps one with an unchanged access hash in its own queue for 30 s).
+      const tg = stubClient(mtcuteStorage(storage, { closeOnDestroy: false, lease: false }), { storageOptions: { peers: { updatesWriteInterval: 0 } } });
+      await tg.prepare();
+      // An API result: mtcute caches its peers and saves; the save's upsert is still writing.
+      const first = tg.storage.peers.updatePeersFrom({ _: 'contacts.resolvedPeer', peer: { _: 'peerChannel', channelId: CHANNEL_ID }, chats: [channel('news_old')], users: [user('15550001')] });
+      await held;
+      // The next result (mtcute's own store of each of its peers): the channel gave its
+      // username up, the user hid the phone.
+      await tg.storage.peers.store(channel());
+      await tg.storage.peers.store(user());
+      expect(await tg.mt.storage.provider.peers.getByUsername('news_old')).toBeNull();
+      expect(await tg.mt.storage.provider.peers.getByPhone('15550001')).toBeNull();
+      expect((await tg.mt.storage.provider.peers.getById(MARKED_CHANNEL))?.usernames).toEqual([]);
+      release();
+      await first;
+      await tg.mt.storage.save();
+      // Stored: the same answers.
+      expect(await tg.mt.storage.provider.peers.getByUsername('news_old')).toBeNull();
+      expect(await tg.mt.storage.provider.peers.getByPhone('15550001')).toBeNull();
+      await tg.destroy();
+    });
+  });
+}
