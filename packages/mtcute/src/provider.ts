@@ -133,6 +133,10 @@ class MtstoreDriver implements IStorageDriver {
     if (this.#destroyed) return;
     this.#destroyed = true;
     try {
+      // A save under way (mtcute's updates loop saves after every batch, awaited by
+      // nothing) is no longer pending, yet its later writes would meet a closed storage:
+      // it finishes first. One that failed left its writes pending: tried once more below.
+      await this.#saving.catch(() => undefined);
       if (this.#provider.pending) await this.save();
     } catch (error) {
       this.#log?.warn('could not save pending changes before closing: %e', error);

@@ -1,10 +1,14 @@
 /**
- * Lookups while a save is writing. mtcute saves after caching the peers of every API
- * call and resolves peers meanwhile; the bridge keeps a running save's batch visible
- * until it is stored. A peer stored again while that save still writes its previous
- * version is the newer one: a username or phone the newer version no longer lists
- * finds nothing (mtcute's MemoryStorage drops it from its index at once), instead of
- * the in-flight version that still lists it.
+ * A save under way while the client goes on. mtcute saves after caching the peers of
+ * every API call and after every update batch, without awaiting anything else:
+ * - lookups meanwhile: the bridge keeps a running save's batch visible until it is
+ *   stored. A peer stored again while that save still writes its previous version is
+ *   the newer one: a username or phone the newer version no longer lists finds nothing
+ *   (mtcute's MemoryStorage drops it from its index at once), instead of the in-flight
+ *   version that still lists it;
+ * - the storage destroyed meanwhile (the updates loop's save racing the client's
+ *   destroy): the save finishes before the storage closes, as mtcute's own storages,
+ *   whose save is one synchronous transaction, never lose it.
  */
 import { Long } from '@mtcute/core';
 import { createStub } from '@mtcute/test/stub.js';
@@ -14,26 +18,36 @@ import type { Storage } from '@mtstore/core';
 import { mtcuteStorage } from '../src/index.js';
 import { backendPerTest, stubClient } from './helpers.js';
 
-/** `storage` whose peer upserts wait for `release()`; `held` resolves when the first one waits. */
+/** `storage` whose peer upserts answer only after `release()`; `held` resolves when the first one is made. */
 function holdingUpserts(storage: Storage): { storage: Storage; held: Promise<void>; release: () => void } {
+  return holding(storage, 'peers', 'upsert');
+}
+
+/** `storage` whose `group.method` (or, without a group, `storage.method`) calls answer only after `release()`; `held` resolves when the first one is made. */
+function holding(storage: Storage, group: 'peers' | null, method: string): { storage: Storage; held: Promise<void>; release: () => void } {
   let release!: () => void;
   let holding!: () => void;
   const gate = new Promise<void>((resolve) => (release = resolve));
   const held = new Promise<void>((resolve) => (holding = resolve));
-  const peers = new Proxy(storage.peers, {
-    get(target, property, receiver) {
-      const value: unknown = Reflect.get(target, property, receiver);
-      if (property !== 'upsert') return typeof value === 'function' ? value.bind(target) : value;
-      return async (...args: unknown[]) => {
-        holding();
-        await gate;
-        return (value as (...a: unknown[]) => Promise<void>).apply(target, args);
-      };
-    },
-  });
+  const hold = <T extends object>(object: T): T =>
+    new Proxy(object, {
+      get(target, property, receiver) {
+        const value: unknown = Reflect.get(target, property, receiver);
+        if (property !== method) return typeof value === 'function' ? value.bind(target) : value;
+        // The call reaches the storage at once; only its answer waits (a slow round trip).
+        return async (...args: unknown[]) => {
+          const result = (value as (...a: unknown[]) => Promise<void>).apply(target, args);
+          holding();
+          await gate;
+          return result;
+        };
+      },
+    });
+  if (group === null) return { storage: hold(storage), held, release };
+  const inner = hold(storage[group]);
   const wrapped = new Proxy(storage, {
     get(target, property, receiver) {
-      if (property === 'peers') return peers;
+      if (property === group) return inner;
       const value: unknown = Reflect.get(target, property, receiver);
       return typeof value === 'function' ? value.bind(target) : value;
     },
@@ -73,6 +87,28 @@ for (const adapter of adapters) {
       expect(await tg.mt.storage.provider.peers.getByUsername('news_old')).toBeNull();
       expect(await tg.mt.storage.provider.peers.getByPhone('15550001')).toBeNull();
       await tg.destroy();
+    });
+
+    it('a save under way when mtcute destroys the storage is finished before the storage closes', async () => {
+      const { storage, held, release } = holding(open(), null, 'update');
+      const tg = stubClient(mtcuteStorage(storage, { lease: false }));
+      await tg.prepare();
+      await tg.mt.storage.dcs.store({ main: { id: 2, ipAddress: '149.154.167.50', port: 443 }, media: { id: 2, ipAddress: '149.154.167.50', port: 443 } });
+      await tg.storage.updates.setPts(100);
+      await tg.storage.updates.setQts(1);
+      await tg.storage.updates.setDate(1_760_000_000);
+      await tg.storage.updates.setSeq(1);
+      // The updates loop's save after a batch (UpdatesManager._saveUpdatesStorage(true)),
+      // which nothing awaits; its first write (the snapshot) is still on its way when
+      // mtcute destroys the storage (the client's destroy, or its exit hook).
+      const looping = tg.mt.storage.save().catch((error: unknown) => error);
+      await held;
+      const destroying = tg.mt.storage.destroy();
+      release();
+      await destroying;
+      expect(await looping).toBeUndefined();
+      const reopened = open();
+      expect((await reopened.load())?.state).toEqual({ pts: 100, qts: 1, date: 1_760_000_000, seq: 1 });
     });
   });
 }
