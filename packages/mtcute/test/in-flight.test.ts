@@ -68,7 +68,8 @@ for (const adapter of adapters) {
       const { storage, held, release } = holdingUpserts(open());
       // updatesWriteInterval 0: mtcute hands every store of a seen peer to the storage at once
       // (by default it keeps one with an unchanged access hash in its own queue for 30 s).
-      const tg = stubClient(mtcuteStorage(storage, { closeOnDestroy: false, lease: false }), { storageOptions: { peers: { updatesWriteInterval: 0 } } });
+      const provider = mtcuteStorage(storage, { closeOnDestroy: false, lease: false });
+      const tg = stubClient(provider, { storageOptions: { peers: { updatesWriteInterval: 0 } } });
       await tg.prepare();
       // An API result: mtcute caches its peers and saves; the save's upsert is still writing.
       const first = tg.storage.peers.updatePeersFrom({ _: 'contacts.resolvedPeer', peer: { _: 'peerChannel', channelId: CHANNEL_ID }, chats: [channel('news_old')], users: [user('15550001')] });
@@ -77,15 +78,15 @@ for (const adapter of adapters) {
       // username up, the user hid the phone.
       await tg.storage.peers.store(channel());
       await tg.storage.peers.store(user());
-      expect(await tg.mt.storage.provider.peers.getByUsername('news_old')).toBeNull();
-      expect(await tg.mt.storage.provider.peers.getByPhone('15550001')).toBeNull();
-      expect((await tg.mt.storage.provider.peers.getById(MARKED_CHANNEL))?.usernames).toEqual([]);
+      expect(await provider.peers.getByUsername('news_old')).toBeNull();
+      expect(await provider.peers.getByPhone('15550001')).toBeNull();
+      expect((await provider.peers.getById(MARKED_CHANNEL))?.usernames).toEqual([]);
       release();
       await first;
       await tg.mt.storage.save();
       // Stored: the same answers.
-      expect(await tg.mt.storage.provider.peers.getByUsername('news_old')).toBeNull();
-      expect(await tg.mt.storage.provider.peers.getByPhone('15550001')).toBeNull();
+      expect(await provider.peers.getByUsername('news_old')).toBeNull();
+      expect(await provider.peers.getByPhone('15550001')).toBeNull();
       await tg.destroy();
     });
 
