@@ -24,7 +24,7 @@ import { checkServer, fullSession } from '@mtstore/conformance/vitest';
 import { Cluster, Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { RedisSessionEventBus, RedisStorage } from '../src/index.js';
-import { admin, adminCluster, probe, probeCluster, REDIS_CLUSTER_URL, REDIS_URL } from './helpers.js';
+import { admin, adminCluster, causeMessages, probe, probeCluster, REDIS_CLUSTER_URL, REDIS_URL } from './helpers.js';
 import { HoldingProxy, outcome, proxiedCluster, REDIS_PORT, suiteResources } from './proxies.js';
 
 const single = await checkServer('redis', REDIS_URL, () => probe(REDIS_URL));
@@ -138,6 +138,8 @@ describe.runIf(single.available)("the application's client, closed by the applic
       const after = await outcome(storage.kv.get('k'));
       expect(after).toMatchObject(CLOSED_NOT_SENT);
       expect((after as Error).message).not.toContain('may or may not');
+      // ioredis' own error stays reachable as the cause (docs/contract.md §8).
+      for (const error of [await set, after]) expect(causeMessages(error)).toContain('Connection is closed.');
     } finally {
       await storage.close();
       client.disconnect();

@@ -8,7 +8,7 @@ import type { SessionEvent } from '@mtstore/core';
 import { Cluster, Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RedisSessionEventBus, RedisSessionStorage, RedisStorage } from '../src/index.js';
-import { admin, adminCluster, clusterSeed, dropPrefix, eventually, plain, probe, probeCluster, randomName, REDIS_CLUSTER_URL, REDIS_URL } from './helpers.js';
+import { admin, adminCluster, causeMessages, clusterSeed, dropPrefix, eventually, plain, probe, probeCluster, randomName, REDIS_CLUSTER_URL, REDIS_URL } from './helpers.js';
 
 const single = await checkServer('redis', REDIS_URL, () => probe(REDIS_URL));
 const cluster = await checkServer('redis-cluster', REDIS_CLUSTER_URL, probeCluster);
@@ -100,6 +100,9 @@ describe.runIf(single.available)("an application's client in subscriber mode", (
     await expect(storage.load()).rejects.toThrow(INVALID);
     await expect(sessions.createSession(1n, 2n)).rejects.toThrow(INVALID);
     await expect(bus.publish(event(1))).rejects.toThrow(INVALID);
+    // ioredis' own refusal stays reachable as the cause (docs/contract.md §8).
+    const refused = await storage.load().catch((error: unknown) => error);
+    expect(causeMessages(refused)).toContainEqual(expect.stringContaining('Connection in subscriber mode'));
     // Nothing was sent: the connection is still subscribed and answers.
     expect(await client.unsubscribe()).toBe(0);
     expect(await storage.load()).toBeNull();

@@ -15,7 +15,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { openProxy, within } from '../../test-adapters/src/proxy.js';
 import { CLOSE_GRACE_MS } from '../src/connection.js';
 import { RedisSessionEventBus, RedisSessionStorage, RedisStorage, type RedisStorageOptions } from '../src/index.js';
-import { admin, adminCluster, clusterSeed, dropPrefix, plain, probe, probeCluster, randomName, REDIS_CLUSTER_URL, REDIS_URL } from './helpers.js';
+import { admin, adminCluster, causeMessages, clusterSeed, dropPrefix, plain, probe, probeCluster, randomName, REDIS_CLUSTER_URL, REDIS_URL } from './helpers.js';
 
 const single = await checkServer('redis', REDIS_URL, () => probe(REDIS_URL));
 const cluster = await checkServer('redis-cluster', REDIS_CLUSTER_URL, probeCluster);
@@ -179,6 +179,8 @@ describe.runIf(single.available)('close() with calls waiting on a Redis that doe
       expect(settledAt).toBeLessThanOrEqual(closedAt);
       const error = errors[0];
       for (const each of errors) expect(each).toMatchObject({ code: 'MTSTORE_STORAGE_UNAVAILABLE', message: expect.stringContaining('may or may not have been applied') });
+      // ioredis' own error stays reachable as the cause (docs/contract.md §8).
+      expect(causeMessages(error)).toContain('Connection is closed.');
     } finally {
       await proxy.close();
       const client = admin();

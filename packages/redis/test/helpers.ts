@@ -141,6 +141,13 @@ export async function eventually(check: () => Promise<boolean> | boolean, what: 
 /** Loaded keys are AuthKeyBytes: compare plain bytes, as the kit does. */
 export { plainBytes as plain } from '@mtstore/conformance';
 
+/** The messages of the causes under `error`, nearest first: the driver's error is kept as one (docs/contract.md §8). */
+export function causeMessages(error: unknown): string[] {
+  const messages: string[] = [];
+  for (let at = (error as Error | undefined)?.cause; at instanceof Error && messages.length < 10; at = at.cause) messages.push(at.message);
+  return messages;
+}
+
 /**
  * Every value stored under `prefix` as raw bytes (strings, hash fields and values,
  * set / sorted-set / list members), for the kit's encryption traits.

@@ -12,7 +12,7 @@ import { checkServer, fullSession } from '@mtstore/conformance/vitest';
 import { Redis, type RedisOptions } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { RedisStorage } from '../src/index.js';
-import { admin, probe, REDIS_URL } from './helpers.js';
+import { admin, causeMessages, probe, REDIS_URL } from './helpers.js';
 import { HoldingProxy, outcome, REDIS_PORT, suiteResources } from './proxies.js';
 
 const single = await checkServer('redis', REDIS_URL, () => probe(REDIS_URL));
@@ -34,7 +34,11 @@ function expectSentAndUnsent(inFlight: unknown, queued: unknown): void {
   expect((inFlight as Error).message).not.toContain('not sent');
   expect(queued).toMatchObject(NOT_SENT);
   expect((queued as Error).message).not.toContain('may or may not');
+  // ioredis' own error stays reachable as the cause (docs/contract.md §8).
+  for (const error of [inFlight, queued]) expect(causeMessages(error)).toContainEqual(expect.stringContaining(MAX_RETRIES));
 }
+
+const MAX_RETRIES = 'Reached the max retries per request limit';
 
 const FAST_RETRIES = { retryStrategy: (): number => 50 } satisfies RedisOptions;
 
@@ -46,11 +50,18 @@ describe.runIf(single.available)('calls ioredis gives up on after maxRetriesPerR
    * proxy goes away (and refuses every reconnect), then a call made while the client
    * reconnects.
    */
-  async function inFlightThenQueued(open: (url: string, prefix: string) => { storage: RedisStorage; client?: Redis }): Promise<[unknown, unknown]> {
+  async function inFlightThenQueued(open: (url: string, prefix: string) => { storage: RedisStorage; client?: Redis }, { reconnectFirst = false } = {}): Promise<[unknown, unknown]> {
     const proxy = made.proxy(new HoldingProxy(REDIS_PORT));
     const { storage, client } = open(`redis://127.0.0.1:${await proxy.listen()}`, made.prefix('retries'));
     try {
       await storage.save(fullSession(2));
+      if (reconnectFirst) {
+        // The connection drops and the client connects again, the proxy still there: the calls below go over its second socket.
+        const ready = new Promise((resolve) => client?.once('ready', resolve));
+        expect(proxy.cut()).toBe(1);
+        await ready;
+        await storage.load();
+      }
       proxy.hold = true;
       const inFlight = outcome(storage.kv.set('k', Uint8Array.of(1)));
       while (proxy.held === 0) await new Promise((resolve) => setTimeout(resolve, 5));
@@ -78,6 +89,20 @@ describe.runIf(single.available)('calls ioredis gives up on after maxRetriesPerR
       client.on('error', () => {});
       return { storage: new RedisStorage({ client, prefix, name: 'alice' }), client };
     });
+    expectSentAndUnsent(inFlight, queued);
+  }, 15_000);
+
+  it("maxRetriesPerRequest 0 on the application's client, after a reconnect: the call in flight on the new socket may or may not have been applied, the queued one was not sent", async () => {
+    // A SocketLog that missed the 'connect' events (said the client never connected) took
+    // a call run after the first 'close' as unsent, the one in flight on the second socket too.
+    const [inFlight, queued] = await inFlightThenQueued(
+      (url, prefix) => {
+        const client = new Redis(url, { maxRetriesPerRequest: 0, ...FAST_RETRIES });
+        client.on('error', () => {});
+        return { storage: new RedisStorage({ client, prefix, name: 'alice' }), client };
+      },
+      { reconnectFirst: true },
+    );
     expectSentAndUnsent(inFlight, queued);
   }, 15_000);
 

@@ -51,11 +51,12 @@ export abstract class PairProxy implements NodeProxy {
     upstream.on('close', end).on('error', end);
   }
 
-  /** Drops every connection; returns how many. */
-  protected dropAll(): number {
+  /** Drops every connection (`reset`: the client's side with a TCP RST, not a FIN); returns how many. */
+  protected dropAll(reset = false): number {
     const count = this.#pairs.size;
     for (const [socket, upstream] of this.#pairs) {
-      socket.destroy();
+      if (reset) socket.resetAndDestroy();
+      else socket.destroy();
       upstream.destroy();
     }
     return count;
@@ -89,6 +90,12 @@ export class HoldingProxy extends PairProxy {
   cut(): number {
     this.hold = false;
     return this.dropAll();
+  }
+
+  /** As cut(), with a TCP reset: the client's socket fails ECONNRESET before it closes. */
+  reset(): number {
+    this.hold = false;
+    return this.dropAll(true);
   }
 }
 

@@ -174,4 +174,52 @@ describe.runIf(single.available)('a command in flight when the connection is los
       await proxy.close();
     }
   }, COMMAND_TIMEOUT / 2);
+
+  it("the connection lost while close() waits for the call: it says the connection was lost with it in flight, not that close() cut it off", async () => {
+    const proxy = new HoldingProxy(REDIS_PORT);
+    const url = `redis://127.0.0.1:${await proxy.listen()}`;
+    const storage = new RedisStorage({ url, options: { commandTimeout: COMMAND_TIMEOUT }, prefix });
+    try {
+      await storage.kv.set('k', new Uint8Array([1]));
+      proxy.hold = true;
+      const call = storage.kv.get('k').then(
+        () => 'resolved',
+        (error: Error) => error,
+      );
+      while (proxy.held === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      // close() lets the call finish first (CLOSE_GRACE_MS); the loss ends it meanwhile.
+      const closed = storage.close();
+      expect(proxy.cut()).toBe(1);
+      const error = await call;
+      expect(error).toMatchObject({ code: UNAVAILABLE, message: expect.stringContaining('the connection was lost with the command in flight: it may or may not have been applied') });
+      expect((error as Error).message).not.toContain('the storage was closed');
+      await closed;
+    } finally {
+      await storage.close();
+      await proxy.close();
+    }
+  }, COMMAND_TIMEOUT / 2);
+
+  it('a reset connection (ECONNRESET before the close): the call says the connection was lost with it in flight, not the socket error', async () => {
+    const proxy = new HoldingProxy(REDIS_PORT);
+    const url = `redis://127.0.0.1:${await proxy.listen()}`;
+    const storage = new RedisStorage({ url, options: { commandTimeout: COMMAND_TIMEOUT }, prefix });
+    try {
+      await storage.kv.set('k', new Uint8Array([1]));
+      proxy.hold = true;
+      const call = storage.kv.get('k').then(
+        () => 'resolved',
+        (error: Error) => error,
+      );
+      while (proxy.held === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      expect(proxy.reset()).toBe(1);
+      // The socket's ECONNRESET is the connection's last error until it is ready again; it
+      // stands in only for ioredis' bare "Connection is closed.", never for what the call said.
+      expect(await call).toMatchObject({ code: UNAVAILABLE, message: expect.stringContaining('the connection was lost with the command in flight: it may or may not have been applied') });
+      expect(await storage.kv.get('k')).toEqual(new Uint8Array([1]));
+    } finally {
+      await storage.close();
+      await proxy.close();
+    }
+  }, COMMAND_TIMEOUT / 2);
 });
