@@ -4,7 +4,7 @@
  * `util.inspect`. An adapter extends `BaseStorage` / `BaseSessionStorage` and
  * implements only the protected database operations, which receive valid input.
  */
-import { takeChannels, takeCheckedPeers, takeSession, takeSessionUpdate, takeTempKey, takeUpdateState } from './intake.js';
+import { takeChannels, takeCheckedPeers, takeCheckedPeersHashed, takeSession, takeSessionUpdate, takeTempKey, takeUpdateState } from './intake.js';
 import { parsePeerCursor, parseRefCursor, peerCursor, refCursor, type PeerPosition } from './cursor.js';
 import {
   CorruptDataError,
@@ -1087,6 +1087,8 @@ export abstract class BaseStorage extends Closable implements Storage {
       upsert: async (peers) => {
         if (this.closed) throw this.closedError('peers.upsert');
         let batch: readonly Peer[];
+        // What core hashed while checking the batch, for a repository applying it in order (memory).
+        let hashes: Int32Array | undefined;
         try {
           // The batch is copied first (takePeers: fresh objects, each field of the
           // caller's read once) and the copies are validated and written: a getter or
@@ -1103,18 +1105,22 @@ export abstract class BaseStorage extends Closable implements Storage {
           if (this.writesCopyBytes && !inOrder) {
             const copies: Peer[] = [];
             batch = checkPeerBatch(peers, 'peers', copies, bytes) ? normalizePeerBatch(copies, false, true) : copies;
-          } else {
-            const copies = takeCheckedPeers(peers, 'peers', bytes);
-            if (inOrder) batch = repeatsPeer(copies) ? normalizePeerBatch(copies, false, true) : copies;
-            else batch = normalizePeerBatch(copies, false, true);
-          }
+          } else if (inOrder) {
+            const taken = takeCheckedPeersHashed(peers, 'peers', bytes);
+            // A normalized batch is other objects (merged, names moved): its repository hashes them itself.
+            if (repeatsPeer(taken.peers)) batch = normalizePeerBatch(taken.peers, false, true);
+            else {
+              batch = taken.peers;
+              hashes = taken.hashes;
+            }
+          } else batch = normalizePeerBatch(takeCheckedPeers(peers, 'peers', bytes), false, true);
         } catch (error) {
           throw invalid(error, this.where('peers.upsert'));
         }
         if (batch.length === 0) return;
         this.#lease.fence('peers.upsert');
         try {
-          const done = this.peerRepository.upsert(batch);
+          const done = this.peerRepository.upsert(batch, hashes);
           if (done instanceof Promise) await done;
         } catch (error) {
           throw this.#writeFailed('peers.upsert', error);

@@ -93,6 +93,8 @@ export {
   INT64_MIN,
   isPhone,
   isStorableText,
+  phoneHash,
+  usernameHash,
   storableText,
   looksEncoded,
   maySessionString,

@@ -223,15 +223,17 @@ export function takeCheckedPeer(value: unknown, bytes: TakenBytes): Peer | undef
     hashes[0] = hash;
     names = [name as string];
   } else {
+    // Every element read before any hash is written: an element read may run caller code
+    // (a Proxy), which may upsert a batch of its own and overwrite `peerHashes`.
     names = new Array<string>(count);
+    for (let i = 0; i < count; i++) names[i] = usernames[i] as string;
     for (let i = 0; i < count; i++) {
-      const name: unknown = usernames[i];
+      const name = names[i] as string;
       const hash = usernameHash(name);
       if (hash === -1) return undefined;
       // Names equal but for case hash alike (usernameHash folds case): only a hash match is lower-cased.
-      for (let j = 0; j < i; j++) if (hashes[j] === hash && (names[j] as string).toLowerCase() === (name as string).toLowerCase()) return undefined;
+      for (let j = 0; j < i; j++) if (hashes[j] === hash && (names[j] as string).toLowerCase() === name.toLowerCase()) return undefined;
       hashes[i] = hash;
-      names[i] = name as string;
     }
   }
   let phoneKey = -1;
@@ -258,6 +260,41 @@ export function takeCheckedPeer(value: unknown, bytes: TakenBytes): Peer | undef
 export function rejectPeer(value: unknown, label: string): never {
   assertPeer(value, label);
   throw new InvalidArgumentError(`${label} must be a peer whose fields answer the same on every read, got one that changed while it was read`);
+}
+
+/**
+ * takeCheckedPeers keeping what the check hashed, for a repository that indexes names by
+ * the same hashes (memory: PeerRepository.upsert's `hashes`): in batch order, each
+ * copy's usernames' usernameHash, then its phone's phoneHash when it has one. A fresh
+ * array per batch, not module scratch: a caller's getter may upsert a batch of its own
+ * while this one is being read.
+ */
+export function takeCheckedPeersHashed(value: unknown, label: string, bytes: TakenBytes): { peers: Peer[]; hashes: Int32Array } {
+  if (!Array.isArray(value)) {
+    assertPeers(value, label);
+    return { peers: value as Peer[], hashes: new Int32Array(0) };
+  }
+  const length = value.length;
+  const copies: Peer[] = [];
+  // Room for one name and a phone a peer (the usual most); grown when a batch has more.
+  let hashes = new Int32Array(length * 2 + 4);
+  let at = 0;
+  const names = peerHashes.names;
+  for (let i = 0; i < length; i++) {
+    const element: unknown = value[i];
+    const peer = takeCheckedPeer(element, bytes) ?? rejectPeer(element, `${label}[${i}]`);
+    copies.push(peer);
+    // Read right after the peer's check: no caller code runs in between.
+    const count = peer.usernames.length;
+    if (at + count >= hashes.length) {
+      const grown = new Int32Array(Math.max(hashes.length * 2, at + count + 1));
+      grown.set(hashes);
+      hashes = grown;
+    }
+    for (let u = 0; u < count; u++) hashes[at++] = names[u] as number;
+    if (peer.phone !== undefined) hashes[at++] = peerHashes.phone;
+  }
+  return { peers: copies, hashes };
 }
 
 /** A peer batch given to `upsert`, taken and checked (takeCheckedPeer): fresh objects, each field read once; the first invalid peer throws. */

@@ -172,8 +172,8 @@ function idRepeats(n: number, type: PeerType, gen: number, mask: number): boolea
 
 /**
  * Whether a (validated) batch names one peer twice: checkPeerBatch's id pass alone, on
- * its scratch id table. Ids beyond MAX_KEYED_ID in magnitude (which that table cannot key
- * exactly) go to Sets of bigints, made only for a batch that has one. Sets for every id
+ * its scratch id table. Ids outside [-MAX_KEYED_ID, MAX_KEYED_ID) (which that table cannot
+ * key exactly) go to Sets of bigints, made only for a batch that has one. Sets for every id
  * (keyed by peerIdKey) cost 430k-440k instructions a batch of 1,000 users, this 265k-284k
  * (callgrind, two runs each of `node bench/repeat-icount.mjs --report`, 3 Dec 2026);
  * the full repeat check of the time, with its id pass moved into idRepeats, stayed at
@@ -188,10 +188,14 @@ export function repeatsPeer(peers: readonly Peer[]): boolean {
   let large: Record<PeerType, Set<bigint>> | undefined;
   for (let i = 0; i < count; i++) {
     const peer = peers[i] as Peer;
-    const n = Number(peer.id);
-    // Number() rounds a bigint beyond 2^53 to at least 2^53: inside the bound it was exact.
-    if (n <= MAX_KEYED_ID && n >= -MAX_KEYED_ID) {
-      if (idRepeats(n, peer.type, gen, idMask)) return true;
+    // The id's int32 halves (peerIdKey's way: Number(id) is a call into the runtime,
+    // ~120 instructions a peer of a memory upsert, callgrind). A validated id is an
+    // int64, so the halves are the id; a high half in [-2^18, 2^18) is an id in
+    // [-2^50, 2^50), and the number made of the halves is that id exactly.
+    idWord[0] = peer.id;
+    const high = idHalves[HIGH] as number;
+    if (high >= -0x40000 && high < 0x40000) {
+      if (idRepeats(high * 4_294_967_296 + ((idHalves[LOW] as number) >>> 0), peer.type, gen, idMask)) return true;
       continue;
     }
     // Never equal to an id keyed above (it is another number), only to another large one.

@@ -60,8 +60,15 @@ export interface PeerRepository {
    * instead, and must apply it in order before returning, keeping no caller object.
    * One whose `writesCopyBytes` is true gets the caller's validated array as it is when
    * it is normalized already (`checkPeerBatch`), and must not change it.
+   *
+   * `hashes`, given to an in-order repository with the caller's batch (never with a
+   * normalized one): what core hashed while checking it, in batch order, each peer's
+   * usernames' `usernameHash` (validate.ts: a 31-bit FNV-1a of the characters each
+   * `| 0x20`, so a name hashes as its lower-cased form does) then its phone's
+   * `phoneHash` when it has one. A repository indexing names by the same hashes may use
+   * them instead of hashing again (memory); it must read them before it returns.
    */
-  upsert(peers: readonly Peer[]): MaybePromise<void>;
+  upsert(peers: readonly Peer[], hashes?: Int32Array): MaybePromise<void>;
   getById(type: PeerType, id: bigint): MaybePromise<Peer | null>;
   /** `username` is already lower-cased. Return the owner, min or not. */
   getByUsername(username: string): MaybePromise<Peer | null>;

@@ -31,6 +31,39 @@ export class IdIndex {
     }
   }
 
+  /**
+   * The place in `records` of the record of `key`, or, when there is none, `~slot` (a
+   * negative number) of the empty slot where the probe stopped, for addAt: a new peer
+   * is probed for once, not again to be added.
+   */
+  probe(key: number | bigint): number {
+    const slots = this.slots;
+    const mask = slots.length - 1;
+    for (let i = idHash(key) & mask; ; i = (i + 1) & mask) {
+      const at = slots[i] as number;
+      if (at === 0) return ~i;
+      if ((this.records[at - 1] as StoredPeer).key === key) return at - 1;
+    }
+  }
+
+  /**
+   * Adds a record whose key is not in the index yet, `probed` being probe()'s answer for
+   * its key (nothing added since): returns its place in `records`.
+   */
+  addAt(record: StoredPeer, probed: number): number {
+    const records = this.records;
+    // Stryker disable next-line ArithmeticOperator,EqualityOperator: equivalent: growing earlier or later changes memory use only
+    if ((records.length + 1) * 4 > this.slots.length * 3) {
+      this.#grow();
+      records.push(record);
+      this.#place(this.slots, record.key, records.length);
+    } else {
+      records.push(record);
+      this.slots[~probed] = records.length;
+    }
+    return records.length - 1;
+  }
+
   /** Adds a record whose key is not in the index yet: returns its place in `records`. */
   add(record: StoredPeer): number {
     const records = this.records;

@@ -1,3 +1,4 @@
+import { phoneHash, usernameHash } from '@mtstore/core';
 import type { IdIndex } from './ids.js';
 import { MANY_USERNAMES, TYPE_MASK, type StoredPeer } from './store.js';
 
@@ -39,26 +40,60 @@ abstract class NameIndex {
     private readonly peers: readonly IdIndex[],
   ) {}
 
-  /** True when `peer` holds `name` (see the subclasses). */
-  protected abstract holds(peer: StoredPeer, name: string): boolean;
+  /** True when `peer` holds `key`, a name in the index's key form (keyOf; see the subclasses). */
+  protected abstract holds(peer: StoredPeer, key: string): boolean;
+
+  /** `name` in the index's key form (a username lower-cased; a phone as it is). */
+  protected abstract keyOf(name: string): string;
 
   /**
-   * The record that holds `name`, if any. `hash`: nameHash(name) when the caller has it
-   * (core hashes a phone lookup's key as it checks it), or an FNV-1a of 0 (nameHash's 1).
+   * The index's hash of a name (any case): core's usernameHash or phoneHash, the hashes
+   * core hands over as it checks names (PeerRepository.upsert, getByPhone).
    */
-  get(name: string, hash = nameHash(name)): StoredPeer | undefined {
-    const at = this.#find(name, hash === EMPTY ? 1 : hash);
+  abstract hash(name: string): number;
+
+  /**
+   * The record that holds `key` (in the key form: keyOf), if any. `hash`: this.hash(key),
+   * given when the caller has it (core hashes a phone lookup's key as it checks it).
+   */
+  get(key: string, hash = this.hash(key)): StoredPeer | undefined {
+    const at = this.#find(key, hash === EMPTY ? 1 : hash);
     return at < 0 ? undefined : this.#record(at);
   }
 
   /**
-   * Points `name` at the record `ref` (peerRef): returns the record that held it before
-   * (the claimer itself when a slot of its answers for the name already: it held it, or
-   * a name of its of the same hash has a slot; undefined when none did). The caller then
-   * takes the name from that record.
+   * Points `name` (any case) at the record `ref` (peerRef): returns the record that held
+   * it before (the claimer itself when a slot of its answers for the name already: it
+   * held it, or a name of its of the same hash has a slot; undefined when none did). The
+   * caller then takes the name from that record. `hash`: this.hash(name), given when the
+   * caller has it (core's, from checking the batch).
    */
-  claim(name: string, ref: number): StoredPeer | undefined {
-    const hash = nameHash(name);
+  claim(name: string, ref: number, hash = this.hash(name)): StoredPeer | undefined {
+    if (hash === EMPTY) hash = 1;
+    // The usual claim, a new name: a probe that meets no slot of its hash (nor a DELETED
+    // one) ends at the EMPTY slot the name then takes, probed for once. Kept this small
+    // so that TurboFan inlines it into putPeer beside the rest of a peer's insertion (its
+    // inlining budget is bytecode size); anything else goes to #claimFrom.
+    const slots = this.slots;
+    const mask = slots.length - 2;
+    let i = (hash << 1) & mask;
+    for (let h = slots[i] as number; h !== EMPTY; h = slots[i] as number) {
+      if (h === hash || h === DELETED) return this.#claimFrom(name, ref, hash);
+      i = (i + 2) & mask;
+    }
+    // Stryker disable next-line ArithmeticOperator,EqualityOperator: equivalent: rebuilding earlier or later changes memory use only (a full table is rebuilt before a probe could find no EMPTY slot)
+    if ((this.used + 1) * 8 > slots.length * 3) return this.#claimFrom(name, ref, hash);
+    slots[i] = hash;
+    slots[i + 1] = ref;
+    this.used++;
+    this.live++;
+    return undefined;
+  }
+
+  /** claim() past its usual case: the probe met a slot of the name's hash or a DELETED one, or the table is due for a rebuild. */
+  #claimFrom(name: string, ref: number, hash: number): StoredPeer | undefined {
+    // The key form only once a slot's hash matches.
+    let key: string | undefined;
     // The slot of another record holding `name` comes first: a slot of the claimer may
     // answer for it already (its name of the same hash), and the owner then still holds it.
     const slots = this.slots;
@@ -67,7 +102,7 @@ abstract class NameIndex {
     for (let i = (hash << 1) & mask; slots[i] !== EMPTY; i = (i + 2) & mask) {
       if (slots[i] !== hash) continue;
       const record = this.#record(i);
-      if (!this.holds(record, name)) continue;
+      if (!this.holds(record, (key ??= this.keyOf(name)))) continue;
       if (slots[i + 1] === ref) self = true;
       else {
         slots[i + 1] = ref;
@@ -80,17 +115,18 @@ abstract class NameIndex {
   }
 
   /**
-   * Makes sure the record `ref` answers for `name`, which it holds, taking no slot from
-   * another record: for an owner that lost a name whose slot may have answered for
-   * another of its names (one hash). A claimer whose names are set before it claims them
-   * (putPeer) may hold that name too: it takes it with its own claim after.
+   * Makes sure the record `ref` answers for `name` (any case), which it holds, taking no
+   * slot from another record: for an owner that lost a name whose slot may have answered
+   * for another of its names (one hash). A claimer whose names are set before it claims
+   * them (putPeer) may hold that name too: it takes it with its own claim after.
    */
   keep(name: string, ref: number): void {
-    const hash = nameHash(name);
+    const hash = this.hash(name);
+    const key = this.keyOf(name);
     const slots = this.slots;
     const mask = slots.length - 2;
     for (let i = (hash << 1) & mask; slots[i] !== EMPTY; i = (i + 2) & mask) {
-      if (slots[i] === hash && slots[i + 1] === ref && this.holds(this.#of(ref), name)) return;
+      if (slots[i] === hash && slots[i + 1] === ref && this.holds(this.#of(ref), key)) return;
     }
     this.#insert(hash, ref);
   }
@@ -110,9 +146,9 @@ abstract class NameIndex {
     this.live++;
   }
 
-  /** Drops the slot of `name` (whichever record holds it). */
-  delete(name: string): void {
-    const at = this.#find(name, nameHash(name));
+  /** Drops the slot of `key` (in the key form: keyOf), whichever record holds it. */
+  delete(key: string): void {
+    const at = this.#find(key, this.hash(key));
     if (at < 0) return;
     this.slots[at] = DELETED;
     this.slots[at + 1] = 0;
@@ -178,34 +214,43 @@ export function peerRef(place: number, typeIndex: number): number {
 }
 
 /**
- * Usernames, compared as core compares them (usernameKey). Every `name` given is a
- * lower-cased key (core lower-cases lookups; putPeer its usernames).
+ * Usernames, compared as core compares them (usernameKey): the key form is lower-cased
+ * (core lower-cases lookups), the hash core's usernameHash, which folds case.
  */
 export class UsernameIndex extends NameIndex {
-  protected holds(peer: StoredPeer, name: string): boolean {
+  protected holds(peer: StoredPeer, key: string): boolean {
     const u = peer.usernames;
-    if ((peer.flags & MANY_USERNAMES) === 0) return u !== undefined && sameName(u as string, name);
-    for (const username of u as readonly string[]) if (sameName(username, name)) return true;
+    if ((peer.flags & MANY_USERNAMES) === 0) return u !== undefined && sameName(u as string, key);
+    for (const username of u as readonly string[]) if (sameName(username, key)) return true;
     return false;
   }
-}
 
-/** Phones, compared exactly. */
-export class PhoneIndex extends NameIndex {
-  protected holds(peer: StoredPeer, name: string): boolean {
-    return peer.phone === name;
+  protected keyOf(name: string): string {
+    return name.toLowerCase();
+  }
+
+  hash(name: string): number {
+    return slotHash(usernameHash(name));
   }
 }
 
-/**
- * FNV-1a of the name, as a positive int32: never EMPTY or DELETED. Over a phone it is
- * core's phoneHash (but 0, which is 1 here): core hands that to getByPhone.
- */
-export function nameHash(name: string): number {
-  let h = 0x811c9dc5;
-  const length = name.length;
-  for (let i = 0; i < length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
-  const hash = h >>> 1;
+/** Phones, compared exactly; hashed by core's phoneHash. */
+export class PhoneIndex extends NameIndex {
+  protected holds(peer: StoredPeer, key: string): boolean {
+    return peer.phone === key;
+  }
+
+  protected keyOf(name: string): string {
+    return name;
+  }
+
+  hash(name: string): number {
+    return slotHash(phoneHash(name));
+  }
+}
+
+/** A valid name's hash (core's: 31 bits, never -1) as a slot's: never EMPTY or DELETED. */
+function slotHash(hash: number): number {
   return hash === EMPTY ? 1 : hash;
 }
 

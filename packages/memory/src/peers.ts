@@ -13,11 +13,17 @@ export class MemoryPeers extends SessionPart implements PeerRepository {
     return this.current()?.peers;
   }
 
-  /** Applies the batch in order before returning (client.ts: `peersUpsertInOrder`). */
-  upsert(peers: readonly Peer[]): void {
+  /**
+   * Applies the batch in order before returning (client.ts: `peersUpsertInOrder`).
+   * `hashes`: core's hashes of the batch's names (PeerRepository.upsert), the name
+   * indexes' own: its names are not hashed again. Without them (a batch core
+   * normalized) each name is hashed here.
+   */
+  upsert(peers: readonly Peer[], hashes?: Int32Array): void {
     this.fence();
     const table = this.entry().peers;
-    for (const peer of peers) putPeer(table, peer);
+    let at = 0;
+    for (const peer of peers) at = putPeer(table, peer, hashes, at);
     // Stryker disable next-line ConditionalExpression: equivalent: compacting on every upsert or never changes memory use only (compaction itself is checked by the kit's TL bytes trait)
     if (table.bytes.wasteful()) table.bytes.compact(records(table));
   }
@@ -35,7 +41,7 @@ export class MemoryPeers extends SessionPart implements PeerRepository {
     return peer === undefined ? null : new PeerCopy(peer, peerIdFromKey(peer.key), (table as PeerTable).bytes);
   }
 
-  /** `hash`: core's phoneHash of `phone`, the index's own hash of it (names.ts nameHash); hashed here when not given. */
+  /** `hash`: core's phoneHash of `phone`, the index's own hash of it (names.ts PhoneIndex); hashed here when not given. */
   getByPhone(phone: string, hash?: number): Peer | null {
     const table = this.#table();
     const peer = table?.byPhone.get(phone, hash);
@@ -148,12 +154,17 @@ function usernameList(usernames: StoredPeer['usernames']): readonly string[] {
  * the stored non-min access hash, min flag and TL bytes), then its usernames and phone
  * move to it from whoever held them. Applied in order, a batch's peers resolve as
  * `normalizePeerBatch` says: a peer given twice merges as if upserted twice, and a
- * later claim of a username or phone takes it from an earlier peer.
+ * later claim of a username or phone takes it from an earlier peer. `hashes` from `at`:
+ * core's hashes of the peer's usernames, then of its phone when it has one (see
+ * MemoryPeers.upsert); returns where the next peer's start.
  */
-function putPeer(table: PeerTable, incoming: Peer): void {
+function putPeer(table: PeerTable, incoming: Peer, hashes: Int32Array | undefined, at: number): number {
+  const usernames = incoming.usernames;
+  const count = usernames.length;
+  const next = at + count + (incoming.phone === undefined ? 0 : 1);
   const map = table.byId[incoming.type];
   const key = peerIdKey(incoming.id);
-  let place = map.find(key);
+  let place = map.probe(key);
   const previous = place < 0 ? undefined : map.records[place];
   const keepHash = previous !== undefined && (previous.flags & MIN_TRUE) === 0 && incoming.min === true;
   const bytes = table.bytes;
@@ -179,7 +190,7 @@ function putPeer(table: PeerTable, incoming: Peer): void {
       complete,
     );
     setUsernames(peer, incoming.usernames);
-    place = map.add(peer);
+    place = map.addAt(peer, place);
   } else {
     // A stored record owns every index entry of its usernames and phone (a claim by
     // another peer removes them from it), so a re-upsert with the same ones — the
@@ -207,14 +218,16 @@ function putPeer(table: PeerTable, incoming: Peer): void {
     peer.displayName = incoming.displayName;
     peer.complete = complete;
     // Stryker disable next-line ConditionalExpression: equivalent: indexing the same usernames and phone again changes nothing
-    if (sameUsernames && samePhone) return;
+    if (sameUsernames && samePhone) return next;
   }
   const ref = peerRef(place, typeIndex);
-  for (const username of incoming.usernames) {
+  const byUsername = table.byUsername;
+  for (let k = 0; k < count; k++) {
+    const username = usernames[k] as string;
+    const owner = byUsername.claim(username, ref, hashes === undefined ? byUsername.hash(username) : (hashes[at + k] as number));
+    if (owner === undefined || owner === peer) continue;
     // The index keeps no key (names.ts): `lower` is only compared with, not stored.
     const lower = usernameKey(username);
-    const owner = table.byUsername.claim(lower, ref);
-    if (owner === undefined || owner === peer) continue;
     const left = usernameList(owner.usernames).filter((u) => usernameKey(u) !== lower);
     setUsernames(owner, left);
     // The slot just taken may have answered for another of the owner's names too (one
@@ -222,14 +235,16 @@ function putPeer(table: PeerTable, incoming: Peer): void {
     if (left.length > 0) {
       const ownerType = owner.flags & TYPE_MASK;
       const ownerRef = peerRef(table.byId[TYPES[ownerType] as PeerType].find(owner.key), ownerType);
-      for (const u of left) table.byUsername.keep(usernameKey(u), ownerRef);
+      for (const u of left) table.byUsername.keep(u, ownerRef);
     }
   }
+  const phone = peer.phone;
   // Stryker disable next-line ConditionalExpression: equivalent: an `undefined` phone key is never looked up (core rejects getByPhone(undefined))
-  if (peer.phone !== undefined) {
-    const owner = table.byPhone.claim(peer.phone, ref);
+  if (phone !== undefined) {
+    const owner = table.byPhone.claim(phone, ref, hashes === undefined ? table.byPhone.hash(phone) : (hashes[at + count] as number));
     if (owner !== undefined && owner !== peer) owner.phone = undefined;
   }
+  return next;
 }
 
 /** True when a record's usernames are `list`, in order. */

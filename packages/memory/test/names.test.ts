@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { IdIndex } from '../src/ids.js';
-import { nameHash, peerRef, PhoneIndex, UsernameIndex } from '../src/names.js';
+import { usernameHash } from '@mtstore/core';
+import { peerRef, PhoneIndex, UsernameIndex } from '../src/names.js';
 import { MANY_USERNAMES, StoredPeer } from '../src/store.js';
 
 /** The IdIndexes of one table, by type index: the records a name index points into. */
@@ -32,9 +33,9 @@ function collidingNames(): [string, string] {
   const seen = new Map<number, string>();
   for (let i = 0; ; i++) {
     const name = `n${i}`;
-    const other = seen.get(nameHash(name));
+    const other = seen.get(usernameHash(name));
     if (other !== undefined) return [other, name];
-    seen.set(nameHash(name), name);
+    seen.set(usernameHash(name), name);
   }
 }
 
@@ -53,7 +54,7 @@ describe('memory name index (names.ts)', () => {
   it('answers as a Map keyed by the lower-cased name (records holding the name in any case) over random claims and deletes, through collisions, deleted slots and rebuilds', () => {
     const [a, b] = collidingNames();
     expect(a).not.toBe(b);
-    expect(nameHash(a)).toBe(nameHash(b));
+    expect(usernameHash(a)).toBe(usernameHash(b));
     // Names whose slots collide (a table of 16-256 slots) and two of one full hash, in both cases.
     const names = [a, b, a.toUpperCase(), b.toUpperCase(), ...Array.from({ length: 60 }, (_, i) => (i % 2 === 0 ? `User_${i}` : `user_${i}`))];
     for (const seed of [1, 2, 3, 4]) {
