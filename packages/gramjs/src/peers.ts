@@ -51,10 +51,10 @@ export class PeerIndex {
    * same already (its time aside); true when it cached it. One lookup of the entry
    * serves both the comparison and the replacement.
    */
-  putChanged(peer: Peer, marked: MarkedKey): boolean {
+  putChanged(peer: Peer, marked: MarkedKey, displaced?: Peer[]): boolean {
     const previous = this.byMarkedId.get(marked);
     if (previous !== undefined && samePeer(previous, peer)) return false;
-    this.putOver(peer, marked, previous);
+    this.putOver(peer, marked, previous, displaced);
     return true;
   }
 
@@ -66,7 +66,8 @@ export class PeerIndex {
     this.putOver(peer, marked, this.byMarkedId.get(marked));
   }
 
-  private putOver(peer: Peer, marked: MarkedKey, previous: Peer | undefined): void {
+  /** `displaced`, when given, receives the new version of every other peer that lost a username or the phone to `peer`. */
+  private putOver(peer: Peer, marked: MarkedKey, previous: Peer | undefined, displaced?: Peer[]): void {
     if (previous !== undefined) this.unindex(previous);
     // Each username lower-cased once: the key both takes the name from its owner and
     // indexes it (indexing as we go: no later peer of this loop can claim it back).
@@ -75,7 +76,9 @@ export class PeerIndex {
       const owner = this.byUsername.get(key);
       // `owner === peer`: the peer lists one name twice in different cases.
       if (owner !== undefined && owner !== peer) {
-        this.replace(owner, { ...owner, usernames: owner.usernames.filter((u) => usernameKey(u) !== key) });
+        const next = { ...owner, usernames: owner.usernames.filter((u) => usernameKey(u) !== key) };
+        this.replace(owner, next);
+        displaced?.push(next);
       }
       this.byUsername.set(key, peer);
     }
@@ -85,6 +88,7 @@ export class PeerIndex {
       if (owner !== undefined && owner !== peer) {
         const { phone: _moved, ...rest } = owner;
         this.replace(owner, rest);
+        displaced?.push(rest);
       }
       this.byPhone.set(phone, peer);
     }

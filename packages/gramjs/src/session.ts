@@ -608,7 +608,10 @@ export class StorageSession extends sessions.Session {
         peer = otherEntityToPeer(entity, now, this.completeObjects);
         if (peer === null) continue;
       }
-      if (this.peers.putChanged(peer, markedKey(peer.type, peer.id))) changed.push(peer);
+      // A peer that lost a username or the phone to this one is written too: this peer may
+      // give it up again before the batch is written (the batch keeps each peer's last
+      // version), and storage, never seeing the move, would still give the name to it.
+      if (this.peers.putChanged(peer, markedKey(peer.type, peer.id), changed)) changed.push(peer);
     }
     this.resync();
     if (changed.length === 0) return;
