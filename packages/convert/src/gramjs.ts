@@ -53,6 +53,12 @@ export function toGramjsString(session: Session): string {
   const text = address?.ipv4 ?? address?.ipv6 ?? address?.host;
   if (address === null || text === undefined) throw unsupported(FORMAT, `DC ${dc.id} has no address`);
   if (dc.id > 255) throw unsupported(FORMAT, `DC id ${dc.id} does not fit in one byte`);
+  // GramJS reads what it cannot write back (its save() writes the port with writeInt16BE):
+  // a port above 32767 as a negative number, a 2-3 character address as a Telethon IPv4
+  // string (it tells them apart by the string's length, 352), one over 100 characters as
+  // 16 IPv6 bytes. Such a string would log GramJS into the wrong server: refused.
+  if (address.port > 0x7fff) throw unsupported(FORMAT, `port ${address.port} is above 32767, which GramJS reads as a negative number`);
+  if (text.length < 4 || text.length > 100) throw unsupported(FORMAT, `an address of ${text.length} characters is misread by GramJS (it needs 4 to 100)`);
   const ascii = Buffer.from(text, 'latin1');
   const out = new Uint8Array(1 + 2 + ascii.length + 2 + 256);
   const view = new DataView(out.buffer);

@@ -121,10 +121,14 @@ function optionOf(dc: DataCenter, mediaOnly: boolean): BasicDcOption {
 /** Version 3, as mtcute 0.29 writes it: main DC, the media DC when the session has one, self user, key. */
 export function toMtcuteString(session: Session): string {
   const main = homeWithKey(session, FORMAT);
-  const mediaDc = session.dcs.find((d) => d.id === session.homeDcId && d.mediaOnly === true);
+  // mtcute refuses a string whose media DC's test flag differs from the main DC's; test mode
+  // belongs to the account, so such an entry is stale: left out, mtcute uses the main DC for media.
+  const mediaDc = session.dcs.find((d) => d.id === session.homeDcId && d.mediaOnly === true && (d.testMode === true) === (main.testMode === true));
   if (main.id > 255) throw unsupported(FORMAT, `DC id ${main.id} does not fit in one byte`);
   const writer = new TlWriter().raw([3]);
   const user = session.user;
+  // mtcute reads the id as a JavaScript number (int53): beyond 2^53-1 it would be another id.
+  if (user !== undefined && (user.id > BigInt(Number.MAX_SAFE_INTEGER) || user.id < 0n)) throw unsupported(FORMAT, `user id ${user.id} is beyond what mtcute can hold (2^53-1)`);
   writer.int32((user ? 1 : 0) | (mediaDc ? 4 : 0));
   writer.tlBytes(serializeBasicDcOption(optionOf(main, false)));
   if (mediaDc) writer.tlBytes(serializeBasicDcOption(optionOf(mediaDc, true)));
