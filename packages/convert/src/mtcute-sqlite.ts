@@ -9,7 +9,7 @@
  */
 import { type ChannelState, type DataCenter, type KeyValueEntry, type Peer, type SelfUser, type Session, MAX_COMPLETE_BYTES } from '@mtstore/core';
 import { copyBytes, int64Column, keyFrom } from './bytes.js';
-import { cleanEpoch, cleanPhone, cleanUsernames, finish, peerIdentity } from './common.js';
+import { cleanEpoch, cleanPhone, cleanUsernames, finish, oldestFirst, peerIdentity } from './common.js';
 import { invalid } from './errors.js';
 import { dcFromOption, parseBasicDcOption } from './mtcute.js';
 import type { SqliteDatabase, SqliteSchema } from './sqlite.js';
@@ -153,5 +153,7 @@ export function readMtcuteDatabase(db: SqliteDatabase, schema: SqliteSchema): Co
       if (peerId !== null && chatId !== null && messageId !== null) refMessages.push({ peerId, chatId, messageId: Number(messageId) });
     }
   }
-  return finish('mtcute-sqlite', 'sqlite', session, peers, kv, refMessages, warnings);
+  // Oldest first by mtcute's `updated` column: a stale row still naming a username or phone
+  // another peer took since is stored before it (the file's order is the marked id's).
+  return finish('mtcute-sqlite', 'sqlite', session, oldestFirst(peers), kv, refMessages, warnings);
 }

@@ -6,6 +6,7 @@ import { SqliteStorage, TelegramClient } from '@mtcute/node';
 import { TlBinaryWriter } from '@mtcute/tl-runtime';
 import Long from 'long';
 import { afterAll, describe, expect, it } from 'vitest';
+import { openStorage } from '@mtstore/core';
 import { parseSession, parseSessionString, toMtcuteString } from '../src/index.js';
 import { hex, seededKey } from './helpers.js';
 
@@ -156,5 +157,40 @@ describe('mtcute SQLite storage (@mtcute/node SqliteStorage)', () => {
       expect(p.complete?.length).toBeGreaterThan(0);
       expect(Math.abs(p.updatedAt - Math.floor(before / 1000))).toBeLessThan(60);
     }
+  });
+});
+
+describe('mtcute SQLite storage: a stale row still naming a username or phone', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mtstore-mtcute-stale-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('the peer mtcute saw last keeps the name after import (peers oldest first, by mtcute\'s updated column), as mtcute answers here', async () => {
+    const path = join(dir, 'stale.session');
+    const client = new TelegramClient({ apiId: 1, apiHash: 'x', storage: new SqliteStorage(path), logLevel: 0 });
+    await client.importSession(writeStringSession({ version: 3, primaryDcs: { main: { id: 2, ipAddress: '149.154.167.51', port: 443 }, media: { id: 2, ipAddress: '149.154.167.51', port: 443 } }, self: null, authKey: key }));
+    // mtcute's own repository writes the rows (its service stamps `updated` with Date.now();
+    // here an hour apart): user 200 had @alice and +15550001, gave them up, user 100 took them.
+    const repo = client.storage.provider.peers;
+    const now = Date.now();
+    repo.store({ id: 200, accessHash: '11|0', isMin: false, usernames: ['alice'], updated: now - 3_600_000, phone: '15550001', complete: new Uint8Array([1]) });
+    repo.store({ id: 100, accessHash: '22|0', isMin: false, usernames: ['alice'], updated: now, phone: '15550001', complete: new Uint8Array([2]) });
+    await client.storage.close();
+    await client.destroy();
+
+    const mtcute = new SqliteStorage(path);
+    const reopened = new TelegramClient({ apiId: 1, apiHash: 'x', storage: mtcute, logLevel: 0 });
+    await reopened.prepare();
+    expect(mtcute.peers.getByUsername('alice')?.id).toBe(100);
+    expect(mtcute.peers.getByPhone('15550001')?.id).toBe(100);
+    await reopened.storage.close();
+    await reopened.destroy();
+
+    const parsed = await parseSession(path);
+    const storage = await openStorage(null, { name: 'stale' });
+    await storage.peers.upsert(parsed.peers);
+    expect((await storage.peers.getByUsername('alice'))?.id).toBe(100n);
+    expect((await storage.peers.getByPhone('15550001'))?.id).toBe(100n);
+    expect((await storage.peers.getById('user', 200n))?.usernames).toEqual([]);
+    await storage.close();
   });
 });
