@@ -68,7 +68,8 @@ import {
   INT64_MIN,
   isKvKey,
   phoneHash,
-  usernameLookupKey,
+  usernameLookup,
+  usernameLookupHash,
   MAX_DC_ID,
   MAX_KV_VALUE_BYTES,
   MAX_PEER_PAGE,
@@ -1149,11 +1150,14 @@ export abstract class BaseStorage extends Closable implements Storage {
       getByUsername: (username) => {
         try {
           if (this.closed) throw this.closedError('peers.getByUsername');
-          const key = usernameLookupKey(username);
-          if (key === undefined) this.#invalid('peers.getByUsername', usernameCheck(username));
+          // The check hashes on the way (usernameHash's hash, which folds case): the hash
+          // goes to the repository (memory's username index is keyed by it).
+          const hash = usernameLookupHash(username);
+          if (hash < 0) this.#invalid('peers.getByUsername', usernameCheck(username));
+          const key = usernameLookup.mixed ? (username as string).toLowerCase() : (username as string);
           let result: Peer | null | Promise<Peer | null>;
           try {
-            result = this.peerRepository.getByUsername(key as string);
+            result = this.peerRepository.getByUsername(key, hash);
           } catch (error) {
             throw toStorageError(error, this.where('peers.getByUsername'));
           }

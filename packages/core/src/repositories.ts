@@ -70,8 +70,12 @@ export interface PeerRepository {
    */
   upsert(peers: readonly Peer[], hashes?: Int32Array): MaybePromise<void>;
   getById(type: PeerType, id: bigint): MaybePromise<Peer | null>;
-  /** `username` is already lower-cased. Return the owner, min or not. */
-  getByUsername(username: string): MaybePromise<Peer | null>;
+  /**
+   * `username` is already lower-cased. Return the owner, min or not. `hash` is core's
+   * `usernameHash(username)` (validate.ts), computed while checking it: a repository
+   * that hashes usernames the same way may use it instead of hashing again (memory).
+   */
+  getByUsername(username: string, hash: number): MaybePromise<Peer | null>;
   /**
    * Return the owner of the phone, min or not. `hash` is core's `phoneHash(phone)`
    * (validate.ts: a 31-bit FNV-1a of its characters), computed while checking it: a

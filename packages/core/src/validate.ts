@@ -476,10 +476,36 @@ export function isUsername(value: unknown): value is string {
  * instructions: callgrind of `node bench/lookup-icount.mjs username`).
  */
 export function usernameLookupKey(value: unknown): string | undefined {
-  const shape = usernameShape(value);
-  if (shape === NOT_USERNAME) return undefined;
-  return shape === MIXED_USERNAME ? (value as string).toLowerCase() : (value as string);
+  if (usernameLookupHash(value) < 0) return undefined;
+  return usernameLookup.mixed ? (value as string).toLowerCase() : (value as string);
 }
+
+/**
+ * usernameLookupKey with usernameHash's hash on the way, for peers.getByUsername: the
+ * hash (-1 when `value` is not a username), and in `usernameLookup.mixed` whether the
+ * name has an upper-case letter (then its key is its lower-cased form). One scan where
+ * the lookup took two (core's check, then the memory index hashing the key again).
+ */
+export function usernameLookupHash(value: unknown): number {
+  if (typeof value !== 'string') return -1;
+  const length = value.length;
+  if (length === 0 || length > 64) return -1;
+  let mixed = false;
+  let h = 0x811c_9dc5;
+  for (let i = 0; i < length; i++) {
+    const code = value.charCodeAt(i);
+    if (code >= 0x61) {
+      if (code > 0x7a) return -1;
+    } else if (code >= 0x41 && code <= 0x5a) mixed = true;
+    else if ((code < 0x30 || code > 0x39) && code !== 0x5f) return -1;
+    h = Math.imul(h ^ (code | 0x20), 0x0100_0193);
+  }
+  usernameLookup.mixed = mixed;
+  return h >>> 1;
+}
+
+/** What the last usernameLookupHash call that answered a hash found (module state: no object per lookup). */
+export const usernameLookup = { mixed: false };
 
 /** A phone: 1-20 ASCII digits (`/^[0-9]{1,20}$/`), checked by a char loop like isUsername. */
 export function isPhone(value: unknown): value is string {

@@ -35,9 +35,10 @@ export class MemoryPeers extends SessionPart implements PeerRepository {
     return peer === undefined ? null : new PeerCopy(peer, id, (table as PeerTable).bytes);
   }
 
-  getByUsername(username: string): Peer | null {
+  /** `hash`: core's usernameHash of `username`, the index's own hash of it (names.ts UsernameIndex); hashed here when not given. */
+  getByUsername(username: string, hash?: number): Peer | null {
     const table = this.#table();
-    const peer = table?.byUsername.get(username);
+    const peer = table?.byUsername.get(username, hash);
     return peer === undefined ? null : new PeerCopy(peer, peerIdFromKey(peer.key), (table as PeerTable).bytes);
   }
 
