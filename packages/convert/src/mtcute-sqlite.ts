@@ -114,11 +114,16 @@ export function readMtcuteDatabase(db: SqliteDatabase, schema: SqliteSchema): Co
       channels.push({ id: BigInt(id), pts: int32le(value, false) });
     } else kv.push({ key, value });
   }
-  if (state.pts !== undefined) session.state = { pts: state.pts, qts: state.qts ?? 0, date: state.date ?? 0, seq: state.seq ?? 0 };
+  // mtcute reads the state only when all four counters are there (getState() is null
+  // otherwise, and it fetches a fresh one): a made-up qts, date or seq would make the client
+  // skip or replay updates.
+  const warnings: string[] = [];
+  if (state.pts !== undefined && state.qts !== undefined && state.date !== undefined && state.seq !== undefined) {
+    session.state = { pts: state.pts, qts: state.qts, date: state.date, seq: state.seq };
+  } else if (Object.keys(state).length > 0) warnings.push('update state not read: a counter is missing (the client fetches a fresh state)');
   session.channels = channels.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 
   const peers: Peer[] = [];
-  const warnings: string[] = [];
   if (schema.peers !== undefined) {
     const hasMin = schema.peers.includes('isMin');
     for (const row of db.prepare(`select id, hash, usernames, updated, phone, complete${hasMin ? ', isMin' : ''} from peers`).iterate() as IterableIterator<Row>) {

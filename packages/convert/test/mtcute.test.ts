@@ -194,3 +194,25 @@ describe('mtcute SQLite storage: a stale row still naming a username or phone', 
     await storage.close();
   });
 });
+
+describe('mtcute SQLite storage: an update state missing a counter', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mtstore-mtcute-state-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('is no state, as mtcute reads it (it fetches a fresh one), with a warning; the channels\' pts are still read', async () => {
+    const path = join(dir, 'partial.session');
+    const client = new TelegramClient({ apiId: 1, apiHash: 'x', storage: new SqliteStorage(path), logLevel: 0 });
+    await client.importSession(writeStringSession({ version: 3, primaryDcs: { main: { id: 2, ipAddress: '149.154.167.51', port: 443 }, media: { id: 2, ipAddress: '149.154.167.51', port: 443 } }, self: null, authKey: key }));
+    await client.storage.updates.setPts(12345);
+    await client.storage.updates.setDate(1700000000);
+    await client.storage.updates.setChannelPts(1183945448, 555);
+    expect(await client.storage.updates.getState()).toBeNull();
+    await client.storage.close();
+    await client.destroy();
+
+    const parsed = await parseSession(path);
+    expect(parsed.session.state).toBeUndefined();
+    expect(parsed.session.channels).toEqual([{ id: 1183945448n, pts: 555 }]);
+    expect(parsed.warnings).toEqual(['update state not read: a counter is missing (the client fetches a fresh state)']);
+  });
+});
