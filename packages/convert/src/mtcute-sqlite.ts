@@ -35,17 +35,23 @@ export function longToFastString(value: bigint): string {
   return `${low}|${high}`;
 }
 
-function parseCurrentUser(data: Uint8Array, dcId: number): SelfUser | null {
+function parseCurrentUser(data: Uint8Array, dcId: number, warnings: string[]): SelfUser | null {
   if (data.length === 0) return null;
   const reader = new TlReader(data);
-  if (reader.int32() !== 1) throw invalid(FORMAT, 'current_user has an unknown version');
+  // mtcute reads a current_user of another version as no user (it fetches itself again).
+  if (reader.int32() !== 1) {
+    warnings.push('current_user not read: an unknown version (the client fetches its user again)');
+    return null;
+  }
   const flags = reader.int32();
   const id = reader.int53();
   const user: SelfUser = { id, dcId, bot: (flags & 1) !== 0 };
   if (flags & 4) user.premium = true;
   if (flags & 2) {
     const count = reader.int32();
-    user.usernames = Array.from({ length: count }, () => reader.string());
+    // mtcute keeps the names as it got them: one mtstore cannot store is dropped, not the file.
+    const names = cleanUsernames(Array.from({ length: count }, () => reader.string()), 'current_user', warnings);
+    if (names.length > 0) user.usernames = names;
   }
   return user;
 }
@@ -100,11 +106,12 @@ export function readMtcuteDatabase(db: SqliteDatabase, schema: SqliteSchema): Co
   const session: Session = { version: 1, homeDcId, dcs, channels: [] };
   const kv: KeyValueEntry[] = [];
   const state: Partial<Record<'pts' | 'qts' | 'date' | 'seq', number>> = {};
+  const warnings: string[] = [];
   const channels: ChannelState[] = [];
   for (const [key, value] of kvMap) {
     if (key === 'dc_main' || key === 'dc_media') continue;
     if (key === 'current_user') {
-      const user = parseCurrentUser(value, homeDcId);
+      const user = parseCurrentUser(value, homeDcId, warnings);
       if (user) session.user = user;
     } else if (key === 'updates_pts' || key === 'updates_qts' || key === 'updates_date' || key === 'updates_seq') {
       state[key.slice(8) as 'pts'] = int32le(value, true);
@@ -117,7 +124,6 @@ export function readMtcuteDatabase(db: SqliteDatabase, schema: SqliteSchema): Co
   // mtcute reads the state only when all four counters are there (getState() is null
   // otherwise, and it fetches a fresh one): a made-up qts, date or seq would make the client
   // skip or replay updates.
-  const warnings: string[] = [];
   if (state.pts !== undefined && state.qts !== undefined && state.date !== undefined && state.seq !== undefined) {
     session.state = { pts: state.pts, qts: state.qts, date: state.date, seq: state.seq };
   } else if (Object.keys(state).length > 0) warnings.push('update state not read: a counter is missing (the client fetches a fresh state)');

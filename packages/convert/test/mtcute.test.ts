@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readStringSession, writeStringSession, type StringSessionData } from '@mtcute/core/utils.js';
@@ -166,11 +167,12 @@ describe('mtcute SQLite storage: a stale row still naming a username or phone', 
 
   it('the peer mtcute saw last keeps the name after import (peers oldest first, by mtcute\'s updated column), as mtcute answers here', async () => {
     const path = join(dir, 'stale.session');
-    const client = new TelegramClient({ apiId: 1, apiHash: 'x', storage: new SqliteStorage(path), logLevel: 0 });
+    const written = new SqliteStorage(path);
+    const client = new TelegramClient({ apiId: 1, apiHash: 'x', storage: written, logLevel: 0 });
     await client.importSession(writeStringSession({ version: 3, primaryDcs: { main: { id: 2, ipAddress: '149.154.167.51', port: 443 }, media: { id: 2, ipAddress: '149.154.167.51', port: 443 } }, self: null, authKey: key }));
     // mtcute's own repository writes the rows (its service stamps `updated` with Date.now();
     // here an hour apart): user 200 had @alice and +15550001, gave them up, user 100 took them.
-    const repo = client.storage.provider.peers;
+    const repo = written.peers;
     const now = Date.now();
     repo.store({ id: 200, accessHash: '11|0', isMin: false, usernames: ['alice'], updated: now - 3_600_000, phone: '15550001', complete: new Uint8Array([1]) });
     repo.store({ id: 100, accessHash: '22|0', isMin: false, usernames: ['alice'], updated: now, phone: '15550001', complete: new Uint8Array([2]) });
@@ -214,5 +216,52 @@ describe('mtcute SQLite storage: an update state missing a counter', () => {
     expect(parsed.session.state).toBeUndefined();
     expect(parsed.session.channels).toEqual([{ id: 1183945448n, pts: 555 }]);
     expect(parsed.warnings).toEqual(['update state not read: a counter is missing (the client fetches a fresh state)']);
+  });
+});
+
+describe('mtcute SQLite storage: the current user', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mtstore-mtcute-self-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('a username mtstore cannot store is dropped with a warning, the user and the file kept, as mtcute reads them', async () => {
+    const path = join(dir, 'self.session');
+    const client = new TelegramClient({ apiId: 1, apiHash: 'x', storage: new SqliteStorage(path), logLevel: 0 });
+    await client.importSession(writeStringSession({ version: 3, primaryDcs: { main: { id: 2, ipAddress: '149.154.167.51', port: 443 }, media: { id: 2, ipAddress: '149.154.167.51', port: 443 } }, self: null, authKey: key }));
+    await client.storage.self.store({ userId: 777000111, isBot: false, isPremium: true, usernames: ['Alice_Interop', 'a b', 'alice_interop'] });
+    await client.storage.close();
+    await client.destroy();
+
+    const reopened = new TelegramClient({ apiId: 1, apiHash: 'x', storage: new SqliteStorage(path), logLevel: 0 });
+    await reopened.prepare();
+    expect(await reopened.storage.self.fetch()).toMatchObject({ userId: 777000111, isPremium: true, usernames: ['Alice_Interop', 'a b', 'alice_interop'] });
+    await reopened.storage.close();
+    await reopened.destroy();
+
+    const parsed = await parseSession(path);
+    expect(parsed.session.user).toEqual({ id: 777000111n, dcId: 2, bot: false, premium: true, usernames: ['Alice_Interop'] });
+    expect(parsed.warnings).toEqual(['current_user: username "a b" dropped (not 1-64 letters, digits or underscores)']);
+  });
+
+  it('a current_user of a version mtcute does not know is no user (mtcute reads none), with a warning, not a damaged file', async () => {
+    const path = join(dir, 'self-v2.session');
+    const client = new TelegramClient({ apiId: 1, apiHash: 'x', storage: new SqliteStorage(path), logLevel: 0 });
+    await client.importSession(writeStringSession({ version: 3, primaryDcs: { main: { id: 2, ipAddress: '149.154.167.51', port: 443 }, media: { id: 2, ipAddress: '149.154.167.51', port: 443 } }, self: { userId: 777000111, isBot: false, isPremium: false, usernames: [] }, authKey: key }));
+    await client.storage.close();
+    await client.destroy();
+    const db = new Database(path);
+    const value = db.prepare("select value from key_value where key = 'current_user'").pluck().get() as Buffer;
+    value.writeInt32LE(2, 0);
+    db.prepare("update key_value set value = ? where key = 'current_user'").run(value);
+    db.close();
+
+    const reopened = new TelegramClient({ apiId: 1, apiHash: 'x', storage: new SqliteStorage(path), logLevel: 0 });
+    await reopened.prepare();
+    expect(await reopened.storage.self.fetch()).toBeNull();
+    await reopened.storage.close();
+    await reopened.destroy();
+
+    const parsed = await parseSession(path);
+    expect(parsed.session.user).toBeUndefined();
+    expect(parsed.warnings).toEqual(['current_user not read: an unknown version (the client fetches its user again)']);
   });
 });
