@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { PassThrough } from 'node:stream';
 import { join } from 'node:path';
 import { openStorage, toMarkedId } from '@mtstore/core';
-import { parseSession, parseSessionString, toGramjsString } from '@mtstore/convert';
+import { parseSession, parseSessionString } from '@mtstore/convert';
 import { describe, expect, it } from 'vitest';
 import { EXIT, migrate, run } from '../src/index.js';
 import { storeIdentity } from '../src/migrate.js';
@@ -571,19 +571,26 @@ describe('targets, replacing and names', () => {
 describe('inputs that need naming', () => {
   it('an ambiguous string is read as the format --from names (inspect, export); the error says so', async () => {
     // A GramJS string for host "ab" is also a valid Telethon string (DC address 0.2.97.98).
+    // Built by hand: mtstore no longer writes it (GramJS itself would read it as Telethon).
     const telethon = await parseSession(readFileSync(`${convertFixtures}telethon/ipv4.string`, 'utf8').trim());
-    const text = toGramjsString({ ...telethon.session, dcs: [{ id: 2, host: 'ab', port: 443, authKey: telethon.session.dcs[0]!.authKey! }] });
+    const text = `1${Buffer.concat([Buffer.from([2, 0, 2, 0x61, 0x62, 0x01, 0xbb]), Buffer.from(telethon.session.dcs[0]!.authKey!)]).toString('base64')}`;
     const refused = captureIo();
     expect(await run(['inspect', text], refused)).toBe(EXIT.INPUT);
     expect(refused.err()).toContain('--from');
-    for (const [from, address] of [['gramjs', 'DC 2: ab:443'], ['telethon', 'DC 2: 0.2.97.98:443']] as const) {
+    // As a Telethon string: the GramJS reading (host "ab" of DC 2) gets DC 2's well-known address.
+    for (const [from, address, ipv4] of [['gramjs', 'DC 2: ab:443', '149.154.167.51'], ['telethon', 'DC 2: 0.2.97.98:443', '0.2.97.98']] as const) {
       const io = captureIo();
       expect(await run(['inspect', text, '--from', from], io), io.err()).toBe(EXIT.OK);
       expect(io.out()).toContain(address);
       const exported = captureIo();
-      expect(await run(['export', text, '--from', from, '--format', 'gramjs'], exported), exported.err()).toBe(EXIT.OK);
-      expect((await parseSessionString(exported.out().trim(), { format: 'gramjs' })).session.dcs[0]).toMatchObject(from === 'gramjs' ? { host: 'ab' } : { ipv4: '0.2.97.98' });
+      expect(await run(['export', text, '--from', from, '--format', 'telethon'], exported), exported.err()).toBe(EXIT.OK);
+      expect((await parseSessionString(exported.out().trim(), { format: 'telethon' })).session.dcs[0]).toMatchObject({ ipv4 });
     }
+    // Back as a GramJS string it is refused: GramJS would read it as a Telethon string.
+    const refusedGramjs = captureIo();
+    expect(await run(['export', text, '--from', 'gramjs', '--format', 'gramjs'], refusedGramjs)).toBe(EXIT.INPUT);
+    expect(refusedGramjs.err().trim().split('\n')).toEqual([expect.stringMatching(/^mtstore: .*an address of 2 characters is misread by GramJS/)]);
+    expect(refusedGramjs.out()).toBe('');
   });
 
   it('--name picks the session of a GramJS folder that holds several (import, inspect)', async () => {
