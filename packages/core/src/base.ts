@@ -1003,8 +1003,8 @@ export abstract class BaseStorage extends Closable implements Storage {
   /**
    * True when the peer repository applies an upsert batch peer by peer, in order and
    * synchronously, copying what it keeps (memory): then it gets core's validated copies
-   * (each field of the caller's read once; `complete` a view of the caller's bytes) as
-   * they are when no peer appears twice in them, and applying them in order means what
+   * (each field of the caller's read once; `complete` the caller's Uint8Array itself,
+   * checked by its internals: see PeerRepository.upsert) as they are when no peer appears twice in them, and applying them in order means what
    * `normalizePeerBatch` resolves. A batch that repeats a peer is normalized first:
    * in order, a later entry of a peer that drops a username would leave that name with
    * nobody after its earlier entry took it from another peer, where the normalized
@@ -1098,16 +1098,18 @@ export abstract class BaseStorage extends Closable implements Storage {
           // batch when its synchronous write returns, not at all: it read the caller's
           // objects again). `complete` is copied, or a view of the caller's bytes made from
           // the internals for a repository done with them when that write returns
-          // (writesCopyBytes) or that copies them as it applies the batch (in order).
+          // (writesCopyBytes), or the caller's checked Uint8Array itself for one that copies
+          // it through intrinsics as it applies the batch (in order; TakenBytes 'source').
           // checkPeerBatch validates as assertPeers does and answers whether normalizing
           // is needed in the same pass; normalizing then takes the copies as they are.
           const inOrder = this.peersUpsertInOrder;
-          const bytes = this.writesCopyBytes || inOrder ? 'view' : 'copy';
+          const bytes = this.writesCopyBytes ? 'view' : 'copy';
           if (this.writesCopyBytes && !inOrder) {
             const copies: Peer[] = [];
             batch = checkPeerBatch(peers, 'peers', copies, bytes) ? normalizePeerBatch(copies, false, true) : copies;
           } else if (inOrder) {
-            const taken = takeCheckedPeersHashed(peers, 'peers', bytes);
+            // The caller's bytes themselves: the repository copies them at once, through intrinsics only.
+            const taken = takeCheckedPeersHashed(peers, 'peers', 'source');
             // A normalized batch is other objects (merged, names moved): its repository hashes them itself.
             if (repeatsPeer(taken.peers)) batch = normalizePeerBatch(taken.peers, false, true);
             else {

@@ -191,9 +191,13 @@ export function takeSessionUpdate(value: unknown): SessionUpdate {
  * How a taken peer holds its `complete` bytes: `copy`, a copy of its own (copyInBytes),
  * for a repository that writes after an await; `view`, a plain view of the caller's
  * bytes made from the internals (a copy when short: a view would move V8's in-heap bytes
- * out), for one that is done with them when its synchronous write returns.
+ * out), for one that is done with them when its synchronous write returns; `source`, the
+ * caller's Uint8Array itself (a real one of the length checked, by its internals), for
+ * an in-order repository that copies it at once through intrinsics only, with the
+ * length core checked (PeerRepository.upsert's `checked`): making the view was ~500
+ * instructions a peer of a memory upsert (the `buffer` getter is a C++ builtin).
  */
-export type TakenBytes = 'copy' | 'view';
+export type TakenBytes = 'copy' | 'view' | 'source';
 
 /**
  * A peer taken and checked in one pass: each field of `value` read once into a local,
@@ -248,7 +252,10 @@ export function takeCheckedPeer(value: unknown, bytes: TakenBytes): Peer | undef
   if (phone !== undefined) peer.phone = phone as string;
   if (min !== undefined) peer.min = min;
   if (displayName !== undefined) peer.displayName = displayName;
-  if (complete !== undefined) peer.complete = bytes === 'copy' ? copyInBytes(complete as Uint8Array) : bytesView(complete as Uint8Array, completeLength);
+  if (complete !== undefined) {
+    peer.complete = bytes === 'copy' ? copyInBytes(complete as Uint8Array) : bytes === 'view' ? bytesView(complete as Uint8Array, completeLength) : (complete as Uint8Array);
+    peerHashes.complete = completeLength;
+  }
   return peer;
 }
 
@@ -263,11 +270,11 @@ export function rejectPeer(value: unknown, label: string): never {
 }
 
 /**
- * takeCheckedPeers keeping what the check hashed, for a repository that indexes names by
- * the same hashes (memory: PeerRepository.upsert's `hashes`): in batch order, each
- * copy's usernames' usernameHash, then its phone's phoneHash when it has one. A fresh
- * array per batch, not module scratch: a caller's getter may upsert a batch of its own
- * while this one is being read.
+ * takeCheckedPeers keeping what the check found, for an in-order repository
+ * (PeerRepository.upsert's `checked`): in batch order, each copy's usernames'
+ * usernameHash, then its phone's phoneHash when it has one, then its `complete` bytes'
+ * length when it has them. A fresh array per batch, not module scratch: a caller's
+ * getter may upsert a batch of its own while this one is being read.
  */
 export function takeCheckedPeersHashed(value: unknown, label: string, bytes: TakenBytes): { peers: Peer[]; hashes: Int32Array } {
   if (!Array.isArray(value)) {
@@ -276,8 +283,8 @@ export function takeCheckedPeersHashed(value: unknown, label: string, bytes: Tak
   }
   const length = value.length;
   const copies: Peer[] = [];
-  // Room for one name and a phone a peer (the usual most); grown when a batch has more.
-  let hashes = new Int32Array(length * 2 + 4);
+  // Room for one name, a phone and bytes a peer (the usual most); grown when a batch has more.
+  let hashes = new Int32Array(length * 3 + 4);
   let at = 0;
   const names = peerHashes.names;
   for (let i = 0; i < length; i++) {
@@ -286,13 +293,14 @@ export function takeCheckedPeersHashed(value: unknown, label: string, bytes: Tak
     copies.push(peer);
     // Read right after the peer's check: no caller code runs in between.
     const count = peer.usernames.length;
-    if (at + count >= hashes.length) {
-      const grown = new Int32Array(Math.max(hashes.length * 2, at + count + 1));
+    if (at + count + 2 > hashes.length) {
+      const grown = new Int32Array(Math.max(hashes.length * 2, at + count + 2));
       grown.set(hashes);
       hashes = grown;
     }
     for (let u = 0; u < count; u++) hashes[at++] = names[u] as number;
     if (peer.phone !== undefined) hashes[at++] = peerHashes.phone;
+    if (peer.complete !== undefined) hashes[at++] = peerHashes.complete;
   }
   return { peers: copies, hashes };
 }

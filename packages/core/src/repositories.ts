@@ -61,14 +61,24 @@ export interface PeerRepository {
    * One whose `writesCopyBytes` is true gets the caller's validated array as it is when
    * it is normalized already (`checkPeerBatch`), and must not change it.
    *
-   * `hashes`, given to an in-order repository with the caller's batch (never with a
-   * normalized one): what core hashed while checking it, in batch order, each peer's
+   * An in-order repository's peers hold the caller's own Uint8Array as `complete`
+   * (core checked it by its internals: a real Uint8Array, at most MAX_COMPLETE_BYTES
+   * long then). It must copy it before it returns, reading it through intrinsics only
+   * (`%TypedArray%.prototype.set` into its own array, indexed reads), never its
+   * `length` or other properties (a subclass or an own property could answer anything),
+   * and copy the length core checked whatever the array's length is by then (a caller's
+   * getter run later in the batch may have resized or detached its buffer).
+   *
+   * `checked`, given to an in-order repository with the caller's batch (never with a
+   * normalized one): what core found while checking it, in batch order, each peer's
    * usernames' `usernameHash` (validate.ts: a 31-bit FNV-1a of the characters each
-   * `| 0x20`, so a name hashes as its lower-cased form does) then its phone's
-   * `phoneHash` when it has one. A repository indexing names by the same hashes may use
-   * them instead of hashing again (memory); it must read them before it returns.
+   * `| 0x20`, so a name hashes as its lower-cased form does), then its phone's
+   * `phoneHash` when it has one, then its `complete` bytes' length when it has them. A
+   * repository indexing names by the same hashes may use them instead of hashing again
+   * (memory); it must read them before it returns. Without it (a normalized batch) the
+   * length is `bytesLength(complete)`.
    */
-  upsert(peers: readonly Peer[], hashes?: Int32Array): MaybePromise<void>;
+  upsert(peers: readonly Peer[], checked?: Int32Array): MaybePromise<void>;
   getById(type: PeerType, id: bigint): MaybePromise<Peer | null>;
   /**
    * `username` is already lower-cased. Return the owner, min or not. `hash` is core's

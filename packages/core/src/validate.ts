@@ -459,10 +459,11 @@ export function phoneHash(value: unknown): number {
 
 /**
  * What the last isPeer call that answered true hashed (usernameHash of each username, in
- * order; phoneHash of the phone, -1 without one). Module state, read right after that
- * call by checkPeerBatch: no array per peer.
+ * order; phoneHash of the phone, -1 without one), and takeCheckedPeer's length of the
+ * peer's `complete` bytes (when it has them). Module state, read right after that call
+ * by checkPeerBatch and takeCheckedPeersHashed: no array per peer.
  */
-export const peerHashes = { names: [0], phone: -1 };
+export const peerHashes = { names: [0], phone: -1, complete: 0 };
 
 /** A username: 1-64 ASCII letters, digits and underscores (`/^[A-Za-z0-9_]{1,64}$/`). */
 export function isUsername(value: unknown): value is string {

@@ -1,4 +1,4 @@
-import { peerIdFromKey, peerIdKey, usernameKey, type Peer, type PeerListPage, type PeerPosition, type PeerRepository, type PeerType } from '@mtstore/core';
+import { bytesLength, peerIdFromKey, peerIdKey, usernameKey, type Peer, type PeerListPage, type PeerPosition, type PeerRepository, type PeerType } from '@mtstore/core';
 import { peerRef } from './names.js';
 import { MANY_USERNAMES, MIN_FALSE, MIN_TRUE, PEER_TYPES as TYPES, SessionPart, StoredPeer, TYPE_MASK, type PeerBytes, type PeerTable } from './store.js';
 
@@ -15,15 +15,15 @@ export class MemoryPeers extends SessionPart implements PeerRepository {
 
   /**
    * Applies the batch in order before returning (client.ts: `peersUpsertInOrder`).
-   * `hashes`: core's hashes of the batch's names (PeerRepository.upsert), the name
-   * indexes' own: its names are not hashed again. Without them (a batch core
-   * normalized) each name is hashed here.
+   * `checked`: core's hashes of the batch's names, the name indexes' own, and its bytes'
+   * lengths (PeerRepository.upsert): its names are not hashed again. Without it (a batch
+   * core normalized) each name is hashed here and each length read by bytesLength.
    */
-  upsert(peers: readonly Peer[], hashes?: Int32Array): void {
+  upsert(peers: readonly Peer[], checked?: Int32Array): void {
     this.fence();
     const table = this.entry().peers;
     let at = 0;
-    for (const peer of peers) at = putPeer(table, peer, hashes, at);
+    for (const peer of peers) at = putPeer(table, peer, checked, at);
     // Stryker disable next-line ConditionalExpression: equivalent: compacting on every upsert or never changes memory use only (compaction itself is checked by the kit's TL bytes trait)
     if (table.bytes.wasteful()) table.bytes.compact(records(table));
   }
@@ -151,18 +151,22 @@ function usernameList(usernames: StoredPeer['usernames']): readonly string[] {
 /**
  * Stores one peer of a batch, core's validated copies of the caller's peers
  * (`peersUpsertInOrder`: nothing of it is kept, its fields are copied out before the
- * upsert returns; `complete` may be a view of the caller's bytes): core's mergePeer rule against the stored record (a min peer keeps
+ * upsert returns; `complete` is the caller's Uint8Array, read through intrinsics only:
+ * PeerBytes.add): core's mergePeer rule against the stored record (a min peer keeps
  * the stored non-min access hash, min flag and TL bytes), then its usernames and phone
  * move to it from whoever held them. Applied in order, a batch's peers resolve as
  * `normalizePeerBatch` says: a peer given twice merges as if upserted twice, and a
- * later claim of a username or phone takes it from an earlier peer. `hashes` from `at`:
- * core's hashes of the peer's usernames, then of its phone when it has one (see
- * MemoryPeers.upsert); returns where the next peer's start.
+ * later claim of a username or phone takes it from an earlier peer. `checked` from `at`
+ * (PeerRepository.upsert): core's hashes of the peer's usernames, then of its phone
+ * when it has one, then its bytes' length when it has them; returns where the next
+ * peer's start.
  */
-function putPeer(table: PeerTable, incoming: Peer, hashes: Int32Array | undefined, at: number): number {
+function putPeer(table: PeerTable, incoming: Peer, checked: Int32Array | undefined, at: number): number {
   const usernames = incoming.usernames;
   const count = usernames.length;
-  const next = at + count + (incoming.phone === undefined ? 0 : 1);
+  const phoneAt = at + count;
+  const lengthAt = incoming.phone === undefined ? phoneAt : phoneAt + 1;
+  const next = incoming.complete === undefined ? lengthAt : lengthAt + 1;
   const map = table.byId[incoming.type];
   const key = peerIdKey(incoming.id);
   let place = map.probe(key);
@@ -172,8 +176,10 @@ function putPeer(table: PeerTable, incoming: Peer, hashes: Int32Array | undefine
   let complete = -1;
   if (keepHash) complete = previous.complete;
   else if (incoming.complete !== undefined) {
+    const source = incoming.complete;
+    const length = checked === undefined ? bytesLength(source) : (checked[lengthAt] as number);
     // A re-upsert usually brings the same TL bytes: keep the stored entry then.
-    complete = previous !== undefined && previous.complete >= 0 && bytes.same(previous.complete, incoming.complete) ? previous.complete : bytes.add(incoming.complete);
+    complete = previous !== undefined && previous.complete >= 0 && bytes.same(previous.complete, source, length) ? previous.complete : bytes.add(source, length);
   }
   if (previous !== undefined && previous.complete >= 0 && previous.complete !== complete) bytes.release(previous.complete);
   let peer: StoredPeer;
@@ -225,7 +231,7 @@ function putPeer(table: PeerTable, incoming: Peer, hashes: Int32Array | undefine
   const byUsername = table.byUsername;
   for (let k = 0; k < count; k++) {
     const username = usernames[k] as string;
-    const owner = byUsername.claim(username, ref, hashes === undefined ? byUsername.hash(username) : (hashes[at + k] as number));
+    const owner = byUsername.claim(username, ref, checked === undefined ? byUsername.hash(username) : (checked[at + k] as number));
     if (owner === undefined || owner === peer) continue;
     // The index keeps no key (names.ts): `lower` is only compared with, not stored.
     const lower = usernameKey(username);
@@ -242,7 +248,7 @@ function putPeer(table: PeerTable, incoming: Peer, hashes: Int32Array | undefine
   const phone = peer.phone;
   // Stryker disable next-line ConditionalExpression: equivalent: an `undefined` phone key is never looked up (core rejects getByPhone(undefined))
   if (phone !== undefined) {
-    const owner = table.byPhone.claim(phone, ref, hashes === undefined ? table.byPhone.hash(phone) : (hashes[at + count] as number));
+    const owner = table.byPhone.claim(phone, ref, checked === undefined ? table.byPhone.hash(phone) : (checked[phoneAt] as number));
     if (owner !== undefined && owner !== peer) owner.phone = undefined;
   }
   return next;

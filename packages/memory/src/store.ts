@@ -66,6 +66,20 @@ export const MIN_TRUE = 8;
 /** StoredPeer.flags: `usernames` is an array (two or more). */
 export const MANY_USERNAMES = 16;
 
+/** %TypedArray%.prototype's `length` getter: a typed array's length from its internals (0 when detached or out of bounds). */
+const typedArrayLength = Reflect.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype) as object, 'length')?.get as (this: Uint8Array) => number;
+const apply = Reflect.apply;
+
+/**
+ * PeerBytes.add's copy of a caller's bytes whose length is no longer the one core checked:
+ * byte by byte (indexed reads of a typed array go to its elements, never a getter; past
+ * its end they answer undefined, stored as 0). Apart, so that add stays small enough to
+ * be inlined into putPeer.
+ */
+function copyChanged(target: Uint8Array, offset: number, source: Uint8Array, length: number): void {
+  for (let i = 0; i < length; i++) target[offset + i] = (source[i] as number | undefined) ?? 0;
+}
+
 /**
  * The TL bytes (`Peer.complete`) of one session's peers, back to back in one buffer:
  * each entry is its length in 3 bytes (little-endian; at most 65,536) and the bytes.
@@ -84,17 +98,27 @@ export class PeerBytes {
   /** Bytes of entries no record points at. */
   garbage = 0;
 
-  /** Appends `bytes` (copied): returns where the entry starts. */
-  add(bytes: Uint8Array): number {
+  /**
+   * Appends a copy of `bytes`, a caller's Uint8Array core checked to be `length` bytes
+   * long (PeerRepository.upsert: read through intrinsics only): returns where the entry
+   * starts. The entry is `length` bytes whatever `bytes` holds by now: when its length
+   * changed since core's check (a buffer resized or detached by a caller's getter later in
+   * the batch) its bytes are read one by one, a missing one as 0, and nothing throws
+   * half-way through a batch.
+   */
+  add(bytes: Uint8Array, length: number): number {
     const at = this.used;
-    const length = bytes.length;
     const end = at + 3 + length;
     if (end > this.buffer.length) this.#grow(end);
     const buffer = this.buffer;
     buffer[at] = length & 0xff;
     buffer[at + 1] = (length >> 8) & 0xff;
     buffer[at + 2] = length >> 16;
-    buffer.set(bytes, at + 3);
+    // %TypedArray%.prototype.set reads a typed array source by its internals (no getter
+    // runs); it throws for a detached or out-of-bounds one, whose length reads 0 here.
+    if (apply(typedArrayLength, bytes, []) === length) {
+      if (length > 0) buffer.set(bytes, at + 3);
+    } else copyChanged(buffer, at + 3, bytes, length);
     this.used = end;
     return at;
   }
@@ -112,11 +136,12 @@ export class PeerBytes {
 
   /** True when the entry at `at` holds exactly `bytes`. */
   // Stryker disable next-line BlockStatement: equivalent: never the same only stores the bytes again (memory use)
-  same(at: number, bytes: Uint8Array): boolean {
-    if (this.lengthAt(at) !== bytes.length) return false;
+  same(at: number, bytes: Uint8Array, length: number): boolean {
+    // `length`: what core checked (see add); indexed reads only.
+    if (this.lengthAt(at) !== length) return false;
     const buffer = this.buffer;
     const start = at + 3;
-    for (let i = 0; i < bytes.length; i++) if (buffer[start + i] !== bytes[i]) return false;
+    for (let i = 0; i < length; i++) if (buffer[start + i] !== bytes[i]) return false;
     // Stryker disable next-line BooleanLiteral: equivalent: never the same only stores the bytes again (memory use)
     return true;
   }

@@ -18,6 +18,46 @@ import { MemorySessionStorage, MemoryStorage, MemoryStore } from '../src/index.j
 import { entryKeyId } from '../src/store.js';
 
 describe('memory adapter', () => {
+  it('TL bytes whose buffer a later peer of the batch resizes are stored at the length core checked, and the batch is applied whole', async () => {
+    // Memory copies each peer's bytes from the caller's array as it applies the batch,
+    // after core has read every peer: a getter of a later peer can resize (or detach) an
+    // earlier peer's buffer in between. A view of the checked length over a shrunk buffer
+    // is out of bounds (the copy threw half-way through the batch); a length-tracking
+    // array over a grown one is longer than what was checked.
+    const storage = new MemoryStorage({ name: 'resized' });
+    // Resizable buffers (Node 20) are past this project's ES2022 lib.
+    const Resizable = ArrayBuffer as unknown as new (length: number, options: { maxByteLength: number }) => ArrayBuffer & { resize(length: number): void };
+    const shrunk = new Resizable(100, { maxByteLength: 400 });
+    const grown = new Resizable(100, { maxByteLength: 400 });
+    const a = new Uint8Array(shrunk);
+    const b = new Uint8Array(grown);
+    a.fill(7);
+    b.fill(9);
+    const later = {
+      type: 'user',
+      id: 3n,
+      accessHash: 0n,
+      usernames: ['later'],
+      get updatedAt(): number {
+        shrunk.resize(10);
+        grown.resize(300);
+        new Uint8Array(grown).fill(5, 100);
+        return 0;
+      },
+    };
+    await storage.peers.upsert([
+      { type: 'user', id: 1n, accessHash: 0n, usernames: ['first'], updatedAt: 0, complete: a },
+      { type: 'user', id: 2n, accessHash: 0n, usernames: ['second'], updatedAt: 0, complete: b },
+      later as Peer,
+    ]);
+    expect(a.length).toBe(10);
+    expect(b.length).toBe(300);
+    expect(Array.from((await storage.peers.getById('user', 1n))?.complete ?? [])).toEqual([...Array.from({ length: 10 }, () => 7), ...Array.from({ length: 90 }, () => 0)]);
+    expect(Array.from((await storage.peers.getById('user', 2n))?.complete ?? [])).toEqual(Array.from({ length: 100 }, () => 9));
+    expect((await storage.peers.getByUsername('later'))?.id).toBe(3n);
+    await storage.close();
+  });
+
   it('a peer whose usernames array upserts a batch of its own while it is read keeps its names findable (core hands memory the hashes of its check)', async () => {
     // Core's check leaves each peer's name hashes in module state (peerHashes) for the
     // repository: a caller's Proxy array running a nested upsert (synchronous on memory)
