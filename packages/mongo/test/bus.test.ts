@@ -4,7 +4,7 @@
  * sequence numbers under racing publishers, retention, holes in the sequence.
  */
 import { MongoClient } from 'mongodb';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import type { SessionEvent } from '@mtstore/core';
 import { randomNamespace, waitFor } from '@mtstore/conformance/vitest';
 import { MongoSessionEventBus, type MongoSessionEventBusOptions } from '../src/index.js';
@@ -105,6 +105,53 @@ if (server.available) {
       const error = (await forced.subscribe(() => {}).catch((e: unknown) => e)) as Error & { code?: string };
       expect(error.code).toBe('MTSTORE_STORAGE_UNAVAILABLE');
       expect(error.message).toMatch(/does not support change streams/);
+    });
+  });
+
+  describe('refusals', () => {
+    it('each names the call: an invalid event or listener is InvalidArgumentError, publish and subscribe on a closed bus StorageClosedError', async () => {
+      database = randomNamespace();
+      const bus = open({ mode: 'poll' });
+      const refusal = (call: Promise<unknown>) => call.then(() => 'resolved', (error: unknown) => error);
+      expect(await refusal(bus.publish({ ...event(1), type: 'nonsense' } as never))).toMatchObject({
+        code: 'MTSTORE_INVALID_ARGUMENT',
+        message: expect.stringMatching(/^MongoSessionEventBus\.publish: ./),
+      });
+      expect(await refusal(bus.subscribe('listener' as never))).toMatchObject({
+        code: 'MTSTORE_INVALID_ARGUMENT',
+        message: 'MongoSessionEventBus.subscribe: listener must be a function',
+      });
+      await bus.close();
+      expect(await refusal(bus.publish(event(1)))).toMatchObject({ code: 'MTSTORE_STORAGE_CLOSED', message: 'MongoSessionEventBus.publish: the bus is closed' });
+      expect(await refusal(bus.subscribe(() => {}))).toMatchObject({ code: 'MTSTORE_STORAGE_CLOSED', message: 'MongoSessionEventBus.subscribe: the bus is closed' });
+    });
+
+    it('a bus closed while a subscribe is under way: the subscribe is StorageClosedError saying so, and no feed is left polling', async () => {
+      database = randomNamespace();
+      const bus = open({ mode: 'poll', pollInterval: 20 });
+      const subscribing = bus.subscribe(() => {}).then(() => 'resolved', (error: unknown) => error);
+      await bus.close();
+      expect(await subscribing).toMatchObject({ code: 'MTSTORE_STORAGE_CLOSED', message: 'MongoSessionEventBus.subscribe: the bus was closed while subscribing' });
+    });
+
+    it('a bus closed while its feed opens (mode auto: the change stream asked for): the subscribe is StorageClosedError saying so', async () => {
+      database = randomNamespace();
+      // Its own client, whose commands are seen: close() comes once the change stream is asked for.
+      const client = new MongoClient(MONGODB_URL, { monitorCommands: true, serverSelectionTimeoutMS: 5_000 });
+      try {
+        const bus = new MongoSessionEventBus({ client, database });
+        await bus.publish(event(1));
+        let closing: Promise<void> | undefined;
+        client.on('commandStarted', (command) => {
+          if (command.commandName === 'aggregate') closing ??= bus.close();
+        });
+        const subscribing = bus.subscribe(() => {}).then(() => 'resolved', (error: unknown) => error);
+        expect(await subscribing).toMatchObject({ code: 'MTSTORE_STORAGE_CLOSED', message: 'MongoSessionEventBus.subscribe: the bus was closed while subscribing' });
+        expect(closing).toBeDefined();
+        await closing;
+      } finally {
+        await client.close();
+      }
     });
   });
 
@@ -237,6 +284,22 @@ if (server.available) {
    * same refusal and the publish never settled (nor close(), which waits for it): the
    * tests' timeouts stop them.
    */
+  it('without onError, what it would be told goes to console.error', async () => {
+    database = randomNamespace();
+    const printed = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      const bus = open({ mode: 'poll', pollInterval: 20 });
+      const heard: SessionEvent[] = [];
+      await bus.subscribe((e) => heard.push(e));
+      await events().insertOne({ _id: 1n, event: '{"t":"x"}', at: new Date() });
+      await bus.publish(event(2));
+      await waitFor(() => heard.length >= 1, 5_000, 'the event after the bad one');
+      expect(printed).toHaveBeenCalledWith('MongoSessionEventBus: reading session events failed; retrying', expect.objectContaining({ code: 'MTSTORE_CORRUPT_DATA' }));
+    } finally {
+      printed.mockRestore();
+    }
+  });
+
   describe('a duplicate key in another unique index', () => {
     it('fails the publishes of its batch with the server\'s error, after those stored before it; the bus goes on', { timeout: 30_000 }, async () => {
       database = randomNamespace();

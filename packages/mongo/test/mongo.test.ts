@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { Binary, Long, MongoClient, MongoServerError, type Collection, type Document } from 'mongodb';
 import { InvalidArgumentError } from '@mtstore/core';
 import { fullSession, minimalSession, peer } from '@mtstore/conformance/vitest';
-import { collectionNames, MongoSessionEventBus, MongoSessionStorage, MongoStorage, SCHEMA_VERSION } from '../src/index.js';
+import { collectionNames, MongoSessionEventBus, MongoSessionStorage, MongoStorage, SCHEMA_VERSION, type MongoSessionEventBusOptions } from '../src/index.js';
 import { ensureIndex } from '../src/schema.js';
 import { adminClient, MONGODB_URL, plain, scratch, server, urlFor } from './server.js';
 
@@ -50,6 +50,29 @@ if (server.available) {
           expect((error as { code?: string }).code).toBe('MTSTORE_INVALID_ARGUMENT');
         }
       }
+    });
+
+    it("the bus's mode, maxEvents, maxAge and onError: a value it cannot use is InvalidArgumentError naming the option, before any I/O; the edges are accepted", async () => {
+      const client = new MongoClient(MONGODB_URL);
+      const refused = (options: Partial<MongoSessionEventBusOptions>, message: string) =>
+        expect(() => new MongoSessionEventBus({ client, ...options }), inspect(options)).toThrow(
+          expect.objectContaining({ code: 'MTSTORE_INVALID_ARGUMENT', message: expect.stringContaining(`MongoSessionEventBus: ${message}`) }),
+        );
+      for (const name of ['maxEvents', 'maxAge'] as const) {
+        for (const value of [0, -1, 1.5, Number.NaN, Infinity, '10', null]) refused({ [name]: value as never }, `${name} must be a positive integer, got `);
+      }
+      for (const mode of ['fast', '', 'Poll', 1]) refused({ mode: mode as never }, "mode must be 'auto', 'changeStream' or 'poll', got ");
+      refused({ onError: 'log' as never }, 'onError must be a function');
+      // A misspelt option is named with the one it is nearest to.
+      refused({ pollIntervall: 5 } as never, 'unknown option "pollIntervall" (did you mean "pollInterval"?)');
+      expect(() => new MongoSessionEventBus(undefined as never)).toThrow(expect.objectContaining({ code: 'MTSTORE_INVALID_ARGUMENT', message: expect.stringMatching(/^MongoSessionEventBus: /) }));
+      const accepted = [
+        ...(['auto', 'changeStream', 'poll'] as const).map((mode) => new MongoSessionEventBus({ client, mode })),
+        new MongoSessionEventBus({ client, maxEvents: 1, maxAge: 1, onError: () => {} }),
+        new MongoSessionEventBus({ client, maxEvents: 2 ** 53 - 1, maxAge: 2 ** 31 }),
+      ];
+      for (const bus of accepted) await bus.close();
+      await client.close();
     });
 
     it('an invalid writeMode of any type is InvalidArgumentError described safely (no TypeError, no key echoed)', () => {
@@ -108,6 +131,13 @@ if (server.available) {
       const c = track(new MongoStorage({ url: urlFor('from_path'), database: 'explicit', collectionPrefix: '' }));
       expect([c.database, c.collectionPrefix]).toEqual(['explicit', '']);
       expect(inspect(c)).toBe('MongoStorage { name: "default", database: "explicit", collectionPrefix: "", closed: false }');
+    });
+
+    it('a bus shows its database, prefix and whether it is closed in util.inspect', async () => {
+      const bus = new MongoSessionEventBus({ url: urlFor('from_path'), collectionPrefix: 'tg_' });
+      expect(inspect(bus)).toBe('MongoSessionEventBus { database: "from_path", collectionPrefix: "tg_", closed: false }');
+      await bus.close();
+      expect(inspect(bus)).toBe('MongoSessionEventBus { database: "from_path", collectionPrefix: "tg_", closed: true }');
     });
   });
 
