@@ -18,41 +18,20 @@ import { SessionTable } from './sessions.js';
  * string's header — with 100k peers each such read is a likely cache miss.
  */
 export class StoredPeer {
-  // Declared, not class fields (or parameter properties, which emit fields under ES2022):
-  // a field is defined as undefined before the constructor runs, ~40 instructions more a
-  // record (callgrind, node bench/memory-insert-icount.mjs). Each is set once, below.
-  /** The type's index in PEER_TYPES | MIN_FALSE or MIN_TRUE (neither: absent) | MANY_USERNAMES. */
-  declare flags: number;
-  /** The id as its `byId` key (see PeerTable.byId). */
-  declare readonly key: number | bigint;
-  declare accessHash: bigint;
-  /** None: undefined; one: that string; more (MANY_USERNAMES set): an array owned by the store (copied out). */
-  declare usernames: string | readonly string[] | undefined;
-  declare updatedAt: number;
-  declare phone: string | undefined;
-  declare displayName: string | undefined;
-  /** Where `Peer.complete` starts in the table's PeerBytes; -1: absent. */
-  declare complete: number;
-
   constructor(
-    flags: number,
-    key: number | bigint,
-    accessHash: bigint,
-    usernames: string | readonly string[] | undefined,
-    updatedAt: number,
-    phone: string | undefined,
-    displayName: string | undefined,
-    complete: number,
-  ) {
-    this.flags = flags;
-    this.key = key;
-    this.accessHash = accessHash;
-    this.usernames = usernames;
-    this.updatedAt = updatedAt;
-    this.phone = phone;
-    this.displayName = displayName;
-    this.complete = complete;
-  }
+    /** The type's index in PEER_TYPES | MIN_FALSE or MIN_TRUE (neither: absent) | MANY_USERNAMES. */
+    public flags: number,
+    /** The id as its `byId` key (see PeerTable.byId). */
+    readonly key: number | bigint,
+    public accessHash: bigint,
+    /** None: undefined; one: that string; more (MANY_USERNAMES set): an array owned by the store (copied out). */
+    public usernames: string | readonly string[] | undefined,
+    public updatedAt: number,
+    public phone: string | undefined,
+    public displayName: string | undefined,
+    /** Where `Peer.complete` starts in the table's PeerBytes; -1: absent. */
+    public complete: number,
+  ) {}
 }
 
 /** Peer types by their index in StoredPeer.flags (also list()'s order). */
