@@ -15,7 +15,7 @@
 import { assertKvValue, describeValue, InvalidArgumentError, type Storage } from '@mtstore/core';
 import type { IKeyValueRepository } from '@mtcute/core';
 import type { ReportDropped } from './dropped.js';
-import { isTypedKey, type SessionKv } from './session-kv.js';
+import { isTypedKey, type SessionKv, type SessionWrite } from './session-kv.js';
 
 const ESCAPE = 0x25; // '%'
 /** core's longest kv key. */
@@ -84,6 +84,13 @@ const SECRET = { secret: true } as const;
 /** A pending value, or null for a pending delete. */
 type Pending = Uint8Array | null;
 
+/** What one save writes of kv (MtstoreKeyValue.take). */
+export interface KvWrite {
+  readonly session: SessionWrite | null;
+  /** The other entries, by stored key; null when none was pending. */
+  readonly entries: ReadonlyMap<string, Pending> | null;
+}
+
 export class MtstoreKeyValue implements IKeyValueRepository {
   readonly #storage: Storage;
   readonly #session: SessionKv;
@@ -143,16 +150,47 @@ export class MtstoreKeyValue implements IKeyValueRepository {
   }
 
   /**
-   * Writes what is pending, each entry on its own. One that failed stays pending
-   * (unless set again meanwhile) and the first such error is thrown; one core rejects
-   * (InvalidArgumentError: set() lets none through today) is dropped and reported.
+   * Takes what is pending for a save: the typed part (SessionKv.take) and the other
+   * entries, written by write() once the save's peers and references are stored (see
+   * the driver's save). The entries stay visible to get() until then.
    */
-  async save(): Promise<void> {
-    await this.#session.save();
-    if (this.#pending.size === 0) return;
-    const batch = this.#pending;
+  take(): KvWrite {
+    const session = this.#session.take();
+    if (this.#pending.size === 0) return { session, entries: null };
+    const entries = this.#pending;
     this.#pending = new Map();
-    this.#inFlight = batch;
+    this.#inFlight = entries;
+    return { session, entries };
+  }
+
+  /** A taken write that was not made: pending again, behind what was set since. */
+  restore(write: KvWrite): void {
+    if (write.session !== null) this.#session.restore(write.session);
+    if (write.entries !== null) this.#requeue(write.entries);
+  }
+
+  #requeue(entries: ReadonlyMap<string, Pending>): void {
+    for (const [key, value] of entries) if (!this.#pending.has(key)) this.#pending.set(key, value);
+    if (this.#inFlight === entries) this.#inFlight = new Map();
+  }
+
+  /**
+   * Writes what take() took, the typed part first, each other entry on its own. One
+   * that failed stays pending (unless set again meanwhile) and the first such error is
+   * thrown; one core rejects (InvalidArgumentError: set() lets none through today) is
+   * dropped and reported.
+   */
+  async write(write: KvWrite): Promise<void> {
+    const batch = write.entries;
+    if (write.session !== null) {
+      try {
+        await this.#session.write(write.session);
+      } catch (error) {
+        if (batch !== null) this.#requeue(batch);
+        throw error;
+      }
+    }
+    if (batch === null) return;
     try {
       const entries = [...batch];
       // Every key here is an untyped one: secret (see isSecretKey).

@@ -5,9 +5,10 @@
  * Write policy, as mtcute's own storages: auth keys are written at once; peers,
  * kv entries (typed session fields included) and reference messages are written by
  * the driver's `save()`, which mtcute calls after caching peers, on its save
- * interval, on disconnect and before exit. A write that failed stays pending for the
- * next save; one mtstore can never store is dropped and logged (ReportDropped)
- * instead, so it never blocks the writes after it.
+ * interval, on disconnect and before exit: peers and references first, kv (the update
+ * state with it) once they are stored (see MtstoreDriver.#save). A write that failed
+ * stays pending for the next save; one mtstore can never store is dropped and logged
+ * (ReportDropped) instead, so it never blocks the writes after it.
  */
 import { assertKnownOptions, InvalidArgumentError, optionNames, StorageClosedError, type LeaseAcquireOptions, type Storage } from '@mtstore/core';
 import type { ICorePlatform, IStorageDriver, ITelegramStorageProvider } from '@mtcute/core';
@@ -117,11 +118,28 @@ class MtstoreDriver implements IStorageDriver {
     return run;
   }
 
+  /**
+   * Peers and reference messages first, kv (update state, channel pts, DC options, user,
+   * the other entries) only once they are stored. mtcute's own SQLite storage commits a
+   * save in one transaction; here they are separate writes, and an update state stored
+   * ahead of the peers its updates brought would lose those peers for good after a crash
+   * or a failed peer write: mtcute resumes from the stored pts and never gets those
+   * updates again. The other way round (peers stored, state not) it fetches them again.
+   * Everything is taken in one tick, so the state written is never newer than the peers
+   * written before it; when those fail, the kv part stays pending for the next save.
+   */
   async #save(): Promise<void> {
-    const { peers, kv, refMessages } = this.#provider;
-    const results = await Promise.allSettled([peers.save(), kv.save(), refMessages.save()]);
+    const { peers, kv, refMessages, sessionKv } = this.#provider;
+    // Taking the typed kv part needs the stored session (mtcute's load has read it).
+    if (sessionKv.pending) await sessionKv.load();
+    const taken = kv.take();
+    const results = await Promise.allSettled([peers.save(), refMessages.save()]);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed !== undefined) throw failed.reason;
+    if (failed !== undefined) {
+      kv.restore(taken);
+      throw failed.reason;
+    }
+    await kv.write(taken);
   }
 
   /** A write the repositories dropped (see ReportDropped): a warning on mtcute's log, once it set the driver up. */

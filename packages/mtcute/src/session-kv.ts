@@ -70,6 +70,18 @@ function isStateKey(key: string): boolean {
   return key.startsWith('updates_');
 }
 
+/** What a save writes of the typed keys: taken when it starts (SessionKv.take), written after the peers (SessionKv.write). */
+export interface SessionWrite {
+  /** The keys changed, and the typed keys still held in kv. */
+  readonly dirty: readonly string[];
+  /** `deleteAll()` came before it. */
+  readonly cleared: boolean;
+  /** The values of those keys, of the update state and of the snapshot keys, when it was taken. */
+  readonly values: ReadonlyMap<string, Uint8Array>;
+}
+
+const EMPTY: ReadonlyMap<string, Uint8Array> = new Map();
+
 export class SessionKv {
   readonly #storage: Storage;
   /** Current values, as mtcute bytes. */
@@ -95,6 +107,8 @@ export class SessionKv {
   }
 
   #loading: Promise<void> | undefined;
+  /** The values of the write under way (take()): what it writes, whatever mtcute set since. The driver runs one save at a time. */
+  #written: ReadonlyMap<string, Uint8Array> = EMPTY;
 
   /**
    * Fills the values from the stored session and any typed entries left in the kv
@@ -244,28 +258,55 @@ export class SessionKv {
     return this.#cleared || this.#remark || this.#dirty.size > 0;
   }
 
-  /** Writes what changed since the last save. On failure the changes stay pending. */
-  async save(): Promise<void> {
-    if (!this.pending) return;
-    // Writing needs the stored session (DC entries to merge into, the snapshot's existence).
-    await this.load();
+  /**
+   * Takes what changed since the last save, with the values it is written as: those of
+   * now. The driver takes it in the same tick as the peers and references pending, and
+   * writes it (write()) only once they are stored, so a value mtcute sets meanwhile (a
+   * newer update state, whose updates brought peers still pending) waits for the next
+   * save. Needs the stored session loaded (load()). Null when nothing changed.
+   */
+  take(): SessionWrite | null {
+    if (!this.pending) return null;
     // Typed keys still held in kv are retried with every save, to move them into the session.
-    const dirty = [...new Set([...this.#dirty, ...this.#raw])];
-    const cleared = this.#cleared;
+    const dirty = this.#raw.size === 0 ? [...this.#dirty] : [...new Set([...this.#dirty, ...this.#raw])];
+    // Only the keys a write reads: the changed ones, the update state (a channel pts is
+    // written with it) and the DC options and user (the snapshot): not every channel's pts.
+    const values = new Map<string, Uint8Array>();
+    const keep = (key: string): void => {
+      const value = this.#values.get(key);
+      if (value !== undefined) values.set(key, value);
+    };
+    for (const key of dirty) keep(key);
+    for (const key of STATE_KEYS) keep(key);
+    for (const key of SNAPSHOT_KEYS) keep(key);
+    const write: SessionWrite = { dirty, cleared: this.#cleared, values };
     this.#dirty.clear();
     this.#cleared = false;
+    return write;
+  }
+
+  /** A taken write that was not made (the peers before it failed): its changes are pending again. */
+  restore(write: SessionWrite): void {
+    for (const key of write.dirty) this.#dirty.add(key);
+    if (write.cleared) this.#cleared = true;
+  }
+
+  /** Writes what take() took. On failure its changes are pending again. */
+  async write(write: SessionWrite): Promise<void> {
+    this.#written = write.values;
     try {
-      await this.#write(dirty, cleared);
+      await this.#write(write.dirty, write.cleared);
     } catch (error) {
-      for (const key of dirty) this.#dirty.add(key);
-      if (cleared) this.#cleared = true;
+      this.restore(write);
       throw error;
+    } finally {
+      this.#written = EMPTY;
     }
   }
 
   async #write(dirty: readonly string[], cleared: boolean): Promise<void> {
     if (this.#remark) await this.#writeMode();
-    const removedState = dirty.filter((key) => isStateKey(key) && !this.#values.has(key));
+    const removedState = dirty.filter((key) => isStateKey(key) && !this.#written.has(key));
     if (cleared || removedState.length > 0) await this.#rewrite(cleared, removedState);
 
     // A removed state key has nothing left to write: a copy of it still in kv goes too.
@@ -280,7 +321,7 @@ export class SessionKv {
       written = await this.#writeSnapshot(snapshotKeys);
       sort(snapshotKeys, written);
     }
-    const stateKeys = dirty.filter((key) => isStateKey(key) && this.#values.has(key));
+    const stateKeys = dirty.filter((key) => isStateKey(key) && this.#written.has(key));
     if (stateKeys.length > 0) sort(stateKeys, await this.#writeState(stateKeys));
     const dcKeys = new Set<string>(DC_KEYS);
     await this.#syncRaw(typed.filter((key) => !dcKeys.has(key)), fallback);
@@ -296,7 +337,7 @@ export class SessionKv {
   async #syncCopies(written: ReadonlySet<string>, fallback: ReadonlySet<string>): Promise<void> {
     const writes: Promise<void>[] = [];
     for (const key of DC_KEYS) {
-      if (fallback.has(key) || (!written.has(key) && !(key === KV_DC_MAIN && !this.#values.has(key)))) continue;
+      if (fallback.has(key) || (!written.has(key) && !(key === KV_DC_MAIN && !this.#written.has(key)))) continue;
       const want = this.#copyFor(key);
       const stored = this.#copies.get(key);
       if (want !== null) {
@@ -313,7 +354,7 @@ export class SessionKv {
 
   /** The kv copy DC key `key` needs beside the typed entry just written, or null for none. */
   #copyFor(key: string): Uint8Array | null {
-    const value = this.#values.get(key);
+    const value = this.#written.get(key);
     const entry = this.#homeEntry(key === KV_DC_MEDIA);
     const typed = entry === undefined ? null : dcOptionFromEntry(entry);
     if (value === undefined) return key === KV_DC_MAIN && entry !== undefined && typed === null ? NO_OPTION : null;
@@ -327,7 +368,7 @@ export class SessionKv {
       if (this.#raw.delete(key)) writes.push(this.#storage.kv.delete(key));
     }
     for (const key of fallback) {
-      const value = this.#values.get(key);
+      const value = this.#written.get(key);
       if (value === undefined) {
         const copied = this.#copies.delete(key);
         if (this.#raw.delete(key) || copied) writes.push(this.#storage.kv.delete(key));
@@ -341,7 +382,7 @@ export class SessionKv {
   }
 
   #option(key: string): BasicDcOption | null {
-    const bytes = this.#values.get(key);
+    const bytes = this.#written.get(key);
     return bytes === undefined ? null : parseBasicDcOption(bytes);
   }
 
@@ -389,8 +430,8 @@ export class SessionKv {
     }
     if (homeDcId === undefined) return new Set();
     // The user's DC follows the home DC, so a migration rewrites it too.
-    if (keys.includes(KV_CURRENT_USER) || (patch.dcs !== undefined && this.#values.has(KV_CURRENT_USER))) {
-      const bytes = this.#values.get(KV_CURRENT_USER);
+    if (keys.includes(KV_CURRENT_USER) || (patch.dcs !== undefined && this.#written.has(KV_CURRENT_USER))) {
+      const bytes = this.#written.get(KV_CURRENT_USER);
       const info = bytes === undefined ? null : parseCurrentUser(bytes);
       patch.user = info === null ? null : selfUserFromInfo(info, homeDcId);
     }
@@ -456,7 +497,7 @@ export class SessionKv {
         typed.add(key);
         continue;
       }
-      const bytes = this.#values.get(key);
+      const bytes = this.#written.get(key);
       const pts = bytes === undefined ? null : readUint32(bytes);
       if (pts === null || pts > INT32_MAX) continue;
       channels.push({ id, pts });
@@ -482,7 +523,7 @@ export class SessionKv {
   /** The update state when all four values are known and fit mtstore's ranges, else null. */
   #state(): UpdateState | null {
     const read = (key: string, unsigned = false): number | null => {
-      const bytes = this.#values.get(key);
+      const bytes = this.#written.get(key);
       const value = bytes === undefined ? null : unsigned ? readUint32(bytes) : readInt32(bytes);
       return value === null || value < 0 ? null : value;
     };
