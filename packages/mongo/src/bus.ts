@@ -598,7 +598,17 @@ export class MongoSessionEventBus implements SessionEventBus {
 
 /** The highest sequence number in the log, 0 when empty. */
 async function head(events: Collection<EventDocument>): Promise<bigint> {
-  const [last] = await events.find({}, { sort: { _id: -1 }, limit: 1, projection: { _id: 1 }, useBigInt64: true }).toArray();
+  const [last] = await events
+    .find(
+      {},
+      {
+        sort: { _id: -1 },
+        limit: 1,
+        // Stryker disable next-line ObjectLiteral,BooleanLiteral: equivalent: only `_id` is read (the projection saves bytes), and int64FromStorage takes the driver's number or Long as well as a bigint
+        projection: { _id: 1 }, useBigInt64: true,
+      },
+    )
+    .toArray();
   return last === undefined ? 0n : int64FromStorage(last._id, 'session event _id');
 }
 
@@ -653,6 +663,7 @@ export async function append(events: Collection<EventDocument>, texts: readonly 
     /** The insert's failure, and its write error if it was a duplicate key. */
     let refused: { error: unknown; duplicate: WriteFailure | undefined } | undefined;
     try {
+      // Stryker disable next-line ObjectLiteral: equivalent: the driver's insertMany is ordered unless told otherwise (said here because append relies on it)
       await events.insertMany(documents, { ordered: true });
     } catch (error) {
       // An ordered insert stops at its first failure: the documents before it are stored.
@@ -661,7 +672,12 @@ export async function append(events: Collection<EventDocument>, texts: readonly 
       taken = failed?.index ?? 0;
       refused = { error, duplicate: failed?.code === DUPLICATE_KEY ? failed : undefined };
     }
-    if (taken > 0 && Date.now() - since >= busInternals.pruneGuardMs / 3) slow = true;
+    if (
+      taken > 0 &&
+      // Stryker disable next-line EqualityOperator: equivalent where `>=` becomes `>`: a stall of a third of the guard to the millisecond is told apart by no test and no outage (its `<` goes with it: the stalled-publisher tests kill it)
+      Date.now() - since >= busInternals.pruneGuardMs / 3
+    )
+      slow = true;
     for (let i = 0; i < taken; i++) stored();
     if (taken > 0) first ??= seq;
     next += taken;
@@ -690,6 +706,7 @@ export async function append(events: Collection<EventDocument>, texts: readonly 
     }
     // Another publisher took the number at `taken`: the next one, or the current head.
     since = Date.now();
+    // Stryker disable next-line ConditionalExpression: equivalent where it becomes true: the head read again on every retry (a read more each; every number above the head is one to try); its `false` goes with it (the four-numbers-taken test kills it)
     seq = attempt % 4 === 0 ? (await head(events)) + 1n : seq + BigInt(taken) + 1n;
   }
 }
@@ -722,6 +739,7 @@ async function markLost(events: Collection<EventDocument>): Promise<void> {
       await events.insertOne({ _id: seq, at: new Date(), lost: true });
       return;
     } catch (error) {
+      // Stryker disable next-line ConditionalExpression,OptionalChaining: equivalent where every failure counts as a duplicate (`true`): numberTaken() still asks the log whether the number is stored, and a number taken means the mark must go higher whatever the error; `?.` (the driver never rejects with null); its `false` goes with them (the mark-meets-a-taken-number test kills it)
       const duplicate = (error as { code?: unknown } | null)?.code === DUPLICATE_KEY ? (error as WriteFailure) : undefined;
       if (!(await numberTaken(events, duplicate, seq))) throw error;
     }
@@ -765,7 +783,9 @@ interface WriteFailure {
 async function numberTaken(events: Collection<EventDocument>, duplicate: WriteFailure | undefined, seq: bigint): Promise<boolean> {
   if (duplicate === undefined) return false;
   const said = idIndexSaid(duplicate, events.namespace);
+  // Stryker disable next-line ConditionalExpression: equivalent where MongoDB's word is ignored (`false`): the log lookup below answers the same (a number taken holds its document; one another index refused is free), a read more; its `true` goes with it (the racing tests kill it)
   if (said !== undefined) return said;
+  // Stryker disable next-line ObjectLiteral: equivalent: `_id` is unique, so the count is 0 or 1 with or without the limit
   return (await events.countDocuments({ _id: seq }, { limit: 1 })) > 0;
 }
 
@@ -790,6 +810,7 @@ export function idIndexSaid(duplicate: WriteFailure, namespace: string): boolean
  */
 function firstWriteError(error: unknown): (WriteFailure & { index: number }) | undefined {
   // By name too: an application's own client may come from another copy of the driver.
+  // Stryker disable next-line OptionalChaining: equivalent: the driver never rejects with null or undefined
   if (!(error instanceof MongoBulkWriteError) && (error as { name?: unknown } | null)?.name !== 'MongoBulkWriteError') return undefined;
   const errors = (error as MongoBulkWriteError).writeErrors;
   const first = Array.isArray(errors) ? errors[0] : errors;

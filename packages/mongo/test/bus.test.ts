@@ -3,7 +3,7 @@
  * 1.x: no change streams, so the polling transport): transport choice, unique
  * sequence numbers under racing publishers, retention, holes in the sequence.
  */
-import { MongoClient } from 'mongodb';
+import { MongoClient, type MongoBulkWriteError } from 'mongodb';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import type { SessionEvent } from '@mtstore/core';
 import { randomNamespace, waitFor } from '@mtstore/conformance/vitest';
@@ -245,6 +245,188 @@ if (server.available) {
       ]);
     });
 
+    it("a duplicate number met through an application's client from another copy of the driver (its MongoBulkWriteError not this copy's class) is told apart the same way", async () => {
+      database = randomNamespace();
+      const collection = events();
+      await collection.insertOne({ _id: 1n, event: wire(1), at: new Date() });
+      // The real collection; its first insertMany meets number 3 taken, and its error comes
+      // back as another copy of the driver would make it: the same fields, another class.
+      let raced = false;
+      const otherDriver = new Proxy(collection, {
+        get(target, key) {
+          const value = Reflect.get(target, key, target) as unknown;
+          if (key === 'insertMany' && !raced) {
+            return async (...args: Parameters<typeof collection.insertMany>) => {
+              raced = true;
+              await target.insertOne({ _id: 3n, event: wire(99), at: new Date() });
+              try {
+                return await target.insertMany(...args);
+              } catch (error) {
+                const { name, message, writeErrors } = error as MongoBulkWriteError;
+                throw Object.assign(new Error(message), { name, writeErrors });
+              }
+            };
+          }
+          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+      let stored = 0;
+      const appended = await append(otherDriver, [wire(10), wire(11), wire(12)], () => stored++, markMustSucceed);
+      expect(stored).toBe(3);
+      expect(appended).toEqual({ first: 2n, last: 5n });
+      expect(await sequence()).toEqual([1n, 2n, 3n, 4n, 5n]);
+    });
+
+    it('a duplicate whose check fails (FerretDB does not say which index: the number is looked up): the append fails with the check\'s error', async () => {
+      database = randomNamespace();
+      const collection = events();
+      await collection.insertOne({ _id: 1n, event: wire(1), at: new Date() });
+      const checkFailed = new Error('the check of the number failed');
+      let raced = false;
+      const failingCheck = new Proxy(collection, {
+        get(target, key) {
+          const value = Reflect.get(target, key, target) as unknown;
+          if (key === 'insertMany' && !raced) {
+            return async (...args: Parameters<typeof collection.insertMany>) => {
+              raced = true;
+              await target.insertOne({ _id: 2n, event: wire(99), at: new Date() });
+              return target.insertMany(...args);
+            };
+          }
+          if (key === 'countDocuments') return () => Promise.reject(checkFailed);
+          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+      let stored = 0;
+      const failure = await append(failingCheck, [wire(10)], () => stored++, markMustSucceed).then(
+        () => 'resolved',
+        (error: unknown) => error,
+      );
+      expect(failure).toBe(checkFailed);
+      expect(stored).toBe(0);
+    });
+
+    it('the first number taken by another publisher: the append stores from the next and says so (first, last)', async () => {
+      database = randomNamespace();
+      const collection = events();
+      await collection.insertOne({ _id: 1n, event: wire(1), at: new Date() });
+      let raced = false;
+      const racing = new Proxy(collection, {
+        get(target, key) {
+          const value = Reflect.get(target, key, target) as unknown;
+          if (key === 'insertMany' && !raced) {
+            return async (...args: Parameters<typeof collection.insertMany>) => {
+              raced = true;
+              await target.insertOne({ _id: 2n, event: wire(99), at: new Date() });
+              return target.insertMany(...args);
+            };
+          }
+          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+      let stored = 0;
+      expect(await append(racing, [wire(10), wire(11)], () => stored++, markMustSucceed)).toEqual({ first: 3n, last: 4n });
+      expect(stored).toBe(2);
+      expect(await sequence()).toEqual([1n, 2n, 3n, 4n]);
+    });
+
+    it('four numbers in a row taken by other publishers, the head gone far on meanwhile: the append goes on from the current head, not below it', async () => {
+      database = randomNamespace();
+      const collection = events();
+      await collection.insertOne({ _id: 1n, event: wire(1), at: new Date() });
+      // Before each of its first four inserts another publisher takes the number it tries;
+      // before the fourth the head also goes to 20 (as if 6..19 were published and pruned).
+      let calls = 0;
+      const racing = new Proxy(collection, {
+        get(target, key) {
+          const value = Reflect.get(target, key, target) as unknown;
+          if (key === 'insertMany') {
+            return async (documents: EventDocument[], ...rest: never[]) => {
+              calls++;
+              if (calls <= 4) await target.insertOne({ _id: (documents[0] as EventDocument)._id, event: wire(90 + calls), at: new Date() });
+              if (calls === 4) await target.insertOne({ _id: 20n, event: wire(95), at: new Date() });
+              return target.insertMany(documents, ...rest);
+            };
+          }
+          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+      expect(await append(racing, [wire(10)], () => {}, markMustSucceed)).toEqual({ first: 21n, last: 21n });
+      expect(await sequence()).toEqual([1n, 2n, 3n, 4n, 5n, 20n, 21n]);
+    });
+
+    it('an insert answered at once that fails after storing part of its batch: no lost mark, whatever was published since', async () => {
+      database = randomNamespace();
+      const collection = events();
+      await collection.insertOne({ _id: 1n, event: wire(1), at: new Date() });
+      // Its second document refused; once it has failed, another publisher's event (10) is there before any later read.
+      let inserted = false;
+      const refusing = new Proxy(collection, {
+        get(target, key) {
+          const value = Reflect.get(target, key, target) as unknown;
+          if (key === 'insertMany') {
+            return async (documents: EventDocument[], ...rest: never[]) => {
+              try {
+                return await target.insertMany(refusedAt(1)(documents), ...rest);
+              } finally {
+                inserted = true;
+              }
+            };
+          }
+          if (key === 'find') {
+            return (...args: Parameters<typeof collection.find>) => {
+              if (!inserted) return target.find(...args);
+              const cursor = target.find(...args);
+              return { toArray: async () => {
+                await target.insertOne({ _id: 10n, event: wire(97), at: new Date() });
+                return cursor.toArray();
+              } };
+            };
+          }
+          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+      const failure = await append(refusing, [wire(10), wire(11)], () => {}, markMustSucceed).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(failure).toMatchObject({ name: 'MongoBulkWriteError', code: 2 });
+      // Answered at once: its numbers were fresh; only an insert slow enough for a prune to free them is checked.
+      expect(await events().countDocuments({ lost: true })).toBe(0);
+    });
+
+    it('an insert that fails naming no document (a lost connection): the append fails with its error, nothing counted stored', async () => {
+      database = randomNamespace();
+      const collection = events();
+      const lost = new Error('connection lost');
+      const failing = new Proxy(collection, {
+        get(target, key) {
+          const value = Reflect.get(target, key, target) as unknown;
+          if (key === 'insertMany') return () => Promise.reject(lost);
+          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+      let stored = 0;
+      const failure = await append(failing, [wire(10), wire(11)], () => stored++, markMustSucceed).then(
+        () => 'resolved',
+        (error: unknown) => error,
+      );
+      expect(failure).toBe(lost);
+      expect(stored).toBe(0);
+    });
+
+    it('a log whose highest _id is not a number (written by hand): publish is CorruptDataError naming the event _id', async () => {
+      database = randomNamespace();
+      const bus = open({ mode: 'poll' });
+      await bus.publish(event(1));
+      // Strings sort above numbers: the head read finds this one.
+      await events().insertOne({ _id: 'x' as never, event: wire(2), at: new Date() });
+      expect(await bus.publish(event(2)).catch((error: unknown) => error)).toMatchObject({
+        code: 'MTSTORE_CORRUPT_DATA',
+        message: expect.stringContaining('session event _id'),
+      });
+    });
+
     it('a hole in the sequence (events pruned before a slow poller read them) is skipped, not waited for forever', async () => {
       database = randomNamespace();
       const bus = open({ mode: 'poll' });
@@ -335,6 +517,8 @@ if (server.available) {
       expect(idIndexSaid({ errmsg: 'E11000 duplicate key error collection: mt_db.x index: _id_ dup key events index: at_1 dup key: { at: 1 }' }, 'mt_db.x index: _id_ dup key events')).toBe(false);
       expect(idIndexSaid({ errmsg: 'E11000 duplicate key error collection: mt_db.mtstore_events' }, namespace)).toBeUndefined();
       expect(idIndexSaid({}, namespace)).toBeUndefined();
+      // A keyPattern of null says nothing: the message decides.
+      expect(idIndexSaid({ keyPattern: null, errmsg: 'E11000 duplicate key error collection: mt_db.mtstore_events index: _id_ dup key: { _id: 5 }' }, namespace)).toBe(true);
     });
   });
 
@@ -500,6 +684,85 @@ if (server.available) {
        * indexed as null); FerretDB 1.24 indexes no missing field, so here a unique index
        * on `lost` stands for it: every mark after the first is refused.
        */
+      it('whose insert stored nothing (refused at its first document): no lost mark, only its failure', async () => {
+        database = randomNamespace();
+        busInternals.pruneGuardMs = 300;
+        const busy = open({ mode: 'poll' });
+        await busy.publish(event(1));
+        // Stalled past a third of the guard after its head read (1), while another publisher moved the head on.
+        const stalling = firstInsertAfter(
+          events(),
+          async () => {
+            await busy.publish(event(2));
+            await new Promise((resolve) => setTimeout(resolve, 150));
+          },
+          { spoil: refusedAt(0) },
+        );
+        const failure = await append(stalling, [wire(999)], () => {}, markMustSucceed).then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+        expect(failure).toMatchObject({ name: 'MongoBulkWriteError', code: 2 });
+        // Nothing of it was stored, so nothing of it can be missed: a mark would only make every reader say lost.
+        expect(await events().countDocuments({ lost: true })).toBe(0);
+      });
+
+      it('that met another publisher\'s number while stalled: a lost mark, though its last number is the head (its numbers cannot be shown fresh)', async () => {
+        database = randomNamespace();
+        busInternals.pruneGuardMs = 300;
+        await events().insertOne({ _id: 1n, event: wire(1), at: new Date() });
+        // Its head read was 1; while it stalls, another publisher takes 3 (its second number).
+        const stalling = firstInsertAfter(events(), async () => {
+          await events().insertOne({ _id: 3n, event: wire(98), at: new Date() });
+          await new Promise((resolve) => setTimeout(resolve, 150));
+        });
+        expect(await append(stalling, [wire(10), wire(11)], () => {}, markMustSucceed)).toEqual({ first: 2n, last: 4n });
+        expect(await events().countDocuments({ lost: true })).toBe(1);
+      });
+
+      it('whose lost mark meets a number another publisher took: the mark goes at the next one', async () => {
+        database = randomNamespace();
+        busInternals.pruneGuardMs = 300;
+        await events().insertOne({ _id: 1n, event: wire(1), at: new Date() });
+        const stalling = firstInsertAfter(events(), async () => {
+          await events().insertOne({ _id: 3n, event: wire(98), at: new Date() });
+          await new Promise((resolve) => setTimeout(resolve, 150));
+        });
+        // The mark's first insert (at 5, above the head 4) meets 5 taken meanwhile.
+        let marks = 0;
+        const racingMark = new Proxy(stalling, {
+          get(target, key) {
+            const value = Reflect.get(target, key, target) as unknown;
+            if (key === 'insertOne') {
+              return async (document: EventDocument) => {
+                if (document.lost === true && marks++ === 0) await events().insertOne({ _id: document._id, event: wire(97), at: new Date() });
+                return target.insertOne(document);
+              };
+            }
+            return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+          },
+        });
+        const unmarked: unknown[] = [];
+        expect(await append(racingMark, [wire(10), wire(11)], () => {}, (error) => unmarked.push(error))).toEqual({ first: 2n, last: 4n });
+        expect(unmarked).toEqual([]);
+        expect(marks).toBe(2);
+        expect((await events().find({ lost: true }, { useBigInt64: true }).toArray()).map((d) => d._id)).toEqual([6n]);
+      });
+
+      it('that stored part of its batch and met no other publisher, the head still its own: no lost mark, only its failure', async () => {
+        database = randomNamespace();
+        busInternals.pruneGuardMs = 300;
+        await events().insertOne({ _id: 1n, event: wire(1), at: new Date() });
+        const stalling = firstInsertAfter(events(), () => new Promise((resolve) => setTimeout(resolve, 150)), { spoil: refusedAt(1) });
+        const failure = await append(stalling, [wire(10), wire(11)], () => {}, markMustSucceed).then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+        expect(failure).toMatchObject({ name: 'MongoBulkWriteError', code: 2 });
+        expect(await sequence()).toEqual([1n, 2n]);
+        expect(await events().countDocuments({ lost: true })).toBe(0);
+      });
+
       it('whose lost mark a unique index refuses (a mark is there already): the append ends, the refusal goes to unmarked', { timeout: 30_000 }, async () => {
         database = randomNamespace();
         const { burst } = await pastTheGuard();
