@@ -1025,15 +1025,22 @@ export function isPeer(value: unknown): boolean {
   return true;
 }
 
+/** String.prototype.isWellFormed (Node 20; past this project's ES2022 lib). */
+type WellFormedString = string & { isWellFormed(): boolean };
+
 /**
  * Whether every adapter stores `text` exactly: no U+0000 (PostgreSQL text and C-string
  * drivers cannot hold it; Telegram never sends it) and no unpaired surrogate (UTF-8
  * has no encoding for one: PostgreSQL, Redis, MongoDB and MySQL read back U+FFFD,
- * SQLite three of them, memory the original). A loop, cheaper than a builtin call for
- * the short names of a batch; only code units from U+D800 take the slower branch.
+ * SQLite three of them, memory the original). Past 8 code units, two native scans
+ * (indexOf, isWellFormed: the same rule); a loop up to there, where it is cheaper than the
+ * two calls (callgrind, a call in a loop: 3 units 123 against 204 instructions, 10 units
+ * 319 against 218, 30 units 1,400 against 229). In the loop only code units from U+D800
+ * take the slower branch.
  */
 export function isStorableText(text: string): boolean {
   const length = text.length;
+  if (length > 8) return text.indexOf('\0') === -1 && (text as WellFormedString).isWellFormed();
   for (let i = 0; i < length; i++) {
     const code = text.charCodeAt(i);
     if (code < 0xd800) {

@@ -71,6 +71,26 @@ describe('isPeer agrees with assertPeer', () => {
   });
 });
 
+describe('isStorableText', () => {
+  it('answers as its definition (no U+0000, no unpaired surrogate) at every length around the loop / native-scan switch (8 code units) and past it', () => {
+    // The definition, by code points: a lone surrogate is a code point of its own.
+    const storable = (text: string): boolean => [...text].every((c) => c !== '\u0000' && !(c.length === 1 && c.charCodeAt(0) >= 0xd800 && c.charCodeAt(0) <= 0xdfff));
+    const specials = ['\u0000', '\ud800', '\udbff', '\udc00', '\udfff', '\ud83d\ude00', '\ude00\ud83d', 'é', '\uffff'];
+    const differ: string[] = [];
+    for (const length of [1, 2, 7, 8, 9, 10, 16, 64]) {
+      for (const special of specials) {
+        for (let at = 0; at < length; at++) {
+          const text = `${'a'.repeat(at)}${special}${'b'.repeat(length - at)}`.slice(0, Math.max(length, special.length));
+          if (isStorableText(text) !== storable(text)) differ.push(JSON.stringify(text));
+        }
+      }
+      const plain = 'n'.repeat(length);
+      if (!isStorableText(plain)) differ.push(plain);
+    }
+    expect(differ).toEqual([]);
+  });
+});
+
 describe('storableText', () => {
   it('leaves out U+0000 and unpaired surrogates, cuts without splitting a pair, and returns a fitting text itself', () => {
     const fits = 'Ünïcödé 😀';
