@@ -304,7 +304,11 @@ export function checkPeerBatch(value: unknown, label = 'peers', out?: Peer[], by
       phoneOwners[at] = i;
     }
   }
-  return needs;
+  // A caller's getter read above may have upserted a batch of its own (into any storage):
+  // its check took the next generation and stamped these tables (growing them, perhaps),
+  // so what this batch saw there is partly gone and a repeat may have gone unseen.
+  // Normalizing is then the safe answer.
+  return needs || generation !== gen;
 }
 
 /**

@@ -337,6 +337,34 @@ describe('peers.upsert: a batch that needs no normalizing is read as the caller 
     await storage.close();
   });
 
+  it('a getter of the batch upserting a batch of its own (into any storage) does not pass a repeated name as normalized', async () => {
+    // checkPeerBatch keeps what it has seen in module-level tables stamped per batch; a
+    // nested batch checked while a caller's getter runs stamps them with its own
+    // generation, which hid what the outer batch had seen there: its second peer naming
+    // 'Shared' went to the repository as if no name repeated.
+    const storage = new SqliteStorage({ path: temp.file('fast-nested.db'), name: 'alice' });
+    const other = new SqliteStorage({ path: temp.file('fast-nested-other.db'), name: 'bob' });
+    let nested: Promise<void> | undefined;
+    const batch: Peer[] = Array.from({ length: 20 }, (_, i) => peer('user', i + 1));
+    (batch[3] as Peer).usernames = ['Shared'];
+    (batch[15] as Peer).usernames = ['shared'];
+    const sneaky = batch[9] as Peer;
+    Object.defineProperty(batch, 9, {
+      get() {
+        nested ??= other.peers.upsert([peer('user', 500, { usernames: ['Shared'] })]);
+        return sneaky;
+      },
+    });
+    await storage.peers.upsert(batch);
+    await nested;
+    expect((await storage.peers.getByUsername('shared'))?.id).toBe(16n);
+    const listing = (await storage.peers.list({ limit: 100 })).peers.filter((p) => p.usernames.some((u) => u.toLowerCase() === 'shared'));
+    expect(listing.map((p) => p.id)).toEqual([16n]);
+    expect((await other.peers.getByUsername('shared'))?.id).toBe(500n);
+    await storage.close();
+    await other.close();
+  });
+
   it('a bad peer anywhere in a new batch is refused with a typed error before anything is written', async () => {
     const storage = new SqliteStorage({ path: temp.file('fast-refused.db'), name: 'alice' });
     for (const bad of [{ usernames: ['no spaces'] }, { phone: '+1' }, { displayName: 'a\u0000b' }, { accessHash: 2n ** 63n }]) {
