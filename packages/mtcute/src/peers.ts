@@ -24,6 +24,8 @@ export class MtstorePeers implements IPeersRepository {
   #pending = new Map<number, PeerInfo>();
   /** The batch a running save is writing: still visible to lookups until it is stored. */
   #inFlight = new Map<number, PeerInfo>();
+  /** The save's write under way (settled: never rejects), which deleteAll() waits for. */
+  #writing: Promise<void> = Promise.resolve();
 
   constructor(storage: Storage, options: ToPeerOptions, dropped: ReportDropped = () => undefined) {
     this.#storage = storage;
@@ -108,9 +110,17 @@ export class MtstorePeers implements IPeersRepository {
     return infoFromPeer(mergePeer(stored, incoming), info.id);
   }
 
+  /**
+   * mtcute's logout (and `storage.clear()`): nothing of the account's peers may stay. A
+   * save's upsert still under way is waited for first: over a pool it could commit after
+   * a clear sent now, and the logged-out account's peers would be back. Emptying the
+   * in-flight batch (the same Map the save holds) also leaves a failed save nothing to
+   * put back.
+   */
   async deleteAll(): Promise<void> {
     this.#pending.clear();
     this.#inFlight.clear();
+    await this.#writing;
     await this.#storage.peers.clear();
   }
 
@@ -123,11 +133,17 @@ export class MtstorePeers implements IPeersRepository {
    * batch pending (stores made meanwhile win); a peer mtstore can never store is
    * dropped and reported instead, and the others are written.
    */
-  async save(): Promise<void> {
-    if (this.#pending.size === 0) return;
+  save(): Promise<void> {
+    if (this.#pending.size === 0) return Promise.resolve();
     const batch = this.#pending;
     this.#pending = new Map();
     this.#inFlight = batch;
+    const run = this.#write(batch);
+    this.#writing = run.catch(() => undefined);
+    return run;
+  }
+
+  async #write(batch: Map<number, PeerInfo>): Promise<void> {
     try {
       // Usernames, phones and names unchecked (mtcute's are valid): core validates the
       // batch anyway, before any I/O. Only a batch it rejects — or one with a peer that

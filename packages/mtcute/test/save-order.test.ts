@@ -110,6 +110,38 @@ for (const adapter of adapters) {
       await tg.destroy();
     });
 
+    it('a logout while a save is writing its peers leaves none of them, nor the state, stored', async () => {
+      // mtcute's logout: TelegramStorageManager.clear(true), peers.deleteAll() first. The
+      // save's upsert, sent before it, must not land after the clear (over a pool it can
+      // commit later), nor come back at the next save when it fails.
+      for (const outcome of ['lands', 'fails'] as const) {
+        const storage = open();
+        // Under the hold: the held write itself fails when `failNext` is set.
+        let failNext = false;
+        const upsert = storage.peers.upsert.bind(storage.peers);
+        storage.peers.upsert = (peers) => (failNext ? Promise.reject(new StorageUnavailableError('peers.upsert failed: connection reset')) : upsert(peers));
+        const holdNext = holdingUpserts(storage);
+        const tg = await started(storage);
+        const held = holdNext();
+        const { saved } = await updateBatch(tg, 200, 20, user(9001, 1));
+        await held.held;
+        failNext = outcome === 'fails';
+        const loggedOut = tg.storage.clear(true);
+        // The clear has begun; the old account's write arrives now.
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        held.release();
+        await Promise.allSettled([saved]);
+        failNext = false;
+        await loggedOut;
+        await tg.mt.storage.save();
+        const raw = open();
+        expect(await raw.peers.getById('user', 9001n), outcome).toBeNull();
+        expect((await raw.peers.list({ limit: 10 })).peers, outcome).toEqual([]);
+        expect((await raw.load())?.state, outcome).toBeUndefined();
+        await tg.destroy();
+      }
+    });
+
     it('a save whose peer write fails rejects and leaves the update state unwritten; the next save writes both', async () => {
       const storage = open();
       const tg = await started(storage);
