@@ -215,19 +215,8 @@ if (server.available) {
       await collection.insertOne({ _id: 1n, event: wire(1), at: new Date() });
       // Another publisher takes number 5 after this append read the head (1) and before
       // its insert (of 2..11) reaches the server: the real collection, that insert delayed by one.
-      let raced = false;
-      const racing = new Proxy(collection, {
-        get(target, key) {
-          const value = Reflect.get(target, key, target) as unknown;
-          if (key === 'insertMany' && !raced) {
-            return async (...args: Parameters<typeof collection.insertMany>) => {
-              raced = true;
-              await target.insertOne({ _id: 5n, event: wire(99), at: new Date() });
-              return target.insertMany(...args);
-            };
-          }
-          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-        },
+      const racing = firstInsertAfter(collection, async () => {
+        await collection.insertOne({ _id: 5n, event: wire(99), at: new Date() });
       });
       const texts = Array.from({ length: 10 }, (_, i) => wire(i + 10));
       let stored = 0;
@@ -310,19 +299,8 @@ if (server.available) {
       database = randomNamespace();
       const collection = events();
       await collection.insertOne({ _id: 1n, event: wire(1), at: new Date() });
-      let raced = false;
-      const racing = new Proxy(collection, {
-        get(target, key) {
-          const value = Reflect.get(target, key, target) as unknown;
-          if (key === 'insertMany' && !raced) {
-            return async (...args: Parameters<typeof collection.insertMany>) => {
-              raced = true;
-              await target.insertOne({ _id: 2n, event: wire(99), at: new Date() });
-              return target.insertMany(...args);
-            };
-          }
-          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-        },
+      const racing = firstInsertAfter(collection, async () => {
+        await collection.insertOne({ _id: 2n, event: wire(99), at: new Date() });
       });
       let stored = 0;
       expect(await append(racing, [wire(10), wire(11)], () => stored++, markMustSucceed)).toEqual({ first: 3n, last: 4n });
