@@ -393,36 +393,9 @@ export function assertHost(value: unknown, label: string): asserts value is stri
 export const MAX_DISPLAY_NAME = 1024;
 export const MAX_COMPLETE_BYTES = 65_536;
 
-/** usernameShape: not a username. */
-const NOT_USERNAME = 0;
-/** usernameShape: a username without an upper-case letter (its own lookup key). */
-const LOWER_USERNAME = 1;
-/** usernameShape: a username with an upper-case letter. */
-const MIXED_USERNAME = 2;
-
 /**
- * The username rule (`/^[A-Za-z0-9_]{1,64}$/`) in one char loop, which on a peer
- * lookup's short name costs a fraction of a RegExp test, telling on the way whether
- * the name has an upper-case letter (isUsername and usernameLookupKey share it).
- */
-function usernameShape(value: unknown): number {
-  if (typeof value !== 'string') return NOT_USERNAME;
-  const length = value.length;
-  if (length === 0 || length > 64) return NOT_USERNAME;
-  let shape = LOWER_USERNAME;
-  for (let i = 0; i < length; i++) {
-    const code = value.charCodeAt(i);
-    // Lower-case letters, then upper-case letters, digits and '_' (the usual order of frequency).
-    if (code >= 0x61) {
-      if (code > 0x7a) return NOT_USERNAME;
-    } else if (code >= 0x41 && code <= 0x5a) shape = MIXED_USERNAME;
-    else if ((code < 0x30 || code > 0x39) && code !== 0x5f) return NOT_USERNAME;
-  }
-  return shape;
-}
-
-/**
- * usernameShape's rule with a hash on the way: -1 when `value` is not a username, else
+ * The username rule (`/^[A-Za-z0-9_]{1,64}$/`) in one char loop (on a peer's short name a
+ * fraction of a RegExp test) with a hash on the way: -1 when `value` is not a username, else
  * a 31-bit FNV-1a of its characters each `| 0x20` (over A-Z a-z 0-9 _ that folds exactly
  * the two cases of a letter together), so names equal case-insensitively hash equal.
  * isPeer validates a peer's names with it and leaves the hashes in `peerHashes` for
@@ -467,7 +440,7 @@ export const peerHashes = { names: [0], phone: -1, complete: 0 };
 
 /** A username: 1-64 ASCII letters, digits and underscores (`/^[A-Za-z0-9_]{1,64}$/`). */
 export function isUsername(value: unknown): value is string {
-  return usernameShape(value) !== NOT_USERNAME;
+  return usernameHash(value) >= 0;
 }
 
 /**
