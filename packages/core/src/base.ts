@@ -68,7 +68,7 @@ import {
   INT64_MIN,
   isKvKey,
   phoneHash,
-  usernameLookup,
+  lookedUpKey,
   usernameLookupHash,
   MAX_DC_ID,
   MAX_KV_VALUE_BYTES,
@@ -1156,7 +1156,7 @@ export abstract class BaseStorage extends Closable implements Storage {
           // goes to the repository (memory's username index is keyed by it).
           const hash = usernameLookupHash(username);
           if (hash < 0) this.#invalid('peers.getByUsername', usernameCheck(username));
-          const key = usernameLookup.mixed ? (username as string).toLowerCase() : (username as string);
+          const key = lookedUpKey(username as string);
           let result: Peer | null | Promise<Peer | null>;
           try {
             result = this.peerRepository.getByUsername(key, hash);

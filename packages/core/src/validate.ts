@@ -451,7 +451,12 @@ export function isUsername(value: unknown): value is string {
  */
 export function usernameLookupKey(value: unknown): string | undefined {
   if (usernameLookupHash(value) < 0) return undefined;
-  return usernameLookup.mixed ? (value as string).toLowerCase() : (value as string);
+  return lookedUpKey(value as string);
+}
+
+/** The lookup key of the name usernameLookupHash just answered a hash for: lower-cased only when it has an upper-case letter. */
+export function lookedUpKey(name: string): string {
+  return usernameLookup.mixed ? name.toLowerCase() : name;
 }
 
 /**
