@@ -56,8 +56,9 @@ export { isConvertError };
  * rows that still name a username or phone another peer has taken since; the library
  * itself answers a username lookup with the most recently seen one (Telethon evicts the
  * older rows, Pyrogram orders by last_update_on; Telethon's phone lookup takes the first
- * row, mtcute the smallest non-min id: there mtstore deliberately answers the most recent). Stored in this order, the most recent is
- * written last, and a later peer takes a username or phone over (contract §5).
+ * row, mtcute the smallest non-min id: there mtstore deliberately answers the most
+ * recent). Stored in this order, the most recent is written last, and a later peer takes
+ * a username or phone over (contract §5).
  */
 export function oldestFirst(peers: Peer[]): Peer[] {
   return peers.sort((a, b) => a.updatedAt - b.updatedAt);
