@@ -74,6 +74,20 @@ export function explain(error: unknown, global: () => boolean = runsFromGlobalIn
   return explained;
 }
 
+/**
+ * A value sealed by rotate-keys that the --key flags given do not open: a usage error
+ * (which key to pass), not a backend failure. The library's advice names its API option
+ * (`encryption: { keys: … }`); on the command line it is --key.
+ */
+function sealedLine(message: string, error: { keyId?: unknown; reason?: unknown }): string {
+  const id = typeof error.keyId === 'string' ? error.keyId : '<id>';
+  if (error.reason === 'does-not-open') {
+    return `${message}. Check that the environment variable given as --key ${id}=<ENV_VAR> holds the key that sealed it.`;
+  }
+  const what = message.replace(/(, but this storage has no encryption configured|, which is not configured)\b.*$/, '');
+  return `${what}: pass --key ${id}=<ENV_VAR>, the environment variable holding that key (after the first --key when it is an old one).`;
+}
+
 function explainError(error: unknown): { code: ExitCode; line: string } {
   if (error instanceof CliError) return { code: error.exitCode, line: error.message };
   if (isConvertError(error)) {
@@ -105,6 +119,8 @@ function explainError(error: unknown): { code: ExitCode; line: string } {
         return { code: EXIT.USAGE, line: message };
       case 'MTSTORE_NOT_FOUND':
         return { code: EXIT.NOT_FOUND, line: message };
+      case 'MTSTORE_ENCRYPTION':
+        return { code: EXIT.USAGE, line: sealedLine(message, error as { keyId?: unknown; reason?: unknown }) };
       case 'MTSTORE_MIGRATION':
         // Another library's session file where a store was named: no mtstore store there
         // (exit 6, like another program's file); the message says to convert it. Any other

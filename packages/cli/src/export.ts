@@ -4,7 +4,7 @@ import { isStorageError, type EncryptionOptions, type Session } from '@mtstore/c
 import { CliError, EXIT } from './exit.js';
 import { say, type Io } from './io.js';
 import { encryptionFromFlags } from './rotate.js';
-import { checkBotFlag, openExisting, readForeign, sessionNameOf, shown } from './source.js';
+import { checkBotFlag, openExisting, openForeign, sessionNameOf, shown } from './source.js';
 
 export interface ExportOptions {
   format: string;
@@ -29,10 +29,15 @@ export function checkStringFormat(format: string): StringSessionFormat {
 /** The session stored under `name` in `source` (a storage), or the foreign session `source` is. */
 /** `io`: where a source given as `-` is read from (its stdin). */
 export async function loadSession(source: string, name: string | undefined, from?: SessionFormat, encryption?: EncryptionOptions, bot?: boolean, io?: Io): Promise<Session> {
-  const foreign = await readForeign(source, { format: from, name, bot }, io);
+  const foreign = await openForeign(source, { format: from, name, bot }, io);
   if (foreign !== null) {
-    if (bot) checkBotFlag(foreign, 'Export');
-    return foreign.session;
+    // The session only: a file's peers (millions, for a bot) are never read.
+    try {
+      if (bot) checkBotFlag(foreign, 'Export');
+      return foreign.session;
+    } finally {
+      foreign.close();
+    }
   }
   const storage = await openExisting(source, name, encryption);
   try {
@@ -40,8 +45,8 @@ export async function loadSession(source: string, name: string | undefined, from
     try {
       session = await storage.load();
     } catch (error) {
-      // Sealed by rotate-keys and no key given: the library's hint names its API option.
-      if (encryption === undefined && isStorageError(error) && error.code === 'MTSTORE_ENCRYPTION') {
+      // Sealed by rotate-keys with a key not given: the library's hint names its API option.
+      if (isStorageError(error) && error.code === 'MTSTORE_ENCRYPTION' && (error as { reason?: unknown }).reason === 'missing-key') {
         const keyId = (error as { keyId?: unknown }).keyId;
         const id = typeof keyId === 'string' ? keyId : '<id>';
         throw new CliError(

@@ -9,7 +9,7 @@
  */
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isStorageError, mapBounded, MAX_PEER_PAGE, toMarkedId, type AuthKeyStore, type EncryptionOptions, type Peer, type PeerCache, type RefMessageStore, type Session, type Storage } from '@mtstore/core';
+import { isStorageError, mapBounded, MAX_PEER_PAGE, toMarkedId, type AuthKeyEntry, type AuthKeyStore, type EncryptionOptions, type KeyValueEntry, type Peer, type PeerCache, type RefMessageStore, type Session, type Storage } from '@mtstore/core';
 import { CliError, EXIT } from './exit.js';
 import { say, type Io } from './io.js';
 import { progress } from './progress.js';
@@ -64,8 +64,7 @@ async function countPeers(peers: PeerCache, limit: number): Promise<number> {
  * of a media-only entry exist only with a snapshot (`save` writes them), so one listed
  * here is reported and left out.
  */
-async function copyKeysWithoutSnapshot(from: AuthKeyStore, to: AuthKeyStore): Promise<{ keys: number; skipped: number }> {
-  const entries = await from.entries();
+async function copyKeysWithoutSnapshot(entries: readonly AuthKeyEntry[], to: AuthKeyStore): Promise<{ keys: number; skipped: number }> {
   await to.clear();
   let keys = 0;
   let skipped = 0;
@@ -130,6 +129,31 @@ function markedIdOf(peer: Peer): bigint | null {
   }
 }
 
+/**
+ * What of a session may be sealed (the snapshot, the keys of a session without one, kv
+ * values), read before anything is written: a key the flags do not give is a refusal
+ * naming it that leaves the target without any of the session, not a failure after its
+ * peers and references were copied.
+ */
+async function readSealedParts(source: Storage, name: string, from: string): Promise<{ session: Session | null; keyEntries: AuthKeyEntry[] | undefined; entries: KeyValueEntry[] }> {
+  try {
+    const session = await source.load();
+    const keyEntries = session === null ? await source.authKeys.entries() : undefined;
+    return { session, keyEntries, entries: await source.kv.entries() };
+  } catch (error) {
+    // Sealed by rotate-keys with a key not given: the library's hint names its API option.
+    if (isStorageError(error) && error.code === 'MTSTORE_ENCRYPTION' && (error as { reason?: unknown }).reason === 'missing-key') {
+      const keyId = (error as { keyId?: unknown }).keyId;
+      const id = typeof keyId === 'string' ? keyId : '<id>';
+      throw new CliError(
+        EXIT.USAGE,
+        `The session "${name}" in ${shown(from)} is sealed with encryption key "${id}" (rotate-keys): pass --key ${id}=<ENV_VAR>, the environment variable holding that key (and --secret-kv as for rotate-keys, so sealed kv values are sealed in the target too).`,
+      );
+    }
+    throw error;
+  }
+}
+
 interface MigrateOneOptions {
   batch: number;
   refs: RefMode;
@@ -144,24 +168,10 @@ async function migrateOne(from: string, to: string, name: string, options: Migra
     const dst = target;
     const total = await countPeers(source.peers, options.batch);
 
-    let session: Session | null;
-    try {
-      session = await source.load();
-    } catch (error) {
-      // Sealed by rotate-keys and no key given: the library's hint names its API option.
-      if (options.encryption === undefined && isStorageError(error) && error.code === 'MTSTORE_ENCRYPTION') {
-        const keyId = (error as { keyId?: unknown }).keyId;
-        const id = typeof keyId === 'string' ? keyId : '<id>';
-        throw new CliError(
-          EXIT.USAGE,
-          `The session "${name}" in ${shown(from)} is sealed with encryption key "${id}" (rotate-keys): pass --key ${id}=<ENV_VAR>, the environment variable holding that key (and --secret-kv as for rotate-keys, so sealed kv values are sealed in the target too).`,
-        );
-      }
-      throw error;
-    }
+    const { session, keyEntries, entries } = await readSealedParts(source, name, from);
     let keysOnly: { keys: number; skipped: number } | undefined;
     if (session !== null) await dst.save(session);
-    else keysOnly = await copyKeysWithoutSnapshot(source.authKeys, dst.authKeys);
+    else keysOnly = await copyKeysWithoutSnapshot(keyEntries ?? [], dst.authKeys);
 
     const bar = progress(io, name, total, 'peers');
     let copied = 0;
@@ -189,7 +199,6 @@ async function migrateOne(from: string, to: string, name: string, options: Migra
 
     const refs = options.refs === 'none' ? 0 : await copyRefs(source.refMessages, dst.refMessages, options.batch, (peerId) => options.refs === 'all' || minPeers.has(peerId));
 
-    const entries = await source.kv.entries();
     await mapBounded(entries, 16, (entry) => dst.kv.set(entry.key, entry.value));
 
     // Verify what landed: snapshot, peer count, every kv key.
