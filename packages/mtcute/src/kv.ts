@@ -89,6 +89,8 @@ export interface KvWrite {
   readonly session: SessionWrite | null;
   /** The other entries, by stored key; null when none was pending. */
   readonly entries: ReadonlyMap<string, Pending> | null;
+  /** How many `deleteAll()` calls came before it was taken: one taken before a logout is the old account's. */
+  readonly clears: number;
 }
 
 export class MtstoreKeyValue implements IKeyValueRepository {
@@ -98,6 +100,10 @@ export class MtstoreKeyValue implements IKeyValueRepository {
   /** By stored key (storedKvKey). */
   #pending = new Map<string, Pending>();
   #inFlight = new Map<string, Pending>();
+  /** `deleteAll()` calls so far (KvWrite.clears). */
+  #clears = 0;
+  /** The write under way (settled: never rejects), which deleteAll() waits for. */
+  #writing: Promise<void> = Promise.resolve();
 
   constructor(storage: Storage, session: SessionKv, dropped: ReportDropped = () => undefined) {
     this.#storage = storage;
@@ -137,12 +143,21 @@ export class MtstoreKeyValue implements IKeyValueRepository {
     if (stored !== null) this.#pending.set(stored, null);
   }
 
-  /** At once, with what is pending: mtcute calls it on logout, before saving. */
+  /**
+   * At once, with what is pending: mtcute calls it on logout (after the peers and
+   * references), before saving. A save's write taken before it is the logged-out
+   * account's: one not begun is never made, one failing is not put back, and one under
+   * way is waited for before the clear, which it could otherwise outlast (over a pool an
+   * entry sent first can commit later, and nothing would clear it again).
+   */
   async deleteAll(): Promise<void> {
+    this.#clears++;
     this.#pending.clear();
     this.#inFlight.clear();
     this.#session.clear();
+    await this.#writing;
     await this.#storage.kv.clear();
+    this.#session.kvCleared();
   }
 
   get pending(): boolean {
@@ -156,15 +171,17 @@ export class MtstoreKeyValue implements IKeyValueRepository {
    */
   take(): KvWrite {
     const session = this.#session.take();
-    if (this.#pending.size === 0) return { session, entries: null };
+    const clears = this.#clears;
+    if (this.#pending.size === 0) return { session, entries: null, clears };
     const entries = this.#pending;
     this.#pending = new Map();
     this.#inFlight = entries;
-    return { session, entries };
+    return { session, entries, clears };
   }
 
-  /** A taken write that was not made: pending again, behind what was set since. */
+  /** A taken write that was not made: pending again, behind what was set since (unless a logout came between). */
   restore(write: KvWrite): void {
+    if (write.clears !== this.#clears) return;
     if (write.session !== null) this.#session.restore(write.session);
     if (write.entries !== null) this.#requeue(write.entries);
   }
@@ -180,13 +197,21 @@ export class MtstoreKeyValue implements IKeyValueRepository {
    * thrown; one core rejects (InvalidArgumentError: set() lets none through today) is
    * dropped and reported.
    */
-  async write(write: KvWrite): Promise<void> {
+  write(write: KvWrite): Promise<void> {
+    // Taken before a logout: the old account's values, not written (see deleteAll).
+    if (write.clears !== this.#clears) return Promise.resolve();
+    const run = this.#write(write);
+    this.#writing = run.catch(() => undefined);
+    return run;
+  }
+
+  async #write(write: KvWrite): Promise<void> {
     const batch = write.entries;
     if (write.session !== null) {
       try {
         await this.#session.write(write.session);
       } catch (error) {
-        if (batch !== null) this.#requeue(batch);
+        this.restore(write);
         throw error;
       }
     }
@@ -205,7 +230,7 @@ export class MtstoreKeyValue implements IKeyValueRepository {
         }
         failed ??= result;
         const [key, value] = entries[i] as [string, Pending];
-        if (!this.#pending.has(key)) this.#pending.set(key, value);
+        if (write.clears === this.#clears && !this.#pending.has(key)) this.#pending.set(key, value);
       }
       if (failed !== undefined) throw failed.reason;
     } finally {

@@ -254,6 +254,16 @@ export class SessionKv {
     this.#cleared = true;
   }
 
+  /**
+   * The kv store was just cleared (the end of `kv.deleteAll()`): no typed key or DC copy
+   * is held there any more, whatever a write that ran during the logout recorded, so a
+   * later save writes a copy it needs again instead of taking it for stored.
+   */
+  kvCleared(): void {
+    this.#raw.clear();
+    this.#copies.clear();
+  }
+
   get pending(): boolean {
     return this.#cleared || this.#remark || this.#dirty.size > 0;
   }
@@ -291,14 +301,11 @@ export class SessionKv {
     if (write.cleared) this.#cleared = true;
   }
 
-  /** Writes what take() took. On failure its changes are pending again. */
+  /** Writes what take() took. On failure the caller puts its changes back (restore()), unless a logout came between. */
   async write(write: SessionWrite): Promise<void> {
     this.#written = write.values;
     try {
       await this.#write(write.dirty, write.cleared);
-    } catch (error) {
-      this.restore(write);
-      throw error;
     } finally {
       this.#written = EMPTY;
     }

@@ -11,7 +11,7 @@
  * state and saves, as its updates loop does (PeersService.store, UpdatesStateService,
  * StorageManager.save), while the storage's peer write is held or fails.
  */
-import { Long } from '@mtcute/core';
+import { Long, type mtp } from '@mtcute/core';
 import type { StubTelegramClient } from '@mtcute/test/client.js';
 import { createStub } from '@mtcute/test/stub.js';
 import { adapters } from '@mtstore/test-adapters';
@@ -21,6 +21,7 @@ import { mtcuteStorage, type MtcuteStorage } from '../src/index.js';
 import { backendPerTest, stubClient } from './helpers.js';
 
 const CHANNEL_ID = 1_500_000_002;
+const SALT: mtp.RawMt_future_salt = { _: 'mt_future_salt', validSince: 1_760_000_000, validUntil: 1_760_001_800, salt: Long.fromInt(0x1234567) };
 const user = (id: number, hash: number) => createStub('user', { id, accessHash: Long.fromInt(hash), firstName: `User ${id}` });
 
 /**
@@ -140,6 +141,167 @@ for (const adapter of adapters) {
         expect((await raw.load())?.state, outcome).toBeUndefined();
         await tg.destroy();
       }
+    });
+
+    it('a logout while a save is writing its kv entries leaves none of them stored', async () => {
+      // The same for the kv part of a save: mtcute's logout reaches kv.deleteAll() after
+      // the peers and references are cleared, while the save (its peers stored) writes
+      // its kv entries, here the future salts mtcute keeps. An entry sent before the
+      // clear must not land after it (nothing clears it again: the logged-out account's
+      // salts would stay), nor be put back for the logout's own save when it fails.
+      for (const outcome of ['lands', 'fails'] as const) {
+        const storage = open();
+        const set = storage.kv.set.bind(storage.kv);
+        let hold: { arrive: () => void; gate: Promise<void> } | null = null;
+        let failHeld = false;
+        storage.kv.set = async (key, value, options) => {
+          if (key === 'salts:2' && hold !== null) {
+            const { arrive, gate } = hold;
+            hold = null;
+            arrive();
+            await gate;
+            if (failHeld) throw new StorageUnavailableError('kv.set failed: connection reset');
+          }
+          return set(key, value, options);
+        };
+        // Resolves once the kv store has been cleared (the old code's clear goes ahead of the held write).
+        let kvCleared!: () => void;
+        const cleared = new Promise<void>((resolve) => (kvCleared = resolve));
+        const clear = storage.kv.clear.bind(storage.kv);
+        storage.kv.clear = async () => {
+          await clear();
+          kvCleared();
+        };
+        const tg = await started(storage);
+        let release!: () => void;
+        const held = new Promise<void>((arrive) => (hold = { arrive, gate: new Promise<void>((resolve) => (release = resolve)) }));
+        await tg.mt.storage.salts.store(2, [SALT]);
+        const saved = tg.mt.storage.save();
+        await held;
+        failHeld = outcome === 'fails';
+        const loggedOut = tg.storage.clear(true);
+        // The logout has begun: its kv clear done (old code), or waiting for the held write.
+        await Promise.race([cleared, new Promise((resolve) => setTimeout(resolve, 100))]);
+        release();
+        await Promise.allSettled([saved]);
+        await loggedOut;
+        await tg.mt.storage.save();
+        const raw = open();
+        expect(await raw.kv.get('salts:2'), outcome).toBeNull();
+        expect(await raw.kv.entries(), outcome).toEqual([]);
+        expect((await raw.load())?.state, outcome).toBeUndefined();
+        await tg.destroy();
+      }
+    });
+
+    it("a logout while a save's typed kv write is under way and then fails: the logout's save does not write it over the session", async () => {
+      // The typed part of the kv write (here mtcute's DC options, after a migration to DC
+      // 4) is the logged-out account's too: when it fails after the logout cleared kv, its
+      // changes must not be put back, where the logout's save would write the DC options
+      // as removed (mtcute's kv was emptied) and the stored home DC would lose its address.
+      const storage = open();
+      const update = storage.update.bind(storage);
+      let hold: { arrive: () => void; gate: Promise<void> } | null = null;
+      storage.update = async (patch) => {
+        if (patch.dcs !== undefined && hold !== null) {
+          const { arrive, gate } = hold;
+          hold = null;
+          arrive();
+          await gate;
+          throw new StorageUnavailableError('update failed: connection reset');
+        }
+        return update(patch);
+      };
+      const tg = await started(storage);
+      const before = (await open().load())?.dcs;
+      expect(before?.find((dc) => dc.id === 2 && dc.mediaOnly !== true)?.ipv4).toBe('149.154.167.50');
+      let release!: () => void;
+      const held = new Promise<void>((arrive) => (hold = { arrive, gate: new Promise<void>((resolve) => (release = resolve)) }));
+      await tg.mt.storage.dcs.store({ main: { id: 4, ipAddress: '149.154.167.91', port: 443 }, media: { id: 4, ipAddress: '149.154.167.91', port: 443 } });
+      const saved = tg.mt.storage.save();
+      await held;
+      const loggedOut = tg.storage.clear(true);
+      // The logout waits for the held write (old code: it has cleared kv meanwhile).
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      release();
+      await expect(saved).rejects.toThrow(StorageUnavailableError);
+      await loggedOut;
+      await tg.mt.storage.save();
+      const after = await open().load();
+      expect(after?.homeDcId).toBe(2);
+      expect(after?.dcs).toEqual(before);
+      expect(after?.state).toBeUndefined();
+      await tg.destroy();
+    });
+
+    it("mtcute's StorageManager.clear while a save writes its peers: nothing of the save's kv part is written after it", async () => {
+      // The base client's clear (tg.mt.storage.clear: auth keys, kv.deleteAll, save) clears
+      // no peers first, so the save's kv write, taken before it, has not begun when kv is
+      // cleared: it must not begin after. Its DC option (an IPv4 address flagged ipv6,
+      // which mtstore keeps a copy of mtcute's bytes of in kv) and salts would land in
+      // the emptied kv store, and no later save removes them.
+      const storage = open();
+      const holdNext = holdingUpserts(storage);
+      const tg = await started(storage);
+      const held = holdNext();
+      await tg.mt.storage.dcs.store({ main: { id: 4, ipAddress: '149.154.167.91', port: 443, ipv6: true }, media: { id: 4, ipAddress: '149.154.167.91', port: 443 } });
+      await tg.mt.storage.salts.store(2, [SALT]);
+      const { saved } = await updateBatch(tg, 200, 20, user(9001, 1));
+      await held.held;
+      // The clear's own save waits for this one: the peers are released once kv is cleared.
+      const clear = storage.kv.clear.bind(storage.kv);
+      const cleared = new Promise<void>((resolve) => (storage.kv.clear = () => clear().then(resolve)));
+      const loggedOut = tg.mt.storage.clear(true);
+      await cleared;
+      held.release();
+      await saved;
+      await loggedOut;
+      const raw = open();
+      expect(await raw.kv.entries()).toEqual([]);
+      expect((await raw.load())?.state).toBeUndefined();
+      await tg.destroy();
+    });
+
+    it("a logout waiting for a save's kv copy of mtcute's DC option: the same option stored after it gets its copy again", async () => {
+      // The copy (mtcute's bytes of an IPv4 address flagged ipv6, which the typed entry
+      // cannot give back), written once the save's DC entries are, lands before the
+      // logout's clear (which waits for it) and is removed by it: the bridge
+      // must not go on taking it for stored, or the same option set again after the
+      // logout is never copied and mtcute reads it back without its flag.
+      const dcs = { main: { id: 4, ipAddress: '149.154.167.91', port: 443, ipv6: true }, media: { id: 4, ipAddress: '149.154.167.91', port: 443 } };
+      const storage = open();
+      // Held: the save's write of the DC entries, after which it writes the copy.
+      const update = storage.update.bind(storage);
+      let hold: { arrive: () => void; gate: Promise<void> } | null = null;
+      storage.update = async (patch) => {
+        if (patch.dcs !== undefined && hold !== null) {
+          const { arrive, gate } = hold;
+          hold = null;
+          arrive();
+          await gate;
+        }
+        return update(patch);
+      };
+      const tg = await started(storage);
+      let release!: () => void;
+      const held = new Promise<void>((arrive) => (hold = { arrive, gate: new Promise<void>((resolve) => (release = resolve)) }));
+      await tg.mt.storage.dcs.store(dcs);
+      const saved = tg.mt.storage.save();
+      await held;
+      const loggedOut = tg.storage.clear(true);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      release();
+      await saved;
+      await loggedOut;
+      // Logged in again on the same DC: mtcute stores the same options (new objects: its
+      // DefaultDcsService skips a store of the very objects it cached).
+      await tg.mt.storage.dcs.store({ main: { ...dcs.main }, media: { ...dcs.media } });
+      await tg.mt.storage.save();
+      await tg.destroy();
+      const again = stubClient(mtcuteStorage(open(), { closeOnDestroy: false, lease: false }));
+      await again.prepare();
+      expect((await again.mt.storage.dcs.fetch())?.main).toMatchObject(dcs.main);
+      await again.destroy();
     });
 
     it('a save whose peer write fails rejects and leaves the update state unwritten; the next save writes both', async () => {
