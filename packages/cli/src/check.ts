@@ -64,6 +64,55 @@ function withParam(base: string, key: string, value: string): string {
 type Loose = Record<string, (...args: unknown[]) => Promise<unknown>>;
 
 /**
+ * The URL without the parameters the mongo adapter reads itself (`collectionPrefix`,
+ * `session`, `create`): the driver refuses an option it does not know, so a cleanup
+ * client given them could not connect and every namespace stayed.
+ */
+export function mongoDriverUrl(input: string): string {
+  const url = new URL(input);
+  for (const name of ['collectionPrefix', 'session', 'create']) url.searchParams.delete(name);
+  return url.href;
+}
+
+/** `?cluster=true` (or `1`): the redis adapter opens a Redis Cluster from the URL's host as its seed. */
+export function isClusterUrl(input: string): boolean {
+  const cluster = new URL(input).searchParams.get('cluster');
+  return cluster === 'true' || cluster === '1';
+}
+
+/**
+ * Removes a namespace from a Redis Cluster: its keys are spread over every master (each
+ * session's keys in the slot of its hash tag), so each master is scanned, and they are
+ * deleted one by one (one DEL of keys in several slots is CROSSSLOT).
+ */
+async function removeFromCluster(mod: Record<string, unknown>, input: string, ns: string): Promise<void> {
+  type Node = { scan(...args: unknown[]): Promise<[string, string[]]> };
+  type ClusterClient = { connect(): Promise<void>; nodes(role: 'master'): Node[]; del(key: string): Promise<number>; quit(): Promise<unknown>; disconnect(): void; on(event: string, listener: () => void): void };
+  const Cluster = (mod.Cluster ?? (mod.default as Record<string, unknown> | undefined)?.Cluster) as new (nodes: object[], options: object) => ClusterClient;
+  const url = new URL(input);
+  const auth = { ...(url.username ? { username: decodeURIComponent(url.username) } : {}), ...(url.password ? { password: decodeURIComponent(url.password) } : {}) };
+  const client = new Cluster([{ host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 6379) }], {
+    lazyConnect: true,
+    clusterRetryStrategy: () => null,
+    redisOptions: { ...auth, connectTimeout: 3000, maxRetriesPerRequest: 1, ...(url.protocol === 'rediss:' ? { tls: {} } : {}) },
+  });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    for (const node of client.nodes('master')) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', `${ns}:*`, 'COUNT', 1000);
+        cursor = next;
+        for (const key of keys) await client.del(key);
+      } while (cursor !== '0');
+    }
+  } finally {
+    await client.quit().catch(() => client.disconnect());
+  }
+}
+
+/**
  * The database driver a cleanup client needs (`pg`, `ioredis`, `mongodb`), loaded from where the
  * adapter package that uses it finds it, then from the CLI's own folder. The CLI does not depend
  * on the drivers: in a global install (`npm i -g @mtstore/cli @mtstore/core @mtstore/redis`) the
@@ -118,6 +167,7 @@ export function scratchFor(input: string, from: string = here): Scratch {
         url: (ns) => withParam(input, 'prefix', `${ns}:`),
         cleanup: async (ns) => {
           const mod = await importDriver('ioredis', '@mtstore/redis', from);
+          if (isClusterUrl(input)) return removeFromCluster(mod, input, ns);
           const Redis = (mod.Redis ?? mod.default) as new (url: string, o: object) => Loose;
           const client = new Redis(serverUrl(input), { lazyConnect: false, maxRetriesPerRequest: 1 });
           // A failed connection rejects the commands below; without a listener ioredis
@@ -143,7 +193,7 @@ export function scratchFor(input: string, from: string = here): Scratch {
         cleanup: async (ns) => {
           const mod = await importDriver('mongodb', '@mtstore/mongo', from);
           const MongoClient = (mod.MongoClient ?? (mod.default as Record<string, unknown> | undefined)?.MongoClient) as new (url: string, o: object) => Loose;
-          const client = new MongoClient(input, { serverSelectionTimeoutMS: 3000 });
+          const client = new MongoClient(mongoDriverUrl(input), { serverSelectionTimeoutMS: 3000 });
           try {
             const db = (client as unknown as { db(): { collections(): Promise<{ collectionName: string; drop(): Promise<unknown> }[]> } }).db();
             for (const c of await db.collections()) if (c.collectionName.startsWith(`${ns}_`)) await c.drop();
