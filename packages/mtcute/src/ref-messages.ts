@@ -28,6 +28,8 @@ export class MtstoreRefMessages implements IReferenceMessagesRepository {
   readonly #storage: Storage;
   readonly #dropped: ReportDropped;
   #queue: RefOp[] = [];
+  /** `deleteAll()` calls so far: a write begun before one does not queue its failed calls again. */
+  #clears = 0;
   /** The running write, so lookups and saves wait for it. */
   #writing: Promise<void> = Promise.resolve();
   /**
@@ -61,7 +63,9 @@ export class MtstoreRefMessages implements IReferenceMessagesRepository {
     this.#queue.push({ kind: 'deleteByPeer', peerId: BigInt(peerId) });
   }
 
+  /** mtcute's logout: what is queued goes, and a write under way is waited for (it could land after the clear). */
   async deleteAll(): Promise<void> {
+    this.#clears++;
     this.#queue = [];
     await this.#writing.catch(() => undefined);
     this.#withRefs = null;
@@ -96,7 +100,7 @@ export class MtstoreRefMessages implements IReferenceMessagesRepository {
 
   /**
    * Writes the queue in order; on failure what was not written stays queued, ahead of
-   * newer calls. A call core rejects (InvalidArgumentError: a message id outside
+   * newer calls (unless a logout came meanwhile: those calls were the old account's). A call core rejects (InvalidArgumentError: a message id outside
    * 1..2³¹−1, an id outside int64) is dropped and reported, and the rest written.
    */
   save(): Promise<void> {
@@ -108,6 +112,7 @@ export class MtstoreRefMessages implements IReferenceMessagesRepository {
   async #drain(): Promise<void> {
     const ops = this.#queue;
     this.#queue = [];
+    const clears = this.#clears;
     let done = 0;
     try {
       while (done < ops.length) {
@@ -137,7 +142,7 @@ export class MtstoreRefMessages implements IReferenceMessagesRepository {
         done++;
       }
     } catch (error) {
-      this.#queue = [...ops.slice(done), ...this.#queue];
+      if (clears === this.#clears) this.#queue = [...ops.slice(done), ...this.#queue];
       throw error;
     }
   }

@@ -304,6 +304,45 @@ for (const adapter of adapters) {
       await again.destroy();
     });
 
+    it('a logout while a save is writing its reference messages leaves none of them stored', async () => {
+      // refMessages.deleteAll (second in mtcute's logout) waits for the save's reference
+      // write under way; one that then fails must not be queued again for the logout's save.
+      for (const outcome of ['lands', 'fails'] as const) {
+        const storage = open();
+        const store = storage.refMessages.store.bind(storage.refMessages);
+        let hold: { arrive: () => void; gate: Promise<void> } | null = null;
+        let failHeld = false;
+        storage.refMessages.store = async (...args) => {
+          if (hold !== null) {
+            const { arrive, gate } = hold;
+            hold = null;
+            arrive();
+            await gate;
+            if (failHeld) throw new StorageUnavailableError('refMessages.store failed: connection reset');
+          }
+          return store(...args);
+        };
+        const tg = await started(storage);
+        let release!: () => void;
+        const held = new Promise<void>((arrive) => (hold = { arrive, gate: new Promise<void>((resolve) => (release = resolve)) }));
+        // A min peer seen in a channel message: mtcute keeps where it saw it.
+        (tg.mt.storage.provider as MtcuteStorage).refMessages.store(9003, -1_000_000_000_000 - CHANNEL_ID, 5);
+        const saved = tg.mt.storage.save();
+        await held;
+        failHeld = outcome === 'fails';
+        const loggedOut = tg.storage.clear(true);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        release();
+        await Promise.allSettled([saved]);
+        await loggedOut;
+        await tg.mt.storage.save();
+        const raw = open();
+        expect(await raw.refMessages.getByPeer(9003n), outcome).toBeNull();
+        expect((await raw.refMessages.list({ limit: 10 })).refs, outcome).toEqual([]);
+        await tg.destroy();
+      }
+    });
+
     it('a save whose peer write fails rejects and leaves the update state unwritten; the next save writes both', async () => {
       const storage = open();
       const tg = await started(storage);
