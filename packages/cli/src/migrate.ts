@@ -82,6 +82,23 @@ async function copyKeysWithoutSnapshot(entries: readonly AuthKeyEntry[], to: Aut
 }
 
 /**
+ * For a source session without a snapshot: a snapshot the target holds under the name
+ * (another login's: its user, DCs and update state) would answer load() around the keys
+ * copied. There is no call removing only a snapshot; delete() removes the name's data
+ * whole, which also drops that login's peers (their access hashes are its own). True when
+ * there was one (also one sealed with a key not given: it is there all the same).
+ */
+async function removeTargetSnapshot(target: Storage): Promise<boolean> {
+  try {
+    if ((await target.load()) === null) return false;
+  } catch (error) {
+    if (!isStorageError(error) || error.code !== 'MTSTORE_ENCRYPTION') throw error;
+  }
+  await target.delete();
+  return true;
+}
+
+/**
  * Every reference in store order, stored into the target in that order (the next page
  * read meanwhile). At most as many as the source held when the copy began: when the
  * target is the source itself (however it was named), each store moves a reference to
@@ -170,8 +187,12 @@ async function migrateOne(from: string, to: string, name: string, options: Migra
 
     const { session, keyEntries, entries } = await readSealedParts(source, name, from);
     let keysOnly: { keys: number; skipped: number } | undefined;
+    let removedSnapshot = false;
     if (session !== null) await dst.save(session);
-    else keysOnly = await copyKeysWithoutSnapshot(keyEntries ?? [], dst.authKeys);
+    else {
+      removedSnapshot = await removeTargetSnapshot(dst);
+      keysOnly = await copyKeysWithoutSnapshot(keyEntries ?? [], dst.authKeys);
+    }
 
     const bar = progress(io, name, total, 'peers');
     let copied = 0;
@@ -224,6 +245,9 @@ async function migrateOne(from: string, to: string, name: string, options: Migra
     const extra = landed > copied ? ` (the target has ${landed - copied} more peers it already held)` : '';
     const keys = keysOnly === undefined ? '' : `${keysOnly.keys} auth keys (no snapshot), `;
     say(io, `${name}: ${session !== null ? 'snapshot, ' : ''}${keys}${copied} peers, ${entries.length} kv entries, ${refs} reference messages — verified${extra}.`);
+    if (removedSnapshot) {
+      say(io, `${name}: the target's snapshot under that name was removed (delete(): with its keys, peers, kv entries and reference messages), as the source's session has none: another login's snapshot must not answer for the keys copied.`);
+    }
     if (keysOnly !== undefined && keysOnly.skipped > 0) {
       say(io, `${name}: ${keysOnly.skipped} keys of media-only DC entries were not copied: without a snapshot they cannot be written (authKeys writes main entries; save() writes media-only ones).`);
     }
