@@ -58,6 +58,11 @@ export async function loadSession(source: string, name: string | undefined, from
     }
     if (session === null) {
       const names = await storage.listNames();
+      const wanted = sessionNameOf(source, name);
+      if (names.includes(wanted)) {
+        // Keys, peers or kv entries without a snapshot: nothing a string could hold (no DC, no login).
+        throw new CliError(EXIT.NOT_FOUND, `The session "${wanted}" in ${shown(source)} has no snapshot (only keys, peers, kv entries or reference messages, as a client stores before its first save): there is no login to write as a string. mtstore inspect shows what it holds.`);
+      }
       const hint = names.length === 0 ? 'it holds no sessions' : `it holds: ${names.join(', ')} (pick one with --name)`;
       throw new CliError(EXIT.NOT_FOUND, `No session named "${sessionNameOf(source, name)}" in ${shown(source)}: ${hint}.`);
     }
