@@ -185,18 +185,21 @@ export class MongoSessionEventBus implements SessionEventBus {
   #deaf = false;
 
   constructor(options: MongoSessionEventBusOptions) {
-    const mode = withKnownOptions(options, OPTIONS, 'MongoSessionEventBus')?.mode ?? 'auto';
-    if (!['auto', 'changeStream', 'poll'].includes(mode)) {
+    // Only undefined takes an option's default (as core's checks: heartbeatInterval,
+    // onError): null is refused like any other value the bus cannot use.
+    const given = withKnownOptions(options, OPTIONS, 'MongoSessionEventBus');
+    const mode: unknown = given?.mode === undefined ? 'auto' : given.mode;
+    if (mode !== 'auto' && mode !== 'changeStream' && mode !== 'poll') {
       throw new InvalidArgumentError(`MongoSessionEventBus: mode must be 'auto', 'changeStream' or 'poll', got ${describeValue(mode)}`);
     }
     this.#mode = mode;
-    const pollInterval = options?.pollInterval ?? 100;
+    const pollInterval: unknown = options?.pollInterval === undefined ? 100 : options.pollInterval;
     assertTimerMs(pollInterval, 'MongoSessionEventBus: pollInterval');
     this.#pollInterval = pollInterval;
     this.#stallMs = Math.max(STALL_MS, pollInterval);
     this.#maxEvents = positiveInteger(options?.maxEvents, 'maxEvents', 1_000);
     this.#maxAgeMs = positiveInteger(options?.maxAge, 'maxAge', 60) * 1000;
-    if (options?.onError !== undefined && typeof options.onError !== 'function') throw new InvalidArgumentError('MongoSessionEventBus: onError must be a function');
+    if (options?.onError !== undefined && typeof options.onError !== 'function') throw new InvalidArgumentError(`MongoSessionEventBus: onError must be a function, got ${describeValue(options.onError)}`);
     this.#onError = options?.onError ?? ((error) => console.error('MongoSessionEventBus: reading session events failed; retrying', error));
     this.#connection = openConnection(options, 'MongoSessionEventBus');
     this.database = this.#connection.db.databaseName;

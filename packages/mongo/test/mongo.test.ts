@@ -61,7 +61,11 @@ if (server.available) {
       for (const name of ['maxEvents', 'maxAge'] as const) {
         for (const value of [0, -1, 1.5, Number.NaN, Infinity, '10', null]) refused({ [name]: value as never }, `${name} must be a positive integer, got `);
       }
-      for (const mode of ['fast', '', 'Poll', 1]) refused({ mode: mode as never }, "mode must be 'auto', 'changeStream' or 'poll', got ");
+      for (const mode of ['fast', '', 'Poll', 1, null]) refused({ mode: mode as never }, "mode must be 'auto', 'changeStream' or 'poll', got ");
+      // As core's own option checks (heartbeatInterval, reconnectDelay, onError): only
+      // undefined means the default, null is refused as any other value it cannot use.
+      refused({ pollInterval: null as never }, 'pollInterval must be an integer number of ms from 1 to 2147483647, got null');
+      refused({ onError: null as never }, 'onError must be a function');
       refused({ onError: 'log' as never }, 'onError must be a function');
       // A misspelt option is named with the one it is nearest to.
       refused({ pollIntervall: 5 } as never, 'unknown option "pollIntervall" (did you mean "pollInterval"?)');
@@ -70,6 +74,7 @@ if (server.available) {
         ...(['auto', 'changeStream', 'poll'] as const).map((mode) => new MongoSessionEventBus({ client, mode })),
         new MongoSessionEventBus({ client, maxEvents: 1, maxAge: 1, onError: () => {} }),
         new MongoSessionEventBus({ client, maxEvents: 2 ** 53 - 1, maxAge: 2 ** 31 }),
+        new MongoSessionEventBus({ client, mode: undefined, pollInterval: undefined, maxEvents: undefined, maxAge: undefined, onError: undefined }),
       ];
       for (const bus of accepted) await bus.close();
       await client.close();
