@@ -20,14 +20,28 @@ export function finish(
   refMessages: ConvertedRefMessage[] = [],
   warnings: string[] = [],
 ): ConvertedSession {
+  checkSession(format, session);
+  peers.forEach((peer, i) => checkPeer(format, peer, i));
+  return { format, layout, session, peers, kv, refMessages, warnings };
+}
+
+/** Core's check of a session a reader built, as INVALID naming the field. */
+export function checkSession(format: SessionFormat, session: Session): void {
+  asInvalid(format, () => assertSession(session));
+}
+
+/** Core's check of the peer at `index` of the peers read (oldest first), as INVALID naming it. */
+export function checkPeer(format: SessionFormat, peer: Peer, index: number): void {
+  asInvalid(format, () => assertPeer(peer, `peers[${index}]`));
+}
+
+function asInvalid(format: SessionFormat, check: () => void): void {
   try {
-    assertSession(session);
-    peers.forEach((peer, i) => assertPeer(peer, `peers[${i}]`));
+    check();
   } catch (error) {
     if (isStorageError(error)) throw invalid(format, error.message.replace(/\.$/, ''), error);
     throw error;
   }
-  return { format, layout, session, peers, kv, refMessages, warnings };
 }
 
 /** Runs a decoder, turning its INVALID errors into a failed attempt (for detection). */

@@ -12,12 +12,13 @@ import { assertText, ConvertError, isConvertError, shownPath } from './errors.js
 import { parseGramjsString } from './gramjs.js';
 import { gramjsStoreNames, readGramjsStore } from './gramjs-store.js';
 import { parseMtcuteString } from './mtcute.js';
-import { readMtcuteDatabase } from './mtcute-sqlite.js';
+import { openMtcuteDatabase } from './mtcute-sqlite.js';
 import { parsePyrogramString } from './pyrogram.js';
-import { readPyrogramDatabase } from './pyrogram-sqlite.js';
+import { openPyrogramDatabase } from './pyrogram-sqlite.js';
 import { FOREIGN_SQLITE_SIGNATURES, isSqliteBytes, isSqliteLocked, lockedError, matchSqliteSignature, openSqlite, readSchema, type SqliteDatabase, type SqliteSchema } from './sqlite.js';
 import { parseTelethonString } from './telethon.js';
-import { readTelethonDatabase } from './telethon-sqlite.js';
+import { readStream, streamConverted, toStream, type SessionSource, type SessionStream } from './stream.js';
+import { openTelethonDatabase } from './telethon-sqlite.js';
 import { FILE_FORMATS, STRING_FORMATS, type ConvertedSession, type FileSessionFormat, type ParseOptions, type SessionFormat, type StringSessionFormat } from './types.js';
 
 const STRING_READERS: Record<StringSessionFormat, (text: string) => ConvertedSession> = {
@@ -126,14 +127,25 @@ export async function detectSessionFile(path: string): Promise<FileSessionFormat
 
 /** Parses a session file (path or bytes) or a GramJS StoreSession folder. */
 export async function parseSessionFile(source: string | Uint8Array, options: ParseOptions = {}): Promise<ConvertedSession> {
+  return readStream(await openSessionFile(source, options));
+}
+
+/**
+ * Opens a session file (path or bytes) or a GramJS StoreSession folder as a stream: the
+ * session at once, the peers in batches as they are read (see SessionStream). The same
+ * reading as parseSessionFile, whose result is this stream read to the end. A GramJS
+ * folder is read whole first (one file per entity: it holds few).
+ */
+export async function openSessionFile(source: string | Uint8Array, options: ParseOptions = {}): Promise<SessionStream> {
+  const where = typeof source === 'string' ? shownPath(source) : 'The bytes';
   try {
-    return await readSessionFile(source, options);
+    return await openFile(source, options, where);
   } catch (error) {
-    throw asConvertError(error, typeof source === 'string' ? shownPath(source) : 'The bytes');
+    throw asConvertError(error, where);
   }
 }
 
-async function readSessionFile(source: string | Uint8Array, options: ParseOptions): Promise<ConvertedSession> {
+async function openFile(source: string | Uint8Array, options: ParseOptions, where: string): Promise<SessionStream> {
   checkFormat(options.format);
   if (typeof source !== 'string' && !(source instanceof Uint8Array)) {
     throw new ConvertError('MTSTORE_CONVERT_UNKNOWN_FORMAT', 'Expected a path or the bytes of a session file.');
@@ -142,42 +154,51 @@ async function readSessionFile(source: string | Uint8Array, options: ParseOption
     if (options.format !== undefined && options.format !== 'gramjs-store') {
       throw new ConvertError('MTSTORE_CONVERT_UNKNOWN_FORMAT', `${shownPath(source)} is a folder, which only the gramjs-store format is.`);
     }
-    return readGramjsStore(source, options.name);
+    return streamConverted(await readGramjsStore(source, options.name));
   }
   if (typeof source !== 'string' && !isSqliteBytes(source)) {
     throw new ConvertError('MTSTORE_CONVERT_UNKNOWN_FORMAT', 'The bytes are not an SQLite session file.');
   }
   const db = await openSqlite(source);
   try {
-    const schema = readSchema(db);
-    const signature = matchSqliteSignature(schema);
-    const where = typeof source === 'string' ? shownPath(source) : 'The bytes';
-    if (signature === null) {
-      const family = pyrogramFamilyVersion(db, schema);
-      if (family !== null) {
-        // A Pyrogram-family file whose tables lack what every known schema has: name what was
-        // found, so the user knows which library (and version) wrote what cannot be read.
-        throw new ConvertError(
-          'MTSTORE_CONVERT_INVALID',
-          `${where} is a Pyrogram-family session file of schema version ${family}, whose tables mtstore cannot read (it reads Pyrogram, Hydrogram, Pyrofork, Electrogram and Kurigram schemas 1-7: sessions(${PYROGRAM_COLUMNS.sessions}), peers(${PYROGRAM_COLUMNS.peers})); found sessions(${(schema.sessions ?? []).join(', ')}), peers(${(schema.peers ?? []).join(', ')}).`,
-        );
-      }
-      const tables = Object.keys(schema).sort().join(', ') || 'none';
-      throw new ConvertError('MTSTORE_CONVERT_UNKNOWN_FORMAT', `${where} is an SQLite file but not a Telethon, Pyrogram or mtcute session (tables: ${tables}).`);
-    }
-    if (options.format !== undefined && options.format !== signature.format) {
-      throw new ConvertError('MTSTORE_CONVERT_UNKNOWN_FORMAT', `${where} is a ${signature.format} file, not ${options.format}.`);
-    }
-    switch (signature.format) {
-      case 'telethon-sqlite':
-        return readTelethonDatabase(db, schema, options);
-      case 'pyrogram-sqlite':
-        return readPyrogramDatabase(db, schema);
-      case 'mtcute-sqlite':
-        return readMtcuteDatabase(db, schema);
-    }
-  } finally {
+    // One read transaction for the session and every batch after it: a client writing the
+    // file meanwhile waits (it is read-locked until close), and what is read is one state of it.
+    db.exec('begin');
+    const reader = sqliteReader(db, options, where);
+    return toStream(reader, (error) => asConvertError(error, where), () => db.close());
+  } catch (error) {
     db.close();
+    throw error;
+  }
+}
+
+/** The reader of an open SQLite session file, by its tables. */
+function sqliteReader(db: SqliteDatabase, options: ParseOptions, where: string): SessionSource {
+  const schema = readSchema(db);
+  const signature = matchSqliteSignature(schema);
+  if (signature === null) {
+    const family = pyrogramFamilyVersion(db, schema);
+    if (family !== null) {
+      // A Pyrogram-family file whose tables lack what every known schema has: name what was
+      // found, so the user knows which library (and version) wrote what cannot be read.
+      throw new ConvertError(
+        'MTSTORE_CONVERT_INVALID',
+        `${where} is a Pyrogram-family session file of schema version ${family}, whose tables mtstore cannot read (it reads Pyrogram, Hydrogram, Pyrofork, Electrogram and Kurigram schemas 1-7: sessions(${PYROGRAM_COLUMNS.sessions}), peers(${PYROGRAM_COLUMNS.peers})); found sessions(${(schema.sessions ?? []).join(', ')}), peers(${(schema.peers ?? []).join(', ')}).`,
+      );
+    }
+    const tables = Object.keys(schema).sort().join(', ') || 'none';
+    throw new ConvertError('MTSTORE_CONVERT_UNKNOWN_FORMAT', `${where} is an SQLite file but not a Telethon, Pyrogram or mtcute session (tables: ${tables}).`);
+  }
+  if (options.format !== undefined && options.format !== signature.format) {
+    throw new ConvertError('MTSTORE_CONVERT_UNKNOWN_FORMAT', `${where} is a ${signature.format} file, not ${options.format}.`);
+  }
+  switch (signature.format) {
+    case 'telethon-sqlite':
+      return openTelethonDatabase(db, schema, options);
+    case 'pyrogram-sqlite':
+      return openPyrogramDatabase(db, schema);
+    case 'mtcute-sqlite':
+      return openMtcuteDatabase(db, schema);
   }
 }
 
@@ -203,10 +224,19 @@ function pyrogramFamilyVersion(db: SqliteDatabase, schema: SqliteSchema): string
  * `name.session`), or a session string.
  */
 export async function parseSession(input: string | Uint8Array, options: ParseOptions = {}): Promise<ConvertedSession> {
+  return readStream(await openSession(input, options));
+}
+
+/**
+ * Any input, as parseSession takes it, as a stream (see SessionStream): a session file's
+ * peers are read in batches as the caller takes them; a string (and a GramJS folder) is
+ * read whole first.
+ */
+export async function openSession(input: string | Uint8Array, options: ParseOptions = {}): Promise<SessionStream> {
   checkFormat(options.format);
   if (input instanceof Uint8Array) {
-    if (isSqliteBytes(input)) return parseSessionFile(input, options);
-    return parseSessionString(Buffer.from(input).toString('utf8'), options);
+    if (isSqliteBytes(input)) return openSessionFile(input, options);
+    return streamConverted(parseSessionString(Buffer.from(input).toString('utf8'), options));
   }
   if (typeof input !== 'string' || input.trim() === '') {
     throw new ConvertError('MTSTORE_CONVERT_UNKNOWN_FORMAT', 'Expected a session string, a path or the bytes of a session file.');
@@ -219,7 +249,7 @@ export async function parseSession(input: string | Uint8Array, options: ParseOpt
     const text = fileFormat ? null : sessionStringInFile(path);
     if (text !== null) {
       try {
-        return parseSessionString(text, options);
+        return streamConverted(parseSessionString(text, options));
       } catch (error) {
         if (!isConvertError(error)) throw error;
         throw new ConvertError(error.code, `${shownPath(path)} holds text but no session: ${error.message.replace(/, nor an existing file or folder\.$/, '.')}`, { candidates: error.candidates });
@@ -231,13 +261,13 @@ export async function parseSession(input: string | Uint8Array, options: ParseOpt
       throw new ConvertError('MTSTORE_CONVERT_UNKNOWN_FORMAT', `${shownPath(path)} holds text but no session string (a session string is one line of 100 or more base64 characters, as the library exports it).`);
     }
     // A string session can never be a path of an existing file, but GramJS's alphabet has "/".
-    if (!stringFormat) return parseSessionFile(path, options);
+    if (!stringFormat) return openSessionFile(path, options);
   }
   if (fileFormat) throw new ConvertError('MTSTORE_CONVERT_IO', `No such file or folder: ${shownPath(input)}.`);
   if (/\.session$/.test(input) || (input.length < 200 && /[\\/]/.test(input))) {
     throw new ConvertError('MTSTORE_CONVERT_IO', `No such file or folder: ${shownPath(input)} (and it is not a session string).`);
   }
-  return parseSessionString(input, options);
+  return streamConverted(parseSessionString(input, options));
 }
 
 /** The longest file read as holding a session string (the longest string is ~500 characters). */

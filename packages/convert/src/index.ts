@@ -9,7 +9,8 @@ export {
   type SessionFormat,
   type StringSessionFormat,
 } from './types.js';
-export { detectSessionFile, detectStringFormats, parseSession, parseSessionFile, parseSessionString, sessionStringInFile } from './detect.js';
+export { detectSessionFile, detectStringFormats, openSession, openSessionFile, parseSession, parseSessionFile, parseSessionString, sessionStringInFile } from './detect.js';
+export { DEFAULT_BATCH_SIZE, readStream, streamConverted, type SessionStream } from './stream.js';
 export { parseTelethonString, toTelethonString } from './telethon.js';
 export { parseGramjsString, toGramjsString } from './gramjs.js';
 export { parsePyrogramString, toPyrogramString, type PyrogramLayout, type PyrogramWriteOptions } from './pyrogram.js';

@@ -9,12 +9,13 @@
  */
 import { type ChannelState, type DataCenter, type KeyValueEntry, type Peer, type SelfUser, type Session, MAX_COMPLETE_BYTES } from '@mtstore/core';
 import { copyBytes, int64Column, keyFrom } from './bytes.js';
-import { cleanEpoch, cleanPhone, cleanUsernames, finish, oldestFirst, peerIdentity } from './common.js';
+import { checkSession, cleanEpoch, cleanPhone, cleanUsernames, peerIdentity } from './common.js';
 import { invalid } from './errors.js';
 import { dcFromOption, parseBasicDcOption } from './mtcute.js';
-import type { SqliteDatabase, SqliteSchema } from './sqlite.js';
+import { rowsOldestFirst, type SqliteDatabase, type SqliteSchema } from './sqlite.js';
+import type { SessionSource } from './stream.js';
 import { TlReader } from './tl.js';
-import type { ConvertedRefMessage, ConvertedSession } from './types.js';
+import type { ConvertedRefMessage } from './types.js';
 
 const FORMAT = 'mtcute session file';
 
@@ -62,7 +63,8 @@ function int32le(data: Uint8Array, signed: boolean): number {
   return signed ? view.getInt32(0, true) : view.getUint32(0, true);
 }
 
-export function readMtcuteDatabase(db: SqliteDatabase, schema: SqliteSchema): ConvertedSession {
+/** The session (keys, state, self user) and kv entries at once; peers oldest first and reference messages as they are read. */
+export function openMtcuteDatabase(db: SqliteDatabase, schema: SqliteSchema): SessionSource {
   const kvRows = db.prepare('select key, value from key_value order by key').all() as Row[];
   const kvMap = new Map<string, Uint8Array>();
   for (const row of kvRows) {
@@ -129,42 +131,56 @@ export function readMtcuteDatabase(db: SqliteDatabase, schema: SqliteSchema): Co
   } else if (Object.keys(state).length > 0) warnings.push('update state not read: a counter is missing (the client fetches a fresh state)');
   session.channels = channels.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 
-  const peers: Peer[] = [];
-  if (schema.peers !== undefined) {
-    const hasMin = schema.peers.includes('isMin');
-    for (const row of db.prepare(`select id, hash, usernames, updated, phone, complete${hasMin ? ', isMin' : ''} from peers`).iterate() as IterableIterator<Row>) {
-      const marked = int64Column(row.id);
-      const hash = typeof row.hash === 'string' && row.hash !== '' ? longFromFastString(row.hash) : 0n;
-      const identity = peerIdentity(marked, hash, 'peers row', warnings);
-      if (identity === null) continue;
-      const where = `peers row ${marked}`;
-      let names: unknown[] = [];
-      try {
-        const parsed: unknown = JSON.parse(String(row.usernames ?? '[]'));
-        if (Array.isArray(parsed)) names = parsed;
-      } catch {
-        warnings.push(`${where}: usernames dropped (not a JSON list)`);
-      }
-      const peer: Peer = { ...identity, usernames: cleanUsernames(names, where, warnings), updatedAt: cleanEpoch(Math.floor(Number(int64Column(row.updated) ?? 0n) / 1000)) };
-      const phone = cleanPhone(row.phone, where, warnings);
-      if (phone !== undefined) peer.phone = phone;
-      if (hasMin && int64Column(row.isMin) === 1n) peer.min = true;
-      const complete = copyBytes(row.complete);
-      if (complete !== null && complete.length > 0 && complete.length <= MAX_COMPLETE_BYTES) peer.complete = complete;
-      peers.push(peer);
+  checkSession('mtcute-sqlite', session);
+
+  const hasMin = schema.peers?.includes('isMin') === true;
+  function* peers(): Generator<Peer> {
+    if (schema.peers === undefined) return;
+    // Oldest first by mtcute's `updated` column: a stale row still naming a username or phone
+    // another peer took since is stored before it (the file's order is the marked id's).
+    const query = (orderBy: string) => `select id, hash, usernames, updated, phone, complete${hasMin ? ', isMin' : ''} from peers order by ${orderBy}`;
+    for (const row of rowsOldestFirst(db, query, { time: 'updated', rowid: 'rowid' }, seenAt)) {
+      const peer = peerOf(row, hasMin, warnings);
+      if (peer !== null) yield peer;
     }
   }
-
-  const refMessages: ConvertedRefMessage[] = [];
-  if (schema.message_refs !== undefined) {
+  function* refMessages(): Generator<ConvertedRefMessage> {
+    if (schema.message_refs === undefined) return;
     for (const row of db.prepare('select peer_id, chat_id, msg_id from message_refs').iterate() as IterableIterator<Row>) {
       const peerId = int64Column(row.peer_id);
       const chatId = int64Column(row.chat_id);
       const messageId = int64Column(row.msg_id);
-      if (peerId !== null && chatId !== null && messageId !== null) refMessages.push({ peerId, chatId, messageId: Number(messageId) });
+      if (peerId !== null && chatId !== null && messageId !== null) yield { peerId, chatId, messageId: Number(messageId) };
     }
   }
-  // Oldest first by mtcute's `updated` column: a stale row still naming a username or phone
-  // another peer took since is stored before it (the file's order is the marked id's).
-  return finish('mtcute-sqlite', 'sqlite', session, oldestFirst(peers), kv, refMessages, warnings);
+  const peerRows = schema.peers === undefined ? 0 : Number(db.prepare('select count(*) from peers').pluck().get());
+  return { format: 'mtcute-sqlite', layout: 'sqlite', session, kv, peerRows, warnings, peers, refMessages };
+}
+
+/** A row's time as its peer stores it (mtcute's milliseconds as seconds; the ordering and the peer use this one function). */
+function seenAt(updated: unknown): number {
+  return cleanEpoch(Math.floor(Number(int64Column(updated) ?? 0n) / 1000));
+}
+
+/** The peer a peers row names, or null when it is skipped with a warning. */
+function peerOf(row: Row, hasMin: boolean, warnings: string[]): Peer | null {
+  const marked = int64Column(row.id);
+  const hash = typeof row.hash === 'string' && row.hash !== '' ? longFromFastString(row.hash) : 0n;
+  const identity = peerIdentity(marked, hash, 'peers row', warnings);
+  if (identity === null) return null;
+  const where = `peers row ${marked}`;
+  let names: unknown[] = [];
+  try {
+    const parsed: unknown = JSON.parse(String(row.usernames ?? '[]'));
+    if (Array.isArray(parsed)) names = parsed;
+  } catch {
+    warnings.push(`${where}: usernames dropped (not a JSON list)`);
+  }
+  const peer: Peer = { ...identity, usernames: cleanUsernames(names, where, warnings), updatedAt: seenAt(row.updated) };
+  const phone = cleanPhone(row.phone, where, warnings);
+  if (phone !== undefined) peer.phone = phone;
+  if (hasMin && int64Column(row.isMin) === 1n) peer.min = true;
+  const complete = copyBytes(row.complete);
+  if (complete !== null && complete.length > 0 && complete.length <= MAX_COMPLETE_BYTES) peer.complete = complete;
+  return peer;
 }

@@ -20,10 +20,10 @@
  */
 import { fromMarkedId, type ChannelState, type Peer, type PeerType, type Session } from '@mtstore/core';
 import { int64Column, isIpv4, keyColumn, keyFrom, normalizeIpv6 } from './bytes.js';
-import { cleanEpoch, cleanPhone, cleanUsernames, finish, oldestFirst, peerIdentity } from './common.js';
+import { checkSession, cleanEpoch, cleanPhone, cleanUsernames, peerIdentity } from './common.js';
 import { invalid } from './errors.js';
-import type { SqliteDatabase, SqliteSchema } from './sqlite.js';
-import type { ConvertedSession } from './types.js';
+import { rowsOldestFirst, type SqliteDatabase, type SqliteSchema } from './sqlite.js';
+import type { SessionSource } from './stream.js';
 
 const FORMAT = 'Pyrogram session file';
 
@@ -41,22 +41,16 @@ const TYPES: Record<string, PeerType> = {
 
 type Row = Record<string, unknown>;
 
-/** Extra usernames by marked peer id, from a fork's `usernames` table (either layout), in file order. */
-function extraUsernames(db: SqliteDatabase, schema: SqliteSchema): Map<bigint, unknown[]> {
-  const byPeer = new Map<bigint, unknown[]>();
+/**
+ * A fork's `usernames` table (either layout) as the SQL of a left join on `peers p`: the
+ * peer column, the name column. Null for a file without one.
+ */
+function usernamesJoin(schema: SqliteSchema): { peer: string; name: string } | null {
   const columns = schema.usernames;
-  if (columns === undefined) return byPeer;
-  let query: string | null = null;
-  if (columns.includes('peer_id') && columns.includes('id')) query = 'select peer_id as peer, id as name from usernames order by rowid';
-  else if (columns.includes('id') && columns.includes('username')) query = 'select id as peer, username as name from usernames order by rowid';
-  if (query === null) return byPeer;
-  for (const row of db.prepare(query).all() as Row[]) {
-    const peer = int64Column(row.peer);
-    if (peer === null) continue;
-    const list = byPeer.get(peer) ?? byPeer.set(peer, []).get(peer)!;
-    list.push(row.name);
-  }
-  return byPeer;
+  if (columns === undefined) return null;
+  if (columns.includes('peer_id') && columns.includes('id')) return { peer: 'peer_id', name: 'id' };
+  if (columns.includes('id') && columns.includes('username')) return { peer: 'id', name: 'username' };
+  return null;
 }
 
 /** Which library's layout the file has, for messages and inspect. */
@@ -108,7 +102,13 @@ function readUpdateState(db: SqliteDatabase, session: Session, warnings: string[
   session.channels = channels.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
-export function readPyrogramDatabase(db: SqliteDatabase, schema: SqliteSchema): ConvertedSession {
+/** A row's time as its peer stores it (the ordering and the peer use this one function). */
+function seenAt(lastUpdateOn: unknown): number {
+  return cleanEpoch(Number(int64Column(lastUpdateOn) ?? 0n));
+}
+
+/** The session (with the forks' update state) at once; the peers oldest first, as they are read. */
+export function openPyrogramDatabase(db: SqliteDatabase, schema: SqliteSchema): SessionSource {
   const version = int64Column(db.prepare('select number from version').pluck().get());
   const rows = db.prepare('select * from sessions').all() as Row[];
   if (rows.length !== 1) throw invalid(FORMAT, `the sessions table has ${rows.length} rows, Pyrogram keeps one`);
@@ -136,37 +136,55 @@ export function readPyrogramDatabase(db: SqliteDatabase, schema: SqliteSchema): 
   const userId = int64Column(row.user_id);
   if (userId !== null && userId > 0n) session.user = { id: userId, dcId, bot: int64Column(row.is_bot) === 1n };
 
-  const peers: Peer[] = [];
   const warnings: string[] = [];
-  const columns = schema.peers ?? [];
-  const optional = ['username', 'phone_number', 'last_update_on'].filter((c) => columns.includes(c));
-  const more = extraUsernames(db, schema);
   // Pyrogram empties the peers of a schema 1 file when it opens it (its upgrade to 2):
   // rows the library itself no longer trusts are not imported either.
-  const peerRows: Iterable<Row> = version === 1n ? [] : (db.prepare(`select id, access_hash, type${optional.map((c) => `, ${c}`).join('')} from peers`).iterate() as IterableIterator<Row>);
-  if (version === 1n && (db.prepare('select count(*) from peers').pluck().get() as bigint) > 0n) {
-    warnings.push('peers of a schema 1 file not read: Pyrogram itself discards them when it upgrades the file');
-  }
-  for (const p of peerRows) {
-    const marked = int64Column(p.id);
-    // Pyrogram stores no access hash for basic groups (none exists): 0, as Telegram has it.
-    const identity = peerIdentity(marked, p.access_hash === null ? 0n : int64Column(p.access_hash), 'peers row', warnings);
-    if (identity === null) continue;
-    const where = `peers row ${marked}`;
-    const declared = TYPES[String(p.type)];
-    if (declared !== undefined && declared !== identity.type) {
-      warnings.push(`${where}: skipped, its type is ${String(p.type)} but the id is a ${identity.type}'s`);
-      continue;
-    }
-    const peer: Peer = {
-      ...identity,
-      usernames: cleanUsernames([p.username, ...(more.get(marked!) ?? [])], where, warnings),
-      updatedAt: cleanEpoch(Number(int64Column(p.last_update_on) ?? 0n)),
-    };
-    const phone = cleanPhone(p.phone_number, where, warnings);
-    if (phone !== undefined) peer.phone = phone;
-    peers.push(peer);
-  }
+  const skipPeers = version === 1n;
+  const peerRows = Number(db.prepare('select count(*) from peers').pluck().get());
+  if (skipPeers && peerRows > 0) warnings.push('peers of a schema 1 file not read: Pyrogram itself discards them when it upgrades the file');
   if (['id', 'pts', 'qts', 'date', 'seq'].every((c) => schema.update_state?.includes(c))) readUpdateState(db, session, warnings);
-  return finish('pyrogram-sqlite', layoutOf(version, schema), session, oldestFirst(peers), [], [], warnings);
+  checkSession('pyrogram-sqlite', session);
+
+  const columns = schema.peers ?? [];
+  const optional = ['username', 'phone_number', 'last_update_on'].filter((c) => columns.includes(c));
+  const join = usernamesJoin(schema);
+  function* peers(): Generator<Peer> {
+    if (skipPeers) return;
+    // One row per (peer, extra username), a peer's rows together and its names in the
+    // usernames table's order; SQLite indexes the join itself (the forks index no peer column).
+    const query = (orderBy: string) =>
+      `select p.rowid as _row, p.id, p.access_hash, p.type${optional.map((c) => `, p.${c}`).join('')}${join === null ? '' : `, u.${join.name} as _extra`} from peers p` +
+      (join === null ? ` order by ${orderBy}` : ` left join usernames u on u.${join.peer} = p.id order by ${orderBy}, u.rowid`);
+    let pending: { row: Row; extra: unknown[] } | null = null;
+    for (const row of rowsOldestFirst(db, query, { time: optional.includes('last_update_on') ? 'p.last_update_on' : null, rowid: 'p.rowid' }, seenAt)) {
+      if (pending !== null && pending.row._row === row._row) {
+        pending.extra.push(row._extra);
+        continue;
+      }
+      const peer = pending === null ? null : peerOf(pending.row, pending.extra, warnings);
+      pending = { row, extra: join === null ? [] : [row._extra] };
+      if (peer !== null) yield peer;
+    }
+    const last = pending === null ? null : peerOf(pending.row, pending.extra, warnings);
+    if (last !== null) yield last;
+  }
+  return { format: 'pyrogram-sqlite', layout: layoutOf(version, schema), session, kv: [], peerRows: skipPeers ? 0 : peerRows, warnings, peers, refMessages: () => [] };
+}
+
+/** The peer a peers row (with a fork's extra usernames) names, or null when it is skipped with a warning. */
+function peerOf(p: Row, extra: unknown[], warnings: string[]): Peer | null {
+  const marked = int64Column(p.id);
+  // Pyrogram stores no access hash for basic groups (none exists): 0, as Telegram has it.
+  const identity = peerIdentity(marked, p.access_hash === null ? 0n : int64Column(p.access_hash), 'peers row', warnings);
+  if (identity === null) return null;
+  const where = `peers row ${marked}`;
+  const declared = TYPES[String(p.type)];
+  if (declared !== undefined && declared !== identity.type) {
+    warnings.push(`${where}: skipped, its type is ${String(p.type)} but the id is a ${identity.type}'s`);
+    return null;
+  }
+  const peer: Peer = { ...identity, usernames: cleanUsernames([p.username, ...extra], where, warnings), updatedAt: seenAt(p.last_update_on) };
+  const phone = cleanPhone(p.phone_number, where, warnings);
+  if (phone !== undefined) peer.phone = phone;
+  return peer;
 }

@@ -181,3 +181,26 @@ const SQLITE_MAGIC = 'SQLite format 3\0';
 export function isSqliteBytes(bytes: Uint8Array): boolean {
   return bytes.length >= 100 && Buffer.from(bytes.subarray(0, 16)).toString('latin1') === SQLITE_MAGIC;
 }
+
+/** The SQL function through which a reader's ordering calls its own time of a row. */
+const SEEN_AT = 'mtstore_seen_at';
+
+/**
+ * The rows of a peer table oldest first, as `oldestFirst` orders peers: by `seenAt(the
+ * time column)` — the reader's own function, registered on the connection, so the order is
+ * the peers' `updatedAt` exactly — and equal times by rowid, the order a plain scan of the
+ * table reads them in. SQLite sorts: past its cache (16 MB) the sorter spills to temporary
+ * files, so a file of millions of rows is read in bounded memory. `query` gets the SQL
+ * to order by (`time` null: a table without a time column, every time 0; `rowid` the
+ * table's rowid as the query names it, `p.rowid` in a join).
+ */
+export function rowsOldestFirst(
+  db: SqliteDatabase,
+  query: (orderBy: string) => string,
+  columns: { time: string | null; rowid: string },
+  seenAt: (value: unknown) => number,
+): IterableIterator<Record<string, unknown>> {
+  db.function(SEEN_AT, { deterministic: true, safeIntegers: true }, (value: unknown) => seenAt(value));
+  const orderBy = columns.time === null ? columns.rowid : `${SEEN_AT}(${columns.time}), ${columns.rowid}`;
+  return db.prepare(query(orderBy)).iterate() as IterableIterator<Record<string, unknown>>;
+}

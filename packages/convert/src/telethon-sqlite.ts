@@ -10,11 +10,12 @@
  */
 import { type ChannelState, type Peer, type Session, type UpdateState } from '@mtstore/core';
 import { int64Column, keyColumn, keyFrom, normalizeIpv6, isIpv4 } from './bytes.js';
-import { cleanDisplayName, cleanEpoch, cleanPhone, cleanUsernames, finish, oldestFirst, peerIdentity } from './common.js';
+import { checkSession, cleanDisplayName, cleanEpoch, cleanPhone, cleanUsernames, peerIdentity } from './common.js';
 import { isTestAddress } from './dcs.js';
 import { invalid } from './errors.js';
-import type { SqliteDatabase, SqliteSchema } from './sqlite.js';
-import type { ConvertedSession, ParseOptions } from './types.js';
+import { rowsOldestFirst, type SqliteDatabase, type SqliteSchema } from './sqlite.js';
+import type { SessionSource } from './stream.js';
+import type { ParseOptions } from './types.js';
 
 const FORMAT = 'Telethon session file';
 
@@ -44,7 +45,16 @@ function epoch(value: unknown): number {
   return 0;
 }
 
-export function readTelethonDatabase(db: SqliteDatabase, schema: SqliteSchema, options: ParseOptions = {}): ConvertedSession {
+/** A row's time as its peer stores it (the ordering and the peer use this one function). */
+function seenAt(date: unknown): number {
+  return cleanEpoch(epoch(date));
+}
+
+/**
+ * The session (with the self user of the entities row with id 0, and the update state) at
+ * once; the other entities as peers, oldest first, as they are read.
+ */
+export function openTelethonDatabase(db: SqliteDatabase, schema: SqliteSchema, options: ParseOptions = {}): SessionSource {
   const version = int64Column(db.prepare('select version from version').pluck().get());
   const rows = db.prepare('select * from sessions').all() as Row[];
   if (rows.length === 0) throw invalid(FORMAT, 'the sessions table is empty (never connected)');
@@ -69,50 +79,65 @@ export function readTelethonDatabase(db: SqliteDatabase, schema: SqliteSchema, o
   const takeout = int64Column(row.takeout_id);
   if (takeout !== null) session.takeoutId = takeout;
 
-  const peers: Peer[] = [];
   const warnings: string[] = [];
+  for (const self of db.prepare('select hash from entities where id = 0').iterate() as IterableIterator<Row>) {
+    // The self-user hack: hash holds the logged-in user's id.
+    const hash = int64Column(self.hash);
+    if (hash !== null && hash > 0n) session.user = { id: hash, dcId, bot: options.bot ?? false };
+    else warnings.push('entities self row (id 0): skipped, it holds no user id');
+  }
+  if (schema.update_state !== undefined) readUpdateState(db, session, warnings);
+  checkSession('telethon-sqlite', session);
+
   // entities.date came with schema 7: selecting it from an older file would fail the whole read.
   const hasDate = schema.entities?.includes('date') === true;
-  // Row by row (iterate, not all): a file of 300,000 entities peaked at 430 MB RSS with every
-  // row read first, 314 MB this way; the loop runs no other statement on `db` meanwhile.
-  for (const entity of db.prepare(`select id, hash, username, phone, name${hasDate ? ', date' : ''} from entities`).iterate() as IterableIterator<Row>) {
-    const marked = int64Column(entity.id);
-    const hash = int64Column(entity.hash);
-    if (marked === 0n) {
-      // The self-user hack: hash holds the logged-in user's id.
-      if (hash !== null && hash > 0n) session.user = { id: hash, dcId, bot: options.bot ?? false };
-      else warnings.push('entities self row (id 0): skipped, it holds no user id');
-      continue;
+  function* peers(): Generator<Peer> {
+    // Sorted by SQLite, read row by row: memory holds the batch being built, not the file.
+    const query = (orderBy: string) => `select id, hash, username, phone, name${hasDate ? ', date' : ''} from entities order by ${orderBy}`;
+    for (const entity of rowsOldestFirst(db, query, { time: hasDate ? 'date' : null, rowid: 'rowid' }, seenAt)) {
+      const marked = int64Column(entity.id);
+      if (marked === 0n) continue; // the self row, read above
+      const identity = peerIdentity(marked, int64Column(entity.hash), 'entities row', warnings);
+      if (identity === null) continue;
+      const where = `entities row ${marked}`;
+      const peer: Peer = { ...identity, usernames: cleanUsernames([entity.username], where, warnings), updatedAt: seenAt(entity.date) };
+      const phone = cleanPhone(entity.phone, where, warnings);
+      if (phone !== undefined) peer.phone = phone;
+      const name = cleanDisplayName(entity.name);
+      if (name !== undefined) peer.displayName = name;
+      yield peer;
     }
-    const identity = peerIdentity(marked, hash, 'entities row', warnings);
-    if (identity === null) continue;
-    const where = `entities row ${marked}`;
-    const peer: Peer = { ...identity, usernames: cleanUsernames([entity.username], where, warnings), updatedAt: cleanEpoch(epoch(entity.date)) };
-    const phone = cleanPhone(entity.phone, where, warnings);
-    if (phone !== undefined) peer.phone = phone;
-    const name = cleanDisplayName(entity.name);
-    if (name !== undefined) peer.displayName = name;
-    peers.push(peer);
   }
+  return {
+    format: 'telethon-sqlite',
+    layout: `schema ${version ?? 'unknown'}`,
+    session,
+    kv: [],
+    peerRows: Number(db.prepare('select count(*) from entities where id is not 0').pluck().get()),
+    warnings,
+    peers,
+    refMessages: () => [],
+  };
+}
 
-  if (schema.update_state !== undefined) {
-    // Update state is only where to resume fetching updates: a row mtstore cannot store is
-    // left out with a warning (the client then fetches the state again), never the file.
-    const channels: ChannelState[] = [];
-    // A Set, not channels.some(): a bot's file can hold tens of thousands of channels.
-    const seen = new Set<bigint>();
-    for (const state of db.prepare('select id, pts, qts, date, seq from update_state').all() as Row[]) {
-      const id = int64Column(state.id);
-      if (id === 0n) {
-        const value: UpdateState = { pts: counter(state.pts), qts: counter(state.qts), date: cleanEpoch(epoch(state.date)), seq: counter(state.seq) };
-        if ([value.pts, value.qts, value.seq].every((n) => n >= 0)) session.state = value;
-        else warnings.push('update_state of the account left out (a counter is missing or out of range)');
-      } else if (id !== null && id > 0n && !seen.has(id) && counter(state.pts) >= 0) {
-        seen.add(id);
-        channels.push({ id, pts: counter(state.pts) });
-      } else warnings.push(`update_state row ${String(state.id)} left out (not a channel id with its pts)`);
-    }
-    session.channels = channels;
+/**
+ * Update state is only where to resume fetching updates: a row mtstore cannot store is
+ * left out with a warning (the client then fetches the state again), never the file.
+ */
+function readUpdateState(db: SqliteDatabase, session: Session, warnings: string[]): void {
+  const channels: ChannelState[] = [];
+  // A Set, not channels.some(): a bot's file can hold tens of thousands of channels.
+  const seen = new Set<bigint>();
+  for (const state of db.prepare('select id, pts, qts, date, seq from update_state').all() as Row[]) {
+    const id = int64Column(state.id);
+    if (id === 0n) {
+      const value: UpdateState = { pts: counter(state.pts), qts: counter(state.qts), date: cleanEpoch(epoch(state.date)), seq: counter(state.seq) };
+      if ([value.pts, value.qts, value.seq].every((n) => n >= 0)) session.state = value;
+      else warnings.push('update_state of the account left out (a counter is missing or out of range)');
+    } else if (id !== null && id > 0n && !seen.has(id) && counter(state.pts) >= 0) {
+      seen.add(id);
+      channels.push({ id, pts: counter(state.pts) });
+    } else warnings.push(`update_state row ${String(state.id)} left out (not a channel id with its pts)`);
   }
-  return finish('telethon-sqlite', `schema ${version ?? 'unknown'}`, session, oldestFirst(peers), [], [], warnings);
+  session.channels = channels;
 }
