@@ -47,10 +47,16 @@ export async function rotateKeys(target: string, options: RotateKeysOptions, io:
   // nothing created. Networked adapters connect on their first call, so one is made
   // (a read); bad keys fail on the first open below.
   const probe = await openExisting(target, 'default');
+  let names: string[];
   try {
-    await probe.listNames();
+    names = await probe.listNames();
   } finally {
     await probe.close();
+  }
+  // A misspelt --name would re-seal nothing and report it done (as migrate, refused).
+  const unknown = (options.names ?? []).filter((name) => !names.includes(name));
+  if (unknown.length > 0) {
+    throw new CliError(EXIT.NOT_FOUND, `No session named ${unknown.map((n) => `"${n}"`).join(', ')} in ${shown(target)}; it holds: ${names.join(', ') || 'none'}.`);
   }
   let bar: ReturnType<typeof progress> | undefined;
   let resumeAfter = options.after;
