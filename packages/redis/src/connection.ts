@@ -552,7 +552,7 @@ export class RedisConnection {
     }
     const sent = started !== NOT_RUN && !(isMaxRetries(error) && this.#sockets.unsent(started));
     // Cut off by close() (Redis silent for CLOSE_GRACE_MS, or unreachable): say whether it may have been applied.
-    if (this.#closing && error instanceof Error && error.message === CONNECTION_CLOSED) {
+    if (this.#closing && error instanceof Error && (error.message === CONNECTION_CLOSED || isClusterGone(error))) {
       return new Error(sent ? CLOSED_AFTER_SENDING : CLOSED_BEFORE_SENDING, { cause: error });
     }
     return this.explain(error, sent);
@@ -646,6 +646,18 @@ function inSubscriberMode(client: RedisClient): boolean {
 
 /** ioredis' message for a command on (or a connect that ended in) a closed connection. */
 const CONNECTION_CLOSED = 'Connection is closed.';
+
+/**
+ * ioredis' Cluster refusing a command it resends (one lost with its node connection,
+ * held back retryDelayOnFailover) once it is ended or no longer ready: with close()
+ * under way, a call that was in flight and may have been applied, though the words
+ * read as if it never went out.
+ */
+const CLUSTER_GONE = new Set(['Cluster is ended.', "Cluster isn't ready and enableOfflineQueue options is false"]);
+
+function isClusterGone(error: Error): boolean {
+  return CLUSTER_GONE.has(error.message);
+}
 
 /**
  * `error` without credentials: ioredis sets `command: { name, args }` on the reply

@@ -13,6 +13,7 @@ import { checkServer } from '@mtstore/conformance/vitest';
 import { fullSession } from '@mtstore/conformance/vitest';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openProxy, within } from '../../test-adapters/src/proxy.js';
+import { HoldingProxy, outcome, proxiedCluster, suiteResources } from './proxies.js';
 import { CLOSE_GRACE_MS } from '../src/connection.js';
 import { RedisSessionEventBus, RedisSessionStorage, RedisStorage, type RedisStorageOptions } from '../src/index.js';
 import { admin, adminCluster, causeMessages, clusterSeed, dropPrefix, plain, probe, probeCluster, randomName, REDIS_CLUSTER_URL, REDIS_URL } from './helpers.js';
@@ -199,5 +200,30 @@ describe.runIf(cluster.available)('close() with calls waiting on a Cluster that 
     } finally {
       await proxy.close();
     }
+  });
+});
+
+describe.runIf(cluster.available)('close() cutting off a call the Cluster holds back to resend', () => {
+  const resources = suiteResources<HoldingProxy>(adminCluster);
+
+  it("a call whose node connection was lost with it in flight, resent only after close() gave up: it may or may not have been applied (it said ioredis' bare \"Cluster isn't ready…\")", async () => {
+    const proxied = await proxiedCluster((port) => resources.proxy(new HoldingProxy(port)));
+    const prefix = resources.prefix('close-resend');
+    // The Cluster resends a command lost with its node connection after retryDelayOnFailover
+    // (100 ms by default): here past close()'s grace, so close() ends the Cluster first.
+    const options = { natMap: proxied.natMap, retryDelayOnFailover: CLOSE_GRACE_MS + 500 };
+    const storage = new RedisStorage({ cluster: { nodes: [proxied.seed], options }, prefix, name: 'alice' });
+    await storage.kv.set('k', Uint8Array.of(1));
+    const proxy = await proxied.proxyOfSession(prefix, 'alice');
+    proxy.hold = true;
+    const call = outcome(storage.kv.set('k', Uint8Array.of(2)));
+    while (proxy.held === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    // Lost in flight while the Cluster is ready: held back to be resent.
+    expect(proxy.cut()).toBeGreaterThan(0);
+    await storage.close();
+    const error = await call;
+    expect(error).toMatchObject({ code: 'MTSTORE_STORAGE_UNAVAILABLE', message: expect.stringContaining('the storage was closed while Redis did not answer, with the call queued or in flight: it may or may not have been applied') });
+    // ioredis' own refusal stays reachable as the cause (docs/contract.md §8).
+    expect(causeMessages(error)).toContain("Cluster isn't ready and enableOfflineQueue options is false");
   });
 });
