@@ -4,7 +4,7 @@
  * `util.inspect`. An adapter extends `BaseStorage` / `BaseSessionStorage` and
  * implements only the protected database operations, which receive valid input.
  */
-import { takeChannels, takeCheckedPeers, takeCheckedPeersHashed, takeSession, takeSessionUpdate, takeTempKey, takeUpdateState } from './intake.js';
+import { takeChannels, takeCheckedPeers, takeSession, takeSessionUpdate, takeTempKey, takeUpdateState } from './intake.js';
 import { parsePeerCursor, parseRefCursor, peerCursor, refCursor, type PeerPosition } from './cursor.js';
 import {
   CorruptDataError,
@@ -35,7 +35,7 @@ import type {
   TempAuthKey,
   UpdateState,
 } from './model.js';
-import { checkPeerBatch, normalizePeerBatch, repeatsPeer } from './peers.js';
+import { checkPeerBatch, normalizePeerBatch, takeInOrderBatch } from './peers.js';
 import type { AuthKeyRepository, KeyValueRepository, LeaseRepository, PeerRepository, RefMessageRepository } from './repositories.js';
 import { escapeKv, isEscaped, isSealed, noEncryptionError, startsLikeSealed, unescapeKv, PERMANENT_KEY_SLOT as PERMANENT_SLOT, Sealer, type EncryptionOptions, type SealContext } from './seal.js';
 import { CallsInFlight } from './inflight.js';
@@ -1109,12 +1109,12 @@ export abstract class BaseStorage extends Closable implements Storage {
             batch = checkPeerBatch(peers, 'peers', copies, bytes) ? normalizePeerBatch(copies, false, true) : copies;
           } else if (inOrder) {
             // The caller's bytes themselves: the repository copies them at once, through intrinsics only.
-            const taken = takeCheckedPeersHashed(peers, 'peers', 'source');
+            const taken = takeInOrderBatch(peers, 'peers');
             // A normalized batch is other objects (merged, names moved): its repository hashes them itself.
-            if (repeatsPeer(taken.peers)) batch = normalizePeerBatch(taken.peers, false, true);
+            if (taken.repeats) batch = normalizePeerBatch(taken.peers, false, true);
             else {
               batch = taken.peers;
-              hashes = taken.hashes;
+              hashes = taken.checked;
             }
           } else batch = normalizePeerBatch(takeCheckedPeers(peers, 'peers', bytes), false, true);
         } catch (error) {

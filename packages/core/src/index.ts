@@ -118,7 +118,7 @@ export { parsePeerCursor, parseRefCursor, peerCursor, refCursor, type PeerPositi
 export { DEFAULT_LEASE_TTL_SECONDS, describeHolder } from './lease.js';
 export { AuthKeyBytes, authKeyBytes, checkStoredPeer, checkStoredSession, int64FromStorage } from './stored.js';
 export type { StoredLabel } from './stored.js';
-export { mergePeer, normalizePeerBatch, peerIdFromKey, peerIdKey, peerKey, usernameKey } from './peers.js';
+export { mergePeer, normalizePeerBatch, peerIdFromKey, peerIdKey, peerIdKeyOf, peerKey, usernameKey } from './peers.js';
 export { fromMarkedId, MAX_CHANNEL_ID, MAX_CHAT_ID, MAX_USER_ID, toMarkedId, type UnmarkedPeerId } from './marked.js';
 export { BaseSessionStorage, BaseStorage, type BaseStorageOptions, type ResealReport } from './base.js';
 export { generateEncryptionKey, isSealed, sealedKeyId, type EncryptionKey, type EncryptionOptions } from './seal.js';

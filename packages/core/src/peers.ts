@@ -185,26 +185,90 @@ export function repeatsPeer(peers: readonly Peer[]): boolean {
   const gen = nextGeneration();
   // The table may be larger than this batch needs: a mask of its own size.
   const idMask = idStamps.length - 1;
-  let large: Record<PeerType, Set<bigint>> | undefined;
+  largeIds = undefined;
   for (let i = 0; i < count; i++) {
     const peer = peers[i] as Peer;
     // The id's int32 halves (peerIdKey's way: Number(id) is a call into the runtime,
-    // ~120 instructions a peer of a memory upsert, callgrind). A validated id is an
-    // int64, so the halves are the id; a high half in [-2^18, 2^18) is an id in
-    // [-2^50, 2^50), and the number made of the halves is that id exactly.
+    // ~120 instructions a peer of a memory upsert, callgrind).
     idWord[0] = peer.id;
-    const high = idHalves[HIGH] as number;
-    if (high >= -0x40000 && high < 0x40000) {
-      if (idRepeats(high * 4_294_967_296 + ((idHalves[LOW] as number) >>> 0), peer.type, gen, idMask)) return true;
-      continue;
-    }
-    // Never equal to an id keyed above (it is another number), only to another large one.
-    large ??= { user: new Set(), chat: new Set(), channel: new Set() };
-    const ids = large[peer.type];
-    if (ids.has(peer.id)) return true;
-    ids.add(peer.id);
+    if (idSeen(peer.type, peer.id, idHalves[HIGH] as number, idHalves[LOW] as number, gen, idMask)) return true;
   }
   return false;
+}
+
+/**
+ * The ids of a batch too large for the id table (repeatsPeer, takeInOrderBatch), by
+ * type; made only for a batch that has one, and dropped when the next batch starts.
+ */
+let largeIds: Record<PeerType, Set<bigint>> | undefined;
+
+/**
+ * Puts (type, id) among the ids of generation `gen`'s batch: true when it was there
+ * already. `high` and `low` are the id's int32 halves (idWord): a validated id is an
+ * int64, so the halves are the id; a high half in [-2^18, 2^18) is an id in
+ * [-2^50, 2^50), and the number made of the halves is that id exactly (idRepeats keys
+ * it); any other goes to largeIds, never equal to an id keyed in the table.
+ */
+function idSeen(type: PeerType, id: bigint, high: number, low: number, gen: number, idMask: number): boolean {
+  if (high >= -0x40000 && high < 0x40000) return idRepeats(high * 4_294_967_296 + (low >>> 0), type, gen, idMask);
+  const ids = (largeIds ??= { user: new Set(), chat: new Set(), channel: new Set() })[type];
+  if (ids.has(id)) return true;
+  ids.add(id);
+  return false;
+}
+
+/**
+ * A batch given to the upsert of an in-order repository (memory), taken and checked
+ * (takeCheckedPeer, `complete` as the caller's own Uint8Array: TakenBytes 'source'; the
+ * first invalid peer throws), with what the check found and whether the batch repeats
+ * a (type, id) (repeatsPeer's answer), all in one pass. `checked` is
+ * PeerRepository.upsert's stream, in batch order: each peer's id as its int32 halves
+ * (low, high: peerIdKeyOf makes its key of them), its usernames' usernameHash, its
+ * phone's phoneHash when it has one, its `complete` bytes' length when it has them. A
+ * fresh stream per batch, not module scratch: a caller's getter may upsert a batch of
+ * its own while this one is being read (and then `repeats` is true: that batch's check
+ * took the next generation of the id table and may have stamped over this one's).
+ */
+export function takeInOrderBatch(value: unknown, label: string): { peers: Peer[]; checked: Int32Array; repeats: boolean } {
+  if (!Array.isArray(value)) {
+    assertPeers(value, label);
+    return { peers: value as Peer[], checked: new Int32Array(0), repeats: true };
+  }
+  const length = value.length;
+  const copies: Peer[] = [];
+  // Room for the id, one name, a phone and bytes a peer (the usual most); grown when a batch has more.
+  let checked = new Int32Array(length * 5 + 6);
+  let at = 0;
+  const names = peerHashes.names;
+  growIdTable(length);
+  const gen = nextGeneration();
+  const idMask = idStamps.length - 1;
+  largeIds = undefined;
+  let repeats = false;
+  for (let i = 0; i < length; i++) {
+    const element: unknown = value[i];
+    const peer = takeCheckedPeer(element, 'source') ?? rejectPeer(element, `${label}[${i}]`);
+    copies.push(peer);
+    // Read right after the peer's check: no caller code runs in between.
+    const count = peer.usernames.length;
+    if (at + count + 4 > checked.length) {
+      const grown = new Int32Array(Math.max(checked.length * 2, at + count + 4));
+      grown.set(checked);
+      checked = grown;
+    }
+    idWord[0] = peer.id;
+    const low = idHalves[LOW] as number;
+    const high = idHalves[HIGH] as number;
+    checked[at] = low;
+    checked[at + 1] = high;
+    at += 2;
+    for (let u = 0; u < count; u++) checked[at++] = names[u] as number;
+    if (peer.phone !== undefined) checked[at++] = peerHashes.phone;
+    if (peer.complete !== undefined) checked[at++] = peerHashes.complete;
+    // Once a repeat is found the rest of the batch is only taken.
+    if (!repeats) repeats = idSeen(peer.type, peer.id, high, low, gen, idMask);
+  }
+  return { peers: copies, checked, repeats: repeats || generation !== gen };
 }
 
 /** A 32-bit hash of an integer-valued double of magnitude below 2^53. */
@@ -325,11 +389,20 @@ export function peerIdKey(id: bigint): number | bigint {
   // [-2^21, 2^21) makes an exact double (|n| <= 2^53); isSafeInteger drops -2^53.
   idWord[0] = id;
   const high = idHalves[HIGH] as number;
-  if (high >= -0x200000 && high < 0x200000 && BigInt.asIntN(64, id) === id) {
-    const n = high * 4_294_967_296 + ((idHalves[LOW] as number) >>> 0);
-    if (Number.isSafeInteger(n)) return n;
-  }
-  return id;
+  return high >= -0x200000 && high < 0x200000 && BigInt.asIntN(64, id) === id ? peerIdKeyOf(idHalves[LOW] as number, high, id) : id;
+}
+
+/**
+ * peerIdKey of an int64 `id` given as its int32 halves (`low`, `high`: as
+ * PeerRepository.upsert's `checked` stream carries them), without reading the bigint
+ * but to return it: a number when the halves make a safe integer, else `id`.
+ */
+export function peerIdKeyOf(low: number, high: number, id: bigint): number | bigint {
+  // high * 2^32 is exact and the sum rounds monotonically: it is inside (-2^53, 2^53),
+  // and then exact, exactly when the id is a safe integer. Small: memory's putPeer
+  // inlines it within TurboFan's inlining budget.
+  const n = high * 4_294_967_296 + (low >>> 0);
+  return n > -9_007_199_254_740_992 && n < 9_007_199_254_740_992 ? n : id;
 }
 
 /**

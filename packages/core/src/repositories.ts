@@ -70,13 +70,17 @@ export interface PeerRepository {
    * getter run later in the batch may have resized or detached its buffer).
    *
    * `checked`, given to an in-order repository with the caller's batch (never with a
-   * normalized one): what core found while checking it, in batch order, each peer's
-   * usernames' `usernameHash` (validate.ts: a 31-bit FNV-1a of the characters each
-   * `| 0x20`, so a name hashes as its lower-cased form does), then its phone's
-   * `phoneHash` when it has one, then its `complete` bytes' length when it has them. A
-   * repository indexing names by the same hashes may use them instead of hashing again
-   * (memory); it must read them before it returns. Without it (a normalized batch) the
-   * length is `bytesLength(complete)`.
+   * normalized one): what core found while checking it, in batch order, each peer's id
+   * as its int32 halves (low, then high: `peerIdKeyOf(low, high, id)` is its
+   * `peerIdKey`), its usernames' `usernameHash` (validate.ts: a 31-bit FNV-1a of the
+   * characters each `| 0x20`, so a name hashes as its lower-cased form does), then its
+   * phone's `phoneHash` when it has one, then its `complete` bytes' length when it has
+   * them. A repository keying ids by peerIdKey or indexing names by the same hashes may
+   * use them instead of converting or hashing again (memory); it must read them before
+   * it returns. Without it (a normalized batch) the length is `bytesLength(complete)`.
+   * The in-order repository's peers may hold their absent optional fields as
+   * `undefined` (one hidden class for every peer core takes): it reads an absent field
+   * and an undefined one alike.
    */
   upsert(peers: readonly Peer[], checked?: Int32Array): MaybePromise<void>;
   getById(type: PeerType, id: bigint): MaybePromise<Peer | null>;

@@ -434,7 +434,7 @@ export function phoneHash(value: unknown): number {
  * What the last isPeer call that answered true hashed (usernameHash of each username, in
  * order; phoneHash of the phone, -1 without one), and takeCheckedPeer's length of the
  * peer's `complete` bytes (when it has them). Module state, read right after that call
- * by checkPeerBatch and takeCheckedPeersHashed: no array per peer.
+ * by checkPeerBatch and takeInOrderBatch: no array per peer.
  */
 export const peerHashes = { names: [0], phone: -1, complete: 0 };
 

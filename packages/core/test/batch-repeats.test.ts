@@ -8,7 +8,8 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 import type { Peer, PeerType } from '../src/model.js';
-import { checkPeerBatch, normalizePeerBatch, repeatsPeer } from '../src/peers.js';
+import { checkPeerBatch, normalizePeerBatch, peerIdKey, peerIdKeyOf, repeatsPeer, takeInOrderBatch } from '../src/peers.js';
+import { phoneHash, usernameHash } from '../src/validate.js';
 import { peer, random, repeats, repeatsId, TYPES } from './batch-model.js';
 
 describe('checkPeerBatch: the repeat check', () => {
@@ -88,6 +89,8 @@ describe('repeatsPeer', () => {
       }
       const expected = repeatsId(batch);
       expect(repeatsPeer(batch), `round ${round}`).toBe(expected);
+      // The in-order upsert's one pass answers the same (its own generation of the table).
+      expect(takeInOrderBatch(batch, 'peers').repeats, `round ${round}, takeInOrderBatch`).toBe(expected);
       if (expected) caught++;
       else passed++;
       // checkPeerBatch between batches, on the same scratch tables, at other sizes.
@@ -130,5 +133,48 @@ describe('repeatsPeer', () => {
         }
       }
     }
+  });
+});
+
+describe('takeInOrderBatch', () => {
+  it('streams each peer\'s id halves, name hashes, phone hash and bytes length in batch order', () => {
+    const complete = new Uint8Array(7);
+    const batch: Peer[] = [
+      { ...peer('user', -(2n ** 40n) - 5n, ['Alpha', 'b_2'], '123'), complete },
+      peer('chat', 2n ** 62n + 3n),
+      { ...peer('channel', 77n, ['Zed']), complete: new Uint8Array(0) },
+    ];
+    const taken = takeInOrderBatch(batch, 'peers');
+    expect(taken.repeats).toBe(false);
+    expect(taken.peers.map((p) => p.id)).toEqual(batch.map((p) => p.id));
+    const keys: (number | bigint)[] = [];
+    const stream = Array.from(taken.checked);
+    let at = 0;
+    for (const p of taken.peers) {
+      keys.push(peerIdKeyOf(stream[at] as number, stream[at + 1] as number, p.id));
+      at += 2;
+      for (const name of p.usernames) expect(stream[at++], name).toBe(usernameHash(name));
+      if (p.phone !== undefined) expect(stream[at++]).toBe(phoneHash(p.phone));
+      if (p.complete !== undefined) expect(stream[at++]).toBe(p.complete.length);
+    }
+    expect(keys).toEqual(batch.map((p) => peerIdKey(p.id)));
+  });
+
+  it('answers that the batch repeats when a getter upserted a batch of its own meanwhile (its stamps may hide a repeat)', () => {
+    // The nested batch has the repeated (type, id) too: it stamps that slot of the shared
+    // id table with its own generation, so the outer batch's second entry finds it empty.
+    const nested = [peer('user', 1n)];
+    let nestedRepeats: boolean | undefined;
+    const getter = { ...peer('user', 2n) } as Record<string, unknown>;
+    Object.defineProperty(getter, 'type', {
+      enumerable: true,
+      get: () => {
+        nestedRepeats ??= takeInOrderBatch(nested, 'nested').repeats;
+        return 'user';
+      },
+    });
+    const batch = [peer('user', 1n), getter, peer('user', 1n)];
+    expect(takeInOrderBatch(batch, 'peers').repeats).toBe(true);
+    expect(nestedRepeats).toBe(false);
   });
 });

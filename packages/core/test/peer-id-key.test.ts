@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { peerIdFromKey, peerIdKey } from '../src/peers.js';
+import { peerIdFromKey, peerIdKey, peerIdKeyOf } from '../src/peers.js';
 
 const byDefinition = (id: bigint): number | bigint => (Number.isSafeInteger(Number(id)) ? Number(id) : id);
 
@@ -24,6 +24,25 @@ describe('peerIdKey', () => {
     fc.assert(
       fc.property(fc.oneof(fc.bigInt(), fc.bigInt({ min: -(2n ** 54n), max: 2n ** 54n }), fc.bigInt({ min: -(2n ** 65n), max: 2n ** 65n })), (id) => {
         expect(peerIdKey(id)).toBe(byDefinition(id));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
+
+/** An int64's int32 halves (low, high), as PeerRepository.upsert's `checked` stream carries them. */
+const halves = (id: bigint): [number, number] => [Number(BigInt.asIntN(32, id)), Number(BigInt.asIntN(32, id >> 32n))];
+const int64 = (id: bigint): bigint => BigInt.asIntN(64, id);
+
+describe('peerIdKeyOf', () => {
+  it('is peerIdKey of the int64 its halves make, at every boundary', () => {
+    for (const id of edges.map(int64)) expect(peerIdKeyOf(...halves(id), id), String(id)).toBe(peerIdKey(id));
+  });
+
+  it('is the same for any int64', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }), fc.bigInt({ min: -(2n ** 54n), max: 2n ** 54n })), (id) => {
+        expect(peerIdKeyOf(...halves(id), id)).toBe(peerIdKey(id));
       }),
       { numRuns: 2000 },
     );

@@ -27,7 +27,7 @@ const MIN_SLOTS = 16;
  * records keep their place in their IdIndex (a peer is never removed alone: clear()
  * empties this index with them).
  */
-abstract class NameIndex {
+export abstract class NameIndex {
   /** Slot i: its hash at 2i (EMPTY, DELETED or a name's), its record's peerRef at 2i + 1. */
   slots = new Int32Array(MIN_SLOTS * 2);
   /** Slots not EMPTY (live and DELETED): what the 3/4 bound counts, as probes cross both. */

@@ -1,5 +1,5 @@
-import { bytesLength, peerIdFromKey, peerIdKey, usernameKey, type Peer, type PeerListPage, type PeerPosition, type PeerRepository, type PeerType } from '@mtstore/core';
-import { peerRef } from './names.js';
+import { bytesLength, peerIdFromKey, peerIdKey, peerIdKeyOf, usernameKey, type Peer, type PeerListPage, type PeerPosition, type PeerRepository, type PeerType } from '@mtstore/core';
+import { peerRef, type NameIndex } from './names.js';
 import { MANY_USERNAMES, MIN_FALSE, MIN_TRUE, PEER_TYPES as TYPES, SessionPart, StoredPeer, TYPE_MASK, type PeerBytes, type PeerTable } from './store.js';
 
 /**
@@ -15,9 +15,10 @@ export class MemoryPeers extends SessionPart implements PeerRepository {
 
   /**
    * Applies the batch in order before returning (client.ts: `peersUpsertInOrder`).
-   * `checked`: core's hashes of the batch's names, the name indexes' own, and its bytes'
-   * lengths (PeerRepository.upsert): its names are not hashed again. Without it (a batch
-   * core normalized) each name is hashed here and each length read by bytesLength.
+   * `checked`: the batch's ids as int32 halves, core's hashes of its names (the name
+   * indexes' own) and its bytes' lengths (PeerRepository.upsert): no id is converted
+   * and no name hashed again. Without it (a batch core normalized) each id is converted
+   * (peerIdKey), each name hashed here and each length read by bytesLength.
    */
   upsert(peers: readonly Peer[], checked?: Int32Array): void {
     this.fence();
@@ -157,18 +158,20 @@ function usernameList(usernames: StoredPeer['usernames']): readonly string[] {
  * move to it from whoever held them. Applied in order, a batch's peers resolve as
  * `normalizePeerBatch` says: a peer given twice merges as if upserted twice, and a
  * later claim of a username or phone takes it from an earlier peer. `checked` from `at`
- * (PeerRepository.upsert): core's hashes of the peer's usernames, then of its phone
- * when it has one, then its bytes' length when it has them; returns where the next
- * peer's start.
+ * (PeerRepository.upsert): the peer's id as its int32 halves, core's hashes of its
+ * usernames, then of its phone when it has one, then its bytes' length when it has
+ * them; returns where the next peer's start.
  */
 function putPeer(table: PeerTable, incoming: Peer, checked: Int32Array | undefined, at: number): number {
   const usernames = incoming.usernames;
   const count = usernames.length;
-  const phoneAt = at + count;
+  // The stream's id halves come first: the names' hashes start after them.
+  const namesAt = at + 2;
+  const phoneAt = namesAt + count;
   const lengthAt = incoming.phone === undefined ? phoneAt : phoneAt + 1;
   const next = incoming.complete === undefined ? lengthAt : lengthAt + 1;
   const map = table.byId[incoming.type];
-  const key = peerIdKey(incoming.id);
+  const key = checked === undefined ? peerIdKey(incoming.id) : peerIdKeyOf(checked[at] as number, checked[at + 1] as number, incoming.id);
   let place = map.probe(key);
   const previous = place < 0 ? undefined : map.records[place];
   const keepHash = previous !== undefined && (previous.flags & MIN_TRUE) === 0 && incoming.min === true;
@@ -228,13 +231,25 @@ function putPeer(table: PeerTable, incoming: Peer, checked: Int32Array | undefin
     if (sameUsernames && samePhone) return next;
   }
   const ref = peerRef(place, typeIndex);
-  const byUsername = table.byUsername;
-  for (let k = 0; k < count; k++) {
-    const username = usernames[k] as string;
-    const owner = byUsername.claim(username, ref, checked === undefined ? byUsername.hash(username) : (checked[at + k] as number));
+  const phone = peer.phone;
+  // The usernames, then the phone, claimed at one call site: TurboFan inlines claim
+  // into putPeer once, not twice (its inlining budget is bytecode size: a second copy
+  // left the record's construction and PeerBytes.add out). The phone's hash follows the
+  // names' in `checked`.
+  // Stryker disable next-line ConditionalExpression: equivalent: an `undefined` phone key is never looked up (core rejects getByPhone(undefined))
+  const claims = phone === undefined ? count : count + 1;
+  for (let k = 0; k < claims; k++) {
+    const isName = k < count;
+    const index: NameIndex = isName ? table.byUsername : table.byPhone;
+    const name = isName ? (usernames[k] as string) : (phone as string);
+    const owner = index.claim(name, ref, checked === undefined ? index.hash(name) : (checked[namesAt + k] as number));
     if (owner === undefined || owner === peer) continue;
+    if (!isName) {
+      owner.phone = undefined;
+      continue;
+    }
     // The index keeps no key (names.ts): `lower` is only compared with, not stored.
-    const lower = usernameKey(username);
+    const lower = usernameKey(name);
     const left = usernameList(owner.usernames).filter((u) => usernameKey(u) !== lower);
     setUsernames(owner, left);
     // The slot just taken may have answered for another of the owner's names too (one
@@ -244,12 +259,6 @@ function putPeer(table: PeerTable, incoming: Peer, checked: Int32Array | undefin
       const ownerRef = peerRef(table.byId[TYPES[ownerType] as PeerType].find(owner.key), ownerType);
       for (const u of left) table.byUsername.keep(u, ownerRef);
     }
-  }
-  const phone = peer.phone;
-  // Stryker disable next-line ConditionalExpression: equivalent: an `undefined` phone key is never looked up (core rejects getByPhone(undefined))
-  if (phone !== undefined) {
-    const owner = table.byPhone.claim(phone, ref, checked === undefined ? table.byPhone.hash(phone) : (checked[phoneAt] as number));
-    if (owner !== undefined && owner !== peer) owner.phone = undefined;
   }
   return next;
 }
