@@ -24,31 +24,42 @@ const CHANNEL_ID = 1_500_000_002;
 const SALT: mtp.RawMt_future_salt = { _: 'mt_future_salt', validSince: 1_760_000_000, validUntil: 1_760_001_800, salt: Long.fromInt(0x1234567) };
 const user = (id: number, hash: number) => createStub('user', { id, accessHash: Long.fromInt(hash), firstName: `User ${id}` });
 
+/** A write held by `holding()`: `held` resolves once the call is made; `release` lets it reach the storage or, with 'fails', reject without reaching it. */
+interface Hold {
+  held: Promise<void>;
+  release(outcome?: 'lands' | 'fails'): void;
+}
+
 /**
- * Holds `storage.peers.upsert` calls: `holdNext()` makes the next call wait for its
- * `release()` before it reaches the storage; `held` resolves when that call is made.
+ * Holds calls of `target[method]` (a storage repository's write): `holdNext()` makes the
+ * next call that `matches` wait for its `release()`.
  */
-function holdingUpserts(storage: Storage): () => { held: Promise<void>; release: () => void } {
-  let next: { arrive: () => void; gate: Promise<void> } | null = null;
-  const upsert = storage.peers.upsert.bind(storage.peers);
-  storage.peers.upsert = async (...args) => {
+function holding<T, K extends keyof T>(target: T, method: K, matches: (...args: ArgsOf<T[K]>) => boolean = () => true): () => Hold {
+  let next: { arrive: () => void; gate: Promise<boolean> } | null = null;
+  const original = (target[method] as (...args: ArgsOf<T[K]>) => Promise<unknown>).bind(target);
+  target[method] = (async (...args: ArgsOf<T[K]>) => {
     const hold = next;
-    next = null;
-    if (hold !== null) {
+    if (hold !== null && matches(...args)) {
+      next = null;
       hold.arrive();
-      await hold.gate;
+      if (await hold.gate) throw new StorageUnavailableError(`${String(method)} failed: connection reset`);
     }
-    return upsert(...args);
-  };
+    return original(...args);
+  }) as T[K];
   return () => {
-    let release!: () => void;
+    let open!: (fail: boolean) => void;
     let arrive!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
+    const gate = new Promise<boolean>((resolve) => (open = resolve));
     const held = new Promise<void>((resolve) => (arrive = resolve));
     next = { arrive, gate };
-    return { held, release };
+    return { held, release: (outcome = 'lands') => open(outcome === 'fails') };
   };
 }
+
+type ArgsOf<F> = F extends (...args: infer A) => Promise<unknown> ? A : never;
+
+/** Holds `storage.peers.upsert`, the save's peer write. */
+const holdingUpserts = (storage: Storage) => holding(storage.peers, 'upsert');
 
 /** What the updates loop does after a batch: its peers cached, the state set, one save (not awaited here). */
 async function updateBatch(tg: StubTelegramClient, pts: number, channelPts: number, ...users: ReturnType<typeof user>[]): Promise<{ saved: Promise<void> }> {
@@ -62,6 +73,21 @@ async function updateBatch(tg: StubTelegramClient, pts: number, channelPts: numb
 async function storedState(storage: Storage): Promise<[number | undefined, number | undefined]> {
   const session = await storage.load();
   return [session?.state?.pts, session?.channels.find((c) => c.id === BigInt(CHANNEL_ID))?.pts];
+}
+
+/**
+ * mtcute's logout (TelegramStorageManager.clear(true): peers, references, auth keys, kv,
+ * then a save) begun while `hold` holds a write of the save `saved`, which is then
+ * released (`outcome`); then one more save.
+ */
+async function logOutDuring(tg: StubTelegramClient, hold: Hold, saved: Promise<void>, outcome: 'lands' | 'fails'): Promise<void> {
+  const loggedOut = tg.storage.clear(true);
+  // The logout has begun: it waits for the held write, or (code that does not wait) went past it.
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  hold.release(outcome);
+  await Promise.allSettled([saved]);
+  await loggedOut;
+  await tg.mt.storage.save();
 }
 
 for (const adapter of adapters) {
@@ -117,24 +143,12 @@ for (const adapter of adapters) {
       // commit later), nor come back at the next save when it fails.
       for (const outcome of ['lands', 'fails'] as const) {
         const storage = open();
-        // Under the hold: the held write itself fails when `failNext` is set.
-        let failNext = false;
-        const upsert = storage.peers.upsert.bind(storage.peers);
-        storage.peers.upsert = (peers) => (failNext ? Promise.reject(new StorageUnavailableError('peers.upsert failed: connection reset')) : upsert(peers));
         const holdNext = holdingUpserts(storage);
         const tg = await started(storage);
         const held = holdNext();
         const { saved } = await updateBatch(tg, 200, 20, user(9001, 1));
         await held.held;
-        failNext = outcome === 'fails';
-        const loggedOut = tg.storage.clear(true);
-        // The clear has begun; the old account's write arrives now.
-        await new Promise((resolve) => setTimeout(resolve, 20));
-        held.release();
-        await Promise.allSettled([saved]);
-        failNext = false;
-        await loggedOut;
-        await tg.mt.storage.save();
+        await logOutDuring(tg, held, saved, outcome);
         const raw = open();
         expect(await raw.peers.getById('user', 9001n), outcome).toBeNull();
         expect((await raw.peers.list({ limit: 10 })).peers, outcome).toEqual([]);
@@ -151,41 +165,13 @@ for (const adapter of adapters) {
       // salts would stay), nor be put back for the logout's own save when it fails.
       for (const outcome of ['lands', 'fails'] as const) {
         const storage = open();
-        const set = storage.kv.set.bind(storage.kv);
-        let hold: { arrive: () => void; gate: Promise<void> } | null = null;
-        let failHeld = false;
-        storage.kv.set = async (key, value, options) => {
-          if (key === 'salts:2' && hold !== null) {
-            const { arrive, gate } = hold;
-            hold = null;
-            arrive();
-            await gate;
-            if (failHeld) throw new StorageUnavailableError('kv.set failed: connection reset');
-          }
-          return set(key, value, options);
-        };
-        // Resolves once the kv store has been cleared (the old code's clear goes ahead of the held write).
-        let kvCleared!: () => void;
-        const cleared = new Promise<void>((resolve) => (kvCleared = resolve));
-        const clear = storage.kv.clear.bind(storage.kv);
-        storage.kv.clear = async () => {
-          await clear();
-          kvCleared();
-        };
+        const holdNext = holding(storage.kv, 'set', (key) => key === 'salts:2');
         const tg = await started(storage);
-        let release!: () => void;
-        const held = new Promise<void>((arrive) => (hold = { arrive, gate: new Promise<void>((resolve) => (release = resolve)) }));
+        const held = holdNext();
         await tg.mt.storage.salts.store(2, [SALT]);
         const saved = tg.mt.storage.save();
-        await held;
-        failHeld = outcome === 'fails';
-        const loggedOut = tg.storage.clear(true);
-        // The logout has begun: its kv clear done (old code), or waiting for the held write.
-        await Promise.race([cleared, new Promise((resolve) => setTimeout(resolve, 100))]);
-        release();
-        await Promise.allSettled([saved]);
-        await loggedOut;
-        await tg.mt.storage.save();
+        await held.held;
+        await logOutDuring(tg, held, saved, outcome);
         const raw = open();
         expect(await raw.kv.get('salts:2'), outcome).toBeNull();
         expect(await raw.kv.entries(), outcome).toEqual([]);
@@ -200,33 +186,16 @@ for (const adapter of adapters) {
       // changes must not be put back, where the logout's save would write the DC options
       // as removed (mtcute's kv was emptied) and the stored home DC would lose its address.
       const storage = open();
-      const update = storage.update.bind(storage);
-      let hold: { arrive: () => void; gate: Promise<void> } | null = null;
-      storage.update = async (patch) => {
-        if (patch.dcs !== undefined && hold !== null) {
-          const { arrive, gate } = hold;
-          hold = null;
-          arrive();
-          await gate;
-          throw new StorageUnavailableError('update failed: connection reset');
-        }
-        return update(patch);
-      };
+      const holdNext = holding(storage, 'update', (patch) => patch.dcs !== undefined);
       const tg = await started(storage);
       const before = (await open().load())?.dcs;
       expect(before?.find((dc) => dc.id === 2 && dc.mediaOnly !== true)?.ipv4).toBe('149.154.167.50');
-      let release!: () => void;
-      const held = new Promise<void>((arrive) => (hold = { arrive, gate: new Promise<void>((resolve) => (release = resolve)) }));
+      const held = holdNext();
       await tg.mt.storage.dcs.store({ main: { id: 4, ipAddress: '149.154.167.91', port: 443 }, media: { id: 4, ipAddress: '149.154.167.91', port: 443 } });
       const saved = tg.mt.storage.save();
-      await held;
-      const loggedOut = tg.storage.clear(true);
-      // The logout waits for the held write (old code: it has cleared kv meanwhile).
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      release();
+      await held.held;
+      await logOutDuring(tg, held, saved, 'fails');
       await expect(saved).rejects.toThrow(StorageUnavailableError);
-      await loggedOut;
-      await tg.mt.storage.save();
       const after = await open().load();
       expect(after?.homeDcId).toBe(2);
       expect(after?.dcs).toEqual(before);
@@ -265,34 +234,19 @@ for (const adapter of adapters) {
     it("a logout waiting for a save's kv copy of mtcute's DC option: the same option stored after it gets its copy again", async () => {
       // The copy (mtcute's bytes of an IPv4 address flagged ipv6, which the typed entry
       // cannot give back), written once the save's DC entries are, lands before the
-      // logout's clear (which waits for it) and is removed by it: the bridge
-      // must not go on taking it for stored, or the same option set again after the
-      // logout is never copied and mtcute reads it back without its flag.
+      // logout's clear (which waits for it) and is removed by it: the bridge must not go
+      // on taking it for stored, or the same option set again after the logout is never
+      // copied and mtcute reads it back without its flag.
       const dcs = { main: { id: 4, ipAddress: '149.154.167.91', port: 443, ipv6: true }, media: { id: 4, ipAddress: '149.154.167.91', port: 443 } };
       const storage = open();
       // Held: the save's write of the DC entries, after which it writes the copy.
-      const update = storage.update.bind(storage);
-      let hold: { arrive: () => void; gate: Promise<void> } | null = null;
-      storage.update = async (patch) => {
-        if (patch.dcs !== undefined && hold !== null) {
-          const { arrive, gate } = hold;
-          hold = null;
-          arrive();
-          await gate;
-        }
-        return update(patch);
-      };
+      const holdNext = holding(storage, 'update', (patch) => patch.dcs !== undefined);
       const tg = await started(storage);
-      let release!: () => void;
-      const held = new Promise<void>((arrive) => (hold = { arrive, gate: new Promise<void>((resolve) => (release = resolve)) }));
+      const held = holdNext();
       await tg.mt.storage.dcs.store(dcs);
       const saved = tg.mt.storage.save();
-      await held;
-      const loggedOut = tg.storage.clear(true);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      release();
-      await saved;
-      await loggedOut;
+      await held.held;
+      await logOutDuring(tg, held, saved, 'lands');
       // Logged in again on the same DC: mtcute stores the same options (new objects: its
       // DefaultDcsService skips a store of the very objects it cached).
       await tg.mt.storage.dcs.store({ main: { ...dcs.main }, media: { ...dcs.media } });
@@ -309,33 +263,14 @@ for (const adapter of adapters) {
       // write under way; one that then fails must not be queued again for the logout's save.
       for (const outcome of ['lands', 'fails'] as const) {
         const storage = open();
-        const store = storage.refMessages.store.bind(storage.refMessages);
-        let hold: { arrive: () => void; gate: Promise<void> } | null = null;
-        let failHeld = false;
-        storage.refMessages.store = async (...args) => {
-          if (hold !== null) {
-            const { arrive, gate } = hold;
-            hold = null;
-            arrive();
-            await gate;
-            if (failHeld) throw new StorageUnavailableError('refMessages.store failed: connection reset');
-          }
-          return store(...args);
-        };
+        const holdNext = holding(storage.refMessages, 'store');
         const tg = await started(storage);
-        let release!: () => void;
-        const held = new Promise<void>((arrive) => (hold = { arrive, gate: new Promise<void>((resolve) => (release = resolve)) }));
+        const held = holdNext();
         // A min peer seen in a channel message: mtcute keeps where it saw it.
         (tg.mt.storage.provider as MtcuteStorage).refMessages.store(9003, -1_000_000_000_000 - CHANNEL_ID, 5);
         const saved = tg.mt.storage.save();
-        await held;
-        failHeld = outcome === 'fails';
-        const loggedOut = tg.storage.clear(true);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        release();
-        await Promise.allSettled([saved]);
-        await loggedOut;
-        await tg.mt.storage.save();
+        await held.held;
+        await logOutDuring(tg, held, saved, outcome);
         const raw = open();
         expect(await raw.refMessages.getByPeer(9003n), outcome).toBeNull();
         expect((await raw.refMessages.list({ limit: 10 })).refs, outcome).toEqual([]);
