@@ -3,7 +3,7 @@
  * 1.x: no change streams, so the polling transport): transport choice, unique
  * sequence numbers under racing publishers, retention, holes in the sequence.
  */
-import { MongoClient, type MongoBulkWriteError } from 'mongodb';
+import { MongoClient, type Collection, type MongoBulkWriteError } from 'mongodb';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import type { SessionEvent } from '@mtstore/core';
 import { randomNamespace, waitFor } from '@mtstore/conformance/vitest';
@@ -589,6 +589,25 @@ if (server.available) {
         busInternals.pruneGuardMs = guard;
       });
 
+      /**
+       * A fresh log holding event 1, the guard 300 ms, and the events collection of a
+       * publisher whose first insert, after its head read (1), waits for `meanwhile` and
+       * then a third of the guard more: stalled past it.
+       */
+      async function stalledAfterEvent1(meanwhile: () => Promise<unknown> = async () => {}, options?: Parameters<typeof firstInsertAfter>[2]): Promise<Collection<EventDocument>> {
+        database = randomNamespace();
+        busInternals.pruneGuardMs = 300;
+        await events().insertOne({ _id: 1n, event: wire(1), at: new Date() });
+        const stalled = async () => {
+          await meanwhile();
+          await new Promise((resolve) => setTimeout(resolve, 150));
+        };
+        return firstInsertAfter(events(), stalled, options);
+      }
+
+      /** Another publisher takes number 3. */
+      const takesThree = () => events().insertOne({ _id: 3n, event: wire(98), at: new Date() });
+
       it('that takes a pruned number below every reader makes them hear lost', async () => {
         database = randomNamespace();
         const { busy, heard, states, burst } = await pastTheGuard();
@@ -686,26 +705,14 @@ if (server.available) {
       });
 
       it('that met another publisher\'s number while stalled: a lost mark, though its last number is the head (its numbers cannot be shown fresh)', async () => {
-        database = randomNamespace();
-        busInternals.pruneGuardMs = 300;
-        await events().insertOne({ _id: 1n, event: wire(1), at: new Date() });
         // Its head read was 1; while it stalls, another publisher takes 3 (its second number).
-        const stalling = firstInsertAfter(events(), async () => {
-          await events().insertOne({ _id: 3n, event: wire(98), at: new Date() });
-          await new Promise((resolve) => setTimeout(resolve, 150));
-        });
+        const stalling = await stalledAfterEvent1(takesThree);
         expect(await append(stalling, [wire(10), wire(11)], () => {}, markMustSucceed)).toEqual({ first: 2n, last: 4n });
         expect(await events().countDocuments({ lost: true })).toBe(1);
       });
 
       it('whose lost mark meets a number another publisher took: the mark goes at the next one', async () => {
-        database = randomNamespace();
-        busInternals.pruneGuardMs = 300;
-        await events().insertOne({ _id: 1n, event: wire(1), at: new Date() });
-        const stalling = firstInsertAfter(events(), async () => {
-          await events().insertOne({ _id: 3n, event: wire(98), at: new Date() });
-          await new Promise((resolve) => setTimeout(resolve, 150));
-        });
+        const stalling = await stalledAfterEvent1(takesThree);
         // The mark's first insert (at 5, above the head 4) meets 5 taken meanwhile.
         let marks = 0;
         const racingMark = new Proxy(stalling, {
@@ -728,10 +735,7 @@ if (server.available) {
       });
 
       it('that stored part of its batch and met no other publisher, the head still its own: no lost mark, only its failure', async () => {
-        database = randomNamespace();
-        busInternals.pruneGuardMs = 300;
-        await events().insertOne({ _id: 1n, event: wire(1), at: new Date() });
-        const stalling = firstInsertAfter(events(), () => new Promise((resolve) => setTimeout(resolve, 150)), { spoil: refusedAt(1) });
+        const stalling = await stalledAfterEvent1(undefined, { spoil: refusedAt(1) });
         const failure = await append(stalling, [wire(10), wire(11)], () => {}, markMustSucceed).then(
           () => undefined,
           (error: unknown) => error,
