@@ -13,7 +13,7 @@ import { Cluster, Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RedisSessionStorage, RedisStorage } from '../src/index.js';
 import { admin, adminCluster, clusterSeed, dropPrefix, eventually, killConnections, probe, probeCluster, randomName, REDIS_CLUSTER_URL, REDIS_URL } from './helpers.js';
-import { HoldingProxy, REDIS_PORT } from './proxies.js';
+import { HoldingProxy, outcome, REDIS_PORT } from './proxies.js';
 
 const single = await checkServer('redis', REDIS_URL, () => probe(REDIS_URL));
 const cluster = await checkServer('redis-cluster', REDIS_CLUSTER_URL, probeCluster);
@@ -175,18 +175,29 @@ describe.runIf(single.available)('a command in flight when the connection is los
     }
   }, COMMAND_TIMEOUT / 2);
 
-  it("the connection lost while close() waits for the call: it says the connection was lost with it in flight, not that close() cut it off", async () => {
+  /**
+   * A storage through a HoldingProxy with kv `k` stored, and a `kv.get('k')` written to the
+   * proxy and held there (in flight), as `call`'s outcome; `run` gets them, and the storage
+   * and the proxy are closed after it.
+   */
+  async function withGetInFlight(run: (proxy: HoldingProxy, storage: RedisStorage, call: Promise<unknown>) => Promise<void>): Promise<void> {
     const proxy = new HoldingProxy(REDIS_PORT);
     const url = `redis://127.0.0.1:${await proxy.listen()}`;
     const storage = new RedisStorage({ url, options: { commandTimeout: COMMAND_TIMEOUT }, prefix });
     try {
       await storage.kv.set('k', new Uint8Array([1]));
       proxy.hold = true;
-      const call = storage.kv.get('k').then(
-        () => 'resolved',
-        (error: Error) => error,
-      );
+      const call = outcome(storage.kv.get('k'));
       while (proxy.held === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      await run(proxy, storage, call);
+    } finally {
+      await storage.close();
+      await proxy.close();
+    }
+  }
+
+  it("the connection lost while close() waits for the call: it says the connection was lost with it in flight, not that close() cut it off", async () => {
+    await withGetInFlight(async (proxy, storage, call) => {
       // close() lets the call finish first (CLOSE_GRACE_MS); the loss ends it meanwhile.
       const closed = storage.close();
       expect(proxy.cut()).toBe(1);
@@ -194,32 +205,16 @@ describe.runIf(single.available)('a command in flight when the connection is los
       expect(error).toMatchObject({ code: UNAVAILABLE, message: expect.stringContaining('the connection was lost with the command in flight: it may or may not have been applied') });
       expect((error as Error).message).not.toContain('the storage was closed');
       await closed;
-    } finally {
-      await storage.close();
-      await proxy.close();
-    }
+    });
   }, COMMAND_TIMEOUT / 2);
 
   it('a reset connection (ECONNRESET before the close): the call says the connection was lost with it in flight, not the socket error', async () => {
-    const proxy = new HoldingProxy(REDIS_PORT);
-    const url = `redis://127.0.0.1:${await proxy.listen()}`;
-    const storage = new RedisStorage({ url, options: { commandTimeout: COMMAND_TIMEOUT }, prefix });
-    try {
-      await storage.kv.set('k', new Uint8Array([1]));
-      proxy.hold = true;
-      const call = storage.kv.get('k').then(
-        () => 'resolved',
-        (error: Error) => error,
-      );
-      while (proxy.held === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    await withGetInFlight(async (proxy, storage, call) => {
       expect(proxy.reset()).toBe(1);
       // The socket's ECONNRESET is the connection's last error until it is ready again; it
       // stands in only for ioredis' bare "Connection is closed.", never for what the call said.
       expect(await call).toMatchObject({ code: UNAVAILABLE, message: expect.stringContaining('the connection was lost with the command in flight: it may or may not have been applied') });
       expect(await storage.kv.get('k')).toEqual(new Uint8Array([1]));
-    } finally {
-      await storage.close();
-      await proxy.close();
-    }
+    });
   }, COMMAND_TIMEOUT / 2);
 });
