@@ -83,6 +83,31 @@ describe.each(Object.keys(sources))('%s: a sealed session without its key', (ada
     await Promise.all([a.close(), b.close()]);
   });
 
+  it('migrate --key keeps a kv value sealed in the source sealed in the target, without --secret-kv (kv.set with secret: true, as the mtcute bridge writes)', async () => {
+    const from = sources[adapter]!();
+    const s = await openStorage(from, { name: 'n', encryption: { keys: k1.keys } });
+    await s.save({ version: 1, homeDcId: 2, dcs: [{ id: 2, ipv4: '149.154.167.51', port: 443, authKey: key(9) }], channels: [] });
+    await s.kv.set('salts:2', new Uint8Array([7, 7, 7]), { secret: true });
+    await s.kv.set('unknown_key', new Uint8Array([8]), { secret: true });
+    await s.kv.set('plain', new Uint8Array([9]));
+    await s.close();
+    const to = sources[adapter]!();
+    const io = captureIo();
+    expect(await run(['migrate', from, to, '--key', 'k2=MTSTORE_TEST_SEALED_K2', '--key', 'k1=MTSTORE_TEST_SEALED_K1'], io), io.err()).toBe(EXIT.OK);
+    const bare = await openStorage(to, { name: 'n' });
+    await expect(bare.kv.get('salts:2')).rejects.toMatchObject({ code: 'MTSTORE_ENCRYPTION', keyId: 'k2' });
+    await expect(bare.kv.get('unknown_key')).rejects.toMatchObject({ code: 'MTSTORE_ENCRYPTION', keyId: 'k2' });
+    expect(await bare.kv.get('plain')).toEqual(new Uint8Array([9]));
+    await bare.close();
+    const sealed = await openStorage(to, { name: 'n', encryption: { keys: [{ id: 'k2', env: 'MTSTORE_TEST_SEALED_K2' }] } });
+    expect(await sealed.kv.entries()).toEqual([
+      { key: 'plain', value: new Uint8Array([9]) },
+      { key: 'salts:2', value: new Uint8Array([7, 7, 7]) },
+      { key: 'unknown_key', value: new Uint8Array([8]) },
+    ]);
+    await sealed.close();
+  });
+
   it('rotate-keys and export with a --key list that does not name the sealing key: exit 2 naming --key k1', async () => {
     const from = sources[adapter]!();
     const s = await openStorage(from, { name: 'n', encryption: k1 });
