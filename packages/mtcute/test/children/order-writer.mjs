@@ -8,36 +8,21 @@
 // Usage: node order-writer.mjs sqlite <file> <start> or
 // node order-writer.mjs postgres <url> <schema> <start>.
 import { writeSync } from 'node:fs';
-import { BaseTelegramClient } from '@mtcute/node';
-import { mtcuteStorage } from '@mtstore/mtcute';
-import { openFromArgs } from '@mtstore/test-adapters/child';
-import { orderUser, ORDER_BATCH } from './order-data.mjs';
 import { Long } from '@mtcute/core';
+import { orderUser, ORDER_BATCH } from './order-data.mjs';
+import { nextTurn, setState, writerClient } from './writer-client.mjs';
 
-const { storage, rest } = openFromArgs(process.argv.slice(2), 'order');
-const start = Number(rest[0]);
-// The killed writer before this one never gave its lease back: take it over.
-const tg = new BaseTelegramClient({ apiId: 1, apiHash: '0123456789abcdef0123456789abcdef', storage: mtcuteStorage(storage, { lease: { force: true } }), logLevel: 0 });
-const storageManager = tg.mt.storage;
-await storageManager.load();
-if ((await storageManager.dcs.fetch()) === null) {
-  const main = { id: 2, ipAddress: '149.154.167.51', port: 443 };
-  await storageManager.dcs.store({ main, media: main });
-}
+const { tg, storageManager, start } = await writerClient('order');
 for (let i = start; ; i++) {
   for (let n = 0; n < ORDER_BATCH; n++) {
     const u = orderUser(i, n);
     await tg.storage.peers.store({ _: 'user', id: u.id, accessHash: Long.fromString(String(u.accessHash)), firstName: 'U', username: u.username });
   }
-  await tg.storage.updates.setPts(i);
-  await tg.storage.updates.setQts(1);
-  await tg.storage.updates.setDate(1_700_000_000 + i);
-  await tg.storage.updates.setSeq(2);
+  await setState(tg, i);
   await tg.storage.updates.setChannelPts(777, i);
   // The test watches the stored state from here on.
   writeSync(1, `saving ${i}\n`);
   await storageManager.save();
   writeSync(1, `ack ${i}\n`);
-  // Timers (the lease's heartbeat) and the signal get their turn, as between network reads.
-  await new Promise((resolve) => setImmediate(resolve));
+  await nextTurn();
 }
