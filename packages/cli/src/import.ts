@@ -1,7 +1,7 @@
 /** `mtstore import <file-or-string> <target>`: any foreign session into any backend. */
 import { existsSync, statSync } from 'node:fs';
-import { gramjsStoreNames, isConvertError, parseSession, type ConvertedSession, type SessionFormat } from '@mtstore/convert';
-import { describeHolder, isStorageError, LeaseHeldError, type Storage } from '@mtstore/core';
+import { gramjsStoreNames, isConvertError, openSession, streamConverted, type ConvertedSession, type SessionFormat, type SessionStream } from '@mtstore/convert';
+import { describeHolder, isStorageError, LeaseHeldError, type Session, type Storage } from '@mtstore/core';
 import { CliError, EXIT } from './exit.js';
 import { say, type Io } from './io.js';
 import { progress } from './progress.js';
@@ -18,27 +18,69 @@ export interface ImportOptions {
 
 export interface ImportResult {
   name: string;
-  converted: ConvertedSession;
+  format: SessionFormat;
+  /** Which layout of the format (as ConvertedSession.layout). */
+  layout: string;
+  session: Session;
+  /** How many peers, kv entries and reference messages were written. */
+  peers: number;
+  kv: number;
+  refMessages: number;
+  /** What the input held that was left out (as ConvertedSession.warnings). */
+  warnings: readonly string[];
 }
 
 /** Peers per upsert: the contract's batch size every adapter handles in one statement. */
 const PEER_BATCH = 10_000;
 
+/** What writeStream wrote. */
+export interface WrittenCounts {
+  peers: number;
+  kv: number;
+  refMessages: number;
+}
+
 /**
- * Writes a converted session into an open storage: peers, kv entries, reference
- * messages, then the snapshot. The snapshot (with the auth keys) goes last so that a
- * run cut short leaves no login, only data that the next `import --force` replaces.
+ * A turn of the event loop for the timers that are due. An adapter whose writes complete
+ * at once (SQLite through better-sqlite3) resolves every await of the loop below as a
+ * microtask: without this the lease's heartbeat timer never ran, and an import writing
+ * for longer than the lease's 30 s lost it ("lease ... ran out", exit 4, one million peers
+ * into SQLite). A timer, not setImmediate: called from the poll phase, an immediate runs
+ * before the loop reaches the timers again; a 0 ms timer runs after every timer due before it.
  */
-export async function writeConverted(storage: Storage, converted: ConvertedSession, onPeers?: (written: number) => void): Promise<void> {
-  for (let i = 0; i < converted.peers.length; i += PEER_BATCH) {
-    const batch = converted.peers.slice(i, i + PEER_BATCH);
+const turn = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0));
+
+/**
+ * Writes a session as it is read: each batch of peers as the stream yields it (memory
+ * holds one batch, not the file), then kv entries and reference messages, then the
+ * snapshot. The snapshot (with the auth keys) goes last so that a run cut short leaves no
+ * login, only data that the next `import --force` replaces. Does not close the stream.
+ */
+export async function writeStream(storage: Storage, stream: SessionStream, onPeers?: (written: number) => void): Promise<WrittenCounts> {
+  const written: WrittenCounts = { peers: 0, kv: 0, refMessages: 0 };
+  for await (const batch of stream.peers(PEER_BATCH)) {
     await storage.peers.upsert(batch);
+    written.peers += batch.length;
     onPeers?.(batch.length);
+    await turn();
   }
-  for (const entry of converted.kv) await storage.kv.set(entry.key, entry.value);
-  // One at a time, in source order: each store becomes the peer's most recent reference.
-  for (const ref of converted.refMessages) await storage.refMessages.store(ref.peerId, ref.chatId, ref.messageId);
-  await storage.save(converted.session);
+  for (const entry of stream.kv) {
+    await storage.kv.set(entry.key, entry.value);
+    written.kv += 1;
+  }
+  for await (const batch of stream.refMessages(PEER_BATCH)) {
+    // One at a time, in source order: each store becomes the peer's most recent reference.
+    for (const ref of batch) await storage.refMessages.store(ref.peerId, ref.chatId, ref.messageId);
+    written.refMessages += batch.length;
+    await turn();
+  }
+  await storage.save(stream.session);
+  return written;
+}
+
+/** writeStream for a session already read whole. */
+export async function writeConverted(storage: Storage, converted: ConvertedSession, onPeers?: (written: number) => void): Promise<void> {
+  await writeStream(storage, streamConverted(converted), onPeers);
 }
 
 /**
@@ -93,15 +135,15 @@ async function isOneSessionFolder(input: string): Promise<boolean> {
   try {
     return statSync(input).isDirectory() && (await gramjsStoreNames(input)).length === 1;
   } catch {
-    return false; // unreadable: parseSession reports it
+    return false; // unreadable: openSession reports it
   }
 }
 
-async function readInput(input: string, options: ImportOptions, io: Io): Promise<ConvertedSession> {
+async function openInput(input: string, options: ImportOptions, io: Io): Promise<SessionStream> {
   try {
     // --name also picks the session of a GramJS folder that holds several (imported under that name).
     const pick = options.name !== undefined && input !== STDIN && !(await isOneSessionFolder(input)) ? options.name : undefined;
-    return await parseSession(input === STDIN ? await readStdin(io) : input, { ...(options.format ? { format: options.format } : {}), ...(options.bot ? { bot: true } : {}), ...(pick ? { name: pick } : {}) });
+    return await openSession(input === STDIN ? await readStdin(io) : input, { ...(options.format ? { format: options.format } : {}), ...(options.bot ? { bot: true } : {}), ...(pick ? { name: pick } : {}) });
   } catch (error) {
     // An mtstore storage is no client's session file: the way to copy it is migrate, which
     // the converter's advice (give the file the client keeps) does not say.
@@ -120,13 +162,19 @@ async function readInput(input: string, options: ImportOptions, io: Io): Promise
 
 export async function importSession(input: string, target: string, options: ImportOptions, io: Io): Promise<ImportResult> {
   checkTarget(target);
-  const converted = await readInput(input, options, io);
-  if (options.bot) checkBotFlag(converted, 'Import');
+  const stream = await openInput(input, options, io);
+  try {
+    if (options.bot) checkBotFlag(stream, 'Import');
+    const name = sessionNameOf(target, options.name);
+    const written = await writeTarget(stream, target, name, options, io);
+    return report(io, stream, target, name, written);
+  } finally {
+    stream.close();
+  }
+}
+
+async function writeTarget(stream: SessionStream, target: string, name: string, options: ImportOptions, io: Io): Promise<WrittenCounts> {
   const storage = await openTarget(target, options.name);
-  const name = sessionNameOf(target, options.name);
-  // The file written, not the path given: `sessions` beside a folder of that name is
-  // sessions.session, which "into sessions" would send the user looking inside the folder for.
-  const where = isUrl(target) ? shown(target) : shown(sqlitePath(target));
   try {
     // The check below and the writes after it are one step only while nobody else writes
     // the name: two imports run at once would both find it empty and both write (one
@@ -141,7 +189,7 @@ export async function importSession(input: string, target: string, options: Impo
         const holder = (error as LeaseHeldError).holder;
         throw new CliError(
           EXIT.EXISTS,
-          `The session "${name}" in ${where} is in use by ${describeHolder(holder)} (its lease runs out at ${holder.expiresAt.toISOString()} unless renewed). ` +
+          `The session "${name}" in ${whereOf(target)} is in use by ${describeHolder(holder)} (its lease runs out at ${holder.expiresAt.toISOString()} unless renewed). ` +
             'Stop that client first (importing under it would make Telegram revoke the key), or pass --name to import under another name.',
         );
       }
@@ -149,7 +197,7 @@ export async function importSession(input: string, target: string, options: Impo
     }
     if (await holdsAnything(storage, name)) {
       if (!options.force) {
-        throw new CliError(EXIT.EXISTS, `A session named "${name}" already exists in ${where}. Pass --force to replace it, or --name to import under another name.`);
+        throw new CliError(EXIT.EXISTS, `A session named "${name}" already exists in ${whereOf(target)}. Pass --force to replace it, or --name to import under another name.`);
       }
       // Replacing means nothing of the old account stays (save() alone keeps its peers,
       // kv entries and references). delete() is one call; if the writes after it fail,
@@ -158,15 +206,29 @@ export async function importSession(input: string, target: string, options: Impo
       await storage.delete();
     }
     // More than one batch can take minutes on a slow backend (100,000 peers: 18 s into
-    // Redis, over 3 minutes into FerretDB): show it moving.
-    const bar = converted.peers.length > PEER_BATCH ? progress(io, `import "${name}"`, converted.peers.length, 'peers') : undefined;
-    await writeConverted(storage, converted, bar === undefined ? undefined : (n) => bar.advance(n));
-    bar?.finish();
+    // Redis, over 3 minutes into FerretDB): show it moving. The total is the file's peer
+    // rows; rows skipped with a warning make the count written smaller.
+    const bar = stream.peerRows > PEER_BATCH ? progress(io, `import "${name}"`, stream.peerRows, 'peers') : undefined;
+    const written = await writeStream(storage, stream, bar === undefined ? undefined : (n) => bar.advance(n));
+    bar?.finish(written.peers);
+    return written;
   } finally {
     await storage.close();
   }
-  reportWarnings(io, converted.warnings);
-  const { session, peers, kv, refMessages } = converted;
+}
+
+/**
+ * The file written, not the path given: `sessions` beside a folder of that name is
+ * sessions.session, which "into sessions" would send the user looking inside the folder for.
+ */
+function whereOf(target: string): string {
+  return isUrl(target) ? shown(target) : shown(sqlitePath(target));
+}
+
+/** The warnings and the summary on stderr, once everything is written. */
+function report(io: Io, stream: SessionStream, target: string, name: string, written: WrittenCounts): ImportResult {
+  reportWarnings(io, stream.warnings);
+  const { session } = stream;
   if (!session.dcs.some((dc) => dc.id === session.homeDcId && !dc.mediaOnly && dc.authKey !== undefined)) {
     // Stored all the same (its peers are worth keeping), but it is no login: say so
     // rather than let the first client that loads it find out.
@@ -175,9 +237,9 @@ export async function importSession(input: string, target: string, options: Impo
   const user = session.user ? `user ${session.user.id}${session.user.bot ? ' (bot)' : ''}` : 'not logged in';
   say(
     io,
-    `Imported a ${converted.format} session (${converted.layout}) into ${where} as "${name}": home DC ${session.homeDcId}, ${user}, ` +
-      `${peers.length} peers, ${kv.length} kv entries, ${refMessages.length} reference messages` +
-      (converted.warnings.length > 0 ? ` (${converted.warnings.length} rows or fields left out: see the warnings above).` : '.'),
+    `Imported a ${stream.format} session (${stream.layout}) into ${whereOf(target)} as "${name}": home DC ${session.homeDcId}, ${user}, ` +
+      `${written.peers} peers, ${written.kv} kv entries, ${written.refMessages} reference messages` +
+      (stream.warnings.length > 0 ? ` (${stream.warnings.length} rows or fields left out: see the warnings above).` : '.'),
   );
-  return { name, converted };
+  return { name, format: stream.format, layout: stream.layout, session, ...written, warnings: [...stream.warnings] };
 }

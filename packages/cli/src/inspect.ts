@@ -1,10 +1,10 @@
 /** `mtstore inspect <source>`: a redacted summary. Keys are reported as present or absent, never printed. */
 import { existsSync } from 'node:fs';
 import { describeHolder, isStorageError, type DataCenter, type LeaseHolder, type Peer, type PeerCache, type PeerType, type Session, type Storage } from '@mtstore/core';
-import type { SessionFormat } from '@mtstore/convert';
+import type { SessionFormat, SessionStream } from '@mtstore/convert';
 import { CliError, EXIT } from './exit.js';
 import type { Io } from './io.js';
-import { isUrl, openExisting, readForeign, shown, STDIN } from './source.js';
+import { isUrl, openExisting, openForeign, shown, STDIN } from './source.js';
 
 export interface InspectOptions {
   name?: string;
@@ -118,26 +118,39 @@ function urlSession(source: string): string | undefined {
   }
 }
 
+/** A foreign session's lines; its peers counted batch by batch, as import reads them. */
+async function describeForeign(source: string, foreign: SessionStream, out: (line: string) => void): Promise<void> {
+  // A string is a login: name it by format and length only.
+  const what = source === STDIN ? 'standard input' : existsSync(source) || existsSync(`${source}.session`) ? shown(source) : `the ${source.length}-character string`;
+  out(`${what}: a ${foreign.format} session (${foreign.layout})`);
+  for (const line of describeSession(foreign.session)) out(line);
+  const counts: Record<PeerType, number> = { user: 0, chat: 0, channel: 0 };
+  let min = 0;
+  for await (const batch of foreign.peers()) min += tally(batch, counts);
+  out(peerLine(counts, min));
+  if (foreign.kv.length) out(`  kv entries: ${foreign.kv.length} (${foreign.kv.map((e) => e.key).join(', ')})`);
+  let refs = 0;
+  for await (const batch of foreign.refMessages()) refs += batch.length;
+  if (refs) out(`  reference messages: ${refs}`);
+  // What an import would leave out, so it is seen before importing.
+  if (foreign.warnings.length) {
+    out(`  left out on import: ${foreign.warnings.length} rows or fields`);
+    for (const line of foreign.warnings.slice(0, 10)) out(`    ${line}`);
+    if (foreign.warnings.length > 10) out(`    … and ${foreign.warnings.length - 10} more`);
+  }
+}
+
 export async function inspect(source: string, options: InspectOptions, io: Io): Promise<void> {
   // Printed only once everything was read: a failure half-way prints its one line, not
   // half a summary.
   const lines: string[] = [];
   const out = (line: string) => lines.push(line);
-  const foreign = await readForeign(source, { format: options.from, name: options.name }, io);
+  const foreign = await openForeign(source, { format: options.from, name: options.name }, io);
   if (foreign !== null) {
-    // A string is a login: name it by format and length only.
-    const what = source === STDIN ? 'standard input' : existsSync(source) || existsSync(`${source}.session`) ? shown(source) : `the ${source.length}-character string`;
-    out(`${what}: a ${foreign.format} session (${foreign.layout})`);
-    for (const line of describeSession(foreign.session)) out(line);
-    const counts: Record<PeerType, number> = { user: 0, chat: 0, channel: 0 };
-    out(peerLine(counts, tally(foreign.peers, counts)));
-    if (foreign.kv.length) out(`  kv entries: ${foreign.kv.length} (${foreign.kv.map((e) => e.key).join(', ')})`);
-    if (foreign.refMessages.length) out(`  reference messages: ${foreign.refMessages.length}`);
-    // What an import would leave out, so it is seen before importing.
-    if (foreign.warnings.length) {
-      out(`  left out on import: ${foreign.warnings.length} rows or fields`);
-      for (const line of foreign.warnings.slice(0, 10)) out(`    ${line}`);
-      if (foreign.warnings.length > 10) out(`    … and ${foreign.warnings.length - 10} more`);
+    try {
+      await describeForeign(source, foreign, out);
+    } finally {
+      foreign.close();
     }
     io.stdout.write(`${lines.join('\n')}\n`);
     return;

@@ -7,7 +7,8 @@ import type { Io } from './io.js';
 
 export interface Progress {
   advance(by: number): void;
-  finish(): void;
+  /** `total`: the count it came to, when the one given at the start was an estimate. */
+  finish(total?: number): void;
 }
 
 export function progress(io: Io, label: string, total: number, unit: string): Progress {
@@ -29,7 +30,8 @@ export function progress(io: Io, label: string, total: number, unit: string): Pr
         done += by;
         bar.update(done, { rate: rate(done, started) });
       },
-      finish() {
+      finish(end) {
+        if (end !== undefined) bar.setTotal(end);
         bar.update(done, { rate: rate(done, started) });
         bar.stop();
       },
@@ -37,7 +39,8 @@ export function progress(io: Io, label: string, total: number, unit: string): Pr
   }
   let done = 0;
   let lastPrint = 0;
-  const line = () => io.stderr.write(`${label}: ${done}/${total} ${unit} (${rate(done, started)}/s)\n`);
+  let count = total;
+  const line = () => io.stderr.write(`${label}: ${done}/${count} ${unit} (${rate(done, started)}/s)\n`);
   return {
     advance(by) {
       done += by;
@@ -46,7 +49,8 @@ export function progress(io: Io, label: string, total: number, unit: string): Pr
         line();
       }
     },
-    finish() {
+    finish(end) {
+      if (end !== undefined) count = end;
       line();
     },
   };

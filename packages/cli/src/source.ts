@@ -6,7 +6,7 @@
 import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { detectSessionFile, detectStringFormats, parseSession, sessionStringInFile, type ConvertedSession, type SessionFormat } from '@mtstore/convert';
+import { detectSessionFile, detectStringFormats, openSession, sessionStringInFile, type ConvertedSession, type SessionFormat, type SessionStream } from '@mtstore/convert';
 import { maySessionString, openStorage, redactUrl, type EncryptionOptions, type Storage } from '@mtstore/core';
 import { CliError, EXIT } from './exit.js';
 import type { Io } from './io.js';
@@ -140,25 +140,26 @@ export async function readStdin(io: Io): Promise<Uint8Array> {
 
 /**
  * A foreign session when the input is one (file written by another library, folder,
- * string), else null. `format` reads it as that format (an ambiguous string); `name`
- * picks the session of a GramJS folder that holds several.
+ * string), open as a stream (the caller closes it), else null. `format` reads it as that
+ * format (an ambiguous string); `name` picks the session of a GramJS folder that holds
+ * several. A file's peers are read only as the caller takes them: export never reads them.
  */
-export async function readForeign(
+export async function openForeign(
   input: string,
   options: { format?: SessionFormat | undefined; name?: string | undefined; bot?: boolean | undefined } = {},
   io?: Io,
-): Promise<ConvertedSession | null> {
+): Promise<SessionStream | null> {
   const parse = { ...(options.format === undefined ? {} : { format: options.format }), ...(options.name === undefined ? {} : { name: options.name }), ...(options.bot ? { bot: true } : {}) };
   // What is piped in is always a foreign session, never a storage.
-  if (input === STDIN && io !== undefined) return parseSession(await readStdin(io), parse);
-  if (options.format !== undefined) return parseSession(input, parse);
+  if (input === STDIN && io !== undefined) return openSession(await readStdin(io), parse);
+  if (options.format !== undefined) return openSession(input, parse);
   if (existsSync(input) || (extname(input) === '' && existsSync(`${input}.session`))) {
     const path = existsSync(input) ? input : `${input}.session`;
-    // A session string saved to a file reads as that string (parseSession does the same).
-    if (sessionStringInFile(path) !== null) return parseSession(path, parse);
-    return (await detectSessionFile(path)) === null ? null : parseSession(path, parse);
+    // A session string saved to a file reads as that string (openSession does the same).
+    if (sessionStringInFile(path) !== null) return openSession(path, parse);
+    return (await detectSessionFile(path)) === null ? null : openSession(path, parse);
   }
-  if (!isUrl(input) && detectStringFormats(input).length > 0) return parseSession(input, parse);
+  if (!isUrl(input) && detectStringFormats(input).length > 0) return openSession(input, parse);
   return null;
 }
 
@@ -178,7 +179,7 @@ const BOT_RECORDED: Partial<Record<SessionFormat, string>> = {
  * a bot). Anywhere else it would be ignored, or contradict what the input records: a
  * usage error naming the format, before anything is written.
  */
-export function checkBotFlag(converted: ConvertedSession, command: 'Import' | 'Export'): void {
+export function checkBotFlag(converted: Pick<ConvertedSession, 'format' | 'session'>, command: 'Import' | 'Export'): void {
   const why = BOT_RECORDED[converted.format];
   if (why !== undefined) {
     throw new CliError(EXIT.USAGE, `--bot applies to Telethon session files only: ${why}. ${command} it without --bot.`);
