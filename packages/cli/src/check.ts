@@ -52,12 +52,16 @@ export function serverUrl(input: string): string {
 
 /**
  * `base` with `key` set to `value` and without `session`: the kit names the sessions it
- * opens, and server storage refuses a session name (openSessionStorage).
+ * opens, and server storage refuses a session name (openSessionStorage); without
+ * `create`: the kit creates its namespaces.
  */
 function withParam(base: string, key: string, value: string): string {
   const url = new URL(base);
   url.searchParams.set(key, value);
   url.searchParams.delete('session');
+  // A fresh namespace has no store yet: with the URL's create=false (a reading tool's URL)
+  // every open of it was NotFoundError, and check exit 6 about its probe's namespace.
+  url.searchParams.delete('create');
   return url.href;
 }
 

@@ -35,6 +35,42 @@ function recording(url: string): { scratch: Scratch; namespaces: Set<string> } {
 
 type Loose = Record<string, (...args: unknown[]) => Promise<unknown>>;
 
+describe('scratch namespaces of a URL with ?create=false', () => {
+  // A URL copied from a reading tool's command line (create=false opens only a store that
+  // is there): the kit must still create its fresh namespaces. Kept, every open was
+  // NotFoundError and check was exit 6 about schema "mt_check_probe".
+  it.each(['postgres://u@127.0.0.1:1/db?create=false', 'redis://127.0.0.1:1?create=false&prefix=tg:', 'mongodb://127.0.0.1:1/db?collectionPrefix=tg_&create=false'])('%s: the scratch URL creates', (url) => {
+    expect(new URL(scratchFor(url).url('ns_c')).searchParams.has('create')).toBe(false);
+  });
+});
+
+const POSTGRES_URL = process.env.POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const postgres = await checkServer('PostgreSQL', POSTGRES_URL, async () => {
+  const pg = (await importDriver('pg', '@mtstore/postgres')) as { default?: { Client: new (o: object) => Loose }; Client?: new (o: object) => Loose };
+  const Client = (pg.default?.Client ?? pg.Client)!;
+  const client = new Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 3000 });
+  await client.connect!();
+  await client.end!();
+});
+
+describe.skipIf(!postgres.available)(`PostgreSQL${postgres.reason ? ` [skipped: ${postgres.reason}]` : ''}`, () => {
+  it('a URL with ?create=false: the kit runs in its scratch schemas, each dropped, exit 0', async () => {
+    const url = `${POSTGRES_URL}${POSTGRES_URL.includes('?') ? '&' : '?'}create=false`;
+    const { scratch, namespaces } = recording(url);
+    await expect(check(url, captureIo(), scratch, { grep: 'round trip' })).resolves.toMatchObject({ failed: 0 });
+    expect(namespaces.size).toBeGreaterThan(1);
+    const pg = (await importDriver('pg', '@mtstore/postgres')) as { default?: { Client: new (o: object) => Loose }; Client?: new (o: object) => Loose };
+    const client = new (pg.default?.Client ?? pg.Client)!({ connectionString: POSTGRES_URL });
+    await client.connect!();
+    try {
+      const { rows } = (await client.query!('select schema_name from information_schema.schemata where schema_name = any($1)', [[...namespaces]])) as { rows: unknown[] };
+      expect(rows).toEqual([]);
+    } finally {
+      await client.end!();
+    }
+  }, 120_000);
+});
+
 const mongo = await checkServer('MongoDB', MONGODB_URL, async () => {
   const { MongoClient } = (await importDriver('mongodb', '@mtstore/mongo')) as { MongoClient: new (url: string, o: object) => Loose };
   const client = new MongoClient(MONGODB_URL, { serverSelectionTimeoutMS: 3000 });
