@@ -70,9 +70,18 @@ const apply = Reflect.apply;
  * another kind of typed array). Runs none of the caller's code, and costs a few ns: the
  * byte checks of the hot writes (authKeys.set, kv.set, a peer's `complete`) use it.
  */
-export function bytesLength(value: unknown): number {
-  return apply(typedArrayKind, value, []) === 'Uint8Array' ? apply(typedArrayLength, value, []) : -1;
-}
+export const bytesLength: (value: unknown) => number = (() => {
+  // The getters and Reflect.apply as `const` bindings of this closure's scope, not the
+  // module's: the bundler (esbuild) turns a module's top-level `const` into `var`, a
+  // mutable slot of the module context that V8 loads on every call, calling what it
+  // holds through the generic Call builtin; a closure's `const` is an immutable slot
+  // TurboFan folds into the caller's code once it inlines the closure, and the getter
+  // calls become direct (callgrind, a call in a loop: ~110 instructions against ~180).
+  const kind = typedArrayKind;
+  const length = typedArrayLength;
+  const call = apply;
+  return (value: unknown): number => (call(kind, value, []) === 'Uint8Array' ? call(length, value, []) : -1);
+})();
 
 /**
  * A plain Uint8Array over the bytes of `value`, a real Uint8Array of `length` bytes

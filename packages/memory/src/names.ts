@@ -1,11 +1,18 @@
 import { phoneHash, usernameHash } from '@mtstore/core';
 import type { IdIndex } from './ids.js';
-import { MANY_USERNAMES, TYPE_MASK, type StoredPeer } from './store.js';
+import { Flag, type StoredPeer } from './store.js';
 
-/** A slot's hash: a slot nobody used since the last rebuild (a probe stops there). */
-const EMPTY = 0;
-/** A slot's hash: a slot whose entry was deleted (a probe goes on past it; a rebuild drops it). */
-const DELETED = -1;
+/**
+ * A slot's hash when it holds no name. A const enum: its members are written into the
+ * code as literals, where a module's constants are loads from its context on every use
+ * (the bundler makes them `var`s), in the probe loops of every insert and lookup.
+ */
+const enum Free {
+  /** A slot nobody used since the last rebuild (a probe stops there). */
+  EMPTY = 0,
+  /** A slot whose entry was deleted (a probe goes on past it; a rebuild drops it). */
+  DELETED = -1,
+}
 /** Slots of a new or cleared index (a power of two). */
 const MIN_SLOTS = 16;
 
@@ -57,7 +64,7 @@ export abstract class NameIndex {
    * given when the caller has it (core hashes a phone lookup's key as it checks it).
    */
   get(key: string, hash = this.hash(key)): StoredPeer | undefined {
-    const at = this.#find(key, hash === EMPTY ? 1 : hash);
+    const at = this.#find(key, hash === Free.EMPTY ? 1 : hash);
     return at < 0 ? undefined : this.#record(at);
   }
 
@@ -69,7 +76,7 @@ export abstract class NameIndex {
    * caller has it (core's, from checking the batch).
    */
   claim(name: string, ref: number, hash = this.hash(name)): StoredPeer | undefined {
-    if (hash === EMPTY) hash = 1;
+    if (hash === Free.EMPTY) hash = 1;
     // The usual claim, a new name: a probe that meets no slot of its hash (nor a DELETED
     // one) ends at the EMPTY slot the name then takes, probed for once. Kept this small
     // so that TurboFan inlines it into putPeer beside the rest of a peer's insertion (its
@@ -77,8 +84,8 @@ export abstract class NameIndex {
     const slots = this.slots;
     const mask = slots.length - 2;
     let i = (hash << 1) & mask;
-    for (let h = slots[i] as number; h !== EMPTY; h = slots[i] as number) {
-      if (h === hash || h === DELETED) return this.#claimFrom(name, ref, hash);
+    for (let h = slots[i] as number; h !== Free.EMPTY; h = slots[i] as number) {
+      if (h === hash || h === Free.DELETED) return this.#claimFrom(name, ref, hash);
       i = (i + 2) & mask;
     }
     // Stryker disable next-line ArithmeticOperator,EqualityOperator: equivalent: rebuilding earlier or later changes memory use only (a full table is rebuilt before a probe could find no EMPTY slot)
@@ -99,7 +106,7 @@ export abstract class NameIndex {
     const slots = this.slots;
     const mask = slots.length - 2;
     let self = false;
-    for (let i = (hash << 1) & mask; slots[i] !== EMPTY; i = (i + 2) & mask) {
+    for (let i = (hash << 1) & mask; slots[i] !== Free.EMPTY; i = (i + 2) & mask) {
       if (slots[i] !== hash) continue;
       const record = this.#record(i);
       if (!this.holds(record, (key ??= this.keyOf(name)))) continue;
@@ -125,7 +132,7 @@ export abstract class NameIndex {
     const key = this.keyOf(name);
     const slots = this.slots;
     const mask = slots.length - 2;
-    for (let i = (hash << 1) & mask; slots[i] !== EMPTY; i = (i + 2) & mask) {
+    for (let i = (hash << 1) & mask; slots[i] !== Free.EMPTY; i = (i + 2) & mask) {
       if (slots[i] === hash && slots[i + 1] === ref && this.holds(this.#of(ref), key)) return;
     }
     this.#insert(hash, ref);
@@ -139,8 +146,8 @@ export abstract class NameIndex {
     const mask = slots.length - 2;
     let i = (hash << 1) & mask;
     // Into the first slot not live (a DELETED one is reused: `used` counts it already).
-    while (slots[i] !== EMPTY && slots[i] !== DELETED) i = (i + 2) & mask;
-    if (slots[i] === EMPTY) this.used++;
+    while (slots[i] !== Free.EMPTY && slots[i] !== Free.DELETED) i = (i + 2) & mask;
+    if (slots[i] === Free.EMPTY) this.used++;
     slots[i] = hash;
     slots[i + 1] = ref;
     this.live++;
@@ -150,7 +157,7 @@ export abstract class NameIndex {
   delete(key: string): void {
     const at = this.#find(key, this.hash(key));
     if (at < 0) return;
-    this.slots[at] = DELETED;
+    this.slots[at] = Free.DELETED;
     this.slots[at + 1] = 0;
     this.live--;
   }
@@ -168,7 +175,7 @@ export abstract class NameIndex {
 
   /** The record of a peerRef. */
   #of(ref: number): StoredPeer {
-    return (this.peers[ref & TYPE_MASK] as IdIndex).records[ref >>> 2] as StoredPeer;
+    return (this.peers[ref & Flag.TYPE_MASK] as IdIndex).records[ref >>> 2] as StoredPeer;
   }
 
   /** The index in `slots` of the slot whose record holds `name`, or -1. */
@@ -178,7 +185,7 @@ export abstract class NameIndex {
     let i = (hash << 1) & mask;
     for (;;) {
       const h = slots[i] as number;
-      if (h === EMPTY) return -1;
+      if (h === Free.EMPTY) return -1;
       if (h === hash && this.holds(this.#record(i), name)) return i;
       i = (i + 2) & mask;
     }
@@ -195,11 +202,13 @@ export abstract class NameIndex {
     while ((this.live + 1) * 2 > size) size *= 2;
     const slots = new Int32Array(size * 2);
     const mask = slots.length - 2;
+    // Over every slot of the old table: one compare a slot. A live hash is positive
+    // (slotHash: core's 31 bits, never EMPTY); EMPTY (0) and DELETED (-1) are not.
     for (let k = 0; k < old.length; k += 2) {
       const hash = old[k] as number;
-      if (hash === EMPTY || hash === DELETED) continue;
+      if (hash <= 0) continue;
       let i = (hash << 1) & mask;
-      while (slots[i] !== EMPTY) i = (i + 2) & mask;
+      while (slots[i] !== Free.EMPTY) i = (i + 2) & mask;
       slots[i] = hash;
       slots[i + 1] = old[k + 1] as number;
     }
@@ -220,7 +229,7 @@ export function peerRef(place: number, typeIndex: number): number {
 export class UsernameIndex extends NameIndex {
   protected holds(peer: StoredPeer, key: string): boolean {
     const u = peer.usernames;
-    if ((peer.flags & MANY_USERNAMES) === 0) return u !== undefined && sameName(u as string, key);
+    if ((peer.flags & Flag.MANY_USERNAMES) === 0) return u !== undefined && sameName(u as string, key);
     for (const username of u as readonly string[]) if (sameName(username, key)) return true;
     return false;
   }
@@ -251,7 +260,7 @@ export class PhoneIndex extends NameIndex {
 
 /** A valid name's hash (core's: 31 bits, never -1) as a slot's: never EMPTY or DELETED. */
 function slotHash(hash: number): number {
-  return hash === EMPTY ? 1 : hash;
+  return hash === Free.EMPTY ? 1 : hash;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { bytesLength, peerIdFromKey, peerIdKey, peerIdKeyOf, usernameKey, type Peer, type PeerListPage, type PeerPosition, type PeerRepository, type PeerType } from '@mtstore/core';
 import { peerRef, type NameIndex } from './names.js';
-import { MANY_USERNAMES, MIN_FALSE, MIN_TRUE, PEER_TYPES as TYPES, SessionPart, StoredPeer, TYPE_MASK, type PeerBytes, type PeerTable } from './store.js';
+import { Flag, PEER_TYPES as TYPES, SessionPart, StoredPeer, type PeerBytes, type PeerTable } from './store.js';
 
 /**
  * The peer cache of one session: a map per type by id and two lookup indexes that
@@ -110,14 +110,14 @@ function* records(table: PeerTable): Iterable<StoredPeer> {
 function PeerCopyOf(this: Peer, stored: StoredPeer, id: bigint, bytes: PeerBytes): void {
   const flags = stored.flags;
   const u = stored.usernames;
-  this.type = TYPES[flags & TYPE_MASK] as PeerType;
+  this.type = TYPES[flags & Flag.TYPE_MASK] as PeerType;
   this.id = id;
   this.accessHash = stored.accessHash;
   // The flag says which form `u` has: no read of the string itself (a likely cache miss).
-  this.usernames = u === undefined ? [] : (flags & MANY_USERNAMES) === 0 ? [u as string] : (u as readonly string[]).slice();
+  this.usernames = u === undefined ? [] : (flags & Flag.MANY_USERNAMES) === 0 ? [u as string] : (u as readonly string[]).slice();
   this.updatedAt = stored.updatedAt;
   if (stored.phone !== undefined) this.phone = stored.phone;
-  if ((flags & (MIN_FALSE | MIN_TRUE)) !== 0) this.min = (flags & MIN_TRUE) !== 0;
+  if ((flags & (Flag.MIN_FALSE | Flag.MIN_TRUE)) !== 0) this.min = (flags & Flag.MIN_TRUE) !== 0;
   if (stored.displayName !== undefined) this.displayName = stored.displayName;
   if (stored.complete >= 0) this.complete = bytes.copy(stored.complete);
 }
@@ -126,7 +126,7 @@ PeerCopy.prototype = Object.prototype;
 
 /** A record's `min` bits (StoredPeer.flags) for a peer's `min`. */
 function minFlags(min: boolean | undefined): number {
-  return min === undefined ? 0 : min ? MIN_TRUE : MIN_FALSE;
+  return min === undefined ? 0 : min ? Flag.MIN_TRUE : Flag.MIN_FALSE;
 }
 
 /**
@@ -137,10 +137,10 @@ function setUsernames(peer: StoredPeer, usernames: readonly string[]): void {
   // Stryker disable next-line EqualityOperator: equivalent: a one-username array reads back as the same list (PeerCopy copies it)
   if (usernames.length > 1) {
     peer.usernames = usernames.slice();
-    peer.flags |= MANY_USERNAMES;
+    peer.flags |= Flag.MANY_USERNAMES;
   } else {
     peer.usernames = usernames[0];
-    peer.flags &= ~MANY_USERNAMES;
+    peer.flags &= ~Flag.MANY_USERNAMES;
   }
 }
 
@@ -174,7 +174,7 @@ function putPeer(table: PeerTable, incoming: Peer, checked: Int32Array | undefin
   const key = checked === undefined ? peerIdKey(incoming.id) : peerIdKeyOf(checked[at] as number, checked[at + 1] as number, incoming.id);
   let place = map.probe(key);
   const previous = place < 0 ? undefined : map.records[place];
-  const keepHash = previous !== undefined && (previous.flags & MIN_TRUE) === 0 && incoming.min === true;
+  const keepHash = previous !== undefined && (previous.flags & Flag.MIN_TRUE) === 0 && incoming.min === true;
   const bytes = table.bytes;
   let complete = -1;
   if (keepHash) complete = previous.complete;
@@ -220,7 +220,7 @@ function putPeer(table: PeerTable, incoming: Peer, checked: Int32Array | undefin
     peer = previous;
     if (!keepHash) {
       peer.accessHash = incoming.accessHash;
-      peer.flags = (peer.flags & ~(MIN_FALSE | MIN_TRUE)) | minFlags(incoming.min);
+      peer.flags = (peer.flags & ~(Flag.MIN_FALSE | Flag.MIN_TRUE)) | minFlags(incoming.min);
     }
     setUsernames(peer, incoming.usernames);
     peer.updatedAt = incoming.updatedAt;
@@ -255,7 +255,7 @@ function putPeer(table: PeerTable, incoming: Peer, checked: Int32Array | undefin
     // The slot just taken may have answered for another of the owner's names too (one
     // hash): the owner makes sure of a slot for each name it keeps.
     if (left.length > 0) {
-      const ownerType = owner.flags & TYPE_MASK;
+      const ownerType = owner.flags & Flag.TYPE_MASK;
       const ownerRef = peerRef(table.byId[TYPES[ownerType] as PeerType].find(owner.key), ownerType);
       for (const u of left) table.byUsername.keep(u, ownerRef);
     }

@@ -36,18 +36,35 @@ export class StoredPeer {
 
 /** Peer types by their index in StoredPeer.flags (also list()'s order). */
 export const PEER_TYPES: readonly PeerType[] = ['user', 'chat', 'channel'];
-/** StoredPeer.flags: the bits of the type index. */
-export const TYPE_MASK = 3;
-/** StoredPeer.flags: `min: false`. */
-export const MIN_FALSE = 4;
-/** StoredPeer.flags: `min: true`. */
-export const MIN_TRUE = 8;
-/** StoredPeer.flags: `usernames` is an array (two or more). */
-export const MANY_USERNAMES = 16;
+/**
+ * The bits of StoredPeer.flags. A const enum: the bundler writes its members into the
+ * code as literals, where a module's constants are `var`s V8 loads on every use (every
+ * insert and copy reads them).
+ */
+export const enum Flag {
+  /** The bits of the type index. */
+  TYPE_MASK = 3,
+  /** `min: false`. */
+  MIN_FALSE = 4,
+  /** `min: true`. */
+  MIN_TRUE = 8,
+  /** `usernames` is an array (two or more). */
+  MANY_USERNAMES = 16,
+}
 
-/** %TypedArray%.prototype's `length` getter: a typed array's length from its internals (0 when detached or out of bounds). */
-const typedArrayLength = Reflect.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype) as object, 'length')?.get as (this: Uint8Array) => number;
-const apply = Reflect.apply;
+/**
+ * A typed array's length from its internals, through %TypedArray%.prototype's `length`
+ * getter (0 when detached or out of bounds). The getter and Reflect.apply are `const`
+ * bindings of this closure's scope, not the module's: the bundler turns a module's
+ * top-level `const` into `var`, which V8 loads on every call and calls through the
+ * generic Call builtin, where it folds a closure's `const` into the inlining caller
+ * (core's bytesLength does the same).
+ */
+const lengthOf: (bytes: Uint8Array) => number = (() => {
+  const length = Reflect.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype) as object, 'length')?.get as (this: Uint8Array) => number;
+  const call = Reflect.apply;
+  return (bytes: Uint8Array): number => call(length, bytes, []);
+})();
 
 /**
  * PeerBytes.add's copy of a caller's bytes whose length is no longer the one core checked:
@@ -95,7 +112,7 @@ export class PeerBytes {
     buffer[at + 2] = length >> 16;
     // %TypedArray%.prototype.set reads a typed array source by its internals (no getter
     // runs); it throws for a detached or out-of-bounds one, whose length reads 0 here.
-    if (apply(typedArrayLength, bytes, []) === length) {
+    if (lengthOf(bytes) === length) {
       if (length > 0) buffer.set(bytes, at + 3);
     } else copyChanged(buffer, at + 3, bytes, length);
     this.used = end;

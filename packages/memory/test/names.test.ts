@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { IdIndex } from '../src/ids.js';
 import { usernameHash } from '@mtstore/core';
 import { peerRef, PhoneIndex, UsernameIndex } from '../src/names.js';
-import { MANY_USERNAMES, StoredPeer } from '../src/store.js';
+import { Flag, StoredPeer } from '../src/store.js';
 
 /** The IdIndexes of one table, by type index: the records a name index points into. */
 function tables(): IdIndex[] {
@@ -24,7 +24,7 @@ function record(byType: readonly IdIndex[], usernames: readonly string[], phone?
   const many = usernames.length > 1;
   const key = nextKey++;
   const typeIndex = key % 3;
-  const peer = new StoredPeer(typeIndex | (many ? MANY_USERNAMES : 0), key, 0n, many ? usernames.slice() : usernames[0], 0, phone, undefined, -1);
+  const peer = new StoredPeer(typeIndex | (many ? Flag.MANY_USERNAMES : 0), key, 0n, many ? usernames.slice() : usernames[0], 0, phone, undefined, -1);
   return { peer, ref: peerRef((byType[typeIndex] as IdIndex).add(peer), typeIndex) };
 }
 
@@ -149,7 +149,7 @@ describe('memory name index (names.ts)', () => {
             } else {
               const held = new Set([...namesOf(owner.peer), ...o.names]);
               owner.peer.usernames = [...held];
-              owner.peer.flags |= MANY_USERNAMES;
+              owner.peer.flags |= Flag.MANY_USERNAMES;
             }
             for (const name of o.names) {
               const key = name.toLowerCase();
