@@ -78,6 +78,20 @@ export function mongoDriverUrl(input: string): string {
   return url.href;
 }
 
+/**
+ * The database the mongo adapter opens for `input`: the URL's path, else the adapter's
+ * DEFAULT_DATABASE (read from the adapter package, where importDriver finds it) — not the
+ * driver's default (`test`), where the kit's collections are not.
+ */
+async function mongoDatabaseOf(input: string, from: string): Promise<string> {
+  const path = new URL(input).pathname.replace(/^\//, '');
+  if (path !== '') return decodeURIComponent(path);
+  const cli = createRequire(from);
+  const adapter = (await import(pathToFileURL(cli.resolve('@mtstore/mongo')).href)) as { DEFAULT_DATABASE?: unknown };
+  if (typeof adapter.DEFAULT_DATABASE !== 'string') throw new Error('@mtstore/mongo does not export DEFAULT_DATABASE');
+  return adapter.DEFAULT_DATABASE;
+}
+
 /** `?cluster=true` (or `1`): the redis adapter opens a Redis Cluster from the URL's host as its seed. */
 export function isClusterUrl(input: string): boolean {
   const cluster = new URL(input).searchParams.get('cluster');
@@ -199,7 +213,8 @@ export function scratchFor(input: string, from: string = here): Scratch {
           const MongoClient = (mod.MongoClient ?? (mod.default as Record<string, unknown> | undefined)?.MongoClient) as new (url: string, o: object) => Loose;
           const client = new MongoClient(mongoDriverUrl(input), { serverSelectionTimeoutMS: 3000 });
           try {
-            const db = (client as unknown as { db(): { collections(): Promise<{ collectionName: string; drop(): Promise<unknown> }[]> } }).db();
+            const database = await mongoDatabaseOf(input, from);
+            const db = (client as unknown as { db(name: string): { collections(): Promise<{ collectionName: string; drop(): Promise<unknown> }[]> } }).db(database);
             for (const c of await db.collections()) if (c.collectionName.startsWith(`${ns}_`)) await c.drop();
           } finally {
             await client.close!();

@@ -101,6 +101,26 @@ describe.skipIf(!mongo.available)(`MongoDB${mongo.reason ? ` [skipped: ${mongo.r
   }, 120_000);
 });
 
+describe.skipIf(!mongo.available)(`MongoDB, no database in the URL${mongo.reason ? ` [skipped: ${mongo.reason}]` : ''}`, () => {
+  it("the kit's collections in the adapter's default database are dropped (the cleanup looked in the driver's default, 'test', and found none: exit 0, every collection left)", async () => {
+    const url = MONGODB_URL.replace(/\/+$/, '').replace(/\/[^/?]*$/, (path) => (path.includes(':') ? path : ''));
+    expect(new URL(url).pathname.replace(/^\//, '')).toBe('');
+    const { scratch, namespaces } = recording(url);
+    const { MongoClient } = (await importDriver('mongodb', '@mtstore/mongo')) as { MongoClient: new (url: string) => { db(name: string): { listCollections(): { toArray(): Promise<{ name: string }[]> }; collection(name: string): { drop(): Promise<unknown> } }; close(): Promise<void> } };
+    const { DEFAULT_DATABASE } = (await import('@mtstore/mongo')) as { DEFAULT_DATABASE: string };
+    const admin = new MongoClient(MONGODB_URL);
+    const ours = async () => (await admin.db(DEFAULT_DATABASE).listCollections().toArray()).map((c) => c.name).filter((name) => [...namespaces].some((ns) => name.startsWith(`${ns}_`)));
+    try {
+      await expect(check(url, captureIo(), scratch, { grep: 'round trip' })).resolves.toMatchObject({ failed: 0 });
+      expect(namespaces.size).toBeGreaterThan(1);
+      expect(await ours()).toEqual([]);
+    } finally {
+      for (const name of await ours()) await admin.db(DEFAULT_DATABASE).collection(name).drop(); // what the old code left
+      await admin.close();
+    }
+  }, 120_000);
+});
+
 const cluster = await checkServer('redis-cluster', REDIS_CLUSTER_URL, async () => {
   const { Redis } = (await importDriver('ioredis', '@mtstore/redis')) as { Redis: new (url: string, o: object) => Loose & { on(e: string, f: () => void): void; disconnect(): void } };
   const client = new Redis(REDIS_CLUSTER_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
