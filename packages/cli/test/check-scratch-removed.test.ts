@@ -106,16 +106,20 @@ describe.skipIf(!mongo.available)(`MongoDB, no database in the URL${mongo.reason
     const url = MONGODB_URL.replace(/\/+$/, '').replace(/\/[^/?]*$/, (path) => (path.includes(':') ? path : ''));
     expect(new URL(url).pathname.replace(/^\//, '')).toBe('');
     const { scratch, namespaces } = recording(url);
-    const { MongoClient } = (await importDriver('mongodb', '@mtstore/mongo')) as { MongoClient: new (url: string) => { db(name: string): { listCollections(): { toArray(): Promise<{ name: string }[]> }; collection(name: string): { drop(): Promise<unknown> } }; close(): Promise<void> } };
+    type Db = { listCollections(): { toArray(): Promise<{ name: string }[]> }; collection(name: string): { drop(): Promise<unknown> }; dropDatabase(): Promise<unknown>; admin(): { listDatabases(): Promise<{ databases: { name: string }[] }> } };
+    const { MongoClient } = (await importDriver('mongodb', '@mtstore/mongo')) as { MongoClient: new (url: string) => { db(name?: string): Db; close(): Promise<void> } };
     const { DEFAULT_DATABASE } = (await import('@mtstore/mongo')) as { DEFAULT_DATABASE: string };
     const admin = new MongoClient(MONGODB_URL);
     const ours = async () => (await admin.db(DEFAULT_DATABASE).listCollections().toArray()).map((c) => c.name).filter((name) => [...namespaces].some((ns) => name.startsWith(`${ns}_`)));
+    const existed = (await admin.db().admin().listDatabases()).databases.some((d) => d.name === DEFAULT_DATABASE);
     try {
       await expect(check(url, captureIo(), scratch, { grep: 'round trip' })).resolves.toMatchObject({ failed: 0 });
       expect(namespaces.size).toBeGreaterThan(1);
       expect(await ours()).toEqual([]);
     } finally {
       for (const name of await ours()) await admin.db(DEFAULT_DATABASE).collection(name).drop(); // what the old code left
+      // The database the run made, if it made it and nothing else is in it.
+      if (!existed && (await admin.db(DEFAULT_DATABASE).listCollections().toArray()).length === 0) await admin.db(DEFAULT_DATABASE).dropDatabase();
       await admin.close();
     }
   }, 120_000);
