@@ -66,6 +66,7 @@ export function encryption({ group, test, expect, options, skip }: StorageRegist
       'a wrong or missing key is EncryptionError naming the key id, never garbage or a null session',
       'plaintext stores are read as is and sealed on the next write of each key',
       'rotation re-seals a whole backend, batched and resumable, and keeps every session loadable',
+      'rotation with other material under the write key id is EncryptionError before it writes anything of the session',
     ];
     if (option === undefined) {
       for (const name of names) skip(name, 'the adapter passed no `encryption` option (open with encryption, dump of stored bytes)');
@@ -293,6 +294,39 @@ export function encryption({ group, test, expect, options, skip }: StorageRegist
       expect((await rotateEncryption({ open: (name) => open(s, name, rotate), after: 'd-new' })).done).toBe(0);
       const again = await rotateEncryption({ open: (name) => open(s, name, rotate) });
       expect([again.done, again.keys, again.kvEntries]).toEqual([4, 0, 0]);
+    });
+
+    test(names[6] as string, async (s) => {
+      // A session sealed with k1 except two values sealed with k2: the DC 7 key and a kv value.
+      const writer = await open(s, 'main', only(K1));
+      await writer.save(sealedSession(11));
+      await writer.kv.set('secret:salts', authKey(111).subarray(0, 64));
+      const older = await open(s, 'main', only(K2, K1));
+      await older.authKeys.set(7, authKey(112));
+      await older.kv.set('marked', authKey(113).subarray(0, 64), { secret: true });
+      const raw = stored(older);
+      const before = { dc1: await raw.authKeys.get(1), dc7: await raw.authKeys.get(7), kv: await raw.kv.entries() };
+      const wrongK1 = { id: 'k1', key: material(12) };
+      // Rotating to k1 with k1's id given other material (a mistyped environment variable):
+      // the values sealed with k1 do not open with it, so nothing is re-sealed with it.
+      const error = (await expectRejects(expect, 'rotateEncryption with other material under k1', CODES.encryption, () =>
+        rotateEncryption({ open: (name) => open(s, name, only(wrongK1, K2)), names: ['main'] }),
+      )) as EncryptionError;
+      expect(error.keyId).toBe('k1');
+      expect(error.reason).toBe('does-not-open');
+      for (const secret of [K1.key, K2.key, material(12)]) expect(findIn(Buffer.from(error.message), secret), 'the message shows key bytes').toBeUndefined();
+      expect(await raw.authKeys.get(1), 'DC 1 key (sealed with k1) unchanged').toEqual(before.dc1);
+      expect(await raw.authKeys.get(7), 'DC 7 key (sealed with k2) not re-sealed').toEqual(before.dc7);
+      expect(await raw.kv.entries(), 'kv values unchanged').toEqual(before.kv);
+      // Everything still opens with the right keys, and the right k1 finishes the rotation.
+      const expected = sealedSession(11);
+      expected.dcs.push({ id: 7, authKey: authKey(112) });
+      const report = await rotateEncryption({ open: (name) => open(s, name, only(K1, K2)), names: ['main'] });
+      expect([report.keys, report.kvEntries]).toEqual([1, 1]);
+      const reader = await open(s, 'main', only(K1));
+      expect(await reader.load()).toEqual(expected);
+      expect(await reader.kv.get('marked')).toEqual(authKey(113).subarray(0, 64));
+      expect(await reader.kv.get('secret:salts')).toEqual(authKey(111).subarray(0, 64));
     });
   });
 }

@@ -591,7 +591,8 @@ export abstract class BaseStorage extends Closable implements Storage {
   /**
    * Re-seals every key and kv value of this session that is not sealed with the
    * write key (the first of `encryption.keys`): plaintext ones, and ones sealed with
-   * an older key. Values already current are left alone, so running it again is
+   * an older key. Values already current are opened first (other material under the
+   * write key's id refuses before any write) and left alone, so running it again is
    * cheap and an interrupted run can simply be repeated. Keys of the main entry are
    * rewritten one at a time (as `authKeys.set` does); keys of a media-only entry can
    * only be written by `save`, so a session holding such a key that needs re-sealing
@@ -610,35 +611,40 @@ export abstract class BaseStorage extends Closable implements Storage {
     }, async () => {
       const sealer = this.#sealer as Sealer;
       const report: ResealReport = { name: this.name, keys: 0, kvEntries: 0, current: 0, snapshot: false };
-      const stale = (stored: Uint8Array): boolean => stored.length === AUTH_KEY_LENGTH || sealer.keyIdOf(stored) !== sealer.writeKeyId;
+      const current = (stored: Uint8Array): boolean => stored.length !== AUTH_KEY_LENGTH && sealer.keyIdOf(stored) === sealer.writeKeyId;
       const session = await this.readSession();
       report.snapshot = session !== null;
       // Without a snapshot, the keys a client wrote one at a time: every DC, temp keys too.
       const dcs = session !== null ? session.dcs : (await this.authKeyRepository.entries()).map((e) => ({ id: e.dcId, mediaOnly: e.mediaOnly, authKey: e.authKey, tempAuthKeys: e.tempAuthKeys }));
-      let mediaStale = 0;
+      const keys: { dcId: number; media: boolean; slot: number; stored: Uint8Array; expiresAt?: number }[] = [];
       for (const dc of dcs) {
         const media = dc.mediaOnly === true;
-        const keys: [number, Uint8Array][] = [];
-        if (dc.authKey !== undefined) keys.push([PERMANENT_SLOT, dc.authKey]);
-        for (const temp of dc.tempAuthKeys ?? []) keys.push([temp.index, temp.key]);
-        for (const [slot, stored] of keys) {
-          if (!stale(stored)) {
-            report.current++;
-            continue;
-          }
-          if (media) {
-            mediaStale++;
-            continue;
-          }
-          const plain = checkedKey(this.#openKey(stored, dc.id, false, slot), this.storedLabel, BaseStorage.#keyWhat(dc.id, false, slot));
-          const sealed = sealer.seal(plain, BaseStorage.#keyContext(dc.id, false, slot));
-          if (slot === PERMANENT_SLOT) await this.authKeyRepository.set(dc.id, sealed);
-          else {
-            const expiresAt = dc.tempAuthKeys?.find((t) => t.index === slot)?.expiresAt as number;
-            await this.authKeyRepository.setTemp(dc.id, slot, { index: slot, key: sealed, expiresAt });
-          }
-          report.keys++;
+        if (dc.authKey !== undefined) keys.push({ dcId: dc.id, media, slot: PERMANENT_SLOT, stored: dc.authKey });
+        for (const temp of dc.tempAuthKeys ?? []) keys.push({ dcId: dc.id, media, slot: temp.index, stored: temp.key, expiresAt: temp.expiresAt });
+      }
+      const entries = (await this.kvRepository.entries()).filter((entry): entry is { key: string; value: Uint8Array } => entry.value instanceof Uint8Array);
+      // Every value already sealed with the write key's id is opened before anything is
+      // written: a write key given with other material under that id (a mistyped
+      // environment variable) would otherwise find them current, report the session done,
+      // and seal the rest with material that nothing else opens. EncryptionError
+      // 'does-not-open' instead, with the session as it was.
+      for (const key of keys) if (current(key.stored)) this.#openKey(key.stored, key.dcId, key.media, key.slot);
+      for (const entry of entries) if (isSealed(entry.value) && sealer.keyIdOf(entry.value) === sealer.writeKeyId) this.#openKv(entry.value, entry.key);
+      let mediaStale = 0;
+      for (const { dcId, media, slot, stored, expiresAt } of keys) {
+        if (current(stored)) {
+          report.current++;
+          continue;
         }
+        if (media) {
+          mediaStale++;
+          continue;
+        }
+        const plain = checkedKey(this.#openKey(stored, dcId, false, slot), this.storedLabel, BaseStorage.#keyWhat(dcId, false, slot));
+        const sealed = sealer.seal(plain, BaseStorage.#keyContext(dcId, false, slot));
+        if (slot === PERMANENT_SLOT) await this.authKeyRepository.set(dcId, sealed);
+        else await this.authKeyRepository.setTemp(dcId, slot, { index: slot, key: sealed, expiresAt: expiresAt as number });
+        report.keys++;
       }
       if (mediaStale > 0) {
         // Re-read (the main-entry keys were just rewritten) and save whole: load() opens and checks every key, save() seals each again.
@@ -647,8 +653,7 @@ export abstract class BaseStorage extends Closable implements Storage {
         if (fresh !== null) await this.#save(fresh);
         report.keys += mediaStale;
       }
-      for (const entry of await this.kvRepository.entries()) {
-        if (!(entry.value instanceof Uint8Array)) continue;
+      for (const entry of entries) {
         if (isSealed(entry.value) ? sealer.keyIdOf(entry.value) === sealer.writeKeyId : !sealer.isSecretKv(entry.key)) {
           if (isSealed(entry.value)) report.current++;
           continue;
