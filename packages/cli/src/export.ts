@@ -1,10 +1,10 @@
 /** `mtstore export <source> --format …`: a stored (or foreign) session as a string on stdout. */
 import { STRING_FORMATS, toSessionString, type SessionFormat, type StringSessionFormat } from '@mtstore/convert';
-import { isStorageError, type EncryptionOptions, type Session } from '@mtstore/core';
+import type { EncryptionOptions, Session } from '@mtstore/core';
 import { CliError, EXIT } from './exit.js';
 import { say, type Io } from './io.js';
 import { encryptionFromFlags } from './rotate.js';
-import { checkBotFlag, openExisting, openForeign, sessionNameOf, shown } from './source.js';
+import { checkBotFlag, missingKeyError, openExisting, openForeign, sessionNameOf, shown } from './source.js';
 
 export interface ExportOptions {
   format: string;
@@ -45,16 +45,7 @@ export async function loadSession(source: string, name: string | undefined, from
     try {
       session = await storage.load();
     } catch (error) {
-      // Sealed by rotate-keys with a key not given: the library's hint names its API option.
-      if (isStorageError(error) && error.code === 'MTSTORE_ENCRYPTION' && (error as { reason?: unknown }).reason === 'missing-key') {
-        const keyId = (error as { keyId?: unknown }).keyId;
-        const id = typeof keyId === 'string' ? keyId : '<id>';
-        throw new CliError(
-          EXIT.USAGE,
-          `The session "${sessionNameOf(source, name)}" in ${shown(source)} is sealed with encryption key "${id}" (rotate-keys): pass --key ${id}=<ENV_VAR>, the environment variable holding that key.`,
-        );
-      }
-      throw error;
+      throw missingKeyError(error, sessionNameOf(source, name), source);
     }
     if (session === null) {
       const names = await storage.listNames();

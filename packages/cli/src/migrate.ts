@@ -14,7 +14,7 @@ import { CliError, EXIT } from './exit.js';
 import { say, type Io } from './io.js';
 import { progress } from './progress.js';
 import { encryptionFromFlags } from './rotate.js';
-import { checkTarget, isUrl, openExisting, openTarget, shown, sqlitePath } from './source.js';
+import { checkTarget, isUrl, missingKeyError, openExisting, openTarget, shown, sqlitePath } from './source.js';
 
 export type RefMode = 'all' | 'min' | 'none';
 
@@ -158,16 +158,7 @@ async function readSealedParts(source: Storage, name: string, from: string): Pro
     const keyEntries = session === null ? await source.authKeys.entries() : undefined;
     return { session, keyEntries, entries: await source.kv.entries() };
   } catch (error) {
-    // Sealed by rotate-keys with a key not given: the library's hint names its API option.
-    if (isStorageError(error) && error.code === 'MTSTORE_ENCRYPTION' && (error as { reason?: unknown }).reason === 'missing-key') {
-      const keyId = (error as { keyId?: unknown }).keyId;
-      const id = typeof keyId === 'string' ? keyId : '<id>';
-      throw new CliError(
-        EXIT.USAGE,
-        `The session "${name}" in ${shown(from)} is sealed with encryption key "${id}" (rotate-keys): pass --key ${id}=<ENV_VAR>, the environment variable holding that key (and --secret-kv as for rotate-keys, so sealed kv values are sealed in the target too).`,
-      );
-    }
-    throw error;
+    throw missingKeyError(error, name, from, ' (and --secret-kv as for rotate-keys, so sealed kv values are sealed in the target too)');
   }
 }
 

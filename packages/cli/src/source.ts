@@ -7,7 +7,7 @@ import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { detectSessionFile, detectStringFormats, openSession, sessionStringInFile, type ConvertedSession, type SessionFormat, type SessionStream } from '@mtstore/convert';
-import { maySessionString, openStorage, redactUrl, type EncryptionOptions, type Storage } from '@mtstore/core';
+import { isStorageError, maySessionString, openStorage, redactUrl, type EncryptionOptions, type Storage } from '@mtstore/core';
 import { CliError, EXIT } from './exit.js';
 import type { Io } from './io.js';
 
@@ -187,4 +187,17 @@ export function checkBotFlag(converted: Pick<ConvertedSession, 'format' | 'sessi
   if (converted.session.user === undefined) {
     throw new CliError(EXIT.USAGE, `--bot: this Telethon session file has no logged-in user (no entities row with id 0), so there is no user to mark as a bot. ${command} it without --bot.`);
   }
+}
+
+/**
+ * A storage read that met a value sealed by rotate-keys with a key the --key flags do not
+ * give: a usage error naming the session and the --key to pass (the library's own hint
+ * names its API option, `encryption: { keys }`). Anything else is returned as it is.
+ * `also`: what else the command needs said, after the key.
+ */
+export function missingKeyError(error: unknown, name: string, where: string, also = ''): unknown {
+  if (!isStorageError(error) || error.code !== 'MTSTORE_ENCRYPTION' || (error as { reason?: unknown }).reason !== 'missing-key') return error;
+  const keyId = (error as { keyId?: unknown }).keyId;
+  const id = typeof keyId === 'string' ? keyId : '<id>';
+  return new CliError(EXIT.USAGE, `The session "${name}" in ${shown(where)} is sealed with encryption key "${id}" (rotate-keys): pass --key ${id}=<ENV_VAR>, the environment variable holding that key${also}.`);
 }
