@@ -46,7 +46,7 @@ import { MemoryLeases } from '../../packages/memory/src/lease.js';
 import { MemoryPeers } from '../../packages/memory/src/peers.js';
 import { MemoryRefMessages } from '../../packages/memory/src/refs.js';
 import { peerRef } from '../../packages/memory/src/names.js';
-import { entryKeyId, MIN_FALSE, MIN_TRUE, newClientEntry, PeerBytes, type StoredPeer } from '../../packages/memory/src/store.js';
+import { entryKeyId, Flag, newClientEntry, PeerBytes, type StoredPeer } from '../../packages/memory/src/store.js';
 
 export type Suite = 'storage' | 'server' | 'bus';
 
@@ -359,7 +359,7 @@ class ForgetfulPeers implements PeerRepository {
     // keeps nothing of it (hash, min flag and TL bytes all come from the new one).
     for (const p of peers) {
       const record = storedRecord(this.backend, this.name, p.type, p.id);
-      if (record !== undefined) record.flags = (record.flags & ~MIN_FALSE) | MIN_TRUE;
+      if (record !== undefined) record.flags = (record.flags & ~Flag.MIN_FALSE) | Flag.MIN_TRUE;
     }
     return this.#inner.upsert(peers);
   }
