@@ -14,7 +14,7 @@ import { CliError, EXIT } from './exit.js';
 import { say, type Io } from './io.js';
 import { progress } from './progress.js';
 import { encryptionFromFlags } from './rotate.js';
-import { checkTarget, isUrl, missingKeyError, openExisting, openTarget, shown, sqlitePath } from './source.js';
+import { checkNamesHeld, checkTarget, isUrl, missingKeyError, openExisting, openTarget, shown, sqlitePath } from './source.js';
 
 export type RefMode = 'all' | 'min' | 'none';
 
@@ -323,8 +323,7 @@ export async function migrate(from: string, to: string, options: MigrateOptions,
     await probe.close();
   }
   if (options.names && options.names.length > 0) {
-    const unknown = options.names.filter((n) => !names.includes(n));
-    if (unknown.length > 0) throw new CliError(EXIT.NOT_FOUND, `No session named ${unknown.map((n) => `"${n}"`).join(', ')} in ${shown(from)}; it holds: ${names.join(', ') || 'none'}.`);
+    checkNamesHeld(options.names, names, from);
     names = options.names;
   }
   if (names.length === 0) {

@@ -9,7 +9,7 @@ import { rotateEncryption, type EncryptionOptions, type RotateReport } from '@mt
 import { CliError, EXIT, explain } from './exit.js';
 import { say, type Io } from './io.js';
 import { progress } from './progress.js';
-import { openExisting, openTarget, shown } from './source.js';
+import { checkNamesHeld, openExisting, openTarget, shown } from './source.js';
 
 export interface RotateKeysOptions {
   /** `id=ENV_NAME`, newest first: the first seals, every one opens. */
@@ -53,11 +53,8 @@ export async function rotateKeys(target: string, options: RotateKeysOptions, io:
   } finally {
     await probe.close();
   }
-  // A misspelt --name would re-seal nothing and report it done (as migrate, refused).
-  const unknown = (options.names ?? []).filter((name) => !names.includes(name));
-  if (unknown.length > 0) {
-    throw new CliError(EXIT.NOT_FOUND, `No session named ${unknown.map((n) => `"${n}"`).join(', ')} in ${shown(target)}; it holds: ${names.join(', ') || 'none'}.`);
-  }
+  // A misspelt --name would re-seal nothing and report it done.
+  checkNamesHeld(options.names ?? [], names, target);
   let bar: ReturnType<typeof progress> | undefined;
   let resumeAfter = options.after;
   let done = 0;

@@ -201,3 +201,9 @@ export function missingKeyError(error: unknown, name: string, where: string, als
   const id = typeof keyId === 'string' ? keyId : '<id>';
   return new CliError(EXIT.USAGE, `The session "${name}" in ${shown(where)} is sealed with encryption key "${id}" (rotate-keys): pass --key ${id}=<ENV_VAR>, the environment variable holding that key${also}.`);
 }
+
+/** Refuses (exit 6, naming the sessions there) `wanted` names that `held` (a store's listNames()) lacks: a misspelt --name would otherwise do nothing and report it done. */
+export function checkNamesHeld(wanted: readonly string[], held: readonly string[], where: string): void {
+  const unknown = wanted.filter((name) => !held.includes(name));
+  if (unknown.length > 0) throw new CliError(EXIT.NOT_FOUND, `No session named ${unknown.map((n) => `"${n}"`).join(', ')} in ${shown(where)}; it holds: ${held.join(', ') || 'none'}.`);
+}
