@@ -66,8 +66,8 @@ interface MetaDocument {
 interface Migration {
   version: number;
   description: string;
-  /** Idempotent: it may run twice, or concurrently in two processes. */
-  up(db: Db, names: CollectionNames, profile: ServerProfile): Promise<void>;
+  /** Idempotent: it may run twice, or concurrently in two processes. `clock`: the migrating instance's (see prepare). */
+  up(db: Db, names: CollectionNames, profile: ServerProfile, clock: () => number): Promise<void>;
 }
 
 const MIGRATIONS: readonly Migration[] = [
@@ -94,10 +94,10 @@ const MIGRATIONS: readonly Migration[] = [
   {
     version: 3,
     description: 'server session lifetime: lastUsedAt (epoch ms) and expiresAt (a Date) with a TTL index',
-    up: async (db, names, profile) => {
+    up: async (db, names, profile, clock) => {
       const serverSessions = db.collection(names.serverSessions);
       await withExpiryIndex(profile, (expiry) => ensureIndexes(serverSessions, [expiry]));
-      await stampLastUsed(db, names);
+      await stampLastUsed(db, names, clock());
     },
   },
   {
@@ -124,9 +124,9 @@ async function upgradeV1Documents(db: Db, names: CollectionNames): Promise<void>
   }
 }
 
-/** Migration 3's document step: v2 documents carry no times: last used now, never expiring (no expiresAt field). */
-async function stampLastUsed(db: Db, names: CollectionNames): Promise<void> {
-  await db.collection(names.serverSessions).updateMany({ lastUsedAt: { $exists: false } }, { $set: { lastUsedAt: Date.now() } });
+/** Migration 3's document step: v2 documents carry no times: last used `now`, never expiring (no expiresAt field). */
+async function stampLastUsed(db: Db, names: CollectionNames, now: number): Promise<void> {
+  await db.collection(names.serverSessions).updateMany({ lastUsedAt: { $exists: false } }, { $set: { lastUsedAt: now } });
 }
 
 /** Migration 4's drop of v2's (session, peer) index, the prefix of session_peer_seq. Already gone (a second migrating process): fine. */
@@ -165,7 +165,7 @@ async function withExpiryIndex(profile: ServerProfile, create: (expiry: IndexDes
  * the migrations run too (a database at version 0 may hold documents: its schema
  * document was removed), so the result is the one the migrations give.
  */
-async function createSchema(db: Db, names: CollectionNames, profile: ServerProfile): Promise<void> {
+async function createSchema(db: Db, names: CollectionNames, profile: ServerProfile, clock: () => number): Promise<void> {
   // FerretDB 1.x drops the connection of one of two clients that create the same two
   // indexes of a new collection in one command each at the same moment (processes
   // opening a new store together; reproduced with two clients): there, one index per
@@ -184,7 +184,7 @@ async function createSchema(db: Db, names: CollectionNames, profile: ServerProfi
     { key: { session: 1, peer: 1, seq: 1 }, name: 'session_peer_seq' },
   ]);
   await upgradeV1Documents(db, names);
-  await stampLastUsed(db, names);
+  await stampLastUsed(db, names, clock());
   await dropSessionPeerIndex(db, names);
   const meta = db.collection<MetaDocument>(names.meta);
   await meta.insertOne({ _id: 'schema', version: SCHEMA_VERSION }).catch(async (error: unknown) => {
@@ -275,7 +275,7 @@ async function detect(db: Db): Promise<ServerProfile> {
  * `mustExist` (the `create: false` option) a database without the schema document is
  * NotFoundError, decided by that one read: nothing is created.
  */
-async function migrate(db: Db, names: CollectionNames, where: string, mustExist: boolean, profile: ServerProfile): Promise<void> {
+async function migrate(db: Db, names: CollectionNames, where: string, mustExist: boolean, profile: ServerProfile, clock: () => number): Promise<void> {
   const meta = db.collection<MetaDocument>(names.meta);
   const found = await meta.findOne({ _id: 'schema' });
   if (found === null && mustExist) {
@@ -293,7 +293,7 @@ async function migrate(db: Db, names: CollectionNames, where: string, mustExist:
   }
   if (found === null) {
     try {
-      await createSchema(db, names, profile);
+      await createSchema(db, names, profile, clock);
     } catch (error) {
       if (!isServerError(error)) throw error;
       throw new MigrationError(`${where}: creating the collections and indexes of schema version ${SCHEMA_VERSION} failed: ${error.message}`, { cause: error });
@@ -303,7 +303,7 @@ async function migrate(db: Db, names: CollectionNames, where: string, mustExist:
   for (const migration of MIGRATIONS) {
     if (migration.version <= stored) continue;
     try {
-      await migration.up(db, names, profile);
+      await migration.up(db, names, profile, clock);
       await meta.updateOne({ _id: 'schema' }, { $max: { version: migration.version } });
     } catch (error) {
       // A refused command (conflicting index, permissions) is a schema problem; a lost connection is not.
@@ -317,8 +317,12 @@ async function migrate(db: Db, names: CollectionNames, where: string, mustExist:
  * Connects (owned clients), detects the server and migrates, once per client,
  * database and prefix (and `create`: an instance that may create never waits on the
  * refusal of one that may not). A failure is not remembered: the next call tries again.
+ * `clock` is the preparing instance's (a MongoSessionStorage's `clock` option): the
+ * times a migration writes are that clock's, like every other write of the instance
+ * (contract §7.1); instances that keep no times pass none (Date.now). Of instances
+ * sharing a client, the first to prepare migrates.
  */
-export function prepare(connection: Connection, where: string): Promise<Prepared> {
+export function prepare(connection: Connection, where: string, clock: () => number = Date.now): Promise<Prepared> {
   let byPrefix = prepared.get(connection.cacheKey);
   if (!byPrefix) prepared.set(connection.cacheKey, (byPrefix = new Map()));
   const key = `${connection.db.databaseName}\u0000${connection.prefix}${connection.create ? '' : '\u0000existing'}`;
@@ -328,7 +332,7 @@ export function prepare(connection: Connection, where: string): Promise<Prepared
     promise = (async () => {
       if (connection.owned) await connection.client?.connect();
       const profile = await detect(db);
-      await migrate(db, collectionNames(connection.prefix), where, !connection.create, profile);
+      await migrate(db, collectionNames(connection.prefix), where, !connection.create, profile, clock);
       return { profile };
     })();
     const entries = byPrefix;

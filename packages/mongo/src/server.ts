@@ -86,7 +86,7 @@ export class MongoSessionStorage extends BaseSessionStorage {
    * under (#remove); a failed attempt (server down) is retried by the next call.
    */
   readonly #prepared = new Once(() =>
-    prepare(this.#connection, `${this.constructor.name}.connect`).then(({ profile }) => {
+    prepare(this.#connection, `${this.constructor.name}.connect`, () => this.now()).then(({ profile }) => {
       const names = collectionNames(this.#connection.prefix);
       const locks = this.#connection.db.collection<LockDocument>(names.serverLocks);
       return {

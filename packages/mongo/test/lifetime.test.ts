@@ -21,19 +21,20 @@ describe.runIf(server.available)('server session lifetime', () => {
     return name;
   };
 
-  it('migration v2 → v3: sessions without times live on (no expiry, last used at the migration); the expiresAt index exists', async () => {
+  it('migration v2 → v3: sessions without times live on (no expiry, last used at the migration, by the storage clock); the expiresAt index exists', async () => {
     const database = fresh();
     const db = adminClient().db(database);
     await db.collection('mtstore_meta').insertOne({ _id: 'schema' as never, version: 2 });
     await db.collection('mtstore_server_sessions').createIndex({ authKeyId: 1, sessionId: 1 }, { name: 'authKeyId_sessionId', unique: true });
     await db.collection('mtstore_server_sessions').insertOne({ _id: '5:6' as never, authKeyId: 5n, sessionId: 6n });
-    const before = Date.now();
-    let now = before + 10_000;
+    // A clock far from the machine's: the migration's lastUsedAt is the storage's clock, as every other write's (contract §7.1).
+    const migratedAt = 1_500_000_000_000;
+    let now = migratedAt;
     const storage = new MongoSessionStorage({ url: urlFor(database), ttlSeconds: 60, clock: () => now });
     opened.push(storage);
     const info = await storage.sessionInfo(5n, 6n);
     expect(info?.expiresAt).toBeNull();
-    expect(info?.lastUsedAt).toBeGreaterThanOrEqual(before);
+    expect(info?.lastUsedAt).toBe(migratedAt);
     expect(await db.collection('mtstore_meta').findOne({ _id: 'schema' as never })).toEqual({ _id: 'schema', version: SCHEMA_VERSION });
     const index = (await db.collection('mtstore_server_sessions').listIndexes().toArray()).find((i) => i.name === 'expiresAt');
     expect(index?.key).toEqual({ expiresAt: 1 });
