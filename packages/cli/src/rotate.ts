@@ -24,9 +24,33 @@ export interface RotateKeysOptions {
   batch?: number;
 }
 
+/** What a kv key may hold (core's assertKvKey): 1 to 255 characters from `!` to `~`. */
+const KV_KEY_CHARS = /^[\x21-\x7e]*$/;
+const MAX_KV_KEY_LENGTH = 255;
+
+/**
+ * A --secret-kv prefix no kv key can start with (a character kv keys cannot hold, a
+ * space, non-ASCII, or longer than a kv key): it would seal nothing and the run would
+ * say it was done, so it is a usage error, before anything is opened. The empty prefix
+ * matches every key (core: it seals every kv value) and is kept.
+ */
+function checkSecretKv(prefix: string): void {
+  if (prefix.length > MAX_KV_KEY_LENGTH) {
+    // Not shown: text that long given here is more likely something pasted by mistake.
+    throw new CliError(EXIT.USAGE, `--secret-kv got a prefix of ${prefix.length} characters (not shown), which no kv key can start with: kv keys are at most ${MAX_KV_KEY_LENGTH} characters.`);
+  }
+  if (!KV_KEY_CHARS.test(prefix)) {
+    throw new CliError(
+      EXIT.USAGE,
+      `--secret-kv ${JSON.stringify(prefix)} can never match: kv keys hold only the characters ! to ~ (printable ASCII, no spaces), so no kv value would be sealed. Give the prefix of the kv keys to seal (e.g. --secret-kv salts).`,
+    );
+  }
+}
+
 /** `id=ENV` → an encryption key read from that environment variable. */
 export function encryptionFromFlags(keys: readonly string[], secretKv: readonly string[] = []): EncryptionOptions {
   if (keys.length === 0) throw new CliError(EXIT.USAGE, 'Give at least one --key <id>=<ENV_VAR> (the first one seals; list old keys after it).');
+  for (const prefix of secretKv) checkSecretKv(prefix);
   return {
     keys: keys.map((flag) => {
       const match = /^([^=]+)=([A-Za-z_][A-Za-z0-9_]*)$/.exec(flag);
