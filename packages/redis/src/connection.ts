@@ -281,11 +281,14 @@ export class RedisConnection {
    */
   readonly #layout = new Once(
     () =>
-      this.connect().then(() => {
-        // In the same round trip as the layout check (auto-pipelining); it never rejects.
-        void warnIfEvicting(this.client);
-        return ensureSchema(this.client, this.prefix, { mustExist: !this.create, where: this.#where });
-      }),
+      this.connect()
+        // A Cluster without an offline queue refused a command for a node connection being set up (nodeConnectionsReady).
+        .then(() => nodeConnectionsReady(this.client))
+        .then(() => {
+          // In the same round trip as the layout check (auto-pipelining); it never rejects.
+          void warnIfEvicting(this.client);
+          return ensureSchema(this.client, this.prefix, { mustExist: !this.create, where: this.#where });
+        }),
     (error) => !(error instanceof MigrationError) || isRetryableMigration(error),
   );
   /** False: the store must be there (RedisConnectionOptions.create); nothing is written to make one. */
@@ -642,6 +645,48 @@ function inSubscriberMode(client: RedisClient): boolean {
   if (!(client instanceof Redis)) return false;
   const condition = (client as unknown as { condition?: { subscriber?: unknown } | null }).condition;
   return Boolean(condition?.subscriber);
+}
+
+/**
+ * Resolves once every master connection of a Cluster without an offline queue (what
+ * mtstore opens, what its README advises for an application's) is ready, or has failed:
+ * for the first calls of an instance, before its layout check. ioredis' Cluster with
+ * `enableOfflineQueue: false` refuses a command whose node connection is still being set
+ * up (`connecting` / `connect`, not `wait` nor `ready`) with "Connection is closed.", a
+ * failover to it: the command is held `retryDelayOnFailover` (100 ms by default) and
+ * sent again. A fresh Cluster has one node connection ready (its ready check's) and the
+ * others lazy, so two commands for one lazy node in a row met that: the layout check's
+ * MULTI after `INFO memory` (sent to a random node) on the same node, the first call's
+ * after either; about 1 fresh instance in 5 waited 100+ ms on its first call (13 and 15
+ * of 40 held with `retryDelayOnFailover: 60_000`, an application's Cluster 23 of 40:
+ * `cluster-startup.test.ts`).
+ * The masters connect side by side, each as ioredis would on its first command (the
+ * first calls wait about one handshake either way). Replicas get no command of
+ * mtstore's (scaleReads 'master'). A connection that fails is left to the call that
+ * needs it, which fails or follows MOVED as before; a node connection ends on failure
+ * (no retryStrategy in a Cluster), within its `connectTimeout`.
+ */
+function nodeConnectionsReady(client: RedisClient): Promise<unknown> {
+  if (!(client instanceof Cluster) || client.options.enableOfflineQueue !== false) return Promise.resolve();
+  return Promise.all(client.nodes('master').map(nodeReady));
+}
+
+/** One node connection: resolves once it is ready or has failed (never rejects). */
+function nodeReady(node: Redis): Promise<void> {
+  // connect() resolves on 'ready' and rejects on 'close' (the 'error' event before it has the pool's listener).
+  if (node.status === 'wait') return node.connect().catch(() => {});
+  if (node.status !== 'connecting' && node.status !== 'connect') return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      node.off('ready', done);
+      node.off('close', done);
+      node.off('end', done);
+      resolve();
+    };
+    node.on('ready', done);
+    node.on('close', done);
+    node.on('end', done);
+  });
 }
 
 /** ioredis' message for a command on (or a connect that ended in) a closed connection. */

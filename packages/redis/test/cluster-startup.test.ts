@@ -1,0 +1,96 @@
+/**
+ * The first calls of a fresh storage on a Cluster without an offline queue (the one
+ * mtstore opens, or an application's as the README advises) are never held back as a
+ * failover. ioredis' Cluster with `enableOfflineQueue: false` refuses a command whose
+ * node connection is still connecting with "Connection is closed." and resends it after
+ * `retryDelayOnFailover`: the layout check's MULTI after `INFO memory` on the same lazy
+ * node connection, or the first call's, met it on about 1 fresh instance in 5 (100 ms
+ * late with ioredis' default). Here that delay is 60 s, and the first calls must settle
+ * within 10 s: not a speed bound, a "never held for the failover" one. Forty instances,
+ * so that the old code meets the failover with near certainty (it held 13 and 15 of 40 in
+ * two runs; on applications' Clusters 23 of 40).
+ */
+import { checkServer } from '@mtstore/conformance/vitest';
+import { Cluster } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { RedisStorage } from '../src/index.js';
+import { adminCluster, clusterSeed, dropPrefix, probeCluster, randomName, REDIS_CLUSTER_URL } from './helpers.js';
+
+const cluster = await checkServer('redis-cluster', REDIS_CLUSTER_URL, probeCluster);
+
+const INSTANCES = 40;
+/** A failover resend comes this long after the refusal: far past BOUND_MS. */
+const FAILOVER_MS = 60_000;
+/** The first calls of an instance not settled by then were held for the failover. */
+const BOUND_MS = 10_000;
+
+const base = randomName('startup');
+
+/** Whether `calls` settled (either way) within BOUND_MS. */
+async function settlesInTime(calls: Promise<unknown>): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(resolve, BOUND_MS, false);
+  });
+  const settled = calls.then(
+    () => true,
+    () => true,
+  );
+  try {
+    return await Promise.race([settled, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A fresh storage's first calls, a read and a write side by side; whether they settled in time, and the read after them. */
+async function firstCalls(storage: RedisStorage): Promise<{ inTime: boolean; read?: Uint8Array | null }> {
+  const calls = Promise.all([storage.kv.get('absent'), storage.kv.set('k', Uint8Array.of(7))]);
+  calls.catch(() => {});
+  const inTime = await settlesInTime(calls);
+  if (!inTime) return { inTime };
+  await calls;
+  return { inTime, read: await storage.kv.get('k') };
+}
+
+describe.runIf(cluster.available)('a fresh Cluster storage: first calls are not held for retryDelayOnFailover', () => {
+  afterAll(async () => {
+    const admin = adminCluster();
+    try {
+      await dropPrefix(admin, base);
+    } finally {
+      admin.disconnect();
+    }
+  });
+
+  it(`a Cluster mtstore opens: ${INSTANCES} fresh storages, each one's first calls settle within ${BOUND_MS / 1000} s`, async () => {
+    const storages = Array.from(
+      { length: INSTANCES },
+      (_, i) => new RedisStorage({ cluster: { nodes: [clusterSeed()], options: { retryDelayOnFailover: FAILOVER_MS } }, prefix: `${base}-owned-${i}:`, name: 'a' }),
+    );
+    try {
+      const outcomes = await Promise.all(storages.map(firstCalls));
+      expect(outcomes.filter((outcome) => !outcome.inTime).length).toBe(0);
+      for (const outcome of outcomes) expect(outcome.read).toEqual(Uint8Array.of(7));
+    } finally {
+      await Promise.all(storages.map((storage) => storage.close().catch(() => {})));
+    }
+  }, 60_000);
+
+  it(`an application's Cluster without an offline queue, passed in right after new Cluster(): ${INSTANCES} storages, the same`, async () => {
+    const clients = Array.from(
+      { length: INSTANCES },
+      () => new Cluster([clusterSeed()], { enableOfflineQueue: false, retryDelayOnFailover: FAILOVER_MS, redisOptions: { connectionName: 'mtstore-test-startup' } }),
+    );
+    const storages = clients.map((client, i) => new RedisStorage({ client, prefix: `${base}-app-${i}:`, name: 'a' }));
+    try {
+      const outcomes = await Promise.all(storages.map(firstCalls));
+      expect(outcomes.filter((outcome) => !outcome.inTime).length).toBe(0);
+      for (const outcome of outcomes) expect(outcome.read).toEqual(Uint8Array.of(7));
+    } finally {
+      // Clients first: close() lets every call settle, and a call held for the failover would take its 60 s.
+      for (const client of clients) client.disconnect();
+      await Promise.all(storages.map((storage) => storage.close().catch(() => {})));
+    }
+  }, 60_000);
+});
