@@ -4,7 +4,7 @@ import { describeHolder, isStorageError, type DataCenter, type LeaseHolder, type
 import type { SessionFormat, SessionStream } from '@mtstore/convert';
 import { CliError, EXIT } from './exit.js';
 import type { Io } from './io.js';
-import { isUrl, openExisting, openForeign, shown, STDIN } from './source.js';
+import { openExisting, openForeign, shown, STDIN, urlSession } from './source.js';
 
 export interface InspectOptions {
   name?: string;
@@ -105,16 +105,6 @@ async function kvLine(storage: Storage): Promise<string | null> {
     const key = sealed(error);
     if (key === null) throw error;
     return `  kv entries: some sealed with ${key} (not listed)`;
-  }
-}
-
-/** `?session=` of a URL source, else undefined (a plain path names no session). */
-function urlSession(source: string): string | undefined {
-  if (!isUrl(source)) return undefined;
-  try {
-    return new URL(source).searchParams.get('session') ?? undefined;
-  } catch {
-    return undefined;
   }
 }
 

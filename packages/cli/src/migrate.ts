@@ -14,12 +14,12 @@ import { CliError, EXIT } from './exit.js';
 import { say, type Io } from './io.js';
 import { progress } from './progress.js';
 import { encryptionFromFlags } from './rotate.js';
-import { checkNamesHeld, checkTarget, isUrl, missingKeyError, openExisting, openTarget, shown, sqlitePath } from './source.js';
+import { checkNamesHeld, checkTarget, isUrl, missingKeyError, openExisting, openTarget, shown, sqlitePath, urlSession } from './source.js';
 
 export type RefMode = 'all' | 'min' | 'none';
 
 export interface MigrateOptions {
-  /** Only these sessions (default: every name in the source). */
+  /** Only these sessions (default: the source URL's `?session=`, else every name in the source). */
   names?: string[];
   /** Peers and references per page, peers per upsert, 1-10000. Default 10000. */
   batch?: number;
@@ -36,6 +36,8 @@ export interface MigrateOptions {
 
 export interface MigratedSession {
   name: string;
+  /** The name it was written under in the target, when not `name` (the target URL's `?session=`). */
+  as?: string;
   snapshot: boolean;
   peers: number;
   kv: number;
@@ -188,6 +190,8 @@ async function sealedKvKeys(from: string, name: string, entries: readonly KeyVal
 }
 
 interface MigrateOneOptions {
+  /** The name in the target. */
+  as: string;
   batch: number;
   refs: RefMode;
   encryption: EncryptionOptions | undefined;
@@ -197,7 +201,7 @@ async function migrateOne(from: string, to: string, name: string, options: Migra
   const source = await openExisting(from, name, options.encryption);
   let target: Storage | undefined;
   try {
-    target = await openTarget(to, name, options.encryption);
+    target = await openTarget(to, options.as, options.encryption);
     const dst = target;
     const total = await countPeers(source.peers, options.batch);
 
@@ -258,17 +262,18 @@ async function migrateOne(from: string, to: string, name: string, options: Migra
       const landedKeys = (await dst.authKeys.entries()).reduce((n, e) => n + (e.authKey === undefined ? 0 : 1) + e.tempAuthKeys.length, 0);
       if (landedKeys !== keysOnly.keys) problems.push(`${landedKeys} auth keys in the target, ${keysOnly.keys} in the source`);
     }
-    if (problems.length > 0) throw new CliError(EXIT.VERIFY, `Verification of "${name}" failed: ${problems.join('; ')}. Run the same migrate again to finish it.`);
+    const label = options.as === name ? name : `${name} (as ${options.as})`;
+    if (problems.length > 0) throw new CliError(EXIT.VERIFY, `Verification of "${label}" failed: ${problems.join('; ')}. Run the same migrate again to finish it.`);
     const extra = landed > copied ? ` (the target has ${landed - copied} more peers it already held)` : '';
     const keys = keysOnly === undefined ? '' : `${keysOnly.keys} auth keys (no snapshot), `;
-    say(io, `${name}: ${session !== null ? 'snapshot, ' : ''}${keys}${copied} peers, ${entries.length} kv entries, ${refs} reference messages — verified${extra}.`);
+    say(io, `${label}: ${session !== null ? 'snapshot, ' : ''}${keys}${copied} peers, ${entries.length} kv entries, ${refs} reference messages — verified${extra}.`);
     if (removedSnapshot) {
-      say(io, `${name}: the target's snapshot under that name was removed (delete(): with its keys, peers, kv entries and reference messages), as the source's session has none: another login's snapshot must not answer for the keys copied.`);
+      say(io, `${label}: the target's snapshot under that name was removed (delete(): with its keys, peers, kv entries and reference messages), as the source's session has none: another login's snapshot must not answer for the keys copied.`);
     }
     if (keysOnly !== undefined && keysOnly.skipped > 0) {
-      say(io, `${name}: ${keysOnly.skipped} keys of media-only DC entries were not copied: without a snapshot they cannot be written (authKeys writes main entries; save() writes media-only ones).`);
+      say(io, `${label}: ${keysOnly.skipped} keys of media-only DC entries were not copied: without a snapshot they cannot be written (authKeys writes main entries; save() writes media-only ones).`);
     }
-    return { name, snapshot: session !== null, peers: copied, kv: entries.length, refMessages: refs };
+    return { name, ...(options.as === name ? {} : { as: options.as }), snapshot: session !== null, peers: copied, kv: entries.length, refMessages: refs };
   } finally {
     await source.close();
     await target?.close();
@@ -278,8 +283,8 @@ async function migrateOne(from: string, to: string, name: string, options: Migra
 /**
  * Where a storage argument points, for telling source and target apart: a path or a
  * file: URL as an absolute file path (Telethon's `.session` rule applied), another URL
- * without the parameters that do not pick the store (`session`: migrate copies every
- * name to the same name; `create`). Best effort — two spellings of one server (a host
+ * without the parameters that do not pick the store (`session` picks a session in it;
+ * `create`). Best effort — two spellings of one server (a host
  * name and its address) are not recognised — so copyRefs also ends on its own.
  */
 export function storeIdentity(input: string): string {
@@ -314,6 +319,18 @@ export async function migrate(from: string, to: string, options: MigrateOptions,
   if (storeIdentity(from) === storeIdentity(to)) {
     throw new CliError(EXIT.USAGE, `The source and the target are the same store (${shown(from)}): every session would be copied onto itself. Give another target.`);
   }
+  // `?session=` picks a session as it does for the other commands: in the source, the one
+  // to copy (as --name, which wins); in the target, the name it is written under, which
+  // only one session can have. It was ignored: every session was copied, each to its own name.
+  const picked = urlSession(from);
+  const wanted = options.names !== undefined && options.names.length > 0 ? options.names : picked === undefined ? undefined : [picked];
+  const as = urlSession(to);
+  if (as !== undefined && wanted?.length !== 1) {
+    throw new CliError(
+      EXIT.USAGE,
+      `The target's ?session=${as} names the one session to write, but migrate would copy ${wanted === undefined ? 'every session of the source' : `${wanted.length} sessions`}, each under its own name. Give the one session to copy (--name, or ?session= in the source), or remove ?session= from the target.`,
+    );
+  }
   const started = Date.now();
   const probe = await openExisting(from, undefined);
   let names: string[];
@@ -322,9 +339,9 @@ export async function migrate(from: string, to: string, options: MigrateOptions,
   } finally {
     await probe.close();
   }
-  if (options.names && options.names.length > 0) {
-    checkNamesHeld(options.names, names, from);
-    names = options.names;
+  if (wanted !== undefined) {
+    checkNamesHeld(wanted, names, from);
+    names = wanted;
   }
   if (names.length === 0) {
     say(io, `Nothing to migrate: ${shown(from)} holds no sessions.`);
@@ -332,7 +349,7 @@ export async function migrate(from: string, to: string, options: MigrateOptions,
   }
   say(io, `Migrating ${names.length} session${names.length === 1 ? '' : 's'} from ${shown(from)} to ${shown(to)}.`);
   const sessions: MigratedSession[] = [];
-  for (const name of names) sessions.push(await migrateOne(from, to, name, { batch, refs, encryption }, io));
+  for (const name of names) sessions.push(await migrateOne(from, to, name, { as: as ?? name, batch, refs, encryption }, io));
   const seconds = (Date.now() - started) / 1000;
   const peers = sessions.reduce((n, s) => n + s.peers, 0);
   say(io, `Done: ${sessions.length} session${sessions.length === 1 ? '' : 's'}, ${peers} peer${peers === 1 ? '' : 's'} in ${seconds.toFixed(1)} s (${Math.round(peers / Math.max(seconds, 0.001))} peers/s), counts verified.`);

@@ -37,6 +37,16 @@ export function sessionNameOf(input: string, name: string | undefined): string {
   }
 }
 
+/** `?session=` of a URL, else undefined (a plain path names no session). */
+export function urlSession(input: string): string | undefined {
+  if (!isUrl(input)) return undefined;
+  try {
+    return new URL(input).searchParams.get('session') ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The path openStorage would use for a plain path (Telethon's `.session` rule). */
 export function sqlitePath(input: string): string {
   return extname(input) === '' ? `${input}.session` : input;
