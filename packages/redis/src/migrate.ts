@@ -131,8 +131,8 @@ export async function migrateToLayout2(client: RedisClient, prefix: string, at: 
  * Layout 2 → 3, server sessions. Layout 2 kept a server session as a member of its auth key's set and
  * nothing else; layout 3 gives each session its own key holding `<lastUsedAt>|<expiresAt>`
  * (existence is that key), the set staying as the listing index. KEYS: the set.
- * ARGV: the session key prefix, the last-used time to record (the migrating process's
- * clock). `SET … NX`: idempotent, and a session a layout-3 process already wrote keeps
+ * ARGV: the session key prefix, the last-used time to record (the migrating instance's
+ * clock: EnsureSchemaOptions.clock). `SET … NX`: idempotent, and a session a layout-3 process already wrote keeps
  * its times. Sessions get no expiry: they had none.
  */
 const MIGRATE_SERVER_SESSIONS = new LuaScript(`
@@ -179,13 +179,13 @@ if #batch > 0 then redis.call('ZADD', KEYS[2], 'NX', unpack(batch)) end
 return 1
 `);
 
-export async function migrateToLayout3(client: RedisClient, prefix: string, at: MigrationPlace = {}): Promise<void> {
+export async function migrateToLayout3(client: RedisClient, prefix: string, at: MigrationPlace = {}, clock: () => number = Date.now): Promise<void> {
   for (const name of await scanNames(client, prefix)) {
     const keys = clientKeys(prefix, name);
     at.now = `session ${JSON.stringify(name)}`;
     await MIGRATE_REF_ORDER.run(client, 2, [keys.refIndex, keys.refOrder, keys.refPeer]);
   }
-  const now = String(Date.now());
+  const now = String(clock());
   for (const node of mastersOf(client)) {
     let cursor = '0';
     do {

@@ -45,7 +45,7 @@ export const SCHEMA_VERSION = 3;
  * `ensureSchema` before the version key is raised. Each step must be idempotent:
  * two processes opening the same old prefix at once both run it.
  */
-const MIGRATIONS: Readonly<Record<number, { title: string; run: (client: RedisClient, prefix: string, at: MigrationPlace) => Promise<void> }>> = {
+const MIGRATIONS: Readonly<Record<number, { title: string; run: (client: RedisClient, prefix: string, at: MigrationPlace, clock: () => number) => Promise<void> }>> = {
   1: { title: 'auth keys into the keys hash, user.usernames, the peers order set', run: migrateToLayout2 },
   2: { title: 'the reference order sets, a key per server session', run: migrateToLayout3 },
 };
@@ -166,6 +166,12 @@ export interface EnsureSchemaOptions {
   mustExist?: boolean;
   /** Prefix of the NotFoundError's message, e.g. `RedisStorage`. */
   where?: string;
+  /**
+   * The migrating instance's clock, epoch ms, for the times a step writes (layout 3's
+   * server session lastUsedAt): a RedisSessionStorage's `clock` option, as its every
+   * other write (contract §7.1). Default Date.now.
+   */
+  clock?: () => number;
 }
 
 /**
@@ -201,7 +207,7 @@ export async function ensureSchema(client: RedisClient, prefix: string, options:
     if (!step) throw new MigrationError(`${where}: no migration from Redis layout ${v} to ${v + 1} (prefix ${JSON.stringify(prefix)})`);
     const at: MigrationPlace = {};
     try {
-      await step.run(client, prefix, at);
+      await step.run(client, prefix, at, options.clock ?? Date.now);
     } catch (error) {
       // Redis refused a command of the step (a key of another type in the way, a script
       // error): the step cannot go on, so the store cannot be migrated. A lost

@@ -235,6 +235,17 @@ function suite(open: () => Redis | Cluster, storageOptions: (redis: Redis | Clus
     }
   });
 
+  it('the layout 2 → 3 step stamps server sessions with the clock ensureSchema is given (the migrating instance’s), not Date.now', async () => {
+    const prefix = `${randomName('v2clock')}:`;
+    prefixes.push(prefix);
+    await redis.set(`${prefix}schema`, '2');
+    await redis.sadd(`${prefix}auth:{-5}:sessions`, '7');
+    // Far from the machine's clock: only the clock given can have written it.
+    await ensureSchema(redis as RedisClient, prefix, { clock: () => 1_500_000_000_000 });
+    expect(await redis.get(`${prefix}schema`)).toBe(String(SCHEMA_VERSION));
+    expect(await redis.get(`${prefix}auth:{-5}:session:7`)).toBe('1500000000000|');
+  });
+
   it('layout 2 server sessions (members of their auth key’s set) become session keys without expiry, and layout 1 goes through 2', async () => {
     for (const from of ['1', '2']) {
       const prefix = `${randomName(`v${from}s`)}:`;
