@@ -245,7 +245,8 @@ export class Connection {
    */
   #gaveUp = false;
 
-  constructor(options: TypeormConnectionOptions, where: string) {
+  /** `clock`: the instance's, for the times a migration writes (SchemaContext.clock); default Date.now. */
+  constructor(options: TypeormConnectionOptions, where: string, clock?: () => number) {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${where}: options must be an object`);
     const { dataSource, options: dataSourceOptions } = options;
     if ((dataSource === undefined) === (dataSourceOptions === undefined)) {
@@ -273,7 +274,7 @@ export class Connection {
       const create = driver.createQueryRunner.bind(driver);
       driver.createQueryRunner = (mode) => this.#guard(create(mode));
     }
-    this.context = schemaContext(this.#dataSource, prefix, where);
+    this.context = schemaContext(this.#dataSource, prefix, where, clock);
     this.#begin = this.context.dialect.name === 'postgres' ? beginStatement(this.#dataSource.options) : undefined;
     this.#queue = this.context.dialect.name === 'sqlite' ? sqliteKey(this.#dataSource) : undefined;
     const { dialect: d, tables } = this.context;

@@ -25,6 +25,12 @@ export interface SchemaContext {
   readonly tables: Readonly<Record<TableKey, string>>;
   /** Unquoted names, for TypeORM's schema API. */
   readonly names: Readonly<Record<TableKey, string>>;
+  /**
+   * The migrating instance's clock, epoch ms, for the times a step writes (step 3's
+   * last_used_at): a TypeormSessionStorage's `clock` option, as its every other write
+   * (contract §7.1); Date.now for instances that keep no times and the migration classes.
+   */
+  readonly clock: () => number;
 }
 
 export type TableKey =
@@ -99,7 +105,7 @@ export function tableQualifier(dataSource: DataSource, name: DialectName, where:
 }
 
 /** Everything SQL needs to know about a DataSource and a prefix. The DataSource need not be initialized. */
-export function schemaContext(dataSource: DataSource, prefix: string, where: string): SchemaContext {
+export function schemaContext(dataSource: DataSource, prefix: string, where: string, clock: () => number = Date.now): SchemaContext {
   const name = dialectOf(dataSource.options.type, where);
   const qualifier = tableQualifier(dataSource, name, where);
   const dialect = new Dialect(name);
@@ -109,7 +115,7 @@ export function schemaContext(dataSource: DataSource, prefix: string, where: str
     names[key] = `${prefix}${base}`;
     tables[key] = dialect.table(qualifier, names[key]);
   }
-  return { dialect, prefix, tables, names };
+  return { dialect, prefix, tables, names, clock };
 }
 
 /** The version the tables are at: 0 when there are none. */

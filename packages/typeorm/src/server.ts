@@ -40,7 +40,7 @@ export class TypeormSessionStorage extends BaseSessionStorage {
 
   constructor(options: TypeormSessionStorageOptions) {
     super(withKnownOptions(options, OPTIONS, 'TypeormSessionStorage'));
-    this.#db = new Connection(options, 'TypeormSessionStorage');
+    this.#db = new Connection(options, 'TypeormSessionStorage', () => this.now());
     const { dialect: d, tables: t } = this.#db.context;
     const table = t.serverSessions;
     const key = 'auth_key_id = ? AND session_id = ?';

@@ -4,8 +4,8 @@
  * Up adds the server session lifetime columns (`last_used_at`, `expires_at`) and the
  * index the expiry sweep reads, and on MySQL widens `auth_keys.auth_key` from
  * VARBINARY(256) to VARBINARY(1024) so sealed keys fit. Sessions already stored never
- * expire (`expires_at` NULL) and count as last used at the upgrade (the clock of the
- * process that migrates: times are the mtstore process's clock, docs/contract.md §7.1).
+ * expire (`expires_at` NULL) and count as last used at the upgrade (context.clock: the
+ * migrating instance's clock; times are the mtstore process's clock, docs/contract.md §7.1).
  *
  * As in step 2, every part checks what is already there, so a step MySQL interrupted
  * between DDL statements finishes when it runs again.
@@ -32,7 +32,7 @@ export async function upV3(runner: QueryRunner, context: SchemaContext): Promise
   for (const name of ['last_used_at', 'expires_at']) {
     if (!(await runner.hasColumn(n.serverSessions, name))) await runner.addColumn(n.serverSessions, new TableColumn(table.findColumnByName(name)));
   }
-  await runner.query(d.sql(`UPDATE ${t.serverSessions} SET last_used_at = ? WHERE last_used_at IS NULL`), [Date.now()]);
+  await runner.query(d.sql(`UPDATE ${t.serverSessions} SET last_used_at = ? WHERE last_used_at IS NULL`), [context.clock()]);
   const index = table.indices[0] as TableIndex;
   const existing = await runner.getTable(n.serverSessions);
   if (!existing?.indices.some((i) => i.name === index.name)) await runner.createIndex(n.serverSessions, new TableIndex({ name: index.name, columnNames: [...index.columnNames] }));
