@@ -15,6 +15,7 @@
 import { assertKvValue, describeValue, InvalidArgumentError, type Storage } from '@mtstore/core';
 import type { IKeyValueRepository } from '@mtcute/core';
 import type { ReportDropped } from './dropped.js';
+import { LogoutFence } from './logout-fence.js';
 import { isTypedKey, type SessionKv, type SessionWrite } from './session-kv.js';
 
 const ESCAPE = 0x25; // '%'
@@ -100,10 +101,8 @@ export class MtstoreKeyValue implements IKeyValueRepository {
   /** By stored key (storedKvKey). */
   #pending = new Map<string, Pending>();
   #inFlight = new Map<string, Pending>();
-  /** `deleteAll()` calls so far (KvWrite.clears). */
-  #clears = 0;
-  /** The write under way (settled: never rejects), which deleteAll() waits for. */
-  #writing: Promise<void> = Promise.resolve();
+  /** Logouts so far (KvWrite.clears) and the write under way, which deleteAll() waits for. */
+  readonly #fence = new LogoutFence();
 
   constructor(storage: Storage, session: SessionKv, dropped: ReportDropped = () => undefined) {
     this.#storage = storage;
@@ -151,11 +150,11 @@ export class MtstoreKeyValue implements IKeyValueRepository {
    * entry sent first can commit later, and nothing would clear it again).
    */
   async deleteAll(): Promise<void> {
-    this.#clears++;
+    const settled = this.#fence.logout();
     this.#pending.clear();
     this.#inFlight.clear();
     this.#session.clear();
-    await this.#writing;
+    await settled;
     await this.#storage.kv.clear();
     this.#session.kvCleared();
   }
@@ -171,7 +170,7 @@ export class MtstoreKeyValue implements IKeyValueRepository {
    */
   take(): KvWrite {
     const session = this.#session.take();
-    const clears = this.#clears;
+    const clears = this.#fence.clears;
     if (this.#pending.size === 0) return { session, entries: null, clears };
     const entries = this.#pending;
     this.#pending = new Map();
@@ -181,7 +180,7 @@ export class MtstoreKeyValue implements IKeyValueRepository {
 
   /** A taken write that was not made: pending again, behind what was set since (unless a logout came between). */
   restore(write: KvWrite): void {
-    if (write.clears !== this.#clears) return;
+    if (!this.#fence.current(write.clears)) return;
     if (write.session !== null) this.#session.restore(write.session);
     if (write.entries !== null) this.#requeue(write.entries);
   }
@@ -199,10 +198,8 @@ export class MtstoreKeyValue implements IKeyValueRepository {
    */
   write(write: KvWrite): Promise<void> {
     // Taken before a logout: the old account's values, not written (see deleteAll).
-    if (write.clears !== this.#clears) return Promise.resolve();
-    const run = this.#write(write);
-    this.#writing = run.catch(() => undefined);
-    return run;
+    if (!this.#fence.current(write.clears)) return Promise.resolve();
+    return this.#fence.writing(this.#write(write));
   }
 
   async #write(write: KvWrite): Promise<void> {
@@ -230,7 +227,7 @@ export class MtstoreKeyValue implements IKeyValueRepository {
         }
         failed ??= result;
         const [key, value] = entries[i] as [string, Pending];
-        if (write.clears === this.#clears && !this.#pending.has(key)) this.#pending.set(key, value);
+        if (this.#fence.current(write.clears) && !this.#pending.has(key)) this.#pending.set(key, value);
       }
       if (failed !== undefined) throw failed.reason;
     } finally {

@@ -11,6 +11,7 @@
 import { assertPeer, InvalidArgumentError, mergePeer, type Peer, type Storage } from '@mtstore/core';
 import type { IPeersRepository } from '@mtcute/core';
 import type { ReportDropped } from './dropped.js';
+import { LogoutFence } from './logout-fence.js';
 import { accessHashFromString, infoFromPeer, isMarkedId, peerFromInfo, unmarkId, type PeerInfo, type ToPeerOptions } from './peer-info.js';
 
 const USERNAME = /^[A-Za-z0-9_]{1,64}$/;
@@ -24,8 +25,8 @@ export class MtstorePeers implements IPeersRepository {
   #pending = new Map<number, PeerInfo>();
   /** The batch a running save is writing: still visible to lookups until it is stored. */
   #inFlight = new Map<number, PeerInfo>();
-  /** The save's write under way (settled: never rejects), which deleteAll() waits for. */
-  #writing: Promise<void> = Promise.resolve();
+  /** The save's write under way, which deleteAll() waits for (its logout count is not used: see deleteAll). */
+  readonly #fence = new LogoutFence();
 
   constructor(storage: Storage, options: ToPeerOptions, dropped: ReportDropped = () => undefined) {
     this.#storage = storage;
@@ -118,9 +119,10 @@ export class MtstorePeers implements IPeersRepository {
    * put back.
    */
   async deleteAll(): Promise<void> {
+    const settled = this.#fence.logout();
     this.#pending.clear();
     this.#inFlight.clear();
-    await this.#writing;
+    await settled;
     await this.#storage.peers.clear();
   }
 
@@ -138,9 +140,7 @@ export class MtstorePeers implements IPeersRepository {
     const batch = this.#pending;
     this.#pending = new Map();
     this.#inFlight = batch;
-    const run = this.#write(batch);
-    this.#writing = run.catch(() => undefined);
-    return run;
+    return this.#fence.writing(this.#write(batch));
   }
 
   async #write(batch: Map<number, PeerInfo>): Promise<void> {

@@ -13,6 +13,7 @@
 import { InvalidArgumentError, type Storage } from '@mtstore/core';
 import type { IReferenceMessagesRepository } from '@mtcute/core';
 import type { ReportDropped } from './dropped.js';
+import { LogoutFence } from './logout-fence.js';
 
 type RefOp =
   | { kind: 'store'; peerId: bigint; chatId: bigint; messageId: number }
@@ -28,10 +29,11 @@ export class MtstoreRefMessages implements IReferenceMessagesRepository {
   readonly #storage: Storage;
   readonly #dropped: ReportDropped;
   #queue: RefOp[] = [];
-  /** `deleteAll()` calls so far: a write begun before one does not queue its failed calls again. */
-  #clears = 0;
-  /** The running write, so lookups and saves wait for it. */
-  #writing: Promise<void> = Promise.resolve();
+  /**
+   * The running write, so lookups, saves and deleteAll() wait for it, and the logouts so
+   * far: a write begun before one does not queue its failed calls again.
+   */
+  readonly #fence = new LogoutFence();
   /**
    * Every peer that may have a reference (a superset: `delete` by message keeps its
    * peers here), read under the lease acquisition `#token`; null when not known.
@@ -65,9 +67,9 @@ export class MtstoreRefMessages implements IReferenceMessagesRepository {
 
   /** mtcute's logout: what is queued goes, and a write under way is waited for (it could land after the clear). */
   async deleteAll(): Promise<void> {
-    this.#clears++;
+    const settled = this.#fence.logout();
     this.#queue = [];
-    await this.#writing.catch(() => undefined);
+    await settled;
     this.#withRefs = null;
     await this.#storage.refMessages.clear();
   }
@@ -104,15 +106,13 @@ export class MtstoreRefMessages implements IReferenceMessagesRepository {
    * 1..2³¹−1, an id outside int64) is dropped and reported, and the rest written.
    */
   save(): Promise<void> {
-    const run = this.#writing.catch(() => undefined).then(() => this.#drain());
-    this.#writing = run;
-    return run;
+    return this.#fence.writing(this.#fence.settled.then(() => this.#drain()));
   }
 
   async #drain(): Promise<void> {
     const ops = this.#queue;
     this.#queue = [];
-    const clears = this.#clears;
+    const clears = this.#fence.clears;
     let done = 0;
     try {
       while (done < ops.length) {
@@ -142,7 +142,7 @@ export class MtstoreRefMessages implements IReferenceMessagesRepository {
         done++;
       }
     } catch (error) {
-      if (clears === this.#clears) this.#queue = [...ops.slice(done), ...this.#queue];
+      if (this.#fence.current(clears)) this.#queue = [...ops.slice(done), ...this.#queue];
       throw error;
     }
   }
