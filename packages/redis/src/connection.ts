@@ -287,7 +287,7 @@ export class RedisConnection {
         .then(() => {
           // In the same round trip as the layout check (auto-pipelining); it never rejects.
           void warnIfEvicting(this.client);
-          return ensureSchema(this.client, this.prefix, { mustExist: !this.create, where: this.#where });
+          return ensureSchema(this.client, this.prefix, { mustExist: !this.create, where: this.#where, clock: this.#clock });
         }),
     (error) => !(error instanceof MigrationError) || isRetryableMigration(error),
   );
@@ -312,8 +312,15 @@ export class RedisConnection {
   /** The client's sockets: whether a call rejected by maxRetriesPerRequest was sent (SocketLog). */
   readonly #sockets: SocketLog;
 
-  /** `keys: false` for the bus, which keeps no keys (and so takes an ioredis keyPrefix). */
-  constructor(options: RedisConnectionOptions, where: string, { keys = true }: { keys?: boolean } = {}) {
+  /** The instance's clock for the times a layout step writes (EnsureSchemaOptions.clock). */
+  readonly #clock: (() => number) | undefined;
+
+  /**
+   * `keys: false` for the bus, which keeps no keys (and so takes an ioredis keyPrefix);
+   * `clock`: a RedisSessionStorage's, so the server sessions a layout step stamps carry
+   * its time as its every other write does (contract §7.1); others leave it (Date.now).
+   */
+  constructor(options: RedisConnectionOptions, where: string, { keys = true, clock }: { keys?: boolean; clock?: () => number } = {}) {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${where}: options must be an object`);
     assertOptionObjects(options, where);
     if (keys) {
@@ -326,6 +333,7 @@ export class RedisConnection {
     this.prefix = prefix;
     this.create = createOption(options.create, where);
     this.#where = where;
+    this.#clock = clock;
     const given = options.client;
     if (given !== undefined) {
       if (!(given instanceof Redis) && !(given instanceof Cluster)) {

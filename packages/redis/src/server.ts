@@ -235,7 +235,7 @@ export class RedisSessionStorage extends BaseSessionStorage {
 
   constructor(options: RedisSessionStorageOptions = {}) {
     super(withKnownOptions(options, OPTIONS, 'RedisSessionStorage'));
-    this.#connection = new RedisConnection(options, 'RedisSessionStorage');
+    this.#connection = new RedisConnection(options, 'RedisSessionStorage', { clock: () => this.now() });
     this.prefix = this.#connection.prefix;
     this.#index = expiryIndexKey(this.prefix);
   }

@@ -246,6 +246,19 @@ function suite(open: () => Redis | Cluster, storageOptions: (redis: Redis | Clus
     expect(await redis.get(`${prefix}auth:{-5}:session:7`)).toBe('1500000000000|');
   });
 
+  it('a RedisSessionStorage that migrates layout 2 stamps the sessions with its clock option, as its every other write (contract §7.1)', async () => {
+    const prefix = `${randomName('v2clock')}:`;
+    prefixes.push(prefix);
+    await redis.set(`${prefix}schema`, '2');
+    await redis.sadd(`${prefix}auth:{-5}:sessions`, '7');
+    const storage = new RedisSessionStorage({ ...storageOptions(redis), prefix, ttlSeconds: 60, clock: () => 1_500_000_000_000 });
+    try {
+      expect((await storage.sessionInfo(-5n, 7n))?.lastUsedAt).toBe(1_500_000_000_000);
+    } finally {
+      await storage.close();
+    }
+  });
+
   it('layout 2 server sessions (members of their auth key’s set) become session keys without expiry, and layout 1 goes through 2', async () => {
     for (const from of ['1', '2']) {
       const prefix = `${randomName(`v${from}s`)}:`;
