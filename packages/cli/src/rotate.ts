@@ -5,11 +5,11 @@
  * process listings. Batched, with progress; an interrupted run says how to resume
  * (running it again from the start is safe too: values already current are skipped).
  */
-import { rotateEncryption, type EncryptionOptions, type RotateReport } from '@mtstore/core';
+import { isKvKey, rotateEncryption, type EncryptionOptions, type RotateReport } from '@mtstore/core';
 import { CliError, EXIT, explain } from './exit.js';
 import { say, type Io } from './io.js';
 import { progress } from './progress.js';
-import { checkNamesHeld, openExisting, openTarget, shown } from './source.js';
+import { checkNamesHeld, openExisting, openTarget, shown, urlSession } from './source.js';
 
 export interface RotateKeysOptions {
   /** `id=ENV_NAME`, newest first: the first seals, every one opens. */
@@ -24,27 +24,27 @@ export interface RotateKeysOptions {
   batch?: number;
 }
 
-/** What a kv key may hold (core's assertKvKey): 1 to 255 characters from `!` to `~`. */
-const KV_KEY_CHARS = /^[\x21-\x7e]*$/;
+/** Longest kv key (core's isKvKey: 1 to 255 characters from `!` to `~`). */
 const MAX_KV_KEY_LENGTH = 255;
 
 /**
  * A --secret-kv prefix no kv key can start with (a character kv keys cannot hold, a
  * space, non-ASCII, or longer than a kv key): it would seal nothing and the run would
- * say it was done, so it is a usage error, before anything is opened. The empty prefix
- * matches every key (core: it seals every kv value) and is kept.
+ * say it was done, so it is a usage error, before anything is opened. A non-empty
+ * prefix some key starts with is itself a valid kv key (core's isKvKey). The empty
+ * prefix matches every key (core: it seals every kv value) and is kept.
  */
 function checkSecretKv(prefix: string): void {
+  // (Through unknown: isKvKey narrows what it is given, and prefix stays a string below.)
+  if (prefix === '' || isKvKey(prefix as unknown)) return;
   if (prefix.length > MAX_KV_KEY_LENGTH) {
     // Not shown: text that long given here is more likely something pasted by mistake.
     throw new CliError(EXIT.USAGE, `--secret-kv got a prefix of ${prefix.length} characters (not shown), which no kv key can start with: kv keys are at most ${MAX_KV_KEY_LENGTH} characters.`);
   }
-  if (!KV_KEY_CHARS.test(prefix)) {
-    throw new CliError(
-      EXIT.USAGE,
-      `--secret-kv ${JSON.stringify(prefix)} can never match: kv keys hold only the characters ! to ~ (printable ASCII, no spaces), so no kv value would be sealed. Give the prefix of the kv keys to seal (e.g. --secret-kv salts).`,
-    );
-  }
+  throw new CliError(
+    EXIT.USAGE,
+    `--secret-kv ${JSON.stringify(prefix)} can never match: kv keys hold only the characters ! to ~ (printable ASCII, no spaces), so no kv value would be sealed. Give the prefix of the kv keys to seal (e.g. --secret-kv salts).`,
+  );
 }
 
 /** `id=ENV` → an encryption key read from that environment variable. */
@@ -77,15 +77,19 @@ export async function rotateKeys(target: string, options: RotateKeysOptions, io:
   } finally {
     await probe.close();
   }
+  // `?session=` picks the one session as it does for the other commands (--name wins); it
+  // was ignored, and every session of the store re-sealed.
+  const picked = urlSession(target);
+  const wanted = options.names !== undefined && options.names.length > 0 ? options.names : picked === undefined ? undefined : [picked];
   // A misspelt --name would re-seal nothing and report it done.
-  checkNamesHeld(options.names ?? [], names, target);
+  checkNamesHeld(wanted ?? [], names, target);
   let bar: ReturnType<typeof progress> | undefined;
   let resumeAfter = options.after;
   let done = 0;
   try {
     const report = await rotateEncryption({
       open: (name) => openTarget(target, name, encryption),
-      ...(options.names ? { names: options.names } : {}),
+      ...(wanted ? { names: wanted } : {}),
       ...(options.after !== undefined ? { after: options.after } : {}),
       ...(options.batch !== undefined ? { batchSize: options.batch } : {}),
       onProgress: (p) => {

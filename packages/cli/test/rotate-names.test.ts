@@ -34,4 +34,25 @@ describe('rotate-keys --name', () => {
     expect(await after.authKeys.entries()).toHaveLength(1);
     await after.close();
   });
+
+  it('?session= in the URL picks the one session to re-seal, as --name does (it was ignored: every session re-sealed), and one the store does not hold is exit 6', async () => {
+    const url = 'shared://rotate-session-param';
+    for (const name of ['alice', 'bob']) {
+      const storage = await openStorage(url, { name, encryption: k1 });
+      await storage.authKeys.set(2, new Uint8Array(256).fill(5));
+      await storage.close();
+    }
+    const missing = captureIo();
+    expect(await run(['rotate-keys', `${url}?session=carol`, '--key', 'k2=MTSTORE_TEST_ROTATE_NAMES_K2', '--key', 'k1=MTSTORE_TEST_ROTATE_NAMES_K1'], missing)).toBe(EXIT.NOT_FOUND);
+    expect(missing.err()).toContain('No session named "carol"');
+    const io = captureIo();
+    expect(await run(['rotate-keys', `${url}?session=alice`, '--key', 'k2=MTSTORE_TEST_ROTATE_NAMES_K2', '--key', 'k1=MTSTORE_TEST_ROTATE_NAMES_K1'], io), io.err()).toBe(EXIT.OK);
+    const alice = await openStorage(url, { name: 'alice', encryption: k2 });
+    expect(await alice.authKeys.entries()).toHaveLength(1);
+    await alice.close();
+    // bob keeps k1 only: k2 alone does not open it.
+    const bob = await openStorage(url, { name: 'bob', encryption: k2 });
+    await expect(bob.authKeys.entries()).rejects.toMatchObject({ code: 'MTSTORE_ENCRYPTION', keyId: 'k1' });
+    await bob.close();
+  });
 });

@@ -79,6 +79,7 @@ export {
   assertUsername,
   assertHost,
   assertKvKey,
+  isKvKey,
   assertKvValue,
   assertKvSetOptions,
   assertMessageId,
