@@ -17,11 +17,21 @@
 // few percent between runs for that). Run under `node --single-threaded` (this script
 // does) so counts repeat, and with --expose-gc: each window starts after a full collection.
 // Instructions leave out fsync waits.
+// ICOUNT_PROFILE=n (with --report): each row's process also records instructions per
+// address (--dump-instr=yes) and names V8's compiled code (node --perf-basic-prof writes
+// /tmp/perf-PID.map); prints, per side, the n functions of most instructions of their own
+// per op (JIT code as `JIT <name>`, native code by symbol), then the n largest differences
+// between the sides, and keeps the dumps and the map (their directory is printed). The
+// extra flags move the totals a little: compare profiles with profiles.
 // The row `mtcute:peers.store ×1000 + save() (first time)` (named, not in the default
 // set: its set-up builds FRESH_WARMUP + count batches) stores batches neither side has
 // seen: warm-up on FRESH_WARMUP of them, then `count` more, each stored once. The
 // steady-state row above re-stores stored peers; the wall-clock row in a short run
 // mostly stores new ones, and the two cost very differently (stop 28: 1.03× vs ~0.6×).
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, renameSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { callgrindDumps, measured } from './callgrind.mjs';
 
@@ -120,6 +130,99 @@ async function child(rows) {
   await gramjs?.close();
 }
 
+/**
+ * Self instructions per function of one dump made with --dump-instr=yes: callgrind names
+ * JIT code by address only, so each address is looked up in V8's perf map (start, size,
+ * name per line). Returns Map name -> instructions.
+ */
+function selfCosts(dumpPath, perfMap) {
+  const ranges = perfMap
+    .split('\n')
+    .map((line) => line.split(' '))
+    .filter((parts) => parts.length >= 3)
+    .map(([start, size, ...name]) => [Number.parseInt(start, 16), Number.parseInt(size, 16), name.join(' ')])
+    .sort((a, b) => a[0] - b[0]);
+  const jitName = (address) => {
+    let lo = 0;
+    let hi = ranges.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (ranges[mid][0] <= address) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    const range = ranges[hi];
+    return range !== undefined && address < range[0] + range[1] ? `JIT ${range[2]}` : undefined;
+  };
+  const names = { fn: new Map(), ob: new Map() };
+  // `fn=(12) name` defines id 12, a later `fn=(12)` refers to it (cfn= too).
+  const nameOf = (kind, text) => {
+    const m = /^\((\d+)\)(?: (.*))?$/.exec(text);
+    if (m === null) return text;
+    if (m[2] !== undefined) names[kind].set(m[1], m[2]);
+    return names[kind].get(m[1]) ?? m[1];
+  };
+  const num = (text) => (text.startsWith('0x') ? Number.parseInt(text, 16) : Number(text));
+  const costs = new Map();
+  let fn = '?';
+  let ob = '';
+  let last = 0;
+  let callCost = false;
+  for (const line of readFileSync(dumpPath, 'utf8').split('\n')) {
+    if (line.startsWith('fn=')) fn = nameOf('fn', line.slice(3));
+    else if (line.startsWith('ob=')) ob = nameOf('ob', line.slice(3));
+    else if (line.startsWith('cfn=')) nameOf('fn', line.slice(4));
+    else if (line.startsWith('cob=')) nameOf('ob', line.slice(4));
+    else if (line.startsWith('calls=')) callCost = true;
+    else if (/^[0-9+*-]/.test(line)) {
+      // Positions `instr line`, then Ir: an absolute, relative (+n / -n) or same (*) address.
+      const parts = line.split(' ');
+      const at = parts[0];
+      last = at === '*' ? last : at[0] === '+' ? last + num(at.slice(1)) : at[0] === '-' ? last - num(at.slice(1)) : num(at);
+      // The line after calls= is the call's inclusive cost, not this function's own.
+      if (callCost) {
+        callCost = false;
+        continue;
+      }
+      const ir = Number(parts[parts.length - 1]);
+      const key = fn.startsWith('0x') || ob.includes('???') ? (jitName(last) ?? `??? ${fn}`) : fn;
+      costs.set(key, (costs.get(key) ?? 0) + ir);
+    }
+  }
+  return costs;
+}
+
+/** One row under callgrind with per-address dumps and V8's perf map: see ICOUNT_PROFILE. */
+async function profile(row, top) {
+  const dir = mkdtempSync(join(tmpdir(), 'icount-profile-'));
+  const out = join(dir, 'cg.out');
+  const child = spawn(
+    'valgrind',
+    ['--tool=callgrind', '--instr-atstart=no', '--dump-instr=yes', `--callgrind-out-file=${out}`, process.execPath, '--perf-basic-prof', '--single-threaded', '--expose-gc', fileURLToPath(import.meta.url), '--child', row],
+    { stdio: ['ignore', 'ignore', 'inherit'], cwd: dir },
+  );
+  const code = await new Promise((resolve) => child.on('close', resolve));
+  if (code !== 0) throw new Error(`bridge-icount: the profile of ${row} exited ${code}`);
+  // Valgrind runs node in its own process: the map is named by valgrind's pid.
+  const mapPath = join(dir, 'perf.map');
+  renameSync(`/tmp/perf-${child.pid}.map`, mapPath);
+  const perfMap = readFileSync(mapPath, 'utf8');
+  const dumps = readdirSync(dir).filter((file) => /^cg\.out\.\d+$/.test(file)).sort((a, b) => Number(a.slice(7)) - Number(b.slice(7)));
+  const n = count(row);
+  const sides = SIDES[clientOf(row)].map((side, i) => ({ side, costs: selfCosts(join(dir, dumps[2 + i]), perfMap) }));
+  const fmt = (ir) => (ir / n).toFixed(1).padStart(11);
+  console.log(`${row}: profile kept in ${dir} (cg.out.3 and cg.out.4 are the sides' windows, perf.map names the JIT code; control calls not subtracted)`);
+  for (const { side, costs } of sides) {
+    const total = [...costs.values()].reduce((a, b) => a + b, 0);
+    console.log(`  ${side}: ${(total / n).toFixed(0)} Ir/op; functions by their own instructions per op:`);
+    for (const [name, ir] of [...costs].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`  ${fmt(ir)}  ${name.slice(0, 140)}`);
+  }
+  const [a, b] = sides;
+  const names = new Set([...a.costs.keys(), ...b.costs.keys()]);
+  const diff = [...names].map((name) => [name, (a.costs.get(name) ?? 0) - (b.costs.get(name) ?? 0)]).sort((x, y) => Math.abs(y[1]) - Math.abs(x[1]));
+  console.log(`  ${a.side} - ${b.side}, per op (largest first):`);
+  for (const [name, ir] of diff.slice(0, top)) console.log(`  ${fmt(ir)}  ${name.slice(0, 140)}`);
+}
+
 function report(rows) {
   // One process per row: in one process for all, the JIT state earlier rows left moved a
   // later row's figure (gramjs:processEntities ×1000 new users, bridge: 13.3M Ir/op alone,
@@ -136,6 +239,8 @@ function report(rows) {
 }
 
 const args = process.argv.slice(2);
-if (args[0] === '--report') report(args.length > 1 ? args.slice(1) : ROWS);
+const profileTop = Number(process.env.ICOUNT_PROFILE ?? 0);
+if (args[0] === '--report' && profileTop > 0) for (const row of args.length > 1 ? args.slice(1) : ROWS) await profile(row, profileTop);
+else if (args[0] === '--report') report(args.length > 1 ? args.slice(1) : ROWS);
 else if (args[0] === '--child') await child(args.slice(1));
 else throw new Error('usage: node bench/bridge-icount.mjs --report [row ...]');
