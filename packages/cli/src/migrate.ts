@@ -14,7 +14,7 @@ import { CliError, EXIT } from './exit.js';
 import { say, type Io } from './io.js';
 import { progress } from './progress.js';
 import { encryptionFromFlags } from './rotate.js';
-import { checkNamesHeld, checkTarget, isUrl, missingKeyError, openExisting, openTarget, shown, sqlitePath, urlSession } from './source.js';
+import { checkNamesHeld, checkTarget, isUrl, missingKeyError, openExisting, openTarget, shown, sqlitePath, namesWanted, urlSession } from './source.js';
 
 export type RefMode = 'all' | 'min' | 'none';
 
@@ -322,8 +322,7 @@ export async function migrate(from: string, to: string, options: MigrateOptions,
   // `?session=` picks a session as it does for the other commands: in the source, the one
   // to copy (as --name, which wins); in the target, the name it is written under, which
   // only one session can have. It was ignored: every session was copied, each to its own name.
-  const picked = urlSession(from);
-  const wanted = options.names !== undefined && options.names.length > 0 ? options.names : picked === undefined ? undefined : [picked];
+  const wanted = namesWanted(options.names, from);
   const as = urlSession(to);
   if (as !== undefined && wanted?.length !== 1) {
     throw new CliError(

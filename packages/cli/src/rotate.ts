@@ -9,7 +9,7 @@ import { isKvKey, rotateEncryption, type EncryptionOptions, type RotateReport } 
 import { CliError, EXIT, explain } from './exit.js';
 import { say, type Io } from './io.js';
 import { progress } from './progress.js';
-import { checkNamesHeld, openExisting, openTarget, shown, urlSession } from './source.js';
+import { checkNamesHeld, namesWanted, openExisting, openTarget, shown } from './source.js';
 
 export interface RotateKeysOptions {
   /** `id=ENV_NAME`, newest first: the first seals, every one opens. */
@@ -79,8 +79,7 @@ export async function rotateKeys(target: string, options: RotateKeysOptions, io:
   }
   // `?session=` picks the one session as it does for the other commands (--name wins); it
   // was ignored, and every session of the store re-sealed.
-  const picked = urlSession(target);
-  const wanted = options.names !== undefined && options.names.length > 0 ? options.names : picked === undefined ? undefined : [picked];
+  const wanted = namesWanted(options.names, target);
   // A misspelt --name would re-seal nothing and report it done.
   checkNamesHeld(wanted ?? [], names, target);
   let bar: ReturnType<typeof progress> | undefined;

@@ -47,6 +47,16 @@ export function urlSession(input: string): string | undefined {
   }
 }
 
+/**
+ * The sessions a command over a store is asked for: the `--name`s given, else the
+ * URL's `?session=` (one), else undefined (every session of the store).
+ */
+export function namesWanted(names: readonly string[] | undefined, input: string): string[] | undefined {
+  if (names !== undefined && names.length > 0) return [...names];
+  const picked = urlSession(input);
+  return picked === undefined ? undefined : [picked];
+}
+
 /** The path openStorage would use for a plain path (Telethon's `.session` rule). */
 export function sqlitePath(input: string): string {
   return extname(input) === '' ? `${input}.session` : input;
