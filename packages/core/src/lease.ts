@@ -118,7 +118,8 @@ function parseOptions(options: unknown): Acquire {
       owner.label = label as string;
     }
   }
-  const ttl = ttlSeconds ?? DEFAULT_LEASE_TTL_SECONDS;
+  // Left out is the default; null is refused as `wait: null` and `owner: null` are (docs/contract.md §8).
+  const ttl = ttlSeconds === undefined ? DEFAULT_LEASE_TTL_SECONDS : ttlSeconds;
   if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl < 1 || ttl > MAX_TTL_SECONDS) {
     throw new InvalidArgumentError(`options.ttlSeconds must be a number from 1 to ${MAX_TTL_SECONDS}, got ${describeValue(ttl)}`);
   }

@@ -307,7 +307,8 @@ export class Sealer {
       keys.set(id, { id, idBytes: Buffer.from(id, 'latin1'), key: createSecretKey(material) });
       material.fill(0);
     });
-    const prefixes = options.secretKvPrefixes ?? [];
+    // Left out is none; null is refused as for every option (docs/contract.md §8), not read as left out.
+    const prefixes = options.secretKvPrefixes === undefined ? [] : options.secretKvPrefixes;
     if (!Array.isArray(prefixes) || prefixes.some((p: unknown) => typeof p !== 'string' || p.length > 255)) {
       throw new InvalidArgumentError(`${where}: encryption.secretKvPrefixes must be an array of kv key prefixes`);
     }

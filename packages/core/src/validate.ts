@@ -188,10 +188,26 @@ export function nearestName(name: string, known: Iterable<string>, ignoreCase = 
  * naming the nearest known one (a misspelt option was ignored: `{ encrypton }` stored
  * auth keys in plaintext, `{ nmae }` opened session "default"). Values are never shown,
  * nor a name that could be key text pasted in the wrong place. `hint` ends the message.
+ *
+ * A known option whose value is `null` is InvalidArgumentError too (docs/contract.md
+ * §8): an option is either left out (`undefined`: its default) or a valid value. Each
+ * adapter's `??` default took `null` for "left out" while its own checks refused it
+ * elsewhere (`{ collectionPrefix: null }` opened the default prefix, `{ tablePrefix:
+ * null }` was refused), so one caller's config meant different things per adapter.
+ * Checked here, where every constructor and factory already passes its options. No
+ * option takes `null` as a value today; one that does must be checked by its owner
+ * before this runs, and documented so.
  */
 export function assertKnownOptions(options: object, known: readonly string[], where: string, hint = `known options: ${known.join(', ')}`): void {
   for (const option of Object.keys(options)) {
-    if (known.includes(option)) continue;
+    if (known.includes(option)) {
+      // The descriptor, not a read: no getter of the caller's runs here (a getter's
+      // answer is left to the option's own check).
+      if (Reflect.getOwnPropertyDescriptor(options, option)?.value === null) {
+        throw new InvalidArgumentError(`${where}: ${option} must not be null: leave it out (or undefined) for its default, or give a value`);
+      }
+      continue;
+    }
     const guess = nearestName(option, known);
     const shown = /^[A-Za-z_$][\w$]{0,31}$/.test(option) && !/^[0-9A-Fa-f]{16,}$/.test(option) ? `"${option}"` : `(${option.length} chars, not shown)`;
     throw new InvalidArgumentError(`${where}: unknown option ${shown}${guess === undefined ? '' : ` (did you mean "${guess}"?)`}; ${hint}`);

@@ -1,0 +1,61 @@
+/**
+ * docs/contract.md §8: an option is left out (`undefined`: its default) or a valid value;
+ * `null` is InvalidArgumentError naming it, before any I/O. assertKnownOptions (which
+ * every constructor and factory calls) checks the top-level options; these are the
+ * option objects inside them that core reads with its own code, where a `??` took null
+ * for "left out": `encryption: { secretKvPrefixes: null }` sealed no kv value, and
+ * `lease.acquire({ ttlSeconds: null })` (also a bridge's `lease: { ttlSeconds: null }`)
+ * took the 30 s default, while `wait: null` and `owner: null` were refused.
+ */
+import { describe, expect, it } from 'vitest';
+import { MemoryStorage, MemoryStore } from '../../memory/src/index.js';
+import { assertKnownOptions, generateEncryptionKey } from '../src/index.js';
+import { Sealer } from '../src/seal.js';
+
+function thrown(make: () => unknown): (Error & { code?: string }) | undefined {
+  try {
+    make();
+  } catch (error) {
+    return error as Error & { code?: string };
+  }
+  return undefined;
+}
+
+describe('null for an option', () => {
+  it('assertKnownOptions refuses null for a known option, naming it, and leaves undefined and values alone', () => {
+    const error = thrown(() => assertKnownOptions({ a: 1, b: null }, ['a', 'b'], 'Thing'));
+    expect(error?.code).toBe('MTSTORE_INVALID_ARGUMENT');
+    expect(error?.message).toBe('Thing: b must not be null: leave it out (or undefined) for its default, or give a value');
+    expect(thrown(() => assertKnownOptions({ a: undefined, b: 0 }, ['a', 'b'], 'Thing'))).toBeUndefined();
+    // A getter is not called (its answer is left to the option's own check).
+    let calls = 0;
+    const withGetter = Object.defineProperty({}, 'a', { enumerable: true, get: () => (calls++, null) });
+    expect(thrown(() => assertKnownOptions(withGetter, ['a'], 'Thing'))).toBeUndefined();
+    expect(calls).toBe(0);
+  });
+
+  it('encryption.secretKvPrefixes: null is refused, not read as "no prefix"', () => {
+    const keys = [{ id: 'k1', key: generateEncryptionKey() }];
+    const error = thrown(() => new Sealer({ keys, secretKvPrefixes: null } as never, 'alice', 'Test'));
+    expect(error?.code).toBe('MTSTORE_INVALID_ARGUMENT');
+    expect(error?.message).toContain('Test: encryption.secretKvPrefixes must be an array');
+    expect(thrown(() => new Sealer({ keys, secretKvPrefixes: undefined }, 'alice', 'Test'))).toBeUndefined();
+  });
+
+  it('lease.acquire({ ttlSeconds: null }) is refused before any write, as wait: null is', async () => {
+    const store = new MemoryStore();
+    const storage = new MemoryStorage({ name: 'lease-null', store });
+    for (const option of ['ttlSeconds', 'wait']) {
+      const error = await storage.lease.acquire({ [option]: null } as never).then(
+        () => undefined,
+        (caught: Error & { code?: string }) => caught,
+      );
+      expect(error?.code, option).toBe('MTSTORE_INVALID_ARGUMENT');
+      expect(error?.message).toContain(`options.${option} must be`);
+    }
+    expect(await storage.lease.holder(), 'nothing taken').toBeNull();
+    await storage.lease.acquire({ ttlSeconds: undefined });
+    expect(storage.lease.held).not.toBeNull();
+    await storage.close();
+  });
+});
