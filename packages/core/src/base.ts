@@ -1087,6 +1087,26 @@ export abstract class BaseStorage extends Closable implements Storage {
       }
       return found(peer, usable);
     };
+    // A lookup refused before any work: closed, or the caller's input invalid (`check`
+    // throws the validation's error), as a rejected promise.
+    const refused = (operation: string, check: () => void): Promise<never> => {
+      try {
+        if (this.closed) throw this.closedError(operation);
+        this.#invalid(operation, check);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    };
+    /** A repository's lookup that threw: its error as a StorageError (mtstore errors pass through). */
+    const failed = (error: unknown, operation: string): Promise<never> => Promise.reject(toStorageError(error, this.where(operation)));
+    /** A repository's answer without a promise, checked (found) and resolved: a stored peer that fails the check rejects. */
+    const settled = (peer: Peer | null, usable: boolean): Promise<Peer | null> => {
+      try {
+        return answer(found(peer, usable));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    };
     // Lookups are written out (no closures per call): they are a client's hottest path.
     // A repository may answer without a promise (see MaybePromise): then nothing is awaited.
     return {
@@ -1136,60 +1156,54 @@ export abstract class BaseStorage extends Closable implements Storage {
       },
       // Nor are the lookups async functions (as kv.get): an answer without a promise
       // costs the one promise returned (none for a miss), and no validation closure
-      // captures an argument (V8 would allocate a context for it on every call).
+      // captures an argument (V8 would allocate a context for it on every call). Each
+      // is small, its refusals and failures in the helpers above: TurboFan's inlining
+      // budget is the bytecode size of what it inlines into the caller, and with the
+      // error paths written out here (269 bytes of bytecode for getById) it ran out
+      // before the repository's lookup and copy were inlined.
       getById: (type, id) => {
-        try {
-          if (this.closed) throw this.closedError('peers.getById');
-          if ((type !== 'user' && type !== 'chat' && type !== 'channel') || typeof id !== 'bigint' || id < INT64_MIN || id > INT64_MAX) {
-            this.#invalid('peers.getById', peerKeyCheck(type, id));
-          }
-          let result: Peer | null | Promise<Peer | null>;
-          try {
-            result = this.peerRepository.getById(type, id);
-          } catch (error) {
-            throw toStorageError(error, this.where('peers.getById'));
-          }
-          return result instanceof Promise ? lookupLater(result, 'peers.getById', false) : answer(found(result, false));
-        } catch (error) {
-          return Promise.reject(error);
+        // An int64 is what wrapping to 64 bits leaves as it is (intake.ts' check): one
+        // asIntN and one compare, where the bound compares called BigIntLessThan and
+        // loaded the bounds from the bundle's module vars (callgrind, a memory lookup by id).
+        if (this.closed || (type !== 'user' && type !== 'chat' && type !== 'channel') || typeof id !== 'bigint' || BigInt.asIntN(64, id) !== id) {
+          return refused('peers.getById', peerKeyCheck(type, id));
         }
+        let result: Peer | null | Promise<Peer | null>;
+        try {
+          result = this.peerRepository.getById(type, id);
+        } catch (error) {
+          return failed(error, 'peers.getById');
+        }
+        return result instanceof Promise ? lookupLater(result, 'peers.getById', false) : settled(result, false);
       },
       getByUsername: (username) => {
+        if (this.closed) return refused('peers.getByUsername', usernameCheck(username));
+        // The check hashes on the way (usernameHash's hash, which folds case): the hash
+        // goes to the repository (memory's username index is keyed by it).
+        const hash = usernameLookupHash(username);
+        if (hash < 0) return refused('peers.getByUsername', usernameCheck(username));
+        const key = lookedUpKey(username as string);
+        let result: Peer | null | Promise<Peer | null>;
         try {
-          if (this.closed) throw this.closedError('peers.getByUsername');
-          // The check hashes on the way (usernameHash's hash, which folds case): the hash
-          // goes to the repository (memory's username index is keyed by it).
-          const hash = usernameLookupHash(username);
-          if (hash < 0) this.#invalid('peers.getByUsername', usernameCheck(username));
-          const key = lookedUpKey(username as string);
-          let result: Peer | null | Promise<Peer | null>;
-          try {
-            result = this.peerRepository.getByUsername(key, hash);
-          } catch (error) {
-            throw toStorageError(error, this.where('peers.getByUsername'));
-          }
-          return result instanceof Promise ? lookupLater(result, 'peers.getByUsername', true) : answer(found(result, true));
+          result = this.peerRepository.getByUsername(key, hash);
         } catch (error) {
-          return Promise.reject(error);
+          return failed(error, 'peers.getByUsername');
         }
+        return result instanceof Promise ? lookupLater(result, 'peers.getByUsername', true) : settled(result, true);
       },
       getByPhone: (phone) => {
+        if (this.closed) return refused('peers.getByPhone', phoneCheck(phone));
+        // phoneHash checks what isPhone does and hashes on the way: the hash goes to the
+        // repository (memory's index hashes phones alike, and need not scan it again).
+        const hash = phoneHash(phone);
+        if (hash < 0) return refused('peers.getByPhone', phoneCheck(phone));
+        let result: Peer | null | Promise<Peer | null>;
         try {
-          if (this.closed) throw this.closedError('peers.getByPhone');
-          // phoneHash checks what isPhone does and hashes on the way: the hash goes to the
-          // repository (memory's index hashes phones alike, and need not scan it again).
-          const hash = phoneHash(phone);
-          if (hash < 0) this.#invalid('peers.getByPhone', phoneCheck(phone));
-          let result: Peer | null | Promise<Peer | null>;
-          try {
-            result = this.peerRepository.getByPhone(phone as string, hash);
-          } catch (error) {
-            throw toStorageError(error, this.where('peers.getByPhone'));
-          }
-          return result instanceof Promise ? lookupLater(result, 'peers.getByPhone', true) : answer(found(result, true));
+          result = this.peerRepository.getByPhone(phone as string, hash);
         } catch (error) {
-          return Promise.reject(error);
+          return failed(error, 'peers.getByPhone');
         }
+        return result instanceof Promise ? lookupLater(result, 'peers.getByPhone', true) : settled(result, true);
       },
       list: (options = {}) => {
         let page: PageOptions | undefined;
