@@ -19,4 +19,19 @@ describe('StorageSession options', () => {
     await session.close();
     await storage.close();
   });
+
+  // docs/contract.md §8: null for an option is InvalidArgumentError naming it. Each was
+  // taken for "left out": `lease: null` kept the lease on, `onError: null` sent write
+  // failures to console.error, `completeObjects: null` dropped the TL bytes.
+  it('refuses null for each of its options, naming it', async () => {
+    const storage = new MemoryStorage({ name: 'options-null' });
+    for (const option of ['onError', 'completeObjects', 'lease']) {
+      expect(() => new StorageSession(storage, { [option]: null } as never), option).toThrow(`StorageSession: ${option} must not be null`);
+    }
+    // Left out (undefined), each is at its default.
+    const session = new StorageSession(storage, { onError: undefined, completeObjects: undefined, lease: undefined });
+    await session.load();
+    await session.close();
+    await storage.close();
+  });
 });

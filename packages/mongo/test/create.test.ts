@@ -108,7 +108,7 @@ describe('create option', () => {
         () => new MongoSessionStorage({ url: MONGODB_URL, create: create as never }),
         () => new MongoSessionEventBus({ url: MONGODB_URL, create: create as never }),
       ]) {
-        expect(make).toThrow(expect.objectContaining({ code: 'MTSTORE_INVALID_ARGUMENT', message: expect.stringContaining('create must be a boolean') }));
+        expect(make).toThrow(expect.objectContaining({ code: 'MTSTORE_INVALID_ARGUMENT', message: expect.stringContaining(create === null ? 'create must not be null' : 'create must be a boolean') }));
       }
     }
     for (const value of ['no', '1', '']) {

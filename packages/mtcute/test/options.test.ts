@@ -17,4 +17,18 @@ describe('mtcuteStorage options', () => {
     await provider.driver.load?.();
     await provider.driver.destroy?.();
   });
+
+  // docs/contract.md §8: null for an option is InvalidArgumentError naming it. Each but
+  // testMode was taken for "left out": `lease: null` kept the lease on, `closeOnDestroy:
+  // null` closed a shared storage, `displayNames: null` stored names.
+  it('refuses null for each of its options, naming it', async () => {
+    const storage = new MemoryStorage({ name: 'options-null' });
+    for (const option of ['closeOnDestroy', 'displayNames', 'lease', 'testMode']) {
+      expect(() => mtcuteStorage(storage, { [option]: null } as never), option).toThrow(`mtcuteStorage: ${option} must not be null`);
+    }
+    // Left out (undefined), each is at its default.
+    const provider = mtcuteStorage(storage, { closeOnDestroy: undefined, displayNames: undefined, lease: undefined, testMode: undefined });
+    await provider.driver.load?.();
+    await provider.driver.destroy?.();
+  });
 });

@@ -140,7 +140,7 @@ describe('create option', () => {
         () => new RedisStorage({ url: 'redis://127.0.0.1:1', create: create as never }),
         () => new RedisSessionStorage({ url: 'redis://127.0.0.1:1', create: create as never }),
       ]) {
-        expect(make).toThrow(expect.objectContaining({ code: 'MTSTORE_INVALID_ARGUMENT', message: expect.stringContaining('create must be a boolean') }));
+        expect(make).toThrow(expect.objectContaining({ code: 'MTSTORE_INVALID_ARGUMENT', message: expect.stringContaining(create === null ? 'create must not be null' : 'create must be a boolean') }));
       }
     }
     for (const value of ['no', '1', '']) {

@@ -193,7 +193,7 @@ describe('create option', () => {
     const pg = { type: 'postgres', url: 'postgres://user:pw@127.0.0.1:1/none' } as const;
     for (const create of ['false', 0, null]) {
       for (const make of [() => new TypeormStorage({ options: pg, create: create as never }), () => new TypeormSessionStorage({ options: pg, create: create as never })]) {
-        expect(make).toThrow(expect.objectContaining({ code: 'MTSTORE_INVALID_ARGUMENT', message: expect.stringContaining('create must be a boolean') }));
+        expect(make).toThrow(expect.objectContaining({ code: 'MTSTORE_INVALID_ARGUMENT', message: expect.stringContaining(create === null ? 'create must not be null' : 'create must be a boolean') }));
       }
     }
   });

@@ -192,3 +192,40 @@ describe('postgres: the server-side limit of a transaction (beginStatement)', ()
     }
   });
 });
+
+// docs/contract.md §8: null for an option is InvalidArgumentError naming it. TypeormStorage
+// took `tablePrefix: null` and `name: null` for "left out" (the default prefix, session
+// "default"), while `migrate: null` and `create: null` were refused.
+describe('null for an option', () => {
+  it.each([
+    ['TypeormStorage', (extra: Record<string, unknown>) => new TypeormStorage({ options: pg, ...extra } as never)],
+    ['TypeormSessionStorage', (extra: Record<string, unknown>) => new TypeormSessionStorage({ options: pg, ...extra } as never)],
+  ] as const)('%s refuses null for each of its options, naming it', async (name, build) => {
+    let listed = '';
+    try {
+      build({ zzzUnknown: 1 });
+    } catch (error) {
+      listed = /known options: (.*)$/.exec((error as Error).message)?.[1] ?? '';
+    }
+    const options = listed.split(', ');
+    expect(options).toContain('tablePrefix');
+    const accepted: string[] = [];
+    const refused: [string, Error & { code?: string }][] = [];
+    for (const option of options) {
+      let made: { close(): Promise<void> } | undefined;
+      try {
+        made = build({ [option]: null });
+      } catch (error) {
+        refused.push([option, error as Error & { code?: string }]);
+        continue;
+      }
+      accepted.push(option);
+      await made.close();
+    }
+    expect(accepted, `${name} took null for`).toEqual([]);
+    for (const [option, error] of refused) {
+      expect(error.code, option).toBe('MTSTORE_INVALID_ARGUMENT');
+      expect(error.message).toContain(`${name}: ${option} must not be null`);
+    }
+  });
+});
