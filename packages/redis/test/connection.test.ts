@@ -79,7 +79,8 @@ describe('options', () => {
           error = e as Error & { code?: string };
         }
         expect(error?.code, JSON.stringify(options)).toBe('MTSTORE_INVALID_ARGUMENT');
-        expect(error?.message).toMatch(/must be an object, got (a string|an array|null|a number)$/);
+        // null is refused as for every option (docs/contract.md §8), by core's check.
+        expect(error?.message).toMatch(/must be an object, got (a string|an array|a number)$|: cluster must not be null: /);
         expect(error?.message).not.toContain('hunter2');
       }
     }
