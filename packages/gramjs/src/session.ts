@@ -1,7 +1,7 @@
 import { Api, helpers, sessions, utils } from 'telegram';
 import { AuthKey } from 'telegram/crypto/AuthKey.js';
 import type { EntityLike } from 'telegram/define.js';
-import { assertKnownOptions, AUTH_KEY_LENGTH, InvalidArgumentError, isStorageError, optionNames, wellKnownDcAddress, type DataCenter, type LeaseAcquireOptions, type Peer, type SelfUser, type Storage } from '@mtstore/core';
+import { assertKnownOptions, AUTH_KEY_LENGTH, describeValue, InvalidArgumentError, isStorageError, optionNames, wellKnownDcAddress, type DataCenter, type LeaseAcquireOptions, type Peer, type SelfUser, type Storage } from '@mtstore/core';
 import { addressEntry, assertAddress, serverAddressOf, withoutKeys } from './address.js';
 import { ApiUser, entitiesOf, inputPeerOf, otherEntityToPeer, toBigint, userToPeer } from './entities.js';
 import { keyOfMarked, markedKey, PeerIndex, type MarkedKey } from './peers.js';
@@ -140,12 +140,20 @@ export class StorageSession extends sessions.Session {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('StorageSession: options must be an object');
     assertKnownOptions(options, OPTIONS, 'StorageSession');
     this.storage = storage;
+    // Each checked before it is used: an onError that is not a function threw at the first
+    // failed write (the error it reported lost), completeObjects: 'no' kept the TL bytes.
+    if (options.onError !== undefined && typeof options.onError !== 'function') {
+      throw new InvalidArgumentError(`StorageSession: options.onError must be a function, got ${describeValue(options.onError)}`);
+    }
+    if (options.completeObjects !== undefined && typeof options.completeObjects !== 'boolean') {
+      throw new InvalidArgumentError(`StorageSession: options.completeObjects must be a boolean, got ${describeValue(options.completeObjects)}`);
+    }
     const onError = options.onError ?? ((error: unknown, operation: string) => console.error(`@mtstore/gramjs: ${operation} failed:`, error));
     this.writes = new WriteQueue(onError);
     this.completeObjects = options.completeObjects ?? false;
     const lease = options.lease ?? true;
     if (typeof lease !== 'boolean' && (typeof lease !== 'object' || lease === null)) {
-      throw new TypeError('StorageSession: options.lease must be a boolean or lease options');
+      throw new InvalidArgumentError(`StorageSession: options.lease must be a boolean or lease options, got ${describeValue(lease)}`);
     }
     this.lease = lease === false ? undefined : lease === true ? {} : { ...lease };
   }

@@ -34,4 +34,17 @@ describe('StorageSession options', () => {
     await session.close();
     await storage.close();
   });
+
+  // Each option's type was not checked: onError: 'log' threw a TypeError at the first
+  // failed write (losing the error it was to report), completeObjects: 'yes' was taken as
+  // true, lease: 1 was a TypeError, not the InvalidArgumentError bad input is.
+  it('refuses an option value of the wrong type with InvalidArgumentError naming it', async () => {
+    const storage = new MemoryStorage({ name: 'options-types' });
+    for (const [option, value] of [['onError', 'log'], ['completeObjects', 'yes'], ['completeObjects', 1], ['lease', 1]] as const) {
+      expect(() => new StorageSession(storage, { [option]: value } as never), `${option}: ${value}`).toThrow(
+        expect.objectContaining({ code: 'MTSTORE_INVALID_ARGUMENT', message: expect.stringContaining(`StorageSession: options.${option} must be`) }),
+      );
+    }
+    await storage.close();
+  });
 });

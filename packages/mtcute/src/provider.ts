@@ -10,7 +10,7 @@
  * stays pending for the next save; one mtstore can never store is dropped and logged
  * (ReportDropped) instead, so it never blocks the writes after it.
  */
-import { assertKnownOptions, InvalidArgumentError, optionNames, StorageClosedError, type LeaseAcquireOptions, type Storage } from '@mtstore/core';
+import { assertKnownOptions, describeValue, InvalidArgumentError, optionNames, StorageClosedError, type LeaseAcquireOptions, type Storage } from '@mtstore/core';
 import type { ICorePlatform, IStorageDriver, ITelegramStorageProvider } from '@mtcute/core';
 import type { Logger } from '@mtcute/core/utils.js';
 import { MtstoreAuthKeys } from './auth-keys.js';
@@ -194,6 +194,12 @@ export class MtcuteStorage implements ITelegramStorageProvider {
     const lease = options.lease ?? true;
     if (typeof lease !== 'boolean' && (typeof lease !== 'object' || lease === null)) {
       throw new InvalidArgumentError('mtcuteStorage: options.lease must be a boolean or lease options');
+    }
+    // closeOnDestroy: 'no' (truthy) closed a storage the application shares; displayNames: 0 stored none.
+    for (const option of ['closeOnDestroy', 'displayNames'] as const) {
+      if (options[option] !== undefined && typeof options[option] !== 'boolean') {
+        throw new InvalidArgumentError(`mtcuteStorage: options.${option} must be a boolean, got ${describeValue(options[option])}`);
+      }
     }
     if (options.testMode !== undefined && typeof options.testMode !== 'boolean') {
       throw new InvalidArgumentError('mtcuteStorage: options.testMode must be a boolean (the client\'s own testMode)');

@@ -31,4 +31,16 @@ describe('mtcuteStorage options', () => {
     await provider.driver.load?.();
     await provider.driver.destroy?.();
   });
+
+  // closeOnDestroy: 'no' (truthy) closed a storage the application shares when the client
+  // was destroyed; displayNames: 0 stored no names. Neither type was checked.
+  it('refuses closeOnDestroy and displayNames that are not booleans, naming them', async () => {
+    const storage = new MemoryStorage({ name: 'options-types' });
+    for (const [option, value] of [['closeOnDestroy', 'no'], ['closeOnDestroy', 0], ['displayNames', 0], ['displayNames', 'false']] as const) {
+      expect(() => mtcuteStorage(storage, { [option]: value } as never), `${option}: ${value}`).toThrow(
+        expect.objectContaining({ code: 'MTSTORE_INVALID_ARGUMENT', message: expect.stringContaining(`mtcuteStorage: options.${option} must be a boolean`) }),
+      );
+    }
+    await storage.close();
+  });
 });
