@@ -11,10 +11,11 @@ const MIN_SLOTS = 16;
  * About 18 bytes a peer against ~37 a Map entry.
  *
  * A slot's bits above those of a place hold its key's hash bits above those of the
- * slot's index (`tagOf`): a probe passes a slot of another key without reading
- * `records` and the record (two dependent loads, with 100,000 peers two likely cache
- * misses). A place is below the slot count (at most 3/4 of it), so it fits the index's
- * bits; the tag is what is left, fewer bits as the table grows (none at 2^31 slots).
+ * slot's index (its tag; the sign bit left out, so that probe() can return one): a probe
+ * passes a slot of another key without reading `records` and the record (two dependent
+ * loads, with 100,000 peers two likely cache misses). A place is below the slot count
+ * (at most 3/4 of it), so it fits the index's bits; the tag is what is left, fewer bits
+ * as the table grows.
  */
 export class IdIndex {
   /** Records in insertion order. */
@@ -31,7 +32,7 @@ export class IdIndex {
     const slots = this.slots;
     const mask = slots.length - 1;
     const hash = idHash(key);
-    const tag = hash & ~mask;
+    const tag = hash & ~mask & 0x7fff_ffff;
     for (let i = hash & mask; ; i = (i + 1) & mask) {
       const at = slots[i] as number;
       if (at === 0) return -1;
@@ -40,18 +41,18 @@ export class IdIndex {
   }
 
   /**
-   * The place in `records` of the record of `key`, or, when there is none, `~slot` (a
-   * negative number) of the empty slot where the probe stopped, for addAt: a new peer
-   * is probed for once, not again to be added.
+   * The place in `records` of the record of `key`, or, when there is none, `~(tag | slot)`
+   * (a negative number) of the empty slot where the probe stopped and the key's tag, for
+   * addAt: a new peer is probed for and hashed once, not again to be added.
    */
   probe(key: number | bigint): number {
     const slots = this.slots;
     const mask = slots.length - 1;
     const hash = idHash(key);
-    const tag = hash & ~mask;
+    const tag = hash & ~mask & 0x7fff_ffff;
     for (let i = hash & mask; ; i = (i + 1) & mask) {
       const at = slots[i] as number;
-      if (at === 0) return ~i;
+      if (at === 0) return ~(tag | i);
       if ((at & ~mask) === tag && (this.records[(at & mask) - 1] as StoredPeer).key === key) return (at & mask) - 1;
     }
   }
@@ -69,8 +70,8 @@ export class IdIndex {
       this.#place(this.slots, record.key, records.length);
     } else {
       records.push(record);
-      const slots = this.slots;
-      slots[~probed] = (idHash(record.key) & ~(slots.length - 1)) | records.length;
+      const mask = this.slots.length - 1;
+      this.slots[~probed & mask] = (~probed & ~mask) | records.length;
     }
     return records.length - 1;
   }
@@ -95,7 +96,7 @@ export class IdIndex {
     const hash = idHash(key);
     let i = hash & mask;
     while (slots[i] !== 0) i = (i + 1) & mask;
-    slots[i] = (hash & ~mask) | at;
+    slots[i] = (hash & ~mask & 0x7fff_ffff) | at;
   }
 
   #grow(): void {
@@ -109,7 +110,7 @@ export class IdIndex {
       const hash = idHash((records[k] as StoredPeer).key);
       let i = hash & mask;
       while (slots[i] !== 0) i = (i + 1) & mask;
-      slots[i] = (hash & ~mask) | (k + 1);
+      slots[i] = (hash & ~mask & 0x7fff_ffff) | (k + 1);
     }
     this.slots = slots;
   }
