@@ -6,7 +6,7 @@
 import { BaseStorage, type ResealReport } from './base.js';
 import { InvalidArgumentError, toStorageError } from './errors.js';
 import type { Storage } from './model.js';
-import { describeValue } from './validate.js';
+import { assertKnownOptions, describeValue, optionNames } from './validate.js';
 
 export interface RotateEncryptionOptions {
   /**
@@ -27,6 +27,9 @@ export interface RotateEncryptionOptions {
   /** Called after each batch. */
   onProgress?(progress: RotateProgress): void;
 }
+
+/** Every option of rotateEncryption: any other name is refused (a misspelt `batchsize` was ignored). */
+const ROTATE_OPTIONS = optionNames<RotateEncryptionOptions>()(['open', 'names', 'after', 'batchSize', 'onProgress']);
 
 export interface RotateProgress {
   /** Sessions done so far in this run, and in total for this run. */
@@ -70,6 +73,12 @@ export async function rotateEncryption(options: RotateEncryptionOptions): Promis
   const where = 'rotateEncryption';
   if (typeof options !== 'object' || options === null || typeof options.open !== 'function') {
     throw new InvalidArgumentError(`${where}: options must be an object with open(name), got ${describeValue(options)}`);
+  }
+  // Also refuses null for any option (docs/contract.md §8): `batchSize: null` ran batches of 8.
+  assertKnownOptions(options, ROTATE_OPTIONS, where);
+  // Checked before the first session is opened: one that is not a function threw after the first batch was re-sealed.
+  if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
+    throw new InvalidArgumentError(`${where}: onProgress must be a function, got ${describeValue(options.onProgress)}`);
   }
   const batchSize = options.batchSize ?? 8;
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 256) throw new InvalidArgumentError(`${where}: batchSize must be an integer from 1 to 256, got ${describeValue(batchSize)}`);

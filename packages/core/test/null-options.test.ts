@@ -9,7 +9,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { MemoryStorage, MemoryStore } from '../../memory/src/index.js';
-import { assertKnownOptions, generateEncryptionKey } from '../src/index.js';
+import { assertKnownOptions, generateEncryptionKey, rotateEncryption } from '../src/index.js';
 import { Sealer } from '../src/seal.js';
 
 function thrown(make: () => unknown): (Error & { code?: string }) | undefined {
@@ -57,5 +57,27 @@ describe('null for an option', () => {
     await storage.lease.acquire({ ttlSeconds: undefined });
     expect(storage.lease.held).not.toBeNull();
     await storage.close();
+  });
+
+  it('rotateEncryption refuses null, an option it does not have and an onProgress that is not a function, before opening any session', async () => {
+    const opened: string[] = [];
+    const open = (name: string) => {
+      opened.push(name);
+      return new MemoryStorage({ name, store: new MemoryStore() });
+    };
+    // batchSize: null ran batches of 8; batchsize was ignored; onProgress: 'log' threw after the first batch was re-sealed.
+    for (const [options, message] of [
+      [{ open, names: ['a'], batchSize: null }, 'rotateEncryption: batchSize must not be null'],
+      [{ open, names: ['a'], batchsize: 2 }, 'rotateEncryption: unknown option "batchsize" (did you mean "batchSize"?)'],
+      [{ open, names: ['a'], onProgress: 'log' }, 'rotateEncryption: onProgress must be a function, got string "log"'],
+    ] as const) {
+      const error = await rotateEncryption(options as never).then(
+        () => undefined,
+        (caught: Error & { code?: string }) => caught,
+      );
+      expect(error?.code, message).toBe('MTSTORE_INVALID_ARGUMENT');
+      expect(error?.message).toContain(message);
+    }
+    expect(opened, 'no session opened').toEqual([]);
   });
 });
