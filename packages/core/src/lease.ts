@@ -27,7 +27,7 @@ import { performance } from 'node:perf_hooks';
 import { CorruptDataError, InvalidArgumentError, LeaseHeldError, LeaseLostError, StorageClosedError, StorageUnavailableError, toStorageError } from './errors.js';
 import type { LeaseAcquireOptions, LeaseHolder, LeaseOwner, SessionLease } from './model.js';
 import type { LeaseRepository, StoredLease } from './repositories.js';
-import { describeValue } from './validate.js';
+import { assertKnownOptions, describeValue, optionNames } from './validate.js';
 
 export const DEFAULT_LEASE_TTL_SECONDS = 30;
 const MAX_TTL_SECONDS = 86_400;
@@ -94,9 +94,14 @@ function printable(value: unknown, max: number): value is string {
   return typeof value === 'string' && value.length >= 1 && value.length <= max && !/[\u0000-\u001f\u007f]/.test(value);
 }
 
+/** Every option of lease.acquire (and of a bridge's `lease`): any other name is refused (a misspelt `ttlSecond` took 30 s). */
+const ACQUIRE_OPTIONS = optionNames<LeaseAcquireOptions>()(['owner', 'ttlSeconds', 'wait', 'force', 'heartbeat', 'onLost']);
+
 function parseOptions(options: unknown): Acquire {
   if (options === undefined) options = {};
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`options must be an object, got ${describeValue(options)}`);
+  // Names, and null for any option (docs/contract.md §8), before anything is read.
+  assertKnownOptions(options, ACQUIRE_OPTIONS, 'options');
   // Each option read once: what is checked is what is used.
   const { owner: givenOwner, ttlSeconds, wait, force, heartbeat, onLost } = options as Record<string, unknown>;
   const owner = defaultOwner();

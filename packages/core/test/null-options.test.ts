@@ -42,16 +42,21 @@ describe('null for an option', () => {
     expect(thrown(() => new Sealer({ keys, secretKvPrefixes: undefined }, 'alice', 'Test'))).toBeUndefined();
   });
 
-  it('lease.acquire({ ttlSeconds: null }) is refused before any write, as wait: null is', async () => {
+  it('lease.acquire refuses null for each option and an option it does not have, before any write', async () => {
     const store = new MemoryStore();
     const storage = new MemoryStorage({ name: 'lease-null', store });
-    for (const option of ['ttlSeconds', 'wait']) {
-      const error = await storage.lease.acquire({ [option]: null } as never).then(
+    // ttlSeconds: null and a misspelt ttlSecond took the 30 s default.
+    const cases: [Record<string, unknown>, string][] = [
+      [{ ttlSecond: 5 }, 'options: unknown option "ttlSecond" (did you mean "ttlSeconds"?)'],
+      ...['ttlSeconds', 'owner', 'wait', 'force', 'heartbeat', 'onLost'].map((option): [Record<string, unknown>, string] => [{ [option]: null }, `options: ${option} must not be null`]),
+    ];
+    for (const [options, message] of cases) {
+      const error = await storage.lease.acquire(options as never).then(
         () => undefined,
         (caught: Error & { code?: string }) => caught,
       );
-      expect(error?.code, option).toBe('MTSTORE_INVALID_ARGUMENT');
-      expect(error?.message).toContain(`options.${option} must be`);
+      expect(error?.code, message).toBe('MTSTORE_INVALID_ARGUMENT');
+      expect(error?.message).toBe(`MemoryStorage.lease.acquire("lease-null"): ${message}${message.startsWith('options: unknown') ? '; known options: owner, ttlSeconds, wait, force, heartbeat, onLost' : ': leave it out (or undefined) for its default, or give a value'}`);
     }
     expect(await storage.lease.holder(), 'nothing taken').toBeNull();
     await storage.lease.acquire({ ttlSeconds: undefined });
