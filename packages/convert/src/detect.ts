@@ -8,7 +8,7 @@ import { existsSync, readFileSync, statSync, type Stats } from 'node:fs';
 import { extname } from 'node:path';
 import { parseIpv6 } from './bytes.js';
 import { attempt, type Attempt } from './common.js';
-import { assertText, ConvertError, isConvertError, shownPath } from './errors.js';
+import { assertText, checkOptions, ConvertError, isConvertError, shownPath } from './errors.js';
 import { parseGramjsString } from './gramjs.js';
 import { gramjsStoreNames, readGramjsStore } from './gramjs-store.js';
 import { parseMtcuteString } from './mtcute.js';
@@ -28,11 +28,23 @@ const STRING_READERS: Record<StringSessionFormat, (text: string) => ConvertedSes
   mtcute: parseMtcuteString,
 };
 
-function checkFormat(format: unknown): asserts format is SessionFormat | undefined {
+/**
+ * The options of a parse or open call, before anything is read: an object (or left out)
+ * of known names (a misspelt `{ fromat }` read as no format), none null (contract §8's
+ * rule: `{ bot: null }` read as false), `bot` a boolean and `name` a string (`bot: 'no'`
+ * marked the account a bot), `format` a known format.
+ */
+function checkParseOptions(options: ParseOptions): void {
+  checkOptions(options, PARSE_OPTIONS, 'ParseOptions');
+  if (options.bot !== undefined && typeof options.bot !== 'boolean') throw new ConvertError('MTSTORE_CONVERT_INVALID', `ParseOptions: bot must be a boolean, got ${typeof options.bot}.`);
+  if (options.name !== undefined && typeof options.name !== 'string') throw new ConvertError('MTSTORE_CONVERT_INVALID', `ParseOptions: name must be a string, got ${typeof options.name}.`);
+  const format: unknown = options.format;
   if (format !== undefined && !(STRING_FORMATS as readonly unknown[]).includes(format) && !(FILE_FORMATS as readonly unknown[]).includes(format)) {
     throw new ConvertError('MTSTORE_CONVERT_UNKNOWN_FORMAT', `Unknown format option: use one of ${[...STRING_FORMATS, ...FILE_FORMATS].join(', ')}.`);
   }
 }
+
+const PARSE_OPTIONS = ['format', 'bot', 'name'] as const satisfies readonly (keyof ParseOptions)[];
 
 /** Every string format the text decodes as (none, one, or several when ambiguous). */
 export function detectStringFormats(text: string): StringSessionFormat[] {
@@ -43,7 +55,7 @@ export function detectStringFormats(text: string): StringSessionFormat[] {
 
 /** Parses a session string of any supported format. */
 export function parseSessionString(text: string, options: ParseOptions = {}): ConvertedSession {
-  checkFormat(options.format);
+  checkParseOptions(options);
   assertText(text, 'string');
   const trimmed = text.trim();
   if (options.format !== undefined) {
@@ -146,7 +158,7 @@ export async function openSessionFile(source: string | Uint8Array, options: Pars
 }
 
 async function openFile(source: string | Uint8Array, options: ParseOptions, where: string): Promise<SessionStream> {
-  checkFormat(options.format);
+  checkParseOptions(options);
   if (typeof source !== 'string' && !(source instanceof Uint8Array)) {
     throw new ConvertError('MTSTORE_CONVERT_UNKNOWN_FORMAT', 'Expected a path or the bytes of a session file.');
   }
@@ -233,7 +245,7 @@ export async function parseSession(input: string | Uint8Array, options: ParseOpt
  * read whole first.
  */
 export async function openSession(input: string | Uint8Array, options: ParseOptions = {}): Promise<SessionStream> {
-  checkFormat(options.format);
+  checkParseOptions(options);
   if (input instanceof Uint8Array) {
     if (isSqliteBytes(input)) return openSessionFile(input, options);
     return streamConverted(parseSessionString(Buffer.from(input).toString('utf8'), options));

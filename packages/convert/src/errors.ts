@@ -3,7 +3,7 @@
  * are one sentence naming the format and the field; they never contain key bytes or
  * the session string itself (a session string *is* a login).
  */
-import { maySessionString } from '@mtstore/core';
+import { assertKnownOptions, maySessionString } from '@mtstore/core';
 
 export type ConvertErrorCode =
   /** The input matches no known format (or not the one asked for). */
@@ -60,3 +60,20 @@ export function shownPath(path: string): string {
 export function assertText(text: unknown, format: string): asserts text is string {
   if (typeof text !== 'string') throw new ConvertError('MTSTORE_CONVERT_UNKNOWN_FORMAT', `A ${format} session is a string, got ${text === null ? 'null' : typeof text}.`);
 }
+
+/**
+ * A convert function's options: left out, or an object of known names none of which is
+ * null (core's rule, contract §8), else MTSTORE_CONVERT_INVALID naming the option (and
+ * the nearest known name): every failure of this package is a ConvertError. What each
+ * option holds is checked by its reader.
+ */
+export function checkOptions(options: unknown, known: readonly string[], where: string): void {
+  if (options === undefined) return;
+  if (typeof options !== 'object' || options === null) throw new ConvertError('MTSTORE_CONVERT_INVALID', `${where}: options must be an object, got ${options === null ? 'null' : typeof options}.`);
+  try {
+    assertKnownOptions(options, known, where);
+  } catch (error) {
+    throw new ConvertError('MTSTORE_CONVERT_INVALID', (error as Error).message, { cause: error });
+  }
+}
+

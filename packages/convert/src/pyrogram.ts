@@ -11,7 +11,7 @@
 import type { Session } from '@mtstore/core';
 import { decodeBase64, encodeBase64, keyFrom } from './bytes.js';
 import { finish, homeWithKey } from './common.js';
-import { assertText, ConvertError, invalid, unsupported } from './errors.js';
+import { assertText, checkOptions, ConvertError, invalid, unsupported } from './errors.js';
 import type { ConvertedSession } from './types.js';
 
 const FORMAT = 'Pyrogram string';
@@ -74,7 +74,11 @@ export interface PyrogramWriteOptions {
   apiId?: number;
 }
 
+/** The names of PyrogramWriteOptions (toSessionString's options too). */
+export const WRITE_OPTIONS = ['layout', 'apiId'] as const satisfies readonly (keyof PyrogramWriteOptions)[];
+
 export function toPyrogramString(session: Session, options: PyrogramWriteOptions = {}): string {
+  checkOptions(options, WRITE_OPTIONS, 'PyrogramWriteOptions');
   const shape = LAYOUTS[options.layout ?? 'current'];
   if (shape === undefined) throw unsupported(FORMAT, `unknown layout ${String(options.layout)}`);
   const dc = homeWithKey(session, FORMAT);
