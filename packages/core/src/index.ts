@@ -116,7 +116,7 @@ export {
 export type { AuthKeyRepository, KeyValueRepository, PeerRepository, RefMessageRepository } from './repositories.js';
 export type { LeaseRepository, PeerListPage, RefMessageListPage, StoredLease } from './repositories.js';
 export { parsePeerCursor, parseRefCursor, peerCursor, refCursor, type PeerPosition } from './cursor.js';
-export { DEFAULT_LEASE_TTL_SECONDS, describeHolder } from './lease.js';
+export { assertLeaseAcquireOptions, DEFAULT_LEASE_TTL_SECONDS, describeHolder } from './lease.js';
 export { AuthKeyBytes, authKeyBytes, checkStoredPeer, checkStoredSession, int64FromStorage } from './stored.js';
 export type { StoredLabel } from './stored.js';
 export { mergePeer, normalizePeerBatch, peerIdFromKey, peerIdKey, peerIdKeyOf, peerKey, usernameKey } from './peers.js';

@@ -147,6 +147,28 @@ function parseOptions(options: unknown): Acquire {
   };
 }
 
+/** parseOptions, its refusals InvalidArgumentError prefixed with `where`. */
+function parseAcquire(options: unknown, where: string): Acquire {
+  try {
+    return parseOptions(options);
+  } catch (error) {
+    // A getter or Proxy trap of the options that throws is bad input too (docs/contract.md §8).
+    throw error instanceof InvalidArgumentError
+      ? new InvalidArgumentError(`${where}: ${error.message}`)
+      : new InvalidArgumentError(`${where}: an argument could not be read (a getter or Proxy trap of it threw)`, { cause: error });
+  }
+}
+
+/**
+ * Checks `lease.acquire` options as acquire does, without acquiring: for an API that
+ * takes them now and acquires later (a bridge's `lease` option, used when the client
+ * loads the session), so bad input is refused where it is given, before any I/O
+ * (docs/contract.md §8), not at the client's start. `where` prefixes the message.
+ */
+export function assertLeaseAcquireOptions(options: unknown, where: string): void {
+  parseAcquire(options, where);
+}
+
 /** `pid 123 on host "box" (label "bot")`: who holds it, for a person. */
 export function describeHolder(holder: LeaseHolder): string {
   const label = holder.owner.label === undefined ? '' : ` (${JSON.stringify(holder.owner.label)})`;
@@ -340,15 +362,7 @@ export class StorageLease implements SessionLease {
 
   async acquire(options?: LeaseAcquireOptions): Promise<LeaseHolder> {
     const operation = 'lease.acquire';
-    let parsed: Acquire;
-    try {
-      parsed = parseOptions(options);
-    } catch (error) {
-      // A getter or Proxy trap of the options that throws is bad input too (docs/contract.md §8).
-      throw error instanceof InvalidArgumentError
-        ? new InvalidArgumentError(`${this.#host.where(operation)}: ${error.message}`)
-        : new InvalidArgumentError(`${this.#host.where(operation)}: an argument could not be read (a getter or Proxy trap of it threw)`, { cause: error });
-    }
+    const parsed = parseAcquire(options, this.#host.where(operation));
     let repository = this.#repository(operation);
     const previous = this.#held;
     if (previous !== null && previous.lost === undefined && performance.now() >= previous.safeUntil) this.#lapse(previous, operation);

@@ -1,7 +1,7 @@
 import { Api, helpers, sessions, utils } from 'telegram';
 import { AuthKey } from 'telegram/crypto/AuthKey.js';
 import type { EntityLike } from 'telegram/define.js';
-import { assertKnownOptions, AUTH_KEY_LENGTH, describeValue, InvalidArgumentError, isStorageError, optionNames, wellKnownDcAddress, type DataCenter, type LeaseAcquireOptions, type Peer, type SelfUser, type Storage } from '@mtstore/core';
+import { assertKnownOptions, assertLeaseAcquireOptions, AUTH_KEY_LENGTH, describeValue, InvalidArgumentError, isStorageError, optionNames, wellKnownDcAddress, type DataCenter, type LeaseAcquireOptions, type Peer, type SelfUser, type Storage } from '@mtstore/core';
 import { addressEntry, assertAddress, serverAddressOf, withoutKeys } from './address.js';
 import { ApiUser, entitiesOf, inputPeerOf, otherEntityToPeer, toBigint, userToPeer } from './entities.js';
 import { keyOfMarked, markedKey, PeerIndex, type MarkedKey } from './peers.js';
@@ -155,6 +155,8 @@ export class StorageSession extends sessions.Session {
     if (typeof lease !== 'boolean' && (typeof lease !== 'object' || lease === null)) {
       throw new InvalidArgumentError(`StorageSession: options.lease must be a boolean or lease options, got ${describeValue(lease)}`);
     }
+    // Checked here, where it is given: acquired only in load().
+    if (typeof lease === 'object') assertLeaseAcquireOptions(lease, 'StorageSession: options.lease');
     this.lease = lease === false ? undefined : lease === true ? {} : { ...lease };
   }
 

@@ -43,4 +43,22 @@ describe('mtcuteStorage options', () => {
     }
     await storage.close();
   });
+
+  // The lease object is acquired only when the client loads the session: it was checked
+  // only then (a misspelt { ttlSecond: 5 } passed construction and failed the client's
+  // start). Checked where it is given now, as lease.acquire checks it.
+  it('refuses lease options acquire would refuse, at construction, naming them', () => {
+    const storage = new MemoryStorage({ name: 'options-lease' });
+    for (const [lease, message] of [
+      [{ ttlSecond: 5 }, 'unknown option "ttlSecond" (did you mean "ttlSeconds"?)'],
+      [{ ttlSeconds: 0 }, 'options.ttlSeconds must be a number from 1 to 86400'],
+      [{ ttlSeconds: null }, 'ttlSeconds must not be null'],
+      [{ owner: { label: '' } }, 'options.owner.label must be 1-128 printable characters'],
+      [{ onLost: 'log' }, 'options.onLost must be a function'],
+    ] as const) {
+      expect(() => mtcuteStorage(storage, { lease: lease } as never), JSON.stringify(lease)).toThrow(expect.objectContaining({ code: 'MTSTORE_INVALID_ARGUMENT', message: expect.stringContaining(`mtcuteStorage: options.lease: `) }));
+      expect(() => mtcuteStorage(storage, { lease: lease } as never), JSON.stringify(lease)).toThrow(message);
+    }
+    expect(() => mtcuteStorage(storage, { lease: { ttlSeconds: 5, owner: { label: 'bot' }, wait: 100 } } as never)).not.toThrow();
+  });
 });
