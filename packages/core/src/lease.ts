@@ -97,6 +97,9 @@ function printable(value: unknown, max: number): value is string {
 /** Every option of lease.acquire (and of a bridge's `lease`): any other name is refused (a misspelt `ttlSecond` took 30 s). */
 const ACQUIRE_OPTIONS = optionNames<LeaseAcquireOptions>()(['owner', 'ttlSeconds', 'wait', 'force', 'heartbeat', 'onLost']);
 
+/** The fields of a lease owner a caller may give. */
+const OWNER_FIELDS = optionNames<LeaseOwner>()(['host', 'pid', 'label']);
+
 function parseOptions(options: unknown): Acquire {
   if (options === undefined) options = {};
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`options must be an object, got ${describeValue(options)}`);
@@ -107,6 +110,8 @@ function parseOptions(options: unknown): Acquire {
   const owner = defaultOwner();
   if (givenOwner !== undefined) {
     if (typeof givenOwner !== 'object' || givenOwner === null) throw new InvalidArgumentError(`options.owner must be an object, got ${describeValue(givenOwner)}`);
+    // A misspelt { lable } left the holder unlabelled, which is what an operator reads.
+    assertKnownOptions(givenOwner, OWNER_FIELDS, 'options.owner');
     const { host, pid, label } = givenOwner as Record<string, unknown>;
     if (host !== undefined) {
       if (!printable(host, 253)) throw new InvalidArgumentError(`options.owner.host must be 1-253 printable characters, got ${describeValue(host)}`);

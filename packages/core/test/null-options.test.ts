@@ -58,8 +58,15 @@ describe('null for an option', () => {
       expect(error?.code, message).toBe('MTSTORE_INVALID_ARGUMENT');
       expect(error?.message).toBe(`MemoryStorage.lease.acquire("lease-null"): ${message}${message.startsWith('options: unknown') ? '; known options: owner, ttlSeconds, wait, force, heartbeat, onLost' : ': leave it out (or undefined) for its default, or give a value'}`);
     }
+    // The owner's fields too: a misspelt { lable } left the holder unlabelled.
+    for (const [owner, message] of [
+      [{ lable: 'bot' }, 'options.owner: unknown option "lable" (did you mean "label"?); known options: host, pid, label'],
+      [{ label: null }, 'options.owner: label must not be null: leave it out (or undefined) for its default, or give a value'],
+    ] as const) {
+      await expect(storage.lease.acquire({ owner } as never)).rejects.toMatchObject({ code: 'MTSTORE_INVALID_ARGUMENT', message: `MemoryStorage.lease.acquire("lease-null"): ${message}` });
+    }
     expect(await storage.lease.holder(), 'nothing taken').toBeNull();
-    await storage.lease.acquire({ ttlSeconds: undefined });
+    await storage.lease.acquire({ ttlSeconds: undefined, owner: { label: 'bot' } });
     expect(storage.lease.held).not.toBeNull();
     await storage.close();
   });
