@@ -53,16 +53,10 @@ describe('StorageSession options', () => {
   // start). Checked where it is given now, as lease.acquire checks it.
   it('refuses lease options acquire would refuse, at construction, naming them', () => {
     const storage = new MemoryStorage({ name: 'options-lease' });
-    for (const [lease, message] of [
-      [{ ttlSecond: 5 }, 'unknown option "ttlSecond" (did you mean "ttlSeconds"?)'],
-      [{ ttlSeconds: 0 }, 'options.ttlSeconds must be a number from 1 to 86400'],
-      [{ ttlSeconds: null }, 'ttlSeconds must not be null'],
-      [{ owner: { label: '' } }, 'options.owner.label must be 1-128 printable characters'],
-      [{ onLost: 'log' }, 'options.onLost must be a function'],
-    ] as const) {
-      expect(() => new StorageSession(storage, { lease: lease } as never), JSON.stringify(lease)).toThrow(expect.objectContaining({ code: 'MTSTORE_INVALID_ARGUMENT', message: expect.stringContaining(`StorageSession: options.lease: `) }));
-      expect(() => new StorageSession(storage, { lease: lease } as never), JSON.stringify(lease)).toThrow(message);
-    }
+    // Each refusal is core's (assertLeaseAcquireOptions; core's null-options test goes through them): here, that it runs now.
+    expect(() => new StorageSession(storage, { lease: { ttlSecond: 5 } } as never)).toThrow(
+      expect.objectContaining({ code: 'MTSTORE_INVALID_ARGUMENT', message: expect.stringContaining('StorageSession: options.lease: options: unknown option "ttlSecond" (did you mean "ttlSeconds"?)') }),
+    );
     expect(() => new StorageSession(storage, { lease: { ttlSeconds: 5, owner: { label: 'bot' }, wait: 100 } } as never)).not.toThrow();
   });
 });
