@@ -7,19 +7,11 @@
  * `lease.acquire({ ttlSeconds: null })` (also a bridge's `lease: { ttlSeconds: null }`)
  * took the 30 s default, while `wait: null` and `owner: null` were refused.
  */
+import { thrown } from './thrown.js';
 import { describe, expect, it } from 'vitest';
 import { MemoryStorage, MemoryStore } from '../../memory/src/index.js';
 import { assertKnownOptions, generateEncryptionKey, rotateEncryption } from '../src/index.js';
 import { Sealer } from '../src/seal.js';
-
-function thrown(make: () => unknown): (Error & { code?: string }) | undefined {
-  try {
-    make();
-  } catch (error) {
-    return error as Error & { code?: string };
-  }
-  return undefined;
-}
 
 describe('null for an option', () => {
   it('assertKnownOptions refuses null for a known option, naming it, and leaves undefined and values alone', () => {

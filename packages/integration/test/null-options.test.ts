@@ -12,6 +12,7 @@
  * option" message, so an option added later is covered without touching this table.
  */
 import { inspect } from 'node:util';
+import { thrown } from '../../core/test/thrown.js';
 import { describe, expect, it } from 'vitest';
 import { CachedSessionStorage, LocalSessionEventBus, openStorage, SessionSubject } from '@mtstore/core';
 import { MemorySessionStorage, MemoryStorage } from '@mtstore/memory';
@@ -45,15 +46,6 @@ const CLASSES: [string, Build][] = [
   ['CachedSessionStorage', (extra) => new CachedSessionStorage(new MemorySessionStorage(), { bus, ...extra })],
   ['SessionSubject', (extra) => new SessionSubject(new MemorySessionStorage(), { ...extra })],
 ];
-
-function thrown(make: () => unknown): (Error & { code?: string }) | undefined {
-  try {
-    make();
-  } catch (error) {
-    return error as Error & { code?: string };
-  }
-  return undefined;
-}
 
 /** Every option `build` has, as its "unknown option" message lists them. */
 function optionsOf(name: string, build: Build): string[] {
