@@ -67,6 +67,7 @@ export function encryption({ group, test, expect, options, skip }: StorageRegist
       'plaintext stores are read as is and sealed on the next write of each key',
       'rotation re-seals a whole backend, batched and resumable, and keeps every session loadable',
       'rotation with other material under the write key id is EncryptionError before it writes anything of the session',
+      'kv.entries marks secret: true exactly the values stored sealed; a copy with { secret: entry.secret } stores each as the source does',
     ];
     if (option === undefined) {
       for (const name of names) skip(name, 'the adapter passed no `encryption` option (open with encryption, dump of stored bytes)');
@@ -94,10 +95,10 @@ export function encryption({ group, test, expect, options, skip }: StorageRegist
       expect(await storage.kv.get('marked')).toEqual(secret);
       expect(await storage.kv.get('empty')).toEqual(new Uint8Array(0));
       const entries = [
-        { key: 'empty', value: new Uint8Array(0) },
-        { key: 'marked', value: secret },
+        { key: 'empty', value: new Uint8Array(0), secret: true },
+        { key: 'marked', value: secret, secret: true },
         { key: 'plain', value: Uint8Array.of(1, 2, 3) },
-        { key: 'secret:salts', value: authKey(73).subarray(0, 64) },
+        { key: 'secret:salts', value: authKey(73).subarray(0, 64), secret: true },
       ];
       expect(await storage.kv.entries()).toEqual(entries);
       // Another instance with the same keys reads all of it.
@@ -327,6 +328,35 @@ export function encryption({ group, test, expect, options, skip }: StorageRegist
       expect(await reader.load()).toEqual(expected);
       expect(await reader.kv.get('marked')).toEqual(authKey(113).subarray(0, 64));
       expect(await reader.kv.get('secret:salts')).toEqual(authKey(111).subarray(0, 64));
+    });
+
+    test(names[7] as string, async (s) => {
+      // Written without encryption first: stored as plain bytes, whatever the key or the option says.
+      const plain = await open(s, 'main', undefined);
+      await plain.kv.set('secret:old', Uint8Array.of(1));
+      await plain.kv.set('wished', Uint8Array.of(2), { secret: true });
+      const sealed = await open(s, 'main', only(K1));
+      await sealed.kv.set('marked', authKey(121).subarray(0, 40), { secret: true });
+      await sealed.kv.set('secret:salts', authKey(122).subarray(0, 40));
+      await sealed.kv.set('looks', Uint8Array.from([0x6d, 0x74, 0x73, 0x65, 0x61, 0x6c, 1, 1, 65, ...new Array<number>(28).fill(0)]));
+      await sealed.kv.set('plain', Uint8Array.of(3));
+      await sealed.kv.set('not-secret', Uint8Array.of(4), { secret: false });
+      const marked = ['looks', 'marked', 'secret:salts'];
+      // What the database holds: sealed (naming k1) exactly where an entry is marked.
+      const held = new Map((await stored(sealed).kv.entries()).map((e) => [e.key, sealedKeyId(e.value)]));
+      for (const [key, keyId] of held) expect(keyId, `stored value of ${key}: sealed with`).toBe(marked.includes(key) ? 'k1' : undefined);
+      for (const reader of [sealed, await open(s, 'main', only(K2, K1))]) {
+        const entries = await reader.kv.entries();
+        expect(entries.map((e) => e.key)).toEqual(['looks', 'marked', 'not-secret', 'plain', 'secret:old', 'secret:salts', 'wished']);
+        // secret: true or absent (never false, never another value).
+        for (const entry of entries) expect([entry.key, 'secret' in entry, entry.secret], `entry ${entry.key}`).toEqual([entry.key, marked.includes(entry.key), marked.includes(entry.key) ? true : undefined]);
+      }
+      // A tool copying the session: each value lands sealed where the source held it sealed, and plain where plain.
+      const target = await open(s, 'copy', { keys: [K2] });
+      const source = await sealed.kv.entries();
+      for (const entry of source) await target.kv.set(entry.key, entry.value, { secret: entry.secret });
+      expect(await target.kv.entries()).toEqual(source);
+      for (const entry of await stored(target).kv.entries()) expect(sealedKeyId(entry.value), `copied value of ${entry.key}: sealed with`).toBe(marked.includes(entry.key) ? 'k2' : undefined);
     });
   });
 }

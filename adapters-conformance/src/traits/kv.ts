@@ -44,6 +44,18 @@ export function keyValue({ group, test, expect, options }: StorageRegistrar): vo
       expect(await other.kv.get('v0'), 'another instance').toEqual(values[0]);
     });
 
+    test('entries mark no value secret without encryption (docs/contract.md §4): { secret: true } stores the plain bytes', async (s) => {
+      const storage = await s.open();
+      await storage.kv.set('wished', bytes(1), { secret: true });
+      await storage.kv.set('plain', bytes(2), { secret: false });
+      await storage.kv.set('looks', bytes(0x6d, 0x74, 0x73, 0x65, 0x61, 0x6c, 1, 1, 65, ...new Array<number>(28).fill(0)));
+      for (const instance of [storage, await s.open()]) {
+        const entries = await instance.kv.entries();
+        expect(entries.map((e) => e.key)).toEqual(['looks', 'plain', 'wished']);
+        for (const entry of entries) expect('secret' in entry, `entry ${entry.key} has a secret field`).toBe(false);
+      }
+    });
+
     test('delete and clear on a name with nothing stored resolve and store nothing', async (s) => {
       const storage = await s.open();
       await storage.kv.delete('never-set');

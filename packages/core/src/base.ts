@@ -21,6 +21,7 @@ import type {
   ChannelState,
   ExpiredSession,
   SessionInfo,
+  KeyValueEntry,
   KeyValueStore,
   Peer,
   PeerCache,
@@ -918,10 +919,18 @@ export abstract class BaseStorage extends Closable implements Storage {
         }
       },
       delete: (key) => this.#run('kv.delete', () => assertKvKey(key, 'key'), () => repo().set(key, null)),
+      // New entries, not the repository's: what an entry says (its plaintext, and `secret`
+      // when the stored bytes are sealed) is decided here from the stored bytes alone, the
+      // same for every adapter; nothing else an adapter's object carries is handed out.
       entries: () =>
         this.#run('kv.entries', undefined, async () => {
-          const entries = await repo().entries();
-          for (const entry of entries) entry.value = checkValue(entry.value, entry.key) as Uint8Array;
+          const stored = await repo().entries();
+          const entries: KeyValueEntry[] = [];
+          for (const { key, value } of stored) {
+            const plain = checkValue(value, key) as Uint8Array;
+            // Sealed and opened (checkValue refused it otherwise: without encryption, missing-key).
+            entries.push(value !== null && isSealed(value) ? { key, value: plain, secret: true } : { key, value: plain });
+          }
           return entries;
         }),
       clear: () => this.#run('kv.clear', undefined, () => repo().clear()),

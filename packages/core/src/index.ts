@@ -114,7 +114,7 @@ export {
   withKnownOptions,
 } from './validate.js';
 export type { AuthKeyRepository, KeyValueRepository, PeerRepository, RefMessageRepository } from './repositories.js';
-export type { LeaseRepository, PeerListPage, RefMessageListPage, StoredLease } from './repositories.js';
+export type { LeaseRepository, PeerListPage, RefMessageListPage, StoredKeyValueEntry, StoredLease } from './repositories.js';
 export { parsePeerCursor, parseRefCursor, peerCursor, refCursor, type PeerPosition } from './cursor.js';
 export { assertLeaseAcquireOptions, DEFAULT_LEASE_TTL_SECONDS, describeHolder } from './lease.js';
 export { AuthKeyBytes, authKeyBytes, checkStoredPeer, checkStoredSession, int64FromStorage } from './stored.js';

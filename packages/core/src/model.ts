@@ -160,9 +160,21 @@ export interface AuthKeyEntry {
   tempAuthKeys: TempAuthKey[];
 }
 
+/** One entry of `KeyValueStore.entries`: the value as plaintext, and how it is stored. */
 export interface KeyValueEntry {
   key: string;
   value: Uint8Array;
+  /**
+   * Present, and `true`, when the value is stored sealed (docs/contract.md §10a): written
+   * with `{ secret: true }`, under one of `encryption.secretKvPrefixes`, or starting like a
+   * sealed value, by a storage with `encryption`. Absent when it is stored as plain bytes,
+   * also under a secret prefix (written before the prefix was configured, or without
+   * encryption). A storage without `encryption` never marks an entry: it cannot open a
+   * sealed value (`entries()` is `EncryptionError` `missing-key`), and `{ secret: true }`
+   * without encryption stores the plain bytes and keeps no record of the wish. Copy an
+   * entry with `kv.set(key, value, { secret: entry.secret })` to keep it sealed.
+   */
+  secret?: true;
 }
 
 /**
@@ -175,16 +187,17 @@ export interface KeyValueEntry {
 export interface KeyValueSetOptions {
   /**
    * The value is a secret: with `encryption` configured on the storage it is stored
-   * sealed, like auth keys (without encryption it is stored as is).
+   * sealed, like auth keys (without encryption it is stored as is). `undefined` is
+   * left out, so `{ secret: entry.secret }` of a `kv.entries()` entry passes as it is.
    */
-  secret?: boolean;
+  secret?: boolean | undefined;
 }
 
 export interface KeyValueStore {
   get(key: string): Promise<Uint8Array | null>;
   set(key: string, value: Uint8Array, options?: KeyValueSetOptions): Promise<void>;
   delete(key: string): Promise<void>;
-  /** Every entry, sorted by key. */
+  /** Every entry, sorted by key; `secret: true` on each one whose value is stored sealed. */
   entries(): Promise<KeyValueEntry[]>;
   clear(): Promise<void>;
 }

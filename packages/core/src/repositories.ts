@@ -46,10 +46,17 @@ export interface KeyValueRepository {
   get(key: string): MaybePromise<Uint8Array | null>;
   /** `null` removes the entry. */
   set(key: string, value: Uint8Array | null): MaybePromise<void>;
-  /** Sorted by key. */
-  entries(): Promise<KeyValueEntry[]>;
+  /**
+   * Sorted by key, each value as stored (sealed, escaped or plain). Only `key` and
+   * `value` are read: core opens each value and decides `secret` itself (a `secret`
+   * field an adapter sets is ignored).
+   */
+  entries(): Promise<StoredKeyValueEntry[]>;
   clear(): Promise<void>;
 }
+
+/** One stored kv entry as a repository lists it: the key and the bytes the database holds. */
+export type StoredKeyValueEntry = Pick<KeyValueEntry, 'key' | 'value'>;
 
 export interface PeerRepository {
   /**
