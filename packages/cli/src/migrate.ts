@@ -164,31 +164,6 @@ async function readSealedParts(source: Storage, name: string, from: string): Pro
   }
 }
 
-/**
- * The kv keys whose values the source keeps sealed: read without encryption, each such
- * value is an EncryptionError. Written back with `{ secret: true }`, they stay sealed in
- * the target — a value sealed by `kv.set(…, { secret: true })` (the mtcute bridge's salts)
- * is under no --secret-kv prefix, and would land in plaintext.
- */
-async function sealedKvKeys(from: string, name: string, entries: readonly KeyValueEntry[]): Promise<Set<string>> {
-  const sealed = new Set<string>();
-  if (entries.length === 0) return sealed;
-  const plain = await openExisting(from, name);
-  try {
-    await mapBounded(entries, 16, async (entry) => {
-      try {
-        await plain.kv.get(entry.key);
-      } catch (error) {
-        if (!isStorageError(error) || error.code !== 'MTSTORE_ENCRYPTION') throw error;
-        sealed.add(entry.key);
-      }
-    });
-  } finally {
-    await plain.close();
-  }
-  return sealed;
-}
-
 interface MigrateOneOptions {
   /** The name in the target. */
   as: string;
@@ -240,8 +215,11 @@ async function migrateOne(from: string, to: string, name: string, options: Migra
 
     const refs = options.refs === 'none' ? 0 : await copyRefs(source.refMessages, dst.refMessages, options.batch, (peerId) => options.refs === 'all' || minPeers.has(peerId));
 
-    const sealedKeys = options.encryption === undefined ? new Set<string>() : await sealedKvKeys(from, name, entries);
-    await mapBounded(entries, 16, (entry) => (sealedKeys.has(entry.key) ? dst.kv.set(entry.key, entry.value, { secret: true }) : dst.kv.set(entry.key, entry.value)));
+    // A value the source stores sealed is written sealed (kv.entries() marks it, read
+    // once above): also one sealed by kv.set(…, { secret: true }), as the mtcute bridge
+    // writes its salts, which no --secret-kv prefix names and which would otherwise land
+    // in plaintext. Without --key the source has no encryption and marks nothing.
+    await mapBounded(entries, 16, (entry) => dst.kv.set(entry.key, entry.value, { secret: entry.secret }));
 
     // Verify what landed: snapshot, peer count, every kv key.
     const problems: string[] = [];
