@@ -283,7 +283,7 @@ export class RedisConnection {
     () =>
       this.connect()
         // A Cluster without an offline queue refused a command for a node connection being set up (nodeConnectionsReady).
-        .then(() => nodeConnectionsReady(this.client))
+        .then(() => nodeConnectionsReady(this.#nodes))
         .then(() => {
           // In the same round trip as the layout check (auto-pipelining); it never rejects.
           void warnIfEvicting(this.client);
@@ -311,6 +311,8 @@ export class RedisConnection {
   readonly #watch: AppClientWatch | undefined;
   /** The client's sockets: whether a call rejected by maxRetriesPerRequest was sent (SocketLog). */
   readonly #sockets: SocketLog;
+  /** A Cluster without an offline queue: its node connections being replaced, which calls wait for (NodeWatch). */
+  readonly #nodes: NodeWatch | undefined;
 
   /** The instance's clock for the times a layout step writes (EnsureSchemaOptions.clock). */
   readonly #clock: (() => number) | undefined;
@@ -364,14 +366,15 @@ export class RedisConnection {
         dropWhenSilent(this.client);
       } else {
         // Each node connection the Cluster opens (lazily: none exists yet). A dropped
-        // node connection ends (the Cluster gives them no retryStrategy); the Cluster
-        // opens a new one on the next command for its slots, or reconnects as a whole
-        // once none is left.
+        // node connection ends (the Cluster gives them no retryStrategy); NodeWatch has
+        // the slots refreshed, which adds a new one, or the Cluster reconnects as a
+        // whole once none is left.
         this.client.on('+node', (node: Redis) => dropWhenSilent(node));
       }
       this.owned = true;
     }
     this.#sockets = socketLogOf(this.client);
+    this.#nodes = nodeWatchOf(this.client);
   }
 
   /**
@@ -521,14 +524,15 @@ export class RedisConnection {
     this.#calls.add();
     /** NOT_RUN: a call closed or refused before `op` ran sent nothing; else the SocketLog stamp when it ran. */
     // Stryker disable next-line ConditionalExpression: equivalent where the hot path's check becomes false: the call then waits for ready(), resolved once the layout is checked, and checks #appClientClosed() there as a call on a fresh instance does (a microtask later, the same answer); its `true`s go with it (every test of an application's client closed for good kills them)
-    let started = layout && this.isReady && !this.#appClientClosed() ? this.#sockets.stamp : NOT_RUN;
+    let started = layout && this.isReady && this.#nodes?.held === undefined && !this.#appClientClosed() ? this.#sockets.stamp : NOT_RUN;
     const result =
       // Stryker disable next-line ConditionalExpression: equivalent, as above (`false`: through ready(), resolved, the same checks); its `true` goes with it (every test kills it)
       started !== NOT_RUN
         ? op(this.client)
-        : (layout ? this.ready() : this.connect()).then(() => {
-            // ioredis would refuse it unsent ('end') or queue it for ever (closedForGood).
-            if (this.#appClientClosed()) throw new Error(CONNECTION_CLOSED);
+        : this.#beforeSending(layout).then(() => {
+            // ioredis would refuse it unsent ('end') or queue it for ever (closedForGood); so
+            // would it a call that waited for a node connection while close() ended the client.
+            if (this.#appClientClosed() || (this.#closing && closedForGood(this.client))) throw new Error(CONNECTION_CLOSED);
             started = this.#sockets.stamp;
             return op(this.client);
           });
@@ -541,6 +545,18 @@ export class RedisConnection {
       throw this.#failure(error, where, started);
     };
     return this.#watch === undefined ? result.then(settled, failed) : this.#watch.hold(result, settled, failed);
+  }
+
+  /**
+   * What a call waits for before it sends anything: the layout check (`layout`) or the
+   * connection, then, on a Cluster without an offline queue, any node connection being
+   * replaced (NodeWatch: ioredis would refuse the call's command meanwhile and resend it
+   * only after retryDelayOnFailover).
+   */
+  #beforeSending(layout: boolean): Promise<unknown> {
+    const before = layout ? this.ready() : this.connect();
+    const nodes = this.#nodes;
+    return nodes === undefined ? before : before.then(() => nodes.held);
   }
 
   /** The application closed its client for good (closedForGood): a call is refused before it is sent. */
@@ -656,45 +672,203 @@ function inSubscriberMode(client: RedisClient): boolean {
 }
 
 /**
- * Resolves once every master connection of a Cluster without an offline queue (what
- * mtstore opens, what its README advises for an application's) is ready, or has failed:
- * for the first calls of an instance, before its layout check. ioredis' Cluster with
- * `enableOfflineQueue: false` refuses a command whose node connection is still being set
- * up (`connecting` / `connect`, not `wait` nor `ready`) with "Connection is closed.", a
- * failover to it: the command is held `retryDelayOnFailover` (100 ms by default) and
- * sent again. A fresh Cluster has one node connection ready (its ready check's) and the
- * others lazy, so two commands for one lazy node in a row met that: the layout check's
- * MULTI after `INFO memory` (sent to a random node) on the same node, the first call's
- * after either; about 1 fresh instance in 5 waited 100+ ms on its first call (13 and 15
- * of 40 held with `retryDelayOnFailover: 60_000`, an application's Cluster 23 of 40:
- * `cluster-startup.test.ts`).
- * The masters connect side by side, each as ioredis would on its first command (the
- * first calls wait about one handshake either way). Replicas get no command of
- * mtstore's (scaleReads 'master'). A connection that fails is left to the call that
- * needs it, which fails or follows MOVED as before; a node connection ends on failure
- * (no retryStrategy in a Cluster), within its `connectTimeout`.
+ * The node connections of a Cluster without an offline queue (what mtstore opens, what
+ * its README advises for an application's), watched so that no call of mtstore's is
+ * refused as a failover while one is being set up. ioredis' Cluster with
+ * `enableOfflineQueue: false` refuses a command whose node connection is still being
+ * set up (`connecting` / `connect`, not `wait` nor `ready`) with "Connection is closed.",
+ * a failover to it: the command is held `retryDelayOnFailover` (100 ms by default) and
+ * sent again.
+ *
+ * At the start (nodeConnectionsReady, `firstReady`): a fresh Cluster has one node
+ * connection ready (its ready check's) and the others lazy, so two commands for one lazy
+ * node in a row met that: the layout check's MULTI after `INFO memory` (sent to a random
+ * node) on the same node, the first call's after either; about 1 fresh instance in 5
+ * waited 100+ ms on its first call (13 and 15 of 40 held with `retryDelayOnFailover:
+ * 60_000`, an application's Cluster 23 of 40: `cluster-startup.test.ts`).
+ *
+ * Later (`held`): a node connection that drops ends (no retryStrategy in a Cluster) and
+ * leaves the pool (`-node`); nothing puts a new one there until a slots refresh, so
+ * commands for that master's slots went to another master and bounced on MOVED (an
+ * auto-pipeline gave up after `maxRedirections`: the call failed with "MOVED 2843 …"),
+ * and the new connection the refresh added (`+node`, lazy) refused a command while the
+ * first one connected it: held for the failover. So a master's connection that ends while
+ * the Cluster is ready (and was not one that just failed to connect: that would loop)
+ * refreshes the slots at once, and a master's connection added while the Cluster is up
+ * is connected at once (a turn later: ioredis may be sending it the command that made
+ * it, which connects it). Meanwhile mtstore's calls on this client wait before sending
+ * anything: until the refresh is over and the new connection ready or failed, and at most
+ * `retryDelayOnFailover` (what a refused call would wait anyway: a master that does not
+ * answer holds the calls for the others that long, not until its new connection gives
+ * up: behind a proxy that went dark, with `commandTimeout` 1 s, a call for another master
+ * waited 86 ms at most with the default 100 ms, 1.5 s without the bound). A master whose
+ * last attempt failed is still connected on its next
+ * `+node`, but no call waits for it (a master that is down does not hold the calls for
+ * the others at every attempt): those for it fail, or wait for the failover, as before.
+ * Replicas get no command of mtstore's (scaleReads 'master') and are left alone.
+ *
+ * One per client (a WeakMap): two listeners on the Cluster however many storages share
+ * it, and, on a node connection being set up, three until it is ready or failed.
  */
-function nodeConnectionsReady(client: RedisClient): Promise<unknown> {
-  if (!(client instanceof Cluster) || client.options.enableOfflineQueue !== false) return Promise.resolve();
-  return Promise.all(client.nodes('master').map(nodeReady));
+class NodeWatch {
+  /** The node connections being waited for (each settles once); see nodeSettled(). */
+  readonly #waits = new WeakMap<Redis, Promise<void>>();
+  /** Node connections that failed their connect: their end refreshes nothing. */
+  readonly #failed = new WeakSet<Redis>();
+  /** Masters (node keys) whose last connection attempt failed: no call waits for the next. */
+  readonly #down = new Set<string>();
+  /** Refreshes and node connections under way that calls wait for. */
+  #pending = 0;
+  #held: Promise<void> | undefined;
+  #release: (() => void) | undefined;
+
+  constructor(readonly client: Cluster) {
+    client.on('+node', (node: Redis) => this.#added(node));
+    client.on('-node', (node: Redis) => this.#removed(node));
+  }
+
+  /** Undefined while no refresh or new master connection is under way; else a promise that resolves once none is (never rejects). */
+  get held(): Promise<void> | undefined {
+    return this.#held;
+  }
+
+  /** Every master connection ready, or failed: before an instance's first calls. */
+  firstReady(): Promise<unknown> {
+    return Promise.all(this.client.nodes('master').map((node) => this.nodeSettled(node)));
+  }
+
+  /**
+   * One node connection: resolves once it is ready or has failed (never rejects),
+   * connecting it first when it waits for its first command. One wait per connection
+   * being set up, however many instances ask.
+   */
+  nodeSettled(node: Redis): Promise<void> {
+    if (node.status !== 'wait' && node.status !== 'connecting' && node.status !== 'connect') return Promise.resolve();
+    let wait = this.#waits.get(node);
+    if (wait !== undefined) return wait;
+    const key = nodeKey(node);
+    // Marked at the 'close' itself: the pool's 'end' listener (-node) runs before any promise callback would.
+    wait = whenSettled(node, () => {
+      this.#waits.delete(node);
+      if (node.status === 'ready') {
+        this.#down.delete(key);
+      } else {
+        this.#failed.add(node);
+        this.#down.add(key);
+      }
+    });
+    // connect() resolves on 'ready' and rejects on 'close' (the 'error' event before it has the pool's listener).
+    if (node.status === 'wait') node.connect().catch(() => {});
+    this.#waits.set(node, wait);
+    return wait;
+  }
+
+  #added(node: Redis): void {
+    if (!isUp(this.client) || node.options.readOnly === true) return;
+    const key = nodeKey(node);
+    if (!isMaster(this.client, key)) return;
+    const wait = new Promise<void>((resolve) => {
+      // A turn later: the MOVED that added it may be sending it a command (which connects it) right now.
+      queueMicrotask(() => resolve(this.nodeSettled(node)));
+    });
+    if (!this.#down.has(key)) this.#hold(wait);
+  }
+
+  #removed(node: Redis): void {
+    if (this.client.status !== 'ready' || this.#failed.has(node) || !isMaster(this.client, nodeKey(node))) return;
+    this.#hold(
+      new Promise<void>((resolve) => {
+        // Called once the refresh is over, failed or not (within slotsRefreshTimeout per node tried).
+        this.client.refreshSlotsCache(() => resolve());
+      }),
+    );
+  }
+
+  /**
+   * Calls wait until `work` is over, or `retryDelayOnFailover` has passed (what a call
+   * refused meanwhile would wait anyway; 0: no such bound), whichever comes first.
+   */
+  #hold(work: Promise<void>): void {
+    if (this.#pending++ === 0) {
+      this.#held = new Promise<void>((resolve) => {
+        this.#release = resolve;
+      });
+    }
+    let timer: NodeJS.Timeout | undefined;
+    let over = false;
+    const done = (): void => {
+      if (over) return;
+      over = true;
+      clearTimeout(timer);
+      if (--this.#pending > 0) return;
+      const release = this.#release;
+      this.#held = undefined;
+      this.#release = undefined;
+      release?.();
+    };
+    void work.then(done);
+    const bound = this.client.options.retryDelayOnFailover;
+    if (!over && typeof bound === 'number' && bound > 0) {
+      timer = setTimeout(done, bound);
+      // The watch alone does not keep the process alive.
+      timer.unref();
+    }
+  }
 }
 
-/** One node connection: resolves once it is ready or has failed (never rejects). */
-function nodeReady(node: Redis): Promise<void> {
-  // connect() resolves on 'ready' and rejects on 'close' (the 'error' event before it has the pool's listener).
-  if (node.status === 'wait') return node.connect().catch(() => {});
-  if (node.status !== 'connecting' && node.status !== 'connect') return Promise.resolve();
+/** ioredis' key of a node connection in its pool and slot map (`host:port`). */
+function nodeKey(node: Redis): string {
+  return `${node.options.host}:${node.options.port}`;
+}
+
+/** Whether the Cluster is connecting or connected (not waiting for its first command, closing, closed or between two attempts). */
+function isUp(client: Cluster): boolean {
+  return client.status === 'connecting' || client.status === 'connect' || client.status === 'ready';
+}
+
+/** Whether `key` serves some slot as its master in the Cluster's slot map (empty before the first refresh). */
+function isMaster(client: Cluster, key: string): boolean {
+  for (const nodes of client.slots) if (nodes !== undefined && nodes[0] === key) return true;
+  return false;
+}
+
+/**
+ * Resolves once a node connection being set up is ready, or closed or ended (never
+ * rejects); `done` runs in that event's listener.
+ */
+function whenSettled(node: Redis, done: () => void): Promise<void> {
   return new Promise<void>((resolve) => {
-    const done = (): void => {
-      node.off('ready', done);
-      node.off('close', done);
-      node.off('end', done);
+    const settle = (): void => {
+      node.off('ready', settle);
+      node.off('close', settle);
+      node.off('end', settle);
+      done();
       resolve();
     };
-    node.on('ready', done);
-    node.on('close', done);
-    node.on('end', done);
+    node.on('ready', settle);
+    node.on('close', settle);
+    node.on('end', settle);
   });
+}
+
+/** The NodeWatch of a Cluster without an offline queue; undefined for any other client. */
+function nodeWatchOf(client: RedisClient): NodeWatch | undefined {
+  if (!(client instanceof Cluster) || client.options.enableOfflineQueue !== false) return undefined;
+  return nodeWatches(client);
+}
+
+const nodeWatches = onePerClient((client) => new NodeWatch(client as Cluster));
+
+/**
+ * Resolves once every master connection of a Cluster without an offline queue is ready,
+ * or has failed (NodeWatch): for the first calls of an instance, before its layout check.
+ * The masters connect side by side, each as ioredis would on its first command (the
+ * first calls wait about one handshake either way). A connection that fails is left to
+ * the call that needs it, which fails or follows MOVED as before; a node connection ends
+ * on failure (no retryStrategy in a Cluster), within its `connectTimeout`.
+ */
+function nodeConnectionsReady(watch: NodeWatch | undefined): Promise<unknown> {
+  return watch === undefined ? Promise.resolve() : watch.firstReady();
 }
 
 /** ioredis' message for a command on (or a connect that ended in) a closed connection. */
