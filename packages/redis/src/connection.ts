@@ -417,30 +417,13 @@ export class RedisConnection {
    * before them all failed. They wait for that attempt instead, and fail with it (its
    * 'close' or 'end'); between two attempts (`reconnecting`) nothing waits, as the
    * application asked. Clients mtstore opens connect lazily, through the 'wait' path.
+   * Every instance on the client shares one wait for the attempt (connectAttempt).
    */
   #connectingWithoutQueue(): Promise<void> {
     const client = this.client;
     if (this.owned || client.options.enableOfflineQueue !== false || (client.status !== 'connecting' && client.status !== 'connect')) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      let lastError: Error | undefined;
-      const onError = (error: unknown): void => {
-        if (error instanceof Error) lastError = error;
-      };
-      const settle = (failed: boolean): void => {
-        client.off('ready', onReady);
-        client.off('close', onClose);
-        client.off('end', onClose);
-        client.off('error', onError);
-        if (failed) reject(this.explain(lastError ?? new Error(CONNECTION_CLOSED), false));
-        else resolve();
-      };
-      const onReady = (): void => settle(false);
-      const onClose = (): void => settle(true);
-      client.on('ready', onReady);
-      client.on('close', onClose);
-      client.on('end', onClose);
-      // Only read here: the application's own 'error' listener (or its absence) stays as it was.
-      client.prependListener('error', onError);
+    return connectAttempt(client).then((error) => {
+      if (error !== undefined) throw this.explain(error, false);
     });
   }
 
@@ -658,6 +641,43 @@ export class RedisConnection {
     // keeps a call ioredis never settles from holding it for ever.
     await this.#calls.settled(CLOSE_GRACE_MS);
   }
+}
+
+/** The wait for the connection attempt under way of each application client (connectAttempt). */
+const attempts = new WeakMap<RedisClient, Promise<Error | undefined>>();
+
+/**
+ * Resolves once the connection attempt under way of `client` is ready (undefined) or
+ * has failed (its last 'error', or "Connection is closed."): never rejects. One wait per
+ * attempt, however many instances ask: four listeners on the client while it connects,
+ * not four per instance (twelve storages made Node warn MaxListenersExceededWarning).
+ */
+function connectAttempt(client: RedisClient): Promise<Error | undefined> {
+  let attempt = attempts.get(client);
+  if (attempt !== undefined) return attempt;
+  attempt = new Promise<Error | undefined>((resolve) => {
+    let lastError: Error | undefined;
+    const onError = (error: unknown): void => {
+      if (error instanceof Error) lastError = error;
+    };
+    const settle = (failed: boolean): void => {
+      attempts.delete(client);
+      client.off('ready', onReady);
+      client.off('close', onClose);
+      client.off('end', onClose);
+      client.off('error', onError);
+      resolve(failed ? (lastError ?? new Error(CONNECTION_CLOSED)) : undefined);
+    };
+    const onReady = (): void => settle(false);
+    const onClose = (): void => settle(true);
+    client.on('ready', onReady);
+    client.on('close', onClose);
+    client.on('end', onClose);
+    // Only read here: the application's own 'error' listener (or its absence) stays as it was.
+    client.prependListener('error', onError);
+  });
+  attempts.set(client, attempt);
+  return attempt;
 }
 
 /** ioredis' rejection of a command on a subscribed connection. */

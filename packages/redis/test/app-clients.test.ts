@@ -40,6 +40,31 @@ async function useAtOnce(client: Redis | Cluster, prefix: string): Promise<void>
   await eventually(() => heard.length === 1, 'the event');
 }
 
+/**
+ * Many storages on one client, each one's first call made while the client connects:
+ * they share one wait for that attempt (and, on a Cluster, one per node connection), so
+ * Node's MaxListenersExceededWarning (past 10 listeners of one event) never comes. Each
+ * instance added its own 'ready', 'close', 'end' and 'error' listeners before.
+ */
+async function manyAtOnce(client: Redis | Cluster, prefix: string): Promise<string[]> {
+  const warnings: string[] = [];
+  const onWarning = (warning: Error): void => {
+    if (warning.name === 'MaxListenersExceededWarning') warnings.push(warning.message);
+  };
+  process.on('warning', onWarning);
+  try {
+    const storages = Array.from({ length: 12 }, (_, i) => new RedisStorage({ client, prefix, name: `s${i}` }));
+    cleanup.push(() => Promise.all(storages.map((storage) => storage.close())));
+    expect(['connecting', 'connect']).toContain(client.status);
+    await Promise.all(storages.map((storage) => storage.kv.set('k', Uint8Array.of(1))));
+    // Warnings are emitted a tick later.
+    await new Promise((resolve) => setImmediate(resolve));
+    return warnings;
+  } finally {
+    process.off('warning', onWarning);
+  }
+}
+
 describe.runIf(single.available)("an application's client without an offline queue, still connecting", () => {
   it('single server: the first calls wait for the connection under way (they failed "Stream isn\'t writeable")', async () => {
     const prefix = `mtstore-test:${randomName('app-offline')}:`;
@@ -51,6 +76,18 @@ describe.runIf(single.available)("an application's client without an offline que
       a.disconnect();
     });
     await useAtOnce(client, prefix);
+  });
+
+  it('single server: twelve storages whose first calls wait for it add no MaxListenersExceededWarning', async () => {
+    const prefix = `mtstore-test:${randomName('app-offline')}:`;
+    const client = new Redis(REDIS_URL, { enableOfflineQueue: false });
+    client.on('error', () => {});
+    cleanup.push(() => client.disconnect(), async () => {
+      const a = admin();
+      await dropPrefix(a, prefix);
+      a.disconnect();
+    });
+    expect(await manyAtOnce(client, prefix)).toEqual([]);
   });
 
   it('a connection attempt that fails rejects the calls waiting for it with StorageUnavailableError, at once', async () => {
@@ -76,6 +113,18 @@ describe.runIf(cluster.available)("an application's Cluster without an offline q
       a.disconnect();
     });
     await useAtOnce(client, prefix);
+  });
+
+  it('twelve storages whose first calls wait for it add no MaxListenersExceededWarning', async () => {
+    const prefix = `mtstore-test:${randomName('app-offline')}:`;
+    const client = new Cluster([clusterSeed()], { enableOfflineQueue: false });
+    client.on('error', () => {});
+    cleanup.push(() => client.disconnect(), async () => {
+      const a = adminCluster();
+      await dropPrefix(a, prefix);
+      a.disconnect();
+    });
+    expect(await manyAtOnce(client, prefix)).toEqual([]);
   });
 });
 
