@@ -77,8 +77,12 @@ export class SqliteAuthKeys implements AuthKeyRepository {
   #sql: KeyStatements | undefined;
   /** address, then bytes, in one transaction (DC id, slot, expiry, key, token) → the key row's id. */
   #upsert: Database.Transaction<UpsertKey> | undefined;
-  /** The id of each DC's permanent key row as last read or written (see #keyId), as the rewrite binds it (`bindable`). */
-  readonly #ids = new Map<number, bigint | number>();
+  /**
+   * The id of each DC's permanent key row as last read or written (see #keyId), as the
+   * rewrite binds it (`bindable`), at the DC id's index (1 to MAX_DC_ID: core checks it
+   * first): an element load where a Map hashed the id on every write (~45 instructions).
+   */
+  readonly #ids: Array<bigint | number | undefined> = [];
 
   constructor(private readonly scope: SessionScope) {}
 
@@ -109,11 +113,20 @@ export class SqliteAuthKeys implements AuthKeyRepository {
     // #keyId); otherwise (no key yet, no name yet, or the fence refused) the upsert path
     // decides, as for any other key.
     if (key !== null) {
-      const id = this.#ids.get(dcId) ?? this.#keyId(dcId);
+      const id = this.#ids[dcId] ?? this.#keyId(dcId);
       if (id !== undefined) {
-        if (this.scope.attempt2(this.#statements().rewrite, key, id)) return;
-        // No row under that id any more (or the fence refused): resolved again next time.
-        this.#ids.delete(dcId);
+        // A kept id means the statements are prepared (#keyId and #write prepared them).
+        // The connection's live() check runs when the statement throws, not before every
+        // rewrite: a Database the application closed refuses the statement before it does
+        // anything ("The database connection is not open"), and live() then throws the
+        // error that says so. Written out here, no method of its own: TurboFan inlines the
+        // whole write (bridge, core, this, the statement's run2) within its bytecode budget.
+        try {
+          if (this.scope.attempt2((this.#sql as KeyStatements).rewrite, key, id)) return;
+        } catch (error) {
+          this.scope.connection.live();
+          throw error;
+        }
       }
     }
     this.#write(dcId, PERMANENT, key, null);
@@ -143,7 +156,7 @@ export class SqliteAuthKeys implements AuthKeyRepository {
       return undefined;
     }
     const bound = bindable(id);
-    this.#ids.set(dcId, bound);
+    this.#ids[dcId] = bound;
     return bound;
   }
 
@@ -190,8 +203,10 @@ export class SqliteAuthKeys implements AuthKeyRepository {
       this.scope.change(sql.remove, this.scope.name, dcId, slot);
       return;
     }
+    // A kept id whose rewrite found no row (or the fence refused it) is resolved again next time.
+    if (slot === PERMANENT) this.#ids[dcId] = undefined;
     const upsert = this.#upsertKey();
     const id = this.scope.write((token) => upsert.immediate(dcId, slot, expiresAt, key, token ?? null));
-    if (slot === PERMANENT && !this.scope.db().inTransaction) this.#ids.set(dcId, bindable(id));
+    if (slot === PERMANENT && !this.scope.db().inTransaction) this.#ids[dcId] = bindable(id);
   }
 }
