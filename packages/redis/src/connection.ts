@@ -727,7 +727,11 @@ function inSubscriberMode(client: RedisClient): boolean {
  * the others at every attempt): those for it fail, or wait for the failover, as before.
  * Replicas get no command of mtstore's (scaleReads 'master') and are left alone.
  *
- * One per client (a WeakMap): two listeners on the Cluster however many storages share
+ * When the Cluster is ready (again, after reconnecting as a whole), its master connections
+ * are connected the same way: one that a refresh added while it waited to reconnect
+ * would still be lazy.
+ *
+ * One per client (a WeakMap): three listeners on the Cluster however many storages share
  * it, and, on a node connection being set up, three until it is ready or failed.
  */
 class NodeWatch {
@@ -745,6 +749,9 @@ class NodeWatch {
   constructor(readonly client: Cluster) {
     client.on('+node', (node: Redis) => this.#added(node));
     client.on('-node', (node: Redis) => this.#removed(node));
+    // Ready (again): a master connection the pool added while the Cluster was not up (a
+    // refresh that ended while it waited to reconnect) is still lazy.
+    client.on('ready', () => this.#hold(this.firstReady()));
   }
 
   /** Undefined while no refresh or new master connection is under way; else a promise that resolves once none is (never rejects). */
@@ -808,7 +815,7 @@ class NodeWatch {
    * Calls wait until `work` is over, or `retryDelayOnFailover` has passed (what a call
    * refused meanwhile would wait anyway; 0: no such bound), whichever comes first.
    */
-  #hold(work: Promise<void>): void {
+  #hold(work: Promise<unknown>): void {
     if (this.#pending++ === 0) {
       this.#held = new Promise<void>((resolve) => {
         this.#release = resolve;
