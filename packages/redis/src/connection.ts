@@ -813,7 +813,10 @@ class NodeWatch {
 
   /**
    * Calls wait until `work` is over, or `retryDelayOnFailover` has passed (what a call
-   * refused meanwhile would wait anyway; 0: no such bound), whichever comes first.
+   * refused meanwhile would wait anyway), whichever comes first. With
+   * `retryDelayOnFailover: 0` (a refused call fails at once) the node connections'
+   * `connectTimeout` (ioredis' default 10 s) bounds it: an application's node that
+   * accepted the connection and never answered its ready check would hold them for ever.
    */
   #hold(work: Promise<unknown>): void {
     if (this.#pending++ === 0) {
@@ -834,14 +837,18 @@ class NodeWatch {
       release?.();
     };
     void work.then(done);
-    const bound = this.client.options.retryDelayOnFailover;
-    if (!over && typeof bound === 'number' && bound > 0) {
+    const failover = this.client.options.retryDelayOnFailover;
+    const bound = typeof failover === 'number' && failover > 0 ? failover : (this.client.options.redisOptions?.connectTimeout ?? IOREDIS_CONNECT_TIMEOUT);
+    if (!over && bound > 0) {
       timer = setTimeout(done, bound);
       // The watch alone does not keep the process alive.
       timer.unref();
     }
   }
 }
+
+/** ioredis' default `connectTimeout`. */
+const IOREDIS_CONNECT_TIMEOUT = 10_000;
 
 /** ioredis' key of a node connection in its pool and slot map (`host:port`). */
 function nodeKey(node: Redis): string {

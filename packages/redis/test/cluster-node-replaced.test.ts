@@ -17,6 +17,7 @@ import { Cluster, type Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RedisSessionStorage } from '../src/index.js';
 import { adminCluster, clientList, clusterSeed, dropPrefix, eventually, killConnections, probeCluster, randomName, REDIS_CLUSTER_URL } from './helpers.js';
+import { HoldingProxy, proxiedCluster, suiteResources } from './proxies.js';
 
 const cluster = await checkServer('redis-cluster', REDIS_CLUSTER_URL, probeCluster);
 
@@ -77,6 +78,15 @@ function events(emitter: Cluster, event: string, count: number): Promise<void> {
 /** Listener counts of the events a watch over node connections would use. */
 function nodeListeners(node: Redis): number[] {
   return ['ready', 'close', 'end', 'error', 'connect'].map((event) => node.listenerCount(event));
+}
+
+/** The master port serving `key`'s slot (the ports the Cluster announces). */
+async function portOf(admin: Cluster, key: string): Promise<number> {
+  const slot = Number(await admin.cluster('KEYSLOT', key));
+  const slots = await admin.cluster('SLOTS');
+  const port = slots.find(([from, to]) => slot >= from && slot <= to)?.[2]?.[1];
+  if (port === undefined) throw new Error(`no master for slot ${slot}`);
+  return port;
 }
 
 describe.runIf(cluster.available)('a Cluster node connection replaced later: calls are not held for retryDelayOnFailover', () => {
@@ -181,5 +191,44 @@ describe.runIf(cluster.available)('a Cluster node connection replaced later: cal
     expect(outcome, 'calls or close() held').not.toBe('held');
     // close() let them finish on a cluster that answers.
     expectAllResolved(outcome, 'calls made before close()');
+  }, 60_000);
+});
+
+describe.runIf(cluster.available)('a master whose new node connection never gets ready', () => {
+  const resources = suiteResources<HoldingProxy>(() => adminCluster());
+
+  it("retryDelayOnFailover 0: calls for the other masters wait the node connections' connectTimeout at most, not for ever", async () => {
+    const proxies = new Map<number, HoldingProxy>();
+    const nodes = await proxiedCluster((port) => {
+      const proxy = resources.proxy(new HoldingProxy(port));
+      proxies.set(port, proxy);
+      return proxy;
+    });
+    const prefix = resources.prefix('replaced-silent');
+    // No commandTimeout: the ready check of a connection that is never answered waits for ever.
+    const client = new Cluster([nodes.seed], { natMap: nodes.natMap, enableOfflineQueue: false, retryDelayOnFailover: 0, redisOptions: { connectTimeout: 2_000 } });
+    client.on('error', () => {});
+    const storage = new RedisSessionStorage({ client, prefix });
+    const admin = adminCluster();
+    try {
+      await admin.connect();
+      // Auth keys on two masters: `silent`'s will not answer, `other`'s will.
+      const silent = await portOf(admin, `${prefix}auth:{0}:sessions`);
+      let other = 0n;
+      while ((await portOf(admin, `${prefix}auth:{${other}}:sessions`)) === silent) other++;
+      expectAllResolved(await outcomes(burst(storage, 0)), 'before the cut');
+      const proxy = proxies.get(silent) as HoldingProxy;
+      const gone = events(client, '-node', 1);
+      // The master's connection dropped; the new one is accepted and never answered.
+      expect(proxy.cut()).toBeGreaterThan(0);
+      proxy.hold = true;
+      await gone;
+      expectAllResolved(await outcomes([storage.hasSession(other, 1n), storage.listSessions(other)]), "the other master's calls");
+    } finally {
+      for (const proxy of proxies.values()) proxy.hold = false;
+      admin.disconnect();
+      client.disconnect();
+      await storage.close().catch(() => {});
+    }
   }, 60_000);
 });
