@@ -28,11 +28,16 @@
 // seen: warm-up on FRESH_WARMUP of them, then `count` more, each stored once. The
 // steady-state row above re-stores stored peers; the wall-clock row in a short run
 // mostly stores new ones, and the two cost very differently (stop 28: 1.03× vs ~0.6×).
+//   node bench/bridge-icount.mjs --clocks   instructions of one read of each monotonic clock
+// Node offers (the lease fence reads one on every write: core's lease.ts), as the fence
+// compares it, 100,000 reads a window, the loop's own instructions (a window of the same
+// loop comparing a constant) taken off; Date.now() is not among them (the wall clock steps).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
 import { callgrindDumps, measured } from './callgrind.mjs';
 
 const BATCH_ROW = /×1000/;
@@ -238,9 +243,74 @@ function report(rows) {
   }
 }
 
+const CLOCK_READS = 100_000;
+/** Each clock as the fence reads it: once, compared with a deadline it never reaches. */
+function clocks() {
+  const held = { safeUntil: Number.POSITIVE_INFINITY };
+  const lapsed = () => new Error('bridge-icount: a clock passed +Infinity');
+  // References captured once, as core's lease.ts captures process.hrtime.
+  const { hrtime, uptime } = process;
+  const hrtimeBigint = process.hrtime.bigint;
+  return {
+    'the loop alone (subtracted)': () => {
+      if (0 >= held.safeUntil) throw lapsed();
+    },
+    'performance.now() (node:perf_hooks binding)': () => {
+      if (performance.now() >= held.safeUntil) throw lapsed();
+    },
+    'globalThis.performance.now()': () => {
+      if (globalThis.performance.now() >= held.safeUntil) throw lapsed();
+    },
+    'process.hrtime, captured (ms)': () => {
+      const time = hrtime();
+      if (time[0] * 1000 + time[1] / 1e6 >= held.safeUntil) throw lapsed();
+    },
+    'process.hrtime() through the global (ms)': () => {
+      const time = process.hrtime();
+      if (time[0] * 1000 + time[1] / 1e6 >= held.safeUntil) throw lapsed();
+    },
+    'process.hrtime.bigint, captured': () => {
+      if (Number(hrtimeBigint()) / 1e6 >= held.safeUntil) throw lapsed();
+    },
+    'process.hrtime.bigint() through the global': () => {
+      if (Number(process.hrtime.bigint()) / 1e6 >= held.safeUntil) throw lapsed();
+    },
+    'process.uptime, captured': () => {
+      if (uptime() * 1000 >= held.safeUntil) throw lapsed();
+    },
+    'process.uptime() through the global': () => {
+      if (process.uptime() * 1000 >= held.safeUntil) throw lapsed();
+    },
+  };
+}
+
+async function clocksChild() {
+  await measured(async () => {});
+  await measured(async () => {});
+  for (const read of Object.values(clocks())) {
+    const loop = (n) => {
+      for (let i = 0; i < n; i++) read();
+    };
+    for (let i = 0; i < 50; i++) loop(1000);
+    globalThis.gc();
+    await measured(async () => loop(CLOCK_READS));
+  }
+}
+
+function clocksReport() {
+  const totals = callgrindDumps(['--single-threaded', '--expose-gc', fileURLToPath(import.meta.url), '--clocks-child'], 'cg.out.3 is the loop alone');
+  const perRead = totals.slice(2).map((total) => (total - totals[1]) / CLOCK_READS);
+  Object.keys(clocks()).forEach((name, i) => {
+    const net = i === 0 ? '' : `  ${(perRead[i] - perRead[0]).toFixed(0).padStart(4)} Ir a read`;
+    console.log(`${name.padEnd(46)} ${perRead[i].toFixed(0).padStart(4)} Ir a call${net}`);
+  });
+}
+
 const args = process.argv.slice(2);
 const profileTop = Number(process.env.ICOUNT_PROFILE ?? 0);
 if (args[0] === '--report' && profileTop > 0) for (const row of args.length > 1 ? args.slice(1) : ROWS) await profile(row, profileTop);
 else if (args[0] === '--report') report(args.length > 1 ? args.slice(1) : ROWS);
 else if (args[0] === '--child') await child(args.slice(1));
-else throw new Error('usage: node bench/bridge-icount.mjs --report [row ...]');
+else if (args[0] === '--clocks') clocksReport();
+else if (args[0] === '--clocks-child') await clocksChild();
+else throw new Error('usage: node bench/bridge-icount.mjs --report [row ...] | --clocks');
