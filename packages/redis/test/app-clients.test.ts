@@ -25,6 +25,22 @@ function event(n: number): SessionEvent {
   return { type: 'created', authKeyId: BigInt(n), sessionId: BigInt(-n), origin: 'app-clients-test' };
 }
 
+/**
+ * A client (single server or Cluster) without an offline queue, still connecting, and a
+ * fresh prefix on it; both cleaned up after the test.
+ */
+function offlineClient(kind: 'single' | 'cluster'): { client: Redis | Cluster; prefix: string } {
+  const prefix = `mtstore-test:${randomName('app-offline')}:`;
+  const client = kind === 'single' ? new Redis(REDIS_URL, { enableOfflineQueue: false }) : new Cluster([clusterSeed()], { enableOfflineQueue: false });
+  client.on('error', () => {});
+  cleanup.push(() => client.disconnect(), async () => {
+    const a = kind === 'single' ? admin() : adminCluster();
+    await dropPrefix(a, prefix);
+    a.disconnect();
+  });
+  return { client, prefix };
+}
+
 /** Storage, server sessions and a bus on `client`, used at once: the first call of each comes while it connects. */
 async function useAtOnce(client: Redis | Cluster, prefix: string): Promise<void> {
   const storage = new RedisStorage({ client, prefix, name: 'alice' });
@@ -67,26 +83,12 @@ async function manyAtOnce(client: Redis | Cluster, prefix: string): Promise<stri
 
 describe.runIf(single.available)("an application's client without an offline queue, still connecting", () => {
   it('single server: the first calls wait for the connection under way (they failed "Stream isn\'t writeable")', async () => {
-    const prefix = `mtstore-test:${randomName('app-offline')}:`;
-    const client = new Redis(REDIS_URL, { enableOfflineQueue: false });
-    client.on('error', () => {});
-    cleanup.push(() => client.disconnect(), async () => {
-      const a = admin();
-      await dropPrefix(a, prefix);
-      a.disconnect();
-    });
+    const { client, prefix } = offlineClient('single');
     await useAtOnce(client, prefix);
   });
 
   it('single server: twelve storages whose first calls wait for it add no MaxListenersExceededWarning', async () => {
-    const prefix = `mtstore-test:${randomName('app-offline')}:`;
-    const client = new Redis(REDIS_URL, { enableOfflineQueue: false });
-    client.on('error', () => {});
-    cleanup.push(() => client.disconnect(), async () => {
-      const a = admin();
-      await dropPrefix(a, prefix);
-      a.disconnect();
-    });
+    const { client, prefix } = offlineClient('single');
     expect(await manyAtOnce(client, prefix)).toEqual([]);
   });
 
@@ -104,26 +106,12 @@ describe.runIf(single.available)("an application's client without an offline que
 
 describe.runIf(cluster.available)("an application's Cluster without an offline queue, still connecting", () => {
   it('the first calls wait for the cluster to be ready (they failed "Cluster isn\'t ready")', async () => {
-    const prefix = `mtstore-test:${randomName('app-offline')}:`;
-    const client = new Cluster([clusterSeed()], { enableOfflineQueue: false });
-    client.on('error', () => {});
-    cleanup.push(() => client.disconnect(), async () => {
-      const a = adminCluster();
-      await dropPrefix(a, prefix);
-      a.disconnect();
-    });
+    const { client, prefix } = offlineClient('cluster');
     await useAtOnce(client, prefix);
   });
 
   it('twelve storages whose first calls wait for it add no MaxListenersExceededWarning', async () => {
-    const prefix = `mtstore-test:${randomName('app-offline')}:`;
-    const client = new Cluster([clusterSeed()], { enableOfflineQueue: false });
-    client.on('error', () => {});
-    cleanup.push(() => client.disconnect(), async () => {
-      const a = adminCluster();
-      await dropPrefix(a, prefix);
-      a.disconnect();
-    });
+    const { client, prefix } = offlineClient('cluster');
     expect(await manyAtOnce(client, prefix)).toEqual([]);
   });
 });
