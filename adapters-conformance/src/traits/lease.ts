@@ -5,8 +5,10 @@
  * writes under a lost lease are rejected and not applied, release is idempotent and
  * close() releases.
  *
- * Timing: leases here last 1-2 s (the shortest allowed TTL is 1 s), so the group
- * takes about 15 s per adapter.
+ * Timing: leases here last 1-5 s (the shortest allowed TTL is 1 s), so the group
+ * takes 13-25 s per adapter (memory; SQLite with its worker processes). A trait whose
+ * calls must land within a TTL, or ¾ of it, gives them seconds: FerretDB under load
+ * answers a write in several round trips of 100 ms and more each.
  */
 import type { LeaseHolder, Storage } from '@mtstore/core';
 import { authKey, minimalSession, peer } from '../fixtures.js';
@@ -102,7 +104,10 @@ export function lease({ group, test, skip, expect, options }: StorageRegistrar):
     test('acquiring again while holding renews: the same token, the new TTL, seen by every instance', async (s) => {
       const a = await s.open();
       const b = await s.open();
-      const first = await a.lease.acquire({ owner: owner('holder'), ttlSeconds: 2, heartbeat: false });
+      // 5 s, not 2: the renewal must be sent within ¾ of it, after a first acquire that also
+      // opens the connection (FerretDB with round trips of 0-200 ms, as under load: 1.5 s was
+      // too short); still far enough below 20 s to tell the renewed TTL from the first.
+      const first = await a.lease.acquire({ owner: owner('holder'), ttlSeconds: 5, heartbeat: false });
       const again = await a.lease.acquire({ owner: owner('holder'), ttlSeconds: 20, heartbeat: false });
       expect(again.token, 'a renewal keeps the token').toBe(first.token);
       const seen = await b.lease.holder();
@@ -131,7 +136,9 @@ export function lease({ group, test, skip, expect, options }: StorageRegistrar):
       const a = await s.open();
       const b = await s.open();
       const c = await s.open();
-      const held = await a.lease.acquire({ ttlSeconds: 1, heartbeat: false });
+      // 2 s, not 1: b's first acquire, which also opens its connection, must reach the
+      // database before the TTL runs out (past 1 s with round trips of 0-200 ms).
+      const held = await a.lease.acquire({ ttlSeconds: 2, heartbeat: false });
       await expectRejects(expect, 'acquire before the TTL ran out', HELD, () => b.lease.acquire());
       const taken = await b.lease.acquire({ wait: 10_000, ttlSeconds: 2 });
       expect(Date.now() >= held.expiresAt.getTime() - SKEW_MS, `taken at ${new Date().toISOString()}, before the old lease ran out at ${held.expiresAt.toISOString()}`).toBe(true);
@@ -145,7 +152,9 @@ export function lease({ group, test, skip, expect, options }: StorageRegistrar):
     test('holder() answers null once the lease ran out', async (s) => {
       const a = await s.open();
       const b = await s.open();
-      const held = await a.lease.acquire({ ttlSeconds: 1, heartbeat: false });
+      // 2 s, not 1: b's first read, which also opens its connection, must come before the
+      // TTL runs out (FerretDB under load answered it after the 1 s lease had gone).
+      const held = await a.lease.acquire({ ttlSeconds: 2, heartbeat: false });
       expect(await b.lease.holder()).toEqual(held);
       await sleep(held.expiresAt.getTime() - Date.now() + SKEW_MS);
       expect(await b.lease.holder(), 'a lease past its expiry has no holder').toBeNull();
@@ -155,7 +164,9 @@ export function lease({ group, test, skip, expect, options }: StorageRegistrar):
       const a = await s.open();
       const b = await s.open();
       await a.save(minimalSession());
-      await a.lease.acquire({ ttlSeconds: 1, heartbeat: false });
+      // 3 s, not 1: both writes below must land within ¾ of it after the acquire (a dozen
+      // round trips on FerretDB, past 750 ms with round trips of 0-200 ms, as under load).
+      await a.lease.acquire({ ttlSeconds: 3, heartbeat: false });
       await a.authKeys.set(2, authKey(1));
       await a.kv.set('k', new Uint8Array([1]));
       // a stalls past its TTL; b takes over and writes.
@@ -189,17 +200,19 @@ export function lease({ group, test, skip, expect, options }: StorageRegistrar):
     });
 
     test('a holder past ¾ of its TTL by its own clock has lost the lease for good: writes and renew() reject, onLost once, acquire takes a new one', async (s) => {
-      // The first write must land in the lease's first ¾ (750 ms from the acquire's start),
-      // which a loaded machine's round trips alone were seen to take (the acquire and the
-      // write on FerretDB, CI of 6 Dec 2026). Such a try shows nothing either way: again on
-      // a fresh instance, five tries at most; an adapter that always refuses it still fails.
+      // The first write must land in the lease's first ¾ (1.5 s from the acquire's start),
+      // which a loaded machine's round trips were seen to take with a 1 s TTL (750 ms: the
+      // acquire and the write on FerretDB, CI of 6 Dec 2026; five tries in a row with round
+      // trips of 0-200 ms). Such a try shows nothing either way: again on a fresh instance,
+      // five tries at most; an adapter that always refuses it still fails.
+      const ttlSeconds = 2;
       let a: Storage;
       let lost: Error[];
       let first: LeaseHolder;
       for (let tries = 1; ; tries++) {
         a = await s.open();
         const seen: Error[] = (lost = []);
-        first = await a.lease.acquire({ ttlSeconds: 1, heartbeat: false, onLost: (error) => seen.push(error) });
+        first = await a.lease.acquire({ ttlSeconds, heartbeat: false, onLost: (error) => seen.push(error) });
         const wrote = await a.kv.set('k', new Uint8Array([1])).then(
           () => true,
           (error: unknown) => {
@@ -210,9 +223,10 @@ export function lease({ group, test, skip, expect, options }: StorageRegistrar):
         if (wrote) break;
         // The store may still count the lapsed lease as held: let its TTL run out first.
         await a.close();
-        await sleep(1_000 + SKEW_MS);
+        await sleep(ttlSeconds * 1000 + SKEW_MS);
       }
-      await sleep(800);
+      // Past ¾ of the TTL by this clock, whenever the write landed.
+      await sleep(ttlSeconds * 800);
       expect(a.lease.held, 'held past ¾ TTL').toBeNull();
       await expectRejects(expect, 'a write past ¾ TTL', LOST, () => a.kv.set('k', new Uint8Array([2])));
       expect(lost.map((e) => (e as { code?: unknown }).code), 'onLost was called once').toEqual([LOST]);
