@@ -140,11 +140,15 @@ export function lease({ group, test, skip, expect, options }: StorageRegistrar):
       // database before the TTL runs out (past 1 s with round trips of 0-200 ms).
       const held = await a.lease.acquire({ ttlSeconds: 2, heartbeat: false });
       await expectRejects(expect, 'acquire before the TTL ran out', HELD, () => b.lease.acquire());
-      const taken = await b.lease.acquire({ wait: 10_000, ttlSeconds: 2 });
+      // b's lease 4 s, not 2: its heartbeat renews every TTL/4 after the last renewal
+      // resolved, and each confirmation keeps writes going for ¾ TTL from its send, so two
+      // renewals' round trips plus the timer's lag must stay under TTL/2 (1 s with 2 s: one
+      // renewal delayed ~1 s lost a 2 s lease in CI at b593670, see the SIGKILL trait).
+      const taken = await b.lease.acquire({ wait: 10_000, ttlSeconds: 4 });
       expect(Date.now() >= held.expiresAt.getTime() - SKEW_MS, `taken at ${new Date().toISOString()}, before the old lease ran out at ${held.expiresAt.toISOString()}`).toBe(true);
       expect(taken.token > held.token, 'the new holder has a greater token').toBe(true);
-      // b keeps its 2 s lease alive with its heartbeat for longer than its TTL.
-      await sleep(3_000);
+      // b keeps its 4 s lease alive with its heartbeat for longer than its TTL.
+      await sleep(4_500);
       await expectRejects(expect, 'acquire while the heartbeat renews', HELD, () => c.lease.acquire());
       await b.authKeys.set(2, authKey(2));
     });
