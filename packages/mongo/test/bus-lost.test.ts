@@ -16,8 +16,13 @@ import { MongoSessionEventBus, MongoSessionStorage } from '../src/index.js';
 import { openProxy, type Proxy } from './proxy.js';
 import { scratch, server, urlFor } from './server.js';
 
-/** Polls through the downed proxy fail within about this long (server selection), not 5 s. */
-const FAST: MongoClientOptions = { serverSelectionTimeoutMS: 500, connectTimeoutMS: 500, heartbeatFrequencyMS: 500 };
+/**
+ * Polls through the downed proxy fail within about this long (server selection), not the
+ * bus's 5 s stall bound. The same bound covers the bus's first connect through the proxy
+ * (up): 2 s, not 500 ms, which a loaded machine can miss (the kit's bus instances failed
+ * 'Server selection timed out after 300 ms' on a first connect in CI at 80020e5).
+ */
+const FAST: MongoClientOptions = { serverSelectionTimeoutMS: 2_000, connectTimeoutMS: 2_000, heartbeatFrequencyMS: 500 };
 
 if (server.available) {
   const { fresh, track } = scratch();

@@ -653,9 +653,11 @@ if (server.available) {
         database = randomNamespace();
         const { burst } = await pastTheGuard();
         // This publisher reaches the server through a proxy taken down once its insert is
-        // answered: the head read that checks its numbers fails (server selection, 500 ms).
+        // answered: the head read that checks its numbers fails (server selection, 2 s: the
+        // same bound covers this client's first connect, before its insert, which 500 ms
+        // could miss on a loaded machine).
         const proxy = await openProxy();
-        const client = new MongoClient(proxy.url(database), { serverSelectionTimeoutMS: 500, connectTimeoutMS: 500, heartbeatFrequencyMS: 500 });
+        const client = new MongoClient(proxy.url(database), { serverSelectionTimeoutMS: 2_000, connectTimeoutMS: 2_000, heartbeatFrequencyMS: 500 });
         try {
           const stalling = firstInsertAfter(client.db(database).collection<EventDocument>('mtstore_events'), burst, { spoil: refusedAt(1), then: () => proxy.down() });
           let stored = 0;
