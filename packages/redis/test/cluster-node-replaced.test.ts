@@ -126,8 +126,8 @@ describe.runIf(cluster.available)('a Cluster node connection replaced later: cal
         // after the server closed the socket (CLIENT KILL ID frees it at once), so its FIN
         // on loopback is readable no later than that reply, and Node ends the socket and
         // ioredis says -node before any timer after it fires (load delays the timer, not
-        // the order). With no wait at all both cases passed 6 of 6 runs (4 beside two CPU
-        // busy loops); the 200 ms is spare.
+        // the order). With no wait at all this case passed 6 of 6 runs and the close() one 4 of
+        // 4 (those 4 beside two CPU busy loops); the 200 ms is spare.
         await new Promise((resolve) => setTimeout(resolve, 200));
         expectAllResolved(await outcomes(burst(storage, i + 1)), `after master ${i}'s connection was killed`);
       }
