@@ -112,6 +112,7 @@ export {
   assertKnownOptions,
   optionNames,
   withKnownOptions,
+  assertOptional,
 } from './validate.js';
 export type { AuthKeyRepository, KeyValueRepository, PeerRepository, RefMessageRepository } from './repositories.js';
 export type { LeaseRepository, PeerListPage, RefMessageListPage, StoredKeyValueEntry, StoredLease } from './repositories.js';

@@ -23,7 +23,7 @@ import { hostname } from 'node:os';
 import { CorruptDataError, InvalidArgumentError, LeaseHeldError, LeaseLostError, StorageClosedError, StorageUnavailableError, toStorageError } from './errors.js';
 import type { LeaseAcquireOptions, LeaseHolder, LeaseOwner, SessionLease } from './model.js';
 import type { LeaseRepository, StoredLease } from './repositories.js';
-import { assertKnownOptions, describeValue, optionNames } from './validate.js';
+import { assertKnownOptions, assertOptional, describeValue, optionNames } from './validate.js';
 
 /**
  * The lease's clock: process.hrtime, read once here (`globalThis.process` is an accessor:
@@ -158,9 +158,9 @@ function parseOptions(options: unknown): Acquire {
   else if (wait !== undefined && wait !== false) {
     throw new InvalidArgumentError(`options.wait must be a boolean or a number of milliseconds ≥ 0, got ${describeValue(wait)}`);
   }
-  if (force !== undefined && typeof force !== 'boolean') throw new InvalidArgumentError(`options.force must be a boolean, got ${describeValue(force)}`);
-  if (heartbeat !== undefined && typeof heartbeat !== 'boolean') throw new InvalidArgumentError(`options.heartbeat must be a boolean, got ${describeValue(heartbeat)}`);
-  if (onLost !== undefined && typeof onLost !== 'function') throw new InvalidArgumentError(`options.onLost must be a function, got ${describeValue(onLost)}`);
+  assertOptional(force, 'boolean', 'options.force');
+  assertOptional(heartbeat, 'boolean', 'options.heartbeat');
+  assertOptional(onLost, 'function', 'options.onLost');
   return {
     owner,
     ttlMs: Math.round(ttl * 1000),

@@ -6,7 +6,7 @@
 import { BaseStorage, type ResealReport } from './base.js';
 import { InvalidArgumentError, toStorageError } from './errors.js';
 import type { Storage } from './model.js';
-import { assertKnownOptions, describeValue, optionNames } from './validate.js';
+import { assertKnownOptions, assertOptional, describeValue, optionNames } from './validate.js';
 
 export interface RotateEncryptionOptions {
   /**
@@ -77,9 +77,7 @@ export async function rotateEncryption(options: RotateEncryptionOptions): Promis
   // Also refuses null for any option (docs/contract.md §8): `batchSize: null` ran batches of 8.
   assertKnownOptions(options, ROTATE_OPTIONS, where);
   // Checked before the first session is opened: one that is not a function threw after the first batch was re-sealed.
-  if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
-    throw new InvalidArgumentError(`${where}: onProgress must be a function, got ${describeValue(options.onProgress)}`);
-  }
+  assertOptional(options.onProgress, 'function', `${where}: onProgress`);
   const batchSize = options.batchSize ?? 8;
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 256) throw new InvalidArgumentError(`${where}: batchSize must be an integer from 1 to 256, got ${describeValue(batchSize)}`);
   if (options.after !== undefined && typeof options.after !== 'string') throw new InvalidArgumentError(`${where}: after must be a session name, got ${describeValue(options.after)}`);

@@ -184,6 +184,16 @@ export function nearestName(name: string, known: Iterable<string>, ignoreCase = 
 }
 
 /**
+ * An option that may be left out: `undefined`, or a value of `type`; else
+ * InvalidArgumentError "`label` must be a `type`, got …" — the check every constructor
+ * and factory makes of its flags and hooks before any I/O (a hook that is not a function
+ * would otherwise throw only when first called, a flag like `'no'` read as true).
+ */
+export function assertOptional(value: unknown, type: 'boolean' | 'function', label: string): void {
+  if (value !== undefined && typeof value !== type) throw new InvalidArgumentError(`${label} must be a ${type}, got ${describeValue(value)}`);
+}
+
+/**
  * An own property of `options` whose name is not in `known` is InvalidArgumentError
  * naming the nearest known one (a misspelt option was ignored: `{ encrypton }` stored
  * auth keys in plaintext, `{ nmae }` opened session "default"). Values are never shown,

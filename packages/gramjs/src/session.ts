@@ -1,7 +1,7 @@
 import { Api, helpers, sessions, utils } from 'telegram';
 import { AuthKey } from 'telegram/crypto/AuthKey.js';
 import type { EntityLike } from 'telegram/define.js';
-import { assertKnownOptions, assertLeaseAcquireOptions, AUTH_KEY_LENGTH, describeValue, InvalidArgumentError, isStorageError, optionNames, wellKnownDcAddress, type DataCenter, type LeaseAcquireOptions, type Peer, type SelfUser, type Storage } from '@mtstore/core';
+import { assertKnownOptions, assertLeaseAcquireOptions, assertOptional, AUTH_KEY_LENGTH, describeValue, InvalidArgumentError, isStorageError, optionNames, wellKnownDcAddress, type DataCenter, type LeaseAcquireOptions, type Peer, type SelfUser, type Storage } from '@mtstore/core';
 import { addressEntry, assertAddress, serverAddressOf, withoutKeys } from './address.js';
 import { ApiUser, entitiesOf, inputPeerOf, otherEntityToPeer, toBigint, userToPeer } from './entities.js';
 import { keyOfMarked, markedKey, PeerIndex, type MarkedKey } from './peers.js';
@@ -142,12 +142,8 @@ export class StorageSession extends sessions.Session {
     this.storage = storage;
     // Each checked before it is used: an onError that is not a function threw at the first
     // failed write (the error it reported lost), completeObjects: 'no' kept the TL bytes.
-    if (options.onError !== undefined && typeof options.onError !== 'function') {
-      throw new InvalidArgumentError(`StorageSession: options.onError must be a function, got ${describeValue(options.onError)}`);
-    }
-    if (options.completeObjects !== undefined && typeof options.completeObjects !== 'boolean') {
-      throw new InvalidArgumentError(`StorageSession: options.completeObjects must be a boolean, got ${describeValue(options.completeObjects)}`);
-    }
+    assertOptional(options.onError, 'function', 'StorageSession: options.onError');
+    assertOptional(options.completeObjects, 'boolean', 'StorageSession: options.completeObjects');
     const onError = options.onError ?? ((error: unknown, operation: string) => console.error(`@mtstore/gramjs: ${operation} failed:`, error));
     this.writes = new WriteQueue(onError);
     this.completeObjects = options.completeObjects ?? false;

@@ -53,6 +53,7 @@ import {
   type SessionEventSubscribeOptions,
   assertSubscribeOptions,
   assertTimerMs,
+  assertOptional,
   reportStateSafely,
   optionNames,
   withKnownOptions,
@@ -199,7 +200,7 @@ export class MongoSessionEventBus implements SessionEventBus {
     this.#stallMs = Math.max(STALL_MS, pollInterval);
     this.#maxEvents = positiveInteger(options?.maxEvents, 'maxEvents', 1_000);
     this.#maxAgeMs = positiveInteger(options?.maxAge, 'maxAge', 60) * 1000;
-    if (options?.onError !== undefined && typeof options.onError !== 'function') throw new InvalidArgumentError(`MongoSessionEventBus: onError must be a function, got ${describeValue(options.onError)}`);
+    assertOptional(options?.onError, 'function', 'MongoSessionEventBus: onError');
     this.#onError = options?.onError ?? ((error) => console.error('MongoSessionEventBus: reading session events failed; retrying', error));
     this.#connection = openConnection(options, 'MongoSessionEventBus');
     this.database = this.#connection.db.databaseName;

@@ -10,7 +10,7 @@
  * stays pending for the next save; one mtstore can never store is dropped and logged
  * (ReportDropped) instead, so it never blocks the writes after it.
  */
-import { assertKnownOptions, assertLeaseAcquireOptions, describeValue, InvalidArgumentError, optionNames, StorageClosedError, type LeaseAcquireOptions, type Storage } from '@mtstore/core';
+import { assertKnownOptions, assertLeaseAcquireOptions, assertOptional, InvalidArgumentError, optionNames, StorageClosedError, type LeaseAcquireOptions, type Storage } from '@mtstore/core';
 import type { ICorePlatform, IStorageDriver, ITelegramStorageProvider } from '@mtcute/core';
 import type { Logger } from '@mtcute/core/utils.js';
 import { MtstoreAuthKeys } from './auth-keys.js';
@@ -198,11 +198,8 @@ export class MtcuteStorage implements ITelegramStorageProvider {
     // Checked here, where it is given: acquired only when mtcute loads the storage (client start).
     if (typeof lease === 'object') assertLeaseAcquireOptions(lease, 'mtcuteStorage: options.lease');
     // closeOnDestroy: 'no' (truthy) closed a storage the application shares; displayNames: 0 stored none.
-    for (const option of ['closeOnDestroy', 'displayNames'] as const) {
-      if (options[option] !== undefined && typeof options[option] !== 'boolean') {
-        throw new InvalidArgumentError(`mtcuteStorage: options.${option} must be a boolean, got ${describeValue(options[option])}`);
-      }
-    }
+    assertOptional(options.closeOnDestroy, 'boolean', 'mtcuteStorage: options.closeOnDestroy');
+    assertOptional(options.displayNames, 'boolean', 'mtcuteStorage: options.displayNames');
     if (options.testMode !== undefined && typeof options.testMode !== 'boolean') {
       throw new InvalidArgumentError('mtcuteStorage: options.testMode must be a boolean (the client\'s own testMode)');
     }

@@ -23,6 +23,7 @@ import {
   reportStateSafely,
   decodeSessionEvent,
   assertTimerMs,
+  assertOptional,
   describeValue,
   deliverSafely,
   deliverToSubscribed,
@@ -166,9 +167,7 @@ export class PostgresSessionEventBus implements SessionEventBus {
     this.#delay = reconnectDelayOption(options.reconnectDelay);
     // Checked here: #report swallows what the hook throws (a failing hook must not break
     // the bus), so a hook that is not a function would have hidden every error for good.
-    if (options.onError !== undefined && typeof options.onError !== 'function') {
-      throw new InvalidArgumentError(`${NAME}: onError must be a function, got ${describeValue(options.onError)}`);
-    }
+    assertOptional(options.onError, 'function', `${NAME}: onError`);
     this.#onError = options.onError ?? ((error) => console.warn(`${NAME} (${this.channel}):`, error));
   }
 
