@@ -655,27 +655,18 @@ const attempts = new WeakMap<RedisClient, Promise<Error | undefined>>();
 function connectAttempt(client: RedisClient): Promise<Error | undefined> {
   let attempt = attempts.get(client);
   if (attempt !== undefined) return attempt;
-  attempt = new Promise<Error | undefined>((resolve) => {
-    let lastError: Error | undefined;
-    const onError = (error: unknown): void => {
-      if (error instanceof Error) lastError = error;
-    };
-    const settle = (failed: boolean): void => {
-      attempts.delete(client);
-      client.off('ready', onReady);
-      client.off('close', onClose);
-      client.off('end', onClose);
-      client.off('error', onError);
-      resolve(failed ? (lastError ?? new Error(CONNECTION_CLOSED)) : undefined);
-    };
-    const onReady = (): void => settle(false);
-    const onClose = (): void => settle(true);
-    client.on('ready', onReady);
-    client.on('close', onClose);
-    client.on('end', onClose);
-    // Only read here: the application's own 'error' listener (or its absence) stays as it was.
-    client.prependListener('error', onError);
-  });
+  let lastError: Error | undefined;
+  const onError = (error: unknown): void => {
+    if (error instanceof Error) lastError = error;
+  };
+  let ready = false;
+  // Only read here: the application's own 'error' listener (or its absence) stays as it was.
+  client.prependListener('error', onError);
+  attempt = whenSettled(client, () => {
+    attempts.delete(client);
+    client.off('error', onError);
+    ready = client.status === 'ready';
+  }).then(() => (ready ? undefined : (lastError ?? new Error(CONNECTION_CLOSED))));
   attempts.set(client, attempt);
   return attempt;
 }
@@ -867,10 +858,11 @@ function isMaster(client: Cluster, key: string): boolean {
 }
 
 /**
- * Resolves once a node connection being set up is ready, or closed or ended (never
- * rejects); `done` runs in that event's listener.
+ * Resolves once a connection being set up (a Cluster node's, or an application's
+ * client) is ready, or closed or ended (never rejects); `done` runs in that event's
+ * listener.
  */
-function whenSettled(node: Redis, done: () => void): Promise<void> {
+function whenSettled(node: RedisClient, done: () => void): Promise<void> {
   return new Promise<void>((resolve) => {
     const settle = (): void => {
       node.off('ready', settle);
