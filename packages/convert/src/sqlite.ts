@@ -82,7 +82,8 @@ export function readSchema(db: SqliteDatabase): Record<string, string[]> {
 type DatabaseConstructor = typeof BetterSqlite3;
 let driver: Promise<DatabaseConstructor> | undefined;
 
-async function loadDriver(): Promise<DatabaseConstructor> {
+/** better-sqlite3's constructor, or SQLITE_UNAVAILABLE naming the way to install it. */
+export async function loadDriver(): Promise<DatabaseConstructor> {
   driver ??= import('better-sqlite3').then(
     (mod) => ((mod as { default?: DatabaseConstructor }).default ?? (mod as unknown as DatabaseConstructor)),
     (error: unknown) => {
