@@ -20,3 +20,4 @@ export { FOREIGN_SQLITE_SIGNATURES, matchSqliteSignature, type SqliteSchema, typ
 export { toSessionString, type ToStringOptions } from './write.js';
 export { writeMtcuteSqlite, type MtcuteFileOptions } from './mtcute-sqlite-write.js';
 export { type PeerInput, type WrittenFile } from './write-file.js';
+export { writeGramjsStore, type GramjsStoreOptions } from './gramjs-store-write.js';
