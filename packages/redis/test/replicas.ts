@@ -1,0 +1,261 @@
+/**
+ * A Redis Cluster of a test file's own with a replica per master (3 + 3 redis-server
+ * processes), for failover tests. The shared test cluster (7000-7002) has masters only
+ * and other files use it: nodes are killed here, so these are separate processes on
+ * ports nothing else uses, each in a temp dir, without persistence. `dispose()` kills
+ * them and removes the dirs (call it in afterAll); a process exit kills them too, so a
+ * worker that dies leaves no redis-server behind.
+ *
+ * `--cluster-node-timeout 1000`: a killed master is marked failing after about a
+ * second and its replica promoted a second or so later (measured here: 2.3 s from
+ * SIGKILL to the replica answering ROLE master). `--cluster-replica-validity-factor 0`:
+ * a replica always stands for election, however long since it heard its master (with
+ * the default a loaded machine could leave a master's slots without one).
+ * `--repl-diskless-sync-delay 0`: replicas get their first copy at once, not 5 s later.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Redis } from 'ioredis';
+import { eventually } from './helpers.js';
+
+const run = promisify(execFile);
+
+const HOST = '127.0.0.1';
+/** First port tried; a cluster bus listens on port + 10000 as well. */
+const BASE_PORT = 7300;
+const NODE_TIMEOUT_MS = 1_000;
+
+export interface NodeInfo {
+  id: string;
+  port: number;
+  role: 'master' | 'replica';
+  /** A replica's master's id. */
+  masterId: string | undefined;
+  /** CLUSTER NODES flags include fail or pfail, or it is disconnected. */
+  failing: boolean;
+  /** CLUSTER NODES flags (`master`, `slave`, `myself`, `fail?`, `fail`…). */
+  flags: string[];
+  slots: string[];
+}
+
+/** Whether TCP `port` on 127.0.0.1 can be bound now (released at once). */
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, HOST, () => server.close(() => resolve(true)));
+  });
+}
+
+/** Six consecutive ports from 7300 up (in steps of 10), each with its bus port free. */
+async function freePorts(): Promise<number[]> {
+  for (let base = BASE_PORT; base < BASE_PORT + 100; base += 10) {
+    const ports = Array.from({ length: 6 }, (_, i) => base + i);
+    const free = await Promise.all(ports.flatMap((port) => [portFree(port), portFree(port + 10_000)]));
+    if (free.every(Boolean)) return ports;
+  }
+  throw new Error(`no six free ports (and their cluster bus ports) from ${BASE_PORT} to ${BASE_PORT + 99}`);
+}
+
+/** A short-lived connection to one node, never one under test. */
+export function nodeClient(port: number): Redis {
+  const client = new Redis({ host: HOST, port, lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 1_000, commandTimeout: 2_000, retryStrategy: () => null, connectionName: 'mtstore-test-admin' });
+  client.on('error', () => {});
+  return client;
+}
+
+/** `command` on node `port` over a connection of its own, closed after. */
+export async function onNode<T>(port: number, command: (client: Redis) => Promise<T>): Promise<T> {
+  const client = nodeClient(port);
+  try {
+    await client.connect();
+    return await command(client);
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** Whether redis-server and redis-cli can be run here (for checkServer). */
+export async function probeBinaries(): Promise<void> {
+  await run('redis-server', ['--version']);
+  await run('redis-cli', ['--version']);
+}
+
+export class ReplicatedCluster {
+  readonly #processes = new Map<number, ChildProcess>();
+  readonly #dir = mkdtempSync(join(tmpdir(), 'mtstore-replicas-'));
+  readonly #onExit = (): void => {
+    for (const child of this.#processes.values()) child.kill('SIGKILL');
+  };
+
+  private constructor(readonly ports: number[]) {
+    process.once('exit', this.#onExit);
+  }
+
+  /**
+   * Spawns six nodes and joins them into 3 masters + 3 replicas with
+   * `redis-cli --cluster create --cluster-replicas 1`; resolves once every node sees
+   * `cluster_state:ok` and every replica's link to its master is up (about 2 s).
+   */
+  static async start(): Promise<ReplicatedCluster> {
+    const cluster = new ReplicatedCluster(await freePorts());
+    try {
+      await Promise.all(cluster.ports.map((port) => cluster.startNode(port)));
+      await run('redis-cli', ['--cluster', 'create', ...cluster.ports.map((port) => `${HOST}:${port}`), '--cluster-replicas', '1', '--cluster-yes'], { timeout: 30_000 });
+      await cluster.waitHealthy();
+      return cluster;
+    } catch (error) {
+      await cluster.dispose();
+      throw error;
+    }
+  }
+
+  /** Seed nodes as a caller passes them (`cluster.nodes`). */
+  seeds(): { host: string; port: number }[] {
+    return this.ports.map((port) => ({ host: HOST, port }));
+  }
+
+  /** Starts (or restarts, with its nodes.conf: it rejoins) the node on `port`; resolves once it answers PING. */
+  async startNode(port: number): Promise<void> {
+    const dir = join(this.#dir, String(port));
+    mkdirSync(dir, { recursive: true });
+    const args = [
+      '--port', String(port), '--bind', HOST, '--dir', dir,
+      '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', String(NODE_TIMEOUT_MS),
+      '--cluster-replica-validity-factor', '0', '--repl-diskless-sync-delay', '0',
+      '--save', '', '--appendonly', 'no', '--logfile', 'redis.log',
+    ];
+    const child = spawn('redis-server', args, { stdio: 'ignore' });
+    this.#processes.set(port, child);
+    await eventually(async () => {
+      if (child.exitCode !== null) throw new Error(`redis-server on port ${port} exited with ${child.exitCode} (log: ${join(dir, 'redis.log')})`);
+      return onNode(port, (client) => client.ping()).then(
+        () => true,
+        () => false,
+      );
+    }, `redis-server on port ${port}`);
+  }
+
+  /** SIGKILL to the node on `port` (no shutdown, no last replication); resolves once it exited. */
+  async kill(port: number): Promise<void> {
+    const child = this.#processes.get(port);
+    this.#processes.delete(port);
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  /**
+   * SIGSTOP / SIGCONT to the node on `port`: a stopped replica reads nothing its master
+   * sends (the master acknowledges writes all the same: replication is asynchronous).
+   */
+  signal(port: number, signal: 'SIGSTOP' | 'SIGCONT'): void {
+    const child = this.#processes.get(port);
+    if (child === undefined) throw new Error(`no redis-server of ours on port ${port}`);
+    child.kill(signal);
+  }
+
+  /** Resolves once the replica of the master on `port` has acknowledged every write the master has (offsets equal). */
+  async replicated(port: number): Promise<void> {
+    await eventually(async () => {
+      const info = await onNode(port, (client) => client.info('replication'));
+      const offset = /master_repl_offset:(\d+)/.exec(info)?.[1];
+      const replica = /slave0:.*offset=(\d+)/.exec(info)?.[1];
+      return offset !== undefined && offset === replica;
+    }, `the replica of ${port} to catch up`);
+  }
+
+  /**
+   * Commands received since the node started, by name (INFO commandstats; subcommands as
+   * `cluster|slots`): run (`calls`) or refused before running (`rejected_calls`: a
+   * replica answering MOVED, for one), so a command sent to the wrong node counts too.
+   */
+  async commandCalls(port: number): Promise<Map<string, number>> {
+    const info = await onNode(port, (client) => client.info('commandstats'));
+    const calls = new Map<string, number>();
+    for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+).*rejected_calls=(\d+)/gm)) calls.set(match[1] as string, Number(match[2]) + Number(match[3]));
+    return calls;
+  }
+
+  /** The ports of the nodes running. */
+  live(): number[] {
+    return [...this.#processes.keys()];
+  }
+
+  /** CLUSTER NODES as node `port` (default: the first live one) sees it. */
+  async nodes(port = this.live()[0] as number): Promise<NodeInfo[]> {
+    const text = (await onNode(port, (client) => client.cluster('NODES'))) as string;
+    return text
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .map((line) => {
+        const [id = '', address = '', flags = '', master = '-', , , , link = '', ...slots] = line.split(' ');
+        const flagList = flags.split(',');
+        return {
+          id,
+          port: Number(address.split('@')[0]?.split(':')[1]),
+          role: flagList.includes('master') ? 'master' : 'replica',
+          masterId: master === '-' ? undefined : master,
+          failing: flagList.includes('fail') || flagList.includes('fail?') || link !== 'connected',
+          flags: flagList,
+          slots,
+        } satisfies NodeInfo;
+      });
+  }
+
+  /** The port of the master serving `key`'s slot, and of its replica, as node `port` sees them. */
+  async shardOf(key: string): Promise<{ master: number; replica: number }> {
+    const port = this.live()[0] as number;
+    const slot = Number(await onNode(port, (client) => client.cluster('KEYSLOT', key)));
+    const nodes = await this.nodes(port);
+    const master = nodes.find((node) => node.role === 'master' && node.slots.some((range) => inRange(slot, range)));
+    const replica = nodes.find((node) => node.masterId === master?.id);
+    if (master === undefined || replica === undefined) throw new Error(`slot ${slot}: no master with a replica`);
+    return { master: master.port, replica: replica.port };
+  }
+
+  /**
+   * Every live node answers `cluster_state:ok`, sees three masters that are not failing
+   * (a failover over), and every live replica's replication link is up.
+   */
+  async waitHealthy(timeout = 20_000): Promise<void> {
+    await eventually(() => this.#healthy().catch(() => false), 'the replicated cluster to be healthy', timeout);
+  }
+
+  async #healthy(): Promise<boolean> {
+    {
+      for (const port of this.live()) {
+        const info = (await onNode(port, (client) => client.cluster('INFO'))) as string;
+        if (!info.includes('cluster_state:ok')) return false;
+        const nodes = await this.nodes(port);
+        const masters = nodes.filter((node) => node.role === 'master' && node.slots.length > 0 && !node.failing);
+        if (masters.length !== 3) return false;
+        const replication = await onNode(port, (client) => client.info('replication'));
+        if (replication.includes('role:slave') && !replication.includes('master_link_status:up')) return false;
+      }
+      return true;
+    }
+  }
+
+  /** Kills every node and removes the temp dir. */
+  async dispose(): Promise<void> {
+    try {
+      await Promise.all(this.live().map((port) => this.kill(port)));
+    } finally {
+      process.off('exit', this.#onExit);
+      rmSync(this.#dir, { recursive: true, force: true });
+    }
+  }
+}
+
+/** Whether `slot` is in one CLUSTER NODES slot field (`5461-10922` or `42`; migrating `[…]` ones are not). */
+function inRange(slot: number, range: string): boolean {
+  if (range.startsWith('[')) return false;
+  const [from, to = from] = range.split('-').map(Number);
+  return from !== undefined && to !== undefined && slot >= from && slot <= to;
+}
