@@ -21,3 +21,4 @@ export { toSessionString, type ToStringOptions } from './write.js';
 export { writeMtcuteSqlite, type MtcuteFileOptions } from './mtcute-sqlite-write.js';
 export { type PeerInput, type WrittenFile } from './write-file.js';
 export { writeGramjsStore, type GramjsStoreOptions } from './gramjs-store-write.js';
+export { writeTelethonSqlite, type TelethonFileOptions } from './telethon-sqlite-write.js';
