@@ -22,3 +22,4 @@ export { writeMtcuteSqlite, type MtcuteFileOptions } from './mtcute-sqlite-write
 export { type PeerInput, type WrittenFile } from './write-file.js';
 export { writeGramjsStore, type GramjsStoreOptions } from './gramjs-store-write.js';
 export { writeTelethonSqlite, type TelethonFileOptions } from './telethon-sqlite-write.js';
+export { writePyrogramSqlite, type PyrogramFileOptions } from './pyrogram-sqlite-write.js';
