@@ -17,7 +17,7 @@ export { parsePyrogramString, toPyrogramString, type PyrogramLayout, type Pyrogr
 export { parseMtcuteString, toMtcuteString } from './mtcute.js';
 export { readGramjsStore, gramjsStoreNames } from './gramjs-store.js';
 export { FOREIGN_SQLITE_SIGNATURES, matchSqliteSignature, type SqliteSchema, type SqliteSignature } from './sqlite.js';
-export { toSessionString, type ToStringOptions } from './write.js';
+export { toSessionString, writeSessionFile, type ToStringOptions, type WriteFileOptions } from './write.js';
 export { writeMtcuteSqlite, type MtcuteFileOptions } from './mtcute-sqlite-write.js';
 export { type PeerInput, type WrittenFile } from './write-file.js';
 export { writeGramjsStore, type GramjsStoreOptions } from './gramjs-store-write.js';
