@@ -462,6 +462,8 @@ export class RedisConnection {
     // drop itself, with 0): its "Reached the max retries per request limit" flushes the
     // commands written to the lost socket and those queued while none was connected alike.
     if (isMaxRetries(error)) return new Error(sent ? RETRIES_AFTER_SENDING : RETRIES_BEFORE_SENDING, { cause: error });
+    const cluster = this.client instanceof Cluster ? clusterFailure(this.client, error) : undefined;
+    if (cluster !== undefined) return new Error(`${cluster}: ${sent ? MAY_HAVE_BEEN_APPLIED : NOT_SENT}`, { cause: error });
     const real = error instanceof Error && error.message === CONNECTION_CLOSED && this.#lastError !== undefined ? this.#lastError : error;
     return withoutCredentials(real, this.client instanceof Cluster ? this.client.options.redisOptions : this.client.options);
   }
@@ -911,6 +913,52 @@ const CLUSTER_GONE = new Set(['Cluster is ended.', "Cluster isn't ready and enab
 function isClusterGone(error: Error): boolean {
   return CLUSTER_GONE.has(error.message);
 }
+
+/**
+ * What a Cluster's refusal of a command means, in mtstore's words, or undefined when
+ * `error` is not one. ioredis retries a command whose slot's master does not answer
+ * (its connection closed or being set up: "Connection is closed."; CLUSTERDOWN while
+ * the cluster marks a master failed and before a replica takes over; MOVED, ASK,
+ * TRYAGAIN while slots move) up to `maxRedirections` times, `retryDelayOnFailover` /
+ * `retryDelayOnClusterDown` apart (16 × 100 ms by default), then rejects with the last
+ * reply, or "Too many Cluster redirections. Last error: …". During a failover (a
+ * master killed: its replica is promoted about cluster-node-timeout later) callers
+ * got "Connection is closed." for a storage that was not closed, or "CLUSTERDOWN The
+ * cluster is down", a MOVED to the master that was gone, or, for a MULTI, EXECABORT
+ * (failover.test.ts). "Connection is closed." counts only while the
+ * Cluster is ready (a node connection, not the Cluster, was lost); a first connect
+ * that failed keeps its own reason.
+ */
+function clusterFailure(client: Cluster, error: unknown): string | undefined {
+  if (!(error instanceof Error)) return undefined;
+  const message = error.message;
+  // A MULTI whose commands were refused as they were queued (MOVED to a master that is
+  // gone…): Redis discards it at EXEC, and ioredis rejects with that, the refusals
+  // attached. mtstore's transactions are well formed, so those say why.
+  if (message.startsWith('EXECABORT')) {
+    const previous = (error as { previousErrors?: unknown }).previousErrors;
+    for (const refusal of Array.isArray(previous) ? previous : []) {
+      const reason = clusterFailure(client, refusal);
+      if (reason !== undefined) return reason;
+    }
+    return undefined;
+  }
+  const last = message.startsWith(TOO_MANY_REDIRECTIONS) ? message.slice(TOO_MANY_REDIRECTIONS.length).replace(/^(Error|ReplyError): /, '') : message;
+  if (last.startsWith('CLUSTERDOWN')) return CLUSTER_DOWN;
+  if (last !== message || /^(MOVED|ASK|TRYAGAIN) /.test(message) || (message === CONNECTION_CLOSED && client.status === 'ready')) return NO_MASTER;
+  if (message === CLUSTER_NOT_READY) return CLUSTER_RECONNECTING;
+  return undefined;
+}
+
+const TOO_MANY_REDIRECTIONS = 'Too many Cluster redirections. Last error: ';
+const CLUSTER_NOT_READY = "Cluster isn't ready and enableOfflineQueue options is false";
+const NO_MASTER =
+  "the Redis Cluster has no master answering for the call's slot (the master is down or unreachable, or a failover or a slot migration is under way), still after ioredis' retries (maxRedirections, retryDelayOnFailover apart)";
+const CLUSTER_DOWN =
+  "the Redis Cluster is down (CLUSTERDOWN: a master failed and no replica has taken over yet, or a slot has no master), still after ioredis' retries (maxRedirections, retryDelayOnClusterDown apart)";
+const CLUSTER_RECONNECTING = 'the Redis Cluster lost every node connection and is reconnecting; without an offline queue it refuses calls until a node answers';
+const MAY_HAVE_BEEN_APPLIED = 'it may or may not have been applied';
+const NOT_SENT = 'the call was not sent, nothing of it was applied';
 
 /**
  * `error` without credentials: ioredis sets `command: { name, args }` on the reply

@@ -8,17 +8,27 @@
  * - Replicas get none of mtstore's calls (scaleReads 'master') and their connections
  *   make no slots refresh loop.
  * - A replica killed and started again changes nothing for callers.
+ * - A master killed (SIGKILL): until its replica is promoted (about 2 s here; about
+ *   cluster-node-timeout plus a second or two in general) a call for its slots waits
+ *   and succeeds, or rejects with StorageUnavailableError saying what happened (never
+ *   ioredis' bare "Connection is closed.", MOVED or CLUSTERDOWN), each settled within
+ *   commandTimeout; then the same instances work again by themselves, with every write
+ *   the replica had received.
  */
 import { checkServer, fullSession } from '@mtstore/conformance/vitest';
+import type { ClusterOptions } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisSessionStorage, RedisStorage } from '../src/index.js';
 import { eventually, plain, randomName } from './helpers.js';
-import { probeBinaries, ReplicatedCluster } from './replicas.js';
+import { onNode, probeBinaries, ReplicatedCluster } from './replicas.js';
 
 const binaries = await checkServer('redis-server and redis-cli (for a Cluster with replicas of the test\'s own)', 'redis-server', probeBinaries);
 
-/** mtstore's default commandTimeout (REDIS_DEFAULTS). */
+const UNAVAILABLE = 'MTSTORE_STORAGE_UNAVAILABLE';
+/** mtstore's default commandTimeout (REDIS_DEFAULTS): no call may take longer, failover or not. */
 const COMMAND_TIMEOUT_MS = 5_000;
+/** ioredis' words reaching the caller as the reason: what a failover must not look like. */
+const RAW = /EXECABORT|MOVED|\bASK\b|CLUSTERDOWN|TRYAGAIN|Cluster isn't ready|Too many Cluster redirections|failed: Connection is closed\.$/;
 /** Server sessions of this many auth keys: slots on every master. */
 const AUTH_KEYS = Array.from({ length: 12 }, (_, i) => BigInt(i));
 /** Client sessions (one RedisStorage each). */
@@ -74,10 +84,11 @@ describe.runIf(binaries.available)('a Redis Cluster with a replica per master', 
     return { masters: nodes.filter((node) => node.role === 'master').map((node) => node.port), replicas: nodes.filter((node) => node.role === 'replica').map((node) => node.port) };
   }
 
-  function open(prefix: string): { sessions: RedisSessionStorage; storages: RedisStorage[]; close: () => Promise<void> } {
+  /** The storages, on Clusters mtstore opens from the seed nodes with `options` (default: mtstore's). */
+  function open(prefix: string, options: ClusterOptions = {}): { sessions: RedisSessionStorage; storages: RedisStorage[]; close: () => Promise<void> } {
     const nodes = cluster.seeds();
-    const sessions = new RedisSessionStorage({ cluster: { nodes }, prefix });
-    const storages = NAMES.map((name) => new RedisStorage({ cluster: { nodes }, prefix, name }));
+    const sessions = new RedisSessionStorage({ cluster: { nodes, options }, prefix });
+    const storages = NAMES.map((name) => new RedisStorage({ cluster: { nodes, options }, prefix, name }));
     return { sessions, storages, close: async () => void (await Promise.all([sessions.close(), ...storages.map((storage) => storage.close())])) };
   }
 
@@ -153,4 +164,77 @@ describe.runIf(binaries.available)('a Redis Cluster with a replica per master', 
       await close();
     }
   });
+
+  // mtstore's defaults, and retries 10 ms apart (ioredis gives up after 160 ms, long
+  // before the promotion: every stage of the failover reaches callers as a rejection).
+  it.each([
+    ['mtstore\'s defaults', {}],
+    ['retryDelayOnFailover and retryDelayOnClusterDown 10 ms', { retryDelayOnFailover: 10, retryDelayOnClusterDown: 10 }],
+  ] as [string, ClusterOptions][])('a master killed (SIGKILL), %s: calls wait or reject StorageUnavailableError within commandTimeout, then the same instances work again, with every write the replica had', async (_, options) => {
+    const { sessions, storages, close } = open(`${randomName('master-killed')}:`, options);
+    try {
+      await round(sessions, storages, 1);
+      const { master, replica } = await cluster.shardOf(`{${AUTH_KEYS[0]}}`);
+      // Acknowledged and on the replica: these must survive the failover.
+      const { masters } = await roles();
+      await Promise.all(masters.map((port) => cluster.replicated(port)));
+
+      const since = Date.now();
+      const pending: Promise<Outcome[]>[] = [];
+      let stop = false;
+      // Calls on every master from before the kill until after the promotion, every 50 ms:
+      // some are in flight at the kill, the others meet each stage of the failover.
+      const load = (async () => {
+        for (let n = 2; !stop; n++) {
+          const calls = [
+            ...AUTH_KEYS.map((id) => timed(`createSession ${id}`, since, () => sessions.createSession(id, BigInt(n)))),
+            ...AUTH_KEYS.map((id) => timed(`hasSession ${id}`, since, () => sessions.hasSession(id, 1n))),
+            ...storages.map((storage, i) => timed(`load ${NAMES[i]}`, since, () => storage.load())),
+          ];
+          pending.push(Promise.all(calls));
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      })();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const killed = Date.now();
+      await cluster.kill(master);
+      await eventually(async () => (await onNode(replica, (client) => client.role()))[0] === 'master', `replica ${replica} promoted`, 20_000);
+      const promoted = Date.now() - killed;
+      await cluster.waitHealthy();
+      // Then the same instances work by themselves: a whole round of calls on every master succeeds.
+      let rounds = 0;
+      await eventually(async () => {
+        rounds++;
+        const done = await Promise.all([...AUTH_KEYS.map((id) => timed('hasSession', since, () => sessions.hasSession(id, 1n))), ...storages.map((storage) => timed('load', since, () => storage.load()))]);
+        return done.every((outcome) => outcome.error === undefined);
+      }, 'every call to succeed after the failover', 10_000);
+      stop = true;
+      await load;
+      const outcomes = (await Promise.all(pending)).flat();
+
+      const failed = outcomes.filter((outcome) => outcome.error !== undefined);
+      const during = outcomes.filter((outcome) => outcome.at >= killed - since && outcome.at <= killed - since + promoted);
+      console.info(
+        `failover: replica ${replica} promoted ${promoted} ms after master ${master} was killed; ${outcomes.length} calls, ${during.length} made during the failover, ${failed.length} rejected, the longest took ${Math.max(...outcomes.map((outcome) => outcome.ms))} ms; ${rounds} check rounds after it`,
+      );
+      expect(during.length).toBeGreaterThan(0);
+      // Every call settled within commandTimeout: resolved, or StorageUnavailableError in mtstore's words.
+      expect(outcomes.filter((outcome) => outcome.ms >= COMMAND_TIMEOUT_MS).map((outcome) => `${outcome.what} at ${outcome.at} ms: ${outcome.ms} ms`)).toEqual([]);
+      expect(failed.filter((outcome) => outcome.error?.code !== UNAVAILABLE).map((outcome) => `${outcome.what}: ${String(outcome.error)}`)).toEqual([]);
+      if (process.env.FAILOVER_MESSAGES) console.info([...new Set(failed.map((outcome) => outcome.error?.message.replace(/\(.*?\)/, '(…)')))].join('\n'));
+      expect([...new Set(failed.map((outcome) => outcome.error?.message.replace(/\(.*?\)/, '(…)')).filter((message) => RAW.test(message ?? '')))]).toEqual([]);
+
+      // What the replica had is there, read through the instances that lived through it.
+      expect(await Promise.all(AUTH_KEYS.map((id) => sessions.hasSession(id, 1n)))).toEqual(AUTH_KEYS.map(() => true));
+      expect((await Promise.all(storages.map((storage) => storage.load()))).every((session) => session !== null)).toBe(true);
+      await round(sessions, storages, 99);
+
+      // The old master comes back as a replica of the new one.
+      await cluster.startNode(master);
+      await cluster.waitHealthy();
+      expect((await onNode(master, (client) => client.role()))[0]).toBe('slave');
+    } finally {
+      await close();
+    }
+  }, 60_000);
 });
