@@ -57,15 +57,16 @@ export function buildProgram(io: Io): Command {
 
   program
     .command('export')
-    .description('Print a stored session as a session string (stdout); a warning goes to stderr.')
+    .description('Print a stored session as a session string (stdout), or write it with --out as a new file: the string, or a client\'s own session file or folder with its peers. A warning goes to stderr.')
     .argument('<source>', 'a storage path or URL, or a foreign session to convert: a session string, a session file or folder, or - to read it from standard input')
-    .addOption(new Option('-f, --format <format>', 'the string format to write').choices([...STRING_FORMATS]).makeOptionMandatory())
+    .addOption(new Option('-f, --format <format>', 'a string format, or a file format (needs --out): Telethon, Pyrogram or mtcute SQLite file, GramJS StoreSession folder').choices([...STRING_FORMATS, ...FILE_FORMATS]).makeOptionMandatory())
+    .option('-o, --out <path>', 'write to this new path, mode 0600 (an existing one is refused): required for a file format; a string format writes its string there instead of stdout')
     .option('-n, --name <session>', 'session name in the source (default: ?session= in the URL, else "default")')
-    .option('--api-id <id>', 'api_id for a Pyrogram string when the session has none (a session\'s own api_id is kept)', apiId)
+    .option('--api-id <id>', 'api_id for Pyrogram (string or file) when the session has none (a session\'s own api_id is kept)', apiId)
     .addOption(new Option('--from <format>', 'read a foreign source as this format (needed only when it is ambiguous)').choices([...STRING_FORMATS, ...FILE_FORMATS]))
     .option('-k, --key <id=ENV_VAR>', 'for a session sealed by rotate-keys: its encryption key id and the environment variable holding the key (repeatable)', collect)
     .option('--bot', 'a foreign Telethon session file\'s account is a bot (the file does not record it; exit 2 for any other source)')
-    .action(async (source: string, opts: { format: string; name?: string; apiId?: number; from?: SessionFormat; key?: string[]; bot?: boolean }) => {
+    .action(async (source: string, opts: { format: string; out?: string; name?: string; apiId?: number; from?: SessionFormat; key?: string[]; bot?: boolean }) => {
       const { key, ...rest } = opts;
       await exportSession(source, { ...rest, ...(key === undefined ? {} : { keys: key }) }, io);
     });
