@@ -14,8 +14,10 @@
  *   ioredis' bare "Connection is closed.", MOVED or CLUSTERDOWN), each settled within
  *   commandTimeout; then the same instances work again by themselves, with every write
  *   the replica had received.
+ * - Replication is asynchronous: a write the master acknowledged and had not yet sent
+ *   to its replica is gone once the replica takes over (README, Durability).
  */
-import { checkServer, fullSession } from '@mtstore/conformance/vitest';
+import { authKey, checkServer, fullSession } from '@mtstore/conformance/vitest';
 import type { ClusterOptions } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisSessionStorage, RedisStorage } from '../src/index.js';
@@ -237,4 +239,75 @@ describe.runIf(binaries.available)('a Redis Cluster with a replica per master', 
       await close();
     }
   }, 60_000);
+
+  it('a write the master acknowledged before its replica received it is lost when the replica takes over (replication is asynchronous)', async () => {
+    const storage = new RedisStorage({ cluster: { nodes: cluster.seeds() }, prefix: `${randomName('write-loss')}:`, name: 'alice' });
+    try {
+      const { master, replica } = await cluster.shardOf('{alice}');
+      await storage.save(fullSession(3));
+      await storage.authKeys.set(2, authKey(21));
+      await cluster.replicated(master);
+
+      // The replica stops (SIGSTOP) and the master drops its replication link: nothing
+      // the master takes from now on reaches the replica (a stopped replica alone would
+      // still find the bytes in its socket buffer), and the master acknowledges every
+      // write at once all the same. As a replica lagging behind or cut off by the network.
+      cluster.signal(replica, 'SIGSTOP');
+      try {
+        expect(await onNode(master, (client) => client.client('KILL', 'TYPE', 'replica'))).toBe(1);
+        await storage.authKeys.set(4, authKey(41));
+        await storage.saveUpdateState({ pts: 500, qts: 1, date: 1_700_000_000, seq: 1 });
+        expect(plain(await storage.authKeys.get(4))).toEqual(authKey(41));
+        expect((await storage.load())?.state?.pts).toBe(500);
+        await cluster.kill(master);
+      } finally {
+        cluster.signal(replica, 'SIGCONT');
+      }
+      await eventually(async () => (await onNode(replica, (client) => client.role()))[0] === 'master', `replica ${replica} promoted`, 20_000);
+      await cluster.waitHealthy();
+
+      // The same instance, once it reaches the new master: what the replica had is there;
+      // the auth key and the state it had not received are gone (for a client: a new login).
+      await eventually(() => storage.authKeys.get(2).then(() => true, () => false), 'a read on the new master', 10_000);
+      expect(plain(await storage.authKeys.get(2))).toEqual(authKey(21));
+      expect(await storage.authKeys.get(4)).toBeNull();
+      expect((await storage.load())?.state?.pts).toBe(fullSession(3).state?.pts);
+
+      await cluster.startNode(master);
+      await cluster.waitHealthy();
+    } finally {
+      await storage.close();
+    }
+  }, 60_000);
+
+  it('min-replicas-to-write on the master: a write while its replica lags is refused (StorageUnavailableError, NOREPLICAS), not acknowledged and lost', async () => {
+    const storage = new RedisStorage({ cluster: { nodes: cluster.seeds() }, prefix: `${randomName('min-replicas')}:`, name: 'alice' });
+    try {
+      const { master, replica } = await cluster.shardOf('{alice}');
+      await storage.authKeys.set(2, authKey(21));
+      await onNode(master, (client) => client.config('SET', 'min-replicas-to-write', '1', 'min-replicas-max-lag', '1'));
+      cluster.signal(replica, 'SIGSTOP');
+      try {
+        // The master counts a replica whose last acknowledgement is over 1 s old as gone.
+        let refused: (Error & { code?: string }) | undefined;
+        await eventually(async () => {
+          refused = await storage.authKeys.set(4, authKey(41)).then(
+            () => undefined,
+            (error: Error) => error,
+          );
+          return refused !== undefined;
+        }, 'a write to be refused', 10_000);
+        expect(refused?.code).toBe(UNAVAILABLE);
+        expect(refused?.message).toContain('NOREPLICAS');
+        // Reads go on.
+        expect(plain(await storage.authKeys.get(2))).toEqual(authKey(21));
+      } finally {
+        cluster.signal(replica, 'SIGCONT');
+        await onNode(master, (client) => client.config('SET', 'min-replicas-to-write', '0'));
+      }
+      await cluster.waitHealthy();
+    } finally {
+      await storage.close();
+    }
+  }, 30_000);
 });
