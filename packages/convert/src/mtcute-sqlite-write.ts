@@ -6,15 +6,14 @@
  * mtcute-sqlite.ts for what each table holds.
  */
 import { toMarkedId, type KeyValueEntry, type Peer, type Session } from '@mtstore/core';
-import { ConvertError } from './errors.js';
-import { ipAddressOf } from './dcs.js';
 import { homeWithKey } from './common.js';
+import { ipAddressOf } from './dcs.js';
+import { ConvertError, unsupported } from './errors.js';
 import { longToFastString } from './mtcute-sqlite.js';
 import { serializeBasicDcOption } from './mtcute.js';
 import { TlWriter } from './tl.js';
 import type { ConvertedRefMessage } from './types.js';
 import { checkWriteInput, eachPeer, LossCounter, writeSqliteFile, type PeerInput, type WrittenFile } from './write-file.js';
-import { unsupported } from './errors.js';
 
 const FORMAT = 'mtcute session file';
 
