@@ -103,9 +103,12 @@ function explainError(error: unknown): { code: ExitCode; line: string } {
           ? ' On the command line: --name <session> picks a session of a folder; --format (import) or --from (inspect, export) names the format.'
           : error.code === 'MTSTORE_CONVERT_INVALID'
             ? ' Copy the session again (the whole string, or the file with its client stopped); if it still fails, have the library that wrote it export a session string and give that instead.'
-            : error.code === 'MTSTORE_CONVERT_IO' && !/\btry again\b/.test(error.message)
-              ? ' Check the path and that this user can read it.'
-              : '';
+            : error.code === 'MTSTORE_CONVERT_IO' && /^Cannot write\b/.test(error.message)
+              ? // A session file being written (export --out): the folder is what to check.
+                ' Check that its folder exists and this user can write to it.'
+              : error.code === 'MTSTORE_CONVERT_IO' && !/\btry again\b/.test(error.message)
+                ? ' Check the path and that this user can read it.'
+                : '';
     return { code: EXIT.INPUT, line: firstLine(error.message) + fix };
   }
   if (isStorageError(error)) {

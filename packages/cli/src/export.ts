@@ -92,10 +92,6 @@ export async function loadSession(source: string, name: string | undefined, from
   }
 }
 
-/**
- * Exports the session. Returns the string written (a string format, on stdout or to
- * --out), or the path of the session file or folder written.
- */
 /** The snapshot stored under the name, or exit 6 naming what is there instead. */
 async function loadStored(storage: Storage, source: string, name: string | undefined, what: string): Promise<Session> {
   let session: Session | null;
@@ -115,6 +111,10 @@ async function loadStored(storage: Storage, source: string, name: string | undef
   throw new CliError(EXIT.NOT_FOUND, `No session named "${wanted}" in ${shown(source)}: ${hint}.`);
 }
 
+/**
+ * Exports the session. Returns the string written (a string format, on stdout or to
+ * --out), or the path of the session file or folder written.
+ */
 export async function exportSession(source: string, options: ExportOptions, io: Io): Promise<string> {
   const format = checkExportFormat(options.format, options.out);
   if (options.out !== undefined) checkOut(options.out, format);
@@ -127,8 +127,7 @@ export async function exportSession(source: string, options: ExportOptions, io: 
   }
   const text = toSessionString(session, format, options.apiId === undefined ? {} : { apiId: options.apiId });
   if (options.out !== undefined) {
-    // O_EXCL: a file created since the check above is refused, never truncated.
-    writeFileSync(options.out, `${text}\n`, { flag: 'wx', mode: 0o600 });
+    writeStringFile(options.out, text);
     say(io, `warning: ${shown(options.out)} holds a ${format} string, a login: anyone holding it can use the account. Keep it secret.`);
     say(io, `Wrote the ${format} string to ${shown(options.out)}.`);
   } else {
@@ -136,6 +135,21 @@ export async function exportSession(source: string, options: ExportOptions, io: 
     say(io, `warning: this ${format} string is a login: anyone holding it can use the account. Keep it secret.`);
   }
   return text;
+}
+
+/**
+ * The string into a new file, mode 0600. O_EXCL: a file created since checkOut is refused,
+ * never truncated. A path that cannot be written (no such folder, no permission) is the
+ * command line's to fix, in this CLI's words, as a file format's is.
+ */
+function writeStringFile(out: string, text: string): void {
+  try {
+    writeFileSync(out, `${text}\n`, { flag: 'wx', mode: 0o600 });
+  } catch (error) {
+    const code = (error as { code?: unknown } | null)?.code;
+    if (code === 'EEXIST') checkOut(out, 'telethon');
+    throw new CliError(EXIT.USAGE, `Cannot write --out ${shown(out)}: ${typeof code === 'string' ? code : 'failed'}. Check that its folder exists and this user can write to it.`);
+  }
 }
 
 /** How the summary names what was exported: a stored session by name, a foreign one by what it is. */

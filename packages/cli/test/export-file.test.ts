@@ -128,4 +128,17 @@ describe('export --out', () => {
     expect(io.err()).toContain('pass --api-id');
     expect(existsSync(out)).toBe(false);
   });
+
+  it('an --out in a folder that does not exist: exit 2 for a string, exit 3 for a file format, each saying to check the folder (not a raw Node error)', async () => {
+    const missing = join(dir, 'no-such-folder');
+    const asString = captureIo();
+    expect(await run(['export', telethonFile, '--format', 'telethon', '--out', join(missing, 'alice.txt')], asString)).toBe(EXIT.USAGE);
+    expect(asString.err()).toContain(`Cannot write --out ${join(missing, 'alice.txt')}: ENOENT. Check that its folder exists and this user can write to it.`);
+    for (const format of ['telethon-sqlite', 'gramjs-store'] as const) {
+      const io = captureIo();
+      expect(await run(['export', telethonFile, '--format', format, '--out', join(missing, format)], io)).toBe(EXIT.INPUT);
+      expect(io.err()).toMatch(/Cannot write the .* ENOENT\b.*\. Check that its folder exists and this user can write to it\./);
+    }
+    expect(existsSync(missing)).toBe(false);
+  });
 });
