@@ -221,25 +221,29 @@ export class ReplicatedCluster {
 
   /**
    * Every live node answers `cluster_state:ok`, sees three masters that are not failing
-   * (a failover over), and every live replica's replication link is up.
+   * (a failover over) and every other live node up as a replica of one of them, and
+   * every live replica's replication link is up.
    */
   async waitHealthy(timeout = 20_000): Promise<void> {
     await eventually(() => this.#healthy().catch(() => false), 'the replicated cluster to be healthy', timeout);
   }
 
   async #healthy(): Promise<boolean> {
-    {
-      for (const port of this.live()) {
-        const info = (await onNode(port, (client) => client.cluster('INFO'))) as string;
-        if (!info.includes('cluster_state:ok')) return false;
-        const nodes = await this.nodes(port);
-        const masters = nodes.filter((node) => node.role === 'master' && node.slots.length > 0 && !node.failing);
-        if (masters.length !== 3) return false;
-        const replication = await onNode(port, (client) => client.info('replication'));
-        if (replication.includes('role:slave') && !replication.includes('master_link_status:up')) return false;
-      }
-      return true;
+    for (const port of this.live()) {
+      const info = (await onNode(port, (client) => client.cluster('INFO'))) as string;
+      if (!info.includes('cluster_state:ok')) return false;
+      const nodes = await this.nodes(port);
+      const masters = nodes.filter((node) => node.role === 'master' && node.slots.length > 0 && !node.failing);
+      if (masters.length !== 3) return false;
+      // Every live node seen up, and each replica attached to one of those masters (a
+      // master that came back is a replica only once the others have heard so).
+      const up = nodes.filter((node) => this.live().includes(node.port) && !node.failing);
+      if (up.length !== this.live().length) return false;
+      if (!up.every((node) => node.role === 'master' ? masters.includes(node) : masters.some((master) => master.id === node.masterId))) return false;
+      const replication = await onNode(port, (client) => client.info('replication'));
+      if (replication.includes('role:slave') && !replication.includes('master_link_status:up')) return false;
     }
+    return true;
   }
 
   /** Kills every node and removes the temp dir. */
