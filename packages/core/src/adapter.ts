@@ -10,7 +10,7 @@ import type { EncryptionOptions } from './seal.js';
 export interface OpenedSessionStorage {
   storage: SessionStorageProtocol;
   /** The adapter's cross-process bus, where its database can notify. Close it yourself. */
-  bus?: SessionEventBus;
+  bus?: SessionEventBus | undefined;
 }
 
 export interface StorageAdapter {
@@ -19,7 +19,7 @@ export interface StorageAdapter {
    * `name` is the session name, already resolved from options or `?session=`;
    * `encryption`, when given, goes to the storage's options unchanged.
    */
-  openStorage(url: URL, options: { name: string; encryption?: EncryptionOptions }): Storage | Promise<Storage>;
+  openStorage(url: URL, options: { name: string; encryption?: EncryptionOptions | undefined }): Storage | Promise<Storage>;
   /** Opens server session storage for `url`, and the bus where the database has one. */
   openSessionStorage(url: URL): OpenedSessionStorage | Promise<OpenedSessionStorage>;
 }

@@ -151,7 +151,7 @@ export interface BaseStorageOptions {
    * Seal auth keys (and secret kv values) at rest with AES-256-GCM. Absent: keys are
    * stored as plain bytes, as before. See docs/contract.md "Encryption at rest".
    */
-  encryption?: EncryptionOptions;
+  encryption?: EncryptionOptions | undefined;
 }
 
 /** What `reseal()` did to one session. */
@@ -1388,9 +1388,9 @@ export interface SessionLifetimeOptions {
    * existing for every call at once and is removed by `expireSessions` (or the
    * database's own expiry). Integer 1 … 2^31-1. Default: sessions never expire.
    */
-  ttlSeconds?: number;
+  ttlSeconds?: number | undefined;
   /** The wall clock, epoch ms. Default `Date.now`. Tests pass a controllable one. */
-  clock?: () => number;
+  clock?: (() => number) | undefined;
 }
 
 /** Most sessions `expireSessions` removes in one step, and its default. */

@@ -52,13 +52,13 @@ export interface CachedSessionStorageOptions {
    */
   bus: SessionEventBus;
   /** Most sessions kept. Default 100,000 (about 15 MB). */
-  maxEntries?: number;
+  maxEntries?: number | undefined;
   /** The wall clock, epoch ms, to compare cached expiries with: give the storage's. Default `Date.now`. */
-  clock?: () => number;
+  clock?: (() => number) | undefined;
   /** Told when subscribing failed (it retries every `resubscribeDelay` ms). Default: console.error. */
-  onBusError?: (error: unknown) => void;
+  onBusError?: ((error: unknown) => void) | undefined;
   /** Wait before trying to subscribe again after a failure, ms. Default 1,000. */
-  resubscribeDelay?: number;
+  resubscribeDelay?: number | undefined;
 }
 
 /** Every option of CachedSessionStorage's constructor: any other name is refused. */

@@ -100,9 +100,9 @@ export class MigrationError extends StorageError {
    * convert it (`mtstore import`) instead of showing a schema problem. Undefined for
    * every other refusal.
    */
-  readonly foreignLibrary?: ForeignLibrary;
+  readonly foreignLibrary?: ForeignLibrary | undefined;
 
-  constructor(message: string, options?: { cause?: unknown; foreignLibrary?: ForeignLibrary }) {
+  constructor(message: string, options?: { cause?: unknown; foreignLibrary?: ForeignLibrary | undefined }) {
     super(message, options);
     if (options?.foreignLibrary !== undefined) this.foreignLibrary = options.foreignLibrary;
   }

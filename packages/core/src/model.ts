@@ -8,19 +8,19 @@
 export interface DataCenter {
   id: number;
   /** Dotted quad. */
-  ipv4?: string;
+  ipv4?: string | undefined;
   /** Without brackets. */
-  ipv6?: string;
+  ipv6?: string | undefined;
   /** A DNS name (GramJS in browsers / over WSS: `vesta.web.telegram.org`). */
-  host?: string;
+  host?: string | undefined;
   /** Absent for an entry that only holds keys (a DC whose address was never saved). */
-  port?: number;
-  testMode?: boolean;
-  mediaOnly?: boolean;
+  port?: number | undefined;
+  testMode?: boolean | undefined;
+  mediaOnly?: boolean | undefined;
   /** Permanent auth key for this DC, exactly 256 bytes. */
-  authKey?: Uint8Array;
+  authKey?: Uint8Array | undefined;
   /** PFS keys, one per connection slot. */
-  tempAuthKeys?: TempAuthKey[];
+  tempAuthKeys?: TempAuthKey[] | undefined;
 }
 
 export interface TempAuthKey {
@@ -37,8 +37,8 @@ export interface SelfUser {
   dcId: number;
   bot: boolean;
   /** Every username of the account, the main one first. Absent: none known. */
-  usernames?: string[];
-  premium?: boolean;
+  usernames?: string[] | undefined;
+  premium?: boolean | undefined;
 }
 
 export interface UpdateState {
@@ -59,13 +59,13 @@ export interface Session {
   homeDcId: number;
   /** Keys for every DC, not only the home one. */
   dcs: DataCenter[];
-  apiId?: number;
+  apiId?: number | undefined;
   /** Absent: not logged in. */
-  user?: SelfUser;
+  user?: SelfUser | undefined;
   /** Absent: no update state yet. */
-  state?: UpdateState;
+  state?: UpdateState | undefined;
   channels: ChannelState[];
-  takeoutId?: bigint;
+  takeoutId?: bigint | undefined;
 }
 
 export type PeerType = 'user' | 'chat' | 'channel';
@@ -77,15 +77,15 @@ export interface Peer {
   /** As given; lookups are case-insensitive. */
   usernames: string[];
   /** Digits only. */
-  phone?: string;
+  phone?: string | undefined;
   /** From a "min" constructor: the access hash is not usable for lookups. */
-  min?: boolean;
+  min?: boolean | undefined;
   /** Epoch seconds. */
   updatedAt: number;
   /** Display name as clients keep it (Telethon's and GramJS's `name`), at most 1024 characters. */
-  displayName?: string;
+  displayName?: string | undefined;
   /** The full TL object the peer came from (mtcute's `complete`), at most 65536 bytes. */
-  complete?: Uint8Array;
+  complete?: Uint8Array | undefined;
 }
 
 /** One page of `PeerCache.list`: pass `cursor` back for the next page; null means done. */
@@ -96,9 +96,9 @@ export interface PeerPage {
 
 export interface PeerListOptions {
   /** From the previous page; absent for the first. */
-  cursor?: string | null;
+  cursor?: string | null | undefined;
   /** Peers per page, 1-10000. Default 1000. */
-  limit?: number;
+  limit?: number | undefined;
 }
 
 /** The peer cache of one named session. Access hashes only mean something to the account that got them. */
@@ -155,7 +155,7 @@ export interface AuthKeyEntry {
   /** The media-only entry of the DC id (its keys are written by `save`). */
   mediaOnly: boolean;
   /** The permanent key, 256 bytes. */
-  authKey?: Uint8Array;
+  authKey?: Uint8Array | undefined;
   /** Temporary keys, ordered by index; [] when none. */
   tempAuthKeys: TempAuthKey[];
 }
@@ -174,7 +174,7 @@ export interface KeyValueEntry {
    * without encryption stores the plain bytes and keeps no record of the wish. Copy an
    * entry with `kv.set(key, value, { secret: entry.secret })` to keep it sealed.
    */
-  secret?: true;
+  secret?: true | undefined;
 }
 
 /**
@@ -223,9 +223,9 @@ export interface RefMessagePage {
 
 export interface RefMessageListOptions {
   /** From the previous page; absent for the first. */
-  cursor?: string | null;
+  cursor?: string | null | undefined;
   /** References per page, 1-10000. Default 1000. */
-  limit?: number;
+  limit?: number | undefined;
 }
 
 /**
@@ -257,16 +257,16 @@ export interface RefMessageStore {
  * `homeDcId` and `dcs` go together.
  */
 export interface SessionUpdate {
-  homeDcId?: number;
+  homeDcId?: number | undefined;
   /** Replaces every DC address entry; entries may not carry keys (use `authKeys`), stored keys stay. */
-  dcs?: DataCenter[];
-  apiId?: number | null;
-  user?: SelfUser | null;
-  takeoutId?: bigint | null;
+  dcs?: DataCenter[] | undefined;
+  apiId?: number | null | undefined;
+  user?: SelfUser | null | undefined;
+  takeoutId?: bigint | null | undefined;
   /** The update state; null removes it. Needs a stored snapshot, like every field but homeDcId + dcs. */
-  state?: UpdateState | null;
+  state?: UpdateState | null | undefined;
   /** Replaces every channel's pts (in this order); [] removes them all. */
-  channels?: ChannelState[];
+  channels?: ChannelState[] | undefined;
 }
 
 /** Who holds a lease: shown to the next process that wants the session. */
@@ -276,7 +276,7 @@ export interface LeaseOwner {
   /** Default: this process's id. */
   pid: number;
   /** Free text that tells a person which program this is: `bot@v1.4`, `worker-2`. */
-  label?: string;
+  label?: string | undefined;
 }
 
 /** A lease as the database holds it. */
@@ -290,21 +290,21 @@ export interface LeaseHolder {
 
 export interface LeaseAcquireOptions {
   /** Partly or wholly replaces the default owner (host name, pid). */
-  owner?: Partial<LeaseOwner>;
+  owner?: { host?: string | undefined; pid?: number | undefined; label?: string | undefined } | undefined;
   /** How long the lease lasts without renewal: what a dead holder costs the next one. 1 … 86400, default 30. */
-  ttlSeconds?: number;
+  ttlSeconds?: number | undefined;
   /**
    * When another holder has it: `false` (default) rejects at once with LeaseHeldError,
    * `true` waits until it is released or runs out, a number waits at most that many
    * milliseconds and then rejects with LeaseHeldError.
    */
-  wait?: boolean | number;
+  wait?: boolean | number | undefined;
   /** Take the lease even from a live holder (an operator's override); its writes are then rejected. */
-  force?: boolean;
+  force?: boolean | undefined;
   /** Renew every ttlSeconds/4 while held (default true). `false`: call `renew()` yourself. */
-  heartbeat?: boolean;
+  heartbeat?: boolean | undefined;
   /** Called once when a renewal finds the lease taken over (the bridges stop their client). */
-  onLost?: (error: Error & { code: 'MTSTORE_LEASE_LOST' }) => void;
+  onLost?: ((error: Error & { code: 'MTSTORE_LEASE_LOST' }) => void) | undefined;
 }
 
 /**
@@ -378,14 +378,14 @@ export interface SessionStorageProtocol {
    * lifetime, docs/contract.md §7.1). True when it exists (and was refreshed).
    * Optional for third-party implementations; every mtstore adapter has it.
    */
-  touchSession?(authKeyId: bigint, sessionId: bigint): Promise<boolean>;
+  touchSession?: ((authKeyId: bigint, sessionId: bigint) => Promise<boolean>) | undefined;
   /** When the session was last used and when it expires; null when it does not exist (or has expired). */
-  sessionInfo?(authKeyId: bigint, sessionId: bigint): Promise<SessionInfo | null>;
+  sessionInfo?: ((authKeyId: bigint, sessionId: bigint) => Promise<SessionInfo | null>) | undefined;
   /**
    * Removes up to `limit` expired sessions in one bounded step and returns exactly
    * the ones this call removed (of racing callers on any node, each is returned once).
    */
-  expireSessions?(limit?: number): Promise<ExpiredSession[]>;
+  expireSessions?: ((limit?: number) => Promise<ExpiredSession[]>) | undefined;
   close(): Promise<void>;
 }
 
@@ -418,7 +418,7 @@ export interface SessionEvent {
    * On `destroyed` events: why. SessionSubject always sets it; an event without one
    * (from an older mtstore on another node) means `explicit`.
    */
-  reason?: SessionDestroyReason;
+  reason?: SessionDestroyReason | undefined;
 }
 
 export interface SessionObserver {
@@ -451,5 +451,5 @@ export type SessionEventBusState = 'lost' | 'live';
 
 export interface SessionEventSubscribeOptions {
   /** Called synchronously by the bus on each change of state; a throw is reported and ignored. */
-  onState?: (state: SessionEventBusState) => void;
+  onState?: ((state: SessionEventBusState) => void) | undefined;
 }

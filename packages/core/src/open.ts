@@ -41,12 +41,12 @@ export type SessionStorageInput = string | URL | SessionStorageProtocol | null |
 
 export interface OpenStorageOptions {
   /** Session name. Default: `?session=` in the URL, else `default` (as `new SqliteStorage(path)`). */
-  name?: string;
+  name?: string | undefined;
   /**
    * Seal auth keys at rest (see `EncryptionOptions`). Keys go here — given as bytes
    * or named by environment variable (`{ id, env: 'MTSTORE_KEY' }`) — never in the URL.
    */
-  encryption?: EncryptionOptions;
+  encryption?: EncryptionOptions | undefined;
 }
 
 /** Resolves to an adapter, or to a module exporting one as `adapter`. */

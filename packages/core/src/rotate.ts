@@ -16,16 +16,16 @@ export interface RotateEncryptionOptions {
    */
   open(name: string): Storage | Promise<Storage>;
   /** The sessions to re-seal. Default: `listNames()` of the backend. */
-  names?: readonly string[];
+  names?: readonly string[] | undefined;
   /**
    * Resume: skip every name up to and including this one (in `listNames` order).
    * Pass the `resumeAfter` of the last progress report of an interrupted run.
    */
-  after?: string;
+  after?: string | undefined;
   /** Sessions re-sealed concurrently, one batch at a time. Default 8, at most 256. */
-  batchSize?: number;
+  batchSize?: number | undefined;
   /** Called after each batch. */
-  onProgress?(progress: RotateProgress): void;
+  onProgress?: ((progress: RotateProgress) => void) | undefined;
 }
 
 /** Every option of rotateEncryption: any other name is refused (a misspelt `batchsize` was ignored). */

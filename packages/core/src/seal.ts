@@ -46,7 +46,7 @@ export interface EncryptionOptions {
    * bridge marks single entries with `kv.set(key, value, { secret: true })`. Values
    * written sealed are opened on read whatever this list says.
    */
-  secretKvPrefixes?: readonly string[];
+  secretKvPrefixes?: readonly string[] | undefined;
 }
 
 /** Where a sealed value belongs: bound into its associated data. */

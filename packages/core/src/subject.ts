@@ -27,31 +27,31 @@ const SUBJECT_OPTIONS = optionNames<SessionSubjectOptions>()(['bus', 'id', 'onOb
 
 export interface SessionSubjectOptions {
   /** Carries events to subjects in other processes, and theirs to this one. */
-  bus?: SessionEventBus;
+  bus?: SessionEventBus | undefined;
   /** This node's id, the `origin` of the events it makes. Default: a random UUID. */
-  id?: string;
+  id?: string | undefined;
   /** Told about each observer that threw or rejected. Default: console.error. */
-  onObserverError?: (error: unknown, event: SessionEvent, observer: SessionObserver) => void;
+  onObserverError?: ((error: unknown, event: SessionEvent, observer: SessionObserver) => void) | undefined;
   /**
    * Told when publishing to or subscribing on the bus failed (subscribing is tried again
    * every `resubscribeDelay` ms). Once per failure: a bus that sent several events in one
    * statement rejects their publishes with one error object, told once, with the first
    * of them (the error says how many it carried). Default: console.error.
    */
-  onBusError?: (error: unknown, event?: SessionEvent) => void;
+  onBusError?: ((error: unknown, event?: SessionEvent) => void) | undefined;
   /** Wait before trying to subscribe on the bus again after a failure, ms. Default 1,000. */
-  resubscribeDelay?: number;
+  resubscribeDelay?: number | undefined;
   /**
    * Runs `expireSessions` every this many ms in the background (a timer that keeps no
    * process alive; one sweep at a time; batches of `sweepBatch`, the event loop free
    * between them), so expired sessions are removed and announced as `destroyed` with
    * reason `expired`. Default: no sweep. Needs a storage with `expireSessions`.
    */
-  sweepInterval?: number;
+  sweepInterval?: number | undefined;
   /** Sessions per sweep step (one bounded statement each). Default 1,000, at most 10,000. */
-  sweepBatch?: number;
+  sweepBatch?: number | undefined;
   /** Told when a background sweep failed (it runs again next interval). Default: console.error. */
-  onSweepError?: (error: unknown) => void;
+  onSweepError?: ((error: unknown) => void) | undefined;
 }
 
 function defaultObserverError(error: unknown, event: SessionEvent): void {

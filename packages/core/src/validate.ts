@@ -1128,7 +1128,7 @@ const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,47}$/;
  * prefixes: a letter or underscore, then letters, digits or underscores, at most 48.
  * Values are always bound as parameters; only names pass through here.
  */
-export function assertIdentifier(value: unknown, label: string, options: { allowEmpty?: boolean } = {}): asserts value is string {
+export function assertIdentifier(value: unknown, label: string, options: { allowEmpty?: boolean | undefined } = {}): asserts value is string {
   if (options.allowEmpty === true && value === '') return;
   if (typeof value !== 'string' || !IDENTIFIER.test(value)) {
     fail(label, 'an identifier of 1-48 letters, digits or underscores, not starting with a digit', value);
