@@ -25,9 +25,9 @@ import { entryKeyId, entryOfKeyId, MemoryStore, type EntryKeys, type Snapshot } 
 
 export interface MemoryStorageOptions extends BaseStorageOptions {
   /** Shared backend; instances on one store see each other's writes. Default: a new store. */
-  store?: MemoryStore;
+  store?: MemoryStore | undefined;
   /** Session name. Default: `default`. */
-  name?: string;
+  name?: string | undefined;
 }
 
 /** Every option of the constructor: any other name is refused (withKnownOptions). */

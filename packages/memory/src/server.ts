@@ -13,7 +13,7 @@ import { MemoryStore } from './store.js';
 
 export interface MemorySessionStorageOptions extends SessionLifetimeOptions {
   /** Shared backend; instances on one store see each other's sessions. Default: a new store. */
-  store?: MemoryStore;
+  store?: MemoryStore | undefined;
 }
 
 /** Every option of the constructor: any other name is refused (withKnownOptions). */

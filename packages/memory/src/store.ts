@@ -221,16 +221,16 @@ export interface Snapshot {
   homeDcId: number;
   /** Address entries, copies without keys. */
   dcs: DataCenter[];
-  apiId?: number;
-  user?: SelfUser;
-  state?: UpdateState;
+  apiId?: number | undefined;
+  user?: SelfUser | undefined;
+  state?: UpdateState | undefined;
   channels: ChannelState[];
-  takeoutId?: bigint;
+  takeoutId?: bigint | undefined;
 }
 
 /** The keys of one DC entry (main or media-only). */
 export interface EntryKeys {
-  key?: Uint8Array;
+  key?: Uint8Array | undefined;
   /** slot index → temp key */
   temps: Map<number, TempAuthKey>;
 }
