@@ -13,7 +13,7 @@ import { statements } from './statements.js';
 
 export interface SqliteStorageOptions extends SqliteConnectionOptions, BaseStorageOptions {
   /** Session name: one file holds any number of named sessions (accounts). Default `default`. */
-  name?: string;
+  name?: string | undefined;
 }
 
 /** Every option of the constructor: any other name is refused (withKnownOptions). */

@@ -15,21 +15,21 @@ export interface SqliteConnectionOptions {
    * convention); a relative path is relative to `process.cwd()` at construction.
    * `':memory:'` is a private in-memory database. A new file is created with mode 0600.
    */
-  path?: string;
+  path?: string | undefined;
   /**
    * An open better-sqlite3 Database the application owns instead of `path`: used as
    * it is (no pragma is changed) and never closed by mtstore.
    */
-  database?: Database.Database;
+  database?: Database.Database | undefined;
   /** Prefix of every mtstore table and index. Default `mtstore_`; `''` is allowed. */
-  tablePrefix?: string;
+  tablePrefix?: string | undefined;
   /**
    * `NORMAL` (default): a resolved write survives a crash of the process, in WAL mode.
    * `FULL`: it also survives a power loss, at the cost of an fsync per transaction.
    */
-  synchronous?: 'NORMAL' | 'FULL';
+  synchronous?: 'NORMAL' | 'FULL' | undefined;
   /** How long a write waits for another connection's lock, in ms. Default 5,000. */
-  busyTimeout?: number;
+  busyTimeout?: number | undefined;
   /**
    * Bytes of the file SQLite reads through a memory map (`PRAGMA mmap_size`) instead of
    * `read` calls into its page cache, once the file has outgrown that cache (16 MiB):
@@ -37,14 +37,14 @@ export interface SqliteConnectionOptions {
    * never maps (a file on a network share, or a platform where a map is unwelcome).
    * Writes never go through it.
    */
-  mmapSize?: number;
+  mmapSize?: number | undefined;
   /**
    * `false`: open only an @mtstore/sqlite database that is there. A missing file, or
    * one without this prefix's `meta` table (another program's database, an empty
    * file), is NotFoundError and stays as it was: no file, table or pragma is written.
    * For tools that only read (`mtstore inspect`). Default `true`: create what is missing.
    */
-  create?: boolean;
+  create?: boolean | undefined;
 }
 
 export const DEFAULT_TABLE_PREFIX = 'mtstore_';
