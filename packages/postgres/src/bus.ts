@@ -44,15 +44,15 @@ import { clientWaitOf } from './transaction.js';
 
 export interface PostgresSessionEventBusOptions {
   /** `postgres://user:password@host:5432/database`. Give this or `config`. */
-  connectionString?: string;
+  connectionString?: string | undefined;
   /** A pg ClientConfig for the bus's own connection. */
-  config?: ClientConfig;
+  config?: ClientConfig | undefined;
   /** The schema the sessions live in: the channel is `mtstore_<schema>`, so schemas do not hear each other. Default `mtstore`. */
-  schema?: string;
+  schema?: string | undefined;
   /** First and longest wait between reconnection attempts, ms. Default 100 and 5,000; each an integer from 1 to 2^31 - 1. */
-  reconnectDelay?: { initial?: number; max?: number };
+  reconnectDelay?: { initial?: number | undefined; max?: number | undefined } | undefined;
   /** Told about a lost connection, a failed reconnection and an undecodable payload. Default: console.warn. */
-  onError?: (error: unknown) => void;
+  onError?: ((error: unknown) => void) | undefined;
   /**
    * How often, in ms, the bus checks that its connection answers (`SELECT 1`). A
    * connection that completed no round trip from one check to the next (while
@@ -60,7 +60,7 @@ export interface PostgresSessionEventBusOptions {
    * opened again (subscribers hear `lost`, then `live`). So a connection that died
    * silently is noticed within twice this. Default 15,000; 100 to 2^31 - 1.
    */
-  heartbeatInterval?: number;
+  heartbeatInterval?: number | undefined;
 }
 
 type Listener = (event: SessionEvent) => void;

@@ -23,7 +23,7 @@ import { base64Length } from './types.js';
 
 export interface PostgresStorageOptions extends PostgresConnectionOptions, BaseStorageOptions {
   /** Session name: one named session (one account) per instance. Default `default`. */
-  name?: string;
+  name?: string | undefined;
 }
 
 /** Every option of the constructor: any other name is refused (withKnownOptions). */

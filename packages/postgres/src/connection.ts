@@ -14,13 +14,13 @@ import { TYPES } from './types.js';
 /** How to reach PostgreSQL. Give at most one of `connectionString`, `config` and `pool`. */
 export interface PostgresConnectionOptions {
   /** `postgres://user:password@host:5432/database`. mtstore creates a pool and ends it on close. */
-  connectionString?: string;
+  connectionString?: string | undefined;
   /** A pg PoolConfig. mtstore creates the pool and ends it on close. */
-  config?: PoolConfig;
+  config?: PoolConfig | undefined;
   /** A pool the application owns: mtstore uses it and never ends it. */
-  pool?: Pool;
+  pool?: Pool | undefined;
   /** Schema holding mtstore's tables; created if missing (unless `create` is false). Default `mtstore`. */
-  schema?: string;
+  schema?: string | undefined;
   /**
    * `false`: open only an @mtstore/postgres store that is there. A schema that does not
    * exist, or has no `migrations` table (another program's schema, an empty one), is
@@ -28,13 +28,13 @@ export interface PostgresConnectionOptions {
    * table is created. A store at an older schema version is migrated as usual. For tools
    * that only read (`mtstore inspect`). Default `true`: create what is missing.
    */
-  create?: boolean;
+  create?: boolean | undefined;
   /**
    * How long `close()` lets calls already in flight finish, in ms (default 5000). Calls
    * still running then reject with StorageUnavailableError (their outcome unknown) and,
    * on a pool mtstore owns, their connections are closed. 0 to 2^31 - 1.
    */
-  closeTimeoutMillis?: number;
+  closeTimeoutMillis?: number | undefined;
 }
 
 /**
