@@ -63,15 +63,15 @@ import { collectionNames, prepare } from './schema.js';
 
 export interface MongoSessionEventBusOptions extends MongoConnectionOptions {
   /** `auto` (default): a change stream where the server supports one, else polling. */
-  mode?: 'auto' | 'changeStream' | 'poll';
+  mode?: 'auto' | 'changeStream' | 'poll' | undefined;
   /** Polling: ms between reads of the events collection. Default 100; 1 to 2^31 - 1. */
-  pollInterval?: number;
+  pollInterval?: number | undefined;
   /** Retention: keep at most this many events (those of the last 30 s all). Default 1,000. */
-  maxEvents?: number;
+  maxEvents?: number | undefined;
   /** Retention: drop events older than this many seconds (30 at least). Default 60. */
-  maxAge?: number;
+  maxAge?: number | undefined;
   /** Told when polling or the change stream fails; it keeps retrying. Default: console.error. */
-  onError?: (error: unknown) => void;
+  onError?: ((error: unknown) => void) | undefined;
 }
 
 export interface EventDocument {

@@ -37,8 +37,8 @@ export type MongoWriteMode = 'auto' | 'atomic' | 'locked';
 
 export interface MongoStorageOptions extends MongoConnectionOptions, BaseStorageOptions {
   /** Session name: one named session (one account) per instance. Default `default`. */
-  name?: string;
-  writeMode?: MongoWriteMode;
+  name?: string | undefined;
+  writeMode?: MongoWriteMode | undefined;
 }
 
 /** Every option of the constructor: any other name is refused (withKnownOptions). */

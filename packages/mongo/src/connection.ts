@@ -12,17 +12,17 @@ export interface MongoConnectionOptions {
    * `mongodb://` or `mongodb+srv://` connection string. The instance creates its own
    * MongoClient (with the timeouts below unless the URL sets them) and closes it.
    */
-  url?: string;
+  url?: string | undefined;
   /** A MongoClient the application owns: used as is and never closed by mtstore. */
-  client?: MongoClient;
+  client?: MongoClient | undefined;
   /** A Db the application owns (its client is never closed by mtstore). Excludes `database`. */
-  db?: Db;
+  db?: Db | undefined;
   /** Database name. Default: the URL's path (`mongodb://host/<db>`), else `mtstore`. */
-  database?: string;
+  database?: string | undefined;
   /** Prefix of every collection name: letters, digits, underscores. Default `mtstore_`. */
-  collectionPrefix?: string;
+  collectionPrefix?: string | undefined;
   /** Extra MongoClient options for a client made from `url`; they win over the URL and the defaults. */
-  clientOptions?: MongoClientOptions;
+  clientOptions?: MongoClientOptions | undefined;
   /**
    * `false`: open only an @mtstore/mongo store that is there. A database without this
    * prefix's schema document (`<prefix>meta`, `_id: 'schema'`) — an empty one, another
@@ -31,7 +31,7 @@ export interface MongoConnectionOptions {
    * version is migrated as usual. For tools that only read (`mtstore inspect`).
    * Default `true`: create what is missing.
    */
-  create?: boolean;
+  create?: boolean | undefined;
 }
 
 export const DEFAULT_DATABASE = 'mtstore';
