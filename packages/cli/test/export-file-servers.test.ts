@@ -3,7 +3,7 @@
  * servers (PostgreSQL, Redis, MongoDB/FerretDB on loopback), each in a scratch schema,
  * key prefix or database removed afterwards: the Telethon fixture imported, then written
  * as each client's file and read back; 25,000 PostgreSQL peers followed across
- * `peers.list` pages; and a PostgreSQL server that goes away in the middle of the peers
+ * `peers.list` pages; and a PostgreSQL or Redis server that goes away in the middle of the peers
  * (a TCP proxy of the test's, cut once part of the stream has passed): exit 4 with one
  * line, and no half-written file or folder left at --out.
  * An unreachable server skips its tests locally with the reason and fails them with
@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStorage, type Peer } from '@mtstore/core';
 import { checkServer, randomNamespace } from '@mtstore/conformance';
-import { parseSession, type ParsedSession } from '@mtstore/convert';
+import { parseSession } from '@mtstore/convert';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EXIT, run } from '../src/index.js';
@@ -25,6 +25,7 @@ const POSTGRES_URL = process.env.POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const MONGODB_URL = process.env.MONGODB_URL ?? 'mongodb://127.0.0.1:27017';
 const telethonFile = `${convertFixtures}telethon/telethon.session`;
+const DEFAULT_PORTS: Record<string, number> = { 'postgres:': 5432, 'postgresql:': 5432, 'redis:': 6379 };
 const FILE_FORMATS = ['telethon-sqlite', 'pyrogram-sqlite', 'mtcute-sqlite', 'gramjs-store'] as const;
 
 const dir = mkdtempSync(join(tmpdir(), 'mtstore-cli-export-servers-'));
@@ -58,7 +59,7 @@ async function importExportEach(url: string, label: string): Promise<void> {
   expect(await run(['import', telethonFile, url, '--name', 'alice'], imported), imported.err()).toBe(EXIT.OK);
   const expected = await parseSession(telethonFile);
   const folder = outDir(label);
-  const written: Record<string, ParsedSession> = {};
+  const written: Record<string, Awaited<ReturnType<typeof parseSession>>> = {};
   for (const format of FILE_FORMATS) {
     const out = join(folder, format);
     const io = captureIo();
@@ -90,10 +91,23 @@ class CuttingProxy {
   /** Called once, as the proxy cuts. */
   onCut: () => void = () => {};
 
+  readonly #target: URL;
+
+  /** `url`: the server's URL, whose host and port the proxy forwards to. */
   constructor(
-    readonly target: { host: string; port: number },
+    url: string,
     readonly cutAfter = Number.POSITIVE_INFINITY,
-  ) {}
+  ) {
+    this.#target = new URL(url);
+  }
+
+  /** `url` with the proxy's host and port instead of the server's. */
+  via(port: number): string {
+    const through = new URL(this.#target.href);
+    through.hostname = '127.0.0.1';
+    through.port = String(port);
+    return through.href;
+  }
 
   async listen(): Promise<number> {
     await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve));
@@ -101,7 +115,7 @@ class CuttingProxy {
   }
 
   #accept(client: Socket): void {
-    const upstream = connect(this.target.port, this.target.host);
+    const upstream = connect(Number(this.#target.port || DEFAULT_PORTS[this.#target.protocol]), this.#target.hostname);
     this.#sockets.add(client).add(upstream);
     const drop = (): void => {
       client.destroy();
@@ -153,37 +167,22 @@ describe.skipIf(!postgres.available)(`PostgreSQL${postgres.reason ? ` [skipped: 
     await importExportEach(fresh(), 'postgres');
   });
 
-  /** A session and 25,000 peers (three of export's 10,000-peer pages) in a fresh schema. */
-  async function manyPeers(): Promise<{ url: string; peers: Peer[] }> {
-    const url = fresh();
-    const storage = await openStorage(url, { name: 'bulk' });
-    const peers = makePeers(25_000);
-    try {
-      await storage.save((await parseSession(telethonFile)).session);
-      for (let i = 0; i < peers.length; i += 5_000) await storage.peers.upsert(peers.slice(i, i + 5_000));
-    } finally {
-      await storage.close();
-    }
-    return { url, peers };
-  }
-
   it('25,000 peers: every page of peers.list is followed (export pages 10,000 at a time), through a proxy that is not cut', async () => {
-    const { url, peers } = await manyPeers();
-    const target = new URL(POSTGRES_URL);
-    const proxy = new CuttingProxy({ host: target.hostname, port: Number(target.port || 5432) });
+    const url = fresh();
+    const peers = await manyPeers(url);
+    const proxy = new CuttingProxy(url);
     const port = await proxy.listen();
     try {
-      const viaProxy = url.replace(`${target.hostname}:${target.port || 5432}`, `127.0.0.1:${port}`);
       const out = join(outDir('postgres-many'), 'many.session');
       const io = captureIo();
-      expect(await run(['export', viaProxy, '--name', 'bulk', '--format', 'telethon-sqlite', '--out', out], io), io.err()).toBe(EXIT.OK);
+      expect(await run(['export', proxy.via(port), '--name', 'bulk', '--format', 'telethon-sqlite', '--out', out], io), io.err()).toBe(EXIT.OK);
       // makePeers marks every tenth peer min: Telethon's file leaves those out (a warning).
       expect(io.err()).toContain('mtstore: warning: 2500 peers: min peer not written');
       expect(io.err()).toMatch(/, 22500 peers \(/);
       const back = await parseSession(out);
       expect(back.peers).toHaveLength(22_500);
       expect(byKey(back.peers)).toEqual(byKey(peers.filter((p) => p.min !== true).map((p) => ({ ...p, usernames: p.usernames.map((u) => u.toLowerCase()) }))));
-      // The whole cache went through the proxy (what the cut below takes a part of).
+      // The whole cache went through the proxy.
       expect(proxy.received).toBeGreaterThan(25_000 * 20);
     } finally {
       await proxy.close();
@@ -191,48 +190,63 @@ describe.skipIf(!postgres.available)(`PostgreSQL${postgres.reason ? ` [skipped: 
   });
 
   it('the server gone in the middle of the peers: exit 4 with one line, and nothing left at --out (each file format)', async () => {
-    const { url } = await manyPeers();
-    const target = new URL(POSTGRES_URL);
-    // How many bytes an export of this store takes (the uncut run above measured the same shape).
-    const measure = new CuttingProxy({ host: target.hostname, port: Number(target.port || 5432) });
-    const measurePort = await measure.listen();
-    const rewrite = (port: number): string => url.replace(`${target.hostname}:${target.port || 5432}`, `127.0.0.1:${port}`);
-    const scratch = outDir('postgres-measure');
-    try {
-      const io = captureIo();
-      expect(await run(['export', rewrite(measurePort), '--name', 'bulk', '--format', 'telethon-sqlite', '--out', join(scratch, 'whole.session')], io), io.err()).toBe(EXIT.OK);
-    } finally {
-      await measure.close();
-    }
-    const whole = measure.received;
-
-    for (const format of FILE_FORMATS) {
-      // Past the first page and short of the last: peers are already in the file when the server goes.
-      const proxy = new CuttingProxy({ host: target.hostname, port: Number(target.port || 5432) }, Math.floor(whole * 0.6));
-      const port = await proxy.listen();
-      const folder = outDir(`postgres-cut-${format}`);
-      // What the writer had made when the server went: the file (or claimed folder and scratch folder) being filled.
-      let atCut: string[] = [];
-      proxy.onCut = () => (atCut = readdirSync(folder));
-      try {
-        const io = captureIo();
-        const code = await run(['export', rewrite(port), '--name', 'bulk', '--format', format, '--out', join(folder, format), '--api-id', '12345'], io);
-        expect(proxy.cut, format).toBe(true);
-        expect(atCut, format).toContain(format);
-        console.log(`${format}: at the cut ${JSON.stringify(atCut)}; ${io.err().trim()}`);
-        expect(code, `${format}: ${io.err()}`).toBe(EXIT.BACKEND);
-        const lines = io.err().trim().split('\n');
-        expect(lines, format).toHaveLength(1);
-        expect(lines[0], format).toMatch(/^mtstore: .*check that the server is running and the URL \(host, port, credentials\) is right\.$/);
-        expect(io.out()).toBe('');
-        // No file, no -journal, no GramJS folder or scratch folder beside it.
-        expect(readdirSync(folder), format).toEqual([]);
-      } finally {
-        await proxy.close();
-      }
-    }
+    const url = fresh();
+    await manyPeers(url);
+    await goneMidStream(url, 'postgres');
   }, 60_000);
 });
+
+/** A session and 25,000 peers (three of export's 10,000-peer pages) stored as "bulk" at `url`. */
+async function manyPeers(url: string): Promise<Peer[]> {
+  const storage = await openStorage(url, { name: 'bulk' });
+  const peers = makePeers(25_000);
+  try {
+    await storage.save((await parseSession(telethonFile)).session);
+    for (let i = 0; i < peers.length; i += 5_000) await storage.peers.upsert(peers.slice(i, i + 5_000));
+  } finally {
+    await storage.close();
+  }
+  return peers;
+}
+
+/**
+ * Exports "bulk" at `url` to each file format through a proxy that cuts once 60% of an
+ * uncut export's bytes have passed (past the first page, short of the last: peers are in
+ * the file when the server goes): exit 4, one line, nothing left at --out.
+ */
+async function goneMidStream(url: string, label: string): Promise<void> {
+  const measure = new CuttingProxy(url);
+  const measurePort = await measure.listen();
+  try {
+    const io = captureIo();
+    expect(await run(['export', measure.via(measurePort), '--name', 'bulk', '--format', 'telethon-sqlite', '--out', join(outDir(`${label}-measure`), 'whole.session')], io), io.err()).toBe(EXIT.OK);
+  } finally {
+    await measure.close();
+  }
+  for (const format of FILE_FORMATS) {
+    const proxy = new CuttingProxy(url, Math.floor(measure.received * 0.6));
+    const port = await proxy.listen();
+    const folder = outDir(`${label}-cut-${format}`);
+    // What the writer had made when the server went: the file and its journal, or the claimed folder and the scratch folder.
+    let atCut: string[] = [];
+    proxy.onCut = () => (atCut = readdirSync(folder));
+    try {
+      const io = captureIo();
+      const code = await run(['export', proxy.via(port), '--name', 'bulk', '--format', format, '--out', join(folder, format), '--api-id', '12345'], io);
+      expect(proxy.cut, format).toBe(true);
+      expect(atCut, format).toContain(format);
+      expect(code, `${format}: ${io.err()}`).toBe(EXIT.BACKEND);
+      const lines = io.err().trim().split('\n');
+      expect(lines, format).toHaveLength(1);
+      expect(lines[0], format).toMatch(/^mtstore: .*peers\.list\("bulk"\) failed: .* — check that the server is running and the URL \(host, port, credentials\) is right\.$/);
+      expect(io.out()).toBe('');
+      // No file, no -journal, no GramJS folder or scratch folder beside it.
+      expect(readdirSync(folder), format).toEqual([]);
+    } finally {
+      await proxy.close();
+    }
+  }
+}
 
 /** Whether something listens at the URL's host and port (a probe that writes nothing anywhere). */
 function listening(url: string, defaultPort: number): () => Promise<void> {
@@ -268,6 +282,12 @@ describe.skipIf(!redis.available)(`Redis${redis.reason ? ` [skipped: ${redis.rea
   it('import of the Telethon fixture, then export --out to each file format, read back', async () => {
     await importExportEach(withParameter(REDIS_URL, `prefix=${prefix}`), 'redis');
   });
+
+  it('the server gone in the middle of the peers: exit 4 with one line, and nothing left at --out (each file format)', async () => {
+    const url = withParameter(REDIS_URL, `prefix=${prefix}`);
+    await manyPeers(url);
+    await goneMidStream(url, 'redis');
+  }, 60_000);
 });
 
 const mongo = await checkServer('MongoDB', MONGODB_URL, listening(MONGODB_URL, 27017));
