@@ -25,7 +25,7 @@ import { PERMANENT_SLOT } from './tables.js';
 
 export interface TypeormStorageOptions extends TypeormConnectionOptions, BaseStorageOptions {
   /** Session name. Default: `default`. */
-  name?: string;
+  name?: string | undefined;
 }
 
 const USER_COLUMNS = ['user_id', 'user_dc_id', 'user_bot', 'user_usernames', 'user_premium'];

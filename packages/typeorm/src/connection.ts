@@ -18,17 +18,17 @@ export interface TypeormConnectionOptions {
    * The application's DataSource, initialized by the application before first use.
    * It is shared, never destroyed by the adapter.
    */
-  dataSource?: DataSource;
+  dataSource?: DataSource | undefined;
   /** Options of a DataSource the adapter creates, initializes on first use and destroys on `close()`. */
-  options?: DataSourceOptions;
+  options?: DataSourceOptions | undefined;
   /** Prefix of every table name: letters, digits, underscores, at most 48. Default `mtstore_`. */
-  tablePrefix?: string;
+  tablePrefix?: string | undefined;
   /**
    * Create or migrate the tables on first use (default true). With false the adapter
    * only checks the schema version and fails with MigrationError until the
    * application has run `mtstoreMigrations()`.
    */
-  migrate?: boolean;
+  migrate?: boolean | undefined;
   /**
    * `false`: open only an @mtstore/typeorm store that is there. Without this prefix's
    * `schema_version` table (another program's database, an empty one; with an owned
@@ -38,7 +38,7 @@ export interface TypeormConnectionOptions {
    * migrated as with `true` (with `migrate: false`, checked as usual). For tools that
    * only read. Default `true`: create what is missing.
    */
-  create?: boolean;
+  create?: boolean | undefined;
 }
 
 export type Row = Record<string, unknown>;

@@ -16,14 +16,14 @@ export interface MtstoreEntitiesOptions {
    */
   type: string;
   /** Must match the storages' `tablePrefix` (with `entityPrefix`: see there). Default `mtstore_`. */
-  tablePrefix?: string;
+  tablePrefix?: string | undefined;
   /**
    * Your DataSource's `entityPrefix`, if it has one. TypeORM puts it before the table
    * name of every entity, these included, so the tables are `entityPrefix +
    * tablePrefix + name`: give the storages and `mtstoreMigrations()` that whole prefix
    * as their `tablePrefix`. Default `''`.
    */
-  entityPrefix?: string;
+  entityPrefix?: string | undefined;
 }
 
 const cache = new Map<string, EntitySchema[]>();

@@ -62,7 +62,7 @@ const cache = new Map<string, MtstoreMigrationClass[]>([
  * `migrations`. Their names carry the prefix, so several prefixes can be migrated
  * by one DataSource.
  */
-export function mtstoreMigrations(options: { tablePrefix?: string } = {}): MtstoreMigrationClass[] {
+export function mtstoreMigrations(options: { tablePrefix?: string | undefined } = {}): MtstoreMigrationClass[] {
   const prefix = options.tablePrefix ?? DEFAULT_TABLE_PREFIX;
   assertTablePrefix(prefix, 'mtstoreMigrations');
   let classes = cache.get(prefix);
