@@ -24,12 +24,12 @@ export interface MtcuteStorageOptions {
    * Close the mtstore storage when mtcute destroys the client (as mtcute's own
    * storages close their database). Default true; false when the storage is shared.
    */
-  closeOnDestroy?: boolean;
+  closeOnDestroy?: boolean | undefined;
   /**
    * Store each peer's display name (read out of the TL object mtcute stores), so
    * other mtstore clients (GramJS, Telethon) see it. Default true.
    */
-  displayNames?: boolean;
+  displayNames?: boolean | undefined;
   /**
    * Take the session's lease when mtcute loads the storage (client start) and give it
    * back on destroy, so a second client on the same session fails at start with
@@ -37,7 +37,7 @@ export interface MtcuteStorageOptions {
    * Default true; an object is passed to `storage.lease.acquire` (owner label, TTL,
    * wait); false turns it off.
    */
-  lease?: boolean | LeaseAcquireOptions;
+  lease?: boolean | LeaseAcquireOptions | undefined;
   /**
    * Whether the client runs on Telegram's test servers: pass the client's own
    * `testMode`. mtcute tells its storage nothing of it, so without this option the
@@ -47,7 +47,7 @@ export interface MtcuteStorageOptions {
    * is refused at load with InvalidArgumentError. Default: not given (nothing marked
    * or checked).
    */
-  testMode?: boolean;
+  testMode?: boolean | undefined;
 }
 
 /** Every option of mtcuteStorage: any other name is refused (a misspelt `testMode` left a test session unmarked). */
