@@ -12,7 +12,7 @@ export interface StorageSessionOptions {
    * Called for every write that failed (the session keeps working from memory).
    * Default: `console.error`. Errors from mtstore never contain key bytes.
    */
-  onError?: WriteErrorHandler;
+  onError?: WriteErrorHandler | undefined;
   /**
    * Also keep each entity's TL bytes (`getBytes()`, at GramJS's layer) as the peer's
    * `complete` object, for clients of the same TL layer that read the full object
@@ -20,7 +20,7 @@ export interface StorageSessionOptions {
    * GramJS itself never reads the object back, and mtcute (a later layer) cannot
    * read it — it resolves peers from id and access hash alone.
    */
-  completeObjects?: boolean;
+  completeObjects?: boolean | undefined;
   /**
    * Take the session's lease in `load()` (GramJS calls it when the client connects)
    * and give it back in `close()`, so a second client on the same session fails at
@@ -28,7 +28,7 @@ export interface StorageSessionOptions {
    * (AUTH_KEY_DUPLICATED). Default true; an object is passed to
    * `storage.lease.acquire` (owner label, TTL, wait); false turns it off.
    */
-  lease?: boolean | LeaseAcquireOptions;
+  lease?: boolean | LeaseAcquireOptions | undefined;
 }
 
 /** Every option of StorageSession: any other name is refused (a misspelt `lease: false` left the lease on). */
