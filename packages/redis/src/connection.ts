@@ -718,14 +718,19 @@ function inSubscriberMode(client: RedisClient): boolean {
  * last attempt failed is still connected on its next
  * `+node`, but no call waits for it (a master that is down does not hold the calls for
  * the others at every attempt): those for it fail, or wait for the failover, as before.
- * Replicas get no command of mtstore's (scaleReads 'master') and are left alone.
+ * Replicas get no command of mtstore's (scaleReads 'master') and are left alone (a
+ * Cluster with a replica per master, a replica killed and restarted, a master killed
+ * and its replica promoted: failover.test.ts). With `clusterNodeRetryStrategy` a node
+ * connection that drops reconnects instead of ending, and its reconnect is waited for
+ * the same way (#watchReconnects).
  *
  * When the Cluster is ready (again, after reconnecting as a whole), its master connections
  * are connected the same way: one that a refresh added while it waited to reconnect
  * would still be lazy.
  *
  * One per client (a WeakMap): three listeners on the Cluster however many storages share
- * it, and, on a node connection being set up, three until it is ready or failed.
+ * it, and, on a node connection being set up, three until it is ready or failed (and
+ * one for good with `clusterNodeRetryStrategy`).
  */
 class NodeWatch {
   /** The node connections being waited for (each settles once); see nodeSettled(). */
@@ -734,17 +739,25 @@ class NodeWatch {
   readonly #failed = new WeakSet<Redis>();
   /** Masters (node keys) whose last connection attempt failed: no call waits for the next. */
   readonly #down = new Set<string>();
+  /** Node connections whose reconnects are watched (clusterNodeRetryStrategy; see #watchReconnects). */
+  readonly #reconnecting = new WeakSet<Redis>();
   /** Refreshes and node connections under way that calls wait for. */
   #pending = 0;
   #held: Promise<void> | undefined;
   #release: (() => void) | undefined;
 
   constructor(readonly client: Cluster) {
-    client.on('+node', (node: Redis) => this.#added(node));
+    const reconnects = typeof client.options.clusterNodeRetryStrategy === 'function';
+    client.on('+node', (node: Redis) => {
+      if (reconnects) this.#watchReconnects(node);
+      this.#added(node);
+    });
     client.on('-node', (node: Redis) => this.#removed(node));
     // Ready (again): a master connection the pool added while the Cluster was not up (a
     // refresh that ended while it waited to reconnect) is still lazy.
     client.on('ready', () => this.#hold(this.firstReady()));
+    // An application's Cluster may have its node connections already.
+    if (reconnects) for (const node of client.nodes()) this.#watchReconnects(node);
   }
 
   /** Undefined while no refresh or new master connection is under way; else a promise that resolves once none is (never rejects). */
@@ -763,7 +776,7 @@ class NodeWatch {
    * being set up, however many instances ask.
    */
   nodeSettled(node: Redis): Promise<void> {
-    if (node.status !== 'wait' && node.status !== 'connecting' && node.status !== 'connect') return Promise.resolve();
+    if (node.status !== 'wait' && node.status !== 'connecting' && node.status !== 'connect' && node.status !== 'reconnecting') return Promise.resolve();
     let wait = this.#waits.get(node);
     if (wait !== undefined) return wait;
     const key = nodeKey(node);
@@ -772,6 +785,8 @@ class NodeWatch {
       this.#waits.delete(node);
       if (node.status === 'ready') {
         this.#down.delete(key);
+        // A connection that reconnects (clusterNodeRetryStrategy) may fail an attempt and then get through.
+        this.#failed.delete(node);
       } else {
         this.#failed.add(node);
         this.#down.add(key);
@@ -792,6 +807,31 @@ class NodeWatch {
       queueMicrotask(() => resolve(this.nodeSettled(node)));
     });
     if (!this.#down.has(key)) this.#hold(wait);
+  }
+
+  /**
+   * With `clusterNodeRetryStrategy`, a node connection that drops is not ended and
+   * replaced (no `-node`, no `+node`): it reconnects by itself, and while it does the
+   * Cluster refuses a command for it ("Connection is closed.", no offline queue) and
+   * resends it only after `retryDelayOnFailover` (a master's connection killed, calls
+   * right after it were held the whole 60 s of a test's `retryDelayOnFailover`). So a
+   * master's connection that starts reconnecting while the Cluster is ready holds
+   * mtstore's calls until its next attempt is ready or has failed, bounded as any hold;
+   * a master whose last attempt failed holds nothing (a master that is down reconnects
+   * for ever: no call waits at each attempt). One listener per node connection.
+   */
+  #watchReconnects(node: Redis): void {
+    if (this.#reconnecting.has(node)) return;
+    this.#reconnecting.add(node);
+    node.on('reconnecting', () => {
+      if (this.client.status !== 'ready' || node.options.readOnly === true) return;
+      const key = nodeKey(node);
+      if (!isMaster(this.client, key)) return;
+      const down = this.#down.has(key);
+      // Tracked either way: a master that gets through again holds the calls at its next drop.
+      const wait = this.nodeSettled(node);
+      if (!down) this.#hold(wait);
+    });
   }
 
   #removed(node: Redis): void {

@@ -136,6 +136,24 @@ describe.runIf(cluster.available)('a Cluster node connection replaced later: cal
     }
   }, 120_000);
 
+  it('a Cluster mtstore opens with clusterNodeRetryStrategy (node connections reconnect instead of ending): after each master\'s node connection is killed in turn, every call after it resolves within 10 s', async () => {
+    await connectAdmin();
+    const name = `${base}-retry`;
+    // 500 ms before each reconnect: the calls made 200 ms after the kill find the connection reconnecting.
+    const options = { retryDelayOnFailover: FAILOVER_MS, clusterNodeRetryStrategy: () => 500, redisOptions: { connectionName: name } };
+    const storage = new RedisSessionStorage({ cluster: { nodes: [clusterSeed()], options }, prefix: `${base}-retry:` });
+    try {
+      expectAllResolved(await outcomes(burst(storage, 0)), 'before any kill');
+      for (const [i, master] of masters.entries()) {
+        expect(await kill(master, name), `master ${i}: connections killed`).toBe(1);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        expectAllResolved(await outcomes(burst(storage, i + 1)), `after master ${i}'s connection was killed`);
+      }
+    } finally {
+      await storage.close();
+    }
+  }, 120_000);
+
   it("an application's Cluster without an offline queue: one master's connection killed, then every master's; no listener left behind", async () => {
     await connectAdmin();
     const name = `${base}-app`;

@@ -172,6 +172,7 @@ describe.runIf(binaries.available)('a Redis Cluster with a replica per master', 
   it.each([
     ['mtstore\'s defaults', {}],
     ['retryDelayOnFailover and retryDelayOnClusterDown 10 ms', { retryDelayOnFailover: 10, retryDelayOnClusterDown: 10 }],
+    ['clusterNodeRetryStrategy (node connections reconnect instead of ending)', { clusterNodeRetryStrategy: (attempt: number) => Math.min(attempt * 100, 2_000) }],
   ] as [string, ClusterOptions][])('a master killed (SIGKILL), %s: calls wait or reject StorageUnavailableError within commandTimeout, then the same instances work again, with every write the replica had', async (_, options) => {
     const { sessions, storages, close } = open(`${randomName('master-killed')}:`, options);
     try {
