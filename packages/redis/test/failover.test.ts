@@ -167,8 +167,9 @@ describe.runIf(binaries.available)('a Redis Cluster with a replica per master', 
     }
   });
 
-  // mtstore's defaults, and retries 10 ms apart (ioredis gives up after 160 ms, long
-  // before the promotion: every stage of the failover reaches callers as a rejection).
+  // mtstore's defaults; retries 10 ms apart (ioredis gives up after 160 ms, long before
+  // the promotion: every stage of the failover reaches callers as a rejection); and node
+  // connections that reconnect (the killed master's keeps trying until the promotion).
   it.each([
     ['mtstore\'s defaults', {}],
     ['retryDelayOnFailover and retryDelayOnClusterDown 10 ms', { retryDelayOnFailover: 10, retryDelayOnClusterDown: 10 }],
