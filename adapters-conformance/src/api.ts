@@ -33,14 +33,14 @@ type MaybePromise<T> = T | Promise<T>;
 /** Adapter-specific behaviour the kit must know about. A trait is skipped only by one of these. */
 export interface StorageCapabilities {
   /** Size of the peer batch trait. Default 10,000 (the design's figure); lower only if the backend cannot. */
-  peerBatchSize?: number;
+  peerBatchSize?: number | undefined;
   /**
    * Two `open` calls on one namespace reach the same data (separate connections
    * where the database has them). Default true. False skips the traits that need two
    * instances on one data set; the durability, concurrency and torn-read traits then
    * run on one instance instead.
    */
-  sharedBackend?: boolean;
+  sharedBackend?: boolean | undefined;
 }
 
 /**
@@ -178,30 +178,30 @@ export interface StorageSuiteOptions {
   /** Opens session `name` in the backend `namespace`; the same namespace means the same data. */
   open(namespace: string, name: string): MaybePromise<Storage>;
   /** For the crash traits: a writer process SIGKILLed mid-write. */
-  processes?: ProcessesOption;
+  processes?: ProcessesOption | undefined;
   /** Runs of the model-based trait (random operation sequences). Default 30; `MTSTORE_KIT_RUNS` overrides. */
-  modelRuns?: number;
+  modelRuns?: number | undefined;
   /** Removes what the namespace holds (tables, keys, files). Runs after each test. */
-  cleanup?(namespace: string): MaybePromise<void>;
+  cleanup?: ((namespace: string) => MaybePromise<void>) | undefined;
   /**
    * Optional: damages the stored snapshot of session `name` in `namespace` the
    * adapter's own way (a key column cut to 3 bytes, a garbage hash field, a field of
    * the wrong type), so that reading it cannot decode. The kit then expects
    * CorruptDataError. Without it the trait is skipped, listed with that reason.
    */
-  corrupt?(namespace: string, name: string): MaybePromise<void>;
+  corrupt?: ((namespace: string, name: string) => MaybePromise<void>) | undefined;
   /**
    * Optional: plants stored data the adapter never writes (see TamperOption, DAMAGES).
    * Without it the tampered-data traits are skipped, listed with that reason.
    */
-  tamper?: TamperOption;
+  tamper?: TamperOption | undefined;
   /**
    * Optional: drops every connection that instances on `namespace` hold, the way a
    * server restart or a network cut would (pg_terminate_backend, CLIENT KILL, closing
    * the file handle). The kit then expects calls to resolve or reject with
    * StorageUnavailableError, and the instance to recover by itself.
    */
-  interrupt?(namespace: string): MaybePromise<void>;
+  interrupt?: ((namespace: string) => MaybePromise<void>) | undefined;
   /**
    * Optional: opens like `open`, with the adapter's `create: false` (URL
    * `?create=false`): only a store that is there opens (docs/contract.md §10). The kit
@@ -210,45 +210,45 @@ export interface StorageSuiteOptions {
    * read and take writes. Without it the "create: false" traits are skipped, listed
    * with that reason.
    */
-  openExisting?(namespace: string, name: string): MaybePromise<Storage>;
-  capabilities?: StorageCapabilities;
+  openExisting?: ((namespace: string, name: string) => MaybePromise<Storage>) | undefined;
+  capabilities?: StorageCapabilities | undefined;
   /** For the encryption-at-rest traits (skipped, with that reason, without it). */
-  encryption?: EncryptionSuiteOption;
+  encryption?: EncryptionSuiteOption | undefined;
   /** Per-test timeout in ms. Default 30,000. */
-  timeout?: number;
+  timeout?: number | undefined;
 }
 
 export interface SessionStorageCapabilities {
   /** As for Storage: two `open` calls on one namespace reach the same data. Default true. */
-  sharedBackend?: boolean;
+  sharedBackend?: boolean | undefined;
   /** Concurrent callers in the race traits. Default 50. */
-  raceCallers?: number;
+  raceCallers?: number | undefined;
 }
 
 export interface SessionStorageSuiteOptions {
   /** Opens the server session storage of `namespace`; the same namespace means the same data. */
   open(namespace: string): MaybePromise<SessionStorageProtocol>;
   /** For the race traits across processes. */
-  processes?: ProcessesOption;
+  processes?: ProcessesOption | undefined;
   /** Runs of the model-based trait. Default 30; `MTSTORE_KIT_RUNS` overrides. */
-  modelRuns?: number;
-  cleanup?(namespace: string): MaybePromise<void>;
+  modelRuns?: number | undefined;
+  cleanup?: ((namespace: string) => MaybePromise<void>) | undefined;
   /** Optional: as for Storage, drops every connection of the namespace's instances. */
-  interrupt?(namespace: string): MaybePromise<void>;
-  capabilities?: SessionStorageCapabilities;
-  timeout?: number;
+  interrupt?: ((namespace: string) => MaybePromise<void>) | undefined;
+  capabilities?: SessionStorageCapabilities | undefined;
+  timeout?: number | undefined;
   /**
    * Opens the namespace's storage with session lifetime (`ttlSeconds`, and `clock`, a
    * clock the kit moves). Without it the lifetime traits are listed as skipped with
    * that reason.
    */
-  openWithLifetime?(namespace: string, lifetime: { ttlSeconds?: number; clock: () => number }): MaybePromise<SessionStorageProtocol>;
+  openWithLifetime?: ((namespace: string, lifetime: { ttlSeconds?: number | undefined; clock: () => number }) => MaybePromise<SessionStorageProtocol>) | undefined;
   /**
    * Optional: opens like `open`, with the adapter's `create: false` (docs/contract.md
    * §10), as `StorageSuiteOptions.openExisting` does for the client side. Without it the
    * server "create: false" traits are listed as skipped with that reason.
    */
-  openExisting?(namespace: string): MaybePromise<SessionStorageProtocol>;
+  openExisting?: ((namespace: string) => MaybePromise<SessionStorageProtocol>) | undefined;
 }
 
 export interface SessionEventBusCapabilities {
@@ -257,9 +257,9 @@ export interface SessionEventBusCapabilities {
    * connections). Default true. False declares an in-process bus: the
    * cross-connection delivery trait is skipped and the in-process one runs instead.
    */
-  crossProcess?: boolean;
+  crossProcess?: boolean | undefined;
   /** How long the kit waits for a remote delivery, ms. Default 5,000. */
-  deliveryTimeout?: number;
+  deliveryTimeout?: number | undefined;
 }
 
 export interface SessionEventBusSuiteOptions {
@@ -267,14 +267,14 @@ export interface SessionEventBusSuiteOptions {
   open(namespace: string): MaybePromise<SessionEventBus>;
   /** Opens a server session storage on `namespace` for the subject traits (two calls share data). */
   openStorage(namespace: string): MaybePromise<SessionStorageProtocol>;
-  cleanup?(namespace: string): MaybePromise<void>;
-  capabilities?: SessionEventBusCapabilities;
-  timeout?: number;
+  cleanup?: ((namespace: string) => MaybePromise<void>) | undefined;
+  capabilities?: SessionEventBusCapabilities | undefined;
+  timeout?: number | undefined;
   /**
    * Cuts this bus's connection(s) as a failure would (terminate the backend, kill the
    * client, close the socket) and resolves once it is cut; the bus must notice, tell
    * its subscribers `lost`, reconnect by itself and tell them `live`. Without it the
    * reconnect traits of the session cache are listed as skipped with that reason.
    */
-  interrupt?(bus: SessionEventBus): MaybePromise<void>;
+  interrupt?: ((bus: SessionEventBus) => MaybePromise<void>) | undefined;
 }

@@ -11,7 +11,7 @@ export interface ServerCheck {
   /** True when the test file should run against the server. */
   available: boolean;
   /** Why not, when not. */
-  reason?: string;
+  reason?: string | undefined;
 }
 
 /**

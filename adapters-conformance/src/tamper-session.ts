@@ -53,8 +53,8 @@ export const ONE_FIELD_LEFT: Readonly<Partial<Record<Damage, OneFieldLeft>>> = O
 /** What the edits need of a session object: a Session, or an adapter's snapshot of one. */
 export interface SessionObject {
   dcs: readonly { id: number }[];
-  user?: object;
-  state?: object;
+  user?: object | undefined;
+  state?: object | undefined;
   channels: readonly object[];
   takeoutId?: unknown;
 }
