@@ -17,18 +17,18 @@ export interface RedisConnectionOptions {
    * `redis://[user:password@]host[:port][/db]` or `rediss://…` (TLS). The adapter opens
    * the connection and quits it on close. Default: `redis://127.0.0.1:6379`.
    */
-  url?: string;
+  url?: string | undefined;
   /** ioredis options for the connection the adapter opens, over the defaults (`REDIS_DEFAULTS`) and the URL. */
-  options?: RedisOptions;
+  options?: RedisOptions | undefined;
   /** Open (and own) a Redis Cluster client from these seed nodes instead of a single-server one. */
-  cluster?: { nodes: ClusterNode[]; options?: ClusterOptions };
+  cluster?: { nodes: ClusterNode[]; options?: ClusterOptions | undefined } | undefined;
   /**
    * A client the application owns, single-server or Cluster: used as is and never
    * closed by mtstore. Configure its timeouts yourself (see `REDIS_DEFAULTS`).
    */
-  client?: RedisClient;
+  client?: RedisClient | undefined;
   /** Key prefix, up to 64 of `A-Z a-z 0-9 _ . : -`. Default `mtstore:`. */
-  prefix?: string;
+  prefix?: string | undefined;
   /**
    * `false`: open only an @mtstore/redis store that is there. A prefix without its
    * `<prefix>schema` key (nothing of mtstore's, or another program's keys) is
@@ -36,7 +36,7 @@ export interface RedisConnectionOptions {
    * migrated as usual. For tools that only read (`mtstore inspect`). Default `true`:
    * the first use claims the prefix. The event bus writes no key and ignores it.
    */
-  create?: boolean;
+  create?: boolean | undefined;
 }
 
 /**
