@@ -30,7 +30,7 @@ export interface RedisSessionEventBusOptions extends RedisConnectionOptions {
    * that died silently (no FIN, no RST: a NAT that dropped the flow, a host that
    * vanished) is noticed within twice this. Default 15,000; 100 to 2^31 - 1.
    */
-  heartbeatInterval?: number;
+  heartbeatInterval?: number | undefined;
 }
 
 /** Every option of the constructor: any other name is refused (withKnownOptions). */
