@@ -13,7 +13,7 @@ import { DELETE_SESSION, isOne, UPDATE_SESSION, UPDATE_STATE } from './scripts.j
 
 export interface RedisStorageOptions extends RedisConnectionOptions, BaseStorageOptions {
   /** Session name. Default: `default`. */
-  name?: string;
+  name?: string | undefined;
 }
 
 /** Every option of the constructor: any other name is refused (withKnownOptions). */
