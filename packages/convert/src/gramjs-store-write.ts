@@ -22,7 +22,7 @@ export interface GramjsStoreOptions {
    * Default: the folder's own name (`basename(path)`), for an application started in the
    * folder's parent.
    */
-  name?: string;
+  name?: string | undefined;
 }
 
 const OPTIONS = ['name'] as const satisfies readonly (keyof GramjsStoreOptions)[];
