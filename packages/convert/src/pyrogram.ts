@@ -69,9 +69,9 @@ const API_ID_MAX = 2 ** 31 - 1;
 
 export interface PyrogramWriteOptions {
   /** Which layout to write; default `current` (Pyrogram 2.x). */
-  layout?: PyrogramLayout;
+  layout?: PyrogramLayout | undefined;
   /** api_id for the current layout when the session has none (1 to 2^31-1; a session's own api_id is kept). */
-  apiId?: number;
+  apiId?: number | undefined;
 }
 
 /** The names of PyrogramWriteOptions (toSessionString's options too). */
