@@ -19,9 +19,9 @@ const FORMAT = 'mtcute session file';
 
 export interface MtcuteFileOptions {
   /** Entries with no typed field (what the reader returns as `kv`: mtcute's future salts). */
-  kv?: readonly KeyValueEntry[];
+  kv?: readonly KeyValueEntry[] | undefined;
   /** Reference messages (mtcute's message_refs; the reader's `refMessages`). */
-  refMessages?: Iterable<ConvertedRefMessage> | AsyncIterable<ConvertedRefMessage>;
+  refMessages?: Iterable<ConvertedRefMessage> | AsyncIterable<ConvertedRefMessage> | undefined;
 }
 
 const OPTIONS = ['kv', 'refMessages'] as const satisfies readonly (keyof MtcuteFileOptions)[];
