@@ -61,7 +61,7 @@ export interface PyrogramFileOptions {
    * api_id when the session has none (1 to 2^31-1; a session's own is kept): Pyrogram
    * sends the stored one when it connects, so a file without it does not work.
    */
-  apiId?: number;
+  apiId?: number | undefined;
 }
 
 const OPTIONS = ['apiId'] as const satisfies readonly (keyof PyrogramFileOptions)[];
