@@ -37,13 +37,13 @@ export interface ConvertedSession {
 
 export interface ParseOptions {
   /** Read the input as this format only; required when a string is ambiguous. */
-  format?: SessionFormat;
+  format?: SessionFormat | undefined;
   /**
    * Telethon does not record whether the logged-in account is a bot: its files give the
    * self user's id only. Default false. Read for Telethon files only: every other format
    * records the flag itself, or records no user at all.
    */
-  bot?: boolean;
+  bot?: boolean | undefined;
   /** GramJS StoreSession: the session name (the folder's name when absent). */
-  name?: string;
+  name?: string | undefined;
 }
