@@ -24,7 +24,7 @@ export class ConvertError extends Error {
   /** For MTSTORE_CONVERT_AMBIGUOUS: the formats the input decodes as. */
   readonly candidates: readonly string[];
 
-  constructor(code: ConvertErrorCode, message: string, options?: { cause?: unknown; candidates?: readonly string[] }) {
+  constructor(code: ConvertErrorCode, message: string, options?: { cause?: unknown; candidates?: readonly string[] | undefined }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'ConvertError';
     this.code = code;
