@@ -15,13 +15,13 @@ export interface RotateKeysOptions {
   /** `id=ENV_NAME`, newest first: the first seals, every one opens. */
   keys: string[];
   /** kv key prefixes whose plaintext values get sealed too. */
-  secretKv?: string[];
+  secretKv?: string[] | undefined;
   /** Only these sessions. */
-  names?: string[];
+  names?: string[] | undefined;
   /** Resume after this session name. */
-  after?: string;
+  after?: string | undefined;
   /** Sessions re-sealed concurrently. Default 8. */
-  batch?: number;
+  batch?: number | undefined;
 }
 
 /** Longest kv key (core's isKvKey: 1 to 255 characters from `!` to `~`). */
