@@ -8,12 +8,12 @@ import { progress } from './progress.js';
 import { checkBotFlag, checkTarget, isUrl, openExisting, openTarget, readStdin, sessionNameOf, shown, sqlitePath, STDIN } from './source.js';
 
 export interface ImportOptions {
-  name?: string;
-  format?: SessionFormat;
+  name?: string | undefined;
+  format?: SessionFormat | undefined;
   /** Replace a session already stored under the name. */
-  force?: boolean;
+  force?: boolean | undefined;
   /** The account is a bot (Telethon files do not say). */
-  bot?: boolean;
+  bot?: boolean | undefined;
 }
 
 export interface ImportResult {
