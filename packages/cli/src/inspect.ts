@@ -7,9 +7,9 @@ import type { Io } from './io.js';
 import { openExisting, openForeign, shown, STDIN, urlSession } from './source.js';
 
 export interface InspectOptions {
-  name?: string;
+  name?: string | undefined;
   /** Read a foreign source (an ambiguous string) as this format. */
-  from?: SessionFormat;
+  from?: SessionFormat | undefined;
 }
 
 function dcLine(dc: DataCenter): string {
