@@ -14,20 +14,20 @@ import { checkBotFlag, checkTarget, missingKeyError, openExisting, openForeign, 
 
 export interface ExportOptions {
   format: string;
-  name?: string;
+  name?: string | undefined;
   /** Pyrogram's current layout needs an api_id when the session has none. */
-  apiId?: number;
+  apiId?: number | undefined;
   /** Read a foreign source (an ambiguous string) as this format. */
-  from?: SessionFormat;
+  from?: SessionFormat | undefined;
   /** `id=ENV_VAR` flags: the keys a session sealed by rotate-keys opens with. */
-  keys?: string[];
+  keys?: string[] | undefined;
   /** A foreign Telethon file's account is a bot (the file does not say). */
-  bot?: boolean;
+  bot?: boolean | undefined;
   /**
    * Write to this new path (never over an existing one), mode 0600: required for the file
    * formats; for a string format, the string goes to this file instead of stdout.
    */
-  out?: string;
+  out?: string | undefined;
 }
 
 export function checkStringFormat(format: string): StringSessionFormat {
