@@ -20,24 +20,24 @@ export type RefMode = 'all' | 'min' | 'none';
 
 export interface MigrateOptions {
   /** Only these sessions (default: the source URL's `?session=`, else every name in the source). */
-  names?: string[];
+  names?: string[] | undefined;
   /** Peers and references per page, peers per upsert, 1-10000. Default 10000. */
-  batch?: number;
+  batch?: number | undefined;
   /** Which reference messages to copy: every one (default), those of min peers only, or none. */
-  refs?: RefMode;
+  refs?: RefMode | undefined;
   /**
    * `id=ENV_VAR` flags (rotate-keys'): both stores open with these keys, so sealed
    * snapshots and kv values read, and the target seals with the first one.
    */
-  keys?: string[];
+  keys?: string[] | undefined;
   /** kv key prefixes the target seals (rotate-keys' --secret-kv); only with keys. */
-  secretKv?: string[];
+  secretKv?: string[] | undefined;
 }
 
 export interface MigratedSession {
   name: string;
   /** The name it was written under in the target, when not `name` (the target URL's `?session=`). */
-  as?: string;
+  as?: string | undefined;
   snapshot: boolean;
   peers: number;
   kv: number;
