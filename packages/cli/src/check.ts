@@ -255,7 +255,7 @@ export interface CheckOptions {
    * (case-insensitive), e.g. one trait group after a failure; the others are not run
    * or counted.
    */
-  grep?: string;
+  grep?: string | undefined;
 }
 
 export async function check(input: string, io: Io, scratch: Scratch = scratchFor(input), options: CheckOptions = {}): Promise<CheckReport> {
