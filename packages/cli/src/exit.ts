@@ -31,6 +31,8 @@ export const EXIT = {
   VERIFY: 7,
   /** import refused to replace an existing session (pass --force). */
   EXISTS: 8,
+  /** A signal (Ctrl-C) stopped export while it wrote a session file, which it removed: 128 + SIGINT's 2, as a shell reports Ctrl-C. */
+  INTERRUPTED: 130,
 } as const;
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];

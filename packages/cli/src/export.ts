@@ -167,16 +167,69 @@ async function* storedPeers(storage: Storage): AsyncGenerator<Peer[]> {
   } while (cursor !== null);
 }
 
-async function* storedRefs(storage: Storage): AsyncGenerator<ConvertedRefMessage> {
+/** Pages of a storage's reference messages. */
+async function* storedRefs(storage: Storage): AsyncGenerator<ConvertedRefMessage[]> {
   let cursor: string | null = null;
   do {
     const page = await storage.refMessages.list({ cursor, limit: PAGE });
-    yield* page.refs;
+    yield page.refs;
     cursor = page.cursor;
   } while (cursor !== null);
 }
 
 const PAGE = 10_000;
+
+/** The signals that end a command: Ctrl-C, a closed terminal, kill's default. */
+const INTERRUPTS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/**
+ * A signal while a session file is written. Its default action ends the process mid-write
+ * and leaves a half-written login at --out (a Telethon file and its -journal; GramJS's
+ * claimed folder beside a hidden scratch folder holding the auth key), which the same
+ * command then refuses as existing. While the file is written the signal is taken instead,
+ * and the next batch the writer asks for throws: the writer removes what it created, and
+ * the command ends with exit 130. Before each batch the event loop gets a turn, else no
+ * signal is seen (a storage's pages can resolve as microtasks only). A second signal ends
+ * the process as the first would have (a source that hangs is not waited for).
+ */
+class Interrupts {
+  #signal: NodeJS.Signals | undefined;
+  readonly #take = (signal: NodeJS.Signals): void => {
+    if (this.#signal === undefined) {
+      this.#signal = signal;
+      return;
+    }
+    this.dispose();
+    process.kill(process.pid, signal);
+  };
+
+  constructor(readonly what: string) {
+    for (const signal of INTERRUPTS) process.on(signal, this.#take);
+  }
+
+  dispose(): void {
+    for (const signal of INTERRUPTS) process.off(signal, this.#take);
+  }
+
+  /** `source`'s batches, each after a turn of the event loop, until a signal came. */
+  async *batches<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
+    for await (const batch of source) {
+      await new Promise((resolve) => setImmediate(resolve));
+      if (this.#signal !== undefined) throw new CliError(EXIT.INTERRUPTED, `Interrupted (${this.#signal}) while writing ${this.what}: what was written is removed, nothing is left there.`);
+      yield batch;
+    }
+  }
+}
+
+/** writeSessionFile, a signal stopping it (see Interrupts) while it runs. */
+async function writeInterruptible(session: Session, peers: AsyncIterable<readonly Peer[]>, out: string, format: FileSessionFormat, options: WriteFileOptions, refs?: AsyncIterable<ConvertedRefMessage[]>): Promise<Awaited<ReturnType<typeof writeSessionFile>>> {
+  const interrupts = new Interrupts(`the ${format} ${format === 'gramjs-store' ? 'folder' : 'file'} ${shown(out)}`);
+  try {
+    return await writeSessionFile(session, interrupts.batches(peers), out, format, refs === undefined ? options : { ...options, refMessages: flatten(interrupts.batches(refs)) });
+  } finally {
+    interrupts.dispose();
+  }
+}
 
 /**
  * A session file or folder of `format` at `out`, the peers streamed from the source: a
@@ -190,8 +243,8 @@ async function exportFile(source: string, format: FileSessionFormat, out: string
     try {
       if (options.bot) checkBotFlag(foreign, 'Export');
       checkPyrogramApiId(format, foreign.session, options);
-      const mtcute = format === 'mtcute-sqlite' ? { refMessages: flatten(foreign.refMessages()), ...(foreign.format === 'mtcute-sqlite' ? { kv: [...foreign.kv] as KeyValueEntry[] } : {}) } : {};
-      const written = await writeSessionFile(foreign.session, foreign.peers(), out, format, { ...writeOptions, ...mtcute });
+      const kv = format === 'mtcute-sqlite' && foreign.format === 'mtcute-sqlite' ? { kv: [...foreign.kv] as KeyValueEntry[] } : {};
+      const written = await writeInterruptible(foreign.session, foreign.peers(), out, format, { ...writeOptions, ...kv }, format === 'mtcute-sqlite' ? foreign.refMessages() : undefined);
       // The source's own warnings (rows it could not read) come first, then what the format could not hold.
       return reportFile(io, sourceLabel(source, options, foreign.format), foreign.session, out, format, [...foreign.warnings, ...written.warnings], written.peers);
     } finally {
@@ -203,7 +256,7 @@ async function exportFile(source: string, format: FileSessionFormat, out: string
     const session = await loadStored(storage, source, options.name, 'write as a session file');
     if (options.bot) throw new CliError(EXIT.USAGE, `--bot applies to Telethon session files only: ${shown(source)} is a storage, whose sessions record whether the account is a bot. Export it without --bot.`);
     checkPyrogramApiId(format, session, options);
-    const written = await writeSessionFile(session, storedPeers(storage), out, format, { ...writeOptions, ...(format === 'mtcute-sqlite' ? { refMessages: storedRefs(storage) } : {}) });
+    const written = await writeInterruptible(session, storedPeers(storage), out, format, writeOptions, format === 'mtcute-sqlite' ? storedRefs(storage) : undefined);
     return reportFile(io, sourceLabel(source, options), session, out, format, written.warnings, written.peers);
   } finally {
     await storage.close();
