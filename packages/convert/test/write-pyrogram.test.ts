@@ -8,11 +8,10 @@
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { authKeyBytes, type Peer, type Session } from '@mtstore/core';
 import { parseSession, writePyrogramSqlite } from '../src/index.js';
-import { big, fixtures, seededKey, truth } from './helpers.js';
+import { big, fixtures, seededKey, sqliteRows, sqliteShape, truth } from './helpers.js';
 
 const fixture = join(fixtures, 'pyrogram/pyrogram.session');
 const dir = mkdtempSync(join(tmpdir(), 'mtstore-write-pyrogram-'));
@@ -20,32 +19,11 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 const fresh = (): string => join(dir, `w${n++}.session`);
 
-function query(path: string, sql: string): unknown[] {
-  const db = new Database(path, { readonly: true });
-  try {
-    db.defaultSafeIntegers(true);
-    return db.prepare(sql).raw().all();
-  } finally {
-    db.close();
-  }
-}
-
-function shape(path: string): unknown {
-  const tables = query(path, "select name from sqlite_master where type = 'table' order by name").map((r) => (r as [string])[0]);
-  return {
-    master: query(path, 'select type, name, tbl_name, sql from sqlite_master order by name'),
-    columns: Object.fromEntries(tables.map((t) => [t, query(path, `select name, type, "notnull", dflt_value, pk from pragma_table_info('${t}')`)])),
-    indexes: Object.fromEntries(tables.map((t) => [t, query(path, `select name, "unique", origin from pragma_index_list('${t}') order by name`)])),
-    version: query(path, 'select * from version'),
-    userVersion: query(path, 'pragma user_version'),
-  };
-}
-
 function valueTypes(path: string): unknown {
   return {
-    sessions: query(path, 'select typeof(dc_id), typeof(api_id), typeof(test_mode), typeof(auth_key), typeof(date), typeof(user_id), typeof(is_bot) from sessions'),
-    peers: query(path, 'select id, typeof(id), typeof(access_hash), typeof(type), typeof(username), typeof(phone_number), typeof(last_update_on) from peers order by id'),
-    version: query(path, 'select typeof(number) from version'),
+    sessions: sqliteRows(path, 'select typeof(dc_id), typeof(api_id), typeof(test_mode), typeof(auth_key), typeof(date), typeof(user_id), typeof(is_bot) from sessions'),
+    peers: sqliteRows(path, 'select id, typeof(id), typeof(access_hash), typeof(type), typeof(username), typeof(phone_number), typeof(last_update_on) from peers order by id'),
+    version: sqliteRows(path, 'select typeof(number) from version'),
   };
 }
 
@@ -63,7 +41,7 @@ describe('writePyrogramSqlite', () => {
     const parsed = await parseSession(fixture);
     const path = fresh();
     await writePyrogramSqlite(parsed.session, parsed.peers, path);
-    expect(shape(path)).toEqual(shape(fixture));
+    expect(sqliteShape(path)).toEqual(sqliteShape(fixture));
     expect(valueTypes(path)).toEqual(valueTypes(fixture));
 
     const t = truth<{ peers: { id: number | string; access_hash: number | string; type: string; username: string | null; phone_number: string | null }[]; dc_id: number; api_id: number; auth_key_hex: string; user_id: number; is_bot: boolean }>('pyrogram/pyrogram.json');
@@ -71,8 +49,8 @@ describe('writePyrogramSqlite', () => {
     // written as Pyrogram's plain kind, which it turns into the same input peer.
     const kind: Record<string, string> = { bot: 'user', supergroup: 'channel' };
     const expected = t.peers.map((p) => [big(p.id), big(p.access_hash), kind[p.type] ?? p.type, p.username, p.phone_number]).sort((a, b) => ((a[0] as bigint) < (b[0] as bigint) ? -1 : 1));
-    expect(query(path, 'select id, access_hash, type, username, phone_number from peers order by id')).toEqual(expected);
-    expect(query(path, 'select dc_id, api_id, test_mode, hex(auth_key), user_id, is_bot from sessions')).toEqual([[BigInt(t.dc_id), BigInt(t.api_id), 0n, t.auth_key_hex.toUpperCase(), BigInt(t.user_id), t.is_bot ? 1n : 0n]]);
+    expect(sqliteRows(path, 'select id, access_hash, type, username, phone_number from peers order by id')).toEqual(expected);
+    expect(sqliteRows(path, 'select dc_id, api_id, test_mode, hex(auth_key), user_id, is_bot from sessions')).toEqual([[BigInt(t.dc_id), BigInt(t.api_id), 0n, t.auth_key_hex.toUpperCase(), BigInt(t.user_id), t.is_bot ? 1n : 0n]]);
   });
 
   it('needs a user and an api id (as Pyrogram\'s strings), counts what Pyrogram has no place for, marks a bot\'s own row "bot"', async () => {
@@ -105,7 +83,7 @@ describe('writePyrogramSqlite', () => {
       '1 peer: display name not written (Pyrogram keeps none)',
       '1 peer: min peer not written (its access hash does not work for requests, and Pyrogram would use it)',
     ]);
-    expect(query(path, 'select id, type, username from peers order by id')).toEqual([[-5n, 'group', null], [5000000001n, 'bot', 'my_bot']]);
+    expect(sqliteRows(path, 'select id, type, username from peers order by id')).toEqual([[-5n, 'group', null], [5000000001n, 'bot', 'my_bot']]);
     const back = await parseSession(path);
     expect(back.session).toEqual({ version: 1, homeDcId: 2, apiId: 12345, dcs: [{ id: 2, testMode: true, authKey: session.dcs[0]!.authKey }], user: session.user, channels: [] });
   });

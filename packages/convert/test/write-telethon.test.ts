@@ -12,7 +12,7 @@ import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { authKeyBytes, type Peer, type Session } from '@mtstore/core';
 import { parseSession, writeTelethonSqlite } from '../src/index.js';
-import { big, fixtures, seededKey, truth } from './helpers.js';
+import { big, fixtures, seededKey, sqliteRows, sqliteShape, truth } from './helpers.js';
 
 const fixture = join(fixtures, 'telethon/telethon.session');
 const dir = mkdtempSync(join(tmpdir(), 'mtstore-write-telethon-'));
@@ -20,34 +20,13 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 const fresh = (): string => join(dir, `w${n++}.session`);
 
-function query(path: string, sql: string): unknown[] {
-  const db = new Database(path, { readonly: true });
-  try {
-    return db.prepare(sql).raw().all();
-  } finally {
-    db.close();
-  }
-}
-
-/** Every table's columns (name, declared type, not null, default, primary key) and every index, as SQLite reports them. */
-function shape(path: string): unknown {
-  const tables = query(path, "select name from sqlite_master where type = 'table' order by name").map((r) => (r as [string])[0]);
-  return {
-    master: query(path, 'select type, name, tbl_name, sql from sqlite_master order by name'),
-    columns: Object.fromEntries(tables.map((t) => [t, query(path, `select name, type, "notnull", dflt_value, pk from pragma_table_info('${t}')`)])),
-    indexes: Object.fromEntries(tables.map((t) => [t, query(path, `select name, "unique", origin from pragma_index_list('${t}') order by name`)])),
-    version: query(path, 'select * from version'),
-    userVersion: query(path, 'pragma user_version'),
-  };
-}
-
 /** The SQLite type of every value of the rows both files hold (sent_files is a cache of uploads mtstore does not keep). */
 function valueTypes(path: string): unknown {
   return {
-    sessions: query(path, 'select typeof(dc_id), typeof(server_address), typeof(port), typeof(auth_key), typeof(takeout_id) from sessions'),
-    entities: query(path, 'select id, typeof(id), typeof(hash), typeof(username), typeof(phone), typeof(name), typeof(date) from entities order by id'),
-    update_state: query(path, 'select id, typeof(id), typeof(pts), typeof(qts), typeof(date), typeof(seq) from update_state order by id'),
-    version: query(path, 'select typeof(version) from version'),
+    sessions: sqliteRows(path, 'select typeof(dc_id), typeof(server_address), typeof(port), typeof(auth_key), typeof(takeout_id) from sessions'),
+    entities: sqliteRows(path, 'select id, typeof(id), typeof(hash), typeof(username), typeof(phone), typeof(name), typeof(date) from entities order by id'),
+    update_state: sqliteRows(path, 'select id, typeof(id), typeof(pts), typeof(qts), typeof(date), typeof(seq) from update_state order by id'),
+    version: sqliteRows(path, 'select typeof(version) from version'),
   };
 }
 
@@ -65,11 +44,11 @@ describe('writeTelethonSqlite', () => {
     const parsed = await parseSession(fixture);
     const path = fresh();
     await writeTelethonSqlite(parsed.session, parsed.peers, path);
-    expect(shape(path)).toEqual(shape(fixture));
+    expect(sqliteShape(path)).toEqual(sqliteShape(fixture));
     expect(valueTypes(path)).toEqual(valueTypes(fixture));
 
     const t = truth<{ entities: { id: number | string; hash: number | string; username: string | null; phone: number | null; name: string | null }[]; update_state_rows: { id: number; pts: number; qts: number; seq: number }[]; auth_key_hex: string; ip: string; port: number; dc_id: number }>('telethon/telethon.json');
-    const entities = query(path, 'select id, hash, username, phone, name from entities order by id') as unknown[][];
+    const entities = sqliteRows(path, 'select id, hash, username, phone, name from entities order by id') as unknown[][];
     const expected = t.entities.map((e) => [big(e.id), big(e.hash), e.username, e.phone === null ? null : big(e.phone), e.name]).sort((a, b) => ((a[0] as bigint) < (b[0] as bigint) ? -1 : 1));
     const db = new Database(path, { readonly: true });
     try {
