@@ -15,48 +15,15 @@
 // (mmapSize); `--source-query mmapSize=0` leaves it unmapped, to see the export's own part.
 // `--heap <MB>` runs the child with --max-old-space-size: V8 lets its heap grow well past
 // what is live before it collects, so a run in a small heap shows what the export holds.
-import Database from 'better-sqlite3';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
+import { generateSessionFile, option, readFigures, root, SAMPLER } from './child-memory.mjs';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 // --bin: another build of the CLI (an older one, to compare).
 const bin = option('bin', join(root, 'packages/cli/dist/bin.js'));
-const fixtures = join(root, 'packages/convert/test/fixtures');
-
-function option(name, fallback) {
-  const at = process.argv.indexOf(`--${name}`);
-  return at === -1 ? fallback : process.argv[at + 1];
-}
-
-function generateTelethon(rows, path) {
-  copyFileSync(join(fixtures, 'telethon', 'telethon.session'), path);
-  const db = new Database(path);
-  const insert = db.prepare('insert into entities (id, hash, username, phone, name, date) values (?, ?, ?, ?, ?, ?)');
-  db.transaction(() => {
-    for (let i = 0; i < rows; i++) {
-      const username = i % 2 === 1 ? `user_${i}` : null;
-      const phone = i % 5 === 0 ? 15_550_000_000 + i : null;
-      insert.run(300_000_000 + i, BigInt(i) * 7919n + 1n, username, phone, `User Number ${i}`, 1_700_000_000 + ((i * 7919) % rows));
-    }
-  })();
-  db.close();
-}
-
-const SAMPLER = `
-const { writeFileSync } = require('node:fs');
-let heap = 0;
-const sample = () => { heap = Math.max(heap, process.memoryUsage().heapUsed); };
-setInterval(sample, 10).unref();
-process.on('exit', () => {
-  sample();
-  const usage = process.resourceUsage();
-  writeFileSync(process.env.MTSTORE_BENCH_OUT, JSON.stringify({ heap, rss: usage.maxRSS * 1024, cpu: (usage.userCPUTime + usage.systemCPUTime) / 1e6 }));
-});
-`;
 
 /** Bytes of a written file, or of a folder's files (GramJS). */
 function sizeOf(path) {
@@ -74,7 +41,7 @@ try {
   const sampler = join(dir, 'sampler.cjs');
   writeFileSync(sampler, SAMPLER);
   const telethon = join(dir, 'generated.session');
-  generateTelethon(rows, telethon);
+  generateSessionFile('telethon', rows, telethon);
   const store = join(dir, 'store.session');
   const imported = spawnSync(process.execPath, [bin, 'import', telethon, store, '--name', 'big'], { encoding: 'utf8' });
   if (imported.status !== 0) throw new Error(`import failed (exit ${imported.status}): ${imported.stderr.slice(-2000)}`);
@@ -91,12 +58,7 @@ try {
       env: { ...process.env, MTSTORE_BENCH_OUT: figuresFile },
     });
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    let figures = { heap: NaN, rss: NaN, cpu: NaN };
-    try {
-      figures = JSON.parse(readFileSync(figuresFile, 'utf8'));
-    } catch {
-      // Killed (out of memory): no figures written.
-    }
+    const figures = readFigures(figuresFile);
     const summary = child.stderr.trim().split('\n').at(-1);
     if (child.status !== 0) console.error(child.stderr.slice(-3000));
     else if (!summary.includes(`, ${rows + 6} peers`) && !summary.includes('warning')) console.error(`unexpected summary: ${summary}`);
