@@ -25,6 +25,7 @@ import { join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
+import { CONSUMER_OPTIONS } from './consumer-options.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 
@@ -52,19 +53,8 @@ const PACKAGE_DIRS = [
  */
 const ALLOWED: Record<string, string> = {};
 
-const OPTIONS: ts.CompilerOptions = {
-  module: ts.ModuleKind.NodeNext,
-  moduleResolution: ts.ModuleResolutionKind.NodeNext,
-  target: ts.ScriptTarget.ESNext,
-  lib: ['lib.esnext.d.ts'],
-  types: ['node'],
-  strict: true,
-  exactOptionalPropertyTypes: true,
-  skipLibCheck: true,
-  noEmit: true,
-  // As in readme-examples.test.ts: typeorm is installed in packages/typeorm/node_modules only.
-  paths: { typeorm: [join(root, 'packages/typeorm/node_modules/typeorm/index.d.ts')] },
-};
+/** A consumer's new project (tsc --init's options, exactOptionalPropertyTypes among them). */
+const OPTIONS: ts.CompilerOptions = CONSUMER_OPTIONS;
 
 interface Package {
   name: string;

@@ -34,6 +34,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
+import { CONSUMER_OPTIONS } from './consumer-options.js';
 
 const packagesDir = fileURLToPath(new URL('../..', import.meta.url));
 const root = join(packagesDir, '..');
@@ -147,38 +148,8 @@ function extract(doc: string, text: string): { blocks: Block[]; problems: string
   return { blocks, problems };
 }
 
-/**
- * The options `tsc --init` writes with TypeScript 5.9 (module nodenext, target esnext,
- * strict, noUncheckedIndexedAccess, exactOptionalPropertyTypes, verbatimModuleSyntax,
- * isolatedModules, moduleDetection force, skipLibCheck), with Node's types.
- */
-const OPTIONS: ts.CompilerOptions = {
-  module: ts.ModuleKind.NodeNext,
-  moduleResolution: ts.ModuleResolutionKind.NodeNext,
-  target: ts.ScriptTarget.ESNext,
-  // Node's globals only: with the default lib (DOM), a free `name` or `status` would be
-  // the browser's global and pass unnoticed.
-  lib: ['lib.esnext.d.ts'],
-  types: ['node'],
-  strict: true,
-  noUncheckedIndexedAccess: true,
-  // An example passing a value that may be undefined (`{ connectionString:
-  // process.env.DATABASE_URL }`, the `bus` openSessionStorage returns) compiles: the
-  // packages' optional properties are `?: T | undefined` (optional-undefined.test.ts).
-  exactOptionalPropertyTypes: true,
-  verbatimModuleSyntax: true,
-  isolatedModules: true,
-  noUncheckedSideEffectImports: true,
-  moduleDetection: ts.ModuleDetectionKind.Force,
-  skipLibCheck: true,
-  allowJs: true,
-  checkJs: true,
-  noEmit: true,
-  // typeorm is installed in packages/typeorm/node_modules only (npm nests it there):
-  // the TypeORM README's `import { DataSource } from 'typeorm'` resolves to the copy
-  // @mtstore/typeorm's declarations use, as it would in an application.
-  paths: { typeorm: [join(packagesDir, 'typeorm/node_modules/typeorm/index.d.ts')] },
-};
+/** A new project's options (consumer-options.ts), and the README's ```js blocks checked too. */
+const OPTIONS: ts.CompilerOptions = { ...CONSUMER_OPTIONS, allowJs: true, checkJs: true };
 
 /**
  * The modules are virtual files in a folder that does not exist, inside this package
