@@ -5,7 +5,7 @@
  * library's file with a precise message instead of creating its own tables in it.
  */
 import type BetterSqlite3 from 'better-sqlite3';
-import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, constants, copyFileSync, existsSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeSync, type BigIntStats } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConvertError, shownPath } from './errors.js';
@@ -149,6 +149,101 @@ function openLastCommit(Database: DatabaseConstructor, path: string): SqliteData
   }
 }
 
+/** True when the file starts with an SQLite header marking it WAL mode (bytes 18 and 19 are 2). */
+function inWalMode(path: string): boolean {
+  const header = Buffer.alloc(100);
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return false; // Not readable: the open below says why.
+  }
+  try {
+    return readSync(fd, header, 0, 100, 0) === 100 && isSqliteBytes(header) && header[18] === 2;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function sameFile(a: BigIntStats, b: BigIntStats): boolean {
+  return a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs;
+}
+
+/**
+ * A WAL-mode file (mtcute's) with no -wal beside it: its client closed it cleanly, and
+ * all of it is in the file. A read-only SQLite connection to a WAL file creates
+ * `-wal` and `-shm` beside it and, unable to checkpoint, leaves them there; better-sqlite3
+ * has no URI filenames (`immutable=1`, `nolock=1`: SQLITE_USE_URI=0). So the file is
+ * copied into a private folder (a reflink where the file system has them) and read there.
+ * A client may start writing meanwhile: in WAL mode it changes the file only by
+ * checkpointing from a -wal, so the copy is one committed state when, after it, no -wal
+ * or -journal is there and the file's inode, size, mtime and ctime are as before; else
+ * null (the caller looks again). The copy is marked rollback mode (header bytes 18/19 = 1,
+ * nothing is in a -wal), so the read-only open creates no file even in the private folder,
+ * and the folder is removed as soon as the copy is open where the system allows it
+ * (POSIX: the open file stays readable), else when the connection closes.
+ */
+function openWalCopy(Database: DatabaseConstructor, path: string): SqliteDatabase | null {
+  const before = statSync(path, { bigint: true });
+  const dir = mkdtempSync(join(tmpdir(), 'mtstore-convert-'));
+  let db: SqliteDatabase | undefined;
+  try {
+    const copy = join(dir, 'session');
+    copyFileSync(path, copy, constants.COPYFILE_FICLONE);
+    if (existsSync(`${path}-wal`) || existsSync(`${path}-journal`) || !sameFile(before, statSync(path, { bigint: true }))) {
+      rmSync(dir, { recursive: true, force: true });
+      return null;
+    }
+    const fd = openSync(copy, 'r+');
+    try {
+      writeSync(fd, Buffer.from([1, 1]), 0, 2, 18);
+    } finally {
+      closeSync(fd);
+    }
+    db = new Database(copy, { readonly: true, fileMustExist: true });
+    db.prepare('select count(*) from sqlite_master').get();
+  } catch (error) {
+    db?.close();
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+  try {
+    rmSync(dir, { recursive: true });
+  } catch {
+    const open = db;
+    const close = open.close.bind(open);
+    open.close = () => {
+      try {
+        return close();
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    };
+  }
+  return db;
+}
+
+/** How often a copy is retried while a client keeps changing the file under it. */
+const COPY_ATTEMPTS = 5;
+
+/**
+ * A path opened without leaving anything beside it. A rollback-journal file (Telethon's,
+ * Pyrogram's) is opened in place: a read-only connection creates no file there. So is a
+ * WAL file with a -wal beside it (its client has it open, or left it so): SQLite reads
+ * the client's latest commits through them and locks against its checkpoints in the
+ * client's -shm, and the files are the client's. A WAL file without one is read from a copy.
+ */
+function openPath(Database: DatabaseConstructor, path: string): SqliteDatabase {
+  for (let attempt = 1; ; attempt++) {
+    if (!inWalMode(path) || existsSync(`${path}-wal`)) return new Database(path, { readonly: true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
+    const db = openWalCopy(Database, path);
+    if (db !== null) return db;
+    if (attempt === COPY_ATTEMPTS) {
+      throw Object.assign(new Error(`changed by another process during each of ${COPY_ATTEMPTS} copies`), { code: 'SQLITE_BUSY' });
+    }
+  }
+}
+
 /** Opens a file (read-only, never created) or serialized bytes (in memory) with 64-bit integers as bigint. */
 export async function openSqlite(source: string | Uint8Array): Promise<SqliteDatabase> {
   const Database = await loadDriver();
@@ -156,7 +251,7 @@ export async function openSqlite(source: string | Uint8Array): Promise<SqliteDat
   const where = typeof source === 'string' ? shownPath(source) : 'the bytes';
   try {
     try {
-      db = typeof source === 'string' ? new Database(source, { readonly: true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS }) : new Database(Buffer.from(source));
+      db = typeof source === 'string' ? openPath(Database, source) : new Database(Buffer.from(source));
       // A file that is not a database fails only on the first read.
       db.prepare('select count(*) from sqlite_master').get();
     } catch (error) {
