@@ -173,8 +173,9 @@ async function openFile(source: string | Uint8Array, options: ParseOptions, wher
   }
   const db = await openSqlite(source);
   try {
-    // One read transaction for the session and every batch after it: a client writing the
-    // file meanwhile waits (it is read-locked until close), and what is read is one state of it.
+    // One read transaction for the session and every batch after it: what is read is one
+    // state of the file. A client writing a rollback-journal file meanwhile waits (it is
+    // read-locked until close); a WAL file's client writes on (a copy, or its own -wal).
     db.exec('begin');
     const reader = sqliteReader(db, options, where);
     return toStream(reader, (error) => asConvertError(error, where), () => db.close());
