@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // npm run bench [-- --adapter redis[,postgres] --quick --concurrency 1,64 --ops kv.,authKeys.set --rounds 7 --out file.json]
 // (with memory or sqlite, or --adapter clients alone: also the "vs clients" section, bench/vs-clients.mjs;
-// --no-clients leaves it out)
+// --no-clients leaves it out; with postgres, redis or mongo: the event bus rows, bench/bus.mjs, --no-bus leaves them out)
 //
 // For every adapter whose server is reachable, measures each operation through the
 // adapter and through the raw driver doing the same work (same queries / commands,
@@ -158,11 +158,15 @@ for (const m of memory) {
 const withClients = !args.includes('--no-clients') && (!only || only.includes('memory') || only.includes('sqlite') || only.includes('clients'));
 const clients = withClients ? await (await import('./vs-clients.mjs')).benchClients({ quick }) : [];
 
+// Session events between two processes on the postgres, redis and mongo buses (bench/bus.mjs); --no-bus leaves them out, so does --ops.
+const withBus = !args.includes('--no-bus') && opFilter === undefined && (!only || only.some((n) => ['postgres', 'redis', 'mongo'].includes(n)));
+const bus = withBus ? await (await import('./bus.mjs')).benchBus({ quick, only }) : [];
+
 console.log(`\n${fullTable(results)}`);
 const short = belowTarget(results);
 if (short) console.log(`\n${short}`);
 
 const machine = { cpus: `${cpus().length}× ${cpus()[0]?.model ?? 'unknown'}`, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
 const out = option('out') ?? fileURLToPath(new URL('./results.json', import.meta.url));
-writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), machine, quick, results, memory, clients, skipped }, null, 2)}\n`);
+writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), machine, quick, results, memory, clients, bus, skipped }, null, 2)}\n`);
 console.log(`\nwrote ${out} (${results.length} rows)`);
