@@ -8,6 +8,7 @@ import { FILE_FORMATS, STRING_FORMATS, toSessionString, writeSessionFile, type C
 import type { EncryptionOptions, KeyValueEntry, Peer, Session, Storage } from '@mtstore/core';
 import { CliError, EXIT } from './exit.js';
 import { reportWarnings } from './import.js';
+import { Interrupts } from './interrupts.js';
 import { say, type Io } from './io.js';
 import { encryptionFromFlags } from './rotate.js';
 import { checkBotFlag, checkTarget, missingKeyError, openExisting, openForeign, sessionNameOf, shown } from './source.js';
@@ -179,51 +180,10 @@ async function* storedRefs(storage: Storage): AsyncGenerator<ConvertedRefMessage
 
 const PAGE = 10_000;
 
-/** The signals that end a command: Ctrl-C, a closed terminal, kill's default. */
-const INTERRUPTS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-
-/**
- * A signal while a session file is written. Its default action ends the process mid-write
- * and leaves a half-written login at --out (a Telethon file and its -journal; GramJS's
- * claimed folder beside a hidden scratch folder holding the auth key), which the same
- * command then refuses as existing. While the file is written the signal is taken instead,
- * and the next batch the writer asks for throws: the writer removes what it created, and
- * the command ends with exit 130. Before each batch the event loop gets a turn, else no
- * signal is seen (a storage's pages can resolve as microtasks only). A second signal ends
- * the process as the first would have (a source that hangs is not waited for).
- */
-class Interrupts {
-  #signal: NodeJS.Signals | undefined;
-  readonly #take = (signal: NodeJS.Signals): void => {
-    if (this.#signal === undefined) {
-      this.#signal = signal;
-      return;
-    }
-    this.dispose();
-    process.kill(process.pid, signal);
-  };
-
-  constructor(readonly what: string) {
-    for (const signal of INTERRUPTS) process.on(signal, this.#take);
-  }
-
-  dispose(): void {
-    for (const signal of INTERRUPTS) process.off(signal, this.#take);
-  }
-
-  /** `source`'s batches, each after a turn of the event loop, until a signal came. */
-  async *batches<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
-    for await (const batch of source) {
-      await new Promise((resolve) => setImmediate(resolve));
-      if (this.#signal !== undefined) throw new CliError(EXIT.INTERRUPTED, `Interrupted (${this.#signal}) while writing ${this.what}: what was written is removed, nothing is left there.`);
-      yield batch;
-    }
-  }
-}
-
 /** writeSessionFile, a signal stopping it (see Interrupts) while it runs. */
 async function writeInterruptible(session: Session, peers: AsyncIterable<readonly Peer[]>, out: string, format: FileSessionFormat, options: WriteFileOptions, refs?: AsyncIterable<ConvertedRefMessage[]>): Promise<Awaited<ReturnType<typeof writeSessionFile>>> {
-  const interrupts = new Interrupts(`the ${format} ${format === 'gramjs-store' ? 'folder' : 'file'} ${shown(out)}`);
+  const what = `the ${format} ${format === 'gramjs-store' ? 'folder' : 'file'} ${shown(out)}`;
+  const interrupts = new Interrupts((signal) => `Interrupted (${signal}) while writing ${what}: what was written is removed, nothing is left there.`);
   try {
     return await writeSessionFile(session, interrupts.batches(peers), out, format, refs === undefined ? options : { ...options, refMessages: flatten(interrupts.batches(refs)) });
   } finally {
