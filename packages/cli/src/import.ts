@@ -3,6 +3,7 @@ import { existsSync, statSync } from 'node:fs';
 import { gramjsStoreNames, isConvertError, openSession, streamConverted, type ConvertedSession, type SessionFormat, type SessionStream } from '@mtstore/convert';
 import { describeHolder, isStorageError, LeaseHeldError, type Session, type Storage } from '@mtstore/core';
 import { CliError, EXIT } from './exit.js';
+import { Interrupts } from './interrupts.js';
 import { say, type Io } from './io.js';
 import { progress } from './progress.js';
 import { checkBotFlag, checkTarget, isUrl, openExisting, openTarget, readStdin, sessionNameOf, shown, sqlitePath, STDIN } from './source.js';
@@ -55,10 +56,12 @@ const turn = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0
  * holds one batch, not the file), then kv entries and reference messages, then the
  * snapshot. The snapshot (with the auth keys) goes last so that a run cut short leaves no
  * login, only data that the next `import --force` replaces. Does not close the stream.
+ * `interrupts`: a signal stops the writes at the next batch, and before the snapshot.
  */
-export async function writeStream(storage: Storage, stream: SessionStream, onPeers?: (written: number) => void): Promise<WrittenCounts> {
+export async function writeStream(storage: Storage, stream: SessionStream, onPeers?: (written: number) => void, interrupts?: Interrupts): Promise<WrittenCounts> {
   const written: WrittenCounts = { peers: 0, kv: 0, refMessages: 0 };
-  for await (const batch of stream.peers(PEER_BATCH)) {
+  const batches = <T>(source: AsyncIterable<T>): AsyncIterable<T> => (interrupts === undefined ? source : interrupts.batches(source));
+  for await (const batch of batches(stream.peers(PEER_BATCH))) {
     await storage.peers.upsert(batch);
     written.peers += batch.length;
     onPeers?.(batch.length);
@@ -68,12 +71,13 @@ export async function writeStream(storage: Storage, stream: SessionStream, onPee
     await storage.kv.set(entry.key, entry.value);
     written.kv += 1;
   }
-  for await (const batch of stream.refMessages(PEER_BATCH)) {
+  for await (const batch of batches(stream.refMessages(PEER_BATCH))) {
     // One at a time, in source order: each store becomes the peer's most recent reference.
     for (const ref of batch) await storage.refMessages.store(ref.peerId, ref.chatId, ref.messageId);
     written.refMessages += batch.length;
     await turn();
   }
+  interrupts?.check();
   await storage.save(stream.session);
   return written;
 }
@@ -175,6 +179,16 @@ export async function importSession(input: string, target: string, options: Impo
 
 async function writeTarget(stream: SessionStream, target: string, name: string, options: ImportOptions, io: Io): Promise<WrittenCounts> {
   const storage = await openTarget(target, options.name);
+  // Killed by a signal, the import held the lease for its TTL (the same import refused
+  // for 30 s) and said nothing of what it left. Taken instead, a signal stops the writes
+  // at the next batch, the storage is closed below (the lease released), and the line
+  // says what is there: peers, never a login, as the snapshot is written last.
+  let peers = 0;
+  const interrupts = new Interrupts(
+    (signal) =>
+      `Interrupted (${signal}) while importing "${name}" into ${whereOf(target)}: ${peers} peers written and no login (the snapshot is written last); ` +
+      'run the same import with --force to replace them.',
+  );
   try {
     // The check below and the writes after it are one step only while nobody else writes
     // the name: two imports run at once would both find it empty and both write (one
@@ -209,10 +223,19 @@ async function writeTarget(stream: SessionStream, target: string, name: string, 
     // Redis, over 3 minutes into FerretDB): show it moving. The total is the file's peer
     // rows; rows skipped with a warning make the count written smaller.
     const bar = stream.peerRows > PEER_BATCH ? progress(io, `import "${name}"`, stream.peerRows, 'peers') : undefined;
-    const written = await writeStream(storage, stream, bar === undefined ? undefined : (n) => bar.advance(n));
+    const written = await writeStream(
+      storage,
+      stream,
+      (n) => {
+        peers += n;
+        bar?.advance(n);
+      },
+      interrupts,
+    );
     bar?.finish(written.peers);
     return written;
   } finally {
+    interrupts.dispose();
     await storage.close();
   }
 }
