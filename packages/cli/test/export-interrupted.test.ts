@@ -6,9 +6,8 @@
  * GramJS's claimed folder beside a hidden scratch folder holding the auth key, and the
  * same command then refused the path as existing.
  */
-import Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,7 +15,7 @@ import { openStorage } from '@mtstore/core';
 import { parseSession } from '@mtstore/convert';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../src/index.js';
-import { convertFixtures, makePeers } from './helpers.js';
+import { bigTelethonFile, convertFixtures, makePeers } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mtstore-cli-export-interrupted-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -36,14 +35,7 @@ beforeAll(async () => {
   } finally {
     await storage.close();
   }
-  // A foreign Telethon file as big, generated as bench/import-memory.mjs builds them.
-  copyFileSync(`${convertFixtures}telethon/telethon.session`, telethon);
-  const db = new Database(telethon);
-  const insert = db.prepare('insert into entities (id, hash, username, phone, name, date) values (?, ?, ?, ?, ?, ?)');
-  db.transaction(() => {
-    for (let i = 0; i < PEERS; i++) insert.run(300_000_000 + i, BigInt(i) * 7919n + 1n, i % 2 === 1 ? `user_${i}` : null, null, `User Number ${i}`, 1_700_000_000 + i);
-  })();
-  db.close();
+  bigTelethonFile(telethon, PEERS);
 }, 120_000);
 
 /** Runs the binary, sends `signal` as soon as `out` exists; its exit code (null: killed by the signal), the signal and stderr. */

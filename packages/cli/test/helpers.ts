@@ -1,4 +1,6 @@
 import { spawnSync } from 'node:child_process';
+import { copyFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { registerAdapter, type EncryptionOptions, type Peer } from '@mtstore/core';
@@ -52,4 +54,19 @@ const bin = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
 export function mtstore(args: string[], env: Record<string, string> = {}, timeoutMs = 120_000, input?: string | Uint8Array): { code: number; stdout: string; stderr: string } {
   const result = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: timeoutMs, ...(input === undefined ? {} : { input }) });
   return { code: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+}
+
+/**
+ * A Telethon session file at `path` (a copy of the fixture Telethon wrote) with `peers`
+ * more users, as bench/import-memory.mjs builds them: a username on odd rows, a display
+ * name on each, ids from 300,000,000. Big enough that writing it takes a while.
+ */
+export function bigTelethonFile(path: string, peers: number): void {
+  copyFileSync(`${convertFixtures}telethon/telethon.session`, path);
+  const db = new Database(path);
+  const insert = db.prepare('insert into entities (id, hash, username, phone, name, date) values (?, ?, ?, ?, ?, ?)');
+  db.transaction(() => {
+    for (let i = 0; i < peers; i++) insert.run(300_000_000 + i, BigInt(i) * 7919n + 1n, i % 2 === 1 ? `user_${i}` : null, null, `User Number ${i}`, 1_700_000_000 + i);
+  })();
+  db.close();
 }

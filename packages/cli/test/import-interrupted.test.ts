@@ -7,9 +7,8 @@
  * default action killed the process holding the lease, and the re-run within the lease's
  * 30 s was refused "in use by mtstore import (pid …)" (exit 8).
  */
-import Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +16,7 @@ import { openStorage, type Storage } from '@mtstore/core';
 import { parseSession } from '@mtstore/convert';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../src/index.js';
-import { convertFixtures, mtstore } from './helpers.js';
+import { bigTelethonFile, mtstore } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mtstore-cli-import-interrupted-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -29,14 +28,7 @@ const telethon = join(dir, 'big-telethon.session');
 const target = join(dir, 'target.session');
 
 beforeAll(() => {
-  // A Telethon file as big, generated as bench/import-memory.mjs builds them.
-  copyFileSync(`${convertFixtures}telethon/telethon.session`, telethon);
-  const db = new Database(telethon);
-  const insert = db.prepare('insert into entities (id, hash, username, phone, name, date) values (?, ?, ?, ?, ?, ?)');
-  db.transaction(() => {
-    for (let i = 0; i < PEERS; i++) insert.run(300_000_000 + i, BigInt(i) * 7919n + 1n, i % 2 === 1 ? `user_${i}` : null, null, `User Number ${i}`, 1_700_000_000 + i);
-  })();
-  db.close();
+  bigTelethonFile(telethon, PEERS);
 }, 60_000);
 
 /** Runs the binary, sends `signal` once stderr shows the progress line (a batch of peers written); its exit code (null: killed), the signal and stderr. */
