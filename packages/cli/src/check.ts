@@ -258,13 +258,16 @@ export interface CheckOptions {
   grep?: string | undefined;
 }
 
-export async function check(input: string, io: Io, scratch: Scratch = scratchFor(input), options: CheckOptions = {}): Promise<CheckReport> {
+export async function check(input: string, io: Io, given?: Scratch, options: CheckOptions = {}): Promise<CheckReport> {
   let grep: RegExp | undefined;
   try {
     if (options.grep !== undefined) grep = new RegExp(options.grep, 'i');
   } catch (error) {
     throw new CliError(EXIT.USAGE, `check --grep ${JSON.stringify(options.grep)} is not a regular expression: ${(error as Error).message}`);
   }
+  // Made once the arguments are checked: an SQLite path's scratch is a new temporary folder
+  // (a bad --grep left one behind on every run, as a default parameter made it first).
+  const scratch = given ?? scratchFor(input);
   // A namespace that could not be removed is reported, never dropped silently: the kit's data
   // would stay in the user's database. The kit goes on (its traits are not at fault); at the end
   // the namespaces left are named on stderr and the run exits non-zero.

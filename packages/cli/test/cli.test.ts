@@ -668,9 +668,22 @@ describe('check --grep', () => {
         ['(', 'is not a regular expression'],
       ]) {
         const io = captureIo();
-        expect(await run(['check', given, '--grep', pattern as string], io)).toBe(EXIT.USAGE);
+        // A temporary folder of this run's own (os.tmpdir() reads TMPDIR on each call; other
+        // test files run in other processes): whatever check makes there must be gone after.
+        const temp = mkdtempSync(join(tmpdir(), 'mtstore-grep-tmp-'));
+        const saved = process.env.TMPDIR;
+        process.env.TMPDIR = temp;
+        try {
+          expect(await run(['check', given, '--grep', pattern as string], io)).toBe(EXIT.USAGE);
+        } finally {
+          if (saved === undefined) delete process.env.TMPDIR;
+          else process.env.TMPDIR = saved;
+        }
         expect(io.err()).toContain(said);
         expect(io.out()).toBe('');
+        // No scratch folder left behind (a bad --grep left an empty mtstore-check-* on every run).
+        expect(readdirSync(temp)).toEqual([]);
+        rmSync(temp, { recursive: true });
       }
     } finally {
       rmSync(join(given, '..'), { recursive: true, force: true });
