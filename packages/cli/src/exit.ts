@@ -31,7 +31,7 @@ export const EXIT = {
   VERIFY: 7,
   /** import refused to replace an existing session (pass --force). */
   EXISTS: 8,
-  /** A signal (Ctrl-C) stopped export while it wrote a session file, which it removed, or import while it wrote (peers, no login): 128 + SIGINT's 2, as a shell reports Ctrl-C. */
+  /** A signal (Ctrl-C) stopped export while it wrote a session file, which it removed, import while it wrote (peers, no login), migrate or rotate-keys between batches: 128 + SIGINT's 2, as a shell reports Ctrl-C. */
   INTERRUPTED: 130,
 } as const;
 

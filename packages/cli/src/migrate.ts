@@ -3,14 +3,17 @@
  * included), peers, kv entries and reference messages, from one backend to another.
  *
  * Idempotent: every write is a replace or an upsert keyed like the source, so a run
- * that was interrupted is finished by running it again. Reference messages are copied
- * in the order `refMessages.list` returns them (the order they were stored), one at a
- * time, so the target's most recent reference of every peer is the source's.
+ * that was interrupted is finished by running it again. A signal (Ctrl-C) stops it at
+ * the next page (exit 130), both storages closed, with the command that finishes it.
+ * Reference messages are copied in the order `refMessages.list` returns them (the order
+ * they were stored), one at a time, so the target's most recent reference of every peer
+ * is the source's.
  */
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isStorageError, mapBounded, MAX_PEER_PAGE, toMarkedId, type AuthKeyEntry, type AuthKeyStore, type EncryptionOptions, type KeyValueEntry, type Peer, type PeerCache, type RefMessageStore, type Session, type Storage } from '@mtstore/core';
 import { CliError, EXIT } from './exit.js';
+import { commandLine, Interrupts } from './interrupts.js';
 import { say, type Io } from './io.js';
 import { progress } from './progress.js';
 import { encryptionFromFlags } from './rotate.js';
@@ -49,10 +52,12 @@ export interface MigrateReport {
   seconds: number;
 }
 
-async function countPeers(peers: PeerCache, limit: number): Promise<number> {
+/** Peers in `peers`; `interrupts`: a signal stops the count between pages. */
+async function countPeers(peers: PeerCache, limit: number, interrupts?: Interrupts): Promise<number> {
   let count = 0;
   let cursor: string | null = null;
   do {
+    await interrupts?.between();
     const page = await peers.list({ cursor, limit });
     count += page.peers.length;
     cursor = page.cursor;
@@ -106,12 +111,14 @@ async function removeTargetSnapshot(target: Storage): Promise<boolean> {
  * target is the source itself (however it was named), each store moves a reference to
  * the end of the list, where the cursor would find it again, forever.
  */
-async function copyRefs(from: RefMessageStore, to: RefMessageStore, limit: number, wanted: (peerId: bigint) => boolean): Promise<number> {
-  let left = await countRefs(from, limit);
+async function copyRefs(from: RefMessageStore, to: RefMessageStore, limit: number, wanted: (peerId: bigint) => boolean, interrupts: Interrupts, onCopied: (n: number) => void): Promise<number> {
+  let left = await countRefs(from, limit, interrupts);
   let copied = 0;
   let pending = from.list({ limit });
   for (;;) {
     const page = await pending;
+    // Before the next page is asked for: none is left in flight when a signal stops it.
+    await interrupts.between();
     if (page.cursor !== null) pending = from.list({ cursor: page.cursor, limit });
     // One at a time: the order of the stores is what makes each peer's most recent reference.
     for (const ref of page.refs) {
@@ -121,6 +128,7 @@ async function copyRefs(from: RefMessageStore, to: RefMessageStore, limit: numbe
       await to.store(ref.peerId, ref.chatId, ref.messageId);
       copied += 1;
     }
+    onCopied(copied);
     if (page.cursor === null || left === 0) {
       // The page read ahead is not needed; its failure must not go unhandled.
       pending.catch(() => {});
@@ -129,10 +137,11 @@ async function copyRefs(from: RefMessageStore, to: RefMessageStore, limit: numbe
   }
 }
 
-async function countRefs(refs: RefMessageStore, limit: number): Promise<number> {
+async function countRefs(refs: RefMessageStore, limit: number, interrupts?: Interrupts): Promise<number> {
   let count = 0;
   let cursor: string | null = null;
   do {
+    await interrupts?.between();
     const page = await refs.list({ cursor, limit });
     count += page.refs.length;
     cursor = page.cursor;
@@ -170,17 +179,53 @@ interface MigrateOneOptions {
   batch: number;
   refs: RefMode;
   encryption: EncryptionOptions | undefined;
+  interrupts: Interrupts;
+  /** Where the copy of this session is, for the line a signal stops it with. */
+  stage: SessionStage;
+}
+
+/** How far the copy of one session got, in the order migrateOne writes. */
+interface SessionStage {
+  label: string;
+  step: 'reading' | 'peers' | 'refs' | 'verifying';
+  /** A snapshot was written (else the keys of a session without one). */
+  snapshot: boolean;
+  peers: number;
+  totalPeers: number;
+  refs: number;
+}
+
+/** What the target holds of a session a signal stopped (migrateOne's order: snapshot or keys, peers, references, kv entries, then the verification). */
+function stageLine(stage: SessionStage): string {
+  const login = stage.snapshot ? 'its snapshot (it loads)' : 'its auth keys';
+  switch (stage.step) {
+    case 'reading':
+      return `"${stage.label}" not begun`;
+    case 'peers':
+      return `"${stage.label}" has ${login} and ${stage.peers} of ${stage.totalPeers} peers there, no reference messages or kv entries yet`;
+    case 'refs':
+      return `"${stage.label}" has ${login}, its ${stage.peers} peers and ${stage.refs} reference messages there, no kv entries yet`;
+    case 'verifying':
+      return `"${stage.label}" was copied but not verified`;
+  }
 }
 
 async function migrateOne(from: string, to: string, name: string, options: MigrateOneOptions, io: Io): Promise<MigratedSession> {
+  const { interrupts, stage } = options;
+  await interrupts.between();
   const source = await openExisting(from, name, options.encryption);
   let target: Storage | undefined;
   try {
     target = await openTarget(to, options.as, options.encryption);
     const dst = target;
-    const total = await countPeers(source.peers, options.batch);
+    const total = await countPeers(source.peers, options.batch, interrupts);
+    stage.totalPeers = total;
 
     const { session, keyEntries, entries } = await readSealedParts(source, name, from);
+    // The last point at which nothing of the session is in the target.
+    await interrupts.between();
+    stage.step = 'peers';
+    stage.snapshot = session !== null;
     let keysOnly: { keys: number; skipped: number } | undefined;
     let removedSnapshot = false;
     if (session !== null) await dst.save(session);
@@ -198,6 +243,8 @@ async function migrateOne(from: string, to: string, name: string, options: Migra
     let pending = source.peers.list({ limit: options.batch });
     for (;;) {
       const page = await pending;
+      // Before the next page is asked for: none is left in flight when a signal stops it.
+      await interrupts.between();
       if (page.cursor !== null) pending = source.peers.list({ cursor: page.cursor, limit: options.batch });
       if (page.peers.length > 0) await dst.peers.upsert(page.peers);
       if (options.refs === 'min') {
@@ -207,13 +254,26 @@ async function migrateOne(from: string, to: string, name: string, options: Migra
         }
       }
       copied += page.peers.length;
+      stage.peers = copied;
       bar.advance(page.peers.length);
       cursor = page.cursor;
       if (cursor === null) break;
     }
     bar.finish();
 
-    const refs = options.refs === 'none' ? 0 : await copyRefs(source.refMessages, dst.refMessages, options.batch, (peerId) => options.refs === 'all' || minPeers.has(peerId));
+    stage.step = 'refs';
+    const refs =
+      options.refs === 'none'
+        ? 0
+        : await copyRefs(
+            source.refMessages,
+            dst.refMessages,
+            options.batch,
+            (peerId) => options.refs === 'all' || minPeers.has(peerId),
+            interrupts,
+            (n) => (stage.refs = n),
+          );
+    await interrupts.between();
 
     // A value the source stores sealed is written sealed (kv.entries() marks it, read
     // once above): also one sealed by kv.set(…, { secret: true }), as the mtcute bridge
@@ -222,18 +282,19 @@ async function migrateOne(from: string, to: string, name: string, options: Migra
     await mapBounded(entries, 16, (entry) => dst.kv.set(entry.key, entry.value, { secret: entry.secret }));
 
     // Verify what landed: snapshot, peer count, every kv key.
+    stage.step = 'verifying';
     const problems: string[] = [];
     if (session !== null) {
       const stored = await dst.load();
       if (stored === null || stored.homeDcId !== session.homeDcId || stored.dcs.length !== session.dcs.length) problems.push('the snapshot differs');
     }
-    const landed = await countPeers(dst.peers, options.batch);
+    const landed = await countPeers(dst.peers, options.batch, interrupts);
     if (landed < copied) problems.push(`${landed} peers in the target, ${copied} in the source`);
     const targetKeys = new Set((await dst.kv.entries()).map((e) => e.key));
     const missing = entries.filter((e) => !targetKeys.has(e.key)).length;
     if (missing > 0) problems.push(`${missing} kv entries missing`);
     if (refs > 0) {
-      const landedRefs = await countRefs(dst.refMessages, options.batch);
+      const landedRefs = await countRefs(dst.refMessages, options.batch, interrupts);
       if (landedRefs < refs) problems.push(`${landedRefs} reference messages in the target, ${refs} copied`);
     }
     if (keysOnly !== undefined) {
@@ -326,9 +387,41 @@ export async function migrate(from: string, to: string, options: MigrateOptions,
   }
   say(io, `Migrating ${names.length} session${names.length === 1 ? '' : 's'} from ${shown(from)} to ${shown(to)}.`);
   const sessions: MigratedSession[] = [];
-  for (const name of names) sessions.push(await migrateOne(from, to, name, { as: as ?? name, batch, refs, encryption }, io));
+  const stage: SessionStage = { label: '', step: 'reading', snapshot: false, peers: 0, totalPeers: 0, refs: 0 };
+  // Killed by a signal, migrate said nothing of what it left: a session in the target
+  // whose snapshot loads (it is written first) with part of its peers. Taken instead, a
+  // signal stops it at the next page, both storages are closed (migrateOne's finally),
+  // and the line says what is there and the command that finishes it.
+  const interrupts = new Interrupts(
+    (signal) =>
+      `Interrupted (${signal}) while migrating from ${shown(from)} to ${shown(to)}: ${sessions.length} of ${names.length} sessions copied and verified; ${stageLine(stage)}. ` +
+      `Run the same migrate again to finish (every write is a replace or an upsert): ${commandLine(migrateArgs(from, to, options))}`,
+  );
+  try {
+    for (const name of names) {
+      const label = as === undefined || as === name ? name : `${name} (as ${as})`;
+      Object.assign(stage, { label, step: 'reading', snapshot: false, peers: 0, totalPeers: 0, refs: 0 });
+      sessions.push(await migrateOne(from, to, name, { as: as ?? name, batch, refs, encryption, interrupts, stage }, io));
+    }
+  } finally {
+    interrupts.dispose();
+  }
   const seconds = (Date.now() - started) / 1000;
   const peers = sessions.reduce((n, s) => n + s.peers, 0);
   say(io, `Done: ${sessions.length} session${sessions.length === 1 ? '' : 's'}, ${peers} peer${peers === 1 ? '' : 's'} in ${seconds.toFixed(1)} s (${Math.round(peers / Math.max(seconds, 0.001))} peers/s), counts verified.`);
   return { sessions, seconds };
+}
+
+/** The migrate arguments given (the storages as shown), for the line that says how to finish. */
+function migrateArgs(from: string, to: string, options: MigrateOptions): string[] {
+  return [
+    'migrate',
+    shown(from),
+    shown(to),
+    ...(options.names ?? []).flatMap((name) => ['--name', name]),
+    ...(options.batch === undefined ? [] : ['--batch', String(options.batch)]),
+    ...(options.refs === undefined || options.refs === 'all' ? [] : ['--refs', options.refs]),
+    ...(options.keys ?? []).flatMap((key) => ['--key', key]),
+    ...(options.secretKv ?? []).flatMap((prefix) => ['--secret-kv', prefix]),
+  ];
 }

@@ -3,10 +3,13 @@
  * backend with the first key (core's rotateEncryption). Keys come from environment
  * variables only — never from the command line, which ends up in shell history and
  * process listings. Batched, with progress; an interrupted run says how to resume
- * (running it again from the start is safe too: values already current are skipped).
+ * (running it again from the start is safe too: values already current are skipped):
+ * a failure, and a signal (Ctrl-C), which stops it at the end of the batch of sessions
+ * it is re-sealing (exit 130).
  */
 import { isKvKey, rotateEncryption, type EncryptionOptions, type RotateReport } from '@mtstore/core';
 import { CliError, EXIT, explain } from './exit.js';
+import { commandLine, Interrupts } from './interrupts.js';
 import { say, type Io } from './io.js';
 import { progress } from './progress.js';
 import { checkNamesHeld, namesWanted, openExisting, openTarget, shown } from './source.js';
@@ -85,9 +88,22 @@ export async function rotateKeys(target: string, options: RotateKeysOptions, io:
   let bar: ReturnType<typeof progress> | undefined;
   let resumeAfter = options.after;
   let done = 0;
+  let total = 0;
+  // Killed by a signal, the run said nothing of how far it got (which sessions hold the
+  // new key). Taken instead, a signal stops it once the batch of sessions being re-sealed
+  // is done (each storage closed by rotateEncryption), with the command that resumes.
+  const interrupts = new Interrupts(
+    (signal) =>
+      `Interrupted (${signal}) while re-sealing ${shown(target)} with key "${encryption.keys[0]?.id}": ${done} of ${total} sessions re-sealed, every name up to ${JSON.stringify(resumeAfter)}; ` +
+      `the others are as they were (open with the old keys). Resume with: ${commandLine(resumeArgs(target, options, resumeAfter ?? ''))}`,
+  );
   try {
     const report = await rotateEncryption({
-      open: (name) => openTarget(target, name, encryption),
+      open: async (name) => {
+        // A turn before each session, so a signal is taken while SQLite's calls resolve as microtasks.
+        await interrupts.turn();
+        return openTarget(target, name, encryption);
+      },
       ...(wanted ? { names: wanted } : {}),
       ...(options.after !== undefined ? { after: options.after } : {}),
       ...(options.batch !== undefined ? { batchSize: options.batch } : {}),
@@ -95,7 +111,11 @@ export async function rotateKeys(target: string, options: RotateKeysOptions, io:
         bar ??= progress(io, 'rotate-keys', p.total, 'sessions');
         bar.advance(p.done - done);
         done = p.done;
+        total = p.total;
         resumeAfter = p.resumeAfter;
+        // Called between batches, every session of the last one closed: the place to stop.
+        // After the last batch there is nothing left to stop.
+        if (p.done < p.total) interrupts.check();
       },
     });
     bar?.finish();
@@ -106,8 +126,25 @@ export async function rotateKeys(target: string, options: RotateKeysOptions, io:
     return report;
   } catch (error) {
     bar?.finish();
+    if (error instanceof CliError && error.exitCode === EXIT.INTERRUPTED) throw error;
     const { code, line } = explain(error);
     const resume = resumeAfter ? ` Resume with --after ${JSON.stringify(resumeAfter)} (or run it again: finished sessions are skipped quickly).` : '';
     throw new CliError(code, `${line}${resume}`);
+  } finally {
+    interrupts.dispose();
   }
+}
+
+/** The rotate-keys arguments that finish a run stopped after `after`: the same ones, with that --after. */
+function resumeArgs(target: string, options: RotateKeysOptions, after: string): string[] {
+  return [
+    'rotate-keys',
+    shown(target),
+    ...options.keys.flatMap((key) => ['--key', key]),
+    ...(options.secretKv ?? []).flatMap((prefix) => ['--secret-kv', prefix]),
+    ...(options.names ?? []).flatMap((name) => ['--name', name]),
+    '--after',
+    after,
+    ...(options.batch === undefined ? [] : ['--batch', String(options.batch)]),
+  ];
 }
