@@ -11,7 +11,7 @@ import { toMarkedId, type Peer, type Session } from '@mtstore/core';
 import { homeWithKey } from './common.js';
 import { addressOf } from './dcs.js';
 import { ConvertError, unsupported } from './errors.js';
-import { checkWriteInput, eachPeer, ioError, isIoFailure, LossCounter, refuseExisting, type PeerInput, type WrittenFile } from './write-file.js';
+import { checkWriteInput, eachPeer, ioError, isIoFailure, PeerLosses, refuseExisting, sessionLosses, type PeerInput, type WrittenFile } from './write-file.js';
 
 const FORMAT = 'GramJS StoreSession';
 
@@ -63,14 +63,14 @@ export async function writeGramjsStore(session: Session, peers: PeerInput, path:
   const text = address?.ipv4 ?? address?.ipv6 ?? address?.host;
   if (address === null || text === undefined) throw unsupported(FORMAT, `DC ${home.id} has no address and is not one of Telegram's well-known DCs`);
 
-  const warnings: string[] = [];
-  const otherKeys = session.dcs.filter((d) => d.id !== home.id && d.authKey !== undefined).map((d) => d.id);
-  if (otherKeys.length > 0) warnings.push(`auth keys of DC ${[...new Set(otherKeys)].join(', ')} not written (GramJS's StoreSession keeps the home DC's only)`);
-  if (session.dcs.some((d) => (d.tempAuthKeys?.length ?? 0) > 0)) warnings.push('temporary auth keys not written (GramJS keeps none)');
-  if (session.user !== undefined) warnings.push('self user not written (GramJS\'s StoreSession keeps none: the client asks for it)');
-  if (session.state !== undefined) warnings.push('update state not written (GramJS\'s StoreSession keeps none: the client fetches a fresh one)');
-  if (session.channels.length > 0) warnings.push(`pts of ${session.channels.length} channel${session.channels.length === 1 ? '' : 's'} not written (GramJS's StoreSession keeps none)`);
-  if (session.takeoutId !== undefined) warnings.push('takeout id not written (GramJS keeps none)');
+  const warnings = sessionLosses(session, {
+    otherKeys: "GramJS's StoreSession keeps the home DC's only",
+    tempKeys: 'GramJS keeps none',
+    user: "GramJS's StoreSession keeps none: the client asks for it",
+    state: "GramJS's StoreSession keeps none: the client fetches a fresh one",
+    channels: "GramJS's StoreSession keeps none",
+    takeoutId: 'GramJS keeps none',
+  });
 
   refuseExisting(path, []);
   // The path is claimed first (mkdir fails on anything there), the content written into a
@@ -96,14 +96,11 @@ export async function writeGramjsStore(session: Session, peers: PeerInput, path:
     // GramJS's AuthKey.getKey() is a Buffer: store2 writes it as Buffer.toJSON().
     bytes += put('authKey', { type: 'Buffer', data: Array.from(home.authKey) });
 
-    const lost = new LossCounter();
+    const lost = new PeerLosses({ minPeersFor: 'GramJS', extraUsernames: 'GramJS keeps one', complete: 'GramJS keeps none' });
     let written = 0;
     let overQuota = 0;
     for await (const peer of eachPeer('gramjs-store', peers)) {
-      if (peer.min === true) {
-        lost.add('min peer not written (its access hash does not work for requests, and GramJS would use it)');
-        continue;
-      }
+      if (lost.leftOut(peer)) continue;
       const row = entityRow(peer);
       const size = Buffer.byteLength(JSON.stringify(row)) + fileName(`${name}:${row[0]}`).length;
       if (bytes + size > PEER_BUDGET) {
@@ -112,10 +109,9 @@ export async function writeGramjsStore(session: Session, peers: PeerInput, path:
       }
       bytes += put(row[0], row);
       written++;
-      if (peer.usernames.length > 1) lost.add('usernames after the first not written (GramJS keeps one)');
-      if (peer.complete !== undefined) lost.add('complete TL object not written (GramJS keeps none)');
+      lost.written(peer);
     }
-    warnings.push(...lost.lines('peer'));
+    warnings.push(...lost.lines());
     if (overQuota > 0) warnings.push(`${overQuota} peer${overQuota === 1 ? '' : 's'} not written: the folder holds ${PEER_BUDGET / 1024 / 1024} MiB of GramJS's ${QUOTA / 1024 / 1024} MiB quota (node-localstorage refuses every write past it), the rest is left for the client`);
     renameSync(scratch, path);
     return { format: 'gramjs-store', path, peers: written, warnings };

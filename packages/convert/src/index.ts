@@ -19,7 +19,7 @@ export { readGramjsStore, gramjsStoreNames } from './gramjs-store.js';
 export { FOREIGN_SQLITE_SIGNATURES, matchSqliteSignature, type SqliteSchema, type SqliteSignature } from './sqlite.js';
 export { toSessionString, writeSessionFile, type ToStringOptions, type WriteFileOptions } from './write.js';
 export { writeMtcuteSqlite, type MtcuteFileOptions } from './mtcute-sqlite-write.js';
-export { type PeerInput, type WrittenFile } from './write-file.js';
+export { existingSessionPath, type PeerInput, type WrittenFile } from './write-file.js';
 export { writeGramjsStore, type GramjsStoreOptions } from './gramjs-store-write.js';
 export { writeTelethonSqlite, type TelethonFileOptions } from './telethon-sqlite-write.js';
 export { writePyrogramSqlite, type PyrogramFileOptions } from './pyrogram-sqlite-write.js';

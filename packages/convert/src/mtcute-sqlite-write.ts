@@ -13,7 +13,7 @@ import { longToFastString } from './mtcute-sqlite.js';
 import { serializeBasicDcOption } from './mtcute.js';
 import { TlWriter } from './tl.js';
 import type { ConvertedRefMessage } from './types.js';
-import { checkWriteInput, eachPeer, LossCounter, writeSqliteFile, type PeerInput, type WrittenFile } from './write-file.js';
+import { checkWriteInput, eachPeer, PeerLosses, sessionLosses, writeSqliteFile, type PeerInput, type WrittenFile } from './write-file.js';
 
 const FORMAT = 'mtcute session file';
 
@@ -145,9 +145,7 @@ export async function writeMtcuteSqlite(session: Session, peers: PeerInput, path
     if (TYPED_KEYS.test(entry.key)) throw new ConvertError('MTSTORE_CONVERT_INVALID', `writeMtcuteSqlite: kv entry "${entry.key}" is written from the session itself.`);
   }
 
-  const warnings: string[] = [];
-  if (session.takeoutId !== undefined) warnings.push('takeout id not written (mtcute keeps none)');
-  if (session.apiId !== undefined) warnings.push('api id not written (mtcute keeps none: the client passes its own)');
+  const warnings = sessionLosses(session, { takeoutId: 'mtcute keeps none', apiId: 'mtcute keeps none: the client passes its own' });
 
   const count = await writeSqliteFile(
     path,
@@ -192,14 +190,15 @@ export async function writeMtcuteSqlite(session: Session, peers: PeerInput, path
       for await (const ref of options.refMessages ?? []) setRef.run(ref.peerId, ref.chatId, ref.messageId);
 
       const setPeer = db.prepare('insert or replace into peers (id, hash, isMin, usernames, updated, phone, complete) values (?, ?, ?, ?, ?, ?, ?)');
-      const lost = new LossCounter();
+      // Every peer, min ones too (mtcute records the flag), and its complete TL object.
+      const lost = new PeerLosses({ displayName: "mtcute keeps a name only inside the peer's complete TL object, which these peers lack" });
       let written = 0;
       for await (const peer of eachPeer('mtcute-sqlite', peers)) {
         setPeer.run(...peerRow(peer));
-        if (peer.displayName !== undefined && peer.complete === undefined) lost.add('display name not written (mtcute keeps a name only inside the peer\'s complete TL object, which these peers lack)');
         written++;
+        lost.written(peer);
       }
-      warnings.push(...lost.lines('peer'));
+      warnings.push(...lost.lines());
       return written;
     },
     // mtcute opens its file in WAL mode (SqliteStorage's default): the file is left as mtcute leaves its own.

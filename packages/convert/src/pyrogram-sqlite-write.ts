@@ -8,7 +8,7 @@
 import { toMarkedId, type Peer, type Session } from '@mtstore/core';
 import { homeWithKey } from './common.js';
 import { ConvertError, unsupported } from './errors.js';
-import { checkWriteInput, eachPeer, LossCounter, writeSqliteFile, type PeerInput, type WrittenFile } from './write-file.js';
+import { checkWriteInput, eachPeer, PeerLosses, sessionLosses, writeSqliteFile, type PeerInput, type WrittenFile } from './write-file.js';
 
 const FORMAT = 'Pyrogram session file';
 
@@ -94,13 +94,13 @@ export async function writePyrogramSqlite(session: Session, peers: PeerInput, pa
   const apiId = session.apiId ?? options.apiId;
   if (apiId === undefined) throw unsupported(FORMAT, 'the session has no apiId: pass apiId');
 
-  const warnings: string[] = [];
-  const otherKeys = session.dcs.filter((d) => d.id !== home.id && d.authKey !== undefined).map((d) => d.id);
-  if (otherKeys.length > 0) warnings.push(`auth keys of DC ${[...new Set(otherKeys)].join(', ')} not written (Pyrogram's file keeps the home DC's only)`);
-  if (session.dcs.some((d) => (d.tempAuthKeys?.length ?? 0) > 0)) warnings.push('temporary auth keys not written (Pyrogram keeps none)');
-  if (session.state !== undefined) warnings.push('update state not written (Pyrogram 2 keeps none: the client fetches a fresh one)');
-  if (session.channels.length > 0) warnings.push(`pts of ${session.channels.length} channel${session.channels.length === 1 ? '' : 's'} not written (Pyrogram 2 keeps none)`);
-  if (session.takeoutId !== undefined) warnings.push('takeout id not written (Pyrogram keeps none)');
+  const warnings = sessionLosses(session, {
+    otherKeys: "Pyrogram's file keeps the home DC's only",
+    tempKeys: 'Pyrogram keeps none',
+    state: 'Pyrogram 2 keeps none: the client fetches a fresh one',
+    channels: 'Pyrogram 2 keeps none',
+    takeoutId: 'Pyrogram keeps none',
+  });
 
   const count = await writeSqliteFile(path, 'the Pyrogram session file', async (db) => {
     db.exec(SCHEMA);
@@ -108,20 +108,15 @@ export async function writePyrogramSqlite(session: Session, peers: PeerInput, pa
     const now = Math.floor(Date.now() / 1000);
     db.prepare('insert into sessions values (?, ?, ?, ?, ?, ?, ?)').run(home.id, apiId, home.testMode === true ? 1 : 0, home.authKey, now, user.id, user.bot ? 1 : 0);
     const setPeer = db.prepare('replace into peers (id, access_hash, type, username, phone_number, last_update_on) values (?, ?, ?, ?, ?, ?)');
-    const lost = new LossCounter();
+    const lost = new PeerLosses({ minPeersFor: 'Pyrogram', extraUsernames: 'Pyrogram 2 keeps one', displayName: 'Pyrogram keeps none', complete: 'Pyrogram keeps none' });
     let written = 0;
     for await (const peer of eachPeer('pyrogram-sqlite', peers)) {
-      if (peer.min === true) {
-        lost.add('min peer not written (its access hash does not work for requests, and Pyrogram would use it)');
-        continue;
-      }
+      if (lost.leftOut(peer)) continue;
       setPeer.run(toMarkedId(peer.type, peer.id), peer.accessHash, peerType(peer, session), peer.usernames[0]?.toLowerCase() ?? null, peer.phone ?? null, peer.updatedAt);
       written++;
-      if (peer.usernames.length > 1) lost.add('usernames after the first not written (Pyrogram 2 keeps one)');
-      if (peer.displayName !== undefined) lost.add('display name not written (Pyrogram keeps none)');
-      if (peer.complete !== undefined) lost.add('complete TL object not written (Pyrogram keeps none)');
+      lost.written(peer);
     }
-    warnings.push(...lost.lines('peer'));
+    warnings.push(...lost.lines());
     return written;
   });
   return { format: 'pyrogram-sqlite', path, peers: count, warnings };

@@ -7,7 +7,7 @@ import { toMarkedId, type Session } from '@mtstore/core';
 import { homeWithKey } from './common.js';
 import { ipAddressOf } from './dcs.js';
 import { unsupported } from './errors.js';
-import { checkWriteInput, eachPeer, LossCounter, writeSqliteFile, type PeerInput, type WrittenFile } from './write-file.js';
+import { checkWriteInput, eachPeer, PeerLosses, sessionLosses, writeSqliteFile, type PeerInput, type WrittenFile } from './write-file.js';
 
 const FORMAT = 'Telethon session file';
 
@@ -65,13 +65,13 @@ export async function writeTelethonSqlite(session: Session, peers: PeerInput, pa
   const address = ipAddressOf(home);
   if (address === null) throw unsupported(FORMAT, `DC ${home.id} has no IP address and is not one of Telegram's well-known DCs (Telethon files hold an IP address)`);
 
-  const warnings: string[] = [];
-  const otherKeys = session.dcs.filter((d) => d.id !== home.id && d.authKey !== undefined).map((d) => d.id);
-  if (otherKeys.length > 0) warnings.push(`auth keys of DC ${[...new Set(otherKeys)].join(', ')} not written (Telethon's file keeps the home DC's only)`);
-  if (session.dcs.some((d) => (d.tempAuthKeys?.length ?? 0) > 0)) warnings.push('temporary auth keys not written (Telethon keeps none)');
-  if (session.user?.bot === true) warnings.push('the bot flag not written (Telethon does not record it: read the file back with { bot: true })');
-  if ((session.user?.usernames?.length ?? 0) > 0 || session.user?.premium === true) warnings.push('self user\'s usernames and premium flag not written (Telethon keeps its id only)');
-  if (session.apiId !== undefined) warnings.push('api id not written (Telethon keeps none: the client passes its own)');
+  const warnings = sessionLosses(session, {
+    otherKeys: "Telethon's file keeps the home DC's only",
+    tempKeys: 'Telethon keeps none',
+    botFlag: 'Telethon does not record it: read the file back with { bot: true }',
+    userDetails: 'Telethon keeps its id only',
+    apiId: 'Telethon keeps none: the client passes its own',
+  });
 
   const count = await writeSqliteFile(path, 'the Telethon session file', async (db) => {
     for (const sql of SCHEMA) db.exec(sql);
@@ -86,19 +86,15 @@ export async function writeTelethonSqlite(session: Session, peers: PeerInput, pa
     // Channel rows as Telethon's save_states writes them: the unmarked id, pts, and 0 for the counters a channel has none of.
     for (const channel of session.channels) setState.run(channel.id, channel.pts, 0, now, 0);
 
-    const lost = new LossCounter();
+    const lost = new PeerLosses({ minPeersFor: 'Telethon', extraUsernames: 'Telethon keeps one', complete: 'Telethon keeps none' });
     let written = 0;
     for await (const peer of eachPeer('telethon-sqlite', peers)) {
-      if (peer.min === true) {
-        lost.add('min peer not written (its access hash does not work for requests, and Telethon would use it)');
-        continue;
-      }
+      if (lost.leftOut(peer)) continue;
       setEntity.run(toMarkedId(peer.type, peer.id), peer.accessHash, peer.usernames[0]?.toLowerCase() ?? null, peer.phone ?? null, peer.displayName ?? null, peer.updatedAt);
       written++;
-      if (peer.usernames.length > 1) lost.add('usernames after the first not written (Telethon keeps one)');
-      if (peer.complete !== undefined) lost.add('complete TL object not written (Telethon keeps none)');
+      lost.written(peer);
     }
-    warnings.push(...lost.lines('peer'));
+    warnings.push(...lost.lines());
     return written;
   });
   return { format: 'telethon-sqlite', path, peers: count, warnings };
