@@ -3,8 +3,8 @@
  * stdout, or with `--out` as a new file: the string, or a client's own session file or
  * folder (Telethon, Pyrogram, mtcute SQLite, GramJS StoreSession) with the peer cache.
  */
-import { lstatSync, writeFileSync } from 'node:fs';
-import { FILE_FORMATS, STRING_FORMATS, toSessionString, writeSessionFile, type ConvertedRefMessage, type FileSessionFormat, type SessionFormat, type StringSessionFormat, type WriteFileOptions } from '@mtstore/convert';
+import { writeFileSync } from 'node:fs';
+import { existingSessionPath, FILE_FORMATS, STRING_FORMATS, toSessionString, writeSessionFile, type ConvertedRefMessage, type FileSessionFormat, type SessionFormat, type StringSessionFormat, type WriteFileOptions } from '@mtstore/convert';
 import type { EncryptionOptions, KeyValueEntry, Peer, Session, Storage } from '@mtstore/core';
 import { CliError, EXIT } from './exit.js';
 import { reportWarnings } from './import.js';
@@ -56,17 +56,14 @@ function checkExportFormat(format: string, out: string | undefined): SessionForm
 
 /**
  * --out must be a new path: a session file is someone's login, never overwritten or
- * merged into (nor a link, even one whose target is gone, nor beside an SQLite journal
- * of an earlier file, which SQLite would roll into the new one). Checked before the
- * source is opened, so a refused export reads nothing.
+ * merged into. What is in the way — the path, or an SQLite journal of an earlier file
+ * beside it — is convert's check, the one its writers make; here it is the command
+ * line's to fix (exit 2), said in this CLI's words.
  */
-function checkOut(out: string, format: SessionFormat): void {
-  checkTarget(out);
-  const siblings = format === 'gramjs-store' || !isFileFormat(format) ? [] : ['-journal', '-wal', '-shm'];
-  for (const path of [out, ...siblings.map((s) => `${out}${s}`)]) {
-    if (lstatSync(path, { throwIfNoEntry: false }) !== undefined) {
-      throw new CliError(EXIT.USAGE, `--out ${shown(path)} already exists: export writes a new file only, never over or into an existing one. Give a new path${path === out ? '' : ` (or remove ${shown(path)}, left by an earlier file)`}.`);
-    }
+function refuseExistingOut(out: string, format: SessionFormat): void {
+  const taken = existingSessionPath(out, format);
+  if (taken !== undefined) {
+    throw new CliError(EXIT.USAGE, `--out ${shown(taken)} already exists: export writes a new file only, never over or into an existing one. Give a new path${taken === out ? '' : ` (or remove ${shown(taken)}, left by an earlier file)`}.`);
   }
 }
 
@@ -118,7 +115,11 @@ async function loadStored(storage: Storage, source: string, name: string | undef
  */
 export async function exportSession(source: string, options: ExportOptions, io: Io): Promise<string> {
   const format = checkExportFormat(options.format, options.out);
-  if (options.out !== undefined) checkOut(options.out, format);
+  if (options.out !== undefined) {
+    // Before the source is opened, so a refused export reads nothing.
+    checkTarget(options.out);
+    refuseExistingOut(options.out, format);
+  }
   const encryption = options.keys === undefined ? undefined : encryptionFromFlags(options.keys);
   if (isFileFormat(format)) return exportFile(source, format, options.out!, options, encryption, io);
   const session = await loadSession(source, options.name, options.from, encryption, options.bot, io);
@@ -128,7 +129,7 @@ export async function exportSession(source: string, options: ExportOptions, io: 
   }
   const text = toSessionString(session, format, options.apiId === undefined ? {} : { apiId: options.apiId });
   if (options.out !== undefined) {
-    writeStringFile(options.out, text);
+    writeStringFile(options.out, format, text);
     say(io, `warning: ${shown(options.out)} holds a ${format} string, a login: anyone holding it can use the account. Keep it secret.`);
     say(io, `Wrote the ${format} string to ${shown(options.out)}.`);
   } else {
@@ -139,16 +140,17 @@ export async function exportSession(source: string, options: ExportOptions, io: 
 }
 
 /**
- * The string into a new file, mode 0600. O_EXCL: a file created since checkOut is refused,
- * never truncated. A path that cannot be written (no such folder, no permission) is the
- * command line's to fix, in this CLI's words, as a file format's is.
+ * The string into a new file, mode 0600. O_EXCL: a file created since the check before
+ * the source was opened is refused, never truncated. A path that cannot be written (no
+ * such folder, no permission) is the command line's to fix, in this CLI's words, as a
+ * file format's is.
  */
-function writeStringFile(out: string, text: string): void {
+function writeStringFile(out: string, format: StringSessionFormat, text: string): void {
   try {
     writeFileSync(out, `${text}\n`, { flag: 'wx', mode: 0o600 });
   } catch (error) {
     const code = (error as { code?: unknown } | null)?.code;
-    if (code === 'EEXIST') checkOut(out, 'telethon');
+    if (code === 'EEXIST') refuseExistingOut(out, format);
     throw new CliError(EXIT.USAGE, `Cannot write --out ${shown(out)}: ${typeof code === 'string' ? code : 'failed'}. Check that its folder exists and this user can write to it.`);
   }
 }
