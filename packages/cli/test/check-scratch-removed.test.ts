@@ -14,9 +14,8 @@ import { checkServer } from '@mtstore/conformance';
 import { describe, expect, it } from 'vitest';
 import { check } from '../src/index.js';
 import { importDriver, scratchFor, type Scratch } from '../src/check.js';
-import { captureIo } from './helpers.js';
+import { captureIo, checkPostgres, MONGODB_URL, POSTGRES_URL } from './helpers.js';
 
-const MONGODB_URL = process.env.MONGODB_URL ?? 'mongodb://127.0.0.1:27017';
 const REDIS_CLUSTER_URL = process.env.REDIS_CLUSTER_URL ?? 'redis://127.0.0.1:7000';
 
 /** The URL's own scratch, recording every namespace the kit asks a URL for. */
@@ -44,14 +43,7 @@ describe('scratch namespaces of a URL with ?create=false', () => {
   });
 });
 
-const POSTGRES_URL = process.env.POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const postgres = await checkServer('PostgreSQL', POSTGRES_URL, async () => {
-  const pg = (await importDriver('pg', '@mtstore/postgres')) as { default?: { Client: new (o: object) => Loose }; Client?: new (o: object) => Loose };
-  const Client = (pg.default?.Client ?? pg.Client)!;
-  const client = new Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 3000 });
-  await client.connect!();
-  await client.end!();
-});
+const postgres = await checkPostgres();
 
 describe.skipIf(!postgres.available)(`PostgreSQL${postgres.reason ? ` [skipped: ${postgres.reason}]` : ''}`, () => {
   it('a URL with ?create=false: the kit runs in its scratch schemas, each dropped, exit 0', async () => {

@@ -14,24 +14,20 @@ import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStorage, type Peer } from '@mtstore/core';
-import { checkServer, randomNamespace } from '@mtstore/conformance';
+import { randomNamespace } from '@mtstore/conformance';
 import { parseSession } from '@mtstore/convert';
 import pg from 'pg';
+import { deleteKeysWithPrefix } from '@mtstore/test-adapters/redis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EXIT, run } from '../src/index.js';
-import { captureIo, convertFixtures, makePeers } from './helpers.js';
+import { captureIo, checkListening, checkPostgres, convertFixtures, makePeers, MONGODB_URL, POSTGRES_URL, REDIS_URL, withParameter } from './helpers.js';
 
-const POSTGRES_URL = process.env.POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const MONGODB_URL = process.env.MONGODB_URL ?? 'mongodb://127.0.0.1:27017';
 const telethonFile = `${convertFixtures}telethon/telethon.session`;
 const DEFAULT_PORTS: Record<string, number> = { 'postgres:': 5432, 'postgresql:': 5432, 'redis:': 6379 };
 const FILE_FORMATS = ['telethon-sqlite', 'pyrogram-sqlite', 'mtcute-sqlite', 'gramjs-store'] as const;
 
 const dir = mkdtempSync(join(tmpdir(), 'mtstore-cli-export-servers-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-const withParameter = (url: string, parameters: string): string => `${url}${url.includes('?') ? '&' : '?'}${parameters}`;
 
 /** What a file format keeps of a peer of the Telethon fixture (as export-file.test.ts). */
 function kept(format: string, peer: Peer): Peer {
@@ -140,11 +136,7 @@ class CuttingProxy {
   }
 }
 
-const postgres = await checkServer('PostgreSQL', POSTGRES_URL, async () => {
-  const client = new pg.Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 3_000 });
-  await client.connect();
-  await client.end();
-});
+const postgres = await checkPostgres();
 
 describe.skipIf(!postgres.available)(`PostgreSQL${postgres.reason ? ` [skipped: ${postgres.reason}]` : ''}`, () => {
   const schemas: string[] = [];
@@ -248,32 +240,15 @@ async function goneMidStream(url: string, label: string): Promise<void> {
   }
 }
 
-/** Whether something listens at the URL's host and port (a probe that writes nothing anywhere). */
-function listening(url: string, defaultPort: number): () => Promise<void> {
-  return () =>
-    new Promise((resolve, reject) => {
-      const { hostname, port } = new URL(url);
-      const socket = connect({ host: hostname, port: port === '' ? defaultPort : Number(port), timeout: 2_000 });
-      socket.once('connect', () => (socket.destroy(), resolve()));
-      socket.once('timeout', () => (socket.destroy(), reject(new Error('connection timed out'))));
-      socket.once('error', reject);
-    });
-}
-
-const redis = await checkServer('Redis', REDIS_URL, listening(REDIS_URL, 6379));
+const redis = await checkListening('Redis', REDIS_URL, 6379);
 
 describe.skipIf(!redis.available)(`Redis${redis.reason ? ` [skipped: ${redis.reason}]` : ''}`, () => {
   const prefix = `${randomNamespace()}:`;
   afterAll(async () => {
-    const { Redis } = (await import('ioredis')) as unknown as { Redis: new (url: string) => { scan(...a: unknown[]): Promise<[string, string[]]>; del(...keys: string[]): Promise<number>; quit(): Promise<unknown> } };
+    const { Redis } = await import('ioredis');
     const client = new Redis(REDIS_URL);
     try {
-      let cursor = '0';
-      do {
-        const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-        if (keys.length > 0) await client.del(...keys);
-        cursor = next;
-      } while (cursor !== '0');
+      await deleteKeysWithPrefix(client, prefix);
     } finally {
       await client.quit();
     }
@@ -290,7 +265,7 @@ describe.skipIf(!redis.available)(`Redis${redis.reason ? ` [skipped: ${redis.rea
   }, 60_000);
 });
 
-const mongo = await checkServer('MongoDB', MONGODB_URL, listening(MONGODB_URL, 27017));
+const mongo = await checkListening('MongoDB', MONGODB_URL, 27017);
 
 describe.skipIf(!mongo.available)(`MongoDB${mongo.reason ? ` [skipped: ${mongo.reason}]` : ''}`, () => {
   // The fixture's six peers only: FerretDB deadlocks under concurrent bulk upserts.

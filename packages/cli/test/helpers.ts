@@ -1,13 +1,60 @@
 import { spawnSync } from 'node:child_process';
 import { copyFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import Database from 'better-sqlite3';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { checkServer, type ServerCheck } from '@mtstore/conformance';
 import { registerAdapter, type EncryptionOptions, type Peer } from '@mtstore/core';
 import { MemorySessionStorage, MemoryStorage, MemoryStore } from '@mtstore/memory';
 import type { Io } from '../src/index.js';
 
 export const convertFixtures = fileURLToPath(new URL('../../convert/test/fixtures/', import.meta.url));
+
+/** The test servers (README: loopback, each test in a scratch schema, key prefix or database of its own). */
+export const POSTGRES_URL = process.env.POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+export const MONGODB_URL = process.env.MONGODB_URL ?? 'mongodb://127.0.0.1:27017';
+
+/** `url` with `parameters` (`a=b&c=d`) added to its query. */
+export function withParameter(url: string, parameters: string): string {
+  return `${url}${url.includes('?') ? '&' : '?'}${parameters}`;
+}
+
+/**
+ * Whether PostgreSQL answers at POSTGRES_URL: a connection opened and closed, nothing
+ * written. Unreachable, its tests are skipped locally with the reason and fail with
+ * CI=true (the kit's checkServer).
+ */
+export function checkPostgres(): Promise<ServerCheck> {
+  return checkServer('PostgreSQL', POSTGRES_URL, async () => {
+    // Loaded here: most test files importing these helpers never reach a server.
+    const { default: pg } = await import('pg');
+    const client = new pg.Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 3_000 });
+    await client.connect();
+    await client.end();
+  });
+}
+
+/**
+ * Whether something listens at `url`'s host and port (`defaultPort` when it names none):
+ * a probe that writes nothing anywhere, for servers whose client would (Redis, MongoDB).
+ * Skipped or failed as checkPostgres.
+ */
+export function checkListening(name: string, url: string, defaultPort: number): Promise<ServerCheck> {
+  return checkServer(
+    name,
+    url,
+    () =>
+      new Promise<void>((resolve, reject) => {
+        const { hostname, port } = new URL(url);
+        const socket = connect({ host: hostname.replace(/^\[|\]$/g, ''), port: port === '' ? defaultPort : Number(port), timeout: 2_000 });
+        socket.once('connect', () => (socket.destroy(), resolve()));
+        socket.once('timeout', () => (socket.destroy(), reject(new Error('connection timed out'))));
+        socket.once('error', reject);
+      }),
+  );
+}
 
 /** Captured stdout / stderr of an in-process run. */
 export function captureIo(): Io & { out(): string; err(): string } {

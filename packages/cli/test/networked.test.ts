@@ -7,20 +7,17 @@
  * reason and fails them with CI=true (the kit's checkServer).
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateEncryptionKey, openStorage } from '@mtstore/core';
-import { checkServer, fullSession, randomNamespace } from '@mtstore/conformance';
+import { fullSession, randomNamespace } from '@mtstore/conformance';
 import pg from 'pg';
+import { keysWithPrefix } from '@mtstore/test-adapters/redis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../src/index.js';
 import { scratchFor, serverUrl } from '../src/check.js';
-import { mtstore } from './helpers.js';
+import { checkListening, checkPostgres, MONGODB_URL, mtstore, POSTGRES_URL, REDIS_URL, withParameter } from './helpers.js';
 
-const POSTGRES_URL = process.env.POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const MONGODB_URL = process.env.MONGODB_URL ?? 'mongodb://127.0.0.1:27017';
 
 const dir = mkdtempSync(join(tmpdir(), 'mtstore-cli-networked-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -62,13 +59,7 @@ async function stillNoStore(url: string): Promise<string | undefined> {
   }
 }
 
-const withParameter = (url: string, parameters: string): string => `${url}${url.includes('?') ? '&' : '?'}${parameters}`;
-
-const postgres = await checkServer('PostgreSQL', POSTGRES_URL, async () => {
-  const client = new pg.Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 3_000 });
-  await client.connect();
-  await client.end();
-});
+const postgres = await checkPostgres();
 
 describe.skipIf(!postgres.available)(`PostgreSQL${postgres.reason ? ` [skipped: ${postgres.reason}]` : ''}`, () => {
   const schemas: string[] = [];
@@ -115,19 +106,7 @@ describe.skipIf(!postgres.available)(`PostgreSQL${postgres.reason ? ` [skipped: 
   });
 });
 
-/** Whether something listens at the URL's host and port (a probe that writes nothing anywhere). */
-function listening(url: string, defaultPort: number): () => Promise<void> {
-  return () =>
-    new Promise((resolve, reject) => {
-      const { hostname, port } = new URL(url);
-      const socket = connect({ host: hostname.replace(/^\[|\]$/g, ''), port: port === '' ? defaultPort : Number(port), timeout: 2_000 });
-      socket.once('connect', () => (socket.destroy(), resolve()));
-      socket.once('timeout', () => (socket.destroy(), reject(new Error('connection timed out'))));
-      socket.once('error', reject);
-    });
-}
-
-const redis = await checkServer('Redis', REDIS_URL, listening(REDIS_URL, 6379));
+const redis = await checkListening('Redis', REDIS_URL, 6379);
 
 describe.skipIf(!redis.available)(`Redis${redis.reason ? ` [skipped: ${redis.reason}]` : ''}`, () => {
   it('inspect, export, migrate and rotate-keys on a key prefix with no store exit 6 and write no key', async () => {
@@ -143,18 +122,9 @@ describe.skipIf(!redis.available)(`Redis${redis.reason ? ` [skipped: ${redis.rea
     const storage = await openStorage(scratch.url(ns), { name: 'alice' });
     await storage.save(fullSession(1));
     await storage.close();
-    const { Redis } = (await import('ioredis')) as unknown as { Redis: new (url: string) => { scan(...a: unknown[]): Promise<[string, string[]]>; quit(): Promise<unknown> } };
+    const { Redis } = await import('ioredis');
     const client = new Redis(REDIS_URL);
-    const keys = async (): Promise<string[]> => {
-      const found: string[] = [];
-      let cursor = '0';
-      do {
-        const [next, batch] = await client.scan(cursor, 'MATCH', `${ns}:*`, 'COUNT', 1000);
-        found.push(...batch);
-        cursor = next;
-      } while (cursor !== '0');
-      return found;
-    };
+    const keys = (): Promise<string[]> => keysWithPrefix(client, `${ns}:`);
     try {
       expect((await keys()).length).toBeGreaterThan(0);
       await scratch.cleanup(ns);
@@ -176,7 +146,7 @@ describe.skipIf(!redis.available)(`Redis${redis.reason ? ` [skipped: ${redis.rea
   }, 120_000);
 });
 
-const mongo = await checkServer('MongoDB', MONGODB_URL, listening(MONGODB_URL, 27017));
+const mongo = await checkListening('MongoDB', MONGODB_URL, 27017);
 
 describe.skipIf(!mongo.available)(`MongoDB${mongo.reason ? ` [skipped: ${mongo.reason}]` : ''}`, () => {
   it('inspect, export, migrate and rotate-keys on a database with no store exit 6 and create nothing', async () => {

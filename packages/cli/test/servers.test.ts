@@ -13,9 +13,8 @@ import { parseSession, toTelethonString } from '@mtstore/convert';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EXIT, writeConverted } from '../src/index.js';
-import { convertFixtures, mtstore } from './helpers.js';
+import { checkPostgres, convertFixtures, mtstore, POSTGRES_URL } from './helpers.js';
 
-const POSTGRES_URL = process.env.POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const telethonFile = `${convertFixtures}telethon/telethon.session`;
 const PEERS = 100_000;
 
@@ -231,11 +230,7 @@ describe.skipIf(!sqlite.available)(`SQLite files${sqlite.reason ? ` [skipped: ${
   });
 });
 
-const postgres = await checkServer('PostgreSQL', POSTGRES_URL, async () => {
-  const client = new pg.Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 3_000 });
-  await client.connect();
-  await client.end();
-});
+const postgres = await checkPostgres();
 
 // The server is up; the adapter must also be installed and on contract v2.
 const postgresAdapter = postgres.available

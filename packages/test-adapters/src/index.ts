@@ -25,6 +25,7 @@ import { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
 import pg from 'pg';
 import { afterAll } from 'vitest';
+import { deleteKeysWithPrefix } from './redis.js';
 
 export const POSTGRES_URL = process.env.POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -185,15 +186,8 @@ const redis: AdapterCase = {
     const prefix = `mtstore-test:${randomNamespace()}:`;
     return tracking(
       (name) => new RedisStorage({ client, prefix, name }),
-      async () => {
-        // SCAN + DEL of this prefix only, never FLUSHDB: the server is shared.
-        let cursor = '0';
-        do {
-          const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-          if (keys.length > 0) await client.del(...keys);
-          cursor = next;
-        } while (cursor !== '0');
-      },
+      // This prefix only: the server is shared.
+      () => deleteKeysWithPrefix(client, prefix),
     );
   },
 };

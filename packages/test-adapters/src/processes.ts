@@ -19,6 +19,7 @@ import { RedisStorage } from '@mtstore/redis';
 import { SqliteStorage } from '@mtstore/sqlite';
 import { adapters, POSTGRES_URL, REDIS_URL } from './index.js';
 import type { Proxy } from './proxy.js';
+import { deleteKeysWithPrefix } from './redis.js';
 
 /** A child process running `script`, its stdout read line by line. */
 export class ChildLines {
@@ -163,15 +164,12 @@ export function proxiedTargets(): ProxiedTarget[] {
       // One failed reconnect fails a queued command (default 3): the same error, sooner.
       open: (proxy, prefix, session) => new RedisStorage({ url: proxy.url(), options: { maxRetriesPerRequest: 1 }, prefix: `${prefix}:`, name: session }),
       async cleanup(prefix) {
-        // SCAN + DEL of this prefix only: the server is shared.
         const redis = new Redis(REDIS_URL);
-        let cursor = '0';
-        do {
-          const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-          if (keys.length > 0) await redis.del(...keys);
-          cursor = next;
-        } while (cursor !== '0');
-        redis.disconnect();
+        try {
+          await deleteKeysWithPrefix(redis, `${prefix}:`);
+        } finally {
+          redis.disconnect();
+        }
       },
     },
   ];
