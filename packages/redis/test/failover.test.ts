@@ -22,7 +22,7 @@ import type { ClusterOptions } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisSessionStorage, RedisStorage } from '../src/index.js';
 import { eventually, plain, randomName } from './helpers.js';
-import { onNode, probeBinaries, ReplicatedCluster } from './replicas.js';
+import { onNode, probeBinaries, ReplicatedCluster, timed as timedWithin, type Outcome } from './replicas.js';
 
 const binaries = await checkServer('redis-server and redis-cli (for a Cluster with replicas of the test\'s own)', 'redis-server', probeBinaries);
 
@@ -39,30 +39,9 @@ const NAMES = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank'];
 /** Commands mtstore reads with that Redis never replicates: on a replica they can only come from a client. */
 const READS = ['get', 'mget', 'hget', 'hmget', 'hgetall', 'hkeys', 'hlen', 'hexists', 'exists', 'smembers', 'sismember', 'scard', 'zrange', 'zscore', 'zcard', 'scan', 'evalsha', 'eval', 'evalsha_ro', 'eval_ro', 'pttl', 'type'];
 
-interface Outcome {
-  what: string;
-  /** ms after the kill the call was made (negative: before). */
-  at: number;
-  ms: number;
-  error: (Error & { code?: string }) | undefined;
-}
-
-/** Runs `call`, recording when it was made, how long it took (Infinity: not settled within twice commandTimeout) and how it ended; never rejects. */
-async function timed(what: string, since: number, call: () => Promise<unknown>): Promise<Outcome> {
-  const start = Date.now();
-  let timer: NodeJS.Timeout | undefined;
-  const hung = new Promise<Outcome>((resolve) => {
-    timer = setTimeout(() => resolve({ what, at: start - since, ms: Infinity, error: undefined }), 2 * COMMAND_TIMEOUT_MS);
-  });
-  const settled = call().then(
-    (): Outcome => ({ what, at: start - since, ms: Date.now() - start, error: undefined }),
-    (error: unknown): Outcome => ({ what, at: start - since, ms: Date.now() - start, error: error as Error }),
-  );
-  try {
-    return await Promise.race([settled, hung]);
-  } finally {
-    clearTimeout(timer);
-  }
+/** A call timed as replicas.ts' timed(), taken as hung past twice commandTimeout. */
+function timed(what: string, since: number, call: () => Promise<unknown>): Promise<Outcome> {
+  return timedWithin(what, since, call, 2 * COMMAND_TIMEOUT_MS);
 }
 
 function sum(calls: Map<string, number>, names: readonly string[]): number {

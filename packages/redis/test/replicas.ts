@@ -25,9 +25,43 @@ import { eventually } from './helpers.js';
 const run = promisify(execFile);
 
 const HOST = '127.0.0.1';
-/** First port tried; a cluster bus listens on port + 10000 as well. */
-const BASE_PORT = 7300;
+/**
+ * First port tried; a cluster bus listens on port + 10000 as well. Each test file that
+ * starts a cluster passes a base of its own, 50 ports apart: two files in two workers
+ * probing the same block at once would both find it free and both spawn on it.
+ */
+export const BASE_PORT = 7300;
+/** Ports a file's search covers from its base (five blocks of ten). */
+const PORT_RANGE = 50;
 const NODE_TIMEOUT_MS = 1_000;
+
+/** How a call made during a test ended (timed()). */
+export interface Outcome {
+  what: string;
+  /** ms after `since` the call was made (negative: before). */
+  at: number;
+  /** How long it took; Infinity: not settled within the bound. */
+  ms: number;
+  error: (Error & { code?: string }) | undefined;
+}
+
+/** Runs `call`, recording when it was made (after `since`), how long it took (Infinity: not settled within `bound` ms) and how it ended; never rejects. */
+export async function timed(what: string, since: number, call: () => Promise<unknown>, bound: number): Promise<Outcome> {
+  const start = Date.now();
+  let timer: NodeJS.Timeout | undefined;
+  const hung = new Promise<Outcome>((resolve) => {
+    timer = setTimeout(() => resolve({ what, at: start - since, ms: Infinity, error: undefined }), bound);
+  });
+  const settled = call().then(
+    (): Outcome => ({ what, at: start - since, ms: Date.now() - start, error: undefined }),
+    (error: unknown): Outcome => ({ what, at: start - since, ms: Date.now() - start, error: error as Error }),
+  );
+  try {
+    return await Promise.race([settled, hung]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 export interface NodeInfo {
   id: string;
@@ -51,14 +85,14 @@ function portFree(port: number): Promise<boolean> {
   });
 }
 
-/** Six consecutive ports from 7300 up (in steps of 10), each with its bus port free. */
-async function freePorts(): Promise<number[]> {
-  for (let base = BASE_PORT; base < BASE_PORT + 100; base += 10) {
+/** Six consecutive ports from `first` up (in steps of 10), each with its bus port free. */
+async function freePorts(first: number): Promise<number[]> {
+  for (let base = first; base < first + PORT_RANGE; base += 10) {
     const ports = Array.from({ length: 6 }, (_, i) => base + i);
     const free = await Promise.all(ports.flatMap((port) => [portFree(port), portFree(port + 10_000)]));
     if (free.every(Boolean)) return ports;
   }
-  throw new Error(`no six free ports (and their cluster bus ports) from ${BASE_PORT} to ${BASE_PORT + 99}`);
+  throw new Error(`no six free ports (and their cluster bus ports) from ${first} to ${first + PORT_RANGE - 1}`);
 }
 
 /** A short-lived connection to one node, never one under test. */
@@ -101,8 +135,8 @@ export class ReplicatedCluster {
    * `redis-cli --cluster create --cluster-replicas 1`; resolves once every node sees
    * `cluster_state:ok` and every replica's link to its master is up (about 2 s).
    */
-  static async start(): Promise<ReplicatedCluster> {
-    const cluster = new ReplicatedCluster(await freePorts());
+  static async start(basePort = BASE_PORT): Promise<ReplicatedCluster> {
+    const cluster = new ReplicatedCluster(await freePorts(basePort));
     try {
       await Promise.all(cluster.ports.map((port) => cluster.startNode(port)));
       await run('redis-cli', ['--cluster', 'create', ...cluster.ports.map((port) => `${HOST}:${port}`), '--cluster-replicas', '1', '--cluster-yes'], { timeout: 30_000 });
