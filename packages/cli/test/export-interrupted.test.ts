@@ -6,21 +6,18 @@
  * GramJS's claimed folder beside a hidden scratch folder holding the auth key, and the
  * same command then refused the path as existing.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { openStorage } from '@mtstore/core';
 import { parseSession } from '@mtstore/convert';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../src/index.js';
-import { bigTelethonFile, convertFixtures, makePeers } from './helpers.js';
+import { bigTelethonFile, convertFixtures, makePeers, mtstoreSignalled } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mtstore-cli-export-interrupted-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const bin = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
 /** Enough peers that writing them takes a while after the file appears (~1 s of CPU for Telethon's file). */
 const PEERS = 100_000;
 const store = join(dir, 'store.session');
@@ -38,27 +35,6 @@ beforeAll(async () => {
   bigTelethonFile(telethon, PEERS);
 }, 120_000);
 
-/** Runs the binary, sends `signal` as soon as `out` exists; its exit code (null: killed by the signal), the signal and stderr. */
-function exportSignalled(args: string[], out: string, signal: NodeJS.Signals): Promise<{ code: number | null; killedBy: NodeJS.Signals | null; stderr: string; sent: boolean }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    let sent = false;
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const poll = setInterval(() => {
-      if (!sent && existsSync(out)) {
-        sent = true;
-        child.kill(signal);
-      }
-    }, 2);
-    child.once('error', reject);
-    child.once('close', (code, killedBy) => {
-      clearInterval(poll);
-      resolve({ code, killedBy, stderr, sent });
-    });
-  });
-}
-
 describe(`export --out interrupted while it writes ${PEERS.toLocaleString('en-US')} peers`, () => {
   it.each([
     ['telethon-sqlite', 'SIGINT'],
@@ -69,7 +45,7 @@ describe(`export --out interrupted while it writes ${PEERS.toLocaleString('en-US
     const folder = join(dir, `storage-${format}`);
     mkdirSync(folder);
     const out = join(folder, 'out');
-    const r = await exportSignalled(['export', store, '--name', 'big', '--format', format, '--out', out, '--api-id', '12345'], out, signal);
+    const r = await mtstoreSignalled(['export', store, '--name', 'big', '--format', format, '--out', out, '--api-id', '12345'], signal, () => existsSync(out));
     expect(r.sent).toBe(true);
     // Before: { code: null, killedBy: signal } and the file, its -journal or GramJS's folders left.
     expect({ code: r.code, killedBy: r.killedBy, left: readdirSync(folder) }, r.stderr).toEqual({ code: EXIT.INTERRUPTED, killedBy: null, left: [] });
@@ -81,10 +57,10 @@ describe(`export --out interrupted while it writes ${PEERS.toLocaleString('en-US
     mkdirSync(folder);
     const out = join(folder, 'out');
     const args = ['export', telethon, '--format', 'mtcute-sqlite', '--out', out];
-    const r = await exportSignalled(args, out, 'SIGTERM');
+    const r = await mtstoreSignalled(args, 'SIGTERM', () => existsSync(out));
     expect({ code: r.code, killedBy: r.killedBy, left: readdirSync(folder) }, r.stderr).toEqual({ code: EXIT.INTERRUPTED, killedBy: null, left: [] });
     // Nothing refuses the path now: the export runs to the end.
-    const again = await exportSignalled(args, join(folder, 'never'), 'SIGTERM');
+    const again = await mtstoreSignalled(args, 'SIGTERM', () => existsSync(join(folder, 'never')));
     expect({ code: again.code, sent: again.sent }, again.stderr).toEqual({ code: EXIT.OK, sent: false });
     expect((await parseSession(out)).peers).toHaveLength(PEERS + 6);
   }, 60_000);

@@ -1,11 +1,11 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import Database from 'better-sqlite3';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { checkServer, type ServerCheck } from '@mtstore/conformance';
-import { registerAdapter, type EncryptionOptions, type Peer } from '@mtstore/core';
+import { registerAdapter, type EncryptionOptions, type Peer, type Storage } from '@mtstore/core';
 import { MemorySessionStorage, MemoryStorage, MemoryStore } from '@mtstore/memory';
 import type { Io } from '../src/index.js';
 
@@ -101,6 +101,58 @@ const bin = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
 export function mtstore(args: string[], env: Record<string, string> = {}, timeoutMs = 120_000, input?: string | Uint8Array): { code: number; stdout: string; stderr: string } {
   const result = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: timeoutMs, ...(input === undefined ? {} : { input }) });
   return { code: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** A run of the binary stopped by a signal: its exit code (null: killed by the signal), that signal, stderr, and whether the signal was sent. */
+export interface SignalledRun {
+  code: number | null;
+  killedBy: NodeJS.Signals | null;
+  stderr: string;
+  sent: boolean;
+}
+
+/**
+ * Runs the built binary as mtstore() does, in the background, and sends `signal` once
+ * `when(stderr so far)` holds: asked as stderr comes (a progress line) and every 2 ms (a
+ * file appearing), the signal sent once. `env` is added to this process's environment.
+ */
+export function mtstoreSignalled(args: string[], signal: NodeJS.Signals, when: (stderr: string) => boolean, env: Record<string, string> = {}): Promise<SignalledRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
+    let stderr = '';
+    let sent = false;
+    const check = (): void => {
+      if (!sent && when(stderr)) {
+        sent = true;
+        child.kill(signal);
+      }
+    };
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      check();
+    });
+    const poll = setInterval(check, 2);
+    child.once('error', (error) => {
+      clearInterval(poll);
+      reject(error);
+    });
+    child.once('close', (code, killedBy) => {
+      clearInterval(poll);
+      resolve({ code, killedBy, stderr, sent });
+    });
+  });
+}
+
+/** How many peers `storage`'s session holds, counted a page at a time. */
+export async function countPeers(storage: Storage): Promise<number> {
+  let count = 0;
+  let cursor: string | null = null;
+  do {
+    const page = await storage.peers.list({ cursor, limit: 10_000 });
+    count += page.peers.length;
+    cursor = page.cursor;
+  } while (cursor !== null);
+  return count;
 }
 
 /**

@@ -7,21 +7,18 @@
  * default action killed the process holding the lease, and the re-run within the lease's
  * 30 s was refused "in use by mtstore import (pid …)" (exit 8).
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { openStorage, type Storage } from '@mtstore/core';
+import { openStorage } from '@mtstore/core';
 import { parseSession } from '@mtstore/convert';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../src/index.js';
-import { bigTelethonFile, mtstore } from './helpers.js';
+import { bigTelethonFile, countPeers, mtstore, mtstoreSignalled } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mtstore-cli-import-interrupted-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const bin = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
 /** Ten batches of 10,000: writing them into SQLite takes a few seconds after the first. */
 const PEERS = 100_000;
 const telethon = join(dir, 'big-telethon.session');
@@ -31,39 +28,10 @@ beforeAll(() => {
   bigTelethonFile(telethon, PEERS);
 }, 60_000);
 
-/** Runs the binary, sends `signal` once stderr shows the progress line (a batch of peers written); its exit code (null: killed), the signal and stderr. */
-function importSignalled(args: string[], signal: NodeJS.Signals): Promise<{ code: number | null; killedBy: NodeJS.Signals | null; stderr: string; sent: boolean }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    let sent = false;
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-      if (!sent && stderr.includes('import "alice": ')) {
-        sent = true;
-        child.kill(signal);
-      }
-    });
-    child.once('error', reject);
-    child.once('close', (code, killedBy) => resolve({ code, killedBy, stderr, sent }));
-  });
-}
-
-async function countPeers(storage: Storage): Promise<number> {
-  let count = 0;
-  let cursor: string | null = null;
-  do {
-    const page = await storage.peers.list({ cursor, limit: 10_000 });
-    count += page.peers.length;
-    cursor = page.cursor;
-  } while (cursor !== null);
-  return count;
-}
-
 describe(`import of ${PEERS.toLocaleString('en-US')} peers interrupted`, () => {
   it('SIGINT while peers are written: exit 130, one line saying what is left; the same import with --force then runs at once', async () => {
     const args = ['import', telethon, target, '--name', 'alice'];
-    const r = await importSignalled(args, 'SIGINT');
+    const r = await mtstoreSignalled(args, 'SIGINT', (stderr) => stderr.includes('import "alice": '));
     expect(r.sent).toBe(true);
     // Before: { code: null, killedBy: 'SIGINT' }.
     expect({ code: r.code, killedBy: r.killedBy }, r.stderr).toEqual({ code: EXIT.INTERRUPTED, killedBy: null });

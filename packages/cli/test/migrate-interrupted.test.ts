@@ -7,21 +7,18 @@
  * word, leaving a target session whose snapshot loads (written first) with part of its
  * peers, and both files' -wal and -shm.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { openStorage, type Storage } from '@mtstore/core';
+import { openStorage } from '@mtstore/core';
 import { parseSession } from '@mtstore/convert';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../src/index.js';
-import { convertFixtures, makePeers, mtstore } from './helpers.js';
+import { convertFixtures, countPeers, makePeers, mtstore, mtstoreSignalled } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mtstore-cli-migrate-interrupted-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const bin = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
 /** 20 pages of --batch 1,000: copying the rest takes a good part of a second after the first. */
 const PEERS = 20_000;
 const BATCH = '1000';
@@ -40,38 +37,9 @@ beforeAll(async () => {
   }
 }, 60_000);
 
-/** Runs the binary, sends `signal` once stderr shows the progress line (a page of peers copied); its exit code (null: killed), the signal and stderr. */
-function migrateSignalled(args: string[], signal: NodeJS.Signals): Promise<{ code: number | null; killedBy: NodeJS.Signals | null; stderr: string; sent: boolean }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    let sent = false;
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-      if (!sent && stderr.includes('alice: ')) {
-        sent = true;
-        child.kill(signal);
-      }
-    });
-    child.once('error', reject);
-    child.once('close', (code, killedBy) => resolve({ code, killedBy, stderr, sent }));
-  });
-}
-
-async function countPeers(storage: Storage): Promise<number> {
-  let count = 0;
-  let cursor: string | null = null;
-  do {
-    const page = await storage.peers.list({ cursor, limit: 10_000 });
-    count += page.peers.length;
-    cursor = page.cursor;
-  } while (cursor !== null);
-  return count;
-}
-
 describe(`migrate of ${PEERS.toLocaleString('en-US')} peers interrupted`, () => {
   it('SIGINT while peers are copied: exit 130, both storages closed, one line saying what the target holds and the command that finishes it, which does', async () => {
-    const r = await migrateSignalled(['migrate', source, target, '--batch', BATCH], 'SIGINT');
+    const r = await mtstoreSignalled(['migrate', source, target, '--batch', BATCH], 'SIGINT', (stderr) => stderr.includes('alice: '));
     expect(r.sent).toBe(true);
     // Before: { code: null, killedBy: 'SIGINT' }.
     expect({ code: r.code, killedBy: r.killedBy }, r.stderr).toEqual({ code: EXIT.INTERRUPTED, killedBy: null });

@@ -6,20 +6,17 @@
  * the rest. Before, the signal's default action killed it without a word of which sessions
  * hold the new key (the -wal and -shm of the file left beside it).
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { openStorage } from '@mtstore/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../src/index.js';
-import { mtstore } from './helpers.js';
+import { mtstore, mtstoreSignalled } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mtstore-cli-rotate-interrupted-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const bin = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
 const store = join(dir, 'store.session');
 /** Re-sealed one at a time (--batch 1), ~10 ms each: the rest takes a second or so after the first. */
 const SESSIONS = 100;
@@ -46,24 +43,6 @@ beforeAll(async () => {
   }
 }, 60_000);
 
-/** Runs the binary, sends `signal` once stderr shows the progress line (a session re-sealed); its exit code (null: killed), the signal and stderr. */
-function rotateSignalled(args: string[], signal: NodeJS.Signals): Promise<{ code: number | null; killedBy: NodeJS.Signals | null; stderr: string; sent: boolean }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
-    let stderr = '';
-    let sent = false;
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-      if (!sent && stderr.includes('rotate-keys: ')) {
-        sent = true;
-        child.kill(signal);
-      }
-    });
-    child.once('error', reject);
-    child.once('close', (code, killedBy) => resolve({ code, killedBy, stderr, sent }));
-  });
-}
-
 /** The auth key of session `name` read with k2 alone (as a plain Uint8Array: the one read is redacted when printed), or the id of the key it is still sealed with. */
 async function withK2(name: string): Promise<Uint8Array | string | undefined> {
   const storage = await openStorage(store, { name, encryption: k2 });
@@ -80,7 +59,7 @@ async function withK2(name: string): Promise<Uint8Array | string | undefined> {
 describe(`rotate-keys of ${SESSIONS} sessions interrupted`, () => {
   it('SIGINT between batches: exit 130, storages closed, one line saying how far it got and the command that resumes, which finishes', async () => {
     const keys = ['--key', 'k2=MTSTORE_TEST_ROTATE_INT_K2', '--key', 'k1=MTSTORE_TEST_ROTATE_INT_K1'];
-    const r = await rotateSignalled(['rotate-keys', store, ...keys, '--batch', '1'], 'SIGINT');
+    const r = await mtstoreSignalled(['rotate-keys', store, ...keys, '--batch', '1'], 'SIGINT', (stderr) => stderr.includes('rotate-keys: '), env);
     expect(r.sent).toBe(true);
     // Before: { code: null, killedBy: 'SIGINT' }.
     expect({ code: r.code, killedBy: r.killedBy }, r.stderr).toEqual({ code: EXIT.INTERRUPTED, killedBy: null });
