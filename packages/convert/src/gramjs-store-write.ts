@@ -48,6 +48,7 @@ function fileName(key: string): string {
  * renamed into place in one step, so GramJS never sees half a folder; a failure removes
  * it. GramJS keeps only the home DC (the other DCs' keys, the self user, update state,
  * channel pts and takeout id are counted in `warnings`: the client fetches them again),
+ * no api id (counted too: the client passes its own to `TelegramClient`),
  * one username per peer (the first, lower-cased, as GramJS writes it) and no min flag (min
  * peers are left out: their access hash does not work for requests).
  */
@@ -70,6 +71,8 @@ export async function writeGramjsStore(session: Session, peers: PeerInput, path:
     state: "GramJS's StoreSession keeps none: the client fetches a fresh one",
     channels: "GramJS's StoreSession keeps none",
     takeoutId: 'GramJS keeps none',
+    // TelegramClient(session, apiId, apiHash): StoreSession stores no api id, as Telethon's file does not.
+    apiId: 'GramJS keeps none: the client passes its own',
   });
 
   refuseExisting(path, []);

@@ -121,6 +121,7 @@ describe('what each format cannot hold', () => {
       "update state not written (GramJS's StoreSession keeps none: the client fetches a fresh one)",
       "pts of 2 channels not written (GramJS's StoreSession keeps none)",
       'takeout id not written (GramJS keeps none)',
+      'api id not written (GramJS keeps none: the client passes its own)',
       '1 peer: usernames after the first not written (GramJS keeps one)',
       '1 peer: min peer not written (its access hash does not work for requests, and GramJS would use it)',
       '1 peer: complete TL object not written (GramJS keeps none)',
