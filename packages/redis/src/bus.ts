@@ -90,7 +90,7 @@ export class RedisSessionEventBus implements SessionEventBus {
     withKnownOptions(options, OPTIONS, 'RedisSessionEventBus');
     // First: with `options: { lazyConnect: false }` the connection below starts connecting at once.
     this.#heartbeat = heartbeatIntervalOption(typeof options === 'object' && options !== null ? (options as { heartbeatInterval?: unknown }).heartbeatInterval : undefined, 'RedisSessionEventBus');
-    this.#connection = new RedisConnection(options, 'RedisSessionEventBus', { keys: false });
+    this.#connection = new RedisConnection(options, 'RedisSessionEventBus', { keys: false, noun: 'bus' });
     this.channel = eventChannel(this.#connection.prefix);
   }
 

@@ -294,6 +294,8 @@ export class RedisConnection {
   /** False: the store must be there (RedisConnectionOptions.create); nothing is written to make one. */
   readonly create: boolean;
   readonly #where: string;
+  /** What its owner is called in messages: "storage", or "bus" (see closedWhileSilent). */
+  readonly #noun: string;
   #connecting: Promise<void> | undefined;
   /** Rejects the connect under way: close() calls it (see connect()). */
   #abortConnect: ((error: Error) => void) | undefined;
@@ -321,8 +323,10 @@ export class RedisConnection {
    * `keys: false` for the bus, which keeps no keys (and so takes an ioredis keyPrefix);
    * `clock`: a RedisSessionStorage's, so the server sessions a layout step stamps carry
    * its time as its every other write does (contract §7.1); others leave it (Date.now).
+   * `noun`: what the owner is called in the messages of calls close() cut off ("the bus
+   * was closed while ..."); "storage" by default.
    */
-  constructor(options: RedisConnectionOptions, where: string, { keys = true, clock }: { keys?: boolean; clock?: () => number } = {}) {
+  constructor(options: RedisConnectionOptions, where: string, { keys = true, clock, noun = 'storage' }: { keys?: boolean; clock?: () => number; noun?: 'storage' | 'bus' } = {}) {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${where}: options must be an object`);
     assertOptionObjects(options, where);
     if (keys) {
@@ -335,6 +339,7 @@ export class RedisConnection {
     this.prefix = prefix;
     this.create = createOption(options.create, where);
     this.#where = where;
+    this.#noun = noun;
     this.#clock = clock;
     const given = options.client;
     if (given !== undefined) {
@@ -455,7 +460,7 @@ export class RedisConnection {
       error instanceof Error && error.name === 'AbortError' &&
       error.message === COMMAND_ABORTED
     ) {
-      const message = this.#closing ? CLOSED_AFTER_SENDING : !this.owned && closedForGood(this.client) ? CLIENT_CLOSED_AFTER_SENDING : CONNECTION_LOST;
+      const message = this.#closing ? closedWhileSilent(this.#noun, true) : !this.owned && closedForGood(this.client) ? CLIENT_CLOSED_AFTER_SENDING : CONNECTION_LOST;
       return new Error(message, { cause: error });
     }
     // ioredis gave up on the call after maxRetriesPerRequest failed reconnects (or at the
@@ -565,7 +570,7 @@ export class RedisConnection {
     const sent = started !== NOT_RUN && !(isMaxRetries(error) && this.#sockets.unsent(started));
     // Cut off by close() (Redis silent for CLOSE_GRACE_MS, or unreachable): say whether it may have been applied.
     if (this.#closing && error instanceof Error && (error.message === CONNECTION_CLOSED || isClusterGone(error))) {
-      return new Error(sent ? CLOSED_AFTER_SENDING : CLOSED_BEFORE_SENDING, { cause: error });
+      return new Error(closedWhileSilent(this.#noun, sent), { cause: error });
     }
     return this.explain(error, sent);
   }
@@ -1029,8 +1034,15 @@ interface FlushableQueue {
 
 /** How long close() waits for Redis to answer QUIT before it drops the connection. */
 export const CLOSE_GRACE_MS = 1_000;
-const CLOSED_BEFORE_SENDING = 'the storage was closed while Redis did not answer, before the call was sent: nothing of it was applied';
-const CLOSED_AFTER_SENDING = 'the storage was closed while Redis did not answer, with the call queued or in flight: it may or may not have been applied';
+
+/**
+ * What a call cut off by close() rejects with; `noun`: what was closed, as its owner is
+ * called ("storage", "bus"), `sent`: whether the call may have been sent.
+ */
+function closedWhileSilent(noun: string, sent: boolean): string {
+  const outcome = sent ? 'with the call queued or in flight: it may or may not have been applied' : 'before the call was sent: nothing of it was applied';
+  return `the ${noun} was closed while Redis did not answer, ${outcome}`;
+}
 
 /**
  * Destroys a connection's socket at once; false when it has none. ioredis' own

@@ -133,7 +133,7 @@ describe.runIf(single.available)('close() with calls waiting on a Redis that doe
     }
   });
 
-  it("a bus's publish sent over a link gone silent rejects saying it may or may not have been applied (it said ioredis' bare \"Connection is closed.\")", async () => {
+  it("a bus's publish sent over a link gone silent rejects saying the bus was closed and it may or may not have been applied (it said ioredis' bare \"Connection is closed.\", then \"the storage was closed\")", async () => {
     const proxy = await openProxy(REDIS_URL);
     const bus = new RedisSessionEventBus({ url: proxy.url(), prefix: `${randomName('close-silent')}:` });
     try {
@@ -146,7 +146,30 @@ describe.runIf(single.available)('close() with calls waiting on a Redis that doe
       );
       // close() gives up on the silent link after its grace and destroys the socket.
       await bus.close();
-      expect(await publish).toMatchObject({ code: 'MTSTORE_STORAGE_UNAVAILABLE', message: expect.stringContaining('with the call queued or in flight: it may or may not have been applied') });
+      expect(await publish).toMatchObject({
+        code: 'MTSTORE_STORAGE_UNAVAILABLE',
+        message: 'RedisSessionEventBus.publish failed: the bus was closed while Redis did not answer, with the call queued or in flight: it may or may not have been applied',
+      });
+    } finally {
+      await bus.close();
+      await proxy.close();
+    }
+  });
+
+  it('a fresh bus still connecting: close() settles within its grace, its publish rejects saying the bus was closed and nothing of it was applied', async () => {
+    const proxy = await openProxy(REDIS_URL);
+    const bus = new RedisSessionEventBus({ url: proxy.url(), prefix: `${randomName('close-silent')}:` });
+    try {
+      proxy.blackhole();
+      const publish = bus.publish({ type: 'created', authKeyId: 1n, sessionId: 2n, origin: 'test' }).then(
+        () => 'resolved',
+        (e: unknown) => e,
+      );
+      await within(CLOSE_GRACE_MS + SLACK, 'close()', bus.close());
+      expect(await within(SLACK, 'the publish', publish)).toMatchObject({
+        code: 'MTSTORE_STORAGE_UNAVAILABLE',
+        message: 'RedisSessionEventBus.publish failed: the bus was closed while Redis did not answer, before the call was sent: nothing of it was applied',
+      });
     } finally {
       await bus.close();
       await proxy.close();
