@@ -15,6 +15,50 @@ describe('session events on the wire', () => {
     }
   });
 
+  it('encode writes what JSON.stringify writes of the wire object, whatever the origin, one origin after another', () => {
+    const origins = ['node', 'node', 'quote " and \\ backslash', '\u2028 line sep, \u0001 control, é, 😀', 'node', 'x'.repeat(200)];
+    for (const [i, origin] of origins.entries()) {
+      const created: SessionEvent = { type: 'created', authKeyId: BigInt(i) - 5n, sessionId: 2n ** 63n - 1n - BigInt(i), origin };
+      const expired: SessionEvent = { ...created, type: 'destroyed', reason: 'expired' };
+      const explicit: SessionEvent = { ...created, type: 'destroyed', reason: 'explicit' };
+      expect(encodeSessionEvent(created)).toBe(JSON.stringify({ t: 'c', a: String(created.authKeyId), s: String(created.sessionId), o: origin }));
+      expect(encodeSessionEvent(expired)).toBe(JSON.stringify({ t: 'd', a: String(created.authKeyId), s: String(created.sessionId), o: origin, r: 'x' }));
+      expect(encodeSessionEvent(explicit)).toBe(JSON.stringify({ t: 'd', a: String(created.authKeyId), s: String(created.sessionId), o: origin, r: 'e' }));
+      expect(decodeSessionEvent(encodeSessionEvent(explicit))).toEqual(explicit);
+    }
+  });
+
+  it('decode reads every text as JSON.parse and the checks do: the same event, or CorruptDataError', () => {
+    /** decodeSessionEvent as it was, JSON.parse then each check: the reference. */
+    const reference = (text: string): SessionEvent | 'corrupt' => {
+      let wire: Record<string, unknown>;
+      try {
+        wire = JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        return 'corrupt';
+      }
+      if (typeof wire !== 'object' || wire === null || (wire.t !== 'c' && wire.t !== 'd')) return 'corrupt';
+      const ids = [wire.a, wire.s];
+      if (!ids.every((id) => typeof id === 'string' && /^-?\d{1,19}$/.test(id) && BigInt(id) >= -(2n ** 63n) && BigInt(id) < 2n ** 63n)) return 'corrupt';
+      if (typeof wire.o !== 'string' || wire.o.length === 0 || wire.o.length > 200) return 'corrupt';
+      if (wire.r !== undefined && (wire.t !== 'd' || (wire.r !== 'e' && wire.r !== 'x'))) return 'corrupt';
+      const event: SessionEvent = { type: wire.t === 'c' ? 'created' : 'destroyed', authKeyId: BigInt(wire.a as string), sessionId: BigInt(wire.s as string), origin: wire.o };
+      if (wire.r !== undefined) event.reason = wire.r === 'x' ? 'expired' : 'explicit';
+      return event;
+    };
+    const origins = ['n', 'x'.repeat(200), 'x'.repeat(201), '', 'a\u0001b', 'a\u001fb', 'a\u007fb', 'a\ud800b', 'é😀', 'a\\"b', 'a\\\\b', 'a\\u0041b', 'a\\nb'];
+    const ids = ['0', '-0', '007', '-1', '9223372036854775807', '9223372036854775808', '-9223372036854775808', '-9223372036854775809', '99999999999999999999', '1e3', '+1', ''];
+    const texts: string[] = [];
+    for (const o of origins) for (const r of ['', ',"r":"e"', ',"r":"x"', ',"r":"q"']) for (const t of ['c', 'd', 'x']) texts.push(`{"t":"${t}","a":"12","s":"-34","o":"${o}"${r}}`);
+    for (const a of ids) for (const s of ['5', a]) texts.push(`{"t":"d","a":"${a}","s":"${s}","o":"n","r":"x"}`);
+    texts.push('{"t":"c", "a":"1","s":"2","o":"n"}', '{"a":"1","t":"c","s":"2","o":"n"}', '{"t":"c","a":"1","s":"2","o":"n"} ', '{"t":"c","a":"1","s":"2","o":"n","o":"m"}', '{"t":"c","a":"1","s":"2","o":"n"}x', '{"t":"c","a":1,"s":"2","o":"n"}');
+    for (const text of texts) {
+      const expected = reference(text);
+      if (expected === 'corrupt') expect(() => decodeSessionEvent(text), text).toThrow(CorruptDataError);
+      else expect(decodeSessionEvent(text), text).toStrictEqual(expected);
+    }
+  });
+
   it('encoding an invalid event is InvalidArgumentError; decoding garbage is CorruptDataError', () => {
     expect(() => encodeSessionEvent({ type: 'created', authKeyId: 1 as unknown as bigint, sessionId: 1n, origin: 'x' })).toThrow(InvalidArgumentError);
     for (const garbage of ['', 'null', '{}', '{"t":"c","a":"1","s":"1"}', '{"t":"x","a":"1","s":"1","o":"n"}', '{"t":"c","a":"1e3","s":"1","o":"n"}', '{"t":"c","a":"99999999999999999999","s":"1","o":"n"}']) {
