@@ -350,8 +350,11 @@ export async function benchBus({ quick = false, only, rounds } = {}) {
         console.log(`bus       mongo (polled)  burst 1,000: ${fmt(row.mtstoreEventsPerSecond)} events/s; 100/s: p50 ${row.mtstoreP50Ms.toFixed(1)} ms, p99 ${row.mtstoreP99Ms.toFixed(1)} ms (mtstore only)${row.lost ? '  (events lost!)' : ''}`);
         continue;
       }
-      // Warm-up: connections made, statements planned, JIT warm, on both sides.
-      for (const side of ['mtstore', 'raw']) await throughput(sub, side, publishers[side], Math.min(burst, 2_000), CHUNK);
+      // Warm-up: connections made, statements planned, JIT warm, on both sides; a whole
+      // burst each, so the heap has grown to a burst's size too (with 2,000 events, the
+      // first measured burst, mtstore's in round 0, paid for the heap's growth: ~2.5× the CPU
+      // of the next ones, its round's ratio 0.4-0.8).
+      for (const side of ['mtstore', 'raw']) await throughput(sub, side, publishers[side], burst, CHUNK);
       const tp = { mtstore: [], raw: [], ratio: [] };
       const lat = { mtstore: [], raw: [], ratio: [] };
       for (let r = 0; r < roundCount; r++) {

@@ -28,6 +28,7 @@ import {
   deliverSafely,
   deliverToSubscribed,
   encodeSessionEvent,
+  frozenSessionEvent,
   heartbeatIntervalOption,
   heartbeatJudge,
   InvalidArgumentError,
@@ -77,9 +78,40 @@ const NOTIFY = 'SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload
 /** Publishes that go in one statement (#send). */
 interface NotifyBatch {
   readonly payloads: string[];
+  /** The event of each payload (a frozen copy): what this bus's subscribers hear when it comes back (echoOf). */
+  readonly events: SessionEvent[];
   readonly seen: Set<string>;
+  /** How many of its notifications came back so far, or were found lost (echoOf). */
+  heard: number;
   /** Settles when the statement did. */
   sent: Promise<void>;
+}
+
+/** pg sets it from the server's BackendKeyData on connect; @types/pg leaves it out. */
+type BackendClient = Client & { readonly processID?: number | null };
+
+/**
+ * The event `payload` was made from, if it is the next of the statements `sent` on this
+ * connection still to come back (oldest first); undefined if not, and it is decoded.
+ * The bus hears its own NOTIFYs, and decoding each (JSON, checks, BigInts) was about a
+ * third of a burst's CPU per event in the publisher (bench/bus.mjs, `--cpu-prof`): the
+ * event kept at publish is handed out instead. PostgreSQL sends a session its own
+ * notifications in the order it sent them (commit order, each statement's in array
+ * order; a statement never holds one payload twice, see #send), and none of a statement
+ * that failed in the server: an own payload that is not the next one means the ones
+ * before it will never come, and they are dropped (one that failed only in pg, say its
+ * query_timeout, is taken out of `sent`: its notifications, if they come, are decoded,
+ * with those sent after it). A payload matched is the exact text the event was
+ * encoded to, so the event is the one decoding it gives; a mismatch only costs the decode.
+ */
+function echoOf(sent: NotifyBatch[], payload: string): SessionEvent | undefined {
+  while (sent.length > 0) {
+    const batch = sent[0] as NotifyBatch;
+    const index = batch.heard++;
+    if (batch.heard >= batch.payloads.length) sent.shift();
+    if (batch.payloads[index] === payload) return batch.events[index];
+  }
+  return undefined;
 }
 
 /**
@@ -142,6 +174,8 @@ export class PostgresSessionEventBus implements SessionEventBus {
   #opening: Client | undefined;
   /** Round trips each connection completed (connect, LISTEN, publishes, checks): what the heartbeat looks at. */
   readonly #progress = new WeakMap<Client, number>();
+  /** Each connection's statements sent whose notifications have not all come back (echoOf). */
+  readonly #sent = new WeakMap<Client, NotifyBatch[]>();
 
   constructor(options: PostgresSessionEventBusOptions = {}) {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${NAME}: options must be an object`);
@@ -180,7 +214,7 @@ export class PostgresSessionEventBus implements SessionEventBus {
       throw new InvalidArgumentError(`${NAME}.publish: ${(error as Error).message}`);
     }
     try {
-      await this.#send(payload);
+      await this.#send(payload, frozenSessionEvent(event));
     } catch (error) {
       throw toStorageError(error, `${NAME}.publish`);
     }
@@ -196,19 +230,26 @@ export class PostgresSessionEventBus implements SessionEventBus {
    * only one of identical notifications sent in one transaction (a session created,
    * destroyed and created again would lose its second `created`).
    */
-  #send(payload: string): Promise<void> {
+  #send(payload: string, event: SessionEvent): Promise<void> {
     let batch = this.#waiting;
     if (batch === undefined || batch.payloads.length >= NOTIFY_BATCH || batch.seen.has(payload)) {
-      const next: NotifyBatch = { payloads: [], seen: new Set(), sent: Promise.resolve() };
+      const next: NotifyBatch = { payloads: [], events: [], seen: new Set(), heard: 0, sent: Promise.resolve() };
       next.sent = this.#serially(async () => {
         // Closed to further payloads from here: they go in the next statement.
         if (this.#waiting === next) this.#waiting = undefined;
         if (this.#cut) throw new StorageClosedError(`${NAME}.publish: the bus was closed, and the server stopped answering, before this event was sent`);
+        let sent: NotifyBatch[] | undefined;
         try {
           const client = await this.#connection();
+          // Before the query: its notifications may come back with its answer.
+          sent = this.#sent.get(client);
+          sent?.push(next);
           await client.query({ text: NOTIFY, values: [this.channel, next.payloads] });
           this.#answered(client);
         } catch (error) {
+          // Most likely none of it comes back; if it does, it is decoded.
+          const index = sent?.indexOf(next) ?? -1;
+          if (index !== -1) sent?.splice(index, 1);
           // One error object for every publish of the statement, saying how many it
           // carried: a SessionSubject reports it once, not once per event (see onBusError).
           const count = next.payloads.length;
@@ -219,6 +260,7 @@ export class PostgresSessionEventBus implements SessionEventBus {
       this.#inFlight.track(next.sent);
     }
     batch.payloads.push(payload);
+    batch.events.push(event);
     batch.seen.add(payload);
     return batch.sent;
   }
@@ -313,8 +355,10 @@ export class PostgresSessionEventBus implements SessionEventBus {
   }
 
   async #connect(): Promise<Client> {
-    const client = new pg.Client(this.#config);
-    client.on('notification', (message) => this.#receive(message));
+    const client: BackendClient = new pg.Client(this.#config);
+    const sent: NotifyBatch[] = [];
+    this.#sent.set(client, sent);
+    client.on('notification', (message) => this.#receive(message, message.processId === client.processID ? sent : undefined));
     client.on('error', (error) => this.#lost(client, error));
     client.on('end', () => this.#lost(client, new Error('the listening connection ended')));
     this.#opening = client;
@@ -357,14 +401,18 @@ export class PostgresSessionEventBus implements SessionEventBus {
     return client;
   }
 
-  #receive(message: Notification): void {
+  /** `own`: this connection sent it, and these are the statements it sent (echoOf). */
+  #receive(message: Notification, own: NotifyBatch[] | undefined): void {
     if (message.channel !== this.channel || this.#closing) return;
-    let event: SessionEvent;
-    try {
-      event = Object.freeze(decodeSessionEvent(message.payload ?? ''));
-    } catch (error) {
-      this.#report(error);
-      return;
+    const payload = message.payload ?? '';
+    let event = own === undefined ? undefined : echoOf(own, payload);
+    if (event === undefined) {
+      try {
+        event = Object.freeze(decodeSessionEvent(payload));
+      } catch (error) {
+        this.#report(error);
+        return;
+      }
     }
     deliverToSubscribed(this.#listeners, event);
   }

@@ -126,6 +126,42 @@ describe.runIf(server.available)('bus', () => {
     expect(heard.map((e) => e.type)).toEqual(['created', 'destroyed', 'created', 'destroyed']);
   });
 
+  it('two buses publishing at once: the subscribers of both hear every event once, in one order (the server\'s), each as it was published', async () => {
+    // A bus hands its subscribers its own events from what it kept at publish (not
+    // decoded back): they must still be the events published, in the server's order.
+    const schema = freshSchema();
+    const a = bus(schema, applicationName('bus-two-a'));
+    const b = bus(schema, applicationName('bus-two-b'));
+    const heardA: SessionEvent[] = [];
+    const heardB: SessionEvent[] = [];
+    await a.subscribe((e) => heardA.push(e));
+    await b.subscribe((e) => heardB.push(e));
+    const published: SessionEvent[] = [];
+    for (let wave = 0; wave < 4; wave++) {
+      const fromA = Array.from({ length: 300 }, (_, i): SessionEvent => {
+        // Session 0 created, destroyed, created and destroyed again: each payload twice in one wave.
+        if (i < 4) return i % 2 === 0 ? event(0, 'node a') : { ...event(0, 'node a'), type: 'destroyed', reason: 'explicit' };
+        const n = wave * 1_000 + i;
+        return i % 3 === 0 ? { ...event(n, 'node a'), type: 'destroyed', reason: 'expired' } : event(n, 'node a');
+      });
+      const fromB = Array.from({ length: 300 }, (_, i) => event(100_000 + wave * 1_000 + i, 'node b'));
+      published.push(...fromA.map((e) => ({ ...e })), ...fromB);
+      const publishes = [...fromA.map((e) => a.publish(e)), ...fromB.map((e) => b.publish(e))];
+      // The caller's objects change once published: what is heard does not.
+      for (const e of fromA) Object.assign(e, { sessionId: 0n, origin: 'changed' });
+      await Promise.all(publishes);
+    }
+    await until(() => heardA.length === published.length && heardB.length === published.length, 'every event on both buses');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(heardA).toEqual(heardB);
+    const key = (e: SessionEvent) => `${e.type} ${e.authKeyId} ${e.sessionId} ${e.origin} ${e.reason}`;
+    expect(heardA.map(key).sort()).toEqual(published.map(key).sort());
+    // Each bus's own events in the order it published them.
+    expect(heardA.filter((e) => e.origin === 'node a').map(key)).toEqual(published.filter((e) => e.origin === 'node a').map(key));
+    expect(heardB.filter((e) => e.origin === 'node a').map(key)).toEqual(published.filter((e) => e.origin === 'node a').map(key));
+    expect(heardA.every((e) => Object.isFrozen(e)) && heardB.every((e) => Object.isFrozen(e))).toBe(true);
+  });
+
   it('after the server kills its connection, the bus reconnects by itself, LISTENs again and keeps delivering', async () => {
     const schema = freshSchema();
     const application = applicationName('bus-listen');
