@@ -36,8 +36,8 @@ export interface RedisSessionEventBusOptions extends RedisConnectionOptions {
 /** Every option of the constructor: any other name is refused (withKnownOptions). */
 const OPTIONS = optionNames<RedisSessionEventBusOptions>()(['url', 'options', 'cluster', 'client', 'prefix', 'create', 'heartbeatInterval']);
 
-/** Reconnect attempts to a Cluster subscriber's node before the bus moves to another master (about 2 s). */
-const NODE_RETRIES = 5;
+/** Reconnect attempts to a Cluster subscriber's node before the bus moves to another master (about 2 s). Not in the package index: bus-move.test.ts counts them. */
+export const NODE_RETRIES = 5;
 
 
 /**
@@ -55,6 +55,25 @@ const SUBSCRIBER_OPTIONS = {
 } as const;
 
 type Listener = (event: SessionEvent) => void;
+
+/** A node connection's address as the Cluster client has it (natMap applied); a duplicate of it has the same. */
+function nodeAddress(node: Redis): string {
+  return `${node.options.host}:${node.options.port}`;
+}
+
+/**
+ * The master a Cluster subscriber goes to, at random (spreading the buses), other than
+ * `left` (the node it moved away from) while another is listed. The Cluster client
+ * still lists a master that died until a slots refresh no longer names it, and the other
+ * nodes name it until they mark it failed (cluster-node-timeout, 15 s by default): a
+ * pick of it failed and was retried a second later. Only a listing of that node alone
+ * gives it.
+ */
+function pickMaster(masters: Redis[], left: string | undefined): Redis | undefined {
+  const others = left === undefined ? masters : masters.filter((node) => nodeAddress(node) !== left);
+  const pool = others.length > 0 ? others : masters;
+  return pool[Math.floor(Math.random() * pool.length)];
+}
 
 /**
  * Session events over Redis pub/sub, on the channel `<prefix>events` (buses with
@@ -81,6 +100,8 @@ export class RedisSessionEventBus implements SessionEventBus {
   readonly #states = new Map<Listener, SessionEventSubscribeOptions>();
   /** The subscribed connection closed and SUBSCRIBE has not been confirmed again since. */
   #deaf = false;
+  /** The address of the Cluster node the subscriber last moved away from, until it is subscribed elsewhere (see pickMaster). */
+  #left: string | undefined;
   #subscriber: Redis | undefined;
   #subscribed: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
@@ -150,6 +171,7 @@ export class RedisSessionEventBus implements SessionEventBus {
       try {
         if (subscriber.status === 'wait') await subscriber.connect();
         await subscriber.subscribe(this.channel);
+        this.#left = undefined;
       } catch (error) {
         // Drop this connection (it would keep reconnecting); the next subscribe opens a new one.
         if (this.#subscriber === subscriber) this.#subscriber = undefined;
@@ -172,8 +194,7 @@ export class RedisSessionEventBus implements SessionEventBus {
     let subscriber: Redis;
     if (client instanceof Cluster) {
       await this.#connection.connect();
-      const masters = client.nodes('master');
-      const node = masters[Math.floor(Math.random() * masters.length)];
+      const node = pickMaster(client.nodes('master'), this.#left);
       if (node === undefined) throw new Error('the cluster has no master node to subscribe on');
       subscriber = node.duplicate({
         ...SUBSCRIBER_OPTIONS,
@@ -251,6 +272,7 @@ export class RedisSessionEventBus implements SessionEventBus {
   #moveSubscriber(subscriber: Redis): void {
     if (this.#closing || subscriber !== this.#subscriber) return;
     this.#markDeaf(subscriber);
+    this.#left = nodeAddress(subscriber);
     this.#subscriber = undefined;
     this.#subscribed = undefined;
     this.#resubscribe(0);
