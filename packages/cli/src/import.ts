@@ -6,7 +6,7 @@ import { CliError, EXIT } from './exit.js';
 import { Interrupts } from './interrupts.js';
 import { say, type Io } from './io.js';
 import { progress } from './progress.js';
-import { checkBotFlag, checkTarget, isUrl, openExisting, openTarget, readStdin, sessionNameOf, shown, sqlitePath, STDIN } from './source.js';
+import { checkBotFlag, checkTarget, isUrl, openTarget, readStdin, sessionNameOf, shown, sqlitePath, STDIN, storedNames } from './source.js';
 
 export interface ImportOptions {
   name?: string | undefined;
@@ -119,12 +119,7 @@ export function reportWarnings(io: Io, warnings: readonly string[]): void {
 /** The session names of an mtstore SQLite storage at `path`, or null when it is none (opened with create=false: nothing is written). */
 async function mtstoreNames(path: string): Promise<string[] | null> {
   try {
-    const storage = await openExisting(path, undefined);
-    try {
-      return await storage.listNames();
-    } finally {
-      await storage.close();
-    }
+    return await storedNames(path, undefined);
   } catch {
     return null;
   }

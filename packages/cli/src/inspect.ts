@@ -4,7 +4,7 @@ import { describeHolder, isStorageError, type DataCenter, type LeaseHolder, type
 import type { SessionFormat, SessionStream } from '@mtstore/convert';
 import { CliError, EXIT } from './exit.js';
 import type { Io } from './io.js';
-import { openExisting, openForeign, shown, STDIN, urlSession } from './source.js';
+import { openExisting, openForeign, shown, STDIN, storedNames, urlSession } from './source.js';
 
 export interface InspectOptions {
   name?: string | undefined;
@@ -146,13 +146,7 @@ export async function inspect(source: string, options: InspectOptions, io: Io): 
     return;
   }
   const wanted = options.name ?? urlSession(source);
-  const probe = await openExisting(source, wanted);
-  let names: string[];
-  try {
-    names = await probe.listNames();
-  } finally {
-    await probe.close();
-  }
+  let names = await storedNames(source, wanted);
   if (wanted !== undefined) {
     // listNames lists every name with anything stored: one missing there has nothing.
     if (!names.includes(wanted)) {

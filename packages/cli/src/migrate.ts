@@ -17,7 +17,7 @@ import { commandLine, Interrupts } from './interrupts.js';
 import { say, type Io } from './io.js';
 import { progress } from './progress.js';
 import { encryptionFromFlags } from './rotate.js';
-import { checkNamesHeld, checkTarget, isUrl, missingKeyError, openExisting, openTarget, shown, sqlitePath, namesWanted, urlSession } from './source.js';
+import { checkNamesHeld, checkTarget, isUrl, missingKeyError, openExisting, openTarget, shown, sqlitePath, namesWanted, storedNames, urlSession } from './source.js';
 
 export type RefMode = 'all' | 'min' | 'none';
 
@@ -370,13 +370,7 @@ export async function migrate(from: string, to: string, options: MigrateOptions,
     );
   }
   const started = Date.now();
-  const probe = await openExisting(from, undefined);
-  let names: string[];
-  try {
-    names = await probe.listNames();
-  } finally {
-    await probe.close();
-  }
+  let names = await storedNames(from, undefined);
   if (wanted !== undefined) {
     checkNamesHeld(wanted, names, from);
     names = wanted;

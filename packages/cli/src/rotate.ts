@@ -12,7 +12,7 @@ import { CliError, EXIT, explain } from './exit.js';
 import { commandLine, Interrupts } from './interrupts.js';
 import { say, type Io } from './io.js';
 import { progress } from './progress.js';
-import { checkNamesHeld, namesWanted, openExisting, openTarget, shown } from './source.js';
+import { checkNamesHeld, namesWanted, openTarget, shown, storedNames } from './source.js';
 
 export interface RotateKeysOptions {
   /** `id=ENV_NAME`, newest first: the first seals, every one opens. */
@@ -73,13 +73,7 @@ export async function rotateKeys(target: string, options: RotateKeysOptions, io:
   // A target without a store is refused (opening it to write would create one): exit 6,
   // nothing created. Networked adapters connect on their first call, so one is made
   // (a read); bad keys fail on the first open below.
-  const probe = await openExisting(target, 'default');
-  let names: string[];
-  try {
-    names = await probe.listNames();
-  } finally {
-    await probe.close();
-  }
+  const names = await storedNames(target, 'default');
   // `?session=` picks the one session as it does for the other commands (--name wins); it
   // was ignored, and every session of the store re-sealed.
   const wanted = namesWanted(options.names, target);

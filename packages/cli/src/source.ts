@@ -119,6 +119,21 @@ export async function openExisting(input: string, name: string | undefined, encr
 }
 
 /**
+ * The names of the sessions stored at `input` (its listNames(): every name with anything
+ * stored), the store opened as openExisting opens it and closed again: no store there is
+ * NotFoundError (exit 6), nothing created. `name`: the session the store is opened for
+ * (openStorage checks it), or the URL's.
+ */
+export async function storedNames(input: string, name: string | undefined): Promise<string[]> {
+  const storage = await openExisting(input, name);
+  try {
+    return await storage.listNames();
+  } finally {
+    await storage.close();
+  }
+}
+
+/**
  * Refuses a target that may be a session string (a login) before anything is read or
  * created: given as a path it would become a file name, and every error naming that
  * path would print the login (a GramJS string has "/" in it, so it even looks like one).
