@@ -18,33 +18,36 @@ import { ensureTypeorm1, TYPEORM1_VERSION, typeorm1Dir } from './test/typeorm1/c
 const TYPEORM1_FILES = ['test/typeorm1/*.test.ts', 'test/schema.test.ts', 'test/datasource.test.ts', 'test/lifecycle.test.ts'];
 
 /**
- * Two workers, files in parallel: the tests mostly wait (on the databases, on TTLs and
- * grace periods, on worker processes: ~2 min of CPU in a 15 min run), and every file
- * works in namespaces of its own (random table prefixes, sqlite files in a directory
- * of its own, connections named or logged in per namespace), so two files at once do
- * not meet. One worker was vitest's default on a 2-core machine.
+ * Three workers, files in parallel: the tests mostly wait (on the databases' DDL and
+ * round trips, on TTLs and grace periods, on worker processes: ~2.5 min of CPU in a
+ * 5-7 min run), and every file works in namespaces of its own (random table prefixes,
+ * sqlite files in a directory of its own, connections named or logged in per
+ * namespace), so files side by side do not meet. One worker was vitest's default on a
+ * 2-core machine; two left the run at 408 s and three at 325 s, the same CPU (2 min
+ * user), on a machine other work kept ~97% busy (7 Dec 2026).
  *
  * The order is set (without a results cache, CI, vitest starts the largest files first,
  * and the kit's are a few lines each): the postgres kit first, the longest file, beside
- * the longest of the others, then the MariaDB kit. The two kits must not start together:
- * they go through the same traits at the same pace, and their worker processes (5 at a
- * time, each importing TypeORM) then start at the same moment. On a loaded machine
- * that took both "races across processes" traits past the kit's 20 s to connect.
+ * the longest of the others; the MariaDB kit once the first of those ends, the sqlite
+ * kit a few files later. The kits must not start together: they go through the same
+ * traits at the same pace, and their worker processes (5 at a time, each importing
+ * TypeORM) then start at the same moment. On a loaded machine that took both "races
+ * across processes" traits past the kit's 20 s to connect.
  */
 const FIRST = [
   'conformance.postgres.test.ts',
   'upgrade.test.ts',
   'datasource.test.ts',
+  'conformance.mysql.test.ts',
   'close.test.ts',
   'outage.test.ts',
+  'conformance.sqlite.test.ts',
   'schema.test.ts',
   'silent.test.ts',
   'storage.test.ts',
-  'conformance.mysql.test.ts',
-  'conformance.sqlite.test.ts',
 ];
 
-const base = packageTestConfig({ isolate: false, maxWorkers: 2, first: FIRST });
+const base = packageTestConfig({ isolate: false, maxWorkers: 3, first: FIRST });
 
 function typeorm1Project() {
   const missing = ensureTypeorm1() as string | undefined;
