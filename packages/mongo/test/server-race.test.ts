@@ -91,10 +91,12 @@ describe.runIf(server.available)('server sessions: createSession over an expired
     const reader = track(new MongoSessionStorage({ url: urlFor(database) }));
     const rounds = 5;
     const winners: number[] = [];
-    for (let round = 0; round < rounds; round++) {
-      const sessionId = BigInt(1000 + round);
-      expect(await seeder.createSession(77n, sessionId)).toBe(true);
-      await sleep(1_100);
+    // Every round's session seeded at once and left to expire together (one wait of
+    // 1.1 s, not one per round): no racer touches a round's session before its round.
+    const sessionIds = Array.from({ length: rounds }, (_, round) => BigInt(1000 + round));
+    expect(await Promise.all(sessionIds.map((sessionId) => seeder.createSession(77n, sessionId)))).toEqual(sessionIds.map(() => true));
+    await sleep(1_100);
+    for (const sessionId of sessionIds) {
       expect(await reader.hasSession(77n, sessionId)).toBe(false);
       const at = Date.now() + 200;
       const answers = (await Promise.all(nodes.map((n) => n.call<boolean[]>('race', { a: 77, s: Number(sessionId), n: 10, at })))).flat();
