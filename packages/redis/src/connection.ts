@@ -76,6 +76,14 @@ export const CLUSTER_DEFAULTS = Object.freeze({
   enableAutoPipelining: true,
   enableOfflineQueue: false,
   clusterRetryStrategy: (attempt: number): number => Math.min(attempt * 100, 2_000),
+  /**
+   * How long a node has to answer the Cluster's slots query (CLUSTER SLOTS, on a new
+   * connection of its own). ioredis' 1 s failed the first connect, and the first calls
+   * with it, of a process stalled that long (40 storages starting at a load of 10-20),
+   * though the node had answered: the reply is read only after the expired timer has
+   * fired. The connections' bound, 5 s.
+   */
+  slotsRefreshTimeout: REDIS_DEFAULTS.connectTimeout,
   redisOptions: Object.freeze({
     connectTimeout: REDIS_DEFAULTS.connectTimeout,
     commandTimeout: REDIS_DEFAULTS.commandTimeout,
@@ -467,7 +475,7 @@ export class RedisConnection {
     // drop itself, with 0): its "Reached the max retries per request limit" flushes the
     // commands written to the lost socket and those queued while none was connected alike.
     if (isMaxRetries(error)) return new Error(sent ? RETRIES_AFTER_SENDING : RETRIES_BEFORE_SENDING, { cause: error });
-    const cluster = this.client instanceof Cluster ? clusterFailure(this.client, error) : undefined;
+    const cluster = this.client instanceof Cluster ? (clusterFailure(this.client, error) ?? startupFailure(this.client, error, this.#lastError, this.owned)) : undefined;
     if (cluster !== undefined) return new Error(`${cluster}: ${sent ? MAY_HAVE_BEEN_APPLIED : NOT_SENT}`, { cause: error });
     const real = error instanceof Error && error.message === CONNECTION_CLOSED && this.#lastError !== undefined ? this.#lastError : error;
     return withoutCredentials(real, this.client instanceof Cluster ? this.client.options.redisOptions : this.client.options);
@@ -993,6 +1001,42 @@ function clusterFailure(client: Cluster, error: unknown): string | undefined {
   if (last !== message || /^(MOVED|ASK|TRYAGAIN) /.test(message) || (message === CONNECTION_CLOSED && client.status === 'ready')) return NO_MASTER;
   if (message === CLUSTER_NOT_READY) return CLUSTER_RECONNECTING;
   return undefined;
+}
+
+/**
+ * A Cluster's connect that failed because no node answered its slots query, in mtstore's
+ * words, or undefined when `error` is not that. ioredis' Cluster asks its nodes for the
+ * slot map (CLUSTER SLOTS on a connection of its own, each node in turn, each within
+ * `slotsRefreshTimeout`) and, once every one failed, ends the attempt with "None of
+ * startup nodes is available" (a Cluster mtstore opens; an application's Cluster gives
+ * the first calls, which wait for its attempt, ClusterAllFailedError's "Failed to
+ * refresh slots cache."): whether the nodes were down or only slow to answer, ioredis'
+ * words said neither. The last node's failure says which: a timeout (a process stalled
+ * past `slotsRefreshTimeout` fails it though the node answered: cluster-startup.test.ts)
+ * or its connection's error. `lastError`: the client's last 'error' event, which carries
+ * that failure.
+ */
+function startupFailure(client: Cluster, error: unknown, lastError: Error | undefined, owned: boolean): string | undefined {
+  const noNode = error instanceof Error && error.message === NO_STARTUP_NODE;
+  const allFailed = isAllFailed(error) ? error : noNode && isAllFailed(lastError) ? lastError : undefined;
+  if (allFailed === undefined && !noNode) return undefined;
+  const last = allFailed?.lastNodeError;
+  const why =
+    last instanceof Error && last.message === 'timeout'
+      ? ` within slotsRefreshTimeout (${client.options.slotsRefreshTimeout} ms)`
+      : last instanceof Error
+        ? ` (the last one tried: ${(withoutCredentials(last, client.options.redisOptions) as Error).message})`
+        : '';
+  const next = owned ? '; the Cluster keeps reconnecting by itself, and a later call goes through once a node answers' : '';
+  return `no node of the Redis Cluster answered its slots query (CLUSTER SLOTS)${why}${next}`;
+}
+
+/** ioredis' Cluster ending a connect attempt once no node answered its slots query. */
+const NO_STARTUP_NODE = 'None of startup nodes is available';
+
+/** ioredis' ClusterAllFailedError ("Failed to refresh slots cache."): every node tried failed, the last one's error on it. */
+function isAllFailed(error: unknown): error is Error & { lastNodeError?: unknown } {
+  return error instanceof Error && error.name === 'ClusterAllFailedError';
 }
 
 const TOO_MANY_REDIRECTIONS = 'Too many Cluster redirections. Last error: ';
