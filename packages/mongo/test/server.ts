@@ -28,13 +28,34 @@ export function adminClient(): MongoClient {
   return admin;
 }
 
+/**
+ * Every database this worker's test files dropped. A process a test SIGKILLs mid-write
+ * can have a command on its way that FerretDB runs after the test's cleanup dropped the
+ * database, and FerretDB makes a database for any update, matching or not: the kit's
+ * 'a writer SIGKILLed mid-saveUpdateState' worker (conformance-processes.test.ts) loops
+ * saveUpdateState, an updateOne of mtstore_sessions without upsert, so its last one
+ * landing late left an `mt_…` database holding an empty mtstore_sessions (found once
+ * after a CI run). closeAdmin, after each file, drops again any of them that is back.
+ */
+const dropped = new Set<string>();
+
 export async function closeAdmin(): Promise<void> {
   const client = admin;
   admin = undefined;
-  await client?.close();
+  if (client === undefined) return;
+  try {
+    const { databases } = await client.db('admin').admin().listDatabases({ nameOnly: true });
+    for (const { name } of databases.filter((db) => dropped.has(db.name))) {
+      console.info(`test cleanup: database ${name} was made again after its drop (a write of a killed process landed late); dropped again`);
+      await client.db(name).dropDatabase();
+    }
+  } finally {
+    await client.close();
+  }
 }
 
 export async function dropDatabase(name: string): Promise<void> {
+  dropped.add(name);
   await adminClient().db(name).dropDatabase();
 }
 
