@@ -66,6 +66,21 @@ export const REDIS_DEFAULTS = Object.freeze({
 } satisfies RedisOptions);
 
 /**
+ * What mtstore adds for a connection it opens through Redis Sentinel (`sentinels` in
+ * `options`). `failoverDetector`: ioredis subscribes to the sentinels' `+switch-master`
+ * and reconnects (through the sentinels, to the new master) as soon as one is announced.
+ * Without it a connection stays on the old master until that one closes it: after a
+ * failover of a master that is still up (`SENTINEL FAILOVER`, or one cut off and back),
+ * the sentinels reconfigure it as a replica only about 10 s later (measured:
+ * sentinel.test.ts), and every write made there meanwhile was acknowledged and then
+ * lost with the old master's data; with it the connections moved within about 0.3 s.
+ * Costs one connection per sentinel (up to `sentinelMaxConnections`, 10) per client.
+ */
+export const SENTINEL_DEFAULTS = Object.freeze({
+  failoverDetector: true,
+} satisfies RedisOptions);
+
+/**
  * The same bounds for a Cluster mtstore opens. Node connections take the per-command
  * limits (reconnecting is the Cluster's job). The Cluster's own offline queue has no
  * limit while no node answers, so it is off: while the cluster is unreachable calls
@@ -199,7 +214,9 @@ function openOwned(options: RedisConnectionOptions, where: string): RedisClient 
     return new Cluster(nodes, { ...CLUSTER_DEFAULTS, ...clusterOptions, redisOptions });
   }
   const fromUrl = options.url === undefined ? {} : redisOptionsFromUrl(urlWithoutParameters(parseRedisUrl(options.url, where), where));
-  const merged = { ...REDIS_DEFAULTS, ...fromUrl, ...options.options };
+  const given = options.options;
+  const sentinel = given !== undefined && Array.isArray(given.sentinels) && given.sentinels.length > 0 ? SENTINEL_DEFAULTS : {};
+  const merged = { ...REDIS_DEFAULTS, ...sentinel, ...fromUrl, ...given };
   assertCommandTimeout(merged.commandTimeout, 'options.commandTimeout', where);
   assertTimers(merged, REDIS_TIMERS, 'options', where);
   return new Redis(merged);
@@ -254,6 +271,24 @@ function assertReadsFromMasters(options: RedisConnectionOptions, where: string):
   const shown = typeof value === 'string' ? JSON.stringify(value) : `a ${typeof value}`;
   throw new InvalidArgumentError(
     `${where}: ${label} ${shown} reads from replicas, which Redis updates asynchronously: a read right after a write could miss it. Use scaleReads 'master'; for a Cluster of your own, pass client.duplicate([], { scaleReads: 'master' })`,
+  );
+}
+
+/**
+ * Redis Sentinel's `role: 'slave'` (ioredis' own default is 'master') connects to a
+ * replica the sentinels name: Redis refuses every write there (READONLY), a read could
+ * miss a write made just before (replication is asynchronous), and an event the bus
+ * publishes there reaches only that replica's subscribers, not the master's (which
+ * other instances subscribe on). Refused for storages and the bus alike, before any I/O.
+ */
+function assertSentinelMaster(options: RedisConnectionOptions, where: string): void {
+  const client: unknown = options.client;
+  const given = options.options;
+  const owned = given !== undefined && Array.isArray(given.sentinels) && given.sentinels.length > 0 && given.role === 'slave';
+  const theirs = client instanceof Redis && isSentinelClient(client) && client.options.role === 'slave';
+  if (!owned && !theirs) return;
+  throw new InvalidArgumentError(
+    `${where}: ${owned ? 'options.role' : "the client's role"} 'slave' connects through Redis Sentinel to a replica, where Redis refuses writes (READONLY), reads could miss a write made just before (replicas are updated asynchronously) and published events reach only that replica's subscribers. Use role 'master' (ioredis' default)${theirs ? "; for a client of your own, pass client.duplicate({ role: 'master' })" : ''}`,
   );
 }
 
@@ -337,6 +372,7 @@ export class RedisConnection {
   constructor(options: RedisConnectionOptions, where: string, { keys = true, clock, noun = 'storage' }: { keys?: boolean; clock?: () => number; noun?: 'storage' | 'bus' } = {}) {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${where}: options must be an object`);
     assertOptionObjects(options, where);
+    assertSentinelMaster(options, where);
     if (keys) {
       assertNoKeyPrefix(options, where);
       assertReadsFromMasters(options, where);
@@ -407,12 +443,15 @@ export class RedisConnection {
       this.#abortConnect = reject;
     });
     attempt.catch(() => {});
-    this.#connecting = Promise.race([attempt, aborted]).then(
+    const deadline = sentinelDeadline(this.client, () => this.#lastError);
+    this.#connecting = Promise.race(deadline === undefined ? [attempt, aborted] : [attempt, aborted, deadline.expired]).then(
       () => {
+        deadline?.clear();
         this.#connecting = undefined;
         this.#abortConnect = undefined;
       },
       (error: unknown) => {
+        deadline?.clear();
         this.#connecting = undefined;
         this.#abortConnect = undefined;
         // A connect that failed sent nothing of the calls waiting for it.
@@ -478,6 +517,12 @@ export class RedisConnection {
     const cluster = this.client instanceof Cluster ? (clusterFailure(this.client, error) ?? startupFailure(this.client, error, this.#lastError, this.owned)) : undefined;
     if (cluster !== undefined) return new Error(`${cluster}: ${sent ? MAY_HAVE_BEEN_APPLIED : NOT_SENT}`, { cause: error });
     const real = error instanceof Error && error.message === CONNECTION_CLOSED && this.#lastError !== undefined ? this.#lastError : error;
+    // ioredis' Sentinel lookup that gave up ("All sentinels are unreachable and retry is
+    // disabled.": a sentinelRetryStrategy returning no delay), or the last one of those
+    // that keep trying, read as if it were about the call.
+    if (real instanceof Error && real.message.startsWith(SENTINELS_UNREACHABLE) && this.client instanceof Redis) {
+      return new Error(`no Redis Sentinel named the master "${String(this.client.options.name)}" (${sentinelReason(real)}): ${sent ? MAY_HAVE_BEEN_APPLIED : NOT_SENT}`, { cause: real });
+    }
     return withoutCredentials(real, this.client instanceof Cluster ? this.client.options.redisOptions : this.client.options);
   }
 
@@ -637,7 +682,12 @@ export class RedisConnection {
         }),
       ]);
       clearTimeout(timer);
-      if (answered) return;
+      if (answered) {
+        // ioredis' quit() leaves the failoverDetector's sentinel connections open (only
+        // disconnect() closes them): they would outlive the storage and keep the process up.
+        if (client instanceof Redis && isSentinelClient(client)) client.disconnect();
+        return;
+      }
     }
     // Taken before disconnect(): a Cluster forgets its nodes there.
     const connections = client instanceof Cluster ? client.nodes() : [client];
@@ -656,6 +706,52 @@ export class RedisConnection {
     // keeps a call ioredis never settles from holding it for ever.
     await this.#calls.settled(CLOSE_GRACE_MS);
   }
+}
+
+/**
+ * A bound on the first connect of a client that finds its master through Redis Sentinel
+ * (`sentinels` and `name` in its options), or undefined for any other client. ioredis
+ * asks each sentinel in turn for the master's address and, when none answers, starts
+ * over after `sentinelRetryStrategy` (by default for ever, 10 ms to 1 s apart), all of it
+ * inside the one connect() call: `connectTimeout` bounds only the connection to an
+ * address once one is known. With no sentinel reachable, every call of a new instance
+ * waited for that connect and stayed pending for ever (commandTimeout starts only when
+ * the command is given to the client). The calls waiting now reject after
+ * `connectTimeout` (mtstore's 5 s; none when it is 0); ioredis goes on trying in the
+ * background, and a later call goes through once a sentinel names a master that answers
+ * (until then it is queued, and bounded by commandTimeout).
+ */
+function sentinelDeadline(client: RedisClient, lastError: () => Error | undefined): { expired: Promise<never>; clear: () => void } | undefined {
+  if (!(client instanceof Redis) || !isSentinelClient(client)) return undefined;
+  const bound = client.options.connectTimeout;
+  if (typeof bound !== 'number' || bound <= 0) return undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      // Never an AUTH command's arguments (withoutCredentials).
+      const last = withoutCredentials(lastError(), client.options) as Error | undefined;
+      const why = last === undefined ? '' : ` (${sentinelReason(last)})`;
+      reject(new Error(`no Redis Sentinel named a master for "${String(client.options.name)}" that answered within connectTimeout (${bound} ms)${why}; ioredis keeps trying in the background, and a later call goes through once one does: ${NOT_SENT}`, { cause: last }));
+    }, bound);
+  });
+  expired.catch(() => {});
+  return { expired, clear: () => clearTimeout(timer) };
+}
+
+/** Whether a single-server client finds its master through Redis Sentinel. */
+function isSentinelClient(client: Redis): boolean {
+  const sentinels: unknown = client.options.sentinels;
+  return Array.isArray(sentinels) && sentinels.length > 0;
+}
+
+/** ioredis' Sentinel lookup failing ("All sentinels are unreachable. Retrying from scratch after 10ms. Last error: …"). */
+const SENTINELS_UNREACHABLE = 'All sentinels are unreachable';
+
+/** What a failed Sentinel lookup says, in mtstore's words, with the last sentinel's error when ioredis gives one. */
+function sentinelReason(error: Error): string {
+  if (!error.message.startsWith(SENTINELS_UNREACHABLE)) return `the last error: ${error.message}`;
+  const last = /Last error: (.*)$/s.exec(error.message)?.[1];
+  return `no sentinel answered${last === undefined ? '' : `; the last one's error: ${last}`}`;
 }
 
 /** The wait for the connection attempt under way of each application client (connectAttempt). */
