@@ -3,6 +3,7 @@
  * namespace (a random schema, key prefix or collection prefix; a temporary SQLite
  * file for paths), removed afterwards. It never opens the data the URL points at.
  */
+import { randomBytes } from 'node:crypto';
 import { rmSync, mkdtempSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -310,7 +311,9 @@ function leftBehind(left: { namespace: string; error: unknown }[]): string {
 async function runKit(input: string, raw: Scratch, scratch: Scratch, io: Io, grep: RegExp | undefined): Promise<CheckReport> {
   const label = isUrl(input) ? new URL(input).protocol.replace(/:$/, '') : 'sqlite';
   // Fail fast, with the usual one-line reason, when the backend is unreachable.
-  const probeNs = `mt_check_probe`;
+  // A name of this run's own: two checks on one server (two terminals, or test files run
+  // in parallel) each drop their probe, and a shared name was dropped under the other's open.
+  const probeNs = `mt_check_probe_${randomBytes(4).toString('hex')}`;
   const probe = await openStorage(scratch.url(probeNs), { name: 'probe' });
   let reached = false;
   try {
