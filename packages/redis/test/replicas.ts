@@ -85,14 +85,18 @@ function portFree(port: number): Promise<boolean> {
   });
 }
 
-/** Six consecutive ports from `first` up (in steps of 10), each with its bus port free. */
-async function freePorts(first: number): Promise<number[]> {
+/**
+ * `count` consecutive ports from `first` up (trying blocks 10 apart, up to PORT_RANGE
+ * past it), each free with the ports `alsoFree` names for it: the servers a test starts
+ * of its own (this Cluster, sentinel.ts' set) never meet another file's.
+ */
+export async function freePorts(first: number, count: number, what: string, alsoFree: (port: number) => number[] = () => []): Promise<number[]> {
   for (let base = first; base < first + PORT_RANGE; base += 10) {
-    const ports = Array.from({ length: 6 }, (_, i) => base + i);
-    const free = await Promise.all(ports.flatMap((port) => [portFree(port), portFree(port + 10_000)]));
+    const ports = Array.from({ length: count }, (_, i) => base + i);
+    const free = await Promise.all(ports.flatMap((port) => [port, ...alsoFree(port)]).map(portFree));
     if (free.every(Boolean)) return ports;
   }
-  throw new Error(`no six free ports (and their cluster bus ports) from ${first} to ${first + PORT_RANGE - 1}`);
+  throw new Error(`no ${what} from ${first} to ${first + PORT_RANGE - 1}`);
 }
 
 /** A short-lived connection to one node, never one under test. */
@@ -136,7 +140,7 @@ export class ReplicatedCluster {
    * `cluster_state:ok` and every replica's link to its master is up (about 2 s).
    */
   static async start(basePort = BASE_PORT): Promise<ReplicatedCluster> {
-    const cluster = new ReplicatedCluster(await freePorts(basePort));
+    const cluster = new ReplicatedCluster(await freePorts(basePort, 6, 'six free ports (and their cluster bus ports)', (port) => [port + 10_000]));
     try {
       await Promise.all(cluster.ports.map((port) => cluster.startNode(port)));
       await run('redis-cli', ['--cluster', 'create', ...cluster.ports.map((port) => `${HOST}:${port}`), '--cluster-replicas', '1', '--cluster-yes'], { timeout: 30_000 });

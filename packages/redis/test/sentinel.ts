@@ -17,36 +17,18 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { eventually } from './helpers.js';
-import { onNode } from './replicas.js';
+import { freePorts, onNode } from './replicas.js';
 
 const HOST = '127.0.0.1';
 /** First port tried (a block of five: master, replica, three sentinels); blocks 10 apart. */
 export const SENTINEL_BASE_PORT = 7600;
-const PORT_RANGE = 50;
 export const MASTER_NAME = 'mymaster';
 const DOWN_AFTER_MS = 1_000;
 const FAILOVER_TIMEOUT_MS = 3_000;
-
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, HOST, () => server.close(() => resolve(true)));
-  });
-}
-
-async function freePorts(first: number): Promise<number[]> {
-  for (let base = first; base < first + PORT_RANGE; base += 10) {
-    const ports = Array.from({ length: 5 }, (_, i) => base + i);
-    if ((await Promise.all(ports.map(portFree))).every(Boolean)) return ports;
-  }
-  throw new Error(`no five free ports from ${first} to ${first + PORT_RANGE - 1}`);
-}
 
 /** A short-lived connection to a sentinel, never one under test. */
 async function onSentinel<T>(port: number, command: (client: Redis) => Promise<T>): Promise<T> {
@@ -79,7 +61,7 @@ export class SentinelSet {
 
   /** Spawns the five processes; resolves once the replica's link is up and every sentinel sees the master, the replica and the two other sentinels. */
   static async start(basePort = SENTINEL_BASE_PORT): Promise<SentinelSet> {
-    const set = new SentinelSet(await freePorts(basePort));
+    const set = new SentinelSet(await freePorts(basePort, 5, 'five free ports'));
     try {
       await set.#startServer(set.firstMaster, []);
       await set.#startServer(set.firstReplica, ['--replicaof', HOST, String(set.firstMaster)]);
