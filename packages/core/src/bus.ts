@@ -7,7 +7,7 @@
  */
 import { CorruptDataError, InvalidArgumentError, StorageClosedError } from './errors.js';
 import type { SessionEvent, SessionEventBus, SessionEventBusState, SessionEventSubscribeOptions } from './model.js';
-import { assertSessionEvent, assertTimerMs, INT64_MAX, INT64_MIN } from './validate.js';
+import { assertKnownOptions, assertSessionEvent, assertTimerMs, INT64_MAX, INT64_MIN } from './validate.js';
 
 interface WireEvent {
   t: 'c' | 'd';
@@ -138,10 +138,18 @@ export function reportStateSafely(options: SessionEventSubscribeOptions | undefi
   }
 }
 
-/** Checks `subscribe`'s options before any I/O. */
+/** Every option of a bus's `subscribe`: any other name is refused. */
+const SUBSCRIBE_OPTIONS: readonly string[] = ['onState'];
+
+/**
+ * Checks `subscribe`'s options before any I/O. A misspelt `{ onstate }` was ignored: the
+ * subscription never heard `lost`, and a cache on it served "yes" across a dropped
+ * connection (docs/contract.md §7).
+ */
 export function assertSubscribeOptions(options: unknown, bus: string): asserts options is SessionEventSubscribeOptions | undefined {
   if (options === undefined) return;
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${bus}.subscribe: options must be an object`);
+  assertKnownOptions(options, SUBSCRIBE_OPTIONS, `${bus}.subscribe`);
   const onState = (options as SessionEventSubscribeOptions).onState;
   if (onState !== undefined && typeof onState !== 'function') throw new InvalidArgumentError(`${bus}.subscribe: options.onState must be a function`);
 }
