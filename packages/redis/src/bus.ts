@@ -193,7 +193,8 @@ export class RedisSessionEventBus implements SessionEventBus {
     const client = this.#connection.client;
     let subscriber: Redis;
     if (client instanceof Cluster) {
-      await this.#connection.connect();
+      // The node list is the client's startup nodes until its first slots refresh (connectNodes).
+      await this.#connection.connectNodes();
       const node = pickMaster(client.nodes('master'), this.#left);
       if (node === undefined) throw new Error('the cluster has no master node to subscribe on');
       subscriber = node.duplicate({

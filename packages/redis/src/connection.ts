@@ -462,6 +462,23 @@ export class RedisConnection {
   }
 
   /**
+   * connect(), then, on an application's Cluster still making its connection, the end of
+   * that attempt as well (connect() does not wait for it when the client has an offline
+   * queue: calls are queued). For a caller that reads the client's node list (the bus
+   * picks a master to subscribe on): until its first slots refresh, ioredis' Cluster lists
+   * its startup nodes as masters, every one as given (a node that is down included), and
+   * none while their hostnames are being resolved. The same wait as calls on a client
+   * without an offline queue (connectAttempt): ready, or the attempt's failure.
+   */
+  async connectNodes(): Promise<void> {
+    await this.connect();
+    const client = this.client;
+    if (!(client instanceof Cluster) || (client.status !== 'connecting' && client.status !== 'connect')) return;
+    const error = await connectAttempt(client);
+    if (error !== undefined) throw this.explain(error, false);
+  }
+
+  /**
    * An application's client without an offline queue (`enableOfflineQueue: false`, what
    * this README advises for a Cluster) that is still making its connection: ioredis
    * refuses every command until it is ready ("Cluster isn't ready and
