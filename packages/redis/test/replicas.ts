@@ -2,9 +2,8 @@
  * A Redis Cluster of a test file's own with a replica per master (3 + 3 redis-server
  * processes), for failover tests. The shared test cluster (7000-7002) has masters only
  * and other files use it: nodes are killed here, so these are separate processes on
- * ports nothing else uses, each in a temp dir, without persistence. `dispose()` kills
- * them and removes the dirs (call it in afterAll); a process exit kills them too, so a
- * worker that dies leaves no redis-server behind.
+ * ports nothing else uses (RedisProcesses), without persistence. `dispose()` kills them
+ * and removes their dirs (call it in afterAll).
  *
  * `--cluster-node-timeout 1000`: a killed master is marked failing after about a
  * second and its replica promoted a second or so later (measured here: 2.3 s from
@@ -13,14 +12,13 @@
  * the default a loaded machine could leave a master's slots without one).
  * `--repl-diskless-sync-delay 0`: replicas get their first copy at once, not 5 s later.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { eventually } from './helpers.js';
+import { RedisProcesses } from './processes.js';
 
 const run = promisify(execFile);
 
@@ -117,6 +115,16 @@ export async function onNode<T>(port: number, command: (client: Redis) => Promis
   }
 }
 
+/** Resolves once the replica of the master on `port` has acknowledged every write the master has (offsets equal). */
+export async function replicated(port: number): Promise<void> {
+  await eventually(async () => {
+    const info = await onNode(port, (client) => client.info('replication'));
+    const offset = /master_repl_offset:(\d+)/.exec(info)?.[1];
+    const replica = /slave0:.*offset=(\d+)/.exec(info)?.[1];
+    return offset !== undefined && offset === replica;
+  }, `the replica of ${port} to catch up`);
+}
+
 /** Whether redis-server and redis-cli can be run here (for checkServer). */
 export async function probeBinaries(): Promise<void> {
   await run('redis-server', ['--version']);
@@ -124,15 +132,9 @@ export async function probeBinaries(): Promise<void> {
 }
 
 export class ReplicatedCluster {
-  readonly #processes = new Map<number, ChildProcess>();
-  readonly #dir = mkdtempSync(join(tmpdir(), 'mtstore-replicas-'));
-  readonly #onExit = (): void => {
-    for (const child of this.#processes.values()) child.kill('SIGKILL');
-  };
+  readonly #processes = new RedisProcesses('replicas');
 
-  private constructor(readonly ports: number[]) {
-    process.once('exit', this.#onExit);
-  }
+  private constructor(readonly ports: number[]) {}
 
   /**
    * Spawns six nodes and joins them into 3 masters + 3 replicas with
@@ -159,33 +161,19 @@ export class ReplicatedCluster {
 
   /** Starts (or restarts, with its nodes.conf: it rejoins) the node on `port`; resolves once it answers PING. */
   async startNode(port: number): Promise<void> {
-    const dir = join(this.#dir, String(port));
-    mkdirSync(dir, { recursive: true });
+    const dir = this.#processes.dirOf(port);
     const args = [
       '--port', String(port), '--bind', HOST, '--dir', dir,
       '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', String(NODE_TIMEOUT_MS),
       '--cluster-replica-validity-factor', '0', '--repl-diskless-sync-delay', '0',
       '--save', '', '--appendonly', 'no', '--logfile', 'redis.log',
     ];
-    const child = spawn('redis-server', args, { stdio: 'ignore' });
-    this.#processes.set(port, child);
-    await eventually(async () => {
-      if (child.exitCode !== null) throw new Error(`redis-server on port ${port} exited with ${child.exitCode} (log: ${join(dir, 'redis.log')})`);
-      return onNode(port, (client) => client.ping()).then(
-        () => true,
-        () => false,
-      );
-    }, `redis-server on port ${port}`);
+    await this.#processes.spawn(port, args, (p) => onNode(p, (client) => client.ping()), join(dir, 'redis.log'));
   }
 
   /** SIGKILL to the node on `port` (no shutdown, no last replication); resolves once it exited. */
-  async kill(port: number): Promise<void> {
-    const child = this.#processes.get(port);
-    this.#processes.delete(port);
-    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGKILL');
-    await exited;
+  kill(port: number): Promise<void> {
+    return this.#processes.kill(port);
   }
 
   /**
@@ -193,19 +181,12 @@ export class ReplicatedCluster {
    * sends (the master acknowledges writes all the same: replication is asynchronous).
    */
   signal(port: number, signal: 'SIGSTOP' | 'SIGCONT'): void {
-    const child = this.#processes.get(port);
-    if (child === undefined) throw new Error(`no redis-server of ours on port ${port}`);
-    child.kill(signal);
+    this.#processes.signal(port, signal);
   }
 
   /** Resolves once the replica of the master on `port` has acknowledged every write the master has (offsets equal). */
-  async replicated(port: number): Promise<void> {
-    await eventually(async () => {
-      const info = await onNode(port, (client) => client.info('replication'));
-      const offset = /master_repl_offset:(\d+)/.exec(info)?.[1];
-      const replica = /slave0:.*offset=(\d+)/.exec(info)?.[1];
-      return offset !== undefined && offset === replica;
-    }, `the replica of ${port} to catch up`);
+  replicated(port: number): Promise<void> {
+    return replicated(port);
   }
 
   /**
@@ -222,7 +203,7 @@ export class ReplicatedCluster {
 
   /** The ports of the nodes running. */
   live(): number[] {
-    return [...this.#processes.keys()];
+    return this.#processes.live();
   }
 
   /** CLUSTER NODES as node `port` (default: the first live one) sees it. */
@@ -285,13 +266,8 @@ export class ReplicatedCluster {
   }
 
   /** Kills every node and removes the temp dir. */
-  async dispose(): Promise<void> {
-    try {
-      await Promise.all(this.live().map((port) => this.kill(port)));
-    } finally {
-      process.off('exit', this.#onExit);
-      rmSync(this.#dir, { recursive: true, force: true });
-    }
+  dispose(): Promise<void> {
+    return this.#processes.dispose();
   }
 }
 

@@ -1,10 +1,9 @@
 /**
  * A Redis Sentinel set-up of a test file's own: one master, one replica and three
  * sentinels (`redis-server <conf> --sentinel`), for failover tests. Nodes are killed
- * here, so these are separate processes on ports nothing else uses (the shared servers,
- * 6379 and 7000-7002, are left alone), each in a temp dir, without persistence.
- * `dispose()` kills them and removes the dir (call it in afterAll); a process exit
- * kills them too, so a worker that dies leaves no redis-server behind.
+ * here, so these are separate processes on ports nothing else uses (RedisProcesses; the
+ * shared servers, 6379 and 7000-7002, are left alone), without persistence. `dispose()`
+ * kills them and removes their dirs (call it in afterAll).
  *
  * Started in well under a second: each sentinel's config names the others and the
  * replica (`sentinel myid`, `known-sentinel`, `known-replica`), so nothing waits for
@@ -14,14 +13,13 @@
  * up to a second of random delay there). `failover-timeout 3000`: a failover that
  * stalled is retried soon.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { eventually } from './helpers.js';
-import { freePorts, onNode } from './replicas.js';
+import { RedisProcesses } from './processes.js';
+import { freePorts, onNode, replicated } from './replicas.js';
 
 const HOST = '127.0.0.1';
 /** First port tried (a block of five: master, replica, three sentinels); blocks 10 apart. */
@@ -43,11 +41,7 @@ async function onSentinel<T>(port: number, command: (client: Redis) => Promise<T
 }
 
 export class SentinelSet {
-  readonly #processes = new Map<number, ChildProcess>();
-  readonly #dir = mkdtempSync(join(tmpdir(), 'mtstore-sentinel-'));
-  readonly #onExit = (): void => {
-    for (const child of this.#processes.values()) child.kill('SIGKILL');
-  };
+  readonly #processes = new RedisProcesses('sentinel');
   /** The port of the master when started (`master()` for the one now). */
   readonly firstMaster: number;
   readonly firstReplica: number;
@@ -56,7 +50,6 @@ export class SentinelSet {
   private constructor(ports: number[]) {
     [this.firstMaster, this.firstReplica] = ports as [number, number];
     this.sentinelPorts = ports.slice(2);
-    process.once('exit', this.#onExit);
   }
 
   /** Spawns the five processes; resolves once the replica's link is up and every sentinel sees the master, the replica and the two other sentinels. */
@@ -80,28 +73,14 @@ export class SentinelSet {
     return this.sentinelPorts.map((port) => ({ host: HOST, port }));
   }
 
-  async #spawn(port: number, args: string[], ping: (port: number) => Promise<unknown>): Promise<void> {
-    const child = spawn('redis-server', args, { stdio: 'ignore' });
-    this.#processes.set(port, child);
-    await eventually(async () => {
-      if (child.exitCode !== null) throw new Error(`redis-server on port ${port} exited with ${child.exitCode} (dir ${this.#dir})`);
-      return ping(port).then(
-        () => true,
-        () => false,
-      );
-    }, `redis-server on port ${port}`);
-  }
-
   #startServer(port: number, extra: string[]): Promise<void> {
-    const dir = join(this.#dir, String(port));
-    mkdirSync(dir, { recursive: true });
+    const dir = this.#processes.dirOf(port);
     const args = ['--port', String(port), '--bind', HOST, '--dir', dir, '--save', '', '--appendonly', 'no', '--repl-diskless-sync-delay', '0', '--logfile', 'redis.log', ...extra];
-    return this.#spawn(port, args, (p) => onNode(p, (client) => client.ping()));
+    return this.#processes.spawn(port, args, (p) => onNode(p, (client) => client.ping()), join(dir, 'redis.log'));
   }
 
   #startSentinel(port: number, ids: string[], index: number): Promise<void> {
-    const dir = join(this.#dir, String(port));
-    mkdirSync(dir, { recursive: true });
+    const dir = this.#processes.dirOf(port);
     const conf = join(dir, 'sentinel.conf');
     const others = this.sentinelPorts.flatMap((other, i) => (i === index ? [] : [`sentinel known-sentinel ${MASTER_NAME} ${HOST} ${other} ${ids[i]}`]));
     writeFileSync(
@@ -121,7 +100,7 @@ export class SentinelSet {
         '',
       ].join('\n'),
     );
-    return this.#spawn(port, [conf, '--sentinel'], (p) => onSentinel(p, (client) => client.ping()));
+    return this.#processes.spawn(port, [conf, '--sentinel'], (p) => onSentinel(p, (client) => client.ping()), join(dir, 'sentinel.log'));
   }
 
   async #healthy(): Promise<boolean> {
@@ -139,7 +118,7 @@ export class SentinelSet {
   }
 
   /** The master's port as sentinel `port` (default: the first live one) names it. */
-  async master(port = this.sentinelPorts.find((p) => this.#processes.has(p)) as number): Promise<number> {
+  async master(port = this.sentinelPorts.find((p) => this.#processes.live().includes(p)) as number): Promise<number> {
     const [, masterPort] = (await onSentinel(port, (client) => client.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', MASTER_NAME))) as [string, string];
     return Number(masterPort);
   }
@@ -160,32 +139,17 @@ export class SentinelSet {
   }
 
   /** SIGKILL to the process on `port` (no shutdown, no last replication); resolves once it exited. */
-  async kill(port: number): Promise<void> {
-    const child = this.#processes.get(port);
-    this.#processes.delete(port);
-    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGKILL');
-    await exited;
+  kill(port: number): Promise<void> {
+    return this.#processes.kill(port);
   }
 
   /** Resolves once the replica of the master on `port` has acknowledged every write the master has (offsets equal). */
-  async replicated(port: number): Promise<void> {
-    await eventually(async () => {
-      const info = await onNode(port, (client) => client.info('replication'));
-      const offset = /master_repl_offset:(\d+)/.exec(info)?.[1];
-      const replica = /slave0:.*offset=(\d+)/.exec(info)?.[1];
-      return offset !== undefined && offset === replica;
-    }, `the replica of ${port} to catch up`);
+  replicated(port: number): Promise<void> {
+    return replicated(port);
   }
 
   /** Kills every process and removes the temp dir. */
-  async dispose(): Promise<void> {
-    try {
-      await Promise.all([...this.#processes.keys()].map((port) => this.kill(port)));
-    } finally {
-      process.off('exit', this.#onExit);
-      rmSync(this.#dir, { recursive: true, force: true });
-    }
+  dispose(): Promise<void> {
+    return this.#processes.dispose();
   }
 }
