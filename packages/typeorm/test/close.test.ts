@@ -16,9 +16,14 @@ import { availableDrivers, sqlite } from './drivers.js';
 const drivers = await availableDrivers();
 afterAll(() => Promise.all(drivers.map((db) => db.dispose())));
 
+// Side by side, each driver's suite and the tests in it: most of the file is waiting out
+// CLOSE_GRACE_MS (a constant of the adapter, 5 s), once per test and driver (~30 s one
+// after another). Every test has a namespace, connections and a row lock of its own; the
+// admin DataSource's 4 connections cover the two lockers of a driver and the cleanups.
+// Concurrent tests assert through their own `expect` (the test context's).
 for (const db of drivers) {
-  describe(`${db.name}: close() with calls in flight`, () => {
-    it(`settles every call made before it, more calls than connections, within ${CLOSE_GRACE_MS} ms`, async () => {
+  describe.concurrent(`${db.name}: close() with calls in flight`, () => {
+    it(`settles every call made before it, more calls than connections, within ${CLOSE_GRACE_MS} ms`, async ({ expect }) => {
       const namespace = randomNamespace();
       const options = { ...db.options(namespace), poolSize: 2 } as ReturnType<typeof db.options>;
       const storage = new TypeormStorage({ options, tablePrefix: db.prefix(namespace) });
@@ -51,7 +56,7 @@ for (const db of drivers) {
     }, 30_000);
 
     if (db.name !== 'sqlite') {
-      it("on the application's DataSource, calls close() gave up on while they waited for a connection never run afterwards", async () => {
+      it("on the application's DataSource, calls close() gave up on while they waited for a connection never run afterwards", async ({ expect }) => {
         const namespace = randomNamespace();
         const prefix = db.prefix(namespace);
         // No wait bound for a connection (the test drivers set one): the queued calls wait past the grace.
@@ -95,7 +100,7 @@ for (const db of drivers) {
         }
       }, 30_000);
 
-      it(`a call still blocked ${CLOSE_GRACE_MS} ms after close() rejects StorageUnavailableError (may or may not have been applied), and close() resolves`, async () => {
+      it(`a call still blocked ${CLOSE_GRACE_MS} ms after close() rejects StorageUnavailableError (may or may not have been applied), and close() resolves`, async ({ expect }) => {
         const namespace = randomNamespace();
         const storage = new TypeormStorage({ options: db.options(namespace), tablePrefix: db.prefix(namespace) });
         const admin = await db.admin();
