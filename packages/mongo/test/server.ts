@@ -71,28 +71,21 @@ export const server = await checkServer('mongodb', MONGODB_URL, async () => {
 /** Loaded keys are AuthKeyBytes: compare plain bytes, as the kit does. */
 export { plainBytes as plain } from '@mtstore/conformance';
 
-/**
- * Per-test scratch space for a test file: `fresh()` names a new database, `open()`
- * opens a MongoStorage on one, `track()` remembers anything else to close. After each
- * test everything opened is closed and every database dropped; after the file, the
- * admin client is closed. Registers its own afterEach / afterAll hooks.
- */
-export function scratch(): {
+/** Scratch space: `fresh()` names a new database, `open()` opens a MongoStorage on one, `track()` remembers anything else to close. */
+export interface Scratch {
   fresh(): string;
   open(database: string, name?: string): MongoStorage;
   track<T extends { close(): Promise<void> }>(instance: T): T;
-} {
+}
+
+/** A Scratch and `clear()`, which closes everything opened and drops every database named so far. */
+function scratchSpace(): Scratch & { clear(): Promise<void> } {
   const databases: string[] = [];
   const opened: { close(): Promise<void> }[] = [];
   const track = <T extends { close(): Promise<void> }>(instance: T): T => {
     opened.push(instance);
     return instance;
   };
-  afterEach(async () => {
-    for (const x of opened.splice(0)) await x.close().catch(() => undefined);
-    for (const name of databases.splice(0)) await dropDatabase(name);
-  });
-  afterAll(closeAdmin);
   return {
     fresh: () => {
       const name = randomNamespace();
@@ -101,7 +94,36 @@ export function scratch(): {
     },
     open: (database, name = 'alice') => track(new MongoStorage({ url: urlFor(database), name })),
     track,
+    clear: async () => {
+      for (const x of opened.splice(0)) await x.close().catch(() => undefined);
+      for (const name of databases.splice(0)) await dropDatabase(name);
+    },
   };
+}
+
+/**
+ * Per-test scratch space for a test file: after each test everything opened is closed
+ * and every database dropped; after the file, the admin client is closed. Registers its
+ * own afterEach / afterAll hooks. Not for tests that run at the same time (it.concurrent):
+ * the afterEach of the first to end would close the others' instances; see ownScratch.
+ */
+export function scratch(): Scratch {
+  const { clear, ...space } = scratchSpace();
+  afterEach(clear);
+  afterAll(closeAdmin);
+  return space;
+}
+
+/**
+ * Scratch space of one test that runs beside others of its file (it.concurrent): what it
+ * opened is closed, and its databases dropped, when that test finishes (`onTestFinished`
+ * of its context), whatever the others are doing. The file still needs scratch() (or
+ * another afterAll(closeAdmin)) for the admin client.
+ */
+export function ownScratch(onTestFinished: (cleanup: () => Promise<void>) => void): Scratch {
+  const { clear, ...space } = scratchSpace();
+  onTestFinished(clear);
+  return space;
 }
 
 /** Retries `call` until it resolves (the driver reconnecting); rejects with its last error after `ms`. */
