@@ -1,8 +1,9 @@
-import { checkServer, describeSessionStorage, describeStorage } from '@mtstore/conformance/vitest';
-import type { Damage } from '@mtstore/conformance';
+import { checkServer } from '@mtstore/conformance/vitest';
+import { describeSessionStorage, describeStorage, type Damage } from '@mtstore/conformance';
 import { afterAll } from 'vitest';
 import { TypeormSessionStorage, TypeormStorage } from '../src/index.js';
 import { corruptKeys, dropKitUser, dumpNamespace, interruptMysql, kitUserOptions, pooled, processesFor, mysql, TAMPER_SQL, tamperRows } from './drivers.js';
+import { kitApi } from './kit-api.js';
 
 // Each open is a new DataSource (its own connection) on the namespace's tables, logged
 // in as the namespace's own user so the interrupt hook finds its connections (kitUser).
@@ -19,7 +20,7 @@ if (server.available) {
   const options = (namespace: string) => kitUserOptions(db, namespace);
   const interrupt = (namespace: string) => interruptMysql(db, namespace);
 
-  describeStorage('typeorm/mysql', {
+  describeStorage(kitApi, 'typeorm/mysql', {
     open: async (namespace, name) => new TypeormStorage({ options: await options(namespace), tablePrefix: db.forOpen(namespace), name }),
     openExisting: async (namespace, name) => new TypeormStorage({ options: await options(namespace), tablePrefix: db.forExisting(namespace), name, create: false }),
     processes,
@@ -34,7 +35,7 @@ if (server.available) {
     },
   });
 
-  describeSessionStorage('typeorm/mysql', {
+  describeSessionStorage(kitApi, 'typeorm/mysql', {
     open: async (namespace) => new TypeormSessionStorage({ options: await options(namespace), tablePrefix: db.forOpen(namespace) }),
     openExisting: async (namespace) => new TypeormSessionStorage({ options: await options(namespace), tablePrefix: db.forExisting(namespace), create: false }),
     openWithLifetime: async (namespace, lifetime) => new TypeormSessionStorage({ options: await options(namespace), tablePrefix: db.forOpen(namespace), ...lifetime }),

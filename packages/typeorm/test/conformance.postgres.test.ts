@@ -1,9 +1,10 @@
 import { LocalEventChannel, LocalSessionEventBus } from '@mtstore/core';
-import { checkServer, describeSessionEventBus, describeSessionStorage, describeStorage } from '@mtstore/conformance/vitest';
-import type { Damage } from '@mtstore/conformance';
+import { checkServer, describeSessionEventBus } from '@mtstore/conformance/vitest';
+import { describeSessionStorage, describeStorage, type Damage } from '@mtstore/conformance';
 import { afterAll } from 'vitest';
 import { TypeormSessionStorage, TypeormStorage } from '../src/index.js';
 import { corruptKeys, dumpNamespace, interruptPostgres, kitApplicationName, pooled, processesFor, postgres, TAMPER_SQL, tamperRows } from './drivers.js';
+import { kitApi } from './kit-api.js';
 
 // Each open is a new DataSource (its own connection) on the namespace's tables: an
 // emptied store of an earlier test where the trait does not see one created (pooled).
@@ -19,7 +20,7 @@ if (server.available) {
   const corrupt = (namespace: string, name: string) => corruptKeys(db, namespace, name);
   const interrupt = (namespace: string) => interruptPostgres(db, namespace);
 
-  describeStorage('typeorm/postgres', {
+  describeStorage(kitApi, 'typeorm/postgres', {
     open: (namespace, name) => new TypeormStorage({ options: options(namespace), tablePrefix: db.forOpen(namespace), name }),
     openExisting: (namespace, name) => new TypeormStorage({ options: options(namespace), tablePrefix: db.forExisting(namespace), name, create: false }),
     processes,
@@ -33,7 +34,7 @@ if (server.available) {
     },
   });
 
-  describeSessionStorage('typeorm/postgres', {
+  describeSessionStorage(kitApi, 'typeorm/postgres', {
     open: (namespace) => new TypeormSessionStorage({ options: options(namespace), tablePrefix: db.forOpen(namespace) }),
     openExisting: (namespace) => new TypeormSessionStorage({ options: options(namespace), tablePrefix: db.forExisting(namespace), create: false }),
     openWithLifetime: (namespace, lifetime) => new TypeormSessionStorage({ options: options(namespace), tablePrefix: db.forOpen(namespace), ...lifetime }),

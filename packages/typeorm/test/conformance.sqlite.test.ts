@@ -1,8 +1,9 @@
-import { checkServer, describeSessionStorage, describeStorage } from '@mtstore/conformance/vitest';
-import type { Damage } from '@mtstore/conformance';
+import { checkServer } from '@mtstore/conformance/vitest';
+import { describeSessionStorage, describeStorage, type Damage } from '@mtstore/conformance';
 import { afterAll } from 'vitest';
 import { TypeormSessionStorage, TypeormStorage } from '../src/index.js';
 import { corruptKeys, dumpNamespace, interruptSqlite, processesFor, sqlite, TAMPER_SQL, tamperRows } from './drivers.js';
+import { kitApi } from './kit-api.js';
 
 // Each open is a new DataSource (its own connection) on the namespace's tables.
 const db = sqlite();
@@ -15,7 +16,7 @@ if (server.available) {
   const corrupt = (namespace: string, name: string) => corruptKeys(db, namespace, name);
   const interrupt = (namespace: string) => interruptSqlite(db, namespace);
 
-  describeStorage('typeorm/sqlite', {
+  describeStorage(kitApi, 'typeorm/sqlite', {
     open: (namespace, name) => new TypeormStorage({ options: db.options(namespace), tablePrefix: db.prefix(namespace), name }),
     openExisting: (namespace, name) => new TypeormStorage({ options: db.options(namespace), tablePrefix: db.prefix(namespace), name, create: false }),
     processes,
@@ -29,7 +30,7 @@ if (server.available) {
     },
   });
 
-  describeSessionStorage('typeorm/sqlite', {
+  describeSessionStorage(kitApi, 'typeorm/sqlite', {
     open: (namespace) => new TypeormSessionStorage({ options: db.options(namespace), tablePrefix: db.prefix(namespace) }),
     openExisting: (namespace) => new TypeormSessionStorage({ options: db.options(namespace), tablePrefix: db.prefix(namespace), create: false }),
     openWithLifetime: (namespace, lifetime) => new TypeormSessionStorage({ options: db.options(namespace), tablePrefix: db.prefix(namespace), ...lifetime }),
