@@ -30,9 +30,13 @@ export interface PostgresConnectionOptions {
    */
   create?: boolean | undefined;
   /**
-   * How long `close()` lets calls already in flight finish, in ms (default 5000). Calls
-   * still running then reject with StorageUnavailableError (their outcome unknown) and,
-   * on a pool mtstore owns, their connections are closed. 0 to 2^31 - 1.
+   * How long `close()` waits, in ms, with no call in flight answered before it gives up
+   * on the rest (default 5000). The wait restarts whenever a call completes, so a backlog
+   * the server keeps answering finishes however long it takes; time in which this process
+   * was too busy to send the calls or read the replies does not count. Once the server
+   * answered nothing for that long, the calls still running reject with
+   * StorageUnavailableError (their outcome unknown) and, on a pool mtstore owns, their
+   * connections are closed. 0: close() does not wait. 0 to 2^31 - 1.
    */
   closeTimeoutMillis?: number | undefined;
 }
@@ -520,15 +524,21 @@ export class Database {
   }
 
   /**
-   * Settles every call already in flight before it resolves, within closeTimeoutMillis
-   * (+ up to 1 s to end an owned pool): calls finish on the still-open pool (pg's pool
-   * would otherwise leave queued calls waiting for a connection it never gives out);
-   * those still running at the deadline reject, and an owned pool's busy connections
-   * are closed so pool.end() does not wait for them. The base class already rejects
-   * calls made after close(), so no new call joins while this waits.
+   * Settles every call already in flight before it resolves: calls finish on the
+   * still-open pool (pg's pool would otherwise leave queued calls waiting for a
+   * connection it never gives out). Once closeTimeoutMillis pass with none of them
+   * completing (core's whenSilent: the server's silence, not this process's own backlog),
+   * those still in flight reject, and an owned pool's busy connections are closed so
+   * pool.end() does not wait for them (+ up to 1 s to end an owned pool). Not a deadline
+   * from close(): a backlog of thousands of writes queued just before a shutdown, which
+   * the server answers one after another, finished only as far as it got in that time,
+   * the rest rejected while the server was answering (as Redis and MongoDB never do).
+   * The base class already rejects calls made after close(), so no new call joins while
+   * this waits.
    */
   async close(): Promise<void> {
-    if (!(await this.#calls.settledWithin(this.#closeTimeout))) {
+    const settled = this.#closeTimeout === 0 ? this.#calls.settledWithin(0) : this.#calls.settled(this.#closeTimeout);
+    if (!(await settled)) {
       this.#abandoned = true;
       this.#calls.abandon(closedInFlight);
       for (const client of this.#busy) void client.end().catch(() => {});

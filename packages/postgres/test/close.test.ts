@@ -130,13 +130,23 @@ describe.runIf(server.available)('close with calls in flight', () => {
     const sessions = new PostgresSessionStorage({ pool, schema, closeTimeoutMillis: 100 });
     const client = new PostgresStorage({ pool, schema, closeTimeoutMillis: 100 });
     await client.save(minimalSession());
+    await client.kv.set('held', Uint8Array.of(0));
     await sessions.createSession(1n, 1n);
-    // One connection: most of these wait in the pool's queue when close() gives up on them.
+    // The pool's one connection waits on a row lock the test holds, so the server answers
+    // nothing (closeTimeoutMillis is its silence: a backlog it answers would all finish),
+    // and these wait in the pool's queue when close() gives up on them.
+    const holder = track(new pg.Client({ connectionString: url }));
+    await holder.connect();
+    await holder.query('BEGIN');
+    await holder.query(`SELECT 1 FROM "${schema}".kv WHERE key = 'held' FOR UPDATE`);
+    const stuck = settle(client.kv.set('held', Uint8Array.of(1)));
     const creates = Array.from({ length: 400 }, (_, i) => settle(sessions.createSession(2n, BigInt(i))));
     const batches = Array.from({ length: 400 }, (_, i) => settle(client.peers.upsert([peer('user', i)])));
     await Promise.all([sessions.close(), client.close()]);
     const results = await Promise.all([...creates, ...batches]);
     expect(results.some((r) => !r.ok && r.error.code === 'MTSTORE_STORAGE_UNAVAILABLE')).toBe(true);
+    expect((await stuck).ok).toBe(false);
+    await holder.query('ROLLBACK');
     // Every queued checkout has had its turn.
     await until(() => pool.waitingCount === 0 && pool.idleCount === pool.totalCount, 'the pool to drain');
     const stored = await admin().query(
