@@ -123,6 +123,57 @@ export function bus({ group, test, expect, options, skip }: BusRegistrar): void 
       await first();
     });
 
+    // docs/contract.md §7: a bus may hand every listener of an event one object (it decodes
+    // a message once), so that object is frozen: an application's observer that writes to
+    // it must not change what the next listener (a session cache, a subject) hears.
+    // Listeners on the publishing instance and on another one, each a writer between two
+    // readers; a reader keeps the object it was handed and a copy taken on delivery, so a
+    // write shows whichever order the bus calls them in. The kit runs in strict mode, where
+    // a write to a frozen object throws TypeError.
+    test('events a bus delivers are frozen: a listener cannot change what another listener hears', async (s) => {
+      const a = await s.openBus();
+      const b = await s.openBus();
+      const sent: SessionEvent[] = [{ ...event(1), reason: 'expired' }, event(2)];
+      const heard: { at: string; kept: SessionEvent; copy: SessionEvent; frozen: boolean }[] = [];
+      const writes: string[] = [];
+      const write = (at: string, what: string, change: () => unknown): void => {
+        try {
+          change();
+          writes.push(`${at}: ${what}: written`);
+        } catch (error) {
+          writes.push(`${at}: ${what}: ${error instanceof TypeError ? 'TypeError' : String(error)}`);
+        }
+      };
+      for (const [at, bus] of [['publisher', a], ['other instance', b]] as const) {
+        const reader = (position: string) => (e: SessionEvent) => void heard.push({ at: `${at}, ${position}`, kept: e, copy: { ...e }, frozen: Object.isFrozen(e) });
+        await bus.subscribe(reader('before the writer'));
+        await bus.subscribe((e) => {
+          const target = e as unknown as Record<string, unknown>;
+          write(at, 'origin', () => (target.origin = 'changed by a listener'));
+          write(at, 'sessionId', () => (target.sessionId = -1n));
+          write(at, 'a new field', () => (target.note = 'added'));
+          write(at, 'delete type', () => delete target.type);
+        });
+        await bus.subscribe(reader('after the writer'));
+      }
+      for (const e of sent) await a.publish(e);
+      await waitFor(() => heard.length >= 4 * sent.length, timeout, 'both events at every reader');
+      await sleep(QUIET_PERIOD);
+      const readers = ['publisher, before the writer', 'publisher, after the writer', 'other instance, before the writer', 'other instance, after the writer'];
+      const at = (reader: string) => heard.filter((h) => h.at === reader);
+      // What the others heard first: that is the harm; then why (not frozen, writes allowed).
+      for (const reader of readers) {
+        expect(at(reader).map((h) => h.copy), `what ${reader} heard`).toEqual(sent);
+        expect(at(reader).map((h) => h.kept), `the events ${reader} kept, after every listener had them`).toEqual(sent);
+      }
+      expect(writes, 'the writing listeners’ attempts (four per event on each instance)').toHaveLength(2 * 4 * sent.length);
+      expect(
+        writes.filter((w) => !w.endsWith(': TypeError')),
+        'writes to a delivered event that did not throw TypeError',
+      ).toEqual([]);
+      expect(readers.filter((r) => at(r).some((h) => !h.frozen)), 'readers handed an event that is not frozen').toEqual([]);
+    });
+
     test('a listener that throws does not stop delivery to the others', async (s) => {
       const a = await s.openBus();
       const b = await s.openBus();
