@@ -6,7 +6,7 @@
 const [modulePath, url, ttl, lease] = process.argv.slice(2);
 const { MongoSessionStorage, serverInternals } = await import(modulePath);
 if (lease !== undefined) serverInternals.removalLease = JSON.parse(lease);
-// A longer wait for a pool connection than mtstore's default: 300 creates at once queue
+// A longer wait for a pool connection than mtstore's default: 100-300 creates at once queue
 // for the pool, and FerretDB shared with the rest of a CI run (the kit's file beside this
 // one) answered slowly enough that the default failed creates with a checkout timeout.
 const storage = new MongoSessionStorage({ url, ttlSeconds: Number(ttl), clientOptions: { waitQueueTimeoutMS: 60_000 } });
