@@ -50,7 +50,12 @@ export function encodeSessionEvent(event: SessionEvent): string {
  */
 const PLAIN_WIRE = /^\{"t":"([cd])","a":"(-?\d{1,19})","s":"(-?\d{1,19})","o":"([^"\\\u0000-\u001f]{1,200})"(?:,"r":"([ex])")?\}$/;
 
-/** Reads what `encodeSessionEvent` wrote. Anything else is CorruptDataError. */
+/**
+ * Reads what `encodeSessionEvent` wrote. Anything else is CorruptDataError. The event is
+ * frozen: a bus decodes a message once and hands that one object to every listener, so
+ * one listener (an application's observer) must not be able to change what the next (a
+ * session cache, a subject) hears (contract §7).
+ */
 export function decodeSessionEvent(text: string): SessionEvent {
   const plain = PLAIN_WIRE.exec(text);
   if (plain !== null) {
@@ -59,8 +64,8 @@ export function decodeSessionEvent(text: string): SessionEvent {
     const sessionId = BigInt(s);
     // Out of range, or a reason on a created event: the long way says what is wrong.
     if (authKeyId >= INT64_MIN && authKeyId <= INT64_MAX && sessionId >= INT64_MIN && sessionId <= INT64_MAX) {
-      if (r === undefined) return { type: t === 'c' ? 'created' : 'destroyed', authKeyId, sessionId, origin };
-      if (t === 'd') return { type: 'destroyed', authKeyId, sessionId, origin, reason: r === 'x' ? 'expired' : 'explicit' };
+      if (r === undefined) return Object.freeze({ type: t === 'c' ? 'created' : 'destroyed', authKeyId, sessionId, origin });
+      if (t === 'd') return Object.freeze({ type: 'destroyed', authKeyId, sessionId, origin, reason: r === 'x' ? 'expired' : 'explicit' });
     }
   }
   let event: SessionEvent;
@@ -83,7 +88,7 @@ export function decodeSessionEvent(text: string): SessionEvent {
   } catch (error) {
     throw new CorruptDataError(`not an mtstore session event (${text.length} chars): ${(error as Error).message}`);
   }
-  return event;
+  return Object.freeze(event);
 }
 
 type Listener = (event: SessionEvent) => void;

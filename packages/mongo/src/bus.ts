@@ -388,6 +388,8 @@ export class MongoSessionEventBus implements SessionEventBus {
       this.#onError(error);
       return;
     }
+    // One object for every subscriber: decodeSessionEvent's event is frozen, so no listener
+    // can change what the next one hears (contract §7).
     for (const subscriber of [...this.#subscribers]) {
       if (seq > subscriber.after && this.#subscribers.has(subscriber)) deliverSafely(subscriber.listener, event, 'MongoSessionEventBus');
     }

@@ -323,6 +323,8 @@ export class RedisSessionEventBus implements SessionEventBus {
       console.error(`RedisSessionEventBus: ignored a message on ${this.channel} that is not a session event`, error);
       return;
     }
+    // One object for every listener: decodeSessionEvent's event is frozen, so no listener
+    // can change what the next one hears (contract §7).
     deliverToSubscribed(this.#listeners, event);
   }
 
