@@ -57,9 +57,13 @@ const timed = (call: Promise<unknown>) => {
   );
 };
 
+// Side by side, both drivers' suites and the tests in them: the file mostly waits, on
+// statement and connect timeouts behind a silent proxy and on close() with the adapter's
+// default timeouts (~9 s a driver, in a child process). Each test has its own proxy,
+// namespace, connections (and child), and asserts through the test context's `expect`.
 for (const db of drivers) {
-  describe(`${db.name}: owned DataSource, server silent`, () => {
-    it('defaults: connect timeout 10 s, statement timeout 30 s (postgres: and keepAlive), under the caller\'s own values', async () => {
+  describe.concurrent(`${db.name}: owned DataSource, server silent`, () => {
+    it('defaults: connect timeout 10 s, statement timeout 30 s (postgres: and keepAlive), under the caller\'s own values', async ({ expect }) => {
       const url = db.url;
       const namespace = randomNamespace();
       const tablePrefix = db.prefix(namespace);
@@ -104,7 +108,7 @@ for (const db of drivers) {
       await untouched.close();
     });
 
-    it('a borrowed DataSource keeps its options and is not destroyed by close()', async () => {
+    it('a borrowed DataSource keeps its options and is not destroyed by close()', async ({ expect }) => {
       const options = { ...db.options('x'), logger: quiet } as DataSourceOptions;
       const app = await new DataSource(options).initialize();
       const namespace = randomNamespace();
@@ -123,7 +127,7 @@ for (const db of drivers) {
       }
     });
 
-    it('calls in flight while the server is silent reject StorageUnavailableError within the statement timeout; the next call after it answers again succeeds', async () => {
+    it('calls in flight while the server is silent reject StorageUnavailableError within the statement timeout; the next call after it answers again succeeds', async ({ expect }) => {
       const proxy = await openProxy(target(db));
       const namespace = randomNamespace();
       const storage = new TypeormStorage({ options: throughProxy(db, proxy, true), tablePrefix: db.prefix(namespace), name: 'outage' });
@@ -159,7 +163,7 @@ for (const db of drivers) {
       }
     });
 
-    it('close() while the server is silent, calls in flight, default timeouts: resolves in < 10 s, settles every call, and the process exits by itself', async () => {
+    it('close() while the server is silent, calls in flight, default timeouts: resolves in < 10 s, settles every call, and the process exits by itself', async ({ expect }) => {
       const proxy = await openProxy(target(db));
       const namespace = randomNamespace();
       // The child runs the adapter's source, bundled (its dependencies stay external).
