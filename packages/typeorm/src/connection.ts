@@ -6,7 +6,7 @@
  */
 import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { createOption, InvalidArgumentError, isStorageError, LeaseLostError, MigrationError, Once, storeNotFound, StorageClosedError, StorageUnavailableError } from '@mtstore/core';
+import { createOption, InvalidArgumentError, isStorageError, LeaseLostError, MigrationError, Once, storeNotFound, StorageClosedError, StorageUnavailableError, whenSilent } from '@mtstore/core';
 import { DataSource, QueryFailedError, type DataSourceOptions, type QueryRunner } from 'typeorm';
 import { dialectOf } from './dialect.js';
 import { beginStatement, closeIdle, closeNow, DESTROY_TIMEOUT_MS, idleTransactionStatement, isConnectionError, isMissingTable, isStatementTimeout, liveGeneration, membersOf, poolsOf, queryTimeoutOf, socketOf, StatementTimeout, within, withOwnedDefaults, type Pool } from './timeouts.js';
@@ -126,7 +126,11 @@ const SQLITE_BUSY_TIMEOUT_MS = 5000;
 /** sqlite: how often a call looks whether the application's transaction ended (see #outsideApplicationTransaction). */
 const APPLICATION_TRANSACTION_CHECK_MS = 5;
 
-/** How long close() lets calls already in flight finish before it rejects the rest. */
+/**
+ * How long close() waits with no call in flight settling before it rejects the rest:
+ * the database's silence, restarted by every call that settles (core's whenSilent, as
+ * Redis and MongoDB count theirs), not a deadline from close().
+ */
 export const CLOSE_GRACE_MS = 5000;
 
 /** The other transaction holds what we need; give it a moment, more each attempt. */
@@ -220,6 +224,8 @@ export class Connection {
   #watchdog: NodeJS.Timeout | undefined;
   /** Calls made and not yet settled, with the way to reject one: close() waits for them. */
   readonly #inFlight = new Set<InFlight>();
+  /** While close() waits for the calls in flight: when one last settled (the database was last heard from), else 0. */
+  #heard = 0;
   /** postgres: single statements go to the DataSource's pg pool directly (see directPool); false: through query runners. */
   #directPath = false;
   /** The lease fence: the lease row of a name with the held token, share-locked until commit. */
@@ -470,7 +476,8 @@ export class Connection {
 
   /**
    * A call, already started, tracked so that close() can wait for it: it settles on its
-   * own, or with StorageUnavailableError once close() has waited CLOSE_GRACE_MS for it.
+   * own, or with StorageUnavailableError once close() heard nothing from the database
+   * for CLOSE_GRACE_MS.
    */
   #tracked<T>(call: Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
@@ -481,10 +488,13 @@ export class Connection {
       call.then(
         (value) => {
           this.#inFlight.delete(entry);
+          // The clock is read only while close() waits: the hot path pays a comparison.
+          if (this.#heard !== 0) this.#heard = Date.now();
           resolve(value);
         },
         (error: unknown) => {
           this.#inFlight.delete(entry);
+          if (this.#heard !== 0) this.#heard = Date.now();
           reject(error);
         },
       );
@@ -619,10 +629,14 @@ export class Connection {
   }
 
   /**
-   * Settles every call already made, then (owned DataSource) destroys it. Calls get
-   * CLOSE_GRACE_MS to finish; those still running then reject with StorageUnavailableError
-   * (a write may or may not have been applied: StorageClosedError means a call made after
-   * close(), which never ran).
+   * Settles every call already made, then (owned DataSource) destroys it. Calls finish
+   * as long as the database keeps answering them; once CLOSE_GRACE_MS pass with none of
+   * them settling, those still running reject with StorageUnavailableError (a write may
+   * or may not have been applied: StorageClosedError means a call made after close(),
+   * which never ran). That is the database's silence (core's whenSilent): time in which
+   * this process was too busy to send the calls or read the replies does not count. A
+   * deadline from close() rejected the tail of a backlog queued just before a shutdown
+   * (thousands of peer writes) while the database was answering it.
    * Destroying first would strand them: pg's pool never answers a connection request
    * queued before `end()`, so a call waiting for a connection would stay pending.
    * Destroying is bounded too (DESTROY_TIMEOUT_MS, see #destroy): close() resolves, and
@@ -630,13 +644,15 @@ export class Connection {
    */
   async close(): Promise<void> {
     if (this.#inFlight.size > 0) {
-      let timer: NodeJS.Timeout | undefined;
-      const grace = new Promise<void>((done) => (timer = setTimeout(done, CLOSE_GRACE_MS)));
-      await Promise.race([Promise.allSettled([...this.#inFlight].map((entry) => entry.call)), grace]);
-      clearTimeout(timer);
+      let stop: (() => void) | undefined;
+      this.#heard = Date.now();
+      const silent = new Promise<void>((done) => (stop = whenSilent(CLOSE_GRACE_MS, () => this.#heard, done)));
+      await Promise.race([Promise.allSettled([...this.#inFlight].map((entry) => entry.call)), silent]);
+      stop?.();
+      this.#heard = 0;
       if (this.#inFlight.size > 0) this.#gaveUp = true;
       for (const entry of this.#inFlight) {
-        entry.reject(new StorageUnavailableError(`${this.#where}: closed while this call was still running (${CLOSE_GRACE_MS} ms after close()): a write may or may not have been applied`));
+        entry.reject(new StorageUnavailableError(`${this.#where}: closed while this call was still running (the database answered no call for ${CLOSE_GRACE_MS} ms): a write may or may not have been applied`));
       }
       this.#inFlight.clear();
     }
