@@ -75,8 +75,13 @@ function ownedOptions(db: TestDriver, timeout: number, route: () => { host: stri
   return { type: 'mariadb', url: db.url, poolSize, logger: quiet, connectTimeout: SHORT, enableQueryTimeout: true, maxQueryExecutionTime: timeout, extra: { stream } };
 }
 
+// The two drivers' suites side by side (describe.concurrent), the tests within each one
+// after another (it.sequential: they share the suite's proxies, storages and afterEach).
+// The file mostly waits on statement timeouts and on the server ending a transaction;
+// each suite has its own proxies, namespaces, admin connections and server. Assertions
+// go through the test context's `expect`.
 for (const db of drivers) {
-  describe(`${db.name}: owned DataSource whose connections die silently`, () => {
+  describe.concurrent(`${db.name}: owned DataSource whose connections die silently`, () => {
     const proxies: Proxy[] = [];
     const namespaces: string[] = [];
     const storages: TypeormStorage[] = [];
@@ -134,7 +139,7 @@ for (const db of drivers) {
       return Number(rows[0]?.n) > 0;
     }
 
-    it('once new connections get through, the same instance works again after at most one failed call: the idle connections, dead too, go at the first timeout', async () => {
+    it.sequential('once new connections get through, the same instance works again after at most one failed call: the idle connections, dead too, go at the first timeout', async ({ expect }) => {
       const { proxy, storage } = await setup(SHORT);
       await storage.save(fullSession(1));
       await storage.kv.set('k', Uint8Array.of(1));
@@ -162,7 +167,7 @@ for (const db of drivers) {
       console.info(`${db.name}, silent death of 10 pooled connections (statement timeout ${SHORT} ms): ${outages.join('; ')}`);
     }, 90_000);
 
-    it('a save whose statements ran on the server but whose reply is lost rejects after one statement timeout (no ROLLBACK behind it); after recovery the old session is intact and saving works', async () => {
+    it.sequential('a save whose statements ran on the server but whose reply is lost rejects after one statement timeout (no ROLLBACK behind it); after recovery the old session is intact and saving works', async ({ expect }) => {
       const { proxy, namespace, storage } = await setup(TX_TIMEOUT, 3);
       await storage.save(fullSession(1));
       // The save waits inside the server on the session row, so the link goes dark mid-transaction.
@@ -188,7 +193,7 @@ for (const db of drivers) {
       console.info(`${db.name}, silent link mid-transaction: save rejected after ${elapsed.toFixed(0)} ms (statement timeout ${TX_TIMEOUT} ms)`);
     }, 60_000);
 
-    it('a transaction whose client gave up over a link that stays dark (the server never hears of it) is ended by the server: its row lock goes, the session is saved over a new route', async () => {
+    it.sequential('a transaction whose client gave up over a link that stays dark (the server never hears of it) is ended by the server: its row lock goes, the session is saved over a new route', async ({ expect }) => {
       const { proxy, namespace, storage, routeToServer } = await setup(TX_TIMEOUT, 3);
       await storage.save(fullSession(1));
       const release = await holdSessionRow(namespace);
