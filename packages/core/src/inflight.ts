@@ -7,8 +7,8 @@ import { CallList, type ListedCall } from './call-list.js';
  * just before `close()` — still connecting, queued, or sent — on a database that answers,
  * leaving the caller a write whose outcome it cannot know. An adapter counts each call
  * with `track` and, in its close, awaits `settled` before it closes the client. One whose
- * driver cannot fail its calls (pg's pool, which may be the application's) bounds the
- * wait with `settledWithin` and rejects the rest itself: `trackAbandonable`, `abandon`.
+ * driver cannot fail its calls (pg's pool, which may be the application's) rejects those
+ * left once `settled(quietMs)` gave up on them itself: `trackAbandonable`, `abandon`.
  */
 export class CallsInFlight {
   #count = 0;
@@ -94,8 +94,10 @@ export class CallsInFlight {
 
   /**
    * Resolves true once no tracked call is in flight, or false once `timeoutMs` passed
-   * (counted from this call) with calls still in flight, however many settled meanwhile:
-   * for a close() whose bound the user sets (PostgreSQL's closeTimeoutMillis).
+   * (counted from this call) with calls still in flight, however many settled meanwhile.
+   * A plain deadline, not the database's silence (`settled(quietMs)`, which every
+   * adapter's close() grace uses): PostgreSQL's close() takes it only for
+   * `closeTimeoutMillis: 0`, no wait at all.
    */
   settledWithin(timeoutMs: number): Promise<boolean> {
     return this.#wait(undefined, timeoutMs);
