@@ -16,13 +16,13 @@
  * The driver settings are shortened through `clientOptions` so the tests run in seconds;
  * the bounds scale with them (README, Lost connections).
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MongoClientOptions } from 'mongodb';
 import { fullSession, peer } from '@mtstore/conformance/vitest';
 import { CLOSE_GRACE_MS } from '../src/connection.js';
 import { MongoSessionEventBus, MongoSessionStorage, MongoStorage } from '../src/index.js';
 import { openProxy, within, type Proxy } from './proxy.js';
-import { eventually, plain, scratch, server } from './server.js';
+import { closeAdmin, eventually, ownScratch, plain, server } from './server.js';
 
 const UNAVAILABLE = 'MTSTORE_STORAGE_UNAVAILABLE';
 const HEARTBEAT = 500;
@@ -66,31 +66,45 @@ async function allUnavailable(calls: Record<string, Promise<unknown>>, since: nu
   return slowest;
 }
 
-/** Rejections nobody handled, per test: a silent link must not leave any. */
+/** Rejections nobody handled while this file's tests run: a silent link must not leave any. */
 const rejections: unknown[] = [];
 const onRejection = (reason: unknown): void => {
   rejections.push(reason);
 };
 
+/**
+ * The three tests run side by side (it.concurrent): each waits seconds on the driver's
+ * timers with nothing to do (heartbeats, connect timeouts, the close grace), ~17 s one
+ * after another alone, ~7 s together. Each has its own proxy and instances, closed when it
+ * finishes (the proxy first, so the instances close over reset connections), and checks
+ * that no rejection went unhandled in the file so far: one of a neighbour's fails it too.
+ */
 describe.runIf(server.available)('connections that die silently (proxy blackhole, FerretDB)', () => {
-  const { fresh, track } = scratch();
-  const proxies: Proxy[] = [];
-  beforeEach(() => {
+  afterAll(closeAdmin);
+  beforeAll(() => {
     rejections.length = 0;
     process.on('unhandledRejection', onRejection);
   });
-  // Registered after scratch(): runs before its cleanup, so the instances close over reset connections.
-  afterEach(async () => {
+  afterAll(() => {
     process.off('unhandledRejection', onRejection);
-    await Promise.all(proxies.splice(0).map((proxy) => proxy.close()));
   });
-  const proxyFor = async (): Promise<Proxy> => {
-    const proxy = await openProxy();
-    proxies.push(proxy);
-    return proxy;
+  /** This test's scratch space and proxies; onTestFinished runs last-registered first. */
+  const own = (onTestFinished: (cleanup: () => Promise<void>) => void) => {
+    const { fresh, track } = ownScratch(onTestFinished);
+    const proxies: Proxy[] = [];
+    onTestFinished(async () => {
+      await Promise.all(proxies.map((proxy) => proxy.close()));
+    });
+    const proxyFor = async (): Promise<Proxy> => {
+      const proxy = await openProxy();
+      proxies.push(proxy);
+      return proxy;
+    };
+    return { fresh, track, proxyFor };
   };
 
-  it('calls in flight reject StorageUnavailableError within the monitor bound, and once new connections get through the same instances work again by themselves', async () => {
+  it.concurrent('calls in flight reject StorageUnavailableError within the monitor bound, and once new connections get through the same instances work again by themselves', async ({ onTestFinished }) => {
+    const { fresh, track, proxyFor } = own(onTestFinished);
     const proxy = await proxyFor();
     const database = fresh();
     const storage = track(new MongoStorage({ url: proxy.url(database), name: 'alice', clientOptions: FAST }));
@@ -134,7 +148,8 @@ describe.runIf(server.available)('connections that die silently (proxy blackhole
     expect(rejections).toEqual([]);
   }, 60_000);
 
-  it('a holder of the session lease: renew, fenced writes and leased batches reject within the monitor bound, its heartbeat and write permits do not hang, and after up it writes again under the same lease', async () => {
+  it.concurrent('a holder of the session lease: renew, fenced writes and leased batches reject within the monitor bound, its heartbeat and write permits do not hang, and after up it writes again under the same lease', async ({ onTestFinished }) => {
+    const { fresh, track, proxyFor } = own(onTestFinished);
     const proxy = await proxyFor();
     const database = fresh();
     const storage = track(new MongoStorage({ url: proxy.url(database), name: 'alice', clientOptions: FAST }));
@@ -183,7 +198,8 @@ describe.runIf(server.available)('connections that die silently (proxy blackhole
     expect(rejections).toEqual([]);
   }, 60_000);
 
-  it('close() over a silent link settles within CLOSE_GRACE_MS plus the teardown, every call in flight settled, though the monitor would not notice for a minute', async () => {
+  it.concurrent('close() over a silent link settles within CLOSE_GRACE_MS plus the teardown, every call in flight settled, though the monitor would not notice for a minute', async ({ onTestFinished }) => {
+    const { fresh, track, proxyFor } = own(onTestFinished);
     const proxy = await proxyFor();
     const database = fresh();
     // No help from the monitor: its next heartbeat is a minute away, and socketTimeoutMS is the adapter's 60 s.
