@@ -8,13 +8,13 @@
  * after the driver's server selection timeout; the cache's storage and the other node
  * reach the server directly.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { MongoClientOptions } from 'mongodb';
 import { waitFor } from '@mtstore/conformance/vitest';
 import { CachedSessionStorage, SessionSubject, type SessionEvent } from '@mtstore/core';
 import { MongoSessionEventBus, MongoSessionStorage } from '../src/index.js';
 import { openProxy, type Proxy } from './proxy.js';
-import { scratch, server, urlFor } from './server.js';
+import { closeAdmin, ownScratch, server, urlFor } from './server.js';
 
 /**
  * Polls through the downed proxy fail within about this long (server selection), not the
@@ -25,22 +25,36 @@ import { scratch, server, urlFor } from './server.js';
 const FAST: MongoClientOptions = { serverSelectionTimeoutMS: 2_000, connectTimeoutMS: 2_000, heartbeatFrequencyMS: 500 };
 
 if (server.available) {
-  const { fresh, track } = scratch();
-  const proxies: Proxy[] = [];
-  afterEach(async () => {
-    for (const proxy of proxies.splice(0)) await proxy.close();
-  });
+  afterAll(closeAdmin);
 
-  async function proxied(database: string, pollInterval: number): Promise<{ proxy: Proxy; bus: MongoSessionEventBus; errors: unknown[] }> {
-    const proxy = await openProxy();
-    proxies.push(proxy);
-    const errors: unknown[] = [];
-    const bus = track(new MongoSessionEventBus({ url: proxy.url(database), clientOptions: FAST, mode: 'poll', pollInterval, onError: (error) => errors.push(error) }));
-    return { proxy, bus, errors };
+  /**
+   * Scratch space and proxies of one test. The three tests run side by side (both describes
+   * concurrent): each mostly waits on poll intervals and the stall bound, 11.6 s one after
+   * another alone. What a test opened is closed when it finishes (its proxies first).
+   */
+  function own(onTestFinished: (cleanup: () => Promise<void>) => void) {
+    const { fresh, track } = ownScratch(onTestFinished);
+    const proxies: Proxy[] = [];
+    onTestFinished(async () => {
+      for (const proxy of proxies) await proxy.close();
+    });
+    const proxyFor = async (): Promise<Proxy> => {
+      const proxy = await openProxy();
+      proxies.push(proxy);
+      return proxy;
+    };
+    async function proxied(database: string, pollInterval: number): Promise<{ proxy: Proxy; bus: MongoSessionEventBus; errors: unknown[] }> {
+      const proxy = await proxyFor();
+      const errors: unknown[] = [];
+      const bus = track(new MongoSessionEventBus({ url: proxy.url(database), clientOptions: FAST, mode: 'poll', pollInterval, onError: (error) => errors.push(error) }));
+      return { proxy, bus, errors };
+    }
+    return { fresh, track, proxyFor, proxied };
   }
 
-  describe('a subscription made while the bus is lost', () => {
-    it('hears lost before subscribe() resolves and live with the others; a cache made then does not answer from memory while the bus is deaf', async () => {
+  describe.concurrent('a subscription made while the bus is lost', () => {
+    it('hears lost before subscribe() resolves and live with the others; a cache made then does not answer from memory while the bus is deaf', async ({ onTestFinished }) => {
+      const { fresh, track, proxied } = own(onTestFinished);
       const database = fresh();
       // Long between polls: after the failed one, the bus stays lost for POLL ms while the server is back.
       const POLL = 6_000;
@@ -82,7 +96,8 @@ if (server.available) {
       expect(await cache.hasSession(1n, 2n)).toBe(false);
     });
 
-    it('one made after every subscriber left a lost bus and the server came back hears nothing: its feed starts afresh', async () => {
+    it('one made after every subscriber left a lost bus and the server came back hears nothing: its feed starts afresh', async ({ onTestFinished }) => {
+      const { fresh, track, proxied } = own(onTestFinished);
       const database = fresh();
       const { proxy, bus } = await proxied(database, 50);
       const first: string[] = [];
@@ -104,11 +119,11 @@ if (server.available) {
     });
   });
 
-  describe('a poll the server never answers', () => {
-    it('says lost within the stall bound (the driver noticing nothing) and live once a poll answers, nothing missed', async () => {
+  describe.concurrent('a poll the server never answers', () => {
+    it('says lost within the stall bound (the driver noticing nothing) and live once a poll answers, nothing missed', async ({ onTestFinished }) => {
+      const { fresh, track, proxyFor } = own(onTestFinished);
       const database = fresh();
-      const proxy = await openProxy();
-      proxies.push(proxy);
+      const proxy = await proxyFor();
       const errors: unknown[] = [];
       // The driver's monitor checks the server once a minute: within this test only the bus's own bound can notice.
       const bus = track(new MongoSessionEventBus({ url: proxy.url(database), clientOptions: { heartbeatFrequencyMS: 60_000 }, mode: 'poll', pollInterval: 50, onError: (error) => errors.push(error) }));
