@@ -43,8 +43,10 @@ export interface PostgresConnectionOptions {
 
 /**
  * Applied under the caller's config on pools mtstore creates, so nothing waits forever
- * when the server is gone: a connection attempt gives up after 10 s and a query after
- * 30 s (the connection is then discarded, and so are the connections idle in the pool:
+ * when the server is gone: a connection attempt gives up after 10 s (and so does a call
+ * that waited that long for a free connection: pg-pool bounds both with
+ * connectionTimeoutMillis, close() or not) and a query after 30 s (the connection is
+ * then discarded, and so are the connections idle in the pool:
  * see Database.#discardIdle). `application_name` shows up in pg_stat_activity.
  */
 export const POOL_DEFAULTS: Readonly<PoolConfig> = {
