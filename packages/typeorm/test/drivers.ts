@@ -432,7 +432,13 @@ export function pooled(driver: TestDriver): PooledDriver {
     const q = (table: string) => admin.driver.escape(`${prefix}${table}`);
     const versions = (await admin.query(`SELECT id, version FROM ${q('schema_version')}`)) as { id: unknown; version: unknown }[];
     if (versions.length !== 1 || Number(versions[0]?.id) !== 1 || Number(versions[0]?.version) !== SCHEMA_VERSION) return false;
-    for (const table of present) if (table !== 'schema_version') await admin.query(`DELETE FROM ${q(table)}`);
+    const deletes = [...present].filter((table) => table !== 'schema_version').map((table) => `DELETE FROM ${q(table)}`);
+    // postgres: all in one round trip (a query without parameters goes by pg's simple
+    // protocol, which takes several statements): ~1 ms instead of ~10 ms a test, each
+    // statement on its own being a pool checkout and a round trip. mysql2 takes one
+    // statement a query (no multipleStatements), and its DELETEs cost ~2 ms together.
+    if (driver.name === 'postgres') await admin.query(deletes.join('; '));
+    else for (const sql of deletes) await admin.query(sql);
     return true;
   }
 
