@@ -24,6 +24,13 @@ function settle(promise: Promise<unknown>): Promise<Settled> {
   );
 }
 
+/**
+ * Commits not waiting for the disk: what these tests measure is the server answering or
+ * not as they arrange it, and a shared test machine's fsync can stall past a short grace
+ * (a real silence of the server, which close() then rightly gives up on).
+ */
+const NO_FSYNC_WAIT = '-c synchronous_commit=off';
+
 const failures = (results: Settled[]): string[] => results.flatMap((r, i) => (r.ok ? [] : [`call ${i}: ${r.error.message}`]));
 
 /** Waits until `count` connections of `application` wait on a lock inside the server. */
@@ -51,7 +58,8 @@ describe.runIf(server.available)('close(): closeTimeoutMillis is the server sile
   it('a backlog queued just before close() that takes many graces to drain completes: every call resolves and is stored', async () => {
     const schema = freshSchema();
     // 500 ms of silence allowed; one connection, so the backlog goes one round trip at a time.
-    const client = new PostgresStorage({ config: { connectionString: url, max: 1 }, schema, name: 'backlog', closeTimeoutMillis: 500 });
+    const config = { connectionString: url, max: 1, options: NO_FSYNC_WAIT };
+    const client = new PostgresStorage({ config, schema, name: 'backlog', closeTimeoutMillis: 500 });
     await client.save(minimalSession());
     const started = performance.now();
     // A bot shutting down right after queueing its peer writes and state updates.
@@ -73,7 +81,7 @@ describe.runIf(server.available)('close(): closeTimeoutMillis is the server sile
   it('calls the server answers one by one, each well within the grace, all complete though the last comes long after it', async () => {
     const schema = freshSchema();
     const application = applicationName('close-paced');
-    const client = new PostgresStorage({ config: { connectionString: url, application_name: application }, schema, name: 'paced', closeTimeoutMillis: 400 });
+    const client = new PostgresStorage({ config: { connectionString: url, application_name: application, options: NO_FSYNC_WAIT }, schema, name: 'paced', closeTimeoutMillis: 400 });
     const keys = Array.from({ length: 8 }, (_, i) => `p${i}`);
     for (const key of keys) await client.kv.set(key, Uint8Array.of(0));
     // Each call waits on a row lock of its own, which the test lets go of one after another, 100 ms apart.
@@ -96,7 +104,7 @@ describe.runIf(server.available)('close(): closeTimeoutMillis is the server sile
   it('a server that goes silent mid-close: the calls it answered complete, the rest reject StorageUnavailableError, close() resolves', async () => {
     const schema = freshSchema();
     const application = applicationName('close-silent');
-    const client = new PostgresStorage({ config: { connectionString: url, application_name: application, max: 1 }, schema, name: 'silent', closeTimeoutMillis: 500 });
+    const client = new PostgresStorage({ config: { connectionString: url, application_name: application, max: 1, options: NO_FSYNC_WAIT }, schema, name: 'silent', closeTimeoutMillis: 500 });
     await client.kv.set('held', Uint8Array.of(0));
     const holder = await holdKvRow(schema, 'silent', 'held');
     // One connection, in order: 300 writes the server answers, one that waits on the
