@@ -1501,6 +1501,7 @@ export const BROKEN: readonly Broken[] = [
   { rule: 'kv entries kept outside the namespace (the table or key prefix forgotten): the same name shares them across namespaces', suite: 'storage', group: 'namespaces', open: kvWithoutNamespace },
   { rule: 'server sessions kept outside the namespace', suite: 'server', group: 'namespaces', open: () => new MemorySessionStorage({ store: UNPREFIXED }) },
   { rule: 'the bus writes every destroy reason as explicit', suite: 'bus', group: 'bus', open: (b) => reasonsFlattened(new LocalSessionEventBus(b.channel)) },
+  { rule: 'every listener is handed one unfrozen event', suite: 'bus', group: 'bus', open: (b) => sharedUnfrozenEvents(new LocalSessionEventBus(b.channel)) },
   {
     rule: 'touchSession by an instance without ttlSeconds keeps the stored expiry (COALESCE)',
     suite: 'server',
@@ -2070,6 +2071,21 @@ function kvValuesInPool(b: Backend, name: string): Storage {
       clear: () => inner.kv.clear(),
     },
   });
+}
+
+/**
+ * A bus that decodes each event once and hands every listener that one object unfrozen
+ * (the Redis and MongoDB buses did, before core's decodeSessionEvent froze its result):
+ * a listener that writes to its event changes what the next one hears.
+ */
+function sharedUnfrozenEvents(inner: SessionEventBus): SessionEventBus {
+  const decoded = new WeakMap<SessionEvent, SessionEvent>();
+  const shared = (e: SessionEvent): SessionEvent => {
+    let copy = decoded.get(e);
+    if (copy === undefined) decoded.set(e, (copy = { ...e }));
+    return copy;
+  };
+  return wrapBus(inner, { subscribe: (listener, options) => inner.subscribe((e) => listener(shared(e)), options) });
 }
 
 /** A bus whose wire format knows one destroy reason: every reason arrives as explicit. */
