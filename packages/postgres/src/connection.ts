@@ -5,8 +5,8 @@
  */
 import { createHash } from 'node:crypto';
 import { assertIdentifier, assertTimerMs, CallsInFlight, connectionStringParam, createOption, describeValue, InvalidArgumentError, MAX_TIMER_MS, nearestName, Once } from '@mtstore/core';
-import pg from 'pg';
 import type { Pool, PoolClient, PoolConfig, QueryConfig, QueryResult, QueryResultRow } from 'pg';
+import { OwnedPool } from './pool.js';
 import { migrate, quoteIdentifier, SCHEMA_VERSION } from './schema.js';
 import { beginStatement, clientWait, isLockTimeout, isQueryTimeout, isSerializationFailure, isStatementCanceled, SERIALIZATION_ATTEMPTS, withTransaction } from './transaction.js';
 import { TYPES } from './types.js';
@@ -43,10 +43,10 @@ export interface PostgresConnectionOptions {
 
 /**
  * Applied under the caller's config on pools mtstore creates, so nothing waits forever
- * when the server is gone: a connection attempt gives up after 10 s (and so does a call
- * that waited that long for a free connection: pg-pool bounds both with
- * connectionTimeoutMillis, close() or not) and a query after 30 s (the connection is
- * then discarded, and so are the connections idle in the pool:
+ * when the server is gone: a connection attempt gives up after 10 s, and so does a call
+ * that waited that long for a free connection while the server completed nothing
+ * (OwnedPool: a queue the server keeps serving is never cut), and a query after 30 s
+ * (the connection is then discarded, and so are the connections idle in the pool:
  * see Database.#discardIdle). `application_name` shows up in pg_stat_activity.
  */
 export const POOL_DEFAULTS: Readonly<PoolConfig> = {
@@ -343,7 +343,7 @@ export class Database {
       }
       const config = options.connectionString !== undefined ? { connectionString: options.connectionString } : options.config;
       assertPgConfig(options.connectionString, options.config, where);
-      this.pool = new pg.Pool({ ...POOL_DEFAULTS, ...config });
+      this.pool = new OwnedPool({ ...POOL_DEFAULTS, ...config });
       // An idle connection the server closes emits 'error' on the pool; without a
       // listener that would crash the process. The pool drops the connection and the
       // next query opens a fresh one, so there is nothing else to do.
