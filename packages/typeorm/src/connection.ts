@@ -9,6 +9,7 @@ import { dirname, resolve } from 'node:path';
 import { createOption, InvalidArgumentError, isStorageError, LeaseLostError, MigrationError, Once, storeNotFound, StorageClosedError, StorageUnavailableError, whenSilent } from '@mtstore/core';
 import { DataSource, QueryFailedError, type DataSourceOptions, type QueryRunner } from 'typeorm';
 import { dialectOf } from './dialect.js';
+import { ownedPgModule } from './pool.js';
 import { beginStatement, closeIdle, closeNow, DESTROY_TIMEOUT_MS, idleTransactionStatement, isConnectionError, isMissingTable, isStatementTimeout, liveGeneration, membersOf, poolsOf, queryTimeoutOf, socketOf, StatementTimeout, within, withOwnedDefaults, type Pool } from './timeouts.js';
 import { checkSchema, DEFAULT_TABLE_PREFIX, migrateUp, assertTablePrefix, readSchemaVersion, schemaContext, type SchemaContext } from './schema.js';
 
@@ -279,6 +280,10 @@ export class Connection {
       const driver = this.#dataSource.driver;
       const create = driver.createQueryRunner.bind(driver);
       driver.createQueryRunner = (mode) => this.#guard(create(mode));
+      // postgres: a burst the server keeps answering is served whole, however long the
+      // pool's queue (see ownedPgModule). Before initialize(): the pool is made from it.
+      const pg = driver as { postgres?: unknown };
+      if (this.#dataSource.options.type === 'postgres' && pg.postgres !== undefined) pg.postgres = ownedPgModule(pg.postgres);
     }
     this.context = schemaContext(this.#dataSource, prefix, where, clock);
     this.#begin = this.context.dialect.name === 'postgres' ? beginStatement(this.#dataSource.options) : undefined;
