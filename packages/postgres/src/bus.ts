@@ -408,7 +408,7 @@ export class PostgresSessionEventBus implements SessionEventBus {
     let event = own === undefined ? undefined : echoOf(own, payload);
     if (event === undefined) {
       try {
-        event = Object.freeze(decodeSessionEvent(payload));
+        event = decodeSessionEvent(payload); // frozen by core: one object for every listener
       } catch (error) {
         this.#report(error);
         return;
