@@ -9,6 +9,7 @@ import { dirname, resolve } from 'node:path';
 import { createOption, InvalidArgumentError, isStorageError, LeaseLostError, MigrationError, Once, storeNotFound, StorageClosedError, StorageUnavailableError, whenSilent } from '@mtstore/core';
 import { DataSource, QueryFailedError, type DataSourceOptions, type QueryRunner } from 'typeorm';
 import { dialectOf } from './dialect.js';
+import { ownedMysqlModule } from './mysql-pool.js';
 import { ownedPgModule } from './pool.js';
 import { beginStatement, closeIdle, closeNow, DESTROY_TIMEOUT_MS, idleTransactionStatement, isConnectionError, isMissingTable, isStatementTimeout, liveGeneration, membersOf, poolsOf, queryTimeoutOf, socketOf, StatementTimeout, within, withOwnedDefaults, type Pool } from './timeouts.js';
 import { checkSchema, DEFAULT_TABLE_PREFIX, migrateUp, assertTablePrefix, readSchemaVersion, schemaContext, type SchemaContext } from './schema.js';
@@ -284,6 +285,10 @@ export class Connection {
       // pool's queue (see ownedPgModule). Before initialize(): the pool is made from it.
       const pg = driver as { postgres?: unknown };
       if (this.#dataSource.options.type === 'postgres' && pg.postgres !== undefined) pg.postgres = ownedPgModule(pg.postgres);
+      // mysql / mariadb: calls waiting for a connection fail after about connectTimeout of the
+      // server's silence, not one connect timeout each per connection slot (see ownedMysqlModule).
+      const my = driver as { mysql?: unknown };
+      if ((this.#dataSource.options.type === 'mysql' || this.#dataSource.options.type === 'mariadb') && my.mysql !== undefined) my.mysql = ownedMysqlModule(my.mysql);
     }
     this.context = schemaContext(this.#dataSource, prefix, where, clock);
     this.#begin = this.context.dialect.name === 'postgres' ? beginStatement(this.#dataSource.options) : undefined;
