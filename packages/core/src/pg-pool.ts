@@ -12,6 +12,8 @@
  * adapter hands in its Pool and Client classes.
  */
 
+import { checkoutTimeout, CheckoutWatch, type QueuedCheckout } from './checkout-watch.js';
+
 /** pg-pool's checkout callback. */
 type ConnectCallback = (error: Error | undefined, client: unknown, release: (release?: unknown) => void) => void;
 
@@ -47,31 +49,10 @@ function timedClient(Base: PgClientClass, ms: number): PgClientClass {
   };
 }
 
-/** A checkout in the queue, oldest first. */
-interface Waiter {
-  /** When it was made, ms. */
-  readonly since: number;
-  /** What the caller gets (once). */
+/** A queued checkout's callbacks: the caller's, and what pg-pool holds (the caller's unless the watch rejected the call first). */
+interface Checkout {
   readonly callback: ConnectCallback;
-  /** What pg-pool holds: the caller's callback unless the watch rejected the call first. */
   readonly onConnect: ConnectCallback;
-  /** Rejected by the watch: a connection pg-pool still hands it goes straight back. */
-  cancelled: boolean;
-  prev: Waiter | undefined;
-  next: Waiter | undefined;
-}
-
-/** The error of a call rejected by the watch (core reports it as StorageUnavailableError). */
-function queueTimeout(ms: number): Error {
-  // Without a stack: it would show only the timer's frames, and a silent server can have
-  // thousands of calls queued, each rejected with its own error at once.
-  const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 0;
-  try {
-    return new Error(`timeout exceeded when trying to connect: no connection of the pool came free in ${ms} ms, and the server completed no call in that time`);
-  } finally {
-    Error.stackTraceLimit = limit;
-  }
 }
 
 /**
@@ -88,19 +69,8 @@ export function silenceBoundedPool(Base: PgPoolClass, BaseClient: PgClientClass)
   return class OwnedPool extends Base {
     /** T, ms (see silenceBoundedPool). 0: no bound, as pg-pool's 0. */
     readonly #quiet: number;
-    /** The watch's tick: a tenth of T, as whenSilent's. */
-    readonly #step: number;
-    /** The checkouts not yet answered, oldest first. */
-    #first: Waiter | undefined;
-    #last: Waiter | undefined;
-    /** When the server was last heard from (a connection came back or was opened), while checkouts wait. */
-    #heard = 0;
-    /** From when silence counts at the earliest: the last tick that ran late (this process was busy). */
-    #from = 0;
-    /** A tick is armed, or a decision waits for the next poll phase (#check). */
-    #watching = false;
-    /** When the armed tick is due. */
-    #due = 0;
+    /** The checkouts not yet answered (0 when T is). */
+    readonly #watch: CheckoutWatch<Checkout> | undefined;
 
     constructor(config: PgPoolConfig = {}) {
       const quiet = Number(config.connectionTimeoutMillis ?? 0) || 0;
@@ -109,13 +79,14 @@ export function silenceBoundedPool(Base: PgPoolClass, BaseClient: PgClientClass)
       // this class is under way: its queue moving on after a connection was removed).
       super(quiet > 0 ? { ...config, Client: timedClient(Client, quiet) } : config);
       this.#quiet = quiet;
-      this.#step = Math.max(1, quiet / 10);
-      // Only while calls wait is the clock read: a pool with room for every call pays nothing more.
-      const heard = (): void => {
-        if (this.#first !== undefined) this.#heard = Date.now();
-      };
-      this.on('release', heard);
-      this.on('connect', heard);
+      if (quiet === 0) return;
+      const watch = new CheckoutWatch<Checkout>(quiet, (expired) => {
+        this.#dequeue(expired);
+        for (const waiter of expired) waiter.data.callback(checkoutTimeout(quiet), undefined, () => {});
+      });
+      this.#watch = watch;
+      this.on('release', () => watch.heard());
+      this.on('connect', () => watch.heard());
     }
 
     // pg-pool's own query() checks out through connect(), and TypeORM passes a callback.
@@ -127,12 +98,12 @@ export function silenceBoundedPool(Base: PgPoolClass, BaseClient: PgClientClass)
     }
 
     #checkout(callback: ConnectCallback): void {
-      if (this.#quiet === 0) {
+      const watch = this.#watch;
+      if (watch === undefined) {
         super.connect(callback);
         return;
       }
-      const waiter: Waiter = {
-        since: Date.now(),
+      const waiter = watch.queue({
         callback,
         onConnect: (error, client, release) => {
           if (waiter.cancelled) {
@@ -141,96 +112,35 @@ export function silenceBoundedPool(Base: PgPoolClass, BaseClient: PgClientClass)
             if (client !== undefined) queueMicrotask(() => release());
             return;
           }
-          this.#unlink(waiter);
+          watch.served(waiter);
           callback(error, client, release);
         },
-        cancelled: false,
-        prev: this.#last,
-        next: undefined,
-      };
-      if (this.#last === undefined) this.#first = waiter;
-      else this.#last.next = waiter;
-      this.#last = waiter;
-      // One tick at a time, left to run out when the queue empties (no timer per call).
-      if (!this.#watching) this.#arm(this.#step);
+      });
       // The queue's bound is the watch's: pg-pool's connect() reads its
       // connectionTimeoutMillis there and then (a timer for a call it queues; a new
       // client's connect bound, which the Client keeps), so it reads 0 during this one
       // call. The pool's config still says T to whoever reads it: opening a connection
       // is bounded by it. A pg-pool that read it elsewhere would only time the queue as before.
       const options = (this as unknown as { options?: { connectionTimeoutMillis?: unknown } }).options;
-      if (options === undefined) return void super.connect(waiter.onConnect);
+      if (options === undefined) return void super.connect(waiter.data.onConnect);
       options.connectionTimeoutMillis = 0;
       try {
-        super.connect(waiter.onConnect);
+        super.connect(waiter.data.onConnect);
       } finally {
         options.connectionTimeoutMillis = this.#quiet;
       }
-    }
-
-    #unlink(waiter: Waiter): void {
-      const { prev, next } = waiter;
-      if (prev === undefined) this.#first = next;
-      else prev.next = next;
-      if (next === undefined) this.#last = prev;
-      else next.prev = prev;
-      waiter.prev = waiter.next = undefined;
-    }
-
-    #arm(ms: number): void {
-      this.#watching = true;
-      this.#due = Date.now() + ms;
-      // As pg-pool's own queue timer: a pool waiting for connections does not keep the process alive.
-      setTimeout(this.#check, ms).unref();
-    }
-
-    /** whenSilent's rule, with each waiter's own start. */
-    readonly #check = (): void => {
-      const oldest = this.#first;
-      if (oldest === undefined) {
-        this.#watching = false;
-        return;
-      }
-      const now = Date.now();
-      // A tick that ran late saw this process busy: the replies may be unread, silence restarts.
-      if (now - this.#due > this.#step) this.#from = now;
-      const quiet = now - Math.max(this.#heard, this.#from, oldest.since);
-      if (quiet < this.#quiet) return this.#arm(Math.min(this.#step, this.#quiet - quiet));
-      // Node runs due timers before it reads the sockets: decided after one more poll phase.
-      const seen = this.#heard;
-      setImmediate(() => {
-        if (this.#heard !== seen) return this.#check();
-        this.#expire();
-      });
-    };
-
-    /** Rejects the waiters that waited T while the server was silent for T; the watch goes on for the rest. */
-    #expire(): void {
-      const now = Date.now();
-      const silentSince = Math.max(this.#heard, this.#from);
-      const expired: Waiter[] = [];
-      while (this.#first !== undefined && now - Math.max(silentSince, this.#first.since) >= this.#quiet) {
-        const waiter = this.#first;
-        waiter.cancelled = true;
-        this.#unlink(waiter);
-        expired.push(waiter);
-      }
-      if (expired.length > 0) this.#dequeue(expired);
-      if (this.#first !== undefined) this.#arm(this.#step);
-      else this.#watching = false;
-      for (const waiter of expired) waiter.callback(queueTimeout(this.#quiet), undefined, () => {});
     }
 
     /**
      * Takes the expired waiters out of pg-pool's queue (its `_pendingQueue`, an array of
      * items whose `callback` is what connect() was given), in one pass. If a pg-pool
      * version keeps it otherwise, they stay queued and a connection handed to one goes
-     * straight back (Waiter.cancelled): correct, only slower.
+     * straight back (QueuedCheckout.cancelled): correct, only slower.
      */
-    #dequeue(expired: readonly Waiter[]): void {
+    #dequeue(expired: readonly QueuedCheckout<Checkout>[]): void {
       const queue = (this as unknown as { _pendingQueue?: unknown })._pendingQueue;
       if (!Array.isArray(queue)) return;
-      const gone = new Set<unknown>(expired.map((w) => w.onConnect));
+      const gone = new Set<unknown>(expired.map((w) => w.data.onConnect));
       let kept = 0;
       for (const item of queue as { callback?: unknown }[]) {
         if (!gone.has(item?.callback)) queue[kept++] = item;

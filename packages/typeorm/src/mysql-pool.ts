@@ -11,8 +11,10 @@
  *
  * TypeORM builds the pool as `driver.mysql.createPool(options)` from the module it loaded
  * (0.3 and 1.x alike): the adapter gives the driver that module with createPool replaced
- * (ownedMysqlModule), before `initialize()`. mysql2 is never imported here.
+ * (ownedMysqlModule), before `initialize()`. mysql2 is never imported here. The watch is
+ * core's CheckoutWatch, as in the pg pools.
  */
+import { checkoutTimeout, CheckoutWatch, type QueuedCheckout } from '@mtstore/core';
 
 type GetConnectionCallback = (error: Error | null | undefined, connection?: PooledConnection) => void;
 
@@ -34,28 +36,14 @@ interface MysqlModule {
   createPool?: unknown;
 }
 
-/** A getConnection call in the queue, oldest first. */
-interface Waiter {
-  readonly since: number;
+/** A queued getConnection call's callbacks: the caller's, and what mysql2 holds (the caller's unless the watch rejected the call first). */
+interface Checkout {
   readonly callback: GetConnectionCallback;
-  /** What mysql2 holds: the caller's callback unless the watch rejected the call first. */
   readonly onConnect: GetConnectionCallback;
-  cancelled: boolean;
 }
 
 /** mysql2's default connectTimeout (lib/connection_config.js), when the config says nothing. */
 const MYSQL2_CONNECT_TIMEOUT = 10_000;
-
-function queueTimeout(ms: number): Error {
-  // Without a stack: it shows only the timer's frames, and thousands may be made at once.
-  const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 0;
-  try {
-    return new Error(`timeout exceeded when trying to connect: no connection of the pool came free in ${ms} ms, and the server completed no call in that time`);
-  } finally {
-    Error.stackTraceLimit = limit;
-  }
-}
 
 /**
  * Bounds the queue of `pool` (a mysql2 Pool) by the server's silence (see the file's
@@ -67,23 +55,18 @@ function watchQueue(pool: Mysql2Pool): void {
   const configured = Number(pool.config?.connectionConfig?.connectTimeout ?? MYSQL2_CONNECT_TIMEOUT);
   const quiet = Number.isFinite(configured) && configured > 0 ? configured : 0;
   if (quiet === 0) return;
-  const step = Math.max(1, quiet / 10);
-  const waiting: Waiter[] = [];
+  const watch = new CheckoutWatch<Checkout>(quiet, (expired) => {
+    dequeue(expired);
+    for (const waiter of expired) waiter.data.callback(checkoutTimeout(quiet));
+  });
   /** The callbacks mysql2 holds for waiters: it hands one back to getConnection when a slot frees up. */
   const ours = new WeakSet<GetConnectionCallback>();
-  let heard = 0;
-  let from = 0;
-  let watching = false;
-  let due = 0;
 
-  const hear = (): void => {
-    if (waiting.length > 0) heard = Date.now();
-  };
-  pool.on('connection', hear);
+  pool.on('connection', () => watch.heard());
   const release = pool.releaseConnection.bind(pool);
   pool.releaseConnection = (connection) => {
     // A connection taken out of the pool (destroyed after a statement timeout, lost) is no reply.
-    if (connection._pool) hear();
+    if (connection._pool) watch.heard();
     release(connection);
   };
 
@@ -91,8 +74,7 @@ function watchQueue(pool: Mysql2Pool): void {
   pool.getConnection = (callback) => {
     // mysql2 calls getConnection again with a queued callback when a removed connection frees a slot.
     if (ours.has(callback)) return getConnection(callback);
-    const waiter: Waiter = {
-      since: Date.now(),
+    const waiter = watch.queue({
       callback,
       onConnect: (error, connection) => {
         if (waiter.cancelled) {
@@ -101,57 +83,19 @@ function watchQueue(pool: Mysql2Pool): void {
           if (connection !== undefined && connection !== null) queueMicrotask(() => connection.release());
           return;
         }
-        const at = waiting.indexOf(waiter);
-        if (at >= 0) waiting.splice(at, 1);
+        watch.served(waiter);
         callback(error, connection);
       },
-      cancelled: false,
-    };
-    ours.add(waiter.onConnect);
-    waiting.push(waiter);
-    if (!watching) arm(step);
-    getConnection(waiter.onConnect);
+    });
+    ours.add(waiter.data.onConnect);
+    getConnection(waiter.data.onConnect);
   };
 
-  function arm(ms: number): void {
-    watching = true;
-    due = Date.now() + ms;
-    setTimeout(check, ms).unref();
-  }
-
-  function check(): void {
-    const oldest = waiting[0];
-    if (oldest === undefined) {
-      watching = false;
-      return;
-    }
-    const now = Date.now();
-    if (now - due > step) from = now;
-    const silent = now - Math.max(heard, from, oldest.since);
-    if (silent < quiet) return arm(Math.min(step, quiet - silent));
-    // Node runs due timers before it reads the sockets: decided after one more poll phase.
-    const seen = heard;
-    setImmediate(() => (heard !== seen ? check() : expire()));
-  }
-
-  function expire(): void {
-    const now = Date.now();
-    const silentSince = Math.max(heard, from);
-    let n = 0;
-    while (n < waiting.length && now - Math.max(silentSince, (waiting[n] as Waiter).since) >= quiet) n++;
-    const expired = waiting.splice(0, n);
-    for (const waiter of expired) waiter.cancelled = true;
-    if (expired.length > 0) dequeue(expired);
-    if (waiting.length > 0) arm(step);
-    else watching = false;
-    for (const waiter of expired) waiter.callback(queueTimeout(quiet));
-  }
-
-  /** Takes the expired waiters out of mysql2's queue (a connection mysql2 still hands one goes straight back: Waiter.cancelled). */
-  function dequeue(expired: readonly Waiter[]): void {
+  /** Takes the expired waiters out of mysql2's queue (a connection mysql2 still hands one goes straight back: QueuedCheckout.cancelled). */
+  function dequeue(expired: readonly QueuedCheckout<Checkout>[]): void {
     const queue = pool._connectionQueue;
     if (queue === undefined) return;
-    const gone = new Set<unknown>(expired.map((w) => w.onConnect));
+    const gone = new Set<unknown>(expired.map((w) => w.data.onConnect));
     // Waiters expire oldest first, and mysql2's queue is oldest first: they are at its head, or gone from it.
     for (let i = 0; i < queue.length && gone.size > 0; ) {
       const item = queue.get(i);
