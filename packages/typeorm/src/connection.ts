@@ -612,14 +612,13 @@ export class Connection {
    * Runs `work` in one transaction, again from the start after a deadlock. With `fence`
    * (a held lease: session name and token) the transaction first reads the lease row
    * of the name with that token, share-locked (postgres `FOR SHARE`, MySQL `LOCK IN SHARE
-   * MODE`) so no acquire can change it before commit; on sqlite the transaction holds the
-   * write lock from its BEGIN IMMEDIATE, so nothing else commits in between. No such row:
-   * the lease was taken, LeaseLostError, nothing written.
-   * sqlite takes the write lock first (#immediate, waiting busy_timeout for it): TypeORM's
-   * deferred BEGIN read first, and its write then failed at once with SQLITE_BUSY, without
-   * waiting, whenever another process had committed since the read (WAL's stale snapshot)
-   * — eight processes each writing its own leased session in one file failed
-   * `database is locked` within 0.3 s, retries spent.
+   * MODE`) so no acquire can change it before commit; on sqlite the transaction takes the
+   * write lock at its BEGIN IMMEDIATE (#immediate, waiting busy_timeout for it), so nothing
+   * else commits in between. No such row: the lease was taken, LeaseLostError, nothing
+   * written. (TypeORM's deferred BEGIN read first, and the write then failed at once with
+   * SQLITE_BUSY, without waiting, whenever another process had committed since the read:
+   * eight processes each writing its own leased session in one file failed `database is
+   * locked` within 0.3 s, the retries spent.)
    */
   async transaction<T>(work: (sql: Sql) => Promise<T>, fence?: { name: string; token: bigint | undefined }): Promise<T> {
     const token = fence?.token;
