@@ -7,10 +7,9 @@
  */
 import { Binary, BSON } from 'mongodb';
 import { fileURLToPath } from 'node:url';
-import { afterAll, it } from 'vitest';
+import { afterAll } from 'vitest';
 import { describeSessionEventBus, describeSessionStorage, describeStorage } from '@mtstore/conformance';
 import { kitPart, ONE_FIELD_LEFT, vitestApi, type Damage, type OneFieldLeft } from '@mtstore/conformance/vitest';
-import type { TestApi } from '@mtstore/conformance';
 import { MongoSessionEventBus, MongoSessionStorage, MongoStorage } from '../src/index.js';
 import { openProxy, type Proxy } from './proxy.js';
 import { adminClient, closeAdmin, dropDatabase, server, urlFor } from './server.js';
@@ -102,39 +101,27 @@ export const PARTS = {
 
 export type Part = keyof typeof PARTS | 'rest';
 
-/**
- * Traits run side by side (it.concurrent) with the others of this list next to them in
- * their group: the two SIGKILL traits of 'across processes' spend most of their time
- * waiting for the write lease a killed writer left (LEASE_MS, 10 s, after each of the
- * rounds but the first: 22 s and 11 s alone), not on the CPU or the server. The kit's
- * tests depend on no order (each has namespaces of its own, cleaned by its own cleanup
- * calls), and nothing timed is asserted in these two. Not the session lease traits: they
- * assert TTL bounds that a loaded machine already strains.
- */
-const SIDE_BY_SIDE = new Set([
-  'a writer SIGKILLed mid-batch loses no acknowledged peer, and no batch is half-applied',
-  'a writer SIGKILLed mid-saveUpdateState loses no acknowledged state',
-]);
-const kitApi: TestApi = { ...vitestApi, it: (name, body, timeout) => (SIDE_BY_SIDE.has(name) ? it.concurrent : it)(name, body, timeout) };
-
 /** Registers `part` of the kit's Storage, SessionStorage and SessionEventBus suites on the test server. */
 export function describeKit(part: Part): void {
   if (!server.available) return;
   // Each kit namespace is its own database (`mt_…`); every open is a new MongoClient on it.
-  // The kit's cleanup calls name every namespace a test used (its own and Scope.another()'s),
-  // and each drops that one only: a test running beside it (SIDE_BY_SIDE) keeps its own.
-  // What was opened and never cleaned up (a kit that stops cleaning one) goes after the file.
+  // Some traits open a second namespace the kit never cleans up (the bus isolation
+  // trait), so cleanup drops every database opened since the last cleanup: tests in a
+  // file run one after another.
   const opened = new Set<string>();
   const url = (namespace: string) => {
     opened.add(namespace);
     return urlFor(namespace);
   };
   const cleanup = async (namespace: string) => {
-    opened.delete(namespace);
-    const proxy = namespaceProxies.get(namespace);
-    namespaceProxies.delete(namespace);
-    await (await proxy)?.close();
-    await dropDatabase(namespace);
+    opened.add(namespace);
+    for (const name of [...opened]) {
+      opened.delete(name);
+      const proxy = namespaceProxies.get(name);
+      namespaceProxies.delete(name);
+      await (await proxy)?.close();
+      await dropDatabase(name);
+    }
   };
 
   // Storage and server-session instances reach the server through one proxy per namespace,
@@ -156,14 +143,10 @@ export function describeKit(part: Part): void {
     (await proxy).cut(500);
   };
 
-  const api = kitPart(kitApi, PARTS, part);
+  const api = kitPart(vitestApi, PARTS, part);
   afterAll(closeAdmin);
   afterAll(async () => {
     for (const proxy of namespaceProxies.values()) await (await proxy).close();
-  });
-  // Before closeAdmin (after-hooks run last-registered first).
-  afterAll(async () => {
-    for (const namespace of [...opened]) await cleanup(namespace);
   });
 
   describeStorage(api, 'mongo', {
