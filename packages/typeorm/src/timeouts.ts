@@ -17,8 +17,9 @@ export const DESTROY_TIMEOUT_MS = 1000;
 
 /**
  * mysql / mariadb: how long one statement on a DataSource the adapter owns may take
- * (a call's from when it has its connection: it connects before its first statement), unless its options say otherwise (see
- * `queryTimeoutOf`). postgres has the same bound from pg's own `query_timeout`.
+ * (counted from when the call has its connection: it connects before its first
+ * statement), unless its options say otherwise (see `queryTimeoutOf`). postgres has
+ * the same bound from pg's own `query_timeout`.
  */
 export const MYSQL_QUERY_TIMEOUT_MS = 30_000;
 
@@ -27,8 +28,9 @@ export const MYSQL_QUERY_TIMEOUT_MS = 30_000;
  * win), so nothing waits forever when the server is gone: a connection attempt gives up
  * after 10 s, a statement after 30 s. postgres: `connectTimeoutMS` is what TypeORM hands
  * pg's pool as `connectionTimeoutMillis` (on an owned DataSource it bounds a call's wait
- * for a free connection only while the server completes nothing: see pool.ts); `extra` is spread over the pool config last,
- * so `query_timeout` and `keepAlive` reach pg (as in @mtstore/postgres' POOL_DEFAULTS).
+ * for a free connection only while the server completes nothing: see pool.ts); `extra`
+ * is spread over the pool config last, so `query_timeout` and `keepAlive` reach pg (as
+ * in @mtstore/postgres' POOL_DEFAULTS).
  * mysql / mariadb: `connectTimeout` reaches mysql2; the statement bound is the adapter's
  * (MYSQL_QUERY_TIMEOUT_MS).
  */
