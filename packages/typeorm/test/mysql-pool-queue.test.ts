@@ -7,12 +7,13 @@
  */
 import { peer, randomNamespace } from '@mtstore/conformance/vitest';
 import type { DataSourceOptions } from 'typeorm';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { TypeormStorage } from '../src/index.js';
 import { availableDrivers } from './drivers.js';
+import { trackedEachTest } from './tracked.js';
 // By path, as ./proxy.js is: this package cannot depend on @mtstore/test-adapters.
 import { settle, unhandledRejections, type Settled } from '../../test-adapters/src/outcomes.js';
-import { openProxy, within, type Proxy } from './proxy.js';
+import { openProxy, within } from './proxy.js';
 
 const drivers = (await availableDrivers()).filter((db) => db.name === 'mysql');
 afterAll(() => Promise.all(drivers.map((db) => db.dispose())));
@@ -27,15 +28,8 @@ const failures = (results: Settled[]): string[] => results.flatMap((r, i) => (r.
 
 for (const db of drivers) {
   describe('mariadb: calls waiting for a connection of an owned DataSource', () => {
-    const proxies: Proxy[] = [];
-    const namespaces: string[] = [];
-    const storages: TypeormStorage[] = [];
+    const { proxies, namespaces, storages } = trackedEachTest(db);
     const rejections = unhandledRejections();
-    afterEach(async () => {
-      await Promise.all(proxies.splice(0).map((proxy) => proxy.close()));
-      await Promise.all(storages.splice(0).map((storage) => storage.close()));
-      for (const namespace of namespaces.splice(0)) await db.cleanup(namespace);
-    });
 
     function open(url: string, name: string): { storage: TypeormStorage; namespace: string } {
       const namespace = randomNamespace();

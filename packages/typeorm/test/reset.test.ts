@@ -9,9 +9,10 @@
  */
 import { fullSession, randomNamespace } from '@mtstore/conformance/vitest';
 import type { DataSourceOptions, Logger } from 'typeorm';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { TypeormStorage } from '../src/index.js';
 import { availableDrivers, type TestDriver } from './drivers.js';
+import { trackedEachTest } from './tracked.js';
 // By path, as ./proxy.js is: this package cannot depend on @mtstore/test-adapters.
 import { settle, unhandledRejections } from '../../test-adapters/src/outcomes.js';
 import { openProxy, within, type Proxy } from './proxy.js';
@@ -34,15 +35,8 @@ function ownedOptions(db: TestDriver, proxy: Proxy): DataSourceOptions {
 
 for (const db of drivers) {
   describe(`${db.name}: owned DataSource whose idle connections were reset`, () => {
-    const proxies: Proxy[] = [];
-    const namespaces: string[] = [];
-    const storages: TypeormStorage[] = [];
+    const { proxies, namespaces, storages } = trackedEachTest(db);
     const rejections = unhandledRejections();
-    afterEach(async () => {
-      await Promise.all(proxies.splice(0).map((proxy) => proxy.close()));
-      await Promise.all(storages.splice(0).map((storage) => storage.close()));
-      for (const namespace of namespaces.splice(0)) await db.cleanup(namespace);
-    });
 
     async function setup() {
       const proxy = await openProxy(port(db));
