@@ -168,6 +168,12 @@ async function openFile(source: string | Uint8Array, options: ParseOptions, wher
     }
     return streamConverted(await readGramjsStore(source, options.name));
   }
+  if (typeof source === 'string' && statOf(source)?.isFile() === true && statOf(source)?.size === 0) {
+    // SQLite opens a 0-byte file as an empty database, which read as "an SQLite file but
+    // not a … session (tables: none)": a file that was never written (a failed copy, an
+    // empty variable saved to it) is no SQLite file and no session at all.
+    throw new ConvertError('MTSTORE_CONVERT_UNKNOWN_FORMAT', `${where} is empty (0 bytes): it holds no session file and no session string.`);
+  }
   if (typeof source !== 'string' && !isSqliteBytes(source)) {
     throw new ConvertError('MTSTORE_CONVERT_UNKNOWN_FORMAT', 'The bytes are not an SQLite session file.');
   }

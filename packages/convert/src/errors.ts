@@ -39,11 +39,19 @@ export function isConvertError(error: unknown): error is ConvertError {
 }
 
 export function invalid(format: string, what: string, cause?: unknown): ConvertError {
-  return new ConvertError('MTSTORE_CONVERT_INVALID', `Not a valid ${format} session: ${what}.`, cause === undefined ? undefined : { cause });
+  return new ConvertError('MTSTORE_CONVERT_INVALID', `Not a valid ${sessionNoun(format)}: ${what}.`, cause === undefined ? undefined : { cause });
 }
 
 export function unsupported(format: string, what: string): ConvertError {
-  return new ConvertError('MTSTORE_CONVERT_UNSUPPORTED', `Cannot write a ${format} session: ${what}.`);
+  return new ConvertError('MTSTORE_CONVERT_UNSUPPORTED', `Cannot write a ${sessionNoun(format)}: ${what}.`);
+}
+
+/**
+ * "Telethon string session", but "Pyrogram session file" as it is: a format named by its
+ * file or folder already says session ("a Pyrogram session file session" read as a typo).
+ */
+function sessionNoun(format: string): string {
+  return /\b(session file|StoreSession)$/.test(format) ? format : `${format} session`;
 }
 
 /**
