@@ -24,10 +24,11 @@ export interface QueuedCheckout<T> {
  * The queued calls of one pool, oldest first, and one timer for all of them (a tenth of
  * `quietMs` a tick, left to run out when the queue empties: no timer per call). The pool
  * calls `queue` for a call it cannot serve at once, `served` when one gets its
- * connection, and `heard` when the server answered something (a connection came back,
- * one was opened). `expire` gets the calls that waited too long, already cancelled and
- * out of the watch, oldest first: the pool takes them out of its own queue and rejects
- * them (checkoutTimeout).
+ * connection, and `heard` when the server answered something (a connection came back
+ * sound, one was opened; not one closed after its statement got no reply in time).
+ * `expire` gets the calls that waited too long, already cancelled and out of the watch,
+ * oldest first: the pool takes them out of its own queue and rejects them
+ * (checkoutTimeout).
  */
 export class CheckoutWatch<T> {
   readonly #quiet: number;

@@ -49,6 +49,23 @@ function timedClient(Base: PgClientClass, ms: number): PgClientClass {
   };
 }
 
+/**
+ * Whether a connection handed back to pg-pool (its 'release' event: what the caller
+ * released it with, and the client) is the server heard from: released without an error
+ * and still usable, as pg-pool itself judges it before it keeps a connection. One
+ * released with an error is closed by pg-pool (a server's error reply so counts only once
+ * the connection replacing it opens). A statement that got no reply within query_timeout
+ * is released with pg's "Query read timeout" (@mtstore/postgres), or its connection is
+ * ended first and released without one (@mtstore/typeorm): counted as answers, those
+ * releases on a silent server restarted the silence, and the calls queued there waited up
+ * to query_timeout longer (pool of 2, query_timeout 900 ms, T 1 s: the last of 40
+ * rejected after 1.9 s).
+ */
+function answered(error: unknown, client: unknown): boolean {
+  const state = client as { _queryable?: unknown; _ending?: unknown } | null | undefined;
+  return !error && Boolean(state?._queryable) && !state?._ending;
+}
+
 /** A queued checkout's callbacks: the caller's, and what pg-pool holds (the caller's unless the watch rejected the call first). */
 interface Checkout {
   readonly callback: ConnectCallback;
@@ -59,11 +76,12 @@ interface Checkout {
  * `Base` (pg's Pool) whose `connectionTimeoutMillis` (T) means: how long opening a
  * connection may take, and how long a call may wait for a connection while the server
  * completes nothing. A queued call that waited T fails only once the pool heard nothing
- * from the server for T either (no connection came back, none was opened): a server that
- * keeps answering serves the whole queue, however long it is; one that went silent
- * (connections stuck on statements that get no reply) has its queued calls rejected
- * after about T, as before. Silence is counted as core's whenSilent counts it: time in
- * which this process was too busy to read the replies (its own backlog) does not count.
+ * from the server for T either (no connection came back sound, none was opened: see
+ * answered): a server that keeps answering serves the whole queue, however long it is;
+ * one that went silent (connections stuck on statements that get no reply, given up on
+ * after query_timeout) has its queued calls rejected after about T, as before. Silence
+ * is counted as core's whenSilent counts it: time in which this process was too busy to
+ * read the replies (its own backlog) does not count.
  */
 export function silenceBoundedPool(Base: PgPoolClass, BaseClient: PgClientClass): PgPoolClass {
   return class OwnedPool extends Base {
@@ -85,7 +103,10 @@ export function silenceBoundedPool(Base: PgPoolClass, BaseClient: PgClientClass)
         for (const waiter of expired) waiter.data.callback(checkoutTimeout(quiet), undefined, () => {});
       });
       this.#watch = watch;
-      this.on('release', () => watch.heard());
+      this.on('release', (error, client) => {
+        if (answered(error, client)) watch.heard();
+      });
+      // Emitted only for a connection opened (pg-pool's failed connects emit nothing).
       this.on('connect', () => watch.heard());
     }
 

@@ -6,7 +6,7 @@
  * still reject with StorageUnavailableError after about that long, and a call so
  * rejected never runs afterwards.
  */
-import { checkServer } from '@mtstore/conformance/vitest';
+import { checkServer, peer } from '@mtstore/conformance/vitest';
 import { minimalSession } from '@mtstore/conformance';
 import { afterEach, describe, expect, it } from 'vitest';
 // By path: this package cannot depend on @mtstore/test-adapters, which depends on it.
@@ -83,6 +83,51 @@ describe.runIf(server.available)('owned pool: connectionTimeoutMillis bounds a w
     await until(async () => (await storedKeys(schema)).includes('after'), 'the write after recovery');
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(await storedKeys(schema)).toEqual(['after', 'stuck-1', 'stuck-2']);
+    expect(rejections).toEqual([]);
+  });
+
+  it('a stuck statement that hits query_timeout on a silent server is no answer: the queued calls still reject about connectionTimeoutMillis after they queued', async () => {
+    const proxy = await openProxy(url);
+    proxies.push(proxy);
+    const schema = freshSchema();
+    // query_timeout a little shorter than the queue's bound: the stuck statements time out
+    // (their connections released with the error and closed) while the calls below wait.
+    const queryTimeout = 900;
+    const connectTimeout = 1_000;
+    const client = track(new PostgresStorage({ config: { connectionString: proxy.url(), max: 2, connectionTimeoutMillis: connectTimeout, query_timeout: queryTimeout }, schema, name: 'timed-out' }));
+    await client.save(minimalSession());
+    await Promise.all([client.load(), client.load()]);
+    proxy.blackhole();
+    // A single statement (released with pg's error) and a transaction (released as broken).
+    const stuck = [client.kv.set('stuck-1', Uint8Array.of(1)), client.peers.upsert([peer('user', 1)])].map(settle);
+    const queuedAt = performance.now();
+    const queued = Array.from({ length: 40 }, (_, i) => settle(within(15_000, `queued call ${i}`, client.kv.set(`queued-${i}`, Uint8Array.of(i)))));
+    const rejected = await Promise.all(queued);
+    const timedOut = await Promise.all(stuck);
+    for (const [i, result] of timedOut.entries()) {
+      expect(result.ok, `stuck call ${i}`).toBe(false);
+      if (!result.ok) expect(result.error.message, `stuck call ${i}`).toMatch(/Query read timeout/);
+    }
+    for (const [i, result] of rejected.entries()) {
+      expect(result.ok, `queued call ${i}`).toBe(false);
+      if (result.ok) continue;
+      expect(result.error.code, `queued call ${i}: ${result.error.message}`).toBe('MTSTORE_STORAGE_UNAVAILABLE');
+      expect(result.error.message).toMatch(/timeout exceeded when trying to connect/);
+    }
+    const lastRejected = Math.max(...rejected.map((r) => r.at));
+    const stuckFailed = Math.max(...timedOut.map((r) => r.at));
+    console.info(
+      `postgres owned pool (max 2, query_timeout ${queryTimeout} ms, connectionTimeoutMillis ${connectTimeout} ms), silent server: stuck statements failed after ${(stuckFailed - queuedAt).toFixed(0)} ms, the 40 queued calls rejected by ${(lastRejected - queuedAt).toFixed(0)} ms`,
+    );
+    // Counted as the server's answer, the timed-out statements' releases restarted the
+    // silence: then no queued call could fail before connectionTimeoutMillis after them.
+    expect(lastRejected - stuckFailed).toBeLessThan(connectTimeout / 2);
+
+    // The server answers again: nothing of the rejected calls runs.
+    proxy.up();
+    await client.kv.set('after', Uint8Array.of(3));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect((await storedKeys(schema)).filter((key) => key.startsWith('queued-'))).toEqual([]);
     expect(rejections).toEqual([]);
   });
 

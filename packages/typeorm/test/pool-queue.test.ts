@@ -122,6 +122,58 @@ for (const db of drivers) {
       expect(rejections).toEqual([]);
     }, 60_000);
 
+    it('a stuck statement that times out on a silent server is no answer: the queued calls still reject about the connect timeout after they queued, and never run', async () => {
+      const proxy = await openProxy(db.url);
+      proxies.push(proxy);
+      // A statement timeout a little shorter than the queue's bound: the stuck statements
+      // time out (their connections closed) while the calls below wait.
+      const statementTimeout = 900;
+      const connectTimeout = 1_000;
+      const options: DataSourceOptions =
+        db.name === 'postgres'
+          ? { type: 'postgres', url: proxy.url(), poolSize: 2, connectTimeoutMS: connectTimeout, extra: { query_timeout: statementTimeout } }
+          : { type: 'mariadb', url: proxy.url(), poolSize: 2, connectTimeout, enableQueryTimeout: true, maxQueryExecutionTime: statementTimeout };
+      const { storage, namespace } = open(options, 'timed-out');
+      await storage.kv.set('first', Uint8Array.of(0));
+      await Promise.all([storage.kv.get('first'), storage.kv.get('first')]);
+      proxy.blackhole();
+      const stuck = [storage.kv.set('stuck-1', Uint8Array.of(1)), storage.peers.upsert([peer('user', 1)])].map(settle);
+      const queuedAt = performance.now();
+      const queued = Array.from({ length: 40 }, (_, i) =>
+        settle(within(15_000, `queued call ${i}`, i % 2 === 0 ? storage.kv.set(`queued-${i}`, Uint8Array.of(i)) : storage.peers.upsert([peer('user', i + 100)]))),
+      );
+      const rejected = await Promise.all(queued);
+      const timedOut = await Promise.all(stuck);
+      for (const [i, result] of timedOut.entries()) {
+        expect(result.ok, `stuck call ${i}`).toBe(false);
+        if (!result.ok) expect(result.error.code, `stuck call ${i}: ${result.error.message}`).toBe(UNAVAILABLE);
+      }
+      for (const [i, result] of rejected.entries()) {
+        expect(result.ok, `queued call ${i}`).toBe(false);
+        if (result.ok) continue;
+        expect(result.error.code, `queued call ${i}: ${result.error.message}`).toBe(UNAVAILABLE);
+        expect(result.error.message).toMatch(/timeout exceeded when trying to connect/);
+      }
+      const lastRejected = Math.max(...rejected.map((r) => r.at));
+      const stuckFailed = Math.max(...timedOut.map((r) => r.at));
+      console.info(
+        `${db.name} owned DataSource (poolSize 2, statement timeout ${statementTimeout} ms, connect timeout ${connectTimeout} ms), silent server: stuck statements failed after ${(stuckFailed - queuedAt).toFixed(0)} ms, the 40 queued calls rejected by ${(lastRejected - queuedAt).toFixed(0)} ms`,
+      );
+      // Counted as the server's answer, the timed-out statements' connections coming back
+      // restarted the silence: then no queued call could fail before the connect timeout after them.
+      expect(lastRejected - stuckFailed).toBeLessThan(connectTimeout / 2);
+
+      // The server answers again: nothing of the rejected calls runs.
+      proxy.up();
+      await storage.kv.set('after', Uint8Array.of(3));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect((await keys(namespace)).filter((key) => key.startsWith('queued-'))).toEqual([]);
+      const admin = await db.admin();
+      const peers: { n: number | string }[] = await admin.query(`SELECT COUNT(*) AS n FROM ${admin.driver.escape(`${db.prefix(namespace)}peers`)} WHERE peer_id > 1`);
+      expect(Number(peers[0]?.n)).toBe(0);
+      expect(rejections).toEqual([]);
+    }, 60_000);
+
     it.runIf(db.name === 'postgres')('calls queued behind a connection attempt the server never answers reject after about the connect timeout', async () => {
       const proxy = await openProxy(db.url);
       proxies.push(proxy);
