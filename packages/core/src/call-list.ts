@@ -63,4 +63,22 @@ export class CallList<C extends ListedCall> {
     // The newest call is first in the list.
     return calls.reverse();
   }
+
+  /**
+   * Lets go of the calls `which` picks and returns them in the order they were added, as
+   * drain does for all: none of them is in the list any more when the caller settles one.
+   */
+  releaseWhere(which: (call: C) => boolean): C[] {
+    const calls: C[] = [];
+    for (let call = this.#first; call !== undefined; ) {
+      // Read before release() clears the links.
+      const next = call.next as C | undefined;
+      if (which(call)) {
+        calls.push(call);
+        this.release(call);
+      }
+      call = next;
+    }
+    return calls.reverse();
+  }
 }

@@ -9,15 +9,17 @@ import { CallList, type ListedCall } from './call-list.js';
  * with `track` and, in its close, awaits `settled` before it closes the client. One whose
  * driver cannot fail its calls (pg's pool, which may be the application's) rejects those
  * left once `settled(quietMs)` gave up on them itself: `trackAbandonable`, `abandon`.
+ * `Mark`: what an abandonable call is tagged with, for an `abandon` of some of them only
+ * (TypeORM: the pool a call was made on, rejected once the application ended that pool).
  */
-export class CallsInFlight {
+export class CallsInFlight<Mark = undefined> {
   #count = 0;
   /** When a call last settled, while a `settled(quietMs)` waits. */
   #lastSettled = 0;
   #waiting = false;
   #drained: (() => void) | undefined;
   /** The calls of trackAbandonable in flight (see abandon). */
-  readonly #abandonable = new CallList<Abandonable>();
+  readonly #abandonable = new CallList<Abandonable<Mark>>();
 
   /** How many tracked calls have not settled. */
   get size(): number {
@@ -34,11 +36,12 @@ export class CallsInFlight {
   /**
    * `work`, counted until it settles, behind a promise of the caller's own: it settles as
    * `work` does, unless `abandon` rejects it first (then `work`'s outcome is ignored).
+   * `mark`: what `abandon`'s `which` is asked about this call.
    */
-  trackAbandonable<T>(work: Promise<T>): Promise<T> {
+  trackAbandonable<T>(work: Promise<T>, mark?: Mark): Promise<T> {
     this.#count++;
     return new Promise<T>((resolve, reject) => {
-      const call = this.#abandonable.add(new Abandonable(reject));
+      const call = this.#abandonable.add(new Abandonable(reject, mark));
       work.then(
         (value) => {
           // Not in the list any more: abandon() rejected it and stopped counting it.
@@ -56,10 +59,14 @@ export class CallsInFlight {
   /**
    * Rejects every call of trackAbandonable still in flight, each with an `error()` of its
    * own, and stops counting them: for a close() that gave up waiting (settledWithin) on a
-   * driver that would not fail them itself. Calls counted by track or add() are left.
+   * driver that would not fail them itself. With `which`, only the calls whose mark it
+   * picks (the others go on as before). Calls counted by track or add() are left. A
+   * close() waiting in `settled` resolves true once none is left; the calls rejected
+   * count as heard from (they settled, for their callers).
    */
-  abandon(error: () => Error): void {
-    for (const call of this.#abandonable.drain()) {
+  abandon(error: () => Error, which?: (mark: Mark | undefined) => boolean): void {
+    const calls = which === undefined ? this.#abandonable.drain() : this.#abandonable.releaseWhere((call) => which(call.mark));
+    for (const call of calls) {
       call.reject(error());
       this.done();
     }
@@ -128,13 +135,13 @@ export class CallsInFlight {
   }
 }
 
-/** A call of trackAbandonable in flight: its promise's reject, and its links in the list. */
-class Abandonable implements ListedCall {
+/** A call of trackAbandonable in flight: its promise's reject, its mark, and its links in the list. */
+class Abandonable<Mark> implements ListedCall {
   listed = true;
   prev: ListedCall | undefined = undefined;
   next: ListedCall | undefined = undefined;
 
-  constructor(readonly reject: (error: Error) => void) {}
+  constructor(readonly reject: (error: Error) => void, readonly mark: Mark | undefined) {}
 }
 
 /**

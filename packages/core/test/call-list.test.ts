@@ -1,7 +1,8 @@
 /**
  * CallList: the calls an adapter may have to settle all at once (CallsInFlight.abandon,
  * redis' watch of an application's client). A call is held once, let go once, and
- * drain() hands back those still held in the order they were added, the list empty first.
+ * drain() hands back those still held in the order they were added, the list empty first
+ * (releaseWhere: those of them it picks).
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -43,6 +44,29 @@ describe('CallList', () => {
         expect(drained.map((c) => c.n)).toEqual(model.map((c) => c.n));
         expect(list.size).toBe(0);
         for (const call of drained) expect(list.release(call)).toBe(false);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('releaseWhere() lets go of the calls picked, in the order added, and keeps the others in theirs', () => {
+    fc.assert(
+      fc.property(fc.array(fc.boolean(), { maxLength: 40 }), fc.array(fc.nat(40), { maxLength: 10 }), (picks, released) => {
+        const list = new CallList<Call>();
+        const made = picks.map((_, n) => list.add(new Call(n)));
+        for (const n of released) if (made[n] !== undefined) list.release(made[n]);
+        const held = made.filter((call) => call.listed);
+        const seen: number[] = [];
+        const taken = list.releaseWhere((call) => {
+          seen.push(call.n);
+          return picks[call.n] === true;
+        });
+        // Each call held is asked once; those let go before are not.
+        expect(seen.sort((a, b) => a - b)).toEqual(held.map((c) => c.n));
+        expect(taken.map((c) => c.n)).toEqual(held.filter((c) => picks[c.n]).map((c) => c.n));
+        for (const call of taken) expect([call.listed, call.prev, call.next]).toEqual([false, undefined, undefined]);
+        expect(list.size).toBe(held.length - taken.length);
+        expect(list.drain().map((c) => c.n)).toEqual(held.filter((c) => !picks[c.n]).map((c) => c.n));
       }),
       { numRuns: 500 },
     );

@@ -185,6 +185,68 @@ describe('CallsInFlight (what close() lets finish)', () => {
   });
 });
 
+describe('CallsInFlight marks: abandon(error, which) (TypeORM: the calls on a pool the application ended)', () => {
+  afterEach(() => vi.useRealTimers());
+
+  test('abandon(error, which) rejects only the abandonable calls whose mark it picks; the others settle as their work does', async () => {
+    const calls = new CallsInFlight<object>();
+    const [old, current] = [{}, {}];
+    const first = deferred<string>();
+    const second = deferred<string>();
+    const third = deferred<string>();
+    const fourth = deferred<string>();
+    const onOld = [calls.trackAbandonable(first.promise, old), calls.trackAbandonable(second.promise, old)];
+    const onCurrent = calls.trackAbandonable(third.promise, current);
+    const unmarked = calls.trackAbandonable(fourth.promise);
+    const asked: (object | undefined)[] = [];
+    let made = 0;
+    calls.abandon(
+      () => new Error(`ended ${++made}`),
+      (mark) => {
+        asked.push(mark);
+        return mark === old;
+      },
+    );
+    // Each call in flight asked once, its own mark (undefined when none was given).
+    expect(asked.filter((mark) => mark === old)).toHaveLength(2);
+    expect(asked.filter((mark) => mark === current)).toHaveLength(1);
+    expect(asked.filter((mark) => mark === undefined)).toHaveLength(1);
+    expect(made).toBe(2);
+    expect(calls.size).toBe(2);
+    await expect(onOld[0]).rejects.toThrow('ended 1');
+    await expect(onOld[1]).rejects.toThrow('ended 2');
+    third.resolve('on the new pool');
+    fourth.reject(new Error('its own failure'));
+    expect(await onCurrent).toBe('on the new pool');
+    await expect(unmarked).rejects.toThrow('its own failure');
+    expect(calls.size).toBe(0);
+    // Work of an abandoned call settling later changes nothing, the count included.
+    first.resolve('late');
+    await first.promise;
+    await Promise.resolve();
+    expect(calls.size).toBe(0);
+    await expect(onOld[0]).rejects.toThrow('ended 1');
+  });
+
+  test('a settled(quietMs) waiting resolves true once abandon(error, which) took the last calls, and abandoning restarts the quiet period', async () => {
+    vi.useFakeTimers();
+    const calls = new CallsInFlight<string>();
+    const a = calls.trackAbandonable(deferred().promise, 'a').catch((error: Error) => error.message);
+    const b = calls.trackAbandonable(deferred().promise, 'b').catch((error: Error) => error.message);
+    const waiting = calls.settled(1_000);
+    await vi.advanceTimersByTimeAsync(900);
+    calls.abandon(() => new Error('gone'), (mark) => mark === 'a');
+    expect(await a).toBe('gone');
+    // 900 ms after the call abandoned: the period counts from it, not from settled().
+    await vi.advanceTimersByTimeAsync(900);
+    expect((await peek(waiting)).settled).toBe(false);
+    calls.abandon(() => new Error('gone too'), (mark) => mark === 'b');
+    expect(await b).toBe('gone too');
+    expect(await peek(waiting)).toEqual({ settled: true, value: true });
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
 describe('whenSilent (the quiet-period watch of close(): CallsInFlight.settled(quietMs), mongo)', () => {
   afterEach(() => vi.useRealTimers());
 
