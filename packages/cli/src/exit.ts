@@ -90,6 +90,18 @@ function sealedLine(message: string, error: { keyId?: unknown; reason?: unknown 
   return `${what}: pass --key ${id}=<ENV_VAR>, the environment variable holding that key (after the first --key when it is an old one).`;
 }
 
+/**
+ * The fix for a backend that failed. A server's: its host, port and credentials. An SQLite
+ * file's (@mtstore/sqlite names itself first) is no server: a folder that does not exist
+ * or cannot be written was sent to check "the server" and "the URL (host, port,
+ * credentials)"; where the adapter already says what to do (a read-only folder, a lock),
+ * nothing is added to contradict it.
+ */
+function unavailableHint(message: string): string {
+  if (!/^SqliteStorage\b/.test(message)) return ' — check that the server is running and the URL (host, port, credentials) is right.';
+  return /\(SQLITE_[A-Z_]+\b/.test(message) ? '' : ' — check the path: that its folder exists and this user can read and write there.';
+}
+
 function explainError(error: unknown): { code: ExitCode; line: string } {
   if (error instanceof CliError) return { code: error.exitCode, line: error.message };
   if (isConvertError(error)) {
@@ -97,7 +109,10 @@ function explainError(error: unknown): { code: ExitCode; line: string } {
     // The library's advice ("pass format: …", "pass name …") as the command's options.
     const fix =
       error.code === 'MTSTORE_CONVERT_UNKNOWN_FORMAT'
-        ? / is an SQLite file but not /.test(error.message)
+        ? / is empty \(0 bytes\)/.test(error.message)
+          ? // --format cannot read what is not there; the file was never written (a failed copy, an empty variable).
+            ' Copy the session file again with its client stopped, or give the session string.'
+          : / is an SQLite file but not /.test(error.message)
           ? // --format cannot make another program's database a session: say which file to give.
             " Give the session file the client itself keeps (Telethon's <name>.session, Pyrogram's or a fork's <name>.session in its workdir, mtcute's storage file), or a session string exported from it."
           : ' Pass --format to name it, or check that the whole string was copied.'
@@ -119,7 +134,7 @@ function explainError(error: unknown): { code: ExitCode; line: string } {
       case 'MTSTORE_ADAPTER_UNAVAILABLE':
         return { code: EXIT.MISSING_PACKAGE, line: message };
       case 'MTSTORE_STORAGE_UNAVAILABLE':
-        return { code: EXIT.BACKEND, line: `${message} — check that the server is running and the URL (host, port, credentials) is right.` };
+        return { code: EXIT.BACKEND, line: `${message}${unavailableHint(message)}` };
       case 'MTSTORE_INVALID_ARGUMENT':
         return { code: EXIT.USAGE, line: message };
       case 'MTSTORE_NOT_FOUND':

@@ -11,7 +11,7 @@ import { reportWarnings } from './import.js';
 import { Interrupts } from './interrupts.js';
 import { say, type Io } from './io.js';
 import { encryptionFromFlags } from './rotate.js';
-import { checkBotFlag, checkTarget, missingKeyError, openExisting, openForeign, sessionNameOf, shown } from './source.js';
+import { checkBotFlag, checkTarget, missingKeyError, openExisting, openForeign, sessionNameOf, shown, STDIN, userWords } from './source.js';
 
 export interface ExportOptions {
   format: string;
@@ -113,7 +113,16 @@ async function loadStored(storage: Storage, source: string, name: string | undef
  * Exports the session. Returns the string written (a string format, on stdout or to
  * --out), or the path of the session file or folder written.
  */
-export async function exportSession(source: string, options: ExportOptions, io: Io): Promise<string> {
+export async function exportSession(source: string, given: ExportOptions, io: Io): Promise<string> {
+  let options = given;
+  if (options.out === STDIN) {
+    // `--out -` is standard output, as `-` is standard input for the session: it wrote a
+    // login to a file named "-" in the working folder.
+    if (isFileFormat(options.format)) {
+      throw new CliError(EXIT.USAGE, `--out - is standard output, which takes a string format only: --format ${options.format} writes a session ${options.format === 'gramjs-store' ? 'folder' : 'file'}, give its path.`);
+    }
+    options = { ...options, out: undefined };
+  }
   const format = checkExportFormat(options.format, options.out);
   if (options.out !== undefined) {
     // Before the source is opened, so a refused export reads nothing.
@@ -241,7 +250,7 @@ function reportFile(io: Io, label: string, session: Session, out: string, format
   reportWarnings(io, warnings);
   const what = format === 'gramjs-store' ? 'folder' : 'file';
   say(io, `warning: ${shown(out)} is a login: anyone holding it can use the account. Keep it secret.`);
-  const user = session.user ? `user ${session.user.id}${session.user.bot ? ' (bot)' : ''}` : 'not logged in';
+  const user = userWords(session);
   say(io, `Exported ${label} as a ${format} ${what} to ${shown(out)}: home DC ${session.homeDcId}, ${user}, ${peers} peers` + (warnings.length > 0 ? ` (${warnings.length} warning${warnings.length === 1 ? '' : 's'} above: what the source or the format left out).` : '.'));
   return out;
 }

@@ -6,7 +6,7 @@ import { CliError, EXIT } from './exit.js';
 import { Interrupts } from './interrupts.js';
 import { say, type Io } from './io.js';
 import { progress } from './progress.js';
-import { checkBotFlag, checkTarget, isUrl, openTarget, readStdin, sessionNameOf, shown, sqlitePath, STDIN, storedNames } from './source.js';
+import { checkBotFlag, checkTarget, isUrl, openTarget, readStdin, sessionNameOf, shown, sqlitePath, STDIN, storedNames, userWords } from './source.js';
 
 export interface ImportOptions {
   name?: string | undefined;
@@ -252,7 +252,7 @@ function report(io: Io, stream: SessionStream, target: string, name: string, wri
     // rather than let the first client that loads it find out.
     say(io, `mtstore: warning: the session has no auth key for its home DC ${session.homeDcId} (logged out, or its login never finished): a client using it must log in again, and export cannot write it as a string.`);
   }
-  const user = session.user ? `user ${session.user.id}${session.user.bot ? ' (bot)' : ''}` : 'not logged in';
+  const user = userWords(session);
   say(
     io,
     `Imported a ${stream.format} session (${stream.layout}) into ${whereOf(target)} as "${name}": home DC ${session.homeDcId}, ${user}, ` +

@@ -4,7 +4,7 @@ import { describeHolder, isStorageError, type DataCenter, type LeaseHolder, type
 import type { SessionFormat, SessionStream } from '@mtstore/convert';
 import { CliError, EXIT } from './exit.js';
 import type { Io } from './io.js';
-import { openExisting, openForeign, shown, STDIN, storedNames, urlSession } from './source.js';
+import { openExisting, openForeign, shown, STDIN, storedNames, urlSession, noUser } from './source.js';
 
 export interface InspectOptions {
   name?: string | undefined;
@@ -27,7 +27,7 @@ export function describeSession(session: Session | null): string[] {
   lines.push(
     u
       ? `  user: ${u.id}${u.bot ? ' (bot)' : ''}${u.premium ? ' (premium)' : ''}${u.usernames?.length ? ` @${u.usernames.join(', @')}` : ''}`
-      : '  user: not logged in',
+      : `  user: ${noUser(session)}`,
   );
   const s = session.state;
   lines.push(s ? `  update state: pts ${s.pts}, qts ${s.qts}, seq ${s.seq}, date ${new Date(s.date * 1000).toISOString()}` : '  update state: none');

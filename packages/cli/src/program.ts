@@ -60,7 +60,7 @@ export function buildProgram(io: Io): Command {
     .description('Print a stored session as a session string (stdout), or write it with --out as a new file: the string, or a client\'s own session file or folder with its peers. A warning goes to stderr.')
     .argument('<source>', 'a storage path or URL, or a foreign session to convert: a session string, a session file or folder, or - to read it from standard input')
     .addOption(new Option('-f, --format <format>', 'a string format, or a file format (needs --out): Telethon, Pyrogram or mtcute SQLite file, GramJS StoreSession folder').choices([...STRING_FORMATS, ...FILE_FORMATS]).makeOptionMandatory())
-    .option('-o, --out <path>', 'write to this new path, mode 0600 (an existing one is refused): required for a file format; a string format writes its string there instead of stdout')
+    .option('-o, --out <path>', 'write to this new path, mode 0600 (an existing one is refused): required for a file format; a string format writes its string there instead of stdout (- is stdout)')
     .option('-n, --name <session>', 'session name in the source (default: ?session= in the URL, else "default")')
     .option('--api-id <id>', 'api_id for Pyrogram (string or file) when the session has none (a session\'s own api_id is kept)', apiId)
     .addOption(new Option('--from <format>', 'read a foreign source as this format (needed only when it is ambiguous)').choices([...STRING_FORMATS, ...FILE_FORMATS]))

@@ -7,7 +7,7 @@ import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { detectSessionFile, detectStringFormats, openSession, sessionStringInFile, type ConvertedSession, type SessionFormat, type SessionStream } from '@mtstore/convert';
-import { isStorageError, maySessionString, openStorage, redactUrl, type EncryptionOptions, type Storage } from '@mtstore/core';
+import { isStorageError, maySessionString, openStorage, redactUrl, type EncryptionOptions, type Session, type Storage } from '@mtstore/core';
 import { CliError, EXIT } from './exit.js';
 import type { Io } from './io.js';
 
@@ -96,7 +96,11 @@ export async function openExisting(input: string, name: string | undefined, encr
   let url = input;
   if (!isUrl(input)) {
     const path = sqlitePath(input);
-    if (!existsSync(path)) throw new CliError(EXIT.NOT_FOUND, `No such storage file: ${shown(path)}. Give an existing .session file or a database URL.`);
+    if (!existsSync(path)) {
+      // Text that may be a session string is shown by its own length, not with ".session" added.
+      if (maySessionString(input)) throw new CliError(EXIT.NOT_FOUND, `No such storage file: ${shown(input)}. Give an existing .session file or a database URL (mtstore import reads session strings).`);
+      throw new CliError(EXIT.NOT_FOUND, `No such storage file: ${shown(path)}. Give an existing .session file or a database URL.`);
+    }
     if (!mayBeSqlite(path)) {
       // Another program's file that is not even SQLite (a text file, a JSON session): no
       // store there (exit 6), as for another program's database — not a backend failure.
@@ -170,7 +174,13 @@ export async function readStdin(io: Io): Promise<Uint8Array> {
   }
   const chunks: Buffer[] = [];
   for await (const chunk of stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk as Uint8Array));
-  return new Uint8Array(Buffer.concat(chunks));
+  const bytes = Buffer.concat(chunks);
+  if (bytes.toString('latin1').trim() === '') {
+    // `echo "$UNSET" | mtstore import - …` pipes a line end only: nothing was piped in, a
+    // usage error as with no pipe at all (it read as "the input (0 characters) is not a … session string").
+    throw new CliError(EXIT.USAGE, `"-" read nothing from standard input (${bytes.length === 0 ? 'it was empty' : 'only blank space'}): pipe the session string or file in (mtstore import - <target> < session.txt), or give it as the argument.`);
+  }
+  return new Uint8Array(bytes);
 }
 
 /**
@@ -195,7 +205,28 @@ export async function openForeign(
     return (await detectSessionFile(path)) === null ? null : openSession(path, parse);
   }
   if (!isUrl(input) && detectStringFormats(input).length > 0) return openSession(input, parse);
+  // Text that may be a session string but decodes as none (cut short, a character lost in
+  // the copy) and names no file: convert's own refusal (exit 3, "check that the whole
+  // string was copied"), as import gives. It went on as a storage path: exit 6 "No such
+  // storage file: the 358-character text given" (its length with ".session" added).
+  if (!isUrl(input) && maySessionString(input)) return openSession(input, parse);
   return null;
+}
+
+/**
+ * The logged-in user as the summaries name it. No user stored is not always "not logged
+ * in": Telethon and GramJS strings and folders never record the account, and a working
+ * login read from one was reported "not logged in". With an auth key for the home DC the
+ * user is "not recorded"; without one the session is no login.
+ */
+export function userWords(session: Session): string {
+  if (session.user !== undefined) return `user ${session.user.id}${session.user.bot ? ' (bot)' : ''}`;
+  return noUser(session) === 'not recorded' ? 'user not recorded' : 'not logged in';
+}
+
+/** A session without a user: "not recorded" with an auth key for its home DC, else "not logged in". */
+export function noUser(session: Session): 'not recorded' | 'not logged in' {
+  return session.dcs.some((dc) => dc.id === session.homeDcId && !dc.mediaOnly && dc.authKey !== undefined) ? 'not recorded' : 'not logged in';
 }
 
 /** What each format records about the account, for refusing a --bot it cannot apply to. */

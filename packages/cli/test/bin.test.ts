@@ -43,8 +43,9 @@ describe('mtstore (built binary)', () => {
       // A session file piped in reads as the file.
       const file = mtstore(['export', '-', '--format', 'pyrogram'], {}, 60_000, readFileSync(`${convertFixtures}pyrogram/pyrogram.session`));
       expect(file.stdout.trim()).toBe(pyrogramTruth.export_session_string);
+      // An empty pipe is nothing piped in: a usage error, as the README's row says (test/user-mistakes.test.ts).
       const empty = mtstore(['import', '-', join(dir, 'empty.session')], {}, 60_000, '');
-      expect(empty.code).toBe(EXIT.INPUT);
+      expect(empty.code).toBe(EXIT.USAGE);
       expect(existsSync(join(dir, 'empty.session'))).toBe(false);
       for (const r of [imported, inspected, exported, empty]) expect(r.stderr).not.toContain(text.trim().slice(40, 80));
     } finally {

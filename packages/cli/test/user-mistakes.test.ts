@@ -1,0 +1,159 @@
+/**
+ * What a user moving a session gets wrong, and what the command says back: `--out -`, a
+ * session string cut short given to inspect / export / migrate, nothing piped into `-`,
+ * an empty file, an SQLite target whose folder is missing, and a login whose format does
+ * not record the user. Each case failed (or said something untrue) before.
+ */
+import { spawnSync } from 'node:child_process';
+import Database from 'better-sqlite3';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { EXIT, run } from '../src/index.js';
+import { captureIo, convertFixtures } from './helpers.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'mtstore-cli-mistakes-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const bin = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
+const telethonString = readFileSync(`${convertFixtures}telethon/ipv4.string`, 'utf8').trim();
+const pyrogramString = readFileSync(`${convertFixtures}pyrogram/user.string`, 'utf8').trim();
+
+/** The built binary run in `cwd`: where a relative `--out` lands. */
+function mtstoreIn(cwd: string, args: string[]): { code: number; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [bin, ...args], { cwd, encoding: 'utf8', timeout: 60_000 });
+  return { code: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+}
+
+describe('export --out -', () => {
+  // It wrote the login to a file named "-" in the working folder.
+  it('is standard output for a string format: the string printed, no file "-" written', () => {
+    const cwd = mkdtempSync(join(dir, 'out-dash-'));
+    const result = mtstoreIn(cwd, ['export', telethonString, '--format', 'gramjs', '--out', '-']);
+    expect(result.code, result.stderr).toBe(EXIT.OK);
+    expect(result.stdout).toMatch(/^1[A-Za-z0-9+/=]{300,}\n$/);
+    expect(readdirSync(cwd)).toEqual([]);
+  });
+
+  it('is a usage error for a file format (a file or folder cannot go to standard output), nothing written', () => {
+    const cwd = mkdtempSync(join(dir, 'out-dash-file-'));
+    for (const format of ['telethon-sqlite', 'gramjs-store']) {
+      const result = mtstoreIn(cwd, ['export', telethonString, '--format', format, '--out', '-']);
+      expect(result.code, result.stderr).toBe(EXIT.USAGE);
+      expect(result.stderr).toMatch(/^mtstore: --out - is standard output, which takes a string format only: --format \S+ writes a session (file|folder), give its path\.\n$/);
+      expect(result.stdout).toBe('');
+      expect(readdirSync(cwd)).toEqual([]);
+    }
+  });
+});
+
+describe('a session string cut short', () => {
+  // Copied without its last 12 characters: no format decodes it.
+  const cut = pyrogramString.slice(0, 350);
+
+  it('inspect and export: exit 3, "check that the whole string was copied", as import says (was exit 6 "No such storage file: the 358-character text")', async () => {
+    for (const args of [['inspect', cut], ['export', cut, '--format', 'telethon'], ['import', cut, `${dir}/cut.session`]]) {
+      const io = captureIo();
+      expect(await run(args, io), `${args[0]}: ${io.err()}`).toBe(EXIT.INPUT);
+      expect(io.err()).toBe('mtstore: The input (350 characters) is not a Telethon, GramJS, Pyrogram or mtcute session string, nor an existing file or folder. Pass --format to name it, or check that the whole string was copied.\n');
+      expect(io.out()).toBe('');
+    }
+    expect(existsSync(`${dir}/cut.session`)).toBe(false);
+  });
+
+  it('as migrate\'s source: exit 6 naming its own length, not with ".session" added, and pointing at import', async () => {
+    const io = captureIo();
+    expect(await run(['migrate', cut, `${dir}/never.session`], io)).toBe(EXIT.NOT_FOUND);
+    expect(io.err()).toBe('mtstore: No such storage file: the 350-character text given (not shown: a session string?). Give an existing .session file or a database URL (mtstore import reads session strings).\n');
+    expect(existsSync(`${dir}/never.session`)).toBe(false);
+  });
+});
+
+describe('nothing piped into -', () => {
+  // `echo "$UNSET" | mtstore import - …`: README says nothing piped in is exit 2; it was
+  // exit 3 "The input (0 characters) is not a … session string".
+  it('an empty pipe, or one of blank space only, is a usage error (exit 2) for import, inspect and export', async () => {
+    for (const [piped, says] of [['', 'it was empty'], ['\n', 'only blank space'], [' \r\n\t', 'only blank space']] as const) {
+      for (const args of [['import', '-', `${dir}/piped.session`], ['inspect', '-'], ['export', '-', '--format', 'telethon']]) {
+        const stdin = new PassThrough();
+        stdin.end(piped);
+        const io = { ...captureIo(), stdin };
+        expect(await run(args, io), `${args[0]} ${JSON.stringify(piped)}: ${io.err()}`).toBe(EXIT.USAGE);
+        expect(io.err()).toBe(`mtstore: "-" read nothing from standard input (${says}): pipe the session string or file in (mtstore import - <target> < session.txt), or give it as the argument.\n`);
+      }
+    }
+    expect(existsSync(`${dir}/piped.session`)).toBe(false);
+  });
+
+  it('a string piped in with blank space around it still imports', async () => {
+    const stdin = new PassThrough();
+    stdin.end(`\n  ${telethonString}  \r\n`);
+    const io = { ...captureIo(), stdin };
+    expect(await run(['import', '-', `${dir}/piped-ok.session`], io), io.err()).toBe(EXIT.OK);
+  });
+});
+
+describe('an empty file given as the session', () => {
+  it('is exit 3 "is empty (0 bytes)", with a fix that is not --format', async () => {
+    const path = join(dir, 'empty.session');
+    writeFileSync(path, '');
+    const io = captureIo();
+    expect(await run(['import', path, `${dir}/from-empty.session`], io)).toBe(EXIT.INPUT);
+    expect(io.err()).toBe(`mtstore: "${path}" is empty (0 bytes): it holds no session file and no session string. Copy the session file again with its client stopped, or give the session string.\n`);
+    expect(existsSync(`${dir}/from-empty.session`)).toBe(false);
+  });
+});
+
+describe('an SQLite target that cannot be created', () => {
+  // The server hint ("check that the server is running and the URL (host, port,
+  // credentials) is right") was added to a local file's failure.
+  it('a missing folder: exit 4 naming the path to check, no word of a server or URL', async () => {
+    const target = join(dir, 'no-such-folder', 'bot.session');
+    const io = captureIo();
+    expect(await run(['import', telethonString, target], io)).toBe(EXIT.BACKEND);
+    expect(io.err()).toMatch(/^mtstore: SqliteStorage\("default"\): cannot create .*no-such-folder\/bot\.session: ENOENT\b.* — check the path: that its folder exists and this user can read and write there\.\n$/);
+    expect(io.err()).not.toMatch(/server|host|URL/);
+  });
+
+  it('a server still gets the server hint', async () => {
+    const io = captureIo();
+    expect(await run(['import', telethonString, 'postgres://postgres@127.0.0.1:1/test?schema=mtstore_never'], io)).toBe(EXIT.BACKEND);
+    expect(io.err()).toMatch(/ — check that the server is running and the URL \(host, port, credentials\) is right\.\n$/);
+  });
+});
+
+describe('a login whose format records no user', () => {
+  // A Telethon or GramJS string of a working login was summarised "not logged in".
+  it('import, inspect and export say "user not recorded" when the home DC has an auth key', async () => {
+    const io = captureIo();
+    expect(await run(['import', telethonString, `${dir}/norecord.session`], io), io.err()).toBe(EXIT.OK);
+    expect(io.err()).toContain(': home DC 2, user not recorded, 0 peers');
+    expect(io.err()).not.toContain('not logged in');
+    for (const source of [`${dir}/norecord.session`, telethonString]) {
+      const shown = captureIo();
+      expect(await run(['inspect', source], shown)).toBe(EXIT.OK);
+      expect(shown.out()).toContain('\n  user: not recorded\n');
+    }
+    const exported = captureIo();
+    expect(await run(['export', `${dir}/norecord.session`, '--format', 'telethon-sqlite', '--out', `${dir}/norecord-out.session`], exported), exported.err()).toBe(EXIT.OK);
+    expect(exported.err()).toContain(': home DC 2, user not recorded, 0 peers.');
+  });
+
+  it('"not logged in" stays for a session without an auth key for its home DC', async () => {
+    const path = join(dir, 'logged-out.session');
+    copyFileSync(`${convertFixtures}telethon/telethon.session`, path);
+    const db = new Database(path);
+    db.prepare('update sessions set auth_key = null').run();
+    db.prepare('delete from entities where id = 0').run();
+    db.close();
+    const io = captureIo();
+    expect(await run(['import', path, `${dir}/logged-out-store.session`], io), io.err()).toBe(EXIT.OK);
+    expect(io.err()).toContain(': home DC 2, not logged in, 6 peers');
+    const shown = captureIo();
+    expect(await run(['inspect', path], shown)).toBe(EXIT.OK);
+    expect(shown.out()).toContain('\n  user: not logged in\n');
+  });
+});
