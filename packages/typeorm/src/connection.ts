@@ -6,7 +6,7 @@
  */
 import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { createOption, InvalidArgumentError, isStorageError, LeaseLostError, MigrationError, Once, storeNotFound, StorageClosedError, StorageUnavailableError, whenSilent } from '@mtstore/core';
+import { CallsInFlight, createOption, InvalidArgumentError, isStorageError, LeaseLostError, MigrationError, Once, storeNotFound, StorageClosedError, StorageUnavailableError } from '@mtstore/core';
 import { DataSource, QueryFailedError, type DataSourceOptions, type QueryRunner } from 'typeorm';
 import { dialectOf } from './dialect.js';
 import { ownedMysqlModule } from './mysql-pool.js';
@@ -136,10 +136,21 @@ const APPLICATION_TRANSACTION_CHECK_MS = 5;
 
 /**
  * How long close() waits with no call in flight settling before it rejects the rest:
- * the database's silence, restarted by every call that settles (core's whenSilent, as
- * Redis and MongoDB count theirs), not a deadline from close().
+ * the database's silence, restarted by every call that settles (core's
+ * CallsInFlight.settled(quietMs), as every adapter counts its own), not a deadline from
+ * close().
  */
 export const CLOSE_GRACE_MS = 5000;
+
+/**
+ * What a call close() gave up on rejects with. A driver's kind of error, not a
+ * StorageError: core makes it the StorageUnavailableError naming the operation and the
+ * session (docs/contract.md §8), as it does PostgreSQL's.
+ */
+const closedInFlight = (): Error => new Error(`closed while this call was still running (the database answered no call for ${CLOSE_GRACE_MS} ms); it may or may not have been applied`);
+
+/** What a call on a pool the application ended rejects with (see Connection's #watch), made a StorageUnavailableError by core as above. */
+const destroyedInFlight = (): Error => new Error('the application destroyed its DataSource while this call was waiting for it; it may or may not have been applied');
 
 /** The other transaction holds what we need; give it a moment, more each attempt. */
 const backoff = (attempt: number): Promise<void> => new Promise((done) => setTimeout(done, Math.random() * 5 * attempt));
@@ -185,13 +196,6 @@ async function inTurn<T>(key: unknown, work: () => Promise<T>): Promise<T> {
   }
 }
 
-interface InFlight {
-  call: Promise<unknown>;
-  reject(error: unknown): void;
-  /** Borrowed DataSource: its pool (see liveGeneration) when the call was made. */
-  on: object | undefined;
-}
-
 /**
  * Borrowed DataSource on a server: how often, while calls are in flight, the adapter
  * looks whether the application destroyed its DataSource under them (see #watch).
@@ -230,10 +234,12 @@ export class Connection {
   readonly #kept = new Set<string>();
   /** Borrowed DataSource on a server: the timer of #watch while calls are in flight. */
   #watchdog: NodeJS.Timeout | undefined;
-  /** Calls made and not yet settled, with the way to reject one: close() waits for them. */
-  readonly #inFlight = new Set<InFlight>();
-  /** While close() waits for the calls in flight: when one last settled (the database was last heard from), else 0. */
-  #heard = 0;
+  /**
+   * Calls made and not yet settled: close() waits for them and rejects those left. On a
+   * borrowed DataSource on a server, each is marked with the pool it was made on (see
+   * liveGeneration, #watch).
+   */
+  readonly #calls = new CallsInFlight<object>();
   /** postgres: single statements go to the DataSource's pg pool directly (see directPool); false: through query runners. */
   #directPath = false;
   /** The lease fence: the lease row of a name with the held token, share-locked until commit. */
@@ -492,29 +498,13 @@ export class Connection {
 
   /**
    * A call, already started, tracked so that close() can wait for it: it settles on its
-   * own, or with StorageUnavailableError once close() heard nothing from the database
-   * for CLOSE_GRACE_MS.
+   * own, or (core makes it StorageUnavailableError) once close() heard nothing from the
+   * database for CLOSE_GRACE_MS, or once the application ended the pool it was made on.
    */
   #tracked<T>(call: Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const watched = !this.owned && this.#queue === undefined;
-      const entry: InFlight = { call, reject, on: watched ? liveGeneration(this.#dataSource) : undefined };
-      this.#inFlight.add(entry);
-      if (watched && this.#watchdog === undefined) this.#watchdog = setInterval(() => this.#watch(), DESTROYED_CHECK_MS).unref();
-      call.then(
-        (value) => {
-          this.#inFlight.delete(entry);
-          // The clock is read only while close() waits: the hot path pays a comparison.
-          if (this.#heard !== 0) this.#heard = Date.now();
-          resolve(value);
-        },
-        (error: unknown) => {
-          this.#inFlight.delete(entry);
-          if (this.#heard !== 0) this.#heard = Date.now();
-          reject(error);
-        },
-      );
-    });
+    if (this.owned || this.#queue !== undefined) return this.#calls.trackAbandonable(call);
+    if (this.#watchdog === undefined) this.#watchdog = setInterval(() => this.#watch(), DESTROYED_CHECK_MS).unref();
+    return this.#calls.trackAbandonable(call, liveGeneration(this.#dataSource));
   }
 
   /**
@@ -528,12 +518,9 @@ export class Connection {
    */
   #watch(): void {
     const current = liveGeneration(this.#dataSource);
-    for (const entry of this.#inFlight) {
-      if (entry.on === undefined || entry.on === current) continue;
-      this.#inFlight.delete(entry);
-      entry.reject(new StorageUnavailableError(`${this.#where}: the application destroyed its DataSource while this call was waiting for it (a write may or may not have been applied)`));
-    }
-    if (this.#inFlight.size === 0) {
+    // A call made while the DataSource was not initialized has no pool: left to settle by itself.
+    this.#calls.abandon(destroyedInFlight, (on) => on !== undefined && on !== current);
+    if (this.#calls.size === 0) {
       clearInterval(this.#watchdog);
       this.#watchdog = undefined;
     }
@@ -649,8 +636,9 @@ export class Connection {
    * as long as the database keeps answering them; once CLOSE_GRACE_MS pass with none of
    * them settling, those still running reject with StorageUnavailableError (a write may
    * or may not have been applied: StorageClosedError means a call made after close(),
-   * which never ran). That is the database's silence (core's whenSilent): time in which
-   * this process was too busy to send the calls or read the replies does not count. A
+   * which never ran). That is the database's silence, as every adapter counts it (core's
+   * CallsInFlight.settled(quietMs)): time in which this process was too busy to send the
+   * calls or read the replies does not count. A
    * deadline from close() rejected the tail of a backlog queued just before a shutdown
    * (thousands of peer writes) while the database was answering it.
    * Destroying first would strand them: pg's pool never answers a connection request
@@ -659,18 +647,9 @@ export class Connection {
    * leaves no socket open, also when the server has stopped answering.
    */
   async close(): Promise<void> {
-    if (this.#inFlight.size > 0) {
-      let stop: (() => void) | undefined;
-      this.#heard = Date.now();
-      const silent = new Promise<void>((done) => (stop = whenSilent(CLOSE_GRACE_MS, () => this.#heard, done)));
-      await Promise.race([Promise.allSettled([...this.#inFlight].map((entry) => entry.call)), silent]);
-      stop?.();
-      this.#heard = 0;
-      if (this.#inFlight.size > 0) this.#gaveUp = true;
-      for (const entry of this.#inFlight) {
-        entry.reject(new StorageUnavailableError(`${this.#where}: closed while this call was still running (the database answered no call for ${CLOSE_GRACE_MS} ms): a write may or may not have been applied`));
-      }
-      this.#inFlight.clear();
+    if (this.#calls.size > 0 && !(await this.#calls.settled(CLOSE_GRACE_MS))) {
+      this.#gaveUp = true;
+      this.#calls.abandon(closedInFlight);
     }
     if (!this.owned) return;
     // A first connection attempt still under way (a server that does not answer): the

@@ -100,9 +100,54 @@ for (const db of drivers) {
         }
       }, 30_000);
 
-      it(`a call still blocked ${CLOSE_GRACE_MS} ms after close() rejects StorageUnavailableError (may or may not have been applied), and close() resolves`, async ({ expect }) => {
+      it("the application destroys its DataSource while close() waits: close() resolves once the calls on the ended pool are rejected, not after the grace", async ({ expect }) => {
         const namespace = randomNamespace();
-        const storage = new TypeormStorage({ options: db.options(namespace), tablePrefix: db.prefix(namespace) });
+        const prefix = db.prefix(namespace);
+        // One connection, no wait bound for it: pg never answers the calls queued for a pool that is ending.
+        const dataSource = new DataSource({ ...db.options(namespace), poolSize: 1, connectTimeoutMS: 0, connectTimeout: 0 } as unknown as DataSourceOptions);
+        await dataSource.initialize();
+        const storage = new TypeormStorage({ dataSource, tablePrefix: prefix, name: 'alice' });
+        const admin = await db.admin();
+        const locker = admin.createQueryRunner();
+        let destroyed: Promise<void> | undefined;
+        try {
+          await storage.kv.set('held', Uint8Array.of(1));
+          // Another connection holds the kv rows: the pool's one connection waits on that lock, the other calls for the connection.
+          await locker.startTransaction();
+          await locker.query(`SELECT * FROM ${admin.driver.escape(`${prefix ?? ''}kv`)} FOR UPDATE`);
+          const outcome = (error: { code?: string; message?: string }) => `${error.code}: ${error.message}`;
+          const calls = [storage.kv.set('held', Uint8Array.of(2)), ...Array.from({ length: 5 }, (_, i) => storage.kv.set(`q${i}`, Uint8Array.of(i)))].map((call) => call.then(() => 'done', outcome));
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          const closing = storage.close();
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          const started = Date.now();
+          // Waits for the connection held in the lock: let go of it once close() resolved.
+          destroyed = dataSource.destroy().catch(() => {});
+          const closedAfter = await Promise.race([closing.then(() => Date.now() - started), new Promise<'pending'>((resolve) => setTimeout(resolve, CLOSE_GRACE_MS - 1000, 'pending'))]);
+          // The watch rejects them within DESTROYED_CHECK_MS (100 ms); the old close() then waited out the grace for the calls it had rejected.
+          expect(closedAfter).not.toBe('pending');
+          expect(closedAfter).toBeLessThan(2000);
+          const settled = await Promise.race([Promise.all(calls), new Promise<'pending'>((resolve) => setTimeout(resolve, 0, 'pending'))]);
+          expect(settled).not.toBe('pending');
+          for (const result of settled as string[]) {
+            if (result !== 'done') expect(result).toMatch(/^MTSTORE_STORAGE_UNAVAILABLE: TypeormStorage\.kv\.set\("alice"\) failed: /);
+          }
+          if (db.name === 'postgres') {
+            expect(new Set(settled as string[])).toEqual(new Set(['MTSTORE_STORAGE_UNAVAILABLE: TypeormStorage.kv.set("alice") failed: the application destroyed its DataSource while this call was waiting for it; it may or may not have been applied']));
+          }
+        } finally {
+          if (locker.isTransactionActive) await locker.rollbackTransaction();
+          await locker.release();
+          await destroyed;
+          await storage.close();
+          if (dataSource.isInitialized) await dataSource.destroy();
+          await db.cleanup(namespace);
+        }
+      }, 30_000);
+
+      it(`a call still blocked ${CLOSE_GRACE_MS} ms after close() rejects StorageUnavailableError (may or may not have been applied, naming the operation and session), and close() resolves`, async ({ expect }) => {
+        const namespace = randomNamespace();
+        const storage = new TypeormStorage({ options: db.options(namespace), tablePrefix: db.prefix(namespace), name: 'alice' });
         const admin = await db.admin();
         const locker = admin.createQueryRunner();
         try {
@@ -113,12 +158,13 @@ for (const db of drivers) {
           await locker.query(`SELECT * FROM ${table} FOR UPDATE`);
           const blocked = storage.save(fullSession(2)).then(
             () => 'resolved',
-            (error: { code?: string }) => error.code,
+            (error: { code?: string; message?: string }) => `${error.code}: ${error.message}`,
           );
           await new Promise((resolve) => setTimeout(resolve, 200));
           const started = Date.now();
           const closing = storage.close();
-          expect(await blocked).toBe('MTSTORE_STORAGE_UNAVAILABLE');
+          // As every adapter's (docs/contract.md §8: messages name the operation and the session).
+          expect(await blocked).toBe(`MTSTORE_STORAGE_UNAVAILABLE: TypeormStorage.save("alice") failed: closed while this call was still running (the database answered no call for ${CLOSE_GRACE_MS} ms); it may or may not have been applied`);
           expect(Date.now() - started).toBeGreaterThanOrEqual(CLOSE_GRACE_MS - 50);
           await locker.rollbackTransaction();
           await closing;
