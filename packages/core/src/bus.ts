@@ -6,7 +6,8 @@
  * adapters agree and no adapter writes its own (de)serializer.
  */
 import { CorruptDataError, InvalidArgumentError, StorageClosedError } from './errors.js';
-import type { SessionEvent, SessionEventBus, SessionEventBusState, SessionEventSubscribeOptions } from './model.js';
+import type { SessionEvent, SessionEventBus, SessionEventSubscribeOptions } from './model.js';
+import { BusSubscriptions } from './subscriptions.js';
 import { assertKnownOptions, assertSessionEvent, assertTimerMs, INT64_MAX, INT64_MIN } from './validate.js';
 
 interface WireEvent {
@@ -91,8 +92,6 @@ export function decodeSessionEvent(text: string): SessionEvent {
   return Object.freeze(event);
 }
 
-type Listener = (event: SessionEvent) => void;
-
 /**
  * A frozen copy of a valid `event` with its fields only: what a bus hands its listeners
  * for an event published on it (the publisher's object may change or carry more), the
@@ -104,43 +103,6 @@ export function frozenSessionEvent(event: SessionEvent): SessionEvent {
       ? { type: event.type, authKeyId: event.authKeyId, sessionId: event.sessionId, origin: event.origin }
       : { type: event.type, authKeyId: event.authKeyId, sessionId: event.sessionId, origin: event.origin, reason: event.reason },
   );
-}
-
-/**
- * Calls a bus listener so that its failure reaches neither the bus (which must keep
- * delivering) nor the publisher. Every bus delivers through this.
- */
-/**
- * Delivers `event` to each listener of `listeners` at once, over a copy (a listener may
- * subscribe or unsubscribe others), but only to those still subscribed when their turn
- * comes: one an earlier listener unsubscribed during this event hears nothing more, this
- * event included (contract §7). For buses that deliver in the call; the listeners are
- * deliverSafely wrappers, so one that throws does not stop the others.
- */
-export function deliverToSubscribed(listeners: ReadonlySet<(event: SessionEvent) => void>, event: SessionEvent): void {
-  for (const listener of [...listeners]) if (listeners.has(listener)) listener(event);
-}
-
-export function deliverSafely(listener: Listener, event: SessionEvent, bus: string): void {
-  try {
-    listener(event);
-  } catch (error) {
-    console.error(`${bus}: a session event listener threw on a ${event.type} event`, error);
-  }
-}
-
-/**
- * Tells a subscriber its subscription was lost or is live again, isolated like
- * `deliverSafely`. Every bus reports states through this.
- */
-export function reportStateSafely(options: SessionEventSubscribeOptions | undefined, state: SessionEventBusState, bus: string): void {
-  const onState = options?.onState;
-  if (onState === undefined) return;
-  try {
-    onState(state);
-  } catch (error) {
-    console.error(`${bus}: a subscriber's onState threw on "${state}"`, error);
-  }
 }
 
 /** Every option of a bus's `subscribe`: any other name is refused. */
@@ -231,9 +193,8 @@ export function heartbeatJudge(interval: number): HeartbeatJudge {
  * hears every other one.
  */
 export class LocalEventChannel {
-  readonly listeners = new Set<Listener>();
-  /** State hooks of the subscriptions on this channel (see `interrupt`). */
-  readonly states = new Map<Listener, SessionEventSubscribeOptions>();
+  /** The subscriptions of every bus on this channel. */
+  readonly subscriptions = new BusSubscriptions('LocalSessionEventBus');
   #interrupted = 0;
 
   /** True while `interrupt` holds the channel down: events are dropped. */
@@ -244,18 +205,17 @@ export class LocalEventChannel {
   /**
    * Takes the channel down for `ms` as a lost connection would: every subscription
    * hears `lost`, events published meanwhile are dropped (at-most-once), then every
-   * subscription hears `live`. An in-process channel never fails by itself; this is
-   * how tests (and the kit) exercise what a subscriber does on a reconnect.
+   * subscription hears `live`. Calls that overlap hold it down until the last one ends,
+   * one `lost` and one `live` in all, as one connection lost for that long. An
+   * in-process channel never fails by itself; this is how tests (and the kit) exercise
+   * what a subscriber does on a reconnect.
    */
   async interrupt(ms = 0): Promise<void> {
     this.#interrupted++;
-    for (const [, options] of [...this.states]) reportStateSafely(options, 'lost', 'LocalSessionEventBus');
+    this.subscriptions.lost();
     await new Promise((resolve) => setTimeout(resolve, ms));
     this.#interrupted--;
-    if (this.#interrupted > 0) return;
-    for (const [listener, options] of [...this.states]) {
-      if (this.listeners.has(listener)) reportStateSafely(options, 'live', 'LocalSessionEventBus');
-    }
+    if (this.#interrupted === 0) this.subscriptions.live();
   }
 }
 
@@ -266,8 +226,9 @@ export class LocalEventChannel {
  */
 export class LocalSessionEventBus implements SessionEventBus {
   readonly channel: LocalEventChannel;
-  readonly #own = new Set<Listener>();
-  #closed = false;
+  /** The unsubscribes of this bus's subscriptions on the channel: close() calls them. */
+  readonly #own = new Set<() => boolean>();
+  #closed: Promise<void> | undefined;
 
   constructor(channel: LocalEventChannel = new LocalEventChannel()) {
     if (!(channel instanceof LocalEventChannel)) {
@@ -286,41 +247,28 @@ export class LocalSessionEventBus implements SessionEventBus {
     const copy = frozenSessionEvent(event);
     // A channel held down by interrupt() drops events, as a lost connection would.
     if (this.channel.interrupted) return;
-    for (const listener of [...this.channel.listeners]) {
-      queueMicrotask(() => {
-        if (this.channel.listeners.has(listener)) listener(copy);
-      });
-    }
+    queueMicrotask(() => this.channel.subscriptions.deliver(copy));
   }
 
   async subscribe(listener: (event: SessionEvent) => void, options?: SessionEventSubscribeOptions): Promise<() => Promise<void>> {
     if (this.#closed) throw new StorageClosedError('LocalSessionEventBus.subscribe: the bus is closed');
     if (typeof listener !== 'function') throw new InvalidArgumentError('LocalSessionEventBus.subscribe: listener must be a function');
     assertSubscribeOptions(options, 'LocalSessionEventBus');
-    // Each subscription gets its own wrapper so subscribing one function twice gives two subscriptions.
-    const wrapper: Listener = (event) => deliverSafely(listener, event, 'LocalSessionEventBus');
-    this.channel.listeners.add(wrapper);
-    if (options?.onState) {
-      this.channel.states.set(wrapper, { onState: options.onState });
-      // Made while interrupt() holds the channel down: as deaf as the others, and it hears
-      // `live` with them, so it hears `lost` first (as a networked bus's would).
-      if (this.channel.interrupted) reportStateSafely(options, 'lost', 'LocalSessionEventBus');
-    }
-    this.#own.add(wrapper);
+    // Made while interrupt() holds the channel down, it hears `lost` now (BusSubscriptions.add).
+    const remove = this.channel.subscriptions.add(listener, options);
+    this.#own.add(remove);
     return async () => {
-      this.channel.listeners.delete(wrapper);
-      this.channel.states.delete(wrapper);
-      this.#own.delete(wrapper);
+      remove();
+      this.#own.delete(remove);
     };
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    for (const listener of this.#own) {
-      this.channel.listeners.delete(listener);
-      this.channel.states.delete(listener);
-    }
-    this.#own.clear();
+  /** Idempotent: every call returns the one promise of the first. */
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      for (const remove of this.#own) remove();
+      this.#own.clear();
+    })();
+    return this.#closed;
   }
 }

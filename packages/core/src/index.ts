@@ -126,8 +126,9 @@ export { BaseSessionStorage, BaseStorage, type BaseStorageOptions, type ResealRe
 export { generateEncryptionKey, isSealed, sealedKeyId, type EncryptionKey, type EncryptionOptions } from './seal.js';
 export { rotateEncryption, type RotateEncryptionOptions, type RotateProgress, type RotateReport } from './rotate.js';
 export { DEFAULT_EXPIRE_BATCH, MAX_EXPIRE_BATCH, type SessionLifetimeOptions } from './base.js';
-export { decodeSessionEvent, deliverSafely, deliverToSubscribed, encodeSessionEvent, frozenSessionEvent, LocalEventChannel, LocalSessionEventBus } from './bus.js';
-export { assertSubscribeOptions, heartbeatIntervalOption, heartbeatJudge, reportStateSafely, type HeartbeatJudge } from './bus.js';
+export { decodeSessionEvent, encodeSessionEvent, frozenSessionEvent, LocalEventChannel, LocalSessionEventBus } from './bus.js';
+export { assertSubscribeOptions, heartbeatIntervalOption, heartbeatJudge, type HeartbeatJudge } from './bus.js';
+export { BusSubscriptions, deliverSafely, deliverToSubscribed, reportStateSafely } from './subscriptions.js';
 export { CachedSessionStorage, type CachedSessionStorageOptions, type CachedSessionStorageStats } from './cache.js';
 export { SessionSubject, type SessionSubjectOptions } from './subject.js';
 export { copyDcAddress, copyPeer, copySelfUser, copySession, copySessionUpdate } from './copy.js';

@@ -209,7 +209,7 @@ describe('two nodes, each a SessionSubject over a CachedSessionStorage, on one s
           await Promise.all(nodes.flatMap((n) => [n.subject.close(), n.cache.close()]));
           await Promise.all(nodes.map((n) => n.bus.close()));
         }
-        expect(channel.listeners.size).toBe(0);
+        expect(channel.subscriptions.size).toBe(0);
       }),
       { numRuns: 50 },
     );

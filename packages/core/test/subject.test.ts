@@ -143,7 +143,7 @@ describe('SessionSubject', () => {
     const bus = new LocalSessionEventBus(channel);
     const subject = new SessionSubject(storage(), { bus });
     await subject.close();
-    expect(channel.listeners.size).toBe(0);
+    expect(channel.subscriptions.size).toBe(0);
     await expect(subject.createSession(1n, 1n)).rejects.toBeInstanceOf(StorageClosedError);
   });
 

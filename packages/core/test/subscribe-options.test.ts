@@ -20,7 +20,7 @@ describe('bus subscribe options', () => {
     expect(error?.code).toBe('MTSTORE_INVALID_ARGUMENT');
     expect(error?.message).toContain('LocalSessionEventBus.subscribe');
     expect(error?.message).toContain('unknown option "onstate" (did you mean "onState"?)');
-    expect(channel.listeners.size).toBe(0);
+    expect(channel.subscriptions.size).toBe(0);
     await bus.close();
   });
 
