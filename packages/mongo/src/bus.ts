@@ -37,9 +37,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { MongoBulkWriteError, type ChangeStream, type ChangeStreamInsertDocument, type Collection } from 'mongodb';
 import {
   assertSessionEvent,
+  BusSubscriptions,
   decodeSessionEvent,
   describeValue,
-  deliverSafely,
   encodeSessionEvent,
   int64FromStorage,
   InvalidArgumentError,
@@ -49,12 +49,10 @@ import {
   toStorageError,
   type SessionEvent,
   type SessionEventBus,
-  type SessionEventBusState,
   type SessionEventSubscribeOptions,
   assertSubscribeOptions,
   assertTimerMs,
   assertOptional,
-  reportStateSafely,
   optionNames,
   withKnownOptions,
 } from '@mtstore/core';
@@ -87,9 +85,8 @@ export interface EventDocument {
   lost?: true;
 }
 
-interface Subscriber {
-  listener: (event: SessionEvent) => void;
-  options: SessionEventSubscribeOptions | undefined;
+/** A subscription's position in the log (BusSubscriptions data). */
+interface Position {
   /** Events up to this sequence number happened before it subscribed. */
   after: bigint;
 }
@@ -169,7 +166,8 @@ export class MongoSessionEventBus implements SessionEventBus {
   readonly #maxEvents: number;
   readonly #maxAgeMs: number;
   readonly #onError: (error: unknown) => void;
-  readonly #subscribers = new Set<Subscriber>();
+  /** Lost (isLost) from when a read of the log fails until one succeeds. */
+  readonly #subscriptions = new BusSubscriptions<Position>('MongoSessionEventBus');
   /** The events collection once prepared; a failed attempt is retried by the next call. */
   readonly #events = new Once(() =>
     prepare(this.#connection, 'MongoSessionEventBus.connect').then(() =>
@@ -181,9 +179,6 @@ export class MongoSessionEventBus implements SessionEventBus {
   #polling = false;
   #transport: 'changeStream' | 'poll' | undefined;
   #closing: Promise<void> | undefined;
-  /** A read of the log failed and none has succeeded since. */
-  // Stryker disable next-line BooleanLiteral: equivalent: #start() sets it before it opens a feed, and only a feed reads it
-  #deaf = false;
 
   constructor(options: MongoSessionEventBusOptions) {
     // Only undefined takes an option's default (as core's checks: heartbeatInterval,
@@ -304,55 +299,55 @@ export class MongoSessionEventBus implements SessionEventBus {
     if (this.#closing) throw new StorageClosedError('MongoSessionEventBus.subscribe: the bus is closed');
     if (typeof listener !== 'function') throw new InvalidArgumentError('MongoSessionEventBus.subscribe: listener must be a function');
     assertSubscribeOptions(options, 'MongoSessionEventBus');
-    const subscriber: Subscriber = { listener, options: options?.onState ? { onState: options.onState } : undefined, after: 0n };
+    let remove: (() => boolean) | undefined;
     try {
       // Counted while in flight: close() lets it finish, then it ends below as closed while subscribing.
       await this.#connection.closing.track(
         (async () => {
           const events = await this.#collection();
-          subscriber.after = await head(events);
-          this.#subscribers.add(subscriber);
-          await this.#start(events, subscriber);
+          const position: Position = { after: await head(events) };
+          remove = this.#join(events, listener, options, position);
+          await this.#feed;
         })(),
       );
     } catch (error) {
-      this.#subscribers.delete(subscriber);
+      remove?.();
       throw toStorageError(error, 'MongoSessionEventBus.subscribe');
     }
     if (this.#closing) {
       // Closed while subscribing: leave no feed running behind the closed bus.
-      this.#subscribers.delete(subscriber);
+      remove?.();
       await this.#stop();
       throw new StorageClosedError('MongoSessionEventBus.subscribe: the bus was closed while subscribing');
     }
+    const unsubscribe = remove as () => boolean;
     return async () => {
-      if (!this.#subscribers.delete(subscriber)) return;
-      if (this.#subscribers.size === 0) await this.#stop();
+      if (!unsubscribe()) return;
+      if (this.#subscriptions.size === 0) await this.#stop();
     };
   }
 
   /**
-   * Starts the feed (if not running) and resolves once it is live. Synchronously with the
-   * subscriber's addition, so that no state is told between the two: a subscriber joining
-   * a running feed that is lost hears `lost` now (it is as deaf as the others and hears
-   * `live` with them; told nothing, it took itself as live, and a cache made then filled
-   * while destroys elsewhere went unheard); a new feed starts at the subscriber's
-   * position, nothing missed, so a lost state left by the feed stopped before is dropped
-   * (else the first read told `live` to a subscriber that never heard `lost`).
+   * Adds the subscription and starts the feed (if not running), in one step, so that no
+   * state is told between the two: a subscription joining a running feed that is lost
+   * hears `lost` now (BusSubscriptions.add: it is as deaf as the others and hears `live`
+   * with them); a new feed starts at the subscription's position, nothing missed, so a
+   * lost state left by the feed stopped before is dropped (else the first read told
+   * `live` to a subscriber that never heard `lost`).
    */
-  async #start(events: Collection<EventDocument>, subscriber: Subscriber): Promise<void> {
+  #join(events: Collection<EventDocument>, listener: (event: SessionEvent) => void, options: SessionEventSubscribeOptions | undefined, position: Position): () => boolean {
     if (this.#closing) throw new StorageClosedError('MongoSessionEventBus.subscribe: the bus was closed while subscribing');
-    if (this.#feed === undefined) {
-      this.#deaf = false;
-      const feed = this.#openFeed(events, subscriber.after);
+    const starting = this.#feed === undefined;
+    if (starting) this.#subscriptions.forgetLost();
+    const remove = this.#subscriptions.add(listener, options, position);
+    if (starting) {
+      const feed = this.#openFeed(events, position.after);
       feed.catch(() => {
         if (this.#feed === feed) this.#feed = undefined;
       });
       this.#feed = feed;
-    } else if (this.#deaf && subscriber.options) {
-      reportStateSafely(subscriber.options, 'lost', 'MongoSessionEventBus');
     }
-    await this.#feed;
+    return remove;
   }
 
   async #openFeed(events: Collection<EventDocument>, from: bigint): Promise<Feed> {
@@ -390,29 +385,17 @@ export class MongoSessionEventBus implements SessionEventBus {
     }
     // One object for every subscriber: decodeSessionEvent's event is frozen, so no listener
     // can change what the next one hears (contract §7).
-    for (const subscriber of [...this.#subscribers]) {
-      if (seq > subscriber.after && this.#subscribers.has(subscriber)) deliverSafely(subscriber.listener, event, 'MongoSessionEventBus');
-    }
-  }
-
-  #tell(state: SessionEventBusState): void {
-    for (const subscriber of [...this.#subscribers]) {
-      if (subscriber.options && this.#subscribers.has(subscriber)) reportStateSafely(subscriber.options, state, 'MongoSessionEventBus');
-    }
+    this.#subscriptions.deliver(event, (position) => seq > position.after);
   }
 
   /** A read of the log failed: from now on events may be missed. */
   #deafen(): void {
-    if (this.#deaf || this.#closing) return;
-    this.#deaf = true;
-    this.#tell('lost');
+    if (!this.#closing) this.#subscriptions.lost();
   }
 
   /** A read of the log succeeded: live again if it was lost. */
   #heard(): void {
-    if (!this.#deaf || this.#closing) return;
-    this.#deaf = false;
-    this.#tell('live');
+    if (!this.#closing) this.#subscriptions.live();
   }
 
   /** Events were skipped: subscribers hear lost and live at once. */
@@ -428,7 +411,9 @@ export class MongoSessionEventBus implements SessionEventBus {
    * had in the log before.
    */
   #rewind(to: bigint): void {
-    for (const subscriber of this.#subscribers) if (subscriber.after > to) subscriber.after = to;
+    this.#subscriptions.forEach((position) => {
+      if (position.after > to) position.after = to;
+    });
   }
 
   /**
@@ -585,7 +570,7 @@ export class MongoSessionEventBus implements SessionEventBus {
 
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      this.#subscribers.clear();
+      this.#subscriptions.clear();
       this.#connection.closing.begin();
       try {
         // Publishes and subscribes in flight finish first: closing the client would interrupt them.

@@ -20,13 +20,11 @@ import {
   assertKnownOptions,
   optionNames,
   assertSubscribeOptions,
-  reportStateSafely,
+  BusSubscriptions,
   decodeSessionEvent,
   assertTimerMs,
   assertOptional,
   describeValue,
-  deliverSafely,
-  deliverToSubscribed,
   encodeSessionEvent,
   frozenSessionEvent,
   heartbeatIntervalOption,
@@ -63,8 +61,6 @@ export interface PostgresSessionEventBusOptions {
    */
   heartbeatInterval?: number | undefined;
 }
-
-type Listener = (event: SessionEvent) => void;
 
 const NAME = 'PostgresSessionEventBus';
 /** Every option of the constructor: any other name is refused (assertKnownOptions). */
@@ -153,11 +149,8 @@ export class PostgresSessionEventBus implements SessionEventBus {
   /** The NOTIFY channel. */
   readonly channel: string;
   readonly #config: ClientConfig;
-  readonly #listeners = new Set<Listener>();
-  /** onState hooks by subscription. */
-  readonly #states = new Map<Listener, SessionEventSubscribeOptions>();
-  /** The listening connection was lost and LISTEN has not run again since. */
-  #deaf = false;
+  /** Lost (isLost) from when the listening connection is lost until LISTEN runs again on a new one. */
+  readonly #subscriptions = new BusSubscriptions(NAME);
   readonly #delay: { initial: number; max: number };
   readonly #onError: (error: unknown) => void;
   /** The live, listening connection. */
@@ -299,13 +292,11 @@ export class PostgresSessionEventBus implements SessionEventBus {
       throw toStorageError(error, `${NAME}.subscribe`);
     }
     if (this.#closing) throw new StorageClosedError(`${NAME}.subscribe: the bus is closed`);
-    // One wrapper per subscription: the same function subscribed twice is two subscriptions.
-    const wrapper: Listener = (event) => deliverSafely(listener, event, NAME);
-    this.#listeners.add(wrapper);
-    if (options?.onState) this.#states.set(wrapper, { onState: options.onState });
+    // Live here: the connection just LISTENed. Were it lost since, the subscription hears
+    // `lost` now (BusSubscriptions.add) rather than resolve deaf saying nothing.
+    const remove = this.#subscriptions.add(listener, options);
     return async () => {
-      this.#listeners.delete(wrapper);
-      this.#states.delete(wrapper);
+      remove();
     };
   }
 
@@ -322,8 +313,7 @@ export class PostgresSessionEventBus implements SessionEventBus {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       clearTimeout(this.#retry);
-      this.#listeners.clear();
-      this.#states.clear();
+      this.#subscriptions.clear();
       await this.#inFlight.settled(CLOSE_GRACE_MS);
       this.#cut = true;
       if (this.#opening) destroyClient(this.#opening, new StorageClosedError(`${NAME}: the bus was closed while connecting`));
@@ -394,10 +384,7 @@ export class PostgresSessionEventBus implements SessionEventBus {
     }
     this.#client = client;
     this.#failures = 0;
-    if (this.#deaf) {
-      this.#deaf = false;
-      this.#tell('live');
-    }
+    this.#subscriptions.live();
     return client;
   }
 
@@ -414,7 +401,7 @@ export class PostgresSessionEventBus implements SessionEventBus {
         return;
       }
     }
-    deliverToSubscribed(this.#listeners, event);
+    this.#subscriptions.deliver(event);
   }
 
   /**
@@ -480,22 +467,13 @@ export class PostgresSessionEventBus implements SessionEventBus {
     // Not end(): it would wait for a server that may not answer (see destroyClient).
     destroyClient(client);
     if (this.#closing) return;
-    if (!this.#deaf) {
-      this.#deaf = true;
-      this.#tell('lost');
-    }
+    this.#subscriptions.lost();
     this.#report(error);
     this.#reconnect();
   }
 
-  #tell(state: 'lost' | 'live'): void {
-    for (const [listener, options] of [...this.#states]) {
-      if (this.#states.has(listener)) reportStateSafely(options, state, NAME);
-    }
-  }
-
   #reconnect(): void {
-    if (this.#closing || this.#retry || this.#listeners.size === 0) return;
+    if (this.#closing || this.#retry || this.#subscriptions.size === 0) return;
     const delay = Math.min(this.#delay.max, this.#delay.initial * 2 ** this.#failures);
     this.#retry = setTimeout(() => {
       this.#retry = undefined;

@@ -1,7 +1,6 @@
 import {
+  BusSubscriptions,
   decodeSessionEvent,
-  deliverSafely,
-  deliverToSubscribed,
   encodeSessionEvent,
   heartbeatIntervalOption,
   heartbeatJudge,
@@ -12,7 +11,6 @@ import {
   type SessionEventBus,
   type SessionEventSubscribeOptions,
   assertSubscribeOptions,
-  reportStateSafely,
   optionNames,
   withKnownOptions,
 } from '@mtstore/core';
@@ -54,8 +52,6 @@ const SUBSCRIBER_OPTIONS = {
   commandTimeout: undefined,
 } as const;
 
-type Listener = (event: SessionEvent) => void;
-
 /** A node connection's address as the Cluster client has it (natMap applied); a duplicate of it has the same. */
 function nodeAddress(node: Redis): string {
   return `${node.options.host}:${node.options.port}`;
@@ -95,11 +91,8 @@ function pickMaster(masters: Redis[], left: string | undefined): Redis | undefin
 export class RedisSessionEventBus implements SessionEventBus {
   readonly channel: string;
   readonly #connection: RedisConnection;
-  readonly #listeners = new Set<Listener>();
-  /** onState hooks by subscription. */
-  readonly #states = new Map<Listener, SessionEventSubscribeOptions>();
-  /** The subscribed connection closed and SUBSCRIBE has not been confirmed again since. */
-  #deaf = false;
+  /** Lost (isLost) from when the subscribed connection closes until SUBSCRIBE is confirmed again. */
+  readonly #subscriptions = new BusSubscriptions('RedisSessionEventBus');
   /** The address of the Cluster node the subscriber last moved away from, until it is subscribed elsewhere (see pickMaster). */
   #left: string | undefined;
   #subscriber: Redis | undefined;
@@ -147,19 +140,11 @@ export class RedisSessionEventBus implements SessionEventBus {
       throw toStorageError(error, 'RedisSessionEventBus.subscribe');
     }
     if (this.#closing) throw new StorageClosedError('RedisSessionEventBus.subscribe: the bus was closed while subscribing');
-    // A wrapper per subscription: subscribing one function twice gives two subscriptions.
-    const wrapper: Listener = (event) => deliverSafely(listener, event, 'RedisSessionEventBus');
-    this.#listeners.add(wrapper);
-    if (options?.onState) {
-      this.#states.set(wrapper, { onState: options.onState });
-      // The bus's one SUBSCRIBE was made earlier and its connection is down now: this
-      // subscription is as deaf as the others and hears `live` with them, so it must hear
-      // `lost` first (a cache would otherwise fill while it misses destroys).
-      if (this.#deaf) reportStateSafely(options, 'lost', 'RedisSessionEventBus');
-    }
+    // The bus's one SUBSCRIBE may have been made earlier on a connection down now: then
+    // this subscription hears `lost` at once and `live` with the others (BusSubscriptions.add).
+    const remove = this.#subscriptions.add(listener, options);
     return async () => {
-      this.#listeners.delete(wrapper);
-      this.#states.delete(wrapper);
+      remove();
     };
   }
 
@@ -286,9 +271,8 @@ export class RedisSessionEventBus implements SessionEventBus {
   }
 
   #markDeaf(subscriber: Redis): void {
-    if (this.#closing || subscriber !== this.#subscriber || this.#deaf) return;
-    this.#deaf = true;
-    this.#tell('lost');
+    if (this.#closing || subscriber !== this.#subscriber) return;
+    this.#subscriptions.lost();
   }
 
   /**
@@ -296,22 +280,15 @@ export class RedisSessionEventBus implements SessionEventBus {
    * connection closed, SUBSCRIBE again and tell `live` once Redis confirms it.
    */
   #markLive(subscriber: Redis): void {
-    if (this.#closing || subscriber !== this.#subscriber || !this.#deaf) return;
+    if (this.#closing || subscriber !== this.#subscriber || !this.#subscriptions.isLost) return;
     subscriber.subscribe(this.channel).then(
       () => {
-        if (this.#closing || subscriber !== this.#subscriber || !this.#deaf) return;
-        this.#deaf = false;
-        this.#tell('live');
+        if (this.#closing || subscriber !== this.#subscriber) return;
+        this.#subscriptions.live();
       },
       // Failed: the connection is going again; its next 'ready' tries again.
       () => undefined,
     );
-  }
-
-  #tell(state: 'lost' | 'live'): void {
-    for (const [listener, options] of [...this.#states]) {
-      if (this.#states.has(listener)) reportStateSafely(options, state, 'RedisSessionEventBus');
-    }
   }
 
   #deliver(channel: string, message: string): void {
@@ -325,13 +302,12 @@ export class RedisSessionEventBus implements SessionEventBus {
     }
     // One object for every listener: decodeSessionEvent's event is frozen, so no listener
     // can change what the next one hears (contract §7).
-    deliverToSubscribed(this.#listeners, event);
+    this.#subscriptions.deliver(event);
   }
 
   async close(): Promise<void> {
     this.#closing ??= (async () => {
-      this.#listeners.clear();
-      this.#states.clear();
+      this.#subscriptions.clear();
       const subscriber = this.#subscriber;
       this.#subscriber = undefined;
       if (subscriber) {
