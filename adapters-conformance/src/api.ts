@@ -274,7 +274,8 @@ export interface SessionEventBusSuiteOptions {
    * Cuts this bus's connection(s) as a failure would (terminate the backend, kill the
    * client, close the socket) and resolves once it is cut; the bus must notice, tell
    * its subscribers `lost`, reconnect by itself and tell them `live`. Without it the
-   * reconnect traits of the session cache are listed as skipped with that reason.
+   * reconnect traits of the session cache, and the bus trait on a subscription
+   * unsubscribed during a state, are listed as skipped with that reason.
    */
   interrupt?: ((bus: SessionEventBus) => MaybePromise<void>) | undefined;
 }

@@ -1,9 +1,9 @@
 /**
  * SessionEventBus traits (DESIGN §4.2): delivery between instances, the publisher's
- * own subscribers, ids across the wire, unsubscribe, channel isolation, invalid
- * events, close; then two SessionSubjects talking over two buses.
+ * own subscribers, ids across the wire, unsubscribe (during an event, during a state),
+ * channel isolation, invalid events, close; then two SessionSubjects talking over two buses.
  */
-import { SessionSubject, type SessionEvent, type SessionEventBus } from '@mtstore/core';
+import { SessionSubject, type SessionEvent, type SessionEventBus, type SessionEventBusState } from '@mtstore/core';
 import { ID_EXTREMES } from '../fixtures.js';
 import { CODES, expectRejects, sleep, waitFor } from '../harness.js';
 import type { BusRegistrar, BusScope } from './context.js';
@@ -122,6 +122,37 @@ export function bus({ group, test, expect, options, skip }: BusRegistrar): void 
       expect(removed, 'events that reached the listener after the earlier one unsubscribed it').toEqual([]);
       await first();
     });
+
+    // docs/contract.md §7: states go as events do, "a subscription unsubscribed while a
+    // state is being told (by an earlier subscriber's onState) hears nothing more, that
+    // state included". Two subscriptions each unsubscribe the other on the first state
+    // they hear: whichever the bus tells first, the other must then hear nothing, `lost`
+    // included. The in-process bus told `lost` over a copy of its hooks and so told it
+    // to both (each then unsubscribed the other, and neither heard `live`).
+    const statesAfterUnsubscribe = 'a subscription unsubscribed by an earlier subscriber’s onState hears nothing more, the state under way included';
+    if (options.interrupt === undefined) skip(statesAfterUnsubscribe, 'the adapter gives no interrupt option (cannot cut a bus connection)');
+    else {
+      const interrupt = options.interrupt;
+      test(statesAfterUnsubscribe, async (s) => {
+        const b = await s.openBus();
+        const told: Record<'one' | 'two', SessionEventBusState[]> = { one: [], two: [] };
+        const stops: Partial<Record<'one' | 'two', () => Promise<void>>> = {};
+        const hook = (self: 'one' | 'two', other: 'one' | 'two') => (state: SessionEventBusState) => {
+          told[self].push(state);
+          void stops[other]?.();
+        };
+        stops.one = await b.subscribe(() => {}, { onState: hook('one', 'two') });
+        stops.two = await b.subscribe(() => {}, { onState: hook('two', 'one') });
+        // A third subscription, untouched, says when the bus is live again.
+        const states: SessionEventBusState[] = [];
+        await b.subscribe(() => {}, { onState: (state) => states.push(state) });
+        await interrupt(b);
+        await waitFor(() => states.includes('lost'), timeout, 'the bus to say lost');
+        await waitFor(() => states.at(-1) === 'live', timeout * 4, 'the bus to say live again');
+        await sleep(QUIET_PERIOD);
+        expect([told.one.join(', '), told.two.join(', ')].sort(), 'the states each of the two heard').toEqual(['', 'lost, live']);
+      });
+    }
 
     // docs/contract.md §7: a bus may hand every listener of an event one object (it decodes
     // a message once), so that object is frozen: an application's observer that writes to
