@@ -102,31 +102,40 @@ function unavailableHint(message: string): string {
   return /\(SQLITE_[A-Z_]+\b/.test(message) ? '' : ' — check the path: that its folder exists and this user can read and write there.';
 }
 
+/** The fix a converter's refusal needs on the command line: its advice ("pass format: …", "pass name …") as the command's options. */
+function convertFix(code: string, message: string): string {
+  switch (code) {
+    case 'MTSTORE_CONVERT_UNKNOWN_FORMAT':
+      // A folder of other files: the message names the session file to give, if it holds one; --format cannot help.
+      if (/ is a folder but not a GramJS StoreSession folder/.test(message)) return '';
+      if (/ session string: leave the format out\b/.test(message)) return ' On the command line the format is --format (import) or --from (inspect, export).';
+      // --format cannot read what is not there: the file was never written (a failed copy, an empty variable).
+      if (/ is empty \(0 bytes\)/.test(message)) return ' Copy the session file again with its client stopped, or give the session string.';
+      // --format cannot make another program's database a session: say which file to give.
+      if (/ is an SQLite file but not /.test(message)) {
+        return " Give the session file the client itself keeps (Telethon's <name>.session, Pyrogram's or a fork's <name>.session in its workdir, mtcute's storage file), or a session string exported from it.";
+      }
+      return ' Pass --format to name it, or check that the whole string was copied.';
+    case 'MTSTORE_CONVERT_AMBIGUOUS':
+      return ' On the command line: --name <session> picks a session of a folder; --format (import) or --from (inspect, export) names the format.';
+    case 'MTSTORE_CONVERT_INVALID':
+      // A GramJS folder asked for a name it lacks is no damaged copy.
+      if (/ holds no session named /.test(message)) return ' On the command line --name picks it.';
+      return ' Copy the session again (the whole string, or the file with its client stopped); if it still fails, have the library that wrote it export a session string and give that instead.';
+    case 'MTSTORE_CONVERT_IO':
+      // A session file being written (export --out): the folder is what to check.
+      if (/^Cannot write\b/.test(message)) return ' Check that its folder exists and this user can write to it.';
+      return /\btry again\b/.test(message) ? '' : ' Check the path and that this user can read it.';
+    default:
+      return '';
+  }
+}
+
 function explainError(error: unknown): { code: ExitCode; line: string } {
   if (error instanceof CliError) return { code: error.exitCode, line: error.message };
   if (isConvertError(error)) {
     if (error.code === 'MTSTORE_CONVERT_SQLITE_UNAVAILABLE') return { code: EXIT.MISSING_PACKAGE, line: firstLine(error.message) };
-    // The library's advice ("pass format: …", "pass name …") as the command's options.
-    const fix =
-      error.code === 'MTSTORE_CONVERT_UNKNOWN_FORMAT'
-        ? / is empty \(0 bytes\)/.test(error.message)
-          ? // --format cannot read what is not there; the file was never written (a failed copy, an empty variable).
-            ' Copy the session file again with its client stopped, or give the session string.'
-          : / is an SQLite file but not /.test(error.message)
-          ? // --format cannot make another program's database a session: say which file to give.
-            " Give the session file the client itself keeps (Telethon's <name>.session, Pyrogram's or a fork's <name>.session in its workdir, mtcute's storage file), or a session string exported from it."
-          : ' Pass --format to name it, or check that the whole string was copied.'
-        : error.code === 'MTSTORE_CONVERT_AMBIGUOUS'
-          ? ' On the command line: --name <session> picks a session of a folder; --format (import) or --from (inspect, export) names the format.'
-          : error.code === 'MTSTORE_CONVERT_INVALID'
-            ? ' Copy the session again (the whole string, or the file with its client stopped); if it still fails, have the library that wrote it export a session string and give that instead.'
-            : error.code === 'MTSTORE_CONVERT_IO' && /^Cannot write\b/.test(error.message)
-              ? // A session file being written (export --out): the folder is what to check.
-                ' Check that its folder exists and this user can write to it.'
-              : error.code === 'MTSTORE_CONVERT_IO' && !/\btry again\b/.test(error.message)
-                ? ' Check the path and that this user can read it.'
-                : '';
-    return { code: EXIT.INPUT, line: firstLine(error.message) + fix };
+    return { code: EXIT.INPUT, line: firstLine(error.message) + convertFix(error.code, error.message) };
   }
   if (isStorageError(error)) {
     const message = firstLine(error.message);

@@ -3,7 +3,7 @@
  * or, for reading commands, a foreign session (a Telethon/Pyrogram/mtcute file, a
  * GramJS folder or a session string).
  */
-import { closeSync, existsSync, openSync, readSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { detectSessionFile, detectStringFormats, openSession, sessionStringInFile, type ConvertedSession, type SessionFormat, type SessionStream } from '@mtstore/convert';
@@ -202,7 +202,12 @@ export async function openForeign(
     const path = existsSync(input) ? input : `${input}.session`;
     // A session string saved to a file reads as that string (openSession does the same).
     if (sessionStringInFile(path) !== null) return openSession(path, parse);
-    return (await detectSessionFile(path)) === null ? null : openSession(path, parse);
+    if ((await detectSessionFile(path)) !== null) return openSession(path, parse);
+    // A folder that is no GramJS folder and has no storage file of its name beside it (a
+    // Telethon workdir): the converter says what it is and which file to give. It went on
+    // as a storage path: "No such storage file: <folder>.session".
+    if (statSync(path).isDirectory() && !existsSync(sqlitePath(path))) return openSession(path, parse);
+    return null;
   }
   if (!isUrl(input) && detectStringFormats(input).length > 0) return openSession(input, parse);
   // Text that may be a session string but decodes as none (cut short, a character lost in

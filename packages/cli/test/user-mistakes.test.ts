@@ -6,7 +6,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import Database from 'better-sqlite3';
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -155,5 +155,48 @@ describe('a login whose format records no user', () => {
     const shown = captureIo();
     expect(await run(['inspect', path], shown)).toBe(EXIT.OK);
     expect(shown.out()).toContain('\n  user: not logged in\n');
+  });
+});
+
+describe('a folder or file given as what it is not', () => {
+  // A Telethon workdir given to inspect: "No such storage file: <folder>.session"; to
+  // import: "Not a valid GramJS StoreSession session … Copy the session again".
+  it('a folder of session files: exit 3 naming the file to give, for inspect, export and import', async () => {
+    const folder = join(dir, 'workdir');
+    mkdirSync(folder);
+    copyFileSync(`${convertFixtures}telethon/telethon.session`, join(folder, 'anon.session'));
+    for (const args of [['inspect', folder], ['export', folder, '--format', 'telethon'], ['import', folder, `${dir}/from-folder.session`]]) {
+      const io = captureIo();
+      expect(await run(args, io), `${args[0]}: ${io.err()}`).toBe(EXIT.INPUT);
+      expect(io.err()).toBe(`mtstore: "${folder}" is a folder but not a GramJS StoreSession folder (no <name>:authKey file); a Telethon, Pyrogram or mtcute session is a file: give the file (it holds anon.session).\n`);
+    }
+    expect(existsSync(`${dir}/from-folder.session`)).toBe(false);
+  });
+
+  it('a folder beside a storage file of its name is still that storage (Telethon\'s .session rule)', async () => {
+    const io = captureIo();
+    expect(await run(['import', telethonString, `${dir}/workdir2`], io), io.err()).toBe(EXIT.OK);
+    mkdirSync(join(dir, 'workdir2'));
+    const shown = captureIo();
+    expect(await run(['inspect', `${dir}/workdir2`], shown), shown.err()).toBe(EXIT.OK);
+    expect(shown.out()).toContain('workdir2: 1 session\n');
+  });
+
+  it('a GramJS folder asked by inspect for a name it lacks: the names it holds and --name, not "copy the session again"', async () => {
+    const folder = join(dir, 'acct');
+    mkdirSync(folder);
+    writeFileSync(join(folder, 'acct%3AdcId'), '2');
+    writeFileSync(join(folder, 'acct%3AauthKey'), JSON.stringify({ type: 'Buffer', data: Array.from({ length: 256 }, (_, i) => i) }));
+    const io = captureIo();
+    expect(await run(['inspect', folder, '--name', 'other'], io)).toBe(EXIT.INPUT);
+    expect(io.err()).toBe('mtstore: Not a valid GramJS StoreSession: the folder holds no session named "other" (it holds: acct); pass one of those names. On the command line --name picks it.\n');
+  });
+
+  it('a session file with a string --format: exit 3 saying it is a file (was "No such file or folder" of a file that is there)', async () => {
+    const path = `${convertFixtures}telethon/telethon.session`;
+    const io = captureIo();
+    expect(await run(['import', path, `${dir}/wrong-format.session`, '--format', 'telethon'], io)).toBe(EXIT.INPUT);
+    expect(io.err()).toBe(`mtstore: "${path}" is a file, not a telethon session string: leave the format out to read it as what it is, or name its file format. On the command line the format is --format (import) or --from (inspect, export).\n`);
+    expect(existsSync(`${dir}/wrong-format.session`)).toBe(false);
   });
 });

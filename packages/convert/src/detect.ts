@@ -281,6 +281,15 @@ export async function openSession(input: string | Uint8Array, options: ParseOpti
     }
     // A string session can never be a path of an existing file, but GramJS's alphabet has "/".
     if (!stringFormat) return openSessionFile(path, options);
+    // A string format named for a file that holds no string (a Telethon .session given with
+    // format 'telethon'): the path read as a string said "No such file or folder" of a file
+    // that is there. Unless the path itself decodes as that format, name the file.
+    try {
+      return streamConverted(parseSessionString(input, options));
+    } catch (error) {
+      if (!isConvertError(error)) throw error;
+    }
+    throw new ConvertError('MTSTORE_CONVERT_UNKNOWN_FORMAT', `${shownPath(path)} is a ${statOf(path)?.isDirectory() === true ? 'folder' : 'file'}, not a ${options.format} session string: leave the format out to read it as what it is${isTextFile(path) ? '' : ', or name its file format'}.`);
   }
   if (fileFormat) throw new ConvertError('MTSTORE_CONVERT_IO', `No such file or folder: ${shownPath(input)}.`);
   if (/\.session$/.test(input) || (input.length < 200 && /[\\/]/.test(input))) {

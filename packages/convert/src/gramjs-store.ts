@@ -10,7 +10,7 @@ import { basename, join } from 'node:path';
 import { type Peer, type Session } from '@mtstore/core';
 import { keyFrom } from './bytes.js';
 import { cleanDisplayName, cleanEpoch, cleanPhone, cleanUsernames, finish, oldestFirst, peerIdentity } from './common.js';
-import { ConvertError, invalid } from './errors.js';
+import { ConvertError, invalid, shownPath } from './errors.js';
 import { isTestAddress } from './dcs.js';
 import { addressFields } from './gramjs.js';
 import type { ConvertedSession } from './types.js';
@@ -50,6 +50,23 @@ function bigintOf(value: unknown): bigint | null {
   return null;
 }
 
+/**
+ * A folder without any `<name>:authKey` file. One holding no GramJS entry at all (a
+ * Telethon or Pyrogram workdir, any other folder) is not a GramJS folder: it read as a
+ * damaged one ("copy the session again"). One holding `<name>:…` entries without a key is
+ * GramJS's, never logged in or damaged.
+ */
+function noSessionFolder(folder: string, files: readonly string[]): ConvertError {
+  const gramjsEntry = files.some((file) => /:(dcId|port|serverAddress|authKey)$/.test(safeDecode(file) ?? ''));
+  if (gramjsEntry) return invalid(FORMAT, 'the folder has no <name>:authKey file');
+  const sessionFiles = files.filter((file) => file.endsWith('.session'));
+  return new ConvertError(
+    'MTSTORE_CONVERT_UNKNOWN_FORMAT',
+    `${shownPath(folder)} is a folder but not a GramJS StoreSession folder (no <name>:authKey file)` +
+      (sessionFiles.length > 0 ? `; a Telethon, Pyrogram or mtcute session is a file: give the file (it holds ${sessionFiles.slice(0, 3).join(', ')}${sessionFiles.length > 3 ? ', …' : ''}).` : '.'),
+  );
+}
+
 export async function readGramjsStore(folder: string, name?: string): Promise<ConvertedSession> {
   let files: string[];
   try {
@@ -62,7 +79,7 @@ export async function readGramjsStore(folder: string, name?: string): Promise<Co
     const names = await gramjsStoreNames(folder);
     if (names.length === 1) session = names[0]!;
     else if (names.includes(basename(folder))) session = basename(folder);
-    else if (names.length === 0) throw invalid(FORMAT, `the folder has no <name>:authKey file`);
+    else if (names.length === 0) throw noSessionFolder(folder, files);
     else throw new ConvertError('MTSTORE_CONVERT_AMBIGUOUS', `The folder holds ${names.length} GramJS sessions: pass name (one of ${names.join(', ')}).`, { candidates: names });
   }
   const prefix = `${session}:`;
@@ -73,7 +90,13 @@ export async function readGramjsStore(folder: string, name?: string): Promise<Co
     values.set(key.slice(prefix.length), parseJson(await readFile(join(folder, file), 'utf8'), key.slice(prefix.length)));
   }
   const rawKey = values.get('authKey') as { type?: unknown; data?: unknown } | undefined;
-  if (rawKey === undefined) throw invalid(FORMAT, `there is no authKey for the name "${session}"`);
+  if (rawKey === undefined) {
+    // A name the folder does not hold (a misspelt one, or the name to import under given
+    // to a command that reads the folder only) is no damage: say which names it holds.
+    const names = await gramjsStoreNames(folder);
+    if (values.size === 0 && names.length > 0) throw invalid(FORMAT, `the folder holds no session named "${session}" (it holds: ${names.join(', ')}); pass one of those names`);
+    throw invalid(FORMAT, `there is no authKey for the name "${session}"`);
+  }
   if (rawKey.type !== 'Buffer' || !Array.isArray(rawKey.data) || !rawKey.data.every((b) => Number.isInteger(b) && b >= 0 && b < 256)) {
     throw invalid(FORMAT, 'authKey is not a serialized Buffer');
   }

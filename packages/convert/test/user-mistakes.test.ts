@@ -52,15 +52,56 @@ describe('messages of the file formats', () => {
     expect(error.message).toBe('Cannot write a Pyrogram session file: the session has no logged-in user (Pyrogram would ask to log in again).');
   });
 
-  it('a folder that is no GramJS StoreSession says "Not a valid GramJS StoreSession:"; a string format keeps "… string session"', async () => {
-    const folder = join(dir, 'not-gramjs');
+  it('a GramJS folder without a key says "Not a valid GramJS StoreSession:"; a string format keeps "… string session"', async () => {
+    const folder = join(dir, 'keyless');
     mkdirSync(folder);
-    writeFileSync(join(folder, 'notes.txt'), 'not a GramJS entry');
+    writeFileSync(join(folder, 'keyless%3AdcId'), '2');
     const error = await failure(() => parseSession(folder));
-    expect(error.message).toMatch(/^Not a valid GramJS StoreSession: /);
+    expect(error.message).toBe('Not a valid GramJS StoreSession: the folder has no <name>:authKey file.');
     const { session } = await parseSession(`${fixtures}telethon/ipv4.string`);
     const pyrogram = await failure(() => toSessionString(session, 'pyrogram', { apiId: 1 }));
     expect(pyrogram.message).toBe('Cannot write a Pyrogram string session: the session has no logged-in user (Pyrogram strings always hold one).');
   });
 });
 
+
+describe('a folder or file given as what it is not', () => {
+  // A folder of other files (a Telethon workdir) read as a damaged GramJS folder:
+  // "Not a valid GramJS StoreSession session: the folder has no <name>:authKey file".
+  it('a folder holding no GramJS entry is UNKNOWN_FORMAT "not a GramJS StoreSession folder", naming the session files in it', async () => {
+    const folder = join(dir, 'workdir');
+    mkdirSync(folder);
+    writeFileSync(join(folder, 'notes.txt'), 'not a GramJS entry');
+    const plain = await failure(() => parseSession(folder));
+    expect(plain.code).toBe('MTSTORE_CONVERT_UNKNOWN_FORMAT');
+    expect(plain.message).toBe(`"${folder}" is a folder but not a GramJS StoreSession folder (no <name>:authKey file).`);
+    writeFileSync(join(folder, 'bot.session'), '');
+    const withFile = await failure(() => parseSession(folder));
+    expect(withFile.message).toBe(`"${folder}" is a folder but not a GramJS StoreSession folder (no <name>:authKey file); a Telethon, Pyrogram or mtcute session is a file: give the file (it holds bot.session).`);
+  });
+
+  // A name the folder lacks read as damage: "there is no authKey for the name …".
+  it('a GramJS folder asked for a name it does not hold names the ones it holds', async () => {
+    const folder = join(dir, 'acct');
+    mkdirSync(folder);
+    writeFileSync(join(folder, 'acct%3AdcId'), '2');
+    writeFileSync(join(folder, 'acct%3AauthKey'), JSON.stringify({ type: 'Buffer', data: Array.from({ length: 256 }, (_, i) => i) }));
+    expect((await parseSession(folder)).format).toBe('gramjs-store');
+    const error = await failure(() => parseSession(folder, { name: 'other' }));
+    expect(error.code).toBe('MTSTORE_CONVERT_INVALID');
+    expect(error.message).toBe('Not a valid GramJS StoreSession: the folder holds no session named "other" (it holds: acct); pass one of those names.');
+  });
+
+  // The path read as a string: "No such file or folder: … (and it is not a session string)" of a file that is there.
+  it('a session file given with a string format says it is a file, not that string', async () => {
+    const path = `${fixtures}telethon/telethon.session`;
+    const error = await failure(() => parseSession(path, { format: 'telethon' }));
+    expect(error.code).toBe('MTSTORE_CONVERT_UNKNOWN_FORMAT');
+    expect(error.message).toBe(`"${path}" is a file, not a telethon session string: leave the format out to read it as what it is, or name its file format.`);
+    const folder = join(dir, 'acct');
+    const onFolder = await failure(() => parseSession(folder, { format: 'gramjs' }));
+    expect(onFolder.message).toBe(`"${folder}" is a folder, not a gramjs session string: leave the format out to read it as what it is, or name its file format.`);
+    // A file holding a string of that format still reads as it.
+    expect((await parseSession(`${fixtures}telethon/ipv4.string`, { format: 'telethon' })).format).toBe('telethon');
+  });
+});
