@@ -40,7 +40,14 @@ export function progress(io: Io, label: string, total: number, unit: string): Pr
   let done = 0;
   let lastPrint = 0;
   let count = total;
-  const line = () => io.stderr.write(`${label}: ${done}/${count} ${unit} (${rate(done, started)}/s)\n`);
+  // The counts of the line printed last: finish() prints the end only when it says more
+  // (a session copied in one page printed "a: 6/6 peers" twice, once by each).
+  let printed = '';
+  const line = () => {
+    const counts = `${done}/${count}`;
+    printed = counts;
+    io.stderr.write(`${label}: ${counts} ${unit} (${rate(done, started)}/s)\n`);
+  };
   return {
     advance(by) {
       done += by;
@@ -51,7 +58,7 @@ export function progress(io: Io, label: string, total: number, unit: string): Pr
     },
     finish(end) {
       if (end !== undefined) count = end;
-      line();
+      if (printed !== `${done}/${count}`) line();
     },
   };
 }

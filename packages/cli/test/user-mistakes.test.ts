@@ -200,3 +200,21 @@ describe('a folder or file given as what it is not', () => {
     expect(existsSync(`${dir}/wrong-format.session`)).toBe(false);
   });
 });
+
+describe('progress lines on a pipe', () => {
+  // A session copied in one page printed its line twice ("a: 6/6 peers (1,200/s)" by the
+  // first page, then again by the end), for every session migrated.
+  it('a session copied in one page gets one line; one copied in several gets its end once', async () => {
+    const source = `${dir}/progress-source.session`;
+    const io = captureIo();
+    expect(await run(['import', `${convertFixtures}telethon/telethon.session`, source, '--name', 'alice'], io), io.err()).toBe(EXIT.OK);
+    const plain = captureIo();
+    expect(await run(['migrate', source, `${dir}/progress-target.session`], plain), plain.err()).toBe(EXIT.OK);
+    expect(plain.err().match(/^alice: \d+\/\d+ peers/gm)).toEqual(['alice: 6/6 peers']);
+    const paged = captureIo();
+    expect(await run(['migrate', source, `${dir}/progress-paged.session`, '--batch', '2'], paged), paged.err()).toBe(EXIT.OK);
+    const lines = paged.err().match(/^alice: \d+\/\d+ peers/gm) ?? [];
+    expect(lines.at(-1)).toBe('alice: 6/6 peers');
+    expect(lines.filter((l) => l === 'alice: 6/6 peers')).toHaveLength(1);
+  });
+});
