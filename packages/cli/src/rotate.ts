@@ -62,7 +62,15 @@ export function encryptionFromFlags(keys: readonly string[], secretKv: readonly 
         // (base64 ends in '=': what comes before it may be the key too).
         throw new CliError(EXIT.USAGE, `--key must be <id>=<ENV_VAR> (the key itself goes in the environment variable, never on the command line), got a value of ${flag.length} characters (not shown)`);
       }
-      return { id: match[1] as string, env: match[2] as string };
+      const id = match[1] as string;
+      const env = match[2] as string;
+      // Checked here, before anything is opened: the adapter found it unset only once a
+      // command had begun (migrate had printed "Migrating 1 session …", rotate-keys added
+      // "Resume with --after …" to a run that re-sealed nothing).
+      if (process.env[env] === undefined) {
+        throw new CliError(EXIT.USAGE, `--key ${id}=${env}: the environment variable ${env} is not set. Export it (the key, base64 or hex of 32 bytes) in the shell that runs mtstore.`);
+      }
+      return { id, env };
     }),
     secretKvPrefixes: [...secretKv],
   };

@@ -218,3 +218,29 @@ describe('progress lines on a pipe', () => {
     expect(lines.filter((l) => l === 'alice: 6/6 peers')).toHaveLength(1);
   });
 });
+
+describe('--key naming an environment variable that is not set', () => {
+  // Found unset only by the adapter, once the command had begun: migrate printed
+  // "Migrating 1 session …" first; rotate-keys --after added "Resume with --after …" to a
+  // run that re-sealed nothing ("… is not set Resume with …").
+  it('is exit 2 naming the variable, before anything is opened or printed, for rotate-keys, migrate and export', async () => {
+    const unset = 'MTSTORE_TEST_NEVER_SET_KEY';
+    delete process.env[unset];
+    const store = `${dir}/keys-store.session`;
+    expect(await run(['import', telethonString, store, '--name', 'alice'], captureIo())).toBe(EXIT.OK);
+    const commands = [
+      ['rotate-keys', store, '--key', `k1=${unset}`, '--after', 'alice'],
+      ['migrate', store, `${dir}/keys-target.session`, '--key', `k1=${unset}`],
+      ['export', store, '--name', 'alice', '--format', 'telethon', '--key', `k1=${unset}`],
+      // Nothing is opened: a source that is not there is not what it reports.
+      ['rotate-keys', `${dir}/no-such-store.session`, '--key', `k1=${unset}`],
+    ];
+    for (const args of commands) {
+      const io = captureIo();
+      expect(await run(args, io), `${args[0]}: ${io.err()}`).toBe(EXIT.USAGE);
+      expect(io.err()).toBe(`mtstore: --key k1=${unset}: the environment variable ${unset} is not set. Export it (the key, base64 or hex of 32 bytes) in the shell that runs mtstore.\n`);
+      expect(io.out()).toBe('');
+    }
+    expect(existsSync(`${dir}/keys-target.session`)).toBe(false);
+  });
+});
