@@ -319,24 +319,32 @@ async function migrateOne(from: string, to: string, name: string, options: Migra
   }
 }
 
+/** @mtstore/sqlite's table prefix when the URL gives none. */
+const SQLITE_DEFAULT_PREFIX = 'mtstore_';
+
 /**
- * Where a storage argument points, for telling source and target apart: a path or a
- * file: URL as an absolute file path (Telethon's `.session` rule applied), another URL
- * without the parameters that do not pick the store (`session` picks a session in it;
- * `create`). Best effort — two spellings of one server (a host
- * name and its address) are not recognised — so copyRefs also ends on its own.
+ * Where a storage argument points, for telling source and target apart: an SQLite store
+ * as its absolute file path (Telethon's `.session` rule applied) and its table prefix —
+ * a plain path, a `file:` URL or a `sqlite:` URL (relative to the working folder) —,
+ * another URL without the parameters that do not pick the store (`session` picks a
+ * session in it; `create`). Two table prefixes in one file are two stores: ignoring
+ * `?tablePrefix=` refused migrating from one to the other as "the same store". Best effort
+ * — two spellings of one server (a host name and its address) are not recognised — so
+ * copyRefs also ends on its own.
  */
 export function storeIdentity(input: string): string {
-  if (!isUrl(input)) return `file:${resolve(sqlitePath(input))}`;
+  const sqliteStore = (path: string, prefix: string | null): string => `file:${resolve(sqlitePath(path))}#${prefix ?? SQLITE_DEFAULT_PREFIX}`;
+  if (!isUrl(input)) return sqliteStore(input, null);
   let url: URL;
   try {
     url = new URL(input);
   } catch {
     return input;
   }
-  if (url.protocol === 'file:') {
+  if (url.protocol === 'file:' || (url.protocol === 'sqlite:' && url.host === '' && url.pathname !== ':memory:')) {
     try {
-      return `file:${resolve(sqlitePath(fileURLToPath(`file://${url.host}${url.pathname}`)))}`;
+      const path = url.protocol === 'file:' ? fileURLToPath(`file://${url.host}${url.pathname}`) : decodeURIComponent(url.pathname);
+      return sqliteStore(path, url.searchParams.get('tablePrefix'));
     } catch {
       return input;
     }

@@ -244,3 +244,22 @@ describe('--key naming an environment variable that is not set', () => {
     expect(existsSync(`${dir}/keys-target.session`)).toBe(false);
   });
 });
+
+describe('migrate between the stores of one SQLite file', () => {
+  // Two table prefixes in one file are two stores: `?tablePrefix=` was ignored and the
+  // migrate refused as "the same store"; a sqlite: URL of the source file was not recognised.
+  it('another ?tablePrefix= is another store; sqlite: and file: spellings of the same one are refused', async () => {
+    const file = `${dir}/prefixes.session`;
+    expect(await run(['import', telethonString, file, '--name', 'alice'], captureIo())).toBe(EXIT.OK);
+    const io = captureIo();
+    expect(await run(['migrate', file, `file://${file}?tablePrefix=copy_`], io), io.err()).toBe(EXIT.OK);
+    const copied = captureIo();
+    expect(await run(['inspect', `file://${file}?tablePrefix=copy_`], copied), copied.err()).toBe(EXIT.OK);
+    expect(copied.out()).toContain('session "alice":');
+    for (const same of [`file://${file}?tablePrefix=mtstore_`, `sqlite://${file}`, `file://${file}?session=bob`]) {
+      const refused = captureIo();
+      expect(await run(['migrate', file, same], refused), same).toBe(EXIT.USAGE);
+      expect(refused.err()).toMatch(/the same store/);
+    }
+  });
+});
