@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts every server the test suite uses, on loopback only, if it is not already up:
 #   PostgreSQL 127.0.0.1:5432, MariaDB 127.0.0.1:3306, Redis 127.0.0.1:6379,
-#   a 3-master Redis Cluster on 127.0.0.1:7000-7002, FerretDB (MongoDB wire protocol) on 127.0.0.1:27017.
+#   a 3-master Redis Cluster on 127.0.0.1:7000-7002, FerretDB (MongoDB wire protocol) on 127.0.0.1:27017,
+#   PgBouncer (transaction pooling, in front of that PostgreSQL) on 127.0.0.1:6432.
 # Safe to run again: what is running is left alone. Used by .ci/run; run it by hand as
 #   bash scripts/servers.sh            (all)        bash scripts/servers.sh redis-cluster   (one)
 set -uo pipefail
@@ -171,9 +172,68 @@ ferretdb() {
   log "FerretDB ready on 127.0.0.1:27017"
 }
 
+# PgBouncer in transaction pooling mode in front of the PostgreSQL above, as managed
+# "poolers" run it (Supabase's port 6543, Heroku's and DigitalOcean's pools), for
+# packages/postgres/test/pgbouncer.test.ts. Debian's package (1.18, before PgBouncer
+# tracked prepared statements) is installed when missing; its own service is never used:
+# ours runs from $STATE/pgbouncer (config, auth_file, pid, log), trust auth, loopback only.
+PGBOUNCER_PORT=6432
+pgbouncer_up() { psql -h 127.0.0.1 -p "$PGBOUNCER_PORT" -U postgres -d test -tAc 'select 1' 2>/dev/null | grep -q 1; }
+pgbouncer_server() {
+  if pgbouncer_up; then log "PgBouncer ready on 127.0.0.1:$PGBOUNCER_PORT"; return 0; fi
+  if port_open 127.0.0.1 "$PGBOUNCER_PORT"; then log "something that is not a working PgBouncer holds 127.0.0.1:$PGBOUNCER_PORT: left alone"; return 1; fi
+  # type -P: the binary, never this script's functions.
+  local bin
+  bin=$(type -P pgbouncer || { [ -x /usr/sbin/pgbouncer ] && echo /usr/sbin/pgbouncer; })
+  if [ -z "$bin" ]; then
+    command -v apt-get >/dev/null 2>&1 || { log "PgBouncer is not installed and there is no apt-get"; return 1; }
+    log "installing PgBouncer (Debian package)"
+    # An image whose package lists were cleaned knows no pgbouncer: update them once then.
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends pgbouncer >"$STATE/pgbouncer-apt.log" 2>&1 ||
+      { DEBIAN_FRONTEND=noninteractive apt-get update -q >>"$STATE/pgbouncer-apt.log" 2>&1 &&
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends pgbouncer >>"$STATE/pgbouncer-apt.log" 2>&1; } ||
+      { tail -n 5 "$STATE/pgbouncer-apt.log"; log "PgBouncer could not be installed"; return 1; }
+  fi
+  bin=${bin:-/usr/sbin/pgbouncer}
+  local dir="$STATE/pgbouncer"
+  mkdir -p "$dir"
+  printf '"postgres" ""\n' >"$dir/userlist.txt"
+  # max_db_connections bounds what the pooler takes from PostgreSQL's 100 connections,
+  # shared with every other package's tests; the kit's many small pools queue on it.
+  cat >"$dir/pgbouncer.ini" <<INI
+[databases]
+* = host=127.0.0.1 port=5432
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $PGBOUNCER_PORT
+unix_socket_dir =
+pool_mode = transaction
+auth_type = trust
+auth_file = $dir/userlist.txt
+admin_users = postgres
+max_client_conn = 1000
+default_pool_size = 20
+max_db_connections = 20
+; Tests connect thousands of times a run: a line for each would fill the log.
+log_connections = 0
+log_disconnections = 0
+INI
+  local as=()
+  # PgBouncer refuses to run as root: it takes the identity of postgres once it has read
+  # its config and auth_file, so it could not open a log or pid file under a home that is
+  # 0700. It runs in the foreground (no logfile, no pidfile: it logs to stderr) and this
+  # shell, still root, writes both.
+  [ "$(id -u)" = 0 ] && as=(-u postgres)
+  log "starting PgBouncer (transaction pooling, $dir)"
+  nohup "$bin" "${as[@]}" "$dir/pgbouncer.ini" >"$dir/pgbouncer.log" 2>&1 &
+  echo $! >"$dir/pgbouncer.pid"
+  wait_for PgBouncer 30 pgbouncer_up || { tail -n 20 "$dir/pgbouncer.log"; return 1; }
+  log "PgBouncer ready on 127.0.0.1:$PGBOUNCER_PORT"
+}
+
 status=0
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(postgres mariadb redis redis-cluster ferretdb)
+[ ${#targets[@]} -eq 0 ] && targets=(postgres mariadb redis redis-cluster ferretdb pgbouncer)
 for target in "${targets[@]}"; do
   case "$target" in
     postgres) postgres || status=1 ;;
@@ -181,6 +241,7 @@ for target in "${targets[@]}"; do
     redis) redis || status=1 ;;
     redis-cluster) redis_cluster || status=1 ;;
     ferretdb) ferretdb || status=1 ;;
+    pgbouncer) pgbouncer_server || status=1 ;;
     *) log "unknown server: $target"; status=1 ;;
   esac
 done
