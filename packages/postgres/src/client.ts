@@ -27,7 +27,7 @@ export interface PostgresStorageOptions extends PostgresConnectionOptions, BaseS
 }
 
 /** Every option of the constructor: any other name is refused (withKnownOptions). */
-const OPTIONS = optionNames<PostgresStorageOptions>()(['connectionString', 'config', 'pool', 'schema', 'create', 'closeTimeoutMillis', 'name', 'encryption']);
+const OPTIONS = optionNames<PostgresStorageOptions>()(['connectionString', 'config', 'pool', 'schema', 'create', 'prepare', 'closeTimeoutMillis', 'name', 'encryption']);
 
 /**
  * Client Storage in PostgreSQL: one row per named session in `<schema>.sessions`

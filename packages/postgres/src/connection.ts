@@ -39,6 +39,17 @@ export interface PostgresConnectionOptions {
    * connections are closed. 0: close() does not wait. 0 to 2^31 - 1.
    */
   closeTimeoutMillis?: number | undefined;
+  /**
+   * `false`: every statement is sent unnamed (parsed, bound and run in one round trip,
+   * values still bound as parameters), never prepared by name on the connection. For a
+   * pool behind a pooler in transaction mode (PgBouncer before 1.21, or with
+   * `max_prepared_statements = 0`; Supabase's port 6543, Heroku's and DigitalOcean's
+   * pools), which hands each transaction any server connection: a name pg prepared on
+   * one is missing on the next (26000) or already there from another client (42P05).
+   * Default `true`: each connection prepares each statement once (faster on a direct
+   * connection). Like postgres.js's `prepare: false` and Prisma's `pgbouncer=true`.
+   */
+  prepare?: boolean | undefined;
 }
 
 /**
@@ -157,7 +168,7 @@ const LIBPQ_ONLY_PARAMETERS = [
 const CONNECTION_PARAMETERS: ReadonlySet<string> = new Set([...PG_PARAMETERS, ...LIBPQ_ONLY_PARAMETERS]);
 
 /** mtstore's own URL parameters (read by openStorage / openSessionStorage, never passed to pg). */
-export const OWN_URL_PARAMETERS: ReadonlySet<string> = new Set(['schema', 'session', 'create']);
+export const OWN_URL_PARAMETERS: ReadonlySet<string> = new Set(['schema', 'session', 'create', 'prepare']);
 
 /** A parameter name for a message: quoted when it looks like one, else only its length (it may be a pasted secret). */
 function parameterName(name: string): string {
@@ -261,10 +272,36 @@ export type TransactionQuery = <R extends QueryResultRow>(sql: Statement, values
 /**
  * Names come from the SQL text, so two storages on different schemas sharing one
  * pool never collide, and a name always means the same text on every connection.
+ * With `prepare: false` the name is not sent (Database.#config).
  */
 export function statement(label: string, text: string): Statement {
   const hash = createHash('sha1').update(text).digest('hex').slice(0, 16);
   return { name: `mtstore_${label}_${hash}`, text };
+}
+
+/** `prepare` (PostgresConnectionOptions.prepare), checked before any I/O. */
+export function prepareOption(value: unknown, where: string): boolean {
+  if (value === undefined) return true;
+  if (typeof value !== 'boolean') throw new InvalidArgumentError(`${where}: prepare must be a boolean, got ${describeValue(value)}`);
+  return value;
+}
+
+/**
+ * A named statement the server connection does not have (26000: pg prepared it on
+ * another one) or already has (42P05: another client prepared it there): the
+ * connections pg prepared on are not the ones the statements reach, which is what a
+ * pooler in transaction mode does. The statement did not run (the failed Parse or Bind
+ * skips the rest of the message). Told as such, with the fix, instead of pg's bare
+ * message, which reads as a bug of mtstore's. Only mtstore's own names are matched.
+ */
+function explainPrepared(error: unknown): unknown {
+  const code = (error as { code?: unknown } | null)?.code;
+  if ((code !== '26000' && code !== '42P05') || !(error instanceof Error) || !/prepared statement "mtstore_/.test(error.message)) return error;
+  const explained = new Error(
+    `${error.message} (SQLSTATE ${code}), so the statement did not run: is this pool behind PgBouncer (or another pooler) in transaction mode? It hands each transaction another server connection and named statements cannot follow; pass prepare: false (?prepare=false in a URL)`,
+    { cause: error },
+  );
+  return Object.assign(explained, { code });
 }
 
 /**
@@ -316,6 +353,8 @@ export class Database {
   readonly #begin: string;
   /** How long a single statement is run again after lock timeouts, ms (see #run). */
   readonly #lockWait: number;
+  /** False: statements go unnamed (PostgresConnectionOptions.prepare). */
+  readonly prepare: boolean;
   #abandoned = false;
 
   constructor(options: PostgresConnectionOptions, where: string) {
@@ -325,6 +364,7 @@ export class Database {
     this.schema = options.schema ?? DEFAULT_SCHEMA;
     assertIdentifier(this.schema, `${where}: schema`);
     this.create = createOption(options.create, where);
+    this.prepare = prepareOption(options.prepare, where);
     this.#where = where;
     const closeTimeout = options.closeTimeoutMillis ?? DEFAULT_CLOSE_TIMEOUT;
     assertTimerMs(closeTimeout, `${where}: closeTimeoutMillis`, 0, false);
@@ -370,7 +410,7 @@ export class Database {
 
   /** One statement on any pooled connection, with mtstore's type parsers. */
   query<R extends QueryResultRow>(sql: Statement, values: unknown[]): Promise<QueryResult<R>> {
-    const config: QueryConfig = { name: sql.name, text: sql.text, values, types: TYPES };
+    const config = this.#config(sql, values);
     // Once migrated, the hot paths go straight to pg: no async frame, only the tracking promise.
     if (this.#migration.done) return this.#calls.trackAbandonable(this.#run<R>(config));
     return this.#calls.trackAbandonable(
@@ -391,14 +431,19 @@ export class Database {
       (async () => {
         try {
           if (!this.#migration.done) await this.ready();
-          return await withTransaction(this.#source, this.#begin, (client) => work((sql, values) => client.query({ name: sql.name, text: sql.text, values, types: TYPES })));
+          return await withTransaction(this.#source, this.#begin, (client) => work((sql, values) => client.query(this.#config(sql, values))));
         } catch (error) {
           // A timeout in the transaction or the migration.
           this.#failed(error);
-          throw error;
+          throw explainPrepared(error);
         }
       })(),
     );
+  }
+
+  /** pg's query config: named (prepared once per connection) unless `prepare: false`. */
+  #config(sql: Statement, values: unknown[]): QueryConfig {
+    return this.prepare ? { name: sql.name, text: sql.text, values, types: TYPES } : { text: sql.text, values, types: TYPES };
   }
 
   /**
@@ -453,11 +498,11 @@ export class Database {
             } else if (isStatementCanceled(failure) && !this.#abandoned) {
               withTransaction(this.#source, this.#begin, (c) => c.query<R>(config)).then(resolve, (error: unknown) => {
                 this.#failed(error);
-                reject(error);
+                reject(explainPrepared(error));
               });
             } else {
               this.#failed(failure);
-              reject(failure);
+              reject(explainPrepared(failure));
             }
           });
         } catch (failure) {

@@ -7,7 +7,7 @@ export type PostgresSessionStorageOptions = PostgresConnectionOptions & SessionL
 const exists = (result: { rowCount: number | null }): boolean => result.rowCount === 1;
 
 /** Every option of the constructor: any other name is refused (withKnownOptions). */
-const OPTIONS = optionNames<PostgresSessionStorageOptions>()(['connectionString', 'config', 'pool', 'schema', 'create', 'closeTimeoutMillis', 'ttlSeconds', 'clock']);
+const OPTIONS = optionNames<PostgresSessionStorageOptions>()(['connectionString', 'config', 'pool', 'schema', 'create', 'prepare', 'closeTimeoutMillis', 'ttlSeconds', 'clock']);
 
 /**
  * Server sessions in `<schema>.server_sessions`, primary key (auth_key_id, session_id).
