@@ -18,11 +18,21 @@ export function isUrl(input: string): boolean {
 }
 
 /**
+ * Whether text may be a session string (a login): core's maySessionString of it as given,
+ * or with its white space removed — a string copied with a line break or a space inside
+ * (a wrapped terminal line) is one too. It was printed whole as a path ("No such storage
+ * file: <the string>.session"), and taken as an import target's file name.
+ */
+export function mayBeLogin(text: string): boolean {
+  return maySessionString(text) || (/\s/.test(text) && maySessionString(text.replace(/\s+/g, '')));
+}
+
+/**
  * A target or source as it may be printed: passwords masked, paths as given — but not
  * text that may be a session string (a login) given where a path or URL belongs.
  */
 export function shown(input: string): string {
-  if (maySessionString(input)) return `the ${input.length}-character text given (not shown: a session string?)`;
+  if (mayBeLogin(input)) return `the ${input.length}-character text given (not shown: a session string?)`;
   return isUrl(input) ? redactUrl(input) : input;
 }
 
@@ -98,7 +108,7 @@ export async function openExisting(input: string, name: string | undefined, encr
     const path = sqlitePath(input);
     if (!existsSync(path)) {
       // Text that may be a session string is shown by its own length, not with ".session" added.
-      if (maySessionString(input)) throw new CliError(EXIT.NOT_FOUND, `No such storage file: ${shown(input)}. Give an existing .session file or a database URL (mtstore import reads session strings).`);
+      if (mayBeLogin(input)) throw new CliError(EXIT.NOT_FOUND, `No such storage file: ${shown(input)}. Give an existing .session file or a database URL (mtstore import reads session strings).`);
       throw new CliError(EXIT.NOT_FOUND, `No such storage file: ${shown(path)}. Give an existing .session file or a database URL.`);
     }
     if (!mayBeSqlite(path)) {
@@ -143,7 +153,7 @@ export async function storedNames(input: string, name: string | undefined): Prom
  * path would print the login (a GramJS string has "/" in it, so it even looks like one).
  */
 export function checkTarget(input: string): void {
-  if (maySessionString(input)) {
+  if (mayBeLogin(input)) {
     throw new CliError(EXIT.USAGE, `The target is ${shown(input)}, not a storage path or URL. Give the session as the first argument and a path or URL as the target.`);
   }
   // `sessions/` would become the hidden file `sessions/.session.session` (core and the
@@ -214,7 +224,7 @@ export async function openForeign(
   // the copy) and names no file: convert's own refusal (exit 3, "check that the whole
   // string was copied"), as import gives. It went on as a storage path: exit 6 "No such
   // storage file: the 358-character text given" (its length with ".session" added).
-  if (!isUrl(input) && maySessionString(input)) return openSession(input, parse);
+  if (!isUrl(input) && mayBeLogin(input)) return openSession(input, parse);
   return null;
 }
 

@@ -263,3 +263,42 @@ describe('migrate between the stores of one SQLite file', () => {
     }
   });
 });
+
+describe('a session string copied with a line break or a space inside', () => {
+  // A terminal wraps a long line. It read as no session, and went on as a storage path:
+  // "No such storage file: <the whole login>.session" on stderr; as an import target, a
+  // file named after it.
+  const wrapped = `${telethonString.slice(0, 120)}\n${telethonString.slice(120, 240)}\n${telethonString.slice(240)}`;
+  const secret = telethonString.slice(130, 170);
+
+  it('imports, inspects and exports as the same session (argument, file, standard input)', async () => {
+    const file = join(dir, 'wrapped.txt');
+    writeFileSync(file, `${wrapped}\n`);
+    for (const [label, input, stdin] of [['argument', wrapped, undefined], ['file', file, undefined], ['stdin', '-', `${wrapped}\n`]] as const) {
+      const piped = stdin === undefined ? {} : { stdin: Object.assign(new PassThrough(), {}).end(stdin) as PassThrough };
+      const io = { ...captureIo(), ...piped };
+      expect(await run(['export', input, '--format', 'telethon'], io), `${label}: ${io.err()}`).toBe(EXIT.OK);
+      expect(io.out(), label).toBe(`${telethonString}\n`);
+    }
+    const io = captureIo();
+    expect(await run(['import', wrapped, `${dir}/wrapped.session`], io), io.err()).toBe(EXIT.OK);
+    expect(io.err()).toContain('Imported a telethon session (IPv4)');
+  });
+
+  it('cut short: never printed, for inspect, export, migrate, and as an import target', async () => {
+    const cut = wrapped.slice(0, 300);
+    const cases: [string[], number][] = [
+      [['inspect', cut], EXIT.INPUT],
+      [['export', cut, '--format', 'gramjs'], EXIT.INPUT],
+      [['migrate', cut, `${dir}/never2.session`], EXIT.NOT_FOUND],
+      [['import', `${convertFixtures}telethon/telethon.session`, wrapped], EXIT.USAGE],
+    ];
+    for (const [args, code] of cases) {
+      const io = captureIo();
+      expect(await run(args, io), `${args[0]}: ${io.err()}`).toBe(code);
+      expect(io.err(), args[0]).not.toContain(secret);
+      expect(io.err(), args[0]).not.toContain(telethonString.slice(20, 60));
+    }
+    expect(readdirSync(dir).filter((f) => f.startsWith('1'))).toEqual([]);
+  });
+});

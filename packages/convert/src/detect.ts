@@ -8,7 +8,7 @@ import { existsSync, readFileSync, statSync, type Stats } from 'node:fs';
 import { extname } from 'node:path';
 import { parseIpv6 } from './bytes.js';
 import { attempt, type Attempt } from './common.js';
-import { assertText, checkOptions, ConvertError, isConvertError, shownPath } from './errors.js';
+import { assertText, checkOptions, ConvertError, isConvertError, joinedSessionText, shownPath } from './errors.js';
 import { parseGramjsString } from './gramjs.js';
 import { gramjsStoreNames, readGramjsStore } from './gramjs-store.js';
 import { parseMtcuteString } from './mtcute.js';
@@ -49,7 +49,7 @@ const PARSE_OPTIONS = ['format', 'bot', 'name'] as const satisfies readonly (key
 /** Every string format the text decodes as (none, one, or several when ambiguous). */
 export function detectStringFormats(text: string): StringSessionFormat[] {
   if (typeof text !== 'string') return [];
-  const trimmed = text.trim();
+  const trimmed = joinedSessionText(text);
   return STRING_FORMATS.filter((format) => attempt(() => STRING_READERS[format](trimmed)).ok);
 }
 
@@ -57,7 +57,7 @@ export function detectStringFormats(text: string): StringSessionFormat[] {
 export function parseSessionString(text: string, options: ParseOptions = {}): ConvertedSession {
   checkParseOptions(options);
   assertText(text, 'string');
-  const trimmed = text.trim();
+  const trimmed = joinedSessionText(text);
   if (options.format !== undefined) {
     const reader = STRING_READERS[options.format as StringSessionFormat];
     if (reader === undefined) throw new ConvertError('MTSTORE_CONVERT_UNKNOWN_FORMAT', `The format "${options.format}" is a file format, but a string was given.`);
@@ -318,7 +318,11 @@ export function sessionStringInFile(path: string): string | null {
   const text = bytes.toString('utf8').replace(/^\uFEFF/, '').trim();
   // A string copied with its quotes (from JSON, a .env value, Python's repr) is the same string.
   const unquoted = /^(["'])([^"']*)\1$/.exec(text)?.[2]?.trim() ?? text;
-  return /^[A-Za-z0-9+/=_-]{100,}$/.test(unquoted) ? unquoted : null;
+  if (/^[A-Za-z0-9+/=_-]{100,}$/.test(unquoted)) return unquoted;
+  // A string saved wrapped over several lines: joined, when that is a session string (a
+  // .env file's lines join into base64-looking text too, and are left alone).
+  const joined = joinedSessionText(unquoted);
+  return joined !== unquoted && joined.length >= 100 && detectStringFormats(joined).length > 0 ? joined : null;
 }
 
 /** A small regular file of UTF-8 text without NUL bytes (not SQLite, not another binary file). */

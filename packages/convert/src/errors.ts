@@ -61,7 +61,29 @@ function sessionNoun(format: string): string {
  */
 export function shownPath(path: string): string {
   // `.session` too: Telethon's rule appends it to a name without an extension.
-  return maySessionString(path) ? `the ${path.length}-character text (not shown: a session string, not a path?)` : `"${path}"`;
+  return maySessionText(path) ? `the ${path.length}-character text (not shown: a session string, not a path?)` : `"${path}"`;
+}
+
+/**
+ * Whether text may be a session string, also one copied with line breaks or spaces inside
+ * (a terminal's wrapped line): core's maySessionString of it as given, or with every run
+ * of white space removed. Such text printed as a path was a login in an error message.
+ */
+export function maySessionText(text: string): boolean {
+  return maySessionString(text) || (/\s/.test(text) && maySessionString(text.replace(/\s+/g, '')));
+}
+
+/**
+ * Text as the string readers take it: trimmed, and a string copied with line breaks or
+ * spaces inside (a wrapped terminal line, a string split in a chat message) joined again.
+ * Only text that is base64 once joined is joined: white space is never part of a session
+ * string, and the Python libraries' base64 decoding skips it too.
+ */
+export function joinedSessionText(text: string): string {
+  const trimmed = text.trim();
+  if (!/\s/.test(trimmed)) return trimmed;
+  const joined = trimmed.replace(/\s+/g, '');
+  return /^[A-Za-z0-9+/=_-]+$/.test(joined) ? joined : trimmed;
 }
 
 /** The string parsers' first check: anything but a string is no session of `format`. */

@@ -3,12 +3,12 @@
  * for a session, and the messages of the file formats' refusals (worded as the user reads
  * them, never "a … session file session").
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openSession, openSessionFile, parseSession, parseSessionFile, toSessionString, writeSessionFile, type ConvertError } from '../src/index.js';
-import { fixtures } from './helpers.js';
+import { detectStringFormats, openSession, openSessionFile, parseSession, parseSessionFile, sessionStringInFile, toSessionString, writeSessionFile, type ConvertError } from '../src/index.js';
+import { fixtures, hex } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mtstore-convert-mistakes-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -103,5 +103,46 @@ describe('a folder or file given as what it is not', () => {
     expect(onFolder.message).toBe(`"${folder}" is a folder, not a gramjs session string: leave the format out to read it as what it is, or name its file format.`);
     // A file holding a string of that format still reads as it.
     expect((await parseSession(`${fixtures}telethon/ipv4.string`, { format: 'telethon' })).format).toBe('telethon');
+  });
+});
+
+describe('a session string copied with line breaks or spaces inside', () => {
+  // A terminal wraps a long line; a chat splits it. Python's base64 (Telethon, Pyrogram)
+  // skips the white space; here no format decoded it, and a path-like one was printed
+  // whole in "No such file or folder: …".
+  const wrap = (text: string, at: number, by: string): string => text.replace(new RegExp(`(.{${at}})`, 'g'), `$1${by}`);
+
+  it('reads as the same session, from the argument and from a file, for each string format', async () => {
+    for (const fixture of ['telethon/ipv4.string', 'telethon/ipv6.string', 'pyrogram/user.string']) {
+      const text = readFileSync(`${fixtures}${fixture}`, 'utf8').trim();
+      const whole = await parseSession(text);
+      for (const wrapped of [wrap(text, 80, '\n'), wrap(text, 64, '\r\n'), wrap(text, 100, ' ')]) {
+        const parsed = await parseSession(wrapped);
+        expect(parsed.format, fixture).toBe(whole.format);
+        expect(hex(parsed.session.dcs[0]!.authKey), fixture).toBe(hex(whole.session.dcs[0]!.authKey));
+        expect(detectStringFormats(wrapped), fixture).toEqual(detectStringFormats(text));
+        const file = join(dir, `${fixture.replace('/', '-')}.txt`);
+        writeFileSync(file, `${wrapped}\n`);
+        expect(sessionStringInFile(file), fixture).toBe(text);
+        expect((await parseSession(file)).format, fixture).toBe(whole.format);
+      }
+    }
+  });
+
+  it('a .env file stays "holds text but no session string"', async () => {
+    const file = join(dir, 'settings.env');
+    writeFileSync(file, `API_ID=12345\nAPI_HASH=${'a'.repeat(32)}\nSESSION_NAME=my_account_session_for_the_bot_which_is_long_enough_to_pass_one_hundred_chars\n`);
+    expect(sessionStringInFile(file)).toBeNull();
+    const error = await failure(() => parseSession(file));
+    expect(error.message).toMatch(/holds text but no session string/);
+  });
+
+  it('a wrapped string cut short is never printed: shown by its length', async () => {
+    const text = readFileSync(`${fixtures}telethon/ipv4.string`, 'utf8').trim();
+    // Under 200 characters with a "/" read as a path: "No such file or folder: <it>".
+    const cut = `${text.slice(0, 60)}/\n${text.slice(60, 150)}`;
+    const error = await failure(() => parseSession(cut));
+    expect(error.message).not.toContain(text.slice(10, 50));
+    expect(error.message).toContain(`the ${cut.length}-character text (not shown`);
   });
 });
