@@ -20,11 +20,23 @@ export function isUrl(input: string): boolean {
 /**
  * Whether text may be a session string (a login): core's maySessionString of it as given,
  * or with its white space removed — a string copied with a line break or a space inside
- * (a wrapped terminal line) is one too. It was printed whole as a path ("No such storage
+ * (a wrapped terminal line) is one too, and so is text holding one (below). It was printed whole as a path ("No such storage
  * file: <the string>.session"), and taken as an import target's file name.
  */
 export function mayBeLogin(text: string): boolean {
-  return maySessionString(text) || (/\s/.test(text) && maySessionString(text.replace(/\s+/g, '')));
+  return maySessionString(text) || (/\s/.test(text) && maySessionString(text.replace(/\s+/g, ''))) || holdsEncodedRun(text.replace(/\s+/g, ''));
+}
+
+/**
+ * A session string among other characters (in quotes, with a comma copied from JSON or
+ * Python, after "SESSION="): a run of 100+ base64 characters. A path's run of letters,
+ * digits, "_", "-" and "/" has a "/" every few characters; a GramJS string about one in 64.
+ */
+function holdsEncodedRun(text: string): boolean {
+  for (const run of text.match(/[A-Za-z0-9+/=_-]{100,}/g) ?? []) {
+    if ((run.match(/\//g)?.length ?? 0) <= run.length / 16) return true;
+  }
+  return false;
 }
 
 /**

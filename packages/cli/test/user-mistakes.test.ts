@@ -302,3 +302,31 @@ describe('a session string copied with a line break or a space inside', () => {
     expect(readdirSync(dir).filter((f) => f.startsWith('1'))).toEqual([]);
   });
 });
+
+describe('a session string with other characters copied around it', () => {
+  // From JSON, a .env line or a Python list: the quotes, a comma or "SESSION=" kept. The
+  // text read as a storage path and was printed whole: "No such storage file: "1ApW…"".
+  it('in quotes: read as the string (as a file\'s string is); with a comma or a name before it: exit 3, never printed', async () => {
+    for (const quoted of [`"${telethonString}"`, `'${telethonString}'`]) {
+      const io = captureIo();
+      expect(await run(['export', quoted, '--format', 'telethon'], io), io.err()).toBe(EXIT.OK);
+      expect(io.out()).toBe(`${telethonString}\n`);
+    }
+    for (const text of [`${telethonString},`, `SESSION=${telethonString}`, `["${telethonString}"]`]) {
+      for (const args of [['inspect', text], ['export', text, '--format', 'gramjs'], ['import', text, `${dir}/around.session`], ['migrate', text, `${dir}/around.session`]]) {
+        const io = captureIo();
+        const code = await run(args, io);
+        expect([EXIT.INPUT, EXIT.NOT_FOUND], `${args[0]} ${text.slice(0, 12)}: ${io.err()}`).toContain(code);
+        expect(io.err(), `${args[0]} ${text.slice(0, 12)}`).not.toContain(telethonString.slice(20, 60));
+      }
+    }
+    expect(existsSync(`${dir}/around.session`)).toBe(false);
+  });
+
+  it('a long path that does not exist is still named (its "/" every few characters)', async () => {
+    const path = `${dir}/v1.0/${'deep/'.repeat(30)}bot`;
+    const io = captureIo();
+    expect(await run(['inspect', path], io)).toBe(EXIT.NOT_FOUND);
+    expect(io.err()).toBe(`mtstore: No such storage file: ${path}.session. Give an existing .session file or a database URL.\n`);
+  });
+});

@@ -70,7 +70,20 @@ export function shownPath(path: string): string {
  * of white space removed. Such text printed as a path was a login in an error message.
  */
 export function maySessionText(text: string): boolean {
-  return maySessionString(text) || (/\s/.test(text) && maySessionString(text.replace(/\s+/g, '')));
+  return maySessionString(text) || (/\s/.test(text) && maySessionString(text.replace(/\s+/g, ''))) || holdsEncodedRun(text.replace(/\s+/g, ''));
+}
+
+/**
+ * Whether text holds a session string among other characters — in quotes or with a comma
+ * copied from JSON or Python, after "SESSION=" — as a run of 100+ base64 characters. A
+ * path's run of those characters (letters, digits, "_", "-", "/") has a "/" every few
+ * characters; a GramJS string, whose alphabet has "/", about one in 64.
+ */
+export function holdsEncodedRun(text: string): boolean {
+  for (const run of text.match(/[A-Za-z0-9+/=_-]{100,}/g) ?? []) {
+    if ((run.match(/\//g)?.length ?? 0) <= run.length / 16) return true;
+  }
+  return false;
 }
 
 /**
@@ -80,7 +93,8 @@ export function maySessionText(text: string): boolean {
  * string, and the Python libraries' base64 decoding skips it too.
  */
 export function joinedSessionText(text: string): string {
-  const trimmed = text.trim();
+  // In quotes, as copied from JSON, a .env value or Python's repr (as a file's string is read).
+  const trimmed = /^(["'])([^"']*)\1$/.exec(text.trim())?.[2]?.trim() ?? text.trim();
   if (!/\s/.test(trimmed)) return trimmed;
   const joined = trimmed.replace(/\s+/g, '');
   return /^[A-Za-z0-9+/=_-]+$/.test(joined) ? joined : trimmed;

@@ -146,3 +146,20 @@ describe('a session string copied with line breaks or spaces inside', () => {
     expect(error.message).toContain(`the ${cut.length}-character text (not shown`);
   });
 });
+
+describe('a session string with other characters copied around it', () => {
+  it('in quotes reads as the string, as it does from a file', async () => {
+    const text = readFileSync(`${fixtures}telethon/ipv4.string`, 'utf8').trim();
+    for (const quoted of [`"${text}"`, `'${text}'`, ` "${text}"\n`]) expect((await parseSession(quoted)).format).toBe('telethon');
+  });
+
+  it('in a path-like text, the run of base64 is never printed', async () => {
+    const text = readFileSync(`${fixtures}telethon/ipv4.string`, 'utf8').trim();
+    const error = await failure(() => parseSession(`./${text.slice(0, 150)},`));
+    expect(error.code).toBe('MTSTORE_CONVERT_IO');
+    expect(error.message).not.toContain(text.slice(20, 60));
+    // A path is still named: its "/" come every few characters.
+    const path = `./v1.0/${'deep/'.repeat(30)}bot.session`;
+    expect((await failure(() => parseSession(path))).message).toContain(`"${path}"`);
+  });
+});
