@@ -54,6 +54,15 @@ const ATTACHED = Symbol('mtstore.gramjs.attached');
 const LOAD_PAGE = 1000;
 const PEER_SUBCLASS = 0x2d45687; // crc32('Peer'): PeerUser / PeerChat / PeerChannel
 const INPUT_SUBCLASSES: readonly number[] = [0xc91c90b6, 0xe669bf46, 0x40f202fd]; // InputPeer, InputUser, InputChannel
+/**
+ * The background retry of writes an outage refused (see `unsynced`): the first delay,
+ * doubled after every round the database still refused, up to the cap. A server back
+ * within a second is written to within ~0.1-0.8 s; a long outage costs one round of
+ * writes every 2.5-5 s (jittered), each refused at once by a pool or client that
+ * cannot connect.
+ */
+const RETRY_FIRST_MS = 100;
+const RETRY_MAX_MS = 5_000;
 
 /**
  * A GramJS session over any mtstore Storage. GramJS reads its session synchronously,
@@ -117,9 +126,10 @@ export class StorageSession extends sessions.Session {
    * What memory holds and a write failed to store for want of the database
    * (StorageUnavailableError: a lost connection, a server down). Written again from
    * memory — the newest values, never the failed write's own, which a later one may
-   * have replaced — before the next write, load, save or close (`resync`): GramJS sets
-   * a key or caches a peer once, and a reconnect's load() would otherwise read back
-   * what was stored before the outage.
+   * have replaced — before the next write, load, save or close (`resync`), and by
+   * itself on a timer (`retry`) when none comes: GramJS sets a key or caches a peer
+   * once, a reconnect's load() would otherwise read back what was stored before the
+   * outage, and an idle bot killed long after the database came back lost it.
    */
   private readonly unsynced = { keys: new Set<number>(), peers: new Set<MarkedKey>(), dc: false, takeout: false, self: false };
   /** Something in `unsynced`. */
@@ -131,6 +141,20 @@ export class StorageSession extends sessions.Session {
    * login import has not finished: in memory only until it has (`holdUntilImported`).
    */
   private readonly held = new Map<number, AuthKey>();
+  /** The background retry's timer while one is set (see `retrySoon`). */
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The next background retry's delay before jitter: RETRY_FIRST_MS, doubled per round the database refused. */
+  private retryDelay = RETRY_FIRST_MS;
+  /** A background retry's writes are queued and not all settled: its end decides the next round. */
+  private retrying = false;
+  /**
+   * No background retry until the next load(): set by close(), and by a write refused
+   * with LeaseLostError or StorageClosedError, which no retry gets past (the next
+   * connect's load() takes the lease anew and reads the stored session back).
+   */
+  private retryStopped = false;
+  /** delete() calls in flight: a background retry waits, or it would queue what memory held before the logout behind it. */
+  private deleting = 0;
 
   constructor(storage: Storage, options: StorageSessionOptions = {}) {
     super();
@@ -377,6 +401,8 @@ export class StorageSession extends sessions.Session {
    */
   async load(): Promise<void> {
     this.loadsStarted++;
+    // A new start (a connect after close() or a lost lease): outages are retried again.
+    this.retryStopped = false;
     const lease = this.lease;
     if (lease !== undefined && this.storage.lease.held === null) {
       this.acquiring ??= this.storage.lease.acquire({ ...lease, owner: { label: 'gramjs', ...lease.owner } }).finally(() => (this.acquiring = undefined));
@@ -519,6 +545,8 @@ export class StorageSession extends sessions.Session {
    * Storage stays open: it belongs to the caller.
    */
   async close(): Promise<void> {
+    // Before the last resync: its writes, refused too, must not start a timer after close().
+    this.stopRetries();
     this.resync();
     const acquiring = this.acquiring;
     if (acquiring !== undefined && !waitsForLease(this.lease)) {
@@ -575,8 +603,16 @@ export class StorageSession extends sessions.Session {
    * (snapshot, keys, peers…) and forgets it in memory. Rejects when the storage fails.
    */
   async delete(): Promise<void> {
-    await this.writes.run(() => this.storage.delete());
-    this.clearUnsynced();
+    this.cancelRetry();
+    this.deleting++;
+    try {
+      await this.writes.run(() => this.storage.delete());
+      this.clearUnsynced();
+    } finally {
+      this.deleting--;
+      // A failed delete leaves the session as it was: what an outage kept from the database is retried again.
+      if (this.unsyncedAny) this.retrySoon();
+    }
     this.keys.clear();
     this.held.clear();
     this.storedKeys.clear();
@@ -705,19 +741,18 @@ export class StorageSession extends sessions.Session {
   /** A peer batch's upsert; on a lost connection its peers are marked for resync. */
   private readonly upsert = (batch: Peer[]): Promise<void> =>
     this.storage.peers.upsert(batch).catch((error: unknown) => {
-      if (unavailable(error)) {
-        for (const peer of batch) this.unsynced.peers.add(markedKey(peer.type, peer.id));
-        this.unsyncedAny = true;
-      }
+      if (this.outage(error)) for (const peer of batch) this.unsynced.peers.add(markedKey(peer.type, peer.id));
       throw error;
     });
 
+  /** `upsert` for a background retry: an outage's failure is marked again, not reported (see `quiet`). */
+  private readonly quietUpsert = (batch: Peer[]): Promise<void> => this.upsert(batch).catch(this.quiet);
+
   private missedKey(dc: number, error: unknown): never {
-    if (unavailable(error)) {
+    if (this.outage(error)) {
       this.unsynced.keys.add(dc);
       // Not "stored": the same key set again must be written (resync does it first anyway).
       this.storedKeys.delete(dc);
-      this.unsyncedAny = true;
     }
     throw error;
   }
@@ -727,52 +762,131 @@ export class StorageSession extends sessions.Session {
   private readonly missedSelf = (error: unknown): never => this.missed(error, 'self');
 
   private missed(error: unknown, slot: 'dc' | 'takeout' | 'self'): never {
-    if (unavailable(error)) {
-      this.unsynced[slot] = true;
-      this.unsyncedAny = true;
-    }
+    if (this.outage(error)) this.unsynced[slot] = true;
     throw error;
   }
 
   /**
+   * What every failed write's handler asks first. True for a failure for want of the
+   * database: the caller marks its part unsynced, and the background retry is set. A
+   * refusal no retry gets past (the lease lost, the storage closed) stops the retry.
+   */
+  private outage(error: unknown): boolean {
+    if (unavailable(error)) {
+      this.unsyncedAny = true;
+      this.retrySoon();
+      return true;
+    }
+    if (isStorageError(error) && (error.code === 'MTSTORE_LEASE_LOST' || error.code === 'MTSTORE_STORAGE_CLOSED')) this.stopRetries();
+    return false;
+  }
+
+  /**
+   * A background retry's failure for want of the database again: its handler marked it
+   * again, and it is not reported. The write's first failure in this outage was, when
+   * it was made, and a retry every few seconds for as long as the outage lasts would
+   * bury it; any other failure (the lease lost, the storage closed, a refused value) is
+   * news and reaches onError.
+   */
+  private readonly quiet = (error: unknown): void => {
+    if (!unavailable(error)) throw error;
+  };
+
+  /**
    * Queues, from memory, what writes failed to store for want of the database (see
    * `unsynced`). A write queued here that fails the same way marks its part again.
+   * `background`: the timer's retry (`retry`), whose repeated outage failures are quiet.
    */
-  private resync(): void {
+  private resync(background = false): void {
     if (!this.unsyncedAny) return;
     const { keys, peers, dc, takeout, self } = this.unsynced;
     const dcs = [...keys];
     const marked = [...peers];
     this.clearUnsynced();
+    const write = background
+      ? (operation: string, task: () => Promise<void>): void => this.writes.write(operation, () => task().catch(this.quiet))
+      : (operation: string, task: () => Promise<void>): void => this.writes.write(operation, task);
     if (dc && this.homeDcId !== 0) {
       const id = this.homeDcId;
       const entries = this.dcs.map((entry) => ({ ...entry }));
-      this.writes.write(`setDC(${id})`, () => this.storage.update({ homeDcId: id, dcs: entries }).catch(this.missedDc));
+      write(`setDC(${id})`, () => this.storage.update({ homeDcId: id, dcs: entries }).catch(this.missedDc));
     }
     for (const id of dcs) {
       const bytes = this.keys.get(id)?.getKey();
       if (bytes === undefined) {
-        this.writes.write(`authKeys.delete(${id})`, () => this.storage.authKeys.delete(id).catch((error: unknown) => this.missedKey(id, error)));
+        write(`authKeys.delete(${id})`, () => this.storage.authKeys.delete(id).catch((error: unknown) => this.missedKey(id, error)));
       } else {
         const key = new Uint8Array(bytes);
         this.storedKeys.set(id, new Uint8Array(bytes));
-        this.writes.write(authKeySetLabel(id), () => this.storage.authKeys.set(id, key).catch((error: unknown) => this.missedKey(id, error)));
+        write(authKeySetLabel(id), () => this.storage.authKeys.set(id, key).catch((error: unknown) => this.missedKey(id, error)));
       }
     }
     if (takeout) {
       const next = this.takeout;
-      this.writes.write('takeoutId', () => this.storage.update({ takeoutId: next ?? null }).catch(this.missedTakeout));
+      write('takeoutId', () => this.storage.update({ takeoutId: next ?? null }).catch(this.missedTakeout));
     }
     if (self && this.self !== undefined) {
       const user = this.self;
-      this.writes.write('update(user)', () => this.storage.update({ user }).catch(this.missedSelf));
+      write('update(user)', () => this.storage.update({ user }).catch(this.missedSelf));
     }
     const cached: Peer[] = [];
     for (const key of marked) {
       const peer = this.peers.getByMarkedId(key);
       if (peer !== undefined) cached.push(peer);
     }
-    if (cached.length > 0) this.writes.upsertPeers(cached, this.upsert);
+    if (cached.length > 0) this.writes.upsertPeers(cached, background ? this.quietUpsert : this.upsert);
+  }
+
+  /**
+   * Sets the background retry's timer, unless one is set, a retry is under way (its end
+   * sets the next) or retries are stopped. Jittered between half and all of the delay,
+   * so processes that lost the same server do not come back in step; unref()ed, so it
+   * never keeps a process alive (one that exits loses what memory held, as it would have
+   * without the timer).
+   */
+  private retrySoon(): void {
+    if (this.retryTimer !== undefined || this.retrying || this.retryStopped) return;
+    const delay = this.retryDelay;
+    this.retryDelay = Math.min(delay * 2, RETRY_MAX_MS);
+    const timer = setTimeout(this.retry, delay / 2 + (Math.random() * delay) / 2);
+    // Node's Timeout; a browser's (GramJS runs there too) is a number without unref.
+    (timer as { unref?: () => void }).unref?.();
+    this.retryTimer = timer;
+  }
+
+  /** The timer's round: `resync` (the same writes the next call would queue), then, once they settled, the next round if any is still unsynced. */
+  private readonly retry = (): void => {
+    this.retryTimer = undefined;
+    if (!this.unsyncedAny) {
+      // A call resynced meanwhile: its writes, refused again, set a new timer.
+      this.retryDelay = RETRY_FIRST_MS;
+      return;
+    }
+    if (this.loading.size !== 0 || this.deleting !== 0) {
+      // A load() resyncs before it reads and a delete() clears: decide after them.
+      this.retrySoon();
+      return;
+    }
+    this.retrying = true;
+    this.resync(true);
+    void this.writes.settled().then(this.retried);
+  };
+
+  private readonly retried = (): void => {
+    this.retrying = false;
+    if (!this.unsyncedAny) this.retryDelay = RETRY_FIRST_MS;
+    else this.retrySoon();
+  };
+
+  private cancelRetry(): void {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.retryDelay = RETRY_FIRST_MS;
+  }
+
+  private stopRetries(): void {
+    this.cancelRetry();
+    this.retryStopped = true;
   }
 
   private clearUnsynced(): void {

@@ -25,6 +25,8 @@ export class WriteQueue {
   private readonly operations: (string | undefined)[] = [];
   /** The peer batch queued last and not started yet: later peers join it. */
   private openBatch: Peer[] | null = null;
+  /** The upsert of `openBatch`: only peers for the same one join it (a background retry's is quiet on an outage). */
+  private openUpsert: ((batch: Peer[]) => Promise<void>) | null = null;
 
   constructor(private readonly onError: WriteErrorHandler) {}
 
@@ -62,11 +64,12 @@ export class WriteQueue {
    * upsert per round trip instead of one per update. Upserts of the same peer keep
    * their order: the last one wins within a batch as across batches. A batch starts
    * a microtask later even on an idle queue, so the peers of everything GramJS
-   * processes in one synchronous run go out as one upsert.
+   * processes in one synchronous run go out as one upsert. Peers join only a batch
+   * queued with the same `upsert`, whose failure handling they then share.
    */
   upsertPeers(peers: Peer[], upsert: (batch: Peer[]) => Promise<void>): void {
     const open = this.openBatch;
-    if (open !== null && open.length + peers.length <= MAX_MERGED_PEERS) {
+    if (open !== null && upsert === this.openUpsert && open.length + peers.length <= MAX_MERGED_PEERS) {
       for (const peer of peers) open.push(peer);
       return;
     }
@@ -78,6 +81,7 @@ export class WriteQueue {
     };
     this.track((this.tail ?? IDLE).then(run), 'peers.upsert');
     this.openBatch = batch;
+    this.openUpsert = upsert;
   }
 
   /**

@@ -112,6 +112,24 @@ describe('WriteQueue', () => {
     expect(upserts).toEqual([[1, 2, 3], [4, 5], [6]]);
   });
 
+  it('peers join only a batch queued with the same upsert (a background retry, quiet on an outage, and a new write, reported, stay apart)', async () => {
+    const queue = new WriteQueue(() => {});
+    const upserts: string[] = [];
+    const upsertOf =
+      (name: string) =>
+      async (batch: Peer[]): Promise<void> => {
+        upserts.push(`${name} ${batch.map((p) => Number(p.id)).join(',')}`);
+      };
+    const quiet = upsertOf('quiet');
+    const loud = upsertOf('loud');
+    queue.upsertPeers([peer(1)], quiet);
+    queue.upsertPeers([peer(2)], loud);
+    queue.upsertPeers([peer(3)], loud);
+    queue.upsertPeers([peer(4)], quiet);
+    await queue.settled();
+    expect(upserts).toEqual(['quiet 1', 'loud 2,3', 'quiet 4']);
+  });
+
   it('settled() on an idle queue resolves at once; while busy, after writes queued meanwhile too', async () => {
     const queue = new WriteQueue(() => {});
     await queue.settled();
