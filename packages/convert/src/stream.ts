@@ -6,6 +6,7 @@
  */
 import type { KeyValueEntry, Peer, Session } from '@mtstore/core';
 import { checkPeer } from './common.js';
+import { ConvertError } from './errors.js';
 import type { ConvertedRefMessage, ConvertedSession, SessionFormat } from './types.js';
 
 /** Peers (and reference messages) per batch unless asked otherwise: the contract's batch size every adapter upserts in one statement. */
@@ -55,7 +56,9 @@ export interface SessionStream {
 }
 
 function checkBatchSize(size: number): void {
-  if (!Number.isSafeInteger(size) || size < 1) throw new RangeError(`batchSize must be a positive integer, got ${String(size)}`);
+  // A ConvertError as every failure of this package (README, Errors): a RangeError here and a
+  // plain Error for a second read were the two that isConvertError() said no to.
+  if (!Number.isSafeInteger(size) || size < 1) throw new ConvertError('MTSTORE_CONVERT_INVALID', `batchSize must be a positive integer, got ${String(size)}.`);
 }
 
 /**
@@ -69,7 +72,7 @@ export function toStream(source: SessionSource, wrap: (error: unknown) => unknow
   const reading = new Set<Iterator<unknown>>();
   let closed = false;
   const once = (what: 'peers' | 'refs'): void => {
-    if (taken.has(what)) throw new Error(`The ${what === 'peers' ? 'peers' : 'reference messages'} of a session stream are read once.`);
+    if (taken.has(what)) throw new ConvertError('MTSTORE_CONVERT_INVALID', `The ${what === 'peers' ? 'peers' : 'reference messages'} of a session stream are read once.`);
     taken.add(what);
   };
   async function* batches<T>(rows: () => Iterable<T>, size: number, check: (row: T, index: number) => void): AsyncIterableIterator<T[]> {
