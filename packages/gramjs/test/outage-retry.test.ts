@@ -101,6 +101,26 @@ for (const target of proxiedTargets()) {
       expect(errors).toHaveLength(reported);
     });
 
+    it('a delete() (logout) made while a retry is pending is not followed by the retry: the key is not written back after it', async () => {
+      const { session, errors, dc, destroy } = await started('deleted');
+      proxy.down();
+      session.setAuthKey(await gramKey(authKey(2)));
+      await session.save(); // refused: the retry's first round is due in 50-100 ms
+      expect(errors).toEqual([`authKeys.set(${dc}): MTSTORE_STORAGE_UNAVAILABLE`]);
+      // The delete's connection is held (not refused) past that round, then goes through.
+      proxy.blackhole();
+      const deleted = session.delete();
+      await sleep(400);
+      proxy.up();
+      await deleted;
+      await sleep(1_500);
+      const reader = open('deleted');
+      expect(await reader.load()).toBeNull();
+      expect(await reader.authKeys.get(dc), 'a key written back after the logout').toBeNull();
+      expect(errors).toHaveLength(1);
+      await destroy();
+    });
+
     it('a lease that ran out during the outage stops it: LeaseLostError reported once, then nothing', async () => {
       // A 1 s lease is safe for 0.75 s without a renewal: the outage outlasts it.
       const { session, errors, dc } = await started('lapsed', { ttlSeconds: 1 });
