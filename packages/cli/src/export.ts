@@ -247,7 +247,8 @@ function checkPyrogramApiId(format: SessionFormat, session: Session, options: Ex
 
 /** The login warning, what the format could not hold, and the summary, on stderr. */
 function reportFile(io: Io, label: string, session: Session, out: string, format: FileSessionFormat, warnings: readonly string[], peers: number): string {
-  reportWarnings(io, warnings);
+  // The converter's advice names its API option; on the command line it is --bot.
+  reportWarnings(io, warnings.map((line) => line.replace('read the file back with { bot: true }', 'give --bot when importing or exporting the file')));
   const what = format === 'gramjs-store' ? 'folder' : 'file';
   say(io, `warning: ${shown(out)} is a login: anyone holding it can use the account. Keep it secret.`);
   const user = userWords(session);

@@ -330,3 +330,19 @@ describe('a session string with other characters copied around it', () => {
     expect(io.err()).toBe(`mtstore: No such storage file: ${path}.session. Give an existing .session file or a database URL.\n`);
   });
 });
+
+describe('export advice in the command line\'s words', () => {
+  // "read the file back with { bot: true }" is the library's option; mtstore's is --bot.
+  it('a bot\'s Telethon file: the warning names --bot, and --bot reads it back as a bot', async () => {
+    const store = `${dir}/bot-store.session`;
+    expect(await run(['import', `${convertFixtures}telethon/telethon.session`, store, '--bot'], captureIo())).toBe(EXIT.OK);
+    const out = `${dir}/bot-out.session`;
+    const io = captureIo();
+    expect(await run(['export', store, '--format', 'telethon-sqlite', '--out', out], io), io.err()).toBe(EXIT.OK);
+    expect(io.err()).toContain('mtstore: warning: the bot flag not written (Telethon does not record it: give --bot when importing or exporting the file)\n');
+    expect(io.err()).not.toContain('{ bot: true }');
+    const back = captureIo();
+    expect(await run(['import', out, `${dir}/bot-back.session`, '--bot'], back), back.err()).toBe(EXIT.OK);
+    expect(back.err()).toContain('user 777000111 (bot)');
+  });
+});
