@@ -7,7 +7,7 @@
  * a failure, and a signal (Ctrl-C), which stops it at the end of the batch of sessions
  * it is re-sealing (exit 130).
  */
-import { isKvKey, rotateEncryption, type EncryptionOptions, type RotateReport } from '@mtstore/core';
+import { isKvKey, looksEncoded, rotateEncryption, type EncryptionOptions, type RotateReport } from '@mtstore/core';
 import { CliError, EXIT, explain } from './exit.js';
 import { commandLine, Interrupts } from './interrupts.js';
 import { say, type Io } from './io.js';
@@ -68,6 +68,11 @@ export function encryptionFromFlags(keys: readonly string[], secretKv: readonly 
       // command had begun (migrate had printed "Migrating 1 session …", rotate-keys added
       // "Resume with --after …" to a run that re-sealed nothing).
       if (process.env[env] === undefined) {
+        // Hex key material passes for a variable name (and an id): a name that may be a
+        // key is never echoed, as the flag that is not <id>=<ENV_VAR> is not.
+        if (looksEncoded(env) || looksEncoded(id)) {
+          throw new CliError(EXIT.USAGE, `--key got a value of ${flag.length} characters (not shown) naming an environment variable that is not set: the key itself goes in the environment variable, never on the command line; give --key <id>=<ENV_VAR>.`);
+        }
         throw new CliError(EXIT.USAGE, `--key ${id}=${env}: the environment variable ${env} is not set. Export it (the key, base64 or hex of 32 bytes) in the shell that runs mtstore.`);
       }
       return { id, env };

@@ -346,3 +346,16 @@ describe('export advice in the command line\'s words', () => {
     expect(back.err()).toContain('user 777000111 (bot)');
   });
 });
+
+describe('--key with the key itself where the variable name goes', () => {
+  // Hex passes for a variable name: the unset-variable message must not echo it.
+  it('is exit 2 and never echoes it, as the id or as the variable', async () => {
+    const key = `a${'0123456789abcdef'.repeat(4).slice(1)}`;
+    for (const flag of [`k3=${key}`, `${key}=SOME_VAR`]) {
+      const io = captureIo();
+      expect(await run(['rotate-keys', `${dir}/never-opened.session`, '--key', flag], io), flag).toBe(EXIT.USAGE);
+      expect(io.err()).not.toContain(key.slice(4, 20));
+      expect(io.err()).toMatch(/^mtstore: --key got a value of \d+ characters \(not shown\)/);
+    }
+  });
+});
