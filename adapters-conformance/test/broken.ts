@@ -319,6 +319,23 @@ class DeleteKeepsKv extends MemoryStorage {
 }
 
 /** Fences only locally: a write after a takeover the holder has not heard of yet lands. */
+/**
+ * A permanent key written again by the instance that wrote it under its lease is checked
+ * against the token it was written with, not against the stored lease (SQLite's in-place
+ * rewrite with a row token no acquire updates): after a takeover it lands.
+ */
+class KeyRewriteFencedByWriter extends MemoryStorage {
+  readonly #writtenUnder = new Map<number, bigint>();
+  protected override readonly authKeyRepository = Object.assign(new MemoryAuthKeys(this.store, this.name, () => this.checkFence()), {
+    set: async (dcId: number, key: Uint8Array | null): Promise<void> => {
+      const token = this.fenceToken;
+      const unfenced = key !== null && token !== undefined && this.#writtenUnder.get(dcId) === token;
+      await new MemoryAuthKeys(this.store, this.name, unfenced ? () => undefined : () => this.checkFence()).set(dcId, key);
+      if (token !== undefined) this.#writtenUnder.set(dcId, token);
+    },
+  });
+}
+
 class LocalFenceOnly extends MemoryStorage {
   protected override checkFence(): void {}
 }
@@ -584,6 +601,46 @@ function droppedUsernamesStay(b: Backend, name: string): Storage {
       },
     },
   });
+}
+
+/**
+ * A batch of 16 or more peers, all new, indexed the way a faulty straight-into-the-tables
+ * path would (SQLite's insertNew): `firstOnly`, each peer's first username only; `asGiven`,
+ * a name with capitals found only as given; `refuseHeld`, a name or phone a stored peer
+ * holds fails the batch instead of moving.
+ */
+function freshBatchMisindexed(fault: 'firstOnly' | 'asGiven' | 'refuseHeld') {
+  return (b: Backend, name: string): Storage => {
+    const inner = memory(b, name);
+    // Lower-cased name → the name as a faulty batch indexed it, or '' (not indexed).
+    const indexed = new Map<string, string>();
+    const fresh = async (batch: readonly Peer[]) => batch.length >= 16 && (await Promise.all(batch.map((p) => inner.peers.getById(p.type, p.id)))).every((p) => p === null);
+    return wrap(inner, {
+      peers: {
+        upsert: async (batch) => {
+          const all = await fresh(batch);
+          if (all && fault === 'refuseHeld') {
+            for (const p of batch) {
+              const held = [...p.usernames.map((u) => inner.peers.getByUsername(u)), p.phone === undefined ? null : inner.peers.getByPhone(p.phone)];
+              if ((await Promise.all(held)).some((h) => h !== null)) throw new Error('UNIQUE constraint failed');
+            }
+          }
+          await inner.peers.upsert(batch);
+          for (const p of batch) {
+            for (const [i, u] of p.usernames.entries()) {
+              if (all && fault === 'firstOnly' && i > 0) indexed.set(u.toLowerCase(), '');
+              else if (all && fault === 'asGiven' && u !== u.toLowerCase()) indexed.set(u.toLowerCase(), u);
+              else indexed.delete(u.toLowerCase());
+            }
+          }
+        },
+        getByUsername: async (username) => {
+          const as = indexed.get(username.toLowerCase());
+          return as === undefined || as === username ? inner.peers.getByUsername(username) : null;
+        },
+      },
+    });
+  };
 }
 
 /** Peers keyed by their id as a double: ids one apart beyond 2^53 overwrite each other. */
@@ -1282,6 +1339,7 @@ export const BROKEN: readonly Broken[] = [
     },
   },
   { rule: 'the lease token is checked only locally, not in the write', suite: 'storage', group: 'session lease', open: (b, n) => new LocalFenceOnly({ store: b.store, name: n }) },
+  { rule: 'a key the holder wrote itself is rewritten under the token it was written with, not the stored one', suite: 'storage', group: 'session lease', open: (b, n) => new KeyRewriteFencedByWriter({ store: b.store, name: n }) },
   { rule: 'holder() reports a lease that ran out', suite: 'storage', group: 'session lease', open: (b, n) => new HolderIgnoresExpiry({ store: b.store, name: n }) },
   { rule: 'release gives the lease back whoever holds it now', suite: 'storage', group: 'session lease', open: (b, n) => new ReleaseIgnoresToken({ store: b.store, name: n }) },
   { rule: 'a holder’s first write of a name with nothing stored is dropped', suite: 'storage', group: 'session lease', open: (b, n) => new LeasedFirstWriteDropped({ store: b.store, name: n }) },
@@ -1337,6 +1395,9 @@ export const BROKEN: readonly Broken[] = [
   { rule: 'save reads its argument after the call', suite: 'storage', group: 'calls in flight', open: readsInputLate },
   { rule: 'close() abandons a call in flight', suite: 'storage', group: 'calls in flight', open: closeAbandonsCalls },
   { rule: 'peers.upsert keeps the caller’s list of usernames', suite: 'storage', group: 'calls in flight', open: keepsCallersUsernames },
+  { rule: 'a batch of 16 new peers indexes each peer’s first username only', suite: 'storage', group: 'peers', open: freshBatchMisindexed('firstOnly') },
+  { rule: 'a batch of 16 new peers indexes a username with capitals as given, not case-insensitively', suite: 'storage', group: 'peers', open: freshBatchMisindexed('asGiven') },
+  { rule: 'a batch of 16 new peers fails when a stored peer holds one of its usernames or phones', suite: 'storage', group: 'peers', open: freshBatchMisindexed('refuseHeld') },
   { rule: 'usernames compared by the first one: a re-upsert keeping it and the phone leaves the others unindexed', suite: 'storage', group: 'peers', open: usernamesMisjudged((stored, given) => stored.length >= 2 && stored[0] === given[0]) },
   { rule: 'a peer without usernames that gains some, the phone unchanged, is not indexed', suite: 'storage', group: 'peers', open: usernamesMisjudged((stored) => stored.length === 0) },
   { rule: 'new TL bytes of the stored length are taken for the stored ones', suite: 'storage', group: 'peers: v2 fields, list and clear', open: withPeerBytes(() => new SameByLength()) },

@@ -318,6 +318,33 @@ export function lease({ group, test, skip, expect, options }: StorageRegistrar):
       expect(await b.kv.get('free')).toEqual(new Uint8Array([1]));
     });
 
+    // The trait above writes over what another instance wrote; an adapter may fence a
+    // write over the holder's own earlier write differently (SQLite rewrites a stored key
+    // in place, fenced by the token kept in the key's own row, which an acquire must
+    // update). Each write is made once under the lease, then again after the takeover.
+    test('after a force takeover the old holder’s write over what it wrote itself under its lease is refused and not applied', async (s) => {
+      const a = await s.open();
+      const b = await s.open();
+      const temp = (k: number) => ({ index: 0, key: authKey(k), expiresAt: 2_000_000_000 });
+      const writes: [string, (x: Storage, v: number) => Promise<unknown>, (x: Storage) => Promise<unknown>][] = [
+        ['authKeys.set', (x, v) => x.authKeys.set(2, authKey(v)), (x) => x.authKeys.get(2)],
+        ['authKeys.setTemp', (x, v) => x.authKeys.setTemp(2, temp(v)), (x) => x.authKeys.getTemp(2, 0)],
+        ['kv.set', (x, v) => x.kv.set('k', new Uint8Array([v])), (x) => x.kv.get('k')],
+        ['peers.upsert', (x, v) => x.peers.upsert([peer('user', 1, { accessHash: BigInt(v) })]), (x) => x.peers.getById('user', 1n)],
+        ['refMessages.store', (x, v) => x.refMessages.store(1n, -100n, v), (x) => x.refMessages.getByPeer(1n)],
+        ['save', (x, v) => x.save({ ...minimalSession(), apiId: v }), async (x) => (await x.load())?.apiId],
+      ];
+      for (const [what, write, read] of writes) {
+        await a.lease.acquire({ force: true, ttlSeconds: 60, heartbeat: false });
+        await write(a, 11);
+        const stored = await read(b);
+        const taken = await b.lease.acquire({ force: true, ttlSeconds: 60, heartbeat: false, owner: owner('operator') });
+        await expectRejects(expect, `${what} by the old holder over its own write, after the takeover`, LOST, () => write(a, 12));
+        expect(await read(b), `${what}: what the old holder wrote under its lease is what is stored`).toEqual(stored);
+        expect(b.lease.held?.token, `${what}: the new holder keeps its lease`).toBe(taken.token);
+      }
+    });
+
     test('writes already in flight when the old holder learns of a takeover are refused too: none is applied unfenced', async (s) => {
       // All of them pass the local fence in one tick; the first the database refuses marks
       // the lease lost while the others may still be on their way to their own token read.

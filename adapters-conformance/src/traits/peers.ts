@@ -130,6 +130,76 @@ export function peers({ group, test, expect, options }: StorageRegistrar): void 
       }
     });
 
+    // A batch of new peers only (every id above the stored ones of its type) is the one an
+    // adapter may write by a path of its own that indexes the names as it writes the rows
+    // (SQLite, from 16 peers: straight into the tables, lower-casing only where a name has
+    // an upper-case letter). Each round is such a batch: a round whose only upper-case
+    // letters are `A`, one with `Z`, one all upper case, one with peers of several names
+    // (and of none, but no channel of none) of every type. Names are letters only, so no digit or `_` stands in
+    // for a letter where an adapter tells them apart.
+    test('batches of 16 new peers above the stored ones — names whose only capital is A or Z, names all in capitals, peers of several names or none — find each peer by each name in any case', async (s) => {
+      const storage = await openSaved(s);
+      // Stored first: every batch below is above what is stored, of each type.
+      await storage.peers.upsert([peer('user', 1), peer('chat', 1), peer('channel', 1)]);
+      // Lower-case letters only, distinct per (round, k).
+      const word = (round: number, k: number) => `${'abcdefgh'[round]}${'bcdefghijklmnopqrstuvwxy'[k]}`;
+      const types = ['user', 'chat', 'channel'] as const;
+      const rounds: [string, (round: number, k: number) => Peer][] = [
+        ['the only capital A', (round, k) => peer('user', 100 * round + k, { usernames: [k === 5 ? `${word(round, k)}nameA` : `${word(round, k)}name`] })],
+        ['the only capital Z', (round, k) => peer('user', 100 * round + k, { usernames: [k === 5 ? `Zed${word(round, k)}` : `zed${word(round, k)}`] })],
+        ['all in capitals', (round, k) => peer('user', 100 * round + k, { usernames: [`CAPS${word(round, k).toUpperCase()}`] })],
+        [
+          'several names or none, every type',
+          (round, k) => {
+            const w = word(round, k);
+            // No channel without names: a type whose peers have one name or several, none without.
+            const none = k % 4 === 0 && k % 3 !== 2;
+            return peer(types[k % 3] as 'user', 100 * round + k, { usernames: none ? [] : k % 4 === 1 ? [`one${w}`, `Two${w}`] : k % 4 === 2 ? [`solo${w}`] : [`first${w}`, `second${w}`, `THIRD${w}`] });
+          },
+        ],
+      ];
+      for (const [round, [what, make]] of rounds.entries()) {
+        const batch = Array.from({ length: 16 }, (_, k) => make(round + 1, k));
+        await storage.peers.upsert(batch);
+        for (const p of batch) {
+          expect(await storage.peers.getById(p.type, p.id), `after the batch with ${what}: ${p.type} ${p.id}`).toEqual(p);
+          for (const name of p.usernames) {
+            for (const asked of [name, name.toLowerCase(), name.toUpperCase()]) {
+              const found = await storage.peers.getByUsername(asked);
+              expect(found && `${found.type} ${found.id}`, `after the batch with ${what}: ${asked}`).toBe(`${p.type} ${p.id}`);
+            }
+          }
+        }
+      }
+      for (const p of [peer('user', 1), peer('chat', 1), peer('channel', 1)]) expect((await storage.peers.getByUsername(p.usernames[0] as string))?.id, `the stored ${p.type}`).toBe(1n);
+    });
+
+    // The same path's other half: a name or phone that a stored peer holds, given to a new
+    // peer of such a batch, must be taken from it (an adapter writing straight into the
+    // tables meets it as a unique-key conflict and must then move it, not fail).
+    test('a batch of 16 new peers above the stored ones takes a username, then a phone, from a stored peer: the stored peer loses it, the new one answers for it', async (s) => {
+      const storage = await openSaved(s);
+      await storage.peers.upsert([peer('user', 1, { usernames: ['taken_name', 'kept_name'], phone: '15550000001' }), peer('user', 2, { usernames: ['other_name'], phone: '15550000002' })]);
+      const users = (from: number, change: Partial<Peer>) => Array.from({ length: 16 }, (_, k) => peer('user', from + k, k === 3 ? change : {}));
+      await storage.peers.upsert(users(10, { usernames: ['TAKEN_NAME'] }));
+      expect((await storage.peers.getByUsername('taken_name'))?.id, 'the taken username').toBe(13n);
+      expect(await storage.peers.getById('user', 1n), 'the stored peer that lost its username').toEqual(peer('user', 1, { usernames: ['kept_name'], phone: '15550000001' }));
+      expect((await storage.peers.getByUsername('kept_name'))?.id, 'the username it kept').toBe(1n);
+      await storage.peers.upsert(users(30, { phone: '15550000002' }));
+      expect((await storage.peers.getByPhone('15550000002'))?.id, 'the taken phone').toBe(33n);
+      const phoneless = peer('user', 2, { usernames: ['other_name'] });
+      delete phoneless.phone;
+      expect(await storage.peers.getById('user', 2n), 'the stored peer that lost its phone').toEqual(phoneless);
+      expect((await storage.peers.getByUsername('other_name'))?.id, 'the username of the stored peer that lost its phone').toBe(2n);
+      for (const from of [10, 30]) {
+        for (const p of users(from, {})) {
+          if (p.id === 13n || p.id === 33n) continue;
+          expect((await storage.peers.getByUsername(p.usernames[0] as string))?.id, `user ${p.id} by username`).toBe(p.id);
+          expect((await storage.peers.getByPhone(p.phone as string))?.id, `user ${p.id} by phone`).toBe(p.id);
+        }
+      }
+    });
+
     test('a phone finds its owner, follows a move and is released when dropped', async (s) => {
       const storage = await openSaved(s);
       await storage.peers.upsert([peer('user', 1, { phone: '15550000001' })]);
