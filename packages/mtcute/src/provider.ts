@@ -4,13 +4,15 @@
  *
  * Write policy, as mtcute's own storages: auth keys are written at once; peers,
  * kv entries (typed session fields included) and reference messages are written by
- * the driver's `save()`, which mtcute calls after caching peers, on its save
- * interval, on disconnect and before exit: peers and references first, kv (the update
- * state with it) once they are stored (see MtstoreDriver.#save). A write that failed
- * stays pending for the next save; one mtstore can never store is dropped and logged
- * (ReportDropped) instead, so it never blocks the writes after it.
+ * the driver's `save()`, which mtcute calls after caching peers, after every update
+ * batch, on disconnect and before exit (it has no save interval): peers and references
+ * first, kv (the update state with it) once they are stored (see MtstoreDriver.#save).
+ * A write that failed stays pending for the next save, and one that failed for want of
+ * the database is saved again by the driver itself once it is back (#retrySoon); one
+ * mtstore can never store is dropped and logged (ReportDropped) instead, so it never
+ * blocks the writes after it.
  */
-import { assertKnownOptions, assertLeaseAcquireOptions, assertOptional, InvalidArgumentError, optionNames, StorageClosedError, type LeaseAcquireOptions, type Storage } from '@mtstore/core';
+import { assertKnownOptions, assertLeaseAcquireOptions, assertOptional, InvalidArgumentError, isStorageError, optionNames, StorageClosedError, type LeaseAcquireOptions, type Storage } from '@mtstore/core';
 import type { ICorePlatform, IStorageDriver, ITelegramStorageProvider } from '@mtcute/core';
 import type { Logger } from '@mtcute/core/utils.js';
 import { MtstoreAuthKeys } from './auth-keys.js';
@@ -53,6 +55,15 @@ export interface MtcuteStorageOptions {
 /** Every option of mtcuteStorage: any other name is refused (a misspelt `testMode` left a test session unmarked). */
 const OPTIONS = optionNames<MtcuteStorageOptions>()(['closeOnDestroy', 'displayNames', 'lease', 'testMode']);
 
+/**
+ * The driver's own save after one failed for want of the database: the first delay, and
+ * the cap it doubles to. mtcute 0.29 saves only when something happens (an API result
+ * with peers, an update batch, a disconnect); an idle client's pending writes would wait
+ * for that — up to the updates keep-alive's 15 minutes, or for ever without updates.
+ */
+const RETRY_FIRST_MS = 100;
+const RETRY_MAX_MS = 5_000;
+
 class MtstoreDriver implements IStorageDriver {
   readonly #storage: Storage;
   readonly #provider: MtcuteStorage;
@@ -63,6 +74,12 @@ class MtstoreDriver implements IStorageDriver {
   /** This driver closed the storage (closeOnDestroy): no later load can work. */
   #closed = false;
   #saving: Promise<void> = Promise.resolve();
+  /** The background save's timer while one is set (see #retrySoon). */
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The next background save's delay before jitter: doubles per save the database refused. */
+  #retryDelay = RETRY_FIRST_MS;
+  /** The code of the background save failure logged last: the next one is logged only if it differs. */
+  #retryLogged: string | undefined;
 
   constructor(storage: Storage, provider: MtcuteStorage, closeOnDestroy: boolean, lease: LeaseAcquireOptions | undefined) {
     this.#storage = storage;
@@ -115,7 +132,64 @@ class MtstoreDriver implements IStorageDriver {
   save(): Promise<void> {
     const run = this.#saving.catch(() => undefined).then(() => this.#save());
     this.#saving = run;
+    // The caller gets `run` itself (and its rejection); this branch only decides on the background save.
+    run.then(this.#saved, this.#failed);
     return run;
+  }
+
+  readonly #saved = (): void => {
+    if (this.#provider.pending) return;
+    this.#retryDelay = RETRY_FIRST_MS;
+    if (this.#retryLogged !== undefined) this.#log?.info('the writes pending since the database was unavailable are stored');
+    this.#retryLogged = undefined;
+  };
+
+  /**
+   * Any save that failed (mtcute's or the driver's own). For want of the database: saved
+   * again by a timer, since mtcute may not save again for a long time. A lost lease or a
+   * closed storage: no save can pass, the timer stops; mtcute's next save tries anyway.
+   */
+  readonly #failed = (error: unknown): void => {
+    const code = isStorageError(error) ? error.code : undefined;
+    if (code === 'MTSTORE_STORAGE_UNAVAILABLE') this.#retrySoon();
+    else if (code === 'MTSTORE_LEASE_LOST' || code === 'MTSTORE_STORAGE_CLOSED') this.#cancelRetry();
+  };
+
+  /**
+   * Sets the background save's timer unless one is set or the client is destroyed:
+   * jittered between half and all of the delay (processes that lost the same server do
+   * not come back in step) and unref()ed, so it never keeps a process alive.
+   */
+  #retrySoon(): void {
+    if (this.#retryTimer !== undefined || this.#destroyed) return;
+    const delay = this.#retryDelay;
+    this.#retryDelay = Math.min(delay * 2, RETRY_MAX_MS);
+    const timer = setTimeout(this.#retry, delay / 2 + (Math.random() * delay) / 2);
+    // Node's Timeout; a browser's (mtcute runs there too) is a number without unref.
+    (timer as { unref?: () => void }).unref?.();
+    this.#retryTimer = timer;
+  }
+
+  /**
+   * The background save: the driver's own save(), in line with mtcute's. Its failure
+   * reaches mtcute's log once per kind: mtcute's caller already got the save that
+   * failed first, and a line every 5 s for as long as an outage lasts would bury it.
+   */
+  readonly #retry = (): void => {
+    this.#retryTimer = undefined;
+    if (this.#destroyed || !this.#provider.pending) return;
+    this.save().catch((error: unknown) => {
+      const code = isStorageError(error) ? error.code : String(error);
+      if (code === this.#retryLogged) return;
+      this.#retryLogged = code;
+      this.#log?.warn('saving the writes pending since the database was unavailable failed: %e', error);
+    });
+  };
+
+  #cancelRetry(): void {
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    this.#retryDelay = RETRY_FIRST_MS;
   }
 
   /**
@@ -150,6 +224,8 @@ class MtstoreDriver implements IStorageDriver {
   async destroy(): Promise<void> {
     if (this.#destroyed) return;
     this.#destroyed = true;
+    // Its last save is below; a failure there is logged, not retried (the storage closes).
+    this.#cancelRetry();
     try {
       // A save under way (mtcute's updates loop saves after every batch, awaited by
       // nothing) is no longer pending, yet its later writes would meet a closed storage:
