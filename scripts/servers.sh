@@ -2,7 +2,8 @@
 # Starts every server the test suite uses, on loopback only, if it is not already up:
 #   PostgreSQL 127.0.0.1:5432, MariaDB 127.0.0.1:3306, Redis 127.0.0.1:6379,
 #   a 3-master Redis Cluster on 127.0.0.1:7000-7002, FerretDB (MongoDB wire protocol) on 127.0.0.1:27017,
-#   PgBouncer (transaction pooling, in front of that PostgreSQL) on 127.0.0.1:6432.
+#   PgBouncer (transaction pooling, in front of that PostgreSQL; database test_session in
+#   session mode) on 127.0.0.1:6432.
 # Safe to run again: what is running is left alone. Used by .ci/run; run it by hand as
 #   bash scripts/servers.sh            (all)        bash scripts/servers.sh redis-cluster   (one)
 set -uo pipefail
@@ -202,6 +203,8 @@ pgbouncer_server() {
   # shared with every other package's tests; the kit's many small pools queue on it.
   cat >"$dir/pgbouncer.ini" <<INI
 [databases]
+; test_session: the same database through a session-mode pool (what the event bus needs).
+test_session = host=127.0.0.1 port=5432 dbname=test pool_mode=session
 * = host=127.0.0.1 port=5432
 [pgbouncer]
 listen_addr = 127.0.0.1

@@ -13,6 +13,8 @@
  * notices a connection that died silently (no FIN, no RST: a NAT that dropped the flow,
  * a host that vanished): a listening connection sends nothing, so nothing fails, and
  * TCP keep-alive gives up only after over two hours with Linux's defaults.
+ * A connection through a pooler is probed once LISTEN ran (#probe): through a
+ * transaction-mode pool LISTEN cannot work, and the connection is refused.
  */
 import {
   CallsInFlight,
@@ -36,8 +38,9 @@ import {
   type SessionEventBus,
   type SessionEventSubscribeOptions,
 } from '@mtstore/core';
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import type { Client, ClientConfig, Notification } from 'pg';
+import type { Client, ClientConfig, Notification, QueryResult } from 'pg';
 import { assertPgConfig, DEFAULT_SCHEMA, POOL_DEFAULTS } from './connection.js';
 import { clientWaitOf } from './transaction.js';
 
@@ -126,6 +129,8 @@ function reconnectDelayOption(value: unknown): { initial: number; max: number } 
 
 /** How long close() lets the server answer pg's Terminate before it drops the socket. */
 const CLOSE_GRACE_MS = 1_000;
+/** How long, at most, the probe of a pooled connection waits for its NOTIFY to come back (#probe). */
+const PROBE_WAIT_MS = 2_000;
 
 /** The socket under a pg Client (pg 8: `client.connection.stream`), read guarded. */
 function socketOf(client: Client): { destroy(error?: Error): void } | undefined {
@@ -165,6 +170,8 @@ export class PostgresSessionEventBus implements SessionEventBus {
   readonly #wait: number;
   /** The connection being opened (connect and LISTEN under way): close() abandons it. */
   #opening: Client | undefined;
+  /** The second connection of a probe under way (#probe): close() abandons it too. */
+  #prober: Client | undefined;
   /** Round trips each connection completed (connect, LISTEN, publishes, checks): what the heartbeat looks at. */
   readonly #progress = new WeakMap<Client, number>();
   /** Each connection's statements sent whose notifications have not all come back (echoOf). */
@@ -317,6 +324,7 @@ export class PostgresSessionEventBus implements SessionEventBus {
       await this.#inFlight.settled(CLOSE_GRACE_MS);
       this.#cut = true;
       if (this.#opening) destroyClient(this.#opening, new StorageClosedError(`${NAME}: the bus was closed while connecting`));
+      if (this.#prober) destroyClient(this.#prober, new StorageClosedError(`${NAME}: the bus was closed while connecting`));
       const client = this.#client ?? (await this.#connecting?.catch(() => undefined));
       this.#client = undefined;
       if (client) await this.#end(client);
@@ -368,10 +376,18 @@ export class PostgresSessionEventBus implements SessionEventBus {
       // of several buses at once wait for each other's commit: PostgreSQL's lock on the
       // notification queue) and the LISTEN on a busy server. First in the message: each
       // statement of it runs under the limit set before it. The connection is the bus's own.
-      await client.query(
-        `SET statement_timeout = ${this.#wait}; SET lock_timeout = ${this.#wait}; SELECT set_config('idle_session_timeout', '0', false) WHERE current_setting('idle_session_timeout', true) IS NOT NULL; LISTEN "${this.channel}"`,
-      );
+      // Last, the server process's id, for the pooler check below.
+      const results = (await client.query(
+        `SET statement_timeout = ${this.#wait}; SET lock_timeout = ${this.#wait}; SELECT set_config('idle_session_timeout', '0', false) WHERE current_setting('idle_session_timeout', true) IS NOT NULL; LISTEN "${this.channel}"; SELECT pg_backend_pid() AS pid`,
+      )) as unknown as QueryResult<{ pid: number }>[];
       this.#answered(client);
+      // Straight to PostgreSQL, the connection's BackendKeyData names the process that
+      // answers: nothing more to check. Otherwise a pooler (PgBouncer, Supavisor, …) made
+      // up that key, and LISTEN works only if the pooler keeps this connection on one
+      // server connection (session mode); in transaction mode the bus stayed deaf without
+      // a word (PgBouncer drops the notifications of a server connection no client holds).
+      const last = Array.isArray(results) ? results.at(-1) : (results as QueryResult<{ pid: number }>);
+      if (last?.rows[0]?.pid !== (client as BackendClient).processID) await this.#probe(client);
     } catch (error) {
       destroyClient(client);
       throw error;
@@ -386,6 +402,56 @@ export class PostgresSessionEventBus implements SessionEventBus {
     this.#failures = 0;
     this.#subscriptions.live();
     return client;
+  }
+
+  /**
+   * For a connection through a pooler: LISTEN on a channel of its own, NOTIFY it from a
+   * second connection, and wait (PROBE_WAIT_MS, at most half a heartbeat) for it to come
+   * back. Through a session-mode pool, or anything that keeps the connection on one
+   * server connection, it does (one connection more, for a moment, per connect). Through
+   * a transaction-mode pool the LISTEN's server connection went back to the pool: the
+   * NOTIFY reaches the second connection or nobody, and the connect fails with the fix
+   * in its message (subscribe and publish reject; a bus with subscribers reports it to
+   * onError at each reconnection) instead of a bus that never hears an event.
+   */
+  async #probe(client: Client): Promise<void> {
+    const channel = `mtstore_probe_${randomBytes(8).toString('hex')}`;
+    let heard = (): void => {};
+    const back = new Promise<boolean>((resolve) => {
+      heard = () => resolve(true);
+    });
+    const onNotification = (message: Notification): void => {
+      if (message.channel === channel) heard();
+    };
+    client.on('notification', onNotification);
+    const other = new pg.Client(this.#config);
+    other.on('error', () => {});
+    this.#prober = other;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await client.query(`LISTEN "${channel}"`);
+      this.#answered(client);
+      await other.connect();
+      this.#answered(client);
+      await other.query(`NOTIFY "${channel}"`);
+      this.#answered(client);
+      const wait = Math.min(PROBE_WAIT_MS, this.#heartbeat / 2);
+      const timeout = new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), wait);
+      });
+      if (!(await Promise.race([back, timeout]))) {
+        throw new Error(
+          `the bus's connection goes through a pooler that does not keep it on one server connection (transaction pooling: a NOTIFY from another connection did not reach its LISTEN within ${wait} ms), where LISTEN cannot work: give the bus a connection straight to PostgreSQL, or through a pool in session mode (README: Behind PgBouncer)`,
+        );
+      }
+      await client.query(`UNLISTEN "${channel}"`);
+      this.#answered(client);
+    } finally {
+      clearTimeout(timer);
+      client.off('notification', onNotification);
+      if (this.#prober === other) this.#prober = undefined;
+      destroyClient(other);
+    }
   }
 
   /** `own`: this connection sent it, and these are the statements it sent (echoOf). */

@@ -13,12 +13,14 @@
 import pg from 'pg';
 import { describeSessionEventBus, describeSessionStorage, describeStorage, fullSession } from '@mtstore/conformance';
 import { checkServer, kitPart, vitestApi } from '@mtstore/conformance/vitest';
-import { InvalidArgumentError, openSessionStorage, openStorage, registerAdapter, StorageUnavailableError } from '@mtstore/core';
+import { InvalidArgumentError, openSessionStorage, openStorage, registerAdapter, StorageUnavailableError, type SessionEvent } from '@mtstore/core';
 import { describe, expect, it } from 'vitest';
 import { adapter, PostgresSessionEventBus, PostgresSessionStorage, PostgresStorage } from '../src/index.js';
-import { applicationName, dropSchema, dumpSchema, freshSchema, plain, probe, track, url } from './helpers.js';
+import { applicationName, dropSchema, dumpSchema, freshSchema, plain, probe, track, until, url } from './helpers.js';
 
 export const pgbouncerUrl = process.env.PGBOUNCER_URL ?? 'postgres://postgres@127.0.0.1:6432/test';
+/** The same PgBouncer's session-mode pool of the test database (scripts/servers.sh: database test_session). */
+const sessionPoolUrl = process.env.PGBOUNCER_SESSION_URL ?? 'postgres://postgres@127.0.0.1:6432/test_session';
 
 /**
  * Reachable, and pooling by transaction: PgBouncer's admin console (database
@@ -171,5 +173,32 @@ describe.runIf(bouncer.available)('behind PgBouncer (transaction pooling)', () =
     await expect(openSessionStorage(`${nowhere}?prepare=`)).rejects.toThrow(InvalidArgumentError);
     // Only a URL given to openStorage carries it: pg would drop it from a connection string.
     expect(() => new PostgresStorage({ connectionString: `${nowhere}?prepare=false` })).toThrow(/parameter "prepare" in connectionString is read only from a URL given to openStorage/);
+  });
+
+  it('a bus through the transaction pool refuses to subscribe or publish, saying to give it a direct or session-mode connection', async () => {
+    const errors: unknown[] = [];
+    const bus = track(new PostgresSessionEventBus({ connectionString: pgbouncerUrl, schema: freshSchema(), heartbeatInterval: 1_000, onError: (error) => errors.push(error) }));
+    const started = Date.now();
+    const subscribing = bus.subscribe(() => {});
+    await expect(subscribing).rejects.toThrow(StorageUnavailableError);
+    await expect(subscribing).rejects.toThrow(
+      /PostgresSessionEventBus\.subscribe failed: the bus's connection goes through a pooler that does not keep it on one server connection \(transaction pooling: a NOTIFY from another connection did not reach its LISTEN within 500 ms\), where LISTEN cannot work: give the bus a connection straight to PostgreSQL, or through a pool in session mode/,
+    );
+    // Half a heartbeat, plus connecting: not a hang.
+    expect(Date.now() - started).toBeLessThan(5_000);
+    await expect(bus.publish({ type: 'created', authKeyId: 1n, sessionId: 1n, origin: 'x' })).rejects.toThrow(/does not keep it on one server connection/);
+    // Nobody subscribed: no reconnection loop reporting it.
+    expect(errors).toEqual([]);
+  });
+
+  it('a bus through a session-mode pool of the same PgBouncer hears the events of a bus straight to the server', async () => {
+    const schema = freshSchema();
+    const pooled = track(new PostgresSessionEventBus({ connectionString: sessionPoolUrl, schema, onError: () => {} }));
+    const direct = track(new PostgresSessionEventBus({ connectionString: url, schema, onError: () => {} }));
+    const heard: SessionEvent[] = [];
+    await pooled.subscribe((event) => heard.push(event));
+    for (let id = 1n; id <= 5n; id++) await direct.publish({ type: 'created', authKeyId: 9n, sessionId: id, origin: 'direct' });
+    await until(() => heard.length === 5, 'the 5 events through the session pool');
+    expect(heard.map((event) => event.sessionId)).toEqual([1n, 2n, 3n, 4n, 5n]);
   });
 });
