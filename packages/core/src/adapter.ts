@@ -52,6 +52,33 @@ export function redactUrl(url: string | URL): string {
   return parsed.toString();
 }
 
+/** Shorter secrets are hidden only where they stand alone (hideSecret). */
+const SECRET_ANYWHERE = 8;
+
+function secretPattern(secret: string): RegExp {
+  const escaped = secret.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&');
+  return secret.length >= SECRET_ANYWHERE ? new RegExp(escaped, 'gu') : new RegExp(`(?<![\\p{L}\\p{N}])${escaped}(?![\\p{L}\\p{N}])`, 'gu');
+}
+
+/**
+ * True when `text` quotes `secret` (a password) as hideSecret would hide it. Empty or
+ * absent: false.
+ */
+export function quotesSecret(text: string, secret: string | undefined): boolean {
+  return secret !== undefined && secret !== '' && secretPattern(secret).test(text);
+}
+
+/**
+ * `text` (a driver's message) with `secret` (a password) replaced by `***`. A secret of 8
+ * characters or more is replaced wherever it occurs; a shorter one only where no letter
+ * or digit touches it: a password `a` replaced inside every word made "WRONGPASS invalid
+ * username-password pair" read "WRONGPASS inv***lid usern***me-p***ssword p***ir", and a
+ * word that merely contains a short password shows nothing of it.
+ */
+export function hideSecret(text: string, secret: string | undefined): string {
+  return secret === undefined || secret === '' ? text : text.replace(secretPattern(secret), '***');
+}
+
 /**
  * The value of query parameter `name` in a connection string (`?a=1&b=2`), or undefined
  * when `connectionString` is not a string or has no such parameter. For a driver option

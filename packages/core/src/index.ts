@@ -133,7 +133,7 @@ export { CachedSessionStorage, type CachedSessionStorageOptions, type CachedSess
 export { SessionSubject, type SessionSubjectOptions } from './subject.js';
 export { copyDcAddress, copyPeer, copySelfUser, copySession, copySessionUpdate } from './copy.js';
 export { copyOutBytes, copyOutOf } from './bytes.js';
-export { connectionStringParam, decodeUrlPart, redactUrl, type OpenedSessionStorage, type StorageAdapter } from './adapter.js';
+export { connectionStringParam, decodeUrlPart, hideSecret, quotesSecret, redactUrl, type OpenedSessionStorage, type StorageAdapter } from './adapter.js';
 export {
   AdapterUnavailableError,
   knownSchemes,

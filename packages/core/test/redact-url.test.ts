@@ -4,7 +4,7 @@
  * tlsCertificateKeyFilePassword and authMechanismProperties, Redis's ?password=).
  */
 import { describe, expect, it } from 'vitest';
-import { openStorage, redactUrl } from '../src/index.js';
+import { hideSecret, openStorage, quotesSecret, redactUrl } from '../src/index.js';
 
 describe('redactUrl', () => {
   it('hides the password and every query value named like a credential, and keeps the rest as written', () => {
@@ -27,5 +27,27 @@ describe('redactUrl', () => {
     const error = await openStorage('nosuch://u:pw1@h/db?password=pw2', { name: 'x' }).catch((e: Error) => e);
     expect((error as Error).message).toContain('nosuch:');
     expect((error as Error).message).not.toMatch(/pw1|pw2/);
+  });
+});
+
+describe('hideSecret', () => {
+  it('hides a password wherever a driver message quotes it, and leaves the words around a short one alone', () => {
+    const wrongpass = 'WRONGPASS invalid username-password pair or user is disabled.';
+    // A one-letter password used to be replaced inside every word of the message.
+    for (const password of ['a', 's', 'p', 'pa', 'ss']) {
+      expect(hideSecret(wrongpass, password), password).toBe(wrongpass);
+      expect(quotesSecret(wrongpass, password), password).toBe(false);
+    }
+    expect(hideSecret('username and password cannot be provided when using MONGODB-AWS', 'p')).toBe('username and password cannot be provided when using MONGODB-AWS');
+    // Quoted on its own, a short one is hidden; so is one of special characters.
+    expect(hideSecret('got: p, expected a number', 'p')).toBe('got: ***, expected a number');
+    expect(hideSecret('AUTH "pa$$" refused (pa$$)', 'pa$$')).toBe('AUTH "***" refused (***)');
+    expect(hideSecret('x=a.b*c+d', 'a.b*c')).toBe('x=***+d');
+    // From 8 characters on it is hidden even inside a longer word.
+    expect(hideSecret('tokenhunter2secretX and hunter2secret', 'hunter2secret')).toBe('token***X and ***');
+    expect(quotesSecret('tokenhunter2secretX', 'hunter2secret')).toBe(true);
+    expect(hideSecret('nothing here', undefined)).toBe('nothing here');
+    expect(hideSecret('nothing here', '')).toBe('nothing here');
+    expect(quotesSecret('nothing here', '')).toBe(false);
   });
 });

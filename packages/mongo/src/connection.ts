@@ -4,7 +4,7 @@
  * prefix, and what the server can do (detected once per client).
  */
 import { MongoClient, ReadConcern, ReadPreference, type Db, type DbOptions, type MongoClientOptions } from 'mongodb';
-import { assertIdentifier, CallsInFlight, createOption, decodeUrlPart, describeValue, InvalidArgumentError, nearestName, redactUrl, whenSilent } from '@mtstore/core';
+import { assertIdentifier, CallsInFlight, createOption, decodeUrlPart, describeValue, hideSecret, InvalidArgumentError, nearestName, redactUrl, whenSilent } from '@mtstore/core';
 
 /** How an instance reaches its database. Exactly one of `url`, `client` and `db`. */
 export interface MongoConnectionOptions {
@@ -154,6 +154,15 @@ function shownUrl(url: string): string {
   return query < 0 ? shown : `${shown.slice(0, query)}?…`;
 }
 
+/** `part` %-decoded, or as it is when its escapes are malformed (the driver then quotes it so, if at all). */
+function decodedOrNot(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return part;
+  }
+}
+
 /** Builds the client of a `url`, turning parse errors into InvalidArgumentError without the password. */
 function clientFromUrl(url: string, extra: MongoClientOptions | undefined, where: string): MongoClient {
   if (!/^mongodb(\+srv)?:\/\//i.test(url)) {
@@ -168,7 +177,9 @@ function clientFromUrl(url: string, extra: MongoClientOptions | undefined, where
     // Parse errors may quote the string: keep only the reason, never the URL itself.
     const reason = error instanceof Error ? unknownOption(error.message, url, extra) ?? error.message.split(url).join(shownUrl(url)) : String(error);
     const password = /\/\/[^:/@]+:([^@/]+)@/.exec(url)?.[1];
-    throw new InvalidArgumentError(`${where}: invalid MongoDB url ${shownUrl(url)}: ${password ? reason.split(password).join('***') : reason}`);
+    // As written in the URL and decoded; a short one only where it is a word of its own (hideSecret).
+    const hidden = password === undefined ? reason : hideSecret(hideSecret(reason, password), decodedOrNot(password));
+    throw new InvalidArgumentError(`${where}: invalid MongoDB url ${shownUrl(url)}: ${hidden}`);
   }
   // Constructing the client did no I/O (it connects on first use), so nothing needs closing.
   assertClientOptions(client.options as unknown as Record<string, unknown>, where);

@@ -123,6 +123,20 @@ describe('driver options', () => {
     expect(own.message).toContain('read only from a URL given to openStorage');
   });
 
+  it("a driver's parse error keeps its words whatever the password, and never shows it, as written or decoded", () => {
+    // A one-letter password was replaced inside every word: "username and ***assword cannot be ***rovided".
+    const short = constructorError(() => new MongoStorage({ url: 'mongodb://u:p@127.0.0.1:1/db?authMechanism=MONGODB-AWS' }));
+    expect(short.code).toBe('MTSTORE_INVALID_ARGUMENT');
+    expect(short.message).toContain('username and password cannot be provided when using MONGODB-AWS');
+    // The driver quotes the password decoded in none of its messages today: hidden in both forms all the same.
+    const encoded = encodeURIComponent('s3cr3t/pa55@word');
+    for (const password of [SECRET, encoded]) {
+      const error = constructorError(() => new MongoStorage({ url: `mongodb://u:${password}@127.0.0.1:1/db?authMechanism=MONGODB-AWS` }));
+      expect(error.message).toContain('username and password cannot be provided');
+      for (const shown of [SECRET, encoded, 's3cr3t/pa55@word']) expect(inspect(error, { depth: 10 }), password).not.toContain(shown);
+    }
+  });
+
   it('?name= in an openStorage URL is refused, pointing to ?session=: the driver read it as its driverInfo name', async () => {
     // mongodb://…/db?name=alice opened session "default" and sent "alice" as the driver's name in the handshake.
     for (const open of [() => openStorage(`${URL_BASE}?name=alice`), () => openSessionStorage(`${URL_BASE}?name=alice`)]) {

@@ -3,7 +3,7 @@
  * cluster seed nodes, closed by `close()`), or a Redis / Cluster client the
  * application owns (used as is, never closed by mtstore).
  */
-import { assertKeyPrefix, assertTimerMs, CallList, CallsInFlight, type ListedCall, CorruptDataError, createOption, InvalidArgumentError, LeaseLostError, MigrationError, Once, decodeUrlPart, redactUrl } from '@mtstore/core';
+import { assertKeyPrefix, assertTimerMs, CallList, CallsInFlight, type ListedCall, CorruptDataError, createOption, InvalidArgumentError, LeaseLostError, MigrationError, Once, decodeUrlPart, hideSecret, quotesSecret, redactUrl } from '@mtstore/core';
 import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { ensureSchema, isRetryableMigration } from './schema.js';
 import { isFenceRefusal } from './fence.js';
@@ -1174,9 +1174,10 @@ export function withoutCredentials(error: unknown, options: { password?: unknown
   const command = (error as { command?: { name?: unknown } }).command;
   const name = typeof command?.name === 'string' ? command.name.toLowerCase() : undefined;
   const password = typeof options?.password === 'string' && options.password !== '' ? options.password : undefined;
-  const quoted = password !== undefined && (error.message.includes(password) || (error.stack ?? '').includes(password));
+  // A short password is looked for as a word of its own (hideSecret): `a` is in every message.
+  const quoted = quotesSecret(error.message, password) || quotesSecret(error.stack ?? '', password);
   if (name !== 'auth' && name !== 'hello' && !quoted) return error;
-  const hide = (text: string): string => (password === undefined ? text : text.split(password).join('***'));
+  const hide = (text: string): string => hideSecret(text, password);
   const copy = new Error(hide(error.message));
   copy.name = error.name;
   if (error.stack !== undefined) copy.stack = hide(error.stack);

@@ -246,6 +246,25 @@ describe.runIf(server.available)('connections', () => {
     }
   });
 
+  it("a short wrong password leaves Redis' message as it is, and the error its code", async () => {
+    // A password `a` was replaced in every word ("WRONGPASS inv***lid usern***me-p***ssword"),
+    // and `e` in "connect ECONNREFUSED" turned the error into a copy without its code.
+    const url = new URL(REDIS_URL);
+    url.username = randomName('nobody');
+    url.password = 'a';
+    const storage = new RedisStorage({ url: url.href, prefix: newPrefix() });
+    const refused = new RedisStorage({ url: 'redis://u:e@127.0.0.1:1', prefix: newPrefix() });
+    try {
+      const error = await storage.load().then(() => new Error('resolved'), (e: Error) => e);
+      expect(error).toMatchObject({ code: 'MTSTORE_STORAGE_UNAVAILABLE', message: expect.stringContaining('WRONGPASS invalid username-password pair') });
+      const down = await refused.load().then(() => new Error('resolved'), (e: Error) => e);
+      expect(down).toMatchObject({ code: 'MTSTORE_STORAGE_UNAVAILABLE', message: expect.stringContaining('connect ECONNREFUSED') });
+      expect((down.cause as { code?: string } | undefined)?.code).toBe('ECONNREFUSED');
+    } finally {
+      await Promise.all([storage.close(), refused.close()]);
+    }
+  });
+
   it('util.inspect and JSON.stringify show name and prefix, never the client or a password', async () => {
     const storage = new RedisStorage({ url: 'redis://user:hunter2@127.0.0.1:1', prefix: 'app:', name: 'bot' });
     const text = inspect(storage, { depth: 8, showHidden: true });
