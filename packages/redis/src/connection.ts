@@ -327,6 +327,7 @@ export class RedisConnection {
       this.connect()
         // A Cluster without an offline queue refused a command for a node connection being set up (nodeConnectionsReady).
         .then(() => nodeConnectionsReady(this.#nodes))
+        .then(() => this.#selectedDatabase())
         .then(() => {
           // In the same round trip as the layout check (auto-pipelining); it never rejects.
           void warnIfEvicting(this.client);
@@ -541,6 +542,21 @@ export class RedisConnection {
       return new Error(`no Redis Sentinel named the master "${String(this.client.options.name)}" (${sentinelReason(real)}): ${sent ? MAY_HAVE_BEEN_APPLIED : NOT_SENT}`, { cause: real });
     }
     return withoutCredentials(real, this.client instanceof Cluster ? this.client.options.redisOptions : this.client.options);
+  }
+
+  /**
+   * The database of the URL's `/db` (or `options.db`), confirmed before the layout check.
+   * ioredis SELECTs it on connecting, and when the server refuses (`/99` on a server of
+   * 16 databases: "ERR DB index is out of range") it only emits 'error' and goes on in
+   * database 0, so every call read and wrote the store of database 0. SELECTed again here
+   * (the same index: a no-op for ioredis), its refusal fails the layout check, and so
+   * every call, before any key is read or written. Only on a connection mtstore opened:
+   * an application's client is in the database the application selected last.
+   */
+  #selectedDatabase(): Promise<unknown> | undefined {
+    if (!this.owned || !(this.client instanceof Redis)) return undefined;
+    const db = this.client.options.db ?? 0;
+    return db === 0 ? undefined : this.client.select(db);
   }
 
   /** True once the layout check passed: the hot path then skips awaiting `ready()`. */

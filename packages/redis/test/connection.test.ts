@@ -216,6 +216,35 @@ describe.runIf(server.available)('connections', () => {
     }
   });
 
+  it('a /db the server does not have fails every call, and nothing is read or written in database 0 instead', async () => {
+    // ioredis only emits 'error' when its SELECT is refused, and carries on in database 0.
+    const [, count] = (await redis.config('GET', 'databases')) as [string, string];
+    const prefix = newPrefix();
+    const url = new URL(REDIS_URL);
+    url.pathname = `/${Number(count)}`;
+    url.searchParams.set('prefix', prefix);
+    const storage = await adapter.openStorage(url, { name: 'default' });
+    const { storage: sessions } = await adapter.openSessionStorage(url);
+    try {
+      const calls: [string, () => Promise<unknown>][] = [
+        ['kv.set', () => storage.kv.set('k', new Uint8Array([1]))],
+        ['save', () => storage.save(fullSession(1))],
+        ['load', () => storage.load()],
+        ['createSession', () => sessions.createSession(1n, 1n)],
+      ];
+      for (const [label, call] of calls) {
+        const error = await call().then(
+          () => new Error(`${label}: resolved`),
+          (e: Error) => e,
+        );
+        expect(error, label).toMatchObject({ code: 'MTSTORE_STORAGE_UNAVAILABLE', message: expect.stringContaining('DB index is out of range') });
+      }
+      expect(await redis.keys(`${prefix}*`), 'keys written in database 0').toEqual([]);
+    } finally {
+      await Promise.all([storage.close(), sessions.close()]);
+    }
+  });
+
   it('a wrong password: every call, the first included, fails StorageUnavailableError saying WRONGPASS, and neither the error nor its cause holds the password', async () => {
     const url = new URL(REDIS_URL);
     url.username = randomName('nobody');
