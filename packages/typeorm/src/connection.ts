@@ -9,6 +9,7 @@ import { dirname, resolve } from 'node:path';
 import { CallsInFlight, createOption, InvalidArgumentError, isStorageError, LeaseLostError, MigrationError, Once, storeNotFound, StorageClosedError, StorageUnavailableError } from '@mtstore/core';
 import { DataSource, QueryFailedError, type DataSourceOptions, type QueryRunner } from 'typeorm';
 import { dialectOf } from './dialect.js';
+import { bindsSecret, querySecret } from './mysql-execute.js';
 import { ownedMysqlModule } from './mysql-pool.js';
 import { ownedPgModule } from './pool.js';
 import { beginStatement, closeIdle, closeNow, DESTROY_TIMEOUT_MS, idleTransactionStatement, isConnectionError, isMissingTable, isStatementTimeout, liveGeneration, membersOf, poolsOf, queryTimeoutOf, socketOf, StatementTimeout, within, withOwnedDefaults, type Pool } from './timeouts.js';
@@ -774,6 +775,7 @@ export class Connection {
     const query = runner.query.bind(runner) as (sql: string, params?: unknown[], structured?: boolean) => Promise<unknown>;
     const timeout = this.queryTimeout;
     const begin = this.#begin;
+    const mysql = this.context.dialect.name === 'mysql';
     const guarded = (sql: string, params?: unknown[], structured?: boolean): Promise<unknown> => {
       // postgres: the transaction's idle limit goes in the same message (see beginStatement).
       if (begin !== undefined && sql === 'START TRANSACTION' && (params === undefined || params.length === 0)) sql = begin;
@@ -781,7 +783,9 @@ export class Connection {
       // A call close() gave up on (#gaveUp) runs nothing more: a runner that holds a
       // connection may still roll back (it goes back to the pool outside a transaction).
       if (this.#gaveUp && !(sql.startsWith('ROLLBACK') && heldConnection(runner) !== undefined)) return Promise.reject(this.#closedWhileWaiting());
-      const settled = query(sql, params, structured).catch((error: unknown) => {
+      // A key or kv value bound on mysql / mariadb: as a prepared statement (mysql-execute.ts).
+      const sent = mysql && params !== undefined && bindsSecret(params) ? querySecret(runner, query, sql, params, structured) : query(sql, params, structured);
+      const settled = sent.catch((error: unknown) => {
         if (isStatementTimeout(error)) this.#abandon(runner);
         else if (isConnectionError(error)) this.#discardIdle();
         throw error;

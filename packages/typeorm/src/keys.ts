@@ -40,6 +40,13 @@ function redacted(bytes: Uint8Array, prototype: object): Buffer {
   return buffer;
 }
 
+/** A key or kv value bound by keyParam / kvParam (mysql-execute.ts sends their statements as prepared ones). */
+export function isRedactedParam(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const prototype: unknown = Object.getPrototypeOf(value);
+  return prototype === redactedKey || prototype === redactedKv;
+}
+
 /** The key's bytes for a statement, safe to log. */
 export function keyParam(key: Uint8Array): Buffer {
   return redacted(key, redactedKey);
