@@ -382,11 +382,10 @@ export class SqlitePeers implements PeerRepository {
         const bit = 1 << PEER_TYPE_CODE[p.type];
         types |= bit;
         const names = p.usernames;
-        if (names.length === 1) {
+        // Stryker disable next-line AssignmentOperator: equivalent: `empty` then stays 0, so a peer without names is given the key '[]' (substr of its list): no lookup can ask for it (not a username), and a second one in a batch fails the key, which sends the batch down the general path
+        if (names.length === 0) empty |= bit;
+        else if (names.length === 1) {
           if (hasUpperCase(names[0] as string)) mixed |= bit;
-        } else if (names.length === 0) {
-          // Stryker disable next-line AssignmentOperator: equivalent: `empty` then stays 0, so a peer without names is given the key '[]' (substr of its list): no lookup can ask for it (not a username), and a second one in a batch fails the key, which sends the batch down the general path
-          empty |= bit;
         } else listed |= bit;
       }
       for (let code = 0; code < TYPE_CODES; code++) {
