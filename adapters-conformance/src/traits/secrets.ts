@@ -127,6 +127,61 @@ export function secrets({ group, test, expect }: StorageRegistrar): void {
       }
     });
 
+    // docs/contract.md §8: bytes are recognised by the typed array's internals, and an error
+    // describes a value it refuses by its type and length only, whatever the caller passed.
+    test('a key in any other form (ArrayBuffer, DataView, another typed array, a Proxy, a throwing getter, a subclass printing itself) is refused and never echoed', async (s) => {
+      const storage = await s.open();
+      const key = authKey(79);
+      const hex = Buffer.from(key).toString('hex');
+      /** Prints the bytes it holds in every way it is asked to. */
+      class Loud extends Uint8Array {
+        override toString(): string {
+          return hex;
+        }
+        toJSON(): string {
+          return hex;
+        }
+        [inspect.custom](): string {
+          return hex;
+        }
+      }
+      const forms: [string, () => unknown][] = [
+        ['an ArrayBuffer', () => key.slice().buffer],
+        ['a DataView', () => new DataView(key.slice().buffer)],
+        ['a Uint16Array of the same bytes', () => new Uint16Array(key.slice().buffer)],
+        ['an Int8Array of the same bytes', () => new Int8Array(key.slice().buffer)],
+        ['a Proxy of a Uint8Array', () => new Proxy(key.slice(), {})],
+        ['an object inheriting from Uint8Array.prototype', () => Object.setPrototypeOf({ ...Array.from(key), length: 256 }, Uint8Array.prototype) as unknown],
+        ['an array-like object', () => ({ ...Array.from(key), length: 256 })],
+        ['an object whose length getter throws', () => Object.defineProperty({ ...Array.from(key) }, 'length', { get: () => { throw new Error('no length'); } })],
+        ['a Uint8Array subclass of 255 bytes printing itself', () => Loud.from(key.subarray(0, 255))],
+      ];
+      for (const [what, make] of forms) {
+        const session = minimalSession();
+        (session.dcs[0] as unknown as Record<string, unknown>).authKey = make();
+        const temp = minimalSession();
+        (temp.dcs[0] as unknown as Record<string, unknown>).tempAuthKeys = [{ index: 0, key: make(), expiresAt: 1 }];
+        const errors = [
+          await expectRejects(expect, `save with the key as ${what}`, CODES.invalid, () => storage.save(session)),
+          await expectRejects(expect, `save with a temp key as ${what}`, CODES.invalid, () => storage.save(temp)),
+          await expectRejects(expect, `authKeys.set with the key as ${what}`, CODES.invalid, () => storage.authKeys.set(2, make() as Uint8Array)),
+          await expectRejects(expect, `authKeys.setTemp with the key as ${what}`, CODES.invalid, () => storage.authKeys.setTemp(2, { index: 0, key: make() as Uint8Array, expiresAt: 1 })),
+        ];
+        if (!what.startsWith('a Uint8Array subclass')) {
+          // A subclass is a Uint8Array: a kv value of any length up to 64 KiB.
+          errors.push(await expectRejects(expect, `kv.set of a secret as ${what}`, CODES.invalid, () => storage.kv.set('salts:2', make() as Uint8Array, { secret: true })));
+        }
+        for (const error of errors) {
+          const text = `${error.message}\n${inspect(error, { depth: 10, showHidden: true })}\n${JSON.stringify(error)}\n${String(error.stack)}`;
+          expect(leaks(text, key), `an error for a key given as ${what} shows key bytes`).toBe(undefined);
+          expect(text.includes(hex.slice(0, 16)), `an error for a key given as ${what} shows its hex`).toBe(false);
+        }
+      }
+      expect(await storage.load(), 'nothing stored').toBeNull();
+      expect(await storage.authKeys.get(2), 'no key stored').toBeNull();
+      expect(await storage.kv.get('salts:2'), 'no kv value stored').toBeNull();
+    });
+
     test('error messages never show key bytes', async (s) => {
       const storage = await s.open();
       const key = authKey(77);
