@@ -135,8 +135,8 @@ export function peers({ group, test, expect, options }: StorageRegistrar): void 
     // (SQLite, from 16 peers: straight into the tables, lower-casing only where a name has
     // an upper-case letter). Each round is such a batch: a round whose only upper-case
     // letters are `A`, one with `Z`, one all upper case, one with peers of several names
-    // (and of none, but no channel of none) of every type. Names are letters only, so no digit or `_` stands in
-    // for a letter where an adapter tells them apart.
+    // (and of none) of every type, the channels only of several. Names are letters only,
+    // so no digit or `_` stands in for a letter where an adapter tells them apart.
     test('batches of 16 new peers above the stored ones — names whose only capital is A or Z, names all in capitals, peers of several names or none — find each peer by each name in any case', async (s) => {
       const storage = await openSaved(s);
       // Stored first: every batch below is above what is stored, of each type.
@@ -152,9 +152,14 @@ export function peers({ group, test, expect, options }: StorageRegistrar): void 
           'several names or none, every type',
           (round, k) => {
             const w = word(round, k);
-            // No channel without names: a type whose peers have one name or several, none without.
-            const none = k % 4 === 0 && k % 3 !== 2;
-            return peer(types[k % 3] as 'user', 100 * round + k, { usernames: none ? [] : k % 4 === 1 ? [`one${w}`, `Two${w}`] : k % 4 === 2 ? [`solo${w}`] : [`first${w}`, `second${w}`, `THIRD${w}`] });
+            const type = types[k % 3] as (typeof types)[number];
+            const several = [
+              [`one${w}`, `Two${w}`],
+              [`first${w}`, `second${w}`, `THIRD${w}`],
+            ];
+            // Channels only of several names (no channel of one name or none), users and chats of every kind.
+            if (type === 'channel') return peer(type, 100 * round + k, { usernames: several[k % 2] as string[] });
+            return peer(type, 100 * round + k, { usernames: k % 4 === 0 ? [] : k % 4 === 2 ? [`solo${w}`] : (several[k % 4 === 1 ? 0 : 1] as string[]) });
           },
         ],
       ];
