@@ -16,7 +16,7 @@
  * refuse with `storeNotFound`.
  */
 import { InvalidArgumentError, NotFoundError } from './errors.js';
-import { describeValue } from './validate.js';
+import { describeValue, quotedIfPlain } from './validate.js';
 
 /** The option's value: `true` when not given; InvalidArgumentError naming `where` for anything but a boolean. */
 export function createOption(value: unknown, where: string): boolean {
@@ -34,7 +34,7 @@ export function createOption(value: unknown, where: string): boolean {
 export function createFromUrl(url: URL, where: string): boolean | undefined {
   let create: boolean | undefined;
   for (const value of url.searchParams.getAll('create')) {
-    if (value !== 'true' && value !== 'false') throw new InvalidArgumentError(`${where}: URL parameter create must be true or false, got ${JSON.stringify(value)}`);
+    if (value !== 'true' && value !== 'false') throw new InvalidArgumentError(`${where}: URL parameter create must be true or false, got ${quotedIfPlain(value) ?? `a value of ${value.length} characters (not shown)`}`);
     create = value === 'true';
   }
   return create;

@@ -98,6 +98,8 @@ export {
   usernameHash,
   storableText,
   looksEncoded,
+  describeParameter,
+  quotedIfPlain,
   maySessionString,
   isUsername,
   MAX_COMPLETE_BYTES,

@@ -38,6 +38,24 @@ export function looksEncoded(text: string): boolean {
 }
 const ENCODED = /^[A-Za-z0-9+/=_-]+$/;
 
+/** 16+ hex digits: 8 bytes of a key or more. */
+const LONG_HEX = /^[0-9a-f]{16,}$/i;
+
+/**
+ * `text` — a URL parameter's name or value, an option's name — quoted for a message, or
+ * undefined when it must not be shown: over 40 characters, encoded-looking (looksEncoded)
+ * or 16+ hex digits. A name or value nobody would type may be a pasted key or token
+ * (`?<key in hex>`, `?create=<base64>`), as describeValue treats strings.
+ */
+export function quotedIfPlain(text: string): string | undefined {
+  return text.length > 40 || looksEncoded(text) || LONG_HEX.test(text) ? undefined : JSON.stringify(text);
+}
+
+/** A URL parameter's name for a message: quoted (quotedIfPlain), else only its length. */
+export function describeParameter(name: string): string {
+  return quotedIfPlain(name) ?? `(a name of ${name.length} characters, not shown)`;
+}
+
 /**
  * Whether text given as a path or URL may be a session string (a login: never echo it):
  * 100+ characters of base64, also with Telethon's `.session` appended. Session strings

@@ -1,4 +1,4 @@
-import { createFromUrl, InvalidArgumentError, LocalSessionEventBus, nearestName, type StorageAdapter } from '@mtstore/core';
+import { createFromUrl, describeParameter, InvalidArgumentError, LocalSessionEventBus, nearestName, type StorageAdapter } from '@mtstore/core';
 import { MemorySessionStorage } from './server.js';
 import { MemoryStorage } from './client.js';
 
@@ -14,7 +14,7 @@ function checkParameters(url: URL, where: string): void {
   for (const key of url.searchParams.keys()) {
     if (PARAMETERS.includes(key)) continue;
     const guess = nearestName(key, PARAMETERS);
-    throw new InvalidArgumentError(`${where}: unknown URL parameter "${key}"${guess === undefined ? '' : ` (did you mean "${guess}"?)`}: a memory: URL takes only session and create (each open is a fresh store)`);
+    throw new InvalidArgumentError(`${where}: unknown URL parameter ${describeParameter(key)}${guess === undefined ? '' : ` (did you mean "${guess}"?)`}: a memory: URL takes only session and create (each open is a fresh store)`);
   }
   createFromUrl(url, `${where}: ${url.protocol}`);
 }

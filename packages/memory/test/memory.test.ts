@@ -14,7 +14,7 @@ import {
   usernameHash,
 } from '@mtstore/core';
 import { fullSession, peer } from '@mtstore/conformance';
-import { MemorySessionStorage, MemoryStorage, MemoryStore } from '../src/index.js';
+import { adapter, MemorySessionStorage, MemoryStorage, MemoryStore } from '../src/index.js';
 import { entryKeyId } from '../src/store.js';
 
 describe('memory adapter', () => {
@@ -519,5 +519,24 @@ describe('memory adapter', () => {
     await storage.close();
     await expect(cache.hasSession(1n, 4n)).rejects.toBeInstanceOf(StorageClosedError);
     await cache.close();
+  });
+});
+
+describe('memory: URLs', () => {
+  it('a parameter name or create value that may be a pasted key (hex, base64, long) is never quoted', () => {
+    const hex = 'ad972859d0ca7c9d885e41c8f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3';
+    for (const query of [hex, `${hex}=1`, 'q5cjWdDKfJ2IXkHI8KGyw9Tl9gcYKTpLXG1-j5Chssw_', `create=${hex}`, `session=a&${hex.slice(0, 16)}=1`]) {
+      for (const open of [() => adapter.openStorage(new URL(`memory:?${query}`), { name: 'default' }), () => adapter.openSessionStorage(new URL(`memory:?${query}`))]) {
+        let error: (Error & { code?: string }) | undefined;
+        try {
+          void open();
+        } catch (e) {
+          error = e as Error & { code?: string };
+        }
+        expect(error?.code, query).toBe('MTSTORE_INVALID_ARGUMENT');
+        expect(error?.message, query).toMatch(/not shown/);
+        expect(error?.message, query).not.toMatch(/ad972859d0ca7c9d|q5cjWdDKfJ2IXkHI/);
+      }
+    }
   });
 });

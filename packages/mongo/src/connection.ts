@@ -4,7 +4,7 @@
  * prefix, and what the server can do (detected once per client).
  */
 import { MongoClient, ReadConcern, ReadPreference, type Db, type DbOptions, type MongoClientOptions } from 'mongodb';
-import { assertIdentifier, CallsInFlight, createOption, decodeUrlPart, describeValue, hideSecret, InvalidArgumentError, nearestName, redactUrl, whenSilent } from '@mtstore/core';
+import { assertIdentifier, CallsInFlight, createOption, decodeUrlPart, describeValue, hideSecret, InvalidArgumentError, nearestName, quotedIfPlain, redactUrl, whenSilent } from '@mtstore/core';
 
 /** How an instance reaches its database. Exactly one of `url`, `client` and `db`. */
 export interface MongoConnectionOptions {
@@ -163,6 +163,22 @@ function decodedOrNot(part: string): string {
   }
 }
 
+/**
+ * `reason` without the names and values of `url`'s query that must not be shown
+ * (quotedIfPlain): the driver quotes them ('URI option "<name>" cannot be specified with
+ * no value', 'got: <value>'), and a name or value nobody would type may be a pasted key.
+ */
+function withoutPastedParts(reason: string, url: string): string {
+  const query = url.split('#')[0]?.split('?')[1] ?? '';
+  let shown = reason;
+  for (const part of query.split(/[&=]/)) {
+    for (const form of new Set([part, decodedOrNot(part)])) {
+      if (form !== '' && quotedIfPlain(form) === undefined) shown = shown.split(form).join(`<${form.length} characters, not shown>`);
+    }
+  }
+  return shown;
+}
+
 /** Builds the client of a `url`, turning parse errors into InvalidArgumentError without the password. */
 function clientFromUrl(url: string, extra: MongoClientOptions | undefined, where: string): MongoClient {
   if (!/^mongodb(\+srv)?:\/\//i.test(url)) {
@@ -178,7 +194,7 @@ function clientFromUrl(url: string, extra: MongoClientOptions | undefined, where
     const reason = error instanceof Error ? unknownOption(error.message, url, extra) ?? error.message.split(url).join(shownUrl(url)) : String(error);
     const password = /\/\/[^:/@]+:([^@/]+)@/.exec(url)?.[1];
     // As written in the URL and decoded; a short one only where it is a word of its own (hideSecret).
-    const hidden = password === undefined ? reason : hideSecret(hideSecret(reason, password), decodedOrNot(password));
+    const hidden = withoutPastedParts(password === undefined ? reason : hideSecret(hideSecret(reason, password), decodedOrNot(password)), url);
     throw new InvalidArgumentError(`${where}: invalid MongoDB url ${shownUrl(url)}: ${hidden}`);
   }
   // Constructing the client did no I/O (it connects on first use), so nothing needs closing.

@@ -137,6 +137,21 @@ describe('driver options', () => {
     }
   });
 
+  it('an option name or value that may be a pasted key (hex, base64, long) is never quoted, by the driver either', async () => {
+    const hex = 'ad972859d0ca7c9d885e41c8f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3';
+    for (const query of [hex, `${hex}=1`, `serverSelectionTimeoutMS=${hex}`, `authSource=admin&${hex.slice(0, 16)}=1`, `create=${hex}`]) {
+      const errors = [
+        (await openStorage(`${URL_BASE}?${query}`).then(() => new Error('opened'), (e: unknown) => e)) as Error & { code?: string },
+        ...(query.startsWith('create') ? [] : [constructorError(() => new MongoStorage({ url: `${URL_BASE}?${query}` }))]),
+      ];
+      for (const error of errors) {
+        expect(error.code, query).toBe('MTSTORE_INVALID_ARGUMENT');
+        expect(error.message, query).toMatch(/not shown/);
+        expect(inspect(error), query).not.toContain(hex.slice(0, 16));
+      }
+    }
+  });
+
   it('?name= in an openStorage URL is refused, pointing to ?session=: the driver read it as its driverInfo name', async () => {
     // mongodb://…/db?name=alice opened session "default" and sent "alice" as the driver's name in the handshake.
     for (const open of [() => openStorage(`${URL_BASE}?name=alice`), () => openSessionStorage(`${URL_BASE}?name=alice`)]) {

@@ -1,4 +1,4 @@
-import { createFromUrl, prefixFromUrl, InvalidArgumentError, nearestName, redactUrl, type StorageAdapter } from '@mtstore/core';
+import { createFromUrl, describeParameter, prefixFromUrl, InvalidArgumentError, nearestName, redactUrl, type StorageAdapter } from '@mtstore/core';
 import { RedisSessionEventBus } from './bus.js';
 import { RedisStorage } from './client.js';
 import { redisOptionsFromUrl, type RedisConnectionOptions } from './connection.js';
@@ -26,7 +26,7 @@ export function connectionFromUrl(url: URL): RedisConnectionOptions {
   for (const key of url.searchParams.keys()) {
     if (!PARAMETERS.has(key)) {
       const guess = nearestName(key, PARAMETERS);
-      throw new InvalidArgumentError(`${where}: unknown parameter "${key}"${guess === undefined ? '' : ` (did you mean "${guess}"?)`} (known: ${[...PARAMETERS].join(', ')})`);
+      throw new InvalidArgumentError(`${where}: unknown parameter ${describeParameter(key)}${guess === undefined ? '' : ` (did you mean "${guess}"?)`} (known: ${[...PARAMETERS].join(', ')})`);
     }
     // Only the first would be read (searchParams.get): `?prefix=a&prefix=b` opening under `a` is a guess.
     if (seen.has(key)) throw new InvalidArgumentError(`${where}: parameter "${key}" is given twice`);

@@ -43,6 +43,21 @@ describe('options', () => {
     }
   });
 
+  it('a parameter name or create value that may be a pasted key (hex, base64, long) is never quoted', () => {
+    const hex = 'ad972859d0ca7c9d885e41c8f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3';
+    for (const query of [hex, `${hex}=1`, `create=${hex}`, `prefix=tg:&${hex.slice(0, 16)}=1`]) {
+      let error: (Error & { code?: string }) | undefined;
+      try {
+        void adapter.openStorage(new URL(`redis://127.0.0.1:6379?${query}`), { name: 'default' });
+      } catch (e) {
+        error = e as Error & { code?: string };
+      }
+      expect(error?.code, query).toBe('MTSTORE_INVALID_ARGUMENT');
+      expect(error?.message, query).toMatch(/not shown/);
+      expect(error?.message, query).not.toContain(hex.slice(0, 16));
+    }
+  });
+
   it('a commandTimeout past Node timers (2^31 - 1 ms), negative or not a number is InvalidArgumentError before any I/O', () => {
     for (const commandTimeout of [2 ** 31, 2 ** 32, -1, Number.NaN, Number.POSITIVE_INFINITY, '5000']) {
       for (const make of [

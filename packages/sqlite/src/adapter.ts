@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { createFromUrl, decodeUrlPart, InvalidArgumentError, nearestName, redactUrl, type StorageAdapter } from '@mtstore/core';
+import { createFromUrl, decodeUrlPart, describeParameter, InvalidArgumentError, nearestName, redactUrl, type StorageAdapter } from '@mtstore/core';
 import { SqliteStorage } from './client.js';
 import type { SqliteConnectionOptions } from './connection.js';
 import { SqliteSessionStorage } from './server.js';
@@ -39,7 +39,7 @@ function optionsFromUrl(url: URL, where: string): SqliteConnectionOptions {
   for (const [key, value] of url.searchParams) {
     if (!PARAMETERS.has(key)) {
       const guess = nearestName(key, PARAMETERS);
-      throw new InvalidArgumentError(`${where}: unknown URL parameter "${key}"${guess === undefined ? '' : ` (did you mean "${guess}"?)`} (known: ${[...PARAMETERS].join(', ')})`);
+      throw new InvalidArgumentError(`${where}: unknown URL parameter ${describeParameter(key)}${guess === undefined ? '' : ` (did you mean "${guess}"?)`} (known: ${[...PARAMETERS].join(', ')})`);
     }
     // `?tablePrefix=` (a variable left unset, a value cut off) opened the tables without a
     // prefix, beside whatever the file holds, and said nothing. Empty is a value only in the

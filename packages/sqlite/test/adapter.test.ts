@@ -129,6 +129,16 @@ describe('openStorage', () => {
     await expect(openStorage('sqlite::memory:?tablePrefx=tg_')).rejects.toThrow('unknown URL parameter "tablePrefx" (did you mean "tablePrefix"?)');
     await expect(openStorage('sqlite::memory:?synchronus=FULL')).rejects.toThrow('(did you mean "synchronous"?)');
   });
+
+  it('a parameter name or create value that may be a pasted key (hex, base64, long) is never quoted', async () => {
+    const hex = 'ad972859d0ca7c9d885e41c8f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3';
+    for (const query of [hex, `${hex}=1`, `create=${hex}`, `tablePrefix=tg_&${hex.slice(0, 16)}=1`]) {
+      const error = (await openStorage(`sqlite::memory:?${query}`).then(() => new Error('opened'), (e: Error) => e)) as Error & { code?: string };
+      expect(error.code, query).toBe('MTSTORE_INVALID_ARGUMENT');
+      expect(error.message, query).toMatch(/not shown/);
+      expect(error.message, query).not.toContain(hex.slice(0, 16));
+    }
+  });
 });
 
 describe('openSessionStorage', () => {
