@@ -19,21 +19,31 @@ const PARAMETERS = new Set(['session', 'tablePrefix', 'synchronous', 'busyTimeou
  * Every form follows Telethon's naming (no extension → `.session`) and accepts
  * `?tablePrefix=…&synchronous=FULL&busyTimeout=10000&mmapSize=0`; `?session=` names the session.
  */
+/**
+ * The URL as messages show it: no password and no query. A parameter's value may be a
+ * pasted key (`?tablePrefix=<hex>&busyTimeout=`): the message names the parameter instead.
+ */
+function shown(url: URL): string {
+  const copy = new URL(redactUrl(url));
+  copy.search = '';
+  return copy.href;
+}
+
 function optionsFromUrl(url: URL, where: string): SqliteConnectionOptions {
   let path: string;
   if (url.protocol === 'file:') {
     try {
       path = fileURLToPath(url);
     } catch (error) {
-      throw new InvalidArgumentError(`${where}: ${redactUrl(url)} is not a local file URL (${(error as Error).message})`);
+      throw new InvalidArgumentError(`${where}: ${shown(url)} is not a local file URL (${(error as Error).message})`);
     }
   } else {
     if (url.host !== '') {
-      throw new InvalidArgumentError(`${where}: ${redactUrl(url)} names a host; use sqlite:relative/path, sqlite:///absolute/path or sqlite::memory:`);
+      throw new InvalidArgumentError(`${where}: ${shown(url)} names a host; use sqlite:relative/path, sqlite:///absolute/path or sqlite::memory:`);
     }
     path = decodeUrlPart(url.pathname, 'path', url, where);
   }
-  if (path === '') throw new InvalidArgumentError(`${where}: ${redactUrl(url)} has no path`);
+  if (path === '') throw new InvalidArgumentError(`${where}: ${shown(url)} has no path`);
 
   const options: SqliteConnectionOptions = { path };
   for (const [key, value] of url.searchParams) {
@@ -46,7 +56,7 @@ function optionsFromUrl(url: URL, where: string): SqliteConnectionOptions {
     // options (`tablePrefix: ''`), where it is written on purpose.
     if (value === '') {
       const instead = key === 'tablePrefix' ? ": for tables without a prefix pass tablePrefix: '' to new SqliteStorage / SqliteSessionStorage" : '';
-      throw new InvalidArgumentError(`${where}: ${redactUrl(url)}: URL parameter "${key}" has no value (give one, or leave the parameter out)${instead}`);
+      throw new InvalidArgumentError(`${where}: ${shown(url)}: URL parameter "${key}" has no value (give one, or leave the parameter out)${instead}`);
     }
     if (key === 'tablePrefix') options.tablePrefix = value;
     else if (key === 'synchronous') options.synchronous = value.toUpperCase() as 'NORMAL' | 'FULL';

@@ -139,6 +139,24 @@ describe('openStorage', () => {
       expect(error.message, query).not.toContain(hex.slice(0, 16));
     }
   });
+
+  it('a message about one parameter never quotes the values of the others', () => {
+    // The URL was shown with its query: ?tablePrefix=<hex>&busyTimeout= printed the hex.
+    const hex = 'ad972859d0ca7c9d885e41c8f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3';
+    for (const query of [`tablePrefix=${hex}&busyTimeout=`, `synchronous=&tablePrefix=${hex}`, `create=&session=${hex}`]) {
+      for (const open of [() => adapter.openStorage(new URL(`sqlite::memory:?${query}`), { name: 'default' }), () => adapter.openSessionStorage(new URL(`sqlite:${temp.file('x.db')}?${query}`))]) {
+        let error: (Error & { code?: string }) | undefined;
+        try {
+          void open();
+        } catch (e) {
+          error = e as Error & { code?: string };
+        }
+        expect(error?.code, query).toBe('MTSTORE_INVALID_ARGUMENT');
+        expect(error?.message, query).toMatch(/has no value/);
+        expect(error?.message, query).not.toContain(hex.slice(0, 16));
+      }
+    }
+  });
 });
 
 describe('openSessionStorage', () => {
