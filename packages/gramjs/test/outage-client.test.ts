@@ -7,11 +7,9 @@
  * the lease's heartbeat, so the next process gets the session after the TTL.
  */
 import { inspect } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { authKey, plainBytes } from '@mtstore/conformance/vitest';
-import type { Storage } from '@mtstore/core';
-import { fileNamespace, proxiedTargets, serverAnswers } from '@mtstore/test-adapters/processes';
-import { openProxy, type Proxy } from '@mtstore/test-adapters/proxy';
+import { proxiedOutage, proxiedTargets, serverAnswers } from '@mtstore/test-adapters/processes';
 import { StorageSession } from '../src/index.js';
 import { gramKey, offlineClient, user } from './client.js';
 
@@ -22,24 +20,8 @@ const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 for (const target of targets) {
   const available = await serverAnswers(target.name);
   describe.skipIf(!available)(`GramJS client through a ${target.name} outage`, () => {
-    let proxy: Proxy;
-    const ns = fileNamespace('gramjs_client_outage');
-    const opened: Storage[] = [];
-    const open = (name: string): Storage => {
-      const storage = target.open(proxy, ns, name);
-      opened.push(storage);
-      return storage;
-    };
-
-    beforeAll(async () => {
-      proxy = await openProxy(target.url);
-    });
-    afterAll(async () => {
-      proxy?.up();
-      await Promise.all(opened.map((storage) => storage.close().catch(() => undefined)));
-      await proxy?.close();
-      await target.cleanup(ns);
-    });
+    const outage = proxiedOutage(target, 'gramjs_client_outage');
+    const { open } = outage;
 
     async function started(name: string): Promise<{ session: StorageSession; errors: [unknown, string][]; destroy(): Promise<void> }> {
       const errors: [unknown, string][] = [];
@@ -55,7 +37,7 @@ for (const target of targets) {
 
     it('writes made while down are reported without key bytes and stored by the next save once the server is back', async () => {
       const { session, errors, destroy } = await started('running');
-      proxy.down();
+      outage.proxy.down();
       session.setAuthKey(await gramKey(authKey(2)));
       session.setAuthKey(await gramKey(authKey(3)), 3);
       session.processEntities([user({ id: 2, username: 'during_outage', phone: '15550002' })]);
@@ -67,7 +49,7 @@ for (const target of targets) {
         for (const seed of [1, 2, 3]) expect(shown).not.toContain(hex(authKey(seed)).slice(0, 32));
       }
       expect(inspect(session)).not.toContain(hex(authKey(2)).slice(0, 32));
-      proxy.up();
+      outage.proxy.up();
       const failed = errors.length;
       await session.save();
       expect(errors.slice(failed)).toEqual([]);
@@ -83,12 +65,12 @@ for (const target of targets) {
     it('destroy() while down settles, reports the pending writes and the release, and stops renewing the lease', async () => {
       const { session, errors, destroy } = await started('destroyed');
       const storage = session.storage;
-      proxy.down();
+      outage.proxy.down();
       session.processEntities([user({ id: 3, username: 'lost_in_outage' })]);
       await destroy(); // the vitest timeout is the hang this guards against
       expect(errors.map(([, operation]) => operation)).toEqual(expect.arrayContaining(['peers.upsert', 'lease.release']));
       expect(storage.lease.held, 'no heartbeat keeps the lease of a destroyed client').toBeNull();
-      proxy.up();
+      outage.proxy.up();
       // The release did not reach the database: the lease runs out by its TTL, then the next client starts.
       const next = new StorageSession(open('destroyed'), { lease: { force: true } });
       await next.load();

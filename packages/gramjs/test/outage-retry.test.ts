@@ -9,11 +9,9 @@
  * unref()ed: test/children/idle-outage.mjs, the built bridge).
  */
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { authKey, plainBytes } from '@mtstore/conformance/vitest';
-import type { Storage } from '@mtstore/core';
-import { ChildLines, fileNamespace, proxiedTargets, serverAnswers } from '@mtstore/test-adapters/processes';
-import { openProxy, type Proxy } from '@mtstore/test-adapters/proxy';
+import { ChildLines, proxiedOutage, proxiedTargets, serverAnswers } from '@mtstore/test-adapters/processes';
 import { StorageSession, type StorageSessionOptions } from '../src/index.js';
 import { gramKey, offlineClient, user } from './client.js';
 
@@ -25,26 +23,8 @@ type Reports = string[];
 for (const target of proxiedTargets()) {
   const available = await serverAnswers(target.name);
   describe.skipIf(!available)(`StorageSession retrying by itself after a ${target.name} outage`, () => {
-    let proxy: Proxy;
-    const ns = fileNamespace('gramjs_retry');
-    const opened: Storage[] = [];
-    const open = (name: string): Storage => {
-      const storage = target.open(proxy, ns, name);
-      opened.push(storage);
-      return storage;
-    };
-
-    beforeAll(async () => {
-      proxy = await openProxy(target.url);
-    });
-    // A test that failed while down must not leave the next one without a database.
-    afterEach(() => proxy?.up());
-    afterAll(async () => {
-      proxy?.up();
-      await Promise.all(opened.map((storage) => storage.close().catch(() => undefined)));
-      await proxy?.close();
-      await target.cleanup(ns);
-    });
+    const outage = proxiedOutage(target, 'gramjs_retry');
+    const { ns, open } = outage;
 
     /** A client started on session `name` (connect()'s load() and default DC) with DC `dc`'s key stored; the proxy is up. */
     async function started(name: string, lease: StorageSessionOptions['lease'] = true) {
@@ -72,13 +52,13 @@ for (const target of proxiedTargets()) {
 
     it('a key set once while down reaches onError once, and is stored by itself once the server is back, with no further call', async () => {
       const { session, errors, dc, destroy } = await started('idle');
-      proxy.down();
+      outage.proxy.down();
       session.setAuthKey(await gramKey(authKey(2)));
       session.processEntities([user({ id: 5, username: 'cached_while_down' })]);
       // Long enough for several rounds of the retry (100 ms doubling): refused again, and not reported again.
       await sleep(1_500);
       expect(errors.sort()).toEqual([`authKeys.set(${dc}): MTSTORE_STORAGE_UNAVAILABLE`, 'peers.upsert: MTSTORE_STORAGE_UNAVAILABLE']);
-      proxy.up();
+      outage.proxy.up();
       // Nothing is called on the session from here on: only its own timer can store them.
       const { bytes, after } = await storedKey('idle', dc, authKey(2), 10_000);
       expect(bytes, `DC ${dc}'s key ${after} ms after the server came back`).toEqual(authKey(2));
@@ -89,12 +69,12 @@ for (const target of proxiedTargets()) {
 
     it('close() (an attached destroy()) while down stops it: nothing is written once the server is back', async () => {
       const { session, errors, dc, destroy } = await started('closed');
-      proxy.down();
+      outage.proxy.down();
       session.setAuthKey(await gramKey(authKey(2)));
       await destroy(); // pending writes and the release refused, to onError
       const reported = errors.length;
       expect(reported).toBeGreaterThan(0);
-      proxy.up();
+      outage.proxy.up();
       // Past the first rounds of a retry that close() would have left running (0.1-1.5 s): still the key from before.
       const { bytes } = await storedKey('closed', dc, authKey(2), 3_000);
       expect(bytes).toEqual(authKey(1));
@@ -103,15 +83,15 @@ for (const target of proxiedTargets()) {
 
     it('a delete() (logout) made while a retry is pending is not followed by the retry: the key is not written back after it', async () => {
       const { session, errors, dc, destroy } = await started('deleted');
-      proxy.down();
+      outage.proxy.down();
       session.setAuthKey(await gramKey(authKey(2)));
       await session.save(); // refused: the retry's first round is due in 50-100 ms
       expect(errors).toEqual([`authKeys.set(${dc}): MTSTORE_STORAGE_UNAVAILABLE`]);
       // The delete's connection is held (not refused) past that round, then goes through.
-      proxy.blackhole();
+      outage.proxy.blackhole();
       const deleted = session.delete();
       await sleep(400);
-      proxy.up();
+      outage.proxy.up();
       await deleted;
       await sleep(1_500);
       const reader = open('deleted');
@@ -124,10 +104,10 @@ for (const target of proxiedTargets()) {
     it('a lease that ran out during the outage stops it: LeaseLostError reported once, then nothing', async () => {
       // A 1 s lease is safe for 0.75 s without a renewal: the outage outlasts it.
       const { session, errors, dc } = await started('lapsed', { ttlSeconds: 1 });
-      proxy.down();
+      outage.proxy.down();
       session.setAuthKey(await gramKey(authKey(2)));
       await sleep(2_000);
-      proxy.up();
+      outage.proxy.up();
       await sleep(2_000);
       expect(errors).toEqual([`authKeys.set(${dc}): MTSTORE_STORAGE_UNAVAILABLE`, `authKeys.set(${dc}): MTSTORE_LEASE_LOST`]);
       const { bytes } = await storedKey('lapsed', dc, authKey(2), 0);
@@ -137,11 +117,11 @@ for (const target of proxiedTargets()) {
 
     it('a storage closed during the outage stops it: StorageClosedError reported once, then nothing', async () => {
       const { session, errors, dc } = await started('storage-closed', false);
-      proxy.down();
+      outage.proxy.down();
       session.setAuthKey(await gramKey(authKey(2)));
       await session.storage.close();
       await sleep(1_500);
-      proxy.up();
+      outage.proxy.up();
       await sleep(1_500);
       expect(errors).toEqual([`authKeys.set(${dc}): MTSTORE_STORAGE_UNAVAILABLE`, `authKeys.set(${dc}): MTSTORE_STORAGE_CLOSED`]);
       const { bytes } = await storedKey('storage-closed', dc, authKey(2), 0);
@@ -149,11 +129,11 @@ for (const target of proxiedTargets()) {
     });
 
     it.runIf(target.name === 'postgres')('an idle process whose retry is pending exits by itself (the timer is unref()ed)', async () => {
-      const child = new ChildLines(IDLE_CHILD, ['postgres', proxy.url(), ns]);
+      const child = new ChildLines(IDLE_CHILD, ['postgres', outage.proxy.url(), ns]);
       const exited = new Promise<number | null>((resolve) => child.child.on('exit', (code) => resolve(code)));
       try {
         await child.next(/^ready$/);
-        proxy.down();
+        outage.proxy.down();
         child.send('go');
         expect(await child.next(/^reported /)).toBe('reported 1');
         // The database stays down: only the retry's timer could keep the child alive now.
@@ -162,7 +142,7 @@ for (const target of proxiedTargets()) {
         expect(child.lines).toContain('exit 1');
       } finally {
         child.child.kill('SIGKILL');
-        proxy.up();
+        outage.proxy.up();
       }
     });
   });

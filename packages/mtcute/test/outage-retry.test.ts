@@ -14,10 +14,9 @@ import { Long } from '@mtcute/core';
 import { getMe } from '@mtcute/core/methods.js';
 import type { StubTelegramClient } from '@mtcute/test/client.js';
 import { createStub } from '@mtcute/test/stub.js';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Storage } from '@mtstore/core';
-import { ChildLines, fileNamespace, proxiedTargets, serverAnswers } from '@mtstore/test-adapters/processes';
-import { openProxy, type Proxy } from '@mtstore/test-adapters/proxy';
+import { ChildLines, proxiedOutage, proxiedTargets, serverAnswers } from '@mtstore/test-adapters/processes';
 import { mtcuteStorage, type MtcuteStorageOptions } from '../src/index.js';
 import { stubClient, type Call } from './helpers.js';
 
@@ -55,26 +54,8 @@ function client(storage: Storage, options: MtcuteStorageOptions = {}): { tg: Stu
 for (const target of proxiedTargets()) {
   const available = await serverAnswers(target.name);
   describe.skipIf(!available)(`mtcute driver saving by itself after a ${target.name} outage`, () => {
-    let proxy: Proxy;
-    const ns = fileNamespace('mtcute_retry');
-    const opened: Storage[] = [];
-    const open = (name: string): Storage => {
-      const storage = target.open(proxy, ns, name);
-      opened.push(storage);
-      return storage;
-    };
-
-    beforeAll(async () => {
-      proxy = await openProxy(target.url);
-    });
-    // A test that failed while down must not leave the next one without a database.
-    afterEach(() => proxy?.up());
-    afterAll(async () => {
-      proxy?.up();
-      await Promise.all(opened.map((storage) => storage.close().catch(() => undefined)));
-      await proxy?.close();
-      await target.cleanup(ns);
-    });
+    const outage = proxiedOutage(target, 'mtcute_retry');
+    const { ns, open } = outage;
 
     /** A started client with the state at pts 100 stored; then, while down, a peer cached and pts 4321 set, and the save refused. */
     async function throughOutage(name: string, options: MtcuteStorageOptions = {}) {
@@ -83,7 +64,7 @@ for (const target of proxiedTargets()) {
       await getMe(tg);
       await setState(tg, 100);
       await tg.mt.storage.save();
-      proxy.down();
+      outage.proxy.down();
       // An API result with a peer: mtcute caches it, then awaits a save, which fails.
       await tg.call({ _: 'contacts.resolveUsername', username: 'news_retry' }).catch(() => undefined);
       await setState(tg, 4321);
@@ -107,7 +88,7 @@ for (const target of proxiedTargets()) {
       // Several rounds of the background save (100 ms doubling), all refused.
       await sleep(1_500);
       expect(logged.filter((line) => line.includes('pending since the database was unavailable'))).toHaveLength(1);
-      proxy.up();
+      outage.proxy.up();
       const { pts, after } = await storedPts('idle', 4321, 10_000);
       expect(pts, `the state ${after} ms after the server came back`).toBe(4321);
       expect((await open('idle').peers.getByUsername('news_retry'))?.accessHash).toBe(2n ** 63n - 1n);
@@ -117,17 +98,17 @@ for (const target of proxiedTargets()) {
     it("the driver's destroy() stops it: nothing is written once the server is back", async () => {
       const { tg } = await throughOutage('destroyed', { closeOnDestroy: false, lease: false });
       await tg.mt.storage.destroy(); // its last save fails and is logged
-      proxy.up();
+      outage.proxy.up();
       const { pts } = await storedPts('destroyed', 4321, 3_000);
       expect(pts).toBe(100);
     });
 
     it.runIf(target.name === 'postgres')('an idle process with a background save pending exits by itself (the timer is unref()ed)', async () => {
-      const child = new ChildLines(IDLE_CHILD, ['postgres', proxy.url(), ns]);
+      const child = new ChildLines(IDLE_CHILD, ['postgres', outage.proxy.url(), ns]);
       const exited = new Promise<number | null>((resolve) => child.child.on('exit', (code) => resolve(code)));
       try {
         await child.next(/^ready$/);
-        proxy.down();
+        outage.proxy.down();
         child.send('go');
         expect(await child.next(/^(failed|saved)/)).toBe('failed MTSTORE_STORAGE_UNAVAILABLE');
         // The database stays down: only the background save's timer could keep the child alive now.
@@ -135,7 +116,7 @@ for (const target of proxiedTargets()) {
         expect(code).toBe(0);
       } finally {
         child.child.kill('SIGKILL');
-        proxy.up();
+        outage.proxy.up();
       }
     });
   });

@@ -11,10 +11,9 @@ import { Long } from '@mtcute/core';
 import { getMe, resolvePeer } from '@mtcute/core/methods.js';
 import type { StubTelegramClient } from '@mtcute/test/client.js';
 import { createStub } from '@mtcute/test/stub.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Storage } from '@mtstore/core';
-import { fileNamespace, proxiedTargets, serverAnswers } from '@mtstore/test-adapters/processes';
-import { openProxy, type Proxy } from '@mtstore/test-adapters/proxy';
+import { proxiedOutage, proxiedTargets, serverAnswers } from '@mtstore/test-adapters/processes';
 import { mtcuteStorage } from '../src/index.js';
 import { stubClient } from './helpers.js';
 
@@ -57,24 +56,8 @@ const targets = proxiedTargets();
 for (const target of targets) {
   const available = await serverAnswers(target.name);
   describe.skipIf(!available)(`mtcute client through a ${target.name} outage`, () => {
-    let proxy: Proxy;
-    const ns = fileNamespace('mtcute_outage');
-    const opened: Storage[] = [];
-    const open = (name: string): Storage => {
-      const storage = target.open(proxy, ns, name);
-      opened.push(storage);
-      return storage;
-    };
-
-    beforeAll(async () => {
-      proxy = await openProxy(target.url);
-    });
-    afterAll(async () => {
-      proxy?.up();
-      await Promise.all(opened.map((storage) => storage.close().catch(() => undefined)));
-      await proxy?.close();
-      await target.cleanup(ns);
-    });
+    const outage = proxiedOutage(target, 'mtcute_outage');
+    const { open } = outage;
 
     it('save() and authKeys.set reject to their caller while down; the same client stores everything once the server is back', async () => {
       const { tg } = client(open('running'));
@@ -83,7 +66,7 @@ for (const target of targets) {
       await resolvePeer(tg, 'alice_outage');
       await tg.mt.storage.save();
 
-      proxy.down();
+      outage.proxy.down();
       // An API result with a peer: BaseTelegramClient caches it, then awaits a save, which fails.
       const called = await tg.call({ _: 'contacts.resolveUsername', username: 'news_outage' }).then(
         () => 'resolved',
@@ -106,7 +89,7 @@ for (const target of targets) {
         (error: unknown) => error as { code?: string; message: string },
       );
       expect(keyError?.code).toBe('MTSTORE_STORAGE_UNAVAILABLE');
-      proxy.up();
+      outage.proxy.up();
 
       // No restart: the bridge and the adapter reconnect by themselves.
       await tg.mt.storage.save();
@@ -133,11 +116,11 @@ for (const target of targets) {
       await tg.importSession({ primaryDcs: { main: { id: 2, ipAddress: '149.154.167.51', port: 443 }, media: { id: 2, ipAddress: '149.154.167.51', port: 443 } }, authKey: key(7) });
       await getMe(tg);
       await tg.mt.storage.save();
-      proxy.down();
+      outage.proxy.down();
       // The read before the API call fails (mtcute reads its storage first): the call rejects.
       await expect(resolvePeer(tg, 'alice_outage')).rejects.toMatchObject({ code: 'MTSTORE_STORAGE_UNAVAILABLE' });
       await tg.destroy(); // the vitest timeout is the hang this guards against
-      proxy.up();
+      outage.proxy.up();
       // The lease could not be given back: the next client on the name waits for it, or force.
       const next = stubClient(mtcuteStorage(open('destroyed'), { lease: { force: true } }));
       await next.mt.storage.load();
@@ -151,10 +134,10 @@ for (const target of targets) {
       await tg.importSession({ primaryDcs: { main: { id: 2, ipAddress: '149.154.167.51', port: 443 }, media: { id: 2, ipAddress: '149.154.167.51', port: 443 } }, authKey: key(7) });
       await getMe(tg);
       await tg.mt.storage.save();
-      proxy.down();
+      outage.proxy.down();
       await expect(tg.call({ _: 'contacts.resolveUsername', username: 'alice_outage' })).rejects.toMatchObject({ code: 'MTSTORE_STORAGE_UNAVAILABLE' });
       await expect(tg.destroy()).rejects.toMatchObject({ code: 'MTSTORE_STORAGE_UNAVAILABLE' });
-      proxy.up();
+      outage.proxy.up();
       // Still open, still leased (its heartbeat would renew it for as long as the process lives).
       expect(storage.lease.held?.owner.label).toBe('mtcute');
       await expect(Promise.resolve(mtcuteStorage(open('pending')).driver.load!())).rejects.toMatchObject({ code: 'MTSTORE_LEASE_HELD' });

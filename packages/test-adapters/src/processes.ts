@@ -12,13 +12,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { afterAll } from 'vitest';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import type { Storage } from '@mtstore/core';
 import { PostgresStorage } from '@mtstore/postgres';
 import { RedisStorage } from '@mtstore/redis';
 import { SqliteStorage } from '@mtstore/sqlite';
 import { adapters, POSTGRES_URL, REDIS_URL } from './index.js';
-import type { Proxy } from './proxy.js';
+import { openProxy, type Proxy } from './proxy.js';
 import { deleteKeysWithPrefix } from './redis.js';
 
 /** A child process running `script`, its stdout read line by line. */
@@ -173,6 +173,57 @@ export function proxiedTargets(): ProxiedTarget[] {
       },
     },
   ];
+}
+
+/** What an outage test's describe block works with: see proxiedOutage. */
+export interface ProxiedOutage {
+  /** The proxy in front of the target's server: opened in beforeAll, so read it in a test or hook, not at collection. */
+  readonly proxy: Proxy;
+  /** The block's namespace on the server (`fileNamespace(prefix)`). */
+  readonly ns: string;
+  /** A storage of session `name` in `ns` through the proxy, closed after the block. */
+  open(name: string): Storage;
+}
+
+/**
+ * The fixture of a describe block that cuts `target` off: a proxy to its server opened
+ * in beforeAll, brought back up after every test, and after the block the storages
+ * open() handed out closed, the proxy closed and namespace `fileNamespace(prefix)` removed.
+ * Call it inside the describe block (its hooks are the block's).
+ */
+export function proxiedOutage(target: ProxiedTarget, prefix: string): ProxiedOutage {
+  let proxy: Proxy | undefined;
+  const ns = fileNamespace(prefix);
+  const opened: Storage[] = [];
+
+  beforeAll(async () => {
+    proxy = await openProxy(target.url);
+  });
+  // A test that failed while down must not leave the next one without a database.
+  afterEach(() => proxy?.up());
+  afterAll(async () => {
+    proxy?.up();
+    await Promise.all(opened.map((storage) => storage.close().catch(() => undefined)));
+    await proxy?.close();
+    await target.cleanup(ns);
+  });
+
+  const liveProxy = (): Proxy => {
+    if (proxy === undefined) throw new Error('proxiedOutage: the proxy is opened in beforeAll; use it in a test or hook');
+    return proxy;
+  };
+  return {
+    get proxy() {
+      return liveProxy();
+    },
+    ns,
+    // Not a method: tests take it out of the object (`const { open } = …`).
+    open: (name) => {
+      const storage = target.open(liveProxy(), ns, name);
+      opened.push(storage);
+      return storage;
+    },
+  };
 }
 
 async function dropSchema(schema: string): Promise<void> {
