@@ -21,13 +21,12 @@ import { readStringSession } from '@mtcute/core/utils.js';
 import { createStub } from '@mtcute/test/stub.js';
 import { plainBytes } from '@mtstore/conformance';
 import { StorageSession } from '@mtstore/gramjs';
-import { Api, extensions, helpers, TelegramClient } from 'telegram';
+import { Api, helpers } from 'telegram';
 import { AuthKey } from 'telegram/crypto/AuthKey.js';
-import { LogLevel } from 'telegram/extensions/Logger.js';
-import type { Session } from 'telegram/sessions/index.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mtcuteStorage } from '../src/index.js';
 import { adapters, type Backend } from '@mtstore/test-adapters';
+import { gramClient } from './gram-client.js';
 import { stubClient } from './helpers.js';
 
 const SELF_ID = 7_001_234_567;
@@ -40,20 +39,6 @@ const CHANNEL_HASH = 1_234_567_890_123_456_789n;
 const AUTH_KEY = Uint8Array.from({ length: 256 }, (_, i) => (i * 7 + 3) & 0xff);
 const MEDIA_KEY = Uint8Array.from({ length: 256 }, (_, i) => (i * 13 + 1) & 0xff);
 
-/** GramJS's TelegramClient on a session, with a socket that refuses to connect. */
-class OfflineSocket extends extensions.PromisedNetSockets {
-  override connect(port: number, ip: string): Promise<unknown> {
-    throw new Error(`tests must not connect (attempted ${ip}:${port})`);
-  }
-}
-function gramClient(session: Session): TelegramClient {
-  return new TelegramClient(session, 12345, '0123456789abcdef0123456789abcdef', {
-    baseLogger: new extensions.Logger(LogLevel.NONE),
-    networkSocket: OfflineSocket,
-    connectionRetries: 0,
-    autoReconnect: false,
-  });
-}
 async function gramKey(bytes: Uint8Array): Promise<AuthKey> {
   const key = new AuthKey();
   await key.setKey(Buffer.from(bytes));

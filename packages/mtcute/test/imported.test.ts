@@ -22,11 +22,9 @@ import { parseSession } from '@mtstore/convert';
 import { wellKnownDcAddress } from '@mtstore/core';
 import { StorageSession } from '@mtstore/gramjs';
 import { adapters } from '@mtstore/test-adapters';
-import { extensions, TelegramClient } from 'telegram';
-import { LogLevel } from 'telegram/extensions/Logger.js';
-import type { Session } from 'telegram/sessions/index.js';
 import { describe, expect, it } from 'vitest';
 import { mtcuteStorage } from '../src/index.js';
+import { gramClient } from './gram-client.js';
 import { backendPerTest, stubClient } from './helpers.js';
 
 const FIXTURES = fileURLToPath(new URL('../../convert/test/fixtures/', import.meta.url));
@@ -67,20 +65,6 @@ function artifact(file: string): { input: string; truth: Truth } {
   const truth = JSON.parse(readFileSync(`${FIXTURES}${file.replace(/\.(string|session)$/, '.json')}`, 'utf8')) as Truth;
   // A string is passed as the string, a file by its path (what `mtstore import` does with each).
   return { input: file.endsWith('.string') ? readFileSync(`${FIXTURES}${file}`, 'utf8').trim() : `${FIXTURES}${file}`, truth };
-}
-
-class OfflineSocket extends extensions.PromisedNetSockets {
-  override connect(port: number, ip: string): Promise<unknown> {
-    throw new Error(`tests must not connect (attempted ${ip}:${port})`);
-  }
-}
-function gramClient(session: Session): TelegramClient {
-  return new TelegramClient(session, 12345, '0123456789abcdef0123456789abcdef', {
-    baseLogger: new extensions.Logger(LogLevel.NONE),
-    networkSocket: OfflineSocket,
-    connectionRetries: 0,
-    autoReconnect: false,
-  });
 }
 
 type Call = { _: string } & Record<string, unknown>;
