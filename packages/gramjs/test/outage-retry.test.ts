@@ -11,7 +11,7 @@
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { authKey, plainBytes } from '@mtstore/conformance/vitest';
-import { ChildLines, proxiedOutage, proxiedTargets, serverAnswers } from '@mtstore/test-adapters/processes';
+import { idleThroughOutage, proxiedOutage, proxiedTargets, serverAnswers } from '@mtstore/test-adapters/processes';
 import { StorageSession, type StorageSessionOptions } from '../src/index.js';
 import { gramKey, offlineClient, user } from './client.js';
 
@@ -24,7 +24,7 @@ for (const target of proxiedTargets()) {
   const available = await serverAnswers(target.name);
   describe.skipIf(!available)(`StorageSession retrying by itself after a ${target.name} outage`, () => {
     const outage = proxiedOutage(target, 'gramjs_retry');
-    const { ns, open } = outage;
+    const { open } = outage;
 
     /** A client started on session `name` (connect()'s load() and default DC) with DC `dc`'s key stored; the proxy is up. */
     async function started(name: string, lease: StorageSessionOptions['lease'] = true) {
@@ -129,21 +129,11 @@ for (const target of proxiedTargets()) {
     });
 
     it.runIf(target.name === 'postgres')('an idle process whose retry is pending exits by itself (the timer is unref()ed)', async () => {
-      const child = new ChildLines(IDLE_CHILD, ['postgres', outage.proxy.url(), ns]);
-      const exited = new Promise<number | null>((resolve) => child.child.on('exit', (code) => resolve(code)));
-      try {
-        await child.next(/^ready$/);
-        outage.proxy.down();
-        child.send('go');
-        expect(await child.next(/^reported /)).toBe('reported 1');
-        // The database stays down: only the retry's timer could keep the child alive now.
-        const code = await Promise.race([exited, sleep(5_000).then(() => 'still running after 5 s')]);
-        expect(code).toBe(0);
-        expect(child.lines).toContain('exit 1');
-      } finally {
-        child.child.kill('SIGKILL');
-        outage.proxy.up();
-      }
+      const child = await idleThroughOutage(IDLE_CHILD, outage, /^reported /);
+      expect(child.result).toBe('reported 1');
+      // The database stayed down: only the retry's timer could have kept the child alive.
+      expect(child.exit).toBe(0);
+      expect(child.lines).toContain('exit 1');
     });
   });
 }

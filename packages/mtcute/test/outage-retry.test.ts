@@ -16,7 +16,7 @@ import type { StubTelegramClient } from '@mtcute/test/client.js';
 import { createStub } from '@mtcute/test/stub.js';
 import { describe, expect, it } from 'vitest';
 import type { Storage } from '@mtstore/core';
-import { ChildLines, proxiedOutage, proxiedTargets, serverAnswers } from '@mtstore/test-adapters/processes';
+import { idleThroughOutage, proxiedOutage, proxiedTargets, serverAnswers } from '@mtstore/test-adapters/processes';
 import { mtcuteStorage, type MtcuteStorageOptions } from '../src/index.js';
 import { stubClient, type Call } from './helpers.js';
 
@@ -55,7 +55,7 @@ for (const target of proxiedTargets()) {
   const available = await serverAnswers(target.name);
   describe.skipIf(!available)(`mtcute driver saving by itself after a ${target.name} outage`, () => {
     const outage = proxiedOutage(target, 'mtcute_retry');
-    const { ns, open } = outage;
+    const { open } = outage;
 
     /** A started client with the state at pts 100 stored; then, while down, a peer cached and pts 4321 set, and the save refused. */
     async function throughOutage(name: string, options: MtcuteStorageOptions = {}) {
@@ -104,20 +104,10 @@ for (const target of proxiedTargets()) {
     });
 
     it.runIf(target.name === 'postgres')('an idle process with a background save pending exits by itself (the timer is unref()ed)', async () => {
-      const child = new ChildLines(IDLE_CHILD, ['postgres', outage.proxy.url(), ns]);
-      const exited = new Promise<number | null>((resolve) => child.child.on('exit', (code) => resolve(code)));
-      try {
-        await child.next(/^ready$/);
-        outage.proxy.down();
-        child.send('go');
-        expect(await child.next(/^(failed|saved)/)).toBe('failed MTSTORE_STORAGE_UNAVAILABLE');
-        // The database stays down: only the background save's timer could keep the child alive now.
-        const code = await Promise.race([exited, sleep(5_000).then(() => 'still running after 5 s')]);
-        expect(code).toBe(0);
-      } finally {
-        child.child.kill('SIGKILL');
-        outage.proxy.up();
-      }
+      const child = await idleThroughOutage(IDLE_CHILD, outage, /^(failed|saved)/);
+      expect(child.result).toBe('failed MTSTORE_STORAGE_UNAVAILABLE');
+      // The database stayed down: only the background save's timer could have kept the child alive.
+      expect(child.exit).toBe(0);
     });
   });
 }

@@ -226,6 +226,38 @@ export function proxiedOutage(target: ProxiedTarget, prefix: string): ProxiedOut
   };
 }
 
+/** What an idle child did in an outage: see idleThroughOutage. */
+export interface IdleChild {
+  /** The first line matching `result` it printed after `go`. */
+  result: string;
+  /** Its exit code, or `still running after <s> s` when it did not exit by itself in time. */
+  exit: number | null | string;
+  /** Every line it printed. */
+  lines: string[];
+}
+
+/**
+ * Runs child `script` on PostgreSQL through `outage`'s proxy (`postgres <url> <ns>`):
+ * once it printed `ready`, takes the database away and sends `go`, reads the line
+ * matching `result`, then waits `ms` with the database still down for the child to
+ * exit by itself. The child is killed and the proxy brought back up in any case.
+ */
+export async function idleThroughOutage(script: string, outage: ProxiedOutage, result: RegExp, ms = 5_000): Promise<IdleChild> {
+  const child = new ChildLines(script, ['postgres', outage.proxy.url(), outage.ns]);
+  const exited = new Promise<number | null>((resolve) => child.child.on('exit', (code) => resolve(code)));
+  try {
+    await child.next(/^ready$/);
+    outage.proxy.down();
+    child.send('go');
+    const line = await child.next(result);
+    const exit = await Promise.race([exited, new Promise<string>((resolve) => setTimeout(() => resolve(`still running after ${ms / 1000} s`), ms))]);
+    return { result: line, exit, lines: child.lines };
+  } finally {
+    child.child.kill('SIGKILL');
+    outage.proxy.up();
+  }
+}
+
 async function dropSchema(schema: string): Promise<void> {
   const admin = new pg.Client({ connectionString: POSTGRES_URL });
   await admin.connect();

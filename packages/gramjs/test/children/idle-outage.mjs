@@ -6,10 +6,9 @@
 // must not keep the process alive, so it exits by itself. At exit: `exit <n>`.
 // Usage: node idle-outage.mjs postgres <url through the proxy> <schema>.
 import { writeSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { AuthKey } from 'telegram/crypto/AuthKey.js';
 import { StorageSession } from '@mtstore/gramjs';
-import { openFromArgs } from '@mtstore/test-adapters/child';
+import { openFromArgs, untilStdinLine } from '@mtstore/test-adapters/child';
 
 const { storage } = openFromArgs(process.argv.slice(2), 'idle');
 const say = (line) => writeSync(1, `${line}\n`);
@@ -33,11 +32,8 @@ session.setDC(2, '149.154.167.51', 443);
 session.setAuthKey(await key(1));
 await session.save();
 say('ready');
-const lines = createInterface({ input: process.stdin });
-for await (const line of lines) if (line === 'go') break;
-// Nothing more is read: stdin must not be what keeps the process alive either.
-lines.close();
-process.stdin.destroy();
+// Nothing more is read after it: stdin must not be what keeps the process alive either.
+await untilStdinLine('go');
 session.setAuthKey(await key(2));
 await session.save();
 say(`reported ${reported}`);

@@ -6,10 +6,9 @@
 // background save, refused for as long as the outage lasts, must not keep the process
 // alive, so it exits by itself. Usage: node idle-outage.mjs postgres <url through the proxy> <schema>.
 import { writeSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { BaseTelegramClient } from '@mtcute/node';
 import { mtcuteStorage } from '@mtstore/mtcute';
-import { openFromArgs } from '@mtstore/test-adapters/child';
+import { openFromArgs, untilStdinLine } from '@mtstore/test-adapters/child';
 import { setState } from './writer-client.mjs';
 
 const { storage } = openFromArgs(process.argv.slice(2), 'idle');
@@ -21,11 +20,8 @@ await manager.dcs.store({ main: { id: 2, ipAddress: '149.154.167.51', port: 443 
 await setState(tg, 1);
 await manager.save();
 say('ready');
-const lines = createInterface({ input: process.stdin });
-for await (const line of lines) if (line === 'go') break;
-// Nothing more is read: stdin must not be what keeps the process alive either.
-lines.close();
-process.stdin.destroy();
+// Nothing more is read after it: stdin must not be what keeps the process alive either.
+await untilStdinLine('go');
 await setState(tg, 2);
 await manager.save().then(
   () => say('saved'),
