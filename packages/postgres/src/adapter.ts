@@ -1,7 +1,7 @@
 import { createFromUrl, InvalidArgumentError, redactUrl, type StorageAdapter } from '@mtstore/core';
 import { PostgresSessionEventBus } from './bus.js';
 import { PostgresStorage } from './client.js';
-import { assertConnectionParameters, OWN_URL_PARAMETERS } from './connection.js';
+import { assertConnectionParameters, OWN_URL_PARAMETERS, parameterValue } from './connection.js';
 import { PostgresSessionStorage } from './server.js';
 
 /**
@@ -48,7 +48,7 @@ function fromUrl(url: URL, where: string): { connectionString: string; schema?: 
 function prepareFromUrl(url: URL, where: string): boolean | undefined {
   const value = url.searchParams.get('prepare');
   if (value === null) return undefined;
-  if (value !== 'true' && value !== 'false') throw new InvalidArgumentError(`${where}: URL parameter prepare must be true or false, got ${JSON.stringify(value)}`);
+  if (value !== 'true' && value !== 'false') throw new InvalidArgumentError(`${where}: URL parameter prepare must be true or false, got ${parameterValue(value)}`);
   return value === 'true';
 }
 

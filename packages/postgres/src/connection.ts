@@ -4,7 +4,7 @@
  * never ended), with the schema migrated lazily, once, before the first query.
  */
 import { createHash } from 'node:crypto';
-import { assertIdentifier, assertTimerMs, CallsInFlight, connectionStringParam, createOption, describeValue, InvalidArgumentError, MAX_TIMER_MS, nearestName, Once } from '@mtstore/core';
+import { assertIdentifier, assertTimerMs, CallsInFlight, connectionStringParam, createOption, describeParameter, describeValue, InvalidArgumentError, MAX_TIMER_MS, nearestName, Once, quotedIfPlain } from '@mtstore/core';
 import type { Pool, PoolClient, PoolConfig, QueryConfig, QueryResult, QueryResultRow } from 'pg';
 import { OwnedPool } from './pool.js';
 import { migrate, quoteIdentifier, SCHEMA_VERSION } from './schema.js';
@@ -164,15 +164,115 @@ const LIBPQ_ONLY_PARAMETERS = [
   'target_session_attrs', 'load_balance_hosts', 'oauth_issuer', 'oauth_client_id', 'oauth_client_secret', 'oauth_scope',
 ];
 
+/** The values one connection-string parameter may take (VALUE_DOMAINS). */
+interface ValueDomain {
+  /** Whether `text` is in the domain. */
+  readonly test: (text: string) => boolean;
+  /** What the domain is, for the message. */
+  readonly expected: string;
+}
+
+/** Optional spaces, an optional sign, digits: what parseInt and libpq's parse_int_param read whole. */
+const INTEGER = /^\s*([+-]?)(\d+)\s*$/;
+
+function integerDomain(min: number, max: number, expected: string): ValueDomain {
+  return {
+    expected,
+    test: (text) => {
+      const match = INTEGER.exec(text);
+      if (match === null) return false;
+      const value = Number(`${match[1]}${match[2]}`);
+      return value >= min && value <= max;
+    },
+  };
+}
+
+function oneOf(values: readonly string[], { ignoreCase = false } = {}): ValueDomain {
+  const allowed = new Set(ignoreCase ? values.map((value) => value.toLowerCase()) : values);
+  return { expected: `one of ${values.join(', ')}`, test: (text) => allowed.has(ignoreCase ? text.toLowerCase() : text) };
+}
+
+/** `domain`, or `''`: what pg (a falsy value) and libpq (the default) read as not given. */
+function orEmpty(domain: ValueDomain): ValueDomain {
+  return { expected: domain.expected, test: (text) => text === '' || domain.test(text) };
+}
+
+const INT32 = 2 ** 31 - 1;
+/**
+ * pg's startup timeouts: pg sends `String(parseInt(value, 10))` (`''` is none: pg
+ * sends nothing), and the server takes 0 (none) to 2^31 - 1 ms; a unit (`5s`) would be
+ * cut off by parseInt, a fraction rounded down.
+ */
+const SERVER_TIMEOUT = orEmpty(integerDomain(0, INT32, 'a whole number of ms from 0 to 2147483647 (pg sends only the number: no unit)'));
+/** libpq's parse_int_param: any int (connect_timeout: zero or negative waits for ever). */
+const LIBPQ_INTEGER = integerDomain(-(2 ** 31), INT32, 'an integer (as libpq reads it)');
+/** libpq compares these ignoring case; empty is its default. */
+const TLS_VERSION = orEmpty(oneOf(['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'], { ignoreCase: true }));
+
+/**
+ * The values a parameter with a fixed domain may take, checked before any I/O (a
+ * parameter not listed takes any text: a name, a path, a list). pg acted on a wrong one
+ * only when connecting, or not at all: `?port=abc` failed every call ("Port should be
+ * >= 0 and < 65536"), `?statement_timeout=abc` every connection (the server refused
+ * "NaN"), `?statement_timeout=5s` became 5 ms (pg sends parseInt of it), `?sslmode=bogus`
+ * and `?ssl=false` turned TLS on (a non-empty string is true to pg); the libpq keywords pg
+ * ignores were taken whatever they held, though psql refuses the same URL
+ * (`connect_timeout=abc`: "invalid integer value"). Each domain is what pg reads and uses
+ * as meant, or for a libpq keyword what libpq accepts (PostgreSQL 18, fe-connect.c).
+ */
+const VALUE_DOMAINS: ReadonlyMap<string, ValueDomain> = new Map([
+  // pg: parseInt of it (a query parameter wins over the URL's port); '' leaves the URL's port.
+  ['port', orEmpty(integerDomain(1, 65535, 'a port number from 1 to 65535'))],
+  ['statement_timeout', SERVER_TIMEOUT],
+  ['lock_timeout', SERVER_TIMEOUT],
+  ['idle_in_transaction_session_timeout', SERVER_TIMEOUT],
+  // pg-connection-string: true / 1 → TLS, 0 → none; pg: no-verify → TLS without checking the certificate.
+  ['ssl', oneOf(['true', '1', '0', 'no-verify'])],
+  // libpq's six, and pg's no-verify (pg-connection-string).
+  ['sslmode', oneOf(['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full', 'no-verify'])],
+  // pg throws on anything else when connecting.
+  ['sslnegotiation', oneOf(['postgres', 'direct'])],
+  // pg-connection-string compares with 'true' only: `TRUE` or `yes` would be false.
+  ['uselibpqcompat', oneOf(['true', 'false'])],
+  ['connect_timeout', LIBPQ_INTEGER],
+  ['keepalives', LIBPQ_INTEGER],
+  ['keepalives_idle', LIBPQ_INTEGER],
+  ['keepalives_interval', LIBPQ_INTEGER],
+  ['keepalives_count', LIBPQ_INTEGER],
+  ['tcp_user_timeout', LIBPQ_INTEGER],
+  ['gssencmode', oneOf(['disable', 'prefer', 'require'])],
+  ['channel_binding', oneOf(['disable', 'prefer', 'require'])],
+  ['sslcertmode', oneOf(['disable', 'allow', 'require'])],
+  ['target_session_attrs', oneOf(['any', 'read-write', 'read-only', 'primary', 'standby', 'prefer-standby'])],
+  ['load_balance_hosts', oneOf(['disable', 'random'])],
+  ['ssl_min_protocol_version', TLS_VERSION],
+  ['ssl_max_protocol_version', TLS_VERSION],
+]);
+
 /** Every parameter a connection string given to pg may carry. */
 const CONNECTION_PARAMETERS: ReadonlySet<string> = new Set([...PG_PARAMETERS, ...LIBPQ_ONLY_PARAMETERS]);
 
 /** mtstore's own URL parameters (read by openStorage / openSessionStorage, never passed to pg). */
 export const OWN_URL_PARAMETERS: ReadonlySet<string> = new Set(['schema', 'session', 'create', 'prepare']);
 
-/** A parameter name for a message: quoted when it looks like one, else only its length (it may be a pasted secret). */
-function parameterName(name: string): string {
-  return /^[A-Za-z0-9_.-]{1,64}$/.test(name) ? `"${name}"` : `of ${name.length} characters`;
+/**
+ * Characters of a parameter name or value that is shown: core's quotedIfPlain hides only
+ * the long or encoded-looking, and a pasted password (`?Zk9$x!aQ`) is neither.
+ */
+const PLAIN_TEXT = /^[A-Za-z0-9_.-]*$/;
+
+/**
+ * A parameter name for a message: quoted when it looks like one (core's describeParameter:
+ * at most 40 characters, not encoded-looking, not 16+ hex digits, and here only of
+ * [A-Za-z0-9_.-]), else only its length: it may be a pasted key or password.
+ */
+export function parameterName(name: string): string {
+  return PLAIN_TEXT.test(name) ? describeParameter(name) : `(a name of ${name.length} characters, not shown)`;
+}
+
+/** A parameter's value for a message, by the same rule as its name (parameterName). */
+export function parameterValue(value: string): string {
+  return (PLAIN_TEXT.test(value) ? quotedIfPlain(value) : undefined) ?? `a value of ${value.length} characters (not shown)`;
 }
 
 /**
@@ -183,7 +283,9 @@ function parameterName(name: string): string {
  * too ("invalid URI query parameter"). The message names the parameter (and the name
  * it is nearest to), never the connection string: it may hold a password. mtstore's own
  * parameters in a connection string passed straight to a constructor are refused as
- * well: pg would drop them, and only `openStorage(url)` reads them.
+ * well: pg would drop them, and only `openStorage(url)` reads them. A parameter with a
+ * fixed domain must hold a value in it (VALUE_DOMAINS), shown only when plain
+ * (parameterValue).
  */
 export function assertConnectionParameters(connectionString: unknown, label: string, where: string, own = false): void {
   // Only the URL form has parameters; pg reads a string starting with '/' as a socket path and database.
@@ -201,14 +303,21 @@ export function assertConnectionParameters(connectionString: unknown, label: str
   if (query < 0) return;
   const socket = /^socket:/i.test(connectionString);
   const seen = new Set<string>();
-  for (const name of new URLSearchParams(connectionString.slice(query + 1)).keys()) {
+  const parameters = new URLSearchParams(connectionString.slice(query + 1));
+  for (const [name, value] of parameters) {
     // pg takes the last of a repeated parameter, URLSearchParams.get (openStorage's
     // reading of mtstore's own, the query_timeout check) the first: `?query_timeout=5000&
     // query_timeout=0` passed the check and then timed every query out at once.
     if (seen.has(name)) throw new InvalidArgumentError(`${where}: parameter ${parameterName(name)} is given twice in ${label}`);
     seen.add(name);
     if (own && OWN_URL_PARAMETERS.has(name)) continue;
-    if (CONNECTION_PARAMETERS.has(name)) continue;
+    if (CONNECTION_PARAMETERS.has(name)) {
+      const domain = VALUE_DOMAINS.get(name);
+      if (domain !== undefined && !domain.test(value)) {
+        throw new InvalidArgumentError(`${where}: parameter "${name}" in ${label} must be ${domain.expected}, got ${parameterValue(value)}`);
+      }
+      continue;
+    }
     // pg-connection-string's socket: URL names the database and encoding so.
     if (socket && (name === 'db' || name === 'encoding')) continue;
     if (OWN_URL_PARAMETERS.has(name)) {
@@ -220,6 +329,14 @@ export function assertConnectionParameters(connectionString: unknown, label: str
     throw new InvalidArgumentError(
       `${where}: unknown parameter ${parameterName(name)} in ${label}${guess === undefined ? '' : ` (did you mean "${guess}"?)`}: neither mtstore, pg nor libpq reads it`,
     );
+  }
+  // Combinations pg refuses only when it connects (the values alone are in their domains).
+  const sslmode = parameters.get('sslmode');
+  if (parameters.get('sslnegotiation') === 'direct' && (sslmode === 'disable' || (sslmode === null && parameters.get('ssl') === '0'))) {
+    throw new InvalidArgumentError(`${where}: sslnegotiation=direct in ${label} starts with TLS, which ${sslmode === null ? 'ssl=0' : 'sslmode=disable'} turns off`);
+  }
+  if (parameters.get('uselibpqcompat') === 'true' && sslmode === 'verify-ca' && !parameters.get('sslrootcert')) {
+    throw new InvalidArgumentError(`${where}: sslmode=verify-ca with uselibpqcompat=true in ${label} needs sslrootcert (the CA to verify the server with); pg refuses it when connecting`);
   }
 }
 
