@@ -113,7 +113,7 @@ function userValues(d: Dialect, user: SelfUser | undefined | null): unknown[] {
 }
 
 /** Every option of the constructor: any other name is refused (withKnownOptions). */
-const OPTIONS = optionNames<TypeormStorageOptions>()(['dataSource', 'options', 'tablePrefix', 'migrate', 'create', 'name', 'encryption']);
+const OPTIONS = optionNames<TypeormStorageOptions>()(['dataSource', 'options', 'tablePrefix', 'migrate', 'create', 'closeTimeoutMillis', 'name', 'encryption']);
 
 /**
  * Client Storage on a TypeORM DataSource (postgres, mysql/mariadb, better-sqlite3).

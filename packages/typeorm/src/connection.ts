@@ -6,7 +6,7 @@
  */
 import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { CallsInFlight, createOption, InvalidArgumentError, isStorageError, LeaseLostError, MigrationError, Once, storeNotFound, StorageClosedError, StorageUnavailableError } from '@mtstore/core';
+import { assertTimerMs, CallsInFlight, createOption, InvalidArgumentError, isStorageError, LeaseLostError, MigrationError, Once, storeNotFound, StorageClosedError, StorageUnavailableError } from '@mtstore/core';
 import { DataSource, QueryFailedError, type DataSourceOptions, type QueryRunner } from 'typeorm';
 import { dialectOf } from './dialect.js';
 import { bindsSecret, querySecret } from './mysql-execute.js';
@@ -42,6 +42,16 @@ export interface TypeormConnectionOptions {
    * only read. Default `true`: create what is missing.
    */
   create?: boolean | undefined;
+  /**
+   * How long `close()` waits, in ms, with no call in flight settling before it gives up
+   * on the rest (default 5000, CLOSE_GRACE_MS). The wait restarts whenever a call
+   * settles, so a backlog the database keeps answering finishes however long it takes;
+   * time in which this process was too busy to send the calls or read the replies does
+   * not count. Once the database answered nothing for that long, the calls still running
+   * reject with StorageUnavailableError (their outcome unknown). 0: close() does not
+   * wait. 0 to 2^31 - 1, as @mtstore/postgres's option of the same name.
+   */
+  closeTimeoutMillis?: number | undefined;
 }
 
 export type Row = Record<string, unknown>;
@@ -136,10 +146,10 @@ const SQLITE_BUSY_TIMEOUT_MS = 5000;
 const APPLICATION_TRANSACTION_CHECK_MS = 5;
 
 /**
- * How long close() waits with no call in flight settling before it rejects the rest:
- * the database's silence, restarted by every call that settles (core's
- * CallsInFlight.settled(quietMs), as every adapter counts its own), not a deadline from
- * close().
+ * How long close() waits with no call in flight settling before it rejects the rest,
+ * unless `closeTimeoutMillis` says otherwise: the database's silence, restarted by every
+ * call that settles (core's CallsInFlight.settled(quietMs), as every adapter counts its
+ * own), not a deadline from close().
  */
 export const CLOSE_GRACE_MS = 5000;
 
@@ -148,7 +158,10 @@ export const CLOSE_GRACE_MS = 5000;
  * StorageError: core makes it the StorageUnavailableError naming the operation and the
  * session (docs/contract.md §8), as it does PostgreSQL's.
  */
-const closedInFlight = (): Error => new Error(`closed while this call was still running (the database answered no call for ${CLOSE_GRACE_MS} ms); it may or may not have been applied`);
+const closedInFlight = (graceMs: number): (() => Error) => {
+  const why = graceMs === 0 ? 'closeTimeoutMillis 0: close() does not wait' : `the database answered no call for ${graceMs} ms`;
+  return () => new Error(`closed while this call was still running (${why}); it may or may not have been applied`);
+};
 
 /** What a call on a pool the application ended rejects with (see Connection's #watch), made a StorageUnavailableError by core as above. */
 const destroyedInFlight = (): Error => new Error('the application destroyed its DataSource while this call was waiting for it; it may or may not have been applied');
@@ -265,6 +278,8 @@ export class Connection {
    * handed back unused, and a query runner sends nothing but ROLLBACK.
    */
   #gaveUp = false;
+  /** close()'s grace, ms (TypeormConnectionOptions.closeTimeoutMillis); 0: no wait. */
+  readonly #closeTimeout: number;
 
   /** `clock`: the instance's, for the times a migration writes (SchemaContext.clock); default Date.now. */
   constructor(options: TypeormConnectionOptions, where: string, clock?: () => number) {
@@ -279,6 +294,10 @@ export class Connection {
     }
     if (options.migrate !== undefined && typeof options.migrate !== 'boolean') throw new InvalidArgumentError(`${where}: migrate must be a boolean`);
     this.create = createOption(options.create, where);
+    const closeTimeout = options.closeTimeoutMillis ?? CLOSE_GRACE_MS;
+    // core's timer rule, as @mtstore/postgres: past 2^31 - 1 Node's timer fires after 1 ms (no grace at all).
+    assertTimerMs(closeTimeout, `${where}: closeTimeoutMillis`, 0, false);
+    this.#closeTimeout = closeTimeout;
     const prefix = options.tablePrefix ?? DEFAULT_TABLE_PREFIX;
     assertTablePrefix(prefix, where);
     this.#where = where;
@@ -500,7 +519,7 @@ export class Connection {
   /**
    * A call, already started, tracked so that close() can wait for it: it settles on its
    * own, or (core makes it StorageUnavailableError) once close() heard nothing from the
-   * database for CLOSE_GRACE_MS, or once the application ended the pool it was made on.
+   * database for closeTimeoutMillis, or once the application ended the pool it was made on.
    */
   #tracked<T>(call: Promise<T>): Promise<T> {
     if (this.owned || this.#queue !== undefined) return this.#calls.trackAbandonable(call);
@@ -634,7 +653,7 @@ export class Connection {
 
   /**
    * Settles every call already made, then (owned DataSource) destroys it. Calls finish
-   * as long as the database keeps answering them; once CLOSE_GRACE_MS pass with none of
+   * as long as the database keeps answering them; once closeTimeoutMillis pass with none of
    * them settling, those still running reject with StorageUnavailableError (a write may
    * or may not have been applied: StorageClosedError means a call made after close(),
    * which never ran). That is the database's silence, as every adapter counts it (core's
@@ -648,9 +667,11 @@ export class Connection {
    * leaves no socket open, also when the server has stopped answering.
    */
   async close(): Promise<void> {
-    if (this.#calls.size > 0 && !(await this.#calls.settled(CLOSE_GRACE_MS))) {
+    // 0: no wait at all (settledWithin(0)), as @mtstore/postgres takes it; otherwise the database's silence.
+    const settled = (): Promise<boolean> => (this.#closeTimeout === 0 ? this.#calls.settledWithin(0) : this.#calls.settled(this.#closeTimeout));
+    if (this.#calls.size > 0 && !(await settled())) {
       this.#gaveUp = true;
-      this.#calls.abandon(closedInFlight);
+      this.#calls.abandon(closedInFlight(this.#closeTimeout));
     }
     if (!this.owned) return;
     // A first connection attempt still under way (a server that does not answer): the

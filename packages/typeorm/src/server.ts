@@ -8,7 +8,7 @@ export type TypeormSessionStorageOptions = TypeormConnectionOptions & SessionLif
 const LIVE = '(expires_at IS NULL OR expires_at > ?)';
 
 /** Every option of the constructor: any other name is refused (withKnownOptions). */
-const OPTIONS = optionNames<TypeormSessionStorageOptions>()(['dataSource', 'options', 'tablePrefix', 'migrate', 'create', 'ttlSeconds', 'clock']);
+const OPTIONS = optionNames<TypeormSessionStorageOptions>()(['dataSource', 'options', 'tablePrefix', 'migrate', 'create', 'closeTimeoutMillis', 'ttlSeconds', 'clock']);
 
 /**
  * Server sessions in `server_sessions`, keyed by (auth_key_id, session_id). Create
