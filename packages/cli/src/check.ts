@@ -15,6 +15,7 @@ import { CliError, EXIT, here } from './exit.js';
 import { expectImpl } from './expect.js';
 import type { Io } from './io.js';
 import { isUrl, shown } from './source.js';
+import { counted } from './words.js';
 
 interface Registered {
   path: string[];
@@ -305,7 +306,7 @@ function leftBehind(left: { namespace: string; error: unknown }[]): string {
   const shownNames = names.length > 5 ? `${names.slice(0, 5).join(', ')} and ${names.length - 5} more` : names.join(', ');
   const first = left[0]!.error;
   const reason = first instanceof Error ? first.message.split('\n')[0] : String(first);
-  return `check could not remove ${left.length} scratch namespace${left.length === 1 ? '' : 's'} (${shownNames}), which stay in the database: ${reason}`;
+  return `check could not remove ${counted(left.length, 'scratch namespace')} (${shownNames}), which stay in the database: ${reason}`;
 }
 
 async function runKit(input: string, raw: Scratch, scratch: Scratch, io: Io, grep: RegExp | undefined): Promise<CheckReport> {
@@ -360,7 +361,7 @@ async function runKit(input: string, raw: Scratch, scratch: Scratch, io: Io, gre
   const all = tests.length;
   const chosen = grep === undefined ? tests : tests.filter((test) => grep.test([...test.path, test.name].join(' › ')));
   if (chosen.length === 0) throw new CliError(EXIT.USAGE, `check --grep ${grep?.source}: no conformance test matches (of ${all}); names are "suite › trait group › test", e.g. "postgres · Storage › round trip"`);
-  io.stderr.write(`Running ${chosen.length === all ? all : `${chosen.length} of ${all}`} conformance tests against ${shown(input)} in scratch namespaces…\n`);
+  io.stderr.write(`Running ${chosen.length === all ? counted(all, 'conformance test') : `${chosen.length} of ${counted(all, 'conformance test')}`} against ${shown(input)} in scratch namespaces…\n`);
   const rows = new Map<string, Map<string, { passed: number; failed: number; skipped: number }>>();
   const report: CheckReport = { passed: 0, failed: 0, skipped: 0, failures: [] };
   for (const test of chosen) {
@@ -393,6 +394,6 @@ async function runKit(input: string, raw: Scratch, scratch: Scratch, io: Io, gre
   }
   for (const failure of report.failures) out(`FAIL ${failure}`);
   out(`\n${report.passed} passed, ${report.failed} failed, ${report.skipped} skipped`);
-  if (report.failed > 0) throw new CliError(EXIT.VERIFY, `${report.failed} conformance tests failed against ${shown(input)} (listed above).`);
+  if (report.failed > 0) throw new CliError(EXIT.VERIFY, `${counted(report.failed, 'conformance test')} failed against ${shown(input)} (listed above).`);
   return report;
 }

@@ -12,6 +12,7 @@ import { Interrupts } from './interrupts.js';
 import { say, type Io } from './io.js';
 import { encryptionFromFlags } from './rotate.js';
 import { checkBotFlag, checkTarget, missingKeyError, openExisting, openForeign, sessionNameOf, shown, STDIN, userWords } from './source.js';
+import { counted } from './words.js';
 
 export interface ExportOptions {
   format: string;
@@ -252,6 +253,6 @@ function reportFile(io: Io, label: string, session: Session, out: string, format
   const what = format === 'gramjs-store' ? 'folder' : 'file';
   say(io, `warning: ${shown(out)} is a login: anyone holding it can use the account. Keep it secret.`);
   const user = userWords(session);
-  say(io, `Exported ${label} as a ${format} ${what} to ${shown(out)}: home DC ${session.homeDcId}, ${user}, ${peers} peers` + (warnings.length > 0 ? ` (${warnings.length} warning${warnings.length === 1 ? '' : 's'} above: what the source or the format left out).` : '.'));
+  say(io, `Exported ${label} as a ${format} ${what} to ${shown(out)}: home DC ${session.homeDcId}, ${user}, ${counted(peers, 'peer')}` + (warnings.length > 0 ? ` (${counted(warnings.length, 'warning')} above: what the source or the format left out).` : '.'));
   return out;
 }

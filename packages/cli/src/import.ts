@@ -7,6 +7,7 @@ import { Interrupts } from './interrupts.js';
 import { say, type Io } from './io.js';
 import { progress } from './progress.js';
 import { checkBotFlag, checkTarget, isUrl, openTarget, readStdin, sessionNameOf, shown, sqlitePath, STDIN, storedNames, userWords } from './source.js';
+import { counted } from './words.js';
 
 export interface ImportOptions {
   name?: string | undefined;
@@ -113,7 +114,7 @@ const WARNINGS_SHOWN = 10;
 /** What the input held that was left out (rows skipped, usernames or phones dropped), on stderr. */
 export function reportWarnings(io: Io, warnings: readonly string[]): void {
   for (const line of warnings.slice(0, WARNINGS_SHOWN)) say(io, `mtstore: warning: ${line}`);
-  if (warnings.length > WARNINGS_SHOWN) say(io, `mtstore: warning: … and ${warnings.length - WARNINGS_SHOWN} more rows or fields left out (${warnings.length} in all)`);
+  if (warnings.length > WARNINGS_SHOWN) say(io, `mtstore: warning: … and ${counted(warnings.length - WARNINGS_SHOWN, 'more row or field', 'more rows or fields')} left out (${warnings.length} in all)`);
 }
 
 /** The session names of an mtstore SQLite storage at `path`, or null when it is none (opened with create=false: nothing is written). */
@@ -181,7 +182,7 @@ async function writeTarget(stream: SessionStream, target: string, name: string, 
   let peers = 0;
   const interrupts = new Interrupts(
     (signal) =>
-      `Interrupted (${signal}) while importing "${name}" into ${whereOf(target)}: ${peers} peers written and no login (the snapshot is written last); ` +
+      `Interrupted (${signal}) while importing "${name}" into ${whereOf(target)}: ${counted(peers, 'peer')} written and no login (the snapshot is written last); ` +
       'run the same import with --force to replace them.',
   );
   try {
@@ -217,7 +218,7 @@ async function writeTarget(stream: SessionStream, target: string, name: string, 
     // More than one batch can take minutes on a slow backend (100,000 peers: 18 s into
     // Redis, over 3 minutes into FerretDB): show it moving. The total is the file's peer
     // rows; rows skipped with a warning make the count written smaller.
-    const bar = stream.peerRows > PEER_BATCH ? progress(io, `import "${name}"`, stream.peerRows, 'peers') : undefined;
+    const bar = stream.peerRows > PEER_BATCH ? progress(io, `import "${name}"`, stream.peerRows, 'peer') : undefined;
     const written = await writeStream(
       storage,
       stream,
@@ -256,8 +257,8 @@ function report(io: Io, stream: SessionStream, target: string, name: string, wri
   say(
     io,
     `Imported a ${stream.format} session (${stream.layout}) into ${whereOf(target)} as "${name}": home DC ${session.homeDcId}, ${user}, ` +
-      `${written.peers} peers, ${written.kv} kv entries, ${written.refMessages} reference messages` +
-      (stream.warnings.length > 0 ? ` (${stream.warnings.length} rows or fields left out: see the warnings above).` : '.'),
+      `${counted(written.peers, 'peer')}, ${counted(written.kv, 'kv entry', 'kv entries')}, ${counted(written.refMessages, 'reference message')}` +
+      (stream.warnings.length > 0 ? ` (${counted(stream.warnings.length, 'row or field', 'rows or fields')} left out: see the warnings above).` : '.'),
   );
   return { name, format: stream.format, layout: stream.layout, session, ...written, warnings: [...stream.warnings] };
 }

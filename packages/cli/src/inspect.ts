@@ -5,6 +5,7 @@ import type { SessionFormat, SessionStream } from '@mtstore/convert';
 import { CliError, EXIT } from './exit.js';
 import type { Io } from './io.js';
 import { openExisting, openForeign, shown, STDIN, storedNames, urlSession, noUser } from './source.js';
+import { counted } from './words.js';
 
 export interface InspectOptions {
   name?: string | undefined;
@@ -15,7 +16,7 @@ export interface InspectOptions {
 function dcLine(dc: DataCenter): string {
   const address = dc.ipv4 ?? (dc.ipv6 !== undefined ? `[${dc.ipv6}]` : dc.host) ?? '(no address)';
   const flags = [dc.mediaOnly ? 'media' : '', dc.testMode ? 'test' : ''].filter(Boolean).join(', ');
-  const keys = `${dc.authKey ? 'auth key: yes' : 'auth key: no'}${dc.tempAuthKeys?.length ? `, ${dc.tempAuthKeys.length} temp keys` : ''}`;
+  const keys = `${dc.authKey ? 'auth key: yes' : 'auth key: no'}${dc.tempAuthKeys?.length ? `, ${counted(dc.tempAuthKeys.length, 'temp key')}` : ''}`;
   return `  DC ${dc.id}${flags ? ` (${flags})` : ''}: ${address}${dc.port !== undefined ? `:${dc.port}` : ''} — ${keys}`;
 }
 
@@ -38,7 +39,7 @@ export function describeSession(session: Session | null): string[] {
 
 function peerLine(counts: Record<PeerType, number>, min: number): string {
   const total = counts.user + counts.chat + counts.channel;
-  return `  peers: ${total} (${counts.user} users, ${counts.chat} chats, ${counts.channel} channels${min ? `, ${min} min` : ''})`;
+  return `  peers: ${total} (${counted(counts.user, 'user')}, ${counted(counts.chat, 'chat')}, ${counted(counts.channel, 'channel')}${min ? `, ${min} min` : ''})`;
 }
 
 function tally(peers: readonly Peer[], counts: Record<PeerType, number>): number {
@@ -124,7 +125,7 @@ async function describeForeign(source: string, foreign: SessionStream, out: (lin
   if (refs) out(`  reference messages: ${refs}`);
   // What an import would leave out, so it is seen before importing.
   if (foreign.warnings.length) {
-    out(`  left out on import: ${foreign.warnings.length} rows or fields`);
+    out(`  left out on import: ${counted(foreign.warnings.length, 'row or field', 'rows or fields')}`);
     for (const line of foreign.warnings.slice(0, 10)) out(`    ${line}`);
     if (foreign.warnings.length > 10) out(`    … and ${foreign.warnings.length - 10} more`);
   }
@@ -154,7 +155,7 @@ export async function inspect(source: string, options: InspectOptions, io: Io): 
     }
     names = [wanted];
   }
-  out(`${shown(source)}: ${names.length} session${names.length === 1 ? '' : 's'}`);
+  out(`${shown(source)}: ${counted(names.length, 'session')}`);
   for (const name of names) {
     const storage = await openExisting(source, name);
     try {

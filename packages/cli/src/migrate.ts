@@ -18,6 +18,7 @@ import { say, type Io } from './io.js';
 import { progress } from './progress.js';
 import { encryptionFromFlags } from './rotate.js';
 import { checkNamesHeld, checkTarget, isUrl, missingKeyError, openExisting, openTarget, shown, sqlitePath, namesWanted, storedNames, urlSession } from './source.js';
+import { counted } from './words.js';
 
 export type RefMode = 'all' | 'min' | 'none';
 
@@ -202,9 +203,9 @@ function stageLine(stage: SessionStage): string {
     case 'reading':
       return `"${stage.label}" not begun`;
     case 'peers':
-      return `"${stage.label}" has ${login} and ${stage.peers} of ${stage.totalPeers} peers there, no reference messages or kv entries yet`;
+      return `"${stage.label}" has ${login} and ${stage.peers} of ${counted(stage.totalPeers, 'peer')} there, no reference messages or kv entries yet`;
     case 'refs':
-      return `"${stage.label}" has ${login}, its ${stage.peers} peers and ${stage.refs} reference messages there, no kv entries yet`;
+      return `"${stage.label}" has ${login}, its ${counted(stage.peers, 'peer')} and ${counted(stage.refs, 'reference message')} there, no kv entries yet`;
     case 'verifying':
       return `"${stage.label}" was copied but not verified`;
   }
@@ -234,7 +235,7 @@ async function migrateOne(from: string, to: string, name: string, options: Migra
       keysOnly = await copyKeysWithoutSnapshot(keyEntries ?? [], dst.authKeys);
     }
 
-    const bar = progress(io, name, total, 'peers');
+    const bar = progress(io, name, total, 'peer');
     let copied = 0;
     let cursor: string | null = null;
     // Marked ids of the source's min peers, for --refs min.
@@ -289,28 +290,28 @@ async function migrateOne(from: string, to: string, name: string, options: Migra
       if (stored === null || stored.homeDcId !== session.homeDcId || stored.dcs.length !== session.dcs.length) problems.push('the snapshot differs');
     }
     const landed = await countPeers(dst.peers, options.batch, interrupts);
-    if (landed < copied) problems.push(`${landed} peers in the target, ${copied} in the source`);
+    if (landed < copied) problems.push(`${counted(landed, 'peer')} in the target, ${copied} in the source`);
     const targetKeys = new Set((await dst.kv.entries()).map((e) => e.key));
     const missing = entries.filter((e) => !targetKeys.has(e.key)).length;
-    if (missing > 0) problems.push(`${missing} kv entries missing`);
+    if (missing > 0) problems.push(`${counted(missing, 'kv entry', 'kv entries')} missing`);
     if (refs > 0) {
       const landedRefs = await countRefs(dst.refMessages, options.batch, interrupts);
-      if (landedRefs < refs) problems.push(`${landedRefs} reference messages in the target, ${refs} copied`);
+      if (landedRefs < refs) problems.push(`${counted(landedRefs, 'reference message')} in the target, ${refs} copied`);
     }
     if (keysOnly !== undefined) {
       const landedKeys = (await dst.authKeys.entries()).reduce((n, e) => n + (e.authKey === undefined ? 0 : 1) + e.tempAuthKeys.length, 0);
-      if (landedKeys !== keysOnly.keys) problems.push(`${landedKeys} auth keys in the target, ${keysOnly.keys} in the source`);
+      if (landedKeys !== keysOnly.keys) problems.push(`${counted(landedKeys, 'auth key')} in the target, ${keysOnly.keys} in the source`);
     }
     const label = options.as === name ? name : `${name} (as ${options.as})`;
     if (problems.length > 0) throw new CliError(EXIT.VERIFY, `Verification of "${label}" failed: ${problems.join('; ')}. Run the same migrate again to finish it.`);
-    const extra = landed > copied ? ` (the target has ${landed - copied} more peers it already held)` : '';
-    const keys = keysOnly === undefined ? '' : `${keysOnly.keys} auth keys (no snapshot), `;
-    say(io, `${label}: ${session !== null ? 'snapshot, ' : ''}${keys}${copied} peers, ${entries.length} kv entries, ${refs} reference messages — verified${extra}.`);
+    const extra = landed > copied ? ` (the target has ${counted(landed - copied, 'more peer', 'more peers')} it already held)` : '';
+    const keys = keysOnly === undefined ? '' : `${counted(keysOnly.keys, 'auth key')} (no snapshot), `;
+    say(io, `${label}: ${session !== null ? 'snapshot, ' : ''}${keys}${counted(copied, 'peer')}, ${counted(entries.length, 'kv entry', 'kv entries')}, ${counted(refs, 'reference message')} — verified${extra}.`);
     if (removedSnapshot) {
       say(io, `${label}: the target's snapshot under that name was removed (delete(): with its keys, peers, kv entries and reference messages), as the source's session has none: another login's snapshot must not answer for the keys copied.`);
     }
     if (keysOnly !== undefined && keysOnly.skipped > 0) {
-      say(io, `${label}: ${keysOnly.skipped} keys of media-only DC entries were not copied: without a snapshot they cannot be written (authKeys writes main entries; save() writes media-only ones).`);
+      say(io, `${label}: ${counted(keysOnly.skipped, 'key')} of media-only DC entries ${keysOnly.skipped === 1 ? 'was' : 'were'} not copied: without a snapshot they cannot be written (authKeys writes main entries; save() writes media-only ones).`);
     }
     return { name, ...(options.as === name ? {} : { as: options.as }), snapshot: session !== null, peers: copied, kv: entries.length, refMessages: refs };
   } finally {
@@ -374,7 +375,7 @@ export async function migrate(from: string, to: string, options: MigrateOptions,
   if (as !== undefined && wanted?.length !== 1) {
     throw new CliError(
       EXIT.USAGE,
-      `The target's ?session=${as} names the one session to write, but migrate would copy ${wanted === undefined ? 'every session of the source' : `${wanted.length} sessions`}, each under its own name. Give the one session to copy (--name, or ?session= in the source), or remove ?session= from the target.`,
+      `The target's ?session=${as} names the one session to write, but migrate would copy ${wanted === undefined ? 'every session of the source' : counted(wanted.length, 'session')}, each under its own name. Give the one session to copy (--name, or ?session= in the source), or remove ?session= from the target.`,
     );
   }
   const started = Date.now();
@@ -387,7 +388,7 @@ export async function migrate(from: string, to: string, options: MigrateOptions,
     say(io, `Nothing to migrate: ${shown(from)} holds no sessions.`);
     return { sessions: [], seconds: 0 };
   }
-  say(io, `Migrating ${names.length} session${names.length === 1 ? '' : 's'} from ${shown(from)} to ${shown(to)}.`);
+  say(io, `Migrating ${counted(names.length, 'session')} from ${shown(from)} to ${shown(to)}.`);
   const sessions: MigratedSession[] = [];
   const stage: SessionStage = { label: '', step: 'reading', snapshot: false, peers: 0, totalPeers: 0, refs: 0 };
   // Killed by a signal, migrate said nothing of what it left: a session in the target
@@ -396,7 +397,7 @@ export async function migrate(from: string, to: string, options: MigrateOptions,
   // and the line says what is there and the command that finishes it.
   const interrupts = new Interrupts(
     (signal) =>
-      `Interrupted (${signal}) while migrating from ${shown(from)} to ${shown(to)}: ${sessions.length} of ${names.length} sessions copied and verified; ${stageLine(stage)}. ` +
+      `Interrupted (${signal}) while migrating from ${shown(from)} to ${shown(to)}: ${sessions.length} of ${counted(names.length, 'session')} copied and verified; ${stageLine(stage)}. ` +
       `Run the same migrate again to finish (every write is a replace or an upsert): ${commandLine(migrateArgs(from, to, options))}`,
   );
   try {
@@ -410,7 +411,7 @@ export async function migrate(from: string, to: string, options: MigrateOptions,
   }
   const seconds = (Date.now() - started) / 1000;
   const peers = sessions.reduce((n, s) => n + s.peers, 0);
-  say(io, `Done: ${sessions.length} session${sessions.length === 1 ? '' : 's'}, ${peers} peer${peers === 1 ? '' : 's'} in ${seconds.toFixed(1)} s (${Math.round(peers / Math.max(seconds, 0.001))} peers/s), counts verified.`);
+  say(io, `Done: ${counted(sessions.length, 'session')}, ${counted(peers, 'peer')} in ${seconds.toFixed(1)} s (${Math.round(peers / Math.max(seconds, 0.001))} peers/s), counts verified.`);
   return { sessions, seconds };
 }
 

@@ -4,6 +4,7 @@
  */
 import cliProgress from 'cli-progress';
 import type { Io } from './io.js';
+import { noun } from './words.js';
 
 export interface Progress {
   advance(by: number): void;
@@ -11,19 +12,20 @@ export interface Progress {
   finish(total?: number): void;
 }
 
+/** `unit`: the singular ("peer"); the count printed after it says whether an "s" goes with it. */
 export function progress(io: Io, label: string, total: number, unit: string): Progress {
   const started = Date.now();
   if (io.stderr.isTTY) {
     const bar = new cliProgress.SingleBar(
       {
-        format: `${label} [{bar}] {value}/{total} ${unit} | {rate}/s | ETA {eta_formatted}`,
+        format: `${label} [{bar}] {value}/{total} {unit} | {rate}/s | ETA {eta_formatted}`,
         stream: io.stderr as NodeJS.WriteStream,
         hideCursor: true,
         clearOnComplete: false,
       },
       cliProgress.Presets.shades_classic,
     );
-    bar.start(total, 0, { rate: '0' });
+    bar.start(total, 0, { rate: '0', unit: noun(total, unit) });
     let done = 0;
     return {
       advance(by) {
@@ -32,7 +34,7 @@ export function progress(io: Io, label: string, total: number, unit: string): Pr
       },
       finish(end) {
         if (end !== undefined) bar.setTotal(end);
-        bar.update(done, { rate: rate(done, started) });
+        bar.update(done, { rate: rate(done, started), unit: noun(end ?? total, unit) });
         bar.stop();
       },
     };
@@ -46,7 +48,7 @@ export function progress(io: Io, label: string, total: number, unit: string): Pr
   const line = () => {
     const counts = `${done}/${count}`;
     printed = counts;
-    io.stderr.write(`${label}: ${counts} ${unit} (${rate(done, started)}/s)\n`);
+    io.stderr.write(`${label}: ${counts} ${noun(count, unit)} (${rate(done, started)}/s)\n`);
   };
   return {
     advance(by) {

@@ -13,6 +13,7 @@ import { commandLine, Interrupts } from './interrupts.js';
 import { say, type Io } from './io.js';
 import { progress } from './progress.js';
 import { checkNamesHeld, namesWanted, openTarget, shown, storedNames } from './source.js';
+import { counted } from './words.js';
 
 export interface RotateKeysOptions {
   /** `id=ENV_NAME`, newest first: the first seals, every one opens. */
@@ -101,7 +102,7 @@ export async function rotateKeys(target: string, options: RotateKeysOptions, io:
   // is done (each storage closed by rotateEncryption), with the command that resumes.
   const interrupts = new Interrupts(
     (signal) =>
-      `Interrupted (${signal}) while re-sealing ${shown(target)} with key "${encryption.keys[0]?.id}": ${done} of ${total} sessions re-sealed, every name up to ${JSON.stringify(resumeAfter)}; ` +
+      `Interrupted (${signal}) while re-sealing ${shown(target)} with key "${encryption.keys[0]?.id}": ${done} of ${counted(total, 'session')} re-sealed, every name up to ${JSON.stringify(resumeAfter)}; ` +
       `the others are as they were (open with the old keys). Resume with: ${commandLine(resumeArgs(target, options, resumeAfter ?? ''))}`,
   );
   try {
@@ -115,7 +116,7 @@ export async function rotateKeys(target: string, options: RotateKeysOptions, io:
       ...(options.after !== undefined ? { after: options.after } : {}),
       ...(options.batch !== undefined ? { batchSize: options.batch } : {}),
       onProgress: (p) => {
-        bar ??= progress(io, 'rotate-keys', p.total, 'sessions');
+        bar ??= progress(io, 'rotate-keys', p.total, 'session');
         bar.advance(p.done - done);
         done = p.done;
         total = p.total;
@@ -126,9 +127,9 @@ export async function rotateKeys(target: string, options: RotateKeysOptions, io:
       },
     });
     bar?.finish();
-    say(io, `Re-sealed ${report.keys} auth keys and ${report.kvEntries} kv values of ${report.done} sessions in ${shown(target)} with key "${encryption.keys[0]?.id}" (${report.current} already current).`);
+    say(io, `Re-sealed ${counted(report.keys, 'auth key')} and ${counted(report.kvEntries, 'kv value')} of ${counted(report.done, 'session')} in ${shown(target)} with key "${encryption.keys[0]?.id}" (${report.current} already current).`);
     if (report.withoutSnapshot.length > 0) {
-      say(io, `${report.withoutSnapshot.length} sessions have no snapshot (their keys were listed one by one): ${report.withoutSnapshot.slice(0, 10).join(', ')}${report.withoutSnapshot.length > 10 ? ', …' : ''}.`);
+      say(io, `${report.withoutSnapshot.length === 1 ? '1 session has no snapshot (its keys were' : `${report.withoutSnapshot.length} sessions have no snapshot (their keys were`} listed one by one): ${report.withoutSnapshot.slice(0, 10).join(', ')}${report.withoutSnapshot.length > 10 ? ', …' : ''}.`);
     }
     return report;
   } catch (error) {

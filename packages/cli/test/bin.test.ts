@@ -72,7 +72,7 @@ describe('mtstore (built binary)', () => {
   it('inspect of a file prints counts and never key bytes', async () => {
     const r = mtstore(['inspect', `${convertFixtures}telethon/telethon.session`]);
     expect(r.code).toBe(EXIT.OK);
-    expect(r.stdout).toContain('peers: 6 (3 users, 1 chats, 2 channels)');
+    expect(r.stdout).toContain('peers: 6 (3 users, 1 chat, 2 channels)');
     expect(r.stdout).toContain('update state: pts 12345, qts 67, seq 89');
     const key = (await parseSession(`${convertFixtures}telethon/telethon.session`)).session.dcs[0]!.authKey!;
     expect(r.stdout + r.stderr).not.toContain(Buffer.from(key).toString('hex').slice(0, 12));

@@ -74,7 +74,7 @@ describe('import / export / inspect', () => {
     expect(await run(['inspect', 'shared://c'], out)).toBe(EXIT.OK);
     expect(out.out()).toContain('session "x":');
     expect(out.out()).toContain('auth key: yes');
-    expect(out.out()).toContain('peers: 6 (3 users, 1 chats, 2 channels)');
+    expect(out.out()).toContain('peers: 6 (3 users, 1 chat, 2 channels)');
     const key = (await parseSession(telethonFile)).session.dcs[0]!.authKey!;
     expect(out.out()).not.toContain(Buffer.from(key).toString('hex').slice(0, 12));
 

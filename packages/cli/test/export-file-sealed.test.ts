@@ -38,7 +38,7 @@ async function sealedStore(source: string): Promise<void> {
   await storage.close();
   const io = captureIo();
   expect(await run(['rotate-keys', source, '--key', 'k1=MTSTORE_TEST_EXPORT_K1', '--secret-kv', 'salts:'], io), io.err()).toBe(EXIT.OK);
-  expect(io.err()).toContain('Re-sealed 1 auth keys and 1 kv values of 1 sessions');
+  expect(io.err()).toContain('Re-sealed 1 auth key and 1 kv value of 1 session in');
   // Sealed for real: without the key the snapshot does not load.
   const bare = await openStorage(source, { name: 'alice' });
   await expect(bare.load()).rejects.toMatchObject({ code: 'MTSTORE_ENCRYPTION', keyId: 'k1' });

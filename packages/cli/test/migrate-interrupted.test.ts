@@ -47,7 +47,7 @@ describe(`migrate of ${PEERS.toLocaleString('en-US')} peers interrupted`, () => 
     expect(lines[0]).toBe(`Migrating 1 session from ${source} to ${target}.`);
     expect(lines.slice(1, -1).every((line) => new RegExp(`^alice: \\d+/${PEERS} peers`).test(line)), r.stderr).toBe(true);
     const match = new RegExp(
-      `^mtstore: Interrupted \\(SIGINT\\) while migrating from (\\S+) to (\\S+): 0 of 1 sessions copied and verified; "alice" has its snapshot \\(it loads\\) and (\\d+) of ${PEERS} peers there, no reference messages or kv entries yet\\. ` +
+      `^mtstore: Interrupted \\(SIGINT\\) while migrating from (\\S+) to (\\S+): 0 of 1 session copied and verified; "alice" has its snapshot \\(it loads\\) and (\\d+) of ${PEERS} peers there, no reference messages or kv entries yet\\. ` +
         `Run the same migrate again to finish \\(every write is a replace or an upsert\\): (.+)$`,
     ).exec(lines.at(-1)!);
     expect(match, r.stderr).not.toBeNull();
@@ -72,7 +72,7 @@ describe(`migrate of ${PEERS.toLocaleString('en-US')} peers interrupted`, () => 
     // The command it gave (`mtstore` is the built binary; no word of it needs quoting here) finishes the copy.
     const again = mtstore(match![4]!.split(' ').slice(1), {}, 60_000);
     expect(again.code, again.stderr).toBe(EXIT.OK);
-    expect(again.stderr).toContain(`alice: snapshot, ${PEERS} peers, 1 kv entries, 0 reference messages — verified.`);
+    expect(again.stderr).toContain(`alice: snapshot, ${PEERS} peers, 1 kv entry, 0 reference messages — verified.`);
     storage = await openStorage(target, { name: 'alice' });
     try {
       expect(await countPeers(storage)).toBe(PEERS);

@@ -80,7 +80,7 @@ describe('migrate with ?session= in the target', () => {
     const to = unique('dst');
     const io = captureIo();
     expect(await run(['migrate', `${from}?session=bob`, `${to}?session=robert`], io), io.err()).toBe(EXIT.OK);
-    expect(io.err()).toMatch(/bob \(as robert\): .*5 peers, 1 kv entries/);
+    expect(io.err()).toMatch(/bob \(as robert\): .*5 peers, 1 kv entry,/);
     expect(await names(to)).toEqual(['robert']);
     expect(await contents(to, 'robert')).toEqual({ peers: 5, kv: ['b'] });
     // The same with --name picking the session.

@@ -62,7 +62,7 @@ describe('--secret-kv with a prefix that can never match', () => {
     await plain.close();
     const all = captureIo();
     expect(await run(['rotate-keys', url, ...KEY, '--secret-kv', ''], all), all.err()).toBe(EXIT.OK);
-    expect(all.err()).toContain('1 kv values');
+    expect(all.err()).toContain('1 kv value of');
     const without = await openStorage(url, { name: 'alice' });
     await expect(without.kv.get('salts:2')).rejects.toMatchObject({ code: 'MTSTORE_ENCRYPTION' });
     await without.close();

@@ -98,7 +98,7 @@ describe.skipIf(!sqlite.available)(`SQLite files${sqlite.reason ? ` [skipped: ${
     expect(imported.code, imported.stderr).toBe(EXIT.OK);
     const inspected = mtstore(['inspect', target]);
     expect(inspected.stdout).toContain('session "alice":');
-    expect(inspected.stdout).toContain('peers: 6 (3 users, 1 chats, 2 channels)');
+    expect(inspected.stdout).toContain('peers: 6 (3 users, 1 chat, 2 channels)');
     const exported = mtstore(['export', target, '--name', 'alice', '--format', 'telethon']);
     expect(exported.code).toBe(EXIT.OK);
     const original = await parseSession(telethonFile);
@@ -139,7 +139,7 @@ describe.skipIf(!sqlite.available)(`SQLite files${sqlite.reason ? ` [skipped: ${
     const inspected = mtstore(['inspect', target]);
     expect(inspected.code, inspected.stderr).toBe(EXIT.OK);
     expect(inspected.stdout).toContain('session "alice":\n  snapshot: sealed with encryption key "k1"');
-    expect(inspected.stdout).toContain('peers: 6 (3 users, 1 chats, 2 channels)');
+    expect(inspected.stdout).toContain('peers: 6 (3 users, 1 chat, 2 channels)');
     expect(inspected.stdout).not.toContain(Buffer.from(original.dcs[0]!.authKey!).toString('hex').slice(0, 16));
 
     const rotated = mtstore(['rotate-keys', target, '--key', 'k2=MTSTORE_TEST_K2', '--key', 'k1=MTSTORE_TEST_K1', '--batch', '1'], env);
@@ -174,7 +174,7 @@ describe.skipIf(!sqlite.available)(`SQLite files${sqlite.reason ? ` [skipped: ${
     const run = mtstore(['migrate', from, to]);
     const seconds = (Date.now() - started) / 1000;
     expect(run.code, run.stderr).toBe(EXIT.OK);
-    expect(run.stderr).toContain(`big: snapshot, ${PEERS} peers, 1 kv entries, 1 reference messages — verified.`);
+    expect(run.stderr).toContain(`big: snapshot, ${PEERS} peers, 1 kv entry, 1 reference message — verified.`);
     expect(run.stderr).toContain('counts verified');
     console.log(`migrate sqlite → sqlite, ${PEERS} peers: ${seconds.toFixed(1)} s wall (process start included)`);
     expect(seconds).toBeLessThan(45);
