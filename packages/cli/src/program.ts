@@ -61,7 +61,7 @@ export function buildProgram(io: Io): Command {
     .argument('<source>', 'a storage path or URL, or a foreign session to convert: a session string, a session file or folder, or - to read it from standard input')
     .addOption(new Option('-f, --format <format>', 'a string format, or a file format (needs --out): Telethon, Pyrogram or mtcute SQLite file, GramJS StoreSession folder').choices([...STRING_FORMATS, ...FILE_FORMATS]).makeOptionMandatory())
     .option('-o, --out <path>', 'write to this new path, mode 0600 (an existing one is refused): required for a file format; a string format writes its string there instead of stdout (- is stdout)')
-    .option('-n, --name <session>', 'session name in the source (default: ?session= in the URL, else "default")')
+    .option('-n, --name <session>', 'session name in the source storage or GramJS folder (default: ?session= in the URL, else "default"); exit 2 for a session file or string, which holds one session')
     .option('--api-id <id>', 'api_id for Pyrogram (string or file) when the session has none (a session\'s own api_id is kept)', apiId)
     .addOption(new Option('--from <format>', 'read a foreign source as this format (needed only when it is ambiguous)').choices([...STRING_FORMATS, ...FILE_FORMATS]))
     .option('-k, --key <id=ENV_VAR>', 'for a session sealed by rotate-keys: its encryption key id and the environment variable holding the key (repeatable)', collect)
@@ -113,7 +113,7 @@ export function buildProgram(io: Io): Command {
     .command('inspect')
     .description('A redacted summary: sessions, DCs, user, update state, peer counts. Keys never print.')
     .argument('<source>', 'a storage path or URL, a session file or folder, a session string, or - to read a session from standard input')
-    .option('-n, --name <session>', 'only this session')
+    .option('-n, --name <session>', 'only this session of a storage or GramJS folder (exit 2 for a session file or string, which holds one session)')
     .addOption(new Option('--from <format>', 'read a foreign source as this format (needed only when it is ambiguous)').choices([...STRING_FORMATS, ...FILE_FORMATS]))
     .action(async (source: string, opts: { name?: string; from?: SessionFormat }) => {
       await inspect(source, opts, io);

@@ -205,11 +205,34 @@ export async function readStdin(io: Io): Promise<Uint8Array> {
   return new Uint8Array(bytes);
 }
 
+/** How the --name refusal names a foreign session file by its format. */
+const ONE_SESSION_FILE: Partial<Record<SessionFormat, string>> = {
+  'telethon-sqlite': 'a Telethon session file',
+  'pyrogram-sqlite': 'a Pyrogram session file',
+  'mtcute-sqlite': 'an mtcute session file',
+};
+
+/**
+ * --name picks one session of several: in a storage, or in a GramJS folder (StoreSession
+ * keys are `<name>:…`, and one folder can hold several). A session string, or a Telethon,
+ * Pyrogram or mtcute file, holds one session under no name: --name was silently ignored,
+ * and `inspect ./telethon.session --name alice` showed the file's one session as if alice
+ * had been picked. A usage error instead, before the session is read.
+ */
+function refuseName(name: string | undefined, what: string): void {
+  if (name === undefined) return;
+  throw new CliError(
+    EXIT.USAGE,
+    `--name picks a session in an mtstore storage or a GramJS session folder, but ${what} holds one session and no session names: run it without --name (mtstore import <session> <target> --name <name> stores it under a name).`,
+  );
+}
+
 /**
  * A foreign session when the input is one (file written by another library, folder,
  * string), open as a stream (the caller closes it), else null. `format` reads it as that
  * format (an ambiguous string); `name` picks the session of a GramJS folder that holds
- * several. A file's peers are read only as the caller takes them: export never reads them.
+ * several, and is refused (exit 2, see refuseName) for any other foreign session. A
+ * file's peers are read only as the caller takes them: export never reads them.
  */
 export async function openForeign(
   input: string,
@@ -217,26 +240,47 @@ export async function openForeign(
   io?: Io,
 ): Promise<SessionStream | null> {
   const parse = { ...(options.format === undefined ? {} : { format: options.format }), ...(options.name === undefined ? {} : { name: options.name }), ...(options.bot ? { bot: true } : {}) };
-  // What is piped in is always a foreign session, never a storage.
-  if (input === STDIN && io !== undefined) return openSession(await readStdin(io), parse);
-  if (options.format !== undefined) return openSession(input, parse);
+  // What is piped in is always a foreign session, never a storage, and never a folder:
+  // refused before standard input is read.
+  if (input === STDIN && io !== undefined) {
+    refuseName(options.name, 'what is piped into "-" (a session string or a session file)');
+    return openSession(await readStdin(io), parse);
+  }
+  if (options.format !== undefined) {
+    if (options.format !== 'gramjs-store') refuseName(options.name, `a ${options.format} session (--from ${options.format})`);
+    return openSession(input, parse);
+  }
   if (existsSync(input) || (extname(input) === '' && existsSync(`${input}.session`))) {
     const path = existsSync(input) ? input : `${input}.session`;
     // A session string saved to a file reads as that string (openSession does the same).
-    if (sessionStringInFile(path) !== null) return openSession(path, parse);
-    if ((await detectSessionFile(path)) !== null) return openSession(path, parse);
+    if (sessionStringInFile(path) !== null) {
+      refuseName(options.name, `${shown(path)}, a file holding a session string,`);
+      return openSession(path, parse);
+    }
+    const fileFormat = await detectSessionFile(path);
+    if (fileFormat !== null) {
+      const one = ONE_SESSION_FILE[fileFormat];
+      if (one !== undefined) refuseName(options.name, `${shown(path)}, ${one},`);
+      return openSession(path, parse);
+    }
     // A folder that is no GramJS folder and has no storage file of its name beside it (a
     // Telethon workdir): the converter says what it is and which file to give. It went on
     // as a storage path: "No such storage file: <folder>.session".
     if (statSync(path).isDirectory() && !existsSync(sqlitePath(path))) return openSession(path, parse);
     return null;
   }
-  if (!isUrl(input) && detectStringFormats(input).length > 0) return openSession(input, parse);
+  if (!isUrl(input) && detectStringFormats(input).length > 0) {
+    refuseName(options.name, 'a session string');
+    return openSession(input, parse);
+  }
   // Text that may be a session string but decodes as none (cut short, a character lost in
   // the copy) and names no file: convert's own refusal (exit 3, "check that the whole
   // string was copied"), as import gives. It went on as a storage path: exit 6 "No such
   // storage file: the 358-character text given" (its length with ".session" added).
-  if (!isUrl(input) && mayBeLogin(input)) return openSession(input, parse);
+  if (!isUrl(input) && mayBeLogin(input)) {
+    refuseName(options.name, 'a session string');
+    return openSession(input, parse);
+  }
   return null;
 }
 
