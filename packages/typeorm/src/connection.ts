@@ -12,7 +12,7 @@ import { dialectOf } from './dialect.js';
 import { bindsSecret, querySecret } from './mysql-execute.js';
 import { ownedMysqlModule } from './mysql-pool.js';
 import { ownedPgModule } from './pool.js';
-import { beginStatement, closeIdle, closeNow, DESTROY_TIMEOUT_MS, idleTransactionStatement, isConnectionError, isMissingTable, isStatementTimeout, liveGeneration, membersOf, poolsOf, queryTimeoutOf, socketOf, StatementTimeout, within, withOwnedDefaults, type Pool } from './timeouts.js';
+import { beginStatement, closeIdle, closeNow, DESTROY_TIMEOUT_MS, idleOf, idleTransactionStatement, isConnectionError, isMissingTable, isStatementTimeout, liveGeneration, membersOf, poolsOf, queryTimeoutOf, socketOf, StatementTimeout, within, withOwnedDefaults, type Pool } from './timeouts.js';
 import { checkSchema, DEFAULT_TABLE_PREFIX, migrateUp, assertTablePrefix, readSchemaVersion, schemaContext, type SchemaContext } from './schema.js';
 
 /** Where the tables live and who owns the DataSource. Give exactly one of `dataSource` and `options`. */
@@ -672,6 +672,15 @@ export class Connection {
     if (this.#calls.size > 0 && !(await settled())) {
       this.#gaveUp = true;
       this.#calls.abandon(closedInFlight(this.#closeTimeout));
+      // Owned DataSource: the connections of the calls given up on (every one not idle)
+      // are closed now, as @mtstore/postgres closes its busy ones: destroying would wait
+      // DESTROY_TIMEOUT_MS for them (their statements unanswered), then close them anyway.
+      if (this.owned && this.#dataSource.isInitialized) {
+        for (const pool of poolsOf(this.#dataSource)) {
+          const idle = new Set(idleOf(pool));
+          for (const connection of membersOf(pool)) if (!idle.has(connection)) closeNow(connection);
+        }
+      }
     }
     if (!this.owned) return;
     // A first connection attempt still under way (a server that does not answer): the

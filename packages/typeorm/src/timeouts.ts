@@ -220,11 +220,18 @@ export function closeIdle(pool: Pool): number {
     }
     return items.length;
   }
-  const free = (pool as { _freeConnections?: unknown })._freeConnections;
-  const queue = free as { toArray?: () => unknown[] } | undefined;
-  const idle = Array.isArray(free) ? [...(free as unknown[])] : typeof queue?.toArray === 'function' ? queue.toArray() : [];
+  const idle = idleOf(pool);
   for (const connection of idle) closeNow(connection);
   return idle.length;
+}
+
+/** The connections idle in a driver pool now (pg-pool `_idle`, mysql2 / mysql `_freeConnections`); the others are checked out or connecting. */
+export function idleOf(pool: Pool): unknown[] {
+  const pg = (pool as { _idle?: unknown })._idle;
+  if (Array.isArray(pg)) return (pg as { client?: unknown }[]).map((item) => item.client);
+  const free = (pool as { _freeConnections?: unknown })._freeConnections;
+  const queue = free as { toArray?: () => unknown[] } | undefined;
+  return Array.isArray(free) ? [...(free as unknown[])] : typeof queue?.toArray === 'function' ? queue.toArray() : [];
 }
 
 export type Pool = { on?: (event: string, listener: (connection: unknown) => void) => unknown; _clients?: unknown; _allConnections?: unknown };

@@ -111,9 +111,9 @@ for (const db of drivers) {
         const [set, destroy] = await Promise.all(held.calls);
         expect(set?.result).toBe(unavailable('TypeormStorage.kv.set("held")', 'closeTimeoutMillis 0: close() does not wait'));
         expect(destroy?.result).toBe(unavailable('TypeormSessionStorage.destroySession(authKeyId=1, sessionId=1)', 'closeTimeoutMillis 0: close() does not wait'));
-        // Rejected before close() went on to destroy an owned DataSource (bounded by DESTROY_TIMEOUT_MS, 1 s).
         for (const call of [set, destroy]) expect(call?.after).toBeLessThan(200);
-        expect(closedAfter).toBeLessThan(1_500);
+        // Their connections closed at once: destroying an owned DataSource does not wait DESTROY_TIMEOUT_MS (1 s) for them.
+        expect(closedAfter).toBeLessThan(500);
         console.info(`typeorm ${db.name}: closeTimeoutMillis 0, calls rejected after ${set?.after} / ${destroy?.after} ms, close() resolved after ${closedAfter} ms`);
         if (db.name === 'sqlite') {
           // A call given up on while it waited for its turn never runs, after the application's transaction too.
@@ -140,7 +140,7 @@ for (const db of drivers) {
           expect(call?.after).toBeGreaterThanOrEqual(290);
           expect(call?.after).toBeLessThan(1_500);
         }
-        expect(closedAfter).toBeLessThan(2_500);
+        expect(closedAfter).toBeLessThan(800);
         console.info(`typeorm ${db.name}: closeTimeoutMillis 300, calls rejected after ${set?.after} / ${destroy?.after} ms, close() resolved after ${closedAfter} ms`);
       } finally {
         await held.dispose();
