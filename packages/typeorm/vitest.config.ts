@@ -15,7 +15,7 @@ import { ensureTypeorm1, TYPEORM1_VERSION, typeorm1Dir } from './test/typeorm1/c
  * application's DataSource, and part of the conformance kit (test/typeorm1/kit.ts), on
  * PostgreSQL and MariaDB. sqlite's driver barely changed in 1.x.
  */
-const TYPEORM1_FILES = ['test/typeorm1/*.test.ts', 'test/schema.test.ts', 'test/datasource.test.ts', 'test/lifecycle.test.ts', 'test/pool-queue.test.ts', 'test/mysql-pool-queue.test.ts'];
+const TYPEORM1_FILES = ['test/typeorm1/*.test.ts', 'test/schema.test.ts', 'test/datasource.test.ts', 'test/lifecycle.test.ts', 'test/pool-queue.test.ts', 'test/mysql-pool-queue.test.ts', 'test/close-timeout.test.ts', 'test/mysql.test.ts'];
 
 /**
  * Three workers, files in parallel: the tests mostly wait (on the databases' DDL and
