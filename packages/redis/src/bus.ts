@@ -26,7 +26,8 @@ export interface RedisSessionEventBusOptions extends RedisConnectionOptions {
    * from one check to the next is taken as dead: closed and opened again, as after any
    * drop (subscribers hear `lost`, then `live` once subscribed again). So a connection
    * that died silently (no FIN, no RST: a NAT that dropped the flow, a host that
-   * vanished) is noticed within twice this. Default 15,000; 100 to 2^31 - 1.
+   * vanished) is noticed within twice this. Default 15,000; 100 to 2^31 - 1. A first
+   * subscribe() is bounded by the connection's `commandTimeout` too (subscribeDeadline).
    */
   heartbeatInterval?: number | undefined;
 }
@@ -51,6 +52,34 @@ const SUBSCRIBER_OPTIONS = {
   autoResendUnfulfilledCommands: false,
   commandTimeout: undefined,
 } as const;
+
+/**
+ * The bound on a first subscribe(): its connect and SUBSCRIBE get the connection's
+ * `commandTimeout` (mtstore's 5 s by default), as any command of the bus's storage
+ * does, or it rejects. Without it a silent server (a peer that accepts the connection
+ * and answers nothing) left subscribe() to the heartbeat, two `heartbeatInterval`s:
+ * 30 s with the defaults, while a publish on the same link failed within 7.5 s. Also a
+ * Cluster subscriber's move to another master (#resubscribe tries again a second later).
+ * Not a resubscribe after a reconnect (#markLive): it keeps no timer (SUBSCRIBER_OPTIONS),
+ * as it has nobody to reject to and the heartbeat bounds it. undefined when the
+ * connection has no commandTimeout (0 or none: an application's client may have none).
+ */
+function subscribeDeadline(subscriber: Redis, ms: number | undefined): { expired: Promise<never>; fired: () => boolean; clear: () => void } | undefined {
+  if (typeof ms !== 'number' || !(ms > 0)) return undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let fired = false;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      fired = true;
+      const status = subscriber.status;
+      const state = status === 'ready' ? 'SUBSCRIBE unanswered' : status === 'connect' ? 'connected, handshake unanswered' : `connection ${status}`;
+      reject(new Error(`Redis did not confirm the bus's SUBSCRIBE within commandTimeout (${ms} ms; ${state})`));
+    }, ms);
+  });
+  // Lost when the subscribe settles first: nothing must report it as unhandled.
+  expired.catch(() => undefined);
+  return { expired, fired: () => fired, clear: () => clearTimeout(timer) };
+}
 
 /** A node connection's address as the Cluster client has it (natMap applied); a duplicate of it has the same. */
 function nodeAddress(node: Redis): string {
@@ -153,20 +182,37 @@ export class RedisSessionEventBus implements SessionEventBus {
     this.#subscribed ??= (async () => {
       const subscriber = await this.#openSubscriber();
       subscriber.on('message', (channel: string, message: string) => this.#deliver(channel, message));
+      const deadline = subscribeDeadline(subscriber, this.#commandTimeout);
       try {
-        if (subscriber.status === 'wait') await subscriber.connect();
-        await subscriber.subscribe(this.channel);
+        const subscribing = (async () => {
+          if (subscriber.status === 'wait') await subscriber.connect();
+          await subscriber.subscribe(this.channel);
+        })();
+        // Settles after the deadline too (the connection dropped below): nobody waits for it then.
+        subscribing.catch(() => undefined);
+        await (deadline ? Promise.race([subscribing, deadline.expired]) : subscribing);
         this.#left = undefined;
       } catch (error) {
         // Drop this connection (it would keep reconnecting); the next subscribe opens a new one.
         if (this.#subscriber === subscriber) this.#subscriber = undefined;
         subscriber.disconnect();
+        // At once: over a silent link disconnect() alone waits for the peer (see close()).
+        if (deadline?.fired()) destroySocket(subscriber);
         this.#subscribed = undefined;
         throw error;
+      } finally {
+        deadline?.clear();
       }
     })();
     return this.#subscribed;
   }
+
+  /**
+   * The `commandTimeout` of the connection the subscriber copies (the Cluster's node
+   * options for a Cluster client), read when the subscriber is opened: what bounds a
+   * first subscribe() (subscribeDeadline). 0 or undefined: none (then the heartbeat does).
+   */
+  #commandTimeout: number | undefined;
 
   /**
    * The subscriber: a duplicate of the single-server connection, or on a Cluster a
@@ -197,6 +243,8 @@ export class RedisSessionEventBus implements SessionEventBus {
       // offline queue started connecting at once, and its SUBSCRIBE, sent meanwhile, failed.
       subscriber = client.duplicate({ ...SUBSCRIBER_OPTIONS, lazyConnect: true, connectionName: `${name || 'mtstore'}:events` });
     }
+    // The copy has none of its own (SUBSCRIBER_OPTIONS): the bound of a first subscribe().
+    this.#commandTimeout = (client instanceof Cluster ? client.options.redisOptions?.commandTimeout : client.options.commandTimeout) ?? undefined;
     subscriber.on('error', () => {});
     // A SUBSCRIBE in flight when the connection drops rejects at once (it is not resent).
     failInFlightOnLoss(subscriber);

@@ -215,6 +215,33 @@ describe.runIf(single.available)('bus whose subscriber connection dies silently 
     expect(rejections).toEqual([]);
   });
 
+  it("a first subscribe through a dark link rejects within the connection's commandTimeout, not two heartbeats (30 s with the defaults), and the next one succeeds once the link is back", async () => {
+    const proxy = await openProxy(REDIS_URL);
+    proxies.push(proxy);
+    const prefix = `${randomName('bus')}:`;
+    // The default heartbeat (15 s): before, only its two ticks bounded this subscribe.
+    const connectionName = randomName('dark');
+    const listener = new RedisSessionEventBus({ url: proxy.url(), prefix, options: { connectionName, commandTimeout: 300 } });
+    const publisher = new RedisSessionEventBus({ url: REDIS_URL, prefix });
+    buses.push(listener, publisher);
+    proxy.blackhole();
+    const started = Date.now();
+    const error = await within(3_000, 'subscribe', listener.subscribe(() => {})).catch((e: unknown) => e);
+    const elapsed = Date.now() - started;
+    expect(error).toMatchObject({ code: 'MTSTORE_STORAGE_UNAVAILABLE', message: expect.stringContaining('commandTimeout (300 ms') });
+    expect(elapsed).toBeGreaterThanOrEqual(290);
+    expect(elapsed).toBeLessThan(300 + SLACK);
+    proxy.up({ resume: false });
+    const heard: SessionEvent[] = [];
+    await listener.subscribe((e) => heard.push(e));
+    await publisher.publish(event(4));
+    await eventually(() => heard.length === 1, 'the event', 2_000);
+    // The connection it gave up on was dropped: once the proxy hears of it, only the new subscriber is left on the server.
+    await eventually(async () => (await clientList(redis)).filter((c) => c.name === `${connectionName}:events`).length === 1, 'one subscriber connection left', 5_000);
+    expect(rejections).toEqual([]);
+    console.info(`redis bus, first subscribe over a dark link: rejected after ${elapsed} ms (commandTimeout 300 ms)`);
+  });
+
   it('close() while the link is dark settles at once, also with a subscribe under way (which rejects StorageClosedError)', async () => {
     const { proxy, listener } = await setup();
     await listener.subscribe(() => {});
@@ -274,6 +301,42 @@ describe.runIf(cluster.available)('bus on Redis Cluster', () => {
     } finally {
       await Promise.all([publisher.close(), listener.close()]);
       await Promise.all([...clients, ...nodes].map((c) => c.quit().catch(() => c.disconnect())));
+    }
+  });
+});
+
+describe.runIf(cluster.available)('bus on Redis Cluster whose nodes go silent (a proxy per node, natMap)', () => {
+  const rejections = unhandledRejections();
+  it("a first subscribe rejects within the node connections' commandTimeout, not two heartbeats, and the next one succeeds once the links are back", async () => {
+    const ports = [7000, 7001, 7002];
+    const proxies = await Promise.all(ports.map((port) => openProxy(port)));
+    const natMap = Object.fromEntries(ports.map((port, i) => [`${clusterSeed().host}:${port}`, { host: '127.0.0.1', port: (proxies[i] as Proxy).port }]));
+    const prefix = `${randomName('bus')}:`;
+    // The default heartbeat (15 s): before, only its two ticks bounded this subscribe.
+    const listener = new RedisSessionEventBus({
+      cluster: { nodes: [{ host: '127.0.0.1', port: (proxies[0] as Proxy).port }], options: { natMap, redisOptions: { commandTimeout: 300 } } },
+      prefix,
+    });
+    const publisher = new RedisSessionEventBus({ cluster: { nodes: [clusterSeed()] }, prefix });
+    try {
+      // Connected first (slots known), so it is the subscriber's own connection that meets the silence.
+      await listener.publish(event(1));
+      for (const proxy of proxies) proxy.blackhole();
+      const started = Date.now();
+      const error = await within(3_000, 'subscribe', listener.subscribe(() => {})).catch((e: unknown) => e);
+      const elapsed = Date.now() - started;
+      expect(error).toMatchObject({ code: 'MTSTORE_STORAGE_UNAVAILABLE', message: expect.stringContaining('commandTimeout (300 ms') });
+      expect(elapsed).toBeLessThan(300 + SLACK);
+      for (const proxy of proxies) proxy.up({ resume: false });
+      const heard: SessionEvent[] = [];
+      await eventually(() => listener.subscribe((e) => heard.push(e)).then(() => true, () => false), 'a subscribe once the links are back', 10_000);
+      await publisher.publish(event(2));
+      await eventually(() => heard.length === 1, 'the event', 2_000);
+      expect(rejections).toEqual([]);
+      console.info(`redis bus on a Cluster, first subscribe over dark links: rejected after ${elapsed} ms (commandTimeout 300 ms)`);
+    } finally {
+      await Promise.all([publisher.close(), listener.close()]);
+      await Promise.all(proxies.map((proxy) => proxy.close()));
     }
   });
 });
