@@ -128,6 +128,7 @@ function assertPoolSize(c: Record<string, unknown>, where: string): void {
 export function assertPgConfig(connectionString: unknown, config: object | undefined, where: string): void {
   const c = (config ?? {}) as Record<string, unknown>;
   assertPoolSize(c, where);
+  assertClientFields(c, where);
   for (const name of PG_TIMER_OPTIONS) assertPgTimer(c[name], `${where}: config.${name}`);
   assertLifetimeSeconds(c.maxLifetimeSeconds, `${where}: config.maxLifetimeSeconds`);
   for (const [label, url] of [
@@ -136,6 +137,82 @@ export function assertPgConfig(connectionString: unknown, config: object | undef
   ] as const) {
     assertConnectionParameters(url, label, where);
     assertPgTimer(connectionStringParam(url, 'query_timeout'), `${where}: query_timeout in ${label}`);
+  }
+}
+
+/** A config field's value for a message: a string by parameterValue's rule (an environment variable may hold a secret). */
+function fieldValue(value: unknown): string {
+  return typeof value === 'string' ? parameterValue(value) : describeValue(value);
+}
+
+/** A number pg reads whole: an integer from `min` to `max`. */
+function isIntegerIn(value: unknown, min: number, max: number): boolean {
+  return typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max;
+}
+
+/**
+ * The fields of a pg config with a fixed domain, as pg reads them (pg 8,
+ * connection-parameters.js, client.js, connection.js), checked before any I/O. Values
+ * often come straight from environment variables (`ssl: process.env.PG_SSL`), so
+ * strings: pg acted on a wrong one only when connecting, or misread it (measured against
+ * 127.0.0.1:5432 with pg 8.23.1): `ssl: 'false'` (also `'0'`, `'1'`, `1`) ended the
+ * process, "Cannot use 'in' operator to search for 'key' in false" thrown in pg's socket
+ * handler once the server offered TLS; `ssl: []` turned TLS on; `user`, `database`,
+ * `application_name` or `options` as a number ended it too (pg's startup message
+ * writes strings only); `port: 'abc'` or `99999` failed every call; `statement_timeout:
+ * 'abc'` every connection (the server refused "NaN"), `'5s'` ran with 5 ms (pg sends
+ * parseInt of it); `keepAlive: 'false'` and `binary: 'false'` turned them on (pg reads
+ * any non-empty string as true). `''`, `null` and `false` stay accepted where pg reads
+ * them as not given.
+ */
+function assertClientFields(c: Record<string, unknown>, where: string): void {
+  const refuse = (name: string, expected: string, value: unknown, why = ''): never => {
+    throw new InvalidArgumentError(`${where}: config.${name} must be ${expected}, got ${fieldValue(value)}${why}`);
+  };
+  const absent = (value: unknown): boolean => value === undefined || value === null;
+  const { port, ssl, binary, sslnegotiation } = c;
+  // pg: parseInt of it, and a falsy one is the default (5432).
+  const portDomain = VALUE_DOMAINS.get('port') as ValueDomain;
+  if (!absent(port) && !isIntegerIn(port, 1, 65535) && !(typeof port === 'string' && portDomain.test(port))) {
+    refuse('port', 'a port number from 1 to 65535 (a number, or a string of digits)', port);
+  }
+  // pg: an object is tls.connect's options, true / 'true' TLS, 'no-verify' TLS without
+  // checking the certificate, a falsy value none. Any other value turned TLS on, and
+  // one that is not an object was then read with `'key' in ssl`: a TypeError thrown in
+  // the socket's data handler, which no promise catches.
+  const sslObject = typeof ssl === 'object' && ssl !== null && !Array.isArray(ssl);
+  if (!(absent(ssl) || typeof ssl === 'boolean' || ssl === '' || ssl === 0 || ssl === 'true' || ssl === 'no-verify' || sslObject)) {
+    refuse('ssl', "true, false, 'true', 'no-verify' or an object of TLS options", ssl, typeof ssl === 'string' ? ' (pg reads any other non-empty string as TLS on, and one such as "false" ended the process when the server offered TLS)' : '');
+  }
+  if (!absent(sslnegotiation) && sslnegotiation !== 'postgres' && sslnegotiation !== 'direct') refuse('sslnegotiation', "'postgres' or 'direct'", sslnegotiation);
+  // pg refuses these two together only when a connection is made (no ssl in a connection string, which pg lays over config).
+  if (sslnegotiation === 'direct' && !ssl && connectionStringParam(c.connectionString, 'ssl') === undefined && connectionStringParam(c.connectionString, 'sslmode') === undefined) {
+    throw new InvalidArgumentError(`${where}: config.sslnegotiation 'direct' starts with TLS, which needs config.ssl`);
+  }
+  // pg sends String(parseInt(value)) when the value is truthy; the server takes 0 to 2^31 - 1 ms.
+  for (const name of ['statement_timeout', 'lock_timeout', 'idle_in_transaction_session_timeout']) {
+    const value = c[name];
+    if (absent(value) || value === false || isIntegerIn(value, 0, INT32) || (typeof value === 'string' && SERVER_TIMEOUT.test(value))) continue;
+    refuse(name, 'a whole number of ms from 0 to 2147483647 (or false: none)', value, typeof value === 'string' ? ' (pg sends only the leading number: no unit)' : '');
+  }
+  // pg reads these as booleans by truthiness: 'false' would be true.
+  for (const name of ['keepAlive', 'enableChannelBinding']) {
+    if (!absent(c[name]) && typeof c[name] !== 'boolean') refuse(name, 'a boolean', c[name]);
+  }
+  // Handed to socket.setKeepAlive only when keepAlive is on; Node takes any number there.
+  const delay = c.keepAliveInitialDelayMillis;
+  if (!absent(delay) && !(typeof delay === 'number' && Number.isFinite(delay) && delay >= 0)) refuse('keepAliveInitialDelayMillis', 'a number of ms from 0', delay);
+  // pg writes these into the startup message, which takes strings only: a number threw
+  // in the socket's connect handler, ending the process.
+  for (const name of ['user', 'database', 'host', 'application_name', 'fallback_application_name', 'options', 'client_encoding']) {
+    if (!absent(c[name]) && typeof c[name] !== 'string') refuse(name, 'a string', c[name]);
+  }
+  // mtstore's type parsers read pg's text results: with `binary: true` every save failed
+  // ("Cannot convert … to a BigInt"). pg turns them on for any truthy value, 'false' too.
+  // (A `?binary=` of a connection string pg 8 parses and then never reads: the client
+  // takes binary from the config object only, so it stays accepted and has no effect.)
+  if (!absent(binary) && binary !== false) {
+    throw new InvalidArgumentError(`${where}: config.binary must be false or left out, got ${fieldValue(binary)}: mtstore reads pg's text results; binary results are not supported`);
   }
 }
 
