@@ -207,6 +207,14 @@ function assertClientFields(c: Record<string, unknown>, where: string): void {
   for (const name of ['user', 'database', 'host', 'application_name', 'fallback_application_name', 'options', 'client_encoding']) {
     if (!absent(c[name]) && typeof c[name] !== 'string') refuse(name, 'a string', c[name]);
   }
+  // libpq's TLS keywords: pg reads them in a connection string only (pg-connection-string
+  // turns them into `ssl`) and drops them in a config object without a word, so
+  // `sslmode: 'require'` there connected without TLS.
+  for (const name of ['sslmode', 'sslcert', 'sslkey', 'sslrootcert']) {
+    if (!absent(c[name])) {
+      throw new InvalidArgumentError(`${where}: config.${name} is read by pg only in a connection string (?${name}=); in a config object pg ignores it (no TLS): use config.ssl (true, or an object of TLS options), or put it in config.connectionString`);
+    }
+  }
   // mtstore's type parsers read pg's text results: with `binary: true` every save failed
   // ("Cannot convert … to a BigInt"). pg turns them on for any truthy value, 'false' too.
   // (A `?binary=` of a connection string pg 8 parses and then never reads: the client

@@ -112,6 +112,15 @@ describe.skipIf(!server)('pg config fields', () => {
       }
     }
     expect(construct('storage', { binary: true })?.message).toContain('binary results are not supported');
+    // libpq's TLS keywords in a config object: pg reads them in a connection string only and
+    // dropped them here without a word (sslmode: 'require' connected without TLS).
+    for (const name of ['sslmode', 'sslcert', 'sslkey', 'sslrootcert']) {
+      for (const kind of kinds) {
+        const error = construct(kind, { [name]: name === 'sslmode' ? 'require' : '/etc/ssl/x.pem' });
+        expect(error?.code, `${kind} ${name}`).toBe('MTSTORE_INVALID_ARGUMENT');
+        expect(error?.message).toContain(`config.${name} is read by pg only in a connection string`);
+      }
+    }
     expect(construct('bus', { sslnegotiation: 'direct' })?.message).toContain("config.sslnegotiation 'direct' starts with TLS, which needs config.ssl");
     // A value that may be a secret (a pasted key, a password in the wrong variable) is described by its length.
     const hex = 'c0ffee00'.repeat(8);
