@@ -2,7 +2,7 @@ import { BaseStorage, optionNames, withKnownOptions, type BaseStorageOptions, ty
 import { decodeSession, encodeChannels, encodeDcs, encodeKeys, encodeSession, encodeState, encodeUpdateState, encodeUser, STATE_FIELDS, USER_FIELDS, type Field } from './codec.js';
 import { Fence, type Command } from './fence.js';
 import { RedisLeases } from './lease.js';
-import { execResults, RedisConnection, type RedisConnectionOptions } from './connection.js';
+import { execResults, RedisConnection, type RedisCloseOptions, type RedisConnectionOptions } from './connection.js';
 import { RedisAuthKeys } from './keys.js';
 import { RedisKeyValues } from './kv.js';
 import { scanNames } from './migrate.js';
@@ -11,13 +11,13 @@ import { RedisRefMessages } from './refs.js';
 import { clientKeys, type ClientKeys } from './schema.js';
 import { DELETE_SESSION, isOne, UPDATE_SESSION, UPDATE_STATE } from './scripts.js';
 
-export interface RedisStorageOptions extends RedisConnectionOptions, BaseStorageOptions {
+export interface RedisStorageOptions extends RedisConnectionOptions, RedisCloseOptions, BaseStorageOptions {
   /** Session name. Default: `default`. */
   name?: string | undefined;
 }
 
 /** Every option of the constructor: any other name is refused (withKnownOptions). */
-const OPTIONS = optionNames<RedisStorageOptions>()(['url', 'options', 'cluster', 'client', 'prefix', 'create', 'name', 'encryption']);
+const OPTIONS = optionNames<RedisStorageOptions>()(['url', 'options', 'cluster', 'client', 'prefix', 'create', 'closeTimeoutMillis', 'name', 'encryption']);
 
 /**
  * Client Storage in Redis: one named session per instance. Everything of the session
@@ -39,7 +39,7 @@ export class RedisStorage extends BaseStorage {
   constructor(options: RedisStorageOptions = {}) {
     // A null options object is reported by RedisConnection, after the base class took the name.
     super(withKnownOptions(options, OPTIONS, 'RedisStorage')?.name ?? 'default', { encryption: options?.encryption });
-    this.#connection = new RedisConnection(options, 'RedisStorage');
+    this.#connection = new RedisConnection(options, 'RedisStorage', { closeTimeoutMillis: options?.closeTimeoutMillis });
     this.prefix = this.#connection.prefix;
     this.#keys = clientKeys(this.prefix, this.name);
     // Every write reads the held lease token once and, when there is one, runs fenced (fence.ts).

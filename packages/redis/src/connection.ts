@@ -39,6 +39,23 @@ export interface RedisConnectionOptions {
   create?: boolean | undefined;
 }
 
+/** RedisStorage's and RedisSessionStorage's own option (not the bus's: it keeps CLOSE_GRACE_MS). */
+export interface RedisCloseOptions {
+  /**
+   * How long `close()` waits, in ms, with no call in flight settling before it gives up
+   * on the rest (default 1000, CLOSE_GRACE_MS); also how long it waits for Redis to
+   * answer QUIT. The wait restarts whenever a call settles, so a backlog Redis keeps
+   * answering finishes however long it takes; time in which this process was too busy
+   * to send the calls or read the replies does not count. Once Redis answered nothing
+   * for that long, the sockets are destroyed and the calls still waiting reject with
+   * StorageUnavailableError (saying whether they may have been applied). 0: close()
+   * does not wait (nor sends QUIT). 0 to 2^31 - 1, as @mtstore/postgres's option of the
+   * same name. Only for a connection mtstore opens: refused with `client` (see the
+   * constructor), whose calls close() lets finish on the application's settings.
+   */
+  closeTimeoutMillis?: number | undefined;
+}
+
 /**
  * What the adapter sets on connections it opens, so that no operation waits forever
  * while Redis is down: a command is rejected after `commandTimeout` ms at most,
@@ -362,16 +379,34 @@ export class RedisConnection {
 
   /** The instance's clock for the times a layout step writes (EnsureSchemaOptions.clock). */
   readonly #clock: (() => number) | undefined;
+  /** close()'s grace, ms (RedisCloseOptions.closeTimeoutMillis); 0: no wait. */
+  readonly #closeTimeout: number;
 
   /**
    * `keys: false` for the bus, which keeps no keys (and so takes an ioredis keyPrefix);
    * `clock`: a RedisSessionStorage's, so the server sessions a layout step stamps carry
    * its time as its every other write does (contract §7.1); others leave it (Date.now).
    * `noun`: what the owner is called in the messages of calls close() cut off ("the bus
-   * was closed while ..."); "storage" by default.
+   * was closed while ..."); "storage" by default. `closeTimeoutMillis`: a storage's
+   * RedisCloseOptions (the bus passes none: CLOSE_GRACE_MS).
    */
-  constructor(options: RedisConnectionOptions, where: string, { keys = true, clock, noun = 'storage' }: { keys?: boolean; clock?: () => number; noun?: 'storage' | 'bus' } = {}) {
+  constructor(
+    options: RedisConnectionOptions,
+    where: string,
+    { keys = true, clock, noun = 'storage', closeTimeoutMillis }: { keys?: boolean; clock?: () => number; noun?: 'storage' | 'bus'; closeTimeoutMillis?: unknown } = {},
+  ) {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${where}: options must be an object`);
+    if (closeTimeoutMillis !== undefined) {
+      // core's timer rule, as @mtstore/postgres: past 2^31 - 1 Node's timer fires after 1 ms (no grace at all).
+      assertTimerMs(closeTimeoutMillis, `${where}: closeTimeoutMillis`, 0, false);
+      // The application's client is never closed by mtstore: there close() has no socket to
+      // destroy and nothing to give up on (its calls settle on the client's own commandTimeout),
+      // so an option that would do nothing is refused rather than ignored.
+      if (options.client !== undefined) {
+        throw new InvalidArgumentError(`${where}: closeTimeoutMillis applies only to a connection mtstore opens (url, options or cluster); with client, close() lets the calls in flight finish on your client's own commandTimeout`);
+      }
+    }
+    this.#closeTimeout = (closeTimeoutMillis as number | undefined) ?? CLOSE_GRACE_MS;
     assertOptionObjects(options, where);
     assertSentinelMaster(options, where);
     if (keys) {
@@ -525,7 +560,7 @@ export class RedisConnection {
       error instanceof Error && error.name === 'AbortError' &&
       error.message === COMMAND_ABORTED
     ) {
-      const message = this.#closing ? closedWhileSilent(this.#noun, true) : !this.owned && closedForGood(this.client) ? CLIENT_CLOSED_AFTER_SENDING : CONNECTION_LOST;
+      const message = this.#closing ? closedWhileSilent(this.#noun, true, this.#closeTimeout) : !this.owned && closedForGood(this.client) ? CLIENT_CLOSED_AFTER_SENDING : CONNECTION_LOST;
       return new Error(message, { cause: error });
     }
     // ioredis gave up on the call after maxRetriesPerRequest failed reconnects (or at the
@@ -654,23 +689,24 @@ export class RedisConnection {
       return new CorruptDataError(`${where}: a Redis key holds another type than the mtstore layout says (${error.message.split('\n')[0]})`);
     }
     const sent = started !== NOT_RUN && !(isMaxRetries(error) && this.#sockets.unsent(started));
-    // Cut off by close() (Redis silent for CLOSE_GRACE_MS, or unreachable): say whether it may have been applied.
+    // Cut off by close() (Redis silent for closeTimeoutMillis, or unreachable): say whether it may have been applied.
     if (this.#closing && error instanceof Error && (error.message === CONNECTION_CLOSED || isClusterGone(error))) {
-      return new Error(closedWhileSilent(this.#noun, sent), { cause: error });
+      return new Error(closedWhileSilent(this.#noun, sent, this.#closeTimeout), { cause: error });
     }
     return this.explain(error, sent);
   }
 
   /**
    * Resolves true once every call made before close() has settled, or false once
-   * CLOSE_GRACE_MS pass without one settling (Redis silent, or unreachable while
+   * closeTimeoutMillis (CLOSE_GRACE_MS by default; 0: none) pass without one settling (Redis silent, or unreachable while
    * connecting). Not awaited at all between two reconnect attempts of a single-server
    * client: no connection exists then to answer anything, and the queued calls would
    * only wait for the next attempt.
    */
   #letCallsFinish(): Promise<boolean> {
     if (this.#calls.size > 0 && this.client instanceof Redis && this.client.status === 'reconnecting') return Promise.resolve(false);
-    return this.#calls.settled(CLOSE_GRACE_MS);
+    // 0: no wait at all (settledWithin(0)), as @mtstore/postgres takes it; otherwise Redis's silence.
+    return this.#closeTimeout === 0 ? this.#calls.settledWithin(0) : this.#calls.settled(this.#closeTimeout);
   }
 
   /**
@@ -679,10 +715,10 @@ export class RedisConnection {
    * waiting for the connection and the layout check of a fresh instance, queued while
    * connecting, or in the auto-pipeline) would otherwise reject "Connection is closed."
    * on a server that answers, a write's outcome unknown. That wait ends once
-   * CLOSE_GRACE_MS pass without a call settling (Redis silent or unreachable): then the
+   * closeTimeoutMillis pass without a call settling (Redis silent or unreachable): then the
    * sockets are destroyed at once, and every call still waiting rejects saying whether
    * it may have been applied. Otherwise QUIT, answered after every command sent before
-   * it, gets CLOSE_GRACE_MS too: over a link that went silent meanwhile no answer
+   * it, gets closeTimeoutMillis too (0: no QUIT): over a link that went silent meanwhile no answer
    * comes, and QUIT would wait for `commandTimeout` (5 s).
    */
   async close(): Promise<void> {
@@ -703,7 +739,8 @@ export class RedisConnection {
     const answered = await this.#letCallsFinish();
     // A connect under way is over: the calls waiting for it reject (see connect()).
     this.#abortConnect?.(new Error(CONNECTION_CLOSED));
-    if (answered && client.status === 'ready') {
+    // closeTimeoutMillis 0: QUIT is not waited for either; the sockets go at once.
+    if (answered && client.status === 'ready' && this.#closeTimeout > 0) {
       let timer: NodeJS.Timeout | undefined;
       const answered = await Promise.race([
         client.quit().then(
@@ -711,7 +748,7 @@ export class RedisConnection {
           () => false,
         ),
         new Promise<false>((resolve) => {
-          timer = setTimeout(resolve, CLOSE_GRACE_MS, false);
+          timer = setTimeout(resolve, this.#closeTimeout, false);
         }),
       ]);
       clearTimeout(timer);
@@ -1206,16 +1243,22 @@ interface FlushableQueue {
   flushQueue?(error: Error): void;
 }
 
-/** How long close() waits for Redis to answer QUIT before it drops the connection. */
+/**
+ * How long close() waits for Redis to answer (the calls in flight, then QUIT) before it
+ * drops the connection, unless a storage's `closeTimeoutMillis` says otherwise; the
+ * bus's always. Also the bound on ioredis settling the calls cut off (end of close()).
+ */
 export const CLOSE_GRACE_MS = 1_000;
 
 /**
  * What a call cut off by close() rejects with; `noun`: what was closed, as its owner is
- * called ("storage", "bus"), `sent`: whether the call may have been sent.
+ * called ("storage", "bus"), `sent`: whether the call may have been sent, `graceMs`: the
+ * closeTimeoutMillis that ran out (0: close() did not wait, Redis may well have answered).
  */
-function closedWhileSilent(noun: string, sent: boolean): string {
+function closedWhileSilent(noun: string, sent: boolean, graceMs: number): string {
   const outcome = sent ? 'with the call queued or in flight: it may or may not have been applied' : 'before the call was sent: nothing of it was applied';
-  return `the ${noun} was closed while Redis did not answer, ${outcome}`;
+  const why = graceMs === 0 ? 'with closeTimeoutMillis 0 (close() does not wait)' : 'while Redis did not answer';
+  return `the ${noun} was closed ${why}, ${outcome}`;
 }
 
 /**

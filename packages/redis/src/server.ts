@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { optionNames, withKnownOptions, BaseSessionStorage, CorruptDataError, int64FromStorage, type ExpiredSession, type SessionInfo, type SessionLifetimeOptions } from '@mtstore/core';
-import { RedisConnection, type RedisClient, type RedisConnectionOptions } from './connection.js';
+import { RedisConnection, type RedisClient, type RedisCloseOptions, type RedisConnectionOptions } from './connection.js';
 import { callKey, expiryIndexKey, sessionKey, sessionKeyPrefix, sessionsKey } from './schema.js';
 import { isOne, LuaScript } from './scripts.js';
 
@@ -190,7 +190,7 @@ function isLive(value: string | null, now: number, where: string): boolean {
  */
 const SWEEP_CANDIDATES = 100_000;
 
-export type RedisSessionStorageOptions = RedisConnectionOptions & SessionLifetimeOptions;
+export type RedisSessionStorageOptions = RedisConnectionOptions & RedisCloseOptions & SessionLifetimeOptions;
 
 /**
  * Native removal comes this long after a session's expiry: the key's TTL is the
@@ -207,7 +207,7 @@ function nativeTtl(now: number, expiresAt: number | null): string {
 }
 
 /** Every option of the constructor: any other name is refused (withKnownOptions). */
-const OPTIONS = optionNames<RedisSessionStorageOptions>()(['url', 'options', 'cluster', 'client', 'prefix', 'create', 'ttlSeconds', 'clock']);
+const OPTIONS = optionNames<RedisSessionStorageOptions>()(['url', 'options', 'cluster', 'client', 'prefix', 'create', 'closeTimeoutMillis', 'ttlSeconds', 'clock']);
 
 /**
  * Server sessions in Redis, each its own key `<prefix>auth:{<authKeyId>}:session:<id>`
@@ -235,7 +235,7 @@ export class RedisSessionStorage extends BaseSessionStorage {
 
   constructor(options: RedisSessionStorageOptions = {}) {
     super(withKnownOptions(options, OPTIONS, 'RedisSessionStorage'));
-    this.#connection = new RedisConnection(options, 'RedisSessionStorage', { clock: () => this.now() });
+    this.#connection = new RedisConnection(options, 'RedisSessionStorage', { clock: () => this.now(), closeTimeoutMillis: options?.closeTimeoutMillis });
     this.prefix = this.#connection.prefix;
     this.#index = expiryIndexKey(this.prefix);
   }
