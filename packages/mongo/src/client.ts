@@ -12,7 +12,7 @@ import {
   type UpdateState,
 } from '@mtstore/core';
 import { decodeSession, encodeChannels, encodeDataCenter, encodeSession, encodeUser, READ, updateStateOperators } from './codec.js';
-import { openConnection, type Connection, type MongoConnectionOptions } from './connection.js';
+import { openConnection, type Connection, type MongoCloseOptions, type MongoConnectionOptions } from './connection.js';
 import { guarded, leased, upsertRetry, type Context, type Scope } from './context.js';
 import { WriteFence, type FenceDocument } from './fence.js';
 import { MongoAuthKeys } from './keys.js';
@@ -35,14 +35,14 @@ import { assertDocumentSize, UNSIZED_CHANNELS } from './size.js';
  */
 export type MongoWriteMode = 'auto' | 'atomic' | 'locked';
 
-export interface MongoStorageOptions extends MongoConnectionOptions, BaseStorageOptions {
+export interface MongoStorageOptions extends MongoConnectionOptions, MongoCloseOptions, BaseStorageOptions {
   /** Session name: one named session (one account) per instance. Default `default`. */
   name?: string | undefined;
   writeMode?: MongoWriteMode | undefined;
 }
 
 /** Every option of the constructor: any other name is refused (withKnownOptions). */
-const OPTIONS = optionNames<MongoStorageOptions>()(['url', 'client', 'db', 'database', 'collectionPrefix', 'clientOptions', 'create', 'name', 'writeMode', 'encryption']);
+const OPTIONS = optionNames<MongoStorageOptions>()(['url', 'client', 'db', 'database', 'collectionPrefix', 'clientOptions', 'create', 'closeTimeoutMillis', 'name', 'writeMode', 'encryption']);
 
 /**
  * Client Storage on MongoDB (or a MongoDB-wire server such as FerretDB): per session
@@ -73,7 +73,7 @@ export class MongoStorage extends BaseStorage {
       throw new InvalidArgumentError(`MongoStorage: writeMode must be 'auto', 'atomic' or 'locked', got ${describeValue(writeMode)}`);
     }
     this.#writeMode = writeMode;
-    this.#connection = openConnection(options, 'MongoStorage');
+    this.#connection = openConnection(options, 'MongoStorage', options?.closeTimeoutMillis);
     this.database = this.#connection.db.databaseName;
     this.collectionPrefix = this.#connection.prefix;
     const closing = this.#connection.closing;

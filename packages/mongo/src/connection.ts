@@ -4,7 +4,7 @@
  * prefix, and what the server can do (detected once per client).
  */
 import { MongoClient, ReadConcern, ReadPreference, type Db, type DbOptions, type MongoClientOptions } from 'mongodb';
-import { assertIdentifier, CallsInFlight, createOption, decodeUrlPart, describeValue, hideSecret, InvalidArgumentError, nearestName, quotedIfPlain, redactUrl, whenSilent } from '@mtstore/core';
+import { assertIdentifier, assertTimerMs, CallsInFlight, createOption, decodeUrlPart, describeValue, hideSecret, InvalidArgumentError, nearestName, quotedIfPlain, redactUrl, whenSilent } from '@mtstore/core';
 
 /** How an instance reaches its database. Exactly one of `url`, `client` and `db`. */
 export interface MongoConnectionOptions {
@@ -32,6 +32,22 @@ export interface MongoConnectionOptions {
    * Default `true`: create what is missing.
    */
   create?: boolean | undefined;
+}
+
+/** MongoStorage's and MongoSessionStorage's own option (not the bus's: it keeps CLOSE_GRACE_MS). */
+export interface MongoCloseOptions {
+  /**
+   * How long `close()` waits, in ms, with no operation of the instance completing before
+   * it closes the client it owns under the work still in flight (default 2000,
+   * CLOSE_GRACE_MS). The wait restarts whenever an operation completes, so a backlog the
+   * server keeps answering finishes however long it takes; time in which this process
+   * was too busy to read the replies does not count. Once the server answered nothing for
+   * that long, the calls still in flight reject with StorageUnavailableError. 0: calls in
+   * flight when close() begins are not waited for (the client is closed under them at
+   * once). 0 to 2^31 - 1, as @mtstore/postgres's option of the same name. Only for a
+   * client made from `url`: refused with `client` or `db`, which mtstore never closes.
+   */
+  closeTimeoutMillis?: number | undefined;
 }
 
 export const DEFAULT_DATABASE = 'mtstore';
@@ -213,10 +229,10 @@ const KNOWN_OPTIONS = [
   'readPreference', 'readPreferenceTags', 'replicaSet', 'retryReads', 'retryWrites', 'serverMonitoringMode',
   'serverSelectionTimeoutMS', 'socketTimeoutMS', 'srvMaxHosts', 'srvServiceName', 'ssl', 'timeoutMS', 'tls',
   'tlsAllowInvalidCertificates', 'tlsAllowInvalidHostnames', 'tlsCAFile', 'tlsCertificateKeyFile', 'tlsCertificateKeyFilePassword',
-  'tlsInsecure', 'w', 'waitQueueTimeoutMS', 'wtimeoutMS', 'zlibCompressionLevel', 'collectionPrefix', 'session', 'create',
+  'tlsInsecure', 'w', 'waitQueueTimeoutMS', 'wtimeoutMS', 'zlibCompressionLevel', 'collectionPrefix', 'session', 'create', 'closeTimeoutMillis',
 ];
 /** adapter.ts's OWN_PARAMETERS: removed from the URL there, unknown to the driver anywhere else. */
-const OWN_URL_OPTIONS = ['collectionPrefix', 'session', 'create'];
+const OWN_URL_OPTIONS = ['collectionPrefix', 'session', 'create', 'closeTimeoutMillis'];
 
 /**
  * The driver's "option authsorce is not supported" names the option lower-cased and
@@ -290,13 +306,26 @@ function assertNotStrictApi(client: MongoClient, where: string): void {
   }
 }
 
-/** Validates the options and prepares the client (no I/O: the driver connects on first use). */
-export function openConnection(options: MongoConnectionOptions | undefined, where: string): Connection {
+/**
+ * Validates the options and prepares the client (no I/O: the driver connects on first use).
+ * `closeTimeoutMillis`: a storage's MongoCloseOptions (the bus passes none: CLOSE_GRACE_MS).
+ */
+export function openConnection(options: MongoConnectionOptions | undefined, where: string, closeTimeoutMillis?: unknown): Connection {
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${where}: options must be an object, got ${describeValue(options)}`);
   const given = (['url', 'client', 'db'] as const).filter((key) => options[key] !== undefined);
   if (given.length !== 1) {
     throw new InvalidArgumentError(`${where}: give exactly one of url, client or db (got ${given.length === 0 ? 'none' : given.join(', ')})`);
   }
+  if (closeTimeoutMillis !== undefined) {
+    // core's timer rule, as @mtstore/postgres: past 2^31 - 1 Node's timer fires after 1 ms (no grace at all).
+    assertTimerMs(closeTimeoutMillis, `${where}: closeTimeoutMillis`, 0, false);
+    // mtstore never closes the application's client: there close() has nothing to cut off
+    // (its calls end on the client's own timeouts), so an option that would do nothing is refused rather than ignored.
+    if (options.url === undefined) {
+      throw new InvalidArgumentError(`${where}: closeTimeoutMillis applies only to a client mtstore makes from url; with ${given[0] ?? 'client'}, close() lets the calls in flight finish on your client's own timeouts`);
+    }
+  }
+  const grace = (closeTimeoutMillis as number | undefined) ?? CLOSE_GRACE_MS;
   if (options.clientOptions !== undefined && options.url === undefined) {
     throw new InvalidArgumentError(`${where}: clientOptions apply only with url (configure your own client yourself)`);
   }
@@ -339,7 +368,7 @@ export function openConnection(options: MongoConnectionOptions | undefined, wher
   const owned = options.client === undefined;
   return {
     db: client.db(database, ownDbOptions(client, owned)),
-    closing: new Closing(owned ? client : undefined),
+    closing: new Closing(owned ? client : undefined, grace),
     client,
     cacheKey: client,
     prefix,
@@ -351,7 +380,8 @@ export function openConnection(options: MongoConnectionOptions | undefined, wher
 
 /**
  * How long close() waits without a reply from the server (no operation of the instance
- * completing) before it closes a client it owns under the work still in flight.
+ * completing) before it closes a client it owns under the work still in flight, unless
+ * a storage's `closeTimeoutMillis` says otherwise; the bus's always.
  */
 export const CLOSE_GRACE_MS = 2_000;
 
@@ -382,18 +412,30 @@ export class Closing {
   /** Calls of the instance that reached the database and have not settled (see track). */
   readonly #calls = new CallsInFlight();
 
-  /** `client`: the instance's own client; undefined for an application's. */
-  constructor(private readonly client: MongoClient | undefined) {}
+  /**
+   * `client`: the instance's own client; undefined for an application's. `graceMs`: the
+   * server's silence allowed (closeTimeoutMillis; CLOSE_GRACE_MS by default).
+   */
+  constructor(
+    private readonly client: MongoClient | undefined,
+    private readonly graceMs: number = CLOSE_GRACE_MS,
+  ) {}
 
   /** True once the client was closed under work in flight: leases and permits send nothing more. */
   get forced(): boolean {
     return this.#forced;
   }
 
-  /** close() began: from now on CLOSE_GRACE_MS without an operation completing closes an owned client. Once. */
+  /** close() began: from now on `graceMs` without an operation completing closes an owned client. Once. */
   begin(): void {
     const client = this.client;
     if (client === undefined || this.#watch !== undefined || this.#forced) return;
+    if (this.graceMs === 0 && this.#calls.size > 0) {
+      // closeTimeoutMillis 0: the calls in flight are not waited for, as @mtstore/postgres takes it.
+      this.#forced = true;
+      client.close().catch(() => undefined);
+      return;
+    }
     let last = Date.now();
     // A connection checked back in: an operation got its answer (or failed) and the instance is making progress.
     this.#heard = () => {
@@ -402,7 +444,9 @@ export class Closing {
     client.on('connectionCheckedIn', this.#heard);
     // Time in which this process was too busy to read the server's replies is not the
     // server's silence; replies already there are read before it counts (core's whenSilent).
-    this.#watch = whenSilent(CLOSE_GRACE_MS, () => last, () => {
+    // With nothing in flight under closeTimeoutMillis 0, what follows (giving leases and
+    // permits back) keeps CLOSE_GRACE_MS: a grace of 0 would only skip the give-back.
+    this.#watch = whenSilent(this.graceMs === 0 ? CLOSE_GRACE_MS : this.graceMs, () => last, () => {
       this.#stop();
       this.#forced = true;
       client.close().catch(() => undefined);

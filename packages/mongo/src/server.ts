@@ -1,10 +1,10 @@
 import type { Collection, Filter } from 'mongodb';
 import { optionNames, withKnownOptions, BaseSessionStorage, int64FromStorage, mapBounded, Once, type ExpiredSession, type SessionInfo, type SessionLifetimeOptions } from '@mtstore/core';
-import { openConnection, type Connection, type MongoConnectionOptions } from './connection.js';
+import { openConnection, type Connection, type MongoCloseOptions, type MongoConnectionOptions } from './connection.js';
 import { isDuplicateKey, SessionLocks, type Lease, type LeaseTimes, type LockDocument } from './lock.js';
 import { collectionNames, prepare } from './schema.js';
 
-export type MongoSessionStorageOptions = MongoConnectionOptions & SessionLifetimeOptions;
+export type MongoSessionStorageOptions = MongoConnectionOptions & MongoCloseOptions & SessionLifetimeOptions;
 
 interface ServerSessionDocument {
   /** `<authKeyId>:<sessionId>` in decimal: the key, and the one lookup every server indexes. */
@@ -58,7 +58,7 @@ export const serverInternals: { removalLease: LeaseTimes } = { removalLease: REM
 const REMOVALS_IN_FLIGHT = 8;
 
 /** Every option of the constructor: any other name is refused (withKnownOptions). */
-const OPTIONS = optionNames<MongoSessionStorageOptions>()(['url', 'client', 'db', 'database', 'collectionPrefix', 'clientOptions', 'create', 'ttlSeconds', 'clock']);
+const OPTIONS = optionNames<MongoSessionStorageOptions>()(['url', 'client', 'db', 'database', 'collectionPrefix', 'clientOptions', 'create', 'closeTimeoutMillis', 'ttlSeconds', 'clock']);
 
 /**
  * Server sessions on MongoDB: one document per (authKeyId, sessionId) in
@@ -100,7 +100,7 @@ export class MongoSessionStorage extends BaseSessionStorage {
 
   constructor(options: MongoSessionStorageOptions) {
     super(withKnownOptions(options, OPTIONS, 'MongoSessionStorage'));
-    this.#connection = openConnection(options, 'MongoSessionStorage');
+    this.#connection = openConnection(options, 'MongoSessionStorage', options?.closeTimeoutMillis);
     this.database = this.#connection.db.databaseName;
     this.collectionPrefix = this.#connection.prefix;
   }
