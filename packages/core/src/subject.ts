@@ -101,6 +101,18 @@ export class SessionSubject implements SessionStorageProtocol {
     }
     this.id = id;
     this.#storage = storage;
+    // Checked here, as CachedSessionStorage does: `{ bus: {} }` was taken, and its TypeError
+    // went to onBusError once a second for the subject's life; a hook that is no function
+    // (`onObserverError: 'log'`) threw inside the report, which swallows hook failures, so
+    // every observer error vanished unreported.
+    if (options.bus !== undefined && (typeof options.bus?.subscribe !== 'function' || typeof options.bus.publish !== 'function')) {
+      throw new InvalidArgumentError(`SessionSubject: options.bus must be a SessionEventBus, got ${describeValue(options.bus)}`);
+    }
+    for (const hook of ['onObserverError', 'onBusError', 'onSweepError'] as const) {
+      if (options[hook] !== undefined && typeof options[hook] !== 'function') {
+        throw new InvalidArgumentError(`SessionSubject: ${hook} must be a function, got ${describeValue(options[hook])}`);
+      }
+    }
     this.#bus = options.bus;
     this.#onObserverError = options.onObserverError ?? defaultObserverError;
     this.#onBusError = options.onBusError ?? defaultBusError;
