@@ -1398,6 +1398,14 @@ export const MAX_EXPIRE_BATCH = 10_000;
 export const DEFAULT_EXPIRE_BATCH = 1_000;
 const MAX_TTL_SECONDS = 2 ** 31 - 1;
 
+/** A server storage's clock reading, refused unless it is an integer number of ms. */
+function checkedNow(now: unknown, where: string): number {
+  if (typeof now !== 'number' || !Number.isSafeInteger(now)) {
+    throw new InvalidArgumentError(`${where}: clock must return epoch ms as an integer, got ${describeValue(now)}`);
+  }
+  return now;
+}
+
 /**
  * Base class of every server `SessionStorageProtocol`. Same split as BaseStorage:
  * validation, close semantics and error wrapping here; the database work in the
@@ -1425,7 +1433,13 @@ export abstract class BaseSessionStorage extends Closable implements SessionStor
     }
     if (clock !== undefined && typeof clock !== 'function') throw new InvalidArgumentError(`${where}: clock must be a function returning epoch ms, got ${describeValue(clock)}`);
     this.ttlMs = ttlSeconds === undefined ? null : ttlSeconds * 1000;
-    this.#clock = clock ?? Date.now;
+    // An application's clock is checked on each read: what it returns is stored and compared
+    // as epoch ms, and a fraction (performance.timeOrigin + performance.now()), NaN or a
+    // string went on unchecked: PostgreSQL refused the write as StorageUnavailableError,
+    // Redis stored a session that every later read called CorruptDataError, memory threw a
+    // TypeError, and memory / SQLite took '…' + ttl as a string concatenation (an expiry
+    // centuries away). Date.now, the default, is not wrapped: the hot path stays as it was.
+    this.#clock = clock === undefined ? Date.now : () => checkedNow(clock(), where);
   }
 
   /** True when the adapter stores last-used and expiry times (and so takes `ttlSeconds`). */
@@ -1481,7 +1495,13 @@ export abstract class BaseSessionStorage extends Closable implements SessionStor
    */
   static sessionExistsNow(storage: BaseSessionStorage, authKeyId: unknown, sessionId: unknown): number | false | undefined {
     if (storage.closed || !isInt64(authKeyId) || !isInt64(sessionId)) return undefined;
-    return storage.sessionExistsNow(authKeyId, sessionId, storage.#clock());
+    let now: number;
+    try {
+      now = storage.#clock();
+    } catch {
+      return undefined; // a clock that returned no epoch ms: hasSession rejects with it
+    }
+    return storage.sessionExistsNow(authKeyId, sessionId, now);
   }
 
   /** Last-used and expiry of an unexpired session, or null. Adapters with lifetime support override it. */
