@@ -150,6 +150,7 @@ export {
 export { Once } from './once.js';
 export { createFromUrl, createOption, prefixFromUrl, storeNotFound } from './create.js';
 export { CallsInFlight, whenSilent } from './inflight.js';
+export { BackoffTimer } from './backoff.js';
 export { checkoutTimeout, CheckoutWatch, type QueuedCheckout } from './checkout-watch.js';
 export { silenceBoundedPool, type PgClientClass, type PgPoolClass, type PgPoolConfig, type PgPoolLike } from './pg-pool.js';
 export { CallList, type ListedCall } from './call-list.js';

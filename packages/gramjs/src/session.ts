@@ -1,7 +1,7 @@
 import { Api, helpers, sessions, utils } from 'telegram';
 import { AuthKey } from 'telegram/crypto/AuthKey.js';
 import type { EntityLike } from 'telegram/define.js';
-import { assertKnownOptions, assertLeaseAcquireOptions, assertOptional, AUTH_KEY_LENGTH, describeValue, InvalidArgumentError, isStorageError, optionNames, wellKnownDcAddress, type DataCenter, type LeaseAcquireOptions, type Peer, type SelfUser, type Storage } from '@mtstore/core';
+import { assertKnownOptions, BackoffTimer, assertLeaseAcquireOptions, assertOptional, AUTH_KEY_LENGTH, describeValue, InvalidArgumentError, isStorageError, optionNames, wellKnownDcAddress, type DataCenter, type LeaseAcquireOptions, type Peer, type SelfUser, type Storage } from '@mtstore/core';
 import { addressEntry, assertAddress, serverAddressOf, withoutKeys } from './address.js';
 import { ApiUser, entitiesOf, inputPeerOf, otherEntityToPeer, toBigint, userToPeer } from './entities.js';
 import { keyOfMarked, markedKey, PeerIndex, type MarkedKey } from './peers.js';
@@ -141,10 +141,8 @@ export class StorageSession extends sessions.Session {
    * login import has not finished: in memory only until it has (`holdUntilImported`).
    */
   private readonly held = new Map<number, AuthKey>();
-  /** The background retry's timer while one is set (see `retrySoon`). */
-  private retryTimer: ReturnType<typeof setTimeout> | undefined;
-  /** The next background retry's delay before jitter: RETRY_FIRST_MS, doubled per round the database refused. */
-  private retryDelay = RETRY_FIRST_MS;
+  /** The background retry's timer (see `retrySoon`): RETRY_FIRST_MS, doubled per round the database refused, up to RETRY_MAX_MS. */
+  private readonly retryTimer = new BackoffTimer(() => this.retry(), RETRY_FIRST_MS, RETRY_MAX_MS);
   /** A background retry's writes are queued and not all settled: its end decides the next round. */
   private retrying = false;
   /**
@@ -838,28 +836,21 @@ export class StorageSession extends sessions.Session {
   }
 
   /**
-   * Sets the background retry's timer, unless one is set, a retry is under way (its end
-   * sets the next) or retries are stopped. Jittered between half and all of the delay,
-   * so processes that lost the same server do not come back in step; unref()ed, so it
-   * never keeps a process alive (one that exits loses what memory held, as it would have
-   * without the timer).
+   * Sets the background retry's timer (core's BackoffTimer: jittered, unref()ed, so it
+   * never keeps a process alive; one that exits loses what memory held, as it would have
+   * without the timer), unless one is set, a retry is under way (its end sets the next)
+   * or retries are stopped.
    */
   private retrySoon(): void {
-    if (this.retryTimer !== undefined || this.retrying || this.retryStopped) return;
-    const delay = this.retryDelay;
-    this.retryDelay = Math.min(delay * 2, RETRY_MAX_MS);
-    const timer = setTimeout(this.retry, delay / 2 + (Math.random() * delay) / 2);
-    // Node's Timeout; a browser's (GramJS runs there too) is a number without unref.
-    (timer as { unref?: () => void }).unref?.();
-    this.retryTimer = timer;
+    if (this.retrying || this.retryStopped) return;
+    this.retryTimer.soon();
   }
 
   /** The timer's round: `resync` (the same writes the next call would queue), then, once they settled, the next round if any is still unsynced. */
-  private readonly retry = (): void => {
-    this.retryTimer = undefined;
+  private retry(): void {
     if (!this.unsyncedAny) {
       // A call resynced meanwhile: its writes, refused again, set a new timer.
-      this.retryDelay = RETRY_FIRST_MS;
+      this.retryTimer.reset();
       return;
     }
     if (this.loading.size !== 0 || this.deleting !== 0) {
@@ -870,18 +861,16 @@ export class StorageSession extends sessions.Session {
     this.retrying = true;
     this.resync(true);
     void this.writes.settled().then(this.retried);
-  };
+  }
 
   private readonly retried = (): void => {
     this.retrying = false;
-    if (!this.unsyncedAny) this.retryDelay = RETRY_FIRST_MS;
+    if (!this.unsyncedAny) this.retryTimer.reset();
     else this.retrySoon();
   };
 
   private cancelRetry(): void {
-    clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
-    this.retryDelay = RETRY_FIRST_MS;
+    this.retryTimer.cancel();
   }
 
   private stopRetries(): void {

@@ -12,7 +12,7 @@
  * mtstore can never store is dropped and logged (ReportDropped) instead, so it never
  * blocks the writes after it.
  */
-import { assertKnownOptions, assertLeaseAcquireOptions, assertOptional, InvalidArgumentError, isStorageError, optionNames, StorageClosedError, type LeaseAcquireOptions, type Storage } from '@mtstore/core';
+import { assertKnownOptions, BackoffTimer, assertLeaseAcquireOptions, assertOptional, InvalidArgumentError, isStorageError, optionNames, StorageClosedError, type LeaseAcquireOptions, type Storage } from '@mtstore/core';
 import type { ICorePlatform, IStorageDriver, ITelegramStorageProvider } from '@mtcute/core';
 import type { Logger } from '@mtcute/core/utils.js';
 import { MtstoreAuthKeys } from './auth-keys.js';
@@ -74,10 +74,8 @@ class MtstoreDriver implements IStorageDriver {
   /** This driver closed the storage (closeOnDestroy): no later load can work. */
   #closed = false;
   #saving: Promise<void> = Promise.resolve();
-  /** The background save's timer while one is set (see #retrySoon). */
-  #retryTimer: ReturnType<typeof setTimeout> | undefined;
-  /** The next background save's delay before jitter: doubles per save the database refused. */
-  #retryDelay = RETRY_FIRST_MS;
+  /** The background save's timer (see #retrySoon): its delay doubles per save the database refused. */
+  readonly #retryTimer = new BackoffTimer(() => this.#retry(), RETRY_FIRST_MS, RETRY_MAX_MS);
   /** The code of the background save failure logged last: the next one is logged only if it differs. */
   #retryLogged: string | undefined;
 
@@ -139,7 +137,7 @@ class MtstoreDriver implements IStorageDriver {
 
   readonly #saved = (): void => {
     if (this.#provider.pending) return;
-    this.#retryDelay = RETRY_FIRST_MS;
+    this.#retryTimer.reset();
     if (this.#retryLogged !== undefined) this.#log?.info('the writes pending since the database was unavailable are stored');
     this.#retryLogged = undefined;
   };
@@ -156,18 +154,11 @@ class MtstoreDriver implements IStorageDriver {
   };
 
   /**
-   * Sets the background save's timer unless one is set or the client is destroyed:
-   * jittered between half and all of the delay (processes that lost the same server do
-   * not come back in step) and unref()ed, so it never keeps a process alive.
+   * Sets the background save's timer (core's BackoffTimer: jittered, unref()ed, so it
+   * never keeps a process alive) unless one is set or the client is destroyed.
    */
   #retrySoon(): void {
-    if (this.#retryTimer !== undefined || this.#destroyed) return;
-    const delay = this.#retryDelay;
-    this.#retryDelay = Math.min(delay * 2, RETRY_MAX_MS);
-    const timer = setTimeout(this.#retry, delay / 2 + (Math.random() * delay) / 2);
-    // Node's Timeout; a browser's (mtcute runs there too) is a number without unref.
-    (timer as { unref?: () => void }).unref?.();
-    this.#retryTimer = timer;
+    if (!this.#destroyed) this.#retryTimer.soon();
   }
 
   /**
@@ -175,8 +166,7 @@ class MtstoreDriver implements IStorageDriver {
    * reaches mtcute's log once per kind: mtcute's caller already got the save that
    * failed first, and a line every 5 s for as long as an outage lasts would bury it.
    */
-  readonly #retry = (): void => {
-    this.#retryTimer = undefined;
+  #retry(): void {
     if (this.#destroyed || !this.#provider.pending) return;
     this.save().catch((error: unknown) => {
       const code = isStorageError(error) ? error.code : String(error);
@@ -184,12 +174,10 @@ class MtstoreDriver implements IStorageDriver {
       this.#retryLogged = code;
       this.#log?.warn('saving the writes pending since the database was unavailable failed: %e', error);
     });
-  };
+  }
 
   #cancelRetry(): void {
-    clearTimeout(this.#retryTimer);
-    this.#retryTimer = undefined;
-    this.#retryDelay = RETRY_FIRST_MS;
+    this.#retryTimer.cancel();
   }
 
   /**
